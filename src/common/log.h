@@ -1,0 +1,14 @@
+/* log.h — the one logging function of the daemons (broker, agent, worker) and its levels. */
+#ifndef LEPTON_COMMON_LOG_H
+#define LEPTON_COMMON_LOG_H
+
+enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+/* Sets the lowest-priority level that is printed (default LOG_INFO; $LEPTON_LOG_LEVEL=debug|info|warn|error). */
+void lp_log_set_level(int level);
+/* Sets a prefix (e.g. "broker") printed on every line. The string is borrowed, must outlive logging. */
+void lp_log_set_prefix(const char *prefix);
+/* One line on stderr: time, level, prefix, message. Thread-safe. */
+void lp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

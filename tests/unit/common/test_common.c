@@ -1,0 +1,101 @@
+/* test_common.c — unit tests of src/common: SHA-256/HMAC vectors, wire code mapping, random ids. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lepton/lepton.h"
+#include "rand.h"
+#include "sha256.h"
+#include "wire.h"
+
+static int failures;
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static void test_sha256(void) {
+    char hex[65];
+    lp_sha256_hex("", 0, hex);
+    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    lp_sha256_hex("abc", 3, hex);
+    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    lp_sha256_hex(m, strlen(m), hex);
+    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"));
+    /* One million 'a' fed in uneven pieces exercises the buffering. */
+    static char a[1000000];
+    memset(a, 'a', sizeof a);
+    lp_sha256 s;
+    lp_sha256_init(&s);
+    size_t off = 0, step = 1;
+    while (off < sizeof a) {
+        size_t n = step < sizeof a - off ? step : sizeof a - off;
+        lp_sha256_update(&s, a + off, n);
+        off += n;
+        step = step * 3 % 1017 + 1;
+    }
+    unsigned char d[32];
+    lp_sha256_final(&s, d);
+    lp_hex(hex, d, 32);
+    CHECK(!strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
+}
+
+static void test_hmac(void) {
+    /* RFC 4231 test cases 1 and 2. */
+    unsigned char key[20], out[32];
+    char hex[65];
+    memset(key, 0x0b, sizeof key);
+    lp_hmac_sha256(key, 20, "Hi There", 8, out);
+    lp_hex(hex, out, 32);
+    CHECK(!strcmp(hex, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"));
+    const char *msg = "what do ya want for nothing?";
+    lp_hmac_sha256("Jefe", 4, msg, strlen(msg), out);
+    lp_hex(hex, out, 32);
+    CHECK(!strcmp(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"));
+    /* RFC 4231 case 6: a key longer than the block size is hashed first. */
+    unsigned char big[131];
+    memset(big, 0xaa, sizeof big);
+    const char *m6 = "Test Using Larger Than Block-Size Key - Hash Key First";
+    lp_hmac_sha256(big, sizeof big, m6, strlen(m6), out);
+    lp_hex(hex, out, 32);
+    CHECK(!strcmp(hex, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
+    CHECK(lp_const_time_eq("abc", "abc", 3) == 1);
+    CHECK(lp_const_time_eq("abc", "abd", 3) == 0);
+}
+
+static void test_wire(void) {
+    CHECK(wire_http_status(WIRE_NO_CAPACITY) == 503);
+    CHECK(wire_code_to_status(WIRE_NO_CAPACITY, 503) == LEPTON_ENOCAPACITY);
+    CHECK(wire_code_to_status(WIRE_OVER_BUDGET, 402) == LEPTON_EBUDGET);
+    CHECK(wire_code_to_status(WIRE_LEASE_ENDED, 410) == LEPTON_EEXPIRED);
+    CHECK(wire_code_to_status(NULL, 401) == LEPTON_EAUTH);
+    CHECK(wire_code_to_status("something_new", 413) == LEPTON_ETOOLARGE);
+    CHECK(wire_code_to_status(NULL, 500) == LEPTON_EPROTO);
+    CHECK(!strcmp(wire_status_to_code(LEPTON_ECUDA), WIRE_CUDA));
+    CHECK(wire_http_status("nope") == 500);
+}
+
+static void test_random(void) {
+    char a[64], b[64];
+    CHECK(lp_random_id(a, sizeof a, "ls_", 12) == 0);
+    CHECK(lp_random_id(b, sizeof b, "ls_", 12) == 0);
+    CHECK(strlen(a) == 3 + 24 && !strncmp(a, "ls_", 3));
+    CHECK(strcmp(a, b) != 0);
+    CHECK(lp_random_id(a, 10, "ls_", 12) == -1); /* too small */
+}
+
+int main(void) {
+    test_sha256();
+    test_hmac();
+    test_wire();
+    test_random();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("all common checks passed\n");
+    return 0;
+}
