@@ -145,7 +145,7 @@ typedef struct lepton_client_options {
  * @param out   receives the client; NULL on failure.
  * @param opts  options, or NULL for all defaults; not retained after the call.
  * @return LEPTON_OK; LEPTON_EINVAL for a bad option (bad version, URL that is not http(s),
- *         negative timeout); LEPTON_ENOMEM.
+ *         negative timeout, unreadable ca_file, token with control characters); LEPTON_ENOMEM.
  * Thread-safe. The client may be used from several threads at once; it keeps HTTP connections
  * alive between requests.
  */
@@ -258,8 +258,10 @@ LEPTON_API int lepton_lease_extend(lepton_lease *l, uint32_t seconds);
 /**
  * Ends the lease: releases its GPUs, stops billing, frees its modules, buffers and tasks' node
  * state, and frees the handle — always, even when the broker cannot be reached (the lease then
- * ends by its TTL). Returns LEPTON_OK when the broker confirmed the end, LEPTON_EEXPIRED when
- * the lease had already ended, or the network error. NULL is a no-op returning LEPTON_OK.
+ * ends by its TTL). Returns LEPTON_OK when the broker confirmed the end (also when the lease was
+ * already closed by its holder, e.g. by a retried request), LEPTON_EEXPIRED when the lease had
+ * already ended otherwise (TTL, cost cap, node loss), or the network error. NULL is a no-op
+ * returning LEPTON_OK.
  */
 LEPTON_API int lepton_lease_close(lepton_lease *l);
 

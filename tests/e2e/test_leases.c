@@ -470,7 +470,8 @@ static void case_restart(void) {
     lepton_lease *keep = NULL, *done = NULL;
     CHECK_RC(lepton_lease_open(c, &r, &keep), LEPTON_OK);
     CHECK_RC(lepton_lease_open(c, &r, &done), LEPTON_OK);
-    CHECK(h_advance(&B, T_ALICE, 5000) == 0);
+    /* No test-clock moves before the restart: the offset lives in the broker's memory only. */
+    usleep(200 * 1000);
     CHECK_RC(lepton_lease_close(done), LEPTON_OK);
     lepton_lease_info before;
     CHECK_RC(info(keep, &before), LEPTON_OK);

@@ -1,0 +1,177 @@
+/* broker.c — the lp_broker object: configuration, start/stop, the (test-movable) clock, capacity
+ * signalling for long-polls, and token creation for `lepton-broker token create`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker_internal.h"
+#include "clock.h"
+#include "log.h"
+#include "rand.h"
+#include "sha256.h"
+
+int64_t lp_broker_now(lp_broker *b) { return lp_wall_ms() + atomic_load(&b->clock_offset_ms); }
+
+void lp_broker_advance(lp_broker *b, int64_t ms) { atomic_fetch_add(&b->clock_offset_ms, ms); }
+
+uint64_t lp_broker_capacity_gen(lp_broker *b) {
+    pthread_mutex_lock(&b->mu);
+    uint64_t g = b->cap_gen;
+    pthread_mutex_unlock(&b->mu);
+    return g;
+}
+
+void lp_broker_capacity_changed(lp_broker *b) {
+    pthread_mutex_lock(&b->mu);
+    b->cap_gen++;
+    pthread_cond_broadcast(&b->cap_cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+int lp_broker_wait_capacity(lp_broker *b, uint64_t gen, int64_t deadline_mono_ms) {
+    struct timespec ts = {(time_t)(deadline_mono_ms / 1000), (long)(deadline_mono_ms % 1000) * 1000000L};
+    pthread_mutex_lock(&b->mu);
+    while (!b->stopping && b->cap_gen == gen && lp_mono_ms() < deadline_mono_ms)
+        if (pthread_cond_timedwait(&b->cap_cv, &b->mu, &ts) != 0) break;
+    int stopping = b->stopping;
+    pthread_mutex_unlock(&b->mu);
+    return stopping ? -1 : 0;
+}
+
+void lp_broker_note_events(lp_broker *b, const lp_event_list *ev) {
+    if (!ev || !ev->n) return;
+    for (size_t i = 0; i < ev->n; i++) {
+        const lp_event *e = &ev->v[i];
+        if (e->is_node) {
+            lp_log(LOG_WARN, "node %s lost: %s", e->node, e->reason);
+        } else {
+            lp_log(LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state), e->node,
+                   e->reason);
+            lp_metrics_lease_ended(b->metrics, e->state);
+        }
+    }
+    lp_broker_capacity_changed(b);
+}
+
+static void on_observe(const char *pattern, const char *method, int status, int64_t ns, void *user) {
+    lp_metrics_observe(pattern, method, status, ns, ((lp_broker *)user)->metrics);
+}
+
+void lp_broker_stop(lp_broker *b) {
+    if (!b) return;
+    pthread_mutex_lock(&b->mu);
+    b->stopping = 1;
+    pthread_cond_broadcast(&b->cap_cv);
+    pthread_cond_broadcast(&b->reap_cv);
+    pthread_mutex_unlock(&b->mu);
+    lp_http_server_free(b->http); /* waits for handlers, which the broadcast above woke */
+    lp_reaper_stop(b);
+    lp_store_close(b->store);
+    lp_metrics_free(b->metrics);
+    pthread_cond_destroy(&b->cap_cv);
+    pthread_cond_destroy(&b->reap_cv);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
+int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, size_t err_size) {
+    *out = NULL;
+    if (!cfg || !cfg->db || !*cfg->db) {
+        snprintf(err, err_size, "no database given (--db PATH)");
+        return -1;
+    }
+    lp_broker *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    snprintf(b->listen, sizeof b->listen, "%s", cfg->listen ? cfg->listen : "127.0.0.1:7700");
+    snprintf(b->db, sizeof b->db, "%s", cfg->db);
+    if (cfg->dev_tenant && *cfg->dev_tenant) {
+        snprintf(b->dev_tenant, sizeof b->dev_tenant, "%s", cfg->dev_tenant);
+        b->has_dev_tenant = 1;
+    }
+    b->test_clock = cfg->test_clock;
+    b->node_timeout_ms = cfg->node_timeout_ms > 0 ? cfg->node_timeout_ms : 15000;
+    b->reap_interval_ms = cfg->reap_interval_ms > 0 ? cfg->reap_interval_ms : 100;
+    b->max_body = cfg->max_body ? cfg->max_body : 65536;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cap_cv, &ca);
+    pthread_cond_init(&b->reap_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    b->metrics = lp_metrics_new();
+    if (!b->metrics) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    lp_err e = {0};
+    if (lp_store_open(b->db, &b->store, &e) != 0) {
+        snprintf(err, err_size, "%s%s%s", e.message, *e.hint ? " (" : "", *e.hint ? e.hint : "");
+        if (*e.hint) strncat(err, ")", err_size - strlen(err) - 1);
+        goto fail;
+    }
+    if (b->store->ops->secret(b->store, b->secret, &e) != 0 ||
+        (b->has_dev_tenant && b->store->ops->tenant_ensure(b->store, b->dev_tenant, lp_broker_now(b), &e) != 0)) {
+        snprintf(err, err_size, "%s", e.message);
+        goto fail;
+    }
+    lp_http_config hc = {b->listen, b->max_body, 1024, 120, "broker"};
+    if (lp_http_server_new(&hc, &b->http, err, err_size) != 0) goto fail;
+    lp_http_server_set_observer(b->http, on_observe, b);
+    if (lp_routes_health(b, b->http) || lp_routes_nodes(b, b->http) || lp_routes_quote(b, b->http) ||
+        lp_routes_leases(b, b->http) || lp_routes_usage(b, b->http)) {
+        snprintf(err, err_size, "cannot register routes");
+        goto fail;
+    }
+    lp_reaper_tick(b); /* end what became overdue while the broker was down */
+    if (lp_reaper_start(b) != 0) {
+        snprintf(err, err_size, "cannot start the reaper thread");
+        goto fail;
+    }
+    if (lp_http_server_start(b->http, err, err_size) != 0) goto fail;
+    lp_log(LOG_INFO, "broker listening on %s (port %d), database %s, node timeout %lld ms%s%s%s", b->listen,
+           lp_http_server_port(b->http), b->db, (long long)b->node_timeout_ms, b->test_clock ? ", test clock" : "",
+           b->has_dev_tenant ? ", dev tenant " : "", b->has_dev_tenant ? b->dev_tenant : "");
+    *out = b;
+    return 0;
+fail:
+    lp_broker_stop(b);
+    return -1;
+}
+
+int lp_broker_port(const lp_broker *b) { return b ? lp_http_server_port(b->http) : 0; }
+
+int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size, char *err,
+                           size_t err_size) {
+    if (!tenant || !*tenant || strlen(tenant) > LP_NAME_MAX) {
+        snprintf(err, err_size, "the tenant name must be 1..%d bytes", LP_NAME_MAX);
+        return -1;
+    }
+    if (out_size < 4 + 64 + 1) {
+        snprintf(err, err_size, "token buffer too small");
+        return -1;
+    }
+    lp_store *s;
+    lp_err e = {0};
+    if (lp_store_open(db, &s, &e) != 0) {
+        snprintf(err, err_size, "%s", e.message);
+        return -1;
+    }
+    int rc = -1;
+    if (lp_random_id(out, out_size, is_node ? "lpn_" : "lpt_", 32) != 0) {
+        snprintf(err, err_size, "no randomness available");
+    } else {
+        char hash[65];
+        lp_sha256_hex(out, strlen(out), hash);
+        if (s->ops->token_create(s, tenant, is_node, hash, lp_wall_ms(), &e) != 0)
+            snprintf(err, err_size, "%s", e.message);
+        else
+            rc = 0;
+    }
+    lp_store_close(s);
+    return rc;
+}

@@ -1,0 +1,171 @@
+/* handlers_leases.c — the lease endpoints: open (with wait_ms long-poll and idempotency keys),
+ * list, get, extend, close. */
+#include <string.h>
+
+#include "broker_internal.h"
+#include "clock.h"
+#include "json_field.h"
+#include "log.h"
+#include "rand.h"
+#include "wire.h"
+
+static void reply_lease(lp_http_req *r, lp_broker *b, int status, const lp_lease *l, int64_t now) {
+    lp_http_reply_json_take(r, status, json_pack("{s:o}", "lease", lp_lease_json(b, l, now)));
+}
+
+/* 410 lease_ended with the lease beside the error. */
+static void reply_ended(lp_http_req *r, lp_broker *b, const lp_err *e, const lp_lease *l, int64_t now) {
+    json_t *body = lp_http_error_body(e->code, e->message, e->hint);
+    json_object_set_new(body, "lease", lp_lease_json(b, l, now));
+    lp_http_reply_json_take(r, 410, body);
+}
+
+static void h_open(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    lp_lease_req req;
+    int bad = lp_lease_req_parse(r, j, &req);
+    json_decref(j);
+    if (bad) return;
+    int64_t deadline = lp_mono_ms() + req.wait_ms;
+    for (;;) {
+        uint64_t gen = lp_broker_capacity_gen(b);
+        char id[LP_ID_MAX];
+        lp_err e = {0};
+        if (lp_random_id(id, sizeof id, "ls_", 12) != 0) {
+            lp_http_reply_error(r, WIRE_INTERNAL, NULL, "no randomness for a lease id");
+            return;
+        }
+        int64_t now = lp_broker_now(b);
+        lp_lease l;
+        int replayed = 0;
+        if (b->store->ops->lease_grant(b->store, who.tenant, &req, id, now, &l, &replayed, &e) == 0) {
+            if (replayed) {
+                lp_log(LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
+            } else {
+                lp_metrics_lease_granted(b->metrics);
+                lp_log(LOG_INFO, "lease %s granted to tenant %s: %u x %s on node %s at $%.4f/h per GPU, ttl %u s", l.id,
+                       who.tenant, l.gpu_count, l.gpu_model, l.node, l.price, l.ttl_s);
+            }
+            reply_lease(r, b, replayed ? 200 : 201, &l, now);
+            lp_lease_clear(&l);
+            return;
+        }
+        int retryable = e.code && (!strcmp(e.code, WIRE_NO_CAPACITY) || !strcmp(e.code, WIRE_OVER_BUDGET));
+        if (!retryable || req.wait_ms <= 0 || lp_mono_ms() >= deadline ||
+            lp_broker_wait_capacity(b, gen, deadline) != 0) {
+            lp_reply_err(r, &e);
+            return;
+        }
+    }
+}
+
+static void h_list(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    int state = -1;
+    const char *q = lp_http_query(r, "state");
+    if (q && *q) {
+        state = lp_lease_state_parse(q);
+        if (state < 0) {
+            lp_http_reply_error(r, WIRE_INVALID, "one of pending, active, closed, expired, exhausted, failed",
+                                "query 'state': unknown lease state '%.64s'", q);
+            return;
+        }
+    }
+    int64_t now = lp_broker_now(b);
+    lp_lease_list ll;
+    lp_err e = {0};
+    if (b->store->ops->lease_list(b->store, who.tenant, state, now, &ll, &e) != 0) {
+        lp_reply_err(r, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ll.n; i++) json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+    lp_lease_list_clear(&ll);
+    lp_http_reply_json_take(r, 200, json_pack("{s:o}", "leases", arr));
+}
+
+static void h_get(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    if (b->store->ops->lease_get(b->store, who.tenant, lp_http_param(r, "id"), now, &l, &e) != 0) {
+        lp_reply_err(r, &e);
+        return;
+    }
+    reply_lease(r, b, 200, &l, now);
+    lp_lease_clear(&l);
+}
+
+static void h_extend(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    int64_t secs = -1;
+    char err[256];
+    int bad = lp_json_int(j, "seconds", 1, 2592000, &secs, err, sizeof err);
+    json_decref(j);
+    if (bad || secs < 0) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", bad ? err : "field 'seconds' is required (1..2592000)");
+        return;
+    }
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    const char *id = lp_http_param(r, "id");
+    if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, now, &l, &e) != 0) {
+        if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
+            reply_ended(r, b, &e, &l, now);
+            lp_lease_clear(&l);
+        } else {
+            lp_reply_err(r, &e);
+        }
+        return;
+    }
+    lp_log(LOG_INFO, "lease %s extended by %lld s (ttl now %u s)", l.id, (long long)secs, l.ttl_s);
+    reply_lease(r, b, 200, &l, now);
+    lp_lease_clear(&l);
+}
+
+static void h_close(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    const char *id = lp_http_param(r, "id");
+    if (b->store->ops->lease_end(b->store, who.tenant, id, LS_CLOSED, "closed by its holder", now, &l, &e) != 0) {
+        if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
+            reply_ended(r, b, &e, &l, now);
+            lp_lease_clear(&l);
+        } else {
+            lp_reply_err(r, &e);
+        }
+        return;
+    }
+    lp_metrics_lease_ended(b->metrics, LS_CLOSED);
+    lp_broker_capacity_changed(b);
+    lp_log(LOG_INFO, "lease %s closed by tenant %s on node %s", l.id, who.tenant, l.node);
+    reply_lease(r, b, 200, &l, now);
+    lp_lease_clear(&l);
+}
+
+int lp_routes_leases(lp_broker *b, lp_http_server *s) {
+    int rc = lp_http_server_route(s, "POST", "/v1/leases", h_open, b);
+    rc |= lp_http_server_route(s, "GET", "/v1/leases", h_list, b);
+    rc |= lp_http_server_route(s, "GET", "/v1/leases/{id}", h_get, b);
+    rc |= lp_http_server_route(s, "POST", "/v1/leases/{id}/extend", h_extend, b);
+    rc |= lp_http_server_route(s, "POST", "/v1/leases/{id}/close", h_close, b);
+    return rc;
+}

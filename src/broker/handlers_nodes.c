@@ -1,0 +1,187 @@
+/* handlers_nodes.c — node endpoints: register, heartbeat (returns the node's active leases),
+ * deregister, list. Also hands each node its node_key for verifying lease tokens. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker_internal.h"
+#include "json_field.h"
+#include "lease_token.h"
+#include "log.h"
+#include "rand.h"
+#include "wire.h"
+
+static int valid_name(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._-:", *s)))
+            return 0;
+    return 1;
+}
+
+static json_t *node_reply(lp_broker *b, const lp_node *n) {
+    json_t *o = json_pack("{s:o, s:I}", "node", lp_node_json(n), "heartbeat_interval_ms",
+                          (json_int_t)(b->node_timeout_ms / 3 > 0 ? b->node_timeout_ms / 3 : 1));
+    return o;
+}
+
+static void h_register(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_NODE, &who) != 0) return;
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    char err[256];
+    const char *name = NULL, *address = "";
+    double price = 0;
+    const json_t *gpus = NULL;
+    lp_gpu *gv = NULL;
+    if (lp_json_str(j, "name", LP_NAME_MAX, &name, err, sizeof err) ||
+        lp_json_str(j, "address", LP_STR_MAX, &address, err, sizeof err) ||
+        lp_json_num(j, "price_per_gpu_hour", 0, 1e9, &price, err, sizeof err) ||
+        lp_json_arr(j, "gpus", &gpus, err, sizeof err))
+        goto bad;
+    if (!name || !valid_name(name)) {
+        snprintf(err, sizeof err, "field 'name' is required: 1..%d characters of [A-Za-z0-9._:-]", LP_NAME_MAX);
+        goto bad;
+    }
+    size_t n = gpus ? json_array_size(gpus) : 0;
+    if (n < 1 || n > 1024) {
+        snprintf(err, sizeof err, "field 'gpus' must list 1..1024 GPUs, got %zu", n);
+        goto bad;
+    }
+    gv = calloc(n, sizeof *gv);
+    if (!gv) {
+        json_decref(j);
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *g = json_array_get(gpus, i);
+        char field[32];
+        const char *uuid = NULL, *model = NULL;
+        int64_t mem = 0;
+        if (!json_is_object(g)) {
+            snprintf(err, sizeof err, "field 'gpus[%zu]' must be an object {uuid, model, memory}", i);
+            goto bad;
+        }
+        if (lp_json_str(g, "uuid", LP_NAME_MAX, &uuid, err, sizeof err) ||
+            lp_json_str(g, "model", LP_NAME_MAX, &model, err, sizeof err) ||
+            lp_json_int(g, "memory", 0, INT64_MAX, &mem, err, sizeof err)) {
+            char inner[256];
+            snprintf(inner, sizeof inner, "%s", err);
+            snprintf(err, sizeof err, "in gpus[%zu]: %.200s", i, inner);
+            goto bad;
+        }
+        snprintf(field, sizeof field, "gpus[%zu].uuid", i);
+        if (!uuid || !*uuid) {
+            snprintf(err, sizeof err, "field '%s' is required", field);
+            goto bad;
+        }
+        gv[i].index = (uint32_t)i;
+        snprintf(gv[i].uuid, sizeof gv[i].uuid, "%s", uuid);
+        snprintf(gv[i].model, sizeof gv[i].model, "%s", model && *model ? model : "unknown");
+        gv[i].memory = (uint64_t)mem;
+    }
+    lp_node_reg reg = {name, address, price, n, gv};
+    lp_node node;
+    lp_event_list ended = {0};
+    lp_err e = {0};
+    int created = 0;
+    int rc = b->store->ops->node_register(b->store, &who, &reg, lp_broker_now(b), &node, &created, &ended, &e);
+    free(gv);
+    gv = NULL;
+    if (rc != 0) {
+        json_decref(j);
+        lp_reply_err(r, &e);
+        return;
+    }
+    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at $%.4f/h, address %s", node.name,
+           created ? "registered" : "re-registered", who.tenant, node.gpu_count, node.price, node.address);
+    lp_broker_note_events(b, &ended);
+    lp_event_list_clear(&ended);
+    lp_broker_capacity_changed(b);
+    json_t *body = node_reply(b, &node);
+    unsigned char key[32];
+    char hex[65];
+    lp_node_key(b->secret, sizeof b->secret, node.name, key);
+    lp_hex(hex, key, 32);
+    json_object_set_new(body, "node_key", json_string(hex));
+    lp_node_clear(&node);
+    json_decref(j);
+    lp_http_reply_json_take(r, created ? 201 : 200, body);
+    return;
+bad:
+    free(gv);
+    json_decref(j);
+    lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
+}
+
+static void h_heartbeat(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_NODE, &who) != 0) return;
+    json_t *j = lp_http_json_body(r); /* {} today; parsed so that bad JSON is refused */
+    if (!j) return;
+    json_decref(j);
+    int64_t now = lp_broker_now(b);
+    lp_node node;
+    lp_lease_list ll;
+    lp_err e = {0};
+    const char *name = lp_http_param(r, "name");
+    if (b->store->ops->node_heartbeat(b->store, &who, name, now, &node, &ll, &e) != 0) {
+        lp_reply_err(r, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < ll.n; i++) json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+    lp_lease_list_clear(&ll);
+    json_t *body = node_reply(b, &node);
+    json_object_set_new(body, "leases", arr);
+    lp_node_clear(&node);
+    lp_broker_capacity_changed(b); /* a lost node may be back */
+    lp_http_reply_json_take(r, 200, body);
+}
+
+static void h_deregister(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_NODE, &who) != 0) return;
+    lp_node node;
+    lp_event_list ended = {0};
+    lp_err e = {0};
+    if (b->store->ops->node_deregister(b->store, &who, lp_http_param(r, "name"), lp_broker_now(b), &node, &ended,
+                                       &e) != 0) {
+        lp_reply_err(r, &e);
+        return;
+    }
+    lp_log(LOG_INFO, "node %s deregistered", node.name);
+    lp_broker_note_events(b, &ended);
+    lp_event_list_clear(&ended);
+    lp_http_reply_json_take(r, 200, json_pack("{s:o}", "node", lp_node_json(&node)));
+    lp_node_clear(&node);
+}
+
+static void h_list(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    lp_node_list nl;
+    lp_err e = {0};
+    if (b->store->ops->node_list(b->store, &nl, &e) != 0) {
+        lp_reply_err(r, &e);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < nl.n; i++) json_array_append_new(arr, lp_node_json(&nl.v[i]));
+    lp_node_list_clear(&nl);
+    lp_http_reply_json_take(r, 200, json_pack("{s:o}", "nodes", arr));
+}
+
+int lp_routes_nodes(lp_broker *b, lp_http_server *s) {
+    int rc = lp_http_server_route(s, "POST", "/v1/nodes", h_register, b);
+    rc |= lp_http_server_route(s, "GET", "/v1/nodes", h_list, b);
+    rc |= lp_http_server_route(s, "POST", "/v1/nodes/{name}/heartbeat", h_heartbeat, b);
+    rc |= lp_http_server_route(s, "DELETE", "/v1/nodes/{name}", h_deregister, b);
+    return rc;
+}

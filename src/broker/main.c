@@ -1,0 +1,171 @@
+/* main.c — the lepton-broker command: `serve` runs the broker until SIGINT/SIGTERM, `token create`
+ * mints a tenant or node token. Flag parsing, usage text and exit codes live here only. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "lepton/lepton.h"
+#include "log.h"
+
+static const char USAGE[] =
+    "usage:\n"
+    "  lepton-broker serve --listen ADDR:PORT --db PATH [--node-timeout-ms N] [--test-clock]\n"
+    "                      [--dev-tenant NAME] [--max-body BYTES]\n"
+    "  lepton-broker token create --db PATH --tenant NAME [--node]\n"
+    "  lepton-broker --help | --version\n"
+    "\n"
+    "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"
+    "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
+    "  --db            SQLite database file (created if missing); postgres://... is not built yet\n"
+    "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"
+    "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"
+    "  --dev-tenant    requests without a token act as this tenant (development only)\n"
+    "  --max-body      request body limit in bytes (default 65536)\n"
+    "token create  print a new random token; only its SHA-256 is stored\n"
+    "  --tenant        tenant the token acts for (created if needed)\n"
+    "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
+    "\n"
+    "environment: LEPTON_LOG_LEVEL=debug|info|warn|error\n"
+    "\n"
+    "examples:\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
+    "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
+    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "lepton-broker: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nrun 'lepton-broker --help' for usage\n");
+    return 2;
+}
+
+static int parse_i64(const char *s, long long min, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !*s || *end || v < min) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    lp_broker_config cfg = {0};
+    cfg.listen = "127.0.0.1:7700";
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        if (!strcmp(a, "--test-clock")) {
+            cfg.test_clock = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
+        if (!v) return usage_error("serve: %s needs a value", a);
+        if (!strcmp(a, "--listen")) cfg.listen = v;
+        else if (!strcmp(a, "--db")) cfg.db = v;
+        else if (!strcmp(a, "--dev-tenant")) cfg.dev_tenant = v;
+        else if (!strcmp(a, "--node-timeout-ms")) {
+            if (parse_i64(v, 1, &n)) return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);
+            cfg.node_timeout_ms = n;
+        } else if (!strcmp(a, "--max-body")) {
+            if (parse_i64(v, 1, &n)) return usage_error("serve: --max-body needs a positive integer, got '%s'", v);
+            cfg.max_body = (size_t)n;
+        } else
+            return usage_error("serve: unknown flag '%s'", a);
+        i++;
+    }
+    if (!cfg.db) return usage_error("serve: --db PATH is required%s", "");
+    if (!strncmp(cfg.db, "postgres://", 11) || !strncmp(cfg.db, "postgresql://", 13)) {
+        fprintf(stderr, "lepton-broker: PostgreSQL backend not built yet; use a SQLite file path for --db\n");
+        return 2;
+    }
+    /* block the stop signals before any thread starts, then wait for them here */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lp_log_set_prefix("broker");
+    lp_broker *b;
+    char err[1024];
+    if (lp_broker_start(&cfg, &b, err, sizeof err) != 0) {
+        fprintf(stderr, "lepton-broker: %s\n", err);
+        return 1;
+    }
+    char host[300];
+    snprintf(host, sizeof host, "%s", cfg.listen);
+    char *colon = strrchr(host, ':');
+    if (colon) *colon = 0;
+    if (!*host) snprintf(host, sizeof host, "0.0.0.0");
+    printf("lepton-broker listening on http://%s:%d\n", host, lp_broker_port(b));
+    fflush(stdout);
+    int sig = 0;
+    sigwait(&set, &sig);
+    lp_log(LOG_INFO, "signal %d: stopping", sig);
+    lp_broker_stop(b);
+    return 0;
+}
+
+static int cmd_token(int argc, char **argv) {
+    if (argc < 1 || strcmp(argv[0], "create") != 0)
+        return usage_error("token: expected 'token create', got '%s'", argc ? argv[0] : "");
+    const char *db = NULL, *tenant = NULL;
+    int node = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--node")) {
+            node = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("token create: %s needs a value", a);
+        if (!strcmp(a, "--db")) db = argv[++i];
+        else if (!strcmp(a, "--tenant")) tenant = argv[++i];
+        else return usage_error("token create: unknown flag '%s'", a);
+    }
+    if (!db) return usage_error("token create: --db PATH is required%s", "");
+    if (!tenant) return usage_error("token create: --tenant NAME is required%s", "");
+    if (!strncmp(db, "postgres://", 11) || !strncmp(db, "postgresql://", 13)) {
+        fprintf(stderr, "lepton-broker: PostgreSQL backend not built yet; use a SQLite file path for --db\n");
+        return 2;
+    }
+    char tok[128], err[1024];
+    if (lp_broker_token_create(db, tenant, node, tok, sizeof tok, err, sizeof err) != 0) {
+        fprintf(stderr, "lepton-broker: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", tok);
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(USAGE, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("lepton-broker %s\n", LEPTON_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(cmd, "token")) return cmd_token(argc - 2, argv + 2);
+    return usage_error("unknown command '%s' (expected serve or token)", cmd);
+}

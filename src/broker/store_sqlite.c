@@ -1,0 +1,1355 @@
+/* store_sqlite.c — the SQLite backend of store.h: schema, migrations and every domain operation.
+ * One connection in WAL mode, serialized by a mutex; writes in BEGIN IMMEDIATE transactions; a
+ * busy timeout for other processes (`lepton-broker token create` while the broker runs).
+ *
+ * A GPU row's lease_id column is the single source of truth for "who holds this GPU": a trigger
+ * refuses to move a GPU from one lease to another, so a GPU can never be in two active leases.
+ * Pools (a node's GPUs of one model and memory size) carry the free count and the price, indexed
+ * so that matching reads a handful of rows whatever the fleet size. */
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "match.h"
+#include "metering.h"
+#include "rand.h"
+#include "store.h"
+#include "wire.h"
+
+#define SCHEMA_VERSION 1
+#define MAX_STMTS 64
+
+typedef struct sq {
+    lp_store base;
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[MAX_STMTS];
+    int ncache;
+} sq;
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tenants(name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens(hash TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),"
+    " is_node INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, owner TEXT NOT NULL, state TEXT NOT NULL,"
+    " address TEXT NOT NULL, price REAL NOT NULL, registered_ms INTEGER NOT NULL, last_hb_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS nodes_hb ON nodes(state, last_hb_ms);"
+    "CREATE TABLE IF NOT EXISTS gpus(node TEXT NOT NULL REFERENCES nodes(name), idx INTEGER NOT NULL,"
+    " uuid TEXT NOT NULL UNIQUE, model TEXT NOT NULL, memory INTEGER NOT NULL, lease_id TEXT,"
+    " PRIMARY KEY(node, idx));"
+    "CREATE INDEX IF NOT EXISTS gpus_lease ON gpus(lease_id) WHERE lease_id IS NOT NULL;"
+    "CREATE TRIGGER IF NOT EXISTS gpus_one_lease BEFORE UPDATE OF lease_id ON gpus"
+    " WHEN OLD.lease_id IS NOT NULL AND NEW.lease_id IS NOT NULL AND NEW.lease_id <> OLD.lease_id"
+    " BEGIN SELECT RAISE(ABORT, 'GPU already belongs to an active lease'); END;"
+    "CREATE TABLE IF NOT EXISTS pools(node TEXT NOT NULL, model TEXT NOT NULL, memory INTEGER NOT NULL,"
+    " price REAL NOT NULL, ready INTEGER NOT NULL, total INTEGER NOT NULL, free INTEGER NOT NULL,"
+    " PRIMARY KEY(node, model, memory));"
+    "CREATE INDEX IF NOT EXISTS pools_match ON pools(ready, price, node, free, memory);"
+    "CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, state INTEGER NOT NULL,"
+    " end_reason TEXT NOT NULL DEFAULT '', node TEXT NOT NULL, node_address TEXT NOT NULL,"
+    " gpu_model TEXT NOT NULL, gpu_count INTEGER NOT NULL, gpu_memory INTEGER NOT NULL, gpus TEXT NOT NULL,"
+    " price REAL NOT NULL, max_price REAL NOT NULL, max_cost REAL NOT NULL, ttl_s INTEGER NOT NULL,"
+    " labels TEXT NOT NULL, idem_key TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL, cap_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, ended_ms INTEGER,"
+    " billed_s INTEGER NOT NULL DEFAULT 0, gpu_seconds INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
+    "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
+    "CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, created_ms);"
+    "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);";
+
+#define LEASE_COLS                                                                                        \
+    "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"   \
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = ?1";
+static const char SQL_META_PUT[] = "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)";
+static const char SQL_TENANT_ENSURE[] = "INSERT OR IGNORE INTO tenants(name, created_ms) VALUES (?1, ?2)";
+static const char SQL_TOKEN_PUT[] = "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = ?1";
+static const char SQL_NODE_GET[] =
+    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = ?1";
+static const char SQL_NODE_ALL[] =
+    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes ORDER BY name";
+static const char SQL_NODE_INSERT[] =
+    "INSERT INTO nodes(name, owner, state, address, price, registered_ms, last_hb_ms) VALUES (?1, ?2, 'ready', ?3, ?4, ?5, ?5)";
+static const char SQL_NODE_UPDATE[] =
+    "UPDATE nodes SET address = ?2, price = ?3, state = 'ready', last_hb_ms = ?4 WHERE name = ?1";
+static const char SQL_NODE_HB[] = "UPDATE nodes SET last_hb_ms = ?2, state = 'ready' WHERE name = ?1";
+static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = ?2 WHERE name = ?1";
+static const char SQL_NODE_SILENT[] =
+    "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < ?1 LIMIT 1000";
+static const char SQL_GPUS_OF[] =
+    "SELECT idx, uuid, model, memory, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
+static const char SQL_GPUS_ALL[] =
+    "SELECT node, idx, uuid, model, memory, lease_id FROM gpus ORDER BY node, idx";
+static const char SQL_GPU_OWNER[] = "SELECT node FROM gpus WHERE uuid = ?1";
+static const char SQL_GPUS_DELETE[] = "DELETE FROM gpus WHERE node = ?1";
+static const char SQL_GPU_INSERT[] = "INSERT INTO gpus(node, idx, uuid, model, memory) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_GPUS_FREE[] =
+    "SELECT idx, uuid FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
+    " ORDER BY idx LIMIT ?4";
+static const char SQL_GPU_TAKE[] = "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
+static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
+static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = ?1";
+static const char SQL_POOLS_BUILD[] =
+    "INSERT INTO pools(node, model, memory, price, ready, total, free)"
+    " SELECT g.node, g.model, g.memory, n.price, n.state = 'ready', count(*), sum(g.lease_id IS NULL)"
+    " FROM gpus g JOIN nodes n ON n.name = g.node WHERE g.node = ?1 GROUP BY g.model, g.memory";
+static const char SQL_POOLS_REFRESH[] =
+    "UPDATE pools SET free = (SELECT count(*) FROM gpus g WHERE g.node = pools.node AND g.model = pools.model"
+    " AND g.memory = pools.memory AND g.lease_id IS NULL),"
+    " ready = (SELECT state = 'ready' FROM nodes WHERE name = pools.node),"
+    " price = (SELECT price FROM nodes WHERE name = pools.node) WHERE node = ?1";
+static const char SQL_POOL_PICK[] =
+    "SELECT node, model, memory, free, price FROM pools WHERE ready = 1 AND free >= ?1 AND memory >= ?2"
+    " AND (?3 = '' OR instr(lower(model), lower(?3)) > 0) AND (?4 <= 0 OR price <= ?4)"
+    " ORDER BY price, node, model LIMIT ?5";
+static const char SQL_POOLS_READY[] =
+    "SELECT node, model, memory, total, free, price, ready FROM pools WHERE ready = 1 ORDER BY node";
+static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = ?1";
+static const char SQL_LEASE_IDEM[] = "SELECT " LEASE_COLS " FROM leases WHERE tenant = ?1 AND idem_key = ?2";
+static const char SQL_LEASES_TENANT[] =
+    "SELECT " LEASE_COLS " FROM leases WHERE tenant = ?1 ORDER BY created_ms DESC, rowid DESC";
+static const char SQL_LEASES_NODE_ACTIVE[] =
+    "SELECT " LEASE_COLS " FROM leases WHERE node = ?1 AND state = 1 ORDER BY created_ms";
+static const char SQL_LEASES_DUE[] = "SELECT id FROM leases WHERE state = 1 AND end_ms <= ?1 LIMIT 1000";
+static const char SQL_LEASE_INSERT[] =
+    "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms)"
+    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18)";
+static const char SQL_LEASE_END[] =
+    "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
+    " WHERE id = ?1 AND state = 1";
+static const char SQL_LEASE_EXTEND[] =
+    "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
+static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
+static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
+static const char SQL_STATS_GPUS[] = "SELECT coalesce(sum(total), 0), coalesce(sum(free), 0) FROM pools WHERE ready = 1";
+static const char SQL_STATS_LEASED[] = "SELECT count(*) FROM gpus WHERE lease_id IS NOT NULL";
+
+/* ---- plumbing ---- */
+static void db_err(sq *s, lp_err *e, const char *what) {
+    lp_err_set(e, WIRE_INTERNAL, NULL, "database error while %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static sqlite3_stmt *prep(sq *s, const char *sql, lp_err *e) {
+    for (int i = 0; i < s->ncache; i++)
+        if (s->cache[i].sql == sql) {
+            sqlite3_reset(s->cache[i].st);
+            sqlite3_clear_bindings(s->cache[i].st);
+            return s->cache[i].st;
+        }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_err(s, e, "preparing a statement");
+        return NULL;
+    }
+    if (s->ncache < MAX_STMTS) {
+        s->cache[s->ncache].sql = sql;
+        s->cache[s->ncache].st = st;
+        s->ncache++;
+    }
+    return st;
+}
+
+/* Runs a statement without results. Returns 0 or -1. */
+static int run(sq *s, sqlite3_stmt *st, lp_err *e, const char *what) {
+    if (!st) return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        db_err(s, e, what);
+        return -1;
+    }
+    return 0;
+}
+
+static int simple(sq *s, const char *sql, lp_err *e) { return run(s, prep(s, sql, e), e, sql); }
+static int begin(sq *s, lp_err *e) { return simple(s, SQL_BEGIN, e); }
+static int commit(sq *s, lp_err *e) { return simple(s, SQL_COMMIT, e); }
+static void rollback(sq *s) {
+    if (!sqlite3_get_autocommit(s->db)) {
+        lp_err ignored;
+        simple(s, SQL_ROLLBACK, &ignored);
+    }
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) { sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC); }
+static void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
+#define LOCK(s) pthread_mutex_lock(&(s)->mu)
+#define UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
+
+/* ---- rows ---- */
+static int parse_lease_gpus(const char *text, lp_lease *l) {
+    json_t *a = json_loads(text, 0, NULL);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return -1;
+    }
+    size_t n = json_array_size(a);
+    l->gpus = calloc(n ? n : 1, sizeof *l->gpus);
+    if (!l->gpus) {
+        json_decref(a);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *g = json_array_get(a, i);
+        l->gpus[i].index = (uint32_t)json_integer_value(json_array_get(g, 0));
+        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", json_string_value(json_array_get(g, 1)) ? json_string_value(json_array_get(g, 1)) : "");
+    }
+    json_decref(a);
+    return 0;
+}
+
+static int row_to_lease(sqlite3_stmt *st, lp_lease *l) {
+    memset(l, 0, sizeof *l);
+    col_text(st, 0, l->id, sizeof l->id);
+    col_text(st, 1, l->tenant, sizeof l->tenant);
+    l->state = sqlite3_column_int(st, 2);
+    col_text(st, 3, l->end_reason, sizeof l->end_reason);
+    col_text(st, 4, l->node, sizeof l->node);
+    col_text(st, 5, l->node_address, sizeof l->node_address);
+    col_text(st, 6, l->gpu_model, sizeof l->gpu_model);
+    l->gpu_count = (uint32_t)sqlite3_column_int64(st, 7);
+    l->gpu_memory = (uint64_t)sqlite3_column_int64(st, 8);
+    const unsigned char *g = sqlite3_column_text(st, 9);
+    l->price = sqlite3_column_double(st, 10);
+    l->max_price = sqlite3_column_double(st, 11);
+    l->max_cost = sqlite3_column_double(st, 12);
+    l->ttl_s = (uint32_t)sqlite3_column_int64(st, 13);
+    col_text(st, 14, l->labels, sizeof l->labels);
+    col_text(st, 15, l->idem_key, sizeof l->idem_key);
+    l->created_ms = sqlite3_column_int64(st, 16);
+    l->started_ms = sqlite3_column_int64(st, 17);
+    l->expires_ms = sqlite3_column_int64(st, 18);
+    l->cap_ms = sqlite3_column_int64(st, 19);
+    l->ended_ms = sqlite3_column_int64(st, 20);
+    return parse_lease_gpus(g ? (const char *)g : "[]", l);
+}
+
+/* Loads one lease by a prepared statement whose parameters are bound. 1 found, 0 not, -1 error. */
+static int load_lease(sq *s, sqlite3_stmt *st, lp_lease *out, lp_err *e) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW) {
+        db_err(s, e, "reading a lease");
+        sqlite3_reset(st);
+        return -1;
+    }
+    int ok = row_to_lease(st, out);
+    sqlite3_reset(st);
+    if (ok != 0) {
+        lp_lease_clear(out);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "lease row is corrupt");
+        return -1;
+    }
+    return 1;
+}
+
+static int load_leases(sq *s, sqlite3_stmt *st, int64_t now_ms, int want_state, lp_lease_list *out, lp_err *e) {
+    size_t cap = 0;
+    out->n = 0;
+    out->v = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lp_lease *nv = realloc(out->v, nc * sizeof *nv);
+            if (!nv) goto oom;
+            out->v = nv;
+            cap = nc;
+        }
+        if (row_to_lease(st, &out->v[out->n]) != 0) {
+            lp_lease_clear(&out->v[out->n]);
+            goto oom;
+        }
+        lp_lease_settle_view(&out->v[out->n], now_ms);
+        if (want_state >= 0 && out->v[out->n].state != want_state) {
+            lp_lease_clear(&out->v[out->n]);
+            continue;
+        }
+        out->n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        db_err(s, e, "listing leases");
+        lp_lease_list_clear(out);
+        return -1;
+    }
+    return 0;
+oom:
+    sqlite3_reset(st);
+    lp_lease_list_clear(out);
+    lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory listing leases");
+    return -1;
+}
+
+static void row_to_node(sqlite3_stmt *st, lp_node *n) {
+    memset(n, 0, sizeof *n);
+    col_text(st, 0, n->name, sizeof n->name);
+    col_text(st, 1, n->owner, sizeof n->owner);
+    col_text(st, 2, n->state, sizeof n->state);
+    col_text(st, 3, n->address, sizeof n->address);
+    n->price = sqlite3_column_double(st, 4);
+    n->registered_ms = sqlite3_column_int64(st, 5);
+    n->last_heartbeat_ms = sqlite3_column_int64(st, 6);
+}
+
+static int push_gpu(lp_node *n, size_t *cap, sqlite3_stmt *st, int col0) {
+    if (n->gpu_count == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        lp_gpu *nv = realloc(n->gpus, nc * sizeof *nv);
+        if (!nv) return -1;
+        n->gpus = nv;
+        *cap = nc;
+    }
+    lp_gpu *g = &n->gpus[n->gpu_count++];
+    memset(g, 0, sizeof *g);
+    g->index = (uint32_t)sqlite3_column_int(st, col0);
+    col_text(st, col0 + 1, g->uuid, sizeof g->uuid);
+    col_text(st, col0 + 2, g->model, sizeof g->model);
+    g->memory = (uint64_t)sqlite3_column_int64(st, col0 + 3);
+    col_text(st, col0 + 4, g->lease_id, sizeof g->lease_id);
+    n->gpus_total++;
+    if (!g->lease_id[0]) n->gpus_free++;
+    return 0;
+}
+
+/* Loads a node with its GPUs. 1 found, 0 not, -1 error. */
+static int load_node(sq *s, const char *name, lp_node *out, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_NODE_GET, e);
+    if (!st) return -1;
+    bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE) return 0;
+        db_err(s, e, "reading a node");
+        return -1;
+    }
+    row_to_node(st, out);
+    sqlite3_reset(st);
+    st = prep(s, SQL_GPUS_OF, e);
+    if (!st) return -1;
+    bind_text(st, 1, name);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (push_gpu(out, &cap, st, 0) != 0) break;
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        lp_node_clear(out);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the GPUs of node %s", name);
+        return -1;
+    }
+    return 1;
+}
+
+static int refresh_pools(sq *s, const char *node, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_POOLS_REFRESH, e);
+    if (!st) return -1;
+    bind_text(st, 1, node);
+    return run(s, st, e, "updating GPU pools");
+}
+
+static int rebuild_pools(sq *s, const char *node, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_POOLS_DELETE, e);
+    if (!st) return -1;
+    bind_text(st, 1, node);
+    if (run(s, st, e, "rebuilding GPU pools") != 0) return -1;
+    st = prep(s, SQL_POOLS_BUILD, e);
+    if (!st) return -1;
+    bind_text(st, 1, node);
+    return run(s, st, e, "rebuilding GPU pools");
+}
+
+/* Ends an active lease inside the caller's transaction and frees its GPUs. */
+static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms, lp_event_list *ev,
+                        lp_err *e) {
+    if (ended_ms < l->started_ms) ended_ms = l->started_ms;
+    lp_bill b = lp_meter(l->started_ms, ended_ms, l->gpu_count, l->price, l->max_cost);
+    sqlite3_stmt *st = prep(s, SQL_LEASE_END, e);
+    if (!st) return -1;
+    bind_text(st, 1, l->id);
+    sqlite3_bind_int(st, 2, state);
+    bind_text(st, 3, reason);
+    sqlite3_bind_int64(st, 4, ended_ms);
+    sqlite3_bind_int64(st, 5, b.billed_s);
+    sqlite3_bind_int64(st, 6, b.gpu_seconds);
+    sqlite3_bind_double(st, 7, b.cost);
+    if (run(s, st, e, "ending a lease") != 0) return -1;
+    st = prep(s, SQL_GPUS_RELEASE, e);
+    if (!st) return -1;
+    bind_text(st, 1, l->id);
+    if (run(s, st, e, "releasing GPUs") != 0) return -1;
+    if (refresh_pools(s, l->node, e) != 0) return -1;
+    lp_event ee;
+    memset(&ee, 0, sizeof ee);
+    snprintf(ee.id, sizeof ee.id, "%s", l->id);
+    snprintf(ee.node, sizeof ee.node, "%s", l->node);
+    ee.state = state;
+    snprintf(ee.reason, sizeof ee.reason, "%s", reason);
+    if (lp_event_list_push(ev, &ee) != 0) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fails every active lease of node (inside the caller's transaction). */
+static int fail_node_leases_tx(sq *s, const char *node, int64_t ended_ms, const char *reason, lp_event_list *ev,
+                               lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_LEASES_NODE_ACTIVE, e);
+    if (!st) return -1;
+    bind_text(st, 1, node);
+    lp_lease_list ll;
+    if (load_leases(s, st, INT64_MIN, -1, &ll, e) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < ll.n && rc == 0; i++) {
+        int64_t end = ended_ms, due = lp_lease_end_ms(&ll.v[i]);
+        if (end > due) end = due;
+        rc = end_lease_tx(s, &ll.v[i], LS_FAILED, reason, end, ev, e);
+    }
+    lp_lease_list_clear(&ll);
+    return rc;
+}
+
+/* Persists the end of a lease that is due (TTL/cap) inside the caller's transaction; updates l. */
+static int settle_tx(sq *s, lp_lease *l, int64_t now_ms, lp_err *e) {
+    int st;
+    int64_t end;
+    char reason[256];
+    if (!lp_lease_due(l, now_ms, &st, &end, reason)) return 0;
+    if (end_lease_tx(s, l, st, reason, end, NULL, e) != 0) return -1;
+    l->state = st;
+    l->ended_ms = end;
+    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
+    return 0;
+}
+
+static int owner_ok(const lp_principal *who, const char *owner) {
+    return !who || who->is_dev || !strcmp(who->tenant, owner);
+}
+
+/* ---- operations ---- */
+static void op_close(lp_store *base) {
+    sq *s = (sq *)base;
+    for (int i = 0; i < s->ncache; i++) sqlite3_finalize(s->cache[i].st);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static int op_secret(lp_store *base, unsigned char out[32], lp_err *e) {
+    sq *s = (sq *)base;
+    LOCK(s);
+    int rc = -1;
+    for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
+        sqlite3_stmt *st = prep(s, SQL_META_GET, e);
+        if (!st) break;
+        bind_text(st, 1, "hmac_secret");
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+            memcpy(out, sqlite3_column_blob(st, 0), 32);
+            rc = 0;
+        }
+        sqlite3_reset(st);
+        if (rc == 0 || attempt) break;
+        unsigned char fresh[32];
+        if (lp_random_bytes(fresh, sizeof fresh) != 0) {
+            lp_err_set(e, WIRE_INTERNAL, NULL, "no randomness for the HMAC secret");
+            break;
+        }
+        st = prep(s, SQL_META_PUT, e);
+        if (!st) break;
+        bind_text(st, 1, "hmac_secret");
+        sqlite3_bind_blob(st, 2, fresh, 32, SQLITE_TRANSIENT);
+        if (run(s, st, e, "storing the HMAC secret") != 0) break;
+    }
+    if (rc != 0 && !e->code) lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the HMAC secret");
+    UNLOCK(s);
+    return rc;
+}
+
+static int tenant_ensure_locked(sq *s, const char *tenant, int64_t now_ms, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_TENANT_ENSURE, e);
+    if (!st) return -1;
+    bind_text(st, 1, tenant);
+    sqlite3_bind_int64(st, 2, now_ms);
+    return run(s, st, e, "creating a tenant");
+}
+
+static int op_tenant_ensure(lp_store *base, const char *tenant, int64_t now_ms, lp_err *e) {
+    sq *s = (sq *)base;
+    LOCK(s);
+    int rc = tenant_ensure_locked(s, tenant, now_ms, e);
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
+                           lp_err *e) {
+    sq *s = (sq *)base;
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc == 0) rc = tenant_ensure_locked(s, tenant, now_ms, e);
+    if (rc == 0) {
+        sqlite3_stmt *st = prep(s, SQL_TOKEN_PUT, e);
+        rc = -1;
+        if (st) {
+            bind_text(st, 1, hash_hex);
+            bind_text(st, 2, tenant);
+            sqlite3_bind_int(st, 3, is_node ? 1 : 0);
+            sqlite3_bind_int64(st, 4, now_ms);
+            rc = run(s, st, e, "storing a token");
+        }
+    }
+    if (rc == 0) rc = commit(s, e);
+    if (rc != 0) rollback(s);
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *out, lp_err *e) {
+    sq *s = (sq *)base;
+    LOCK(s);
+    int rc = -1;
+    sqlite3_stmt *st = prep(s, SQL_TOKEN_GET, e);
+    if (st) {
+        bind_text(st, 1, hash_hex);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            memset(out, 0, sizeof *out);
+            col_text(st, 0, out->tenant, sizeof out->tenant);
+            out->is_node = sqlite3_column_int(st, 1);
+            rc = 0;
+        } else if (r == SQLITE_DONE) {
+            lp_err_set(e, WIRE_UNAUTHORIZED, "create one with: lepton-broker token create --db DB --tenant NAME",
+                       "unknown token");
+        } else {
+            db_err(s, e, "looking up a token");
+        }
+        sqlite3_reset(st);
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+static int same_gpus(const lp_node *cur, const lp_node_reg *reg) {
+    if (cur->gpu_count != reg->gpu_count) return 0;
+    for (size_t i = 0; i < reg->gpu_count; i++) {
+        const lp_gpu *a = &cur->gpus[i], *b = &reg->gpus[i];
+        if (a->index != i || strcmp(a->uuid, b->uuid) || strcmp(a->model, b->model) || a->memory != b->memory)
+            return 0;
+    }
+    return 1;
+}
+
+static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
+                            lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
+    sq *s = (sq *)base;
+    lp_node cur;
+    memset(&cur, 0, sizeof cur);
+    memset(out, 0, sizeof *out);
+    *created = 0;
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    int found = load_node(s, reg->name, &cur, e);
+    if (found < 0) goto done;
+    if (found && !owner_ok(who, cur.owner)) {
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", reg->name);
+        goto done;
+    }
+    for (size_t i = 0; i < reg->gpu_count; i++) {
+        sqlite3_stmt *st = prep(s, SQL_GPU_OWNER, e);
+        if (!st) goto done;
+        bind_text(st, 1, reg->gpus[i].uuid);
+        char owner[LP_NAME_MAX + 1] = "";
+        if (sqlite3_step(st) == SQLITE_ROW) col_text(st, 0, owner, sizeof owner);
+        sqlite3_reset(st);
+        if (*owner && strcmp(owner, reg->name)) {
+            lp_err_set(e, WIRE_CONFLICT, "every GPU uuid must be unique across nodes",
+                       "GPU %s is already registered by node %s", reg->gpus[i].uuid, owner);
+            goto done;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(reg->gpus[k].uuid, reg->gpus[i].uuid)) {
+                lp_err_set(e, WIRE_INVALID, NULL, "field 'gpus': uuid %s appears twice", reg->gpus[i].uuid);
+                goto done;
+            }
+    }
+    int replace_gpus = !found;
+    if (found) {
+        if (!same_gpus(&cur, reg)) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "node %s re-registered with different GPUs", reg->name);
+            if (fail_node_leases_tx(s, reg->name, now_ms, reason, ended, e) != 0) goto done;
+            sqlite3_stmt *st = prep(s, SQL_GPUS_DELETE, e);
+            if (!st) goto done;
+            bind_text(st, 1, reg->name);
+            if (run(s, st, e, "replacing GPUs") != 0) goto done;
+            replace_gpus = 1;
+        }
+        sqlite3_stmt *st = prep(s, SQL_NODE_UPDATE, e);
+        if (!st) goto done;
+        bind_text(st, 1, reg->name);
+        bind_text(st, 2, reg->address);
+        sqlite3_bind_double(st, 3, reg->price);
+        sqlite3_bind_int64(st, 4, now_ms);
+        if (run(s, st, e, "updating a node") != 0) goto done;
+    } else {
+        sqlite3_stmt *st = prep(s, SQL_NODE_INSERT, e);
+        if (!st) goto done;
+        bind_text(st, 1, reg->name);
+        bind_text(st, 2, who ? who->tenant : "");
+        bind_text(st, 3, reg->address);
+        sqlite3_bind_double(st, 4, reg->price);
+        sqlite3_bind_int64(st, 5, now_ms);
+        if (run(s, st, e, "adding a node") != 0) goto done;
+        *created = 1;
+    }
+    if (replace_gpus)
+        for (size_t i = 0; i < reg->gpu_count; i++) {
+            sqlite3_stmt *st = prep(s, SQL_GPU_INSERT, e);
+            if (!st) goto done;
+            bind_text(st, 1, reg->name);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+            bind_text(st, 3, reg->gpus[i].uuid);
+            bind_text(st, 4, reg->gpus[i].model);
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)reg->gpus[i].memory);
+            if (run(s, st, e, "adding a GPU") != 0) goto done;
+        }
+    if (rebuild_pools(s, reg->name, e) != 0) goto done;
+    if (load_node(s, reg->name, out, e) != 1) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_node_clear(out);
+    }
+    UNLOCK(s);
+    lp_node_clear(&cur);
+    return rc;
+}
+
+static int check_node(sq *s, const lp_principal *who, const char *name, lp_node *cur, lp_err *e) {
+    int found = load_node(s, name, cur, e);
+    if (found < 0) return -1;
+    if (!found || !strcmp(cur->state, "gone")) {
+        lp_err_set(e, WIRE_NOT_FOUND, "register it with POST /v1/nodes", "node %s is not registered", name);
+        return -1;
+    }
+    if (!owner_ok(who, cur->owner)) {
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int op_node_heartbeat(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
+                             lp_node *out, lp_lease_list *leases, lp_err *e) {
+    sq *s = (sq *)base;
+    lp_node cur;
+    memset(&cur, 0, sizeof cur);
+    memset(out, 0, sizeof *out);
+    leases->n = 0;
+    leases->v = NULL;
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (check_node(s, who, name, &cur, e) != 0) goto done;
+    sqlite3_stmt *st = prep(s, SQL_NODE_HB, e);
+    if (!st) goto done;
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, now_ms);
+    if (run(s, st, e, "recording a heartbeat") != 0) goto done;
+    if (strcmp(cur.state, "ready") && refresh_pools(s, name, e) != 0) goto done;
+    if (load_node(s, name, out, e) != 1) goto done;
+    st = prep(s, SQL_LEASES_NODE_ACTIVE, e);
+    if (!st) goto done;
+    bind_text(st, 1, name);
+    if (load_leases(s, st, now_ms, LS_ACTIVE, leases, e) != 0) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_node_clear(out);
+        lp_lease_list_clear(leases);
+    }
+    UNLOCK(s);
+    lp_node_clear(&cur);
+    return rc;
+}
+
+static int op_node_deregister(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
+                              lp_node *out, lp_event_list *ended, lp_err *e) {
+    sq *s = (sq *)base;
+    lp_node cur;
+    memset(&cur, 0, sizeof cur);
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (check_node(s, who, name, &cur, e) != 0) goto done;
+    char reason[256];
+    snprintf(reason, sizeof reason, "node %s deregistered", name);
+    if (fail_node_leases_tx(s, name, now_ms, reason, ended, e) != 0) goto done;
+    sqlite3_stmt *st = prep(s, SQL_NODE_STATE, e);
+    if (!st) goto done;
+    bind_text(st, 1, name);
+    bind_text(st, 2, "gone");
+    if (run(s, st, e, "deregistering a node") != 0) goto done;
+    if (refresh_pools(s, name, e) != 0) goto done;
+    if (load_node(s, name, out, e) != 1) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_node_clear(out);
+    }
+    UNLOCK(s);
+    lp_node_clear(&cur);
+    return rc;
+}
+
+static int op_node_list(lp_store *base, lp_node_list *out, lp_err *e) {
+    sq *s = (sq *)base;
+    out->n = 0;
+    out->v = NULL;
+    size_t cap = 0;
+    LOCK(s);
+    int rc = -1;
+    sqlite3_stmt *st = prep(s, SQL_NODE_ALL, e);
+    if (!st) goto done;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lp_node *nv = realloc(out->v, nc * sizeof *nv);
+            if (!nv) break;
+            out->v = nv;
+            cap = nc;
+        }
+        row_to_node(st, &out->v[out->n++]);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) goto oom;
+    /* one pass over all GPUs, merged by node name (both ordered) */
+    st = prep(s, SQL_GPUS_ALL, e);
+    if (!st) goto done;
+    size_t k = 0, gcap = 0;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *node = (const char *)sqlite3_column_text(st, 0);
+        while (k < out->n && strcmp(out->v[k].name, node) < 0) {
+            k++;
+            gcap = 0;
+        }
+        if (k < out->n && !strcmp(out->v[k].name, node) && push_gpu(&out->v[k], &gcap, st, 1) != 0) break;
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) goto oom;
+    rc = 0;
+    goto done;
+oom:
+    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
+done:
+    if (rc != 0) lp_node_list_clear(out);
+    UNLOCK(s);
+    return rc;
+}
+
+/* Loads every ready pool (for explanations). */
+static int load_pools(sq *s, lp_pool **out, size_t *n, lp_err *e) {
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    sqlite3_stmt *st = prep(s, SQL_POOLS_READY, e);
+    if (!st) return -1;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            lp_pool *nv = realloc(*out, nc * sizeof *nv);
+            if (!nv) break;
+            *out = nv;
+            cap = nc;
+        }
+        lp_pool *p = &(*out)[(*n)++];
+        memset(p, 0, sizeof *p);
+        col_text(st, 0, p->node, sizeof p->node);
+        col_text(st, 1, p->model, sizeof p->model);
+        p->memory = (uint64_t)sqlite3_column_int64(st, 2);
+        p->total = (uint32_t)sqlite3_column_int(st, 3);
+        p->free = (uint32_t)sqlite3_column_int(st, 4);
+        p->price = sqlite3_column_double(st, 5);
+        p->ready = sqlite3_column_int(st, 6);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read GPU pools");
+        return -1;
+    }
+    return 0;
+}
+
+static int explain(sq *s, const lp_lease_req *req, lp_err *e) {
+    lp_pool *pools;
+    size_t n;
+    if (load_pools(s, &pools, &n, e) != 0) return -1;
+    lp_match_explain(pools, n, req, e);
+    free(pools);
+    return 0;
+}
+
+static sqlite3_stmt *bind_pick(sq *s, const lp_lease_req *req, int limit, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_POOL_PICK, e);
+    if (!st) return NULL;
+    sqlite3_bind_int64(st, 1, req->gpu_count);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)req->min_memory);
+    bind_text(st, 3, req->gpu_model);
+    sqlite3_bind_double(st, 4, req->max_price);
+    sqlite3_bind_int(st, 5, limit);
+    return st;
+}
+
+static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = -1;
+    sqlite3_stmt *st = bind_pick(s, req, 100, e);
+    if (!st) goto done;
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            lp_offer *nv = realloc(out->v, nc * sizeof *nv);
+            if (!nv) break;
+            out->v = nv;
+            cap = nc;
+        }
+        lp_offer *o = &out->v[out->n++];
+        col_text(st, 0, o->node, sizeof o->node);
+        col_text(st, 1, o->gpu_model, sizeof o->gpu_model);
+        o->gpu_memory = (uint64_t)sqlite3_column_int64(st, 2);
+        o->gpus_free = (uint32_t)sqlite3_column_int(st, 3);
+        o->price = sqlite3_column_double(st, 4);
+    }
+    sqlite3_reset(st);
+    if (r != SQLITE_DONE) {
+        lp_offer_list_clear(out);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list offers");
+        goto done;
+    }
+    if (out->n == 0) {
+        lp_err why = {0};
+        if (explain(s, req, &why) != 0) {
+            *e = why;
+            goto done;
+        }
+        snprintf(out->message, sizeof out->message, "%s", why.message);
+    } else {
+        lp_err why = {0};
+        if (lp_match_check_cost(req, out->v[0].price, &why) != 0)
+            snprintf(out->message, sizeof out->message, "%s", why.message);
+        else
+            snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU", out->n,
+                     out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model, out->v[0].price);
+    }
+    rc = 0;
+done:
+    UNLOCK(s);
+    return rc;
+}
+
+static char *lease_gpus_json(const lp_lease_gpu *g, uint32_t n) {
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < n; i++) json_array_append_new(a, json_pack("[I, s]", (json_int_t)g[i].index, g[i].uuid));
+    char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return t;
+}
+
+static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req *req, const char *new_id,
+                          int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    *replayed = 0;
+    char *gpus_text = NULL;
+    lp_lease_gpu *taken = NULL;
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    sqlite3_stmt *st;
+    if (*req->idem_key) {
+        st = prep(s, SQL_LEASE_IDEM, e);
+        if (!st) goto done;
+        bind_text(st, 1, tenant);
+        bind_text(st, 2, req->idem_key);
+        int found = load_lease(s, st, out, e);
+        if (found < 0) goto done;
+        if (found) {
+            lp_lease_settle_view(out, now_ms);
+            *replayed = 1;
+            rc = commit(s, e);
+            goto done;
+        }
+    }
+    st = bind_pick(s, req, 1, e);
+    if (!st) goto done;
+    lp_pool pick;
+    memset(&pick, 0, sizeof pick);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW) {
+        col_text(st, 0, pick.node, sizeof pick.node);
+        col_text(st, 1, pick.model, sizeof pick.model);
+        pick.memory = (uint64_t)sqlite3_column_int64(st, 2);
+        pick.free = (uint32_t)sqlite3_column_int(st, 3);
+        pick.price = sqlite3_column_double(st, 4);
+    }
+    sqlite3_reset(st);
+    if (r == SQLITE_DONE) {
+        rollback(s);
+        explain(s, req, e);
+        goto done;
+    }
+    if (r != SQLITE_ROW) {
+        db_err(s, e, "matching GPUs");
+        goto done;
+    }
+    if (lp_match_check_cost(req, pick.price, e) != 0) goto done;
+    taken = calloc(req->gpu_count, sizeof *taken);
+    if (!taken) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        goto done;
+    }
+    st = prep(s, SQL_GPUS_FREE, e);
+    if (!st) goto done;
+    bind_text(st, 1, pick.node);
+    bind_text(st, 2, pick.model);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)pick.memory);
+    sqlite3_bind_int64(st, 4, req->gpu_count);
+    uint32_t got = 0;
+    while (got < req->gpu_count && sqlite3_step(st) == SQLITE_ROW) {
+        taken[got].index = (uint32_t)sqlite3_column_int(st, 0);
+        col_text(st, 1, taken[got].uuid, sizeof taken[got].uuid);
+        got++;
+    }
+    sqlite3_reset(st);
+    if (got < req->gpu_count) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "GPU pool of node %s is out of date", pick.node);
+        goto done;
+    }
+    for (uint32_t i = 0; i < got; i++) {
+        st = prep(s, SQL_GPU_TAKE, e);
+        if (!st) goto done;
+        bind_text(st, 1, pick.node);
+        sqlite3_bind_int64(st, 2, taken[i].index);
+        bind_text(st, 3, new_id);
+        if (run(s, st, e, "taking a GPU") != 0) goto done;
+        if (sqlite3_changes(s->db) != 1) {
+            lp_err_set(e, WIRE_INTERNAL, NULL, "GPU %s was taken concurrently", taken[i].uuid);
+            goto done;
+        }
+    }
+    if (refresh_pools(s, pick.node, e) != 0) goto done;
+    lp_node node;
+    memset(&node, 0, sizeof node);
+    st = prep(s, SQL_NODE_GET, e);
+    if (!st) goto done;
+    bind_text(st, 1, pick.node);
+    if (sqlite3_step(st) == SQLITE_ROW) row_to_node(st, &node);
+    sqlite3_reset(st);
+
+    lp_lease *l = out;
+    snprintf(l->id, sizeof l->id, "%s", new_id);
+    snprintf(l->tenant, sizeof l->tenant, "%s", tenant);
+    l->state = LS_ACTIVE;
+    snprintf(l->node, sizeof l->node, "%s", pick.node);
+    snprintf(l->node_address, sizeof l->node_address, "%s", node.address);
+    snprintf(l->gpu_model, sizeof l->gpu_model, "%s", pick.model);
+    l->gpu_count = req->gpu_count;
+    l->gpu_memory = pick.memory;
+    l->price = pick.price;
+    l->max_price = req->max_price;
+    l->max_cost = req->max_cost;
+    l->ttl_s = req->ttl_s;
+    snprintf(l->labels, sizeof l->labels, "%s", req->labels);
+    snprintf(l->idem_key, sizeof l->idem_key, "%s", req->idem_key);
+    l->created_ms = l->started_ms = now_ms;
+    l->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
+    int64_t cap_s = lp_meter_cap_seconds(req->gpu_count, pick.price, req->max_cost);
+    l->cap_ms = cap_s >= 0 ? now_ms + cap_s * 1000 : 0;
+    l->gpus = taken;
+    taken = NULL;
+    gpus_text = lease_gpus_json(l->gpus, l->gpu_count);
+    if (!gpus_text) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        goto done;
+    }
+    st = prep(s, SQL_LEASE_INSERT, e);
+    if (!st) goto done;
+    bind_text(st, 1, l->id);
+    bind_text(st, 2, l->tenant);
+    bind_text(st, 3, l->node);
+    bind_text(st, 4, l->node_address);
+    bind_text(st, 5, l->gpu_model);
+    sqlite3_bind_int64(st, 6, l->gpu_count);
+    sqlite3_bind_int64(st, 7, (sqlite3_int64)l->gpu_memory);
+    bind_text(st, 8, gpus_text);
+    sqlite3_bind_double(st, 9, l->price);
+    sqlite3_bind_double(st, 10, l->max_price);
+    sqlite3_bind_double(st, 11, l->max_cost);
+    sqlite3_bind_int64(st, 12, l->ttl_s);
+    bind_text(st, 13, l->labels);
+    if (*l->idem_key) bind_text(st, 14, l->idem_key);
+    else sqlite3_bind_null(st, 14);
+    sqlite3_bind_int64(st, 15, now_ms);
+    sqlite3_bind_int64(st, 16, l->expires_ms);
+    sqlite3_bind_int64(st, 17, l->cap_ms);
+    sqlite3_bind_int64(st, 18, lp_lease_end_ms(l));
+    if (run(s, st, e, "recording a lease") != 0) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_lease_clear(out);
+    }
+    UNLOCK(s);
+    free(gpus_text);
+    free(taken);
+    return rc;
+}
+
+/* Loads a lease of tenant inside the lock: 0 found, -1 with not_found/forbidden/internal. */
+static int find_lease(sq *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
+    sqlite3_stmt *st = prep(s, SQL_LEASE_GET, e);
+    if (!st) return -1;
+    bind_text(st, 1, id);
+    int found = load_lease(s, st, out, e);
+    if (found < 0) return -1;
+    if (!found) {
+        lp_err_set(e, WIRE_NOT_FOUND, NULL, "no lease %s", id);
+        return -1;
+    }
+    if (tenant && strcmp(tenant, out->tenant)) {
+        lp_lease_clear(out);
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "lease %s belongs to another tenant", id);
+        return -1;
+    }
+    return 0;
+}
+
+static int op_lease_get(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                        lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = find_lease(s, tenant, id, out, e);
+    UNLOCK(s);
+    if (rc == 0) lp_lease_settle_view(out, now_ms);
+    return rc;
+}
+
+static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
+                         lp_err *e) {
+    sq *s = (sq *)base;
+    out->n = 0;
+    out->v = NULL;
+    LOCK(s);
+    int rc = -1;
+    /* an active lease past its end shows as ended: filter on the settled view */
+    sqlite3_stmt *st = prep(s, SQL_LEASES_TENANT, e);
+    if (st) {
+        bind_text(st, 1, tenant);
+        rc = load_leases(s, st, now_ms, state, out, e);
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds, int64_t now_ms,
+                           lp_lease *out, lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (find_lease(s, tenant, id, out, e) != 0) goto done;
+    if (settle_tx(s, out, now_ms, e) != 0) goto done;
+    if (out->state != LS_ACTIVE) {
+        if (commit(s, e) != 0) goto done;
+        lp_err_set(e, WIRE_LEASE_ENDED, "open a new lease", "lease %s has ended (%s: %s)", id,
+                   lp_lease_state_name(out->state), out->end_reason);
+        UNLOCK(s);
+        return -1; /* out stays filled for the caller */
+    }
+    if ((uint64_t)out->ttl_s + seconds > 2592000u) {
+        lp_err_set(e, WIRE_INVALID, NULL, "field 'seconds': the TTL would become %llu s; the limit is 2592000 (30 days)",
+                   (unsigned long long)out->ttl_s + seconds);
+        goto done;
+    }
+    out->ttl_s += seconds;
+    out->expires_ms += (int64_t)seconds * 1000;
+    sqlite3_stmt *st = prep(s, SQL_LEASE_EXTEND, e);
+    if (!st) goto done;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, out->ttl_s);
+    sqlite3_bind_int64(st, 3, out->expires_ms);
+    sqlite3_bind_int64(st, 4, lp_lease_end_ms(out));
+    if (run(s, st, e, "extending a lease") != 0) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_lease_clear(out);
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_lease_end(lp_store *base, const char *tenant, const char *id, int state, const char *reason,
+                        int64_t now_ms, lp_lease *out, lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (find_lease(s, tenant, id, out, e) != 0) goto done;
+    if (settle_tx(s, out, now_ms, e) != 0) goto done;
+    if (out->state != LS_ACTIVE) {
+        if (commit(s, e) != 0) goto done;
+        lp_err_set(e, WIRE_LEASE_ENDED, NULL, "lease %s had already ended (%s: %s)", id,
+                   lp_lease_state_name(out->state), out->end_reason);
+        UNLOCK(s);
+        return -1; /* out stays filled */
+    }
+    if (end_lease_tx(s, out, state, reason, now_ms, NULL, e) != 0) goto done;
+    out->state = state;
+    out->ended_ms = now_ms;
+    snprintf(out->end_reason, sizeof out->end_reason, "%s", reason);
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_lease_clear(out);
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events, lp_err *e) {
+    sq *s = (sq *)base;
+    char (*due)[LP_ID_MAX] = NULL;
+    struct silent {
+        char name[LP_NAME_MAX + 1];
+        int64_t last;
+    } *lost = NULL;
+    size_t ndue = 0, nlost = 0;
+    LOCK(s);
+    int rc = -1;
+    sqlite3_stmt *st = prep(s, SQL_LEASES_DUE, e);
+    if (!st) goto done;
+    sqlite3_bind_int64(st, 1, now_ms);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        void *nv = realloc(due, (ndue + 1) * sizeof *due);
+        if (!nv) break;
+        due = nv;
+        col_text(st, 0, due[ndue++], LP_ID_MAX);
+    }
+    sqlite3_reset(st);
+    if (node_timeout_ms > 0) {
+        st = prep(s, SQL_NODE_SILENT, e);
+        if (!st) goto done;
+        sqlite3_bind_int64(st, 1, now_ms - node_timeout_ms);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            void *nv = realloc(lost, (nlost + 1) * sizeof *lost);
+            if (!nv) break;
+            lost = nv;
+            col_text(st, 0, lost[nlost].name, sizeof lost[nlost].name);
+            lost[nlost++].last = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_reset(st);
+    }
+    if (!ndue && !nlost) {
+        rc = 0;
+        goto done;
+    }
+    if (begin(s, e) != 0) goto done;
+    for (size_t i = 0; i < ndue; i++) {
+        lp_lease l;
+        if (find_lease(s, NULL, due[i], &l, e) != 0) goto fail;
+        int stt;
+        int64_t end;
+        char reason[256];
+        int r = 0;
+        if (lp_lease_due(&l, now_ms, &stt, &end, reason)) r = end_lease_tx(s, &l, stt, reason, end, events, e);
+        lp_lease_clear(&l);
+        if (r != 0) goto fail;
+    }
+    for (size_t i = 0; i < nlost; i++) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "node %s lost (no heartbeat for %lld s)", lost[i].name,
+                 (long long)(node_timeout_ms / 1000));
+        if (fail_node_leases_tx(s, lost[i].name, lost[i].last, reason, events, e) != 0) goto fail;
+        st = prep(s, SQL_NODE_STATE, e);
+        if (!st) goto fail;
+        bind_text(st, 1, lost[i].name);
+        bind_text(st, 2, "lost");
+        if (run(s, st, e, "marking a node lost") != 0) goto fail;
+        if (refresh_pools(s, lost[i].name, e) != 0) goto fail;
+        lp_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.is_node = 1;
+        snprintf(ev.node, sizeof ev.node, "%s", lost[i].name);
+        snprintf(ev.reason, sizeof ev.reason, "%s", reason);
+        lp_event_list_push(events, &ev);
+    }
+    if (commit(s, e) != 0) goto fail;
+    rc = 0;
+    goto done;
+fail:
+    rollback(s);
+done:
+    UNLOCK(s);
+    free(due);
+    free(lost);
+    return rc;
+}
+
+static int op_stats(lp_store *base, lp_store_stats *out, lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = -1;
+    sqlite3_stmt *st = prep(s, SQL_STATS_LEASES, e);
+    if (!st) goto done;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int k = sqlite3_column_int(st, 0);
+        if (k >= 0 && k < 6) out->leases_by_state[k] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    st = prep(s, SQL_STATS_NODES, e);
+    if (!st) goto done;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        int64_t v = sqlite3_column_int64(st, 1);
+        if (!strcmp(k, "ready")) out->nodes_ready = v;
+        else if (!strcmp(k, "lost")) out->nodes_lost = v;
+        else out->nodes_gone += v;
+    }
+    sqlite3_reset(st);
+    st = prep(s, SQL_STATS_GPUS, e);
+    if (!st) goto done;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out->gpus_total = sqlite3_column_int64(st, 0);
+        out->gpus_free = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    st = prep(s, SQL_STATS_LEASED, e);
+    if (!st) goto done;
+    if (sqlite3_step(st) == SQLITE_ROW) out->gpus_leased = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    rc = 0;
+done:
+    UNLOCK(s);
+    return rc;
+}
+
+static const lp_store_ops SQLITE_OPS = {
+    "sqlite",          op_close,          op_secret,         op_tenant_ensure, op_token_create,
+    op_token_lookup,   op_node_register,  op_node_heartbeat, op_node_deregister, op_node_list,
+    op_quote,          op_lease_grant,    op_lease_get,      op_lease_list,    op_lease_extend,
+    op_lease_end,      op_expire_due,     op_stats,
+};
+
+static int migrate(sq *s, lp_err *e) {
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    int version = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)", NULL, NULL,
+                     &msg) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > SCHEMA_VERSION) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        lp_err_set(e, WIRE_INTERNAL, "use a newer lepton-broker",
+                   "database schema version %d is newer than this broker's (%d)", version, SCHEMA_VERSION);
+        return -1;
+    }
+    if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)", SCHEMA_VERSION);
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    return 0;
+fail:
+    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot create the database schema: %s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
+    *out = NULL;
+    sq *s = calloc(1, sizeof *s);
+    if (!s) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    s->base.ops = &SQLITE_OPS;
+    pthread_mutex_init(&s->mu, NULL);
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
+                   "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
+                     NULL, &msg) != SQLITE_OK) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot configure database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (migrate(s, e) != 0) goto fail;
+    *out = &s->base;
+    return 0;
+fail:
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return -1;
+}

@@ -1,0 +1,327 @@
+/* lease.c — lepton_lease_open, _get_info, _extend and _close: the lease handle's life on the
+ * broker. Opening is keyed (a random idempotency key per call), so the one retry after a broken
+ * connection cannot create a second lease; closing always frees the handle.
+ *
+ * Thread safety: a lease handle is immutable after lepton_lease_open returns (its list links are
+ * guarded by the client's lock), so get_info and extend may run on it from several threads. */
+#include "lease.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+#include "errors.h"
+#include "json_field.h"
+#include "rand.h"
+#include "request.h"
+#include "text.h"
+
+/* Sizes of each known version of lepton_lease_info (index = version). */
+static const size_t info_size[] = {0, sizeof(lepton_lease_info)};
+#define INFO_VERSION_MAX (sizeof info_size / sizeof info_size[0] - 1)
+
+static const char *const state_names[] = {
+    [LEPTON_LEASE_PENDING] = "pending",     [LEPTON_LEASE_ACTIVE] = "active",
+    [LEPTON_LEASE_CLOSED] = "closed",       [LEPTON_LEASE_EXPIRED] = "expired",
+    [LEPTON_LEASE_EXHAUSTED] = "exhausted", [LEPTON_LEASE_FAILED] = "failed",
+};
+
+/* A lease id goes into URL paths unescaped, so only URL-safe ids are accepted. */
+static int id_is_safe(const char *id) {
+    if (!*id) return 0;
+    for (const char *p = id; *p; p++) {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+              ch == '-' || ch == '.' || ch == '~'))
+            return 0;
+    }
+    return 1;
+}
+
+int lc_lease_parse(const char *fn, const json_t *lease, lepton_lease_info *info, const char **end_reason) {
+    uint32_t version = info->version;
+    memset(info, 0, sizeof *info);
+    info->version = version;
+    if (end_reason) *end_reason = NULL;
+    if (!json_is_object(lease))
+        return lc_fail(LEPTON_EPROTO, "%s: the broker's answer has no \"lease\" object", fn);
+    const char *id = NULL, *state = NULL, *node = NULL, *model = NULL, *why = NULL;
+    int64_t count = 0, memory = 0, started = 0, expires = 0, ended = 0;
+    double price = 0, cost = 0;
+    const size_t any = (size_t)1 << 20; /* names longer than the struct's arrays are cut, not refused */
+    char err[200];
+    if (lp_json_str(lease, "id", sizeof info->id - 1, &id, err, sizeof err) ||
+        lp_json_str(lease, "state", 32, &state, err, sizeof err) ||
+        lp_json_str(lease, "node", any, &node, err, sizeof err) ||
+        lp_json_str(lease, "gpu_model", any, &model, err, sizeof err) ||
+        lp_json_str(lease, "end_reason", any, &why, err, sizeof err) ||
+        lp_json_int(lease, "gpu_count", 0, UINT32_MAX, &count, err, sizeof err) ||
+        lp_json_int(lease, "gpu_memory", 0, INT64_MAX, &memory, err, sizeof err) ||
+        lp_json_int(lease, "started_at", 0, INT64_MAX, &started, err, sizeof err) ||
+        lp_json_int(lease, "expires_at", 0, INT64_MAX, &expires, err, sizeof err) ||
+        lp_json_int(lease, "ended_at", 0, INT64_MAX, &ended, err, sizeof err) ||
+        lp_json_num(lease, "price_per_gpu_hour", 0, 1e300, &price, err, sizeof err) ||
+        lp_json_num(lease, "cost", 0, 1e300, &cost, err, sizeof err))
+        return lc_fail(LEPTON_EPROTO, "%s: malformed lease in the broker's answer: %s", fn, err);
+    if (!id || !id_is_safe(id))
+        return lc_fail(LEPTON_EPROTO, "%s: the broker's lease has a missing or malformed \"id\"", fn);
+    info->state = -1;
+    for (int i = 0; state && i < (int)(sizeof state_names / sizeof state_names[0]); i++)
+        if (!strcmp(state, state_names[i])) info->state = i;
+    if (info->state < 0)
+        return lc_fail(LEPTON_EPROTO, "%s: lease %s has an unknown state \"%s\"", fn, id,
+                       state ? state : "(none)");
+    lc_copy_text(info->id, sizeof info->id, id);
+    lc_copy_text(info->node, sizeof info->node, node);
+    lc_copy_text(info->gpu_model, sizeof info->gpu_model, model);
+    info->gpu_count = (uint32_t)count;
+    info->gpu_memory = (uint64_t)memory;
+    info->price_per_gpu_hour = price;
+    info->cost = cost;
+    info->started_at = started;
+    /* lepton.h: expires_at is "when the TTL ends it (or when it ended, once ended)". */
+    info->expires_at = info->state >= LEPTON_LEASE_CLOSED && ended ? ended : expires;
+    if (end_reason) *end_reason = why;
+    return LEPTON_OK;
+}
+
+static void make_idempotency_key(char *out, size_t size) {
+    if (lp_random_id(out, size, "ik_", 16) == 0) return;
+    /* No kernel randomness: still unique per call within this process and across processes. */
+    static _Atomic unsigned long counter;
+    snprintf(out, size, "ik_%llx_%lx_%lx", (unsigned long long)lp_wall_ms(), (unsigned long)getpid(),
+             (unsigned long)atomic_fetch_add(&counter, 1));
+}
+
+/* Best-effort close of a lease the caller will not get (it failed after the grant), so it is not
+ * billed until its TTL. Keeps the thread's error message, which explains the real failure. */
+static void abandon(lepton_client *c, const char *fn, const char *id) {
+    char saved[4096];
+    lc_copy_text(saved, sizeof saved, lepton_last_error());
+    char path[96];
+    snprintf(path, sizeof path, "/v1/leases/%s/close", id);
+    lc_request r = {fn, "POST", path, NULL, 0, LC_RETRY};
+    lc_response resp;
+    int rc = lc_http_call(c, &r, &resp);
+    json_decref(resp.json);
+    lc_log(c, LEPTON_LOG_WARN, "lease %s given up after a failure: close %s", id,
+           rc == LEPTON_OK ? "confirmed" : lepton_status_name(rc));
+    lc_error_set("%s", saved);
+}
+
+int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_lease **out) {
+    static const char fn[] = "lepton_lease_open";
+    if (out) *out = NULL;
+    if (!c) return lc_fail(LEPTON_EINVAL, "%s: c is NULL", fn);
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    lepton_lease_request norm;
+    json_t *body;
+    int rc = lc_request_body(fn, req, LC_FOR_LEASE, &norm, &body);
+    if (rc) return rc;
+    char key[48];
+    make_idempotency_key(key, sizeof key);
+    if (json_object_set_new(body, "idempotency_key", json_string(key))) {
+        json_decref(body);
+        return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    }
+    int64_t t0 = lp_mono_ms();
+    /* The broker holds the request up to wait_ms when nothing is free: the deadline must cover
+     * that wait plus the usual time of a request. */
+    lc_request r = {fn, "POST", "/v1/leases", body, norm.wait_ms, LC_RETRY};
+    lc_response resp;
+    rc = lc_http_call(c, &r, &resp);
+    json_decref(body);
+    if (rc) {
+        json_decref(resp.json);
+        return rc;
+    }
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    json_t *lj = json_object_get(resp.json, "lease");
+    rc = lc_lease_parse(fn, lj, &info, NULL);
+    if (rc) {
+        const char *id = json_string_value(json_object_get(lj, "id"));
+        if (id && strlen(id) < 64 && id_is_safe(id)) abandon(c, fn, id);
+        json_decref(resp.json);
+        return rc;
+    }
+
+    /* A broker may answer "pending" instead of holding the request; then poll until the lease is
+     * active or wait_ms has passed (lepton.h promises an active lease on LEPTON_OK). */
+    char id[sizeof info.id], path[96];
+    memcpy(id, info.id, sizeof id); /* a failed parse below clears info */
+    snprintf(path, sizeof path, "/v1/leases/%s", id);
+    int64_t pause_ms = 10;
+    while (info.state == LEPTON_LEASE_PENDING) {
+        int64_t left = t0 + norm.wait_ms - lp_mono_ms();
+        if (left <= 0) {
+            json_decref(resp.json);
+            lc_fail(LEPTON_ENOCAPACITY, "%s: no capacity became free within wait_ms %d ms", fn,
+                    (int)norm.wait_ms);
+            abandon(c, fn, id);
+            return LEPTON_ENOCAPACITY;
+        }
+        lp_sleep_ms(pause_ms < left ? pause_ms : left);
+        if (pause_ms < 500) pause_ms *= 2;
+        json_decref(resp.json);
+        lc_request poll = {fn, "GET", path, NULL, 0, LC_RETRY};
+        rc = lc_http_call(c, &poll, &resp);
+        if (!rc) rc = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, NULL);
+        if (rc) {
+            json_decref(resp.json);
+            abandon(c, fn, id);
+            return rc;
+        }
+    }
+    lj = json_object_get(resp.json, "lease");
+    if (info.state != LEPTON_LEASE_ACTIVE) {
+        const char *why = json_string_value(json_object_get(lj, "end_reason"));
+        rc = lc_fail(info.state == LEPTON_LEASE_FAILED ? LEPTON_ENODELOST : LEPTON_EEXPIRED,
+                     "%s: lease %s was granted but has already ended (%s)", fn, info.id,
+                     why ? why : state_names[info.state]);
+        json_decref(resp.json);
+        return rc;
+    }
+
+    /* The data plane's address and token (absent from brokers without one). */
+    json_t *dp = json_object_get(lj, "data_plane");
+    const char *dp_address = json_string_value(json_object_get(dp, "address"));
+    const char *dp_token = json_string_value(json_object_get(dp, "token"));
+    lepton_lease *l = calloc(1, sizeof *l);
+    if (l) {
+        l->client = c;
+        memcpy(l->id, id, sizeof l->id);
+        memcpy(l->path, path, sizeof l->path);
+        l->gpu_count = info.gpu_count;
+        l->dp_address = dp_address ? strdup(dp_address) : NULL;
+        l->dp_token = dp_token ? strdup(dp_token) : NULL;
+    }
+    int complete = l && !dp_address == !l->dp_address && !dp_token == !l->dp_token;
+    json_decref(resp.json);
+    if (!complete) {
+        if (l) {
+            free(l->dp_address);
+            free(l->dp_token);
+            free(l);
+        }
+        lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+        abandon(c, fn, id);
+        return LEPTON_ENOMEM;
+    }
+    lc_client_track(c, l);
+    lc_log(c, LEPTON_LOG_INFO, "lease %s granted: %u x %s on %s at $%g per GPU-hour, expires at %lld",
+           info.id, info.gpu_count, info.gpu_model, info.node, info.price_per_gpu_hour,
+           (long long)info.expires_at);
+    *out = l;
+    return LEPTON_OK;
+}
+
+int lepton_lease_get_info(lepton_lease *l, lepton_lease_info *out) {
+    static const char fn[] = "lepton_lease_get_info";
+    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    if (out->version == 0 || out->version > INFO_VERSION_MAX)
+        return lc_fail(
+            LEPTON_EINVAL,
+            "%s: out->version %u is not supported (this library knows versions 1 to %zu); initialise "
+            "the struct with LEPTON_LEASE_INFO_INIT",
+            fn, out->version, (size_t)INFO_VERSION_MAX);
+    lc_request r = {fn, "GET", l->path, NULL, 0, LC_RETRY};
+    lc_response resp;
+    int rc = lc_http_call(l->client, &r, &resp);
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    if (!rc) rc = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, NULL);
+    json_decref(resp.json);
+    if (rc) return rc;
+    /* Write only the fields the caller's version of the struct has. */
+    size_t from = offsetof(lepton_lease_info, id);
+    memcpy((char *)out + from, (const char *)&info + from, info_size[out->version] - from);
+    return LEPTON_OK;
+}
+
+int lepton_lease_extend(lepton_lease *l, uint32_t seconds) {
+    static const char fn[] = "lepton_lease_extend";
+    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    if (seconds == 0 || seconds > LC_MAX_TTL_SECONDS)
+        return lc_fail(LEPTON_EINVAL, "%s: seconds %u is outside 1 to %u (30 days)", fn, seconds,
+                       LC_MAX_TTL_SECONDS);
+    json_t *body = json_pack("{s:I}", "seconds", (json_int_t)seconds);
+    if (!body) return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    char path[112];
+    snprintf(path, sizeof path, "%s/extend", l->path);
+    /* Not LC_RETRY: a repeated extend would add the seconds twice. */
+    lc_request r = {fn, "POST", path, body, 0, 0};
+    lc_response resp;
+    int rc = lc_http_call(l->client, &r, &resp);
+    json_decref(body);
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    if (!rc) rc = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, NULL);
+    json_decref(resp.json);
+    if (rc) return rc;
+    lc_log(l->client, LEPTON_LOG_INFO, "lease %s extended by %u s; expires at %lld", l->id, seconds,
+           (long long)info.expires_at);
+    return LEPTON_OK;
+}
+
+static void lease_free(lepton_lease *l) {
+    if (l->dp_token) memset(l->dp_token, 0, strlen(l->dp_token)); /* a secret: leave no copy */
+    free(l->dp_token);
+    free(l->dp_address);
+    free(l);
+}
+
+int lc_lease_end(lepton_lease *l, int offline) {
+    static const char fn[] = "lepton_lease_close";
+    lepton_client *c = l->client;
+    if (offline) {
+        int rc = lc_fail(LEPTON_ENET,
+                         "%s: lease %s not closed: the broker is unreachable; it ends by its TTL", fn, l->id);
+        lease_free(l);
+        return rc;
+    }
+    char path[112];
+    snprintf(path, sizeof path, "%s/close", l->path);
+    /* Closing twice is harmless (the second gets 410), so a broken connection is retried. */
+    lc_request r = {fn, "POST", path, NULL, 0, LC_RETRY};
+    lc_response resp;
+    int rc = lc_http_call(c, &r, &resp);
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    const char *why = NULL;
+    int parsed = 0;
+    if (json_is_object(json_object_get(resp.json, "lease"))) {
+        /* The lease in the answer only adds detail to the log; a malformed one must not replace
+         * the message of the outcome. */
+        char saved[4096];
+        lc_copy_text(saved, sizeof saved, lepton_last_error());
+        parsed = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, &why) == LEPTON_OK;
+        lc_error_set("%s", saved);
+    }
+    /* 410 with the lease "closed" (by its holder) means the outcome the caller asked for: either
+     * an earlier attempt of this very request closed it and only the answer was lost (libcurl
+     * also resends on its own when a reused connection dies), or the tenant closed it elsewhere.
+     * EEXPIRED is for leases that ended otherwise (TTL, cost cap, node loss). */
+    if (rc == LEPTON_EEXPIRED && parsed && info.state == LEPTON_LEASE_CLOSED) rc = LEPTON_OK;
+    if (rc == LEPTON_OK) {
+        lc_log(c, LEPTON_LOG_INFO, "lease %s closed: cost $%.6f", l->id, parsed ? info.cost : 0.0);
+    } else if (rc == LEPTON_EEXPIRED) {
+        lc_log(c, LEPTON_LOG_INFO, "lease %s had already ended (%s)", l->id,
+               why      ? why
+               : parsed ? state_names[info.state]
+                        : "no reason given");
+    } else {
+        lc_log(c, LEPTON_LOG_WARN, "lease %s: close failed (%s); it ends by its TTL", l->id,
+               lepton_last_error());
+    }
+    json_decref(resp.json);
+    lease_free(l);
+    return rc;
+}
+
+int lepton_lease_close(lepton_lease *l) {
+    if (!l) return LEPTON_OK;
+    lc_client_untrack(l->client, l);
+    return lc_lease_end(l, 0);
+}

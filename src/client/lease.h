@@ -1,0 +1,29 @@
+/* lease.h — the lease handle (struct lepton_lease) and what the client needs to end leases. */
+#ifndef LEPTON_CLIENT_LEASE_H
+#define LEPTON_CLIENT_LEASE_H
+
+#include <jansson.h>
+
+#include "lepton/lepton.h"
+
+/* Immutable after lepton_lease_open, except prev/next (guarded by the client's lock), so any
+ * number of threads may use a lease at once without locking it. */
+struct lepton_lease {
+    lepton_client *client;
+    struct lepton_lease *prev, *next; /* the client's list of open leases */
+    char id[64];
+    char path[96]; /* "/v1/leases/<id>", built once */
+    uint32_t gpu_count;
+    char *dp_address; /* data plane: the worker's address and the lease token (for later use) */
+    char *dp_token;
+};
+
+/* Ends a lease on the broker (unless `offline`), then frees the handle; the caller has already
+ * taken it off the client's list. Returns what lepton_lease_close returns. */
+int lc_lease_end(lepton_lease *l, int offline);
+
+/* Reads a Lease object of the protocol into a full lepton_lease_info; `end_reason` receives the
+ * broker's sentence or NULL. LEPTON_OK or LEPTON_EPROTO (message names the bad field). */
+int lc_lease_parse(const char *fn, const json_t *lease, lepton_lease_info *info, const char **end_reason);
+
+#endif

@@ -1,0 +1,99 @@
+/* http_server.h — the project's one HTTP/1.1 server: a thin wrapper over libmicrohttpd that routes
+ * by method and path pattern ("/v1/leases/{id}"), accumulates request bodies up to a limit (413
+ * before reading past it), optionally streams large raw bodies to a callback, answers JSON and the
+ * protocol's error body {"error": {"code", "message", "hint"}}.
+ *
+ * Thread model: one thread per connection (keep-alive), so a handler may block for a long time (a
+ * long-poll) without starving other clients. Handlers of different connections run concurrently.
+ * Used by the broker (control plane) and by the node agent's lease worker (bulk data).
+ *
+ * Link with libmicrohttpd and jansson (PkgConfig::MHD, PkgConfig::JANSSON). */
+#ifndef LEPTON_COMMON_HTTP_SERVER_H
+#define LEPTON_COMMON_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct lp_http_server lp_http_server;
+/* One request in flight. Owned by the server; valid only during the callbacks of that request. */
+typedef struct lp_http_req lp_http_req;
+
+/* Handles a complete request. It must answer with exactly one lp_http_reply_* call (otherwise
+ * the server answers 500). Runs on the connection's thread; may block. */
+typedef void (*lp_http_handler)(lp_http_req *req, void *user);
+/* Receives a raw request body chunk by chunk instead of accumulating it (routes added with
+ * lp_http_server_route_stream). Returns 0 to go on, or -1 after answering with lp_http_reply_*
+ * (the rest of the body is then discarded). The handler runs after the last chunk. */
+typedef int (*lp_http_body_fn)(lp_http_req *req, const char *data, size_t size, void *user);
+/* Told about every answered request: the route pattern ("-" when none matched), method, status
+ * and the time from the request's first byte of headers to the answer. For metrics. */
+typedef void (*lp_http_observer)(const char *pattern, const char *method, int status,
+                                 int64_t duration_ns, void *user);
+
+typedef struct lp_http_config {
+    const char *listen;        /* "ADDR:PORT", "[v6]:PORT" or ":PORT"; port 0 picks a free one */
+    size_t max_body;           /* bytes of an accumulated body; 0 → 65536 */
+    unsigned max_connections;  /* 0 → 1024 */
+    unsigned idle_timeout_s;   /* keep-alive idle time before a connection is closed; 0 → 120 */
+    const char *log_name;      /* used in log lines; NULL → "http" */
+} lp_http_config;
+
+/* Creates a server (not yet listening). Returns 0, or -1 with a message in err. */
+int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *err, size_t err_size);
+/* Adds a route. method is "GET", "POST", ...; pattern segments of the form {name} match any one
+ * path segment and are read back with lp_http_param. Routes are tried in the order added.
+ * The pattern string is borrowed and must outlive the server. Only before lp_http_server_start.
+ * Returns 0 or -1 (too many routes, pattern too long). */
+int lp_http_server_route(lp_http_server *s, const char *method, const char *pattern,
+                         lp_http_handler fn, void *user);
+/* As lp_http_server_route, but the body goes to body_fn as it arrives (no size limit applies). */
+int lp_http_server_route_stream(lp_http_server *s, const char *method, const char *pattern,
+                                lp_http_body_fn body_fn, lp_http_handler fn, void *user);
+void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *user);
+/* Binds and starts serving. Returns 0, or -1 with a message in err (address in use, ...). */
+int lp_http_server_start(lp_http_server *s, char *err, size_t err_size);
+/* The bound port (useful with port 0), or 0 when not started. */
+int lp_http_server_port(const lp_http_server *s);
+/* Stops listening, closes every connection, waits for running handlers to return (a handler that
+ * blocks must be woken by its owner first) and frees the server. NULL is a no-op. */
+void lp_http_server_free(lp_http_server *s);
+
+/* ---- request accessors (borrowed strings, valid during the request) ---- */
+const char *lp_http_method(const lp_http_req *r);
+const char *lp_http_path(const lp_http_req *r);
+/* Value of the path parameter {name}, or NULL. */
+const char *lp_http_param(const lp_http_req *r, const char *name);
+/* Value of a request header (case-insensitive name), or NULL. */
+const char *lp_http_header(const lp_http_req *r, const char *name);
+/* Value of a query-string argument, or NULL. */
+const char *lp_http_query(const lp_http_req *r, const char *name);
+/* The accumulated body (NUL-terminated for convenience; may contain NULs) and its size. */
+const char *lp_http_body(const lp_http_req *r, size_t *size);
+/* Per-request context for streaming routes; free_fn (may be NULL) runs when the request ends. */
+void lp_http_set_ctx(lp_http_req *r, void *ctx, void (*free_fn)(void *));
+void *lp_http_ctx(const lp_http_req *r);
+/* 1 once a reply has been set. */
+int lp_http_replied(const lp_http_req *r);
+
+/* Parses the body as a JSON object: an empty body is {}. On failure answers 400 (or 415 when the
+ * Content-Type is not JSON) and returns NULL. The caller owns the result. */
+json_t *lp_http_json_body(lp_http_req *r);
+
+/* ---- replies (the first reply wins; later ones are ignored) ---- */
+/* Answers status with body serialized as JSON. Takes ownership of body (steals the reference). */
+void lp_http_reply_json_take(lp_http_req *r, int status, json_t *body);
+/* Answers raw bytes (copied). content_type NULL → application/octet-stream. */
+void lp_http_reply_bytes(lp_http_req *r, int status, const char *content_type, const void *data,
+                         size_t size);
+/* Answers the error body of wire code `code` (see wire.h) with the status wire_http_status(code).
+ * hint may be NULL. */
+void lp_http_reply_error(lp_http_req *r, const char *code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Builds {"error": {"code", "message", "hint"}} (hint omitted when NULL or empty), so a caller can
+ * add fields beside "error" before lp_http_reply_json_take. */
+json_t *lp_http_error_body(const char *code, const char *message, const char *hint);
+/* Adds a response header to the reply (copied); call before the lp_http_reply_* call. */
+void lp_http_add_header(lp_http_req *r, const char *name, const char *value);
+
+#endif

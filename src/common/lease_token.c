@@ -1,0 +1,96 @@
+/* lease_token.c — signing and verifying data-plane lease tokens (lease_token.h). */
+#include "lease_token.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sha256.h"
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t lp_b64url_encode(const unsigned char *in, size_t n, char *out) {
+    size_t o = 0, i = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        out[o++] = B64[v >> 18 & 63];
+        out[o++] = B64[v >> 12 & 63];
+        out[o++] = B64[v >> 6 & 63];
+        out[o++] = B64[v & 63];
+    }
+    if (n - i == 1) {
+        unsigned v = (unsigned)in[i] << 16;
+        out[o++] = B64[v >> 18 & 63];
+        out[o++] = B64[v >> 12 & 63];
+    } else if (n - i == 2) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
+        out[o++] = B64[v >> 18 & 63];
+        out[o++] = B64[v >> 12 & 63];
+        out[o++] = B64[v >> 6 & 63];
+    }
+    out[o] = 0;
+    return o;
+}
+
+static int b64val(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '-') return 62;
+    if (c == '_') return 63;
+    return -1;
+}
+
+long lp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t out_size) {
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    if (n % 4 == 1) return -1;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val(in[i]);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= out_size) return -1;
+            out[o++] = (unsigned char)(acc >> bits & 0xff);
+        }
+    }
+    return (long)o;
+}
+
+void lp_node_key(const unsigned char *secret, size_t secret_len, const char *node, unsigned char key[32]) {
+    lp_hmac_sha256(secret, secret_len, node, strlen(node), key);
+}
+
+char *lp_lease_token_sign(const unsigned char key[32], const char *payload) {
+    size_t n = strlen(payload);
+    size_t cap = (n + 2) / 3 * 4 + 1 + 44 + 1;
+    char *tok = malloc(cap);
+    if (!tok) return NULL;
+    size_t p = lp_b64url_encode((const unsigned char *)payload, n, tok);
+    unsigned char mac[32];
+    lp_hmac_sha256(key, 32, tok, p, mac);
+    tok[p] = '.';
+    lp_b64url_encode(mac, 32, tok + p + 1);
+    return tok;
+}
+
+char *lp_lease_token_verify(const unsigned char key[32], const char *token) {
+    const char *dot = strchr(token, '.');
+    if (!dot) return NULL;
+    size_t plen = (size_t)(dot - token);
+    unsigned char mac[32], got[33];
+    lp_hmac_sha256(key, 32, token, plen, mac);
+    if (lp_b64url_decode(dot + 1, strlen(dot + 1), got, sizeof got) != 32) return NULL;
+    if (!lp_const_time_eq(mac, got, 32)) return NULL;
+    char *payload = malloc(plen + 1);
+    if (!payload) return NULL;
+    long m = lp_b64url_decode(token, plen, (unsigned char *)payload, plen);
+    if (m < 0) {
+        free(payload);
+        return NULL;
+    }
+    payload[m] = 0;
+    return payload;
+}

@@ -1,0 +1,402 @@
+/* api_ctx.c — contexts: primary contexts (retain/release/reset/state), created contexts, the
+ * per-thread current-context stack, limits, synchronisation and sticky (poisoned) errors. */
+#include "emu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CTX_STACK_MAX 64
+static __thread CUcontext t_stack[CTX_STACK_MAX];
+static __thread int t_depth;
+
+CUcontext ctx_current(void)
+{
+    if (t_depth <= 0) return NULL;
+    CUcontext c = t_stack[t_depth - 1];
+    return handle_live(H_CTX, c) ? c : NULL;
+}
+
+CUresult ctx_check(CUcontext *out)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    CUcontext c = ctx_current();
+    CUresult res = CUDA_SUCCESS;
+    if (!c) res = CUDA_ERROR_INVALID_CONTEXT;
+    else if (c->sticky != CUDA_SUCCESS) res = c->sticky;
+    emu_unlock();
+    if (out) *out = c;
+    return res;
+}
+
+void ctx_poison(CUcontext ctx, CUresult err)
+{
+    if (ctx && ctx->sticky == CUDA_SUCCESS) ctx->sticky = err;
+}
+
+void ctx_release_resources(CUcontext ctx)
+{
+    stream_free_ctx(ctx);
+    module_free_ctx(ctx);
+    vm_free_ctx(ctx);
+}
+
+static CUcontext ctx_new(CUdevice dev, unsigned flags, int primary)
+{
+    CUcontext c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->dev = dev;
+    c->flags = flags;
+    c->is_primary = primary;
+    c->limit_stack = 1024;
+    c->limit_printf = 1 << 20;
+    c->limit_heap = 8 << 20;
+    return c;
+}
+
+static void stack_remove(CUcontext c)
+{
+    /* only this thread's stack can be cleaned; other threads see a dead handle */
+    int j = 0;
+    for (int i = 0; i < t_depth; i++)
+        if (t_stack[i] != c) t_stack[j++] = t_stack[i];
+    t_depth = j;
+}
+
+static CUresult push(CUcontext c)
+{
+    if (t_depth >= CTX_STACK_MAX) return CUDA_ERROR_OUT_OF_MEMORY;
+    t_stack[t_depth++] = c;
+    return CUDA_SUCCESS;
+}
+
+static CUresult ctx_create_common(CUcontext *pctx, unsigned flags, CUdevice dev)
+{
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (flags & ~0x1ffu) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    CUcontext c = ctx_new(dev, flags, 0);
+    if (!c) {
+        emu_unlock();
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    handle_add(H_CTX, c);
+    r = push(c);
+    if (r != CUDA_SUCCESS) {
+        handle_del(H_CTX, c);
+        free(c);
+        emu_unlock();
+        return r;
+    }
+    *pctx = c;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
+{
+    if (params && (params->numExecAffinityParams > 0 || params->cigParams)) return CUDA_ERROR_NOT_SUPPORTED;
+    return ctx_create_common(pctx, flags, dev);
+}
+
+#undef cuCtxCreate
+EMU_API CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
+EMU_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+EMU_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
+                                CUdevice dev);
+EMU_API CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) { return ctx_create_common(pctx, flags, dev); }
+EMU_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+{
+    return ctx_create_common(pctx, flags, dev);
+}
+EMU_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
+                                CUdevice dev)
+{
+    if (paramsArray && numParams > 0) return CUDA_ERROR_NOT_SUPPORTED;
+    return ctx_create_common(pctx, flags, dev);
+}
+
+EMU_API CUresult cuCtxDestroy(CUcontext ctx)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_CTX, ctx) || ctx->is_primary) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    ctx_release_resources(ctx);
+    handle_del(H_CTX, ctx);
+    stack_remove(ctx);
+    free(ctx);
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+#undef cuCtxDestroy
+EMU_API CUresult cuCtxDestroy(CUcontext ctx);
+EMU_API CUresult cuCtxDestroy(CUcontext ctx) { return cuCtxDestroy_v2(ctx); }
+
+EMU_API CUresult cuCtxPushCurrent(CUcontext ctx)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_CTX, ctx)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    r = push(ctx);
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuCtxPopCurrent(CUcontext *pctx)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (t_depth <= 0) return CUDA_ERROR_INVALID_CONTEXT;
+    CUcontext c = t_stack[--t_depth];
+    if (pctx) *pctx = c;
+    return CUDA_SUCCESS;
+}
+
+#undef cuCtxPushCurrent
+#undef cuCtxPopCurrent
+EMU_API CUresult cuCtxPushCurrent(CUcontext ctx);
+EMU_API CUresult cuCtxPopCurrent(CUcontext *pctx);
+EMU_API CUresult cuCtxPushCurrent(CUcontext ctx) { return cuCtxPushCurrent_v2(ctx); }
+EMU_API CUresult cuCtxPopCurrent(CUcontext *pctx) { return cuCtxPopCurrent_v2(pctx); }
+
+EMU_API CUresult cuCtxSetCurrent(CUcontext ctx)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (!ctx) {
+        if (t_depth > 0) t_depth--;
+        return CUDA_SUCCESS;
+    }
+    emu_lock();
+    int live = handle_live(H_CTX, ctx);
+    emu_unlock();
+    if (!live) return CUDA_ERROR_INVALID_CONTEXT;
+    if (t_depth == 0) t_depth = 1;
+    t_stack[t_depth - 1] = ctx;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetCurrent(CUcontext *pctx)
+{
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    *pctx = t_depth > 0 ? t_stack[t_depth - 1] : NULL;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetDevice(CUdevice *device)
+{
+    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    c = ctx_current();
+    if (c) *device = c->dev;
+    emu_unlock();
+    return c ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+EMU_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
+{
+    if (!ctx) return cuCtxGetDevice(device);
+    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    int live = handle_live(H_CTX, ctx);
+    if (live) *device = ctx->dev;
+    emu_unlock();
+    return live ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+EMU_API CUresult cuCtxGetFlags(unsigned int *flags)
+{
+    if (!flags) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (!c) return r;
+    *flags = c->flags;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
+{
+    if (!version) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    int ok = ctx ? handle_live(H_CTX, ctx) : ctx_current() != NULL;
+    emu_unlock();
+    if (!ok) return CUDA_ERROR_INVALID_CONTEXT;
+    *version = 12010; /* the context API version real drivers report */
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxSynchronize(void)
+{
+    /* all work runs at enqueue time: synchronising only reports the context's state */
+    return ctx_check(NULL);
+}
+
+EMU_API CUresult cuCtxSynchronize_v2(CUcontext ctx)
+{
+    if (!ctx) return cuCtxSynchronize();
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    r = handle_live(H_CTX, ctx) ? ctx->sticky : CUDA_ERROR_INVALID_CONTEXT;
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    switch (limit) {
+    case CU_LIMIT_STACK_SIZE: c->limit_stack = value; return CUDA_SUCCESS;
+    case CU_LIMIT_PRINTF_FIFO_SIZE: c->limit_printf = value; return CUDA_SUCCESS;
+    case CU_LIMIT_MALLOC_HEAP_SIZE: c->limit_heap = value; return CUDA_SUCCESS;
+    default: return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    }
+}
+
+EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
+{
+    if (!pvalue) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    switch (limit) {
+    case CU_LIMIT_STACK_SIZE: *pvalue = c->limit_stack; return CUDA_SUCCESS;
+    case CU_LIMIT_PRINTF_FIFO_SIZE: *pvalue = c->limit_printf; return CUDA_SUCCESS;
+    case CU_LIMIT_MALLOC_HEAP_SIZE: *pvalue = c->limit_heap; return CUDA_SUCCESS;
+    default: return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    }
+}
+
+EMU_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
+{
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    if (leastPriority) *leastPriority = 0;
+    if (greatestPriority) *greatestPriority = -5;
+    return CUDA_SUCCESS;
+}
+
+/* ---- primary contexts ---- */
+EMU_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    emu_lock();
+    emu_device *d = &g_emu.dev[dev];
+    if (!d->primary) {
+        d->primary = ctx_new(dev, d->primary_flags, 1);
+        if (!d->primary) {
+            emu_unlock();
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    if (d->primary_refs++ == 0) handle_add(H_CTX, d->primary);
+    *pctx = d->primary;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+static CUresult primary_release(CUdevice dev)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    emu_lock();
+    emu_device *d = &g_emu.dev[dev];
+    if (d->primary_refs <= 0) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_CONTEXT;
+    }
+    if (--d->primary_refs == 0) {
+        /* the primary context is destroyed when its last user releases it */
+        ctx_release_resources(d->primary);
+        handle_del(H_CTX, d->primary);
+        stack_remove(d->primary);
+        d->primary->sticky = CUDA_SUCCESS;
+    }
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return primary_release(dev); }
+
+static CUresult primary_reset(CUdevice dev)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    emu_lock();
+    emu_device *d = &g_emu.dev[dev];
+    if (d->primary) {
+        ctx_release_resources(d->primary);
+        d->primary->sticky = CUDA_SUCCESS;
+    }
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return primary_reset(dev); }
+
+static CUresult primary_set_flags(CUdevice dev, unsigned int flags)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (flags & ~0x1ffu) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    g_emu.dev[dev].primary_flags = flags;
+    if (g_emu.dev[dev].primary) g_emu.dev[dev].primary->flags = flags;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return primary_set_flags(dev, flags); }
+
+#undef cuDevicePrimaryCtxRelease
+#undef cuDevicePrimaryCtxReset
+#undef cuDevicePrimaryCtxSetFlags
+EMU_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev);
+EMU_API CUresult cuDevicePrimaryCtxReset(CUdevice dev);
+EMU_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags);
+EMU_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return primary_release(dev); }
+EMU_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return primary_reset(dev); }
+EMU_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { return primary_set_flags(dev, flags); }
+
+EMU_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
+{
+    if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    emu_lock();
+    *flags = g_emu.dev[dev].primary_flags;
+    *active = g_emu.dev[dev].primary_refs > 0;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}

@@ -1,0 +1,425 @@
+/* api_module.c — modules from PTX text (JIT options and logs), their module variables as device
+ * memory, functions, function attributes and parameter layout, module unload. */
+#include "emu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int alloc_var(void *ud, ptx_var *v)
+{
+    CUcontext ctx = ud;
+    uint64_t a;
+    if (vm_alloc_new(ctx, v->size, VA_MODULE, &a) != CUDA_SUCCESS) return -1;
+    v->addr = a;
+    if (v->init) {
+        const vm_alloc *al = vm_find(a, v->size);
+        if (al) memcpy(al->host, v->init, v->size);
+    }
+    return 0;
+}
+
+static void free_module_vars(ptx_module *pm)
+{
+    for (int i = 0; i < pm->nvars; i++) {
+        ptx_var *v = &pm->vars[i];
+        if (v->space != VS_SHARED && v->addr) vm_free(v->addr, VA_MODULE);
+        v->addr = 0;
+    }
+}
+
+static void module_destroy(CUmodule m)
+{
+    for (int i = 0; i < m->pm->nfuncs; i++) handle_del(H_FUNC, &m->funcs[i]);
+    handle_del(H_MOD, m);
+    free_module_vars(m->pm);
+    ptx_free(m->pm);
+    free(m->funcs);
+    free(m);
+}
+
+void module_free_ctx(CUcontext ctx)
+{
+    void *list[256];
+    for (;;) {
+        size_t n = handle_list(H_MOD, list, 256);
+        size_t k = n < 256 ? n : 256, freed = 0;
+        for (size_t i = 0; i < k; i++) {
+            CUmodule m = list[i];
+            if (m->ctx == ctx) {
+                module_destroy(m);
+                freed++;
+            }
+        }
+        if (!freed) break;
+    }
+}
+
+static void put_log(char *buf, size_t cap, size_t *outsz, const char *msg)
+{
+    if (!buf || cap == 0) return;
+    snprintf(buf, cap, "%s", msg);
+    if (outsz) *outsz = strlen(buf) + 1 < cap ? strlen(buf) + 1 : cap;
+}
+
+EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
+                                    void **optionValues)
+{
+    if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
+    if (numOptions && (!options || !optionValues)) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    char *errbuf = NULL, *infobuf = NULL;
+    size_t errcap = 0, infocap = 0;
+    int erri = -1, infoi = -1, walli = -1;
+    for (unsigned i = 0; i < numOptions; i++) {
+        switch (options[i]) {
+        case CU_JIT_ERROR_LOG_BUFFER: errbuf = optionValues[i]; break;
+        case CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES: errcap = (size_t)(uintptr_t)optionValues[i]; erri = (int)i; break;
+        case CU_JIT_INFO_LOG_BUFFER: infobuf = optionValues[i]; break;
+        case CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES: infocap = (size_t)(uintptr_t)optionValues[i]; infoi = (int)i; break;
+        case CU_JIT_WALL_TIME: walli = (int)i; break;
+        default: break; /* optimisation level, target, caching... do not apply to an interpreter */
+        }
+    }
+    double t0 = emu_now_ms();
+    const unsigned char *img = image;
+    char log[600];
+    log[0] = 0;
+    if (img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F') {
+        snprintf(log, sizeof log, "cudaemu: cubin (ELF) images cannot run on the CPU driver; load PTX text");
+        put_log(errbuf, errcap, NULL, log);
+        emu_set_detail("%s", log);
+        return CUDA_ERROR_NO_BINARY_FOR_GPU;
+    }
+    uint32_t magic;
+    memcpy(&magic, img, 4);
+    if (magic == 0xBA55ED50u || magic == 0x466243b1u) {
+        snprintf(log, sizeof log, "cudaemu: fatbin images are not supported; load PTX text");
+        put_log(errbuf, errcap, NULL, log);
+        emu_set_detail("%s", log);
+        return CUDA_ERROR_NO_BINARY_FOR_GPU;
+    }
+    size_t len = strnlen((const char *)image, 256u << 20);
+    emu_lock();
+    ptx_module *pm = NULL;
+    int rc = ptx_load(image, len, alloc_var, c, log, sizeof log, &pm);
+    if (rc != 0) {
+        if (pm) {
+            free_module_vars(pm);
+            ptx_free(pm);
+        }
+        emu_unlock();
+        if (erri >= 0) put_log(errbuf, errcap, NULL, log);
+        if (erri >= 0 && errbuf) optionValues[erri] = (void *)(uintptr_t)(strlen(errbuf) + 1);
+        if (infoi >= 0 && infobuf && infocap) infobuf[0] = 0;
+        emu_set_detail("%s", log);
+        return strstr(log, "out of device memory") ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_PTX;
+    }
+    CUmodule m = calloc(1, sizeof *m);
+    if (m) m->funcs = calloc((size_t)pm->nfuncs + 1, sizeof *m->funcs);
+    if (!m || !m->funcs) {
+        if (m) free(m);
+        free_module_vars(pm);
+        ptx_free(pm);
+        emu_unlock();
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    m->ctx = c;
+    m->pm = pm;
+    int nent = 0;
+    for (int i = 0; i < pm->nfuncs; i++) {
+        m->funcs[i].mod = m;
+        m->funcs[i].index = i;
+        ptx_func *f = &pm->funcs[i];
+        int maxdyn = 48 * 1024 - (int)f->static_shared;
+        m->funcs[i].max_dynamic_shared = maxdyn > 0 ? maxdyn : 0;
+        if (f->is_entry) {
+            handle_add(H_FUNC, &m->funcs[i]);
+            nent++;
+        }
+    }
+    handle_add(H_MOD, m);
+    emu_unlock();
+    if (erri >= 0 && errbuf && errcap) {
+        errbuf[0] = 0;
+        optionValues[erri] = (void *)(uintptr_t)0;
+    }
+    if (infoi >= 0 && infobuf && infocap) {
+        char info[160];
+        snprintf(info, sizeof info, "cudaemu: PTX %d.%d for sm_%d loaded: %d kernel(s), %d function(s)", pm->version_major,
+                 pm->version_minor, pm->sm, nent, pm->nfuncs);
+        put_log(infobuf, infocap, NULL, info);
+        optionValues[infoi] = (void *)(uintptr_t)(strlen(infobuf) + 1);
+    }
+    if (walli >= 0) {
+        float ms = (float)(emu_now_ms() - t0);
+        memcpy(&optionValues[walli], &ms, sizeof ms);
+    }
+    *module = m;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuModuleLoadData(CUmodule *module, const void *image)
+{
+    return cuModuleLoadDataEx(module, image, 0, NULL, NULL);
+}
+
+EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
+{
+    if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    FILE *f = fopen(fname, "rb");
+    if (!f) return CUDA_ERROR_FILE_NOT_FOUND;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t k = fread(buf + n, 1, cap - n - 1, f);
+        n += k;
+        if (k == 0) break;
+        if (n + 1 >= cap) {
+            if (cap > (512u << 20)) break;
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!buf) return CUDA_ERROR_OUT_OF_MEMORY;
+    buf[n] = 0;
+    r = cuModuleLoadData(module, buf);
+    free(buf);
+    return r;
+}
+
+EMU_API CUresult cuModuleUnload(CUmodule hmod)
+{
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS && r != CUDA_ERROR_INVALID_CONTEXT && !hmod) return r;
+    emu_lock();
+    if (!handle_live(H_MOD, hmod)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    module_destroy(hmod);
+    emu_unlock();
+    return r == CUDA_ERROR_INVALID_CONTEXT ? CUDA_SUCCESS : r;
+}
+
+EMU_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
+{
+    if (!hfunc || !name) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_MOD, hmod)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    int i = ptx_find_func(hmod->pm, name);
+    if (i < 0 || !hmod->pm->funcs[i].is_entry) {
+        emu_unlock();
+        return CUDA_ERROR_NOT_FOUND;
+    }
+    *hfunc = &hmod->funcs[i];
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule mod)
+{
+    if (!count) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    if (!handle_live(H_MOD, mod)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    unsigned n = 0;
+    for (int i = 0; i < mod->pm->nfuncs; i++) n += mod->pm->funcs[i].is_entry != 0;
+    emu_unlock();
+    *count = n;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuModuleGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUmodule hmod, const char *name)
+{
+    if (!name) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_MOD, hmod)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    r = CUDA_ERROR_NOT_FOUND;
+    for (int i = 0; i < hmod->pm->nvars; i++) {
+        ptx_var *v = &hmod->pm->vars[i];
+        if (v->space != VS_SHARED && strcmp(v->name, name) == 0) {
+            if (dptr) *dptr = (CUdeviceptr)v->addr;
+            if (bytes) *bytes = v->size;
+            r = CUDA_SUCCESS;
+            break;
+        }
+    }
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode)
+{
+    if (!mode) return CUDA_ERROR_INVALID_VALUE;
+    *mode = CU_MODULE_EAGER_LOADING;
+    return CUDA_SUCCESS;
+}
+
+/* Validates a function handle; the caller holds the lock. */
+static CUresult func_ok(CUfunction f)
+{
+    return handle_live(H_FUNC, f) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+static unsigned func_max_threads(const ptx_func *f)
+{
+    unsigned n = 1024;
+    if (f->maxntid[0]) {
+        unsigned p = f->maxntid[0] * (f->maxntid[1] ? f->maxntid[1] : 1) * (f->maxntid[2] ? f->maxntid[2] : 1);
+        if (p < n) n = p;
+    }
+    if (f->reqntid[0]) {
+        unsigned p = f->reqntid[0] * (f->reqntid[1] ? f->reqntid[1] : 1) * (f->reqntid[2] ? f->reqntid[2] : 1);
+        if (p < n) n = p;
+    }
+    return n;
+}
+
+EMU_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
+{
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if ((r = func_ok(hfunc)) != CUDA_SUCCESS) {
+        emu_unlock();
+        return r;
+    }
+    const ptx_module *pm = hfunc->mod->pm;
+    const ptx_func *f = &pm->funcs[hfunc->index];
+    int v = 0;
+    switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK: v = (int)func_max_threads(f); break;
+    case CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES: v = (int)f->static_shared; break;
+    case CU_FUNC_ATTRIBUTE_CONST_SIZE_BYTES: {
+        uint64_t s = 0;
+        for (int i = 0; i < pm->nvars; i++)
+            if (pm->vars[i].space == VS_CONST) s += pm->vars[i].size;
+        v = (int)s;
+        break;
+    }
+    case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: v = (int)f->total_local; break;
+    case CU_FUNC_ATTRIBUTE_NUM_REGS: {
+        uint32_t n = f->max_regs_total + f->npreds / 4;
+        v = n < 16 ? 16 : n > 255 ? 255 : (int)n;
+        break;
+    }
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION: v = pm->version_major * 10 + pm->version_minor; break;
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION: v = 90; break;
+    case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA: v = 0; break;
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: v = hfunc->max_dynamic_shared; break;
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: v = -1; break;
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SIZE_MUST_BE_SET: v = 0; break;
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH: v = 0; break;
+    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED: v = 0; break;
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: v = 0; break;
+    default: r = CUDA_ERROR_INVALID_VALUE; break;
+    }
+    emu_unlock();
+    if (r == CUDA_SUCCESS) *pi = v;
+    return r;
+}
+
+EMU_API CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int value)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if ((r = func_ok(hfunc)) != CUDA_SUCCESS) {
+        emu_unlock();
+        return r;
+    }
+    const ptx_func *f = &hfunc->mod->pm->funcs[hfunc->index];
+    switch (attrib) {
+    case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
+        if (value < 0 || (uint64_t)value + f->static_shared > 227u * 1024u) r = CUDA_ERROR_INVALID_VALUE;
+        else hfunc->max_dynamic_shared = value;
+        break;
+    case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
+        if (value < -1 || value > 100) r = CUDA_ERROR_INVALID_VALUE;
+        break;
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
+    case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
+    case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: break;
+    default: r = CUDA_ERROR_INVALID_VALUE; break;
+    }
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
+{
+    (void)config;
+    emu_lock();
+    CUresult r = func_ok(hfunc);
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if ((r = func_ok(func)) != CUDA_SUCCESS) {
+        emu_unlock();
+        return r;
+    }
+    const ptx_func *f = &func->mod->pm->funcs[func->index];
+    if (paramIndex >= (size_t)f->nparams) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (paramOffset) *paramOffset = f->params[paramIndex].offset;
+    if (paramSize) *paramSize = f->params[paramIndex].size;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuFuncGetName(const char **name, CUfunction hfunc)
+{
+    if (!name) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    CUresult r = func_ok(hfunc);
+    if (r == CUDA_SUCCESS) *name = hfunc->mod->pm->funcs[hfunc->index].name;
+    emu_unlock();
+    return r;
+}
+
+EMU_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction hfunc)
+{
+    if (!hmod) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    CUresult r = func_ok(hfunc);
+    if (r == CUDA_SUCCESS) *hmod = hfunc->mod;
+    emu_unlock();
+    return r;
+}

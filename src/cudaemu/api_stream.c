@@ -1,0 +1,255 @@
+/* api_stream.c — streams and events. All work runs when it is enqueued, so a stream is always
+ * idle, an event completes when recorded, and the ordering guarantees hold trivially; the API
+ * still validates handles and reports timing and state like the real driver. */
+#include "emu.h"
+
+#include <stdlib.h>
+
+CUresult stream_check(CUstream s, CUcontext ctx)
+{
+    if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD) return CUDA_SUCCESS;
+    emu_lock();
+    int ok = handle_live(H_STREAM, s) && s->ctx == ctx;
+    emu_unlock();
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+void stream_free_ctx(CUcontext ctx)
+{
+    void *list[256];
+    for (int kind = H_STREAM; kind <= H_EVENT; kind++) {
+        for (;;) {
+            size_t n = handle_list(kind, list, 256), k = n < 256 ? n : 256, freed = 0;
+            for (size_t i = 0; i < k; i++) {
+                CUcontext owner = kind == H_STREAM ? ((CUstream)list[i])->ctx : ((CUevent)list[i])->ctx;
+                if (owner == ctx) {
+                    handle_del(kind, list[i]);
+                    free(list[i]);
+                    freed++;
+                }
+            }
+            if (!freed) break;
+        }
+    }
+}
+
+EMU_API CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority)
+{
+    if (!phStream) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if (flags & ~(unsigned)CU_STREAM_NON_BLOCKING) return CUDA_ERROR_INVALID_VALUE;
+    CUstream s = calloc(1, sizeof *s);
+    if (!s) return CUDA_ERROR_OUT_OF_MEMORY;
+    s->ctx = c;
+    s->flags = flags;
+    s->priority = priority > 0 ? 0 : priority < -5 ? -5 : priority;
+    emu_lock();
+    handle_add(H_STREAM, s);
+    emu_unlock();
+    *phStream = s;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
+{
+    return cuStreamCreateWithPriority(phStream, Flags, 0);
+}
+
+EMU_API CUresult cuStreamDestroy(CUstream hStream)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_STREAM, hStream)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    handle_del(H_STREAM, hStream);
+    emu_unlock();
+    free(hStream);
+    return CUDA_SUCCESS;
+}
+
+#undef cuStreamDestroy
+EMU_API CUresult cuStreamDestroy(CUstream hStream);
+EMU_API CUresult cuStreamDestroy(CUstream hStream) { return cuStreamDestroy_v2(hStream); }
+
+EMU_API CUresult cuStreamQuery(CUstream hStream)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    return stream_check(hStream, c);
+}
+
+EMU_API CUresult cuStreamSynchronize(CUstream hStream) { return cuStreamQuery(hStream); }
+
+EMU_API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if (Flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    int ok = handle_live(H_EVENT, hEvent);
+    emu_unlock();
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+EMU_API CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
+{
+    if (!flags) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    *flags = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->flags;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuStreamGetPriority(CUstream hStream, int *priority)
+{
+    if (!priority) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    *priority = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->priority;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
+{
+    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    *pctx = c;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pCtx, CUgreenCtx *pGreenCtx)
+{
+    CUresult r = cuStreamGetCtx(hStream, pCtx);
+    if (r == CUDA_SUCCESS && pGreenCtx) *pGreenCtx = NULL;
+    return r;
+}
+
+EMU_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+    if (!fn) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    fn(userData);
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
+{
+    if (!callback || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    callback(hStream, CUDA_SUCCESS, userData);
+    return CUDA_SUCCESS;
+}
+
+/* ---- events ---- */
+EMU_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
+{
+    if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS))
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((Flags & CU_EVENT_INTERPROCESS) && !(Flags & CU_EVENT_DISABLE_TIMING)) return CUDA_ERROR_INVALID_VALUE;
+    CUevent e = calloc(1, sizeof *e);
+    if (!e) return CUDA_ERROR_OUT_OF_MEMORY;
+    e->ctx = c;
+    e->flags = Flags;
+    emu_lock();
+    handle_add(H_EVENT, e);
+    emu_unlock();
+    *phEvent = e;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuEventDestroy(CUevent hEvent)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_EVENT, hEvent)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    handle_del(H_EVENT, hEvent);
+    emu_unlock();
+    free(hEvent);
+    return CUDA_SUCCESS;
+}
+
+#undef cuEventDestroy
+EMU_API CUresult cuEventDestroy(CUevent hEvent);
+EMU_API CUresult cuEventDestroy(CUevent hEvent) { return cuEventDestroy_v2(hEvent); }
+
+EMU_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if (flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    int ok = handle_live(H_EVENT, hEvent);
+    emu_unlock();
+    if (!ok) return CUDA_ERROR_INVALID_HANDLE;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if (hEvent->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
+    hEvent->recorded = 1;
+    hEvent->t_ms = emu_now_ms();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuEventRecord(CUevent hEvent, CUstream hStream) { return cuEventRecordWithFlags(hEvent, hStream, 0); }
+
+EMU_API CUresult cuEventQuery(CUevent hEvent)
+{
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    int ok = handle_live(H_EVENT, hEvent);
+    emu_unlock();
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return cuEventQuery(hEvent); }
+
+EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+    if (!pMilliseconds) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = ctx_check(NULL);
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    int ok = handle_live(H_EVENT, hStart) && handle_live(H_EVENT, hEnd);
+    emu_unlock();
+    if (!ok) return CUDA_ERROR_INVALID_HANDLE;
+    if ((hStart->flags | hEnd->flags) & CU_EVENT_DISABLE_TIMING) return CUDA_ERROR_INVALID_HANDLE;
+    if (!hStart->recorded || !hEnd->recorded) return CUDA_ERROR_INVALID_HANDLE;
+    *pMilliseconds = (float)(hEnd->t_ms - hStart->t_ms);
+    return CUDA_SUCCESS;
+}
+
+#undef cuEventElapsedTime
+EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
+EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+    return cuEventElapsedTime_v2(pMilliseconds, hStart, hEnd);
+}

@@ -1,0 +1,202 @@
+/* config.c — the emulated machine: devices from CUDAEMU_DEVICES / CUDAEMU_DEVICE_COUNT (names,
+ * memory sizes, stable UUIDs), watchdog and thread settings, the global API lock and the registry
+ * of live handles used to reject stale or foreign ones. */
+#include "emu.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+emu_config g_emu;
+int g_emu_initialized;
+pthread_mutex_t g_emu_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void emu_lock(void) { pthread_mutex_lock(&g_emu_lock); }
+void emu_unlock(void) { pthread_mutex_unlock(&g_emu_lock); }
+
+/* "80G", "16GiB", "512M", "1024" -> bytes; 0 on error */
+static size_t parse_size(const char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    if (!isdigit((unsigned char)*s)) return 0;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || v <= 0) return 0;
+    while (isspace((unsigned char)*end)) end++;
+    double mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mul = 1024.0; end++; break;
+    case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    case 0: break;
+    default: return 0;
+    }
+    if (*end == 'i' || *end == 'I') end++;
+    if (*end == 'B' || *end == 'b') end++;
+    while (isspace((unsigned char)*end)) end++;
+    if (*end) return 0;
+    double r = v * mul;
+    if (r < 1 || r > 1.0e15) return 0;
+    return (size_t)r;
+}
+
+static void make_uuid(int index, const char *name, CUuuid *u)
+{
+    uint64_t h1 = 1469598103934665603ull ^ (uint64_t)index, h2 = 0x9e3779b97f4a7c15ull + (uint64_t)index * 31u;
+    for (const char *p = name; *p; p++) {
+        h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull;
+        h2 = (h2 ^ (uint8_t)*p) * 0x100000001b3ull + 0x7f4a7c15u;
+    }
+    h1 ^= (uint64_t)index * 0xff51afd7ed558ccdull;
+    memcpy(u->bytes, &h1, 8);
+    memcpy(u->bytes + 8, &h2, 8);
+    u->bytes[6] = (char)((u->bytes[6] & 0x0f) | 0x50); /* name-based UUID layout */
+    u->bytes[8] = (char)((u->bytes[8] & 0x3f) | 0x80);
+}
+
+static int add_dev(const char *name, size_t len, size_t mem)
+{
+    emu_device *nd = realloc(g_emu.dev, (size_t)(g_emu.ndev + 1) * sizeof *nd);
+    if (!nd) return -1;
+    g_emu.dev = nd;
+    emu_device *d = &g_emu.dev[g_emu.ndev];
+    memset(d, 0, sizeof *d);
+    if (len >= sizeof d->name) len = sizeof d->name - 1;
+    memcpy(d->name, name, len);
+    d->name[len] = 0;
+    d->total_mem = mem;
+    make_uuid(g_emu.ndev, d->name, &d->uuid);
+    g_emu.ndev++;
+    return 0;
+}
+
+int emu_config_load(void)
+{
+    const char *devs = getenv("CUDAEMU_DEVICES");
+    const char *wd = getenv("CUDAEMU_WATCHDOG_MS");
+    const char *th = getenv("CUDAEMU_THREADS");
+    g_emu.watchdog_ms = 30000;
+    if (wd && *wd) {
+        char *e;
+        long v = strtol(wd, &e, 10);
+        if (*e || v < 0) return -1;
+        g_emu.watchdog_ms = v;
+    }
+    g_emu.threads = 1;
+    if (th && *th) {
+        char *e;
+        long v = strtol(th, &e, 10);
+        if (*e || v < 1 || v > 64) return -1;
+        g_emu.threads = (int)v;
+    }
+    if (devs && *devs) {
+        const char *p = devs;
+        while (*p) {
+            const char *end = strchr(p, ';');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            if (len) {
+                const char *colon = NULL;
+                for (size_t i = 0; i < len; i++)
+                    if (p[i] == ':') colon = p + i; /* the last ':' separates the memory size */
+                if (!colon) return -1;
+                char memstr[64];
+                size_t ml = len - (size_t)(colon + 1 - p);
+                if (ml == 0 || ml >= sizeof memstr) return -1;
+                memcpy(memstr, colon + 1, ml);
+                memstr[ml] = 0;
+                size_t mem = parse_size(memstr);
+                if (!mem || colon == p) return -1;
+                if (add_dev(p, (size_t)(colon - p), mem)) return -1;
+            }
+            if (!end) break;
+            p = end + 1;
+        }
+        return g_emu.ndev > 0 ? 0 : -1;
+    }
+    int n = 1;
+    const char *cnt = getenv("CUDAEMU_DEVICE_COUNT");
+    if (cnt && *cnt) {
+        char *e;
+        long v = strtol(cnt, &e, 10);
+        if (*e || v < 0 || v > 64) return -1;
+        n = (int)v;
+    }
+    const char *name = getenv("CUDAEMU_DEVICE_NAME");
+    if (!name || !*name) name = "Lepton CPU Device";
+    size_t mem = 16ull << 30;
+    const char *ms = getenv("CUDAEMU_DEVICE_MEMORY");
+    if (ms && *ms) {
+        mem = parse_size(ms);
+        if (!mem) return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (add_dev(name, strlen(name), mem)) return -1;
+    return 0;
+}
+
+/* ---- handle registry ---- */
+typedef struct hent {
+    int kind;
+    void *p;
+} hent;
+static hent *g_handles;
+static size_t g_nhandles, g_caphandles;
+
+void handle_add(int kind, void *p)
+{
+    if (g_nhandles == g_caphandles) {
+        size_t nc = g_caphandles ? g_caphandles * 2 : 64;
+        hent *n = realloc(g_handles, nc * sizeof *n);
+        if (!n) return; /* the handle then reads as invalid: safe */
+        g_handles = n;
+        g_caphandles = nc;
+    }
+    g_handles[g_nhandles].kind = kind;
+    g_handles[g_nhandles].p = p;
+    g_nhandles++;
+}
+
+void handle_del(int kind, void *p)
+{
+    for (size_t i = 0; i < g_nhandles; i++) {
+        if (g_handles[i].kind == kind && g_handles[i].p == p) {
+            g_handles[i] = g_handles[--g_nhandles];
+            return;
+        }
+    }
+}
+
+int handle_live(int kind, const void *p)
+{
+    if (!p) return 0;
+    for (size_t i = g_nhandles; i-- > 0;)
+        if (g_handles[i].p == p && g_handles[i].kind == kind) return 1;
+    return 0;
+}
+
+size_t handle_list(int kind, void **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g_nhandles; i++)
+        if (g_handles[i].kind == kind) {
+            if (n < max) out[n] = g_handles[i].p;
+            n++;
+        }
+    return n;
+}
+
+static __thread char t_detail[512];
+void emu_set_detail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t_detail, sizeof t_detail, fmt, ap);
+    va_end(ap);
+    const char *log = getenv("CUDAEMU_LOG");
+    if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
+}

@@ -1,0 +1,148 @@
+/* emu.h — internal state of cudaemu shared by the API files: devices, contexts, the device
+ * address space, modules, streams and events, and the global lock that serialises them. */
+#ifndef CUDAEMU_EMU_H
+#define CUDAEMU_EMU_H
+
+#include <cuda.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ptx.h"
+
+#define EMU_API __attribute__((visibility("default")))
+
+#define EMU_DRIVER_VERSION 13000
+
+/* ---- configuration / devices (config.c) ---- */
+typedef struct emu_device {
+    char name[256];
+    size_t total_mem;
+    size_t used_mem;
+    CUuuid uuid;
+    struct CUctx_st *primary; /* created on first retain, NULL otherwise */
+    int primary_refs;
+    unsigned primary_flags;
+} emu_device;
+
+typedef struct emu_config {
+    int ndev;
+    emu_device *dev;
+    long watchdog_ms;
+    int threads;
+} emu_config;
+
+extern emu_config g_emu;
+extern int g_emu_initialized;
+extern pthread_mutex_t g_emu_lock;
+
+int emu_config_load(void); /* parses the environment; 0 on success */
+CUresult emu_check_init(void); /* CUDA_SUCCESS once cuInit succeeded */
+void emu_lock(void);
+void emu_unlock(void);
+
+/* ---- handles ---- */
+enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT };
+void handle_add(int kind, void *p);
+void handle_del(int kind, void *p);
+int handle_live(int kind, const void *p);
+size_t handle_list(int kind, void **out, size_t max); /* returns the count (may exceed max) */
+/* Detail of the last failure on this thread (launch faults, JIT errors); printed if CUDAEMU_LOG is set. */
+void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- contexts (api_ctx.c) ---- */
+struct CUctx_st {
+    int dev;
+    int is_primary;
+    unsigned flags;
+    CUresult sticky; /* CUDA_SUCCESS or the error that poisoned the context */
+    size_t limit_stack;
+    size_t limit_printf;
+    size_t limit_heap;
+};
+
+/* Returns the current context, or NULL. */
+CUcontext ctx_current(void);
+/* Current context check used by most entry points: initialised, a context is current, not poisoned. */
+CUresult ctx_check(CUcontext *out);
+void ctx_poison(CUcontext ctx, CUresult err);
+/* Frees everything a context owns (allocations, modules, streams, events). */
+void ctx_release_resources(CUcontext ctx);
+void ctx_forget_everywhere(CUcontext ctx);
+
+/* ---- device address space (vmem.c) ---- */
+#define VM_GLOBAL_BASE 0x7f0000000000ull
+#define VM_SHARED_WIN  0x7e0000000000ull /* generic window onto the block's shared memory */
+#define VM_LOCAL_WIN   0x7d0000000000ull /* generic window onto the thread's local memory */
+#define VM_WIN_SIZE    0x000100000000ull
+
+enum { VA_USER = 0, VA_MODULE = 1 };
+typedef struct vm_alloc {
+    uint64_t base;
+    uint64_t size;
+    uint8_t *host;
+    CUcontext ctx;
+    int kind;
+} vm_alloc;
+
+typedef struct vm_space {
+    vm_alloc *a; /* sorted by base */
+    size_t n, cap;
+    uint64_t next;
+} vm_space;
+
+extern vm_space g_vm;
+/* Allocates size bytes of device memory for ctx (accounted to its device). */
+CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out);
+CUresult vm_free(uint64_t base, int kind);
+/* Finds the allocation holding [addr, addr+len); NULL when none. */
+const vm_alloc *vm_find(uint64_t addr, uint64_t len);
+void vm_free_ctx(CUcontext ctx);
+
+/* ---- modules (api_module.c) ---- */
+struct CUfunc_st;
+struct CUmod_st {
+    CUcontext ctx;
+    ptx_module *pm;
+    struct CUfunc_st *funcs; /* one per ptx function (entries only are handed out) */
+};
+struct CUfunc_st {
+    struct CUmod_st *mod;
+    int index;                 /* into pm->funcs */
+    int max_dynamic_shared;    /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+};
+void module_free_ctx(CUcontext ctx);
+
+/* ---- streams and events (api_stream.c) ---- */
+struct CUstream_st {
+    CUcontext ctx;
+    unsigned flags;
+    int priority;
+};
+struct CUevent_st {
+    CUcontext ctx;
+    unsigned flags;
+    int recorded;
+    double t_ms;
+};
+void stream_free_ctx(CUcontext ctx);
+/* Resolves a stream argument (NULL, legacy, per-thread or a handle); 0 or an error. */
+CUresult stream_check(CUstream s, CUcontext ctx);
+
+/* ---- launch (api_launch.c / interp.c) ---- */
+typedef struct emu_launch {
+    CUcontext ctx;
+    ptx_module *pm;
+    int func;
+    unsigned grid[3], block[3];
+    unsigned dyn_shared;
+    uint8_t *params;
+    uint64_t thread_instrs; /* out: executed thread-instructions */
+    char msg[256];          /* out: reason of a failure */
+} emu_launch;
+CUresult interp_launch(emu_launch *L);
+extern uint64_t g_emu_thread_instrs; /* total thread-instructions executed (benchmarks) */
+
+double emu_now_ms(void);
+
+#endif

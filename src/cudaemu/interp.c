@@ -1,0 +1,1180 @@
+/* interp.c — executes decoded PTX: one warp instruction at a time over 32 lanes with an active
+ * mask, divergence/reconvergence by per-frame "lowest PC first" scheduling, calls as frames,
+ * barriers by round-robin over a block's warps, blocks of a grid on one or more host threads. */
+#include "interp_int.h"
+
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t g_emu_thread_instrs;
+
+#define R(o) (bank[(o) >> 28] + (size_t)((o)&0x0fffffffu) * 32u)
+#define LANES(body)                                                   \
+    do {                                                              \
+        if (m == 0xffffffffu) {                                       \
+            for (int l = 0; l < 32; l++) {                            \
+                body;                                                 \
+            }                                                         \
+        } else {                                                      \
+            for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {             \
+                int l = __builtin_ctz(mm_);                           \
+                body;                                                 \
+            }                                                         \
+        }                                                             \
+    } while (0)
+
+/* Integer op over the operation width: EXPR uses a, b (uint64_t). */
+#define INT_BIN(EXPR)                                                                    \
+    switch (TY_LG(in->type)) {                                                           \
+    case 0: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint16_t)(EXPR)); break;          \
+    case 2: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint32_t)(EXPR)); break;          \
+    default: LANES(uint64_t a = A[l], b = B[l]; D[l] = (EXPR)); break;                   \
+    }
+#define SGN_BIN(EXPR)                                                                                   \
+    switch (TY_LG(in->type)) {                                                                          \
+    case 0: LANES(int64_t a = (int8_t)A[l], b = (int8_t)B[l]; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(int64_t a = (int16_t)A[l], b = (int16_t)B[l]; D[l] = (uint16_t)(EXPR)); break;        \
+    case 2: LANES(int64_t a = (int32_t)A[l], b = (int32_t)B[l]; D[l] = (uint32_t)(EXPR)); break;        \
+    default: LANES(int64_t a = (int64_t)A[l], b = (int64_t)B[l]; D[l] = (uint64_t)(EXPR)); break;       \
+    }
+#define UNS_BIN(EXPR)                                                                                      \
+    switch (TY_LG(in->type)) {                                                                             \
+    case 0: LANES(uint64_t a = (uint8_t)A[l], b = (uint8_t)B[l]; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(uint64_t a = (uint16_t)A[l], b = (uint16_t)B[l]; D[l] = (uint16_t)(EXPR)); break;        \
+    case 2: LANES(uint64_t a = (uint32_t)A[l], b = (uint32_t)B[l]; D[l] = (uint32_t)(EXPR)); break;        \
+    default: LANES(uint64_t a = A[l], b = B[l]; D[l] = (EXPR)); break;                                     \
+    }
+#define FLT_BIN(EXPR32, EXPR64)                                                        \
+    if (TY_LG(in->type) == 2) {                                                        \
+        LANES(float a = u2f(A[l]), b = u2f(B[l]); float r = (EXPR32); D[l] = f2u(r));  \
+    } else {                                                                           \
+        LANES(double a = u2d(A[l]), b = u2d(B[l]); double r = (EXPR64); D[l] = d2u(r)); \
+    }
+#define FLT_UN(EXPR32, EXPR64)                                              \
+    if (TY_LG(in->type) == 2) {                                             \
+        LANES(float a = u2f(A[l]); float r = (EXPR32); D[l] = f2u(r));      \
+    } else {                                                                \
+        LANES(double a = u2d(A[l]); double r = (EXPR64); D[l] = d2u(r));    \
+    }
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+double emu_now_ms(void) { return now_ms(); }
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static float satf(float r) { return r != r ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r; }
+static double satd(double r) { return r != r ? 0.0 : r < 0 ? 0.0 : r > 1 ? 1.0 : r; }
+
+static int set_error(exec *x, CUresult e, const char *msg, int line)
+{
+    if (x->err == CUDA_SUCCESS) {
+        x->err = e;
+        snprintf(x->msg, sizeof x->msg, "%s (PTX line %d, block (%u,%u,%u))", msg, line, x->ctaid[0], x->ctaid[1],
+                 x->ctaid[2]);
+    }
+    return W_ERR;
+}
+
+/* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. */
+static int reschedule(frame *f, uint32_t blocked)
+{
+    uint32_t run = f->waiting & ~blocked;
+    if (!run) {
+        f->active = 0;
+        f->next_min = INT_MAX;
+        return 0;
+    }
+    int minpc = INT_MAX;
+    for (uint32_t mm = run; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (f->lane_pc[l] < minpc) minpc = f->lane_pc[l];
+    }
+    uint32_t act = 0;
+    int next = INT_MAX;
+    for (uint32_t mm = run; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (f->lane_pc[l] == minpc) act |= 1u << l;
+        else if (f->lane_pc[l] < next) next = f->lane_pc[l];
+    }
+    f->active = act;
+    f->waiting &= ~act;
+    f->pc = minpc;
+    f->next_min = next;
+    return 1;
+}
+
+static void park(frame *f, uint32_t lanes, int pc)
+{
+    for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+    f->waiting |= lanes;
+}
+
+static int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
+{
+    if (regs > w->regcap) {
+        size_t nc = regs * 2;
+        uint64_t *n = realloc(w->regs, nc * 32 * sizeof(uint64_t));
+        if (!n) return -1;
+        w->regs = n;
+        w->regcap = nc;
+    }
+    if (preds > w->predcap) {
+        size_t nc = preds * 2 + 8;
+        uint32_t *n = realloc(w->preds, nc * sizeof(uint32_t));
+        if (!n) return -1;
+        w->preds = n;
+        w->predcap = nc;
+    }
+    if (params > w->paramcap) {
+        size_t nc = params * 2 + 64;
+        uint8_t *n = realloc(w->params, nc);
+        if (!n) return -1;
+        w->params = n;
+        w->paramcap = nc;
+    }
+    return 0;
+}
+
+static void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes)
+{
+    if (fn->depot_reg < 0) return;
+    uint64_t *d = w->regs + (f->reg_off + (size_t)fn->depot_reg) * 32;
+    for (int l = 0; l < 32; l++)
+        if (lanes >> l & 1) d[l] = f->local_base;
+}
+
+static int do_call(exec *x, warp *w, const ptx_insn *in, uint32_t m, int line)
+{
+    frame *f = &w->frames[w->nframes - 1];
+    const ptx_func *fn = &x->pm->funcs[f->func];
+    const ptx_callsite *cs = &x->pm->calls[in->imm];
+    const ptx_func *cf = &x->pm->funcs[cs->callee];
+    if (w->nframes >= 1024) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "call stack overflow", line);
+    if (w->nframes >= w->capframes) {
+        int nc = w->capframes * 2;
+        frame *nf = realloc(w->frames, (size_t)nc * sizeof *nf);
+        if (!nf) return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", line);
+        w->frames = nf;
+        w->capframes = nc;
+        f = &w->frames[w->nframes - 1];
+    }
+    size_t reg_off = f->reg_off + fn->nregs;
+    size_t pred_off = f->pred_off + fn->npreds;
+    size_t param_off = f->param_off + (size_t)fn->frame_param_size * 32;
+    uint32_t local_base = (f->local_base + fn->local_size + 15u) & ~15u;
+    if ((uint64_t)local_base + cf->local_size > x->local_stride)
+        return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "local memory (stack) overflow", line);
+    if (ensure_stacks(w, reg_off + cf->nregs, pred_off + cf->npreds + 1, param_off + (size_t)cf->frame_param_size * 32 + 16))
+        return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", line);
+    frame *c = &w->frames[w->nframes++];
+    c->func = cs->callee;
+    c->pc = 0;
+    c->active = m;
+    c->waiting = 0;
+    c->retmask = 0;
+    c->next_min = INT_MAX;
+    c->callsite = (int)in->imm;
+    c->reg_off = reg_off;
+    c->pred_off = pred_off;
+    c->param_off = param_off;
+    c->local_base = local_base;
+    const uint8_t *src = w->params + f->param_off;
+    uint8_t *dst = w->params + param_off;
+    for (int a = 0; a < cs->nargs && a < cf->nparams; a++) {
+        uint32_t n = cs->arg_size[a] < cf->params[a].size ? cs->arg_size[a] : cf->params[a].size;
+        for (uint32_t mm = m; mm; mm &= mm - 1) {
+            int l = __builtin_ctz(mm);
+            memcpy(dst + (size_t)l * cf->frame_param_size + cf->params[a].offset,
+                   src + (size_t)l * fn->frame_param_size + cs->arg_off[a], n);
+        }
+    }
+    init_depot(w, cf, c, m);
+    return W_RUN;
+}
+
+/* The top frame has no runnable lanes left: pop it (returning to the caller) or finish. */
+static int frame_empty(exec *x, warp *w)
+{
+    frame *f = &w->frames[w->nframes - 1];
+    if (f->waiting & w->blocked) return W_BAR;
+    if (w->nframes == 1) return W_DONE;
+    const ptx_func *cf = &x->pm->funcs[f->func];
+    frame *c = &w->frames[w->nframes - 2];
+    const ptx_func *fn = &x->pm->funcs[c->func];
+    const ptx_callsite *cs = &x->pm->calls[f->callsite];
+    uint32_t lanes = f->retmask & ~w->exited;
+    if (cs->has_ret && cf->has_ret) {
+        uint32_t n = cs->ret_size < cf->ret.size ? cs->ret_size : cf->ret.size;
+        for (uint32_t mm = lanes; mm; mm &= mm - 1) {
+            int l = __builtin_ctz(mm);
+            memcpy(w->params + c->param_off + (size_t)l * fn->frame_param_size + cs->ret_off,
+                   w->params + f->param_off + (size_t)l * cf->frame_param_size + cf->ret.offset, n);
+        }
+    }
+    w->nframes--;
+    /* c->pc already holds the return point */
+    c->active = lanes;
+    if (!lanes || c->pc > c->next_min) {
+        park(c, lanes, c->pc);
+        if (!reschedule(c, w->blocked)) return frame_empty(x, w);
+    }
+    return W_RUN;
+}
+
+static int run_warp(exec *x, warp *w)
+{
+    ptx_module *pm = x->pm;
+    const unsigned tid_base = (unsigned)w->index * 32u;
+top:;
+    frame *f = &w->frames[w->nframes - 1];
+    if (!f->active) {
+        if (!reschedule(f, w->blocked)) {
+            int r = frame_empty(x, w);
+            if (r != W_RUN) return r;
+            goto top;
+        }
+    }
+    const ptx_func *fn = &pm->funcs[f->func];
+    const ptx_insn *code = fn->code;
+    uint64_t *bank[3] = {w->regs + f->reg_off * 32, fn->consts, w->spec};
+    uint32_t *P = w->preds + f->pred_off;
+    int pc = f->pc;
+    uint32_t active = f->active;
+    uint64_t ninstr = 0;
+
+#define SAVE()               \
+    do {                     \
+        f->pc = pc;          \
+        f->active = active;  \
+        x->instrs += ninstr; \
+        ninstr = 0;          \
+    } while (0)
+#define DIVERGE_TO_RESCHEDULE()                                 \
+    do {                                                        \
+        f->active = 0;                                          \
+        x->instrs += ninstr;                                    \
+        ninstr = 0;                                             \
+        if (!reschedule(f, w->blocked)) {                       \
+            int r_ = frame_empty(x, w);                         \
+            if (r_ != W_RUN) return r_;                         \
+        }                                                       \
+        goto top;                                               \
+    } while (0)
+
+    for (;;) {
+        if (pc == f->next_min) {
+            uint32_t run = f->waiting & ~w->blocked;
+            int next = INT_MAX;
+            for (uint32_t mm = run; mm; mm &= mm - 1) {
+                int l = __builtin_ctz(mm);
+                if (f->lane_pc[l] == pc) {
+                    active |= 1u << l;
+                    f->waiting &= ~(1u << l);
+                } else if (f->lane_pc[l] < next) {
+                    next = f->lane_pc[l];
+                }
+            }
+            f->next_min = next;
+        }
+        const ptx_insn *in = &code[pc];
+        uint32_t m = active;
+        if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];
+        ninstr += (uint64_t)__builtin_popcount(active);
+        if (--x->budget == 0) {
+            x->budget = 1u << 16;
+            if (*x->stop) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
+            if (x->deadline_ms > 0 && now_ms() > x->deadline_ms) {
+                SAVE();
+                return set_error(x, CUDA_ERROR_LAUNCH_TIMEOUT, "kernel ran past the watchdog (CUDAEMU_WATCHDOG_MS)", in->line);
+            }
+        }
+        uint64_t *D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
+        const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
+        const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
+        const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
+        switch (in->op) {
+        case OP_NOP:
+        case OP_NANOSLEEP:
+            break;
+        case OP_MOV:
+            LANES(D[l] = A[l]);
+            break;
+        case OP_MOV_CLOCK:
+        case OP_MOV_CLOCK64: {
+            uint64_t t = (uint64_t)((now_ms() - x->start_ms) * 1e6) + x->instrs + ninstr;
+            if (in->op == OP_MOV_CLOCK) t = (uint32_t)t;
+            LANES(D[l] = t);
+            break;
+        }
+        case OP_MOV_GTIMER: {
+            uint64_t t = wall_ns();
+            if (in->mod == 3) t = (uint32_t)t;
+            else if (in->mod == 4) t >>= 32;
+            LANES(D[l] = t);
+            break;
+        }
+        case OP_PACK: {
+            int n = in->vec, bits = (8 << TY_LG(in->type)) / n;
+            const uint64_t *S1 = B, *S2 = C, *S3 = in->s[3] != OP_NONE ? R(in->s[3]) : NULL;
+            uint64_t msk = bits == 64 ? ~0ull : (1ull << bits) - 1;
+            if (n == 2) LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits));
+            else LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits) | ((S2[l] & msk) << 2 * bits) | ((S3[l] & msk) << 3 * bits));
+            break;
+        }
+        case OP_UNPACK: {
+            int n = in->vec, bits = (8 << TY_LG(in->type)) / n;
+            uint64_t msk = bits == 64 ? ~0ull : (1ull << bits) - 1;
+            uint64_t tmp[32];
+            LANES(tmp[l] = A[l]);
+            for (int k = 0; k < n; k++) {
+                if (in->d[k] == OP_NONE) continue;
+                uint64_t *Dk = R(in->d[k]);
+                LANES(Dk[l] = (tmp[l] >> (k * bits)) & msk);
+            }
+            break;
+        }
+        case OP_ADD:
+            if (TY_KIND(in->type) == TK_F) {
+                if (in->flags & F_SAT) FLT_BIN(satf(a + b), satd(a + b)) else FLT_BIN(a + b, a + b)
+            } else if (in->flags & F_CC) {
+                uint32_t cy = 0;
+                if (TY_LG(in->type) == 3) LANES(uint64_t r = A[l] + B[l]; cy |= (uint32_t)(r < A[l]) << l; D[l] = r);
+                else LANES(uint64_t r = (uint64_t)(uint32_t)A[l] + (uint32_t)B[l]; cy |= (uint32_t)(r >> 32) << l; D[l] = (uint32_t)r);
+                w->carry = (w->carry & ~m) | cy;
+            } else if ((in->flags & F_SAT) && in->type == T_S32) {
+                LANES(int64_t r = (int64_t)(int32_t)A[l] + (int32_t)B[l]; D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+            } else {
+                INT_BIN(a + b)
+            }
+            break;
+        case OP_SUB:
+            if (TY_KIND(in->type) == TK_F) {
+                if (in->flags & F_SAT) FLT_BIN(satf(a - b), satd(a - b)) else FLT_BIN(a - b, a - b)
+            } else if (in->flags & F_CC) {
+                uint32_t cy = 0;
+                if (TY_LG(in->type) == 3) LANES(cy |= (uint32_t)(A[l] < B[l]) << l; D[l] = A[l] - B[l]);
+                else LANES(cy |= (uint32_t)((uint32_t)A[l] < (uint32_t)B[l]) << l; D[l] = (uint32_t)(A[l] - B[l]));
+                w->carry = (w->carry & ~m) | cy;
+            } else if ((in->flags & F_SAT) && in->type == T_S32) {
+                LANES(int64_t r = (int64_t)(int32_t)A[l] - (int32_t)B[l]; D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+            } else {
+                INT_BIN(a - b)
+            }
+            break;
+        case OP_ADDC:
+        case OP_SUBC: {
+            uint32_t cin = w->carry, cy = 0;
+            int sub = in->op == OP_SUBC;
+            if (TY_LG(in->type) == 3) {
+                LANES(unsigned __int128 r = sub ? (unsigned __int128)A[l] - B[l] - (cin >> l & 1)
+                                                : (unsigned __int128)A[l] + B[l] + (cin >> l & 1);
+                      cy |= (uint32_t)((r >> 64) != 0) << l; D[l] = (uint64_t)r);
+            } else {
+                LANES(uint64_t r = sub ? (uint64_t)(uint32_t)A[l] - (uint32_t)B[l] - (cin >> l & 1)
+                                       : (uint64_t)(uint32_t)A[l] + (uint32_t)B[l] + (cin >> l & 1);
+                      cy |= (uint32_t)((r >> 32) != 0) << l; D[l] = (uint32_t)r);
+            }
+            if (in->flags & F_CC) w->carry = (w->carry & ~m) | cy;
+            break;
+        }
+        case OP_MUL:
+        case OP_MAD:
+        case OP_MADC: {
+            int mad = in->op != OP_MUL;
+            if (TY_KIND(in->type) == TK_F) {
+                if (in->flags & F_SAT) FLT_BIN(satf(a * b), satd(a * b)) else FLT_BIN(a * b, a * b)
+                break;
+            }
+            int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            uint64_t T[32];
+            if (in->flags & F_WIDE) {
+                if (lg == 2) {
+                    if (sg) LANES(T[l] = (uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]));
+                    else LANES(T[l] = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l]);
+                    if (mad) LANES(D[l] = T[l] + C[l]);
+                    else LANES(D[l] = T[l]);
+                } else {
+                    if (sg) LANES(T[l] = (uint32_t)((int32_t)(int16_t)A[l] * (int16_t)B[l]));
+                    else LANES(T[l] = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l]);
+                    if (mad) LANES(D[l] = (uint32_t)(T[l] + C[l]));
+                    else LANES(D[l] = T[l]);
+                }
+                break;
+            }
+            if (in->flags & F_HI) {
+                if (lg == 3) {
+                    if (sg) LANES(__int128 p = (__int128)(int64_t)A[l] * (int64_t)B[l]; T[l] = (uint64_t)(p >> 64));
+                    else LANES(unsigned __int128 p = (unsigned __int128)A[l] * B[l]; T[l] = (uint64_t)(p >> 64));
+                } else if (lg == 2) {
+                    if (sg) LANES(int64_t p = (int64_t)(int32_t)A[l] * (int32_t)B[l]; T[l] = (uint32_t)((uint64_t)p >> 32));
+                    else LANES(uint64_t p = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l]; T[l] = (uint32_t)(p >> 32));
+                } else {
+                    if (sg) LANES(int32_t p = (int32_t)(int16_t)A[l] * (int16_t)B[l]; T[l] = (uint16_t)((uint32_t)p >> 16));
+                    else LANES(uint32_t p = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l]; T[l] = (uint16_t)(p >> 16));
+                }
+            } else {
+                LANES(T[l] = A[l] * B[l]);
+            }
+            if (!mad) {
+                uint64_t msk = lg == 3 ? ~0ull : (1ull << (8 << lg)) - 1;
+                LANES(D[l] = T[l] & msk);
+                break;
+            }
+            uint32_t cin = w->carry, cy = 0;
+            int usec = in->op == OP_MADC, setc = (in->flags & F_CC) != 0;
+            if (lg == 3) {
+                LANES(unsigned __int128 r = (unsigned __int128)T[l] + C[l] + (usec ? (cin >> l & 1) : 0);
+                      cy |= (uint32_t)((r >> 64) != 0) << l; D[l] = (uint64_t)r);
+            } else {
+                uint64_t msk = (1ull << (8 << lg)) - 1;
+                LANES(uint64_t r = (T[l] & msk) + (C[l] & msk) + (usec ? (cin >> l & 1) : 0);
+                      cy |= (uint32_t)((r & ~msk) != 0) << l; D[l] = r & msk);
+            }
+            if (setc) w->carry = (w->carry & ~m) | cy;
+            break;
+        }
+        case OP_MUL24:
+        case OP_MAD24: {
+            int sg = TY_KIND(in->type) == TK_S;
+            int sh = (in->flags & F_HI) ? 16 : 0, mad = in->op == OP_MAD24;
+            if (sg) LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
+                          D[l] = (uint32_t)(((uint64_t)p >> sh) + (mad ? C[l] : 0)));
+            else LANES(uint64_t p = (uint64_t)(A[l] & 0xffffff) * (B[l] & 0xffffff); D[l] = (uint32_t)((p >> sh) + (mad ? C[l] : 0)));
+            break;
+        }
+        case OP_SAD:
+            if (TY_KIND(in->type) == TK_S) {
+                LANES(int64_t a = sext(A[l], TY_LG(in->type)), b = sext(B[l], TY_LG(in->type)); D[l] = zext((uint64_t)(a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
+            } else {
+                LANES(uint64_t a = zext(A[l], TY_LG(in->type)), b = zext(B[l], TY_LG(in->type)); D[l] = zext((a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
+            }
+            break;
+        case OP_DIV:
+            if (TY_KIND(in->type) == TK_F) {
+                FLT_BIN(a / b, a / b)
+            } else if (TY_KIND(in->type) == TK_S) {
+                SGN_BIN(b == 0 ? -1 : (b == -1 ? (int64_t)(0 - (uint64_t)a) : a / b))
+            } else {
+                UNS_BIN(b == 0 ? ~0ull : a / b)
+            }
+            break;
+        case OP_REM:
+            if (TY_KIND(in->type) == TK_S) {
+                SGN_BIN(b == 0 ? a : (b == -1 ? 0 : a % b))
+            } else {
+                UNS_BIN(b == 0 ? a : a % b)
+            }
+            break;
+        case OP_MIN:
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(fminf(a, b), fmin(a, b))
+            else if (TY_KIND(in->type) == TK_S) SGN_BIN(a < b ? a : b)
+            else UNS_BIN(a < b ? a : b)
+            break;
+        case OP_MAX:
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(fmaxf(a, b), fmax(a, b))
+            else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
+            else UNS_BIN(a > b ? a : b)
+            break;
+        case OP_ABS:
+            if (TY_KIND(in->type) == TK_F) FLT_UN(fabsf(a), fabs(a))
+            else { const uint64_t *Bx = A; B = Bx; SGN_BIN(a < 0 ? (int64_t)(0 - (uint64_t)a) : a) }
+            break;
+        case OP_NEG:
+            if (TY_KIND(in->type) == TK_F) FLT_UN(-a, -a)
+            else { B = A; INT_BIN(0 - a) }
+            break;
+        case OP_COPYSIGN:
+            FLT_BIN(copysignf(b, a), copysign(b, a))
+            break;
+        case OP_FMA:
+            if (TY_KIND(in->type) == TK_F) {
+                if (TY_LG(in->type) == 2 && !(in->flags & F_SAT))
+                    LANES(D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l]))));
+                else
+                    LANES(D[l] = fma_op(in, A[l], B[l], C[l]));
+            }
+            break;
+        case OP_AND: B = B ? B : A; INT_BIN(a & b) break;
+        case OP_OR: INT_BIN(a | b) break;
+        case OP_XOR: INT_BIN(a ^ b) break;
+        case OP_NOT: B = A; INT_BIN(~a) break;
+        case OP_CNOT: B = A; INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
+        case OP_SHL: {
+            int bits = 8 << TY_LG(in->type);
+            INT_BIN((uint32_t)b >= (uint32_t)bits ? 0 : a << (uint32_t)b)
+            break;
+        }
+        case OP_SHR: {
+            int bits = 8 << TY_LG(in->type);
+            if (TY_KIND(in->type) == TK_S) {
+                LANES(int64_t a = sext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l]; if (s >= (uint32_t)bits) s = (uint32_t)bits - 1;
+                      D[l] = zext((uint64_t)(a >> s), TY_LG(in->type)));
+            } else {
+                LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l];
+                      D[l] = s >= (uint32_t)bits ? 0 : a >> s);
+            }
+            break;
+        }
+        case OP_POPC:
+            if (TY_LG(in->type) == 3) LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
+            else LANES(D[l] = (uint32_t)__builtin_popcount((uint32_t)A[l]));
+            break;
+        case OP_CLZ:
+            if (TY_LG(in->type) == 3) LANES(D[l] = A[l] ? (uint32_t)__builtin_clzll(A[l]) : 64u);
+            else LANES(D[l] = (uint32_t)A[l] ? (uint32_t)__builtin_clz((uint32_t)A[l]) : 32u);
+            break;
+        case OP_BREV:
+            if (TY_LG(in->type) == 3) {
+                LANES(uint64_t v = A[l]; uint64_t r = 0; for (int k = 0; k < 64; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
+            } else {
+                LANES(uint32_t v = (uint32_t)A[l]; uint32_t r = 0; for (int k = 0; k < 32; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
+            }
+            break;
+        case OP_BFIND: {
+            int bits = 8 << TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            int sh = (in->flags & F_SHIFTAMT) != 0;
+            LANES(uint64_t v = zext(A[l], TY_LG(in->type));
+                  if (sg && (v >> (bits - 1) & 1)) v = zext(~v, TY_LG(in->type));
+                  uint32_t r = v ? (uint32_t)(63 - __builtin_clzll(v)) : 0xffffffffu;
+                  if (sh && r != 0xffffffffu) r = (uint32_t)(bits - 1) - r;
+                  D[l] = r);
+            break;
+        }
+        case OP_BFE: {
+            int bits = 8 << TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t pos = (uint32_t)B[l] & 0xff, len = (uint32_t)C[l] & 0xff;
+                  uint64_t r;
+                  if (len == 0) { r = 0; }
+                  else {
+                      uint64_t sbit = sg ? ((pos + len - 1 >= (uint32_t)bits) ? (a >> (bits - 1)) & 1 : (a >> (pos + len - 1)) & 1) : 0;
+                      uint64_t v = pos >= (uint32_t)bits ? 0 : a >> pos;
+                      if (len < 64) {
+                          v &= (1ull << len) - 1;
+                          if (sbit) v |= ~((1ull << len) - 1);
+                      }
+                      if (pos >= (uint32_t)bits && sbit) v = ~0ull;
+                      r = v;
+                  }
+                  D[l] = zext(r, TY_LG(in->type)));
+            break;
+        }
+        case OP_BFI: {
+            const uint64_t *Dl = R(in->s[3]);
+            int bits = 8 << TY_LG(in->type);
+            LANES(uint32_t pos = (uint32_t)C[l] & 0xff, len = (uint32_t)Dl[l] & 0xff; uint64_t b = B[l];
+                  if (len && pos < (uint32_t)bits) {
+                      uint64_t msk = len >= 64 ? ~0ull : (1ull << len) - 1;
+                      b = (b & ~(msk << pos)) | ((A[l] & msk) << pos);
+                  }
+                  D[l] = zext(b, TY_LG(in->type)));
+            break;
+        }
+        case OP_PRMT: {
+            int mode = in->mod;
+            LANES(uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t c = (uint32_t)C[l]; uint32_t r = 0;
+                  if (mode == 0) {
+                      for (int k = 0; k < 4; k++) {
+                          uint32_t sel = (c >> (4 * k)) & 0xf;
+                          uint32_t byte = (uint32_t)(v >> (8 * (sel & 7))) & 0xff;
+                          if (sel & 8) byte = (byte & 0x80) ? 0xff : 0;
+                          r |= byte << (8 * k);
+                      }
+                  } else {
+                      uint32_t s = c & 3, sel[4] = {0, 0, 0, 0};
+                      switch (mode) {
+                      case 1: for (int k = 0; k < 4; k++) sel[k] = (s + (uint32_t)k) & 7; break;          /* f4e */
+                      case 2: for (int k = 0; k < 4; k++) sel[k] = (s - (uint32_t)k) & 7; break;          /* b4e */
+                      case 3: for (int k = 0; k < 4; k++) sel[k] = s; break;                             /* rc8 */
+                      case 4: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k < s ? (uint32_t)k : s; break; /* ecl */
+                      case 5: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k > s ? (uint32_t)k : s; break; /* ecr */
+                      default: sel[0] = (s & 1) * 2; sel[1] = sel[0] + 1; sel[2] = sel[0]; sel[3] = sel[1]; break; /* rc16 */
+                      }
+                      for (int k = 0; k < 4; k++) r |= ((uint32_t)(v >> (8 * sel[k])) & 0xff) << (8 * k);
+                  }
+                  D[l] = r);
+            break;
+        }
+        case OP_LOP3: {
+            uint32_t lut = (uint32_t)in->imm;
+            LANES(uint64_t a = A[l], b = B[l], c = C[l]; uint64_t r = 0;
+                  if (lut & 0x01) r |= ~a & ~b & ~c; if (lut & 0x02) r |= ~a & ~b & c;
+                  if (lut & 0x04) r |= ~a & b & ~c; if (lut & 0x08) r |= ~a & b & c;
+                  if (lut & 0x10) r |= a & ~b & ~c; if (lut & 0x20) r |= a & ~b & c;
+                  if (lut & 0x40) r |= a & b & ~c; if (lut & 0x80) r |= a & b & c;
+                  D[l] = zext(r, TY_LG(in->type)));
+            break;
+        }
+        case OP_SHF: {
+            int left = (in->flags & F_LEFT) != 0, clamp = (in->flags & F_CLAMP) != 0;
+            LANES(uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t n = (uint32_t)C[l];
+                  n = clamp ? (n > 32 ? 32 : n) : (n & 31);
+                  D[l] = left ? (uint32_t)((v << n) >> 32) : (uint32_t)(v >> n));
+            break;
+        }
+        case OP_RCP: FLT_UN(1.0f / a, 1.0 / a) break;
+        case OP_SQRT: FLT_UN(sqrtf(a), sqrt(a)) break;
+        case OP_RSQRT: FLT_UN(1.0f / sqrtf(a), 1.0 / sqrt(a)) break;
+        case OP_EX2: FLT_UN(exp2f(a), exp2(a)) break;
+        case OP_LG2: FLT_UN(log2f(a), log2(a)) break;
+        case OP_SIN: FLT_UN(sinf(a), sin(a)) break;
+        case OP_COS: FLT_UN(cosf(a), cos(a)) break;
+        case OP_TANH: FLT_UN(tanhf(a), tanh(a)) break;
+        case OP_TESTP: {
+            uint32_t r = 0;
+            int k = in->mod;
+            LANES(double v = TY_LG(in->type) == 2 ? (double)u2f(A[l]) : u2d(A[l]); int c = fpclassify(v);
+                  int t = 0;
+                  if (TY_LG(in->type) == 2) c = fpclassify(u2f(A[l]));
+                  switch (k) { case 0: t = c != FP_INFINITE && c != FP_NAN; break; case 1: t = c == FP_INFINITE; break;
+                               case 2: t = c != FP_NAN; break; case 3: t = c == FP_NAN; break;
+                               case 4: t = c == FP_NORMAL; break; default: t = c == FP_SUBNORMAL; break; }
+                  r |= (uint32_t)t << l);
+            P[in->d[0]] = (P[in->d[0]] & ~m) | r;
+            break;
+        }
+        case OP_SETP:
+        case OP_SET: {
+            uint32_t r = setp_mask(in, A, B, m), nr = ~r & m;
+            if (in->mod2 != BOOL_NONE) {
+                uint32_t c = P[in->s[2]];
+                if (in->flags & F_PNEG_C) c = ~c;
+                switch (in->mod2) {
+                case BOOL_AND: r &= c; nr &= c; break;
+                case BOOL_OR: r |= c; nr |= c; break;
+                default: r ^= c; nr ^= c; break;
+                }
+                r &= m;
+                nr &= m;
+            }
+            if (in->op == OP_SET) {
+                uint64_t one = TY_KIND(in->type) == TK_F ? 0x3f800000u : 0xffffffffu;
+                LANES(D[l] = (r >> l & 1) ? one : 0);
+                break;
+            }
+            if (in->d[0] != OP_NONE) P[in->d[0]] = (P[in->d[0]] & ~m) | r;
+            if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | nr;
+            break;
+        }
+        case OP_SELP: {
+            uint32_t c = P[in->s[2]];
+            if (in->flags & F_PNEG_C) c = ~c;
+            C = NULL;
+            LANES(D[l] = (c >> l & 1) ? A[l] : B[l]);
+            break;
+        }
+        case OP_SLCT:
+            if (TY_KIND(in->type2) == TK_F) LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
+            else LANES(D[l] = (int32_t)C[l] >= 0 ? A[l] : B[l]);
+            break;
+        case OP_PAND:
+        case OP_POR:
+        case OP_PXOR: {
+            uint32_t a = P[in->s[0]], b = P[in->s[1]];
+            if (in->flags & F_PNEG_A) a = ~a;
+            if (in->flags & F_PNEG_B) b = ~b;
+            uint32_t r = in->op == OP_PAND ? a & b : in->op == OP_POR ? a | b : a ^ b;
+            P[in->d[0]] = (P[in->d[0]] & ~m) | (r & m);
+            break;
+        }
+        case OP_PNOT:
+            P[in->d[0]] = (P[in->d[0]] & ~m) | (~P[in->s[0]] & m);
+            break;
+        case OP_PMOV: {
+            uint32_t a = in->s[0] == OP_NONE ? (in->imm ? ~0u : 0u) : P[in->s[0]];
+            if (in->flags & F_PNEG_A) a = ~a;
+            P[in->d[0]] = (P[in->d[0]] & ~m) | (a & m);
+            break;
+        }
+        case OP_CVT:
+            if (in->type == T_F32 && TY_KIND(in->type2) == TK_S && TY_LG(in->type2) == 2 && in->mod <= RND_RN && !(in->flags & F_SAT))
+                LANES(D[l] = f2u((float)(int32_t)A[l]));
+            else if (TY_LG(in->type) == 3 && TY_KIND(in->type) != TK_F && TY_LG(in->type2) == 2 && TY_KIND(in->type2) != TK_F && !(in->flags & F_SAT))
+                LANES(D[l] = TY_KIND(in->type2) == TK_S ? (uint64_t)(int64_t)(int32_t)A[l] : (uint64_t)(uint32_t)A[l]);
+            else
+                LANES(D[l] = cvt_value(in, A[l]));
+            break;
+        case OP_CVTA_TO:
+            switch (in->space) {
+            case SS_SHARED: LANES(D[l] = A[l] - VM_SHARED_WIN); break;
+            case SS_LOCAL: LANES(D[l] = A[l] - VM_LOCAL_WIN); break;
+            default: LANES(D[l] = A[l]); break;
+            }
+            if (TY_LG(in->type) == 2) LANES(D[l] = (uint32_t)D[l]);
+            break;
+        case OP_CVTA_FROM:
+            switch (in->space) {
+            case SS_SHARED: LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN); break;
+            case SS_LOCAL: LANES(D[l] = (uint32_t)A[l] + VM_LOCAL_WIN); break;
+            default: LANES(D[l] = A[l]); break;
+            }
+            break;
+        case OP_ISSPACEP: {
+            uint32_t r = 0;
+            LANES(uint64_t a = A[l]; int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
+                  int t = in->space == SS_SHARED ? sh : in->space == SS_LOCAL ? lo : (!sh && !lo);
+                  r |= (uint32_t)t << l);
+            P[in->d[0]] = (P[in->d[0]] & ~m) | r;
+            break;
+        }
+        case OP_LD: {
+            uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
+            int sp = in->space, lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            int64_t off = in->imm;
+            if (in->vec == 1) {
+                if (n == 4) {
+                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 0, in->line);
+                          if (!p) { SAVE(); return W_ERR; } uint32_t v; memcpy(&v, p, 4); D[l] = sg ? (uint64_t)(int64_t)(int32_t)v : v);
+                } else {
+                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 0, in->line);
+                          if (!p) { SAVE(); return W_ERR; } uint64_t v = 0; memcpy(&v, p, n);
+                          D[l] = sg ? (uint64_t)sext(v, lg) : v);
+                }
+            } else {
+                uint64_t *Dv[4];
+                for (int k = 0; k < in->vec; k++) Dv[k] = R(in->d[k]);
+                LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 0, in->line);
+                      if (!p) { SAVE(); return W_ERR; }
+                      for (int k = 0; k < in->vec; k++) { uint64_t v = 0; memcpy(&v, p + k * n, n); Dv[k][l] = sg ? (uint64_t)sext(v, lg) : v; });
+            }
+            break;
+        }
+        case OP_ST: {
+            uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
+            int sp = in->space;
+            int64_t off = in->imm;
+            if (in->vec == 1) {
+                const uint64_t *V = D;
+                if (n == 4) {
+                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 1, in->line);
+                          if (!p) { SAVE(); return W_ERR; } uint32_t v = (uint32_t)V[l]; memcpy(p, &v, 4));
+                } else {
+                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                          if (!p) { SAVE(); return W_ERR; } uint64_t v = V[l]; memcpy(p, &v, n));
+                }
+            } else {
+                const uint64_t *Vv[4];
+                for (int k = 0; k < in->vec; k++) Vv[k] = R(in->d[k]);
+                LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 1, in->line);
+                      if (!p) { SAVE(); return W_ERR; }
+                      for (int k = 0; k < in->vec; k++) { uint64_t v = Vv[k][l]; memcpy(p + k * n, &v, n); });
+            }
+            break;
+        }
+        case OP_LD_KPARAM: {
+            uint32_t n = TY_BYTES(in->type);
+            int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            for (int k = 0; k < in->vec; k++) {
+                uint64_t v = 0;
+                uint64_t o = (uint64_t)in->imm + (uint64_t)k * n;
+                if (o + n > x->kern->kparam_size) return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "kernel parameter read out of bounds", in->line);
+                memcpy(&v, x->L->params + o, n);
+                if (sg) v = (uint64_t)sext(v, lg);
+                uint64_t *Dk = R(in->d[k]);
+                LANES(Dk[l] = v);
+            }
+            break;
+        }
+        case OP_LD_FPARAM:
+        case OP_ST_FPARAM: {
+            uint32_t n = TY_BYTES(in->type), fs = fn->frame_param_size;
+            int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
+            if ((uint64_t)in->imm + (uint64_t)n * in->vec > fs) return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "parameter access out of bounds", in->line);
+            uint8_t *base = w->params + f->param_off + (size_t)in->imm;
+            for (int k = 0; k < in->vec; k++) {
+                uint64_t *Dk = R(in->d[k]);
+                if (in->op == OP_LD_FPARAM)
+                    LANES(uint64_t v = 0; memcpy(&v, base + (size_t)l * fs + (size_t)k * n, n); Dk[l] = sg ? (uint64_t)sext(v, lg) : v);
+                else
+                    LANES(uint64_t v = Dk[l]; memcpy(base + (size_t)l * fs + (size_t)k * n, &v, n));
+            }
+            break;
+        }
+        case OP_ATOM: {
+            uint32_t n = TY_BYTES(in->type);
+            int64_t off = in->imm;
+            const uint64_t *Bv = B, *Cv = C;
+            LANES(uint8_t *p = mem_xlate(x, in->space, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                  if (!p) { SAVE(); return W_ERR; }
+                  uint64_t old = mem_atomic(p, in, Bv[l], Cv ? Cv[l] : 0);
+                  if (D) D[l] = old);
+            break;
+        }
+        case OP_BRA: {
+            int tgt = (int)in->imm;
+            if (m == active) {
+                if (tgt > f->next_min) {
+                    park(f, active, tgt);
+                    pc = tgt;
+                    DIVERGE_TO_RESCHEDULE();
+                }
+                pc = tgt;
+                continue;
+            }
+            if (m == 0) break;
+            park(f, m, tgt);
+            park(f, active & ~m, pc + 1);
+            DIVERGE_TO_RESCHEDULE();
+        }
+        case OP_CALL: {
+            if (!m) break;
+            park(f, active & ~m, pc + 1);
+            f->pc = pc + 1;
+            f->active = 0;
+            x->instrs += ninstr;
+            ninstr = 0;
+            if (do_call(x, w, in, m, in->line) == W_ERR) return W_ERR;
+            goto top;
+        }
+        case OP_RET:
+        case OP_EXIT:
+            if (!m) break;
+            if (in->op == OP_EXIT || w->nframes == 1) {
+                w->exited |= m;
+                x->live -= __builtin_popcount(m);
+                /* lanes exiting from inside calls leave every frame */
+                for (int k = 0; k < w->nframes; k++) w->frames[k].waiting &= ~m;
+            } else {
+                f->retmask |= m;
+            }
+            active &= ~m;
+            if (!active) DIVERGE_TO_RESCHEDULE();
+            break;
+        case OP_TRAP:
+            if (!m) break;
+            SAVE();
+            return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "trap instruction executed", in->line);
+        case OP_BRKPT:
+            if (!m) break;
+            SAVE();
+            return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "brkpt instruction executed without a debugger", in->line);
+        case OP_BAR:
+        case OP_BAR_ARRIVE: {
+            if (!m) break;
+            if (in->op == OP_BAR_ARRIVE) {
+                x->arrived += __builtin_popcount(m);
+                break;
+            }
+            park(f, m, pc + 1);
+            w->blocked |= m;
+            x->arrived += __builtin_popcount(m);
+            active &= ~m;
+            if (!active) DIVERGE_TO_RESCHEDULE();
+            break;
+        }
+        case OP_ACTIVEMASK:
+            LANES(D[l] = active);
+            break;
+        case OP_SHFL: {
+            uint64_t src[32];
+            const uint64_t *Mk = R(in->s[3]);
+            (void)Mk;
+            for (int l = 0; l < 32; l++) src[l] = A[l];
+            uint32_t pr = 0;
+            int mode = in->mod;
+            LANES(uint32_t bval = (uint32_t)B[l] & 31, c = (uint32_t)C[l]; uint32_t cval = c & 31, seg = (c >> 8) & 31;
+                  int maxl = (int)((l & seg) | (cval & ~seg)), minl = (int)(l & seg); int j; int ok;
+                  switch (mode) {
+                  case 0: j = l - (int)bval; ok = j >= maxl; break;
+                  case 1: j = l + (int)bval; ok = j <= maxl; break;
+                  case 2: j = l ^ (int)bval; ok = j <= maxl; break;
+                  default: j = minl | (int)(bval & ~seg); ok = j <= maxl; break;
+                  }
+                  if (!ok || j < 0 || j > 31) j = l;
+                  D[l] = (uint32_t)src[j]; pr |= (uint32_t)ok << l);
+            if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | pr;
+            break;
+        }
+        case OP_VOTE: {
+            uint32_t p = P[in->s[0]];
+            if (in->flags & F_PNEG_A) p = ~p;
+            if (!m) break;
+            uint32_t mem = (uint32_t)B[__builtin_ctz(m)] & m;
+            p &= mem;
+            if (in->mod == 3) {
+                LANES(D[l] = p);
+            } else {
+                int r = in->mod == 0 ? p == mem : in->mod == 1 ? p != 0 : (p == 0 || p == mem);
+                P[in->d[0]] = (P[in->d[0]] & ~m) | (r ? m : 0);
+            }
+            break;
+        }
+        case OP_MATCH: {
+            uint64_t vals[32];
+            int lg = TY_LG(in->type);
+            for (int l = 0; l < 32; l++) vals[l] = zext(A[l], lg);
+            uint32_t part = 0;
+            for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+            part &= m;
+            if (in->mod == 0) {
+                LANES(uint32_t r = 0; for (uint32_t q = part; q; q &= q - 1) { int j = __builtin_ctz(q); if (vals[j] == vals[l]) r |= 1u << j; } D[l] = r);
+            } else {
+                int same = 1;
+                int first = part ? __builtin_ctz(part) : 0;
+                for (uint32_t q = part; q; q &= q - 1) if (vals[__builtin_ctz(q)] != vals[first]) same = 0;
+                LANES(D[l] = same ? part : 0);
+                if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | (same ? m : 0);
+            }
+            break;
+        }
+        case OP_REDUX: {
+            uint32_t part = 0;
+            for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+            part &= m;
+            int sg = TY_KIND(in->type) == TK_S;
+            uint32_t acc = 0;
+            int first = 1;
+            for (uint32_t q = part; q; q &= q - 1) {
+                uint32_t v = (uint32_t)A[__builtin_ctz(q)];
+                if (first) { acc = v; first = 0; continue; }
+                switch (in->mod) {
+                case AT_ADD: acc += v; break;
+                case AT_MIN: acc = sg ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
+                case AT_MAX: acc = sg ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
+                case AT_AND: acc &= v; break;
+                case AT_OR: acc |= v; break;
+                default: acc ^= v; break;
+                }
+            }
+            LANES(D[l] = acc);
+            break;
+        }
+        default:
+            SAVE();
+            return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
+        }
+        if (x->err != CUDA_SUCCESS) {
+            SAVE();
+            return W_ERR;
+        }
+        pc++;
+    }
+}
+
+/* ---------------- blocks and grids ---------------- */
+
+static void warp_init(exec *x, warp *w, int index)
+{
+    const ptx_func *k = x->kern;
+    unsigned bx = x->L->block[0], by = x->L->block[1];
+    w->index = index;
+    w->nframes = 1;
+    unsigned first = (unsigned)index * 32u;
+    uint32_t valid = x->nthreads - first >= 32 ? 0xffffffffu : (1u << (x->nthreads - first)) - 1u;
+    w->valid = valid;
+    w->exited = ~valid;
+    w->blocked = 0;
+    w->carry = 0;
+    w->state = W_RUN;
+    frame *f = &w->frames[0];
+    memset(f, 0, sizeof *f);
+    f->func = (int)(k - x->pm->funcs);
+    f->active = valid;
+    f->next_min = INT_MAX;
+    uint64_t *s = w->spec;
+    for (int l = 0; l < 32; l++) {
+        unsigned t = first + (unsigned)l;
+        s[SP_TID_X * 32 + l] = t % bx;
+        s[SP_TID_Y * 32 + l] = (t / bx) % by;
+        s[SP_TID_Z * 32 + l] = t / (bx * by);
+        s[SP_NTID_X * 32 + l] = bx;
+        s[SP_NTID_Y * 32 + l] = by;
+        s[SP_NTID_Z * 32 + l] = x->L->block[2];
+        s[SP_NCTAID_X * 32 + l] = x->L->grid[0];
+        s[SP_NCTAID_Y * 32 + l] = x->L->grid[1];
+        s[SP_NCTAID_Z * 32 + l] = x->L->grid[2];
+        s[SP_LANEID * 32 + l] = (unsigned)l;
+        s[SP_WARPID * 32 + l] = (unsigned)index;
+        s[SP_NWARPID * 32 + l] = 64;
+        s[SP_SMID * 32 + l] = 0;
+        s[SP_NSMID * 32 + l] = 132;
+        s[SP_GRIDID * 32 + l] = 1;
+        s[SP_LANEMASK_EQ * 32 + l] = 1u << l;
+        s[SP_LANEMASK_LT * 32 + l] = (1u << l) - 1u;
+        s[SP_LANEMASK_LE * 32 + l] = (uint32_t)((2ull << l) - 1u);
+        s[SP_LANEMASK_GT * 32 + l] = ~(uint32_t)((2ull << l) - 1u);
+        s[SP_LANEMASK_GE * 32 + l] = ~((1u << l) - 1u);
+        s[SP_DYN_SMEM * 32 + l] = x->L->dyn_shared;
+        s[SP_TOTAL_SMEM * 32 + l] = x->shared_size;
+        s[SP_ZERO * 32 + l] = 0;
+    }
+}
+
+static void exec_free(exec *x)
+{
+    if (x->warps) {
+        for (unsigned i = 0; i < x->nwarps; i++) {
+            free(x->warps[i].frames);
+            free(x->warps[i].regs);
+            free(x->warps[i].preds);
+            free(x->warps[i].params);
+        }
+    }
+    free(x->warps);
+    free(x->shared);
+    free(x->local);
+}
+
+static int exec_init(exec *x, emu_launch *L, volatile int *stop, double start, double deadline)
+{
+    memset(x, 0, sizeof *x);
+    x->L = L;
+    x->pm = L->pm;
+    x->kern = &L->pm->funcs[L->func];
+    x->stop = stop;
+    x->start_ms = start;
+    x->deadline_ms = deadline;
+    x->budget = 1u << 16;
+    x->nthreads = L->block[0] * L->block[1] * L->block[2];
+    x->nwarps = (x->nthreads + 31) / 32;
+    x->shared_size = ((L->pm->shared_static + 15u) & ~15u) + L->dyn_shared;
+    x->shared = calloc(1, x->shared_size ? x->shared_size : 1);
+    x->local_stride = (x->kern->total_local + 15u) & ~15u;
+    if (x->local_stride) x->local = calloc(x->nthreads, x->local_stride);
+    x->warps = calloc(x->nwarps, sizeof *x->warps);
+    if (!x->shared || (x->local_stride && !x->local) || !x->warps) return -1;
+    for (unsigned i = 0; i < x->nwarps; i++) {
+        warp *w = &x->warps[i];
+        w->capframes = 8;
+        w->frames = calloc((size_t)w->capframes, sizeof *w->frames);
+        if (!w->frames) return -1;
+        if (ensure_stacks(w, x->kern->max_regs_total + 1, x->kern->npreds + 1, (size_t)x->kern->frame_param_size * 32 + 16))
+            return -1;
+        memset(w->regs, 0, w->regcap * 32 * sizeof(uint64_t));
+        memset(w->preds, 0, w->predcap * sizeof(uint32_t));
+    }
+    return 0;
+}
+
+static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
+{
+    x->ctaid[0] = bx;
+    x->ctaid[1] = by;
+    x->ctaid[2] = bz;
+    x->arrived = 0;
+    x->live = (int)x->nthreads;
+    for (unsigned i = 0; i < x->nwarps; i++) {
+        warp *w = &x->warps[i];
+        warp_init(x, w, (int)i);
+        for (int l = 0; l < 32; l++) {
+            w->spec[SP_CTAID_X * 32 + l] = bx;
+            w->spec[SP_CTAID_Y * 32 + l] = by;
+            w->spec[SP_CTAID_Z * 32 + l] = bz;
+        }
+        init_depot(w, x->kern, &w->frames[0], w->valid);
+    }
+    for (;;) {
+        unsigned done = 0, running = 0;
+        for (unsigned i = 0; i < x->nwarps; i++) {
+            warp *w = &x->warps[i];
+            if (w->state == W_RUN) {
+                int r = run_warp(x, w);
+                if (r == W_ERR || x->err != CUDA_SUCCESS) return x->err != CUDA_SUCCESS ? x->err : CUDA_ERROR_LAUNCH_FAILED;
+                w->state = r;
+            }
+            if (w->state == W_DONE) done++;
+            else if (w->state == W_RUN) running++;
+        }
+        if (done == x->nwarps) return CUDA_SUCCESS;
+        if (running) continue;
+        if (x->arrived >= x->live) {
+            x->arrived = 0;
+            for (unsigned i = 0; i < x->nwarps; i++) {
+                warp *w = &x->warps[i];
+                if (w->state == W_BAR) {
+                    w->blocked = 0;
+                    w->state = W_RUN;
+                }
+            }
+            continue;
+        }
+        x->err = CUDA_ERROR_LAUNCH_FAILED;
+        snprintf(x->msg, sizeof x->msg, "barrier deadlock in block (%u,%u,%u): %d of %d threads arrived", bx, by, bz,
+                 x->arrived, x->live);
+        return x->err;
+    }
+}
+
+typedef struct grid_job {
+    emu_launch *L;
+    uint64_t next; /* atomic block counter */
+    uint64_t nblocks;
+    volatile int stop;
+    double start, deadline;
+    pthread_mutex_t mu;
+    CUresult err;
+    char msg[256];
+    uint64_t instrs;
+} grid_job;
+
+static void *grid_worker(void *arg)
+{
+    grid_job *g = arg;
+    exec x;
+    CUresult err = CUDA_SUCCESS;
+    if (exec_init(&x, g->L, &g->stop, g->start, g->deadline)) {
+        err = CUDA_ERROR_OUT_OF_MEMORY;
+        snprintf(x.msg, sizeof x.msg, "out of host memory for the launch");
+    } else {
+        unsigned gx = g->L->grid[0], gy = g->L->grid[1];
+        for (;;) {
+            if (g->stop) break;
+            uint64_t b = __atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED);
+            if (b >= g->nblocks) break;
+            err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((uint64_t)gx * gy)));
+            if (err != CUDA_SUCCESS) break;
+        }
+    }
+    pthread_mutex_lock(&g->mu);
+    g->instrs += x.instrs;
+    if (err != CUDA_SUCCESS && g->err == CUDA_SUCCESS) {
+        g->err = err;
+        memcpy(g->msg, x.msg, sizeof g->msg);
+        g->stop = 1;
+    }
+    pthread_mutex_unlock(&g->mu);
+    exec_free(&x);
+    return NULL;
+}
+
+CUresult interp_launch(emu_launch *L)
+{
+    grid_job g;
+    memset(&g, 0, sizeof g);
+    g.L = L;
+    g.nblocks = (uint64_t)L->grid[0] * L->grid[1] * L->grid[2];
+    g.start = now_ms();
+    g.deadline = g_emu.watchdog_ms > 0 ? g.start + (double)g_emu.watchdog_ms : 0;
+    pthread_mutex_init(&g.mu, NULL);
+    int nt = g_emu.threads > 1 ? g_emu.threads : 1;
+    if ((uint64_t)nt > g.nblocks) nt = (int)g.nblocks;
+    if (nt <= 1) {
+        grid_worker(&g);
+    } else {
+        pthread_t th[64];
+        int started = 0;
+        for (int i = 0; i < nt && i < 64; i++)
+            if (pthread_create(&th[i], NULL, grid_worker, &g) == 0) started++;
+        if (!started) grid_worker(&g);
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    }
+    pthread_mutex_destroy(&g.mu);
+    L->thread_instrs = g.instrs;
+    __atomic_fetch_add(&g_emu_thread_instrs, g.instrs, __ATOMIC_RELAXED);
+    if (g.err != CUDA_SUCCESS) memcpy(L->msg, g.msg, sizeof L->msg);
+    return g.err;
+}

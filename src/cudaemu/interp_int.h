@@ -1,0 +1,128 @@
+/* interp_int.h — execution state of the interpreter (warps, frames, blocks, one exec per host
+ * thread) and the small inline helpers shared by interp.c, interp_mem.c and interp_math.c. */
+#ifndef CUDAEMU_INTERP_INT_H
+#define CUDAEMU_INTERP_INT_H
+
+#include "emu.h"
+#include "ptx.h"
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct frame {
+    int func;
+    int pc;
+    uint32_t active;  /* lanes executing at pc */
+    uint32_t waiting; /* lanes parked at lane_pc[] */
+    uint32_t retmask; /* lanes that returned from this frame */
+    int next_min;     /* smallest lane_pc among runnable waiting lanes */
+    int callsite;
+    size_t reg_off, pred_off, param_off;
+    uint32_t local_base;
+    int lane_pc[32];
+} frame;
+
+enum { W_RUN, W_BAR, W_DONE, W_ERR };
+
+typedef struct warp {
+    frame *frames;
+    int nframes, capframes;
+    uint32_t valid, exited, blocked, carry;
+    int state;
+    int index;
+    uint64_t *regs;
+    size_t regcap; /* slots */
+    uint32_t *preds;
+    size_t predcap;
+    uint8_t *params;
+    size_t paramcap;
+    uint64_t spec[SP_COUNT * 32];
+} warp;
+
+typedef struct exec {
+    emu_launch *L;
+    ptx_module *pm;
+    ptx_func *kern;
+    unsigned nthreads, nwarps;
+    warp *warps;
+    uint8_t *shared;
+    uint32_t shared_size;
+    uint8_t *local;
+    uint32_t local_stride;
+    int arrived, live;
+    unsigned ctaid[3];
+    const vm_alloc *last;
+    CUresult err;
+    char msg[256];
+    uint64_t instrs;
+    uint32_t budget;
+    double deadline_ms;
+    double start_ms;
+    volatile int *stop;
+} exec;
+
+static inline float u2f(uint64_t v)
+{
+    uint32_t u = (uint32_t)v;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static inline uint64_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static inline double u2d(uint64_t v)
+{
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
+}
+static inline uint64_t d2u(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+static inline int64_t sext(uint64_t v, int lg)
+{
+    switch (lg) {
+    case 0: return (int8_t)v;
+    case 1: return (int16_t)v;
+    case 2: return (int32_t)v;
+    default: return (int64_t)v;
+    }
+}
+static inline uint64_t zext(uint64_t v, int lg)
+{
+    switch (lg) {
+    case 0: return (uint8_t)v;
+    case 1: return (uint16_t)v;
+    case 2: return (uint32_t)v;
+    default: return v;
+    }
+}
+
+/* interp_mem.c */
+uint8_t *mem_xlate_slow(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line);
+uint64_t mem_atomic(uint8_t *p, const ptx_insn *in, uint64_t b, uint64_t c);
+
+static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line)
+{
+    if ((space == SS_GLOBAL || space == SS_CONST) && x->last && !(a & (n - 1))) {
+        uint64_t off = a - x->last->base;
+        if (off < x->last->size && x->last->size - off >= n) return x->last->host + off;
+    }
+    return mem_xlate_slow(x, space, a, n, tid, store, line);
+}
+
+/* interp_math.c */
+uint64_t cvt_value(const ptx_insn *in, uint64_t v);
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m);
+uint64_t fma_op(const ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
+
+#endif

@@ -1,0 +1,282 @@
+/* interp_math.c — the value semantics that are too varied for the interpreter's inline cases:
+ * cvt between all integer/float types with PTX rounding and saturation, f16 conversion,
+ * setp comparisons (ordered and unordered) into lane masks. */
+#include "interp_int.h"
+
+#include <fenv.h>
+#include <math.h>
+
+float half_to_float(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, f = h & 0x3ff, u;
+    if (e == 0) {
+        if (f == 0) {
+            u = s;
+        } else { /* subnormal */
+            e = 113;
+            while (!(f & 0x400)) {
+                f <<= 1;
+                e--;
+            }
+            f &= 0x3ff;
+            u = s | (e << 23) | (f << 13);
+        }
+    } else if (e == 31) {
+        u = s | 0x7f800000u | (f << 13);
+    } else {
+        u = s | ((e + 112) << 23) | (f << 13);
+    }
+    return u2f(u);
+}
+
+uint16_t float_to_half(float x)
+{
+    uint32_t u = (uint32_t)f2u(x);
+    uint16_t s = (uint16_t)((u >> 16) & 0x8000);
+    int32_t e = (int32_t)((u >> 23) & 0xff);
+    uint32_t f = u & 0x7fffff;
+    if (e == 255) return (uint16_t)(s | 0x7c00 | (f ? 0x200 : 0));
+    e = e - 127 + 15;
+    if (e >= 31) return (uint16_t)(s | 0x7c00);
+    if (e <= 0) {
+        if (e < -10) return s;
+        f |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t half = f >> shift;
+        uint32_t rem = f & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(s | half);
+    }
+    uint32_t half = ((uint32_t)e << 10) | (f >> 13);
+    uint32_t rem = f & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return (uint16_t)(s | half);
+}
+
+static double round_int(double v, int rnd)
+{
+    switch (rnd) {
+    case RND_RZI: return trunc(v);
+    case RND_RMI: return floor(v);
+    case RND_RPI: return ceil(v);
+    case RND_RNA: return round(v);
+    default: return nearbyint(v); /* rni: round to nearest even */
+    }
+}
+
+static int fe_mode(int rnd)
+{
+    switch (rnd) {
+    case RND_RZ: return FE_TOWARDZERO;
+    case RND_RM: return FE_DOWNWARD;
+    case RND_RP: return FE_UPWARD;
+    default: return FE_TONEAREST;
+    }
+}
+
+static uint64_t store_int(int64_t sv, uint64_t uv, int is_signed_src, int dtype, int sat)
+{
+    int lg = TY_LG(dtype);
+    int dsigned = TY_KIND(dtype) == TK_S;
+    if (sat && lg < 3) {
+        int bits = 8 << lg;
+        if (dsigned) {
+            int64_t lo = -(INT64_C(1) << (bits - 1)), hi = (INT64_C(1) << (bits - 1)) - 1;
+            if (is_signed_src) {
+                if (sv < lo) sv = lo;
+                if (sv > hi) sv = hi;
+            } else {
+                sv = uv > (uint64_t)hi ? hi : (int64_t)uv;
+            }
+            return zext((uint64_t)sv, lg);
+        }
+        uint64_t hi = (UINT64_C(1) << bits) - 1;
+        if (is_signed_src) {
+            if (sv < 0) return 0;
+            uv = (uint64_t)sv;
+        }
+        return uv > hi ? hi : uv;
+    }
+    if (sat && lg == 3) {
+        if (dsigned && !is_signed_src && uv > (uint64_t)INT64_MAX) return (uint64_t)INT64_MAX;
+        if (!dsigned && is_signed_src && sv < 0) return 0;
+    }
+    return zext(is_signed_src ? (uint64_t)sv : uv, lg);
+}
+
+static uint64_t float_to_int(double v, int dtype, int rnd)
+{
+    int lg = TY_LG(dtype), bits = 8 << lg;
+    if (isnan(v)) return 0;
+    v = round_int(v, rnd == RND_NONE ? RND_RZI : rnd);
+    if (TY_KIND(dtype) == TK_S) {
+        double lo = -ldexp(1.0, bits - 1), hi = ldexp(1.0, bits - 1);
+        int64_t r;
+        if (v <= lo) r = bits == 64 ? INT64_MIN : (int64_t)lo;
+        else if (v >= hi) r = bits == 64 ? INT64_MAX : (int64_t)hi - 1;
+        else r = (int64_t)v;
+        return zext((uint64_t)r, lg);
+    }
+    double hi = ldexp(1.0, bits);
+    if (v <= 0) return 0;
+    if (v >= hi) return bits == 64 ? UINT64_MAX : (uint64_t)hi - 1;
+    return (uint64_t)v;
+}
+
+uint64_t cvt_value(const ptx_insn *in, uint64_t v)
+{
+    int dt = in->type, st = in->type2, rnd = in->mod, sat = in->flags & F_SAT;
+    int sk = TY_KIND(st), dk = TY_KIND(dt);
+    int sfloat = sk == TK_F || sk == TK_BF, dfloat = dk == TK_F || dk == TK_BF;
+    if (!sfloat && !dfloat) {
+        int s = sk == TK_S;
+        int64_t sv = sext(v, TY_LG(st));
+        uint64_t uv = zext(v, TY_LG(st));
+        return store_int(sv, uv, s, dt, sat);
+    }
+    double x;
+    if (sfloat) {
+        if (sk == TK_BF) x = u2f((uint64_t)((uint32_t)(uint16_t)v << 16));
+        else if (TY_LG(st) == 1) x = half_to_float((uint16_t)v);
+        else if (TY_LG(st) == 2) x = u2f(v);
+        else x = u2d(v);
+        if (!dfloat) return float_to_int(x, dt, rnd);
+        if (rnd >= RND_RNI && rnd <= RND_RPI) x = round_int(x, rnd);
+    } else {
+        int s = sk == TK_S;
+        int64_t sv = sext(v, TY_LG(st));
+        uint64_t uv = zext(v, TY_LG(st));
+        if (TY_LG(dt) == 2 && dk == TK_F) {
+            float f;
+            if (rnd == RND_RZ || rnd == RND_RM || rnd == RND_RP) {
+                int old = fegetround();
+                fesetround(fe_mode(rnd));
+                f = s ? (float)sv : (float)uv;
+                fesetround(old);
+            } else {
+                f = s ? (float)sv : (float)uv;
+            }
+            return sat ? f2u(f < 0 ? 0.0f : f > 1 ? 1.0f : f) : f2u(f);
+        }
+        x = s ? (double)sv : (double)uv;
+    }
+    if (sat) x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
+    if (dk == TK_BF) {
+        uint32_t u = (uint32_t)f2u((float)x);
+        if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+        u += 0x7fff + ((u >> 16) & 1);
+        return u >> 16;
+    }
+    switch (TY_LG(dt)) {
+    case 1: return float_to_half((float)x);
+    case 2:
+        if (sfloat && TY_LG(st) == 3 && (rnd == RND_RZ || rnd == RND_RM || rnd == RND_RP)) {
+            int old = fegetround();
+            fesetround(fe_mode(rnd));
+            volatile double vx = x;
+            float f = (float)vx;
+            fesetround(old);
+            return f2u(f);
+        }
+        return f2u((float)x);
+    default: return d2u(x);
+    }
+}
+
+#define LANES(body)                                                        \
+    do {                                                                   \
+        for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {                      \
+            int l = __builtin_ctz(mm_);                                    \
+            body;                                                          \
+        }                                                                  \
+    } while (0)
+
+#define CMP_INT(GET, LT_GET)                                                          \
+    switch (in->mod) {                                                                \
+    case CMP_EQ: LANES(r |= (uint32_t)(GET(A[l]) == GET(B[l])) << l); break;          \
+    case CMP_NE: LANES(r |= (uint32_t)(GET(A[l]) != GET(B[l])) << l); break;          \
+    case CMP_LT: LANES(r |= (uint32_t)(LT_GET(A[l]) < LT_GET(B[l])) << l); break;     \
+    case CMP_LE: LANES(r |= (uint32_t)(LT_GET(A[l]) <= LT_GET(B[l])) << l); break;    \
+    case CMP_GT: LANES(r |= (uint32_t)(LT_GET(A[l]) > LT_GET(B[l])) << l); break;     \
+    case CMP_GE: LANES(r |= (uint32_t)(LT_GET(A[l]) >= LT_GET(B[l])) << l); break;    \
+    case CMP_LO: LANES(r |= (uint32_t)(GET(A[l]) < GET(B[l])) << l); break;           \
+    case CMP_LS: LANES(r |= (uint32_t)(GET(A[l]) <= GET(B[l])) << l); break;          \
+    case CMP_HI: LANES(r |= (uint32_t)(GET(A[l]) > GET(B[l])) << l); break;           \
+    case CMP_HS: LANES(r |= (uint32_t)(GET(A[l]) >= GET(B[l])) << l); break;          \
+    default: break;                                                                   \
+    }
+
+#define CMP_FLT(GET)                                                                                   \
+    switch (in->mod) {                                                                                 \
+    case CMP_EQ: LANES(r |= (uint32_t)(GET(A[l]) == GET(B[l])) << l); break;                           \
+    case CMP_NE: LANES(double a_ = GET(A[l]), b_ = GET(B[l]); r |= (uint32_t)(a_ < b_ || a_ > b_) << l); break; \
+    case CMP_LT: LANES(r |= (uint32_t)(GET(A[l]) < GET(B[l])) << l); break;                            \
+    case CMP_LE: LANES(r |= (uint32_t)(GET(A[l]) <= GET(B[l])) << l); break;                           \
+    case CMP_GT: LANES(r |= (uint32_t)(GET(A[l]) > GET(B[l])) << l); break;                            \
+    case CMP_GE: LANES(r |= (uint32_t)(GET(A[l]) >= GET(B[l])) << l); break;                           \
+    case CMP_EQU: LANES(double a_ = GET(A[l]), b_ = GET(B[l]); r |= (uint32_t)(!(a_ < b_ || a_ > b_)) << l); break; \
+    case CMP_NEU: LANES(r |= (uint32_t)(GET(A[l]) != GET(B[l])) << l); break;                          \
+    case CMP_LTU: LANES(r |= (uint32_t)(!(GET(A[l]) >= GET(B[l]))) << l); break;                       \
+    case CMP_LEU: LANES(r |= (uint32_t)(!(GET(A[l]) > GET(B[l]))) << l); break;                        \
+    case CMP_GTU: LANES(r |= (uint32_t)(!(GET(A[l]) <= GET(B[l]))) << l); break;                       \
+    case CMP_GEU: LANES(r |= (uint32_t)(!(GET(A[l]) < GET(B[l]))) << l); break;                        \
+    case CMP_NUM: LANES(double a_ = GET(A[l]), b_ = GET(B[l]); r |= (uint32_t)(a_ == a_ && b_ == b_) << l); break; \
+    case CMP_NAN: LANES(double a_ = GET(A[l]), b_ = GET(B[l]); r |= (uint32_t)(a_ != a_ || b_ != b_) << l); break; \
+    default: break;                                                                                    \
+    }
+
+#define U8(v) ((uint8_t)(v))
+#define U16(v) ((uint16_t)(v))
+#define U32(v) ((uint32_t)(v))
+#define U64(v) ((uint64_t)(v))
+#define S8(v) ((int8_t)(v))
+#define S16(v) ((int16_t)(v))
+#define S32(v) ((int32_t)(v))
+#define S64(v) ((int64_t)(v))
+#define FH(v) ((double)half_to_float((uint16_t)(v)))
+#define FF(v) ((double)u2f(v))
+#define FD(v) (u2d(v))
+
+uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m)
+{
+    uint32_t r = 0;
+    int t = in->type2, k = TY_KIND(t), lg = TY_LG(t);
+    if (k == TK_F) {
+        if (lg == 2) {
+            CMP_FLT(FF)
+        } else if (lg == 3) {
+            CMP_FLT(FD)
+        } else {
+            CMP_FLT(FH)
+        }
+        return r;
+    }
+    if (k == TK_S) {
+        switch (lg) {
+        case 0: CMP_INT(U8, S8) break;
+        case 1: CMP_INT(U16, S16) break;
+        case 2: CMP_INT(U32, S32) break;
+        default: CMP_INT(U64, S64) break;
+        }
+        return r;
+    }
+    switch (lg) {
+    case 0: CMP_INT(U8, U8) break;
+    case 1: CMP_INT(U16, U16) break;
+    case 2: CMP_INT(U32, U32) break;
+    default: CMP_INT(U64, U64) break;
+    }
+    return r;
+}
+
+uint64_t fma_op(const ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
+{
+    if (TY_LG(in->type) == 3) {
+        double r = fma(u2d(a), u2d(b), u2d(c));
+        if (in->flags & F_SAT) r = isnan(r) ? 0.0 : r < 0 ? 0.0 : r > 1 ? 1.0 : r;
+        return d2u(r);
+    }
+    float r = fmaf(u2f(a), u2f(b), u2f(c));
+    if (in->flags & F_SAT) r = isnan(r) ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r;
+    return f2u(r);
+}

@@ -1,0 +1,181 @@
+/* ptx.h — the decoded (executable) form of a PTX module: functions with instruction arrays whose
+ * operands are resolved register-bank indices, opcodes and types as enums, module variables. */
+#ifndef CUDAEMU_PTX_H
+#define CUDAEMU_PTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Operand encoding: bank in bits 28..31, index in bits 0..27; each slot is 32 lanes of uint64_t. */
+#define OPB_REG 0u
+#define OPB_CONST 1u
+#define OPB_SPEC 2u
+#define OPND(bank, idx) (((uint32_t)(bank) << 28) | (uint32_t)(idx))
+#define OP_NONE 0xffffffffu
+
+/* Special registers kept per warp (bank OPB_SPEC). */
+enum {
+    SP_TID_X, SP_TID_Y, SP_TID_Z, SP_NTID_X, SP_NTID_Y, SP_NTID_Z,
+    SP_CTAID_X, SP_CTAID_Y, SP_CTAID_Z, SP_NCTAID_X, SP_NCTAID_Y, SP_NCTAID_Z,
+    SP_LANEID, SP_WARPID, SP_NWARPID, SP_SMID, SP_NSMID, SP_GRIDID,
+    SP_LANEMASK_EQ, SP_LANEMASK_LT, SP_LANEMASK_LE, SP_LANEMASK_GT, SP_LANEMASK_GE,
+    SP_DYN_SMEM, SP_TOTAL_SMEM, SP_ZERO,
+    SP_COUNT
+};
+
+/* Types: low 3 bits = log2 bytes (0..3), kind in the upper bits. */
+enum {
+    TK_U = 0x00, TK_S = 0x10, TK_F = 0x20, TK_B = 0x30, TK_PRED = 0x40, TK_F16X2 = 0x50, TK_BF = 0x60
+};
+#define TY(kind, lg) ((uint8_t)((kind) | (lg)))
+#define TY_KIND(t) ((t) & 0xf0)
+#define TY_LG(t) ((t) & 0x07)
+#define TY_BYTES(t) (1u << TY_LG(t))
+enum {
+    T_U8 = TY(TK_U, 0), T_U16 = TY(TK_U, 1), T_U32 = TY(TK_U, 2), T_U64 = TY(TK_U, 3),
+    T_S8 = TY(TK_S, 0), T_S16 = TY(TK_S, 1), T_S32 = TY(TK_S, 2), T_S64 = TY(TK_S, 3),
+    T_B8 = TY(TK_B, 0), T_B16 = TY(TK_B, 1), T_B32 = TY(TK_B, 2), T_B64 = TY(TK_B, 3),
+    T_F16 = TY(TK_F, 1), T_F32 = TY(TK_F, 2), T_F64 = TY(TK_F, 3),
+    T_BF16 = TY(TK_BF, 1), T_F16X2 = TY(TK_F16X2, 2),
+    T_PRED = TY(TK_PRED, 0), T_NONE = 0xff
+};
+
+enum {
+    OP_NOP, OP_MOV, OP_MOV_CLOCK, OP_MOV_CLOCK64, OP_MOV_GTIMER, OP_MOV_DEPOT, OP_PACK, OP_UNPACK,
+    OP_ADD, OP_SUB, OP_MUL, OP_MAD, OP_MUL24, OP_MAD24, OP_DIV, OP_REM, OP_MIN, OP_MAX, OP_ABS,
+    OP_NEG, OP_FMA, OP_ADDC, OP_SUBC, OP_MADC,
+    OP_AND, OP_OR, OP_XOR, OP_NOT, OP_CNOT, OP_SHL, OP_SHR, OP_POPC, OP_CLZ, OP_BREV, OP_BFE,
+    OP_BFI, OP_PRMT, OP_LOP3, OP_SHF, OP_BFIND, OP_SAD, OP_DP4A,
+    OP_RCP, OP_SQRT, OP_RSQRT, OP_EX2, OP_LG2, OP_SIN, OP_COS, OP_TANH, OP_COPYSIGN, OP_TESTP,
+    OP_SETP, OP_SET, OP_SELP, OP_SLCT, OP_PAND, OP_POR, OP_PXOR, OP_PNOT, OP_PMOV,
+    OP_CVT, OP_CVTA_TO, OP_CVTA_FROM, OP_ISSPACEP,
+    OP_LD, OP_ST, OP_LD_KPARAM, OP_LD_FPARAM, OP_ST_FPARAM, OP_ATOM,
+    OP_BRA, OP_BRX, OP_CALL, OP_RET, OP_EXIT, OP_TRAP, OP_BAR, OP_BAR_ARRIVE, OP_BAR_RED,
+    OP_BRKPT, OP_NANOSLEEP,
+    OP_SHFL, OP_VOTE, OP_ACTIVEMASK, OP_MATCH, OP_REDUX,
+    OP_COUNT
+};
+
+/* State spaces. */
+enum { SS_GENERIC, SS_GLOBAL, SS_SHARED, SS_LOCAL, SS_CONST, SS_PARAM };
+
+/* Comparison operators (setp/set/slct). */
+enum {
+    CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_LO, CMP_LS, CMP_HI, CMP_HS,
+    CMP_EQU, CMP_NEU, CMP_LTU, CMP_LEU, CMP_GTU, CMP_GEU, CMP_NUM, CMP_NAN
+};
+enum { BOOL_NONE, BOOL_AND, BOOL_OR, BOOL_XOR };
+/* Rounding. */
+enum { RND_NONE, RND_RN, RND_RZ, RND_RM, RND_RP, RND_RNI, RND_RZI, RND_RMI, RND_RPI, RND_RNA };
+/* Atomic ops. */
+enum { AT_ADD, AT_MIN, AT_MAX, AT_EXCH, AT_CAS, AT_AND, AT_OR, AT_XOR, AT_INC, AT_DEC };
+/* Instruction flags. */
+#define F_SAT   0x0001u
+#define F_HI    0x0002u
+#define F_WIDE  0x0004u
+#define F_APPROX 0x0008u
+#define F_FTZ   0x0010u
+#define F_CC    0x0020u /* writes carry */
+#define F_NC    0x0040u
+#define F_CLAMP 0x0080u /* shf.clamp */
+#define F_LEFT  0x0100u
+#define F_UNI   0x0200u
+#define F_PNEG_A 0x0400u /* first predicate source negated */
+#define F_PNEG_B 0x0800u
+#define F_PNEG_C 0x1000u
+#define F_SHIFTAMT 0x2000u /* bfind.shiftamt */
+#define F_NOCHK 0x4000u
+
+typedef struct ptx_insn {
+    uint16_t op;
+    uint8_t type;   /* operation type */
+    uint8_t type2;  /* source type (cvt, setp compare type, ...) */
+    uint8_t space;  /* ld/st/atom/cvta state space */
+    uint8_t vec;    /* vector width 1/2/4 for ld/st */
+    uint8_t mod;    /* cmp op / rounding / atom op / shfl mode / vote mode */
+    uint8_t mod2;   /* bool op / second rounding */
+    uint16_t flags;
+    int16_t guard;  /* predicate index or -1 */
+    uint8_t gneg;
+    uint8_t pad;
+    uint32_t d[4];  /* destinations (register operands or predicate indices) */
+    uint32_t s[4];  /* sources */
+    int64_t imm;    /* address offset, branch target, call site, ... */
+    int line;
+} ptx_insn;
+
+typedef struct ptx_param {
+    char *name;
+    uint32_t offset, size, align;
+} ptx_param;
+
+typedef struct ptx_callsite {
+    int callee;
+    int nargs;
+    uint32_t *arg_off; /* offsets of the argument .param vars in the caller's param area */
+    uint32_t *arg_size;
+    int has_ret;
+    uint32_t ret_off, ret_size;
+} ptx_callsite;
+
+typedef struct ptx_func {
+    char *name;
+    int is_entry;
+    int defined;
+    ptx_param *params;
+    int nparams;
+    uint32_t kparam_size; /* kernels: size of the param buffer */
+    int has_ret;
+    ptx_param ret;
+    uint32_t frame_param_size; /* per lane: formal params + return + call-scope .param vars */
+    uint32_t nregs, npreds;
+    uint32_t local_size; /* per lane .local depot of this frame */
+    int depot_reg;       /* register preset to the frame's local base, -1 if none */
+    ptx_insn *code;
+    uint32_t ncode, capcode;
+    uint64_t *consts; /* nconsts slots x 32 lanes */
+    uint32_t nconsts, capconsts;
+    unsigned maxntid[3], reqntid[3];
+    int *callees;
+    int ncallees;
+    uint32_t static_shared; /* bytes of .shared this kernel and its callees use */
+    uint64_t shared_used_mask; /* internal */
+    /* computed for entries */
+    uint32_t total_local;   /* deepest chain of local depots, per lane */
+    uint32_t max_regs_total;
+    int recursive;
+} ptx_func;
+
+enum { VS_GLOBAL, VS_CONST, VS_SHARED };
+typedef struct ptx_var {
+    char *name;
+    int space;
+    uint64_t size;
+    uint32_t align;
+    int is_extern;
+    uint8_t *init; /* size bytes or NULL */
+    uint64_t addr; /* device address (global/const) or shared-window offset */
+} ptx_var;
+
+typedef struct ptx_module {
+    ptx_func *funcs;
+    int nfuncs, capfuncs;
+    ptx_var *vars;
+    int nvars, capvars;
+    ptx_callsite *calls;
+    int ncalls, capcalls;
+    uint32_t shared_static; /* module-wide layout of static .shared variables */
+    int has_dyn_shared;
+    int version_major, version_minor;
+    int sm;
+} ptx_module;
+
+/* Gives a .global/.const variable its device address (and copies its initialiser); 0 on success. */
+typedef int (*ptx_alloc_fn)(void *ud, ptx_var *v);
+/* Parses and decodes PTX text into *out. On failure returns -1 and writes a message (with line) to
+ * log; *out is then a partial module the caller must release (its variables may hold memory). */
+int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz, ptx_module **out);
+void ptx_free(ptx_module *m);
+int ptx_find_func(const ptx_module *m, const char *name);
+
+#endif

@@ -1,0 +1,794 @@
+/* ptx_decode.c — turns one parsed PTX instruction (opcode with its modifiers, operands) into a
+ * ptx_insn: opcode enum, resolved types, operand bank indices, immediates as constant slots.
+ * Anything not supported is rejected here, at load time, naming the instruction and its line. */
+#include "ptx_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mods {
+    const char *base;
+    uint32_t baselen;
+    const char *m[24];
+    uint32_t ml[24];
+    int n;
+    int types[4];
+    int ntypes;
+    int space;
+    int rnd;
+    int vec;
+} mods;
+
+static int meq(const char *s, uint32_t l, const char *w) { return strlen(w) == l && memcmp(s, w, l) == 0; }
+
+static int has(const mods *md, const char *w)
+{
+    for (int i = 0; i < md->n; i++)
+        if (meq(md->m[i], md->ml[i], w)) return 1;
+    return 0;
+}
+
+static int mtype(const char *s, uint32_t l)
+{
+    static const struct { const char *n; int t; } tab[] = {
+        {"u8", T_U8},   {"u16", T_U16}, {"u32", T_U32}, {"u64", T_U64}, {"s8", T_S8},     {"s16", T_S16},
+        {"s32", T_S32}, {"s64", T_S64}, {"b8", T_B8},   {"b16", T_B16}, {"b32", T_B32},   {"b64", T_B64},
+        {"f16", T_F16}, {"f32", T_F32}, {"f64", T_F64}, {"pred", T_PRED}, {"bf16", T_BF16}, {"f16x2", T_F16X2},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (meq(s, l, tab[i].n)) return tab[i].t;
+    return -1;
+}
+
+static void split(const char *op, uint32_t len, mods *md)
+{
+    memset(md, 0, sizeof *md);
+    md->space = -1;
+    md->vec = 1;
+    uint32_t i = 0;
+    while (i < len && op[i] != '.') i++;
+    md->base = op;
+    md->baselen = i;
+    while (i < len && md->n < 24) {
+        i++; /* skip '.' */
+        uint32_t st = i;
+        while (i < len && op[i] != '.') i++;
+        const char *s = op + st;
+        uint32_t l = i - st;
+        md->m[md->n] = s;
+        md->ml[md->n] = l;
+        md->n++;
+        int t = mtype(s, l);
+        if (t >= 0 && md->ntypes < 4) md->types[md->ntypes++] = t;
+        if (meq(s, l, "global")) md->space = SS_GLOBAL;
+        else if (meq(s, l, "shared") || meq(s, l, "shared::cta")) md->space = SS_SHARED;
+        else if (meq(s, l, "local")) md->space = SS_LOCAL;
+        else if (meq(s, l, "const")) md->space = SS_CONST;
+        else if (meq(s, l, "param") || meq(s, l, "param::entry") || meq(s, l, "param::func")) md->space = SS_PARAM;
+        else if (meq(s, l, "rn")) md->rnd = RND_RN;
+        else if (meq(s, l, "rz")) md->rnd = RND_RZ;
+        else if (meq(s, l, "rm")) md->rnd = RND_RM;
+        else if (meq(s, l, "rp")) md->rnd = RND_RP;
+        else if (meq(s, l, "rni")) md->rnd = RND_RNI;
+        else if (meq(s, l, "rzi")) md->rnd = RND_RZI;
+        else if (meq(s, l, "rmi")) md->rnd = RND_RMI;
+        else if (meq(s, l, "rpi")) md->rnd = RND_RPI;
+        else if (meq(s, l, "rna")) md->rnd = RND_RNA;
+        else if (meq(s, l, "v2")) md->vec = 2;
+        else if (meq(s, l, "v4")) md->vec = 4;
+        else if (meq(s, l, "v8")) md->vec = 8;
+    }
+}
+
+#define FAIL(...) return perr(ps, line, __VA_ARGS__)
+
+static uint64_t fbits(double v, int type)
+{
+    if (TY_KIND(type) == TK_F && TY_LG(type) == 2) {
+        float f = (float)v;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        return b;
+    }
+    if (TY_KIND(type) == TK_F && TY_LG(type) == 3) {
+        uint64_t b;
+        memcpy(&b, &v, 8);
+        return b;
+    }
+    return (uint64_t)(int64_t)v;
+}
+
+static double f32val(uint64_t b)
+{
+    uint32_t u = (uint32_t)b;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static double f64val(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+static int var_of(const sopnd *o) { return o->sy && o->sy->kind == S_VAR ? (int)o->sy->val : -1; }
+
+/* A source operand of the given type. */
+static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line)
+{
+    int isf = TY_KIND(type) == TK_F && TY_LG(type) >= 2;
+    switch (o->kind) {
+    case PO_REG:
+        return OPND(OPB_REG, o->idx);
+    case PO_IMM:
+        return const_slot(ps, isf ? fbits((double)(int64_t)o->ival, type) : o->ival);
+    case PO_F32:
+        return const_slot(ps, isf && TY_LG(type) == 3 ? fbits(f32val(o->ival), type) : o->ival);
+    case PO_F64:
+        return const_slot(ps, isf && TY_LG(type) == 2 ? fbits(f64val(o->ival), type) : o->ival);
+    case PO_FLT:
+        return const_slot(ps, isf ? fbits(o->fval, type) : (uint64_t)(int64_t)o->fval);
+    case PO_SPEC:
+        if (o->idx >= SPD_BASE) {
+            perr(ps, line, "special register only readable with mov");
+            return OP_NONE;
+        }
+        return OPND(OPB_SPEC, o->idx);
+    case PO_SYM: {
+        int vi = var_of(o);
+        if (vi >= 0) {
+            ptx_var *v = &ps->m->vars[vi];
+            if (v->space == VS_SHARED) {
+                uint32_t c = const_slot_unique(ps, 0);
+                add_patch(ps, 1, c & 0x0fffffffu, vi, 0);
+                ps->m->funcs[ps->fi].shared_used_mask |= 1ull << (vi & 63);
+                return c;
+            }
+            return const_slot(ps, v->addr);
+        }
+        perr(ps, line, "'%.*s' cannot be used as a value here", (int)o->namelen, o->name);
+        return OP_NONE;
+    }
+    default:
+        perr(ps, line, "bad source operand");
+        return OP_NONE;
+    }
+}
+
+static uint32_t dst_o(pstate *ps, const sopnd *o, int line)
+{
+    if (o->kind == PO_REG) return OPND(OPB_REG, o->idx);
+    if (o->kind == PO_SINK) {
+        if (ps->sink_reg < 0) ps->sink_reg = (int)new_reg(ps);
+        return OPND(OPB_REG, (uint32_t)ps->sink_reg);
+    }
+    perr(ps, line, "destination must be a register");
+    return OP_NONE;
+}
+
+static int pred_o(pstate *ps, const sopnd *o, int line, uint32_t *idx, int *neg)
+{
+    if (o->kind == PO_PRED) {
+        *idx = o->idx;
+        if (neg) *neg = o->neg;
+        else if (o->neg) return perr(ps, line, "negated predicate not allowed here");
+        return 0;
+    }
+    if (o->kind == PO_SINK) {
+        *idx = OP_NONE;
+        return 0;
+    }
+    return perr(ps, line, "expected a predicate operand");
+}
+
+/* Address operand: base register (or SP_ZERO) in *base, offset into in->imm. */
+static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int line)
+{
+    if (p->o.kind != PO_ADDR) return perr(ps, line, "expected an address operand [..]");
+    in->imm = p->aoff;
+    if (p->abase.kind == PO_NONE) {
+        *base = OPND(OPB_SPEC, SP_ZERO);
+        return 0;
+    }
+    if (p->abase.kind == PO_REG) {
+        *base = OPND(OPB_REG, p->abase.idx);
+        return 0;
+    }
+    const sopnd *o = &p->abase;
+    if (o->sy && o->sy->kind == S_LOCAL) {
+        *base = OPND(OPB_REG, (uint32_t)ps->depot_reg);
+        in->imm += o->sy->val;
+        return 0;
+    }
+    int vi = var_of(o);
+    if (vi < 0) return perr(ps, line, "unknown symbol '%.*s' in address", (int)o->namelen, o->name);
+    ptx_var *v = &ps->m->vars[vi];
+    *base = OPND(OPB_SPEC, SP_ZERO);
+    if (v->space == VS_SHARED) {
+        add_patch(ps, 0, ps->m->funcs[ps->fi].ncode - 1, vi, 0);
+        ps->m->funcs[ps->fi].shared_used_mask |= 1ull << (vi & 63);
+    } else {
+        in->imm += (int64_t)v->addr;
+    }
+    return 0;
+}
+
+static int last_type(const mods *md) { return md->ntypes ? md->types[md->ntypes - 1] : -1; }
+
+static int cmp_of(const mods *md)
+{
+    static const char *names[] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi",
+                                  "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
+    for (int i = 0; i < md->n; i++)
+        for (int c = 0; c < (int)(sizeof names / sizeof names[0]); c++)
+            if (meq(md->m[i], md->ml[i], names[c])) return c;
+    return -1;
+}
+
+static int bool_of(const mods *md)
+{
+    if (has(md, "and")) return BOOL_AND;
+    if (has(md, "or")) return BOOL_OR;
+    if (has(md, "xor")) return BOOL_XOR;
+    return BOOL_NONE;
+}
+
+static int need_ops(pstate *ps, int n, int want_min, int want_max, int line, const mods *md)
+{
+    if (n < want_min || n > want_max)
+        return perr(ps, line, "'%.*s' expects %d operands, got %d", (int)md->baselen, md->base, want_min, n);
+    return 0;
+}
+
+static int is_base(const mods *md, const char *w) { return meq(md->base, md->baselen, w); }
+
+static int decode_ldst(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_st, int line)
+{
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type on '%.*s'", (int)md->baselen, md->base);
+    if (md->vec > 4) FAIL("vector width %d unsupported", md->vec);
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->type = (uint8_t)type;
+    in->vec = (uint8_t)md->vec;
+    in->space = (uint8_t)(md->space < 0 ? SS_GENERIC : md->space);
+    if (has(md, "nc")) in->flags |= F_NC;
+    const popnd *ap = is_st ? &ops[0] : &ops[1];
+    const popnd *vp = is_st ? &ops[1] : &ops[0];
+    /* values */
+    uint32_t vals[4];
+    if (md->vec > 1) {
+        if (vp->o.kind != PO_VEC || vp->n != md->vec) FAIL("vector operand of %d elements expected", md->vec);
+        for (int k = 0; k < md->vec; k++) vals[k] = is_st ? src_o(ps, &vp->v[k], type, line) : dst_o(ps, &vp->v[k], line);
+    } else {
+        if (vp->o.kind == PO_VEC) FAIL("vector operand without .v2/.v4");
+        vals[0] = is_st ? src_o(ps, &vp->o, type, line) : dst_o(ps, &vp->o, line);
+    }
+    for (int k = 0; k < md->vec; k++) in->d[k] = vals[k];
+    if (in->space == SS_PARAM) {
+        if (ap->o.kind != PO_ADDR || ap->abase.kind != PO_SYM || !ap->abase.sy)
+            FAIL("only [param+offset] addressing is supported for .param");
+        sym *s = ap->abase.sy;
+        in->imm = s->val + ap->aoff;
+        if (s->kind == S_KPARAM) {
+            if (is_st) FAIL("store to a kernel parameter");
+            in->op = OP_LD_KPARAM;
+        } else if (s->kind == S_FPARAM) {
+            in->op = is_st ? OP_ST_FPARAM : OP_LD_FPARAM;
+        } else {
+            FAIL("'%.*s' is not a parameter", (int)ap->abase.namelen, ap->abase.name);
+        }
+        if (in->imm < 0) FAIL("negative parameter offset");
+        return 0;
+    }
+    in->op = is_st ? OP_ST : OP_LD;
+    if (ap->o.kind == PO_ADDR && ap->abase.kind == PO_SYM && ap->abase.sy &&
+        (ap->abase.sy->kind == S_KPARAM || ap->abase.sy->kind == S_FPARAM))
+        FAIL("parameter accessed outside the .param space");
+    return addr_o(ps, ap, in, &in->s[0], line);
+}
+
+static int decode_atom(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_red, int line)
+{
+    static const struct { const char *n; int op; } tab[] = {
+        {"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX}, {"exch", AT_EXCH}, {"cas", AT_CAS},
+        {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}, {"inc", AT_INC},   {"dec", AT_DEC}};
+    int aop = -1;
+    for (size_t k = 0; k < sizeof tab / sizeof tab[0]; k++)
+        if (has(md, tab[k].n)) aop = tab[k].op;
+    if (aop < 0) FAIL("unsupported atomic operation");
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type on atomic");
+    if (TY_KIND(type) == TK_F && TY_LG(type) < 2) FAIL("f16 atomics unsupported");
+    if (TY_KIND(type) == TK_F16X2 || md->vec > 1) FAIL("vector atomics unsupported");
+    if (TY_LG(type) < 2) FAIL("8/16-bit atomics unsupported");
+    in->op = OP_ATOM;
+    in->mod = (uint8_t)aop;
+    in->type = (uint8_t)type;
+    in->space = (uint8_t)(md->space < 0 ? SS_GENERIC : md->space);
+    if (in->space != SS_GENERIC && in->space != SS_GLOBAL && in->space != SS_SHARED)
+        FAIL("atomics on this state space unsupported");
+    int k = 0;
+    if (!is_red) in->d[0] = dst_o(ps, &ops[k++].o, line);
+    int want = k + (aop == AT_CAS ? 3 : 2);
+    if (nops != want) FAIL("atomic expects %d operands", want);
+    if (addr_o(ps, &ops[k], in, &in->s[0], line)) return -1;
+    in->s[1] = src_o(ps, &ops[k + 1].o, type, line);
+    if (aop == AT_CAS) in->s[2] = src_o(ps, &ops[k + 2].o, type, line);
+    return 0;
+}
+
+static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
+{
+    int k = 0;
+    const popnd *retl = NULL, *args = NULL;
+    if (k < nops && ops[k].o.kind == PO_LIST) retl = &ops[k++];
+    if (k >= nops || ops[k].o.kind != PO_SYM || !ops[k].o.sy || ops[k].o.sy->kind != S_FUNC)
+        FAIL("only direct calls to declared functions are supported");
+    int callee = (int)ops[k].o.sy->val;
+    k++;
+    if (k < nops && ops[k].o.kind == PO_LIST) args = &ops[k++];
+    if (k != nops) FAIL("indirect calls (call with a prototype) are unsupported");
+    ptx_module *m = ps->m;
+    ptx_callsite *cs = realloc(m->calls, (size_t)(m->ncalls + 1) * sizeof *cs);
+    if (!cs) FAIL("out of memory");
+    m->calls = cs;
+    cs = &m->calls[m->ncalls];
+    memset(cs, 0, sizeof *cs);
+    cs->callee = callee;
+    int na = args ? args->n : 0;
+    cs->arg_off = calloc((size_t)na + 1, sizeof(uint32_t));
+    cs->arg_size = calloc((size_t)na + 1, sizeof(uint32_t));
+    m->ncalls++;
+    if (!cs->arg_off || !cs->arg_size) FAIL("out of memory");
+    cs->nargs = na;
+    for (int a = 0; a < na; a++) {
+        const sopnd *o = &args->v[a];
+        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM) FAIL("call arguments must be .param variables");
+        cs->arg_off[a] = (uint32_t)o->sy->val;
+        cs->arg_size[a] = o->sy->size;
+    }
+    if (retl) {
+        if (retl->n != 1) FAIL("exactly one return value is supported");
+        const sopnd *o = &retl->v[0];
+        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM) FAIL("return value must be a .param variable");
+        cs->has_ret = 1;
+        cs->ret_off = (uint32_t)o->sy->val;
+        cs->ret_size = o->sy->size;
+    }
+    in->op = OP_CALL;
+    in->imm = m->ncalls - 1;
+    ptx_func *f = &m->funcs[ps->fi];
+    int seen = 0;
+    for (int c = 0; c < f->ncallees; c++)
+        if (f->callees[c] == callee) seen = 1;
+    if (!seen) {
+        int *nc = realloc(f->callees, (size_t)(f->ncallees + 1) * sizeof *nc);
+        if (!nc) FAIL("out of memory");
+        f->callees = nc;
+        f->callees[f->ncallees++] = callee;
+    }
+    (void)md;
+    return 0;
+}
+
+/* mov: registers, immediates, special registers, variable addresses, vector pack/unpack */
+static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
+{
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type on mov");
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->type = (uint8_t)type;
+    const popnd *d = &ops[0], *a = &ops[1];
+    if (type == T_PRED) {
+        uint32_t pd, ps_;
+        if (pred_o(ps, &d->o, line, &pd, NULL)) return -1;
+        in->op = OP_PMOV;
+        in->d[0] = pd;
+        if (a->o.kind == PO_IMM) {
+            in->op = OP_PAND; /* p = c & c */
+            in->s[0] = in->s[1] = OP_NONE;
+            in->imm = a->o.ival ? 1 : 0;
+            in->op = OP_PMOV;
+            in->s[0] = OP_NONE;
+            return 0;
+        }
+        int neg = 0;
+        if (pred_o(ps, &a->o, line, &ps_, &neg)) return -1;
+        in->s[0] = ps_;
+        if (neg) in->flags |= F_PNEG_A;
+        return 0;
+    }
+    if (d->o.kind == PO_VEC) {
+        in->op = OP_UNPACK;
+        in->vec = (uint8_t)d->n;
+        if (d->n != 2 && d->n != 4) FAIL("bad unpack width");
+        for (int k = 0; k < d->n; k++) in->d[k] = dst_o(ps, &d->v[k], line);
+        in->s[0] = src_o(ps, &a->o, type, line);
+        return 0;
+    }
+    in->d[0] = dst_o(ps, &d->o, line);
+    if (a->o.kind == PO_VEC) {
+        in->op = OP_PACK;
+        in->vec = (uint8_t)a->n;
+        if (a->n != 2 && a->n != 4) FAIL("bad pack width");
+        for (int k = 0; k < a->n; k++) in->s[k] = src_o(ps, &a->v[k], T_B64, line);
+        return 0;
+    }
+    if (a->o.kind == PO_SPEC && a->o.idx >= SPD_BASE) {
+        in->op = a->o.idx == SPD_CLOCK ? OP_MOV_CLOCK : a->o.idx == SPD_CLOCK64 ? OP_MOV_CLOCK64 : OP_MOV_GTIMER;
+        in->mod = (uint8_t)(a->o.idx - SPD_BASE);
+        return 0;
+    }
+    if (a->o.kind == PO_SYM && a->o.sy && a->o.sy->kind == S_LOCAL) {
+        in->op = OP_ADD;
+        in->type = T_U64;
+        in->s[0] = OPND(OPB_REG, (uint32_t)ps->depot_reg);
+        in->s[1] = const_slot(ps, (uint64_t)a->o.sy->val);
+        return 0;
+    }
+    if (a->o.kind == PO_SYM && a->o.sy && (a->o.sy->kind == S_KPARAM || a->o.sy->kind == S_FPARAM))
+        FAIL("taking the address of a parameter is unsupported");
+    if (a->o.kind == PO_SYM && a->o.sy && a->o.sy->kind == S_FUNC) FAIL("function pointers are unsupported");
+    in->op = OP_MOV;
+    in->s[0] = src_o(ps, &a->o, type, line);
+    return 0;
+}
+
+static int simple_arith(const mods *md)
+{
+    static const char *names[] = {"add", "sub", "mul", "div", "rem", "min", "max", "and", "or", "xor",
+                                  "shl", "shr", "mul24", "copysign", "addc", "subc"};
+    static const int ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_REM, OP_MIN, OP_MAX, OP_AND, OP_OR, OP_XOR,
+                              OP_SHL, OP_SHR, OP_MUL24, OP_COPYSIGN, OP_ADDC, OP_SUBC};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (is_base(md, names[i])) return ops[i];
+    return -1;
+}
+
+static int unary_arith(const mods *md)
+{
+    static const char *names[] = {"abs", "neg", "not", "cnot", "popc", "clz", "brev", "rcp", "sqrt", "rsqrt",
+                                  "ex2", "lg2", "sin", "cos", "tanh", "bfind"};
+    static const int ops[] = {OP_ABS, OP_NEG, OP_NOT, OP_CNOT, OP_POPC, OP_CLZ, OP_BREV, OP_RCP, OP_SQRT,
+                              OP_RSQRT, OP_EX2, OP_LG2, OP_SIN, OP_COS, OP_TANH, OP_BFIND};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (is_base(md, names[i])) return ops[i];
+    return -1;
+}
+
+static void common_flags(const mods *md, ptx_insn *in)
+{
+    if (has(md, "sat")) in->flags |= F_SAT;
+    if (has(md, "hi")) in->flags |= F_HI;
+    if (has(md, "wide")) in->flags |= F_WIDE;
+    if (has(md, "approx")) in->flags |= F_APPROX;
+    if (has(md, "ftz")) in->flags |= F_FTZ;
+    if (has(md, "cc")) in->flags |= F_CC;
+    in->mod = (uint8_t)md->rnd;
+}
+
+int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int nops, int guard, int gneg, int line)
+{
+    mods md;
+    split(opname, oplen, &md);
+    ptx_insn *in = emit(ps, line);
+    if (ps->failed) return -1;
+    in->guard = (int16_t)guard;
+    in->gneg = (uint8_t)gneg;
+    int type = last_type(&md);
+    int op;
+
+    for (int k = 0; k < nops; k++)
+        if (ops[k].has_pipe && !is_base(&md, "setp") && !is_base(&md, "shfl") && !is_base(&md, "match"))
+            FAIL("unexpected '|' operand");
+
+    if (is_base(&md, "mov")) return decode_mov(ps, &md, ops, nops, in, line);
+    if (is_base(&md, "ld") || is_base(&md, "ldu")) return decode_ldst(ps, &md, ops, nops, in, 0, line);
+    if (is_base(&md, "st")) return decode_ldst(ps, &md, ops, nops, in, 1, line);
+    if (is_base(&md, "atom")) return decode_atom(ps, &md, ops, nops, in, 0, line);
+    if (is_base(&md, "red")) return decode_atom(ps, &md, ops, nops, in, 1, line);
+    if (is_base(&md, "call")) return decode_call(ps, &md, ops, nops, in, line);
+
+    /* predicate logic */
+    if (type == T_PRED && (is_base(&md, "and") || is_base(&md, "or") || is_base(&md, "xor") || is_base(&md, "not"))) {
+        int unary = is_base(&md, "not");
+        if (need_ops(ps, nops, unary ? 2 : 3, unary ? 2 : 3, line, &md)) return -1;
+        in->op = unary ? OP_PNOT : is_base(&md, "and") ? OP_PAND : is_base(&md, "or") ? OP_POR : OP_PXOR;
+        int na = 0, nb = 0;
+        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        if (pred_o(ps, &ops[1].o, line, &in->s[0], &na)) return -1;
+        if (!unary && pred_o(ps, &ops[2].o, line, &in->s[1], &nb)) return -1;
+        if (na) in->flags |= F_PNEG_A;
+        if (nb) in->flags |= F_PNEG_B;
+        return 0;
+    }
+
+    if ((op = simple_arith(&md)) >= 0) {
+        if (type < 0) FAIL("missing type");
+        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
+        in->op = (uint16_t)op;
+        in->type = (uint8_t)type;
+        common_flags(&md, in);
+        if ((op == OP_DIV) && TY_KIND(type) == TK_F && !has(&md, "approx") && !has(&md, "full") && !md.rnd &&
+            TY_LG(type) == 2)
+            FAIL("div.f32 needs .approx, .full or a rounding modifier");
+        int stype = (op == OP_SHL || op == OP_SHR) ? T_U32 : type;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, stype, line);
+        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
+            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        return ps->failed ? -1 : 0;
+    }
+    if ((op = unary_arith(&md)) >= 0) {
+        if (type < 0) FAIL("missing type");
+        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
+        in->op = (uint16_t)op;
+        in->type = (uint8_t)type;
+        common_flags(&md, in);
+        if (has(&md, "shiftamt")) in->flags |= F_SHIFTAMT;
+        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
+            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "mad") || is_base(&md, "fma") || is_base(&md, "mad24") || is_base(&md, "madc") ||
+        is_base(&md, "sad")) {
+        if (type < 0) FAIL("missing type");
+        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
+        in->op = is_base(&md, "fma") ? OP_FMA : is_base(&md, "mad24") ? OP_MAD24 : is_base(&md, "madc") ? OP_MADC
+               : is_base(&md, "sad") ? OP_SAD : OP_MAD;
+        if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
+        in->type = (uint8_t)type;
+        common_flags(&md, in);
+        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
+            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        int ctype = type;
+        if (in->flags & F_WIDE) ctype = TY(TY_KIND(type), TY_LG(type) + 1);
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, type, line);
+        in->s[2] = src_o(ps, &ops[3].o, ctype, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "setp") || is_base(&md, "set")) {
+        int cmp = cmp_of(&md);
+        if (cmp < 0) FAIL("missing comparison on setp");
+        int bop = bool_of(&md);
+        int is_set = is_base(&md, "set");
+        int ctype = is_set ? (md.ntypes >= 2 ? md.types[1] : -1) : type;
+        if (ctype < 0) FAIL("missing type");
+        if (TY_KIND(ctype) == TK_F16X2 || TY_KIND(ctype) == TK_BF || (TY_KIND(ctype) == TK_F && TY_LG(ctype) == 1))
+            FAIL("half-precision comparison unsupported");
+        if (need_ops(ps, nops, bop ? 4 : 3, bop ? 4 : 3, line, &md)) return -1;
+        in->op = is_set ? OP_SET : OP_SETP;
+        in->mod = (uint8_t)cmp;
+        in->mod2 = (uint8_t)bop;
+        in->type = (uint8_t)(is_set ? md.types[0] : ctype);
+        in->type2 = (uint8_t)ctype;
+        if (is_set) {
+            in->d[0] = dst_o(ps, &ops[0].o, line);
+        } else {
+            if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+            if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+        }
+        in->s[0] = src_o(ps, &ops[1].o, ctype, line);
+        in->s[1] = src_o(ps, &ops[2].o, ctype, line);
+        if (bop) {
+            int neg = 0;
+            if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
+            if (neg) in->flags |= F_PNEG_C;
+        }
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "selp")) {
+        if (type < 0) FAIL("missing type");
+        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
+        in->op = OP_SELP;
+        in->type = (uint8_t)type;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, type, line);
+        int neg = 0;
+        if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
+        if (neg) in->flags |= F_PNEG_C;
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "slct")) {
+        if (md.ntypes < 2) FAIL("slct needs two types");
+        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
+        in->op = OP_SLCT;
+        in->type = (uint8_t)md.types[0];
+        in->type2 = (uint8_t)md.types[1];
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, in->type, line);
+        in->s[1] = src_o(ps, &ops[2].o, in->type, line);
+        in->s[2] = src_o(ps, &ops[3].o, in->type2, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "cvt")) {
+        if (md.ntypes < 2) FAIL("cvt needs two types");
+        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
+        in->op = OP_CVT;
+        in->type = (uint8_t)md.types[0];
+        in->type2 = (uint8_t)md.types[1];
+        common_flags(&md, in);
+        if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2) FAIL("cvt with f16x2 unsupported");
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, in->type2, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "cvta") || is_base(&md, "isspacep")) {
+        int to = has(&md, "to");
+        if (md.space < 0 || md.space == SS_PARAM) FAIL("unsupported state space on cvta");
+        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
+        in->space = (uint8_t)md.space;
+        in->type = (uint8_t)(type < 0 ? T_U64 : type);
+        if (is_base(&md, "isspacep")) {
+            in->op = OP_ISSPACEP;
+            if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        } else {
+            in->op = to ? OP_CVTA_TO : OP_CVTA_FROM;
+            in->d[0] = dst_o(ps, &ops[0].o, line);
+        }
+        in->s[0] = src_o(ps, &ops[1].o, T_U64, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "bfe") || is_base(&md, "bfi") || is_base(&md, "prmt") || is_base(&md, "lop3") ||
+        is_base(&md, "shf")) {
+        if (type < 0) FAIL("missing type");
+        int n = is_base(&md, "bfi") || is_base(&md, "lop3") ? 5 : 4;
+        if (need_ops(ps, nops, n, n, line, &md)) return -1;
+        in->type = (uint8_t)type;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, type, line);
+        if (is_base(&md, "bfe")) {
+            in->op = OP_BFE;
+            in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+        } else if (is_base(&md, "bfi")) {
+            in->op = OP_BFI;
+            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+            in->s[3] = src_o(ps, &ops[4].o, T_U32, line);
+        } else if (is_base(&md, "prmt")) {
+            in->op = OP_PRMT;
+            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+            static const char *modes[] = {"f4e", "b4e", "rc8", "ecl", "ecr", "rc16"};
+            for (int k = 0; k < 6; k++)
+                if (has(&md, modes[k])) in->mod = (uint8_t)(k + 1);
+        } else if (is_base(&md, "lop3")) {
+            in->op = OP_LOP3;
+            in->s[2] = src_o(ps, &ops[3].o, type, line);
+            if (ops[4].o.kind != PO_IMM) FAIL("lop3 needs an immediate lookup table");
+            in->imm = (int64_t)(ops[4].o.ival & 0xff);
+        } else {
+            in->op = OP_SHF;
+            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+            if (has(&md, "l")) in->flags |= F_LEFT;
+            if (has(&md, "clamp")) in->flags |= F_CLAMP;
+        }
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "testp")) {
+        static const char *k[] = {"finite", "infinite", "number", "notanumber", "normal", "subnormal"};
+        in->op = OP_TESTP;
+        in->mod = 0xff;
+        for (int j = 0; j < 6; j++)
+            if (has(&md, k[j])) in->mod = (uint8_t)j;
+        if (in->mod == 0xff || type < 0) FAIL("bad testp");
+        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
+        in->type = (uint8_t)type;
+        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "bra")) {
+        if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
+        if (ops[0].o.kind != PO_SYM) FAIL("bra needs a label");
+        in->op = OP_BRA;
+        if (has(&md, "uni")) in->flags |= F_UNI;
+        if (ops[0].o.sy && ops[0].o.sy->kind == S_LABEL) in->imm = ops[0].o.sy->val;
+        else add_fixup(ps, ps->m->funcs[ps->fi].ncode - 1, ops[0].o.name, ops[0].o.namelen, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "ret") || is_base(&md, "exit") || is_base(&md, "trap") || is_base(&md, "brkpt")) {
+        if (nops) FAIL("unexpected operands");
+        in->op = is_base(&md, "ret") ? OP_RET : is_base(&md, "exit") ? OP_EXIT : is_base(&md, "trap") ? OP_TRAP : OP_BRKPT;
+        return 0;
+    }
+    if (is_base(&md, "bar") || is_base(&md, "barrier")) {
+        if (has(&md, "warp")) { /* bar.warp.sync mask: lanes of a warp run in lock step here */
+            in->op = OP_NOP;
+            return 0;
+        }
+        if (has(&md, "cluster")) FAIL("cluster barriers unsupported");
+        if (has(&md, "red")) FAIL("bar.red unsupported");
+        in->op = has(&md, "arrive") ? OP_BAR_ARRIVE : OP_BAR;
+        if (nops < 1 || nops > 2) FAIL("bar expects 1 or 2 operands");
+        in->s[0] = src_o(ps, &ops[0].o, T_U32, line);
+        if (nops == 2) in->s[1] = src_o(ps, &ops[1].o, T_U32, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "membar") || is_base(&md, "fence") || is_base(&md, "prefetch") || is_base(&md, "prefetchu") ||
+        is_base(&md, "pmevent") || is_base(&md, "griddepcontrol")) {
+        in->op = OP_NOP;
+        return 0;
+    }
+    if (is_base(&md, "nanosleep")) {
+        in->op = OP_NANOSLEEP;
+        return 0;
+    }
+    if (is_base(&md, "activemask")) {
+        if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
+        in->op = OP_ACTIVEMASK;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "shfl")) {
+        static const char *k[] = {"up", "down", "bfly", "idx"};
+        in->op = OP_SHFL;
+        in->mod = 0xff;
+        for (int j = 0; j < 4; j++)
+            if (has(&md, k[j])) in->mod = (uint8_t)j;
+        if (in->mod == 0xff) FAIL("bad shfl mode");
+        int sync = has(&md, "sync");
+        if (need_ops(ps, nops, sync ? 5 : 4, sync ? 5 : 4, line, &md)) return -1;
+        in->type = T_B32;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+        in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+        in->s[2] = src_o(ps, &ops[3].o, T_B32, line);
+        in->s[3] = sync ? src_o(ps, &ops[4].o, T_B32, line) : const_slot(ps, 0xffffffffu);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "vote")) {
+        static const char *k[] = {"all", "any", "uni", "ballot"};
+        in->op = OP_VOTE;
+        in->mod = 0xff;
+        for (int j = 0; j < 4; j++)
+            if (has(&md, k[j])) in->mod = (uint8_t)j;
+        if (in->mod == 0xff) FAIL("bad vote mode");
+        int sync = has(&md, "sync");
+        if (need_ops(ps, nops, sync ? 3 : 2, sync ? 3 : 2, line, &md)) return -1;
+        if (in->mod == 3) in->d[0] = dst_o(ps, &ops[0].o, line);
+        else if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        int neg = 0;
+        if (pred_o(ps, &ops[1].o, line, &in->s[0], &neg)) return -1;
+        if (neg) in->flags |= F_PNEG_A;
+        in->s[1] = sync ? src_o(ps, &ops[2].o, T_B32, line) : const_slot(ps, 0xffffffffu);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "match")) {
+        in->op = OP_MATCH;
+        in->mod = has(&md, "all") ? 1 : 0;
+        if (type < 0) FAIL("missing type");
+        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
+        in->type = (uint8_t)type;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "redux")) {
+        static const struct { const char *n; int op; } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX},
+                                                                {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}};
+        in->op = OP_REDUX;
+        in->mod = 0xff;
+        for (size_t j = 0; j < sizeof tab / sizeof tab[0]; j++)
+            if (has(&md, tab[j].n)) in->mod = (uint8_t)tab[j].op;
+        if (in->mod == 0xff || type < 0 || TY_KIND(type) == TK_F) FAIL("unsupported redux");
+        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
+        in->type = (uint8_t)type;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, type, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+        return ps->failed ? -1 : 0;
+    }
+    FAIL("unsupported instruction '%.*s'", (int)oplen, opname);
+}

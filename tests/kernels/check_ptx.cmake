@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: Apache-2.0
+# Compares the PTX built from tests/kernels/*.cu with the committed copies in tests/kernels/ptx.
+# -DBUILT=dir -DCOMMITTED=dir -DNAMES=a,b -DARCHS=sm_75,sm_90. Prints LEPTON-PTX-CHECK-SKIPPED (which
+# CTest reports as skipped) when the committed files came from another nvcc release, whose output
+# legitimately differs.
+string(REPLACE "," ";" NAMES "${NAMES}")
+string(REPLACE "," ";" ARCHS "${ARCHS}")
+set(stale "")
+foreach(name IN LISTS NAMES)
+  foreach(arch IN LISTS ARCHS)
+    set(b "${BUILT}/${name}.${arch}.ptx")
+    set(c "${COMMITTED}/${name}.${arch}.ptx")
+    if(NOT EXISTS "${c}")
+      list(APPEND stale "${name}.${arch}.ptx (not committed)")
+      continue()
+    endif()
+    file(STRINGS "${b}" bver REGEX "^// Cuda compilation tools")
+    file(STRINGS "${c}" cver REGEX "^// Cuda compilation tools")
+    if(NOT bver STREQUAL cver)
+      message("LEPTON-PTX-CHECK-SKIPPED: committed PTX was made by '${cver}', this build by '${bver}'")
+      return()
+    endif()
+    file(READ "${b}" btext)
+    file(READ "${c}" ctext)
+    if(NOT btext STREQUAL ctext)
+      list(APPEND stale "${name}.${arch}.ptx")
+    endif()
+  endforeach()
+endforeach()
+if(stale)
+  message(FATAL_ERROR "committed PTX is stale; run tests/kernels/regen_ptx.sh. Differs: ${stale}")
+endif()
+message("committed PTX matches the sources")

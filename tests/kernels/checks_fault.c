@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Checkers for the faulting kernels: oob_write (CUDA_ERROR_ILLEGAL_ADDRESS, sticky) and
+ * watchdog_spin (CUDA_ERROR_LAUNCH_TIMEOUT under the emulator's watchdog, sticky; emulator-only).
+ * cuda.h documents both errors as leaving the process unusable: "any further CUDA work will
+ * return the same error", which is what the sticky checks assert. */
+#include "kcheck.h"
+
+#include <time.h>
+
+/* A launch may report an execution error itself (a synchronous implementation) or later, at the
+ * synchronization; either way the first error seen must be `want`. */
+static int expect_launch_error(kc *k, const char *fn, unsigned grid, unsigned block, void **args, CUresult want)
+{
+    CUfunction f;
+    KC_CU(k, cuModuleGetFunction(&f, k->mod, fn));
+    CUresult r = cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, NULL, args, NULL);
+    const char *where = "cuLaunchKernel";
+    if (r == CUDA_SUCCESS) {
+        r = cuCtxSynchronize();
+        where = "cuCtxSynchronize";
+    }
+    if (r != want)
+        return kc_fail(k, "%s returned %s (%d), want %s", where, kc_errname(r), (int)r, kc_errname(want));
+    /* Sticky: later work on the context reports the same error. */
+    r = cuCtxSynchronize();
+    if (r != want)
+        return kc_fail(k, "not sticky: a second cuCtxSynchronize returned %s, want %s", kc_errname(r), kc_errname(want));
+    int host = 0;
+    CUdeviceptr p = *(CUdeviceptr *)args[0];
+    r = cuMemcpyDtoH(&host, p, sizeof host);
+    if (r != want)
+        return kc_fail(k, "not sticky: cuMemcpyDtoH afterwards returned %s, want %s", kc_errname(r), kc_errname(want));
+    return KC_PASS;
+}
+
+int check_oob_write(kc *k)
+{
+    int n = 1024;
+    long long far = (long long)n + (1LL << 30); /* 4 GiB past the end */
+    CUdeviceptr buf;
+    KC_CU(k, kc_dalloc(k, &buf, (size_t)n * 4));
+    void *args[] = {&buf, &n, &far};
+    return expect_launch_error(k, "oob_write", 4, 256, args, CUDA_ERROR_ILLEGAL_ADDRESS);
+}
+
+int check_watchdog_spin(kc *k)
+{
+    CUdeviceptr flag, out;
+    int spin = 0;
+    int32_t got[64];
+    KC_CU(k, kc_dalloc(k, &out, sizeof got));
+    KC_CU(k, kc_dalloc(k, &flag, 4));
+    KC_CU(k, cuMemsetD32(flag, 0, 1));
+    void *args[] = {&out, &spin, &out};
+    args[0] = &flag;
+    /* Not spinning: a normal run first. */
+    KC_TRY(kc_run1d(k, "watchdog_spin", 2, 32, 0, args));
+    KC_CU(k, cuMemcpyDtoH(got, out, sizeof got));
+    for (int i = 0; i < 64; ++i)
+        if (got[i] != i * 3 + 1)
+            return kc_fail(k, "non-spinning run: out[%d] = %d, want %d", i, got[i], i * 3 + 1);
+    spin = 1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KC_TRY(expect_launch_error(k, "watchdog_spin", 1, 32, args, CUDA_ERROR_LAUNCH_TIMEOUT));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (s > 30.0)
+        return kc_fail(k, "the watchdog took %.1f s to stop the kernel", s);
+    return KC_PASS;
+}

@@ -1,0 +1,470 @@
+/* test_store.c — the SQLite store through the store.h operations: tokens, grants and refusals,
+ * cheapest-first on one node, idempotency, close/extend, TTL expiry, cost cap, node loss,
+ * deregistration, persistence across reopen, and the one-lease-per-GPU invariant under many threads. */
+#include <pthread.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "metering.h"
+#include "sha256.h"
+#include "store.h"
+#include "wire.h"
+
+static char g_dir[256];
+static int g_seq;
+
+static lp_store *open_fresh(char *path, size_t n) {
+    snprintf(path, n, "%s/store%d.db", g_dir, ++g_seq);
+    lp_store *s = NULL;
+    lp_err e = {0};
+    if (lp_store_open(path, &s, &e) != 0) {
+        fprintf(stderr, "open %s: %s\n", path, e.message);
+        exit(1);
+    }
+    return s;
+}
+
+static const lp_principal NODE_P = {"acme", 1, 0};
+
+static void add_node(lp_store *s, const char *name, int ngpu, const char *model, uint64_t mem, double price,
+                     int64_t now) {
+    lp_gpu g[16];
+    memset(g, 0, sizeof g);
+    for (int i = 0; i < ngpu; i++) {
+        snprintf(g[i].uuid, sizeof g[i].uuid, "GPU-%s-%d", name, i);
+        snprintf(g[i].model, sizeof g[i].model, "%s", model);
+        g[i].memory = mem;
+    }
+    lp_node_reg reg = {name, "http://10.0.0.1:7710", price, (size_t)ngpu, g};
+    lp_node out;
+    lp_event_list ev = {0};
+    lp_err e = {0};
+    int created = 0;
+    CHECK_EQ_INT(s->ops->node_register(s, &NODE_P, &reg, now, &out, &created, &ev, &e), 0);
+    lp_node_clear(&out);
+    lp_event_list_clear(&ev);
+}
+
+static lp_lease_req req(uint32_t n, const char *model) {
+    lp_lease_req r;
+    memset(&r, 0, sizeof r);
+    r.gpu_count = n;
+    snprintf(r.gpu_model, sizeof r.gpu_model, "%s", model ? model : "");
+    r.ttl_s = 3600;
+    return r;
+}
+
+static int grant(lp_store *s, const char *tenant, const lp_lease_req *r, const char *id, int64_t now, lp_lease *out,
+                 lp_err *e) {
+    int replayed;
+    memset(e, 0, sizeof *e);
+    return s->ops->lease_grant(s, tenant, r, id, now, out, &replayed, e);
+}
+
+static int64_t leased_gpus(lp_store *s) {
+    lp_store_stats st;
+    lp_err e = {0};
+    CHECK_EQ_INT(s->ops->stats(s, &st, &e), 0);
+    return st.gpus_leased;
+}
+
+static void test_tokens(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    char h1[65], h2[65];
+    lp_sha256_hex("tok-tenant", 10, h1);
+    lp_sha256_hex("tok-node", 8, h2);
+    lp_err e = {0};
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 0, h1, 1000, &e), 0);
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 1, h2, 1000, &e), 0);
+    lp_principal p;
+    CHECK_EQ_INT(s->ops->token_lookup(s, h1, &p, &e), 0);
+    CHECK_STR(p.tenant, "acme");
+    CHECK_EQ_INT(p.is_node, 0);
+    CHECK_EQ_INT(s->ops->token_lookup(s, h2, &p, &e), 0);
+    CHECK_EQ_INT(p.is_node, 1);
+    char h3[65];
+    lp_sha256_hex("tok-other", 9, h3);
+    CHECK_EQ_INT(s->ops->token_lookup(s, h3, &p, &e), -1);
+    CHECK_STR(e.code, WIRE_UNAUTHORIZED);
+    unsigned char k1[32], k2[32];
+    CHECK_EQ_INT(s->ops->secret(s, k1, &e), 0);
+    CHECK_EQ_INT(s->ops->secret(s, k2, &e), 0);
+    CHECK(!memcmp(k1, k2, 32));
+    lp_store_close(s);
+}
+
+static void test_grant_cheapest_one_node(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "small", 2, "NVIDIA H100 80GB HBM3", 80, 1.0, 0);
+    add_node(s, "big", 4, "NVIDIA H100 80GB HBM3", 80, 3.0, 0);
+    add_node(s, "mid", 4, "NVIDIA A100", 40, 2.0, 0);
+    lp_lease l;
+    lp_err e;
+    lp_lease_req r = req(3, "h100");
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_1", 1000, &l, &e), 0);
+    CHECK_STR(l.node, "big"); /* small is cheaper but has only 2 GPUs: never split across nodes */
+    CHECK_EQ_INT(l.gpu_count, 3);
+    CHECK_NEAR(l.price, 3.0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    CHECK_EQ_INT(l.expires_ms, 1000 + 3600 * 1000);
+    lp_lease_clear(&l);
+    r = req(1, NULL);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_2", 1000, &l, &e), 0);
+    CHECK_STR(l.node, "small");
+    lp_lease_clear(&l);
+    r = req(2, "h100");
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_3", 1000, &l, &e), -1);
+    CHECK_STR(e.code, WIRE_NO_CAPACITY);
+    CHECK_CONTAINS(e.message, "6 GPUs of matching model exist on 2 nodes, 2 are free");
+    r = req(1, "a100");
+    r.max_price = 1.5;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_4", 1000, &l, &e), -1);
+    CHECK_STR(e.code, WIRE_OVER_BUDGET);
+    CHECK_CONTAINS(e.message, "$2.00/h");
+    r = req(1, "a100");
+    r.max_cost = 0.0000001;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_5", 1000, &l, &e), -1);
+    CHECK_STR(e.code, WIRE_OVER_BUDGET);
+    CHECK_EQ_INT(leased_gpus(s), 4); /* refusals changed nothing */
+    lp_offer_list ol;
+    r = req(1, NULL);
+    CHECK_EQ_INT(s->ops->quote(s, &r, &ol, &e), 0);
+    CHECK_EQ_INT(ol.n, 3);
+    if (ol.n == 3) {
+        CHECK_STR(ol.v[0].node, "small");
+        CHECK_STR(ol.v[1].node, "mid");
+        CHECK_STR(ol.v[2].node, "big");
+        CHECK_EQ_INT(ol.v[2].gpus_free, 1);
+    }
+    lp_offer_list_clear(&ol);
+    lp_store_close(s);
+}
+
+static void test_idempotency_close_extend(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n", 4, "X", 1, 3.6, 0);
+    lp_lease l, l2;
+    lp_err e;
+    lp_lease_req r = req(1, NULL);
+    snprintf(r.idem_key, sizeof r.idem_key, "k1");
+    int replayed = 0;
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(s->ops->lease_grant(s, "acme", &r, "ls_a", 0, &l, &replayed, &e), 0);
+    CHECK_EQ_INT(replayed, 0);
+    CHECK_EQ_INT(s->ops->lease_grant(s, "acme", &r, "ls_b", 500, &l2, &replayed, &e), 0);
+    CHECK_EQ_INT(replayed, 1);
+    CHECK_STR(l2.id, "ls_a");
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(s->ops->lease_grant(s, "other", &r, "ls_c", 500, &l2, &replayed, &e), 0);
+    CHECK_EQ_INT(replayed, 0); /* keys are per tenant */
+    CHECK_STR(l2.id, "ls_c");
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(leased_gpus(s), 2);
+    /* another tenant may not touch it */
+    CHECK_EQ_INT(s->ops->lease_get(s, "other", "ls_a", 0, &l2, &e), -1);
+    CHECK_STR(e.code, WIRE_FORBIDDEN);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_nope", 0, &l2, &e), -1);
+    CHECK_STR(e.code, WIRE_NOT_FOUND);
+    /* extend */
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, 1000, &l2, &e), 0);
+    CHECK_EQ_INT(l2.ttl_s, 3660);
+    CHECK_EQ_INT(l2.expires_ms, 3660 * 1000);
+    lp_lease_clear(&l2);
+    /* close at 2.5 s: 3 started seconds at $0.001/s */
+    CHECK_EQ_INT(s->ops->lease_end(s, "acme", "ls_a", LS_CLOSED, "closed by its holder", 2500, &l2, &e), 0);
+    CHECK_EQ_INT(l2.state, LS_CLOSED);
+    lp_bill b = lp_lease_bill(&l2, 999999);
+    CHECK_EQ_INT(b.billed_s, 3);
+    CHECK_NEAR(b.cost, 0.003);
+    lp_lease_clear(&l2);
+    /* ended leases are immutable */
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(s->ops->lease_end(s, "acme", "ls_a", LS_CLOSED, "again", 9000, &l2, &e), -1);
+    CHECK_STR(e.code, WIRE_LEASE_ENDED);
+    CHECK_STR(l2.id, "ls_a");
+    CHECK_EQ_INT(l2.ended_ms, 2500);
+    CHECK_STR(l2.end_reason, "closed by its holder");
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, 9000, &l2, &e), -1);
+    CHECK_STR(e.code, WIRE_LEASE_ENDED);
+    lp_lease_clear(&l2);
+    /* replaying the key of an ended lease returns the ended lease, it grants nothing */
+    CHECK_EQ_INT(s->ops->lease_grant(s, "acme", &r, "ls_d", 9000, &l2, &replayed, &e), 0);
+    CHECK_EQ_INT(replayed, 1);
+    CHECK_EQ_INT(l2.state, LS_CLOSED);
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(leased_gpus(s), 1);
+    lp_lease_clear(&l);
+    lp_store_close(s);
+}
+
+static void test_ttl_and_cost_cap(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n", 2, "X", 1, 3.6, 0); /* $0.001 per GPU-second */
+    lp_lease l;
+    lp_err e;
+    lp_lease_req r = req(1, NULL);
+    r.ttl_s = 10;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_ttl", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    r = req(1, NULL);
+    r.max_cost = 0.0055; /* buys 5 s */
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_cap", 1000, &l, &e), 0);
+    CHECK_EQ_INT(l.cap_ms, 6000);
+    lp_lease_clear(&l);
+    lp_event_list ev = {0};
+    CHECK_EQ_INT(s->ops->expire_due(s, 5999, 0, &ev, &e), 0);
+    CHECK_EQ_INT(ev.n, 0);
+    /* the get view already shows the cap once due, before the reaper persists it */
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_cap", 6000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_EXHAUSTED);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(s->ops->expire_due(s, 6500, 0, &ev, &e), 0);
+    CHECK_EQ_INT(ev.n, 1);
+    if (ev.n == 1) {
+        CHECK_STR(ev.v[0].id, "ls_cap");
+        CHECK_EQ_INT(ev.v[0].state, LS_EXHAUSTED);
+    }
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_cap", 99999, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_EXHAUSTED);
+    CHECK_EQ_INT(l.ended_ms, 6000);
+    lp_bill b = lp_lease_bill(&l, 99999);
+    CHECK_EQ_INT(b.billed_s, 5);
+    CHECK(b.cost <= 0.0055);
+    CHECK_NEAR(b.cost, 0.005);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 1);
+    CHECK_EQ_INT(s->ops->expire_due(s, 11000, 0, &ev, &e), 0);
+    CHECK_EQ_INT(ev.n, 1);
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_ttl", 50000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_EXPIRED);
+    CHECK_EQ_INT(l.ended_ms, 11000); /* at its TTL, not when the reaper ran */
+    CHECK_STR(l.end_reason, "TTL of 10 s reached");
+    CHECK_EQ_INT(lp_lease_bill(&l, 50000).billed_s, 10);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 0);
+    lp_store_close(s);
+}
+
+static void test_node_lost_and_persistence(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n1", 2, "X", 1, 3.6, 0);
+    lp_lease l;
+    lp_err e;
+    lp_lease_req r = req(2, NULL);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_n", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    lp_node n;
+    lp_lease_list ll;
+    CHECK_EQ_INT(s->ops->node_heartbeat(s, &NODE_P, "n1", 5000, &n, &ll, &e), 0);
+    CHECK_EQ_INT(ll.n, 1);
+    lp_node_clear(&n);
+    lp_lease_list_clear(&ll);
+    lp_principal other = {"evil", 1, 0};
+    CHECK_EQ_INT(s->ops->node_heartbeat(s, &other, "n1", 5000, &n, &ll, &e), -1);
+    CHECK_STR(e.code, WIRE_FORBIDDEN);
+    /* restart the store: everything is still there */
+    lp_store_close(s);
+    lp_err oe = {0};
+    CHECK_EQ_INT(lp_store_open(path, &s, &oe), 0);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_n", 6000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    CHECK_EQ_INT(l.gpu_count, 2);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 2);
+    lp_event_list ev = {0};
+    CHECK_EQ_INT(s->ops->expire_due(s, 19999, 15000, &ev, &e), 0);
+    CHECK_EQ_INT(ev.n, 0);
+    CHECK_EQ_INT(s->ops->expire_due(s, 20001, 15000, &ev, &e), 0);
+    CHECK_EQ_INT(ev.n, 2); /* the lease, then the node */
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_n", 30000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_FAILED);
+    CHECK_EQ_INT(l.ended_ms, 5000); /* billed up to the last heartbeat */
+    CHECK_CONTAINS(l.end_reason, "node n1 lost");
+    CHECK_EQ_INT(lp_lease_bill(&l, 30000).gpu_seconds, 8);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 0);
+    r = req(1, NULL);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_x", 30000, &l, &e), -1); /* lost nodes are not offered */
+    CHECK_STR(e.code, WIRE_NO_CAPACITY);
+    /* a heartbeat brings it back */
+    CHECK_EQ_INT(s->ops->node_heartbeat(s, &NODE_P, "n1", 31000, &n, &ll, &e), 0);
+    CHECK_STR(n.state, "ready");
+    CHECK_EQ_INT(ll.n, 0);
+    lp_node_clear(&n);
+    lp_lease_list_clear(&ll);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_y", 31000, &l, &e), 0);
+    lp_lease_clear(&l);
+    /* deregistering fails its leases */
+    CHECK_EQ_INT(s->ops->node_deregister(s, &NODE_P, "n1", 33000, &n, &ev, &e), 0);
+    CHECK_STR(n.state, "gone");
+    CHECK_EQ_INT(ev.n, 1);
+    lp_node_clear(&n);
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_y", 40000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_FAILED);
+    CHECK_EQ_INT(l.ended_ms, 33000);
+    lp_lease_clear(&l);
+    lp_lease_list all;
+    CHECK_EQ_INT(s->ops->lease_list(s, "acme", -1, 40000, &all, &e), 0);
+    CHECK_EQ_INT(all.n, 2);
+    if (all.n == 2) CHECK_STR(all.v[0].id, "ls_y"); /* newest first */
+    lp_lease_list_clear(&all);
+    lp_store_close(s);
+}
+
+static void test_register_rules(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "a", 2, "X", 1, 1.0, 0);
+    lp_lease l;
+    lp_err e;
+    lp_lease_req r = req(1, NULL);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_r", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    /* same GPUs again (agent restart): the lease survives, the price changes */
+    add_node(s, "a", 2, "X", 1, 2.0, 100);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_r", 200, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    CHECK_NEAR(l.price, 1.0); /* the price agreed at grant */
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 1);
+    /* a GPU uuid of node a claimed by node b */
+    lp_gpu g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.uuid, sizeof g.uuid, "GPU-a-0");
+    snprintf(g.model, sizeof g.model, "X");
+    lp_node_reg reg = {"b", "addr", 1.0, 1, &g};
+    lp_node n;
+    lp_event_list ev = {0};
+    int created;
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(s->ops->node_register(s, &NODE_P, &reg, 300, &n, &created, &ev, &e), -1);
+    CHECK_STR(e.code, WIRE_CONFLICT);
+    /* another tenant cannot take over node a */
+    lp_principal other = {"evil", 1, 0};
+    reg.name = "a";
+    snprintf(g.uuid, sizeof g.uuid, "GPU-new");
+    CHECK_EQ_INT(s->ops->node_register(s, &other, &reg, 300, &n, &created, &ev, &e), -1);
+    CHECK_STR(e.code, WIRE_FORBIDDEN);
+    /* different GPUs: the node's leases fail */
+    CHECK_EQ_INT(s->ops->node_register(s, &NODE_P, &reg, 400, &n, &created, &ev, &e), 0);
+    CHECK_EQ_INT(created, 0);
+    CHECK_EQ_INT(n.gpus_total, 1);
+    CHECK_EQ_INT(ev.n, 1);
+    lp_node_clear(&n);
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(leased_gpus(s), 0);
+    lp_store_close(s);
+}
+
+/* ---- the invariant under concurrency ---- */
+#define THREADS 16
+#define ATTEMPTS 200
+static lp_store *g_store;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_held[64][LP_NAME_MAX + 1]; /* uuids currently held according to grants seen */
+static int g_nheld, g_conflicts, g_granted, g_closed, g_refused, g_errors;
+
+static void *hammer(void *arg) {
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < ATTEMPTS; i++) {
+        lp_lease_req r = req((uint32_t)(1 + (t + i) % 3), NULL);
+        char id[LP_ID_MAX];
+        snprintf(id, sizeof id, "ls_t%d_%d", t, i);
+        lp_lease l;
+        lp_err e;
+        if (grant(g_store, "acme", &r, id, 1000, &l, &e) != 0) {
+            pthread_mutex_lock(&g_mu);
+            if (e.code && !strcmp(e.code, WIRE_NO_CAPACITY)) g_refused++;
+            else g_errors++;
+            pthread_mutex_unlock(&g_mu);
+            continue;
+        }
+        pthread_mutex_lock(&g_mu);
+        g_granted++;
+        for (uint32_t k = 0; k < l.gpu_count; k++) {
+            for (int h = 0; h < g_nheld; h++)
+                if (!strcmp(g_held[h], l.gpus[k].uuid)) g_conflicts++;
+            snprintf(g_held[g_nheld++], sizeof g_held[0], "%s", l.gpus[k].uuid);
+        }
+        pthread_mutex_unlock(&g_mu);
+        pthread_mutex_lock(&g_mu);
+        for (uint32_t k = 0; k < l.gpu_count; k++)
+            for (int h = 0; h < g_nheld; h++)
+                if (!strcmp(g_held[h], l.gpus[k].uuid)) {
+                    memmove(g_held[h], g_held[g_nheld - 1], sizeof g_held[0]);
+                    g_nheld--;
+                    break;
+                }
+        pthread_mutex_unlock(&g_mu);
+        lp_lease ended;
+        if (g_store->ops->lease_end(g_store, "acme", l.id, LS_CLOSED, "closed by its holder", 2000, &ended, &e) == 0) {
+            pthread_mutex_lock(&g_mu);
+            g_closed++;
+            pthread_mutex_unlock(&g_mu);
+            lp_lease_clear(&ended);
+        }
+        lp_lease_clear(&l);
+    }
+    return NULL;
+}
+
+static void test_concurrent_invariant(void) {
+    char path[300];
+    g_store = open_fresh(path, sizeof path);
+    add_node(g_store, "c1", 4, "X", 1, 1.0, 0);
+    add_node(g_store, "c2", 4, "X", 1, 2.0, 0);
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&th[i], NULL, hammer, (void *)(intptr_t)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(th[i], NULL);
+    CHECK_EQ_INT(g_conflicts, 0);
+    CHECK_EQ_INT(g_errors, 0);
+    CHECK_EQ_INT(g_granted + g_refused, THREADS * ATTEMPTS);
+    CHECK_EQ_INT(g_closed, g_granted);
+    CHECK(g_granted > THREADS * ATTEMPTS / 4);
+    lp_store_stats st;
+    lp_err e = {0};
+    CHECK_EQ_INT(g_store->ops->stats(g_store, &st, &e), 0);
+    CHECK_EQ_INT(st.gpus_leased, 0);
+    CHECK_EQ_INT(st.gpus_free, 8);
+    CHECK_EQ_INT(st.leases_by_state[LS_CLOSED], g_granted);
+    CHECK_EQ_INT(st.leases_by_state[LS_ACTIVE], 0);
+    fprintf(stderr, "     %d granted, %d refused, 0 conflicts\n", g_granted, g_refused);
+    lp_store_close(g_store);
+}
+
+static void test_postgres_refused(void) {
+    lp_store *s;
+    lp_err e = {0};
+    CHECK_EQ_INT(lp_store_open("postgres://u@h/db", &s, &e), -1);
+    CHECK_CONTAINS(e.message, "PostgreSQL backend not built yet");
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "/tmp/lepton-store-test-XXXXXX");
+    if (!mkdtemp(g_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_tokens);
+    RUN(test_grant_cheapest_one_node);
+    RUN(test_idempotency_close_extend);
+    RUN(test_ttl_and_cost_cap);
+    RUN(test_node_lost_and_persistence);
+    RUN(test_register_rules);
+    RUN(test_concurrent_invariant);
+    RUN(test_postgres_refused);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    return CHECK_DONE();
+}
