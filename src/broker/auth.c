@@ -16,7 +16,8 @@ int lp_auth(lp_broker *b, lp_http_req *r, int need, lp_principal *out) {
             out->is_dev = 1;
             return 0;
         }
-        lp_http_reply_error(r, WIRE_UNAUTHORIZED, "create a token with: lepton-broker token create --db DB --tenant NAME",
+        lp_http_reply_error(r, WIRE_UNAUTHORIZED,
+                            "create a token with: lepton-broker token create --db DB --tenant NAME",
                             "missing Authorization: Bearer <token> header");
         return -1;
     }
@@ -25,9 +26,11 @@ int lp_auth(lp_broker *b, lp_http_req *r, int need, lp_principal *out) {
         return -1;
     }
     const char *tok = h + 7;
-    while (*tok == ' ') tok++;
+    while (*tok == ' ')
+        tok++;
     size_t n = strlen(tok);
-    while (n && tok[n - 1] == ' ') n--;
+    while (n && tok[n - 1] == ' ')
+        n--;
     if (!n || n > 512) {
         lp_http_reply_error(r, WIRE_UNAUTHORIZED, NULL, "empty or oversized bearer token");
         return -1;
@@ -41,7 +44,8 @@ int lp_auth(lp_broker *b, lp_http_req *r, int need, lp_principal *out) {
     }
     if ((need & AUTH_NODE) && !(need & AUTH_TENANT) && !out->is_node) {
         lp_http_reply_error(r, WIRE_FORBIDDEN, "create one with: lepton-broker token create --node ...",
-                            "this endpoint needs a node token; tenant %s presented a tenant token", out->tenant);
+                            "this endpoint needs a node token; tenant %s presented a tenant token",
+                            out->tenant);
         return -1;
     }
     if ((need & AUTH_TENANT) && !(need & AUTH_NODE) && out->is_node) {

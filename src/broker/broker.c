@@ -30,24 +30,75 @@ void lp_broker_capacity_changed(lp_broker *b) {
 }
 
 int lp_broker_wait_capacity(lp_broker *b, uint64_t gen, int64_t deadline_mono_ms) {
-    struct timespec ts = {(time_t)(deadline_mono_ms / 1000), (long)(deadline_mono_ms % 1000) * 1000000L};
+    /* wake at least once a second to look again: capacity can come back without a signal (a lost
+     * node's heartbeat) */
+    int64_t until = lp_mono_ms() + 1000;
+    if (until > deadline_mono_ms) until = deadline_mono_ms;
+    struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
     pthread_mutex_lock(&b->mu);
-    while (!b->stopping && b->cap_gen == gen && lp_mono_ms() < deadline_mono_ms)
+    while (!b->stopping && b->cap_gen == gen && lp_mono_ms() < until)
         if (pthread_cond_timedwait(&b->cap_cv, &b->mu, &ts) != 0) break;
     int stopping = b->stopping;
     pthread_mutex_unlock(&b->mu);
     return stopping ? -1 : 0;
 }
 
+void lp_broker_node_changed(lp_broker *b, const char *node) {
+    pthread_mutex_lock(&b->mu);
+    b->change_gen++;
+    size_t k = b->change_gen % (sizeof b->changes / sizeof b->changes[0]);
+    b->changes[k].gen = b->change_gen;
+    snprintf(b->changes[k].node, sizeof b->changes[k].node, "%s", node);
+    pthread_cond_broadcast(&b->node_cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+uint64_t lp_broker_change_gen(lp_broker *b) {
+    pthread_mutex_lock(&b->mu);
+    uint64_t g = b->change_gen;
+    pthread_mutex_unlock(&b->mu);
+    return g;
+}
+
+/* Under mu: did node change after gen? (Also yes when the ring no longer reaches back to gen.) */
+static int node_changed_since(lp_broker *b, const char *node, uint64_t gen) {
+    const uint64_t ring = sizeof b->changes / sizeof b->changes[0];
+    if (b->change_gen - gen >= ring) return 1;
+    for (uint64_t g = gen + 1; g <= b->change_gen; g++)
+        if (!strcmp(b->changes[g % ring].node, node)) return 1;
+    return 0;
+}
+
+int lp_broker_wait_node(lp_broker *b, const char *node, uint64_t gen, int64_t deadline_mono_ms) {
+    struct timespec ts = {(time_t)(deadline_mono_ms / 1000), (long)(deadline_mono_ms % 1000) * 1000000L};
+    int rc = 0;
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        if (b->stopping) {
+            rc = -1;
+            break;
+        }
+        if (node_changed_since(b, node, gen)) {
+            rc = 1;
+            break;
+        }
+        if (lp_mono_ms() >= deadline_mono_ms || pthread_cond_timedwait(&b->node_cv, &b->mu, &ts) != 0) break;
+    }
+    if (rc == 0 && node_changed_since(b, node, gen)) rc = 1;
+    pthread_mutex_unlock(&b->mu);
+    return rc;
+}
+
 void lp_broker_note_events(lp_broker *b, const lp_event_list *ev) {
     if (!ev || !ev->n) return;
     for (size_t i = 0; i < ev->n; i++) {
         const lp_event *e = &ev->v[i];
+        lp_broker_node_changed(b, e->node);
         if (e->is_node) {
             lp_log(LOG_WARN, "node %s lost: %s", e->node, e->reason);
         } else {
-            lp_log(LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state), e->node,
-                   e->reason);
+            lp_log(LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state),
+                   e->node, e->reason);
             lp_metrics_lease_ended(b->metrics, e->state);
         }
     }
@@ -64,6 +115,7 @@ void lp_broker_stop(lp_broker *b) {
     b->stopping = 1;
     pthread_cond_broadcast(&b->cap_cv);
     pthread_cond_broadcast(&b->reap_cv);
+    pthread_cond_broadcast(&b->node_cv);
     pthread_mutex_unlock(&b->mu);
     lp_http_server_free(b->http); /* waits for handlers, which the broadcast above woke */
     lp_reaper_stop(b);
@@ -71,6 +123,7 @@ void lp_broker_stop(lp_broker *b) {
     lp_metrics_free(b->metrics);
     pthread_cond_destroy(&b->cap_cv);
     pthread_cond_destroy(&b->reap_cv);
+    pthread_cond_destroy(&b->node_cv);
     pthread_mutex_destroy(&b->mu);
     free(b);
 }
@@ -102,6 +155,7 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&b->cap_cv, &ca);
     pthread_cond_init(&b->reap_cv, &ca);
+    pthread_cond_init(&b->node_cv, &ca);
     pthread_condattr_destroy(&ca);
     b->metrics = lp_metrics_new();
     if (!b->metrics) {
@@ -115,7 +169,8 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
         goto fail;
     }
     if (b->store->ops->secret(b->store, b->secret, &e) != 0 ||
-        (b->has_dev_tenant && b->store->ops->tenant_ensure(b->store, b->dev_tenant, lp_broker_now(b), &e) != 0)) {
+        (b->has_dev_tenant &&
+         b->store->ops->tenant_ensure(b->store, b->dev_tenant, lp_broker_now(b), &e) != 0)) {
         snprintf(err, err_size, "%s", e.message);
         goto fail;
     }
@@ -134,8 +189,9 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
     }
     if (lp_http_server_start(b->http, err, err_size) != 0) goto fail;
     lp_log(LOG_INFO, "broker listening on %s (port %d), database %s, node timeout %lld ms%s%s%s", b->listen,
-           lp_http_server_port(b->http), b->db, (long long)b->node_timeout_ms, b->test_clock ? ", test clock" : "",
-           b->has_dev_tenant ? ", dev tenant " : "", b->has_dev_tenant ? b->dev_tenant : "");
+           lp_http_server_port(b->http), b->db, (long long)b->node_timeout_ms,
+           b->test_clock ? ", test clock" : "", b->has_dev_tenant ? ", dev tenant " : "",
+           b->has_dev_tenant ? b->dev_tenant : "");
     *out = b;
     return 0;
 fail:
@@ -145,8 +201,8 @@ fail:
 
 int lp_broker_port(const lp_broker *b) { return b ? lp_http_server_port(b->http) : 0; }
 
-int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size, char *err,
-                           size_t err_size) {
+int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size,
+                           char *err, size_t err_size) {
     if (!tenant || !*tenant || strlen(tenant) > LP_NAME_MAX) {
         snprintf(err, err_size, "the tenant name must be 1..%d bytes", LP_NAME_MAX);
         return -1;

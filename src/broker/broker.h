@@ -7,13 +7,13 @@
 #include <stdint.h>
 
 typedef struct lp_broker_config {
-    const char *listen;        /* "ADDR:PORT"; port 0 picks a free one; NULL → "127.0.0.1:7700" */
-    const char *db;            /* SQLite file path, or postgres://… (not built yet) */
-    int64_t node_timeout_ms;   /* a node silent this long is lost; 0 → 15000 */
-    int test_clock;            /* enables POST /v1/debug/clock */
-    const char *dev_tenant;    /* requests without a token act as this tenant; NULL = tokens required */
-    size_t max_body;           /* request body limit in bytes; 0 → 65536 */
-    int64_t reap_interval_ms;  /* how often TTLs, cost caps and heartbeats are checked; 0 → 100 */
+    const char *listen;       /* "ADDR:PORT"; port 0 picks a free one; NULL → "127.0.0.1:7700" */
+    const char *db;           /* SQLite file path, or postgres://… (not built yet) */
+    int64_t node_timeout_ms;  /* a node silent this long is lost; 0 → 15000 */
+    int test_clock;           /* enables POST /v1/debug/clock */
+    const char *dev_tenant;   /* requests without a token act as this tenant; NULL = tokens required */
+    size_t max_body;          /* request body limit in bytes; 0 → 65536 */
+    int64_t reap_interval_ms; /* how often TTLs, cost caps and heartbeats are checked; 0 → 100 */
 } lp_broker_config;
 
 typedef struct lp_broker lp_broker;
@@ -28,7 +28,7 @@ void lp_broker_stop(lp_broker *b);
 
 /* Creates a random token for tenant (creating the tenant if needed) and stores only its SHA-256.
  * Writes the token (NUL-terminated) to out. Returns 0, or -1 with a message in err. */
-int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size, char *err,
-                           size_t err_size);
+int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size,
+                           char *err, size_t err_size);
 
 #endif

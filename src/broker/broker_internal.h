@@ -36,6 +36,14 @@ struct lp_broker {
     int stopping;
     pthread_t reaper;
     int reaper_started;
+
+    /* which nodes' lease sets changed lately, for long-polling heartbeats (a ring; under mu) */
+    pthread_cond_t node_cv;
+    uint64_t change_gen;
+    struct {
+        uint64_t gen;
+        char node[LP_NAME_MAX + 1];
+    } changes[256];
 };
 
 /* The broker's notion of now (wall clock plus the test clock's offset), unix ms. */
@@ -46,8 +54,13 @@ uint64_t lp_broker_capacity_gen(lp_broker *b);
 /* Wakes every request waiting for capacity. */
 void lp_broker_capacity_changed(lp_broker *b);
 /* Waits until capacity changes after gen, the monotonic deadline passes or the broker stops.
- * Returns 0, or -1 when the broker is stopping. */
+ * Returns 0, or -1 when the broker is stopping. May return early (at most 1 s): callers loop. */
 int lp_broker_wait_capacity(lp_broker *b, uint64_t gen, int64_t deadline_mono_ms);
+/* Records that node's set of leases (or their expiry) changed: wakes its long-polling heartbeat. */
+void lp_broker_node_changed(lp_broker *b, const char *node);
+uint64_t lp_broker_change_gen(lp_broker *b);
+/* Waits until node changes after gen (1), the monotonic deadline passes (0) or the broker stops (-1). */
+int lp_broker_wait_node(lp_broker *b, const char *node, uint64_t gen, int64_t deadline_mono_ms);
 /* Logs what the store ended and wakes waiters if GPUs were freed. */
 void lp_broker_note_events(lp_broker *b, const lp_event_list *ev);
 
@@ -67,6 +80,8 @@ json_t *lp_lease_json(lp_broker *b, const lp_lease *l, int64_t now_ms);
 json_t *lp_node_json(const lp_node *n);
 json_t *lp_offer_json(const lp_offer *o);
 void lp_reply_err(lp_http_req *r, const lp_err *e);
+/* 410 lease_ended with the lease beside the error. */
+void lp_reply_lease_ended(lp_http_req *r, lp_broker *b, const lp_err *e, const lp_lease *l, int64_t now_ms);
 
 /* lease_request.c: parses a lease request body (defaults applied); answers 400 and returns -1. */
 int lp_lease_req_parse(lp_http_req *r, const json_t *body, lp_lease_req *out);

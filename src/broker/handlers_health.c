@@ -9,7 +9,8 @@
 #include "wire.h"
 
 static void h_healthz(lp_http_req *r, void *user) {
-    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", LEPTON_VERSION_STRING));
+    lp_http_reply_json_take(r, 200,
+                            json_pack("{s:s, s:s}", "status", "ok", "version", LEPTON_VERSION_STRING));
 }
 
 static void h_metrics(lp_http_req *r, void *user) {

@@ -13,13 +13,6 @@ static void reply_lease(lp_http_req *r, lp_broker *b, int status, const lp_lease
     lp_http_reply_json_take(r, status, json_pack("{s:o}", "lease", lp_lease_json(b, l, now)));
 }
 
-/* 410 lease_ended with the lease beside the error. */
-static void reply_ended(lp_http_req *r, lp_broker *b, const lp_err *e, const lp_lease *l, int64_t now) {
-    json_t *body = lp_http_error_body(e->code, e->message, e->hint);
-    json_object_set_new(body, "lease", lp_lease_json(b, l, now));
-    lp_http_reply_json_take(r, 410, body);
-}
-
 static void h_open(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -47,7 +40,9 @@ static void h_open(lp_http_req *r, void *user) {
                 lp_log(LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
             } else {
                 lp_metrics_lease_granted(b->metrics);
-                lp_log(LOG_INFO, "lease %s granted to tenant %s: %u x %s on node %s at $%.4f/h per GPU, ttl %u s", l.id,
+                lp_broker_node_changed(b, l.node);
+                lp_log(LOG_INFO,
+                       "lease %s granted to tenant %s: %u x %s on node %s at $%.4f/h per GPU, ttl %u s", l.id,
                        who.tenant, l.gpu_count, l.gpu_model, l.node, l.price, l.ttl_s);
             }
             reply_lease(r, b, replayed ? 200 : 201, &l, now);
@@ -57,6 +52,11 @@ static void h_open(lp_http_req *r, void *user) {
         int retryable = e.code && (!strcmp(e.code, WIRE_NO_CAPACITY) || !strcmp(e.code, WIRE_OVER_BUDGET));
         if (!retryable || req.wait_ms <= 0 || lp_mono_ms() >= deadline ||
             lp_broker_wait_capacity(b, gen, deadline) != 0) {
+            lp_reply_err(r, &e);
+            return;
+        }
+        if (lp_http_client_gone(r)) { /* nobody would learn of a lease granted now */
+            lp_log(LOG_DEBUG, "lease request of tenant %s: the client left while waiting", who.tenant);
             lp_reply_err(r, &e);
             return;
         }
@@ -85,7 +85,8 @@ static void h_list(lp_http_req *r, void *user) {
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < ll.n; i++) json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+    for (size_t i = 0; i < ll.n; i++)
+        json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
     lp_lease_list_clear(&ll);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "leases", arr));
 }
@@ -116,7 +117,8 @@ static void h_extend(lp_http_req *r, void *user) {
     int bad = lp_json_int(j, "seconds", 1, 2592000, &secs, err, sizeof err);
     json_decref(j);
     if (bad || secs < 0) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", bad ? err : "field 'seconds' is required (1..2592000)");
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s",
+                            bad ? err : "field 'seconds' is required (1..2592000)");
         return;
     }
     int64_t now = lp_broker_now(b);
@@ -125,13 +127,14 @@ static void h_extend(lp_http_req *r, void *user) {
     const char *id = lp_http_param(r, "id");
     if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, now, &l, &e) != 0) {
         if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
-            reply_ended(r, b, &e, &l, now);
+            lp_reply_lease_ended(r, b, &e, &l, now);
             lp_lease_clear(&l);
         } else {
             lp_reply_err(r, &e);
         }
         return;
     }
+    lp_broker_node_changed(b, l.node);
     lp_log(LOG_INFO, "lease %s extended by %lld s (ttl now %u s)", l.id, (long long)secs, l.ttl_s);
     reply_lease(r, b, 200, &l, now);
     lp_lease_clear(&l);
@@ -145,9 +148,10 @@ static void h_close(lp_http_req *r, void *user) {
     lp_lease l;
     lp_err e = {0};
     const char *id = lp_http_param(r, "id");
-    if (b->store->ops->lease_end(b->store, who.tenant, id, LS_CLOSED, "closed by its holder", now, &l, &e) != 0) {
+    if (b->store->ops->lease_end(b->store, who.tenant, id, LS_CLOSED, "closed by its holder", now, &l, &e) !=
+        0) {
         if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
-            reply_ended(r, b, &e, &l, now);
+            lp_reply_lease_ended(r, b, &e, &l, now);
             lp_lease_clear(&l);
         } else {
             lp_reply_err(r, &e);
@@ -156,6 +160,7 @@ static void h_close(lp_http_req *r, void *user) {
     }
     lp_metrics_lease_ended(b->metrics, LS_CLOSED);
     lp_broker_capacity_changed(b);
+    lp_broker_node_changed(b, l.node);
     lp_log(LOG_INFO, "lease %s closed by tenant %s on node %s", l.id, who.tenant, l.node);
     reply_lease(r, b, 200, &l, now);
     lp_lease_clear(&l);

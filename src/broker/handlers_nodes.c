@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "broker_internal.h"
+#include "clock.h"
 #include "json_field.h"
 #include "lease_token.h"
 #include "log.h"
@@ -14,7 +15,8 @@
 static int valid_name(const char *s) {
     if (!*s) return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("._-:", *s)))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._-:", *s)))
             return 0;
     return 1;
 }
@@ -42,7 +44,8 @@ static void h_register(lp_http_req *r, void *user) {
         lp_json_arr(j, "gpus", &gpus, err, sizeof err))
         goto bad;
     if (!name || !valid_name(name)) {
-        snprintf(err, sizeof err, "field 'name' is required: 1..%d characters of [A-Za-z0-9._:-]", LP_NAME_MAX);
+        snprintf(err, sizeof err, "field 'name' is required: 1..%d characters of [A-Za-z0-9._:-]",
+                 LP_NAME_MAX);
         goto bad;
     }
     size_t n = gpus ? json_array_size(gpus) : 0;
@@ -59,7 +62,7 @@ static void h_register(lp_http_req *r, void *user) {
     for (size_t i = 0; i < n; i++) {
         const json_t *g = json_array_get(gpus, i);
         char field[32];
-        const char *uuid = NULL, *model = NULL;
+        const char *uuid = NULL, *model = NULL, *gaddr = NULL;
         int64_t mem = 0;
         if (!json_is_object(g)) {
             snprintf(err, sizeof err, "field 'gpus[%zu]' must be an object {uuid, model, memory}", i);
@@ -67,7 +70,8 @@ static void h_register(lp_http_req *r, void *user) {
         }
         if (lp_json_str(g, "uuid", LP_NAME_MAX, &uuid, err, sizeof err) ||
             lp_json_str(g, "model", LP_NAME_MAX, &model, err, sizeof err) ||
-            lp_json_int(g, "memory", 0, INT64_MAX, &mem, err, sizeof err)) {
+            lp_json_int(g, "memory", 0, INT64_MAX, &mem, err, sizeof err) ||
+            lp_json_str(g, "address", LP_STR_MAX, &gaddr, err, sizeof err)) {
             char inner[256];
             snprintf(inner, sizeof inner, "%s", err);
             snprintf(err, sizeof err, "in gpus[%zu]: %.200s", i, inner);
@@ -82,13 +86,15 @@ static void h_register(lp_http_req *r, void *user) {
         snprintf(gv[i].uuid, sizeof gv[i].uuid, "%s", uuid);
         snprintf(gv[i].model, sizeof gv[i].model, "%s", model && *model ? model : "unknown");
         gv[i].memory = (uint64_t)mem;
+        snprintf(gv[i].address, sizeof gv[i].address, "%s", gaddr ? gaddr : "");
     }
     lp_node_reg reg = {name, address, price, n, gv};
     lp_node node;
     lp_event_list ended = {0};
     lp_err e = {0};
     int created = 0;
-    int rc = b->store->ops->node_register(b->store, &who, &reg, lp_broker_now(b), &node, &created, &ended, &e);
+    int rc =
+        b->store->ops->node_register(b->store, &who, &reg, lp_broker_now(b), &node, &created, &ended, &e);
     free(gv);
     gv = NULL;
     if (rc != 0) {
@@ -121,25 +127,45 @@ static void h_heartbeat(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
     if (lp_auth(b, r, AUTH_NODE, &who) != 0) return;
-    json_t *j = lp_http_json_body(r); /* {} today; parsed so that bad JSON is refused */
+    json_t *j = lp_http_json_body(r);
     if (!j) return;
+    int64_t wait = 0;
+    char err[256];
+    int bad = lp_json_int(j, "wait_ms", 0, 600000, &wait, err, sizeof err);
     json_decref(j);
-    int64_t now = lp_broker_now(b);
+    if (bad) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
+        return;
+    }
+    /* a long-poll may not outlast half the node timeout, or the node would be declared lost */
+    if (wait > b->node_timeout_ms / 2) wait = b->node_timeout_ms / 2;
+    const char *name = lp_http_param(r, "name");
+    int64_t deadline = lp_mono_ms() + wait;
+    uint64_t gen = lp_broker_change_gen(b);
     lp_node node;
     lp_lease_list ll;
     lp_err e = {0};
-    const char *name = lp_http_param(r, "name");
-    if (b->store->ops->node_heartbeat(b->store, &who, name, now, &node, &ll, &e) != 0) {
+    if (b->store->ops->node_heartbeat(b->store, &who, name, lp_broker_now(b), &node, &ll, &e) != 0) {
         lp_reply_err(r, &e);
         return;
     }
+    if (wait > 0 && lp_broker_wait_node(b, name, gen, deadline) == 1) {
+        /* the node's leases changed: answer with the new set */
+        lp_node_clear(&node);
+        lp_lease_list_clear(&ll);
+        if (b->store->ops->node_heartbeat(b->store, &who, name, lp_broker_now(b), &node, &ll, &e) != 0) {
+            lp_reply_err(r, &e);
+            return;
+        }
+    }
+    int64_t now = lp_broker_now(b);
     json_t *arr = json_array();
-    for (size_t i = 0; i < ll.n; i++) json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+    for (size_t i = 0; i < ll.n; i++)
+        json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
     lp_lease_list_clear(&ll);
     json_t *body = node_reply(b, &node);
     json_object_set_new(body, "leases", arr);
     lp_node_clear(&node);
-    lp_broker_capacity_changed(b); /* a lost node may be back */
     lp_http_reply_json_take(r, 200, body);
 }
 
@@ -150,8 +176,8 @@ static void h_deregister(lp_http_req *r, void *user) {
     lp_node node;
     lp_event_list ended = {0};
     lp_err e = {0};
-    if (b->store->ops->node_deregister(b->store, &who, lp_http_param(r, "name"), lp_broker_now(b), &node, &ended,
-                                       &e) != 0) {
+    if (b->store->ops->node_deregister(b->store, &who, lp_http_param(r, "name"), lp_broker_now(b), &node,
+                                       &ended, &e) != 0) {
         lp_reply_err(r, &e);
         return;
     }
@@ -160,6 +186,45 @@ static void h_deregister(lp_http_req *r, void *user) {
     lp_event_list_clear(&ended);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "node", lp_node_json(&node)));
     lp_node_clear(&node);
+}
+
+/* POST /v1/nodes/{name}/leases/{id}/fail {"reason"}: the agent could not keep a lease's GPU. */
+static void h_fail(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_NODE, &who) != 0) return;
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    const char *why = NULL;
+    char err[256];
+    if (lp_json_str(j, "reason", 200, &why, err, sizeof err) != 0) {
+        json_decref(j);
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
+        return;
+    }
+    const char *name = lp_http_param(r, "name"), *id = lp_http_param(r, "id");
+    char reason[256];
+    snprintf(reason, sizeof reason, "node %s failed the lease: %s", name,
+             why && *why ? why : "no reason given");
+    json_decref(j);
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    if (b->store->ops->lease_fail_on_node(b->store, &who, name, id, reason, now, &l, &e) != 0) {
+        if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
+            lp_reply_lease_ended(r, b, &e, &l, now);
+            lp_lease_clear(&l);
+        } else {
+            lp_reply_err(r, &e);
+        }
+        return;
+    }
+    lp_log(LOG_WARN, "lease %s ended failed on node %s: %s", l.id, name, reason);
+    lp_metrics_lease_ended(b->metrics, LS_FAILED);
+    lp_broker_capacity_changed(b);
+    lp_broker_node_changed(b, name);
+    lp_http_reply_json_take(r, 200, json_pack("{s:o}", "lease", lp_lease_json(b, &l, now)));
+    lp_lease_clear(&l);
 }
 
 static void h_list(lp_http_req *r, void *user) {
@@ -173,7 +238,8 @@ static void h_list(lp_http_req *r, void *user) {
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < nl.n; i++) json_array_append_new(arr, lp_node_json(&nl.v[i]));
+    for (size_t i = 0; i < nl.n; i++)
+        json_array_append_new(arr, lp_node_json(&nl.v[i]));
     lp_node_list_clear(&nl);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "nodes", arr));
 }
@@ -183,5 +249,6 @@ int lp_routes_nodes(lp_broker *b, lp_http_server *s) {
     rc |= lp_http_server_route(s, "GET", "/v1/nodes", h_list, b);
     rc |= lp_http_server_route(s, "POST", "/v1/nodes/{name}/heartbeat", h_heartbeat, b);
     rc |= lp_http_server_route(s, "DELETE", "/v1/nodes/{name}", h_deregister, b);
+    rc |= lp_http_server_route(s, "POST", "/v1/nodes/{name}/leases/{id}/fail", h_fail, b);
     return rc;
 }

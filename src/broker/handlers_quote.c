@@ -19,9 +19,12 @@ static void h_quote(lp_http_req *r, void *user) {
         return;
     }
     json_t *arr = json_array();
-    for (size_t i = 0; i < offers.n; i++) json_array_append_new(arr, lp_offer_json(&offers.v[i]));
+    for (size_t i = 0; i < offers.n; i++)
+        json_array_append_new(arr, lp_offer_json(&offers.v[i]));
     lp_http_reply_json_take(r, 200, json_pack("{s:o, s:s}", "offers", arr, "message", offers.message));
     lp_offer_list_clear(&offers);
 }
 
-int lp_routes_quote(lp_broker *b, lp_http_server *s) { return lp_http_server_route(s, "POST", "/v1/quote", h_quote, b); }
+int lp_routes_quote(lp_broker *b, lp_http_server *s) {
+    return lp_http_server_route(s, "POST", "/v1/quote", h_quote, b);
+}

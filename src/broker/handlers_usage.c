@@ -6,8 +6,8 @@
 
 static json_t *usage_json(const lp_lease *l, int64_t now) {
     lp_bill bill = lp_lease_bill(l, now);
-    return json_pack("{s:s, s:I, s:f, s:s}", "lease_id", l->id, "gpu_seconds", (json_int_t)bill.gpu_seconds, "cost",
-                     bill.cost, "state", lp_lease_state_name(l->state));
+    return json_pack("{s:s, s:I, s:f, s:s}", "lease_id", l->id, "gpu_seconds", (json_int_t)bill.gpu_seconds,
+                     "cost", bill.cost, "state", lp_lease_state_name(l->state));
 }
 
 static void h_usage(lp_http_req *r, void *user) {
@@ -31,8 +31,9 @@ static void h_usage(lp_http_req *r, void *user) {
         json_array_append_new(arr, usage_json(&ll.v[i], now));
     }
     lp_lease_list_clear(&ll);
-    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:I, s:f, s:o}", "tenant", who.tenant, "gpu_seconds", (json_int_t)gs,
-                                              "cost", cost, "leases", arr));
+    lp_http_reply_json_take(r, 200,
+                            json_pack("{s:s, s:I, s:f, s:o}", "tenant", who.tenant, "gpu_seconds",
+                                      (json_int_t)gs, "cost", cost, "leases", arr));
 }
 
 static void h_lease_usage(lp_http_req *r, void *user) {

@@ -28,7 +28,8 @@ int lp_lease_req_parse(lp_http_req *r, const json_t *j, lp_lease_req *q) {
     if (!key) {
         key = lp_http_header(r, "Idempotency-Key");
         if (key && strlen(key) > LP_STR_MAX) {
-            lp_http_reply_error(r, WIRE_INVALID, NULL, "header 'Idempotency-Key' is longer than %d bytes", LP_STR_MAX);
+            lp_http_reply_error(r, WIRE_INVALID, NULL, "header 'Idempotency-Key' is longer than %d bytes",
+                                LP_STR_MAX);
             return -1;
         }
     }

@@ -68,15 +68,23 @@ static int cmd_serve(int argc, char **argv) {
             return 0;
         }
         if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
+        if (strcmp(a, "--listen") && strcmp(a, "--db") && strcmp(a, "--dev-tenant") &&
+            strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body"))
+            return usage_error("serve: unknown flag '%s'", a);
         if (!v) return usage_error("serve: %s needs a value", a);
-        if (!strcmp(a, "--listen")) cfg.listen = v;
-        else if (!strcmp(a, "--db")) cfg.db = v;
-        else if (!strcmp(a, "--dev-tenant")) cfg.dev_tenant = v;
+        if (!strcmp(a, "--listen"))
+            cfg.listen = v;
+        else if (!strcmp(a, "--db"))
+            cfg.db = v;
+        else if (!strcmp(a, "--dev-tenant"))
+            cfg.dev_tenant = v;
         else if (!strcmp(a, "--node-timeout-ms")) {
-            if (parse_i64(v, 1, &n)) return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);
+            if (parse_i64(v, 1, &n))
+                return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);
             cfg.node_timeout_ms = n;
         } else if (!strcmp(a, "--max-body")) {
-            if (parse_i64(v, 1, &n)) return usage_error("serve: --max-body needs a positive integer, got '%s'", v);
+            if (parse_i64(v, 1, &n))
+                return usage_error("serve: --max-body needs a positive integer, got '%s'", v);
             cfg.max_body = (size_t)n;
         } else
             return usage_error("serve: unknown flag '%s'", a);
@@ -130,10 +138,15 @@ static int cmd_token(int argc, char **argv) {
             fputs(USAGE, stdout);
             return 0;
         }
+        if (strcmp(a, "--db") && strcmp(a, "--tenant"))
+            return usage_error("token create: unknown flag '%s'", a);
         if (i + 1 >= argc) return usage_error("token create: %s needs a value", a);
-        if (!strcmp(a, "--db")) db = argv[++i];
-        else if (!strcmp(a, "--tenant")) tenant = argv[++i];
-        else return usage_error("token create: unknown flag '%s'", a);
+        if (!strcmp(a, "--db"))
+            db = argv[++i];
+        else if (!strcmp(a, "--tenant"))
+            tenant = argv[++i];
+        else
+            return usage_error("token create: unknown flag '%s'", a);
     }
     if (!db) return usage_error("token create: --db PATH is required%s", "");
     if (!tenant) return usage_error("token create: --tenant NAME is required%s", "");

@@ -13,7 +13,8 @@ int lp_model_matches(const char *model, const char *want) {
     size_t n = strlen(model), m = strlen(want);
     for (size_t i = 0; i + m <= n; i++) {
         size_t k = 0;
-        while (k < m && tolower((unsigned char)model[i + k]) == tolower((unsigned char)want[k])) k++;
+        while (k < m && tolower((unsigned char)model[i + k]) == tolower((unsigned char)want[k]))
+            k++;
         if (k == m) return 1;
     }
     return 0;
@@ -44,9 +45,11 @@ long lp_match_pick(const lp_pool *pools, size_t n, const lp_lease_req *req) {
 
 static void describe_want(const lp_lease_req *req, char *out, size_t n) {
     int k = snprintf(out, n, "%u GPU%s requested", req->gpu_count, req->gpu_count == 1 ? "" : "s");
-    if (*req->gpu_model && k > 0 && (size_t)k < n) k += snprintf(out + k, n - (size_t)k, " (model ~ \"%s\")", req->gpu_model);
+    if (*req->gpu_model && k > 0 && (size_t)k < n)
+        k += snprintf(out + k, n - (size_t)k, " (model ~ \"%s\")", req->gpu_model);
     if (req->min_memory && k > 0 && (size_t)k < n)
-        snprintf(out + k, n - (size_t)k, " with >= %.1f GiB each", (double)req->min_memory / (1024.0 * 1024 * 1024));
+        snprintf(out + k, n - (size_t)k, " with >= %.1f GiB each",
+                 (double)req->min_memory / (1024.0 * 1024 * 1024));
 }
 
 void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, lp_err *e) {
@@ -66,7 +69,8 @@ void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, l
         if (!last_node || strcmp(last_node, p->node)) nodes++;
         last_node = p->node;
         if (p->total > largest) largest = p->total;
-        if (p->free >= req->gpu_count && (cheapest_fit < 0 || cheaper(p, &pools[cheapest_fit]))) cheapest_fit = (long)i;
+        if (p->free >= req->gpu_count && (cheapest_fit < 0 || cheaper(p, &pools[cheapest_fit])))
+            cheapest_fit = (long)i;
         if (p->free > 0 && (closest < 0 || p->free > pools[closest].free ||
                             (p->free == pools[closest].free && cheaper(p, &pools[closest]))))
             closest = (long)i;
@@ -74,30 +78,36 @@ void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, l
     if (cheapest_fit >= 0 && req->max_price > 0 && pools[cheapest_fit].price > req->max_price) {
         const lp_pool *p = &pools[cheapest_fit];
         lp_err_set(e, WIRE_OVER_BUDGET, "raise max_price_per_gpu_hour or wait for cheaper capacity",
-                   "%s: GPUs fit, but the cheapest is %s on node %s at $%.2f/h per GPU, above max_price_per_gpu_hour $%.2f/h",
+                   "%s: GPUs fit, but the cheapest is %s on node %s at $%.2f/h per GPU, above "
+                   "max_price_per_gpu_hour $%.2f/h",
                    want, p->model, p->node, p->price, req->max_price);
         return;
     }
     if (exist == 0) {
-        lp_err_set(e, WIRE_NO_CAPACITY, *req->gpu_model || req->min_memory ? "relax gpu_model or min_gpu_memory" : "register a node",
+        lp_err_set(e, WIRE_NO_CAPACITY,
+                   *req->gpu_model || req->min_memory ? "relax gpu_model or min_gpu_memory"
+                                                      : "register a node",
                    "%s: no GPUs of that kind exist (%llu GPUs registered on ready nodes)", want,
                    (unsigned long long)any_gpus);
         return;
     }
     char hint[256] = "";
     if (largest < req->gpu_count)
-        snprintf(hint, sizeof hint, "gpu_count %u exceeds the largest node (%u GPUs); split the work or ask for <= %u",
+        snprintf(hint, sizeof hint,
+                 "gpu_count %u exceeds the largest node (%u GPUs); split the work or ask for <= %u",
                  req->gpu_count, largest, largest);
     else
         snprintf(hint, sizeof hint, "retry later or set wait_ms to wait for capacity");
     if (closest >= 0) {
         const lp_pool *p = &pools[closest];
         lp_err_set(e, WIRE_NO_CAPACITY, hint,
-                   "%s: %llu GPUs of matching model exist on %llu node%s, %llu are free; closest: node %s has %u free %s at $%.2f/h",
+                   "%s: %llu GPUs of matching model exist on %llu node%s, %llu are free; closest: node %s "
+                   "has %u free %s at $%.2f/h",
                    want, (unsigned long long)exist, (unsigned long long)nodes, nodes == 1 ? "" : "s",
                    (unsigned long long)freec, p->node, p->free, p->model, p->price);
     } else {
-        lp_err_set(e, WIRE_NO_CAPACITY, hint, "%s: %llu GPUs of matching model exist on %llu node%s, 0 are free", want,
+        lp_err_set(e, WIRE_NO_CAPACITY, hint,
+                   "%s: %llu GPUs of matching model exist on %llu node%s, 0 are free", want,
                    (unsigned long long)exist, (unsigned long long)nodes, nodes == 1 ? "" : "s");
     }
 }

@@ -109,7 +109,8 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st) {
     if (!b.p) return NULL;
     b.p[0] = 0;
     put(&b, "# HELP lepton_leases Leases by state.\n# TYPE lepton_leases gauge\n");
-    for (int i = 0; i < 6; i++) put(&b, "lepton_leases{state=\"%s\"} %lld\n", states[i], (long long)st->leases_by_state[i]);
+    for (int i = 0; i < 6; i++)
+        put(&b, "lepton_leases{state=\"%s\"} %lld\n", states[i], (long long)st->leases_by_state[i]);
     put(&b, "# HELP lepton_gpus GPUs on ready nodes, free or leased.\n# TYPE lepton_gpus gauge\n");
     put(&b, "lepton_gpus{state=\"free\"} %lld\n", (long long)st->gpus_free);
     put(&b, "lepton_gpus{state=\"leased\"} %lld\n", (long long)st->gpus_leased);
@@ -119,11 +120,13 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st) {
     put(&b, "lepton_nodes{state=\"lost\"} %lld\n", (long long)st->nodes_lost);
     put(&b, "lepton_nodes{state=\"gone\"} %lld\n", (long long)st->nodes_gone);
     pthread_mutex_lock(&m->mu);
-    put(&b, "# HELP lepton_leases_granted_total Leases granted since start.\n# TYPE lepton_leases_granted_total counter\n");
+    put(&b, "# HELP lepton_leases_granted_total Leases granted since start.\n# TYPE "
+            "lepton_leases_granted_total counter\n");
     put(&b, "lepton_leases_granted_total %llu\n", (unsigned long long)m->granted);
     put(&b, "# HELP lepton_leases_ended_total Leases ended since start, by final state.\n"
             "# TYPE lepton_leases_ended_total counter\n");
-    for (int i = 2; i < 6; i++) put(&b, "lepton_leases_ended_total{state=\"%s\"} %llu\n", states[i], (unsigned long long)m->ended[i]);
+    for (int i = 2; i < 6; i++)
+        put(&b, "lepton_leases_ended_total{state=\"%s\"} %llu\n", states[i], (unsigned long long)m->ended[i]);
     put(&b, "# HELP lepton_http_requests_total Requests answered, by route and status.\n"
             "# TYPE lepton_http_requests_total counter\n");
     for (int i = 0; i < m->n; i++)
@@ -132,8 +135,8 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st) {
     put(&b, "# HELP lepton_http_request_seconds_total Time spent answering, by route and status.\n"
             "# TYPE lepton_http_request_seconds_total counter\n");
     for (int i = 0; i < m->n; i++)
-        put(&b, "lepton_http_request_seconds_total{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n", m->s[i].method,
-            m->s[i].pattern, m->s[i].status, m->s[i].seconds);
+        put(&b, "lepton_http_request_seconds_total{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n",
+            m->s[i].method, m->s[i].pattern, m->s[i].status, m->s[i].seconds);
     put(&b, "# HELP lepton_http_errors_total Requests answered with a 5xx status.\n"
             "# TYPE lepton_http_errors_total counter\n");
     put(&b, "lepton_http_errors_total %llu\n", (unsigned long long)m->errors);

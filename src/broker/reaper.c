@@ -18,6 +18,7 @@ void lp_reaper_tick(lp_broker *b) {
 
 static void *reaper_main(void *arg) {
     lp_broker *b = arg;
+    int64_t next_maintain = lp_mono_ms() + 1000;
     pthread_mutex_lock(&b->mu);
     while (!b->stopping) {
         int64_t until = lp_mono_ms() + b->reap_interval_ms;
@@ -26,6 +27,10 @@ static void *reaper_main(void *arg) {
         if (b->stopping) break;
         pthread_mutex_unlock(&b->mu);
         lp_reaper_tick(b);
+        if (lp_mono_ms() >= next_maintain) {
+            b->store->ops->maintain(b->store);
+            next_maintain = lp_mono_ms() + 1000;
+        }
         pthread_mutex_lock(&b->mu);
     }
     pthread_mutex_unlock(&b->mu);

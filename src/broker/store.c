@@ -37,7 +37,8 @@ void lp_node_clear(lp_node *n) {
 }
 
 void lp_node_list_clear(lp_node_list *l) {
-    for (size_t i = 0; i < l->n; i++) lp_node_clear(&l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        lp_node_clear(&l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -50,7 +51,8 @@ void lp_lease_clear(lp_lease *l) {
 }
 
 void lp_lease_list_clear(lp_lease_list *l) {
-    for (size_t i = 0; i < l->n; i++) lp_lease_clear(&l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        lp_lease_clear(&l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;

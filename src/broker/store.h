@@ -40,7 +40,8 @@ typedef struct lp_gpu {
     char uuid[LP_NAME_MAX + 1];
     char model[LP_NAME_MAX + 1];
     uint64_t memory;
-    char lease_id[LP_ID_MAX]; /* "" when free */
+    char address[LP_STR_MAX + 1]; /* this GPU's lease-worker URL ("" = derive from the node's) */
+    char lease_id[LP_ID_MAX];     /* "" when free */
 } lp_gpu;
 
 typedef struct lp_node {
@@ -63,8 +64,9 @@ typedef struct lp_node_list {
 void lp_node_list_clear(lp_node_list *l);
 
 typedef struct lp_lease_gpu {
-    uint32_t index;
+    uint32_t index; /* the node's index of the GPU */
     char uuid[LP_NAME_MAX + 1];
+    char address[LP_STR_MAX + 1]; /* its worker's URL, "" when the node gave none */
 } lp_lease_gpu;
 
 typedef struct lp_lease {
@@ -82,8 +84,8 @@ typedef struct lp_lease {
     char labels[LP_STR_MAX + 1];
     char idem_key[LP_STR_MAX + 1];
     int64_t created_ms, started_ms, expires_ms;
-    int64_t cap_ms;   /* when max_cost is spent; 0 = no cap */
-    int64_t ended_ms; /* 0 while active */
+    int64_t cap_ms;     /* when max_cost is spent; 0 = no cap */
+    int64_t ended_ms;   /* 0 while active */
     lp_lease_gpu *gpus; /* gpu_count entries, owned */
 } lp_lease;
 void lp_lease_clear(lp_lease *l);
@@ -96,15 +98,15 @@ void lp_lease_list_clear(lp_lease_list *l);
 
 /* A validated lease request (defaults applied). */
 typedef struct lp_lease_req {
-    uint32_t gpu_count;                 /* 1..1024 */
-    char gpu_model[LP_STR_MAX + 1];     /* "" = any; case-insensitive substring */
+    uint32_t gpu_count;             /* 1..1024 */
+    char gpu_model[LP_STR_MAX + 1]; /* "" = any; case-insensitive substring */
     uint64_t min_memory;
-    double max_price;                   /* 0 = no limit */
-    double max_cost;                    /* 0 = none */
+    double max_price; /* 0 = no limit */
+    double max_cost;  /* 0 = none */
     uint32_t ttl_s;
     int32_t wait_ms;
     char labels[LP_STR_MAX + 1];
-    char idem_key[LP_STR_MAX + 1];      /* "" = none */
+    char idem_key[LP_STR_MAX + 1]; /* "" = none */
 } lp_lease_req;
 
 typedef struct lp_offer {
@@ -126,15 +128,15 @@ typedef struct lp_node_reg {
     const char *name, *address;
     double price;
     size_t gpu_count;
-    const lp_gpu *gpus; /* uuid, model, memory used; index = position */
+    const lp_gpu *gpus; /* uuid, model, memory, address used; index = position */
 } lp_node_reg;
 
 /* Something the store ended on its own or as a side effect (for logging and waking waiters). */
 typedef struct lp_event {
-    int is_node;                 /* 1: node lost; 0: lease ended */
-    char id[LP_ID_MAX];          /* lease id */
+    int is_node;        /* 1: node lost; 0: lease ended */
+    char id[LP_ID_MAX]; /* lease id */
     char node[LP_NAME_MAX + 1];
-    int state;                   /* lease's new state */
+    int state; /* lease's new state */
     char reason[256];
 } lp_event;
 typedef struct lp_event_list {
@@ -169,11 +171,11 @@ typedef struct lp_store_ops {
     int (*node_register)(lp_store *s, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
                          lp_node *out, int *created, lp_event_list *ended, lp_err *e);
     /* Records a heartbeat (a lost node becomes ready again); returns the node and its active leases. */
-    int (*node_heartbeat)(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms, lp_node *out,
-                          lp_lease_list *leases, lp_err *e);
+    int (*node_heartbeat)(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
+                          lp_node *out, lp_lease_list *leases, lp_err *e);
     /* Marks the node gone; its active leases end failed (listed in ended). */
-    int (*node_deregister)(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms, lp_node *out,
-                           lp_event_list *ended, lp_err *e);
+    int (*node_deregister)(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
+                           lp_node *out, lp_event_list *ended, lp_err *e);
     int (*node_list)(lp_store *s, lp_node_list *out, lp_err *e);
 
     /* Offers for a request, cheapest first; when none, out->message explains why. */
@@ -185,9 +187,11 @@ typedef struct lp_store_ops {
                        int64_t now_ms, lp_lease *out, int *replayed, lp_err *e);
     /* A lease of tenant (403 forbidden when it is another tenant's, 404 when unknown). An active
      * lease past its end is shown as ended (the reaper persists the same values). tenant NULL: any. */
-    int (*lease_get)(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out, lp_err *e);
+    int (*lease_get)(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                     lp_err *e);
     /* Leases of tenant, newest first; state -1 = all. */
-    int (*lease_list)(lp_store *s, const char *tenant, int state, int64_t now_ms, lp_lease_list *out, lp_err *e);
+    int (*lease_list)(lp_store *s, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
+                      lp_err *e);
     /* Adds seconds to the TTL of an active lease; lease_ended (with out filled) if it has ended. */
     int (*lease_extend)(lp_store *s, const char *tenant, const char *id, uint32_t seconds, int64_t now_ms,
                         lp_lease *out, lp_err *e);
@@ -195,10 +199,17 @@ typedef struct lp_store_ops {
      * had already ended. */
     int (*lease_end)(lp_store *s, const char *tenant, const char *id, int state, const char *reason,
                      int64_t now_ms, lp_lease *out, lp_err *e);
+    /* Ends an active lease of node `node` failed, as reported by that node's agent (who must own the
+     * node). lease_ended (out filled) if it had already ended. */
+    int (*lease_fail_on_node)(lp_store *s, const lp_principal *who, const char *node, const char *id,
+                              const char *reason, int64_t now_ms, lp_lease *out, lp_err *e);
     /* Ends what is due at now: leases past TTL (expired) or cost cap (exhausted), nodes silent for
      * node_timeout_ms (lost; their leases failed, billed to the last heartbeat). */
     int (*expire_due)(lp_store *s, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events, lp_err *e);
     int (*stats)(lp_store *s, lp_store_stats *out, lp_err *e);
+    /* Housekeeping off the request path (SQLite: checkpoints the WAL from a second connection so
+     * that no request pays for the fsync). Called by the reaper about once a second. */
+    void (*maintain)(lp_store *s);
 } lp_store_ops;
 
 struct lp_store {

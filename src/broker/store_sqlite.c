@@ -25,6 +25,7 @@
 typedef struct sq {
     lp_store base;
     sqlite3 *db;
+    sqlite3 *ck; /* checkpoints only, so that requests never wait for an fsync */
     pthread_mutex_t mu;
     struct {
         const char *sql;
@@ -39,10 +40,12 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tokens(hash TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),"
     " is_node INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, owner TEXT NOT NULL, state TEXT NOT NULL,"
-    " address TEXT NOT NULL, price REAL NOT NULL, registered_ms INTEGER NOT NULL, last_hb_ms INTEGER NOT NULL);"
+    " address TEXT NOT NULL, price REAL NOT NULL, registered_ms INTEGER NOT NULL, last_hb_ms INTEGER NOT "
+    "NULL);"
     "CREATE INDEX IF NOT EXISTS nodes_hb ON nodes(state, last_hb_ms);"
     "CREATE TABLE IF NOT EXISTS gpus(node TEXT NOT NULL REFERENCES nodes(name), idx INTEGER NOT NULL,"
-    " uuid TEXT NOT NULL UNIQUE, model TEXT NOT NULL, memory INTEGER NOT NULL, lease_id TEXT,"
+    " uuid TEXT NOT NULL UNIQUE, model TEXT NOT NULL, memory INTEGER NOT NULL,"
+    " address TEXT NOT NULL DEFAULT '', lease_id TEXT,"
     " PRIMARY KEY(node, idx));"
     "CREATE INDEX IF NOT EXISTS gpus_lease ON gpus(lease_id) WHERE lease_id IS NOT NULL;"
     "CREATE TRIGGER IF NOT EXISTS gpus_one_lease BEFORE UPDATE OF lease_id ON gpus"
@@ -51,22 +54,23 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS pools(node TEXT NOT NULL, model TEXT NOT NULL, memory INTEGER NOT NULL,"
     " price REAL NOT NULL, ready INTEGER NOT NULL, total INTEGER NOT NULL, free INTEGER NOT NULL,"
     " PRIMARY KEY(node, model, memory));"
-    "CREATE INDEX IF NOT EXISTS pools_match ON pools(ready, price, node, free, memory);"
+    "CREATE INDEX IF NOT EXISTS pools_match ON pools(ready, price, node, model, memory, free);"
     "CREATE TABLE IF NOT EXISTS leases(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, state INTEGER NOT NULL,"
     " end_reason TEXT NOT NULL DEFAULT '', node TEXT NOT NULL, node_address TEXT NOT NULL,"
     " gpu_model TEXT NOT NULL, gpu_count INTEGER NOT NULL, gpu_memory INTEGER NOT NULL, gpus TEXT NOT NULL,"
     " price REAL NOT NULL, max_price REAL NOT NULL, max_cost REAL NOT NULL, ttl_s INTEGER NOT NULL,"
     " labels TEXT NOT NULL, idem_key TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
     " expires_ms INTEGER NOT NULL, cap_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, ended_ms INTEGER,"
-    " billed_s INTEGER NOT NULL DEFAULT 0, gpu_seconds INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL DEFAULT 0);"
+    " billed_s INTEGER NOT NULL DEFAULT 0, gpu_seconds INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL "
+    "DEFAULT 0);"
     "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, created_ms);"
     "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);";
 
-#define LEASE_COLS                                                                                        \
-    "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"   \
+#define LEASE_COLS                                                                                           \
+    "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
     " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
@@ -75,14 +79,15 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = ?1";
 static const char SQL_META_PUT[] = "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)";
 static const char SQL_TENANT_ENSURE[] = "INSERT OR IGNORE INTO tenants(name, created_ms) VALUES (?1, ?2)";
-static const char SQL_TOKEN_PUT[] = "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_TOKEN_PUT[] =
+    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
 static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = ?1";
 static const char SQL_NODE_GET[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = ?1";
 static const char SQL_NODE_ALL[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes ORDER BY name";
-static const char SQL_NODE_INSERT[] =
-    "INSERT INTO nodes(name, owner, state, address, price, registered_ms, last_hb_ms) VALUES (?1, ?2, 'ready', ?3, ?4, ?5, ?5)";
+static const char SQL_NODE_INSERT[] = "INSERT INTO nodes(name, owner, state, address, price, registered_ms, "
+                                      "last_hb_ms) VALUES (?1, ?2, 'ready', ?3, ?4, ?5, ?5)";
 static const char SQL_NODE_UPDATE[] =
     "UPDATE nodes SET address = ?2, price = ?3, state = 'ready', last_hb_ms = ?4 WHERE name = ?1";
 static const char SQL_NODE_HB[] = "UPDATE nodes SET last_hb_ms = ?2, state = 'ready' WHERE name = ?1";
@@ -90,16 +95,18 @@ static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = ?2 WHERE name = ?
 static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < ?1 LIMIT 1000";
 static const char SQL_GPUS_OF[] =
-    "SELECT idx, uuid, model, memory, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
+    "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
 static const char SQL_GPUS_ALL[] =
-    "SELECT node, idx, uuid, model, memory, lease_id FROM gpus ORDER BY node, idx";
+    "SELECT node, idx, uuid, model, memory, address, lease_id FROM gpus ORDER BY node, idx";
 static const char SQL_GPU_OWNER[] = "SELECT node FROM gpus WHERE uuid = ?1";
 static const char SQL_GPUS_DELETE[] = "DELETE FROM gpus WHERE node = ?1";
-static const char SQL_GPU_INSERT[] = "INSERT INTO gpus(node, idx, uuid, model, memory) VALUES (?1, ?2, ?3, ?4, ?5)";
+static const char SQL_GPU_INSERT[] =
+    "INSERT INTO gpus(node, idx, uuid, model, memory, address) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_GPUS_FREE[] =
-    "SELECT idx, uuid FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
+    "SELECT idx, uuid, address FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
     " ORDER BY idx LIMIT ?4";
-static const char SQL_GPU_TAKE[] = "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
+static const char SQL_GPU_TAKE[] =
+    "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
 static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = ?1";
 static const char SQL_POOLS_BUILD[] =
@@ -135,7 +142,8 @@ static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
-static const char SQL_STATS_GPUS[] = "SELECT coalesce(sum(total), 0), coalesce(sum(free), 0) FROM pools WHERE ready = 1";
+static const char SQL_STATS_GPUS[] =
+    "SELECT coalesce(sum(total), 0), coalesce(sum(free), 0) FROM pools WHERE ready = 1";
 static const char SQL_STATS_LEASED[] = "SELECT count(*) FROM gpus WHERE lease_id IS NOT NULL";
 
 /* ---- plumbing ---- */
@@ -185,7 +193,9 @@ static void rollback(sq *s) {
     }
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v) { sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC); }
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+    sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
 static void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
     const unsigned char *t = sqlite3_column_text(st, i);
     snprintf(out, n, "%s", t ? (const char *)t : "");
@@ -210,7 +220,10 @@ static int parse_lease_gpus(const char *text, lp_lease *l) {
     for (size_t i = 0; i < n; i++) {
         json_t *g = json_array_get(a, i);
         l->gpus[i].index = (uint32_t)json_integer_value(json_array_get(g, 0));
-        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", json_string_value(json_array_get(g, 1)) ? json_string_value(json_array_get(g, 1)) : "");
+        const char *u = json_string_value(json_array_get(g, 1)),
+                   *addr = json_string_value(json_array_get(g, 2));
+        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", u ? u : "");
+        snprintf(l->gpus[i].address, sizeof l->gpus[i].address, "%s", addr ? addr : "");
     }
     json_decref(a);
     return 0;
@@ -264,7 +277,8 @@ static int load_lease(sq *s, sqlite3_stmt *st, lp_lease *out, lp_err *e) {
     return 1;
 }
 
-static int load_leases(sq *s, sqlite3_stmt *st, int64_t now_ms, int want_state, lp_lease_list *out, lp_err *e) {
+static int load_leases(sq *s, sqlite3_stmt *st, int64_t now_ms, int want_state, lp_lease_list *out,
+                       lp_err *e) {
     size_t cap = 0;
     out->n = 0;
     out->v = NULL;
@@ -327,7 +341,8 @@ static int push_gpu(lp_node *n, size_t *cap, sqlite3_stmt *st, int col0) {
     col_text(st, col0 + 1, g->uuid, sizeof g->uuid);
     col_text(st, col0 + 2, g->model, sizeof g->model);
     g->memory = (uint64_t)sqlite3_column_int64(st, col0 + 3);
-    col_text(st, col0 + 4, g->lease_id, sizeof g->lease_id);
+    col_text(st, col0 + 4, g->address, sizeof g->address);
+    col_text(st, col0 + 5, g->lease_id, sizeof g->lease_id);
     n->gpus_total++;
     if (!g->lease_id[0]) n->gpus_free++;
     return 0;
@@ -381,8 +396,8 @@ static int rebuild_pools(sq *s, const char *node, lp_err *e) {
 }
 
 /* Ends an active lease inside the caller's transaction and frees its GPUs. */
-static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms, lp_event_list *ev,
-                        lp_err *e) {
+static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms,
+                        lp_event_list *ev, lp_err *e) {
     if (ended_ms < l->started_ms) ended_ms = l->started_ms;
     lp_bill b = lp_meter(l->started_ms, ended_ms, l->gpu_count, l->price, l->max_cost);
     sqlite3_stmt *st = prep(s, SQL_LEASE_END, e);
@@ -414,8 +429,8 @@ static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason,
 }
 
 /* Fails every active lease of node (inside the caller's transaction). */
-static int fail_node_leases_tx(sq *s, const char *node, int64_t ended_ms, const char *reason, lp_event_list *ev,
-                               lp_err *e) {
+static int fail_node_leases_tx(sq *s, const char *node, int64_t ended_ms, const char *reason,
+                               lp_event_list *ev, lp_err *e) {
     sqlite3_stmt *st = prep(s, SQL_LEASES_NODE_ACTIVE, e);
     if (!st) return -1;
     bind_text(st, 1, node);
@@ -444,6 +459,24 @@ static int settle_tx(sq *s, lp_lease *l, int64_t now_ms, lp_err *e) {
     return 0;
 }
 
+/* Inside the lock and a transaction, with *l loaded: ends it (state, reason) at now and commits.
+ * Returns 0; 1 when it had already ended (committed, l filled, lease_ended in e); -1 on error (the
+ * caller rolls back). */
+static int finish_end_tx(sq *s, lp_lease *l, int state, const char *reason, int64_t now_ms, lp_err *e) {
+    if (settle_tx(s, l, now_ms, e) != 0) return -1;
+    if (l->state != LS_ACTIVE) {
+        if (commit(s, e) != 0) return -1;
+        lp_err_set(e, WIRE_LEASE_ENDED, NULL, "lease %s had already ended (%s: %s)", l->id,
+                   lp_lease_state_name(l->state), l->end_reason);
+        return 1;
+    }
+    if (end_lease_tx(s, l, state, reason, now_ms, NULL, e) != 0) return -1;
+    l->state = state;
+    l->ended_ms = now_ms;
+    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
+    return commit(s, e);
+}
+
 static int owner_ok(const lp_principal *who, const char *owner) {
     return !who || who->is_dev || !strcmp(who->tenant, owner);
 }
@@ -451,10 +484,17 @@ static int owner_ok(const lp_principal *who, const char *owner) {
 /* ---- operations ---- */
 static void op_close(lp_store *base) {
     sq *s = (sq *)base;
-    for (int i = 0; i < s->ncache; i++) sqlite3_finalize(s->cache[i].st);
+    for (int i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
     sqlite3_close(s->db);
+    sqlite3_close(s->ck);
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+static void op_maintain(lp_store *base) {
+    sq *s = (sq *)base;
+    if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 static int op_secret(lp_store *base, unsigned char out[32], lp_err *e) {
@@ -503,8 +543,8 @@ static int op_tenant_ensure(lp_store *base, const char *tenant, int64_t now_ms, 
     return rc;
 }
 
-static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
-                           lp_err *e) {
+static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex,
+                           int64_t now_ms, lp_err *e) {
     sq *s = (sq *)base;
     LOCK(s);
     int rc = begin(s, e);
@@ -540,8 +580,8 @@ static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *o
             out->is_node = sqlite3_column_int(st, 1);
             rc = 0;
         } else if (r == SQLITE_DONE) {
-            lp_err_set(e, WIRE_UNAUTHORIZED, "create one with: lepton-broker token create --db DB --tenant NAME",
-                       "unknown token");
+            lp_err_set(e, WIRE_UNAUTHORIZED,
+                       "create one with: lepton-broker token create --db DB --tenant NAME", "unknown token");
         } else {
             db_err(s, e, "looking up a token");
         }
@@ -555,7 +595,8 @@ static int same_gpus(const lp_node *cur, const lp_node_reg *reg) {
     if (cur->gpu_count != reg->gpu_count) return 0;
     for (size_t i = 0; i < reg->gpu_count; i++) {
         const lp_gpu *a = &cur->gpus[i], *b = &reg->gpus[i];
-        if (a->index != i || strcmp(a->uuid, b->uuid) || strcmp(a->model, b->model) || a->memory != b->memory)
+        if (a->index != i || strcmp(a->uuid, b->uuid) || strcmp(a->model, b->model) ||
+            a->memory != b->memory || strcmp(a->address, b->address))
             return 0;
     }
     return 1;
@@ -635,6 +676,7 @@ static int op_node_register(lp_store *base, const lp_principal *who, const lp_no
             bind_text(st, 3, reg->gpus[i].uuid);
             bind_text(st, 4, reg->gpus[i].model);
             sqlite3_bind_int64(st, 5, (sqlite3_int64)reg->gpus[i].memory);
+            bind_text(st, 6, reg->gpus[i].address);
             if (run(s, st, e, "adding a GPU") != 0) goto done;
         }
     if (rebuild_pools(s, reg->name, e) != 0) goto done;
@@ -877,8 +919,9 @@ static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out,
         if (lp_match_check_cost(req, out->v[0].price, &why) != 0)
             snprintf(out->message, sizeof out->message, "%s", why.message);
         else
-            snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU", out->n,
-                     out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model, out->v[0].price);
+            snprintf(out->message, sizeof out->message,
+                     "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU", out->n, out->n == 1 ? "" : "s",
+                     out->v[0].node, out->v[0].gpu_model, out->v[0].price);
     }
     rc = 0;
 done:
@@ -888,7 +931,8 @@ done:
 
 static char *lease_gpus_json(const lp_lease_gpu *g, uint32_t n) {
     json_t *a = json_array();
-    for (uint32_t i = 0; a && i < n; i++) json_array_append_new(a, json_pack("[I, s]", (json_int_t)g[i].index, g[i].uuid));
+    for (uint32_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_pack("[I, s, s]", (json_int_t)g[i].index, g[i].uuid, g[i].address));
     char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
     json_decref(a);
     return t;
@@ -958,6 +1002,7 @@ static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req
     while (got < req->gpu_count && sqlite3_step(st) == SQLITE_ROW) {
         taken[got].index = (uint32_t)sqlite3_column_int(st, 0);
         col_text(st, 1, taken[got].uuid, sizeof taken[got].uuid);
+        col_text(st, 2, taken[got].address, sizeof taken[got].address);
         got++;
     }
     sqlite3_reset(st);
@@ -1027,8 +1072,10 @@ static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req
     sqlite3_bind_double(st, 11, l->max_cost);
     sqlite3_bind_int64(st, 12, l->ttl_s);
     bind_text(st, 13, l->labels);
-    if (*l->idem_key) bind_text(st, 14, l->idem_key);
-    else sqlite3_bind_null(st, 14);
+    if (*l->idem_key)
+        bind_text(st, 14, l->idem_key);
+    else
+        sqlite3_bind_null(st, 14);
     sqlite3_bind_int64(st, 15, now_ms);
     sqlite3_bind_int64(st, 16, l->expires_ms);
     sqlite3_bind_int64(st, 17, l->cap_ms);
@@ -1093,8 +1140,8 @@ static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t 
     return rc;
 }
 
-static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds, int64_t now_ms,
-                           lp_lease *out, lp_err *e) {
+static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
+                           int64_t now_ms, lp_lease *out, lp_err *e) {
     sq *s = (sq *)base;
     memset(out, 0, sizeof *out);
     LOCK(s);
@@ -1111,7 +1158,8 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
         return -1; /* out stays filled for the caller */
     }
     if ((uint64_t)out->ttl_s + seconds > 2592000u) {
-        lp_err_set(e, WIRE_INVALID, NULL, "field 'seconds': the TTL would become %llu s; the limit is 2592000 (30 days)",
+        lp_err_set(e, WIRE_INVALID, NULL,
+                   "field 'seconds': the TTL would become %llu s; the limit is 2592000 (30 days)",
                    (unsigned long long)out->ttl_s + seconds);
         goto done;
     }
@@ -1143,19 +1191,12 @@ static int op_lease_end(lp_store *base, const char *tenant, const char *id, int 
     if (rc != 0) goto done;
     rc = -1;
     if (find_lease(s, tenant, id, out, e) != 0) goto done;
-    if (settle_tx(s, out, now_ms, e) != 0) goto done;
-    if (out->state != LS_ACTIVE) {
-        if (commit(s, e) != 0) goto done;
-        lp_err_set(e, WIRE_LEASE_ENDED, NULL, "lease %s had already ended (%s: %s)", id,
-                   lp_lease_state_name(out->state), out->end_reason);
+    int r = finish_end_tx(s, out, state, reason, now_ms, e);
+    if (r == 1) {
         UNLOCK(s);
-        return -1; /* out stays filled */
+        return -1; /* lease_ended; out stays filled */
     }
-    if (end_lease_tx(s, out, state, reason, now_ms, NULL, e) != 0) goto done;
-    out->state = state;
-    out->ended_ms = now_ms;
-    snprintf(out->end_reason, sizeof out->end_reason, "%s", reason);
-    rc = commit(s, e);
+    rc = r;
 done:
     if (rc != 0) {
         rollback(s);
@@ -1165,9 +1206,44 @@ done:
     return rc;
 }
 
-static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events, lp_err *e) {
+static int op_lease_fail_on_node(lp_store *base, const lp_principal *who, const char *node, const char *id,
+                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
     sq *s = (sq *)base;
-    char (*due)[LP_ID_MAX] = NULL;
+    lp_node cur;
+    memset(&cur, 0, sizeof cur);
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (check_node(s, who, node, &cur, e) != 0) goto done;
+    if (find_lease(s, NULL, id, out, e) != 0) goto done;
+    if (strcmp(out->node, node)) {
+        lp_lease_clear(out);
+        lp_err_set(e, WIRE_NOT_FOUND, NULL, "lease %s is not on node %s", id, node);
+        goto done;
+    }
+    int r = finish_end_tx(s, out, LS_FAILED, reason, now_ms, e);
+    if (r == 1) {
+        UNLOCK(s);
+        lp_node_clear(&cur);
+        return -1; /* lease_ended; out stays filled */
+    }
+    rc = r;
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_lease_clear(out);
+    }
+    UNLOCK(s);
+    lp_node_clear(&cur);
+    return rc;
+}
+
+static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
+                         lp_err *e) {
+    sq *s = (sq *)base;
+    char(*due)[LP_ID_MAX] = NULL;
     struct silent {
         char name[LP_NAME_MAX + 1];
         int64_t last;
@@ -1210,7 +1286,8 @@ static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms
         int64_t end;
         char reason[256];
         int r = 0;
-        if (lp_lease_due(&l, now_ms, &stt, &end, reason)) r = end_lease_tx(s, &l, stt, reason, end, events, e);
+        if (lp_lease_due(&l, now_ms, &stt, &end, reason))
+            r = end_lease_tx(s, &l, stt, reason, end, events, e);
         lp_lease_clear(&l);
         if (r != 0) goto fail;
     }
@@ -1261,9 +1338,12 @@ static int op_stats(lp_store *base, lp_store_stats *out, lp_err *e) {
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
         int64_t v = sqlite3_column_int64(st, 1);
-        if (!strcmp(k, "ready")) out->nodes_ready = v;
-        else if (!strcmp(k, "lost")) out->nodes_lost = v;
-        else out->nodes_gone += v;
+        if (!strcmp(k, "ready"))
+            out->nodes_ready = v;
+        else if (!strcmp(k, "lost"))
+            out->nodes_lost = v;
+        else
+            out->nodes_gone += v;
     }
     sqlite3_reset(st);
     st = prep(s, SQL_STATS_GPUS, e);
@@ -1284,10 +1364,26 @@ done:
 }
 
 static const lp_store_ops SQLITE_OPS = {
-    "sqlite",          op_close,          op_secret,         op_tenant_ensure, op_token_create,
-    op_token_lookup,   op_node_register,  op_node_heartbeat, op_node_deregister, op_node_list,
-    op_quote,          op_lease_grant,    op_lease_get,      op_lease_list,    op_lease_extend,
-    op_lease_end,      op_expire_due,     op_stats,
+    .name = "sqlite",
+    .close = op_close,
+    .secret = op_secret,
+    .tenant_ensure = op_tenant_ensure,
+    .token_create = op_token_create,
+    .token_lookup = op_token_lookup,
+    .node_register = op_node_register,
+    .node_heartbeat = op_node_heartbeat,
+    .node_deregister = op_node_deregister,
+    .node_list = op_node_list,
+    .quote = op_quote,
+    .lease_grant = op_lease_grant,
+    .lease_get = op_lease_get,
+    .lease_list = op_lease_list,
+    .lease_extend = op_lease_extend,
+    .lease_end = op_lease_end,
+    .lease_fail_on_node = op_lease_fail_on_node,
+    .expire_due = op_expire_due,
+    .stats = op_stats,
+    .maintain = op_maintain,
 };
 
 static int migrate(sq *s, lp_err *e) {
@@ -1295,10 +1391,11 @@ static int migrate(sq *s, lp_err *e) {
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
     int version = 0;
     sqlite3_stmt *st = NULL;
-    if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)", NULL, NULL,
-                     &msg) != SQLITE_OK)
+    if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+                     NULL, NULL, &msg) != SQLITE_OK)
         goto fail;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL) !=
+        SQLITE_OK)
         goto fail;
     if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
@@ -1310,12 +1407,14 @@ static int migrate(sq *s, lp_err *e) {
     }
     if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) goto fail;
     char sql[128];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)", SCHEMA_VERSION);
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)",
+             SCHEMA_VERSION);
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) goto fail;
     return 0;
 fail:
-    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot create the database schema: %s", msg ? msg : sqlite3_errmsg(s->db));
+    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot create the database schema: %s",
+               msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
@@ -1330,25 +1429,35 @@ int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
     }
     s->base.ops = &SQLITE_OPS;
     pthread_mutex_init(&s->mu, NULL);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
                    "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL,
-                     NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "cannot configure database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
     if (migrate(s, e) != 0) goto fail;
+    /* checkpoints move to the second connection (the reaper calls maintain); if it cannot be
+     * opened, SQLite's automatic checkpoints stay on */
+    if (sqlite3_open_v2(path, &s->ck, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(s->ck, 1000);
+        sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+    } else {
+        sqlite3_close(s->ck);
+        s->ck = NULL;
+    }
     *out = &s->base;
     return 0;
 fail:
     sqlite3_close(s->db);
+    sqlite3_close(s->ck);
     pthread_mutex_destroy(&s->mu);
     free(s);
     return -1;

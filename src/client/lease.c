@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "dataplane.h"
 #include "errors.h"
 #include "json_field.h"
 #include "rand.h"
@@ -186,27 +187,20 @@ int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_
         return rc;
     }
 
-    /* The data plane's address and token (absent from brokers without one). */
-    json_t *dp = json_object_get(lj, "data_plane");
-    const char *dp_address = json_string_value(json_object_get(dp, "address"));
-    const char *dp_token = json_string_value(json_object_get(dp, "token"));
+    /* The data plane: the workers' addresses and the lease token (a broker without one gives
+     * none; the data-plane calls then say so). */
     lepton_lease *l = calloc(1, sizeof *l);
     if (l) {
         l->client = c;
         memcpy(l->id, id, sizeof l->id);
         memcpy(l->path, path, sizeof l->path);
         l->gpu_count = info.gpu_count;
-        l->dp_address = dp_address ? strdup(dp_address) : NULL;
-        l->dp_token = dp_token ? strdup(dp_token) : NULL;
+        l->dp = lc_dp_new(l, lj);
     }
-    int complete = l && !dp_address == !l->dp_address && !dp_token == !l->dp_token;
+    int complete = l && l->dp;
     json_decref(resp.json);
     if (!complete) {
-        if (l) {
-            free(l->dp_address);
-            free(l->dp_token);
-            free(l);
-        }
+        free(l);
         lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
         abandon(c, fn, id);
         return LEPTON_ENOMEM;
@@ -267,15 +261,16 @@ int lepton_lease_extend(lepton_lease *l, uint32_t seconds) {
 }
 
 static void lease_free(lepton_lease *l) {
-    if (l->dp_token) memset(l->dp_token, 0, strlen(l->dp_token)); /* a secret: leave no copy */
-    free(l->dp_token);
-    free(l->dp_address);
+    lc_dp_free(l->dp); /* wipes the lease token */
     free(l);
 }
 
 int lc_lease_end(lepton_lease *l, int offline) {
     static const char fn[] = "lepton_lease_close";
     lepton_client *c = l->client;
+    /* The data plane first: pending tasks complete (canceled, or expired when on the wire) and
+     * the lease's modules and buffers are freed; the workers go with the lease. */
+    lc_dp_shutdown(l->dp);
     if (offline) {
         int rc = lc_fail(LEPTON_ENET,
                          "%s: lease %s not closed: the broker is unreachable; it ends by its TTL", fn, l->id);

@@ -6,16 +6,15 @@
 
 #include "lepton/lepton.h"
 
-/* Immutable after lepton_lease_open, except prev/next (guarded by the client's lock), so any
- * number of threads may use a lease at once without locking it. */
+/* Immutable after lepton_lease_open, except prev/next (guarded by the client's lock) and the
+ * inside of `dp` (guarded by its own lock), so any number of threads may use a lease at once. */
 struct lepton_lease {
     lepton_client *client;
     struct lepton_lease *prev, *next; /* the client's list of open leases */
     char id[64];
     char path[96]; /* "/v1/leases/<id>", built once */
     uint32_t gpu_count;
-    char *dp_address; /* data plane: the worker's address and the lease token (for later use) */
-    char *dp_token;
+    struct lc_dp *dp; /* the data plane: workers, modules, buffers, jobs (dataplane.h); has its own lock */
 };
 
 /* Ends a lease on the broker (unless `offline`), then frees the handle; the caller has already

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ struct lp_http_server {
     int nroutes;
     size_t max_body;
     unsigned max_conn, idle_s;
+    size_t conn_mem;
     char listen[300];
     char log_name[32];
     int port;
@@ -70,6 +72,12 @@ struct lp_http_req {
     char *hdr_name[MAX_EXTRA_HEADERS], *hdr_val[MAX_EXTRA_HEADERS];
     void *ctx;
     void (*ctx_free)(void *);
+    /* streamed reply (lp_http_reply_stream) */
+    lp_http_reader_fn sfn;
+    void *scls;
+    void (*sfree)(void *);
+    uint64_t ssize;
+    size_t sblock;
 };
 
 static void set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -85,7 +93,8 @@ static int split_path(const char *path, char segs[][SEG_MAX], int max, int *n) {
     int k = 0;
     const char *p = path;
     while (*p) {
-        while (*p == '/') p++;
+        while (*p == '/')
+            p++;
         if (!*p) break;
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -113,6 +122,7 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
     s->max_body = cfg->max_body ? cfg->max_body : 65536;
     s->max_conn = cfg->max_connections ? cfg->max_connections : 1024;
     s->idle_s = cfg->idle_timeout_s ? cfg->idle_timeout_s : 120;
+    s->conn_mem = 64 * 1024;
     snprintf(s->listen, sizeof s->listen, "%s", cfg->listen);
     snprintf(s->log_name, sizeof s->log_name, "%s", cfg->log_name ? cfg->log_name : "http");
     *out = s;
@@ -147,6 +157,10 @@ int lp_http_server_route_stream(lp_http_server *s, const char *method, const cha
                                 lp_http_body_fn body_fn, lp_http_handler fn, void *user) {
     if (!body_fn) return -1;
     return add_route(s, method, pattern, body_fn, fn, user);
+}
+
+void lp_http_server_set_conn_memory(lp_http_server *s, size_t bytes) {
+    if (!s->d && bytes >= 4096) s->conn_mem = bytes;
 }
 
 void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *user) {
@@ -217,6 +231,14 @@ void lp_http_set_ctx(lp_http_req *r, void *ctx, void (*free_fn)(void *)) {
 void *lp_http_ctx(const lp_http_req *r) { return r->ctx; }
 int lp_http_replied(const lp_http_req *r) { return r->replied; }
 
+int lp_http_client_gone(const lp_http_req *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return 0;
+    struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 /* ---- replies ---- */
 static void set_reply(lp_http_req *r, int status, const char *ctype, char *body_take, size_t len) {
     if (r->replied) {
@@ -235,7 +257,8 @@ void lp_http_reply_json_take(lp_http_req *r, int status, json_t *body) {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(body);
     if (!text) {
-        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the response\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the response\"}}";
         text = strdup(oom);
         status = 500;
     }
@@ -253,8 +276,24 @@ void lp_http_reply_bytes(lp_http_req *r, int status, const char *content_type, c
     set_reply(r, status, content_type ? content_type : "application/octet-stream", copy, size);
 }
 
+void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, uint64_t size, size_t block,
+                          lp_http_reader_fn fn, void *cls, void (*free_fn)(void *)) {
+    if (r->replied || !fn) {
+        if (free_fn) free_fn(cls);
+        if (!fn) lp_http_reply_error(r, WIRE_INTERNAL, NULL, "no body producer");
+        return;
+    }
+    set_reply(r, status, content_type ? content_type : "application/octet-stream", NULL, 0);
+    r->sfn = fn;
+    r->scls = cls;
+    r->sfree = free_fn;
+    r->ssize = size;
+    r->sblock = block ? block : 256 * 1024;
+}
+
 json_t *lp_http_error_body(const char *code, const char *message, const char *hint) {
-    json_t *e = json_pack("{s:s, s:s}", "code", code ? code : WIRE_INTERNAL, "message", message ? message : "");
+    json_t *e =
+        json_pack("{s:s, s:s}", "code", code ? code : WIRE_INTERNAL, "message", message ? message : "");
     if (e && hint && *hint) json_object_set_new(e, "hint", json_string(hint));
     return json_pack("{s:o}", "error", e);
 }
@@ -284,7 +323,8 @@ json_t *lp_http_json_body(lp_http_req *r) {
     const char *ct = lp_http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (r->body_len > 0 && ct && *ct) {
         size_t n = strcspn(ct, ";");
-        while (n > 0 && ct[n - 1] == ' ') n--;
+        while (n > 0 && ct[n - 1] == ' ')
+            n--;
         int json = (n == 16 && !strncasecmp(ct, "application/json", 16)) ||
                    (n >= 5 && !strncasecmp(ct + n - 5, "+json", 5));
         if (!json) {
@@ -294,7 +334,8 @@ json_t *lp_http_json_body(lp_http_req *r) {
         }
     }
     size_t i = 0;
-    while (i < r->body_len && strchr(" \t\r\n", r->body[i])) i++;
+    while (i < r->body_len && strchr(" \t\r\n", r->body[i]))
+        i++;
     if (i == r->body_len) return json_object();
     json_error_t je;
     json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -312,18 +353,59 @@ json_t *lp_http_json_body(lp_http_req *r) {
 }
 
 /* ---- libmicrohttpd glue ---- */
+typedef struct stream_src {
+    lp_http_reader_fn fn;
+    void *cls;
+    void (*free_fn)(void *);
+} stream_src;
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    stream_src *src = cls;
+    long n = src->fn(src->cls, pos, buf, max);
+    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls) {
+    stream_src *src = cls;
+    if (src->free_fn) src->free_fn(src->cls);
+    free(src);
+}
+
+static struct MHD_Response *make_response(lp_http_req *q) {
+    if (!q->sfn) {
+        struct MHD_Response *resp =
+            MHD_create_response_from_buffer(q->resp_len, q->resp, MHD_RESPMEM_MUST_FREE);
+        if (resp) q->resp = NULL; /* owned by the response now */
+        return resp;
+    }
+    stream_src *src = malloc(sizeof *src);
+    if (!src) return NULL; /* on_completed frees the producer */
+    src->fn = q->sfn;
+    src->cls = q->scls;
+    src->free_fn = q->sfree;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(q->ssize, q->sblock, stream_read, src, stream_free);
+    if (!resp) {
+        free(src);
+        return NULL;
+    }
+    q->sfn = NULL; /* owned by the response now */
+    q->sfree = NULL;
+    return resp;
+}
+
 static enum MHD_Result send_reply(lp_http_req *q) {
     if (!q->replied) lp_http_reply_error(q, WIRE_INTERNAL, NULL, "the handler gave no answer");
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(q->resp_len, q->resp, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = make_response(q);
     if (!resp) return MHD_NO;
-    q->resp = NULL; /* owned by the response now */
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype);
-    for (int i = 0; i < q->nhdr; i++) MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
+    for (int i = 0; i < q->nhdr; i++)
+        MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
     enum MHD_Result ok = MHD_queue_response(q->c, (unsigned)q->status, resp);
     MHD_destroy_response(resp);
     int64_t dur = lp_mono_ns() - q->start_ns;
-    lp_log(LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status, (double)dur / 1e6);
+    lp_log(LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status,
+           (double)dur / 1e6);
     if (q->s->obs) q->s->obs(q->rt ? q->rt->pattern : "-", q->method, q->status, dur, q->s->obs_user);
     return ok;
 }
@@ -358,21 +440,29 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
                     }
                 }
                 lp_http_add_header(q, MHD_HTTP_HEADER_ALLOW, allow);
-                lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", method, url, allow);
+                lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", method,
+                                    url, allow);
             } else {
                 lp_http_reply_error(q, WIRE_NOT_FOUND, "every path starts with /v1/; see docs/protocol.md",
                                     "no such endpoint: %s %s", method, url);
             }
             return send_reply(q);
         }
-        if (!q->rt->body_fn) {
+        if (q->rt->body_fn) {
+            /* let a streaming route look at the headers before any body arrives */
+            if (q->rt->body_fn(q, NULL, 0, q->rt->user) != 0) {
+                q->stream_failed = 1;
+                if (q->replied) return send_reply(q);
+            }
+        } else {
             const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl) {
                 char *end;
                 unsigned long long v = strtoull(cl, &end, 10);
                 if (v > s->max_body) {
-                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body of %llu bytes exceeds the limit of %zu bytes",
-                                        v, s->max_body);
+                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
+                                        "request body of %llu bytes exceeds the limit of %zu bytes", v,
+                                        s->max_body);
                     return send_reply(q);
                 }
             }
@@ -387,7 +477,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (q->rt->body_fn) {
-            if (!q->stream_failed && q->rt->body_fn(q, upload_data, n, q->rt->user) != 0) q->stream_failed = 1;
+            if (!q->stream_failed && q->rt->body_fn(q, upload_data, n, q->rt->user) != 0) {
+                q->stream_failed = 1;
+                if (q->replied) return send_reply(q); /* answer now; the rest of the body is discarded */
+            }
             return MHD_YES;
         }
         if (q->too_large) return MHD_YES;
@@ -397,7 +490,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         if (q->body_len + n + 1 > q->body_cap) {
             size_t cap = q->body_cap ? q->body_cap : 1024;
-            while (cap < q->body_len + n + 1) cap *= 2;
+            while (cap < q->body_len + n + 1)
+                cap *= 2;
             char *nb = realloc(q->body, cap);
             if (!nb) {
                 q->too_large = 1;
@@ -413,17 +507,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     }
     /* end of the request */
     if (q->too_large)
-        lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes", s->max_body);
+        lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
+                            s->max_body);
     else if (!(q->rt->body_fn && q->stream_failed))
         q->rt->fn(q, q->rt->user);
     return send_reply(q);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
     lp_http_req *q = *con_cls;
     if (!q) return;
     *con_cls = NULL;
     if (q->ctx_free) q->ctx_free(q->ctx);
+    if (q->sfree) q->sfree(q->scls);
     free(q->body);
     free(q->resp);
     for (int i = 0; i < q->nhdr; i++) {
@@ -446,7 +543,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
     lp_log(LOG_DEBUG, "%s: libmicrohttpd: %s", ((lp_http_server *)cls)->log_name, msg);
 }
 
@@ -510,17 +608,12 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                            MHD_OPTION_CONNECTION_LIMIT, s->max_conn,
-                            MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
-                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
-                            MHD_OPTION_END);
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, s->max_conn,
+                            MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s, MHD_OPTION_THREAD_STACK_SIZE,
+                            (size_t)(512 * 1024), MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+                            on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
         set_err(err, err_size, "cannot listen on %s (address in use or not available?)", s->listen);
         return -1;

@@ -23,20 +23,22 @@ typedef struct lp_http_req lp_http_req;
  * the server answers 500). Runs on the connection's thread; may block. */
 typedef void (*lp_http_handler)(lp_http_req *req, void *user);
 /* Receives a raw request body chunk by chunk instead of accumulating it (routes added with
- * lp_http_server_route_stream). Returns 0 to go on, or -1 after answering with lp_http_reply_*
- * (the rest of the body is then discarded). The handler runs after the last chunk. */
+ * lp_http_server_route_stream). It is first called once with data NULL and size 0 as soon as the
+ * headers are in (a chance to check them and refuse before any body is read), then per chunk.
+ * Returns 0 to go on, or -1 after answering with lp_http_reply_*: the answer is sent at once and
+ * the rest of the body is discarded. The handler runs after the last chunk. */
 typedef int (*lp_http_body_fn)(lp_http_req *req, const char *data, size_t size, void *user);
 /* Told about every answered request: the route pattern ("-" when none matched), method, status
  * and the time from the request's first byte of headers to the answer. For metrics. */
-typedef void (*lp_http_observer)(const char *pattern, const char *method, int status,
-                                 int64_t duration_ns, void *user);
+typedef void (*lp_http_observer)(const char *pattern, const char *method, int status, int64_t duration_ns,
+                                 void *user);
 
 typedef struct lp_http_config {
-    const char *listen;        /* "ADDR:PORT", "[v6]:PORT" or ":PORT"; port 0 picks a free one */
-    size_t max_body;           /* bytes of an accumulated body; 0 → 65536 */
-    unsigned max_connections;  /* 0 → 1024 */
-    unsigned idle_timeout_s;   /* keep-alive idle time before a connection is closed; 0 → 120 */
-    const char *log_name;      /* used in log lines; NULL → "http" */
+    const char *listen;       /* "ADDR:PORT", "[v6]:PORT" or ":PORT"; port 0 picks a free one */
+    size_t max_body;          /* bytes of an accumulated body; 0 → 65536 */
+    unsigned max_connections; /* 0 → 1024 */
+    unsigned idle_timeout_s;  /* keep-alive idle time before a connection is closed; 0 → 120 */
+    const char *log_name;     /* used in log lines; NULL → "http" */
 } lp_http_config;
 
 /* Creates a server (not yet listening). Returns 0, or -1 with a message in err. */
@@ -45,12 +47,15 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
  * path segment and are read back with lp_http_param. Routes are tried in the order added.
  * The pattern string is borrowed and must outlive the server. Only before lp_http_server_start.
  * Returns 0 or -1 (too many routes, pattern too long). */
-int lp_http_server_route(lp_http_server *s, const char *method, const char *pattern,
-                         lp_http_handler fn, void *user);
+int lp_http_server_route(lp_http_server *s, const char *method, const char *pattern, lp_http_handler fn,
+                         void *user);
 /* As lp_http_server_route, but the body goes to body_fn as it arrives (no size limit applies). */
 int lp_http_server_route_stream(lp_http_server *s, const char *method, const char *pattern,
                                 lp_http_body_fn body_fn, lp_http_handler fn, void *user);
 void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *user);
+/* Sets the bytes of each connection's I/O buffers (default 64 KiB); larger ones hand a streamed
+ * body over in bigger chunks (bulk uploads). Only before lp_http_server_start. */
+void lp_http_server_set_conn_memory(lp_http_server *s, size_t bytes);
 /* Binds and starts serving. Returns 0, or -1 with a message in err (address in use, ...). */
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size);
 /* The bound port (useful with port 0), or 0 when not started. */
@@ -73,6 +78,8 @@ const char *lp_http_body(const lp_http_req *r, size_t *size);
 /* Per-request context for streaming routes; free_fn (may be NULL) runs when the request ends. */
 void lp_http_set_ctx(lp_http_req *r, void *ctx, void (*free_fn)(void *));
 void *lp_http_ctx(const lp_http_req *r);
+/* 1 when the client has closed its side of the connection (for long-polls: stop waiting). */
+int lp_http_client_gone(const lp_http_req *r);
 /* 1 once a reply has been set. */
 int lp_http_replied(const lp_http_req *r);
 
@@ -84,8 +91,16 @@ json_t *lp_http_json_body(lp_http_req *r);
 /* Answers status with body serialized as JSON. Takes ownership of body (steals the reference). */
 void lp_http_reply_json_take(lp_http_req *r, int status, json_t *body);
 /* Answers raw bytes (copied). content_type NULL → application/octet-stream. */
-void lp_http_reply_bytes(lp_http_req *r, int status, const char *content_type, const void *data,
-                         size_t size);
+void lp_http_reply_bytes(lp_http_req *r, int status, const char *content_type, const void *data, size_t size);
+/* Produces a streamed response body: fills buf with up to max bytes of the body starting at byte
+ * pos and returns how many (> 0), or -1 on failure (the connection is then closed). Runs on the
+ * request's connection thread, after the handler returned. */
+typedef long (*lp_http_reader_fn)(void *cls, uint64_t pos, char *buf, size_t max);
+/* Answers status with a body of exactly size bytes produced by fn in pieces of up to block bytes
+ * (0 → 256 KiB), so that a large body is never held whole. free_fn (may be NULL) runs with cls
+ * exactly once: when the response is done, or at once when this reply is ignored or fails. */
+void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, uint64_t size, size_t block,
+                          lp_http_reader_fn fn, void *cls, void (*free_fn)(void *));
 /* Answers the error body of wire code `code` (see wire.h) with the status wire_http_status(code).
  * hint may be NULL. */
 void lp_http_reply_error(lp_http_req *r, const char *code, const char *hint, const char *fmt, ...)

@@ -7,13 +7,21 @@
 
 static const char *type_name(const json_t *v) {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -59,8 +67,8 @@ int lp_json_num(const json_t *obj, const char *field, double min, double max, do
     }
     double d = json_number_value(v);
     if (!isfinite(d) || d < min || d > max) {
-        snprintf(err, err_size, "field '%s' is %g; it must be a finite number between %g and %g", field, d, min,
-                 max);
+        snprintf(err, err_size, "field '%s' is %g; it must be a finite number between %g and %g", field, d,
+                 min, max);
         return -1;
     }
     *out = d;

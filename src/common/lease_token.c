@@ -60,7 +60,13 @@ long lp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t out_s
 }
 
 void lp_node_key(const unsigned char *secret, size_t secret_len, const char *node, unsigned char key[32]) {
-    lp_hmac_sha256(secret, secret_len, node, strlen(node), key);
+    /* "node:" separates this use of the secret from any other */
+    size_t n = strlen(node);
+    unsigned char msg[5 + 256];
+    if (n > 256) n = 256;
+    memcpy(msg, "node:", 5);
+    memcpy(msg + 5, node, n);
+    lp_hmac_sha256(secret, secret_len, msg, 5 + n, key);
 }
 
 char *lp_lease_token_sign(const unsigned char key[32], const char *payload) {

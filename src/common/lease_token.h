@@ -1,9 +1,11 @@
 /* lease_token.h — the data-plane lease token: base64url(payload JSON) "." base64url(HMAC-SHA-256).
  * The broker signs with the node key of the lease's node; the node verifies with the same key.
  *
- *   node_key  = HMAC-SHA-256(key = broker secret, message = node name)  (32 bytes; hex on the wire)
+ *   node_key  = HMAC-SHA-256(key = broker secret, message = "node:" + node name)  (32 bytes; hex on
+ *               the wire, given to the node at registration)
  *   signature = HMAC-SHA-256(key = node_key (32 raw bytes), message = the base64url payload text)
- *   payload   = {"lease": id, "node": name, "gpus": [uuid…], "expires_at": unix seconds}
+ *   payload   = {"lease": id, "node": name, "gpus": [uuid…], "exp": unix seconds, "expires_at": the same}
+ *               (the expiry at grant time; extending a lease re-signs with the new expiry)
  */
 #ifndef LEPTON_COMMON_LEASE_TOKEN_H
 #define LEPTON_COMMON_LEASE_TOKEN_H
@@ -15,7 +17,7 @@ size_t lp_b64url_encode(const unsigned char *in, size_t n, char *out);
 /* Decodes base64url without padding; returns the decoded length or -1 on bad input/too small. */
 long lp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t out_size);
 
-/* node_key = HMAC(secret, node name). */
+/* node_key = HMAC(secret, "node:" + node name); names longer than 256 bytes are cut there. */
 void lp_node_key(const unsigned char *secret, size_t secret_len, const char *node, unsigned char key[32]);
 /* Signs payload (JSON text); returns a malloc'd token or NULL (out of memory). Caller frees. */
 char *lp_lease_token_sign(const unsigned char key[32], const char *payload);

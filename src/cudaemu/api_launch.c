@@ -24,9 +24,28 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     }
     emu_unlock();
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    const void *xbuf = NULL;
+    size_t xsize = 0;
     if (extra) {
-        emu_set_detail("cuLaunchKernel: the 'extra' argument is not supported by cudaemu; pass kernelParams");
-        return CUDA_ERROR_INVALID_VALUE;
+        /* the packed-buffer form: {BUFFER_POINTER, p, BUFFER_SIZE, &size, END}; not with kernelParams */
+        if (kernelParams) {
+            emu_set_detail("cuLaunchKernel: pass either kernelParams or extra, not both");
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+        const size_t *psize = NULL;
+        for (int i = 0; i < 64 && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) xbuf = extra[i + 1];
+            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) psize = extra[i + 1];
+            else {
+                emu_set_detail("cuLaunchKernel: unknown entry in extra");
+                return CUDA_ERROR_INVALID_VALUE;
+            }
+        }
+        if (!xbuf || !psize) {
+            emu_set_detail("cuLaunchKernel: extra needs CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE");
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+        xsize = *psize;
     }
     ptx_module *pm = f->mod->pm;
     const ptx_func *fn = &pm->funcs[f->index];
@@ -58,13 +77,18 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
                        "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first", (unsigned long long)smem);
         return CUDA_ERROR_INVALID_VALUE;
     }
-    if (fn->nparams > 0 && !kernelParams) {
+    if (xbuf && xsize < fn->kparam_size) {
+        emu_set_detail("extra parameter buffer of %zu bytes, kernel needs %u", xsize, fn->kparam_size);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (fn->nparams > 0 && !kernelParams && !xbuf) {
         emu_set_detail("kernel takes %d parameters but kernelParams is NULL", fn->nparams);
         return CUDA_ERROR_INVALID_VALUE;
     }
     uint8_t *params = calloc(1, fn->kparam_size + 16);
     if (!params) return CUDA_ERROR_OUT_OF_MEMORY;
-    for (int i = 0; i < fn->nparams; i++) {
+    if (xbuf) memcpy(params, xbuf, fn->kparam_size);
+    for (int i = 0; !xbuf && i < fn->nparams; i++) {
         if (!kernelParams[i]) {
             free(params);
             emu_set_detail("kernelParams[%d] is NULL", i);
@@ -112,4 +136,67 @@ EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
     unsigned g[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
     unsigned b[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};
     return launch(f, g, b, config->sharedMemBytes, config->hStream, kernelParams, extra);
+}
+
+/* ---- occupancy: the limits of an sm_90 multiprocessor applied to the kernel's resources ---- */
+static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
+{
+    if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if (!handle_live(H_FUNC, f)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    const ptx_func *fn = &f->mod->pm->funcs[f->index];
+    uint64_t smem = (uint64_t)fn->static_shared + dyn;
+    emu_unlock();
+    if (blockSize > 1024) {
+        *numBlocks = 0;
+        return CUDA_SUCCESS;
+    }
+    int regs = 0;
+    cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f);
+    int warps = (blockSize + 31) / 32;
+    int by_threads = 64 / warps;
+    int by_regs = regs > 0 ? 65536 / (((regs + 7) / 8 * 8) * warps * 32) : 32;
+    int by_smem = smem ? (int)((228u * 1024u) / (smem + 1024u)) : 32;
+    int n = 32;
+    if (by_threads < n) n = by_threads;
+    if (by_regs < n) n = by_regs;
+    if (by_smem < n) n = by_smem;
+    *numBlocks = n;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
+                                                             size_t dynamicSMemSize)
+{
+    return occupancy(numBlocks, func, blockSize, dynamicSMemSize);
+}
+
+EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
+                                                                      size_t dynamicSMemSize, unsigned int flags)
+{
+    if (flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
+    return occupancy(numBlocks, func, blockSize, dynamicSMemSize);
+}
+
+EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
+                                                         int blockSize)
+{
+    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    if (!handle_live(H_FUNC, func)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    uint64_t st = func->mod->pm->funcs[func->index].static_shared;
+    emu_unlock();
+    uint64_t per = (228u * 1024u) / (uint64_t)numBlocks;
+    per = per > 1024 ? per - 1024 : 0;
+    if (per > 227u * 1024u) per = 227u * 1024u;
+    *dynamicSmemSize = per > st ? (size_t)(per - st) : 0;
+    return CUDA_SUCCESS;
 }

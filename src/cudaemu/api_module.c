@@ -93,9 +93,8 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
         emu_set_detail("%s", log);
         return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
-    uint32_t magic;
-    memcpy(&magic, img, 4);
-    if (magic == 0xBA55ED50u || magic == 0x466243b1u) {
+    if ((img[0] == 0x50 && img[1] == 0xed && img[2] == 0x55 && img[3] == 0xba) ||
+        (img[0] == 0xb1 && img[1] == 0x43 && img[2] == 0x62 && img[3] == 0x46)) {
         snprintf(log, sizeof log, "cudaemu: fatbin images are not supported; load PTX text");
         put_log(errbuf, errcap, NULL, log);
         emu_set_detail("%s", log);
@@ -422,4 +421,19 @@ EMU_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction hfunc)
     if (r == CUDA_SUCCESS) *hmod = hfunc->mod;
     emu_unlock();
     return r;
+}
+
+EMU_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int numFunctions, CUmodule mod)
+{
+    if (!functions && numFunctions) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    if (!handle_live(H_MOD, mod)) {
+        emu_unlock();
+        return CUDA_ERROR_INVALID_HANDLE;
+    }
+    unsigned k = 0;
+    for (int i = 0; i < mod->pm->nfuncs && k < numFunctions; i++)
+        if (mod->pm->funcs[i].is_entry) functions[k++] = &mod->funcs[i];
+    emu_unlock();
+    return CUDA_SUCCESS;
 }

@@ -13,16 +13,16 @@
 uint64_t g_emu_thread_instrs;
 
 #define R(o) (bank[(o) >> 28] + (size_t)((o)&0x0fffffffu) * 32u)
-#define LANES(body)                                                   \
+#define LANES(...)                                                   \
     do {                                                              \
         if (m == 0xffffffffu) {                                       \
             for (int l = 0; l < 32; l++) {                            \
-                body;                                                 \
+                __VA_ARGS__;                                          \
             }                                                         \
         } else {                                                      \
             for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {             \
                 int l = __builtin_ctz(mm_);                           \
-                body;                                                 \
+                __VA_ARGS__;                                          \
             }                                                         \
         }                                                             \
     } while (0)
@@ -30,30 +30,30 @@ uint64_t g_emu_thread_instrs;
 /* Integer op over the operation width: EXPR uses a, b (uint64_t). */
 #define INT_BIN(EXPR)                                                                    \
     switch (TY_LG(in->type)) {                                                           \
-    case 0: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint16_t)(EXPR)); break;          \
-    case 2: LANES(uint64_t a = A[l], b = B[l]; D[l] = (uint32_t)(EXPR)); break;          \
-    default: LANES(uint64_t a = A[l], b = B[l]; D[l] = (EXPR)); break;                   \
+    case 0: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;          \
+    case 2: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;          \
+    default: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR)); break;                   \
     }
 #define SGN_BIN(EXPR)                                                                                   \
     switch (TY_LG(in->type)) {                                                                          \
-    case 0: LANES(int64_t a = (int8_t)A[l], b = (int8_t)B[l]; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(int64_t a = (int16_t)A[l], b = (int16_t)B[l]; D[l] = (uint16_t)(EXPR)); break;        \
-    case 2: LANES(int64_t a = (int32_t)A[l], b = (int32_t)B[l]; D[l] = (uint32_t)(EXPR)); break;        \
-    default: LANES(int64_t a = (int64_t)A[l], b = (int64_t)B[l]; D[l] = (uint64_t)(EXPR)); break;       \
+    case 0: LANES(int64_t a = (int8_t)A[l], b = (int8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(int64_t a = (int16_t)A[l], b = (int16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;        \
+    case 2: LANES(int64_t a = (int32_t)A[l], b = (int32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;        \
+    default: LANES(int64_t a = (int64_t)A[l], b = (int64_t)B[l]; (void)b; D[l] = (uint64_t)(EXPR)); break;       \
     }
 #define UNS_BIN(EXPR)                                                                                      \
     switch (TY_LG(in->type)) {                                                                             \
-    case 0: LANES(uint64_t a = (uint8_t)A[l], b = (uint8_t)B[l]; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(uint64_t a = (uint16_t)A[l], b = (uint16_t)B[l]; D[l] = (uint16_t)(EXPR)); break;        \
-    case 2: LANES(uint64_t a = (uint32_t)A[l], b = (uint32_t)B[l]; D[l] = (uint32_t)(EXPR)); break;        \
-    default: LANES(uint64_t a = A[l], b = B[l]; D[l] = (EXPR)); break;                                     \
+    case 0: LANES(uint64_t a = (uint8_t)A[l], b = (uint8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
+    case 1: LANES(uint64_t a = (uint16_t)A[l], b = (uint16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;        \
+    case 2: LANES(uint64_t a = (uint32_t)A[l], b = (uint32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;        \
+    default: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR)); break;                                     \
     }
 #define FLT_BIN(EXPR32, EXPR64)                                                        \
     if (TY_LG(in->type) == 2) {                                                        \
-        LANES(float a = u2f(A[l]), b = u2f(B[l]); float r = (EXPR32); D[l] = f2u(r));  \
+        LANES(float a = u2f(A[l]), b = u2f(B[l]); (void)b; float r = (EXPR32); D[l] = f2u(r));  \
     } else {                                                                           \
-        LANES(double a = u2d(A[l]), b = u2d(B[l]); double r = (EXPR64); D[l] = d2u(r)); \
+        LANES(double a = u2d(A[l]), b = u2d(B[l]); (void)b; double r = (EXPR64); D[l] = d2u(r)); \
     }
 #define FLT_UN(EXPR32, EXPR64)                                              \
     if (TY_LG(in->type) == 2) {                                             \
@@ -124,6 +124,16 @@ static void park(frame *f, uint32_t lanes, int pc)
     f->waiting |= lanes;
 }
 
+static void recompute_next(frame *f, uint32_t blocked)
+{
+    int next = INT_MAX;
+    for (uint32_t mm = f->waiting & ~blocked; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (f->lane_pc[l] < next) next = f->lane_pc[l];
+    }
+    f->next_min = next;
+}
+
 static int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
 {
     if (regs > w->regcap) {
@@ -158,13 +168,14 @@ static void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lan
         if (lanes >> l & 1) d[l] = f->local_base;
 }
 
-static int do_call(exec *x, warp *w, const ptx_insn *in, uint32_t m, int line)
+static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m, int line)
 {
     frame *f = &w->frames[w->nframes - 1];
     const ptx_func *fn = &x->pm->funcs[f->func];
     const ptx_callsite *cs = &x->pm->calls[in->imm];
-    const ptx_func *cf = &x->pm->funcs[cs->callee];
-    if (w->nframes >= 1024) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "call stack overflow", line);
+    const ptx_func *cf = &x->pm->funcs[callee];
+    if (cf->builtin) return builtin_call(x, w, f, fn, cs, cf->builtin, m, line);
+    if (w->nframes >= 256) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "call stack overflow", line);
     if (w->nframes >= w->capframes) {
         int nc = w->capframes * 2;
         frame *nf = realloc(w->frames, (size_t)nc * sizeof *nf);
@@ -182,7 +193,7 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, uint32_t m, int line)
     if (ensure_stacks(w, reg_off + cf->nregs, pred_off + cf->npreds + 1, param_off + (size_t)cf->frame_param_size * 32 + 16))
         return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", line);
     frame *c = &w->frames[w->nframes++];
-    c->func = cs->callee;
+    c->func = callee;
     c->pc = 0;
     c->active = m;
     c->waiting = 0;
@@ -297,7 +308,7 @@ top:;
         ninstr += (uint64_t)__builtin_popcount(active);
         if (--x->budget == 0) {
             x->budget = 1u << 16;
-            if (*x->stop) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
+            if (__atomic_load_n(x->stop, __ATOMIC_RELAXED)) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
             if (x->deadline_ms > 0 && now_ms() > x->deadline_ms) {
                 SAVE();
                 return set_error(x, CUDA_ERROR_LAUNCH_TIMEOUT, "kernel ran past the watchdog (CUDAEMU_WATCHDOG_MS)", in->line);
@@ -556,21 +567,21 @@ top:;
             break;
         }
         case OP_BFE: {
-            int bits = 8 << TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
-            LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t pos = (uint32_t)B[l] & 0xff, len = (uint32_t)C[l] & 0xff;
-                  uint64_t r;
-                  if (len == 0) { r = 0; }
-                  else {
-                      uint64_t sbit = sg ? ((pos + len - 1 >= (uint32_t)bits) ? (a >> (bits - 1)) & 1 : (a >> (pos + len - 1)) & 1) : 0;
-                      uint64_t v = pos >= (uint32_t)bits ? 0 : a >> pos;
-                      if (len < 64) {
-                          v &= (1ull << len) - 1;
-                          if (sbit) v |= ~((1ull << len) - 1);
-                      }
-                      if (pos >= (uint32_t)bits && sbit) v = ~0ull;
-                      r = v;
+            /* bits pos..pos+len-1 of a; positions past the operand width read as the fill bit
+             * (the sign bit a[min(pos+len-1, width-1)] for signed types, 0 otherwise) */
+            int lg = TY_LG(in->type), bits = 8 << lg, sg = TY_KIND(in->type) == TK_S;
+            LANES(uint64_t a = zext(A[l], lg); uint32_t pos = (uint32_t)B[l] & 0xff, len = (uint32_t)C[l] & 0xff;
+                  uint64_t r = 0;
+                  if (len) {
+                      uint32_t top = pos + len - 1 < (uint32_t)bits ? pos + len - 1 : (uint32_t)bits - 1;
+                      uint64_t fill = sg ? (a >> top) & 1 : 0;
+                      uint32_t avail = pos < (uint32_t)bits ? (uint32_t)bits - pos : 0;
+                      uint32_t n = len < avail ? len : avail;
+                      r = n ? a >> pos : 0;
+                      if (n < 64) r &= (1ull << n) - 1;
+                      if (fill && n < 64) r |= ~((1ull << n) - 1);
                   }
-                  D[l] = zext(r, TY_LG(in->type)));
+                  D[l] = zext(r, lg));
             break;
         }
         case OP_BFI: {
@@ -600,8 +611,8 @@ top:;
                       case 1: for (int k = 0; k < 4; k++) sel[k] = (s + (uint32_t)k) & 7; break;          /* f4e */
                       case 2: for (int k = 0; k < 4; k++) sel[k] = (s - (uint32_t)k) & 7; break;          /* b4e */
                       case 3: for (int k = 0; k < 4; k++) sel[k] = s; break;                             /* rc8 */
-                      case 4: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k < s ? (uint32_t)k : s; break; /* ecl */
-                      case 5: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k > s ? (uint32_t)k : s; break; /* ecr */
+                      case 4: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k > s ? (uint32_t)k : s; break; /* ecl */
+                      case 5: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k < s ? (uint32_t)k : s; break; /* ecr */
                       default: sel[0] = (s & 1) * 2; sel[1] = sel[0] + 1; sel[2] = sel[0]; sel[3] = sel[1]; break; /* rc16 */
                       }
                       for (int k = 0; k < 4; k++) r |= ((uint32_t)(v >> (8 * sel[k])) & 0xff) << (8 * k);
@@ -832,12 +843,44 @@ top:;
         }
         case OP_CALL: {
             if (!m) break;
+            const ptx_callsite *cs = &x->pm->calls[in->imm];
+            int callee = cs->callee;
+            uint32_t group = m;
+            if (callee < 0) {
+                /* indirect: lanes with the same target call together, the others run the call again */
+                uint64_t t = A[__builtin_ctz(m)];
+                group = 0;
+                for (uint32_t mm = m; mm; mm &= mm - 1)
+                    if (A[__builtin_ctz(mm)] == t) group |= 1u << __builtin_ctz(mm);
+                uint64_t idx = (t - PTX_FUNC_BASE) / 16u;
+                if (t < PTX_FUNC_BASE || (t - PTX_FUNC_BASE) % 16u || idx >= (uint64_t)x->pm->nfuncs ||
+                    x->pm->funcs[idx].is_entry || !x->pm->funcs[idx].defined) {
+                    SAVE();
+                    return set_error(x, CUDA_ERROR_INVALID_PC, "indirect call to an address that is not a function", in->line);
+                }
+                callee = (int)idx;
+            }
+            if (x->pm->funcs[callee].builtin) {
+                /* provided by the interpreter (vprintf, __assertfail): runs inline, no frame */
+                if (do_call(x, w, in, callee, group, in->line) == W_ERR) {
+                    SAVE();
+                    return W_ERR;
+                }
+                if (group == m) break;
+            }
+            park(f, m & ~group, pc);
+            if (x->pm->funcs[callee].builtin) {
+                park(f, active & ~m, pc + 1);
+                park(f, group, pc + 1);
+                DIVERGE_TO_RESCHEDULE();
+            }
             park(f, active & ~m, pc + 1);
+            recompute_next(f, w->blocked);
             f->pc = pc + 1;
             f->active = 0;
             x->instrs += ninstr;
             ninstr = 0;
-            if (do_call(x, w, in, m, in->line) == W_ERR) return W_ERR;
+            if (do_call(x, w, in, callee, group, in->line) == W_ERR) return W_ERR;
             goto top;
         }
         case OP_RET:
@@ -863,8 +906,17 @@ top:;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "brkpt instruction executed without a debugger", in->line);
         case OP_BAR:
+        case OP_BAR_RED:
         case OP_BAR_ARRIVE: {
             if (!m) break;
+            if (in->op == OP_BAR_RED) {
+                uint32_t p = P[in->s[2]];
+                if (in->flags & F_PNEG_A) p = ~p;
+                int t = __builtin_popcount(p & m);
+                x->red_popc += t;
+                x->red_true += t;
+                x->red_false += __builtin_popcount(m) - t;
+            }
             if (in->op == OP_BAR_ARRIVE) {
                 x->arrived += __builtin_popcount(m);
                 break;
@@ -953,6 +1005,65 @@ top:;
             LANES(D[l] = acc);
             break;
         }
+        case OP_HALF:
+            half_op(in, D, A, B, C, m);
+            break;
+        case OP_WMMA_LOAD:
+        case OP_WMMA_STORE:
+        case OP_WMMA_MMA:
+            if (wmma_exec(x, in, bank, m, tid_base) == W_ERR) {
+                SAVE();
+                return W_ERR;
+            }
+            break;
+        case OP_FROUND:
+            fround_op(in, D, A, B, C, m);
+            break;
+        case OP_DP4A: {
+            int sa = TY_KIND(in->type) == TK_S, sb = TY_KIND(in->type2) == TK_S, mode = in->mod;
+            LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l]; int64_t acc = 0;
+                  if (mode == 0) {
+                      for (int k = 0; k < 4; k++) {
+                          int32_t ea = sa ? (int8_t)(a >> (8 * k)) : (int32_t)((a >> (8 * k)) & 0xff);
+                          int32_t eb = sb ? (int8_t)(b >> (8 * k)) : (int32_t)((b >> (8 * k)) & 0xff);
+                          acc += (int64_t)ea * eb;
+                      }
+                  } else {
+                      for (int k = 0; k < 2; k++) {
+                          int32_t ea = sa ? (int16_t)(a >> (16 * k)) : (int32_t)((a >> (16 * k)) & 0xffff);
+                          int bi = k + (mode == 2 ? 2 : 0);
+                          int32_t eb = sb ? (int8_t)(b >> (8 * bi)) : (int32_t)((b >> (8 * bi)) & 0xff);
+                          acc += (int64_t)ea * eb;
+                      }
+                  }
+                  D[l] = (uint32_t)((uint32_t)C[l] + (uint32_t)acc));
+            break;
+        }
+        case OP_CPASYNC: {
+            uint32_t n = in->vec;
+            const uint64_t *S = B, *SZ = C, *SO = R(in->s[3]);
+            int64_t off = in->imm;
+            LANES(uint8_t *dst = mem_xlate(x, SS_SHARED, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                  if (!dst) { SAVE(); return W_ERR; }
+                  uint32_t sz = (uint32_t)SZ[l] < n ? (uint32_t)SZ[l] : n;
+                  uint8_t tmp[16] = {0};
+                  if (sz) {
+                      uint8_t *src = mem_xlate(x, SS_GLOBAL, S[l] + SO[l], n, tid_base + (unsigned)l, 0, in->line);
+                      if (!src) { SAVE(); return W_ERR; }
+                      memcpy(tmp, src, sz);
+                  }
+                  memcpy(dst, tmp, n));
+            break;
+        }
+        case OP_BAR_RED_READ: {
+            if (in->mod == 0) {
+                LANES(D[l] = (uint32_t)x->snap_popc);
+            } else {
+                int r = in->mod == 1 ? x->snap_and : x->snap_or;
+                P[in->d[0]] = (P[in->d[0]] & ~m) | (r ? m : 0);
+            }
+            break;
+        }
         default:
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
@@ -1029,7 +1140,7 @@ static void exec_free(exec *x)
     free(x->local);
 }
 
-static int exec_init(exec *x, emu_launch *L, volatile int *stop, double start, double deadline)
+static int exec_init(exec *x, emu_launch *L, int *stop, double start, double deadline)
 {
     memset(x, 0, sizeof *x);
     x->L = L;
@@ -1067,6 +1178,7 @@ static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
     x->ctaid[2] = bz;
     x->arrived = 0;
     x->live = (int)x->nthreads;
+    x->red_popc = x->red_false = x->red_true = 0;
     for (unsigned i = 0; i < x->nwarps; i++) {
         warp *w = &x->warps[i];
         warp_init(x, w, (int)i);
@@ -1093,6 +1205,10 @@ static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
         if (running) continue;
         if (x->arrived >= x->live) {
             x->arrived = 0;
+            x->snap_popc = x->red_popc;
+            x->snap_and = x->red_false == 0;
+            x->snap_or = x->red_true != 0;
+            x->red_popc = x->red_false = x->red_true = 0;
             for (unsigned i = 0; i < x->nwarps; i++) {
                 warp *w = &x->warps[i];
                 if (w->state == W_BAR) {
@@ -1113,7 +1229,7 @@ typedef struct grid_job {
     emu_launch *L;
     uint64_t next; /* atomic block counter */
     uint64_t nblocks;
-    volatile int stop;
+    int stop;
     double start, deadline;
     pthread_mutex_t mu;
     CUresult err;
@@ -1132,7 +1248,7 @@ static void *grid_worker(void *arg)
     } else {
         unsigned gx = g->L->grid[0], gy = g->L->grid[1];
         for (;;) {
-            if (g->stop) break;
+            if (__atomic_load_n(&g->stop, __ATOMIC_RELAXED)) break;
             uint64_t b = __atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED);
             if (b >= g->nblocks) break;
             err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((uint64_t)gx * gy)));
@@ -1144,7 +1260,7 @@ static void *grid_worker(void *arg)
     if (err != CUDA_SUCCESS && g->err == CUDA_SUCCESS) {
         g->err = err;
         memcpy(g->msg, x.msg, sizeof g->msg);
-        g->stop = 1;
+        __atomic_store_n(&g->stop, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&g->mu);
     exec_free(&x);

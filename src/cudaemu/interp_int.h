@@ -50,6 +50,8 @@ typedef struct exec {
     uint8_t *local;
     uint32_t local_stride;
     int arrived, live;
+    int red_popc, red_false, red_true;   /* bar.red contributions of the open barrier */
+    int snap_popc, snap_and, snap_or;    /* results of the last completed bar.red */
     unsigned ctaid[3];
     const vm_alloc *last;
     CUresult err;
@@ -58,7 +60,7 @@ typedef struct exec {
     uint32_t budget;
     double deadline_ms;
     double start_ms;
-    volatile int *stop;
+    int *stop; /* shared by the launch's threads; read atomically */
 } exec;
 
 static inline float u2f(uint64_t v)
@@ -118,11 +120,21 @@ static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, uns
     return mem_xlate_slow(x, space, a, n, tid, store, line);
 }
 
+/* interp_builtin.c: vprintf and __assertfail for the lanes in m; W_RUN or W_ERR */
+int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int kind, uint32_t m,
+                 int line);
+
+/* interp_wmma.c */
+int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base);
+
 /* interp_math.c */
 uint64_t cvt_value(const ptx_insn *in, uint64_t v);
 float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);
 uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m);
 uint64_t fma_op(const ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
+void fround_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m);
+uint16_t half_round(float x, int rnd);
+void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m);
 
 #endif

@@ -4,6 +4,7 @@
 #include "interp_int.h"
 
 #include <fenv.h>
+#include <float.h>
 #include <math.h>
 
 float half_to_float(uint16_t h)
@@ -64,14 +65,18 @@ static double round_int(double v, int rnd)
     }
 }
 
-static int fe_mode(int rnd)
+/* Rounds exact value x (a long double holds every int64 and double exactly) to float with a
+ * directed mode, starting from the round-to-nearest result. */
+static float round_f32(long double x, int rnd)
 {
-    switch (rnd) {
-    case RND_RZ: return FE_TOWARDZERO;
-    case RND_RM: return FE_DOWNWARD;
-    case RND_RP: return FE_UPWARD;
-    default: return FE_TONEAREST;
-    }
+    float f = (float)x;
+    if (rnd != RND_RZ && rnd != RND_RM && rnd != RND_RP) return f;
+    if (isnan(f) || (long double)f == x) return f;
+    int up = rnd == RND_RP || (rnd == RND_RZ && x < 0);
+    if (up && (long double)f < x) f = nextafterf(f, INFINITY);
+    if (!up && (long double)f > x) f = nextafterf(f, -INFINITY);
+    if (rnd == RND_RZ && isinf(f) && !isinf((double)x)) f = copysignf(FLT_MAX, f);
+    return f;
 }
 
 static uint64_t store_int(int64_t sv, uint64_t uv, int is_signed_src, int dtype, int sat)
@@ -123,6 +128,17 @@ static uint64_t float_to_int(double v, int dtype, int rnd)
     return (uint64_t)v;
 }
 
+static double round_f64(long double x, int rnd)
+{
+    double f = (double)x;
+    if (rnd != RND_RZ && rnd != RND_RM && rnd != RND_RP) return f;
+    if (isnan(f) || (long double)f == x) return f;
+    int up = rnd == RND_RP || (rnd == RND_RZ && x < 0);
+    if (up && (long double)f < x) f = nextafter(f, INFINITY);
+    if (!up && (long double)f > x) f = nextafter(f, -INFINITY);
+    return f;
+}
+
 uint64_t cvt_value(const ptx_insn *in, uint64_t v)
 {
     int dt = in->type, st = in->type2, rnd = in->mod, sat = in->flags & F_SAT;
@@ -147,18 +163,10 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         int64_t sv = sext(v, TY_LG(st));
         uint64_t uv = zext(v, TY_LG(st));
         if (TY_LG(dt) == 2 && dk == TK_F) {
-            float f;
-            if (rnd == RND_RZ || rnd == RND_RM || rnd == RND_RP) {
-                int old = fegetround();
-                fesetround(fe_mode(rnd));
-                f = s ? (float)sv : (float)uv;
-                fesetround(old);
-            } else {
-                f = s ? (float)sv : (float)uv;
-            }
+            float f = round_f32(s ? (long double)sv : (long double)uv, rnd);
             return sat ? f2u(f < 0 ? 0.0f : f > 1 ? 1.0f : f) : f2u(f);
         }
-        x = s ? (double)sv : (double)uv;
+        x = round_f64(s ? (long double)sv : (long double)uv, rnd);
     }
     if (sat) x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
     if (dk == TK_BF) {
@@ -168,26 +176,18 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         return u >> 16;
     }
     switch (TY_LG(dt)) {
-    case 1: return float_to_half((float)x);
+    case 1: return half_round((float)x, rnd);
     case 2:
-        if (sfloat && TY_LG(st) == 3 && (rnd == RND_RZ || rnd == RND_RM || rnd == RND_RP)) {
-            int old = fegetround();
-            fesetround(fe_mode(rnd));
-            volatile double vx = x;
-            float f = (float)vx;
-            fesetround(old);
-            return f2u(f);
-        }
-        return f2u((float)x);
+        return f2u(round_f32((long double)x, rnd));
     default: return d2u(x);
     }
 }
 
-#define LANES(body)                                                        \
+#define LANES(...)                                                        \
     do {                                                                   \
         for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {                      \
             int l = __builtin_ctz(mm_);                                    \
-            body;                                                          \
+            __VA_ARGS__;                                                   \
         }                                                                  \
     } while (0)
 
@@ -236,11 +236,16 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
 #define FH(v) ((double)half_to_float((uint16_t)(v)))
 #define FF(v) ((double)u2f(v))
 #define FD(v) (u2d(v))
+#define FB(v) ((double)u2f((uint64_t)((uint32_t)(uint16_t)(v) << 16)))
 
 uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m)
 {
     uint32_t r = 0;
     int t = in->type2, k = TY_KIND(t), lg = TY_LG(t);
+    if (k == TK_BF) {
+        CMP_FLT(FB)
+        return r;
+    }
     if (k == TK_F) {
         if (lg == 2) {
             CMP_FLT(FF)
@@ -279,4 +284,102 @@ uint64_t fma_op(const ptx_insn *in, uint64_t a, uint64_t b, uint64_t c)
     float r = fmaf(u2f(a), u2f(b), u2f(c));
     if (in->flags & F_SAT) r = isnan(r) ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r;
     return f2u(r);
+}
+
+static float hget(uint32_t h, int bf) { return bf ? u2f((uint64_t)(h << 16)) : half_to_float((uint16_t)h); }
+static uint32_t hput(float f, int bf)
+{
+    if (!bf) return float_to_half(f);
+    uint32_t u = (uint32_t)f2u(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return u >> 16;
+}
+
+void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m)
+{
+    int two = TY_LG(in->type) == 2, bf = TY_KIND(in->type) == TK_BF, sat = (in->flags & F_SAT) != 0;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        uint32_t out = 0;
+        for (int k = 0; k < (two ? 2 : 1); k++) {
+            float a = hget((uint32_t)(A[l] >> (16 * k)) & 0xffff, bf);
+            float b = B ? hget((uint32_t)(B[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
+            float c = C ? hget((uint32_t)(C[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
+            float r;
+            switch (in->mod2) {
+            case OP_ADD: r = a + b; break;
+            case OP_SUB: r = a - b; break;
+            case OP_MUL: r = a * b; break;
+            case OP_MIN: r = fminf(a, b); break;
+            case OP_MAX: r = fmaxf(a, b); break;
+            case OP_NEG: r = -a; break;
+            case OP_ABS: r = fabsf(a); break;
+            default: r = fmaf(a, b, c); break;
+            }
+            if (sat) r = isnan(r) ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r;
+            out |= hput(r, bf) << (16 * k);
+        }
+        D[l] = out;
+    }
+}
+
+uint16_t half_round(float x, int rnd)
+{
+    uint16_t h = float_to_half(x);
+    if ((rnd != RND_RZ && rnd != RND_RM && rnd != RND_RP) || isnan(x)) return h;
+    float hv = half_to_float(h);
+    if (hv == x) return h;
+    uint16_t sign = h & 0x8000, mag = h & 0x7fff;
+    if (rnd == RND_RZ) {
+        if (fabsf(hv) > fabsf(x)) mag--;
+    } else if (rnd == RND_RP) {
+        if (hv < x) mag = sign ? (uint16_t)(mag - 1) : (uint16_t)(mag + 1);
+    } else if (hv > x) {
+        mag = sign ? (uint16_t)(mag + 1) : (uint16_t)(mag - 1);
+    }
+    return (uint16_t)(sign | mag);
+}
+
+/* The directed rounding modes of f32/f64 add/sub/mul/div/fma/sqrt/rcp, computed with the host's
+ * rounding mode switched for the instruction (this file is built with -frounding-math). */
+void fround_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m)
+{
+    int mode = in->mod == RND_RZ ? FE_TOWARDZERO : in->mod == RND_RM ? FE_DOWNWARD : FE_UPWARD;
+    int dbl = TY_LG(in->type) == 3, sat = (in->flags & F_SAT) != 0;
+    int old = fegetround();
+    fesetround(mode);
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (dbl) {
+            volatile double a = u2d(A[l]), b = B ? u2d(B[l]) : 0.0, c = C ? u2d(C[l]) : 0.0, r;
+            switch (in->mod2) {
+            case OP_ADD: r = a + b; break;
+            case OP_SUB: r = a - b; break;
+            case OP_MUL: r = a * b; break;
+            case OP_DIV: r = a / b; break;
+            case OP_FMA: r = fma(a, b, c); break;
+            case OP_SQRT: r = sqrt(a); break;
+            default: r = 1.0 / a; break;
+            }
+            double v = r;
+            if (sat) v = isnan(v) ? 0.0 : v < 0 ? 0.0 : v > 1 ? 1.0 : v;
+            D[l] = d2u(v);
+        } else {
+            volatile float a = u2f(A[l]), b = B ? u2f(B[l]) : 0.0f, c = C ? u2f(C[l]) : 0.0f, r;
+            switch (in->mod2) {
+            case OP_ADD: r = a + b; break;
+            case OP_SUB: r = a - b; break;
+            case OP_MUL: r = a * b; break;
+            case OP_DIV: r = a / b; break;
+            case OP_FMA: r = fmaf(a, b, c); break;
+            case OP_SQRT: r = sqrtf(a); break;
+            default: r = 1.0f / a; break;
+            }
+            float v = r;
+            if (sat) v = isnan(v) ? 0.0f : v < 0 ? 0.0f : v > 1 ? 1.0f : v;
+            D[l] = f2u(v);
+        }
+    }
+    fesetround(old);
 }

@@ -3,6 +3,7 @@
  * error), and atomic read-modify-write on translated memory. */
 #include "interp_int.h"
 
+#include <math.h>
 #include <stdio.h>
 
 static const char *space_name(int s)

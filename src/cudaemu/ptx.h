@@ -6,6 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Limits that keep hostile PTX from exhausting host memory. */
+#define PTX_MAX_REGS 32768u       /* registers + predicates per function */
+#define PTX_MAX_LOCAL (512u << 10) /* .local bytes per thread, as on the hardware */
+#define PTX_MAX_SHARED (227u << 10)
+
+/* Device "addresses" of functions, for function pointers and indirect calls. */
+#define PTX_FUNC_BASE 0x7c0000000000ull
+#define PTX_FUNC_ADDR(i) (PTX_FUNC_BASE + (uint64_t)(i) * 16u)
+
 /* Operand encoding: bank in bits 28..31, index in bits 0..27; each slot is 32 lanes of uint64_t. */
 #define OPB_REG 0u
 #define OPB_CONST 1u
@@ -36,7 +45,7 @@ enum {
     T_S8 = TY(TK_S, 0), T_S16 = TY(TK_S, 1), T_S32 = TY(TK_S, 2), T_S64 = TY(TK_S, 3),
     T_B8 = TY(TK_B, 0), T_B16 = TY(TK_B, 1), T_B32 = TY(TK_B, 2), T_B64 = TY(TK_B, 3),
     T_F16 = TY(TK_F, 1), T_F32 = TY(TK_F, 2), T_F64 = TY(TK_F, 3),
-    T_BF16 = TY(TK_BF, 1), T_F16X2 = TY(TK_F16X2, 2),
+    T_BF16 = TY(TK_BF, 1), T_F16X2 = TY(TK_F16X2, 2), T_BF16X2 = TY(TK_BF, 2),
     T_PRED = TY(TK_PRED, 0), T_NONE = 0xff
 };
 
@@ -53,6 +62,11 @@ enum {
     OP_BRA, OP_BRX, OP_CALL, OP_RET, OP_EXIT, OP_TRAP, OP_BAR, OP_BAR_ARRIVE, OP_BAR_RED,
     OP_BRKPT, OP_NANOSLEEP,
     OP_SHFL, OP_VOTE, OP_ACTIVEMASK, OP_MATCH, OP_REDUX,
+    OP_HALF, /* f16/bf16 (and x2) arithmetic; mod2 holds the operation */
+    OP_BAR_RED_READ, /* second half of bar.red: reads the block-wide result */
+    OP_FROUND,       /* f32/f64 arithmetic with a directed rounding mode; mod2 holds the operation */
+    OP_CPASYNC,      /* cp.async: a copy global -> shared, done synchronously */
+    OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA, /* m16n16k16 f16 tensor-core ops; aux indexes module->wops */
     OP_COUNT
 };
 
@@ -102,6 +116,7 @@ typedef struct ptx_insn {
     uint32_t s[4];  /* sources */
     int64_t imm;    /* address offset, branch target, call site, ... */
     int line;
+    uint32_t aux;   /* wmma: first of the register lists in ptx_module.wops */
 } ptx_insn;
 
 typedef struct ptx_param {
@@ -110,7 +125,7 @@ typedef struct ptx_param {
 } ptx_param;
 
 typedef struct ptx_callsite {
-    int callee;
+    int callee; /* -1: indirect, the target is in the call's s[0] register */
     int nargs;
     uint32_t *arg_off; /* offsets of the argument .param vars in the caller's param area */
     uint32_t *arg_size;
@@ -131,6 +146,9 @@ typedef struct ptx_func {
     uint32_t nregs, npreds;
     uint32_t local_size; /* per lane .local depot of this frame */
     int depot_reg;       /* register preset to the frame's local base, -1 if none */
+    int builtin;         /* BI_*: an extern function the interpreter provides */
+    int addr_taken;      /* its address is used: a possible target of indirect calls */
+    int has_indirect;    /* it makes indirect calls */
     ptx_insn *code;
     uint32_t ncode, capcode;
     uint64_t *consts; /* nconsts slots x 32 lanes */
@@ -146,6 +164,7 @@ typedef struct ptx_func {
     int recursive;
 } ptx_func;
 
+enum { BI_NONE, BI_VPRINTF, BI_ASSERTFAIL };
 enum { VS_GLOBAL, VS_CONST, VS_SHARED };
 typedef struct ptx_var {
     char *name;
@@ -164,6 +183,8 @@ typedef struct ptx_module {
     int nvars, capvars;
     ptx_callsite *calls;
     int ncalls, capcalls;
+    uint32_t *wops; /* register lists of wmma instructions (operand encodings) */
+    int nwops, capwops;
     uint32_t shared_static; /* module-wide layout of static .shared variables */
     int has_dyn_shared;
     int version_major, version_minor;

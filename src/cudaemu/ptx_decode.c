@@ -35,6 +35,7 @@ static int mtype(const char *s, uint32_t l)
         {"u8", T_U8},   {"u16", T_U16}, {"u32", T_U32}, {"u64", T_U64}, {"s8", T_S8},     {"s16", T_S16},
         {"s32", T_S32}, {"s64", T_S64}, {"b8", T_B8},   {"b16", T_B16}, {"b32", T_B32},   {"b64", T_B64},
         {"f16", T_F16}, {"f32", T_F32}, {"f64", T_F64}, {"pred", T_PRED}, {"bf16", T_BF16}, {"f16x2", T_F16X2},
+        {"bf16x2", T_BF16X2},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (meq(s, l, tab[i].n)) return tab[i].t;
@@ -215,6 +216,8 @@ static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int 
     return 0;
 }
 
+static int is_half(int t) { return (TY_KIND(t) == TK_F && TY_LG(t) == 1) || TY_KIND(t) == TK_F16X2 || TY_KIND(t) == TK_BF; }
+
 static int last_type(const mods *md) { return md->ntypes ? md->types[md->ntypes - 1] : -1; }
 
 static int cmp_of(const mods *md)
@@ -324,12 +327,20 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     int k = 0;
     const popnd *retl = NULL, *args = NULL;
     if (k < nops && ops[k].o.kind == PO_LIST) retl = &ops[k++];
-    if (k >= nops || ops[k].o.kind != PO_SYM || !ops[k].o.sy || ops[k].o.sy->kind != S_FUNC)
-        FAIL("only direct calls to declared functions are supported");
-    int callee = (int)ops[k].o.sy->val;
+    int callee;
+    if (k < nops && ops[k].o.kind == PO_REG) {
+        callee = -1; /* indirect: call (ret), %rd, (args), prototype; */
+        in->s[0] = OPND(OPB_REG, ops[k].o.idx);
+        ps->m->funcs[ps->fi].has_indirect = 1;
+    } else if (k < nops && ops[k].o.kind == PO_SYM && ops[k].o.sy && ops[k].o.sy->kind == S_FUNC) {
+        callee = (int)ops[k].o.sy->val;
+    } else {
+        FAIL("call target must be a declared function or a register");
+    }
     k++;
     if (k < nops && ops[k].o.kind == PO_LIST) args = &ops[k++];
-    if (k != nops) FAIL("indirect calls (call with a prototype) are unsupported");
+    if (callee < 0 && k < nops && ops[k].o.kind == PO_SYM) k++; /* the prototype */
+    if (k != nops) FAIL("unexpected operands after the call arguments");
     ptx_module *m = ps->m;
     ptx_callsite *cs = realloc(m->calls, (size_t)(m->ncalls + 1) * sizeof *cs);
     if (!cs) FAIL("out of memory");
@@ -360,6 +371,7 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     in->op = OP_CALL;
     in->imm = m->ncalls - 1;
     ptx_func *f = &m->funcs[ps->fi];
+    if (callee < 0) return 0;
     int seen = 0;
     for (int c = 0; c < f->ncallees; c++)
         if (f->callees[c] == callee) seen = 1;
@@ -382,7 +394,7 @@ static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     in->type = (uint8_t)type;
     const popnd *d = &ops[0], *a = &ops[1];
     if (type == T_PRED) {
-        uint32_t pd, ps_;
+        uint32_t pd = OP_NONE, ps_ = OP_NONE;
         if (pred_o(ps, &d->o, line, &pd, NULL)) return -1;
         in->op = OP_PMOV;
         in->d[0] = pd;
@@ -430,10 +442,80 @@ static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     }
     if (a->o.kind == PO_SYM && a->o.sy && (a->o.sy->kind == S_KPARAM || a->o.sy->kind == S_FPARAM))
         FAIL("taking the address of a parameter is unsupported");
-    if (a->o.kind == PO_SYM && a->o.sy && a->o.sy->kind == S_FUNC) FAIL("function pointers are unsupported");
+    if (a->o.kind == PO_SYM && a->o.sy && a->o.sy->kind == S_FUNC) {
+        ps->m->funcs[a->o.sy->val].addr_taken = 1;
+        in->op = OP_MOV;
+        in->s[0] = const_slot(ps, PTX_FUNC_ADDR(a->o.sy->val));
+        return ps->failed ? -1 : 0;
+    }
     in->op = OP_MOV;
     in->s[0] = src_o(ps, &a->o, type, line);
     return 0;
+}
+
+static int wops_add(pstate *ps, uint32_t v)
+{
+    ptx_module *m = ps->m;
+    if (m->nwops == m->capwops) {
+        int nc = m->capwops ? m->capwops * 2 : 64;
+        uint32_t *n = realloc(m->wops, (size_t)nc * sizeof *n);
+        if (!n) return -1;
+        m->wops = n;
+        m->capwops = nc;
+    }
+    m->wops[m->nwops++] = v;
+    return 0;
+}
+
+/* A {..} register list of exactly n elements into wops. */
+static int wmma_list(pstate *ps, const popnd *p, int n, int is_dst, int line)
+{
+    if (p->o.kind != PO_VEC || p->n != n) return perr(ps, line, "wmma fragment must list %d registers", n);
+    for (int k = 0; k < n; k++) {
+        uint32_t v = is_dst ? dst_o(ps, &p->v[k], line) : src_o(ps, &p->v[k], T_B32, line);
+        if (ps->failed || wops_add(ps, v)) return perr(ps, line, "bad wmma fragment");
+    }
+    return 0;
+}
+
+/* wmma.{load,store,mma} for the m16n16k16 shape with f16 inputs and f16/f32 accumulators; the
+ * fragment layout is the emulator's own (WMMA fragments are opaque to programs). */
+static int decode_wmma(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
+{
+    if (!has(md, "m16n16k16")) FAIL("unsupported wmma shape (only m16n16k16)");
+    in->aux = (uint32_t)ps->m->nwops;
+    in->mod2 = has(md, "col") ? 1 : 0;
+    if (has(md, "load") || has(md, "store")) {
+        int st = has(md, "store");
+        int which = st ? 2 : has(md, "a") ? 0 : has(md, "b") ? 1 : has(md, "c") ? 2 : -1;
+        int type = last_type(md);
+        if (which < 0 || (type != T_F16 && type != T_F32) || (which < 2 && type != T_F16))
+            FAIL("unsupported wmma fragment type");
+        if (nops < 2 || nops > 3) FAIL("wmma load/store expects 2 or 3 operands");
+        in->op = st ? OP_WMMA_STORE : OP_WMMA_LOAD;
+        in->mod = (uint8_t)which;
+        in->type = (uint8_t)type;
+        in->space = (uint8_t)(md->space < 0 ? SS_GENERIC : md->space);
+        int nregs = which < 2 ? 8 : type == T_F32 ? 8 : 4;
+        const popnd *ap = st ? &ops[0] : &ops[1], *fp = st ? &ops[1] : &ops[0];
+        if (wmma_list(ps, fp, nregs, !st, line)) return -1;
+        if (addr_o(ps, ap, in, &in->s[0], line)) return -1;
+        in->s[1] = nops == 3 ? src_o(ps, &ops[2].o, T_U32, line) : const_slot(ps, 16);
+        return ps->failed ? -1 : 0;
+    }
+    if (has(md, "mma")) {
+        if (md->ntypes != 2 || nops != 4) FAIL("bad wmma.mma");
+        int dt = md->types[0], ct = md->types[1];
+        if ((dt != T_F16 && dt != T_F32) || (ct != T_F16 && ct != T_F32)) FAIL("unsupported wmma.mma types");
+        in->op = OP_WMMA_MMA;
+        in->type = (uint8_t)dt;
+        in->type2 = (uint8_t)ct;
+        if (wmma_list(ps, &ops[0], dt == T_F32 ? 8 : 4, 1, line) || wmma_list(ps, &ops[1], 8, 0, line) ||
+            wmma_list(ps, &ops[2], 8, 0, line) || wmma_list(ps, &ops[3], ct == T_F32 ? 8 : 4, 0, line))
+            return -1;
+        return 0;
+    }
+    FAIL("unsupported wmma instruction");
 }
 
 static int simple_arith(const mods *md)
@@ -456,6 +538,20 @@ static int unary_arith(const mods *md)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (is_base(md, names[i])) return ops[i];
     return -1;
+}
+
+/* f32/f64 arithmetic with .rz/.rm/.rp runs through the rounding-mode aware slow path */
+static void fix_round(ptx_insn *in)
+{
+    if (TY_KIND(in->type) != TK_F || TY_LG(in->type) < 2) return;
+    if (in->mod != RND_RZ && in->mod != RND_RM && in->mod != RND_RP) return;
+    switch (in->op) {
+    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_FMA: case OP_SQRT: case OP_RCP:
+        in->mod2 = (uint8_t)in->op;
+        in->op = OP_FROUND;
+        break;
+    default: break;
+    }
 }
 
 static void common_flags(const mods *md, ptx_insn *in)
@@ -515,11 +611,18 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
             TY_LG(type) == 2)
             FAIL("div.f32 needs .approx, .full or a rounding modifier");
         int stype = (op == OP_SHL || op == OP_SHR) ? T_U32 : type;
+        if (is_half(type)) {
+            if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_MIN && op != OP_MAX)
+                FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
+            in->op = OP_HALF;
+            in->mod2 = (uint8_t)op;
+            stype = T_B32;
+            type = T_B32;
+        }
         in->d[0] = dst_o(ps, &ops[0].o, line);
         in->s[0] = src_o(ps, &ops[1].o, type, line);
         in->s[1] = src_o(ps, &ops[2].o, stype, line);
-        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
-            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        fix_round(in);
         return ps->failed ? -1 : 0;
     }
     if ((op = unary_arith(&md)) >= 0) {
@@ -529,10 +632,15 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->type = (uint8_t)type;
         common_flags(&md, in);
         if (has(&md, "shiftamt")) in->flags |= F_SHIFTAMT;
-        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
-            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        if (is_half(type)) {
+            if (op != OP_NEG && op != OP_ABS) FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
+            in->op = OP_HALF;
+            in->mod2 = (uint8_t)op;
+            type = T_B32;
+        }
         in->d[0] = dst_o(ps, &ops[0].o, line);
         in->s[0] = src_o(ps, &ops[1].o, type, line);
+        fix_round(in);
         return ps->failed ? -1 : 0;
     }
     if (is_base(&md, "mad") || is_base(&md, "fma") || is_base(&md, "mad24") || is_base(&md, "madc") ||
@@ -544,14 +652,19 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
         in->type = (uint8_t)type;
         common_flags(&md, in);
-        if (TY_KIND(type) == TK_F16X2 || TY_KIND(type) == TK_BF || (TY_KIND(type) == TK_F && TY_LG(type) == 1))
-            FAIL("half-precision arithmetic '%.*s' unsupported", (int)oplen, opname);
+        if (is_half(type)) {
+            if (in->op != OP_FMA) FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
+            in->op = OP_HALF;
+            in->mod2 = OP_FMA;
+            type = T_B32;
+        }
         int ctype = type;
         if (in->flags & F_WIDE) ctype = TY(TY_KIND(type), TY_LG(type) + 1);
         in->d[0] = dst_o(ps, &ops[0].o, line);
         in->s[0] = src_o(ps, &ops[1].o, type, line);
         in->s[1] = src_o(ps, &ops[2].o, type, line);
         in->s[2] = src_o(ps, &ops[3].o, ctype, line);
+        fix_round(in);
         return ps->failed ? -1 : 0;
     }
     if (is_base(&md, "setp") || is_base(&md, "set")) {
@@ -561,8 +674,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         int is_set = is_base(&md, "set");
         int ctype = is_set ? (md.ntypes >= 2 ? md.types[1] : -1) : type;
         if (ctype < 0) FAIL("missing type");
-        if (TY_KIND(ctype) == TK_F16X2 || TY_KIND(ctype) == TK_BF || (TY_KIND(ctype) == TK_F && TY_LG(ctype) == 1))
-            FAIL("half-precision comparison unsupported");
+        if (TY_KIND(ctype) == TK_F16X2 || (TY_LG(ctype) == 2 && TY_KIND(ctype) == TK_BF))
+            FAIL("packed half-precision comparison unsupported");
         if (need_ops(ps, nops, bop ? 4 : 3, bop ? 4 : 3, line, &md)) return -1;
         in->op = is_set ? OP_SET : OP_SETP;
         in->mod = (uint8_t)cmp;
@@ -616,7 +729,9 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->type = (uint8_t)md.types[0];
         in->type2 = (uint8_t)md.types[1];
         common_flags(&md, in);
-        if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2) FAIL("cvt with f16x2 unsupported");
+        if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2 ||
+            (TY_KIND(in->type) == TK_BF && TY_LG(in->type) == 2) || (TY_KIND(in->type2) == TK_BF && TY_LG(in->type2) == 2))
+            FAIL("cvt with packed half types unsupported");
         in->d[0] = dst_o(ps, &ops[0].o, line);
         in->s[0] = src_o(ps, &ops[1].o, in->type2, line);
         return ps->failed ? -1 : 0;
@@ -673,6 +788,42 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         }
         return ps->failed ? -1 : 0;
     }
+    if (is_base(&md, "dp4a") || is_base(&md, "dp2a")) {
+        if (md.ntypes < 2 || need_ops(ps, nops, 4, 4, line, &md)) FAIL("bad %.*s", (int)oplen, opname);
+        in->op = OP_DP4A;
+        in->type = (uint8_t)md.types[0];
+        in->type2 = (uint8_t)md.types[1];
+        in->mod = is_base(&md, "dp4a") ? 0 : has(&md, "hi") ? 2 : 1;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "cp")) {
+        /* cp.async.{ca,cg}.shared{::cta}.global [dst], [src], size{, src-size}; commit/wait are no-ops
+         * because the copy is done when the instruction runs */
+        if (has(&md, "commit_group") || has(&md, "wait_group") || has(&md, "wait_all")) {
+            in->op = OP_NOP;
+            return 0;
+        }
+        if (!has(&md, "async") || has(&md, "bulk") || !(has(&md, "shared") || has(&md, "shared::cta")) || nops < 3 ||
+            nops > 4)
+            FAIL("unsupported instruction '%.*s'", (int)oplen, opname);
+        if (ops[2].o.kind != PO_IMM || (ops[2].o.ival != 4 && ops[2].o.ival != 8 && ops[2].o.ival != 16))
+            FAIL("cp.async size must be 4, 8 or 16");
+        in->op = OP_CPASYNC;
+        in->vec = (uint8_t)ops[2].o.ival;
+        uint32_t sbase;
+        if (addr_o(ps, &ops[1], in, &sbase, line)) return -1;
+        int64_t soff = in->imm;
+        if (addr_o(ps, &ops[0], in, &in->s[0], line)) return -1;
+        in->s[1] = sbase;
+        in->s[3] = const_slot(ps, (uint64_t)soff);
+        in->s[2] = nops == 4 ? src_o(ps, &ops[3].o, T_U32, line) : const_slot(ps, (uint64_t)ops[2].o.ival);
+        return ps->failed ? -1 : 0;
+    }
+    if (is_base(&md, "wmma")) return decode_wmma(ps, &md, ops, nops, in, line);
     if (is_base(&md, "testp")) {
         static const char *k[] = {"finite", "infinite", "number", "notanumber", "normal", "subnormal"};
         in->op = OP_TESTP;
@@ -706,7 +857,26 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
             return 0;
         }
         if (has(&md, "cluster")) FAIL("cluster barriers unsupported");
-        if (has(&md, "red")) FAIL("bar.red unsupported");
+        if (has(&md, "red")) {
+            /* bar.red.popc.u32 d, a{, b}, {!}c / bar.red.{and,or}.pred p, a{, b}, {!}c */
+            int kind = has(&md, "popc") ? 0 : has(&md, "and") ? 1 : has(&md, "or") ? 2 : -1;
+            if (kind < 0 || nops < 3 || nops > 4) FAIL("bad bar.red");
+            in->op = OP_BAR_RED;
+            in->mod = (uint8_t)kind;
+            int neg = 0;
+            if (pred_o(ps, &ops[nops - 1].o, line, &in->s[2], &neg)) return -1;
+            if (neg) in->flags |= F_PNEG_A;
+            in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+            ptx_insn *rd = emit(ps, line);
+            if (ps->failed) return -1;
+            rd->op = OP_BAR_RED_READ;
+            rd->mod = (uint8_t)kind;
+            rd->guard = (int16_t)guard;
+            rd->gneg = (uint8_t)gneg;
+            if (kind == 0) rd->d[0] = dst_o(ps, &ops[0].o, line);
+            else if (pred_o(ps, &ops[0].o, line, &rd->d[0], NULL)) return -1;
+            return ps->failed ? -1 : 0;
+        }
         in->op = has(&md, "arrive") ? OP_BAR_ARRIVE : OP_BAR;
         if (nops < 1 || nops > 2) FAIL("bar expects 1 or 2 operands");
         in->s[0] = src_o(ps, &ops[0].o, T_U32, line);

@@ -71,6 +71,13 @@ typedef struct fixup {
     int line;
 } fixup;
 
+/* A declaration in a nested { } block shadows an outer one until the block closes. */
+typedef struct shadow {
+    char *key;
+    int had;
+    sym old;
+} shadow;
+
 typedef struct pstate {
     ptx_tok *t;
     int n, i;
@@ -88,6 +95,10 @@ typedef struct pstate {
     int npatches, cappatches;
     fixup *fix;
     int nfix, capfix;
+    shadow *shadows;
+    int nshadows, capshadows;
+    int depth;       /* block nesting inside a function body (1 = the body) */
+    int marks[64];   /* nshadows at each open block */
     int depot_reg;   /* register holding the local depot base, -1 if none */
     int sink_reg;
     int dyn_shared_var;

@@ -187,6 +187,47 @@ void add_fixup(pstate *ps, uint32_t insn, const char *name, uint32_t len, int li
 
 uint32_t new_reg(pstate *ps) { return curf(ps)->nregs++; }
 
+static int grow_shadows(pstate *ps)
+{
+    GROW(ps->shadows, ps->nshadows, ps->capshadows, 16);
+    return 1;
+}
+
+/* symtab_put for a function-scope declaration: inside a nested block the old meaning is kept
+ * so that the closing brace can restore it. */
+static sym *declare_sym(pstate *ps, const char *k, uint32_t len)
+{
+    if (ps->depth > 1) {
+        sym *old = symtab_get(&ps->l, k, len);
+        if (!grow_shadows(ps)) return NULL;
+        shadow *sh = &ps->shadows[ps->nshadows];
+        sh->key = strndup(k, len);
+        if (!sh->key) return NULL;
+        sh->had = old && old->kind != S_NONE;
+        if (sh->had) sh->old = *old;
+        ps->nshadows++;
+    }
+    return symtab_put(&ps->l, k, len);
+}
+
+static void close_block(pstate *ps, int mark)
+{
+    while (ps->nshadows > mark) {
+        shadow *sh = &ps->shadows[--ps->nshadows];
+        sym *s = symtab_get(&ps->l, sh->key, (uint32_t)strlen(sh->key));
+        if (s) {
+            if (sh->had) {
+                s->kind = sh->old.kind;
+                s->val = sh->old.val;
+                s->size = sh->old.size;
+            } else {
+                s->kind = S_NONE;
+            }
+        }
+        free(sh->key);
+    }
+}
+
 /* ---------- token helpers ---------- */
 static ptx_tok *tk(pstate *ps) { return &ps->t[ps->i]; }
 static int tis(const ptx_tok *t, const char *s)
@@ -213,7 +254,7 @@ static int type_from_name(const char *s, uint32_t len)
         {".u8", T_U8},   {".u16", T_U16}, {".u32", T_U32}, {".u64", T_U64}, {".s8", T_S8},   {".s16", T_S16},
         {".s32", T_S32}, {".s64", T_S64}, {".b8", T_B8},   {".b16", T_B16}, {".b32", T_B32}, {".b64", T_B64},
         {".f16", T_F16}, {".f32", T_F32}, {".f64", T_F64}, {".pred", T_PRED}, {".bf16", T_BF16},
-        {".f16x2", T_F16X2}, {".bf16x2", T_F16X2}};
+        {".f16x2", T_F16X2}, {".bf16x2", T_BF16X2}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strlen(tab[i].n) == len && memcmp(tab[i].n, s, len) == 0) return tab[i].t;
     return -1;
@@ -275,6 +316,7 @@ static int parse_simple(pstate *ps, sopnd *o)
         return 0;
     }
     sym *s = symtab_get(&ps->l, t->s, t->len);
+    if (s && s->kind == S_NONE) s = NULL;
     if (s && (s->kind == S_REG || s->kind == S_PRED)) {
         o->kind = s->kind == S_REG ? PO_REG : PO_PRED;
         o->idx = (uint32_t)s->val;
@@ -435,6 +477,8 @@ static int parse_vdecl_head(pstate *ps, vdecl *d)
             d->count = 0;
         } else {
             if (tk(ps)->kind != TK_INT) return perr(ps, nt->line, "bad array size");
+            if (tk(ps)->ival > (1ull << 32) || d->count * tk(ps)->ival > (1ull << 32))
+                return perr(ps, nt->line, "array too large");
             d->count *= tk(ps)->ival;
             ps->i++;
         }
@@ -504,6 +548,9 @@ static int parse_init(pstate *ps, const vdecl *d, uint8_t *buf, uint64_t size)
             } else {
                 memcpy(&v, &f, 8);
             }
+        } else if (o.kind == PO_SYM && o.sy && o.sy->kind == S_FUNC && esz == 8) {
+            v = PTX_FUNC_ADDR(o.sy->val);
+            ps->m->funcs[o.sy->val].addr_taken = 1;
         } else {
             return perr(ps, t->line, "unsupported initializer element '%.*s'", (int)t->len, t->s);
         }
@@ -558,6 +605,8 @@ static int declare_module_var(pstate *ps, int space, int is_extern)
             uint32_t a = v->align;
             m->shared_static = (m->shared_static + a - 1) / a * a;
             v->addr = m->shared_static;
+            if (v->size > PTX_MAX_SHARED || m->shared_static + v->size > PTX_MAX_SHARED)
+                return perr(ps, d.line, "too much .shared data (over %u bytes)", PTX_MAX_SHARED);
             m->shared_static += (uint32_t)v->size;
         }
     } else {
@@ -576,12 +625,14 @@ static int declare_reg(pstate *ps)
         if (parse_vdecl_head(ps, &d)) return -1;
         int pred = d.type == T_PRED;
         uint32_t n = d.is_range ? d.range : 1;
+        if ((uint64_t)f->nregs + f->npreds + n > PTX_MAX_REGS)
+            return perr(ps, d.line, "too many registers in function (limit %u)", PTX_MAX_REGS);
         char name[256];
         if (d.namelen > 200) return perr(ps, d.line, "register name too long");
         for (uint32_t k = 0; k < n; k++) {
             int l = d.is_range ? snprintf(name, sizeof name, "%.*s%u", (int)d.namelen, d.name, k)
                                : snprintf(name, sizeof name, "%.*s", (int)d.namelen, d.name);
-            sym *s = symtab_put(&ps->l, name, (uint32_t)l);
+            sym *s = declare_sym(ps, name, (uint32_t)l);
             if (!s) return perr(ps, d.line, "out of memory");
             s->kind = pred ? S_PRED : S_REG;
             s->val = pred ? f->npreds++ : f->nregs++;
@@ -595,8 +646,9 @@ static int declare_reg(pstate *ps)
                 for (;;) {
                     t = tk(ps);
                     if (t->kind != TK_ID) return perr(ps, t->line, "bad register list");
-                    sym *s = symtab_put(&ps->l, t->s, t->len);
+                    sym *s = declare_sym(ps, t->s, t->len);
                     if (!s) return perr(ps, t->line, "out of memory");
+                    if (f->nregs + f->npreds + 1 > PTX_MAX_REGS) return perr(ps, t->line, "too many registers");
                     s->kind = pred ? S_PRED : S_REG;
                     s->val = pred ? f->npreds++ : f->nregs++;
                     ps->i++;
@@ -619,8 +671,8 @@ static int declare_local(pstate *ps)
     uint32_t a = d.align ? d.align : 1;
     uint64_t off = (f->local_size + a - 1) / a * a;
     uint64_t sz = d.elem * d.count;
-    if (off + sz > (1u << 24)) return perr(ps, d.line, ".local frame too large");
-    sym *s = symtab_put(&ps->l, d.name, d.namelen);
+    if (off + sz > PTX_MAX_LOCAL) return perr(ps, d.line, ".local frame exceeds %u bytes", PTX_MAX_LOCAL);
+    sym *s = declare_sym(ps, d.name, d.namelen);
     if (!s) return perr(ps, d.line, "out of memory");
     s->kind = S_LOCAL;
     s->val = (int64_t)off;
@@ -641,7 +693,7 @@ static int declare_fparam(pstate *ps, ptx_param *out)
     uint64_t off = (f->frame_param_size + a - 1) / a * a;
     uint64_t sz = d.elem * (d.count ? d.count : 1);
     if (off + sz > 65536) return perr(ps, d.line, ".param space too large");
-    sym *s = symtab_put(&ps->l, d.name, d.namelen);
+    sym *s = declare_sym(ps, d.name, d.namelen);
     if (!s) return perr(ps, d.line, "out of memory");
     s->kind = S_FPARAM;
     s->val = (int64_t)off;
@@ -665,7 +717,7 @@ static int declare_kparam(pstate *ps, ptx_param *out)
     uint64_t off = (f->kparam_size + a - 1) / a * a;
     uint64_t sz = d.elem * (d.count ? d.count : 1);
     if (off + sz > 32764) return perr(ps, d.line, "kernel parameters exceed 32764 bytes");
-    sym *s = symtab_put(&ps->l, d.name, d.namelen);
+    sym *s = declare_sym(ps, d.name, d.namelen);
     if (!s) return perr(ps, d.line, "out of memory");
     s->kind = S_KPARAM;
     s->val = (int64_t)off;
@@ -724,6 +776,8 @@ static int parse_function(pstate *ps, int is_entry)
     ptx_module *m = ps->m;
     int line = tk(ps)->line;
     symtab_free(&ps->l);
+    close_block(ps, 0);
+    ps->depth = 0;
     ps->depot_reg = -1;
     ps->sink_reg = -1;
     /* optional return param list for .func */
@@ -875,16 +929,19 @@ static int parse_instruction(pstate *ps)
 
 static int parse_body(pstate *ps)
 {
-    int depth = 1;
-    while (depth > 0) {
+    ps->depth = 1;
+    while (ps->depth > 0) {
         ptx_tok *t = tk(ps);
         if (ps->failed) return -1;
         if (t->kind == TK_EOF) return perr(ps, t->line, "unexpected end of file in function body");
         if (tpunct(t, '{')) {
-            depth++;
+            if (ps->depth >= 64) return perr(ps, t->line, "blocks nested too deeply");
+            ps->marks[ps->depth] = ps->nshadows;
+            ps->depth++;
             ps->i++;
         } else if (tpunct(t, '}')) {
-            depth--;
+            ps->depth--;
+            if (ps->depth > 0) close_block(ps, ps->marks[ps->depth]);
             ps->i++;
         } else if (tis(t, ".reg")) {
             ps->i++;
@@ -908,6 +965,10 @@ static int parse_body(pstate *ps)
             ps->i++;
         } else if (tis(t, ".loc") || tis(t, ".file")) {
             skip_line(ps);
+        } else if (t->kind == TK_ID && tpunct(&ps->t[ps->i + 1], ':') && tis(&ps->t[ps->i + 2], ".callprototype")) {
+            /* the signature of indirect call targets: calls are checked at run time instead */
+            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF) ps->i++;
+            ps->i++;
         } else if (t->kind == TK_ID && tpunct(&ps->t[ps->i + 1], ':')) {
             sym *s = symtab_put(&ps->l, t->s, t->len);
             if (!s) return perr(ps, t->line, "out of memory");
@@ -950,7 +1011,27 @@ static int finish_module(pstate *ps)
     ptx_module *m = ps->m;
     for (int fi = 0; fi < m->nfuncs; fi++) {
         ptx_func *f = &m->funcs[fi];
-        if (!f->defined) return perr(ps, 0, "function '%s' is declared but never defined", f->name);
+        if (!f->defined && !f->is_entry && strcmp(f->name, "vprintf") == 0) f->builtin = BI_VPRINTF;
+        else if (!f->defined && !f->is_entry && strcmp(f->name, "__assertfail") == 0) f->builtin = BI_ASSERTFAIL;
+        else if (!f->defined)
+            return perr(ps, 0, "function '%s' is declared but not defined (external device functions other than "
+                               "vprintf and __assertfail are not provided by cudaemu)", f->name);
+        if (f->builtin) f->defined = 1;
+    }
+    /* indirect calls may reach every function whose address is taken */
+    for (int fi = 0; fi < m->nfuncs; fi++) {
+        ptx_func *f = &m->funcs[fi];
+        if (!f->has_indirect) continue;
+        for (int t = 0; t < m->nfuncs; t++) {
+            if (!m->funcs[t].addr_taken) continue;
+            int seen = 0;
+            for (int c = 0; c < f->ncallees; c++) seen |= f->callees[c] == t;
+            if (seen) continue;
+            int *nc = realloc(f->callees, (size_t)(f->ncallees + 1) * sizeof *nc);
+            if (!nc) return perr(ps, 0, "out of memory");
+            f->callees = nc;
+            f->callees[f->ncallees++] = t;
+        }
     }
     uint32_t dyn_base = (m->shared_static + 15u) & ~15u;
     for (int k = 0; k < ps->npatches; k++) {
@@ -1023,6 +1104,7 @@ void ptx_free(ptx_module *m)
         free(m->calls[i].arg_size);
     }
     free(m->calls);
+    free(m->wops);
     free(m);
 }
 
@@ -1138,6 +1220,8 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
     free(ps.patches);
     for (int k = 0; k < ps.nfix; k++) free(ps.fix[k].label);
     free(ps.fix);
+    close_block(&ps, 0);
+    free(ps.shadows);
     symtab_free(&ps.g);
     symtab_free(&ps.l);
     free(ps.t);

@@ -4,6 +4,7 @@
 #include "kcheck.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 int check_vector_add(kc *k)
@@ -78,9 +79,9 @@ int check_matmul_tiled(kc *k)
     return kc_cmp_f32(k, "C", C, W, (size_t)(M * N), 0);
 }
 
-int check_grid3d(kc *k)
+/* Launches grid3d with grid g and block b and checks every thread's record. */
+static int grid3d_run(kc *k, const unsigned g[3], const unsigned b[3])
 {
-    unsigned g[3] = {3, 2, 4}, b[3] = {4, 3, 5};
     unsigned total = g[0] * g[1] * g[2] * b[0] * b[1] * b[2];
     size_t bytes = (size_t)total * 12 * sizeof(uint32_t);
     uint32_t *got = kc_host(k, bytes), *want = kc_host(k, bytes);
@@ -102,9 +103,23 @@ int check_grid3d(kc *k)
     void *args[] = {&d};
     CUresult r = kc_launch(k, "grid3d", g[0], g[1], g[2], b[0], b[1], b[2], 0, args);
     if (r != CUDA_SUCCESS)
-        return kc_fail(k, "launch: %s", kc_errname(r));
+        return kc_fail(k, "launch <<<(%u,%u,%u), (%u,%u,%u)>>>: %s", g[0], g[1], g[2], b[0], b[1], b[2], kc_errname(r));
     KC_CU(k, cuMemcpyDtoH(got, d, bytes));
-    return kc_cmp_u32(k, "special registers", got, want, (size_t)total * 12);
+    char what[96];
+    snprintf(what, sizeof what, "special registers of <<<(%u,%u,%u), (%u,%u,%u)>>>", g[0], g[1], g[2], b[0], b[1], b[2]);
+    return kc_cmp_u32(k, what, got, want, (size_t)total * 12);
+}
+
+int check_grid3d(kc *k)
+{
+    static const unsigned shapes[3][2][3] = {
+        {{3, 2, 4}, {4, 3, 5}},   /* everything different */
+        {{1, 3, 2}, {16, 8, 8}},  /* 1024 threads: the largest block */
+        {{2, 1500, 1}, {1, 1, 1}}, /* a long y grid of one-thread blocks */
+    };
+    for (int s = 0; s < 3; ++s)
+        KC_TRY(grid3d_run(k, shapes[s][0], shapes[s][1]));
+    return KC_PASS;
 }
 
 int check_grid_stride(kc *k)

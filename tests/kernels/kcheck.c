@@ -237,3 +237,29 @@ int kc_cmp_f64(kc *k, const char *what, const double *got, const double *want, s
                        what, bad, n, max_ulp, first, got[first], want[first], kc_ulp_d(got[first], want[first]));
     return KC_PASS;
 }
+
+void kc_opfail(kc_opfails *f, int op, const char *fmt, ...)
+{
+    if (op >= 0 && op < 64) {
+        if (f->seen[op])
+            return;
+        f->seen[op] = 1;
+    }
+    size_t used = strlen(f->text);
+    if (used + 4 < sizeof f->text) {
+        if (f->count > 0)
+            used += (size_t)snprintf(f->text + used, sizeof f->text - used, "; ");
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(f->text + used, sizeof f->text - used, fmt, ap);
+        va_end(ap);
+    }
+    f->count++;
+}
+
+int kc_opfail_finish(kc *k, const kc_opfails *f)
+{
+    if (f->count == 0)
+        return KC_PASS;
+    return kc_fail(k, "%d operation(s) wrong: %s", f->count, f->text);
+}

@@ -20,7 +20,7 @@ typedef struct kc {
     CUdevice dev;
     CUmodule mod;
     uint64_t rng;       /* deterministic per case */
-    char why[1024];     /* reason of the failure */
+    char why[4096];     /* reason of the failure */
     void *host[KC_MAX_ALLOCS];
     int nhost;
     CUdeviceptr devp[KC_MAX_ALLOCS];
@@ -47,6 +47,16 @@ const char *kc_errname(CUresult r);
         if (kc_t_ != KC_PASS)                                                 \
             return kc_t_;                                                     \
     } while (0)
+
+/* Collects failures of several named operations so that one run reports all of them: note the
+ * first mismatch of each operation, then kc_opfail_finish() turns them into the failure reason. */
+typedef struct kc_opfails {
+    int count;
+    char text[3600];
+    unsigned char seen[64];
+} kc_opfails;
+void kc_opfail(kc_opfails *f, int op, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int kc_opfail_finish(kc *k, const kc_opfails *f);
 
 /* Zeroed host memory, freed when the case ends. Aborts on exhaustion (test program). */
 void *kc_host(kc *k, size_t bytes);
@@ -110,5 +120,13 @@ int check_grid3d(kc *k);
 int check_grid_stride(kc *k);
 int check_param_struct(kc *k);
 int check_watchdog_spin(kc *k);
+int check_rounding_modes(kc *k);
+int check_float_special(kc *k);
+int check_wide_int(kc *k);
+int check_block_sync(kc *k);
+int check_indirect_calls(kc *k);
+int check_half_precision(kc *k);
+int check_tensor_core(kc *k);
+int check_memory_spaces(kc *k);
 
 #endif

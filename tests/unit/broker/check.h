@@ -10,56 +10,58 @@
 
 static int check_failures;
 
-#define CHECK(cond)                                                                                       \
-    do {                                                                                                  \
-        if (!(cond)) {                                                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                      \
-            check_failures++;                                                                             \
-        }                                                                                                 \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                         \
+            check_failures++;                                                                                \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                                \
-    do {                                                                                                  \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                             \
-        if (va_ != vb_) {                                                                                 \
-            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, va_, #b, vb_); \
-            check_failures++;                                                                             \
-        }                                                                                                 \
+#define CHECK_EQ_INT(a, b)                                                                                   \
+    do {                                                                                                     \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                                \
+        if (va_ != vb_) {                                                                                    \
+            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, va_, #b,     \
+                    vb_);                                                                                    \
+            check_failures++;                                                                                \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_NEAR(a, b)                                                                                  \
-    do {                                                                                                  \
-        double va_ = (a), vb_ = (b);                                                                      \
-        if (fabs(va_ - vb_) > 1e-9 * (1 + fabs(vb_))) {                                                   \
-            fprintf(stderr, "%s:%d: %s == %.12g, expected %.12g\n", __FILE__, __LINE__, #a, va_, vb_);     \
-            check_failures++;                                                                             \
-        }                                                                                                 \
+#define CHECK_NEAR(a, b)                                                                                     \
+    do {                                                                                                     \
+        double va_ = (a), vb_ = (b);                                                                         \
+        if (fabs(va_ - vb_) > 1e-9 * (1 + fabs(vb_))) {                                                      \
+            fprintf(stderr, "%s:%d: %s == %.12g, expected %.12g\n", __FILE__, __LINE__, #a, va_, vb_);       \
+            check_failures++;                                                                                \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                                   \
-    do {                                                                                                  \
-        const char *va_ = (a), *vb_ = (b);                                                                \
-        if (!va_ || !vb_ || strcmp(va_, vb_)) {                                                           \
-            fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, va_ ? va_ : "(null)", \
-                    vb_ ? vb_ : "(null)");                                                                \
-            check_failures++;                                                                             \
-        }                                                                                                 \
+#define CHECK_STR(a, b)                                                                                      \
+    do {                                                                                                     \
+        const char *va_ = (a), *vb_ = (b);                                                                   \
+        if (!va_ || !vb_ || strcmp(va_, vb_)) {                                                              \
+            fprintf(stderr, "%s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a,                \
+                    va_ ? va_ : "(null)", vb_ ? vb_ : "(null)");                                             \
+            check_failures++;                                                                                \
+        }                                                                                                    \
     } while (0)
 
-#define CHECK_CONTAINS(hay, needle)                                                                       \
-    do {                                                                                                  \
-        const char *h_ = (hay);                                                                           \
-        if (!h_ || !strstr(h_, (needle))) {                                                               \
-            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__, h_ ? h_ : "(null)", (needle)); \
-            check_failures++;                                                                             \
-        }                                                                                                 \
+#define CHECK_CONTAINS(hay, needle)                                                                          \
+    do {                                                                                                     \
+        const char *h_ = (hay);                                                                              \
+        if (!h_ || !strstr(h_, (needle))) {                                                                  \
+            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,                   \
+                    h_ ? h_ : "(null)", (needle));                                                           \
+            check_failures++;                                                                                \
+        }                                                                                                    \
     } while (0)
 
-#define RUN(test)                                                                                         \
-    do {                                                                                                  \
-        int before_ = check_failures;                                                                     \
-        test();                                                                                           \
-        fprintf(stderr, "%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #test);                   \
+#define RUN(test)                                                                                            \
+    do {                                                                                                     \
+        int before_ = check_failures;                                                                        \
+        test();                                                                                              \
+        fprintf(stderr, "%s %s\n", check_failures == before_ ? "ok  " : "FAIL", #test);                      \
     } while (0)
 
 #define CHECK_DONE() (check_failures ? (fprintf(stderr, "%d check(s) failed\n", check_failures), 1) : 0)

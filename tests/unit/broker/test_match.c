@@ -4,7 +4,8 @@
 #include "metering.h"
 #include "wire.h"
 
-static lp_pool pool(const char *node, const char *model, uint64_t mem, uint32_t total, uint32_t freec, double price) {
+static lp_pool pool(const char *node, const char *model, uint64_t mem, uint32_t total, uint32_t freec,
+                    double price) {
     lp_pool p;
     memset(&p, 0, sizeof p);
     snprintf(p.node, sizeof p.node, "%s", node);
@@ -56,8 +57,8 @@ static void test_pick_cheapest(void) {
 }
 
 static void test_explain(void) {
-    lp_pool p[] = {pool("a", "NVIDIA H100 80GB HBM3", 80, 2, 0, 2.5), pool("b", "NVIDIA H100 80GB HBM3", 80, 1, 1, 2.5),
-                   pool("c", "A100-80GB", 80, 4, 4, 1.9)};
+    lp_pool p[] = {pool("a", "NVIDIA H100 80GB HBM3", 80, 2, 0, 2.5),
+                   pool("b", "NVIDIA H100 80GB HBM3", 80, 1, 1, 2.5), pool("c", "A100-80GB", 80, 4, 4, 1.9)};
     lp_lease_req r = req(2, "H100");
     lp_err e = {0};
     lp_match_explain(p, 3, &r, &e);

@@ -245,16 +245,18 @@ int fb_closed_port(void) {
 
 /* ---- the minimal broker ---- */
 
-static void lease_json(char *out, size_t n, int id, const char *state, long expires) {
+static void lease_json(const fb_mini *m, char *out, size_t n, int id, const char *state, long expires) {
     snprintf(
         out, n,
         "{\"lease\": {\"id\": \"ls_%d\", \"tenant\": \"t\", \"state\": \"%s\", \"end_reason\": %s, "
-        "\"node\": \"node-a\", \"gpu_model\": \"NVIDIA H100 80GB HBM3\", \"gpu_count\": 2, "
+        "\"node\": \"node-a\", \"gpu_model\": \"NVIDIA H100 80GB HBM3\", \"gpu_count\": %d, "
         "\"gpu_memory\": 85899345920, \"price_per_gpu_hour\": 2.5, \"cost\": 0.0014, \"ttl_seconds\": 600, "
         "\"created_at\": 1790000000, \"started_at\": 1790000000, \"expires_at\": %ld, \"ended_at\": %s, "
-        "\"data_plane\": {\"address\": \"http://127.0.0.1:1\", \"token\": \"tok\"}}}",
-        id, state, strcmp(state, "active") ? "\"ended\"" : "null", expires,
-        strcmp(state, "active") ? "1790000100" : "null");
+        "%s}}",
+        id, state, strcmp(state, "active") ? "\"ended\"" : "null", m->gpu_count ? m->gpu_count : 2, expires,
+        strcmp(state, "active") ? "1790000100" : "null",
+        m->data_plane ? m->data_plane
+                      : "\"data_plane\": {\"address\": \"http://127.0.0.1:1\", \"token\": \"tok\"}");
 }
 
 static void error_json(fb_reply *rep, int status, const char *code, const char *msg) {
@@ -271,7 +273,8 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
     char tail[64] = "";
     if (!strcmp(req->method, "POST") && !strcmp(req->path, "/v1/leases")) {
         m->opens++;
-        size_t bl = req->body_len < sizeof m->last_open_body - 1 ? req->body_len : sizeof m->last_open_body - 1;
+        size_t bl =
+            req->body_len < sizeof m->last_open_body - 1 ? req->body_len : sizeof m->last_open_body - 1;
         memcpy(m->last_open_body, req->body, bl);
         m->last_open_body[bl] = '\0';
         const char *k = strstr(req->body, "\"idempotency_key\":\"");
@@ -280,7 +283,7 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
         for (int i = 0; i < m->nkeys; i++)
             if (!strcmp(m->keys_seen[i], m->last_key)) {
                 rep->status = 200;
-                lease_json(rep->body, sizeof rep->body, m->lease_ids_for_key[i], "active",
+                lease_json(m, rep->body, sizeof rep->body, m->lease_ids_for_key[i], "active",
                            m->leases[m->lease_ids_for_key[i]].expires);
                 return;
             }
@@ -297,7 +300,7 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
             return;
         }
         rep->status = 201;
-        lease_json(rep->body, sizeof rep->body, id, "active", m->leases[id].expires);
+        lease_json(m, rep->body, sizeof rep->body, id, "active", m->leases[id].expires);
         return;
     }
     if (!strcmp(req->method, "POST") && !strcmp(req->path, "/v1/quote")) {
@@ -317,7 +320,7 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
         int open = m->leases[id].open;
         const char *ended = m->leases[id].ended ? m->leases[id].ended : "closed";
         if (!strcmp(req->method, "GET") && !tail[0]) {
-            lease_json(rep->body, sizeof rep->body, id, open ? "active" : ended, m->leases[id].expires);
+            lease_json(m, rep->body, sizeof rep->body, id, open ? "active" : ended, m->leases[id].expires);
             return;
         }
         if (!strcmp(req->method, "POST") && !strcmp(tail, "/extend")) {
@@ -326,7 +329,7 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
             const char *s = strstr(req->body, "\"seconds\":");
             if (s) secs = strtol(s + 10, NULL, 10);
             m->leases[id].expires += secs;
-            lease_json(rep->body, sizeof rep->body, id, "active", m->leases[id].expires);
+            lease_json(m, rep->body, sizeof rep->body, id, "active", m->leases[id].expires);
             return;
         }
         if (!strcmp(req->method, "POST") && !strcmp(tail, "/close")) {
@@ -346,7 +349,7 @@ void fb_mini_handler(const fb_request *req, fb_reply *rep, void *user) {
                 rep->drop = 1;
                 return;
             }
-            lease_json(rep->body, sizeof rep->body, id, "closed", m->leases[id].expires);
+            lease_json(m, rep->body, sizeof rep->body, id, "closed", m->leases[id].expires);
             return;
         }
     }

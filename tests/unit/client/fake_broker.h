@@ -45,8 +45,10 @@ typedef struct fb_mini {
     char keys_seen[8][128];
     int lease_ids_for_key[8];
     int nkeys;
-    char last_auth[256]; /* Authorization header value of the last request */
+    char last_auth[256];       /* Authorization header value of the last request */
     char last_open_body[1024]; /* body of the last POST /v1/leases */
+    int gpu_count;             /* of every lease; 0 = 2 */
+    const char *data_plane;    /* JSON of the leases' data_plane (and "gpus": …); NULL = a dead address */
     struct {
         int open;
         long expires;

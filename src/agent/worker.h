@@ -1,0 +1,134 @@
+/* worker.h — the lease worker: one process serving one leased GPU's data plane (docs/dataplane.md).
+ * State shared by its parts: the CUDA context, device buffers, modules, the in-order job executor
+ * and the small journal in the lease's state directory that a replacement worker reads back. */
+#ifndef LEPTON_AGENT_WORKER_H
+#define LEPTON_AGENT_WORKER_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "cuda_api.h"
+#include "http_server.h"
+#include "token.h"
+
+/* Exit statuses the agent tells apart. */
+#define LP_WORKER_EXIT_OK 0
+#define LP_WORKER_EXIT_USAGE 2   /* bad arguments: restarting will not help */
+#define LP_WORKER_EXIT_STICKY 3  /* a sticky CUDA error poisoned the context: replace the worker */
+#define LP_WORKER_EXIT_START 4   /* CUDA or the listen socket could not be set up */
+
+#define WK_MODULE_MAX (64u << 20)    /* bytes of one module image */
+#define WK_JOB_MAX (256u << 20)      /* bytes of one job request */
+#define WK_JOB_JSON_MAX (1u << 20)   /* bytes of a job's JSON descriptor */
+#define WK_MAX_STEPS 4096
+#define WK_MAX_ARGS 256
+#define WK_BUFFER_MAX (1ull << 42)   /* bytes of one buffer */
+
+typedef struct wk_buffer {
+    uint64_t id;
+    lp_cu_dptr ptr;
+    uint64_t size;
+    int refs;       /* the table's (while live) + requests using it */
+    int live;
+    struct wk_buffer *next;
+} wk_buffer;
+
+typedef struct wk_func {
+    char *name;
+    lp_cu_function f;
+    int nparams; /* -1 when the driver cannot tell (no cuFuncGetParamInfo) */
+    size_t *offset, *size;
+    struct wk_func *next;
+} wk_func;
+
+typedef struct wk_module {
+    char sha[65];
+    lp_cu_module mod;
+    json_t *info; /* {"module", "functions": [...]} */
+    wk_func *funcs;
+    int refs;
+    struct wk_module *next;
+} wk_module;
+
+typedef struct wk_job wk_job;
+
+typedef struct lp_worker {
+    /* identity */
+    char lease[128], node[128], uuid[64], listen[128], state_dir[512], cuda_path[512];
+    int index; /* position of this GPU within the lease */
+    lp_token_scope scope;
+    /* CUDA */
+    lp_cuda cu;
+    lp_cu_device dev;
+    lp_cu_ctx ctx;
+    char gpu_name[256];
+    size_t memory_total;
+    /* buffers (mu) */
+    pthread_mutex_t mu;
+    wk_buffer *buffers;
+    uint64_t next_buffer_id;
+    uint64_t *lost; /* ids that lived on a previous worker of this GPU */
+    size_t nlost;
+    int journal_fd;
+    /* modules (mod_mu; loads are serialized by it) */
+    pthread_mutex_t mod_mu;
+    wk_module *modules;
+    /* staging buffers (mu) */
+    void *staging[4];
+    int nstaging;
+    /* jobs (job_mu) */
+    pthread_mutex_t job_mu;
+    wk_job *jobs;            /* pending and remembered jobs, sorted by seq */
+    int running;             /* a job is running (at most one at a time) */
+    uint64_t arriving[256];  /* seqs of jobs whose bodies are still streaming in */
+    size_t narriving;
+    uint64_t next_seq;
+    size_t remembered, remembered_bytes;
+    int seq_fd;
+    int stopping;
+    int poisoned;            /* set once a sticky error hit; the worker then exits */
+    char poison[256];
+    /* HTTP */
+    lp_http_server *http;
+} lp_worker;
+
+/* worker_state.c */
+int wk_state_open(lp_worker *w, char *err, size_t err_size);   /* journal, lost buffers, next seq */
+void wk_state_close(lp_worker *w);                              /* frees buffers and modules */
+int wk_bind(lp_worker *w);                                      /* makes the context current on this thread */
+/* Buffers: lookups take a reference (drop it with wk_buffer_put). Status: 0, 404 or 410. */
+int wk_buffer_get(lp_worker *w, uint64_t id, wk_buffer **out);
+void wk_buffer_put(lp_worker *w, wk_buffer *b);
+int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_result *cr);
+int wk_buffer_free(lp_worker *w, uint64_t id); /* 0 or 404 */
+void *wk_staging_take(lp_worker *w, size_t *size);
+void wk_staging_give(lp_worker *w, void *p);
+/* Modules: lookups take a reference (wk_module_put). wk_module_get loads a saved image on demand.
+ * Status 0, 404, or 400 with the driver's log in msg. */
+int wk_module_get(lp_worker *w, const char *sha, wk_module **out, char *msg, size_t msg_size);
+void wk_module_put(lp_worker *w, wk_module *m);
+/* Loads an image that hashes to sha (saving it in the state dir). 0, or 400/507 with msg (JIT log). */
+int wk_module_load(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out, char *msg,
+                   size_t msg_size);
+void wk_module_unload(lp_worker *w, const char *sha);
+/* Finds a kernel of a module (cached). Returns NULL with msg when it does not exist. */
+const wk_func *wk_module_func(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size);
+void wk_seq_save(lp_worker *w, uint64_t seq);
+/* Marks the context lost after a sticky error (the worker then exits). */
+void wk_poison(lp_worker *w, const char *why);
+static inline int wk_is_poisoned(lp_worker *w) { return __atomic_load_n(&w->poisoned, __ATOMIC_ACQUIRE); }
+
+/* worker_jobs.c */
+void wk_jobs_stop(lp_worker *w); /* wakes the waiting requests: they answer 502 */
+void wk_jobs_free(lp_worker *w); /* after the HTTP server is gone */
+int wk_jobs_route(lp_worker *w, lp_http_server *s);
+
+/* worker_http.c */
+int wk_http_routes(lp_worker *w, lp_http_server *s);
+/* Checks the request's lease token; on failure answers 401/403 and returns -1. */
+int wk_authorized(lp_worker *w, lp_http_req *r);
+/* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
+void wk_reply_buffer_status(lp_http_req *r, uint64_t id, int status);
+
+#endif

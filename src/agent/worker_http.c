@@ -1,0 +1,467 @@
+/* worker_http.c — the lease worker's HTTP endpoints except jobs: info, health, buffers (bulk bytes
+ * streamed between the socket and device memory) and modules (content-addressed images). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_field.h"
+#include "log.h"
+#include "rand.h"
+#include "sha256.h"
+#include "wire.h"
+#include "worker.h"
+
+/* The last token accepted on this thread: a connection (one thread each) keeps sending the same
+ * one, so the signature is checked once per connection rather than once per request. */
+static _Thread_local char tl_good[1024];
+
+int wk_authorized(lp_worker *w, lp_http_req *r) {
+    char msg[300];
+    const char *auth = lp_http_header(r, "Authorization");
+    if (auth && tl_good[0] && !strcmp(auth, tl_good)) return 0;
+    int rc = lp_token_check(&w->scope, auth, msg, sizeof msg);
+    if (rc == LP_TOKEN_OK) {
+        if (strlen(auth) < sizeof tl_good) memcpy(tl_good, auth, strlen(auth) + 1);
+        return 0;
+    }
+    if (rc == LP_TOKEN_FORBIDDEN)
+        lp_http_reply_error(r, WIRE_FORBIDDEN, NULL, "%s", msg);
+    else
+        lp_http_reply_error(r, WIRE_UNAUTHORIZED, "send Authorization: Bearer <the lease's data_plane.token>", "%s", msg);
+    return -1;
+}
+
+static void reply_code(lp_http_req *r, int status, const char *code, const char *hint, const char *msg) {
+    lp_http_reply_json_take(r, status, lp_http_error_body(code, msg, hint));
+}
+
+void wk_reply_buffer_status(lp_http_req *r, uint64_t id, int status) {
+    char msg[200];
+    if (status == 410) {
+        snprintf(msg, sizeof msg, "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure", id);
+        reply_code(r, 410, "buffer_lost", "allocate a new buffer and write its contents again", msg);
+    } else {
+        snprintf(msg, sizeof msg, "no buffer %" PRIu64 " on this GPU", id);
+        reply_code(r, 404, WIRE_NOT_FOUND, NULL, msg);
+    }
+}
+
+/* Strict decimal: digits only, no sign, no overflow. */
+static int parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || strlen(s) > 20) return -1;
+    for (const char *p = s; *p; p++)
+        if (*p < '0' || *p > '9') return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (errno) return -1;
+    *out = v;
+    return 0;
+}
+
+static int buffer_id(lp_http_req *r, uint64_t *id) {
+    const char *s = lp_http_param(r, "id");
+    if (parse_u64(s, id) != 0 || *id == 0) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "'%.64s' is not a buffer id", s ? s : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int query_u64(lp_http_req *r, const char *name, uint64_t *out, int *present) {
+    const char *s = lp_http_query(r, name);
+    *present = s != NULL;
+    if (!s) return 0;
+    if (parse_u64(s, out) != 0) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "query parameter %s='%.64s' is not a non-negative integer", name, s);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- info, health ---- */
+static void h_healthz(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    lp_http_reply_json_take(r, wk_is_poisoned(w) ? 503 : 200,
+                            json_pack("{s:s, s:s, s:s}", "status", wk_is_poisoned(w) ? "restarting" : "ok", "lease", w->lease,
+                                      "uuid", w->uuid));
+}
+
+static void h_info(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    if (wk_authorized(w, r) != 0) return;
+    size_t fr = 0, total = w->memory_total;
+    if (wk_bind(w) == 0) w->cu.cuMemGetInfo(&fr, &total);
+    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i}", "lease", w->lease, "index",
+                                              w->index, "uuid", w->uuid, "name", w->gpu_name, "memory_total",
+                                              (json_int_t)total, "memory_free", (json_int_t)fr, "driver_version",
+                                              w->cu.driver_version));
+}
+
+/* ---- buffers ---- */
+static void h_buffer_alloc(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    if (wk_authorized(w, r) != 0) return;
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    char err[256];
+    int64_t size = 0;
+    if (lp_json_int(j, "size", 1, (int64_t)WK_BUFFER_MAX, &size, err, sizeof err) != 0) {
+        json_decref(j);
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
+        return;
+    }
+    if (size < 1) {
+        json_decref(j);
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "field 'size' is required: bytes, 1..%llu", WK_BUFFER_MAX);
+        return;
+    }
+    json_decref(j);
+    uint64_t id = 0;
+    lp_cu_result cr;
+    int st = wk_buffer_alloc(w, (uint64_t)size, &id, &cr);
+    if (st != 0) {
+        char nb[64];
+        if (st == 507) {
+            size_t fr = 0, total = 0;
+            w->cu.cuMemGetInfo(&fr, &total);
+            lp_http_reply_error(r, WIRE_NO_MEMORY, "free buffers first, or lease a GPU with more memory",
+                                "cannot allocate %" PRId64 " bytes on GPU %s: %zu of %zu bytes are free", size,
+                                w->uuid, fr, total);
+        } else {
+            lp_http_reply_error(r, WIRE_CUDA, NULL, "cuMemAlloc failed: %s", lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
+            if (lp_cuda_error_is_sticky(cr)) wk_poison(w, "cuMemAlloc");
+        }
+        return;
+    }
+    lp_log(LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id, size);
+    lp_http_reply_json_take(r, 201, json_pack("{s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size));
+}
+
+static void h_buffer_free(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    uint64_t id;
+    if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0) return;
+    if (wk_buffer_free(w, id) != 0) {
+        wk_reply_buffer_status(r, id, 404);
+        return;
+    }
+    lp_http_reply_bytes(r, 204, NULL, "", 0);
+}
+
+/* A PUT in progress: bytes go through a staging buffer into device memory. */
+typedef struct put_ctx {
+    lp_worker *w;
+    wk_buffer *b;
+    uint64_t offset, written;
+    char *stage;
+    size_t stage_size, fill;
+    int failed;
+} put_ctx;
+
+static void put_ctx_free(void *p) {
+    put_ctx *c = p;
+    if (!c) return;
+    wk_staging_give(c->w, c->stage);
+    wk_buffer_put(c->w, c->b);
+    free(c);
+}
+
+static int put_flush(put_ctx *c, lp_http_req *r) {
+    if (!c->fill) return 0;
+    lp_worker *w = c->w;
+    lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(c->b->ptr + c->offset + c->written, c->stage, c->fill)
+                                      : LP_CUDA_ERROR_NOT_INITIALIZED;
+    if (cr != LP_CUDA_SUCCESS) {
+        char nb[64];
+        const char *name = lp_cuda_error_name(&w->cu, cr, nb, sizeof nb);
+        lp_http_reply_error(r, WIRE_CUDA, NULL, "copying into buffer %" PRIu64 " failed: %s", c->b->id, name);
+        if (lp_cuda_error_is_sticky(cr)) wk_poison(w, name);
+        c->failed = 1;
+        return -1;
+    }
+    c->written += c->fill;
+    c->fill = 0;
+    return 0;
+}
+
+/* Sets up the PUT at its first chunk (or at its end for an empty body). Returns the context or
+ * NULL after answering. */
+static put_ctx *put_begin(lp_worker *w, lp_http_req *r) {
+    put_ctx *c = lp_http_ctx(r);
+    if (c) return c;
+    uint64_t id, offset = 0, len = 0;
+    int has_off, has_len = 0;
+    if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0 || query_u64(r, "offset", &offset, &has_off) != 0)
+        return NULL;
+    const char *cl = lp_http_header(r, "Content-Length");
+    if (cl) has_len = parse_u64(cl, &len) == 0;
+    wk_buffer *b;
+    int st = wk_buffer_get(w, id, &b);
+    if (st) {
+        wk_reply_buffer_status(r, id, st);
+        return NULL;
+    }
+    if (offset > b->size || (has_len && len > b->size - offset)) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL,
+                            "writing %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64 " bytes",
+                            len, offset, id, b->size);
+        wk_buffer_put(w, b);
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        wk_buffer_put(w, b);
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    c->w = w;
+    c->b = b;
+    c->offset = offset;
+    lp_http_set_ctx(r, c, put_ctx_free);
+    return c;
+}
+
+static int put_body(lp_http_req *r, const char *data, size_t size, void *user) {
+    lp_worker *w = user;
+    put_ctx *c = put_begin(w, r);
+    if (!c) return -1;
+    if (!size) return 0;
+    if (c->offset + c->written + c->fill + size > c->b->size) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
+                            c->b->id, c->b->size, c->offset);
+        return -1;
+    }
+    if (!c->stage && !(c->stage = wk_staging_take(w, &c->stage_size))) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "no staging memory");
+        return -1;
+    }
+    while (size) {
+        size_t n = c->stage_size - c->fill < size ? c->stage_size - c->fill : size;
+        memcpy(c->stage + c->fill, data, n);
+        c->fill += n;
+        data += n;
+        size -= n;
+        if (c->fill == c->stage_size && put_flush(c, r) != 0) return -1;
+    }
+    return 0;
+}
+
+static void h_buffer_put(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    put_ctx *c = put_begin(w, r);
+    if (!c || c->failed || put_flush(c, r) != 0) return;
+    lp_http_reply_bytes(r, 204, NULL, "", 0);
+}
+
+typedef struct get_ctx {
+    lp_worker *w;
+    wk_buffer *b;
+    uint64_t offset;
+} get_ctx;
+
+static long get_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    get_ctx *g = cls;
+    if (wk_bind(g->w) != 0) return -1;
+    lp_cu_result cr = g->w->cu.cuMemcpyDtoH(buf, g->b->ptr + g->offset + pos, max);
+    if (cr != LP_CUDA_SUCCESS) {
+        char nb[64];
+        const char *name = lp_cuda_error_name(&g->w->cu, cr, nb, sizeof nb);
+        lp_log(LOG_WARN, "lease %s gpu %s: reading buffer %" PRIu64 " failed: %s", g->w->lease, g->w->uuid, g->b->id, name);
+        if (lp_cuda_error_is_sticky(cr)) wk_poison(g->w, name);
+        return -1;
+    }
+    return (long)max;
+}
+
+static void get_free(void *cls) {
+    get_ctx *g = cls;
+    wk_buffer_put(g->w, g->b);
+    free(g);
+}
+
+static void h_buffer_get(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    uint64_t id, offset = 0, size = 0;
+    int has_off, has_size;
+    if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0 || query_u64(r, "offset", &offset, &has_off) != 0 ||
+        query_u64(r, "size", &size, &has_size) != 0)
+        return;
+    wk_buffer *b;
+    int st = wk_buffer_get(w, id, &b);
+    if (st) {
+        wk_reply_buffer_status(r, id, st);
+        return;
+    }
+    if (offset > b->size || (has_size && size > b->size - offset)) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL,
+                            "reading %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64 " bytes",
+                            size, offset, id, b->size);
+        wk_buffer_put(w, b);
+        return;
+    }
+    if (!has_size) size = b->size - offset;
+    get_ctx *g = malloc(sizeof *g);
+    if (!g) {
+        wk_buffer_put(w, b);
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    g->w = w;
+    g->b = b;
+    g->offset = offset;
+    size_t block = size < (1u << 20) ? (size ? (size_t)size : 1) : (1u << 20);
+    lp_http_reply_stream(r, 200, "application/octet-stream", size, block, get_read, g, get_free);
+}
+
+/* ---- modules ---- */
+static int module_sha(lp_http_req *r, const char **sha) {
+    const char *s = lp_http_param(r, "sha256");
+    int ok = s && strlen(s) == 64;
+    for (int i = 0; ok && i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) ok = 0;
+    if (!ok) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "'%.80s' is not a SHA-256 (64 lowercase hex digits)", s ? s : "");
+        return -1;
+    }
+    *sha = s;
+    return 0;
+}
+
+static void reply_module_error(lp_http_req *r, int st, const char *msg) {
+    if (st == 404)
+        reply_code(r, 404, WIRE_NOT_FOUND, NULL, msg);
+    else if (st == 507)
+        reply_code(r, 507, WIRE_NO_MEMORY, NULL, msg);
+    else if (st == 400) {
+        json_t *body = lp_http_error_body(WIRE_CUDA, msg, "the JIT log is in the message; PTX, cubin or fatbin is accepted");
+        lp_http_reply_json_take(r, 400, body);
+    } else
+        reply_code(r, 500, WIRE_CUDA, NULL, msg);
+}
+
+static void h_module_get(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    const char *sha;
+    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
+    wk_module *m;
+    char msg[1024];
+    int st = wk_module_get(w, sha, &m, msg, sizeof msg);
+    if (st) {
+        reply_module_error(r, st, msg);
+        return;
+    }
+    lp_http_reply_json_take(r, 200, json_incref(m->info));
+    wk_module_put(w, m);
+}
+
+typedef struct mod_ctx {
+    char *img;
+    size_t len, cap;
+    lp_sha256 h;
+} mod_ctx;
+
+static void mod_ctx_free(void *p) {
+    mod_ctx *c = p;
+    if (c) free(c->img);
+    free(c);
+}
+
+static mod_ctx *mod_begin(lp_worker *w, lp_http_req *r) {
+    mod_ctx *c = lp_http_ctx(r);
+    if (c) return c;
+    const char *sha;
+    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return NULL;
+    uint64_t len = 0;
+    const char *cl = lp_http_header(r, "Content-Length");
+    if (cl && parse_u64(cl, &len) == 0 && len > WK_MODULE_MAX) {
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image of %" PRIu64 " bytes exceeds the limit of %u bytes",
+                            len, WK_MODULE_MAX);
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    lp_sha256_init(&c->h);
+    lp_http_set_ctx(r, c, mod_ctx_free);
+    return c;
+}
+
+static int mod_body(lp_http_req *r, const char *data, size_t size, void *user) {
+    mod_ctx *c = mod_begin(user, r);
+    if (!c) return -1;
+    if (!size) return 0;
+    if (c->len + size > WK_MODULE_MAX) {
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image exceeds the limit of %u bytes", WK_MODULE_MAX);
+        return -1;
+    }
+    if (c->len + size + 1 > c->cap) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (cap < c->len + size + 1) cap *= 2;
+        char *ni = realloc(c->img, cap);
+        if (!ni) {
+            lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+            return -1;
+        }
+        c->img = ni;
+        c->cap = cap;
+    }
+    memcpy(c->img + c->len, data, size);
+    c->len += size;
+    c->img[c->len] = 0;
+    lp_sha256_update(&c->h, data, size);
+    return 0;
+}
+
+static void h_module_put(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    mod_ctx *c = mod_begin(w, r);
+    if (!c) return;
+    const char *sha = lp_http_param(r, "sha256");
+    if (!c->len) {
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "the body is empty; send the module image (PTX, cubin or fatbin)");
+        return;
+    }
+    unsigned char d[32];
+    char hex[65];
+    lp_sha256_final(&c->h, d);
+    lp_hex(hex, d, 32);
+    if (strcmp(hex, sha) != 0) {
+        lp_http_reply_error(r, WIRE_INVALID, "the path names the image's SHA-256", "the body's SHA-256 is %s, not %s", hex, sha);
+        return;
+    }
+    wk_module *m;
+    char msg[16384 + 128];
+    int st = wk_module_load(w, sha, c->img, c->len, &m, msg, sizeof msg);
+    if (st) {
+        lp_log(LOG_INFO, "lease %s gpu %s: module %s does not load: %.300s", w->lease, w->uuid, sha, msg);
+        reply_module_error(r, st, msg);
+        return;
+    }
+    lp_http_reply_json_take(r, 200, json_incref(m->info));
+    wk_module_put(w, m);
+}
+
+static void h_module_delete(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    const char *sha;
+    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
+    wk_module_unload(w, sha);
+    lp_http_reply_bytes(r, 204, NULL, "", 0);
+}
+
+int wk_http_routes(lp_worker *w, lp_http_server *s) {
+    int rc = lp_http_server_route(s, "GET", "/healthz", h_healthz, w);
+    rc |= lp_http_server_route(s, "GET", "/v1/info", h_info, w);
+    rc |= lp_http_server_route(s, "POST", "/v1/buffers", h_buffer_alloc, w);
+    rc |= lp_http_server_route_stream(s, "PUT", "/v1/buffers/{id}", put_body, h_buffer_put, w);
+    rc |= lp_http_server_route(s, "GET", "/v1/buffers/{id}", h_buffer_get, w);
+    rc |= lp_http_server_route(s, "DELETE", "/v1/buffers/{id}", h_buffer_free, w);
+    rc |= lp_http_server_route(s, "GET", "/v1/modules/{sha256}", h_module_get, w);
+    rc |= lp_http_server_route_stream(s, "PUT", "/v1/modules/{sha256}", mod_body, h_module_put, w);
+    rc |= lp_http_server_route(s, "DELETE", "/v1/modules/{sha256}", h_module_delete, w);
+    return rc;
+}

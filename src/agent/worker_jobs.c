@@ -1,0 +1,829 @@
+/* worker_jobs.c — POST /v1/jobs: parsing a job (u32 LE n + n bytes of JSON + write bytes), running
+ * jobs one at a time in seq order, and remembering recent results so that a retried seq is answered
+ * without running twice (docs/dataplane.md "Jobs").
+ *
+ * There is no executor thread: the request thread of the job that is due runs it itself (no
+ * hand-off between threads on the path of a job), and whoever finishes a job wakes the waiters of
+ * the next one, one of which runs it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "log.h"
+#include "wire.h"
+#include "worker.h"
+
+#define RES_HDR 2048                 /* room reserved for u32 + the result JSON before the read bytes */
+#define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries */
+#define REMEMBER_BYTES (256u << 20)
+#define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
+#define MAX_VALUE 4096               /* bytes of one by-value kernel argument */
+
+typedef struct wk_arg {
+    int is_buffer;
+    uint64_t buffer, offset;
+    unsigned char *value;
+    size_t len;
+} wk_arg;
+
+typedef struct wk_step {
+    char kind; /* 'w' write, 'l' launch, 'r' read */
+    uint64_t buffer, offset, size;
+    const char *data;  /* write: into the request body */
+    uint64_t out_off;  /* read: into the result's data */
+    char module[65];
+    char function[1024];
+    unsigned grid[3], block[3], shared;
+    wk_arg *args;
+    size_t nargs;
+} wk_step;
+
+struct wk_job {
+    uint64_t seq;
+    int refs;
+    int done;
+    pthread_cond_t cv; /* its waiters: done, or due */
+    char *body;
+    wk_step *steps;
+    size_t nsteps;
+    uint64_t read_total;
+    char pre_code[32]; /* a fault found while parsing: the job fails in its turn without running */
+    char pre_msg[512];
+    long pre_step;
+    int64_t queued_ns, started_ns, ended_ns;
+    char *res_base, *res;
+    size_t res_len;
+    struct wk_job *next;
+};
+
+static wk_job *job_new(void) {
+    wk_job *j = calloc(1, sizeof *j);
+    if (j && pthread_cond_init(&j->cv, NULL) != 0) {
+        free(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static void job_free(wk_job *j) {
+    if (!j) return;
+    pthread_cond_destroy(&j->cv);
+    for (size_t i = 0; i < j->nsteps; i++) {
+        for (size_t k = 0; k < j->steps[i].nargs; k++) free(j->steps[i].args[k].value);
+        free(j->steps[i].args);
+    }
+    free(j->steps);
+    free(j->body);
+    free(j->res_base);
+    free(j);
+}
+
+static void job_put(lp_worker *w, wk_job *j) {
+    pthread_mutex_lock(&w->job_mu);
+    int last = --j->refs == 0;
+    pthread_mutex_unlock(&w->job_mu);
+    if (last) job_free(j);
+}
+
+/* ---- parsing ---- */
+static int b64val(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+/* Standard or URL-safe base64, padding optional. Returns the length or -1. */
+static long b64_decode(const char *s, unsigned char *out, size_t cap) {
+    size_t n = strlen(s);
+    while (n && s[n - 1] == '=') n--;
+    if (n % 4 == 1) return -1;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val(s[i]);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o >= cap) return -1;
+            out[o++] = (unsigned char)(acc >> bits & 0xff);
+        }
+    }
+    return (long)o;
+}
+
+static int get_u64(const json_t *o, const char *k, int required, uint64_t max, uint64_t *out, char *msg, size_t ms) {
+    const json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v)) {
+        if (!required) return 0;
+        snprintf(msg, ms, "field '%s' is required", k);
+        return -1;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
+        snprintf(msg, ms, "field '%s' must be an integer in 0..%" PRIu64, k, max);
+        return -1;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_dim3(const json_t *o, const char *k, unsigned d[3], char *msg, size_t ms) {
+    d[0] = d[1] = d[2] = 1;
+    const json_t *a = json_object_get(o, k);
+    if (!a || json_is_null(a)) return 0;
+    if (!json_is_array(a) || json_array_size(a) > 3) {
+        snprintf(msg, ms, "field '%s' must be an array of 1 to 3 integers", k);
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *v = json_array_get(a, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 0x7fffffff) {
+            snprintf(msg, ms, "field '%s[%zu]' must be an integer in 0..2147483647", k, i);
+            return -1;
+        }
+        d[i] = json_integer_value(v) ? (unsigned)json_integer_value(v) : 1;
+    }
+    return 0;
+}
+
+static int parse_launch(const json_t *l, wk_step *s, char *msg, size_t ms) {
+    const char *mod = json_string_value(json_object_get(l, "module"));
+    const char *fn = json_string_value(json_object_get(l, "function"));
+    if (!mod || strlen(mod) != 64 || strspn(mod, "0123456789abcdef") != 64) {
+        snprintf(msg, ms, "launch.module must be the module's SHA-256 (64 lowercase hex digits)");
+        return -1;
+    }
+    if (!fn || !*fn || strlen(fn) >= sizeof s->function) {
+        snprintf(msg, ms, "launch.function must name a kernel");
+        return -1;
+    }
+    memcpy(s->module, mod, 65);
+    snprintf(s->function, sizeof s->function, "%s", fn);
+    uint64_t shared = 0;
+    if (get_dim3(l, "grid", s->grid, msg, ms) || get_dim3(l, "block", s->block, msg, ms) ||
+        get_u64(l, "shared", 0, 0x7fffffff, &shared, msg, ms))
+        return -1;
+    s->shared = (unsigned)shared;
+    const json_t *args = json_object_get(l, "args");
+    if (args && !json_is_null(args) && !json_is_array(args)) {
+        snprintf(msg, ms, "launch.args must be an array");
+        return -1;
+    }
+    size_t n = args ? json_array_size(args) : 0;
+    if (n > WK_MAX_ARGS) {
+        snprintf(msg, ms, "a launch takes at most %d arguments, got %zu", WK_MAX_ARGS, n);
+        return -1;
+    }
+    s->args = n ? calloc(n, sizeof *s->args) : NULL;
+    if (n && !s->args) {
+        snprintf(msg, ms, "out of memory");
+        return -1;
+    }
+    s->nargs = n;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *a = json_array_get(args, i);
+        wk_arg *x = &s->args[i];
+        const json_t *val = json_is_object(a) ? json_object_get(a, "value") : NULL;
+        if (!json_is_object(a) || (!val && !json_object_get(a, "buffer"))) {
+            snprintf(msg, ms, "launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i);
+            return -1;
+        }
+        if (val) {
+            const char *b64 = json_string_value(val);
+            if (!b64 || strlen(b64) > MAX_VALUE / 3 * 4 + 4 || !(x->value = malloc(MAX_VALUE + 1))) {
+                snprintf(msg, ms, "launch.args[%zu].value must be base64 of at most %d bytes", i, MAX_VALUE);
+                return -1;
+            }
+            long len = b64_decode(b64, x->value, MAX_VALUE);
+            if (len <= 0) {
+                snprintf(msg, ms, "launch.args[%zu].value is not base64 of 1..%d bytes", i, MAX_VALUE);
+                return -1;
+            }
+            x->len = (size_t)len;
+        } else {
+            x->is_buffer = 1;
+            char inner[160];
+            if (get_u64(a, "buffer", 1, UINT64_MAX >> 1, &x->buffer, inner, sizeof inner) ||
+                get_u64(a, "offset", 0, WK_BUFFER_MAX, &x->offset, inner, sizeof inner)) {
+                snprintf(msg, ms, "launch.args[%zu]: %s", i, inner);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Parses the request body into j (taking it). Returns -1 with msg when it has no usable seq (the
+ * request is refused outright); otherwise 0, with j->pre_code set when the job is malformed. */
+static int parse_job(wk_job *j, char *body, size_t len, char *msg, size_t ms) {
+    j->body = body;
+    j->pre_step = -1;
+    if (len < 4) {
+        snprintf(msg, ms, "a job body starts with a 4-byte little-endian length of its JSON descriptor");
+        return -1;
+    }
+    const unsigned char *u = (const unsigned char *)body;
+    uint32_t n = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    if (n == 0 || n > WK_JOB_JSON_MAX || n > len - 4) {
+        snprintf(msg, ms, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes (at most %u)", n, len,
+                 WK_JOB_JSON_MAX);
+        return -1;
+    }
+    json_error_t je;
+    json_t *d = json_loadb(body + 4, n, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(d)) {
+        snprintf(msg, ms, "the job descriptor is not a JSON object: %s", d ? "wrong type" : je.text);
+        json_decref(d);
+        return -1;
+    }
+    const json_t *sq = json_object_get(d, "seq");
+    if (!json_is_integer(sq) || json_integer_value(sq) < 1) {
+        snprintf(msg, ms, "field 'seq' is required: the job's number on this GPU, from 1");
+        json_decref(d);
+        return -1;
+    }
+    j->seq = (uint64_t)json_integer_value(sq);
+    const char *data = body + 4 + n, *end = body + len;
+    const json_t *steps = json_object_get(d, "steps");
+    size_t ns = json_is_array(steps) ? json_array_size(steps) : 0;
+    char pm[400] = "";
+    long bad = -1;
+    if (steps && !json_is_array(steps)) {
+        snprintf(pm, sizeof pm, "field 'steps' must be an array");
+        goto malformed;
+    }
+    if (ns > WK_MAX_STEPS) {
+        snprintf(pm, sizeof pm, "a job has at most %d steps, got %zu", WK_MAX_STEPS, ns);
+        goto malformed;
+    }
+    j->steps = ns ? calloc(ns, sizeof *j->steps) : NULL;
+    if (ns && !j->steps) {
+        snprintf(pm, sizeof pm, "out of memory");
+        goto malformed;
+    }
+    j->nsteps = ns;
+    for (size_t i = 0; i < ns; i++) {
+        const json_t *st = json_array_get(steps, i);
+        wk_step *s = &j->steps[i];
+        const json_t *wr = json_object_get(st, "write"), *rd = json_object_get(st, "read"),
+                     *la = json_object_get(st, "launch");
+        bad = (long)i;
+        if (!json_is_object(st) || (!!wr + !!rd + !!la) != 1) {
+            snprintf(pm, sizeof pm, "steps[%zu] must be an object with one of write, launch, read", i);
+            goto malformed;
+        }
+        char inner[300] = "";
+        if (la) {
+            s->kind = 'l';
+            if (!json_is_object(la) || parse_launch(la, s, inner, sizeof inner)) {
+                snprintf(pm, sizeof pm, "steps[%zu]: %s", i, *inner ? inner : "launch must be an object");
+                goto malformed;
+            }
+            continue;
+        }
+        const json_t *o = wr ? wr : rd;
+        s->kind = wr ? 'w' : 'r';
+        if (!json_is_object(o) || get_u64(o, "buffer", 1, UINT64_MAX >> 1, &s->buffer, inner, sizeof inner) ||
+            get_u64(o, "offset", 0, WK_BUFFER_MAX, &s->offset, inner, sizeof inner) ||
+            get_u64(o, "size", 1, WK_BUFFER_MAX, &s->size, inner, sizeof inner)) {
+            snprintf(pm, sizeof pm, "steps[%zu].%s: %s", i, wr ? "write" : "read", *inner ? inner : "must be an object");
+            goto malformed;
+        }
+        if (wr) {
+            if (s->size > (uint64_t)(end - data)) {
+                snprintf(pm, sizeof pm, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s->size,
+                         (size_t)(end - data));
+                goto malformed;
+            }
+            s->data = data;
+            data += s->size;
+        } else {
+            s->out_off = j->read_total;
+            j->read_total += s->size;
+            if (j->read_total > WK_JOB_MAX) {
+                snprintf(pm, sizeof pm, "the job reads more than %u bytes; read large buffers with GET /v1/buffers/ID",
+                         WK_JOB_MAX);
+                snprintf(j->pre_code, sizeof j->pre_code, "%s", WIRE_TOO_LARGE);
+                j->pre_step = (long)i;
+                snprintf(j->pre_msg, sizeof j->pre_msg, "%s", pm);
+                json_decref(d);
+                return 0;
+            }
+        }
+    }
+    json_decref(d);
+    if (data != end) {
+        bad = -1;
+        snprintf(pm, sizeof pm, "the body holds %zu bytes after the descriptor; the write steps take %zu",
+                 (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
+        goto malformed_nodecref;
+    }
+    return 0;
+malformed:
+    json_decref(d);
+malformed_nodecref:
+    snprintf(j->pre_code, sizeof j->pre_code, "%s", WIRE_INVALID);
+    snprintf(j->pre_msg, sizeof j->pre_msg, "%s", pm);
+    j->pre_step = bad;
+    return 0;
+}
+
+/* ---- running ---- */
+typedef struct outcome {
+    const char *code; /* NULL = ok */
+    char msg[600];
+    long step;
+} outcome;
+
+static void cuda_fail(lp_worker *w, outcome *o, long step, const char *what, lp_cu_result r) {
+    char nb[64];
+    const char *name = lp_cuda_error_name(&w->cu, r, nb, sizeof nb);
+    o->code = WIRE_CUDA;
+    o->step = step;
+    snprintf(o->msg, sizeof o->msg, "%s: %s", name, what);
+    int sticky = lp_cuda_error_is_sticky(r);
+    if (!sticky && r != LP_CUDA_SUCCESS) {
+        /* an unlisted error that leaves the context unusable is sticky too */
+        lp_cu_result again = w->cu.cuCtxSynchronize();
+        sticky = again != LP_CUDA_SUCCESS && lp_cuda_error_is_sticky(again);
+    }
+    if (sticky) {
+        char why[200];
+        snprintf(why, sizeof why, "%s in job step %ld", name, step);
+        wk_poison(w, why);
+    }
+}
+
+static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t off, uint64_t size, wk_buffer **b) {
+    int st = wk_buffer_get(w, id, b);
+    if (st) {
+        o->step = i;
+        o->code = st == 410 ? "buffer_lost" : WIRE_NOT_FOUND;
+        snprintf(o->msg, sizeof o->msg,
+                 st == 410 ? "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure"
+                           : "no buffer %" PRIu64 " on this GPU",
+                 id);
+        return -1;
+    }
+    if (off > (*b)->size || size > (*b)->size - off) {
+        o->step = i;
+        o->code = WIRE_INVALID;
+        snprintf(o->msg, sizeof o->msg, "%" PRIu64 " bytes at offset %" PRIu64 " overrun buffer %" PRIu64 " of %" PRIu64 " bytes",
+                 size, off, id, (*b)->size);
+        wk_buffer_put(w, *b);
+        *b = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int run_launch(lp_worker *w, wk_step *s, long i, outcome *o) {
+    wk_module *m;
+    char msg[600];
+    int st = wk_module_get(w, s->module, &m, msg, sizeof msg);
+    if (st) {
+        o->step = i;
+        o->code = st == 404 ? WIRE_NOT_FOUND : WIRE_CUDA;
+        snprintf(o->msg, sizeof o->msg, "%s", msg);
+        return -1;
+    }
+    int rc = -1;
+    void *ptrs[WK_MAX_ARGS];
+    unsigned long long dptrs[WK_MAX_ARGS];
+    wk_buffer *held[WK_MAX_ARGS];
+    size_t nheld = 0;
+    const wk_func *f = wk_module_func(w, m, s->function, msg, sizeof msg);
+    if (!f) {
+        o->step = i;
+        o->code = WIRE_NOT_FOUND;
+        snprintf(o->msg, sizeof o->msg, "%s", msg);
+        goto out;
+    }
+    if (f->nparams >= 0 && (size_t)f->nparams != s->nargs) {
+        o->step = i;
+        o->code = WIRE_INVALID;
+        snprintf(o->msg, sizeof o->msg, "kernel %.200s takes %d arguments, the launch gives %zu", s->function, f->nparams,
+                 s->nargs);
+        goto out;
+    }
+    for (size_t k = 0; k < s->nargs; k++) {
+        wk_arg *a = &s->args[k];
+        size_t want = f->nparams >= 0 ? f->size[k] : 0;
+        size_t have = a->is_buffer ? sizeof(unsigned long long) : a->len;
+        if (f->nparams >= 0 && want != have) {
+            o->step = i;
+            o->code = WIRE_INVALID;
+            snprintf(o->msg, sizeof o->msg, "argument %zu of kernel %.200s is %zu bytes, the launch gives %zu%s", k,
+                     s->function, want, have, a->is_buffer ? " (a device pointer)" : "");
+            goto out;
+        }
+        if (a->is_buffer) {
+            wk_buffer *b;
+            if (step_buffer(w, o, i, a->buffer, a->offset, 0, &b) != 0) goto out;
+            held[nheld++] = b;
+            dptrs[k] = b->ptr + a->offset;
+            ptrs[k] = &dptrs[k];
+        } else {
+            ptrs[k] = a->value;
+        }
+    }
+    lp_cu_result r = w->cu.cuLaunchKernel(f->f, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
+                                          s->block[2], s->shared, NULL, s->nargs ? ptrs : NULL, NULL);
+    if (r != LP_CUDA_SUCCESS) {
+        char what[1200];
+        snprintf(what, sizeof what, "launching %.200s", s->function);
+        cuda_fail(w, o, i, what, r);
+        goto out;
+    }
+    rc = 0;
+out:
+    for (size_t k = 0; k < nheld; k++) wk_buffer_put(w, held[k]);
+    wk_module_put(w, m);
+    return rc;
+}
+
+static void run_job(lp_worker *w, wk_job *j) {
+    outcome o = {NULL, "", -1};
+    j->res_base = malloc(RES_HDR + j->read_total);
+    char *data = j->res_base ? j->res_base + RES_HDR : NULL;
+    long last_launch = -1;
+    if (j->pre_code[0]) {
+        o.code = j->pre_code;
+        o.step = j->pre_step;
+        snprintf(o.msg, sizeof o.msg, "%s", j->pre_msg);
+    } else if (!j->res_base) {
+        o.code = WIRE_NO_MEMORY;
+        snprintf(o.msg, sizeof o.msg, "the worker cannot hold %" PRIu64 " bytes of results", j->read_total);
+    } else if (wk_is_poisoned(w)) {
+        o.code = WIRE_CUDA;
+        snprintf(o.msg, sizeof o.msg, "the GPU context was lost (%s); the worker is being replaced", w->poison);
+    } else if (wk_bind(w) != 0) {
+        o.code = WIRE_CUDA;
+        snprintf(o.msg, sizeof o.msg, "the CUDA context cannot be made current");
+    }
+    for (size_t i = 0; !o.code && i < j->nsteps; i++) {
+        wk_step *s = &j->steps[i];
+        if (s->kind == 'l') {
+            last_launch = (long)i;
+            run_launch(w, s, (long)i, &o);
+            continue;
+        }
+        wk_buffer *b;
+        if (step_buffer(w, &o, (long)i, s->buffer, s->offset, s->size, &b) != 0) break;
+        lp_cu_result r = s->kind == 'w' ? w->cu.cuMemcpyHtoD(b->ptr + s->offset, s->data, s->size)
+                                        : w->cu.cuMemcpyDtoH(data + s->out_off, b->ptr + s->offset, s->size);
+        wk_buffer_put(w, b);
+        if (r != LP_CUDA_SUCCESS) {
+            char what[160];
+            snprintf(what, sizeof what, "%s buffer %" PRIu64 "%s", s->kind == 'w' ? "writing" : "reading", s->buffer,
+                     last_launch >= 0 ? " (a kernel launched before it may have faulted)" : "");
+            cuda_fail(w, &o, (long)i, what, r);
+        }
+    }
+    if (!o.code && last_launch >= 0) {
+        lp_cu_result r = w->cu.cuCtxSynchronize();
+        if (r != LP_CUDA_SUCCESS) cuda_fail(w, &o, last_launch, "running the kernel", r);
+    }
+    j->ended_ns = lp_mono_ns();
+    json_t *res = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", (json_int_t)j->seq, "status",
+                            o.code ? o.code : "ok", "error", o.msg, "step",
+                            o.code && o.step >= 0 ? json_integer(o.step) : json_null(), "queued_ns",
+                            (json_int_t)j->queued_ns, "started_ns", (json_int_t)j->started_ns, "ended_ns",
+                            (json_int_t)j->ended_ns);
+    char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    json_decref(res);
+    size_t tl = text ? strlen(text) : 0;
+    if (!j->res_base) j->res_base = malloc(RES_HDR);
+    if (!text || tl + 4 > RES_HDR || !j->res_base) {
+        free(text);
+        text = strdup("{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}");
+        tl = text ? strlen(text) : 0;
+    }
+    size_t data_len = o.code ? 0 : (size_t)j->read_total;
+    if (j->res_base && text) {
+        j->res = j->res_base + RES_HDR - tl - 4;
+        unsigned char *p = (unsigned char *)j->res;
+        p[0] = (unsigned char)tl;
+        p[1] = (unsigned char)(tl >> 8);
+        p[2] = (unsigned char)(tl >> 16);
+        p[3] = (unsigned char)(tl >> 24);
+        memcpy(j->res + 4, text, tl);
+        j->res_len = 4 + tl + data_len;
+    }
+    free(text);
+    if (o.code)
+        lp_log(LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease, w->uuid, j->seq,
+               o.step, o.code, o.msg);
+    /* the request body is no longer needed; the result is kept for retries */
+    free(j->body);
+    j->body = NULL;
+    for (size_t i = 0; i < j->nsteps; i++) {
+        for (size_t k = 0; k < j->steps[i].nargs; k++) free(j->steps[i].args[k].value);
+        free(j->steps[i].args);
+    }
+    free(j->steps);
+    j->steps = NULL;
+    j->nsteps = 0;
+}
+
+/* Drops the oldest finished jobs past the remembering limits. Under job_mu. */
+static void evict_locked(lp_worker *w) {
+    while (w->remembered > REMEMBER_JOBS || w->remembered_bytes > REMEMBER_BYTES) {
+        wk_job **pp = &w->jobs;
+        while (*pp && !(*pp)->done) pp = &(*pp)->next;
+        if (!*pp) break;
+        wk_job *j = *pp;
+        *pp = j->next;
+        w->remembered--;
+        w->remembered_bytes -= j->res_len;
+        if (--j->refs == 0) job_free(j);
+    }
+}
+
+static wk_job *due_locked(lp_worker *w) {
+    for (wk_job *j = w->jobs; j && j->seq <= w->next_seq; j = j->next)
+        if (!j->done && j->seq == w->next_seq) return j;
+    return NULL;
+}
+
+/* 1 when a job with a seq in [next_seq, seq) is still arriving (its body is streaming in). */
+static int arriving_below_locked(const lp_worker *w, uint64_t seq) {
+    for (size_t i = 0; i < w->narriving; i++)
+        if (w->arriving[i] >= w->next_seq && w->arriving[i] < seq) return 1;
+    return 0;
+}
+
+/* Waits until j is done, running it here when it is due. Under job_mu. */
+static void drive_locked(lp_worker *w, wk_job *j) {
+    while (!j->done && !w->stopping) {
+        if (!w->running) {
+            wk_job *due = due_locked(w);
+            if (due == j) {
+                w->running = 1;
+                pthread_mutex_unlock(&w->job_mu);
+                j->started_ns = lp_mono_ns();
+                run_job(w, j);
+                pthread_mutex_lock(&w->job_mu);
+                j->done = 1;
+                w->next_seq = j->seq + 1;
+                wk_seq_save(w, j->seq);
+                w->remembered++;
+                w->remembered_bytes += j->res_len;
+                w->running = 0;
+                pthread_cond_broadcast(&j->cv); /* retries of the same seq */
+                evict_locked(w);                /* j stays alive: the caller holds a reference */
+                wk_job *next = due_locked(w);
+                if (next) pthread_cond_broadcast(&next->cv);
+                return;
+            }
+            if (!due) {
+                /* nothing due: has the earliest waiting job waited too long for a missing seq? */
+                wk_job *first = NULL;
+                for (wk_job *k = w->jobs; k; k = k->next)
+                    if (!k->done) {
+                        first = k;
+                        break;
+                    }
+                if (first && first->seq > w->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
+                    !arriving_below_locked(w, first->seq)) {
+                    lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " never arrived; going on with job %" PRIu64,
+                           w->lease, w->uuid, w->next_seq, first->seq - 1, first->seq);
+                    w->next_seq = first->seq;
+                    pthread_cond_broadcast(&first->cv);
+                    continue;
+                }
+            }
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&j->cv, &w->job_mu, &ts);
+    }
+}
+
+/* ---- the endpoint ---- */
+typedef struct body_ctx {
+    lp_worker *w;
+    char *buf;
+    size_t len, cap;
+    uint64_t arriving; /* the seq announced as arriving (0 = none) */
+    int looked;
+} body_ctx;
+
+static void arriving_drop(lp_worker *w, uint64_t seq) {
+    pthread_mutex_lock(&w->job_mu);
+    for (size_t i = 0; i < w->narriving; i++)
+        if (w->arriving[i] == seq) {
+            w->arriving[i] = w->arriving[--w->narriving];
+            break;
+        }
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+/* Once a large job's descriptor is in, tells later jobs that this seq is on its way, so that a
+ * slow upload is never taken for a missing job. */
+static void announce(body_ctx *c) {
+    if (c->looked || c->len < 4) return;
+    const unsigned char *u = (const unsigned char *)c->buf;
+    uint32_t n = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    if (n > WK_JOB_JSON_MAX || c->len < 4 + (size_t)n) {
+        c->looked = n > WK_JOB_JSON_MAX;
+        return;
+    }
+    c->looked = 1;
+    if (c->len == c->cap) return; /* the whole body is here already */
+    json_t *d = json_loadb(c->buf + 4, n, 0, NULL);
+    json_int_t seq = json_integer_value(json_object_get(d, "seq"));
+    json_decref(d);
+    if (seq < 1) return;
+    lp_worker *w = c->w;
+    pthread_mutex_lock(&w->job_mu);
+    if (w->narriving < sizeof w->arriving / sizeof w->arriving[0]) {
+        w->arriving[w->narriving++] = (uint64_t)seq;
+        c->arriving = (uint64_t)seq;
+    }
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+static void body_ctx_free(void *p) {
+    body_ctx *c = p;
+    if (!c) return;
+    if (c->arriving) arriving_drop(c->w, c->arriving);
+    free(c->buf);
+    free(c);
+}
+
+static body_ctx *job_begin(lp_worker *w, lp_http_req *r) {
+    body_ctx *c = lp_http_ctx(r);
+    if (c) return c;
+    if (wk_authorized(w, r) != 0) return NULL;
+    const char *cl = lp_http_header(r, "Content-Length");
+    unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+    if (len > WK_JOB_MAX) {
+        lp_http_reply_error(r, WIRE_TOO_LARGE, "move large data with PUT /v1/buffers/ID",
+                            "a job of %llu bytes exceeds the limit of %u bytes", len, WK_JOB_MAX);
+        return NULL;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    c->w = w;
+    c->cap = len ? (size_t)len : 0;
+    if (c->cap && !(c->buf = malloc(c->cap))) {
+        free(c);
+        lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "cannot hold a job of %llu bytes", len);
+        return NULL;
+    }
+    lp_http_set_ctx(r, c, body_ctx_free);
+    return c;
+}
+
+static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
+    body_ctx *c = job_begin(user, r);
+    if (!c) return -1;
+    if (!size) return 0;
+    if (c->len + size > WK_JOB_MAX) {
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a job exceeds the limit of %u bytes", WK_JOB_MAX);
+        return -1;
+    }
+    if (c->len + size > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + size) cap *= 2;
+        char *nb = realloc(c->buf, cap);
+        if (!nb) {
+            lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "out of memory");
+            return -1;
+        }
+        c->buf = nb;
+        c->cap = cap;
+    }
+    memcpy(c->buf + c->len, data, size);
+    c->len += size;
+    announce(c);
+    return 0;
+}
+
+typedef struct res_src {
+    lp_worker *w;
+    wk_job *j;
+} res_src;
+
+static long res_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    res_src *s = cls;
+    size_t n = s->j->res_len - (size_t)pos < max ? s->j->res_len - (size_t)pos : max;
+    memcpy(buf, s->j->res + pos, n);
+    return (long)n;
+}
+
+static void res_free(void *cls) {
+    res_src *s = cls;
+    job_put(s->w, s->j);
+    free(s);
+}
+
+static void h_job(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    int64_t now = lp_mono_ns();
+    body_ctx *c = job_begin(w, r);
+    if (!c) return;
+    wk_job *j = job_new();
+    if (!j) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    char msg[400];
+    char *body = c->buf;
+    c->buf = NULL; /* the job owns it now */
+    if (parse_job(j, body, c->len, msg, sizeof msg) != 0) {
+        job_free(j);
+        lp_http_reply_error(r, WIRE_INVALID, "see docs/dataplane.md, Jobs", "%s", msg);
+        return;
+    }
+    j->queued_ns = now;
+    pthread_mutex_lock(&w->job_mu);
+    wk_job **pp = &w->jobs, *found = NULL;
+    for (; *pp && (*pp)->seq <= j->seq; pp = &(*pp)->next)
+        if ((*pp)->seq == j->seq) {
+            found = *pp;
+            break;
+        }
+    if (found) {
+        job_free(j); /* a retry: answer with the first one's result */
+        j = found;
+        j->refs++;
+    } else if (j->seq < w->next_seq) {
+        uint64_t next = w->next_seq;
+        pthread_mutex_unlock(&w->job_mu);
+        uint64_t seq = j->seq;
+        job_free(j);
+        lp_http_reply_error(r, WIRE_CONFLICT, "number jobs per GPU from 1 in submission order",
+                            "job seq %" PRIu64 " already ran here and its result is no longer held (next seq: %" PRIu64 ")",
+                            seq, next);
+        return;
+    } else {
+        j->refs = 2; /* the table's and this request's */
+        j->next = *pp;
+        *pp = j;
+    }
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->job_mu);
+        job_put(w, j);
+        lp_http_reply_error(r, WIRE_NODE_LOST, NULL, "the worker is shutting down");
+        return;
+    }
+    drive_locked(w, j);
+    int done = j->done;
+    pthread_mutex_unlock(&w->job_mu);
+    if (!done || !j->res) {
+        job_put(w, j);
+        lp_http_reply_error(r, done ? WIRE_INTERNAL : WIRE_NODE_LOST, NULL, "the worker is shutting down");
+        return;
+    }
+    if (j->res_len <= 65536) { /* small: one copy costs less than a streamed response */
+        lp_http_reply_bytes(r, 200, "application/octet-stream", j->res, j->res_len);
+        job_put(w, j);
+        return;
+    }
+    res_src *src = malloc(sizeof *src);
+    if (!src) {
+        job_put(w, j);
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    src->w = w;
+    src->j = j;
+    /* MHD allocates a block per response: small results get a small one */
+    size_t block = j->res_len < (1u << 20) ? (j->res_len ? j->res_len : 1) : (1u << 20);
+    lp_http_reply_stream(r, 200, "application/octet-stream", j->res_len, block, res_read, src, res_free);
+}
+
+int wk_jobs_route(lp_worker *w, lp_http_server *s) {
+    return lp_http_server_route_stream(s, "POST", "/v1/jobs", job_body, h_job, w);
+}
+
+/* Wakes every waiter (they answer that the worker is going away) and drops the remembered jobs. */
+void wk_jobs_stop(lp_worker *w) {
+    pthread_mutex_lock(&w->job_mu);
+    w->stopping = 1;
+    for (wk_job *j = w->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+void wk_jobs_free(lp_worker *w) {
+    pthread_mutex_lock(&w->job_mu);
+    while (w->jobs) {
+        wk_job *j = w->jobs;
+        w->jobs = j->next;
+        if (--j->refs == 0) job_free(j);
+    }
+    pthread_mutex_unlock(&w->job_mu);
+}

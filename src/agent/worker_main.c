@@ -1,0 +1,175 @@
+/* worker_main.c — lepton-worker: started by leptond (fork/exec) for one GPU of one lease. Sets up
+ * the CUDA context on the GPU named by its UUID, serves the data plane until SIGTERM, and exits
+ * with LP_WORKER_EXIT_STICKY after a sticky CUDA error so that the agent replaces it.
+ *
+ *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR
+ *                 [--node NAME] [--index I] [--cuda-library PATH]
+ *   environment: LEPTON_NODE_KEY = the node key (64 hex digits), read and then removed */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "worker.h"
+
+static const char USAGE[] =
+    "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR\n"
+    "                     [--node NAME] [--index I] [--cuda-library PATH]\n"
+    "Serves one leased GPU's data plane (docs/dataplane.md). Started by leptond; the node key comes\n"
+    "in the environment variable LEPTON_NODE_KEY (64 hex digits).\n";
+
+static int parse_args(lp_worker *w, int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help")) {
+            fputs(USAGE, stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "lepton-worker: %s needs a value\n%s", a, USAGE);
+            return -1;
+        }
+        const char *v = argv[++i];
+        char *dst = NULL;
+        size_t n = 0;
+        if (!strcmp(a, "--listen")) dst = w->listen, n = sizeof w->listen;
+        else if (!strcmp(a, "--lease")) dst = w->lease, n = sizeof w->lease;
+        else if (!strcmp(a, "--node")) dst = w->node, n = sizeof w->node;
+        else if (!strcmp(a, "--uuid")) dst = w->uuid, n = sizeof w->uuid;
+        else if (!strcmp(a, "--state-dir")) dst = w->state_dir, n = sizeof w->state_dir;
+        else if (!strcmp(a, "--cuda-library")) dst = w->cuda_path, n = sizeof w->cuda_path;
+        else if (!strcmp(a, "--index")) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0 || x > 1023) {
+                fprintf(stderr, "lepton-worker: --index '%s' is not 0..1023\n", v);
+                return -1;
+            }
+            w->index = (int)x;
+            continue;
+        } else {
+            fprintf(stderr, "lepton-worker: unknown option %s\n%s", a, USAGE);
+            return -1;
+        }
+        if (strlen(v) >= n) {
+            fprintf(stderr, "lepton-worker: %s is too long\n", a);
+            return -1;
+        }
+        snprintf(dst, n, "%s", v);
+    }
+    if (!w->listen[0] || !w->lease[0] || !w->uuid[0] || !w->state_dir[0]) {
+        fprintf(stderr, "lepton-worker: --listen, --lease, --uuid and --state-dir are required\n%s", USAGE);
+        return -1;
+    }
+    const char *key = getenv("LEPTON_NODE_KEY");
+    if (!key || lp_node_key_from_hex(key, w->scope.key) != 0) {
+        fprintf(stderr, "lepton-worker: LEPTON_NODE_KEY must hold the node key (64 hex digits)\n");
+        return -1;
+    }
+    unsetenv("LEPTON_NODE_KEY");
+    w->scope.lease = w->lease;
+    w->scope.node = w->node[0] ? w->node : NULL;
+    w->scope.uuid = w->uuid;
+    return 0;
+}
+
+/* Finds the device with our UUID and makes its primary context current. */
+static int cuda_setup(lp_worker *w, char *err, size_t en) {
+    if (lp_cuda_open(&w->cu, w->cuda_path[0] ? w->cuda_path : NULL, err, en) != 0) return -1;
+    lp_gpu_desc *g = NULL;
+    int n = 0;
+    if (lp_cuda_list_gpus(&w->cu, &g, &n, err, en) != 0) return -1;
+    int found = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(g[i].uuid, w->uuid)) {
+            found = i;
+            snprintf(w->gpu_name, sizeof w->gpu_name, "%s", g[i].name);
+            w->memory_total = g[i].memory;
+        }
+    free(g);
+    if (found < 0) {
+        snprintf(err, en, "no GPU with UUID %.64s among the %d this driver (%.200s) shows", w->uuid, n, w->cu.path);
+        return -1;
+    }
+    char nb[64];
+    lp_cu_result r = w->cu.cuDeviceGet(&w->dev, found);
+    if (r == LP_CUDA_SUCCESS) r = w->cu.cuDevicePrimaryCtxRetain(&w->ctx, w->dev);
+    if (r == LP_CUDA_SUCCESS) r = w->cu.cuCtxSetCurrent(w->ctx);
+    if (r != LP_CUDA_SUCCESS) {
+        snprintf(err, en, "cannot create a CUDA context on %s: %s", w->uuid, lp_cuda_error_name(&w->cu, r, nb, sizeof nb));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static lp_worker w; /* large; and signal-safe to reach */
+    w.journal_fd = w.seq_fd = -1;
+    lp_log_set_prefix("worker");
+    if (parse_args(&w, argc, argv) != 0) return LP_WORKER_EXIT_USAGE;
+    static char prefix[160];
+    snprintf(prefix, sizeof prefix, "worker %s", w.node[0] ? w.node : "-"); /* every line names the node */
+    lp_log_set_prefix(prefix);
+    /* end with the agent, whatever way it goes */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_mutex_init(&w.mod_mu, NULL);
+    pthread_mutex_init(&w.job_mu, NULL);
+
+    char err[600];
+    int64_t t0 = lp_mono_ms();
+    if (cuda_setup(&w, err, sizeof err) != 0 || wk_state_open(&w, err, sizeof err) != 0) {
+        lp_log(LOG_ERROR, "lease %s gpu %s: %s", w.lease, w.uuid, err);
+        return LP_WORKER_EXIT_START;
+    }
+    lp_http_config hc = {.listen = w.listen, .max_body = 65536, .max_connections = 512, .log_name = "worker"};
+    int made = lp_http_server_new(&hc, &w.http, err, sizeof err) == 0;
+    if (made) lp_http_server_set_conn_memory(w.http, 256u << 10); /* bigger upload chunks; 1 MiB slows every request */
+    if (!made || wk_http_routes(&w, w.http) != 0 ||
+        wk_jobs_route(&w, w.http) != 0 || lp_http_server_start(w.http, err, sizeof err) != 0) {
+        lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
+        return LP_WORKER_EXIT_START;
+    }
+    lp_log(LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s, ready in %lld ms", w.lease, w.uuid,
+           w.gpu_name, w.index, (int)getpid(), w.listen, (long long)(lp_mono_ms() - t0));
+
+    int code = LP_WORKER_EXIT_OK;
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            lp_log(LOG_INFO, "lease %s gpu %s: worker stopping (signal %d)", w.lease, w.uuid, sig);
+            break;
+        }
+        if (wk_is_poisoned(&w)) {
+            /* let the answers of the failed jobs go out before the process ends */
+            lp_sleep_ms(300);
+            code = LP_WORKER_EXIT_STICKY;
+            break;
+        }
+    }
+    wk_jobs_stop(&w);
+    lp_http_server_free(w.http);
+    wk_jobs_free(&w);
+    if (code == LP_WORKER_EXIT_STICKY) {
+        /* the context is unusable: the driver frees everything when the process ends */
+        _exit(code);
+    }
+    wk_state_close(&w);
+    if (wk_bind(&w) == 0) w.cu.cuCtxSynchronize();
+    w.cu.cuDevicePrimaryCtxRelease(w.dev);
+    lp_log(LOG_INFO, "lease %s gpu %s: worker ended, device memory freed", w.lease, w.uuid);
+    return code;
+}

@@ -1,0 +1,563 @@
+/* worker_state.c — what a lease worker holds for its GPU: the CUDA context binding, device buffers
+ * (with a journal of allocations so that a replacement worker can answer 410 buffer_lost for the
+ * ones that died with its predecessor), module images (saved in the lease's directory so that a
+ * replacement reloads them on first use), pinned staging buffers and the last finished job seq. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sha256.h"
+#include "worker.h"
+
+#define STAGING_SIZE (4u << 20)
+
+static _Thread_local lp_cu_ctx tl_bound;
+
+int wk_bind(lp_worker *w) {
+    if (tl_bound == w->ctx) return 0;
+    if (w->cu.cuCtxSetCurrent(w->ctx) != LP_CUDA_SUCCESS) return -1;
+    tl_bound = w->ctx;
+    return 0;
+}
+
+void wk_poison(lp_worker *w, const char *why) {
+    pthread_mutex_lock(&w->job_mu);
+    if (!w->poisoned) {
+        __atomic_store_n(&w->poisoned, 1, __ATOMIC_RELEASE);
+        snprintf(w->poison, sizeof w->poison, "%s", why);
+        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced", w->lease,
+               w->uuid, why);
+    }
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+/* ---- journal ---- */
+/* Appends "a ID SIZE" (allocated) or "f ID" (freed). */
+static void journal(lp_worker *w, char op, uint64_t id, uint64_t size) {
+    if (w->journal_fd < 0) return;
+    char line[96];
+    int n = op == 'a' ? snprintf(line, sizeof line, "a %" PRIu64 " %" PRIu64 "\n", id, size)
+                      : snprintf(line, sizeof line, "f %" PRIu64 "\n", id);
+    if (n > 0 && write(w->journal_fd, line, (size_t)n) != n)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
+}
+
+static int lost_has(const lp_worker *w, uint64_t id) {
+    for (size_t i = 0; i < w->nlost; i++)
+        if (w->lost[i] == id) return 1;
+    return 0;
+}
+
+static int read_journal(lp_worker *w, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT ? 0 : -1;
+    char line[128];
+    size_t cap = 0;
+    uint64_t maxid = 0;
+    while (fgets(line, sizeof line, f)) {
+        char op;
+        uint64_t id = 0, size = 0;
+        if (sscanf(line, "%c %" SCNu64 " %" SCNu64, &op, &id, &size) < 2 || id == 0) continue;
+        if (id > maxid) maxid = id;
+        if (op == 'a' && !lost_has(w, id)) {
+            if (w->nlost == cap) {
+                cap = cap ? cap * 2 : 16;
+                uint64_t *nl = realloc(w->lost, cap * sizeof *nl);
+                if (!nl) {
+                    fclose(f);
+                    return -1;
+                }
+                w->lost = nl;
+            }
+            w->lost[w->nlost++] = id;
+        } else if (op == 'f') {
+            for (size_t i = 0; i < w->nlost; i++)
+                if (w->lost[i] == id) w->lost[i] = w->lost[--w->nlost];
+        }
+    }
+    fclose(f);
+    w->next_buffer_id = maxid + 1;
+    return 0;
+}
+
+int wk_state_open(lp_worker *w, char *err, size_t err_size) {
+    char path[700];
+    w->journal_fd = w->seq_fd = -1;
+    w->next_buffer_id = 1;
+    w->next_seq = 1;
+    if (mkdir(w->state_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_size, "cannot create the state directory %s: %s", w->state_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/modules", w->state_dir);
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, err_size, "cannot create %s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.buffers", w->state_dir, w->uuid);
+    if (read_journal(w, path) != 0) {
+        snprintf(err, err_size, "cannot read the buffer journal %s: %s", path, strerror(errno));
+        return -1;
+    }
+    w->journal_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (w->journal_fd < 0) {
+        snprintf(err, err_size, "cannot open the buffer journal %s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/%s.seq", w->state_dir, w->uuid);
+    w->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (w->seq_fd < 0) {
+        snprintf(err, err_size, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char buf[32] = "";
+    ssize_t n = pread(w->seq_fd, buf, sizeof buf - 1, 0);
+    if (n > 0) {
+        buf[n] = 0;
+        uint64_t last = strtoull(buf, NULL, 10);
+        w->next_seq = last + 1;
+    }
+    if (w->nlost || w->next_seq > 1)
+        lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, next job seq %" PRIu64,
+               w->lease, w->uuid, w->nlost, w->next_seq);
+    return 0;
+}
+
+void wk_seq_save(lp_worker *w, uint64_t seq) {
+    if (w->seq_fd < 0) return;
+    char buf[24];
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 "\n", seq);
+    if (pwrite(w->seq_fd, buf, (size_t)n, 0) != n)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot record job seq %" PRIu64 ": %s", w->lease, w->uuid, seq, strerror(errno));
+}
+
+/* ---- buffers ---- */
+int wk_buffer_get(lp_worker *w, uint64_t id, wk_buffer **out) {
+    *out = NULL;
+    pthread_mutex_lock(&w->mu);
+    for (wk_buffer *b = w->buffers; b; b = b->next)
+        if (b->id == id && b->live) {
+            b->refs++;
+            *out = b;
+            pthread_mutex_unlock(&w->mu);
+            return 0;
+        }
+    int st = lost_has(w, id) ? 410 : 404;
+    pthread_mutex_unlock(&w->mu);
+    return st;
+}
+
+static void buffer_release(lp_worker *w, wk_buffer *b) {
+    if (!wk_is_poisoned(w) && wk_bind(w) == 0) w->cu.cuMemFree(b->ptr);
+    free(b);
+}
+
+void wk_buffer_put(lp_worker *w, wk_buffer *b) {
+    if (!b) return;
+    pthread_mutex_lock(&w->mu);
+    int last = --b->refs == 0;
+    pthread_mutex_unlock(&w->mu);
+    if (last) buffer_release(w, b);
+}
+
+int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_result *cr) {
+    *cr = LP_CUDA_SUCCESS;
+    wk_buffer *b = calloc(1, sizeof *b);
+    if (!b) return 507;
+    if (wk_bind(w) != 0) {
+        free(b);
+        *cr = LP_CUDA_ERROR_NOT_INITIALIZED;
+        return 500;
+    }
+    lp_cu_result r = w->cu.cuMemAlloc(&b->ptr, (size_t)size);
+    if (r != LP_CUDA_SUCCESS) {
+        free(b);
+        *cr = r;
+        return r == LP_CUDA_ERROR_OUT_OF_MEMORY ? 507 : 500;
+    }
+    b->size = size;
+    b->refs = 1;
+    b->live = 1;
+    pthread_mutex_lock(&w->mu);
+    b->id = w->next_buffer_id++;
+    b->next = w->buffers;
+    w->buffers = b;
+    journal(w, 'a', b->id, size);
+    pthread_mutex_unlock(&w->mu);
+    *id = b->id;
+    return 0;
+}
+
+int wk_buffer_free(lp_worker *w, uint64_t id) {
+    pthread_mutex_lock(&w->mu);
+    for (wk_buffer **pp = &w->buffers; *pp; pp = &(*pp)->next) {
+        wk_buffer *b = *pp;
+        if (b->id != id || !b->live) continue;
+        *pp = b->next;
+        b->live = 0;
+        journal(w, 'f', id, 0);
+        int last = --b->refs == 0;
+        pthread_mutex_unlock(&w->mu);
+        if (last) buffer_release(w, b);
+        return 0;
+    }
+    for (size_t i = 0; i < w->nlost; i++)
+        if (w->lost[i] == id) {
+            w->lost[i] = w->lost[--w->nlost];
+            journal(w, 'f', id, 0);
+            pthread_mutex_unlock(&w->mu);
+            return 0;
+        }
+    pthread_mutex_unlock(&w->mu);
+    return 404;
+}
+
+void *wk_staging_take(lp_worker *w, size_t *size) {
+    void *p = NULL;
+    pthread_mutex_lock(&w->mu);
+    if (w->nstaging > 0) p = w->staging[--w->nstaging];
+    pthread_mutex_unlock(&w->mu);
+    *size = STAGING_SIZE;
+    if (p) return p;
+    if (wk_bind(w) == 0 && w->cu.cuMemHostAlloc(&p, STAGING_SIZE, 0) == LP_CUDA_SUCCESS) return p;
+    return NULL;
+}
+
+void wk_staging_give(lp_worker *w, void *p) {
+    if (!p) return;
+    pthread_mutex_lock(&w->mu);
+    if (w->nstaging < (int)(sizeof w->staging / sizeof w->staging[0])) {
+        w->staging[w->nstaging++] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (p && wk_bind(w) == 0) w->cu.cuMemFreeHost(p);
+}
+
+/* ---- modules ---- */
+static void func_free(wk_func *f) {
+    free(f->name);
+    free(f->offset);
+    free(f->size);
+    free(f);
+}
+
+static void module_release(lp_worker *w, wk_module *m) {
+    if (!wk_is_poisoned(w) && wk_bind(w) == 0) {
+        w->cu.cuCtxSynchronize(); /* no launch of it may still be queued */
+        w->cu.cuModuleUnload(m->mod);
+    }
+    while (m->funcs) {
+        wk_func *f = m->funcs;
+        m->funcs = f->next;
+        func_free(f);
+    }
+    json_decref(m->info);
+    free(m);
+}
+
+void wk_module_put(lp_worker *w, wk_module *m) {
+    if (!m) return;
+    pthread_mutex_lock(&w->mod_mu);
+    int last = --m->refs == 0;
+    pthread_mutex_unlock(&w->mod_mu);
+    if (last) module_release(w, m);
+}
+
+/* Kernel parameter layout from the driver; nparams = -1 when it cannot say. */
+static wk_func *func_new(lp_worker *w, lp_cu_function f, const char *name) {
+    wk_func *fn = calloc(1, sizeof *fn);
+    if (!fn || !(fn->name = strdup(name))) {
+        free(fn);
+        return NULL;
+    }
+    fn->f = f;
+    fn->nparams = -1;
+    if (!w->cu.cuFuncGetParamInfo) return fn;
+    size_t cap = 0;
+    for (int i = 0; i < WK_MAX_ARGS; i++) {
+        size_t off = 0, sz = 0;
+        if (w->cu.cuFuncGetParamInfo(f, (size_t)i, &off, &sz) != LP_CUDA_SUCCESS) break;
+        if ((size_t)i == cap) {
+            cap = cap ? cap * 2 : 8;
+            size_t *no = realloc(fn->offset, cap * sizeof *no);
+            if (no) fn->offset = no;
+            size_t *ns = realloc(fn->size, cap * sizeof *ns);
+            if (ns) fn->size = ns;
+            if (!no || !ns) {
+                func_free(fn);
+                return NULL;
+            }
+        }
+        fn->offset[i] = off;
+        fn->size[i] = sz;
+        fn->nparams = i + 1;
+    }
+    if (fn->nparams < 0) fn->nparams = 0;
+    return fn;
+}
+
+/* Kernel names from PTX text: the identifier after each ".entry", comments skipped. */
+static json_t *ptx_entries(const char *s, size_t n) {
+    json_t *names = json_array();
+    for (size_t i = 0; i < n && s[i];) {
+        if (s[i] == '/' && i + 1 < n && s[i + 1] == '/') {
+            while (i < n && s[i] && s[i] != '\n') i++;
+            continue;
+        }
+        if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
+            i += 2;
+            while (i + 1 < n && s[i] && !(s[i] == '*' && s[i + 1] == '/')) i++;
+            i += 2;
+            continue;
+        }
+        if (s[i] == '.' && i + 6 < n && !strncmp(s + i, ".entry", 6) && (s[i + 6] == ' ' || s[i + 6] == '\t' || s[i + 6] == '\n')) {
+            i += 6;
+            while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+            size_t b = i;
+            while (i < n && s[i] && (s[i] == '_' || s[i] == '$' || (s[i] >= '0' && s[i] <= '9') ||
+                                     (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+                i++;
+            if (i > b && i - b < 1024) json_array_append_new(names, json_stringn(s + b, i - b));
+            continue;
+        }
+        i++;
+    }
+    return names;
+}
+
+static json_t *function_names(lp_worker *w, wk_module *m, const char *image, size_t size) {
+    unsigned count = 0;
+    if (w->cu.cuModuleGetFunctionCount && w->cu.cuModuleEnumerateFunctions && w->cu.cuFuncGetName &&
+        w->cu.cuModuleGetFunctionCount(&count, m->mod) == LP_CUDA_SUCCESS && count > 0 && count < 100000) {
+        lp_cu_function *fs = calloc(count, sizeof *fs);
+        if (fs && w->cu.cuModuleEnumerateFunctions(fs, count, m->mod) == LP_CUDA_SUCCESS) {
+            json_t *names = json_array();
+            for (unsigned i = 0; i < count; i++) {
+                const char *nm = NULL;
+                if (w->cu.cuFuncGetName(&nm, fs[i]) == LP_CUDA_SUCCESS && nm)
+                    json_array_append_new(names, json_string(nm));
+            }
+            free(fs);
+            return names;
+        }
+        free(fs);
+    }
+    return ptx_entries(image, size);
+}
+
+static json_t *func_json(const wk_func *f) {
+    json_t *params = json_array();
+    for (int i = 0; i < f->nparams; i++)
+        json_array_append_new(params, json_pack("{s:I, s:I}", "offset", (json_int_t)f->offset[i], "size",
+                                                (json_int_t)f->size[i]));
+    json_t *o = json_pack("{s:s, s:o}", "name", f->name, "params", params);
+    if (f->nparams < 0) json_object_set_new(o, "params", json_null());
+    return o;
+}
+
+static const wk_func *func_lookup(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size) {
+    for (wk_func *f = m->funcs; f; f = f->next)
+        if (!strcmp(f->name, name)) return f;
+    lp_cu_function cf = NULL;
+    if (wk_bind(w) != 0 || w->cu.cuModuleGetFunction(&cf, m->mod, name) != LP_CUDA_SUCCESS || !cf) {
+        snprintf(msg, msg_size, "module %.16s… has no kernel named '%.128s'", m->sha, name);
+        return NULL;
+    }
+    wk_func *f = func_new(w, cf, name);
+    if (!f) {
+        snprintf(msg, msg_size, "out of memory");
+        return NULL;
+    }
+    f->next = m->funcs;
+    m->funcs = f;
+    return f;
+}
+
+const wk_func *wk_module_func(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size) {
+    pthread_mutex_lock(&w->mod_mu);
+    const wk_func *f = func_lookup(w, m, name, msg, msg_size);
+    pthread_mutex_unlock(&w->mod_mu);
+    return f;
+}
+
+static wk_module *find_locked(lp_worker *w, const char *sha) {
+    for (wk_module *m = w->modules; m; m = m->next)
+        if (!strcmp(m->sha, sha)) return m;
+    return NULL;
+}
+
+static void save_image(lp_worker *w, const char *sha, const char *image, size_t size) {
+    char path[700], tmp[720];
+    snprintf(path, sizeof path, "%s/modules/%s.img", w->state_dir, sha);
+    if (access(path, F_OK) == 0) return;
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0;
+    for (size_t off = 0; ok && off < size;) {
+        ssize_t n = write(fd, image + off, size - off);
+        if (n <= 0) ok = 0;
+        else off += (size_t)n;
+    }
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    if (ok && rename(tmp, path) == 0) return;
+    unlink(tmp);
+    lp_log(LOG_WARN, "lease %s gpu %s: cannot save module %s in %s: a replacement worker will need it uploaded again",
+           w->lease, w->uuid, sha, path);
+}
+
+/* Loads under mod_mu. image must be followed by a NUL byte (PTX is text). */
+static int load_locked(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out, char *msg,
+                       size_t msg_size) {
+    if (wk_bind(w) != 0) {
+        snprintf(msg, msg_size, "the CUDA context cannot be made current");
+        return 500;
+    }
+    static const size_t LOG = 16384;
+    char *elog = calloc(1, LOG), *ilog = calloc(1, LOG);
+    if (!elog || !ilog) {
+        free(elog);
+        free(ilog);
+        snprintf(msg, msg_size, "out of memory");
+        return 507;
+    }
+    int opts[4] = {LP_CU_JIT_ERROR_LOG_BUFFER, LP_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, LP_CU_JIT_INFO_LOG_BUFFER,
+                   LP_CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES};
+    void *vals[4] = {elog, (void *)(uintptr_t)(LOG - 1), ilog, (void *)(uintptr_t)(LOG - 1)};
+    lp_cu_module mod = NULL;
+    lp_cu_result r = w->cu.cuModuleLoadDataEx(&mod, image, 4, opts, vals);
+    free(ilog);
+    if (r != LP_CUDA_SUCCESS) {
+        char nb[64];
+        elog[LOG - 1] = 0;
+        size_t n = strlen(elog);
+        while (n && (elog[n - 1] == '\n' || elog[n - 1] == ' ')) elog[--n] = 0;
+        snprintf(msg, msg_size, "%s%s%s", lp_cuda_error_name(&w->cu, r, nb, sizeof nb), *elog ? ": " : "", elog);
+        free(elog);
+        if (lp_cuda_error_is_sticky(r)) wk_poison(w, msg);
+        return r == LP_CUDA_ERROR_OUT_OF_MEMORY ? 507 : 400;
+    }
+    free(elog);
+    wk_module *m = calloc(1, sizeof *m);
+    if (!m) {
+        w->cu.cuModuleUnload(mod);
+        snprintf(msg, msg_size, "out of memory");
+        return 507;
+    }
+    snprintf(m->sha, sizeof m->sha, "%s", sha);
+    m->mod = mod;
+    m->refs = 2; /* the table's and the caller's */
+    json_t *names = function_names(w, m, image, size), *fns = json_array();
+    size_t i;
+    json_t *nm;
+    json_array_foreach(names, i, nm) {
+        char fm[256];
+        const wk_func *f = func_lookup(w, m, json_string_value(nm), fm, sizeof fm);
+        if (f) json_array_append_new(fns, func_json(f));
+    }
+    json_decref(names);
+    m->info = json_pack("{s:s, s:o}", "module", sha, "functions", fns);
+    m->next = w->modules;
+    w->modules = m;
+    save_image(w, sha, image, size);
+    lp_log(LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha, size,
+           json_array_size(fns));
+    *out = m;
+    return 0;
+}
+
+int wk_module_load(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out, char *msg,
+                   size_t msg_size) {
+    *out = NULL;
+    pthread_mutex_lock(&w->mod_mu);
+    wk_module *m = find_locked(w, sha);
+    int st = 0;
+    if (m) {
+        m->refs++;
+        *out = m;
+    } else {
+        st = load_locked(w, sha, image, size, out, msg, msg_size);
+    }
+    pthread_mutex_unlock(&w->mod_mu);
+    return st;
+}
+
+int wk_module_get(lp_worker *w, const char *sha, wk_module **out, char *msg, size_t msg_size) {
+    *out = NULL;
+    pthread_mutex_lock(&w->mod_mu);
+    wk_module *m = find_locked(w, sha);
+    if (m) {
+        m->refs++;
+        *out = m;
+        pthread_mutex_unlock(&w->mod_mu);
+        return 0;
+    }
+    /* saved by this lease (by a predecessor, or by the worker of another of its GPUs)? */
+    char path[700];
+    snprintf(path, sizeof path, "%s/modules/%s.img", w->state_dir, sha);
+    int st = 404;
+    FILE *f = fopen(path, "rb");
+    snprintf(msg, msg_size, "module %s is not loaded on this GPU; upload it with PUT /v1/modules/%s", sha, sha);
+    if (f) {
+        struct stat sb;
+        char *img = NULL;
+        if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= WK_MODULE_MAX &&
+            (img = malloc((size_t)sb.st_size + 1)) && fread(img, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size) {
+            img[sb.st_size] = 0;
+            char hex[65];
+            lp_sha256_hex(img, (size_t)sb.st_size, hex);
+            if (!strcmp(hex, sha)) st = load_locked(w, sha, img, (size_t)sb.st_size, out, msg, msg_size);
+        }
+        free(img);
+        fclose(f);
+    }
+    pthread_mutex_unlock(&w->mod_mu);
+    return st;
+}
+
+void wk_module_unload(lp_worker *w, const char *sha) {
+    pthread_mutex_lock(&w->mod_mu);
+    wk_module *m = NULL;
+    for (wk_module **pp = &w->modules; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->sha, sha)) {
+            m = *pp;
+            *pp = m->next;
+            break;
+        }
+    char path[700];
+    snprintf(path, sizeof path, "%s/modules/%s.img", w->state_dir, sha);
+    unlink(path);
+    pthread_mutex_unlock(&w->mod_mu);
+    if (m) {
+        lp_log(LOG_INFO, "lease %s gpu %s: module %s unloaded", w->lease, w->uuid, sha);
+        wk_module_put(w, m);
+    }
+}
+
+void wk_state_close(lp_worker *w) {
+    while (w->modules) {
+        wk_module *m = w->modules;
+        w->modules = m->next;
+        wk_module_put(w, m);
+    }
+    while (w->buffers) {
+        wk_buffer *b = w->buffers;
+        w->buffers = b->next;
+        b->live = 0;
+        wk_buffer_put(w, b);
+    }
+    for (int i = 0; i < w->nstaging; i++)
+        if (!wk_is_poisoned(w) && wk_bind(w) == 0) w->cu.cuMemFreeHost(w->staging[i]);
+    w->nstaging = 0;
+    free(w->lost);
+    w->lost = NULL;
+    if (w->journal_fd >= 0) close(w->journal_fd);
+    if (w->seq_fd >= 0) close(w->seq_fd);
+    w->journal_fd = w->seq_fd = -1;
+}

@@ -1,0 +1,253 @@
+/* dataplane.h — the client side of the data plane (docs/dataplane.md): the lease's workers and
+ * their HTTP transport (dp_http.c), modules and buffers (dataplane.c), and jobs and tasks
+ * (dp_jobs.c). Internal to liblepton.
+ *
+ * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers, the job queues and the
+ * pools of curl handles; it is never held during network I/O or a log call. A task has its own
+ * mutex and condition variable, so waiting on one task never contends with submitting others. */
+#ifndef LEPTON_CLIENT_DATAPLANE_H
+#define LEPTON_CLIENT_DATAPLANE_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "lepton/lepton.h"
+
+#define LC_DP_CONNS 8                   /* connections (jobs on the wire) per worker */
+#define LC_DP_MAX_JSON (8u << 20)       /* a JSON answer larger than this is malformed */
+#define LC_DP_MAX_MODULE (64u << 20)    /* docs/dataplane.md: images up to 64 MiB */
+#define LC_DP_MAX_STEPS 65536           /* steps per job */
+#define LC_DP_MAX_ARGS 4096             /* arguments per launch */
+#define LC_DP_MAX_VALUE 32764           /* bytes of one value argument (CUDA's parameter limit) */
+#define LC_DP_MAX_DESCRIPTOR (4u << 20) /* bytes of a job's JSON descriptor */
+
+struct lc_easy;
+struct lc_image;
+
+/* A growable byte buffer (answers, error bodies). */
+typedef struct lc_buf {
+    char *p;
+    size_t len, cap;
+} lc_buf;
+
+/* One worker: the lease worker of one GPU of the lease. */
+typedef struct lc_worker {
+    char *url;      /* "http://host:port", no trailing slash */
+    char *jobs_url; /* url + "/v1/jobs" */
+    atomic_int up;  /* it has answered at least once: a refusal now means it failed */
+    /* Job queue, guarded by lc_dp.lock. */
+    uint64_t next_seq;               /* the last seq handed out */
+    struct lepton_task *head, *tail; /* queued, not yet on the wire, in seq order */
+    int in_flight;                   /* on the wire */
+    int64_t retry_at_ns;             /* no new job is sent before this (worker starting) */
+    int64_t backoff_ms;
+    struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
+} lc_worker;
+
+/* The data-plane state of a lease; created with the lease, freed by its close. */
+typedef struct lc_dp {
+    struct lepton_lease *lease;
+    const char *fn_none; /* why there is no data plane (NULL when there is one) */
+    int32_t timeout_ms;  /* the client's request timeout */
+    uint32_t nworkers;   /* = the lease's gpu_count when there is a data plane, else 0 */
+    lc_worker *workers;
+    struct curl_slist *json_headers, *raw_headers; /* Authorization + Content-Type + Expect: */
+    pthread_mutex_t lock;
+    struct lc_image *images;       /* modules loaded on the lease (shared by handles) */
+    struct lepton_module *modules; /* open handles, doubly linked */
+    struct lepton_buffer *buffers; /* open handles, doubly linked */
+    /* Job transport: created by the first lepton_submit. The multi handle is used by one thread
+     * at a time, the holder of the driver role (`driver`): a submitting or waiting thread when
+     * the role is free (the fast path: no thread hop), else the lease's I/O thread. */
+    CURLM *multi;
+    pthread_t io;
+    int io_started;
+    int stopping;               /* lease close: no new jobs; the I/O thread ends */
+    unsigned pending;           /* jobs queued or on the wire, all workers */
+    struct lc_easy *job_idle;   /* job handles not in use */
+    struct lepton_task *active; /* jobs on the wire (the driver's) */
+    int driver;                 /* who holds the driver role (LC_ROLE_*) */
+    pthread_cond_t io_cv;       /* wakes the I/O thread */
+    pthread_cond_t role_cv;     /* the role was released */
+    int io_parked;              /* the I/O thread waits for a signal */
+    int handoff;                /* jobs left and someone waits: the I/O thread takes over now */
+    atomic_int sleepers;        /* waiters asleep on a task of this lease (not driving) */
+    int ended;                  /* the broker said the lease has ended (cached) */
+    int ended_status;           /* LEPTON_EEXPIRED, or LEPTON_ENODELOST when it failed */
+    char ended_why[160];
+    int64_t undriven_since; /* jobs pending and nobody driving, since (I/O thread's view) */
+} lc_dp;
+
+enum { LC_ROLE_NONE, LC_ROLE_IO, LC_ROLE_CALLER, LC_ROLE_CLOSE };
+
+/* A parameter list of one kernel, from the worker's module answer. */
+typedef struct lc_function {
+    char *name;
+    uint32_t nparams;
+    uint32_t *sizes;
+} lc_function;
+
+/* A module image loaded on every GPU of the lease; shared by the handles that loaded it. */
+typedef struct lc_image {
+    struct lc_image *next;
+    char sha[65];
+    int refs;
+    size_t nfunctions;
+    lc_function *functions;
+} lc_image;
+
+struct lepton_module {
+    struct lepton_lease *lease;
+    lc_image *image;
+    struct lepton_module *prev, *next;
+};
+
+struct lepton_buffer {
+    struct lepton_lease *lease;
+    uint32_t gpu;
+    uint64_t id;
+    uint64_t size;
+    struct lepton_buffer *prev, *next;
+};
+
+/* One host-memory segment of a job: a WRITE's source or a READ's destination. */
+typedef struct lc_seg {
+    char *host;
+    size_t size;
+} lc_seg;
+
+struct lepton_task {
+    atomic_int refs; /* the caller's handle + the transport's while the job is queued or on the wire */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* Guarded by mu. */
+    int32_t state, status;
+    int64_t queued_ns, started_ns, ended_ns;
+    char error[256];
+    int32_t timeout_ms; /* the client's timeout (lepton_wait's negative timeout) */
+
+    /* Transport state: guarded by lc_dp.lock while queued, then the I/O thread's alone. */
+    struct lepton_task *next, *prev;
+    lc_dp *dp;
+    uint32_t worker;
+    uint64_t seq;
+    int64_t deadline_ns; /* a worker that is still starting is retried until then */
+    struct lc_easy *easy;
+    /* The request: head (u32 + descriptor) then the WRITE segments. */
+    char *head;
+    size_t head_len;
+    uint32_t nwrite, nread;
+    lc_seg *segs; /* nwrite WRITE segments, then nread READ segments */
+    uint64_t body_len;
+    size_t sent_seg, sent_off; /* read position: segment (0 = head) and offset */
+    /* The answer. */
+    int json_answer; /* a plain JSON answer (error body), not a framed result */
+    unsigned char len_bytes[4];
+    size_t len_got;
+    uint32_t result_len;
+    lc_buf result;             /* the framed result's JSON, or a JSON answer */
+    size_t recv_seg, recv_off; /* READ data position */
+    uint64_t read_got, read_total;
+    int bad_answer; /* the callback stopped the transfer: see `error` */
+    char bad_text[160];
+};
+
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+static inline void lc_cond_init_mono(pthread_cond_t *cv) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+/* An absolute CLOCK_MONOTONIC time `ns` as a timespec. */
+static inline struct timespec lc_timespec(int64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    return ts;
+}
+
+/* ---- dp_http.c ---- */
+
+/* Builds the lease's data-plane state from its broker JSON (lease object). Never fails for
+ * a missing or unusable data_plane (dp->fn_none then says why and calls fail later); NULL only
+ * when out of memory. */
+lc_dp *lc_dp_new(struct lepton_lease *l, const json_t *lease);
+/* Ends the lease's data plane: cancels queued jobs, fails those on the wire with
+ * LEPTON_EEXPIRED, stops the I/O thread and frees every module and buffer handle. */
+void lc_dp_shutdown(lc_dp *dp);
+/* Frees what lc_dp_new made (after lc_dp_shutdown). */
+void lc_dp_free(lc_dp *dp);
+/* LEPTON_OK when the lease has a data plane, else a failure naming `fn`. */
+int lc_dp_usable(const lc_dp *dp, const char *fn);
+
+/* A blocking request to one worker. */
+typedef struct lc_xfer {
+    uint32_t worker;
+    const char *method; /* GET, PUT, POST, DELETE */
+    char path[192];
+    int raw;          /* the body is application/octet-stream (bulk: progress deadline) */
+    const char *body; /* request body, or NULL */
+    size_t body_len, body_off;
+    char *sink; /* a 2xx answer's body goes here (exactly sink_len bytes), or NULL */
+    size_t sink_len, sink_got;
+    lc_buf answer; /* the answer otherwise (JSON), owned; freed by lc_xfer_done */
+    long http;     /* HTTP status; 0 = no answer */
+    CURLcode cc;
+    int overflow, oom;
+    struct lc_easy *easy;
+} lc_xfer;
+
+/* Runs the transfers at once (in parallel when n > 1) and retries those whose worker is still
+ * starting (refused before it ever answered, or 503 worker_starting) with a short back-off up
+ * to the client's timeout. Each transfer's outcome is left in it; check it with lc_xfer_status. */
+void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n);
+/* The status of a finished transfer: LEPTON_OK for 2xx (and `ok_also`, e.g. 404, if not 0), else
+ * the mapped failure with a message "fn: what: …" as the last error. */
+int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long ok_also);
+void lc_xfer_done(lc_xfer *x);
+
+/* Maps a worker's error answer (HTTP status + body) to a status and a message in out[n].
+ * *starting is set when the worker says it is still starting. */
+int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting);
+
+/* The status and message of a transport failure (curl code `cc`, curl's message `err`) talking
+ * to worker `w`: a refusal after the worker has answered, or a connection broken mid-request,
+ * is LEPTON_ENODELOST (the worker failed); an unreachable node is LEPTON_ENET. */
+int lc_dp_transport_text(const lc_dp *dp, const lc_worker *w, CURLcode cc, char *out, size_t n,
+                         const char *err);
+
+/* Refines a LEPTON_ENODELOST from a worker that stopped answering: when the broker says the
+ * lease has ended (TTL, cost cap, closed elsewhere; the agent then stops its workers), returns
+ * LEPTON_EEXPIRED and prefixes text[n] with the reason. Asks the broker once per lease (the
+ * answer is cached once the lease is over). Keeps the caller's last error. */
+int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n);
+
+/* Job transport handles (dp_http.c keeps the common options in one place). */
+struct lc_easy *lc_easy_take(lc_dp *dp, struct lc_easy **pool);
+void lc_easy_give(lc_dp *dp, struct lc_easy **pool, struct lc_easy *e);
+CURL *lc_easy_curl(struct lc_easy *e);
+const char *lc_easy_errbuf(struct lc_easy *e);
+void lc_easy_pool_free(struct lc_easy **pool);
+
+void lc_buf_free(lc_buf *b);
+/* Appends; returns 0, or -1 past `max` bytes or out of memory (*oom set then). */
+int lc_buf_add(lc_buf *b, const void *p, size_t n, size_t max, int *oom);
+
+/* ---- dp_jobs.c ---- */
+
+/* Called by lc_dp_shutdown: ends the job transport of the lease. */
+void lc_jobs_shutdown(lc_dp *dp);
+
+/* ---- dataplane.c ---- */
+
+/* Frees the image table (no network). */
+void lc_images_free(lc_dp *dp);
+/* Looks up a kernel of a module; NULL when the module has no such function. */
+const lc_function *lc_module_function(const lepton_module *m, const char *name);
+
+#endif

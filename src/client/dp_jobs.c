@@ -1,0 +1,971 @@
+/* dp_jobs.c — lepton_submit, lepton_wait, lepton_task_get_info and lepton_task_free: jobs
+ * validated and encoded (docs/dataplane.md: u32 LE length + JSON descriptor + the WRITE bytes),
+ * numbered per GPU in the order the submits return, and carried by one I/O thread per lease that
+ * drives a curl multi handle with up to LC_DP_CONNS connections per worker. WRITE bytes are read
+ * straight from the caller's host memory and READ bytes land straight in it.
+ *
+ * Ownership: a task has two references, the caller's handle and the transport's; the transport
+ * drops its own when the job has completed (or was canceled), so lepton_task_free of a running
+ * task lets it run to the end and nothing leaks.
+ *
+ * Thread safety: job queues live under lc_dp.lock; the multi handle and the jobs on the wire are
+ * the I/O thread's alone (other threads only call curl_multi_wakeup, which is thread-safe); a
+ * task's outcome is published under its own mutex and signalled on its own condition variable. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client.h"
+#include "clock.h"
+#include "dataplane.h"
+#include "errors.h"
+#include "json_field.h"
+#include "lease.h"
+#include "wire.h"
+
+/* Sizes of each known version of lepton_job and lepton_task_info (index = version). */
+static const size_t job_size[] = {0, sizeof(lepton_job)};
+#define JOB_VERSION_MAX (sizeof job_size / sizeof job_size[0] - 1)
+static const size_t info_size[] = {0, sizeof(lepton_task_info)};
+#define INFO_VERSION_MAX (sizeof info_size / sizeof info_size[0] - 1)
+
+#define SEQ_DIGITS 20 /* room for any u64 seq, patched in once the seq is known */
+#define START_BATCH 64
+#define LC_DP_GRACE_NS 1000000    /* jobs nobody drives for this long are taken over by the I/O thread */
+#define LC_DP_BULK (1u << 20)     /* a job moving this many bytes gets large curl buffers */
+#define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
+#define BACKOFF_FIRST_MS 10
+#define BACKOFF_MAX_MS 200
+
+/* ---- the descriptor's text ---- */
+
+typedef struct sb {
+    char *p;
+    size_t len, cap;
+    int oom;
+    char stack[2048];
+} sb;
+
+static void sb_init(sb *s) {
+    s->p = s->stack;
+    s->len = 0;
+    s->cap = sizeof s->stack;
+    s->oom = 0;
+}
+
+static void sb_free(sb *s) {
+    if (s->p != s->stack) free(s->p);
+}
+
+static int sb_room(sb *s, size_t n) {
+    if (s->oom) return 0;
+    if (s->len + n <= s->cap) return 1;
+    size_t cap = s->cap * 2;
+    while (cap < s->len + n)
+        cap *= 2;
+    char *q = s->p == s->stack ? malloc(cap) : realloc(s->p, cap);
+    if (!q) {
+        s->oom = 1;
+        return 0;
+    }
+    if (s->p == s->stack) memcpy(q, s->stack, s->len);
+    s->p = q;
+    s->cap = cap;
+    return 1;
+}
+
+static void sb_mem(sb *s, const void *p, size_t n) {
+    if (!sb_room(s, n)) return;
+    memcpy(s->p + s->len, p, n);
+    s->len += n;
+}
+
+static void sb_str(sb *s, const char *str) { sb_mem(s, str, strlen(str)); }
+
+static void sb_fmt(sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_fmt(sb *s, const char *fmt, ...) {
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n > 0) sb_mem(s, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void sb_json_string(sb *s, const char *str) {
+    sb_mem(s, "\"", 1);
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            char e[2] = {'\\', (char)*c};
+            sb_mem(s, e, 2);
+        } else if (*c < 0x20) {
+            sb_fmt(s, "\\u%04x", *c);
+        } else {
+            sb_mem(s, c, 1);
+        }
+    }
+    sb_mem(s, "\"", 1);
+}
+
+static void sb_base64(sb *s, const unsigned char *p, size_t n) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (!sb_room(s, (n + 2) / 3 * 4)) return;
+    char *o = s->p + s->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = abc[(v >> 6) & 63];
+        *o++ = abc[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = i + 1 < n ? abc[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    s->len = (size_t)(o - s->p);
+}
+
+/* ---- validation ---- */
+
+static int check_buffer(const char *fn, const lepton_lease *l, uint32_t gpu, size_t step, const char *what,
+                        const lepton_buffer *b) {
+    if (!b) return lc_fail(LEPTON_EINVAL, "%s: step %zu: %s is NULL", fn, step, what);
+    if (b->lease != l)
+        return lc_fail(LEPTON_EINVAL, "%s: step %zu: %s (buffer %" PRIu64 ") belongs to another lease", fn,
+                       step, what, b->id);
+    if (b->gpu != gpu)
+        return lc_fail(LEPTON_EINVAL,
+                       "%s: step %zu: %s (buffer %" PRIu64
+                       ") is on GPU %u of the lease; the job runs on GPU %u",
+                       fn, step, what, b->id, b->gpu, gpu);
+    return LEPTON_OK;
+}
+
+static uint32_t dim(uint32_t v) { return v ? v : 1; }
+
+/* Checks a launch against the kernel's parameter list and appends its descriptor. */
+static int encode_launch(const char *fn, const lepton_lease *l, uint32_t gpu, size_t i,
+                         const lepton_launch *L, sb *d) {
+    if (!L) return lc_fail(LEPTON_EINVAL, "%s: step %zu is a launch but its launch is NULL", fn, i);
+    if (!L->module) return lc_fail(LEPTON_EINVAL, "%s: step %zu: launch->module is NULL", fn, i);
+    if (L->module->lease != l)
+        return lc_fail(LEPTON_EINVAL, "%s: step %zu: the module belongs to another lease", fn, i);
+    if (!L->function) return lc_fail(LEPTON_EINVAL, "%s: step %zu: launch->function is NULL", fn, i);
+    const lc_function *f = lc_module_function(L->module, L->function);
+    if (!f)
+        return lc_fail(LEPTON_ENOTFOUND, "%s: step %zu: the module (%.12s…) has no kernel named \"%.200s\"",
+                       fn, i, L->module->image->sha, L->function);
+    if (L->arg_count != f->nparams)
+        return lc_fail(LEPTON_EINVAL, "%s: step %zu: kernel %s takes %u argument%s; %zu given", fn, i,
+                       f->name, f->nparams, f->nparams == 1 ? "" : "s", L->arg_count);
+    if (L->arg_count && !L->args)
+        return lc_fail(LEPTON_EINVAL, "%s: step %zu: kernel %s: launch->args is NULL", fn, i, f->name);
+    sb_str(d, "{\"launch\":{\"module\":\"");
+    sb_str(d, L->module->image->sha);
+    sb_str(d, "\",\"function\":");
+    sb_json_string(d, f->name);
+    sb_fmt(d, ",\"grid\":[%u,%u,%u],\"block\":[%u,%u,%u],\"shared\":%u,\"args\":[", dim(L->grid[0]),
+           dim(L->grid[1]), dim(L->grid[2]), dim(L->block[0]), dim(L->block[1]), dim(L->block[2]),
+           L->shared_bytes);
+    for (size_t k = 0; k < L->arg_count; k++) {
+        const lepton_arg *a = &L->args[k];
+        uint32_t want = f->sizes[k];
+        if (k) sb_mem(d, ",", 1);
+        if (a->kind == LEPTON_ARG_BUFFER) {
+            if (want != 8)
+                return lc_fail(
+                    LEPTON_EINVAL,
+                    "%s: step %zu: kernel %s: argument %zu is a buffer (an 8-byte device pointer) but "
+                    "the kernel's parameter %zu has %u bytes",
+                    fn, i, f->name, k, k, want);
+            char what[48];
+            snprintf(what, sizeof what, "argument %zu's buffer", k);
+            int rc = check_buffer(fn, l, gpu, i, what, a->buffer);
+            if (rc) return rc;
+            if (a->offset > a->buffer->size)
+                return lc_fail(LEPTON_EINVAL,
+                               "%s: step %zu: kernel %s: argument %zu: offset %" PRIu64
+                               " is past the end of buffer %" PRIu64 " (%" PRIu64 " bytes)",
+                               fn, i, f->name, k, a->offset, a->buffer->id, a->buffer->size);
+            sb_fmt(d, "{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 "}", a->buffer->id, a->offset);
+        } else if (a->kind == LEPTON_ARG_VALUE) {
+            if (a->size != want)
+                return lc_fail(
+                    LEPTON_EINVAL,
+                    "%s: step %zu: kernel %s: argument %zu has %zu bytes; the kernel's parameter %zu "
+                    "has %u bytes",
+                    fn, i, f->name, k, a->size, k, want);
+            if (!a->value && a->size)
+                return lc_fail(LEPTON_EINVAL, "%s: step %zu: kernel %s: argument %zu: value is NULL", fn, i,
+                               f->name, k);
+            sb_str(d, "{\"value\":\"");
+            sb_base64(d, a->value, a->size);
+            sb_str(d, "\"}");
+        } else {
+            return lc_fail(LEPTON_EINVAL,
+                           "%s: step %zu: kernel %s: argument %zu has kind %u (LEPTON_ARG_BUFFER or "
+                           "LEPTON_ARG_VALUE expected)",
+                           fn, i, f->name, k, a->kind);
+        }
+    }
+    sb_str(d, "]}}");
+    return LEPTON_OK;
+}
+
+/* ---- tasks ---- */
+
+static void task_unref(lepton_task *t) {
+    if (atomic_fetch_sub(&t->refs, 1) != 1) return;
+    pthread_mutex_destroy(&t->mu);
+    pthread_cond_destroy(&t->cv);
+    lc_buf_free(&t->result);
+    free(t);
+}
+
+/* Publishes the outcome, wakes the waiters and drops the transport's reference. */
+static void task_complete(lepton_task *t, int32_t state, int32_t status, const char *error,
+                          const int64_t ns[3]) {
+    lc_buf_free(&t->result);
+    pthread_mutex_lock(&t->mu);
+    t->state = state;
+    t->status = status;
+    if (ns) {
+        t->queued_ns = ns[0];
+        t->started_ns = ns[1];
+        t->ended_ns = ns[2];
+    }
+    snprintf(t->error, sizeof t->error, "%s", error ? error : "");
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    task_unref(t);
+}
+
+static int finished(int32_t state) {
+    return state == LEPTON_TASK_DONE || state == LEPTON_TASK_FAILED || state == LEPTON_TASK_CANCELED;
+}
+
+/* ---- the request and answer streams (I/O thread) ---- */
+
+static size_t job_read(char *buf, size_t size, size_t nitems, void *user) {
+    lepton_task *t = user;
+    size_t room = size * nitems, n = 0;
+    while (n < room && t->sent_seg <= t->nwrite) {
+        const char *src;
+        size_t len;
+        if (t->sent_seg == 0) {
+            src = t->head;
+            len = t->head_len;
+        } else {
+            src = t->segs[t->sent_seg - 1].host;
+            len = t->segs[t->sent_seg - 1].size;
+        }
+        size_t k = len - t->sent_off;
+        if (k > room - n) k = room - n;
+        memcpy(buf + n, src + t->sent_off, k);
+        n += k;
+        t->sent_off += k;
+        if (t->sent_off == len) {
+            t->sent_seg++;
+            t->sent_off = 0;
+        }
+    }
+    return n;
+}
+
+static int job_seek(void *user, curl_off_t offset, int origin) {
+    lepton_task *t = user;
+    if (origin != SEEK_SET || offset != 0) return CURL_SEEKFUNC_CANTSEEK;
+    t->sent_seg = 0;
+    t->sent_off = 0;
+    return CURL_SEEKFUNC_OK;
+}
+
+static size_t job_bad(lepton_task *t, const char *why) {
+    t->bad_answer = 1;
+    snprintf(t->bad_text, sizeof t->bad_text, "%s", why);
+    return 0; /* stops the transfer */
+}
+
+static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
+    lepton_task *t = user;
+    size_t n = size * nmemb;
+    const char *p = ptr;
+    if (!t->json_answer) {
+        long code = 0;
+        char *ct = NULL;
+        CURL *e = lc_easy_curl(t->easy);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+        /* Errors come as plain {"error": …} JSON; results are framed (octet-stream). */
+        t->json_answer = (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
+    }
+    if (t->json_answer == 1) {
+        int oom = 0;
+        if (lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom))
+            return job_bad(t, oom ? "out of memory reading the worker's answer"
+                                  : "the worker's answer is too large");
+        return n;
+    }
+    while (n) {
+        if (t->len_got < 4) {
+            size_t k = 4 - t->len_got < n ? 4 - t->len_got : n;
+            memcpy(t->len_bytes + t->len_got, p, k);
+            t->len_got += k;
+            p += k;
+            n -= k;
+            if (t->len_got == 4) {
+                t->result_len = (uint32_t)t->len_bytes[0] | (uint32_t)t->len_bytes[1] << 8 |
+                                (uint32_t)t->len_bytes[2] << 16 | (uint32_t)t->len_bytes[3] << 24;
+                if (t->result_len == 0 || t->result_len > LC_DP_MAX_JSON)
+                    return job_bad(t, "the worker's job result has a bad length prefix");
+            }
+        } else if (t->result.len < t->result_len) {
+            size_t k = t->result_len - t->result.len < n ? t->result_len - t->result.len : n;
+            int oom = 0;
+            if (lc_buf_add(&t->result, p, k, LC_DP_MAX_JSON, &oom))
+                return job_bad(t, "out of memory reading the worker's job result");
+            p += k;
+            n -= k;
+        } else {
+            /* READ data, straight into the caller's memory, in step order. */
+            if (n > t->read_total - t->read_got)
+                return job_bad(t, "the worker sent more READ bytes than the job's READ steps asked for");
+            while (n) {
+                lc_seg *s = &t->segs[t->nwrite + t->recv_seg];
+                size_t k = s->size - t->recv_off < n ? s->size - t->recv_off : n;
+                memcpy(s->host + t->recv_off, p, k);
+                t->recv_off += k;
+                t->read_got += k;
+                p += k;
+                n -= k;
+                if (t->recv_off == s->size) {
+                    t->recv_seg++;
+                    t->recv_off = 0;
+                }
+            }
+        }
+    }
+    return size * nmemb;
+}
+
+/* ---- the I/O thread ---- */
+
+static void active_link(lc_dp *dp, lepton_task *t) {
+    t->prev = NULL;
+    t->next = dp->active;
+    if (t->next) t->next->prev = t;
+    dp->active = t;
+}
+
+static void active_unlink(lc_dp *dp, lepton_task *t) {
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        dp->active = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+/* Takes a job off the wire: its handle goes back to the pool. */
+static void job_detach(lc_dp *dp, lepton_task *t) {
+    CURL *e = lc_easy_curl(t->easy);
+    curl_multi_remove_handle(dp->multi, e);
+    active_unlink(dp, t);
+    lc_easy_give(dp, &dp->job_idle, t->easy);
+    t->easy = NULL;
+}
+
+/* A job leaves the lease's queues for good (dp->lock not held). */
+static void job_leaves(lc_dp *dp, lepton_task *t, int was_on_wire) {
+    pthread_mutex_lock(&dp->lock);
+    if (was_on_wire) dp->workers[t->worker].in_flight--;
+    dp->pending--;
+    pthread_mutex_unlock(&dp->lock);
+}
+
+static void job_fail(lc_dp *dp, lepton_task *t, int was_on_wire, int status, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void job_fail(lc_dp *dp, lepton_task *t, int was_on_wire, int status, const char *fmt, ...) {
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "GPU %u, job %" PRIu64 ": ", t->worker, t->seq);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    job_leaves(dp, t, was_on_wire);
+    task_complete(t, status == LEPTON_ECANCELED ? LEPTON_TASK_CANCELED : LEPTON_TASK_FAILED, status, msg,
+                  NULL);
+}
+
+static void job_start(lc_dp *dp, lepton_task *t) {
+    t->easy = lc_easy_take(dp, &dp->job_idle);
+    if (!t->easy) {
+        job_fail(dp, t, 1, LEPTON_ENOMEM, "out of memory (no curl handle)");
+        return;
+    }
+    t->sent_seg = t->sent_off = 0;
+    t->json_answer = 0;
+    t->len_got = 0;
+    t->result_len = 0;
+    t->result.len = 0;
+    t->recv_seg = t->recv_off = 0;
+    t->read_got = 0;
+    t->bad_answer = 0;
+    CURL *e = lc_easy_curl(t->easy);
+    curl_easy_setopt(e, CURLOPT_URL, dp->workers[t->worker].jobs_url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, dp->raw_headers);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    /* A job without WRITE data is one contiguous body: curl then sends it with the headers in
+     * one segment; otherwise the body is read from the head and the caller's memory in turn. */
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, job_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, job_seek);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
+    /* A job may wait behind others and run long: no deadline on the whole exchange; a dead
+     * worker shows as a refused or broken connection, a lost node through keep-alive probes. */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    /* Large curl buffers only for jobs that move much data: a lease may keep 8 handles per GPU. */
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, t->body_len >= LC_DP_BULK ? 2l << 20 : 64l << 10);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, t->read_total >= LC_DP_BULK ? 512l << 10 : 64l << 10);
+    active_link(dp, t);
+    if (curl_multi_add_handle(dp->multi, e) != CURLM_OK) {
+        active_unlink(dp, t);
+        lc_easy_give(dp, &dp->job_idle, t->easy);
+        t->easy = NULL;
+        job_fail(dp, t, 1, LEPTON_ENOMEM, "cannot start the transfer");
+    }
+}
+
+/* Puts a job back in its worker's queue, in seq order, to be sent again after a back-off (the
+ * worker is still starting). Returns 0, or -1 when the lease is closing (the caller fails it). */
+static int job_requeue(lc_dp *dp, lepton_task *t) {
+    pthread_mutex_lock(&dp->lock);
+    lc_worker *w = &dp->workers[t->worker];
+    w->in_flight--;
+    if (dp->stopping) {
+        w->in_flight++; /* job_fail below takes it off */
+        pthread_mutex_unlock(&dp->lock);
+        return -1;
+    }
+    lepton_task **p = &w->head;
+    lepton_task *before = NULL;
+    while (*p && (*p)->seq < t->seq) {
+        before = *p;
+        p = &(*p)->next;
+    }
+    t->next = *p;
+    *p = t;
+    if (!t->next) w->tail = t;
+    (void)before;
+    if (w->backoff_ms < BACKOFF_FIRST_MS) w->backoff_ms = BACKOFF_FIRST_MS;
+    w->retry_at_ns = lp_mono_ns() + w->backoff_ms * 1000000;
+    w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+    pthread_mutex_unlock(&dp->lock);
+    return 0;
+}
+
+/* Status of a failed job's result code: the wire codes, plus buffer_lost (not in wire.h). */
+static int result_status(const char *code) {
+    if (!strcmp(code, "buffer_lost")) return LEPTON_ENODELOST;
+    return wire_code_to_status(code, 0);
+}
+
+static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
+    lc_worker *w = &dp->workers[t->worker];
+    long http = 0;
+    char text[512];
+    curl_easy_getinfo(lc_easy_curl(t->easy), CURLINFO_RESPONSE_CODE, &http);
+    int net = cc == CURLE_OK ? LEPTON_OK
+                             : lc_dp_transport_text(dp, w, cc, text, sizeof text, lc_easy_errbuf(t->easy));
+    int was_up = atomic_load(&w->up);
+    job_detach(dp, t);
+    int64_t now = lp_mono_ns();
+
+    if (t->bad_answer) return job_fail(dp, t, 1, LEPTON_EPROTO, "%s", t->bad_text);
+    if (cc != CURLE_OK) {
+        if (cc == CURLE_COULDNT_CONNECT && !atomic_load(&w->up) && now < t->deadline_ns &&
+            !job_requeue(dp, t))
+            return;
+        if (was_up) net = lc_dp_refine_lost(dp, net, text, sizeof text);
+        return job_fail(dp, t, 1, net, "%s", text);
+    }
+    if (t->json_answer != 2) {
+        int starting = 0;
+        int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
+                                  &starting);
+        if (!starting) atomic_store(&w->up, 1);
+        if (starting && now < t->deadline_ns && !job_requeue(dp, t)) return;
+        if (http >= 200 && http < 300)
+            return job_fail(dp, t, 1, LEPTON_EPROTO,
+                            "the worker answered HTTP %ld with JSON instead of a job result", http);
+        return job_fail(dp, t, 1, st, "%s", text);
+    }
+    atomic_store(&w->up, 1);
+    json_t *r = t->result.len == t->result_len ? json_loadb(t->result.p, t->result.len, 0, NULL) : NULL;
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return job_fail(dp, t, 1, LEPTON_EPROTO, "the worker's job result is %s",
+                        t->result.len < t->result_len || t->len_got < 4 ? "cut short" : "not a JSON object");
+    }
+    const char *status = json_string_value(json_object_get(r, "status"));
+    const char *error = json_string_value(json_object_get(r, "error"));
+    int64_t ns[3] = {0, 0, 0}, step = -1;
+    char err[128];
+    lp_json_int(r, "queued_ns", 0, INT64_MAX, &ns[0], err, sizeof err);
+    lp_json_int(r, "started_ns", 0, INT64_MAX, &ns[1], err, sizeof err);
+    lp_json_int(r, "ended_ns", 0, INT64_MAX, &ns[2], err, sizeof err);
+    lp_json_int(r, "step", -1, INT32_MAX, &step, err, sizeof err);
+    if (!status) {
+        json_decref(r);
+        return job_fail(dp, t, 1, LEPTON_EPROTO, "the worker's job result has no \"status\"");
+    }
+    if (!strcmp(status, "ok")) {
+        json_decref(r);
+        if (t->read_got != t->read_total)
+            return job_fail(dp, t, 1, LEPTON_EPROTO,
+                            "the worker sent %" PRIu64 " READ bytes instead of %" PRIu64, t->read_got,
+                            t->read_total);
+        job_leaves(dp, t, 1);
+        task_complete(t, LEPTON_TASK_DONE, LEPTON_OK, NULL, ns);
+        return;
+    }
+    int st = result_status(status);
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "GPU %u, job %" PRIu64, t->worker, t->seq);
+    if (step >= 0) n += snprintf(msg + n, sizeof msg - (size_t)n, ", step %lld", (long long)step);
+    snprintf(msg + n, sizeof msg - (size_t)n, ": %s%s", error && *error ? error : status,
+             !strcmp(status, "buffer_lost")
+                 ? " (the buffer was on a lease worker that failed and was replaced; its "
+                   "contents are lost)"
+                 : "");
+    json_decref(r);
+    job_leaves(dp, t, 1);
+    task_complete(t, LEPTON_TASK_FAILED, st, msg, ns);
+}
+
+/* Completes the jobs curl has finished with; returns how many. The caller holds the role. */
+static int reap(lc_dp *dp) {
+    int running = 0, done = 0, left;
+    curl_multi_perform(dp->multi, &running);
+    CURLMsg *msg;
+    while ((msg = curl_multi_info_read(dp->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        lepton_task *t = NULL;
+        CURLcode cc = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        if (t) job_done(dp, t, cc);
+        done++;
+    }
+    return done;
+}
+
+/* One round of the job transport, by the holder of the driver role: sends the queued jobs that
+ * may go, moves data, completes finished jobs, and when none finished waits up to poll_ms for
+ * the sockets (or a wake-up). */
+static void drive_once(lc_dp *dp, long poll_ms) {
+    lepton_task *start[START_BATCH];
+    size_t nstart = 0;
+    pthread_mutex_lock(&dp->lock);
+    int64_t now = lp_mono_ns();
+    for (uint32_t i = 0; i < dp->nworkers && nstart < START_BATCH; i++) {
+        lc_worker *w = &dp->workers[i];
+        if (w->head && w->retry_at_ns > now) {
+            long ms = (long)((w->retry_at_ns - now) / 1000000) + 1;
+            if (ms < poll_ms) poll_ms = ms;
+            continue;
+        }
+        while (w->head && w->in_flight < LC_DP_CONNS && nstart < START_BATCH) {
+            lepton_task *t = w->head;
+            w->head = t->next;
+            if (!w->head) w->tail = NULL;
+            t->next = NULL;
+            w->in_flight++;
+            start[nstart++] = t;
+        }
+    }
+    pthread_mutex_unlock(&dp->lock);
+    for (size_t i = 0; i < nstart; i++)
+        job_start(dp, start[i]);
+    if (reap(dp) || nstart == START_BATCH || poll_ms <= 0) return;
+    curl_multi_poll(dp->multi, NULL, 0, (int)poll_ms, NULL);
+    reap(dp);
+}
+
+/* Gives the driver role back (dp->lock held). With jobs still pending: when some thread sleeps
+ * waiting for a task, the I/O thread takes over at once; else the role stays free for a grace
+ * period, so that a thread that submits or waits next drives itself (no hand-over between
+ * threads), and the I/O thread takes over only if nobody does. */
+static void role_release_locked(lc_dp *dp) {
+    dp->driver = LC_ROLE_NONE;
+    pthread_cond_broadcast(&dp->role_cv);
+    if (dp->pending == 0 || !dp->io_started) return;
+    if (atomic_load(&dp->sleepers) > 0) {
+        dp->handoff = 1;
+        pthread_cond_signal(&dp->io_cv);
+    } else if (dp->io_parked) {
+        pthread_cond_signal(&dp->io_cv);
+    }
+}
+
+/* The lease's I/O thread: drives the transport when jobs are pending and no caller has for a
+ * grace period (or at once on a hand-off). While jobs are pending it looks every grace period;
+ * with none it sleeps until signalled. */
+static void *io_main(void *arg) {
+    lc_dp *dp = arg;
+    pthread_mutex_lock(&dp->lock);
+    while (!dp->stopping) {
+        if (dp->pending == 0) {
+            dp->undriven_since = 0;
+            dp->io_parked = 1;
+            pthread_cond_wait(&dp->io_cv, &dp->lock);
+            dp->io_parked = 0;
+            continue;
+        }
+        int64_t now = lp_mono_ns();
+        if (dp->driver != LC_ROLE_NONE) {
+            /* A caller drives; its release signals if someone sleeps on a task, else this
+             * looks again now and then (unwaited jobs still complete). */
+            dp->undriven_since = 0;
+            struct timespec until = lc_timespec(now + LC_DP_RECHECK_NS);
+            pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);
+            continue;
+        }
+        if (!dp->undriven_since) dp->undriven_since = now;
+        if (!dp->handoff && now - dp->undriven_since < LC_DP_GRACE_NS) {
+            struct timespec until = lc_timespec(dp->undriven_since + LC_DP_GRACE_NS);
+            pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);
+            continue;
+        }
+        dp->handoff = 0;
+        dp->undriven_since = 0;
+        dp->driver = LC_ROLE_IO;
+        while (!dp->stopping && dp->pending > 0) {
+            pthread_mutex_unlock(&dp->lock);
+            drive_once(dp, 1000);
+            pthread_mutex_lock(&dp->lock);
+        }
+        role_release_locked(dp);
+    }
+    pthread_mutex_unlock(&dp->lock);
+    return NULL;
+}
+
+void lc_jobs_shutdown(lc_dp *dp) {
+    pthread_mutex_lock(&dp->lock);
+    dp->stopping = 1;
+    lepton_task *queued = NULL, **tail = &queued;
+    for (uint32_t i = 0; i < dp->nworkers; i++) {
+        lc_worker *w = &dp->workers[i];
+        if (!w->head) continue;
+        *tail = w->head;
+        tail = &w->tail->next;
+        w->head = w->tail = NULL;
+    }
+    int started = dp->io_started;
+    pthread_mutex_unlock(&dp->lock);
+    while (queued) {
+        lepton_task *t = queued;
+        queued = t->next;
+        t->next = NULL;
+        job_fail(dp, t, 0, LEPTON_ECANCELED, "canceled: the lease was closed before the job was sent");
+    }
+    if (!started) return;
+    /* Take the role from whoever drives (they see `stopping` at their next round), then end
+     * the I/O thread and the jobs on the wire. */
+    pthread_mutex_lock(&dp->lock);
+    pthread_cond_broadcast(&dp->io_cv);
+    while (dp->driver != LC_ROLE_NONE) {
+        curl_multi_wakeup(dp->multi);
+        struct timespec until = lc_timespec(lp_mono_ns() + 10 * 1000000);
+        pthread_cond_timedwait(&dp->role_cv, &dp->lock, &until);
+    }
+    dp->driver = LC_ROLE_CLOSE;
+    pthread_mutex_unlock(&dp->lock);
+    pthread_join(dp->io, NULL);
+    dp->io_started = 0;
+    while (dp->active) {
+        lepton_task *t = dp->active;
+        job_detach(dp, t);
+        job_fail(dp, t, 1, LEPTON_EEXPIRED,
+                 "the lease was closed while the job was on its way or running; its outcome is unknown");
+    }
+    curl_multi_cleanup(dp->multi);
+    dp->multi = NULL;
+    /* Every task is complete: waiters still counted are about to leave; dp must outlive them. */
+    while (atomic_load(&dp->sleepers) > 0)
+        lp_sleep_ms(1);
+}
+
+/* Starts the lease's I/O thread (dp->lock held). */
+static int io_start(lc_dp *dp) {
+    dp->multi = curl_multi_init();
+    if (!dp->multi) return -1;
+    curl_multi_setopt(dp->multi, CURLMOPT_MAXCONNECTS, (long)(dp->nworkers * LC_DP_CONNS + 4));
+    if (pthread_create(&dp->io, NULL, io_main, dp)) {
+        curl_multi_cleanup(dp->multi);
+        dp->multi = NULL;
+        return -1;
+    }
+    dp->io_started = 1;
+    return 0;
+}
+
+/* ---- the public functions ---- */
+
+int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
+    static const char fn[] = "lepton_submit";
+    if (out) *out = NULL;
+    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    if (!job) return lc_fail(LEPTON_EINVAL, "%s: job is NULL", fn);
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    if (job->version == 0 || job->version > JOB_VERSION_MAX)
+        return lc_fail(
+            LEPTON_EINVAL,
+            "%s: job->version %u is not supported (this library knows versions 1 to %zu); initialise "
+            "the struct with LEPTON_JOB_INIT",
+            fn, job->version, (size_t)JOB_VERSION_MAX);
+    lepton_job j = LEPTON_JOB_INIT;
+    memcpy(&j, job, job_size[job->version]);
+    lc_dp *dp = l->dp;
+    int rc = lc_dp_usable(dp, fn);
+    if (rc) return rc;
+    if (j.gpu >= dp->nworkers)
+        return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn,
+                       j.gpu, dp->nworkers, dp->nworkers - 1);
+    if (j.step_count == 0) return lc_fail(LEPTON_EINVAL, "%s: job->step_count is 0", fn);
+    if (!j.steps) return lc_fail(LEPTON_EINVAL, "%s: job->steps is NULL", fn);
+    if (j.step_count > LC_DP_MAX_STEPS)
+        return lc_fail(LEPTON_ETOOLARGE, "%s: job->step_count %zu exceeds the limit of %d", fn, j.step_count,
+                       LC_DP_MAX_STEPS);
+
+    /* Validate and encode in one pass; nothing is sent unless every step is right. */
+    sb d;
+    sb_init(&d);
+    sb_str(&d, "{\"seq\":");
+    size_t seq_at = d.len;
+    sb_fmt(&d, "%*s,\"steps\":[", SEQ_DIGITS, "");
+    uint32_t nwrite = 0, nread = 0;
+    uint64_t write_total = 0, read_total = 0;
+    for (size_t i = 0; i < j.step_count && !rc; i++) {
+        const lepton_step *s = &j.steps[i];
+        if (i) sb_mem(&d, ",", 1);
+        if (s->kind == LEPTON_STEP_WRITE || s->kind == LEPTON_STEP_READ) {
+            int w = s->kind == LEPTON_STEP_WRITE;
+            if ((rc = check_buffer(fn, l, j.gpu, i, "buffer", s->buffer))) break;
+            if (!s->host && s->size) {
+                rc = lc_fail(LEPTON_EINVAL, "%s: step %zu: host is NULL", fn, i);
+                break;
+            }
+            if (s->offset > s->buffer->size || s->size > s->buffer->size - s->offset) {
+                rc = lc_fail(LEPTON_EINVAL,
+                             "%s: step %zu: offset %" PRIu64 " + size %zu is past the end of buffer %" PRIu64
+                             " (%" PRIu64 " bytes)",
+                             fn, i, s->offset, s->size, s->buffer->id, s->buffer->size);
+                break;
+            }
+            sb_fmt(&d, "{\"%s\":{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"size\":%zu}}",
+                   w ? "write" : "read", s->buffer->id, s->offset, s->size);
+            if (w) {
+                nwrite++;
+                write_total += s->size;
+            } else {
+                nread++;
+                read_total += s->size;
+            }
+        } else if (s->kind == LEPTON_STEP_LAUNCH) {
+            rc = encode_launch(fn, l, j.gpu, i, s->launch, &d);
+        } else {
+            rc =
+                lc_fail(LEPTON_EINVAL,
+                        "%s: step %zu has kind %u (LEPTON_STEP_WRITE, LEPTON_STEP_READ or LEPTON_STEP_LAUNCH "
+                        "expected)",
+                        fn, i, s->kind);
+        }
+    }
+    sb_str(&d, "]}");
+    if (!rc && d.oom) rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    if (!rc && d.len > LC_DP_MAX_DESCRIPTOR)
+        rc = lc_fail(LEPTON_ETOOLARGE, "%s: the job's description is %zu bytes; the limit is %u MiB", fn,
+                     d.len, LC_DP_MAX_DESCRIPTOR >> 20);
+    if (rc) {
+        sb_free(&d);
+        return rc;
+    }
+
+    /* One allocation: the task, its host segments and its request head. */
+    size_t nseg = (size_t)nwrite + nread;
+    lepton_task *t = calloc(1, sizeof *t + nseg * sizeof(lc_seg) + 4 + d.len);
+    if (!t) {
+        sb_free(&d);
+        return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    }
+    atomic_init(&t->refs, 2);
+    pthread_mutex_init(&t->mu, NULL);
+    lc_cond_init_mono(&t->cv);
+    t->state = LEPTON_TASK_QUEUED;
+    t->timeout_ms = dp->timeout_ms;
+    t->dp = dp;
+    t->worker = j.gpu;
+    t->segs = (lc_seg *)(t + 1);
+    t->head = (char *)(t->segs + nseg);
+    t->head_len = 4 + d.len;
+    t->head[0] = (char)(d.len & 0xff);
+    t->head[1] = (char)((d.len >> 8) & 0xff);
+    t->head[2] = (char)((d.len >> 16) & 0xff);
+    t->head[3] = (char)((d.len >> 24) & 0xff);
+    memcpy(t->head + 4, d.p, d.len);
+    sb_free(&d);
+    t->nwrite = nwrite;
+    t->nread = nread;
+    t->body_len = t->head_len + write_total;
+    t->read_total = read_total;
+    for (size_t i = 0, w = 0, r = nwrite; i < j.step_count; i++) {
+        const lepton_step *s = &j.steps[i];
+        if (s->kind == LEPTON_STEP_WRITE) t->segs[w++] = (lc_seg){(char *)s->host, s->size};
+        if (s->kind == LEPTON_STEP_READ) t->segs[r++] = (lc_seg){(char *)s->host, s->size};
+    }
+    t->deadline_ns = lp_mono_ns() + (int64_t)dp->timeout_ms * 1000000;
+
+    pthread_mutex_lock(&dp->lock);
+    if (dp->stopping || (!dp->io_started && io_start(dp))) {
+        int closing = dp->stopping;
+        pthread_mutex_unlock(&dp->lock);
+        task_unref(t);
+        task_unref(t);
+        return closing ? lc_fail(LEPTON_EEXPIRED, "%s: the lease is being closed", fn)
+                       : lc_fail(LEPTON_ENOMEM, "%s: cannot start the lease's I/O thread", fn);
+    }
+    /* The seq is taken and the job queued under one lock, so seqs follow the order in which
+     * the submits return. */
+    lc_worker *w = &dp->workers[j.gpu];
+    t->seq = ++w->next_seq;
+    char digits[SEQ_DIGITS + 1];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, t->seq);
+    memcpy(t->head + 4 + seq_at, digits, (size_t)nd);
+    if (w->tail)
+        w->tail->next = t;
+    else
+        w->head = t;
+    w->tail = t;
+    dp->pending++;
+    /* The fast path: nobody drives the transport, so this thread sends the job itself now (a
+     * waiter will read the answer itself too); else the driver is woken to pick it up. */
+    int drive = dp->driver == LC_ROLE_NONE;
+    if (drive) dp->driver = LC_ROLE_CALLER;
+    pthread_mutex_unlock(&dp->lock);
+    if (drive) {
+        drive_once(dp, 0);
+        pthread_mutex_lock(&dp->lock);
+        role_release_locked(dp);
+        pthread_mutex_unlock(&dp->lock);
+    } else {
+        curl_multi_wakeup(dp->multi);
+    }
+    *out = t;
+    return LEPTON_OK;
+}
+
+int lepton_wait(lepton_task *t, int32_t timeout_ms) {
+    static const char fn[] = "lepton_wait";
+    if (!t) return lc_fail(LEPTON_EINVAL, "%s: t is NULL", fn);
+    pthread_mutex_lock(&t->mu);
+    if (timeout_ms < 0) timeout_ms = t->timeout_ms;
+    int64_t deadline = lp_mono_ns() + (int64_t)timeout_ms * 1000000;
+    for (int round = 0; !finished(t->state); round++) {
+        int64_t left_ns = deadline - lp_mono_ns();
+        if (round > 0 && left_ns <= 0) break;
+        /* While the task is unfinished its lease's data plane exists (a close completes every
+         * task before freeing it, and completing takes t->mu): take the role if it is free. */
+        lc_dp *dp = t->dp;
+        pthread_mutex_lock(&dp->lock);
+        int drive = dp->driver == LC_ROLE_NONE && !dp->stopping && dp->multi;
+        if (drive) dp->driver = LC_ROLE_CALLER;
+        pthread_mutex_unlock(&dp->lock);
+        if (drive) {
+            /* Drive the transport on this thread until the task ends or the time is up: the
+             * answer is read here, with no hand-over between threads. */
+            pthread_mutex_unlock(&t->mu);
+            for (;;) {
+                left_ns = deadline - lp_mono_ns();
+                long poll_ms = left_ns <= 0 ? 0 : (long)((left_ns + 999999) / 1000000);
+                drive_once(dp, poll_ms > 1000 ? 1000 : poll_ms);
+                pthread_mutex_lock(&t->mu);
+                int fin = finished(t->state);
+                pthread_mutex_unlock(&t->mu);
+                if (fin || deadline - lp_mono_ns() <= 0) break;
+                pthread_mutex_lock(&dp->lock);
+                int stop = dp->stopping;
+                pthread_mutex_unlock(&dp->lock);
+                if (stop) break;
+            }
+            pthread_mutex_lock(&dp->lock);
+            role_release_locked(dp);
+            pthread_mutex_unlock(&dp->lock);
+            pthread_mutex_lock(&t->mu);
+            continue;
+        }
+        /* Another thread drives: it signals the task's end. Look again at the role now and
+         * then, in case that thread is done driving before this task is. */
+        if (left_ns <= 0) break;
+        int64_t step = left_ns < LC_DP_GRACE_NS ? left_ns : LC_DP_GRACE_NS;
+        struct timespec until = lc_timespec(lp_mono_ns() + step);
+        /* Counted as a sleeper so that a driver leaving hands over at once; the lease's close
+         * waits for sleepers to leave before freeing dp. */
+        atomic_fetch_add(&dp->sleepers, 1);
+        pthread_cond_timedwait(&t->cv, &t->mu, &until);
+        atomic_fetch_sub(&dp->sleepers, 1);
+    }
+    int32_t state = t->state, status = t->status;
+    char error[sizeof t->error];
+    memcpy(error, t->error, sizeof error);
+    pthread_mutex_unlock(&t->mu);
+    if (!finished(state))
+        return lc_fail(LEPTON_ETIMEDOUT, "%s: the task is still queued or running after %d ms", fn,
+                       (int)timeout_ms);
+    if (status != LEPTON_OK) return lc_fail(status, "%s", error);
+    return LEPTON_OK;
+}
+
+int lepton_task_get_info(lepton_task *t, lepton_task_info *out) {
+    static const char fn[] = "lepton_task_get_info";
+    if (!t) return lc_fail(LEPTON_EINVAL, "%s: t is NULL", fn);
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    if (out->version == 0 || out->version > INFO_VERSION_MAX)
+        return lc_fail(
+            LEPTON_EINVAL,
+            "%s: out->version %u is not supported (this library knows versions 1 to %zu); initialise "
+            "the struct with LEPTON_TASK_INFO_INIT",
+            fn, out->version, (size_t)INFO_VERSION_MAX);
+    lepton_task_info info = LEPTON_TASK_INFO_INIT;
+    pthread_mutex_lock(&t->mu);
+    info.state = t->state;
+    info.status = t->status;
+    info.queued_ns = t->queued_ns;
+    info.started_ns = t->started_ns;
+    info.ended_ns = t->ended_ns;
+    memcpy(info.error, t->error, sizeof info.error);
+    pthread_mutex_unlock(&t->mu);
+    /* Write only the fields the caller's version of the struct has. */
+    size_t from = offsetof(lepton_task_info, state);
+    memcpy((char *)out + from, (const char *)&info + from, info_size[out->version] - from);
+    return LEPTON_OK;
+}
+
+void lepton_task_free(lepton_task *t) {
+    if (t) task_unref(t);
+}

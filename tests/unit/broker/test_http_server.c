@@ -1,0 +1,159 @@
+/* test_http_server.c — the HTTP server wrapper (src/common/http_server.c) on its own: port 0,
+ * path parameters, query and headers, 404/405/413, a streamed raw body, keep-alive, clean stop. */
+#include <curl/curl.h>
+
+#include "check.h"
+#include "http_server.h"
+#include "wire.h"
+
+typedef struct resp {
+    char body[8192];
+    size_t n;
+} resp;
+
+static size_t sink(char *p, size_t s, size_t n, void *u) {
+    resp *r = u;
+    size_t k = s * n;
+    if (r->n + k < sizeof r->body) {
+        memcpy(r->body + r->n, p, k);
+        r->n += k;
+        r->body[r->n] = 0;
+    }
+    return k;
+}
+
+static long call(CURL *c, const char *method, const char *url, const char *body, long body_len,
+                 const char *extra_header, resp *out) {
+    memset(out, 0, sizeof *out);
+    struct curl_slist *h = NULL;
+    if (!extra_header || strncmp(extra_header, "Content-Type:", 13))
+        h = curl_slist_append(h, "Content-Type: application/json");
+    if (extra_header) h = curl_slist_append(h, extra_header);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, body_len);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    long st = 0;
+    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+    curl_slist_free_all(h);
+    return st;
+}
+
+static void h_item(lp_http_req *r, void *user) {
+    const char *q = lp_http_query(r, "x");
+    const char *hdr = lp_http_header(r, "X-Test");
+    lp_http_reply_json_take(r, 200,
+                            json_pack("{s:s, s:s, s:s, s:s}", "a", lp_http_param(r, "a"), "b",
+                                      lp_http_param(r, "b"), "x", q ? q : "", "h", hdr ? hdr : ""));
+}
+
+static void h_echo(lp_http_req *r, void *user) {
+    json_t *j = lp_http_json_body(r);
+    if (!j) return;
+    lp_http_reply_json_take(r, 201, j);
+}
+
+static void h_silent(lp_http_req *r, void *user) {}
+
+typedef struct counter {
+    size_t bytes;
+    unsigned sum;
+} counter;
+
+static int on_chunk(lp_http_req *r, const char *data, size_t n, void *user) {
+    counter *c = lp_http_ctx(r);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        lp_http_set_ctx(r, c, free);
+    }
+    c->bytes += n;
+    for (size_t i = 0; i < n; i++)
+        c->sum += (unsigned char)data[i];
+    return 0;
+}
+
+static void h_upload(lp_http_req *r, void *user) {
+    counter *c = lp_http_ctx(r);
+    lp_http_reply_json_take(r, 200,
+                            json_pack("{s:I, s:I}", "bytes", (json_int_t)(c ? c->bytes : 0), "sum",
+                                      (json_int_t)(c ? c->sum : 0)));
+}
+
+int main(void) {
+    lp_http_config cfg = {"127.0.0.1:0", 1024, 0, 0, "test"};
+    lp_http_server *s;
+    char err[256];
+    CHECK_EQ_INT(lp_http_server_new(&cfg, &s, err, sizeof err), 0);
+    CHECK_EQ_INT(lp_http_server_route(s, "GET", "/v1/items/{a}/sub/{b}", h_item, NULL), 0);
+    CHECK_EQ_INT(lp_http_server_route(s, "POST", "/v1/echo", h_echo, NULL), 0);
+    CHECK_EQ_INT(lp_http_server_route(s, "GET", "/v1/silent", h_silent, NULL), 0);
+    CHECK_EQ_INT(lp_http_server_route_stream(s, "PUT", "/v1/upload", on_chunk, h_upload, NULL), 0);
+    CHECK_EQ_INT(lp_http_server_port(s), 0);
+    CHECK_EQ_INT(lp_http_server_start(s, err, sizeof err), 0);
+    int port = lp_http_server_port(s);
+    CHECK(port > 0);
+    lp_http_config bad = {"127.0.0.1:nope", 0, 0, 0, NULL};
+    lp_http_server *s2;
+    CHECK_EQ_INT(lp_http_server_new(&bad, &s2, err, sizeof err), 0);
+    CHECK_EQ_INT(lp_http_server_start(s2, err, sizeof err), -1);
+    CHECK_CONTAINS(err, "bad port");
+    lp_http_server_free(s2);
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    CURL *c = curl_easy_init();
+    char url[256];
+    resp r;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/items/one/sub/two?x=42", port);
+    CHECK_EQ_INT(call(c, "GET", url, NULL, 0, "X-Test: hello", &r), 200);
+    CHECK_STR(r.body, "{\"a\":\"one\",\"b\":\"two\",\"x\":\"42\",\"h\":\"hello\"}");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/items/one", port);
+    CHECK_EQ_INT(call(c, "GET", url, NULL, 0, NULL, &r), 404);
+    CHECK_CONTAINS(r.body, "\"code\":\"not_found\"");
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/echo", port);
+    CHECK_EQ_INT(call(c, "GET", url, NULL, 0, NULL, &r), 405);
+    CHECK_CONTAINS(r.body, "\"code\":\"method_not_allowed\"");
+    CHECK_EQ_INT(call(c, "POST", url, "{\"k\":[1,2]}", -1, NULL, &r), 201);
+    CHECK_STR(r.body, "{\"k\":[1,2]}");
+    CHECK_EQ_INT(call(c, "POST", url, "", 0, NULL, &r), 201);
+    CHECK_STR(r.body, "{}");
+    CHECK_EQ_INT(call(c, "POST", url, "[1]", -1, NULL, &r), 400);
+    CHECK_EQ_INT(call(c, "POST", url, "{\"k\":", -1, NULL, &r), 400);
+    CHECK_EQ_INT(call(c, "POST", url, "{}", -1, "Content-Type: text/plain", &r), 415);
+    char big[2048];
+    memset(big, 'x', sizeof big);
+    CHECK_EQ_INT(call(c, "POST", url, big, sizeof big, NULL, &r), 413);
+    CHECK_CONTAINS(r.body, "\"code\":\"too_large\"");
+    CHECK_EQ_INT(call(c, "POST", url, big, sizeof big, "Transfer-Encoding: chunked", &r), 413);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/silent", port);
+    CHECK_EQ_INT(call(c, "GET", url, NULL, 0, NULL, &r), 500); /* a handler that forgets to answer */
+    /* a streamed body has no size limit and arrives whole */
+    size_t n = 300000;
+    char *data = malloc(n);
+    unsigned sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        data[i] = (char)(i * 7);
+        sum += (unsigned char)data[i];
+    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/upload", port);
+    CHECK_EQ_INT(call(c, "PUT", url, data, (long)n, "Content-Type: application/octet-stream", &r), 200);
+    char want[128];
+    snprintf(want, sizeof want, "{\"bytes\":%zu,\"sum\":%u}", n, sum);
+    CHECK_STR(r.body, want);
+    free(data);
+    long conns = -1;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+    CHECK_EQ_INT(conns, 0); /* the last request reused the keep-alive connection */
+    lp_http_server_free(s); /* with the client's connection still open */
+    curl_easy_cleanup(c);
+    curl_global_cleanup();
+    fprintf(stderr, "%s test_http_server\n", check_failures ? "FAIL" : "ok  ");
+    return CHECK_DONE();
+}

@@ -1,0 +1,664 @@
+/* fake_worker.c — the fake lease worker of the client's unit tests (fake_worker.h). One thread
+ * per connection, blocking I/O, whole bodies in memory: simple rather than fast, but quick enough
+ * on loopback to show the client's own overhead. */
+#include "fake_worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FW_MAX_CONNS 512
+#define FW_MAX_BUFFERS 256
+#define FW_MAX_MODULES 32
+#define FW_MAX_EXEC 100000
+
+typedef struct fw_buffer {
+    unsigned char *mem;
+    uint64_t size;
+    int lost;
+} fw_buffer;
+
+struct fake_worker {
+    int listen_fd;
+    int port;
+    int stop_pipe[2];
+    char url[64];
+    char auth[512];
+    int listen_after_ms;
+    pthread_t acceptor;
+    pthread_mutex_t lock;
+    pthread_cond_t seq_cv;
+    int stopping;
+    int dead; /* crash(): refuse everything from now on */
+    int nconns;
+    int conn_fds[FW_MAX_CONNS];
+    pthread_t conn_threads[FW_MAX_CONNS];
+    fw_counts counts;
+    int starting;
+    char modules[FW_MAX_MODULES][65];
+    int nmodules;
+    fw_buffer buffers[FW_MAX_BUFFERS]; /* id = index + 1 */
+    int nbuffers;
+    uint64_t next_seq;
+    uint64_t *exec_seqs, *exec_tags;
+    int nexec;
+    char last_desc[8192];
+};
+
+typedef struct conn_arg {
+    fake_worker *w;
+    int fd;
+} conn_arg;
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int wait_readable(fake_worker *w, int fd) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {w->stop_pipe[0], POLLIN, 0}};
+    for (;;) {
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || p[1].revents) return 0;
+        return 1;
+    }
+}
+
+static void reply(int fd, int status, const char *ctype, const void *body, size_t len) {
+    char head[4096];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                     status, ctype, len);
+    if (len <= sizeof head - (size_t)n) { /* small answers in one segment, as a real server does */
+        memcpy(head + n, body, len);
+        write_all(fd, head, (size_t)n + len);
+        return;
+    }
+    if (write_all(fd, head, (size_t)n) == 0 && len) write_all(fd, body, len);
+}
+
+static void reply_json(int fd, int status, const char *json) {
+    reply(fd, status, "application/json", json, strlen(json));
+}
+
+static void reply_error(int fd, int status, const char *code, const char *msg) {
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    char *text = json_dumps(j, JSON_COMPACT);
+    reply_json(fd, status, text);
+    free(text);
+    json_decref(j);
+}
+
+static const char *functions_json =
+    "{\"module\": \"m\", \"functions\": ["
+    "{\"name\": \"empty\", \"params\": []},"
+    "{\"name\": \"add_one\", \"params\": [{\"offset\": 0, \"size\": 8}, {\"offset\": 8, \"size\": 4}]},"
+    "{\"name\": \"sleep\", \"params\": [{\"offset\": 0, \"size\": 4}]},"
+    "{\"name\": \"fault\", \"params\": []},"
+    "{\"name\": \"crash\", \"params\": []}]}";
+
+static int b64v(int c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+static size_t b64_decode(const char *s, unsigned char *out, size_t cap) {
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (; *s && *s != '='; s++) {
+        int v = b64v(*s);
+        if (v < 0) return 0;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n < cap) out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return n;
+}
+
+/* Resolves a buffer id under the lock: NULL with *status 404 or 410. */
+static fw_buffer *buffer_get(fake_worker *w, json_int_t id, int *status) {
+    if (id < 1 || id > w->nbuffers || !w->buffers[id - 1].mem) {
+        *status = 404;
+        return NULL;
+    }
+    fw_buffer *b = &w->buffers[id - 1];
+    if (b->lost) {
+        *status = 410;
+        return NULL;
+    }
+    return b;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Runs a job; returns -1 when the connection must be dropped (crash). */
+static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len) {
+    int64_t queued = mono_ns();
+    if (len < 4) {
+        reply_error(fd, 400, "invalid_request", "short job");
+        return 0;
+    }
+    uint32_t dl =
+        (uint32_t)body[0] | (uint32_t)body[1] << 8 | (uint32_t)body[2] << 16 | (uint32_t)body[3] << 24;
+    if (dl > len - 4) {
+        reply_error(fd, 400, "invalid_request", "descriptor length past the body");
+        return 0;
+    }
+    json_t *d = json_loadb((const char *)body + 4, dl, 0, NULL);
+    const unsigned char *data = body + 4 + dl;
+    size_t data_len = len - 4 - dl;
+    json_int_t seq = json_integer_value(json_object_get(d, "seq"));
+    json_t *steps = json_object_get(d, "steps");
+    if (!d || seq < 1 || !json_is_array(steps)) {
+        json_decref(d);
+        reply_error(fd, 400, "invalid_request", "bad descriptor");
+        return 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->last_desc, sizeof w->last_desc, "%.*s", (int)dl, (const char *)body + 4);
+    /* In seq order; a job that arrives early waits for its predecessors. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while ((uint64_t)seq != w->next_seq && !w->stopping && !w->dead)
+        if (pthread_cond_timedwait(&w->seq_cv, &w->lock, &until)) break;
+    if (w->dead) { /* died meanwhile: no answer */
+        pthread_mutex_unlock(&w->lock);
+        json_decref(d);
+        return -1;
+    }
+    if ((uint64_t)seq != w->next_seq) {
+        pthread_mutex_unlock(&w->lock);
+        json_decref(d);
+        reply_error(fd, 409, "conflict", "seq out of order");
+        return 0;
+    }
+    int64_t started = mono_ns();
+    const char *code = NULL;
+    char msg[256] = "";
+    long failed_step = -1;
+    unsigned char *out = NULL;
+    size_t out_len = 0, used = 0;
+    uint64_t tag = 0;
+    int nwrites = 0, drop = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(steps, i, s) {
+        json_t *x;
+        int st = 0;
+        if ((x = json_object_get(s, "write")) || (x = json_object_get(s, "read"))) {
+            int is_write = json_object_get(s, "write") != NULL;
+            fw_buffer *b = buffer_get(w, json_integer_value(json_object_get(x, "buffer")), &st);
+            uint64_t off = (uint64_t)json_integer_value(json_object_get(x, "offset"));
+            uint64_t size = (uint64_t)json_integer_value(json_object_get(x, "size"));
+            if (!b) {
+                code = st == 410 ? "buffer_lost" : "not_found";
+                snprintf(msg, sizeof msg, "buffer %s", st == 410 ? "lost" : "unknown");
+            } else if (off + size > b->size) {
+                code = "invalid_request";
+                snprintf(msg, sizeof msg, "range past the buffer");
+            } else if (is_write) {
+                if (used + size > data_len) {
+                    code = "invalid_request";
+                    snprintf(msg, sizeof msg, "write data missing");
+                } else {
+                    if (nwrites++ == 0 && size >= 8) memcpy(&tag, data + used, 8);
+                    memcpy(b->mem + off, data + used, size);
+                    used += size;
+                }
+            } else {
+                out = realloc(out, out_len + size + 1);
+                memcpy(out + out_len, b->mem + off, size);
+                out_len += size;
+            }
+        } else if ((x = json_object_get(s, "launch"))) {
+            const char *fn = json_string_value(json_object_get(x, "function"));
+            json_t *args = json_object_get(x, "args");
+            if (!fn) fn = "";
+            if (!strcmp(fn, "add_one")) {
+                fw_buffer *b = buffer_get(
+                    w, json_integer_value(json_object_get(json_array_get(args, 0), "buffer")), &st);
+                uint64_t off =
+                    (uint64_t)json_integer_value(json_object_get(json_array_get(args, 0), "offset"));
+                unsigned char nb[8] = {0};
+                b64_decode(json_string_value(json_object_get(json_array_get(args, 1), "value")), nb,
+                           sizeof nb);
+                uint32_t n;
+                memcpy(&n, nb, 4);
+                if (!b) {
+                    code = st == 410 ? "buffer_lost" : "not_found";
+                    snprintf(msg, sizeof msg, "buffer %s", st == 410 ? "lost" : "unknown");
+                } else {
+                    for (uint64_t k = 0; k < n && off + k < b->size; k++)
+                        b->mem[off + k]++;
+                }
+            } else if (!strcmp(fn, "sleep")) {
+                unsigned char nb[8] = {0};
+                b64_decode(json_string_value(json_object_get(json_array_get(args, 0), "value")), nb,
+                           sizeof nb);
+                uint32_t ms;
+                memcpy(&ms, nb, 4);
+                pthread_mutex_unlock(&w->lock);
+                sleep_ms(ms);
+                pthread_mutex_lock(&w->lock);
+            } else if (!strcmp(fn, "fault")) {
+                code = "cuda_error";
+                snprintf(msg, sizeof msg,
+                         "CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered (running the "
+                         "kernel)");
+            } else if (!strcmp(fn, "crash")) {
+                drop = 1;
+                break;
+            }
+        }
+        if (code) {
+            failed_step = (long)i;
+            break;
+        }
+    }
+    if (drop) {
+        /* Like a process that died: every connection closes, nothing listens any more. */
+        w->dead = 1;
+        shutdown(w->listen_fd, SHUT_RDWR);
+        for (int k = 0; k < w->nconns; k++)
+            shutdown(w->conn_fds[k], SHUT_RDWR);
+        pthread_cond_broadcast(&w->seq_cv);
+        pthread_mutex_unlock(&w->lock);
+        json_decref(d);
+        free(out);
+        return -1;
+    }
+    if (w->nexec < FW_MAX_EXEC) {
+        w->exec_seqs[w->nexec] = (uint64_t)seq;
+        w->exec_tags[w->nexec++] = tag;
+    }
+    w->next_seq++;
+    pthread_cond_broadcast(&w->seq_cv);
+    pthread_mutex_unlock(&w->lock);
+    json_t *res =
+        json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", seq, "status", code ? code : "ok", "error",
+                  msg, "step", failed_step >= 0 ? json_integer(failed_step) : json_null(), "queued_ns",
+                  (json_int_t)queued, "started_ns", (json_int_t)started, "ended_ns", (json_int_t)mono_ns());
+    char *text = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    json_decref(d);
+    size_t tl = strlen(text);
+    size_t total = 4 + tl + (code ? 0 : out_len);
+    unsigned char *resp = malloc(total);
+    resp[0] = (unsigned char)tl;
+    resp[1] = (unsigned char)(tl >> 8);
+    resp[2] = (unsigned char)(tl >> 16);
+    resp[3] = (unsigned char)(tl >> 24);
+    memcpy(resp + 4, text, tl);
+    if (!code && out_len) memcpy(resp + 4 + tl, out, out_len);
+    reply(fd, 200, "application/octet-stream", resp, total);
+    free(resp);
+    free(text);
+    free(out);
+    return 0;
+}
+
+/* Handles one request; returns -1 to drop the connection. */
+static int handle(fake_worker *w, int fd, const char *method, const char *path, const char *headers,
+                  unsigned char *body, size_t len) {
+    pthread_mutex_lock(&w->lock);
+    if (w->dead) { /* a dead worker answers nothing, on any connection */
+        pthread_mutex_unlock(&w->lock);
+        return -1;
+    }
+    w->counts.requests++;
+    const char *a = strcasestr(headers, "\r\nAuthorization: ");
+    int authorized = a && !strncmp(a + 17, w->auth, strlen(w->auth)) && a[17 + strlen(w->auth)] == '\r';
+    if (!authorized) w->counts.unauthorized++;
+    int starting = w->starting > 0;
+    if (starting) w->starting--;
+    pthread_mutex_unlock(&w->lock);
+    if (starting) {
+        reply_error(fd, 503, "worker_starting", "the lease worker is starting");
+        return 0;
+    }
+    if (!authorized) {
+        reply_error(fd, 401, "unauthorized", "bad lease token");
+        return 0;
+    }
+    char sha[80];
+    unsigned long long id = 0, off = 0, size = 0;
+    if (sscanf(path, "/v1/modules/%79s", sha) == 1) {
+        pthread_mutex_lock(&w->lock);
+        int found = -1;
+        for (int i = 0; i < w->nmodules; i++)
+            if (!strcmp(w->modules[i], sha)) found = i;
+        if (!strcmp(method, "GET")) {
+            w->counts.module_gets++;
+            pthread_mutex_unlock(&w->lock);
+            if (found >= 0)
+                reply_json(fd, 200, functions_json);
+            else
+                reply_error(fd, 404, "not_found", "no such module");
+            return 0;
+        }
+        if (!strcmp(method, "PUT")) {
+            w->counts.module_puts++;
+            int bad = memmem(body, len, "syntax error", 12) != NULL;
+            if (!bad && found < 0 && w->nmodules < FW_MAX_MODULES)
+                snprintf(w->modules[w->nmodules++], 65, "%.64s", sha);
+            pthread_mutex_unlock(&w->lock);
+            if (bad)
+                reply_error(
+                    fd, 400, "cuda_error",
+                    "CUDA_ERROR_INVALID_PTX: ptxas application ptx input, line 3; fatal : Parsing error near "
+                    "'syntax': syntax error");
+            else
+                reply_json(fd, 200, functions_json);
+            return 0;
+        }
+        if (!strcmp(method, "DELETE")) {
+            w->counts.module_deletes++;
+            if (found >= 0) memcpy(w->modules[found], w->modules[--w->nmodules], 65);
+            pthread_mutex_unlock(&w->lock);
+            reply(fd, 204, "application/json", "", 0);
+            return 0;
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (!strcmp(method, "POST") && !strcmp(path, "/v1/buffers")) {
+        json_t *j = json_loadb((const char *)body, len, 0, NULL);
+        json_int_t n = json_integer_value(json_object_get(j, "size"));
+        json_decref(j);
+        pthread_mutex_lock(&w->lock);
+        w->counts.buffer_allocs++;
+        if (n <= 0 || n > (1ll << 31) || w->nbuffers == FW_MAX_BUFFERS) {
+            pthread_mutex_unlock(&w->lock);
+            reply_error(fd, 507, "out_of_memory", "the GPU has not that much free");
+            return 0;
+        }
+        fw_buffer *b = &w->buffers[w->nbuffers++];
+        b->mem = calloc(1, (size_t)n);
+        b->size = (uint64_t)n;
+        char text[96];
+        snprintf(text, sizeof text, "{\"buffer\": %d, \"size\": %lld}", w->nbuffers, (long long)n);
+        pthread_mutex_unlock(&w->lock);
+        reply_json(fd, 201, text);
+        return 0;
+    }
+    if (sscanf(path, "/v1/buffers/%llu", &id) == 1) {
+        const char *q = strchr(path, '?');
+        if (q) {
+            const char *o = strstr(q, "offset=");
+            const char *s = strstr(q, "size=");
+            if (o) off = strtoull(o + 7, NULL, 10);
+            if (s) size = strtoull(s + 5, NULL, 10);
+        }
+        pthread_mutex_lock(&w->lock);
+        int st = 0;
+        fw_buffer *b = buffer_get(w, (json_int_t)id, &st);
+        if (!b) {
+            pthread_mutex_unlock(&w->lock);
+            reply_error(fd, st, st == 410 ? "buffer_lost" : "not_found",
+                        st == 410 ? "buffer 1 was lost with the worker it lived on" : "no such buffer");
+            return 0;
+        }
+        if (!strcmp(method, "PUT")) {
+            w->counts.buffer_writes++;
+            if (off + len > b->size) {
+                pthread_mutex_unlock(&w->lock);
+                reply_error(fd, 400, "invalid_request", "past the end");
+                return 0;
+            }
+            memcpy(b->mem + off, body, len);
+            pthread_mutex_unlock(&w->lock);
+            reply(fd, 204, "application/json", "", 0);
+            return 0;
+        }
+        if (!strcmp(method, "GET")) {
+            w->counts.buffer_reads++;
+            if (off + size > b->size) {
+                pthread_mutex_unlock(&w->lock);
+                reply_error(fd, 400, "invalid_request", "past the end");
+                return 0;
+            }
+            unsigned char *copy = malloc(size + 1);
+            memcpy(copy, b->mem + off, size);
+            pthread_mutex_unlock(&w->lock);
+            reply(fd, 200, "application/octet-stream", copy, size);
+            free(copy);
+            return 0;
+        }
+        if (!strcmp(method, "DELETE")) {
+            w->counts.buffer_frees++;
+            free(b->mem);
+            b->mem = NULL;
+            pthread_mutex_unlock(&w->lock);
+            reply(fd, 204, "application/json", "", 0);
+            return 0;
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (!strcmp(method, "POST") && !strcmp(path, "/v1/jobs")) {
+        pthread_mutex_lock(&w->lock);
+        w->counts.jobs++;
+        pthread_mutex_unlock(&w->lock);
+        return run_job(w, fd, body, len);
+    }
+    reply_error(fd, 404, "not_found", "no such route");
+    return 0;
+}
+
+static void *conn_main(void *arg) {
+    conn_arg ca = *(conn_arg *)arg;
+    free(arg);
+    fake_worker *w = ca.w;
+    char head[16384];
+    size_t have = 0;
+    for (;;) {
+        char *end;
+        while (!(end = memmem(head, have, "\r\n\r\n", 4))) {
+            if (have == sizeof head || !wait_readable(w, ca.fd)) goto done;
+            ssize_t r = recv(ca.fd, head + have, sizeof head - have, 0);
+            if (r <= 0) goto done;
+            have += (size_t)r;
+        }
+        size_t head_len = (size_t)(end - head) + 4;
+        char method[16] = "", path[1024] = "";
+        sscanf(head, "%15s %1023s", method, path);
+        char headers[8192];
+        size_t hl = head_len < sizeof headers - 1 ? head_len : sizeof headers - 1;
+        memcpy(headers, head, hl);
+        headers[hl] = '\0';
+        size_t clen = 0;
+        const char *cl = strcasestr(headers, "\r\nContent-Length:");
+        if (cl) clen = (size_t)strtoull(cl + 17, NULL, 10);
+        unsigned char *body = malloc(clen + 1);
+        size_t got = have - head_len < clen ? have - head_len : clen;
+        memcpy(body, head + head_len, got);
+        size_t rest = have - head_len - got;
+        memmove(head, head + head_len + got, rest);
+        have = rest;
+        while (got < clen) {
+            if (!wait_readable(w, ca.fd)) {
+                free(body);
+                goto done;
+            }
+            ssize_t r = recv(ca.fd, body + got, clen - got, 0);
+            if (r <= 0) {
+                free(body);
+                goto done;
+            }
+            got += (size_t)r;
+        }
+        int rc = handle(w, ca.fd, method, path, headers, body, clen);
+        free(body);
+        if (rc) goto done;
+    }
+done:
+    shutdown(ca.fd, SHUT_RDWR);
+    return NULL;
+}
+
+static void *accept_main(void *arg) {
+    fake_worker *w = arg;
+    if (w->listen_after_ms > 0) {
+        struct pollfd p = {w->stop_pipe[0], POLLIN, 0};
+        if (poll(&p, 1, w->listen_after_ms) != 0) return NULL;
+        listen(w->listen_fd, 128);
+    }
+    for (;;) {
+        if (!wait_readable(w, w->listen_fd)) return NULL;
+        int fd = accept(w->listen_fd, NULL, NULL);
+        if (fd < 0) {
+            pthread_mutex_lock(&w->lock);
+            int dead = w->dead;
+            pthread_mutex_unlock(&w->lock);
+            if (dead) return NULL;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        pthread_mutex_lock(&w->lock);
+        if (w->stopping || w->dead || w->nconns == FW_MAX_CONNS) {
+            pthread_mutex_unlock(&w->lock);
+            close(fd);
+            continue;
+        }
+        w->counts.connections++;
+        conn_arg *ca = malloc(sizeof *ca);
+        ca->w = w;
+        ca->fd = fd;
+        int i = w->nconns++;
+        w->conn_fds[i] = fd;
+        pthread_create(&w->conn_threads[i], NULL, conn_main, ca);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+fake_worker *fw_start(const char *token, int port, int listen_after_ms) {
+    fake_worker *w = calloc(1, sizeof *w);
+    w->exec_seqs = calloc(FW_MAX_EXEC, sizeof *w->exec_seqs);
+    w->exec_tags = calloc(FW_MAX_EXEC, sizeof *w->exec_tags);
+    snprintf(w->auth, sizeof w->auth, "Bearer %s", token);
+    w->listen_after_ms = listen_after_ms;
+    w->next_seq = 1;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->seq_cv, NULL);
+    if (pipe(w->stop_pipe)) return NULL;
+    w->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(w->listen_fd, (struct sockaddr *)&sa, sizeof sa) ||
+        getsockname(w->listen_fd, (struct sockaddr *)&sa, &sl))
+        return NULL;
+    if (listen_after_ms <= 0 && listen(w->listen_fd, 128)) return NULL;
+    w->port = ntohs(sa.sin_port);
+    snprintf(w->url, sizeof w->url, "http://127.0.0.1:%d", w->port);
+    pthread_create(&w->acceptor, NULL, accept_main, w);
+    return w;
+}
+
+void fw_stop(fake_worker *w) {
+    if (!w) return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_cond_broadcast(&w->seq_cv);
+    pthread_mutex_unlock(&w->lock);
+    if (write(w->stop_pipe[1], "x", 1) != 1) perror("fw_stop");
+    pthread_join(w->acceptor, NULL);
+    for (int i = 0; i < w->nconns; i++) {
+        shutdown(w->conn_fds[i], SHUT_RDWR);
+        pthread_join(w->conn_threads[i], NULL);
+        close(w->conn_fds[i]);
+    }
+    close(w->listen_fd);
+    close(w->stop_pipe[0]);
+    close(w->stop_pipe[1]);
+    for (int i = 0; i < w->nbuffers; i++)
+        free(w->buffers[i].mem);
+    free(w->exec_seqs);
+    free(w->exec_tags);
+    pthread_cond_destroy(&w->seq_cv);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+const char *fw_url(const fake_worker *w) { return w->url; }
+int fw_port(const fake_worker *w) { return w->port; }
+
+fw_counts fw_get_counts(fake_worker *w) {
+    pthread_mutex_lock(&w->lock);
+    fw_counts c = w->counts;
+    pthread_mutex_unlock(&w->lock);
+    return c;
+}
+
+void fw_add_module(fake_worker *w, const char *sha) {
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->modules[w->nmodules++], 65, "%.64s", sha);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fw_starting(fake_worker *w, int n) {
+    pthread_mutex_lock(&w->lock);
+    w->starting = n;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fw_lose_buffer(fake_worker *w, uint64_t id) {
+    pthread_mutex_lock(&w->lock);
+    if (id >= 1 && id <= (uint64_t)w->nbuffers) w->buffers[id - 1].lost = 1;
+    pthread_mutex_unlock(&w->lock);
+}
+
+int fw_executed(fake_worker *w, uint64_t *seqs, uint64_t *tags, int max) {
+    pthread_mutex_lock(&w->lock);
+    int n = w->nexec < max ? w->nexec : max;
+    memcpy(seqs, w->exec_seqs, (size_t)n * sizeof *seqs);
+    memcpy(tags, w->exec_tags, (size_t)n * sizeof *tags);
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}
+
+void fw_last_descriptor(fake_worker *w, char *out, size_t n) {
+    pthread_mutex_lock(&w->lock);
+    snprintf(out, n, "%s", w->last_desc);
+    pthread_mutex_unlock(&w->lock);
+}
