@@ -27,6 +27,7 @@
 #include "clock.h"
 #include "http_server.h"
 #include "log.h"
+#include "port.h"
 #include "worker.h"
 
 extern char **environ;
@@ -825,6 +826,16 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         snprintf(err, en, "listen port %d leaves no room for %d worker ports", a->port, a->nslots);
         goto fail;
     }
+    if (lp_listen_available(cfg->listen, err, en) != 0) goto fail;
+    for (int i = 0; i < a->nslots; i++) {
+        char wl[300], werr[400];
+        snprintf(wl, sizeof wl, "%s%s%s:%d", strchr(a->listen_host, ':') ? "[" : "", a->listen_host,
+                 strchr(a->listen_host, ':') ? "]" : "", a->slots[i].port);
+        if (lp_listen_available(wl, werr, sizeof werr) != 0) {
+            snprintf(err, en, "the worker port of GPU %d: %s (a worker of an earlier leptond still running?)", i, werr);
+            goto fail;
+        }
+    }
     char sd[700];
     snprintf(sd, sizeof sd, "%s/leases", cfg->state_dir);
     if (mkdirs(sd) != 0) {
@@ -885,9 +896,17 @@ int lp_agent_run(lp_agent *a) {
         pthread_mutex_unlock(&a->mu);
         report_failures(a);
         struct timespec ts = {0, 50 * 1000 * 1000};
-        int sig = sigtimedwait(&sigs, NULL, &ts);
-        if (sig == SIGTERM || sig == SIGINT) {
-            lp_log(LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name, sig);
+        if (a->cfg.embedded) {
+            nanosleep(&ts, NULL);
+        } else {
+            int sig = sigtimedwait(&sigs, NULL, &ts);
+            if (sig == SIGTERM || sig == SIGINT) {
+                lp_log(LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name, sig);
+                break;
+            }
+        }
+        if (flag_get(&a->stop)) {
+            lp_log(LOG_INFO, "node %s: asked to stop: ending the workers and deregistering", a->cfg.name);
             break;
         }
     }
@@ -913,7 +932,8 @@ int lp_agent_run(lp_agent *a) {
         pthread_mutex_unlock(&a->mu);
         if (!busy) break;
         struct timespec ts = {0, 20 * 1000 * 1000};
-        sigtimedwait(&sigs, NULL, &ts);
+        if (a->cfg.embedded) nanosleep(&ts, NULL);
+        else sigtimedwait(&sigs, NULL, &ts);
     }
     if (a->registered) {
         char path[300], err[600];
@@ -930,6 +950,10 @@ int lp_agent_run(lp_agent *a) {
     while (a->leases) lease_remove(a, a->leases);
     pthread_mutex_unlock(&a->mu);
     return rc;
+}
+
+void lp_agent_stop(lp_agent *a) {
+    if (a) flag_set(&a->stop);
 }
 
 void lp_agent_free(lp_agent *a) {

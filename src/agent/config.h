@@ -21,6 +21,8 @@ typedef struct lp_agent_config {
     char worker[512];       /* lepton-worker executable; "" → next to leptond */
     char config_file[512];
     int log_level;          /* LOG_* of log.h, -1 = unset */
+    int embedded;           /* not a flag: set by a program that runs the agent inside itself
+                               (lp_agent_run then takes no signals; see agent.h) */
 } lp_agent_config;
 
 /* Fills c from argv (argv[0] is skipped) and the --config file it names. Returns 0, 1 when --help

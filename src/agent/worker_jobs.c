@@ -15,7 +15,7 @@
 #include "wire.h"
 #include "worker.h"
 
-#define RES_HDR 2048                 /* room reserved for u32 + the result JSON before the read bytes */
+#define RES_HDR 4096                 /* room reserved for u32 + the result JSON before the read bytes */
 #define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries */
 #define REMEMBER_BYTES (256u << 20)
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
@@ -352,7 +352,7 @@ static void cuda_fail(lp_worker *w, outcome *o, long step, const char *what, lp_
     if (!sticky && r != LP_CUDA_SUCCESS) {
         /* an unlisted error that leaves the context unusable is sticky too */
         lp_cu_result again = w->cu.cuCtxSynchronize();
-        sticky = again != LP_CUDA_SUCCESS && lp_cuda_error_is_sticky(again);
+        sticky = again != LP_CUDA_SUCCESS;
     }
     if (sticky) {
         char why[200];

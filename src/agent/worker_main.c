@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "port.h"
 #include "worker.h"
 
 static const char USAGE[] =
@@ -132,6 +133,10 @@ int main(int argc, char **argv) {
     int64_t t0 = lp_mono_ms();
     if (cuda_setup(&w, err, sizeof err) != 0 || wk_state_open(&w, err, sizeof err) != 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: %s", w.lease, w.uuid, err);
+        return LP_WORKER_EXIT_START;
+    }
+    if (lp_listen_available(w.listen, err, sizeof err) != 0) {
+        lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve: %s", w.lease, w.uuid, err);
         return LP_WORKER_EXIT_START;
     }
     lp_http_config hc = {.listen = w.listen, .max_body = 65536, .max_connections = 512, .log_name = "worker"};

@@ -1,16 +1,25 @@
 /* dp_jobs.c — lepton_submit, lepton_wait, lepton_task_get_info and lepton_task_free: jobs
  * validated and encoded (docs/dataplane.md: u32 LE length + JSON descriptor + the WRITE bytes),
- * numbered per GPU in the order the submits return, and carried by one I/O thread per lease that
- * drives a curl multi handle with up to LC_DP_CONNS connections per worker. WRITE bytes are read
- * straight from the caller's host memory and READ bytes land straight in it.
+ * numbered per GPU in the order the submits return, and carried over a curl multi handle per
+ * lease with up to LC_DP_CONNS connections per worker. WRITE bytes are read straight from the
+ * caller's host memory and READ bytes land straight in it.
+ *
+ * Who moves the bytes: one thread at a time holds the lease's driver role and runs the multi
+ * handle. A submitting thread that finds the role free sends its job itself, and a waiting thread
+ * that finds it free drives until its task ends, reading the answer itself: one job then costs
+ * one round trip with no hand-over between threads. The lease's I/O thread (started by the first
+ * submit) takes the role when jobs are pending and nobody has driven for a grace period, or at
+ * once when a driver leaves while other threads sleep on their tasks; so jobs progress whether
+ * or not anyone waits.
  *
  * Ownership: a task has two references, the caller's handle and the transport's; the transport
  * drops its own when the job has completed (or was canceled), so lepton_task_free of a running
- * task lets it run to the end and nothing leaks.
+ * task lets it run to the end and nothing leaks. Task handles outlive the lease's close.
  *
- * Thread safety: job queues live under lc_dp.lock; the multi handle and the jobs on the wire are
- * the I/O thread's alone (other threads only call curl_multi_wakeup, which is thread-safe); a
- * task's outcome is published under its own mutex and signalled on its own condition variable. */
+ * Thread safety: job queues, the role and the I/O thread's state live under lc_dp.lock (never
+ * held during I/O); the multi handle and the jobs on the wire belong to the role's holder (others
+ * only call curl_multi_wakeup, which is thread-safe); a task's outcome is published under its
+ * own mutex and signalled on its own condition variable. Lock order: task mutex, then lc_dp.lock. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>

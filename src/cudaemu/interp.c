@@ -1,6 +1,6 @@
-/* interp.c — executes decoded PTX: one warp instruction at a time over 32 lanes with an active
- * mask, divergence/reconvergence by per-frame "lowest PC first" scheduling, calls as frames,
- * barriers by round-robin over a block's warps, blocks of a grid on one or more host threads. */
+/* interp.c — executes decoded PTX for one warp: one instruction at a time over 32 lanes with an
+ * active mask, divergence/reconvergence by per-frame "lowest PC first" scheduling (with a time
+ * slice that rotates groups for forward progress), calls as frames, barrier arrival. */
 #include "interp_int.h"
 
 #include <limits.h>
@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-uint64_t g_emu_thread_instrs;
 
 #define R(o) (bank[(o) >> 28] + (size_t)((o)&0x0fffffffu) * 32u)
 #define LANES(...)                                                   \
@@ -62,13 +61,13 @@ uint64_t g_emu_thread_instrs;
         LANES(double a = u2d(A[l]); double r = (EXPR64); D[l] = d2u(r));    \
     }
 
-static double now_ms(void)
+double emu_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
-double emu_now_ms(void) { return now_ms(); }
+#define now_ms emu_now_ms
 
 static uint64_t wall_ns(void)
 {
@@ -118,6 +117,32 @@ static int reschedule(frame *f, uint32_t blocked)
     return 1;
 }
 
+/* Like reschedule, but picks the parked group with the lowest PC above `after` (wrapping around):
+ * used when a warp's time slice ends, so that lanes spinning on a lock held by other lanes of the
+ * same warp let those lanes run (forward progress as with independent thread scheduling). */
+static int reschedule_rotate(frame *f, uint32_t blocked, int after)
+{
+    uint32_t run = f->waiting & ~blocked;
+    int pick = INT_MAX;
+    for (uint32_t mm = run; mm; mm &= mm - 1) {
+        int p = f->lane_pc[__builtin_ctz(mm)];
+        if (p > after && p < pick) pick = p;
+    }
+    if (pick == INT_MAX) return reschedule(f, blocked);
+    uint32_t act = 0;
+    int next = INT_MAX;
+    for (uint32_t mm = run; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (f->lane_pc[l] == pick) act |= 1u << l;
+        else if (f->lane_pc[l] < next) next = f->lane_pc[l];
+    }
+    f->active = act;
+    f->waiting &= ~act;
+    f->pc = pick;
+    f->next_min = next;
+    return 1;
+}
+
 static void park(frame *f, uint32_t lanes, int pc)
 {
     for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
@@ -134,7 +159,7 @@ static void recompute_next(frame *f, uint32_t blocked)
     f->next_min = next;
 }
 
-static int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
+int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
 {
     if (regs > w->regcap) {
         size_t nc = regs * 2;
@@ -160,7 +185,7 @@ static int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
     return 0;
 }
 
-static void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes)
+void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes)
 {
     if (fn->depot_reg < 0) return;
     uint64_t *d = w->regs + (f->reg_off + (size_t)fn->depot_reg) * 32;
@@ -247,7 +272,7 @@ static int frame_empty(exec *x, warp *w)
     return W_RUN;
 }
 
-static int run_warp(exec *x, warp *w)
+int run_warp(exec *x, warp *w)
 {
     ptx_module *pm = x->pm;
     const unsigned tid_base = (unsigned)w->index * 32u;
@@ -267,6 +292,7 @@ top:;
     int pc = f->pc;
     uint32_t active = f->active;
     uint64_t ninstr = 0;
+    uint32_t slice = 1024; /* warp instructions before the other warps of the block get a turn */
 
 #define SAVE()               \
     do {                     \
@@ -301,6 +327,18 @@ top:;
                 }
             }
             f->next_min = next;
+        }
+        if (--slice == 0) {
+            if (f->waiting & ~w->blocked) {
+                /* diverged: let another group of lanes of this warp run next */
+                park(f, active, pc);
+                f->active = 0;
+                x->instrs += ninstr;
+                reschedule_rotate(f, w->blocked, pc);
+            } else {
+                SAVE();
+            }
+            return W_RUN;
         }
         const ptx_insn *in = &code[pc];
         uint32_t m = active;
@@ -1076,221 +1114,3 @@ top:;
     }
 }
 
-/* ---------------- blocks and grids ---------------- */
-
-static void warp_init(exec *x, warp *w, int index)
-{
-    const ptx_func *k = x->kern;
-    unsigned bx = x->L->block[0], by = x->L->block[1];
-    w->index = index;
-    w->nframes = 1;
-    unsigned first = (unsigned)index * 32u;
-    uint32_t valid = x->nthreads - first >= 32 ? 0xffffffffu : (1u << (x->nthreads - first)) - 1u;
-    w->valid = valid;
-    w->exited = ~valid;
-    w->blocked = 0;
-    w->carry = 0;
-    w->state = W_RUN;
-    frame *f = &w->frames[0];
-    memset(f, 0, sizeof *f);
-    f->func = (int)(k - x->pm->funcs);
-    f->active = valid;
-    f->next_min = INT_MAX;
-    uint64_t *s = w->spec;
-    for (int l = 0; l < 32; l++) {
-        unsigned t = first + (unsigned)l;
-        s[SP_TID_X * 32 + l] = t % bx;
-        s[SP_TID_Y * 32 + l] = (t / bx) % by;
-        s[SP_TID_Z * 32 + l] = t / (bx * by);
-        s[SP_NTID_X * 32 + l] = bx;
-        s[SP_NTID_Y * 32 + l] = by;
-        s[SP_NTID_Z * 32 + l] = x->L->block[2];
-        s[SP_NCTAID_X * 32 + l] = x->L->grid[0];
-        s[SP_NCTAID_Y * 32 + l] = x->L->grid[1];
-        s[SP_NCTAID_Z * 32 + l] = x->L->grid[2];
-        s[SP_LANEID * 32 + l] = (unsigned)l;
-        s[SP_WARPID * 32 + l] = (unsigned)index;
-        s[SP_NWARPID * 32 + l] = 64;
-        s[SP_SMID * 32 + l] = 0;
-        s[SP_NSMID * 32 + l] = 132;
-        s[SP_GRIDID * 32 + l] = 1;
-        s[SP_LANEMASK_EQ * 32 + l] = 1u << l;
-        s[SP_LANEMASK_LT * 32 + l] = (1u << l) - 1u;
-        s[SP_LANEMASK_LE * 32 + l] = (uint32_t)((2ull << l) - 1u);
-        s[SP_LANEMASK_GT * 32 + l] = ~(uint32_t)((2ull << l) - 1u);
-        s[SP_LANEMASK_GE * 32 + l] = ~((1u << l) - 1u);
-        s[SP_DYN_SMEM * 32 + l] = x->L->dyn_shared;
-        s[SP_TOTAL_SMEM * 32 + l] = x->shared_size;
-        s[SP_ZERO * 32 + l] = 0;
-    }
-}
-
-static void exec_free(exec *x)
-{
-    if (x->warps) {
-        for (unsigned i = 0; i < x->nwarps; i++) {
-            free(x->warps[i].frames);
-            free(x->warps[i].regs);
-            free(x->warps[i].preds);
-            free(x->warps[i].params);
-        }
-    }
-    free(x->warps);
-    free(x->shared);
-    free(x->local);
-}
-
-static int exec_init(exec *x, emu_launch *L, int *stop, double start, double deadline)
-{
-    memset(x, 0, sizeof *x);
-    x->L = L;
-    x->pm = L->pm;
-    x->kern = &L->pm->funcs[L->func];
-    x->stop = stop;
-    x->start_ms = start;
-    x->deadline_ms = deadline;
-    x->budget = 1u << 16;
-    x->nthreads = L->block[0] * L->block[1] * L->block[2];
-    x->nwarps = (x->nthreads + 31) / 32;
-    x->shared_size = ((L->pm->shared_static + 15u) & ~15u) + L->dyn_shared;
-    x->shared = calloc(1, x->shared_size ? x->shared_size : 1);
-    x->local_stride = (x->kern->total_local + 15u) & ~15u;
-    if (x->local_stride) x->local = calloc(x->nthreads, x->local_stride);
-    x->warps = calloc(x->nwarps, sizeof *x->warps);
-    if (!x->shared || (x->local_stride && !x->local) || !x->warps) return -1;
-    for (unsigned i = 0; i < x->nwarps; i++) {
-        warp *w = &x->warps[i];
-        w->capframes = 8;
-        w->frames = calloc((size_t)w->capframes, sizeof *w->frames);
-        if (!w->frames) return -1;
-        if (ensure_stacks(w, x->kern->max_regs_total + 1, x->kern->npreds + 1, (size_t)x->kern->frame_param_size * 32 + 16))
-            return -1;
-        memset(w->regs, 0, w->regcap * 32 * sizeof(uint64_t));
-        memset(w->preds, 0, w->predcap * sizeof(uint32_t));
-    }
-    return 0;
-}
-
-static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
-{
-    x->ctaid[0] = bx;
-    x->ctaid[1] = by;
-    x->ctaid[2] = bz;
-    x->arrived = 0;
-    x->live = (int)x->nthreads;
-    x->red_popc = x->red_false = x->red_true = 0;
-    for (unsigned i = 0; i < x->nwarps; i++) {
-        warp *w = &x->warps[i];
-        warp_init(x, w, (int)i);
-        for (int l = 0; l < 32; l++) {
-            w->spec[SP_CTAID_X * 32 + l] = bx;
-            w->spec[SP_CTAID_Y * 32 + l] = by;
-            w->spec[SP_CTAID_Z * 32 + l] = bz;
-        }
-        init_depot(w, x->kern, &w->frames[0], w->valid);
-    }
-    for (;;) {
-        unsigned done = 0, running = 0;
-        for (unsigned i = 0; i < x->nwarps; i++) {
-            warp *w = &x->warps[i];
-            if (w->state == W_RUN) {
-                int r = run_warp(x, w);
-                if (r == W_ERR || x->err != CUDA_SUCCESS) return x->err != CUDA_SUCCESS ? x->err : CUDA_ERROR_LAUNCH_FAILED;
-                w->state = r;
-            }
-            if (w->state == W_DONE) done++;
-            else if (w->state == W_RUN) running++;
-        }
-        if (done == x->nwarps) return CUDA_SUCCESS;
-        if (running) continue;
-        if (x->arrived >= x->live) {
-            x->arrived = 0;
-            x->snap_popc = x->red_popc;
-            x->snap_and = x->red_false == 0;
-            x->snap_or = x->red_true != 0;
-            x->red_popc = x->red_false = x->red_true = 0;
-            for (unsigned i = 0; i < x->nwarps; i++) {
-                warp *w = &x->warps[i];
-                if (w->state == W_BAR) {
-                    w->blocked = 0;
-                    w->state = W_RUN;
-                }
-            }
-            continue;
-        }
-        x->err = CUDA_ERROR_LAUNCH_FAILED;
-        snprintf(x->msg, sizeof x->msg, "barrier deadlock in block (%u,%u,%u): %d of %d threads arrived", bx, by, bz,
-                 x->arrived, x->live);
-        return x->err;
-    }
-}
-
-typedef struct grid_job {
-    emu_launch *L;
-    uint64_t next; /* atomic block counter */
-    uint64_t nblocks;
-    int stop;
-    double start, deadline;
-    pthread_mutex_t mu;
-    CUresult err;
-    char msg[256];
-    uint64_t instrs;
-} grid_job;
-
-static void *grid_worker(void *arg)
-{
-    grid_job *g = arg;
-    exec x;
-    CUresult err = CUDA_SUCCESS;
-    if (exec_init(&x, g->L, &g->stop, g->start, g->deadline)) {
-        err = CUDA_ERROR_OUT_OF_MEMORY;
-        snprintf(x.msg, sizeof x.msg, "out of host memory for the launch");
-    } else {
-        unsigned gx = g->L->grid[0], gy = g->L->grid[1];
-        for (;;) {
-            if (__atomic_load_n(&g->stop, __ATOMIC_RELAXED)) break;
-            uint64_t b = __atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED);
-            if (b >= g->nblocks) break;
-            err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((uint64_t)gx * gy)));
-            if (err != CUDA_SUCCESS) break;
-        }
-    }
-    pthread_mutex_lock(&g->mu);
-    g->instrs += x.instrs;
-    if (err != CUDA_SUCCESS && g->err == CUDA_SUCCESS) {
-        g->err = err;
-        memcpy(g->msg, x.msg, sizeof g->msg);
-        __atomic_store_n(&g->stop, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_unlock(&g->mu);
-    exec_free(&x);
-    return NULL;
-}
-
-CUresult interp_launch(emu_launch *L)
-{
-    grid_job g;
-    memset(&g, 0, sizeof g);
-    g.L = L;
-    g.nblocks = (uint64_t)L->grid[0] * L->grid[1] * L->grid[2];
-    g.start = now_ms();
-    g.deadline = g_emu.watchdog_ms > 0 ? g.start + (double)g_emu.watchdog_ms : 0;
-    pthread_mutex_init(&g.mu, NULL);
-    int nt = g_emu.threads > 1 ? g_emu.threads : 1;
-    if ((uint64_t)nt > g.nblocks) nt = (int)g.nblocks;
-    if (nt <= 1) {
-        grid_worker(&g);
-    } else {
-        pthread_t th[64];
-        int started = 0;
-        for (int i = 0; i < nt && i < 64; i++)
-            if (pthread_create(&th[i], NULL, grid_worker, &g) == 0) started++;
-        if (!started) grid_worker(&g);
-        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    }
-    pthread_mutex_destroy(&g.mu);
-    L->thread_instrs = g.instrs;
-    __atomic_fetch_add(&g_emu_thread_instrs, g.instrs, __ATOMIC_RELAXED);
-    if (g.err != CUDA_SUCCESS) memcpy(L->msg, g.msg, sizeof L->msg);
-    return g.err;
-}

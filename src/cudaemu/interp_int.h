@@ -107,6 +107,11 @@ static inline uint64_t zext(uint64_t v, int lg)
     }
 }
 
+/* interp.c */
+int run_warp(exec *x, warp *w); /* W_DONE, W_BAR, W_RUN (time slice over) or W_ERR */
+int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params);
+void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes);
+
 /* interp_mem.c */
 uint8_t *mem_xlate_slow(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line);
 uint64_t mem_atomic(uint8_t *p, const ptx_insn *in, uint64_t b, uint64_t c);

@@ -178,7 +178,9 @@ static int pred_o(pstate *ps, const sopnd *o, int line, uint32_t *idx, int *neg)
         return 0;
     }
     if (o->kind == PO_SINK) {
-        *idx = OP_NONE;
+        /* "_": a scratch predicate of the function, so no instruction ever indexes past the file */
+        if (ps->sink_pred < 0) ps->sink_pred = (int)ps->m->funcs[ps->fi].npreds++;
+        *idx = (uint32_t)ps->sink_pred;
         return 0;
     }
     return perr(ps, line, "expected a predicate operand");

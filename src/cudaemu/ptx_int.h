@@ -101,6 +101,7 @@ typedef struct pstate {
     int marks[64];   /* nshadows at each open block */
     int depot_reg;   /* register holding the local depot base, -1 if none */
     int sink_reg;
+    int sink_pred;
     int dyn_shared_var;
 } pstate;
 

@@ -780,6 +780,7 @@ static int parse_function(pstate *ps, int is_entry)
     ps->depth = 0;
     ps->depot_reg = -1;
     ps->sink_reg = -1;
+    ps->sink_pred = -1;
     /* optional return param list for .func */
     int has_ret_list = !is_entry && tpunct(tk(ps), '(');
     int save = ps->i;

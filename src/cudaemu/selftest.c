@@ -105,6 +105,21 @@ static const char *k_ptx =
     "{\n"
     "  trap;\n"
     "}\n"
+    ".visible .entry locks(.param .u64 lk, .param .u64 cnt)\n"
+    "{\n"
+    "  .reg .b32 %r<4>; .reg .b64 %rd<3>; .reg .pred %p<2>;\n"
+    "  ld.param.u64 %rd1, [lk];\n"
+    "  ld.param.u64 %rd2, [cnt];\n"
+    "Ltry:\n"
+    "  atom.global.cas.b32 %r1, [%rd1], 0, 1;\n"
+    "  setp.ne.s32 %p1, %r1, 0;\n"
+    "  @%p1 bra Ltry;\n"
+    "  ld.volatile.global.u32 %r2, [%rd2];\n"
+    "  add.s32 %r2, %r2, 1;\n"
+    "  st.volatile.global.u32 [%rd2], %r2;\n"
+    "  atom.global.exch.b32 %r3, [%rd1], 0;\n"
+    "  ret;\n"
+    "}\n"
     ".visible .entry spin()\n"
     "{\n"
     "L0:\n"
@@ -162,6 +177,19 @@ static void test_kernels(void)
     EXPECT_CU(cuLaunchKernel(fcalls, 1, 1, 1, 64, 1, 1, 0, NULL, cargs, NULL), CUDA_SUCCESS);
     EXPECT_CU(cuMemcpyDtoH(res, dy, sizeof res), CUDA_SUCCESS);
     for (int i = 0; i < 64; i++) EXPECT((int)res[i] == tri_ref(i), "calls[%d] = %u, want %d", i, res[i], tri_ref(i));
+
+    /* a spin lock taken by every thread: lanes of one warp must let the holder run */
+    CUfunction flocks;
+    CUdeviceptr dl;
+    EXPECT_CU(cuModuleGetFunction(&flocks, mod, "locks"), CUDA_SUCCESS);
+    EXPECT_CU(cuMemAlloc(&dl, 8), CUDA_SUCCESS);
+    EXPECT_CU(cuMemsetD32(dl, 0, 2), CUDA_SUCCESS);
+    CUdeviceptr dcnt = dl + 4;
+    void *largs[] = {&dl, &dcnt};
+    EXPECT_CU(cuLaunchKernel(flocks, 2, 1, 1, 64, 1, 1, 0, NULL, largs, NULL), CUDA_SUCCESS);
+    unsigned cnt = 0;
+    EXPECT_CU(cuMemcpyDtoH(&cnt, dcnt, 4), CUDA_SUCCESS);
+    EXPECT(cnt == 128, "lock counter %u, want 128", cnt);
 
     /* an out-of-bounds store poisons the context */
     void *oargs[] = {&dx};
@@ -233,7 +261,7 @@ static void test_proc_address(void)
 
 int main(void)
 {
-    setenv("CUDAEMU_WATCHDOG_MS", "200", 1);
+    setenv("CUDAEMU_WATCHDOG_MS", "1000", 1);
     CUdevice dev;
     EXPECT_CU(cuDeviceGet(&dev, 0), CUDA_ERROR_NOT_INITIALIZED);
     EXPECT_CU(cuInit(1), CUDA_ERROR_INVALID_VALUE);

@@ -5,12 +5,30 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 vm_space g_vm;
 
 #define VM_ALIGN 512ull
 #define VM_GAP 65536ull /* unmapped space between allocations so overruns fault */
 #define VM_LIMIT (VM_GLOBAL_BASE + (1ull << 44))
+#define VM_MMAP_MIN (1ull << 20) /* from this size, memory is reserved lazily with mmap */
+
+/* Zeroed host backing. Large blocks are mapped without reserving swap, so a device configured
+ * larger than the host (an 80 GB GPU on a small machine) can still hand out big allocations;
+ * pages only cost memory once written. */
+static uint8_t *backing_new(size_t size)
+{
+    if (size < VM_MMAP_MIN) return calloc(1, size ? size : 1);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void backing_free(uint8_t *p, size_t size)
+{
+    if (size < VM_MMAP_MIN) free(p);
+    else if (p) munmap(p, size);
+}
 
 static size_t lower_bound(uint64_t addr)
 {
@@ -68,7 +86,7 @@ CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out)
         g_vm.a = na;
         g_vm.cap = nc;
     }
-    uint8_t *host = calloc(1, size ? size : 1);
+    uint8_t *host = backing_new(size);
     if (!host) return CUDA_ERROR_OUT_OF_MEMORY;
     size_t i = lower_bound(base);
     memmove(&g_vm.a[i + 1], &g_vm.a[i], (g_vm.n - i) * sizeof *g_vm.a);
@@ -87,7 +105,7 @@ static void remove_at(size_t i)
 {
     vm_alloc *v = &g_vm.a[i];
     if (v->ctx) g_emu.dev[v->ctx->dev].used_mem -= v->size;
-    free(v->host);
+    backing_free(v->host, v->size);
     memmove(&g_vm.a[i], &g_vm.a[i + 1], (g_vm.n - i - 1) * sizeof *g_vm.a);
     g_vm.n--;
 }

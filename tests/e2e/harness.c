@@ -16,7 +16,7 @@
 #error "LEPTON_BROKER_BIN must name the lepton-broker executable"
 #endif
 
-int h_failures;
+_Atomic int h_failures;
 
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};

@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-extern int h_failures;
+extern _Atomic int h_failures; /* CHECKs may fail on several threads */
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

@@ -343,7 +343,7 @@ static void case_isolation(void) {
 /* ---- race: many threads, few GPUs; no GPU is ever in two active leases ------------------------ */
 enum { RACE_THREADS = 16, RACE_GPUS = 8 };
 static lepton_client *race_client;
-static volatile int race_stop;
+static _Atomic int race_stop;
 static int race_granted[RACE_THREADS];
 static int race_errors;
 static pthread_mutex_t race_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -1,10 +1,28 @@
 # SPDX-License-Identifier: Apache-2.0
-# Compares the PTX built from tests/kernels/*.cu with the committed copies in tests/kernels/ptx.
+# Compares the PTX built from tests/kernels/*.cu with the committed copies in tests/kernels/ptx, and
+# checks that every .cu is a registered corpus case and every committed PTX file belongs to one.
 # -DBUILT=dir -DCOMMITTED=dir -DNAMES=a,b -DARCHS=sm_75,sm_90. Prints LEPTON-PTX-CHECK-SKIPPED (which
 # CTest reports as skipped) when the committed files came from another nvcc release, whose output
 # legitimately differs.
+cmake_minimum_required(VERSION 3.20)
 string(REPLACE "," ";" NAMES "${NAMES}")
 string(REPLACE "," ";" ARCHS "${ARCHS}")
+# Every .cu must be in the corpus list, and every committed PTX file must belong to one.
+get_filename_component(srcdir "${COMMITTED}" DIRECTORY)
+file(GLOB sources RELATIVE "${srcdir}" "${srcdir}/*.cu")
+foreach(src IN LISTS sources)
+  get_filename_component(name "${src}" NAME_WE)
+  if(NOT name IN_LIST NAMES)
+    message(FATAL_ERROR "${src} is not in LEPTON_KERNEL_CORPUS (tests/kernels/CMakeLists.txt)")
+  endif()
+endforeach()
+file(GLOB committed RELATIVE "${COMMITTED}" "${COMMITTED}/*.ptx")
+foreach(f IN LISTS committed)
+  string(REGEX REPLACE "\\.[^.]+\\.ptx$" "" name "${f}")
+  if(NOT name IN_LIST NAMES)
+    message(FATAL_ERROR "ptx/${f} belongs to no corpus case; delete it")
+  endif()
+endforeach()
 set(stale "")
 foreach(name IN LISTS NAMES)
   foreach(arch IN LISTS ARCHS)

@@ -128,5 +128,7 @@ int check_indirect_calls(kc *k);
 int check_half_precision(kc *k);
 int check_tensor_core(kc *k);
 int check_memory_spaces(kc *k);
+int check_float_library(kc *k);
+int check_int_misc(kc *k);
 
 #endif

@@ -63,6 +63,8 @@ static const kcase cases[] = {
     {"half_precision", check_half_precision, 0},
     {"tensor_core", check_tensor_core, 0},
     {"memory_spaces", check_memory_spaces, 0},
+    {"float_library", check_float_library, 0},
+    {"int_misc", check_int_misc, 0},
     {"oob_write", check_oob_write, 0},
     {"watchdog_spin", check_watchdog_spin, CASE_EMU_ONLY},
 };

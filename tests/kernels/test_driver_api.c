@@ -1051,6 +1051,77 @@ static int t_occupancy(void)
     return 0;
 }
 
+/* Hundreds of dependent launches on one stream: y += x each time, in order, nothing lost. */
+static int t_many_launches(void)
+{
+    CUdevice dev;
+    CUmodule m;
+    CUfunction f;
+    OK(primary_begin(&dev));
+    OK(cuModuleLoadData(&m, g_vector_add_ptx));
+    OK(cuModuleGetFunction(&f, m, "vector_add"));
+    enum { N = 1024, LAUNCHES = 300 };
+    static float ones[N], out[N];
+    for (int i = 0; i < N; ++i)
+        ones[i] = 1.0f;
+    CUdeviceptr x, y;
+    CUstream s;
+    CUevent e;
+    OK(cuMemAlloc(&x, sizeof ones));
+    OK(cuMemAlloc(&y, sizeof ones));
+    OK(cuMemcpyHtoD(x, ones, sizeof ones));
+    OK(cuMemsetD32(y, 0, N));
+    OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    OK(cuEventCreate(&e, CU_EVENT_DISABLE_TIMING));
+    for (int l = 0; l < LAUNCHES; ++l) {
+        OK(launch_add(f, s, y, x, y, N));
+        if (l % 50 == 49) {
+            OK(cuEventRecord(e, s));
+            CUresult q = cuEventQuery(e);
+            EXPECT(q == CUDA_SUCCESS || q == CUDA_ERROR_NOT_READY, "cuEventQuery: %s", errname(q));
+        }
+    }
+    OK(cuStreamSynchronize(s));
+    OK(cuEventQuery(e));
+    OK(cuMemcpyDtoH(out, y, sizeof out));
+    for (int i = 0; i < N; ++i)
+        EXPECT(out[i] == (float)LAUNCHES, "after %d launches out[%d] = %g", LAUNCHES, i, (double)out[i]);
+    OK(cuEventDestroy(e));
+    OK(cuStreamDestroy(s));
+    OK(cuMemFree(x));
+    OK(cuMemFree(y));
+    OK(cuModuleUnload(m));
+    primary_end(dev);
+    return 0;
+}
+
+/* A 256 MiB allocation: accounted in cuMemGetInfo, writable to its last byte, given back on free. */
+static int t_large_alloc(void)
+{
+    CUdevice dev;
+    OK(primary_begin(&dev));
+    const size_t big = (size_t)256 << 20;
+    size_t free0 = 0, free1 = 0, free2 = 0, total = 0;
+    OK(cuMemGetInfo(&free0, &total));
+    CUdeviceptr p;
+    OK(cuMemAlloc(&p, big));
+    OK(cuMemGetInfo(&free1, &total));
+    EXPECT(free1 + big <= free0, "free memory went from %zu to %zu after a %zu-byte allocation", free0, free1, big);
+    OK(cuMemsetD32(p, 0xa5a5a5a5u, big / 4));
+    uint32_t tail[4] = {1, 2, 3, 4}, back[4] = {0};
+    OK(cuMemcpyHtoD(p + big - 8, tail, 8));
+    OK(cuMemcpyDtoH(back, p + big - 16, 16));
+    EXPECT(back[0] == 0xa5a5a5a5u && back[1] == 0xa5a5a5a5u && back[2] == 1 && back[3] == 2,
+           "end of the allocation reads %08x %08x %08x %08x", back[0], back[1], back[2], back[3]);
+    OK(cuMemcpyDtoH(back, p + big / 2, 16));
+    EXPECT(back[0] == 0xa5a5a5a5u && back[3] == 0xa5a5a5a5u, "middle of the allocation not set");
+    OK(cuMemFree(p));
+    OK(cuMemGetInfo(&free2, &total));
+    EXPECT(free2 >= free1 + big, "free memory %zu after freeing, %zu before", free2, free1);
+    primary_end(dev);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } tests[] = {
@@ -1074,6 +1145,8 @@ int main(int argc, char **argv)
         {"host_memory", t_host_memory},
         {"launch_config", t_launch_config},
         {"occupancy", t_occupancy},
+        {"many_launches", t_many_launches},
+        {"large_alloc", t_large_alloc},
     };
     const size_t ntests = sizeof tests / sizeof tests[0];
     unsigned char want[sizeof tests / sizeof tests[0]] = {0};

@@ -624,6 +624,52 @@ int main(int argc, char **argv) {
     CHECK(!strcmp(job_status(&jr), "invalid_request"));
     job_free(&jr);
 
+    /* ---- many jobs in flight, arriving in any order, run in seq order ---- */
+    int seq = 10;
+    if (kernels) {
+        r = req("POST", "/v1/buffers", "{\"size\": 4}", 11, "application/json", NULL);
+        json_t *j = as_json(&r);
+        long long counter = json_integer_value(json_object_get(j, "buffer"));
+        json_decref(j);
+        free(r.body);
+        int zero = 0;
+        snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}]}", seq++,
+                 counter);
+        jr = run_job(json, &zero, 4);
+        CHECK(!strcmp(job_status(&jr), "ok"));
+        job_free(&jr);
+        enum { K = 40 };
+        static later many[K];
+        pthread_t th_many[K];
+        int order[K];
+        for (int k = 0; k < K; k++) order[k] = k;
+        for (int k = K - 1; k > 0; k--) { /* a fixed shuffle: later seqs often arrive first */
+            int m = (k * 7 + 3) % (k + 1), tmp = order[k];
+            order[k] = order[m];
+            order[m] = tmp;
+        }
+        char one[16];
+        int n1 = 1;
+        b64(&n1, 4, one);
+        for (int k = 0; k < K; k++)
+            snprintf(many[k].json, sizeof many[k].json,
+                     "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"args\": "
+                     "[{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+                     seq + k, sha, counter, one, counter);
+        for (int k = 0; k < K; k++) pthread_create(&th_many[order[k]], NULL, job_thread, &many[order[k]]);
+        int bad = 0;
+        for (int k = 0; k < K; k++) {
+            pthread_join(th_many[k], NULL);
+            int v = many[k].r.dlen == 4 ? *(const int *)many[k].r.data : -1;
+            if (strcmp(job_status(&many[k].r), "ok") || v != k + 1) {
+                if (bad++ < 5) fprintf(stderr, "job seq %d read %d, expected %d (%s)\n", seq + k, v, k + 1, job_status(&many[k].r));
+            }
+            job_free(&many[k].r);
+        }
+        CHECK_EQ_INT(bad, 0);
+        seq += K;
+    }
+
     /* ---- a sticky CUDA error: the job fails, the worker exits 3, a replacement takes over ---- */
     int sticky_ok = 0;
     if (kernels) {
@@ -631,8 +677,8 @@ int main(int argc, char **argv) {
         char av[32];
         b64(&bad_addr, 8, av);
         snprintf(json, sizeof json,
-                 "{\"seq\": 10, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}}]}",
-                 sha, av);
+                 "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}}]}",
+                 seq++, sha, av);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
         CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_");
@@ -653,7 +699,7 @@ int main(int argc, char **argv) {
         r = req("GET", mpath, NULL, 0, NULL, NULL); /* reloaded from the lease's state directory */
         CHECK_EQ_INT(r.status, 200);
         free(r.body);
-        snprintf(json, sizeof json, "{\"seq\": 11, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", ids[1]);
+        snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, ids[1]);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "buffer_lost"));
         job_free(&jr);

@@ -1,0 +1,322 @@
+/* agent_harness.c — see agent_harness.h. Agents are started with fork/exec and always reaped. */
+#include "agent_harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef LEPTON_LEPTOND_BIN
+#error "LEPTON_LEPTOND_BIN must name the leptond executable"
+#endif
+#ifndef LEPTON_TEST_DEFAULT_CUDA
+#error "LEPTON_TEST_DEFAULT_CUDA must name the CPU driver (cudaemu's libcuda.so.1)"
+#endif
+#ifndef LEPTON_TEST_DEFAULT_PTX_DIR
+#error "LEPTON_TEST_DEFAULT_PTX_DIR must name tests/kernels/ptx"
+#endif
+
+double a_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void a_sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static const char *env_or(const char *name, const char *dflt) {
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
+const char *a_cuda_library(void) { return env_or("LEPTON_TEST_CUDA_LIBRARY", LEPTON_TEST_DEFAULT_CUDA); }
+const char *a_ptx_arch(void) { return env_or("LEPTON_TEST_PTX_ARCH", "sm_75"); }
+const char *a_ptx_dir(void) { return env_or("LEPTON_TEST_PTX_DIR", LEPTON_TEST_DEFAULT_PTX_DIR); }
+
+int a_is_emulator(void) { return strcmp(a_cuda_library(), LEPTON_TEST_DEFAULT_CUDA) == 0; }
+
+char *a_load_ptx(const char *kernel, size_t *size) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.%s.ptx", a_ptx_dir(), kernel, a_ptx_arch());
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "agent_harness: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap * 2 + 8192);
+            if (!nb) break;
+            buf = nb;
+            cap = cap * 2 + 8192;
+        }
+        size_t got = fread(buf + len, 1, cap - len - 1, f);
+        if (got == 0) break;
+        len += got;
+    }
+    fclose(f);
+    if (!buf) return NULL;
+    buf[len] = '\0';
+    *size = len;
+    return buf;
+}
+
+void a_become_subreaper(void) { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+/* The "state" letter and parent of /proc/PID/stat, or 0. */
+static char proc_state(pid_t pid, pid_t *ppid, char *comm, size_t comm_size) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
+    if (!open_p || !close_p || close_p[1] == '\0') return 0;
+    if (comm) {
+        size_t l = (size_t)(close_p - open_p - 1);
+        if (l >= comm_size) l = comm_size - 1;
+        memcpy(comm, open_p + 1, l);
+        comm[l] = '\0';
+    }
+    char st = 0;
+    int pp = 0;
+    if (sscanf(close_p + 2, "%c %d", &st, &pp) != 2) return 0;
+    if (ppid) *ppid = pp;
+    return st;
+}
+
+int a_pid_alive(pid_t pid) {
+    if (pid <= 0) return 0;
+    char st = proc_state(pid, NULL, NULL, 0);
+    return st != 0 && st != 'Z' && st != 'X';
+}
+
+void a_reap_orphans(void) {
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    struct dirent *e;
+    pid_t self = getpid();
+    while ((e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0) continue;
+        pid_t ppid = 0;
+        char comm[64];
+        char st = proc_state(pid, &ppid, comm, sizeof comm);
+        if (ppid == self && st == 'Z' && strstr(comm, "lepton-worker")) waitpid(pid, NULL, WNOHANG);
+    }
+    closedir(d);
+}
+
+static int port_bindable(int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return 0;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = bind(s, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(s);
+    return ok;
+}
+
+int a_free_ports(int count) {
+    /* Random bases in a range below the usual ephemeral range (32768+), so that outgoing
+     * connections do not take the ports between the probe and the agent's bind. */
+    static unsigned seed;
+    if (!seed) seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int base = 20000 + (int)(rand_r(&seed) % 12000u);
+        int ok = 1;
+        for (int i = 0; i < count && ok; i++) ok = port_bindable(base + i);
+        if (ok) return base;
+    }
+    return -1;
+}
+
+int a_port_open(int port) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (s < 0) return 0;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(s);
+    return ok;
+}
+
+int a_http(const char *base, const char *method, const char *path, const char *token, const char *content_type,
+           const void *body, size_t body_len, h_resp *out) {
+    h_broker fake;
+    memset(&fake, 0, sizeof fake);
+    snprintf(fake.url, sizeof fake.url, "%s", base);
+    return h_http(&fake, method, path, token, content_type, (const char *)body, body_len, out);
+}
+
+static json_t *health(a_agent *a) {
+    h_resp r;
+    if (a_http(a->url, "GET", "/healthz", NULL, NULL, NULL, 0, &r) != 0) return NULL;
+    json_t *j = NULL;
+    if (r.status == 200 && r.json) j = json_incref(r.json);
+    h_resp_free(&r);
+    return j;
+}
+
+int a_agent_slots(a_agent *a, a_slot *slots, int n) {
+    json_t *j = health(a);
+    if (!j) return -1;
+    json_t *gpus = json_object_get(j, "gpus");
+    int count = (int)json_array_size(gpus);
+    for (int i = 0; i < count && i < n; i++) {
+        json_t *g = json_array_get(gpus, (size_t)i);
+        memset(&slots[i], 0, sizeof slots[i]);
+        slots[i].worker_pid = (pid_t)json_integer_value(json_object_get(g, "worker_pid"));
+        slots[i].restarts = (int)json_integer_value(json_object_get(g, "restarts"));
+        snprintf(slots[i].state, sizeof slots[i].state, "%s", json_string_value(json_object_get(g, "state")) ?: "");
+        snprintf(slots[i].lease, sizeof slots[i].lease, "%s", json_string_value(json_object_get(g, "lease")) ?: "");
+    }
+    json_decref(j);
+    return count;
+}
+
+pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms) {
+    double until = a_now_ms() + timeout_ms;
+    do {
+        a_slot s[A_MAX_GPUS];
+        int n = a_agent_slots(a, s, A_MAX_GPUS);
+        if (gpu < n && s[gpu].worker_pid > 0 && s[gpu].worker_pid != not_pid && !strcmp(s[gpu].state, "running") &&
+            a_port_open(a->port + 1 + gpu))
+            return s[gpu].worker_pid;
+        a_sleep_ms(20);
+    } while (a_now_ms() < until);
+    return -1;
+}
+
+int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *name, int gpus, double price) {
+    memset(a, 0, sizeof *a);
+    a_become_subreaper();
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->dir, sizeof a->dir, "%s/agent-%s", b->dir, name);
+    if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "agent_harness: mkdir %s: %s\n", a->dir, strerror(errno));
+        return -1;
+    }
+    snprintf(a->log, sizeof a->log, "%s/leptond.log", a->dir);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int port = a_free_ports(gpus + 1 + 2);
+        if (port < 0) {
+            fprintf(stderr, "agent_harness: no free ports\n");
+            return -1;
+        }
+        a->port = port;
+        snprintf(a->url, sizeof a->url, "http://127.0.0.1:%d", port);
+        char listen[64], price_s[32], state[300], devices[512];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+        snprintf(price_s, sizeof price_s, "%.6f", price);
+        snprintf(state, sizeof state, "%s/state", a->dir);
+        devices[0] = '\0';
+        for (int i = 0; i < gpus; i++) {
+            size_t used = strlen(devices);
+            /* The name is part of the emulated GPU's UUID: agents must differ. */
+            snprintf(devices + used, sizeof devices - used, "%sLepton Emu %s:4G", i ? ";" : "", name);
+        }
+        char *argv[] = {(char *)LEPTON_LEPTOND_BIN, "--broker", b->url, "--token", (char *)node_token,
+                        "--listen", listen, "--price", price_s, "--cuda-library", (char *)a_cuda_library(),
+                        "--name", a->name, "--state-dir", state, "--log-level", "info", NULL};
+        pid_t pid = fork();
+        if (pid < 0) return -1;
+        if (pid == 0) {
+            int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0) {
+                dup2(fd, 1);
+                dup2(fd, 2);
+                close(fd);
+            }
+            setenv("CUDAEMU_DEVICES", devices, 1);
+            unsetenv("CUDAEMU_DEVICE_COUNT");
+            execv(argv[0], argv);
+            _exit(127);
+        }
+        a->pid = pid;
+        double until = a_now_ms() + 15000;
+        while (a_now_ms() < until) {
+            int st;
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                a->pid = 0;
+                break;
+            }
+            json_t *j = health(a);
+            if (j) {
+                int reg = json_is_true(json_object_get(j, "registered"));
+                a->gpus = (int)json_array_size(json_object_get(j, "gpus"));
+                json_decref(j);
+                if (reg) return 0;
+            }
+            a_sleep_ms(20);
+        }
+        if (a->pid > 0) {
+            fprintf(stderr, "agent_harness: leptond %s not registered after 15 s (see %s)\n", name, a->log);
+            a_agent_kill(a);
+            return -1;
+        }
+        fprintf(stderr, "agent_harness: leptond %s exited at start (port %d taken?); see %s\n", name, port, a->log);
+    }
+    return -1;
+}
+
+int a_agent_stop(a_agent *a) {
+    if (a->pid <= 0) return -1;
+    kill(a->pid, SIGTERM);
+    int status = 0;
+    double until = a_now_ms() + 8000;
+    while (a_now_ms() < until) {
+        if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
+            a->pid = 0;
+            a_reap_orphans();
+            return status;
+        }
+        a_sleep_ms(10);
+    }
+    fprintf(stderr, "agent_harness: leptond %s ignored SIGTERM for 8 s; killing it\n", a->name);
+    a_agent_kill(a);
+    return -1;
+}
+
+void a_agent_kill(a_agent *a) {
+    if (a->pid <= 0) return;
+    kill(a->pid, SIGKILL);
+    waitpid(a->pid, NULL, 0);
+    a->pid = 0;
+    a_reap_orphans();
+}
+
+void a_agent_cleanup(a_agent *a) {
+    if (a->pid > 0) a_agent_stop(a);
+    /* Workers orphaned by a killed agent end on their parent-death signal; reap them. */
+    for (int i = 0; i < 50; i++) {
+        a_reap_orphans();
+        int any = 0;
+        for (int g = 0; g < a->gpus; g++) any |= a_port_open(a->port + 1 + g);
+        if (!any) break;
+        a_sleep_ms(100);
+    }
+}

@@ -1,0 +1,1147 @@
+/* test_dataplane.c — end-to-end tests of the whole stack: a real lepton-broker, real leptond agents
+ * (two, each with two GPUs of the CPU CUDA driver by default) starting real lepton-worker processes,
+ * and liblepton's C API from lease to verified kernel results. One case per run:
+ * `test_dataplane CASE`; CTest registers each case separately. Kernel outputs are compared with
+ * host computations. With LEPTON_TEST_CUDA_LIBRARY naming a real libcuda.so.1 one agent offers the
+ * real GPUs; cases that need more GPUs than it has are skipped (exit 77). */
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_harness.h"
+#include "lepton/lepton.h"
+
+#define SKIP 77
+#define PRICE_N1 1.5
+#define PRICE_N2 2.5
+
+static h_broker B;
+static a_agent A1, A2;
+static int have_a2;
+static char T_TEN[128], T_OTHER[128], T_NODE[128];
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+static lepton_client *client_for(const char *token) {
+    lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
+    o.endpoint = B.url;
+    o.token = token;
+    o.timeout_ms = 10000;
+    lepton_client *c = NULL;
+    CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
+    return c;
+}
+
+/* Opens a lease of `gpus` GPUs; model (may be NULL) narrows it to one agent's emulated GPUs. */
+static lepton_lease *open_lease(lepton_client *c, uint32_t gpus, const char *model, uint32_t ttl) {
+    lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+    r.gpu_count = gpus;
+    r.gpu_model = a_is_emulator() ? model : NULL;
+    r.ttl_seconds = ttl ? ttl : 600;
+    r.wait_ms = 5000;
+    lepton_lease *l = NULL;
+    CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_OK);
+    return l;
+}
+
+static lepton_lease_info info_of(lepton_lease *l) {
+    lepton_lease_info i = LEPTON_LEASE_INFO_INIT;
+    CHECK_RC(lepton_lease_get_info(l, &i), LEPTON_OK);
+    return i;
+}
+
+static lepton_module *load(lepton_lease *l, const char *kernel) {
+    size_t n = 0;
+    char *ptx = a_load_ptx(kernel, &n);
+    CHECK(ptx != NULL);
+    if (!ptx) return NULL;
+    lepton_module *m = NULL;
+    CHECK_RC(lepton_module_load(l, ptx, n, &m), LEPTON_OK);
+    free(ptx);
+    return m;
+}
+
+static lepton_buffer *alloc(lepton_lease *l, uint32_t gpu, size_t size) {
+    lepton_buffer *b = NULL;
+    CHECK_RC(lepton_buffer_alloc(l, gpu, size, &b), LEPTON_OK);
+    return b;
+}
+
+/* Submits a job and waits for it; returns the status of lepton_wait (or of lepton_submit). */
+static int run_job(lepton_lease *l, uint32_t gpu, const lepton_step *steps, size_t n) {
+    lepton_job j = LEPTON_JOB_INIT;
+    j.gpu = gpu;
+    j.steps = steps;
+    j.step_count = n;
+    lepton_task *t = NULL;
+    int rc = lepton_submit(l, &j, &t);
+    if (rc != LEPTON_OK) return rc;
+    rc = lepton_wait(t, 20000);
+    lepton_task_free(t);
+    return rc;
+}
+
+static lepton_step launch_step(const lepton_launch *L) { return (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, L}; }
+static lepton_step write_step(lepton_buffer *b, const void *p, size_t n) {
+    return (lepton_step){LEPTON_STEP_WRITE, b, 0, (void *)p, n, NULL};
+}
+static lepton_step read_step(lepton_buffer *b, void *p, size_t n) { return (lepton_step){LEPTON_STEP_READ, b, 0, p, n, NULL}; }
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void) {
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return rng_state >> 8;
+}
+
+/* The broker's JSON for a lease (raw HTTP with the tenant token); caller decrefs. */
+static json_t *lease_json(const char *token, const char *id) {
+    char path[256];
+    snprintf(path, sizeof path, "/v1/leases/%s", id);
+    h_resp r;
+    json_t *j = NULL;
+    if (h_http(&B, "GET", path, token, NULL, NULL, 0, &r) == 0 && r.status == 200)
+        j = json_incref(json_object_get(r.json, "lease"));
+    h_resp_free(&r);
+    return j;
+}
+
+typedef struct dp_view {
+    char token[2048];
+    char worker[A_MAX_GPUS][128];
+    int nworkers;
+} dp_view;
+
+static int dp_of(const char *token, const char *id, dp_view *v) {
+    memset(v, 0, sizeof *v);
+    json_t *j = lease_json(token, id);
+    json_t *dp = json_object_get(j, "data_plane");
+    const char *tok = json_string_value(json_object_get(dp, "token"));
+    json_t *ws = json_object_get(dp, "workers");
+    if (tok) snprintf(v->token, sizeof v->token, "%s", tok);
+    for (size_t i = 0; i < json_array_size(ws) && i < A_MAX_GPUS; i++) {
+        const char *addr = json_string_value(json_object_get(json_array_get(ws, i), "address"));
+        snprintf(v->worker[i], sizeof v->worker[i], "%s", addr ? addr : "");
+        v->nworkers++;
+    }
+    json_decref(j);
+    return tok && v->nworkers > 0 ? 0 : -1;
+}
+
+static const char *lease_state(const char *token, const char *id, char *out, size_t n) {
+    json_t *j = lease_json(token, id);
+    snprintf(out, n, "%s", json_string_value(json_object_get(j, "state")) ?: "?");
+    json_decref(j);
+    return out;
+}
+
+static a_agent *agent_named(const char *node) {
+    if (!strcmp(node, A1.name)) return &A1;
+    if (have_a2 && !strcmp(node, A2.name)) return &A2;
+    return NULL;
+}
+
+/* The agent slot (GPU index on its node) that serves lease GPU `gpu`. */
+static int slot_of(a_agent *a, const dp_view *v, int gpu) {
+    const char *p = strrchr(v->worker[gpu], ':');
+    return p ? atoi(p + 1) - a->port - 1 : -1;
+}
+
+static int need_gpus(int n) {
+    if (A1.gpus >= n) return 0;
+    printf("skipped: needs %d GPUs on one node, the driver offers %d\n", n, A1.gpus);
+    return 1;
+}
+
+/* ---- kernels: the corpus through the whole path -------------------------------------------- */
+static void check_vector_add(lepton_lease *l, uint32_t gpu) {
+    lepton_module *m = load(l, "vector_add");
+    const int n = 10000;
+    size_t bytes = (size_t)n * sizeof(float);
+    float *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes);
+    for (int i = 0; i < n; i++) a[i] = (float)(rnd() % 1000) * 0.25f, b[i] = (float)(rnd() % 1000) * 0.5f;
+    lepton_buffer *da = alloc(l, gpu, bytes), *db = alloc(l, gpu, bytes), *dc = alloc(l, gpu, bytes);
+    int nn = n;
+    lepton_arg args[] = {LEPTON_ARG_BUF(da), LEPTON_ARG_BUF(db), LEPTON_ARG_BUF(dc), LEPTON_ARG_VAL(nn)};
+    lepton_launch L = {m, "vector_add", {(uint32_t)(n + 255) / 256}, {256}, 0, args, 4};
+    lepton_step s[] = {write_step(da, a, bytes), write_step(db, b, bytes), launch_step(&L), read_step(dc, c, bytes)};
+    CHECK_RC(run_job(l, gpu, s, 4), LEPTON_OK);
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += c[i] != a[i] + b[i];
+    CHECK_EQ_INT(bad, 0);
+    lepton_buffer_free(da), lepton_buffer_free(db), lepton_buffer_free(dc);
+    lepton_module_free(m);
+    free(a), free(b), free(c);
+}
+
+static void check_saxpy(lepton_lease *l, uint32_t gpu) {
+    lepton_module *m = load(l, "saxpy");
+    const int n = 1 << 14;
+    size_t bytes = (size_t)n * sizeof(float);
+    float *x = malloc(bytes), *y = malloc(bytes), *out = malloc(bytes);
+    for (int i = 0; i < n; i++) x[i] = (float)i * 0.5f, y[i] = (float)(n - i);
+    lepton_buffer *dx = alloc(l, gpu, bytes), *dy = alloc(l, gpu, bytes);
+    /* Blocking transfers here, the read-back in the job. */
+    CHECK_RC(lepton_buffer_write(dx, 0, x, bytes), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(dy, 0, y, bytes), LEPTON_OK);
+    float a = 3.0f;
+    int nn = n;
+    lepton_arg args[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(dx), LEPTON_ARG_BUF(dy)};
+    lepton_launch L = {m, "saxpy", {(uint32_t)n / 256}, {256}, 0, args, 4};
+    lepton_step s[] = {launch_step(&L), read_step(dy, out, bytes)};
+    CHECK_RC(run_job(l, gpu, s, 2), LEPTON_OK);
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += fabsf(out[i] - (a * x[i] + y[i])) > 1e-6f * fabsf(a * x[i] + y[i]);
+    CHECK_EQ_INT(bad, 0);
+    /* and with the blocking read */
+    memset(out, 0, bytes);
+    CHECK_RC(lepton_buffer_read(dy, 0, out, bytes), LEPTON_OK);
+    CHECK(fabsf(out[n - 1] - (a * x[n - 1] + y[n - 1])) <= 1e-3f);
+    lepton_buffer_free(dx), lepton_buffer_free(dy);
+    lepton_module_free(m);
+    free(x), free(y), free(out);
+}
+
+static void check_matmul(lepton_lease *l, uint32_t gpu) {
+    lepton_module *m = load(l, "matmul_tiled");
+    const int M = 45, N = 38, K = 53; /* not multiples of the tile: the edges count */
+    float *A = malloc(sizeof(float) * M * K), *Bm = malloc(sizeof(float) * K * N), *C = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++) A[i] = (float)((int)(rnd() % 17) - 8);
+    for (int i = 0; i < K * N; i++) Bm[i] = (float)((int)(rnd() % 13) - 6);
+    lepton_buffer *dA = alloc(l, gpu, sizeof(float) * M * K), *dB = alloc(l, gpu, sizeof(float) * K * N),
+                  *dC = alloc(l, gpu, sizeof(float) * M * N);
+    int mm = M, nn = N, kk = K;
+    lepton_arg args[] = {LEPTON_ARG_BUF(dA), LEPTON_ARG_BUF(dB), LEPTON_ARG_BUF(dC),
+                         LEPTON_ARG_VAL(mm), LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(kk)};
+    lepton_launch L = {m, "matmul_tiled", {(uint32_t)(N + 15) / 16, (uint32_t)(M + 15) / 16, 1}, {16, 16, 1}, 0, args, 6};
+    lepton_step s[] = {write_step(dA, A, sizeof(float) * M * K), write_step(dB, Bm, sizeof(float) * K * N),
+                       launch_step(&L), read_step(dC, C, sizeof(float) * M * N)};
+    CHECK_RC(run_job(l, gpu, s, 4), LEPTON_OK);
+    int bad = 0;
+    for (int r = 0; r < M; r++)
+        for (int c = 0; c < N; c++) {
+            float acc = 0; /* small integers: exact in any order */
+            for (int k = 0; k < K; k++) acc += A[r * K + k] * Bm[k * N + c];
+            bad += C[r * N + c] != acc;
+        }
+    CHECK_EQ_INT(bad, 0);
+    lepton_buffer_free(dA), lepton_buffer_free(dB), lepton_buffer_free(dC);
+    lepton_module_free(m);
+    free(A), free(Bm), free(C);
+}
+
+/* block_reduce over n ints on `gpu`: submits the job and returns the task (the caller waits), the
+ * expected sum in *expect and the partial sums land in partial[]. */
+typedef struct reduce_job {
+    int n, blocks;
+    int *in, *partial;
+    long long expect;
+    lepton_buffer *din, *dpart;
+    lepton_arg args[3];
+    lepton_launch L;
+    lepton_step s[3];
+    lepton_task *t;
+} reduce_job;
+
+static int reduce_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, int n, int seed, reduce_job *r) {
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    r->blocks = (n + 511) / 512;
+    r->in = malloc(sizeof(int) * (size_t)n);
+    r->partial = calloc((size_t)r->blocks, sizeof(int));
+    for (int i = 0; i < n; i++) {
+        r->in[i] = (int)((unsigned)(i * 2654435761u + (unsigned)seed) % 2001u) - 1000;
+        r->expect += r->in[i];
+    }
+    r->din = alloc(l, gpu, sizeof(int) * (size_t)n);
+    r->dpart = alloc(l, gpu, sizeof(int) * (size_t)r->blocks);
+    r->args[0] = LEPTON_ARG_BUF(r->din);
+    r->args[1] = LEPTON_ARG_BUF(r->dpart);
+    r->args[2] = LEPTON_ARG_VAL(r->n);
+    r->L = (lepton_launch){m, "block_reduce", {(uint32_t)r->blocks}, {256}, 0, r->args, 3};
+    r->s[0] = write_step(r->din, r->in, sizeof(int) * (size_t)n);
+    r->s[1] = launch_step(&r->L);
+    r->s[2] = read_step(r->dpart, r->partial, sizeof(int) * (size_t)r->blocks);
+    lepton_job j = LEPTON_JOB_INIT;
+    j.gpu = gpu;
+    j.steps = r->s;
+    j.step_count = 3;
+    return lepton_submit(l, &j, &r->t);
+}
+
+static long long reduce_result(reduce_job *r) {
+    long long sum = 0;
+    for (int b = 0; b < r->blocks; b++) sum += r->partial[b];
+    return sum;
+}
+
+static void reduce_free(reduce_job *r) {
+    lepton_task_free(r->t);
+    lepton_buffer_free(r->din);
+    lepton_buffer_free(r->dpart);
+    free(r->in);
+    free(r->partial);
+}
+
+static void check_warp_reduce(lepton_lease *l, uint32_t gpu) {
+    lepton_module *m = load(l, "warp_reduce");
+    const int n = 4096;
+    float *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * (n / 32));
+    for (int i = 0; i < n; i++) in[i] = (float)((int)(rnd() % 201) - 100);
+    lepton_buffer *din = alloc(l, gpu, sizeof(float) * n), *dout = alloc(l, gpu, sizeof(float) * (n / 32));
+    int nn = n;
+    lepton_arg args[] = {LEPTON_ARG_BUF(din), LEPTON_ARG_BUF(dout), LEPTON_ARG_VAL(nn)};
+    lepton_launch L = {m, "warp_reduce", {n / 256}, {256}, 0, args, 3};
+    lepton_step s[] = {write_step(din, in, sizeof(float) * n), launch_step(&L), read_step(dout, out, sizeof(float) * (n / 32))};
+    CHECK_RC(run_job(l, gpu, s, 3), LEPTON_OK);
+    int bad = 0;
+    for (int w = 0; w < n / 32; w++) {
+        float e = 0;
+        for (int k = 0; k < 32; k++) e += in[w * 32 + k];
+        bad += out[w] != e;
+    }
+    CHECK_EQ_INT(bad, 0);
+    lepton_buffer_free(din), lepton_buffer_free(dout);
+    lepton_module_free(m);
+    free(in), free(out);
+}
+
+static void case_kernels(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    check_vector_add(l, 0);
+    check_saxpy(l, 0);
+    check_matmul(l, 0);
+    check_warp_reduce(l, 0);
+    lepton_module *m = load(l, "block_reduce");
+    reduce_job r;
+    CHECK_RC(reduce_submit(l, m, 0, 100000, 7, &r), LEPTON_OK);
+    CHECK_RC(lepton_wait(r.t, 20000), LEPTON_OK);
+    CHECK_EQ_INT(reduce_result(&r), r.expect);
+    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+    CHECK_RC(lepton_task_get_info(r.t, &ti), LEPTON_OK);
+    CHECK_EQ_INT(ti.state, LEPTON_TASK_DONE);
+    CHECK_EQ_INT(ti.status, LEPTON_OK);
+    CHECK(ti.queued_ns <= ti.started_ns && ti.started_ns <= ti.ended_ns && ti.ended_ns > 0);
+    reduce_free(&r);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- two GPUs: a reduction on each, and the lease's cost ------------------------------------ */
+static void case_two_gpus(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info i0 = info_of(l);
+    CHECK_EQ_INT(i0.gpu_count, 2);
+    CHECK_EQ_INT(i0.state, LEPTON_LEASE_ACTIVE);
+    lepton_module *m = load(l, "block_reduce");
+    reduce_job r[2];
+    /* both in flight at once, one per GPU */
+    CHECK_RC(reduce_submit(l, m, 0, 200000, 1, &r[0]), LEPTON_OK);
+    CHECK_RC(reduce_submit(l, m, 1, 150001, 2, &r[1]), LEPTON_OK);
+    for (int g = 0; g < 2; g++) {
+        CHECK_RC(lepton_wait(r[g].t, 20000), LEPTON_OK);
+        CHECK_EQ_INT(reduce_result(&r[g]), r[g].expect);
+        reduce_free(&r[g]);
+    }
+    CHECK(r[0].expect != r[1].expect);
+    /* a job on a GPU the lease does not have */
+    lepton_job j = LEPTON_JOB_INIT;
+    j.gpu = 2;
+    lepton_task *t = NULL;
+    CHECK_RC(lepton_submit(l, &j, &t), LEPTON_EINVAL);
+    CHECK(t == NULL);
+    /* cost: 2 GPUs × the agreed price, per started second; 30 s more on the broker's clock */
+    CHECK(h_advance(&B, T_TEN, 30000) == 0);
+    lepton_lease_info i1 = info_of(l);
+    double per_s = 2 * i1.price_per_gpu_hour / 3600.0;
+    CHECK(i1.price_per_gpu_hour > 0);
+    CHECK(i1.cost >= 30 * per_s - 1e-9 && i1.cost <= 40 * per_s + 1e-9);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- several leases on one node, each isolated ---------------------------------------------- */
+static void case_isolation(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *ca = client_for(T_TEN), *cb = client_for(T_OTHER);
+    lepton_lease *la = open_lease(ca, 1, "Emu n1", 0), *lb = open_lease(cb, 1, "Emu n1", 0);
+    if (!la || !lb) goto out;
+    lepton_lease_info ia = info_of(la), ib = info_of(lb);
+    CHECK(!strcmp(ia.node, ib.node));
+    dp_view va, vb;
+    CHECK(dp_of(T_TEN, ia.id, &va) == 0);
+    CHECK(dp_of(T_OTHER, ib.id, &vb) == 0);
+    CHECK(strcmp(va.worker[0], vb.worker[0]) != 0);
+    CHECK(strcmp(va.token, vb.token) != 0);
+    /* both run at once, each with its own data */
+    lepton_module *ma = load(la, "block_reduce"), *mb = load(lb, "block_reduce");
+    reduce_job ra, rb;
+    CHECK_RC(reduce_submit(la, ma, 0, 50000, 11, &ra), LEPTON_OK);
+    CHECK_RC(reduce_submit(lb, mb, 0, 60000, 12, &rb), LEPTON_OK);
+    CHECK_RC(lepton_wait(ra.t, 20000), LEPTON_OK);
+    CHECK_RC(lepton_wait(rb.t, 20000), LEPTON_OK);
+    CHECK_EQ_INT(reduce_result(&ra), ra.expect);
+    CHECK_EQ_INT(reduce_result(&rb), rb.expect);
+
+    /* A's token on B's worker, and the reverse: refused, whatever the request */
+    h_resp r;
+    static const char *paths[][2] = {{"GET", "/v1/info"}, {"POST", "/v1/buffers"}, {"GET", "/v1/buffers/1?offset=0&size=4"},
+                                     {"POST", "/v1/jobs"}, {"DELETE", "/v1/buffers/1"}};
+    for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
+        const char *body = !strcmp(paths[k][0], "POST") ? "{\"size\": 64}" : NULL;
+        CHECK(a_http(vb.worker[0], paths[k][0], paths[k][1], va.token, NULL, body, body ? strlen(body) : 0, &r) == 0);
+        if (r.status != 401 && r.status != 403)
+            fprintf(stderr, "%s %s with another lease's token: %ld %s\n", paths[k][0], paths[k][1], r.status, r.body);
+        CHECK(r.status == 401 || r.status == 403);
+        h_resp_free(&r);
+        CHECK(a_http(va.worker[0], paths[k][0], paths[k][1], vb.token, NULL, body, body ? strlen(body) : 0, &r) == 0);
+        CHECK(r.status == 401 || r.status == 403);
+        h_resp_free(&r);
+    }
+    /* no token, a forged one (A's payload with B's signature), a tenant's broker token */
+    CHECK(a_http(vb.worker[0], "GET", "/v1/info", NULL, NULL, NULL, 0, &r) == 0);
+    CHECK_EQ_INT(r.status, 401);
+    h_resp_free(&r);
+    char forged[4200];
+    const char *dot_a = strchr(va.token, '.'), *dot_b = strchr(vb.token, '.');
+    CHECK(dot_a && dot_b);
+    if (dot_a && dot_b) {
+        snprintf(forged, sizeof forged, "%.*s%s", (int)(dot_a - va.token), va.token, dot_b);
+        CHECK(a_http(vb.worker[0], "GET", "/v1/info", forged, NULL, NULL, 0, &r) == 0);
+        CHECK_EQ_INT(r.status, 401);
+        h_resp_free(&r);
+    }
+    CHECK(a_http(vb.worker[0], "GET", "/v1/info", T_OTHER, NULL, NULL, 0, &r) == 0);
+    CHECK_EQ_INT(r.status, 401);
+    h_resp_free(&r);
+    /* each token on its own worker: the right lease */
+    CHECK(a_http(va.worker[0], "GET", "/v1/info", va.token, NULL, NULL, 0, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(!strcmp(json_string_value(json_object_get(r.json, "lease")) ?: "", ia.id));
+    h_resp_free(&r);
+    /* B's buffer is untouched and B still works */
+    int back[4] = {0};
+    CHECK_RC(lepton_buffer_read(rb.din, 0, back, sizeof back), LEPTON_OK);
+    CHECK(!memcmp(back, rb.in, sizeof back));
+    reduce_free(&ra);
+    reduce_free(&rb);
+    lepton_module_free(ma);
+    lepton_module_free(mb);
+    /* a buffer handle of lease A in a job of lease B: refused by the client */
+    lepton_buffer *bufa = alloc(la, 0, 64);
+    lepton_module *sb = load(lb, "saxpy");
+    int one = 1;
+    float f = 1;
+    lepton_arg args[] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(f), LEPTON_ARG_BUF(bufa), LEPTON_ARG_BUF(bufa)};
+    lepton_launch L = {sb, "saxpy", {1}, {1}, 0, args, 4};
+    lepton_step s = launch_step(&L);
+    CHECK_RC(run_job(lb, 0, &s, 1), LEPTON_EINVAL);
+    lepton_buffer_free(bufa);
+    lepton_module_free(sb);
+out:
+    if (la) CHECK_RC(lepton_lease_close(la), LEPTON_OK);
+    if (lb) CHECK_RC(lepton_lease_close(lb), LEPTON_OK);
+    lepton_client_close(ca);
+    lepton_client_close(cb);
+}
+
+/* ---- pipelined jobs from several threads: per-GPU order -------------------------------------- */
+#define PIPE_THREADS 4
+#define PIPE_JOBS 40 /* per thread */
+typedef struct pipe_ctx {
+    lepton_lease *l;
+    lepton_module *m;
+    lepton_buffer *ones[2], *counter[2];
+    pthread_mutex_t order[2];
+    int next[2];                                   /* submissions per GPU so far */
+    int seen_index[PIPE_THREADS][PIPE_JOBS];       /* per-GPU submit index of each job */
+    float value[PIPE_THREADS][PIPE_JOBS];          /* counter read back by each job */
+    int status[PIPE_THREADS][PIPE_JOBS];
+} pipe_ctx;
+typedef struct pipe_arg {
+    pipe_ctx *p;
+    int id;
+} pipe_arg;
+
+static void *pipe_thread(void *arg) {
+    pipe_arg *pa = arg;
+    pipe_ctx *p = pa->p;
+    int one = 1;
+    float a = 1.0f;
+    lepton_arg args[2][4];
+    lepton_launch L[2];
+    for (int g = 0; g < 2; g++) {
+        args[g][0] = LEPTON_ARG_VAL(one);
+        args[g][1] = LEPTON_ARG_VAL(a);
+        args[g][2] = LEPTON_ARG_BUF(p->ones[g]);
+        args[g][3] = LEPTON_ARG_BUF(p->counter[g]);
+        L[g] = (lepton_launch){p->m, "saxpy", {1}, {1}, 0, args[g], 4};
+    }
+    lepton_step steps[PIPE_JOBS][2];
+    lepton_task *t[PIPE_JOBS] = {0};
+    const int window = 8; /* jobs in flight per thread */
+    for (int k = 0, done = 0; done < PIPE_JOBS;) {
+        if (k < PIPE_JOBS && k - done < window) {
+            int g = (k + pa->id) % 2;
+            steps[k][0] = launch_step(&L[g]);
+            steps[k][1] = read_step(p->counter[g], &p->value[pa->id][k], sizeof(float));
+            lepton_job j = LEPTON_JOB_INIT;
+            j.gpu = (uint32_t)g;
+            j.steps = steps[k];
+            j.step_count = 2;
+            /* the lock makes "the order the calls return" observable */
+            pthread_mutex_lock(&p->order[g]);
+            p->status[pa->id][k] = lepton_submit(p->l, &j, &t[k]);
+            p->seen_index[pa->id][k] = p->next[g]++;
+            pthread_mutex_unlock(&p->order[g]);
+            k++;
+        } else {
+            if (t[done]) {
+                int rc = lepton_wait(t[done], 20000);
+                if (p->status[pa->id][done] == LEPTON_OK) p->status[pa->id][done] = rc;
+                lepton_task_free(t[done]);
+            }
+            done++;
+        }
+    }
+    return NULL;
+}
+
+static void case_pipeline(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    pipe_ctx *p = calloc(1, sizeof *p);
+    p->l = l;
+    p->m = load(l, "saxpy");
+    float one = 1.0f, zero = 0.0f;
+    for (int g = 0; g < 2; g++) {
+        p->ones[g] = alloc(l, (uint32_t)g, sizeof(float));
+        p->counter[g] = alloc(l, (uint32_t)g, sizeof(float));
+        CHECK_RC(lepton_buffer_write(p->ones[g], 0, &one, sizeof one), LEPTON_OK);
+        CHECK_RC(lepton_buffer_write(p->counter[g], 0, &zero, sizeof zero), LEPTON_OK);
+        pthread_mutex_init(&p->order[g], NULL);
+    }
+    pthread_t th[PIPE_THREADS];
+    pipe_arg pa[PIPE_THREADS];
+    for (int i = 0; i < PIPE_THREADS; i++) {
+        pa[i] = (pipe_arg){p, i};
+        pthread_create(&th[i], NULL, pipe_thread, &pa[i]);
+    }
+    for (int i = 0; i < PIPE_THREADS; i++) pthread_join(th[i], NULL);
+    int bad_status = 0, out_of_order = 0;
+    for (int i = 0; i < PIPE_THREADS; i++)
+        for (int k = 0; k < PIPE_JOBS; k++) {
+            if (p->status[i][k] != LEPTON_OK) bad_status++;
+            /* job number s on its GPU (from 0) must see the counter at s + 1 */
+            else if (p->value[i][k] != (float)(p->seen_index[i][k] + 1)) {
+                if (!out_of_order)
+                    fprintf(stderr, "thread %d job %d: submit index %d on its GPU, read back %g\n", i, k,
+                            p->seen_index[i][k], (double)p->value[i][k]);
+                out_of_order++;
+            }
+        }
+    CHECK_EQ_INT(bad_status, 0);
+    CHECK_EQ_INT(out_of_order, 0);
+    for (int g = 0; g < 2; g++) {
+        float final = 0;
+        CHECK_RC(lepton_buffer_read(p->counter[g], 0, &final, sizeof final), LEPTON_OK);
+        CHECK_EQ_INT((int)final, p->next[g]);
+        pthread_mutex_destroy(&p->order[g]);
+    }
+    CHECK_EQ_INT(p->next[0] + p->next[1], PIPE_THREADS * PIPE_JOBS);
+    lepton_module_free(p->m);
+    free(p);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- a sticky CUDA error: the GPU's worker is replaced, the lease goes on -------------------- */
+static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const char *what) {
+    const int n = 512;
+    float x[512], y[512], out[512];
+    for (int i = 0; i < n; i++) x[i] = (float)i, y[i] = 2.0f;
+    lepton_buffer *dx = alloc(l, gpu, sizeof x), *dy = alloc(l, gpu, sizeof y);
+    float a = 2.0f;
+    int nn = n;
+    lepton_arg args[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(dx), LEPTON_ARG_BUF(dy)};
+    lepton_launch L = {m, "saxpy", {2}, {256}, 0, args, 4};
+    lepton_step s[] = {write_step(dx, x, sizeof x), write_step(dy, y, sizeof y), launch_step(&L), read_step(dy, out, sizeof out)};
+    int rc = run_job(l, gpu, s, 4);
+    if (rc != LEPTON_OK) fprintf(stderr, "saxpy %s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());
+    CHECK_EQ_INT(rc, LEPTON_OK);
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += out[i] != 2.0f * (float)i + 2.0f;
+    CHECK_EQ_INT(bad, 0);
+    lepton_buffer_free(dx);
+    lepton_buffer_free(dy);
+}
+
+static void case_fault(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    CHECK(ag != NULL);
+    if (!ag) goto out;
+    int slot0 = slot_of(ag, &v, 0);
+    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
+    int pattern[256];
+    for (int i = 0; i < 256; i++) pattern[i] = i * 7 + 1;
+    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = alloc(l, 1, sizeof pattern);
+    CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
+
+    int n = 4;
+    long long far = 1LL << 40;
+    lepton_arg fa[] = {LEPTON_ARG_BUF(b0), LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(far)};
+    lepton_launch F = {om, "oob_write", {1}, {32}, 0, fa, 3};
+    lepton_step fs = launch_step(&F);
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = &fs;
+    j.step_count = 1;
+    lepton_task *t = NULL;
+    CHECK_RC(lepton_submit(l, &j, &t), LEPTON_OK);
+    int rc = lepton_wait(t, 20000);
+    CHECK_EQ_INT(rc, LEPTON_ECUDA);
+    CHECK(strstr(lepton_last_error(), "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
+    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+    CHECK_RC(lepton_task_get_info(t, &ti), LEPTON_OK);
+    CHECK_EQ_INT(ti.state, LEPTON_TASK_FAILED);
+    CHECK_EQ_INT(ti.status, LEPTON_ECUDA);
+    CHECK(strstr(ti.error, "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
+    if (!strstr(ti.error, "CUDA_ERROR_ILLEGAL_ADDRESS")) fprintf(stderr, "task error: %s\n", ti.error);
+    lepton_task_free(t);
+
+    /* the lease survives; its other GPU keeps its buffer and works */
+    CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
+    int back[256] = {0};
+    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+    CHECK(!memcmp(back, pattern, sizeof back));
+    saxpy_works(l, sm, 1, "on the other GPU");
+
+    /* the agent replaces GPU 0's worker */
+    pid_t fresh = a_wait_worker(ag, slot0, old, 10000);
+    CHECK(fresh > 0 && fresh != old);
+    a_slot s[A_MAX_GPUS];
+    CHECK(a_agent_slots(ag, s, A_MAX_GPUS) > slot0);
+    CHECK(s[slot0].restarts >= 1);
+    /* old buffers there are lost; modules work without being loaded again */
+    CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
+    CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_ENODELOST);
+    saxpy_works(l, sm, 0, "on the replaced worker");
+    saxpy_works(l, sm, 1, "on the other GPU, again");
+    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+    CHECK(!memcmp(back, pattern, sizeof back));
+    CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
+    lepton_buffer_free(b0);
+    lepton_buffer_free(b1);
+    lepton_module_free(sm);
+    lepton_module_free(om);
+out:
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- kill -9 of a worker in the middle of a job ------------------------------------------- */
+typedef struct spin_job {
+    lepton_buffer *flag, *out;
+    int spin;
+    lepton_arg args[3];
+    lepton_launch L;
+    lepton_step s;
+    lepton_task *t;
+} spin_job;
+
+/* Submits a kernel that spins until its flag (0) changes: it runs until its worker ends. */
+static int spin_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, spin_job *sj) {
+    memset(sj, 0, sizeof *sj);
+    int zero[32] = {0};
+    sj->flag = alloc(l, gpu, sizeof zero);
+    sj->out = alloc(l, gpu, sizeof zero);
+    CHECK_RC(lepton_buffer_write(sj->flag, 0, zero, sizeof zero), LEPTON_OK);
+    sj->spin = 1;
+    sj->args[0] = LEPTON_ARG_BUF(sj->flag);
+    sj->args[1] = LEPTON_ARG_VAL(sj->spin);
+    sj->args[2] = LEPTON_ARG_BUF(sj->out);
+    sj->L = (lepton_launch){m, "watchdog_spin", {1}, {1}, 0, sj->args, 3};
+    sj->s = launch_step(&sj->L);
+    lepton_job j = LEPTON_JOB_INIT;
+    j.gpu = gpu;
+    j.steps = &sj->s;
+    j.step_count = 1;
+    int rc = lepton_submit(l, &j, &sj->t);
+    if (rc != LEPTON_OK) return rc;
+    /* it is running once a short wait times out */
+    a_sleep_ms(300);
+    return lepton_wait(sj->t, 0) == LEPTON_ETIMEDOUT ? LEPTON_OK : -1;
+}
+
+static void case_kill_worker(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    CHECK(ag != NULL);
+    if (!ag) goto out;
+    int slot0 = slot_of(ag, &v, 0);
+    lepton_module *sm = load(l, "saxpy"), *wm = load(l, "watchdog_spin");
+    int pattern[64];
+    for (int i = 0; i < 64; i++) pattern[i] = 1000 - i;
+    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = alloc(l, 1, sizeof pattern);
+    CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
+    pid_t victim = a_wait_worker(ag, slot0, 0, 5000);
+    CHECK(victim > 0);
+    spin_job sj;
+    CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
+    if (victim > 0) kill(victim, SIGKILL);
+    double t0 = a_now_ms();
+    int rc = lepton_wait(sj.t, 10000);
+    double took = a_now_ms() - t0;
+    CHECK_EQ_INT(rc, LEPTON_ENODELOST);
+    if (took >= 3000) fprintf(stderr, "the waiting client learned of the lost worker after %.0f ms\n", took);
+    CHECK(took < 3000);
+    lepton_task_free(sj.t);
+
+    pid_t fresh = a_wait_worker(ag, slot0, victim, 10000);
+    CHECK(fresh > 0 && fresh != victim);
+    CHECK(!a_pid_alive(victim));
+    CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
+    int back[64] = {0};
+    CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
+    CHECK_RC(lepton_buffer_read(sj.flag, 0, back, 4), LEPTON_ENODELOST);
+    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+    CHECK(!memcmp(back, pattern, sizeof back));
+    saxpy_works(l, sm, 0, "on the replacement worker");
+    saxpy_works(l, sm, 1, "on the untouched GPU");
+    lepton_buffer_free(sj.flag);
+    lepton_buffer_free(sj.out);
+    lepton_buffer_free(b0);
+    lepton_buffer_free(b1);
+    lepton_module_free(sm);
+    lepton_module_free(wm);
+out:
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- kill -9 of an agent: the node is lost, its leases fail, billing stops ------------------ */
+static void case_kill_agent(void) {
+    if (!have_a2) {
+        printf("skipped: needs the second agent (CPU driver)\n");
+        exit(SKIP);
+    }
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, "Emu n1", 0), *other = open_lease(c, 2, "Emu n2", 0);
+    if (!l || !other) goto out;
+    lepton_lease_info li = info_of(l);
+    CHECK(!strcmp(li.node, A1.name));
+    lepton_module *m = load(l, "saxpy"), *mo = load(other, "saxpy");
+    saxpy_works(l, m, 0, "before the agent dies");
+    lepton_buffer *b = alloc(l, 1, 64);
+    a_slot s[A_MAX_GPUS];
+    int n = a_agent_slots(&A1, s, A_MAX_GPUS);
+    pid_t workers[A_MAX_GPUS] = {0};
+    for (int i = 0; i < n; i++) workers[i] = s[i].worker_pid;
+
+    a_agent_kill(&A1);
+    /* its workers end with it (parent-death signal) and their ports close */
+    double until = a_now_ms() + 8000;
+    int alive = 1;
+    while (alive && a_now_ms() < until) {
+        a_reap_orphans();
+        alive = 0;
+        for (int i = 0; i < n; i++) alive |= a_pid_alive(workers[i]) || a_port_open(A1.port + 1 + i);
+        if (alive) a_sleep_ms(50);
+    }
+    CHECK(!alive);
+    /* the broker marks the node lost (--node-timeout-ms 1500) and fails its lease */
+    char st[32] = "";
+    until = a_now_ms() + 8000;
+    while (strcmp(lease_state(T_TEN, li.id, st, sizeof st), "failed") && a_now_ms() < until) a_sleep_ms(100);
+    CHECK(!strcmp(st, "failed"));
+    h_resp r;
+    CHECK(h_http(&B, "GET", "/v1/nodes", T_TEN, NULL, NULL, 0, &r) == 0);
+    size_t i;
+    json_t *nd;
+    int lost = 0;
+    json_array_foreach(json_object_get(r.json, "nodes"), i, nd) if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "",
+                                                                            A1.name)) lost =
+        !strcmp(json_string_value(json_object_get(nd, "state")) ?: "", "lost");
+    CHECK(lost);
+    h_resp_free(&r);
+
+    lepton_lease_info after = info_of(l);
+    CHECK_EQ_INT(after.state, LEPTON_LEASE_FAILED);
+    int x = 0;
+    int rc = lepton_buffer_read(b, 0, &x, sizeof x);
+    CHECK(rc == LEPTON_ENODELOST || rc == LEPTON_EEXPIRED);
+    if (rc != LEPTON_ENODELOST) fprintf(stderr, "read on the lost node's lease: %s (want LEPTON_ENODELOST)\n", lepton_status_name(rc));
+    lepton_buffer *nb = NULL;
+    CHECK(lepton_buffer_alloc(l, 0, 64, &nb) != LEPTON_OK);
+    /* the other node is not disturbed */
+    saxpy_works(other, mo, 1, "on the other node");
+    double other_cost = info_of(other).cost;
+    /* nothing is billed after the end: real time and the broker's clock move on */
+    a_sleep_ms(1200);
+    CHECK(info_of(l).cost == after.cost);
+    CHECK(h_advance(&B, T_TEN, 3600 * 1000LL) == 0);
+    lepton_lease_info later = info_of(l);
+    CHECK(later.cost == after.cost);
+    CHECK(after.cost > 0);
+    CHECK(info_of(other).cost >= other_cost);
+    h_resp u;
+    CHECK(h_http(&B, "GET", "/v1/usage", T_TEN, NULL, NULL, 0, &u) == 0);
+    json_t *le;
+    json_array_foreach(json_object_get(u.json, "leases"), i, le) if (!strcmp(
+        json_string_value(json_object_get(le, "lease_id")) ?: "", li.id)) CHECK(fabs(json_number_value(json_object_get(le, "cost")) - after.cost) < 1e-9);
+    h_resp_free(&u);
+    lepton_buffer_free(b);
+    lepton_module_free(m);
+    lepton_module_free(mo);
+out:
+    if (l) lepton_lease_close(l); /* already failed: its status is not the point */
+    if (other) lepton_lease_close(other);
+    lepton_client_close(c);
+}
+
+/* ---- lease expiry and close while a job runs ------------------------------------------------ */
+static void check_workers_gone(a_agent *ag, const pid_t *pids, const int *slots, int n) {
+    double until = a_now_ms() + 9000;
+    int alive = 1;
+    while (alive && a_now_ms() < until) {
+        alive = 0;
+        for (int i = 0; i < n; i++) alive |= a_pid_alive(pids[i]) || a_port_open(ag->port + 1 + slots[i]);
+        if (alive) a_sleep_ms(50);
+    }
+    CHECK(!alive);
+    a_slot s[A_MAX_GPUS];
+    int ns = a_agent_slots(ag, s, A_MAX_GPUS);
+    for (int i = 0; i < n; i++) {
+        CHECK(slots[i] < ns);
+        if (slots[i] < ns) {
+            CHECK_EQ_INT(s[slots[i]].worker_pid, 0);
+            CHECK(!strcmp(s[slots[i]].state, "free"));
+        }
+    }
+}
+
+static void end_while_running(int by_close) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, by_close ? 600 : 3);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    CHECK(ag != NULL);
+    if (!ag) return;
+    int slot = slot_of(ag, &v, 0);
+    pid_t pid = a_wait_worker(ag, slot, 0, 5000);
+    CHECK(pid > 0);
+    lepton_module *wm = load(l, "watchdog_spin");
+    spin_job sj;
+    CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
+    double t0 = a_now_ms();
+    if (by_close) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/leases/%s/close", li.id);
+        h_resp r;
+        CHECK(h_http(&B, "POST", path, T_TEN, NULL, "{}", 2, &r) == 0);
+        CHECK_EQ_INT(r.status, 200);
+        h_resp_free(&r);
+    }
+    int rc = lepton_wait(sj.t, 20000);
+    double took = a_now_ms() - t0;
+    CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
+    fprintf(stderr, "the waiting client got %s after %.0f ms\n", lepton_status_name(rc), took);
+    lepton_task_free(sj.t);
+    check_workers_gone(ag, &pid, &slot, 1);
+    char st[32];
+    CHECK(!strcmp(lease_state(T_TEN, li.id, st, sizeof st), by_close ? "closed" : "expired"));
+    CHECK_EQ_INT(info_of(l).state, by_close ? LEPTON_LEASE_CLOSED : LEPTON_LEASE_EXPIRED);
+    /* every call on the ended lease says so */
+    lepton_buffer *nb = NULL;
+    CHECK_RC(lepton_buffer_alloc(l, 0, 64, &nb), LEPTON_EEXPIRED);
+    int x;
+    CHECK_RC(lepton_buffer_read(sj.flag, 0, &x, sizeof x), LEPTON_EEXPIRED);
+    lepton_buffer_free(sj.flag);
+    lepton_buffer_free(sj.out);
+    lepton_module_free(wm);
+    int crc = lepton_lease_close(l);
+    CHECK(crc == LEPTON_OK || crc == LEPTON_EEXPIRED);
+    lepton_client_close(c);
+}
+
+static void case_expiry(void) { end_while_running(0); }
+
+static void case_close(void) {
+    end_while_running(1);
+    /* lepton_lease_close itself with a job still running (its task handle freed first) */
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    if (!ag) return;
+    int slot = slot_of(ag, &v, 0);
+    pid_t pid = a_wait_worker(ag, slot, 0, 5000);
+    lepton_module *wm = load(l, "watchdog_spin");
+    spin_job sj;
+    CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
+    lepton_task_free(sj.t);
+    double t0 = a_now_ms();
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    double took = a_now_ms() - t0;
+    CHECK(took < 5000);
+    check_workers_gone(ag, &pid, &slot, 1);
+    char st[32];
+    CHECK(!strcmp(lease_state(T_TEN, li.id, st, sizeof st), "closed"));
+    lepton_client_close(c);
+}
+
+/* ---- malformed requests, wrong tokens, oversized bodies, argument mismatches ---------------- */
+static long raw_status(const char *base, const char *method, const char *path, const char *token, const void *body,
+                       size_t len, const char *ct, char *code, size_t code_size) {
+    h_resp r;
+    long st = -1;
+    if (a_http(base, method, path, token, ct, body, len, &r) == 0) st = r.status;
+    if (code) snprintf(code, code_size, "%s", h_err_code(&r));
+    if (st >= 400 && (!r.json || !json_object_get(r.json, "error")))
+        fprintf(stderr, "%s %s → %ld without an error body: %s\n", method, path, st, r.body ? r.body : "");
+    h_resp_free(&r);
+    return st;
+}
+
+static void case_malformed(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    if (!ag) goto out;
+    int slot0 = slot_of(ag, &v, 0);
+    pid_t pid0 = a_wait_worker(ag, slot0, 0, 5000);
+    lepton_module *sm = load(l, "saxpy");
+    saxpy_works(l, sm, 0, "before the bad requests");
+    const char *w = v.worker[0], *tok = v.token;
+    char code[64];
+
+    /* tokens */
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", NULL, NULL, 0, NULL, code, sizeof code), 401);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", "not-a-token", NULL, 0, NULL, NULL, 0), 401);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", "abc.def", NULL, 0, NULL, NULL, 0), 401);
+    char tampered[2100];
+    snprintf(tampered, sizeof tampered, "%s", tok);
+    size_t tl = strlen(tampered);
+    if (tl > 3) tampered[tl - 2] = tampered[tl - 2] == 'A' ? 'B' : 'A';
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", tampered, NULL, 0, NULL, NULL, 0), 401);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", tok, NULL, 0, NULL, NULL, 0), 200);
+
+    /* malformed bodies and paths */
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, "garbage", 7, "application/octet-stream", NULL, 0), 400);
+    unsigned char shortjob[8] = {200, 0, 0, 0, '{', '}', 0, 0}; /* says 200 bytes of JSON, has 4 */
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, shortjob, sizeof shortjob, "application/octet-stream", NULL, 0), 400);
+    const char js[] = "{\"seq\": 1, \"steps\": [{\"launch\": {\"module\": \"00\"}}]}";
+    unsigned char *job = malloc(4 + sizeof js);
+    uint32_t jl = (uint32_t)(sizeof js - 1);
+    memcpy(job, &jl, 4);
+    memcpy(job + 4, js, jl);
+    long st = raw_status(w, "POST", "/v1/jobs", tok, job, 4 + jl, "application/octet-stream", NULL, 0);
+    CHECK(st >= 400 && st < 500);
+    free(job);
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": -1}", 12, NULL, NULL, 0), 400);
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": \"x\"}", 13, NULL, NULL, 0), 400);
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{not json", 9, NULL, NULL, 0), 400);
+    st = raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": 1152921504606846976}", 29, NULL, code, sizeof code);
+    CHECK(st == 507 || st == 400 || st == 413);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/987654?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0), 404);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/xyz?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0) / 100, 4);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/no-such-thing", tok, NULL, 0, NULL, NULL, 0), 404);
+    char sha_path[128];
+    snprintf(sha_path, sizeof sha_path, "/v1/modules/%064d", 0);
+    CHECK_EQ_INT(raw_status(w, "PUT", sha_path, tok, ".version 7.0\n", 13, "application/octet-stream", NULL, 0), 400);
+    CHECK_EQ_INT(raw_status(w, "PUT", "/v1/modules/nothex", tok, "x", 1, "application/octet-stream", NULL, 0) / 100, 4);
+    /* oversized: a module image past 64 MiB */
+    size_t big = (64u << 20) + 4096;
+    char *huge = malloc(big);
+    memset(huge, ' ', big);
+    st = raw_status(w, "PUT", sha_path, tok, huge, big, "application/octet-stream", NULL, 0);
+    CHECK_EQ_INT(st, 413);
+    free(huge);
+    /* and through the API */
+    huge = malloc(big);
+    memset(huge, ' ', big);
+    lepton_module *hm = NULL;
+    CHECK_RC(lepton_module_load(l, huge, big, &hm), LEPTON_ETOOLARGE);
+    free(huge);
+
+    /* API misuse: clear errors before anything reaches the GPU */
+    lepton_module *bad = NULL;
+    const char junk[] = ".version 7.0\n.target sm_75\nthis is not ptx\n";
+    int rc = lepton_module_load(l, junk, sizeof junk - 1, &bad);
+    CHECK(rc == LEPTON_ECUDA || rc == LEPTON_EINVAL);
+    CHECK(bad == NULL);
+    CHECK(strlen(lepton_last_error()) > 0);
+    lepton_buffer *b0 = alloc(l, 0, 256), *b1 = alloc(l, 1, 256);
+    char host[512] = {0};
+    CHECK_RC(lepton_buffer_write(b0, 200, host, 100), LEPTON_EINVAL); /* past the end */
+    CHECK_RC(lepton_buffer_read(b0, 0, host, 257), LEPTON_EINVAL);
+    lepton_buffer *nb = NULL;
+    CHECK_RC(lepton_buffer_alloc(l, 5, 64, &nb), LEPTON_EINVAL); /* no such GPU in the lease */
+    int nn = 64;
+    float a = 1.0f;
+    double ad = 1.0;
+    lepton_arg three[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0)};
+    lepton_launch L = {sm, "saxpy", {1}, {64}, 0, three, 3};
+    lepton_step s = launch_step(&L);
+    CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* too few */
+    lepton_arg wrong_size[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(ad), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0)};
+    L.args = wrong_size;
+    L.arg_count = 4;
+    CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* a double where a float goes */
+    lepton_arg five[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0), LEPTON_ARG_VAL(nn)};
+    L.args = five;
+    L.arg_count = 5;
+    CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* too many */
+    lepton_arg other_gpu[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b1), LEPTON_ARG_BUF(b0)};
+    L.args = other_gpu;
+    L.arg_count = 4;
+    CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* a buffer of GPU 1 in a job on GPU 0 */
+    lepton_arg ok_args[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0)};
+    L.args = ok_args;
+    L.function = "no_such_kernel";
+    rc = run_job(l, 0, &s, 1);
+    CHECK(rc == LEPTON_EINVAL || rc == LEPTON_ENOTFOUND);
+    L.function = "saxpy";
+    lepton_step past = read_step(b0, host, 512);
+    CHECK_RC(run_job(l, 0, &past, 1), LEPTON_EINVAL);
+    lepton_step cross = read_step(b1, host, 16);
+    CHECK_RC(run_job(l, 0, &cross, 1), LEPTON_EINVAL);
+
+    /* nothing else was disturbed: the same workers, still working */
+    pid_t now0 = a_wait_worker(ag, slot0, 0, 2000);
+    CHECK_EQ_INT(now0, pid0);
+    a_slot sl[A_MAX_GPUS];
+    CHECK(a_agent_slots(ag, sl, A_MAX_GPUS) > slot0);
+    CHECK_EQ_INT(sl[slot0].restarts, 0);
+    saxpy_works(l, sm, 0, "after the bad requests");
+    saxpy_works(l, sm, 1, "after the bad requests");
+    CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
+    lepton_buffer_free(b0);
+    lepton_buffer_free(b1);
+    lepton_module_free(sm);
+out:
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- driver --------------------------------------------------------------------------------- */
+static const struct {
+    const char *name;
+    void (*fn)(void);
+    const char *broker_args;
+} CASES[] = {
+    {"kernels", case_kernels, NULL},
+    {"two_gpus", case_two_gpus, "--node-timeout-ms 100000000"},
+    {"isolation", case_isolation, NULL},
+    {"pipeline", case_pipeline, NULL},
+    {"fault", case_fault, NULL},
+    {"kill_worker", case_kill_worker, NULL},
+    {"kill_agent", case_kill_agent, "--node-timeout-ms 1500"},
+    {"expiry", case_expiry, NULL},
+    {"close", case_close, NULL},
+    {"malformed", case_malformed, NULL},
+};
+
+static int setup(const char *broker_args) {
+    if (h_broker_start(&B, broker_args) != 0) return -1;
+    if (h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) || h_token(&B, "globex", 0, T_OTHER, sizeof T_OTHER) ||
+        h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE)) {
+        fprintf(stderr, "token create failed (see %s)\n", B.log);
+        return -1;
+    }
+    if (a_agent_start(&A1, &B, T_NODE, "n1", 2, PRICE_N1) != 0) return -1;
+    /* a real GPU is offered by one agent only: two would offer the same device twice */
+    if (a_is_emulator()) {
+        if (a_agent_start(&A2, &B, T_NODE, "n2", 2, PRICE_N2) != 0) return -1;
+        have_a2 = 1;
+    }
+    return 0;
+}
+
+static void teardown(void) {
+    a_agent_cleanup(&A1);
+    if (have_a2) a_agent_cleanup(&A2);
+    h_broker_stop(&B);
+    a_reap_orphans();
+    if (h_failures) {
+        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
+        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+    }
+    h_broker_cleanup(&B);
+}
+
+static void on_exit_cleanup(void) {
+    /* a skipped case exits from inside; the processes still end */
+    if (A1.pid > 0 || A2.pid > 0 || B.pid > 0) teardown();
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CASE|--list\n", argv[0]);
+        return 2;
+    }
+    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
+        if (!strcmp(argv[1], "--list")) {
+            printf("%s\n", CASES[k].name);
+            continue;
+        }
+        if (strcmp(argv[1], CASES[k].name)) continue;
+        fprintf(stderr, "driver: %s, PTX %s/*.%s.ptx\n", a_cuda_library(), a_ptx_dir(), a_ptx_arch());
+        atexit(on_exit_cleanup);
+        if (setup(CASES[k].broker_args) != 0) {
+            h_failures++;
+            teardown();
+            return 1;
+        }
+        CASES[k].fn();
+        CHECK(h_healthy(&B));
+        if (A1.pid > 0) {
+            a_slot s[A_MAX_GPUS];
+            CHECK(a_agent_slots(&A1, s, A_MAX_GPUS) == A1.gpus); /* the agent still answers */
+        }
+        teardown();
+        return h_done(CASES[k].name);
+    }
+    if (!strcmp(argv[1], "--list")) return 0;
+    fprintf(stderr, "unknown case %s\n", argv[1]);
+    return 2;
+}
