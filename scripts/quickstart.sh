@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: installs the build dependencies, builds Lepton, starts a broker on
-# loopback with its own SQLite store, registers a demo node the way a node agent does, and runs the
-# lease example through liblepton: a real lease, its price and its per-second cost.
-#
-# Until the node agent (leptond) lands, the node is registered over the broker's HTTP API by this
-# script: its GPUs are a description, no CUDA work runs on them yet. It says so below.
+# loopback with its own SQLite store and a node agent (leptond) offering 2 GPUs — the CPU CUDA
+# driver's emulated ones unless LEPTON_CUDA_LIBRARY names a real driver — then runs the saxpy
+# example through liblepton: a real lease, a real kernel, the verified result and the lease's cost.
+# (`lepton dev`, which does all this in one process, arrives with the command-line issue.)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${LEPTON_BUILD_DIR:-$ROOT/build}"
@@ -19,6 +18,7 @@ echo "quickstart: built into $BUILD"
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/lepton-quickstart.XXXXXX")"
 BROKER="$BUILD/src/broker/lepton-broker"
 cleanup() {
+  if [ -n "${AGENT_PID:-}" ]; then kill "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; fi
   if [ -n "${BROKER_PID:-}" ]; then kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
   rm -rf "$DATA"
 }
@@ -35,14 +35,28 @@ for _ in $(seq 1 100); do
 done
 echo "quickstart: lepton-broker listening on http://127.0.0.1:$PORT (store: $DATA/broker.db)"
 
-echo "quickstart: registering demo node 'demo-node' (2 x 'Demo GPU 80GB' at \$2.40/GPU-hour)."
-echo "quickstart: NOTE: this node is a description registered over HTTP; the node agent that runs CUDA work is not built yet."
-curl -fsS -X POST "http://127.0.0.1:$PORT/v1/nodes" -H "Authorization: Bearer $NODE_TOKEN" \
-  -H 'Content-Type: application/json' \
-  -d '{"name": "demo-node", "address": "http://127.0.0.1:7710", "price_per_gpu_hour": 2.40,
-       "gpus": [{"uuid": "GPU-demo-0", "model": "Demo GPU 80GB", "memory": 85899345920},
-                {"uuid": "GPU-demo-1", "model": "Demo GPU 80GB", "memory": 85899345920}]}' >/dev/null
+AGENT_PORT=$((PORT + 10))
+if [ -n "${LEPTON_CUDA_LIBRARY:-}" ]; then
+  CUDA_LIB="$LEPTON_CUDA_LIBRARY"
+  echo "quickstart: node agent uses the CUDA driver $CUDA_LIB"
+else
+  CUDA_LIB="$BUILD/cudaemu/libcuda.so.1"
+  export CUDAEMU_DEVICES="${CUDAEMU_DEVICES:-Lepton CPU Device (emulated):16G;Lepton CPU Device (emulated):16G}"
+  echo "quickstart: *** NO GPU IS USED: the node agent runs CUDA on the CPU driver (cudaemu), 2 emulated GPUs ***"
+  echo "quickstart: (set LEPTON_CUDA_LIBRARY=/usr/lib/x86_64-linux-gnu/libcuda.so.1 to offer real GPUs)"
+fi
+"$BUILD/src/agent/leptond" --broker "http://127.0.0.1:$PORT" --token "$NODE_TOKEN" --name demo-node \
+  --listen "127.0.0.1:$AGENT_PORT" --price 2.40 --cuda-library "$CUDA_LIB" --state-dir "$DATA/agent" \
+  2>"$DATA/agent.log" &
+AGENT_PID=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$PORT/v1/nodes" -H "Authorization: Bearer $TENANT_TOKEN" 2>/dev/null | grep -q '"ready"' && break
+  kill -0 "$AGENT_PID" 2>/dev/null || { echo "quickstart: the node agent did not start:"; cat "$DATA/agent.log"; exit 1; }
+  sleep 0.1
+done
+echo "quickstart: leptond registered node 'demo-node' at \$2.40/GPU-hour"
 
-LEPTON_ENDPOINT="http://127.0.0.1:$PORT" LEPTON_TOKEN="$TENANT_TOKEN" "$BUILD/examples/example_lease" 3
+export LEPTON_ENDPOINT="http://127.0.0.1:$PORT" LEPTON_TOKEN="$TENANT_TOKEN"
+"$BUILD/examples/example_saxpy" examples/kernels/saxpy.ptx
 echo "quickstart: tenant usage as the broker records it:"
 curl -fsS "http://127.0.0.1:$PORT/v1/usage" -H "Authorization: Bearer $TENANT_TOKEN"; echo

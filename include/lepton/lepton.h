@@ -152,9 +152,9 @@ typedef struct lepton_client_options {
 LEPTON_API int lepton_client_open(lepton_client **out, const lepton_client_options *opts);
 
 /**
- * Ends a client: closes (and bills) every lease still open through it, frees every handle that
- * belongs to those leases, and frees the client. NULL is a no-op. No other call may use the client
- * or its handles during or after this call.
+ * Ends a client: closes (and bills) every lease still open through it as lepton_lease_close does,
+ * and frees the client. NULL is a no-op. No other call may use the client, its leases, modules or
+ * buffers during or after this call; task handles stay valid until lepton_task_free.
  */
 LEPTON_API void lepton_client_close(lepton_client *c);
 
@@ -256,9 +256,11 @@ LEPTON_API int lepton_lease_get_info(lepton_lease *l, lepton_lease_info *out);
 LEPTON_API int lepton_lease_extend(lepton_lease *l, uint32_t seconds);
 
 /**
- * Ends the lease: releases its GPUs, stops billing, frees its modules, buffers and tasks' node
- * state, and frees the handle — always, even when the broker cannot be reached (the lease then
- * ends by its TTL). Returns LEPTON_OK when the broker confirmed the end (also when the lease was
+ * Ends the lease: releases its GPUs, stops billing, frees its module and buffer handles, and
+ * frees the lease handle — always, even when the broker cannot be reached (the lease then ends by
+ * its TTL). Tasks of the lease that have not finished complete with LEPTON_ECANCELED (not yet
+ * sent) or LEPTON_EEXPIRED (on their way or running); their handles stay valid until
+ * lepton_task_free. Returns LEPTON_OK when the broker confirmed the end (also when the lease was
  * already closed by its holder, e.g. by a retried request), LEPTON_EEXPIRED when the lease had
  * already ended otherwise (TTL, cost cap, node loss), or the network error. NULL is a no-op
  * returning LEPTON_OK.
@@ -291,7 +293,8 @@ LEPTON_API int lepton_buffer_write(lepton_buffer *b, size_t offset, const void *
 /** Copies `size` bytes of the buffer at `offset` into host memory. Blocks until done. */
 LEPTON_API int lepton_buffer_read(lepton_buffer *b, size_t offset, void *dst, size_t size);
 
-/** Frees the device memory and the handle. NULL is a no-op. */
+/** Frees the device memory and the handle. NULL is a no-op. Free a buffer only after the tasks that
+ * use it have finished (lepton_wait); a task still using it may fail. */
 LEPTON_API void lepton_buffer_free(lepton_buffer *b);
 
 /** Kinds of kernel argument (lepton_arg.kind). */
@@ -352,8 +355,8 @@ typedef struct lepton_job {
 #define LEPTON_JOB_INIT {LEPTON_JOB_VERSION, 0, NULL, 0}
 
 /** Task states (lepton_task_info.state). */
-#define LEPTON_TASK_QUEUED 0   /**< Accepted, waiting for the GPU. */
-#define LEPTON_TASK_RUNNING 1  /**< Executing. */
+#define LEPTON_TASK_QUEUED 0   /**< Accepted, not finished (queued or running on the node). */
+#define LEPTON_TASK_RUNNING 1  /**< Executing (reported when the node says so; v1 nodes report QUEUED until the end). */
 #define LEPTON_TASK_DONE 2     /**< Completed; read-backs have landed. */
 #define LEPTON_TASK_FAILED 3   /**< Failed; see status and error. */
 #define LEPTON_TASK_CANCELED 4 /**< Canceled before it ran. */

@@ -34,10 +34,15 @@ extern char **environ;
 
 #define FAIL_WINDOW_MS 30000 /* a worker that fails FAIL_LIMIT times in this window is given up */
 #define FAIL_LIMIT 3
-#define STOP_GRACE_MS 5000   /* SIGTERM, then SIGKILL after this */
+#define STOP_GRACE_MS 2000   /* SIGTERM, then SIGKILL after this (process exit frees the GPU) */
 #define HB_MAX_MS 1000       /* heartbeat at least this often (the broker's interval may be longer) */
 #define DEADLINE_GRACE_MS 1000
 #define CALL_TIMEOUT_MS 5000
+/* How long a heartbeat may long-poll. A broker that compares the node's known leases ("known")
+ * with its own before waiting says so with "known_checked": true and gets long waits; otherwise a
+ * grant that lands between two heartbeats is held until the wait ends, so the wait stays short. */
+#define LONG_POLL_MAX_MS 30000
+#define LONG_POLL_BLIND_MS 1000
 
 typedef struct ag_slot {
     lp_gpu_desc gpu;
@@ -91,6 +96,8 @@ struct lp_agent {
     int hb_started;
     int stop;  /* atomic: shutting down */
     int fatal; /* atomic: the broker refused us for good */
+    int no_long_poll; /* the broker refused wait_ms: plain heartbeats (heartbeat thread only) */
+    int known_checked; /* the broker answers at once when "known" differs (heartbeat thread only) */
     char driver[600];
 };
 
@@ -541,7 +548,12 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
     char path[300], err[600];
     *changed = 0;
     snprintf(path, sizeof path, "/v1/nodes/%s/heartbeat", a->cfg.name);
-    json_t *body = json_pack("{s:I}", "wait_ms", (json_int_t)wait_ms), *ans = NULL;
+    json_t *body = json_object(), *ans = NULL, *known = json_array();
+    if (wait_ms > 0) json_object_set_new(body, "wait_ms", json_integer((json_int_t)wait_ms));
+    pthread_mutex_lock(&a->mu);
+    for (ag_lease *l = a->leases; l; l = l->next) json_array_append_new(known, json_string(l->id));
+    pthread_mutex_unlock(&a->mu);
+    json_object_set_new(body, "known", known);
     int st = lp_broker_call(a->hb_bc, "POST", path, body, (long)wait_ms + CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     int rc = 0;
@@ -557,12 +569,19 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
         a->registered = 0;
         pthread_mutex_unlock(&a->mu);
         rc = 1;
+    } else if (st == 400 && wait_ms > 0 && !a->no_long_poll) {
+        contact(a, 1, NULL);
+        lp_log(LOG_WARN, "node %s: the broker refused a long-polling heartbeat (%s); heartbeating without wait_ms",
+               a->cfg.name, err);
+        a->no_long_poll = 1;
+        rc = -1;
     } else if (st != 200) {
         contact(a, 1, NULL);
         lp_log(LOG_ERROR, "node %s: heartbeat refused: %s", a->cfg.name, err);
         rc = -1;
     } else {
         contact(a, 1, NULL);
+        a->known_checked = json_is_true(json_object_get(ans, "known_checked"));
         const json_t *leases = json_object_get(ans, "leases");
         if (json_is_array(leases)) *changed = reconcile(a, leases);
     }
@@ -589,13 +608,16 @@ static void *hb_main(void *arg) {
             continue;
         }
         int64_t iv = a->hb_interval_ms, beat = iv < HB_MAX_MS ? iv : HB_MAX_MS;
+        /* long-poll for up to the broker's interval (it keeps a node alive), at most LONG_POLL_MAX_MS */
+        int64_t cap = a->known_checked ? LONG_POLL_MAX_MS : LONG_POLL_BLIND_MS;
+        int64_t wait = a->no_long_poll ? 0 : iv < cap ? iv : cap;
         int64_t t0 = lp_mono_ms();
         int changed = 0;
-        int r = heartbeat(a, iv, &changed);
+        int r = heartbeat(a, wait, &changed);
         int64_t took = lp_mono_ms() - t0;
         if (r < 0)
             nap(a, beat);
-        else if (r == 0 && !changed && took < iv / 2)
+        else if (r == 0 && !changed && took < wait / 2 + 1)
             nap(a, beat - took); /* the broker answered at once: it does not long-poll */
     }
     return NULL;
@@ -643,21 +665,51 @@ static void report_failures(lp_agent *a) {
 }
 
 /* ---- health endpoint ---- */
+/* 1 when pid has exited or is exiting (zombie, dead, or gone from /proc). */
+static int proc_exiting(pid_t pid) {
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X' || rp[2] == 'x';
+}
+
+/* Reaps now, waiting a moment for workers that are in the middle of exiting, so that the health
+ * answer never shows a worker that is already gone. Under mu. */
+static void reap_settled(lp_agent *a) {
+    reap(a);
+    for (int i = 0; i < a->nslots; i++) {
+        ag_slot *s = &a->slots[i];
+        for (int k = 0; k < 25 && s->pid > 0 && s->stopping && proc_exiting(s->pid); k++) {
+            lp_sleep_ms(2);
+            reap(a);
+        }
+    }
+}
+
 static void h_healthz(lp_http_req *r, void *user) {
     lp_agent *a = user;
     pthread_mutex_lock(&a->mu);
+    reap_settled(a); /* a worker that has just exited shows as gone, not as a zombie yet to be reaped */
     json_t *gpus = json_array();
     for (int i = 0; i < a->nslots; i++) {
         const ag_slot *s = &a->slots[i];
-        const char *state = !s->lease ? "free"
+        /* a lease the agent ended on its own (TTL, cost cap) no longer holds the GPU here, though
+         * the broker has yet to confirm it */
+        int held = s->lease && !(s->lease->ended_local && s->pid <= 0);
+        const char *state = !held ? "free"
                             : s->lease->failed ? "failed"
-                            : s->lease->ended_local ? "ended"
+                            : s->lease->ended_local ? "ending"
                             : s->pid > 0 ? (s->stopping ? "stopping" : "running")
                                          : "starting";
         json_array_append_new(gpus, json_pack("{s:i, s:i, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:i}", "index", i, "ordinal",
                                               s->gpu.ordinal, "uuid", s->gpu.uuid, "model", s->gpu.name, "memory",
                                               (json_int_t)s->gpu.memory, "address", s->address, "lease",
-                                              s->lease ? json_string(s->lease->id) : json_null(), "worker_pid",
+                                              held ? json_string(s->lease->id) : json_null(), "worker_pid",
                                               s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
                                               "restarts", s->restarts));
     }

@@ -60,24 +60,28 @@ int lp_token_check(const lp_token_scope *sc, const char *auth, char *msg, size_t
         rc = LP_TOKEN_UNAUTHORIZED;
         goto out;
     }
-    if (strcmp(lease, sc->lease) != 0) {
-        snprintf(msg, msg_size, "the lease token is for lease %.80s; this worker serves lease %.80s", lease, sc->lease);
-        goto out;
-    }
     if (sc->node && node && strcmp(node, sc->node) != 0) {
         snprintf(msg, msg_size, "the lease token is for node %.80s; this is node %.80s", node, sc->node);
         goto out;
     }
+    int listed = 0;
     size_t i;
     const json_t *g;
     json_array_foreach(gpus, i, g) {
         const char *u = json_string_value(g);
-        if (u && !strcmp(u, sc->uuid)) {
-            rc = LP_TOKEN_OK;
-            goto out;
-        }
+        if (u && !strcmp(u, sc->uuid)) listed = 1;
     }
-    snprintf(msg, msg_size, "lease %.80s does not hold GPU %.80s served here", sc->lease, sc->uuid);
+    if (!listed) {
+        snprintf(msg, msg_size, "lease %.80s does not hold GPU %.80s served here", lease, sc->uuid);
+        goto out;
+    }
+    if (strcmp(lease, sc->lease) != 0) {
+        snprintf(msg, msg_size, "GPU %.80s is still being released by lease %.80s; the worker of lease %.80s starts in a "
+                 "moment", sc->uuid, sc->lease, lease);
+        rc = LP_TOKEN_NEWER_LEASE;
+        goto out;
+    }
+    rc = LP_TOKEN_OK;
 out:
     json_decref(p);
     return rc;

@@ -9,7 +9,10 @@
 enum {
     LP_TOKEN_OK = 0,
     LP_TOKEN_UNAUTHORIZED = 401, /* missing, malformed, or not signed with the node key */
-    LP_TOKEN_FORBIDDEN = 403,    /* genuine, but for another lease, node or GPU */
+    LP_TOKEN_FORBIDDEN = 403,    /* genuine, but not for this GPU (or node) */
+    LP_TOKEN_NEWER_LEASE = 503,  /* genuine and for this GPU, but for another lease: the broker has
+                                    granted the GPU again, so this worker's lease is over and the
+                                    new lease's worker is about to replace it (retry shortly) */
 };
 
 /* What a worker serves. */
@@ -23,7 +26,7 @@ typedef struct lp_token_scope {
 /* Decodes the 64 hex digits of a node key as the broker sends it. Returns 0 or -1. */
 int lp_node_key_from_hex(const char *hex, unsigned char key[32]);
 /* Checks an Authorization header value ("Bearer TOKEN"; a bare token is accepted too).
- * Returns LP_TOKEN_OK, LP_TOKEN_UNAUTHORIZED or LP_TOKEN_FORBIDDEN with a reason in msg. */
+ * Returns one of the LP_TOKEN_* values, with a reason in msg when not LP_TOKEN_OK. */
 int lp_token_check(const lp_token_scope *scope, const char *authorization, char *msg, size_t msg_size);
 
 #endif

@@ -84,6 +84,8 @@ typedef struct lp_worker {
     uint64_t arriving[256];  /* seqs of jobs whose bodies are still streaming in */
     size_t narriving;
     uint64_t next_seq;
+    uint64_t seq_done, seq_recv; /* the last finished and the highest accepted seq (journaled) */
+    uint64_t lost_lo, lost_hi;   /* seqs a predecessor accepted but never finished: lost with it */
     size_t remembered, remembered_bytes;
     int seq_fd;
     int stopping;
@@ -114,7 +116,9 @@ int wk_module_load(lp_worker *w, const char *sha, const char *image, size_t size
 void wk_module_unload(lp_worker *w, const char *sha);
 /* Finds a kernel of a module (cached). Returns NULL with msg when it does not exist. */
 const wk_func *wk_module_func(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size);
-void wk_seq_save(lp_worker *w, uint64_t seq);
+/* Journals the seq counters (under job_mu): a replacement worker goes on after the highest seq its
+ * predecessor accepted, since whatever it had not finished died with it. */
+void wk_seq_save(lp_worker *w);
 /* Marks the context lost after a sticky error (the worker then exits). */
 void wk_poison(lp_worker *w, const char *why);
 static inline int wk_is_poisoned(lp_worker *w) { return __atomic_load_n(&w->poisoned, __ATOMIC_ACQUIRE); }

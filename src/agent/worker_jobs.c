@@ -566,17 +566,19 @@ static void drive_locked(lp_worker *w, wk_job *j) {
         if (!w->running) {
             wk_job *due = due_locked(w);
             if (due == j) {
-                w->running = 1;
+                __atomic_store_n(&w->running, 1, __ATOMIC_RELEASE);
                 pthread_mutex_unlock(&w->job_mu);
                 j->started_ns = lp_mono_ns();
                 run_job(w, j);
                 pthread_mutex_lock(&w->job_mu);
                 j->done = 1;
                 w->next_seq = j->seq + 1;
-                wk_seq_save(w, j->seq);
+                w->seq_done = j->seq;
+                if (w->seq_recv < j->seq) w->seq_recv = j->seq;
+                wk_seq_save(w);
                 w->remembered++;
                 w->remembered_bytes += j->res_len;
-                w->running = 0;
+                __atomic_store_n(&w->running, 0, __ATOMIC_RELEASE);
                 pthread_cond_broadcast(&j->cv); /* retries of the same seq */
                 evict_locked(w);                /* j stays alive: the caller holds a reference */
                 wk_job *next = due_locked(w);
@@ -762,9 +764,15 @@ static void h_job(lp_http_req *r, void *user) {
         j->refs++;
     } else if (j->seq < w->next_seq) {
         uint64_t next = w->next_seq;
+        int lost = j->seq >= w->lost_lo && j->seq <= w->lost_hi;
         pthread_mutex_unlock(&w->job_mu);
         uint64_t seq = j->seq;
         job_free(j);
+        if (lost) {
+            lp_http_reply_error(r, WIRE_NODE_LOST, "its buffers are lost too; allocate and write them again",
+                                "job seq %" PRIu64 " was lost with the previous worker of this GPU, which failed", seq);
+            return;
+        }
         lp_http_reply_error(r, WIRE_CONFLICT, "number jobs per GPU from 1 in submission order",
                             "job seq %" PRIu64 " already ran here and its result is no longer held (next seq: %" PRIu64 ")",
                             seq, next);
@@ -773,6 +781,10 @@ static void h_job(lp_http_req *r, void *user) {
         j->refs = 2; /* the table's and this request's */
         j->next = *pp;
         *pp = j;
+        if (j->seq > w->seq_recv) {
+            w->seq_recv = j->seq;
+            wk_seq_save(w);
+        }
     }
     if (w->stopping) {
         pthread_mutex_unlock(&w->job_mu);

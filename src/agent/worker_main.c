@@ -166,6 +166,14 @@ int main(int argc, char **argv) {
         }
     }
     wk_jobs_stop(&w);
+    /* A kernel that is still running (a spin, a long job) would hold the shutdown up: the lease
+     * is over, so end the process; the driver frees its memory and context when it exits. */
+    for (int i = 0; i < 20 && __atomic_load_n(&w.running, __ATOMIC_ACQUIRE); i++) lp_sleep_ms(10);
+    if (__atomic_load_n(&w.running, __ATOMIC_ACQUIRE)) {
+        lp_log(LOG_INFO, "lease %s gpu %s: a job is still running; ending the worker without waiting for it", w.lease,
+               w.uuid);
+        _exit(code);
+    }
     lp_http_server_free(w.http);
     wk_jobs_free(&w);
     if (code == LP_WORKER_EXIT_STICKY) {

@@ -116,25 +116,32 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
         snprintf(err, err_size, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    char buf[32] = "";
+    char buf[64] = "";
     ssize_t n = pread(w->seq_fd, buf, sizeof buf - 1, 0);
     if (n > 0) {
         buf[n] = 0;
-        uint64_t last = strtoull(buf, NULL, 10);
-        w->next_seq = last + 1;
+        unsigned long long done = 0, recv = 0;
+        if (sscanf(buf, "%llu %llu", &done, &recv) < 1) done = recv = 0;
+        if (recv < done) recv = done;
+        w->seq_done = w->seq_recv = recv;
+        w->next_seq = recv + 1;
+        if (recv > done) {
+            w->lost_lo = done + 1;
+            w->lost_hi = recv;
+        }
     }
     if (w->nlost || w->next_seq > 1)
-        lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, next job seq %" PRIu64,
-               w->lease, w->uuid, w->nlost, w->next_seq);
+        lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
+               " lost, next job seq %" PRIu64, w->lease, w->uuid, w->nlost, w->lost_lo, w->lost_hi, w->next_seq);
     return 0;
 }
 
-void wk_seq_save(lp_worker *w, uint64_t seq) {
+void wk_seq_save(lp_worker *w) {
     if (w->seq_fd < 0) return;
-    char buf[24];
-    int n = snprintf(buf, sizeof buf, "%020" PRIu64 "\n", seq);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", w->seq_done, w->seq_recv);
     if (pwrite(w->seq_fd, buf, (size_t)n, 0) != n)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot record job seq %" PRIu64 ": %s", w->lease, w->uuid, seq, strerror(errno));
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot record job seqs: %s", w->lease, w->uuid, strerror(errno));
 }
 
 /* ---- buffers ---- */

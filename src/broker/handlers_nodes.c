@@ -123,6 +123,28 @@ bad:
     lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
 }
 
+/* 1 when the node's active leases (ll) are exactly the ids in `known` (a JSON array of strings). */
+static int same_lease_set(const json_t *known, const lp_lease_list *ll) {
+    if (json_array_size(known) != ll->n) return 0;
+    for (size_t i = 0; i < ll->n; i++) {
+        int found = 0;
+        size_t k;
+        json_t *id;
+        json_array_foreach(known, k, id) {
+            if (json_is_string(id) && !strcmp(json_string_value(id), ll->v[i].id)) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+/* POST /v1/nodes/{name}/heartbeat {"wait_ms": N, "known": [lease ids]}: records a heartbeat and
+ * answers with the node's active leases. With wait_ms it long-polls until the set changes; with
+ * `known` (the ids the agent already serves) it answers at once when the current set differs from
+ * it, so a grant that landed between two heartbeats is never held back. */
 static void h_heartbeat(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -131,9 +153,16 @@ static void h_heartbeat(lp_http_req *r, void *user) {
     if (!j) return;
     int64_t wait = 0;
     char err[256];
-    int bad = lp_json_int(j, "wait_ms", 0, 600000, &wait, err, sizeof err);
-    json_decref(j);
+    const json_t *known = NULL;
+    int bad = lp_json_int(j, "wait_ms", 0, 600000, &wait, err, sizeof err) ||
+              lp_json_arr(j, "known", &known, err, sizeof err);
+    for (size_t k = 0; !bad && known && k < json_array_size(known); k++)
+        if (!json_is_string(json_array_get(known, k))) {
+            snprintf(err, sizeof err, "known[%zu] must be a lease id string", k);
+            bad = 1;
+        }
     if (bad) {
+        json_decref(j);
         lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
         return;
     }
@@ -146,18 +175,22 @@ static void h_heartbeat(lp_http_req *r, void *user) {
     lp_lease_list ll;
     lp_err e = {0};
     if (b->store->ops->node_heartbeat(b->store, &who, name, lp_broker_now(b), &node, &ll, &e) != 0) {
+        json_decref(j);
         lp_reply_err(r, &e);
         return;
     }
-    if (wait > 0 && lp_broker_wait_node(b, name, gen, deadline) == 1) {
+    int changed = known && !same_lease_set(known, &ll);
+    if (wait > 0 && !changed && lp_broker_wait_node(b, name, gen, deadline) == 1) {
         /* the node's leases changed: answer with the new set */
         lp_node_clear(&node);
         lp_lease_list_clear(&ll);
         if (b->store->ops->node_heartbeat(b->store, &who, name, lp_broker_now(b), &node, &ll, &e) != 0) {
+            json_decref(j);
             lp_reply_err(r, &e);
             return;
         }
     }
+    json_decref(j);
     int64_t now = lp_broker_now(b);
     json_t *arr = json_array();
     for (size_t i = 0; i < ll.n; i++)
@@ -165,6 +198,7 @@ static void h_heartbeat(lp_http_req *r, void *user) {
     lp_lease_list_clear(&ll);
     json_t *body = node_reply(b, &node);
     json_object_set_new(body, "leases", arr);
+    json_object_set_new(body, "known_checked", json_true());
     lp_node_clear(&node);
     lp_http_reply_json_take(r, 200, body);
 }

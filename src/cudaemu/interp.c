@@ -215,6 +215,9 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m,
     uint32_t local_base = (f->local_base + fn->local_size + 15u) & ~15u;
     if ((uint64_t)local_base + cf->local_size > x->local_stride)
         return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "local memory (stack) overflow", line);
+    /* bounds the host memory a deep or recursive call chain may take (16 MiB of registers a warp) */
+    if ((reg_off + cf->nregs) * 32 * sizeof(uint64_t) > (16u << 20))
+        return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "call stack overflow (registers)", line);
     if (ensure_stacks(w, reg_off + cf->nregs, pred_off + cf->npreds + 1, param_off + (size_t)cf->frame_param_size * 32 + 16))
         return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", line);
     frame *c = &w->frames[w->nframes++];
@@ -243,12 +246,92 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m,
     return W_RUN;
 }
 
+static int split_runnable(const split *s, uint32_t blocked)
+{
+    const frame *t = &s->frames[s->nframes - 1];
+    return t->active != 0 || (t->waiting & ~blocked) != 0;
+}
+
+/* Makes another split current: a runnable one if any. The current one is kept unless done. */
+static int switch_split(warp *w, int current_done)
+{
+    for (int i = 0; i < w->nsp; i++) {
+        if (!split_runnable(&w->sp[i], w->blocked)) continue;
+        split cur = {w->frames, w->nframes, w->capframes};
+        w->frames = w->sp[i].frames;
+        w->nframes = w->sp[i].nframes;
+        w->capframes = w->sp[i].capframes;
+        if (current_done) {
+            free(cur.frames);
+            w->sp[i] = w->sp[--w->nsp];
+        } else {
+            w->sp[i] = cur;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Lanes parked in caller frame `depth` and below can run while the lanes of the frames above wait
+ * at a barrier: move them to a new split that becomes current. */
+static int fork_split(warp *w, int depth)
+{
+    if (w->nsp == w->capsp) {
+        int nc = w->capsp ? w->capsp * 2 : 4;
+        split *n = realloc(w->sp, (size_t)nc * sizeof *n);
+        if (!n) return -1;
+        w->sp = n;
+        w->capsp = nc;
+    }
+    int cap = depth + 8;
+    frame *copy = malloc((size_t)cap * sizeof *copy);
+    if (!copy) return -1;
+    for (int k = 0; k <= depth; k++) {
+        frame *o = &w->frames[k];
+        uint32_t run = o->waiting & ~w->blocked;
+        copy[k] = *o;
+        copy[k].waiting = run;
+        copy[k].active = 0;
+        copy[k].retmask = 0;
+        o->waiting &= ~run;
+        recompute_next(o, w->blocked);
+        recompute_next(&copy[k], w->blocked);
+    }
+    w->sp[w->nsp].frames = w->frames;
+    w->sp[w->nsp].nframes = w->nframes;
+    w->sp[w->nsp].capframes = w->capframes;
+    w->nsp++;
+    w->frames = copy;
+    w->nframes = depth + 1;
+    w->capframes = cap;
+    return 0;
+}
+
 /* The top frame has no runnable lanes left: pop it (returning to the caller) or finish. */
 static int frame_empty(exec *x, warp *w)
 {
     frame *f = &w->frames[w->nframes - 1];
-    if (f->waiting & w->blocked) return W_BAR;
-    if (w->nframes == 1) return W_DONE;
+    if (f->waiting & w->blocked) {
+        for (int k = w->nframes - 2; k >= 0; k--) {
+            if (w->frames[k].waiting & ~w->blocked) {
+                if (fork_split(w, k)) return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", 0);
+                return W_RUN;
+            }
+        }
+        if (switch_split(w, 0)) return W_RUN;
+        return W_BAR;
+    }
+    if (w->nframes == 1) {
+        if (w->nsp == 0) return W_DONE;
+        if (switch_split(w, 1)) return W_RUN;
+        /* only splits waiting at a barrier are left: keep one current, drop this finished one */
+        free(w->frames);
+        w->nsp--;
+        w->frames = w->sp[w->nsp].frames;
+        w->nframes = w->sp[w->nsp].nframes;
+        w->capframes = w->sp[w->nsp].capframes;
+        return W_BAR;
+    }
     const ptx_func *cf = &x->pm->funcs[f->func];
     frame *c = &w->frames[w->nframes - 2];
     const ptx_func *fn = &x->pm->funcs[c->func];

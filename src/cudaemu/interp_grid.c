@@ -49,6 +49,8 @@ static void warp_init_static(exec *x, warp *w, int index)
 /* Per-block warp state: one kernel frame with every valid lane active at pc 0. */
 static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz)
 {
+    for (int i = 0; i < w->nsp; i++) free(w->sp[i].frames);
+    w->nsp = 0;
     w->nframes = 1;
     w->exited = ~w->valid;
     w->blocked = 0;
@@ -80,6 +82,8 @@ static void exec_free(exec *x)
     if (x->warps) {
         for (unsigned i = 0; i < x->nwarps; i++) {
             free(x->warps[i].frames);
+            for (int k = 0; k < x->warps[i].nsp; k++) free(x->warps[i].sp[k].frames);
+            free(x->warps[i].sp);
             free(x->warps[i].regs);
             free(x->warps[i].preds);
             free(x->warps[i].params);

@@ -24,9 +24,20 @@ typedef struct frame {
 
 enum { W_RUN, W_BAR, W_DONE, W_ERR };
 
-typedef struct warp {
+/* A frame stack. A warp normally has one; when lanes that wait at a barrier inside a call leave
+ * other lanes parked in a caller frame, those lanes get a split of their own (a copy of the
+ * caller frames) so they can reach the barrier too. Splits hold disjoint lanes, and registers,
+ * params and local memory are per lane, so they share the warp's storage. */
+typedef struct split {
     frame *frames;
     int nframes, capframes;
+} split;
+
+typedef struct warp {
+    frame *frames; /* the running split */
+    int nframes, capframes;
+    split *sp;     /* the other splits */
+    int nsp, capsp;
     uint32_t valid, exited, blocked, carry;
     int state;
     int index;

@@ -120,6 +120,35 @@ static const char *k_ptx =
     "  atom.global.exch.b32 %r3, [%rd1], 0;\n"
     "  ret;\n"
     "}\n"
+    ".func (.param .b32 r) stage(.param .b32 t)\n"
+    "{\n"
+    "  .reg .b32 %r<3>;\n"
+    "  ld.param.b32 %r1, [t];\n"
+    "  bar.sync 0;\n"
+    "  add.s32 %r2, %r1, 1;\n"
+    "  st.param.b32 [r], %r2;\n"
+    "  ret;\n"
+    "}\n"
+    ".visible .entry barcall(.param .u64 out)\n"
+    "{\n"
+    "  .reg .b32 %r<4>; .reg .b64 %rd<4>; .reg .pred %p<2>;\n"
+    "  ld.param.u64 %rd1, [out];\n"
+    "  mov.u32 %r1, %tid.x;\n"
+    "  and.b32 %r2, %r1, 1;\n"
+    "  setp.eq.s32 %p1, %r2, 0;\n"
+    "  @%p1 bra Leven;\n"
+    "  { .param .b32 a0; st.param.b32 [a0], %r1; .param .b32 r0;\n"
+    "    call.uni (r0), stage, (a0); ld.param.b32 %r3, [r0]; }\n"
+    "  bra.uni Ldone;\n"
+    "Leven:\n"
+    "  { .param .b32 a1; st.param.b32 [a1], %r1; .param .b32 r1;\n"
+    "    call.uni (r1), stage, (a1); ld.param.b32 %r3, [r1]; add.s32 %r3, %r3, 1000; }\n"
+    "Ldone:\n"
+    "  mul.wide.u32 %rd2, %r1, 4;\n"
+    "  add.s64 %rd3, %rd1, %rd2;\n"
+    "  st.global.u32 [%rd3], %r3;\n"
+    "  ret;\n"
+    "}\n"
     ".visible .entry spin()\n"
     "{\n"
     "L0:\n"
@@ -191,6 +220,14 @@ static void test_kernels(void)
     EXPECT_CU(cuMemcpyDtoH(&cnt, dcnt, 4), CUDA_SUCCESS);
     EXPECT(cnt == 128, "lock counter %u, want 128", cnt);
 
+    /* a barrier inside a function that odd and even lanes reach through different call sites */
+    CUfunction fbar;
+    EXPECT_CU(cuModuleGetFunction(&fbar, mod, "barcall"), CUDA_SUCCESS);
+    EXPECT_CU(cuLaunchKernel(fbar, 1, 1, 1, 64, 1, 1, 0, NULL, cargs, NULL), CUDA_SUCCESS);
+    EXPECT_CU(cuMemcpyDtoH(res, dy, sizeof res), CUDA_SUCCESS);
+    for (int i = 0; i < 64; i++)
+        EXPECT((int)res[i] == i + 1 + (i % 2 ? 0 : 1000), "barcall[%d] = %u", i, res[i]);
+
     /* an out-of-bounds store poisons the context */
     void *oargs[] = {&dx};
     EXPECT_CU(cuLaunchKernel(foob, 1, 1, 1, 1, 1, 1, 0, NULL, oargs, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
@@ -242,6 +279,30 @@ static void test_bad_input(void)
     EXPECT_CU(cuMemAlloc(&p, 16), CUDA_SUCCESS);
     char buf[32];
     EXPECT_CU(cuMemcpyDtoH(buf, p, 32), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemFree(p), CUDA_SUCCESS);
+
+    /* pitched 2D: fill, copy a 3x5 window out, compare */
+    size_t pitch = 0;
+    EXPECT_CU(cuMemAllocPitch(&p, &pitch, 40, 8, 4), CUDA_SUCCESS);
+    EXPECT(pitch >= 40, "pitch %zu", pitch);
+    EXPECT_CU(cuMemsetD2D32(p, pitch, 0x01020304u, 10, 8), CUDA_SUCCESS);
+    unsigned win[5][3];
+    CUDA_MEMCPY2D cp;
+    memset(&cp, 0, sizeof cp);
+    cp.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    cp.srcDevice = p;
+    cp.srcPitch = pitch;
+    cp.srcXInBytes = 8;
+    cp.srcY = 2;
+    cp.dstMemoryType = CU_MEMORYTYPE_HOST;
+    cp.dstHost = win;
+    cp.dstPitch = sizeof win[0];
+    cp.WidthInBytes = sizeof win[0];
+    cp.Height = 5;
+    EXPECT_CU(cuMemcpy2D(&cp), CUDA_SUCCESS);
+    EXPECT(win[4][2] == 0x01020304u && win[0][0] == 0x01020304u, "2D copy read %x", win[4][2]);
+    cp.Height = 9; /* past the allocation */
+    EXPECT_CU(cuMemcpy2D(&cp), CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuMemFree(p), CUDA_SUCCESS);
     EXPECT_CU(cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
 }

@@ -1,14 +1,32 @@
 /* lepton_bench.c — `lepton-bench`: the scenarios of PERFORMANCE.md, each reported as JSON lines
  * {"scenario", "metric", "value", "baseline", "ratio", "target"} against a baseline measured in the
- * same run. Exits non-zero only on errors, never on a slow figure. Scenarios present so far: lease
- * (emu comes from lepton-bench-emu when built; rtt/upload/download/pipeline arrive with the data plane). */
+ * same run. Exits non-zero only on errors, never on a slow figure. Scenarios: rtt, upload, download,
+ * pipeline, memory (a broker and one leptond it starts on loopback; the CPU driver unless
+ * LEPTON_TEST_CUDA_LIBRARY names one or a GPU is present), lease (brokers only), emu (runs
+ * lepton-bench-emu when it is built) and, with --gpu, the same rtt and upload against the local
+ * CUDA driver called directly. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_harness.h"
 #include "harness.h"
 #include "lepton/lepton.h"
+
+#ifndef LEPTON_BENCH_PTX
+#error "LEPTON_BENCH_PTX must name tests/bench/empty_kernel.ptx"
+#endif
 
 static double now_us(void) {
     struct timespec ts;
@@ -112,25 +130,552 @@ static int scenario_lease(int quick) {
     return 0;
 }
 
-static void usage(void) {
-    printf("usage: lepton-bench [--quick] [--scenario NAME]...\n"
-           "  Runs the PERFORMANCE.md scenarios against a broker it starts on loopback and prints one JSON\n"
-           "  line per figure. Scenarios: lease (emu: run lepton-bench-emu).\n"
-           "example: lepton-bench --quick --scenario lease\n");
+/* ---- loopback TCP baselines ------------------------------------------------------------------ */
+typedef struct tcp_pair {
+    int a, b; /* connected loopback sockets */
+} tcp_pair;
+
+static int tcp_pair_open(tcp_pair *p, int big_buffers) {
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    if (ls < 0) return -1;
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(ls, 1) != 0 ||
+        getsockname(ls, (struct sockaddr *)&sa, &sl) != 0) {
+        close(ls);
+        return -1;
+    }
+    p->a = socket(AF_INET, SOCK_STREAM, 0);
+    if (p->a < 0 || connect(p->a, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(ls);
+        return -1;
+    }
+    p->b = accept(ls, NULL, NULL);
+    close(ls);
+    if (p->b < 0) return -1;
+    int one = 1;
+    setsockopt(p->a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(p->b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (big_buffers) {
+        int sz = 4 << 20;
+        setsockopt(p->a, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        setsockopt(p->b, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    }
+    return 0;
 }
 
+static void tcp_pair_close(tcp_pair *p) {
+    close(p->a);
+    close(p->b);
+}
+
+static void *echo_thread(void *arg) {
+    tcp_pair *p = arg;
+    char c;
+    while (read(p->b, &c, 1) == 1)
+        if (write(p->b, &c, 1) != 1) break;
+    return NULL;
+}
+
+/* p50 of a 1-byte round trip over a loopback TCP socket pair, in µs. */
+static double tcp_rtt_p50_us(int rounds) {
+    tcp_pair p;
+    if (tcp_pair_open(&p, 0) != 0) return -1;
+    pthread_t th;
+    pthread_create(&th, NULL, echo_thread, &p);
+    double *v = calloc((size_t)rounds, sizeof *v);
+    char c = 'x';
+    int ok = 1;
+    for (int i = -rounds / 10; i < rounds && ok; i++) {
+        double t0 = now_us();
+        ok = write(p.a, &c, 1) == 1 && read(p.a, &c, 1) == 1;
+        if (i >= 0) v[i] = now_us() - t0;
+    }
+    shutdown(p.a, SHUT_WR);
+    pthread_join(th, NULL);
+    tcp_pair_close(&p);
+    qsort(v, (size_t)rounds, sizeof *v, cmp_double);
+    double r = ok ? pct(v, rounds, 0.5) : -1;
+    free(v);
+    return r;
+}
+
+typedef struct sink_arg {
+    int fd;
+    size_t want, got;
+} sink_arg;
+
+static void *sink_thread(void *arg) {
+    sink_arg *s = arg;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    while (buf && s->got < s->want) {
+        ssize_t n = read(s->fd, buf, cap);
+        if (n <= 0) break;
+        s->got += (size_t)n;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* GB/s of moving `size` bytes over a loopback TCP socket pair (the receiver discards them). */
+static double tcp_throughput_gbps(size_t size) {
+    tcp_pair p;
+    if (tcp_pair_open(&p, 1) != 0) return -1;
+    size_t chunk = 1 << 20;
+    char *buf = malloc(chunk);
+    memset(buf, 0x5a, chunk);
+    sink_arg s = {p.b, size, 0};
+    pthread_t th;
+    double t0 = now_us();
+    pthread_create(&th, NULL, sink_thread, &s);
+    size_t sent = 0;
+    while (sent < size) {
+        size_t n = size - sent < chunk ? size - sent : chunk;
+        ssize_t w = write(p.a, buf, n);
+        if (w <= 0) break;
+        sent += (size_t)w;
+    }
+    pthread_join(th, NULL);
+    double dt = now_us() - t0;
+    tcp_pair_close(&p);
+    free(buf);
+    return s.got == size ? (double)size / (dt * 1e3) : -1;
+}
+
+/* ---- the data-plane scenarios: one broker, one agent, one lease -------------------------------- */
+typedef struct dp_env {
+    h_broker b;
+    a_agent a;
+    int agent_up;
+    char tenant[128], node[128];
+    lepton_client *c;
+    lepton_lease *l;
+    lepton_module *empty;
+} dp_env;
+
+static char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    char *buf = sz >= 0 ? malloc((size_t)sz + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[sz] = '\0', *n = (size_t)sz;
+    return buf;
+}
+
+static int dp_fail(const char *what, int rc) {
+    fprintf(stderr, "lepton-bench: %s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());
+    return -1;
+}
+
+static int dp_start(dp_env *e) {
+    memset(e, 0, sizeof *e);
+    /* a long node timeout: the memory scenario's extra node never heartbeats */
+    if (h_broker_start(&e->b, "--node-timeout-ms 1200000") != 0) return -1;
+    if (h_token(&e->b, "bench", 0, e->tenant, sizeof e->tenant) || h_token(&e->b, "fleet", 1, e->node, sizeof e->node))
+        return -1;
+    if (a_agent_start(&e->a, &e->b, e->node, "bench", 1, 1.0) != 0) return -1;
+    e->agent_up = 1;
+    fprintf(stderr, "lepton-bench: agent on %s with %s\n", e->a.url, a_cuda_library());
+    lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
+    o.endpoint = e->b.url;
+    o.token = e->tenant;
+    o.timeout_ms = 30000;
+    int rc = lepton_client_open(&e->c, &o);
+    if (rc != LEPTON_OK) return dp_fail("client open", rc);
+    lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+    r.gpu_model = a_is_emulator() ? "Emu bench" : NULL;
+    r.wait_ms = 5000;
+    r.ttl_seconds = 3600;
+    if ((rc = lepton_lease_open(e->c, &r, &e->l)) != LEPTON_OK) return dp_fail("lease open", rc);
+    size_t n = 0;
+    char *ptx = read_file(LEPTON_BENCH_PTX, &n);
+    if (!ptx) {
+        fprintf(stderr, "lepton-bench: cannot read %s\n", LEPTON_BENCH_PTX);
+        return -1;
+    }
+    rc = lepton_module_load(e->l, ptx, n, &e->empty);
+    free(ptx);
+    if (rc != LEPTON_OK) return dp_fail("module load", rc);
+    return 0;
+}
+
+static void dp_stop(dp_env *e) {
+    lepton_module_free(e->empty);
+    if (e->l) lepton_lease_close(e->l);
+    lepton_client_close(e->c);
+    if (e->agent_up) a_agent_cleanup(&e->a);
+    h_broker_cleanup(&e->b);
+}
+
+static const lepton_launch *empty_launch(dp_env *e) {
+    static lepton_launch L;
+    L = (lepton_launch){e->empty, "empty_kernel", {1, 1, 1}, {1, 1, 1}, 0, NULL, 0};
+    return &L;
+}
+
+/* submit+wait of a one-launch empty job, 1 in flight: latencies in v[0..n) (µs). */
+static int empty_jobs_serial(dp_env *e, int n, double *v, double *total_us) {
+    lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, empty_launch(e)};
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = &s;
+    j.step_count = 1;
+    double t_all = now_us();
+    for (int i = 0; i < n; i++) {
+        double t0 = now_us();
+        lepton_task *t = NULL;
+        int rc = lepton_submit(e->l, &j, &t);
+        if (rc == LEPTON_OK) rc = lepton_wait(t, 30000);
+        lepton_task_free(t);
+        if (rc != LEPTON_OK) return dp_fail("empty job", rc);
+        if (v) v[i] = now_us() - t0;
+    }
+    if (total_us) *total_us = now_us() - t_all;
+    return 0;
+}
+
+static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
+    int n = quick ? 500 : 5000;
+    double base = tcp_rtt_p50_us(quick ? 2000 : 20000);
+    double *v = calloc((size_t)n, sizeof *v);
+    if (empty_jobs_serial(e, n / 5 + 20, NULL, NULL) != 0 || empty_jobs_serial(e, n, v, NULL) != 0) {
+        free(v);
+        return -1;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    emit("rtt", "tcp_rtt_p50_us", base, 0, "baseline (1 byte over a loopback TCP socket pair)");
+    emit("rtt", "p50_us", pct(v, n, 0.5), base, "<= 2");
+    emit("rtt", "p99_us", pct(v, n, 0.99), base, "<= 5");
+    if (p50_out) *p50_out = pct(v, n, 0.5);
+    free(v);
+    return 0;
+}
+
+static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out) {
+    size_t size = quick ? (32u << 20) : (256u << 20);
+    int reps = quick ? 2 : 3;
+    double base = 0;
+    for (int r = 0; r < reps; r++) {
+        double g = tcp_throughput_gbps(size);
+        if (g > base) base = g;
+    }
+    char *host = malloc(size);
+    if (!host) return -1;
+    for (size_t i = 0; i < size; i += 4096) host[i] = (char)(i >> 12);
+    lepton_buffer *buf = NULL;
+    int rc = lepton_buffer_alloc(e->l, 0, size, &buf);
+    if (rc != LEPTON_OK) {
+        free(host);
+        return dp_fail("buffer alloc", rc);
+    }
+    double up = 0, down = 0;
+    for (int r = 0; r < reps && rc == LEPTON_OK; r++) {
+        double t0 = now_us();
+        rc = lepton_buffer_write(buf, 0, host, size);
+        double g = (double)size / ((now_us() - t0) * 1e3);
+        if (g > up) up = g;
+    }
+    if (rc != LEPTON_OK) dp_fail("buffer write", rc);
+    for (int r = 0; r < reps && rc == LEPTON_OK && want_down; r++) {
+        host[0] = (char)0x7f;
+        double t0 = now_us();
+        rc = lepton_buffer_read(buf, 0, host, size);
+        double g = (double)size / ((now_us() - t0) * 1e3);
+        if (g > down) down = g;
+        if (rc == LEPTON_OK && host[0] != 0) {
+            fprintf(stderr, "lepton-bench: download returned wrong bytes\n");
+            rc = LEPTON_EPROTO;
+        }
+    }
+    if (rc != LEPTON_OK && want_down) dp_fail("buffer read", rc);
+    lepton_buffer_free(buf);
+    free(host);
+    if (rc != LEPTON_OK) return -1;
+    char metric[64];
+    snprintf(metric, sizeof metric, "tcp_gbps_%zu_mib", size >> 20);
+    emit(want_up ? "upload" : "download", metric, base, 0, "baseline (raw loopback TCP, same size)");
+    snprintf(metric, sizeof metric, "gbps_%zu_mib", size >> 20);
+    if (want_up) emit("upload", metric, up, base, ">= 0.8");
+    if (want_down) emit("download", metric, down, base, ">= 0.8");
+    if (up_out) *up_out = up;
+    return 0;
+}
+
+static int scenario_pipeline(dp_env *e, int quick) {
+    int n = quick ? 1000 : 10000, depth = 64;
+    double serial_us = 0;
+    if (empty_jobs_serial(e, n / 4, NULL, &serial_us) != 0) return -1;
+    double serial_rate = (n / 4) / (serial_us / 1e6);
+    lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, empty_launch(e)};
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = &s;
+    j.step_count = 1;
+    lepton_task *ring[64] = {0};
+    int submitted = 0, done = 0, rc = LEPTON_OK;
+    double t0 = now_us();
+    while (done < n && rc == LEPTON_OK) {
+        if (submitted < n && submitted - done < depth) {
+            rc = lepton_submit(e->l, &j, &ring[submitted % depth]);
+            submitted++;
+        } else {
+            rc = lepton_wait(ring[done % depth], 30000);
+            lepton_task_free(ring[done % depth]);
+            ring[done % depth] = NULL;
+            done++;
+        }
+    }
+    double dt = now_us() - t0;
+    for (int i = 0; i < depth; i++)
+        if (ring[i]) {
+            lepton_wait(ring[i], 30000);
+            lepton_task_free(ring[i]);
+        }
+    if (rc != LEPTON_OK) return dp_fail("pipelined job", rc);
+    emit("pipeline", "jobs_per_s_1_in_flight", serial_rate, 0, "baseline");
+    emit("pipeline", "jobs_per_s_64_in_flight", n / (dt / 1e6), serial_rate, ">= 5");
+    return 0;
+}
+
+static long vmrss_kib(pid_t pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6)) kib = atol(line + 6);
+    fclose(f);
+    return kib;
+}
+
+static int scenario_memory(dp_env *e, int quick) {
+    int n = quick ? 50 : 100;
+    /* idle leases need GPUs: a registered node with no agent behind it (nothing connects to it) */
+    if (h_register_node(&e->b, e->node, "idle-gpus", n + 1, "Bench Idle GPU", 1ULL << 30, 0.5) / 100 != 2) return -1;
+    lepton_lease **ls = calloc((size_t)n, sizeof *ls);
+    lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+    r.gpu_model = "Bench Idle";
+    /* one lease first, so one-time allocations (pools, caches) are not counted per lease */
+    lepton_lease *first = NULL;
+    int rc = lepton_lease_open(e->c, &r, &first);
+    struct mallinfo2 m0 = mallinfo2();
+    for (int i = 0; i < n && rc == LEPTON_OK; i++) rc = lepton_lease_open(e->c, &r, &ls[i]);
+    struct mallinfo2 m1 = mallinfo2();
+    for (int i = 0; i < n; i++)
+        if (ls[i]) lepton_lease_close(ls[i]);
+    if (first) lepton_lease_close(first);
+    free(ls);
+    if (rc != LEPTON_OK) return dp_fail("idle lease open", rc);
+    /* mallinfo2 counts the main arena: lease open runs on this thread, so its allocations are there */
+    double per = ((double)m1.uordblks - (double)m0.uordblks) / n;
+    emit("memory", "client_bytes_per_idle_lease", per, 0, "<= 65536");
+    a_slot s[A_MAX_GPUS];
+    pid_t worker = 0;
+    if (a_agent_slots(&e->a, s, A_MAX_GPUS) > 0) worker = s[0].worker_pid;
+    emit("memory", "agent_rss_kib", (double)vmrss_kib(e->a.pid), 0, "<= 16384");
+    if (worker > 0)
+        emit("memory", "worker_rss_kib", (double)vmrss_kib(worker), 0,
+             a_is_emulator() ? "<= 32768 before CUDA (an idle worker; this figure includes the CPU driver)"
+                             : "<= 32768 before CUDA (an idle worker; this figure includes the CUDA context)");
+    return 0;
+}
+
+/* ---- emu: lepton-bench-emu's own lines ------------------------------------------------------ */
+static int scenario_emu(int quick) {
+    char self[1024] = "", dir[1024], path[1200];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl > 0) self[sl] = '\0';
+    snprintf(dir, sizeof dir, "%s", self);
+    char *d = dirname(dir);
+    const char *cands[] = {"%s/lepton-bench-emu", "%s/emu/lepton-bench-emu"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, cands[i], d);
+        if (access(path, X_OK) != 0) continue;
+        char cmd[1300];
+        snprintf(cmd, sizeof cmd, "'%s'%s", path, quick ? " --quick" : "");
+        fflush(stdout);
+        int st = system(cmd);
+        fflush(stdout);
+        if (st != 0) fprintf(stderr, "lepton-bench: %s failed (status %d)\n", path, st);
+        return st == 0 ? 0 : -1;
+    }
+    fprintf(stderr, "lepton-bench: emu: skipped: no lepton-bench-emu next to %s\n", self);
+    return 0;
+}
+
+/* ---- --gpu: the same work against the local driver, through dlopen ---------------------------- */
+typedef int (*cu_i)(unsigned);
+typedef int (*cu_count)(int *);
+typedef int (*cu_devget)(int *, int);
+typedef int (*cu_ctxcreate)(void **, unsigned, int);
+typedef int (*cu_ctxdestroy)(void *);
+typedef int (*cu_modload)(void **, const void *);
+typedef int (*cu_getfn)(void **, void *, const char *);
+typedef int (*cu_launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+typedef int (*cu_sync)(void *);
+typedef int (*cu_alloc)(unsigned long long *, size_t);
+typedef int (*cu_free)(unsigned long long);
+typedef int (*cu_htod)(unsigned long long, const void *, size_t);
+
+typedef struct local_cuda {
+    void *lib;
+    cu_i init;
+    cu_count count;
+    cu_devget devget;
+    cu_ctxcreate ctxcreate;
+    cu_ctxdestroy ctxdestroy;
+    cu_modload modload;
+    cu_getfn getfn;
+    cu_launch launch;
+    cu_sync sync;
+    cu_alloc alloc;
+    cu_free mfree;
+    cu_htod htod;
+} local_cuda;
+
+/* Loads the system's libcuda.so.1 (not the CPU driver) and checks that it has a GPU. */
+static int local_cuda_open(local_cuda *cu, char *why, size_t why_size) {
+    memset(cu, 0, sizeof *cu);
+    const char *path = getenv("LEPTON_TEST_CUDA_LIBRARY");
+    if (!path || !*path) path = "libcuda.so.1";
+    cu->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!cu->lib) {
+        snprintf(why, why_size, "cannot load %s (%s)", path, dlerror());
+        return -1;
+    }
+#define SYM(field, name) (cu->field = (__typeof__(cu->field))dlsym(cu->lib, name))
+    if (!SYM(init, "cuInit") || !SYM(count, "cuDeviceGetCount") || !SYM(devget, "cuDeviceGet") ||
+        !SYM(ctxcreate, "cuCtxCreate_v2") || !SYM(ctxdestroy, "cuCtxDestroy_v2") ||
+        !SYM(modload, "cuModuleLoadData") || !SYM(getfn, "cuModuleGetFunction") || !SYM(launch, "cuLaunchKernel") ||
+        !SYM(sync, "cuStreamSynchronize") || !SYM(alloc, "cuMemAlloc_v2") || !SYM(mfree, "cuMemFree_v2") ||
+        !SYM(htod, "cuMemcpyHtoD_v2")) {
+        snprintf(why, why_size, "%s lacks a driver API entry point", path);
+        dlclose(cu->lib);
+        return -1;
+    }
+#undef SYM
+    int n = 0;
+    if (cu->init(0) != 0 || cu->count(&n) != 0 || n < 1) {
+        snprintf(why, why_size, "%s finds no GPU", path);
+        dlclose(cu->lib);
+        return -1;
+    }
+    typedef int (*cu_name)(char *, int, int);
+    cu_name getname = (cu_name)dlsym(cu->lib, "cuDeviceGetName");
+    char name[256] = "";
+    if (getname) getname(name, sizeof name, 0);
+    if (strstr(name, "Lepton") || getenv("CUDAEMU_DEVICES")) {
+        /* the CPU driver is not a GPU */
+        snprintf(why, why_size, "%s is the CPU driver (device '%s')", path, name);
+        dlclose(cu->lib);
+        return -1;
+    }
+    return 0;
+}
+
+static int scenario_gpu(int quick, double remote_p50, double remote_up) {
+    local_cuda cu;
+    char why[512];
+    if (local_cuda_open(&cu, why, sizeof why) != 0) {
+        fprintf(stderr, "lepton-bench: --gpu: skipped: %s\n", why);
+        for (char *p = why; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = ' ';
+        printf("{\"scenario\": \"gpu\", \"metric\": \"skipped\", \"value\": null, \"baseline\": null, \"ratio\": null, "
+               "\"target\": \"skipped: %s\"}\n", why);
+        fflush(stdout);
+        return 0;
+    }
+    int dev = 0, rc = 0;
+    void *ctx = NULL, *mod = NULL, *fn = NULL;
+    size_t n = 0;
+    char *ptx = read_file(LEPTON_BENCH_PTX, &n);
+    if (!ptx || cu.devget(&dev, 0) || cu.ctxcreate(&ctx, 0, dev) || cu.modload(&mod, ptx) ||
+        cu.getfn(&fn, mod, "empty_kernel")) {
+        fprintf(stderr, "lepton-bench: --gpu: the local driver could not load the empty kernel\n");
+        free(ptx);
+        return -1;
+    }
+    free(ptx);
+    int rounds = quick ? 2000 : 20000;
+    double *v = calloc((size_t)rounds, sizeof *v);
+    for (int i = -rounds / 10; i < rounds && rc == 0; i++) {
+        double t0 = now_us();
+        rc = cu.launch(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL);
+        if (rc == 0) rc = cu.sync(NULL);
+        if (i >= 0) v[i] = now_us() - t0;
+    }
+    if (rc == 0) {
+        qsort(v, (size_t)rounds, sizeof *v, cmp_double);
+        emit("rtt", "local_launch_sync_p50_us", pct(v, rounds, 0.5), 0, "baseline (local cuLaunchKernel + cuStreamSynchronize)");
+        if (remote_p50 > 0) emit("rtt", "p50_us_vs_local", remote_p50, pct(v, rounds, 0.5), "reported");
+    }
+    free(v);
+    size_t size = quick ? (32u << 20) : (256u << 20);
+    unsigned long long dptr = 0;
+    char *host = malloc(size);
+    if (rc == 0 && host && cu.alloc(&dptr, size) == 0) {
+        memset(host, 1, size);
+        double best = 0;
+        for (int r = 0; r < 3 && rc == 0; r++) {
+            double t0 = now_us();
+            rc = cu.htod(dptr, host, size);
+            double g = (double)size / ((now_us() - t0) * 1e3);
+            if (g > best) best = g;
+        }
+        cu.mfree(dptr);
+        if (rc == 0) {
+            emit("upload", "local_htod_gbps", best, 0, "baseline (local cuMemcpyHtoD, pageable memory)");
+            if (remote_up > 0) emit("upload", "gbps_vs_local", remote_up, best, "reported");
+        }
+    }
+    free(host);
+    cu.ctxdestroy(ctx);
+    if (rc != 0) fprintf(stderr, "lepton-bench: --gpu: CUDA error %d\n", rc);
+    return rc == 0 ? 0 : -1;
+}
+
+static void usage(void) {
+    printf("usage: lepton-bench [--quick] [--gpu] [--scenario NAME]...\n"
+           "  Runs the PERFORMANCE.md scenarios against a broker and an agent it starts on loopback and\n"
+           "  prints one JSON line per figure. Scenarios: rtt upload download pipeline memory lease emu\n"
+           "  (default: all). --quick: small sizes (< 30 s). --gpu: also rtt and upload against the local\n"
+           "  libcuda.so.1 called directly (skipped, saying so, without a GPU).\n"
+           "  Environment: LEPTON_TEST_CUDA_LIBRARY (the agent's CUDA driver; default: the system's\n"
+           "  libcuda.so.1 when it has a GPU, else the CPU driver).\n"
+           "example: lepton-bench --quick --scenario rtt --scenario pipeline\n");
+}
+
+enum { S_RTT = 1, S_UP = 2, S_DOWN = 4, S_PIPE = 8, S_MEM = 16, S_LEASE = 32, S_EMU = 64, S_ALL = 127 };
+
 int main(int argc, char **argv) {
-    int quick = 0, want_lease = 0, any = 0;
+    int quick = 0, gpu = 0, want = 0;
+    static const struct {
+        const char *name;
+        int bit;
+    } names[] = {{"rtt", S_RTT},       {"upload", S_UP},    {"download", S_DOWN}, {"pipeline", S_PIPE},
+                 {"memory", S_MEM},    {"lease", S_LEASE},  {"emu", S_EMU}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--gpu")) gpu = 1;
         else if (!strcmp(argv[i], "--scenario") && i + 1 < argc) {
-            any = 1;
             const char *s = argv[++i];
-            if (!strcmp(s, "lease")) want_lease = 1;
-            else {
-                fprintf(stderr, "lepton-bench: unknown scenario '%s' (known: lease)\n", s);
+            int bit = 0;
+            for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+                if (!strcmp(s, names[k].name)) bit = names[k].bit;
+            if (!bit) {
+                fprintf(stderr, "lepton-bench: unknown scenario '%s' (known: rtt upload download pipeline memory lease emu)\n", s);
                 return 2;
             }
+            want |= bit;
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
@@ -140,11 +685,39 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!any) want_lease = 1;
+    if (!want) want = S_ALL;
+    /* the agent uses a GPU when there is one, unless told which driver to use */
+    if (!getenv("LEPTON_TEST_CUDA_LIBRARY")) {
+        local_cuda cu;
+        char why[512];
+        if (local_cuda_open(&cu, why, sizeof why) == 0) {
+            setenv("LEPTON_TEST_CUDA_LIBRARY", "libcuda.so.1", 1);
+            dlclose(cu.lib);
+        }
+    }
     int failed = 0;
-    if (want_lease && scenario_lease(quick) != 0) {
+    double rtt_p50 = 0, up = 0;
+    if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM) || gpu) {
+        dp_env e;
+        if (dp_start(&e) != 0) {
+            fprintf(stderr, "lepton-bench: could not start the broker and agent (logs in %s)\n", e.b.dir);
+            setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+            failed = 1;
+        } else {
+            if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50) != 0) failed = 1;
+            if ((want & (S_UP | S_DOWN)) && scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0) failed = 1;
+            if ((want & S_PIPE) && scenario_pipeline(&e, quick) != 0) failed = 1;
+            if ((want & S_MEM) && scenario_memory(&e, quick) != 0) failed = 1;
+            if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50);
+        }
+        if (failed) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+        dp_stop(&e);
+    }
+    if ((want & S_LEASE) && scenario_lease(quick) != 0) {
         fprintf(stderr, "lepton-bench: the lease scenario failed\n");
         failed = 1;
     }
+    if ((want & S_EMU) && scenario_emu(quick) != 0) failed = 1;
+    if (gpu && scenario_gpu(quick, rtt_p50, up) != 0) failed = 1;
     return failed;
 }

@@ -139,12 +139,15 @@ static int port_bindable(int port) {
 }
 
 int a_free_ports(int count) {
-    /* Random bases in a range below the usual ephemeral range (32768+), so that outgoing
-     * connections do not take the ports between the probe and the agent's bind. */
+    /* Random bases below the usual ephemeral range (32768+), so that outgoing connections do not
+     * take the ports between the probe and the agent's bind; aligned to blocks of 16, so that
+     * agents of tests running at once never share a block (the first port of a taken block is
+     * the agent's, bound from its start, while its workers' ports stay free until a lease). */
     static unsigned seed;
     if (!seed) seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    if (count > 16) return -1;
     for (int attempt = 0; attempt < 200; attempt++) {
-        int base = 20000 + (int)(rand_r(&seed) % 12000u);
+        int base = 20000 + 16 * (int)(rand_r(&seed) % 750u);
         int ok = 1;
         for (int i = 0; i < count && ok; i++) ok = port_bindable(base + i);
         if (ok) return base;
@@ -162,6 +165,52 @@ int a_port_open(int port) {
     int ok = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0;
     close(s);
     return ok;
+}
+
+pid_t a_port_owner(int port) {
+    /* the socket inode of the listener: /proc/net/tcp, state 0A (LISTEN), local 0100007F:PORT */
+    FILE *f = fopen("/proc/net/tcp", "r");
+    if (!f) return -1;
+    char line[512];
+    unsigned long inode = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned lport = 0, st = 0;
+        unsigned long ino = 0;
+        char local[64];
+        if (sscanf(line, " %*d: %63[0-9A-Fa-f:] %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &ino) != 3) continue;
+        char *colon = strchr(local, ':');
+        if (!colon || sscanf(colon + 1, "%x", &lport) != 1) continue;
+        if ((int)lport == port && st == 0x0A) {
+            inode = ino;
+            break;
+        }
+    }
+    fclose(f);
+    if (!inode) return -1;
+    char want[64];
+    snprintf(want, sizeof want, "socket:[%lu]", inode);
+    DIR *d = opendir("/proc");
+    pid_t found = -1;
+    struct dirent *e;
+    while (d && found < 0 && (e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0) continue;
+        char fddir[64];
+        snprintf(fddir, sizeof fddir, "/proc/%d/fd", (int)pid);
+        DIR *fd = opendir(fddir);
+        struct dirent *fe;
+        while (fd && found < 0 && (fe = readdir(fd))) {
+            char link[320], target[128];
+            snprintf(link, sizeof link, "%s/%s", fddir, fe->d_name);
+            ssize_t n = readlink(link, target, sizeof target - 1);
+            if (n <= 0) continue;
+            target[n] = '\0';
+            if (!strcmp(target, want)) found = pid;
+        }
+        if (fd) closedir(fd);
+    }
+    if (d) closedir(d);
+    return found;
 }
 
 int a_http(const char *base, const char *method, const char *path, const char *token, const char *content_type,
@@ -215,21 +264,22 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
     memset(a, 0, sizeof *a);
     a_become_subreaper();
     snprintf(a->name, sizeof a->name, "%s", name);
-    snprintf(a->dir, sizeof a->dir, "%s/agent-%s", b->dir, name);
+    snprintf(a->dir, sizeof a->dir, "%.250s/agent-%.60s", b->dir, name);
     if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "agent_harness: mkdir %s: %s\n", a->dir, strerror(errno));
         return -1;
     }
     snprintf(a->log, sizeof a->log, "%s/leptond.log", a->dir);
     for (int attempt = 0; attempt < 3; attempt++) {
-        int port = a_free_ports(gpus + 1 + 2);
+        /* the agent, its workers (up to 15 GPUs) */
+        int port = a_free_ports(16);
         if (port < 0) {
             fprintf(stderr, "agent_harness: no free ports\n");
             return -1;
         }
         a->port = port;
         snprintf(a->url, sizeof a->url, "http://127.0.0.1:%d", port);
-        char listen[64], price_s[32], state[300], devices[512];
+        char listen[64], price_s[32], state[400], devices[512];
         snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
         snprintf(price_s, sizeof price_s, "%.6f", price);
         snprintf(state, sizeof state, "%s/state", a->dir);
@@ -251,8 +301,10 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
                 dup2(fd, 2);
                 close(fd);
             }
-            setenv("CUDAEMU_DEVICES", devices, 1);
-            unsetenv("CUDAEMU_DEVICE_COUNT");
+            if (a_is_emulator()) { /* a real driver offers what it finds */
+                setenv("CUDAEMU_DEVICES", devices, 1);
+                unsetenv("CUDAEMU_DEVICE_COUNT");
+            }
             execv(argv[0], argv);
             _exit(127);
         }
@@ -264,7 +316,7 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
                 a->pid = 0;
                 break;
             }
-            json_t *j = health(a);
+            json_t *j = a_port_open(a->port) ? health(a) : NULL;
             if (j) {
                 int reg = json_is_true(json_object_get(j, "registered"));
                 a->gpus = (int)json_array_size(json_object_get(j, "gpus"));

@@ -23,8 +23,8 @@ typedef struct a_agent {
     int port; /* the agent's port; the worker of its GPU i listens on port + 1 + i */
     int gpus; /* GPUs it offers (known once it is registered) */
     char name[64];
-    char dir[256]; /* state directory and log */
-    char log[300];
+    char dir[320]; /* state directory and log */
+    char log[360];
     char url[64];
 } a_agent;
 
@@ -48,6 +48,8 @@ void a_reap_orphans(void);
 int a_free_ports(int count);
 /* True when something accepts TCP connections on 127.0.0.1:port. */
 int a_port_open(int port);
+/* The pid of the process listening on 127.0.0.1:port (from /proc/net/tcp and /proc/PID/fd), or -1. */
+pid_t a_port_owner(int port);
 /* True when the process exists and is not a zombie. */
 int a_pid_alive(pid_t pid);
 
@@ -58,7 +60,8 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
 int a_agent_stop(a_agent *a);
 /* SIGKILL and reap. */
 void a_agent_kill(a_agent *a);
-/* Stops it if running and removes its directory (kept when LEPTON_KEEP_TEST_DIRS is set). */
+/* Stops it if running and reaps its orphaned workers; its directory lies in the broker's and goes with
+ * h_broker_cleanup. */
 void a_agent_cleanup(a_agent *a);
 
 /* One GPU slot of the agent's GET /healthz. */

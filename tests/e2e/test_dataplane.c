@@ -151,6 +151,8 @@ static int slot_of(a_agent *a, const dp_view *v, int gpu) {
     return p ? atoi(p + 1) - a->port - 1 : -1;
 }
 
+static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const char *what);
+
 static int need_gpus(int n) {
     if (A1.gpus >= n) return 0;
     printf("skipped: needs %d GPUs on one node, the driver offers %d\n", n, A1.gpus);
@@ -371,6 +373,24 @@ static void case_two_gpus(void) {
     lepton_client_close(c);
 }
 
+/* ---- a broker whose node timeout (and so heartbeat interval) is long: the agent must still
+ * heartbeat within the broker's limits (wait_ms <= 600000) and so learn of its grants --------- */
+static void case_long_node_timeout(void) {
+    lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
+    o.endpoint = B.url;
+    o.token = T_TEN;
+    o.timeout_ms = 3000; /* fail fast: without heartbeats the worker never starts */
+    lepton_client *c = NULL;
+    CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_module *m = load(l, "saxpy");
+    saxpy_works(l, m, 0, "with a long node timeout");
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- several leases on one node, each isolated ---------------------------------------------- */
 static void case_isolation(void) {
     if (need_gpus(2)) exit(SKIP);
@@ -463,6 +483,7 @@ typedef struct pipe_ctx {
     lepton_lease *l;
     lepton_module *m;
     lepton_buffer *ones[2], *counter[2];
+    int ng;
     pthread_mutex_t order[2];
     int next[2];                                   /* submissions per GPU so far */
     int seen_index[PIPE_THREADS][PIPE_JOBS];       /* per-GPU submit index of each job */
@@ -481,7 +502,7 @@ static void *pipe_thread(void *arg) {
     float a = 1.0f;
     lepton_arg args[2][4];
     lepton_launch L[2];
-    for (int g = 0; g < 2; g++) {
+    for (int g = 0; g < p->ng; g++) {
         args[g][0] = LEPTON_ARG_VAL(one);
         args[g][1] = LEPTON_ARG_VAL(a);
         args[g][2] = LEPTON_ARG_BUF(p->ones[g]);
@@ -493,7 +514,7 @@ static void *pipe_thread(void *arg) {
     const int window = 8; /* jobs in flight per thread */
     for (int k = 0, done = 0; done < PIPE_JOBS;) {
         if (k < PIPE_JOBS && k - done < window) {
-            int g = (k + pa->id) % 2;
+            int g = (k + pa->id) % p->ng;
             steps[k][0] = launch_step(&L[g]);
             steps[k][1] = read_step(p->counter[g], &p->value[pa->id][k], sizeof(float));
             lepton_job j = LEPTON_JOB_INIT;
@@ -519,15 +540,16 @@ static void *pipe_thread(void *arg) {
 }
 
 static void case_pipeline(void) {
-    if (need_gpus(2)) exit(SKIP);
+    int ng = A1.gpus >= 2 ? 2 : 1; /* a real host may have one GPU */
     lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    lepton_lease *l = open_lease(c, (uint32_t)ng, NULL, 0);
     if (!l) return lepton_client_close(c);
     pipe_ctx *p = calloc(1, sizeof *p);
     p->l = l;
+    p->ng = ng;
     p->m = load(l, "saxpy");
     float one = 1.0f, zero = 0.0f;
-    for (int g = 0; g < 2; g++) {
+    for (int g = 0; g < ng; g++) {
         p->ones[g] = alloc(l, (uint32_t)g, sizeof(float));
         p->counter[g] = alloc(l, (uint32_t)g, sizeof(float));
         CHECK_RC(lepton_buffer_write(p->ones[g], 0, &one, sizeof one), LEPTON_OK);
@@ -555,13 +577,13 @@ static void case_pipeline(void) {
         }
     CHECK_EQ_INT(bad_status, 0);
     CHECK_EQ_INT(out_of_order, 0);
-    for (int g = 0; g < 2; g++) {
+    for (int g = 0; g < ng; g++) {
         float final = 0;
         CHECK_RC(lepton_buffer_read(p->counter[g], 0, &final, sizeof final), LEPTON_OK);
         CHECK_EQ_INT((int)final, p->next[g]);
         pthread_mutex_destroy(&p->order[g]);
     }
-    CHECK_EQ_INT(p->next[0] + p->next[1], PIPE_THREADS * PIPE_JOBS);
+    CHECK_EQ_INT(p->next[0] + (ng > 1 ? p->next[1] : 0), PIPE_THREADS * PIPE_JOBS);
     lepton_module_free(p->m);
     free(p);
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
@@ -590,9 +612,9 @@ static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const c
 }
 
 static void case_fault(void) {
-    if (need_gpus(2)) exit(SKIP);
+    int two = A1.gpus >= 2; /* with one GPU, the checks of the other GPU are left out */
     lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    lepton_lease *l = open_lease(c, two ? 2 : 1, NULL, 0);
     if (!l) return lepton_client_close(c);
     lepton_lease_info li = info_of(l);
     a_agent *ag = agent_named(li.node);
@@ -605,9 +627,9 @@ static void case_fault(void) {
     lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
     int pattern[256];
     for (int i = 0; i < 256; i++) pattern[i] = i * 7 + 1;
-    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = alloc(l, 1, sizeof pattern);
+    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = two ? alloc(l, 1, sizeof pattern) : NULL;
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
+    if (two) CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
 
     int n = 4;
     long long far = 1LL << 40;
@@ -633,9 +655,11 @@ static void case_fault(void) {
     /* the lease survives; its other GPU keeps its buffer and works */
     CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
     int back[256] = {0};
-    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
-    CHECK(!memcmp(back, pattern, sizeof back));
-    saxpy_works(l, sm, 1, "on the other GPU");
+    if (two) {
+        CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+        CHECK(!memcmp(back, pattern, sizeof back));
+        saxpy_works(l, sm, 1, "on the other GPU");
+    }
 
     /* the agent replaces GPU 0's worker */
     pid_t fresh = a_wait_worker(ag, slot0, old, 10000);
@@ -647,9 +671,11 @@ static void case_fault(void) {
     CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_ENODELOST);
     saxpy_works(l, sm, 0, "on the replaced worker");
-    saxpy_works(l, sm, 1, "on the other GPU, again");
-    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
-    CHECK(!memcmp(back, pattern, sizeof back));
+    if (two) {
+        saxpy_works(l, sm, 1, "on the other GPU, again");
+        CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+        CHECK(!memcmp(back, pattern, sizeof back));
+    }
     CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
     lepton_buffer_free(b0);
     lepton_buffer_free(b1);
@@ -695,9 +721,9 @@ static int spin_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, spin_job
 }
 
 static void case_kill_worker(void) {
-    if (need_gpus(2)) exit(SKIP);
+    int two = A1.gpus >= 2; /* with one GPU, the checks of the other GPU are left out */
     lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    lepton_lease *l = open_lease(c, two ? 2 : 1, NULL, 0);
     if (!l) return lepton_client_close(c);
     lepton_lease_info li = info_of(l);
     a_agent *ag = agent_named(li.node);
@@ -709,11 +735,13 @@ static void case_kill_worker(void) {
     lepton_module *sm = load(l, "saxpy"), *wm = load(l, "watchdog_spin");
     int pattern[64];
     for (int i = 0; i < 64; i++) pattern[i] = 1000 - i;
-    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = alloc(l, 1, sizeof pattern);
+    lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = two ? alloc(l, 1, sizeof pattern) : NULL;
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
+    if (two) CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
     pid_t victim = a_wait_worker(ag, slot0, 0, 5000);
     CHECK(victim > 0);
+    /* the agent's word for it, and the kernel's: the process listening on the worker's port */
+    CHECK_EQ_INT(a_port_owner(ag->port + 1 + slot0), victim);
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
     if (victim > 0) kill(victim, SIGKILL);
@@ -732,10 +760,17 @@ static void case_kill_worker(void) {
     int back[64] = {0};
     CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
     CHECK_RC(lepton_buffer_read(sj.flag, 0, back, 4), LEPTON_ENODELOST);
-    CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
-    CHECK(!memcmp(back, pattern, sizeof back));
+    if (two) {
+        CHECK_RC(lepton_buffer_read(b1, 0, back, sizeof back), LEPTON_OK);
+        CHECK(!memcmp(back, pattern, sizeof back));
+    }
+    /* the first job on the replacement runs at once (the lost job's seq is not awaited) */
+    double t1 = a_now_ms();
     saxpy_works(l, sm, 0, "on the replacement worker");
-    saxpy_works(l, sm, 1, "on the untouched GPU");
+    double first = a_now_ms() - t1;
+    if (first >= 2000) fprintf(stderr, "the first job on the replacement worker took %.0f ms\n", first);
+    CHECK(first < 2000);
+    if (two) saxpy_works(l, sm, 1, "on the untouched GPU");
     lepton_buffer_free(sj.flag);
     lepton_buffer_free(sj.out);
     lepton_buffer_free(b0);
@@ -924,6 +959,37 @@ static void case_close(void) {
     lepton_client_close(c);
 }
 
+/* ---- the GPUs of a lease closed while its jobs run are at once usable by the next lease ------ */
+static void case_reuse(void) {
+    if (need_gpus(2)) exit(SKIP);
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 2, "Emu n1", 0);
+    if (!l) return lepton_client_close(c);
+    lepton_module *wm = load(l, "watchdog_spin");
+    spin_job sj[2];
+    for (uint32_t g = 0; g < 2; g++) {
+        CHECK_RC(spin_submit(l, wm, g, &sj[g]), LEPTON_OK);
+        lepton_task_free(sj[g].t);
+    }
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    /* the same two GPUs for the next lease, right away */
+    double t0 = a_now_ms();
+    lepton_lease *next = open_lease(c, 2, "Emu n1", 0);
+    if (next) {
+        CHECK(!strcmp(info_of(next).node, A1.name));
+        lepton_module *m = load(next, "saxpy");
+        saxpy_works(next, m, 0, "on a GPU just released");
+        saxpy_works(next, m, 1, "on a GPU just released");
+        double took = a_now_ms() - t0;
+        if (took >= 3000) fprintf(stderr, "the next lease's first jobs took %.0f ms\n", took);
+        CHECK(took < 3000);
+        CHECK_EQ_INT(info_of(next).state, LEPTON_LEASE_ACTIVE);
+        lepton_module_free(m);
+        CHECK_RC(lepton_lease_close(next), LEPTON_OK);
+    }
+    lepton_client_close(c);
+}
+
 /* ---- malformed requests, wrong tokens, oversized bodies, argument mismatches ---------------- */
 static long raw_status(const char *base, const char *method, const char *path, const char *token, const void *body,
                        size_t len, const char *ct, char *code, size_t code_size) {
@@ -931,16 +997,20 @@ static long raw_status(const char *base, const char *method, const char *path, c
     long st = -1;
     if (a_http(base, method, path, token, ct, body, len, &r) == 0) st = r.status;
     if (code) snprintf(code, code_size, "%s", h_err_code(&r));
-    if (st >= 400 && (!r.json || !json_object_get(r.json, "error")))
+    /* a clear error: {"error": {"code", "message"}} with a message */
+    const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+    if (st >= 400 && (!msg || !*msg || !h_err_code(&r)[0])) {
         fprintf(stderr, "%s %s → %ld without an error body: %s\n", method, path, st, r.body ? r.body : "");
+        h_failures++;
+    }
     h_resp_free(&r);
     return st;
 }
 
 static void case_malformed(void) {
-    if (need_gpus(2)) exit(SKIP);
+    int two = A1.gpus >= 2; /* with one GPU, the cross-GPU checks are left out */
     lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 2, NULL, 0);
+    lepton_lease *l = open_lease(c, two ? 2 : 1, NULL, 0);
     if (!l) return lepton_client_close(c);
     lepton_lease_info li = info_of(l);
     a_agent *ag = agent_named(li.node);
@@ -969,18 +1039,19 @@ static void case_malformed(void) {
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, "garbage", 7, "application/octet-stream", NULL, 0), 400);
     unsigned char shortjob[8] = {200, 0, 0, 0, '{', '}', 0, 0}; /* says 200 bytes of JSON, has 4 */
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, shortjob, sizeof shortjob, "application/octet-stream", NULL, 0), 400);
-    const char js[] = "{\"seq\": 1, \"steps\": [{\"launch\": {\"module\": \"00\"}}]}";
-    unsigned char *job = malloc(4 + sizeof js);
-    uint32_t jl = (uint32_t)(sizeof js - 1);
-    memcpy(job, &jl, 4);
-    memcpy(job + 4, js, jl);
-    long st = raw_status(w, "POST", "/v1/jobs", tok, job, 4 + jl, "application/octet-stream", NULL, 0);
-    CHECK(st >= 400 && st < 500);
-    free(job);
+    /* a descriptor without a valid seq (a valid seq would be remembered and clash with the client's) */
+    static const char *no_seq[] = {"{\"steps\": []}", "{\"seq\": 0, \"steps\": []}", "{\"seq\": \"1\"}", "[1, 2]"};
+    for (size_t k = 0; k < sizeof no_seq / sizeof no_seq[0]; k++) {
+        unsigned char job[64];
+        uint32_t jl = (uint32_t)strlen(no_seq[k]);
+        memcpy(job, &jl, 4); /* little-endian hosts only, like the wire */
+        memcpy(job + 4, no_seq[k], jl);
+        CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, job, 4 + jl, "application/octet-stream", NULL, 0), 400);
+    }
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": -1}", 12, NULL, NULL, 0), 400);
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": \"x\"}", 13, NULL, NULL, 0), 400);
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{not json", 9, NULL, NULL, 0), 400);
-    st = raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": 1152921504606846976}", 29, NULL, code, sizeof code);
+    long st = raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": 1152921504606846976}", 29, NULL, code, sizeof code);
     CHECK(st == 507 || st == 400 || st == 413);
     CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/987654?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0), 404);
     CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/xyz?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0) / 100, 4);
@@ -1010,7 +1081,7 @@ static void case_malformed(void) {
     CHECK(rc == LEPTON_ECUDA || rc == LEPTON_EINVAL);
     CHECK(bad == NULL);
     CHECK(strlen(lepton_last_error()) > 0);
-    lepton_buffer *b0 = alloc(l, 0, 256), *b1 = alloc(l, 1, 256);
+    lepton_buffer *b0 = alloc(l, 0, 256), *b1 = alloc(l, two ? 1 : 0, 256);
     char host[512] = {0};
     CHECK_RC(lepton_buffer_write(b0, 200, host, 100), LEPTON_EINVAL); /* past the end */
     CHECK_RC(lepton_buffer_read(b0, 0, host, 257), LEPTON_EINVAL);
@@ -1034,7 +1105,7 @@ static void case_malformed(void) {
     lepton_arg other_gpu[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b1), LEPTON_ARG_BUF(b0)};
     L.args = other_gpu;
     L.arg_count = 4;
-    CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* a buffer of GPU 1 in a job on GPU 0 */
+    if (two) CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* a buffer of GPU 1 in a job on GPU 0 */
     lepton_arg ok_args[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0)};
     L.args = ok_args;
     L.function = "no_such_kernel";
@@ -1044,7 +1115,7 @@ static void case_malformed(void) {
     lepton_step past = read_step(b0, host, 512);
     CHECK_RC(run_job(l, 0, &past, 1), LEPTON_EINVAL);
     lepton_step cross = read_step(b1, host, 16);
-    CHECK_RC(run_job(l, 0, &cross, 1), LEPTON_EINVAL);
+    if (two) CHECK_RC(run_job(l, 0, &cross, 1), LEPTON_EINVAL);
 
     /* nothing else was disturbed: the same workers, still working */
     pid_t now0 = a_wait_worker(ag, slot0, 0, 2000);
@@ -1053,7 +1124,7 @@ static void case_malformed(void) {
     CHECK(a_agent_slots(ag, sl, A_MAX_GPUS) > slot0);
     CHECK_EQ_INT(sl[slot0].restarts, 0);
     saxpy_works(l, sm, 0, "after the bad requests");
-    saxpy_works(l, sm, 1, "after the bad requests");
+    if (two) saxpy_works(l, sm, 1, "after the bad requests");
     CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
     lepton_buffer_free(b0);
     lepton_buffer_free(b1);
@@ -1070,7 +1141,8 @@ static const struct {
     const char *broker_args;
 } CASES[] = {
     {"kernels", case_kernels, NULL},
-    {"two_gpus", case_two_gpus, "--node-timeout-ms 100000000"},
+    {"two_gpus", case_two_gpus, "--node-timeout-ms 1200000"},
+    {"long_node_timeout", case_long_node_timeout, "--node-timeout-ms 100000000"},
     {"isolation", case_isolation, NULL},
     {"pipeline", case_pipeline, NULL},
     {"fault", case_fault, NULL},
@@ -1078,6 +1150,7 @@ static const struct {
     {"kill_agent", case_kill_agent, "--node-timeout-ms 1500"},
     {"expiry", case_expiry, NULL},
     {"close", case_close, NULL},
+    {"reuse", case_reuse, NULL},
     {"malformed", case_malformed, NULL},
 };
 

@@ -49,9 +49,12 @@ int main(void) {
     snprintf(forged, sizeof forged, "%.*s%s", (int)(strchr(swapped, '.') - swapped), swapped, strchr(tok, '.'));
     CHECK_EQ_INT(lp_token_check(&sc, forged, msg, sizeof msg), LP_TOKEN_UNAUTHORIZED);
 
-    /* genuine but for another lease, another GPU, another node */
-    CHECK_EQ_INT(lp_token_check(&sc, swapped, msg, sizeof msg), LP_TOKEN_FORBIDDEN);
+    /* genuine but for another lease of this GPU (granted again: retry), another GPU, another node */
+    CHECK_EQ_INT(lp_token_check(&sc, swapped, msg, sizeof msg), LP_TOKEN_NEWER_LEASE);
     CHECK_CONTAINS(msg, "ls_9");
+    char *elsewhere = sign(key, "{\"lease\":\"ls_9\",\"node\":\"node-a\",\"gpus\":[\"GPU-7\"]}");
+    CHECK_EQ_INT(lp_token_check(&sc, elsewhere, msg, sizeof msg), LP_TOKEN_FORBIDDEN);
+    free(elsewhere);
     lp_token_scope sc3 = sc;
     sc3.uuid = "GPU-3";
     CHECK_EQ_INT(lp_token_check(&sc3, hdr, msg, sizeof msg), LP_TOKEN_FORBIDDEN);
