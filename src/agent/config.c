@@ -11,15 +11,8 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "strutil.h"
 
-static void set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t n, const char *fmt, ...) {
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 const char *lp_agent_usage(void) {
     return "usage: leptond --broker URL --token NODE_TOKEN [--listen ADDR:PORT] [--price USD]\n"
@@ -77,7 +70,7 @@ int lp_split_hostport(const char *spec, char *host, size_t host_size, int *port)
 
 static int copy_str(char *dst, size_t n, const char *key, const char *v, char *err, size_t en) {
     if (strlen(v) >= n) {
-        set_err(err, en, "%s is too long (at most %zu characters)", key, n - 1);
+        lp_set_err(err, en, "%s is too long (at most %zu characters)", key, n - 1);
         return -1;
     }
     snprintf(dst, n, "%s", v);
@@ -100,11 +93,11 @@ static int parse_gpus(lp_agent_config *c, const char *v, char *err, size_t en) {
         if (errno || g < 0 || g > 4095) goto bad;
         for (int i = 0; i < n; i++)
             if (c->gpus[i] == (int)g) {
-                set_err(err, en, "gpus: device %ld is listed twice in '%s'", g, v);
+                lp_set_err(err, en, "gpus: device %ld is listed twice in '%s'", g, v);
                 return -1;
             }
         if (n >= LP_AGENT_MAX_GPUS) {
-            set_err(err, en, "gpus: at most %d devices per agent", LP_AGENT_MAX_GPUS);
+            lp_set_err(err, en, "gpus: at most %d devices per agent", LP_AGENT_MAX_GPUS);
             return -1;
         }
         c->gpus[n++] = (int)g;
@@ -120,7 +113,7 @@ static int parse_gpus(lp_agent_config *c, const char *v, char *err, size_t en) {
     c->ngpus = n;
     return 0;
 bad:
-    set_err(err, en, "gpus: '%s' is not a list of CUDA device ordinals such as 0,1 (or 'all')", v);
+    lp_set_err(err, en, "gpus: '%s' is not a list of CUDA device ordinals such as 0,1 (or 'all')", v);
     return -1;
 }
 
@@ -131,7 +124,7 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
     key[k] = 0;
     if (!strcmp(key, "broker")) {
         if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
-            set_err(err, en, "broker: '%s' is not an http:// or https:// URL", v);
+            lp_set_err(err, en, "broker: '%s' is not an http:// or https:// URL", v);
             return -1;
         }
         if (copy_str(c->broker, sizeof c->broker, "broker", v, err, en)) return -1;
@@ -141,7 +134,7 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
     }
     if (!strcmp(key, "token")) {
         if (!*v) {
-            set_err(err, en, "token: empty");
+            lp_set_err(err, en, "token: empty");
             return -1;
         }
         return copy_str(c->token, sizeof c->token, "token", v, err, en);
@@ -150,7 +143,7 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         char host[256];
         int port;
         if (lp_split_hostport(v, host, sizeof host, &port) != 0 || port == 0) {
-            set_err(err, en, "listen: '%s' is not ADDR:PORT with a port 1..65535 (e.g. 127.0.0.1:7710)", v);
+            lp_set_err(err, en, "listen: '%s' is not ADDR:PORT with a port 1..65535 (e.g. 127.0.0.1:7710)", v);
             return -1;
         }
         return copy_str(c->listen, sizeof c->listen, "listen", v, err, en);
@@ -162,7 +155,7 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         double p = strtod(v, &end);
         while (*end == ' ') end++;
         if (!*v || *end || errno || !isfinite(p) || p < 0 || p > 1e9) {
-            set_err(err, en, "price: '%s' is not a price in USD per GPU-hour (a number ≥ 0, e.g. 2.50)", v);
+            lp_set_err(err, en, "price: '%s' is not a price in USD per GPU-hour (a number ≥ 0, e.g. 2.50)", v);
             return -1;
         }
         c->price = p;
@@ -171,12 +164,12 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
     if (!strcmp(key, "cuda_library")) return copy_str(c->cuda_library, sizeof c->cuda_library, "cuda-library", v, err, en);
     if (!strcmp(key, "name")) {
         if (!*v) {
-            set_err(err, en, "name: empty");
+            lp_set_err(err, en, "name: empty");
             return -1;
         }
         for (const char *p = v; *p; p++)
             if (!isalnum((unsigned char)*p) && !strchr("._-:", *p)) {
-                set_err(err, en, "name: '%s' may hold only letters, digits and . _ - :", v);
+                lp_set_err(err, en, "name: '%s' may hold only letters, digits and . _ - :", v);
                 return -1;
             }
         return copy_str(c->name, sizeof c->name, "name", v, err, en);
@@ -191,10 +184,10 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
                 c->log_level = i;
                 return 0;
             }
-        set_err(err, en, "log-level: '%s' is not one of error, warn, info, debug", v);
+        lp_set_err(err, en, "log-level: '%s' is not one of error, warn, info, debug", v);
         return -1;
     }
-    set_err(err, en, "unknown setting '%s' (see leptond --help)", key_in);
+    lp_set_err(err, en, "unknown setting '%s' (see leptond --help)", key_in);
     return -1;
 }
 
@@ -208,7 +201,7 @@ static char *trim(char *s) {
 int lp_agent_config_file(lp_agent_config *c, const char *path, char *err, size_t en) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, en, "cannot open config file %s: %s", path, strerror(errno));
+        lp_set_err(err, en, "cannot open config file %s: %s", path, strerror(errno));
         return -1;
     }
     char line[2048];
@@ -216,7 +209,7 @@ int lp_agent_config_file(lp_agent_config *c, const char *path, char *err, size_t
     while (fgets(line, sizeof line, f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            set_err(err, en, "%s:%d: line too long", path, lineno);
+            lp_set_err(err, en, "%s:%d: line too long", path, lineno);
             rc = -1;
             break;
         }
@@ -224,7 +217,7 @@ int lp_agent_config_file(lp_agent_config *c, const char *path, char *err, size_t
         if (!*s || *s == '#') continue;
         char *eq = strchr(s, '=');
         if (!eq) {
-            set_err(err, en, "%s:%d: expected `key = value`, got '%.80s'", path, lineno, s);
+            lp_set_err(err, en, "%s:%d: expected `key = value`, got '%.80s'", path, lineno, s);
             rc = -1;
             break;
         }
@@ -237,7 +230,7 @@ int lp_agent_config_file(lp_agent_config *c, const char *path, char *err, size_t
         }
         char inner[512];
         if (lp_agent_config_set(c, key, val, inner, sizeof inner) != 0) {
-            set_err(err, en, "%s:%d: %s", path, lineno, inner);
+            lp_set_err(err, en, "%s:%d: %s", path, lineno, inner);
             rc = -1;
             break;
         }
@@ -260,7 +253,7 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
         const char *file = NULL;
         if (!strcmp(argv[i], "--config")) {
             if (i + 1 >= argc) {
-                set_err(err, en, "--config needs a value");
+                lp_set_err(err, en, "--config needs a value");
                 return -1;
             }
             file = argv[++i];
@@ -276,7 +269,7 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
-            set_err(err, en, "unexpected argument '%s' (see leptond --help)", a);
+            lp_set_err(err, en, "unexpected argument '%s' (see leptond --help)", a);
             return -1;
         }
         char key[64];
@@ -288,7 +281,7 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
         } else {
             snprintf(key, sizeof key, "%s", a + 2);
             if (i + 1 >= argc) {
-                set_err(err, en, "%s needs a value", a);
+                lp_set_err(err, en, "%s needs a value", a);
                 return -1;
             }
             val = argv[++i];
@@ -296,7 +289,7 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
         if (!strcmp(key, "config")) continue;
         char inner[512];
         if (lp_agent_config_set(c, key, val, inner, sizeof inner) != 0) {
-            set_err(err, en, "--%s", inner);
+            lp_set_err(err, en, "--%s", inner);
             return -1;
         }
     }
@@ -305,11 +298,11 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
         if (t && *t) snprintf(c->token, sizeof c->token, "%s", t);
     }
     if (!c->broker[0]) {
-        set_err(err, en, "no broker: give --broker URL (or `broker = URL` in the config file)");
+        lp_set_err(err, en, "no broker: give --broker URL (or `broker = URL` in the config file)");
         return -1;
     }
     if (!c->token[0]) {
-        set_err(err, en, "no node token: give --token NODE_TOKEN (made with `lepton-broker token create --node`), "
+        lp_set_err(err, en, "no node token: give --token NODE_TOKEN (made with `lepton-broker token create --node`), "
                          "`token = ...` in the config file, or $LEPTON_NODE_TOKEN");
         return -1;
     }
@@ -323,11 +316,11 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
     char host[256];
     int port = 0;
     if (lp_split_hostport(c->listen, host, sizeof host, &port) != 0) {
-        set_err(err, en, "bad listen address '%s'", c->listen);
+        lp_set_err(err, en, "bad listen address '%s'", c->listen);
         return -1;
     }
     if (port + 1 + (c->ngpus ? c->ngpus : 1) > 65535) {
-        set_err(err, en, "listen: port %d leaves no room for the worker ports PORT+1+i", port);
+        lp_set_err(err, en, "listen: port %d leaves no room for the worker ports PORT+1+i", port);
         return -1;
     }
     if (!c->state_dir[0]) snprintf(c->state_dir, sizeof c->state_dir, "/tmp/leptond-%d", port);

@@ -3,6 +3,7 @@
  * across drivers, as NCCL and PyTorch do). A library that does not export cuGetProcAddress (an
  * older emulator) is still usable through the versioned symbol names. */
 #include "cuda_api.h"
+#include "strutil.h"
 
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -56,14 +57,6 @@ static const entry ENTRIES[] = {
     O(cuFuncGetName, 12030, "cuFuncGetName"),
 };
 
-static void set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t n, const char *fmt, ...) {
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 /* dlsym returns void *; converting it to a function pointer is what POSIX requires to work. */
 static void *sym(void *lib, const char *name) { return dlsym(lib, name); }
@@ -77,7 +70,7 @@ int lp_cuda_open(lp_cuda *cu, const char *path, char *err, size_t err_size) {
     cu->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!cu->lib) {
         const char *why = dlerror();
-        set_err(err, err_size, "cannot load the CUDA driver %s: %s (install the NVIDIA driver, or point "
+        lp_set_err(err, err_size, "cannot load the CUDA driver %s: %s (install the NVIDIA driver, or point "
                                "--cuda-library / LEPTON_CUDA_LIBRARY at a libcuda.so.1 such as cudaemu's)",
                 path, why ? why : "unknown error");
         return -1;
@@ -101,7 +94,7 @@ int lp_cuda_open(lp_cuda *cu, const char *path, char *err, size_t err_size) {
         if (!fn) fn = sym(cu->lib, e->symbol);
         if (!fn && !gp1 && !gp2 && strcmp(e->symbol, e->name) != 0) fn = sym(cu->lib, e->name);
         if (!fn && !e->optional) {
-            set_err(err, err_size, "the CUDA driver %s lacks %s (API version %d); a newer driver is needed",
+            lp_set_err(err, err_size, "the CUDA driver %s lacks %s (API version %d); a newer driver is needed",
                     path, e->name, e->version);
             lp_cuda_close(cu);
             return -1;
@@ -111,7 +104,7 @@ int lp_cuda_open(lp_cuda *cu, const char *path, char *err, size_t err_size) {
     lp_cu_result r = cu->cuInit(0);
     if (r != LP_CUDA_SUCCESS) {
         char nb[64];
-        set_err(err, err_size, "cuInit failed in %s: %s", path, lp_cuda_error_name(cu, r, nb, sizeof nb));
+        lp_set_err(err, err_size, "cuInit failed in %s: %s", path, lp_cuda_error_name(cu, r, nb, sizeof nb));
         lp_cuda_close(cu);
         return -1;
     }
@@ -165,13 +158,13 @@ int lp_cuda_list_gpus(const lp_cuda *cu, lp_gpu_desc **out, int *count, char *er
     lp_cu_result r = cu->cuDeviceGetCount(&n);
     if (r == LP_CUDA_ERROR_NO_DEVICE) n = 0;
     else if (r != LP_CUDA_SUCCESS) {
-        set_err(err, err_size, "cuDeviceGetCount failed: %s", lp_cuda_error_name(cu, r, nb, sizeof nb));
+        lp_set_err(err, err_size, "cuDeviceGetCount failed: %s", lp_cuda_error_name(cu, r, nb, sizeof nb));
         return -1;
     }
     if (n <= 0) return 0;
     lp_gpu_desc *v = calloc((size_t)n, sizeof *v);
     if (!v) {
-        set_err(err, err_size, "out of memory");
+        lp_set_err(err, err_size, "out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -193,7 +186,7 @@ int lp_cuda_list_gpus(const lp_cuda *cu, lp_gpu_desc **out, int *count, char *er
             r = cu->cuDeviceTotalMem(&mem, d);
         }
         if (r != LP_CUDA_SUCCESS) {
-            set_err(err, err_size, "%s failed for device %d: %s", what, i, lp_cuda_error_name(cu, r, nb, sizeof nb));
+            lp_set_err(err, err_size, "%s failed for device %d: %s", what, i, lp_cuda_error_name(cu, r, nb, sizeof nb));
             free(v);
             return -1;
         }

@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "http.h"
 #include "lease.h"
+#include "strutil.h"
 #include "wire.h"
 
 #define LC_UPLOAD_BUFFER (2l << 20)     /* CURLOPT_UPLOAD_BUFFERSIZE: fewer, larger socket writes */
@@ -617,19 +618,6 @@ int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n) {
     return status;
 }
 
-/* A printable excerpt of a body that is not a Lepton error. */
-static void excerpt(char *out, size_t out_size, const char *body, size_t len) {
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 4 < out_size && i < 160; i++) {
-        unsigned char ch = (unsigned char)body[i];
-        out[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    if (len > 160 && n + 4 < out_size) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
 
 int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting) {
     *starting = 0;
@@ -641,7 +629,7 @@ int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t 
     int st;
     if (!code && !msg) {
         char ex[200];
-        excerpt(ex, sizeof ex, body, len);
+        lp_excerpt(ex, sizeof ex, body, len);
         snprintf(out, n, "the worker answered HTTP %ld without a Lepton error body: \"%s\"", http, ex);
         st = http == 502 ? LEPTON_ENODELOST : LEPTON_EPROTO;
         json_decref(j);

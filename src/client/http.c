@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "strutil.h"
 #include "errors.h"
 #include "lepton/lepton.h"
 #include "wire.h"
@@ -231,19 +232,6 @@ static int is_broken_connection(CURLcode cc) {
            cc == CURLE_PARTIAL_FILE;
 }
 
-/* A short, printable excerpt of a body for messages. */
-static void excerpt(char *out, size_t out_size, const char *body, size_t len) {
-    size_t n = 0;
-    for (size_t i = 0; i < len && n + 4 < out_size && i < 160; i++) {
-        unsigned char ch = (unsigned char)body[i];
-        out[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
-    }
-    if (len > 160 && n + 4 < out_size) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
 
 /* Sets the last error from a non-2xx answer and returns its status. */
 static int broker_error(const lc_request *r, const char *url, long status, json_t *body, const char *raw,
@@ -254,7 +242,7 @@ static int broker_error(const lc_request *r, const char *url, long status, json_
     const char *hint = err ? json_string_value(json_object_get(err, "hint")) : NULL;
     if (!json_is_object(err) || (!code && !msg)) {
         char ex[200];
-        excerpt(ex, sizeof ex, raw, raw_len);
+        lp_excerpt(ex, sizeof ex, raw, raw_len);
         return lc_fail(LEPTON_EPROTO,
                        "%s: %s %s answered HTTP %ld without a Lepton error body (is the endpoint a Lepton "
                        "broker?): \"%s\"",
@@ -374,7 +362,7 @@ int lc_http_call(lepton_client *c, const lc_request *r, lc_response *resp) {
             rc = LEPTON_OK;
         } else {
             char ex[200];
-            excerpt(ex, sizeof ex, k->buf ? k->buf : "", k->len);
+            lp_excerpt(ex, sizeof ex, k->buf ? k->buf : "", k->len);
             rc = lc_fail(LEPTON_EPROTO,
                          "%s: %s %s answered HTTP %ld with a body that is not a JSON object: \"%s\"", r->fn,
                          r->method, url, status, ex);

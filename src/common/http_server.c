@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "strutil.h"
 #include "wire.h"
 
 #define MAX_ROUTES 64
@@ -80,14 +81,6 @@ struct lp_http_req {
     size_t sblock;
 };
 
-static void set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t n, const char *fmt, ...) {
-    if (!err || !n) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-}
 
 static int split_path(const char *path, char segs[][SEG_MAX], int max, int *n) {
     int k = 0;
@@ -111,12 +104,12 @@ static int split_path(const char *path, char segs[][SEG_MAX], int max, int *n) {
 int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *err, size_t err_size) {
     *out = NULL;
     if (!cfg || !cfg->listen) {
-        set_err(err, err_size, "no listen address");
+        lp_set_err(err, err_size, "no listen address");
         return -1;
     }
     lp_http_server *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, err_size, "out of memory");
+        lp_set_err(err, err_size, "out of memory");
         return -1;
     }
     s->max_body = cfg->max_body ? cfg->max_body : 65536;
@@ -555,7 +548,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     if (spec[0] == '[') {
         const char *rb = strchr(spec, ']');
         if (!rb || rb[1] != ':') {
-            set_err(err, en, "bad listen address '%s' (expected [ADDR]:PORT)", spec);
+            lp_set_err(err, en, "bad listen address '%s' (expected [ADDR]:PORT)", spec);
             return -1;
         }
         snprintf(host, sizeof host, "%.*s", (int)(rb - spec - 1), spec + 1);
@@ -563,7 +556,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     } else {
         colon = strrchr(spec, ':');
         if (!colon) {
-            set_err(err, en, "bad listen address '%s' (expected ADDR:PORT, e.g. 127.0.0.1:7700)", spec);
+            lp_set_err(err, en, "bad listen address '%s' (expected ADDR:PORT, e.g. 127.0.0.1:7700)", spec);
             return -1;
         }
         snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
@@ -571,7 +564,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || port < 0 || port > 65535) {
-        set_err(err, en, "bad port in listen address '%s' (0..65535)", spec);
+        lp_set_err(err, en, "bad port in listen address '%s' (0..65535)", spec);
         return -1;
     }
     struct addrinfo hints = {0}, *ai = NULL;
@@ -582,7 +575,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     snprintf(portstr, sizeof portstr, "%ld", port);
     int rc = getaddrinfo(*host ? host : NULL, portstr, &hints, &ai);
     if (rc != 0 || !ai) {
-        set_err(err, en, "cannot resolve listen address '%s': %s", spec, gai_strerror(rc));
+        lp_set_err(err, en, "cannot resolve listen address '%s': %s", spec, gai_strerror(rc));
         return -1;
     }
     /* prefer IPv4 for a wildcard so that 127.0.0.1 clients reach it */
@@ -615,7 +608,7 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
                             on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
     if (!s->d) {
-        set_err(err, err_size, "cannot listen on %s (address in use or not available?)", s->listen);
+        lp_set_err(err, err_size, "cannot listen on %s (address in use or not available?)", s->listen);
         return -1;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);

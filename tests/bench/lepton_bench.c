@@ -44,13 +44,16 @@ static double pct(double *v, int n, double p) {
     return v[i < 0 ? 0 : (i >= n ? n - 1 : i)];
 }
 
-static void emit(const char *scenario, const char *metric, double value, double baseline, const char *target) {
+static void emit(const char *scenario, const char *metric, double value, double baseline,
+                 const char *target) {
     if (baseline > 0)
-        printf("{\"scenario\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": %.4g, \"ratio\": %.3f, "
+        printf("{\"scenario\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": %.4g, \"ratio\": "
+               "%.3f, "
                "\"target\": \"%s\"}\n",
                scenario, metric, value, baseline, value / baseline, target);
     else
-        printf("{\"scenario\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": null, \"ratio\": null, "
+        printf("{\"scenario\": \"%s\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": null, \"ratio\": "
+               "null, "
                "\"target\": \"%s\"}\n",
                scenario, metric, value, target);
     fflush(stdout);
@@ -75,7 +78,10 @@ static int bench_lease(int gpus, int cycles, lease_result *out) {
         char name[64];
         snprintf(name, sizeof name, "node-%05d", n);
         /* Prices spread so that matching has to order; the cheapest are taken first. */
-        if (h_register_node(&b, node, name, here, "NVIDIA H100 80GB HBM3", 80ULL << 30, 1.0 + (n % 97) * 0.01) / 100 != 2)
+        if (h_register_node(&b, node, name, here, "NVIDIA H100 80GB HBM3", 80ULL << 30,
+                            1.0 + (n % 97) * 0.01) /
+                100 !=
+            2)
             goto done;
         registered += here;
     }
@@ -124,7 +130,8 @@ static int scenario_lease(int quick) {
     emit("lease", "p50_us_10_gpus", small.p50_us, 0, "<= 2000");
     emit("lease", "p99_us_10_gpus", small.p99_us, 0, "reported");
     emit("lease", "cycles_per_s_10_gpus", small.cycles_per_s, 0, "reported");
-    emit("lease", "p50_us_10000_gpus", big.p50_us, small.p50_us, "<= 2 (ratio to the 10-GPU p50), value <= 2000");
+    emit("lease", "p50_us_10000_gpus", big.p50_us, small.p50_us,
+         "<= 2 (ratio to the 10-GPU p50), value <= 2000");
     emit("lease", "p99_us_10000_gpus", big.p99_us, small.p99_us, "reported");
     emit("lease", "cycles_per_s_10000_gpus", big.cycles_per_s, small.cycles_per_s, "reported");
     return 0;
@@ -281,7 +288,8 @@ static int dp_start(dp_env *e) {
     memset(e, 0, sizeof *e);
     /* a long node timeout: the memory scenario's extra node never heartbeats */
     if (h_broker_start(&e->b, "--node-timeout-ms 1200000") != 0) return -1;
-    if (h_token(&e->b, "bench", 0, e->tenant, sizeof e->tenant) || h_token(&e->b, "fleet", 1, e->node, sizeof e->node))
+    if (h_token(&e->b, "bench", 0, e->tenant, sizeof e->tenant) ||
+        h_token(&e->b, "fleet", 1, e->node, sizeof e->node))
         return -1;
     if (a_agent_start(&e->a, &e->b, e->node, "bench", 1, 1.0) != 0) return -1;
     e->agent_up = 1;
@@ -323,8 +331,9 @@ static const lepton_launch *empty_launch(dp_env *e) {
     return &L;
 }
 
-/* submit+wait of a one-launch empty job, 1 in flight: latencies in v[0..n) (µs). */
-static int empty_jobs_serial(dp_env *e, int n, double *v, double *total_us) {
+/* submit+wait of a one-launch empty job, 1 in flight: latencies in v[0..n) (µs), and the part of
+ * each spent on the node (queued to ended, from the task's info) in node[0..n) when not NULL. */
+static int empty_jobs_serial(dp_env *e, int n, double *v, double *node, double *total_us) {
     lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, empty_launch(e)};
     lepton_job j = LEPTON_JOB_INIT;
     j.steps = &s;
@@ -335,9 +344,15 @@ static int empty_jobs_serial(dp_env *e, int n, double *v, double *total_us) {
         lepton_task *t = NULL;
         int rc = lepton_submit(e->l, &j, &t);
         if (rc == LEPTON_OK) rc = lepton_wait(t, 30000);
+        double dt = now_us() - t0;
+        if (rc == LEPTON_OK && node) {
+            lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+            rc = lepton_task_get_info(t, &ti);
+            node[i] = (double)(ti.ended_ns - ti.queued_ns) / 1e3;
+        }
         lepton_task_free(t);
         if (rc != LEPTON_OK) return dp_fail("empty job", rc);
-        if (v) v[i] = now_us() - t0;
+        if (v) v[i] = dt;
     }
     if (total_us) *total_us = now_us() - t_all;
     return 0;
@@ -346,17 +361,27 @@ static int empty_jobs_serial(dp_env *e, int n, double *v, double *total_us) {
 static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
     int n = quick ? 500 : 5000;
     double base = tcp_rtt_p50_us(quick ? 2000 : 20000);
-    double *v = calloc((size_t)n, sizeof *v);
-    if (empty_jobs_serial(e, n / 5 + 20, NULL, NULL) != 0 || empty_jobs_serial(e, n, v, NULL) != 0) {
+    double *v = calloc((size_t)n, sizeof *v), *node = calloc((size_t)n, sizeof *node);
+    if (empty_jobs_serial(e, n / 5 + 20, NULL, NULL, NULL) != 0 ||
+        empty_jobs_serial(e, n, v, node, NULL) != 0) {
         free(v);
+        free(node);
         return -1;
     }
+    /* loopback TCP on a shared machine is bimodal: the lower of two runs (before and after) */
+    double base2 = tcp_rtt_p50_us(quick ? 2000 : 20000);
+    if (base2 > 0 && (base <= 0 || base2 < base)) base = base2;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
+    qsort(node, (size_t)n, sizeof *node, cmp_double);
     emit("rtt", "tcp_rtt_p50_us", base, 0, "baseline (1 byte over a loopback TCP socket pair)");
     emit("rtt", "p50_us", pct(v, n, 0.5), base, "<= 2");
     emit("rtt", "p99_us", pct(v, n, 0.99), base, "<= 5");
+    /* where the time goes: on the node (the job queued, launched, synchronized), the rest is the
+     * client and the wire */
+    emit("rtt", "node_p50_us", pct(node, n, 0.5), 0, "reported (queued to ended on the worker)");
     if (p50_out) *p50_out = pct(v, n, 0.5);
     free(v);
+    free(node);
     return 0;
 }
 
@@ -370,7 +395,8 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
     }
     char *host = malloc(size);
     if (!host) return -1;
-    for (size_t i = 0; i < size; i += 4096) host[i] = (char)(i >> 12);
+    for (size_t i = 0; i < size; i += 4096)
+        host[i] = (char)(i >> 12);
     lepton_buffer *buf = NULL;
     int rc = lepton_buffer_alloc(e->l, 0, size, &buf);
     if (rc != LEPTON_OK) {
@@ -413,7 +439,7 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
 static int scenario_pipeline(dp_env *e, int quick) {
     int n = quick ? 1000 : 10000, depth = 64;
     double serial_us = 0;
-    if (empty_jobs_serial(e, n / 4, NULL, &serial_us) != 0) return -1;
+    if (empty_jobs_serial(e, n / 4, NULL, NULL, &serial_us) != 0) return -1;
     double serial_rate = (n / 4) / (serial_us / 1e6);
     lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, empty_launch(e)};
     lepton_job j = LEPTON_JOB_INIT;
@@ -460,7 +486,8 @@ static long vmrss_kib(pid_t pid) {
 static int scenario_memory(dp_env *e, int quick) {
     int n = quick ? 50 : 100;
     /* idle leases need GPUs: a registered node with no agent behind it (nothing connects to it) */
-    if (h_register_node(&e->b, e->node, "idle-gpus", n + 1, "Bench Idle GPU", 1ULL << 30, 0.5) / 100 != 2) return -1;
+    if (h_register_node(&e->b, e->node, "idle-gpus", n + 1, "Bench Idle GPU", 1ULL << 30, 0.5) / 100 != 2)
+        return -1;
     lepton_lease **ls = calloc((size_t)n, sizeof *ls);
     lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
     r.gpu_model = "Bench Idle";
@@ -468,7 +495,8 @@ static int scenario_memory(dp_env *e, int quick) {
     lepton_lease *first = NULL;
     int rc = lepton_lease_open(e->c, &r, &first);
     struct mallinfo2 m0 = mallinfo2();
-    for (int i = 0; i < n && rc == LEPTON_OK; i++) rc = lepton_lease_open(e->c, &r, &ls[i]);
+    for (int i = 0; i < n && rc == LEPTON_OK; i++)
+        rc = lepton_lease_open(e->c, &r, &ls[i]);
     struct mallinfo2 m1 = mallinfo2();
     for (int i = 0; i < n; i++)
         if (ls[i]) lepton_lease_close(ls[i]);
@@ -484,8 +512,9 @@ static int scenario_memory(dp_env *e, int quick) {
     emit("memory", "agent_rss_kib", (double)vmrss_kib(e->a.pid), 0, "<= 16384");
     if (worker > 0)
         emit("memory", "worker_rss_kib", (double)vmrss_kib(worker), 0,
-             a_is_emulator() ? "<= 32768 before CUDA (an idle worker; this figure includes the CPU driver)"
-                             : "<= 32768 before CUDA (an idle worker; this figure includes the CUDA context)");
+             a_is_emulator()
+                 ? "<= 32768 before CUDA (an idle worker; this figure includes the CPU driver)"
+                 : "<= 32768 before CUDA (an idle worker; this figure includes the CUDA context)");
     return 0;
 }
 
@@ -516,11 +545,13 @@ static int scenario_emu(int quick) {
 typedef int (*cu_i)(unsigned);
 typedef int (*cu_count)(int *);
 typedef int (*cu_devget)(int *, int);
-typedef int (*cu_ctxcreate)(void **, unsigned, int);
-typedef int (*cu_ctxdestroy)(void *);
+typedef int (*cu_retain)(void **, int);
+typedef int (*cu_setcur)(void *);
+typedef int (*cu_release)(int);
 typedef int (*cu_modload)(void **, const void *);
 typedef int (*cu_getfn)(void **, void *, const char *);
-typedef int (*cu_launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *, void **, void **);
+typedef int (*cu_launch)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, void *,
+                         void **, void **);
 typedef int (*cu_sync)(void *);
 typedef int (*cu_alloc)(unsigned long long *, size_t);
 typedef int (*cu_free)(unsigned long long);
@@ -531,8 +562,9 @@ typedef struct local_cuda {
     cu_i init;
     cu_count count;
     cu_devget devget;
-    cu_ctxcreate ctxcreate;
-    cu_ctxdestroy ctxdestroy;
+    cu_retain retain;
+    cu_setcur setcur;
+    cu_release release;
     cu_modload modload;
     cu_getfn getfn;
     cu_launch launch;
@@ -554,8 +586,9 @@ static int local_cuda_open(local_cuda *cu, char *why, size_t why_size) {
     }
 #define SYM(field, name) (cu->field = (__typeof__(cu->field))dlsym(cu->lib, name))
     if (!SYM(init, "cuInit") || !SYM(count, "cuDeviceGetCount") || !SYM(devget, "cuDeviceGet") ||
-        !SYM(ctxcreate, "cuCtxCreate_v2") || !SYM(ctxdestroy, "cuCtxDestroy_v2") ||
-        !SYM(modload, "cuModuleLoadData") || !SYM(getfn, "cuModuleGetFunction") || !SYM(launch, "cuLaunchKernel") ||
+        !SYM(retain, "cuDevicePrimaryCtxRetain") || !SYM(setcur, "cuCtxSetCurrent") ||
+        !SYM(release, "cuDevicePrimaryCtxRelease_v2") || !SYM(modload, "cuModuleLoadData") ||
+        !SYM(getfn, "cuModuleGetFunction") || !SYM(launch, "cuLaunchKernel") ||
         !SYM(sync, "cuStreamSynchronize") || !SYM(alloc, "cuMemAlloc_v2") || !SYM(mfree, "cuMemFree_v2") ||
         !SYM(htod, "cuMemcpyHtoD_v2")) {
         snprintf(why, why_size, "%s lacks a driver API entry point", path);
@@ -589,8 +622,10 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
         fprintf(stderr, "lepton-bench: --gpu: skipped: %s\n", why);
         for (char *p = why; *p; p++)
             if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = ' ';
-        printf("{\"scenario\": \"gpu\", \"metric\": \"skipped\", \"value\": null, \"baseline\": null, \"ratio\": null, "
-               "\"target\": \"skipped: %s\"}\n", why);
+        printf("{\"scenario\": \"gpu\", \"metric\": \"skipped\", \"value\": null, \"baseline\": null, "
+               "\"ratio\": null, "
+               "\"target\": \"skipped: %s\"}\n",
+               why);
         fflush(stdout);
         return 0;
     }
@@ -598,7 +633,7 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
     void *ctx = NULL, *mod = NULL, *fn = NULL;
     size_t n = 0;
     char *ptx = read_file(LEPTON_BENCH_PTX, &n);
-    if (!ptx || cu.devget(&dev, 0) || cu.ctxcreate(&ctx, 0, dev) || cu.modload(&mod, ptx) ||
+    if (!ptx || cu.devget(&dev, 0) || cu.retain(&ctx, dev) || cu.setcur(ctx) || cu.modload(&mod, ptx) ||
         cu.getfn(&fn, mod, "empty_kernel")) {
         fprintf(stderr, "lepton-bench: --gpu: the local driver could not load the empty kernel\n");
         free(ptx);
@@ -615,7 +650,8 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
     }
     if (rc == 0) {
         qsort(v, (size_t)rounds, sizeof *v, cmp_double);
-        emit("rtt", "local_launch_sync_p50_us", pct(v, rounds, 0.5), 0, "baseline (local cuLaunchKernel + cuStreamSynchronize)");
+        emit("rtt", "local_launch_sync_p50_us", pct(v, rounds, 0.5), 0,
+             "baseline (local cuLaunchKernel + cuStreamSynchronize)");
         if (remote_p50 > 0) emit("rtt", "p50_us_vs_local", remote_p50, pct(v, rounds, 0.5), "reported");
     }
     free(v);
@@ -638,7 +674,7 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
         }
     }
     free(host);
-    cu.ctxdestroy(ctx);
+    cu.release(dev);
     if (rc != 0) fprintf(stderr, "lepton-bench: --gpu: CUDA error %d\n", rc);
     return rc == 0 ? 0 : -1;
 }
@@ -661,18 +697,23 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int bit;
-    } names[] = {{"rtt", S_RTT},       {"upload", S_UP},    {"download", S_DOWN}, {"pipeline", S_PIPE},
-                 {"memory", S_MEM},    {"lease", S_LEASE},  {"emu", S_EMU}};
+    } names[] = {{"rtt", S_RTT},    {"upload", S_UP},   {"download", S_DOWN}, {"pipeline", S_PIPE},
+                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU}};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--gpu")) gpu = 1;
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--gpu"))
+            gpu = 1;
         else if (!strcmp(argv[i], "--scenario") && i + 1 < argc) {
             const char *s = argv[++i];
             int bit = 0;
             for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
                 if (!strcmp(s, names[k].name)) bit = names[k].bit;
             if (!bit) {
-                fprintf(stderr, "lepton-bench: unknown scenario '%s' (known: rtt upload download pipeline memory lease emu)\n", s);
+                fprintf(stderr,
+                        "lepton-bench: unknown scenario '%s' (known: rtt upload download pipeline memory "
+                        "lease emu)\n",
+                        s);
                 return 2;
             }
             want |= bit;
@@ -705,7 +746,9 @@ int main(int argc, char **argv) {
             failed = 1;
         } else {
             if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50) != 0) failed = 1;
-            if ((want & (S_UP | S_DOWN)) && scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0) failed = 1;
+            if ((want & (S_UP | S_DOWN)) &&
+                scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0)
+                failed = 1;
             if ((want & S_PIPE) && scenario_pipeline(&e, quick) != 0) failed = 1;
             if ((want & S_MEM) && scenario_memory(&e, quick) != 0) failed = 1;
             if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50);

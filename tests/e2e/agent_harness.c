@@ -110,6 +110,13 @@ int a_pid_alive(pid_t pid) {
     return st != 0 && st != 'Z' && st != 'X';
 }
 
+int a_worker_exists(pid_t pid) {
+    if (pid <= 0) return 0;
+    char comm[64] = "";
+    char st = proc_state(pid, NULL, comm, sizeof comm);
+    return st != 0 && strstr(comm, "lepton-worker") != NULL;
+}
+
 void a_reap_orphans(void) {
     DIR *d = opendir("/proc");
     if (!d) return;
@@ -149,7 +156,8 @@ int a_free_ports(int count) {
     for (int attempt = 0; attempt < 200; attempt++) {
         int base = 20000 + 16 * (int)(rand_r(&seed) % 750u);
         int ok = 1;
-        for (int i = 0; i < count && ok; i++) ok = port_bindable(base + i);
+        for (int i = 0; i < count && ok; i++)
+            ok = port_bindable(base + i);
         if (ok) return base;
     }
     return -1;
@@ -177,7 +185,8 @@ pid_t a_port_owner(int port) {
         unsigned lport = 0, st = 0;
         unsigned long ino = 0;
         char local[64];
-        if (sscanf(line, " %*d: %63[0-9A-Fa-f:] %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &ino) != 3) continue;
+        if (sscanf(line, " %*d: %63[0-9A-Fa-f:] %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &ino) != 3)
+            continue;
         char *colon = strchr(local, ':');
         if (!colon || sscanf(colon + 1, "%x", &lport) != 1) continue;
         if ((int)lport == port && st == 0x0A) {
@@ -213,8 +222,8 @@ pid_t a_port_owner(int port) {
     return found;
 }
 
-int a_http(const char *base, const char *method, const char *path, const char *token, const char *content_type,
-           const void *body, size_t body_len, h_resp *out) {
+int a_http(const char *base, const char *method, const char *path, const char *token,
+           const char *content_type, const void *body, size_t body_len, h_resp *out) {
     h_broker fake;
     memset(&fake, 0, sizeof fake);
     snprintf(fake.url, sizeof fake.url, "%s", base);
@@ -240,8 +249,10 @@ int a_agent_slots(a_agent *a, a_slot *slots, int n) {
         memset(&slots[i], 0, sizeof slots[i]);
         slots[i].worker_pid = (pid_t)json_integer_value(json_object_get(g, "worker_pid"));
         slots[i].restarts = (int)json_integer_value(json_object_get(g, "restarts"));
-        snprintf(slots[i].state, sizeof slots[i].state, "%s", json_string_value(json_object_get(g, "state")) ?: "");
-        snprintf(slots[i].lease, sizeof slots[i].lease, "%s", json_string_value(json_object_get(g, "lease")) ?: "");
+        snprintf(slots[i].state, sizeof slots[i].state, "%s",
+                 json_string_value(json_object_get(g, "state")) ?: "");
+        snprintf(slots[i].lease, sizeof slots[i].lease, "%s",
+                 json_string_value(json_object_get(g, "lease")) ?: "");
     }
     json_decref(j);
     return count;
@@ -252,8 +263,8 @@ pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms) {
     do {
         a_slot s[A_MAX_GPUS];
         int n = a_agent_slots(a, s, A_MAX_GPUS);
-        if (gpu < n && s[gpu].worker_pid > 0 && s[gpu].worker_pid != not_pid && !strcmp(s[gpu].state, "running") &&
-            a_port_open(a->port + 1 + gpu))
+        if (gpu < n && s[gpu].worker_pid > 0 && s[gpu].worker_pid != not_pid &&
+            !strcmp(s[gpu].state, "running") && a_port_open(a->port + 1 + gpu))
             return s[gpu].worker_pid;
         a_sleep_ms(20);
     } while (a_now_ms() < until);
@@ -289,9 +300,24 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
             /* The name is part of the emulated GPU's UUID: agents must differ. */
             snprintf(devices + used, sizeof devices - used, "%sLepton Emu %s:4G", i ? ";" : "", name);
         }
-        char *argv[] = {(char *)LEPTON_LEPTOND_BIN, "--broker", b->url, "--token", (char *)node_token,
-                        "--listen", listen, "--price", price_s, "--cuda-library", (char *)a_cuda_library(),
-                        "--name", a->name, "--state-dir", state, "--log-level", "info", NULL};
+        char *argv[] = {(char *)LEPTON_LEPTOND_BIN,
+                        "--broker",
+                        b->url,
+                        "--token",
+                        (char *)node_token,
+                        "--listen",
+                        listen,
+                        "--price",
+                        price_s,
+                        "--cuda-library",
+                        (char *)a_cuda_library(),
+                        "--name",
+                        a->name,
+                        "--state-dir",
+                        state,
+                        "--log-level",
+                        "info",
+                        NULL};
         pid_t pid = fork();
         if (pid < 0) return -1;
         if (pid == 0) {
@@ -330,7 +356,8 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
             a_agent_kill(a);
             return -1;
         }
-        fprintf(stderr, "agent_harness: leptond %s exited at start (port %d taken?); see %s\n", name, port, a->log);
+        fprintf(stderr, "agent_harness: leptond %s exited at start (port %d taken?); see %s\n", name, port,
+                a->log);
     }
     return -1;
 }
@@ -367,7 +394,8 @@ void a_agent_cleanup(a_agent *a) {
     for (int i = 0; i < 50; i++) {
         a_reap_orphans();
         int any = 0;
-        for (int g = 0; g < a->gpus; g++) any |= a_port_open(a->port + 1 + g);
+        for (int g = 0; g < a->gpus; g++)
+            any |= a_port_open(a->port + 1 + g);
         if (!any) break;
         a_sleep_ms(100);
     }

@@ -52,6 +52,8 @@ int a_port_open(int port);
 pid_t a_port_owner(int port);
 /* True when the process exists and is not a zombie. */
 int a_pid_alive(pid_t pid);
+/* True while a lepton-worker with this pid exists, zombies included (not yet reaped by its parent). */
+int a_worker_exists(pid_t pid);
 
 /* Starts leptond named `name` with `gpus` emulated GPUs against broker b, price per GPU-hour, and
  * waits (up to 15 s) until it is registered. Returns 0, or -1 with a message on stderr. */
@@ -68,7 +70,7 @@ void a_agent_cleanup(a_agent *a);
 typedef struct a_slot {
     pid_t worker_pid; /* 0 when none */
     int restarts;
-    char state[32];   /* free | starting | running | stopping | ended | failed */
+    char state[32]; /* free | starting | running | stopping | ended | failed */
     char lease[128];
 } a_slot;
 /* Reads GET /healthz; fills slots[0..n) (n ≤ A_MAX_GPUS). Returns the number of GPUs, or -1. */
@@ -78,8 +80,8 @@ int a_agent_slots(a_agent *a, a_slot *slots, int n);
 pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms);
 
 /* Raw HTTP to a data-plane URL base such as "http://127.0.0.1:4567" (see h_http). */
-int a_http(const char *base, const char *method, const char *path, const char *token, const char *content_type,
-           const void *body, size_t body_len, h_resp *out);
+int a_http(const char *base, const char *method, const char *path, const char *token,
+           const char *content_type, const void *body, size_t body_len, h_resp *out);
 
 double a_now_ms(void);
 void a_sleep_ms(long ms);

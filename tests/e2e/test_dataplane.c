@@ -86,11 +86,15 @@ static int run_job(lepton_lease *l, uint32_t gpu, const lepton_step *steps, size
     return rc;
 }
 
-static lepton_step launch_step(const lepton_launch *L) { return (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, L}; }
+static lepton_step launch_step(const lepton_launch *L) {
+    return (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, L};
+}
 static lepton_step write_step(lepton_buffer *b, const void *p, size_t n) {
     return (lepton_step){LEPTON_STEP_WRITE, b, 0, (void *)p, n, NULL};
 }
-static lepton_step read_step(lepton_buffer *b, void *p, size_t n) { return (lepton_step){LEPTON_STEP_READ, b, 0, p, n, NULL}; }
+static lepton_step read_step(lepton_buffer *b, void *p, size_t n) {
+    return (lepton_step){LEPTON_STEP_READ, b, 0, p, n, NULL};
+}
 
 static uint32_t rng_state = 12345;
 static uint32_t rnd(void) {
@@ -165,15 +169,18 @@ static void check_vector_add(lepton_lease *l, uint32_t gpu) {
     const int n = 10000;
     size_t bytes = (size_t)n * sizeof(float);
     float *a = malloc(bytes), *b = malloc(bytes), *c = malloc(bytes);
-    for (int i = 0; i < n; i++) a[i] = (float)(rnd() % 1000) * 0.25f, b[i] = (float)(rnd() % 1000) * 0.5f;
+    for (int i = 0; i < n; i++)
+        a[i] = (float)(rnd() % 1000) * 0.25f, b[i] = (float)(rnd() % 1000) * 0.5f;
     lepton_buffer *da = alloc(l, gpu, bytes), *db = alloc(l, gpu, bytes), *dc = alloc(l, gpu, bytes);
     int nn = n;
     lepton_arg args[] = {LEPTON_ARG_BUF(da), LEPTON_ARG_BUF(db), LEPTON_ARG_BUF(dc), LEPTON_ARG_VAL(nn)};
     lepton_launch L = {m, "vector_add", {(uint32_t)(n + 255) / 256}, {256}, 0, args, 4};
-    lepton_step s[] = {write_step(da, a, bytes), write_step(db, b, bytes), launch_step(&L), read_step(dc, c, bytes)};
+    lepton_step s[] = {write_step(da, a, bytes), write_step(db, b, bytes), launch_step(&L),
+                       read_step(dc, c, bytes)};
     CHECK_RC(run_job(l, gpu, s, 4), LEPTON_OK);
     int bad = 0;
-    for (int i = 0; i < n; i++) bad += c[i] != a[i] + b[i];
+    for (int i = 0; i < n; i++)
+        bad += c[i] != a[i] + b[i];
     CHECK_EQ_INT(bad, 0);
     lepton_buffer_free(da), lepton_buffer_free(db), lepton_buffer_free(dc);
     lepton_module_free(m);
@@ -185,7 +192,8 @@ static void check_saxpy(lepton_lease *l, uint32_t gpu) {
     const int n = 1 << 14;
     size_t bytes = (size_t)n * sizeof(float);
     float *x = malloc(bytes), *y = malloc(bytes), *out = malloc(bytes);
-    for (int i = 0; i < n; i++) x[i] = (float)i * 0.5f, y[i] = (float)(n - i);
+    for (int i = 0; i < n; i++)
+        x[i] = (float)i * 0.5f, y[i] = (float)(n - i);
     lepton_buffer *dx = alloc(l, gpu, bytes), *dy = alloc(l, gpu, bytes);
     /* Blocking transfers here, the read-back in the job. */
     CHECK_RC(lepton_buffer_write(dx, 0, x, bytes), LEPTON_OK);
@@ -197,7 +205,8 @@ static void check_saxpy(lepton_lease *l, uint32_t gpu) {
     lepton_step s[] = {launch_step(&L), read_step(dy, out, bytes)};
     CHECK_RC(run_job(l, gpu, s, 2), LEPTON_OK);
     int bad = 0;
-    for (int i = 0; i < n; i++) bad += fabsf(out[i] - (a * x[i] + y[i])) > 1e-6f * fabsf(a * x[i] + y[i]);
+    for (int i = 0; i < n; i++)
+        bad += fabsf(out[i] - (a * x[i] + y[i])) > 1e-6f * fabsf(a * x[i] + y[i]);
     CHECK_EQ_INT(bad, 0);
     /* and with the blocking read */
     memset(out, 0, bytes);
@@ -211,15 +220,19 @@ static void check_saxpy(lepton_lease *l, uint32_t gpu) {
 static void check_matmul(lepton_lease *l, uint32_t gpu) {
     lepton_module *m = load(l, "matmul_tiled");
     const int M = 45, N = 38, K = 53; /* not multiples of the tile: the edges count */
-    float *A = malloc(sizeof(float) * M * K), *Bm = malloc(sizeof(float) * K * N), *C = malloc(sizeof(float) * M * N);
-    for (int i = 0; i < M * K; i++) A[i] = (float)((int)(rnd() % 17) - 8);
-    for (int i = 0; i < K * N; i++) Bm[i] = (float)((int)(rnd() % 13) - 6);
+    float *A = malloc(sizeof(float) * M * K), *Bm = malloc(sizeof(float) * K * N),
+          *C = malloc(sizeof(float) * M * N);
+    for (int i = 0; i < M * K; i++)
+        A[i] = (float)((int)(rnd() % 17) - 8);
+    for (int i = 0; i < K * N; i++)
+        Bm[i] = (float)((int)(rnd() % 13) - 6);
     lepton_buffer *dA = alloc(l, gpu, sizeof(float) * M * K), *dB = alloc(l, gpu, sizeof(float) * K * N),
                   *dC = alloc(l, gpu, sizeof(float) * M * N);
     int mm = M, nn = N, kk = K;
     lepton_arg args[] = {LEPTON_ARG_BUF(dA), LEPTON_ARG_BUF(dB), LEPTON_ARG_BUF(dC),
                          LEPTON_ARG_VAL(mm), LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(kk)};
-    lepton_launch L = {m, "matmul_tiled", {(uint32_t)(N + 15) / 16, (uint32_t)(M + 15) / 16, 1}, {16, 16, 1}, 0, args, 6};
+    lepton_launch L = {
+        m, "matmul_tiled", {(uint32_t)(N + 15) / 16, (uint32_t)(M + 15) / 16, 1}, {16, 16, 1}, 0, args, 6};
     lepton_step s[] = {write_step(dA, A, sizeof(float) * M * K), write_step(dB, Bm, sizeof(float) * K * N),
                        launch_step(&L), read_step(dC, C, sizeof(float) * M * N)};
     CHECK_RC(run_job(l, gpu, s, 4), LEPTON_OK);
@@ -227,7 +240,8 @@ static void check_matmul(lepton_lease *l, uint32_t gpu) {
     for (int r = 0; r < M; r++)
         for (int c = 0; c < N; c++) {
             float acc = 0; /* small integers: exact in any order */
-            for (int k = 0; k < K; k++) acc += A[r * K + k] * Bm[k * N + c];
+            for (int k = 0; k < K; k++)
+                acc += A[r * K + k] * Bm[k * N + c];
             bad += C[r * N + c] != acc;
         }
     CHECK_EQ_INT(bad, 0);
@@ -277,7 +291,8 @@ static int reduce_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, int n,
 
 static long long reduce_result(reduce_job *r) {
     long long sum = 0;
-    for (int b = 0; b < r->blocks; b++) sum += r->partial[b];
+    for (int b = 0; b < r->blocks; b++)
+        sum += r->partial[b];
     return sum;
 }
 
@@ -293,17 +308,20 @@ static void check_warp_reduce(lepton_lease *l, uint32_t gpu) {
     lepton_module *m = load(l, "warp_reduce");
     const int n = 4096;
     float *in = malloc(sizeof(float) * n), *out = malloc(sizeof(float) * (n / 32));
-    for (int i = 0; i < n; i++) in[i] = (float)((int)(rnd() % 201) - 100);
+    for (int i = 0; i < n; i++)
+        in[i] = (float)((int)(rnd() % 201) - 100);
     lepton_buffer *din = alloc(l, gpu, sizeof(float) * n), *dout = alloc(l, gpu, sizeof(float) * (n / 32));
     int nn = n;
     lepton_arg args[] = {LEPTON_ARG_BUF(din), LEPTON_ARG_BUF(dout), LEPTON_ARG_VAL(nn)};
     lepton_launch L = {m, "warp_reduce", {n / 256}, {256}, 0, args, 3};
-    lepton_step s[] = {write_step(din, in, sizeof(float) * n), launch_step(&L), read_step(dout, out, sizeof(float) * (n / 32))};
+    lepton_step s[] = {write_step(din, in, sizeof(float) * n), launch_step(&L),
+                       read_step(dout, out, sizeof(float) * (n / 32))};
     CHECK_RC(run_job(l, gpu, s, 3), LEPTON_OK);
     int bad = 0;
     for (int w = 0; w < n / 32; w++) {
         float e = 0;
-        for (int k = 0; k < 32; k++) e += in[w * 32 + k];
+        for (int k = 0; k < 32; k++)
+            e += in[w * 32 + k];
         bad += out[w] != e;
     }
     CHECK_EQ_INT(bad, 0);
@@ -416,16 +434,22 @@ static void case_isolation(void) {
 
     /* A's token on B's worker, and the reverse: refused, whatever the request */
     h_resp r;
-    static const char *paths[][2] = {{"GET", "/v1/info"}, {"POST", "/v1/buffers"}, {"GET", "/v1/buffers/1?offset=0&size=4"},
-                                     {"POST", "/v1/jobs"}, {"DELETE", "/v1/buffers/1"}};
+    static const char *paths[][2] = {{"GET", "/v1/info"},
+                                     {"POST", "/v1/buffers"},
+                                     {"GET", "/v1/buffers/1?offset=0&size=4"},
+                                     {"POST", "/v1/jobs"},
+                                     {"DELETE", "/v1/buffers/1"}};
     for (size_t k = 0; k < sizeof paths / sizeof paths[0]; k++) {
         const char *body = !strcmp(paths[k][0], "POST") ? "{\"size\": 64}" : NULL;
-        CHECK(a_http(vb.worker[0], paths[k][0], paths[k][1], va.token, NULL, body, body ? strlen(body) : 0, &r) == 0);
+        CHECK(a_http(vb.worker[0], paths[k][0], paths[k][1], va.token, NULL, body, body ? strlen(body) : 0,
+                     &r) == 0);
         if (r.status != 401 && r.status != 403)
-            fprintf(stderr, "%s %s with another lease's token: %ld %s\n", paths[k][0], paths[k][1], r.status, r.body);
+            fprintf(stderr, "%s %s with another lease's token: %ld %s\n", paths[k][0], paths[k][1], r.status,
+                    r.body);
         CHECK(r.status == 401 || r.status == 403);
         h_resp_free(&r);
-        CHECK(a_http(va.worker[0], paths[k][0], paths[k][1], vb.token, NULL, body, body ? strlen(body) : 0, &r) == 0);
+        CHECK(a_http(va.worker[0], paths[k][0], paths[k][1], vb.token, NULL, body, body ? strlen(body) : 0,
+                     &r) == 0);
         CHECK(r.status == 401 || r.status == 403);
         h_resp_free(&r);
     }
@@ -485,9 +509,9 @@ typedef struct pipe_ctx {
     lepton_buffer *ones[2], *counter[2];
     int ng;
     pthread_mutex_t order[2];
-    int next[2];                                   /* submissions per GPU so far */
-    int seen_index[PIPE_THREADS][PIPE_JOBS];       /* per-GPU submit index of each job */
-    float value[PIPE_THREADS][PIPE_JOBS];          /* counter read back by each job */
+    int next[2];                             /* submissions per GPU so far */
+    int seen_index[PIPE_THREADS][PIPE_JOBS]; /* per-GPU submit index of each job */
+    float value[PIPE_THREADS][PIPE_JOBS];    /* counter read back by each job */
     int status[PIPE_THREADS][PIPE_JOBS];
 } pipe_ctx;
 typedef struct pipe_arg {
@@ -562,7 +586,8 @@ static void case_pipeline(void) {
         pa[i] = (pipe_arg){p, i};
         pthread_create(&th[i], NULL, pipe_thread, &pa[i]);
     }
-    for (int i = 0; i < PIPE_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < PIPE_THREADS; i++)
+        pthread_join(th[i], NULL);
     int bad_status = 0, out_of_order = 0;
     for (int i = 0; i < PIPE_THREADS; i++)
         for (int k = 0; k < PIPE_JOBS; k++) {
@@ -580,7 +605,7 @@ static void case_pipeline(void) {
     for (int g = 0; g < ng; g++) {
         float final = 0;
         CHECK_RC(lepton_buffer_read(p->counter[g], 0, &final, sizeof final), LEPTON_OK);
-        CHECK_EQ_INT((int)final, p->next[g]);
+        CHECK_EQ_INT((int) final, p->next[g]);
         pthread_mutex_destroy(&p->order[g]);
     }
     CHECK_EQ_INT(p->next[0] + (ng > 1 ? p->next[1] : 0), PIPE_THREADS * PIPE_JOBS);
@@ -594,18 +619,22 @@ static void case_pipeline(void) {
 static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const char *what) {
     const int n = 512;
     float x[512], y[512], out[512];
-    for (int i = 0; i < n; i++) x[i] = (float)i, y[i] = 2.0f;
+    for (int i = 0; i < n; i++)
+        x[i] = (float)i, y[i] = 2.0f;
     lepton_buffer *dx = alloc(l, gpu, sizeof x), *dy = alloc(l, gpu, sizeof y);
     float a = 2.0f;
     int nn = n;
     lepton_arg args[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(dx), LEPTON_ARG_BUF(dy)};
     lepton_launch L = {m, "saxpy", {2}, {256}, 0, args, 4};
-    lepton_step s[] = {write_step(dx, x, sizeof x), write_step(dy, y, sizeof y), launch_step(&L), read_step(dy, out, sizeof out)};
+    lepton_step s[] = {write_step(dx, x, sizeof x), write_step(dy, y, sizeof y), launch_step(&L),
+                       read_step(dy, out, sizeof out)};
     int rc = run_job(l, gpu, s, 4);
-    if (rc != LEPTON_OK) fprintf(stderr, "saxpy %s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());
+    if (rc != LEPTON_OK)
+        fprintf(stderr, "saxpy %s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());
     CHECK_EQ_INT(rc, LEPTON_OK);
     int bad = 0;
-    for (int i = 0; i < n; i++) bad += out[i] != 2.0f * (float)i + 2.0f;
+    for (int i = 0; i < n; i++)
+        bad += out[i] != 2.0f * (float)i + 2.0f;
     CHECK_EQ_INT(bad, 0);
     lepton_buffer_free(dx);
     lepton_buffer_free(dy);
@@ -626,7 +655,8 @@ static void case_fault(void) {
     pid_t old = a_wait_worker(ag, slot0, 0, 5000);
     lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
     int pattern[256];
-    for (int i = 0; i < 256; i++) pattern[i] = i * 7 + 1;
+    for (int i = 0; i < 256; i++)
+        pattern[i] = i * 7 + 1;
     lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = two ? alloc(l, 1, sizeof pattern) : NULL;
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
     if (two) CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
@@ -734,7 +764,8 @@ static void case_kill_worker(void) {
     int slot0 = slot_of(ag, &v, 0);
     lepton_module *sm = load(l, "saxpy"), *wm = load(l, "watchdog_spin");
     int pattern[64];
-    for (int i = 0; i < 64; i++) pattern[i] = 1000 - i;
+    for (int i = 0; i < 64; i++)
+        pattern[i] = 1000 - i;
     lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = two ? alloc(l, 1, sizeof pattern) : NULL;
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
     if (two) CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
@@ -755,7 +786,7 @@ static void case_kill_worker(void) {
 
     pid_t fresh = a_wait_worker(ag, slot0, victim, 10000);
     CHECK(fresh > 0 && fresh != victim);
-    CHECK(!a_pid_alive(victim));
+    CHECK(!a_worker_exists(victim)); /* reaped by the agent */
     CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
     int back[64] = {0};
     CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
@@ -784,22 +815,21 @@ out:
 
 /* ---- kill -9 of an agent: the node is lost, its leases fail, billing stops ------------------ */
 static void case_kill_agent(void) {
-    if (!have_a2) {
-        printf("skipped: needs the second agent (CPU driver)\n");
-        exit(SKIP);
-    }
+    /* with a real driver there is one agent: the checks of the other node are left out */
+    uint32_t ng = A1.gpus >= 2 ? 2 : 1;
     lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 2, "Emu n1", 0), *other = open_lease(c, 2, "Emu n2", 0);
-    if (!l || !other) goto out;
+    lepton_lease *l = open_lease(c, ng, "Emu n1", 0), *other = have_a2 ? open_lease(c, 2, "Emu n2", 0) : NULL;
+    if (!l || (have_a2 && !other)) goto out;
     lepton_lease_info li = info_of(l);
     CHECK(!strcmp(li.node, A1.name));
-    lepton_module *m = load(l, "saxpy"), *mo = load(other, "saxpy");
+    lepton_module *m = load(l, "saxpy"), *mo = other ? load(other, "saxpy") : NULL;
     saxpy_works(l, m, 0, "before the agent dies");
-    lepton_buffer *b = alloc(l, 1, 64);
+    lepton_buffer *b = alloc(l, ng - 1, 64);
     a_slot s[A_MAX_GPUS];
     int n = a_agent_slots(&A1, s, A_MAX_GPUS);
     pid_t workers[A_MAX_GPUS] = {0};
-    for (int i = 0; i < n; i++) workers[i] = s[i].worker_pid;
+    for (int i = 0; i < n; i++)
+        workers[i] = s[i].worker_pid;
 
     a_agent_kill(&A1);
     /* its workers end with it (parent-death signal) and their ports close */
@@ -808,23 +838,26 @@ static void case_kill_agent(void) {
     while (alive && a_now_ms() < until) {
         a_reap_orphans();
         alive = 0;
-        for (int i = 0; i < n; i++) alive |= a_pid_alive(workers[i]) || a_port_open(A1.port + 1 + i);
+        for (int i = 0; i < n; i++)
+            alive |= a_worker_exists(workers[i]) || a_port_open(A1.port + 1 + i);
         if (alive) a_sleep_ms(50);
     }
     CHECK(!alive);
     /* the broker marks the node lost (--node-timeout-ms 1500) and fails its lease */
     char st[32] = "";
     until = a_now_ms() + 8000;
-    while (strcmp(lease_state(T_TEN, li.id, st, sizeof st), "failed") && a_now_ms() < until) a_sleep_ms(100);
+    while (strcmp(lease_state(T_TEN, li.id, st, sizeof st), "failed") && a_now_ms() < until)
+        a_sleep_ms(100);
     CHECK(!strcmp(st, "failed"));
     h_resp r;
     CHECK(h_http(&B, "GET", "/v1/nodes", T_TEN, NULL, NULL, 0, &r) == 0);
     size_t i;
     json_t *nd;
     int lost = 0;
-    json_array_foreach(json_object_get(r.json, "nodes"), i, nd) if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "",
-                                                                            A1.name)) lost =
-        !strcmp(json_string_value(json_object_get(nd, "state")) ?: "", "lost");
+    json_array_foreach(json_object_get(r.json, "nodes"), i, nd) {
+        if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "", A1.name))
+            lost = !strcmp(json_string_value(json_object_get(nd, "state")) ?: "", "lost");
+    }
     CHECK(lost);
     h_resp_free(&r);
 
@@ -833,12 +866,17 @@ static void case_kill_agent(void) {
     int x = 0;
     int rc = lepton_buffer_read(b, 0, &x, sizeof x);
     CHECK(rc == LEPTON_ENODELOST || rc == LEPTON_EEXPIRED);
-    if (rc != LEPTON_ENODELOST) fprintf(stderr, "read on the lost node's lease: %s (want LEPTON_ENODELOST)\n", lepton_status_name(rc));
+    if (rc != LEPTON_ENODELOST)
+        fprintf(stderr, "read on the lost node's lease: %s (want LEPTON_ENODELOST)\n",
+                lepton_status_name(rc));
     lepton_buffer *nb = NULL;
     CHECK(lepton_buffer_alloc(l, 0, 64, &nb) != LEPTON_OK);
     /* the other node is not disturbed */
-    saxpy_works(other, mo, 1, "on the other node");
-    double other_cost = info_of(other).cost;
+    double other_cost = 0;
+    if (other) {
+        saxpy_works(other, mo, 1, "on the other node");
+        other_cost = info_of(other).cost;
+    }
     /* nothing is billed after the end: real time and the broker's clock move on */
     a_sleep_ms(1200);
     CHECK(info_of(l).cost == after.cost);
@@ -846,12 +884,17 @@ static void case_kill_agent(void) {
     lepton_lease_info later = info_of(l);
     CHECK(later.cost == after.cost);
     CHECK(after.cost > 0);
-    CHECK(info_of(other).cost >= other_cost);
+    if (other) CHECK(info_of(other).cost >= other_cost);
     h_resp u;
     CHECK(h_http(&B, "GET", "/v1/usage", T_TEN, NULL, NULL, 0, &u) == 0);
     json_t *le;
-    json_array_foreach(json_object_get(u.json, "leases"), i, le) if (!strcmp(
-        json_string_value(json_object_get(le, "lease_id")) ?: "", li.id)) CHECK(fabs(json_number_value(json_object_get(le, "cost")) - after.cost) < 1e-9);
+    int listed = 0;
+    json_array_foreach(json_object_get(u.json, "leases"), i, le) {
+        if (strcmp(json_string_value(json_object_get(le, "lease_id")) ?: "", li.id)) continue;
+        listed = 1;
+        CHECK(fabs(json_number_value(json_object_get(le, "cost")) - after.cost) < 1e-9);
+    }
+    CHECK(listed);
     h_resp_free(&u);
     lepton_buffer_free(b);
     lepton_module_free(m);
@@ -868,7 +911,9 @@ static void check_workers_gone(a_agent *ag, const pid_t *pids, const int *slots,
     int alive = 1;
     while (alive && a_now_ms() < until) {
         alive = 0;
-        for (int i = 0; i < n; i++) alive |= a_pid_alive(pids[i]) || a_port_open(ag->port + 1 + slots[i]);
+        /* ended and reaped by the agent, and the port closed */
+        for (int i = 0; i < n; i++)
+            alive |= a_worker_exists(pids[i]) || a_port_open(ag->port + 1 + slots[i]);
         if (alive) a_sleep_ms(50);
     }
     CHECK(!alive);
@@ -892,7 +937,10 @@ static void end_while_running(int by_close) {
     dp_view v;
     CHECK(dp_of(T_TEN, li.id, &v) == 0);
     CHECK(ag != NULL);
-    if (!ag) return;
+    if (!ag) {
+        lepton_lease_close(l);
+        return lepton_client_close(c);
+    }
     int slot = slot_of(ag, &v, 0);
     pid_t pid = a_wait_worker(ag, slot, 0, 5000);
     CHECK(pid > 0);
@@ -911,7 +959,10 @@ static void end_while_running(int by_close) {
     int rc = lepton_wait(sj.t, 20000);
     double took = a_now_ms() - t0;
     CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
-    fprintf(stderr, "the waiting client got %s after %.0f ms\n", lepton_status_name(rc), took);
+    /* promptly: a close at once, an expiry within a few seconds of the TTL (3 s) */
+    if (took >= (by_close ? 3000 : 6000))
+        fprintf(stderr, "the waiting client got %s after %.0f ms\n", lepton_status_name(rc), took);
+    CHECK(took < (by_close ? 3000 : 6000));
     lepton_task_free(sj.t);
     check_workers_gone(ag, &pid, &slot, 1);
     char st[32];
@@ -942,7 +993,11 @@ static void case_close(void) {
     a_agent *ag = agent_named(li.node);
     dp_view v;
     CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    if (!ag) return;
+    CHECK(ag != NULL);
+    if (!ag) {
+        lepton_lease_close(l);
+        return lepton_client_close(c);
+    }
     int slot = slot_of(ag, &v, 0);
     pid_t pid = a_wait_worker(ag, slot, 0, 5000);
     lepton_module *wm = load(l, "watchdog_spin");
@@ -991,8 +1046,8 @@ static void case_reuse(void) {
 }
 
 /* ---- malformed requests, wrong tokens, oversized bodies, argument mismatches ---------------- */
-static long raw_status(const char *base, const char *method, const char *path, const char *token, const void *body,
-                       size_t len, const char *ct, char *code, size_t code_size) {
+static long raw_status(const char *base, const char *method, const char *path, const char *token,
+                       const void *body, size_t len, const char *ct, char *code, size_t code_size) {
     h_resp r;
     long st = -1;
     if (a_http(base, method, path, token, ct, body, len, &r) == 0) st = r.status;
@@ -1036,30 +1091,41 @@ static void case_malformed(void) {
     CHECK_EQ_INT(raw_status(w, "GET", "/v1/info", tok, NULL, 0, NULL, NULL, 0), 200);
 
     /* malformed bodies and paths */
-    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, "garbage", 7, "application/octet-stream", NULL, 0), 400);
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, "garbage", 7, "application/octet-stream", NULL, 0),
+                 400);
     unsigned char shortjob[8] = {200, 0, 0, 0, '{', '}', 0, 0}; /* says 200 bytes of JSON, has 4 */
-    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, shortjob, sizeof shortjob, "application/octet-stream", NULL, 0), 400);
+    CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, shortjob, sizeof shortjob, "application/octet-stream",
+                            NULL, 0),
+                 400);
     /* a descriptor without a valid seq (a valid seq would be remembered and clash with the client's) */
-    static const char *no_seq[] = {"{\"steps\": []}", "{\"seq\": 0, \"steps\": []}", "{\"seq\": \"1\"}", "[1, 2]"};
+    static const char *no_seq[] = {"{\"steps\": []}", "{\"seq\": 0, \"steps\": []}", "{\"seq\": \"1\"}",
+                                   "[1, 2]"};
     for (size_t k = 0; k < sizeof no_seq / sizeof no_seq[0]; k++) {
         unsigned char job[64];
         uint32_t jl = (uint32_t)strlen(no_seq[k]);
         memcpy(job, &jl, 4); /* little-endian hosts only, like the wire */
         memcpy(job + 4, no_seq[k], jl);
-        CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, job, 4 + jl, "application/octet-stream", NULL, 0), 400);
+        CHECK_EQ_INT(raw_status(w, "POST", "/v1/jobs", tok, job, 4 + jl, "application/octet-stream", NULL, 0),
+                     400);
     }
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": -1}", 12, NULL, NULL, 0), 400);
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": \"x\"}", 13, NULL, NULL, 0), 400);
     CHECK_EQ_INT(raw_status(w, "POST", "/v1/buffers", tok, "{not json", 9, NULL, NULL, 0), 400);
-    long st = raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": 1152921504606846976}", 29, NULL, code, sizeof code);
+    long st = raw_status(w, "POST", "/v1/buffers", tok, "{\"size\": 1152921504606846976}", 29, NULL, code,
+                         sizeof code);
     CHECK(st == 507 || st == 400 || st == 413);
-    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/987654?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0), 404);
-    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/xyz?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0) / 100, 4);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/987654?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0),
+                 404);
+    CHECK_EQ_INT(raw_status(w, "GET", "/v1/buffers/xyz?offset=0&size=4", tok, NULL, 0, NULL, NULL, 0) / 100,
+                 4);
     CHECK_EQ_INT(raw_status(w, "GET", "/v1/no-such-thing", tok, NULL, 0, NULL, NULL, 0), 404);
     char sha_path[128];
     snprintf(sha_path, sizeof sha_path, "/v1/modules/%064d", 0);
-    CHECK_EQ_INT(raw_status(w, "PUT", sha_path, tok, ".version 7.0\n", 13, "application/octet-stream", NULL, 0), 400);
-    CHECK_EQ_INT(raw_status(w, "PUT", "/v1/modules/nothex", tok, "x", 1, "application/octet-stream", NULL, 0) / 100, 4);
+    CHECK_EQ_INT(
+        raw_status(w, "PUT", sha_path, tok, ".version 7.0\n", 13, "application/octet-stream", NULL, 0), 400);
+    CHECK_EQ_INT(
+        raw_status(w, "PUT", "/v1/modules/nothex", tok, "x", 1, "application/octet-stream", NULL, 0) / 100,
+        4);
     /* oversized: a module image past 64 MiB */
     size_t big = (64u << 20) + 4096;
     char *huge = malloc(big);
@@ -1094,11 +1160,13 @@ static void case_malformed(void) {
     lepton_launch L = {sm, "saxpy", {1}, {64}, 0, three, 3};
     lepton_step s = launch_step(&L);
     CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* too few */
-    lepton_arg wrong_size[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(ad), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0)};
+    lepton_arg wrong_size[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(ad), LEPTON_ARG_BUF(b0),
+                               LEPTON_ARG_BUF(b0)};
     L.args = wrong_size;
     L.arg_count = 4;
     CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* a double where a float goes */
-    lepton_arg five[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0), LEPTON_ARG_VAL(nn)};
+    lepton_arg five[] = {LEPTON_ARG_VAL(nn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(b0), LEPTON_ARG_BUF(b0),
+                         LEPTON_ARG_VAL(nn)};
     L.args = five;
     L.arg_count = 5;
     CHECK_RC(run_job(l, 0, &s, 1), LEPTON_EINVAL); /* too many */
