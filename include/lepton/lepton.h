@@ -1,4 +1,4 @@
-/*
+/** @file
  * lepton.h — the public C ABI of liblepton, version 1.
  *
  * Copyright 2026 The Lepton Authors. Licensed under the Apache License, Version 2.0.
