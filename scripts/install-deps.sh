@@ -5,7 +5,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(build-essential cmake pkg-config curl ca-certificates python3
+PKGS=(build-essential cmake pkg-config curl ca-certificates python3 python3-pip
       libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev libpq-dev)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -17,4 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: everything is already installed"
+fi
+
+# The Python bindings' tests run with pytest under the python3 found on PATH (which may not be the
+# distribution's): install it there when it is missing.
+if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+  echo "install-deps: installing pytest for $(command -v python3)"
+  python3 -m pip install --quiet pytest 2>/dev/null || \
+    python3 -m pip install --quiet --break-system-packages pytest 2>/dev/null || \
+    $SUDO apt-get install -y -qq --no-install-recommends python3-pytest
 fi

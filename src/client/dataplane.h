@@ -214,6 +214,9 @@ void lc_xfer_done(lc_xfer *x);
 /* Maps a worker's error answer (HTTP status + body) to a status and a message in out[n].
  * *starting is set when the worker says it is still starting. */
 int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting);
+/* 1 for a curl result that means the connection was refused or broke before an answer: retried
+ * while the worker has not answered this lease yet. */
+int lc_dp_conn_failure(int curl_code);
 
 /* The status and message of a transport failure (curl code `cc`, curl's message `err`) talking
  * to worker `w`: a refusal after the worker has answered, or a connection broken mid-request,

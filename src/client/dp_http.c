@@ -383,6 +383,11 @@ static size_t xfer_write(char *ptr, size_t size, size_t nmemb, void *user) {
     return n;
 }
 
+int lc_dp_conn_failure(int cc) {
+    return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR ||
+           cc == CURLE_SEND_ERROR;
+}
+
 static int is_starting(const lc_xfer *x) {
     if (x->http != 503 || !x->answer.p) return 0;
     int starting = 0;
@@ -499,7 +504,10 @@ void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n) {
         for (size_t i = 0; i < n; i++) {
             if (!run[i]) continue;
             const lc_worker *w = &dp->workers[x[i].worker];
-            int not_up = x[i].cc == CURLE_COULDNT_CONNECT && !atomic_load(&w->up);
+            /* Before this lease's worker has answered once, a refused or broken connection is
+             * the worker not being up yet (or the previous lease's worker of the same GPU still
+             * exiting on its port): try again. Every transfer restarts from its first byte. */
+            int not_up = lc_dp_conn_failure(x[i].cc) && !atomic_load(&w->up);
             run[i] = (not_up || is_starting(&x[i])) && lp_mono_ms() + backoff < deadline;
             again |= run[i];
         }

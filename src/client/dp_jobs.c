@@ -507,7 +507,7 @@ static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
 
     if (t->bad_answer) return job_fail(dp, t, 1, LEPTON_EPROTO, "%s", t->bad_text);
     if (cc != CURLE_OK) {
-        if (cc == CURLE_COULDNT_CONNECT && !atomic_load(&w->up) && now < t->deadline_ns &&
+        if (lc_dp_conn_failure(cc) && !atomic_load(&w->up) && now < t->deadline_ns &&
             !job_requeue(dp, t))
             return;
         if (was_up) net = lc_dp_refine_lost(dp, net, text, sizeof text);
