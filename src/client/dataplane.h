@@ -229,6 +229,10 @@ int lc_dp_transport_text(const lc_dp *dp, const lc_worker *w, CURLcode cc, char 
  * LEPTON_EEXPIRED and prefixes text[n] with the reason. Asks the broker once per lease (the
  * answer is cached once the lease is over). Keeps the caller's last error. */
 int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n);
+/* 1 when the broker has been seen to end the lease (no request). */
+int lc_dp_ended_cached(lc_dp *dp);
+/* Asks the broker (once; the answer is cached) whether the lease has ended; 1 when it has. */
+int lc_dp_lease_ended(lc_dp *dp);
 
 /* Job transport handles (dp_http.c keeps the common options in one place). */
 struct lc_easy *lc_easy_take(lc_dp *dp, struct lc_easy **pool);

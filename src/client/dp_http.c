@@ -498,12 +498,23 @@ void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n) {
         x[i].cc = CURLE_OUT_OF_MEMORY;
         run[i] = x[i].easy != NULL;
     }
+    int end_checked = 0;
     for (;;) {
         run_once(dp, x, n, run);
         int again = 0;
         for (size_t i = 0; i < n; i++) {
             if (!run[i]) continue;
             const lc_worker *w = &dp->workers[x[i].worker];
+            /* A worker that never answered may be gone because the lease has ended (its TTL passed
+             * before the first data-plane call): ask the broker once rather than retrying. */
+            if (lc_dp_conn_failure(x[i].cc) && !atomic_load(&w->up) && !end_checked) {
+                end_checked = 1;
+                if (lc_dp_lease_ended(dp)) {
+                    memset(run, 0, n);
+                    again = 0;
+                    break;
+                }
+            }
             /* Before this lease's worker has answered once, a refused or broken connection is
              * the worker not being up yet (or the previous lease's worker of the same GPU still
              * exiting on its port): try again. Every transfer restarts from its first byte. */
@@ -568,7 +579,7 @@ int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long
                        w->url, LC_DP_MAX_JSON >> 20);
     if (x->cc != CURLE_OK) {
         int st = lc_dp_transport_text(dp, w, x->cc, text, sizeof text, x->easy ? x->easy->errbuf : NULL);
-        if (atomic_load(&w->up)) st = lc_dp_refine_lost(dp, st, text, sizeof text);
+        if (atomic_load(&w->up) || lc_dp_ended_cached(dp)) st = lc_dp_refine_lost(dp, st, text, sizeof text);
         return lc_fail(st, "%s: %s: %s", fn, what, text);
     }
     if (x->http >= 200 && x->http < 300) {
@@ -585,6 +596,19 @@ int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long
         return lc_fail(LEPTON_ENODELOST, "%s: %s: the lease worker at %s was still starting after %d ms (%s)",
                        fn, what, w->url, (int)dp->timeout_ms, text);
     return lc_fail(st, "%s: %s: %s", fn, what, text);
+}
+
+int lc_dp_ended_cached(lc_dp *dp) {
+    pthread_mutex_lock(&dp->lock);
+    int ended = dp->ended;
+    pthread_mutex_unlock(&dp->lock);
+    return ended;
+}
+
+int lc_dp_lease_ended(lc_dp *dp) {
+    char text[16] = "";
+    lc_dp_refine_lost(dp, LEPTON_ENODELOST, text, sizeof text);
+    return lc_dp_ended_cached(dp);
 }
 
 int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n) {
