@@ -211,6 +211,9 @@ static void spawn(lp_agent *a, ag_slot *s) {
     pid_t pid = fork();
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &none, NULL); /* the agent blocks its signals; the worker must not */
+        /* Its own process group: a Ctrl-C in the agent's terminal must not reach the worker
+         * directly (the agent ends its leases first, then its workers; PDEATHSIG covers a dead agent). */
+        setpgid(0, 0);
         execve(a->worker_path, argv, envp);
         _exit(127);
     }

@@ -1,0 +1,113 @@
+/* cli.h — what the files of the `lepton` command share: global options, exit codes, flag parsing,
+ * output helpers and the raw broker calls (for what liblepton has no function: leases by id,
+ * nodes, usage). Each verb lives in its own cmd_*.c. */
+#ifndef LEPTON_CLI_CLI_H
+#define LEPTON_CLI_CLI_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lepton/lepton.h"
+
+/* Exit codes: 0 success; a failure with a lepton_status exits with -status (LEPTON_ENOCAPACITY →
+ * 5, …); a bad command line exits with 2; a local failure (a file) with 1. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_LOCAL 1
+#define CLI_EXIT_USAGE 2
+
+typedef struct cli_global {
+    const char *endpoint; /* --endpoint, else $LEPTON_ENDPOINT, else the default */
+    const char *token;    /* --token, else $LEPTON_TOKEN, else none */
+} cli_global;
+
+/* The broker URL in effect (never NULL). */
+const char *cli_endpoint(const cli_global *g);
+/* The token in effect, or NULL. */
+const char *cli_token(const cli_global *g);
+
+/* Messages on stderr, prefixed "lepton: ". */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error of `verb`: prints the message and a pointer to --help, returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A failed call: prints "lepton: WHAT: message (LEPTON_X)" and returns the exit code of status. */
+int cli_fail(int status, const char *what, const char *message);
+/* The exit code of a lepton_status. */
+int cli_exit_code(int status);
+
+/* A tiny option parser: every verb calls cli_opt_next in a loop. Flags take "--flag VALUE" or
+ * "--flag=VALUE"; arguments that do not start with "--" are positional. */
+typedef struct cli_opts {
+    int argc;
+    char **argv;
+    int i;
+    const char *verb; /* for messages, e.g. "lease open" */
+    const char *flag; /* the current flag (without "=value") */
+    char flagbuf[64];
+    const char *inline_value; /* the part after '=', or NULL */
+} cli_opts;
+void cli_opts_init(cli_opts *o, const char *verb, int argc, char **argv);
+/* Returns 1 with o->flag set for a flag, 2 with *positional set for a positional argument, 0 at
+ * the end. "--" ends the flags (the rest are positional). */
+int cli_opt_next(cli_opts *o, const char **positional);
+/* The value of the current flag; NULL after printing a usage error. */
+const char *cli_opt_value(cli_opts *o);
+/* 1 when the current flag is `name`. */
+int cli_opt_is(const cli_opts *o, const char *name);
+/* Refuses a value after '=' for a flag without value; returns 0 when fine. */
+int cli_opt_no_value(cli_opts *o);
+
+/* Parsers: 0 on success, else a usage message ("--gpus: 'x' is not a number") and CLI_EXIT_USAGE. */
+int cli_parse_u32(const char *verb, const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out);
+int cli_parse_money(const char *verb, const char *flag, const char *v, double *out);
+/* "X[,Y[,Z]]" → three values ≥ 1 (missing ones are 1). */
+int cli_parse_dims(const char *verb, const char *flag, const char *v, uint32_t out[3]);
+/* A byte count: 4096, 4K, 1M, 2G (powers of 1024). */
+int cli_parse_size(const char *verb, const char *what, const char *v, uint64_t *out);
+
+/* Files: read a whole file (malloc'd; *size set), write one. 0 or -1 with a message printed. */
+int cli_read_file(const char *path, void **data, size_t *size);
+int cli_write_file(const char *path, const void *data, size_t size);
+
+/* Human output helpers. */
+void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);   /* "80.0 GiB" */
+void cli_fmt_time(int64_t unix_s, char *out, size_t n);    /* "2026-11-23 01:02:03" local, "-" for 0 */
+void cli_fmt_money(double usd, char *out, size_t n);       /* "$0.001234" */
+
+/* A simple table: add cells row by row, print with aligned columns. */
+typedef struct cli_table cli_table;
+cli_table *cli_table_new(int ncols, const char *const *headers);
+void cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(cli_table *t);
+void cli_table_free(cli_table *t);
+
+/* Prints JSON on stdout (indented, one trailing newline) and frees nothing. */
+void cli_print_json(const json_t *j);
+
+/* ---- raw broker calls (libcurl + jansson), docs/protocol.md ---- */
+/* Calls METHOD path on the broker with an optional JSON body; on 2xx sets *out (caller decrefs) and
+ * returns LEPTON_OK. Otherwise returns the lepton_status of the answer (or LEPTON_ENET/EPROTO),
+ * writes a message into err and, when the error answer carried a body, sets *out to it. */
+int cli_http(const cli_global *g, const char *method, const char *path, const json_t *body, long timeout_ms,
+             json_t **out, char *err, size_t err_size);
+
+/* Verbs (argc/argv start after the verb's words). */
+int cmd_quote(const cli_global *g, int argc, char **argv);
+int cmd_lease(const cli_global *g, int argc, char **argv);
+int cmd_run(const cli_global *g, int argc, char **argv);
+int cmd_nodes(const cli_global *g, int argc, char **argv);
+int cmd_usage(const cli_global *g, int argc, char **argv);
+int cmd_dev(const cli_global *g, int argc, char **argv);
+
+/* The lease request flags shared by quote, lease open and run: returns 1 when the current flag was
+ * one of them (consumed), 0 when not, CLI_EXIT_USAGE+100 after a usage error. */
+#define CLI_REQ_BAD 102
+int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int with_lease_fields);
+/* Parses a verb whose flags are the lease-request ones (none when req is NULL) plus --json and
+ * --help: 0, -1 after printing help, or CLI_EXIT_USAGE after a usage message. */
+int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
+                      int lease_fields, int *json);
+/* Opens a liblepton client for g (prints the error). */
+int cli_client_open(const cli_global *g, lepton_client **out);
+
+#endif

@@ -1,0 +1,471 @@
+/* cmd_dev.c — `lepton dev`: the broker and a node agent in this one process on loopback, with an
+ * embedded SQLite store in a data directory, a dev tenant that requests without a token act as,
+ * and the local GPUs — or, where there are none, the CPU CUDA driver (cudaemu) with N emulated
+ * GPUs, said loudly. Ctrl-C / SIGTERM ends every active lease (billed), stops every worker and
+ * exits 0. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "broker.h"
+#include "cli.h"
+#include "clock.h"
+#include "cuda_api.h"
+#include "log.h"
+#include "sha256.h"
+#include "store.h"
+
+#define DEV_TENANT "dev"
+#define DEV_NODE "dev"
+
+static const char HELP[] =
+    "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR]\n"
+    "\n"
+    "Runs a broker and a node agent in this process, on loopback only, for development:\n"
+    "  - the broker on 127.0.0.1:PORT with its SQLite store in DIR (default $XDG_DATA_HOME/lepton,\n"
+    "    else ~/.local/share/lepton); usage history survives restarts on the same DIR;\n"
+    "  - requests without a token act as the dev tenant \"dev\"; a dev token is printed too;\n"
+    "  - the agent on 127.0.0.1:PORT+10, its lease workers on PORT+11, PORT+12, ...;\n"
+    "  - this machine's GPUs through libcuda.so.1 when it loads and shows devices; otherwise (or\n"
+    "    with --emulate N) the CPU CUDA driver with N emulated GPUs (default 2), said loudly.\n"
+    "Ctrl-C or SIGTERM ends (and bills) every active lease, stops every worker and exits 0.\n"
+    "\n"
+    "  --port PORT    broker port (default 7700)\n"
+    "  --emulate N    use the CPU driver with N emulated GPUs even where GPUs exist (1 to 16)\n"
+    "  --price USD    price per GPU-hour of the dev node (default 1.00)\n"
+    "  --data DIR     data directory (store, tokens, agent state)\n"
+    "\n"
+    "environment: LEPTON_CUDAEMU_LIBRARY (the CPU driver to use), LEPTON_CUDA_LIBRARY (the GPU\n"
+    "driver), LEPTON_WORKER (the lepton-worker executable), LEPTON_LOG_LEVEL\n"
+    "\n"
+    "example:\n"
+    "  lepton dev --emulate 2 --data /tmp/lepton-dev &\n"
+    "  lepton quote && lepton usage\n";
+
+static int mkdirs(const char *path) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int exe_dir(char *out, size_t n) {
+    char self[1024];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0) return -1;
+    self[k] = 0;
+    char *slash = strrchr(self, '/');
+    if (!slash) return -1;
+    *slash = 0;
+    if ((size_t)(slash - self) >= n) return -1;
+    memcpy(out, self, (size_t)(slash - self) + 1);
+    return 0;
+}
+
+/* The CPU driver: $LEPTON_CUDAEMU_LIBRARY, the build tree, the install location, then
+ * <bindir>/../lib/lepton or ../lib64/lepton next to this executable (a relocated install). */
+static int find_cudaemu(char *out, size_t n) {
+    const char *env = getenv("LEPTON_CUDAEMU_LIBRARY");
+    if (env && *env) {
+        if (access(env, R_OK) != 0) {
+            cli_err("LEPTON_CUDAEMU_LIBRARY=%s: %s", env, strerror(errno));
+            return -1;
+        }
+        snprintf(out, n, "%s", env);
+        return 0;
+    }
+    const char *fixed[] = {LEPTON_CUDAEMU_BUILD_PATH, LEPTON_CUDAEMU_INSTALL_PATH};
+    for (size_t i = 0; i < 2; i++)
+        if (access(fixed[i], R_OK) == 0) {
+            snprintf(out, n, "%s", fixed[i]);
+            return 0;
+        }
+    char dir[900];
+    if (exe_dir(dir, sizeof dir) == 0) {
+        const char *rel[] = {"/../lib/lepton/libcuda.so.1", "/../lib64/lepton/libcuda.so.1"};
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(out, n, "%s%s", dir, rel[i]);
+            if (access(out, R_OK) == 0) return 0;
+        }
+    }
+    cli_err("cannot find the CPU CUDA driver (tried %s and %s); set LEPTON_CUDAEMU_LIBRARY=/path/to/cudaemu/libcuda.so.1",
+            LEPTON_CUDAEMU_BUILD_PATH, LEPTON_CUDAEMU_INSTALL_PATH);
+    return -1;
+}
+
+/* lepton-worker: $LEPTON_WORKER, next to this executable, the build tree. */
+static int find_worker(char *out, size_t n) {
+    const char *env = getenv("LEPTON_WORKER");
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return 0;
+    }
+    char dir[900];
+    if (exe_dir(dir, sizeof dir) == 0) {
+        snprintf(out, n, "%s/lepton-worker", dir);
+        if (access(out, X_OK) == 0) return 0;
+    }
+    if (access(LEPTON_WORKER_BUILD_PATH, X_OK) == 0) {
+        snprintf(out, n, "%s", LEPTON_WORKER_BUILD_PATH);
+        return 0;
+    }
+    cli_err("cannot find lepton-worker next to lepton or in the build tree; set LEPTON_WORKER=/path/to/lepton-worker");
+    return -1;
+}
+
+/* Counts the GPUs of the real driver in a child process, so that a driver that crashes or hangs
+ * cannot take `lepton dev` along and none stays loaded here. Returns the count (0 when none or no
+ * driver) and the first GPU's name. */
+typedef struct probe_answer {
+    int count;
+    char name[256];
+    char err[256];
+} probe_answer;
+
+static int probe_gpus(char *model, size_t mn, char *why, size_t wn) {
+    int fds[2];
+    *model = *why = 0;
+    if (pipe(fds) != 0) return 0;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return 0;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        probe_answer r = {0, "", ""};
+        lp_cuda cu;
+        char err[600] = "";
+        if (lp_cuda_open(&cu, NULL, err, sizeof err) == 0) {
+            lp_gpu_desc *g = NULL;
+            int count = 0;
+            if (lp_cuda_list_gpus(&cu, &g, &count, err, sizeof err) == 0 && count > 0) {
+                r.count = count;
+                snprintf(r.name, sizeof r.name, "%.255s", g[0].name);
+            }
+            free(g);
+        }
+        snprintf(r.err, sizeof r.err, "%.255s", err);
+        ssize_t w = write(fds[1], &r, sizeof r);
+        _exit(w == (ssize_t)sizeof r ? 0 : 1);
+    }
+    close(fds[1]);
+    probe_answer r = {0, "", ""};
+    struct pollfd p = {fds[0], POLLIN, 0};
+    int count = 0;
+    if (poll(&p, 1, 20000) == 1 && read(fds[0], &r, sizeof r) == (ssize_t)sizeof r) {
+        count = r.count;
+        r.name[sizeof r.name - 1] = r.err[sizeof r.err - 1] = 0;
+        snprintf(model, mn, "%s", r.name);
+        snprintf(why, wn, "%s", r.err);
+    } else {
+        kill(pid, SIGKILL);
+        snprintf(why, wn, "the CUDA driver did not answer within 20 s");
+    }
+    close(fds[0]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return count;
+}
+
+/* A token kept in DIR/NAME (mode 0600) and reused while the store still knows it; else a new one. */
+static int dev_token(const char *dir, const char *file, const char *db, int is_node, char *tok, size_t tn) {
+    char path[1100], err[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char buf[256] = "";
+        if (fgets(buf, sizeof buf, f)) {
+            buf[strcspn(buf, "\r\n")] = 0;
+            lp_store *s;
+            lp_err e = {0};
+            if (*buf && lp_store_open(db, &s, &e) == 0) {
+                char hash[65];
+                lp_principal who;
+                lp_sha256_hex(buf, strlen(buf), hash);
+                int ok = s->ops->token_lookup(s, hash, &who, &e) == 0 && who.is_node == is_node &&
+                         !strcmp(who.tenant, DEV_TENANT);
+                lp_store_close(s);
+                if (ok) {
+                    fclose(f);
+                    snprintf(tok, tn, "%s", buf);
+                    return 0;
+                }
+            }
+        }
+        fclose(f);
+    }
+    if (lp_broker_token_create(db, DEV_TENANT, is_node, tok, tn, err, sizeof err) != 0) {
+        cli_err("dev: cannot create a token in %s: %s", db, err);
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        FILE *w = fdopen(fd, "w");
+        if (w) {
+            fprintf(w, "%s\n", tok);
+            fclose(w);
+        } else {
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+/* Ends every active lease, of every tenant, through the store: the lease is billed up to now. */
+static void end_all_leases(const char *db) {
+    lp_store *s;
+    lp_err e = {0};
+    if (lp_store_open(db, &s, &e) != 0) {
+        cli_err("dev: cannot open %s to end the leases: %s (they end when the agent deregisters)", db, e.message);
+        return;
+    }
+    lp_node_list nl = {0};
+    if (s->ops->node_list(s, &nl, &e) == 0) {
+        for (size_t i = 0; i < nl.n; i++)
+            for (size_t k = 0; k < nl.v[i].gpu_count; k++) {
+                const char *id = nl.v[i].gpus[k].lease_id;
+                if (!*id) continue;
+                lp_lease l;
+                memset(&l, 0, sizeof l);
+                lp_err le = {0};
+                if (s->ops->lease_end(s, NULL, id, LS_CLOSED, "closed by lepton dev shutting down", lp_wall_ms(), &l,
+                                      &le) == 0)
+                    printf("lepton dev: lease %s of tenant %s ended and billed\n", l.id, l.tenant);
+                lp_lease_clear(&l);
+            }
+    }
+    lp_node_list_clear(&nl);
+    lp_store_close(s);
+    fflush(stdout);
+}
+
+typedef struct agent_thread {
+    lp_agent *agent;
+    int rc;
+    int done; /* atomic */
+} agent_thread;
+
+static void *agent_main(void *p) {
+    agent_thread *t = p;
+    t->rc = lp_agent_run(t->agent);
+    __atomic_store_n(&t->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Waits until the dev node is registered and ready: 0; -1 when the agent gave up or took too long;
+ * 1 when a stop signal came first. */
+static int wait_ready(const cli_global *g, agent_thread *t, const sigset_t *sigs, int *ngpus) {
+    int64_t until = lp_mono_ms() + 30000;
+    while (lp_mono_ms() < until && !__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
+        struct timespec zero = {0, 0};
+        if (sigtimedwait(sigs, NULL, &zero) > 0) return 1;
+        json_t *ans = NULL;
+        char err[512];
+        if (cli_http(g, "GET", "/v1/nodes", NULL, 2000, &ans, err, sizeof err) == LEPTON_OK) {
+            size_t i;
+            json_t *n;
+            json_array_foreach(json_object_get(ans, "nodes"), i, n) {
+                const char *name = json_string_value(json_object_get(n, "name"));
+                const char *st = json_string_value(json_object_get(n, "state"));
+                if (name && st && !strcmp(name, DEV_NODE) && !strcmp(st, "ready")) {
+                    *ngpus = (int)json_integer_value(json_object_get(n, "gpus_total"));
+                    json_decref(ans);
+                    return 0;
+                }
+            }
+        }
+        json_decref(ans);
+        lp_sleep_ms(50);
+    }
+    return -1;
+}
+
+int cmd_dev(const cli_global *gl, int argc, char **argv) {
+    cli_opts o;
+    cli_opts_init(&o, "dev", argc, argv);
+    uint32_t port = 7700, emulate = 0;
+    double price = 1.0;
+    const char *data = NULL, *v, *pos;
+    int k;
+    while ((k = cli_opt_next(&o, &pos))) {
+        if (k == 2) return cli_usage_error("dev", "unexpected argument '%s'", pos);
+        if (cli_opt_is(&o, "--help")) {
+            fputs(HELP, stdout);
+            return 0;
+        }
+        if (!cli_opt_is(&o, "--port") && !cli_opt_is(&o, "--emulate") && !cli_opt_is(&o, "--price") &&
+            !cli_opt_is(&o, "--data"))
+            return cli_usage_error("dev", "unknown flag '%s'", o.flag);
+        if (!(v = cli_opt_value(&o))) return CLI_EXIT_USAGE;
+        if (cli_opt_is(&o, "--port")) {
+            if (cli_parse_u32("dev", "--port", v, 1, 65400, &port)) return CLI_EXIT_USAGE;
+        } else if (cli_opt_is(&o, "--emulate")) {
+            if (cli_parse_u32("dev", "--emulate", v, 1, 16, &emulate)) return CLI_EXIT_USAGE;
+        } else if (cli_opt_is(&o, "--price")) {
+            if (cli_parse_money("dev", "--price", v, &price)) return CLI_EXIT_USAGE;
+        } else {
+            if (!*v) return cli_usage_error("dev", "--data: empty directory name");
+            data = v;
+        }
+    }
+    if (gl->endpoint || gl->token)
+        return cli_usage_error("dev", "--endpoint and --token are for the other commands (dev serves --port)");
+
+    /* the data directory */
+    char dir[1024];
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (data) snprintf(dir, sizeof dir, "%s", data);
+    else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/lepton", xdg);
+    else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/share/lepton", home);
+    else return cli_usage_error("dev", "no data directory: give --data DIR (neither XDG_DATA_HOME nor HOME is set)");
+    if (mkdirs(dir) != 0) {
+        cli_err("dev: cannot create the data directory %s: %s", dir, strerror(errno));
+        return CLI_EXIT_LOCAL;
+    }
+    char db[1100], state[1100];
+    snprintf(db, sizeof db, "%s/lepton.db", dir);
+    snprintf(state, sizeof state, "%s/agent", dir);
+
+    /* the GPUs: real ones unless --emulate, else the CPU driver */
+    char cuda_lib[1024] = "", model[256], why[256], worker[1024];
+    int real = 0;
+    if (!emulate) {
+        real = probe_gpus(model, sizeof model, why, sizeof why);
+        if (!real) emulate = 2;
+    }
+    if (emulate) {
+        if (find_cudaemu(cuda_lib, sizeof cuda_lib)) return CLI_EXIT_LOCAL;
+        char devs[2048] = "";
+        for (uint32_t i = 0; i < emulate; i++) {
+            size_t len = strlen(devs);
+            snprintf(devs + len, sizeof devs - len, "%sLepton CPU Device (emulated):16G", i ? ";" : "");
+        }
+        setenv("CUDAEMU_DEVICES", devs, 1);
+        static const char *const banner = "*** NO GPU: running CUDA on the CPU driver (cudaemu) with %u emulated GPU%s ***\n";
+        printf(banner, emulate, emulate == 1 ? "" : "s");
+        fprintf(stderr, banner, emulate, emulate == 1 ? "" : "s");
+        printf("*** kernels run on the CPU here: results are real, timings are not GPU timings ***\n");
+        if (real == 0 && *why) printf("lepton dev: (no GPU driver: %s)\n", why);
+    } else {
+        printf("lepton dev: %d GPU%s through the CUDA driver (%s%s)\n", real, real == 1 ? "" : "s", model,
+               real > 1 ? ", ..." : "");
+    }
+    fflush(stdout);
+    if (find_worker(worker, sizeof worker)) return CLI_EXIT_LOCAL;
+
+    /* tokens: the dev tenant's (printed) and the embedded node's */
+    char token[256], node_token[256];
+    if (dev_token(dir, "dev-token", db, 0, token, sizeof token) ||
+        dev_token(dir, "node-token", db, 1, node_token, sizeof node_token))
+        return CLI_EXIT_LOCAL;
+
+    /* signals: taken by this thread only, after every other thread has them blocked */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    lp_log_set_prefix("lepton dev");
+
+    char broker_url[64], agent_listen[64], price_s[64], err[1024];
+    snprintf(broker_url, sizeof broker_url, "http://127.0.0.1:%u", port);
+    snprintf(agent_listen, sizeof agent_listen, "127.0.0.1:%u", port + 10);
+    snprintf(price_s, sizeof price_s, "%.6f", price);
+    char *aargv[] = {"lepton-dev", "--broker", broker_url, "--token", node_token, "--listen", agent_listen,
+                     "--price", price_s, "--name", DEV_NODE, "--state-dir", state, "--worker", worker,
+                     cuda_lib[0] ? "--cuda-library" : NULL, cuda_lib, NULL};
+    int aargc = cuda_lib[0] ? 17 : 15;
+    lp_agent_config acfg;
+    if (lp_agent_config_parse(&acfg, aargc, aargv, err, sizeof err) != 0) {
+        cli_err("dev: agent settings: %s", err);
+        return CLI_EXIT_LOCAL;
+    }
+    acfg.embedded = 1;
+    lp_agent *agent = NULL;
+    if (lp_agent_new(&acfg, &agent, err, sizeof err) != 0) {
+        cli_err("dev: cannot start the node agent: %s", err);
+        return CLI_EXIT_LOCAL;
+    }
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
+    lp_broker_config bcfg = {0};
+    bcfg.listen = listen;
+    bcfg.db = db;
+    bcfg.dev_tenant = DEV_TENANT;
+    lp_broker *broker = NULL;
+    if (lp_broker_start(&bcfg, &broker, err, sizeof err) != 0) {
+        cli_err("dev: cannot start the broker on %s: %s", listen, err);
+        lp_agent_free(agent);
+        return CLI_EXIT_LOCAL;
+    }
+    agent_thread at = {agent, 0, 0};
+    pthread_t th;
+    if (pthread_create(&th, NULL, agent_main, &at) != 0) {
+        cli_err("dev: cannot start the agent thread");
+        lp_agent_free(agent);
+        lp_broker_stop(broker);
+        return CLI_EXIT_LOCAL;
+    }
+    cli_global g = {broker_url, NULL};
+    int ngpus = 0;
+    int rc = 0;
+    int ready = wait_ready(&g, &at, &sigs, &ngpus);
+    if (ready < 0) {
+        cli_err("dev: the node agent did not come up (see the log above)");
+        rc = CLI_EXIT_LOCAL;
+    } else if (ready > 0) {
+        printf("lepton dev: stopped before it was ready\n");
+    } else {
+        printf("lepton dev: broker   %s  (store %s)\n", broker_url, db);
+        printf("lepton dev: node     %s: %d GPU%s at $%.2f per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
+               ngpus == 1 ? "" : "s", price, agent_listen);
+        printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", token,
+               DEV_TENANT);
+        printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", broker_url, token);
+        printf("lepton dev: try      lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 --block 256 "
+               "u32:1024 f32:2.0 in:x.bin inout:y.bin\n");
+        printf("lepton dev: ready; Ctrl-C stops it (every lease is ended and billed)\n");
+        fflush(stdout);
+        for (;;) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            int sig = sigtimedwait(&sigs, NULL, &ts);
+            if (sig == SIGINT || sig == SIGTERM) {
+                printf("lepton dev: %s: ending the leases and stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                fflush(stdout);
+                break;
+            }
+            if (__atomic_load_n(&at.done, __ATOMIC_ACQUIRE)) {
+                cli_err("dev: the node agent stopped (see the log above)");
+                rc = CLI_EXIT_LOCAL;
+                break;
+            }
+        }
+    }
+    /* leases first (billed to now), then the agent (its workers end and are reaped), then the broker */
+    end_all_leases(db);
+    lp_agent_stop(agent);
+    pthread_join(th, NULL);
+    lp_agent_free(agent);
+    end_all_leases(db); /* one granted while stopping ended failed at deregistration; nothing left */
+    lp_broker_stop(broker);
+    printf("lepton dev: stopped\n");
+    fflush(stdout);
+    return rc;
+}

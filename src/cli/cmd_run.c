@@ -1,0 +1,466 @@
+/* cmd_run.c — `lepton run`: lease one GPU, load a PTX module, fill device buffers from files, launch
+ * one kernel, write the output buffers to files, print timing and cost, close the lease. Everything
+ * goes through liblepton; only the final cost of the closed lease is read back over REST (the
+ * handle is gone by then). */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char HELP[] =
+    "usage: lepton run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] [options] ARG...\n"
+    "\n"
+    "Leases one GPU, loads the module, allocates and fills device buffers from the arguments,\n"
+    "launches the kernel once, writes the output buffers to files, prints timing and cost and\n"
+    "closes the lease. ARGs are the kernel's parameters in order (also accepted as --arg ARG):\n"
+    "  i8:V u8:V i16:V u16:V i32:V u32:V i64:V u64:V f32:V f64:V   a value of that type\n"
+    "  in:FILE              a buffer holding FILE's bytes (the kernel reads it)\n"
+    "  out:FILE:SIZE        a zeroed buffer of SIZE bytes (4096, 64K, 1M), written to FILE afterwards\n"
+    "  inout:FILE[:OUTFILE] a buffer holding FILE's bytes, written back to OUTFILE (default FILE)\n"
+    "  zero:SIZE            a zeroed scratch buffer of SIZE bytes, not written anywhere\n"
+    "Buffer arguments pass the buffer's device address (a .u64 parameter).\n"
+    "\n"
+    "options:\n"
+    "  --shared BYTES     dynamic shared memory per block (default 0)\n"
+    "  --gpu-model M      a GPU whose model name contains M\n"
+    "  --min-memory SIZE  memory per GPU\n"
+    "  --max-price P      at most P USD per GPU-hour\n"
+    "  --max-cost C       end the lease when it has cost C USD\n"
+    "  --ttl S            lease TTL in seconds (default 600)\n"
+    "  --wait S           wait up to S seconds for a free GPU (default 60; 0 = fail at once),\n"
+    "                     saying \"waiting for capacity…\" on stderr meanwhile\n"
+    "  --timeout S        give up on the kernel after S seconds (default 600)\n"
+    "  --json             print {lease, kernel, timing, cost, outputs} as JSON on stdout\n"
+    "\n"
+    "exit codes: 0 ok, 2 bad command line, 1 a file could not be read or written, 5 no capacity,\n"
+    "            6 over budget, 9 CUDA error (the message names it), other LEPTON_E* as -status\n"
+    "\n"
+    "example (y = 2*x + y over 1M floats, examples/kernels/saxpy.ptx):\n"
+    "  lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4096 --block 256 \\\n"
+    "      u32:1048576 f32:2.0 in:x.bin inout:y.bin:y_out.bin\n";
+
+enum { A_VALUE, A_IN, A_OUT, A_INOUT, A_ZERO };
+
+typedef struct run_arg {
+    int kind;
+    unsigned char value[8];
+    size_t size;          /* value bytes or buffer bytes */
+    const char *in_path;  /* in, inout */
+    char out_path[1024];  /* out, inout */
+    void *host;           /* buffer contents */
+    lepton_buffer *buf;
+} run_arg;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int parse_value(const char *type, const char *v, run_arg *a) {
+    char *end;
+    errno = 0;
+    if (!strcmp(type, "f32") || !strcmp(type, "f64")) {
+        double d = strtod(v, &end);
+        if (!*v || *end || (errno && !isfinite(d)))
+            return cli_usage_error("run", "%s:%s: '%s' is not a number", type, v, v);
+        if (type[1] == '3') {
+            float f = (float)d;
+            memcpy(a->value, &f, 4);
+            a->size = 4;
+        } else {
+            memcpy(a->value, &d, 8);
+            a->size = 8;
+        }
+        return 0;
+    }
+    int sign = type[0] == 'i';
+    int bits = atoi(type + 1);
+    if ((type[0] != 'i' && type[0] != 'u') || (bits != 8 && bits != 16 && bits != 32 && bits != 64))
+        return cli_usage_error("run", "'%s:%s': unknown type '%s' (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64, or a buffer: "
+                               "in out inout zero)", type, v, type);
+    if (!*v) return cli_usage_error("run", "%s: missing value", type);
+    uint64_t bitsv;
+    if (sign) {
+        long long n = strtoll(v, &end, 0);
+        long long lim = bits == 64 ? INT64_MAX : (1LL << (bits - 1)) - 1;
+        if (*end) return cli_usage_error("run", "%s:%s: '%s' is not a number", type, v, v);
+        if (errno || n > lim || n < -lim - 1) return cli_usage_error("run", "%s:%s is out of range", type, v);
+        bitsv = (uint64_t)n;
+    } else {
+        if (*v == '-') return cli_usage_error("run", "%s:%s is negative", type, v);
+        unsigned long long n = strtoull(v, &end, 0);
+        uint64_t lim = bits == 64 ? UINT64_MAX : (1ULL << bits) - 1;
+        if (*end) return cli_usage_error("run", "%s:%s: '%s' is not a number", type, v, v);
+        if (errno || n > lim) return cli_usage_error("run", "%s:%s is out of range", type, v);
+        bitsv = n;
+    }
+    a->size = (size_t)bits / 8;
+    /* little-endian bytes of the value's width, as the kernel's .param expects */
+    for (size_t i = 0; i < a->size; i++) a->value[i] = (unsigned char)(bitsv >> (8 * i));
+    return 0;
+}
+
+static int parse_arg(const char *s, run_arg *a) {
+    memset(a, 0, sizeof *a);
+    const char *colon = strchr(s, ':');
+    if (!colon)
+        return cli_usage_error("run", "argument '%s' is not TYPE:VALUE or a buffer (in:FILE, out:FILE:SIZE, "
+                               "inout:FILE, zero:SIZE)", s);
+    char type[16];
+    snprintf(type, sizeof type, "%.*s", (int)(colon - s), s);
+    const char *rest = colon + 1;
+    if (!strcmp(type, "in") || !strcmp(type, "buf")) {
+        if (!*rest) return cli_usage_error("run", "'%s': missing FILE", s);
+        a->kind = A_IN;
+        a->in_path = rest;
+        return 0;
+    }
+    if (!strcmp(type, "inout")) {
+        if (!*rest) return cli_usage_error("run", "'%s': missing FILE", s);
+        a->kind = A_INOUT;
+        const char *c2 = strchr(rest, ':');
+        static char paths[64][1024]; /* the input path must outlive this call */
+        static int npaths;
+        if (c2) {
+            if (npaths >= 64) return cli_usage_error("run", "too many inout arguments");
+            snprintf(paths[npaths], sizeof paths[npaths], "%.*s", (int)(c2 - rest), rest);
+            a->in_path = paths[npaths++];
+            snprintf(a->out_path, sizeof a->out_path, "%s", c2 + 1);
+            if (!c2[1]) return cli_usage_error("run", "'%s': empty OUTFILE", s);
+        } else {
+            a->in_path = rest;
+            snprintf(a->out_path, sizeof a->out_path, "%s", rest);
+        }
+        return 0;
+    }
+    if (!strcmp(type, "out")) {
+        const char *c2 = strrchr(rest, ':');
+        if (!c2 || c2 == rest) return cli_usage_error("run", "'%s' is not out:FILE:SIZE (e.g. out:y.bin:4096)", s);
+        uint64_t n;
+        if (cli_parse_size("run", s, c2 + 1, &n)) return CLI_EXIT_USAGE;
+        a->kind = A_OUT;
+        a->size = (size_t)n;
+        snprintf(a->out_path, sizeof a->out_path, "%.*s", (int)(c2 - rest), rest);
+        return 0;
+    }
+    if (!strcmp(type, "zero")) {
+        uint64_t n;
+        if (cli_parse_size("run", s, rest, &n)) return CLI_EXIT_USAGE;
+        a->kind = A_ZERO;
+        a->size = (size_t)n;
+        return 0;
+    }
+    a->kind = A_VALUE;
+    return parse_value(type, rest, a);
+}
+
+static int wait_task(lepton_task *t, double deadline, const char *what) {
+    for (;;) {
+        int rc = lepton_wait(t, 1000);
+        if (rc != LEPTON_ETIMEDOUT) {
+            if (rc) {
+                lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+                lepton_task_get_info(t, &ti);
+                return cli_fail(rc, what, ti.error[0] ? ti.error : lepton_last_error());
+            }
+            return 0;
+        }
+        if (now_s() > deadline) return cli_fail(LEPTON_ETIMEDOUT, what, "gave up waiting (see --timeout)");
+    }
+}
+
+/* Opens the lease, saying "waiting for capacity…" on stderr while none is free. */
+static int open_lease(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out) {
+    double t0 = now_s();
+    req->wait_ms = 0;
+    int rc = lepton_lease_open(c, req, out);
+    int rounds = 0;
+    while (rc == LEPTON_ENOCAPACITY) {
+        double left = t0 + wait_s - now_s();
+        if (left <= 0) break;
+        if (rounds++ == 0)
+            fprintf(stderr, "lepton: waiting for capacity… (up to %u s): %s\n", wait_s, lepton_last_error());
+        else
+            fprintf(stderr, "lepton: still waiting for capacity… %.0f s of %u s\n", now_s() - t0, wait_s);
+        req->wait_ms = (int32_t)(left > 10 ? 10000 : left * 1000 + 1);
+        rc = lepton_lease_open(c, req, out);
+    }
+    return rc;
+}
+
+int cmd_run(const cli_global *g, int argc, char **argv) {
+    cli_opts o;
+    cli_opts_init(&o, "run", argc, argv);
+    lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
+    req.ttl_seconds = 600;
+    req.wait_ms = 60; /* seconds until open_lease */
+    const char *ptx = NULL, *kernel = NULL, *v, *pos;
+    uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
+    int have_grid = 0, have_block = 0, json = 0, k;
+    const char **rawargs = calloc((size_t)argc + 1, sizeof *rawargs);
+    size_t nargs = 0;
+    int rc = CLI_EXIT_USAGE;
+    if (!rawargs) return cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+    while ((k = cli_opt_next(&o, &pos))) {
+        if (k == 2) {
+            rawargs[nargs++] = pos;
+            continue;
+        }
+        if (cli_opt_is(&o, "--help")) {
+            fputs(HELP, stdout);
+            free(rawargs);
+            return 0;
+        }
+        if (cli_opt_is(&o, "--json")) {
+            if (cli_opt_no_value(&o)) goto out;
+            json = 1;
+            continue;
+        }
+        if (cli_opt_is(&o, "--gpus"))
+            return free(rawargs), cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
+        int r = cli_lease_request_flag(&o, &req, 1);
+        if (r == CLI_REQ_BAD) goto out;
+        if (r == 1) continue;
+        if (!(v = cli_opt_value(&o))) goto out;
+        if (cli_opt_is(&o, "--ptx")) ptx = v;
+        else if (cli_opt_is(&o, "--kernel")) kernel = v;
+        else if (cli_opt_is(&o, "--grid")) {
+            if (cli_parse_dims("run", "--grid", v, grid)) goto out;
+            have_grid = 1;
+        } else if (cli_opt_is(&o, "--block")) {
+            if (cli_parse_dims("run", "--block", v, block)) goto out;
+            have_block = 1;
+        } else if (cli_opt_is(&o, "--shared")) {
+            if (cli_parse_u32("run", "--shared", v, 0, UINT32_MAX, &shared)) goto out;
+        } else if (cli_opt_is(&o, "--timeout")) {
+            if (cli_parse_u32("run", "--timeout", v, 1, 86400, &timeout_s)) goto out;
+        } else if (cli_opt_is(&o, "--arg")) {
+            rawargs[nargs++] = v;
+        } else {
+            cli_usage_error("run", "unknown flag '%s'", o.flag);
+            goto out;
+        }
+    }
+    if (!ptx) {
+        cli_usage_error("run", "missing --ptx FILE");
+        goto out;
+    }
+    if (!kernel) {
+        cli_usage_error("run", "missing --kernel NAME");
+        goto out;
+    }
+    if (!have_grid || !have_block) {
+        cli_usage_error("run", "missing --%s X[,Y,Z]", have_grid ? "block" : "grid");
+        goto out;
+    }
+    run_arg *args = calloc(nargs ? nargs : 1, sizeof *args);
+    lepton_arg *largs = calloc(nargs ? nargs : 1, sizeof *largs);
+    if (!args || !largs) {
+        free(args);
+        free(largs);
+        rc = cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nargs; i++)
+        if (parse_arg(rawargs[i], &args[i])) goto out_args;
+
+    /* local inputs first: a missing file must not cost a lease */
+    void *image = NULL;
+    size_t image_size = 0;
+    rc = CLI_EXIT_LOCAL;
+    if (cli_read_file(ptx, &image, &image_size)) goto out_args;
+    size_t up_bytes = 0, down_bytes = 0;
+    for (size_t i = 0; i < nargs; i++) {
+        run_arg *a = &args[i];
+        if (a->kind == A_IN || a->kind == A_INOUT) {
+            if (cli_read_file(a->in_path, &a->host, &a->size)) goto out_image;
+            if (a->size == 0) {
+                cli_err("%s is empty; a buffer needs at least one byte", a->in_path);
+                goto out_image;
+            }
+            up_bytes += a->size;
+        } else if (a->kind == A_OUT || a->kind == A_ZERO) {
+            a->host = calloc(1, a->size);
+            if (!a->host) {
+                cli_err("out of memory for a %zu-byte buffer", a->size);
+                goto out_image;
+            }
+            up_bytes += a->size;
+        }
+        if (a->kind == A_OUT || a->kind == A_INOUT) down_bytes += a->size;
+    }
+
+    lepton_client *c;
+    if ((rc = cli_client_open(g, &c))) goto out_image;
+    double t_start = now_s();
+    lepton_lease *l = NULL;
+    uint32_t wait_s = (uint32_t)req.wait_ms;
+    rc = open_lease(c, &req, wait_s, &l);
+    if (rc) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s%s", lepton_last_error(),
+                 rc == LEPTON_ENOCAPACITY ? " (lepton run: --wait SECONDS waits longer)" : "");
+        rc = cli_fail(rc, "run: lease", msg);
+        goto out_client;
+    }
+    double t_leased = now_s();
+    double t_up0 = t_leased, t_up1 = t_leased, t_k1 = t_leased, t_down1 = t_leased;
+    int64_t kernel_ns = 0;
+    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+    lepton_lease_get_info(l, &li);
+    if (!json)
+        fprintf(stderr, "lepton: lease %s: 1 x %s on %s at $%.4f per GPU-hour\n", li.id, li.gpu_model, li.node,
+                li.price_per_gpu_hour);
+    lepton_module *m = NULL;
+    double deadline = now_s() + timeout_s;
+    char what[600];
+    int run_rc = lepton_module_load(l, image, image_size, &m);
+    if (run_rc) {
+        snprintf(what, sizeof what, "run: loading %s", ptx);
+        rc = cli_fail(run_rc, what, lepton_last_error());
+        goto out_lease;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        run_arg *a = &args[i];
+        if (a->kind == A_VALUE) {
+            largs[i] = (lepton_arg){LEPTON_ARG_VALUE, NULL, 0, a->value, a->size};
+            continue;
+        }
+        run_rc = lepton_buffer_alloc(l, 0, a->size, &a->buf);
+        if (run_rc) {
+            snprintf(what, sizeof what, "run: allocating %zu bytes for argument %zu", a->size, i + 1);
+            rc = cli_fail(run_rc, what, lepton_last_error());
+            goto out_lease;
+        }
+        largs[i] = (lepton_arg){LEPTON_ARG_BUFFER, a->buf, 0, NULL, 0};
+    }
+    lepton_step *steps = calloc(nargs + 1, sizeof *steps);
+    if (!steps) {
+        rc = cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+        goto out_lease;
+    }
+    lepton_launch launch = {m, kernel, {grid[0], grid[1], grid[2]}, {block[0], block[1], block[2]}, shared, largs,
+                            nargs};
+    t_up0 = now_s();
+    /* three jobs so that the kernel's own time is measured apart from the transfers */
+    for (int phase = 0; phase < 3; phase++) {
+        size_t ns = 0;
+        for (size_t i = 0; phase != 1 && i < nargs; i++) {
+            run_arg *a = &args[i];
+            if (phase == 0 && a->kind != A_VALUE)
+                steps[ns++] = (lepton_step){LEPTON_STEP_WRITE, a->buf, 0, a->host, a->size, NULL};
+            if (phase == 2 && (a->kind == A_OUT || a->kind == A_INOUT))
+                steps[ns++] = (lepton_step){LEPTON_STEP_READ, a->buf, 0, a->host, a->size, NULL};
+        }
+        if (phase == 1) steps[ns++] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &launch};
+        if (ns > 0) {
+            lepton_job job = LEPTON_JOB_INIT;
+            job.steps = steps;
+            job.step_count = ns;
+            lepton_task *t = NULL;
+            static const char *const names[] = {"run: uploading the inputs", "run: kernel", "run: downloading the outputs"};
+            run_rc = lepton_submit(l, &job, &t);
+            if (run_rc) {
+                rc = cli_fail(run_rc, names[phase], lepton_last_error());
+            } else {
+                rc = wait_task(t, deadline, names[phase]);
+                if (!rc && phase == 1) {
+                    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+                    if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns && ti.started_ns > 0)
+                        kernel_ns = ti.ended_ns - ti.started_ns;
+                }
+            }
+            lepton_task_free(t);
+            if (rc) {
+                free(steps);
+                goto out_lease;
+            }
+        }
+        if (phase == 0) t_up1 = now_s();
+        if (phase == 1) t_k1 = now_s();
+        if (phase == 2) t_down1 = now_s();
+    }
+    free(steps);
+    for (size_t i = 0; i < nargs; i++)
+        if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
+            if (cli_write_file(args[i].out_path, args[i].host, args[i].size)) rc = CLI_EXIT_LOCAL;
+
+out_lease:
+    lepton_module_free(m);
+    for (size_t i = 0; i < nargs; i++) lepton_buffer_free(args[i].buf), args[i].buf = NULL;
+    char lease_id[64];
+    snprintf(lease_id, sizeof lease_id, "%s", li.id);
+    int close_rc = lepton_lease_close(l);
+    double t_end = now_s();
+    /* the final bill of the closed lease (the handle is gone: ask the broker by id) */
+    double cost = li.cost;
+    int64_t gpu_seconds = -1;
+    if (*lease_id) {
+        char path[128], err[512];
+        json_t *ans = NULL;
+        snprintf(path, sizeof path, "/v1/leases/%s", lease_id);
+        if (cli_http(g, "GET", path, NULL, 0, &ans, err, sizeof err) == LEPTON_OK) {
+            json_t *lj = json_object_get(ans, "lease");
+            cost = json_number_value(json_object_get(lj, "cost"));
+            gpu_seconds = (int64_t)json_integer_value(json_object_get(lj, "gpu_seconds"));
+        }
+        json_decref(ans);
+    }
+    if (close_rc && close_rc != LEPTON_EEXPIRED && !rc) rc = cli_fail(close_rc, "run: closing the lease", lepton_last_error());
+    if (rc == 0) {
+        double kernel_ms = kernel_ns ? (double)kernel_ns / 1e6 : (t_k1 - t_up1) * 1e3;
+        if (json) {
+            json_t *outs = json_array();
+            for (size_t i = 0; i < nargs; i++)
+                if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
+                    json_array_append_new(outs, json_pack("{s:s, s:I}", "file", args[i].out_path, "bytes",
+                                                          (json_int_t)args[i].size));
+            json_t *j = json_pack(
+                "{s:s, s:s, s:s, s:i, s:f, s:s, s:[i,i,i], s:[i,i,i], s:{s:f, s:f, s:f, s:f, s:f}, s:I, s:I, s:f, s:I, s:o}",
+                "lease", lease_id, "node", li.node, "gpu_model", li.gpu_model, "gpu_count", (int)li.gpu_count,
+                "price_per_gpu_hour", li.price_per_gpu_hour, "kernel", kernel, "grid", (int)grid[0], (int)grid[1],
+                (int)grid[2], "block", (int)block[0], (int)block[1], (int)block[2], "timing_ms", "lease",
+                (t_leased - t_start) * 1e3, "upload", (t_up1 - t_up0) * 1e3, "kernel", kernel_ms, "download",
+                (t_down1 - t_k1) * 1e3, "total", (t_end - t_start) * 1e3, "bytes_up", (json_int_t)up_bytes,
+                "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds", (json_int_t)gpu_seconds, "outputs",
+                outs);
+            cli_print_json(j);
+            json_decref(j);
+        } else {
+            char ub[32], db[32];
+            cli_fmt_bytes(up_bytes, ub, sizeof ub);
+            cli_fmt_bytes(down_bytes, db, sizeof db);
+            printf("kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>> on %s: %.3f ms\n", kernel, grid[0], grid[1], grid[2],
+                   block[0], block[1], block[2], li.gpu_model, kernel_ms);
+            printf("timing: lease %.1f ms, upload %s in %.1f ms, download %s in %.1f ms, total %.1f ms\n",
+                   (t_leased - t_start) * 1e3, ub, (t_up1 - t_up0) * 1e3, db, (t_down1 - t_k1) * 1e3,
+                   (t_end - t_start) * 1e3);
+            for (size_t i = 0; i < nargs; i++)
+                if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
+                    printf("wrote %s (%zu bytes)\n", args[i].out_path, args[i].size);
+            char cb[48];
+            cli_fmt_money(cost, cb, sizeof cb);
+            printf("lease %s closed; cost %s", lease_id, cb);
+            if (gpu_seconds >= 0) printf(" (%lld GPU-seconds at $%.4f per GPU-hour)", (long long)gpu_seconds,
+                                         li.price_per_gpu_hour);
+            putchar('\n');
+        }
+    }
+out_client:
+    lepton_client_close(c);
+out_image:
+    free(image);
+out_args:
+    for (size_t i = 0; i < nargs; i++) free(args[i].host);
+    free(args);
+    free(largs);
+out:
+    free(rawargs);
+    return rc;
+}

@@ -1,0 +1,115 @@
+/* main.c — the `lepton` command: global options, the verbs of API.md, `version` and the exit-code
+ * table in --help. Each verb lives in its own cmd_*.c. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char HELP[] =
+    "usage: lepton [--endpoint URL] [--token T] COMMAND [ARGS...]\n"
+    "\n"
+    "Rent GPUs from a Lepton broker and run CUDA kernels on them.\n"
+    "\n"
+    "commands:\n"
+    "  dev [--port 7700] [--emulate N] [--price USD] [--data DIR]\n"
+    "                       broker + node agent in one process on loopback, for development\n"
+    "  quote [--gpus N] [--gpu-model M] [--json]\n"
+    "                       what a lease would get now, cheapest first\n"
+    "  lease open [--gpus N] [--gpu-model M] [--ttl S] [--max-price P] [--max-cost C] [--json]\n"
+    "  lease list | info ID | extend ID SECONDS | close ID\n"
+    "  run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] ARG...\n"
+    "                       lease a GPU, run one kernel on files, print timing and cost, close\n"
+    "  nodes [--json]       the broker's nodes and their GPUs\n"
+    "  usage [--json]       your GPU-seconds and cost, per lease\n"
+    "  version              the versions of lepton and liblepton\n"
+    "Every command takes --help (with an example).\n"
+    "\n"
+    "global options (anywhere on the line):\n"
+    "  --endpoint URL   the broker (default $LEPTON_ENDPOINT, else http://127.0.0.1:7700)\n"
+    "  --token T        your tenant token (default $LEPTON_TOKEN; `lepton dev` accepts none)\n"
+    "\n"
+    "output: human tables by default; --json prints only valid JSON on stdout. Messages go to stderr.\n"
+    "\n"
+    "exit codes (a failed call exits with -lepton_status):\n"
+    "   0 ok                     7 LEPTON_EEXPIRED (the lease has ended)\n"
+    "   1 LEPTON_EINVAL, or a    8 LEPTON_ENODELOST (node or worker lost)\n"
+    "     local file error       9 LEPTON_ECUDA (CUDA error on the node)\n"
+    "   2 bad command line       10 LEPTON_ETIMEDOUT\n"
+    "     (LEPTON_ENOMEM too)    11 LEPTON_ECANCELED\n"
+    "   3 LEPTON_ENET            12 LEPTON_EPROTO (unexpected answer)\n"
+    "   4 LEPTON_EAUTH           13 LEPTON_ENOTFOUND (no such lease)\n"
+    "   5 LEPTON_ENOCAPACITY     14 LEPTON_ETOOLARGE\n"
+    "   6 LEPTON_EBUDGET\n"
+    "\n"
+    "example:\n"
+    "  lepton dev &                      # prints the endpoint and a token\n"
+    "  lepton quote --gpus 1\n"
+    "  lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 --block 256 \\\n"
+    "      u32:1024 f32:2.0 in:x.bin inout:y.bin\n";
+
+static int cmd_version(int argc, char **argv) {
+    if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
+        printf("usage: lepton version [--json]\n\nPrints the versions of lepton and of the liblepton it runs with.\n"
+               "\nexample:\n  lepton version\n");
+        return 0;
+    }
+    if (argc > 0 && !strcmp(argv[0], "--json")) {
+        printf("{\"lepton\": \"%s\", \"liblepton\": \"%s\", \"abi\": %d}\n", LEPTON_VERSION_STRING, lepton_version(),
+               LEPTON_VERSION_MAJOR);
+        return 0;
+    }
+    if (argc > 0) return cli_usage_error("version", "unexpected argument '%s'", argv[0]);
+    printf("lepton %s (liblepton %s, ABI %d)\n", LEPTON_VERSION_STRING, lepton_version(), LEPTON_VERSION_MAJOR);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN);
+    cli_global g = {0};
+    /* take the global options out of argv wherever they are (before a "--") */
+    int n = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            while (i < argc) argv[n++] = argv[i++];
+            break;
+        }
+        const char **dst = NULL;
+        const char *name = NULL;
+        if (!strncmp(a, "--endpoint", 10) && (a[10] == 0 || a[10] == '=')) dst = &g.endpoint, name = "--endpoint";
+        else if (!strncmp(a, "--token", 7) && (a[7] == 0 || a[7] == '=')) dst = &g.token, name = "--token";
+        if (!dst) {
+            argv[n++] = argv[i];
+            continue;
+        }
+        const char *eq = strchr(a, '=');
+        if (eq) *dst = eq + 1;
+        else if (i + 1 < argc) *dst = argv[++i];
+        else return cli_usage_error("", "%s needs a value", name);
+    }
+    argc = n;
+    argv[argc] = NULL;
+    if (g.endpoint && strncmp(g.endpoint, "http://", 7) && strncmp(g.endpoint, "https://", 8))
+        return cli_usage_error("", "--endpoint: '%s' is not an http:// or https:// URL", g.endpoint);
+    if (argc < 2) {
+        fputs(HELP, stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    int rest = argc - 2;
+    char **rv = argv + 2;
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(HELP, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) return cmd_version(rest, rv);
+    if (!strcmp(cmd, "quote")) return cmd_quote(&g, rest, rv);
+    if (!strcmp(cmd, "lease")) return cmd_lease(&g, rest, rv);
+    if (!strcmp(cmd, "run")) return cmd_run(&g, rest, rv);
+    if (!strcmp(cmd, "nodes")) return cmd_nodes(&g, rest, rv);
+    if (!strcmp(cmd, "usage")) return cmd_usage(&g, rest, rv);
+    if (!strcmp(cmd, "dev")) return cmd_dev(&g, rest, rv);
+    return cli_usage_error("", "unknown command '%s' (dev, quote, lease, run, nodes, usage, version)", cmd);
+}
