@@ -101,8 +101,54 @@ def _tail(path: Path) -> str:
         return ""
 
 
+def _lepton_dev() -> Iterator[Cluster]:
+    """`lepton dev` (broker + agent in one process, 2 emulated GPUs), stopped with SIGINT."""
+    exe = BUILD / "src" / "cli" / "lepton"
+    data = Path(tempfile.mkdtemp(prefix="lepton-pytest."))
+    port = _free_port(12 + GPUS)  # broker PORT, agent PORT+10, workers PORT+11+i
+    out_path = data / "dev.out"
+    proc: Optional[subprocess.Popen] = None
+    try:
+        with open(out_path, "wb") as out, open(data / "dev.log", "wb") as err:
+            proc = subprocess.Popen([str(exe), "dev", "--port", str(port), "--emulate", str(GPUS),
+                                     "--price", f"{PRICE:.2f}", "--data", str(data / "dev")],
+                                    stdout=out, stderr=err)
+        deadline = time.monotonic() + 30
+        token = ""
+        while True:
+            text = out_path.read_text(errors="replace")
+            if "ready" in text:
+                for line in text.splitlines():
+                    words = line.split()  # "lepton dev: token    lpt_…  (optional here: …)"
+                    if "token" in words[:3] and words.index("token") + 1 < len(words):
+                        token = words[words.index("token") + 1]
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("lepton dev did not start:\n" + text + _tail(data / "dev.log"))
+            time.sleep(0.1)
+        if not token:
+            pytest.fail("lepton dev printed no token:\n" + text)
+        yield Cluster(f"http://127.0.0.1:{port}", token, data, node="dev")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if os.environ.get("LEPTON_KEEP_DATA"):
+            print(f"kept {data}")
+        else:
+            shutil.rmtree(data, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
+    # `lepton dev` when it is built (LEPTON_PYTEST_SEPARATE=1 forces separate broker and agent).
+    if (BUILD / "src" / "cli" / "lepton").exists() and not os.environ.get("LEPTON_PYTEST_SEPARATE"):
+        yield from _lepton_dev()
+        return
     broker_exe = BUILD / "src" / "broker" / "lepton-broker"
     agent_exe = BUILD / "src" / "agent" / "leptond"
     cuda = BUILD / "cudaemu" / "libcuda.so.1"
