@@ -35,6 +35,9 @@ typedef struct route {
     void *user;
 } route;
 
+/* Bodies over the route's limit up to this size are drained before the 413 (see above). */
+#define LP_HTTP_DRAIN_MAX (64u << 20)
+
 struct lp_http_server {
     struct MHD_Daemon *d;
     route routes[MAX_ROUTES];
@@ -452,12 +455,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             if (cl) {
                 char *end;
                 unsigned long long v = strtoull(cl, &end, 10);
-                if (v > s->max_body) {
+                const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+                int waits_for_continue = expect && !strcasecmp(expect, "100-continue");
+                if (v > s->max_body && (v > LP_HTTP_DRAIN_MAX || waits_for_continue)) {
                     lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
                                         "request body of %llu bytes exceeds the limit of %zu bytes", v,
                                         s->max_body);
                     return send_reply(q);
                 }
+                /* Over the limit but not absurd, and the client is sending the body without waiting
+                 * for "100 Continue": read and drop it, then answer 413. Answering at once and
+                 * closing with unread bytes in the socket makes the kernel reset the connection, and
+                 * a client still sending may never see the 413. (A client that sent "Expect:
+                 * 100-continue" gets the 413 at once, before it sends the body.) */
+                if (v > s->max_body) q->too_large = 1;
             }
         }
         return MHD_YES;

@@ -419,7 +419,7 @@ int main(int argc, char **argv) {
     char head[4096];
     snprintf(head, sizeof head,
              "POST /v1/buffers HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: application/json\r\n"
-             "Content-Length: 200000\r\n\r\n{",
+             "Content-Length: 200000\r\nExpect: 100-continue\r\n\r\n",
              g_auth);
     CHECK_EQ_INT(raw_status(head), 413);
     snprintf(head, sizeof head,
