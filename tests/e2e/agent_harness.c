@@ -321,6 +321,8 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
         pid_t pid = fork();
         if (pid < 0) return -1;
         if (pid == 0) {
+            /* A test process that dies (an abort, a sanitizer report) must not leave its server behind. */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
             int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
                 dup2(fd, 1);

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,6 +52,8 @@ static int spawn_broker(h_broker *b) {
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
+        /* A test process that dies (an abort, a sanitizer report) must not leave its server behind. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fds[1], 1);
         int logfd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (logfd >= 0) dup2(logfd, 2);
