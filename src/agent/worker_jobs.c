@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "clock.h"
 #include "log.h"
 #include "wire.h"
@@ -88,37 +89,6 @@ static void job_put(lp_worker *w, wk_job *j) {
 }
 
 /* ---- parsing ---- */
-static int b64val(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-}
-
-/* Standard or URL-safe base64, padding optional. Returns the length or -1. */
-static long b64_decode(const char *s, unsigned char *out, size_t cap) {
-    size_t n = strlen(s);
-    while (n && s[n - 1] == '=') n--;
-    if (n % 4 == 1) return -1;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= cap) return -1;
-            out[o++] = (unsigned char)(acc >> bits & 0xff);
-        }
-    }
-    return (long)o;
-}
-
 static int get_u64(const json_t *o, const char *k, int required, uint64_t max, uint64_t *out, char *msg, size_t ms) {
     const json_t *v = json_object_get(o, k);
     if (!v || json_is_null(v)) {
@@ -201,7 +171,7 @@ static int parse_launch(const json_t *l, wk_step *s, char *msg, size_t ms) {
                 snprintf(msg, ms, "launch.args[%zu].value must be base64 of at most %d bytes", i, MAX_VALUE);
                 return -1;
             }
-            long len = b64_decode(b64, x->value, MAX_VALUE);
+            long len = lp_b64_decode_any(b64, strlen(b64), x->value, MAX_VALUE);
             if (len <= 0) {
                 snprintf(msg, ms, "launch.args[%zu].value is not base64 of 1..%d bytes", i, MAX_VALUE);
                 return -1;

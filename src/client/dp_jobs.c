@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base64.h"
 #include "client.h"
 #include "clock.h"
 #include "dataplane.h"
@@ -121,25 +122,8 @@ static void sb_json_string(sb *s, const char *str) {
 }
 
 static void sb_base64(sb *s, const unsigned char *p, size_t n) {
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    if (!sb_room(s, (n + 2) / 3 * 4)) return;
-    char *o = s->p + s->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = abc[v >> 18];
-        *o++ = abc[(v >> 12) & 63];
-        *o++ = abc[(v >> 6) & 63];
-        *o++ = abc[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = abc[v >> 18];
-        *o++ = abc[(v >> 12) & 63];
-        *o++ = i + 1 < n ? abc[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    s->len = (size_t)(o - s->p);
+    if (!sb_room(s, (n + 2) / 3 * 4 + 1)) return;
+    s->len += lp_b64_encode(p, n, s->p + s->len);
 }
 
 /* ---- validation ---- */

@@ -4,60 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "sha256.h"
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-size_t lp_b64url_encode(const unsigned char *in, size_t n, char *out) {
-    size_t o = 0, i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-        out[o++] = B64[v >> 6 & 63];
-        out[o++] = B64[v & 63];
-    }
-    if (n - i == 1) {
-        unsigned v = (unsigned)in[i] << 16;
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-    } else if (n - i == 2) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-        out[o++] = B64[v >> 6 & 63];
-    }
-    out[o] = 0;
-    return o;
-}
-
-static int b64val(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-long lp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t out_size) {
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    if (n % 4 == 1) return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(in[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o >= out_size) return -1;
-            out[o++] = (unsigned char)(acc >> bits & 0xff);
-        }
-    }
-    return (long)o;
-}
 
 void lp_node_key(const unsigned char *secret, size_t secret_len, const char *node, unsigned char key[32]) {
     /* "node:" separates this use of the secret from any other */

@@ -12,10 +12,7 @@
 
 #include <stddef.h>
 
-/* base64url without padding. Returns the length written (out must hold 4*ceil(n/3)+1). */
-size_t lp_b64url_encode(const unsigned char *in, size_t n, char *out);
-/* Decodes base64url without padding; returns the decoded length or -1 on bad input/too small. */
-long lp_b64url_decode(const char *in, size_t n, unsigned char *out, size_t out_size);
+#include "base64.h"
 
 /* node_key = HMAC(secret, "node:" + node name); names longer than 256 bytes are cut there. */
 void lp_node_key(const unsigned char *secret, size_t secret_len, const char *node, unsigned char key[32]);

@@ -2,6 +2,7 @@
  * per connection, blocking I/O, whole bodies in memory: simple rather than fast, but quick enough
  * on loopback to show the client's own overhead. */
 #include "fake_worker.h"
+#include "base64.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,30 +119,10 @@ static const char *functions_json =
     "{\"name\": \"fault\", \"params\": []},"
     "{\"name\": \"crash\", \"params\": []}]}";
 
-static int b64v(int c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-static size_t b64_decode(const char *s, unsigned char *out, size_t cap) {
-    size_t n = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (; *s && *s != '='; s++) {
-        int v = b64v(*s);
-        if (v < 0) return 0;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n < cap) out[n++] = (unsigned char)(acc >> bits);
-        }
-    }
-    return n;
+/* The bytes of a job's value argument; 0 when it is not base64. */
+static size_t b64_value(const char *s, unsigned char *out, size_t cap) {
+    long n = s ? lp_b64_decode_any(s, strlen(s), out, cap) : -1;
+    return n < 0 ? 0 : (size_t)n;
 }
 
 /* Resolves a buffer id under the lock: NULL with *status 404 or 410. */
@@ -259,7 +240,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                 uint64_t off =
                     (uint64_t)json_integer_value(json_object_get(json_array_get(args, 0), "offset"));
                 unsigned char nb[8] = {0};
-                b64_decode(json_string_value(json_object_get(json_array_get(args, 1), "value")), nb,
+                b64_value(json_string_value(json_object_get(json_array_get(args, 1), "value")), nb,
                            sizeof nb);
                 uint32_t n;
                 memcpy(&n, nb, 4);
@@ -272,7 +253,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                 }
             } else if (!strcmp(fn, "sleep")) {
                 unsigned char nb[8] = {0};
-                b64_decode(json_string_value(json_object_get(json_array_get(args, 0), "value")), nb,
+                b64_value(json_string_value(json_object_get(json_array_get(args, 0), "value")), nb,
                            sizeof nb);
                 uint32_t ms;
                 memcpy(&ms, nb, 4);

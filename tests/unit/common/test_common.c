@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lepton/lepton.h"
+#include "base64.h"
 #include "rand.h"
 #include "sha256.h"
 #include "wire.h"
@@ -87,7 +88,31 @@ static void test_random(void) {
     CHECK(lp_random_id(a, 10, "ls_", 12) == -1); /* too small */
 }
 
+static void test_base64(void) {
+    /* RFC 4648 §10 vectors, and the URL alphabet. */
+    char out[64];
+    unsigned char back[64];
+    lp_b64_encode((const unsigned char *)"fo", 2, out);
+    CHECK(!strcmp(out, "Zm8="));
+    lp_b64_encode((const unsigned char *)"foobar", 6, out);
+    CHECK(!strcmp(out, "Zm9vYmFy"));
+    lp_b64url_encode((const unsigned char *)"f", 1, out);
+    CHECK(!strcmp(out, "Zg"));
+    const unsigned char hi[] = {0xfb, 0xff};
+    lp_b64_encode(hi, 2, out);
+    CHECK(!strcmp(out, "+/8="));
+    lp_b64url_encode(hi, 2, out);
+    CHECK(!strcmp(out, "-_8"));
+    CHECK(lp_b64url_decode("-_8", 3, back, sizeof back) == 2 && back[0] == 0xfb && back[1] == 0xff);
+    CHECK(lp_b64url_decode("+/8=", 4, back, sizeof back) == -1); /* tokens: URL alphabet only */
+    CHECK(lp_b64_decode_any("+/8=", 4, back, sizeof back) == 2 && back[0] == 0xfb);
+    CHECK(lp_b64_decode_any("-_8", 3, back, sizeof back) == 2 && back[1] == 0xff);
+    CHECK(lp_b64_decode_any("Zm9vYmFy", 8, back, 5) == -1); /* too small */
+    CHECK(lp_b64_decode_any("Z", 1, back, sizeof back) == -1);
+}
+
 int main(void) {
+    test_base64();
     test_sha256();
     test_hmac();
     test_wire();
