@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
+#include "rand.h"
 
 static const char HELP_LEASE[] =
     "usage:\n"
@@ -190,22 +192,18 @@ static int lease_open(const cli_global *g, int argc, char **argv) {
     if (prc) return prc < 0 ? 0 : prc;
     int64_t wait_s = req.wait_ms;
     char key[64];
-    snprintf(key, sizeof key, "cli_%lx_%lx_%lx", (unsigned long)time(NULL), (unsigned long)getpid(),
-             (unsigned long)random());
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (lp_random_id(key, sizeof key, "cli_", 16) != 0)
+        return cli_fail(LEPTON_EINVAL, "lease open", "the kernel gave no randomness for an idempotency key");
+    int64_t t0 = lp_mono_ms();
     char err[1024];
     json_t *ans = NULL;
     int rc, announced = 0;
-    for (;;) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t spent_ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        int64_t left_ms = wait_s * 1000 - spent_ms;
+    for (int attempt = 0;; attempt++) {
+        int64_t left_ms = wait_s * 1000 - (lp_mono_ms() - t0);
         int32_t w = announced ? (int32_t)(left_ms > 10000 ? 10000 : (left_ms > 0 ? left_ms : 0)) : 0;
         /* a new key per attempt: a refused request must not be replayed as refused */
         char akey[80];
-        snprintf(akey, sizeof akey, "%s_%d", key, announced);
+        snprintf(akey, sizeof akey, "%s_%d", key, attempt);
         json_t *body = request_json(&req, w, akey);
         json_decref(ans);
         rc = cli_http(g, "POST", "/v1/leases", body, 30000 + w, &ans, err, sizeof err);
@@ -214,7 +212,7 @@ static int lease_open(const cli_global *g, int argc, char **argv) {
         if (!announced)
             fprintf(stderr, "lepton: waiting for capacity… (up to %lld s): %s\n", (long long)wait_s, err);
         else
-            fprintf(stderr, "lepton: still waiting for capacity… %lld s of %lld s\n", (long long)(spent_ms / 1000),
+            fprintf(stderr, "lepton: still waiting for capacity… %lld s of %lld s\n", (long long)((lp_mono_ms() - t0) / 1000),
                     (long long)wait_s);
         announced++;
     }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 
 static const char HELP[] =
     "usage: lepton run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] [options] ARG...\n"
@@ -56,11 +57,7 @@ typedef struct run_arg {
     lepton_buffer *buf;
 } run_arg;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
+static double now_s(void) { return (double)lp_mono_ns() / 1e9; }
 
 static int parse_value(const char *type, const char *v, run_arg *a) {
     char *end;
