@@ -77,6 +77,9 @@ DATA="$WORK/data"
 
 start_dev() { # another port when one was taken meanwhile (other tests run in parallel)
   for _try in 1 2 3; do
+    # the previous run's output says "ready" too: remove it here, in this shell, before the child
+    # starts (the child's own truncation of the file may come after the first look below)
+    rm -f "$WORK/dev.out" "$WORK/dev.err"
     "$LEPTON" dev --port "$PORT" --emulate 2 --data "$DATA" >"$WORK/dev.out" 2>"$WORK/dev.err" &
     DEV_PID=$!
     for _ in $(seq 1 300); do
