@@ -21,6 +21,7 @@
 #define WK_MODULE_MAX (64u << 20)    /* bytes of one module image */
 #define WK_JOB_MAX (256u << 20)      /* bytes of one job request */
 #define WK_JOB_JSON_MAX (1u << 20)   /* bytes of a job's JSON descriptor */
+#define WK_BATCH_MAX_JOBS 256        /* jobs of one POST /v1/jobs/batch (its body is at most WK_JOB_MAX) */
 #define WK_MAX_STEPS 4096
 #define WK_MAX_ARGS 256
 #define WK_BUFFER_MAX (1ull << 42)   /* bytes of one buffer */
@@ -88,6 +89,7 @@ typedef struct lp_worker {
     uint64_t lost_lo, lost_hi;   /* seqs a predecessor accepted but never finished: lost with it */
     size_t remembered, remembered_bytes;
     int seq_fd;
+    char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */
     char poison[256];
@@ -126,7 +128,7 @@ static inline int wk_is_poisoned(lp_worker *w) { return __atomic_load_n(&w->pois
 /* worker_jobs.c */
 void wk_jobs_stop(lp_worker *w); /* wakes the waiting requests: they answer 502 */
 void wk_jobs_free(lp_worker *w); /* after the HTTP server is gone */
-int wk_jobs_route(lp_worker *w, lp_http_server *s);
+int wk_jobs_route(lp_worker *w, lp_http_server *s); /* POST /v1/jobs and POST /v1/jobs/batch */
 
 /* worker_http.c */
 int wk_http_routes(lp_worker *w, lp_http_server *s);

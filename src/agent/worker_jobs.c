@@ -1,10 +1,17 @@
-/* worker_jobs.c — POST /v1/jobs: parsing a job (u32 LE n + n bytes of JSON + write bytes), running
- * jobs one at a time in seq order, and remembering recent results so that a retried seq is answered
- * without running twice (docs/dataplane.md "Jobs").
+/* worker_jobs.c — POST /v1/jobs and POST /v1/jobs/batch: parsing a job (u32 LE n + n bytes of JSON
+ * + write bytes), running jobs one at a time in seq order, and remembering recent results so that a
+ * retried seq is answered without running twice (docs/dataplane.md "Jobs").
  *
  * There is no executor thread: the request thread of the job that is due runs it itself (no
  * hand-off between threads on the path of a job), and whoever finishes a job wakes the waiters of
- * the next one, one of which runs it. */
+ * the next one, one of which runs it.
+ *
+ * A batch (K <= 256 records of u32 LE L + L bytes of one job body) cuts the per-request cost of
+ * many small jobs: its jobs are all checked, then all entered into the table, then driven in order
+ * by its request thread. Each answers as it would alone; the response holds K records of u32 LE M
+ * + the M bytes of that job's result (a refused job — seq too old, worker stopping — gets a result
+ * JSON with its error code and no data). A request-level fault (framing, no usable seq, seqs not
+ * increasing) runs nothing. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +93,17 @@ static void job_put(lp_worker *w, wk_job *j) {
     int last = --j->refs == 0;
     pthread_mutex_unlock(&w->job_mu);
     if (last) job_free(j);
+}
+
+static uint32_t get_le32(const void *p) {
+    const unsigned char *u = p;
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+static void put_le32(void *p, size_t v) {
+    unsigned char *u = p;
+    for (int i = 0; i < 4; i++)
+        u[i] = (unsigned char)(v >> (8 * i));
 }
 
 /* ---- parsing ---- */
@@ -199,8 +217,7 @@ static int parse_job(wk_job *j, char *body, size_t len, char *msg, size_t ms) {
         snprintf(msg, ms, "a job body starts with a 4-byte little-endian length of its JSON descriptor");
         return -1;
     }
-    const unsigned char *u = (const unsigned char *)body;
-    uint32_t n = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    uint32_t n = get_le32(body);
     if (n == 0 || n > WK_JOB_JSON_MAX || n > len - 4) {
         snprintf(msg, ms, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes (at most %u)", n, len,
                  WK_JOB_JSON_MAX);
@@ -419,6 +436,18 @@ out:
     return rc;
 }
 
+/* The result JSON of a job (step < 0: null), or NULL when out of memory. */
+static char *result_json(uint64_t seq, const char *status, const char *error, long step, int64_t queued_ns,
+                         int64_t started_ns, int64_t ended_ns) {
+    json_t *res = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", (json_int_t)seq, "status", status,
+                            "error", error, "step", step >= 0 ? json_integer(step) : json_null(), "queued_ns",
+                            (json_int_t)queued_ns, "started_ns", (json_int_t)started_ns, "ended_ns",
+                            (json_int_t)ended_ns);
+    char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
+    json_decref(res);
+    return text;
+}
+
 static void run_job(lp_worker *w, wk_job *j) {
     outcome o = {NULL, "", -1};
     j->res_base = malloc(RES_HDR + j->read_total);
@@ -462,13 +491,8 @@ static void run_job(lp_worker *w, wk_job *j) {
         if (r != LP_CUDA_SUCCESS) cuda_fail(w, &o, last_launch, "running the kernel", r);
     }
     j->ended_ns = lp_mono_ns();
-    json_t *res = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", (json_int_t)j->seq, "status",
-                            o.code ? o.code : "ok", "error", o.msg, "step",
-                            o.code && o.step >= 0 ? json_integer(o.step) : json_null(), "queued_ns",
-                            (json_int_t)j->queued_ns, "started_ns", (json_int_t)j->started_ns, "ended_ns",
-                            (json_int_t)j->ended_ns);
-    char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
-    json_decref(res);
+    char *text = result_json(j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1, j->queued_ns,
+                             j->started_ns, j->ended_ns);
     size_t tl = text ? strlen(text) : 0;
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!text || tl + 4 > RES_HDR || !j->res_base) {
@@ -479,11 +503,7 @@ static void run_job(lp_worker *w, wk_job *j) {
     size_t data_len = o.code ? 0 : (size_t)j->read_total;
     if (j->res_base && text) {
         j->res = j->res_base + RES_HDR - tl - 4;
-        unsigned char *p = (unsigned char *)j->res;
-        p[0] = (unsigned char)tl;
-        p[1] = (unsigned char)(tl >> 8);
-        p[2] = (unsigned char)(tl >> 16);
-        p[3] = (unsigned char)(tl >> 24);
+        put_le32(j->res, tl);
         memcpy(j->res + 4, text, tl);
         j->res_len = 4 + tl + data_len;
     }
@@ -580,9 +600,102 @@ static void drive_locked(lp_worker *w, wk_job *j) {
     }
 }
 
-/* ---- the endpoint ---- */
+/* ---- entering jobs and waiting for them ---- */
+/* Why a job got no result of its own to answer with. */
+typedef struct refusal {
+    uint64_t seq;
+    const char *code; /* NULL: not refused */
+    const char *hint;
+    char msg[200];
+} refusal;
+
+/* Enters j into the table (under job_mu). Returns the job whose result answers it, with a
+ * reference for the caller: j itself, or the remembered job of the same seq (a retry; j is freed);
+ * or NULL with why filled when the seq is too old to answer (j is freed). */
+static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
+    uint64_t seq = j->seq;
+    why->seq = seq;
+    why->code = NULL;
+    wk_job **pp = &w->jobs;
+    while (*pp && (*pp)->seq < seq)
+        pp = &(*pp)->next;
+    if (*pp && (*pp)->seq == seq) {
+        job_free(j); /* a retry: answer with the first one's result */
+        (*pp)->refs++;
+        return *pp;
+    }
+    if (seq < w->next_seq) {
+        if (seq >= w->lost_lo && seq <= w->lost_hi) {
+            why->code = WIRE_NODE_LOST;
+            why->hint = "its buffers are lost too; allocate and write them again";
+            snprintf(why->msg, sizeof why->msg,
+                     "job seq %" PRIu64 " was lost with the previous worker of this GPU, which failed", seq);
+        } else {
+            why->code = WIRE_CONFLICT;
+            why->hint = "number jobs per GPU from 1 in submission order";
+            snprintf(why->msg, sizeof why->msg,
+                     "job seq %" PRIu64
+                     " already ran here and its result is no longer held (next seq: %" PRIu64 ")",
+                     seq, w->next_seq);
+        }
+        job_free(j);
+        return NULL;
+    }
+    j->refs = 2; /* the table's and the caller's */
+    j->next = *pp;
+    *pp = j;
+    if (seq > w->seq_recv) w->seq_recv = seq;
+    return j;
+}
+
+/* Enters jobs[0..n) (seqs increasing) into the table, then waits for each in turn, running it when
+ * it is due. Jobs of other requests interleave by seq. This cannot deadlock: every request waits on
+ * its smallest unfinished seq, so the smallest pending seq of all always has a request to run it.
+ * On return jobs[i] is done with a result and holds a reference for the caller, or is NULL with
+ * why[i] filled. */
+static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
+    pthread_mutex_lock(&w->job_mu);
+    uint64_t recv = w->seq_recv;
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = enter_locked(w, jobs[i], &why[i]);
+    if (w->seq_recv != recv) wk_seq_save(w);
+    int stopping = w->stopping;
+    for (size_t i = 0; i < n && !stopping; i++)
+        if (jobs[i]) drive_locked(w, jobs[i]); /* returns at once when the worker stops */
+    for (size_t i = 0; i < n; i++) {
+        wk_job *j = jobs[i];
+        if (!j || (!stopping && j->done && j->res)) continue;
+        int lost = stopping || !j->done;
+        why[i].code = lost ? WIRE_NODE_LOST : WIRE_INTERNAL;
+        why[i].hint = NULL;
+        snprintf(why[i].msg, sizeof why[i].msg, "%s",
+                 lost ? "the worker is shutting down" : "the worker ran out of memory for the job's result");
+        jobs[i] = NULL;
+        if (--j->refs == 0) job_free(j); /* not while the table holds it: a job not done stays there */
+    }
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+/* u32 LE n + the result JSON of a job refused before it ran (no data bytes), or NULL. */
+static char *refusal_record(const refusal *why, size_t *len) {
+    char *text = result_json(why->seq, why->code, why->msg, -1, 0, 0, 0);
+    size_t tl = text ? strlen(text) : 0;
+    char *rec = text ? malloc(4 + tl) : NULL;
+    if (rec) {
+        put_le32(rec, tl);
+        memcpy(rec + 4, text, tl);
+        *len = 4 + tl;
+    }
+    free(text);
+    return rec;
+}
+
+/* ---- request bodies ---- */
+#define JOBS_HINT "see docs/dataplane.md, Jobs"
+
 typedef struct body_ctx {
     lp_worker *w;
+    const char *what; /* "job" or "batch", for messages */
     char *buf;
     size_t len, cap;
     uint64_t arriving; /* the seq announced as arriving (0 = none) */
@@ -603,8 +716,7 @@ static void arriving_drop(lp_worker *w, uint64_t seq) {
  * slow upload is never taken for a missing job. */
 static void announce(body_ctx *c) {
     if (c->looked || c->len < 4) return;
-    const unsigned char *u = (const unsigned char *)c->buf;
-    uint32_t n = (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    uint32_t n = get_le32(c->buf);
     if (n > WK_JOB_JSON_MAX || c->len < 4 + (size_t)n) {
         c->looked = n > WK_JOB_JSON_MAX;
         return;
@@ -632,7 +744,9 @@ static void body_ctx_free(void *p) {
     free(c);
 }
 
-static body_ctx *job_begin(lp_worker *w, lp_http_req *r) {
+/* The request's body so far; on its first call checks the token and the Content-Length. NULL after
+ * answering an error. */
+static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
     body_ctx *c = lp_http_ctx(r);
     if (c) return c;
     if (wk_authorized(w, r) != 0) return NULL;
@@ -640,7 +754,7 @@ static body_ctx *job_begin(lp_worker *w, lp_http_req *r) {
     unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
     if (len > WK_JOB_MAX) {
         lp_http_reply_error(r, WIRE_TOO_LARGE, "move large data with PUT /v1/buffers/ID",
-                            "a job of %llu bytes exceeds the limit of %u bytes", len, WK_JOB_MAX);
+                            "a %s of %llu bytes exceeds the limit of %u bytes", what, len, WK_JOB_MAX);
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -649,27 +763,28 @@ static body_ctx *job_begin(lp_worker *w, lp_http_req *r) {
         return NULL;
     }
     c->w = w;
+    c->what = what;
     c->cap = len ? (size_t)len : 0;
     if (c->cap && !(c->buf = malloc(c->cap))) {
         free(c);
-        lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "cannot hold a job of %llu bytes", len);
+        lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "cannot hold a %s of %llu bytes", what, len);
         return NULL;
     }
     lp_http_set_ctx(r, c, body_ctx_free);
     return c;
 }
 
-static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
-    body_ctx *c = job_begin(user, r);
-    if (!c) return -1;
+static int body_add(body_ctx *c, lp_http_req *r, const char *data, size_t size) {
     if (!size) return 0;
     if (c->len + size > WK_JOB_MAX) {
-        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a job exceeds the limit of %u bytes", WK_JOB_MAX);
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a %s exceeds the limit of %u bytes", c->what,
+                            WK_JOB_MAX);
         return -1;
     }
     if (c->len + size > c->cap) {
         size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + size) cap *= 2;
+        while (cap < c->len + size)
+            cap *= 2;
         char *nb = realloc(c->buf, cap);
         if (!nb) {
             lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "out of memory");
@@ -680,116 +795,269 @@ static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
     }
     memcpy(c->buf + c->len, data, size);
     c->len += size;
+    return 0;
+}
+
+static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
+    body_ctx *c = body_begin(user, r, "job");
+    if (!c || body_add(c, r, data, size) != 0) return -1;
     announce(c);
     return 0;
 }
 
-typedef struct res_src {
-    lp_worker *w;
-    wk_job *j;
-} res_src;
-
-static long res_read(void *cls, uint64_t pos, char *buf, size_t max) {
-    res_src *s = cls;
-    size_t n = s->j->res_len - (size_t)pos < max ? s->j->res_len - (size_t)pos : max;
-    memcpy(buf, s->j->res + pos, n);
-    return (long)n;
+/* A batch is not announced while it arrives: its jobs are small. */
+static int batch_body(lp_http_req *r, const char *data, size_t size, void *user) {
+    body_ctx *c = body_begin(user, r, "batch");
+    return c ? body_add(c, r, data, size) : -1;
 }
 
-static void res_free(void *cls) {
-    res_src *s = cls;
-    job_put(s->w, s->j);
+/* A job parsed from body (taken). NULL with code and msg when it cannot be one: out of memory, or
+ * no usable seq (a malformed job with a seq is a job: it fails in its turn). */
+static wk_job *job_parse_new(char *body, size_t len, int64_t now, const char **code, char *msg, size_t ms) {
+    wk_job *j = job_new();
+    if (!j) {
+        free(body);
+        *code = WIRE_INTERNAL;
+        snprintf(msg, ms, "out of memory");
+        return NULL;
+    }
+    if (parse_job(j, body, len, msg, ms) != 0) {
+        job_free(j);
+        *code = WIRE_INVALID;
+        return NULL;
+    }
+    j->queued_ns = now;
+    return j;
+}
+
+/* ---- responses ---- */
+/* A response body in pieces: the jobs' results (kept alive by the references it holds) and bytes
+ * of its own (the records' lengths and refusal records). */
+typedef struct piece {
+    const char *p;
+    size_t len;
+} piece;
+
+typedef struct reply_src {
+    lp_worker *w;
+    size_t njobs, npieces;
+    wk_job **jobs;       /* [njobs] references dropped when the response is done (NULL: none) */
+    char **own;          /* [njobs] refusal records */
+    piece *pieces;       /* [2 njobs] */
+    unsigned char *lens; /* [4 njobs] the records' u32 LE lengths */
+    uint64_t total;
+    size_t at; /* reading cursor: piece `at` begins at byte at_pos of the body */
+    uint64_t at_pos;
+} reply_src;
+
+static reply_src *reply_new(lp_worker *w, size_t njobs) {
+    size_t each = sizeof(wk_job *) + sizeof(char *) + 2 * sizeof(piece) + 4;
+    reply_src *s = calloc(1, sizeof *s + njobs * each); /* one block: the arrays follow the struct */
+    if (!s) return NULL;
+    s->w = w;
+    s->njobs = njobs;
+    s->jobs = (wk_job **)(s + 1);
+    s->own = (char **)(s->jobs + njobs);
+    s->pieces = (piece *)(s->own + njobs);
+    s->lens = (unsigned char *)(s->pieces + 2 * njobs);
+    return s;
+}
+
+static void reply_free(void *cls) {
+    reply_src *s = cls;
+    if (!s) return;
+    for (size_t i = 0; i < s->njobs; i++) {
+        if (s->jobs[i]) job_put(s->w, s->jobs[i]);
+        free(s->own[i]);
+    }
     free(s);
 }
 
+static void add_piece(reply_src *s, const char *p, size_t len) {
+    s->pieces[s->npieces].p = p;
+    s->pieces[s->npieces].len = len;
+    s->npieces++;
+    s->total += len;
+}
+
+static long reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    reply_src *s = cls;
+    if (pos < s->at_pos) { /* reads go forward; start over if not */
+        s->at = 0;
+        s->at_pos = 0;
+    }
+    while (s->at < s->npieces && pos >= s->at_pos + s->pieces[s->at].len)
+        s->at_pos += s->pieces[s->at++].len;
+    size_t n = 0, skip = (size_t)(pos - s->at_pos);
+    for (size_t i = s->at; i < s->npieces && n < max; i++, skip = 0) {
+        size_t k = s->pieces[i].len - skip < max - n ? s->pieces[i].len - skip : max - n;
+        memcpy(buf + n, s->pieces[i].p + skip, k);
+        n += k;
+    }
+    return n ? (long)n : -1;
+}
+
+/* Answers 200 with the pieces (taking s): one copy when the body is at most `small` bytes, since a
+ * streamed response costs more; else streamed, so that large results are never copied whole. */
+static void reply_send(lp_http_req *r, reply_src *s, uint64_t small) {
+    if (s->total > small) {
+        /* MHD allocates a block per response: small bodies get a small one */
+        size_t block = s->total < (1u << 20) ? (size_t)s->total : (1u << 20);
+        lp_http_reply_stream(r, 200, "application/octet-stream", s->total, block, reply_read, s, reply_free);
+        return;
+    }
+    char *one = s->npieces > 1 ? malloc((size_t)s->total) : NULL;
+    if (s->npieces == 1)
+        lp_http_reply_bytes(r, 200, "application/octet-stream", s->pieces[0].p, s->pieces[0].len);
+    else if (one && reply_read(s, 0, one, (size_t)s->total) == (long)s->total)
+        lp_http_reply_bytes(r, 200, "application/octet-stream", one, (size_t)s->total);
+    else
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+    free(one);
+    reply_free(s);
+}
+
+/* ---- the endpoints ---- */
 static void h_job(lp_http_req *r, void *user) {
     lp_worker *w = user;
     int64_t now = lp_mono_ns();
-    body_ctx *c = job_begin(w, r);
+    body_ctx *c = body_begin(w, r, "job");
     if (!c) return;
-    wk_job *j = job_new();
-    if (!j) {
-        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
-        return;
-    }
+    const char *code;
     char msg[400];
     char *body = c->buf;
     c->buf = NULL; /* the job owns it now */
-    if (parse_job(j, body, c->len, msg, sizeof msg) != 0) {
-        job_free(j);
-        lp_http_reply_error(r, WIRE_INVALID, "see docs/dataplane.md, Jobs", "%s", msg);
+    wk_job *j = job_parse_new(body, c->len, now, &code, msg, sizeof msg);
+    if (!j) {
+        lp_http_reply_error(r, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "%s", msg);
         return;
     }
-    j->queued_ns = now;
-    pthread_mutex_lock(&w->job_mu);
-    wk_job **pp = &w->jobs, *found = NULL;
-    for (; *pp && (*pp)->seq <= j->seq; pp = &(*pp)->next)
-        if ((*pp)->seq == j->seq) {
-            found = *pp;
-            break;
+    refusal why;
+    submit(w, &j, &why, 1);
+    reply_src *s = j ? reply_new(w, 1) : NULL;
+    if (!s) {
+        if (j) job_put(w, j);
+        lp_http_reply_error(r, j ? WIRE_INTERNAL : why.code, j ? NULL : why.hint, "%s",
+                            j ? "out of memory" : why.msg);
+        return;
+    }
+    s->jobs[0] = j;
+    add_piece(s, j->res, j->res_len);
+    reply_send(r, s, 65536);
+}
+
+/* Checks a batch's framing: K records of u32 LE L + L bytes, exactly filling the body. Returns K,
+ * or 0 after answering an error. */
+static size_t batch_count(lp_http_req *r, const char *buf, size_t len) {
+    size_t k = 0;
+    for (size_t off = 0; off < len; k++) {
+        if (k == WK_BATCH_MAX_JOBS) {
+            lp_http_reply_error(r, WIRE_TOO_LARGE, "send at most 256 jobs per batch",
+                                "a batch holds at most %d jobs; the body goes on after job %d",
+                                WK_BATCH_MAX_JOBS, WK_BATCH_MAX_JOBS - 1);
+            return 0;
         }
-    if (found) {
-        job_free(j); /* a retry: answer with the first one's result */
-        j = found;
-        j->refs++;
-    } else if (j->seq < w->next_seq) {
-        uint64_t next = w->next_seq;
-        int lost = j->seq >= w->lost_lo && j->seq <= w->lost_hi;
-        pthread_mutex_unlock(&w->job_mu);
-        uint64_t seq = j->seq;
-        job_free(j);
-        if (lost) {
-            lp_http_reply_error(r, WIRE_NODE_LOST, "its buffers are lost too; allocate and write them again",
-                                "job seq %" PRIu64 " was lost with the previous worker of this GPU, which failed", seq);
-            return;
+        if (len - off < 4) {
+            lp_http_reply_error(r, WIRE_INVALID, JOBS_HINT,
+                                "job %zu: the body ends %zu bytes into the record's 4-byte length", k,
+                                len - off);
+            return 0;
         }
-        lp_http_reply_error(r, WIRE_CONFLICT, "number jobs per GPU from 1 in submission order",
-                            "job seq %" PRIu64 " already ran here and its result is no longer held (next seq: %" PRIu64 ")",
-                            seq, next);
-        return;
-    } else {
-        j->refs = 2; /* the table's and this request's */
-        j->next = *pp;
-        *pp = j;
-        if (j->seq > w->seq_recv) {
-            w->seq_recv = j->seq;
-            wk_seq_save(w);
+        uint32_t l = get_le32(buf + off);
+        if (l < 4 || l > len - off - 4) {
+            lp_http_reply_error(
+                r, WIRE_INVALID, JOBS_HINT,
+                "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k, l,
+                off, l < 4 ? "cannot hold a job" : "runs past the end of the body", len - off - 4);
+            return 0;
+        }
+        off += 4 + (size_t)l;
+    }
+    if (!k)
+        lp_http_reply_error(r, WIRE_INVALID, JOBS_HINT, "a batch holds at least one job; the body is empty");
+    return k;
+}
+
+/* Parses the batch's K jobs, each from its own copy of its record: run_job frees a job's body
+ * once it ran, and batched jobs are small. Returns 0, or -1 after answering an error (nothing was
+ * entered: every job is checked first). */
+static int batch_parse(lp_http_req *r, const char *buf, size_t k, int64_t now, wk_job **jobs) {
+    size_t off = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t len = get_le32(buf + off);
+        char *body = malloc(len);
+        const char *code = WIRE_INTERNAL;
+        char msg[400] = "out of memory";
+        if (body) {
+            memcpy(body, buf + off + 4, len);
+            jobs[i] = job_parse_new(body, len, now, &code, msg, sizeof msg);
+        }
+        off += 4 + len;
+        if (jobs[i] && i && jobs[i]->seq <= jobs[i - 1]->seq) {
+            code = WIRE_INVALID;
+            snprintf(msg, sizeof msg,
+                     "seq %" PRIu64 " does not follow seq %" PRIu64 " of job %zu: a batch's seqs increase",
+                     jobs[i]->seq, jobs[i - 1]->seq, i - 1);
+            job_free(jobs[i]);
+            jobs[i] = NULL;
+        }
+        if (!jobs[i]) {
+            lp_http_reply_error(r, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "job %zu: %s", i,
+                                msg);
+            for (size_t m = 0; m < i; m++)
+                job_free(jobs[m]);
+            return -1;
         }
     }
-    if (w->stopping) {
-        pthread_mutex_unlock(&w->job_mu);
-        job_put(w, j);
-        lp_http_reply_error(r, WIRE_NODE_LOST, NULL, "the worker is shutting down");
-        return;
-    }
-    drive_locked(w, j);
-    int done = j->done;
-    pthread_mutex_unlock(&w->job_mu);
-    if (!done || !j->res) {
-        job_put(w, j);
-        lp_http_reply_error(r, done ? WIRE_INTERNAL : WIRE_NODE_LOST, NULL, "the worker is shutting down");
-        return;
-    }
-    if (j->res_len <= 65536) { /* small: one copy costs less than a streamed response */
-        lp_http_reply_bytes(r, 200, "application/octet-stream", j->res, j->res_len);
-        job_put(w, j);
-        return;
-    }
-    res_src *src = malloc(sizeof *src);
-    if (!src) {
-        job_put(w, j);
+    return 0;
+}
+
+/* POST /v1/jobs/batch: K jobs in one request, each as POST /v1/jobs would run it; the answer holds
+ * their results in request order (u32 LE M + the M bytes of the job's result). */
+static void h_batch(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    int64_t now = lp_mono_ns();
+    body_ctx *c = body_begin(w, r, "batch");
+    if (!c) return;
+    size_t k = batch_count(r, c->buf, c->len);
+    if (!k) return;
+    wk_job **jobs = calloc(k, sizeof *jobs);
+    refusal *why = calloc(k, sizeof *why);
+    reply_src *s = jobs && why ? reply_new(w, k) : NULL; /* before running anything: no failure after */
+    if (!s) {
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
-        return;
+    } else if (batch_parse(r, c->buf, k, now, jobs) != 0) {
+        reply_free(s);
+        s = NULL;
     }
-    src->w = w;
-    src->j = j;
-    /* MHD allocates a block per response: small results get a small one */
-    size_t block = j->res_len < (1u << 20) ? (j->res_len ? j->res_len : 1) : (1u << 20);
-    lp_http_reply_stream(r, 200, "application/octet-stream", j->res_len, block, res_read, src, res_free);
+    free(c->buf); /* the jobs have their copies */
+    c->buf = NULL;
+    if (s) {
+        submit(w, jobs, why, k);
+        for (size_t i = 0; i < k; i++) {
+            size_t len = jobs[i] ? jobs[i]->res_len : 0;
+            const char *rec = jobs[i] ? jobs[i]->res : (s->own[i] = refusal_record(&why[i], &len));
+            s->jobs[i] = jobs[i]; /* s drops the references */
+            if (!rec) continue;
+            put_le32(s->lens + 4 * i, len);
+            add_piece(s, (const char *)s->lens + 4 * i, 4);
+            add_piece(s, rec, len);
+        }
+        if (s->npieces == 2 * k) {
+            reply_send(r, s, 1u << 20);
+        } else {
+            reply_free(s);
+            lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        }
+    }
+    free(jobs);
+    free(why);
 }
 
 int wk_jobs_route(lp_worker *w, lp_http_server *s) {
-    return lp_http_server_route_stream(s, "POST", "/v1/jobs", job_body, h_job, w);
+    int rc = lp_http_server_route_stream(s, "POST", "/v1/jobs", job_body, h_job, w);
+    rc |= lp_http_server_route_stream(s, "POST", "/v1/jobs/batch", batch_body, h_batch, w);
+    return rc;
 }
 
 /* Wakes every waiter (they answer that the worker is going away) and drops the remembered jobs. */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "worker.h"
 
 #define STAGING_SIZE (4u << 20)
+#define SEQ_RECORD 42 /* "%020llu %020llu\n": two counters of at most 20 digits each */
 
 static _Thread_local lp_cu_ctx tl_bound;
 
@@ -86,9 +88,26 @@ static int read_journal(lp_worker *w, const char *path) {
     return 0;
 }
 
+/* Maps the seq record so that saving it (twice per job) costs no system call: stores into a shared
+ * file mapping reach the page cache at once, so a replacement worker's read() sees them even when
+ * this process is killed. A file shorter than the record (new) gets a valid record first. When
+ * the file cannot be mapped, wk_seq_save falls back to pwrite. */
+static void map_seq(lp_worker *w, ssize_t have) {
+    if (have < SEQ_RECORD && ftruncate(w->seq_fd, SEQ_RECORD) != 0) return;
+    void *m = mmap(NULL, SEQ_RECORD, PROT_READ | PROT_WRITE, MAP_SHARED, w->seq_fd, 0);
+    if (m == MAP_FAILED) {
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot map the job seq record (%s); writing it with pwrite",
+               w->lease, w->uuid, strerror(errno));
+        return;
+    }
+    w->seq_map = m;
+    if (have < SEQ_RECORD) wk_seq_save(w);
+}
+
 int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     char path[700];
     w->journal_fd = w->seq_fd = -1;
+    w->seq_map = NULL;
     w->next_buffer_id = 1;
     w->next_seq = 1;
     if (mkdir(w->state_dir, 0700) != 0 && errno != EEXIST) {
@@ -130,6 +149,7 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
             w->lost_hi = recv;
         }
     }
+    map_seq(w, n);
     if (w->nlost || w->next_seq > 1)
         lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
                " lost, next job seq %" PRIu64, w->lease, w->uuid, w->nlost, w->lost_lo, w->lost_hi, w->next_seq);
@@ -140,6 +160,10 @@ void wk_seq_save(lp_worker *w) {
     if (w->seq_fd < 0) return;
     char buf[64];
     int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", w->seq_done, w->seq_recv);
+    if (w->seq_map && n == SEQ_RECORD) {
+        memcpy(w->seq_map, buf, SEQ_RECORD);
+        return;
+    }
     if (pwrite(w->seq_fd, buf, (size_t)n, 0) != n)
         lp_log(LOG_WARN, "lease %s gpu %s: cannot record job seqs: %s", w->lease, w->uuid, strerror(errno));
 }
@@ -565,6 +589,8 @@ void wk_state_close(lp_worker *w) {
     free(w->lost);
     w->lost = NULL;
     if (w->journal_fd >= 0) close(w->journal_fd);
+    if (w->seq_map) munmap(w->seq_map, SEQ_RECORD);
+    w->seq_map = NULL;
     if (w->seq_fd >= 0) close(w->seq_fd);
     w->journal_fd = w->seq_fd = -1;
 }

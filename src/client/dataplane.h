@@ -17,7 +17,11 @@
 
 #include "lepton/lepton.h"
 
-#define LC_DP_CONNS 8                   /* connections (jobs on the wire) per worker */
+#define LC_DP_CONNS 8                   /* connections (requests on the wire) per worker */
+#define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (POST /v1/jobs/batch) */
+#define LC_DP_BATCH_JOB (64u << 10)     /* a job sending or reading more than this goes alone */
+#define LC_DP_BATCH_BYTES (1u << 20)    /* bytes of one batched request */
+#define LC_DP_BATCH_AFTER 2             /* requests of small jobs on the wire per worker */
 #define LC_DP_MAX_JSON (8u << 20)       /* a JSON answer larger than this is malformed */
 #define LC_DP_MAX_MODULE (64u << 20)    /* docs/dataplane.md: images up to 64 MiB */
 #define LC_DP_MAX_STEPS 65536           /* steps per job */
@@ -38,6 +42,7 @@ typedef struct lc_buf {
 typedef struct lc_worker {
     char *url;      /* "http://host:port", no trailing slash */
     char *jobs_url; /* url + "/v1/jobs" */
+    char *batch_url; /* url + "/v1/jobs/batch" */
     atomic_int up;  /* it has answered at least once: a refusal now means it failed */
     /* Job queue, guarded by lc_dp.lock. */
     uint64_t next_seq;               /* the last seq handed out */
@@ -154,6 +159,18 @@ struct lepton_task {
     uint64_t read_got, read_total;
     int bad_answer; /* the callback stopped the transfer: see `error` */
     char bad_text[160];
+    /* Batching: queued small jobs of one worker travel in one request when that worker has
+     * requests on the wire already. The first task of a batch (its head) holds the curl handle,
+     * the request body and the framing state; the others hang off batch_next. */
+    struct lepton_task *batch_next;
+    uint32_t batch_n;        /* head: jobs in the batch (0 or 1 = a single job) */
+    char *batch_body;        /* head: the request body (records of u32 length + job body) */
+    struct lepton_task *rcv; /* head: the task whose result record is arriving */
+    unsigned char rec_bytes[4];
+    size_t rec_got;    /* head: bytes of the current record's length prefix */
+    uint64_t rec_left; /* head: bytes of the current record still to come */
+    int rec_complete;  /* this task's result record arrived whole */
+    int64_t sent_ns;   /* head: when its request was started */
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */

@@ -149,6 +149,10 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
         w->jobs_url = malloc(n);
         if (!w->jobs_url) return -1;
         snprintf(w->jobs_url, n, "%s/v1/jobs", w->url);
+        n = strlen(w->url) + sizeof "/v1/jobs/batch";
+        w->batch_url = malloc(n);
+        if (!w->batch_url) return -1;
+        snprintf(w->batch_url, n, "%s/v1/jobs/batch", w->url);
     }
     /* The lease token is sent to the workers only. */
     size_t n = strlen(token) + sizeof "Authorization: Bearer ";
@@ -264,6 +268,7 @@ void lc_dp_free(lc_dp *dp) {
         lc_easy_pool_free(&dp->workers[i].idle);
         free(dp->workers[i].url);
         free(dp->workers[i].jobs_url);
+        free(dp->workers[i].batch_url);
     }
     lc_easy_pool_free(&dp->job_idle);
     free(dp->workers);

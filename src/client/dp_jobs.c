@@ -287,26 +287,15 @@ static size_t job_bad(lepton_task *t, const char *why) {
     return 0; /* stops the transfer */
 }
 
-static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
-    lepton_task *t = user;
-    size_t n = size * nmemb;
-    const char *p = ptr;
-    if (!t->json_answer) {
-        long code = 0;
-        char *ct = NULL;
-        CURL *e = lc_easy_curl(t->easy);
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-        curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
-        /* Errors come as plain {"error": …} JSON; results are framed (octet-stream). */
-        t->json_answer = (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
-    }
-    if (t->json_answer == 1) {
-        int oom = 0;
-        if (lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom))
-            return job_bad(t, oom ? "out of memory reading the worker's answer"
-                                  : "the worker's answer is too large");
-        return n;
-    }
+static int feed_bad(lepton_task *t, const char *why) {
+    job_bad(t, why);
+    return -1;
+}
+
+/* Takes n bytes of a framed job result (u32 length + JSON + READ bytes): the JSON into
+ * t->result, the READ bytes straight into the caller's memory. 0, or -1 when the answer is bad
+ * (t->bad_answer set). */
+static int framed_feed(lepton_task *t, const char *p, size_t n) {
     while (n) {
         if (t->len_got < 4) {
             size_t k = 4 - t->len_got < n ? 4 - t->len_got : n;
@@ -318,19 +307,19 @@ static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
                 t->result_len = (uint32_t)t->len_bytes[0] | (uint32_t)t->len_bytes[1] << 8 |
                                 (uint32_t)t->len_bytes[2] << 16 | (uint32_t)t->len_bytes[3] << 24;
                 if (t->result_len == 0 || t->result_len > LC_DP_MAX_JSON)
-                    return job_bad(t, "the worker's job result has a bad length prefix");
+                    return feed_bad(t, "the worker's job result has a bad length prefix");
             }
         } else if (t->result.len < t->result_len) {
             size_t k = t->result_len - t->result.len < n ? t->result_len - t->result.len : n;
             int oom = 0;
             if (lc_buf_add(&t->result, p, k, LC_DP_MAX_JSON, &oom))
-                return job_bad(t, "out of memory reading the worker's job result");
+                return feed_bad(t, "out of memory reading the worker's job result");
             p += k;
             n -= k;
         } else {
             /* READ data, straight into the caller's memory, in step order. */
             if (n > t->read_total - t->read_got)
-                return job_bad(t, "the worker sent more READ bytes than the job's READ steps asked for");
+                return feed_bad(t, "the worker sent more READ bytes than the job's READ steps asked for");
             while (n) {
                 lc_seg *s = &t->segs[t->nwrite + t->recv_seg];
                 size_t k = s->size - t->recv_off < n ? s->size - t->recv_off : n;
@@ -344,6 +333,82 @@ static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
                     t->recv_off = 0;
                 }
             }
+        }
+    }
+    return 0;
+}
+
+/* Whether an answer is a plain JSON one (an error body: 1) or framed results (2). */
+static int answer_kind(lepton_task *t) {
+    long code = 0;
+    char *ct = NULL;
+    CURL *e = lc_easy_curl(t->easy);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+    return (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
+}
+
+static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
+    lepton_task *t = user;
+    size_t n = size * nmemb;
+    if (!t->json_answer) t->json_answer = answer_kind(t);
+    if (t->json_answer == 1) {
+        int oom = 0;
+        if (lc_buf_add(&t->result, ptr, n, LC_DP_MAX_JSON, &oom))
+            return job_bad(t, oom ? "out of memory reading the worker's answer"
+                                  : "the worker's answer is too large");
+        return n;
+    }
+    return framed_feed(t, ptr, n) ? 0 : n;
+}
+
+/* The answer to a batch: records of u32 length + one job's framed result, in the batch's order;
+ * each record's bytes go to its task. */
+static size_t batch_write(char *ptr, size_t size, size_t nmemb, void *user) {
+    lepton_task *h = user;
+    size_t n = size * nmemb;
+    const char *p = ptr;
+    if (!h->json_answer) h->json_answer = answer_kind(h);
+    if (h->json_answer == 1) {
+        int oom = 0;
+        if (lc_buf_add(&h->result, p, n, LC_DP_MAX_JSON, &oom))
+            return job_bad(h, oom ? "out of memory reading the worker's answer"
+                                  : "the worker's answer is too large");
+        return n;
+    }
+    while (n) {
+        if (h->rec_got < 4) {
+            if (!h->rcv)
+                return job_bad(h, "the worker's batch answer has more results than the batch has jobs");
+            size_t k = 4 - h->rec_got < n ? 4 - h->rec_got : n;
+            memcpy(h->rec_bytes + h->rec_got, p, k);
+            h->rec_got += k;
+            p += k;
+            n -= k;
+            if (h->rec_got == 4) {
+                h->rec_left = (uint32_t)h->rec_bytes[0] | (uint32_t)h->rec_bytes[1] << 8 |
+                              (uint32_t)h->rec_bytes[2] << 16 | (uint32_t)h->rec_bytes[3] << 24;
+                if (h->rec_left < 4 || h->rec_left > 4 + (uint64_t)LC_DP_MAX_JSON + h->rcv->read_total)
+                    return job_bad(h, "a record of the worker's batch answer has a bad length prefix");
+            }
+            continue;
+        }
+        lepton_task *t = h->rcv;
+        size_t k = h->rec_left < n ? (size_t)h->rec_left : n;
+        if (framed_feed(t, p, k)) {
+            if (t != h) {
+                h->bad_answer = 1;
+                snprintf(h->bad_text, sizeof h->bad_text, "%s", t->bad_text);
+            }
+            return 0;
+        }
+        p += k;
+        n -= k;
+        h->rec_left -= k;
+        if (!h->rec_left) {
+            t->rec_complete = 1;
+            h->rcv = t->batch_next;
+            h->rec_got = 0;
         }
     }
     return size * nmemb;
@@ -367,13 +432,15 @@ static void active_unlink(lc_dp *dp, lepton_task *t) {
     t->prev = t->next = NULL;
 }
 
-/* Takes a job off the wire: its handle goes back to the pool. */
+/* Takes a request off the wire: its handle goes back to the pool. */
 static void job_detach(lc_dp *dp, lepton_task *t) {
     CURL *e = lc_easy_curl(t->easy);
     curl_multi_remove_handle(dp->multi, e);
     active_unlink(dp, t);
     lc_easy_give(dp, &dp->job_idle, t->easy);
     t->easy = NULL;
+    free(t->batch_body);
+    t->batch_body = NULL;
 }
 
 /* A job leaves the lease's queues for good (dp->lock not held). */
@@ -398,34 +465,128 @@ static void job_fail(lc_dp *dp, lepton_task *t, int was_on_wire, int status, con
                   NULL);
 }
 
+/* Completes a request's jobs (a single job, or the jobs of a batch headed by h): a job whose
+ * result arrived whole gets it, the others fail with status and text. The request counts once
+ * among its worker's requests on the wire: on its head. */
+static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire);
+static void request_finish(lc_dp *dp, lepton_task *h, int status, const char *text) {
+    for (lepton_task *u = h, *next; u; u = next) {
+        next = u->batch_next; /* u may be freed once complete */
+        u->batch_next = NULL;
+        u->batch_n = 0;
+        if (u->rec_complete)
+            job_result(dp, u, u == h);
+        else
+            job_fail(dp, u, u == h, status, "%s", text);
+    }
+}
+
+/* Puts a job back in its worker's queue, in seq order, to be sent again after a back-off (the
+ * worker is still starting). Returns 0, or -1 when the lease is closing (the caller fails it). */
+static int job_requeue(lc_dp *dp, lepton_task *t, int was_on_wire) {
+    pthread_mutex_lock(&dp->lock);
+    lc_worker *w = &dp->workers[t->worker];
+    if (dp->stopping) {
+        pthread_mutex_unlock(&dp->lock);
+        return -1;
+    }
+    if (was_on_wire) w->in_flight--;
+    lepton_task **p = &w->head;
+    while (*p && (*p)->seq < t->seq)
+        p = &(*p)->next;
+    t->next = *p;
+    *p = t;
+    if (!t->next) w->tail = t;
+    if (w->backoff_ms < BACKOFF_FIRST_MS) w->backoff_ms = BACKOFF_FIRST_MS;
+    w->retry_at_ns = lp_mono_ns() + w->backoff_ms * 1000000;
+    w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+    pthread_mutex_unlock(&dp->lock);
+    return 0;
+}
+
+/* Sends a request's jobs again later (the worker is still starting); a job that cannot be
+ * (the lease is closing) fails with status and text. */
+static void request_requeue(lc_dp *dp, lepton_task *h, int status, const char *text) {
+    for (lepton_task *u = h, *next; u; u = next) {
+        next = u->batch_next;
+        u->batch_next = NULL;
+        u->batch_n = 0;
+        if (job_requeue(dp, u, u == h)) job_fail(dp, u, u == h, status, "%s", text);
+    }
+}
+
+/* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
+ * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
 static void job_start(lc_dp *dp, lepton_task *t) {
+    for (lepton_task *u = t; u; u = u->batch_next) {
+        u->sent_seg = u->sent_off = 0;
+        u->json_answer = u == t ? 0 : 2;
+        u->len_got = 0;
+        u->result_len = 0;
+        u->result.len = 0;
+        u->recv_seg = u->recv_off = 0;
+        u->read_got = 0;
+        u->bad_answer = 0;
+        u->rec_complete = 0;
+    }
+    t->sent_ns = lp_mono_ns();
     t->easy = lc_easy_take(dp, &dp->job_idle);
     if (!t->easy) {
-        job_fail(dp, t, 1, LEPTON_ENOMEM, "out of memory (no curl handle)");
+        request_finish(dp, t, LEPTON_ENOMEM, "out of memory (no curl handle)");
         return;
     }
-    t->sent_seg = t->sent_off = 0;
-    t->json_answer = 0;
-    t->len_got = 0;
-    t->result_len = 0;
-    t->result.len = 0;
-    t->recv_seg = t->recv_off = 0;
-    t->read_got = 0;
-    t->bad_answer = 0;
     CURL *e = lc_easy_curl(t->easy);
-    curl_easy_setopt(e, CURLOPT_URL, dp->workers[t->worker].jobs_url);
+    int batch = t->batch_next != NULL;
+    uint64_t body_len = t->body_len, read_total = t->read_total;
+    if (batch) {
+        size_t len = 0;
+        for (lepton_task *u = t; u; u = u->batch_next)
+            len += 4 + (size_t)u->body_len;
+        char *b = malloc(len);
+        if (!b) {
+            lc_easy_give(dp, &dp->job_idle, t->easy);
+            t->easy = NULL;
+            request_finish(dp, t, LEPTON_ENOMEM, "out of memory (batch of jobs)");
+            return;
+        }
+        size_t at = 0;
+        for (lepton_task *u = t; u; u = u->batch_next) {
+            uint32_t n = (uint32_t)u->body_len;
+            unsigned char le[4] = {(unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16),
+                                   (unsigned char)(n >> 24)};
+            memcpy(b + at, le, 4);
+            memcpy(b + at + 4, u->head, u->head_len);
+            at += 4 + u->head_len;
+            for (uint32_t i = 0; i < u->nwrite; i++) {
+                memcpy(b + at, u->segs[i].host, u->segs[i].size);
+                at += u->segs[i].size;
+            }
+        }
+        t->batch_body = b;
+        t->rcv = t;
+        t->rec_got = 0;
+        t->rec_left = 0;
+        body_len = len;
+        read_total = 0;
+        curl_easy_setopt(e, CURLOPT_URL, dp->workers[t->worker].batch_url);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, (void *)b);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, batch_write);
+    } else {
+        curl_easy_setopt(e, CURLOPT_URL, dp->workers[t->worker].jobs_url);
+        /* A job without WRITE data is one contiguous body: curl then sends it with the headers
+         * in one segment; otherwise the body is read from the head and the caller's memory in
+         * turn. */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, dp->raw_headers);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    /* A job without WRITE data is one contiguous body: curl then sends it with the headers in
-     * one segment; otherwise the body is read from the head and the caller's memory in turn. */
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, job_read);
     curl_easy_setopt(e, CURLOPT_READDATA, t);
     curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, job_seek);
     curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)t);
     /* A job may wait behind others and run long: no deadline on the whole exchange; a dead
@@ -433,43 +594,17 @@ static void job_start(lc_dp *dp, lepton_task *t) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 0L);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 0L);
     /* Large curl buffers only for jobs that move much data: a lease may keep 8 handles per GPU. */
-    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, t->body_len >= LC_DP_BULK ? 2l << 20 : 64l << 10);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, t->read_total >= LC_DP_BULK ? 512l << 10 : 64l << 10);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, body_len >= LC_DP_BULK ? 2l << 20 : 64l << 10);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, read_total >= LC_DP_BULK ? 512l << 10 : 64l << 10);
     active_link(dp, t);
     if (curl_multi_add_handle(dp->multi, e) != CURLM_OK) {
         active_unlink(dp, t);
         lc_easy_give(dp, &dp->job_idle, t->easy);
         t->easy = NULL;
-        job_fail(dp, t, 1, LEPTON_ENOMEM, "cannot start the transfer");
+        free(t->batch_body);
+        t->batch_body = NULL;
+        request_finish(dp, t, LEPTON_ENOMEM, "cannot start the transfer");
     }
-}
-
-/* Puts a job back in its worker's queue, in seq order, to be sent again after a back-off (the
- * worker is still starting). Returns 0, or -1 when the lease is closing (the caller fails it). */
-static int job_requeue(lc_dp *dp, lepton_task *t) {
-    pthread_mutex_lock(&dp->lock);
-    lc_worker *w = &dp->workers[t->worker];
-    w->in_flight--;
-    if (dp->stopping) {
-        w->in_flight++; /* job_fail below takes it off */
-        pthread_mutex_unlock(&dp->lock);
-        return -1;
-    }
-    lepton_task **p = &w->head;
-    lepton_task *before = NULL;
-    while (*p && (*p)->seq < t->seq) {
-        before = *p;
-        p = &(*p)->next;
-    }
-    t->next = *p;
-    *p = t;
-    if (!t->next) w->tail = t;
-    (void)before;
-    if (w->backoff_ms < BACKOFF_FIRST_MS) w->backoff_ms = BACKOFF_FIRST_MS;
-    w->retry_at_ns = lp_mono_ns() + w->backoff_ms * 1000000;
-    w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
-    pthread_mutex_unlock(&dp->lock);
-    return 0;
 }
 
 /* Status of a failed job's result code: the wire codes, plus buffer_lost (not in wire.h). */
@@ -478,41 +613,12 @@ static int result_status(const char *code) {
     return wire_code_to_status(code, 0);
 }
 
-static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
-    lc_worker *w = &dp->workers[t->worker];
-    long http = 0;
-    char text[512];
-    curl_easy_getinfo(lc_easy_curl(t->easy), CURLINFO_RESPONSE_CODE, &http);
-    int net = cc == CURLE_OK ? LEPTON_OK
-                             : lc_dp_transport_text(dp, w, cc, text, sizeof text, lc_easy_errbuf(t->easy));
-    int was_up = atomic_load(&w->up);
-    job_detach(dp, t);
-    int64_t now = lp_mono_ns();
-
-    if (t->bad_answer) return job_fail(dp, t, 1, LEPTON_EPROTO, "%s", t->bad_text);
-    if (cc != CURLE_OK) {
-        if (lc_dp_conn_failure(cc) && !atomic_load(&w->up) && now < t->deadline_ns &&
-            !job_requeue(dp, t))
-            return;
-        if (was_up) net = lc_dp_refine_lost(dp, net, text, sizeof text);
-        return job_fail(dp, t, 1, net, "%s", text);
-    }
-    if (t->json_answer != 2) {
-        int starting = 0;
-        int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
-                                  &starting);
-        if (!starting) atomic_store(&w->up, 1);
-        if (starting && now < t->deadline_ns && !job_requeue(dp, t)) return;
-        if (http >= 200 && http < 300)
-            return job_fail(dp, t, 1, LEPTON_EPROTO,
-                            "the worker answered HTTP %ld with JSON instead of a job result", http);
-        return job_fail(dp, t, 1, st, "%s", text);
-    }
-    atomic_store(&w->up, 1);
+/* Completes a job from its framed result (t->result: the JSON; READ bytes already in place). */
+static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     json_t *r = t->result.len == t->result_len ? json_loadb(t->result.p, t->result.len, 0, NULL) : NULL;
     if (!json_is_object(r)) {
         json_decref(r);
-        return job_fail(dp, t, 1, LEPTON_EPROTO, "the worker's job result is %s",
+        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result is %s",
                         t->result.len < t->result_len || t->len_got < 4 ? "cut short" : "not a JSON object");
     }
     const char *status = json_string_value(json_object_get(r, "status"));
@@ -525,15 +631,15 @@ static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
     lp_json_int(r, "step", -1, INT32_MAX, &step, err, sizeof err);
     if (!status) {
         json_decref(r);
-        return job_fail(dp, t, 1, LEPTON_EPROTO, "the worker's job result has no \"status\"");
+        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result has no \"status\"");
     }
     if (!strcmp(status, "ok")) {
         json_decref(r);
         if (t->read_got != t->read_total)
-            return job_fail(dp, t, 1, LEPTON_EPROTO,
+            return job_fail(dp, t, was_on_wire, LEPTON_EPROTO,
                             "the worker sent %" PRIu64 " READ bytes instead of %" PRIu64, t->read_got,
                             t->read_total);
-        job_leaves(dp, t, 1);
+        job_leaves(dp, t, was_on_wire);
         task_complete(t, LEPTON_TASK_DONE, LEPTON_OK, NULL, ns);
         return;
     }
@@ -547,8 +653,56 @@ static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
                    "contents are lost)"
                  : "");
     json_decref(r);
-    job_leaves(dp, t, 1);
+    job_leaves(dp, t, was_on_wire);
     task_complete(t, LEPTON_TASK_FAILED, st, msg, ns);
+}
+
+/* A request curl has finished with: its jobs complete, or go back to the queue while the
+ * worker is still starting. */
+static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
+    lc_worker *w = &dp->workers[t->worker];
+    long http = 0;
+    char text[512];
+    curl_easy_getinfo(lc_easy_curl(t->easy), CURLINFO_RESPONSE_CODE, &http);
+    int net = cc == CURLE_OK ? LEPTON_OK
+                             : lc_dp_transport_text(dp, w, cc, text, sizeof text, lc_easy_errbuf(t->easy));
+    int was_up = atomic_load(&w->up);
+    int batch = t->batch_next != NULL;
+    int64_t now = lp_mono_ns();
+    if (dp->lease->client->log) {
+        uint64_t last = t->seq;
+        for (lepton_task *u = t->batch_next; u; u = u->batch_next)
+            last = u->seq;
+        lc_log(dp->lease->client, LEPTON_LOG_DEBUG,
+               "lease %s GPU %u: POST /v1/jobs%s (seq %" PRIu64 "..%" PRIu64 ", %u job%s) -> %ld in %lld µs",
+               dp->lease->id, t->worker, batch ? "/batch" : "", t->seq, last, batch ? t->batch_n : 1,
+               batch ? "s" : "", http, (long long)((now - t->sent_ns) / 1000));
+    }
+    job_detach(dp, t);
+
+    if (t->bad_answer) return request_finish(dp, t, LEPTON_EPROTO, t->bad_text);
+    if (cc != CURLE_OK) {
+        if (lc_dp_conn_failure(cc) && !atomic_load(&w->up) && now < t->deadline_ns)
+            return request_requeue(dp, t, net, text);
+        if (was_up) net = lc_dp_refine_lost(dp, net, text, sizeof text);
+        return request_finish(dp, t, net, text);
+    }
+    if (t->json_answer != 2) {
+        int starting = 0;
+        int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
+                                  &starting);
+        if (!starting) atomic_store(&w->up, 1);
+        if (starting && now < t->deadline_ns) return request_requeue(dp, t, st, text);
+        if (http >= 200 && http < 300) {
+            snprintf(text, sizeof text, "the worker answered HTTP %ld with JSON instead of a job result",
+                     http);
+            st = LEPTON_EPROTO;
+        }
+        return request_finish(dp, t, st, text);
+    }
+    atomic_store(&w->up, 1);
+    if (!batch) t->rec_complete = 1;
+    request_finish(dp, t, LEPTON_EPROTO, "the worker's answer to the batch ended before this job's result");
 }
 
 /* Completes the jobs curl has finished with; returns how many. The caller holds the role. */
@@ -565,6 +719,11 @@ static int reap(lc_dp *dp) {
         done++;
     }
     return done;
+}
+
+/* A job small enough to travel in a batch. */
+static int batchable(const lepton_task *t) {
+    return t->body_len <= LC_DP_BATCH_JOB && t->read_total <= LC_DP_BATCH_JOB;
 }
 
 /* One round of the job transport, by the holder of the driver role: sends the queued jobs that
@@ -584,9 +743,32 @@ static void drive_once(lc_dp *dp, long poll_ms) {
         }
         while (w->head && w->in_flight < LC_DP_CONNS && nstart < START_BATCH) {
             lepton_task *t = w->head;
+            /* Small jobs: at most LC_DP_BATCH_AFTER requests on the wire per worker; the first
+             * goes alone (the least latency), each later one carries every small job queued
+             * behind it. The worker runs a GPU's jobs one at a time anyway, so this costs them
+             * nothing and saves a round trip's overhead per job. Large jobs go alone, on up to
+             * LC_DP_CONNS connections, so that their bytes move while others run. */
+            int small = batchable(t);
+            if (small && w->in_flight >= LC_DP_BATCH_AFTER) break;
             w->head = t->next;
-            if (!w->head) w->tail = NULL;
             t->next = NULL;
+            if (small && w->in_flight > 0) {
+                lepton_task *last = t;
+                uint64_t bytes = 4 + t->body_len;
+                uint32_t n = 1;
+                while (w->head && n < LC_DP_BATCH_JOBS && batchable(w->head) &&
+                       bytes + 4 + w->head->body_len <= LC_DP_BATCH_BYTES) {
+                    lepton_task *u = w->head;
+                    w->head = u->next;
+                    u->next = NULL;
+                    last->batch_next = u;
+                    last = u;
+                    bytes += 4 + u->body_len;
+                    n++;
+                }
+                t->batch_n = n;
+            }
+            if (!w->head) w->tail = NULL;
             w->in_flight++;
             start[nstart++] = t;
         }
@@ -694,8 +876,9 @@ void lc_jobs_shutdown(lc_dp *dp) {
     while (dp->active) {
         lepton_task *t = dp->active;
         job_detach(dp, t);
-        job_fail(dp, t, 1, LEPTON_EEXPIRED,
-                 "the lease was closed while the job was on its way or running; its outcome is unknown");
+        request_finish(
+            dp, t, LEPTON_EEXPIRED,
+            "the lease was closed while the job was on its way or running; its outcome is unknown");
     }
     curl_multi_cleanup(dp->multi);
     dp->multi = NULL;

@@ -615,6 +615,121 @@ static void case_pipeline(void) {
     lepton_client_close(c);
 }
 
+/* ---- a deep pipeline from one thread: small jobs travel in batches ---------------------------- */
+/* Job k writes k into `x`, adds it to `counter` (saxpy with n = 1, a = 1) and reads the counter
+ * back, so each result shows that every earlier job ran once, in order. Every 50th job also moves
+ * 256 KiB (too large to be batched) through `big`; job 101 asks for more shared memory than a
+ * block may have, so it fails alone (a non-sticky CUDA error) while the jobs batched with it
+ * succeed. The library's debug log shows the batches. */
+#define BATCH_JOBS 400
+#define BATCH_WINDOW 64
+#define BATCH_BIG (256u << 10)
+#define BATCH_BAD 101
+typedef struct batch_log {
+    pthread_mutex_t mu;
+    int batches, max_jobs, batched_jobs;
+} batch_log;
+
+static void batch_log_fn(int level, const char *msg, void *user) {
+    batch_log *bl = user;
+    const char *p = strstr(msg, "/v1/jobs/batch (");
+    if (level != LEPTON_LOG_DEBUG || !p) return;
+    const char *q = strstr(p, ", ");
+    int n = q ? atoi(q + 2) : 0;
+    pthread_mutex_lock(&bl->mu);
+    bl->batches++;
+    bl->batched_jobs += n;
+    if (n > bl->max_jobs) bl->max_jobs = n;
+    pthread_mutex_unlock(&bl->mu);
+}
+
+static void case_batch(void) {
+    batch_log bl = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
+    o.endpoint = B.url;
+    o.token = T_TEN;
+    o.timeout_ms = 10000;
+    o.log = batch_log_fn;
+    o.log_user = &bl;
+    lepton_client *c = NULL;
+    CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
+    if (!c) return;
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_module *m = load(l, "saxpy");
+    lepton_buffer *x = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float)),
+                  *big = alloc(l, 0, BATCH_BIG);
+    float zero = 0;
+    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    static float xs[BATCH_JOBS], got[BATCH_JOBS];
+    static lepton_step steps[BATCH_JOBS][5];
+    static lepton_task *t[BATCH_JOBS];
+    static int rcs[BATCH_JOBS];
+    unsigned char *big_out = malloc(BATCH_BIG), *big_in = malloc(BATCH_BIG);
+    for (size_t i = 0; i < BATCH_BIG; i++)
+        big_out[i] = (unsigned char)(i * 7 + 3);
+    int one = 1;
+    float a = 1.0f;
+    lepton_arg args[4] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(x), LEPTON_ARG_BUF(counter)};
+    lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
+    lepton_launch Lbad = L;
+    Lbad.shared_bytes = 1u << 20;
+    for (int k = 0, done = 0; done < BATCH_JOBS;) {
+        if (k < BATCH_JOBS && k - done < BATCH_WINDOW) {
+            xs[k] = (float)k;
+            size_t n = 0;
+            steps[k][n++] = write_step(x, &xs[k], sizeof(float));
+            steps[k][n++] = launch_step(k == BATCH_BAD ? &Lbad : &L);
+            steps[k][n++] = read_step(counter, &got[k], sizeof(float));
+            if (k % 50 == 49) {
+                steps[k][n++] = write_step(big, big_out, BATCH_BIG);
+                steps[k][n++] = read_step(big, big_in, BATCH_BIG);
+            }
+            lepton_job j = LEPTON_JOB_INIT;
+            j.steps = steps[k];
+            j.step_count = n;
+            rcs[k] = lepton_submit(l, &j, &t[k]);
+            k++;
+        } else {
+            if (rcs[done] == LEPTON_OK) {
+                rcs[done] = lepton_wait(t[done], 20000);
+                if (done == BATCH_BAD) CHECK(strstr(lepton_last_error(), "CUDA_ERROR_INVALID_VALUE") != NULL);
+            }
+            lepton_task_free(t[done]);
+            done++;
+        }
+    }
+    int bad = 0;
+    double sum = 0;
+    for (int k = 0; k < BATCH_JOBS; k++) {
+        if (k == BATCH_BAD) {
+            CHECK_RC(rcs[k], LEPTON_ECUDA);
+            continue;
+        }
+        sum += k;
+        if (rcs[k] != LEPTON_OK || got[k] != (float)sum) {
+            if (!bad)
+                fprintf(stderr, "job %d: status %d, counter %g, expected %g\n", k, rcs[k], (double)got[k],
+                        sum);
+            bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(memcmp(big_in, big_out, BATCH_BIG) == 0);
+    fprintf(stderr, "batch: %d batched requests, %d jobs in them, the largest %d jobs\n", bl.batches,
+            bl.batched_jobs, bl.max_jobs);
+    CHECK(bl.batches > 0);
+    CHECK(bl.max_jobs >= 2);
+    free(big_out);
+    free(big_in);
+    lepton_buffer_free(big);
+    lepton_buffer_free(x);
+    lepton_buffer_free(counter);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- a sticky CUDA error: the GPU's worker is replaced, the lease goes on -------------------- */
 static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const char *what) {
     const int n = 512;
@@ -1213,6 +1328,7 @@ static const struct {
     {"long_node_timeout", case_long_node_timeout, "--node-timeout-ms 100000000"},
     {"isolation", case_isolation, NULL},
     {"pipeline", case_pipeline, NULL},
+    {"batch", case_batch, NULL},
     {"fault", case_fault, NULL},
     {"kill_worker", case_kill_worker, NULL},
     {"kill_agent", case_kill_agent, "--node-timeout-ms 1500"},

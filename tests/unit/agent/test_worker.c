@@ -1,6 +1,7 @@
 /* test_worker.c — a lepton-worker process against the CPU driver, over raw HTTP: info, buffers
  * (a few MiB round trip with a pattern), modules (PTX upload, content addressing, JIT errors), jobs
- * (write + launch + read with checked results, seq order, retries, argument checks), tokens
+ * (write + launch + read with checked results, seq order, retries, argument checks), batches of
+ * jobs (POST /v1/jobs/batch: per-job results, retries, request-level faults), tokens
  * (401/403), oversized and malformed bodies (4xx, worker still healthy), and a sticky CUDA error
  * (the worker exits 3; a replacement reloads the module and answers 410 for lost buffers).
  *
@@ -118,14 +119,23 @@ static long raw_status(const char *head) {
     return st;
 }
 
+#define BATCH_MAX 256 /* jobs of one POST /v1/jobs/batch */
+
+static void put_le32(char *p, size_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i) & 0xff);
+}
+
+static size_t get_le32(const char *p) {
+    const unsigned char *u = (const unsigned char *)p;
+    return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
+}
+
 /* Job framing: u32 LE length + JSON + write bytes. */
 static char *job_body(const char *json, const void *data, size_t dlen, size_t *len) {
     size_t n = strlen(json);
     char *b = malloc(4 + n + dlen);
-    b[0] = (char)(n & 0xff);
-    b[1] = (char)(n >> 8 & 0xff);
-    b[2] = (char)(n >> 16 & 0xff);
-    b[3] = (char)(n >> 24 & 0xff);
+    put_le32(b, n);
     memcpy(b + 4, json, n);
     if (dlen) memcpy(b + 4 + n, data, dlen);
     *len = 4 + n + dlen;
@@ -148,8 +158,7 @@ static job_result run_job(const char *json, const void *data, size_t dlen) {
     free(b);
     jr.http = jr.raw.status;
     if (jr.http == 200 && jr.raw.len >= 4) {
-        const unsigned char *u = (const unsigned char *)jr.raw.body;
-        size_t n = (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
+        size_t n = get_le32(jr.raw.body);
         if (4 + n <= jr.raw.len) {
             jr.res = json_loadb(jr.raw.body + 4, n, 0, NULL);
             jr.data = jr.raw.body + 4 + n;
@@ -240,6 +249,318 @@ static void *job_thread(void *p) {
     later *l = p;
     l->r = run_job(l->json, NULL, 0);
     return NULL;
+}
+
+/* ---- POST /v1/jobs/batch ---- */
+/* Appends a record (u32 LE L + the L bytes of one job body) to a batch body. */
+static void batch_add(char **b, size_t *len, const char *json, const void *data, size_t dlen) {
+    size_t jl;
+    char *jb = job_body(json, data, dlen, &jl);
+    *b = realloc(*b, *len + 4 + jl);
+    put_le32(*b + *len, jl);
+    memcpy(*b + *len + 4, jb, jl);
+    *len += 4 + jl;
+    free(jb);
+}
+
+typedef struct batch_rec {
+    json_t *res;
+    const char *rec, *data; /* the job's result bytes (u32 n + JSON + data), and its data */
+    size_t len, dlen;
+} batch_rec;
+
+typedef struct batch_result {
+    long http;
+    resp raw;
+    int n, framed; /* records; framed: they fill the body exactly */
+    batch_rec r[BATCH_MAX];
+} batch_result;
+
+static void batch_run(const char *body, size_t len, batch_result *br) {
+    memset(br, 0, sizeof *br);
+    br->raw = req("POST", "/v1/jobs/batch", body ? body : "", len, "application/octet-stream", NULL);
+    br->http = br->raw.status;
+    if (br->http != 200) return;
+    size_t off = 0, total = br->raw.len;
+    while (off < total && br->n < BATCH_MAX && total - off >= 4) {
+        size_t m = get_le32(br->raw.body + off);
+        if (m < 4 || m > total - off - 4) break;
+        batch_rec *x = &br->r[br->n++];
+        x->rec = br->raw.body + off + 4;
+        x->len = m;
+        size_t jn = get_le32(x->rec);
+        if (4 + jn <= m) {
+            x->res = json_loadb(x->rec + 4, jn, 0, NULL);
+            x->data = x->rec + 4 + jn;
+            x->dlen = m - 4 - jn;
+        }
+        off += 4 + m;
+    }
+    br->framed = off == total;
+}
+
+static void batch_free(batch_result *br) {
+    for (int i = 0; i < br->n; i++)
+        json_decref(br->r[i].res);
+    free(br->raw.body);
+}
+
+static const char *rec_status(const batch_rec *x) {
+    const char *s = json_string_value(json_object_get(x->res, "status"));
+    return s ? s : "(none)";
+}
+
+/* 1 when record x is an ok result of seq whose data are the ints want[0..n) plus add. */
+static int rec_ints(const batch_rec *x, long long seq, const int *want, int n, int add) {
+    if (strcmp(rec_status(x), "ok") || json_integer_value(json_object_get(x->res, "seq")) != seq ||
+        x->dlen != (size_t)n * 4) {
+        fprintf(stderr, "batch record of seq %lld: %.400s (%zu data bytes)\n", seq,
+                x->len > 4 ? x->rec + 4 : "", x->dlen);
+        return 0;
+    }
+    for (int i = 0; i < n; i++) {
+        int v;
+        memcpy(&v, x->data + 4 * i, 4);
+        if (v != want[i] + add) return 0;
+    }
+    return 1;
+}
+
+/* A job that runs the increment launch inc and reads the whole 256-byte buffer bb. */
+static void inc_read(char *json, size_t size, long long seq, const char *inc, long long bb) {
+    snprintf(json, size, "{\"seq\": %lld, \"steps\": [%s, {\"read\": {\"buffer\": %lld, \"size\": 256}}]}",
+             seq, inc, bb);
+}
+
+/* A batch request that must be refused with `status` and a message naming `needle`. */
+static void batch_refused(const char *body, size_t len, long status, const char *needle) {
+    resp r = req("POST", "/v1/jobs/batch", body ? body : "", len, "application/octet-stream", NULL);
+    CHECK_EQ_INT(r.status, status);
+    CHECK_CONTAINS(r.body, needle);
+    free(r.body);
+}
+
+/* Results in request order with host-checked data, a failing job among good ones, retries answered
+ * from memory (whole and mixed with a new job), request-level faults that run nothing, a streamed
+ * answer, a full batch of 256 and a seq too old to answer. Jobs from seq on; returns the next. */
+static long long test_batch(const char *sha, long long seq) {
+    resp r = req("POST", "/v1/buffers", "{\"size\": 256}", 13, "application/json", NULL);
+    json_t *j = as_json(&r);
+    long long bb = json_integer_value(json_object_get(j, "buffer"));
+    json_decref(j);
+    free(r.body);
+    CHECK(bb > 0);
+    int host[64], pat[64];
+    for (int i = 0; i < 64; i++)
+        pat[i] = host[i] = i * 3 - 50;
+    int n64 = 64;
+    char v64[16], inc[600], json[1200];
+    b64(&n64, 4, v64);
+    snprintf(inc, sizeof inc,
+             "{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"block\": [64],"
+             " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}",
+             sha, bb, v64);
+
+    /* three jobs: write + read back, increment + read, increment + read a window */
+    long long s0 = seq;
+    char *b1 = NULL;
+    size_t l1 = 0;
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 256}},"
+             " {\"read\": {\"buffer\": %lld, \"size\": 256}}]}",
+             seq++, bb, bb);
+    batch_add(&b1, &l1, json, pat, sizeof pat);
+    inc_read(json, sizeof json, seq++, inc, bb);
+    batch_add(&b1, &l1, json, NULL, 0);
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [%s, {\"read\": {\"buffer\": %lld, \"offset\": 16, \"size\": 64}}]}",
+             seq++, inc, bb);
+    batch_add(&b1, &l1, json, NULL, 0);
+    static batch_result br1, br;
+    batch_run(b1, l1, &br1);
+    CHECK_EQ_INT(br1.http, 200);
+    CHECK(br1.framed && br1.n == 3);
+    CHECK(br1.n == 3 && rec_ints(&br1.r[0], s0, host, 64, 0));
+    CHECK(br1.n == 3 && rec_ints(&br1.r[1], s0 + 1, host, 64, 1));
+    CHECK(br1.n == 3 && rec_ints(&br1.r[2], s0 + 2, host + 4, 16, 2));
+    for (int i = 0; i < 64; i++)
+        host[i] += 2;
+
+    /* the middle job fails on an unknown buffer; the others run */
+    char *b2 = NULL;
+    size_t l2 = 0;
+    int two[2] = {7, 8};
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 8}},"
+             " {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
+             seq++, bb, bb);
+    batch_add(&b2, &l2, json, two, sizeof two);
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}},"
+             " {\"read\": {\"buffer\": 424242, \"size\": 4}}]}",
+             seq++, bb);
+    batch_add(&b2, &l2, json, NULL, 0);
+    long long s_inc = seq;
+    char inc_json[1200];
+    inc_read(inc_json, sizeof inc_json, seq++, inc, bb);
+    batch_add(&b2, &l2, inc_json, NULL, 0);
+    batch_run(b2, l2, &br);
+    CHECK_EQ_INT(br.http, 200);
+    CHECK(br.framed && br.n == 3);
+    host[0] = 7;
+    host[1] = 8;
+    CHECK(br.n == 3 && rec_ints(&br.r[0], s0 + 3, two, 2, 0));
+    CHECK(br.n == 3 && !strcmp(rec_status(&br.r[1]), "not_found"));
+    CHECK(br.n == 3 && json_integer_value(json_object_get(br.r[1].res, "step")) == 1 && br.r[1].dlen == 0);
+    CHECK(br.n == 3 && json_integer_value(json_object_get(br.r[1].res, "seq")) == s0 + 4);
+    CHECK(br.n == 3 && rec_ints(&br.r[2], s_inc, host, 64, 1));
+    for (int i = 0; i < 64; i++)
+        host[i] += 1;
+    char *inc_rec = br.n == 3 ? malloc(br.r[2].len) : NULL;
+    size_t inc_len = br.n == 3 ? br.r[2].len : 0;
+    if (inc_rec) memcpy(inc_rec, br.r[2].rec, inc_len);
+    batch_free(&br);
+
+    /* a retried batch is answered from memory, byte for byte, without running again */
+    batch_run(b1, l1, &br);
+    CHECK(br.http == 200 && br.raw.len == br1.raw.len && !memcmp(br.raw.body, br1.raw.body, br1.raw.len));
+    batch_free(&br);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/buffers/%lld", bb);
+    r = req("GET", path, NULL, 0, NULL, NULL);
+    CHECK(r.status == 200 && r.len == sizeof host && !memcmp(r.body, host, sizeof host));
+    free(r.body);
+    /* a retry beside a new job: the old seq from memory, the new one runs */
+    char *b3 = NULL;
+    size_t l3 = 0;
+    batch_add(&b3, &l3, inc_json, NULL, 0);
+    inc_read(json, sizeof json, seq++, inc, bb);
+    batch_add(&b3, &l3, json, NULL, 0);
+    batch_run(b3, l3, &br);
+    CHECK(br.http == 200 && br.framed && br.n == 2);
+    CHECK(br.n == 2 && inc_rec && br.r[0].len == inc_len && !memcmp(br.r[0].rec, inc_rec, inc_len));
+    CHECK(br.n == 2 && rec_ints(&br.r[1], seq - 1, host, 64, 1));
+    for (int i = 0; i < 64; i++)
+        host[i] += 1;
+    batch_free(&br);
+    free(b3);
+    free(inc_rec);
+
+    /* request-level faults: nothing runs, the next seq is still free */
+    char *good = NULL;
+    size_t lg = 0;
+    inc_read(json, sizeof json, seq, inc, bb);
+    batch_add(&good, &lg, json, NULL, 0);
+    char *bad = malloc(lg + 1);
+    memcpy(bad, good, lg);
+    bad[lg] = 'x'; /* a trailing byte */
+    batch_refused(bad, lg + 1, 400, "job 1");
+    put_le32(bad, lg - 4 + 10); /* a length past the end */
+    batch_refused(bad, lg, 400, "job 0");
+    batch_refused("\x02\x00\x00\x00xy", 6, 400, "job 0"); /* too short for a job */
+    batch_refused(NULL, 0, 400, "at least one job");
+    char *b4 = NULL;
+    size_t l4 = 0;
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq + 1);
+    batch_add(&b4, &l4, json, NULL, 0); /* seq + 1, then seq: decreasing */
+    b4 = realloc(b4, l4 + lg);
+    memcpy(b4 + l4, good, lg);
+    batch_refused(b4, l4 + lg, 400, "job 1");
+    free(b4);
+    b4 = NULL;
+    l4 = 0;
+    batch_add(&b4, &l4, "{\"seq\": 99999999, \"steps\": []}", NULL, 0);
+    batch_add(&b4, &l4, "{\"steps\": []}", NULL, 0); /* no seq */
+    batch_refused(b4, l4, 400, "job 1");
+    free(b4);
+    b4 = NULL;
+    l4 = 0;
+    for (int i = 0; i <= BATCH_MAX; i++) {
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq + 1000 + i);
+        batch_add(&b4, &l4, json, NULL, 0);
+    }
+    batch_refused(b4, l4, 413, "at most 256 jobs");
+    free(b4);
+    free(bad);
+    batch_run(good, lg, &br); /* seq was never taken: it runs now, incrementing once */
+    CHECK(br.http == 200 && br.framed && br.n == 1 && rec_ints(&br.r[0], seq, host, 64, 1));
+    for (int i = 0; i < 64; i++)
+        host[i] += 1;
+    seq++;
+    batch_free(&br);
+    free(good);
+
+    /* an answer over 1 MiB is streamed across the records */
+    const size_t big = 600000;
+    char *bp = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bp[i] = (char)(i * 7 + (i >> 9));
+    snprintf(json, sizeof json, "{\"size\": %zu}", big);
+    r = req("POST", "/v1/buffers", json, strlen(json), "application/json", NULL);
+    j = as_json(&r);
+    long long bigb = json_integer_value(json_object_get(j, "buffer"));
+    json_decref(j);
+    free(r.body);
+    snprintf(path, sizeof path, "/v1/buffers/%lld?offset=0", bigb);
+    r = req("PUT", path, bp, big, "application/octet-stream", NULL);
+    CHECK_EQ_INT(r.status, 204);
+    free(r.body);
+    char *b5 = NULL;
+    size_t l5 = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(json, sizeof json,
+                 "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": %zu}}]}", seq++, bigb,
+                 big);
+        batch_add(&b5, &l5, json, NULL, 0);
+    }
+    batch_run(b5, l5, &br);
+    CHECK(br.http == 200 && br.framed && br.n == 3);
+    for (int i = 0; i < br.n; i++)
+        CHECK(!strcmp(rec_status(&br.r[i]), "ok") && br.r[i].dlen == big && !memcmp(br.r[i].data, bp, big));
+    batch_free(&br);
+    free(b5);
+    free(bp);
+
+    /* a full batch of 256 jobs; the results it adds push the first batch's out of memory */
+    char *b6 = NULL;
+    size_t l6 = 0;
+    long long s6 = seq;
+    for (int i = 0; i < BATCH_MAX; i++) {
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq++);
+        batch_add(&b6, &l6, json, NULL, 0);
+    }
+    batch_run(b6, l6, &br);
+    CHECK(br.http == 200 && br.framed && br.n == BATCH_MAX);
+    int wrong = 0;
+    for (int i = 0; i < br.n; i++)
+        if (strcmp(rec_status(&br.r[i]), "ok") ||
+            json_integer_value(json_object_get(br.r[i].res, "seq")) != s6 + i)
+            wrong++;
+    CHECK_EQ_INT(wrong, 0);
+    batch_free(&br);
+    free(b6);
+
+    /* a seq too old to answer gets a conflict record; the job beside it runs */
+    char *b7 = NULL;
+    size_t l7 = 0;
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", s0);
+    batch_add(&b7, &l7, json, NULL, 0);
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 256}}]}",
+             seq++, bb);
+    batch_add(&b7, &l7, json, NULL, 0);
+    batch_run(b7, l7, &br);
+    CHECK(br.http == 200 && br.framed && br.n == 2);
+    CHECK(br.n == 2 && !strcmp(rec_status(&br.r[0]), "conflict") && br.r[0].dlen == 0);
+    CHECK(br.n == 2 && json_integer_value(json_object_get(br.r[0].res, "seq")) == s0);
+    CHECK(br.n == 2 && json_is_null(json_object_get(br.r[0].res, "step")));
+    CHECK(br.n == 2 && rec_ints(&br.r[1], seq - 1, host, 64, 0));
+    batch_free(&br);
+    free(b7);
+
+    batch_free(&br1);
+    free(b1);
+    free(b2);
+    return seq;
 }
 
 int main(int argc, char **argv) {
@@ -711,6 +1032,9 @@ int main(int argc, char **argv) {
         r = req("GET", mpath, NULL, 0, NULL, NULL); /* reloaded from the lease's state directory */
         CHECK_EQ_INT(r.status, 200);
         free(r.body);
+        jr = run_job("{\"seq\": 1, \"steps\": []}", NULL, 0); /* it went on from its predecessor's seq */
+        CHECK_EQ_INT(jr.http, 409);
+        job_free(&jr);
         snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, ids[1]);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "buffer_lost"));
@@ -725,6 +1049,18 @@ int main(int argc, char **argv) {
         r = req("DELETE", path, NULL, 0, NULL, NULL); /* freeing a lost buffer is fine */
         CHECK_EQ_INT(r.status, 204);
         free(r.body);
+        /* batches on this worker, whose clean exit below also checks them for leaks */
+        seq = (int)test_batch(sha, seq);
+        /* the seq record a replacement worker reads: the last finished and the highest accepted seq */
+        char spath[700], *rec;
+        size_t slen = 0;
+        unsigned long long done = 0, recv = 0;
+        snprintf(spath, sizeof spath, "%s/%s.seq", dir, uuid);
+        rec = read_file(spath, &slen);
+        CHECK(rec && slen == 42 && sscanf(rec, "%llu %llu", &done, &recv) == 2);
+        CHECK_EQ_INT(done, seq - 1);
+        CHECK_EQ_INT(recv, seq - 1);
+        free(rec);
     }
 
     /* ---- clean stop ---- */

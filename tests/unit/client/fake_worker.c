@@ -150,17 +150,58 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A job's answer: sent at once (rec NULL), or kept as a batch record (rec set). */
+typedef struct fw_rec {
+    unsigned char *p;
+    size_t len;
+} fw_rec;
+
+static void job_answer(int fd, fw_rec *rec, unsigned char *framed, size_t len) {
+    if (rec) {
+        rec->p = framed;
+        rec->len = len;
+        return;
+    }
+    reply(fd, 200, "application/octet-stream", framed, len);
+    free(framed);
+}
+
+static unsigned char *framed_result(json_t *res, const unsigned char *data, size_t data_len, size_t *total) {
+    char *text = json_dumps(res, JSON_COMPACT);
+    json_decref(res);
+    size_t tl = strlen(text);
+    *total = 4 + tl + data_len;
+    unsigned char *resp = malloc(*total);
+    resp[0] = (unsigned char)tl;
+    resp[1] = (unsigned char)(tl >> 8);
+    resp[2] = (unsigned char)(tl >> 16);
+    resp[3] = (unsigned char)(tl >> 24);
+    memcpy(resp + 4, text, tl);
+    if (data_len) memcpy(resp + 4 + tl, data, data_len);
+    free(text);
+    return resp;
+}
+
+/* A job refused before it ran: an HTTP error alone, a result record in a batch. */
+static void job_refuse(int fd, fw_rec *rec, int status, const char *code, const char *msg, json_int_t seq) {
+    if (!rec) return reply_error(fd, status, code, msg);
+    size_t total;
+    unsigned char *r = framed_result(
+        json_pack("{s:I, s:s, s:s, s:n}", "seq", seq, "status", code, "error", msg, "step"), NULL, 0, &total);
+    job_answer(fd, rec, r, total);
+}
+
 /* Runs a job; returns -1 when the connection must be dropped (crash). */
-static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len) {
+static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len, fw_rec *rec) {
     int64_t queued = mono_ns();
     if (len < 4) {
-        reply_error(fd, 400, "invalid_request", "short job");
+        job_refuse(fd, rec, 400, "invalid_request", "short job", 0);
         return 0;
     }
     uint32_t dl =
         (uint32_t)body[0] | (uint32_t)body[1] << 8 | (uint32_t)body[2] << 16 | (uint32_t)body[3] << 24;
     if (dl > len - 4) {
-        reply_error(fd, 400, "invalid_request", "descriptor length past the body");
+        job_refuse(fd, rec, 400, "invalid_request", "descriptor length past the body", 0);
         return 0;
     }
     json_t *d = json_loadb((const char *)body + 4, dl, 0, NULL);
@@ -170,7 +211,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
     json_t *steps = json_object_get(d, "steps");
     if (!d || seq < 1 || !json_is_array(steps)) {
         json_decref(d);
-        reply_error(fd, 400, "invalid_request", "bad descriptor");
+        job_refuse(fd, rec, 400, "invalid_request", "bad descriptor", seq);
         return 0;
     }
     pthread_mutex_lock(&w->lock);
@@ -189,7 +230,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
     if ((uint64_t)seq != w->next_seq) {
         pthread_mutex_unlock(&w->lock);
         json_decref(d);
-        reply_error(fd, 409, "conflict", "seq out of order");
+        job_refuse(fd, rec, 409, "conflict", "seq out of order", seq);
         return 0;
     }
     int64_t started = mono_ns();
@@ -298,21 +339,65 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
         json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", seq, "status", code ? code : "ok", "error",
                   msg, "step", failed_step >= 0 ? json_integer(failed_step) : json_null(), "queued_ns",
                   (json_int_t)queued, "started_ns", (json_int_t)started, "ended_ns", (json_int_t)mono_ns());
-    char *text = json_dumps(res, JSON_COMPACT);
-    json_decref(res);
     json_decref(d);
-    size_t tl = strlen(text);
-    size_t total = 4 + tl + (code ? 0 : out_len);
-    unsigned char *resp = malloc(total);
-    resp[0] = (unsigned char)tl;
-    resp[1] = (unsigned char)(tl >> 8);
-    resp[2] = (unsigned char)(tl >> 16);
-    resp[3] = (unsigned char)(tl >> 24);
-    memcpy(resp + 4, text, tl);
-    if (!code && out_len) memcpy(resp + 4 + tl, out, out_len);
-    reply(fd, 200, "application/octet-stream", resp, total);
-    free(resp);
-    free(text);
+    size_t total;
+    unsigned char *resp = framed_result(res, out, code ? 0 : out_len, &total);
+    job_answer(fd, rec, resp, total);
+    free(out);
+    return 0;
+}
+
+static uint32_t le32(const unsigned char *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* POST /v1/jobs/batch: records of u32 LE length + a job body, answered by records of u32 LE
+ * length + that job's result, in order. */
+static int run_batch(fake_worker *w, int fd, unsigned char *body, size_t len) {
+    size_t k = 0, at = 0;
+    while (at < len) {
+        if (len - at < 4 || le32(body + at) > len - at - 4) {
+            reply_error(fd, 400, "invalid_request", "batch records do not add up");
+            return 0;
+        }
+        at += 4 + le32(body + at);
+        k++;
+    }
+    if (!k) {
+        reply_error(fd, 400, "invalid_request", "empty batch");
+        return 0;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->counts.batches++;
+    w->counts.jobs += (int)k;
+    if ((int)k > w->counts.largest_batch) w->counts.largest_batch = (int)k;
+    pthread_mutex_unlock(&w->lock);
+    fw_rec *recs = calloc(k, sizeof *recs);
+    size_t total = 0;
+    int rc = 0;
+    at = 0;
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        uint32_t l = le32(body + at);
+        rc = run_job(w, fd, body + at + 4, l, &recs[i]);
+        at += 4 + l;
+        total += 4 + recs[i].len;
+    }
+    unsigned char *out = rc ? NULL : malloc(total ? total : 1);
+    size_t o = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (out) {
+            uint32_t l = (uint32_t)recs[i].len;
+            unsigned char le[4] = {(unsigned char)l, (unsigned char)(l >> 8), (unsigned char)(l >> 16),
+                                   (unsigned char)(l >> 24)};
+            memcpy(out + o, le, 4);
+            memcpy(out + o + 4, recs[i].p, recs[i].len);
+            o += 4 + recs[i].len;
+        }
+        free(recs[i].p);
+    }
+    free(recs);
+    if (rc) return rc;
+    reply(fd, 200, "application/octet-stream", out, total);
     free(out);
     return 0;
 }
@@ -457,8 +542,9 @@ static int handle(fake_worker *w, int fd, const char *method, const char *path, 
         pthread_mutex_lock(&w->lock);
         w->counts.jobs++;
         pthread_mutex_unlock(&w->lock);
-        return run_job(w, fd, body, len);
+        return run_job(w, fd, body, len, NULL);
     }
+    if (!strcmp(method, "POST") && !strcmp(path, "/v1/jobs/batch")) return run_batch(w, fd, body, len);
     reply_error(fd, 404, "not_found", "no such route");
     return 0;
 }

@@ -29,6 +29,7 @@ int fw_port(const fake_worker *w);
 typedef struct fw_counts {
     int requests, module_gets, module_puts, module_deletes, buffer_allocs, buffer_writes, buffer_reads,
         buffer_frees, jobs, connections, unauthorized;
+    int batches, largest_batch; /* POST /v1/jobs/batch requests (their jobs count in `jobs` too) */
 } fw_counts;
 fw_counts fw_get_counts(fake_worker *w);
 

@@ -417,6 +417,99 @@ static void seq_threads(void) {
     env_close(&seq_env);
 }
 
+/* Small jobs queued behind requests on the wire travel together (POST /v1/jobs/batch): each
+ * job's result reaches its own task, a failing job fails alone, a batch refused while the worker
+ * starts is sent again, and a worker that dies under a batch fails its jobs at once. */
+#define NB 40
+static void batches(void) {
+    env e;
+    env_open(&e, 1, 5000, 0);
+    lepton_module *m = load(&e);
+    lepton_buffer *b;
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 4 * NB, &b), LEPTON_OK);
+    uint32_t ms = 200;
+    lepton_arg sa[1] = {LEPTON_ARG_VAL(ms)};
+    lepton_launch S = launch_of(m, "sleep", sa, 1);
+    lepton_launch F = launch_of(m, "fault", NULL, 0);
+    lepton_launch C = launch_of(m, "crash", NULL, 0);
+    uint32_t vals[NB], outs[NB];
+    lepton_step steps[NB][2];
+    lepton_task *t[NB];
+    /* Job 0 sleeps (alone on the wire), job 1 goes alone too, 2.. wait and then go together. */
+    steps[0][0] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &S};
+    t[0] = submit(e.l, 0, steps[0], 1);
+    for (int i = 1; i < NB; i++) {
+        vals[i] = (uint32_t)i * 7 + 1;
+        outs[i] = 0;
+        if (i == 20)
+            steps[i][0] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &F};
+        else
+            steps[i][0] = (lepton_step){LEPTON_STEP_WRITE, b, 4u * (uint64_t)i, &vals[i], 4, NULL};
+        steps[i][1] = (lepton_step){LEPTON_STEP_READ, b, 4u * (uint64_t)i, &outs[i], 4, NULL};
+        t[i] = submit(e.l, 0, steps[i], 2);
+    }
+    for (int i = 0; i < NB; i++) {
+        if (i == 20) {
+            CHECK_RC(lepton_wait(t[i], -1), LEPTON_ECUDA);
+            CHECK_MSG("CUDA_ERROR_ILLEGAL_ADDRESS");
+        } else {
+            CHECK_RC(lepton_wait(t[i], -1), LEPTON_OK);
+            if (i) CHECK(outs[i] == vals[i]);
+        }
+        lepton_task_free(t[i]);
+    }
+    fw_counts c = fw_get_counts(e.w[0]);
+    fprintf(stderr, "batches: %d jobs, %d batches, the largest %d jobs\n", c.jobs, c.batches,
+            c.largest_batch);
+    CHECK(c.jobs == NB);
+    CHECK(c.batches >= 1 && c.largest_batch >= 2);
+
+    /* Refused while the worker starts (503): sent again, each job run once, in order. */
+    fw_starting(e.w[0], 4);
+    for (int i = 1; i < NB; i++) {
+        steps[i][0] = (lepton_step){LEPTON_STEP_WRITE, b, 4u * (uint64_t)i, &vals[i], 4, NULL};
+        t[i] = submit(e.l, 0, steps[i], 1);
+    }
+    for (int i = 1; i < NB; i++) {
+        CHECK_RC(lepton_wait(t[i], -1), LEPTON_OK);
+        lepton_task_free(t[i]);
+    }
+    uint64_t seqs[2 * NB + 1], tags[2 * NB + 1];
+    int n = fw_executed(e.w[0], seqs, tags, 2 * NB + 1);
+    CHECK(n == 2 * NB - 1);
+    for (int i = 0; i < n; i++)
+        if (seqs[i] != (uint64_t)i + 1) {
+            CHECK(!"each job ran once, in seq order");
+            break;
+        }
+
+    /* The worker dies in the middle of a batch: its jobs fail with ENODELOST, promptly. */
+    t[0] = submit(e.l, 0, steps[0], 1); /* sleeps: the next ones queue up */
+    for (int i = 1; i < 12; i++) {
+        if (i == 6) steps[i][0] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &C};
+        t[i] = submit(e.l, 0, steps[i], i == 6 ? 1 : 2);
+    }
+    double t0 = now_ms();
+    CHECK_RC(lepton_wait(t[0], -1), LEPTON_OK);
+    c = fw_get_counts(e.w[0]);
+    fprintf(stderr, "batches: %d jobs, %d batches, the largest %d jobs\n", c.jobs, c.batches,
+            c.largest_batch);
+    for (int i = 1; i < 12; i++) {
+        int rc = lepton_wait(t[i], -1);
+        if (i < 6) {
+            if (rc != LEPTON_OK && rc != LEPTON_ENODELOST)
+                CHECK_RC(rc, LEPTON_ENODELOST); /* ran, or cut off */
+            fprintf(stderr, "job %d before the crash: %s\n", i, lepton_status_name(rc));
+        } else {
+            CHECK_RC(rc, LEPTON_ENODELOST);
+        }
+        lepton_task_free(t[i]);
+    }
+    CHECK(now_ms() - t0 < 3000);
+    lepton_task_free(t[0]);
+    env_close(&e);
+}
+
 static void wait_timeouts(void) {
     env e;
     env_open(&e, 1, 0, 0);
@@ -777,19 +870,13 @@ static void bench(void) {
 
 int main(int argc, char **argv) {
     static const test_case cases[] = {
-        {"module_upload", module_upload},
-        {"param_checks", param_checks},
-        {"buffer_roundtrip", buffer_roundtrip},
-        {"job_roundtrip", job_roundtrip},
-        {"seq_threads", seq_threads},
-        {"wait_timeouts", wait_timeouts},
-        {"node_lost", node_lost},
-        {"buffer_lost", buffer_lost},
-        {"worker_starting", worker_starting},
-        {"close_in_flight", close_in_flight},
-        {"client_close_in_flight", client_close_in_flight},
-        {"derived_address", derived_address},
-        {NULL, NULL},
+        {"module_upload", module_upload},       {"param_checks", param_checks},
+        {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
+        {"seq_threads", seq_threads},           {"batches", batches},
+        {"wait_timeouts", wait_timeouts},       {"node_lost", node_lost},
+        {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
+        {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
+        {"derived_address", derived_address},   {NULL, NULL},
     };
     if (argc > 1 && !strcmp(argv[1], "rtt")) { /* only the round trip, for profiling */
         env e;
