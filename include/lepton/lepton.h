@@ -355,8 +355,10 @@ typedef struct lepton_job {
 #define LEPTON_JOB_INIT {LEPTON_JOB_VERSION, 0, NULL, 0}
 
 /** Task states (lepton_task_info.state). */
-#define LEPTON_TASK_QUEUED 0   /**< Accepted, not finished (queued or running on the node). */
-#define LEPTON_TASK_RUNNING 1  /**< Executing (reported when the node says so; v1 nodes report QUEUED until the end). */
+#define LEPTON_TASK_QUEUED 0 /**< Accepted, waiting behind other jobs of its GPU (or not sent yet). */
+/** The node is working on it: every earlier job of its GPU has ended and it has been sent (its data
+ *  arriving, or its steps running). */
+#define LEPTON_TASK_RUNNING 1
 #define LEPTON_TASK_DONE 2     /**< Completed; read-backs have landed. */
 #define LEPTON_TASK_FAILED 3   /**< Failed; see status and error. */
 #define LEPTON_TASK_CANCELED 4 /**< Canceled before it ran. */

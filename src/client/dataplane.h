@@ -171,6 +171,7 @@ struct lepton_task {
     uint64_t rec_left; /* head: bytes of the current record still to come */
     int rec_complete;  /* this task's result record arrived whole */
     int64_t sent_ns;   /* head: when its request was started */
+    int first_in_line; /* head: nothing before it on its GPU was unfinished when it was sent */
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */

@@ -515,6 +515,14 @@ static void request_requeue(lc_dp *dp, lepton_task *h, int status, const char *t
     }
 }
 
+/* A job the node is working on now: everything before it on its GPU has ended, and it is on the
+ * wire (its data arriving there, or running). */
+static void mark_running(lepton_task *t) {
+    pthread_mutex_lock(&t->mu);
+    if (t->state == LEPTON_TASK_QUEUED) t->state = LEPTON_TASK_RUNNING;
+    pthread_mutex_unlock(&t->mu);
+}
+
 /* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
  * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
 static void job_start(lc_dp *dp, lepton_task *t) {
@@ -604,7 +612,9 @@ static void job_start(lc_dp *dp, lepton_task *t) {
         free(t->batch_body);
         t->batch_body = NULL;
         request_finish(dp, t, LEPTON_ENOMEM, "cannot start the transfer");
+        return;
     }
+    if (t->first_in_line) mark_running(t);
 }
 
 /* Status of a failed job's result code: the wire codes, plus buffer_lost (not in wire.h). */
@@ -657,9 +667,30 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     task_complete(t, LEPTON_TASK_FAILED, st, msg, ns);
 }
 
+/* After a request to worker `wi` ended: the earliest job still on the wire there is next in line
+ * on its GPU when no job before it waits in the queue (one sent back while the worker started). */
+static void advance_running(lc_dp *dp, uint32_t wi) {
+    lepton_task *first = NULL;
+    for (lepton_task *a = dp->active; a; a = a->next)
+        if (a->worker == wi && (!first || a->seq < first->seq)) first = a;
+    if (!first) return;
+    pthread_mutex_lock(&dp->lock);
+    lepton_task *q = dp->workers[wi].head;
+    int next_in_line = !q || q->seq > first->seq;
+    pthread_mutex_unlock(&dp->lock);
+    if (next_in_line) mark_running(first);
+}
+
 /* A request curl has finished with: its jobs complete, or go back to the queue while the
  * worker is still starting. */
+static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc);
 static void job_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
+    uint32_t wi = t->worker;
+    request_done(dp, t, cc);
+    advance_running(dp, wi);
+}
+
+static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
     lc_worker *w = &dp->workers[t->worker];
     long http = 0;
     char text[512];
@@ -769,6 +800,7 @@ static void drive_once(lc_dp *dp, long poll_ms) {
                 t->batch_n = n;
             }
             if (!w->head) w->tail = NULL;
+            t->first_in_line = w->in_flight == 0; /* every job before it has ended */
             w->in_flight++;
             start[nstart++] = t;
         }

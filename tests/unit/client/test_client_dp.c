@@ -510,6 +510,40 @@ static void batches(void) {
     env_close(&e);
 }
 
+/* QUEUED while an earlier job of its GPU is unfinished, RUNNING once it is the node's, then DONE. */
+static int state_of(lepton_task *t) {
+    lepton_task_info info = LEPTON_TASK_INFO_INIT;
+    CHECK_RC(lepton_task_get_info(t, &info), LEPTON_OK);
+    return info.state;
+}
+
+static void task_states(void) {
+    env e;
+    env_open(&e, 1, 0, 0);
+    lepton_module *m = load(&e);
+    uint32_t ms = 300;
+    lepton_arg a = LEPTON_ARG_VAL(ms);
+    lepton_launch L = launch_of(m, "sleep", &a, 1);
+    lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &L};
+    lepton_task *t1 = submit(e.l, 0, &s, 1), *t2 = submit(e.l, 0, &s, 1);
+    CHECK(state_of(t1) == LEPTON_TASK_RUNNING);
+    CHECK(state_of(t2) == LEPTON_TASK_QUEUED);
+    CHECK_RC(lepton_wait(t1, -1), LEPTON_OK);
+    CHECK(state_of(t1) == LEPTON_TASK_DONE);
+    int st = state_of(t2);
+    for (int i = 0; i < 100 && st == LEPTON_TASK_QUEUED; i++) { /* another thread may drive */
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+        st = state_of(t2);
+    }
+    CHECK(st == LEPTON_TASK_RUNNING);
+    CHECK_RC(lepton_wait(t2, -1), LEPTON_OK);
+    CHECK(state_of(t2) == LEPTON_TASK_DONE);
+    lepton_task_free(t1);
+    lepton_task_free(t2);
+    env_close(&e);
+}
+
 static void wait_timeouts(void) {
     env e;
     env_open(&e, 1, 0, 0);
@@ -873,6 +907,7 @@ int main(int argc, char **argv) {
         {"module_upload", module_upload},       {"param_checks", param_checks},
         {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
         {"seq_threads", seq_threads},           {"batches", batches},
+        {"task_states", task_states},
         {"wait_timeouts", wait_timeouts},       {"node_lost", node_lost},
         {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
         {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
