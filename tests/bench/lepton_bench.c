@@ -186,8 +186,9 @@ static void *echo_thread(void *arg) {
     return NULL;
 }
 
-/* p50 of a 1-byte round trip over a loopback TCP socket pair, in µs. */
-static double tcp_rtt_p50_us(int rounds) {
+/* p50 of a 1-byte round trip over a loopback TCP socket pair, in µs (its p99 in *p99 when not
+ * NULL). */
+static double tcp_rtt_p50_us(int rounds, double *p99) {
     tcp_pair p;
     if (tcp_pair_open(&p, 0) != 0) return -1;
     pthread_t th;
@@ -205,6 +206,7 @@ static double tcp_rtt_p50_us(int rounds) {
     tcp_pair_close(&p);
     qsort(v, (size_t)rounds, sizeof *v, cmp_double);
     double r = ok ? pct(v, rounds, 0.5) : -1;
+    if (p99) *p99 = ok ? pct(v, rounds, 0.99) : -1;
     free(v);
     return r;
 }
@@ -360,7 +362,8 @@ static int empty_jobs_serial(dp_env *e, int n, double *v, double *node, double *
 
 static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
     int n = quick ? 500 : 5000;
-    double base = tcp_rtt_p50_us(quick ? 2000 : 20000);
+    double base99 = 0, base99_2 = 0;
+    double base = tcp_rtt_p50_us(quick ? 2000 : 20000, &base99);
     double *v = calloc((size_t)n, sizeof *v), *node = calloc((size_t)n, sizeof *node);
     if (empty_jobs_serial(e, n / 5 + 20, NULL, NULL, NULL) != 0 ||
         empty_jobs_serial(e, n, v, node, NULL) != 0) {
@@ -369,8 +372,11 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
         return -1;
     }
     /* loopback TCP on a shared machine is bimodal: the lower of two runs (before and after) */
-    double base2 = tcp_rtt_p50_us(quick ? 2000 : 20000);
-    if (base2 > 0 && (base <= 0 || base2 < base)) base = base2;
+    double base2 = tcp_rtt_p50_us(quick ? 2000 : 20000, &base99_2);
+    if (base2 > 0 && (base <= 0 || base2 < base)) {
+        base = base2;
+        base99 = base99_2;
+    }
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     qsort(node, (size_t)n, sizeof *node, cmp_double);
     emit("rtt", "tcp_rtt_p50_us", base, 0, "baseline (1 byte over a loopback TCP socket pair)");
@@ -379,6 +385,9 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
     /* where the time goes: on the node (the job queued, launched, synchronized), the rest is the
      * client and the wire */
     emit("rtt", "node_p50_us", pct(node, n, 0.5), 0, "reported (queued to ended on the worker)");
+    emit("rtt", "node_p99_us", pct(node, n, 0.99), 0, "reported (queued to ended on the worker)");
+    /* the tail of the wire itself, for comparison with p99_us */
+    emit("rtt", "tcp_rtt_p99_us", base99, 0, "reported (the same TCP round trips' p99)");
     if (p50_out) *p50_out = pct(v, n, 0.5);
     free(v);
     free(node);
