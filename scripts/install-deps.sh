@@ -5,7 +5,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-PKGS=(build-essential cmake pkg-config curl ca-certificates python3 python3-pip python3-venv
+PKGS=(build-essential cmake pkg-config curl ca-certificates openssl python3 python3-pip python3-venv
       libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev libpq-dev)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -128,7 +128,7 @@ typedef struct lepton_client_options {
     uint32_t version;     /**< LEPTON_CLIENT_OPTIONS_VERSION. */
     const char *endpoint; /**< Broker URL; NULL → $LEPTON_ENDPOINT → http://127.0.0.1:7700. Copied. */
     const char *token;    /**< Bearer token; NULL → $LEPTON_TOKEN → none (only `lepton dev` accepts none). Copied. */
-    const char *ca_file;  /**< Extra CA bundle for https; NULL = the system store. Copied. */
+    const char *ca_file;  /**< Extra CA bundle (PEM); NULL → $LEPTON_CA_FILE → the system store. Copied. */
     int32_t timeout_ms;   /**< Deadline of each request; 0 = 30000; negative is invalid. */
     lepton_log_fn log;    /**< Log callback; NULL = silent. */
     void *log_user;       /**< Passed to `log` unchanged. */

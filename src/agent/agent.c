@@ -136,11 +136,12 @@ static int mkdirs(const char *path) {
 static const char *describe_status(int st, char *buf, size_t n) {
     if (WIFEXITED(st)) {
         int c = WEXITSTATUS(st);
-        const char *why = c == LP_WORKER_EXIT_STICKY ? " (sticky CUDA error)"
+        const char *why = c == LP_WORKER_EXIT_STICKY  ? " (sticky CUDA error)"
                           : c == LP_WORKER_EXIT_START ? " (could not start: CUDA or its port)"
                           : c == LP_WORKER_EXIT_USAGE ? " (bad arguments)"
-                          : c == 127 ? " (cannot execute lepton-worker)"
-                                     : "";
+                          : c == LP_WORKER_EXIT_TLS   ? " (could not serve HTTPS: certificate or key refused)"
+                          : c == 127                  ? " (cannot execute lepton-worker)"
+                                                      : "";
         snprintf(buf, n, "exited with status %d%s", c, why);
     } else if (WIFSIGNALED(st)) {
         snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
@@ -169,7 +170,7 @@ static void spawn(lp_agent *a, ag_slot *s) {
     lease_dir(a, l->id, dir, sizeof dir);
     snprintf(index, sizeof index, "%d", s->lease_index);
     if (mkdirs(dir) != 0) lp_log(LOG_WARN, "lease %s: cannot create %s: %s", l->id, dir, strerror(errno));
-    char *argv[20];
+    char *argv[24];
     int n = 0;
     argv[n++] = a->worker_path;
     argv[n++] = "--listen";
@@ -187,6 +188,12 @@ static void spawn(lp_agent *a, ag_slot *s) {
     if (a->cfg.cuda_library[0]) {
         argv[n++] = "--cuda-library";
         argv[n++] = a->cfg.cuda_library;
+    }
+    if (a->cfg.tls_cert[0]) { /* the paths only: each worker reads the files itself */
+        argv[n++] = "--tls-cert";
+        argv[n++] = a->cfg.tls_cert;
+        argv[n++] = "--tls-key";
+        argv[n++] = a->cfg.tls_key;
     }
     argv[n] = NULL;
     /* the environment, with the node key (never on the command line, where ps shows it) */
@@ -281,7 +288,10 @@ static void reap(lp_agent *a) {
         }
         s->fails[recent++] = now;
         s->nfails = recent;
-        if (recent >= FAIL_LIMIT || (WIFEXITED(st) && WEXITSTATUS(st) == LP_WORKER_EXIT_USAGE)) {
+        /* bad arguments, or a certificate or key refused: the same start would fail again */
+        int hopeless = WIFEXITED(st) &&
+                       (WEXITSTATUS(st) == LP_WORKER_EXIT_USAGE || WEXITSTATUS(st) == LP_WORKER_EXIT_TLS);
+        if (recent >= FAIL_LIMIT || hopeless) {
             char reason[600];
             snprintf(reason, sizeof reason, "the worker of GPU %s on node %s could not be kept running (%d failures in %d s; last: %s)",
                      s->gpu.uuid, a->cfg.name, recent, FAIL_WINDOW_MS / 1000, desc);
@@ -326,6 +336,9 @@ static void tend(lp_agent *a) {
 }
 
 /* ---- the broker ---- */
+/* The scheme of the addresses the agent and its workers serve (and register). */
+static const char *scheme(const lp_agent *a) { return a->cfg.tls_cert[0] ? "https" : "http"; }
+
 static json_t *registration(const lp_agent *a) {
     json_t *gpus = json_array();
     for (int i = 0; i < a->nslots; i++)
@@ -333,7 +346,7 @@ static json_t *registration(const lp_agent *a) {
                                               a->slots[i].gpu.name, "memory", (json_int_t)a->slots[i].gpu.memory,
                                               "address", a->slots[i].address));
     char addr[400];
-    snprintf(addr, sizeof addr, "http://%s:%d", a->adv_host, a->port);
+    snprintf(addr, sizeof addr, "%s://%s:%d", scheme(a), a->adv_host, a->port);
     return json_pack("{s:s, s:s, s:f, s:o}", "name", a->cfg.name, "address", addr, "price_per_gpu_hour", a->cfg.price,
                      "gpus", gpus);
 }
@@ -870,7 +883,7 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         ag_slot *s = &a->slots[a->nslots++];
         s->gpu = all[ord];
         s->port = a->port + 1 + i;
-        snprintf(s->address, sizeof s->address, "http://%s:%d", a->adv_host, s->port);
+        snprintf(s->address, sizeof s->address, "%s://%s:%d", scheme(a), a->adv_host, s->port);
     }
     free(all);
     if (a->nslots == 0) {
@@ -897,13 +910,27 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         snprintf(err, en, "cannot create the state directory %s: %s", sd, strerror(errno));
         goto fail;
     }
-    a->bc = lp_broker_client_new(cfg->broker, cfg->token);
-    a->hb_bc = lp_broker_client_new(cfg->broker, cfg->token);
+    if (cfg->ca_file[0] && access(cfg->ca_file, R_OK) != 0) {
+        snprintf(err, en, "cannot read the CA file %s (--ca-file): %s", cfg->ca_file, strerror(errno));
+        goto fail;
+    }
+    if (cfg->ca_file[0] && strncmp(cfg->broker, "https://", 8) != 0)
+        lp_log(LOG_WARN, "node %s: --ca-file %s is not used: the broker %s is not https://", cfg->name,
+               cfg->ca_file, cfg->broker);
+    a->bc = lp_broker_client_new(cfg->broker, cfg->token, cfg->ca_file);
+    a->hb_bc = lp_broker_client_new(cfg->broker, cfg->token, cfg->ca_file);
     if (!a->bc || !a->hb_bc) {
         snprintf(err, en, "cannot set up libcurl");
         goto fail;
     }
-    lp_http_config hc = {.listen = cfg->listen, .max_body = 4096, .max_connections = 64, .log_name = "leptond"};
+    /* the health listener reads the certificate and key now, so that bad files stop leptond at
+     * start rather than each lease's worker later */
+    lp_http_config hc = {.listen = cfg->listen,
+                         .max_body = 4096,
+                         .max_connections = 64,
+                         .log_name = "leptond",
+                         .tls_cert_file = cfg->tls_cert,
+                         .tls_key_file = cfg->tls_key};
     if (lp_http_server_new(&hc, &a->http, err, en) != 0 ||
         lp_http_server_route(a->http, "GET", "/healthz", h_healthz, a) != 0 ||
         lp_http_server_start(a->http, err, en) != 0)
@@ -912,8 +939,11 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         lp_log(LOG_INFO, "node %s: GPU %d = device %d, %s, %s, %.1f GiB, worker address %s", cfg->name, i,
                a->slots[i].gpu.ordinal, a->slots[i].gpu.name, a->slots[i].gpu.uuid,
                (double)a->slots[i].gpu.memory / (1024.0 * 1024 * 1024), a->slots[i].address);
-    lp_log(LOG_INFO, "node %s: leptond on %s, CUDA %s, worker %s, state in %s", cfg->name, cfg->listen, a->driver,
-           a->worker_path, cfg->state_dir);
+    if (cfg->tls_cert[0])
+        lp_log(LOG_INFO, "node %s: HTTPS for the agent and its workers with certificate %s, key %s",
+               cfg->name, cfg->tls_cert, cfg->tls_key);
+    lp_log(LOG_INFO, "node %s: leptond on %s://%s, CUDA %s, worker %s, state in %s", cfg->name, scheme(a),
+           cfg->listen, a->driver, a->worker_path, cfg->state_dir);
     *out = a;
     return 0;
 fail:

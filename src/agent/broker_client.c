@@ -11,6 +11,7 @@
 struct lp_broker_client {
     CURL *curl;
     char base[512];
+    char ca_file[512]; /* "" → the system's CA bundle */
     struct curl_slist *headers;
     const int *abort_flag;
 };
@@ -49,7 +50,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *user) {
     return k;
 }
 
-lp_broker_client *lp_broker_client_new(const char *base, const char *token) {
+lp_broker_client *lp_broker_client_new(const char *base, const char *token, const char *ca_file) {
     static int global_done;
     if (!global_done) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -58,6 +59,7 @@ lp_broker_client *lp_broker_client_new(const char *base, const char *token) {
     lp_broker_client *bc = calloc(1, sizeof *bc);
     if (!bc) return NULL;
     snprintf(bc->base, sizeof bc->base, "%s", base);
+    snprintf(bc->ca_file, sizeof bc->ca_file, "%s", ca_file ? ca_file : "");
     bc->curl = curl_easy_init();
     char auth[600];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -86,8 +88,11 @@ int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, c
     snprintf(url, sizeof url, "%s%s", bc->base, path);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     answer a = {0};
+    char curl_err[CURL_ERROR_SIZE] = "";
     CURL *c = bc->curl;
     curl_easy_reset(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+    if (bc->ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, bc->ca_file);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, bc->headers);
@@ -109,7 +114,18 @@ int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, c
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     }
     CURLcode rc = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL); /* curl_err ends with this call */
     free(text);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
+        /* say which certificate problem, and what to do */
+        snprintf(err, err_size, "%s %s: %s (%s)", method, url,
+                 curl_err[0] ? curl_err : curl_easy_strerror(rc),
+                 rc == CURLE_SSL_CACERT_BADFILE ? "check --ca-file"
+                 : bc->ca_file[0] ? "the broker's certificate is not signed by a CA in --ca-file"
+                                  : "give its CA with --ca-file FILE");
+        free(a.buf);
+        return -1;
+    }
     if (rc != CURLE_OK) {
         snprintf(err, err_size, "%s %s: %s", method, url, a.too_big ? "answer too large" : curl_easy_strerror(rc));
         free(a.buf);

@@ -8,8 +8,10 @@
 
 typedef struct lp_broker_client lp_broker_client;
 
-/* base: "http://HOST:PORT" (no trailing slash); token: the node token. NULL when out of memory. */
-lp_broker_client *lp_broker_client_new(const char *base, const char *token);
+/* base: "http://HOST:PORT" or "https://..." (no trailing slash); token: the node token; ca_file:
+ * a PEM CA bundle that verifies an https:// broker instead of the system's (NULL or "" → the
+ * system's). NULL when out of memory. */
+lp_broker_client *lp_broker_client_new(const char *base, const char *token, const char *ca_file);
 void lp_broker_client_free(lp_broker_client *bc);
 /* Makes calls in progress end early (as unreachable) once *flag becomes non-zero (read atomically),
  * so that a long-poll does not hold up a shutdown. flag is borrowed. */

@@ -18,6 +18,7 @@ const char *lp_agent_usage(void) {
     return "usage: leptond --broker URL --token NODE_TOKEN [--listen ADDR:PORT] [--price USD]\n"
            "               [--cuda-library PATH] [--name NAME] [--gpus 0,1] [--config FILE]\n"
            "               [--state-dir DIR] [--advertise HOST] [--worker PATH] [--log-level LEVEL]\n"
+           "               [--tls-cert FILE --tls-key FILE] [--ca-file FILE]\n"
            "\n"
            "The Lepton node agent: offers this host's GPUs to a broker, starts one lease worker per\n"
            "leased GPU (listening on PORT+1+i for the agent's i-th GPU) and ends it when the lease ends.\n"
@@ -34,6 +35,11 @@ const char *lp_agent_usage(void) {
            "  --state-dir DIR     lease state: module images, buffer journals (default /tmp/leptond-PORT)\n"
            "  --worker PATH       lepton-worker executable (default: next to leptond)\n"
            "  --log-level LEVEL   error | warn | info | debug (default info)\n"
+           "  --tls-cert FILE     serve HTTPS (the agent and every lease worker) with this PEM certificate;\n"
+           "                      workers are then registered as https://HOST:PORT (needs --tls-key)\n"
+           "  --tls-key FILE      the PEM private key (unencrypted) of --tls-cert\n"
+           "  --ca-file FILE      PEM CA bundle to verify an https:// broker's certificate with, instead of\n"
+           "                      the system's (e.g. a private CA, or the broker's self-signed certificate)\n"
            "  --help              this text\n"
            "\n"
            "Example:\n"
@@ -44,7 +50,12 @@ const char *lp_agent_usage(void) {
            "  broker = http://broker.example:7700\n"
            "  token = lpn_0123...\n"
            "  listen = 0.0.0.0:7710\n"
-           "  price = 2.50\n";
+           "  price = 2.50\n"
+           "\n"
+           "  # HTTPS on both sides (keys tls_cert, tls_key and ca_file in a config file):\n"
+           "  leptond --broker https://broker.example:7443 --ca-file /etc/lepton/ca.crt \\\n"
+           "          --token lpn_0123... --listen 0.0.0.0:7710 --advertise gpu-host-1.example \\\n"
+           "          --tls-cert /etc/lepton/node.crt --tls-key /etc/lepton/node.key\n";
 }
 
 int lp_split_hostport(const char *spec, char *host, size_t host_size, int *port) {
@@ -75,6 +86,15 @@ static int copy_str(char *dst, size_t n, const char *key, const char *v, char *e
     }
     snprintf(dst, n, "%s", v);
     return 0;
+}
+
+/* A PEM file setting: an empty value would silently mean "no TLS", so it is refused. */
+static int copy_file(char *dst, size_t n, const char *key, const char *v, char *err, size_t en) {
+    if (!*v) {
+        lp_set_err(err, en, "%s: empty (give the path of a PEM file)", key);
+        return -1;
+    }
+    return copy_str(dst, n, key, v, err, en);
 }
 
 static int parse_gpus(lp_agent_config *c, const char *v, char *err, size_t en) {
@@ -177,6 +197,9 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
     if (!strcmp(key, "gpus")) return parse_gpus(c, v, err, en);
     if (!strcmp(key, "state_dir")) return copy_str(c->state_dir, sizeof c->state_dir, "state-dir", v, err, en);
     if (!strcmp(key, "worker")) return copy_str(c->worker, sizeof c->worker, "worker", v, err, en);
+    if (!strcmp(key, "tls_cert")) return copy_file(c->tls_cert, sizeof c->tls_cert, "tls-cert", v, err, en);
+    if (!strcmp(key, "tls_key")) return copy_file(c->tls_key, sizeof c->tls_key, "tls-key", v, err, en);
+    if (!strcmp(key, "ca_file")) return copy_file(c->ca_file, sizeof c->ca_file, "ca-file", v, err, en);
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"error", "warn", "info", "debug"};
         for (int i = 0; i < 4; i++)
@@ -304,6 +327,12 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
     if (!c->token[0]) {
         lp_set_err(err, en, "no node token: give --token NODE_TOKEN (made with `lepton-broker token create --node`), "
                          "`token = ...` in the config file, or $LEPTON_NODE_TOKEN");
+        return -1;
+    }
+    if (!c->tls_cert[0] != !c->tls_key[0]) {
+        lp_set_err(err, en, "tls-cert and tls-key go together (HTTPS needs both): %s is missing",
+                   c->tls_cert[0] ? "--tls-key FILE (or `tls_key = FILE`)"
+                                  : "--tls-cert FILE (or `tls_cert = FILE`)");
         return -1;
     }
     if (!c->name[0]) {

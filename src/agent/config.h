@@ -19,6 +19,9 @@ typedef struct lp_agent_config {
     int ngpus;              /* 0 → every GPU found */
     char state_dir[512];    /* "" → /tmp/leptond-PORT */
     char worker[512];       /* lepton-worker executable; "" → next to leptond */
+    char tls_cert[512];     /* PEM certificate: the agent and its workers serve HTTPS; "" → HTTP */
+    char tls_key[512];      /* its PEM private key; set together with tls_cert */
+    char ca_file[512];      /* PEM CA bundle that verifies an https:// broker; "" → the system's */
     char config_file[512];
     int log_level;          /* LOG_* of log.h, -1 = unset */
     int embedded;           /* not a flag: set by a program that runs the agent inside itself

@@ -17,6 +17,7 @@
 #define LP_WORKER_EXIT_USAGE 2   /* bad arguments: restarting will not help */
 #define LP_WORKER_EXIT_STICKY 3  /* a sticky CUDA error poisoned the context: replace the worker */
 #define LP_WORKER_EXIT_START 4   /* CUDA or the listen socket could not be set up */
+#define LP_WORKER_EXIT_TLS 5     /* its TLS certificate or key was refused: restarting will not help */
 
 #define WK_MODULE_MAX (64u << 20)    /* bytes of one module image */
 #define WK_JOB_MAX (256u << 20)      /* bytes of one job request */
@@ -57,6 +58,7 @@ typedef struct wk_job wk_job;
 typedef struct lp_worker {
     /* identity */
     char lease[128], node[128], uuid[64], listen[128], state_dir[512], cuda_path[512];
+    char tls_cert[512], tls_key[512]; /* PEM files: serve HTTPS; "" → plain HTTP */
     int index; /* position of this GPU within the lease */
     lp_token_scope scope;
     /* CUDA */

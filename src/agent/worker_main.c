@@ -3,7 +3,7 @@
  * with LP_WORKER_EXIT_STICKY after a sticky CUDA error so that the agent replaces it.
  *
  *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR
- *                 [--node NAME] [--index I] [--cuda-library PATH]
+ *                 [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]
  *   environment: LEPTON_NODE_KEY = the node key (64 hex digits), read and then removed */
 #include <errno.h>
 #include <signal.h>
@@ -21,9 +21,10 @@
 
 static const char USAGE[] =
     "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR\n"
-    "                     [--node NAME] [--index I] [--cuda-library PATH]\n"
-    "Serves one leased GPU's data plane (docs/dataplane.md). Started by leptond; the node key comes\n"
-    "in the environment variable LEPTON_NODE_KEY (64 hex digits).\n";
+    "                     [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]\n"
+    "Serves one leased GPU's data plane (docs/dataplane.md) over HTTP, or HTTPS with --tls-cert and\n"
+    "--tls-key (PEM files). Started by leptond; the node key comes in the environment variable\n"
+    "LEPTON_NODE_KEY (64 hex digits).\n";
 
 static int parse_args(lp_worker *w, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -45,6 +46,10 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
         else if (!strcmp(a, "--uuid")) dst = w->uuid, n = sizeof w->uuid;
         else if (!strcmp(a, "--state-dir")) dst = w->state_dir, n = sizeof w->state_dir;
         else if (!strcmp(a, "--cuda-library")) dst = w->cuda_path, n = sizeof w->cuda_path;
+        else if (!strcmp(a, "--tls-cert"))
+            dst = w->tls_cert, n = sizeof w->tls_cert;
+        else if (!strcmp(a, "--tls-key"))
+            dst = w->tls_key, n = sizeof w->tls_key;
         else if (!strcmp(a, "--index")) {
             char *end;
             long x = strtol(v, &end, 10);
@@ -66,6 +71,10 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
     }
     if (!w->listen[0] || !w->lease[0] || !w->uuid[0] || !w->state_dir[0]) {
         fprintf(stderr, "lepton-worker: --listen, --lease, --uuid and --state-dir are required\n%s", USAGE);
+        return -1;
+    }
+    if (!w->tls_cert[0] != !w->tls_key[0]) {
+        fprintf(stderr, "lepton-worker: --tls-cert and --tls-key go together (HTTPS needs both)\n");
         return -1;
     }
     const char *key = getenv("LEPTON_NODE_KEY");
@@ -139,16 +148,25 @@ int main(int argc, char **argv) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve: %s", w.lease, w.uuid, err);
         return LP_WORKER_EXIT_START;
     }
-    lp_http_config hc = {.listen = w.listen, .max_body = 65536, .max_connections = 512, .log_name = "worker"};
-    int made = lp_http_server_new(&hc, &w.http, err, sizeof err) == 0;
-    if (made) lp_http_server_set_conn_memory(w.http, 256u << 10); /* bigger upload chunks; 1 MiB slows every request */
-    if (!made || wk_http_routes(&w, w.http) != 0 ||
-        wk_jobs_route(&w, w.http) != 0 || lp_http_server_start(w.http, err, sizeof err) != 0) {
+    lp_http_config hc = {.listen = w.listen,
+                         .max_body = 65536,
+                         .max_connections = 512,
+                         .log_name = "worker",
+                         .tls_cert_file = w.tls_cert,
+                         .tls_key_file = w.tls_key};
+    snprintf(err, sizeof err, "cannot register the routes");
+    int rc = lp_http_server_new(&hc, &w.http, err, sizeof err);
+    /* bigger upload chunks; 1 MiB slows every request */
+    if (rc == 0) lp_http_server_set_conn_memory(w.http, 256u << 10);
+    if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 ||
+        (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
-        return LP_WORKER_EXIT_START;
+        lp_http_server_free(w.http);
+        return rc == LP_HTTP_ETLS ? LP_WORKER_EXIT_TLS : LP_WORKER_EXIT_START;
     }
-    lp_log(LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s, ready in %lld ms", w.lease, w.uuid,
-           w.gpu_name, w.index, (int)getpid(), w.listen, (long long)(lp_mono_ms() - t0));
+    lp_log(LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s://%s, ready in %lld ms",
+           w.lease, w.uuid, w.gpu_name, w.index, (int)getpid(), w.tls_cert[0] ? "https" : "http", w.listen,
+           (long long)(lp_mono_ms() - t0));
 
     int code = LP_WORKER_EXIT_OK;
     for (;;) {

@@ -174,7 +174,7 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
         snprintf(err, err_size, "%s", e.message);
         goto fail;
     }
-    lp_http_config hc = {b->listen, b->max_body, 1024, 120, "broker"};
+    lp_http_config hc = {b->listen, b->max_body, 1024, 120, "broker", cfg->tls_cert_file, cfg->tls_key_file};
     if (lp_http_server_new(&hc, &b->http, err, err_size) != 0) goto fail;
     lp_http_server_set_observer(b->http, on_observe, b);
     if (lp_routes_health(b, b->http) || lp_routes_nodes(b, b->http) || lp_routes_quote(b, b->http) ||
@@ -188,8 +188,10 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
         goto fail;
     }
     if (lp_http_server_start(b->http, err, err_size) != 0) goto fail;
-    lp_log(LOG_INFO, "broker listening on %s (port %d), database %s, node timeout %lld ms%s%s%s", b->listen,
-           lp_http_server_port(b->http), b->db, (long long)b->node_timeout_ms,
+    int tls = lp_http_server_is_tls(b->http);
+    lp_log(LOG_INFO, "broker listening on %s (port %d, %s%s), database %s, node timeout %lld ms%s%s%s",
+           b->listen, lp_http_server_port(b->http), tls ? "HTTPS with certificate " : "plain HTTP",
+           tls ? cfg->tls_cert_file : "", b->db, (long long)b->node_timeout_ms,
            b->test_clock ? ", test clock" : "", b->has_dev_tenant ? ", dev tenant " : "",
            b->has_dev_tenant ? b->dev_tenant : "");
     *out = b;

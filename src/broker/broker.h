@@ -14,6 +14,10 @@ typedef struct lp_broker_config {
     const char *dev_tenant;   /* requests without a token act as this tenant; NULL = tokens required */
     size_t max_body;          /* request body limit in bytes; 0 → 65536 */
     int64_t reap_interval_ms; /* how often TTLs, cost caps and heartbeats are checked; 0 → 100 */
+    /* HTTPS: the PEM certificate (chain) and its unencrypted key, both or neither (NULL → plain
+     * HTTP); read once at start */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } lp_broker_config;
 
 typedef struct lp_broker lp_broker;

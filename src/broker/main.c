@@ -13,17 +13,20 @@
 static const char USAGE[] =
     "usage:\n"
     "  lepton-broker serve --listen ADDR:PORT --db PATH [--node-timeout-ms N] [--test-clock]\n"
-    "                      [--dev-tenant NAME] [--max-body BYTES]\n"
+    "                      [--dev-tenant NAME] [--max-body BYTES] [--tls-cert FILE --tls-key FILE]\n"
     "  lepton-broker token create --db PATH --tenant NAME [--node]\n"
     "  lepton-broker --help | --version\n"
     "\n"
     "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"
+    "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"
     "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
     "  --db            SQLite database file (created if missing); postgres://... is not built yet\n"
     "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"
     "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"
     "  --dev-tenant    requests without a token act as this tenant (development only)\n"
     "  --max-body      request body limit in bytes (default 65536)\n"
+    "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+    "  --tls-key       the PEM private key (unencrypted) of --tls-cert; needs --tls-cert\n"
     "token create  print a new random token; only its SHA-256 is stored\n"
     "  --tenant        tenant the token acts for (created if needed)\n"
     "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
@@ -34,6 +37,8 @@ static const char USAGE[] =
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
+    "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
+    "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
     "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -69,7 +74,8 @@ static int cmd_serve(int argc, char **argv) {
         }
         if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
         if (strcmp(a, "--listen") && strcmp(a, "--db") && strcmp(a, "--dev-tenant") &&
-            strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body"))
+            strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body") && strcmp(a, "--tls-cert") &&
+            strcmp(a, "--tls-key"))
             return usage_error("serve: unknown flag '%s'", a);
         if (!v) return usage_error("serve: %s needs a value", a);
         if (!strcmp(a, "--listen"))
@@ -78,6 +84,10 @@ static int cmd_serve(int argc, char **argv) {
             cfg.db = v;
         else if (!strcmp(a, "--dev-tenant"))
             cfg.dev_tenant = v;
+        else if (!strcmp(a, "--tls-cert"))
+            cfg.tls_cert_file = v;
+        else if (!strcmp(a, "--tls-key"))
+            cfg.tls_key_file = v;
         else if (!strcmp(a, "--node-timeout-ms")) {
             if (parse_i64(v, 1, &n))
                 return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);
@@ -91,6 +101,11 @@ static int cmd_serve(int argc, char **argv) {
         i++;
     }
     if (!cfg.db) return usage_error("serve: --db PATH is required%s", "");
+    if ((cfg.tls_cert_file && !*cfg.tls_cert_file) || (cfg.tls_key_file && !*cfg.tls_key_file))
+        return usage_error("serve: --tls-cert and --tls-key need a file name, got ''%s", "");
+    if (!cfg.tls_cert_file != !cfg.tls_key_file)
+        return usage_error("serve: --tls-cert and --tls-key go together (HTTPS needs both); %s is missing",
+                           cfg.tls_cert_file ? "--tls-key FILE" : "--tls-cert FILE");
     if (!strncmp(cfg.db, "postgres://", 11) || !strncmp(cfg.db, "postgresql://", 13)) {
         fprintf(stderr, "lepton-broker: PostgreSQL backend not built yet; use a SQLite file path for --db\n");
         return 2;
@@ -114,7 +129,8 @@ static int cmd_serve(int argc, char **argv) {
     char *colon = strrchr(host, ':');
     if (colon) *colon = 0;
     if (!*host) snprintf(host, sizeof host, "0.0.0.0");
-    printf("lepton-broker listening on http://%s:%d\n", host, lp_broker_port(b));
+    printf("lepton-broker listening on %s://%s:%d\n", cfg.tls_cert_file ? "https" : "http", host,
+           lp_broker_port(b));
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);

@@ -19,12 +19,15 @@
 typedef struct cli_global {
     const char *endpoint; /* --endpoint, else $LEPTON_ENDPOINT, else the default */
     const char *token;    /* --token, else $LEPTON_TOKEN, else none */
+    const char *ca_file;  /* --ca-file, else $LEPTON_CA_FILE, else the system's CAs */
 } cli_global;
 
 /* The broker URL in effect (never NULL). */
 const char *cli_endpoint(const cli_global *g);
 /* The token in effect, or NULL. */
 const char *cli_token(const cli_global *g);
+/* The extra CA bundle in effect, or NULL. */
+const char *cli_ca_file(const cli_global *g);
 
 /* Messages on stderr, prefixed "lepton: ". */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -325,8 +325,9 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             data = v;
         }
     }
-    if (gl->endpoint || gl->token)
-        return cli_usage_error("dev", "--endpoint and --token are for the other commands (dev serves --port)");
+    if (gl->endpoint || gl->token || gl->ca_file)
+        return cli_usage_error(
+            "dev", "--endpoint, --token and --ca-file are for the other commands (dev serves --port)");
 
     /* the data directory */
     char dir[1024];
@@ -423,7 +424,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         lp_broker_stop(broker);
         return CLI_EXIT_LOCAL;
     }
-    cli_global g = {broker_url, NULL};
+    cli_global g = {broker_url, NULL, NULL};
     int ngpus = 0;
     int rc = 0;
     int ready = wait_ready(&g, &at, &sigs, &ngpus);

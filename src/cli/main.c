@@ -1,9 +1,11 @@
 /* main.c — the `lepton` command: global options, the verbs of API.md, `version` and the exit-code
  * table in --help. Each verb lives in its own cmd_*.c. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -29,6 +31,8 @@ static const char HELP[] =
     "global options (anywhere on the line):\n"
     "  --endpoint URL   the broker (default $LEPTON_ENDPOINT, else http://127.0.0.1:7700)\n"
     "  --token T        your tenant token (default $LEPTON_TOKEN; `lepton dev` accepts none)\n"
+    "  --ca-file FILE   CA bundle (PEM) that signed an https broker's and its nodes' certificates\n"
+    "                   (default $LEPTON_CA_FILE, else the system's CAs)\n"
     "\n"
     "output: human tables by default; --json prints only valid JSON on stdout. Messages go to stderr.\n"
     "\n"
@@ -80,6 +84,8 @@ int main(int argc, char **argv) {
         const char *name = NULL;
         if (!strncmp(a, "--endpoint", 10) && (a[10] == 0 || a[10] == '=')) dst = &g.endpoint, name = "--endpoint";
         else if (!strncmp(a, "--token", 7) && (a[7] == 0 || a[7] == '=')) dst = &g.token, name = "--token";
+        else if (!strncmp(a, "--ca-file", 9) && (a[9] == 0 || a[9] == '='))
+            dst = &g.ca_file, name = "--ca-file";
         if (!dst) {
             argv[n++] = argv[i];
             continue;
@@ -93,6 +99,12 @@ int main(int argc, char **argv) {
     argv[argc] = NULL;
     if (g.endpoint && strncmp(g.endpoint, "http://", 7) && strncmp(g.endpoint, "https://", 8))
         return cli_usage_error("", "--endpoint: '%s' is not an http:// or https:// URL", g.endpoint);
+    const char *ca = cli_ca_file(&g);
+    if (ca && access(ca, R_OK) != 0) {
+        cli_err("%s '%s' cannot be read: %s", g.ca_file && *g.ca_file ? "--ca-file" : "$LEPTON_CA_FILE", ca,
+                strerror(errno));
+        return 1;
+    }
     if (argc < 2) {
         fputs(HELP, stderr);
         return CLI_EXIT_USAGE;

@@ -67,6 +67,10 @@ int cli_http(const cli_global *g, const char *method, const char *path, const js
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    const char *ca = cli_ca_file(g);
+    if (ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -75,8 +79,12 @@ int cli_http(const cli_global *g, const char *method, const char *path, const js
     free(payload);
     int rc = LEPTON_OK;
     if (cc != CURLE_OK) {
-        snprintf(err, en, "cannot reach the broker at %.*s: %s (is `lepton dev` running? see --endpoint)", (int)epn, ep,
-                 curl_easy_strerror(cc));
+        int tls = cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+                  cc == CURLE_SSL_CONNECT_ERROR;
+        snprintf(err, en, "cannot reach the broker at %.*s: %s (%s)", (int)epn, ep,
+                 *cerr ? cerr : curl_easy_strerror(cc),
+                 tls ? "its TLS certificate is not trusted here, or it does not speak https: see --ca-file"
+                     : "is `lepton dev` running? see --endpoint");
         rc = LEPTON_ENET;
         goto done;
     }

@@ -24,6 +24,12 @@ const char *cli_token(const cli_global *g) {
     return t && *t ? t : NULL;
 }
 
+const char *cli_ca_file(const cli_global *g) {
+    if (g->ca_file && *g->ca_file) return g->ca_file;
+    const char *f = getenv("LEPTON_CA_FILE");
+    return f && *f ? f : NULL;
+}
+
 void cli_err(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -59,6 +65,7 @@ int cli_client_open(const cli_global *g, lepton_client **out) {
     lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
     o.endpoint = cli_endpoint(g);
     o.token = cli_token(g);
+    o.ca_file = cli_ca_file(g);
     int rc = lepton_client_open(out, &o);
     if (rc) return cli_fail(rc, "cannot set up the client", lepton_last_error());
     return 0;

@@ -148,10 +148,15 @@ int lepton_client_open(lepton_client **out, const lepton_client_options *opts) {
                        (int)o.timeout_ms, LC_DEFAULT_TIMEOUT_MS);
     int32_t timeout_ms = o.timeout_ms ? o.timeout_ms : LC_DEFAULT_TIMEOUT_MS;
 
-    const char *ca_file = o.ca_file && *o.ca_file ? o.ca_file : NULL;
+    const char *ca_file = o.ca_file && *o.ca_file ? o.ca_file : NULL, *ca_src = "opts->ca_file";
+    if (!ca_file) {
+        ca_file = getenv("LEPTON_CA_FILE");
+        if (ca_file && !*ca_file) ca_file = NULL;
+        ca_src = "$LEPTON_CA_FILE";
+    }
     if (ca_file && access(ca_file, R_OK) != 0)
-        return lc_fail(LEPTON_EINVAL, "lepton_client_open: opts->ca_file \"%.300s\" cannot be read: %s",
-                       ca_file, strerror(errno));
+        return lc_fail(LEPTON_EINVAL, "lepton_client_open: %s \"%.300s\" cannot be read: %s", ca_src, ca_file,
+                       strerror(errno));
 
     lepton_client *c = calloc(1, sizeof *c);
     if (!c) return lc_fail(LEPTON_ENOMEM, "lepton_client_open: out of memory");

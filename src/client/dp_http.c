@@ -567,7 +567,7 @@ int lc_dp_transport_text(const lc_dp *dp, const lc_worker *w, CURLcode cc, char 
         snprintf(out, n, "the lease worker at %s did not answer in time (%s)", w->url, why);
         return LEPTON_ENET;
     default:
-        snprintf(out, n, "cannot reach the lease worker at %s: %s", w->url, why);
+        snprintf(out, n, "cannot reach the lease worker at %s: %s%s", w->url, why, lc_tls_hint(cc));
         return LEPTON_ENET;
     }
 }

@@ -344,8 +344,8 @@ int lc_http_call(lepton_client *c, const lc_request *r, lc_response *resp) {
             rc = lc_fail(LEPTON_ENET, "%s: %s %s failed: %s (deadline %lld ms)", r->fn, r->method, url,
                          k->errbuf[0] ? k->errbuf : curl_easy_strerror(cc), (long long)budget_ms);
         else
-            rc = lc_fail(LEPTON_ENET, "%s: %s %s failed: %s", r->fn, r->method, url,
-                         k->errbuf[0] ? k->errbuf : curl_easy_strerror(cc));
+            rc = lc_fail(LEPTON_ENET, "%s: %s %s failed: %s%s", r->fn, r->method, url,
+                         k->errbuf[0] ? k->errbuf : curl_easy_strerror(cc), lc_tls_hint(cc));
         conn_release(h, k);
         return rc;
     }
@@ -373,4 +373,19 @@ int lc_http_call(lepton_client *c, const lc_request *r, lc_response *resp) {
     }
     conn_release(h, k);
     return rc;
+}
+
+const char *lc_tls_hint(CURLcode cc) {
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+        return " (the server's TLS certificate is not trusted here: give the CA that signed it with "
+               "lepton_client_options.ca_file or $LEPTON_CA_FILE)";
+    case CURLE_SSL_CONNECT_ERROR:
+        return " (the TLS handshake failed: is the server speaking https on that port, and is the URL's "
+               "scheme right?)";
+    default:
+        return "";
+    }
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <curl/curl.h>
 #include <stdint.h>
 
 struct lepton_client;
@@ -54,5 +55,8 @@ typedef struct lc_response {
  * LEPTON_ENET: no answer (refused, reset, timed out), with curl's message and the URL.
  * LEPTON_EPROTO: an answer that is not JSON, or not the error shape; LEPTON_ENOMEM. */
 int lc_http_call(struct lepton_client *c, const lc_request *req, lc_response *resp);
+
+/* " (…what to do…)" after a TLS failure's text, or "" for other curl results. */
+const char *lc_tls_hint(CURLcode cc);
 
 #endif

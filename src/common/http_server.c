@@ -1,7 +1,9 @@
-/* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, replies, TCP tuning. */
+/* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, replies, TCP tuning,
+ * HTTPS from PEM files. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "log.h"
@@ -37,6 +40,8 @@ typedef struct route {
 
 /* Bodies over the route's limit up to this size are drained before the 413 (see above). */
 #define LP_HTTP_DRAIN_MAX (64u << 20)
+/* Bytes of a certificate chain or key file: far more than any real one. */
+#define PEM_MAX (1u << 20)
 
 struct lp_http_server {
     struct MHD_Daemon *d;
@@ -50,6 +55,12 @@ struct lp_http_server {
     int port;
     lp_http_observer obs;
     void *obs_user;
+    /* HTTPS: the PEM texts (NUL-terminated), kept for the daemon's life; NULL for plain HTTP */
+    char *tls_cert, *tls_key;
+    size_t tls_key_size;
+    char tls_cert_path[512], tls_key_path[512];
+    int starting; /* atomic: libmicrohttpd's log lines go to start_log (why a start failed) */
+    char start_log[512];
 };
 
 struct lp_http_req {
@@ -104,6 +115,81 @@ static int split_path(const char *path, char segs[][SEG_MAX], int max, int *n) {
     return 0;
 }
 
+/* Reads a whole PEM file into a new NUL-terminated buffer. Returns 0, or -1 with a message. */
+static int read_pem(const char *path, const char *what, char **out, size_t *size, char *err, size_t en) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        lp_set_err(err, en, "cannot read the TLS %s file %s: %s", what, path, strerror(errno));
+        if (f) fclose(f);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t)st.st_size > PEM_MAX) {
+        lp_set_err(err, en, "the TLS %s file %s is %s", what, path,
+                   !S_ISREG(st.st_mode) ? "not a regular file"
+                   : st.st_size <= 0    ? "empty"
+                                        : "too large for a PEM file (over 1 MiB)");
+        fclose(f);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    size_t got = buf ? fread(buf, 1, n, f) : 0;
+    int failed = ferror(f) ? errno : 0;
+    fclose(f);
+    if (!buf || got != n || failed) {
+        lp_set_err(err, en, "cannot read the TLS %s file %s: %s", what, path,
+                   !buf     ? "out of memory"
+                   : failed ? strerror(failed)
+                            : "it changed while being read");
+        if (buf) explicit_bzero(buf, n);
+        free(buf);
+        return -1;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *size = n + 1;
+    return 0;
+}
+
+/* Reads the certificate and key named by cfg, if any, into s. Returns 0, or -1 with a message. */
+static int load_tls(lp_http_server *s, const lp_http_config *cfg, char *err, size_t en) {
+    const char *cert = cfg->tls_cert_file && *cfg->tls_cert_file ? cfg->tls_cert_file : NULL;
+    const char *key = cfg->tls_key_file && *cfg->tls_key_file ? cfg->tls_key_file : NULL;
+    if (!cert && !key) return 0;
+    if (!cert || !key) {
+        lp_set_err(err, en,
+                   "HTTPS needs both a certificate and a key: the %s file %s was given without a %s file",
+                   cert ? "certificate" : "key", cert ? cert : key, cert ? "key" : "certificate");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        lp_set_err(err, en, "cannot serve HTTPS: this libmicrohttpd (%s) was built without TLS support",
+                   MHD_get_version());
+        return -1;
+    }
+    if (strlen(cert) >= sizeof s->tls_cert_path || strlen(key) >= sizeof s->tls_key_path) {
+        lp_set_err(err, en, "the TLS certificate or key path is too long (at most %zu bytes)",
+                   sizeof s->tls_cert_path - 1);
+        return -1;
+    }
+    snprintf(s->tls_cert_path, sizeof s->tls_cert_path, "%s", cert);
+    snprintf(s->tls_key_path, sizeof s->tls_key_path, "%s", key);
+    size_t cert_size;
+    if (read_pem(cert, "certificate", &s->tls_cert, &cert_size, err, en) != 0 ||
+        read_pem(key, "key", &s->tls_key, &s->tls_key_size, err, en) != 0)
+        return -1;
+    if (strstr(s->tls_key, "ENCRYPTED")) {
+        lp_set_err(err, en,
+                   "the TLS key file %s holds an encrypted (password-protected) key; give an "
+                   "unencrypted one (e.g. openssl pkey -in KEY -out PLAIN_KEY)",
+                   key);
+        return -1;
+    }
+    return 0;
+}
+
 int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *err, size_t err_size) {
     *out = NULL;
     if (!cfg || !cfg->listen) {
@@ -114,6 +200,10 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
     if (!s) {
         lp_set_err(err, err_size, "out of memory");
         return -1;
+    }
+    if (load_tls(s, cfg, err, err_size) != 0) {
+        lp_http_server_free(s);
+        return LP_HTTP_ETLS;
     }
     s->max_body = cfg->max_body ? cfg->max_body : 65536;
     s->max_conn = cfg->max_connections ? cfg->max_connections : 1024;
@@ -544,12 +634,26 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    lp_http_server *s = cls;
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
-    lp_log(LOG_DEBUG, "%s: libmicrohttpd: %s", ((lp_http_server *)cls)->log_name, msg);
+    lp_log(LOG_DEBUG, "%s: libmicrohttpd: %s", s->log_name, msg);
+    /* only the starting thread logs while starting is set (the daemon's threads come later) */
+    if (__atomic_load_n(&s->starting, __ATOMIC_ACQUIRE) && n) {
+        size_t used = strlen(s->start_log);
+        snprintf(s->start_log + used, sizeof s->start_log - used, "%s%s", used ? "; " : "", msg);
+    }
+}
+
+/* 1 when libmicrohttpd's log of a failed start is about TLS rather than the socket. */
+static int start_failed_on_tls(const char *log) {
+    static const char *words[] = {"TLS", "tls", "certificate", "x509", "X.509", "key", "PEM", "GnuTLS"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strstr(log, words[i])) return 1;
+    return 0;
 }
 
 /* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
@@ -610,14 +714,32 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                      MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    if (s->tls_cert) flags |= MHD_USE_TLS;
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    s->start_log[0] = 0;
+    __atomic_store_n(&s->starting, 1, __ATOMIC_RELEASE);
     uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, s->max_conn,
-                            MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s, MHD_OPTION_THREAD_STACK_SIZE,
-                            (size_t)(512 * 1024), MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-                            on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_END);
+    /* the logger first, so that libmicrohttpd's messages about the options reach it too */
+    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                            s->max_conn, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_ARRAY,
+                            s->tls_cert ? tls_opts : tls_opts + 2, MHD_OPTION_END);
+    __atomic_store_n(&s->starting, 0, __ATOMIC_RELEASE);
+    if (!s->d && s->tls_cert && start_failed_on_tls(s->start_log)) {
+        lp_set_err(err, err_size,
+                   "cannot serve HTTPS on %s: the certificate or key is not valid PEM, or they do not match "
+                   "(certificate %s, key %s; libmicrohttpd: %s)",
+                   s->listen, s->tls_cert_path, s->tls_key_path, s->start_log);
+        return LP_HTTP_ETLS;
+    }
     if (!s->d) {
         lp_set_err(err, err_size, "cannot listen on %s (address in use or not available?)", s->listen);
         return -1;
@@ -629,8 +751,13 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
 
 int lp_http_server_port(const lp_http_server *s) { return s && s->d ? s->port : 0; }
 
+int lp_http_server_is_tls(const lp_http_server *s) { return s && s->tls_cert ? 1 : 0; }
+
 void lp_http_server_free(lp_http_server *s) {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
+    if (s->tls_key) explicit_bzero(s->tls_key, s->tls_key_size);
+    free(s->tls_key);
+    free(s->tls_cert);
     free(s);
 }

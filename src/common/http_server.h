@@ -5,7 +5,8 @@
  *
  * Thread model: one thread per connection (keep-alive), so a handler may block for a long time (a
  * long-poll) without starving other clients. Handlers of different connections run concurrently.
- * Used by the broker (control plane) and by the node agent's lease worker (bulk data).
+ * Used by the broker (control plane) and by the node agent's lease worker (bulk data). Either speaks
+ * HTTPS when given a PEM certificate and key (libmicrohttpd with GnuTLS).
  *
  * Link with libmicrohttpd and jansson (PkgConfig::MHD, PkgConfig::JANSSON). */
 #ifndef LEPTON_COMMON_HTTP_SERVER_H
@@ -39,10 +40,22 @@ typedef struct lp_http_config {
     unsigned max_connections; /* 0 → 1024 */
     unsigned idle_timeout_s;  /* keep-alive idle time before a connection is closed; 0 → 120 */
     const char *log_name;     /* used in log lines; NULL → "http" */
+    /* HTTPS: PEM files of the certificate (chain) and its unencrypted private key, both or neither;
+     * NULL (or "") → plain HTTP. Read once by lp_http_server_new. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 } lp_http_config;
 
-/* Creates a server (not yet listening). Returns 0, or -1 with a message in err. */
+/* What lp_http_server_new and lp_http_server_start return when the TLS certificate or key is at
+ * fault (rather than, say, the address): restarting with the same files will not help. */
+#define LP_HTTP_ETLS (-2)
+
+/* Creates a server (not yet listening). With TLS it reads the certificate and key files now.
+ * Returns 0, or -1 with a message in err; LP_HTTP_ETLS when a file is unreadable, only one of the
+ * two is given, or libmicrohttpd has no TLS support. */
 int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *err, size_t err_size);
+/* 1 when the server speaks HTTPS, else 0. */
+int lp_http_server_is_tls(const lp_http_server *s);
 /* Adds a route. method is "GET", "POST", ...; pattern segments of the form {name} match any one
  * path segment and are read back with lp_http_param. Routes are tried in the order added.
  * The pattern string is borrowed and must outlive the server. Only before lp_http_server_start.
@@ -56,7 +69,8 @@ void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *u
 /* Sets the bytes of each connection's I/O buffers (default 64 KiB); larger ones hand a streamed
  * body over in bigger chunks (bulk uploads). Only before lp_http_server_start. */
 void lp_http_server_set_conn_memory(lp_http_server *s, size_t bytes);
-/* Binds and starts serving. Returns 0, or -1 with a message in err (address in use, ...). */
+/* Binds and starts serving. Returns 0, or -1 with a message in err (address in use, ...);
+ * LP_HTTP_ETLS when libmicrohttpd refuses the certificate and key (not PEM, or not a pair). */
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size);
 /* The bound port (useful with port 0), or 0 when not started. */
 int lp_http_server_port(const lp_http_server *s);

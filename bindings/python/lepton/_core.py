@@ -209,7 +209,7 @@ class Client:
     Args:
         endpoint: broker URL; None → $LEPTON_ENDPOINT → http://127.0.0.1:7700.
         token: bearer token; None → $LEPTON_TOKEN → none.
-        ca_file: extra CA bundle for https.
+        ca_file: CA bundle (PEM) for https; None: $LEPTON_CA_FILE, else the system's CAs.
         timeout_ms: deadline of each request; 0 = 30000.
         log: callable(level: int, message: str) for the library's log lines; None = silent.
     """

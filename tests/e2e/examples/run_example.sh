@@ -71,12 +71,14 @@ listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 TENANT_TOKEN="$("$BROKER" token create --db "$DATA/broker.db" --tenant examples)"
 NODE_TOKEN="$("$BROKER" token create --db "$DATA/broker.db" --tenant fleet --node)"
 
-# The broker binds a free port itself (port 0) and names it on its first line of stdout.
+# The broker binds a free port itself (port 0) and names it on its first line of stdout. The file
+# exists before the broker starts: the loop below may look before the child has opened it.
+: >"$DATA/broker.out"
 "$BROKER" serve --listen 127.0.0.1:0 --db "$DATA/broker.db" >"$DATA/broker.out" 2>"$DATA/broker.log" &
 BROKER_PID=$!
 PORT=""
 for _ in $(seq 1 100); do
-  PORT="$(sed -n 's|.*http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$DATA/broker.out" | head -n 1)"
+  PORT="$(sed -n 's|.*http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$DATA/broker.out" 2>/dev/null | head -n 1 || true)"
   [ -n "$PORT" ] && break
   kill -0 "$BROKER_PID" 2>/dev/null || { echo "run_example: the broker did not start" >&2; exit 1; }
   sleep 0.1

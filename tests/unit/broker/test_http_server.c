@@ -88,7 +88,7 @@ static void h_upload(lp_http_req *r, void *user) {
 }
 
 int main(void) {
-    lp_http_config cfg = {"127.0.0.1:0", 1024, 0, 0, "test"};
+    lp_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .log_name = "test"};
     lp_http_server *s;
     char err[256];
     CHECK_EQ_INT(lp_http_server_new(&cfg, &s, err, sizeof err), 0);
@@ -100,7 +100,7 @@ int main(void) {
     CHECK_EQ_INT(lp_http_server_start(s, err, sizeof err), 0);
     int port = lp_http_server_port(s);
     CHECK(port > 0);
-    lp_http_config bad = {"127.0.0.1:nope", 0, 0, 0, NULL};
+    lp_http_config bad = {.listen = "127.0.0.1:nope"};
     lp_http_server *s2;
     CHECK_EQ_INT(lp_http_server_new(&bad, &s2, err, sizeof err), 0);
     CHECK_EQ_INT(lp_http_server_start(s2, err, sizeof err), -1);
