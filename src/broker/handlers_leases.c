@@ -113,19 +113,31 @@ static void h_extend(lp_http_req *r, void *user) {
     json_t *j = lp_http_json_body(r);
     if (!j) return;
     int64_t secs = -1;
-    char err[256];
-    int bad = lp_json_int(j, "seconds", 1, 2592000, &secs, err, sizeof err);
+    char err[256], key[LP_STR_MAX + 1] = "";
+    const char *k = NULL;
+    int bad = lp_json_int(j, "seconds", 1, 2592000, &secs, err, sizeof err) ||
+              lp_json_str(j, "idempotency_key", LP_STR_MAX, &k, err, sizeof err);
+    if (!bad && k) snprintf(key, sizeof key, "%s", k);
     json_decref(j);
     if (bad || secs < 0) {
         lp_http_reply_error(r, WIRE_INVALID, NULL, "%s",
                             bad ? err : "field 'seconds' is required (1..2592000)");
         return;
     }
+    if (!*key) {
+        const char *h = lp_http_header(r, "Idempotency-Key");
+        if (h && strlen(h) > LP_STR_MAX) {
+            lp_http_reply_error(r, WIRE_INVALID, NULL, "header 'Idempotency-Key' is longer than %d bytes",
+                                LP_STR_MAX);
+            return;
+        }
+        if (h) snprintf(key, sizeof key, "%s", h);
+    }
     int64_t now = lp_broker_now(b);
     lp_lease l;
     lp_err e = {0};
     const char *id = lp_http_param(r, "id");
-    if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, now, &l, &e) != 0) {
+    if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, *key ? key : NULL, now, &l, &e) != 0) {
         if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
             lp_reply_lease_ended(r, b, &e, &l, now);
             lp_lease_clear(&l);

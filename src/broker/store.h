@@ -192,9 +192,11 @@ typedef struct lp_store_ops {
     /* Leases of tenant, newest first; state -1 = all. */
     int (*lease_list)(lp_store *s, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
                       lp_err *e);
-    /* Adds seconds to the TTL of an active lease; lease_ended (with out filled) if it has ended. */
-    int (*lease_extend)(lp_store *s, const char *tenant, const char *id, uint32_t seconds, int64_t now_ms,
-                        lp_lease *out, lp_err *e);
+    /* Adds seconds to the TTL of an active lease; lease_ended (with out filled) if it has ended.
+     * With a key (may be NULL), an extension already made under the same key for this lease is not
+     * made again: out is the lease as it is. */
+    int (*lease_extend)(lp_store *s, const char *tenant, const char *id, uint32_t seconds, const char *key,
+                        int64_t now_ms, lp_lease *out, lp_err *e);
     /* Ends an active lease with state (closed or failed) and reason; lease_ended (out filled) if it
      * had already ended. */
     int (*lease_end)(lp_store *s, const char *tenant, const char *id, int state, const char *reason,

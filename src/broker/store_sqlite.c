@@ -67,7 +67,8 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, created_ms);"
-    "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);";
+    "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);"
+    "CREATE TABLE IF NOT EXISTS lease_extends(lease TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(lease, key));";
 
 #define LEASE_COLS                                                                                           \
     "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
@@ -138,6 +139,8 @@ static const char SQL_LEASE_INSERT[] =
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
+static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lease = ?1 AND key = ?2";
+static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES (?1, ?2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
@@ -1140,7 +1143,7 @@ static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t 
     return rc;
 }
 
-static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
+static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds, const char *key,
                            int64_t now_ms, lp_lease *out, lp_err *e) {
     sq *s = (sq *)base;
     memset(out, 0, sizeof *out);
@@ -1156,6 +1159,27 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
                    lp_lease_state_name(out->state), out->end_reason);
         UNLOCK(s);
         return -1; /* out stays filled for the caller */
+    }
+    if (key) { /* an extension already made under this key: answer the lease as it is */
+        sqlite3_stmt *k = prep(s, SQL_EXTEND_KEY_SEEN, e);
+        if (!k) goto done;
+        bind_text(k, 1, id);
+        bind_text(k, 2, key);
+        int step = sqlite3_step(k);
+        sqlite3_reset(k);
+        if (step == SQLITE_ROW) {
+            rc = commit(s, e);
+            goto done;
+        }
+        if (step != SQLITE_DONE) {
+            db_err(s, e, "looking up an extension's key");
+            goto done;
+        }
+        k = prep(s, SQL_EXTEND_KEY_ADD, e);
+        if (!k) goto done;
+        bind_text(k, 1, id);
+        bind_text(k, 2, key);
+        if (run(s, k, e, "recording an extension's key") != 0) goto done;
     }
     if ((uint64_t)out->ttl_s + seconds > 2592000u) {
         lp_err_set(e, WIRE_INVALID, NULL,

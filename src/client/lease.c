@@ -242,12 +242,15 @@ int lepton_lease_extend(lepton_lease *l, uint32_t seconds) {
     if (seconds == 0 || seconds > LC_MAX_TTL_SECONDS)
         return lc_fail(LEPTON_EINVAL, "%s: seconds %u is outside 1 to %u (30 days)", fn, seconds,
                        LC_MAX_TTL_SECONDS);
-    json_t *body = json_pack("{s:I}", "seconds", (json_int_t)seconds);
+    /* Keyed, so that the one retry after a broken connection (LC_RETRY), or a request libcurl
+     * sends again on its own, cannot add the seconds twice. */
+    char key[48];
+    make_idempotency_key(key, sizeof key);
+    json_t *body = json_pack("{s:I, s:s}", "seconds", (json_int_t)seconds, "idempotency_key", key);
     if (!body) return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
     char path[112];
     snprintf(path, sizeof path, "%s/extend", l->path);
-    /* Not LC_RETRY: a repeated extend would add the seconds twice. */
-    lc_request r = {fn, "POST", path, body, 0, 0};
+    lc_request r = {fn, "POST", path, body, 0, LC_RETRY};
     lc_response resp;
     int rc = lc_http_call(l->client, &r, &resp);
     json_decref(body);

@@ -211,14 +211,31 @@ static void case_extend(void) {
     CHECK_RC(lepton_lease_extend(l, 0), LEPTON_EINVAL);
     CHECK_RC(lepton_lease_extend(l, 4000000000u), LEPTON_EINVAL);
     CHECK_RC(lepton_lease_extend(NULL, 10), LEPTON_EINVAL);
+    /* A keyed extension sent twice (a retry) is made once; another key makes another. */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/leases/%s/extend", a.id);
+    int64_t ttl[3] = {0, 0, 0};
+    const char *keys[3] = {"ek-same", "ek-same", "ek-other"};
+    for (int i = 0; i < 3; i++) {
+        h_resp resp;
+        CHECK(h_httpf(&B, "POST", path, T_ALICE, &resp, "{\"seconds\": 7, \"idempotency_key\": \"%s\"}", keys[i]) == 0);
+        CHECK_EQ_INT(resp.status, 200);
+        ttl[i] = json_integer_value(json_object_get(json_object_get(resp.json, "lease"), "ttl_seconds"));
+        h_resp_free(&resp);
+    }
+    CHECK_EQ_INT(ttl[0], 60 + 100 + 7);
+    CHECK_EQ_INT(ttl[1], 60 + 100 + 7);
+    CHECK_EQ_INT(ttl[2], 60 + 100 + 14);
+    CHECK_RC(info(l, &b), LEPTON_OK);
+    CHECK_EQ_INT(b.expires_at - a.expires_at, 114);
     /* Past the old expiry but before the new one the lease lives on. */
     CHECK(h_advance(&B, T_ALICE, 90000) == 0);
     CHECK_RC(info(l, &b), LEPTON_OK);
     CHECK_EQ_INT(b.state, LEPTON_LEASE_ACTIVE);
-    CHECK(h_advance(&B, T_ALICE, 80000) == 0);
+    CHECK(h_advance(&B, T_ALICE, 94000) == 0);
     CHECK_RC(info(l, &b), LEPTON_OK);
     CHECK_EQ_INT(b.state, LEPTON_LEASE_EXPIRED);
-    CHECK(near(b.cost, 160 * 0.01));
+    CHECK(near(b.cost, 174 * 0.01));
     lepton_lease_close(l);
     lepton_client_close(c);
 }

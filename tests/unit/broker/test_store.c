@@ -169,9 +169,23 @@ static void test_idempotency_close_extend(void) {
     CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_nope", 0, &l2, &e), -1);
     CHECK_STR(e.code, WIRE_NOT_FOUND);
     /* extend */
-    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, 1000, &l2, &e), 0);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, NULL, 1000, &l2, &e), 0);
     CHECK_EQ_INT(l2.ttl_s, 3660);
     CHECK_EQ_INT(l2.expires_ms, 3660 * 1000);
+    lp_lease_clear(&l2);
+    /* a keyed extension is made once: the same key again answers the lease as it is */
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 40, "ek_1", 1100, &l2, &e), 0);
+    CHECK_EQ_INT(l2.ttl_s, 3700);
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 40, "ek_1", 1200, &l2, &e), 0);
+    CHECK_EQ_INT(l2.ttl_s, 3700);
+    CHECK_EQ_INT(l2.expires_ms, 3700 * 1000);
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 40, "ek_2", 1300, &l2, &e), 0);
+    CHECK_EQ_INT(l2.ttl_s, 3740);
+    lp_lease_clear(&l2);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 1, "ek_1", 1400, &l2, &e), 0); /* still made once */
+    CHECK_EQ_INT(l2.ttl_s, 3740);
     lp_lease_clear(&l2);
     /* close at 2.5 s: 3 started seconds at $0.001/s */
     CHECK_EQ_INT(s->ops->lease_end(s, "acme", "ls_a", LS_CLOSED, "closed by its holder", 2500, &l2, &e), 0);
@@ -188,7 +202,7 @@ static void test_idempotency_close_extend(void) {
     CHECK_EQ_INT(l2.ended_ms, 2500);
     CHECK_STR(l2.end_reason, "closed by its holder");
     lp_lease_clear(&l2);
-    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, 9000, &l2, &e), -1);
+    CHECK_EQ_INT(s->ops->lease_extend(s, "acme", "ls_a", 60, NULL, 9000, &l2, &e), -1);
     CHECK_STR(e.code, WIRE_LEASE_ENDED);
     lp_lease_clear(&l2);
     /* replaying the key of an ended lease returns the ended lease, it grants nothing */
