@@ -6,7 +6,6 @@
  * refuses to move a GPU from one lease to another, so a GPU can never be in two active leases.
  * Pools (a node's GPUs of one model and memory size) carry the free count and the price, indexed
  * so that matching reads a handful of rows whatever the fleet size. */
-#include <jansson.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "metering.h"
 #include "rand.h"
 #include "store.h"
+#include "store_common.h"
 #include "wire.h"
 
 #define SCHEMA_VERSION 1
@@ -208,30 +208,6 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
 #define UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
 
 /* ---- rows ---- */
-static int parse_lease_gpus(const char *text, lp_lease *l) {
-    json_t *a = json_loads(text, 0, NULL);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return -1;
-    }
-    size_t n = json_array_size(a);
-    l->gpus = calloc(n ? n : 1, sizeof *l->gpus);
-    if (!l->gpus) {
-        json_decref(a);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *g = json_array_get(a, i);
-        l->gpus[i].index = (uint32_t)json_integer_value(json_array_get(g, 0));
-        const char *u = json_string_value(json_array_get(g, 1)),
-                   *addr = json_string_value(json_array_get(g, 2));
-        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", u ? u : "");
-        snprintf(l->gpus[i].address, sizeof l->gpus[i].address, "%s", addr ? addr : "");
-    }
-    json_decref(a);
-    return 0;
-}
-
 static int row_to_lease(sqlite3_stmt *st, lp_lease *l) {
     memset(l, 0, sizeof *l);
     col_text(st, 0, l->id, sizeof l->id);
@@ -255,7 +231,7 @@ static int row_to_lease(sqlite3_stmt *st, lp_lease *l) {
     l->expires_ms = sqlite3_column_int64(st, 18);
     l->cap_ms = sqlite3_column_int64(st, 19);
     l->ended_ms = sqlite3_column_int64(st, 20);
-    return parse_lease_gpus(g ? (const char *)g : "[]", l);
+    return lp_lease_gpus_parse(g ? (const char *)g : "[]", l);
 }
 
 /* Loads one lease by a prepared statement whose parameters are bound. 1 found, 0 not, -1 error. */
@@ -419,11 +395,7 @@ static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason,
     if (run(s, st, e, "releasing GPUs") != 0) return -1;
     if (refresh_pools(s, l->node, e) != 0) return -1;
     lp_event ee;
-    memset(&ee, 0, sizeof ee);
-    snprintf(ee.id, sizeof ee.id, "%s", l->id);
-    snprintf(ee.node, sizeof ee.node, "%s", l->node);
-    ee.state = state;
-    snprintf(ee.reason, sizeof ee.reason, "%s", reason);
+    lp_event_lease_ended(&ee, l, state, reason);
     if (lp_event_list_push(ev, &ee) != 0) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
         return -1;
@@ -469,8 +441,7 @@ static int finish_end_tx(sq *s, lp_lease *l, int state, const char *reason, int6
     if (settle_tx(s, l, now_ms, e) != 0) return -1;
     if (l->state != LS_ACTIVE) {
         if (commit(s, e) != 0) return -1;
-        lp_err_set(e, WIRE_LEASE_ENDED, NULL, "lease %s had already ended (%s: %s)", l->id,
-                   lp_lease_state_name(l->state), l->end_reason);
+        lp_err_lease_already_ended(e, l);
         return 1;
     }
     if (end_lease_tx(s, l, state, reason, now_ms, NULL, e) != 0) return -1;
@@ -478,10 +449,6 @@ static int finish_end_tx(sq *s, lp_lease *l, int state, const char *reason, int6
     l->ended_ms = now_ms;
     snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
     return commit(s, e);
-}
-
-static int owner_ok(const lp_principal *who, const char *owner) {
-    return !who || who->is_dev || !strcmp(who->tenant, owner);
 }
 
 /* ---- operations ---- */
@@ -594,17 +561,6 @@ static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *o
     return rc;
 }
 
-static int same_gpus(const lp_node *cur, const lp_node_reg *reg) {
-    if (cur->gpu_count != reg->gpu_count) return 0;
-    for (size_t i = 0; i < reg->gpu_count; i++) {
-        const lp_gpu *a = &cur->gpus[i], *b = &reg->gpus[i];
-        if (a->index != i || strcmp(a->uuid, b->uuid) || strcmp(a->model, b->model) ||
-            a->memory != b->memory || strcmp(a->address, b->address))
-            return 0;
-    }
-    return 1;
-}
-
 static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
                             lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
     sq *s = (sq *)base;
@@ -618,7 +574,7 @@ static int op_node_register(lp_store *base, const lp_principal *who, const lp_no
     rc = -1;
     int found = load_node(s, reg->name, &cur, e);
     if (found < 0) goto done;
-    if (found && !owner_ok(who, cur.owner)) {
+    if (found && !lp_principal_owns(who, cur.owner)) {
         lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", reg->name);
         goto done;
     }
@@ -642,7 +598,7 @@ static int op_node_register(lp_store *base, const lp_principal *who, const lp_no
     }
     int replace_gpus = !found;
     if (found) {
-        if (!same_gpus(&cur, reg)) {
+        if (!lp_node_same_gpus(&cur, reg)) {
             char reason[256];
             snprintf(reason, sizeof reason, "node %s re-registered with different GPUs", reg->name);
             if (fail_node_leases_tx(s, reg->name, now_ms, reason, ended, e) != 0) goto done;
@@ -702,7 +658,7 @@ static int check_node(sq *s, const lp_principal *who, const char *name, lp_node 
         lp_err_set(e, WIRE_NOT_FOUND, "register it with POST /v1/nodes", "node %s is not registered", name);
         return -1;
     }
-    if (!owner_ok(who, cur->owner)) {
+    if (!lp_principal_owns(who, cur->owner)) {
         lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", name);
         return -1;
     }
@@ -918,27 +874,12 @@ static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out,
         }
         snprintf(out->message, sizeof out->message, "%s", why.message);
     } else {
-        lp_err why = {0};
-        if (lp_match_check_cost(req, out->v[0].price, &why) != 0)
-            snprintf(out->message, sizeof out->message, "%s", why.message);
-        else
-            snprintf(out->message, sizeof out->message,
-                     "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU", out->n, out->n == 1 ? "" : "s",
-                     out->v[0].node, out->v[0].gpu_model, out->v[0].price);
+        lp_offer_list_describe(out, req);
     }
     rc = 0;
 done:
     UNLOCK(s);
     return rc;
-}
-
-static char *lease_gpus_json(const lp_lease_gpu *g, uint32_t n) {
-    json_t *a = json_array();
-    for (uint32_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_pack("[I, s, s]", (json_int_t)g[i].index, g[i].uuid, g[i].address));
-    char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    return t;
 }
 
 static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req *req, const char *new_id,
@@ -1035,27 +976,9 @@ static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req
     sqlite3_reset(st);
 
     lp_lease *l = out;
-    snprintf(l->id, sizeof l->id, "%s", new_id);
-    snprintf(l->tenant, sizeof l->tenant, "%s", tenant);
-    l->state = LS_ACTIVE;
-    snprintf(l->node, sizeof l->node, "%s", pick.node);
-    snprintf(l->node_address, sizeof l->node_address, "%s", node.address);
-    snprintf(l->gpu_model, sizeof l->gpu_model, "%s", pick.model);
-    l->gpu_count = req->gpu_count;
-    l->gpu_memory = pick.memory;
-    l->price = pick.price;
-    l->max_price = req->max_price;
-    l->max_cost = req->max_cost;
-    l->ttl_s = req->ttl_s;
-    snprintf(l->labels, sizeof l->labels, "%s", req->labels);
-    snprintf(l->idem_key, sizeof l->idem_key, "%s", req->idem_key);
-    l->created_ms = l->started_ms = now_ms;
-    l->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
-    int64_t cap_s = lp_meter_cap_seconds(req->gpu_count, pick.price, req->max_cost);
-    l->cap_ms = cap_s >= 0 ? now_ms + cap_s * 1000 : 0;
-    l->gpus = taken;
+    lp_lease_fill_grant(l, tenant, req, new_id, &pick, node.address, taken, now_ms);
     taken = NULL;
-    gpus_text = lease_gpus_json(l->gpus, l->gpu_count);
+    gpus_text = lp_lease_gpus_json(l->gpus, l->gpu_count);
     if (!gpus_text) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
         goto done;
@@ -1155,8 +1078,7 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
     if (settle_tx(s, out, now_ms, e) != 0) goto done;
     if (out->state != LS_ACTIVE) {
         if (commit(s, e) != 0) goto done;
-        lp_err_set(e, WIRE_LEASE_ENDED, "open a new lease", "lease %s has ended (%s: %s)", id,
-                   lp_lease_state_name(out->state), out->end_reason);
+        lp_err_lease_extend_ended(e, out);
         UNLOCK(s);
         return -1; /* out stays filled for the caller */
     }
@@ -1181,14 +1103,7 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
         bind_text(k, 2, key);
         if (run(s, k, e, "recording an extension's key") != 0) goto done;
     }
-    if ((uint64_t)out->ttl_s + seconds > 2592000u) {
-        lp_err_set(e, WIRE_INVALID, NULL,
-                   "field 'seconds': the TTL would become %llu s; the limit is 2592000 (30 days)",
-                   (unsigned long long)out->ttl_s + seconds);
-        goto done;
-    }
-    out->ttl_s += seconds;
-    out->expires_ms += (int64_t)seconds * 1000;
+    if (lp_lease_extend_apply(out, seconds, e) != 0) goto done;
     sqlite3_stmt *st = prep(s, SQL_LEASE_EXTEND, e);
     if (!st) goto done;
     bind_text(st, 1, id);

@@ -338,6 +338,7 @@ int lepton_buffer_write(lepton_buffer *b, size_t offset, const void *src, size_t
     int rc = check_range(fn, b, offset, src, size, "src");
     if (rc || size == 0) return rc;
     lc_dp *dp = b->lease->dp;
+    if ((rc = lc_dp_check_ended(dp, fn))) return rc;
     lc_xfer x = {.worker = b->gpu, .method = "PUT", .raw = 1, .body = src, .body_len = size};
     snprintf(x.path, sizeof x.path, "/v1/buffers/%" PRIu64 "?offset=%zu", b->id, offset);
     lc_dp_run(dp, &x, 1);
@@ -353,6 +354,7 @@ int lepton_buffer_read(lepton_buffer *b, size_t offset, void *dst, size_t size) 
     int rc = check_range(fn, b, offset, dst, size, "dst");
     if (rc || size == 0) return rc;
     lc_dp *dp = b->lease->dp;
+    if ((rc = lc_dp_check_ended(dp, fn))) return rc;
     lc_xfer x = {.worker = b->gpu, .method = "GET", .sink = dst, .sink_len = size};
     snprintf(x.path, sizeof x.path, "/v1/buffers/%" PRIu64 "?offset=%zu&size=%zu", b->id, offset, size);
     lc_dp_run(dp, &x, 1);

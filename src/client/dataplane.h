@@ -201,7 +201,12 @@ void lc_dp_shutdown(lc_dp *dp);
 /* Frees what lc_dp_new made (after lc_dp_shutdown). */
 void lc_dp_free(lc_dp *dp);
 /* LEPTON_OK when the lease has a data plane, else a failure naming `fn`. */
-int lc_dp_usable(const lc_dp *dp, const char *fn);
+int lc_dp_usable(lc_dp *dp, const char *fn);
+/* LEPTON_OK, or the failure of a lease already known to have ended (the broker said so to a call
+ * of this process): its data plane is not asked again. */
+int lc_dp_check_ended(lc_dp *dp, const char *fn);
+/* Records that the broker reported the lease ended (state LEPTON_LEASE_CLOSED..FAILED, reason). */
+void lc_dp_note_ended(lc_dp *dp, int state, const char *why);
 
 /* A blocking request to one worker. */
 typedef struct lc_xfer {

@@ -216,10 +216,30 @@ oom:
     return NULL;
 }
 
-int lc_dp_usable(const lc_dp *dp, const char *fn) {
+int lc_dp_usable(lc_dp *dp, const char *fn) {
     if (!dp || dp->fn_none)
         return lc_fail(LEPTON_EPROTO, "%s: %s", fn, dp ? dp->fn_none : "the lease has no data plane");
-    return LEPTON_OK;
+    return lc_dp_check_ended(dp, fn);
+}
+
+int lc_dp_check_ended(lc_dp *dp, const char *fn) {
+    pthread_mutex_lock(&dp->lock);
+    int ended = dp->ended, status = dp->ended_status;
+    char why[sizeof dp->ended_why];
+    memcpy(why, dp->ended_why, sizeof why);
+    pthread_mutex_unlock(&dp->lock);
+    if (!ended) return LEPTON_OK;
+    return lc_fail(status, "%s: lease %s has ended (%s)", fn, dp->lease->id, why);
+}
+
+void lc_dp_note_ended(lc_dp *dp, int state, const char *why) {
+    static const char *const names[] = {"pending", "active", "closed", "expired", "exhausted", "failed"};
+    if (!dp || state < LEPTON_LEASE_CLOSED || state > LEPTON_LEASE_FAILED) return;
+    pthread_mutex_lock(&dp->lock);
+    dp->ended = 1;
+    dp->ended_status = state == LEPTON_LEASE_FAILED ? LEPTON_ENODELOST : LEPTON_EEXPIRED;
+    snprintf(dp->ended_why, sizeof dp->ended_why, "%s", why && *why ? why : names[state]);
+    pthread_mutex_unlock(&dp->lock);
 }
 
 void lc_easy_pool_free(lc_easy **pool) {
@@ -633,13 +653,7 @@ int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n) {
         if (!rc)
             rc = lc_lease_parse("lepton_lease_get_info", json_object_get(resp.json, "lease"), &info, &why);
         if (!rc && info.state >= LEPTON_LEASE_CLOSED) {
-            static const char *const names[] = {"pending", "active",    "closed",
-                                                "expired", "exhausted", "failed"};
-            pthread_mutex_lock(&dp->lock);
-            dp->ended = 1;
-            dp->ended_status = info.state == LEPTON_LEASE_FAILED ? LEPTON_ENODELOST : LEPTON_EEXPIRED;
-            snprintf(dp->ended_why, sizeof dp->ended_why, "%s", why && *why ? why : names[info.state]);
-            pthread_mutex_unlock(&dp->lock);
+            lc_dp_note_ended(dp, info.state, why);
             ended = 1;
         }
         json_decref(resp.json);

@@ -950,8 +950,11 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     lepton_job j = LEPTON_JOB_INIT;
     memcpy(&j, job, job_size[job->version]);
     lc_dp *dp = l->dp;
-    int rc = lc_dp_usable(dp, fn);
-    if (rc) return rc;
+    /* Not lc_dp_usable: on a lease known to have ended the task is still made, failed at once
+     * (below), so that lepton_wait reports the end like for any job the end overtakes. */
+    if (!dp || dp->fn_none)
+        return lc_fail(LEPTON_EPROTO, "%s: %s", fn, dp ? dp->fn_none : "the lease has no data plane");
+    int rc = LEPTON_OK;
     if (j.gpu >= dp->nworkers)
         return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn,
                        j.gpu, dp->nworkers, dp->nworkers - 1);
@@ -1050,6 +1053,16 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     t->deadline_ns = lp_mono_ns() + (int64_t)dp->timeout_ms * 1000000;
 
     pthread_mutex_lock(&dp->lock);
+    if (dp->ended && !dp->stopping) { /* the broker said it ended: nothing is sent */
+        char msg[320];
+        snprintf(msg, sizeof msg, "lease %s has ended (%s); the job was not sent", dp->lease->id,
+                 dp->ended_why);
+        int status = dp->ended_status;
+        pthread_mutex_unlock(&dp->lock);
+        task_complete(t, LEPTON_TASK_FAILED, status, msg, NULL);
+        *out = t;
+        return LEPTON_OK;
+    }
     if (dp->stopping || (!dp->io_started && io_start(dp))) {
         int closing = dp->stopping;
         pthread_mutex_unlock(&dp->lock);

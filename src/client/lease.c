@@ -227,7 +227,11 @@ int lepton_lease_get_info(lepton_lease *l, lepton_lease_info *out) {
     lc_response resp;
     int rc = lc_http_call(l->client, &r, &resp);
     lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
-    if (!rc) rc = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, NULL);
+    const char *why = NULL;
+    if (!rc) rc = lc_lease_parse(fn, json_object_get(resp.json, "lease"), &info, &why);
+    /* Once the caller has seen the lease end, its data-plane calls say so at once (the worker may
+     * still be up for a moment until its node agent hears of the end). */
+    if (!rc && info.state >= LEPTON_LEASE_CLOSED) lc_dp_note_ended(l->dp, info.state, why);
     json_decref(resp.json);
     if (rc) return rc;
     /* Write only the fields the caller's version of the struct has. */

@@ -154,10 +154,6 @@ def test_ttl_expiry(client: lepton.Client) -> None:
             time.sleep(0.2)
 
 
-@pytest.mark.xfail(strict=False,
-                   reason="known gap: in the ~1 s between the broker's expiry and the agent stopping the "
-                          "worker, a data-plane call on the expired lease can still succeed (the worker "
-                          "does not know the lease's current expiry)")
 def test_data_plane_after_expiry_is_expired(cluster: Cluster) -> None:
     with cluster.client(timeout_ms=3000) as c:
         lease = c.lease(ttl=1)

@@ -619,6 +619,39 @@ static void node_lost(void) {
     env_close(&e);
 }
 
+/* Once lepton_lease_get_info has shown the lease ended, data-plane calls fail with EEXPIRED at
+ * once, without asking the worker (which may live a moment longer). */
+static void ended_seen(void) {
+    env e;
+    env_open(&e, 1, 5000, 0);
+    lepton_buffer *b;
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_OK);
+    e.m->leases[1].open = 0;
+    e.m->leases[1].ended = "expired";
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    CHECK_RC(lepton_lease_get_info(e.l, &info), LEPTON_OK);
+    CHECK(info.state >= LEPTON_LEASE_CLOSED);
+    int before = fw_get_counts(e.w[0]).requests;
+    lepton_buffer *b2 = NULL;
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b2), LEPTON_EEXPIRED);
+    CHECK_MSG("has ended");
+    CHECK(b2 == NULL);
+    char host[64] = {0};
+    CHECK_RC(lepton_buffer_write(b, 0, host, sizeof host), LEPTON_EEXPIRED);
+    CHECK_RC(lepton_buffer_read(b, 0, host, sizeof host), LEPTON_EEXPIRED);
+    lepton_step s = {LEPTON_STEP_READ, b, 0, host, 64, NULL};
+    lepton_job job = LEPTON_JOB_INIT;
+    job.steps = &s;
+    job.step_count = 1;
+    lepton_task *t = NULL;
+    CHECK_RC(lepton_submit(e.l, &job, &t), LEPTON_OK); /* a task failed at once */
+    CHECK_RC(lepton_wait(t, 0), LEPTON_EEXPIRED);
+    CHECK_MSG("has ended");
+    lepton_task_free(t);
+    CHECK(fw_get_counts(e.w[0]).requests == before); /* the worker was not asked */
+    env_close(&e);
+}
+
 static void buffer_lost(void) {
     env e;
     env_open(&e, 1, 0, 0);
@@ -907,7 +940,7 @@ int main(int argc, char **argv) {
         {"module_upload", module_upload},       {"param_checks", param_checks},
         {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
         {"seq_threads", seq_threads},           {"batches", batches},
-        {"task_states", task_states},
+        {"task_states", task_states},           {"ended_seen", ended_seen},
         {"wait_timeouts", wait_timeouts},       {"node_lost", node_lost},
         {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
         {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
