@@ -3,30 +3,33 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-static int g_level = -1;
-static const char *g_prefix = "lepton";
+static _Atomic int g_level = -1; /* read by every thread; -1 until set or read from the environment */
+static const char *_Atomic g_prefix = "lepton";
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void lp_log_set_level(int level) { g_level = level; }
-void lp_log_set_prefix(const char *prefix) { g_prefix = prefix ? prefix : "lepton"; }
+void lp_log_set_level(int level) { atomic_store(&g_level, level); }
+void lp_log_set_prefix(const char *prefix) { atomic_store(&g_prefix, prefix ? prefix : "lepton"); }
 
 static int current_level(void) {
-    if (g_level >= 0) return g_level;
+    int lv = atomic_load(&g_level);
+    if (lv >= 0) return lv;
     const char *e = getenv("LEPTON_LOG_LEVEL");
-    int lv = LOG_INFO;
+    lv = LOG_INFO;
     if (e) {
         if (!strcasecmp(e, "debug")) lv = LOG_DEBUG;
         else if (!strcasecmp(e, "warn")) lv = LOG_WARN;
         else if (!strcasecmp(e, "error")) lv = LOG_ERROR;
     }
-    g_level = lv;
-    return lv;
+    int unset = -1; /* a level set meanwhile wins */
+    atomic_compare_exchange_strong(&g_level, &unset, lv);
+    return atomic_load(&g_level);
 }
 
 void lp_log(int level, const char *fmt, ...) {
@@ -45,6 +48,6 @@ void lp_log(int level, const char *fmt, ...) {
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     pthread_mutex_lock(&g_lock);
     fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
-            names[level < 0 ? 0 : (level > 3 ? 3 : level)], g_prefix, msg);
+            names[level < 0 ? 0 : (level > 3 ? 3 : level)], atomic_load(&g_prefix), msg);
     pthread_mutex_unlock(&g_lock);
 }
