@@ -189,9 +189,11 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
     }
     if (lp_http_server_start(b->http, err, err_size) != 0) goto fail;
     int tls = lp_http_server_is_tls(b->http);
+    char db[1024];
+    lp_store_url_redact(b->db, db, sizeof db);
     lp_log(LOG_INFO, "broker listening on %s (port %d, %s%s), database %s, node timeout %lld ms%s%s%s",
            b->listen, lp_http_server_port(b->http), tls ? "HTTPS with certificate " : "plain HTTP",
-           tls ? cfg->tls_cert_file : "", b->db, (long long)b->node_timeout_ms,
+           tls ? cfg->tls_cert_file : "", db, (long long)b->node_timeout_ms,
            b->test_clock ? ", test clock" : "", b->has_dev_tenant ? ", dev tenant " : "",
            b->has_dev_tenant ? b->dev_tenant : "");
     *out = b;

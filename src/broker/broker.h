@@ -8,7 +8,7 @@
 
 typedef struct lp_broker_config {
     const char *listen;       /* "ADDR:PORT"; port 0 picks a free one; NULL → "127.0.0.1:7700" */
-    const char *db;           /* SQLite file path, or postgres://… (not built yet) */
+    const char *db;           /* SQLite file path, or postgres://… / postgresql://… */
     int64_t node_timeout_ms;  /* a node silent this long is lost; 0 → 15000 */
     int test_clock;           /* enables POST /v1/debug/clock */
     const char *dev_tenant;   /* requests without a token act as this tenant; NULL = tokens required */

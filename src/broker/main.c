@@ -12,15 +12,19 @@
 
 static const char USAGE[] =
     "usage:\n"
-    "  lepton-broker serve --listen ADDR:PORT --db PATH [--node-timeout-ms N] [--test-clock]\n"
-    "                      [--dev-tenant NAME] [--max-body BYTES] [--tls-cert FILE --tls-key FILE]\n"
-    "  lepton-broker token create --db PATH --tenant NAME [--node]\n"
+    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout-ms N]\n"
+    "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES]\n"
+    "                      [--tls-cert FILE --tls-key FILE]\n"
+    "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
     "  lepton-broker --help | --version\n"
     "\n"
     "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"
     "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"
     "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
-    "  --db            SQLite database file (created if missing); postgres://... is not built yet\n"
+    "  --db            SQLite database file (created if missing), or a PostgreSQL connection URI\n"
+    "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"
+    "                  database must exist; tables are created on first use; several brokers may\n"
+    "                  share one PostgreSQL database)\n"
     "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"
     "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"
     "  --dev-tenant    requests without a token act as this tenant (development only)\n"
@@ -32,6 +36,8 @@ static const char USAGE[] =
     "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
     "\n"
     "environment: LEPTON_LOG_LEVEL=debug|info|warn|error\n"
+    "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n"
+    "  out of the process list)\n"
     "\n"
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
@@ -39,7 +45,9 @@ static const char USAGE[] =
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
     "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
     "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
-    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n";
+    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n"
+    "  lepton-broker token create --db postgres://lepton@db.example.com/lepton --tenant acme\n"
+    "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "lepton-broker: ");
@@ -100,16 +108,12 @@ static int cmd_serve(int argc, char **argv) {
             return usage_error("serve: unknown flag '%s'", a);
         i++;
     }
-    if (!cfg.db) return usage_error("serve: --db PATH is required%s", "");
+    if (!cfg.db) return usage_error("serve: --db PATH|postgres://USER@HOST/DB is required%s", "");
     if ((cfg.tls_cert_file && !*cfg.tls_cert_file) || (cfg.tls_key_file && !*cfg.tls_key_file))
         return usage_error("serve: --tls-cert and --tls-key need a file name, got ''%s", "");
     if (!cfg.tls_cert_file != !cfg.tls_key_file)
         return usage_error("serve: --tls-cert and --tls-key go together (HTTPS needs both); %s is missing",
                            cfg.tls_cert_file ? "--tls-key FILE" : "--tls-cert FILE");
-    if (!strncmp(cfg.db, "postgres://", 11) || !strncmp(cfg.db, "postgresql://", 13)) {
-        fprintf(stderr, "lepton-broker: PostgreSQL backend not built yet; use a SQLite file path for --db\n");
-        return 2;
-    }
     /* block the stop signals before any thread starts, then wait for them here */
     sigset_t set;
     sigemptyset(&set);
@@ -164,12 +168,8 @@ static int cmd_token(int argc, char **argv) {
         else
             return usage_error("token create: unknown flag '%s'", a);
     }
-    if (!db) return usage_error("token create: --db PATH is required%s", "");
+    if (!db) return usage_error("token create: --db PATH|postgres://USER@HOST/DB is required%s", "");
     if (!tenant) return usage_error("token create: --tenant NAME is required%s", "");
-    if (!strncmp(db, "postgres://", 11) || !strncmp(db, "postgresql://", 13)) {
-        fprintf(stderr, "lepton-broker: PostgreSQL backend not built yet; use a SQLite file path for --db\n");
-        return 2;
-    }
     char tok[128], err[1024];
     if (lp_broker_token_create(db, tenant, node, tok, sizeof tok, err, sizeof err) != 0) {
         fprintf(stderr, "lepton-broker: %s\n", err);

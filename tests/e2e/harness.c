@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_testdb.h"
+
 #ifndef LEPTON_BROKER_BIN
 #error "LEPTON_BROKER_BIN must name the lepton-broker executable"
 #endif
@@ -103,6 +105,43 @@ static int spawn_broker(h_broker *b) {
     return -1;
 }
 
+/* The PostgreSQL databases made by h_broker_start and not dropped yet (dropped at exit). */
+static char g_pg_dbs[16][64];
+
+static void drop_pg_db(const char *name) {
+    char copy[64]; /* name may be one of g_pg_dbs, cleared below */
+    snprintf(copy, sizeof copy, "%s", name);
+    for (size_t i = 0; i < sizeof g_pg_dbs / sizeof g_pg_dbs[0]; i++)
+        if (!strcmp(g_pg_dbs[i], copy)) g_pg_dbs[i][0] = '\0';
+    const char *admin = getenv("LEPTON_TEST_PG_URL");
+    if (admin && *admin && !getenv("LEPTON_KEEP_TEST_DIRS")) pgt_drop(admin, copy);
+}
+
+static void drop_pg_dbs_at_exit(void) {
+    for (size_t i = 0; i < sizeof g_pg_dbs / sizeof g_pg_dbs[0]; i++)
+        if (g_pg_dbs[i][0]) drop_pg_db(g_pg_dbs[i]);
+}
+
+/* A fresh database for b on the server LEPTON_TEST_PG_URL names; 0, or -1 with a message. */
+static int make_pg_db(h_broker *b, const char *admin) {
+    static int registered;
+    size_t slot = 0;
+    while (slot < sizeof g_pg_dbs / sizeof g_pg_dbs[0] && g_pg_dbs[slot][0])
+        slot++;
+    if (slot == sizeof g_pg_dbs / sizeof g_pg_dbs[0] ||
+        pgt_create(admin, b->pg_db, sizeof b->pg_db, b->db, sizeof b->db) != 0) {
+        fprintf(stderr, "harness: cannot create a database on %s\n", admin);
+        b->pg_db[0] = '\0';
+        return -1;
+    }
+    snprintf(g_pg_dbs[slot], sizeof g_pg_dbs[slot], "%s", b->pg_db);
+    if (!registered) {
+        atexit(drop_pg_dbs_at_exit);
+        registered = 1;
+    }
+    return 0;
+}
+
 int h_broker_start(h_broker *b, const char *extra_args) {
     memset(b, 0, sizeof *b);
     static int curl_ready;
@@ -115,6 +154,8 @@ int h_broker_start(h_broker *b, const char *extra_args) {
     if (!mkdtemp(b->dir)) return -1;
     snprintf(b->db, sizeof b->db, "%s/broker.db", b->dir);
     snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
+    const char *pg = getenv("LEPTON_TEST_PG_URL");
+    if (pg && *pg && make_pg_db(b, pg) != 0) return -1;
     snprintf(b->extra_args, sizeof b->extra_args, "%s", extra_args ? extra_args : "");
     return spawn_broker(b);
 }
@@ -147,6 +188,10 @@ void h_broker_kill(h_broker *b) {
 
 void h_broker_cleanup(h_broker *b) {
     if (b->pid > 0) h_broker_stop(b);
+    if (b->pg_db[0]) {
+        drop_pg_db(b->pg_db);
+        b->pg_db[0] = '\0';
+    }
     if (b->dir[0] && !getenv("LEPTON_KEEP_TEST_DIRS")) {
         char cmd[400];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);

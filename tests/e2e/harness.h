@@ -1,6 +1,7 @@
 /* harness.h — end-to-end test support: start and stop a real lepton-broker on a free loopback
- * port with its own SQLite file, make tokens, talk raw HTTP to it (as a node agent would), move
- * its test clock, and a tiny check framework. */
+ * port with its own SQLite file (or, when LEPTON_TEST_PG_URL names a PostgreSQL server, its own fresh
+ * database there, as tests/unit/broker/pg_fixture.sh provides), make tokens, talk raw HTTP to it (as
+ * a node agent would), move its test clock, and a tiny check framework. */
 #ifndef LEPTON_TESTS_HARNESS_H
 #define LEPTON_TESTS_HARNESS_H
 
@@ -42,14 +43,16 @@ typedef struct h_broker {
     pid_t pid;
     int port;
     char dir[256];   /* temporary directory (db, logs) */
-    char db[300];
+    char db[300];    /* the --db argument: a SQLite file in dir, or a PostgreSQL URL */
+    char pg_db[64];  /* the PostgreSQL database made for this broker ("" with SQLite) */
     char url[64];
     char log[300];
     char extra_args[256]; /* as given to h_broker_start, reused by h_broker_restart */
 } h_broker;
 
 /* Starts lepton-broker with --test-clock on a free port; extra_args are appended (space separated;
- * may be NULL). Returns 0, or -1 with a message on stderr. */
+ * may be NULL). With LEPTON_TEST_PG_URL set, its store is a new database on that server, kept across
+ * restarts and dropped by h_broker_cleanup (or at exit). Returns 0, or -1 with a message on stderr. */
 int h_broker_start(h_broker *b, const char *extra_args);
 /* Stops it (SIGTERM, then SIGKILL after 5 s) and reaps it. Keeps the directory. Returns the exit status. */
 int h_broker_stop(h_broker *b);
@@ -57,7 +60,7 @@ int h_broker_stop(h_broker *b);
 void h_broker_kill(h_broker *b);
 /* Starts it again on the same database (a new port). */
 int h_broker_restart(h_broker *b);
-/* Stops it if running and removes its directory. */
+/* Stops it if running and removes its directory (and its PostgreSQL database). */
 void h_broker_cleanup(h_broker *b);
 /* Runs `lepton-broker token create` against its db; writes the token into out. 0 on success. */
 int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_size);

@@ -1,20 +1,30 @@
-/* test_store.c — the SQLite store through the store.h operations: tokens, grants and refusals,
+/* test_store.c — a store backend through the store.h operations: tokens, grants and refusals,
  * cheapest-first on one node, idempotency, close/extend, TTL expiry, cost cap, node loss,
- * deregistration, persistence across reopen, and the one-lease-per-GPU invariant under many threads. */
+ * deregistration, persistence across reopen, the one-lease-per-GPU invariant under many threads, and
+ * the same invariants across two store handles (two connections, as two brokers would have).
+ *
+ * `broker_test_store [PG_URL]`: SQLite files in a temporary directory by default; with a PostgreSQL
+ * server URL (the argument, or LEPTON_TEST_PG_URL as pg_fixture.sh sets it) every case runs against
+ * PostgreSQL instead, each in a fresh database that is dropped at the end. */
+#include <libpq-fe.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "metering.h"
+#include "pg_testdb.h"
 #include "sha256.h"
 #include "store.h"
 #include "wire.h"
 
 static char g_dir[256];
 static int g_seq;
+static const char *g_pg;   /* the PostgreSQL server's URL, or NULL for SQLite */
+static char g_dbs[64][64]; /* the databases made on it */
+static int g_ndbs;
 
-static lp_store *open_fresh(char *path, size_t n) {
-    snprintf(path, n, "%s/store%d.db", g_dir, ++g_seq);
+static lp_store *open_store(const char *path) {
     lp_store *s = NULL;
     lp_err e = {0};
     if (lp_store_open(path, &s, &e) != 0) {
@@ -22,6 +32,52 @@ static lp_store *open_fresh(char *path, size_t n) {
         exit(1);
     }
     return s;
+}
+
+/* A store on a new, empty database; its path (or URL) in path, to open it again. */
+static lp_store *open_fresh(char *path, size_t n) {
+    if (!g_pg) {
+        snprintf(path, n, "%s/store%d.db", g_dir, ++g_seq);
+    } else if (g_ndbs == (int)(sizeof g_dbs / sizeof g_dbs[0]) ||
+               pgt_create(g_pg, g_dbs[g_ndbs], sizeof g_dbs[0], path, n) != 0) {
+        fprintf(stderr, "cannot create a test database on %s\n", g_pg);
+        exit(1);
+    } else {
+        g_ndbs++;
+    }
+    return open_store(path);
+}
+
+/* The first column of the first row of a query on the store's database, as an integer. */
+static long long sql_i64(const char *path, const char *sql) {
+    long long v = -1;
+    if (g_pg) {
+        PGconn *c = PQconnectdb(path);
+        PGresult *r = PQexec(c, sql);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+            v = atoll(PQgetvalue(r, 0, 0));
+        else if (PQresultStatus(r) == PGRES_COMMAND_OK)
+            v = atoll(PQcmdTuples(r));
+        else
+            fprintf(stderr, "%s: %s", sql, PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open(path, &db) == SQLITE_OK && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            v = sqlite3_column_int64(st, 0);
+        else if (rc == SQLITE_DONE)
+            v = sqlite3_changes(db);
+    } else {
+        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
 }
 
 static const lp_principal NODE_P = {"acme", 1, 0};
@@ -461,14 +517,286 @@ static void test_concurrent_invariant(void) {
     lp_store_close(g_store);
 }
 
-static void test_postgres_refused(void) {
-    lp_store *s;
-    lp_err e = {0};
-    CHECK_EQ_INT(lp_store_open("postgres://u@h/db", &s, &e), -1);
-    CHECK_CONTAINS(e.message, "PostgreSQL backend not built yet");
+/* ---- the invariants across two handles on one database (two brokers) ---- */
+#define XTHREADS 8
+static lp_store *g_x[2];
+static pthread_barrier_t g_bar;
+static int g_round;
+static char g_ids[XTHREADS * 8][LP_ID_MAX];
+static int g_nids, g_fresh;
+static lp_event_list g_events;
+
+static lp_store *x_store(int t) { return g_x[t % 2]; }
+
+/* Each thread asks for 1 GPU four times, never closing: 8 GPUs for 32 requests. */
+static void *x_grab(void *arg) {
+    int t = (int)(intptr_t)arg;
+    pthread_barrier_wait(&g_bar);
+    for (int i = 0; i < 4; i++) {
+        lp_lease_req r = req(1, NULL);
+        char id[LP_ID_MAX];
+        snprintf(id, sizeof id, "ls_x%d_%d", t, i);
+        lp_lease l;
+        lp_err e;
+        int rc = grant(x_store(t), "acme", &r, id, 1000, &l, &e);
+        pthread_mutex_lock(&g_mu);
+        if (rc != 0 && e.code && !strcmp(e.code, WIRE_NO_CAPACITY)) {
+            g_refused++;
+        } else if (rc != 0) {
+            fprintf(stderr, "     grant: %s: %s\n", e.code, e.message);
+            g_errors++;
+        } else {
+            g_granted++;
+            for (int h = 0; h < g_nheld; h++)
+                if (!strcmp(g_held[h], l.gpus[0].uuid)) g_conflicts++;
+            snprintf(g_held[g_nheld++], sizeof g_held[0], "%s", l.gpus[0].uuid);
+            lp_lease_clear(&l);
+        }
+        pthread_mutex_unlock(&g_mu);
+    }
+    return NULL;
 }
 
-int main(void) {
+/* Every thread opens a lease under the round's key at once; one grant, the others replay it. */
+static void *x_same_key(void *arg) {
+    int t = (int)(intptr_t)arg;
+    pthread_barrier_wait(&g_bar);
+    lp_lease_req r = req(1, NULL);
+    snprintf(r.idem_key, sizeof r.idem_key, "key-%d", g_round);
+    char id[LP_ID_MAX];
+    snprintf(id, sizeof id, "ls_k%d_%d", g_round, t);
+    lp_lease l;
+    lp_err e = {0};
+    int replayed = 0;
+    int rc = x_store(t)->ops->lease_grant(x_store(t), "acme", &r, id, 1000, &l, &replayed, &e);
+    pthread_mutex_lock(&g_mu);
+    if (rc != 0) {
+        fprintf(stderr, "     grant: %s: %s\n", e.code, e.message);
+        g_errors++;
+    } else {
+        if (!replayed) g_fresh++;
+        snprintf(g_ids[g_nids++], LP_ID_MAX, "%s", l.id);
+        lp_lease_clear(&l);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+/* Every thread extends lease ls_ext by 10 s under the round's key at once. */
+static void *x_extend(void *arg) {
+    int t = (int)(intptr_t)arg;
+    pthread_barrier_wait(&g_bar);
+    char key[32];
+    snprintf(key, sizeof key, "ext-%d", g_round);
+    lp_lease l;
+    lp_err e = {0};
+    int rc = x_store(t)->ops->lease_extend(x_store(t), "acme", "ls_ext", 10, key, 2000, &l, &e);
+    pthread_mutex_lock(&g_mu);
+    if (rc != 0) {
+        fprintf(stderr, "     extend: %s: %s\n", e.code, e.message);
+        g_errors++;
+    } else {
+        lp_lease_clear(&l);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+/* Every thread runs the reaper's expire_due at the same moment. */
+static void *x_expire(void *arg) {
+    int t = (int)(intptr_t)arg;
+    pthread_barrier_wait(&g_bar);
+    lp_event_list ev = {0};
+    lp_err e = {0};
+    int rc = x_store(t)->ops->expire_due(x_store(t), 30000, 10000, &ev, &e);
+    pthread_mutex_lock(&g_mu);
+    if (rc != 0) {
+        fprintf(stderr, "     expire_due: %s: %s\n", e.code, e.message);
+        g_errors++;
+    }
+    for (size_t i = 0; i < ev.n; i++)
+        lp_event_list_push(&g_events, &ev.v[i]);
+    pthread_mutex_unlock(&g_mu);
+    lp_event_list_clear(&ev);
+    return NULL;
+}
+
+static void x_run(void *(*fn)(void *)) {
+    pthread_t th[XTHREADS];
+    pthread_barrier_init(&g_bar, NULL, XTHREADS);
+    for (int i = 0; i < XTHREADS; i++)
+        pthread_create(&th[i], NULL, fn, (void *)(intptr_t)i);
+    for (int i = 0; i < XTHREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&g_bar);
+}
+
+/* PostgreSQL only: several brokers on one database is what it is for. (SQLite keeps the lease
+ * invariants across handles too, but its expire_due picks silent nodes before its transaction, so two
+ * processes reaping at once may both report the same node lost.) */
+static void test_two_handles(void) {
+    if (!g_pg) return;
+    char path[300];
+    g_x[0] = open_fresh(path, sizeof path);
+    g_x[1] = open_store(path);
+    add_node(g_x[0], "x1", 4, "X", 1, 3.6, 0);
+    add_node(g_x[1], "x2", 4, "X", 1, 3.6, 0);
+    lp_err e = {0};
+
+    /* grants for fewer GPUs than requests: each GPU in one lease, as many grants as GPUs */
+    g_granted = g_refused = g_errors = g_conflicts = g_nheld = 0;
+    x_run(x_grab);
+    CHECK_EQ_INT(g_errors, 0);
+    CHECK_EQ_INT(g_conflicts, 0);
+    CHECK_EQ_INT(g_granted, 8);
+    CHECK_EQ_INT(g_refused, XTHREADS * 4 - 8);
+    CHECK_EQ_INT(leased_gpus(g_x[1]), 8);
+    CHECK_EQ_INT(sql_i64(path, "SELECT count(*) FROM leases WHERE state = 1"), 8);
+    CHECK_EQ_INT(sql_i64(path, "SELECT count(DISTINCT lease_id) FROM gpus"), 8);
+    for (int t = 0; t < XTHREADS; t++)
+        for (int i = 0; i < 4; i++) {
+            char id[LP_ID_MAX];
+            snprintf(id, sizeof id, "ls_x%d_%d", t, i);
+            lp_lease l;
+            if (g_x[0]->ops->lease_end(g_x[0], "acme", id, LS_CLOSED, "done", 1500, &l, &e) == 0)
+                lp_lease_clear(&l);
+        }
+    CHECK_EQ_INT(leased_gpus(g_x[0]), 0);
+
+    /* one idempotency key from both handles at once: granted once */
+    for (g_round = 0; g_round < 5; g_round++) {
+        g_nids = g_fresh = g_errors = 0;
+        x_run(x_same_key);
+        CHECK_EQ_INT(g_errors, 0);
+        CHECK_EQ_INT(g_fresh, 1);
+        CHECK_EQ_INT(g_nids, XTHREADS);
+        for (int i = 1; i < g_nids; i++)
+            CHECK_STR(g_ids[i], g_ids[0]);
+        CHECK_EQ_INT(leased_gpus(g_x[0]), g_round + 1);
+    }
+    CHECK_EQ_INT(sql_i64(path, "SELECT count(*) FROM leases WHERE idem_key IS NOT NULL"), 5);
+
+    /* one extension key from both handles at once: extended once */
+    lp_lease_req r = req(1, NULL);
+    lp_lease l;
+    CHECK_EQ_INT(grant(g_x[0], "acme", &r, "ls_ext", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    for (g_round = 0; g_round < 5; g_round++) {
+        g_errors = 0;
+        x_run(x_extend);
+        CHECK_EQ_INT(g_errors, 0);
+        CHECK_EQ_INT(g_x[1]->ops->lease_get(g_x[1], "acme", "ls_ext", 2000, &l, &e), 0);
+        CHECK_EQ_INT(l.ttl_s, 3600 + 10 * (g_round + 1));
+        lp_lease_clear(&l);
+    }
+    CHECK_EQ_INT(g_x[0]->ops->lease_end(g_x[0], "acme", "ls_ext", LS_CLOSED, "done", 2000, &l, &e), 0);
+    lp_lease_clear(&l);
+
+    /* expire_due from both handles at once: every due lease ends once, billed once */
+    lp_lease_list open;
+    CHECK_EQ_INT(g_x[0]->ops->lease_list(g_x[0], "acme", LS_ACTIVE, 2000, &open, &e), 0);
+    for (size_t i = 0; i < open.n; i++) {
+        CHECK_EQ_INT(g_x[0]->ops->lease_end(g_x[0], "acme", open.v[i].id, LS_CLOSED, "done", 2000, &l, &e),
+                     0);
+        lp_lease_clear(&l);
+    }
+    lp_lease_list_clear(&open);
+    for (int i = 0; i < 6; i++) { /* TTLs of 10..15 s from t=3 s */
+        r = req(1, NULL);
+        r.ttl_s = (uint32_t)(10 + i);
+        char id[LP_ID_MAX];
+        snprintf(id, sizeof id, "ls_due%d", i);
+        CHECK_EQ_INT(grant(g_x[i % 2], "acme", &r, id, 3000, &l, &e), 0);
+        lp_lease_clear(&l);
+    }
+    add_node(g_x[1], "x3", 2, "Y", 1, 3.6, 4000); /* silent from now on: lost at 30 s */
+    r = req(2, "Y");
+    CHECK_EQ_INT(grant(g_x[1], "acme", &r, "ls_lost", 4000, &l, &e), 0);
+    lp_lease_clear(&l);
+    lp_node n;
+    lp_lease_list ll;
+    for (int i = 1; i <= 2; i++) { /* x1, x2 stay alive */
+        char name[8];
+        snprintf(name, sizeof name, "x%d", i);
+        CHECK_EQ_INT(g_x[0]->ops->node_heartbeat(g_x[0], &NODE_P, name, 25000, &n, &ll, &e), 0);
+        lp_node_clear(&n);
+        lp_lease_list_clear(&ll);
+    }
+    memset(&g_events, 0, sizeof g_events);
+    g_errors = 0;
+    x_run(x_expire);
+    CHECK_EQ_INT(g_errors, 0);
+    CHECK_EQ_INT(g_events.n, 6 + 1 + 1); /* the leases past their TTL, the lost node's lease, the node */
+    int node_events = 0;
+    for (size_t i = 0; i < g_events.n; i++) {
+        node_events += g_events.v[i].is_node;
+        for (size_t k = 0; k < i; k++)
+            if (!g_events.v[i].is_node && !strcmp(g_events.v[i].id, g_events.v[k].id))
+                CHECK(!"a lease ended twice");
+    }
+    CHECK_EQ_INT(node_events, 1);
+    lp_event_list_clear(&g_events);
+    CHECK_EQ_INT(sql_i64(path, "SELECT count(*) FROM leases WHERE state = 3"), 6);
+    CHECK_EQ_INT(sql_i64(path, "SELECT sum(billed_s) FROM leases WHERE state = 3"),
+                 10 + 11 + 12 + 13 + 14 + 15);
+    /* the lost node's lease: billed from 4 s to its last heartbeat (4 s): nothing */
+    CHECK_EQ_INT(sql_i64(path, "SELECT billed_s FROM leases WHERE id = 'ls_lost' AND state = 5"), 0);
+    CHECK_EQ_INT(leased_gpus(g_x[1]), 0);
+    lp_store_close(g_x[0]);
+    lp_store_close(g_x[1]);
+}
+
+/* PostgreSQL: a store whose connection is cut (a server restart, a failover) reconnects and goes on. */
+static void test_reconnect(void) {
+    if (!g_pg) return; /* SQLite has no connection to lose */
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "r", 2, "X", 1, 1.0, 0);
+    CHECK_EQ_INT(sql_i64(path, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND application_name = 'lepton-broker'"),
+                 1);
+    usleep(100 * 1000);
+    lp_lease l;
+    lp_err e;
+    lp_lease_req r = req(1, NULL);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_after", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 1);
+    lp_store_close(s);
+}
+
+static void test_open_errors(void) {
+    lp_store *s = NULL;
+    lp_err e = {0};
+    /* nothing listens on port 1: the message names the server, never the password */
+    CHECK_EQ_INT(lp_store_open("postgresql://lepton:s3cret@127.0.0.1:1/nodb?connect_timeout=5", &s, &e), -1);
+    CHECK(s == NULL);
+    CHECK_STR(e.code, WIRE_INTERNAL);
+    CHECK_CONTAINS(e.message, "cannot connect to PostgreSQL database postgresql://lepton@127.0.0.1:1/nodb");
+    CHECK(!strstr(e.message, "s3cret"));
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(lp_store_open("postgres://127.0.0.1:1/x?password=s3cret&connect_timeout=5", &s, &e), -1);
+    CHECK_CONTAINS(e.message, "postgres://127.0.0.1:1/x?connect_timeout=5");
+    CHECK(!strstr(e.message, "s3cret"));
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(lp_store_open("", &s, &e), -1);
+    CHECK_STR(e.code, WIRE_INVALID);
+}
+
+static void test_newer_schema_refused(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    lp_store_close(s);
+    CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"), 1);
+    lp_err e = {0};
+    CHECK_EQ_INT(lp_store_open(path, &s, &e), -1);
+    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (1)");
+}
+
+int main(int argc, char **argv) {
+    g_pg = argc > 1 ? argv[1] : getenv("LEPTON_TEST_PG_URL");
+    if (g_pg && !*g_pg) g_pg = NULL;
+    fprintf(stderr, "store backend: %s\n", g_pg ? g_pg : "SQLite");
     snprintf(g_dir, sizeof g_dir, "/tmp/lepton-store-test-XXXXXX");
     if (!mkdtemp(g_dir)) {
         perror("mkdtemp");
@@ -481,9 +809,14 @@ int main(void) {
     RUN(test_node_lost_and_persistence);
     RUN(test_register_rules);
     RUN(test_concurrent_invariant);
-    RUN(test_postgres_refused);
+    RUN(test_two_handles);
+    RUN(test_reconnect);
+    RUN(test_open_errors);
+    RUN(test_newer_schema_refused);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    for (int i = 0; i < g_ndbs; i++)
+        pgt_drop(g_pg, g_dbs[i]);
     return CHECK_DONE();
 }

@@ -9,7 +9,7 @@
 
 /* The GPUs of a lease as stored in its row: a JSON array of [index, uuid, address]. */
 char *lp_lease_gpus_json(const lp_lease_gpu *g, uint32_t n); /* malloc'd; NULL when out of memory */
-int lp_lease_gpus_parse(const char *text, lp_lease *l);       /* fills l->gpus; -1 when corrupt */
+int lp_lease_gpus_parse(const char *text, lp_lease *l);      /* fills l->gpus; -1 when corrupt */
 
 /* 1 when who may act on a node registered by owner (no principal and dev mode may act on any). */
 int lp_principal_owns(const lp_principal *who, const char *owner);

@@ -218,7 +218,8 @@ struct lp_store {
     const lp_store_ops *ops; /* every backend's struct starts with this */
 };
 
-/* Opens the store named by url: a file path (SQLite) or postgres://… (not built yet → error). */
+/* Opens the store named by url: a file path or sqlite://PATH (SQLite), or a libpq connection URI
+ * postgres://… | postgresql://… (PostgreSQL). */
 int lp_store_open(const char *url, lp_store **out, lp_err *e);
 static inline void lp_store_close(lp_store *s) {
     if (s) s->ops->close(s);
@@ -226,5 +227,10 @@ static inline void lp_store_close(lp_store *s) {
 
 /* The SQLite backend (store_sqlite.c). */
 int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e);
+/* The PostgreSQL backend (store_pg.c); url is passed to libpq as it is. */
+int lp_store_pg_open(const char *url, lp_store **out, lp_err *e);
+/* Copies a database URL for messages and logs: a libpq URL loses its password (user:password@host
+ * becomes user@host, ?password=… is dropped); a file path is copied as is. */
+void lp_store_url_redact(const char *url, char *out, size_t n);
 
 #endif

@@ -68,13 +68,16 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, created_ms);"
     "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);"
-    "CREATE TABLE IF NOT EXISTS lease_extends(lease TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(lease, key));";
+    "CREATE TABLE IF NOT EXISTS lease_extends(lease TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(lease, "
+    "key));";
 
 #define LEASE_COLS                                                                                           \
     "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
     " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_NODE_STILL_SILENT[] =
+    "SELECT 1 FROM nodes WHERE name = ?1 AND state = 'ready' AND last_hb_ms < ?2";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = ?1";
@@ -1066,8 +1069,8 @@ static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t 
     return rc;
 }
 
-static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds, const char *key,
-                           int64_t now_ms, lp_lease *out, lp_err *e) {
+static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
+                           const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
     sq *s = (sq *)base;
     memset(out, 0, sizeof *out);
     LOCK(s);
@@ -1231,6 +1234,15 @@ static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms
         if (r != 0) goto fail;
     }
     for (size_t i = 0; i < nlost; i++) {
+        /* Read before the write lock: another process sharing the file may have reaped the node,
+         * or it may have sent a heartbeat, meanwhile. */
+        st = prep(s, SQL_NODE_STILL_SILENT, e);
+        if (!st) goto fail;
+        bind_text(st, 1, lost[i].name);
+        sqlite3_bind_int64(st, 2, now_ms - node_timeout_ms);
+        int still = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+        if (!still) continue;
         char reason[256];
         snprintf(reason, sizeof reason, "node %s lost (no heartbeat for %lld s)", lost[i].name,
                  (long long)(node_timeout_ms / 1000));

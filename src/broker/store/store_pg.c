@@ -1,0 +1,1596 @@
+/* store_pg.c — the PostgreSQL backend of store.h (libpq), for several brokers sharing one database.
+ * Same schema shape and the same rules as store_sqlite.c (the reference semantics), op by op.
+ *
+ * One connection per store, serialized by a mutex. Every operation that writes runs in one
+ * SERIALIZABLE transaction, so whatever other brokers do at the same time, the outcome is that of some
+ * serial order: a GPU cannot end up in two active leases, an idempotency key grants (or extends) once,
+ * and a lease that several reapers end at once is ended and billed once. PostgreSQL reports the
+ * interleavings it cannot serialize as serialization failures or deadlocks (SQLSTATE 40001, 40P01);
+ * the transaction is then run again from the start, a bounded number of times with a short random
+ * backoff. Reads of several statements run in a REPEATABLE READ READ ONLY snapshot. A lost connection
+ * is re-established once per operation (not after an ambiguous COMMIT, whose outcome is unknown).
+ *
+ * A GPU row's lease_id column is the single source of truth for "who holds this GPU"; a trigger
+ * refuses to move a GPU from one lease to another, as in the SQLite schema. */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "match.h"
+#include "metering.h"
+#include "rand.h"
+#include "store.h"
+#include "store_common.h"
+#include "wire.h"
+
+#define SCHEMA_VERSION 1
+#define MAX_ATTEMPTS 40 /* runs of one transaction that meets serialization failures */
+#define MAX_UNIQUE_RETRIES 3
+#define MAX_PARAMS 20
+#define SCHEMA_LOCK "7776500447" /* pg_advisory_xact_lock key taken while creating the schema */
+
+typedef struct pgs {
+    lp_store base;
+    PGconn *conn;
+    pthread_mutex_t mu;
+    char where[512]; /* the URL without its password, for messages */
+    int retry;       /* the last error was a serialization failure or a deadlock */
+    int unique;      /* the last error was a unique violation (a concurrent insert of the same key) */
+    int lost;        /* the connection was lost */
+    int down;        /* reconnecting failed (logged once until it works again) */
+} pgs;
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS tenants(name TEXT COLLATE \"C\" PRIMARY KEY, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens(hash TEXT PRIMARY KEY, tenant TEXT COLLATE \"C\" NOT NULL"
+    " REFERENCES tenants(name), is_node INTEGER NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS nodes(name TEXT COLLATE \"C\" PRIMARY KEY, owner TEXT NOT NULL,"
+    " state TEXT NOT NULL, address TEXT NOT NULL, price DOUBLE PRECISION NOT NULL, registered_ms BIGINT NOT"
+    " NULL, last_hb_ms BIGINT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS nodes_hb ON nodes(state, last_hb_ms);"
+    "CREATE TABLE IF NOT EXISTS gpus(node TEXT COLLATE \"C\" NOT NULL REFERENCES nodes(name),"
+    " idx BIGINT NOT NULL, uuid TEXT COLLATE \"C\" NOT NULL UNIQUE, model TEXT COLLATE \"C\" NOT NULL,"
+    " memory BIGINT NOT NULL, address TEXT NOT NULL DEFAULT '', lease_id TEXT COLLATE \"C\","
+    " PRIMARY KEY(node, idx));"
+    "CREATE INDEX IF NOT EXISTS gpus_lease ON gpus(lease_id) WHERE lease_id IS NOT NULL;"
+    "CREATE OR REPLACE FUNCTION lepton_gpus_one_lease() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  IF OLD.lease_id IS NOT NULL AND NEW.lease_id IS NOT NULL AND NEW.lease_id <> OLD.lease_id THEN"
+    "   RAISE EXCEPTION 'GPU already belongs to an active lease';"
+    "  END IF;"
+    "  RETURN NEW;"
+    " END $$;"
+    "DO $$ BEGIN"
+    " IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'gpus_one_lease'"
+    "                AND tgrelid = 'gpus'::regclass) THEN"
+    "  CREATE TRIGGER gpus_one_lease BEFORE UPDATE OF lease_id ON gpus"
+    "   FOR EACH ROW EXECUTE FUNCTION lepton_gpus_one_lease();"
+    " END IF;"
+    "END $$;"
+    "CREATE TABLE IF NOT EXISTS pools(node TEXT COLLATE \"C\" NOT NULL, model TEXT COLLATE \"C\" NOT NULL,"
+    " memory BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL, ready INTEGER NOT NULL, total INTEGER NOT"
+    " NULL, free INTEGER NOT NULL, PRIMARY KEY(node, model, memory));"
+    "CREATE INDEX IF NOT EXISTS pools_match ON pools(ready, price, node, model, memory, free);"
+    "CREATE TABLE IF NOT EXISTS leases(id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+    " tenant TEXT COLLATE \"C\" NOT NULL, state INTEGER NOT NULL, end_reason TEXT NOT NULL DEFAULT '',"
+    " node TEXT COLLATE \"C\" NOT NULL, node_address TEXT NOT NULL, gpu_model TEXT NOT NULL,"
+    " gpu_count BIGINT NOT NULL, gpu_memory BIGINT NOT NULL, gpus TEXT NOT NULL,"
+    " price DOUBLE PRECISION NOT NULL, max_price DOUBLE PRECISION NOT NULL,"
+    " max_cost DOUBLE PRECISION NOT NULL, ttl_s BIGINT NOT NULL, labels TEXT NOT NULL,"
+    " idem_key TEXT COLLATE \"C\", created_ms BIGINT NOT NULL, started_ms BIGINT NOT NULL,"
+    " expires_ms BIGINT NOT NULL, cap_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, ended_ms BIGINT,"
+    " billed_s BIGINT NOT NULL DEFAULT 0, gpu_seconds BIGINT NOT NULL DEFAULT 0,"
+    " cost DOUBLE PRECISION NOT NULL DEFAULT 0);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
+    "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
+    "CREATE INDEX IF NOT EXISTS leases_tenant ON leases(tenant, created_ms);"
+    "CREATE INDEX IF NOT EXISTS leases_state ON leases(state);"
+    "CREATE TABLE IF NOT EXISTS lease_extends(lease TEXT COLLATE \"C\" NOT NULL, key TEXT COLLATE \"C\""
+    " NOT NULL, PRIMARY KEY(lease, key));";
+
+#define LEASE_COLS                                                                                           \
+    "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
+
+static const char SQL_BEGIN_WRITE[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = $1";
+static const char SQL_META_PUT[] =
+    "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+static const char SQL_TENANT_ENSURE[] =
+    "INSERT INTO tenants(name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+static const char SQL_TOKEN_PUT[] =
+    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES ($1, $2, $3, $4)";
+static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = $1";
+static const char SQL_NODE_GET[] =
+    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = $1";
+static const char SQL_NODE_ALL[] =
+    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes ORDER BY name";
+static const char SQL_NODE_INSERT[] = "INSERT INTO nodes(name, owner, state, address, price, registered_ms, "
+                                      "last_hb_ms) VALUES ($1, $2, 'ready', $3, $4, $5, $5)";
+static const char SQL_NODE_UPDATE[] =
+    "UPDATE nodes SET address = $2, price = $3, state = 'ready', last_hb_ms = $4 WHERE name = $1";
+static const char SQL_NODE_HB[] = "UPDATE nodes SET last_hb_ms = $2, state = 'ready' WHERE name = $1";
+static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = $2 WHERE name = $1";
+static const char SQL_NODE_SILENT[] =
+    "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 ORDER BY name LIMIT 1000";
+static const char SQL_GPUS_OF[] =
+    "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = $1 ORDER BY idx";
+static const char SQL_GPUS_ALL[] =
+    "SELECT node, idx, uuid, model, memory, address, lease_id FROM gpus ORDER BY node, idx";
+static const char SQL_GPU_OWNER[] = "SELECT node FROM gpus WHERE uuid = $1";
+static const char SQL_GPUS_DELETE[] = "DELETE FROM gpus WHERE node = $1";
+static const char SQL_GPU_INSERT[] =
+    "INSERT INTO gpus(node, idx, uuid, model, memory, address) VALUES ($1, $2, $3, $4, $5, $6)";
+static const char SQL_GPUS_FREE[] =
+    "SELECT idx, uuid, address FROM gpus WHERE node = $1 AND model = $2 AND memory = $3 AND lease_id IS NULL"
+    " ORDER BY idx LIMIT $4";
+static const char SQL_GPU_TAKE[] =
+    "UPDATE gpus SET lease_id = $3 WHERE node = $1 AND idx = $2 AND lease_id IS NULL";
+static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = $1";
+static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = $1";
+static const char SQL_POOLS_BUILD[] =
+    "INSERT INTO pools(node, model, memory, price, ready, total, free)"
+    " SELECT g.node, g.model, g.memory, n.price, CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, count(*),"
+    " count(*) FILTER (WHERE g.lease_id IS NULL)"
+    " FROM gpus g JOIN nodes n ON n.name = g.node WHERE g.node = $1"
+    " GROUP BY g.node, g.model, g.memory, n.price, n.state";
+static const char SQL_POOLS_REFRESH[] =
+    "UPDATE pools p SET free = (SELECT count(*) FROM gpus g WHERE g.node = p.node AND g.model = p.model"
+    " AND g.memory = p.memory AND g.lease_id IS NULL),"
+    " ready = CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, price = n.price"
+    " FROM nodes n WHERE n.name = p.node AND p.node = $1";
+/* lower() under the C collation folds ASCII only, like lp_model_matches */
+static const char SQL_POOL_PICK[] =
+    "SELECT node, model, memory, free, price FROM pools WHERE ready = 1 AND free >= $1 AND memory >= $2"
+    " AND ($3 = '' OR strpos(lower(model), lower($3::text COLLATE \"C\")) > 0)"
+    " AND ($4::float8 <= 0 OR price <= $4::float8)"
+    " ORDER BY price, node, model LIMIT $5";
+static const char SQL_POOLS_READY[] = "SELECT node, model, memory, total, free, price, ready FROM pools"
+                                      " WHERE ready = 1 ORDER BY node, model, memory";
+static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = $1";
+static const char SQL_LEASE_IDEM[] = "SELECT " LEASE_COLS " FROM leases WHERE tenant = $1 AND idem_key = $2";
+static const char SQL_LEASES_TENANT[] =
+    "SELECT " LEASE_COLS " FROM leases WHERE tenant = $1 ORDER BY created_ms DESC, seq DESC";
+static const char SQL_LEASES_NODE_ACTIVE[] =
+    "SELECT " LEASE_COLS " FROM leases WHERE node = $1 AND state = 1 ORDER BY created_ms, seq";
+static const char SQL_LEASES_DUE[] =
+    "SELECT id FROM leases WHERE state = 1 AND end_ms <= $1 ORDER BY end_ms, id LIMIT 1000";
+static const char SQL_ANYTHING_DUE[] =
+    "SELECT EXISTS (SELECT 1 FROM leases WHERE state = 1 AND end_ms <= $1)"
+    " OR ($2::bigint > 0 AND EXISTS (SELECT 1 FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 - $2))";
+static const char SQL_LEASE_INSERT[] =
+    "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms)"
+    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)";
+static const char SQL_LEASE_END[] =
+    "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
+    " WHERE id = $1 AND state = 1";
+static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lease = $1 AND key = $2";
+static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES ($1, $2)";
+static const char SQL_LEASE_EXTEND[] =
+    "UPDATE leases SET ttl_s = $2, expires_ms = $3, end_ms = $4 WHERE id = $1 AND state = 1";
+static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
+static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
+static const char SQL_STATS_GPUS[] =
+    "SELECT coalesce(sum(total), 0), coalesce(sum(free), 0) FROM pools WHERE ready = 1";
+static const char SQL_STATS_LEASED[] = "SELECT count(*) FROM gpus WHERE lease_id IS NOT NULL";
+
+/* ---- plumbing ---- */
+
+/* Query parameters, all sent as text. */
+typedef struct pp {
+    int n;
+    const char *v[MAX_PARAMS];
+    char buf[MAX_PARAMS][32];
+} pp;
+
+static void p_text(pp *p, const char *v) { p->v[p->n++] = v; }
+static void p_i64(pp *p, int64_t v) {
+    snprintf(p->buf[p->n], sizeof p->buf[0], "%lld", (long long)v);
+    p->v[p->n] = p->buf[p->n];
+    p->n++;
+}
+static void p_dbl(pp *p, double v) {
+    snprintf(p->buf[p->n], sizeof p->buf[0], "%.17g", v);
+    p->v[p->n] = p->buf[p->n];
+    p->n++;
+}
+/* "" → SQL NULL */
+static void p_text_or_null(pp *p, const char *v) { p->v[p->n++] = v && *v ? v : NULL; }
+
+/* libpq's messages end in newlines and may span lines: one line for ours. */
+static void one_line(char *out, size_t n, const char *msg) {
+    size_t k = 0;
+    for (const char *c = msg ? msg : ""; *c && k + 1 < n; c++) {
+        int space = *c == '\n' || *c == '\t' || *c == '\r' || *c == ' ';
+        if (space && (k == 0 || out[k - 1] == ' ')) continue;
+        out[k++] = space ? ' ' : *c;
+    }
+    while (k && out[k - 1] == ' ')
+        k--;
+    out[k] = '\0';
+}
+
+static void db_err(pgs *s, const PGresult *r, lp_err *e, const char *what) {
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (!strcmp(state, "40001") || !strcmp(state, "40P01"))) s->retry = 1;
+    if (state && !strcmp(state, "23505")) s->unique = 1;
+    if (PQstatus(s->conn) != CONNECTION_OK) s->lost = 1;
+    char msg[600];
+    one_line(msg, sizeof msg,
+             r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    lp_err_set(e, WIRE_INTERNAL, NULL, "database error while %s: %s", what, msg);
+}
+
+/* Runs a statement; returns its result (PQclear it) or NULL with e filled. */
+static PGresult *q(pgs *s, const char *sql, const pp *p, lp_err *e, const char *what) {
+    PGresult *r = PQexecParams(s->conn, sql, p ? p->n : 0, NULL, p ? p->v : NULL, NULL, NULL, 0);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
+    db_err(s, r, e, what);
+    PQclear(r);
+    return NULL;
+}
+
+/* Runs a statement without results. Returns the number of rows it touched, or -1. */
+static long run(pgs *s, const char *sql, const pp *p, lp_err *e, const char *what) {
+    PGresult *r = q(s, sql, p, e, what);
+    if (!r) return -1;
+    long n = atol(PQcmdTuples(r));
+    PQclear(r);
+    return n;
+}
+
+static void col_text(const PGresult *r, int row, int col, char *out, size_t n) {
+    snprintf(out, n, "%s", PQgetvalue(r, row, col));
+}
+static int64_t col_i64(const PGresult *r, int row, int col) {
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+static double col_dbl(const PGresult *r, int row, int col) { return strtod(PQgetvalue(r, row, col), NULL); }
+
+#define LOCK(s) pthread_mutex_lock(&(s)->mu)
+#define UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
+
+static void quiet_notices(void *arg, const char *message) {
+    (void)arg;
+    (void)message; /* "relation already exists, skipping" and the like */
+}
+
+/* Settings of every session, also after a reconnect: no statement may block forever. */
+static int session_setup(pgs *s, lp_err *e) {
+    PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    return run(s, "SET statement_timeout = 30000", NULL, e, "configuring the session") < 0 ? -1 : 0;
+}
+
+static void conn_err(pgs *s, lp_err *e, const char *what) {
+    char msg[600];
+    one_line(msg, sizeof msg, PQerrorMessage(s->conn));
+    lp_err_set(e, WIRE_INTERNAL, "check the --db URL, and that the server runs and accepts the connection",
+               "%s PostgreSQL database %s: %s", what, s->where, msg);
+}
+
+/* Reconnects once per operation when the connection was lost. */
+static int ensure_conn(pgs *s, int *reconnected, lp_err *e) {
+    if (PQstatus(s->conn) == CONNECTION_OK) return 0;
+    if (*reconnected) {
+        conn_err(s, e, "lost the connection again to");
+        return -1;
+    }
+    *reconnected = 1;
+    if (!s->down)
+        lp_log(LOG_WARN, "store: lost the connection to PostgreSQL database %s; reconnecting", s->where);
+    PQreset(s->conn);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        conn_err(s, e, "lost the connection to, and cannot reconnect to,");
+        s->down = 1;
+        return -1;
+    }
+    if (s->down) lp_log(LOG_INFO, "store: reconnected to PostgreSQL database %s", s->where);
+    s->down = 0;
+    return session_setup(s, e);
+}
+
+static void backoff(int attempt) {
+    unsigned r = 0;
+    lp_random_bytes(&r, sizeof r);
+    long cap_ms = attempt < 6 ? 1L << attempt : 64;
+    long us = (long)(r % (unsigned)(cap_ms * 1000)) + 200;
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+enum { TX_NONE, TX_WRITE, TX_READ, TX_PLAIN };
+/* A transaction's body: 0 commit and succeed; 1 commit, but the operation fails with the error the body
+ * set (lease_ended: what it found is persisted and returned); -1 roll back and fail. A body may run
+ * several times (after a serialization failure): it starts by resetting its outputs. */
+typedef int (*tx_body)(pgs *s, void *ctx, lp_err *e);
+
+static const char *const TX_BEGIN[] = {NULL, SQL_BEGIN_WRITE, SQL_BEGIN_READ, "BEGIN"};
+
+/* Runs body in a transaction of kind mode (TX_NONE: its statements run on their own; TX_PLAIN: READ
+ * COMMITTED, each statement sees what committed before it), again after a serialization failure, a
+ * deadlock or a concurrent insert of the same key, and once more after a reconnect. Call with the lock
+ * held. Returns what the body returned (-1 also for a database error). */
+static int run_tx(pgs *s, int mode, tx_body body, void *ctx, lp_err *e) {
+    int reconnected = 0, uniques = 0;
+    for (int attempt = 1;; attempt++) {
+        memset(e, 0, sizeof *e);
+        s->retry = s->unique = s->lost = 0;
+        if (ensure_conn(s, &reconnected, e) != 0) return -1;
+        int r = -1;
+        if (mode == TX_NONE || run(s, TX_BEGIN[mode], NULL, e, "starting a transaction") >= 0) {
+            r = body(s, ctx, e);
+            if (r >= 0 && mode != TX_NONE) {
+                lp_err ce = {0};
+                PGresult *c = q(s, "COMMIT", NULL, &ce, "committing");
+                if (c && strcmp(PQcmdStatus(c), "COMMIT") != 0) /* the transaction had failed */
+                    lp_err_set(&ce, WIRE_INTERNAL, NULL, "database error while committing: rolled back");
+                if (!c || ce.code) {
+                    PQclear(c);
+                    if (s->lost) {
+                        lp_err_set(e, WIRE_INTERNAL, "retry; an idempotency key makes the retry safe",
+                                   "lost the connection to PostgreSQL database %s while committing; the "
+                                   "outcome is unknown",
+                                   s->where);
+                        return -1;
+                    }
+                    *e = ce;
+                    r = -1;
+                } else {
+                    PQclear(c);
+                }
+            }
+        }
+        if (r >= 0) return r;
+        if (mode != TX_NONE && !s->lost) PQclear(PQexec(s->conn, "ROLLBACK"));
+        if (s->lost && !reconnected) continue; /* ensure_conn reconnects */
+        if (s->unique && ++uniques <= MAX_UNIQUE_RETRIES) s->retry = 1;
+        if (!s->retry) return -1;
+        if (attempt >= MAX_ATTEMPTS) {
+            size_t len = strlen(e->message);
+            snprintf(e->message + len, sizeof e->message - len, " (gave up after %d attempts)", attempt);
+            return -1;
+        }
+        lp_log(LOG_DEBUG, "store: %s; running the transaction again (attempt %d)", e->message, attempt + 1);
+        backoff(attempt);
+    }
+}
+
+/* ---- rows ---- */
+static int row_to_lease(const PGresult *r, int i, lp_lease *l) {
+    memset(l, 0, sizeof *l);
+    col_text(r, i, 0, l->id, sizeof l->id);
+    col_text(r, i, 1, l->tenant, sizeof l->tenant);
+    l->state = (int)col_i64(r, i, 2);
+    col_text(r, i, 3, l->end_reason, sizeof l->end_reason);
+    col_text(r, i, 4, l->node, sizeof l->node);
+    col_text(r, i, 5, l->node_address, sizeof l->node_address);
+    col_text(r, i, 6, l->gpu_model, sizeof l->gpu_model);
+    l->gpu_count = (uint32_t)col_i64(r, i, 7);
+    l->gpu_memory = (uint64_t)col_i64(r, i, 8);
+    l->price = col_dbl(r, i, 10);
+    l->max_price = col_dbl(r, i, 11);
+    l->max_cost = col_dbl(r, i, 12);
+    l->ttl_s = (uint32_t)col_i64(r, i, 13);
+    col_text(r, i, 14, l->labels, sizeof l->labels);
+    col_text(r, i, 15, l->idem_key, sizeof l->idem_key);
+    l->created_ms = col_i64(r, i, 16);
+    l->started_ms = col_i64(r, i, 17);
+    l->expires_ms = col_i64(r, i, 18);
+    l->cap_ms = col_i64(r, i, 19);
+    l->ended_ms = col_i64(r, i, 20);
+    return lp_lease_gpus_parse(PQgetvalue(r, i, 9), l);
+}
+
+/* Loads the one lease a query selects. 1 found, 0 not, -1 error. */
+static int load_lease(pgs *s, const char *sql, const pp *p, lp_lease *out, lp_err *e) {
+    PGresult *r = q(s, sql, p, e, "reading a lease");
+    if (!r) return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    int ok = row_to_lease(r, 0, out);
+    PQclear(r);
+    if (ok != 0) {
+        lp_lease_clear(out);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "lease row is corrupt");
+        return -1;
+    }
+    return 1;
+}
+
+static int load_leases(pgs *s, const char *sql, const pp *p, int64_t now_ms, int want_state,
+                       lp_lease_list *out, lp_err *e) {
+    out->n = 0;
+    out->v = NULL;
+    PGresult *r = q(s, sql, p, e, "listing leases");
+    if (!r) return -1;
+    int rows = PQntuples(r);
+    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
+    if (!out->v) goto oom;
+    for (int i = 0; i < rows; i++) {
+        if (row_to_lease(r, i, &out->v[out->n]) != 0) {
+            lp_lease_clear(&out->v[out->n]);
+            goto oom;
+        }
+        lp_lease_settle_view(&out->v[out->n], now_ms);
+        if (want_state >= 0 && out->v[out->n].state != want_state) {
+            lp_lease_clear(&out->v[out->n]);
+            continue;
+        }
+        out->n++;
+    }
+    PQclear(r);
+    return 0;
+oom:
+    PQclear(r);
+    lp_lease_list_clear(out);
+    lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory listing leases");
+    return -1;
+}
+
+static void row_to_node(const PGresult *r, int i, lp_node *n) {
+    memset(n, 0, sizeof *n);
+    col_text(r, i, 0, n->name, sizeof n->name);
+    col_text(r, i, 1, n->owner, sizeof n->owner);
+    col_text(r, i, 2, n->state, sizeof n->state);
+    col_text(r, i, 3, n->address, sizeof n->address);
+    n->price = col_dbl(r, i, 4);
+    n->registered_ms = col_i64(r, i, 5);
+    n->last_heartbeat_ms = col_i64(r, i, 6);
+}
+
+static int push_gpu(lp_node *n, size_t *cap, const PGresult *r, int row, int col0) {
+    if (n->gpu_count == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        lp_gpu *nv = realloc(n->gpus, nc * sizeof *nv);
+        if (!nv) return -1;
+        n->gpus = nv;
+        *cap = nc;
+    }
+    lp_gpu *g = &n->gpus[n->gpu_count++];
+    memset(g, 0, sizeof *g);
+    g->index = (uint32_t)col_i64(r, row, col0);
+    col_text(r, row, col0 + 1, g->uuid, sizeof g->uuid);
+    col_text(r, row, col0 + 2, g->model, sizeof g->model);
+    g->memory = (uint64_t)col_i64(r, row, col0 + 3);
+    col_text(r, row, col0 + 4, g->address, sizeof g->address);
+    col_text(r, row, col0 + 5, g->lease_id, sizeof g->lease_id);
+    n->gpus_total++;
+    if (!g->lease_id[0]) n->gpus_free++;
+    return 0;
+}
+
+/* Loads a node with its GPUs. 1 found, 0 not, -1 error. */
+static int load_node(pgs *s, const char *name, lp_node *out, lp_err *e) {
+    pp p = {0};
+    p_text(&p, name);
+    PGresult *r = q(s, SQL_NODE_GET, &p, e, "reading a node");
+    if (!r) return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;
+    }
+    row_to_node(r, 0, out);
+    PQclear(r);
+    r = q(s, SQL_GPUS_OF, &p, e, "reading a node's GPUs");
+    if (!r) return -1;
+    size_t cap = 0;
+    int rows = PQntuples(r), i = 0;
+    while (i < rows && push_gpu(out, &cap, r, i, 0) == 0)
+        i++;
+    PQclear(r);
+    if (i < rows) {
+        lp_node_clear(out);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the GPUs of node %s", name);
+        return -1;
+    }
+    return 1;
+}
+
+static int refresh_pools(pgs *s, const char *node, lp_err *e) {
+    pp p = {0};
+    p_text(&p, node);
+    return run(s, SQL_POOLS_REFRESH, &p, e, "updating GPU pools") < 0 ? -1 : 0;
+}
+
+static int rebuild_pools(pgs *s, const char *node, lp_err *e) {
+    pp p = {0};
+    p_text(&p, node);
+    if (run(s, SQL_POOLS_DELETE, &p, e, "rebuilding GPU pools") < 0) return -1;
+    return run(s, SQL_POOLS_BUILD, &p, e, "rebuilding GPU pools") < 0 ? -1 : 0;
+}
+
+/* Ends an active lease inside the caller's transaction and frees its GPUs. */
+static int end_lease_tx(pgs *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms,
+                        lp_event_list *ev, lp_err *e) {
+    if (ended_ms < l->started_ms) ended_ms = l->started_ms;
+    lp_bill b = lp_meter(l->started_ms, ended_ms, l->gpu_count, l->price, l->max_cost);
+    pp p = {0};
+    p_text(&p, l->id);
+    p_i64(&p, state);
+    p_text(&p, reason);
+    p_i64(&p, ended_ms);
+    p_i64(&p, b.billed_s);
+    p_i64(&p, b.gpu_seconds);
+    p_dbl(&p, b.cost);
+    if (run(s, SQL_LEASE_END, &p, e, "ending a lease") < 0) return -1;
+    pp id = {0};
+    p_text(&id, l->id);
+    if (run(s, SQL_GPUS_RELEASE, &id, e, "releasing GPUs") < 0) return -1;
+    if (refresh_pools(s, l->node, e) != 0) return -1;
+    lp_event ee;
+    lp_event_lease_ended(&ee, l, state, reason);
+    if (lp_event_list_push(ev, &ee) != 0) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* Fails every active lease of node (inside the caller's transaction). */
+static int fail_node_leases_tx(pgs *s, const char *node, int64_t ended_ms, const char *reason,
+                               lp_event_list *ev, lp_err *e) {
+    pp p = {0};
+    p_text(&p, node);
+    lp_lease_list ll;
+    if (load_leases(s, SQL_LEASES_NODE_ACTIVE, &p, INT64_MIN, -1, &ll, e) != 0) return -1;
+    int rc = 0;
+    for (size_t i = 0; i < ll.n && rc == 0; i++) {
+        int64_t end = ended_ms, due = lp_lease_end_ms(&ll.v[i]);
+        if (end > due) end = due;
+        rc = end_lease_tx(s, &ll.v[i], LS_FAILED, reason, end, ev, e);
+    }
+    lp_lease_list_clear(&ll);
+    return rc;
+}
+
+/* Persists the end of a lease that is due (TTL/cap) inside the caller's transaction; updates l. */
+static int settle_tx(pgs *s, lp_lease *l, int64_t now_ms, lp_err *e) {
+    int st;
+    int64_t end;
+    char reason[256];
+    if (!lp_lease_due(l, now_ms, &st, &end, reason)) return 0;
+    if (end_lease_tx(s, l, st, reason, end, NULL, e) != 0) return -1;
+    l->state = st;
+    l->ended_ms = end;
+    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
+    return 0;
+}
+
+/* Inside a transaction, with *l loaded: ends it (state, reason) at now. A transaction body's result:
+ * 0; 1 when it had already ended (l filled, lease_ended in e); -1 on error. */
+static int finish_end_tx(pgs *s, lp_lease *l, int state, const char *reason, int64_t now_ms, lp_err *e) {
+    if (settle_tx(s, l, now_ms, e) != 0) return -1;
+    if (l->state != LS_ACTIVE) {
+        lp_err_lease_already_ended(e, l);
+        return 1;
+    }
+    if (end_lease_tx(s, l, state, reason, now_ms, NULL, e) != 0) return -1;
+    l->state = state;
+    l->ended_ms = now_ms;
+    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
+    return 0;
+}
+
+/* Loads a lease of tenant: 0 found, -1 with not_found/forbidden/internal. */
+static int find_lease(pgs *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
+    pp p = {0};
+    p_text(&p, id);
+    int found = load_lease(s, SQL_LEASE_GET, &p, out, e);
+    if (found < 0) return -1;
+    if (!found) {
+        lp_err_set(e, WIRE_NOT_FOUND, NULL, "no lease %s", id);
+        return -1;
+    }
+    if (tenant && strcmp(tenant, out->tenant)) {
+        lp_lease_clear(out);
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "lease %s belongs to another tenant", id);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_node(pgs *s, const lp_principal *who, const char *name, lp_node *cur, lp_err *e) {
+    int found = load_node(s, name, cur, e);
+    if (found < 0) return -1;
+    if (!found || !strcmp(cur->state, "gone")) {
+        lp_err_set(e, WIRE_NOT_FOUND, "register it with POST /v1/nodes", "node %s is not registered", name);
+        return -1;
+    }
+    if (!lp_principal_owns(who, cur->owner)) {
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- operations ---- */
+static void op_close(lp_store *base) {
+    pgs *s = (pgs *)base;
+    PQfinish(s->conn);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
+static void op_maintain(lp_store *base) { (void)base; }
+
+static int hex_to_bytes(const char *hex, unsigned char *out, size_t n) {
+    if (strlen(hex) != 2 * n) return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + (size_t)k];
+            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                                : 16u;
+            if (d > 15) return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return 0;
+}
+
+typedef struct secret_ctx {
+    unsigned char *out;
+} secret_ctx;
+
+/* Reads the secret; 1 when present and well formed. */
+static int read_secret(pgs *s, unsigned char out[32], lp_err *e) {
+    pp p = {0};
+    p_text(&p, "hmac_secret");
+    PGresult *r = q(s, SQL_META_GET, &p, e, "reading the HMAC secret");
+    if (!r) return -1;
+    int ok = PQntuples(r) == 1 && hex_to_bytes(PQgetvalue(r, 0, 0), out, 32) == 0;
+    PQclear(r);
+    return ok;
+}
+
+static int secret_body(pgs *s, void *vc, lp_err *e) {
+    secret_ctx *c = vc;
+    int have = read_secret(s, c->out, e);
+    if (have != 0) return have > 0 ? 0 : -1;
+    unsigned char fresh[32];
+    if (lp_random_bytes(fresh, sizeof fresh) != 0) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "no randomness for the HMAC secret");
+        return -1;
+    }
+    char hex[65];
+    lp_hex(hex, fresh, sizeof fresh);
+    pp p = {0};
+    p_text(&p, "hmac_secret");
+    p_text(&p, hex);
+    if (run(s, SQL_META_PUT, &p, e, "storing the HMAC secret") < 0) return -1;
+    have = read_secret(s, c->out, e);
+    if (have == 0) lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the HMAC secret");
+    return have > 0 ? 0 : -1;
+}
+
+static int op_secret(lp_store *base, unsigned char out[32], lp_err *e) {
+    pgs *s = (pgs *)base;
+    secret_ctx c = {out};
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, secret_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+typedef struct tenant_ctx {
+    const char *tenant;
+    int is_node;
+    const char *hash;
+    int64_t now_ms;
+} tenant_ctx;
+
+static int tenant_ensure_tx(pgs *s, const char *tenant, int64_t now_ms, lp_err *e) {
+    pp p = {0};
+    p_text(&p, tenant);
+    p_i64(&p, now_ms);
+    return run(s, SQL_TENANT_ENSURE, &p, e, "creating a tenant") < 0 ? -1 : 0;
+}
+
+static int tenant_body(pgs *s, void *vc, lp_err *e) {
+    tenant_ctx *c = vc;
+    return tenant_ensure_tx(s, c->tenant, c->now_ms, e);
+}
+
+static int op_tenant_ensure(lp_store *base, const char *tenant, int64_t now_ms, lp_err *e) {
+    pgs *s = (pgs *)base;
+    tenant_ctx c = {tenant, 0, NULL, now_ms};
+    LOCK(s);
+    int rc = run_tx(s, TX_NONE, tenant_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+static int token_body(pgs *s, void *vc, lp_err *e) {
+    tenant_ctx *c = vc;
+    if (tenant_ensure_tx(s, c->tenant, c->now_ms, e) != 0) return -1;
+    pp p = {0};
+    p_text(&p, c->hash);
+    p_text(&p, c->tenant);
+    p_i64(&p, c->is_node ? 1 : 0);
+    p_i64(&p, c->now_ms);
+    return run(s, SQL_TOKEN_PUT, &p, e, "storing a token") < 0 ? -1 : 0;
+}
+
+static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex,
+                           int64_t now_ms, lp_err *e) {
+    pgs *s = (pgs *)base;
+    tenant_ctx c = {tenant, is_node, hash_hex, now_ms};
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, token_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+typedef struct lookup_ctx {
+    const char *hash;
+    lp_principal *out;
+} lookup_ctx;
+
+static int lookup_body(pgs *s, void *vc, lp_err *e) {
+    lookup_ctx *c = vc;
+    pp p = {0};
+    p_text(&p, c->hash);
+    PGresult *r = q(s, SQL_TOKEN_GET, &p, e, "looking up a token");
+    if (!r) return -1;
+    int rc = -1;
+    if (PQntuples(r) == 1) {
+        memset(c->out, 0, sizeof *c->out);
+        col_text(r, 0, 0, c->out->tenant, sizeof c->out->tenant);
+        c->out->is_node = (int)col_i64(r, 0, 1);
+        rc = 0;
+    } else {
+        lp_err_set(e, WIRE_UNAUTHORIZED, "create one with: lepton-broker token create --db DB --tenant NAME",
+                   "unknown token");
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    lookup_ctx c = {hash_hex, out};
+    LOCK(s);
+    int rc = run_tx(s, TX_NONE, lookup_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+typedef struct node_ctx {
+    const lp_principal *who;
+    const lp_node_reg *reg;
+    const char *name;
+    int64_t now_ms;
+    lp_node *out;
+    lp_node cur;
+    int *created;
+    lp_event_list *ended;
+    size_t ended0; /* events before the operation (a retried body drops its own) */
+    lp_lease_list *leases;
+} node_ctx;
+
+static void node_ctx_reset(node_ctx *c) {
+    lp_node_clear(&c->cur);
+    memset(&c->cur, 0, sizeof c->cur);
+    lp_node_clear(c->out);
+    memset(c->out, 0, sizeof *c->out);
+    if (c->created) *c->created = 0;
+    if (c->ended) c->ended->n = c->ended0;
+    if (c->leases) lp_lease_list_clear(c->leases);
+}
+
+static int register_body(pgs *s, void *vc, lp_err *e) {
+    node_ctx *c = vc;
+    const lp_node_reg *reg = c->reg;
+    node_ctx_reset(c);
+    int found = load_node(s, reg->name, &c->cur, e);
+    if (found < 0) return -1;
+    if (found && !lp_principal_owns(c->who, c->cur.owner)) {
+        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", reg->name);
+        return -1;
+    }
+    for (size_t i = 0; i < reg->gpu_count; i++) {
+        pp p = {0};
+        p_text(&p, reg->gpus[i].uuid);
+        PGresult *r = q(s, SQL_GPU_OWNER, &p, e, "looking up a GPU");
+        if (!r) return -1;
+        char owner[LP_NAME_MAX + 1] = "";
+        if (PQntuples(r) > 0) col_text(r, 0, 0, owner, sizeof owner);
+        PQclear(r);
+        if (*owner && strcmp(owner, reg->name)) {
+            lp_err_set(e, WIRE_CONFLICT, "every GPU uuid must be unique across nodes",
+                       "GPU %s is already registered by node %s", reg->gpus[i].uuid, owner);
+            return -1;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(reg->gpus[k].uuid, reg->gpus[i].uuid)) {
+                lp_err_set(e, WIRE_INVALID, NULL, "field 'gpus': uuid %s appears twice", reg->gpus[i].uuid);
+                return -1;
+            }
+    }
+    int replace_gpus = !found;
+    pp p = {0};
+    p_text(&p, reg->name);
+    if (found) {
+        if (!lp_node_same_gpus(&c->cur, reg)) {
+            char reason[256];
+            snprintf(reason, sizeof reason, "node %s re-registered with different GPUs", reg->name);
+            if (fail_node_leases_tx(s, reg->name, c->now_ms, reason, c->ended, e) != 0) return -1;
+            if (run(s, SQL_GPUS_DELETE, &p, e, "replacing GPUs") < 0) return -1;
+            replace_gpus = 1;
+        }
+        p_text(&p, reg->address);
+        p_dbl(&p, reg->price);
+        p_i64(&p, c->now_ms);
+        if (run(s, SQL_NODE_UPDATE, &p, e, "updating a node") < 0) return -1;
+    } else {
+        p_text(&p, c->who ? c->who->tenant : "");
+        p_text(&p, reg->address);
+        p_dbl(&p, reg->price);
+        p_i64(&p, c->now_ms);
+        if (run(s, SQL_NODE_INSERT, &p, e, "adding a node") < 0) return -1;
+        *c->created = 1;
+    }
+    if (replace_gpus)
+        for (size_t i = 0; i < reg->gpu_count; i++) {
+            pp g = {0};
+            p_text(&g, reg->name);
+            p_i64(&g, (int64_t)i);
+            p_text(&g, reg->gpus[i].uuid);
+            p_text(&g, reg->gpus[i].model);
+            p_i64(&g, (int64_t)reg->gpus[i].memory);
+            p_text(&g, reg->gpus[i].address);
+            if (run(s, SQL_GPU_INSERT, &g, e, "adding a GPU") < 0) return -1;
+        }
+    if (rebuild_pools(s, reg->name, e) != 0) return -1;
+    return load_node(s, reg->name, c->out, e) == 1 ? 0 : -1;
+}
+
+static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
+                            lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
+    pgs *s = (pgs *)base;
+    node_ctx c = {.who = who, .reg = reg, .now_ms = now_ms, .out = out, .created = created, .ended = ended};
+    c.ended0 = ended ? ended->n : 0;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, register_body, &c, e);
+    UNLOCK(s);
+    if (rc != 0) lp_node_clear(out);
+    lp_node_clear(&c.cur);
+    return rc;
+}
+
+static int heartbeat_body(pgs *s, void *vc, lp_err *e) {
+    node_ctx *c = vc;
+    node_ctx_reset(c);
+    if (check_node(s, c->who, c->name, &c->cur, e) != 0) return -1;
+    pp p = {0};
+    p_text(&p, c->name);
+    p_i64(&p, c->now_ms);
+    if (run(s, SQL_NODE_HB, &p, e, "recording a heartbeat") < 0) return -1;
+    if (strcmp(c->cur.state, "ready") && refresh_pools(s, c->name, e) != 0) return -1;
+    if (load_node(s, c->name, c->out, e) != 1) return -1;
+    p.n = 1;
+    return load_leases(s, SQL_LEASES_NODE_ACTIVE, &p, c->now_ms, LS_ACTIVE, c->leases, e);
+}
+
+static int op_node_heartbeat(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
+                             lp_node *out, lp_lease_list *leases, lp_err *e) {
+    pgs *s = (pgs *)base;
+    node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .leases = leases};
+    memset(out, 0, sizeof *out);
+    leases->n = 0;
+    leases->v = NULL;
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, heartbeat_body, &c, e);
+    UNLOCK(s);
+    if (rc != 0) {
+        lp_node_clear(out);
+        lp_lease_list_clear(leases);
+    }
+    lp_node_clear(&c.cur);
+    return rc;
+}
+
+static int deregister_body(pgs *s, void *vc, lp_err *e) {
+    node_ctx *c = vc;
+    node_ctx_reset(c);
+    if (check_node(s, c->who, c->name, &c->cur, e) != 0) return -1;
+    char reason[256];
+    snprintf(reason, sizeof reason, "node %s deregistered", c->name);
+    if (fail_node_leases_tx(s, c->name, c->now_ms, reason, c->ended, e) != 0) return -1;
+    pp p = {0};
+    p_text(&p, c->name);
+    p_text(&p, "gone");
+    if (run(s, SQL_NODE_STATE, &p, e, "deregistering a node") < 0) return -1;
+    if (refresh_pools(s, c->name, e) != 0) return -1;
+    return load_node(s, c->name, c->out, e) == 1 ? 0 : -1;
+}
+
+static int op_node_deregister(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
+                              lp_node *out, lp_event_list *ended, lp_err *e) {
+    pgs *s = (pgs *)base;
+    node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .ended = ended};
+    c.ended0 = ended ? ended->n : 0;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, deregister_body, &c, e);
+    UNLOCK(s);
+    if (rc != 0) lp_node_clear(out);
+    lp_node_clear(&c.cur);
+    return rc;
+}
+
+static int node_list_body(pgs *s, void *vc, lp_err *e) {
+    lp_node_list *out = vc;
+    lp_node_list_clear(out);
+    PGresult *r = q(s, SQL_NODE_ALL, NULL, e, "listing nodes");
+    if (!r) return -1;
+    int rows = PQntuples(r);
+    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
+    if (!out->v) {
+        PQclear(r);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
+        return -1;
+    }
+    for (int i = 0; i < rows; i++)
+        row_to_node(r, i, &out->v[out->n++]);
+    PQclear(r);
+    /* one pass over all GPUs, merged by node name (both ordered bytewise, as strcmp does) */
+    r = q(s, SQL_GPUS_ALL, NULL, e, "listing GPUs");
+    if (!r) return -1;
+    rows = PQntuples(r);
+    size_t k = 0, gcap = 0;
+    int i = 0;
+    for (; i < rows; i++) {
+        const char *node = PQgetvalue(r, i, 0);
+        while (k < out->n && strcmp(out->v[k].name, node) < 0) {
+            k++;
+            gcap = 0;
+        }
+        if (k < out->n && !strcmp(out->v[k].name, node) && push_gpu(&out->v[k], &gcap, r, i, 1) != 0) break;
+    }
+    PQclear(r);
+    if (i < rows) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
+        return -1;
+    }
+    return 0;
+}
+
+static int op_node_list(lp_store *base, lp_node_list *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    out->n = 0;
+    out->v = NULL;
+    LOCK(s);
+    int rc = run_tx(s, TX_READ, node_list_body, out, e);
+    UNLOCK(s);
+    if (rc != 0) lp_node_list_clear(out);
+    return rc;
+}
+
+/* Loads every ready pool (for explanations). */
+static int load_pools(pgs *s, lp_pool **out, size_t *n, lp_err *e) {
+    *out = NULL;
+    *n = 0;
+    PGresult *r = q(s, SQL_POOLS_READY, NULL, e, "reading GPU pools");
+    if (!r) return -1;
+    int rows = PQntuples(r);
+    *out = calloc(rows ? (size_t)rows : 1, sizeof **out);
+    if (!*out) {
+        PQclear(r);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read GPU pools");
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        lp_pool *p = &(*out)[(*n)++];
+        col_text(r, i, 0, p->node, sizeof p->node);
+        col_text(r, i, 1, p->model, sizeof p->model);
+        p->memory = (uint64_t)col_i64(r, i, 2);
+        p->total = (uint32_t)col_i64(r, i, 3);
+        p->free = (uint32_t)col_i64(r, i, 4);
+        p->price = col_dbl(r, i, 5);
+        p->ready = (int)col_i64(r, i, 6);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int explain(pgs *s, const lp_lease_req *req, lp_err *e) {
+    lp_pool *pools;
+    size_t n;
+    if (load_pools(s, &pools, &n, e) != 0) return -1;
+    lp_match_explain(pools, n, req, e);
+    free(pools);
+    return 0;
+}
+
+/* The cheapest fitting pools (at most limit), cheapest first. */
+static PGresult *pick_pools(pgs *s, const lp_lease_req *req, int limit, lp_err *e) {
+    pp p = {0};
+    p_i64(&p, req->gpu_count);
+    p_i64(&p, (int64_t)req->min_memory);
+    p_text(&p, req->gpu_model);
+    p_dbl(&p, req->max_price);
+    p_i64(&p, limit);
+    return q(s, SQL_POOL_PICK, &p, e, "matching GPUs");
+}
+
+typedef struct quote_ctx {
+    const lp_lease_req *req;
+    lp_offer_list *out;
+} quote_ctx;
+
+static int quote_body(pgs *s, void *vc, lp_err *e) {
+    quote_ctx *c = vc;
+    lp_offer_list *out = c->out;
+    lp_offer_list_clear(out);
+    memset(out, 0, sizeof *out);
+    PGresult *r = pick_pools(s, c->req, 100, e);
+    if (!r) return -1;
+    int rows = PQntuples(r);
+    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
+    if (!out->v) {
+        PQclear(r);
+        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list offers");
+        return -1;
+    }
+    for (int i = 0; i < rows; i++) {
+        lp_offer *o = &out->v[out->n++];
+        col_text(r, i, 0, o->node, sizeof o->node);
+        col_text(r, i, 1, o->gpu_model, sizeof o->gpu_model);
+        o->gpu_memory = (uint64_t)col_i64(r, i, 2);
+        o->gpus_free = (uint32_t)col_i64(r, i, 3);
+        o->price = col_dbl(r, i, 4);
+    }
+    PQclear(r);
+    if (out->n == 0) {
+        lp_err why = {0};
+        if (explain(s, c->req, &why) != 0) {
+            *e = why;
+            return -1;
+        }
+        snprintf(out->message, sizeof out->message, "%s", why.message);
+    } else {
+        lp_offer_list_describe(out, c->req);
+    }
+    return 0;
+}
+
+static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    quote_ctx c = {req, out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_READ, quote_body, &c, e);
+    UNLOCK(s);
+    if (rc != 0) lp_offer_list_clear(out);
+    return rc;
+}
+
+typedef struct grant_ctx {
+    const char *tenant;
+    const lp_lease_req *req;
+    const char *new_id;
+    int64_t now_ms;
+    lp_lease *out;
+    int *replayed;
+} grant_ctx;
+
+/* Takes gpu_count free GPUs of the picked pool for lease id; returns them (calloc'd) or NULL. */
+static lp_lease_gpu *take_gpus(pgs *s, const lp_pool *pick, uint32_t count, const char *id, lp_err *e) {
+    lp_lease_gpu *taken = calloc(count, sizeof *taken);
+    if (!taken) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    pp p = {0};
+    p_text(&p, pick->node);
+    p_text(&p, pick->model);
+    p_i64(&p, (int64_t)pick->memory);
+    p_i64(&p, count);
+    PGresult *r = q(s, SQL_GPUS_FREE, &p, e, "matching GPUs");
+    if (!r) goto fail;
+    uint32_t got = 0;
+    for (int i = 0; got < count && i < PQntuples(r); i++, got++) {
+        taken[got].index = (uint32_t)col_i64(r, i, 0);
+        col_text(r, i, 1, taken[got].uuid, sizeof taken[got].uuid);
+        col_text(r, i, 2, taken[got].address, sizeof taken[got].address);
+    }
+    PQclear(r);
+    if (got < count) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "GPU pool of node %s is out of date", pick->node);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < got; i++) {
+        pp t = {0};
+        p_text(&t, pick->node);
+        p_i64(&t, taken[i].index);
+        p_text(&t, id);
+        long n = run(s, SQL_GPU_TAKE, &t, e, "taking a GPU");
+        if (n < 0) goto fail;
+        if (n != 1) {
+            lp_err_set(e, WIRE_INTERNAL, NULL, "GPU %s was taken concurrently", taken[i].uuid);
+            goto fail;
+        }
+    }
+    return taken;
+fail:
+    free(taken);
+    return NULL;
+}
+
+static int insert_lease(pgs *s, const lp_lease *l, lp_err *e) {
+    char *gpus_text = lp_lease_gpus_json(l->gpus, l->gpu_count);
+    if (!gpus_text) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    pp p = {0};
+    p_text(&p, l->id);
+    p_text(&p, l->tenant);
+    p_text(&p, l->node);
+    p_text(&p, l->node_address);
+    p_text(&p, l->gpu_model);
+    p_i64(&p, l->gpu_count);
+    p_i64(&p, (int64_t)l->gpu_memory);
+    p_text(&p, gpus_text);
+    p_dbl(&p, l->price);
+    p_dbl(&p, l->max_price);
+    p_dbl(&p, l->max_cost);
+    p_i64(&p, l->ttl_s);
+    p_text(&p, l->labels);
+    p_text_or_null(&p, l->idem_key);
+    p_i64(&p, l->created_ms);
+    p_i64(&p, l->expires_ms);
+    p_i64(&p, l->cap_ms);
+    p_i64(&p, lp_lease_end_ms(l));
+    long n = run(s, SQL_LEASE_INSERT, &p, e, "recording a lease");
+    free(gpus_text);
+    return n < 0 ? -1 : 0;
+}
+
+static int grant_body(pgs *s, void *vc, lp_err *e) {
+    grant_ctx *c = vc;
+    const lp_lease_req *req = c->req;
+    lp_lease_clear(c->out);
+    memset(c->out, 0, sizeof *c->out);
+    *c->replayed = 0;
+    if (*req->idem_key) {
+        pp p = {0};
+        p_text(&p, c->tenant);
+        p_text(&p, req->idem_key);
+        int found = load_lease(s, SQL_LEASE_IDEM, &p, c->out, e);
+        if (found < 0) return -1;
+        if (found) {
+            lp_lease_settle_view(c->out, c->now_ms);
+            *c->replayed = 1;
+            return 0;
+        }
+    }
+    PGresult *r = pick_pools(s, req, 1, e);
+    if (!r) return -1;
+    lp_pool pick;
+    memset(&pick, 0, sizeof pick);
+    int found = PQntuples(r) > 0;
+    if (found) {
+        col_text(r, 0, 0, pick.node, sizeof pick.node);
+        col_text(r, 0, 1, pick.model, sizeof pick.model);
+        pick.memory = (uint64_t)col_i64(r, 0, 2);
+        pick.free = (uint32_t)col_i64(r, 0, 3);
+        pick.price = col_dbl(r, 0, 4);
+    }
+    PQclear(r);
+    if (!found) {
+        explain(s, req, e);
+        return -1;
+    }
+    if (lp_match_check_cost(req, pick.price, e) != 0) return -1;
+    lp_lease_gpu *taken = take_gpus(s, &pick, req->gpu_count, c->new_id, e);
+    if (!taken) return -1;
+    lp_node node;
+    memset(&node, 0, sizeof node);
+    pp p = {0};
+    p_text(&p, pick.node);
+    if (refresh_pools(s, pick.node, e) != 0 || !(r = q(s, SQL_NODE_GET, &p, e, "reading a node"))) {
+        free(taken);
+        return -1;
+    }
+    if (PQntuples(r) > 0) row_to_node(r, 0, &node);
+    PQclear(r);
+    lp_lease_fill_grant(c->out, c->tenant, req, c->new_id, &pick, node.address, taken, c->now_ms);
+    return insert_lease(s, c->out, e);
+}
+
+static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req *req, const char *new_id,
+                          int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
+    pgs *s = (pgs *)base;
+    grant_ctx c = {tenant, req, new_id, now_ms, out, replayed};
+    memset(out, 0, sizeof *out);
+    *replayed = 0;
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, grant_body, &c, e);
+    UNLOCK(s);
+    if (rc != 0) lp_lease_clear(out);
+    return rc;
+}
+
+typedef struct lease_ctx {
+    const char *tenant, *id, *key, *reason, *node;
+    const lp_principal *who;
+    uint32_t seconds;
+    int state;
+    int64_t now_ms;
+    lp_lease *out;
+    lp_lease_list *list;
+} lease_ctx;
+
+static void lease_ctx_reset(lease_ctx *c) {
+    lp_lease_clear(c->out);
+    memset(c->out, 0, sizeof *c->out);
+}
+
+static int get_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lease_ctx_reset(c);
+    return find_lease(s, c->tenant, c->id, c->out, e);
+}
+
+static int op_lease_get(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                        lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {.tenant = tenant, .id = id, .out = out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_NONE, get_body, &c, e);
+    UNLOCK(s);
+    if (rc == 0) lp_lease_settle_view(out, now_ms);
+    return rc;
+}
+
+static int list_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lp_lease_list_clear(c->list);
+    pp p = {0};
+    p_text(&p, c->tenant);
+    /* an active lease past its end shows as ended: filter on the settled view */
+    return load_leases(s, SQL_LEASES_TENANT, &p, c->now_ms, c->state, c->list, e);
+}
+
+static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
+                         lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {.tenant = tenant, .state = state, .now_ms = now_ms, .list = out};
+    out->n = 0;
+    out->v = NULL;
+    LOCK(s);
+    int rc = run_tx(s, TX_NONE, list_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+static int extend_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lease_ctx_reset(c);
+    lp_lease *out = c->out;
+    if (find_lease(s, c->tenant, c->id, out, e) != 0) return -1;
+    if (settle_tx(s, out, c->now_ms, e) != 0) return -1;
+    if (out->state != LS_ACTIVE) {
+        lp_err_lease_extend_ended(e, out);
+        return 1; /* out stays filled for the caller */
+    }
+    pp k = {0};
+    p_text(&k, c->id);
+    if (c->key) { /* an extension already made under this key: answer the lease as it is */
+        p_text(&k, c->key);
+        PGresult *r = q(s, SQL_EXTEND_KEY_SEEN, &k, e, "looking up an extension's key");
+        if (!r) return -1;
+        int seen = PQntuples(r) > 0;
+        PQclear(r);
+        if (seen) return 0;
+        if (run(s, SQL_EXTEND_KEY_ADD, &k, e, "recording an extension's key") < 0) return -1;
+    }
+    if (lp_lease_extend_apply(out, c->seconds, e) != 0) return -1;
+    k.n = 1;
+    p_i64(&k, out->ttl_s);
+    p_i64(&k, out->expires_ms);
+    p_i64(&k, lp_lease_end_ms(out));
+    return run(s, SQL_LEASE_EXTEND, &k, e, "extending a lease") < 0 ? -1 : 0;
+}
+
+static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
+                           const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {.tenant = tenant, .id = id, .key = key, .seconds = seconds, .now_ms = now_ms, .out = out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, extend_body, &c, e);
+    UNLOCK(s);
+    if (rc == 1) return -1; /* lease_ended; out stays filled */
+    if (rc != 0) lp_lease_clear(out);
+    return rc;
+}
+
+static int end_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lease_ctx_reset(c);
+    if (find_lease(s, c->tenant, c->id, c->out, e) != 0) return -1;
+    return finish_end_tx(s, c->out, c->state, c->reason, c->now_ms, e);
+}
+
+static int op_lease_end(lp_store *base, const char *tenant, const char *id, int state, const char *reason,
+                        int64_t now_ms, lp_lease *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {
+        .tenant = tenant, .id = id, .state = state, .reason = reason, .now_ms = now_ms, .out = out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, end_body, &c, e);
+    UNLOCK(s);
+    if (rc == 1) return -1; /* lease_ended; out stays filled */
+    if (rc != 0) lp_lease_clear(out);
+    return rc;
+}
+
+static int fail_on_node_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lease_ctx_reset(c);
+    lp_node cur;
+    memset(&cur, 0, sizeof cur);
+    int rc = check_node(s, c->who, c->node, &cur, e);
+    lp_node_clear(&cur);
+    if (rc != 0) return -1;
+    if (find_lease(s, NULL, c->id, c->out, e) != 0) return -1;
+    if (strcmp(c->out->node, c->node)) {
+        lp_lease_clear(c->out);
+        lp_err_set(e, WIRE_NOT_FOUND, NULL, "lease %s is not on node %s", c->id, c->node);
+        return -1;
+    }
+    return finish_end_tx(s, c->out, LS_FAILED, c->reason, c->now_ms, e);
+}
+
+static int op_lease_fail_on_node(lp_store *base, const lp_principal *who, const char *node, const char *id,
+                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {.who = who, .node = node, .id = id, .reason = reason, .now_ms = now_ms, .out = out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, fail_on_node_body, &c, e);
+    UNLOCK(s);
+    if (rc == 1) return -1; /* lease_ended; out stays filled */
+    if (rc != 0) lp_lease_clear(out);
+    return rc;
+}
+
+typedef struct expire_ctx {
+    int64_t now_ms, node_timeout_ms;
+    lp_event_list *events;
+    size_t events0;
+    int due; /* the quick check found something */
+} expire_ctx;
+
+static int anything_due_body(pgs *s, void *vc, lp_err *e) {
+    expire_ctx *c = vc;
+    pp p = {0};
+    p_i64(&p, c->now_ms);
+    p_i64(&p, c->node_timeout_ms);
+    PGresult *r = q(s, SQL_ANYTHING_DUE, &p, e, "looking for due leases");
+    if (!r) return -1;
+    c->due = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
+    PQclear(r);
+    return 0;
+}
+
+static int expire_leases_tx(pgs *s, expire_ctx *c, lp_err *e) {
+    pp p = {0};
+    p_i64(&p, c->now_ms);
+    PGresult *r = q(s, SQL_LEASES_DUE, &p, e, "listing due leases");
+    if (!r) return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        lp_lease l;
+        rc = find_lease(s, NULL, PQgetvalue(r, i, 0), &l, e);
+        if (rc != 0) break;
+        int st;
+        int64_t end;
+        char reason[256];
+        if (lp_lease_due(&l, c->now_ms, &st, &end, reason))
+            rc = end_lease_tx(s, &l, st, reason, end, c->events, e);
+        lp_lease_clear(&l);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int expire_nodes_tx(pgs *s, expire_ctx *c, lp_err *e) {
+    pp p = {0};
+    p_i64(&p, c->now_ms - c->node_timeout_ms);
+    PGresult *r = q(s, SQL_NODE_SILENT, &p, e, "listing silent nodes");
+    if (!r) return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const char *name = PQgetvalue(r, i, 0);
+        char reason[256];
+        snprintf(reason, sizeof reason, "node %s lost (no heartbeat for %lld s)", name,
+                 (long long)(c->node_timeout_ms / 1000));
+        rc = fail_node_leases_tx(s, name, col_i64(r, i, 1), reason, c->events, e);
+        pp n = {0};
+        p_text(&n, name);
+        p_text(&n, "lost");
+        if (rc == 0 && run(s, SQL_NODE_STATE, &n, e, "marking a node lost") < 0) rc = -1;
+        if (rc == 0) rc = refresh_pools(s, name, e);
+        if (rc != 0) break;
+        lp_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.is_node = 1;
+        snprintf(ev.node, sizeof ev.node, "%s", name);
+        snprintf(ev.reason, sizeof ev.reason, "%s", reason);
+        lp_event_list_push(c->events, &ev);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int expire_body(pgs *s, void *vc, lp_err *e) {
+    expire_ctx *c = vc;
+    if (c->events) c->events->n = c->events0;
+    if (expire_leases_tx(s, c, e) != 0) return -1;
+    return c->node_timeout_ms > 0 ? expire_nodes_tx(s, c, e) : 0;
+}
+
+static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
+                         lp_err *e) {
+    pgs *s = (pgs *)base;
+    expire_ctx c = {now_ms, node_timeout_ms, events, events ? events->n : 0, 0};
+    LOCK(s);
+    /* a cheap look first: the reaper calls this ~10 times a second on every broker */
+    int rc = run_tx(s, TX_NONE, anything_due_body, &c, e);
+    if (rc == 0 && c.due) rc = run_tx(s, TX_WRITE, expire_body, &c, e);
+    UNLOCK(s);
+    return rc;
+}
+
+static int stats_body(pgs *s, void *vc, lp_err *e) {
+    lp_store_stats *out = vc;
+    memset(out, 0, sizeof *out);
+    PGresult *r = q(s, SQL_STATS_LEASES, NULL, e, "counting leases");
+    if (!r) return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t k = col_i64(r, i, 0);
+        if (k >= 0 && k < 6) out->leases_by_state[k] = col_i64(r, i, 1);
+    }
+    PQclear(r);
+    if (!(r = q(s, SQL_STATS_NODES, NULL, e, "counting nodes"))) return -1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *k = PQgetvalue(r, i, 0);
+        int64_t v = col_i64(r, i, 1);
+        if (!strcmp(k, "ready"))
+            out->nodes_ready = v;
+        else if (!strcmp(k, "lost"))
+            out->nodes_lost = v;
+        else
+            out->nodes_gone += v;
+    }
+    PQclear(r);
+    if (!(r = q(s, SQL_STATS_GPUS, NULL, e, "counting GPUs"))) return -1;
+    if (PQntuples(r) == 1) {
+        out->gpus_total = col_i64(r, 0, 0);
+        out->gpus_free = col_i64(r, 0, 1);
+    }
+    PQclear(r);
+    if (!(r = q(s, SQL_STATS_LEASED, NULL, e, "counting leased GPUs"))) return -1;
+    if (PQntuples(r) == 1) out->gpus_leased = col_i64(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
+static int op_stats(lp_store *base, lp_store_stats *out, lp_err *e) {
+    pgs *s = (pgs *)base;
+    LOCK(s);
+    int rc = run_tx(s, TX_READ, stats_body, out, e);
+    UNLOCK(s);
+    return rc;
+}
+
+static const lp_store_ops PG_OPS = {
+    .name = "postgresql",
+    .close = op_close,
+    .secret = op_secret,
+    .tenant_ensure = op_tenant_ensure,
+    .token_create = op_token_create,
+    .token_lookup = op_token_lookup,
+    .node_register = op_node_register,
+    .node_heartbeat = op_node_heartbeat,
+    .node_deregister = op_node_deregister,
+    .node_list = op_node_list,
+    .quote = op_quote,
+    .lease_grant = op_lease_grant,
+    .lease_get = op_lease_get,
+    .lease_list = op_lease_list,
+    .lease_extend = op_lease_extend,
+    .lease_end = op_lease_end,
+    .lease_fail_on_node = op_lease_fail_on_node,
+    .expire_due = op_expire_due,
+    .stats = op_stats,
+    .maintain = op_maintain,
+};
+
+/* Creates the schema (or checks it) under an advisory lock, so that brokers starting together on an
+ * empty database do not trip over each other's CREATE statements. Runs at READ COMMITTED: what the
+ * broker that held the lock before created is visible once the lock is ours. */
+static int migrate_body(pgs *s, void *vc, lp_err *e) {
+    (void)vc;
+    if (run(s, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", NULL, e, "locking the schema") < 0) return -1;
+    if (run(s, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)", NULL, e,
+            "creating the schema") < 0)
+        return -1;
+    pp p = {0};
+    p_text(&p, "schema_version");
+    PGresult *r = q(s, SQL_META_GET, &p, e, "reading the schema version");
+    if (!r) return -1;
+    long version = PQntuples(r) > 0 ? atol(PQgetvalue(r, 0, 0)) : 0;
+    PQclear(r);
+    if (version > SCHEMA_VERSION) {
+        lp_err_set(e, WIRE_INTERNAL, "use a newer lepton-broker",
+                   "database schema version %ld is newer than this broker's (%d)", version, SCHEMA_VERSION);
+        return -1;
+    }
+    if (version == SCHEMA_VERSION) return 0;
+    r = PQexec(s->conn, SCHEMA); /* several statements: the simple query protocol */
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        db_err(s, r, e, "creating the schema");
+        PQclear(r);
+        return -1;
+    }
+    PQclear(r);
+    char v[16];
+    snprintf(v, sizeof v, "%d", SCHEMA_VERSION);
+    p_text(&p, v);
+    static const char put[] =
+        "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+    return run(s, put, &p, e, "recording the schema version") < 0 ? -1 : 0;
+}
+
+int lp_store_pg_open(const char *url, lp_store **out, lp_err *e) {
+    *out = NULL;
+    pgs *s = calloc(1, sizeof *s);
+    if (!s) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    s->base.ops = &PG_OPS;
+    pthread_mutex_init(&s->mu, NULL);
+    lp_store_url_redact(url, s->where, sizeof s->where);
+    /* the URL comes last: what it says wins over these defaults */
+    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+    const char *const vals[] = {"10", "lepton-broker", url, NULL};
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    if (!s->conn) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory connecting to PostgreSQL");
+        goto fail;
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        conn_err(s, e, "cannot connect to");
+        goto fail;
+    }
+    if (session_setup(s, e) != 0 || run_tx(s, TX_PLAIN, migrate_body, NULL, e) != 0) goto fail;
+    *out = &s->base;
+    return 0;
+fail:
+    PQfinish(s->conn);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return -1;
+}
