@@ -82,7 +82,9 @@ typedef struct lp_worker {
     int nstaging;
     /* jobs (job_mu) */
     pthread_mutex_t job_mu;
-    wk_job *jobs;            /* pending and remembered jobs, sorted by seq */
+    wk_job *jobs;            /* pending and remembered jobs, sorted by seq: the finished ones first */
+    wk_job *jobs_tail;       /* the last of them (new jobs usually go after it) */
+    wk_job *undone;          /* the first unfinished one (the next to run when its seq is due), or NULL */
     int running;             /* a job is running (at most one at a time) */
     uint64_t arriving[256];  /* seqs of jobs whose bodies are still streaming in */
     size_t narriving;

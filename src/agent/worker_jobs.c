@@ -526,21 +526,26 @@ static void run_job(lp_worker *w, wk_job *j) {
 /* Drops the oldest finished jobs past the remembering limits. Under job_mu. */
 static void evict_locked(lp_worker *w) {
     while (w->remembered > REMEMBER_JOBS || w->remembered_bytes > REMEMBER_BYTES) {
-        wk_job **pp = &w->jobs;
-        while (*pp && !(*pp)->done) pp = &(*pp)->next;
+        wk_job **pp = &w->jobs, *prev = NULL;
+        while (*pp && !(*pp)->done) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
         if (!*pp) break;
         wk_job *j = *pp;
         *pp = j->next;
+        if (w->jobs_tail == j) w->jobs_tail = prev;
         w->remembered--;
         w->remembered_bytes -= j->res_len;
         if (--j->refs == 0) job_free(j);
     }
 }
 
+/* The job due now: the first unfinished one when its seq is the next to run. (The list holds the
+ * finished jobs first: jobs run in seq order and only seqs not run yet are entered.) */
 static wk_job *due_locked(lp_worker *w) {
-    for (wk_job *j = w->jobs; j && j->seq <= w->next_seq; j = j->next)
-        if (!j->done && j->seq == w->next_seq) return j;
-    return NULL;
+    wk_job *j = w->undone;
+    return j && j->seq == w->next_seq ? j : NULL;
 }
 
 /* 1 when a job with a seq in [next_seq, seq) is still arriving (its body is streaming in). */
@@ -562,6 +567,7 @@ static void drive_locked(lp_worker *w, wk_job *j) {
                 run_job(w, j);
                 pthread_mutex_lock(&w->job_mu);
                 j->done = 1;
+                w->undone = j->next; /* j was the first unfinished job */
                 w->next_seq = j->seq + 1;
                 w->seq_done = j->seq;
                 if (w->seq_recv < j->seq) w->seq_recv = j->seq;
@@ -577,12 +583,7 @@ static void drive_locked(lp_worker *w, wk_job *j) {
             }
             if (!due) {
                 /* nothing due: has the earliest waiting job waited too long for a missing seq? */
-                wk_job *first = NULL;
-                for (wk_job *k = w->jobs; k; k = k->next)
-                    if (!k->done) {
-                        first = k;
-                        break;
-                    }
+                wk_job *first = w->undone;
                 if (first && first->seq > w->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
                     !arriving_below_locked(w, first->seq)) {
                     lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " never arrived; going on with job %" PRIu64,
@@ -617,8 +618,11 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
     why->seq = seq;
     why->code = NULL;
     wk_job **pp = &w->jobs;
-    while (*pp && (*pp)->seq < seq)
-        pp = &(*pp)->next;
+    if (w->jobs_tail && w->jobs_tail->seq < seq)
+        pp = &w->jobs_tail->next; /* the usual case: after every job entered so far */
+    else
+        while (*pp && (*pp)->seq < seq)
+            pp = &(*pp)->next;
     if (*pp && (*pp)->seq == seq) {
         job_free(j); /* a retry: answer with the first one's result */
         (*pp)->refs++;
@@ -644,6 +648,8 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
     j->refs = 2; /* the table's and the caller's */
     j->next = *pp;
     *pp = j;
+    if (!j->next) w->jobs_tail = j;
+    if (!w->undone || seq < w->undone->seq) w->undone = j; /* seq >= next_seq: after every finished job */
     if (seq > w->seq_recv) w->seq_recv = seq;
     return j;
 }
@@ -1070,6 +1076,7 @@ void wk_jobs_stop(lp_worker *w) {
 
 void wk_jobs_free(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
+    w->jobs_tail = w->undone = NULL;
     while (w->jobs) {
         wk_job *j = w->jobs;
         w->jobs = j->next;
