@@ -1,5 +1,6 @@
 /* handlers_leases.c — the lease endpoints: open (with wait_ms long-poll and idempotency keys),
  * list, get, extend, close. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker_internal.h"
@@ -63,6 +64,8 @@ static void h_open(lp_http_req *r, void *user) {
     }
 }
 
+#define LEASE_PAGE_MAX 1000
+
 static void h_list(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -77,6 +80,21 @@ static void h_list(lp_http_req *r, void *user) {
             return;
         }
     }
+    /* Pages: ?limit=N (1..1000) and ?after=ID (the "next" of the previous page). Without limit,
+     * every lease in one answer, as before. */
+    long long limit = 0;
+    const char *ql = lp_http_query(r, "limit");
+    if (ql) {
+        char *end = NULL;
+        limit = strtoll(ql, &end, 10);
+        if (!*ql || *end || limit < 1 || limit > LEASE_PAGE_MAX) {
+            lp_http_reply_error(r, WIRE_INVALID, NULL, "query 'limit': '%.32s' is not an integer in 1..%d",
+                                ql, LEASE_PAGE_MAX);
+            return;
+        }
+    }
+    const char *after = lp_http_query(r, "after");
+    if (after && !*after) after = NULL;
     int64_t now = lp_broker_now(b);
     lp_lease_list ll;
     lp_err e = {0};
@@ -84,11 +102,26 @@ static void h_list(lp_http_req *r, void *user) {
         lp_reply_err(r, &e);
         return;
     }
+    size_t from = 0;
+    if (after) {
+        while (from < ll.n && strcmp(ll.v[from].id, after) != 0)
+            from++;
+        if (from == ll.n) {
+            lp_lease_list_clear(&ll);
+            lp_http_reply_error(r, WIRE_INVALID,
+                                "start again without 'after', or use the 'next' of the last page",
+                                "query 'after': no lease '%.64s' in this list", after);
+            return;
+        }
+        from++; /* the page starts after it */
+    }
+    size_t to = limit && ll.n - from > (size_t)limit ? from + (size_t)limit : ll.n;
     json_t *arr = json_array();
-    for (size_t i = 0; i < ll.n; i++)
+    for (size_t i = from; i < to; i++)
         json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+    json_t *next = to < ll.n && to > from ? json_string(ll.v[to - 1].id) : json_null();
     lp_lease_list_clear(&ll);
-    lp_http_reply_json_take(r, 200, json_pack("{s:o}", "leases", arr));
+    lp_http_reply_json_take(r, 200, json_pack("{s:o, s:o}", "leases", arr, "next", next));
 }
 
 static void h_get(lp_http_req *r, void *user) {

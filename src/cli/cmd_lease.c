@@ -256,14 +256,27 @@ static int lease_list(const cli_global *g, int argc, char **argv) {
         else if (cli_opt_is(&o, "--active")) active = 1;
         else return cli_usage_error(o.verb, "unknown flag '%s'", o.flag);
     }
-    json_t *ans;
-    char err[1024];
-    int rc = cli_http(g, "GET", active ? "/v1/leases?state=active" : "/v1/leases", NULL, 0, &ans, err, sizeof err);
-    if (rc) {
+    /* every page of GET /v1/leases (500 leases each), newest first */
+    json_t *arr = json_array();
+    char err[1024], next[96] = "";
+    for (int page = 0; page < 100000; page++) {
+        char path[256];
+        snprintf(path, sizeof path, "/v1/leases?limit=500%s%s%s", active ? "&state=active" : "",
+                 *next ? "&after=" : "", next);
+        json_t *ans = NULL;
+        int rc = cli_http(g, "GET", path, NULL, 0, &ans, err, sizeof err);
+        if (rc) {
+            json_decref(ans);
+            json_decref(arr);
+            return cli_fail(rc, "lease list", err);
+        }
+        json_array_extend(arr, json_object_get(ans, "leases"));
+        const char *n = json_string_value(json_object_get(ans, "next"));
+        snprintf(next, sizeof next, "%s", n && strlen(n) < sizeof next ? n : "");
         json_decref(ans);
-        return cli_fail(rc, "lease list", err);
+        if (!*next) break;
     }
-    json_t *arr = json_object_get(ans, "leases");
+    json_t *ans = arr; /* freed below */
     size_t i;
     json_t *l;
     json_array_foreach(arr, i, l) json_object_del(l, "data_plane");

@@ -706,6 +706,65 @@ static void case_wait(void) {
     lepton_client_close(c);
 }
 
+/* ---- GET /v1/leases in pages: limit and after, following next to the end ------------------------ */
+static void case_list_pages(void) {
+    CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 1, H100, 80 * GiB, 3.6), 201);
+    lepton_client *c = client_for(T_ALICE);
+    for (int i = 0; i < 7; i++) { /* one GPU: each lease is closed before the next */
+        lepton_lease *l = NULL;
+        CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
+        if (l) CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    }
+    h_resp all;
+    CHECK(h_http(&B, "GET", "/v1/leases", T_ALICE, NULL, NULL, 0, &all) == 0);
+    CHECK_EQ_INT(all.status, 200);
+    json_t *every = json_object_get(all.json, "leases");
+    CHECK_EQ_INT((int)json_array_size(every), 7);
+    CHECK(json_is_null(json_object_get(all.json, "next")));
+    /* pages of 3: 3 + 3 + 1, the same leases in the same order, next null at the end */
+    char after[96] = "";
+    size_t seen = 0;
+    int pages = 0;
+    for (; pages < 10; pages++) {
+        char path[200];
+        snprintf(path, sizeof path, "/v1/leases?limit=3%s%s", *after ? "&after=" : "", after);
+        h_resp p;
+        CHECK(h_http(&B, "GET", path, T_ALICE, NULL, NULL, 0, &p) == 0);
+        CHECK_EQ_INT(p.status, 200);
+        json_t *arr = json_object_get(p.json, "leases");
+        CHECK_EQ_INT((int)json_array_size(arr), pages < 2 ? 3 : 1);
+        for (size_t i = 0; i < json_array_size(arr) && seen < 7; i++, seen++) {
+            const char *a = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+            const char *b = json_string_value(json_object_get(json_array_get(every, seen), "id"));
+            CHECK(a && b && !strcmp(a, b));
+        }
+        const char *next = json_string_value(json_object_get(p.json, "next"));
+        CHECK(pages < 2 ? next != NULL : next == NULL);
+        snprintf(after, sizeof after, "%s", next ? next : "");
+        h_resp_free(&p);
+        if (!*after) break;
+    }
+    CHECK_EQ_INT((int)seen, 7);
+    CHECK_EQ_INT(pages, 2); /* three pages: 0, 1, 2 */
+    /* bad pages are refused, clearly */
+    const char *bad[] = {"/v1/leases?limit=0", "/v1/leases?limit=1001", "/v1/leases?limit=x",
+                         "/v1/leases?limit=2&after=ls_nope"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        h_resp p;
+        CHECK(h_http(&B, "GET", bad[i], T_ALICE, NULL, NULL, 0, &p) == 0);
+        CHECK_EQ_INT(p.status, 400);
+        CHECK(!strcmp(h_err_code(&p), "invalid_request"));
+        h_resp_free(&p);
+    }
+    /* another tenant's pages hold none of them */
+    h_resp o;
+    CHECK(h_http(&B, "GET", "/v1/leases?limit=5", T_BOB, NULL, NULL, 0, &o) == 0);
+    CHECK_EQ_INT((int)json_array_size(json_object_get(o.json, "leases")), 0);
+    h_resp_free(&o);
+    h_resp_free(&all);
+    lepton_client_close(c);
+}
+
 /* ---- client close ends the leases still open through it --------------------------------------- */
 static void case_client_close(void) {
     CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 2, H100, 80 * GiB, 2.0), 201);
@@ -747,6 +806,7 @@ static const struct {
     {"node_lost", case_node_lost, "--node-timeout-ms 2000"},
     {"wait", case_wait, NULL},
     {"client_close", case_client_close, NULL},
+    {"list_pages", case_list_pages, NULL},
 };
 
 int main(int argc, char **argv) {
