@@ -7,11 +7,38 @@
 #include "clock.h"
 #include "log.h"
 
+#define REAP_LOG_EVERY_MS 10000
+
+/* Logs a failure of the reaper (one thread at a time calls it): the first at once, then one line
+ * every REAP_LOG_EVERY_MS with how many were not logged, and one when it works again. */
+static void reap_outcome(lp_broker *b, int failed, const char *why) {
+    int64_t now = lp_mono_ms();
+    if (!failed) {
+        if (b->reap_failing_since_ms)
+            lp_log(LOG_INFO, "reaper: working again after %.1f s of failures",
+                   (double)(now - b->reap_failing_since_ms) / 1000);
+        b->reap_failing_since_ms = 0;
+        b->reap_failures_unlogged = 0;
+        return;
+    }
+    if (!b->reap_failing_since_ms) {
+        b->reap_failing_since_ms = b->reap_logged_ms = now;
+        lp_log(LOG_ERROR, "reaper: %s", why);
+    } else if (now - b->reap_logged_ms >= REAP_LOG_EVERY_MS) {
+        lp_log(LOG_ERROR, "reaper: %s (failing for %.0f s; %ld more failures since the last line)", why,
+               (double)(now - b->reap_failing_since_ms) / 1000, b->reap_failures_unlogged);
+        b->reap_logged_ms = now;
+        b->reap_failures_unlogged = 0;
+    } else {
+        b->reap_failures_unlogged++;
+    }
+}
+
 void lp_reaper_tick(lp_broker *b) {
     lp_event_list ev = {0};
     lp_err e = {0};
-    if (b->store->ops->expire_due(b->store, lp_broker_now(b), b->node_timeout_ms, &ev, &e) != 0)
-        lp_log(LOG_ERROR, "reaper: %s", e.message);
+    int failed = b->store->ops->expire_due(b->store, lp_broker_now(b), b->node_timeout_ms, &ev, &e) != 0;
+    reap_outcome(b, failed, e.message);
     lp_broker_note_events(b, &ev);
     lp_event_list_clear(&ev);
 }
