@@ -20,7 +20,7 @@ struct lp_broker {
     int test_clock;
     int64_t node_timeout_ms;
     int64_t reap_interval_ms;
-    /* the reaper's failures (a database that is down): logged once, then at most every 10 s */
+    /* the reaper's failures (a database that is down): logged once, then at most every 10 s (mu) */
     int64_t reap_failing_since_ms, reap_logged_ms;
     long reap_failures_unlogged;
     size_t max_body;

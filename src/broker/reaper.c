@@ -9,9 +9,17 @@
 
 #define REAP_LOG_EVERY_MS 10000
 
-/* Logs a failure of the reaper (one thread at a time calls it): the first at once, then one line
- * every REAP_LOG_EVERY_MS with how many were not logged, and one when it works again. */
+/* Logs a failure of the reaper: the first at once, then one line every REAP_LOG_EVERY_MS with how
+ * many were not logged, and one when it works again. The reaper thread and the test clock's
+ * handler both tick: under b->mu. */
+static void reap_outcome_locked(lp_broker *b, int failed, const char *why);
 static void reap_outcome(lp_broker *b, int failed, const char *why) {
+    pthread_mutex_lock(&b->mu);
+    reap_outcome_locked(b, failed, why);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void reap_outcome_locked(lp_broker *b, int failed, const char *why) {
     int64_t now = lp_mono_ms();
     if (!failed) {
         if (b->reap_failing_since_ms)
