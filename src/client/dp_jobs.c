@@ -338,27 +338,31 @@ static int framed_feed(lepton_task *t, const char *p, size_t n) {
     return 0;
 }
 
-/* Whether an answer is a plain JSON one (an error body: 1) or framed results (2). */
-static int answer_kind(lepton_task *t) {
-    long code = 0;
-    char *ct = NULL;
-    CURL *e = lc_easy_curl(t->easy);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
-    return (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
+/* An answer's first bytes tell its kind: a plain JSON answer (an error body; json_answer 1), kept
+ * whole in t->result, or framed results (2). Returns 1 when this chunk belonged to a JSON answer,
+ * with *ret what the write callback returns; 0 for framed results, left to the caller. */
+static int json_answer(lepton_task *t, const char *p, size_t n, size_t *ret) {
+    if (!t->json_answer) {
+        long code = 0;
+        char *ct = NULL;
+        CURL *e = lc_easy_curl(t->easy);
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
+        t->json_answer = (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
+    }
+    if (t->json_answer != 1) return 0;
+    int oom = 0;
+    *ret = lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom)
+               ? job_bad(t, oom ? "out of memory reading the worker's answer"
+                                : "the worker's answer is too large")
+               : n;
+    return 1;
 }
 
 static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
     lepton_task *t = user;
-    size_t n = size * nmemb;
-    if (!t->json_answer) t->json_answer = answer_kind(t);
-    if (t->json_answer == 1) {
-        int oom = 0;
-        if (lc_buf_add(&t->result, ptr, n, LC_DP_MAX_JSON, &oom))
-            return job_bad(t, oom ? "out of memory reading the worker's answer"
-                                  : "the worker's answer is too large");
-        return n;
-    }
+    size_t n = size * nmemb, ret;
+    if (json_answer(t, ptr, n, &ret)) return ret;
     return framed_feed(t, ptr, n) ? 0 : n;
 }
 
@@ -366,16 +370,9 @@ static size_t job_write(char *ptr, size_t size, size_t nmemb, void *user) {
  * each record's bytes go to its task. */
 static size_t batch_write(char *ptr, size_t size, size_t nmemb, void *user) {
     lepton_task *h = user;
-    size_t n = size * nmemb;
+    size_t n = size * nmemb, ret;
     const char *p = ptr;
-    if (!h->json_answer) h->json_answer = answer_kind(h);
-    if (h->json_answer == 1) {
-        int oom = 0;
-        if (lc_buf_add(&h->result, p, n, LC_DP_MAX_JSON, &oom))
-            return job_bad(h, oom ? "out of memory reading the worker's answer"
-                                  : "the worker's answer is too large");
-        return n;
-    }
+    if (json_answer(h, p, n, &ret)) return ret;
     while (n) {
         if (h->rec_got < 4) {
             if (!h->rcv)
