@@ -3,6 +3,7 @@
  * Anything not supported is rejected here, at load time, naming the instruction and its line. */
 #include "ptx_int.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,45 @@ static void split(const char *op, uint32_t len, mods *md)
 
 #define FAIL(...) return perr(ps, line, __VA_ARGS__)
 
+/* A double as a 64-bit integer pattern without undefined behaviour: NaN reads 0, values beyond
+ * the int64 range saturate (callers that must refuse them check imm_fits first). */
+static uint64_t f2i(double v)
+{
+    if (v != v) return 0;
+    if (v >= 9223372036854775808.0 && v < 18446744073709551616.0) return (uint64_t)v;
+    if (v >= 9223372036854775808.0) return UINT64_MAX;
+    if (v <= -9223372036854775808.0) return (uint64_t)INT64_MIN;
+    return (uint64_t)(int64_t)v;
+}
+
+static const char *tyname(int type)
+{
+    static const struct { int t; const char *n; } tab[] = {
+        {T_U8, "u8"},   {T_U16, "u16"}, {T_U32, "u32"}, {T_U64, "u64"}, {T_S8, "s8"},   {T_S16, "s16"},
+        {T_S32, "s32"}, {T_S64, "s64"}, {T_B8, "b8"},   {T_B16, "b16"}, {T_B32, "b32"}, {T_B64, "b64"},
+        {T_F16, "f16"}, {T_F32, "f32"}, {T_F64, "f64"}, {T_PRED, "pred"}, {T_BF16, "bf16"},
+        {T_F16X2, "f16x2"}, {T_BF16X2, "bf16x2"}};
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (tab[i].t == type) return tab[i].n;
+    return "?";
+}
+
+static int is_int_type(int type)
+{
+    return type != T_NONE && (TY_KIND(type) == TK_U || TY_KIND(type) == TK_S || TY_KIND(type) == TK_B);
+}
+
+/* An integer immediate fits an integer type of N bits when it is in the unsigned range or, read as
+ * a negative literal, in the signed range (PTX writes -1 for all ones of any width). */
+static int imm_fits(uint64_t v, int type)
+{
+    if (!is_int_type(type) || TY_LG(type) == 3) return 1;
+    unsigned bits = 8u << TY_LG(type);
+    uint64_t umax = (1ull << bits) - 1;
+    int64_t smin = -(int64_t)(1ull << (bits - 1));
+    return v <= umax || ((int64_t)v < 0 && (int64_t)v >= smin);
+}
+
 static uint64_t fbits(double v, int type)
 {
     if (TY_KIND(type) == TK_F && TY_LG(type) == 2) {
@@ -97,7 +137,7 @@ static uint64_t fbits(double v, int type)
         memcpy(&b, &v, 8);
         return b;
     }
-    return (uint64_t)(int64_t)v;
+    return f2i(v);
 }
 
 static double f32val(uint64_t b)
@@ -124,13 +164,29 @@ static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line)
     case PO_REG:
         return OPND(OPB_REG, o->idx);
     case PO_IMM:
+        if (!imm_fits(o->ival, type)) {
+            if ((int64_t)o->ival < 0)
+                perr(ps, line, "immediate %" PRId64 " does not fit .%s", (int64_t)o->ival, tyname(type));
+            else
+                perr(ps, line, "immediate %" PRIu64 " does not fit .%s", o->ival, tyname(type));
+            return OP_NONE;
+        }
         return const_slot(ps, isf ? fbits((double)(int64_t)o->ival, type) : o->ival);
     case PO_F32:
         return const_slot(ps, isf && TY_LG(type) == 3 ? fbits(f32val(o->ival), type) : o->ival);
     case PO_F64:
         return const_slot(ps, isf && TY_LG(type) == 2 ? fbits(f64val(o->ival), type) : o->ival);
     case PO_FLT:
-        return const_slot(ps, isf ? fbits(o->fval, type) : (uint64_t)(int64_t)o->fval);
+        if (!isf && is_int_type(type)) {
+            double lo = TY_KIND(type) == TK_S ? -ldexp(1, (8 << TY_LG(type)) - 1) : 0;
+            double hi = ldexp(1, (8 << TY_LG(type)) - (TY_KIND(type) == TK_S));
+            if (!(o->fval >= lo && o->fval < hi) || o->fval != floor(o->fval)) {
+                perr(ps, line, "immediate %g does not fit .%s (an integer operand needs an integer literal)", o->fval,
+                     tyname(type));
+                return OP_NONE;
+            }
+        }
+        return const_slot(ps, isf ? fbits(o->fval, type) : f2i(o->fval));
     case PO_SPEC:
         if (o->idx >= SPD_BASE) {
             perr(ps, line, "special register only readable with mov");
@@ -344,6 +400,14 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     if (callee < 0 && k < nops && ops[k].o.kind == PO_SYM) k++; /* the prototype */
     if (k != nops) FAIL("unexpected operands after the call arguments");
     ptx_module *m = ps->m;
+    if (callee >= 0) {
+        const ptx_func *cf = &m->funcs[callee];
+        int given = args ? args->n : 0;
+        if (given != cf->nparams)
+            FAIL("call to '%s' passes %d argument%s; it takes %d", cf->name, given, given == 1 ? "" : "s",
+                 cf->nparams);
+        if (retl && !cf->has_ret) FAIL("call to '%s' expects a return value; the function returns none", cf->name);
+    }
     ptx_callsite *cs = realloc(m->calls, (size_t)(m->ncalls + 1) * sizeof *cs);
     if (!cs) FAIL("out of memory");
     m->calls = cs;

@@ -63,6 +63,8 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
         k->line = line;
         if (i >= len || text[i] == '\0') {
             k->kind = TK_EOF;
+            k->s = "end of input"; /* error messages quote it ("near 'end of input'") */
+            k->len = 12;
             n++;
             break;
         }
@@ -137,9 +139,18 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
                     k->fval = strtod(buf, NULL);
                     i = e;
                 } else {
-                    uint64_t v = 0;
-                    int octal = c == '0' && j - i > 1;
-                    for (size_t q = i; q < j; q++) v = v * (octal ? 8 : 10) + (uint64_t)(text[q] - '0');
+                    uint64_t v = 0, base = c == '0' && j - i > 1 ? 8 : 10;
+                    for (size_t q = i; q < j; q++) {
+                        uint64_t d = (uint64_t)(text[q] - '0');
+                        if (d >= base || v > (UINT64_MAX - d) / base) {
+                            snprintf(err, errsz, "line %d: integer literal '%.*s' %s", line,
+                                     (int)(j - i < 40 ? j - i : 40), text + i,
+                                     d >= base ? "is not a valid octal number" : "does not fit in 64 bits");
+                            free(t);
+                            return -1;
+                        }
+                        v = v * base + d;
+                    }
                     i = j;
                     if (i < len && (text[i] == 'U' || text[i] == 'u')) i++;
                     k->kind = TK_INT;

@@ -229,7 +229,14 @@ static void close_block(pstate *ps, int mark)
 }
 
 /* ---------- token helpers ---------- */
-static ptx_tok *tk(pstate *ps) { return &ps->t[ps->i]; }
+/* The token under the cursor, or k tokens ahead. Past the end every read answers the final TK_EOF
+ * token, so no parser path can read beyond the token array however far it advances. */
+static ptx_tok *peek(pstate *ps, int k)
+{
+    long at = (long)ps->i + k;
+    return &ps->t[at >= 0 && at < ps->n ? at : ps->n - 1];
+}
+static ptx_tok *tk(pstate *ps) { return peek(ps, 0); }
 static int tis(const ptx_tok *t, const char *s)
 {
     size_t l = strlen(s);
@@ -966,11 +973,11 @@ static int parse_body(pstate *ps)
             ps->i++;
         } else if (tis(t, ".loc") || tis(t, ".file")) {
             skip_line(ps);
-        } else if (t->kind == TK_ID && tpunct(&ps->t[ps->i + 1], ':') && tis(&ps->t[ps->i + 2], ".callprototype")) {
+        } else if (t->kind == TK_ID && tpunct(peek(ps, 1), ':') && tis(peek(ps, 2), ".callprototype")) {
             /* the signature of indirect call targets: calls are checked at run time instead */
             while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF) ps->i++;
             ps->i++;
-        } else if (t->kind == TK_ID && tpunct(&ps->t[ps->i + 1], ':')) {
+        } else if (t->kind == TK_ID && tpunct(peek(ps, 1), ':')) {
             sym *s = symtab_put(&ps->l, t->s, t->len);
             if (!s) return perr(ps, t->line, "out of memory");
             if (s->kind != S_NONE) return perr(ps, t->line, "label '%.*s' redefined", (int)t->len, t->s);
@@ -1116,6 +1123,26 @@ int ptx_find_func(const ptx_module *m, const char *name)
     return -1;
 }
 
+/* A .target word: the architecture number of sm_NN[a|f], 0 for the other options PTX allows,
+ * -1 for anything else. */
+static int target_sm(const char *s, uint32_t len)
+{
+    static const int archs[] = {20, 21, 30, 32, 35, 37, 50, 52, 53, 60, 61, 62, 70, 72, 75,
+                                80, 86, 87, 88, 89, 90, 100, 101, 103, 110, 120, 121};
+    static const char *opts[] = {"texmode_unified", "texmode_independent", "debug", "map_f64_to_f32"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (strlen(opts[i]) == len && memcmp(opts[i], s, len) == 0) return 0;
+    if (len < 5 || len > 7 || memcmp(s, "sm_", 3) != 0) return -1;
+    int v = 0;
+    uint32_t k = 3;
+    while (k < len && s[k] >= '0' && s[k] <= '9') v = v * 10 + (s[k++] - '0');
+    if (k < len && (s[k] == 'a' || s[k] == 'f') && k + 1 == len) k++;
+    if (k != len || k == 3) return -1;
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (archs[i] == v) return v;
+    return -1;
+}
+
 int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz, ptx_module **out)
 {
     pstate ps;
@@ -1133,9 +1160,19 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         return -1;
     }
     ps.m = m;
+    /* The tokens point into a private, NUL-terminated copy of exactly len bytes: nothing the
+     * parser quotes in an error can come from beyond this module's text. */
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        if (log && logsz) snprintf(log, logsz, "ptxas (cudaemu): out of memory");
+        return -1;
+    }
+    memcpy(copy, text, len);
+    copy[len] = 0;
     char err[256];
-    ps.n = ptx_lex(text, len, &ps.t, err, sizeof err);
+    ps.n = ptx_lex(copy, len, &ps.t, err, sizeof err);
     if (ps.n < 0) {
+        free(copy);
         if (log && logsz) snprintf(log, logsz, "ptxas (cudaemu): %s", err);
         return -1;
     }
@@ -1145,10 +1182,10 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         if (tis(t, ".version")) {
             ps.i++;
             ptx_tok *v = tk(&ps);
-            if (v->kind == TK_FLT) {
+            if (v->kind == TK_FLT && v->fval >= 0 && v->fval < 100) {
                 m->version_major = (int)v->fval;
                 m->version_minor = (int)((v->fval - m->version_major) * 10 + 0.5);
-            } else if (v->kind == TK_INT) {
+            } else if (v->kind == TK_INT && v->ival < 100) {
                 m->version_major = (int)v->ival;
             } else {
                 perr(&ps, v->line, "bad .version");
@@ -1163,12 +1200,22 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         } else if (tis(t, ".target")) {
             ps.i++;
             saw_target = 1;
-            while (tk(&ps)->kind == TK_ID || tpunct(tk(&ps), ',')) {
+            int tline = t->line, named = 0;
+            while (tk(&ps)->line == tline && (tk(&ps)->kind == TK_ID || tpunct(tk(&ps), ','))) {
                 ptx_tok *x = tk(&ps);
-                if (x->kind == TK_ID && x->len >= 5 && memcmp(x->s, "sm_", 3) == 0) m->sm = atoi(x->s + 3);
                 ps.i++;
-                if (tk(&ps)->line != x->line) break;
+                if (x->kind != TK_ID) continue;
+                int sm = target_sm(x->s, x->len);
+                if (sm > 0) m->sm = sm;
+                else if (sm < 0) {
+                    perr(&ps, x->line, "unknown .target '%.*s' (expected sm_NN such as sm_75, sm_80 or sm_90, "
+                                       "optionally with texmode_unified, map_f64_to_f32 or debug)",
+                         (int)(x->len < 64 ? x->len : 64), x->s);
+                    break;
+                }
+                named++;
             }
+            if (!ps.failed && !named) perr(&ps, tline, ".target names no target (expected e.g. .target sm_80)");
         } else if (tis(t, ".address_size")) {
             ps.i++;
             if (tk(&ps)->kind != TK_INT || tk(&ps)->ival != 64) {
@@ -1180,16 +1227,24 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
             skip_line(&ps);
         } else if (tis(t, ".section")) {
             while (!tpunct(tk(&ps), '{') && tk(&ps)->kind != TK_EOF) ps.i++;
+            if (tk(&ps)->kind == TK_EOF) {
+                perr(&ps, t->line, ".section without a { ... } body before the end of input");
+                break;
+            }
             int depth = 0;
             do {
                 if (tpunct(tk(&ps), '{')) depth++;
                 if (tpunct(tk(&ps), '}')) depth--;
                 ps.i++;
             } while (depth > 0 && tk(&ps)->kind != TK_EOF);
+            if (depth > 0) perr(&ps, t->line, ".section body not closed before the end of input");
         } else if (tis(t, ".visible") || tis(t, ".weak") || tis(t, ".common")) {
             ps.i++;
+            if (tk(&ps)->kind == TK_EOF)
+                perr(&ps, t->line, "'%.*s' is not followed by a declaration before the end of input", (int)t->len, t->s);
         } else if (tis(t, ".extern")) {
             ps.i++;
+            if (tk(&ps)->kind == TK_EOF) perr(&ps, t->line, "'.extern' is not followed by a declaration before the end of input");
             if (tis(tk(&ps), ".shared")) {
                 ps.i++;
                 declare_module_var(&ps, VS_SHARED, 1);
@@ -1210,6 +1265,7 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
             declare_module_var(&ps, sp, 0);
         } else if (tis(t, ".pragma")) {
             while (!tpunct(tk(&ps), ';') && tk(&ps)->kind != TK_EOF) ps.i++;
+            if (tk(&ps)->kind == TK_EOF) perr(&ps, t->line, "'.pragma' not ended by ';' before the end of input");
             ps.i++;
         } else {
             perr(&ps, t->line, "unexpected '%.*s' at module scope", (int)t->len, t->s);
@@ -1226,5 +1282,6 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
     symtab_free(&ps.g);
     symtab_free(&ps.l);
     free(ps.t);
+    free(copy);
     return ps.failed ? -1 : 0;
 }
