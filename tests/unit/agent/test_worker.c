@@ -798,6 +798,43 @@ int main(int argc, char **argv) {
     CHECK_CONTAINS(r.body, "CUDA_ERROR_");
     printf("JIT failure answer: %.300s\n", r.body);
     free(r.body);
+    /* PTX that ends early (a bare .section, a cut directive, a cut instruction): each upload fails
+     * with a clear error that quotes nothing of an earlier upload, and the worker stays up (three
+     * crashes used to fail the lease) */
+    {
+        static const char *marker = "STALE_MARKER_OF_AN_EARLIER_UPLOAD";
+        char big[8192];
+        int bl = snprintf(big, sizeof big, ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry %s() { ret; }\n"
+                                           "// %s %s %s %s\n", marker, marker, marker, marker, marker);
+        const char *cut[] = {".version 7.0\n.target sm_75\n.address_size 64\n.section",
+                             ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry",
+                             ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry f() { .reg .b32 %r<2>; mov.u32 %r1,"};
+        for (int k = 0; k < 3; k++) {
+            char s2[65], p2[128];
+            lp_sha256_hex(big, (size_t)bl, s2);
+            snprintf(p2, sizeof p2, "/v1/modules/%s", s2);
+            r = req("PUT", p2, big, (size_t)bl, "application/octet-stream", NULL);
+            CHECK_EQ_INT(r.status, 200);
+            free(r.body);
+            r = req("DELETE", p2, NULL, 0, NULL, NULL);
+            free(r.body);
+            lp_sha256_hex(cut[k], strlen(cut[k]), s2);
+            snprintf(p2, sizeof p2, "/v1/modules/%s", s2);
+            r = req("PUT", p2, cut[k], strlen(cut[k]), "application/octet-stream", NULL);
+            CHECK_EQ_INT(r.status, 400);
+            CHECK(!strcmp(err_code(&r, code, sizeof code), "cuda_error"));
+            CHECK_CONTAINS(r.body, "CUDA_ERROR_INVALID_PTX");
+            CHECK_CONTAINS(r.body, "line ");
+            CHECK(r.body && !strstr(r.body, "STALE_MARKER"));
+            printf("truncated upload %d: %.300s\n", k, r.body ? r.body : "");
+            free(r.body);
+            bl += snprintf(big + bl, sizeof big - (size_t)bl, "// %d\n", k); /* another module next time */
+        }
+        CHECK_EQ_INT(waitpid(pid, NULL, WNOHANG), 0); /* the worker is still running */
+        r = req("GET", "/healthz", NULL, 0, NULL, "");
+        CHECK_EQ_INT(r.status, 200);
+        free(r.body);
+    }
     r = req("PUT", mpath, ptx, plen, "application/octet-stream", NULL);
     CHECK_EQ_INT(r.status, 200);
     json_t *mod = as_json(&r);
