@@ -49,6 +49,8 @@ typedef struct wk_module {
     lp_cu_module mod;
     json_t *info; /* {"module", "functions": [...]} */
     wk_func *funcs;
+    wk_func **fidx;      /* funcs by name: open addressing, NULL = empty (a module may hold 40,000 kernels) */
+    size_t fcap, nfuncs; /* fcap: a power of two > 2 nfuncs, or 0 */
     int refs;
     struct wk_module *next;
 } wk_module;

@@ -289,6 +289,7 @@ static void module_release(lp_worker *w, wk_module *m) {
         m->funcs = f->next;
         func_free(f);
     }
+    free(m->fidx);
     json_decref(m->info);
     free(m);
 }
@@ -393,16 +394,47 @@ static json_t *func_json(const wk_func *f) {
     return o;
 }
 
+static size_t func_slot(const char *name, size_t cap) {
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    return (size_t)h & (cap - 1);
+}
+
+/* Adds f to the name index (grown to keep it at most half full); -1 when out of memory. */
+static int func_index(wk_module *m, wk_func *f) {
+    if ((m->nfuncs + 1) * 2 > m->fcap) {
+        size_t cap = m->fcap ? m->fcap * 2 : 64;
+        wk_func **n = calloc(cap, sizeof *n);
+        if (!n) return -1;
+        for (size_t i = 0; i < m->fcap; i++) {
+            if (!m->fidx[i]) continue;
+            size_t s = func_slot(m->fidx[i]->name, cap);
+            while (n[s]) s = (s + 1) & (cap - 1);
+            n[s] = m->fidx[i];
+        }
+        free(m->fidx);
+        m->fidx = n;
+        m->fcap = cap;
+    }
+    size_t s = func_slot(f->name, m->fcap);
+    while (m->fidx[s]) s = (s + 1) & (m->fcap - 1);
+    m->fidx[s] = f;
+    m->nfuncs++;
+    return 0;
+}
+
 static const wk_func *func_lookup(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size) {
-    for (wk_func *f = m->funcs; f; f = f->next)
-        if (!strcmp(f->name, name)) return f;
+    if (m->fcap)
+        for (size_t s = func_slot(name, m->fcap); m->fidx[s]; s = (s + 1) & (m->fcap - 1))
+            if (!strcmp(m->fidx[s]->name, name)) return m->fidx[s];
     lp_cu_function cf = NULL;
     if (wk_bind(w) != 0 || w->cu.cuModuleGetFunction(&cf, m->mod, name) != LP_CUDA_SUCCESS || !cf) {
         snprintf(msg, msg_size, "module %.16s… has no kernel named '%.128s'", m->sha, name);
         return NULL;
     }
     wk_func *f = func_new(w, cf, name);
-    if (!f) {
+    if (!f || func_index(m, f) != 0) {
+        if (f) func_free(f);
         snprintf(msg, msg_size, "out of memory");
         return NULL;
     }

@@ -139,13 +139,71 @@ int emu_config_load(void)
     return 0;
 }
 
-/* ---- handle registry ---- */
+/* ---- handle registry ----
+ * The live handles in an array (handle_list keeps their order of creation, modulo deletions) with
+ * an open-addressing index on (kind, pointer): a module of 40,000 kernels registers 40,000
+ * function handles, and every driver call checks its handle, so lookups must not be linear. */
 typedef struct hent {
     int kind;
     void *p;
 } hent;
 static hent *g_handles;
 static size_t g_nhandles, g_caphandles;
+static size_t *g_hidx; /* slot: array index + 1, 0 = empty */
+static size_t g_hcap;  /* power of two, > 2 * g_nhandles */
+
+static size_t hslot(int kind, const void *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull ^ (uint64_t)kind * 0xff51afd7ed558ccdull;
+    return (size_t)(h ^ (h >> 29)) & (g_hcap - 1);
+}
+
+static size_t *hfind(int kind, const void *p)
+{
+    if (!g_hcap) return NULL;
+    for (size_t i = hslot(kind, p);; i = (i + 1) & (g_hcap - 1)) {
+        if (!g_hidx[i]) return NULL;
+        const hent *e = &g_handles[g_hidx[i] - 1];
+        if (e->kind == kind && e->p == p) return &g_hidx[i];
+    }
+}
+
+static void hinsert(size_t idx)
+{
+    size_t i = hslot(g_handles[idx].kind, g_handles[idx].p);
+    while (g_hidx[i]) i = (i + 1) & (g_hcap - 1);
+    g_hidx[i] = idx + 1;
+}
+
+static int hrehash(size_t cap)
+{
+    size_t *n = calloc(cap, sizeof *n);
+    if (!n) return -1;
+    free(g_hidx);
+    g_hidx = n;
+    g_hcap = cap;
+    for (size_t i = 0; i < g_nhandles; i++) hinsert(i);
+    return 0;
+}
+
+/* Empties slot s, moving later entries of its probe run back (no tombstones). */
+static void hremove_slot(size_t s)
+{
+    size_t i = s;
+    g_hidx[s] = 0;
+    for (;;) {
+        i = (i + 1) & (g_hcap - 1);
+        if (!g_hidx[i]) return;
+        const hent *e = &g_handles[g_hidx[i] - 1];
+        size_t home = hslot(e->kind, e->p);
+        /* the entry at i may move to s when s lies cyclically in [home, i) */
+        if (((i - home) & (g_hcap - 1)) >= ((i - s) & (g_hcap - 1))) {
+            g_hidx[s] = g_hidx[i];
+            g_hidx[i] = 0;
+            s = i;
+        }
+    }
+}
 
 void handle_add(int kind, void *p)
 {
@@ -156,27 +214,31 @@ void handle_add(int kind, void *p)
         g_handles = n;
         g_caphandles = nc;
     }
+    if ((g_nhandles + 1) * 2 > g_hcap && hrehash(g_hcap ? g_hcap * 2 : 128) != 0) return;
     g_handles[g_nhandles].kind = kind;
     g_handles[g_nhandles].p = p;
+    hinsert(g_nhandles);
     g_nhandles++;
 }
 
 void handle_del(int kind, void *p)
 {
-    for (size_t i = 0; i < g_nhandles; i++) {
-        if (g_handles[i].kind == kind && g_handles[i].p == p) {
-            g_handles[i] = g_handles[--g_nhandles];
-            return;
-        }
+    size_t *slot = hfind(kind, p);
+    if (!slot) return;
+    size_t idx = *slot - 1, last = g_nhandles - 1;
+    hremove_slot((size_t)(slot - g_hidx));
+    if (idx != last) {
+        size_t *ls = hfind(g_handles[last].kind, g_handles[last].p);
+        g_handles[idx] = g_handles[last];
+        if (ls) *ls = idx + 1;
     }
+    g_nhandles--;
 }
 
 int handle_live(int kind, const void *p)
 {
     if (!p) return 0;
-    for (size_t i = g_nhandles; i-- > 0;)
-        if (g_handles[i].p == p && g_handles[i].kind == kind) return 1;
-    return 0;
+    return hfind(kind, p) != NULL;
 }
 
 size_t handle_list(int kind, void **out, size_t max)

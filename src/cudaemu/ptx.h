@@ -189,6 +189,8 @@ typedef struct ptx_module {
     int has_dyn_shared;
     int version_major, version_minor;
     int sm;
+    int *fidx; /* functions by name (open addressing, index + 1, 0 = empty) for ptx_find_func */
+    uint32_t fidxcap;
 } ptx_module;
 
 /* Gives a .global/.const variable its device address (and copies its initialiser); 0 on success. */

@@ -1113,11 +1113,34 @@ void ptx_free(ptx_module *m)
     }
     free(m->calls);
     free(m->wops);
+    free(m->fidx);
     free(m);
+}
+
+/* The name index of a finished module: cuModuleGetFunction must not search 40,000 kernels. */
+static void index_funcs(ptx_module *m)
+{
+    uint32_t cap = 16;
+    while (cap < (uint32_t)m->nfuncs * 2u + 2u) cap *= 2;
+    m->fidx = calloc(cap, sizeof *m->fidx);
+    if (!m->fidx) return; /* ptx_find_func then searches linearly */
+    m->fidxcap = cap;
+    for (int i = 0; i < m->nfuncs; i++) {
+        uint32_t h = hash_str(m->funcs[i].name, (uint32_t)strlen(m->funcs[i].name)) & (cap - 1);
+        while (m->fidx[h]) h = (h + 1) & (cap - 1);
+        m->fidx[h] = i + 1;
+    }
 }
 
 int ptx_find_func(const ptx_module *m, const char *name)
 {
+    if (m->fidxcap) {
+        size_t len = strlen(name);
+        if (len > UINT32_MAX) return -1;
+        for (uint32_t h = hash_str(name, (uint32_t)len) & (m->fidxcap - 1); m->fidx[h]; h = (h + 1) & (m->fidxcap - 1))
+            if (strcmp(m->funcs[m->fidx[h] - 1].name, name) == 0) return m->fidx[h] - 1;
+        return -1;
+    }
     for (int i = 0; i < m->nfuncs; i++)
         if (strcmp(m->funcs[i].name, name) == 0) return i;
     return -1;
@@ -1273,6 +1296,7 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
     }
     if (!ps.failed && (!saw_version || !saw_target)) perr(&ps, 1, "missing .version or .target directive");
     if (!ps.failed) finish_module(&ps);
+    if (!ps.failed) index_funcs(m);
     free(ps.cvals);
     free(ps.patches);
     for (int k = 0; k < ps.nfix; k++) free(ps.fix[k].label);

@@ -72,7 +72,7 @@ static resp req(const char *method, const char *path, const void *body, size_t l
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     if (body) {
@@ -561,6 +561,62 @@ static long long test_batch(const char *sha, long long seq) {
     free(b1);
     free(b2);
     return seq;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A module of 40,000 kernels loads and its last kernel launches in linear time (name lookups are
+ * hashed: it took ~30 s with linear searches). The budget is only a guard against quadratic time. */
+static long long test_many_entries(long long seq) {
+    enum { N = 40000 };
+    size_t cap = (size_t)N * 200 + 256, len = 0;
+    char *m = malloc(cap);
+    len += (size_t)snprintf(m, cap, ".version 7.0\n.target sm_75\n.address_size 64\n");
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(m + len, cap - len,
+                                ".visible .entry k%d(.param .u64 p)\n{\n.reg .b32 %%r<2>;\n.reg .b64 %%rd<3>;\n"
+                                "ld.param.u64 %%rd1, [p];\ncvta.to.global.u64 %%rd2, %%rd1;\nmov.u32 %%r1, %d;\n"
+                                "st.global.u32 [%%rd2], %%r1;\nret;\n}\n",
+                                i, i);
+    char sha[65], path[128];
+    lp_sha256_hex(m, len, sha);
+    snprintf(path, sizeof path, "/v1/modules/%s", sha);
+    double t0 = now_s();
+    resp r = req("PUT", path, m, len, "application/octet-stream", NULL);
+    double t_load = now_s() - t0;
+    CHECK_EQ_INT(r.status, 200);
+    free(r.body);
+    r = req("POST", "/v1/buffers", "{\"size\": 4}", 11, "application/json", NULL);
+    CHECK_EQ_INT(r.status, 201);
+    json_t *j = as_json(&r);
+    long long buf = json_integer_value(json_object_get(j, "buffer"));
+    json_decref(j);
+    free(r.body);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"k%d\", \"grid\": [1],"
+             " \"block\": [1], \"args\": [{\"buffer\": %lld}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq, sha, N - 1, buf, buf);
+    t0 = now_s();
+    job_result jr = run_job(json, NULL, 0);
+    double t_launch = now_s() - t0;
+    CHECK_EQ_INT(jr.http, 200);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    if (strcmp(job_status(&jr), "ok")) fprintf(stderr, "job: %.600s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "(no result)");
+    int got = -1;
+    if (jr.dlen == 4) memcpy(&got, jr.data, 4);
+    CHECK_EQ_INT(got, N - 1);
+    job_free(&jr);
+    printf("module of %d kernels (%zu bytes): PUT %.2f s, launch of the last %.3f s\n", N, len, t_load, t_launch);
+    CHECK(t_load + t_launch < 20.0);
+    r = req("DELETE", path, NULL, 0, NULL, NULL);
+    free(r.body);
+    free(m);
+    return seq + 1;
 }
 
 int main(int argc, char **argv) {
@@ -1098,6 +1154,7 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(done, seq - 1);
         CHECK_EQ_INT(recv, seq - 1);
         free(rec);
+        seq = test_many_entries(seq);
     }
 
     /* ---- clean stop ---- */
