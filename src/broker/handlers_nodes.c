@@ -27,6 +27,107 @@ static json_t *node_reply(lp_broker *b, const lp_node *n) {
     return o;
 }
 
+/* A GPU UUID as the driver reports it ("GPU-8c1f…", "MIG-…"): 1..LP_NAME_MAX characters of
+ * [A-Za-z0-9._:/-]. */
+static int valid_uuid(const char *s) {
+    if (!*s || strlen(s) > LP_NAME_MAX) return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("._-:/", *s)))
+            return 0;
+    return 1;
+}
+
+/* The node's data-plane address: an http:// or https:// URL with a host, no spaces or controls. */
+static int valid_address(const char *s) {
+    size_t pre = !strncmp(s, "http://", 7) ? 7 : !strncmp(s, "https://", 8) ? 8 : 0;
+    if (!pre || !s[pre] || s[pre] == '/' || s[pre] == ':') return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || *s == 0x7f) return 0;
+    return 1;
+}
+
+int lp_node_reg_decode(const json_t *j, lp_node_reg *reg, lp_gpu **gpus_out, char *err, size_t err_size) {
+    const char *name = NULL, *address = NULL;
+    double price = 0;
+    const json_t *gpus = NULL;
+    lp_gpu *gv = NULL;
+    *gpus_out = NULL;
+    memset(reg, 0, sizeof *reg);
+    if (lp_json_str(j, "name", LP_NAME_MAX, &name, err, err_size) ||
+        lp_json_str(j, "address", LP_STR_MAX, &address, err, err_size) ||
+        lp_json_num(j, "price_per_gpu_hour", 0, 1e9, &price, err, err_size) ||
+        lp_json_arr(j, "gpus", &gpus, err, err_size))
+        return -1;
+    if (!name || !valid_name(name)) {
+        snprintf(err, err_size, "field 'name' is required: 1..%d characters of [A-Za-z0-9._:-]", LP_NAME_MAX);
+        return -1;
+    }
+    if (!address || !valid_address(address)) {
+        snprintf(err, err_size,
+                 "field 'address' is required: the data-plane URL clients reach the node at (http://HOST:PORT or "
+                 "https://HOST:PORT, no spaces), got '%.100s'",
+                 address ? address : "");
+        return -1;
+    }
+    size_t n = gpus ? json_array_size(gpus) : 0;
+    if (n < 1 || n > 1024) {
+        snprintf(err, err_size, "field 'gpus' must list 1..1024 GPUs, got %zu", n);
+        return -1;
+    }
+    gv = calloc(n, sizeof *gv);
+    if (!gv) return -2;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *g = json_array_get(gpus, i);
+        const char *uuid = NULL, *model = NULL, *gaddr = NULL;
+        int64_t mem = 0;
+        if (!json_is_object(g)) {
+            snprintf(err, err_size, "field 'gpus[%zu]' must be an object {uuid, model, memory}", i);
+            goto bad;
+        }
+        if (lp_json_str(g, "uuid", LP_NAME_MAX, &uuid, err, err_size) ||
+            lp_json_str(g, "model", LP_NAME_MAX, &model, err, err_size) ||
+            lp_json_int(g, "memory", 0, INT64_MAX, &mem, err, err_size) ||
+            lp_json_str(g, "address", LP_STR_MAX, &gaddr, err, err_size)) {
+            char inner[256];
+            snprintf(inner, sizeof inner, "%s", err);
+            snprintf(err, err_size, "in gpus[%zu]: %.200s", i, inner);
+            goto bad;
+        }
+        if (!uuid || !*uuid) {
+            snprintf(err, err_size, "field 'gpus[%zu].uuid' is required", i);
+            goto bad;
+        }
+        if (!valid_uuid(uuid)) {
+            snprintf(err, err_size, "field 'gpus[%zu].uuid' must be the GPU's UUID (1..%d characters of "
+                                    "[A-Za-z0-9._:/-], e.g. GPU-8c1f2d3e-...), got '%.100s'",
+                     i, LP_NAME_MAX, uuid);
+            goto bad;
+        }
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(gv[k].uuid, uuid)) {
+                snprintf(err, err_size, "field 'gpus[%zu].uuid' repeats gpus[%zu].uuid '%.100s': each GPU once", i,
+                         k, uuid);
+                goto bad;
+            }
+        gv[i].index = (uint32_t)i;
+        snprintf(gv[i].uuid, sizeof gv[i].uuid, "%s", uuid);
+        snprintf(gv[i].model, sizeof gv[i].model, "%s", model && *model ? model : "unknown");
+        gv[i].memory = (uint64_t)mem;
+        snprintf(gv[i].address, sizeof gv[i].address, "%s", gaddr ? gaddr : "");
+    }
+    reg->name = name;
+    reg->address = address;
+    reg->price = price;
+    reg->gpu_count = n;
+    reg->gpus = gv;
+    *gpus_out = gv;
+    return 0;
+bad:
+    free(gv);
+    return -1;
+}
+
 static void h_register(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -34,61 +135,15 @@ static void h_register(lp_http_req *r, void *user) {
     json_t *j = lp_http_json_body(r);
     if (!j) return;
     char err[256];
-    const char *name = NULL, *address = "";
-    double price = 0;
-    const json_t *gpus = NULL;
     lp_gpu *gv = NULL;
-    if (lp_json_str(j, "name", LP_NAME_MAX, &name, err, sizeof err) ||
-        lp_json_str(j, "address", LP_STR_MAX, &address, err, sizeof err) ||
-        lp_json_num(j, "price_per_gpu_hour", 0, 1e9, &price, err, sizeof err) ||
-        lp_json_arr(j, "gpus", &gpus, err, sizeof err))
-        goto bad;
-    if (!name || !valid_name(name)) {
-        snprintf(err, sizeof err, "field 'name' is required: 1..%d characters of [A-Za-z0-9._:-]",
-                 LP_NAME_MAX);
-        goto bad;
-    }
-    size_t n = gpus ? json_array_size(gpus) : 0;
-    if (n < 1 || n > 1024) {
-        snprintf(err, sizeof err, "field 'gpus' must list 1..1024 GPUs, got %zu", n);
-        goto bad;
-    }
-    gv = calloc(n, sizeof *gv);
-    if (!gv) {
+    lp_node_reg reg;
+    int drc = lp_node_reg_decode(j, &reg, &gv, err, sizeof err);
+    if (drc == -2) {
         json_decref(j);
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        const json_t *g = json_array_get(gpus, i);
-        char field[32];
-        const char *uuid = NULL, *model = NULL, *gaddr = NULL;
-        int64_t mem = 0;
-        if (!json_is_object(g)) {
-            snprintf(err, sizeof err, "field 'gpus[%zu]' must be an object {uuid, model, memory}", i);
-            goto bad;
-        }
-        if (lp_json_str(g, "uuid", LP_NAME_MAX, &uuid, err, sizeof err) ||
-            lp_json_str(g, "model", LP_NAME_MAX, &model, err, sizeof err) ||
-            lp_json_int(g, "memory", 0, INT64_MAX, &mem, err, sizeof err) ||
-            lp_json_str(g, "address", LP_STR_MAX, &gaddr, err, sizeof err)) {
-            char inner[256];
-            snprintf(inner, sizeof inner, "%s", err);
-            snprintf(err, sizeof err, "in gpus[%zu]: %.200s", i, inner);
-            goto bad;
-        }
-        snprintf(field, sizeof field, "gpus[%zu].uuid", i);
-        if (!uuid || !*uuid) {
-            snprintf(err, sizeof err, "field '%s' is required", field);
-            goto bad;
-        }
-        gv[i].index = (uint32_t)i;
-        snprintf(gv[i].uuid, sizeof gv[i].uuid, "%s", uuid);
-        snprintf(gv[i].model, sizeof gv[i].model, "%s", model && *model ? model : "unknown");
-        gv[i].memory = (uint64_t)mem;
-        snprintf(gv[i].address, sizeof gv[i].address, "%s", gaddr ? gaddr : "");
-    }
-    lp_node_reg reg = {name, address, price, n, gv};
+    if (drc != 0) goto bad;
     lp_node node;
     lp_event_list ended = {0};
     lp_err e = {0};
@@ -141,6 +196,18 @@ static int same_lease_set(const json_t *known, const lp_lease_list *ll) {
     return 1;
 }
 
+int lp_heartbeat_decode(const json_t *j, int64_t *wait, const json_t **known, char *err, size_t err_size) {
+    *known = NULL;
+    if (lp_json_int(j, "wait_ms", 0, 600000, wait, err, err_size) || lp_json_arr(j, "known", known, err, err_size))
+        return -1;
+    for (size_t k = 0; *known && k < json_array_size(*known); k++)
+        if (!json_is_string(json_array_get(*known, k))) {
+            snprintf(err, err_size, "known[%zu] must be a lease id string", k);
+            return -1;
+        }
+    return 0;
+}
+
 /* POST /v1/nodes/{name}/heartbeat {"wait_ms": N, "known": [lease ids]}: records a heartbeat and
  * answers with the node's active leases. With wait_ms it long-polls until the set changes; with
  * `known` (the ids the agent already serves) it answers at once when the current set differs from
@@ -154,14 +221,7 @@ static void h_heartbeat(lp_http_req *r, void *user) {
     int64_t wait = 0;
     char err[256];
     const json_t *known = NULL;
-    int bad = lp_json_int(j, "wait_ms", 0, 600000, &wait, err, sizeof err) ||
-              lp_json_arr(j, "known", &known, err, sizeof err);
-    for (size_t k = 0; !bad && known && k < json_array_size(known); k++)
-        if (!json_is_string(json_array_get(known, k))) {
-            snprintf(err, sizeof err, "known[%zu] must be a lease id string", k);
-            bad = 1;
-        }
-    if (bad) {
+    if (lp_heartbeat_decode(j, &wait, &known, err, sizeof err) != 0) {
         json_decref(j);
         lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
         return;

@@ -166,6 +166,32 @@ int main(void) {
     CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(j, "error"), "message")), "gpu_count");
     json_decref(j);
 
+    /* registration is validated field by field: 400 invalid_request naming the field */
+    static const struct { const char *body, *field; } bad_reg[] = {
+        {"{\"name\":\"nx\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
+        {"{\"name\":\"nx\",\"address\":\"\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
+        {"{\"name\":\"nx\",\"address\":\"10.0.0.5:7710\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
+        {"{\"name\":\"nx\",\"address\":\"http://\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
+        {"{\"name\":\"nx\",\"address\":\"http://a b:1\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
+        {"{\"name\":\"nx\",\"address\":\"http://h:1\",\"gpus\":[{\"uuid\":\"\"}]}", "'gpus[0].uuid'"},
+        {"{\"name\":\"nx\",\"address\":\"http://h:1\",\"gpus\":[{\"uuid\":\"GPU-0\"},{\"uuid\":\"GPU 1\"}]}",
+         "'gpus[1].uuid'"},
+        {"{\"name\":\"nx\",\"address\":\"http://h:1\",\"gpus\":[{\"uuid\":\"GPU-0\\n\"}]}", "'gpus[0].uuid'"},
+        {"{\"name\":\"nx\",\"address\":\"http://h:1\",\"gpus\":[{\"uuid\":\"GPU-0\"},{\"uuid\":\"GPU-0\"}]}",
+         "'gpus[1].uuid' repeats"},
+        {"{\"name\":\"nx\",\"address\":\"http://h:1\",\"gpus\":[{\"uuid\":\"<script>\"}]}", "'gpus[0].uuid'"},
+    };
+    for (size_t k = 0; k < sizeof bad_reg / sizeof bad_reg[0]; k++) {
+        j = req(c, "POST", "/v1/nodes", g_node_tok, bad_reg[k].body, &st);
+        CHECK_EQ_INT(st, 400);
+        CHECK_STR(err_code(j), "invalid_request");
+        CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(j, "error"), "message")), bad_reg[k].field);
+        json_decref(j);
+    }
+    j = req(c, "GET", "/v1/nodes", g_tok, NULL, &st);
+    CHECK_EQ_INT(st, 200);
+    CHECK_EQ_INT(json_array_size(json_object_get(j, "nodes")), 0); /* none of them registered */
+    json_decref(j);
     j = req(c, "POST", "/v1/nodes", g_node_tok,
             "{\"name\":\"n1\",\"address\":\"http://10.0.0.5:7710\",\"price_per_gpu_hour\":3.6,"
             "\"gpus\":[{\"uuid\":\"GPU-0\",\"model\":\"NVIDIA H100 80GB HBM3\",\"memory\":85899345920,"
