@@ -143,4 +143,10 @@ int wk_authorized(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_reply_buffer_status(lp_http_req *r, uint64_t id, int status);
 
+/* worker_jobs.c: the decoders of POST /v1/jobs and /v1/jobs/batch bodies without a request or a
+ * GPU (tests/fuzz). wk_job_decode: 0 a well-formed job, 1 a job that fails in its turn (msg says
+ * why), -1 refused outright. wk_batch_decode: 0 or -1 (msg says why). */
+int wk_job_decode(const char *body, size_t len, char *msg, size_t ms);
+int wk_batch_decode(const char *buf, size_t len, char *msg, size_t ms);
+
 #endif

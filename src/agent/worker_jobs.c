@@ -953,41 +953,48 @@ static void h_job(lp_http_req *r, void *user) {
 }
 
 /* Checks a batch's framing: K records of u32 LE L + L bytes, exactly filling the body. Returns K,
- * or 0 after answering an error. */
-static size_t batch_count(lp_http_req *r, const char *buf, size_t len) {
+ * or 0 with code, hint and msg. */
+static size_t batch_frame(const char *buf, size_t len, const char **code, const char **hint, char *msg, size_t ms) {
     size_t k = 0;
+    *code = WIRE_INVALID;
+    *hint = JOBS_HINT;
     for (size_t off = 0; off < len; k++) {
         if (k == WK_BATCH_MAX_JOBS) {
-            lp_http_reply_error(r, WIRE_TOO_LARGE, "send at most 256 jobs per batch",
-                                "a batch holds at most %d jobs; the body goes on after job %d",
-                                WK_BATCH_MAX_JOBS, WK_BATCH_MAX_JOBS - 1);
+            *code = WIRE_TOO_LARGE;
+            *hint = "send at most 256 jobs per batch";
+            snprintf(msg, ms, "a batch holds at most %d jobs; the body goes on after job %d", WK_BATCH_MAX_JOBS,
+                     WK_BATCH_MAX_JOBS - 1);
             return 0;
         }
         if (len - off < 4) {
-            lp_http_reply_error(r, WIRE_INVALID, JOBS_HINT,
-                                "job %zu: the body ends %zu bytes into the record's 4-byte length", k,
-                                len - off);
+            snprintf(msg, ms, "job %zu: the body ends %zu bytes into the record's 4-byte length", k, len - off);
             return 0;
         }
         uint32_t l = get_le32(buf + off);
         if (l < 4 || l > len - off - 4) {
-            lp_http_reply_error(
-                r, WIRE_INVALID, JOBS_HINT,
-                "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k, l,
-                off, l < 4 ? "cannot hold a job" : "runs past the end of the body", len - off - 4);
+            snprintf(msg, ms, "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k,
+                     l, off, l < 4 ? "cannot hold a job" : "runs past the end of the body", len - off - 4);
             return 0;
         }
         off += 4 + (size_t)l;
     }
-    if (!k)
-        lp_http_reply_error(r, WIRE_INVALID, JOBS_HINT, "a batch holds at least one job; the body is empty");
+    if (!k) snprintf(msg, ms, "a batch holds at least one job; the body is empty");
+    return k;
+}
+
+static size_t batch_count(lp_http_req *r, const char *buf, size_t len) {
+    const char *code, *hint;
+    char msg[300];
+    size_t k = batch_frame(buf, len, &code, &hint, msg, sizeof msg);
+    if (!k) lp_http_reply_error(r, code, hint, "%s", msg);
     return k;
 }
 
 /* Parses the batch's K jobs, each from its own copy of its record: run_job frees a job's body
- * once it ran, and batched jobs are small. Returns 0, or -1 after answering an error (nothing was
- * entered: every job is checked first). */
-static int batch_parse(lp_http_req *r, const char *buf, size_t k, int64_t now, wk_job **jobs) {
+ * once it ran, and batched jobs are small. Returns 0, or -1 with code and msg (nothing was
+ * entered: every job is checked first; the jobs parsed so far are freed). */
+static int batch_decode(const char *buf, size_t k, int64_t now, wk_job **jobs, const char **code_out, char *out,
+                        size_t outsz) {
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
         size_t len = get_le32(buf + off);
@@ -1008,14 +1015,55 @@ static int batch_parse(lp_http_req *r, const char *buf, size_t k, int64_t now, w
             jobs[i] = NULL;
         }
         if (!jobs[i]) {
-            lp_http_reply_error(r, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "job %zu: %s", i,
-                                msg);
+            *code_out = code;
+            snprintf(out, outsz, "job %zu: %s", i, msg);
             for (size_t m = 0; m < i; m++)
                 job_free(jobs[m]);
             return -1;
         }
     }
     return 0;
+}
+
+static int batch_parse(lp_http_req *r, const char *buf, size_t k, int64_t now, wk_job **jobs) {
+    const char *code;
+    char msg[480];
+    if (batch_decode(buf, k, now, jobs, &code, msg, sizeof msg) == 0) return 0;
+    lp_http_reply_error(r, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "%s", msg);
+    return -1;
+}
+
+/* ---- decoding without a request (tests/fuzz) ---- */
+int wk_job_decode(const char *body, size_t len, char *msg, size_t ms) {
+    char *copy = malloc(len ? len : 1);
+    if (!copy) {
+        snprintf(msg, ms, "out of memory");
+        return -1;
+    }
+    if (len) memcpy(copy, body, len);
+    const char *code = NULL;
+    wk_job *j = job_parse_new(copy, len, 0, &code, msg, ms);
+    if (!j) return -1;
+    if (j->pre_code[0]) snprintf(msg, ms, "%s: %s", j->pre_code, j->pre_msg);
+    int rc = j->pre_code[0] ? 1 : 0;
+    job_free(j);
+    return rc;
+}
+
+int wk_batch_decode(const char *buf, size_t len, char *msg, size_t ms) {
+    const char *code, *hint;
+    size_t k = batch_frame(buf, len, &code, &hint, msg, ms);
+    if (!k) return -1;
+    wk_job **jobs = calloc(k, sizeof *jobs);
+    if (!jobs) {
+        snprintf(msg, ms, "out of memory");
+        return -1;
+    }
+    int rc = batch_decode(buf, k, 0, jobs, &code, msg, ms);
+    if (rc == 0)
+        for (size_t i = 0; i < k; i++) job_free(jobs[i]);
+    free(jobs);
+    return rc;
 }
 
 /* POST /v1/jobs/batch: K jobs in one request, each as POST /v1/jobs would run it; the answer holds
