@@ -16,6 +16,7 @@ command -v "${CC:-clang}" >/dev/null || { echo "run.sh: clang is needed (apt-get
 
 cmake -S "$root" -B "$bdir" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER="${CC:-clang}" \
       -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DLEPTON_FUZZ=ON >/dev/null
+set --
 for t in $targets; do set -- "$@" --target "fuzz_$t"; done
 cmake --build "$bdir" -j "${FUZZ_JOBS:-2}" "$@" >"$bdir/fuzz-build.log" 2>&1 || { tail -40 "$bdir/fuzz-build.log"; exit 1; }
 
