@@ -258,7 +258,7 @@ static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int 
     const sopnd *o = &p->abase;
     if (o->sy && o->sy->kind == S_LOCAL) {
         *base = OPND(OPB_REG, (uint32_t)ps->depot_reg);
-        in->imm += o->sy->val;
+        in->imm = (int64_t)((uint64_t)in->imm + (uint64_t)o->sy->val);
         return 0;
     }
     int vi = var_of(o);
@@ -269,7 +269,7 @@ static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int 
         add_patch(ps, 0, ps->m->funcs[ps->fi].ncode - 1, vi, 0);
         ps->m->funcs[ps->fi].shared_used_mask |= 1ull << (vi & 63);
     } else {
-        in->imm += (int64_t)v->addr;
+        in->imm = (int64_t)((uint64_t)in->imm + v->addr);
     }
     return 0;
 }

@@ -367,12 +367,12 @@ static int parse_operand(pstate *ps, popnd *p)
                     ps->i++;
                 }
                 if (tk(ps)->kind != TK_INT) return perr(ps, tk(ps)->line, "bad address offset");
-                p->aoff = neg ? -(int64_t)tk(ps)->ival : (int64_t)tk(ps)->ival;
+                p->aoff = (int64_t)(neg ? 0 - tk(ps)->ival : tk(ps)->ival); /* wraps, as the address does */
                 ps->i++;
             } else if (tpunct(tk(ps), '-')) {
                 ps->i++;
                 if (tk(ps)->kind != TK_INT) return perr(ps, tk(ps)->line, "bad address offset");
-                p->aoff = -(int64_t)tk(ps)->ival;
+                p->aoff = (int64_t)(0 - tk(ps)->ival);
                 ps->i++;
             }
         } else if (t->kind == TK_INT) {
@@ -1048,7 +1048,7 @@ static int finish_module(pstate *ps)
         ptx_var *v = &m->vars[p->var];
         uint64_t a = (v->space == VS_SHARED && v->is_extern ? dyn_base : v->addr) + (uint64_t)p->add;
         if (p->is_const) f->consts[p->index] += a;
-        else f->code[p->index].imm += (int64_t)a;
+        else f->code[p->index].imm = (int64_t)((uint64_t)f->code[p->index].imm + a);
     }
     for (int fi = 0; fi < m->nfuncs; fi++) {
         ptx_func *f = &m->funcs[fi];

@@ -26,10 +26,12 @@ for t in $targets; do
   crashes="$bdir/crashes/$t"
   mkdir -p "$work" "$crashes"
   echo "--- fuzz_$t: ${secs} s"
+  dict=""
+  [ -f "$root/tests/fuzz/$t.dict" ] && dict="-dict=$root/tests/fuzz/$t.dict"
   # the first corpus directory receives new inputs; the committed one is only read
   if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "$bdir/tests/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-      -print_final_stats=1 -artifact_prefix="$crashes/" "$work" "$root/tests/fuzz/corpus/$t" \
+      -print_final_stats=1 -artifact_prefix="$crashes/" $dict "$work" "$root/tests/fuzz/corpus/$t" \
       >"$bdir/fuzz_$t.log" 2>&1; then
     echo "FAIL fuzz_$t (log: $bdir/fuzz_$t.log; reproducer in $crashes/):"
     grep -E "ERROR|runtime error|SUMMARY|Test unit written" "$bdir/fuzz_$t.log" | head -20
