@@ -43,6 +43,11 @@ extern char **environ;
  * grant that lands between two heartbeats is held until the wait ends, so the wait stays short. */
 #define LONG_POLL_MAX_MS 30000
 #define LONG_POLL_BLIND_MS 1000
+/* Fencing (docs/protocol.md "Heartbeats and fencing"): when no heartbeat sent in the last
+ * node_timeout - margin has been answered, the broker may be about to declare the node lost and
+ * fail its leases, so the agent stops its workers first. margin = node_timeout / 5, at least
+ * FENCE_MARGIN_MIN_MS, at most half the timeout. */
+#define FENCE_MARGIN_MIN_MS 500
 
 typedef struct ag_slot {
     lp_gpu_desc gpu;
@@ -85,6 +90,9 @@ struct lp_agent {
     int registered;
     int64_t hb_interval_ms;
     int64_t last_contact_ms; /* wall clock of the last answer from the broker */
+    int64_t node_timeout_ms; /* the broker's, from its answers; 0 = not told (no fencing) */
+    int64_t answered_ms;     /* monotonic: when the last answered heartbeat (or registration) was sent */
+    int fenced;              /* the workers were stopped: no answered heartbeat for too long */
     int broker_ok;
     int swept;
     ag_lease *leases;
@@ -304,9 +312,47 @@ static void reap(lp_agent *a) {
     }
 }
 
+/* How long after sending the last answered heartbeat the agent fences itself; 0 = never. */
+static int64_t fence_after_ms(int64_t node_timeout_ms) {
+    if (node_timeout_ms <= 0) return 0;
+    int64_t margin = node_timeout_ms / 5;
+    if (margin < FENCE_MARGIN_MIN_MS) margin = FENCE_MARGIN_MIN_MS;
+    if (margin > node_timeout_ms / 2) margin = node_timeout_ms / 2;
+    return node_timeout_ms - margin;
+}
+
+/* Notes a heartbeat (or registration) the broker answered, sent at sent_ms (monotonic): the broker
+ * records it no earlier than that, so the node stays alive there for node_timeout from sent_ms at
+ * least. A heartbeat's answer (once its leases are reconciled) lifts a fence; a registration's does
+ * not, since it lists no leases: the next heartbeat tells which are still active. Under mu. */
+static void answered(lp_agent *a, int64_t sent_ms, const json_t *ans, int lift) {
+    json_int_t t = json_integer_value(json_object_get(ans, "node_timeout_ms"));
+    if (t > 0) a->node_timeout_ms = t;
+    if (sent_ms > a->answered_ms) a->answered_ms = sent_ms;
+    if (a->fenced && lift) {
+        a->fenced = 0;
+        lp_log(LOG_INFO, "node %s: the broker answers again; fence lifted (the workers of leases still active "
+                         "there start again; their buffers are lost)", a->cfg.name);
+    }
+}
+
 /* Starts missing workers, ends leases whose time ran out, SIGKILLs stragglers. Under mu. */
 static void tend(lp_agent *a) {
     int64_t now = lp_mono_ms(), wall = lp_wall_ms();
+    int64_t fence_after = fence_after_ms(a->node_timeout_ms);
+    if (!a->fenced && fence_after > 0 && a->answered_ms > 0 && now - a->answered_ms >= fence_after) {
+        a->fenced = 1;
+        int n = 0;
+        for (int i = 0; i < a->nslots; i++)
+            if (a->slots[i].lease) {
+                slot_stop(&a->slots[i], "fenced: the broker is unreachable");
+                n++;
+            }
+        lp_log(LOG_WARN, "node %s: fenced: no heartbeat answered for %.1f s (the broker declares the node lost after "
+                         "%.1f s and fails its leases); stopping %d worker%s until the broker answers again",
+               a->cfg.name, (double)(now - a->answered_ms) / 1000.0, (double)a->node_timeout_ms / 1000.0, n,
+               n == 1 ? "" : "s");
+    }
     for (ag_lease *l = a->leases; l; l = l->next) {
         if (l->failed || l->ended_local) continue;
         int64_t end = l->expires_ms;
@@ -331,7 +377,7 @@ static void tend(lp_agent *a) {
             s->kill_at_ms = now + 60000;
         }
         ag_lease *l = s->lease;
-        if (s->pid == 0 && l && !l->failed && !l->ended_local && now >= s->restart_at_ms) spawn(a, s);
+        if (s->pid == 0 && l && !l->failed && !l->ended_local && !a->fenced && now >= s->restart_at_ms) spawn(a, s);
     }
 }
 
@@ -369,6 +415,7 @@ static void contact(lp_agent *a, int ok, const char *err) {
 static int do_register(lp_agent *a) {
     json_t *body = registration(a), *ans = NULL;
     char err[600];
+    int64_t sent = lp_mono_ms();
     int st = lp_broker_call(a->hb_bc, "POST", "/v1/nodes", body, CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     if (st < 0 || st >= 500) {
@@ -399,6 +446,7 @@ static int do_register(lp_agent *a) {
     snprintf(a->node_key, sizeof a->node_key, "%s", key);
     a->hb_interval_ms = iv > 0 ? iv : 5000;
     a->registered = 1;
+    answered(a, sent, ans, 0);
     pthread_mutex_unlock(&a->mu);
     lp_log(LOG_INFO, "node %s: registered with %s (%s): %d GPUs at $%.4f/h, workers on ports %d..%d, heartbeat every %lld ms",
            a->cfg.name, a->cfg.broker, st == 201 ? "new" : "again", a->nslots, a->cfg.price, a->port + 1,
@@ -570,6 +618,7 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
     for (ag_lease *l = a->leases; l; l = l->next) json_array_append_new(known, json_string(l->id));
     pthread_mutex_unlock(&a->mu);
     json_object_set_new(body, "known", known);
+    int64_t sent = lp_mono_ms();
     int st = lp_broker_call(a->hb_bc, "POST", path, body, (long)wait_ms + CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     int rc = 0;
@@ -600,6 +649,9 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
         a->known_checked = json_is_true(json_object_get(ans, "known_checked"));
         const json_t *leases = json_object_get(ans, "leases");
         if (json_is_array(leases)) *changed = reconcile(a, leases);
+        pthread_mutex_lock(&a->mu);
+        answered(a, sent, ans, 1); /* after reconcile: leases the broker ended are not restarted */
+        pthread_mutex_unlock(&a->mu);
     }
     json_decref(ans);
     return rc;
@@ -721,6 +773,7 @@ static void h_healthz(lp_http_req *r, void *user) {
                             : s->lease->failed ? "failed"
                             : s->lease->ended_local ? "ending"
                             : s->pid > 0 ? (s->stopping ? "stopping" : "running")
+                            : a->fenced ? "fenced"
                                          : "starting";
         json_array_append_new(gpus, json_pack("{s:i, s:i, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:i}", "index", i, "ordinal",
                                               s->gpu.ordinal, "uuid", s->gpu.uuid, "model", s->gpu.name, "memory",
@@ -729,8 +782,9 @@ static void h_healthz(lp_http_req *r, void *user) {
                                               s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
                                               "restarts", s->restarts));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "status", "ok", "version", "1.0.0", "node", a->cfg.name,
-                          "registered", a->registered, "broker_reachable", a->broker_ok, "last_broker_contact_at",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version", "1.0.0", "node",
+                          a->cfg.name, "registered", a->registered, "broker_reachable", a->broker_ok, "fenced",
+                          a->fenced, "last_broker_contact_at",
                           a->last_contact_ms > 0 ? json_integer(a->last_contact_ms / 1000) : json_null(), "gpus", gpus);
     pthread_mutex_unlock(&a->mu);
     lp_http_reply_json_take(r, 200, o);
