@@ -6,6 +6,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 
 #include "broker_client.h"
 #include "clock.h"
+#include "lease_token.h"
 #include "http_server.h"
 #include "log.h"
 #include "port.h"
@@ -63,6 +65,9 @@ typedef struct ag_slot {
     int64_t fails[FAIL_LIMIT];
     int nfails;
     int restarts;
+    char ended[LP_TOKEN_MAX_ENDED][128]; /* leases that ran here and ended, oldest first: the next
+                                            worker answers their tokens 410 lease_ended */
+    int nended;
 } ag_slot;
 
 typedef struct ag_lease {
@@ -170,6 +175,8 @@ static void slot_stop(ag_slot *s, const char *why) {
     }
 }
 
+static int write_all(int fd, const void *buf, size_t n);
+
 static void spawn(lp_agent *a, ag_slot *s) {
     ag_lease *l = s->lease;
     char listen[300], dir[700], index[16];
@@ -178,7 +185,31 @@ static void spawn(lp_agent *a, ag_slot *s) {
     lease_dir(a, l->id, dir, sizeof dir);
     snprintf(index, sizeof index, "%d", s->lease_index);
     if (mkdirs(dir) != 0) lp_log(LOG_WARN, "lease %s: cannot create %s: %s", l->id, dir, strerror(errno));
-    char *argv[24];
+    /* the lease key (derived from the node key: the worker can verify this lease's tokens and no
+     * other's) and the GPU's ended leases, on a pipe only this worker inherits */
+    unsigned char node_key[32], lease_key[32];
+    char grant[LP_TOKEN_MAX_ENDED * 140 + 100], keyfd[16];
+    int kp[2] = {-1, -1};
+    int glen = -1;
+    if (lp_node_key_from_hex(a->node_key, node_key) == 0) {
+        lp_lease_key(node_key, l->id, lease_key);
+        glen = lp_token_grant_text(grant, sizeof grant, lease_key, (const char(*)[128])s->ended, s->nended);
+    }
+    memset(node_key, 0, sizeof node_key);
+    memset(lease_key, 0, sizeof lease_key);
+    if (glen < 0 || pipe(kp) != 0 || fcntl(kp[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(kp[1], F_SETFD, FD_CLOEXEC) != 0 || write_all(kp[1], grant, (size_t)glen) != 0) {
+        lp_log(LOG_ERROR, "lease %s gpu %s: cannot hand the worker its lease key: %s", l->id, s->gpu.uuid,
+               glen < 0 ? "no node key yet" : strerror(errno));
+        memset(grant, 0, sizeof grant);
+        if (kp[0] >= 0) close(kp[0]), close(kp[1]);
+        s->restart_at_ms = lp_mono_ms() + 1000;
+        return;
+    }
+    memset(grant, 0, sizeof grant);
+    close(kp[1]); /* the worker reads to the end */
+    snprintf(keyfd, sizeof keyfd, "%d", kp[0]);
+    char *argv[26];
     int n = 0;
     argv[n++] = a->worker_path;
     argv[n++] = "--listen";
@@ -193,6 +224,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     argv[n++] = a->cfg.name;
     argv[n++] = "--index";
     argv[n++] = index;
+    argv[n++] = "--key-fd";
+    argv[n++] = keyfd;
     if (a->cfg.cuda_library[0]) {
         argv[n++] = "--cuda-library";
         argv[n++] = a->cfg.cuda_library;
@@ -204,21 +237,22 @@ static void spawn(lp_agent *a, ag_slot *s) {
         argv[n++] = a->cfg.tls_key;
     }
     argv[n] = NULL;
-    /* the environment, with the node key (never on the command line, where ps shows it) */
+    /* the environment: no key in it (a LEPTON_NODE_KEY of the agent's own is not passed on) */
     size_t ne = 0;
     while (environ[ne]) ne++;
-    char **envp = calloc(ne + 3, sizeof *envp);
-    char keyvar[100], levelvar[64];
+    char **envp = calloc(ne + 2, sizeof *envp);
+    char levelvar[64];
     static const char *levels[] = {"error", "warn", "info", "debug"};
-    snprintf(keyvar, sizeof keyvar, "LEPTON_NODE_KEY=%s", a->node_key);
     int lv = a->cfg.log_level;
     snprintf(levelvar, sizeof levelvar, "LEPTON_LOG_LEVEL=%s", lv >= 0 && lv < 4 ? levels[lv] : "info");
-    if (!envp) return;
+    if (!envp) {
+        close(kp[0]);
+        return;
+    }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "LEPTON_NODE_KEY=", 16) != 0 && (lv < 0 || strncmp(environ[i], "LEPTON_LOG_LEVEL=", 17) != 0))
             envp[k++] = environ[i];
-    envp[k++] = keyvar;
     if (lv >= 0) envp[k++] = levelvar; /* --log-level applies to the workers too */
     envp[k] = NULL;
     sigset_t none;
@@ -229,10 +263,12 @@ static void spawn(lp_agent *a, ag_slot *s) {
         /* Its own process group: a Ctrl-C in the agent's terminal must not reach the worker
          * directly (the agent ends its leases first, then its workers; PDEATHSIG covers a dead agent). */
         setpgid(0, 0);
+        fcntl(kp[0], F_SETFD, 0); /* the key pipe: this worker's only */
         execve(a->worker_path, argv, envp);
         _exit(127);
     }
     free(envp);
+    close(kp[0]);
     if (pid < 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot fork a worker: %s", l->id, s->gpu.uuid, strerror(errno));
         s->restart_at_ms = lp_mono_ms() + 1000;
@@ -467,6 +503,11 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
     for (int i = 0; i < l->nslots; i++)
         if (l->slot[i] >= 0) {
             ag_slot *s = &a->slots[l->slot[i]];
+            if (s->nended == LP_TOKEN_MAX_ENDED) {
+                memmove(s->ended, s->ended + 1, (LP_TOKEN_MAX_ENDED - 1) * sizeof s->ended[0]);
+                s->nended--;
+            }
+            snprintf(s->ended[s->nended++], sizeof s->ended[0], "%s", l->id);
             s->lease = NULL;
             s->nfails = 0;
             s->restarts = 0;

@@ -85,7 +85,7 @@ static int saxpy(lepton_lease *l, lepton_module *m, lepton_buffer *dx, lepton_bu
 }
 
 /* The lease's data-plane token and its GPU 0 worker's address, from the broker. */
-static __attribute__((unused)) int dp_of(const char *id, char *token, size_t tn, char *worker, size_t wn) {
+static int dp_of(const char *id, char *token, size_t tn, char *worker, size_t wn) {
     char path[256];
     snprintf(path, sizeof path, "/v1/leases/%s", id);
     h_resp r;
@@ -104,7 +104,7 @@ static __attribute__((unused)) int dp_of(const char *id, char *token, size_t tn,
     return rc;
 }
 
-static __attribute__((unused)) long worker_status(const char *base, const char *token, char *code, size_t cn, char *msg, size_t mn) {
+static long worker_status(const char *base, const char *token, char *code, size_t cn, char *msg, size_t mn) {
     h_resp r;
     long st = -1;
     if (a_http(base, "GET", "/v1/info", token, NULL, NULL, 0, &r) == 0) st = r.status;
@@ -182,6 +182,144 @@ static void case_fence(void) {
     lepton_client_close(c);
 }
 
+/* ---- per-lease keys: two leases on one node; neither's token opens the other's worker; no key
+ *      in a worker's environment or command line ------------------------------------------------ */
+/* 1 when the file holds a run of 64 or more hex digits (a key) or names LEPTON_NODE_KEY. */
+static int holds_key(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    int run = 0;
+    for (size_t i = 0; i < n; i++) {
+        run = isxdigit((unsigned char)buf[i]) ? run + 1 : 0;
+        if (run >= 64) return 1;
+    }
+    for (size_t i = 0; i + 15 < n; i++)
+        if (!memcmp(buf + i, "LEPTON_NODE_KEY", 15)) return 1;
+    return 0;
+}
+
+static void case_lease_keys(void) {
+    lepton_client *c = client_for(10000);
+    lepton_lease *la = open_lease(c), *lb = open_lease(c);
+    if (!la || !lb) goto out;
+    lepton_lease *ls[2] = {la, lb};
+    char tok[2][2048], wk[2][128];
+    for (int i = 0; i < 2; i++) {
+        lepton_module *m = load(ls[i], "saxpy");
+        lepton_buffer *dx = NULL, *dy = NULL;
+        CHECK_RC(lepton_buffer_alloc(ls[i], 0, 1024, &dx), LEPTON_OK);
+        CHECK_RC(lepton_buffer_alloc(ls[i], 0, 1024, &dy), LEPTON_OK);
+        CHECK_RC(saxpy(ls[i], m, dx, dy), LEPTON_OK); /* each lease's own token works on its worker */
+        lepton_buffer_free(dx);
+        lepton_buffer_free(dy);
+        lepton_module_free(m);
+        lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+        CHECK_RC(lepton_lease_get_info(ls[i], &li), LEPTON_OK);
+        CHECK(dp_of(li.id, tok[i], sizeof tok[i], wk[i], sizeof wk[i]) == 0);
+    }
+    CHECK(strcmp(wk[0], wk[1]) != 0); /* two GPUs of the node */
+    char code[64], msg[400];
+    CHECK_EQ_INT(worker_status(wk[0], tok[0], code, sizeof code, NULL, 0), 200);
+    CHECK_EQ_INT(worker_status(wk[1], tok[1], code, sizeof code, NULL, 0), 200);
+    /* the other lease's token, signed with the other lease's key: refused (was 403: it verified) */
+    for (int i = 0; i < 2; i++) {
+        long st = worker_status(wk[i], tok[1 - i], code, sizeof code, msg, sizeof msg);
+        CHECK_EQ_INT(st, 401);
+        CHECK(!strcmp(code, "unauthorized"));
+        if (st != 401) fprintf(stderr, "lease %d's token on worker %d: %ld %s: %s\n", 1 - i, i, st, code, msg);
+    }
+    /* no key where other processes of the node can read it */
+    a_slot s[A_MAX_GPUS];
+    int n = a_agent_slots(&A, s, A_MAX_GPUS);
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i].worker_pid <= 0) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)s[i].worker_pid);
+        CHECK_EQ_INT(holds_key(path), 0);
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int)s[i].worker_pid);
+        CHECK_EQ_INT(holds_key(path), 0);
+        checked++;
+    }
+    CHECK_EQ_INT(checked, 2);
+out:
+    if (la) CHECK_RC(lepton_lease_close(la), LEPTON_OK);
+    if (lb) CHECK_RC(lepton_lease_close(lb), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- an ended lease's token on the next lease's worker of the same GPU: 410 lease_ended, at
+ *      once (it used to be 503 worker_starting, which clients retry) ---------------------------- */
+static void case_lease_ended(void) {
+    lepton_client *c = client_for(10000), *c2 = client_for(10000);
+    lepton_lease *l1 = open_lease(c);
+    if (!l1) goto out;
+    lepton_module *m = load(l1, "saxpy");
+    lepton_buffer *dx = NULL, *dy = NULL;
+    CHECK_RC(lepton_buffer_alloc(l1, 0, 1024, &dx), LEPTON_OK);
+    CHECK_RC(lepton_buffer_alloc(l1, 0, 1024, &dy), LEPTON_OK);
+    CHECK_RC(saxpy(l1, m, dx, dy), LEPTON_OK);
+    lepton_lease_info i1 = LEPTON_LEASE_INFO_INIT;
+    CHECK_RC(lepton_lease_get_info(l1, &i1), LEPTON_OK);
+    char tok1[2048], w1[128], tok2[2048], w2[128];
+    CHECK(dp_of(i1.id, tok1, sizeof tok1, w1, sizeof w1) == 0);
+    pid_t p1 = a_wait_worker(&A, 0, 0, 5000);
+    /* lease 1 is closed elsewhere (its client does not know), and the GPU goes to lease 2 */
+    char path[256];
+    snprintf(path, sizeof path, "/v1/leases/%s/close", i1.id);
+    h_resp r;
+    CHECK(h_http(&B, "POST", path, T_TEN, NULL, "{}", 2, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    h_resp_free(&r);
+    lepton_lease *l2 = open_lease(c2);
+    if (l2) {
+        lepton_lease_info i2 = LEPTON_LEASE_INFO_INIT;
+        CHECK_RC(lepton_lease_get_info(l2, &i2), LEPTON_OK);
+        CHECK(dp_of(i2.id, tok2, sizeof tok2, w2, sizeof w2) == 0);
+        CHECK(!strcmp(w1, w2)); /* the same GPU */
+        lepton_module *m2 = load(l2, "saxpy");
+        lepton_buffer *ex = NULL, *ey = NULL;
+        CHECK_RC(lepton_buffer_alloc(l2, 0, 1024, &ex), LEPTON_OK);
+        CHECK_RC(lepton_buffer_alloc(l2, 0, 1024, &ey), LEPTON_OK);
+        CHECK_RC(saxpy(l2, m2, ex, ey), LEPTON_OK);
+        CHECK(a_wait_worker(&A, 0, p1, 5000) > 0); /* lease 2's own worker */
+        /* lease 1's token at lease 2's worker */
+        char code[64], msg[400];
+        double t0 = a_now_ms();
+        long st = worker_status(w2, tok1, code, sizeof code, msg, sizeof msg);
+        CHECK_EQ_INT(st, 410);
+        CHECK(!strcmp(code, "lease_ended"));
+        CHECK(strstr(msg, i1.id) != NULL);
+        if (st != 410) fprintf(stderr, "lease 1's token on lease 2's worker: %ld %s: %s\n", st, code, msg);
+        /* lease 1's client learns it at once: no retries of a "starting" worker */
+        int x[4];
+        int rc = lepton_buffer_read(dx, 0, x, sizeof x);
+        double took = a_now_ms() - t0;
+        CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
+        printf("lease_ended: lease 1's read on lease 2's worker: %s after %.0f ms: %s\n", lepton_status_name(rc),
+               took, lepton_last_error());
+        CHECK(strstr(lepton_last_error(), "ended") != NULL);
+        CHECK(took < 2000);
+        /* lease 2 is not disturbed */
+        CHECK_RC(saxpy(l2, m2, ex, ey), LEPTON_OK);
+        lepton_buffer_free(ex);
+        lepton_buffer_free(ey);
+        lepton_module_free(m2);
+        CHECK_RC(lepton_lease_close(l2), LEPTON_OK);
+    }
+    lepton_buffer_free(dx);
+    lepton_buffer_free(dy);
+    lepton_module_free(m);
+    lepton_lease_close(l1); /* already closed */
+out:
+    lepton_client_close(c);
+    lepton_client_close(c2);
+}
+
 /* ---- driver --------------------------------------------------------------------------------- */
 static const struct {
     const char *name;
@@ -190,6 +328,8 @@ static const struct {
     int gpus;
 } CASES[] = {
     {"fence", case_fence, "--node-timeout-ms 3000", 1},
+    {"lease_keys", case_lease_keys, NULL, 2},
+    {"lease_ended", case_lease_ended, NULL, 1},
 };
 
 static void teardown(void) {
