@@ -720,6 +720,10 @@ static void *hb_main(void *arg) {
         /* long-poll for up to the broker's interval (it keeps a node alive), at most LONG_POLL_MAX_MS */
         int64_t cap = a->known_checked ? LONG_POLL_MAX_MS : LONG_POLL_BLIND_MS;
         int64_t wait = a->no_long_poll ? 0 : iv < cap ? iv : cap;
+        /* Fencing counts from when the last answered heartbeat was sent, so two long-polls back to
+         * back may pass before an answer moves it: keep each to a third of the fencing time. */
+        int64_t fence_wait = fence_after_ms(a->node_timeout_ms) / 3;
+        if (fence_wait > 0 && wait > fence_wait) wait = fence_wait;
         int64_t t0 = lp_mono_ms();
         int changed = 0;
         int r = heartbeat(a, wait, &changed);

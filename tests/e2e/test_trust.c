@@ -130,6 +130,13 @@ static void case_fence(void) {
     CHECK_RC(saxpy(l, m, dx, dy), LEPTON_OK);
     pid_t worker = a_wait_worker(&A, 0, 0, 5000);
     CHECK(worker > 0);
+    /* while the broker answers, the agent does not fence: the same worker serves a node timeout later */
+    a_sleep_ms(FENCE_TIMEOUT_MS + 500);
+    a_slot s[A_MAX_GPUS];
+    CHECK(a_agent_slots(&A, s, A_MAX_GPUS) >= 1);
+    CHECK_EQ_INT(s[0].worker_pid, worker);
+    CHECK(!strcmp(s[0].state, "running"));
+    CHECK_RC(saxpy(l, m, dx, dy), LEPTON_OK);
 
     /* the broker is cut off (stopped: its sockets accept, nothing answers) */
     double t0 = a_now_ms();
@@ -148,7 +155,6 @@ static void case_fence(void) {
     CHECK(gone_ms >= 0);
     /* before the broker would declare the node lost and fail the lease */
     CHECK(gone_ms < FENCE_TIMEOUT_MS);
-    a_slot s[A_MAX_GPUS];
     CHECK(a_agent_slots(&A, s, A_MAX_GPUS) >= 1);
     CHECK(!strcmp(s[0].state, "fenced"));
     CHECK_EQ_INT(s[0].worker_pid, 0);
