@@ -5,11 +5,18 @@
  * interchangeable; and a token of an ended lease presented to the next lease's worker on the same
  * GPU is told that its lease has ended (410 lease_ended), not to retry. A real broker, a real
  * leptond with the CPU CUDA driver, liblepton. One case per run: `test_trust CASE`. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_harness.h"
@@ -116,6 +123,86 @@ static long worker_status(const char *base, const char *token, char *code, size_
     return st;
 }
 
+/* ---- a TCP proxy between the agent and the broker that the test can cut (a network partition:
+ *      the broker runs on, the agent's connections are closed and new ones refused) ---------- */
+static atomic_int proxy_cut, proxy_stop;
+static int proxy_listen_fd = -1, proxy_target_port;
+
+typedef struct pipe_pair {
+    int a, b;
+} pipe_pair;
+
+static void *proxy_session(void *arg) {
+    pipe_pair pp = *(pipe_pair *)arg;
+    free(arg);
+    char buf[16384];
+    struct pollfd pf[2] = {{pp.a, POLLIN, 0}, {pp.b, POLLIN, 0}};
+    while (!atomic_load(&proxy_cut) && !atomic_load(&proxy_stop)) {
+        int n = poll(pf, 2, 50);
+        if (n < 0) break;
+        int done = 0;
+        for (int i = 0; i < 2 && !done; i++) {
+            if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t r = read(pf[i].fd, buf, sizeof buf);
+            if (r <= 0 || write(pf[1 - i].fd, buf, (size_t)r) != r) done = 1;
+        }
+        if (done) break;
+    }
+    close(pp.a);
+    close(pp.b);
+    return NULL;
+}
+
+static void *proxy_main(void *arg) {
+    (void)arg;
+    while (!atomic_load(&proxy_stop)) {
+        struct pollfd pf = {proxy_listen_fd, POLLIN, 0};
+        if (poll(&pf, 1, 50) <= 0) continue;
+        int c = accept(proxy_listen_fd, NULL, NULL);
+        if (c < 0) continue;
+        if (atomic_load(&proxy_cut)) {
+            close(c);
+            continue;
+        }
+        int u = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxy_target_port)};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        pipe_pair *pp = malloc(sizeof *pp);
+        pthread_t th;
+        if (u < 0 || !pp || connect(u, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(c);
+            if (u >= 0) close(u);
+            free(pp);
+            continue;
+        }
+        pp->a = c;
+        pp->b = u;
+        if (pthread_create(&th, NULL, proxy_session, pp) != 0) {
+            close(c);
+            close(u);
+            free(pp);
+            continue;
+        }
+        pthread_detach(th);
+    }
+    return NULL;
+}
+
+/* Listens on a free loopback port forwarding to the broker; returns the port, or -1. */
+static int proxy_start(pthread_t *th) {
+    int port = a_free_ports(1);
+    proxy_listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(proxy_listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (port < 0 || bind(proxy_listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(proxy_listen_fd, 64) != 0)
+        return -1;
+    proxy_target_port = B.port;
+    if (pthread_create(th, NULL, proxy_main, NULL) != 0) return -1;
+    return port;
+}
+
 /* ---- fencing: the broker stops answering; the agent stops its workers before it declares the
  *      node lost, and the tenant's next job fails with LEPTON_ENODELOST ------------------------- */
 #define FENCE_TIMEOUT_MS 3000
@@ -185,6 +272,80 @@ static void case_fence(void) {
     lepton_buffer_free(dy);
     lepton_module_free(m);
     lepton_lease_close(l); /* failed by now, most likely: its status is not the point */
+    lepton_client_close(c);
+}
+
+/* ---- a partition: the broker runs on but no longer hears the node. The agent stops its workers
+ *      before the broker declares the node lost; the lease ends failed, billed up to the last
+ *      answered heartbeat (before the cut); the tenant's next job fails with LEPTON_ENODELOST; when
+ *      the network heals the node serves new leases ------------------------------------------------ */
+static void case_partition(void) {
+    lepton_client *c = client_for(10000);
+    lepton_lease *l = open_lease(c);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+    CHECK_RC(lepton_lease_get_info(l, &li), LEPTON_OK);
+    lepton_module *m = load(l, "saxpy");
+    lepton_buffer *dx = NULL, *dy = NULL;
+    CHECK_RC(lepton_buffer_alloc(l, 0, 1024, &dx), LEPTON_OK);
+    CHECK_RC(lepton_buffer_alloc(l, 0, 1024, &dy), LEPTON_OK);
+    CHECK_RC(saxpy(l, m, dx, dy), LEPTON_OK);
+    pid_t worker = a_wait_worker(&A, 0, 0, 5000);
+    CHECK(worker > 0);
+
+    double t0 = a_now_ms();
+    long long cut_wall_s = (long long)time(NULL);
+    atomic_store(&proxy_cut, 1);
+    double gone_ms = -1, failed_ms = -1;
+    char path[256];
+    snprintf(path, sizeof path, "/v1/leases/%s", li.id);
+    long long ended_at = 0;
+    while (a_now_ms() - t0 < FENCE_TIMEOUT_MS + 8000 && (gone_ms < 0 || failed_ms < 0)) {
+        if (gone_ms < 0 && !a_worker_exists(worker) && !a_port_open(A.port + 1)) gone_ms = a_now_ms() - t0;
+        if (failed_ms < 0) {
+            h_resp r;
+            if (h_http(&B, "GET", path, T_TEN, NULL, NULL, 0, &r) == 0 && r.status == 200) {
+                json_t *lj = json_object_get(r.json, "lease");
+                if (!strcmp(json_string_value(json_object_get(lj, "state")) ?: "", "failed")) {
+                    failed_ms = a_now_ms() - t0;
+                    ended_at = json_integer_value(json_object_get(lj, "ended_at"));
+                }
+            }
+            h_resp_free(&r);
+        }
+        a_sleep_ms(20);
+    }
+    printf("partition: worker gone %.0f ms, lease failed at the broker %.0f ms after the cut (node timeout %d ms)\n",
+           gone_ms, failed_ms, FENCE_TIMEOUT_MS);
+    CHECK(gone_ms >= 0 && failed_ms >= 0);
+    CHECK(gone_ms < failed_ms); /* never serving a lease the broker has ended */
+    /* billed up to the last answered heartbeat, which was before the cut */
+    CHECK(ended_at > 0 && ended_at <= cut_wall_s + 1);
+    double t1 = a_now_ms();
+    int rc = saxpy(l, m, dx, dy);
+    CHECK_EQ_INT(rc, LEPTON_ENODELOST);
+    printf("partition: the next job: %s in %.0f ms: %s\n", lepton_status_name(rc), a_now_ms() - t1,
+           lepton_last_error());
+    CHECK(a_now_ms() - t1 < 3000);
+    lepton_buffer_free(dx);
+    lepton_buffer_free(dy);
+    lepton_module_free(m);
+    lepton_lease_close(l);
+
+    /* the network heals: the agent is heard again, lifts its fence, and serves a new lease */
+    atomic_store(&proxy_cut, 0);
+    lepton_lease *l2 = open_lease(c);
+    if (l2) {
+        lepton_module *m2 = load(l2, "saxpy");
+        lepton_buffer *ex = NULL, *ey = NULL;
+        CHECK_RC(lepton_buffer_alloc(l2, 0, 1024, &ex), LEPTON_OK);
+        CHECK_RC(lepton_buffer_alloc(l2, 0, 1024, &ey), LEPTON_OK);
+        CHECK_RC(saxpy(l2, m2, ex, ey), LEPTON_OK);
+        lepton_buffer_free(ex);
+        lepton_buffer_free(ey);
+        lepton_module_free(m2);
+        CHECK_RC(lepton_lease_close(l2), LEPTON_OK);
+    }
     lepton_client_close(c);
 }
 
@@ -327,6 +488,7 @@ out:
 }
 
 /* ---- driver --------------------------------------------------------------------------------- */
+static int CASES_GPUS = 1;
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -334,14 +496,38 @@ static const struct {
     int gpus;
 } CASES[] = {
     {"fence", case_fence, "--node-timeout-ms 3000", 1},
+    {"partition", case_partition, "--node-timeout-ms 3000", 1},
     {"lease_keys", case_lease_keys, NULL, 2},
     {"lease_ended", case_lease_ended, NULL, 1},
 };
+
+static pthread_t proxy_thread;
+static int proxy_running;
+
+/* Starts the agent, through the cuttable proxy when asked. */
+static int start_agent(int via_proxy) {
+    if (!via_proxy) return a_agent_start(&A, &B, T_NODE, "n1", CASES_GPUS, 1.0);
+    int port = proxy_start(&proxy_thread);
+    if (port < 0) {
+        fprintf(stderr, "cannot start the proxy\n");
+        return -1;
+    }
+    proxy_running = 1;
+    h_broker via = B;
+    snprintf(via.url, sizeof via.url, "http://127.0.0.1:%d", port);
+    return a_agent_start(&A, &via, T_NODE, "n1", CASES_GPUS, 1.0);
+}
 
 static void teardown(void) {
     if (broker_stopped && B.pid > 0) kill(B.pid, SIGCONT);
     broker_stopped = 0;
     a_agent_cleanup(&A);
+    if (proxy_running) {
+        atomic_store(&proxy_stop, 1);
+        pthread_join(proxy_thread, NULL);
+        close(proxy_listen_fd);
+        proxy_running = 0;
+    }
     h_broker_stop(&B);
     a_reap_orphans();
     if (h_failures) {
@@ -367,9 +553,10 @@ int main(int argc, char **argv) {
             return SKIP;
         }
         atexit(on_exit_cleanup);
+        CASES_GPUS = CASES[k].gpus;
         if (h_broker_start(&B, CASES[k].broker_args) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||
             h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) ||
-            a_agent_start(&A, &B, T_NODE, "n1", CASES[k].gpus, 1.0) != 0) {
+            start_agent(CASES[k].fn == case_partition) != 0) {
             h_failures++;
             teardown();
             return 1;
