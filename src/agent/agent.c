@@ -1,7 +1,9 @@
 /* agent.c — leptond's core (agent.h). One thread runs everything that changes state: broker calls,
  * reconciling the broker's list of the node's active leases with the running workers, reaping and
- * replacing workers, and ending leases whose time (or cost cap) ran out even when the broker cannot
- * be reached. The health endpoint reads the same state under a mutex. */
+ * replacing workers, ending leases whose time (or cost cap) ran out even when the broker cannot be
+ * reached, and fencing: stopping every worker when no heartbeat has been answered for nearly the
+ * broker's node timeout. Each worker gets its own lease's key on a pipe. The health endpoint reads
+ * the same state under a mutex. */
 #define _XOPEN_SOURCE 700
 #include "agent.h"
 
