@@ -1,11 +1,14 @@
 /* agent.c — leptond's core (agent.h). One thread runs everything that changes state: broker calls,
  * reconciling the broker's list of the node's active leases with the running workers, reaping and
- * replacing workers, and ending leases whose time (or cost cap) ran out even when the broker cannot
- * be reached. The health endpoint reads the same state under a mutex. */
+ * replacing workers, ending leases whose time (or cost cap) ran out even when the broker cannot be
+ * reached, and fencing: stopping every worker when no heartbeat has been answered for nearly the
+ * broker's node timeout. Each worker gets its own lease's key on a pipe. The health endpoint reads
+ * the same state under a mutex. */
 #define _XOPEN_SOURCE 700
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -25,6 +28,7 @@
 
 #include "broker_client.h"
 #include "clock.h"
+#include "lease_token.h"
 #include "http_server.h"
 #include "log.h"
 #include "port.h"
@@ -43,6 +47,11 @@ extern char **environ;
  * grant that lands between two heartbeats is held until the wait ends, so the wait stays short. */
 #define LONG_POLL_MAX_MS 30000
 #define LONG_POLL_BLIND_MS 1000
+/* Fencing (docs/protocol.md "Heartbeats and fencing"): when no heartbeat sent in the last
+ * node_timeout - margin has been answered, the broker may be about to declare the node lost and
+ * fail its leases, so the agent stops its workers first. margin = node_timeout / 5, at least
+ * FENCE_MARGIN_MIN_MS, at most half the timeout. */
+#define FENCE_MARGIN_MIN_MS 500
 
 typedef struct ag_slot {
     lp_gpu_desc gpu;
@@ -58,6 +67,9 @@ typedef struct ag_slot {
     int64_t fails[FAIL_LIMIT];
     int nfails;
     int restarts;
+    char ended[LP_TOKEN_MAX_ENDED][128]; /* leases that ran here and ended, oldest first: the next
+                                            worker answers their tokens 410 lease_ended */
+    int nended;
 } ag_slot;
 
 typedef struct ag_lease {
@@ -85,6 +97,9 @@ struct lp_agent {
     int registered;
     int64_t hb_interval_ms;
     int64_t last_contact_ms; /* wall clock of the last answer from the broker */
+    int64_t node_timeout_ms; /* the broker's, from its answers; 0 = not told (no fencing) */
+    int64_t answered_ms;     /* monotonic: when the last answered heartbeat (or registration) was sent */
+    int fenced;              /* the workers were stopped: no answered heartbeat for too long */
     int broker_ok;
     int swept;
     ag_lease *leases;
@@ -162,6 +177,8 @@ static void slot_stop(ag_slot *s, const char *why) {
     }
 }
 
+static int write_all(int fd, const void *buf, size_t n);
+
 static void spawn(lp_agent *a, ag_slot *s) {
     ag_lease *l = s->lease;
     char listen[300], dir[700], index[16];
@@ -170,7 +187,31 @@ static void spawn(lp_agent *a, ag_slot *s) {
     lease_dir(a, l->id, dir, sizeof dir);
     snprintf(index, sizeof index, "%d", s->lease_index);
     if (mkdirs(dir) != 0) lp_log(LOG_WARN, "lease %s: cannot create %s: %s", l->id, dir, strerror(errno));
-    char *argv[24];
+    /* the lease key (derived from the node key: the worker can verify this lease's tokens and no
+     * other's) and the GPU's ended leases, on a pipe only this worker inherits */
+    unsigned char node_key[32], lease_key[32];
+    char grant[LP_TOKEN_MAX_ENDED * 140 + 100], keyfd[16];
+    int kp[2] = {-1, -1};
+    int glen = -1;
+    if (lp_node_key_from_hex(a->node_key, node_key) == 0) {
+        lp_lease_key(node_key, l->id, lease_key);
+        glen = lp_token_grant_text(grant, sizeof grant, lease_key, (const char(*)[128])s->ended, s->nended);
+    }
+    memset(node_key, 0, sizeof node_key);
+    memset(lease_key, 0, sizeof lease_key);
+    if (glen < 0 || pipe(kp) != 0 || fcntl(kp[0], F_SETFD, FD_CLOEXEC) != 0 ||
+        fcntl(kp[1], F_SETFD, FD_CLOEXEC) != 0 || write_all(kp[1], grant, (size_t)glen) != 0) {
+        lp_log(LOG_ERROR, "lease %s gpu %s: cannot hand the worker its lease key: %s", l->id, s->gpu.uuid,
+               glen < 0 ? "no node key yet" : strerror(errno));
+        memset(grant, 0, sizeof grant);
+        if (kp[0] >= 0) close(kp[0]), close(kp[1]);
+        s->restart_at_ms = lp_mono_ms() + 1000;
+        return;
+    }
+    memset(grant, 0, sizeof grant);
+    close(kp[1]); /* the worker reads to the end */
+    snprintf(keyfd, sizeof keyfd, "%d", kp[0]);
+    char *argv[26];
     int n = 0;
     argv[n++] = a->worker_path;
     argv[n++] = "--listen";
@@ -185,6 +226,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     argv[n++] = a->cfg.name;
     argv[n++] = "--index";
     argv[n++] = index;
+    argv[n++] = "--key-fd";
+    argv[n++] = keyfd;
     if (a->cfg.cuda_library[0]) {
         argv[n++] = "--cuda-library";
         argv[n++] = a->cfg.cuda_library;
@@ -196,21 +239,22 @@ static void spawn(lp_agent *a, ag_slot *s) {
         argv[n++] = a->cfg.tls_key;
     }
     argv[n] = NULL;
-    /* the environment, with the node key (never on the command line, where ps shows it) */
+    /* the environment: no key in it (a LEPTON_NODE_KEY of the agent's own is not passed on) */
     size_t ne = 0;
     while (environ[ne]) ne++;
-    char **envp = calloc(ne + 3, sizeof *envp);
-    char keyvar[100], levelvar[64];
+    char **envp = calloc(ne + 2, sizeof *envp);
+    char levelvar[64];
     static const char *levels[] = {"error", "warn", "info", "debug"};
-    snprintf(keyvar, sizeof keyvar, "LEPTON_NODE_KEY=%s", a->node_key);
     int lv = a->cfg.log_level;
     snprintf(levelvar, sizeof levelvar, "LEPTON_LOG_LEVEL=%s", lv >= 0 && lv < 4 ? levels[lv] : "info");
-    if (!envp) return;
+    if (!envp) {
+        close(kp[0]);
+        return;
+    }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "LEPTON_NODE_KEY=", 16) != 0 && (lv < 0 || strncmp(environ[i], "LEPTON_LOG_LEVEL=", 17) != 0))
             envp[k++] = environ[i];
-    envp[k++] = keyvar;
     if (lv >= 0) envp[k++] = levelvar; /* --log-level applies to the workers too */
     envp[k] = NULL;
     sigset_t none;
@@ -221,10 +265,12 @@ static void spawn(lp_agent *a, ag_slot *s) {
         /* Its own process group: a Ctrl-C in the agent's terminal must not reach the worker
          * directly (the agent ends its leases first, then its workers; PDEATHSIG covers a dead agent). */
         setpgid(0, 0);
+        fcntl(kp[0], F_SETFD, 0); /* the key pipe: this worker's only */
         execve(a->worker_path, argv, envp);
         _exit(127);
     }
     free(envp);
+    close(kp[0]);
     if (pid < 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot fork a worker: %s", l->id, s->gpu.uuid, strerror(errno));
         s->restart_at_ms = lp_mono_ms() + 1000;
@@ -304,9 +350,47 @@ static void reap(lp_agent *a) {
     }
 }
 
+/* How long after sending the last answered heartbeat the agent fences itself; 0 = never. */
+static int64_t fence_after_ms(int64_t node_timeout_ms) {
+    if (node_timeout_ms <= 0) return 0;
+    int64_t margin = node_timeout_ms / 5;
+    if (margin < FENCE_MARGIN_MIN_MS) margin = FENCE_MARGIN_MIN_MS;
+    if (margin > node_timeout_ms / 2) margin = node_timeout_ms / 2;
+    return node_timeout_ms - margin;
+}
+
+/* Notes a heartbeat (or registration) the broker answered, sent at sent_ms (monotonic): the broker
+ * records it no earlier than that, so the node stays alive there for node_timeout from sent_ms at
+ * least. A heartbeat's answer (once its leases are reconciled) lifts a fence; a registration's does
+ * not, since it lists no leases: the next heartbeat tells which are still active. Under mu. */
+static void answered(lp_agent *a, int64_t sent_ms, const json_t *ans, int lift) {
+    json_int_t t = json_integer_value(json_object_get(ans, "node_timeout_ms"));
+    if (t > 0) a->node_timeout_ms = t;
+    if (sent_ms > a->answered_ms) a->answered_ms = sent_ms;
+    if (a->fenced && lift) {
+        a->fenced = 0;
+        lp_log(LOG_INFO, "node %s: the broker answers again; fence lifted (the workers of leases still active "
+                         "there start again; their buffers are lost)", a->cfg.name);
+    }
+}
+
 /* Starts missing workers, ends leases whose time ran out, SIGKILLs stragglers. Under mu. */
 static void tend(lp_agent *a) {
     int64_t now = lp_mono_ms(), wall = lp_wall_ms();
+    int64_t fence_after = fence_after_ms(a->node_timeout_ms);
+    if (!a->fenced && fence_after > 0 && a->answered_ms > 0 && now - a->answered_ms >= fence_after) {
+        a->fenced = 1;
+        int n = 0;
+        for (int i = 0; i < a->nslots; i++)
+            if (a->slots[i].lease) {
+                slot_stop(&a->slots[i], "fenced: the broker is unreachable");
+                n++;
+            }
+        lp_log(LOG_WARN, "node %s: fenced: no heartbeat answered for %.1f s (the broker declares the node lost after "
+                         "%.1f s and fails its leases); stopping %d worker%s until the broker answers again",
+               a->cfg.name, (double)(now - a->answered_ms) / 1000.0, (double)a->node_timeout_ms / 1000.0, n,
+               n == 1 ? "" : "s");
+    }
     for (ag_lease *l = a->leases; l; l = l->next) {
         if (l->failed || l->ended_local) continue;
         int64_t end = l->expires_ms;
@@ -331,7 +415,7 @@ static void tend(lp_agent *a) {
             s->kill_at_ms = now + 60000;
         }
         ag_lease *l = s->lease;
-        if (s->pid == 0 && l && !l->failed && !l->ended_local && now >= s->restart_at_ms) spawn(a, s);
+        if (s->pid == 0 && l && !l->failed && !l->ended_local && !a->fenced && now >= s->restart_at_ms) spawn(a, s);
     }
 }
 
@@ -369,6 +453,7 @@ static void contact(lp_agent *a, int ok, const char *err) {
 static int do_register(lp_agent *a) {
     json_t *body = registration(a), *ans = NULL;
     char err[600];
+    int64_t sent = lp_mono_ms();
     int st = lp_broker_call(a->hb_bc, "POST", "/v1/nodes", body, CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     if (st < 0 || st >= 500) {
@@ -399,6 +484,7 @@ static int do_register(lp_agent *a) {
     snprintf(a->node_key, sizeof a->node_key, "%s", key);
     a->hb_interval_ms = iv > 0 ? iv : 5000;
     a->registered = 1;
+    answered(a, sent, ans, 0);
     pthread_mutex_unlock(&a->mu);
     lp_log(LOG_INFO, "node %s: registered with %s (%s): %d GPUs at $%.4f/h, workers on ports %d..%d, heartbeat every %lld ms",
            a->cfg.name, a->cfg.broker, st == 201 ? "new" : "again", a->nslots, a->cfg.price, a->port + 1,
@@ -419,6 +505,11 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
     for (int i = 0; i < l->nslots; i++)
         if (l->slot[i] >= 0) {
             ag_slot *s = &a->slots[l->slot[i]];
+            if (s->nended == LP_TOKEN_MAX_ENDED) {
+                memmove(s->ended, s->ended + 1, (LP_TOKEN_MAX_ENDED - 1) * sizeof s->ended[0]);
+                s->nended--;
+            }
+            snprintf(s->ended[s->nended++], sizeof s->ended[0], "%s", l->id);
             s->lease = NULL;
             s->nfails = 0;
             s->restarts = 0;
@@ -570,6 +661,7 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
     for (ag_lease *l = a->leases; l; l = l->next) json_array_append_new(known, json_string(l->id));
     pthread_mutex_unlock(&a->mu);
     json_object_set_new(body, "known", known);
+    int64_t sent = lp_mono_ms();
     int st = lp_broker_call(a->hb_bc, "POST", path, body, (long)wait_ms + CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     int rc = 0;
@@ -600,6 +692,9 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
         a->known_checked = json_is_true(json_object_get(ans, "known_checked"));
         const json_t *leases = json_object_get(ans, "leases");
         if (json_is_array(leases)) *changed = reconcile(a, leases);
+        pthread_mutex_lock(&a->mu);
+        answered(a, sent, ans, 1); /* after reconcile: leases the broker ended are not restarted */
+        pthread_mutex_unlock(&a->mu);
     }
     json_decref(ans);
     return rc;
@@ -627,6 +722,10 @@ static void *hb_main(void *arg) {
         /* long-poll for up to the broker's interval (it keeps a node alive), at most LONG_POLL_MAX_MS */
         int64_t cap = a->known_checked ? LONG_POLL_MAX_MS : LONG_POLL_BLIND_MS;
         int64_t wait = a->no_long_poll ? 0 : iv < cap ? iv : cap;
+        /* Fencing counts from when the last answered heartbeat was sent, so two long-polls back to
+         * back may pass before an answer moves it: keep each to a third of the fencing time. */
+        int64_t fence_wait = fence_after_ms(a->node_timeout_ms) / 3;
+        if (fence_wait > 0 && wait > fence_wait) wait = fence_wait;
         int64_t t0 = lp_mono_ms();
         int changed = 0;
         int r = heartbeat(a, wait, &changed);
@@ -721,6 +820,7 @@ static void h_healthz(lp_http_req *r, void *user) {
                             : s->lease->failed ? "failed"
                             : s->lease->ended_local ? "ending"
                             : s->pid > 0 ? (s->stopping ? "stopping" : "running")
+                            : a->fenced ? "fenced"
                                          : "starting";
         json_array_append_new(gpus, json_pack("{s:i, s:i, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:i}", "index", i, "ordinal",
                                               s->gpu.ordinal, "uuid", s->gpu.uuid, "model", s->gpu.name, "memory",
@@ -729,8 +829,9 @@ static void h_healthz(lp_http_req *r, void *user) {
                                               s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
                                               "restarts", s->restarts));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:o, s:o}", "status", "ok", "version", "1.0.0", "node", a->cfg.name,
-                          "registered", a->registered, "broker_reachable", a->broker_ok, "last_broker_contact_at",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version", "1.0.0", "node",
+                          a->cfg.name, "registered", a->registered, "broker_reachable", a->broker_ok, "fenced",
+                          a->fenced, "last_broker_contact_at",
                           a->last_contact_ms > 0 ? json_integer(a->last_contact_ms / 1000) : json_null(), "gpus", gpus);
     pthread_mutex_unlock(&a->mu);
     lp_http_reply_json_take(r, 200, o);

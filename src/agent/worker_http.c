@@ -26,7 +26,9 @@ int wk_authorized(lp_worker *w, lp_http_req *r) {
         if (strlen(auth) < sizeof tl_good) memcpy(tl_good, auth, strlen(auth) + 1);
         return 0;
     }
-    if (rc == LP_TOKEN_NEWER_LEASE)
+    if (rc == LP_TOKEN_LEASE_ENDED)
+        lp_http_reply_error(r, WIRE_LEASE_ENDED, "open a new lease", "%s", msg);
+    else if (rc == LP_TOKEN_NEWER_LEASE)
         lp_http_reply_json_take(r, 503, lp_http_error_body("worker_starting", msg, "retry in a moment"));
     else if (rc == LP_TOKEN_FORBIDDEN)
         lp_http_reply_error(r, WIRE_FORBIDDEN, NULL, "%s", msg);

@@ -2,9 +2,10 @@
  * the CUDA context on the GPU named by its UUID, serves the data plane until SIGTERM, and exits
  * with LP_WORKER_EXIT_STICKY after a sticky CUDA error so that the agent replaces it.
  *
- *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR
+ *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR --key-fd N
  *                 [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]
- *   environment: LEPTON_NODE_KEY = the node key (64 hex digits), read and then removed */
+ *   fd N: the lease key and the GPU's ended leases (token.h, lp_token_grant_read), read to its end
+ *   and closed; the key is never in the command line or the environment. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,13 +21,14 @@
 #include "worker.h"
 
 static const char USAGE[] =
-    "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR\n"
+    "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR --key-fd N\n"
     "                     [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]\n"
     "Serves one leased GPU's data plane (docs/dataplane.md) over HTTP, or HTTPS with --tls-cert and\n"
-    "--tls-key (PEM files). Started by leptond; the node key comes in the environment variable\n"
-    "LEPTON_NODE_KEY (64 hex digits).\n";
+    "--tls-key (PEM files). Started by leptond, which writes the lease's key on the pipe --key-fd\n"
+    "names: \"key <64 hex digits>\\n\", then \"ended <lease id>\\n\" for leases of the GPU that ended.\n";
 
 static int parse_args(lp_worker *w, int argc, char **argv) {
+    int key_fd = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help")) {
@@ -50,7 +52,16 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
             dst = w->tls_cert, n = sizeof w->tls_cert;
         else if (!strcmp(a, "--tls-key"))
             dst = w->tls_key, n = sizeof w->tls_key;
-        else if (!strcmp(a, "--index")) {
+        else if (!strcmp(a, "--key-fd")) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0 || x > 65535) {
+                fprintf(stderr, "lepton-worker: --key-fd '%s' is not a file descriptor\n", v);
+                return -1;
+            }
+            key_fd = (int)x;
+            continue;
+        } else if (!strcmp(a, "--index")) {
             char *end;
             long x = strtol(v, &end, 10);
             if (*end || x < 0 || x > 1023) {
@@ -77,12 +88,17 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
         fprintf(stderr, "lepton-worker: --tls-cert and --tls-key go together (HTTPS needs both)\n");
         return -1;
     }
-    const char *key = getenv("LEPTON_NODE_KEY");
-    if (!key || lp_node_key_from_hex(key, w->scope.key) != 0) {
-        fprintf(stderr, "lepton-worker: LEPTON_NODE_KEY must hold the node key (64 hex digits)\n");
+    char err[300];
+    if (key_fd < 0) {
+        fprintf(stderr, "lepton-worker: --key-fd is required (the pipe leptond writes the lease key on)\n%s", USAGE);
         return -1;
     }
-    unsetenv("LEPTON_NODE_KEY");
+    int krc = lp_token_grant_read(&w->scope, key_fd, err, sizeof err);
+    close(key_fd);
+    if (krc != 0) {
+        fprintf(stderr, "lepton-worker: %s\n", err);
+        return -1;
+    }
     w->scope.lease = w->lease;
     w->scope.node = w->node[0] ? w->node : NULL;
     w->scope.uuid = w->uuid;

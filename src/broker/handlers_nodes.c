@@ -22,8 +22,11 @@ static int valid_name(const char *s) {
 }
 
 static json_t *node_reply(lp_broker *b, const lp_node *n) {
-    json_t *o = json_pack("{s:o, s:I}", "node", lp_node_json(n), "heartbeat_interval_ms",
-                          (json_int_t)(b->node_timeout_ms / 3 > 0 ? b->node_timeout_ms / 3 : 1));
+    /* node_timeout_ms lets the agent fence itself: it stops its workers when no heartbeat has been
+     * answered for that long (less a margin), before the broker fails its leases (docs/protocol.md) */
+    json_t *o = json_pack("{s:o, s:I, s:I}", "node", lp_node_json(n), "heartbeat_interval_ms",
+                          (json_int_t)(b->node_timeout_ms / 3 > 0 ? b->node_timeout_ms / 3 : 1), "node_timeout_ms",
+                          (json_int_t)b->node_timeout_ms);
     return o;
 }
 
@@ -240,8 +243,11 @@ static void h_heartbeat(lp_http_req *r, void *user) {
         return;
     }
     int changed = known && !same_lease_set(known, &ll);
-    if (wait > 0 && !changed && lp_broker_wait_node(b, name, gen, deadline) == 1) {
-        /* the node's leases changed: answer with the new set */
+    if (wait > 0 && !changed) {
+        /* Whether the leases changed or the wait ran out, the heartbeat is recorded again now, when
+         * it is answered: the node is known to be alive up to here, and a lost node's leases are
+         * billed up to its last answered heartbeat (not the start of its last long-poll). */
+        lp_broker_wait_node(b, name, gen, deadline);
         lp_node_clear(&node);
         lp_lease_list_clear(&ll);
         if (b->store->ops->node_heartbeat(b->store, &who, name, lp_broker_now(b), &node, &ll, &e) != 0) {

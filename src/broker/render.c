@@ -22,8 +22,9 @@ static json_t *data_plane(lp_broker *b, const lp_lease *l) {
     char *payload = p ? json_dumps(p, JSON_COMPACT) : NULL;
     json_decref(p);
     if (!payload) return json_null();
-    unsigned char key[32];
-    lp_node_key(b->secret, sizeof b->secret, l->node, key);
+    unsigned char node_key[32], key[32];
+    lp_node_key(b->secret, sizeof b->secret, l->node, node_key);
+    lp_lease_key(node_key, l->id, key); /* only this lease's workers hold it */
     char *tok = lp_lease_token_sign(key, payload);
     free(payload);
     json_t *dp = json_pack("{s:s, s:s}", "address", l->node_address, "token", tok ? tok : "");

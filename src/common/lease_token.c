@@ -17,6 +17,18 @@ void lp_node_key(const unsigned char *secret, size_t secret_len, const char *nod
     lp_hmac_sha256(secret, secret_len, msg, 5 + n, key);
 }
 
+void lp_lease_key(const unsigned char node_key[32], const char *lease, unsigned char key[32]) {
+    /* the prefix separates this use of the node key from any other */
+    static const char prefix[] = "lepton-lease-key:";
+    const size_t pn = sizeof prefix - 1;
+    size_t n = strlen(lease);
+    unsigned char msg[sizeof prefix - 1 + 256];
+    if (n > 256) n = 256;
+    memcpy(msg, prefix, pn);
+    memcpy(msg + pn, lease, n);
+    lp_hmac_sha256(node_key, 32, msg, pn + n, key);
+}
+
 char *lp_lease_token_sign(const unsigned char key[32], const char *payload) {
     size_t n = strlen(payload);
     size_t cap = (n + 2) / 3 * 4 + 1 + 44 + 1;

@@ -181,13 +181,21 @@ static void job_free(job_result *j) {
 static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex) {
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
+    /* the lease key on a pipe, as leptond hands it over */
+    int kp[2];
+    if (pipe(kp) != 0) return -1;
+    char grant[200], fdarg[16];
+    int glen = snprintf(grant, sizeof grant, "key %s\n", keyhex);
+    if (write(kp[1], grant, (size_t)glen) != glen) return -1;
+    close(kp[1]);
+    snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
     pid_t pid = fork();
     if (pid == 0) {
-        setenv("LEPTON_NODE_KEY", keyhex, 1);
         execl(exe, exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir, "--node", "node-t",
-              "--index", "0", "--cuda-library", lib, (char *)NULL);
+              "--index", "0", "--cuda-library", lib, "--key-fd", fdarg, (char *)NULL);
         _exit(127);
     }
+    close(kp[0]);
     for (int i = 0; i < 200; i++) { /* up to 10 s */
         resp r = req("GET", "/healthz", NULL, 0, NULL, "");
         long st = r.status;

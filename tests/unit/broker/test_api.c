@@ -220,10 +220,13 @@ int main(void) {
     CHECK_STR(str(l, "node"), "n1");
     closer cl = {"", 300};
     snprintf(cl.id, sizeof cl.id, "%s", str(l, "id") ? str(l, "id") : "");
-    /* the lease token verifies with the node key and names the lease */
+    /* the lease token verifies with the lease key (derived from the node key) and names the lease */
     const char *tok = str(json_object_get(l, "data_plane"), "token");
-    char *payload = tok ? lp_lease_token_verify(key, tok) : NULL;
+    unsigned char lease_key[32];
+    lp_lease_key(key, str(l, "id") ? str(l, "id") : "", lease_key);
+    char *payload = tok ? lp_lease_token_verify(lease_key, tok) : NULL;
     CHECK(payload != NULL);
+    CHECK(!tok || lp_lease_token_verify(key, tok) == NULL); /* the node key itself does not verify it */
     CHECK_CONTAINS(payload, cl.id);
     free(payload);
     json_t *workers = json_object_get(json_object_get(l, "data_plane"), "workers");
