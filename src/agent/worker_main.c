@@ -4,7 +4,10 @@
  *
  *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR
  *                 [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]
- *   environment: LEPTON_NODE_KEY = the node key (64 hex digits), read and then removed */
+ *                 [--job-queue-bytes N]
+ *   environment: LEPTON_NODE_KEY = the node key (64 hex digits), read and then removed;
+ *                LEPTON_WORKER_LINGER_MS = how long a poisoned worker answers 503 worker_restarting
+ *                before it exits (default 300; tests raise it to observe those answers) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,9 +25,11 @@
 static const char USAGE[] =
     "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR\n"
     "                     [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]\n"
+    "                     [--job-queue-bytes N]\n"
     "Serves one leased GPU's data plane (docs/dataplane.md) over HTTP, or HTTPS with --tls-cert and\n"
     "--tls-key (PEM files). Started by leptond; the node key comes in the environment variable\n"
-    "LEPTON_NODE_KEY (64 hex digits).\n";
+    "LEPTON_NODE_KEY (64 hex digits). --job-queue-bytes bounds the bytes of job requests held for\n"
+    "jobs not yet run (default 268435456 = 256 MiB); past it a job is answered 503 queue_full.\n";
 
 static int parse_args(lp_worker *w, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
@@ -50,7 +55,17 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
             dst = w->tls_cert, n = sizeof w->tls_cert;
         else if (!strcmp(a, "--tls-key"))
             dst = w->tls_key, n = sizeof w->tls_key;
-        else if (!strcmp(a, "--index")) {
+        else if (!strcmp(a, "--job-queue-bytes")) {
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (*end || !*v || errno || x < 65536 || x > (1ull << 40) || *v == '-') {
+                fprintf(stderr, "lepton-worker: --job-queue-bytes '%s' is not a byte count in 65536..2^40\n", v);
+                return -1;
+            }
+            w->queue_limit = x;
+            continue;
+        } else if (!strcmp(a, "--index")) {
             char *end;
             long x = strtol(v, &end, 10);
             if (*end || x < 0 || x > 1023) {
@@ -137,6 +152,7 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&w.mu, NULL);
     pthread_mutex_init(&w.mod_mu, NULL);
     pthread_mutex_init(&w.job_mu, NULL);
+    if (!w.queue_limit) w.queue_limit = WK_QUEUE_DEFAULT;
 
     char err[600];
     int64_t t0 = lp_mono_ms();
@@ -168,6 +184,9 @@ int main(int argc, char **argv) {
            w.lease, w.uuid, w.gpu_name, w.index, (int)getpid(), w.tls_cert[0] ? "https" : "http", w.listen,
            (long long)(lp_mono_ms() - t0));
 
+    const char *lg = getenv("LEPTON_WORKER_LINGER_MS");
+    long linger_ms = lg && *lg ? strtol(lg, NULL, 10) : 300;
+    if (linger_ms < 0 || linger_ms > 60000) linger_ms = 300;
     int code = LP_WORKER_EXIT_OK;
     for (;;) {
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -177,8 +196,9 @@ int main(int argc, char **argv) {
             break;
         }
         if (wk_is_poisoned(&w)) {
-            /* let the answers of the failed jobs go out before the process ends */
-            lp_sleep_ms(300);
+            /* let the answers of the failed jobs go out before the process ends; meanwhile
+             * every request is answered 503 worker_restarting */
+            lp_sleep_ms(linger_ms);
             code = LP_WORKER_EXIT_STICKY;
             break;
         }
