@@ -408,6 +408,13 @@ static size_t xfer_write(char *ptr, size_t size, size_t nmemb, void *user) {
     return n;
 }
 
+void lc_dp_note_answer(lc_worker *w, int retry_kind) {
+    if (retry_kind == LC_RETRY_RESTARTING)
+        atomic_store(&w->up, 0); /* its replacement is not up yet: refusals are retried */
+    else if (retry_kind != LC_RETRY_STARTING)
+        atomic_store(&w->up, 1);
+}
+
 int lc_dp_conn_failure(int cc) {
     return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR ||
            cc == CURLE_SEND_ERROR;
@@ -504,7 +511,7 @@ static void run_once(lc_dp *dp, lc_xfer *x, size_t n, const char *run) {
     for (size_t i = 0; i < n; i++) {
         if (!run[i]) continue;
         curl_easy_getinfo(x[i].easy->curl, CURLINFO_RESPONSE_CODE, &x[i].http);
-        if (x[i].http && !is_starting(&x[i])) atomic_store(&dp->workers[x[i].worker].up, 1);
+        if (x[i].http) lc_dp_note_answer(&dp->workers[x[i].worker], is_starting(&x[i]));
     }
 }
 
@@ -618,8 +625,11 @@ int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long
     int st = lc_dp_error_text(x->http, x->answer.p ? x->answer.p : "", x->answer.len, text, sizeof text,
                               &starting);
     if (starting)
-        return lc_fail(LEPTON_ENODELOST, "%s: %s: the lease worker at %s was still starting after %d ms (%s)",
-                       fn, what, w->url, (int)dp->timeout_ms, text);
+        return lc_fail(st, "%s: %s: the lease worker at %s was still %s after %d ms (%s)", fn, what, w->url,
+                       starting == LC_RETRY_QUEUE_FULL   ? "too busy to take it"
+                       : starting == LC_RETRY_RESTARTING ? "restarting"
+                                                         : "starting",
+                       (int)dp->timeout_ms, text);
     return lc_fail(st, "%s: %s: %s", fn, what, text);
 }
 
@@ -688,7 +698,13 @@ int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t 
     }
     if (!msg || !*msg) msg = code;
     if (code && !strcmp(code, "worker_starting")) {
-        *starting = 1;
+        *starting = LC_RETRY_STARTING;
+        st = LEPTON_ENODELOST;
+    } else if (http == 503 && code && !strcmp(code, "queue_full")) {
+        *starting = LC_RETRY_QUEUE_FULL;
+        st = LEPTON_ENOCAPACITY;
+    } else if (http == 503 && code && !strcmp(code, "worker_restarting")) {
+        *starting = LC_RETRY_RESTARTING;
         st = LEPTON_ENODELOST;
     } else if (code && !strcmp(code, "buffer_lost")) {
         /* Not in wire.h (yet): a buffer of a worker that was replaced after a failure. */

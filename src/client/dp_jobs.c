@@ -584,7 +584,11 @@ static void job_start(lc_dp *dp, lepton_task *t) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, dp->raw_headers);
+    /* The seq in a header: a worker whose queue is full takes the job every other waits for. */
+    snprintf(t->seq_line, sizeof t->seq_line, "Lepton-Job-Seq: %" PRIu64, t->seq);
+    t->seq_header.data = t->seq_line;
+    t->seq_header.next = dp->raw_headers;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &t->seq_header);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -616,7 +620,7 @@ static void job_start(lc_dp *dp, lepton_task *t) {
 
 /* Status of a failed job's result code: the wire codes, plus buffer_lost (not in wire.h). */
 static int result_status(const char *code) {
-    if (!strcmp(code, "buffer_lost")) return LEPTON_ENODELOST;
+    if (!strcmp(code, "buffer_lost") || !strcmp(code, "worker_restarting")) return LEPTON_ENODELOST;
     return wire_code_to_status(code, 0);
 }
 
@@ -639,6 +643,15 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     if (!status) {
         json_decref(r);
         return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result has no \"status\"");
+    }
+    if (json_is_true(json_object_get(r, "restarting")))
+        /* a sticky CUDA error: the worker is being replaced, and later calls wait for the new one */
+        lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
+    if (!strcmp(status, "worker_restarting") && lp_mono_ns() < t->deadline_ns) {
+        /* a batched job that waited behind the one that faulted: the replacement runs it */
+        json_decref(r);
+        if (job_requeue(dp, t, was_on_wire) == 0) return;
+        return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
     }
     if (!strcmp(status, "ok")) {
         json_decref(r);
@@ -719,7 +732,8 @@ static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
         int starting = 0;
         int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
                                   &starting);
-        if (!starting) atomic_store(&w->up, 1);
+        lc_dp_note_answer(w, starting);
+        /* not up yet, restarting, or too many jobs held there: sent again after a back-off */
         if (starting && now < t->deadline_ns) return request_requeue(dp, t, st, text);
         if (http >= 200 && http < 300) {
             snprintf(text, sizeof text, "the worker answered HTTP %ld with JSON instead of a job result",
