@@ -769,6 +769,7 @@ int main(int argc, char **argv) {
     setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
     unsetenv("CUDAEMU_DEVICES");
     setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
+    setenv("LEPTON_WORKER_LINGER_MS", "2000", 1); /* a poisoned worker's answers stay observable */
 
     /* the GPU's UUID, as the agent would learn it */
     lp_cuda cu;
@@ -1200,6 +1201,8 @@ int main(int argc, char **argv) {
 
     /* ---- a sticky CUDA error: the job fails, the worker exits 3, a replacement takes over ---- */
     int sticky_ok = 0;
+    later behind;
+    memset(&behind, 0, sizeof behind);
     if (kernels) {
         unsigned long long bad_addr = 0x10;
         char av[32];
@@ -1207,11 +1210,54 @@ int main(int argc, char **argv) {
         snprintf(json, sizeof json,
                  "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}}]}",
                  seq++, sha, av);
+        /* a job that arrived first and waits behind the one that faults */
+        snprintf(behind.json, sizeof behind.json, "{\"seq\": %d, \"steps\": []}", seq);
+        pthread_t th_behind;
+        pthread_create(&th_behind, NULL, job_thread, &behind);
+        CHECK(metric_reaches("lepton_worker_queued_jobs", 1));
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
-        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_");
+        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_ILLEGAL_ADDRESS");
+        CHECK(json_is_true(json_object_get(jr.res, "restarting")));
         printf("sticky fault answer: %.300s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "");
         job_free(&jr);
+        /* only the faulting job reports the error: the one behind it, and every request from now
+         * on, is answered 503 worker_restarting with Retry-After */
+        pthread_join(th_behind, NULL);
+        CHECK_EQ_INT(behind.r.http, 503);
+        CHECK(!strcmp(err_code(&behind.r.raw, code, sizeof code), "worker_restarting"));
+        job_free(&behind.r);
+        resp rh;
+        r = req_h("GET", "/v1/info", NULL, 0, NULL, &rh);
+        CHECK_EQ_INT(r.status, 503);
+        CHECK(!strcmp(err_code(&r, code, sizeof code), "worker_restarting"));
+        CHECK_CONTAINS(r.body, "CUDA_ERROR_ILLEGAL_ADDRESS");
+        CHECK_CONTAINS(rh.body, "Retry-After: 1");
+        printf("restarting answer: %.300s\n", r.body);
+        free(rh.body);
+        free(r.body);
+        r = req("POST", "/v1/buffers", "{\"size\": 64}", 12, "application/json", NULL);
+        CHECK_EQ_INT(r.status, 503);
+        CHECK(!strcmp(err_code(&r, code, sizeof code), "worker_restarting"));
+        free(r.body);
+        snprintf(path, sizeof path, "/v1/buffers/%lld", ids[0]);
+        r = req("GET", path, NULL, 0, NULL, NULL);
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        r = req("PUT", mpath, ptx, plen, "application/octet-stream", NULL);
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        r = req("GET", "/v1/info", NULL, 0, NULL, ""); /* whatever the token */
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        jr = run_job(behind.json, NULL, 0);
+        CHECK_EQ_INT(jr.http, 503);
+        CHECK(!strcmp(err_code(&jr.raw, code, sizeof code), "worker_restarting"));
+        job_free(&jr);
+        r = req("GET", "/healthz", NULL, 0, NULL, "");
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        CHECK(metric("lepton_worker_restarting_total") >= 7);
         int code3 = wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
         pid = start_worker(exe, lib, uuid, dir, keyhex);
@@ -1223,6 +1269,10 @@ int main(int argc, char **argv) {
         r = req("GET", path, NULL, 0, NULL, NULL);
         CHECK_EQ_INT(r.status, 410);
         CHECK(!strcmp(err_code(&r, code, sizeof code), "buffer_lost"));
+        char lostmsg[200];
+        snprintf(lostmsg, sizeof lostmsg, "buffer %lld was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS",
+                 ids[0]);
+        CHECK_CONTAINS(r.body, lostmsg);
         free(r.body);
         r = req("GET", mpath, NULL, 0, NULL, NULL); /* reloaded from the lease's state directory */
         CHECK_EQ_INT(r.status, 200);
@@ -1230,6 +1280,11 @@ int main(int argc, char **argv) {
         jr = run_job("{\"seq\": 1, \"steps\": []}", NULL, 0); /* it went on from its predecessor's seq */
         CHECK_EQ_INT(jr.http, 409);
         job_free(&jr);
+        jr = run_job(behind.json, NULL, 0); /* the job answered 503 runs here, as the next seq */
+        CHECK_EQ_INT(jr.http, 200);
+        CHECK(!strcmp(job_status(&jr), "ok"));
+        job_free(&jr);
+        seq++;
         snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, ids[1]);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "buffer_lost"));
