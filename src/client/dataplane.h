@@ -49,6 +49,7 @@ typedef struct lc_worker {
     struct lepton_task *head, *tail; /* queued, not yet on the wire, in seq order */
     int in_flight;                   /* on the wire */
     int64_t retry_at_ns;             /* no new job is sent before this (worker starting) */
+    int64_t progress_ns;             /* when a job result last came from it (the driver role's) */
     int64_t backoff_ms;
     struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
 } lc_worker;

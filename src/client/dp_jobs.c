@@ -626,6 +626,7 @@ static int result_status(const char *code) {
 
 /* Completes a job from its framed result (t->result: the JSON; READ bytes already in place). */
 static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
+    dp->workers[t->worker].progress_ns = lp_mono_ns();
     json_t *r = t->result.len == t->result_len ? json_loadb(t->result.p, t->result.len, 0, NULL) : NULL;
     if (!json_is_object(r)) {
         json_decref(r);
@@ -733,6 +734,11 @@ static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
         int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
                                   &starting);
         lc_dp_note_answer(w, starting);
+        /* A full queue is a busy worker, not a dead one: the timeout counts from its last result. */
+        int64_t busy_until = w->progress_ns + (int64_t)dp->timeout_ms * 1000000;
+        if (starting == LC_RETRY_QUEUE_FULL && w->progress_ns && busy_until > t->deadline_ns)
+            for (lepton_task *u = t; u; u = u->batch_next)
+                u->deadline_ns = busy_until;
         /* not up yet, restarting, or too many jobs held there: sent again after a back-off */
         if (starting && now < t->deadline_ns) return request_requeue(dp, t, st, text);
         if (http >= 200 && http < 300) {
