@@ -103,6 +103,7 @@ typedef struct lp_worker {
     uint64_t queued_bytes;     /* held now: bodies arriving or waiting for their turn */
     uint64_t queued_jobs;      /* jobs entered and not run yet */
     uint64_t queue_full_total; /* requests refused with 503 queue_full */
+    int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
     uint64_t restarting_total; /* requests answered 503 worker_restarting */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */

@@ -595,10 +595,11 @@ static void drive_locked(lp_worker *w, wk_job *j) {
                 return;
             }
             if (!due) {
-                /* nothing due: has the earliest waiting job waited too long for a missing seq? */
+                /* nothing due: has the earliest waiting job waited too long for a missing seq? (not
+                 * while jobs are being refused for a full queue: the missing one may be among them) */
                 wk_job *first = w->undone;
                 if (first && first->seq > w->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
-                    !arriving_below_locked(w, first->seq)) {
+                    lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(w, first->seq)) {
                     lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " never arrived; going on with job %" PRIu64,
                            w->lease, w->uuid, w->next_seq, first->seq - 1, first->seq);
                     w->next_seq = first->seq;
@@ -760,10 +761,12 @@ static int queue_admit(lp_worker *w, lp_http_req *r, uint64_t len) {
     pthread_mutex_lock(&w->job_mu);
     int ok = !w->queued_bytes || len <= limit - (w->queued_bytes < limit ? w->queued_bytes : limit) ||
              (known && seq <= w->next_seq);
-    if (ok)
+    if (ok) {
         w->queued_bytes += len;
-    else
+    } else {
         w->queue_full_total++;
+        w->queue_full_ns = lp_mono_ns();
+    }
     pthread_mutex_unlock(&w->job_mu);
     return ok;
 }

@@ -651,6 +651,7 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     if (!strcmp(status, "worker_restarting") && lp_mono_ns() < t->deadline_ns) {
         /* a batched job that waited behind the one that faulted: the replacement runs it */
         json_decref(r);
+        lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
         if (job_requeue(dp, t, was_on_wire) == 0) return;
         return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
     }
