@@ -17,6 +17,8 @@
  * for an earlier seq) are counted against the worker's queue limit (--job-queue-bytes). A request
  * that would pass it is refused with 503 queue_full before its body is read, unless its seq (the
  * Lepton-Job-Seq header) is the next to run: that one is always taken, so the queue always drains.
+ * (A client that is sending its body without waiting for "100 Continue" gets the answer after its
+ * body, which is read and dropped: answering at once would reset its connection.)
  *
  * After a sticky CUDA error (wk_poison) only the job that faulted reports it: the jobs waiting
  * behind it, and every request after it, are answered 503 worker_restarting, and their seqs are
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base64.h"
 #include "clock.h"
@@ -736,7 +739,9 @@ typedef struct body_ctx {
     size_t len, cap;
     uint64_t arriving; /* the seq announced as arriving (0 = none) */
     uint64_t held;     /* bytes counted in w->queued_bytes for this request */
+    uint64_t dropped;  /* refused (queue full): bytes of its body read and dropped */
     int looked;
+    int refused;
 } body_ctx;
 
 /* Gives back the bytes a request counted against the queue limit (its job has run, or it ends). */
@@ -827,33 +832,47 @@ static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
                             "a %s of %llu bytes exceeds the limit of %u bytes", what, len, WK_JOB_MAX);
         return NULL;
     }
-    if (!queue_admit(w, r, len)) {
-        wk_reply_queue_full(w, r, len);
+    int admitted = queue_admit(w, r, len);
+    const char *expect = lp_http_header(r, "Expect");
+    if (!admitted && (!len || (expect && !strcasecmp(expect, "100-continue")))) {
+        wk_reply_queue_full(w, r, len); /* the client waits for "100 Continue": it sends no body */
         return NULL;
     }
     c = calloc(1, sizeof *c);
     if (!c) {
-        pthread_mutex_lock(&w->job_mu);
-        w->queued_bytes -= len;
-        pthread_mutex_unlock(&w->job_mu);
+        if (admitted) {
+            pthread_mutex_lock(&w->job_mu);
+            w->queued_bytes -= len;
+            pthread_mutex_unlock(&w->job_mu);
+        }
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return NULL;
     }
     c->w = w;
-    c->held = len;
     c->what = what;
+    lp_http_set_ctx(r, c, body_ctx_free);
+    if (!admitted) {
+        /* A client already sending its body would have the connection reset under it if answered
+         * now (unread bytes in the socket): its body is read and dropped, never held, and the
+         * answer goes when it has ended. */
+        c->refused = 1;
+        return c;
+    }
+    c->held = len;
     c->cap = len ? (size_t)len : 0;
     if (c->cap && !(c->buf = malloc(c->cap))) {
-        free(c);
         lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "cannot hold a %s of %llu bytes", what, len);
-        return NULL;
+        return NULL; /* body_ctx_free gives the bytes back */
     }
-    lp_http_set_ctx(r, c, body_ctx_free);
     return c;
 }
 
 static int body_add(body_ctx *c, lp_http_req *r, const char *data, size_t size) {
     if (!size) return 0;
+    if (c->refused) {
+        c->dropped += size;
+        return 0;
+    }
     if (c->len + size > WK_JOB_MAX) {
         lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a %s exceeds the limit of %u bytes", c->what,
                             WK_JOB_MAX);
@@ -885,7 +904,7 @@ static int body_add(body_ctx *c, lp_http_req *r, const char *data, size_t size) 
 static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
     body_ctx *c = body_begin(user, r, "job");
     if (!c || body_add(c, r, data, size) != 0) return -1;
-    announce(c);
+    if (!c->refused) announce(c);
     return 0;
 }
 
@@ -1007,6 +1026,10 @@ static void h_job(lp_http_req *r, void *user) {
     int64_t now = lp_mono_ns();
     body_ctx *c = body_begin(w, r, "job");
     if (!c) return;
+    if (c->refused) {
+        wk_reply_queue_full(w, r, c->dropped);
+        return;
+    }
     const char *code;
     char msg[400];
     char *body = c->buf;
@@ -1108,6 +1131,10 @@ static void h_batch(lp_http_req *r, void *user) {
     int64_t now = lp_mono_ns();
     body_ctx *c = body_begin(w, r, "batch");
     if (!c) return;
+    if (c->refused) {
+        wk_reply_queue_full(w, r, c->dropped);
+        return;
+    }
     size_t k = batch_count(r, c->buf, c->len);
     if (!k) return;
     wk_job **jobs = calloc(k, sizeof *jobs);

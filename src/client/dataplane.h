@@ -50,6 +50,7 @@ typedef struct lc_worker {
     int in_flight;                   /* on the wire */
     int64_t retry_at_ns;             /* no new job is sent before this (worker starting) */
     int64_t progress_ns;             /* when a job result last came from it (the driver role's) */
+    int64_t queue_full_ns;           /* when it last answered 503 queue_full (the driver role's) */
     int64_t backoff_ms;
     struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
 } lc_worker;
@@ -62,6 +63,7 @@ typedef struct lc_dp {
     uint32_t nworkers;   /* = the lease's gpu_count when there is a data plane, else 0 */
     lc_worker *workers;
     struct curl_slist *json_headers, *raw_headers; /* Authorization + Content-Type + Expect: */
+    struct curl_slist *expect_headers; /* the same as raw_headers with "Expect: 100-continue" (large jobs) */
     pthread_mutex_t lock;
     struct lc_image *images;       /* modules loaded on the lease (shared by handles) */
     struct lepton_module *modules; /* open handles, doubly linked */

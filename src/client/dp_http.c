@@ -173,6 +173,14 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
         if (s) dp->raw_headers = s;
         bad = !s;
     }
+    /* Large jobs wait for "100 Continue": a worker whose job queue is full refuses them before their
+     * bytes are sent (docs/dataplane.md, Queue limit). */
+    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue"};
+    for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines; k++) {
+        struct curl_slist *s = curl_slist_append(dp->expect_headers, expect_lines[k]);
+        if (s) dp->expect_headers = s;
+        bad = !s;
+    }
     memset(line, 0, n); /* a secret: leave no stray copy */
     free(line);
     return bad ? -1 : 0;
@@ -294,6 +302,7 @@ void lc_dp_free(lc_dp *dp) {
     free(dp->workers);
     wipe_headers(dp->json_headers);
     wipe_headers(dp->raw_headers);
+    wipe_headers(dp->expect_headers);
     pthread_cond_destroy(&dp->io_cv);
     pthread_cond_destroy(&dp->role_cv);
     pthread_mutex_destroy(&dp->lock);

@@ -47,6 +47,8 @@ static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 #define START_BATCH 64
 #define LC_DP_GRACE_NS 1000000    /* jobs nobody drives for this long are taken over by the I/O thread */
 #define LC_DP_BULK (1u << 20)     /* a job moving this many bytes gets large curl buffers */
+#define LC_DP_EXPECT (8u << 20)   /* a job sending this many bytes waits for "100 Continue" */
+#define LC_DP_FULL_NS (10ll * 1000000000) /* ... and from 1 MiB, this long after a 503 queue_full */
 #define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 200
@@ -587,7 +589,12 @@ static void job_start(lc_dp *dp, lepton_task *t) {
     /* The seq in a header: a worker whose queue is full takes the job every other waits for. */
     snprintf(t->seq_line, sizeof t->seq_line, "Lepton-Job-Seq: %" PRIu64, t->seq);
     t->seq_header.data = t->seq_line;
-    t->seq_header.next = dp->raw_headers;
+    /* Large bodies wait for "100 Continue" (one round trip), so that a full worker refuses them
+     * before they are sent: always from 8 MiB, and from 1 MiB while that worker is refusing. */
+    const lc_worker *wk = &dp->workers[t->worker];
+    int expect = body_len >= LC_DP_EXPECT ||
+                 (body_len >= LC_DP_BULK && wk->queue_full_ns && t->sent_ns - wk->queue_full_ns < LC_DP_FULL_NS);
+    t->seq_header.next = expect ? dp->expect_headers : dp->raw_headers;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &t->seq_header);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
@@ -735,6 +742,7 @@ static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
         int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
                                   &starting);
         lc_dp_note_answer(w, starting);
+        if (starting == LC_RETRY_QUEUE_FULL) w->queue_full_ns = now;
         /* A full queue is a busy worker, not a dead one: the timeout counts from its last result. */
         int64_t busy_until = w->progress_ns + (int64_t)dp->timeout_ms * 1000000;
         if (starting == LC_RETRY_QUEUE_FULL && w->progress_ns && busy_until > t->deadline_ns)

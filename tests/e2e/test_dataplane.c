@@ -917,6 +917,63 @@ out:
     lepton_client_close(c);
 }
 
+/* ---- more bytes of jobs in flight than a worker holds (256 MiB by default) ------------------ */
+/* The value of a metric in a worker's GET /metrics, or -1. */
+static long long worker_metric(const char *address, const char *name) {
+    h_broker wb = B; /* h_http talks to wb.url: point it at the worker */
+    snprintf(wb.url, sizeof wb.url, "%s", address);
+    h_resp r;
+    long long v = -1;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s{", name);
+    if (h_http(&wb, "GET", "/metrics", NULL, NULL, NULL, 0, &r) == 0 && r.status == 200 && r.body) {
+        const char *p = strstr(r.body, key);
+        if (p && (p = strchr(p, '}'))) v = strtoll(p + 1, NULL, 10);
+    }
+    h_resp_free(&r);
+    return v;
+}
+
+static void case_queue_bound(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    /* six jobs of 96 MiB each, on up to 8 connections at once: they cannot all wait in the worker */
+    enum { K = 6 };
+    const size_t N = 96u << 20;
+    unsigned char *src = malloc(N), *dst[K];
+    for (size_t i = 0; i < N; i++)
+        src[i] = (unsigned char)(i * 13 + (i >> 20));
+    lepton_buffer *b = alloc(l, 0, N);
+    lepton_task *t[K];
+    for (int k = 0; k < K; k++) {
+        dst[k] = malloc(4096);
+        lepton_step s[2] = {write_step(b, src, N), read_step(b, dst[k], 4096)};
+        lepton_job j = LEPTON_JOB_INIT;
+        j.steps = s;
+        j.step_count = 2;
+        CHECK_RC(lepton_submit(l, &j, &t[k]), LEPTON_OK);
+    }
+    for (int k = 0; k < K; k++) {
+        CHECK_RC(lepton_wait(t[k], 60000), LEPTON_OK);
+        CHECK(!memcmp(dst[k], src, 4096));
+        lepton_task_free(t[k]);
+        free(dst[k]);
+    }
+    long long refused = worker_metric(v.worker[0], "lepton_worker_queue_full_total");
+    printf("queue_bound: %d jobs of %zu MiB: %lld refused with 503 queue_full and sent again\n", K, N >> 20, refused);
+    CHECK(refused >= 0);
+    CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queued_bytes"), 0);
+    CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queue_limit_bytes"), 256ll << 20);
+    lepton_buffer_free(b);
+    free(src);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- kill -9 of a worker in the middle of a job ------------------------------------------- */
 typedef struct spin_job {
     lepton_buffer *flag, *out;
@@ -1417,6 +1474,7 @@ static const struct {
     {"batch", case_batch, NULL},
     {"fault", case_fault, NULL},
     {"fault_restart", case_fault_restart, NULL},
+    {"queue_bound", case_queue_bound, NULL},
     {"kill_worker", case_kill_worker, NULL},
     {"kill_agent", case_kill_agent, "--node-timeout-ms 1500"},
     {"expiry", case_expiry, NULL},

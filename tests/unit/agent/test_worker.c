@@ -715,10 +715,12 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     jr = run_job_h(json, data, W, NULL, NULL); /* without the seq header: the same */
     CHECK_EQ_INT(jr.http, 503);
     job_free(&jr);
-    /* a raw request head: the answer comes without the body being sent */
+    /* a raw request head that waits for "100 Continue": the answer comes before the body is sent
+     * (the requests above sent theirs at once: read and dropped, then answered) */
     char raw[2600];
     snprintf(raw, sizeof raw,
-             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nLepton-Job-Seq: 4\r\nContent-Length: %zu\r\n\r\n",
+             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nLepton-Job-Seq: 4\r\n"
+             "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
              g_auth, W + 200);
     CHECK_EQ_INT(raw_status(raw), 503);
     CHECK_EQ_INT(metric("lepton_worker_queue_full_total"), 3);
