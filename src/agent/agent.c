@@ -232,6 +232,12 @@ static void spawn(lp_agent *a, ag_slot *s) {
         argv[n++] = "--cuda-library";
         argv[n++] = a->cfg.cuda_library;
     }
+    char queue[32];
+    if (a->cfg.job_queue_bytes) {
+        snprintf(queue, sizeof queue, "%llu", a->cfg.job_queue_bytes);
+        argv[n++] = "--job-queue-bytes";
+        argv[n++] = queue;
+    }
     if (a->cfg.tls_cert[0]) { /* the paths only: each worker reads the files itself */
         argv[n++] = "--tls-cert";
         argv[n++] = a->cfg.tls_cert;

@@ -18,7 +18,7 @@ const char *lp_agent_usage(void) {
     return "usage: leptond --broker URL --token NODE_TOKEN [--listen ADDR:PORT] [--price USD]\n"
            "               [--cuda-library PATH] [--name NAME] [--gpus 0,1] [--config FILE]\n"
            "               [--state-dir DIR] [--advertise HOST] [--worker PATH] [--log-level LEVEL]\n"
-           "               [--tls-cert FILE --tls-key FILE] [--ca-file FILE]\n"
+           "               [--tls-cert FILE --tls-key FILE] [--ca-file FILE] [--job-queue-bytes N]\n"
            "\n"
            "The Lepton node agent: offers this host's GPUs to a broker, starts one lease worker per\n"
            "leased GPU (listening on PORT+1+i for the agent's i-th GPU) and ends it when the lease ends.\n"
@@ -40,6 +40,9 @@ const char *lp_agent_usage(void) {
            "  --tls-key FILE      the PEM private key (unencrypted) of --tls-cert\n"
            "  --ca-file FILE      PEM CA bundle to verify an https:// broker's certificate with, instead of\n"
            "                      the system's (e.g. a private CA, or the broker's self-signed certificate)\n"
+           "  --job-queue-bytes N bytes of job requests a lease worker holds for jobs that wait for their\n"
+           "                      turn (default 268435456 = 256 MiB; at least 65536); past it a job is\n"
+           "                      answered 503 queue_full and liblepton sends it again a moment later\n"
            "  --help              this text\n"
            "\n"
            "Example:\n"
@@ -179,6 +182,17 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
             return -1;
         }
         c->price = p;
+        return 0;
+    }
+    if (!strcmp(key, "job_queue_bytes")) {
+        char *end;
+        errno = 0;
+        unsigned long long q = strtoull(v, &end, 10);
+        if (!*v || *v == '-' || *end || errno || q < 65536 || q > (1ull << 40)) {
+            lp_set_err(err, en, "job-queue-bytes: '%s' is not a byte count in 65536..1099511627776 (e.g. 268435456)", v);
+            return -1;
+        }
+        c->job_queue_bytes = q;
         return 0;
     }
     if (!strcmp(key, "cuda_library")) return copy_str(c->cuda_library, sizeof c->cuda_library, "cuda-library", v, err, en);

@@ -24,6 +24,7 @@ typedef struct lp_agent_config {
     char ca_file[512];      /* PEM CA bundle that verifies an https:// broker; "" → the system's */
     char config_file[512];
     int log_level;          /* LOG_* of log.h, -1 = unset */
+    unsigned long long job_queue_bytes; /* bytes of jobs a worker holds before running them; 0 → 256 MiB */
     int embedded;           /* not a flag: set by a program that runs the agent inside itself
                                (lp_agent_run then takes no signals; see agent.h) */
 } lp_agent_config;

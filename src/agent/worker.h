@@ -26,6 +26,8 @@
 #define WK_MAX_STEPS 4096
 #define WK_MAX_ARGS 256
 #define WK_BUFFER_MAX (1ull << 42)   /* bytes of one buffer */
+#define WK_QUEUE_DEFAULT (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
+#define WK_SEQ_HEADER "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
 
 typedef struct wk_buffer {
     uint64_t id;
@@ -74,7 +76,10 @@ typedef struct lp_worker {
     wk_buffer *buffers;
     uint64_t next_buffer_id;
     uint64_t *lost; /* ids that lived on a previous worker of this GPU */
+    signed char *lost_why; /* [nlost] index into lost_reasons + 1; 0 = not known (yet); -1 = none */
     size_t nlost;
+    char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
+    int nreasons;
     int journal_fd;
     /* modules (mod_mu; loads are serialized by it) */
     pthread_mutex_t mod_mu;
@@ -96,6 +101,12 @@ typedef struct lp_worker {
     size_t remembered, remembered_bytes;
     int seq_fd;
     char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */
+    uint64_t queue_limit;      /* bytes of job bodies held for jobs not yet run (0 → WK_QUEUE_DEFAULT) */
+    uint64_t queued_bytes;     /* held now: bodies arriving or waiting for their turn */
+    uint64_t queued_jobs;      /* jobs entered and not run yet */
+    uint64_t queue_full_total; /* requests refused with 503 queue_full */
+    int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
+    uint64_t restarting_total; /* requests answered 503 worker_restarting */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */
     char poison[256];
@@ -127,21 +138,31 @@ const wk_func *wk_module_func(lp_worker *w, wk_module *m, const char *name, char
 /* Journals the seq counters (under job_mu): a replacement worker goes on after the highest seq its
  * predecessor accepted, since whatever it had not finished died with it. */
 void wk_seq_save(lp_worker *w);
-/* Marks the context lost after a sticky error (the worker then exits). */
+/* Marks the context lost after a sticky error (the worker then answers 503 worker_restarting to
+ * everything and exits). why starts with the driver's error name (CUDA_ERROR_...): it is kept in
+ * the buffer journal so that the replacement can say why the buffers were lost. */
 void wk_poison(lp_worker *w, const char *why);
+/* The message for a buffer that died with a predecessor ("buffer N was lost when ..."). */
+void wk_lost_text(lp_worker *w, uint64_t id, char *out, size_t n);
 static inline int wk_is_poisoned(lp_worker *w) { return __atomic_load_n(&w->poisoned, __ATOMIC_ACQUIRE); }
 
 /* worker_jobs.c */
 void wk_jobs_stop(lp_worker *w); /* wakes the waiting requests: they answer 502 */
+void wk_jobs_wake(lp_worker *w); /* after wk_poison: the waiting requests answer 503 worker_restarting */
 void wk_jobs_free(lp_worker *w); /* after the HTTP server is gone */
 int wk_jobs_route(lp_worker *w, lp_http_server *s); /* POST /v1/jobs and POST /v1/jobs/batch */
 
 /* worker_http.c */
 int wk_http_routes(lp_worker *w, lp_http_server *s);
-/* Checks the request's lease token; on failure answers 401/403 and returns -1. */
+/* Checks the request's lease token; on failure answers 401/403 and returns -1. A poisoned worker
+ * answers 503 worker_restarting instead, whatever the token. */
 int wk_authorized(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
-void wk_reply_buffer_status(lp_http_req *r, uint64_t id, int status);
+void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status);
+/* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address) and
+ * 503 queue_full (too many bytes of jobs wait here), both with Retry-After. */
+void wk_reply_restarting(lp_worker *w, lp_http_req *r);
+void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len);
 
 /* worker_jobs.c: the decoders of POST /v1/jobs and /v1/jobs/batch bodies without a request or a
  * GPU (tests/fuzz). wk_job_decode: 0 a well-formed job, 1 a job that fails in its turn (msg says

@@ -13,12 +13,20 @@
 #include "wire.h"
 #include "worker.h"
 
+static void reply_code(lp_http_req *r, int status, const char *code, const char *hint, const char *msg) {
+    lp_http_reply_json_take(r, status, lp_http_error_body(code, msg, hint));
+}
+
 /* The last token accepted on this thread: a connection (one thread each) keeps sending the same
  * one, so the signature is checked once per connection rather than once per request. */
 static _Thread_local char tl_good[1024];
 
 int wk_authorized(lp_worker *w, lp_http_req *r) {
     char msg[300];
+    if (wk_is_poisoned(w)) {
+        wk_reply_restarting(w, r);
+        return -1;
+    }
     const char *auth = lp_http_header(r, "Authorization");
     if (auth && tl_good[0] && !strcmp(auth, tl_good)) return 0;
     int rc = lp_token_check(&w->scope, auth, msg, sizeof msg);
@@ -37,14 +45,31 @@ int wk_authorized(lp_worker *w, lp_http_req *r) {
     return -1;
 }
 
-static void reply_code(lp_http_req *r, int status, const char *code, const char *hint, const char *msg) {
-    lp_http_reply_json_take(r, status, lp_http_error_body(code, msg, hint));
+#define RETRY_AFTER_S "1"
+
+void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
+    char msg[400];
+    __atomic_fetch_add(&w->restarting_total, 1, __ATOMIC_RELAXED);
+    snprintf(msg, sizeof msg, "the worker of GPU %s is restarting after %s; a fresh one comes up at this address",
+             w->uuid, w->poison);
+    lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
+    reply_code(r, 503, "worker_restarting", "retry in a moment: buffers allocated before the fault are lost", msg);
 }
 
-void wk_reply_buffer_status(lp_http_req *r, uint64_t id, int status) {
+void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
+    char msg[400];
+    snprintf(msg, sizeof msg,
+             "the worker of GPU %s holds %" PRIu64 " bytes of jobs waiting for their turn; a job of %" PRIu64
+             " bytes would pass its limit of %" PRIu64 " bytes (leptond --job-queue-bytes)",
+             w->uuid, __atomic_load_n(&w->queued_bytes, __ATOMIC_RELAXED), len, w->queue_limit);
+    lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
+    reply_code(r, 503, "queue_full", "send it again once earlier jobs have run", msg);
+}
+
+void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status) {
     char msg[200];
     if (status == 410) {
-        snprintf(msg, sizeof msg, "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure", id);
+        wk_lost_text(w, id, msg, sizeof msg);
         reply_code(r, 410, "buffer_lost", "allocate a new buffer and write its contents again", msg);
     } else {
         snprintf(msg, sizeof msg, "no buffer %" PRIu64 " on this GPU", id);
@@ -92,6 +117,34 @@ static void h_healthz(lp_http_req *r, void *user) {
                                       "uuid", w->uuid));
 }
 
+/* Prometheus text: the job queue's bytes, its limit and its refusals, and the restarting answers. */
+static void h_metrics(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    char body[2048];
+    uint64_t bytes = 0, jobs = 0;
+    pthread_mutex_lock(&w->job_mu);
+    bytes = w->queued_bytes;
+    jobs = w->queued_jobs;
+    pthread_mutex_unlock(&w->job_mu);
+    char lb[256];
+    snprintf(lb, sizeof lb, "lease=\"%.100s\",gpu=\"%.64s\"", w->lease, w->uuid);
+    int n = snprintf(
+        body, sizeof body,
+        "# HELP lepton_worker_queued_bytes Bytes of job requests held for jobs not yet run.\n"
+        "# TYPE lepton_worker_queued_bytes gauge\nlepton_worker_queued_bytes{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_queued_jobs Jobs accepted and waiting for their turn.\n"
+        "# TYPE lepton_worker_queued_jobs gauge\nlepton_worker_queued_jobs{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond --job-queue-bytes).\n"
+        "# TYPE lepton_worker_queue_limit_bytes gauge\nlepton_worker_queue_limit_bytes{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_queue_full_total Job requests refused with 503 queue_full.\n"
+        "# TYPE lepton_worker_queue_full_total counter\nlepton_worker_queue_full_total{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA error.\n"
+        "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n",
+        lb, bytes, lb, jobs, lb, w->queue_limit, lb, __atomic_load_n(&w->queue_full_total, __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED));
+    lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+}
+
 static void h_info(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
@@ -134,8 +187,13 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
                                 "cannot allocate %" PRId64 " bytes on GPU %s: %zu of %zu bytes are free", size,
                                 w->uuid, fr, total);
         } else {
-            lp_http_reply_error(r, WIRE_CUDA, NULL, "cuMemAlloc failed: %s", lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
-            if (lp_cuda_error_is_sticky(cr)) wk_poison(w, "cuMemAlloc");
+            const char *name = lp_cuda_error_name(&w->cu, cr, nb, sizeof nb);
+            lp_http_reply_error(r, WIRE_CUDA, NULL, "cuMemAlloc failed: %s", name);
+            if (lp_cuda_error_is_sticky(cr)) {
+                char why[128];
+                snprintf(why, sizeof why, "%s in cuMemAlloc", name);
+                wk_poison(w, why);
+            }
         }
         return;
     }
@@ -148,7 +206,7 @@ static void h_buffer_free(lp_http_req *r, void *user) {
     uint64_t id;
     if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0) return;
     if (wk_buffer_free(w, id) != 0) {
-        wk_reply_buffer_status(r, id, 404);
+        wk_reply_buffer_status(w, r, id, 404);
         return;
     }
     lp_http_reply_bytes(r, 204, NULL, "", 0);
@@ -204,7 +262,7 @@ static put_ctx *put_begin(lp_worker *w, lp_http_req *r) {
     wk_buffer *b;
     int st = wk_buffer_get(w, id, &b);
     if (st) {
-        wk_reply_buffer_status(r, id, st);
+        wk_reply_buffer_status(w, r, id, st);
         return NULL;
     }
     if (offset > b->size || (has_len && len > b->size - offset)) {
@@ -295,7 +353,7 @@ static void h_buffer_get(lp_http_req *r, void *user) {
     wk_buffer *b;
     int st = wk_buffer_get(w, id, &b);
     if (st) {
-        wk_reply_buffer_status(r, id, st);
+        wk_reply_buffer_status(w, r, id, st);
         return;
     }
     if (offset > b->size || (has_size && size > b->size - offset)) {
@@ -460,6 +518,7 @@ static void h_module_delete(lp_http_req *r, void *user) {
 int wk_http_routes(lp_worker *w, lp_http_server *s) {
     int rc = lp_http_server_route(s, "GET", "/healthz", h_healthz, w);
     rc |= lp_http_server_route(s, "GET", "/v1/info", h_info, w);
+    rc |= lp_http_server_route(s, "GET", "/metrics", h_metrics, w);
     rc |= lp_http_server_route(s, "POST", "/v1/buffers", h_buffer_alloc, w);
     rc |= lp_http_server_route_stream(s, "PUT", "/v1/buffers/{id}", put_body, h_buffer_put, w);
     rc |= lp_http_server_route(s, "GET", "/v1/buffers/{id}", h_buffer_get, w);

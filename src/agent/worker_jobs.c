@@ -11,11 +11,23 @@
  * by its request thread. Each answers as it would alone; the response holds K records of u32 LE M
  * + the M bytes of that job's result (a refused job — seq too old, worker stopping — gets a result
  * JSON with its error code and no data). A request-level fault (framing, no usable seq, seqs not
- * increasing) runs nothing. */
+ * increasing) runs nothing.
+ *
+ * Memory: the bytes of job requests held for jobs not yet run (bodies arriving, and jobs waiting
+ * for an earlier seq) are counted against the worker's queue limit (--job-queue-bytes). A request
+ * that would pass it is refused with 503 queue_full before its body is read, unless its seq (the
+ * Lepton-Job-Seq header) is the next to run: that one is always taken, so the queue always drains.
+ * (A client that is sending its body without waiting for "100 Continue" gets the answer after its
+ * body, which is read and dropped: answering at once would reset its connection.)
+ *
+ * After a sticky CUDA error (wk_poison) only the job that faulted reports it: the jobs waiting
+ * behind it, and every request after it, are answered 503 worker_restarting, and their seqs are
+ * left to the replacement worker. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base64.h"
 #include "clock.h"
@@ -28,6 +40,7 @@
 #define REMEMBER_BYTES (256u << 20)
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
 #define MAX_VALUE 4096               /* bytes of one by-value kernel argument */
+#define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
 
 typedef struct wk_arg {
     int is_buffer;
@@ -353,10 +366,10 @@ static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t o
     if (st) {
         o->step = i;
         o->code = st == 410 ? "buffer_lost" : WIRE_NOT_FOUND;
-        snprintf(o->msg, sizeof o->msg,
-                 st == 410 ? "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure"
-                           : "no buffer %" PRIu64 " on this GPU",
-                 id);
+        if (st == 410)
+            wk_lost_text(w, id, o->msg, sizeof o->msg);
+        else
+            snprintf(o->msg, sizeof o->msg, "no buffer %" PRIu64 " on this GPU", id);
         return -1;
     }
     if (off > (*b)->size || size > (*b)->size - off) {
@@ -438,11 +451,13 @@ out:
 
 /* The result JSON of a job (step < 0: null), or NULL when out of memory. */
 static char *result_json(uint64_t seq, const char *status, const char *error, long step, int64_t queued_ns,
-                         int64_t started_ns, int64_t ended_ns) {
+                         int64_t started_ns, int64_t ended_ns, int restarting) {
     json_t *res = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", (json_int_t)seq, "status", status,
                             "error", error, "step", step >= 0 ? json_integer(step) : json_null(), "queued_ns",
                             (json_int_t)queued_ns, "started_ns", (json_int_t)started_ns, "ended_ns",
                             (json_int_t)ended_ns);
+    /* the worker is being replaced: the client waits for the fresh one instead of giving up */
+    if (res && restarting) json_object_set_new(res, "restarting", json_true());
     char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
     json_decref(res);
     return text;
@@ -492,7 +507,7 @@ static void run_job(lp_worker *w, wk_job *j) {
     }
     j->ended_ns = lp_mono_ns();
     char *text = result_json(j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1, j->queued_ns,
-                             j->started_ns, j->ended_ns);
+                             j->started_ns, j->ended_ns, wk_is_poisoned(w));
     size_t tl = text ? strlen(text) : 0;
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!text || tl + 4 > RES_HDR || !j->res_base) {
@@ -557,7 +572,7 @@ static int arriving_below_locked(const lp_worker *w, uint64_t seq) {
 
 /* Waits until j is done, running it here when it is due. Under job_mu. */
 static void drive_locked(lp_worker *w, wk_job *j) {
-    while (!j->done && !w->stopping) {
+    while (!j->done && !w->stopping && !wk_is_poisoned(w)) {
         if (!w->running) {
             wk_job *due = due_locked(w);
             if (due == j) {
@@ -567,10 +582,11 @@ static void drive_locked(lp_worker *w, wk_job *j) {
                 run_job(w, j);
                 pthread_mutex_lock(&w->job_mu);
                 j->done = 1;
+                w->queued_jobs--;
                 w->undone = j->next; /* j was the first unfinished job */
                 w->next_seq = j->seq + 1;
                 w->seq_done = j->seq;
-                if (w->seq_recv < j->seq) w->seq_recv = j->seq;
+                if (w->seq_recv < j->seq || wk_is_poisoned(w)) w->seq_recv = j->seq; /* see wk_poison */
                 wk_seq_save(w);
                 w->remembered++;
                 w->remembered_bytes += j->res_len;
@@ -582,10 +598,11 @@ static void drive_locked(lp_worker *w, wk_job *j) {
                 return;
             }
             if (!due) {
-                /* nothing due: has the earliest waiting job waited too long for a missing seq? */
+                /* nothing due: has the earliest waiting job waited too long for a missing seq? (not
+                 * while jobs are being refused for a full queue: the missing one may be among them) */
                 wk_job *first = w->undone;
                 if (first && first->seq > w->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
-                    !arriving_below_locked(w, first->seq)) {
+                    lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(w, first->seq)) {
                     lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " never arrived; going on with job %" PRIu64,
                            w->lease, w->uuid, w->next_seq, first->seq - 1, first->seq);
                     w->next_seq = first->seq;
@@ -646,6 +663,7 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
         return NULL;
     }
     j->refs = 2; /* the table's and the caller's */
+    w->queued_jobs++;
     j->next = *pp;
     *pp = j;
     if (!j->next) w->jobs_tail = j;
@@ -662,8 +680,18 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
 static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
     pthread_mutex_lock(&w->job_mu);
     uint64_t recv = w->seq_recv;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if (wk_is_poisoned(w)) { /* the context is lost: the replacement takes this seq */
+            why[i].seq = jobs[i]->seq;
+            why[i].code = WK_RESTARTING;
+            why[i].hint = "send it again in a moment";
+            snprintf(why[i].msg, sizeof why[i].msg, "the worker is restarting after %.150s", w->poison);
+            job_free(jobs[i]);
+            jobs[i] = NULL;
+            continue;
+        }
         jobs[i] = enter_locked(w, jobs[i], &why[i]);
+    }
     if (w->seq_recv != recv) wk_seq_save(w);
     int stopping = w->stopping;
     for (size_t i = 0; i < n && !stopping; i++)
@@ -676,6 +704,11 @@ static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
         why[i].hint = NULL;
         snprintf(why[i].msg, sizeof why[i].msg, "%s",
                  lost ? "the worker is shutting down" : "the worker ran out of memory for the job's result");
+        if (!j->done && wk_is_poisoned(w)) { /* it waited behind the job that faulted */
+            why[i].code = WK_RESTARTING;
+            why[i].hint = "send it again in a moment";
+            snprintf(why[i].msg, sizeof why[i].msg, "the worker is restarting after %.150s", w->poison);
+        }
         jobs[i] = NULL;
         if (--j->refs == 0) job_free(j); /* not while the table holds it: a job not done stays there */
     }
@@ -684,7 +717,7 @@ static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
 
 /* u32 LE n + the result JSON of a job refused before it ran (no data bytes), or NULL. */
 static char *refusal_record(const refusal *why, size_t *len) {
-    char *text = result_json(why->seq, why->code, why->msg, -1, 0, 0, 0);
+    char *text = result_json(why->seq, why->code, why->msg, -1, 0, 0, 0, !strcmp(why->code, WK_RESTARTING));
     size_t tl = text ? strlen(text) : 0;
     char *rec = text ? malloc(4 + tl) : NULL;
     if (rec) {
@@ -705,8 +738,43 @@ typedef struct body_ctx {
     char *buf;
     size_t len, cap;
     uint64_t arriving; /* the seq announced as arriving (0 = none) */
+    uint64_t held;     /* bytes counted in w->queued_bytes for this request */
+    uint64_t dropped;  /* refused (queue full): bytes of its body read and dropped */
     int looked;
+    int refused;
 } body_ctx;
+
+/* Gives back the bytes a request counted against the queue limit (its job has run, or it ends). */
+static void queue_release(body_ctx *c) {
+    if (!c->held) return;
+    pthread_mutex_lock(&c->w->job_mu);
+    c->w->queued_bytes -= c->held;
+    pthread_mutex_unlock(&c->w->job_mu);
+    c->held = 0;
+}
+
+/* Counts a request of len bytes against the queue limit, before its body is read. Refuses (0)
+ * when it would pass the limit, unless nothing else is held (a job larger than the limit still
+ * runs, alone) or its seq, from the Lepton-Job-Seq header, is the next to run or one already run
+ * (a retry): the job every other waits for is never refused. */
+static int queue_admit(lp_worker *w, lp_http_req *r, uint64_t len) {
+    const char *hs = lp_http_header(r, WK_SEQ_HEADER);
+    char *end = NULL;
+    unsigned long long seq = hs ? strtoull(hs, &end, 10) : 0;
+    int known = hs && end != hs && !*end && seq > 0;
+    uint64_t limit = w->queue_limit ? w->queue_limit : WK_QUEUE_DEFAULT;
+    pthread_mutex_lock(&w->job_mu);
+    int ok = !w->queued_bytes || len <= limit - (w->queued_bytes < limit ? w->queued_bytes : limit) ||
+             (known && seq <= w->next_seq);
+    if (ok) {
+        w->queued_bytes += len;
+    } else {
+        w->queue_full_total++;
+        w->queue_full_ns = lp_mono_ns();
+    }
+    pthread_mutex_unlock(&w->job_mu);
+    return ok;
+}
 
 static void arriving_drop(lp_worker *w, uint64_t seq) {
     pthread_mutex_lock(&w->job_mu);
@@ -745,6 +813,7 @@ static void announce(body_ctx *c) {
 static void body_ctx_free(void *p) {
     body_ctx *c = p;
     if (!c) return;
+    queue_release(c);
     if (c->arriving) arriving_drop(c->w, c->arriving);
     free(c->buf);
     free(c);
@@ -763,25 +832,47 @@ static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
                             "a %s of %llu bytes exceeds the limit of %u bytes", what, len, WK_JOB_MAX);
         return NULL;
     }
+    int admitted = queue_admit(w, r, len);
+    const char *expect = lp_http_header(r, "Expect");
+    if (!admitted && (!len || (expect && !strcasecmp(expect, "100-continue")))) {
+        wk_reply_queue_full(w, r, len); /* the client waits for "100 Continue": it sends no body */
+        return NULL;
+    }
     c = calloc(1, sizeof *c);
     if (!c) {
+        if (admitted) {
+            pthread_mutex_lock(&w->job_mu);
+            w->queued_bytes -= len;
+            pthread_mutex_unlock(&w->job_mu);
+        }
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return NULL;
     }
     c->w = w;
     c->what = what;
+    lp_http_set_ctx(r, c, body_ctx_free);
+    if (!admitted) {
+        /* A client already sending its body would have the connection reset under it if answered
+         * now (unread bytes in the socket): its body is read and dropped, never held, and the
+         * answer goes when it has ended. */
+        c->refused = 1;
+        return c;
+    }
+    c->held = len;
     c->cap = len ? (size_t)len : 0;
     if (c->cap && !(c->buf = malloc(c->cap))) {
-        free(c);
         lp_http_reply_error(r, WIRE_NO_MEMORY, NULL, "cannot hold a %s of %llu bytes", what, len);
-        return NULL;
+        return NULL; /* body_ctx_free gives the bytes back */
     }
-    lp_http_set_ctx(r, c, body_ctx_free);
     return c;
 }
 
 static int body_add(body_ctx *c, lp_http_req *r, const char *data, size_t size) {
     if (!size) return 0;
+    if (c->refused) {
+        c->dropped += size;
+        return 0;
+    }
     if (c->len + size > WK_JOB_MAX) {
         lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a %s exceeds the limit of %u bytes", c->what,
                             WK_JOB_MAX);
@@ -801,13 +892,19 @@ static int body_add(body_ctx *c, lp_http_req *r, const char *data, size_t size) 
     }
     memcpy(c->buf + c->len, data, size);
     c->len += size;
+    if (c->len > c->held) { /* a body without a Content-Length: counted as it comes */
+        pthread_mutex_lock(&c->w->job_mu);
+        c->w->queued_bytes += c->len - c->held;
+        pthread_mutex_unlock(&c->w->job_mu);
+        c->held = c->len;
+    }
     return 0;
 }
 
 static int job_body(lp_http_req *r, const char *data, size_t size, void *user) {
     body_ctx *c = body_begin(user, r, "job");
     if (!c || body_add(c, r, data, size) != 0) return -1;
-    announce(c);
+    if (!c->refused) announce(c);
     return 0;
 }
 
@@ -929,6 +1026,10 @@ static void h_job(lp_http_req *r, void *user) {
     int64_t now = lp_mono_ns();
     body_ctx *c = body_begin(w, r, "job");
     if (!c) return;
+    if (c->refused) {
+        wk_reply_queue_full(w, r, c->dropped);
+        return;
+    }
     const char *code;
     char msg[400];
     char *body = c->buf;
@@ -940,6 +1041,11 @@ static void h_job(lp_http_req *r, void *user) {
     }
     refusal why;
     submit(w, &j, &why, 1);
+    queue_release(c); /* it has run (or never will here) */
+    if (!j && why.code && !strcmp(why.code, WK_RESTARTING)) {
+        wk_reply_restarting(w, r);
+        return;
+    }
     reply_src *s = j ? reply_new(w, 1) : NULL;
     if (!s) {
         if (j) job_put(w, j);
@@ -1073,6 +1179,10 @@ static void h_batch(lp_http_req *r, void *user) {
     int64_t now = lp_mono_ns();
     body_ctx *c = body_begin(w, r, "batch");
     if (!c) return;
+    if (c->refused) {
+        wk_reply_queue_full(w, r, c->dropped);
+        return;
+    }
     size_t k = batch_count(r, c->buf, c->len);
     if (!k) return;
     wk_job **jobs = calloc(k, sizeof *jobs);
@@ -1088,6 +1198,7 @@ static void h_batch(lp_http_req *r, void *user) {
     c->buf = NULL;
     if (s) {
         submit(w, jobs, why, k);
+        queue_release(c);
         for (size_t i = 0; i < k; i++) {
             size_t len = jobs[i] ? jobs[i]->res_len : 0;
             const char *rec = jobs[i] ? jobs[i]->res : (s->own[i] = refusal_record(&why[i], &len));
@@ -1118,6 +1229,12 @@ int wk_jobs_route(lp_worker *w, lp_http_server *s) {
 void wk_jobs_stop(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
     w->stopping = 1;
+    for (wk_job *j = w->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&w->job_mu);
+}
+
+void wk_jobs_wake(lp_worker *w) {
+    pthread_mutex_lock(&w->job_mu);
     for (wk_job *j = w->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&w->job_mu);
 }

@@ -4,8 +4,11 @@
  *
  *   lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR --key-fd N
  *                 [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]
+ *                 [--job-queue-bytes N]
  *   fd N: the lease key and the GPU's ended leases (token.h, lp_token_grant_read), read to its end
- *   and closed; the key is never in the command line or the environment. */
+ *   and closed; the key is never in the command line or the environment.
+ *   environment: LEPTON_WORKER_LINGER_MS = how long a poisoned worker answers 503 worker_restarting
+ *                before it exits (default 300; tests raise it to observe those answers) */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +26,12 @@
 static const char USAGE[] =
     "usage: lepton-worker --listen ADDR:PORT --lease ID --uuid GPU-UUID --state-dir DIR --key-fd N\n"
     "                     [--node NAME] [--index I] [--cuda-library PATH] [--tls-cert FILE --tls-key FILE]\n"
+    "                     [--job-queue-bytes N]\n"
     "Serves one leased GPU's data plane (docs/dataplane.md) over HTTP, or HTTPS with --tls-cert and\n"
     "--tls-key (PEM files). Started by leptond, which writes the lease's key on the pipe --key-fd\n"
-    "names: \"key <64 hex digits>\\n\", then \"ended <lease id>\\n\" for leases of the GPU that ended.\n";
+    "names: \"key <64 hex digits>\\n\", then \"ended <lease id>\\n\" for leases of the GPU that ended.\n"
+    "--job-queue-bytes bounds the bytes of job requests held for jobs not yet run (default\n"
+    "268435456 = 256 MiB); past it a job is answered 503 queue_full.\n";
 
 static int parse_args(lp_worker *w, int argc, char **argv) {
     int key_fd = -1;
@@ -60,6 +66,16 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
                 return -1;
             }
             key_fd = (int)x;
+            continue;
+        } else if (!strcmp(a, "--job-queue-bytes")) {
+            char *end;
+            errno = 0;
+            unsigned long long x = strtoull(v, &end, 10);
+            if (*end || !*v || errno || x < 65536 || x > (1ull << 40) || *v == '-') {
+                fprintf(stderr, "lepton-worker: --job-queue-bytes '%s' is not a byte count in 65536..2^40\n", v);
+                return -1;
+            }
+            w->queue_limit = x;
             continue;
         } else if (!strcmp(a, "--index")) {
             char *end;
@@ -153,6 +169,7 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&w.mu, NULL);
     pthread_mutex_init(&w.mod_mu, NULL);
     pthread_mutex_init(&w.job_mu, NULL);
+    if (!w.queue_limit) w.queue_limit = WK_QUEUE_DEFAULT;
 
     char err[600];
     int64_t t0 = lp_mono_ms();
@@ -184,6 +201,9 @@ int main(int argc, char **argv) {
            w.lease, w.uuid, w.gpu_name, w.index, (int)getpid(), w.tls_cert[0] ? "https" : "http", w.listen,
            (long long)(lp_mono_ms() - t0));
 
+    const char *lg = getenv("LEPTON_WORKER_LINGER_MS");
+    long linger_ms = lg && *lg ? strtol(lg, NULL, 10) : 300;
+    if (linger_ms < 0 || linger_ms > 60000) linger_ms = 300;
     int code = LP_WORKER_EXIT_OK;
     for (;;) {
         struct timespec ts = {0, 100 * 1000 * 1000};
@@ -193,8 +213,9 @@ int main(int argc, char **argv) {
             break;
         }
         if (wk_is_poisoned(&w)) {
-            /* let the answers of the failed jobs go out before the process ends */
-            lp_sleep_ms(300);
+            /* let the answers of the failed jobs go out before the process ends; meanwhile
+             * every request is answered 503 worker_restarting */
+            lp_sleep_ms(linger_ms);
             code = LP_WORKER_EXIT_STICKY;
             break;
         }

@@ -28,16 +28,6 @@ int wk_bind(lp_worker *w) {
     return 0;
 }
 
-void wk_poison(lp_worker *w, const char *why) {
-    pthread_mutex_lock(&w->job_mu);
-    if (!w->poisoned) {
-        __atomic_store_n(&w->poisoned, 1, __ATOMIC_RELEASE);
-        snprintf(w->poison, sizeof w->poison, "%s", why);
-        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced", w->lease,
-               w->uuid, why);
-    }
-    pthread_mutex_unlock(&w->job_mu);
-}
 
 /* ---- journal ---- */
 /* Appends "a ID SIZE" (allocated) or "f ID" (freed). */
@@ -50,12 +40,23 @@ static void journal(lp_worker *w, char op, uint64_t id, uint64_t size) {
         lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
 }
 
-static int lost_has(const lp_worker *w, uint64_t id) {
+static long lost_find(const lp_worker *w, uint64_t id) {
     for (size_t i = 0; i < w->nlost; i++)
-        if (w->lost[i] == id) return 1;
-    return 0;
+        if (w->lost[i] == id) return (long)i;
+    return -1;
 }
 
+static int lost_has(const lp_worker *w, uint64_t id) { return lost_find(w, id) >= 0; }
+
+static void lost_remove(lp_worker *w, size_t i) {
+    w->nlost--;
+    w->lost[i] = w->lost[w->nlost];
+    w->lost_why[i] = w->lost_why[w->nlost];
+}
+
+/* The journal: "a ID SIZE" (allocated), "f ID" (freed), "x NAME" (a worker was poisoned by the
+ * CUDA error NAME: the buffers live then die with it), "g" (a worker started: the buffers lost
+ * before it keep the reason they have). */
 static int read_journal(lp_worker *w, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT ? 0 : -1;
@@ -63,6 +64,20 @@ static int read_journal(lp_worker *w, const char *path) {
     size_t cap = 0;
     uint64_t maxid = 0;
     while (fgets(line, sizeof line, f)) {
+        if (line[0] == 'g' || line[0] == 'x') {
+            int why = -1; /* "g": not known */
+            if (line[0] == 'x' && line[1] == ' ') {
+                line[strcspn(line, "\n")] = 0;
+                why = 0;
+                while (why < w->nreasons && strcmp(w->lost_reasons[why], line + 2)) why++;
+                if (why == w->nreasons && w->nreasons < (int)(sizeof w->lost_reasons / sizeof w->lost_reasons[0]))
+                    snprintf(w->lost_reasons[w->nreasons++], sizeof w->lost_reasons[0], "%.63s", line + 2);
+                why = why < w->nreasons ? why + 1 : -1;
+            }
+            for (size_t i = 0; i < w->nlost; i++)
+                if (!w->lost_why[i]) w->lost_why[i] = (signed char)why;
+            continue;
+        }
         char op;
         uint64_t id = 0, size = 0;
         if (sscanf(line, "%c %" SCNu64 " %" SCNu64, &op, &id, &size) < 2 || id == 0) continue;
@@ -71,21 +86,64 @@ static int read_journal(lp_worker *w, const char *path) {
             if (w->nlost == cap) {
                 cap = cap ? cap * 2 : 16;
                 uint64_t *nl = realloc(w->lost, cap * sizeof *nl);
-                if (!nl) {
+                signed char *nw = nl ? realloc(w->lost_why, cap) : NULL;
+                if (nl) w->lost = nl;
+                if (!nw) {
                     fclose(f);
                     return -1;
                 }
-                w->lost = nl;
+                w->lost_why = nw;
             }
+            w->lost_why[w->nlost] = 0;
             w->lost[w->nlost++] = id;
         } else if (op == 'f') {
-            for (size_t i = 0; i < w->nlost; i++)
-                if (w->lost[i] == id) w->lost[i] = w->lost[--w->nlost];
+            long i = lost_find(w, id);
+            if (i >= 0) lost_remove(w, (size_t)i);
         }
     }
     fclose(f);
     w->next_buffer_id = maxid + 1;
+    for (size_t i = 0; i < w->nlost; i++) /* a crash (no "x" line): the reason is not known */
+        if (!w->lost_why[i]) w->lost_why[i] = -1;
     return 0;
+}
+
+void wk_lost_text(lp_worker *w, uint64_t id, char *out, size_t n) {
+    pthread_mutex_lock(&w->mu);
+    long i = lost_find(w, id);
+    int why = i >= 0 ? w->lost_why[i] : -1;
+    if (why > 0)
+        snprintf(out, n, "buffer %" PRIu64 " was lost when the worker restarted after %s", id,
+                 w->lost_reasons[why - 1]);
+    else
+        snprintf(out, n, "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure", id);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void wk_poison(lp_worker *w, const char *why) {
+    pthread_mutex_lock(&w->job_mu);
+    if (!w->poisoned) {
+        snprintf(w->poison, sizeof w->poison, "%s", why); /* before the flag: readers read it unlocked */
+        __atomic_store_n(&w->poisoned, 1, __ATOMIC_RELEASE);
+        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced", w->lease,
+               w->uuid, why);
+        /* Jobs accepted but not run are answered 503 worker_restarting: the replacement takes
+         * their seqs (a job running now sets seq_done, and seq_recv with it, when it ends). */
+        w->seq_recv = w->seq_done;
+        wk_seq_save(w);
+        /* the error's name, for the replacement's buffer_lost messages */
+        char name[64];
+        size_t nl = strspn(why, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+        snprintf(name, sizeof name, "%.*s", (int)(nl && nl < sizeof name ? nl : 0), why);
+        if (w->journal_fd >= 0) {
+            char line[80];
+            int len = snprintf(line, sizeof line, "x %s\n", nl > 5 && nl < sizeof name ? name : "a sticky CUDA error");
+            if (len > 0 && write(w->journal_fd, line, (size_t)len) != len)
+                lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
+        }
+    }
+    pthread_mutex_unlock(&w->job_mu);
+    wk_jobs_wake(w);
 }
 
 /* Maps the seq record so that saving it (twice per job) costs no system call: stores into a shared
@@ -129,6 +187,9 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
         snprintf(err, err_size, "cannot open the buffer journal %s: %s", path, strerror(errno));
         return -1;
     }
+    /* the buffers lost so far keep their reason: a later "x" line is this worker's */
+    if (w->nlost && write(w->journal_fd, "g\n", 2) != 2)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
     snprintf(path, sizeof path, "%s/%s.seq", w->state_dir, w->uuid);
     w->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (w->seq_fd < 0) {
@@ -238,13 +299,13 @@ int wk_buffer_free(lp_worker *w, uint64_t id) {
         if (last) buffer_release(w, b);
         return 0;
     }
-    for (size_t i = 0; i < w->nlost; i++)
-        if (w->lost[i] == id) {
-            w->lost[i] = w->lost[--w->nlost];
-            journal(w, 'f', id, 0);
-            pthread_mutex_unlock(&w->mu);
-            return 0;
-        }
+    long li = lost_find(w, id);
+    if (li >= 0) {
+        lost_remove(w, (size_t)li);
+        journal(w, 'f', id, 0);
+        pthread_mutex_unlock(&w->mu);
+        return 0;
+    }
     pthread_mutex_unlock(&w->mu);
     return 404;
 }
@@ -620,6 +681,8 @@ void wk_state_close(lp_worker *w) {
     w->nstaging = 0;
     free(w->lost);
     w->lost = NULL;
+    free(w->lost_why);
+    w->lost_why = NULL;
     if (w->journal_fd >= 0) close(w->journal_fd);
     if (w->seq_map) munmap(w->seq_map, SEQ_RECORD);
     w->seq_map = NULL;

@@ -49,6 +49,8 @@ typedef struct lc_worker {
     struct lepton_task *head, *tail; /* queued, not yet on the wire, in seq order */
     int in_flight;                   /* on the wire */
     int64_t retry_at_ns;             /* no new job is sent before this (worker starting) */
+    int64_t progress_ns;             /* when a job result last came from it (the driver role's) */
+    int64_t queue_full_ns;           /* when it last answered 503 queue_full (the driver role's) */
     int64_t backoff_ms;
     struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
 } lc_worker;
@@ -61,6 +63,7 @@ typedef struct lc_dp {
     uint32_t nworkers;   /* = the lease's gpu_count when there is a data plane, else 0 */
     lc_worker *workers;
     struct curl_slist *json_headers, *raw_headers; /* Authorization + Content-Type + Expect: */
+    struct curl_slist *expect_headers; /* the same as raw_headers with "Expect: 100-continue" (large jobs) */
     pthread_mutex_t lock;
     struct lc_image *images;       /* modules loaded on the lease (shared by handles) */
     struct lepton_module *modules; /* open handles, doubly linked */
@@ -134,6 +137,8 @@ struct lepton_task {
     int64_t queued_ns, started_ns, ended_ns;
     char error[256];
     int32_t timeout_ms; /* the client's timeout (lepton_wait's negative timeout) */
+    struct curl_slist seq_header; /* "Lepton-Job-Seq: N" ahead of the lease's headers (not copied) */
+    char seq_line[48];
 
     /* Transport state: guarded by lc_dp.lock while queued, then the I/O thread's alone. */
     struct lepton_task *next, *prev;
@@ -226,17 +231,27 @@ typedef struct lc_xfer {
 } lc_xfer;
 
 /* Runs the transfers at once (in parallel when n > 1) and retries those whose worker is still
- * starting (refused before it ever answered, or 503 worker_starting) with a short back-off up
- * to the client's timeout. Each transfer's outcome is left in it; check it with lc_xfer_status. */
+ * starting (refused before it ever answered, or 503 worker_starting), restarting (503
+ * worker_restarting, then refused until the fresh one is up) or full (503 queue_full) with a
+ * short back-off up to the client's timeout. Each transfer's outcome is left in it; check it with lc_xfer_status. */
 void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n);
 /* The status of a finished transfer: LEPTON_OK for 2xx (and `ok_also`, e.g. 404, if not 0), else
  * the mapped failure with a message "fn: what: …" as the last error. */
 int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long ok_also);
 void lc_xfer_done(lc_xfer *x);
 
+/* What a 503 of a worker asks for: send the request again after a back-off (lc_dp_error_text). */
+#define LC_RETRY_STARTING 1   /* 503 worker_starting: the worker is not up yet */
+#define LC_RETRY_QUEUE_FULL 2 /* 503 queue_full: too many bytes of jobs wait there */
+#define LC_RETRY_RESTARTING 3 /* 503 worker_restarting: a sticky CUDA error; a fresh worker comes up */
+
 /* Maps a worker's error answer (HTTP status + body) to a status and a message in out[n].
- * *starting is set when the worker says it is still starting. */
+ * *starting is set to an LC_RETRY_* when the worker asks for the request to be sent again
+ * (still starting, queue full, restarting), else 0. */
 int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting);
+/* Notes what a worker's answer says of it: it is up (answers), or it is being replaced (its next
+ * refused connections are the replacement not being up yet, and are retried). */
+void lc_dp_note_answer(lc_worker *w, int retry_kind);
 /* 1 for a curl result that means the connection was refused or broke before an answer: retried
  * while the worker has not answered this lease yet. */
 int lc_dp_conn_failure(int curl_code);

@@ -173,6 +173,14 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
         if (s) dp->raw_headers = s;
         bad = !s;
     }
+    /* Large jobs wait for "100 Continue": a worker whose job queue is full refuses them before their
+     * bytes are sent (docs/dataplane.md, Queue limit). */
+    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue"};
+    for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines; k++) {
+        struct curl_slist *s = curl_slist_append(dp->expect_headers, expect_lines[k]);
+        if (s) dp->expect_headers = s;
+        bad = !s;
+    }
     memset(line, 0, n); /* a secret: leave no stray copy */
     free(line);
     return bad ? -1 : 0;
@@ -294,6 +302,7 @@ void lc_dp_free(lc_dp *dp) {
     free(dp->workers);
     wipe_headers(dp->json_headers);
     wipe_headers(dp->raw_headers);
+    wipe_headers(dp->expect_headers);
     pthread_cond_destroy(&dp->io_cv);
     pthread_cond_destroy(&dp->role_cv);
     pthread_mutex_destroy(&dp->lock);
@@ -408,6 +417,13 @@ static size_t xfer_write(char *ptr, size_t size, size_t nmemb, void *user) {
     return n;
 }
 
+void lc_dp_note_answer(lc_worker *w, int retry_kind) {
+    if (retry_kind == LC_RETRY_RESTARTING)
+        atomic_store(&w->up, 0); /* its replacement is not up yet: refusals are retried */
+    else if (retry_kind != LC_RETRY_STARTING)
+        atomic_store(&w->up, 1);
+}
+
 int lc_dp_conn_failure(int cc) {
     return cc == CURLE_COULDNT_CONNECT || cc == CURLE_GOT_NOTHING || cc == CURLE_RECV_ERROR ||
            cc == CURLE_SEND_ERROR;
@@ -504,7 +520,7 @@ static void run_once(lc_dp *dp, lc_xfer *x, size_t n, const char *run) {
     for (size_t i = 0; i < n; i++) {
         if (!run[i]) continue;
         curl_easy_getinfo(x[i].easy->curl, CURLINFO_RESPONSE_CODE, &x[i].http);
-        if (x[i].http && !is_starting(&x[i])) atomic_store(&dp->workers[x[i].worker].up, 1);
+        if (x[i].http) lc_dp_note_answer(&dp->workers[x[i].worker], is_starting(&x[i]));
     }
 }
 
@@ -618,8 +634,11 @@ int lc_xfer_status(lc_dp *dp, const char *fn, const char *what, lc_xfer *x, long
     int st = lc_dp_error_text(x->http, x->answer.p ? x->answer.p : "", x->answer.len, text, sizeof text,
                               &starting);
     if (starting)
-        return lc_fail(LEPTON_ENODELOST, "%s: %s: the lease worker at %s was still starting after %d ms (%s)",
-                       fn, what, w->url, (int)dp->timeout_ms, text);
+        return lc_fail(st, "%s: %s: the lease worker at %s was still %s after %d ms (%s)", fn, what, w->url,
+                       starting == LC_RETRY_QUEUE_FULL   ? "too busy to take it"
+                       : starting == LC_RETRY_RESTARTING ? "restarting"
+                                                         : "starting",
+                       (int)dp->timeout_ms, text);
     return lc_fail(st, "%s: %s: %s", fn, what, text);
 }
 
@@ -688,7 +707,13 @@ int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t 
     }
     if (!msg || !*msg) msg = code;
     if (code && !strcmp(code, "worker_starting")) {
-        *starting = 1;
+        *starting = LC_RETRY_STARTING;
+        st = LEPTON_ENODELOST;
+    } else if (http == 503 && code && !strcmp(code, "queue_full")) {
+        *starting = LC_RETRY_QUEUE_FULL;
+        st = LEPTON_ENOCAPACITY;
+    } else if (http == 503 && code && !strcmp(code, "worker_restarting")) {
+        *starting = LC_RETRY_RESTARTING;
         st = LEPTON_ENODELOST;
     } else if (code && !strcmp(code, "buffer_lost")) {
         /* Not in wire.h (yet): a buffer of a worker that was replaced after a failure. */

@@ -47,6 +47,8 @@ static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 #define START_BATCH 64
 #define LC_DP_GRACE_NS 1000000    /* jobs nobody drives for this long are taken over by the I/O thread */
 #define LC_DP_BULK (1u << 20)     /* a job moving this many bytes gets large curl buffers */
+#define LC_DP_EXPECT (8u << 20)   /* a job sending this many bytes waits for "100 Continue" */
+#define LC_DP_FULL_NS (10ll * 1000000000) /* ... and from 1 MiB, this long after a 503 queue_full */
 #define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 200
@@ -584,7 +586,16 @@ static void job_start(lc_dp *dp, lepton_task *t) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
     }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, dp->raw_headers);
+    /* The seq in a header: a worker whose queue is full takes the job every other waits for. */
+    snprintf(t->seq_line, sizeof t->seq_line, "Lepton-Job-Seq: %" PRIu64, t->seq);
+    t->seq_header.data = t->seq_line;
+    /* Large bodies wait for "100 Continue" (one round trip), so that a full worker refuses them
+     * before they are sent: always from 8 MiB, and from 1 MiB while that worker is refusing. */
+    const lc_worker *wk = &dp->workers[t->worker];
+    int expect = body_len >= LC_DP_EXPECT ||
+                 (body_len >= LC_DP_BULK && wk->queue_full_ns && t->sent_ns - wk->queue_full_ns < LC_DP_FULL_NS);
+    t->seq_header.next = expect ? dp->expect_headers : dp->raw_headers;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, &t->seq_header);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -616,12 +627,13 @@ static void job_start(lc_dp *dp, lepton_task *t) {
 
 /* Status of a failed job's result code: the wire codes, plus buffer_lost (not in wire.h). */
 static int result_status(const char *code) {
-    if (!strcmp(code, "buffer_lost")) return LEPTON_ENODELOST;
+    if (!strcmp(code, "buffer_lost") || !strcmp(code, "worker_restarting")) return LEPTON_ENODELOST;
     return wire_code_to_status(code, 0);
 }
 
 /* Completes a job from its framed result (t->result: the JSON; READ bytes already in place). */
 static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
+    dp->workers[t->worker].progress_ns = lp_mono_ns();
     json_t *r = t->result.len == t->result_len ? json_loadb(t->result.p, t->result.len, 0, NULL) : NULL;
     if (!json_is_object(r)) {
         json_decref(r);
@@ -639,6 +651,16 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     if (!status) {
         json_decref(r);
         return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result has no \"status\"");
+    }
+    if (json_is_true(json_object_get(r, "restarting")))
+        /* a sticky CUDA error: the worker is being replaced, and later calls wait for the new one */
+        lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
+    if (!strcmp(status, "worker_restarting") && lp_mono_ns() < t->deadline_ns) {
+        /* a batched job that waited behind the one that faulted: the replacement runs it */
+        json_decref(r);
+        lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
+        if (job_requeue(dp, t, was_on_wire) == 0) return;
+        return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
     }
     if (!strcmp(status, "ok")) {
         json_decref(r);
@@ -719,7 +741,14 @@ static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
         int starting = 0;
         int st = lc_dp_error_text(http, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
                                   &starting);
-        if (!starting) atomic_store(&w->up, 1);
+        lc_dp_note_answer(w, starting);
+        if (starting == LC_RETRY_QUEUE_FULL) w->queue_full_ns = now;
+        /* A full queue is a busy worker, not a dead one: the timeout counts from its last result. */
+        int64_t busy_until = w->progress_ns + (int64_t)dp->timeout_ms * 1000000;
+        if (starting == LC_RETRY_QUEUE_FULL && w->progress_ns && busy_until > t->deadline_ns)
+            for (lepton_task *u = t; u; u = u->batch_next)
+                u->deadline_ns = busy_until;
+        /* not up yet, restarting, or too many jobs held there: sent again after a back-off */
         if (starting && now < t->deadline_ns) return request_requeue(dp, t, st, text);
         if (http >= 200 && http < 300) {
             snprintf(text, sizeof text, "the worker answered HTTP %ld with JSON instead of a job result",

@@ -4,6 +4,7 @@
  * `test_dataplane CASE`; CTest registers each case separately. Kernel outputs are compared with
  * host computations. With LEPTON_TEST_CUDA_LIBRARY naming a real libcuda.so.1 one agent offers the
  * real GPUs; cases that need more GPUs than it has are skipped (exit 77). */
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -831,6 +832,148 @@ out:
     lepton_client_close(c);
 }
 
+/* ---- right after a sticky fault: the next calls wait for the fresh worker, then work -------- */
+static void case_fault_restart(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    CHECK(ag != NULL);
+    if (!ag) goto out;
+    int slot0 = slot_of(ag, &v, 0);
+    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
+    int pattern[256];
+    for (int i = 0; i < 256; i++)
+        pattern[i] = i * 3 + 1;
+    lepton_buffer *b0 = alloc(l, 0, sizeof pattern);
+    CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
+
+    /* the faulting job, and a job submitted right behind it (it waits there for its turn) */
+    int n = 4;
+    long long far = 1LL << 40;
+    lepton_arg fa[] = {LEPTON_ARG_BUF(b0), LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(far)};
+    lepton_launch F = {om, "oob_write", {1}, {32}, 0, fa, 3};
+    lepton_step fs = launch_step(&F);
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = &fs;
+    j.step_count = 1;
+    lepton_task *t = NULL, *behind = NULL;
+    CHECK_RC(lepton_submit(l, &j, &t), LEPTON_OK);
+    lepton_step ws = write_step(b0, pattern, sizeof pattern);
+    lepton_job jb = LEPTON_JOB_INIT;
+    jb.steps = &ws;
+    jb.step_count = 1;
+    CHECK_RC(lepton_submit(l, &jb, &behind), LEPTON_OK);
+    /* only the job that faulted reports the CUDA error */
+    CHECK_RC(lepton_wait(t, 20000), LEPTON_ECUDA);
+    CHECK(strstr(lepton_last_error(), "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
+    lepton_task_free(t);
+
+    /* at once, without waiting for the agent: a new buffer and a saxpy on the same GPU work (they
+     * wait for the fresh worker) */
+    lepton_buffer *nb = NULL;
+    int rc = lepton_buffer_alloc(l, 0, 4096, &nb);
+    if (rc != LEPTON_OK) fprintf(stderr, "alloc right after the fault: %s: %s\n", lepton_status_name(rc), lepton_last_error());
+    CHECK_EQ_INT(rc, LEPTON_OK);
+    if (nb) {
+        CHECK_RC(lepton_buffer_write(nb, 0, pattern, sizeof pattern), LEPTON_OK);
+        int back[256] = {0};
+        CHECK_RC(lepton_buffer_read(nb, 0, back, sizeof back), LEPTON_OK);
+        CHECK(!memcmp(back, pattern, sizeof back));
+        lepton_buffer_free(nb);
+    }
+    saxpy_works(l, sm, 0, "right after the fault");
+    pid_t fresh = a_wait_worker(ag, slot0, old, 10000);
+    CHECK(fresh > 0 && fresh != old);
+
+    /* the job behind the fault ran on the fresh worker: its buffer was lost, and it says so */
+    char lost[200];
+    uint64_t bid = 0;
+    rc = lepton_wait(behind, 20000);
+    CHECK_EQ_INT(rc, LEPTON_ENODELOST);
+    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+    CHECK_RC(lepton_task_get_info(behind, &ti), LEPTON_OK);
+    CHECK(sscanf(strstr(ti.error, "buffer ") ? strstr(ti.error, "buffer ") : "", "buffer %" SCNu64, &bid) == 1);
+    snprintf(lost, sizeof lost, "buffer %" PRIu64 " was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS", bid);
+    CHECK(strstr(ti.error, lost) != NULL);
+    if (!strstr(ti.error, lost)) fprintf(stderr, "job behind the fault: %s\n", ti.error);
+    lepton_task_free(behind);
+    /* so does every call on the old buffer */
+    int back[256];
+    CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
+    CHECK(strstr(lepton_last_error(), lost) != NULL);
+    if (!strstr(lepton_last_error(), lost)) fprintf(stderr, "read of the old buffer: %s\n", lepton_last_error());
+    CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_ENODELOST);
+    CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
+    lepton_buffer_free(b0);
+    lepton_module_free(sm);
+    lepton_module_free(om);
+out:
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- more bytes of jobs in flight than a worker holds (256 MiB by default) ------------------ */
+/* The value of a metric in a worker's GET /metrics, or -1. */
+static long long worker_metric(const char *address, const char *name) {
+    h_broker wb = B; /* h_http talks to wb.url: point it at the worker */
+    snprintf(wb.url, sizeof wb.url, "%s", address);
+    h_resp r;
+    long long v = -1;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s{", name);
+    if (h_http(&wb, "GET", "/metrics", NULL, NULL, NULL, 0, &r) == 0 && r.status == 200 && r.body) {
+        const char *p = strstr(r.body, key);
+        if (p && (p = strchr(p, '}'))) v = strtoll(p + 1, NULL, 10);
+    }
+    h_resp_free(&r);
+    return v;
+}
+
+static void case_queue_bound(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    /* six jobs of 96 MiB each, on up to 8 connections at once: they cannot all wait in the worker */
+    enum { K = 6 };
+    const size_t N = 96u << 20;
+    unsigned char *src = malloc(N), *dst[K];
+    for (size_t i = 0; i < N; i++)
+        src[i] = (unsigned char)(i * 13 + (i >> 20));
+    lepton_buffer *b = alloc(l, 0, N);
+    lepton_task *t[K];
+    for (int k = 0; k < K; k++) {
+        dst[k] = malloc(4096);
+        lepton_step s[2] = {write_step(b, src, N), read_step(b, dst[k], 4096)};
+        lepton_job j = LEPTON_JOB_INIT;
+        j.steps = s;
+        j.step_count = 2;
+        CHECK_RC(lepton_submit(l, &j, &t[k]), LEPTON_OK);
+    }
+    for (int k = 0; k < K; k++) {
+        CHECK_RC(lepton_wait(t[k], 60000), LEPTON_OK);
+        CHECK(!memcmp(dst[k], src, 4096));
+        lepton_task_free(t[k]);
+        free(dst[k]);
+    }
+    long long refused = worker_metric(v.worker[0], "lepton_worker_queue_full_total");
+    printf("queue_bound: %d jobs of %zu MiB: %lld refused with 503 queue_full and sent again\n", K, N >> 20, refused);
+    CHECK(refused >= 0);
+    CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queued_bytes"), 0);
+    CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queue_limit_bytes"), 256ll << 20);
+    lepton_buffer_free(b);
+    free(src);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- kill -9 of a worker in the middle of a job ------------------------------------------- */
 typedef struct spin_job {
     lepton_buffer *flag, *out;
@@ -1330,6 +1473,8 @@ static const struct {
     {"pipeline", case_pipeline, NULL},
     {"batch", case_batch, NULL},
     {"fault", case_fault, NULL},
+    {"fault_restart", case_fault_restart, NULL},
+    {"queue_bound", case_queue_bound, NULL},
     {"kill_worker", case_kill_worker, NULL},
     {"kill_agent", case_kill_agent, "--node-timeout-ms 1500"},
     {"expiry", case_expiry, NULL},

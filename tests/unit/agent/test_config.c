@@ -63,6 +63,13 @@ int main(void) {
     CHECK(!strcmp(c.token, "from-env"));
     unsetenv("LEPTON_NODE_TOKEN");
 
+    /* the job queue bound of the workers */
+    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:1", "--token", "t")), 0);
+    CHECK(c.job_queue_bytes == 0); /* the worker's default */
+    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:1", "--token", "t", "--job-queue-bytes", "1048576")), 0);
+    CHECK(c.job_queue_bytes == 1048576);
+    CHECK_CONTAINS(lp_agent_usage(), "--job-queue-bytes");
+
     /* --help */
     CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--help")), 1);
     CHECK_CONTAINS(lp_agent_usage(), "Example");
@@ -75,7 +82,8 @@ int main(void) {
         {"--listen", "nowhere", "listen"},   {"--listen", "h:0", "listen"},     {"--listen", "h:70000", "listen"},
         {"--gpus", "0,0", "twice"},          {"--gpus", "a", "gpus"},           {"--gpus", "1,", "gpus"},
         {"--broker", "ftp://x", "broker"},   {"--name", "bad name", "name"},    {"--log-level", "loud", "log-level"},
-        {"--colour", "blue", "unknown"},
+        {"--colour", "blue", "unknown"},     {"--job-queue-bytes", "1000", "job-queue-bytes"},
+        {"--job-queue-bytes", "-5", "job-queue-bytes"}, {"--job-queue-bytes", "12x", "job-queue-bytes"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;

@@ -3,7 +3,10 @@
  * (write + launch + read with checked results, seq order, retries, argument checks), batches of
  * jobs (POST /v1/jobs/batch: per-job results, retries, request-level faults), tokens
  * (401/403), oversized and malformed bodies (4xx, worker still healthy), and a sticky CUDA error
- * (the worker exits 3; a replacement reloads the module and answers 410 for lost buffers).
+ * (the worker exits 3; a replacement reloads the module and answers 410 for lost buffers), the
+ * poisoned worker's answers in between (503 worker_restarting to everything, the jobs queued behind
+ * the fault included, whose seqs the replacement then runs), and the bound on the bytes of queued
+ * jobs (--job-queue-bytes: 503 queue_full before the body is read, the due job always taken).
  *
  *   test_worker WORKER_EXE CUDAEMU_LIBCUDA PTX_FILE */
 #include <arpa/inet.h>
@@ -29,6 +32,7 @@
 
 static int g_port;
 static char g_auth[2048];
+static const char *g_queue_bytes; /* --job-queue-bytes of the workers started next (NULL: the default) */
 
 typedef struct resp {
     long status;
@@ -191,8 +195,10 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
     snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
     pid_t pid = fork();
     if (pid == 0) {
-        execl(exe, exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir, "--node", "node-t",
-              "--index", "0", "--cuda-library", lib, "--key-fd", fdarg, (char *)NULL);
+        const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
+                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
+                              g_queue_bytes ? "--job-queue-bytes" : NULL, g_queue_bytes, NULL};
+        execv(exe, (char *const *)args);
         _exit(127);
     }
     close(kp[0]);
@@ -230,6 +236,97 @@ static int free_port(void) {
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     close(fd);
     return ntohs(sa.sin_port);
+}
+
+/* ---- requests with an extra header, answers with their headers ---- */
+static size_t on_header(char *p, size_t s, size_t n, void *u) {
+    resp *h = u;
+    return on_data(p, s, n, h);
+}
+
+/* One request with the lease token and an optional extra header line; the answer's headers go to
+ * *head (freed by the caller). */
+static resp req_h(const char *method, const char *path, const void *body, size_t len, const char *extra, resp *head) {
+    resp r = {0};
+    CURL *c = curl_easy_init();
+    char url[600], hb[2200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
+    snprintf(hb, sizeof hb, "Authorization: %s", g_auth);
+    struct curl_slist *h = curl_slist_append(NULL, hb);
+    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, "Content-Type: application/octet-stream");
+    if (extra) h = curl_slist_append(h, extra);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    if (head) {
+        memset(head, 0, sizeof *head);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+    }
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    }
+    if (curl_easy_perform(c) != CURLE_OK) r.status = -1;
+    else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (!r.body) r.body = calloc(1, 1);
+    if (head && !head->body) head->body = calloc(1, 1);
+    return r;
+}
+
+/* The value of a metric of GET /metrics (the worker's only series of that name), or -1. */
+static long long metric(const char *name) {
+    resp r = req("GET", "/metrics", NULL, 0, NULL, "");
+    long long v = -1;
+    char key[128];
+    snprintf(key, sizeof key, "\n%s{", name);
+    const char *p = r.status == 200 ? strstr(r.body, key) : NULL;
+    if (p && (p = strchr(p, '}'))) v = strtoll(p + 1, NULL, 10);
+    free(r.body);
+    return v;
+}
+
+/* Polls a metric until it reaches want (up to 10 s). */
+static int metric_reaches(const char *name, long long want) {
+    for (int i = 0; i < 1000; i++) {
+        if (metric(name) == want) return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+typedef struct sized_job {
+    char json[512];
+    const char *data;
+    size_t dlen;
+    char extra[64];
+    job_result r;
+} sized_job;
+
+static job_result run_job_h(const char *json, const void *data, size_t dlen, const char *extra, resp *head) {
+    size_t len;
+    char *b = job_body(json, data, dlen, &len);
+    job_result jr = {0};
+    jr.raw = req_h("POST", "/v1/jobs", b, len, extra, head);
+    free(b);
+    jr.http = jr.raw.status;
+    if (jr.http == 200 && jr.raw.len >= 4) {
+        size_t n = get_le32(jr.raw.body);
+        if (4 + n <= jr.raw.len) jr.res = json_loadb(jr.raw.body + 4, n, 0, NULL);
+    }
+    return jr;
+}
+
+static void *sized_thread(void *p) {
+    sized_job *j = p;
+    j->r = run_job_h(j->json, j->data, j->dlen, j->extra[0] ? j->extra : NULL, NULL);
+    return NULL;
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -627,6 +724,106 @@ static long long test_many_entries(long long seq) {
     return seq + 1;
 }
 
+/* ---- the bound on queued job bytes (--job-queue-bytes 2 MiB): jobs of 700 KiB that wait for an
+ * earlier seq fill it; the next is refused with 503 queue_full before its body is read, the job
+ * they wait for is taken anyway, and once they have run the refused one is taken again. ---- */
+static void test_queue(const char *exe, const char *lib, const char *uuid, const char *keyhex) {
+    char dir[] = "/tmp/lepton-worker-queue-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    g_port = free_port();
+    g_queue_bytes = "2097152";
+    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    g_queue_bytes = NULL;
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    CHECK_EQ_INT(metric("lepton_worker_queue_limit_bytes"), 2097152);
+    CHECK_EQ_INT(metric("lepton_worker_queued_bytes"), 0);
+    const size_t W = 700u << 10;
+    char *data = malloc(W);
+    for (size_t i = 0; i < W; i++) data[i] = (char)(i * 7);
+    resp r = req("POST", "/v1/buffers", "{\"size\": 4194304}", 17, "application/json", NULL);
+    CHECK_EQ_INT(r.status, 201);
+    json_t *jb = as_json(&r);
+    long long buf = json_integer_value(json_object_get(jb, "buffer"));
+    json_decref(jb);
+    free(r.body);
+    /* seqs 2 and 3 arrive first and wait for seq 1: 1.4 MiB held */
+    sized_job early[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&early[k], 0, sizeof early[k]);
+        snprintf(early[k].json, sizeof early[k].json,
+                 "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}", k + 2,
+                 buf, (size_t)(k + 1) * W, W);
+        early[k].data = data;
+        early[k].dlen = W;
+        snprintf(early[k].extra, sizeof early[k].extra, "Lepton-Job-Seq: %d", k + 2);
+        pthread_create(&th[k], NULL, sized_thread, &early[k]);
+        CHECK(metric_reaches("lepton_worker_queued_jobs", k + 1));
+    }
+    long long held = metric("lepton_worker_queued_bytes");
+    CHECK(held >= (long long)(2 * W) && held < 2097152);
+    /* seq 4 would pass the bound: refused before its body is read, with its error body and Retry-After */
+    char json[512], code[64];
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}",
+             buf, 3 * W, W);
+    resp head;
+    job_result jr = run_job_h(json, data, W, "Lepton-Job-Seq: 4", &head);
+    CHECK_EQ_INT(jr.http, 503);
+    CHECK(!strcmp(err_code(&jr.raw, code, sizeof code), "queue_full"));
+    CHECK_CONTAINS(jr.raw.body, "--job-queue-bytes");
+    CHECK_CONTAINS(head.body, "Retry-After: 1");
+    printf("queue_full answer: %.400s\n", jr.raw.body);
+    free(head.body);
+    job_free(&jr);
+    jr = run_job_h(json, data, W, NULL, NULL); /* without the seq header: the same */
+    CHECK_EQ_INT(jr.http, 503);
+    job_free(&jr);
+    /* a raw request head that waits for "100 Continue": the answer comes before the body is sent
+     * (the requests above sent theirs at once: read and dropped, then answered) */
+    char raw[2600];
+    snprintf(raw, sizeof raw,
+             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nLepton-Job-Seq: 4\r\n"
+             "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+             g_auth, W + 200);
+    CHECK_EQ_INT(raw_status(raw), 503);
+    CHECK_EQ_INT(metric("lepton_worker_queue_full_total"), 3);
+    CHECK_EQ_INT(metric("lepton_worker_queued_jobs"), 2);
+    /* seq 1, the one they wait for, is taken past the bound; then all three run */
+    snprintf(json, sizeof json, "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    jr = run_job_h(json, data, W, "Lepton-Job-Seq: 1", NULL);
+    CHECK_EQ_INT(jr.http, 200);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    job_free(&jr);
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        CHECK_EQ_INT(early[k].r.http, 200);
+        CHECK(!strcmp(job_status(&early[k].r), "ok"));
+        job_free(&early[k].r);
+    }
+    CHECK_EQ_INT(metric("lepton_worker_queued_bytes"), 0);
+    CHECK_EQ_INT(metric("lepton_worker_queued_jobs"), 0);
+    /* drained: seq 4 is taken now */
+    snprintf(json, sizeof json,
+             "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}, "
+             "{\"read\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, 3 * W, W, buf, 4 * W);
+    jr = run_job_h(json, data, W, "Lepton-Job-Seq: 4", NULL);
+    CHECK_EQ_INT(jr.http, 200);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    size_t n = jr.raw.len >= 4 ? get_le32(jr.raw.body) : 0;
+    int same = jr.raw.len == 4 + n + 4 * W;
+    for (size_t k = 0; same && k < 4; k++) same = !memcmp(jr.raw.body + 4 + n + k * W, data, W);
+    CHECK(same); /* every write landed */
+    job_free(&jr);
+    free(data);
+    kill(pid, SIGTERM);
+    CHECK_EQ_INT(wait_exit(pid, 10000), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 4 || access(argv[2], R_OK) != 0) {
         printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 2 ? argv[2] : "?");
@@ -638,6 +835,7 @@ int main(int argc, char **argv) {
     setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
     unsetenv("CUDAEMU_DEVICES");
     setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
+    setenv("LEPTON_WORKER_LINGER_MS", "2000", 1); /* a poisoned worker's answers stay observable */
 
     /* the GPU's UUID, as the agent would learn it */
     lp_cuda cu;
@@ -1106,6 +1304,8 @@ int main(int argc, char **argv) {
 
     /* ---- a sticky CUDA error: the job fails, the worker exits 3, a replacement takes over ---- */
     int sticky_ok = 0;
+    later behind;
+    memset(&behind, 0, sizeof behind);
     if (kernels) {
         unsigned long long bad_addr = 0x10;
         char av[32];
@@ -1113,11 +1313,54 @@ int main(int argc, char **argv) {
         snprintf(json, sizeof json,
                  "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}}]}",
                  seq++, sha, av);
+        /* a job that arrived first and waits behind the one that faults */
+        snprintf(behind.json, sizeof behind.json, "{\"seq\": %d, \"steps\": []}", seq);
+        pthread_t th_behind;
+        pthread_create(&th_behind, NULL, job_thread, &behind);
+        CHECK(metric_reaches("lepton_worker_queued_jobs", 1));
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
-        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_");
+        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_ILLEGAL_ADDRESS");
+        CHECK(json_is_true(json_object_get(jr.res, "restarting")));
         printf("sticky fault answer: %.300s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "");
         job_free(&jr);
+        /* only the faulting job reports the error: the one behind it, and every request from now
+         * on, is answered 503 worker_restarting with Retry-After */
+        pthread_join(th_behind, NULL);
+        CHECK_EQ_INT(behind.r.http, 503);
+        CHECK(!strcmp(err_code(&behind.r.raw, code, sizeof code), "worker_restarting"));
+        job_free(&behind.r);
+        resp rh;
+        r = req_h("GET", "/v1/info", NULL, 0, NULL, &rh);
+        CHECK_EQ_INT(r.status, 503);
+        CHECK(!strcmp(err_code(&r, code, sizeof code), "worker_restarting"));
+        CHECK_CONTAINS(r.body, "CUDA_ERROR_ILLEGAL_ADDRESS");
+        CHECK_CONTAINS(rh.body, "Retry-After: 1");
+        printf("restarting answer: %.300s\n", r.body);
+        free(rh.body);
+        free(r.body);
+        r = req("POST", "/v1/buffers", "{\"size\": 64}", 12, "application/json", NULL);
+        CHECK_EQ_INT(r.status, 503);
+        CHECK(!strcmp(err_code(&r, code, sizeof code), "worker_restarting"));
+        free(r.body);
+        snprintf(path, sizeof path, "/v1/buffers/%lld", ids[0]);
+        r = req("GET", path, NULL, 0, NULL, NULL);
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        r = req("PUT", mpath, ptx, plen, "application/octet-stream", NULL);
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        r = req("GET", "/v1/info", NULL, 0, NULL, ""); /* whatever the token */
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        jr = run_job(behind.json, NULL, 0);
+        CHECK_EQ_INT(jr.http, 503);
+        CHECK(!strcmp(err_code(&jr.raw, code, sizeof code), "worker_restarting"));
+        job_free(&jr);
+        r = req("GET", "/healthz", NULL, 0, NULL, "");
+        CHECK_EQ_INT(r.status, 503);
+        free(r.body);
+        CHECK(metric("lepton_worker_restarting_total") >= 7);
         int code3 = wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
         pid = start_worker(exe, lib, uuid, dir, keyhex);
@@ -1129,6 +1372,10 @@ int main(int argc, char **argv) {
         r = req("GET", path, NULL, 0, NULL, NULL);
         CHECK_EQ_INT(r.status, 410);
         CHECK(!strcmp(err_code(&r, code, sizeof code), "buffer_lost"));
+        char lostmsg[200];
+        snprintf(lostmsg, sizeof lostmsg, "buffer %lld was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS",
+                 ids[0]);
+        CHECK_CONTAINS(r.body, lostmsg);
         free(r.body);
         r = req("GET", mpath, NULL, 0, NULL, NULL); /* reloaded from the lease's state directory */
         CHECK_EQ_INT(r.status, 200);
@@ -1136,6 +1383,11 @@ int main(int argc, char **argv) {
         jr = run_job("{\"seq\": 1, \"steps\": []}", NULL, 0); /* it went on from its predecessor's seq */
         CHECK_EQ_INT(jr.http, 409);
         job_free(&jr);
+        jr = run_job(behind.json, NULL, 0); /* the job answered 503 runs here, as the next seq */
+        CHECK_EQ_INT(jr.http, 200);
+        CHECK(!strcmp(job_status(&jr), "ok"));
+        job_free(&jr);
+        seq++;
         snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, ids[1]);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "buffer_lost"));
@@ -1175,6 +1427,7 @@ int main(int argc, char **argv) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    test_queue(exe, lib, uuid, keyhex);
     free(ptx);
     free(pat);
     free(ab);

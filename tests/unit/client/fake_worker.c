@@ -47,7 +47,7 @@ struct fake_worker {
     int conn_fds[FW_MAX_CONNS];
     pthread_t conn_threads[FW_MAX_CONNS];
     fw_counts counts;
-    int starting;
+    int starting, queue_full, restarting;
     char modules[FW_MAX_MODULES][65];
     int nmodules;
     fw_buffer buffers[FW_MAX_BUFFERS]; /* id = index + 1 */
@@ -107,6 +107,19 @@ static void reply_error(int fd, int status, const char *code, const char *msg) {
     json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
     char *text = json_dumps(j, JSON_COMPACT);
     reply_json(fd, status, text);
+    free(text);
+    json_decref(j);
+}
+
+/* A 503 with Retry-After, as the real worker answers queue_full and worker_restarting. */
+static void reply_retry(int fd, const char *code, const char *msg) {
+    json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+    char *text = json_dumps(j, JSON_COMPACT);
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 503 X\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(text), text);
+    write_all(fd, head, (size_t)n);
     free(text);
     json_decref(j);
 }
@@ -416,9 +429,27 @@ static int handle(fake_worker *w, int fd, const char *method, const char *path, 
     if (!authorized) w->counts.unauthorized++;
     int starting = w->starting > 0;
     if (starting) w->starting--;
+    int is_job = !strcmp(method, "POST") && !strncmp(path, "/v1/jobs", 8);
+    if (is_job) {
+        const char *sh = strcasestr(headers, "\r\nLepton-Job-Seq: ");
+        w->counts.last_seq_header = sh ? strtoull(sh + 18, NULL, 10) : 0;
+    }
+    int full = !starting && is_job && w->queue_full > 0;
+    if (full) w->queue_full--;
+    int restarting = !starting && !full && w->restarting > 0;
+    if (restarting) w->restarting--;
+    if (full || restarting) w->counts.refused++;
     pthread_mutex_unlock(&w->lock);
     if (starting) {
         reply_error(fd, 503, "worker_starting", "the lease worker is starting");
+        return 0;
+    }
+    if (full) {
+        reply_retry(fd, "queue_full", "the worker holds too many bytes of jobs waiting for their turn");
+        return 0;
+    }
+    if (restarting) {
+        reply_retry(fd, "worker_restarting", "the worker is restarting after CUDA_ERROR_ILLEGAL_ADDRESS");
         return 0;
     }
     if (!authorized) {
@@ -700,6 +731,18 @@ fw_counts fw_get_counts(fake_worker *w) {
 void fw_add_module(fake_worker *w, const char *sha) {
     pthread_mutex_lock(&w->lock);
     snprintf(w->modules[w->nmodules++], 65, "%.64s", sha);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fw_queue_full(fake_worker *w, int n) {
+    pthread_mutex_lock(&w->lock);
+    w->queue_full = n;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void fw_restarting(fake_worker *w, int n) {
+    pthread_mutex_lock(&w->lock);
+    w->restarting = n;
     pthread_mutex_unlock(&w->lock);
 }
 

@@ -30,6 +30,8 @@ typedef struct fw_counts {
     int requests, module_gets, module_puts, module_deletes, buffer_allocs, buffer_writes, buffer_reads,
         buffer_frees, jobs, connections, unauthorized;
     int batches, largest_batch; /* POST /v1/jobs/batch requests (their jobs count in `jobs` too) */
+    int refused;                /* requests answered 503 queue_full or worker_restarting */
+    uint64_t last_seq_header;   /* the Lepton-Job-Seq header of the last job request (0: none) */
 } fw_counts;
 fw_counts fw_get_counts(fake_worker *w);
 
@@ -37,6 +39,10 @@ fw_counts fw_get_counts(fake_worker *w);
 void fw_add_module(fake_worker *w, const char *sha);
 /* Answers the next n requests with 503 worker_starting. */
 void fw_starting(fake_worker *w, int n);
+/* Answers the next n job requests (POST /v1/jobs, /v1/jobs/batch) with 503 queue_full. */
+void fw_queue_full(fake_worker *w, int n);
+/* Answers the next n requests with 503 worker_restarting (a worker after a sticky CUDA error). */
+void fw_restarting(fake_worker *w, int n);
 /* Marks buffer `id` as lost (410 buffer_lost), as after a worker replacement. */
 void fw_lose_buffer(fake_worker *w, uint64_t id);
 

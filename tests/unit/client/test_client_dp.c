@@ -705,6 +705,59 @@ static void worker_starting(void) {
     env_close(&e);
 }
 
+static void queue_full(void) {
+    /* 503 queue_full (a worker holding too many bytes of waiting jobs): the job is sent again
+     * after a back-off and succeeds; each request names its seq in Lepton-Job-Seq. */
+    env e;
+    env_open(&e, 1, 5000, 0);
+    lepton_buffer *b;
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_OK);
+    fw_queue_full(e.w[0], 3);
+    lepton_step s = {LEPTON_STEP_WRITE, b, 0, "12345678", 8, NULL};
+    lepton_task *t = submit(e.l, 0, &s, 1);
+    CHECK_RC(lepton_wait(t, -1), LEPTON_OK);
+    lepton_task_free(t);
+    fw_counts c = fw_get_counts(e.w[0]);
+    CHECK(c.refused == 3);
+    CHECK(c.jobs == 1); /* run once */
+    CHECK(c.last_seq_header == 1);
+    char back[8] = "";
+    CHECK_RC(lepton_buffer_read(b, 0, back, 8), LEPTON_OK);
+    CHECK(!memcmp(back, "12345678", 8));
+    /* a queue that stays full: the job fails with the worker's message after the client's timeout */
+    env_close(&e);
+    env_open(&e, 1, 400, 0);
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_OK);
+    fw_queue_full(e.w[0], 1000000);
+    lepton_step s2 = {LEPTON_STEP_WRITE, b, 0, "12345678", 8, NULL};
+    double t0 = now_ms();
+    t = submit(e.l, 0, &s2, 1);
+    CHECK_RC(lepton_wait(t, 3000), LEPTON_ENOCAPACITY); /* the job's own deadline ends it */
+    CHECK_MSG("too many bytes of jobs");
+    CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 3000);
+    lepton_task_free(t);
+    env_close(&e);
+}
+
+static void worker_restarting(void) {
+    /* 503 worker_restarting (after a sticky CUDA error): buffer calls and jobs wait and then work. */
+    env e;
+    env_open(&e, 1, 5000, 0);
+    lepton_module *m = load(&e);
+    fw_restarting(e.w[0], 3);
+    lepton_buffer *b;
+    CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_OK);
+    CHECK(fw_get_counts(e.w[0]).refused == 3);
+    fw_restarting(e.w[0], 2);
+    lepton_launch L = launch_of(m, "empty", NULL, 0);
+    lepton_step ls = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &L};
+    lepton_task *t = submit(e.l, 0, &ls, 1);
+    CHECK_RC(lepton_wait(t, -1), LEPTON_OK);
+    lepton_task_free(t);
+    CHECK(fw_get_counts(e.w[0]).refused == 5);
+    env_close(&e);
+}
+
 static void close_in_flight(void) {
     env e;
     env_open(&e, 1, 0, 0);
@@ -943,6 +996,7 @@ int main(int argc, char **argv) {
         {"task_states", task_states},           {"ended_seen", ended_seen},
         {"wait_timeouts", wait_timeouts},       {"node_lost", node_lost},
         {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
+        {"queue_full", queue_full},             {"worker_restarting", worker_restarting},
         {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
         {"derived_address", derived_address},   {NULL, NULL},
     };
