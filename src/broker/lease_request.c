@@ -10,7 +10,7 @@
 int lp_lease_req_parse(lp_http_req *r, const json_t *j, lp_lease_req *q) {
     memset(q, 0, sizeof *q);
     char err[256];
-    int64_t count = 1, mem = 0, ttl = 3600, wait = 0;
+    int64_t count = 1, mem = 0, ttl = 3600, wait = 0, keepalive = 0;
     double max_price = 0, max_cost = 0;
     const char *model = NULL, *labels = NULL, *key = NULL;
     if (lp_json_int(j, "gpu_count", 0, 1024, &count, err, sizeof err) ||
@@ -21,7 +21,8 @@ int lp_lease_req_parse(lp_http_req *r, const json_t *j, lp_lease_req *q) {
         lp_json_int(j, "ttl_seconds", 0, 2592000, &ttl, err, sizeof err) ||
         lp_json_int(j, "wait_ms", 0, 600000, &wait, err, sizeof err) ||
         lp_json_str(j, "labels", LP_STR_MAX, &labels, err, sizeof err) ||
-        lp_json_str(j, "idempotency_key", LP_STR_MAX, &key, err, sizeof err)) {
+        lp_json_str(j, "idempotency_key", LP_STR_MAX, &key, err, sizeof err) ||
+        lp_json_int(j, "keepalive_seconds", 0, LP_KEEPALIVE_MAX, &keepalive, err, sizeof err)) {
         lp_http_reply_error(r, WIRE_INVALID, NULL, "%s", err);
         return -1;
     }
@@ -39,6 +40,7 @@ int lp_lease_req_parse(lp_http_req *r, const json_t *j, lp_lease_req *q) {
     q->max_cost = max_cost;
     q->ttl_s = ttl ? (uint32_t)ttl : 3600;
     q->wait_ms = (int32_t)wait;
+    q->keepalive_s = (uint32_t)keepalive;
     snprintf(q->gpu_model, sizeof q->gpu_model, "%s", model ? model : "");
     snprintf(q->labels, sizeof q->labels, "%s", labels ? labels : "");
     snprintf(q->idem_key, sizeof q->idem_key, "%s", key ? key : "");

@@ -154,6 +154,8 @@ void lp_lease_fill_grant(lp_lease *l, const char *tenant, const lp_lease_req *re
     l->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
     int64_t cap_s = lp_meter_cap_seconds(req->gpu_count, pick->price, req->max_cost);
     l->cap_ms = cap_s >= 0 ? now_ms + cap_s * 1000 : 0;
+    l->keepalive_s = req->keepalive_s;
+    l->renewed_ms = now_ms;
     l->gpus = gpus;
 }
 
@@ -172,6 +174,15 @@ int lp_lease_extend_apply(lp_lease *l, uint32_t seconds, lp_err *e) {
 void lp_err_lease_already_ended(lp_err *e, const lp_lease *l) {
     lp_err_set(e, WIRE_LEASE_ENDED, NULL, "lease %s had already ended (%s: %s)", l->id,
                lp_lease_state_name(l->state), l->end_reason);
+}
+
+void lp_err_lease_not_found(lp_err *e, const char *id) {
+    lp_err_set(e, WIRE_NOT_FOUND, "list your leases with GET /v1/leases", "no lease %s", id);
+}
+
+void lp_err_lease_renew_ended(lp_err *e, const lp_lease *l) {
+    lp_err_set(e, WIRE_LEASE_ENDED, "open a new lease", "lease %s has ended (%s: %s); it cannot be renewed",
+               l->id, lp_lease_state_name(l->state), l->end_reason);
 }
 
 void lp_err_lease_extend_ended(lp_err *e, const lp_lease *l) {

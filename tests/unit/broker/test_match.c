@@ -142,7 +142,7 @@ static void test_due(void) {
     CHECK(lp_lease_due(&l, 11000, &st, &end, reason));
     CHECK_EQ_INT(st, LS_EXHAUSTED);
     CHECK_EQ_INT(end, 11000);
-    CHECK_CONTAINS(reason, "cost cap $0.01 reached");
+    CHECK_CONTAINS(reason, "cost cap $0.0105 reached");
     lp_bill b = lp_lease_bill(&l, 50000); /* never billed past its end */
     CHECK_EQ_INT(b.billed_s, 10);
     CHECK_NEAR(b.cost, 0.01);
