@@ -9,6 +9,7 @@
 #include "json_field.h"
 #include "lease_token.h"
 #include "log.h"
+#include "money.h"
 #include "rand.h"
 #include "wire.h"
 
@@ -102,8 +103,10 @@ static void h_register(lp_http_req *r, void *user) {
         lp_reply_err(r, &e);
         return;
     }
-    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at $%.4f/h, address %s", node.name,
-           created ? "registered" : "re-registered", who.tenant, node.gpu_count, node.price, node.address);
+    char price_text[LP_MONEY_MAX];
+    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at %s/h, address %s", node.name,
+           created ? "registered" : "re-registered", who.tenant, node.gpu_count,
+           lp_money_format(node.price, price_text, sizeof price_text), node.address);
     lp_broker_note_events(b, &ended);
     lp_event_list_clear(&ended);
     lp_broker_capacity_changed(b);

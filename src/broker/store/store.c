@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metering.h"
+#include "money.h"
 #include "store_common.h"
 #include "wire.h"
 
@@ -200,11 +201,14 @@ void lp_event_lease_ended(lp_event *ev, const lp_lease *l, int state, const char
 
 void lp_offer_list_describe(lp_offer_list *out, const lp_lease_req *req) {
     lp_err why = {0};
-    if (lp_match_check_cost(req, out->v[0].price, &why) != 0)
+    if (lp_match_check_cost(req, out->v[0].price, &why) != 0) {
         snprintf(out->message, sizeof out->message, "%s", why.message);
-    else
-        snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU",
-                 out->n, out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model, out->v[0].price);
+    } else {
+        char price[LP_MONEY_MAX];
+        snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at %s/h per GPU",
+                 out->n, out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model,
+                 lp_money_format(out->v[0].price, price, sizeof price));
+    }
 }
 
 int lp_store_open(const char *url, lp_store **out, lp_err *e) {
