@@ -322,7 +322,8 @@ static void case_isolation(void) {
     static const char *const routes[][3] = {{"GET", "", NULL},
                                              {"POST", "/close", "{}"},
                                              {"POST", "/extend", "{\"seconds\": 60}"},
-                                             {"POST", "/renew", "{}"}};
+                                             {"POST", "/renew", "{}"},
+                                             {"GET", "/usage", NULL}};
     for (size_t k = 0; k < sizeof routes / sizeof routes[0]; k++) {
         const char *ids[2] = {i.id, "ls_000000000000"};
         char bodies[2][1024];
