@@ -266,12 +266,12 @@ LEPTON_API int lepton_lease_extend(lepton_lease *l, uint32_t seconds);
 /**
  * Ends the lease: releases its GPUs, stops billing, frees its module and buffer handles, and
  * frees the lease handle — always, even when the broker cannot be reached (the lease then ends by
- * its TTL). Tasks of the lease that have not finished complete with LEPTON_ECANCELED (not yet
- * sent) or LEPTON_EEXPIRED (on their way or running); their handles stay valid until
- * lepton_task_free. Returns LEPTON_OK when the broker confirmed the end (also when the lease was
- * already closed by its holder, e.g. by a retried request), LEPTON_EEXPIRED when the lease had
- * already ended otherwise (TTL, cost cap, node loss), or the network error. NULL is a no-op
- * returning LEPTON_OK.
+ * its keepalive, if it has one, or its TTL). Stops the lease's renew thread first. Tasks of the
+ * lease that have not finished complete with LEPTON_ECANCELED (not yet sent) or LEPTON_EEXPIRED
+ * (on their way or running); their handles stay valid until lepton_task_free. Returns LEPTON_OK
+ * when the broker confirmed the end (also when the lease was already closed by its holder, e.g. by
+ * a retried request), LEPTON_EEXPIRED when the lease had already ended otherwise (TTL, keepalive,
+ * cost cap, node loss), or the network error. NULL is a no-op returning LEPTON_OK.
  */
 LEPTON_API int lepton_lease_close(lepton_lease *l);
 

@@ -1446,9 +1446,7 @@ static int check_private(const char *path, lp_err *e) {
         struct stat st;
         if (stat(f, &st) != 0) continue; /* no -wal or -shm yet */
         if (st.st_mode & 0077) {
-            char hint[256];
-            snprintf(hint, sizeof hint, "run: chmod 600 %.230s", f);
-            lp_err_set(e, WIRE_INTERNAL, hint,
+            lp_err_set(e, WIRE_INTERNAL, NULL,
                        "database file %s may be read by group or others (mode %04o); it holds the broker's "
                        "token-signing secret, so the broker refuses it: run chmod 600 %s",
                        f, (unsigned)(st.st_mode & 07777), f);
