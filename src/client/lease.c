@@ -209,8 +209,8 @@ int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_
     }
     if (norm.keepalive_seconds) {
         l->keepalive = lc_keepalive_start(l, norm.keepalive_seconds);
-        if (!l->keepalive) { /* a lease nobody renews would end soon: give it up now */
-            rc = lc_fail(LEPTON_ENOMEM, "%s: %s", fn, lepton_last_error());
+        if (!l->keepalive) { /* a lease nobody renews would end soon: give it up now (message set) */
+            rc = LEPTON_ENOMEM;
             lc_dp_free(l->dp);
             free(l);
             abandon(c, fn, id);
