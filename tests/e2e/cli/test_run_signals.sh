@@ -74,6 +74,9 @@ done
 KA="$(json "$WORK/ka.json" 'd["id"]')"
 [ "$(json "$WORK/ka.json" 'd["keepalive_seconds"]')" = "2" ] && ok "lease open --keepalive 2" \
   || fail "keepalive_seconds: $(cat "$WORK/ka.json")"
+workers() { pgrep -P "$DEV_PID" 2>/dev/null | wc -l; }
+for _ in $(seq 1 50); do [ "$(workers)" -gt 0 ] && break; sleep 0.1; done
+[ "$(workers)" -gt 0 ] && ok "a worker runs for the keepalive lease" || fail "no worker process for the lease"
 "$LEPTON" lease renew "$KA" >"$WORK/out" 2>&1 && grep -q "renewed" "$WORK/out" && ok "lease renew" \
   || fail "lease renew: $(cat "$WORK/out")"
 STATE=""
@@ -87,6 +90,8 @@ done
   && ok "a lease not renewed for its keepalive ends expired" || fail "after the keepalive: $(cat "$WORK/info.json")"
 "$LEPTON" lease info "$KA" >"$WORK/out" 2>&1
 grep -q "holder stopped answering" "$WORK/out" && ok "lease info shows why" || fail "lease info: $(cat "$WORK/out")"
+for _ in $(seq 1 100); do [ "$(workers)" -eq 0 ] && break; sleep 0.1; done
+[ "$(workers)" -eq 0 ] && ok "its worker stopped" || fail "worker still running after the keepalive ended the lease"
 "$LEPTON" lease open --json >"$WORK/plain.json" 2>"$WORK/err" || fail "lease open: $(cat "$WORK/err")"
 [ "$(json "$WORK/plain.json" 'd["keepalive_seconds"]')" = "None" ] && ok "lease open has no keepalive by default" \
   || fail "lease open default keepalive: $(cat "$WORK/plain.json")"
