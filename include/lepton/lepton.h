@@ -173,18 +173,24 @@ typedef struct lepton_lease_request {
     uint32_t ttl_seconds;          /**< The lease ends by itself after this; 0 → 3600. */
     int32_t wait_ms;               /**< Wait up to this long for capacity; 0 = answer now. */
     const char *labels;            /**< Free-form "key=value,..." kept with the lease; NULL = none. */
+    /* ---- version 2 (1.1.0) ---- */
+    /** Keepalive, seconds (0 = none, else 1 … 86400). While the lease handle is open, the library
+     *  renews the lease from a background thread every keepalive_seconds / 3; when the broker hears
+     *  no renewal for keepalive_seconds (the process died, the network is gone), it ends the lease
+     *  as expired, billed up to the last renewal, instead of letting it run to its TTL. */
+    uint32_t keepalive_seconds;
 } lepton_lease_request;
 
-/** Current version of lepton_lease_request. */
-#define LEPTON_LEASE_REQUEST_VERSION 1
-/** Initializer of lepton_lease_request: one GPU of any model, no limits, one hour. */
-#define LEPTON_LEASE_REQUEST_INIT {LEPTON_LEASE_REQUEST_VERSION, 0, NULL, 0, 0.0, 0.0, 0, 0, NULL}
+/** Current version of lepton_lease_request (2: keepalive_seconds). Version 1 callers keep working. */
+#define LEPTON_LEASE_REQUEST_VERSION 2
+/** Initializer of lepton_lease_request: one GPU of any model, no limits, one hour, no keepalive. */
+#define LEPTON_LEASE_REQUEST_INIT {LEPTON_LEASE_REQUEST_VERSION, 0, NULL, 0, 0.0, 0.0, 0, 0, NULL, 0}
 
 /** Lease states (lepton_lease_info.state). */
 #define LEPTON_LEASE_PENDING 0   /**< Waiting for capacity. */
 #define LEPTON_LEASE_ACTIVE 1    /**< Granted; billed per second. */
 #define LEPTON_LEASE_CLOSED 2    /**< Ended by its holder. */
-#define LEPTON_LEASE_EXPIRED 3   /**< Ended by its TTL. */
+#define LEPTON_LEASE_EXPIRED 3   /**< Ended by its TTL, or by a missed keepalive. */
 #define LEPTON_LEASE_EXHAUSTED 4 /**< Ended because its cost reached max_cost. */
 #define LEPTON_LEASE_FAILED 5    /**< Ended because its node or a worker was lost. */
 
@@ -241,6 +247,8 @@ LEPTON_API void lepton_offers_free(lepton_offer *offers);
  *         what exists, what is free and what is closest); LEPTON_EBUDGET (every fitting GPU costs
  *         more than max_price_per_gpu_hour); LEPTON_EINVAL; LEPTON_EAUTH; LEPTON_ENET.
  * The lease belongs to the client and is closed by lepton_client_close if still open then.
+ * With req->keepalive_seconds, a background thread renews the lease until it is closed (the
+ * client's log callback may then be called from that thread).
  */
 LEPTON_API int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_lease **out);
 
@@ -258,12 +266,12 @@ LEPTON_API int lepton_lease_extend(lepton_lease *l, uint32_t seconds);
 /**
  * Ends the lease: releases its GPUs, stops billing, frees its module and buffer handles, and
  * frees the lease handle — always, even when the broker cannot be reached (the lease then ends by
- * its TTL). Tasks of the lease that have not finished complete with LEPTON_ECANCELED (not yet
- * sent) or LEPTON_EEXPIRED (on their way or running); their handles stay valid until
- * lepton_task_free. Returns LEPTON_OK when the broker confirmed the end (also when the lease was
- * already closed by its holder, e.g. by a retried request), LEPTON_EEXPIRED when the lease had
- * already ended otherwise (TTL, cost cap, node loss), or the network error. NULL is a no-op
- * returning LEPTON_OK.
+ * its keepalive, if it has one, or its TTL). Stops the lease's renew thread first. Tasks of the
+ * lease that have not finished complete with LEPTON_ECANCELED (not yet sent) or LEPTON_EEXPIRED
+ * (on their way or running); their handles stay valid until lepton_task_free. Returns LEPTON_OK
+ * when the broker confirmed the end (also when the lease was already closed by its holder, e.g. by
+ * a retried request), LEPTON_EEXPIRED when the lease had already ended otherwise (TTL, keepalive,
+ * cost cap, node loss), or the network error. NULL is a no-op returning LEPTON_OK.
  */
 LEPTON_API int lepton_lease_close(lepton_lease *l);
 

@@ -1,5 +1,6 @@
 /* handlers_leases.c — the lease endpoints: open (with wait_ms long-poll and idempotency keys),
- * list, get, extend, close. */
+ * list, get, extend, renew (keepalive), close. Another tenant's lease id answers 404 exactly as an
+ * unknown one (the store's rule). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "clock.h"
 #include "json_field.h"
 #include "log.h"
+#include "money.h"
 #include "rand.h"
 #include "wire.h"
 
@@ -37,14 +39,16 @@ static void h_open(lp_http_req *r, void *user) {
         lp_lease l;
         int replayed = 0;
         if (b->store->ops->lease_grant(b->store, who.tenant, &req, id, now, &l, &replayed, &e) == 0) {
+            char price[LP_MONEY_MAX];
             if (replayed) {
                 lp_log(LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
             } else {
                 lp_metrics_lease_granted(b->metrics);
                 lp_broker_node_changed(b, l.node);
                 lp_log(LOG_INFO,
-                       "lease %s granted to tenant %s: %u x %s on node %s at $%.4f/h per GPU, ttl %u s", l.id,
-                       who.tenant, l.gpu_count, l.gpu_model, l.node, l.price, l.ttl_s);
+                       "lease %s granted to tenant %s: %u x %s on node %s at %s/h per GPU, ttl %u s, keepalive %u s",
+                       l.id, who.tenant, l.gpu_count, l.gpu_model, l.node,
+                       lp_money_format(l.price, price, sizeof price), l.ttl_s, l.keepalive_s);
             }
             reply_lease(r, b, replayed ? 200 : 201, &l, now);
             lp_lease_clear(&l);
@@ -185,6 +189,29 @@ static void h_extend(lp_http_req *r, void *user) {
     lp_lease_clear(&l);
 }
 
+/* The holder is still there: a lease with keepalive_seconds lives on for that long again. */
+static void h_renew(lp_http_req *r, void *user) {
+    lp_broker *b = user;
+    lp_principal who;
+    if (lp_auth(b, r, AUTH_TENANT, &who) != 0) return;
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    const char *id = lp_http_param(r, "id");
+    if (b->store->ops->lease_renew(b->store, who.tenant, id, now, &l, &e) != 0) {
+        if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
+            lp_reply_lease_ended(r, b, &e, &l, now);
+            lp_lease_clear(&l);
+        } else {
+            lp_reply_err(r, &e);
+        }
+        return;
+    }
+    lp_log(LOG_DEBUG, "lease %s renewed by tenant %s", l.id, who.tenant);
+    reply_lease(r, b, 200, &l, now);
+    lp_lease_clear(&l);
+}
+
 static void h_close(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -216,6 +243,7 @@ int lp_routes_leases(lp_broker *b, lp_http_server *s) {
     rc |= lp_http_server_route(s, "GET", "/v1/leases", h_list, b);
     rc |= lp_http_server_route(s, "GET", "/v1/leases/{id}", h_get, b);
     rc |= lp_http_server_route(s, "POST", "/v1/leases/{id}/extend", h_extend, b);
+    rc |= lp_http_server_route(s, "POST", "/v1/leases/{id}/renew", h_renew, b);
     rc |= lp_http_server_route(s, "POST", "/v1/leases/{id}/close", h_close, b);
     return rc;
 }

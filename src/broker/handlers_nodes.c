@@ -9,6 +9,7 @@
 #include "json_field.h"
 #include "lease_token.h"
 #include "log.h"
+#include "money.h"
 #include "rand.h"
 #include "wire.h"
 
@@ -160,8 +161,10 @@ static void h_register(lp_http_req *r, void *user) {
         lp_reply_err(r, &e);
         return;
     }
-    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at $%.4f/h, address %s", node.name,
-           created ? "registered" : "re-registered", who.tenant, node.gpu_count, node.price, node.address);
+    char price_text[LP_MONEY_MAX];
+    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at %s/h, address %s", node.name,
+           created ? "registered" : "re-registered", who.tenant, node.gpu_count,
+           lp_money_format(node.price, price_text, sizeof price_text), node.address);
     lp_broker_note_events(b, &ended);
     lp_event_list_clear(&ended);
     lp_broker_capacity_changed(b);
@@ -337,9 +340,30 @@ static void h_list(lp_http_req *r, void *user) {
         lp_reply_err(r, &e);
         return;
     }
+    /* A GPU's lease id shows only to the tenant that holds the lease; another tenant's shows as
+     * null with "leased": true (ids of other tenants' leases are not revealed). */
+    lp_lease_list own = {0};
+    if (b->store->ops->lease_list(b->store, who.tenant, LS_ACTIVE, lp_broker_now(b), &own, &e) != 0) {
+        lp_node_list_clear(&nl);
+        lp_reply_err(r, &e);
+        return;
+    }
     json_t *arr = json_array();
-    for (size_t i = 0; i < nl.n; i++)
-        json_array_append_new(arr, lp_node_json(&nl.v[i]));
+    for (size_t i = 0; i < nl.n; i++) {
+        json_t *n = lp_node_json(&nl.v[i]);
+        json_t *g;
+        size_t k;
+        json_array_foreach(json_object_get(n, "gpus"), k, g) {
+            const char *id = json_string_value(json_object_get(g, "lease_id"));
+            int mine = 0;
+            for (size_t o = 0; id && o < own.n && !mine; o++)
+                mine = !strcmp(own.v[o].id, id);
+            json_object_set_new(g, "leased", json_boolean(id != NULL));
+            if (id && !mine) json_object_set_new(g, "lease_id", json_null());
+        }
+        json_array_append_new(arr, n);
+    }
+    lp_lease_list_clear(&own);
     lp_node_list_clear(&nl);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "nodes", arr));
 }

@@ -10,7 +10,7 @@
 
 int lp_lease_req_decode(const json_t *j, const char *idem_header, lp_lease_req *q, char *err, size_t err_size) {
     memset(q, 0, sizeof *q);
-    int64_t count = 1, mem = 0, ttl = 3600, wait = 0;
+    int64_t count = 1, mem = 0, ttl = 3600, wait = 0, keepalive = 0;
     double max_price = 0, max_cost = 0;
     const char *model = NULL, *labels = NULL, *key = NULL;
     if (lp_json_int(j, "gpu_count", 0, 1024, &count, err, err_size) ||
@@ -21,7 +21,8 @@ int lp_lease_req_decode(const json_t *j, const char *idem_header, lp_lease_req *
         lp_json_int(j, "ttl_seconds", 0, 2592000, &ttl, err, err_size) ||
         lp_json_int(j, "wait_ms", 0, 600000, &wait, err, err_size) ||
         lp_json_str(j, "labels", LP_STR_MAX, &labels, err, err_size) ||
-        lp_json_str(j, "idempotency_key", LP_STR_MAX, &key, err, err_size))
+        lp_json_str(j, "idempotency_key", LP_STR_MAX, &key, err, err_size) ||
+        lp_json_int(j, "keepalive_seconds", 0, LP_KEEPALIVE_MAX, &keepalive, err, err_size))
         return -1;
     if (!key) {
         key = idem_header;
@@ -36,6 +37,7 @@ int lp_lease_req_decode(const json_t *j, const char *idem_header, lp_lease_req *
     q->max_cost = max_cost;
     q->ttl_s = ttl ? (uint32_t)ttl : 3600;
     q->wait_ms = (int32_t)wait;
+    q->keepalive_s = (uint32_t)keepalive;
     snprintf(q->gpu_model, sizeof q->gpu_model, "%s", model ? model : "");
     snprintf(q->labels, sizeof q->labels, "%s", labels ? labels : "");
     snprintf(q->idem_key, sizeof q->idem_key, "%s", key ? key : "");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "metering.h"
+#include "money.h"
 #include "wire.h"
 
 int lp_model_matches(const char *model, const char *want) {
@@ -77,10 +78,12 @@ void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, l
     }
     if (cheapest_fit >= 0 && req->max_price > 0 && pools[cheapest_fit].price > req->max_price) {
         const lp_pool *p = &pools[cheapest_fit];
+        char a[LP_MONEY_MAX], m[LP_MONEY_MAX];
         lp_err_set(e, WIRE_OVER_BUDGET, "raise max_price_per_gpu_hour or wait for cheaper capacity",
-                   "%s: GPUs fit, but the cheapest is %s on node %s at $%.2f/h per GPU, above "
-                   "max_price_per_gpu_hour $%.2f/h",
-                   want, p->model, p->node, p->price, req->max_price);
+                   "%s: GPUs fit, but the cheapest is %s on node %s at %s/h per GPU, above "
+                   "max_price_per_gpu_hour %s/h",
+                   want, p->model, p->node, lp_money_format(p->price, a, sizeof a),
+                   lp_money_format(req->max_price, m, sizeof m));
         return;
     }
     if (exist == 0) {
@@ -100,11 +103,12 @@ void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, l
         snprintf(hint, sizeof hint, "retry later or set wait_ms to wait for capacity");
     if (closest >= 0) {
         const lp_pool *p = &pools[closest];
+        char a[LP_MONEY_MAX];
         lp_err_set(e, WIRE_NO_CAPACITY, hint,
                    "%s: %llu GPUs of matching model exist on %llu node%s, %llu are free; closest: node %s "
-                   "has %u free %s at $%.2f/h",
+                   "has %u free %s at %s/h",
                    want, (unsigned long long)exist, (unsigned long long)nodes, nodes == 1 ? "" : "s",
-                   (unsigned long long)freec, p->node, p->free, p->model, p->price);
+                   (unsigned long long)freec, p->node, p->free, p->model, lp_money_format(p->price, a, sizeof a));
     } else {
         lp_err_set(e, WIRE_NO_CAPACITY, hint,
                    "%s: %llu GPUs of matching model exist on %llu node%s, 0 are free", want,
@@ -116,8 +120,9 @@ int lp_match_check_cost(const lp_lease_req *req, double price, lp_err *e) {
     int64_t s = lp_meter_cap_seconds(req->gpu_count, price, req->max_cost);
     if (s < 0 || s >= 1) return 0;
     double one = (double)req->gpu_count * price / 3600.0;
-    lp_err_set(e, WIRE_OVER_BUDGET, "raise max_cost",
-               "max_cost $%.6f buys less than 1 s of %u GPU%s at $%.2f/h (1 s costs $%.6f)", req->max_cost,
-               req->gpu_count, req->gpu_count == 1 ? "" : "s", price, one);
+    char c[LP_MONEY_MAX], p[LP_MONEY_MAX], o[LP_MONEY_MAX];
+    lp_err_set(e, WIRE_OVER_BUDGET, "raise max_cost", "max_cost %s buys less than 1 s of %u GPU%s at %s/h (1 s costs %s)",
+               lp_money_format(req->max_cost, c, sizeof c), req->gpu_count, req->gpu_count == 1 ? "" : "s",
+               lp_money_format(price, p, sizeof p), lp_money_format(one, o, sizeof o));
     return -1;
 }

@@ -17,11 +17,12 @@ lp_bill lp_meter(int64_t start_ms, int64_t end_ms, uint32_t gpu_count, double pr
                  double max_cost);
 /* Whole seconds max_cost buys of gpu_count GPUs at price; -1 when unlimited (no cap or free). */
 int64_t lp_meter_cap_seconds(uint32_t gpu_count, double price_per_gpu_hour, double max_cost);
-/* When the lease ends by itself: min(expires, cost cap). */
+/* When the lease ends by itself: min(expires, cost cap, last renewal + keepalive when it has one). */
 int64_t lp_lease_end_ms(const lp_lease *l);
 /* The bill of a lease at now (up to ended_ms once ended, never past its end). */
 lp_bill lp_lease_bill(const lp_lease *l, int64_t now_ms);
-/* 1 when an active lease is due at now: fills the state it ends in, when, and the reason. */
+/* 1 when an active lease is due at now: fills the state it ends in, when its bill stops (its due
+ * time; the last renewal when its holder stopped renewing) and the reason. */
 int lp_lease_due(const lp_lease *l, int64_t now_ms, int *state, int64_t *ended_ms, char reason[256]);
 /* Shows an active lease that is due as ended (what the reaper will persist). */
 void lp_lease_settle_view(lp_lease *l, int64_t now_ms);

@@ -66,6 +66,8 @@ json_t *lp_lease_json(lp_broker *b, const lp_lease *l, int64_t now_ms) {
     json_object_set_new(o, "gpu_seconds", json_integer(bill.gpu_seconds));
     json_object_set_new(o, "billed_seconds", json_integer(bill.billed_s));
     json_object_set_new(o, "ttl_seconds", json_integer(l->ttl_s));
+    json_object_set_new(o, "keepalive_seconds", l->keepalive_s ? json_integer(l->keepalive_s) : json_null());
+    json_object_set_new(o, "renewed_at", l->keepalive_s ? secs_or_null(l->renewed_ms) : json_null());
     json_object_set_new(o, "labels", json_string(l->labels));
     json_object_set_new(o, "created_at", secs_or_null(l->created_ms));
     json_object_set_new(o, "started_at", secs_or_null(l->started_ms));

@@ -75,7 +75,7 @@ int cli_write_file(const char *path, const void *data, size_t size);
 /* Human output helpers. */
 void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);   /* "80.0 GiB" */
 void cli_fmt_time(int64_t unix_s, char *out, size_t n);    /* "2026-11-23 01:02:03" local, "-" for 0 */
-void cli_fmt_money(double usd, char *out, size_t n);       /* "$0.001234" */
+void cli_fmt_money(double usd, char *out, size_t n);       /* "$0.001234", "$1.50": lp_money_format */
 
 /* A simple table: add cells row by row, print with aligned columns. */
 typedef struct cli_table cli_table;

@@ -1,4 +1,4 @@
-/* cmd_lease.c — `lepton lease open | list | info | extend | close` and the lease-request flags shared
+/* cmd_lease.c — `lepton lease open | list | info | extend | renew | close` and the lease-request flags shared
  * with quote and run. A lease opened here must outlive the command, so it is opened with a raw
  * POST /v1/leases (a liblepton lease ends with its client); leases named by id are reached through
  * the broker's REST API for the same reason. */
@@ -15,10 +15,11 @@
 static const char HELP_LEASE[] =
     "usage:\n"
     "  lepton lease open [--gpus N] [--gpu-model M] [--min-memory SIZE] [--ttl S] [--max-price P]\n"
-    "                    [--max-cost C] [--wait S] [--labels K=V,...] [--json]\n"
+    "                    [--max-cost C] [--wait S] [--labels K=V,...] [--keepalive S] [--json]\n"
     "  lepton lease list [--active] [--json]\n"
     "  lepton lease info ID [--json]\n"
     "  lepton lease extend ID SECONDS [--json]\n"
+    "  lepton lease renew ID [--json]\n"
     "  lepton lease close ID [--json]\n"
     "\n"
     "open    acquire GPUs now; the lease stays open (and billed) after the command ends, until\n"
@@ -31,9 +32,12 @@ static const char HELP_LEASE[] =
     "  --max-cost C      end the lease when it has cost C USD (default no cap)\n"
     "  --wait S          wait up to S seconds for capacity (default 0: answer now)\n"
     "  --labels K=V,...  free-form labels kept with the lease\n"
+    "  --keepalive S     end the lease (expired, billed to the last renewal) when it is not renewed\n"
+    "                    for S seconds: renew it with `lepton lease renew ID` (default 0: none)\n"
     "list    your leases, newest first (--active: only active ones)\n"
     "info    one lease: state, node, GPUs, price, cost so far, times\n"
     "extend  add SECONDS to a lease's TTL\n"
+    "renew   tell the broker the holder of a lease with --keepalive is still there\n"
     "close   end a lease now and print its final cost\n"
     "  --json            print the broker's JSON (the lease object) instead of a table\n"
     "\n"
@@ -66,7 +70,7 @@ static void cli_lease_row(const json_t *l, char cells[][96]) {
     snprintf(cells[1], 96, "%s", jstr(l, "state"));
     snprintf(cells[2], 96, "%s", jstr(l, "node"));
     snprintf(cells[3], 96, "%lld x %.70s", (long long)jint(l, "gpu_count"), jstr(l, "gpu_model"));
-    snprintf(cells[4], 96, "$%.2f", jnum(l, "price_per_gpu_hour"));
+    cli_fmt_money(jnum(l, "price_per_gpu_hour"), cells[4], 96);
     cli_fmt_money(jnum(l, "cost"), cells[5], 96);
     cli_fmt_time(jint(l, "started_at"), cells[6], 96);
     int64_t ended = jint(l, "ended_at");
@@ -83,11 +87,17 @@ static void print_lease_detail(const json_t *l) {
     printf("node        %s\n", jstr(l, "node"));
     cli_fmt_bytes((uint64_t)jint(l, "gpu_memory"), b, sizeof b);
     printf("gpus        %lld x %s, %s each\n", (long long)jint(l, "gpu_count"), jstr(l, "gpu_model"), b);
-    printf("price       $%.4f per GPU-hour\n", jnum(l, "price_per_gpu_hour"));
+    cli_fmt_money(jnum(l, "price_per_gpu_hour"), b, sizeof b);
+    printf("price       %s per GPU-hour\n", b);
     cli_fmt_money(jnum(l, "cost"), b, sizeof b);
     printf("cost        %s (%lld GPU-seconds)", b, (long long)jint(l, "gpu_seconds"));
-    if (jnum(l, "max_cost") > 0) printf(", cap $%.2f", jnum(l, "max_cost"));
+    if (jnum(l, "max_cost") > 0) {
+        cli_fmt_money(jnum(l, "max_cost"), b, sizeof b);
+        printf(", cap %s", b);
+    }
     putchar('\n');
+    if (json_is_integer(json_object_get(l, "keepalive_seconds")))
+        printf("keepalive   %lld s (ends if not renewed for that long)\n", (long long)jint(l, "keepalive_seconds"));
     cli_fmt_time(jint(l, "started_at"), b, sizeof b);
     printf("started     %s\n", b);
     if (jint(l, "ended_at")) {
@@ -134,6 +144,9 @@ int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int lease_fie
         uint32_t s;
         rc = cli_parse_u32(o->verb, "--wait", v, 0, 86400, &s);
         if (!rc) req->wait_ms = (int32_t)s; /* seconds: callers turn it into waiting rounds */
+    } else if (lease_fields && cli_opt_is(o, "--keepalive")) {
+        if (!(v = cli_opt_value(o))) return CLI_REQ_BAD;
+        rc = cli_parse_u32(o->verb, "--keepalive", v, 0, 86400, &req->keepalive_seconds);
     } else if (lease_fields && cli_opt_is(o, "--labels")) {
         if (!(v = cli_opt_value(o))) return CLI_REQ_BAD;
         req->labels = v;
@@ -180,6 +193,7 @@ static json_t *request_json(const lepton_lease_request *r, int32_t wait_ms, cons
     if (r->ttl_seconds) json_object_set_new(b, "ttl_seconds", json_integer(r->ttl_seconds));
     json_object_set_new(b, "wait_ms", json_integer(wait_ms));
     if (r->labels) json_object_set_new(b, "labels", json_string(r->labels));
+    if (r->keepalive_seconds) json_object_set_new(b, "keepalive_seconds", json_integer(r->keepalive_seconds));
     json_object_set_new(b, "idempotency_key", json_string(key));
     return b;
 }
@@ -228,9 +242,10 @@ static int lease_open(const cli_global *g, int argc, char **argv) {
     } else {
         char b[96];
         cli_fmt_bytes((uint64_t)jint(l, "gpu_memory"), b, sizeof b);
-        printf("lease %s: %lld x %s (%s) on %s at $%.4f per GPU-hour\n", jstr(l, "id"),
-               (long long)jint(l, "gpu_count"), jstr(l, "gpu_model"), b, jstr(l, "node"),
-               jnum(l, "price_per_gpu_hour"));
+        char price[48];
+        cli_fmt_money(jnum(l, "price_per_gpu_hour"), price, sizeof price);
+        printf("lease %s: %lld x %s (%s) on %s at %s per GPU-hour\n", jstr(l, "id"),
+               (long long)jint(l, "gpu_count"), jstr(l, "gpu_model"), b, jstr(l, "node"), price);
         char e[96];
         cli_fmt_time(jint(l, "expires_at"), e, sizeof e);
         printf("expires %s; close it with: lepton lease close %s\n", e, jstr(l, "id"));
@@ -349,6 +364,8 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
     } else if (!strcmp(what, "extend")) {
         snprintf(path, sizeof path, "/v1/leases/%s/extend", id);
         body = json_pack("{s:I}", "seconds", (json_int_t)seconds);
+    } else if (!strcmp(what, "renew")) {
+        snprintf(path, sizeof path, "/v1/leases/%s/renew", id);
     } else {
         snprintf(path, sizeof path, "/v1/leases/%s/close", id);
     }
@@ -371,6 +388,12 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
         char e[96];
         cli_fmt_time(jint(l, "expires_at"), e, sizeof e);
         printf("lease %s extended by %u s; expires %s\n", id, seconds, e);
+    } else if (!strcmp(what, "renew")) {
+        if (json_is_integer(json_object_get(l, "keepalive_seconds")))
+            printf("lease %s renewed; it ends if not renewed again within %lld s\n", id,
+                   (long long)jint(l, "keepalive_seconds"));
+        else
+            printf("lease %s renewed (it has no keepalive: renewing changes nothing)\n", id);
     } else {
         char c[96];
         cli_fmt_money(jnum(l, "cost"), c, sizeof c);
@@ -381,7 +404,7 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
 }
 
 int cmd_lease(const cli_global *g, int argc, char **argv) {
-    if (argc < 1) return cli_usage_error("lease", "expected a subcommand: open, list, info, extend or close");
+    if (argc < 1) return cli_usage_error("lease", "expected a subcommand: open, list, info, extend, renew or close");
     const char *sub = argv[0];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
         fputs(HELP_LEASE, stdout);
@@ -389,7 +412,8 @@ int cmd_lease(const cli_global *g, int argc, char **argv) {
     }
     if (!strcmp(sub, "open")) return lease_open(g, argc - 1, argv + 1);
     if (!strcmp(sub, "list") || !strcmp(sub, "ls")) return lease_list(g, argc - 1, argv + 1);
-    if (!strcmp(sub, "info") || !strcmp(sub, "extend") || !strcmp(sub, "close"))
+    if (!strcmp(sub, "info") || !strcmp(sub, "extend") || !strcmp(sub, "renew") || !strcmp(sub, "close"))
         return lease_by_id(g, sub, argc - 1, argv + 1);
-    return cli_usage_error("lease", "unknown subcommand '%s' (expected open, list, info, extend or close)", sub);
+    return cli_usage_error("lease", "unknown subcommand '%s' (expected open, list, info, extend, renew or close)",
+                           sub);
 }

@@ -61,7 +61,7 @@ int cmd_nodes(const cli_global *g, int argc, char **argv) {
         json_t *n;
         json_array_foreach(arr, i, n) {
             char price[32], gpus[32], models[400] = "";
-            snprintf(price, sizeof price, "$%.4f", json_number_value(json_object_get(n, "price_per_gpu_hour")));
+            cli_fmt_money(json_number_value(json_object_get(n, "price_per_gpu_hour")), price, sizeof price);
             snprintf(gpus, sizeof gpus, "%lld/%lld", (long long)json_integer_value(json_object_get(n, "gpus_free")),
                      (long long)json_integer_value(json_object_get(n, "gpus_total")));
             /* distinct models with their counts, e.g. "2 x NVIDIA H100 (80.0 GiB)" */

@@ -52,8 +52,8 @@ int cmd_quote(const cli_global *g, int argc, char **argv) {
             char mem[32], freeb[16], price[32], total[32];
             cli_fmt_bytes(offers[i].gpu_memory, mem, sizeof mem);
             snprintf(freeb, sizeof freeb, "%u", offers[i].gpus_free);
-            snprintf(price, sizeof price, "$%.4f", offers[i].price_per_gpu_hour);
-            snprintf(total, sizeof total, "$%.4f", offers[i].price_per_gpu_hour * want);
+            cli_fmt_money(offers[i].price_per_gpu_hour, price, sizeof price);
+            cli_fmt_money(offers[i].price_per_gpu_hour * want, total, sizeof total);
             const char *row[] = {offers[i].node, offers[i].gpu_model, mem, freeb, price, total};
             cli_table_add(t, row);
         }

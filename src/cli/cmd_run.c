@@ -1,10 +1,14 @@
 /* cmd_run.c — `lepton run`: lease one GPU, load a PTX module, fill device buffers from files, launch
  * one kernel, write the output buffers to files, print timing and cost, close the lease. Everything
  * goes through liblepton; only the final cost of the closed lease is read back over REST (the
- * handle is gone by then). */
+ * handle is gone by then). The lease has a keepalive (30 s unless --keepalive), so a killed run
+ * stops billing soon; SIGINT and SIGTERM close the lease at once (a signal thread, over REST by id)
+ * and exit 130 / 143. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +39,14 @@ static const char HELP[] =
     "  --ttl S            lease TTL in seconds (default 600)\n"
     "  --wait S           wait up to S seconds for a free GPU (default 60; 0 = fail at once),\n"
     "                     saying \"waiting for capacity…\" on stderr meanwhile\n"
+    "  --keepalive S      the broker ends the lease when this process has not renewed it for S\n"
+    "                     seconds, e.g. after a crash (default 30; 0 = none: it runs to its TTL)\n"
     "  --timeout S        give up on the kernel after S seconds (default 600)\n"
     "  --json             print {lease, kernel, timing, cost, outputs} as JSON on stdout\n"
     "\n"
     "exit codes: 0 ok, 2 bad command line, 1 a file could not be read or written, 5 no capacity,\n"
-    "            6 over budget, 9 CUDA error (the message names it), other LEPTON_E* as -status\n"
+    "            6 over budget, 9 CUDA error (the message names it), other LEPTON_E* as -status;\n"
+    "            130 on SIGINT (Ctrl-C), 143 on SIGTERM: the lease is closed first\n"
     "\n"
     "example (y = 2*x + y over 1M floats, examples/kernels/saxpy.ptx):\n"
     "  lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4096 --block 256 \\\n"
@@ -172,6 +179,62 @@ static int wait_task(lepton_task *t, double deadline, const char *what) {
     }
 }
 
+/* ---- SIGINT / SIGTERM: close the lease now, exit 128 + signal ---- */
+static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
+static char sig_lease[64];         /* the open lease's id ("" when none); under sig_mu */
+static const cli_global *sig_g;    /* set before the thread starts */
+static sigset_t sig_set;
+
+/* The signal thread: waits for SIGINT or SIGTERM (blocked in every other thread), closes the open
+ * lease by id over REST (the main thread may be inside a liblepton call on the handle) and exits. */
+static void *signal_main(void *arg) {
+    (void)arg;
+    int sig = 0;
+    if (sigwait(&sig_set, &sig) != 0) return NULL;
+    const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    pthread_mutex_lock(&sig_mu); /* held to the end: the main thread cannot start closing meanwhile */
+    if (*sig_lease) {
+        char path[128], err[1024];
+        json_t *ans = NULL;
+        snprintf(path, sizeof path, "/v1/leases/%s/close", sig_lease);
+        int rc = cli_http(sig_g, "POST", path, NULL, 10000, &ans, err, sizeof err);
+        json_t *l = json_object_get(ans, "lease");
+        if (rc == LEPTON_OK || rc == LEPTON_EEXPIRED) {
+            char cost[48];
+            cli_fmt_money(json_number_value(json_object_get(l, "cost")), cost, sizeof cost);
+            fprintf(stderr, "lepton: %s: lease %s %s; cost %s\n", name, sig_lease,
+                    rc == LEPTON_OK ? "closed" : "had already ended", cost);
+        } else {
+            fprintf(stderr, "lepton: %s: lease %s: close failed (%s); its keepalive or TTL ends it\n", name,
+                    sig_lease, err);
+        }
+        json_decref(ans);
+    } else {
+        fprintf(stderr, "lepton: %s: stopping (no lease open)\n", name);
+    }
+    fflush(NULL);
+    _exit(128 + sig);
+}
+
+/* Blocks SIGINT and SIGTERM in this thread (and the threads it starts later) and starts the
+ * thread that takes them. */
+static void signals_start(const cli_global *g) {
+    sig_g = g;
+    sigemptyset(&sig_set);
+    sigaddset(&sig_set, SIGINT);
+    sigaddset(&sig_set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
+    pthread_t t;
+    if (pthread_create(&t, NULL, signal_main, NULL) == 0) pthread_detach(t);
+}
+
+/* Records the open lease (id) or its end (NULL) for the signal thread. */
+static void signals_lease(const char *id) {
+    pthread_mutex_lock(&sig_mu);
+    snprintf(sig_lease, sizeof sig_lease, "%s", id ? id : "");
+    pthread_mutex_unlock(&sig_mu);
+}
+
 /* Opens the lease, saying "waiting for capacity…" on stderr while none is free. */
 static int open_lease(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out) {
     double t0 = now_s();
@@ -197,6 +260,7 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     req.ttl_seconds = 600;
     req.wait_ms = 60; /* seconds until open_lease */
+    req.keepalive_seconds = 30;
     const char *ptx = NULL, *kernel = NULL, *v, *pos;
     uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
     int have_grid = 0, have_block = 0, json = 0, k;
@@ -293,6 +357,7 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         if (a->kind == A_OUT || a->kind == A_INOUT) down_bytes += a->size;
     }
 
+    signals_start(g); /* before liblepton starts any thread */
     lepton_client *c;
     if ((rc = cli_client_open(g, &c))) goto out_image;
     double t_start = now_s();
@@ -311,9 +376,12 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     int64_t kernel_ns = 0;
     lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
     lepton_lease_get_info(l, &li);
-    if (!json)
-        fprintf(stderr, "lepton: lease %s: 1 x %s on %s at $%.4f per GPU-hour\n", li.id, li.gpu_model, li.node,
-                li.price_per_gpu_hour);
+    signals_lease(li.id);
+    if (!json) {
+        char price[48];
+        cli_fmt_money(li.price_per_gpu_hour, price, sizeof price);
+        fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model, li.node, price);
+    }
     lepton_module *m = NULL;
     double deadline = now_s() + timeout_s;
     char what[600];
@@ -393,7 +461,11 @@ out_lease:
     for (size_t i = 0; i < nargs; i++) lepton_buffer_free(args[i].buf), args[i].buf = NULL;
     char lease_id[64];
     snprintf(lease_id, sizeof lease_id, "%s", li.id);
+    /* under the lock: a signal now waits for this close, then finds no lease */
+    pthread_mutex_lock(&sig_mu);
     int close_rc = lepton_lease_close(l);
+    sig_lease[0] = '\0';
+    pthread_mutex_unlock(&sig_mu);
     double t_end = now_s();
     /* the final bill of the closed lease (the handle is gone: ask the broker by id) */
     double cost = li.cost;
@@ -444,8 +516,9 @@ out_lease:
             char cb[48];
             cli_fmt_money(cost, cb, sizeof cb);
             printf("lease %s closed; cost %s", lease_id, cb);
-            if (gpu_seconds >= 0) printf(" (%lld GPU-seconds at $%.4f per GPU-hour)", (long long)gpu_seconds,
-                                         li.price_per_gpu_hour);
+            char pb[48];
+            cli_fmt_money(li.price_per_gpu_hour, pb, sizeof pb);
+            if (gpu_seconds >= 0) printf(" (%lld GPU-seconds at %s per GPU-hour)", (long long)gpu_seconds, pb);
             putchar('\n');
         }
     }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "money.h"
 
 #define DEFAULT_ENDPOINT "http://127.0.0.1:7700"
 
@@ -275,7 +276,7 @@ void cli_fmt_time(int64_t t, char *out, size_t n) {
     strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-void cli_fmt_money(double usd, char *out, size_t n) { snprintf(out, n, "$%.6f", usd); }
+void cli_fmt_money(double usd, char *out, size_t n) { lp_money_format(usd, out, n); }
 
 struct cli_table {
     int ncols, nrows, cap;

@@ -17,6 +17,7 @@
 #include "dataplane.h"
 #include "errors.h"
 #include "json_field.h"
+#include "keepalive.h"
 #include "rand.h"
 #include "request.h"
 #include "text.h"
@@ -200,15 +201,26 @@ int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_
     int complete = l && l->dp;
     json_decref(resp.json);
     if (!complete) {
+        if (l) lc_dp_free(l->dp);
         free(l);
         lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
         abandon(c, fn, id);
         return LEPTON_ENOMEM;
     }
+    if (norm.keepalive_seconds) {
+        l->keepalive = lc_keepalive_start(l, norm.keepalive_seconds);
+        if (!l->keepalive) { /* a lease nobody renews would end soon: give it up now (message set) */
+            rc = LEPTON_ENOMEM;
+            lc_dp_free(l->dp);
+            free(l);
+            abandon(c, fn, id);
+            return rc;
+        }
+    }
     lc_client_track(c, l);
-    lc_log(c, LEPTON_LOG_INFO, "lease %s granted: %u x %s on %s at $%g per GPU-hour, expires at %lld",
+    lc_log(c, LEPTON_LOG_INFO, "lease %s granted: %u x %s on %s at $%g per GPU-hour, expires at %lld%s",
            info.id, info.gpu_count, info.gpu_model, info.node, info.price_per_gpu_hour,
-           (long long)info.expires_at);
+           (long long)info.expires_at, norm.keepalive_seconds ? " (kept alive while open)" : "");
     *out = l;
     return LEPTON_OK;
 }
@@ -275,6 +287,9 @@ static void lease_free(lepton_lease *l) {
 int lc_lease_end(lepton_lease *l, int offline) {
     static const char fn[] = "lepton_lease_close";
     lepton_client *c = l->client;
+    /* No renewal after this point (an in-flight one finishes first). */
+    lc_keepalive_stop(l->keepalive);
+    l->keepalive = NULL;
     /* The data plane first: pending tasks complete (canceled, or expired when on the wire) and
      * the lease's modules and buffers are freed; the workers go with the lease. */
     lc_dp_shutdown(l->dp);

@@ -15,6 +15,7 @@ struct lepton_lease {
     char path[96]; /* "/v1/leases/<id>", built once */
     uint32_t gpu_count;
     struct lc_dp *dp; /* the data plane: workers, modules, buffers, jobs (dataplane.h); has its own lock */
+    struct lc_keepalive *keepalive; /* the renew thread (keepalive.h), NULL without keepalive */
 };
 
 /* Ends a lease on the broker (unless `offline`), then frees the handle; the caller has already

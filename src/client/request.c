@@ -3,12 +3,15 @@
 #include "request.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "errors.h"
 
-/* Sizes of each known version of lepton_lease_request (index = version). */
-static const size_t request_size[] = {0, sizeof(lepton_lease_request)};
+/* Sizes of each known version of lepton_lease_request (index = version): version 1 ends before
+ * keepalive_seconds. */
+static const size_t request_size[] = {0, offsetof(lepton_lease_request, keepalive_seconds),
+                                      sizeof(lepton_lease_request)};
 #define REQUEST_VERSION_MAX (sizeof request_size / sizeof request_size[0] - 1)
 
 static int check_money(const char *fn, const char *field, double v, const char *zero_means) {
@@ -70,6 +73,9 @@ int lc_request_body(const char *fn, const lepton_lease_request *req, int purpose
             return lc_fail(LEPTON_EINVAL, "%s: req->wait_ms %d is outside 0 to %d", fn, (int)r.wait_ms,
                            LC_MAX_WAIT_MS);
         if ((rc = check_text(fn, "labels", r.labels))) return rc;
+        if (r.keepalive_seconds > LC_MAX_KEEPALIVE_SECONDS)
+            return lc_fail(LEPTON_EINVAL, "%s: req->keepalive_seconds %u exceeds the limit of %u (one day; 0 = none)",
+                           fn, r.keepalive_seconds, LC_MAX_KEEPALIVE_SECONDS);
     }
 
     json_t *o = json_object();
@@ -80,7 +86,8 @@ int lc_request_body(const char *fn, const lepton_lease_request *req, int purpose
     if (!bad && purpose == LC_FOR_LEASE)
         bad = add(o, "max_cost", json_real(r.max_cost)) ||
               add(o, "ttl_seconds", json_integer(r.ttl_seconds)) ||
-              add(o, "wait_ms", json_integer(r.wait_ms));
+              add(o, "wait_ms", json_integer(r.wait_ms)) ||
+              (r.keepalive_seconds && add(o, "keepalive_seconds", json_integer(r.keepalive_seconds)));
     if (bad) {
         json_decref(o);
         return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);

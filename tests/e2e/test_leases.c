@@ -3,6 +3,8 @@
  * `test_leases CASE`; CTest registers each case separately. */
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -315,15 +317,34 @@ static void case_isolation(void) {
     CHECK_RC(info(l, &i), LEPTON_OK);
     char path[160];
     h_resp x;
-    snprintf(path, sizeof path, "/v1/leases/%s", i.id);
-    CHECK(h_http(&B, "GET", path, T_BOB, NULL, NULL, 0, &x) == 0);
-    CHECK_EQ_INT(x.status, 403);
-    CHECK(!strcmp(h_err_code(&x), "forbidden"));
-    h_resp_free(&x);
-    snprintf(path, sizeof path, "/v1/leases/%s/close", i.id);
-    CHECK(h_http(&B, "POST", path, T_BOB, NULL, "{}", 2, &x) == 0);
-    CHECK_EQ_INT(x.status, 403);
-    h_resp_free(&x);
+    /* Another tenant's lease id answers exactly as an id that does not exist (404, the same body
+     * but for the id), on every /v1/leases/{id} route: nothing tells Bob that it exists. */
+    static const char *const routes[][3] = {{"GET", "", NULL},
+                                             {"POST", "/close", "{}"},
+                                             {"POST", "/extend", "{\"seconds\": 60}"},
+                                             {"POST", "/renew", "{}"},
+                                             {"GET", "/usage", NULL}};
+    for (size_t k = 0; k < sizeof routes / sizeof routes[0]; k++) {
+        const char *ids[2] = {i.id, "ls_000000000000"};
+        char bodies[2][1024];
+        for (int w = 0; w < 2; w++) {
+            snprintf(path, sizeof path, "/v1/leases/%s%s", ids[w], routes[k][1]);
+            const char *body = routes[k][2];
+            CHECK(h_http(&B, routes[k][0], path, T_BOB, NULL, body, body ? strlen(body) : 0, &x) == 0);
+            CHECK_EQ_INT(x.status, 404);
+            CHECK(!strcmp(h_err_code(&x), "not_found"));
+            /* the body with the id taken out */
+            char *text = x.json ? json_dumps(x.json, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+            snprintf(bodies[w], sizeof bodies[w], "%s", text ? text : "");
+            free(text);
+            char *at = strstr(bodies[w], ids[w]);
+            if (at) memmove(at, at + strlen(ids[w]), strlen(at + strlen(ids[w])) + 1);
+            h_resp_free(&x);
+        }
+        CHECK(!strcmp(bodies[0], bodies[1]));
+    }
+    CHECK_RC(info(l, &i), LEPTON_OK); /* and Alice's lease is untouched */
+    CHECK_EQ_INT(i.state, LEPTON_LEASE_ACTIVE);
     CHECK(h_http(&B, "GET", "/v1/leases", T_BOB, NULL, NULL, 0, &x) == 0);
     CHECK_EQ_INT(x.status, 200);
     CHECK_EQ_INT(json_array_size(json_object_get(x.json, "leases")), 0);
@@ -787,11 +808,142 @@ static void case_client_close(void) {
     h_resp_free(&x);
 }
 
+static void lp_sleep_ms_e2e(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+#define CHECK_STR_E2E(a, b) CHECK((a) && !strcmp((a), (b)))
+
+/* The broker's view of a lease (any tenant's token of its holder). */
+static json_t *broker_lease(const char *token, const char *id) {
+    char path[128];
+    snprintf(path, sizeof path, "/v1/leases/%s", id);
+    h_resp x;
+    json_t *l = NULL;
+    if (h_http(&B, "GET", path, token, NULL, NULL, 0, &x) == 0 && x.status == 200)
+        l = json_incref(json_object_get(x.json, "lease"));
+    h_resp_free(&x);
+    return l;
+}
+
+static long long gpus_free(const char *node) {
+    h_resp x;
+    long long n = -1;
+    size_t i;
+    json_t *nd;
+    if (h_http(&B, "GET", "/v1/nodes", T_ALICE, NULL, NULL, 0, &x) == 0)
+        json_array_foreach(json_object_get(x.json, "nodes"), i, nd)
+            if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "", node))
+                n = json_integer_value(json_object_get(nd, "gpus_free"));
+    h_resp_free(&x);
+    return n;
+}
+
+/* ---- keepalive: renewed while the handle is open; a version-1 request has none --------------- */
+static void case_keepalive(void) {
+    CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 2, H100, 80 * GiB, 2.0), 201);
+    lepton_client *c = client_for(T_ALICE);
+    lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+    r.keepalive_seconds = 2;
+    lepton_lease *l = NULL;
+    CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_OK);
+    lepton_lease_info i;
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    json_t *bl = broker_lease(T_ALICE, i.id);
+    CHECK_EQ_INT(json_integer_value(json_object_get(bl, "keepalive_seconds")), 2);
+    long long first = json_integer_value(json_object_get(bl, "renewed_at"));
+    json_decref(bl);
+    /* three times the keepalive: still active, renewed meanwhile */
+    for (int k = 0; k < 6; k++) {
+        lp_sleep_ms_e2e(1000);
+        CHECK_RC(info(l, &i), LEPTON_OK);
+        CHECK_EQ_INT(i.state, LEPTON_LEASE_ACTIVE);
+    }
+    bl = broker_lease(T_ALICE, i.id);
+    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    CHECK(json_integer_value(json_object_get(bl, "renewed_at")) >= first + 4);
+    json_decref(bl);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    bl = broker_lease(T_ALICE, i.id);
+    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "closed");
+    json_decref(bl);
+    /* a caller built against the 1.0 header (version 1) sends no keepalive */
+    r.version = 1;
+    r.keepalive_seconds = 2; /* past the end of a version-1 struct: not read */
+    CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_OK);
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    bl = broker_lease(T_ALICE, i.id);
+    CHECK(json_is_null(json_object_get(bl, "keepalive_seconds")));
+    json_decref(bl);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- keepalive: a process that holds a lease and is SIGKILLed loses it within ~keepalive -------- */
+static void case_keepalive_kill(void) {
+    CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 1, H100, 80 * GiB, 36.0), 201);
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    pid_t pid = fork();
+    if (pid == 0) { /* the holder: opens a lease with keepalive 2 s, says its id, then waits */
+        close(fds[0]);
+        lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
+        o.endpoint = B.url;
+        o.token = T_ALICE;
+        lepton_client *c = NULL;
+        lepton_lease *l = NULL;
+        lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+        r.keepalive_seconds = 2;
+        r.ttl_seconds = 3600;
+        lepton_lease_info i = LEPTON_LEASE_INFO_INIT;
+        if (lepton_client_open(&c, &o) || lepton_lease_open(c, &r, &l) || lepton_lease_get_info(l, &i)) _exit(3);
+        if (write(fds[1], i.id, sizeof i.id) != (ssize_t)sizeof i.id) _exit(4);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char id[64] = "";
+    CHECK(read(fds[0], id, sizeof id) == (ssize_t)sizeof id);
+    close(fds[0]);
+    lp_sleep_ms_e2e(1500); /* a renewal or two happen */
+    json_t *bl = broker_lease(T_ALICE, id);
+    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    json_decref(bl);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the reaper ends it (its GPU is free again) within the keepalive (2 s, from the last renewal
+     * before the kill) plus a reaper tick (~100 ms); 4 s is the limit with slack for a slow host */
+    long long freed = 0;
+    double took = 0;
+    while (took < 10.0) {
+        freed = gpus_free("n1");
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (freed == 1) break;
+        lp_sleep_ms_e2e(50);
+    }
+    fprintf(stderr, "keepalive_kill: lease ended %.2f s after the holder was killed\n", took);
+    CHECK_EQ_INT(freed, 1);
+    CHECK(took <= 4.0);
+    bl = broker_lease(T_ALICE, id);
+    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "expired");
+    const char *why = json_string_value(json_object_get(bl, "end_reason"));
+    CHECK(why && strstr(why, "holder stopped answering"));
+    /* billed up to the last renewal: at most the ~1.5 s it was held, plus rounding */
+    CHECK(json_integer_value(json_object_get(bl, "billed_seconds")) <= 3);
+    json_decref(bl);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
     const char *broker_args;
 } CASES[] = {
+    {"keepalive", case_keepalive, "--node-timeout-ms 100000000"},
+    {"keepalive_kill", case_keepalive_kill, "--node-timeout-ms 100000000"},
     {"grant", case_grant, NULL},
     {"refuse", case_refuse, NULL},
     {"ttl", case_ttl, "--node-timeout-ms 100000000"},

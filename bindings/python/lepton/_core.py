@@ -244,15 +244,19 @@ class Client:
 
     @staticmethod
     def _request(gpus: int, gpu_model: Optional[str], min_gpu_memory: int, max_price: float,
-                 max_cost: float, ttl: int, wait_ms: int, labels: Any) -> "_ffi.lepton_lease_request":
+                 max_cost: float, ttl: int, wait_ms: int, labels: Any,
+                 keepalive: int = 0) -> "_ffi.lepton_lease_request":
         if isinstance(labels, dict):
             labels = ",".join(f"{k}={v}" for k, v in labels.items())
         if isinstance(wait_ms, bool) or not isinstance(wait_ms, int) or not 0 <= wait_ms < 2**31:
             raise InvalidArgument(f"wait_ms must be an int in [0, 2^31), not {wait_ms!r}")
+        keepalive = _uint(keepalive, "keepalive")
+        # version 1 without keepalive, so that a 1.0 liblepton still takes the request
         return _ffi.lepton_lease_request(
-            _ffi.LEPTON_LEASE_REQUEST_VERSION, _uint(gpus, "gpus"), _enc(gpu_model, "gpu_model"),
-            _uint(min_gpu_memory, "min_gpu_memory", 64), _number(max_price, "max_price"),
-            _number(max_cost, "max_cost"), _uint(ttl, "ttl"), wait_ms, _enc(labels, "labels"))
+            _ffi.LEPTON_LEASE_REQUEST_VERSION if keepalive else 1, _uint(gpus, "gpus"),
+            _enc(gpu_model, "gpu_model"), _uint(min_gpu_memory, "min_gpu_memory", 64),
+            _number(max_price, "max_price"), _number(max_cost, "max_cost"), _uint(ttl, "ttl"), wait_ms,
+            _enc(labels, "labels"), keepalive)
 
     def quote(self, gpus: int = 1, gpu_model: Optional[str] = None, min_gpu_memory: int = 0,
               max_price: float = 0) -> List[Offer]:
@@ -271,7 +275,7 @@ class Client:
 
     def lease(self, gpus: int = 1, gpu_model: Optional[str] = None, min_gpu_memory: int = 0,
               max_price: float = 0, max_cost: float = 0, ttl: int = 3600, wait_ms: int = 0,
-              labels: Union[None, str, Dict[str, str]] = None) -> "Lease":
+              labels: Union[None, str, Dict[str, str]] = None, keepalive: int = 0) -> "Lease":
         """Acquires a lease on `gpus` GPUs of one node (lepton_lease_open); active and billed when
         this returns. Use it as a context manager to close it.
 
@@ -284,8 +288,12 @@ class Client:
             ttl: seconds after which the lease ends by itself.
             wait_ms: how long to wait for capacity; 0 = answer now (NoCapacity).
             labels: "key=value,..." or a dict, kept with the lease.
+            keepalive: seconds (0 = none). While the lease is open, liblepton renews it from a
+                background thread every keepalive/3 s; if this process dies, the broker ends the lease
+                (expired, billed to the last renewal) after `keepalive` seconds instead of at its TTL.
         """
-        req = self._request(gpus, gpu_model, min_gpu_memory, max_price, max_cost, ttl, wait_ms, labels)
+        req = self._request(gpus, gpu_model, min_gpu_memory, max_price, max_cost, ttl, wait_ms, labels,
+                            keepalive)
         handle = _ffi.lease_p()
         _ffi.lib().lepton_lease_open(self._h(), byref(req), byref(handle))
         lease = Lease(self, handle)

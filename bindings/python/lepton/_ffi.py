@@ -33,7 +33,7 @@ from . import _errors
 # Constants of lepton.h
 # ---------------------------------------------------------------------------------------------
 LEPTON_CLIENT_OPTIONS_VERSION = 1
-LEPTON_LEASE_REQUEST_VERSION = 1
+LEPTON_LEASE_REQUEST_VERSION = 2  # 2: keepalive_seconds (liblepton 1.1)
 LEPTON_LEASE_INFO_VERSION = 1
 LEPTON_JOB_VERSION = 1
 LEPTON_TASK_INFO_VERSION = 1
@@ -110,6 +110,7 @@ class lepton_lease_request(Structure):
         ("ttl_seconds", c_uint32),
         ("wait_ms", c_int32),
         ("labels", c_char_p),
+        ("keepalive_seconds", c_uint32),  # version 2
     ]
 
 
@@ -210,7 +211,7 @@ STRUCTS = {
 # compiler when one is present.
 if ctypes.sizeof(c_void_p) == 8:
     assert ctypes.sizeof(lepton_client_options) == 56
-    assert ctypes.sizeof(lepton_lease_request) == 56
+    assert ctypes.sizeof(lepton_lease_request) == 64  # 56 in version 1
     assert ctypes.sizeof(lepton_lease_info) == 312
     assert ctypes.sizeof(lepton_offer) == 216
     assert ctypes.sizeof(lepton_arg) == 40

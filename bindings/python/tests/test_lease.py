@@ -154,6 +154,25 @@ def test_ttl_expiry(client: lepton.Client) -> None:
             time.sleep(0.2)
 
 
+def test_keepalive(cluster: Cluster, client: lepton.Client) -> None:
+    """keepalive=2: renewed by liblepton while open (alive after 3 x keepalive); a lease without it
+    has none; a bad value is refused before the wire."""
+    with client.lease(ttl=600, keepalive=2) as lease:
+        first = cluster.get(f"/v1/leases/{lease.id}")["lease"]
+        assert first["keepalive_seconds"] == 2
+        time.sleep(6)
+        assert lease.info().state is lepton.LeaseState.ACTIVE
+        now = cluster.get(f"/v1/leases/{lease.id}")["lease"]
+        assert now["state"] == "active" and now["renewed_at"] >= first["renewed_at"] + 4
+    assert cluster.get(f"/v1/leases/{lease.id}")["lease"]["state"] == "closed"
+    with client.lease(ttl=600) as plain:
+        assert cluster.get(f"/v1/leases/{plain.id}")["lease"]["keepalive_seconds"] is None
+    with pytest.raises(lepton.InvalidArgument, match="keepalive"):
+        client.lease(keepalive=86401)
+    with pytest.raises(lepton.InvalidArgument, match="keepalive"):
+        client.lease(keepalive=-1)
+
+
 def test_data_plane_after_expiry_is_expired(cluster: Cluster) -> None:
     with cluster.client(timeout_ms=3000) as c:
         lease = c.lease(ttl=1)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metering.h"
+#include "money.h"
 #include "store_common.h"
 #include "wire.h"
 
@@ -154,6 +155,8 @@ void lp_lease_fill_grant(lp_lease *l, const char *tenant, const lp_lease_req *re
     l->expires_ms = now_ms + (int64_t)req->ttl_s * 1000;
     int64_t cap_s = lp_meter_cap_seconds(req->gpu_count, pick->price, req->max_cost);
     l->cap_ms = cap_s >= 0 ? now_ms + cap_s * 1000 : 0;
+    l->keepalive_s = req->keepalive_s;
+    l->renewed_ms = now_ms;
     l->gpus = gpus;
 }
 
@@ -174,6 +177,15 @@ void lp_err_lease_already_ended(lp_err *e, const lp_lease *l) {
                lp_lease_state_name(l->state), l->end_reason);
 }
 
+void lp_err_lease_not_found(lp_err *e, const char *id) {
+    lp_err_set(e, WIRE_NOT_FOUND, "list your leases with GET /v1/leases", "no lease %s", id);
+}
+
+void lp_err_lease_renew_ended(lp_err *e, const lp_lease *l) {
+    lp_err_set(e, WIRE_LEASE_ENDED, "open a new lease", "lease %s has ended (%s: %s); it cannot be renewed",
+               l->id, lp_lease_state_name(l->state), l->end_reason);
+}
+
 void lp_err_lease_extend_ended(lp_err *e, const lp_lease *l) {
     lp_err_set(e, WIRE_LEASE_ENDED, "open a new lease", "lease %s has ended (%s: %s)", l->id,
                lp_lease_state_name(l->state), l->end_reason);
@@ -189,11 +201,14 @@ void lp_event_lease_ended(lp_event *ev, const lp_lease *l, int state, const char
 
 void lp_offer_list_describe(lp_offer_list *out, const lp_lease_req *req) {
     lp_err why = {0};
-    if (lp_match_check_cost(req, out->v[0].price, &why) != 0)
+    if (lp_match_check_cost(req, out->v[0].price, &why) != 0) {
         snprintf(out->message, sizeof out->message, "%s", why.message);
-    else
-        snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at $%.2f/h per GPU",
-                 out->n, out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model, out->v[0].price);
+    } else {
+        char price[LP_MONEY_MAX];
+        snprintf(out->message, sizeof out->message, "%zu offer%s; cheapest: node %s, %s at %s/h per GPU",
+                 out->n, out->n == 1 ? "" : "s", out->v[0].node, out->v[0].gpu_model,
+                 lp_money_format(out->v[0].price, price, sizeof price));
+    }
 }
 
 int lp_store_open(const char *url, lp_store **out, lp_err *e) {

@@ -15,6 +15,7 @@
 #define LP_NAME_MAX 128 /* node names, tenant names, GPU uuids and models */
 #define LP_STR_MAX 256  /* addresses, labels, idempotency keys */
 #define LP_ID_MAX 64
+#define LP_KEEPALIVE_MAX 86400 /* keepalive_seconds: 0 (none) or 1 .. one day */
 
 enum { LS_PENDING = 0, LS_ACTIVE = 1, LS_CLOSED = 2, LS_EXPIRED = 3, LS_EXHAUSTED = 4, LS_FAILED = 5 };
 const char *lp_lease_state_name(int state);
@@ -87,6 +88,8 @@ typedef struct lp_lease {
     int64_t cap_ms;     /* when max_cost is spent; 0 = no cap */
     int64_t ended_ms;   /* 0 while active */
     lp_lease_gpu *gpus; /* gpu_count entries, owned */
+    uint32_t keepalive_s; /* 0 = none; else it ends (expired) when not renewed for this long */
+    int64_t renewed_ms;   /* the last renewal (the grant's time at first) */
 } lp_lease;
 void lp_lease_clear(lp_lease *l);
 
@@ -107,6 +110,7 @@ typedef struct lp_lease_req {
     int32_t wait_ms;
     char labels[LP_STR_MAX + 1];
     char idem_key[LP_STR_MAX + 1]; /* "" = none */
+    uint32_t keepalive_s;          /* 0 = none; else 1..86400 */
 } lp_lease_req;
 
 typedef struct lp_offer {
@@ -185,7 +189,8 @@ typedef struct lp_store_ops {
      * returns that lease and sets *replayed. */
     int (*lease_grant)(lp_store *s, const char *tenant, const lp_lease_req *req, const char *new_id,
                        int64_t now_ms, lp_lease *out, int *replayed, lp_err *e);
-    /* A lease of tenant (403 forbidden when it is another tenant's, 404 when unknown). An active
+    /* A lease of tenant (404 not_found when unknown or another tenant's: the answer does not tell
+     * whether it exists). An active
      * lease past its end is shown as ended (the reaper persists the same values). tenant NULL: any. */
     int (*lease_get)(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
                      lp_err *e);
@@ -197,6 +202,10 @@ typedef struct lp_store_ops {
      * made again: out is the lease as it is. */
     int (*lease_extend)(lp_store *s, const char *tenant, const char *id, uint32_t seconds, const char *key,
                         int64_t now_ms, lp_lease *out, lp_err *e);
+    /* Records that the holder of an active lease is still there (its keepalive starts again at
+     * now_ms); lease_ended (out filled) if it has ended. */
+    int (*lease_renew)(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                       lp_err *e);
     /* Ends an active lease with state (closed or failed) and reason; lease_ended (out filled) if it
      * had already ended. */
     int (*lease_end)(lp_store *s, const char *tenant, const char *id, int state, const char *reason,

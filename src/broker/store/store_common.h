@@ -23,6 +23,11 @@ void lp_lease_fill_grant(lp_lease *l, const char *tenant, const lp_lease_req *re
 /* Adds seconds to an active lease's TTL (ttl_s and expires_ms), or -1 with invalid_request when the TTL
  * would pass the 30-day limit. */
 int lp_lease_extend_apply(lp_lease *l, uint32_t seconds, lp_err *e);
+/* The not_found error of a lease that does not exist or is another tenant's: the same answer, so
+ * that it does not tell whether another tenant's lease id exists. */
+void lp_err_lease_not_found(lp_err *e, const char *id);
+/* The lease_ended error of a renewal of a lease that has ended. */
+void lp_err_lease_renew_ended(lp_err *e, const lp_lease *l);
 /* The lease_ended errors: an end or failure report on a lease that had already ended, and an
  * extension of one. */
 void lp_err_lease_already_ended(lp_err *e, const lp_lease *l);

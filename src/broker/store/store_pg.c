@@ -27,7 +27,8 @@
 #include "store_common.h"
 #include "wire.h"
 
-#define SCHEMA_VERSION 1
+/* 2: leases.keepalive_s and leases.renewed_ms (keepalive; added to a version-1 database) */
+#define SCHEMA_VERSION 2
 #define MAX_ATTEMPTS 40 /* runs of one transaction that meets serialization failures */
 #define MAX_UNIQUE_RETRIES 3
 #define MAX_PARAMS 20
@@ -85,6 +86,8 @@ static const char SCHEMA[] =
     " expires_ms BIGINT NOT NULL, cap_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, ended_ms BIGINT,"
     " billed_s BIGINT NOT NULL DEFAULT 0, gpu_seconds BIGINT NOT NULL DEFAULT 0,"
     " cost DOUBLE PRECISION NOT NULL DEFAULT 0);"
+    "ALTER TABLE leases ADD COLUMN IF NOT EXISTS keepalive_s BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE leases ADD COLUMN IF NOT EXISTS renewed_ms BIGINT NOT NULL DEFAULT 0;"
     "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
@@ -95,7 +98,8 @@ static const char SCHEMA[] =
 
 #define LEASE_COLS                                                                                           \
     "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms,"   \
+    " keepalive_s, renewed_ms"
 
 static const char SQL_BEGIN_WRITE[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
@@ -166,8 +170,9 @@ static const char SQL_ANYTHING_DUE[] =
     " OR ($2::bigint > 0 AND EXISTS (SELECT 1 FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 - $2))";
 static const char SQL_LEASE_INSERT[] =
     "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms)"
-    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18)";
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
+    " keepalive_s, renewed_ms)"
+    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
     " WHERE id = $1 AND state = 1";
@@ -175,6 +180,7 @@ static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lea
 static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES ($1, $2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = $2, expires_ms = $3, end_ms = $4 WHERE id = $1 AND state = 1";
+static const char SQL_LEASE_RENEW[] = "UPDATE leases SET renewed_ms = $2, end_ms = $3 WHERE id = $1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -386,6 +392,8 @@ static int row_to_lease(const PGresult *r, int i, lp_lease *l) {
     l->expires_ms = col_i64(r, i, 18);
     l->cap_ms = col_i64(r, i, 19);
     l->ended_ms = col_i64(r, i, 20);
+    l->keepalive_s = (uint32_t)col_i64(r, i, 21);
+    l->renewed_ms = col_i64(r, i, 22);
     return lp_lease_gpus_parse(PQgetvalue(r, i, 9), l);
 }
 
@@ -581,19 +589,19 @@ static int finish_end_tx(pgs *s, lp_lease *l, int state, const char *reason, int
     return 0;
 }
 
-/* Loads a lease of tenant: 0 found, -1 with not_found/forbidden/internal. */
+/* Loads a lease of tenant: 0 found, -1 with not_found (also for another tenant's) or internal. */
 static int find_lease(pgs *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
     pp p = {0};
     p_text(&p, id);
     int found = load_lease(s, SQL_LEASE_GET, &p, out, e);
     if (found < 0) return -1;
     if (!found) {
-        lp_err_set(e, WIRE_NOT_FOUND, NULL, "no lease %s", id);
+        lp_err_lease_not_found(e, id);
         return -1;
     }
-    if (tenant && strcmp(tenant, out->tenant)) {
+    if (tenant && strcmp(tenant, out->tenant)) { /* answered as if it did not exist */
         lp_lease_clear(out);
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "lease %s belongs to another tenant", id);
+        lp_err_lease_not_found(e, id);
         return -1;
     }
     return 0;
@@ -1157,6 +1165,7 @@ static int insert_lease(pgs *s, const lp_lease *l, lp_err *e) {
     p_i64(&p, l->expires_ms);
     p_i64(&p, l->cap_ms);
     p_i64(&p, lp_lease_end_ms(l));
+    p_i64(&p, l->keepalive_s);
     long n = run(s, SQL_LEASE_INSERT, &p, e, "recording a lease");
     free(gpus_text);
     return n < 0 ? -1 : 0;
@@ -1317,6 +1326,37 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
     memset(out, 0, sizeof *out);
     LOCK(s);
     int rc = run_tx(s, TX_WRITE, extend_body, &c, e);
+    UNLOCK(s);
+    if (rc == 1) return -1; /* lease_ended; out stays filled */
+    if (rc != 0) lp_lease_clear(out);
+    return rc;
+}
+
+static int renew_body(pgs *s, void *vc, lp_err *e) {
+    lease_ctx *c = vc;
+    lease_ctx_reset(c);
+    lp_lease *out = c->out;
+    if (find_lease(s, c->tenant, c->id, out, e) != 0) return -1;
+    if (settle_tx(s, out, c->now_ms, e) != 0) return -1;
+    if (out->state != LS_ACTIVE) {
+        lp_err_lease_renew_ended(e, out);
+        return 1; /* out stays filled for the caller */
+    }
+    out->renewed_ms = c->now_ms;
+    pp k = {0};
+    p_text(&k, c->id);
+    p_i64(&k, c->now_ms);
+    p_i64(&k, lp_lease_end_ms(out));
+    return run(s, SQL_LEASE_RENEW, &k, e, "renewing a lease") < 0 ? -1 : 0;
+}
+
+static int op_lease_renew(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                          lp_err *e) {
+    pgs *s = (pgs *)base;
+    lease_ctx c = {.tenant = tenant, .id = id, .now_ms = now_ms, .out = out};
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = run_tx(s, TX_WRITE, renew_body, &c, e);
     UNLOCK(s);
     if (rc == 1) return -1; /* lease_ended; out stays filled */
     if (rc != 0) lp_lease_clear(out);
@@ -1520,6 +1560,7 @@ static const lp_store_ops PG_OPS = {
     .lease_get = op_lease_get,
     .lease_list = op_lease_list,
     .lease_extend = op_lease_extend,
+    .lease_renew = op_lease_renew,
     .lease_end = op_lease_end,
     .lease_fail_on_node = op_lease_fail_on_node,
     .expire_due = op_expire_due,

@@ -6,8 +6,12 @@
  * refuses to move a GPU from one lease to another, so a GPU can never be in two active leases.
  * Pools (a node's GPUs of one model and memory size) carry the free count and the price, indexed
  * so that matching reads a handful of rows whatever the fleet size. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +23,8 @@
 #include "store_common.h"
 #include "wire.h"
 
-#define SCHEMA_VERSION 1
+/* 2: leases.keepalive_s and leases.renewed_ms (keepalive) */
+#define SCHEMA_VERSION 2
 #define MAX_STMTS 64
 
 typedef struct sq {
@@ -62,7 +67,7 @@ static const char SCHEMA[] =
     " labels TEXT NOT NULL, idem_key TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
     " expires_ms INTEGER NOT NULL, cap_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, ended_ms INTEGER,"
     " billed_s INTEGER NOT NULL DEFAULT 0, gpu_seconds INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL "
-    "DEFAULT 0);"
+    "DEFAULT 0, keepalive_s INTEGER NOT NULL DEFAULT 0, renewed_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
@@ -73,7 +78,13 @@ static const char SCHEMA[] =
 
 #define LEASE_COLS                                                                                           \
     "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms"
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms,"   \
+    " keepalive_s, renewed_ms"
+
+/* Schema version 1 → 2 (run on a database of version 1 only). */
+static const char MIGRATE_1_TO_2[] =
+    "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_NODE_STILL_SILENT[] =
@@ -137,8 +148,9 @@ static const char SQL_LEASES_NODE_ACTIVE[] =
 static const char SQL_LEASES_DUE[] = "SELECT id FROM leases WHERE state = 1 AND end_ms <= ?1 LIMIT 1000";
 static const char SQL_LEASE_INSERT[] =
     "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms)"
-    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18)";
+    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
+    " keepalive_s, renewed_ms)"
+    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
@@ -146,6 +158,7 @@ static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lea
 static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES (?1, ?2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
+static const char SQL_LEASE_RENEW[] = "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -234,6 +247,8 @@ static int row_to_lease(sqlite3_stmt *st, lp_lease *l) {
     l->expires_ms = sqlite3_column_int64(st, 18);
     l->cap_ms = sqlite3_column_int64(st, 19);
     l->ended_ms = sqlite3_column_int64(st, 20);
+    l->keepalive_s = (uint32_t)sqlite3_column_int64(st, 21);
+    l->renewed_ms = sqlite3_column_int64(st, 22);
     return lp_lease_gpus_parse(g ? (const char *)g : "[]", l);
 }
 
@@ -1009,6 +1024,7 @@ static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req
     sqlite3_bind_int64(st, 16, l->expires_ms);
     sqlite3_bind_int64(st, 17, l->cap_ms);
     sqlite3_bind_int64(st, 18, lp_lease_end_ms(l));
+    sqlite3_bind_int64(st, 19, l->keepalive_s);
     if (run(s, st, e, "recording a lease") != 0) goto done;
     rc = commit(s, e);
 done:
@@ -1022,7 +1038,8 @@ done:
     return rc;
 }
 
-/* Loads a lease of tenant inside the lock: 0 found, -1 with not_found/forbidden/internal. */
+/* Loads a lease of tenant inside the lock: 0 found, -1 with not_found (also for another tenant's)
+ * or internal. */
 static int find_lease(sq *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
     sqlite3_stmt *st = prep(s, SQL_LEASE_GET, e);
     if (!st) return -1;
@@ -1030,12 +1047,12 @@ static int find_lease(sq *s, const char *tenant, const char *id, lp_lease *out, 
     int found = load_lease(s, st, out, e);
     if (found < 0) return -1;
     if (!found) {
-        lp_err_set(e, WIRE_NOT_FOUND, NULL, "no lease %s", id);
+        lp_err_lease_not_found(e, id);
         return -1;
     }
-    if (tenant && strcmp(tenant, out->tenant)) {
+    if (tenant && strcmp(tenant, out->tenant)) { /* answered as if it did not exist */
         lp_lease_clear(out);
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "lease %s belongs to another tenant", id);
+        lp_err_lease_not_found(e, id);
         return -1;
     }
     return 0;
@@ -1114,6 +1131,39 @@ static int op_lease_extend(lp_store *base, const char *tenant, const char *id, u
     sqlite3_bind_int64(st, 3, out->expires_ms);
     sqlite3_bind_int64(st, 4, lp_lease_end_ms(out));
     if (run(s, st, e, "extending a lease") != 0) goto done;
+    rc = commit(s, e);
+done:
+    if (rc != 0) {
+        rollback(s);
+        lp_lease_clear(out);
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+static int op_lease_renew(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                          lp_err *e) {
+    sq *s = (sq *)base;
+    memset(out, 0, sizeof *out);
+    LOCK(s);
+    int rc = begin(s, e);
+    if (rc != 0) goto done;
+    rc = -1;
+    if (find_lease(s, tenant, id, out, e) != 0) goto done;
+    if (settle_tx(s, out, now_ms, e) != 0) goto done;
+    if (out->state != LS_ACTIVE) {
+        if (commit(s, e) != 0) goto done;
+        lp_err_lease_renew_ended(e, out);
+        UNLOCK(s);
+        return -1; /* out stays filled for the caller */
+    }
+    out->renewed_ms = now_ms;
+    sqlite3_stmt *st = prep(s, SQL_LEASE_RENEW, e);
+    if (!st) goto done;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, lp_lease_end_ms(out));
+    if (run(s, st, e, "renewing a lease") != 0) goto done;
     rc = commit(s, e);
 done:
     if (rc != 0) {
@@ -1330,6 +1380,7 @@ static const lp_store_ops SQLITE_OPS = {
     .lease_get = op_lease_get,
     .lease_list = op_lease_list,
     .lease_extend = op_lease_extend,
+    .lease_renew = op_lease_renew,
     .lease_end = op_lease_end,
     .lease_fail_on_node = op_lease_fail_on_node,
     .expire_due = op_expire_due,
@@ -1356,6 +1407,7 @@ static int migrate(sq *s, lp_err *e) {
                    "database schema version %d is newer than this broker's (%d)", version, SCHEMA_VERSION);
         return -1;
     }
+    if (version == 1 && sqlite3_exec(s->db, MIGRATE_1_TO_2, NULL, NULL, &msg) != SQLITE_OK) goto fail;
     if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) goto fail;
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)",
@@ -1371,8 +1423,42 @@ fail:
     return -1;
 }
 
+/* 1 for a path SQLite opens as a plain file (not ":memory:", "" or a file: URI). */
+static int plain_file(const char *path) { return *path && strcmp(path, ":memory:") && strncmp(path, "file:", 5); }
+
+/* The database holds the token-signing secret and the token hashes: it and its -wal and -shm files
+ * are for the broker's user only. Creates the database file 0600 when it does not exist (SQLite
+ * gives the -wal and -shm files the database's mode; no process-wide umask is changed, which other
+ * threads would see), and refuses one that group or others may access. */
+static int check_private(const char *path, lp_err *e) {
+    if (!plain_file(path)) return 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
+                   "cannot open database %s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        char f[4200];
+        snprintf(f, sizeof f, "%s%s", path, suffix[i]);
+        struct stat st;
+        if (stat(f, &st) != 0) continue; /* no -wal or -shm yet */
+        if (st.st_mode & 0077) {
+            lp_err_set(e, WIRE_INTERNAL, NULL,
+                       "database file %s may be read by group or others (mode %04o); it holds the broker's "
+                       "token-signing secret, so the broker refuses it: run chmod 600 %s",
+                       f, (unsigned)(st.st_mode & 07777), f);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
     *out = NULL;
+    if (check_private(path, e) != 0) return -1;
     sq *s = calloc(1, sizeof *s);
     if (!s) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");

@@ -219,9 +219,10 @@ static void test_idempotency_close_extend(void) {
     CHECK_STR(l2.id, "ls_c");
     lp_lease_clear(&l2);
     CHECK_EQ_INT(leased_gpus(s), 2);
-    /* another tenant may not touch it */
+    /* another tenant may not touch it, nor learn that it exists */
     CHECK_EQ_INT(s->ops->lease_get(s, "other", "ls_a", 0, &l2, &e), -1);
-    CHECK_STR(e.code, WIRE_FORBIDDEN);
+    CHECK_STR(e.code, WIRE_NOT_FOUND);
+    CHECK_STR(e.message, "no lease ls_a");
     CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_nope", 0, &l2, &e), -1);
     CHECK_STR(e.code, WIRE_NOT_FOUND);
     /* extend */
@@ -783,6 +784,105 @@ static void test_open_errors(void) {
     CHECK_STR(e.code, WIRE_INVALID);
 }
 
+/* keepalive: renewals keep a lease alive; without one for keepalive_s it ends expired, billed up to
+ * the last renewal, with an end_reason that says its holder stopped answering. */
+static void test_keepalive(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n", 2, "X", 1, 3.6, 0); /* $0.001 per GPU-second */
+    lp_lease_req r = req(1, NULL);
+    r.keepalive_s = 30;
+    lp_lease l;
+    lp_err e;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_k", 0, &l, &e), 0);
+    CHECK_EQ_INT(l.keepalive_s, 30);
+    CHECK_EQ_INT(l.renewed_ms, 0);
+    lp_lease_clear(&l);
+    lp_event_list ev = {0};
+    for (int64_t t = 20000; t <= 200000; t += 20000) { /* renewed every 20 s: alive */
+        CHECK_EQ_INT(s->ops->lease_renew(s, "acme", "ls_k", t, &l, &e), 0);
+        CHECK_EQ_INT(l.renewed_ms, t);
+        lp_lease_clear(&l);
+        CHECK_EQ_INT(s->ops->expire_due(s, t + 19999, 0, &ev, &e), 0);
+        CHECK_EQ_INT((int)ev.n, 0);
+    }
+    /* another tenant cannot renew it (and learns nothing) */
+    CHECK_EQ_INT(s->ops->lease_renew(s, "other", "ls_k", 200000, &l, &e), -1);
+    CHECK_STR(e.code, WIRE_NOT_FOUND);
+    /* the holder goes away after the renewal at 200 s: at 230 s the reaper ends it */
+    CHECK_EQ_INT(s->ops->expire_due(s, 229999, 0, &ev, &e), 0);
+    CHECK_EQ_INT((int)ev.n, 0);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_k", 229999, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(s->ops->expire_due(s, 230000, 0, &ev, &e), 0);
+    CHECK_EQ_INT((int)ev.n, 1);
+    if (ev.n) CHECK_EQ_INT(ev.v[0].state, LS_EXPIRED);
+    lp_event_list_clear(&ev);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_k", 500000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_EXPIRED);
+    CHECK_CONTAINS(l.end_reason, "holder stopped answering");
+    CHECK_EQ_INT(l.ended_ms, 200000); /* billed to the last renewal */
+    CHECK_EQ_INT(lp_lease_bill(&l, 500000).billed_s, 200);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(leased_gpus(s), 0);
+    CHECK_EQ_INT(s->ops->lease_renew(s, "acme", "ls_k", 500000, &l, &e), -1);
+    CHECK_STR(e.code, WIRE_LEASE_ENDED);
+    CHECK_EQ_INT(l.state, LS_EXPIRED);
+    lp_lease_clear(&l);
+    /* a lease without keepalive is not touched by renewals, nor ended for lack of them */
+    r.keepalive_s = 0;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_n", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(s->ops->expire_due(s, 3599999, 0, &ev, &e), 0);
+    CHECK_EQ_INT((int)ev.n, 0);
+    CHECK_EQ_INT(s->ops->lease_renew(s, "acme", "ls_n", 1000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    lp_lease_clear(&l);
+    /* the keepalive view before the reaper runs: shown ended at the last renewal */
+    r.keepalive_s = 5;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_v", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_v", 7000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_EXPIRED);
+    CHECK_EQ_INT(l.ended_ms, 1000);
+    CHECK_EQ_INT(lp_lease_bill(&l, 7000).billed_s, 0);
+    lp_lease_clear(&l);
+    lp_store_close(s);
+}
+
+/* A database of schema version 1 (before keepalive) gets the keepalive columns when opened; its
+ * leases keep working and have no keepalive. */
+static void test_migrate_v1(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n", 2, "X", 1, 3.6, 0);
+    lp_lease_req r = req(1, NULL);
+    lp_lease l;
+    lp_err e;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_old", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    lp_store_close(s);
+    /* back to version 1: the columns gone */
+    CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN keepalive_s") >= 0);
+    CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN renewed_ms") >= 0);
+    CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"), 1);
+    s = open_store(path);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_old", 1000, &l, &e), 0);
+    CHECK_EQ_INT(l.state, LS_ACTIVE);
+    CHECK_EQ_INT(l.keepalive_s, 0);
+    lp_lease_clear(&l);
+    r.keepalive_s = 10;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_new", 1000, &l, &e), 0);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_new", 2000, &l, &e), 0);
+    CHECK_EQ_INT(l.keepalive_s, 10);
+    CHECK_EQ_INT(l.renewed_ms, 1000);
+    lp_lease_clear(&l);
+    lp_store_close(s);
+}
+
 static void test_newer_schema_refused(void) {
     char path[300];
     lp_store *s = open_fresh(path, sizeof path);
@@ -790,7 +890,7 @@ static void test_newer_schema_refused(void) {
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"), 1);
     lp_err e = {0};
     CHECK_EQ_INT(lp_store_open(path, &s, &e), -1);
-    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (1)");
+    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (2)");
 }
 
 int main(int argc, char **argv) {
@@ -813,6 +913,8 @@ int main(int argc, char **argv) {
     RUN(test_reconnect);
     RUN(test_open_errors);
     RUN(test_newer_schema_refused);
+    RUN(test_keepalive);
+    RUN(test_migrate_v1);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

@@ -51,7 +51,8 @@ static void validation(void) {
         CHECK(x == NULL);                                                                                    \
     } while (0)
     BAD(r.version = 0, "req->version 0");
-    BAD(r.version = 2, "req->version 2");
+    BAD(r.version = 3, "req->version 3");
+    BAD(r.keepalive_seconds = 86401, "req->keepalive_seconds 86401");
     BAD(r.gpu_count = 1025, "req->gpu_count 1025");
     BAD(r.gpu_count = 4000000000u, "req->gpu_count 4000000000");
     BAD(r.max_price_per_gpu_hour = -1, "req->max_price_per_gpu_hour -1");
