@@ -291,7 +291,7 @@ static int put_body(lp_http_req *r, const char *data, size_t size, void *user) {
     if (!c) return -1;
     if (!size) return 0;
     if (c->offset + c->written + c->fill + size > c->b->size) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
                             c->b->id, c->b->size, c->offset);
         return -1;
     }

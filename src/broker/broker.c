@@ -174,7 +174,15 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
         snprintf(err, err_size, "%s", e.message);
         goto fail;
     }
-    lp_http_config hc = {b->listen, b->max_body, 1024, 120, "broker", cfg->tls_cert_file, cfg->tls_key_file};
+    lp_http_config hc = {.listen = b->listen,
+                         .max_body = b->max_body,
+                         .max_connections = cfg->max_connections,
+                         .idle_timeout_s = 120,
+                         .log_name = "broker",
+                         .tls_cert_file = cfg->tls_cert_file,
+                         .tls_key_file = cfg->tls_key_file,
+                         .head_timeout_s = cfg->head_timeout_s,
+                         .max_per_ip = cfg->max_conn_per_ip};
     if (lp_http_server_new(&hc, &b->http, err, err_size) != 0) goto fail;
     lp_http_server_set_observer(b->http, on_observe, b);
     if (lp_routes_health(b, b->http) || lp_routes_nodes(b, b->http) || lp_routes_quote(b, b->http) ||

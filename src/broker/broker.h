@@ -18,6 +18,11 @@ typedef struct lp_broker_config {
      * HTTP); read once at start */
     const char *tls_cert_file;
     const char *tls_key_file;
+    /* connection limits (see http_server.h): 0 → 1024 in all, 128 per client address, 5 s to send
+     * a request head */
+    unsigned max_connections;
+    unsigned max_conn_per_ip;
+    unsigned head_timeout_s;
 } lp_broker_config;
 
 typedef struct lp_broker lp_broker;

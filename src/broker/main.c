@@ -83,7 +83,8 @@ static int cmd_serve(int argc, char **argv) {
         if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
         if (strcmp(a, "--listen") && strcmp(a, "--db") && strcmp(a, "--dev-tenant") &&
             strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body") && strcmp(a, "--tls-cert") &&
-            strcmp(a, "--tls-key"))
+            strcmp(a, "--tls-key") && strcmp(a, "--max-conn") && strcmp(a, "--max-conn-per-ip") &&
+            strcmp(a, "--head-timeout-s"))
             return usage_error("serve: unknown flag '%s'", a);
         if (!v) return usage_error("serve: %s needs a value", a);
         if (!strcmp(a, "--listen"))
@@ -104,6 +105,13 @@ static int cmd_serve(int argc, char **argv) {
             if (parse_i64(v, 1, &n))
                 return usage_error("serve: --max-body needs a positive integer, got '%s'", v);
             cfg.max_body = (size_t)n;
+        } else if (!strcmp(a, "--max-conn") || !strcmp(a, "--max-conn-per-ip") || !strcmp(a, "--head-timeout-s")) {
+            if (parse_i64(v, 1, &n) || n > 1000000)
+                return usage_error("serve: --max-conn, --max-conn-per-ip and --head-timeout-s need a positive "
+                                   "integer (at most 1000000), got '%s'", v);
+            if (!strcmp(a, "--max-conn")) cfg.max_connections = (unsigned)n;
+            else if (!strcmp(a, "--max-conn-per-ip")) cfg.max_conn_per_ip = (unsigned)n;
+            else cfg.head_timeout_s = (unsigned)n;
         } else
             return usage_error("serve: unknown flag '%s'", a);
         i++;

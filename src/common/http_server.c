@@ -1,5 +1,6 @@
-/* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, replies, TCP tuning,
- * HTTPS from PEM files. */
+/* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, request checks (NULs,
+ * framing), replies, TCP tuning, HTTPS from PEM files, and the connection guard (head deadline,
+ * eviction of idle sockets, stalled chunked bodies). */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -9,6 +10,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +47,27 @@ typedef struct route {
 /* Bytes of a certificate chain or key file: far more than any real one. */
 #define PEM_MAX (1u << 20)
 
+/* One open connection as the guard sees it (the connection's socket context). */
+enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED };
+typedef struct conn_track {
+    int fd;
+    int state;        /* CT_*, under the server's cmu */
+    int in_body;      /* a chunked body is being received (under cmu) */
+    int64_t since_ns; /* when the state began */
+    int64_t last_data_ns; /* atomic: last body bytes of a chunked request */
+    struct conn_track *prev, *next;
+} conn_track;
+
 struct lp_http_server {
     struct MHD_Daemon *d;
+    /* connection guard */
+    unsigned head_s, per_ip;
+    pthread_mutex_t cmu;
+    pthread_cond_t ccv;
+    pthread_t wd;
+    int wd_started, wd_stop;
+    conn_track *conns;
+    unsigned nconn, ndropped;
     route routes[MAX_ROUTES];
     int nroutes;
     size_t max_body;
@@ -75,9 +98,16 @@ struct lp_http_req {
     size_t body_len, body_cap;
     int too_large;
     int stream_failed;
+    uint64_t drained; /* body bytes dropped after a streaming route refused it */
     int64_t start_ns;
+    conn_track *ct;
+    int begun;             /* the head has been seen by on_access */
+    size_t raw_uri_len;    /* strlen of the URI as libmicrohttpd logged it (stops at a NUL) */
+    int uri_logged;
+    json_t *json;          /* the body parsed before a non-streaming handler ran */
     /* reply */
     int replied;
+    int queued; /* the reply has gone to libmicrohttpd */
     int status;
     char *resp;
     size_t resp_len;
@@ -201,6 +231,12 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
         lp_set_err(err, err_size, "out of memory");
         return -1;
     }
+    pthread_mutex_init(&s->cmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->ccv, &ca);
+    pthread_condattr_destroy(&ca);
     if (load_tls(s, cfg, err, err_size) != 0) {
         lp_http_server_free(s);
         return LP_HTTP_ETLS;
@@ -208,6 +244,8 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
     s->max_body = cfg->max_body ? cfg->max_body : 65536;
     s->max_conn = cfg->max_connections ? cfg->max_connections : 1024;
     s->idle_s = cfg->idle_timeout_s ? cfg->idle_timeout_s : 120;
+    s->head_s = cfg->head_timeout_s ? cfg->head_timeout_s : 5;
+    s->per_ip = cfg->max_per_ip ? cfg->max_per_ip : 128;
     s->conn_mem = 64 * 1024;
     snprintf(s->listen, sizeof s->listen, "%s", cfg->listen);
     snprintf(s->log_name, sizeof s->log_name, "%s", cfg->log_name ? cfg->log_name : "http");
@@ -406,6 +444,11 @@ void lp_http_add_header(lp_http_req *r, const char *name, const char *value) {
 }
 
 json_t *lp_http_json_body(lp_http_req *r) {
+    if (r->json) { /* parsed before the handler ran: hand it over */
+        json_t *j = r->json;
+        r->json = NULL;
+        return j;
+    }
     const char *ct = lp_http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
     if (r->body_len > 0 && ct && *ct) {
         size_t n = strcspn(ct, ";");
@@ -420,10 +463,17 @@ json_t *lp_http_json_body(lp_http_req *r) {
         }
     }
     size_t i = 0;
-    while (i < r->body_len && strchr(" \t\r\n", r->body[i]))
+    /* (not strchr: it would take a NUL byte for whitespace) */
+    while (i < r->body_len && (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
         i++;
     if (i == r->body_len) return json_object();
     json_error_t je;
+    if (memchr(r->body, 0, r->body_len)) {
+        lp_http_reply_error(r, WIRE_INVALID, "send a JSON object (UTF-8 text without NUL bytes)",
+                            "request body holds a NUL byte at offset %zu; it is not JSON",
+                            (size_t)((const char *)memchr(r->body, 0, r->body_len) - r->body));
+        return NULL;
+    }
     json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         lp_http_reply_error(r, WIRE_INVALID, NULL, "request body is not valid JSON: %s (line %d, column %d)",
@@ -431,8 +481,12 @@ json_t *lp_http_json_body(lp_http_req *r) {
         return NULL;
     }
     if (!json_is_object(j)) {
+        const char *what = json_is_array(j) ? "an array" : json_is_string(j) ? "a string"
+                           : json_is_null(j)  ? "null"
+                                              : "a number or boolean";
         json_decref(j);
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "request body must be a JSON object");
+        lp_http_reply_error(r, WIRE_INVALID, "send a JSON object, e.g. {}",
+                            "request body must be a JSON object, not %s", what);
         return NULL;
     }
     return j;
@@ -488,12 +542,271 @@ static enum MHD_Result send_reply(lp_http_req *q) {
     for (int i = 0; i < q->nhdr; i++)
         MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
     enum MHD_Result ok = MHD_queue_response(q->c, (unsigned)q->status, resp);
+    q->queued = 1;
     MHD_destroy_response(resp);
     int64_t dur = lp_mono_ns() - q->start_ns;
     lp_log(LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status,
            (double)dur / 1e6);
     if (q->s->obs) q->s->obs(q->rt ? q->rt->pattern : "-", q->method, q->status, dur, q->s->obs_user);
     return ok;
+}
+
+/* ---- request checks ---- */
+typedef struct hdr_scan {
+    const char *prev_end; /* where the previous header's value ended */
+    int bad;
+    const char *bad_name;
+} hdr_scan;
+
+/* libmicrohttpd (0.9.x) splits the head in place and hands out C strings, so a NUL byte inside a
+ * header value silently cuts it. The values lie in the order received, each followed by its line
+ * end (CR LF or LF turned into NULs) and then the next header's name: anything else between one
+ * value's end and the next name (ignoring trailing blanks) means the value held a NUL byte (or was
+ * folded over lines, which RFC 9112 lets a server refuse with 400 too). */
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t ks,
+                                   const char *val, size_t vs) {
+    (void)kind;
+    (void)ks;
+    hdr_scan *h = cls;
+    if (h->prev_end) {
+        const char *p = h->prev_end;
+        while (p < key && (*p == ' ' || *p == '\t'))
+            p++;
+        size_t gap = key > p ? (size_t)(key - p) : 0;
+        if (key <= p || gap > 2 || p[0] != 0 || (gap == 2 && p[1] != 0)) {
+            h->bad = 1;
+            return MHD_NO;
+        }
+    }
+    h->bad_name = key;
+    h->prev_end = val ? val + vs : key + ks;
+    return MHD_YES;
+}
+
+static int header_has_nul(struct MHD_Connection *c, const char **name) {
+    hdr_scan h = {0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
+    if (!h.bad && h.prev_end) {
+        /* the last value: its line end, then the empty line's, all NULs */
+        const char *p = h.prev_end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (p[0] != 0 || p[1] != 0) h.bad = 1;
+    }
+    *name = h.bad_name ? h.bad_name : "?";
+    return h.bad;
+}
+
+/* Refuses, before routing, a request whose path or header values hold a NUL byte or whose framing is
+ * ambiguous (request smuggling behind a proxy). Returns 0, or -1 after replying. */
+static int check_request(lp_http_req *q, const char *url, const char *version) {
+    struct MHD_Connection *c = q->c;
+    /* The URI as received spans url .. the space before the version; the URI logger saw its length
+     * up to the first NUL. */
+    if (q->uri_logged && version && *version && version > url && (size_t)(version - url) < (1u << 20) &&
+        q->raw_uri_len != (size_t)(version - url - 1)) {
+        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        lp_http_reply_error(q, WIRE_INVALID, "percent-encode the byte as %00 if it is meant",
+                            "the request path holds a NUL byte (after \"%.64s\")", url);
+        return -1;
+    }
+    const char *name;
+    if (header_has_nul(c, &name)) {
+        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        lp_http_reply_error(q, WIRE_INVALID, "header values are text without NUL bytes or line folding",
+                            "a request header holds a NUL byte or is folded over lines (at or after %.64s)",
+                            name);
+        return -1;
+    }
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (te && cl) {
+        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        lp_http_reply_error(q, WIRE_INVALID, "send either Content-Length or Transfer-Encoding: chunked",
+                            "the request has both Content-Length (%.32s) and Transfer-Encoding (%.32s); "
+                            "its length is ambiguous",
+                            cl, te);
+        return -1;
+    }
+    if (te && strcasecmp(te, "chunked") != 0) {
+        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
+        lp_http_reply_error(q, WIRE_INVALID, "send Transfer-Encoding: chunked or a Content-Length",
+                            "Transfer-Encoding %.64s is not supported (only chunked)", te);
+        return -1;
+    }
+    return 0;
+}
+
+/* libmicrohttpd's URI logger runs once the request line is in, before the URI is split and decoded
+ * in place: the request context starts here, with the URI's length up to any NUL. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)cls;
+    (void)c;
+    lp_http_req *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->start_ns = lp_mono_ns();
+    q->raw_uri_len = strlen(uri);
+    q->uri_logged = 1;
+    return q;
+}
+
+/* ---- connection guard ---- */
+static conn_track *conn_of(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Drops a connection: its thread sees the socket end and closes it. Under cmu, on a listed one. */
+static void guard_drop(lp_http_server *s, conn_track *t) {
+    (void)shutdown(t->fd, SHUT_RDWR);
+    t->state = CT_DROPPED;
+    s->ndropped++;
+}
+
+/* The head is in: the connection is busy until its answer is done. Returns -1 when it was dropped. */
+static int guard_head_done(lp_http_server *s, lp_http_req *q, struct MHD_Connection *c) {
+    conn_track *t = conn_of(c);
+    if (!t) return 0;
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    int rc = 0;
+    pthread_mutex_lock(&s->cmu);
+    if (t->state == CT_DROPPED) {
+        rc = -1;
+    } else {
+        t->state = CT_BUSY;
+        t->since_ns = lp_mono_ns();
+        t->in_body = te != NULL;
+        __atomic_store_n(&t->last_data_ns, t->since_ns, __ATOMIC_RELAXED);
+        q->ct = t;
+    }
+    pthread_mutex_unlock(&s->cmu);
+    return rc;
+}
+
+/* The body is in. Returns -1 when the guard has already answered (a stalled body). */
+static int guard_body_done(lp_http_server *s, lp_http_req *q) {
+    if (!q->ct) return 0;
+    pthread_mutex_lock(&s->cmu);
+    int rc = q->ct->state == CT_DROPPED ? -1 : 0;
+    q->ct->in_body = 0;
+    pthread_mutex_unlock(&s->cmu);
+    return rc;
+}
+
+/* The request is over: the connection now waits for the next head (keep-alive). */
+static void guard_request_done(lp_http_server *s, lp_http_req *q) {
+    if (!q->ct) return;
+    pthread_mutex_lock(&s->cmu);
+    if (q->ct->state != CT_DROPPED) {
+        q->ct->state = CT_IDLE;
+        q->ct->in_body = 0;
+        q->ct->since_ns = lp_mono_ns();
+    }
+    pthread_mutex_unlock(&s->cmu);
+    q->ct = NULL;
+}
+
+/* Answers a stalled chunked body itself (libmicrohttpd would wait for the rest until its idle
+ * timeout and then close without a word): the connection's thread is blocked reading, so the answer
+ * can be written on the socket directly, before the socket is shut. Plain HTTP only. */
+static void guard_answer_stall(lp_http_server *s, conn_track *t, int64_t stalled_ns) {
+    if (s->tls_cert) return;
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "the chunked request body stalled: no byte for %lld s while more was announced (a chunk "
+             "size larger than the data sent?)",
+             (long long)(stalled_ns / 1000000000));
+    json_t *b = lp_http_error_body(WIRE_INVALID, msg, "send chunk sizes that match the data, or a Content-Length");
+    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!text) return;
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      strlen(text));
+    (void)send(t->fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)send(t->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(text);
+}
+
+static void *guard_main(void *arg) {
+    lp_http_server *s = arg;
+    int64_t head_ns = (int64_t)s->head_s * 1000000000, idle_ns = (int64_t)s->idle_s * 1000000000;
+    int64_t stall_ns = 2 * head_ns;
+    pthread_mutex_lock(&s->cmu);
+    while (!s->wd_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 200 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
+        int64_t now = lp_mono_ns();
+        for (conn_track *t = s->conns; t; t = t->next) {
+            if (t->state == CT_HEAD && now - t->since_ns > head_ns) {
+                lp_log(LOG_DEBUG, "%s: dropping a connection that sent no complete request head in %u s",
+                       s->log_name, s->head_s);
+                guard_drop(s, t);
+            } else if (t->state == CT_IDLE && now - t->since_ns > idle_ns) {
+                guard_drop(s, t);
+            } else if (t->state == CT_BUSY && t->in_body &&
+                       now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED) > stall_ns) {
+                lp_log(LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing", s->log_name);
+                guard_answer_stall(s, t, now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED));
+                guard_drop(s, t);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->cmu);
+    return NULL;
+}
+
+/* A new connection: listed, and when the server is full, the oldest connection that has sent no
+ * head yet (else the oldest idle keep-alive one) makes room. */
+static void guard_connect(lp_http_server *s, struct MHD_Connection *c, void **socket_context) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return;
+    int one = 1;
+    (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn_track *t = calloc(1, sizeof *t);
+    if (!t) return;
+    t->fd = ci->connect_fd;
+    t->state = CT_HEAD;
+    t->since_ns = lp_mono_ns();
+    pthread_mutex_lock(&s->cmu);
+    t->next = s->conns;
+    if (s->conns) s->conns->prev = t;
+    s->conns = t;
+    s->nconn++;
+    if (s->nconn - s->ndropped > s->max_conn) {
+        conn_track *victim = NULL;
+        for (int want = CT_HEAD; !victim && want <= CT_IDLE; want += CT_IDLE - CT_HEAD)
+            for (conn_track *x = t->next; x; x = x->next)
+                if (x->state == want && (!victim || x->since_ns < victim->since_ns)) victim = x;
+        if (!victim) victim = t; /* every other one is busy: refuse the newcomer */
+        lp_log(LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name, s->nconn - s->ndropped,
+               victim == t ? "(the new one: all others are busy)" : victim->state == CT_HEAD ? "one without a request head" : "idle one");
+        guard_drop(s, victim);
+    }
+    pthread_mutex_unlock(&s->cmu);
+    *socket_context = t;
+}
+
+static void guard_disconnect(lp_http_server *s, void **socket_context) {
+    conn_track *t = *socket_context;
+    if (!t) return;
+    *socket_context = NULL;
+    pthread_mutex_lock(&s->cmu);
+    if (t->prev) t->prev->next = t->next;
+    else s->conns = t->next;
+    if (t->next) t->next->prev = t->prev;
+    s->nconn--;
+    if (t->state == CT_DROPPED) s->ndropped--;
+    pthread_mutex_unlock(&s->cmu);
+    free(t);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -505,11 +818,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         q = calloc(1, sizeof *q);
         if (!q) return MHD_NO;
         *con_cls = q;
+        q->start_ns = lp_mono_ns();
+    }
+    if (!q->begun) {
+        q->begun = 1;
         q->s = s;
         q->c = c;
         q->method = method;
         q->path = url;
-        q->start_ns = lp_mono_ns();
+        if (guard_head_done(s, q, c) != 0) return MHD_NO; /* dropped by the guard meanwhile */
+        if (check_request(q, url, version) != 0) return send_reply(q);
         int path_known = 0;
         q->rt = match(s, q, method, url, &path_known);
         if (!q->rt) {
@@ -563,21 +881,31 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         }
         return MHD_YES;
     }
-    if (q->replied) { /* answered early (404, 405, 413): discard whatever body arrives */
+    if (q->queued) { /* answered early (404, 405, 413): discard whatever body arrives */
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (q->rt->body_fn) {
-            if (!q->stream_failed && q->rt->body_fn(q, upload_data, n, q->rt->user) != 0) {
-                q->stream_failed = 1;
-                if (q->replied) return send_reply(q); /* answer now; the rest of the body is discarded */
+        if (q->ct) __atomic_store_n(&q->ct->last_data_ns, lp_mono_ns(), __ATOMIC_RELAXED);
+        if (q->rt->body_fn && !q->stream_failed && q->rt->body_fn(q, upload_data, n, q->rt->user) != 0)
+            q->stream_failed = 1;
+        if ((q->rt->body_fn && q->stream_failed) || q->too_large) {
+            /* Refused: the answer waits for the end of the body (read and dropped), so that a client
+             * still sending sees it rather than a reset connection; past LP_HTTP_DRAIN_MAX dropped
+             * bytes (an endless chunked body), answer now and close. */
+            q->drained += n;
+            if (q->drained > LP_HTTP_DRAIN_MAX) {
+                if (q->too_large)
+                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
+                                        s->max_body);
+                lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
+                return send_reply(q);
             }
             return MHD_YES;
         }
-        if (q->too_large) return MHD_YES;
+        if (q->rt->body_fn) return MHD_YES;
         if (q->body_len + n > s->max_body) {
             q->too_large = 1; /* chunked body without Content-Length: discard the rest */
             return MHD_YES;
@@ -600,6 +928,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
     /* end of the request */
+    if (guard_body_done(s, q) != 0) return MHD_NO; /* the guard answered a stalled body meanwhile */
+    if (!q->too_large && !q->rt->body_fn && q->body_len > 0 && !(q->json = lp_http_json_body(q)))
+        return send_reply(q); /* not a JSON object: 400/415 before the handler runs */
     if (q->too_large)
         lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
                             s->max_body);
@@ -613,8 +944,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     lp_http_req *q = *con_cls;
     if (!q) return;
     *con_cls = NULL;
+    guard_request_done(cls, q);
     if (q->ctx_free) q->ctx_free(q->ctx);
     if (q->sfree) q->sfree(q->scls);
+    json_decref(q->json);
     free(q->body);
     free(q->resp);
     for (int i = 0; i < q->nhdr; i++) {
@@ -626,11 +959,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-    if (toe != MHD_CONNECTION_NOTIFY_STARTED) return;
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return;
-    int one = 1;
-    (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) guard_connect(cls, c, socket_context);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) guard_disconnect(cls, socket_context);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -727,7 +1057,8 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     /* the logger first, so that libmicrohttpd's messages about the options reach it too */
     s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            s->max_conn, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
+                            s->max_conn + s->max_conn / 4 + 16, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip,
+                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_ARRAY,
@@ -746,6 +1077,13 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : port;
+    if (pthread_create(&s->wd, NULL, guard_main, s) != 0) {
+        lp_set_err(err, err_size, "cannot start the connection guard thread");
+        MHD_stop_daemon(s->d);
+        s->d = NULL;
+        return -1;
+    }
+    s->wd_started = 1;
     return 0;
 }
 
@@ -756,6 +1094,20 @@ int lp_http_server_is_tls(const lp_http_server *s) { return s && s->tls_cert ? 1
 void lp_http_server_free(lp_http_server *s) {
     if (!s) return;
     if (s->d) MHD_stop_daemon(s->d);
+    if (s->wd_started) {
+        pthread_mutex_lock(&s->cmu);
+        s->wd_stop = 1;
+        pthread_cond_signal(&s->ccv);
+        pthread_mutex_unlock(&s->cmu);
+        pthread_join(s->wd, NULL);
+    }
+    while (s->conns) { /* none should be left: the daemon reports every connection closed */
+        conn_track *t = s->conns;
+        s->conns = t->next;
+        free(t);
+    }
+    pthread_mutex_destroy(&s->cmu);
+    pthread_cond_destroy(&s->ccv);
     if (s->tls_key) explicit_bzero(s->tls_key, s->tls_key_size);
     free(s->tls_key);
     free(s->tls_cert);

@@ -5,6 +5,17 @@
  *
  * Thread model: one thread per connection (keep-alive), so a handler may block for a long time (a
  * long-poll) without starving other clients. Handlers of different connections run concurrently.
+ * Idle sockets cannot lock clients out: a connection must send a complete request head within
+ * head_timeout_s of connecting (or of its previous answer: idle_timeout_s), or it is dropped; each
+ * client address holds at most max_per_ip connections; and when max_connections are open, a new
+ * one evicts the oldest connection that has not yet sent a request head (then the oldest idle
+ * keep-alive one), so that a client that talks at once is always served.
+ *
+ * Requests are checked before any handler runs (400 with the JSON error body): no NUL byte in the
+ * path or a header value, not both Content-Length and Transfer-Encoding (answered, then the
+ * connection is closed), no Transfer-Encoding but "chunked"; and on non-streaming routes a body
+ * must be a JSON object (or empty). A chunked body that stalls (no byte for head_timeout_s * 2 while
+ * more is expected, e.g. after an absurd chunk size) is answered 400 and closed (plain HTTP).
  * Used by the broker (control plane) and by the node agent's lease worker (bulk data). Either speaks
  * HTTPS when given a PEM certificate and key (libmicrohttpd with GnuTLS).
  *
@@ -44,6 +55,8 @@ typedef struct lp_http_config {
      * NULL (or "") → plain HTTP. Read once by lp_http_server_new. */
     const char *tls_cert_file;
     const char *tls_key_file;
+    unsigned head_timeout_s; /* seconds to send a complete request head after connecting; 0 → 5 */
+    unsigned max_per_ip;     /* connections per client address; 0 → 128 */
 } lp_http_config;
 
 /* What lp_http_server_new and lp_http_server_start return when the TLS certificate or key is at
@@ -97,8 +110,9 @@ int lp_http_client_gone(const lp_http_req *r);
 /* 1 once a reply has been set. */
 int lp_http_replied(const lp_http_req *r);
 
-/* Parses the body as a JSON object: an empty body is {}. On failure answers 400 (or 415 when the
- * Content-Type is not JSON) and returns NULL. The caller owns the result. */
+/* Parses the body as a JSON object: an empty body (or only whitespace) is {}. On failure (not JSON,
+ * NUL bytes, not an object) answers 400 (or 415 when the Content-Type is not JSON) and returns NULL.
+ * The caller owns the result. (The server checks this before a non-streaming handler runs.) */
 json_t *lp_http_json_body(lp_http_req *r);
 
 /* ---- replies (the first reply wins; later ones are ignored) ---- */
