@@ -15,7 +15,7 @@ VENV="${OPENAPI_VENV:-$BUILD/openapi-venv}"
 [ -x "$BROKER" ] || { echo "check-openapi: build first ($BROKER missing)"; exit 1; }
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'schemathesis>=4,<5'
+  "$VENV/bin/pip" install -q 'schemathesis==4.32.5'
 fi
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/lepton-openapi.XXXXXX")"
 cleanup() {
@@ -30,6 +30,15 @@ for _ in $(seq 1 100); do grep -q listening "$DATA/out" 2>/dev/null && break; sl
 URL="$(grep -o 'http://[0-9.:]*' "$DATA/out" | head -1)"
 [ -n "$URL" ] || { echo "check-openapi: broker did not start"; cat "$DATA/log"; exit 1; }
 echo "check-openapi: broker at $URL"
-timeout 170 "$VENV/bin/schemathesis" run "$ROOT/docs/openapi/broker.yaml" --url "$URL" \
+# The broker has no nodes here, so a lease request with wait_ms long-polls for capacity that never
+# comes (by design; e2e.lease.* test the wait). The checked copy of the spec caps wait_ms at 0 so
+# that every case answers at once; everything else is the documented spec, unchanged.
+SPEC="$DATA/broker.yaml"
+sed 's/^\(        wait_ms: {type: integer, minimum: 0, maximum: \)600000\(, default: 0}\)$/\10\2/' \
+  "$ROOT/docs/openapi/broker.yaml" >"$SPEC"
+grep -q '^        wait_ms: {type: integer, minimum: 0, maximum: 0, default: 0}$' "$SPEC" ||
+  { echo "check-openapi: LeaseRequest.wait_ms not found in the spec (update this script)"; exit 1; }
+cd "$DATA"  # schemathesis keeps its cache (.schemathesis/) in the working directory
+timeout 170 "$VENV/bin/schemathesis" run "$SPEC" --url "$URL" \
   -H "Authorization: Bearer $TOKEN" --checks status_code_conformance,response_schema_conformance,content_type_conformance \
-  -n "${OPENAPI_MAX_EXAMPLES:-10}" --phases examples,coverage,fuzzing --workers 2 --request-timeout 3 --no-color
+  -n "${OPENAPI_MAX_EXAMPLES:-10}" --phases examples,coverage,fuzzing --workers 1 --request-timeout 3 --no-color
