@@ -58,10 +58,13 @@ void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
 
 void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
     char msg[400];
+    pthread_mutex_lock(&w->job_mu); /* queued_bytes changes under job_mu only */
+    uint64_t held = w->queued_bytes;
+    pthread_mutex_unlock(&w->job_mu);
     snprintf(msg, sizeof msg,
              "the worker of GPU %s holds %" PRIu64 " bytes of jobs waiting for their turn; a job of %" PRIu64
              " bytes would pass its limit of %" PRIu64 " bytes (leptond --job-queue-bytes)",
-             w->uuid, __atomic_load_n(&w->queued_bytes, __ATOMIC_RELAXED), len, w->queue_limit);
+             w->uuid, held, len, w->queue_limit);
     lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
     reply_code(r, 503, "queue_full", "send it again once earlier jobs have run", msg);
 }
@@ -121,10 +124,11 @@ static void h_healthz(lp_http_req *r, void *user) {
 static void h_metrics(lp_http_req *r, void *user) {
     lp_worker *w = user;
     char body[2048];
-    uint64_t bytes = 0, jobs = 0;
+    uint64_t bytes = 0, jobs = 0, full = 0;
     pthread_mutex_lock(&w->job_mu);
     bytes = w->queued_bytes;
     jobs = w->queued_jobs;
+    full = w->queue_full_total; /* counted under job_mu (queue_admit) */
     pthread_mutex_unlock(&w->job_mu);
     char lb[256];
     snprintf(lb, sizeof lb, "lease=\"%.100s\",gpu=\"%.64s\"", w->lease, w->uuid);
@@ -140,7 +144,7 @@ static void h_metrics(lp_http_req *r, void *user) {
         "# TYPE lepton_worker_queue_full_total counter\nlepton_worker_queue_full_total{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA error.\n"
         "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n",
-        lb, bytes, lb, jobs, lb, w->queue_limit, lb, __atomic_load_n(&w->queue_full_total, __ATOMIC_RELAXED), lb,
+        lb, bytes, lb, jobs, lb, w->queue_limit, lb, full, lb,
         __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED));
     lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }

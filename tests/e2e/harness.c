@@ -242,7 +242,12 @@ int h_http(h_broker *b, const char *method, const char *path, const char *token,
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
-    hdrs = curl_slist_append(hdrs, "Expect:");
+    /* A large body waits for "100 Continue" (as liblepton's large uploads do), so that a server that
+     * refuses it from its headers (413) answers before the body is sent: sending it regardless races
+     * the server's close (a reset, and no answer read). Small bodies go at once. */
+    int large = body && body_len > (1u << 20);
+    hdrs = curl_slist_append(hdrs, large ? "Expect: 100-continue" : "Expect:");
+    if (large) curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
