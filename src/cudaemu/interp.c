@@ -89,7 +89,8 @@ static int set_error(exec *x, CUresult e, const char *msg, int line)
     return W_ERR;
 }
 
-/* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. */
+/* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. One pass:
+ * the group at the lowest PC so far and the lowest PC above it. */
 static int reschedule(frame *f, uint32_t blocked)
 {
     uint32_t run = f->waiting & ~blocked;
@@ -98,17 +99,20 @@ static int reschedule(frame *f, uint32_t blocked)
         f->next_min = INT_MAX;
         return 0;
     }
-    int minpc = INT_MAX;
-    for (uint32_t mm = run; mm; mm &= mm - 1) {
-        int l = __builtin_ctz(mm);
-        if (f->lane_pc[l] < minpc) minpc = f->lane_pc[l];
-    }
+    int minpc = INT_MAX, next = INT_MAX;
     uint32_t act = 0;
-    int next = INT_MAX;
     for (uint32_t mm = run; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
-        if (f->lane_pc[l] == minpc) act |= 1u << l;
-        else if (f->lane_pc[l] < next) next = f->lane_pc[l];
+        int p = f->lane_pc[l];
+        if (p == minpc) {
+            act |= 1u << l;
+        } else if (p < minpc) {
+            next = minpc;
+            minpc = p;
+            act = 1u << l;
+        } else if (p < next) {
+            next = p;
+        }
     }
     f->active = act;
     f->waiting &= ~act;
@@ -426,7 +430,7 @@ top:;
         const ptx_insn *in = &code[pc];
         uint32_t m = active;
         if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];
-        ninstr += (uint64_t)__builtin_popcount(active);
+        ninstr += active == 0xffffffffu ? 32u : (uint64_t)lane_count(active);
         if (--x->budget == 0) {
             x->budget = 1u << 16;
             if (__atomic_load_n(x->stop, __ATOMIC_RELAXED)) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);

@@ -224,6 +224,10 @@ CUresult interp_launch(emu_launch *L)
     pthread_mutex_init(&g.mu, NULL);
     int nt = g_emu.threads > 1 ? g_emu.threads : 1;
     if ((uint64_t)nt > g.nblocks) nt = (int)g.nblocks;
+    /* device printf: blocks run in order on one thread, so the output keeps the order it had with
+     * CUDAEMU_THREADS=1 (deterministic, lines never interleaved) */
+    for (int i = 0; i < L->pm->nfuncs && nt > 1; i++)
+        if (L->pm->funcs[i].builtin == BI_VPRINTF) nt = 1;
     if (nt <= 1) {
         grid_worker(&g);
     } else {
