@@ -71,7 +71,7 @@ static CUresult resolve_side(const cside *s, size_t W, size_t H, size_t D, const
     if (s->type == CU_MEMORYTYPE_ARRAY) {
         struct CUarray_st *a = array_get(s->arr);
         if (!a) {
-            emu_set_detail("%s: %sArray %p is not a live CUDA array", what, what, (void *)s->arr);
+            emu_set_detail("%s: CUarray %p is not a live CUDA array", what, (void *)s->arr);
             return CUDA_ERROR_INVALID_HANDLE;
         }
         size_t rowb = a->w * a->esz;
