@@ -464,3 +464,46 @@ EMU_API CUresult cuMemcpyAtoA(CUarray dstArray, size_t dstOffset, CUarray srcArr
     aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset}, s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyAtoA");
 }
+
+/* per-thread-default-stream twins (CUDA_API_PER_THREAD_DEFAULT_STREAM): work runs at enqueue time */
+EMU_API CUresult cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount);
+EMU_API CUresult cuMemcpyHtoA_v2_ptds(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount)
+{
+    return cuMemcpyHtoA(dstArray, dstOffset, srcHost, ByteCount);
+}
+EMU_API CUresult cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+EMU_API CUresult cuMemcpyAtoH_v2_ptds(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return cuMemcpyAtoH(dstHost, srcArray, srcOffset, ByteCount);
+}
+EMU_API CUresult cuMemcpyDtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount);
+EMU_API CUresult cuMemcpyDtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount)
+{
+    return cuMemcpyDtoA(dstArray, dstOffset, srcDevice, ByteCount);
+}
+EMU_API CUresult cuMemcpyAtoD_v2_ptds(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount);
+EMU_API CUresult cuMemcpyAtoD_v2_ptds(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount)
+{
+    return cuMemcpyAtoD(dstDevice, srcArray, srcOffset, ByteCount);
+}
+EMU_API CUresult cuMemcpyAtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset,
+                                      size_t ByteCount);
+EMU_API CUresult cuMemcpyAtoA_v2_ptds(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset,
+                                      size_t ByteCount)
+{
+    return cuMemcpyAtoA(dstArray, dstOffset, srcArray, srcOffset, ByteCount);
+}
+EMU_API CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount,
+                                           CUstream hStream);
+EMU_API CUresult cuMemcpyHtoAAsync_v2_ptsz(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount,
+                                           CUstream hStream)
+{
+    return cuMemcpyHtoAAsync(dstArray, dstOffset, srcHost, ByteCount, hStream);
+}
+EMU_API CUresult cuMemcpyAtoHAsync_v2_ptsz(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount,
+                                           CUstream hStream);
+EMU_API CUresult cuMemcpyAtoHAsync_v2_ptsz(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount,
+                                           CUstream hStream)
+{
+    return cuMemcpyAtoHAsync(dstHost, srcArray, srcOffset, ByteCount, hStream);
+}

@@ -219,3 +219,18 @@ EMU_API CUresult cuMemsetD2D32Async(CUdeviceptr d, size_t pitch, unsigned int v,
 {
     return set2d(d, pitch, &v, 4, w, h, s, 1);
 }
+
+/* per-thread-default-stream twins (CUDA_API_PER_THREAD_DEFAULT_STREAM) */
+EMU_API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+EMU_API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return copy2d(pCopy, NULL, 0); }
+EMU_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy);
+EMU_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *pCopy) { return copy2d(pCopy, NULL, 0); }
+EMU_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream);
+EMU_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *pCopy, CUstream hStream) { return copy2d(pCopy, hStream, 1); }
+EMU_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy);
+EMU_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *pCopy) { return copy3d_desc(pCopy, NULL, 0); }
+EMU_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream);
+EMU_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *pCopy, CUstream hStream)
+{
+    return copy3d_desc(pCopy, hStream, 1);
+}

@@ -7,6 +7,7 @@
  * CU_TRSF_READ_AS_INTEGER, and tld4 returning the footprint (i,j+1) (i+1,j+1) (i+1,j) (i,j).
  * Covers a simpleTexture-style rotation, every address mode, integer and normalised reads,
  * gather, 3D and layered arrays, pitch2D and linear memory, txq, mipmap level 0, bad handles. */
+#define CUDA_ENABLE_DEPRECATED 1 /* cuModuleGetTexRef, to check that it is refused */
 #include "common.h"
 
 #include <math.h>
@@ -606,6 +607,17 @@ static void test_txq_and_mipmap(void)
     CHECK(cuMipmappedArrayDestroy(mm));
 }
 
+/* texture references are refused: the deprecated API, and .texref in PTX at load time */
+static void test_texrefs(void)
+{
+    static const char ptx[] = ".version 7.0\n.target sm_80\n.address_size 64\n.global .texref tref;\n"
+                              ".visible .entry k()\n{\n  ret;\n}\n";
+    CUmodule m;
+    EXPECT_CU(cuModuleLoadData(&m, ptx), CUDA_ERROR_INVALID_PTX);
+    CUtexref tr;
+    EXPECT_CU(cuModuleGetTexRef(&tr, g_mod, "tref"), CUDA_ERROR_NOT_SUPPORTED);
+}
+
 /* a kernel given a destroyed or made-up handle faults; the error is sticky */
 static void test_bad_handle(void)
 {
@@ -638,6 +650,7 @@ int main(void)
     test_3d_and_layered();
     test_memory_resources();
     test_txq_and_mipmap();
+    test_texrefs();
     test_bad_handle(); /* last: poisons the context */
     CUdevice dev;
     (void)ctx;
