@@ -2,6 +2,7 @@
  * per-thread current-context stack, limits, synchronisation and sticky (poisoned) errors. */
 #include "emu.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,23 +17,69 @@ CUcontext ctx_current(void)
     return handle_live(H_CTX, c) ? c : NULL;
 }
 
-CUresult ctx_check(CUcontext *out)
+/* Helpers that check the context for a family of entry points are named after the family. */
+static const char *entry_name(const char *fn)
+{
+    static const struct { const char *helper, *entry; } map[] = {
+        {"launch", "cuLaunchKernel"}, {"do_copy", "cuMemcpy"},   {"do_memset", "cuMemset"},
+        {"copy2d", "cuMemcpy2D"},     {"set2d", "cuMemset2D"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(fn, map[i].helper)) return map[i].entry;
+    return fn;
+}
+
+CUresult ctx_check_at(CUcontext *out, const char *entry)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     CUcontext c = ctx_current();
     CUresult res = CUDA_SUCCESS;
+    char why[sizeof c->sticky_msg];
+    why[0] = 0;
     if (!c) res = CUDA_ERROR_INVALID_CONTEXT;
-    else if (c->sticky != CUDA_SUCCESS) res = c->sticky;
+    else if (c->sticky != CUDA_SUCCESS) {
+        res = c->sticky;
+        memcpy(why, c->sticky_msg, sizeof why);
+    }
     emu_unlock();
     if (out) *out = c;
+    if (res == CUDA_ERROR_INVALID_CONTEXT)
+        emu_set_detail("%s: no current context; call cuCtxCreate, cuCtxSetCurrent or cuDevicePrimaryCtxRetain first",
+                       entry_name(entry));
+    else if (res != CUDA_SUCCESS) {
+        const char *name = "CUDA_ERROR";
+        cuGetErrorName(res, &name);
+        emu_set_detail("%s: %s from an earlier launch (%s); the context is unusable: destroy it (cuCtxDestroy) "
+                       "or reset the primary context (cuDevicePrimaryCtxReset) and start again",
+                       entry_name(entry), name, why[0] ? why : "a kernel failed");
+    }
     return res;
 }
 
-void ctx_poison(CUcontext ctx, CUresult err)
+void ctx_poison(CUcontext ctx, CUresult err, const char *why)
 {
-    if (ctx && ctx->sticky == CUDA_SUCCESS) ctx->sticky = err;
+    if (!ctx || ctx->sticky != CUDA_SUCCESS) return;
+    ctx->sticky = err;
+    snprintf(ctx->sticky_msg, sizeof ctx->sticky_msg, "%s", why ? why : "");
+}
+
+int emu_is_execution_error(CUresult r)
+{
+    switch (r) {
+    case CUDA_ERROR_ILLEGAL_ADDRESS:
+    case CUDA_ERROR_MISALIGNED_ADDRESS:
+    case CUDA_ERROR_LAUNCH_FAILED:
+    case CUDA_ERROR_LAUNCH_TIMEOUT:
+    case CUDA_ERROR_ASSERT:
+    case CUDA_ERROR_ILLEGAL_INSTRUCTION:
+    case CUDA_ERROR_INVALID_PC:
+    case CUDA_ERROR_INVALID_ADDRESS_SPACE:
+    case CUDA_ERROR_HARDWARE_STACK_ERROR:
+        return 1;
+    default: return 0;
+    }
 }
 
 void ctx_release_resources(CUcontext ctx)
@@ -249,7 +296,7 @@ EMU_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
 
 EMU_API CUresult cuCtxSynchronize(void)
 {
-    /* all work runs at enqueue time: synchronising only reports the context's state */
+    /* all work runs at enqueue time: synchronising reports the error a kernel left (sticky) */
     return ctx_check(NULL);
 }
 
@@ -259,8 +306,20 @@ EMU_API CUresult cuCtxSynchronize_v2(CUcontext ctx)
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    r = handle_live(H_CTX, ctx) ? ctx->sticky : CUDA_ERROR_INVALID_CONTEXT;
+    int live = handle_live(H_CTX, ctx);
+    r = live ? ctx->sticky : CUDA_ERROR_INVALID_CONTEXT;
+    char why[sizeof ctx->sticky_msg];
+    why[0] = 0;
+    if (live) memcpy(why, ctx->sticky_msg, sizeof why);
     emu_unlock();
+    if (r == CUDA_ERROR_INVALID_CONTEXT)
+        emu_set_detail("cuCtxSynchronize_v2: the context is not live (destroyed or released)");
+    else if (r != CUDA_SUCCESS) {
+        const char *name = "CUDA_ERROR";
+        cuGetErrorName(r, &name);
+        emu_set_detail("cuCtxSynchronize_v2: %s from an earlier launch (%s); the context is unusable: destroy it "
+                       "(cuCtxDestroy) or reset the primary context (cuDevicePrimaryCtxReset)", name, why);
+    }
     return r;
 }
 
@@ -339,6 +398,7 @@ static CUresult primary_release(CUdevice dev)
         handle_del(H_CTX, d->primary);
         stack_remove(d->primary);
         d->primary->sticky = CUDA_SUCCESS;
+        d->primary->sticky_msg[0] = 0;
     }
     emu_unlock();
     return CUDA_SUCCESS;
@@ -356,6 +416,7 @@ static CUresult primary_reset(CUdevice dev)
     if (d->primary) {
         ctx_release_resources(d->primary);
         d->primary->sticky = CUDA_SUCCESS;
+        d->primary->sticky_msg[0] = 0;
     }
     emu_unlock();
     return CUDA_SUCCESS;

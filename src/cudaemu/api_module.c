@@ -90,14 +90,14 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
     if (img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F') {
         snprintf(log, sizeof log, "cudaemu: cubin (ELF) images cannot run on the CPU driver; load PTX text");
         put_log(errbuf, errcap, NULL, log);
-        emu_set_detail("%s", log);
+        emu_set_detail("%s: a cubin (ELF) image cannot run on the CPU driver; load the PTX text (nvcc -ptx)", __func__);
         return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
     if ((img[0] == 0x50 && img[1] == 0xed && img[2] == 0x55 && img[3] == 0xba) ||
         (img[0] == 0xb1 && img[1] == 0x43 && img[2] == 0x62 && img[3] == 0x46)) {
         snprintf(log, sizeof log, "cudaemu: fatbin images are not supported; load PTX text");
         put_log(errbuf, errcap, NULL, log);
-        emu_set_detail("%s", log);
+        emu_set_detail("%s: a fatbin image cannot run on the CPU driver; load the PTX text (nvcc -ptx)", __func__);
         return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
     size_t len = strnlen((const char *)image, 256u << 20);
@@ -113,8 +113,11 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
         if (erri >= 0) put_log(errbuf, errcap, NULL, log);
         if (erri >= 0 && errbuf) optionValues[erri] = (void *)(uintptr_t)(strlen(errbuf) + 1);
         if (infoi >= 0 && infobuf && infocap) infobuf[0] = 0;
-        emu_set_detail("%s", log);
-        return strstr(log, "out of device memory") ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_PTX;
+        int oom = strstr(log, "out of device memory") != NULL;
+        emu_set_detail("%s: %s; %s", __func__, log,
+                       oom ? "free device memory or configure more (CUDAEMU_DEVICE_MEMORY)"
+                           : "fix the PTX at that line, or see src/cudaemu/README.md for the PTX cudaemu covers");
+        return oom ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_PTX;
     }
     CUmodule m = calloc(1, sizeof *m);
     if (m) m->funcs = calloc((size_t)pm->nfuncs + 1, sizeof *m->funcs);

@@ -1,6 +1,8 @@
 /* api_stream.c — streams and events. All work runs when it is enqueued, so a stream is always
  * idle, an event completes when recorded, and the ordering guarantees hold trivially; the API
- * still validates handles and reports timing and state like the real driver. */
+ * still validates handles and reports timing and state like the real driver. A kernel's execution
+ * error does not fail its launch: it poisons the context, and the synchronising calls here
+ * (stream/event synchronize and query) are where programs see it, as on a GPU. */
 #include "emu.h"
 
 #include <stdlib.h>
@@ -76,15 +78,17 @@ EMU_API CUresult cuStreamDestroy(CUstream hStream)
 EMU_API CUresult cuStreamDestroy(CUstream hStream);
 EMU_API CUresult cuStreamDestroy(CUstream hStream) { return cuStreamDestroy_v2(hStream); }
 
-EMU_API CUresult cuStreamQuery(CUstream hStream)
+static CUresult stream_sync(CUstream hStream, const char *entry)
 {
     CUcontext c;
-    CUresult r = ctx_check(&c);
+    CUresult r = ctx_check_at(&c, entry);
     if (r != CUDA_SUCCESS) return r;
     return stream_check(hStream, c);
 }
 
-EMU_API CUresult cuStreamSynchronize(CUstream hStream) { return cuStreamQuery(hStream); }
+EMU_API CUresult cuStreamQuery(CUstream hStream) { return stream_sync(hStream, "cuStreamQuery"); }
+
+EMU_API CUresult cuStreamSynchronize(CUstream hStream) { return stream_sync(hStream, "cuStreamSynchronize"); }
 
 EMU_API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
@@ -139,6 +143,8 @@ EMU_API CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pCtx, CUgreenCtx
     return r;
 }
 
+/* After a kernel poisoned the context a host function is not run (the documented contrast with
+ * cuStreamAddCallback) and the sticky error is returned. */
 EMU_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
     if (!fn) return CUDA_ERROR_INVALID_VALUE;
@@ -153,11 +159,18 @@ EMU_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
 {
     if (!callback || flags != 0) return CUDA_ERROR_INVALID_VALUE;
-    CUcontext c;
-    CUresult r = ctx_check(&c);
+    /* "For each cuStreamAddCallback call, the callback will be executed exactly once", with the
+     * stream's persistent error as its status: after a kernel fault the callback still runs and is
+     * told so; the error itself is returned by the synchronising calls. */
+    CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    CUcontext c = ctx_current();
+    CUresult status = c ? c->sticky : CUDA_SUCCESS;
+    emu_unlock();
+    if (!c) return CUDA_ERROR_INVALID_CONTEXT;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    callback(hStream, CUDA_SUCCESS, userData);
+    callback(hStream, status, userData);
     return CUDA_SUCCESS;
 }
 
@@ -220,9 +233,9 @@ EMU_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsign
 
 EMU_API CUresult cuEventRecord(CUevent hEvent, CUstream hStream) { return cuEventRecordWithFlags(hEvent, hStream, 0); }
 
-EMU_API CUresult cuEventQuery(CUevent hEvent)
+static CUresult event_sync(CUevent hEvent, const char *entry)
 {
-    CUresult r = ctx_check(NULL);
+    CUresult r = ctx_check_at(NULL, entry);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
@@ -230,7 +243,9 @@ EMU_API CUresult cuEventQuery(CUevent hEvent)
     return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return cuEventQuery(hEvent); }
+EMU_API CUresult cuEventQuery(CUevent hEvent) { return event_sync(hEvent, "cuEventQuery"); }
+
+EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return event_sync(hEvent, "cuEventSynchronize"); }
 
 EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
 {

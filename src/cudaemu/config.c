@@ -259,6 +259,9 @@ void emu_set_detail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(t_detail, sizeof t_detail, fmt, ap);
     va_end(ap);
+    /* the line gets the one "cudaemu: " prefix here, whatever the message was built from */
+    static const char pfx[] = "cudaemu: ";
+    while (!strncmp(t_detail, pfx, sizeof pfx - 1)) memmove(t_detail, t_detail + sizeof pfx - 1, strlen(t_detail) - (sizeof pfx - 1) + 1);
     const char *log = getenv("CUDAEMU_LOG");
     if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
 }

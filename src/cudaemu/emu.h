@@ -56,6 +56,7 @@ struct CUctx_st {
     int is_primary;
     unsigned flags;
     CUresult sticky; /* CUDA_SUCCESS or the error that poisoned the context */
+    char sticky_msg[320]; /* what poisoned it (kernel, fault, PTX line), for the logs of later calls */
     size_t limit_stack;
     size_t limit_printf;
     size_t limit_heap;
@@ -63,9 +64,14 @@ struct CUctx_st {
 
 /* Returns the current context, or NULL. */
 CUcontext ctx_current(void);
-/* Current context check used by most entry points: initialised, a context is current, not poisoned. */
-CUresult ctx_check(CUcontext *out);
-void ctx_poison(CUcontext ctx, CUresult err);
+/* Current context check used by most entry points: initialised, a context is current, not poisoned.
+ * A poisoned context answers its sticky error, logged (CUDAEMU_LOG) under the entry point's name. */
+CUresult ctx_check_at(CUcontext *out, const char *entry);
+#define ctx_check(out) ctx_check_at((out), __func__)
+/* Marks ctx unusable after an execution error of a kernel (why: what happened, for later logs). */
+void ctx_poison(CUcontext ctx, CUresult err, const char *why);
+/* Execution errors surface at the next synchronising call instead of the launch (as on a GPU). */
+int emu_is_execution_error(CUresult r);
 /* Frees everything a context owns (allocations, modules, streams, events). */
 void ctx_release_resources(CUcontext ctx);
 void ctx_forget_everywhere(CUcontext ctx);
