@@ -114,7 +114,11 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
         if (erri >= 0 && errbuf) optionValues[erri] = (void *)(uintptr_t)(strlen(errbuf) + 1);
         if (infoi >= 0 && infobuf && infocap) infobuf[0] = 0;
         int oom = strstr(log, "out of device memory") != NULL;
-        emu_set_detail("%s: %s; %s", __func__, log,
+        /* the log buffer says where it comes from ("ptxas (cudaemu): line N: ..."); the log line
+         * already starts with "cudaemu: " and the entry point */
+        const char *what = log, *pfx = "ptxas (cudaemu): ";
+        if (!strncmp(what, pfx, strlen(pfx))) what += strlen(pfx);
+        emu_set_detail("%s: %s%s; %s", __func__, strncmp(what, "line ", 5) ? "" : "PTX ", what,
                        oom ? "free device memory or configure more (CUDAEMU_DEVICE_MEMORY)"
                            : "fix the PTX at that line, or see src/cudaemu/README.md for the PTX cudaemu covers");
         return oom ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_PTX;
