@@ -32,6 +32,8 @@ static const char *entry_name(const char *fn)
 CUresult ctx_check_at(CUcontext *out, const char *entry)
 {
     CUresult r = emu_check_init();
+    if (r == CUDA_ERROR_NOT_INITIALIZED)
+        return emu_refuse_at(entry_name(entry), r, "cuInit has not been called; call cuInit(0) first");
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     CUcontext c = ctx_current();
@@ -113,18 +115,23 @@ static void stack_remove(CUcontext c)
 
 static CUresult push(CUcontext c)
 {
-    if (t_depth >= CTX_STACK_MAX) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (t_depth >= CTX_STACK_MAX)
+        return emu_refuse_at("cuCtxPushCurrent", CUDA_ERROR_OUT_OF_MEMORY,
+                             "the thread's context stack is full (%d); pop contexts you no longer use", CTX_STACK_MAX);
     t_stack[t_depth++] = c;
     return CUDA_SUCCESS;
 }
 
 static CUresult ctx_create_common(CUcontext *pctx, unsigned flags, CUdevice dev)
 {
-    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (!pctx) return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
-    if (flags & ~0x1ffu) return CUDA_ERROR_INVALID_VALUE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+                             g_emu.ndev);
+    if (flags & ~0x1ffu)
+        return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
     emu_lock();
     CUcontext c = ctx_new(dev, flags, 0);
     if (!c) {
@@ -146,7 +153,9 @@ static CUresult ctx_create_common(CUcontext *pctx, unsigned flags, CUdevice dev)
 
 EMU_API CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
 {
-    if (params && (params->numExecAffinityParams > 0 || params->cigParams)) return CUDA_ERROR_NOT_SUPPORTED;
+    if (params && (params->numExecAffinityParams > 0 || params->cigParams))
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "execution affinity and CIG parameters are not supported by cudaemu; "
+                          "pass params NULL");
     return ctx_create_common(pctx, flags, dev);
 }
 
@@ -163,7 +172,8 @@ EMU_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice de
 EMU_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
                                 CUdevice dev)
 {
-    if (paramsArray && numParams > 0) return CUDA_ERROR_NOT_SUPPORTED;
+    if (paramsArray && numParams > 0)
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "execution affinity is not supported by cudaemu; pass no parameters");
     return ctx_create_common(pctx, flags, dev);
 }
 
@@ -173,8 +183,10 @@ EMU_API CUresult cuCtxDestroy(CUcontext ctx)
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     if (!handle_live(H_CTX, ctx) || ctx->is_primary) {
+        int primary = handle_live(H_CTX, ctx) && ctx->is_primary;
         emu_unlock();
-        return CUDA_ERROR_INVALID_CONTEXT;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%s", primary ? "a primary context is released "
+                          "(cuDevicePrimaryCtxRelease), not destroyed" : "not a live context (already destroyed?)");
     }
     ctx_release_resources(ctx);
     handle_del(H_CTX, ctx);
@@ -195,7 +207,7 @@ EMU_API CUresult cuCtxPushCurrent(CUcontext ctx)
     emu_lock();
     if (!handle_live(H_CTX, ctx)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_CONTEXT;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
     }
     r = push(ctx);
     emu_unlock();
@@ -206,7 +218,7 @@ EMU_API CUresult cuCtxPopCurrent(CUcontext *pctx)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (t_depth <= 0) return CUDA_ERROR_INVALID_CONTEXT;
+    if (t_depth <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "this thread's context stack is empty");
     CUcontext c = t_stack[--t_depth];
     if (pctx) *pctx = c;
     return CUDA_SUCCESS;
@@ -230,7 +242,7 @@ EMU_API CUresult cuCtxSetCurrent(CUcontext ctx)
     emu_lock();
     int live = handle_live(H_CTX, ctx);
     emu_unlock();
-    if (!live) return CUDA_ERROR_INVALID_CONTEXT;
+    if (!live) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
     if (t_depth == 0) t_depth = 1;
     t_stack[t_depth - 1] = ctx;
     return CUDA_SUCCESS;
@@ -238,7 +250,7 @@ EMU_API CUresult cuCtxSetCurrent(CUcontext ctx)
 
 EMU_API CUresult cuCtxGetCurrent(CUcontext *pctx)
 {
-    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     *pctx = t_depth > 0 ? t_stack[t_depth - 1] : NULL;
@@ -247,7 +259,7 @@ EMU_API CUresult cuCtxGetCurrent(CUcontext *pctx)
 
 EMU_API CUresult cuCtxGetDevice(CUdevice *device)
 {
-    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "device is NULL; pass where to store it");
     CUcontext c;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -255,25 +267,25 @@ EMU_API CUresult cuCtxGetDevice(CUdevice *device)
     c = ctx_current();
     if (c) *device = c->dev;
     emu_unlock();
-    return c ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+    return c ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "no current context; make one current first");
 }
 
 EMU_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
 {
     if (!ctx) return cuCtxGetDevice(device);
-    if (!device) return CUDA_ERROR_INVALID_VALUE;
+    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "device is NULL; pass where to store it");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int live = handle_live(H_CTX, ctx);
     if (live) *device = ctx->dev;
     emu_unlock();
-    return live ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+    return live ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
 }
 
 EMU_API CUresult cuCtxGetFlags(unsigned int *flags)
 {
-    if (!flags) return CUDA_ERROR_INVALID_VALUE;
+    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags is NULL; pass where to store them");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (!c) return r;
@@ -283,13 +295,13 @@ EMU_API CUresult cuCtxGetFlags(unsigned int *flags)
 
 EMU_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
 {
-    if (!version) return CUDA_ERROR_INVALID_VALUE;
+    if (!version) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "version is NULL; pass where to store it");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = ctx ? handle_live(H_CTX, ctx) : ctx_current() != NULL;
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_CONTEXT;
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%s", ctx ? "not a live context" : "no current context");
     *version = 12010; /* the context API version real drivers report */
     return CUDA_SUCCESS;
 }
@@ -332,13 +344,15 @@ EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
     case CU_LIMIT_STACK_SIZE: c->limit_stack = value; return CUDA_SUCCESS;
     case CU_LIMIT_PRINTF_FIFO_SIZE: c->limit_printf = value; return CUDA_SUCCESS;
     case CU_LIMIT_MALLOC_HEAP_SIZE: c->limit_heap = value; return CUDA_SUCCESS;
-    default: return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    default:
+        return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "limit %d: cudaemu has CU_LIMIT_STACK_SIZE, "
+                          "CU_LIMIT_PRINTF_FIFO_SIZE and CU_LIMIT_MALLOC_HEAP_SIZE", (int)limit);
     }
 }
 
 EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
 {
-    if (!pvalue) return CUDA_ERROR_INVALID_VALUE;
+    if (!pvalue) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pvalue is NULL; pass where to store the limit");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -346,7 +360,9 @@ EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
     case CU_LIMIT_STACK_SIZE: *pvalue = c->limit_stack; return CUDA_SUCCESS;
     case CU_LIMIT_PRINTF_FIFO_SIZE: *pvalue = c->limit_printf; return CUDA_SUCCESS;
     case CU_LIMIT_MALLOC_HEAP_SIZE: *pvalue = c->limit_heap; return CUDA_SUCCESS;
-    default: return CUDA_ERROR_UNSUPPORTED_LIMIT;
+    default:
+        return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "limit %d: cudaemu has CU_LIMIT_STACK_SIZE, "
+                          "CU_LIMIT_PRINTF_FIFO_SIZE and CU_LIMIT_MALLOC_HEAP_SIZE", (int)limit);
     }
 }
 
@@ -362,10 +378,11 @@ EMU_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPr
 /* ---- primary contexts ---- */
 EMU_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
-    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev, g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (!d->primary) {
@@ -385,12 +402,15 @@ static CUresult primary_release(CUdevice dev)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return emu_refuse_at("cuDevicePrimaryCtxRelease", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+                             g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (d->primary_refs <= 0) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_CONTEXT;
+        return emu_refuse_at("cuDevicePrimaryCtxRelease", CUDA_ERROR_INVALID_CONTEXT,
+                             "the primary context of device %d is not retained; each release needs a retain", dev);
     }
     if (--d->primary_refs == 0) {
         /* the primary context is destroyed when its last user releases it */
@@ -410,7 +430,9 @@ static CUresult primary_reset(CUdevice dev)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return emu_refuse_at("cuDevicePrimaryCtxReset", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+                             g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (d->primary) {
@@ -428,8 +450,11 @@ static CUresult primary_set_flags(CUdevice dev, unsigned int flags)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
-    if (flags & ~0x1ffu) return CUDA_ERROR_INVALID_VALUE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return emu_refuse_at("cuDevicePrimaryCtxSetFlags", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+                             g_emu.ndev);
+    if (flags & ~0x1ffu)
+        return emu_refuse_at("cuDevicePrimaryCtxSetFlags", CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
     emu_lock();
     g_emu.dev[dev].primary_flags = flags;
     if (g_emu.dev[dev].primary) g_emu.dev[dev].primary->flags = flags;
@@ -451,10 +476,11 @@ EMU_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { 
 
 EMU_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
 {
-    if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
+    if (!flags || !active) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags or active is NULL");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (dev < 0 || dev >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+    if (dev < 0 || dev >= g_emu.ndev)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev, g_emu.ndev);
     emu_lock();
     *flags = g_emu.dev[dev].primary_flags;
     *active = g_emu.dev[dev].primary_refs > 0;
