@@ -142,9 +142,12 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     emu_lock();
     ctx_poison(c, r, why);
     emu_unlock();
-    emu_set_detail("cuLaunchKernel: %s: %s; the launch returns CUDA_SUCCESS and the next synchronising call "
-                   "reports it, as on a GPU; fix the kernel (the PTX line is that of the faulting instruction)",
-                   why, name);
+    const char *todo = r == CUDA_ERROR_LAUNCH_TIMEOUT
+                           ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
+                       : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
+                                                : "fix the kernel at that PTX line";
+    emu_set_detail("cuLaunchKernel: %s: %s, reported by the next synchronising call (the launch returns "
+                   "CUDA_SUCCESS, as on a GPU); %s", why, name, todo);
     return CUDA_SUCCESS;
 }
 
