@@ -18,6 +18,9 @@
 #undef cuEventDestroy
 #undef cuEventElapsedTime
 #undef cuGetProcAddress
+#undef cuLinkCreate
+#undef cuLinkAddData
+#undef cuLinkAddFile
 CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags, CUdevice dev);
@@ -32,6 +35,11 @@ CUresult cuStreamDestroy(CUstream hStream);
 CUresult cuEventDestroy(CUevent hEvent);
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
+                       unsigned int numOptions, CUjit_option *options, void **optionValues);
+CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
+                       CUjit_option *options, void **optionValues);
 
 typedef struct proc_ent {
     const char *name;
@@ -166,6 +174,36 @@ static const proc_ent g_procs[] = {
     E("cuGetErrorString", 6000, cuGetErrorString),
     E("cuGetProcAddress", 11030, cuGetProcAddress),
     E("cuGetProcAddress", 12000, cuGetProcAddress_v2),
+    /* images: fatbins, the JIT linker, libraries and kernels, export tables (fatbin.c, link.c, library.c) */
+    E("cuModuleLoadFatBinary", 2000, cuModuleLoadFatBinary),
+    E("cuFuncIsLoaded", 12040, cuFuncIsLoaded),
+    E("cuFuncLoad", 12040, cuFuncLoad),
+    E("cuLinkCreate", 5050, cuLinkCreate),
+    E("cuLinkCreate", 6050, cuLinkCreate_v2),
+    E("cuLinkAddData", 5050, cuLinkAddData),
+    E("cuLinkAddData", 6050, cuLinkAddData_v2),
+    E("cuLinkAddFile", 5050, cuLinkAddFile),
+    E("cuLinkAddFile", 6050, cuLinkAddFile_v2),
+    E("cuLinkComplete", 5050, cuLinkComplete),
+    E("cuLinkDestroy", 5050, cuLinkDestroy),
+    E("cuLibraryLoadData", 12000, cuLibraryLoadData),
+    E("cuLibraryLoadFromFile", 12000, cuLibraryLoadFromFile),
+    E("cuLibraryUnload", 12000, cuLibraryUnload),
+    E("cuLibraryGetKernel", 12000, cuLibraryGetKernel),
+    E("cuLibraryGetKernelCount", 12040, cuLibraryGetKernelCount),
+    E("cuLibraryEnumerateKernels", 12040, cuLibraryEnumerateKernels),
+    E("cuLibraryGetModule", 12000, cuLibraryGetModule),
+    E("cuLibraryGetGlobal", 12000, cuLibraryGetGlobal),
+    E("cuLibraryGetManaged", 12000, cuLibraryGetManaged),
+    E("cuLibraryGetUnifiedFunction", 12000, cuLibraryGetUnifiedFunction),
+    E("cuKernelGetFunction", 12000, cuKernelGetFunction),
+    E("cuKernelGetAttribute", 12000, cuKernelGetAttribute),
+    E("cuKernelSetAttribute", 12000, cuKernelSetAttribute),
+    E("cuKernelSetCacheConfig", 12000, cuKernelSetCacheConfig),
+    E("cuKernelGetName", 12030, cuKernelGetName),
+    E("cuKernelGetLibrary", 12050, cuKernelGetLibrary),
+    E("cuKernelGetParamInfo", 12040, cuKernelGetParamInfo),
+    E("cuGetExportTable", 3000, cuGetExportTable),
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,

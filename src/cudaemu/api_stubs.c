@@ -72,9 +72,6 @@ STUB(cuDeviceUnregisterAsyncNotification)
 STUB(cuExternalMemoryGetMappedBuffer)
 STUB(cuExternalMemoryGetMappedMipmappedArray)
 STUB(cuFlushGPUDirectRDMAWrites)
-STUB(cuFuncIsLoaded)
-STUB(cuFuncLoad)
-STUB(cuGetExportTable)
 STUB(cuGetProcAddress_v2_ptsz)
 STUB(cuGraphAddBatchMemOpNode)
 STUB(cuGraphAddChildGraphNode)
@@ -194,34 +191,9 @@ STUB(cuIpcGetMemHandle)
 STUB(cuIpcOpenEventHandle)
 STUB(cuIpcOpenMemHandle)
 STUB(cuIpcOpenMemHandle_v2)
-STUB(cuKernelGetAttribute)
-STUB(cuKernelGetFunction)
-STUB(cuKernelGetLibrary)
-STUB(cuKernelGetName)
-STUB(cuKernelGetParamInfo)
-STUB(cuKernelSetAttribute)
-STUB(cuKernelSetCacheConfig)
 STUB(cuLaunchCooperativeKernel)
 STUB(cuLaunchCooperativeKernelMultiDevice)
 STUB(cuLaunchCooperativeKernel_ptsz)
-STUB(cuLibraryEnumerateKernels)
-STUB(cuLibraryGetGlobal)
-STUB(cuLibraryGetKernel)
-STUB(cuLibraryGetKernelCount)
-STUB(cuLibraryGetManaged)
-STUB(cuLibraryGetModule)
-STUB(cuLibraryGetUnifiedFunction)
-STUB(cuLibraryLoadData)
-STUB(cuLibraryLoadFromFile)
-STUB(cuLibraryUnload)
-STUB(cuLinkAddData)
-STUB(cuLinkAddData_v2)
-STUB(cuLinkAddFile)
-STUB(cuLinkAddFile_v2)
-STUB(cuLinkComplete)
-STUB(cuLinkCreate)
-STUB(cuLinkCreate_v2)
-STUB(cuLinkDestroy)
 STUB(cuLogsCurrent)
 STUB(cuLogsDumpToFile)
 STUB(cuLogsDumpToMemory)
@@ -318,7 +290,6 @@ STUB(cuMipmappedArrayGetMemoryRequirements)
 STUB(cuMipmappedArrayGetSparseProperties)
 STUB(cuModuleGetSurfRef)
 STUB(cuModuleGetTexRef)
-STUB(cuModuleLoadFatBinary)
 STUB(cuMulticastAddDevice)
 STUB(cuMulticastBindAddr)
 STUB(cuMulticastBindMem)
@@ -499,6 +470,8 @@ int cuFuncGetAttribute(void);
 int cuFuncGetModule(void);
 int cuFuncGetName(void);
 int cuFuncGetParamInfo(void);
+int cuFuncIsLoaded(void);
+int cuFuncLoad(void);
 int cuFuncSetAttribute(void);
 int cuFuncSetBlockShape(void);
 int cuFuncSetCacheConfig(void);
@@ -506,9 +479,17 @@ int cuFuncSetSharedMemConfig(void);
 int cuFuncSetSharedSize(void);
 int cuGetErrorName(void);
 int cuGetErrorString(void);
+int cuGetExportTable(void);
 int cuGetProcAddress(void);
 int cuGetProcAddress_v2(void);
 int cuInit(void);
+int cuKernelGetAttribute(void);
+int cuKernelGetFunction(void);
+int cuKernelGetLibrary(void);
+int cuKernelGetName(void);
+int cuKernelGetParamInfo(void);
+int cuKernelSetAttribute(void);
+int cuKernelSetCacheConfig(void);
 int cuLaunch(void);
 int cuLaunchGrid(void);
 int cuLaunchGridAsync(void);
@@ -518,6 +499,24 @@ int cuLaunchKernel(void);
 int cuLaunchKernelEx(void);
 int cuLaunchKernelEx_ptsz(void);
 int cuLaunchKernel_ptsz(void);
+int cuLibraryEnumerateKernels(void);
+int cuLibraryGetGlobal(void);
+int cuLibraryGetKernel(void);
+int cuLibraryGetKernelCount(void);
+int cuLibraryGetManaged(void);
+int cuLibraryGetModule(void);
+int cuLibraryGetUnifiedFunction(void);
+int cuLibraryLoadData(void);
+int cuLibraryLoadFromFile(void);
+int cuLibraryUnload(void);
+int cuLinkAddData(void);
+int cuLinkAddData_v2(void);
+int cuLinkAddFile(void);
+int cuLinkAddFile_v2(void);
+int cuLinkComplete(void);
+int cuLinkCreate(void);
+int cuLinkCreate_v2(void);
+int cuLinkDestroy(void);
 int cuMemAddressFree(void);
 int cuMemAddressReserve(void);
 int cuMemAdvise(void);
@@ -620,6 +619,7 @@ int cuModuleGetLoadingMode(void);
 int cuModuleLoad(void);
 int cuModuleLoadData(void);
 int cuModuleLoadDataEx(void);
+int cuModuleLoadFatBinary(void);
 int cuModuleUnload(void);
 int cuOccupancyAvailableDynamicSMemPerBlock(void);
 int cuOccupancyMaxActiveBlocksPerMultiprocessor(void);

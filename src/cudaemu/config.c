@@ -273,6 +273,11 @@ CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    emu_set_detail("%s: %s", entry, why);
+    size_t n = strlen(entry);
+    /* a message that already starts with its entry point ("cuMemMap: ...") is not prefixed twice */
+    if (!strncmp(why, entry, n) && why[n] == ':')
+        emu_set_detail("%s", why);
+    else
+        emu_set_detail("%s: %s", entry, why);
     return err;
 }
