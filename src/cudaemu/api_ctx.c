@@ -1,6 +1,7 @@
 /* api_ctx.c — contexts: primary contexts (retain/release/reset/state), created contexts, the
  * per-thread current-context stack, limits, synchronisation and sticky (poisoned) errors. */
 #include "emu.h"
+#include "tex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,8 @@ void ctx_release_resources(CUcontext ctx)
     stream_free_ctx(ctx);
     module_free_ctx(ctx);
     vm_free_ctx(ctx);
+    texobj_free_ctx(ctx); /* textures, surfaces and arrays (tex.h) */
+    array_free_ctx(ctx);
 }
 
 static CUcontext ctx_new(CUdevice dev, unsigned flags, int primary)

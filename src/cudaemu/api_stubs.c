@@ -21,17 +21,9 @@ static int stub_refuse(const char *name)
     int name(void) { return stub_refuse(#name); }
 
 STUB(cuArray3DCreate)
-STUB(cuArray3DCreate_v2)
 STUB(cuArray3DGetDescriptor)
-STUB(cuArray3DGetDescriptor_v2)
 STUB(cuArrayCreate)
-STUB(cuArrayCreate_v2)
-STUB(cuArrayDestroy)
 STUB(cuArrayGetDescriptor)
-STUB(cuArrayGetDescriptor_v2)
-STUB(cuArrayGetMemoryRequirements)
-STUB(cuArrayGetPlane)
-STUB(cuArrayGetSparseProperties)
 STUB(cuCheckpointProcessCheckpoint)
 STUB(cuCheckpointProcessGetRestoreThreadId)
 STUB(cuCheckpointProcessGetState)
@@ -230,14 +222,9 @@ STUB(cuMemPrefetchBatchAsync_ptsz)
 STUB(cuMemSetMemPool)
 STUB(cuMemcpy2D)
 STUB(cuMemcpy2DAsync)
-STUB(cuMemcpy2DAsync_v2_ptsz)
 STUB(cuMemcpy2DUnaligned)
-STUB(cuMemcpy2DUnaligned_v2_ptds)
-STUB(cuMemcpy2D_v2_ptds)
 STUB(cuMemcpy3D)
 STUB(cuMemcpy3DAsync)
-STUB(cuMemcpy3DAsync_v2)
-STUB(cuMemcpy3DAsync_v2_ptsz)
 STUB(cuMemcpy3DBatchAsync)
 STUB(cuMemcpy3DBatchAsync_ptsz)
 STUB(cuMemcpy3DBatchAsync_v2)
@@ -246,33 +233,17 @@ STUB(cuMemcpy3DPeer)
 STUB(cuMemcpy3DPeerAsync)
 STUB(cuMemcpy3DPeerAsync_ptsz)
 STUB(cuMemcpy3DPeer_ptds)
-STUB(cuMemcpy3D_v2)
-STUB(cuMemcpy3D_v2_ptds)
 STUB(cuMemcpyAtoA)
-STUB(cuMemcpyAtoA_v2)
-STUB(cuMemcpyAtoA_v2_ptds)
 STUB(cuMemcpyAtoD)
-STUB(cuMemcpyAtoD_v2)
-STUB(cuMemcpyAtoD_v2_ptds)
 STUB(cuMemcpyAtoH)
 STUB(cuMemcpyAtoHAsync)
-STUB(cuMemcpyAtoHAsync_v2)
-STUB(cuMemcpyAtoHAsync_v2_ptsz)
-STUB(cuMemcpyAtoH_v2)
-STUB(cuMemcpyAtoH_v2_ptds)
 STUB(cuMemcpyBatchAsync)
 STUB(cuMemcpyBatchAsync_ptsz)
 STUB(cuMemcpyBatchAsync_v2)
 STUB(cuMemcpyBatchAsync_v2_ptsz)
 STUB(cuMemcpyDtoA)
-STUB(cuMemcpyDtoA_v2)
-STUB(cuMemcpyDtoA_v2_ptds)
 STUB(cuMemcpyHtoA)
 STUB(cuMemcpyHtoAAsync)
-STUB(cuMemcpyHtoAAsync_v2)
-STUB(cuMemcpyHtoAAsync_v2_ptsz)
-STUB(cuMemcpyHtoA_v2)
-STUB(cuMemcpyHtoA_v2_ptds)
 STUB(cuMemcpyPeer)
 STUB(cuMemcpyPeerAsync)
 STUB(cuMemcpyPeerAsync_ptsz)
@@ -283,13 +254,7 @@ STUB(cuMemsetD2D32Async_ptsz)
 STUB(cuMemsetD2D32_v2_ptds)
 STUB(cuMemsetD2D8Async_ptsz)
 STUB(cuMemsetD2D8_v2_ptds)
-STUB(cuMipmappedArrayCreate)
-STUB(cuMipmappedArrayDestroy)
-STUB(cuMipmappedArrayGetLevel)
-STUB(cuMipmappedArrayGetMemoryRequirements)
 STUB(cuMipmappedArrayGetSparseProperties)
-STUB(cuModuleGetSurfRef)
-STUB(cuModuleGetTexRef)
 STUB(cuMulticastAddDevice)
 STUB(cuMulticastBindAddr)
 STUB(cuMulticastBindMem)
@@ -350,22 +315,12 @@ STUB(cuStreamWriteValue64)
 STUB(cuStreamWriteValue64_ptsz)
 STUB(cuStreamWriteValue64_v2)
 STUB(cuStreamWriteValue64_v2_ptsz)
-STUB(cuSurfObjectCreate)
-STUB(cuSurfObjectDestroy)
-STUB(cuSurfObjectGetResourceDesc)
 STUB(cuSurfRefGetArray)
 STUB(cuSurfRefSetArray)
 STUB(cuTensorMapEncodeIm2col)
 STUB(cuTensorMapEncodeIm2colWide)
 STUB(cuTensorMapEncodeTiled)
 STUB(cuTensorMapReplaceAddress)
-STUB(cuTexObjectCreate)
-STUB(cuTexObjectDestroy)
-STUB(cuTexObjectGetResourceDesc)
-STUB(cuTexObjectGetResourceViewDesc)
-STUB(cuTexObjectGetTextureDesc)
-STUB(cuTexRefCreate)
-STUB(cuTexRefDestroy)
 STUB(cuTexRefGetAddress)
 STUB(cuTexRefGetAddressMode)
 STUB(cuTexRefGetAddress_v2)
@@ -403,6 +358,14 @@ STUB(cuWaitExternalSemaphoresAsync)
 STUB(cuWaitExternalSemaphoresAsync_ptsz)
 
 /* the implemented entry points the table names (their real prototypes live in cuda.h) */
+int cuArray3DCreate_v2(void);
+int cuArray3DGetDescriptor_v2(void);
+int cuArrayCreate_v2(void);
+int cuArrayDestroy(void);
+int cuArrayGetDescriptor_v2(void);
+int cuArrayGetMemoryRequirements(void);
+int cuArrayGetPlane(void);
+int cuArrayGetSparseProperties(void);
 int cuCtxCreate(void);
 int cuCtxCreate_v2(void);
 int cuCtxCreate_v3(void);
@@ -563,10 +526,27 @@ int cuMemSetAccess(void);
 int cuMemUnmap(void);
 int cuMemcpy(void);
 int cuMemcpy2DAsync_v2(void);
+int cuMemcpy2DAsync_v2_ptsz(void);
 int cuMemcpy2DUnaligned_v2(void);
+int cuMemcpy2DUnaligned_v2_ptds(void);
 int cuMemcpy2D_v2(void);
+int cuMemcpy2D_v2_ptds(void);
+int cuMemcpy3DAsync_v2(void);
+int cuMemcpy3DAsync_v2_ptsz(void);
+int cuMemcpy3D_v2(void);
+int cuMemcpy3D_v2_ptds(void);
 int cuMemcpyAsync(void);
 int cuMemcpyAsync_ptsz(void);
+int cuMemcpyAtoA_v2(void);
+int cuMemcpyAtoA_v2_ptds(void);
+int cuMemcpyAtoD_v2(void);
+int cuMemcpyAtoD_v2_ptds(void);
+int cuMemcpyAtoHAsync_v2(void);
+int cuMemcpyAtoHAsync_v2_ptsz(void);
+int cuMemcpyAtoH_v2(void);
+int cuMemcpyAtoH_v2_ptds(void);
+int cuMemcpyDtoA_v2(void);
+int cuMemcpyDtoA_v2_ptds(void);
 int cuMemcpyDtoD(void);
 int cuMemcpyDtoDAsync(void);
 int cuMemcpyDtoDAsync_v2(void);
@@ -579,6 +559,10 @@ int cuMemcpyDtoHAsync_v2(void);
 int cuMemcpyDtoHAsync_v2_ptsz(void);
 int cuMemcpyDtoH_v2(void);
 int cuMemcpyDtoH_v2_ptds(void);
+int cuMemcpyHtoAAsync_v2(void);
+int cuMemcpyHtoAAsync_v2_ptsz(void);
+int cuMemcpyHtoA_v2(void);
+int cuMemcpyHtoA_v2_ptds(void);
 int cuMemcpyHtoD(void);
 int cuMemcpyHtoDAsync(void);
 int cuMemcpyHtoDAsync_v2(void);
@@ -610,12 +594,18 @@ int cuMemsetD8Async(void);
 int cuMemsetD8Async_ptsz(void);
 int cuMemsetD8_v2(void);
 int cuMemsetD8_v2_ptds(void);
+int cuMipmappedArrayCreate(void);
+int cuMipmappedArrayDestroy(void);
+int cuMipmappedArrayGetLevel(void);
+int cuMipmappedArrayGetMemoryRequirements(void);
 int cuModuleEnumerateFunctions(void);
 int cuModuleGetFunction(void);
 int cuModuleGetFunctionCount(void);
 int cuModuleGetGlobal(void);
 int cuModuleGetGlobal_v2(void);
 int cuModuleGetLoadingMode(void);
+int cuModuleGetSurfRef(void);
+int cuModuleGetTexRef(void);
 int cuModuleLoad(void);
 int cuModuleLoadData(void);
 int cuModuleLoadDataEx(void);
@@ -657,6 +647,16 @@ int cuStreamSynchronize(void);
 int cuStreamSynchronize_ptsz(void);
 int cuStreamWaitEvent(void);
 int cuStreamWaitEvent_ptsz(void);
+int cuSurfObjectCreate(void);
+int cuSurfObjectDestroy(void);
+int cuSurfObjectGetResourceDesc(void);
+int cuTexObjectCreate(void);
+int cuTexObjectDestroy(void);
+int cuTexObjectGetResourceDesc(void);
+int cuTexObjectGetResourceViewDesc(void);
+int cuTexObjectGetTextureDesc(void);
+int cuTexRefCreate(void);
+int cuTexRefDestroy(void);
 
 const emu_proc_gen g_proc_gen[] = {
     {"cuArray3DCreate", 2000, 0, (void *)cuArray3DCreate},

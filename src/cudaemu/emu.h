@@ -42,7 +42,7 @@ void emu_lock(void);
 void emu_unlock(void);
 
 /* ---- handles ---- */
-enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK };
+enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK, H_ARRAY, H_MIPARRAY }; /* arrays: api_array.c */
 void handle_add(int kind, void *p);
 void handle_del(int kind, void *p);
 int handle_live(int kind, const void *p);
