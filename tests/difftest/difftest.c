@@ -4,8 +4,8 @@
  * A failure prints its seed and the program, shrinks the program while it still fails, and prints
  * the smallest failing program with the expected and the produced values.
  *
- *   lepton-difftest [--seeds A..B] [--seed N] [--time S] [--mode M] [--print] [--no-minimize]
- *                   [--dump-ptx DIR] [--quiet]
+ *   lepton-difftest [--regress] [--seeds A..B] [--seed N] [--time S] [--mode M] [--print]
+ *                   [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]
  * Modes (default: all, chosen per seed): straight, loops, shared, warp, bitonic, all. */
 #include "difftest.h"
 
@@ -17,7 +17,7 @@
 #include <time.h>
 
 static CUcontext g_ctx;
-static int g_quiet;
+static int g_quiet, g_noftz, g_nonew;
 
 static const char *errname(CUresult r)
 {
@@ -166,9 +166,34 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries)
         b->s[i] = saved;
         b->n++;
         stmt *s = &b->s[i];
+        if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && *tries > 0) {
+            /* replace the statement by its body */
+            block nb = {0};
+            nb.cap = b->n - 1 + s->body.n + 1;
+            nb.s = malloc((size_t)nb.cap * sizeof *nb.s);
+            if (!nb.s) abort();
+            memcpy(nb.s, b->s, (size_t)i * sizeof *b->s);
+            memcpy(nb.s + i, s->body.s, (size_t)s->body.n * sizeof *b->s);
+            memcpy(nb.s + i + s->body.n, b->s + i + 1, (size_t)(b->n - i - 1) * sizeof *b->s);
+            nb.n = b->n - 1 + s->body.n;
+            block old = *b;
+            *b = nb;
+            (*tries)--;
+            if (check(p, tc, 0, msg, sizeof msg)) {
+                block_free(&saved.els);
+                free(saved.body.s);
+                free(old.s);
+                progress = 1;
+                i += 0; /* the hoisted statements are looked at by the next round */
+                continue;
+            }
+            free(nb.s);
+            *b = old;
+            s = &b->s[i];
+        }
         if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && s->els.n) {
             block e = s->els;
-            s->els.n = 0;
+            memset(&s->els, 0, sizeof s->els);
             (*tries)--;
             if (check(p, tc, 0, msg, sizeof msg)) {
                 block_free(&e);
@@ -208,6 +233,8 @@ static genopts opts_for(const char *mode, uint64_t seed)
     else if (!strcmp(mode, "warp")) o.warp = 1;
     else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = 1;
     else if (!strcmp(mode, "all")) o.loops = o.shared = o.warp = 1;
+    if (g_noftz) o.ftz = 0;
+    if (g_nonew) o.newmods = 0;
     return o;
 }
 
@@ -264,6 +291,38 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
     return fail;
 }
 
+/* the fixed regression programs; number of failures */
+static int run_regress(void)
+{
+    int fails = 0;
+    for (int i = 0;; i++) {
+        prog p;
+        int word = 0;
+        uint32_t val = 0;
+        const char *name = regress_case(i, &p, &word, &val);
+        if (!name) break;
+        tcase tc = {p.seed, NULL, NULL, NULL};
+        char msg[4600];
+        int fail = check(&p, &tc, 8, msg, sizeof msg);
+        if (tc.exp[word] != val) {
+            printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word], val);
+            fail = 1;
+        }
+        printf("%s regress %d: %s\n", fail ? "FAIL" : "ok", i, name);
+        if (fail) {
+            char *ptx = emit_ptx(&p);
+            printf("%s", ptx);
+            free(ptx);
+        }
+        fails += fail;
+        free(tc.in);
+        free(tc.exp);
+        free(tc.got);
+        prog_free(&p);
+    }
+    return fails;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -273,14 +332,14 @@ static double now_s(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lepton-difftest [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
-                    "bitonic|all] [--print] [--no-minimize] [--dump-ptx DIR] [--quiet]\n");
+    fprintf(stderr, "usage: lepton-difftest [--regress] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
+                    "bitonic|all] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
 }
 
 int main(int argc, char **argv)
 {
     uint64_t s0 = 1, s1 = 0;
-    int have_seeds = 0, print = 0, do_min = 1;
+    int have_seeds = 0, print = 0, do_min = 1, regress = 0;
     double tlimit = 0;
     const char *mode = "all", *dump = NULL;
     for (int i = 1; i < argc; i++) {
@@ -297,10 +356,16 @@ int main(int argc, char **argv)
             mode = argv[++i];
         } else if (!strcmp(a, "--dump-ptx") && i + 1 < argc) {
             dump = argv[++i];
+        } else if (!strcmp(a, "--regress")) {
+            regress = 1;
         } else if (!strcmp(a, "--print")) {
             print = 1;
         } else if (!strcmp(a, "--no-minimize")) {
             do_min = 0;
+        } else if (!strcmp(a, "--no-ftz")) {
+            g_noftz = 1;
+        } else if (!strcmp(a, "--no-new-modifiers")) {
+            g_nonew = 1;
         } else if (!strcmp(a, "--quiet")) {
             g_quiet = 1;
         } else {
@@ -329,6 +394,14 @@ int main(int argc, char **argv)
 
     int fails = 0;
     long runs = 0;
+    if (regress) {
+        fails += run_regress();
+        if (!have_seeds && tlimit <= 0) {
+            printf("%d failure(s)\n", fails);
+            cuDevicePrimaryCtxRelease(dev);
+            return fails ? 1 : 0;
+        }
+    }
     if (have_seeds || tlimit <= 0) {
         for (uint64_t s = s0; s <= s1; s++, runs++) fails += run_seed(s, mode, print, do_min, dump);
     }

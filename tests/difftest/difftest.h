@@ -102,6 +102,8 @@ typedef struct prog {
     uint8_t kind32[NR], kind64[NQ];
     int warp_ops;       /* uses shfl/vote/redux/match (needs whole warps) */
     int sm90;           /* uses PTX 8.0 / sm_90 features (min/max.relu) */
+    int nover;          /* input words set to fixed values in every thread (regression cases) */
+    struct { int word; uint32_t val; } over[8];
     block top;
 } prog;
 
@@ -123,7 +125,12 @@ void gen_program(prog *p, uint64_t seed, const genopts *o);
 void gen_inputs(const prog *p, uint64_t seed, uint32_t *in);
 void prog_free(prog *p);
 void block_free(block *b);
+stmt *block_push(block *b); /* a new empty instruction statement at the end */
 int block_count(const block *b);
+
+/* regress.c: fixed minimal programs for bugs the tester found; fills *p and returns the case's
+ * name, with the output word of thread 0 that the reference must produce (NULL past the end) */
+const char *regress_case(int i, prog *p, int *word, uint32_t *val);
 
 /* emit.c: PTX text of the program (malloc'd) */
 char *emit_ptx(const prog *p);

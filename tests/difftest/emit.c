@@ -254,6 +254,10 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         guard(b, in);
         out(b, "cvt%s%s%s.%s.%s %s, %s;\n", rnd_name[in->mod], in->fl & FL_FTZ ? ".ftz" : "",
             in->fl & FL_SAT ? ".sat" : "", tn, ty_name[t2], opn(&in->d, t, D), opn(&in->a, t2, A));
+        if ((in->fl & FL_SAT) && (t == TF32 || t == TF64)) {
+            guard(b, in);
+            out(b, "add.rn.%s %s, %s, %s;\n", tn, D, D, t == TF64 ? "0d0000000000000000" : "0f00000000");
+        }
         return;
     case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
         static const char *nm[] = {"add", "sub", "mul", "fma", "div", "sqrt", "rcp"};
@@ -264,6 +268,10 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         if (in->op != I_FSQRT && in->op != I_FRCP) out(b, ", %s", opn(&in->b, t, B));
         if (in->op == I_FFMA) out(b, ", %s", opn(&in->c, t, C));
         out(b, ";\n");
+        if (in->fl & FL_SAT) { /* whether .sat turns -0 into +0 is not pinned down: make it +0 */
+            guard(b, in);
+            out(b, "add.rn.%s %s, %s, %s;\n", tn, D, D, t == TF64 ? "0d0000000000000000" : "0f00000000");
+        }
         return;
     }
     case I_FMIN: case I_FMAX:

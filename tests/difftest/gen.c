@@ -31,6 +31,8 @@ static stmt *push(block *b)
     return s;
 }
 
+stmt *block_push(block *b) { return push(b); }
+
 void block_free(block *b)
 {
     for (int i = 0; i < b->n; i++) {
@@ -734,5 +736,6 @@ void gen_inputs(const prog *p, uint64_t seed, uint32_t *in)
             w[NR_OUT] = (uint32_t)(t % 2);
             w[NR_OUT + 1] = 0;
         }
+        for (int k = 0; k < p->nover; k++) w[p->over[k].word] = p->over[k].val;
     }
 }

@@ -273,7 +273,7 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
         if (ftz) res = ftz32((uint32_t)res);
     }
     if (sat) res = dt == TF32 ? sat32((uint32_t)res) : sat64(res);
-    return res;
+    return res; /* sat32/sat64 give +0 for -0: the emitted add.rn +0.0 */
 }
 
 static int fcmp(int cmp, double a, double b)
