@@ -43,6 +43,7 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
     insn *in = NULL;
     (void)in;
     (void)one;
+    (void)over;
     switch (i) {
     default: break;
     }
