@@ -40,11 +40,27 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
     p->nblocks = 1;
     p->kind32[2] = p->kind32[3] = K_FLT; /* %r2, %r3: f32; %rd2..%rd4: f64; the rest integers */
     p->kind64[2] = p->kind64[3] = p->kind64[4] = K_FLT;
-    insn *in = NULL;
-    (void)in;
-    (void)one;
-    (void)over;
+    insn *in;
     switch (i) {
+    /* cvt to a narrow signed type sign-extends into the wider register */
+    case 0:
+        in = one(p, I_CVT, TS8, TS32);
+        in->d = r32(0), in->a = r32(1);
+        over(p, W_R(1), 0xff);
+        *word = W_R(0), *val = 0xffffffffu;
+        return "cvt.s8.s32 of 0xff into a .b32 register";
+    case 1:
+        in = one(p, I_CVT, TS16, TS32);
+        in->fl = FL_SAT, in->d = r32(0), in->a = r32(1);
+        over(p, W_R(1), 0x87654321u);
+        *word = W_R(0), *val = 0xffff8000u;
+        return "cvt.sat.s16.s32 of -2023406815";
+    case 2:
+        in = one(p, I_CVT, TS8, TF32);
+        in->mod = RN_RZI, in->d = r32(0), in->a = r32(3);
+        over(p, W_R(3), 0xc0600000u); /* -3.5 */
+        *word = W_R(0), *val = 0xfffffffdu;
+        return "cvt.rzi.s8.f32 of -3.5";
     default: break;
     }
     return NULL;
