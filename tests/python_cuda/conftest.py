@@ -70,19 +70,25 @@ HAVE_EXPORT_TABLE = hasattr(_LIB, "cuGetExportTable")
 HAVE_LIBRARY = _library_works()
 HAVE_POINTER_ATTRIBUTES = _proc("cuPointerGetAttributes", 7000) is not None
 
+# What each feature needs, whether the loaded library has it, and whether a test may run without it.
 # NVRTC 13.0's nvrtcCompileProgram dlopens libcuda.so.1 and, once cuInit succeeds there, calls
 # cuGetExportTable and dereferences the table without checking that the symbol exists: with a
-# libcuda.so.1 that lacks it the process dies with SIGSEGV, so these tests cannot even be run.
-needs_nvrtc = pytest.mark.xfail(
-    not HAVE_EXPORT_TABLE, run=False, strict=True,
-    reason="needs cuGetExportTable exported by libcuda.so.1 (branch images): NVRTC 13.0 calls it from "
-           "nvrtcCompileProgram and crashes (SIGSEGV) when it is missing")
-needs_library = pytest.mark.xfail(
-    not HAVE_LIBRARY, strict=True,
-    reason="needs cuLibraryLoadData/cuLibraryGetKernel/cuKernelGetFunction (branch images)")
-needs_pointer_attributes = pytest.mark.xfail(
-    not HAVE_POINTER_ATTRIBUTES, strict=True,
-    reason="needs cuPointerGetAttributes (branch entry)")
+# libcuda.so.1 that lacks it the process dies with SIGSEGV, so such a test cannot even be run.
+FEATURES = {
+    "nvrtc": (HAVE_EXPORT_TABLE, False,
+              "cuGetExportTable exported by libcuda.so.1 (branch images): NVRTC 13.0 calls it from "
+              "nvrtcCompileProgram and crashes (SIGSEGV) when it is missing"),
+    "library": (HAVE_LIBRARY, True, "cuLibraryLoadData/cuLibraryGetKernel/cuKernelGetFunction (branch images)"),
+    "pointer_attributes": (HAVE_POINTER_ATTRIBUTES, True, "cuPointerGetAttributes (branch entry)"),
+}
+
+
+def needs(*features):
+    """One strict xfail mark for the features the loaded cudaemu lacks (none: no effect)."""
+    missing = [f for f in features if not FEATURES[f][0]]
+    runnable = all(FEATURES[f][1] for f in missing)
+    reason = "needs " + "; ".join(FEATURES[f][2] for f in missing) if missing else ""
+    return pytest.mark.xfail(bool(missing), run=runnable, strict=True, reason=reason)
 
 
 def pytest_report_header(config):

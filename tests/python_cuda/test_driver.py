@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from cuda.bindings import driver, nvrtc
 
-from conftest import check, needs_library, needs_nvrtc, nvcc_ptx
+from conftest import check, needs, nvcc_ptx
 
 SAXPY = """\
 extern "C" __global__ void saxpy(float a, const float *x, const float *y, float *out, size_t n)
@@ -89,7 +89,7 @@ def test_device_and_context(cuda_device, context):
     assert int(check(driver.cuCtxGetCurrent())) == int(context)
 
 
-@needs_nvrtc
+@needs("nvrtc")
 def test_nvrtc_saxpy(cuda_device, context, rng):
     """NVRTC-compiled saxpy loaded with cuModuleLoadData, launched with a packed argument array."""
     attr = driver.CUdevice_attribute
@@ -171,7 +171,7 @@ def test_module_vector_add_ptx_file(context, rng):
     check(driver.cuModuleUnload(module))
 
 
-@needs_library
+@needs("library")
 def test_library_vector_add(context, rng):
     """vectorAdd through the context-independent loading API (cuLibraryLoadData)."""
     ptx = nvcc_ptx(VECTOR_ADD)
