@@ -7,14 +7,20 @@
  * once. A pool therefore never holds memory that no allocation uses: its reserved memory equals its
  * used memory, trimming has nothing to release, and the release threshold and reuse policies are
  * stored and reported but change nothing. Pools cannot be shared between processes (no handle
- * types) and are accessible from their own device only. */
+ * types); a device pool is accessible from its own device only.
+ *
+ * Host pools (location CU_MEM_LOCATION_TYPE_HOST / HOST_NUMA node 0 / HOST_NUMA_CURRENT, as
+ * cuda.core's PinnedMemoryResource makes) hand out page-locked host memory from cuMemHostAlloc; the
+ * returned pointer is the host address, which is also the device address (unified addressing). */
 #include "emu.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#define HOST_POOL (-1) /* dev of a host-located pool */
+
 struct CUmemPoolHandle_st {
-    int dev;
+    int dev; /* owning device, or HOST_POOL */
     int is_default;
     size_t max_size; /* 0: up to the device memory */
     cuuint64_t release_threshold;
@@ -27,6 +33,7 @@ typedef struct pool_alloc {
     uint64_t base;
     size_t size;
     CUmemoryPool pool;
+    int host; /* page-locked host memory (cuMemHostAlloc) rather than device memory */
 } pool_alloc;
 
 /* All state below is guarded by the global emu lock. */
@@ -36,6 +43,7 @@ static pool_alloc *g_pallocs;
 static size_t g_npallocs, g_cappallocs;
 #define MAX_DEVS 64
 static CUmemoryPool g_default[MAX_DEVS], g_current[MAX_DEVS];
+static CUmemoryPool g_default_host, g_current_host;
 
 static int pool_live(CUmemoryPool p)
 {
@@ -64,7 +72,7 @@ static void prune(void)
     size_t k = 0;
     for (size_t i = 0; i < g_npallocs; i++) {
         const vm_alloc *v = vm_find(g_pallocs[i].base, 1);
-        if (v && v->base == g_pallocs[i].base && v->size == g_pallocs[i].size) {
+        if (g_pallocs[i].host || (v && v->base == g_pallocs[i].base && v->size == g_pallocs[i].size)) {
             g_pallocs[k++] = g_pallocs[i];
         } else if (g_pallocs[i].pool) {
             g_pallocs[i].pool->used -= g_pallocs[i].size;
@@ -76,8 +84,9 @@ static void prune(void)
 /* The default pool of device dev, created on first use. Lock held. */
 static CUresult default_pool(int dev, CUmemoryPool *out)
 {
-    if (dev < 0 || dev >= MAX_DEVS) return CUDA_ERROR_INVALID_DEVICE;
-    if (!g_default[dev]) {
+    if (dev != HOST_POOL && (dev < 0 || dev >= MAX_DEVS)) return CUDA_ERROR_INVALID_DEVICE;
+    CUmemoryPool *slot = dev == HOST_POOL ? &g_default_host : &g_default[dev];
+    if (!*slot) {
         CUmemoryPool p = calloc(1, sizeof *p);
         if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
         p->dev = dev;
@@ -87,14 +96,18 @@ static CUresult default_pool(int dev, CUmemoryPool *out)
             free(p);
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
-        g_default[dev] = p;
+        *slot = p;
     }
-    *out = g_default[dev];
+    *out = *slot;
     return CUDA_SUCCESS;
 }
 
 static CUresult current_pool(int dev, CUmemoryPool *out)
 {
+    if (dev == HOST_POOL && g_current_host) {
+        *out = g_current_host;
+        return CUDA_SUCCESS;
+    }
     if (dev >= 0 && dev < MAX_DEVS && g_current[dev]) {
         *out = g_current[dev];
         return CUDA_SUCCESS;
@@ -110,20 +123,34 @@ static CUresult check_dev(CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-/* A location naming one device (the only kind of pool location offered). */
-static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType type, const char *fn)
+/* A pool location: one device, or the host (the one host NUMA node, 0). *where gets the device
+ * ordinal or HOST_POOL. */
+static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType type, const char *fn, int *where)
 {
     if (!loc) return CUDA_ERROR_INVALID_VALUE;
     if (type != CU_MEM_ALLOCATION_TYPE_PINNED) {
         emu_set_detail("%s: allocation type %d not supported (only CU_MEM_ALLOCATION_TYPE_PINNED)", fn, (int)type);
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    if (loc->type != CU_MEM_LOCATION_TYPE_DEVICE) {
-        emu_set_detail("%s: location type %d not supported (only CU_MEM_LOCATION_TYPE_DEVICE: no host pools)", fn,
-                       (int)loc->type);
-        return CUDA_ERROR_NOT_SUPPORTED;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    switch (loc->type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE:
+        *where = loc->id;
+        return check_dev(loc->id);
+    case CU_MEM_LOCATION_TYPE_HOST:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT: *where = HOST_POOL; return CUDA_SUCCESS;
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+        if (loc->id != 0) {
+            emu_set_detail("%s: host NUMA node %d does not exist (one node, 0)", fn, loc->id);
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+        *where = HOST_POOL;
+        return CUDA_SUCCESS;
+    default:
+        emu_set_detail("%s: location type %d not supported for a pool", fn, (int)loc->type);
+        return CUDA_ERROR_INVALID_VALUE;
     }
-    return check_dev(loc->id);
 }
 
 EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
@@ -166,30 +193,49 @@ EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location, CUmemAllocationType type)
 {
     if (!pool_out) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_location(location, type, "cuMemGetDefaultMemPool");
+    int where;
+    CUresult r = check_location(location, type, "cuMemGetDefaultMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
-    return cuDeviceGetDefaultMemPool(pool_out, location->id);
+    emu_lock();
+    r = default_pool(where, pool_out);
+    emu_unlock();
+    return r;
 }
 
 EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type)
 {
     if (!pool) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_location(location, type, "cuMemGetMemPool");
+    int where;
+    CUresult r = check_location(location, type, "cuMemGetMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
-    return cuDeviceGetMemPool(pool, location->id);
+    emu_lock();
+    r = current_pool(where, pool);
+    emu_unlock();
+    return r;
 }
 
 EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool)
 {
-    CUresult r = check_location(location, type, "cuMemSetMemPool");
+    int where;
+    CUresult r = check_location(location, type, "cuMemSetMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
-    return cuDeviceSetMemPool(location->id, pool);
+    if (where != HOST_POOL) return cuDeviceSetMemPool(where, pool);
+    emu_lock();
+    if (!pool || !pool_live(pool) || pool->dev != HOST_POOL) {
+        emu_unlock();
+        emu_set_detail("cuMemSetMemPool: the pool is not a live host pool");
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    g_current_host = pool;
+    emu_unlock();
+    return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
 {
     if (!pool || !props) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_location(&props->location, props->allocType, "cuMemPoolCreate");
+    int where;
+    CUresult r = check_location(&props->location, props->allocType, "cuMemPoolCreate", &where);
     if (r != CUDA_SUCCESS) return r;
     if (props->handleTypes != CU_MEM_HANDLE_TYPE_NONE) {
         emu_set_detail("cuMemPoolCreate: handle types 0x%x not supported (pools cannot be shared between processes)",
@@ -199,7 +245,7 @@ EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props
     if (props->win32SecurityAttributes) return CUDA_ERROR_INVALID_VALUE;
     CUmemoryPool p = calloc(1, sizeof *p);
     if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-    p->dev = props->location.id;
+    p->dev = where;
     p->max_size = props->maxSize;
     p->reuse_follow = p->reuse_opportunistic = p->reuse_internal = 1;
     emu_lock();
@@ -238,6 +284,7 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
         }
     for (int d = 0; d < MAX_DEVS; d++)
         if (g_current[d] == pool) g_current[d] = NULL; /* the device falls back to its default pool */
+    if (g_current_host == pool) g_current_host = NULL;
     emu_unlock();
     free(pool);
     return CUDA_SUCCESS;
@@ -328,6 +375,10 @@ EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *ma
     for (size_t i = 0; i < count; i++) {
         if (map[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
         if (map[i].location.id < 0 || map[i].location.id >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
+        if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE && map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READ &&
+            map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE)
+            return CUDA_ERROR_INVALID_VALUE;
+        if (dev == HOST_POOL) continue; /* page-locked host memory: every device reaches it */
         if (map[i].location.id == dev) {
             /* the owning device always has read-write access, which cannot be revoked */
             if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE) return CUDA_ERROR_INVALID_VALUE;
@@ -350,7 +401,8 @@ EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPo
     int dev = ok ? memPool->dev : -1;
     emu_unlock();
     if (!ok) return CUDA_ERROR_INVALID_VALUE;
-    *flags = location->id == dev ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    *flags = location->id == dev || dev == HOST_POOL ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+                                                     : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     return CUDA_SUCCESS;
 }
 
@@ -367,7 +419,7 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
         emu_unlock();
         return CUDA_ERROR_INVALID_VALUE;
     }
-    if (pool->dev != c->dev) {
+    if (pool->dev != c->dev && pool->dev != HOST_POOL) {
         emu_unlock();
         emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d", pool->dev,
                        c->dev);
@@ -391,11 +443,19 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
         g_cappallocs = cap;
     }
     uint64_t a = 0;
-    r = vm_alloc_new(c, bytesize, VA_USER, &a);
+    size_t size = bytesize;
+    int host = pool->dev == HOST_POOL;
+    if (host) {
+        void *hp = NULL;
+        r = cuMemHostAlloc(&hp, bytesize, CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP);
+        a = (uint64_t)(uintptr_t)hp;
+    } else {
+        r = vm_alloc_new(c, bytesize, VA_USER, &a);
+        const vm_alloc *v = r == CUDA_SUCCESS ? vm_find(a, 1) : NULL;
+        if (v) size = (size_t)v->size;
+    }
     if (r == CUDA_SUCCESS) {
-        const vm_alloc *v = vm_find(a, 1);
-        size_t size = v ? (size_t)v->size : bytesize;
-        g_pallocs[g_npallocs++] = (pool_alloc){a, size, pool};
+        g_pallocs[g_npallocs++] = (pool_alloc){a, size, pool, host};
         pool->used += size;
         if (pool->used > pool->used_high) pool->used_high = pool->used;
         if (pool->used > pool->reserved_high) pool->reserved_high = pool->used;
@@ -426,14 +486,13 @@ EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
     emu_lock();
-    r = vm_free((uint64_t)dptr, VA_USER);
-    if (r == CUDA_SUCCESS) {
-        for (size_t i = 0; i < g_npallocs; i++)
-            if (g_pallocs[i].base == (uint64_t)dptr) {
-                if (g_pallocs[i].pool) g_pallocs[i].pool->used -= g_pallocs[i].size;
-                g_pallocs[i] = g_pallocs[--g_npallocs];
-                break;
-            }
+    size_t i = 0;
+    while (i < g_npallocs && g_pallocs[i].base != (uint64_t)dptr) i++;
+    int host = i < g_npallocs && g_pallocs[i].host;
+    r = host ? cuMemFreeHost((void *)(uintptr_t)dptr) : vm_free((uint64_t)dptr, VA_USER);
+    if (r == CUDA_SUCCESS && i < g_npallocs) {
+        if (g_pallocs[i].pool) g_pallocs[i].pool->used -= g_pallocs[i].size;
+        g_pallocs[i] = g_pallocs[--g_npallocs];
     }
     emu_unlock();
     return r;

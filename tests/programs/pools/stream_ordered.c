@@ -184,6 +184,38 @@ int main(void)
     CK(cuMemsetD32Async(a, 7, 10, s2));
     CK(cuMemFreeAsync(a, s2));
     CK(cuStreamSynchronize(s2));
+    /* a host pool: page-locked host memory whose pointer the host uses directly */
+    CUmemPoolProps hprops;
+    memset(&hprops, 0, sizeof hprops);
+    hprops.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    hprops.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
+    hprops.location.id = 0;
+    int host_pools = 0;
+    CK(cuDeviceGetAttribute(&host_pools, CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED, dev));
+    EXPECT(host_pools == 1);
+    CUmemoryPool hpool;
+    CK(cuMemPoolCreate(&hpool, &hprops));
+    CK(cuMemPoolGetAccess(&fl, hpool, &loc));
+    EXPECT(fl == CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
+    CUdeviceptr hp, dp;
+    CK(cuMemAllocFromPoolAsync(&hp, 1000 * sizeof(int), hpool, s1));
+    EXPECT(attr(hpool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 1000 * sizeof(int));
+    int *hints = (int *)(uintptr_t)hp;
+    for (int i = 0; i < 1000; i++) hints[i] = i * i;
+    CK(cuMemAllocAsync(&dp, 1000 * sizeof(int), s1));
+    CK(cuMemcpyHtoDAsync(dp, hints, 1000 * sizeof(int), s1));
+    static int back[1000];
+    CK(cuMemcpyDtoHAsync(back, dp, sizeof back, s1));
+    CK(cuStreamSynchronize(s1));
+    for (int i = 0; i < 1000; i++) EXPECT(back[i] == i * i);
+    CK(cuMemFreeAsync(dp, s1));
+    CK(cuMemFreeAsync(hp, s1));
+    EXPECT(attr(hpool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 0);
+    EXPECT(cuDeviceSetMemPool(dev, hpool) == CUDA_ERROR_INVALID_VALUE); /* not a device pool */
+    hprops.location.id = 3;
+    EXPECT(cuMemPoolCreate(&pool, &hprops) == CUDA_ERROR_INVALID_VALUE); /* no such NUMA node */
+    CK(cuMemPoolDestroy(hpool));
+
     /* bad input changes nothing */
     EXPECT(cuDeviceSetMemPool(dev, NULL) == CUDA_ERROR_INVALID_VALUE);
     props.handleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
