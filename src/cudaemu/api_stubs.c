@@ -47,19 +47,16 @@ STUB(cuDestroyExternalMemory)
 STUB(cuDestroyExternalSemaphore)
 STUB(cuDevResourceGenerateDesc)
 STUB(cuDevSmResourceSplitByCount)
-STUB(cuDeviceGetDefaultMemPool)
 STUB(cuDeviceGetDevResource)
 STUB(cuDeviceGetExecAffinitySupport)
 STUB(cuDeviceGetGraphMemAttribute)
 STUB(cuDeviceGetHostAtomicCapabilities)
-STUB(cuDeviceGetMemPool)
 STUB(cuDeviceGetNvSciSyncAttributes)
 STUB(cuDeviceGetP2PAtomicCapabilities)
 STUB(cuDeviceGetP2PAttribute)
 STUB(cuDeviceGraphMemTrim)
 STUB(cuDeviceRegisterAsyncNotification)
 STUB(cuDeviceSetGraphMemAttribute)
-STUB(cuDeviceSetMemPool)
 STUB(cuDeviceUnregisterAsyncNotification)
 STUB(cuExternalMemoryGetMappedBuffer)
 STUB(cuExternalMemoryGetMappedMipmappedArray)
@@ -192,7 +189,6 @@ STUB(cuLogsDumpToMemory)
 STUB(cuLogsRegisterCallback)
 STUB(cuLogsUnregisterCallback)
 STUB(cuMemAllocAsync_ptsz)
-STUB(cuMemAllocFromPoolAsync)
 STUB(cuMemAllocFromPoolAsync_ptsz)
 STUB(cuMemBatchDecompressAsync)
 STUB(cuMemBatchDecompressAsync_ptsz)
@@ -201,25 +197,15 @@ STUB(cuMemDiscardAndPrefetchBatchAsync_ptsz)
 STUB(cuMemDiscardBatchAsync)
 STUB(cuMemDiscardBatchAsync_ptsz)
 STUB(cuMemFreeAsync_ptsz)
-STUB(cuMemGetDefaultMemPool)
 STUB(cuMemGetHandleForAddressRange)
-STUB(cuMemGetMemPool)
 STUB(cuMemMapArrayAsync)
 STUB(cuMemMapArrayAsync_ptsz)
-STUB(cuMemPoolCreate)
-STUB(cuMemPoolDestroy)
 STUB(cuMemPoolExportPointer)
 STUB(cuMemPoolExportToShareableHandle)
-STUB(cuMemPoolGetAccess)
-STUB(cuMemPoolGetAttribute)
 STUB(cuMemPoolImportFromShareableHandle)
 STUB(cuMemPoolImportPointer)
-STUB(cuMemPoolSetAccess)
-STUB(cuMemPoolSetAttribute)
-STUB(cuMemPoolTrimTo)
 STUB(cuMemPrefetchBatchAsync)
 STUB(cuMemPrefetchBatchAsync_ptsz)
-STUB(cuMemSetMemPool)
 STUB(cuMemcpy2D)
 STUB(cuMemcpy2DAsync)
 STUB(cuMemcpy2DUnaligned)
@@ -283,15 +269,11 @@ STUB(cuStreamGetCaptureInfo)
 STUB(cuStreamGetCaptureInfo_ptsz)
 STUB(cuStreamGetCaptureInfo_v2)
 STUB(cuStreamGetCaptureInfo_v2_ptsz)
-STUB(cuStreamGetCaptureInfo_v3)
 STUB(cuStreamGetCaptureInfo_v3_ptsz)
 STUB(cuStreamGetCtx_v2_ptsz)
-STUB(cuStreamGetDevice)
 STUB(cuStreamGetDevice_ptsz)
 STUB(cuStreamGetGreenCtx)
-STUB(cuStreamGetId)
 STUB(cuStreamGetId_ptsz)
-STUB(cuStreamIsCapturing)
 STUB(cuStreamIsCapturing_ptsz)
 STUB(cuStreamSetAttribute)
 STUB(cuStreamSetAttribute_ptsz)
@@ -400,7 +382,9 @@ int cuDeviceGet(void);
 int cuDeviceGetAttribute(void);
 int cuDeviceGetByPCIBusId(void);
 int cuDeviceGetCount(void);
+int cuDeviceGetDefaultMemPool(void);
 int cuDeviceGetLuid(void);
+int cuDeviceGetMemPool(void);
 int cuDeviceGetName(void);
 int cuDeviceGetPCIBusId(void);
 int cuDeviceGetProperties(void);
@@ -415,6 +399,7 @@ int cuDevicePrimaryCtxReset_v2(void);
 int cuDevicePrimaryCtxRetain(void);
 int cuDevicePrimaryCtxSetFlags(void);
 int cuDevicePrimaryCtxSetFlags_v2(void);
+int cuDeviceSetMemPool(void);
 int cuDeviceTotalMem(void);
 int cuDeviceTotalMem_v2(void);
 int cuDriverGetVersion(void);
@@ -486,6 +471,7 @@ int cuMemAdvise(void);
 int cuMemAdvise_v2(void);
 int cuMemAlloc(void);
 int cuMemAllocAsync(void);
+int cuMemAllocFromPoolAsync(void);
 int cuMemAllocHost(void);
 int cuMemAllocHost_v2(void);
 int cuMemAllocManaged(void);
@@ -503,8 +489,10 @@ int cuMemGetAddressRange(void);
 int cuMemGetAddressRange_v2(void);
 int cuMemGetAllocationGranularity(void);
 int cuMemGetAllocationPropertiesFromHandle(void);
+int cuMemGetDefaultMemPool(void);
 int cuMemGetInfo(void);
 int cuMemGetInfo_v2(void);
+int cuMemGetMemPool(void);
 int cuMemHostAlloc(void);
 int cuMemHostGetDevicePointer(void);
 int cuMemHostGetDevicePointer_v2(void);
@@ -514,6 +502,13 @@ int cuMemHostRegister_v2(void);
 int cuMemHostUnregister(void);
 int cuMemImportFromShareableHandle(void);
 int cuMemMap(void);
+int cuMemPoolCreate(void);
+int cuMemPoolDestroy(void);
+int cuMemPoolGetAccess(void);
+int cuMemPoolGetAttribute(void);
+int cuMemPoolSetAccess(void);
+int cuMemPoolSetAttribute(void);
+int cuMemPoolTrimTo(void);
 int cuMemPrefetchAsync(void);
 int cuMemPrefetchAsync_ptsz(void);
 int cuMemPrefetchAsync_v2(void);
@@ -523,6 +518,7 @@ int cuMemRangeGetAttributes(void);
 int cuMemRelease(void);
 int cuMemRetainAllocationHandle(void);
 int cuMemSetAccess(void);
+int cuMemSetMemPool(void);
 int cuMemUnmap(void);
 int cuMemcpy(void);
 int cuMemcpy2DAsync_v2(void);
@@ -634,13 +630,17 @@ int cuStreamCreate(void);
 int cuStreamCreateWithPriority(void);
 int cuStreamDestroy(void);
 int cuStreamDestroy_v2(void);
+int cuStreamGetCaptureInfo_v3(void);
 int cuStreamGetCtx(void);
 int cuStreamGetCtx_ptsz(void);
 int cuStreamGetCtx_v2(void);
+int cuStreamGetDevice(void);
 int cuStreamGetFlags(void);
 int cuStreamGetFlags_ptsz(void);
+int cuStreamGetId(void);
 int cuStreamGetPriority(void);
 int cuStreamGetPriority_ptsz(void);
+int cuStreamIsCapturing(void);
 int cuStreamQuery(void);
 int cuStreamQuery_ptsz(void);
 int cuStreamSynchronize(void);
