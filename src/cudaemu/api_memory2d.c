@@ -1,5 +1,5 @@
-/* api_memory2d.c — pitched allocations, 2D and 3D copies (host, device and CUDA-array sides),
- * 2D memsets, and the stream-ordered allocator entry points (which allocate at once, as all work runs at enqueue time). */
+/* api_memory2d.c — pitched allocations, 2D and 3D copies (host, device and CUDA-array sides) and
+ * 2D memsets (the stream-ordered allocator lives in api_pool.c). */
 #include "emu.h"
 #include "tex.h"
 
@@ -16,24 +16,6 @@ EMU_API CUresult cuMemAllocPitch(CUdeviceptr *dptr, size_t *pPitch, size_t Width
     CUresult r = cuMemAlloc_v2(dptr, pitch * Height);
     if (r == CUDA_SUCCESS) *pPitch = pitch;
     return r;
-}
-
-EMU_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    CUcontext c;
-    CUresult r = ctx_check(&c);
-    if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    return cuMemAlloc_v2(dptr, bytesize);
-}
-
-EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
-{
-    CUcontext c;
-    CUresult r = ctx_check(&c);
-    if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    return cuMemFree_v2(dptr);
 }
 
 /* Host address of a row range of one side of a 2D copy; NULL when out of bounds. Lock held. */
