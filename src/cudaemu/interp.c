@@ -100,6 +100,18 @@ static int reschedule(frame *f, uint32_t blocked)
         f->next_min = INT_MAX;
         return 0;
     }
+    if (run == 0xffffffffu) {
+        /* the common case after a barrier or a reconverged branch: every lane at one pc */
+        int p0 = f->lane_pc[0], same = 1;
+        for (int l = 1; l < 32; l++) same &= f->lane_pc[l] == p0;
+        if (same) {
+            f->active = run;
+            f->waiting = 0;
+            f->pc = p0;
+            f->next_min = INT_MAX;
+            return 1;
+        }
+    }
     int minpc = INT_MAX, next = INT_MAX;
     uint32_t act = 0;
     for (uint32_t mm = run; mm; mm &= mm - 1) {
@@ -150,8 +162,69 @@ static int reschedule_rotate(frame *f, uint32_t blocked, int after)
 
 static void park(frame *f, uint32_t lanes, int pc)
 {
-    for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+    if (lanes == 0xffffffffu) {
+        for (int l = 0; l < 32; l++) f->lane_pc[l] = pc;
+    } else {
+        for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+    }
     f->waiting |= lanes;
+}
+
+/* 8 bytes of 0/1 (little-endian) to 8 bits: byte i becomes bit i. */
+static inline uint32_t pack8(uint64_t v) { return (uint32_t)((v * 0x0102040810204080ull) >> 56); }
+static inline uint32_t pack32(const uint8_t *t)
+{
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) {
+        uint64_t v;
+        memcpy(&v, t + 8 * k, 8);
+        r |= pack8(v) << (8 * k);
+    }
+    return r;
+}
+
+/* setp over all 32 lanes for the common 32-bit comparisons, in a form the compiler vectorises;
+ * returns 0 with *ok = 0 for anything else (setp_mask does those). */
+static inline uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A, const uint64_t *B, int *ok)
+{
+    uint8_t t[32];
+    *ok = 1;
+#define SETP_L(EXPR) for (int l = 0; l < 32; l++) t[l] = (uint8_t)(EXPR)
+    if (in->type2 == T_S32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L((int32_t)A[l] == (int32_t)B[l]); break;
+        case CMP_NE: SETP_L((int32_t)A[l] != (int32_t)B[l]); break;
+        case CMP_LT: SETP_L((int32_t)A[l] < (int32_t)B[l]); break;
+        case CMP_LE: SETP_L((int32_t)A[l] <= (int32_t)B[l]); break;
+        case CMP_GT: SETP_L((int32_t)A[l] > (int32_t)B[l]); break;
+        case CMP_GE: SETP_L((int32_t)A[l] >= (int32_t)B[l]); break;
+        default: *ok = 0; return 0;
+        }
+    } else if (in->type2 == T_U32 || in->type2 == T_B32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L((uint32_t)A[l] == (uint32_t)B[l]); break;
+        case CMP_NE: SETP_L((uint32_t)A[l] != (uint32_t)B[l]); break;
+        case CMP_LT: case CMP_LO: SETP_L((uint32_t)A[l] < (uint32_t)B[l]); break;
+        case CMP_LE: case CMP_LS: SETP_L((uint32_t)A[l] <= (uint32_t)B[l]); break;
+        case CMP_GT: case CMP_HI: SETP_L((uint32_t)A[l] > (uint32_t)B[l]); break;
+        case CMP_GE: case CMP_HS: SETP_L((uint32_t)A[l] >= (uint32_t)B[l]); break;
+        default: *ok = 0; return 0;
+        }
+    } else if (in->type2 == T_F32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L(u2f(A[l]) == u2f(B[l])); break;
+        case CMP_LT: SETP_L(u2f(A[l]) < u2f(B[l])); break;
+        case CMP_LE: SETP_L(u2f(A[l]) <= u2f(B[l])); break;
+        case CMP_GT: SETP_L(u2f(A[l]) > u2f(B[l])); break;
+        case CMP_GE: SETP_L(u2f(A[l]) >= u2f(B[l])); break;
+        default: *ok = 0; return 0;
+        }
+    } else {
+        *ok = 0;
+        return 0;
+    }
+#undef SETP_L
+    return pack32(t);
 }
 
 static void recompute_next(frame *f, uint32_t blocked)
@@ -786,7 +859,10 @@ top:;
         }
         case OP_SETP:
         case OP_SET: {
-            uint32_t r = setp_mask(in, A, B, m), nr = ~r & m;
+            int fast = 0;
+            uint32_t r = m == 0xffffffffu ? setp_fast32(in, A, B, &fast) : 0;
+            if (!fast) r = setp_mask(in, A, B, m);
+            uint32_t nr = ~r & m;
             if (in->mod2 != BOOL_NONE) {
                 uint32_t c = P[in->s[2]];
                 if (in->flags & F_PNEG_C) c = ~c;
