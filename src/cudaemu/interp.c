@@ -237,6 +237,37 @@ static void recompute_next(frame *f, uint32_t blocked)
     f->next_min = next;
 }
 
+/* Host base for a whole warp's access of n bytes at A[l] + off (all 32 lanes), when every lane's
+ * address is aligned and inside shared memory (SS_SHARED) or inside the last global allocation
+ * used (SS_GLOBAL/SS_CONST): the caller then indexes base + offset(l) without per-lane checks.
+ * NULL when any lane needs the checked per-lane path. */
+static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off, uint32_t n, uint64_t *bias)
+{
+    uint64_t bad = 0;
+    if (sp == SS_SHARED) {
+        uint64_t lim = x->shared_size >= n ? x->shared_size - n : 0;
+        if (x->shared_size < n) return NULL;
+        for (int l = 0; l < 32; l++) {
+            uint32_t o = (uint32_t)(A[l] + (uint64_t)off);
+            bad |= (uint64_t)(o & (n - 1)) | (uint64_t)(o > lim);
+        }
+        if (bad) return NULL;
+        *bias = 0;
+        return x->shared;
+    }
+    if ((sp == SS_GLOBAL || sp == SS_CONST) && x->last && x->last->size >= n) {
+        uint64_t base = x->last->base, lim = x->last->size - n;
+        for (int l = 0; l < 32; l++) {
+            uint64_t a = A[l] + (uint64_t)off;
+            bad |= (a & (n - 1)) | (uint64_t)(a - base > lim);
+        }
+        if (bad) return NULL;
+        *bias = base;
+        return x->last->host;
+    }
+    return NULL;
+}
+
 int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
 {
     if (regs > w->regcap) {
@@ -734,6 +765,8 @@ top:;
             if (TY_KIND(in->type) == TK_S) {
                 LANES(int64_t a = sext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l]; if (s >= (uint32_t)bits) s = (uint32_t)bits - 1;
                       D[l] = zext((uint64_t)(a >> s), TY_LG(in->type)));
+            } else if (TY_LG(in->type) == 2) {
+                LANES(uint32_t a = (uint32_t)A[l]; uint32_t s = (uint32_t)B[l]; D[l] = s >= 32u ? 0 : a >> s);
             } else {
                 LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l];
                       D[l] = s >= (uint32_t)bits ? 0 : a >> s);
@@ -948,7 +981,23 @@ top:;
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space, lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
             int64_t off = in->imm;
-            if (in->vec == 1) {
+            uint64_t bias;
+            uint8_t *hb;
+            if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                if (sg) {
+                    for (int l = 0; l < 32; l++) {
+                        int32_t v;
+                        memcpy(&v, hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), 4);
+                        D[l] = (uint64_t)(int64_t)v;
+                    }
+                } else {
+                    for (int l = 0; l < 32; l++) {
+                        uint32_t v;
+                        memcpy(&v, hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), 4);
+                        D[l] = v;
+                    }
+                }
+            } else if (in->vec == 1) {
                 if (n == 4) {
                     LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 0, in->line);
                           if (!p) { SAVE(); return W_ERR; } uint32_t v; memcpy(&v, p, 4); D[l] = sg ? (uint64_t)(int64_t)(int32_t)v : v);
@@ -970,7 +1019,15 @@ top:;
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space;
             int64_t off = in->imm;
-            if (in->vec == 1) {
+            uint64_t bias;
+            uint8_t *hb;
+            if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                /* lanes in order: the highest lane wins when several store to one address */
+                for (int l = 0; l < 32; l++) {
+                    uint32_t v = (uint32_t)D[l];
+                    memcpy(hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), &v, 4);
+                }
+            } else if (in->vec == 1) {
                 const uint64_t *V = D;
                 if (n == 4) {
                     LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 1, in->line);
