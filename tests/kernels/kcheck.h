@@ -121,6 +121,8 @@ int check_grid_stride(kc *k);
 int check_param_struct(kc *k);
 int check_watchdog_spin(kc *k);
 int check_bitonic_sort(kc *k);
+int check_grid_stop(kc *k);
+int check_grid_spin(kc *k);
 int check_rounding_modes(kc *k);
 int check_float_special(kc *k);
 int check_wide_int(kc *k);
