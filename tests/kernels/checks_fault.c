@@ -86,12 +86,12 @@ static double secs_since(const struct timespec *t0)
 int check_grid_stop(kc *k)
 {
     CUdeviceptr flag, buf;
-    int n = 256, bad = 0;
+    int n = 256, bad = 0, delay = 20000;
     long long far = (long long)n + (1LL << 30);
     KC_CU(k, kc_dalloc(k, &flag, 4));
     KC_CU(k, kc_dalloc(k, &buf, (size_t)n * 4));
     KC_CU(k, cuMemsetD32(flag, 0, 1));
-    void *args[] = {&flag, &buf, &bad, &far};
+    void *args[] = {&flag, &buf, &bad, &far, &delay};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     KC_TRY(expect_launch_error(k, "grid_stop", 64, 64, args, CUDA_ERROR_ILLEGAL_ADDRESS));
