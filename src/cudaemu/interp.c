@@ -185,7 +185,7 @@ static inline uint32_t pack32(const uint8_t *t)
 
 /* setp over all 32 lanes for the common 32-bit comparisons, in a form the compiler vectorises;
  * returns 0 with *ok = 0 for anything else (setp_mask does those). */
-static inline uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A, const uint64_t *B, int *ok)
+static inline __attribute__((always_inline)) uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A, const uint64_t *B, int *ok)
 {
     uint8_t t[32];
     *ok = 1;
