@@ -99,11 +99,13 @@ int emu_config_load(void)
         g_emu.watchdog_ms = v;
     }
     g_emu.threads = emu_default_threads();
+    g_emu.threads_set = 0;
     if (th && *th) {
         char *e;
         long v = strtol(th, &e, 10);
         if (*e || v < 1 || v > 64) return -1;
         g_emu.threads = (int)v;
+        g_emu.threads_set = 1;
     }
     if (devs && *devs) {
         const char *p = devs;
