@@ -101,6 +101,11 @@ static CUcontext ctx_new(CUdevice dev, unsigned flags, int primary)
     c->limit_stack = 1024;
     c->limit_printf = 1 << 20;
     c->limit_heap = 8 << 20;
+    c->limit_sync_depth = 2;
+    c->limit_pending = 2048;
+    c->limit_l2_fetch = 64;
+    static unsigned long long next_id;
+    c->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     return c;
 }
 
@@ -335,19 +340,36 @@ EMU_API CUresult cuCtxSynchronize_v2(CUcontext ctx)
     return r;
 }
 
+/* The limit's slot in the context; NULL for limits this device does not have. */
+static size_t *limit_slot(CUcontext c, CUlimit limit)
+{
+    switch (limit) {
+    case CU_LIMIT_STACK_SIZE: return &c->limit_stack;
+    case CU_LIMIT_PRINTF_FIFO_SIZE: return &c->limit_printf;
+    case CU_LIMIT_MALLOC_HEAP_SIZE: return &c->limit_heap;
+    case CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH: return &c->limit_sync_depth;
+    case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT: return &c->limit_pending;
+    case CU_LIMIT_MAX_L2_FETCH_GRANULARITY: return &c->limit_l2_fetch;
+    case CU_LIMIT_PERSISTING_L2_CACHE_SIZE: return &c->limit_l2_persisting;
+    default: return NULL;
+    }
+}
+
 EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
 {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    switch (limit) {
-    case CU_LIMIT_STACK_SIZE: c->limit_stack = value; return CUDA_SUCCESS;
-    case CU_LIMIT_PRINTF_FIFO_SIZE: c->limit_printf = value; return CUDA_SUCCESS;
-    case CU_LIMIT_MALLOC_HEAP_SIZE: c->limit_heap = value; return CUDA_SUCCESS;
-    default:
-        return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "limit %d: cudaemu has CU_LIMIT_STACK_SIZE, "
-                          "CU_LIMIT_PRINTF_FIFO_SIZE and CU_LIMIT_MALLOC_HEAP_SIZE", (int)limit);
-    }
+    if (limit == CU_LIMIT_SHMEM_SIZE || limit == CU_LIMIT_CIG_ENABLED)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetLimit: limit %d can only be queried", (int)limit);
+    size_t *slot = limit_slot(c, limit);
+    if (!slot) return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: limit %d is not supported", (int)limit);
+    if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128) return CUDA_ERROR_INVALID_VALUE;
+    if (limit == CU_LIMIT_PERSISTING_L2_CACHE_SIZE && value > 0)
+        return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: no persisting L2 (CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE is 0)");
+    if (limit == CU_LIMIT_STACK_SIZE) value = (value + 15) / 16 * 16; /* the driver rounds the stack */
+    *slot = value;
+    return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
@@ -356,14 +378,89 @@ EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    switch (limit) {
-    case CU_LIMIT_STACK_SIZE: *pvalue = c->limit_stack; return CUDA_SUCCESS;
-    case CU_LIMIT_PRINTF_FIFO_SIZE: *pvalue = c->limit_printf; return CUDA_SUCCESS;
-    case CU_LIMIT_MALLOC_HEAP_SIZE: *pvalue = c->limit_heap; return CUDA_SUCCESS;
-    default:
-        return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "limit %d: cudaemu has CU_LIMIT_STACK_SIZE, "
-                          "CU_LIMIT_PRINTF_FIFO_SIZE and CU_LIMIT_MALLOC_HEAP_SIZE", (int)limit);
+    if (limit == CU_LIMIT_SHMEM_SIZE) {
+        *pvalue = 227u * 1024u;
+        return CUDA_SUCCESS;
     }
+    if (limit == CU_LIMIT_CIG_ENABLED || limit == CU_LIMIT_CIG_SHMEM_FALLBACK_ENABLED) {
+        *pvalue = 0;
+        return CUDA_SUCCESS;
+    }
+    size_t *slot = limit_slot(c, limit);
+    if (!slot) return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxGetLimit: limit %d is not supported", (int)limit);
+    *pvalue = *slot;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetCacheConfig(CUfunc_cache *pconfig)
+{
+    if (!pconfig) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    *pconfig = c->cache_config;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxSetCacheConfig(CUfunc_cache config)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
+    c->cache_config = config; /* a preference only: there is no L1/shared split to change */
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetSharedMemConfig(CUsharedconfig *pConfig)
+{
+    if (!pConfig) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    *pConfig = c->shmem_config ? c->shmem_config : CU_SHARED_MEM_CONFIG_FOUR_BYTE_BANK_SIZE;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxSetSharedMemConfig(CUsharedconfig config)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return CUDA_ERROR_INVALID_VALUE;
+    c->shmem_config = config; /* sm_90 has fixed 4-byte banks; the setting is recorded, as the driver does */
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxSetFlags(unsigned int flags)
+{
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    /* the scheduling and sync-memops bits can change; map-host, lmem-resize and coredump bits cannot */
+    if (flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetFlags: only CU_CTX_SCHED_* and CU_CTX_SYNC_MEMOPS can change");
+    if ((flags & 0x7u) == 3 || (flags & 0x7u) > 4) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    c->flags = (c->flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) | flags;
+    emu_unlock();
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *ctxId)
+{
+    if (!ctxId) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    CUcontext c = ctx ? (handle_live(H_CTX, ctx) ? ctx : NULL) : ctx_current();
+    if (c) *ctxId = c->id;
+    emu_unlock();
+    return c ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+EMU_API CUresult cuCtxResetPersistingL2Cache(void)
+{
+    return ctx_check(NULL); /* no persisting lines exist */
 }
 
 EMU_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)

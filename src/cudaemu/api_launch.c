@@ -183,35 +183,139 @@ EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
     return launch(f, g, b, config->sharedMemBytes, config->hStream, kernelParams, extra);
 }
 
-/* ---- occupancy: the limits of an sm_90 multiprocessor applied to the kernel's resources ---- */
+/* ---- occupancy: CUDA's occupancy calculator with the limits of an sm_90 multiprocessor: 2048
+ * threads (64 warps) and 32 blocks per SM, 64K registers allocated per warp in units of 256, 228 KiB
+ * of shared memory of which each block also takes 1 KiB reserved, allocated in 128-byte units ---- */
+#define SM_COUNT 132
+#define SM_WARPS 64
+#define SM_BLOCKS 32
+#define SM_REGS 65536
+#define SM_SMEM (228u * 1024u)
+#define BLOCK_SMEM_MAX (227u * 1024u)
+#define SMEM_RESERVED 1024u
+
+typedef struct occ_func {
+    unsigned max_threads; /* CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK */
+    int regs;             /* CU_FUNC_ATTRIBUTE_NUM_REGS */
+    uint64_t static_smem;
+} occ_func;
+
+static CUresult occ_query(CUfunction f, occ_func *o)
+{
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    int mt = 0, regs = 0, ss = 0;
+    if ((r = cuFuncGetAttribute(&mt, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f)) != CUDA_SUCCESS) return r;
+    if ((r = cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f)) != CUDA_SUCCESS) return r;
+    if ((r = cuFuncGetAttribute(&ss, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f)) != CUDA_SUCCESS) return r;
+    o->max_threads = (unsigned)mt;
+    o->regs = regs;
+    o->static_smem = (uint64_t)ss;
+    return CUDA_SUCCESS;
+}
+
+static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
+{
+    if (blockSize <= 0 || (unsigned)blockSize > o->max_threads) return 0;
+    int warps = (blockSize + 31) / 32;
+    int n = SM_BLOCKS;
+    if (SM_WARPS / warps < n) n = SM_WARPS / warps;
+    if (o->regs > 0) {
+        int per_warp = (o->regs * 32 + 255) / 256 * 256;
+        int by_regs = (SM_REGS / per_warp) / warps;
+        if (by_regs < n) n = by_regs;
+    }
+    uint64_t smem = o->static_smem + dyn;
+    if (smem > BLOCK_SMEM_MAX) return 0;
+    uint64_t per_block = (smem + SMEM_RESERVED + 127) / 128 * 128;
+    int by_smem = (int)(SM_SMEM / per_block);
+    if (by_smem < n) n = by_smem;
+    return n;
+}
+
 static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
 {
     if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = emu_check_init();
+    occ_func o;
+    CUresult r = occ_query(f, &o);
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    if (!handle_live(H_FUNC, f)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+    *numBlocks = occ_blocks(&o, blockSize, dyn);
+    return CUDA_SUCCESS;
+}
+
+static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func, CUoccupancyB2DSize b2d,
+                                     size_t dyn, int limit, unsigned flags)
+{
+    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return CUDA_ERROR_INVALID_VALUE;
+    occ_func o;
+    CUresult r = occ_query(func, &o);
+    if (r != CUDA_SUCCESS) return r;
+    int max_bs = (int)o.max_threads;
+    if (limit > 0 && limit < max_bs) max_bs = limit;
+    int best_bs = 0, best_blocks = 0, best_threads = 0;
+    /* from the largest candidate down in warp steps; a larger block wins ties */
+    for (int aligned = (max_bs + 31) / 32 * 32; aligned > 0; aligned -= 32) {
+        int bs = aligned < max_bs ? aligned : max_bs;
+        size_t d = b2d ? b2d(bs) : dyn;
+        int blocks = occ_blocks(&o, bs, d);
+        if (blocks * bs > best_threads) {
+            best_threads = blocks * bs;
+            best_bs = bs;
+            best_blocks = blocks;
+            if (best_threads == SM_WARPS * 32) break;
+        }
     }
-    const ptx_func *fn = &f->mod->pm->funcs[f->index];
-    uint64_t smem = (uint64_t)fn->static_shared + dyn;
-    emu_unlock();
-    if (blockSize > 1024) {
-        *numBlocks = 0;
-        return CUDA_SUCCESS;
-    }
-    int regs = 0;
-    cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f);
-    int warps = (blockSize + 31) / 32;
-    int by_threads = 64 / warps;
-    int by_regs = regs > 0 ? 65536 / (((regs + 7) / 8 * 8) * warps * 32) : 32;
-    int by_smem = smem ? (int)((228u * 1024u) / (smem + 1024u)) : 32;
-    int n = 32;
-    if (by_threads < n) n = by_threads;
-    if (by_regs < n) n = by_regs;
-    if (by_smem < n) n = by_smem;
-    *numBlocks = n;
+    *blockSize = best_bs;
+    *minGridSize = best_blocks * SM_COUNT;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction func,
+                                                  CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
+                                                  int blockSizeLimit)
+{
+    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit, 0);
+}
+
+EMU_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction func,
+                                                           CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                           size_t dynamicSMemSize, int blockSizeLimit, unsigned int flags)
+{
+    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit, flags);
+}
+
+/* Thread-block clusters are not emulated (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0): the only
+ * cluster that runs is one block, so the answers below are those of cluster size 1. */
+static unsigned cluster_blocks(const CUlaunchConfig *config)
+{
+    for (unsigned i = 0; i < config->numAttrs; i++)
+        if (config->attrs && config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
+            return config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y * config->attrs[i].value.clusterDim.z;
+    return 1;
+}
+
+EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config)
+{
+    if (!clusterSize || !config) return CUDA_ERROR_INVALID_VALUE;
+    occ_func o;
+    CUresult r = occ_query(func, &o);
+    if (r != CUDA_SUCCESS) return r;
+    int bs = (int)(config->blockDimX * config->blockDimY * config->blockDimZ);
+    *clusterSize = occ_blocks(&o, bs, config->sharedMemBytes) > 0 ? 1 : 0;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config)
+{
+    if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+    occ_func o;
+    CUresult r = occ_query(func, &o);
+    if (r != CUDA_SUCCESS) return r;
+    if (cluster_blocks(config) > 1)
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuOccupancyMaxActiveClusters: thread-block clusters are not emulated; "
+                          "only cluster size 1 is answered");
+    int bs = (int)(config->blockDimX * config->blockDimY * config->blockDimZ);
+    *numClusters = occ_blocks(&o, bs, config->sharedMemBytes) * SM_COUNT;
     return CUDA_SUCCESS;
 }
 
@@ -232,16 +336,16 @@ EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize
                                                          int blockSize)
 {
     if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!handle_live(H_FUNC, func)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+    occ_func o;
+    CUresult r = occ_query(func, &o);
+    if (r != CUDA_SUCCESS) return r;
+    if (occ_blocks(&o, blockSize, 0) < numBlocks) {
+        *dynamicSmemSize = 0; /* that many blocks never fit, whatever the shared memory */
+        return CUDA_SUCCESS;
     }
-    uint64_t st = func->mod->pm->funcs[func->index].static_shared;
-    emu_unlock();
-    uint64_t per = (228u * 1024u) / (uint64_t)numBlocks;
-    per = per > 1024 ? per - 1024 : 0;
-    if (per > 227u * 1024u) per = 227u * 1024u;
-    *dynamicSmemSize = per > st ? (size_t)(per - st) : 0;
+    uint64_t per = (SM_SMEM / (uint64_t)numBlocks) / 128 * 128;
+    per = per > SMEM_RESERVED ? per - SMEM_RESERVED : 0;
+    if (per > BLOCK_SMEM_MAX) per = BLOCK_SMEM_MAX;
+    *dynamicSmemSize = per > o.static_smem ? (size_t)(per - o.static_smem) : 0;
     return CUDA_SUCCESS;
 }

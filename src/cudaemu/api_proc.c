@@ -1,6 +1,7 @@
 /* api_proc.c — cuGetProcAddress: maps an entry-point name and the caller's CUDA version to the
  * implementation with the matching ABI (e.g. "cuMemAlloc" at >= 3020 -> cuMemAlloc_v2). */
 #include "emu.h"
+#include "proc_gen.h"
 
 #include <string.h>
 
@@ -187,12 +188,31 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
         }
         if (e->version <= cudaVersion && (!best || e->version > best->version)) best = e;
     }
-    if (!best) {
+    /* the generated table (every PFN of cudaTypedefs.h; stubs for what is not implemented) fills in
+     * the versions, per-thread-stream variants and names the table above does not list */
+    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    const emu_proc_gen *gbest = NULL;
+    for (size_t i = 0; i < g_proc_gen_count; i++) {
+        const emu_proc_gen *e = &g_proc_gen[i];
+        if (strcmp(e->name, symbol) != 0) continue;
+        seen = 1;
+        if (e->version > cudaVersion || (e->per_thread && !per_thread)) continue;
+        /* newer version first; at one version the per-thread variant when asked for */
+        if (!gbest || e->version > gbest->version || (e->version == gbest->version && e->per_thread)) gbest = e;
+    }
+    int exact = best && strcmp(best->exported, symbol) == 0 && strcmp(best->name, symbol) != 0;
+    void *fn = NULL;
+    if (exact || (best && (!gbest || best->version > gbest->version ||
+                           (best->version == gbest->version && !gbest->per_thread))))
+        fn = best->fn; /* at equal versions the hand-written table wins, unless a per-thread variant was asked for */
+    else if (gbest)
+        fn = gbest->fn;
+    if (!fn) {
         if (symbolStatus)
             *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         return CUDA_ERROR_NOT_FOUND;
     }
-    *pfn = best->fn;
+    *pfn = fn;
     if (symbolStatus) *symbolStatus = CU_GET_PROC_ADDRESS_SUCCESS;
     return CUDA_SUCCESS;
 }

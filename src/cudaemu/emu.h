@@ -64,6 +64,13 @@ struct CUctx_st {
     size_t limit_stack;
     size_t limit_printf;
     size_t limit_heap;
+    size_t limit_sync_depth;    /* CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH */
+    size_t limit_pending;       /* CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT */
+    size_t limit_l2_fetch;      /* CU_LIMIT_MAX_L2_FETCH_GRANULARITY */
+    size_t limit_l2_persisting; /* CU_LIMIT_PERSISTING_L2_CACHE_SIZE */
+    CUfunc_cache cache_config;
+    CUsharedconfig shmem_config;
+    unsigned long long id;      /* cuCtxGetId */
 };
 
 /* Returns the current context, or NULL. */
@@ -86,13 +93,26 @@ void ctx_forget_everywhere(CUcontext ctx);
 #define VM_LOCAL_WIN   0x7d0000000000ull /* generic window onto the thread's local memory */
 #define VM_WIN_SIZE    0x000100000000ull
 
-enum { VA_USER = 0, VA_MODULE = 1 };
+/* VA_HOST: pinned or registered host bytes (not owned); VA_MANAGED: cuMemAllocManaged memory at its
+ * own host address; VA_VMAP: a piece of a physical allocation (cuMemCreate) mapped into a reservation. */
+enum { VA_USER = 0, VA_MODULE = 1, VA_HOST = 2, VA_MANAGED = 3, VA_VMAP = 4 };
+/* vm_alloc_new kind asking for a VA_USER allocation below 4 GiB (v1 entry points, 32-bit CUdeviceptr) */
+#define VA_USER32 100
+#define VM_LOW_BASE  0xc0000000ull
+#define VM_LOW_LIMIT 0xffff0000ull
+#define VM_PROT_READ 1
+#define VM_PROT_WRITE 2
 typedef struct vm_alloc {
     uint64_t base;
     uint64_t size;
     uint8_t *host;
-    CUcontext ctx;
+    CUcontext ctx;   /* accounted to this context's device; kernels of other contexts fault; NULL: shared */
     int kind;
+    int prot;        /* VM_PROT_* granted to kernels and copies */
+    CUcontext owner; /* context cuPointerGetAttribute reports */
+    void *obj;       /* VA_VMAP: the physical allocation */
+    uint64_t id;     /* CU_POINTER_ATTRIBUTE_BUFFER_ID */
+    unsigned flags;  /* VA_HOST: cuMemHostAlloc/cuMemHostRegister flags; VA_MANAGED: attach flags */
 } vm_alloc;
 
 typedef struct vm_space {
@@ -107,7 +127,30 @@ CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out);
 CUresult vm_free(uint64_t base, int kind);
 /* Finds the allocation holding [addr, addr+len); NULL when none. */
 const vm_alloc *vm_find(uint64_t addr, uint64_t len);
+vm_alloc *vm_find_base(uint64_t base);
+/* 1 when [addr, addr+len) is covered by (possibly several adjacent) entries granting prot. */
+int vm_covered(uint64_t addr, uint64_t len, int prot);
+/* Host bytes behind addr and how many follow in the same entry; NULL when unmapped. */
+uint8_t *vm_piece(uint64_t addr, uint64_t *avail);
 void vm_free_ctx(CUcontext ctx);
+uint8_t *vm_backing_new(size_t size);
+void vm_backing_free(uint8_t *p, size_t size);
+/* Maps host bytes (pinned, registered) into the space, at their own address where free. */
+CUresult vm_add_host(void *host, size_t size, CUcontext owner, unsigned flags, int kind, uint64_t *out);
+CUresult vm_alloc_managed(size_t size, CUcontext owner, unsigned flags, uint64_t *out);
+CUresult vm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t *out);
+CUresult vm_unreserve(uint64_t base, uint64_t size);
+int vm_in_reservation(uint64_t addr, uint64_t len);
+CUresult vm_map_piece(uint64_t addr, uint64_t size, uint8_t *host, void *obj, CUcontext owner);
+/* Unmaps whole mappings in [addr, addr+size); release is called with each piece's obj. */
+CUresult vm_unmap_range(uint64_t addr, uint64_t size, void (*release)(void *obj));
+CUresult vm_set_prot(uint64_t addr, uint64_t size, int prot);
+/* CUmemAllocationHandleType bits of a physical allocation behind a VA_VMAP entry (api_vmm.c). */
+uint64_t vmm_handle_types(const void *obj);
+/* Copies and fills over device ranges that may span adjacent mapped pieces (api_memory.c). */
+CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n);
+/* Logs "entry: message" when CUDAEMU_LOG is set (also the detail of the last failure). */
+#define EMU_REFUSE(err, ...) (emu_set_detail(__VA_ARGS__), (err))
 
 /* ---- modules (api_module.c) ---- */
 struct CUfunc_st;
@@ -120,6 +163,12 @@ struct CUfunc_st {
     struct CUmod_st *mod;
     int index;                 /* into pm->funcs */
     int max_dynamic_shared;    /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+    struct {                   /* the pre-4.0 launch state (api_legacy.c) */
+        unsigned block[3];
+        unsigned shared;
+        unsigned param_size;
+        uint8_t params[4096];
+    } legacy;
 };
 void module_free_ctx(CUcontext ctx);
 
