@@ -265,14 +265,3 @@ void emu_set_detail(const char *fmt, ...)
     const char *log = getenv("CUDAEMU_LOG");
     if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
 }
-
-CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
-{
-    char why[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof why, fmt, ap);
-    va_end(ap);
-    emu_set_detail("%s: %s", entry, why);
-    return err;
-}

@@ -49,10 +49,6 @@ int handle_live(int kind, const void *p);
 size_t handle_list(int kind, void **out, size_t max); /* returns the count (may exceed max) */
 /* Detail of the last failure on this thread (launch faults, JIT errors); printed if CUDAEMU_LOG is set. */
 void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Records "<entry>: <why>" as the detail (one log line with CUDAEMU_LOG) and returns err:
- * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself. */
-CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#define EMU_REFUSE(err, ...) emu_refuse_at(__func__, (err), __VA_ARGS__)
 
 /* ---- contexts (api_ctx.c) ---- */
 struct CUctx_st {
