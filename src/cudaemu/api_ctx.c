@@ -1,6 +1,7 @@
 /* api_ctx.c — contexts: primary contexts (retain/release/reset/state), created contexts, the
  * per-thread current-context stack, limits, synchronisation and sticky (poisoned) errors. */
 #include "emu.h"
+#include "tex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,14 @@ static const char *entry_name(const char *fn)
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(fn, map[i].helper)) return map[i].entry;
+    /* programs call cuMemAlloc, not cuMemAlloc_v2 */
+    static __thread char plain[64];
+    size_t n = strlen(fn);
+    if (n > 3 && n < sizeof plain && !strcmp(fn + n - 3, "_v2")) {
+        memcpy(plain, fn, n - 3);
+        plain[n - 3] = 0;
+        return plain;
+    }
     return fn;
 }
 
@@ -91,6 +100,8 @@ void ctx_release_resources(CUcontext ctx)
     stream_free_ctx(ctx);
     module_free_ctx(ctx);
     vm_free_ctx(ctx);
+    texobj_free_ctx(ctx); /* textures, surfaces and arrays (tex.h) */
+    array_free_ctx(ctx);
 }
 
 static CUcontext ctx_new(CUdevice dev, unsigned flags, int primary)

@@ -17,6 +17,7 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     CUcontext c;
     CUresult r = ctx_check_at(&c, "cuLaunchKernel");
     if (r != CUDA_SUCCESS) return r;
+    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function in c */
     emu_lock();
     if (!handle_live(H_FUNC, f)) {
         emu_unlock();

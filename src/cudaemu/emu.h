@@ -42,13 +42,18 @@ void emu_lock(void);
 void emu_unlock(void);
 
 /* ---- handles ---- */
-enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT };
+enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK, H_ARRAY, H_MIPARRAY }; /* arrays: api_array.c */
 void handle_add(int kind, void *p);
 void handle_del(int kind, void *p);
 int handle_live(int kind, const void *p);
 size_t handle_list(int kind, void **out, size_t max); /* returns the count (may exceed max) */
 /* Detail of the last failure on this thread (launch faults, JIT errors); printed if CUDAEMU_LOG is set. */
 void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records "<entry>: <why>" as the detail (one log line with CUDAEMU_LOG) and returns err:
+ * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself
+ * (a message that starts with an entry point, "cuMemMap: ...", keeps it instead). */
+CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define EMU_REFUSE(err, ...) emu_refuse_at(__func__, (err), __VA_ARGS__)
 
 /* ---- contexts (api_ctx.c) ---- */
 struct CUctx_st {
@@ -145,8 +150,6 @@ CUresult vm_set_prot(uint64_t addr, uint64_t size, int prot);
 uint64_t vmm_handle_types(const void *obj);
 /* Copies and fills over device ranges that may span adjacent mapped pieces (api_memory.c). */
 CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n);
-/* Logs "entry: message" when CUDAEMU_LOG is set (also the detail of the last failure). */
-#define EMU_REFUSE(err, ...) (emu_set_detail(__VA_ARGS__), (err))
 
 /* ---- modules (api_module.c) ---- */
 struct CUfunc_st;
@@ -154,6 +157,7 @@ struct CUmod_st {
     CUcontext ctx;
     ptx_module *pm;
     struct CUfunc_st *funcs; /* one per ptx function (entries only are handed out) */
+    struct CUlib_st *lib;    /* the library this module is the per-context instance of, or NULL */
 };
 struct CUfunc_st {
     struct CUmod_st *mod;
@@ -167,6 +171,31 @@ struct CUfunc_st {
     } legacy;
 };
 void module_free_ctx(CUcontext ctx);
+/* Images, JIT options and logs (api_module.c), shared by modules, libraries and the linker. */
+typedef struct jit_opts {
+    void **vals;
+    char *errbuf, *infobuf;
+    size_t errcap, infocap;
+    int erri, infoi, walli, verbose;
+    double t0;
+} jit_opts;
+void jit_opts_parse(jit_opts *o, unsigned n, const CUjit_option *opts, void **vals);
+/* Writes the logs (err may be NULL on success), the used sizes and the wall time back. */
+void jit_opts_finish(jit_opts *o, const char *err, const char *info);
+/* Loads an image (PTX, fatbin, fatbin wrapper; size 0 = unknown) into ctx; the caller holds no lock. */
+CUresult module_load_image(CUcontext ctx, const void *image, size_t size, CUmodule *out, char *log, size_t logsz);
+/* Loads PTX text (len bytes) into ctx. */
+CUresult module_load_ptx(CUcontext ctx, const char *text, size_t len, CUmodule *out, char *log, size_t logsz);
+void module_destroy(CUmodule m); /* the caller holds the lock */
+/* A whole file in memory, NUL-terminated; CUDA_ERROR_FILE_NOT_FOUND / _OUT_OF_MEMORY. */
+CUresult emu_read_file(const char *path, char **buf, size_t *len);
+/* cuFuncGetAttribute's computation for a function of any module (no handle check). */
+CUresult func_attribute(const struct CUfunc_st *f, CUfunction_attribute attrib, int *out);
+
+/* ---- libraries and kernels (library.c) ---- */
+/* If *f is a CUkernel, replaces it with its function in ctx (loading the library there). */
+CUresult kernel_resolve(CUfunction *f, CUcontext ctx);
+void library_forget_module(CUmodule m); /* the caller holds the lock */
 
 /* ---- streams and events (api_stream.c) ---- */
 struct CUstream_st {
