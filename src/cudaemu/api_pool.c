@@ -9,6 +9,8 @@
  * stored and reported but change nothing. Pools cannot be shared between processes (no handle
  * types); a device pool is accessible from its own device only.
  *
+ * Each entry point has its per-thread-default-stream (_ptsz) twin.
+ *
  * Host pools (location CU_MEM_LOCATION_TYPE_HOST / HOST_NUMA node 0 / HOST_NUMA_CURRENT, as
  * cuda.core's PinnedMemoryResource makes) hand out page-locked host memory from cuMemHostAlloc; the
  * returned pointer is the host address, which is also the device address (unified addressing). */
@@ -496,4 +498,23 @@ EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     }
     emu_unlock();
     return r;
+}
+
+/* per-thread-default-stream twins: that stream behaves like the legacy one here */
+EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
+EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return cuMemAllocAsync(dptr, bytesize, hStream);
+}
+
+EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
+EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
+{
+    return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
+}
+
+EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream);
+EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+    return cuMemFreeAsync(dptr, hStream);
 }
