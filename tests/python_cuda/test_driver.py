@@ -313,3 +313,64 @@ def test_stream_ordered_allocator(cuda_device, context, rng):
     assert int(check(driver.cuDeviceGetMemPool(cuda_device))) == int(default)
     check(driver.cuStreamDestroy(stream))
     check(driver.cuModuleUnload(module))
+
+
+POLY = """\
+__constant__ float coeffs[4];
+__device__ int calls;
+extern "C" __global__ void poly(const float *x, float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        float v = x[i];
+        y[i] = ((coeffs[3] * v + coeffs[2]) * v + coeffs[1]) * v + coeffs[0];
+        atomicAdd(&calls, 1);
+    }
+}
+"""
+
+
+def test_globals_attributes_occupancy_launch_ex(context, cuda_device, rng):
+    """__constant__/__device__ variables through cuModuleGetGlobal, cuFuncGetAttribute, an
+    occupancy-sized block and cuLaunchKernelEx with a launch attribute."""
+    module = check(driver.cuModuleLoadData(nvcc_ptx(POLY)))
+    poly = check(driver.cuModuleGetFunction(module, b"poly"))
+    coeffs = np.array([0.5, -1.0, 0.25, 2.0], dtype=np.float32)
+    d_coeffs, size = check(driver.cuModuleGetGlobal(module, b"coeffs"))
+    assert size == coeffs.nbytes
+    check(driver.cuMemcpyHtoD(d_coeffs, coeffs.ctypes.data, coeffs.nbytes))
+    d_calls, size = check(driver.cuModuleGetGlobal(module, b"calls"))
+    assert size == 4
+    check(driver.cuMemsetD32(d_calls, 0, 1))
+    fa = driver.CUfunction_attribute
+    max_threads = check(driver.cuFuncGetAttribute(fa.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, poly))
+    assert 0 < max_threads <= 1024
+    min_grid, block = check(driver.cuOccupancyMaxPotentialBlockSize(poly, 0, 0, 0))
+    assert 0 < block <= max_threads and min_grid > 0
+    n = 7777
+    x = rng.random(n, dtype=np.float32) * 4 - 2
+    d_x = check(driver.cuMemAlloc(x.nbytes))
+    d_y = check(driver.cuMemAlloc(x.nbytes))
+    check(driver.cuMemcpyHtoD(d_x, x.ctypes.data, x.nbytes))
+    config = driver.CUlaunchConfig()
+    config.gridDimX, config.gridDimY, config.gridDimZ = (n + block - 1) // block, 1, 1
+    config.blockDimX, config.blockDimY, config.blockDimZ = block, 1, 1
+    config.sharedMemBytes = 0
+    config.hStream = 0
+    attr = driver.CUlaunchAttribute()
+    attr.id = driver.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PRIORITY
+    attr.value.priority = 0
+    config.attrs = [attr]
+    config.numAttrs = 1
+    check(driver.cuLaunchKernelEx(config, poly, ((d_x, d_y, n), (None, None, ctypes.c_int)), 0))
+    check(driver.cuCtxSynchronize())
+    y = np.empty(n, dtype=np.float32)
+    check(driver.cuMemcpyDtoH(y.ctypes.data, d_y, y.nbytes))
+    calls = np.zeros(1, dtype=np.int32)
+    check(driver.cuMemcpyDtoH(calls.ctypes.data, d_calls, 4))
+    expect = ((coeffs[3] * x + coeffs[2]) * x + coeffs[1]) * x + coeffs[0]
+    np.testing.assert_allclose(y, expect, rtol=1e-5, atol=1e-6)
+    assert int(calls[0]) == n
+    check(driver.cuMemFree(d_x))
+    check(driver.cuMemFree(d_y))
+    check(driver.cuModuleUnload(module))
