@@ -466,7 +466,9 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     size_t size = bytesize;
     int host = pool->dev == HOST_POOL && !pool->managed;
     if (pool->managed) {
-        r = cuMemAllocManaged((CUdeviceptr *)&a, bytesize, CU_MEM_ATTACH_GLOBAL);
+        CUdeviceptr m = 0;
+        r = cuMemAllocManaged(&m, bytesize, CU_MEM_ATTACH_GLOBAL);
+        a = (uint64_t)m;
         const vm_alloc *v = r == CUDA_SUCCESS ? vm_find(a, 1) : NULL;
         if (v) size = (size_t)v->size;
     } else if (host) {
