@@ -1,8 +1,13 @@
 /* api_launch.c — kernel launches: validation of the configuration the way the driver does it,
  * packing kernelParams into the parameter buffer, running the grid and turning device faults
- * into sticky context errors. */
+ * into sticky context errors. As on a GPU, a launch returns only the errors of its configuration
+ * (and the sticky error of an already poisoned context); an error the kernel hits while running
+ * (fault, trap, assert, watchdog) lets the launch return CUDA_SUCCESS and surfaces at the next
+ * synchronising call (cuCtxSynchronize, cuStreamSynchronize, cuEventSynchronize, a blocking copy...)
+ * and every later call on the context, until it is destroyed or the primary context reset. */
 #include "emu.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,20 +15,26 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
                        void **kernelParams, void **extra)
 {
     CUcontext c;
-    CUresult r = ctx_check(&c);
+    CUresult r = ctx_check_at(&c, "cuLaunchKernel");
     if (r != CUDA_SUCCESS) return r;
+    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function in c */
     emu_lock();
     if (!handle_live(H_FUNC, f)) {
         emu_unlock();
+        emu_set_detail("cuLaunchKernel: the function handle is not live (its module was unloaded or its context "
+                       "destroyed); get it again with cuModuleGetFunction");
         return CUDA_ERROR_INVALID_HANDLE;
     }
     if (f->mod->ctx != c) {
         emu_unlock();
-        emu_set_detail("function belongs to another context");
+        emu_set_detail("cuLaunchKernel: the function belongs to another context; make that context current first");
         return CUDA_ERROR_INVALID_HANDLE;
     }
     emu_unlock();
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) {
+        emu_set_detail("cuLaunchKernel: the stream is not live or belongs to another context");
+        return r;
+    }
     const void *xbuf = NULL;
     size_t xsize = 0;
     if (extra) {
@@ -37,7 +48,8 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
             if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) xbuf = extra[i + 1];
             else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) psize = extra[i + 1];
             else {
-                emu_set_detail("cuLaunchKernel: unknown entry in extra");
+                emu_set_detail("cuLaunchKernel: unknown entry in extra; only CU_LAUNCH_PARAM_BUFFER_POINTER, "
+                               "CU_LAUNCH_PARAM_BUFFER_SIZE and CU_LAUNCH_PARAM_END");
                 return CUDA_ERROR_INVALID_VALUE;
             }
         }
@@ -50,39 +62,46 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     ptx_module *pm = f->mod->pm;
     const ptx_func *fn = &pm->funcs[f->index];
     if (!grid[0] || !grid[1] || !grid[2] || !block[0] || !block[1] || !block[2]) {
-        emu_set_detail("launch with a zero grid or block dimension");
+        emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension; each must be at least 1",
+                       grid[0], grid[1], grid[2], block[0], block[1], block[2]);
         return CUDA_ERROR_INVALID_VALUE;
     }
     uint64_t nthreads = (uint64_t)block[0] * block[1] * block[2];
     if (block[0] > 1024 || block[1] > 1024 || block[2] > 64 || nthreads > 1024 || grid[0] > 2147483647u ||
         grid[1] > 65535 || grid[2] > 65535) {
-        emu_set_detail("launch dimensions over the device limits");
+        emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) / block (%u,%u,%u) over the device limits (block x,y <= 1024, "
+                       "z <= 64, 1024 threads; grid y,z <= 65535)", grid[0], grid[1], grid[2], block[0], block[1], block[2]);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->reqntid[0] && (block[0] != fn->reqntid[0] || block[1] != (fn->reqntid[1] ? fn->reqntid[1] : 1) ||
                            block[2] != (fn->reqntid[2] ? fn->reqntid[2] : 1))) {
-        emu_set_detail("block shape differs from the kernel's .reqntid");
+        emu_set_detail("cuLaunchKernel: block (%u,%u,%u) differs from kernel %s's .reqntid %u,%u,%u; launch that shape",
+                       block[0], block[1], block[2], fn->name, fn->reqntid[0], fn->reqntid[1] ? fn->reqntid[1] : 1,
+                       fn->reqntid[2] ? fn->reqntid[2] : 1);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->maxntid[0]) {
         uint64_t mx = (uint64_t)fn->maxntid[0] * (fn->maxntid[1] ? fn->maxntid[1] : 1) * (fn->maxntid[2] ? fn->maxntid[2] : 1);
         if (nthreads > mx) {
-            emu_set_detail("block of %llu threads exceeds the kernel's .maxntid", (unsigned long long)nthreads);
+            emu_set_detail("cuLaunchKernel: block of %llu threads exceeds kernel %s's .maxntid (%llu); launch smaller blocks",
+                           (unsigned long long)nthreads, fn->name, (unsigned long long)mx);
             return CUDA_ERROR_INVALID_VALUE;
         }
     }
     uint64_t smem = (uint64_t)fn->static_shared + shmem;
     if (smem > 227u * 1024u || (smem > 48u * 1024u && shmem > (unsigned)f->max_dynamic_shared)) {
-        emu_set_detail("launch needs %llu bytes of shared memory; above 48 KiB set "
-                       "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first", (unsigned long long)smem);
+        emu_set_detail("cuLaunchKernel: kernel %s needs %llu bytes of shared memory (at most 227 KiB; above 48 KiB set "
+                       "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first)", fn->name, (unsigned long long)smem);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (xbuf && xsize < fn->kparam_size) {
-        emu_set_detail("extra parameter buffer of %zu bytes, kernel needs %u", xsize, fn->kparam_size);
+        emu_set_detail("cuLaunchKernel: the extra parameter buffer has %zu bytes, kernel %s needs %u; pass all of its "
+                       "parameters", xsize, fn->name, fn->kparam_size);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->nparams > 0 && !kernelParams && !xbuf) {
-        emu_set_detail("kernel takes %d parameters but kernelParams is NULL", fn->nparams);
+        emu_set_detail("cuLaunchKernel: kernel %s takes %d parameters but kernelParams and extra are NULL; pass "
+                       "an array of pointers to them", fn->name, fn->nparams);
         return CUDA_ERROR_INVALID_VALUE;
     }
     uint8_t *params = calloc(1, fn->kparam_size + 16);
@@ -91,7 +110,8 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     for (int i = 0; !xbuf && i < fn->nparams; i++) {
         if (!kernelParams[i]) {
             free(params);
-            emu_set_detail("kernelParams[%d] is NULL", i);
+            emu_set_detail("cuLaunchKernel: kernelParams[%d] of kernel %s is NULL; each entry points to a parameter "
+                           "value", i, fn->name);
             return CUDA_ERROR_INVALID_VALUE;
         }
         memcpy(params + fn->params[i].offset, kernelParams[i], fn->params[i].size);
@@ -107,13 +127,29 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     L.params = params;
     emu_lock(); /* the address space must not change under a running kernel */
     r = interp_launch(&L);
-    if (r != CUDA_SUCCESS) {
-        if (r != CUDA_ERROR_OUT_OF_MEMORY) ctx_poison(c, r);
-        emu_set_detail("kernel %s: %s", fn->name, L.msg);
-    }
     emu_unlock();
     free(params);
-    return r;
+    if (r == CUDA_SUCCESS) return CUDA_SUCCESS;
+    const char *name = "CUDA_ERROR";
+    cuGetErrorName(r, &name);
+    if (!emu_is_execution_error(r)) {
+        /* host resources for the launch itself: the context stays usable */
+        emu_set_detail("cuLaunchKernel: kernel %s: %s (%s); nothing ran to completion, retry with fewer threads "
+                       "or blocks", fn->name, L.msg, name);
+        return r;
+    }
+    char why[320];
+    snprintf(why, sizeof why, "kernel %.60s: %.230s", fn->name, L.msg);
+    emu_lock();
+    ctx_poison(c, r, why);
+    emu_unlock();
+    const char *todo = r == CUDA_ERROR_LAUNCH_TIMEOUT
+                           ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
+                       : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
+                                                : "fix the kernel at that PTX line";
+    emu_set_detail("cuLaunchKernel: %s: %s, reported by the next synchronising call (the launch returns "
+                   "CUDA_SUCCESS, as on a GPU); %s", why, name, todo);
+    return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
@@ -126,12 +162,22 @@ EMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned in
 
 EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
 {
-    if (!config) return CUDA_ERROR_INVALID_VALUE;
+    if (!config) {
+        emu_set_detail("cuLaunchKernelEx: config is NULL; pass a CUlaunchConfig");
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     for (unsigned i = 0; i < config->numAttrs; i++) {
-        if (!config->attrs) return CUDA_ERROR_INVALID_VALUE;
+        if (!config->attrs) {
+            emu_set_detail("cuLaunchKernelEx: numAttrs is %u but attrs is NULL", config->numAttrs);
+            return CUDA_ERROR_INVALID_VALUE;
+        }
         if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION ||
-            config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE)
+            config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE) {
+            emu_set_detail("cuLaunchKernelEx: attrs[%u] asks for a %s launch, which cudaemu does not run; launch "
+                           "without it", i,
+                           config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE ? "cooperative" : "cluster");
             return CUDA_ERROR_NOT_SUPPORTED;
+        }
     }
     unsigned g[3] = {config->gridDimX, config->gridDimY, config->gridDimZ};
     unsigned b[3] = {config->blockDimX, config->blockDimY, config->blockDimZ};

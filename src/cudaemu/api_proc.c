@@ -18,6 +18,9 @@
 #undef cuEventDestroy
 #undef cuEventElapsedTime
 #undef cuGetProcAddress
+#undef cuLinkCreate
+#undef cuLinkAddData
+#undef cuLinkAddFile
 CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags, CUdevice dev);
@@ -32,6 +35,11 @@ CUresult cuStreamDestroy(CUstream hStream);
 CUresult cuEventDestroy(CUevent hEvent);
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
+                       unsigned int numOptions, CUjit_option *options, void **optionValues);
+CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
+                       CUjit_option *options, void **optionValues);
 
 typedef struct proc_ent {
     const char *name;
@@ -166,6 +174,91 @@ static const proc_ent g_procs[] = {
     E("cuGetErrorString", 6000, cuGetErrorString),
     E("cuGetProcAddress", 11030, cuGetProcAddress),
     E("cuGetProcAddress", 12000, cuGetProcAddress_v2),
+    /* images: fatbins, the JIT linker, libraries and kernels, export tables (fatbin.c, link.c, library.c) */
+    E("cuModuleLoadFatBinary", 2000, cuModuleLoadFatBinary),
+    E("cuFuncIsLoaded", 12040, cuFuncIsLoaded),
+    E("cuFuncLoad", 12040, cuFuncLoad),
+    E("cuLinkCreate", 5050, cuLinkCreate),
+    E("cuLinkCreate", 6050, cuLinkCreate_v2),
+    E("cuLinkAddData", 5050, cuLinkAddData),
+    E("cuLinkAddData", 6050, cuLinkAddData_v2),
+    E("cuLinkAddFile", 5050, cuLinkAddFile),
+    E("cuLinkAddFile", 6050, cuLinkAddFile_v2),
+    E("cuLinkComplete", 5050, cuLinkComplete),
+    E("cuLinkDestroy", 5050, cuLinkDestroy),
+    E("cuLibraryLoadData", 12000, cuLibraryLoadData),
+    E("cuLibraryLoadFromFile", 12000, cuLibraryLoadFromFile),
+    E("cuLibraryUnload", 12000, cuLibraryUnload),
+    E("cuLibraryGetKernel", 12000, cuLibraryGetKernel),
+    E("cuLibraryGetKernelCount", 12040, cuLibraryGetKernelCount),
+    E("cuLibraryEnumerateKernels", 12040, cuLibraryEnumerateKernels),
+    E("cuLibraryGetModule", 12000, cuLibraryGetModule),
+    E("cuLibraryGetGlobal", 12000, cuLibraryGetGlobal),
+    E("cuLibraryGetManaged", 12000, cuLibraryGetManaged),
+    E("cuLibraryGetUnifiedFunction", 12000, cuLibraryGetUnifiedFunction),
+    E("cuKernelGetFunction", 12000, cuKernelGetFunction),
+    E("cuKernelGetAttribute", 12000, cuKernelGetAttribute),
+    E("cuKernelSetAttribute", 12000, cuKernelSetAttribute),
+    E("cuKernelSetCacheConfig", 12000, cuKernelSetCacheConfig),
+    E("cuKernelGetName", 12030, cuKernelGetName),
+    E("cuKernelGetLibrary", 12050, cuKernelGetLibrary),
+    E("cuKernelGetParamInfo", 12040, cuKernelGetParamInfo),
+    E("cuGetExportTable", 3000, cuGetExportTable),
+    /* textures and surfaces (api_array.c, api_texture.c, api_memory2d.c) */
+    E("cuArrayCreate", 3020, cuArrayCreate_v2),
+    E("cuArrayGetDescriptor", 3020, cuArrayGetDescriptor_v2),
+    E("cuArray3DCreate", 3020, cuArray3DCreate_v2),
+    E("cuArray3DGetDescriptor", 3020, cuArray3DGetDescriptor_v2),
+    E("cuArrayDestroy", 2000, cuArrayDestroy),
+    E("cuArrayGetMemoryRequirements", 11060, cuArrayGetMemoryRequirements),
+    E("cuArrayGetPlane", 11020, cuArrayGetPlane),
+    E("cuArrayGetSparseProperties", 11010, cuArrayGetSparseProperties),
+    E("cuMipmappedArrayCreate", 5000, cuMipmappedArrayCreate),
+    E("cuMipmappedArrayGetLevel", 5000, cuMipmappedArrayGetLevel),
+    E("cuMipmappedArrayGetMemoryRequirements", 11060, cuMipmappedArrayGetMemoryRequirements),
+    E("cuMipmappedArrayDestroy", 5000, cuMipmappedArrayDestroy),
+    E("cuMemcpyHtoA", 3020, cuMemcpyHtoA_v2),
+    E("cuMemcpyAtoH", 3020, cuMemcpyAtoH_v2),
+    E("cuMemcpyHtoAAsync", 3020, cuMemcpyHtoAAsync_v2),
+    E("cuMemcpyAtoHAsync", 3020, cuMemcpyAtoHAsync_v2),
+    E("cuMemcpyDtoA", 3020, cuMemcpyDtoA_v2),
+    E("cuMemcpyAtoD", 3020, cuMemcpyAtoD_v2),
+    E("cuMemcpyAtoA", 3020, cuMemcpyAtoA_v2),
+    E("cuMemcpy3D", 3020, cuMemcpy3D_v2),
+    E("cuMemcpy3DAsync", 3020, cuMemcpy3DAsync_v2),
+    E("cuTexObjectCreate", 5000, cuTexObjectCreate),
+    E("cuTexObjectDestroy", 5000, cuTexObjectDestroy),
+    E("cuTexObjectGetResourceDesc", 5000, cuTexObjectGetResourceDesc),
+    E("cuTexObjectGetTextureDesc", 5000, cuTexObjectGetTextureDesc),
+    E("cuTexObjectGetResourceViewDesc", 5000, cuTexObjectGetResourceViewDesc),
+    E("cuSurfObjectCreate", 5000, cuSurfObjectCreate),
+    E("cuSurfObjectDestroy", 5000, cuSurfObjectDestroy),
+    E("cuSurfObjectGetResourceDesc", 5000, cuSurfObjectGetResourceDesc),
+    E("cuModuleGetTexRef", 2000, cuModuleGetTexRef),
+    E("cuModuleGetSurfRef", 3000, cuModuleGetSurfRef),
+    E("cuTexRefCreate", 2000, cuTexRefCreate),
+    E("cuTexRefDestroy", 2000, cuTexRefDestroy),
+    /* memory pools (api_pool.c; cuMemAllocAsync/cuMemFreeAsync above) */
+    E("cuDeviceGetDefaultMemPool", 11020, cuDeviceGetDefaultMemPool),
+    E("cuDeviceGetMemPool", 11020, cuDeviceGetMemPool),
+    E("cuDeviceSetMemPool", 11020, cuDeviceSetMemPool),
+    E("cuMemPoolCreate", 11020, cuMemPoolCreate),
+    E("cuMemPoolDestroy", 11020, cuMemPoolDestroy),
+    E("cuMemPoolTrimTo", 11020, cuMemPoolTrimTo),
+    E("cuMemPoolSetAttribute", 11020, cuMemPoolSetAttribute),
+    E("cuMemPoolGetAttribute", 11020, cuMemPoolGetAttribute),
+    E("cuMemPoolSetAccess", 11020, cuMemPoolSetAccess),
+    E("cuMemPoolGetAccess", 11020, cuMemPoolGetAccess),
+    E("cuMemAllocFromPoolAsync", 11020, cuMemAllocFromPoolAsync),
+    E("cuMemGetDefaultMemPool", 13000, cuMemGetDefaultMemPool),
+    E("cuMemGetMemPool", 13000, cuMemGetMemPool),
+    E("cuMemSetMemPool", 13000, cuMemSetMemPool),
+    /* stream capture queries and identities (api_misc.c) */
+    E("cuStreamIsCapturing", 10000, cuStreamIsCapturing),
+    E("cuStreamGetCaptureInfo", 12030, cuStreamGetCaptureInfo_v3),
+    E("cuStreamGetDevice", 12080, cuStreamGetDevice),
+    E("cuStreamGetId", 12000, cuStreamGetId),
+    E("cuCtxGetId", 12000, cuCtxGetId),
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,

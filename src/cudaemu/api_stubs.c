@@ -21,17 +21,9 @@ static int stub_refuse(const char *name)
     int name(void) { return stub_refuse(#name); }
 
 STUB(cuArray3DCreate)
-STUB(cuArray3DCreate_v2)
 STUB(cuArray3DGetDescriptor)
-STUB(cuArray3DGetDescriptor_v2)
 STUB(cuArrayCreate)
-STUB(cuArrayCreate_v2)
-STUB(cuArrayDestroy)
 STUB(cuArrayGetDescriptor)
-STUB(cuArrayGetDescriptor_v2)
-STUB(cuArrayGetMemoryRequirements)
-STUB(cuArrayGetPlane)
-STUB(cuArrayGetSparseProperties)
 STUB(cuCheckpointProcessCheckpoint)
 STUB(cuCheckpointProcessGetRestoreThreadId)
 STUB(cuCheckpointProcessGetState)
@@ -55,26 +47,20 @@ STUB(cuDestroyExternalMemory)
 STUB(cuDestroyExternalSemaphore)
 STUB(cuDevResourceGenerateDesc)
 STUB(cuDevSmResourceSplitByCount)
-STUB(cuDeviceGetDefaultMemPool)
 STUB(cuDeviceGetDevResource)
 STUB(cuDeviceGetExecAffinitySupport)
 STUB(cuDeviceGetGraphMemAttribute)
 STUB(cuDeviceGetHostAtomicCapabilities)
-STUB(cuDeviceGetMemPool)
 STUB(cuDeviceGetNvSciSyncAttributes)
 STUB(cuDeviceGetP2PAtomicCapabilities)
 STUB(cuDeviceGetP2PAttribute)
 STUB(cuDeviceGraphMemTrim)
 STUB(cuDeviceRegisterAsyncNotification)
 STUB(cuDeviceSetGraphMemAttribute)
-STUB(cuDeviceSetMemPool)
 STUB(cuDeviceUnregisterAsyncNotification)
 STUB(cuExternalMemoryGetMappedBuffer)
 STUB(cuExternalMemoryGetMappedMipmappedArray)
 STUB(cuFlushGPUDirectRDMAWrites)
-STUB(cuFuncIsLoaded)
-STUB(cuFuncLoad)
-STUB(cuGetExportTable)
 STUB(cuGetProcAddress_v2_ptsz)
 STUB(cuGraphAddBatchMemOpNode)
 STUB(cuGraphAddChildGraphNode)
@@ -194,41 +180,15 @@ STUB(cuIpcGetMemHandle)
 STUB(cuIpcOpenEventHandle)
 STUB(cuIpcOpenMemHandle)
 STUB(cuIpcOpenMemHandle_v2)
-STUB(cuKernelGetAttribute)
-STUB(cuKernelGetFunction)
-STUB(cuKernelGetLibrary)
-STUB(cuKernelGetName)
-STUB(cuKernelGetParamInfo)
-STUB(cuKernelSetAttribute)
-STUB(cuKernelSetCacheConfig)
 STUB(cuLaunchCooperativeKernel)
 STUB(cuLaunchCooperativeKernelMultiDevice)
 STUB(cuLaunchCooperativeKernel_ptsz)
-STUB(cuLibraryEnumerateKernels)
-STUB(cuLibraryGetGlobal)
-STUB(cuLibraryGetKernel)
-STUB(cuLibraryGetKernelCount)
-STUB(cuLibraryGetManaged)
-STUB(cuLibraryGetModule)
-STUB(cuLibraryGetUnifiedFunction)
-STUB(cuLibraryLoadData)
-STUB(cuLibraryLoadFromFile)
-STUB(cuLibraryUnload)
-STUB(cuLinkAddData)
-STUB(cuLinkAddData_v2)
-STUB(cuLinkAddFile)
-STUB(cuLinkAddFile_v2)
-STUB(cuLinkComplete)
-STUB(cuLinkCreate)
-STUB(cuLinkCreate_v2)
-STUB(cuLinkDestroy)
 STUB(cuLogsCurrent)
 STUB(cuLogsDumpToFile)
 STUB(cuLogsDumpToMemory)
 STUB(cuLogsRegisterCallback)
 STUB(cuLogsUnregisterCallback)
 STUB(cuMemAllocAsync_ptsz)
-STUB(cuMemAllocFromPoolAsync)
 STUB(cuMemAllocFromPoolAsync_ptsz)
 STUB(cuMemBatchDecompressAsync)
 STUB(cuMemBatchDecompressAsync_ptsz)
@@ -237,35 +197,20 @@ STUB(cuMemDiscardAndPrefetchBatchAsync_ptsz)
 STUB(cuMemDiscardBatchAsync)
 STUB(cuMemDiscardBatchAsync_ptsz)
 STUB(cuMemFreeAsync_ptsz)
-STUB(cuMemGetDefaultMemPool)
 STUB(cuMemGetHandleForAddressRange)
-STUB(cuMemGetMemPool)
 STUB(cuMemMapArrayAsync)
 STUB(cuMemMapArrayAsync_ptsz)
-STUB(cuMemPoolCreate)
-STUB(cuMemPoolDestroy)
 STUB(cuMemPoolExportPointer)
 STUB(cuMemPoolExportToShareableHandle)
-STUB(cuMemPoolGetAccess)
-STUB(cuMemPoolGetAttribute)
 STUB(cuMemPoolImportFromShareableHandle)
 STUB(cuMemPoolImportPointer)
-STUB(cuMemPoolSetAccess)
-STUB(cuMemPoolSetAttribute)
-STUB(cuMemPoolTrimTo)
 STUB(cuMemPrefetchBatchAsync)
 STUB(cuMemPrefetchBatchAsync_ptsz)
-STUB(cuMemSetMemPool)
 STUB(cuMemcpy2D)
 STUB(cuMemcpy2DAsync)
-STUB(cuMemcpy2DAsync_v2_ptsz)
 STUB(cuMemcpy2DUnaligned)
-STUB(cuMemcpy2DUnaligned_v2_ptds)
-STUB(cuMemcpy2D_v2_ptds)
 STUB(cuMemcpy3D)
 STUB(cuMemcpy3DAsync)
-STUB(cuMemcpy3DAsync_v2)
-STUB(cuMemcpy3DAsync_v2_ptsz)
 STUB(cuMemcpy3DBatchAsync)
 STUB(cuMemcpy3DBatchAsync_ptsz)
 STUB(cuMemcpy3DBatchAsync_v2)
@@ -274,33 +219,17 @@ STUB(cuMemcpy3DPeer)
 STUB(cuMemcpy3DPeerAsync)
 STUB(cuMemcpy3DPeerAsync_ptsz)
 STUB(cuMemcpy3DPeer_ptds)
-STUB(cuMemcpy3D_v2)
-STUB(cuMemcpy3D_v2_ptds)
 STUB(cuMemcpyAtoA)
-STUB(cuMemcpyAtoA_v2)
-STUB(cuMemcpyAtoA_v2_ptds)
 STUB(cuMemcpyAtoD)
-STUB(cuMemcpyAtoD_v2)
-STUB(cuMemcpyAtoD_v2_ptds)
 STUB(cuMemcpyAtoH)
 STUB(cuMemcpyAtoHAsync)
-STUB(cuMemcpyAtoHAsync_v2)
-STUB(cuMemcpyAtoHAsync_v2_ptsz)
-STUB(cuMemcpyAtoH_v2)
-STUB(cuMemcpyAtoH_v2_ptds)
 STUB(cuMemcpyBatchAsync)
 STUB(cuMemcpyBatchAsync_ptsz)
 STUB(cuMemcpyBatchAsync_v2)
 STUB(cuMemcpyBatchAsync_v2_ptsz)
 STUB(cuMemcpyDtoA)
-STUB(cuMemcpyDtoA_v2)
-STUB(cuMemcpyDtoA_v2_ptds)
 STUB(cuMemcpyHtoA)
 STUB(cuMemcpyHtoAAsync)
-STUB(cuMemcpyHtoAAsync_v2)
-STUB(cuMemcpyHtoAAsync_v2_ptsz)
-STUB(cuMemcpyHtoA_v2)
-STUB(cuMemcpyHtoA_v2_ptds)
 STUB(cuMemcpyPeer)
 STUB(cuMemcpyPeerAsync)
 STUB(cuMemcpyPeerAsync_ptsz)
@@ -311,14 +240,7 @@ STUB(cuMemsetD2D32Async_ptsz)
 STUB(cuMemsetD2D32_v2_ptds)
 STUB(cuMemsetD2D8Async_ptsz)
 STUB(cuMemsetD2D8_v2_ptds)
-STUB(cuMipmappedArrayCreate)
-STUB(cuMipmappedArrayDestroy)
-STUB(cuMipmappedArrayGetLevel)
-STUB(cuMipmappedArrayGetMemoryRequirements)
 STUB(cuMipmappedArrayGetSparseProperties)
-STUB(cuModuleGetSurfRef)
-STUB(cuModuleGetTexRef)
-STUB(cuModuleLoadFatBinary)
 STUB(cuMulticastAddDevice)
 STUB(cuMulticastBindAddr)
 STUB(cuMulticastBindMem)
@@ -347,15 +269,11 @@ STUB(cuStreamGetCaptureInfo)
 STUB(cuStreamGetCaptureInfo_ptsz)
 STUB(cuStreamGetCaptureInfo_v2)
 STUB(cuStreamGetCaptureInfo_v2_ptsz)
-STUB(cuStreamGetCaptureInfo_v3)
 STUB(cuStreamGetCaptureInfo_v3_ptsz)
 STUB(cuStreamGetCtx_v2_ptsz)
-STUB(cuStreamGetDevice)
 STUB(cuStreamGetDevice_ptsz)
 STUB(cuStreamGetGreenCtx)
-STUB(cuStreamGetId)
 STUB(cuStreamGetId_ptsz)
-STUB(cuStreamIsCapturing)
 STUB(cuStreamIsCapturing_ptsz)
 STUB(cuStreamSetAttribute)
 STUB(cuStreamSetAttribute_ptsz)
@@ -379,22 +297,12 @@ STUB(cuStreamWriteValue64)
 STUB(cuStreamWriteValue64_ptsz)
 STUB(cuStreamWriteValue64_v2)
 STUB(cuStreamWriteValue64_v2_ptsz)
-STUB(cuSurfObjectCreate)
-STUB(cuSurfObjectDestroy)
-STUB(cuSurfObjectGetResourceDesc)
 STUB(cuSurfRefGetArray)
 STUB(cuSurfRefSetArray)
 STUB(cuTensorMapEncodeIm2col)
 STUB(cuTensorMapEncodeIm2colWide)
 STUB(cuTensorMapEncodeTiled)
 STUB(cuTensorMapReplaceAddress)
-STUB(cuTexObjectCreate)
-STUB(cuTexObjectDestroy)
-STUB(cuTexObjectGetResourceDesc)
-STUB(cuTexObjectGetResourceViewDesc)
-STUB(cuTexObjectGetTextureDesc)
-STUB(cuTexRefCreate)
-STUB(cuTexRefDestroy)
 STUB(cuTexRefGetAddress)
 STUB(cuTexRefGetAddressMode)
 STUB(cuTexRefGetAddress_v2)
@@ -432,6 +340,14 @@ STUB(cuWaitExternalSemaphoresAsync)
 STUB(cuWaitExternalSemaphoresAsync_ptsz)
 
 /* the implemented entry points the table names (their real prototypes live in cuda.h) */
+int cuArray3DCreate_v2(void);
+int cuArray3DGetDescriptor_v2(void);
+int cuArrayCreate_v2(void);
+int cuArrayDestroy(void);
+int cuArrayGetDescriptor_v2(void);
+int cuArrayGetMemoryRequirements(void);
+int cuArrayGetPlane(void);
+int cuArrayGetSparseProperties(void);
 int cuCtxCreate(void);
 int cuCtxCreate_v2(void);
 int cuCtxCreate_v3(void);
@@ -466,7 +382,9 @@ int cuDeviceGet(void);
 int cuDeviceGetAttribute(void);
 int cuDeviceGetByPCIBusId(void);
 int cuDeviceGetCount(void);
+int cuDeviceGetDefaultMemPool(void);
 int cuDeviceGetLuid(void);
+int cuDeviceGetMemPool(void);
 int cuDeviceGetName(void);
 int cuDeviceGetPCIBusId(void);
 int cuDeviceGetProperties(void);
@@ -481,6 +399,7 @@ int cuDevicePrimaryCtxReset_v2(void);
 int cuDevicePrimaryCtxRetain(void);
 int cuDevicePrimaryCtxSetFlags(void);
 int cuDevicePrimaryCtxSetFlags_v2(void);
+int cuDeviceSetMemPool(void);
 int cuDeviceTotalMem(void);
 int cuDeviceTotalMem_v2(void);
 int cuDriverGetVersion(void);
@@ -499,6 +418,8 @@ int cuFuncGetAttribute(void);
 int cuFuncGetModule(void);
 int cuFuncGetName(void);
 int cuFuncGetParamInfo(void);
+int cuFuncIsLoaded(void);
+int cuFuncLoad(void);
 int cuFuncSetAttribute(void);
 int cuFuncSetBlockShape(void);
 int cuFuncSetCacheConfig(void);
@@ -506,9 +427,17 @@ int cuFuncSetSharedMemConfig(void);
 int cuFuncSetSharedSize(void);
 int cuGetErrorName(void);
 int cuGetErrorString(void);
+int cuGetExportTable(void);
 int cuGetProcAddress(void);
 int cuGetProcAddress_v2(void);
 int cuInit(void);
+int cuKernelGetAttribute(void);
+int cuKernelGetFunction(void);
+int cuKernelGetLibrary(void);
+int cuKernelGetName(void);
+int cuKernelGetParamInfo(void);
+int cuKernelSetAttribute(void);
+int cuKernelSetCacheConfig(void);
 int cuLaunch(void);
 int cuLaunchGrid(void);
 int cuLaunchGridAsync(void);
@@ -518,12 +447,31 @@ int cuLaunchKernel(void);
 int cuLaunchKernelEx(void);
 int cuLaunchKernelEx_ptsz(void);
 int cuLaunchKernel_ptsz(void);
+int cuLibraryEnumerateKernels(void);
+int cuLibraryGetGlobal(void);
+int cuLibraryGetKernel(void);
+int cuLibraryGetKernelCount(void);
+int cuLibraryGetManaged(void);
+int cuLibraryGetModule(void);
+int cuLibraryGetUnifiedFunction(void);
+int cuLibraryLoadData(void);
+int cuLibraryLoadFromFile(void);
+int cuLibraryUnload(void);
+int cuLinkAddData(void);
+int cuLinkAddData_v2(void);
+int cuLinkAddFile(void);
+int cuLinkAddFile_v2(void);
+int cuLinkComplete(void);
+int cuLinkCreate(void);
+int cuLinkCreate_v2(void);
+int cuLinkDestroy(void);
 int cuMemAddressFree(void);
 int cuMemAddressReserve(void);
 int cuMemAdvise(void);
 int cuMemAdvise_v2(void);
 int cuMemAlloc(void);
 int cuMemAllocAsync(void);
+int cuMemAllocFromPoolAsync(void);
 int cuMemAllocHost(void);
 int cuMemAllocHost_v2(void);
 int cuMemAllocManaged(void);
@@ -541,8 +489,10 @@ int cuMemGetAddressRange(void);
 int cuMemGetAddressRange_v2(void);
 int cuMemGetAllocationGranularity(void);
 int cuMemGetAllocationPropertiesFromHandle(void);
+int cuMemGetDefaultMemPool(void);
 int cuMemGetInfo(void);
 int cuMemGetInfo_v2(void);
+int cuMemGetMemPool(void);
 int cuMemHostAlloc(void);
 int cuMemHostGetDevicePointer(void);
 int cuMemHostGetDevicePointer_v2(void);
@@ -552,6 +502,13 @@ int cuMemHostRegister_v2(void);
 int cuMemHostUnregister(void);
 int cuMemImportFromShareableHandle(void);
 int cuMemMap(void);
+int cuMemPoolCreate(void);
+int cuMemPoolDestroy(void);
+int cuMemPoolGetAccess(void);
+int cuMemPoolGetAttribute(void);
+int cuMemPoolSetAccess(void);
+int cuMemPoolSetAttribute(void);
+int cuMemPoolTrimTo(void);
 int cuMemPrefetchAsync(void);
 int cuMemPrefetchAsync_ptsz(void);
 int cuMemPrefetchAsync_v2(void);
@@ -561,13 +518,31 @@ int cuMemRangeGetAttributes(void);
 int cuMemRelease(void);
 int cuMemRetainAllocationHandle(void);
 int cuMemSetAccess(void);
+int cuMemSetMemPool(void);
 int cuMemUnmap(void);
 int cuMemcpy(void);
 int cuMemcpy2DAsync_v2(void);
+int cuMemcpy2DAsync_v2_ptsz(void);
 int cuMemcpy2DUnaligned_v2(void);
+int cuMemcpy2DUnaligned_v2_ptds(void);
 int cuMemcpy2D_v2(void);
+int cuMemcpy2D_v2_ptds(void);
+int cuMemcpy3DAsync_v2(void);
+int cuMemcpy3DAsync_v2_ptsz(void);
+int cuMemcpy3D_v2(void);
+int cuMemcpy3D_v2_ptds(void);
 int cuMemcpyAsync(void);
 int cuMemcpyAsync_ptsz(void);
+int cuMemcpyAtoA_v2(void);
+int cuMemcpyAtoA_v2_ptds(void);
+int cuMemcpyAtoD_v2(void);
+int cuMemcpyAtoD_v2_ptds(void);
+int cuMemcpyAtoHAsync_v2(void);
+int cuMemcpyAtoHAsync_v2_ptsz(void);
+int cuMemcpyAtoH_v2(void);
+int cuMemcpyAtoH_v2_ptds(void);
+int cuMemcpyDtoA_v2(void);
+int cuMemcpyDtoA_v2_ptds(void);
 int cuMemcpyDtoD(void);
 int cuMemcpyDtoDAsync(void);
 int cuMemcpyDtoDAsync_v2(void);
@@ -580,6 +555,10 @@ int cuMemcpyDtoHAsync_v2(void);
 int cuMemcpyDtoHAsync_v2_ptsz(void);
 int cuMemcpyDtoH_v2(void);
 int cuMemcpyDtoH_v2_ptds(void);
+int cuMemcpyHtoAAsync_v2(void);
+int cuMemcpyHtoAAsync_v2_ptsz(void);
+int cuMemcpyHtoA_v2(void);
+int cuMemcpyHtoA_v2_ptds(void);
 int cuMemcpyHtoD(void);
 int cuMemcpyHtoDAsync(void);
 int cuMemcpyHtoDAsync_v2(void);
@@ -611,15 +590,22 @@ int cuMemsetD8Async(void);
 int cuMemsetD8Async_ptsz(void);
 int cuMemsetD8_v2(void);
 int cuMemsetD8_v2_ptds(void);
+int cuMipmappedArrayCreate(void);
+int cuMipmappedArrayDestroy(void);
+int cuMipmappedArrayGetLevel(void);
+int cuMipmappedArrayGetMemoryRequirements(void);
 int cuModuleEnumerateFunctions(void);
 int cuModuleGetFunction(void);
 int cuModuleGetFunctionCount(void);
 int cuModuleGetGlobal(void);
 int cuModuleGetGlobal_v2(void);
 int cuModuleGetLoadingMode(void);
+int cuModuleGetSurfRef(void);
+int cuModuleGetTexRef(void);
 int cuModuleLoad(void);
 int cuModuleLoadData(void);
 int cuModuleLoadDataEx(void);
+int cuModuleLoadFatBinary(void);
 int cuModuleUnload(void);
 int cuOccupancyAvailableDynamicSMemPerBlock(void);
 int cuOccupancyMaxActiveBlocksPerMultiprocessor(void);
@@ -644,19 +630,33 @@ int cuStreamCreate(void);
 int cuStreamCreateWithPriority(void);
 int cuStreamDestroy(void);
 int cuStreamDestroy_v2(void);
+int cuStreamGetCaptureInfo_v3(void);
 int cuStreamGetCtx(void);
 int cuStreamGetCtx_ptsz(void);
 int cuStreamGetCtx_v2(void);
+int cuStreamGetDevice(void);
 int cuStreamGetFlags(void);
 int cuStreamGetFlags_ptsz(void);
+int cuStreamGetId(void);
 int cuStreamGetPriority(void);
 int cuStreamGetPriority_ptsz(void);
+int cuStreamIsCapturing(void);
 int cuStreamQuery(void);
 int cuStreamQuery_ptsz(void);
 int cuStreamSynchronize(void);
 int cuStreamSynchronize_ptsz(void);
 int cuStreamWaitEvent(void);
 int cuStreamWaitEvent_ptsz(void);
+int cuSurfObjectCreate(void);
+int cuSurfObjectDestroy(void);
+int cuSurfObjectGetResourceDesc(void);
+int cuTexObjectCreate(void);
+int cuTexObjectDestroy(void);
+int cuTexObjectGetResourceDesc(void);
+int cuTexObjectGetResourceViewDesc(void);
+int cuTexObjectGetTextureDesc(void);
+int cuTexRefCreate(void);
+int cuTexRefDestroy(void);
 
 const emu_proc_gen g_proc_gen[] = {
     {"cuArray3DCreate", 2000, 0, (void *)cuArray3DCreate},

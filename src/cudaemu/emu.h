@@ -42,13 +42,17 @@ void emu_lock(void);
 void emu_unlock(void);
 
 /* ---- handles ---- */
-enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT };
+enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK, H_ARRAY, H_MIPARRAY }; /* arrays: api_array.c */
 void handle_add(int kind, void *p);
 void handle_del(int kind, void *p);
 int handle_live(int kind, const void *p);
 size_t handle_list(int kind, void **out, size_t max); /* returns the count (may exceed max) */
 /* Detail of the last failure on this thread (launch faults, JIT errors); printed if CUDAEMU_LOG is set. */
 void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Records "<entry>: <why>" as the detail (one log line with CUDAEMU_LOG) and returns err:
+ * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself. */
+CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define EMU_REFUSE(err, ...) emu_refuse_at(__func__, (err), __VA_ARGS__)
 
 /* ---- contexts (api_ctx.c) ---- */
 struct CUctx_st {
@@ -56,6 +60,7 @@ struct CUctx_st {
     int is_primary;
     unsigned flags;
     CUresult sticky; /* CUDA_SUCCESS or the error that poisoned the context */
+    char sticky_msg[320]; /* what poisoned it (kernel, fault, PTX line), for the logs of later calls */
     size_t limit_stack;
     size_t limit_printf;
     size_t limit_heap;
@@ -70,9 +75,14 @@ struct CUctx_st {
 
 /* Returns the current context, or NULL. */
 CUcontext ctx_current(void);
-/* Current context check used by most entry points: initialised, a context is current, not poisoned. */
-CUresult ctx_check(CUcontext *out);
-void ctx_poison(CUcontext ctx, CUresult err);
+/* Current context check used by most entry points: initialised, a context is current, not poisoned.
+ * A poisoned context answers its sticky error, logged (CUDAEMU_LOG) under the entry point's name. */
+CUresult ctx_check_at(CUcontext *out, const char *entry);
+#define ctx_check(out) ctx_check_at((out), __func__)
+/* Marks ctx unusable after an execution error of a kernel (why: what happened, for later logs). */
+void ctx_poison(CUcontext ctx, CUresult err, const char *why);
+/* Execution errors surface at the next synchronising call instead of the launch (as on a GPU). */
+int emu_is_execution_error(CUresult r);
 /* Frees everything a context owns (allocations, modules, streams, events). */
 void ctx_release_resources(CUcontext ctx);
 void ctx_forget_everywhere(CUcontext ctx);
@@ -139,8 +149,6 @@ CUresult vm_set_prot(uint64_t addr, uint64_t size, int prot);
 uint64_t vmm_handle_types(const void *obj);
 /* Copies and fills over device ranges that may span adjacent mapped pieces (api_memory.c). */
 CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n);
-/* Logs "entry: message" when CUDAEMU_LOG is set (also the detail of the last failure). */
-#define EMU_REFUSE(err, ...) (emu_set_detail(__VA_ARGS__), (err))
 
 /* ---- modules (api_module.c) ---- */
 struct CUfunc_st;
@@ -148,6 +156,7 @@ struct CUmod_st {
     CUcontext ctx;
     ptx_module *pm;
     struct CUfunc_st *funcs; /* one per ptx function (entries only are handed out) */
+    struct CUlib_st *lib;    /* the library this module is the per-context instance of, or NULL */
 };
 struct CUfunc_st {
     struct CUmod_st *mod;
@@ -161,6 +170,31 @@ struct CUfunc_st {
     } legacy;
 };
 void module_free_ctx(CUcontext ctx);
+/* Images, JIT options and logs (api_module.c), shared by modules, libraries and the linker. */
+typedef struct jit_opts {
+    void **vals;
+    char *errbuf, *infobuf;
+    size_t errcap, infocap;
+    int erri, infoi, walli, verbose;
+    double t0;
+} jit_opts;
+void jit_opts_parse(jit_opts *o, unsigned n, const CUjit_option *opts, void **vals);
+/* Writes the logs (err may be NULL on success), the used sizes and the wall time back. */
+void jit_opts_finish(jit_opts *o, const char *err, const char *info);
+/* Loads an image (PTX, fatbin, fatbin wrapper; size 0 = unknown) into ctx; the caller holds no lock. */
+CUresult module_load_image(CUcontext ctx, const void *image, size_t size, CUmodule *out, char *log, size_t logsz);
+/* Loads PTX text (len bytes) into ctx. */
+CUresult module_load_ptx(CUcontext ctx, const char *text, size_t len, CUmodule *out, char *log, size_t logsz);
+void module_destroy(CUmodule m); /* the caller holds the lock */
+/* A whole file in memory, NUL-terminated; CUDA_ERROR_FILE_NOT_FOUND / _OUT_OF_MEMORY. */
+CUresult emu_read_file(const char *path, char **buf, size_t *len);
+/* cuFuncGetAttribute's computation for a function of any module (no handle check). */
+CUresult func_attribute(const struct CUfunc_st *f, CUfunction_attribute attrib, int *out);
+
+/* ---- libraries and kernels (library.c) ---- */
+/* If *f is a CUkernel, replaces it with its function in ctx (loading the library there). */
+CUresult kernel_resolve(CUfunction *f, CUcontext ctx);
+void library_forget_module(CUmodule m); /* the caller holds the lock */
 
 /* ---- streams and events (api_stream.c) ---- */
 struct CUstream_st {
