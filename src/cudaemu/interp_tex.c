@@ -112,6 +112,15 @@ static uint32_t chan_i(const tview *v, const uint8_t *p, unsigned c)
     }
 }
 
+/* The border colour of an integer read: the float converted, saturated (NaN reads 0). */
+static uint32_t border_int(float f)
+{
+    if (!(f == f)) return 0;
+    if (f >= 2147483647.0f) return 0x7fffffffu;
+    if (f <= -2147483648.0f) return 0x80000000u;
+    return (uint32_t)(int32_t)f;
+}
+
 /* A texel as four 32-bit lanes (floats or integers), missing channels (0, 0, 1). inb: inside the
  * texture; otherwise the border colour. */
 static void texel(const tview *v, long i, long j, long k, int inb, uint32_t out[4])
@@ -119,7 +128,7 @@ static void texel(const tview *v, long i, long j, long k, int inb, uint32_t out[
     const emu_texobj *t = v->t;
     if (!inb) {
         for (int c = 0; c < 4; c++)
-            out[c] = v->fresult ? (uint32_t)f2u(t->td.borderColor[c]) : (uint32_t)(int32_t)t->td.borderColor[c];
+            out[c] = v->fresult ? (uint32_t)f2u(t->td.borderColor[c]) : border_int(t->td.borderColor[c]);
         return;
     }
     const uint8_t *p = v->base + (size_t)k * v->slice + (size_t)j * v->pitch + (size_t)i * t->esz;
@@ -162,6 +171,7 @@ static float unnorm(float x, long n, int norm, int mode)
         }
         x *= (float)n;
     }
+    if (x != x) x = 0.0f; /* an infinite normalised coordinate */
     if (x > 1e9f) x = 1e9f;
     if (x < -1e9f) x = -1e9f;
     return x;
