@@ -38,8 +38,8 @@ static unsigned int clamp32(size_t v) { return v > UINT_MAX ? UINT_MAX : (unsign
 static CUresult fit32(CUdeviceptr p, devptr32 *out, const char *who)
 {
     if ((uint64_t)p > UINT_MAX)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "%s: address 0x%llx does not fit the 32-bit CUdeviceptr of the v1 "
-                          "entry point; use the _v2 entry point", who, (unsigned long long)p);
+        return emu_refuse_at(who, CUDA_ERROR_NOT_SUPPORTED, "address 0x%llx does not fit the 32-bit CUdeviceptr of the v1 "
+                          "entry point; use the _v2 entry point", (unsigned long long)p);
     *out = (devptr32)p;
     return CUDA_SUCCESS;
 }
@@ -80,7 +80,7 @@ EMU_API CUresult cuMemAlloc(devptr32 *dptr, unsigned int bytesize)
     r = vm_alloc_new(c, bytesize, VA_USER32, &a);
     emu_unlock();
     if (r != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "cuMemAlloc (v1): no room for %u bytes below 4 GiB (the v1 window is 1 GiB); use cuMemAlloc_v2", bytesize);
+        return emu_refuse_at("cuMemAlloc (v1)", r, "no room for %u bytes below 4 GiB (the v1 window is 1 GiB); use cuMemAlloc_v2", bytesize);
     *dptr = (devptr32)a;
     return CUDA_SUCCESS;
 }
@@ -256,7 +256,7 @@ EMU_API CUresult cuParamSetSize(CUfunction hfunc, unsigned int numbytes)
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
     if (numbytes > sizeof hfunc->legacy.params)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuParamSetSize: %u bytes exceed the 4 KiB parameter space", numbytes);
+        return emu_refuse_at("cuParamSetSize", CUDA_ERROR_INVALID_VALUE, "%u bytes exceed the 4 KiB parameter space", numbytes);
     emu_lock();
     hfunc->legacy.param_size = numbytes;
     emu_unlock();
@@ -268,7 +268,7 @@ static CUresult param_set(CUfunction hfunc, int offset, const void *p, unsigned 
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
     if (offset < 0 || !p || (uint64_t)offset + n > sizeof hfunc->legacy.params)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuParamSet*: offset %d + %u bytes outside the 4 KiB parameter space", offset, n);
+        return emu_refuse_at("cuParamSet*", CUDA_ERROR_INVALID_VALUE, "offset %d + %u bytes outside the 4 KiB parameter space", offset, n);
     emu_lock();
     memcpy(hfunc->legacy.params + offset, p, n);
     emu_unlock();
@@ -288,7 +288,7 @@ EMU_API CUresult cuParamSetTexRef(CUfunction hfunc, int texunit, CUtexref hTexRe
     (void)hTexRef;
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuParamSetTexRef: texture references are not emulated; use texture objects");
+    return emu_refuse_at("cuParamSetTexRef", CUDA_ERROR_NOT_SUPPORTED, "texture references are not emulated; use texture objects");
 }
 
 static CUresult legacy_launch(CUfunction f, int gw, int gh, CUstream s)
@@ -303,7 +303,7 @@ static CUresult legacy_launch(CUfunction f, int gw, int gh, CUstream s)
     uint8_t params[sizeof f->legacy.params];
     memcpy(params, f->legacy.params, size);
     emu_unlock();
-    if (!b[0]) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuLaunchGrid: call cuFuncSetBlockShape first");
+    if (!b[0]) return emu_refuse_at("cuLaunchGrid", CUDA_ERROR_INVALID_VALUE, "call cuFuncSetBlockShape first");
     void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
     return cuLaunchKernel(f, (unsigned)gw, (unsigned)gh, 1, b[0], b[1], b[2], shared, s, NULL, extra);
 }

@@ -21,7 +21,7 @@ EMU_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned 
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (bytesize == 0 || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemAllocManaged: size must be > 0 and flags CU_MEM_ATTACH_GLOBAL or _HOST");
+        return emu_refuse_at("cuMemAllocManaged", CUDA_ERROR_INVALID_VALUE, "size must be > 0 and flags CU_MEM_ATTACH_GLOBAL or _HOST");
     managed_info *mi = calloc(1, sizeof *mi);
     if (!mi) return CUDA_ERROR_OUT_OF_MEMORY;
     emu_lock();
@@ -69,7 +69,7 @@ static CUresult prefetch(CUdeviceptr devPtr, size_t count, CUmemLocation loc, un
     managed_info *mi = range_info(devPtr, count);
     if (mi) mi->last = loc; /* host and device share the bytes: nothing moves */
     emu_unlock();
-    return mi ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemPrefetchAsync: 0x%llx+%zu is not managed memory",
+    return mi ? CUDA_SUCCESS : emu_refuse_at("cuMemPrefetchAsync", CUDA_ERROR_INVALID_VALUE, "0x%llx+%zu is not managed memory",
                                           (unsigned long long)devPtr, count);
 }
 
@@ -105,7 +105,7 @@ static CUresult advise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CU
         }
     }
     emu_unlock();
-    return mi ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemAdvise: 0x%llx+%zu is not managed memory",
+    return mi ? CUDA_SUCCESS : emu_refuse_at("cuMemAdvise", CUDA_ERROR_INVALID_VALUE, "0x%llx+%zu is not managed memory",
                                           (unsigned long long)devPtr, count);
 }
 
@@ -208,7 +208,7 @@ EMU_API CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size
     const vm_alloc *v = vm_find((uint64_t)dptr, 1);
     int ok = v && v->kind == VA_MANAGED && v->base == (uint64_t)dptr && (length == 0 || length == v->size);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamAttachMemAsync: 0x%llx is not the start of a managed allocation",
+    return ok ? CUDA_SUCCESS : emu_refuse_at("cuStreamAttachMemAsync", CUDA_ERROR_INVALID_VALUE, "0x%llx is not the start of a managed allocation",
                                           (unsigned long long)dptr);
 }
 

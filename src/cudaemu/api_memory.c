@@ -88,7 +88,7 @@ static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, 
         left -= k;
     }
     emu_unlock();
-    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemsetD*: 0x%llx, %zu elements: not allocated, "
+    return ok ? CUDA_SUCCESS : emu_refuse_at("cuMemsetD*", CUDA_ERROR_INVALID_VALUE, "0x%llx, %zu elements: not allocated, "
                                           "not mapped or not accessible device memory", (unsigned long long)d, n);
 }
 
