@@ -236,7 +236,7 @@ static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
 
 static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
 {
-    if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!numBlocks || blockSize <= 0) return emu_refuse_at("cuOccupancyMaxActiveBlocksPerMultiprocessor", CUDA_ERROR_INVALID_VALUE, "needs numBlocks and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(f, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -247,7 +247,7 @@ static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dy
 static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func, CUoccupancyB2DSize b2d,
                                      size_t dyn, int limit, unsigned flags)
 {
-    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return CUDA_ERROR_INVALID_VALUE;
+    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return emu_refuse_at("cuOccupancyMaxPotentialBlockSize", CUDA_ERROR_INVALID_VALUE, "needs minGridSize and blockSize, blockSizeLimit >= 0 and flags 0 or CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -297,7 +297,7 @@ static unsigned cluster_blocks(const CUlaunchConfig *config)
 
 EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config)
 {
-    if (!clusterSize || !config) return CUDA_ERROR_INVALID_VALUE;
+    if (!clusterSize || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "clusterSize or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -308,7 +308,7 @@ EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction
 
 EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config)
 {
-    if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+    if (!numClusters || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numClusters or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -336,7 +336,7 @@ EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBl
 EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
                                                          int blockSize)
 {
-    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dynamicSmemSize, numBlocks > 0 and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;

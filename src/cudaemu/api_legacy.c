@@ -47,7 +47,7 @@ static CUresult fit32(CUdeviceptr p, devptr32 *out, const char *who)
 EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev);
 EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
 {
-    if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+    if (!bytes) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytes is NULL");
     size_t b = 0;
     CUresult r = cuDeviceTotalMem_v2(&b, dev);
     if (r == CUDA_SUCCESS) *bytes = clamp32(b);
@@ -57,7 +57,7 @@ EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
 EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total);
 EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total)
 {
-    if (!free_bytes || !total) return CUDA_ERROR_INVALID_VALUE;
+    if (!free_bytes || !total) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "free or total is NULL");
     size_t f = 0, t = 0;
     CUresult r = cuMemGetInfo_v2(&f, &t);
     if (r == CUDA_SUCCESS) {
@@ -70,11 +70,11 @@ EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total)
 EMU_API CUresult cuMemAlloc(devptr32 *dptr, unsigned int bytesize);
 EMU_API CUresult cuMemAlloc(devptr32 *dptr, unsigned int bytesize)
 {
-    if (!dptr) return CUDA_ERROR_INVALID_VALUE;
+    if (!dptr) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "dptr is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (bytesize == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytesize is 0");
     emu_lock();
     uint64_t a = 0;
     r = vm_alloc_new(c, bytesize, VA_USER32, &a);
@@ -90,10 +90,10 @@ EMU_API CUresult cuMemAllocPitch(devptr32 *dptr, unsigned int *pPitch, unsigned 
 EMU_API CUresult cuMemAllocPitch(devptr32 *dptr, unsigned int *pPitch, unsigned int WidthInBytes, unsigned int Height,
                                  unsigned int ElementSizeBytes)
 {
-    if (!dptr || !pPitch || !WidthInBytes || !Height) return CUDA_ERROR_INVALID_VALUE;
-    if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16) return CUDA_ERROR_INVALID_VALUE;
+    if (!dptr || !pPitch || !WidthInBytes || !Height) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dptr, pPitch, a width and a height");
+    if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ElementSizeBytes must be 4, 8 or 16");
     uint64_t pitch = ((uint64_t)WidthInBytes + 511) / 512 * 512, total = pitch * Height;
-    if (total > UINT_MAX) return CUDA_ERROR_INVALID_VALUE;
+    if (total > UINT_MAX) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pitch x height exceeds 4 GiB");
     CUresult r = cuMemAlloc(dptr, (unsigned int)total);
     if (r == CUDA_SUCCESS) *pPitch = (unsigned int)pitch;
     return r;
@@ -120,7 +120,7 @@ EMU_API CUresult cuMemAllocHost(void **pp, unsigned int bytesize) { return cuMem
 EMU_API CUresult cuMemHostGetDevicePointer(devptr32 *pdptr, void *p, unsigned int Flags);
 EMU_API CUresult cuMemHostGetDevicePointer(devptr32 *pdptr, void *p, unsigned int Flags)
 {
-    if (!pdptr) return CUDA_ERROR_INVALID_VALUE;
+    if (!pdptr) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pdptr is NULL");
     CUdeviceptr d = 0;
     CUresult r = cuMemHostGetDevicePointer_v2(&d, p, Flags);
     if (r != CUDA_SUCCESS) return r;
@@ -188,7 +188,7 @@ EMU_API CUresult cuMemsetD2D32(devptr32 d, unsigned int pitch, unsigned int v, u
 /* ---- CUdevprop ---- */
 EMU_API CUresult cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
 {
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     static const CUdevice_attribute attrs[] = {
         CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
         CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
@@ -232,7 +232,7 @@ EMU_API CUresult cuFuncSetBlockShape(CUfunction hfunc, int x, int y, int z)
 {
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    if (x <= 0 || y <= 0 || z <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (x <= 0 || y <= 0 || z <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "block shape %dx%dx%d: each dimension must be at least 1", x, y, z);
     emu_lock();
     hfunc->legacy.block[0] = (unsigned)x;
     hfunc->legacy.block[1] = (unsigned)y;
@@ -295,7 +295,7 @@ static CUresult legacy_launch(CUfunction f, int gw, int gh, CUstream s)
 {
     CUresult r = legacy_func(f);
     if (r != CUDA_SUCCESS) return r;
-    if (gw <= 0 || gh <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (gw <= 0 || gh <= 0) return emu_refuse_at("cuLaunchGrid", CUDA_ERROR_INVALID_VALUE, "grid %dx%d: each dimension must be at least 1", gw, gh);
     emu_lock();
     unsigned b[3] = {f->legacy.block[0], f->legacy.block[1], f->legacy.block[2]};
     unsigned shared = f->legacy.shared;
@@ -322,6 +322,6 @@ EMU_API CUresult cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig confi
 {
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUsharedconfig %d", (int)config);
     return CUDA_SUCCESS; /* sm_90 banks are fixed; the driver accepts and ignores the preference */
 }

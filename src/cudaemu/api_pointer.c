@@ -36,14 +36,14 @@ static int host_overlaps(const void *p, size_t len)
 
 EMU_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
 {
-    if (!pp) return CUDA_ERROR_INVALID_VALUE;
+    if (!pp) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pp is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (Flags & ~0x7u) return emu_refuse_at("cuMemHostAlloc", CUDA_ERROR_INVALID_VALUE, "unknown flags 0x%x", Flags);
-    if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (bytesize == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytesize is 0");
     void *p = calloc(1, bytesize);
-    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (!p) return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "no host memory for %zu bytes", bytesize);
     emu_lock();
     uint64_t dev;
     r = vm_add_host(p, bytesize, c, Flags, VA_HOST, &dev);
@@ -108,7 +108,7 @@ EMU_API CUresult cuMemHostUnregister(void *p) { return host_release(p, 1); }
 
 EMU_API CUresult cuMemHostGetDevicePointer(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {
-    if (!pdptr || !p || Flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!pdptr || !p || Flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs pdptr, a host pointer and Flags 0");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -122,7 +122,7 @@ EMU_API CUresult cuMemHostGetDevicePointer(CUdeviceptr *pdptr, void *p, unsigned
 
 EMU_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
 {
-    if (!pFlags || !p) return CUDA_ERROR_INVALID_VALUE;
+    if (!pFlags || !p) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pFlags or p is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -214,7 +214,7 @@ static CUresult get_attr(void *data, CUpointer_attribute attribute, CUdeviceptr 
 
 EMU_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
 {
-    if (!data) return CUDA_ERROR_INVALID_VALUE;
+    if (!data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -224,15 +224,18 @@ EMU_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute
     if (r != CUDA_SUCCESS && !pi.v)
         emu_set_detail("cuPointerGetAttribute: 0x%llx is not memory this driver allocated, mapped or registered",
                        (unsigned long long)ptr);
+    else if (r != CUDA_SUCCESS)
+        emu_set_detail("cuPointerGetAttribute: attribute %d does not apply to 0x%llx (no host address for device "
+                       "memory, no P2P tokens)", (int)attribute, (unsigned long long)ptr);
     return r;
 }
 
 EMU_API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
                                         CUdeviceptr ptr)
 {
-    if (numAttributes == 0 || !attributes || !data) return CUDA_ERROR_INVALID_VALUE;
+    if (numAttributes == 0 || !attributes || !data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs numAttributes > 0, attributes and data");
     for (unsigned i = 0; i < numAttributes; i++)
-        if (!data[i]) return CUDA_ERROR_INVALID_VALUE;
+        if (!data[i]) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data[%u] is NULL", i);
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -248,7 +251,7 @@ EMU_API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_at
 
 EMU_API CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr)
 {
-    if (!value) return CUDA_ERROR_INVALID_VALUE;
+    if (!value) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "value is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     if (attribute != CU_POINTER_ATTRIBUTE_SYNC_MEMOPS)

@@ -53,7 +53,7 @@ uint64_t vmm_handle_types(const void *obj) { return ((const vmm_phys *)obj)->pro
 
 static CUresult check_prop(const CUmemAllocationProp *prop, const char *who)
 {
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return emu_refuse_at(who, CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     if (prop->type != CU_MEM_ALLOCATION_TYPE_PINNED)
         return emu_refuse_at(who, CUDA_ERROR_INVALID_VALUE, "only CU_MEM_ALLOCATION_TYPE_PINNED allocations exist here");
     if (prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= g_emu.ndev)
@@ -67,7 +67,7 @@ EMU_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemA
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!granularity || (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM && option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED))
-        return CUDA_ERROR_INVALID_VALUE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs a result pointer and option CU_MEM_ALLOC_GRANULARITY_MINIMUM or _RECOMMENDED");
     if ((r = check_prop(prop, "cuMemGetAllocationGranularity")) != CUDA_SUCCESS) return r;
     *granularity = VMM_GRAN;
     return CUDA_SUCCESS;
@@ -78,7 +78,7 @@ EMU_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, 
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!handle || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!handle || flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "handle is NULL or flags are not 0");
     if ((r = check_prop(prop, "cuMemCreate")) != CUDA_SUCCESS) return r;
     if (size == 0 || size % VMM_GRAN)
         return emu_refuse_at("cuMemCreate", CUDA_ERROR_INVALID_VALUE, "size %zu is not a multiple of the granularity (2 MiB)", size);
@@ -91,14 +91,14 @@ EMU_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, 
     emu_device *d = &g_emu.dev[prop->location.id];
     if (size > d->total_mem - d->used_mem) {
         emu_unlock();
-        return CUDA_ERROR_OUT_OF_MEMORY;
+        return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "%zu bytes exceed the free memory of device %d", size, prop->location.id);
     }
     vmm_phys *p = calloc(1, sizeof *p);
     uint8_t *host = p ? vm_backing_new(size) : NULL;
     if (!host) {
         free(p);
         emu_unlock();
-        return CUDA_ERROR_OUT_OF_MEMORY;
+        return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "no host memory for %zu bytes", size);
     }
     p->host = host;
     p->size = size;
@@ -131,7 +131,7 @@ EMU_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!ptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!ptr || flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ptr is NULL or flags are not 0");
     if (alignment == 0) alignment = VMM_GRAN;
     if (size == 0 || size % VMM_GRAN || (alignment & (alignment - 1)) || alignment % VMM_GRAN)
         return emu_refuse_at("cuMemAddressReserve", CUDA_ERROR_INVALID_VALUE, "size %zu and alignment %zu must be multiples of "
@@ -199,7 +199,7 @@ EMU_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!desc || count == 0 || size == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!desc || count == 0 || size == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs desc, count > 0 and size > 0");
     int prot = -1;
     for (size_t i = 0; i < count; i++) {
         if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || desc[i].location.id < 0 || desc[i].location.id >= g_emu.ndev)
@@ -221,9 +221,9 @@ EMU_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!flags || !location) return CUDA_ERROR_INVALID_VALUE;
+    if (!flags || !location) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags or location is NULL");
     if (location->type != CU_MEM_LOCATION_TYPE_DEVICE || location->id < 0 || location->id >= g_emu.ndev)
-        return CUDA_ERROR_INVALID_DEVICE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "location must be CU_MEM_LOCATION_TYPE_DEVICE with a valid ordinal");
     emu_lock();
     const vm_alloc *v = vm_find((uint64_t)ptr, 1);
     int ok = v && v->kind == VA_VMAP;
@@ -238,7 +238,7 @@ EMU_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *pro
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     emu_lock();
     vmm_phys *p = phys_of(handle);
     if (p) *prop = p->prop;
@@ -250,7 +250,7 @@ EMU_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handl
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!handle) return CUDA_ERROR_INVALID_VALUE;
+    if (!handle) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "handle is NULL");
     emu_lock();
     const vm_alloc *v = vm_find((uint64_t)(uintptr_t)addr, 1);
     vmm_phys *p = v && v->kind == VA_VMAP ? v->obj : NULL;
