@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_REGISTERED 0x80000000u /* flags bit: cuMemHostRegister (caller's bytes), not cuMemHostAlloc */
+#define HOST_REGISTERED VM_HOST_REGISTERED
 #define HOST_SYNC_MEMOPS 0x40000000u /* CU_POINTER_ATTRIBUTE_SYNC_MEMOPS set */
 #define HOST_FLAG_MASK 0x0fffffffu
 
