@@ -185,7 +185,8 @@ EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 }
 
 /* ---- occupancy: CUDA's occupancy calculator with the limits of an sm_90 multiprocessor: 2048
- * threads (64 warps) and 32 blocks per SM, 64K registers allocated per warp in units of 256, 228 KiB
+ * threads (64 warps) and 32 blocks per SM, 64K registers in 4 sub-partitions allocated per warp in
+ * units of 256, 228 KiB
  * of shared memory of which each block also takes 1 KiB reserved, allocated in 128-byte units ---- */
 #define SM_COUNT 132
 #define SM_WARPS 64
@@ -222,8 +223,9 @@ static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
     int n = SM_BLOCKS;
     if (SM_WARPS / warps < n) n = SM_WARPS / warps;
     if (o->regs > 0) {
+        /* registers are split between the SM's 4 sub-partitions; each holds whole warps */
         int per_warp = (o->regs * 32 + 255) / 256 * 256;
-        int by_regs = (SM_REGS / per_warp) / warps;
+        int by_regs = ((SM_REGS / 4 / per_warp) * 4) / warps;
         if (by_regs < n) n = by_regs;
     }
     uint64_t smem = o->static_smem + dyn;
