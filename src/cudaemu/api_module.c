@@ -57,6 +57,11 @@ void module_free_ctx(CUcontext ctx)
     }
 }
 
+const char *log_body(const char *log)
+{
+    return strncmp(log, "cudaemu: ", 9) == 0 ? log + 9 : log;
+}
+
 static void put_log(char *buf, size_t cap, const char *msg)
 {
     if (!buf || cap == 0) return;
@@ -170,7 +175,7 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
     char log[1024];
     r = module_load_image(c, image, 0, module, log, sizeof log);
     if (r != CUDA_SUCCESS) {
-        emu_set_detail("cuModuleLoadData: %s", log);
+        emu_set_detail("cuModuleLoadData: %s", log_body(log));
         jit_opts_finish(&o, log, NULL);
         return r;
     }
@@ -232,7 +237,7 @@ EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
     }
     char log[1024];
     r = module_load_image(c, buf, n + 1, module, log, sizeof log);
-    if (r != CUDA_SUCCESS) emu_set_detail("cuModuleLoad('%s'): %s", fname, log);
+    if (r != CUDA_SUCCESS) emu_set_detail("cuModuleLoad('%s'): %s", fname, log_body(log));
     free(buf);
     return r;
 }

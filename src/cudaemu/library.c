@@ -110,7 +110,7 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
             free(lib->ptx);
             free(lib);
         }
-        emu_set_detail("%s: %s", what, log);
+        emu_set_detail("%s: %s", what, log_body(log));
         jit_opts_finish(&o, log, NULL);
         return r;
     }
@@ -202,7 +202,7 @@ static CUresult lib_module(CUlibrary lib, CUcontext ctx, CUmodule *out)
     CUmodule m;
     CUresult r = module_load_ptx(ctx, lib->ptx, lib->len, &m, log, sizeof log);
     if (r != CUDA_SUCCESS) {
-        emu_set_detail("library instance in a context: %s", log);
+        emu_set_detail("library instance in a context: %s", log_body(log));
         return r;
     }
     m->lib = lib;

@@ -1,0 +1,7 @@
+// rdc_helper.cu — compiled with -rdc=true: the device function rdc_main.cu declares.
+__device__ float poly(float x, int k)
+{
+    float r = 1.0f;
+    for (int j = 0; j < k; j++) r = r * x + (float)(j + 1);
+    return r;
+}
