@@ -1,6 +1,6 @@
 /* link_rdc.c — JIT linking of separately compiled device code (nvcc -rdc=true): the kernel of
  * rdc_main.ptx (argv[1]) calls poly(), defined in rdc_helper.ptx (argv[2]) and, as a fatbin, in
- * argv[3]. cuLinkCreate/AddFile/AddData/Complete produce an image cuModuleLoadData loads; the
+ * argv[3]; both carry a .weak copy of an inline template. cuLinkCreate/AddFile/AddData/Complete produce an image cuModuleLoadData loads; the
  * JIT options programs pass (logs, wall time, target, verbosity) are honoured or ignored; inputs
  * the CPU driver cannot link are refused with a log naming them; an unresolved call fails. */
 #include "images_common.h"
@@ -30,7 +30,7 @@ static void run_poly(CUmodule m)
     CHECK(cuLaunchKernel(f, (unsigned)(n + 63) / 64, 1, 1, 64, 1, 1, 0, NULL, args, NULL));
     CHECK(cuMemcpyDtoH(y, dy, bytes));
     for (int i = 0; i < n; i++) {
-        float want = poly_host(x[i], i % 4);
+        float want = poly_host(x[i], i % 4) + 2.0f * x[i];
         if (fabsf(y[i] - want) > 1e-5f * fabsf(want) + 1e-5f) {
             fprintf(stderr, "apply_poly: y[%d] = %g, host says %g\n", i, y[i], want);
             exit(1);
