@@ -1,6 +1,7 @@
 /* api_proc.c — cuGetProcAddress: maps an entry-point name and the caller's CUDA version to the
  * implementation with the matching ABI (e.g. "cuMemAlloc" at >= 3020 -> cuMemAlloc_v2). */
 #include "emu.h"
+#include "proc_gen.h"
 
 #include <string.h>
 
@@ -203,6 +204,61 @@ static const proc_ent g_procs[] = {
     E("cuKernelGetLibrary", 12050, cuKernelGetLibrary),
     E("cuKernelGetParamInfo", 12040, cuKernelGetParamInfo),
     E("cuGetExportTable", 3000, cuGetExportTable),
+    /* textures and surfaces (api_array.c, api_texture.c, api_memory2d.c) */
+    E("cuArrayCreate", 3020, cuArrayCreate_v2),
+    E("cuArrayGetDescriptor", 3020, cuArrayGetDescriptor_v2),
+    E("cuArray3DCreate", 3020, cuArray3DCreate_v2),
+    E("cuArray3DGetDescriptor", 3020, cuArray3DGetDescriptor_v2),
+    E("cuArrayDestroy", 2000, cuArrayDestroy),
+    E("cuArrayGetMemoryRequirements", 11060, cuArrayGetMemoryRequirements),
+    E("cuArrayGetPlane", 11020, cuArrayGetPlane),
+    E("cuArrayGetSparseProperties", 11010, cuArrayGetSparseProperties),
+    E("cuMipmappedArrayCreate", 5000, cuMipmappedArrayCreate),
+    E("cuMipmappedArrayGetLevel", 5000, cuMipmappedArrayGetLevel),
+    E("cuMipmappedArrayGetMemoryRequirements", 11060, cuMipmappedArrayGetMemoryRequirements),
+    E("cuMipmappedArrayDestroy", 5000, cuMipmappedArrayDestroy),
+    E("cuMemcpyHtoA", 3020, cuMemcpyHtoA_v2),
+    E("cuMemcpyAtoH", 3020, cuMemcpyAtoH_v2),
+    E("cuMemcpyHtoAAsync", 3020, cuMemcpyHtoAAsync_v2),
+    E("cuMemcpyAtoHAsync", 3020, cuMemcpyAtoHAsync_v2),
+    E("cuMemcpyDtoA", 3020, cuMemcpyDtoA_v2),
+    E("cuMemcpyAtoD", 3020, cuMemcpyAtoD_v2),
+    E("cuMemcpyAtoA", 3020, cuMemcpyAtoA_v2),
+    E("cuMemcpy3D", 3020, cuMemcpy3D_v2),
+    E("cuMemcpy3DAsync", 3020, cuMemcpy3DAsync_v2),
+    E("cuTexObjectCreate", 5000, cuTexObjectCreate),
+    E("cuTexObjectDestroy", 5000, cuTexObjectDestroy),
+    E("cuTexObjectGetResourceDesc", 5000, cuTexObjectGetResourceDesc),
+    E("cuTexObjectGetTextureDesc", 5000, cuTexObjectGetTextureDesc),
+    E("cuTexObjectGetResourceViewDesc", 5000, cuTexObjectGetResourceViewDesc),
+    E("cuSurfObjectCreate", 5000, cuSurfObjectCreate),
+    E("cuSurfObjectDestroy", 5000, cuSurfObjectDestroy),
+    E("cuSurfObjectGetResourceDesc", 5000, cuSurfObjectGetResourceDesc),
+    E("cuModuleGetTexRef", 2000, cuModuleGetTexRef),
+    E("cuModuleGetSurfRef", 3000, cuModuleGetSurfRef),
+    E("cuTexRefCreate", 2000, cuTexRefCreate),
+    E("cuTexRefDestroy", 2000, cuTexRefDestroy),
+    /* memory pools (api_pool.c; cuMemAllocAsync/cuMemFreeAsync above) */
+    E("cuDeviceGetDefaultMemPool", 11020, cuDeviceGetDefaultMemPool),
+    E("cuDeviceGetMemPool", 11020, cuDeviceGetMemPool),
+    E("cuDeviceSetMemPool", 11020, cuDeviceSetMemPool),
+    E("cuMemPoolCreate", 11020, cuMemPoolCreate),
+    E("cuMemPoolDestroy", 11020, cuMemPoolDestroy),
+    E("cuMemPoolTrimTo", 11020, cuMemPoolTrimTo),
+    E("cuMemPoolSetAttribute", 11020, cuMemPoolSetAttribute),
+    E("cuMemPoolGetAttribute", 11020, cuMemPoolGetAttribute),
+    E("cuMemPoolSetAccess", 11020, cuMemPoolSetAccess),
+    E("cuMemPoolGetAccess", 11020, cuMemPoolGetAccess),
+    E("cuMemAllocFromPoolAsync", 11020, cuMemAllocFromPoolAsync),
+    E("cuMemGetDefaultMemPool", 13000, cuMemGetDefaultMemPool),
+    E("cuMemGetMemPool", 13000, cuMemGetMemPool),
+    E("cuMemSetMemPool", 13000, cuMemSetMemPool),
+    /* stream capture queries and identities (api_misc.c) */
+    E("cuStreamIsCapturing", 10000, cuStreamIsCapturing),
+    E("cuStreamGetCaptureInfo", 12030, cuStreamGetCaptureInfo_v3),
+    E("cuStreamGetDevice", 12080, cuStreamGetDevice),
+    E("cuStreamGetId", 12000, cuStreamGetId),
+    E("cuCtxGetId", 12000, cuCtxGetId),
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
@@ -225,12 +281,31 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
         }
         if (e->version <= cudaVersion && (!best || e->version > best->version)) best = e;
     }
-    if (!best) {
+    /* the generated table (every PFN of cudaTypedefs.h; stubs for what is not implemented) fills in
+     * the versions, per-thread-stream variants and names the table above does not list */
+    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    const emu_proc_gen *gbest = NULL;
+    for (size_t i = 0; i < g_proc_gen_count; i++) {
+        const emu_proc_gen *e = &g_proc_gen[i];
+        if (strcmp(e->name, symbol) != 0) continue;
+        seen = 1;
+        if (e->version > cudaVersion || (e->per_thread && !per_thread)) continue;
+        /* newer version first; at one version the per-thread variant when asked for */
+        if (!gbest || e->version > gbest->version || (e->version == gbest->version && e->per_thread)) gbest = e;
+    }
+    int exact = best && strcmp(best->exported, symbol) == 0 && strcmp(best->name, symbol) != 0;
+    void *fn = NULL;
+    if (exact || (best && (!gbest || best->version > gbest->version ||
+                           (best->version == gbest->version && !gbest->per_thread))))
+        fn = best->fn; /* at equal versions the hand-written table wins, unless a per-thread variant was asked for */
+    else if (gbest)
+        fn = gbest->fn;
+    if (!fn) {
         if (symbolStatus)
             *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         return CUDA_ERROR_NOT_FOUND;
     }
-    *pfn = best->fn;
+    *pfn = fn;
     if (symbolStatus) *symbolStatus = CU_GET_PROC_ADDRESS_SUCCESS;
     return CUDA_SUCCESS;
 }

@@ -79,6 +79,14 @@ static float round_f32(long double x, int rnd)
     return f;
 }
 
+/* A result narrower than its register is sign-extended for a signed destination type and
+ * zero-extended otherwise (PTX ISA, relaxed type-checking of destination operands): cvt.s8.s32 of
+ * -1 into a .b32 register gives 0xffffffff, not 0xff. */
+static uint64_t ext_dst(uint64_t v, int dtype)
+{
+    return TY_KIND(dtype) == TK_S ? (uint64_t)sext(v, TY_LG(dtype)) : zext(v, TY_LG(dtype));
+}
+
 static uint64_t store_int(int64_t sv, uint64_t uv, int is_signed_src, int dtype, int sat)
 {
     int lg = TY_LG(dtype);
@@ -93,7 +101,7 @@ static uint64_t store_int(int64_t sv, uint64_t uv, int is_signed_src, int dtype,
             } else {
                 sv = uv > (uint64_t)hi ? hi : (int64_t)uv;
             }
-            return zext((uint64_t)sv, lg);
+            return ext_dst((uint64_t)sv, dtype);
         }
         uint64_t hi = (UINT64_C(1) << bits) - 1;
         if (is_signed_src) {
@@ -106,7 +114,7 @@ static uint64_t store_int(int64_t sv, uint64_t uv, int is_signed_src, int dtype,
         if (dsigned && !is_signed_src && uv > (uint64_t)INT64_MAX) return (uint64_t)INT64_MAX;
         if (!dsigned && is_signed_src && sv < 0) return 0;
     }
-    return zext(is_signed_src ? (uint64_t)sv : uv, lg);
+    return ext_dst(is_signed_src ? (uint64_t)sv : uv, dtype);
 }
 
 static uint64_t float_to_int(double v, int dtype, int rnd)
@@ -120,7 +128,7 @@ static uint64_t float_to_int(double v, int dtype, int rnd)
         if (v <= lo) r = bits == 64 ? INT64_MIN : (int64_t)lo;
         else if (v >= hi) r = bits == 64 ? INT64_MAX : (int64_t)hi - 1;
         else r = (int64_t)v;
-        return zext((uint64_t)r, lg);
+        return ext_dst((uint64_t)r, dtype);
     }
     double hi = ldexp(1.0, bits);
     if (v <= 0) return 0;

@@ -1,0 +1,67 @@
+/* regress.c — minimal programs for the wrong answers the differential tester found in cudaemu, each
+ * with fixed inputs and the value thread 0 must produce (checked against the reference too, so a
+ * wrong reference cannot hide a regression). `lepton-difftest --regress` runs them. */
+#include "difftest.h"
+
+#include <string.h>
+
+static inline opnd r32(int i) { opnd o = {RC_32, (uint8_t)i, 0, 0}; return o; }
+static inline opnd r64(int i) { opnd o = {RC_64, (uint8_t)i, 0, 0}; return o; }
+static inline opnd pr(int i) { opnd o = {RC_P, (uint8_t)i, 0, 0}; return o; }
+static inline opnd imm(uint64_t v) { opnd o = {RC_IMM, 0, 0, v}; return o; }
+
+/* word index of a 32-bit register, of the low/high half of a 64-bit one, of the predicate bits */
+#define W_R(i) (i)
+#define W_RDLO(i) (NR_OUT + 2 * (i))
+#define W_RDHI(i) (NR_OUT + 2 * (i) + 1)
+#define W_PRED (NR_OUT + 2 * NQ)
+
+static void over(prog *p, int word, uint32_t v)
+{
+    p->over[p->nover].word = word;
+    p->over[p->nover].val = v;
+    p->nover++;
+}
+
+static insn *one(prog *p, int op, int ty, int ty2)
+{
+    stmt *s = block_push(&p->top);
+    s->in.op = (uint8_t)op;
+    s->in.ty = (uint8_t)ty;
+    s->in.ty2 = (uint8_t)ty2;
+    return &s->in;
+}
+
+const char *regress_case(int i, prog *p, int *word, uint32_t *val)
+{
+    memset(p, 0, sizeof *p);
+    p->seed = 1000 + (uint64_t)i;
+    p->nt = 32;
+    p->nblocks = 1;
+    p->kind32[2] = p->kind32[3] = K_FLT; /* %r2, %r3: f32; %rd2..%rd4: f64; the rest integers */
+    p->kind64[2] = p->kind64[3] = p->kind64[4] = K_FLT;
+    insn *in;
+    switch (i) {
+    /* cvt to a narrow signed type sign-extends into the wider register */
+    case 0:
+        in = one(p, I_CVT, TS8, TS32);
+        in->d = r32(0), in->a = r32(1);
+        over(p, W_R(1), 0xff);
+        *word = W_R(0), *val = 0xffffffffu;
+        return "cvt.s8.s32 of 0xff into a .b32 register";
+    case 1:
+        in = one(p, I_CVT, TS16, TS32);
+        in->fl = FL_SAT, in->d = r32(0), in->a = r32(1);
+        over(p, W_R(1), 0x87654321u);
+        *word = W_R(0), *val = 0xffff8000u;
+        return "cvt.sat.s16.s32 of -2023406815";
+    case 2:
+        in = one(p, I_CVT, TS8, TF32);
+        in->mod = RN_RZI, in->d = r32(0), in->a = r32(3);
+        over(p, W_R(3), 0xc0600000u); /* -3.5 */
+        *word = W_R(0), *val = 0xfffffffdu;
+        return "cvt.rzi.s8.f32 of -3.5";
+    default: break;
+    }
+    return NULL;
+}
