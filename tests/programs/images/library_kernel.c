@@ -71,6 +71,15 @@ int main(int argc, char **argv)
     CHECK(cuGetProcAddress("cuLibraryLoadData", (void **)&load, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &q));
     EXPECT(load != NULL && q == CU_GET_PROC_ADDRESS_SUCCESS);
 
+    /* private driver tables: none is served, and asking is not an error that breaks anything */
+    typedef CUresult (*pfn_export)(const void **, const CUuuid *);
+    pfn_export get_export = NULL;
+    CHECK(cuGetProcAddress("cuGetExportTable", (void **)&get_export, 3000, CU_GET_PROC_ADDRESS_DEFAULT, NULL));
+    const CUuuid some = {{0x6b, 0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
+                          (char)0xd9, 0x39, 0x12, (char)0xfd, (char)0x9d, (char)0xf9}};
+    const void *table = &some;
+    EXPECT(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
+
     /* a library can be loaded before any context exists */
     CUlibrary lib;
     CHECK(load(&lib, ptx, NULL, NULL, 0, NULL, NULL, 0));
@@ -129,6 +138,20 @@ int main(int argc, char **argv)
     const char *fname;
     CHECK(cuFuncGetName(&fname, f1));
     EXPECT(strcmp(fname, "add_bias") == 0);
+    CUmodule fmod;
+    CHECK(cuFuncGetModule(&fmod, f1));
+    EXPECT(fmod == mod);
+    unsigned nfunc = 0;
+    CHECK(cuModuleGetFunctionCount(&nfunc, mod));
+    EXPECT(nfunc == 2);
+    CUfunction fl[2] = {NULL, NULL};
+    CHECK(cuModuleEnumerateFunctions(fl, 2, mod));
+    EXPECT((fl[0] == f1 || fl[1] == f1) && fl[0] != fl[1]);
+    CHECK(cuFuncGetParamInfo(f1, 0, &off, &sz));
+    EXPECT(off == 0 && sz == 8);
+    CUmoduleLoadingMode lm;
+    CHECK(cuModuleGetLoadingMode(&lm));
+    EXPECT(lm == CU_MODULE_EAGER_LOADING || lm == CU_MODULE_LAZY_LOADING);
 
     /* context 2: the same CUkernel handles, its own copy of the global */
     CUcontext ctx2;
