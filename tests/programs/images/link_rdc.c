@@ -1,8 +1,9 @@
 /* link_rdc.c — JIT linking of separately compiled device code (nvcc -rdc=true): the kernel of
  * rdc_main.ptx (argv[1]) calls poly(), defined in rdc_helper.ptx (argv[2]) and, as a fatbin, in
- * argv[3]; both carry a .weak copy of an inline template. cuLinkCreate/AddFile/AddData/Complete produce an image cuModuleLoadData loads; the
- * JIT options programs pass (logs, wall time, target, verbosity) are honoured or ignored; inputs
- * the CPU driver cannot link are refused with a log naming them; an unresolved call fails. */
+ * argv[3]; both carry a .weak copy of an inline template. cuLinkCreate/AddFile/AddData/Complete
+ * produce an image cuModuleLoadData loads; the JIT options programs pass (logs, wall time, target,
+ * verbosity) are honoured or ignored; inputs the CPU driver cannot link (an object file; a
+ * SASS-only fatbin, argv[4]) are refused with a log naming them; an unresolved call fails. */
 #include "images_common.h"
 
 #include <stdint.h>
@@ -44,8 +45,8 @@ static void run_poly(CUmodule m)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MAIN_PTX HELPER_PTX HELPER_FATBIN\n", argv[0]);
+    if (argc != 5) {
+        fprintf(stderr, "usage: %s MAIN_PTX HELPER_PTX HELPER_FATBIN SASS_ONLY_FATBIN\n", argv[0]);
         return 2;
     }
     make_context();
@@ -75,6 +76,9 @@ int main(int argc, char **argv)
         /* an input kind the CPU driver cannot link: refused, the link goes on */
         EXPECT(cuLinkAddData(ls, CU_JIT_INPUT_OBJECT, helper, hlen, "host.o", 0, NULL, NULL) == CUDA_ERROR_NOT_SUPPORTED);
         EXPECT(strstr(err, "CU_JIT_INPUT_OBJECT") != NULL);
+        /* a fatbin with machine code only: refused with the fix in the error log */
+        EXPECT(cuLinkAddFile(ls, CU_JIT_INPUT_FATBINARY, argv[4], 0, NULL, NULL) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+        EXPECT(strstr(err, "only machine code for sm_80") && strstr(err, "arch=compute_80,code=compute_80"));
         void *cubin;
         size_t size;
         CHECK(cuLinkComplete(ls, &cubin, &size));
