@@ -165,8 +165,9 @@ CUresult module_load_image(CUcontext c, const void *image, size_t size, CUmodule
 EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
                                     void **optionValues)
 {
-    if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
-    if (numOptions && (!options || !optionValues)) return CUDA_ERROR_INVALID_VALUE;
+    if (!module || !image) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !module ? "module" : "image");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -225,7 +226,7 @@ CUresult emu_read_file(const char *fname, char **out, size_t *outlen)
 
 EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
 {
-    if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
+    if (!module || !fname) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !module ? "module" : "fname");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -487,10 +488,11 @@ EMU_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int 
 
 EMU_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction function)
 {
-    if (!state) return CUDA_ERROR_INVALID_VALUE;
+    if (!state) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "state is NULL");
     emu_lock();
     CUresult r = func_ok(function);
     emu_unlock();
+    if (r != CUDA_SUCCESS) return EMU_REFUSE(r, "%p is not a loaded function", (void *)function);
     if (r == CUDA_SUCCESS) *state = CU_FUNCTION_LOADING_STATE_LOADED; /* modules load eagerly */
     return r;
 }
@@ -500,5 +502,6 @@ EMU_API CUresult cuFuncLoad(CUfunction function)
     emu_lock();
     CUresult r = func_ok(function);
     emu_unlock();
+    if (r != CUDA_SUCCESS) return EMU_REFUSE(r, "%p is not a loaded function", (void *)function);
     return r;
 }
