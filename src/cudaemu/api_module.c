@@ -148,6 +148,18 @@ CUresult module_load_ptx(CUcontext c, const char *text, size_t len, CUmodule *mo
     return CUDA_SUCCESS;
 }
 
+void module_describe(const ptx_module *pm, char *buf, size_t cap)
+{
+    size_t l = strlen(buf);
+    for (int i = 0; i < pm->nfuncs && l + 1 < cap; i++) {
+        const ptx_func *f = &pm->funcs[i];
+        if (!f->is_entry) continue;
+        snprintf(buf + l, cap - l, "\n  kernel %s: %d parameter(s) in %u bytes, %u bytes static shared, %u bytes local", f->name,
+                 f->nparams, f->kparam_size, f->static_shared, f->total_local);
+        l = strlen(buf);
+    }
+}
+
 CUresult module_load_image(CUcontext c, const void *image, size_t size, CUmodule *module, char *log, size_t logsz)
 {
     image_ptx ip;
@@ -180,6 +192,7 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
         jit_opts_finish(&o, log, NULL);
         return r;
     }
+    if (o.verbose) module_describe((*module)->pm, log, sizeof log);
     jit_opts_finish(&o, NULL, log);
     return CUDA_SUCCESS;
 }

@@ -140,6 +140,7 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
     emu_unlock();
     snprintf(log, sizeof log, "cudaemu: library of PTX %d.%d for sm_%d loaded: %d kernel(s)", lib->meta->version_major,
              lib->meta->version_minor, lib->meta->sm, nent);
+    if (o.verbose) module_describe(lib->meta, log, sizeof log);
     jit_opts_finish(&o, NULL, log);
     *library = lib;
     return CUDA_SUCCESS;

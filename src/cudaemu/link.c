@@ -220,7 +220,7 @@ EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *size
         memcpy(img + hl, state->body, state->len);
         img[n] = 0;
         /* the checks a linker makes: every declared function defined once, the whole parses */
-        char log[1024], msg[1100];
+        char log[1024], msg[2048];
         ptx_module *pm = NULL;
         if (ptx_load(img, n, placeholder_var, NULL, log, sizeof log, &pm) != 0) {
             ptx_free(pm);
@@ -232,6 +232,7 @@ EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *size
         for (int i = 0; i < pm->nfuncs; i++) nent += pm->funcs[i].is_entry != 0;
         snprintf(msg, sizeof msg, "cudaemu: linked %d input(s) into one PTX %d.%d module: %d kernel(s), %d function(s)",
                  state->ninputs, state->vmaj, state->vmin, nent, pm->nfuncs);
+        if (state->o.verbose) module_describe(pm, msg, sizeof msg);
         ptx_free(pm);
         state->image = img;
         state->imagelen = n + 1;

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
     printf("info log: %s (wall %.3f ms)\n", info, wall);
     EXPECT(wall >= 0.0f);
     EXPECT(err[0] == 0);
+    EXPECT(strstr(info, "scale") != NULL); /* CU_JIT_LOG_VERBOSE: the info log names the kernels */
     CHECK(cuModuleGetFunction(&f, m2, "scale"));
     run_scale(f, 4099, -0.75f);
 
