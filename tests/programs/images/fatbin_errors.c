@@ -1,8 +1,8 @@
 /* fatbin_errors.c — images cudaemu cannot run are refused the way the driver refuses them: a fatbin
- * with machine code only (nvcc -gencode arch=compute_80,code=sm_80, argv[1]) and a bare cubin give
- * CUDA_ERROR_NO_BINARY_FOR_GPU with a JIT error log naming the fix; a truncated or corrupted
- * fatbin (made from argv[2], a compressed one) gives CUDA_ERROR_INVALID_IMAGE. Afterwards the
- * context still loads and runs the good image. */
+ * with machine code only (nvcc -gencode arch=compute_80,code=sm_80, argv[1]), one with LTO IR only
+ * (code=lto_80, argv[3]) and a bare cubin give CUDA_ERROR_NO_BINARY_FOR_GPU with a JIT error log
+ * naming the fix; a truncated or corrupted fatbin (made from argv[2], a compressed one) gives
+ * CUDA_ERROR_INVALID_IMAGE. Afterwards the context still loads and runs the good image. */
 #include "images_common.h"
 
 #include <stdint.h>
@@ -32,8 +32,8 @@ static void expect_log(const char *log, const char *want)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s SASS_ONLY_FATBIN COMPRESSED_FATBIN\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s SASS_ONLY_FATBIN COMPRESSED_FATBIN LTO_ONLY_FATBIN\n", argv[0]);
         return 2;
     }
     size_t slen, glen;
@@ -54,6 +54,15 @@ int main(int argc, char **argv)
     EXPECT(cuModuleLoad(&m, argv[1]) == CUDA_ERROR_NO_BINARY_FOR_GPU);
     CUlibrary lib;
     EXPECT(cuLibraryLoadData(&lib, sass, NULL, NULL, 0, NULL, NULL, 0) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+
+    /* LTO IR only (code=lto_80): no PTX either */
+    err[0] = 0;
+    vals[1] = (void *)(uintptr_t)sizeof err;
+    size_t llen;
+    char *lto = read_file(argv[3], &llen);
+    EXPECT(cuModuleLoadDataEx(&m, lto, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    expect_log(err, "only LTO IR for compute_80");
+    free(lto);
 
     /* the bare cubin inside it */
     unsigned char *elf = entry(sass, 2);
