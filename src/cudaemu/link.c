@@ -56,7 +56,10 @@ static int starts(const char *p, const char *end, const char *word)
 static CUresult add_ptx(CUlinkState s, const char *text, size_t len, const char *name)
 {
     char note[300];
-    snprintf(note, sizeof note, "\n// ---- cudaemu link input %d: %s\n", s->ninputs + 1, name ? name : "(unnamed)");
+    snprintf(note, sizeof note - 1, "\n// ---- cudaemu link input %d: %s", s->ninputs + 1, name ? name : "(unnamed)");
+    for (char *c = note + 1; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = '?'; /* the name stays inside its comment line */
+    strcat(note, "\n");
     if (append(s, note, strlen(note)) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
     const char *p = text, *end = text + len;
     while (p < end) {
