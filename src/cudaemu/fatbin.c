@@ -604,6 +604,7 @@ static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...)
 
 #define ENTRY_PTX 1
 #define ENTRY_ELF 2
+#define ENTRY_LTO 8 /* NVVM IR for link-time optimisation (code=lto_XX) */
 #define ENTRY_FLAG_LZ4 0x2000ull
 #define ENTRY_FLAG_ZSTD 0x8000ull
 
@@ -636,7 +637,7 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
                     "cudaemu: fatbin truncated: the header announces %llu bytes, the image has %zu",
                     (unsigned long long)total, size);
     const uint8_t *best = NULL, *higher = NULL;
-    int best_arch = -1, higher_arch = 1 << 30, sass_arch = 0, entries = 0;
+    int best_arch = -1, higher_arch = 1 << 30, sass_arch = 0, lto_arch = 0, entries = 0;
     for (uint64_t off = hsz; off < total;) {
         if (total - off < 16) return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin entry header truncated");
         const uint8_t *e = fb + off;
@@ -658,6 +659,8 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
             }
         } else if (kind == ENTRY_ELF && !sass_arch) {
             sass_arch = arch;
+        } else if (kind == ENTRY_LTO && !lto_arch) {
+            lto_arch = arch;
         }
         entries++;
         off += ehs + psz;
@@ -668,6 +671,11 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
     }
     if (!best) {
         if (sass_arch) return no_binary(sass_arch, "fatbin", log, logsz);
+        if (lto_arch)
+            return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
+                        "cudaemu: fatbin: this image holds only LTO IR for compute_%d (code=lto_%d); the CPU driver needs "
+                        "PTX (compile with -gencode arch=compute_%d,code=compute_%d)",
+                        lto_arch, lto_arch, lto_arch, lto_arch);
         return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin with %d entries holds no PTX", entries);
     }
     uint32_t ehs = rd32(best + 4);
