@@ -1,9 +1,20 @@
 /* api_misc.c — small entry points that clients such as cuda.core call on every allocation or
  * launch: stream-capture queries (streams are never capturing: cuStreamBeginCapture is not offered,
- * all work runs when it is enqueued) and stream/context identity. */
+ * all work runs when it is enqueued), the stream's id and device; with their per-thread-stream
+ * (_ptsz) twins. */
 #include "emu.h"
 
 #include <stdlib.h>
+
+#undef cuStreamGetCaptureInfo
+EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out);
+EMU_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                           cuuint64_t *id_out, CUgraph *graph_out,
+                                           const CUgraphNode **dependencies_out, size_t *numDependencies_out);
+EMU_API CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                           cuuint64_t *id_out, CUgraph *graph_out,
+                                           const CUgraphNode **dependencies_out,
+                                           const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out);
 
 /* A stream argument that names a live stream, or one of the default streams, with a current
  * context; the context the stream belongs to is returned in *ctx. */
@@ -63,9 +74,9 @@ EMU_API CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
     return CUDA_SUCCESS;
 }
 
-/* Identities: the legacy and per-thread default streams have fixed ids (1 and 2); other streams
- * and contexts get the next number the first time they are asked for. A handle destroyed and
- * then reused by a new object at the same address before the next query keeps the old id. */
+/* Stream ids: the legacy and per-thread default streams have fixed ids (1 and 2); other streams
+ * get the next number the first time they are asked for. A stream destroyed and then reused by a
+ * new one at the same address before the next query keeps the old id. */
 typedef struct ident {
     const void *p;
     int kind;
@@ -119,4 +130,68 @@ EMU_API CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId)
         return CUDA_SUCCESS;
     }
     return ident_of(H_STREAM, hStream, streamId);
+}
+
+EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out)
+{
+    return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, NULL, NULL, NULL, NULL);
+}
+
+EMU_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                           cuuint64_t *id_out, CUgraph *graph_out,
+                                           const CUgraphNode **dependencies_out, size_t *numDependencies_out)
+{
+    return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, NULL,
+                                     numDependencies_out);
+}
+
+/* per-thread-default-stream twins: that stream behaves like the legacy one here */
+EMU_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus);
+EMU_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus)
+{
+    return cuStreamIsCapturing(hStream, captureStatus);
+}
+
+EMU_API CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                             cuuint64_t *id_out);
+EMU_API CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                             cuuint64_t *id_out)
+{
+    return cuStreamGetCaptureInfo(hStream, captureStatus_out, id_out);
+}
+
+EMU_API CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                                cuuint64_t *id_out, CUgraph *graph_out,
+                                                const CUgraphNode **dependencies_out, size_t *numDependencies_out);
+EMU_API CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                                cuuint64_t *id_out, CUgraph *graph_out,
+                                                const CUgraphNode **dependencies_out, size_t *numDependencies_out)
+{
+    return cuStreamGetCaptureInfo_v2(hStream, captureStatus_out, id_out, graph_out, dependencies_out,
+                                     numDependencies_out);
+}
+
+EMU_API CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                                cuuint64_t *id_out, CUgraph *graph_out,
+                                                const CUgraphNode **dependencies_out,
+                                                const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out);
+EMU_API CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                                cuuint64_t *id_out, CUgraph *graph_out,
+                                                const CUgraphNode **dependencies_out,
+                                                const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out)
+{
+    return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, edgeData_out,
+                                     numDependencies_out);
+}
+
+EMU_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device);
+EMU_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
+{
+    return cuStreamGetDevice(hStream, device);
+}
+
+EMU_API CUresult cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId);
+EMU_API CUresult cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId)
+{
+    return cuStreamGetId(hStream, streamId);
 }

@@ -9,18 +9,29 @@
  * stored and reported but change nothing. Pools cannot be shared between processes (no handle
  * types); a device pool is accessible from its own device only.
  *
+ * Each entry point has its per-thread-default-stream (_ptsz) twin.
+ *
  * Host pools (location CU_MEM_LOCATION_TYPE_HOST / HOST_NUMA node 0 / HOST_NUMA_CURRENT, as
  * cuda.core's PinnedMemoryResource makes) hand out page-locked host memory from cuMemHostAlloc; the
- * returned pointer is the host address, which is also the device address (unified addressing). */
+ * returned pointer is the host address, which is also the device address (unified addressing).
+ * Managed pools (allocation type CU_MEM_ALLOCATION_TYPE_MANAGED, as cuda.core's
+ * ManagedMemoryResource uses; location none, a device or the host) hand out cuMemAllocManaged
+ * memory. Each (type, location) has its own default and current pool. */
 #include "emu.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define HOST_POOL (-1) /* dev of a host-located pool */
+#define NO_LOCATION (-2) /* dev of a managed pool without a preferred location */
+#define MAX_DEVS 64
+/* default/current pool slots: pinned device pools, the pinned host pool, managed pools (device,
+ * host, no location) */
+#define NSLOTS (2 * MAX_DEVS + 3)
 
 struct CUmemPoolHandle_st {
-    int dev; /* owning device, or HOST_POOL */
+    int dev; /* owning device, HOST_POOL or NO_LOCATION */
+    int managed; /* CU_MEM_ALLOCATION_TYPE_MANAGED */
     int is_default;
     size_t max_size; /* 0: up to the device memory */
     cuuint64_t release_threshold;
@@ -33,7 +44,7 @@ typedef struct pool_alloc {
     uint64_t base;
     size_t size;
     CUmemoryPool pool;
-    int host; /* page-locked host memory (cuMemHostAlloc) rather than device memory */
+    int host; /* page-locked host memory (cuMemHostAlloc) rather than device or managed memory */
 } pool_alloc;
 
 /* All state below is guarded by the global emu lock. */
@@ -41,9 +52,15 @@ static CUmemoryPool *g_pools; /* every live pool (default ones included) */
 static size_t g_npools, g_cappools;
 static pool_alloc *g_pallocs;
 static size_t g_npallocs, g_cappallocs;
-#define MAX_DEVS 64
-static CUmemoryPool g_default[MAX_DEVS], g_current[MAX_DEVS];
-static CUmemoryPool g_default_host, g_current_host;
+static CUmemoryPool g_default[NSLOTS], g_current[NSLOTS];
+
+static int slot_of(int managed, int where)
+{
+    int base = managed ? MAX_DEVS + 1 : 0;
+    if (where == NO_LOCATION) return managed ? 2 * MAX_DEVS + 2 : -1;
+    if (where == HOST_POOL) return base + MAX_DEVS;
+    return where >= 0 && where < MAX_DEVS ? base + where : -1;
+}
 
 static int pool_live(CUmemoryPool p)
 {
@@ -81,38 +98,52 @@ static void prune(void)
     g_npallocs = k;
 }
 
-/* The default pool of device dev, created on first use. Lock held. */
-static CUresult default_pool(int dev, CUmemoryPool *out)
+/* The default pool of a type and location (device ordinal, HOST_POOL or NO_LOCATION), created on
+ * first use. Lock held. */
+static CUresult default_pool(int managed, int where, CUmemoryPool *out)
 {
-    if (dev != HOST_POOL && (dev < 0 || dev >= MAX_DEVS)) return CUDA_ERROR_INVALID_DEVICE;
-    CUmemoryPool *slot = dev == HOST_POOL ? &g_default_host : &g_default[dev];
-    if (!*slot) {
+    int k = slot_of(managed, where);
+    if (k < 0) return CUDA_ERROR_INVALID_DEVICE;
+    if (!g_default[k]) {
         CUmemoryPool p = calloc(1, sizeof *p);
         if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-        p->dev = dev;
+        p->dev = where;
+        p->managed = managed;
         p->is_default = 1;
         p->reuse_follow = p->reuse_opportunistic = p->reuse_internal = 1;
         if (pool_register(p) != CUDA_SUCCESS) {
             free(p);
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
-        *slot = p;
+        g_default[k] = p;
     }
-    *out = *slot;
+    *out = g_default[k];
     return CUDA_SUCCESS;
 }
 
-static CUresult current_pool(int dev, CUmemoryPool *out)
+static CUresult current_pool(int managed, int where, CUmemoryPool *out)
 {
-    if (dev == HOST_POOL && g_current_host) {
-        *out = g_current_host;
+    int k = slot_of(managed, where);
+    if (k >= 0 && g_current[k]) {
+        *out = g_current[k];
         return CUDA_SUCCESS;
     }
-    if (dev >= 0 && dev < MAX_DEVS && g_current[dev]) {
-        *out = g_current[dev];
-        return CUDA_SUCCESS;
+    return default_pool(managed, where, out);
+}
+
+/* Makes pool the current one of its type and location (it must be of that type and location). */
+static CUresult set_current(int managed, int where, CUmemoryPool pool, const char *fn)
+{
+    int k = slot_of(managed, where);
+    emu_lock();
+    if (k < 0 || !pool || !pool_live(pool) || pool->dev != where || pool->managed != managed) {
+        emu_unlock();
+        emu_set_detail("%s: the pool is not a live %s pool of that location", fn, managed ? "managed" : "pinned");
+        return CUDA_ERROR_INVALID_VALUE;
     }
-    return default_pool(dev, out);
+    g_current[k] = pool;
+    emu_unlock();
+    return CUDA_SUCCESS;
 }
 
 static CUresult check_dev(CUdevice dev)
@@ -123,14 +154,14 @@ static CUresult check_dev(CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-/* A pool location: one device, or the host (the one host NUMA node, 0). *where gets the device
- * ordinal or HOST_POOL. */
+/* A pool location: one device, or the host (the one host NUMA node, 0), or (managed pools only)
+ * no location. *where gets the device ordinal, HOST_POOL or NO_LOCATION. */
 static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType type, const char *fn, int *where)
 {
     if (!loc) return CUDA_ERROR_INVALID_VALUE;
-    if (type != CU_MEM_ALLOCATION_TYPE_PINNED) {
-        emu_set_detail("%s: allocation type %d not supported (only CU_MEM_ALLOCATION_TYPE_PINNED)", fn, (int)type);
-        return CUDA_ERROR_NOT_SUPPORTED;
+    if (type != CU_MEM_ALLOCATION_TYPE_PINNED && type != CU_MEM_ALLOCATION_TYPE_MANAGED) {
+        emu_set_detail("%s: allocation type %d is neither PINNED nor MANAGED", fn, (int)type);
+        return CUDA_ERROR_INVALID_VALUE;
     }
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -147,8 +178,15 @@ static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType typ
         }
         *where = HOST_POOL;
         return CUDA_SUCCESS;
+    case CU_MEM_LOCATION_TYPE_NONE:
+        if (type == CU_MEM_ALLOCATION_TYPE_MANAGED) {
+            *where = NO_LOCATION;
+            return CUDA_SUCCESS;
+        }
+        /* fall through */
     default:
-        emu_set_detail("%s: location type %d not supported for a pool", fn, (int)loc->type);
+        emu_set_detail("%s: location type %d not valid for a %s pool", fn, (int)loc->type,
+                       type == CU_MEM_ALLOCATION_TYPE_MANAGED ? "managed" : "pinned");
         return CUDA_ERROR_INVALID_VALUE;
     }
 }
@@ -159,7 +197,7 @@ EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
     CUresult r = check_dev(dev);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    r = default_pool(dev, pool_out);
+    r = default_pool(0, dev, pool_out);
     emu_unlock();
     return r;
 }
@@ -170,7 +208,7 @@ EMU_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
     CUresult r = check_dev(dev);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    r = current_pool(dev, pool);
+    r = current_pool(0, dev, pool);
     emu_unlock();
     return r;
 }
@@ -179,15 +217,7 @@ EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 {
     CUresult r = check_dev(dev);
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    if (!pool || !pool_live(pool) || pool->dev != dev) {
-        emu_unlock();
-        emu_set_detail("cuDeviceSetMemPool: the pool is not a live pool of device %d", (int)dev);
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    g_current[dev] = pool;
-    emu_unlock();
-    return CUDA_SUCCESS;
+    return set_current(0, dev, pool, "cuDeviceSetMemPool");
 }
 
 EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location, CUmemAllocationType type)
@@ -197,7 +227,7 @@ EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *l
     CUresult r = check_location(location, type, "cuMemGetDefaultMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    r = default_pool(where, pool_out);
+    r = default_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool_out);
     emu_unlock();
     return r;
 }
@@ -209,7 +239,7 @@ EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CU
     CUresult r = check_location(location, type, "cuMemGetMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    r = current_pool(where, pool);
+    r = current_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool);
     emu_unlock();
     return r;
 }
@@ -219,16 +249,7 @@ EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType ty
     int where;
     CUresult r = check_location(location, type, "cuMemSetMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
-    if (where != HOST_POOL) return cuDeviceSetMemPool(where, pool);
-    emu_lock();
-    if (!pool || !pool_live(pool) || pool->dev != HOST_POOL) {
-        emu_unlock();
-        emu_set_detail("cuMemSetMemPool: the pool is not a live host pool");
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    g_current_host = pool;
-    emu_unlock();
-    return CUDA_SUCCESS;
+    return set_current(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool, "cuMemSetMemPool");
 }
 
 EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
@@ -246,6 +267,7 @@ EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props
     CUmemoryPool p = calloc(1, sizeof *p);
     if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
     p->dev = where;
+    p->managed = props->allocType == CU_MEM_ALLOCATION_TYPE_MANAGED;
     p->max_size = props->maxSize;
     p->reuse_follow = p->reuse_opportunistic = p->reuse_internal = 1;
     emu_lock();
@@ -270,7 +292,7 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
     }
     if (pool->is_default) {
         emu_unlock();
-        emu_set_detail("cuMemPoolDestroy: a device's default pool cannot be destroyed");
+        emu_set_detail("cuMemPoolDestroy: a default pool cannot be destroyed");
         return CUDA_ERROR_INVALID_VALUE;
     }
     /* Allocations still outstanding stay valid (cuMemFree/cuMemFreeAsync release them), as on a GPU
@@ -282,9 +304,8 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
             g_pools[i] = g_pools[--g_npools];
             break;
         }
-    for (int d = 0; d < MAX_DEVS; d++)
-        if (g_current[d] == pool) g_current[d] = NULL; /* the device falls back to its default pool */
-    if (g_current_host == pool) g_current_host = NULL;
+    for (int k = 0; k < NSLOTS; k++)
+        if (g_current[k] == pool) g_current[k] = NULL; /* the location falls back to its default pool */
     emu_unlock();
     free(pool);
     return CUDA_SUCCESS;
@@ -378,7 +399,7 @@ EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *ma
         if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE && map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READ &&
             map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE)
             return CUDA_ERROR_INVALID_VALUE;
-        if (dev == HOST_POOL) continue; /* page-locked host memory: every device reaches it */
+        if (dev < 0) continue; /* host or managed memory without a location: every device reaches it */
         if (map[i].location.id == dev) {
             /* the owning device always has read-write access, which cannot be revoked */
             if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE) return CUDA_ERROR_INVALID_VALUE;
@@ -401,8 +422,7 @@ EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPo
     int dev = ok ? memPool->dev : -1;
     emu_unlock();
     if (!ok) return CUDA_ERROR_INVALID_VALUE;
-    *flags = location->id == dev || dev == HOST_POOL ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE
-                                                     : CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    *flags = location->id == dev || dev < 0 ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     return CUDA_SUCCESS;
 }
 
@@ -419,7 +439,7 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
         emu_unlock();
         return CUDA_ERROR_INVALID_VALUE;
     }
-    if (pool->dev != c->dev && pool->dev != HOST_POOL) {
+    if (pool->dev != c->dev && pool->dev >= 0 && !pool->managed) {
         emu_unlock();
         emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d", pool->dev,
                        c->dev);
@@ -444,8 +464,14 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     }
     uint64_t a = 0;
     size_t size = bytesize;
-    int host = pool->dev == HOST_POOL;
-    if (host) {
+    int host = pool->dev == HOST_POOL && !pool->managed;
+    if (pool->managed) {
+        CUdeviceptr m = 0;
+        r = cuMemAllocManaged(&m, bytesize, CU_MEM_ATTACH_GLOBAL);
+        a = (uint64_t)m;
+        const vm_alloc *v = r == CUDA_SUCCESS ? vm_find(a, 1) : NULL;
+        if (v) size = (size_t)v->size;
+    } else if (host) {
         void *hp = NULL;
         r = cuMemHostAlloc(&hp, bytesize, CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP);
         a = (uint64_t)(uintptr_t)hp;
@@ -473,7 +499,7 @@ EMU_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hS
     if (r != CUDA_SUCCESS) return r;
     CUmemoryPool pool;
     emu_lock();
-    r = current_pool(c->dev, &pool);
+    r = current_pool(0, c->dev, &pool);
     emu_unlock();
     if (r != CUDA_SUCCESS) return r;
     return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
@@ -489,11 +515,33 @@ EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     size_t i = 0;
     while (i < g_npallocs && g_pallocs[i].base != (uint64_t)dptr) i++;
     int host = i < g_npallocs && g_pallocs[i].host;
-    r = host ? cuMemFreeHost((void *)(uintptr_t)dptr) : vm_free((uint64_t)dptr, VA_USER);
+    if (host)
+        r = cuMemFreeHost((void *)(uintptr_t)dptr);
+    else if ((r = vm_free((uint64_t)dptr, VA_USER)) != CUDA_SUCCESS)
+        r = vm_free((uint64_t)dptr, VA_MANAGED); /* from a managed pool */
     if (r == CUDA_SUCCESS && i < g_npallocs) {
         if (g_pallocs[i].pool) g_pallocs[i].pool->used -= g_pallocs[i].size;
         g_pallocs[i] = g_pallocs[--g_npallocs];
     }
     emu_unlock();
     return r;
+}
+
+/* per-thread-default-stream twins: that stream behaves like the legacy one here */
+EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
+EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    return cuMemAllocAsync(dptr, bytesize, hStream);
+}
+
+EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
+EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
+{
+    return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
+}
+
+EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream);
+EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
+{
+    return cuMemFreeAsync(dptr, hStream);
 }

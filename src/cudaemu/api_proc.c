@@ -238,27 +238,6 @@ static const proc_ent g_procs[] = {
     E("cuModuleGetSurfRef", 3000, cuModuleGetSurfRef),
     E("cuTexRefCreate", 2000, cuTexRefCreate),
     E("cuTexRefDestroy", 2000, cuTexRefDestroy),
-    /* memory pools (api_pool.c; cuMemAllocAsync/cuMemFreeAsync above) */
-    E("cuDeviceGetDefaultMemPool", 11020, cuDeviceGetDefaultMemPool),
-    E("cuDeviceGetMemPool", 11020, cuDeviceGetMemPool),
-    E("cuDeviceSetMemPool", 11020, cuDeviceSetMemPool),
-    E("cuMemPoolCreate", 11020, cuMemPoolCreate),
-    E("cuMemPoolDestroy", 11020, cuMemPoolDestroy),
-    E("cuMemPoolTrimTo", 11020, cuMemPoolTrimTo),
-    E("cuMemPoolSetAttribute", 11020, cuMemPoolSetAttribute),
-    E("cuMemPoolGetAttribute", 11020, cuMemPoolGetAttribute),
-    E("cuMemPoolSetAccess", 11020, cuMemPoolSetAccess),
-    E("cuMemPoolGetAccess", 11020, cuMemPoolGetAccess),
-    E("cuMemAllocFromPoolAsync", 11020, cuMemAllocFromPoolAsync),
-    E("cuMemGetDefaultMemPool", 13000, cuMemGetDefaultMemPool),
-    E("cuMemGetMemPool", 13000, cuMemGetMemPool),
-    E("cuMemSetMemPool", 13000, cuMemSetMemPool),
-    /* stream capture queries and identities (api_misc.c) */
-    E("cuStreamIsCapturing", 10000, cuStreamIsCapturing),
-    E("cuStreamGetCaptureInfo", 12030, cuStreamGetCaptureInfo_v3),
-    E("cuStreamGetDevice", 12080, cuStreamGetDevice),
-    E("cuStreamGetId", 12000, cuStreamGetId),
-    E("cuCtxGetId", 12000, cuCtxGetId),
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,

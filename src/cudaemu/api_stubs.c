@@ -188,15 +188,12 @@ STUB(cuLogsDumpToFile)
 STUB(cuLogsDumpToMemory)
 STUB(cuLogsRegisterCallback)
 STUB(cuLogsUnregisterCallback)
-STUB(cuMemAllocAsync_ptsz)
-STUB(cuMemAllocFromPoolAsync_ptsz)
 STUB(cuMemBatchDecompressAsync)
 STUB(cuMemBatchDecompressAsync_ptsz)
 STUB(cuMemDiscardAndPrefetchBatchAsync)
 STUB(cuMemDiscardAndPrefetchBatchAsync_ptsz)
 STUB(cuMemDiscardBatchAsync)
 STUB(cuMemDiscardBatchAsync_ptsz)
-STUB(cuMemFreeAsync_ptsz)
 STUB(cuMemGetHandleForAddressRange)
 STUB(cuMemMapArrayAsync)
 STUB(cuMemMapArrayAsync_ptsz)
@@ -265,16 +262,8 @@ STUB(cuStreamEndCapture)
 STUB(cuStreamEndCapture_ptsz)
 STUB(cuStreamGetAttribute)
 STUB(cuStreamGetAttribute_ptsz)
-STUB(cuStreamGetCaptureInfo)
-STUB(cuStreamGetCaptureInfo_ptsz)
-STUB(cuStreamGetCaptureInfo_v2)
-STUB(cuStreamGetCaptureInfo_v2_ptsz)
-STUB(cuStreamGetCaptureInfo_v3_ptsz)
 STUB(cuStreamGetCtx_v2_ptsz)
-STUB(cuStreamGetDevice_ptsz)
 STUB(cuStreamGetGreenCtx)
-STUB(cuStreamGetId_ptsz)
-STUB(cuStreamIsCapturing_ptsz)
 STUB(cuStreamSetAttribute)
 STUB(cuStreamSetAttribute_ptsz)
 STUB(cuStreamUpdateCaptureDependencies)
@@ -471,7 +460,9 @@ int cuMemAdvise(void);
 int cuMemAdvise_v2(void);
 int cuMemAlloc(void);
 int cuMemAllocAsync(void);
+int cuMemAllocAsync_ptsz(void);
 int cuMemAllocFromPoolAsync(void);
+int cuMemAllocFromPoolAsync_ptsz(void);
 int cuMemAllocHost(void);
 int cuMemAllocHost_v2(void);
 int cuMemAllocManaged(void);
@@ -482,6 +473,7 @@ int cuMemCreate(void);
 int cuMemExportToShareableHandle(void);
 int cuMemFree(void);
 int cuMemFreeAsync(void);
+int cuMemFreeAsync_ptsz(void);
 int cuMemFreeHost(void);
 int cuMemFree_v2(void);
 int cuMemGetAccess(void);
@@ -630,17 +622,25 @@ int cuStreamCreate(void);
 int cuStreamCreateWithPriority(void);
 int cuStreamDestroy(void);
 int cuStreamDestroy_v2(void);
+int cuStreamGetCaptureInfo(void);
+int cuStreamGetCaptureInfo_ptsz(void);
+int cuStreamGetCaptureInfo_v2(void);
+int cuStreamGetCaptureInfo_v2_ptsz(void);
 int cuStreamGetCaptureInfo_v3(void);
+int cuStreamGetCaptureInfo_v3_ptsz(void);
 int cuStreamGetCtx(void);
 int cuStreamGetCtx_ptsz(void);
 int cuStreamGetCtx_v2(void);
 int cuStreamGetDevice(void);
+int cuStreamGetDevice_ptsz(void);
 int cuStreamGetFlags(void);
 int cuStreamGetFlags_ptsz(void);
 int cuStreamGetId(void);
+int cuStreamGetId_ptsz(void);
 int cuStreamGetPriority(void);
 int cuStreamGetPriority_ptsz(void);
 int cuStreamIsCapturing(void);
+int cuStreamIsCapturing_ptsz(void);
 int cuStreamQuery(void);
 int cuStreamQuery_ptsz(void);
 int cuStreamSynchronize(void);

@@ -145,7 +145,9 @@ def nvcc_ptx(source, arch="compute_90"):
             with open(src, "w") as f:
                 f.write(source)
             out = os.path.join(d, "k.ptx")
-            subprocess.run([nvcc, "-ptx", f"-arch={arch}", "-o", out, src], check=True)
+            env = dict(os.environ)
+            env.pop("LD_PRELOAD", None)  # a sanitizer preloaded for cudaemu is not meant for nvcc
+            subprocess.run([nvcc, "-ptx", f"-arch={arch}", "-o", out, src], check=True, env=env)
             with open(out, "rb") as f:
                 _ptx_cache[key] = f.read()
     return _ptx_cache[key]

@@ -34,6 +34,14 @@ extern "C" __global__ void histogram(const unsigned char *data, unsigned *bins, 
 }
 """
 
+SCALE_IN_PLACE = """\
+extern "C" __global__ void scale(float *x, float s, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= s;
+}
+"""
+
 
 @pytest.fixture
 def device():
@@ -207,3 +215,25 @@ def test_pinned_memory_resource(device, rng):
                                         "private driver export tables (cuGetExportTable); cudaemu offers none")
 def test_device_sync_through_cuda_runtime(device):
     device.sync()
+
+
+def test_managed_memory_resource(device, rng):
+    """ManagedMemoryResource (a managed memory pool): the host writes a buffer, a kernel updates it
+    in place, the host reads the result from the same pointer."""
+    from cuda.core import ManagedMemoryResource
+    mr = ManagedMemoryResource()
+    assert mr.is_host_accessible and mr.is_device_accessible
+    stream = device.create_stream()
+    n = 3000
+    buf = mr.allocate(n * 4, stream=stream)
+    host = _host_view(buf, np.float32, n)
+    values = rng.random(n, dtype=np.float32)
+    host[:] = values
+    kernel = ObjectCode.from_ptx(nvcc_ptx(SCALE_IN_PLACE)).get_kernel("scale")
+    launch(stream, LaunchConfig(grid=(n + 255) // 256, block=256), kernel, buf, np.float32(-3.0), np.int32(n))
+    stream.sync()
+    np.testing.assert_array_equal(host, values * np.float32(-3.0))
+    assert mr.attributes.used_mem_current >= n * 4
+    buf.close(stream)
+    stream.sync()
+    assert mr.attributes.used_mem_current == 0

@@ -313,3 +313,131 @@ def test_stream_ordered_allocator(cuda_device, context, rng):
     assert int(check(driver.cuDeviceGetMemPool(cuda_device))) == int(default)
     check(driver.cuStreamDestroy(stream))
     check(driver.cuModuleUnload(module))
+
+
+POLY = """\
+__constant__ float coeffs[4];
+__device__ int calls;
+extern "C" __global__ void poly(const float *x, float *y, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) {
+        float v = x[i];
+        y[i] = ((coeffs[3] * v + coeffs[2]) * v + coeffs[1]) * v + coeffs[0];
+        atomicAdd(&calls, 1);
+    }
+}
+"""
+
+
+def test_globals_attributes_occupancy_launch_ex(context, cuda_device, rng):
+    """__constant__/__device__ variables through cuModuleGetGlobal, cuFuncGetAttribute, an
+    occupancy-sized block and cuLaunchKernelEx with a launch attribute."""
+    module = check(driver.cuModuleLoadData(nvcc_ptx(POLY)))
+    poly = check(driver.cuModuleGetFunction(module, b"poly"))
+    coeffs = np.array([0.5, -1.0, 0.25, 2.0], dtype=np.float32)
+    d_coeffs, size = check(driver.cuModuleGetGlobal(module, b"coeffs"))
+    assert size == coeffs.nbytes
+    check(driver.cuMemcpyHtoD(d_coeffs, coeffs.ctypes.data, coeffs.nbytes))
+    d_calls, size = check(driver.cuModuleGetGlobal(module, b"calls"))
+    assert size == 4
+    check(driver.cuMemsetD32(d_calls, 0, 1))
+    fa = driver.CUfunction_attribute
+    max_threads = check(driver.cuFuncGetAttribute(fa.CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, poly))
+    assert 0 < max_threads <= 1024
+    min_grid, block = check(driver.cuOccupancyMaxPotentialBlockSize(poly, 0, 0, 0))
+    assert 0 < block <= max_threads and min_grid > 0
+    n = 7777
+    x = rng.random(n, dtype=np.float32) * 4 - 2
+    d_x = check(driver.cuMemAlloc(x.nbytes))
+    d_y = check(driver.cuMemAlloc(x.nbytes))
+    check(driver.cuMemcpyHtoD(d_x, x.ctypes.data, x.nbytes))
+    config = driver.CUlaunchConfig()
+    config.gridDimX, config.gridDimY, config.gridDimZ = (n + block - 1) // block, 1, 1
+    config.blockDimX, config.blockDimY, config.blockDimZ = block, 1, 1
+    config.sharedMemBytes = 0
+    config.hStream = 0
+    attr = driver.CUlaunchAttribute()
+    attr.id = driver.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PRIORITY
+    attr.value.priority = 0
+    config.attrs = [attr]
+    config.numAttrs = 1
+    check(driver.cuLaunchKernelEx(config, poly, ((d_x, d_y, n), (None, None, ctypes.c_int)), 0))
+    check(driver.cuCtxSynchronize())
+    y = np.empty(n, dtype=np.float32)
+    check(driver.cuMemcpyDtoH(y.ctypes.data, d_y, y.nbytes))
+    calls = np.zeros(1, dtype=np.int32)
+    check(driver.cuMemcpyDtoH(calls.ctypes.data, d_calls, 4))
+    expect = ((coeffs[3] * x + coeffs[2]) * x + coeffs[1]) * x + coeffs[0]
+    np.testing.assert_allclose(y, expect, rtol=1e-5, atol=1e-6)
+    assert int(calls[0]) == n
+    check(driver.cuMemFree(d_x))
+    check(driver.cuMemFree(d_y))
+    check(driver.cuModuleUnload(module))
+
+
+def test_zero_copy_host_memory(context, rng):
+    """simpleZeroCopy-style: page-locked mapped host memory read and written by a kernel in place."""
+    module = check(driver.cuModuleLoadData(nvcc_ptx(VECTOR_ADD)))
+    kernel = check(driver.cuModuleGetFunction(module, b"vectorAdd"))
+    n = 2500
+    nbytes = n * 4
+    flags = driver.CU_MEMHOSTALLOC_DEVICEMAP
+    hosts = [check(driver.cuMemHostAlloc(nbytes, flags)) for _ in range(3)]
+    views = [np.ctypeslib.as_array((ctypes.c_float * n).from_address(int(h))) for h in hosts]
+    views[0][:] = rng.random(n, dtype=np.float32)
+    views[1][:] = rng.random(n, dtype=np.float32)
+    dptrs = [check(driver.cuMemHostGetDevicePointer(h, 0)) for h in hosts]
+    check(driver.cuLaunchKernel(kernel, (n + 127) // 128, 1, 1, 128, 1, 1, 0, 0,
+                                ((dptrs[0], dptrs[1], dptrs[2], n), (None, None, None, ctypes.c_int)), 0))
+    check(driver.cuCtxSynchronize())
+    np.testing.assert_array_equal(views[2], views[0] + views[1])
+    for h in hosts:
+        check(driver.cuMemFreeHost(h))
+    check(driver.cuModuleUnload(module))
+
+
+def test_virtual_memory_management(cuda_device, context, rng):
+    """vectorAddMMAP-style: physical chunks mapped into one reserved range, used by a kernel."""
+    prop = driver.CUmemAllocationProp()
+    prop.type = driver.CUmemAllocationType.CU_MEM_ALLOCATION_TYPE_PINNED
+    prop.location.type = driver.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
+    prop.location.id = int(cuda_device)
+    gran = check(driver.cuMemGetAllocationGranularity(
+        prop, driver.CUmemAllocationGranularity_flags.CU_MEM_ALLOC_GRANULARITY_MINIMUM))
+    assert gran > 0
+    chunk = gran
+    total = 2 * chunk
+    va = check(driver.cuMemAddressReserve(total, 0, 0, 0))
+    handles = []
+    for i in range(2):
+        h = check(driver.cuMemCreate(chunk, prop, 0))
+        check(driver.cuMemMap(int(va) + i * chunk, chunk, 0, h, 0))
+        handles.append(h)
+    access = driver.CUmemAccessDesc()
+    access.location.type = driver.CUmemLocationType.CU_MEM_LOCATION_TYPE_DEVICE
+    access.location.id = int(cuda_device)
+    access.flags = driver.CUmemAccess_flags.CU_MEM_ACCESS_FLAGS_PROT_READWRITE
+    check(driver.cuMemSetAccess(va, total, [access], 1))
+    # one array that straddles the two physical chunks
+    n = total // 4 // 3
+    a = rng.random(n, dtype=np.float32)
+    b = rng.random(n, dtype=np.float32)
+    d_a = driver.CUdeviceptr(int(va))
+    d_b = driver.CUdeviceptr(int(va) + n * 4)
+    d_c = driver.CUdeviceptr(int(va) + 2 * n * 4)
+    check(driver.cuMemcpyHtoD(d_a, a.ctypes.data, a.nbytes))
+    check(driver.cuMemcpyHtoD(d_b, b.ctypes.data, b.nbytes))
+    module = check(driver.cuModuleLoadData(nvcc_ptx(VECTOR_ADD)))
+    kernel = check(driver.cuModuleGetFunction(module, b"vectorAdd"))
+    check(driver.cuLaunchKernel(kernel, (n + 255) // 256, 1, 1, 256, 1, 1, 0, 0,
+                                ((d_a, d_b, d_c, n), (None, None, None, ctypes.c_int)), 0))
+    check(driver.cuCtxSynchronize())
+    c = np.empty(n, dtype=np.float32)
+    check(driver.cuMemcpyDtoH(c.ctypes.data, d_c, c.nbytes))
+    np.testing.assert_array_equal(c, a + b)
+    check(driver.cuMemUnmap(va, total))
+    for h in handles:
+        check(driver.cuMemRelease(h))
+    check(driver.cuMemAddressFree(va, total))
+    check(driver.cuModuleUnload(module))

@@ -3,9 +3,10 @@
 numba-cuda compiles Python kernels to PTX with libNVVM (cuda.compile_ptx gives that PTX), but
 @cuda.jit always links a kernel to a cubin through cuda.core's Linker, which uses nvJitLink when it
 is loadable (SASS for a real GPU; cudaemu answers CUDA_ERROR_NO_BINARY_FOR_GPU) and falls back to the
-driver's cuLink* only when it is not. So the PTX numba generates is run here through the driver
-(cuModuleLoadData + cuLaunchKernel with numba's kernel ABI), numba's memory layer (to_device,
-copy_to_host) runs as is, and the @cuda.jit launches stay strict xfails until a PTX route exists."""
+driver's cuLink* (whose cudaemu image is PTX) only when it is not. So the PTX numba generates is run
+here through the driver (cuModuleLoadData + cuLaunchKernel with numba's kernel ABI), numba's memory
+layer (to_device, copy_to_host) runs as is, and the @cuda.jit launches stay strict xfails while
+nvJitLink is loadable (it is, from the toolkit, wherever libNVVM is)."""
 import ctypes
 import re
 
@@ -19,9 +20,9 @@ numba_cuda = pytest.importorskip("numba.cuda")  # listed in requirements.txt: a 
 cuda = numba_cuda
 from numba import float32, int32, int64  # noqa: E402
 
-JIT_REASON = ("numba-cuda links @cuda.jit kernels to a cubin (cuda.core Linker -> nvJitLink, SASS) that cudaemu "
-              "cannot run; needs the link to give PTX or a cudaemu image (cuLink* of branch images, used by "
-              "cuda.core only when nvJitLink cannot be loaded)")
+JIT_REASON = ("numba-cuda links @cuda.jit kernels to a cubin through cuda.core's Linker, which uses nvJitLink "
+              "when it can load it (SASS only: CUDA_ERROR_NO_BINARY_FOR_GPU on cudaemu); with the driver's cuLink* "
+              "(cuda.core's fallback) the same kernels run and give correct results")
 
 
 def axpy(out, a, x, y):

@@ -216,6 +216,28 @@ int main(void)
     EXPECT(cuMemPoolCreate(&pool, &hprops) == CUDA_ERROR_INVALID_VALUE); /* no such NUMA node */
     CK(cuMemPoolDestroy(hpool));
 
+    /* a managed pool without a preferred location: one pointer for host and kernels */
+    CUmemLocation none = {.type = CU_MEM_LOCATION_TYPE_NONE, .id = 0};
+    CUmemoryPool mdef, mcur;
+    CK(cuMemGetDefaultMemPool(&mdef, &none, CU_MEM_ALLOCATION_TYPE_MANAGED));
+    CK(cuMemGetMemPool(&mcur, &none, CU_MEM_ALLOCATION_TYPE_MANAGED));
+    EXPECT(mcur == mdef && mdef != def);
+    EXPECT(cuMemGetDefaultMemPool(&mcur, &none, CU_MEM_ALLOCATION_TYPE_PINNED) == CUDA_ERROR_INVALID_VALUE);
+    CUdeviceptr m_in, m_out;
+    CK(cuMemAllocFromPoolAsync(&m_in, 2000 * sizeof(float), mdef, s1));
+    CK(cuMemAllocFromPoolAsync(&m_out, 2000 * sizeof(float), mdef, s1));
+    EXPECT(attr(mdef, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) >= 4000 * sizeof(float));
+    float *mi = (float *)(uintptr_t)m_in, *mo = (float *)(uintptr_t)m_out;
+    for (int i = 0; i < 2000; i++) mi[i] = (float)(i % 13);
+    unsigned mn = 2000;
+    void *args3[] = {&m_out, &m_in, &mn};
+    CK(cuLaunchKernel(triple, (2000 + 255) / 256, 1, 1, 256, 1, 1, 0, s1, args3, NULL));
+    CK(cuStreamSynchronize(s1));
+    for (int i = 0; i < 2000; i++) EXPECT(mo[i] == (float)(i % 13) * 3.0f + (float)i);
+    CK(cuMemFreeAsync(m_in, s1));
+    CK(cuMemFreeAsync(m_out, s1));
+    EXPECT(attr(mdef, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 0);
+
     /* bad input changes nothing */
     EXPECT(cuDeviceSetMemPool(dev, NULL) == CUDA_ERROR_INVALID_VALUE);
     props.handleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
