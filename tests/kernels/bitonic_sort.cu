@@ -8,6 +8,7 @@
 //    multiple of 32); the swap is data dependent and the loop ends at a barrier.
 //  bitonic_sort_pairs: bitonic sort of key/value pairs, every thread handling two elements
 //    (2 * blockDim.x keys); the swap branch holds a second, nested data-dependent branch.
+//  mark_zeros (last): a compare with 0 after a barrier.
 //  merge_rank: each block merges its two sorted halves by binary search (a data-dependent
 //    trip count per thread) and then runs a reduce loop whose early iterations exit per warp.
 extern "C" __global__ void odd_even_sort(int *data)
@@ -161,4 +162,17 @@ extern "C" __global__ void bitonic_sort(unsigned *data)
         }
     }
     seg[t] = s[t];
+}
+
+// Marks the zero keys of a reversed block (its shared array sits past the others): a plain
+// comparison with 0 after a barrier, whose answer is wrong without an error if the immediate 0
+// is confused with the array's address.
+extern "C" __global__ void mark_zeros(const int *in, int *out)
+{
+    __shared__ int rev[1024];
+    unsigned t = threadIdx.x, n = blockDim.x;
+    size_t base = (size_t)blockIdx.x * n;
+    rev[n - 1 - t] = in[base + t];
+    __syncthreads();
+    out[base + t] = rev[t] == 0 ? 11 : 22;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Checker for bitonic_sort: one-block sorts and data-dependent loops with __syncthreads() inside
  * (bitonic network, odd-even transposition, key/value bitonic, merge by rank + tree reduce), at
- * block sizes 1024, 512, 96, 100 and 33 and several blocks, against a host sort. */
+ * block sizes 1024, 512, 96, 100 and 33 and several blocks, against a host sort; mark_zeros, a compare
+ * with 0 after a barrier in a kernel whose shared array is not at offset 0 (silently wrong before). */
 #include "kcheck.h"
 
 #include <stdio.h>
@@ -136,8 +137,28 @@ static int run_merge(kc *k, unsigned h, unsigned nblocks, uint32_t range)
     return kc_cmp_u32(k, what, (const uint32_t *)sums, (const uint32_t *)wsums, 2 * (size_t)nblocks);
 }
 
+static int run_mark_zeros(kc *k, unsigned block, unsigned nblocks)
+{
+    size_t n = (size_t)block * nblocks;
+    int32_t *in = kc_host(k, 12 * n), *want = in + n, *got = in + 2 * n;
+    for (size_t i = 0; i < n; ++i)
+        in[i] = (kc_rand32(k) & 3u) ? 0 : (int32_t)(kc_rand32(k) % 5000u) + 1;
+    for (unsigned b = 0; b < nblocks; ++b)
+        for (unsigned t = 0; t < block; ++t)
+            want[(size_t)b * block + t] = in[(size_t)b * block + (block - 1 - t)] == 0 ? 11 : 22;
+    CUdeviceptr din, dout;
+    KC_CU(k, kc_dup(k, &din, in, 4 * n));
+    KC_CU(k, kc_dalloc(k, &dout, 4 * n));
+    void *args[] = {&din, &dout};
+    KC_TRY(kc_run1d(k, "mark_zeros", nblocks, block, 0, args));
+    KC_CU(k, cuMemcpyDtoH(got, dout, 4 * n));
+    return kc_cmp_u32(k, "mark_zeros", (const uint32_t *)got, (const uint32_t *)want, n);
+}
+
 int check_bitonic_sort(kc *k)
 {
+    KC_TRY(run_mark_zeros(k, 1024, 2));
+    KC_TRY(run_mark_zeros(k, 100, 3));
     KC_TRY(run_bitonic(k, 1024, 1, 0));
     KC_TRY(run_bitonic(k, 1024, 3, 50));
     KC_TRY(run_bitonic(k, 512, 4, 0));
