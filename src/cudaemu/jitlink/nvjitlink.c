@@ -1,7 +1,8 @@
 /* nvjitlink.c — Lepton's libnvJitLink.so.13 for cudaemu: the nvJitLink API (nvJitLink.h, CUDA 13)
  * linking PTX, and fatbins holding PTX, into one PTX module (ptx_join.c, the code behind cuLink*).
  * The "linked cubin" is that PTX text, which cudaemu (and a real driver) loads with cuModuleLoadData.
- * LTO-IR, cubins and host objects are refused: the CPU driver runs PTX only. Needs no CUDA context. */
+ * LTO-IR, cubins and host objects are refused (the CPU driver runs PTX only); -lto is accepted, as
+ * the real library accepts it with PTX inputs. Needs no CUDA context. */
 #define NVJITLINK_NO_INLINE
 #include <nvJitLink.h>
 
@@ -171,8 +172,10 @@ static int parse_arch(const char *v, int *virt)
     return (int)n;
 }
 
-static const char *const k_flags[] = {"-time", "-verbose", "-ptx", "-g", "-lineinfo", "-optimize-unused-variables",
-                                      "-no-cache"};
+/* -lto is accepted as the real library accepts it with PTX inputs (there is nothing to optimise
+ * across them here); it is LTO-IR inputs that are refused, at nvJitLinkAddData. */
+static const char *const k_flags[] = {"-time", "-verbose", "-ptx", "-lto", "-g", "-lineinfo",
+                                      "-optimize-unused-variables", "-no-cache"};
 /* Options taking a value; the value is not interpreted (they tune SASS generation). */
 static const char *const k_valued[] = {"-maxrregcount", "-ftz", "-prec-div", "-prec-sqrt", "-fma", "-kernels-used",
                                        "-variables-used", "-Xptxas", "-Xnvvm", "-split-compile",
@@ -193,11 +196,6 @@ static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char
             have_arch = 1;
             continue;
         }
-        if (opt_is(o, "-lto", &v))
-            return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "nvJitLinkCreate",
-                        "-lto: link-time optimization is not available in cudaemu's nvJitLink: LTO-IR is NVVM bitcode "
-                        "and the CPU driver runs PTX only; link PTX instead (nvcc -ptx -rdc=true, NVRTC without -dlto, "
-                        "numba-cuda with lto=False) and drop -lto");
         if (o[0] == '-' && o[1] == 'O' && o[2] && !o[3]) {
             if (o[2] != '0' && o[2] != '3')
                 return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "nvJitLinkCreate",
@@ -305,7 +303,7 @@ static nvJitLinkInputType detect(const void *data, size_t size)
 
 static const char k_ptx_only[] =
     "cudaemu's nvJitLink (Lepton) links PTX only, because the CPU driver runs PTX: "
-    "compile device code to PTX (nvcc -ptx -rdc=true, NVRTC without -dlto, numba-cuda with lto=False) "
+    "compile device code to PTX (nvcc -ptx -rdc=true, NVRTC without -dlto, numba-cuda: @cuda.jit(lto=False)) "
     "or to a fatbin holding PTX (nvcc -fatbin -gencode arch=compute_NN,code=compute_NN)";
 
 API nvJitLinkResult __nvJitLinkAddData_13_0(nvJitLinkHandle handle, nvJitLinkInputType inputType, const void *data,
