@@ -69,20 +69,27 @@ static void print_log(nvJitLinkHandle h)
     }
 }
 
-/* Links the inputs; returns the linked cubin (malloc'd) and its size; the PTX too if ptx != NULL. */
-static void *link_files(const char *kernel, const char *poly, size_t *size, char **info)
+/* Completes the link (printing the error log on failure) and returns a copy of the linked cubin. */
+static void *complete(nvJitLinkHandle h, int added, size_t *size)
 {
-    const char *opts[] = {"-arch=sm_90", "-O3", "-verbose", "-time"};
-    nvJitLinkHandle h = NULL;
-    CHECK_NVJ(nvJitLinkCreate(&h, 4, opts));
-    if (nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kernel) != NVJITLINK_SUCCESS ||
-        nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, poly) != NVJITLINK_SUCCESS || nvJitLinkComplete(h) != NVJITLINK_SUCCESS) {
+    if (!added || nvJitLinkComplete(h) != NVJITLINK_SUCCESS) {
         print_log(h);
         exit(1);
     }
     CHECK_NVJ(nvJitLinkGetLinkedCubinSize(h, size));
     void *cubin = malloc(*size);
     CHECK_NVJ(nvJitLinkGetLinkedCubin(h, cubin));
+    return cubin;
+}
+
+/* The two PTX files with nvJitLinkAddFile; *info gets the -verbose/-time info log. */
+static void *link_files(const char *kernel, const char *poly, size_t *size, char **info)
+{
+    const char *opts[] = {"-arch=sm_90", "-O3", "-verbose", "-time"};
+    nvJitLinkHandle h = NULL;
+    CHECK_NVJ(nvJitLinkCreate(&h, 4, opts));
+    void *cubin = complete(h, nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kernel) == NVJITLINK_SUCCESS &&
+                                  nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, poly) == NVJITLINK_SUCCESS, size);
     size_t in = 0;
     CHECK_NVJ(nvJitLinkGetInfoLogSize(h, &in));
     *info = calloc(1, in + 1);
@@ -95,20 +102,15 @@ static void *link_files(const char *kernel, const char *poly, size_t *size, char
     return cubin;
 }
 
+/* The kernel's PTX and the fatbin in memory, both as NVJITLINK_INPUT_ANY. */
 static void *link_data(const char *kernel, size_t klen, const char *fatbin, size_t flen, size_t *size)
 {
     const char *opts[] = {"-arch=sm_90"};
     nvJitLinkHandle h = NULL;
     CHECK_NVJ(nvJitLinkCreate(&h, 1, opts));
-    if (nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, kernel, klen, "kernel.ptx") != NVJITLINK_SUCCESS ||
-        nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, fatbin, flen, "poly.fatbin") != NVJITLINK_SUCCESS ||
-        nvJitLinkComplete(h) != NVJITLINK_SUCCESS) {
-        print_log(h);
-        exit(1);
-    }
-    CHECK_NVJ(nvJitLinkGetLinkedCubinSize(h, size));
-    void *cubin = malloc(*size);
-    CHECK_NVJ(nvJitLinkGetLinkedCubin(h, cubin));
+    void *cubin = complete(h, nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, kernel, klen, "kernel.ptx") == NVJITLINK_SUCCESS &&
+                                  nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, fatbin, flen, "poly.fatbin") == NVJITLINK_SUCCESS,
+                           size);
     /* Lepton's "cubin" is the linked PTX: nvJitLinkGetLinkedPtx hands the same text */
     size_t psize = 0;
     if (nvJitLinkGetLinkedPtxSize(h, &psize) == NVJITLINK_SUCCESS) {
