@@ -367,7 +367,7 @@ EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
         return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetLimit: limit %d can only be queried", (int)limit);
     size_t *slot = limit_slot(c, limit);
     if (!slot) return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: limit %d is not supported", (int)limit);
-    if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128) return CUDA_ERROR_INVALID_VALUE;
+    if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_LIMIT_MAX_L2_FETCH_GRANULARITY is at most 128 (got %zu)", value);
     if (limit == CU_LIMIT_PERSISTING_L2_CACHE_SIZE && value > 0)
         return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: no persisting L2 (CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE is 0)");
     if (limit == CU_LIMIT_STACK_SIZE) value = (value + 15) / 16 * 16; /* the driver rounds the stack */
@@ -397,7 +397,7 @@ EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
 
 EMU_API CUresult cuCtxGetCacheConfig(CUfunc_cache *pconfig)
 {
-    if (!pconfig) return CUDA_ERROR_INVALID_VALUE;
+    if (!pconfig) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pconfig is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -410,14 +410,14 @@ EMU_API CUresult cuCtxSetCacheConfig(CUfunc_cache config)
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUfunc_cache %d", (int)config);
     c->cache_config = config; /* a preference only: there is no L1/shared split to change */
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuCtxGetSharedMemConfig(CUsharedconfig *pConfig)
 {
-    if (!pConfig) return CUDA_ERROR_INVALID_VALUE;
+    if (!pConfig) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pConfig is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -430,7 +430,7 @@ EMU_API CUresult cuCtxSetSharedMemConfig(CUsharedconfig config)
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUsharedconfig %d", (int)config);
     c->shmem_config = config; /* sm_90 has fixed 4-byte banks; the setting is recorded, as the driver does */
     return CUDA_SUCCESS;
 }
@@ -442,7 +442,7 @@ EMU_API CUresult cuCtxSetFlags(unsigned int flags)
     if (r != CUDA_SUCCESS) return r;
     /* the scheduling and sync-memops bits can change; map-host, lmem-resize and coredump bits cannot */
     if (flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetFlags: only CU_CTX_SCHED_* and CU_CTX_SYNC_MEMOPS can change");
-    if ((flags & 0x7u) == 3 || (flags & 0x7u) > 4) return CUDA_ERROR_INVALID_VALUE;
+    if ((flags & 0x7u) == 3 || (flags & 0x7u) > 4) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "scheduling flags 0x%x: use one CU_CTX_SCHED_* value", flags & 0x7u);
     emu_lock();
     c->flags = (c->flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) | flags;
     emu_unlock();
@@ -451,7 +451,7 @@ EMU_API CUresult cuCtxSetFlags(unsigned int flags)
 
 EMU_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *ctxId)
 {
-    if (!ctxId) return CUDA_ERROR_INVALID_VALUE;
+    if (!ctxId) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ctxId is NULL");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();

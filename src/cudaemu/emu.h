@@ -101,6 +101,7 @@ enum { VA_USER = 0, VA_MODULE = 1, VA_HOST = 2, VA_MANAGED = 3, VA_VMAP = 4 };
 #define VM_LOW_BASE  0xc0000000ull
 #define VM_LOW_LIMIT 0xffff0000ull
 #define VM_PROT_READ 1
+#define VM_HOST_REGISTERED 0x80000000u /* vm_alloc.flags of VA_HOST: cuMemHostRegister, bytes not ours */
 #define VM_PROT_WRITE 2
 typedef struct vm_alloc {
     uint64_t base;
