@@ -494,6 +494,15 @@ API nvJitLinkResult nvJitLinkVersion(unsigned int *major, unsigned int *minor)
     return NVJITLINK_SUCCESS;
 }
 
+/* The toolkit's library exports one undocumented hook: given a key it hands out a private entry
+ * point, NULL for keys it does not know. There is no private interface here: NULL for every key. */
+API void *__nvJitLinkAPI(int key);
+API void *__nvJitLinkAPI(int key)
+{
+    (void)key;
+    return NULL;
+}
+
 /* ---- the plain names ---- */
 API nvJitLinkResult nvJitLinkCreate(nvJitLinkHandle *handle, uint32_t numOptions, const char **options)
 {
