@@ -174,8 +174,7 @@ static int parse_arch(const char *v, int *virt)
 
 /* -lto is accepted as the real library accepts it with PTX inputs (there is nothing to optimise
  * across them here); it is LTO-IR inputs that are refused, at nvJitLinkAddData. */
-static const char *const k_flags[] = {"-time", "-verbose", "-ptx", "-lto", "-g", "-lineinfo",
-                                      "-optimize-unused-variables", "-no-cache"};
+static const char *const k_flags[] = {"-lto", "-g", "-lineinfo", "-optimize-unused-variables", "-no-cache"};
 /* Options taking a value; the value is not interpreted (they tune SASS generation). */
 static const char *const k_valued[] = {"-maxrregcount", "-ftz", "-prec-div", "-prec-sqrt", "-fma", "-kernels-used",
                                        "-variables-used", "-Xptxas", "-Xnvvm", "-split-compile",
@@ -202,14 +201,19 @@ static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char
                             "unsupported value of -O: %s. Only 0 and 3 are supported.", o + 2);
             continue;
         }
-        for (size_t k = 0; !known && k < sizeof k_flags / sizeof *k_flags; k++) {
-            if (opt_is(o, k_flags[k], &v)) {
-                known = 1;
-                if (k == 0) h->timing = 1;
-                if (k == 1) h->verbose = 1;
-                if (k == 2) ptx = 1;
-            }
+        if (opt_is(o, "-time", &v)) {
+            h->timing = 1;
+            continue;
         }
+        if (opt_is(o, "-verbose", &v)) {
+            h->verbose = 1;
+            continue;
+        }
+        if (opt_is(o, "-ptx", &v)) {
+            ptx = 1;
+            continue;
+        }
+        for (size_t k = 0; !known && k < sizeof k_flags / sizeof *k_flags; k++) known = opt_is(o, k_flags[k], &v);
         for (size_t k = 0; !known && k < sizeof k_valued / sizeof *k_valued; k++)
             known = opt_is(o, k_valued[k], &v) && v != NULL;
         if (!known) return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "nvJitLinkCreate", "unrecognized option: %s", o);
