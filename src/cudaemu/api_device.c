@@ -14,8 +14,8 @@ EMU_API CUresult cuInit(unsigned int Flags)
     if (!g_emu_initialized) {
         if (emu_config_load() != 0) {
             g_init_result = CUDA_ERROR_INVALID_VALUE;
-            emu_set_detail("invalid CUDAEMU_* configuration (CUDAEMU_DEVICES=\"NAME:80G;...\", CUDAEMU_DEVICE_COUNT, "
-                           "CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
+            emu_set_detail("cuInit: invalid CUDAEMU_* configuration; fix or unset the variable (CUDAEMU_DEVICES=\"NAME:80G;...\", "
+                           "CUDAEMU_DEVICE_COUNT, CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
         } else if (g_emu.ndev == 0) {
             g_init_result = CUDA_ERROR_NO_DEVICE;
         } else {

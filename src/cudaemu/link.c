@@ -34,7 +34,9 @@ static CUresult link_fail(CUlinkState s, CUresult r, const char *msg)
 
 EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut)
 {
-    if (!stateOut || (numOptions && (!options || !optionValues))) return CUDA_ERROR_INVALID_VALUE;
+    if (!stateOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "stateOut is NULL");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     CUlinkState s = calloc(1, sizeof *s);
@@ -47,13 +49,15 @@ EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options,
     return CUDA_SUCCESS;
 }
 
-static int link_live(CUlinkState s)
+static int link_live_at(const char *entry, CUlinkState s)
 {
     emu_lock();
     int ok = handle_live(H_LINK, s);
     emu_unlock();
+    if (!ok) emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state (cuLinkCreate)", (void *)s);
     return ok;
 }
+#define link_live(s) link_live_at(__func__, (s))
 
 static const char *input_type_name(CUjitInputType t)
 {
@@ -73,7 +77,9 @@ EMU_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *
     (void)options;
     (void)optionValues;
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!data || (numOptions && (!options || !optionValues))) return CUDA_ERROR_INVALID_VALUE;
+    if (!data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data is NULL");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     if (state->image) return link_fail(state, CUDA_ERROR_INVALID_VALUE, "cuLinkAddData: the link was already completed");
     char log[1100];
     if (type != CU_JIT_INPUT_PTX && type != CU_JIT_INPUT_FATBINARY) {
@@ -101,7 +107,7 @@ EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const 
                                   CUjit_option *options, void **optionValues)
 {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!path) return CUDA_ERROR_INVALID_VALUE;
+    if (!path) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "path is NULL");
     char *buf;
     size_t n;
     CUresult r = emu_read_file(path, &buf, &n);
@@ -118,14 +124,18 @@ EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const 
 EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut)
 {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!cubinOut || !sizeOut) return CUDA_ERROR_INVALID_VALUE;
+    if (!cubinOut || !sizeOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !cubinOut ? "cubinOut" : "sizeOut");
     if (!state->image) {
-        char msg[1100], log[1150];
-        CUresult r = ptx_join_finish(&state->join, &state->image, &state->imagelen, msg, sizeof msg);
+        char msg[2048], log[2100];
+        ptx_module *pm = NULL;
+        CUresult r = ptx_join_finish(&state->join, &state->image, &state->imagelen, msg, sizeof msg,
+                                     state->o.verbose ? &pm : NULL);
         if (r != CUDA_SUCCESS) {
             snprintf(log, sizeof log, "cuLinkComplete: %s", msg);
             return link_fail(state, r, log);
         }
+        if (pm) module_describe(pm, msg, sizeof msg);
+        ptx_free(pm);
         jit_opts_finish(&state->o, NULL, msg);
     }
     *cubinOut = state->image;
@@ -138,7 +148,7 @@ EMU_API CUresult cuLinkDestroy(CUlinkState state)
     emu_lock();
     if (!handle_live(H_LINK, state)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state", (void *)state);
     }
     handle_del(H_LINK, state);
     emu_unlock();

@@ -35,7 +35,10 @@ static int starts(const char *p, const char *end, const char *word)
 int ptx_join_add(ptx_join *j, const char *text, size_t len, const char *name)
 {
     char note[300];
-    snprintf(note, sizeof note, "\n// ---- cudaemu link input %d: %s\n", j->ninputs + 1, name ? name : "(unnamed)");
+    snprintf(note, sizeof note - 1, "\n// ---- cudaemu link input %d: %s", j->ninputs + 1, name ? name : "(unnamed)");
+    for (char *c = note + 1; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = '?'; /* the name stays inside its comment line */
+    strcat(note, "\n");
     if (append(j, note, strlen(note)) != 0) return -1;
     const char *p = text, *end = text + len;
     while (p < end) {
@@ -97,8 +100,9 @@ static int placeholder_var(void *ud, ptx_var *v)
     return 0;
 }
 
-CUresult ptx_join_finish(const ptx_join *j, char **out, size_t *outlen, char *msg, size_t msgsz)
+CUresult ptx_join_finish(const ptx_join *j, char **out, size_t *outlen, char *msg, size_t msgsz, ptx_module **parsed)
 {
+    if (parsed) *parsed = NULL;
     if (j->ninputs == 0) {
         snprintf(msg, msgsz, "nothing was added to link");
         return CUDA_ERROR_INVALID_VALUE;
@@ -127,7 +131,10 @@ CUresult ptx_join_finish(const ptx_join *j, char **out, size_t *outlen, char *ms
     for (int i = 0; i < pm->nfuncs; i++) nent += pm->funcs[i].is_entry != 0;
     snprintf(msg, msgsz, "cudaemu: linked %d input(s) into one PTX %d.%d module: %d kernel(s), %d function(s)",
              j->ninputs, j->vmaj, j->vmin, nent, pm->nfuncs);
-    ptx_free(pm);
+    if (parsed)
+        *parsed = pm;
+    else
+        ptx_free(pm);
     *out = img;
     *outlen = n + 1;
     return CUDA_SUCCESS;

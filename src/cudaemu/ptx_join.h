@@ -3,6 +3,8 @@
 #ifndef CUDAEMU_PTX_JOIN_H
 #define CUDAEMU_PTX_JOIN_H
 
+#include "ptx.h"
+
 #include <cuda.h>
 #include <stddef.h>
 
@@ -22,9 +24,10 @@ int ptx_join_add(ptx_join *j, const char *text, size_t len, const char *name);
 CUresult ptx_join_add_image(ptx_join *j, const void *image, size_t size, const char *name, char *log, size_t logsz);
 /* Builds the joined module and checks what a linker checks (every called function defined once,
  * the whole parses). On success *out is a malloc'd NUL-terminated PTX text, *outlen its size with
- * the NUL, and msg a one-line summary; otherwise msg says why: CUDA_ERROR_INVALID_VALUE (nothing
- * added), CUDA_ERROR_INVALID_PTX or CUDA_ERROR_OUT_OF_MEMORY. */
-CUresult ptx_join_finish(const ptx_join *j, char **out, size_t *outlen, char *msg, size_t msgsz);
+ * the NUL, msg a one-line summary and, if parsed is not NULL, *parsed the parsed module (the
+ * caller ptx_free()s it); otherwise msg says why: CUDA_ERROR_INVALID_VALUE (nothing added),
+ * CUDA_ERROR_INVALID_PTX or CUDA_ERROR_OUT_OF_MEMORY. */
+CUresult ptx_join_finish(const ptx_join *j, char **out, size_t *outlen, char *msg, size_t msgsz, ptx_module **parsed);
 void ptx_join_release(ptx_join *j);
 
 #endif

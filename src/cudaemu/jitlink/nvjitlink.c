@@ -403,7 +403,7 @@ API nvJitLinkResult __nvJitLinkComplete_13_0(nvJitLinkHandle handle)
                     h->arch, h->join.sm);
     double t0 = now_ms();
     char msg[1100];
-    CUresult r = ptx_join_finish(&h->join, &h->image, &h->imagelen, msg, sizeof msg);
+    CUresult r = ptx_join_finish(&h->join, &h->image, &h->imagelen, msg, sizeof msg, NULL);
     if (r != CUDA_SUCCESS)
         return fail(h, r == CUDA_ERROR_OUT_OF_MEMORY ? NVJITLINK_ERROR_INTERNAL : NVJITLINK_ERROR_PTX_COMPILE,
                     "nvJitLinkComplete", "%s", msg);
