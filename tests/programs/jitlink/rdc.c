@@ -5,6 +5,8 @@
  * CUDA call; then loads each linked image with cuModuleLoadData, launches axpy_poly and compares with
  * the host. Where the image is PTX text (Lepton's nvJitLink), it must be the image cuLink* makes from
  * the same inputs. Argument: the directory holding kernel.ptx, poly.ptx, poly.fatbin. */
+#include "../images/images_common.h" /* CHECK, read_file */
+
 #include <cuda.h>
 #include <nvJitLink.h>
 
@@ -26,38 +28,6 @@ static int g_fail;
             exit(1);                                                                                        \
         }                                                                                                   \
     } while (0)
-
-#define CHECK_CU(call)                                                                                      \
-    do {                                                                                                    \
-        CUresult r_ = (call);                                                                               \
-        if (r_ != CUDA_SUCCESS) {                                                                           \
-            const char *s_ = NULL;                                                                          \
-            cuGetErrorName(r_, &s_);                                                                        \
-            fprintf(stderr, "%s:%d: %s = %s\n", __FILE__, __LINE__, #call, s_ ? s_ : "?");                 \
-            exit(1);                                                                                        \
-        }                                                                                                   \
-    } while (0)
-
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "cannot read %s\n", path);
-        exit(1);
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
 
 static void print_log(nvJitLinkHandle h)
 {
@@ -132,23 +102,23 @@ static void run(const void *image, const char *what)
 {
     CUmodule mod;
     CUfunction fn;
-    CHECK_CU(cuModuleLoadData(&mod, image));
-    CHECK_CU(cuModuleGetFunction(&fn, mod, "axpy_poly"));
+    CHECK(cuModuleLoadData(&mod, image));
+    CHECK(cuModuleGetFunction(&fn, mod, "axpy_poly"));
     float hx[N], hy[N], out[N];
     for (int i = 0; i < N; i++) {
         hx[i] = (float)(i % 37) * 0.25f - 3.0f;
         hy[i] = (float)(i % 11) - 5.0f;
     }
     CUdeviceptr dx, dy;
-    CHECK_CU(cuMemAlloc(&dx, sizeof hx));
-    CHECK_CU(cuMemAlloc(&dy, sizeof hy));
-    CHECK_CU(cuMemcpyHtoD(dx, hx, sizeof hx));
-    CHECK_CU(cuMemcpyHtoD(dy, hy, sizeof hy));
+    CHECK(cuMemAlloc(&dx, sizeof hx));
+    CHECK(cuMemAlloc(&dy, sizeof hy));
+    CHECK(cuMemcpyHtoD(dx, hx, sizeof hx));
+    CHECK(cuMemcpyHtoD(dy, hy, sizeof hy));
     float a = A;
     int n = N;
     void *args[] = {&dx, &dy, &a, &n};
-    CHECK_CU(cuLaunchKernel(fn, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
-    CHECK_CU(cuMemcpyDtoH(out, dy, sizeof out));
+    CHECK(cuLaunchKernel(fn, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
+    CHECK(cuMemcpyDtoH(out, dy, sizeof out));
     int bad = 0;
     for (int i = 0; i < N; i++) {
         float want = A * poly(hx[i]) * (i % 3 == 0 ? 2.0f : 1.0f) + hy[i];
@@ -158,9 +128,9 @@ static void run(const void *image, const char *what)
     }
     if (bad) g_fail = 1;
     printf("%s: %d/%d elements match the host\n", what, N - bad, N);
-    CHECK_CU(cuMemFree(dx));
-    CHECK_CU(cuMemFree(dy));
-    CHECK_CU(cuModuleUnload(mod));
+    CHECK(cuMemFree(dx));
+    CHECK(cuMemFree(dy));
+    CHECK(cuModuleUnload(mod));
 }
 
 int main(int argc, char **argv)
@@ -181,8 +151,8 @@ int main(int argc, char **argv)
     size_t s1, s2, klen, flen;
     char *info;
     void *img1 = link_files(kpath, ppath, &s1, &info);
-    char *kernel = read_all(kpath, &klen);
-    char *fatbin = read_all(fpath, &flen);
+    char *kernel = read_file(kpath, &klen);
+    char *fatbin = read_file(fpath, &flen);
     void *img2 = link_data(kernel, klen, fatbin, flen, &s2);
     int lepton = s1 > 0 && memcmp(img1, "\177ELF", 4) != 0;
     printf("linked images: %zu and %zu bytes (%s)\n", s1, s2, lepton ? "PTX text: Lepton's nvJitLink" : "cubin");
@@ -193,9 +163,9 @@ int main(int argc, char **argv)
 
     CUdevice dev;
     CUcontext ctx;
-    CHECK_CU(cuInit(0));
-    CHECK_CU(cuDeviceGet(&dev, 0));
-    CHECK_CU(cuCtxCreate(&ctx, NULL, 0, dev));
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
     run(img1, "nvJitLinkAddFile(PTX, PTX)");
     run(img2, "nvJitLinkAddData(ANY: PTX, fatbin)");
 
@@ -204,10 +174,10 @@ int main(int argc, char **argv)
         CUlinkState ls;
         void *cimg;
         size_t csize;
-        CHECK_CU(cuLinkCreate(0, NULL, NULL, &ls));
-        CHECK_CU(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, kpath, 0, NULL, NULL));
-        CHECK_CU(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, ppath, 0, NULL, NULL));
-        CHECK_CU(cuLinkComplete(ls, &cimg, &csize));
+        CHECK(cuLinkCreate(0, NULL, NULL, &ls));
+        CHECK(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, kpath, 0, NULL, NULL));
+        CHECK(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, ppath, 0, NULL, NULL));
+        CHECK(cuLinkComplete(ls, &cimg, &csize));
         if (csize != s1 || memcmp(cimg, img1, s1) != 0) {
             fprintf(stderr, "cuLinkComplete's image (%zu bytes) differs from nvJitLink's (%zu bytes)\n", csize, s1);
             g_fail = 1;
@@ -215,9 +185,9 @@ int main(int argc, char **argv)
             printf("cuLinkComplete made the same %zu-byte image\n", csize);
         }
         run(cimg, "cuLinkAddFile(PTX, PTX)");
-        CHECK_CU(cuLinkDestroy(ls));
+        CHECK(cuLinkDestroy(ls));
     }
-    CHECK_CU(cuCtxDestroy(ctx));
+    CHECK(cuCtxDestroy(ctx));
     free(img1);
     free(img2);
     free(info);
