@@ -439,6 +439,8 @@ top:;
         const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
         const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
         const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
+        uint64_t ftz_tmp[3][32];
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_sources(in, &A, &B, &C, m, ftz_tmp);
         switch (in->op) {
         case OP_NOP:
         case OP_NANOSLEEP:
@@ -1189,6 +1191,7 @@ top:;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
         }
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_result(in, D, m);
         if (x->err != CUDA_SUCCESS) {
             SAVE();
             return W_ERR;

@@ -191,6 +191,48 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
     }
 }
 
+/* .ftz on f32 instructions: subnormal inputs and results are replaced by zeros of the same sign.
+ * The interpreter calls ftz_sources before and ftz_result after an instruction with F_FTZ. */
+static uint64_t ftz1(uint64_t v)
+{
+    uint32_t u = (uint32_t)v;
+    return (u & 0x7f800000u) ? v : (uint64_t)(u & 0x80000000u);
+}
+
+static void ftz_copy(const uint64_t **P, uint64_t *tmp, uint32_t m)
+{
+    if (!*P) return;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        tmp[l] = ftz1((*P)[l]);
+    }
+    *P = tmp;
+}
+
+void ftz_sources(const ptx_insn *in, const uint64_t **A, const uint64_t **B, const uint64_t **C, uint32_t m,
+                 uint64_t tmp[3][32])
+{
+    int st = (in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT || in->op == OP_CVT) ? in->type2 : in->type;
+    if (st != T_F32) return;
+    if (in->op == OP_SLCT) { /* only the selector is a float */
+        ftz_copy(C, tmp[2], m);
+        return;
+    }
+    ftz_copy(A, tmp[0], m);
+    ftz_copy(B, tmp[1], m);
+    ftz_copy(C, tmp[2], m);
+}
+
+void ftz_result(const ptx_insn *in, uint64_t *D, uint32_t m)
+{
+    if (!D || in->type != T_F32 || in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT || in->op == OP_TESTP)
+        return;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        D[l] = ftz1(D[l]);
+    }
+}
+
 #define LANES(...)                                                        \
     do {                                                                   \
         for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {                      \

@@ -746,6 +746,7 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->op = is_set ? OP_SET : OP_SETP;
         in->mod = (uint8_t)cmp;
         in->mod2 = (uint8_t)bop;
+        if (has(&md, "ftz")) in->flags |= F_FTZ;
         in->type = (uint8_t)(is_set ? md.types[0] : ctype);
         in->type2 = (uint8_t)ctype;
         if (is_set) {
@@ -780,6 +781,7 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (md.ntypes < 2) FAIL("slct needs two types");
         if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
         in->op = OP_SLCT;
+        if (has(&md, "ftz")) in->flags |= F_FTZ;
         in->type = (uint8_t)md.types[0];
         in->type2 = (uint8_t)md.types[1];
         in->d[0] = dst_o(ps, &ops[0].o, line);

@@ -61,6 +61,40 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(3), 0xc0600000u); /* -3.5 */
         *word = W_R(0), *val = 0xfffffffdu;
         return "cvt.rzi.s8.f32 of -3.5";
+    /* .ftz: subnormal f32 inputs and results become zeros of the same sign */
+    case 3:
+        in = one(p, I_FADD, TF32, 0);
+        in->mod = RN_RP, in->fl = FL_FTZ, in->d = r32(2), in->a = r32(3), in->b = imm(0xbb000000u);
+        over(p, W_R(3), 0x00000001u);
+        *word = W_R(2), *val = 0xbb000000u;
+        return "add.rp.ftz.f32 of the smallest subnormal and -2^-9";
+    case 4:
+        in = one(p, I_FMUL, TF32, 0);
+        in->mod = RN_RN, in->fl = FL_FTZ, in->d = r32(2), in->a = r32(3), in->b = imm(0x3f000000u);
+        over(p, W_R(3), 0x00800000u);
+        *word = W_R(2), *val = 0;
+        return "mul.rn.ftz.f32 with a subnormal result";
+    case 5:
+        in = one(p, I_SETP, 0, TF32);
+        in->mod = CMP_EQU, in->fl = FL_FTZ, in->d = pr(0), in->a = r32(3), in->b = imm(0);
+        over(p, W_R(3), 0x80000001u);
+        over(p, W_PRED, 0);
+        *word = W_PRED, *val = 1;
+        return "setp.equ.ftz.f32 of a negative subnormal and 0";
+    case 6:
+        in = one(p, I_SLCT, TB32, TF32);
+        in->fl = FL_FTZ, in->d = r32(0), in->a = r32(1), in->b = r32(24), in->c = r32(3);
+        over(p, W_R(1), 5);
+        over(p, W_R(24), 7);
+        over(p, W_R(3), 0x80000001u);
+        *word = W_R(0), *val = 5;
+        return "slct.ftz.b32.f32 with a negative subnormal selector";
+    case 7:
+        in = one(p, I_CVT, TF64, TF32);
+        in->fl = FL_FTZ, in->d = r64(2), in->a = r32(3);
+        over(p, W_R(3), 0x00000001u);
+        *word = W_RDLO(2), *val = 0;
+        return "cvt.ftz.f64.f32 of a subnormal";
     default: break;
     }
     return NULL;
