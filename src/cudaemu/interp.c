@@ -615,12 +615,14 @@ top:;
             }
             break;
         case OP_MIN:
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(fminf(a, b), fmin(a, b))
+            /* a NaN operand (quiet or signalling) gives the other operand; C's fmin gives NaN for a
+             * signalling one */
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fminf(a, b), a != a ? b : b != b ? a : fmin(a, b))
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a < b ? a : b)
             else UNS_BIN(a < b ? a : b)
             break;
         case OP_MAX:
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(fmaxf(a, b), fmax(a, b))
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fmaxf(a, b), a != a ? b : b != b ? a : fmax(a, b))
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
             else UNS_BIN(a > b ? a : b)
             break;

@@ -95,6 +95,22 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(3), 0x00000001u);
         *word = W_RDLO(2), *val = 0;
         return "cvt.ftz.f64.f32 of a subnormal";
+    /* min/max: a signalling NaN operand gives the other operand, as a quiet one does */
+    case 8:
+        in = one(p, I_FMAX, TF64, 0);
+        in->d = r64(2), in->a = r64(3), in->b = r64(4);
+        over(p, W_RDLO(3), 1);
+        over(p, W_RDHI(3), 0x7ff00000u);
+        over(p, W_RDLO(4), 0);
+        over(p, W_RDHI(4), 0x3ff00000u);
+        *word = W_RDHI(2), *val = 0x3ff00000u;
+        return "max.f64 of a signalling NaN and 1.0";
+    case 9:
+        in = one(p, I_FMIN, TF32, 0);
+        in->d = r32(2), in->a = r32(3), in->b = imm(0x40000000u);
+        over(p, W_R(3), 0x7f800001u);
+        *word = W_R(2), *val = 0x40000000u;
+        return "min.f32 of a signalling NaN and 2.0";
     default: break;
     }
     return NULL;
