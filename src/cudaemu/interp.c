@@ -615,6 +615,10 @@ top:;
             }
             break;
         case OP_MIN:
+            if (in->mod2) {
+                minmax_mod(in, D, A, B, m);
+                break;
+            }
             /* a NaN operand (quiet or signalling) gives the other operand; C's fmin gives NaN for a
              * signalling one */
             if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fminf(a, b), a != a ? b : b != b ? a : fmin(a, b))
@@ -622,6 +626,10 @@ top:;
             else UNS_BIN(a < b ? a : b)
             break;
         case OP_MAX:
+            if (in->mod2) {
+                minmax_mod(in, D, A, B, m);
+                break;
+            }
             if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fmaxf(a, b), a != a ? b : b != b ? a : fmax(a, b))
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
             else UNS_BIN(a > b ? a : b)

@@ -233,6 +233,36 @@ void ftz_result(const ptx_insn *in, uint64_t *D, uint32_t m)
     }
 }
 
+/* min/max with .relu (s32: negative results become 0), .NaN (f32: a NaN operand gives the
+ * canonical NaN) or .xorsign.abs (f32: min/max of the magnitudes, with the xor of the signs) */
+void minmax_mod(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, uint32_t m)
+{
+    int mx = in->op == OP_MAX;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (in->type == T_S32) {
+            int32_t a = (int32_t)A[l], b = (int32_t)B[l], r = mx ? (a > b ? a : b) : (a < b ? a : b);
+            if ((in->mod2 & MM_RELU) && r < 0) r = 0;
+            D[l] = (uint32_t)r;
+            continue;
+        }
+        uint32_t ua = (uint32_t)A[l], ub = (uint32_t)B[l], sign = (ua ^ ub) & 0x80000000u;
+        if (in->mod2 & MM_XORSIGN) {
+            ua &= 0x7fffffffu;
+            ub &= 0x7fffffffu;
+        }
+        float a = u2f(ua), b = u2f(ub);
+        uint32_t r;
+        if (a != a && b != b) r = 0x7fffffffu;
+        else if ((in->mod2 & MM_NAN) && (a != a || b != b)) r = 0x7fffffffu;
+        else if (a != a) r = ub;
+        else if (b != b) r = ua;
+        else r = (uint32_t)f2u(mx ? fmaxf(a, b) : fminf(a, b));
+        if ((in->mod2 & MM_XORSIGN) && (r & 0x7fffffffu) <= 0x7f800000u) r = (r & 0x7fffffffu) | sign;
+        D[l] = r;
+    }
+}
+
 #define LANES(...)                                                        \
     do {                                                                   \
         for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {                      \

@@ -111,6 +111,27 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(3), 0x7f800001u);
         *word = W_R(2), *val = 0x40000000u;
         return "min.f32 of a signalling NaN and 2.0";
+    /* min/max .relu, .NaN and .xorsign.abs were parsed and ignored */
+    case 10:
+        in = one(p, I_MIN, TS32, 0);
+        in->fl = FL_RELU, in->d = r32(0), in->a = r32(1), in->b = r32(24);
+        p->sm90 = 1;
+        over(p, W_R(1), (uint32_t)-5);
+        over(p, W_R(24), 3);
+        *word = W_R(0), *val = 0;
+        return "min.relu.s32 of -5 and 3";
+    case 11:
+        in = one(p, I_FMAX, TF32, 0);
+        in->fl = FL_NAN, in->d = r32(2), in->a = r32(3), in->b = imm(0x3f800000u);
+        over(p, W_R(3), 0x7fc00000u);
+        *word = W_R(2), *val = 0x7fffffffu;
+        return "max.NaN.f32 of NaN and 1.0";
+    case 12:
+        in = one(p, I_FMIN, TF32, 0);
+        in->fl = FL_XSA, in->d = r32(2), in->a = r32(3), in->b = imm(0x40400000u);
+        over(p, W_R(3), 0xc0000000u);
+        *word = W_R(2), *val = 0xc0000000u;
+        return "min.xorsign.abs.f32 of -2.0 and 3.0";
     default: break;
     }
     return NULL;
