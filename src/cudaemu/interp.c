@@ -569,6 +569,11 @@ top:;
                 LANES(D[l] = T[l] & msk);
                 break;
             }
+            if ((in->flags & F_SAT) && in->type == T_S32) { /* mad.hi.sat.s32: the sum saturates */
+                LANES(int64_t r = (int64_t)(int32_t)T[l] + (int32_t)C[l];
+                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+                break;
+            }
             uint32_t cin = w->carry, cy = 0;
             int usec = in->op == OP_MADC, setc = (in->flags & F_CC) != 0;
             if (lg == 3) {

@@ -132,6 +132,23 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(3), 0xc0000000u);
         *word = W_R(2), *val = 0xc0000000u;
         return "min.xorsign.abs.f32 of -2.0 and 3.0";
+    /* mad.hi.sat.s32: .sat was ignored */
+    case 13:
+        in = one(p, I_MAD, TS32, 0);
+        in->fl = FL_HI | FL_SAT, in->d = r32(0), in->a = r32(1), in->b = r32(24), in->c = r32(25);
+        over(p, W_R(1), 0x7fffffffu);
+        over(p, W_R(24), 0x7fffffffu);
+        over(p, W_R(25), 0x7fffffffu);
+        *word = W_R(0), *val = 0x7fffffffu;
+        return "mad.hi.sat.s32 overflowing upwards";
+    case 14:
+        in = one(p, I_MAD, TS32, 0);
+        in->fl = FL_HI | FL_SAT, in->d = r32(0), in->a = r32(1), in->b = r32(24), in->c = r32(25);
+        over(p, W_R(1), 0x80000000u);
+        over(p, W_R(24), 0x7fffffffu);
+        over(p, W_R(25), 0x80000000u);
+        *word = W_R(0), *val = 0x80000000u;
+        return "mad.hi.sat.s32 overflowing downwards";
     default: break;
     }
     return NULL;
