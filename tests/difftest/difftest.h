@@ -31,7 +31,7 @@ enum { K_INT, K_FLT }; /* register kinds */
 enum { RC_NONE, RC_32, RC_64, RC_P, RC_IMM };
 
 /* PTX types */
-enum { TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64, TB32, TB64, TF32, TF64, TPRED, TY_N };
+enum { TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64, TB32, TB64, TF32, TF64, TPRED, TF16, TBF16, TY_N };
 
 typedef struct opnd {
     uint8_t cls; /* RC_* */
@@ -48,6 +48,8 @@ enum {
     I_SETP, I_SET, I_SELP, I_SLCT, I_TESTP, I_PAND, I_POR, I_PXOR, I_PNOT, I_CVT,
     I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FDIV, I_FSQRT, I_FRCP, I_FMIN, I_FMAX, I_FABS, I_FNEG,
     I_SHFL, I_VOTE, I_REDUX, I_MATCH, I_STS, I_LDS,
+    I_TOH,   /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
+    I_FROMH, /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
     I_COUNT
 };
 /* flags */

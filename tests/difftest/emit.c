@@ -12,7 +12,7 @@
 #include <string.h>
 
 const char *const ty_name[TY_N] = {"u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
-                                   "b32", "b64", "f32", "f64", "pred"};
+                                   "b32", "b64", "f32", "f64", "pred", "f16", "bf16"};
 static const char *const cmp_name[CMP_N] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi",
                                             "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
 static const char *const rnd_name[] = {"", ".rn", ".rz", ".rm", ".rp", ".rni", ".rzi", ".rmi", ".rpi"};
@@ -275,6 +275,18 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         return;
     }
     case I_FMIN: case I_FMAX:
+        if (in->fl & FL_XSA) {
+            /* .xorsign.abs makes the sign of a NaN operand visible, and NaN signs are not pinned
+             * down (a NaN made by cvt or arithmetic may come out either way): make NaNs positive */
+            out(b, "\tsetp.nan.f32 %%xp7, %s, %s;\n\tselp.f32 %%x20, 0f7FFFFFFF, %s, %%xp7;\n", opn(&in->a, t, A), A, A);
+            out(b, "\tsetp.nan.f32 %%xp7, %s, %s;\n\tselp.f32 %%x21, 0f7FFFFFFF, %s, %%xp7;\n", opn(&in->b, t, B), B, B);
+            guard(b, in);
+            out(b, "%s%s%s.xorsign.abs.f32 %s, %%x20, %%x21;\n", in->op == I_FMIN ? "min" : "max",
+                in->fl & FL_FTZ ? ".ftz" : "", in->fl & FL_NAN ? ".NaN" : "", opn(&in->d, t, D));
+            guard(b, in);
+            out(b, "add.rn.f32 %s, %s, 0f00000000;\n", D, D);
+            return;
+        }
         guard(b, in);
         out(b, "%s%s%s%s.%s %s, %s, %s;\n", in->op == I_FMIN ? "min" : "max", in->fl & FL_FTZ ? ".ftz" : "",
             in->fl & FL_NAN ? ".NaN" : "", in->fl & FL_XSA ? ".xorsign.abs" : "", tn, opn(&in->d, t, D),
@@ -320,6 +332,18 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
             opn(&in->a, TU32, A), (unsigned)p->nt * SLOTS, (unsigned)p->nt * SLOTS);
         guard(b, in);
         out(b, "ld.shared.b32 %s, [%%x2];\n", opn(&in->d, TB32, D));
+        return;
+    case I_TOH:
+        guard(b, in);
+        out(b, "cvt%s.%s.%s %%hx0, %s;\n", rnd_name[in->mod], tn, ty_name[t2], opn(&in->a, t2, A));
+        guard(b, in);
+        out(b, "cvt.f32.%s %s, %%hx0;\n", tn, opn(&in->d, TF32, D));
+        return;
+    case I_FROMH:
+        guard(b, in);
+        out(b, "cvt.u16.u32 %%hx1, %s;\n", opn(&in->a, TU32, A));
+        guard(b, in);
+        out(b, "cvt%s.%s.%s %s, %%hx1;\n", rnd_name[in->mod], tn, ty_name[t2], opn(&in->d, t, D));
         return;
     default:
         out(b, "\t// ? op %d\n", in->op);
@@ -438,7 +462,7 @@ char *emit_ptx(const prog *p)
     out(&b, ".version %s\n.target %s\n.address_size 64\n\n", p->sm90 ? "8.0" : "7.8", p->sm90 ? "sm_90" : "sm_80");
     out(&b, ".visible .entry difftest(.param .u64 pin, .param .u64 pout, .param .u32 pu)\n{\n");
     out(&b, "\t.reg .b32 %%r<%d>;\n\t.reg .b64 %%rd<%d>;\n\t.reg .pred %%p<%d>;\n", NR, NQ, NP);
-    out(&b, "\t.reg .b32 %%x<32>;\n\t.reg .b64 %%xd<8>;\n\t.reg .pred %%xp<8>;\n");
+    out(&b, "\t.reg .b32 %%x<32>;\n\t.reg .b64 %%xd<8>;\n\t.reg .pred %%xp<8>;\n\t.reg .b16 %%hx<2>;\n");
     out(&b, "\t.shared .align 16 .b32 sbuf[%d];\n", 3 * p->nt * SLOTS);
     out(&b, "\tld.param.u64 %%xd0, [pin];\n\tld.param.u64 %%xd1, [pout];\n\tld.param.u32 %%r44, [pu];\n");
     out(&b, "\tcvta.to.global.u64 %%xd0, %%xd0;\n\tcvta.to.global.u64 %%xd1, %%xd1;\n");

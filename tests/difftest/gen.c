@@ -359,7 +359,7 @@ static void gen_flt(gctx *g, insn *in)
     case 9:
         in->op = chance(r, 50) ? I_FMIN : I_FMAX;
         in->mod = RN_NONE;
-        if (!is64 && g->o->newmods && chance(r, 30)) in->fl |= chance(r, 50) ? FL_NAN : FL_XSA;
+        if (!is64 && g->o->newmods && chance(r, 30)) in->fl |= chance(r, 50) ? FL_NAN : FL_XSA, g->p->sm90 = 1;
         break;
     default: in->op = chance(r, 50) ? I_FABS : I_FNEG; in->mod = RN_NONE; break;
     }
@@ -389,7 +389,33 @@ static void gen_cvt(gctx *g, insn *in)
 {
     rng *r = g->r;
     in->op = I_CVT;
-    int k = (int)rng_below(r, 4);
+    int k = (int)rng_below(r, 6);
+    if (k == 4) { /* to f16/bf16 and back to f32 */
+        in->op = I_TOH;
+        in->ty = chance(r, 60) ? TF16 : TBF16;
+        int sk = (int)rng_below(r, 3);
+        in->ty2 = (uint8_t)(sk == 0 ? TF32 : sk == 1 ? TF64 : any_ity(g));
+        if (in->ty == TBF16 && tyw(in->ty2) < 32) in->ty2 = TS32; /* ptxas: no bf16 <-> 8/16-bit ints */
+        in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
+        if (in->ty == TBF16 && (in->ty2 != TF32 || in->mod > RN_RZ)) g->p->sm90 = 1;
+        in->d = dst_flt(g, 0);
+        if (in->ty2 == TF32) in->a = R32(pick32(g, K_FLT, 1));
+        else if (in->ty2 == TF64) in->a = R64(pick64(g, K_FLT));
+        else in->a = is64ty(in->ty2) ? R64(pick64(g, K_INT)) : R32(pick32(g, K_INT, 1));
+        return;
+    }
+    if (k == 5) { /* f16/bf16 bits to a float or an integer */
+        in->op = I_FROMH;
+        in->ty2 = chance(r, 60) ? TF16 : TBF16;
+        int dk = (int)rng_below(r, 3);
+        in->ty = (uint8_t)(dk == 0 ? TF32 : dk == 1 ? TF64 : any_ity(g));
+        if (dk == 2) in->mod = (uint8_t)(RN_RNI + rng_below(r, 4));
+        if (in->ty2 == TBF16 && tyw(in->ty) < 32) in->ty = TU32;
+        if (in->ty2 == TBF16 && in->ty != TF32) g->p->sm90 = 1;
+        in->a = R32(pick32(g, K_INT, 1));
+        in->d = dk == 0 ? dst_flt(g, 0) : dk == 1 ? dst_flt(g, 1) : dst_int(g, is64ty(in->ty));
+        return;
+    }
     if (k == 0) { /* int <- int */
         in->ty = (uint8_t)any_ity(g);
         in->ty2 = (uint8_t)any_ity(g);

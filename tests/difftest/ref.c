@@ -190,6 +190,106 @@ static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64)
     return u | (neg ? 0x80000000u : 0);
 }
 
+/* rounds neg * mant * 2^e to a binary format with p significand bits (hidden bit included),
+ * normal exponents emin..emax (bias emax) and ebits exponent bits; returns its bits */
+static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int emin, int emax, int ebits)
+{
+    uint32_t sign = (uint32_t)neg << (ebits + p - 1);
+    if (mant == 0) return sign;
+    int msb = 63 - __builtin_clzll(mant);
+    int E = msb + e;
+    int q = (E < emin ? emin : E) - (p - 1); /* the result is k * 2^q */
+    int sh = q - e;
+    uint64_t k;
+    int up;
+    if (sh <= 0) {
+        k = mant << -sh; /* exact (sh > -64 for the formats used) */
+        up = 0;
+    } else {
+        uint64_t rem, half;
+        int above_half, at_half;
+        if (sh >= 64) {
+            k = 0;
+            rem = mant;
+            above_half = sh == 64 && mant > (1ull << 63);
+            at_half = sh == 64 && mant == (1ull << 63);
+        } else {
+            k = mant >> sh;
+            rem = mant & ((1ull << sh) - 1);
+            half = 1ull << (sh - 1);
+            above_half = rem > half;
+            at_half = rem == half;
+        }
+        switch (rnd) {
+        case RN_RZ: up = 0; break;
+        case RN_RM: up = neg && rem; break;
+        case RN_RP: up = !neg && rem; break;
+        default: up = above_half || (at_half && (k & 1)); break;
+        }
+    }
+    k += (uint64_t)up;
+    if (k >> p) {
+        k >>= 1;
+        q++;
+    }
+    uint32_t emask = (1u << ebits) - 1, fbitsn = (uint32_t)p - 1;
+    if (k < (1ull << (p - 1))) return sign | (uint32_t)k; /* subnormal (or zero) */
+    int ex = q + (p - 1) + emax;
+    if (ex >= (int)emask) { /* overflow */
+        int inf = rnd == RN_RN || (rnd == RN_RM && neg) || (rnd == RN_RP && !neg);
+        return sign | (inf ? emask << fbitsn : ((emask - 1) << fbitsn) | ((1u << fbitsn) - 1));
+    }
+    return sign | (uint32_t)ex << fbitsn | ((uint32_t)k & ((1u << fbitsn) - 1));
+}
+
+/* f16 / bf16 bits -> exact double */
+static double small_to_double(uint32_t h, int bf)
+{
+    if (bf) return bfloat(h << 16);
+    uint32_t e = h >> 10 & 31, f = h & 0x3ff;
+    double v = e == 0 ? ldexp((double)f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp((double)(1024 + f), (int)e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static uint64_t toh_ref(const insn *in, uint64_t v)
+{
+    int bf = in->ty == TBF16, p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
+    int st = in->ty2, neg;
+    uint64_t mant;
+    int e;
+    uint32_t h;
+    if (st == TF32 || st == TF64) {
+        double x = st == TF32 ? (double)bfloat((uint32_t)v) : bdouble(v);
+        if (x != x) return 0x7fffffffu;
+        if (isinf(x)) return x < 0 ? 0xff800000u : 0x7f800000u;
+        neg = signbit(x) != 0;
+        int ex;
+        double fr = frexp(fabs(x), &ex); /* fabs(x) = fr * 2^ex, fr in [0.5, 1) */
+        mant = (uint64_t)ldexp(fr, 53);
+        e = ex - 53;
+        h = round_small(neg, mant, e, in->mod, p, emin, emax, eb);
+    } else {
+        int w = width(st);
+        uint64_t raw = v & mask(w);
+        neg = sgn(st) && sx(raw, w) < 0;
+        mant = neg ? (uint64_t)0 - (uint64_t)sx(raw, w) : raw;
+        h = round_small(neg, mant, 0, in->mod, p, emin, emax, eb);
+    }
+    return fbits((float)small_to_double(h, bf)); /* back to f32: exact */
+}
+
+static uint64_t cvt_ref(const insn *in, uint64_t v);
+static uint64_t fromh_ref(const insn *in, uint64_t v)
+{
+    double x = small_to_double((uint32_t)v & 0xffff, in->ty2 == TBF16);
+    if (in->ty == TF32) return x != x ? 0x7fffffffu : fbits((float)x);
+    if (in->ty == TF64) return dbits(x);
+    insn c = *in; /* to an integer: as from the exactly equal f64 */
+    c.ty2 = TF64;
+    c.fl = 0;
+    return cvt_ref(&c, dbits(x));
+}
+
 static double round_mode_int(double x, int rnd)
 {
     switch (rnd) {
@@ -332,6 +432,10 @@ static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
     int is64 = in->ty == TF64, mx = in->op == I_FMAX;
     if (!is64) {
         uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
+        if (in->fl & FL_XSA) { /* the emitted code makes NaN operands 0x7fffffff first */
+            if (isnan32(ua)) ua = 0x7fffffffu;
+            if (isnan32(ub)) ub = 0x7fffffffu;
+        }
         if (in->fl & FL_FTZ) ua = ftz32(ua), ub = ftz32(ub);
         uint32_t xs = (ua ^ ub) & 0x80000000u;
         if (in->fl & FL_XSA) ua &= 0x7fffffffu, ub &= 0x7fffffffu;
@@ -622,6 +726,8 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     case I_PXOR: r = a ^ b; break;
     case I_PNOT: r = !a; break;
     case I_CVT: r = cvt_ref(in, a); break;
+    case I_TOH: r = toh_ref(in, a); break;
+    case I_FROMH: r = fromh_ref(in, a); break;
     case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
         int op = in->op - I_FADD;
         if (ty == TF32) {
