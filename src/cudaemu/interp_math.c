@@ -147,6 +147,35 @@ static double round_f64(long double x, int rnd)
     return f;
 }
 
+/* Rounds an exact value to f32 with round-to-odd (truncate, then set the last bit when inexact).
+ * A value rounded to odd at f32 precision rounds once more to f16 or bf16 (11 or 8 bits, at least
+ * two fewer) in any mode exactly as the value itself would: no double-rounding error. */
+static float round_odd_f32(long double x)
+{
+    int old = fegetround();
+    fesetround(FE_TOWARDZERO);
+    volatile float f = (float)x;
+    fesetround(old);
+    float r = f;
+    if (!isnan(r) && !isinf(r) && (long double)r != x) r = u2f(f2u(r) | 1u);
+    return r;
+}
+
+/* f32 -> bf16 with a rounding mode */
+static uint16_t bf16_round(float f, int rnd)
+{
+    uint32_t u = (uint32_t)f2u(f), hi = u >> 16;
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    if (!(u & 0xffffu)) return (uint16_t)hi;
+    int neg = (int)(u >> 31);
+    switch (rnd) {
+    case RND_RZ: return (uint16_t)hi;
+    case RND_RM: return (uint16_t)(neg ? hi + 1 : hi); /* sign-magnitude: +1 grows the magnitude */
+    case RND_RP: return (uint16_t)(neg ? hi : hi + 1);
+    default: return (uint16_t)((u + 0x7fffu + (hi & 1u)) >> 16);
+    }
+}
+
 uint64_t cvt_value(const ptx_insn *in, uint64_t v)
 {
     int dt = in->type, st = in->type2, rnd = in->mod, sat = in->flags & F_SAT;
@@ -159,6 +188,7 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         return store_int(sv, uv, s, dt, sat);
     }
     double x;
+    long double lx; /* the exact source value (a long double holds every double and int64) */
     if (sfloat) {
         if (sk == TK_BF) x = u2f((uint64_t)((uint32_t)(uint16_t)v << 16));
         else if (TY_LG(st) == 1) x = half_to_float((uint16_t)v);
@@ -166,6 +196,7 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         else x = u2d(v);
         if (!dfloat) return float_to_int(x, dt, rnd);
         if (rnd >= RND_RNI && rnd <= RND_RPI) x = round_int(x, rnd);
+        lx = x;
     } else {
         int s = sk == TK_S;
         int64_t sv = sext(v, TY_LG(st));
@@ -174,17 +205,18 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
             float f = round_f32(s ? (long double)sv : (long double)uv, rnd);
             return sat ? f2u(f < 0 ? 0.0f : f > 1 ? 1.0f : f) : f2u(f);
         }
-        x = round_f64(s ? (long double)sv : (long double)uv, rnd);
+        lx = s ? (long double)sv : (long double)uv;
+        x = round_f64(lx, rnd);
     }
-    if (sat) x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
-    if (dk == TK_BF) {
-        uint32_t u = (uint32_t)f2u((float)x);
-        if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
-        u += 0x7fff + ((u >> 16) & 1);
-        return u >> 16;
+    if (sat) {
+        x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
+        lx = isnan(lx) ? 0.0L : lx < 0 ? 0.0L : lx > 1 ? 1.0L : lx;
     }
+    /* f16 and bf16 round once from the exact value (f64 and 64-bit integer sources went through
+     * float with round-to-nearest first, and bf16 ignored .rz/.rm/.rp) */
+    if (dk == TK_BF) return bf16_round(round_odd_f32(lx), rnd);
     switch (TY_LG(dt)) {
-    case 1: return half_round((float)x, rnd);
+    case 1: return half_round(round_odd_f32(lx), rnd);
     case 2:
         return f2u(round_f32((long double)x, rnd));
     default: return d2u(x);

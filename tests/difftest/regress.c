@@ -149,6 +149,43 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(25), 0x80000000u);
         *word = W_R(0), *val = 0x80000000u;
         return "mad.hi.sat.s32 overflowing downwards";
+    /* f16/bf16 conversions: bf16 ignored .rz/.rm/.rp; f64 and 64-bit integer sources were rounded
+     * to f32 first (double rounding) */
+    case 15:
+        in = one(p, I_TOH, TBF16, TF32);
+        in->mod = RN_RZ, in->d = r32(2), in->a = r32(3);
+        over(p, W_R(3), 0x3f80ffffu);
+        *word = W_R(2), *val = 0x3f800000u;
+        return "cvt.rz.bf16.f32 of 0x3f80ffff";
+    case 16:
+        in = one(p, I_TOH, TBF16, TF32);
+        in->mod = RN_RM, in->d = r32(2), in->a = r32(3);
+        p->sm90 = 1;
+        over(p, W_R(3), 0xbf800001u);
+        *word = W_R(2), *val = 0xbf810000u;
+        return "cvt.rm.bf16.f32 of -(1 + 2^-23)";
+    case 17:
+        in = one(p, I_TOH, TF16, TF64);
+        in->mod = RN_RP, in->d = r32(2), in->a = r64(3);
+        over(p, W_RDLO(3), 0x00000100u); /* 1 + 2^-44 */
+        over(p, W_RDHI(3), 0x3ff00000u);
+        *word = W_R(2), *val = 0x3f802000u; /* 1 + 2^-10 */
+        return "cvt.rp.f16.f64 of 1 + 2^-44";
+    case 18:
+        in = one(p, I_TOH, TF16, TF64);
+        in->mod = RN_RN, in->d = r32(2), in->a = r64(3);
+        over(p, W_RDLO(3), 0x00001000u); /* 1 + 2^-11 + 2^-40: just above the tie */
+        over(p, W_RDHI(3), 0x3ff00200u);
+        *word = W_R(2), *val = 0x3f802000u;
+        return "cvt.rn.f16.f64 of 1 + 2^-11 + 2^-40";
+    case 19:
+        in = one(p, I_TOH, TBF16, TS64);
+        in->mod = RN_RN, in->d = r32(2), in->a = r64(0);
+        p->sm90 = 1;
+        over(p, W_RDLO(0), 0x00000001u); /* 2^40 + 2^32 + 1: just above the tie between bf16 values */
+        over(p, W_RDHI(0), 0x00000101u);
+        *word = W_R(2), *val = 0x53810000u; /* 2^40 + 2^33 */
+        return "cvt.rn.bf16.s64 of 2^40 + 2^32 + 1";
     default: break;
     }
     return NULL;
