@@ -81,7 +81,44 @@ static const char *word_name(int w, char *buf)
     return buf;
 }
 
+static void mark_opnd(const opnd *o, uint8_t *m32, uint8_t *m64)
+{
+    if (o->cls == RC_32) m32[o->idx] = 1;
+    if (o->cls == RC_64) m64[o->idx] = 1;
+}
+static void mark_block(const block *b, uint8_t *m32, uint8_t *m64)
+{
+    for (int i = 0; i < b->n; i++) {
+        const stmt *s = &b->s[i];
+        if (s->kind == S_INSN) {
+            const insn *in = &s->in;
+            mark_opnd(&in->a, m32, m64);
+            mark_opnd(&in->b, m32, m64);
+            mark_opnd(&in->c, m32, m64);
+            mark_opnd(&in->e, m32, m64);
+            mark_opnd(&in->d, m32, m64); /* guarded instructions keep the old value */
+        }
+        if (s->kind == S_LOOP) m32[s->pred] = 1;
+        mark_block(&s->body, m32, m64);
+        mark_block(&s->els, m32, m64);
+    }
+}
+/* the inputs of one thread that the program reads */
+static void print_inputs(const prog *p, const uint32_t *in, size_t t)
+{
+    uint8_t m32[NR] = {0}, m64[NQ] = {0};
+    mark_block(&p->top, m32, m64);
+    const uint32_t *w = in + t * IN_WORDS;
+    printf("  inputs of block %zu thread %zu:", t / (size_t)p->nt, t % (size_t)p->nt);
+    for (int i = 0; i < NR_OUT; i++)
+        if (m32[i]) printf(" %%r%d=0x%08" PRIx32, i, w[i]);
+    for (int i = 0; i < NQ; i++)
+        if (m64[i]) printf(" %%rd%d=0x%08" PRIx32 "%08" PRIx32, i, w[NR_OUT + 2 * i + 1], w[NR_OUT + 2 * i]);
+    printf(" preds=0x%02" PRIx32 "\n", w[NR_OUT + 2 * NQ]);
+}
+
 /* number of differing words; prints up to `show` of them */
+static const uint32_t *g_in; /* inputs of the case being compared (for print_inputs) */
 static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int show)
 {
     long bad = 0;
@@ -105,6 +142,7 @@ static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int
                 same = e[w] == g[w];
             }
             if (!same) {
+                if (bad == 0 && show && g_in) print_inputs(p, g_in, t);
                 if (bad < show) {
                     char nb[32];
                     printf("  block %zu thread %zu %s: expected 0x%08" PRIx32 " got 0x%08" PRIx32 "\n",
@@ -135,6 +173,7 @@ static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz)
     if (!tc->in || !tc->exp || !tc->got) abort();
     gen_inputs(p, tc->seed, tc->in);
     ref_run(p, tc->in, tc->exp);
+    g_in = tc->in;
     char *ptx = emit_ptx(p);
     msg[0] = 0;
     int rc = run_device(p, ptx, tc->in, tc->got, msg, msgsz);

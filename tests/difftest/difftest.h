@@ -50,6 +50,7 @@ enum {
     I_SHFL, I_VOTE, I_REDUX, I_MATCH, I_STS, I_LDS,
     I_TOH,   /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
     I_FROMH, /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
+    I_HARITH, /* f16/bf16 (ty) arithmetic on the low 16 bits of integer registers; mod2 = I_FADD.. */
     I_COUNT
 };
 /* flags */

@@ -385,6 +385,22 @@ static int can_saturate(int dt, int st)
     return tys(dt) ? dw <= sw : dw < sw;
 }
 
+static void gen_half(gctx *g, insn *in)
+{
+    rng *r = g->r;
+    static const int ops[] = {I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FMIN, I_FMAX, I_FNEG, I_FABS};
+    in->op = I_HARITH;
+    in->ty = chance(r, 60) ? TF16 : TBF16;
+    in->mod2 = (uint8_t)ops[rng_below(r, 8)];
+    if (in->ty == TBF16 && (in->mod2 == I_FADD || in->mod2 == I_FSUB || in->mod2 == I_FMUL)) g->p->sm90 = 1;
+    if (in->ty == TF16 && g->o->ftz && chance(r, 25)) in->fl |= FL_FTZ;
+    if (in->mod2 <= I_FFMA && chance(r, 15) && in->ty == TF16) in->fl |= FL_SAT;
+    in->d = dst_flt(g, 0);
+    in->a = R32(pick32(g, K_INT, 1));
+    in->b = R32(pick32(g, K_INT, 1));
+    in->c = R32(pick32(g, K_INT, 1));
+}
+
 static void gen_cvt(gctx *g, insn *in)
 {
     rng *r = g->r;
@@ -606,7 +622,8 @@ static void gen_insn_stmt(gctx *g, block *b, int uniform)
     g->budget--;
     if (w < 40) gen_int(g, in);
     else if (w < 62) gen_flt(g, in);
-    else if (w < 75) gen_cvt(g, in);
+    else if (w < 71) gen_cvt(g, in);
+    else if (w < 75) gen_half(g, in);
     else if (w < 90) gen_pred(g, in);
     else if (w < 95 && g->o->shared) {
         if (chance(r, 50)) {
@@ -649,7 +666,9 @@ static void gen_stmt(gctx *g, block *b, int uniform)
         s->kind = S_LOOP;
         s->cnt = NR_CNT0 + g->depth;
         s->pred = pick32(g, K_INT, 1);
-        s->mask = chance(r, 70) ? 3 : 7;
+        /* long trip counts now and then: a warp's time slice (1024 instructions in cudaemu) then
+         * ends while its lanes are diverged */
+        s->mask = chance(r, 70) ? 3 : chance(r, 70) ? 7 : 255;
         g->budget--;
         g->depth++;
         int il = g->in_loop;
@@ -737,6 +756,7 @@ void gen_program(prog *p, uint64_t seed, const genopts *o)
         stmt *s = push(&p->top);
         s->kind = S_BITONIC;
         s->sgn = (int)rng_below(&r, 2);
+        s->dmask = (int)rng_below(&r, 2); /* 1: the compare-exchange branches instead of predicating */
         gen_block(&g, &p->top, 1, 6);
     } else {
         gen_block(&g, &p->top, 1, 1000);

@@ -290,6 +290,57 @@ static uint64_t fromh_ref(const insn *in, uint64_t v)
     return cvt_ref(&c, dbits(x));
 }
 
+/* f16/bf16 arithmetic: computed in double rounded to odd (truncate, set the last bit when
+ * inexact), which rounds once more to 11 or 8 bits exactly as the exact result would */
+static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
+{
+    int bf = in->ty == TBF16, op = in->mod2;
+    int p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
+    uint32_t h[3] = {(uint32_t)ua & 0xffff, (uint32_t)ub & 0xffff, (uint32_t)uc & 0xffff};
+    uint32_t sbit = 0x8000u;
+    if (in->fl & FL_FTZ)
+        for (int k = 0; k < 3; k++)
+            if (!(h[k] & 0x7c00u)) h[k] &= sbit;
+    double a = small_to_double(h[0], bf), b = small_to_double(h[1], bf), c = small_to_double(h[2], bf), x;
+    uint32_t res;
+    if (op == I_FNEG || op == I_FABS) {
+        res = op == I_FNEG ? h[0] ^ sbit : h[0] & 0x7fffu;
+        double v = small_to_double(res, bf);
+        return v != v ? 0x7fffffffu : fbits((float)v);
+    }
+    if (op == I_FMIN || op == I_FMAX) {
+        if (a != a && b != b) return 0x7fffffffu;
+        x = a != a ? b : b != b ? a : op == I_FMIN ? (a < b ? a : b) : (a > b ? a : b);
+        return fbits((float)x + 0.0f);
+    }
+    int old = fegetround();
+    feclearexcept(FE_INEXACT);
+    fesetround(FE_TOWARDZERO);
+    volatile double va = a, vb = b, vc = c, vx;
+    switch (op) {
+    case I_FADD: vx = va + vb; break;
+    case I_FSUB: vx = va - vb; break;
+    case I_FMUL: vx = va * vb; break;
+    default: vx = fma(va, vb, vc); break;
+    }
+    x = vx;
+    int inexact = fetestexcept(FE_INEXACT) != 0;
+    fesetround(old);
+    if (x != x) return (in->fl & FL_SAT) ? 0 : 0x7fffffffu;
+    if (isinf(x)) res = (x < 0 ? sbit : 0) | (bf ? 0x7f80u : 0x7c00u);
+    else {
+        int neg = signbit(x) != 0, ex;
+        double fr = frexp(fabs(x), &ex);
+        uint64_t mant = (uint64_t)ldexp(fr, 53);
+        if (inexact) mant |= 1; /* round to odd */
+        res = round_small(neg, mant, ex - 53, RN_RN, p, emin, emax, eb);
+    }
+    if ((in->fl & FL_FTZ) && !(res & 0x7c00u)) res &= sbit;
+    double v = small_to_double(res, bf);
+    if (in->fl & FL_SAT) v = v != v ? 0.0 : v <= 0 ? 0.0 : v > 1 ? 1.0 : v; /* -0 -> +0: the emitted add */
+    return v != v ? 0x7fffffffu : fbits((float)v);
+}
+
 static double round_mode_int(double x, int rnd)
 {
     switch (rnd) {
@@ -728,6 +779,7 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     case I_CVT: r = cvt_ref(in, a); break;
     case I_TOH: r = toh_ref(in, a); break;
     case I_FROMH: r = fromh_ref(in, a); break;
+    case I_HARITH: r = harith_ref(in, a, b, cc); break;
     case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
         int op = in->op - I_FADD;
         if (ty == TF32) {
