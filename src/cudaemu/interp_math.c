@@ -408,29 +408,54 @@ static uint32_t hput(float f, int bf)
     return u >> 16;
 }
 
+/* f16/bf16 fma: a*b is exact in double; the sum is rounded once, towards zero with the last bit
+ * set when inexact (round-to-odd), so that the final rounding to 11 or 8 bits is exact (fmaf
+ * rounded to f32 first: a double rounding) */
+static float half_fma(float a, float b, float c)
+{
+    int old = fegetround();
+    feclearexcept(FE_INEXACT);
+    fesetround(FE_TOWARDZERO);
+    volatile double x = fma((double)a, (double)b, (double)c);
+    int inexact = fetestexcept(FE_INEXACT) != 0;
+    fesetround(old);
+    double r = x;
+    if (inexact && !isinf(r) && !isnan(r)) r = u2d(d2u(r) | 1u);
+    return round_odd_f32(r);
+}
+
 void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m)
 {
     int two = TY_LG(in->type) == 2, bf = TY_KIND(in->type) == TK_BF, sat = (in->flags & F_SAT) != 0;
+    int ftz = (in->flags & F_FTZ) && !bf; /* .ftz f16: subnormal inputs and results become signed zeros */
     for (uint32_t mm = m; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
         uint32_t out = 0;
         for (int k = 0; k < (two ? 2 : 1); k++) {
-            float a = hget((uint32_t)(A[l] >> (16 * k)) & 0xffff, bf);
-            float b = B ? hget((uint32_t)(B[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
-            float c = C ? hget((uint32_t)(C[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
+            uint32_t ha = (uint32_t)(A[l] >> (16 * k)) & 0xffff, hb = B ? (uint32_t)(B[l] >> (16 * k)) & 0xffff : 0,
+                     hc = C ? (uint32_t)(C[l] >> (16 * k)) & 0xffff : 0;
+            if (ftz) {
+                if (!(ha & 0x7c00u)) ha &= 0x8000u;
+                if (!(hb & 0x7c00u)) hb &= 0x8000u;
+                if (!(hc & 0x7c00u)) hc &= 0x8000u;
+            }
+            float a = hget(ha, bf), b = hget(hb, bf), c = hget(hc, bf);
             float r;
             switch (in->mod2) {
             case OP_ADD: r = a + b; break;
             case OP_SUB: r = a - b; break;
             case OP_MUL: r = a * b; break;
-            case OP_MIN: r = fminf(a, b); break;
-            case OP_MAX: r = fmaxf(a, b); break;
+            /* a NaN operand, signalling too, gives the other operand */
+            case OP_MIN: r = a != a ? b : b != b ? a : fminf(a, b); break;
+            case OP_MAX: r = a != a ? b : b != b ? a : fmaxf(a, b); break;
             case OP_NEG: r = -a; break;
             case OP_ABS: r = fabsf(a); break;
-            default: r = fmaf(a, b, c); break;
+            default: r = half_fma(a, b, c); break;
             }
             if (sat) r = isnan(r) ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r;
-            out |= hput(r, bf) << (16 * k);
+            uint32_t h = hput(r, bf);
+            if (ftz && !(h & 0x7c00u)) h &= 0x8000u;
+            out |= h << (16 * k);
         }
         D[l] = out;
     }

@@ -186,6 +186,36 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_RDHI(0), 0x00000101u);
         *word = W_R(2), *val = 0x53810000u; /* 2^40 + 2^33 */
         return "cvt.rn.bf16.s64 of 2^40 + 2^32 + 1";
+    /* f16/bf16 arithmetic: fma rounded twice, min/max of a signalling NaN gave NaN, .ftz ignored */
+    case 20:
+        in = one(p, I_HARITH, TBF16, 0);
+        in->mod2 = I_FFMA, in->d = r32(2), in->a = r32(0), in->b = r32(1), in->c = r32(24);
+        over(p, W_R(0), 0x5cacu);
+        over(p, W_R(1), 0x000bu);
+        over(p, W_R(24), 0x000au);
+        *word = W_R(2), *val = 0x1bed0000u;
+        return "fma.rn.bf16 just above a tie (single rounding)";
+    case 21:
+        in = one(p, I_HARITH, TF16, 0);
+        in->mod2 = I_FMAX, in->d = r32(2), in->a = r32(0), in->b = r32(1);
+        over(p, W_R(0), 0x0014u);
+        over(p, W_R(1), 0xfcb3u); /* a signalling f16 NaN */
+        *word = W_R(2), *val = 0x35a00000u;
+        return "max.f16 of a subnormal and a signalling NaN";
+    case 22:
+        in = one(p, I_HARITH, TF16, 0);
+        in->mod2 = I_FMUL, in->fl = FL_FTZ, in->d = r32(2), in->a = r32(0), in->b = r32(1);
+        over(p, W_R(0), 0x0400u);
+        over(p, W_R(1), 0x3800u);
+        *word = W_R(2), *val = 0;
+        return "mul.rn.ftz.f16 with a subnormal result";
+    case 23:
+        in = one(p, I_HARITH, TF16, 0);
+        in->mod2 = I_FADD, in->fl = FL_FTZ, in->d = r32(2), in->a = r32(0), in->b = r32(1);
+        over(p, W_R(0), 0x0001u);
+        over(p, W_R(1), 0x0000u);
+        *word = W_R(2), *val = 0;
+        return "add.rn.ftz.f16 of a subnormal";
     default: break;
     }
     return NULL;
