@@ -264,14 +264,18 @@ static void minimize(prog *p, tcase *tc)
 
 static genopts opts_for(const char *mode, uint64_t seed)
 {
-    genopts o = {0, 0, 0, 0, 1, 1};
+    genopts o = {0, 0, 0, 0, 1, 1, 0};
     static const char *rot[] = {"straight", "loops", "shared", "warp", "all", "all"};
     if (!strcmp(mode, "all")) mode = rot[seed % 6];
-    if (!strcmp(mode, "loops")) o.loops = 1;
-    else if (!strcmp(mode, "shared")) o.shared = o.loops = 1;
+    if (!strcmp(mode, "loops")) o.loops = o.longloops = 1;
+    else if (!strcmp(mode, "shared")) o.shared = o.loops = o.longloops = 1;
     else if (!strcmp(mode, "warp")) o.warp = 1;
-    else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = 1;
+    else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = o.longloops = 1;
     else if (!strcmp(mode, "all")) o.loops = o.shared = o.warp = 1;
+    /* warp operations after long divergent loops: cudaemu runs shfl/vote.sync before every lane of
+     * the mask has arrived when a time slice ended mid-divergence (README "Open bugs"); not in the
+     * rotation until that is fixed */
+    else if (!strcmp(mode, "warpdiv")) o.loops = o.shared = o.warp = o.longloops = 1;
     if (g_noftz) o.ftz = 0;
     if (g_nonew) o.newmods = 0;
     return o;
@@ -331,14 +335,14 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
 }
 
 /* the fixed regression programs; number of failures */
-static int run_regress(void)
+static int run_regress(int open)
 {
     int fails = 0;
     for (int i = 0;; i++) {
         prog p;
         int word = 0;
         uint32_t val = 0;
-        const char *name = regress_case(i, &p, &word, &val);
+        const char *name = open ? regress_open_case(i, &p, &word, &val) : regress_case(i, &p, &word, &val);
         if (!name) break;
         tcase tc = {p.seed, NULL, NULL, NULL};
         char msg[4600];
@@ -347,7 +351,7 @@ static int run_regress(void)
             printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word], val);
             fail = 1;
         }
-        printf("%s regress %d: %s\n", fail ? "FAIL" : "ok", i, name);
+        printf("%s regress%s %d: %s\n", fail ? "FAIL" : "ok", open ? " (open bug)" : "", i, name);
         if (fail) {
             char *ptx = emit_ptx(&p);
             printf("%s", ptx);
@@ -371,14 +375,14 @@ static double now_s(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lepton-difftest [--regress] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
-                    "bitonic|all] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
+    fprintf(stderr, "usage: lepton-difftest [--regress] [--regress-open] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
+                    "bitonic|all|warpdiv] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
 }
 
 int main(int argc, char **argv)
 {
     uint64_t s0 = 1, s1 = 0;
-    int have_seeds = 0, print = 0, do_min = 1, regress = 0;
+    int have_seeds = 0, print = 0, do_min = 1, regress = 0, regress_open = 0;
     double tlimit = 0;
     const char *mode = "all", *dump = NULL;
     for (int i = 1; i < argc; i++) {
@@ -397,6 +401,8 @@ int main(int argc, char **argv)
             dump = argv[++i];
         } else if (!strcmp(a, "--regress")) {
             regress = 1;
+        } else if (!strcmp(a, "--regress-open")) {
+            regress_open = 1;
         } else if (!strcmp(a, "--print")) {
             print = 1;
         } else if (!strcmp(a, "--no-minimize")) {
@@ -412,7 +418,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    static const char *modes[] = {"straight", "loops", "shared", "warp", "bitonic", "all"};
+    static const char *modes[] = {"straight", "loops", "shared", "warp", "bitonic", "all", "warpdiv"};
     int known = 0;
     for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) known |= !strcmp(mode, modes[k]);
     if (!known) { usage(); return 2; }
@@ -433,8 +439,9 @@ int main(int argc, char **argv)
 
     int fails = 0;
     long runs = 0;
-    if (regress) {
-        fails += run_regress();
+    if (regress || regress_open) {
+        if (regress) fails += run_regress(0);
+        if (regress_open) fails += run_regress(1);
         if (!have_seeds && tlimit <= 0) {
             printf("%d failure(s)\n", fails);
             cuDevicePrimaryCtxRelease(dev);

@@ -123,6 +123,7 @@ typedef struct genopts {
     int bitonic; /* a 1024-thread bitonic sort */
     int ftz;     /* .ftz variants */
     int newmods; /* min/max .NaN, .relu, .xorsign.abs */
+    int longloops; /* divergent loops of up to 255 iterations */
 } genopts;
 void gen_program(prog *p, uint64_t seed, const genopts *o);
 void gen_inputs(const prog *p, uint64_t seed, uint32_t *in);
@@ -134,6 +135,7 @@ int block_count(const block *b);
 /* regress.c: fixed minimal programs for bugs the tester found; fills *p and returns the case's
  * name, with the output word of thread 0 that the reference must produce (NULL past the end) */
 const char *regress_case(int i, prog *p, int *word, uint32_t *val);
+const char *regress_open_case(int i, prog *p, int *word, uint32_t *val);
 
 /* emit.c: PTX text of the program (malloc'd) */
 char *emit_ptx(const prog *p);

@@ -668,7 +668,7 @@ static void gen_stmt(gctx *g, block *b, int uniform)
         s->pred = pick32(g, K_INT, 1);
         /* long trip counts now and then: a warp's time slice (1024 instructions in cudaemu) then
          * ends while its lanes are diverged */
-        s->mask = chance(r, 70) ? 3 : chance(r, 70) ? 7 : 255;
+        s->mask = chance(r, 70) ? 3 : chance(r, 70) || !g->o->longloops ? 7 : 255;
         g->budget--;
         g->depth++;
         int il = g->in_loop;
