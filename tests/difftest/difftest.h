@@ -51,6 +51,7 @@ enum {
     I_TOH,   /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
     I_FROMH, /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
     I_HARITH, /* f16/bf16 (ty) arithmetic on the low 16 bits of integer registers; mod2 = I_FADD.. */
+    I_I16,    /* u16/s16 (ty) integer operation mod2 on the low 16 bits of integer registers */
     I_COUNT
 };
 /* flags */

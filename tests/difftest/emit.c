@@ -364,6 +364,47 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         }
         return;
     }
+    case I_I16: {
+        static const char *cmpn[] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi", "hs"};
+        int op = in->mod2, un = op == I_NEG || op == I_ABS || op == I_NOT || op == I_CNOT;
+        int sh = op == I_SHL || op == I_SHR, logic = op == I_AND || op == I_OR || op == I_XOR || op == I_NOT ||
+                                                     op == I_CNOT || op == I_SHL;
+        const char *t16 = logic ? "b16" : tn;
+        out(b, "\tcvt.u16.u32 %%hx0, %s;\n", opn(&in->a, TU32, A));
+        if (!un && !sh) out(b, "\tcvt.u16.u32 %%hx1, %s;\n", opn(&in->b, TU32, B));
+        if (op == I_MAD) out(b, "\tcvt.u16.u32 %%hx2, %s;\n", opn(&in->c, TU32, C));
+        if (op == I_DIV || op == I_REM) {
+            out(b, "\tsetp.eq.b16 %%xp0, %%hx1, 0;\n");
+            if (t == TS16) out(b, "\tsetp.eq.or.b16 %%xp0, %%hx1, 0xFFFF, %%xp0;\n");
+            out(b, "\tselp.b16 %%hx1, 7, %%hx1, %%xp0;\n");
+        }
+        guard(b, in);
+        switch (op) {
+        case I_SETP: out(b, "setp.%s.%s %s, %%hx0, %%hx1;\n", cmpn[in->mod], tn, opn(&in->d, TPRED, D)); return;
+        case I_MUL:
+            if (in->fl & FL_WIDE) {
+                out(b, "mul.wide.%s %s, %%hx0, %%hx1;\n", tn, opn(&in->d, TU32, D));
+                return;
+            }
+            out(b, "mul.%s.%s %%hx0, %%hx0, %%hx1;\n", in->fl & FL_HI ? "hi" : "lo", tn);
+            break;
+        case I_MAD: out(b, "mad.lo.%s %%hx0, %%hx0, %%hx1, %%hx2;\n", tn); break;
+        case I_SHL: case I_SHR:
+            out(b, "%s.%s %%hx0, %%hx0, %s;\n", op == I_SHL ? "shl" : "shr", op == I_SHL ? "b16" : tn, opn(&in->b, TU32, B));
+            break;
+        default: {
+            const char *nm = op == I_ADD ? "add" : op == I_SUB ? "sub" : op == I_DIV ? "div" : op == I_REM ? "rem"
+                           : op == I_MIN ? "min" : op == I_MAX ? "max" : op == I_NEG ? "neg" : op == I_ABS ? "abs"
+                           : op == I_NOT ? "not" : op == I_CNOT ? "cnot" : op == I_AND ? "and" : op == I_OR ? "or" : "xor";
+            if (un) out(b, "%s.%s %%hx0, %%hx0;\n", nm, t16);
+            else out(b, "%s.%s %%hx0, %%hx0, %%hx1;\n", nm, t16);
+            break;
+        }
+        }
+        guard(b, in);
+        out(b, "cvt.u32.u16 %s, %%hx0;\n", opn(&in->d, TU32, D));
+        return;
+    }
     default:
         out(b, "\t// ? op %d\n", in->op);
         return;

@@ -401,6 +401,30 @@ static void gen_half(gctx *g, insn *in)
     in->c = R32(pick32(g, K_INT, 1));
 }
 
+static void gen_i16(gctx *g, insn *in)
+{
+    rng *r = g->r;
+    static const int ops[] = {I_ADD, I_SUB, I_MUL, I_MUL, I_MAD, I_DIV, I_REM, I_MIN, I_MAX, I_SHL, I_SHR,
+                              I_NEG, I_ABS, I_NOT, I_CNOT, I_AND, I_OR, I_XOR, I_SETP, I_SETP};
+    in->op = I_I16;
+    in->mod2 = (uint8_t)ops[rng_below(r, sizeof ops / sizeof ops[0])];
+    in->ty = chance(r, 50) ? TS16 : TU16;
+    if (in->mod2 == I_NEG || in->mod2 == I_ABS) in->ty = TS16;
+    if (in->mod2 == I_MUL) {
+        int k = (int)rng_below(r, 3);
+        in->fl = (uint16_t)(k == 1 ? FL_HI : k == 2 ? FL_WIDE : 0);
+    }
+    in->d = dst_int(g, 0);
+    in->a = R32(pick32(g, K_INT, 1));
+    in->b = (in->mod2 == I_SHL || in->mod2 == I_SHR) && chance(r, 50) ? IMM(rng_below(r, 20)) : R32(pick32(g, K_INT, 1));
+    in->c = R32(pick32(g, K_INT, 1));
+    if (in->mod2 == I_SETP) {
+        in->mod = (uint8_t)rng_below(r, 10); /* eq..ge, lo..hs (unsigned types only) */
+        if (in->ty == TS16 && in->mod >= CMP_LO) in->mod = (uint8_t)(in->mod - 4);
+        in->d = PR(ppick(g), 0);
+    }
+}
+
 static void gen_cvt(gctx *g, insn *in)
 {
     rng *r = g->r;
@@ -457,11 +481,12 @@ static void gen_cvt(gctx *g, insn *in)
         int dt = chance(r, 50) ? TF32 : TF64, st = chance(r, 50) ? TF32 : TF64;
         in->ty = (uint8_t)dt;
         in->ty2 = (uint8_t)st;
-        if (dt == st) in->mod = (uint8_t)(RN_RNI + rng_below(r, 4));
+        if (dt == st) in->mod = (uint8_t)(chance(r, 25) ? RN_NONE : RN_RNI + rng_below(r, 4));
         else if (dt == TF32) in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
         else in->mod = RN_NONE;
-        if (chance(r, 15)) in->fl |= FL_SAT;
+        if (chance(r, 15) || (dt == st && in->mod == RN_NONE && dt == TF64)) in->fl |= FL_SAT;
         if ((dt == TF32 || st == TF32) && g->o->ftz && chance(r, 20)) in->fl |= FL_FTZ;
+        if (dt == st && in->mod == RN_NONE && !(in->fl & (FL_SAT | FL_FTZ))) in->fl |= FL_SAT;
         in->d = dst_flt(g, dt == TF64);
         in->a = st == TF64 ? R64(pick64(g, K_FLT)) : R32(pick32(g, K_FLT, 1));
     }
@@ -508,8 +533,9 @@ static void gen_pred(gctx *g, insn *in)
         in->op = (uint8_t)(I_PAND + rng_below(r, 4));
         in->ty = TPRED;
         in->d = PR(ppick(g), 0);
-        in->a = PR(ppick(g), 0);
-        in->b = PR(ppick(g), 0);
+        in->a = PR(ppick(g), chance(r, 30));
+        in->b = PR(ppick(g), chance(r, 30));
+        if (in->op == I_PNOT) in->a.neg = 0;
     } else if (k == 7) { /* selp */
         in->op = I_SELP;
         int is64 = chance(r, 40), fl = chance(r, 40);
@@ -622,8 +648,9 @@ static void gen_insn_stmt(gctx *g, block *b, int uniform)
     g->budget--;
     if (w < 40) gen_int(g, in);
     else if (w < 62) gen_flt(g, in);
-    else if (w < 71) gen_cvt(g, in);
-    else if (w < 75) gen_half(g, in);
+    else if (w < 69) gen_cvt(g, in);
+    else if (w < 72) gen_half(g, in);
+    else if (w < 75) gen_i16(g, in);
     else if (w < 90) gen_pred(g, in);
     else if (w < 95 && g->o->shared) {
         if (chance(r, 50)) {

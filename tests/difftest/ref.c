@@ -341,6 +341,48 @@ static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc
     return v != v ? 0x7fffffffu : fbits((float)v);
 }
 
+static int icmp(int cmp, int t, uint64_t a, uint64_t b);
+/* u16/s16 operations; the result is zero-extended by the emitted cvt.u32.u16 (mul.wide: 32 bits) */
+static uint64_t i16_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
+{
+    int s = in->ty == TS16;
+    uint32_t a = (uint32_t)ua & 0xffff, b = (uint32_t)ub & 0xffff, c = (uint32_t)uc & 0xffff, r;
+    int32_t sa = (int16_t)a, sb = (int16_t)b;
+    switch (in->mod2) {
+    case I_ADD: r = a + b; break;
+    case I_SUB: r = a - b; break;
+    case I_MUL:
+        if (in->fl & FL_WIDE) return s ? (uint32_t)(sa * sb) : a * b;
+        r = in->fl & FL_HI ? (s ? (uint32_t)(sa * sb) >> 16 : (a * b) >> 16) : a * b;
+        break;
+    case I_MAD: r = a * b + c; break;
+    case I_DIV: case I_REM: {
+        if (b == 0 || (s && b == 0xffff)) b = 7, sb = 7;
+        if (s) r = (uint32_t)(in->mod2 == I_DIV ? sa / sb : sa % sb);
+        else r = in->mod2 == I_DIV ? a / b : a % b;
+        break;
+    }
+    case I_MIN: r = s ? (uint32_t)(sa < sb ? sa : sb) : (a < b ? a : b); break;
+    case I_MAX: r = s ? (uint32_t)(sa > sb ? sa : sb) : (a > b ? a : b); break;
+    case I_SHL: r = (uint32_t)ub >= 16 ? 0 : a << (uint32_t)ub; break;
+    case I_SHR:
+        if (s) r = (uint32_t)(sa >> ((uint32_t)ub >= 16 ? 15 : (uint32_t)ub));
+        else r = (uint32_t)ub >= 16 ? 0 : a >> (uint32_t)ub;
+        break;
+    case I_NEG: r = 0u - a; break;
+    case I_ABS: r = (uint32_t)(sa < 0 ? -sa : sa); break;
+    case I_NOT: r = ~a; break;
+    case I_CNOT: r = a == 0; break;
+    case I_AND: r = a & b; break;
+    case I_OR: r = a | b; break;
+    case I_XOR: r = a ^ b; break;
+    default: { /* setp */
+        return (uint64_t)icmp(in->mod, in->ty, a, b);
+    }
+    }
+    return r & 0xffff;
+}
+
 static double round_mode_int(double x, int rnd)
 {
     switch (rnd) {
@@ -403,11 +445,11 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
         if (dt == TF32) {
             uint32_t u = (uint32_t)v;
             if (ftz) u = ftz32(u);
-            res = isnan32(u) ? u : fbits((float)round_mode_int(bfloat(u), in->mod));
+            res = isnan32(u) || in->mod == RN_NONE ? u : fbits((float)round_mode_int(bfloat(u), in->mod));
             if (!isnan32(u) && bfloat(u) == 0) res = u;
             if (ftz) res = ftz32((uint32_t)res);
         } else {
-            res = isnan64(v) ? v : dbits(round_mode_int(bdouble(v), in->mod));
+            res = isnan64(v) || in->mod == RN_NONE ? v : dbits(round_mode_int(bdouble(v), in->mod));
             if (!isnan64(v) && bdouble(v) == 0) res = v;
         }
     } else if (dt == TF64) {
@@ -780,6 +822,7 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     case I_TOH: r = toh_ref(in, a); break;
     case I_FROMH: r = fromh_ref(in, a); break;
     case I_HARITH: r = harith_ref(in, a, b, cc); break;
+    case I_I16: r = i16_ref(in, a, b, cc); break;
     case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
         int op = in->op - I_FADD;
         if (ty == TF32) {
