@@ -401,7 +401,14 @@ static void reply_module_error(lp_http_req *r, int st, const char *msg) {
     else if (st == 507)
         reply_code(r, 507, WIRE_NO_MEMORY, NULL, msg);
     else if (st == 400) {
-        json_t *body = lp_http_error_body(WIRE_CUDA, msg, "the JIT log is in the message; PTX, cubin or fatbin is accepted");
+        /* the driver's JIT log is in msg; the hint says what to do about the kind of refusal */
+        const char *hint = "the JIT log is in the message; PTX, cubin or fatbin is accepted";
+        if (strstr(msg, "CUDA_ERROR_INVALID_PTX") || strstr(msg, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"))
+            hint = "fix the PTX at the line the JIT log names (ptxas -arch=sm_XX file.ptx checks it offline)";
+        else if (strstr(msg, "CUDA_ERROR_NO_BINARY_FOR_GPU") || strstr(msg, "CUDA_ERROR_INVALID_IMAGE"))
+            hint = "the image has no code this GPU runs: send PTX (nvcc -ptx) or a cubin/fatbin built for its "
+                   "architecture";
+        json_t *body = lp_http_error_body(WIRE_CUDA, msg, hint);
         lp_http_reply_json_take(r, 400, body);
     } else
         reply_code(r, 500, WIRE_CUDA, NULL, msg);

@@ -22,7 +22,12 @@
  *
  * After a sticky CUDA error (wk_poison) only the job that faulted reports it: the jobs waiting
  * behind it, and every request after it, are answered 503 worker_restarting, and their seqs are
- * left to the replacement worker. */
+ * left to the replacement worker.
+ *
+ * A kernel's execution error (fault, trap, assert) does not fail its launch: as on any GPU it
+ * surfaces at the next call that waits for the kernel (a read or write step, a later launch, or the
+ * synchronisation that ends a job with launches). The job's error names the kernel and its step,
+ * and says which later step reported it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,7 +389,27 @@ static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t o
     return 0;
 }
 
-static int run_launch(lp_worker *w, wk_step *s, long i, outcome *o) {
+/* The kernels a job launched since its last synchronisation, for errors that surface later. */
+typedef struct launched {
+    long step;        /* the last launch step, -1 when none */
+    const char *name; /* its kernel */
+    int count;        /* launches so far */
+} launched;
+
+/* An execution error of an earlier kernel reported by step i ("reading buffer 3"): the job's error
+ * is the kernel's, at its step. Other errors stay at step i. */
+static void step_fail(lp_worker *w, outcome *o, const launched *k, long i, const char *what, lp_cu_result r) {
+    if (k->step < 0 || !lp_cuda_error_is_sticky(r)) {
+        cuda_fail(w, o, i, what, r);
+        return;
+    }
+    char how[1200];
+    snprintf(how, sizeof how, "running kernel %.200s (step %ld%s; reported at step %ld, %.300s)", k->name, k->step,
+             k->count > 1 ? ", or a kernel launched before it" : "", i, what);
+    cuda_fail(w, o, k->step, how, r);
+}
+
+static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, outcome *o) {
     wk_module *m;
     char msg[600];
     int st = wk_module_get(w, s->module, &m, msg, sizeof msg);
@@ -439,7 +464,7 @@ static int run_launch(lp_worker *w, wk_step *s, long i, outcome *o) {
     if (r != LP_CUDA_SUCCESS) {
         char what[1200];
         snprintf(what, sizeof what, "launching %.200s", s->function);
-        cuda_fail(w, o, i, what, r);
+        step_fail(w, o, before, i, what, r);
         goto out;
     }
     rc = 0;
@@ -467,7 +492,7 @@ static void run_job(lp_worker *w, wk_job *j) {
     outcome o = {NULL, "", -1};
     j->res_base = malloc(RES_HDR + j->read_total);
     char *data = j->res_base ? j->res_base + RES_HDR : NULL;
-    long last_launch = -1;
+    launched kern = {-1, NULL, 0};
     if (j->pre_code[0]) {
         o.code = j->pre_code;
         o.step = j->pre_step;
@@ -485,8 +510,11 @@ static void run_job(lp_worker *w, wk_job *j) {
     for (size_t i = 0; !o.code && i < j->nsteps; i++) {
         wk_step *s = &j->steps[i];
         if (s->kind == 'l') {
-            last_launch = (long)i;
-            run_launch(w, s, (long)i, &o);
+            if (run_launch(w, s, (long)i, &kern, &o) == 0) {
+                kern.step = (long)i;
+                kern.name = s->function;
+                kern.count++;
+            }
             continue;
         }
         wk_buffer *b;
@@ -496,14 +524,18 @@ static void run_job(lp_worker *w, wk_job *j) {
         wk_buffer_put(w, b);
         if (r != LP_CUDA_SUCCESS) {
             char what[160];
-            snprintf(what, sizeof what, "%s buffer %" PRIu64 "%s", s->kind == 'w' ? "writing" : "reading", s->buffer,
-                     last_launch >= 0 ? " (a kernel launched before it may have faulted)" : "");
-            cuda_fail(w, &o, (long)i, what, r);
+            snprintf(what, sizeof what, "%s buffer %" PRIu64, s->kind == 'w' ? "writing" : "reading", s->buffer);
+            step_fail(w, &o, &kern, (long)i, what, r);
         }
     }
-    if (!o.code && last_launch >= 0) {
+    if (!o.code && kern.step >= 0) {
         lp_cu_result r = w->cu.cuCtxSynchronize();
-        if (r != LP_CUDA_SUCCESS) cuda_fail(w, &o, last_launch, "running the kernel", r);
+        if (r != LP_CUDA_SUCCESS) {
+            char what[600];
+            snprintf(what, sizeof what, "running kernel %.200s%s", kern.name,
+                     kern.count > 1 ? " or a kernel launched before it" : "");
+            cuda_fail(w, &o, kern.step, what, r);
+        }
     }
     j->ended_ns = lp_mono_ns();
     char *text = result_json(j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1, j->queued_ns,

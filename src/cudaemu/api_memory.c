@@ -1,14 +1,11 @@
 /* api_memory.c — device memory entry points: allocation and free, memory info, memset of 8/16/32
  * bit values, copies host<->device and device<->device (sync and stream-ordered forms, which run at
- * enqueue time), page-locked host memory and pointer queries. */
+ * enqueue time). Ranges may span adjacent pieces mapped with cuMemMap. Page-locked host memory and
+ * pointer queries live in api_pointer.c. */
 #include "emu.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* page-locked host allocations (plain host memory here) */
-static void **g_host;
-static size_t g_nhost, g_caphost;
 
 EMU_API CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
 {
@@ -33,6 +30,7 @@ EMU_API CUresult cuMemFree(CUdeviceptr dptr)
     if (dptr == 0) return CUDA_SUCCESS;
     emu_lock();
     r = vm_free((uint64_t)dptr, VA_USER);
+    if (r != CUDA_SUCCESS) r = vm_free((uint64_t)dptr, VA_MANAGED); /* cuMemAllocManaged memory */
     emu_unlock();
     return r;
 }
@@ -65,14 +63,6 @@ EMU_API CUresult cuMemGetAddressRange(CUdeviceptr *pbase, size_t *psize, CUdevic
     return v ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
-/* Host pointer for [d, d+n) inside one allocation, or NULL. Caller holds the lock. */
-static uint8_t *dev_range(CUdeviceptr d, size_t n)
-{
-    const vm_alloc *v = vm_find((uint64_t)d, n ? n : 1);
-    if (!v) return NULL;
-    return v->host + ((uint64_t)d - v->base);
-}
-
 static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, CUstream s, int check_stream)
 {
     CUcontext c;
@@ -83,16 +73,22 @@ static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, 
     if ((uint64_t)d % esz) return CUDA_ERROR_INVALID_VALUE;
     if (n > SIZE_MAX / esz) return CUDA_ERROR_INVALID_VALUE;
     emu_lock();
-    uint8_t *p = dev_range(d, n * esz);
-    if (p) {
+    uint64_t a = (uint64_t)d, left = (uint64_t)n * esz;
+    int ok = vm_covered(a, left, VM_PROT_WRITE);
+    while (ok && left > 0) {
+        uint64_t avail;
+        uint8_t *p = vm_piece(a, &avail);
+        uint64_t k = avail < left ? avail : left; /* pieces start 512-byte aligned: whole elements */
         if (esz == 1) {
-            memset(p, *(const uint8_t *)val, n);
+            memset(p, *(const uint8_t *)val, k);
         } else {
-            for (size_t i = 0; i < n; i++) memcpy(p + i * esz, val, esz);
+            for (uint64_t i = 0; i < k; i += esz) memcpy(p + i, val, esz);
         }
+        a += k;
+        left -= k;
     }
     emu_unlock();
-    return p ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
 EMU_API CUresult cuMemsetD8(CUdeviceptr d, unsigned char uc, size_t N) { return do_memset(d, &uc, 1, N, NULL, 0); }
@@ -104,6 +100,30 @@ EMU_API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int ui, size_t N, CUst
 
 enum { K_HTOD, K_DTOH, K_DTOD, K_ANY };
 
+/* dst_dev/src_dev: 1 device address, 0 host pointer, -1 either (unified addressing: a known device
+ * range is device memory, anything else host memory). Caller holds the lock. */
+CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n)
+{
+    if (dst_dev < 0) dst_dev = vm_find(dst, 1) != NULL;
+    if (src_dev < 0) src_dev = vm_find(src, 1) != NULL;
+    if ((dst_dev && !vm_covered(dst, n, VM_PROT_WRITE)) || (src_dev && !vm_covered(src, n, VM_PROT_READ)) ||
+        (!dst_dev && !dst) || (!src_dev && !src))
+        return CUDA_ERROR_INVALID_VALUE;
+    while (n > 0) {
+        uint64_t ad = n, as = n;
+        uint8_t *pd = dst_dev ? vm_piece(dst, &ad) : (uint8_t *)(uintptr_t)dst;
+        const uint8_t *ps = src_dev ? vm_piece(src, &as) : (const uint8_t *)(uintptr_t)src;
+        uint64_t k = n;
+        if (ad < k) k = ad;
+        if (as < k) k = as;
+        memmove(pd, ps, k);
+        dst += k;
+        src += k;
+        n -= k;
+    }
+    return CUDA_SUCCESS;
+}
+
 static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream s, int check_stream)
 {
     CUcontext c;
@@ -112,21 +132,10 @@ static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream
     if (check_stream && (r = stream_check(s, c)) != CUDA_SUCCESS) return r;
     if (n == 0) return CUDA_SUCCESS;
     emu_lock();
-    uint8_t *pd = NULL, *ps = NULL;
-    if (kind == K_ANY) {
-        /* unified addressing: device ranges are recognised, anything else is host memory */
-        pd = dev_range((CUdeviceptr)dst, n);
-        ps = dev_range((CUdeviceptr)src, n);
-        if (!pd) pd = (uint8_t *)(uintptr_t)dst;
-        if (!ps) ps = (uint8_t *)(uintptr_t)src;
-        if (!dst || !src) pd = NULL;
-    } else {
-        pd = kind == K_DTOH ? (uint8_t *)(uintptr_t)dst : dev_range((CUdeviceptr)dst, n);
-        ps = kind == K_HTOD ? (uint8_t *)(uintptr_t)src : dev_range((CUdeviceptr)src, n);
-    }
-    if (pd && ps) memmove(pd, ps, n);
+    if (kind == K_ANY) r = mem_copy_any(dst, -1, src, -1, n);
+    else r = mem_copy_any(dst, kind != K_DTOH, src, kind != K_HTOD, n);
     emu_unlock();
-    return pd && ps ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    return r;
 }
 
 EMU_API CUresult cuMemcpyHtoD(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
@@ -164,81 +173,4 @@ EMU_API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
 EMU_API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream)
 {
     return do_copy(K_ANY, dst, src, ByteCount, hStream, 1);
-}
-
-EMU_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
-{
-    if (!pp) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = ctx_check(NULL);
-    if (r != CUDA_SUCCESS) return r;
-    if (Flags & ~0xfu) return CUDA_ERROR_INVALID_VALUE;
-    if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
-    void *p = calloc(1, bytesize);
-    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
-    emu_lock();
-    if (g_nhost == g_caphost) {
-        size_t nc = g_caphost ? g_caphost * 2 : 16;
-        void **n = realloc(g_host, nc * sizeof *n);
-        if (!n) {
-            emu_unlock();
-            free(p);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_host = n;
-        g_caphost = nc;
-    }
-    g_host[g_nhost++] = p;
-    emu_unlock();
-    *pp = p;
-    return CUDA_SUCCESS;
-}
-
-EMU_API CUresult cuMemAllocHost(void **pp, size_t bytesize) { return cuMemHostAlloc(pp, bytesize, 0); }
-
-EMU_API CUresult cuMemFreeHost(void *p)
-{
-    CUresult r = ctx_check(NULL);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    for (size_t i = 0; i < g_nhost; i++) {
-        if (g_host[i] == p) {
-            g_host[i] = g_host[--g_nhost];
-            if (g_nhost == 0) {
-                free(g_host);
-                g_host = NULL;
-                g_caphost = 0;
-            }
-            emu_unlock();
-            free(p);
-            return CUDA_SUCCESS;
-        }
-    }
-    emu_unlock();
-    return CUDA_ERROR_INVALID_VALUE;
-}
-
-EMU_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
-{
-    if (!data) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = ctx_check(NULL);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    const vm_alloc *v = vm_find((uint64_t)ptr, 1);
-    if (!v) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    r = CUDA_SUCCESS;
-    switch (attribute) {
-    case CU_POINTER_ATTRIBUTE_CONTEXT: *(CUcontext *)data = v->ctx; break;
-    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: *(unsigned int *)data = CU_MEMORYTYPE_DEVICE; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: *(CUdeviceptr *)data = ptr; break;
-    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR: *(CUdeviceptr *)data = (CUdeviceptr)v->base; break;
-    case CU_POINTER_ATTRIBUTE_RANGE_SIZE: *(size_t *)data = v->size; break;
-    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: *(int *)data = v->ctx ? v->ctx->dev : 0; break;
-    case CU_POINTER_ATTRIBUTE_IS_MANAGED: *(unsigned int *)data = 0; break;
-    default: r = CUDA_ERROR_INVALID_VALUE; break;
-    }
-    emu_unlock();
-    return r;
 }

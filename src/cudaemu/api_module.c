@@ -1,6 +1,7 @@
 /* api_module.c — modules from PTX text (JIT options and logs), their module variables as device
  * memory, functions, function attributes and parameter layout, module unload. */
 #include "emu.h"
+#include "fatbin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,9 @@ static void free_module_vars(ptx_module *pm)
     }
 }
 
-static void module_destroy(CUmodule m)
+void module_destroy(CUmodule m)
 {
+    if (m->lib) library_forget_module(m);
     for (int i = 0; i < m->pm->nfuncs; i++) handle_del(H_FUNC, &m->funcs[i]);
     handle_del(H_MOD, m);
     free_module_vars(m->pm);
@@ -55,65 +57,58 @@ void module_free_ctx(CUcontext ctx)
     }
 }
 
-static void put_log(char *buf, size_t cap, size_t *outsz, const char *msg)
+static void put_log(char *buf, size_t cap, const char *msg)
 {
     if (!buf || cap == 0) return;
     snprintf(buf, cap, "%s", msg);
-    if (outsz) *outsz = strlen(buf) + 1 < cap ? strlen(buf) + 1 : cap;
 }
 
-EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
-                                    void **optionValues)
+void jit_opts_parse(jit_opts *o, unsigned n, const CUjit_option *opts, void **vals)
 {
-    if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
-    if (numOptions && (!options || !optionValues)) return CUDA_ERROR_INVALID_VALUE;
-    CUcontext c;
-    CUresult r = ctx_check(&c);
-    if (r != CUDA_SUCCESS) return r;
-    char *errbuf = NULL, *infobuf = NULL;
-    size_t errcap = 0, infocap = 0;
-    int erri = -1, infoi = -1, walli = -1;
-    for (unsigned i = 0; i < numOptions; i++) {
-        switch (options[i]) {
-        case CU_JIT_ERROR_LOG_BUFFER: errbuf = optionValues[i]; break;
-        case CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES: errcap = (size_t)(uintptr_t)optionValues[i]; erri = (int)i; break;
-        case CU_JIT_INFO_LOG_BUFFER: infobuf = optionValues[i]; break;
-        case CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES: infocap = (size_t)(uintptr_t)optionValues[i]; infoi = (int)i; break;
-        case CU_JIT_WALL_TIME: walli = (int)i; break;
-        default: break; /* optimisation level, target, caching... do not apply to an interpreter */
+    memset(o, 0, sizeof *o);
+    o->vals = vals;
+    o->erri = o->infoi = o->walli = -1;
+    o->t0 = emu_now_ms();
+    for (unsigned i = 0; opts && vals && i < n; i++) {
+        switch (opts[i]) {
+        case CU_JIT_ERROR_LOG_BUFFER: o->errbuf = vals[i]; break;
+        case CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES: o->errcap = (size_t)(uintptr_t)vals[i]; o->erri = (int)i; break;
+        case CU_JIT_INFO_LOG_BUFFER: o->infobuf = vals[i]; break;
+        case CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES: o->infocap = (size_t)(uintptr_t)vals[i]; o->infoi = (int)i; break;
+        case CU_JIT_WALL_TIME: o->walli = (int)i; break;
+        case CU_JIT_LOG_VERBOSE: o->verbose = (int)(uintptr_t)vals[i]; break;
+        default: break; /* optimisation level, target, caching, ... do not apply to an interpreter */
         }
     }
-    double t0 = emu_now_ms();
-    const unsigned char *img = image;
-    char log[600];
-    log[0] = 0;
-    if (img[0] == 0x7f && img[1] == 'E' && img[2] == 'L' && img[3] == 'F') {
-        snprintf(log, sizeof log, "cudaemu: cubin (ELF) images cannot run on the CPU driver; load PTX text");
-        put_log(errbuf, errcap, NULL, log);
-        emu_set_detail("%s", log);
-        return CUDA_ERROR_NO_BINARY_FOR_GPU;
+}
+
+void jit_opts_finish(jit_opts *o, const char *err, const char *info)
+{
+    if (o->errbuf && o->errcap) {
+        put_log(o->errbuf, o->errcap, err ? err : "");
+        if (o->erri >= 0) o->vals[o->erri] = (void *)(uintptr_t)(err ? strlen(o->errbuf) + 1 : 0);
     }
-    if ((img[0] == 0x50 && img[1] == 0xed && img[2] == 0x55 && img[3] == 0xba) ||
-        (img[0] == 0xb1 && img[1] == 0x43 && img[2] == 0x62 && img[3] == 0x46)) {
-        snprintf(log, sizeof log, "cudaemu: fatbin images are not supported; load PTX text");
-        put_log(errbuf, errcap, NULL, log);
-        emu_set_detail("%s", log);
-        return CUDA_ERROR_NO_BINARY_FOR_GPU;
+    if (o->infobuf && o->infocap) {
+        put_log(o->infobuf, o->infocap, info ? info : "");
+        if (o->infoi >= 0) o->vals[o->infoi] = (void *)(uintptr_t)(info ? strlen(o->infobuf) + 1 : 0);
     }
-    size_t len = strnlen((const char *)image, 256u << 20);
+    if (o->walli >= 0) {
+        float ms = (float)(emu_now_ms() - o->t0);
+        memcpy(&o->vals[o->walli], &ms, sizeof ms);
+    }
+}
+
+CUresult module_load_ptx(CUcontext c, const char *text, size_t len, CUmodule *module, char *log, size_t logsz)
+{
     emu_lock();
     ptx_module *pm = NULL;
-    int rc = ptx_load(image, len, alloc_var, c, log, sizeof log, &pm);
+    int rc = ptx_load(text, len, alloc_var, c, log, logsz, &pm);
     if (rc != 0) {
         if (pm) {
             free_module_vars(pm);
             ptx_free(pm);
         }
         emu_unlock();
-        if (erri >= 0) put_log(errbuf, errcap, NULL, log);
-        if (erri >= 0 && errbuf) optionValues[erri] = (void *)(uintptr_t)(strlen(errbuf) + 1);
-        if (infoi >= 0 && infobuf && infocap) infobuf[0] = 0;
-        emu_set_detail("%s", log);
         return strstr(log, "out of device memory") ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_PTX;
     }
     CUmodule m = calloc(1, sizeof *m);
@@ -123,6 +118,7 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
         free_module_vars(pm);
         ptx_free(pm);
         emu_unlock();
+        snprintf(log, logsz, "cudaemu: out of host memory for a module");
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     m->ctx = c;
@@ -141,22 +137,44 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
     }
     handle_add(H_MOD, m);
     emu_unlock();
-    if (erri >= 0 && errbuf && errcap) {
-        errbuf[0] = 0;
-        optionValues[erri] = (void *)(uintptr_t)0;
-    }
-    if (infoi >= 0 && infobuf && infocap) {
-        char info[160];
-        snprintf(info, sizeof info, "cudaemu: PTX %d.%d for sm_%d loaded: %d kernel(s), %d function(s)", pm->version_major,
-                 pm->version_minor, pm->sm, nent, pm->nfuncs);
-        put_log(infobuf, infocap, NULL, info);
-        optionValues[infoi] = (void *)(uintptr_t)(strlen(infobuf) + 1);
-    }
-    if (walli >= 0) {
-        float ms = (float)(emu_now_ms() - t0);
-        memcpy(&optionValues[walli], &ms, sizeof ms);
-    }
+    snprintf(log, logsz, "cudaemu: PTX %d.%d for sm_%d loaded: %d kernel(s), %d function(s)", pm->version_major,
+             pm->version_minor, pm->sm, nent, pm->nfuncs);
     *module = m;
+    return CUDA_SUCCESS;
+}
+
+CUresult module_load_image(CUcontext c, const void *image, size_t size, CUmodule *module, char *log, size_t logsz)
+{
+    image_ptx ip;
+    CUresult r = image_ptx_get(image, size, &ip, log, logsz);
+    if (r != CUDA_SUCCESS) return r;
+    r = module_load_ptx(c, ip.text, ip.len, module, log, logsz);
+    if (r == CUDA_SUCCESS && ip.arch) {
+        size_t l = strlen(log);
+        if (l < logsz) snprintf(log + l, logsz - l, " (the compute_%d PTX of a fatbin)", ip.arch);
+    }
+    image_ptx_release(&ip);
+    return r;
+}
+
+EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
+                                    void **optionValues)
+{
+    if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
+    if (numOptions && (!options || !optionValues)) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    jit_opts o;
+    jit_opts_parse(&o, numOptions, options, optionValues);
+    char log[1024];
+    r = module_load_image(c, image, 0, module, log, sizeof log);
+    if (r != CUDA_SUCCESS) {
+        emu_set_detail("cuModuleLoadData: %s", log);
+        jit_opts_finish(&o, log, NULL);
+        return r;
+    }
+    jit_opts_finish(&o, NULL, log);
     return CUDA_SUCCESS;
 }
 
@@ -165,11 +183,13 @@ EMU_API CUresult cuModuleLoadData(CUmodule *module, const void *image)
     return cuModuleLoadDataEx(module, image, 0, NULL, NULL);
 }
 
-EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
+EMU_API CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin)
 {
-    if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = ctx_check(NULL);
-    if (r != CUDA_SUCCESS) return r;
+    return cuModuleLoadDataEx(module, fatCubin, 0, NULL, NULL);
+}
+
+CUresult emu_read_file(const char *fname, char **out, size_t *outlen)
+{
     FILE *f = fopen(fname, "rb");
     if (!f) return CUDA_ERROR_FILE_NOT_FOUND;
     size_t cap = 1 << 16, n = 0;
@@ -193,7 +213,26 @@ EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
     fclose(f);
     if (!buf) return CUDA_ERROR_OUT_OF_MEMORY;
     buf[n] = 0;
-    r = cuModuleLoadData(module, buf);
+    *out = buf;
+    *outlen = n;
+    return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
+{
+    if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
+    CUcontext c;
+    CUresult r = ctx_check(&c);
+    if (r != CUDA_SUCCESS) return r;
+    char *buf;
+    size_t n;
+    if ((r = emu_read_file(fname, &buf, &n)) != CUDA_SUCCESS) {
+        emu_set_detail("cuModuleLoad: cannot read '%s'", fname);
+        return r;
+    }
+    char log[1024];
+    r = module_load_image(c, buf, n + 1, module, log, sizeof log);
+    if (r != CUDA_SUCCESS) emu_set_detail("cuModuleLoad('%s'): %s", fname, log);
     free(buf);
     return r;
 }
@@ -298,16 +337,9 @@ static unsigned func_max_threads(const ptx_func *f)
     return n;
 }
 
-EMU_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
+CUresult func_attribute(const struct CUfunc_st *hfunc, CUfunction_attribute attrib, int *pi)
 {
-    if (!pi) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = emu_check_init();
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    if ((r = func_ok(hfunc)) != CUDA_SUCCESS) {
-        emu_unlock();
-        return r;
-    }
+    CUresult r = CUDA_SUCCESS;
     const ptx_module *pm = hfunc->mod->pm;
     const ptx_func *f = &pm->funcs[hfunc->index];
     int v = 0;
@@ -340,8 +372,18 @@ EMU_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunc
     case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: v = 0; break;
     default: r = CUDA_ERROR_INVALID_VALUE; break;
     }
-    emu_unlock();
     if (r == CUDA_SUCCESS) *pi = v;
+    return r;
+}
+
+EMU_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction hfunc)
+{
+    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = emu_check_init();
+    if (r != CUDA_SUCCESS) return r;
+    emu_lock();
+    if ((r = func_ok(hfunc)) == CUDA_SUCCESS) r = func_attribute(hfunc, attrib, pi);
+    emu_unlock();
     return r;
 }
 
@@ -436,4 +478,22 @@ EMU_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int 
         if (mod->pm->funcs[i].is_entry) functions[k++] = &mod->funcs[i];
     emu_unlock();
     return CUDA_SUCCESS;
+}
+
+EMU_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction function)
+{
+    if (!state) return CUDA_ERROR_INVALID_VALUE;
+    emu_lock();
+    CUresult r = func_ok(function);
+    emu_unlock();
+    if (r == CUDA_SUCCESS) *state = CU_FUNCTION_LOADING_STATE_LOADED; /* modules load eagerly */
+    return r;
+}
+
+EMU_API CUresult cuFuncLoad(CUfunction function)
+{
+    emu_lock();
+    CUresult r = func_ok(function);
+    emu_unlock();
+    return r;
 }

@@ -1,6 +1,7 @@
 /* api_proc.c — cuGetProcAddress: maps an entry-point name and the caller's CUDA version to the
  * implementation with the matching ABI (e.g. "cuMemAlloc" at >= 3020 -> cuMemAlloc_v2). */
 #include "emu.h"
+#include "proc_gen.h"
 
 #include <string.h>
 
@@ -17,6 +18,9 @@
 #undef cuEventDestroy
 #undef cuEventElapsedTime
 #undef cuGetProcAddress
+#undef cuLinkCreate
+#undef cuLinkAddData
+#undef cuLinkAddFile
 CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags, CUdevice dev);
@@ -31,6 +35,11 @@ CUresult cuStreamDestroy(CUstream hStream);
 CUresult cuEventDestroy(CUevent hEvent);
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
+                       unsigned int numOptions, CUjit_option *options, void **optionValues);
+CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
+                       CUjit_option *options, void **optionValues);
 
 typedef struct proc_ent {
     const char *name;
@@ -165,6 +174,70 @@ static const proc_ent g_procs[] = {
     E("cuGetErrorString", 6000, cuGetErrorString),
     E("cuGetProcAddress", 11030, cuGetProcAddress),
     E("cuGetProcAddress", 12000, cuGetProcAddress_v2),
+    /* images: fatbins, the JIT linker, libraries and kernels, export tables (fatbin.c, link.c, library.c) */
+    E("cuModuleLoadFatBinary", 2000, cuModuleLoadFatBinary),
+    E("cuFuncIsLoaded", 12040, cuFuncIsLoaded),
+    E("cuFuncLoad", 12040, cuFuncLoad),
+    E("cuLinkCreate", 5050, cuLinkCreate),
+    E("cuLinkCreate", 6050, cuLinkCreate_v2),
+    E("cuLinkAddData", 5050, cuLinkAddData),
+    E("cuLinkAddData", 6050, cuLinkAddData_v2),
+    E("cuLinkAddFile", 5050, cuLinkAddFile),
+    E("cuLinkAddFile", 6050, cuLinkAddFile_v2),
+    E("cuLinkComplete", 5050, cuLinkComplete),
+    E("cuLinkDestroy", 5050, cuLinkDestroy),
+    E("cuLibraryLoadData", 12000, cuLibraryLoadData),
+    E("cuLibraryLoadFromFile", 12000, cuLibraryLoadFromFile),
+    E("cuLibraryUnload", 12000, cuLibraryUnload),
+    E("cuLibraryGetKernel", 12000, cuLibraryGetKernel),
+    E("cuLibraryGetKernelCount", 12040, cuLibraryGetKernelCount),
+    E("cuLibraryEnumerateKernels", 12040, cuLibraryEnumerateKernels),
+    E("cuLibraryGetModule", 12000, cuLibraryGetModule),
+    E("cuLibraryGetGlobal", 12000, cuLibraryGetGlobal),
+    E("cuLibraryGetManaged", 12000, cuLibraryGetManaged),
+    E("cuLibraryGetUnifiedFunction", 12000, cuLibraryGetUnifiedFunction),
+    E("cuKernelGetFunction", 12000, cuKernelGetFunction),
+    E("cuKernelGetAttribute", 12000, cuKernelGetAttribute),
+    E("cuKernelSetAttribute", 12000, cuKernelSetAttribute),
+    E("cuKernelSetCacheConfig", 12000, cuKernelSetCacheConfig),
+    E("cuKernelGetName", 12030, cuKernelGetName),
+    E("cuKernelGetLibrary", 12050, cuKernelGetLibrary),
+    E("cuKernelGetParamInfo", 12040, cuKernelGetParamInfo),
+    E("cuGetExportTable", 3000, cuGetExportTable),
+    /* textures and surfaces (api_array.c, api_texture.c, api_memory2d.c) */
+    E("cuArrayCreate", 3020, cuArrayCreate_v2),
+    E("cuArrayGetDescriptor", 3020, cuArrayGetDescriptor_v2),
+    E("cuArray3DCreate", 3020, cuArray3DCreate_v2),
+    E("cuArray3DGetDescriptor", 3020, cuArray3DGetDescriptor_v2),
+    E("cuArrayDestroy", 2000, cuArrayDestroy),
+    E("cuArrayGetMemoryRequirements", 11060, cuArrayGetMemoryRequirements),
+    E("cuArrayGetPlane", 11020, cuArrayGetPlane),
+    E("cuArrayGetSparseProperties", 11010, cuArrayGetSparseProperties),
+    E("cuMipmappedArrayCreate", 5000, cuMipmappedArrayCreate),
+    E("cuMipmappedArrayGetLevel", 5000, cuMipmappedArrayGetLevel),
+    E("cuMipmappedArrayGetMemoryRequirements", 11060, cuMipmappedArrayGetMemoryRequirements),
+    E("cuMipmappedArrayDestroy", 5000, cuMipmappedArrayDestroy),
+    E("cuMemcpyHtoA", 3020, cuMemcpyHtoA_v2),
+    E("cuMemcpyAtoH", 3020, cuMemcpyAtoH_v2),
+    E("cuMemcpyHtoAAsync", 3020, cuMemcpyHtoAAsync_v2),
+    E("cuMemcpyAtoHAsync", 3020, cuMemcpyAtoHAsync_v2),
+    E("cuMemcpyDtoA", 3020, cuMemcpyDtoA_v2),
+    E("cuMemcpyAtoD", 3020, cuMemcpyAtoD_v2),
+    E("cuMemcpyAtoA", 3020, cuMemcpyAtoA_v2),
+    E("cuMemcpy3D", 3020, cuMemcpy3D_v2),
+    E("cuMemcpy3DAsync", 3020, cuMemcpy3DAsync_v2),
+    E("cuTexObjectCreate", 5000, cuTexObjectCreate),
+    E("cuTexObjectDestroy", 5000, cuTexObjectDestroy),
+    E("cuTexObjectGetResourceDesc", 5000, cuTexObjectGetResourceDesc),
+    E("cuTexObjectGetTextureDesc", 5000, cuTexObjectGetTextureDesc),
+    E("cuTexObjectGetResourceViewDesc", 5000, cuTexObjectGetResourceViewDesc),
+    E("cuSurfObjectCreate", 5000, cuSurfObjectCreate),
+    E("cuSurfObjectDestroy", 5000, cuSurfObjectDestroy),
+    E("cuSurfObjectGetResourceDesc", 5000, cuSurfObjectGetResourceDesc),
+    E("cuModuleGetTexRef", 2000, cuModuleGetTexRef),
+    E("cuModuleGetSurfRef", 3000, cuModuleGetSurfRef),
+    E("cuTexRefCreate", 2000, cuTexRefCreate),
+    E("cuTexRefDestroy", 2000, cuTexRefDestroy),
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
@@ -187,12 +260,31 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
         }
         if (e->version <= cudaVersion && (!best || e->version > best->version)) best = e;
     }
-    if (!best) {
+    /* the generated table (every PFN of cudaTypedefs.h; stubs for what is not implemented) fills in
+     * the versions, per-thread-stream variants and names the table above does not list */
+    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    const emu_proc_gen *gbest = NULL;
+    for (size_t i = 0; i < g_proc_gen_count; i++) {
+        const emu_proc_gen *e = &g_proc_gen[i];
+        if (strcmp(e->name, symbol) != 0) continue;
+        seen = 1;
+        if (e->version > cudaVersion || (e->per_thread && !per_thread)) continue;
+        /* newer version first; at one version the per-thread variant when asked for */
+        if (!gbest || e->version > gbest->version || (e->version == gbest->version && e->per_thread)) gbest = e;
+    }
+    int exact = best && strcmp(best->exported, symbol) == 0 && strcmp(best->name, symbol) != 0;
+    void *fn = NULL;
+    if (exact || (best && (!gbest || best->version > gbest->version ||
+                           (best->version == gbest->version && !gbest->per_thread))))
+        fn = best->fn; /* at equal versions the hand-written table wins, unless a per-thread variant was asked for */
+    else if (gbest)
+        fn = gbest->fn;
+    if (!fn) {
         if (symbolStatus)
             *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         return CUDA_ERROR_NOT_FOUND;
     }
-    *pfn = best->fn;
+    *pfn = fn;
     if (symbolStatus) *symbolStatus = CU_GET_PROC_ADDRESS_SUCCESS;
     return CUDA_SUCCESS;
 }

@@ -1,6 +1,8 @@
 /* api_stream.c — streams and events. All work runs when it is enqueued, so a stream is always
  * idle, an event completes when recorded, and the ordering guarantees hold trivially; the API
- * still validates handles and reports timing and state like the real driver. */
+ * still validates handles and reports timing and state like the real driver. A kernel's execution
+ * error does not fail its launch: it poisons the context, and the synchronising calls here
+ * (stream/event synchronize and query) are where programs see it, as on a GPU. */
 #include "emu.h"
 
 #include <stdlib.h>
@@ -11,7 +13,7 @@ CUresult stream_check(CUstream s, CUcontext ctx)
     emu_lock();
     int ok = handle_live(H_STREAM, s) && s->ctx == ctx;
     emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE; /* the entry point that asked says so */
 }
 
 void stream_free_ctx(CUcontext ctx)
@@ -35,11 +37,12 @@ void stream_free_ctx(CUcontext ctx)
 
 EMU_API CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority)
 {
-    if (!phStream) return CUDA_ERROR_INVALID_VALUE;
+    if (!phStream) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL; pass where to store the stream");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (flags & ~(unsigned)CU_STREAM_NON_BLOCKING) return CUDA_ERROR_INVALID_VALUE;
+    if (flags & ~(unsigned)CU_STREAM_NON_BLOCKING)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_STREAM_DEFAULT or CU_STREAM_NON_BLOCKING", flags);
     CUstream s = calloc(1, sizeof *s);
     if (!s) return CUDA_ERROR_OUT_OF_MEMORY;
     s->ctx = c;
@@ -64,7 +67,8 @@ EMU_API CUresult cuStreamDestroy(CUstream hStream)
     emu_lock();
     if (!handle_live(H_STREAM, hStream)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live stream (destroyed, or never created)",
+                          (void *)hStream);
     }
     handle_del(H_STREAM, hStream);
     emu_unlock();
@@ -76,58 +80,66 @@ EMU_API CUresult cuStreamDestroy(CUstream hStream)
 EMU_API CUresult cuStreamDestroy(CUstream hStream);
 EMU_API CUresult cuStreamDestroy(CUstream hStream) { return cuStreamDestroy_v2(hStream); }
 
-EMU_API CUresult cuStreamQuery(CUstream hStream)
+static CUresult stream_sync(CUstream hStream, const char *entry)
 {
     CUcontext c;
-    CUresult r = ctx_check(&c);
+    CUresult r = ctx_check_at(&c, entry);
     if (r != CUDA_SUCCESS) return r;
-    return stream_check(hStream, c);
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return emu_refuse_at(entry, r, "hStream %p is not a live stream of the current context", (void *)hStream);
+    return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuStreamSynchronize(CUstream hStream) { return cuStreamQuery(hStream); }
+EMU_API CUresult cuStreamQuery(CUstream hStream) { return stream_sync(hStream, "cuStreamQuery"); }
+
+EMU_API CUresult cuStreamSynchronize(CUstream hStream) { return stream_sync(hStream, "cuStreamSynchronize"); }
 
 EMU_API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    if (Flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+    if (Flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "Flags 0x%x: only 0 or CU_EVENT_WAIT_EXTERNAL", Flags);
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
 }
 
 EMU_API CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
 {
-    if (!flags) return CUDA_ERROR_INVALID_VALUE;
+    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags is NULL; pass where to store them");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
     *flags = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->flags;
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamGetPriority(CUstream hStream, int *priority)
 {
-    if (!priority) return CUDA_ERROR_INVALID_VALUE;
+    if (!priority) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "priority is NULL; pass where to store it");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
     *priority = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->priority;
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
 {
-    if (!pctx) return CUDA_ERROR_INVALID_VALUE;
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
     *pctx = c;
     return CUDA_SUCCESS;
 }
@@ -139,38 +151,52 @@ EMU_API CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pCtx, CUgreenCtx
     return r;
 }
 
+/* After a kernel poisoned the context a host function is not run (the documented contrast with
+ * cuStreamAddCallback) and the sticky error is returned. */
 EMU_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
-    if (!fn) return CUDA_ERROR_INVALID_VALUE;
+    if (!fn) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "fn is NULL; pass the host function to run");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
     fn(userData);
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
 {
-    if (!callback || flags != 0) return CUDA_ERROR_INVALID_VALUE;
-    CUcontext c;
-    CUresult r = ctx_check(&c);
+    if (!callback) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "callback is NULL; pass the function to call");
+    if (flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags %u: must be 0", flags);
+    /* "For each cuStreamAddCallback call, the callback will be executed exactly once", with the
+     * stream's persistent error as its status: after a kernel fault the callback still runs and is
+     * told so; the error itself is returned by the synchronising calls. */
+    CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    callback(hStream, CUDA_SUCCESS, userData);
+    emu_lock();
+    CUcontext c = ctx_current();
+    CUresult status = c ? c->sticky : CUDA_SUCCESS;
+    emu_unlock();
+    if (!c) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "no current context; make one current first");
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+    callback(hStream, status, userData);
     return CUDA_SUCCESS;
 }
 
 /* ---- events ---- */
 EMU_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
 {
-    if (!phEvent) return CUDA_ERROR_INVALID_VALUE;
+    if (!phEvent) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phEvent is NULL; pass where to store the event");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS))
-        return CUDA_ERROR_INVALID_VALUE;
-    if ((Flags & CU_EVENT_INTERPROCESS) && !(Flags & CU_EVENT_DISABLE_TIMING)) return CUDA_ERROR_INVALID_VALUE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "Flags 0x%x: only CU_EVENT_BLOCKING_SYNC, CU_EVENT_DISABLE_TIMING and "
+                          "CU_EVENT_INTERPROCESS", Flags);
+    if ((Flags & CU_EVENT_INTERPROCESS) && !(Flags & CU_EVENT_DISABLE_TIMING))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_EVENT_INTERPROCESS needs CU_EVENT_DISABLE_TIMING too");
     CUevent e = calloc(1, sizeof *e);
     if (!e) return CUDA_ERROR_OUT_OF_MEMORY;
     e->ctx = c;
@@ -189,7 +215,7 @@ EMU_API CUresult cuEventDestroy(CUevent hEvent)
     emu_lock();
     if (!handle_live(H_EVENT, hEvent)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event (destroyed, or never created)", (void *)hEvent);
     }
     handle_del(H_EVENT, hEvent);
     emu_unlock();
@@ -206,13 +232,15 @@ EMU_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsign
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
+    if (flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only 0 or CU_EVENT_RECORD_EXTERNAL", flags);
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_HANDLE;
-    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
-    if (hEvent->ctx != c) return CUDA_ERROR_INVALID_HANDLE;
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
+    if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
+        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+    if (hEvent->ctx != c)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "the event belongs to another context; record it there");
     hEvent->recorded = 1;
     hEvent->t_ms = emu_now_ms();
     return CUDA_SUCCESS;
@@ -220,29 +248,34 @@ EMU_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsign
 
 EMU_API CUresult cuEventRecord(CUevent hEvent, CUstream hStream) { return cuEventRecordWithFlags(hEvent, hStream, 0); }
 
-EMU_API CUresult cuEventQuery(CUevent hEvent)
+static CUresult event_sync(CUevent hEvent, const char *entry)
 {
-    CUresult r = ctx_check(NULL);
+    CUresult r = ctx_check_at(NULL, entry);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    return ok ? CUDA_SUCCESS : emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
 }
 
-EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return cuEventQuery(hEvent); }
+EMU_API CUresult cuEventQuery(CUevent hEvent) { return event_sync(hEvent, "cuEventQuery"); }
+
+EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return event_sync(hEvent, "cuEventSynchronize"); }
 
 EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
 {
-    if (!pMilliseconds) return CUDA_ERROR_INVALID_VALUE;
+    if (!pMilliseconds) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pMilliseconds is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = handle_live(H_EVENT, hStart) && handle_live(H_EVENT, hEnd);
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_HANDLE;
-    if ((hStart->flags | hEnd->flags) & CU_EVENT_DISABLE_TIMING) return CUDA_ERROR_INVALID_HANDLE;
-    if (!hStart->recorded || !hEnd->recorded) return CUDA_ERROR_INVALID_HANDLE;
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "hStart or hEnd is not a live event");
+    if ((hStart->flags | hEnd->flags) & CU_EVENT_DISABLE_TIMING)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "an event was created with CU_EVENT_DISABLE_TIMING; create both "
+                          "without it to time");
+    if (!hStart->recorded || !hEnd->recorded)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "an event was never recorded; cuEventRecord both first");
     *pMilliseconds = (float)(hEnd->t_ms - hStart->t_ms);
     return CUDA_SUCCESS;
 }

@@ -259,6 +259,25 @@ void emu_set_detail(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(t_detail, sizeof t_detail, fmt, ap);
     va_end(ap);
+    /* the line gets the one "cudaemu: " prefix here, whatever the message was built from */
+    static const char pfx[] = "cudaemu: ";
+    while (!strncmp(t_detail, pfx, sizeof pfx - 1)) memmove(t_detail, t_detail + sizeof pfx - 1, strlen(t_detail) - (sizeof pfx - 1) + 1);
     const char *log = getenv("CUDAEMU_LOG");
     if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
+}
+
+CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
+{
+    char why[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    size_t n = strlen(entry);
+    /* a message that already starts with its entry point ("cuMemMap: ...") is not prefixed twice */
+    if (!strncmp(why, entry, n) && why[n] == ':')
+        emu_set_detail("%s", why);
+    else
+        emu_set_detail("%s: %s", entry, why);
+    return err;
 }

@@ -2,6 +2,7 @@
  * active mask, divergence/reconvergence by per-frame "lowest PC first" scheduling (with a time
  * slice that rotates groups for forward progress), calls as frames, barrier arrival. */
 #include "interp_int.h"
+#include "tex.h"
 
 #include <limits.h>
 #include <math.h>
@@ -1150,6 +1151,12 @@ top:;
         case OP_WMMA_STORE:
         case OP_WMMA_MMA:
             if (wmma_exec(x, in, bank, m, tid_base) == W_ERR) {
+                SAVE();
+                return W_ERR;
+            }
+            break;
+        case OP_TEX: case OP_TLD4: case OP_TXQ: case OP_SULD: case OP_SUST: case OP_SUQ: /* interp_tex.c */
+            if (tex_exec(x, in, bank, m, tid_base) == W_ERR) {
                 SAVE();
                 return W_ERR;
             }

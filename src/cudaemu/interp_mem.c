@@ -58,7 +58,11 @@ uint8_t *mem_xlate_slow(exec *x, int space, uint64_t a, uint32_t n, unsigned tid
     default: {
         const vm_alloc *v = vm_find(a, n);
         if (!v || (v->ctx != x->L->ctx && v->ctx)) return fault(x, CUDA_ERROR_ILLEGAL_ADDRESS, space, a, n, tid, store, line);
-        x->last = v;
+        /* mapped pieces without the access cuMemSetAccess grants fault like unmapped ones */
+        int need = store ? VM_PROT_WRITE : VM_PROT_READ;
+        if ((v->prot & need) != need) return fault(x, CUDA_ERROR_ILLEGAL_ADDRESS, space, a, n, tid, store, line);
+        /* the fast path skips these checks: only cache fully accessible entries */
+        if (v->prot == (VM_PROT_READ | VM_PROT_WRITE)) x->last = v;
         return v->host + (a - v->base);
     }
     }

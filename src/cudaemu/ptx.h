@@ -67,8 +67,19 @@ enum {
     OP_FROUND,       /* f32/f64 arithmetic with a directed rounding mode; mod2 holds the operation */
     OP_CPASYNC,      /* cp.async: a copy global -> shared, done synchronously */
     OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA, /* m16n16k16 f16 tensor-core ops; aux indexes module->wops */
+    OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ, /* textures and surfaces (interp_tex.c); see TEXOP_* */
     OP_COUNT
 };
+
+/* Texture/surface instructions: mod = geometry, mod2 = tld4 component / surface clamp mode / query;
+ * type = result (tex, tld4) or element (suld, sust) type, type2 = coordinate type, vec = values;
+ * operands at module->wops[aux]: handle, x, y, z, layer, lod, then the sust values. */
+enum { TG_1D, TG_2D, TG_3D, TG_A1D, TG_A2D };
+enum { SU_TRAP, SU_CLAMP, SU_ZERO };
+enum { TQ_WIDTH, TQ_HEIGHT, TQ_DEPTH, TQ_CHANNEL_DATA_TYPE, TQ_CHANNEL_ORDER, TQ_NORMALIZED_COORDS, TQ_FILTER_MODE,
+       TQ_ADDR_MODE_0, TQ_ADDR_MODE_1, TQ_ADDR_MODE_2, TQ_ARRAY_SIZE, TQ_NUM_MIPMAP_LEVELS, TQ_NUM_SAMPLES,
+       TQ_MEMORY_LAYOUT };
+#define TEXOP_NOPS 6 /* wops entries before the sust values */
 
 /* State spaces. */
 enum { SS_GENERIC, SS_GLOBAL, SS_SHARED, SS_LOCAL, SS_CONST, SS_PARAM };

@@ -584,6 +584,111 @@ static int decode_wmma(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     FAIL("unsupported wmma instruction");
 }
 
+/* tex / tld4 / txq / suld.b / sust.b / suq on texture and surface objects (unified mode): the
+ * handle, coordinates, layer and lod go to wops (see TEXOP_NOPS in ptx.h). */
+static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
+{
+    int tex = is_base(md, "tex"), tld4 = is_base(md, "tld4"), suld = is_base(md, "suld"), sust = is_base(md, "sust");
+    if (is_base(md, "txq") || is_base(md, "suq")) {
+        static const char *q[] = {"width", "height", "depth", "", "", "normalized_coords", "filter_mode",
+                                  "addr_mode_0", "addr_mode_1", "addr_mode_2", "array_size", "num_mipmap_levels"};
+        in->op = is_base(md, "txq") ? OP_TXQ : OP_SUQ;
+        in->mod2 = 0xff;
+        for (int k = 0; k < (int)(sizeof q / sizeof q[0]); k++)
+            if (q[k][0] && has(md, q[k])) in->mod2 = (uint8_t)k;
+        if (in->mod2 == 0xff || has(md, "level") || (in->op == OP_SUQ && in->mod2 > TQ_DEPTH && in->mod2 != TQ_ARRAY_SIZE))
+            FAIL("unsupported %.*s query (width, height, depth, array_size%s are supported)", (int)md->baselen, md->base,
+                 in->op == OP_TXQ ? ", normalized_coords, filter_mode, addr_mode_N, num_mipmap_levels" : "");
+        if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+        if (ops[1].o.kind != PO_ADDR || ops[1].abase.kind != PO_REG || ops[1].n)
+            FAIL("%.*s needs a texture/surface object register [%%rd]", (int)md->baselen, md->base);
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = OPND(OPB_REG, ops[1].abase.idx);
+        return ps->failed ? -1 : 0;
+    }
+    static const char *geoms[] = {"1d", "2d", "3d", "a1d", "a2d"};
+    int geom = -1;
+    for (int k = 0; k < 5; k++)
+        if (has(md, geoms[k])) geom = k;
+    if (geom < 0) FAIL("unsupported texture/surface geometry (1d, 2d, 3d, a1d, a2d are supported; cube maps and "
+                       "multisample textures are not)");
+    in->mod = (uint8_t)geom;
+    in->aux = (uint32_t)ps->m->nwops;
+    int ncoord = geom == TG_1D ? 1 : geom == TG_2D ? 2 : geom == TG_3D ? 3 : geom == TG_A1D ? 1 : 2;
+    int layered = geom >= TG_A1D;
+    const popnd *ap = sust ? &ops[0] : &ops[1];
+    const popnd *vp = sust ? &ops[1] : &ops[0];
+    int ctype = T_S32, nvals;
+    if (tex || tld4) {
+        if (md->vec != 4 || md->ntypes != 2) FAIL("%.*s needs .v4 with a result and a coordinate type", (int)md->baselen, md->base);
+        int dt = md->types[0];
+        ctype = md->types[1];
+        if ((dt != T_F32 && dt != T_S32 && dt != T_U32) || (ctype != T_F32 && ctype != T_S32))
+            FAIL("unsupported texture types (results .f32/.s32/.u32, coordinates .f32/.s32)");
+        if (tld4 && (geom != TG_2D || ctype != T_F32)) FAIL("tld4 supports .2d with .f32 coordinates");
+        in->op = tex ? OP_TEX : OP_TLD4;
+        in->type = (uint8_t)dt;
+        in->type2 = (uint8_t)ctype;
+        in->vec = 4;
+        if (tld4) {
+            static const char *comp[] = {"r", "g", "b", "a"};
+            in->mod2 = 0xff;
+            for (int k = 0; k < 4; k++)
+                if (has(md, comp[k])) in->mod2 = (uint8_t)k;
+            if (in->mod2 == 0xff) FAIL("tld4 needs a component (.r, .g, .b, .a)");
+        }
+        /* .level takes a lod, .grad two gradient vectors: both sample level 0 (see README) */
+        int extra = tex && has(md, "level") ? 1 : tex && has(md, "grad") ? 2 : 0;
+        if (need_ops(ps, nops, 2 + extra, 2 + extra, line, md)) return -1;
+        if (extra == 2 && (ops[2].o.kind != PO_VEC || ops[3].o.kind != PO_VEC)) FAIL("tex.grad needs two gradient vectors");
+        nvals = 4;
+    } else if (suld || sust) {
+        if (!has(md, "b")) FAIL("only the untyped (.b) forms of suld/sust are supported (sust.p is not)");
+        int t = last_type(md);
+        if (t < 0 || TY_KIND(t) != TK_B) FAIL("suld/sust need a .b8/.b16/.b32/.b64 element type");
+        if (md->vec > 4 || (TY_LG(t) == 3 && md->vec > 2)) FAIL("bad suld/sust vector width");
+        in->op = suld ? OP_SULD : OP_SUST;
+        in->type = (uint8_t)t;
+        in->vec = (uint8_t)md->vec;
+        in->mod2 = has(md, "clamp") ? SU_CLAMP : has(md, "zero") ? SU_ZERO : SU_TRAP;
+        if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+        nvals = md->vec;
+    } else {
+        FAIL("unsupported instruction '%.*s'", (int)md->baselen, md->base);
+    }
+    if (ap->o.kind != PO_ADDR || ap->abase.kind != PO_REG || ap->aoff)
+        FAIL("texture/surface operand must be [%%handle, {coordinates}] with the object in a .u64 register "
+             "(texture references are not supported)");
+    int need = ncoord + layered;
+    if (ap->n < need) FAIL("%d coordinates expected, got %d", need, ap->n);
+    /* values: a {..} list of nvals registers (a lone register for scalar suld/sust) */
+    const sopnd *vals[4];
+    if (vp->o.kind == PO_VEC) {
+        if (vp->n != nvals) FAIL("%d values expected in {..}, got %d", nvals, vp->n);
+        for (int k = 0; k < nvals; k++) vals[k] = &vp->v[k];
+    } else {
+        if (nvals != 1) FAIL("vector operand of %d elements expected", nvals);
+        vals[0] = &vp->o;
+    }
+    uint32_t w[TEXOP_NOPS];
+    uint32_t zero = const_slot(ps, 0);
+    w[0] = OPND(OPB_REG, ap->abase.idx);
+    int first = layered ? 1 : 0;
+    for (int k = 0; k < 3; k++) w[1 + k] = k < ncoord ? src_o(ps, &ap->v[first + k], ctype, line) : zero;
+    w[4] = layered ? src_o(ps, &ap->v[0], T_S32, line) : zero;
+    w[5] = (tex || tld4) && nops == 3 ? src_o(ps, &ops[2].o, T_F32, line) : zero;
+    for (int k = 0; k < TEXOP_NOPS; k++)
+        if (ps->failed || wops_add(ps, w[k])) return perr(ps, line, "bad texture/surface operand");
+    for (int k = 0; k < nvals; k++) {
+        if (sust) {
+            if (wops_add(ps, src_o(ps, vals[k], in->type, line))) return perr(ps, line, "out of memory");
+        } else {
+            in->d[k] = dst_o(ps, vals[k], line);
+        }
+    }
+    return ps->failed ? -1 : 0;
+}
+
 static int simple_arith(const mods *md)
 {
     static const char *names[] = {"add", "sub", "mul", "div", "rem", "min", "max", "and", "or", "xor",
@@ -902,6 +1007,9 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         return ps->failed ? -1 : 0;
     }
     if (is_base(&md, "wmma")) return decode_wmma(ps, &md, ops, nops, in, line);
+    if (is_base(&md, "tex") || is_base(&md, "tld4") || is_base(&md, "txq") || is_base(&md, "suld") ||
+        is_base(&md, "sust") || is_base(&md, "suq"))
+        return decode_tex(ps, &md, ops, nops, in, line);
     if (is_base(&md, "testp")) {
         static const char *k[] = {"finite", "infinite", "number", "notanumber", "normal", "subnormal"};
         in->op = OP_TESTP;

@@ -375,6 +375,20 @@ static int parse_operand(pstate *ps, popnd *p)
                 p->aoff = (int64_t)(0 - tk(ps)->ival);
                 ps->i++;
             }
+            if (tpunct(tk(ps), ',')) { /* tex/tld4/suld/sust: [handle, {coordinates}] */
+                ps->i++;
+                if (!tpunct(tk(ps), '{'))
+                    return perr(ps, tk(ps)->line, "expected '{' coordinates in a texture/surface operand (a separate "
+                                                  "sampler, texmode_independent, is not supported)");
+                ps->i++;
+                while (!tpunct(tk(ps), '}')) {
+                    if (p->n >= 4) return perr(ps, t->line, "too many texture coordinates");
+                    if (parse_simple(ps, &p->v[p->n++])) return -1;
+                    if (tpunct(tk(ps), ',')) ps->i++;
+                    else if (!tpunct(tk(ps), '}')) return perr(ps, tk(ps)->line, "expected ',' or '}'");
+                }
+                ps->i++;
+            }
         } else if (t->kind == TK_INT) {
             p->aoff = (int64_t)t->ival;
             ps->i++;
@@ -451,6 +465,9 @@ static int parse_vdecl_head(pstate *ps, vdecl *d)
                    tis(t, ".local")) {
             d->ptr = 1;
             ps->i++;
+        } else if (tis(t, ".texref") || tis(t, ".surfref") || tis(t, ".samplerref")) {
+            return perr(ps, t->line, "%.*s: texture, surface and sampler references are not supported (deprecated); use "
+                        "texture and surface objects (cuTexObjectCreate, cuSurfObjectCreate)", (int)t->len, t->s);
         } else if (t->kind == TK_ID && t->s[0] == '.' && type_from_name(t->s, t->len) >= 0) {
             d->type = type_from_name(t->s, t->len);
             ps->i++;

@@ -1460,6 +1460,40 @@ out:
     lepton_client_close(c);
 }
 
+/* ---- a module the driver refuses: the client's error names the PTX line, each prefix once ---- */
+static void case_bad_module(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    static const char bad[] = ".version 7.0\n.target sm_75\n.address_size 64\n"
+                              ".visible .entry broken(.param .u64 p)\n{\n    .reg .b32 %r<4>;\n"
+                              "    frobnicate.u32 %r1, %r2;\n    ret;\n}\n";
+    lepton_module *m = NULL;
+    int rc = lepton_module_load(l, bad, sizeof bad - 1, &m);
+    const char *e = lepton_last_error();
+    fprintf(stderr, "bad module: %s: %s\n", lepton_status_name(rc), e);
+    CHECK(rc != LEPTON_OK && m == NULL);
+    CHECK(strstr(e, "CUDA_ERROR_INVALID_PTX") != NULL);
+    CHECK(strstr(e, "line 7") != NULL);
+    CHECK(strstr(e, "fix the PTX at the line") != NULL); /* what to do */
+    /* no layer repeats the one before it ("cudaemu: cudaemu: ...", "lepton_module_load: lepton_module_load:") */
+    CHECK(strstr(e, "cudaemu: cudaemu:") == NULL);
+    const char *colon = strchr(e, ':');
+    if (colon) {
+        char head[128];
+        snprintf(head, sizeof head, "%.*s:", (int)(colon - e < 100 ? colon - e : 100), e);
+        CHECK(strstr(colon + 1, head) == NULL);
+    }
+    const char *name = strstr(e, "CUDA_ERROR_INVALID_PTX");
+    CHECK(name && !strstr(name + 1, "CUDA_ERROR_INVALID_PTX")); /* the error is named once */
+    /* the lease goes on: a good module loads */
+    lepton_module *sm = load(l, "saxpy");
+    saxpy_works(l, sm, 0, "after a refused module");
+    lepton_module_free(sm);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- driver --------------------------------------------------------------------------------- */
 static const struct {
     const char *name;
@@ -1481,6 +1515,7 @@ static const struct {
     {"close", case_close, NULL},
     {"reuse", case_reuse, NULL},
     {"malformed", case_malformed, NULL},
+    {"bad_module", case_bad_module, NULL},
 };
 
 static int setup(const char *broker_args) {

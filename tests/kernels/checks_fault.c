@@ -7,20 +7,19 @@
 
 #include <time.h>
 
-/* A launch may report an execution error itself (a synchronous implementation) or later, at the
- * synchronization; either way the first error seen must be `want`. */
+/* As on a GPU: an error the kernel hits while running is not the launch's; the launch returns
+ * CUDA_SUCCESS and the next synchronising call reports `want`. */
 static int expect_launch_error(kc *k, const char *fn, unsigned grid, unsigned block, void **args, CUresult want)
 {
     CUfunction f;
     KC_CU(k, cuModuleGetFunction(&f, k->mod, fn));
     CUresult r = cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, NULL, args, NULL);
-    const char *where = "cuLaunchKernel";
-    if (r == CUDA_SUCCESS) {
-        r = cuCtxSynchronize();
-        where = "cuCtxSynchronize";
-    }
+    if (r != CUDA_SUCCESS)
+        return kc_fail(k, "cuLaunchKernel returned %s (%d), want CUDA_SUCCESS (the fault surfaces at the "
+                          "synchronization)", kc_errname(r), (int)r);
+    r = cuCtxSynchronize();
     if (r != want)
-        return kc_fail(k, "%s returned %s (%d), want %s", where, kc_errname(r), (int)r, kc_errname(want));
+        return kc_fail(k, "cuCtxSynchronize returned %s (%d), want %s", kc_errname(r), (int)r, kc_errname(want));
     /* Sticky: later work on the context reports the same error. */
     r = cuCtxSynchronize();
     if (r != want)
@@ -30,6 +29,10 @@ static int expect_launch_error(kc *k, const char *fn, unsigned grid, unsigned bl
     r = cuMemcpyDtoH(&host, p, sizeof host);
     if (r != want)
         return kc_fail(k, "not sticky: cuMemcpyDtoH afterwards returned %s, want %s", kc_errname(r), kc_errname(want));
+    /* a later launch of a correct kernel answers the sticky error too */
+    r = cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL);
+    if (r != want)
+        return kc_fail(k, "not sticky: a later cuLaunchKernel returned %s, want %s", kc_errname(r), kc_errname(want));
     return KC_PASS;
 }
 

@@ -1122,6 +1122,104 @@ static int t_large_alloc(void)
     return 0;
 }
 
+/* A kernel's execution error, as on a GPU: its launch succeeds, the synchronising calls report it,
+ * sticky; a stream callback behind it runs once with the error; destroying the context succeeds.
+ * On cudaemu also: a poisoned context does not affect another one, and cuCtxSynchronize_v2 names
+ * the context it checks. */
+typedef struct async_cb {
+    int calls;
+    CUresult status;
+} async_cb;
+
+static void CUDA_CB async_cb_fn(CUstream s, CUresult status, void *user)
+{
+    (void)s;
+    async_cb *cb = user;
+    cb->calls++;
+    cb->status = status;
+}
+
+static int t_async_errors(void)
+{
+    CUdevice dev;
+    CUcontext a, b;
+    OK(cuDeviceGet(&dev, 0));
+    char *ptx = read_ptx("oob_write.sm_75.ptx");
+    EXPECT(ptx != NULL, "no oob_write PTX");
+    OK(cuCtxCreate(&b, NULL, 0, dev));
+    OK(cuCtxCreate(&a, NULL, 0, dev)); /* current */
+    CUmodule m;
+    CUfunction f;
+    OK(cuModuleLoadData(&m, ptx));
+    free(ptx);
+    OK(cuModuleGetFunction(&f, m, "oob_write"));
+    CUdeviceptr buf;
+    OK(cuMemAlloc(&buf, 1024 * sizeof(int)));
+    int n = 1024;
+    long long far = (long long)n + (1LL << 30);
+    void *args[] = {&buf, &n, &far};
+    CUstream s;
+    CUevent ev;
+    OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    OK(cuEventCreate(&ev, 0));
+    OK(cuLaunchKernel(f, 4, 1, 1, 256, 1, 1, 0, s, args, NULL));
+    async_cb cb = {0, CUDA_SUCCESS};
+    CUresult add = cuStreamAddCallback(s, async_cb_fn, &cb, 0);
+    EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_ILLEGAL_ADDRESS, "cuStreamAddCallback returned %s", errname(add));
+    EXPECT_CU(cuStreamSynchronize(s), CUDA_ERROR_ILLEGAL_ADDRESS);
+    if (add == CUDA_SUCCESS)
+        EXPECT(cb.calls == 1 && cb.status == CUDA_ERROR_ILLEGAL_ADDRESS, "callback ran %d times, status %s", cb.calls,
+               errname(cb.status));
+    if (!g_gpu)
+        EXPECT(add == CUDA_SUCCESS, "cudaemu refused the callback behind the fault");
+    EXPECT_CU(cuStreamQuery(s), CUDA_ERROR_ILLEGAL_ADDRESS);
+    EXPECT_CU(cuEventRecord(ev, s), CUDA_ERROR_ILLEGAL_ADDRESS);
+    EXPECT_CU(cuEventSynchronize(ev), CUDA_ERROR_ILLEGAL_ADDRESS);
+    EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
+    CUdeviceptr p;
+    EXPECT_CU(cuMemAlloc(&p, 64), CUDA_ERROR_ILLEGAL_ADDRESS);
+    /* calls that use no context */
+    CUcontext cur = NULL;
+    OK(cuCtxGetCurrent(&cur));
+    EXPECT(cur == a, "the current context changed");
+    CUdevice d2;
+    OK(cuCtxGetDevice(&d2));
+    int cc = 0;
+    OK(cuDeviceGetAttribute(&cc, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+    if (!g_gpu) {
+        /* the other context is untouched, and cuCtxSynchronize_v2 checks the one it is given */
+        OK(cuCtxPushCurrent(b));
+        OK(cuCtxSynchronize());
+        EXPECT_CU(cuCtxSynchronize_v2(a), CUDA_ERROR_ILLEGAL_ADDRESS);
+        OK(cuCtxSynchronize_v2(b));
+        CUmodule mv;
+        CUfunction fv;
+        OK(cuModuleLoadData(&mv, g_vector_add_ptx));
+        OK(cuModuleGetFunction(&fv, mv, "vector_add"));
+        float ha[64], hb[64], hc[64];
+        for (int i = 0; i < 64; i++) {
+            ha[i] = (float)i;
+            hb[i] = (float)(2 * i + 1);
+        }
+        CUdeviceptr da, db, dc;
+        OK(cuMemAlloc(&da, sizeof ha));
+        OK(cuMemAlloc(&db, sizeof hb));
+        OK(cuMemAlloc(&dc, sizeof hc));
+        OK(cuMemcpyHtoD(da, ha, sizeof ha));
+        OK(cuMemcpyHtoD(db, hb, sizeof hb));
+        int nn = 64;
+        void *vargs[] = {&da, &db, &dc, &nn};
+        OK(cuLaunchKernel(fv, 1, 1, 1, 64, 1, 1, 0, NULL, vargs, NULL));
+        OK(cuMemcpyDtoH(hc, dc, sizeof hc));
+        for (int i = 0; i < 64; i++) EXPECT(hc[i] == ha[i] + hb[i], "vector_add[%d] = %g in the other context", i, (double)hc[i]);
+        OK(cuCtxPopCurrent(&cur));
+        EXPECT(cur == b, "popped another context");
+    }
+    OK(cuCtxDestroy(a));
+    OK(cuCtxDestroy(b));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int (*fn)(void); } tests[] = {
@@ -1147,6 +1245,7 @@ int main(int argc, char **argv)
         {"occupancy", t_occupancy},
         {"many_launches", t_many_launches},
         {"large_alloc", t_large_alloc},
+        {"async_errors", t_async_errors},
     };
     const size_t ntests = sizeof tests / sizeof tests[0];
     unsigned char want[sizeof tests / sizeof tests[0]] = {0};

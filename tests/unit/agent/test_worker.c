@@ -1310,9 +1310,12 @@ int main(int argc, char **argv) {
         unsigned long long bad_addr = 0x10;
         char av[32];
         b64(&bad_addr, 8, av);
+        /* the fault surfaces at the read behind the launch, as on a GPU: the job's error is the
+         * kernel's, at its step, and says where it was reported */
         snprintf(json, sizeof json,
-                 "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}}]}",
-                 seq++, sha, av);
+                 "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}},"
+                 " {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
+                 seq++, sha, av, ids[0]);
         /* a job that arrived first and waits behind the one that faults */
         snprintf(behind.json, sizeof behind.json, "{\"seq\": %d, \"steps\": []}", seq);
         pthread_t th_behind;
@@ -1321,6 +1324,8 @@ int main(int argc, char **argv) {
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
         CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_ILLEGAL_ADDRESS");
+        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "running kernel poke (step 0; reported at step 1");
+        CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "step")), 0);
         CHECK(json_is_true(json_object_get(jr.res, "restarting")));
         printf("sticky fault answer: %.300s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "");
         job_free(&jr);

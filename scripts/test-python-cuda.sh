@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs tests/python_cuda: programs written against NVIDIA's Python packages (cuda.bindings.driver,
+# cuda.core, numba-cuda; from PyPI, pinned in tests/python_cuda/requirements.txt, installed in a venv
+# under the build directory) on cudaemu, the libcuda.so.1 of the build. Each test checks its results
+# against numpy on the host. Prints pytest's summary line; fails on any failure or unexpected pass.
+#
+# Environment: LEPTON_BUILD_DIR (default ./build), PYTHON_CUDA_VENV (default
+# $LEPTON_BUILD_DIR/python-cuda-venv), CUDA_HOME (default /usr/local/cuda: nvcc, NVRTC, libNVVM).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${LEPTON_BUILD_DIR:-$ROOT/build}"
+EMU="$BUILD/cudaemu"
+VENV="${PYTHON_CUDA_VENV:-$BUILD/python-cuda-venv}"
+REQ="$ROOT/tests/python_cuda/requirements.txt"
+export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+[ -e "$EMU/libcuda.so.1" ] || { echo "test-python-cuda: build first ($EMU/libcuda.so.1 missing)"; exit 1; }
+[ -x "$CUDA_HOME/bin/nvcc" ] || { echo "test-python-cuda: no CUDA toolkit in $CUDA_HOME (nvcc, NVRTC, libNVVM needed)"; exit 1; }
+STAMP="$VENV/.requirements.sha256"
+WANT="$(sha256sum "$REQ" | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
+  echo "$WANT" >"$STAMP"
+fi
+export LD_LIBRARY_PATH="$EMU${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export CUDAEMU_DIR="$EMU" # conftest.py refuses to run when libcuda.so.1 is not this one
+export CUDAEMU_LOG=1      # a refusal prints the entry point or PTX line in the failing test's output
+cd "$ROOT"
+timeout 300 "$VENV/bin/python" -m pytest -q -rfExX -p no:cacheprovider tests/python_cuda

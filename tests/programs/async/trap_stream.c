@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * trap_stream — a kernel that traps on a stream of a context made with cuCtxCreate: the launch
+ * returns CUDA_SUCCESS, cuStreamSynchronize reports CUDA_ERROR_LAUNCH_FAILED, and so do
+ * cuStreamQuery, cuEventSynchronize, cuCtxSynchronize and later launches (sticky). A stream
+ * callback added behind the kernel runs once and is told the error; a host function enqueued after
+ * the error is not run. cuCtxDestroy succeeds and a new context works. */
+#include "async_common.h"
+
+typedef struct cb_state {
+    int calls;
+    CUresult status;
+} cb_state;
+
+static void CUDA_CB on_done(CUstream s, CUresult status, void *user)
+{
+    (void)s;
+    cb_state *st = user;
+    st->calls++;
+    st->status = status;
+}
+
+static void CUDA_CB host_fn(void *user) { ++*(int *)user; }
+
+int main(void)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CHECK_CU(cuInit(0));
+    CHECK_CU(cuDeviceGet(&dev, 0));
+    CHECK_CU(cuCtxCreate(&ctx, NULL, 0, dev));
+    CUmodule m = load_module();
+    CUfunction trap;
+    CHECK_CU(cuModuleGetFunction(&trap, m, "trap_if"));
+    CUstream s;
+    CUevent before, after;
+    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(cuEventCreate(&before, 0));
+    CHECK_CU(cuEventCreate(&after, 0));
+
+    enum { T = 64 };
+    CUdeviceptr out, flag;
+    CHECK_CU(cuMemAlloc(&out, T * sizeof(int)));
+    CHECK_CU(cuMemAlloc(&flag, sizeof(int)));
+    CHECK_CU(cuMemsetD32(flag, 0, 1));
+    void *args[] = {&out, &flag};
+    /* flag clear: no trap, and the kernel's work is there */
+    CHECK_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL));
+    CHECK_CU(cuStreamSynchronize(s));
+    int got[T];
+    CHECK_CU(cuMemcpyDtoH(got, out, sizeof got));
+    for (int i = 0; i < T; i++) EXPECT(got[i] == i, "out[%d] = %d, want %d", i, got[i], i);
+
+    CHECK_CU(cuMemsetD32(flag, 1, 1));
+    CHECK_CU(cuEventRecord(before, s));
+    EXPECT_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL), CUDA_SUCCESS);
+    /* Enqueued behind the kernel: on a GPU the fault may or may not be known yet. Either the
+     * callback is accepted and later told the error, or the call answers the error itself. */
+    cb_state cb = {0, CUDA_SUCCESS};
+    CUresult add = cuStreamAddCallback(s, on_done, &cb, 0);
+    EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_LAUNCH_FAILED, "cuStreamAddCallback returned %s",
+           err_name(add));
+    EXPECT_CU(cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
+    if (add == CUDA_SUCCESS)
+        EXPECT(cb.calls == 1 && cb.status == CUDA_ERROR_LAUNCH_FAILED,
+               "the stream callback ran %d times with status %s, want once with CUDA_ERROR_LAUNCH_FAILED",
+               cb.calls, err_name(cb.status));
+    else
+        EXPECT(cb.calls == 0, "a refused callback ran");
+
+    /* sticky on every synchronising call and on later work */
+    EXPECT_CU(cuStreamQuery(s), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventSynchronize(before), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventQuery(before), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventRecord(after, s), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuMemsetD32(flag, 0, 1), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuLaunchKernel(trap, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), CUDA_ERROR_LAUNCH_FAILED);
+    /* a host function after the error is not run (cuLaunchHostFunc's documented contrast with
+     * cuStreamAddCallback); whether the enqueue itself is refused is the driver's choice */
+    int hf = 0;
+    CUresult hr = cuLaunchHostFunc(s, host_fn, &hf);
+    EXPECT(hr == CUDA_SUCCESS || hr == CUDA_ERROR_LAUNCH_FAILED, "cuLaunchHostFunc returned %s", err_name(hr));
+    (void)cuStreamSynchronize(s);
+    EXPECT(hf == 0, "a host function enqueued after the error ran");
+
+    /* the context is destroyed without complaint and a new one works */
+    CHECK_CU(cuCtxDestroy(ctx));
+    CHECK_CU(cuCtxCreate(&ctx, NULL, 0, dev));
+    CUmodule m2 = load_module();
+    scale_works(m2, "in a new context after cuCtxDestroy");
+    CHECK_CU(cuModuleUnload(m2));
+    CHECK_CU(cuCtxDestroy(ctx));
+    printf("trap_stream: OK\n");
+    return 0;
+}
