@@ -400,7 +400,7 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
     int dflt = dt == TF32 || dt == TF64, sflt = st == TF32 || st == TF64;
     uint64_t res;
     if (!dflt) {
-        int64_t lo = sgn(dt) ? -(int64_t)(1ull << (dw - 1)) : 0;
+        int64_t lo = sgn(dt) ? (int64_t)(0 - (1ull << (dw - 1))) : 0; /* INT_MIN of the width */
         uint64_t hi = sgn(dt) ? (1ull << (dw - 1)) - 1 : mask(dw);
         if (sflt) {
             double x;
@@ -596,15 +596,16 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         break;
     }
     case I_MUL: case I_MAD: {
-        __int128 pa = s ? (__int128)sx(a & m, w) : (__int128)(a & m), pb = s ? (__int128)sx(b & m, w) : (__int128)(b & m);
-        __int128 prod = pa * pb; /* exact: |prod| < 2^127 */
+        /* exact: |signed product| <= 2^126, unsigned product < 2^128 */
+        unsigned __int128 prod = s ? (unsigned __int128)((__int128)sx(a & m, w) * (__int128)sx(b & m, w))
+                                   : (unsigned __int128)(a & m) * (b & m);
         if (in->fl & FL_WIDE) {
             r = (uint64_t)prod + (in->op == I_MAD ? cc : 0);
             wr(t, &in->d, r & mask(2 * w));
             return;
         }
         if (in->fl & FL_HI) {
-            uint64_t hi = (uint64_t)((unsigned __int128)prod >> w);
+            uint64_t hi = (uint64_t)(prod >> w);
             if (in->op == I_MAD && (in->fl & FL_SAT)) {
                 int64_t x = (int64_t)(int32_t)(uint32_t)hi + (int32_t)(uint32_t)cc;
                 r = (uint64_t)(x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x);
