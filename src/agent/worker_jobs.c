@@ -26,8 +26,8 @@
  *
  * A kernel's execution error (fault, trap, assert) does not fail its launch: as on any GPU it
  * surfaces at the next call that waits for the kernel (a read or write step, a later launch, or the
- * synchronisation that ends a job with launches). The job's error names the kernel and its step,
- * and says which later step reported it. */
+ * synchronisation that ends a job with launches). The job's error is the kernel's: at the step of
+ * its launch, naming it, and saying which later step reported it. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,8 +404,8 @@ static void step_fail(lp_worker *w, outcome *o, const launched *k, long i, const
         return;
     }
     char how[1200];
-    snprintf(how, sizeof how, "running kernel %.200s (step %ld%s; reported at step %ld, %.300s)", k->name, k->step,
-             k->count > 1 ? ", or a kernel launched before it" : "", i, what);
+    snprintf(how, sizeof how, "running kernel %.200s%s (reported at step %ld, %.300s)", k->name,
+             k->count > 1 ? " or a kernel launched before it" : "", i, what);
     cuda_fail(w, o, k->step, how, r);
 }
 

@@ -23,10 +23,20 @@ static const char *entry_name(const char *fn)
 {
     static const struct { const char *helper, *entry; } map[] = {
         {"launch", "cuLaunchKernel"}, {"do_copy", "cuMemcpy"},   {"do_memset", "cuMemset"},
-        {"copy2d", "cuMemcpy2D"},     {"set2d", "cuMemset2D"},
+        {"copy2d", "cuMemcpy2D"},     {"set2d", "cuMemset2D"},   {"advise", "cuMemAdvise"},
+        {"prefetch", "cuMemPrefetchAsync"}, {"legacy_func", "cuFuncSetBlockShape/cuParamSet*/cuLaunch*"},
+        {"host_release", "cuMemFreeHost/cuMemHostUnregister"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (!strcmp(fn, map[i].helper)) return map[i].entry;
+    /* programs call cuMemAlloc, not cuMemAlloc_v2 */
+    static __thread char plain[64];
+    size_t n = strlen(fn);
+    if (n > 3 && n < sizeof plain && !strcmp(fn + n - 3, "_v2")) {
+        memcpy(plain, fn, n - 3);
+        plain[n - 3] = 0;
+        return plain;
+    }
     return fn;
 }
 
@@ -34,7 +44,7 @@ CUresult ctx_check_at(CUcontext *out, const char *entry)
 {
     CUresult r = emu_check_init();
     if (r == CUDA_ERROR_NOT_INITIALIZED)
-        return emu_refuse_at(entry_name(entry), r, "cuInit has not been called; call cuInit(0) first");
+        return EMU_REFUSE(r, "%s: cuInit has not been called; call cuInit(0) first", entry_name(entry));
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     CUcontext c = ctx_current();
@@ -124,22 +134,23 @@ static void stack_remove(CUcontext c)
 static CUresult push(CUcontext c)
 {
     if (t_depth >= CTX_STACK_MAX)
-        return emu_refuse_at("cuCtxPushCurrent", CUDA_ERROR_OUT_OF_MEMORY,
-                             "the thread's context stack is full (%d); pop contexts you no longer use", CTX_STACK_MAX);
+        return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY,
+                          "cuCtxPushCurrent: the thread's context stack is full (%d); pop contexts you no longer use",
+                          CTX_STACK_MAX);
     t_stack[t_depth++] = c;
     return CUDA_SUCCESS;
 }
 
 static CUresult ctx_create_common(CUcontext *pctx, unsigned flags, CUdevice dev)
 {
-    if (!pctx) return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxCreate: pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuCtxCreate: device %d does not exist (%d configured)", dev,
                              g_emu.ndev);
     if (flags & ~0x1ffu)
-        return emu_refuse_at("cuCtxCreate", CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxCreate: flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
     emu_lock();
     CUcontext c = ctx_new(dev, flags, 0);
     if (!c) {
@@ -162,7 +173,7 @@ static CUresult ctx_create_common(CUcontext *pctx, unsigned flags, CUdevice dev)
 EMU_API CUresult cuCtxCreate(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
 {
     if (params && (params->numExecAffinityParams > 0 || params->cigParams))
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "execution affinity and CIG parameters are not supported by cudaemu; "
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuCtxCreate: execution affinity and CIG parameters are not supported by cudaemu; "
                           "pass params NULL");
     return ctx_create_common(pctx, flags, dev);
 }
@@ -181,7 +192,7 @@ EMU_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArra
                                 CUdevice dev)
 {
     if (paramsArray && numParams > 0)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "execution affinity is not supported by cudaemu; pass no parameters");
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuCtxCreate_v3: execution affinity is not supported by cudaemu; pass no parameters");
     return ctx_create_common(pctx, flags, dev);
 }
 
@@ -193,7 +204,7 @@ EMU_API CUresult cuCtxDestroy(CUcontext ctx)
     if (!handle_live(H_CTX, ctx) || ctx->is_primary) {
         int primary = handle_live(H_CTX, ctx) && ctx->is_primary;
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%s", primary ? "a primary context is released "
+        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxDestroy: %s", primary ? "a primary context is released "
                           "(cuDevicePrimaryCtxRelease), not destroyed" : "not a live context (already destroyed?)");
     }
     ctx_release_resources(ctx);
@@ -215,7 +226,7 @@ EMU_API CUresult cuCtxPushCurrent(CUcontext ctx)
     emu_lock();
     if (!handle_live(H_CTX, ctx)) {
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxPushCurrent: %p is not a live context", (void *)ctx);
     }
     r = push(ctx);
     emu_unlock();
@@ -226,7 +237,7 @@ EMU_API CUresult cuCtxPopCurrent(CUcontext *pctx)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (t_depth <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "this thread's context stack is empty");
+    if (t_depth <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxPopCurrent: this thread's context stack is empty");
     CUcontext c = t_stack[--t_depth];
     if (pctx) *pctx = c;
     return CUDA_SUCCESS;
@@ -250,7 +261,7 @@ EMU_API CUresult cuCtxSetCurrent(CUcontext ctx)
     emu_lock();
     int live = handle_live(H_CTX, ctx);
     emu_unlock();
-    if (!live) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
+    if (!live) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxSetCurrent: %p is not a live context", (void *)ctx);
     if (t_depth == 0) t_depth = 1;
     t_stack[t_depth - 1] = ctx;
     return CUDA_SUCCESS;
@@ -258,7 +269,7 @@ EMU_API CUresult cuCtxSetCurrent(CUcontext ctx)
 
 EMU_API CUresult cuCtxGetCurrent(CUcontext *pctx)
 {
-    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetCurrent: pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     *pctx = t_depth > 0 ? t_stack[t_depth - 1] : NULL;
@@ -267,7 +278,7 @@ EMU_API CUresult cuCtxGetCurrent(CUcontext *pctx)
 
 EMU_API CUresult cuCtxGetDevice(CUdevice *device)
 {
-    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "device is NULL; pass where to store it");
+    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetDevice: device is NULL; pass where to store it");
     CUcontext c;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -275,25 +286,25 @@ EMU_API CUresult cuCtxGetDevice(CUdevice *device)
     c = ctx_current();
     if (c) *device = c->dev;
     emu_unlock();
-    return c ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "no current context; make one current first");
+    return c ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxGetDevice: no current context; make one current first");
 }
 
 EMU_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
 {
     if (!ctx) return cuCtxGetDevice(device);
-    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "device is NULL; pass where to store it");
+    if (!device) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetDevice: device is NULL; pass where to store it");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int live = handle_live(H_CTX, ctx);
     if (live) *device = ctx->dev;
     emu_unlock();
-    return live ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%p is not a live context", (void *)ctx);
+    return live ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxGetDevice: %p is not a live context", (void *)ctx);
 }
 
 EMU_API CUresult cuCtxGetFlags(unsigned int *flags)
 {
-    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags is NULL; pass where to store them");
+    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetFlags: flags is NULL; pass where to store them");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (!c) return r;
@@ -303,13 +314,13 @@ EMU_API CUresult cuCtxGetFlags(unsigned int *flags)
 
 EMU_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
 {
-    if (!version) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "version is NULL; pass where to store it");
+    if (!version) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetApiVersion: version is NULL; pass where to store it");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = ctx ? handle_live(H_CTX, ctx) : ctx_current() != NULL;
     emu_unlock();
-    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "%s", ctx ? "not a live context" : "no current context");
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxGetApiVersion: %s", ctx ? "not a live context" : "no current context");
     *version = 12010; /* the context API version real drivers report */
     return CUDA_SUCCESS;
 }
@@ -367,7 +378,7 @@ EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
         return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetLimit: limit %d can only be queried", (int)limit);
     size_t *slot = limit_slot(c, limit);
     if (!slot) return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: limit %d is not supported", (int)limit);
-    if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128) return CUDA_ERROR_INVALID_VALUE;
+    if (limit == CU_LIMIT_MAX_L2_FETCH_GRANULARITY && value > 128) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_LIMIT_MAX_L2_FETCH_GRANULARITY is at most 128 (got %zu)", value);
     if (limit == CU_LIMIT_PERSISTING_L2_CACHE_SIZE && value > 0)
         return EMU_REFUSE(CUDA_ERROR_UNSUPPORTED_LIMIT, "cuCtxSetLimit: no persisting L2 (CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE is 0)");
     if (limit == CU_LIMIT_STACK_SIZE) value = (value + 15) / 16 * 16; /* the driver rounds the stack */
@@ -377,7 +388,7 @@ EMU_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
 
 EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
 {
-    if (!pvalue) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pvalue is NULL; pass where to store the limit");
+    if (!pvalue) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxGetLimit: pvalue is NULL; pass where to store the limit");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -397,7 +408,7 @@ EMU_API CUresult cuCtxGetLimit(size_t *pvalue, CUlimit limit)
 
 EMU_API CUresult cuCtxGetCacheConfig(CUfunc_cache *pconfig)
 {
-    if (!pconfig) return CUDA_ERROR_INVALID_VALUE;
+    if (!pconfig) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pconfig is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -410,14 +421,14 @@ EMU_API CUresult cuCtxSetCacheConfig(CUfunc_cache config)
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUfunc_cache %d", (int)config);
     c->cache_config = config; /* a preference only: there is no L1/shared split to change */
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuCtxGetSharedMemConfig(CUsharedconfig *pConfig)
 {
-    if (!pConfig) return CUDA_ERROR_INVALID_VALUE;
+    if (!pConfig) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pConfig is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -430,7 +441,7 @@ EMU_API CUresult cuCtxSetSharedMemConfig(CUsharedconfig config)
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUsharedconfig %d", (int)config);
     c->shmem_config = config; /* sm_90 has fixed 4-byte banks; the setting is recorded, as the driver does */
     return CUDA_SUCCESS;
 }
@@ -442,7 +453,7 @@ EMU_API CUresult cuCtxSetFlags(unsigned int flags)
     if (r != CUDA_SUCCESS) return r;
     /* the scheduling and sync-memops bits can change; map-host, lmem-resize and coredump bits cannot */
     if (flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuCtxSetFlags: only CU_CTX_SCHED_* and CU_CTX_SYNC_MEMOPS can change");
-    if ((flags & 0x7u) == 3 || (flags & 0x7u) > 4) return CUDA_ERROR_INVALID_VALUE;
+    if ((flags & 0x7u) == 3 || (flags & 0x7u) > 4) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "scheduling flags 0x%x: use one CU_CTX_SCHED_* value", flags & 0x7u);
     emu_lock();
     c->flags = (c->flags & ~(0x7u | CU_CTX_SYNC_MEMOPS)) | flags;
     emu_unlock();
@@ -451,7 +462,7 @@ EMU_API CUresult cuCtxSetFlags(unsigned int flags)
 
 EMU_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *ctxId)
 {
-    if (!ctxId) return CUDA_ERROR_INVALID_VALUE;
+    if (!ctxId) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ctxId is NULL");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -478,11 +489,11 @@ EMU_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPr
 /* ---- primary contexts ---- */
 EMU_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
-    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuDevicePrimaryCtxRetain: pctx is NULL; pass where to store the context");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev, g_emu.ndev);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxRetain: device %d does not exist (%d configured)", dev, g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (!d->primary) {
@@ -503,14 +514,15 @@ static CUresult primary_release(CUdevice dev)
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return emu_refuse_at("cuDevicePrimaryCtxRelease", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxRelease: device %d does not exist (%d configured)", dev,
                              g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (d->primary_refs <= 0) {
         emu_unlock();
-        return emu_refuse_at("cuDevicePrimaryCtxRelease", CUDA_ERROR_INVALID_CONTEXT,
-                             "the primary context of device %d is not retained; each release needs a retain", dev);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT,
+                          "cuDevicePrimaryCtxRelease: the primary context of device %d is not retained; each release "
+                          "needs a retain", dev);
     }
     if (--d->primary_refs == 0) {
         /* the primary context is destroyed when its last user releases it */
@@ -531,7 +543,7 @@ static CUresult primary_reset(CUdevice dev)
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return emu_refuse_at("cuDevicePrimaryCtxReset", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxReset: device %d does not exist (%d configured)", dev,
                              g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
@@ -551,10 +563,10 @@ static CUresult primary_set_flags(CUdevice dev, unsigned int flags)
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return emu_refuse_at("cuDevicePrimaryCtxSetFlags", CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev,
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxSetFlags: device %d does not exist (%d configured)", dev,
                              g_emu.ndev);
     if (flags & ~0x1ffu)
-        return emu_refuse_at("cuDevicePrimaryCtxSetFlags", CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuDevicePrimaryCtxSetFlags: flags 0x%x: only CU_CTX_* bits (0x1ff)", flags);
     emu_lock();
     g_emu.dev[dev].primary_flags = flags;
     if (g_emu.dev[dev].primary) g_emu.dev[dev].primary->flags = flags;
@@ -576,11 +588,11 @@ EMU_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) { 
 
 EMU_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
 {
-    if (!flags || !active) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags or active is NULL");
+    if (!flags || !active) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuDevicePrimaryCtxGetState: flags or active is NULL");
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d configured)", dev, g_emu.ndev);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuDevicePrimaryCtxGetState: device %d does not exist (%d configured)", dev, g_emu.ndev);
     emu_lock();
     *flags = g_emu.dev[dev].primary_flags;
     *active = g_emu.dev[dev].primary_refs > 0;

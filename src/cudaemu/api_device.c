@@ -14,8 +14,8 @@ EMU_API CUresult cuInit(unsigned int Flags)
     if (!g_emu_initialized) {
         if (emu_config_load() != 0) {
             g_init_result = CUDA_ERROR_INVALID_VALUE;
-            emu_set_detail("invalid CUDAEMU_* configuration (CUDAEMU_DEVICES=\"NAME:80G;...\", CUDAEMU_DEVICE_COUNT, "
-                           "CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
+            emu_set_detail("cuInit: invalid CUDAEMU_* configuration; fix or unset the variable (CUDAEMU_DEVICES=\"NAME:80G;...\", "
+                           "CUDAEMU_DEVICE_COUNT, CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
         } else if (g_emu.ndev == 0) {
             g_init_result = CUDA_ERROR_NO_DEVICE;
         } else {
@@ -235,9 +235,9 @@ EMU_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 EMU_API CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements, CUarray_format format,
                                                     unsigned numChannels, CUdevice dev)
 {
-    if (!maxWidthInElements) return CUDA_ERROR_INVALID_VALUE;
+    if (!maxWidthInElements) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "maxWidthInElements is NULL");
     CHECK_DEV(dev);
-    if (numChannels != 1 && numChannels != 2 && numChannels != 4) return CUDA_ERROR_INVALID_VALUE;
+    if (numChannels != 1 && numChannels != 2 && numChannels != 4) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numChannels %u must be 1, 2 or 4", numChannels);
     size_t esz;
     switch (format) {
     case CU_AD_FORMAT_UNSIGNED_INT8:
@@ -248,7 +248,7 @@ EMU_API CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements, 
     case CU_AD_FORMAT_UNSIGNED_INT32:
     case CU_AD_FORMAT_SIGNED_INT32:
     case CU_AD_FORMAT_FLOAT: esz = 4; break;
-    default: return CUDA_ERROR_INVALID_VALUE;
+    default: return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUarray_format 0x%x", (unsigned)format);
     }
     (void)esz;
     *maxWidthInElements = (size_t)1 << 28; /* what sm_80/sm_90 parts report for every format */

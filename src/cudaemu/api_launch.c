@@ -185,7 +185,8 @@ EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
 }
 
 /* ---- occupancy: CUDA's occupancy calculator with the limits of an sm_90 multiprocessor: 2048
- * threads (64 warps) and 32 blocks per SM, 64K registers allocated per warp in units of 256, 228 KiB
+ * threads (64 warps) and 32 blocks per SM, 64K registers in 4 sub-partitions allocated per warp in
+ * units of 256, 228 KiB
  * of shared memory of which each block also takes 1 KiB reserved, allocated in 128-byte units ---- */
 #define SM_COUNT 132
 #define SM_WARPS 64
@@ -222,8 +223,9 @@ static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
     int n = SM_BLOCKS;
     if (SM_WARPS / warps < n) n = SM_WARPS / warps;
     if (o->regs > 0) {
+        /* registers are split between the SM's 4 sub-partitions; each holds whole warps */
         int per_warp = (o->regs * 32 + 255) / 256 * 256;
-        int by_regs = (SM_REGS / per_warp) / warps;
+        int by_regs = ((SM_REGS / 4 / per_warp) * 4) / warps;
         if (by_regs < n) n = by_regs;
     }
     uint64_t smem = o->static_smem + dyn;
@@ -236,7 +238,7 @@ static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
 
 static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
 {
-    if (!numBlocks || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!numBlocks || blockSize <= 0) return emu_refuse_at("cuOccupancyMaxActiveBlocksPerMultiprocessor", CUDA_ERROR_INVALID_VALUE, "needs numBlocks and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(f, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -247,7 +249,7 @@ static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dy
 static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func, CUoccupancyB2DSize b2d,
                                      size_t dyn, int limit, unsigned flags)
 {
-    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return CUDA_ERROR_INVALID_VALUE;
+    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return emu_refuse_at("cuOccupancyMaxPotentialBlockSize", CUDA_ERROR_INVALID_VALUE, "needs minGridSize and blockSize, blockSizeLimit >= 0 and flags 0 or CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -297,7 +299,7 @@ static unsigned cluster_blocks(const CUlaunchConfig *config)
 
 EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config)
 {
-    if (!clusterSize || !config) return CUDA_ERROR_INVALID_VALUE;
+    if (!clusterSize || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "clusterSize or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -308,7 +310,7 @@ EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction
 
 EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config)
 {
-    if (!numClusters || !config) return CUDA_ERROR_INVALID_VALUE;
+    if (!numClusters || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numClusters or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -336,7 +338,7 @@ EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBl
 EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
                                                          int blockSize)
 {
-    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dynamicSmemSize, numBlocks > 0 and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;

@@ -38,8 +38,8 @@ static unsigned int clamp32(size_t v) { return v > UINT_MAX ? UINT_MAX : (unsign
 static CUresult fit32(CUdeviceptr p, devptr32 *out, const char *who)
 {
     if ((uint64_t)p > UINT_MAX)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "%s: address 0x%llx does not fit the 32-bit CUdeviceptr of the v1 "
-                          "entry point; use the _v2 entry point", who, (unsigned long long)p);
+        return emu_refuse_at(who, CUDA_ERROR_NOT_SUPPORTED, "address 0x%llx does not fit the 32-bit CUdeviceptr of the v1 "
+                          "entry point; use the _v2 entry point", (unsigned long long)p);
     *out = (devptr32)p;
     return CUDA_SUCCESS;
 }
@@ -47,7 +47,7 @@ static CUresult fit32(CUdeviceptr p, devptr32 *out, const char *who)
 EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev);
 EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
 {
-    if (!bytes) return CUDA_ERROR_INVALID_VALUE;
+    if (!bytes) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytes is NULL");
     size_t b = 0;
     CUresult r = cuDeviceTotalMem_v2(&b, dev);
     if (r == CUDA_SUCCESS) *bytes = clamp32(b);
@@ -57,7 +57,7 @@ EMU_API CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
 EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total);
 EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total)
 {
-    if (!free_bytes || !total) return CUDA_ERROR_INVALID_VALUE;
+    if (!free_bytes || !total) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "free or total is NULL");
     size_t f = 0, t = 0;
     CUresult r = cuMemGetInfo_v2(&f, &t);
     if (r == CUDA_SUCCESS) {
@@ -70,17 +70,17 @@ EMU_API CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total)
 EMU_API CUresult cuMemAlloc(devptr32 *dptr, unsigned int bytesize);
 EMU_API CUresult cuMemAlloc(devptr32 *dptr, unsigned int bytesize)
 {
-    if (!dptr) return CUDA_ERROR_INVALID_VALUE;
+    if (!dptr) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "dptr is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (bytesize == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytesize is 0");
     emu_lock();
     uint64_t a = 0;
     r = vm_alloc_new(c, bytesize, VA_USER32, &a);
     emu_unlock();
     if (r != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "cuMemAlloc (v1): no room for %u bytes below 4 GiB (the v1 window is 1 GiB); use cuMemAlloc_v2", bytesize);
+        return emu_refuse_at("cuMemAlloc (v1)", r, "no room for %u bytes below 4 GiB (the v1 window is 1 GiB); use cuMemAlloc_v2", bytesize);
     *dptr = (devptr32)a;
     return CUDA_SUCCESS;
 }
@@ -90,10 +90,10 @@ EMU_API CUresult cuMemAllocPitch(devptr32 *dptr, unsigned int *pPitch, unsigned 
 EMU_API CUresult cuMemAllocPitch(devptr32 *dptr, unsigned int *pPitch, unsigned int WidthInBytes, unsigned int Height,
                                  unsigned int ElementSizeBytes)
 {
-    if (!dptr || !pPitch || !WidthInBytes || !Height) return CUDA_ERROR_INVALID_VALUE;
-    if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16) return CUDA_ERROR_INVALID_VALUE;
+    if (!dptr || !pPitch || !WidthInBytes || !Height) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dptr, pPitch, a width and a height");
+    if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ElementSizeBytes must be 4, 8 or 16");
     uint64_t pitch = ((uint64_t)WidthInBytes + 511) / 512 * 512, total = pitch * Height;
-    if (total > UINT_MAX) return CUDA_ERROR_INVALID_VALUE;
+    if (total > UINT_MAX) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pitch x height exceeds 4 GiB");
     CUresult r = cuMemAlloc(dptr, (unsigned int)total);
     if (r == CUDA_SUCCESS) *pPitch = (unsigned int)pitch;
     return r;
@@ -120,7 +120,7 @@ EMU_API CUresult cuMemAllocHost(void **pp, unsigned int bytesize) { return cuMem
 EMU_API CUresult cuMemHostGetDevicePointer(devptr32 *pdptr, void *p, unsigned int Flags);
 EMU_API CUresult cuMemHostGetDevicePointer(devptr32 *pdptr, void *p, unsigned int Flags)
 {
-    if (!pdptr) return CUDA_ERROR_INVALID_VALUE;
+    if (!pdptr) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pdptr is NULL");
     CUdeviceptr d = 0;
     CUresult r = cuMemHostGetDevicePointer_v2(&d, p, Flags);
     if (r != CUDA_SUCCESS) return r;
@@ -188,7 +188,7 @@ EMU_API CUresult cuMemsetD2D32(devptr32 d, unsigned int pitch, unsigned int v, u
 /* ---- CUdevprop ---- */
 EMU_API CUresult cuDeviceGetProperties(CUdevprop *prop, CUdevice dev)
 {
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     static const CUdevice_attribute attrs[] = {
         CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
         CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
@@ -232,7 +232,7 @@ EMU_API CUresult cuFuncSetBlockShape(CUfunction hfunc, int x, int y, int z)
 {
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    if (x <= 0 || y <= 0 || z <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (x <= 0 || y <= 0 || z <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "block shape %dx%dx%d: each dimension must be at least 1", x, y, z);
     emu_lock();
     hfunc->legacy.block[0] = (unsigned)x;
     hfunc->legacy.block[1] = (unsigned)y;
@@ -256,7 +256,7 @@ EMU_API CUresult cuParamSetSize(CUfunction hfunc, unsigned int numbytes)
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
     if (numbytes > sizeof hfunc->legacy.params)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuParamSetSize: %u bytes exceed the 4 KiB parameter space", numbytes);
+        return emu_refuse_at("cuParamSetSize", CUDA_ERROR_INVALID_VALUE, "%u bytes exceed the 4 KiB parameter space", numbytes);
     emu_lock();
     hfunc->legacy.param_size = numbytes;
     emu_unlock();
@@ -268,7 +268,7 @@ static CUresult param_set(CUfunction hfunc, int offset, const void *p, unsigned 
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
     if (offset < 0 || !p || (uint64_t)offset + n > sizeof hfunc->legacy.params)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuParamSet*: offset %d + %u bytes outside the 4 KiB parameter space", offset, n);
+        return emu_refuse_at("cuParamSet*", CUDA_ERROR_INVALID_VALUE, "offset %d + %u bytes outside the 4 KiB parameter space", offset, n);
     emu_lock();
     memcpy(hfunc->legacy.params + offset, p, n);
     emu_unlock();
@@ -288,14 +288,14 @@ EMU_API CUresult cuParamSetTexRef(CUfunction hfunc, int texunit, CUtexref hTexRe
     (void)hTexRef;
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuParamSetTexRef: texture references are not emulated; use texture objects");
+    return emu_refuse_at("cuParamSetTexRef", CUDA_ERROR_NOT_SUPPORTED, "texture references are not emulated; use texture objects");
 }
 
 static CUresult legacy_launch(CUfunction f, int gw, int gh, CUstream s)
 {
     CUresult r = legacy_func(f);
     if (r != CUDA_SUCCESS) return r;
-    if (gw <= 0 || gh <= 0) return CUDA_ERROR_INVALID_VALUE;
+    if (gw <= 0 || gh <= 0) return emu_refuse_at("cuLaunchGrid", CUDA_ERROR_INVALID_VALUE, "grid %dx%d: each dimension must be at least 1", gw, gh);
     emu_lock();
     unsigned b[3] = {f->legacy.block[0], f->legacy.block[1], f->legacy.block[2]};
     unsigned shared = f->legacy.shared;
@@ -303,7 +303,7 @@ static CUresult legacy_launch(CUfunction f, int gw, int gh, CUstream s)
     uint8_t params[sizeof f->legacy.params];
     memcpy(params, f->legacy.params, size);
     emu_unlock();
-    if (!b[0]) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuLaunchGrid: call cuFuncSetBlockShape first");
+    if (!b[0]) return emu_refuse_at("cuLaunchGrid", CUDA_ERROR_INVALID_VALUE, "call cuFuncSetBlockShape first");
     void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
     return cuLaunchKernel(f, (unsigned)gw, (unsigned)gh, 1, b[0], b[1], b[2], shared, s, NULL, extra);
 }
@@ -322,6 +322,6 @@ EMU_API CUresult cuFuncSetSharedMemConfig(CUfunction hfunc, CUsharedconfig confi
 {
     CUresult r = legacy_func(hfunc);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_SHARED_MEM_CONFIG_EIGHT_BYTE_BANK_SIZE) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUsharedconfig %d", (int)config);
     return CUDA_SUCCESS; /* sm_90 banks are fixed; the driver accepts and ignores the preference */
 }

@@ -16,14 +16,14 @@ typedef struct managed_info {
 
 EMU_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
 {
-    if (!dptr) return CUDA_ERROR_INVALID_VALUE;
+    if (!dptr) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "dptr is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (bytesize == 0 || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemAllocManaged: size must be > 0 and flags CU_MEM_ATTACH_GLOBAL or _HOST");
+        return emu_refuse_at("cuMemAllocManaged", CUDA_ERROR_INVALID_VALUE, "size must be > 0 and flags CU_MEM_ATTACH_GLOBAL or _HOST");
     managed_info *mi = calloc(1, sizeof *mi);
-    if (!mi) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (!mi) return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "no host memory");
     emu_lock();
     uint64_t a = 0;
     r = vm_alloc_managed(bytesize, c, flags, &a);
@@ -64,12 +64,12 @@ static CUresult prefetch(CUdeviceptr devPtr, size_t count, CUmemLocation loc, un
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(s, c)) != CUDA_SUCCESS) return r;
-    if (flags != 0 || count == 0 || !location_ok(&loc, 1)) return CUDA_ERROR_INVALID_VALUE;
+    if (flags != 0 || count == 0 || !location_ok(&loc, 1)) return emu_refuse_at("cuMemPrefetchAsync", CUDA_ERROR_INVALID_VALUE, "needs count > 0, flags 0 and a device or host location");
     emu_lock();
     managed_info *mi = range_info(devPtr, count);
     if (mi) mi->last = loc; /* host and device share the bytes: nothing moves */
     emu_unlock();
-    return mi ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemPrefetchAsync: 0x%llx+%zu is not managed memory",
+    return mi ? CUDA_SUCCESS : emu_refuse_at("cuMemPrefetchAsync", CUDA_ERROR_INVALID_VALUE, "0x%llx+%zu is not managed memory",
                                           (unsigned long long)devPtr, count);
 }
 
@@ -84,10 +84,10 @@ static CUresult advise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CU
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     if (count == 0 || advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY)
-        return CUDA_ERROR_INVALID_VALUE;
+        return emu_refuse_at("cuMemAdvise", CUDA_ERROR_INVALID_VALUE, "needs count > 0 and a CU_MEM_ADVISE_* value (got %d)", (int)advice);
     int needs_loc = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION || advice == CU_MEM_ADVISE_SET_ACCESSED_BY ||
                     advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
-    if (needs_loc && !location_ok(&loc, 1)) return CUDA_ERROR_INVALID_DEVICE;
+    if (needs_loc && !location_ok(&loc, 1)) return emu_refuse_at("cuMemAdvise", CUDA_ERROR_INVALID_DEVICE, "this advice needs a device or host location");
     emu_lock();
     managed_info *mi = range_info(devPtr, count);
     if (mi) {
@@ -105,7 +105,7 @@ static CUresult advise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CU
         }
     }
     emu_unlock();
-    return mi ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemAdvise: 0x%llx+%zu is not managed memory",
+    return mi ? CUDA_SUCCESS : emu_refuse_at("cuMemAdvise", CUDA_ERROR_INVALID_VALUE, "0x%llx+%zu is not managed memory",
                                           (unsigned long long)devPtr, count);
 }
 
@@ -150,7 +150,7 @@ static int legacy_id(const CUmemLocation *l)
 static CUresult range_attr(void *data, size_t dataSize, CUmem_range_attribute attribute, const managed_info *mi)
 {
     int *out = data;
-    if (dataSize < 4 || dataSize % 4) return CUDA_ERROR_INVALID_VALUE;
+    if (dataSize < 4 || dataSize % 4) return emu_refuse_at("cuMemRangeGetAttribute", CUDA_ERROR_INVALID_VALUE, "dataSize %zu must be a positive multiple of 4", dataSize);
     switch (attribute) {
     case CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY: *out = mi->read_mostly; break;
     case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION: *out = legacy_id(&mi->pref); break;
@@ -166,7 +166,7 @@ static CUresult range_attr(void *data, size_t dataSize, CUmem_range_attribute at
         while (k < n) out[k++] = CU_DEVICE_INVALID;
         break;
     }
-    default: return CUDA_ERROR_INVALID_VALUE;
+    default: return emu_refuse_at("cuMemRangeGetAttribute", CUDA_ERROR_INVALID_VALUE, "unknown attribute %d", (int)attribute);
     }
     return CUDA_SUCCESS;
 }
@@ -174,7 +174,7 @@ static CUresult range_attr(void *data, size_t dataSize, CUmem_range_attribute at
 EMU_API CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range_attribute attribute, CUdeviceptr devPtr,
                                         size_t count)
 {
-    if (!data || count == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!data || count == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs data and count > 0");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -188,7 +188,7 @@ EMU_API CUresult cuMemRangeGetAttribute(void *data, size_t dataSize, CUmem_range
 EMU_API CUresult cuMemRangeGetAttributes(void **data, size_t *dataSizes, CUmem_range_attribute *attributes,
                                          size_t numAttributes, CUdeviceptr devPtr, size_t count)
 {
-    if (!data || !dataSizes || !attributes || numAttributes == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!data || !dataSizes || !attributes || numAttributes == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs data, dataSizes, attributes and numAttributes > 0");
     for (size_t i = 0; i < numAttributes; i++) {
         CUresult r = cuMemRangeGetAttribute(data[i], dataSizes[i], attributes[i], devPtr, count);
         if (r != CUDA_SUCCESS) return r;
@@ -203,12 +203,12 @@ EMU_API CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST && flags != CU_MEM_ATTACH_SINGLE)
-        return CUDA_ERROR_INVALID_VALUE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags must be CU_MEM_ATTACH_GLOBAL, _HOST or _SINGLE");
     emu_lock();
     const vm_alloc *v = vm_find((uint64_t)dptr, 1);
     int ok = v && v->kind == VA_MANAGED && v->base == (uint64_t)dptr && (length == 0 || length == v->size);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamAttachMemAsync: 0x%llx is not the start of a managed allocation",
+    return ok ? CUDA_SUCCESS : emu_refuse_at("cuStreamAttachMemAsync", CUDA_ERROR_INVALID_VALUE, "0x%llx is not the start of a managed allocation",
                                           (unsigned long long)dptr);
 }
 

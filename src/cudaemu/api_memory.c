@@ -88,7 +88,8 @@ static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, 
         left -= k;
     }
     emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    return ok ? CUDA_SUCCESS : emu_refuse_at("cuMemsetD*", CUDA_ERROR_INVALID_VALUE, "0x%llx, %zu elements: not allocated, "
+                                          "not mapped or not accessible device memory", (unsigned long long)d, n);
 }
 
 EMU_API CUresult cuMemsetD8(CUdeviceptr d, unsigned char uc, size_t N) { return do_memset(d, &uc, 1, N, NULL, 0); }
@@ -135,6 +136,9 @@ static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream
     if (kind == K_ANY) r = mem_copy_any(dst, -1, src, -1, n);
     else r = mem_copy_any(dst, kind != K_DTOH, src, kind != K_HTOD, n);
     emu_unlock();
+    if (r != CUDA_SUCCESS)
+        emu_set_detail("cuMemcpy*: 0x%llx <- 0x%llx, %zu bytes: a device side is not allocated, not mapped or not "
+                       "accessible (cuMemSetAccess)", (unsigned long long)dst, (unsigned long long)src, n);
     return r;
 }
 

@@ -57,6 +57,11 @@ void module_free_ctx(CUcontext ctx)
     }
 }
 
+const char *log_body(const char *log)
+{
+    return strncmp(log, "cudaemu: ", 9) == 0 ? log + 9 : log;
+}
+
 static void put_log(char *buf, size_t cap, const char *msg)
 {
     if (!buf || cap == 0) return;
@@ -143,6 +148,18 @@ CUresult module_load_ptx(CUcontext c, const char *text, size_t len, CUmodule *mo
     return CUDA_SUCCESS;
 }
 
+void module_describe(const ptx_module *pm, char *buf, size_t cap)
+{
+    size_t l = strlen(buf);
+    for (int i = 0; i < pm->nfuncs && l + 1 < cap; i++) {
+        const ptx_func *f = &pm->funcs[i];
+        if (!f->is_entry) continue;
+        snprintf(buf + l, cap - l, "\n  kernel %s: %d parameter(s) in %u bytes, %u bytes static shared, %u bytes local", f->name,
+                 f->nparams, f->kparam_size, f->static_shared, f->total_local);
+        l = strlen(buf);
+    }
+}
+
 CUresult module_load_image(CUcontext c, const void *image, size_t size, CUmodule *module, char *log, size_t logsz)
 {
     image_ptx ip;
@@ -160,8 +177,9 @@ CUresult module_load_image(CUcontext c, const void *image, size_t size, CUmodule
 EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
                                     void **optionValues)
 {
-    if (!module || !image) return CUDA_ERROR_INVALID_VALUE;
-    if (numOptions && (!options || !optionValues)) return CUDA_ERROR_INVALID_VALUE;
+    if (!module || !image) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !module ? "module" : "image");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -170,10 +188,11 @@ EMU_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
     char log[1024];
     r = module_load_image(c, image, 0, module, log, sizeof log);
     if (r != CUDA_SUCCESS) {
-        emu_set_detail("cuModuleLoadData: %s", log);
+        emu_set_detail("cuModuleLoadData: %s", log_body(log));
         jit_opts_finish(&o, log, NULL);
         return r;
     }
+    if (o.verbose) module_describe((*module)->pm, log, sizeof log);
     jit_opts_finish(&o, NULL, log);
     return CUDA_SUCCESS;
 }
@@ -220,7 +239,7 @@ CUresult emu_read_file(const char *fname, char **out, size_t *outlen)
 
 EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
 {
-    if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
+    if (!module || !fname) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !module ? "module" : "fname");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -232,7 +251,7 @@ EMU_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
     }
     char log[1024];
     r = module_load_image(c, buf, n + 1, module, log, sizeof log);
-    if (r != CUDA_SUCCESS) emu_set_detail("cuModuleLoad('%s'): %s", fname, log);
+    if (r != CUDA_SUCCESS) emu_set_detail("cuModuleLoad('%s'): %s", fname, log_body(log));
     free(buf);
     return r;
 }
@@ -482,10 +501,11 @@ EMU_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int 
 
 EMU_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction function)
 {
-    if (!state) return CUDA_ERROR_INVALID_VALUE;
+    if (!state) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "state is NULL");
     emu_lock();
     CUresult r = func_ok(function);
     emu_unlock();
+    if (r != CUDA_SUCCESS) return EMU_REFUSE(r, "%p is not a loaded function", (void *)function);
     if (r == CUDA_SUCCESS) *state = CU_FUNCTION_LOADING_STATE_LOADED; /* modules load eagerly */
     return r;
 }
@@ -495,5 +515,6 @@ EMU_API CUresult cuFuncLoad(CUfunction function)
     emu_lock();
     CUresult r = func_ok(function);
     emu_unlock();
+    if (r != CUDA_SUCCESS) return EMU_REFUSE(r, "%p is not a loaded function", (void *)function);
     return r;
 }

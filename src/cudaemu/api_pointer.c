@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_REGISTERED 0x80000000u /* flags bit: cuMemHostRegister (caller's bytes), not cuMemHostAlloc */
+#define HOST_REGISTERED VM_HOST_REGISTERED
 #define HOST_SYNC_MEMOPS 0x40000000u /* CU_POINTER_ATTRIBUTE_SYNC_MEMOPS set */
 #define HOST_FLAG_MASK 0x0fffffffu
 
@@ -36,14 +36,14 @@ static int host_overlaps(const void *p, size_t len)
 
 EMU_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
 {
-    if (!pp) return CUDA_ERROR_INVALID_VALUE;
+    if (!pp) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pp is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (Flags & ~0x7u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemHostAlloc: unknown flags 0x%x", Flags);
-    if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & ~0x7u) return emu_refuse_at("cuMemHostAlloc", CUDA_ERROR_INVALID_VALUE, "unknown flags 0x%x", Flags);
+    if (bytesize == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "bytesize is 0");
     void *p = calloc(1, bytesize);
-    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    if (!p) return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "no host memory for %zu bytes", bytesize);
     emu_lock();
     uint64_t dev;
     r = vm_add_host(p, bytesize, c, Flags, VA_HOST, &dev);
@@ -67,8 +67,8 @@ static CUresult host_release(void *p, int registered)
     if (!v || v->host != p || !(v->flags & HOST_REGISTERED) != !registered) {
         emu_unlock();
         if (registered)
-            return EMU_REFUSE(CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED, "cuMemHostUnregister: %p is not the start of a registered range", p);
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemFreeHost: %p was not allocated by cuMemHostAlloc/cuMemAllocHost", p);
+            return emu_refuse_at("cuMemHostUnregister", CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED, "%p is not the start of a registered range", p);
+        return emu_refuse_at("cuMemFreeHost", CUDA_ERROR_INVALID_VALUE, "%p was not allocated by cuMemHostAlloc/cuMemAllocHost", p);
     }
     vm_free(v->base, VA_HOST);
     emu_unlock();
@@ -84,13 +84,13 @@ EMU_API CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (!p || bytesize == 0 || (Flags & ~0xfu))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemHostRegister: needs a pointer, a size > 0 and known flags");
+        return emu_refuse_at("cuMemHostRegister", CUDA_ERROR_INVALID_VALUE, "needs a pointer, a size > 0 and known flags");
     if (Flags & CU_MEMHOSTREGISTER_IOMEMORY)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuMemHostRegister: CU_MEMHOSTREGISTER_IOMEMORY (device I/O memory) is not emulated");
+        return emu_refuse_at("cuMemHostRegister", CUDA_ERROR_NOT_SUPPORTED, "CU_MEMHOSTREGISTER_IOMEMORY (device I/O memory) is not emulated");
     emu_lock();
     if (host_overlaps(p, bytesize)) {
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED, "cuMemHostRegister: %p+%zu overlaps a registered or pinned range", p, bytesize);
+        return emu_refuse_at("cuMemHostRegister", CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED, "%p+%zu overlaps a registered or pinned range", p, bytesize);
     }
     uint64_t dev;
     r = vm_add_host(p, bytesize, c, Flags | HOST_REGISTERED, VA_HOST, &dev);
@@ -108,7 +108,7 @@ EMU_API CUresult cuMemHostUnregister(void *p) { return host_release(p, 1); }
 
 EMU_API CUresult cuMemHostGetDevicePointer(CUdeviceptr *pdptr, void *p, unsigned int Flags)
 {
-    if (!pdptr || !p || Flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!pdptr || !p || Flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs pdptr, a host pointer and Flags 0");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -117,19 +117,19 @@ EMU_API CUresult cuMemHostGetDevicePointer(CUdeviceptr *pdptr, void *p, unsigned
     else if ((v = vm_find((uint64_t)(uintptr_t)p, 1)) && v->kind == VA_MANAGED) *pdptr = (CUdeviceptr)(uintptr_t)p;
     else v = NULL;
     emu_unlock();
-    return v ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemHostGetDevicePointer: %p is not pinned or registered host memory", p);
+    return v ? CUDA_SUCCESS : emu_refuse_at("cuMemHostGetDevicePointer", CUDA_ERROR_INVALID_VALUE, "%p is not pinned or registered host memory", p);
 }
 
 EMU_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
 {
-    if (!pFlags || !p) return CUDA_ERROR_INVALID_VALUE;
+    if (!pFlags || !p) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pFlags or p is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     const vm_alloc *v = host_find(p, 1);
     if (v) *pFlags = (v->flags & HOST_FLAG_MASK) | CU_MEMHOSTALLOC_DEVICEMAP; /* always mapped (unified addressing) */
     emu_unlock();
-    return v ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemHostGetFlags: %p is not pinned host memory", p);
+    return v ? CUDA_SUCCESS : emu_refuse_at("cuMemHostGetFlags", CUDA_ERROR_INVALID_VALUE, "%p is not pinned host memory", p);
 }
 
 /* ---- pointer attributes ---- */
@@ -214,7 +214,7 @@ static CUresult get_attr(void *data, CUpointer_attribute attribute, CUdeviceptr 
 
 EMU_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
 {
-    if (!data) return CUDA_ERROR_INVALID_VALUE;
+    if (!data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -224,15 +224,18 @@ EMU_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute
     if (r != CUDA_SUCCESS && !pi.v)
         emu_set_detail("cuPointerGetAttribute: 0x%llx is not memory this driver allocated, mapped or registered",
                        (unsigned long long)ptr);
+    else if (r != CUDA_SUCCESS)
+        emu_set_detail("cuPointerGetAttribute: attribute %d does not apply to 0x%llx (no host address for device "
+                       "memory, no P2P tokens)", (int)attribute, (unsigned long long)ptr);
     return r;
 }
 
 EMU_API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_attribute *attributes, void **data,
                                         CUdeviceptr ptr)
 {
-    if (numAttributes == 0 || !attributes || !data) return CUDA_ERROR_INVALID_VALUE;
+    if (numAttributes == 0 || !attributes || !data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs numAttributes > 0, attributes and data");
     for (unsigned i = 0; i < numAttributes; i++)
-        if (!data[i]) return CUDA_ERROR_INVALID_VALUE;
+        if (!data[i]) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data[%u] is NULL", i);
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -248,11 +251,11 @@ EMU_API CUresult cuPointerGetAttributes(unsigned int numAttributes, CUpointer_at
 
 EMU_API CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute attribute, CUdeviceptr ptr)
 {
-    if (!value) return CUDA_ERROR_INVALID_VALUE;
+    if (!value) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "value is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     if (attribute != CU_POINTER_ATTRIBUTE_SYNC_MEMOPS)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuPointerSetAttribute: only CU_POINTER_ATTRIBUTE_SYNC_MEMOPS can be set");
+        return emu_refuse_at("cuPointerSetAttribute", CUDA_ERROR_INVALID_VALUE, "only CU_POINTER_ATTRIBUTE_SYNC_MEMOPS can be set");
     emu_lock();
     ptr_info pi = lookup(ptr);
     vm_alloc *v = pi.v ? vm_find_base(pi.v->base) : NULL;
@@ -261,5 +264,5 @@ EMU_API CUresult cuPointerSetAttribute(const void *value, CUpointer_attribute at
         else v->flags &= ~HOST_SYNC_MEMOPS;
     }
     emu_unlock();
-    return v ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuPointerSetAttribute: 0x%llx is unknown memory", (unsigned long long)ptr);
+    return v ? CUDA_SUCCESS : emu_refuse_at("cuPointerSetAttribute", CUDA_ERROR_INVALID_VALUE, "0x%llx is unknown memory", (unsigned long long)ptr);
 }

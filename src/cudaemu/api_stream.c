@@ -37,12 +37,12 @@ void stream_free_ctx(CUcontext ctx)
 
 EMU_API CUresult cuStreamCreateWithPriority(CUstream *phStream, unsigned int flags, int priority)
 {
-    if (!phStream) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL; pass where to store the stream");
+    if (!phStream) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamCreateWithPriority: phStream is NULL; pass where to store the stream");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (flags & ~(unsigned)CU_STREAM_NON_BLOCKING)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only CU_STREAM_DEFAULT or CU_STREAM_NON_BLOCKING", flags);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamCreateWithPriority: flags 0x%x: only CU_STREAM_DEFAULT or CU_STREAM_NON_BLOCKING", flags);
     CUstream s = calloc(1, sizeof *s);
     if (!s) return CUDA_ERROR_OUT_OF_MEMORY;
     s->ctx = c;
@@ -67,7 +67,7 @@ EMU_API CUresult cuStreamDestroy(CUstream hStream)
     emu_lock();
     if (!handle_live(H_STREAM, hStream)) {
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live stream (destroyed, or never created)",
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuStreamDestroy: %p is not a live stream (destroyed, or never created)",
                           (void *)hStream);
     }
     handle_del(H_STREAM, hStream);
@@ -86,7 +86,7 @@ static CUresult stream_sync(CUstream hStream, const char *entry)
     CUresult r = ctx_check_at(&c, entry);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return emu_refuse_at(entry, r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "%s: hStream %p is not a live stream of the current context", entry, (void *)hStream);
     return CUDA_SUCCESS;
 }
 
@@ -100,46 +100,46 @@ EMU_API CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned in
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
-    if (Flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "Flags 0x%x: only 0 or CU_EVENT_WAIT_EXTERNAL", Flags);
+        return EMU_REFUSE(r, "cuStreamWaitEvent: hStream %p is not a live stream of the current context", (void *)hStream);
+    if (Flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamWaitEvent: Flags 0x%x: only 0 or CU_EVENT_WAIT_EXTERNAL", Flags);
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
+    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuStreamWaitEvent: %p is not a live event", (void *)hEvent);
 }
 
 EMU_API CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
 {
-    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags is NULL; pass where to store them");
+    if (!flags) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamGetFlags: flags is NULL; pass where to store them");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuStreamGetFlags: hStream %p is not a live stream of the current context", (void *)hStream);
     *flags = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->flags;
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamGetPriority(CUstream hStream, int *priority)
 {
-    if (!priority) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "priority is NULL; pass where to store it");
+    if (!priority) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamGetPriority: priority is NULL; pass where to store it");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuStreamGetPriority: hStream %p is not a live stream of the current context", (void *)hStream);
     *priority = (hStream == NULL || hStream == CU_STREAM_LEGACY || hStream == CU_STREAM_PER_THREAD) ? 0 : hStream->priority;
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
 {
-    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pctx is NULL; pass where to store the context");
+    if (!pctx) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamGetCtx: pctx is NULL; pass where to store the context");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuStreamGetCtx: hStream %p is not a live stream of the current context", (void *)hStream);
     *pctx = c;
     return CUDA_SUCCESS;
 }
@@ -155,20 +155,20 @@ EMU_API CUresult cuStreamGetCtx_v2(CUstream hStream, CUcontext *pCtx, CUgreenCtx
  * cuStreamAddCallback) and the sticky error is returned. */
 EMU_API CUresult cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
-    if (!fn) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "fn is NULL; pass the host function to run");
+    if (!fn) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuLaunchHostFunc: fn is NULL; pass the host function to run");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuLaunchHostFunc: hStream %p is not a live stream of the current context", (void *)hStream);
     fn(userData);
     return CUDA_SUCCESS;
 }
 
 EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData, unsigned int flags)
 {
-    if (!callback) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "callback is NULL; pass the function to call");
-    if (flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags %u: must be 0", flags);
+    if (!callback) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamAddCallback: callback is NULL; pass the function to call");
+    if (flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuStreamAddCallback: flags %u: must be 0", flags);
     /* "For each cuStreamAddCallback call, the callback will be executed exactly once", with the
      * stream's persistent error as its status: after a kernel fault the callback still runs and is
      * told so; the error itself is returned by the synchronising calls. */
@@ -178,9 +178,9 @@ EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback
     CUcontext c = ctx_current();
     CUresult status = c ? c->sticky : CUDA_SUCCESS;
     emu_unlock();
-    if (!c) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "no current context; make one current first");
+    if (!c) return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuStreamAddCallback: no current context; make one current first");
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuStreamAddCallback: hStream %p is not a live stream of the current context", (void *)hStream);
     callback(hStream, status, userData);
     return CUDA_SUCCESS;
 }
@@ -188,15 +188,15 @@ EMU_API CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback
 /* ---- events ---- */
 EMU_API CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
 {
-    if (!phEvent) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phEvent is NULL; pass where to store the event");
+    if (!phEvent) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuEventCreate: phEvent is NULL; pass where to store the event");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "Flags 0x%x: only CU_EVENT_BLOCKING_SYNC, CU_EVENT_DISABLE_TIMING and "
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuEventCreate: Flags 0x%x: only CU_EVENT_BLOCKING_SYNC, CU_EVENT_DISABLE_TIMING and "
                           "CU_EVENT_INTERPROCESS", Flags);
     if ((Flags & CU_EVENT_INTERPROCESS) && !(Flags & CU_EVENT_DISABLE_TIMING))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_EVENT_INTERPROCESS needs CU_EVENT_DISABLE_TIMING too");
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuEventCreate: CU_EVENT_INTERPROCESS needs CU_EVENT_DISABLE_TIMING too");
     CUevent e = calloc(1, sizeof *e);
     if (!e) return CUDA_ERROR_OUT_OF_MEMORY;
     e->ctx = c;
@@ -215,7 +215,7 @@ EMU_API CUresult cuEventDestroy(CUevent hEvent)
     emu_lock();
     if (!handle_live(H_EVENT, hEvent)) {
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event (destroyed, or never created)", (void *)hEvent);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventDestroy: %p is not a live event (destroyed, or never created)", (void *)hEvent);
     }
     handle_del(H_EVENT, hEvent);
     emu_unlock();
@@ -232,15 +232,15 @@ EMU_API CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsign
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
-    if (flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags 0x%x: only 0 or CU_EVENT_RECORD_EXTERNAL", flags);
+    if (flags & ~1u) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuEventRecordWithFlags: flags 0x%x: only 0 or CU_EVENT_RECORD_EXTERNAL", flags);
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventRecordWithFlags: %p is not a live event", (void *)hEvent);
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS)
-        return EMU_REFUSE(r, "hStream %p is not a live stream of the current context", (void *)hStream);
+        return EMU_REFUSE(r, "cuEventRecordWithFlags: hStream %p is not a live stream of the current context", (void *)hStream);
     if (hEvent->ctx != c)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "the event belongs to another context; record it there");
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventRecordWithFlags: the event belongs to another context; record it there");
     hEvent->recorded = 1;
     hEvent->t_ms = emu_now_ms();
     return CUDA_SUCCESS;
@@ -255,7 +255,7 @@ static CUresult event_sync(CUevent hEvent, const char *entry)
     emu_lock();
     int ok = handle_live(H_EVENT, hEvent);
     emu_unlock();
-    return ok ? CUDA_SUCCESS : emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live event", (void *)hEvent);
+    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%s: %p is not a live event", entry, (void *)hEvent);
 }
 
 EMU_API CUresult cuEventQuery(CUevent hEvent) { return event_sync(hEvent, "cuEventQuery"); }
@@ -264,18 +264,18 @@ EMU_API CUresult cuEventSynchronize(CUevent hEvent) { return event_sync(hEvent, 
 
 EMU_API CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
 {
-    if (!pMilliseconds) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pMilliseconds is NULL");
+    if (!pMilliseconds) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuEventElapsedTime: pMilliseconds is NULL");
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     int ok = handle_live(H_EVENT, hStart) && handle_live(H_EVENT, hEnd);
     emu_unlock();
-    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "hStart or hEnd is not a live event");
+    if (!ok) return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: hStart or hEnd is not a live event");
     if ((hStart->flags | hEnd->flags) & CU_EVENT_DISABLE_TIMING)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "an event was created with CU_EVENT_DISABLE_TIMING; create both "
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: an event was created with CU_EVENT_DISABLE_TIMING; create both "
                           "without it to time");
     if (!hStart->recorded || !hEnd->recorded)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "an event was never recorded; cuEventRecord both first");
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "cuEventElapsedTime: an event was never recorded; cuEventRecord both first");
     *pMilliseconds = (float)(hEnd->t_ms - hStart->t_ms);
     return CUDA_SUCCESS;
 }

@@ -53,11 +53,11 @@ uint64_t vmm_handle_types(const void *obj) { return ((const vmm_phys *)obj)->pro
 
 static CUresult check_prop(const CUmemAllocationProp *prop, const char *who)
 {
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return emu_refuse_at(who, CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     if (prop->type != CU_MEM_ALLOCATION_TYPE_PINNED)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s: only CU_MEM_ALLOCATION_TYPE_PINNED allocations exist here", who);
+        return emu_refuse_at(who, CUDA_ERROR_INVALID_VALUE, "only CU_MEM_ALLOCATION_TYPE_PINNED allocations exist here");
     if (prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE || prop->location.id < 0 || prop->location.id >= g_emu.ndev)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "%s: location must be CU_MEM_LOCATION_TYPE_DEVICE with a valid ordinal", who);
+        return emu_refuse_at(who, CUDA_ERROR_INVALID_DEVICE, "location must be CU_MEM_LOCATION_TYPE_DEVICE with a valid ordinal");
     return CUDA_SUCCESS;
 }
 
@@ -67,7 +67,7 @@ EMU_API CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemA
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!granularity || (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM && option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED))
-        return CUDA_ERROR_INVALID_VALUE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs a result pointer and option CU_MEM_ALLOC_GRANULARITY_MINIMUM or _RECOMMENDED");
     if ((r = check_prop(prop, "cuMemGetAllocationGranularity")) != CUDA_SUCCESS) return r;
     *granularity = VMM_GRAN;
     return CUDA_SUCCESS;
@@ -78,27 +78,27 @@ EMU_API CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, 
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!handle || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!handle || flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "handle is NULL or flags are not 0");
     if ((r = check_prop(prop, "cuMemCreate")) != CUDA_SUCCESS) return r;
     if (size == 0 || size % VMM_GRAN)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemCreate: size %zu is not a multiple of the granularity (2 MiB)", size);
+        return emu_refuse_at("cuMemCreate", CUDA_ERROR_INVALID_VALUE, "size %zu is not a multiple of the granularity (2 MiB)", size);
     if (prop->requestedHandleTypes & ~(unsigned)CU_MEM_HANDLE_TYPE_NONE)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuMemCreate: shareable handle types (0x%x) are not supported; "
+        return emu_refuse_at("cuMemCreate", CUDA_ERROR_NOT_SUPPORTED, "shareable handle types (0x%x) are not supported; "
                           "request CU_MEM_HANDLE_TYPE_NONE", (unsigned)prop->requestedHandleTypes);
     if (prop->allocFlags.compressionType)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuMemCreate: compressible memory is not supported");
+        return emu_refuse_at("cuMemCreate", CUDA_ERROR_NOT_SUPPORTED, "compressible memory is not supported");
     emu_lock();
     emu_device *d = &g_emu.dev[prop->location.id];
     if (size > d->total_mem - d->used_mem) {
         emu_unlock();
-        return CUDA_ERROR_OUT_OF_MEMORY;
+        return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "%zu bytes exceed the free memory of device %d", size, prop->location.id);
     }
     vmm_phys *p = calloc(1, sizeof *p);
     uint8_t *host = p ? vm_backing_new(size) : NULL;
     if (!host) {
         free(p);
         emu_unlock();
-        return CUDA_ERROR_OUT_OF_MEMORY;
+        return EMU_REFUSE(CUDA_ERROR_OUT_OF_MEMORY, "no host memory for %zu bytes", size);
     }
     p->host = host;
     p->size = size;
@@ -123,7 +123,7 @@ EMU_API CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
         phys_maybe_free(p); /* the memory lives on while mapped */
     }
     emu_unlock();
-    return p ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemRelease: unknown or already released handle");
+    return p ? CUDA_SUCCESS : emu_refuse_at("cuMemRelease", CUDA_ERROR_INVALID_VALUE, "unknown or already released handle");
 }
 
 EMU_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
@@ -131,10 +131,10 @@ EMU_API CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t align
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!ptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!ptr || flags != 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "ptr is NULL or flags are not 0");
     if (alignment == 0) alignment = VMM_GRAN;
     if (size == 0 || size % VMM_GRAN || (alignment & (alignment - 1)) || alignment % VMM_GRAN)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemAddressReserve: size %zu and alignment %zu must be multiples of "
+        return emu_refuse_at("cuMemAddressReserve", CUDA_ERROR_INVALID_VALUE, "size %zu and alignment %zu must be multiples of "
                           "the granularity (2 MiB), the alignment a power of two", size, alignment);
     emu_lock();
     uint64_t base = 0;
@@ -160,12 +160,12 @@ EMU_API CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGene
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (flags != 0 || size == 0 || (uint64_t)ptr % VMM_GRAN || size % VMM_GRAN || offset % VMM_GRAN)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemMap: ptr, size and offset must be multiples of 2 MiB, flags 0");
+        return emu_refuse_at("cuMemMap", CUDA_ERROR_INVALID_VALUE, "ptr, size and offset must be multiples of 2 MiB, flags 0");
     emu_lock();
     vmm_phys *p = phys_of(handle);
     if (!p || offset > p->size || size > p->size - offset) {
         emu_unlock();
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemMap: unknown handle or offset+size beyond the allocation");
+        return emu_refuse_at("cuMemMap", CUDA_ERROR_INVALID_VALUE, "unknown handle or offset+size beyond the allocation");
     }
     r = vm_map_piece((uint64_t)ptr, size, p->host + offset, p, ctx_current());
     if (r == CUDA_SUCCESS) p->maps++;
@@ -199,13 +199,13 @@ EMU_API CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessD
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!desc || count == 0 || size == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (!desc || count == 0 || size == 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs desc, count > 0 and size > 0");
     int prot = -1;
     for (size_t i = 0; i < count; i++) {
         if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || desc[i].location.id < 0 || desc[i].location.id >= g_emu.ndev)
-            return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "cuMemSetAccess: desc[%zu] must name a device", i);
+            return emu_refuse_at("cuMemSetAccess", CUDA_ERROR_INVALID_DEVICE, "desc[%zu] must name a device", i);
         int p = prot_of(desc[i].flags);
-        if (p < 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemSetAccess: desc[%zu].flags %d unknown", i, (int)desc[i].flags);
+        if (p < 0) return emu_refuse_at("cuMemSetAccess", CUDA_ERROR_INVALID_VALUE, "desc[%zu].flags %d unknown", i, (int)desc[i].flags);
         /* all devices share one address space here: the widest grant applies */
         if (p > prot) prot = p;
     }
@@ -221,9 +221,9 @@ EMU_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!flags || !location) return CUDA_ERROR_INVALID_VALUE;
+    if (!flags || !location) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "flags or location is NULL");
     if (location->type != CU_MEM_LOCATION_TYPE_DEVICE || location->id < 0 || location->id >= g_emu.ndev)
-        return CUDA_ERROR_INVALID_DEVICE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_DEVICE, "location must be CU_MEM_LOCATION_TYPE_DEVICE with a valid ordinal");
     emu_lock();
     const vm_alloc *v = vm_find((uint64_t)ptr, 1);
     int ok = v && v->kind == VA_VMAP;
@@ -231,14 +231,14 @@ EMU_API CUresult cuMemGetAccess(unsigned long long *flags, const CUmemLocation *
         *flags = v->prot == (VM_PROT_READ | VM_PROT_WRITE) ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE
                  : v->prot ? CU_MEM_ACCESS_FLAGS_PROT_READ : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     emu_unlock();
-    return ok ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemGetAccess: 0x%llx is not mapped by cuMemMap", (unsigned long long)ptr);
+    return ok ? CUDA_SUCCESS : emu_refuse_at("cuMemGetAccess", CUDA_ERROR_INVALID_VALUE, "0x%llx is not mapped by cuMemMap", (unsigned long long)ptr);
 }
 
 EMU_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp *prop, CUmemGenericAllocationHandle handle)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!prop) return CUDA_ERROR_INVALID_VALUE;
+    if (!prop) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "prop is NULL");
     emu_lock();
     vmm_phys *p = phys_of(handle);
     if (p) *prop = p->prop;
@@ -250,7 +250,7 @@ EMU_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handl
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    if (!handle) return CUDA_ERROR_INVALID_VALUE;
+    if (!handle) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "handle is NULL");
     emu_lock();
     const vm_alloc *v = vm_find((uint64_t)(uintptr_t)addr, 1);
     vmm_phys *p = v && v->kind == VA_VMAP ? v->obj : NULL;
@@ -259,7 +259,7 @@ EMU_API CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handl
         *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
     }
     emu_unlock();
-    return p ? CUDA_SUCCESS : EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "cuMemRetainAllocationHandle: %p is not mapped by cuMemMap", addr);
+    return p ? CUDA_SUCCESS : emu_refuse_at("cuMemRetainAllocationHandle", CUDA_ERROR_INVALID_VALUE, "%p is not mapped by cuMemMap", addr);
 }
 
 EMU_API CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGenericAllocationHandle handle,
@@ -271,7 +271,7 @@ EMU_API CUresult cuMemExportToShareableHandle(void *shareableHandle, CUmemGeneri
     (void)flags;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuMemExportToShareableHandle: allocations cannot be shared between "
+    return emu_refuse_at("cuMemExportToShareableHandle", CUDA_ERROR_NOT_SUPPORTED, "allocations cannot be shared between "
                       "processes here (CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED is 0)");
 }
 
@@ -283,5 +283,5 @@ EMU_API CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle *ha
     (void)shHandleType;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuMemImportFromShareableHandle: shareable handles are not supported");
+    return emu_refuse_at("cuMemImportFromShareableHandle", CUDA_ERROR_NOT_SUPPORTED, "shareable handles are not supported");
 }

@@ -253,15 +253,39 @@ size_t handle_list(int kind, void **out, size_t max)
 }
 
 static __thread char t_detail[512];
+
+/* Removes the first occurrence of the n bytes at p from t_detail, putting ins there instead. */
+static void detail_splice(char *p, size_t n, const char *ins)
+{
+    size_t il = strlen(ins), rest = strlen(p + n) + 1;
+    if (il > n && strlen(t_detail) + (il - n) >= sizeof t_detail) return;
+    memmove(p + il, p + n, rest);
+    memcpy(p, ins, il);
+}
+
 void emu_set_detail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t_detail, sizeof t_detail, fmt, ap);
     va_end(ap);
-    /* the line gets the one "cudaemu: " prefix here, whatever the message was built from */
-    static const char pfx[] = "cudaemu: ";
-    while (!strncmp(t_detail, pfx, sizeof pfx - 1)) memmove(t_detail, t_detail + sizeof pfx - 1, strlen(t_detail) - (sizeof pfx - 1) + 1);
+    /* The line gets the one "cudaemu: " prefix here, whatever the message was built from: a
+     * leading one is dropped, and so is the origin of a JIT log quoted after the entry point
+     * ("cuModuleLoadData: ptxas (cudaemu): line 7: ..." reads "cuModuleLoadData: PTX line 7: ..."). */
+    static const char pfx[] = "cudaemu: ", ptxas[] = "ptxas (cudaemu): ";
+    while (!strncmp(t_detail, pfx, sizeof pfx - 1)) detail_splice(t_detail, sizeof pfx - 1, "");
+    char *body = strstr(t_detail, ": ");
+    if (body) {
+        body += 2;
+        if (!strncmp(body, pfx, sizeof pfx - 1)) {
+            detail_splice(body, sizeof pfx - 1, "");
+        } else if (!strncmp(body, ptxas, sizeof ptxas - 1)) {
+            int line = !strncmp(body + sizeof ptxas - 1, "line ", 5);
+            detail_splice(body, sizeof ptxas - 1, line ? "PTX " : "");
+            static const char todo[] = "; fix the PTX at that line (src/cudaemu/README.md lists the PTX cudaemu runs)";
+            if (line && !strchr(body, ';') && strlen(t_detail) + sizeof todo < sizeof t_detail) strcat(t_detail, todo);
+        }
+    }
     const char *log = getenv("CUDAEMU_LOG");
     if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
 }
@@ -273,11 +297,14 @@ CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    size_t n = strlen(entry);
-    /* a message that already starts with its entry point ("cuMemMap: ...") is not prefixed twice */
-    if (!strncmp(why, entry, n) && why[n] == ':')
+    /* a message that already names its entry point ("cuMemMap: ...") is not prefixed again; the
+     * _v2 of a versioned symbol is left out (programs call cuMemAlloc, not cuMemAlloc_v2) */
+    if (why[0] == 'c' && why[1] == 'u' && why[2] >= 'A' && why[2] <= 'Z') {
         emu_set_detail("%s", why);
-    else
-        emu_set_detail("%s: %s", entry, why);
+    } else {
+        size_t n = strlen(entry);
+        if (n > 3 && !strcmp(entry + n - 3, "_v2")) n -= 3;
+        emu_set_detail("%.*s: %s", (int)n, entry, why);
+    }
     return err;
 }

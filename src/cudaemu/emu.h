@@ -50,7 +50,8 @@ size_t handle_list(int kind, void **out, size_t max); /* returns the count (may 
 /* Detail of the last failure on this thread (launch faults, JIT errors); printed if CUDAEMU_LOG is set. */
 void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Records "<entry>: <why>" as the detail (one log line with CUDAEMU_LOG) and returns err:
- * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself. */
+ * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself
+ * (a message that starts with an entry point, "cuMemMap: ...", keeps it instead). */
 CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #define EMU_REFUSE(err, ...) emu_refuse_at(__func__, (err), __VA_ARGS__)
 
@@ -101,6 +102,7 @@ enum { VA_USER = 0, VA_MODULE = 1, VA_HOST = 2, VA_MANAGED = 3, VA_VMAP = 4 };
 #define VM_LOW_BASE  0xc0000000ull
 #define VM_LOW_LIMIT 0xffff0000ull
 #define VM_PROT_READ 1
+#define VM_HOST_REGISTERED 0x80000000u /* vm_alloc.flags of VA_HOST: cuMemHostRegister, bytes not ours */
 #define VM_PROT_WRITE 2
 typedef struct vm_alloc {
     uint64_t base;
@@ -186,6 +188,10 @@ CUresult module_load_image(CUcontext ctx, const void *image, size_t size, CUmodu
 /* Loads PTX text (len bytes) into ctx. */
 CUresult module_load_ptx(CUcontext ctx, const char *text, size_t len, CUmodule *out, char *log, size_t logsz);
 void module_destroy(CUmodule m); /* the caller holds the lock */
+/* Appends one line per kernel of pm to the NUL-terminated log in buf (CU_JIT_LOG_VERBOSE). */
+void module_describe(const ptx_module *pm, char *buf, size_t cap);
+/* A JIT log without its leading "cudaemu: " (for emu_set_detail, which adds its own). */
+const char *log_body(const char *log);
 /* A whole file in memory, NUL-terminated; CUDA_ERROR_FILE_NOT_FOUND / _OUT_OF_MEMORY. */
 CUresult emu_read_file(const char *path, char **buf, size_t *len);
 /* cuFuncGetAttribute's computation for a function of any module (no handle check). */

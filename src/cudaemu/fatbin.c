@@ -604,11 +604,16 @@ static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...)
 
 #define ENTRY_PTX 1
 #define ENTRY_ELF 2
+#define ENTRY_LTO 8 /* NVVM IR for link-time optimisation (code=lto_XX) */
 #define ENTRY_FLAG_LZ4 0x2000ull
 #define ENTRY_FLAG_ZSTD 0x8000ull
 
 static CUresult no_binary(int sm, const char *what, char *log, size_t logsz)
 {
+    if (sm <= 0)
+        return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
+                    "cudaemu: %s: this image holds only machine code for a GPU; the CPU driver needs PTX (compile with "
+                    "-gencode arch=compute_XX,code=compute_XX)", what);
     return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
                 "cudaemu: %s: this image holds only machine code for sm_%d; the CPU driver needs PTX (compile with "
                 "-gencode arch=compute_%d,code=compute_%d)",
@@ -636,7 +641,7 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
                     "cudaemu: fatbin truncated: the header announces %llu bytes, the image has %zu",
                     (unsigned long long)total, size);
     const uint8_t *best = NULL, *higher = NULL;
-    int best_arch = -1, higher_arch = 1 << 30, sass_arch = 0, entries = 0;
+    int best_arch = -1, higher_arch = 1 << 30, sass_arch = 0, lto_arch = 0, entries = 0;
     for (uint64_t off = hsz; off < total;) {
         if (total - off < 16) return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin entry header truncated");
         const uint8_t *e = fb + off;
@@ -658,6 +663,8 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
             }
         } else if (kind == ENTRY_ELF && !sass_arch) {
             sass_arch = arch;
+        } else if (kind == ENTRY_LTO && !lto_arch) {
+            lto_arch = arch;
         }
         entries++;
         off += ehs + psz;
@@ -668,6 +675,11 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
     }
     if (!best) {
         if (sass_arch) return no_binary(sass_arch, "fatbin", log, logsz);
+        if (lto_arch)
+            return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
+                        "cudaemu: fatbin: this image holds only LTO IR for compute_%d (code=lto_%d); the CPU driver needs "
+                        "PTX (compile with -gencode arch=compute_%d,code=compute_%d)",
+                        lto_arch, lto_arch, lto_arch, lto_arch);
         return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin with %d entries holds no PTX", entries);
     }
     uint32_t ehs = rd32(best + 4);
@@ -710,9 +722,12 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
     if (log && logsz) log[0] = 0;
     const uint8_t *p = image;
     if (!p) return fail(CUDA_ERROR_INVALID_VALUE, log, logsz, "cudaemu: NULL image");
-    if (size && size < 4) {
+    /* an image of unknown size (cuModuleLoadData) may be a short NUL-terminated text: look at no
+     * more than its bytes before comparing magics */
+    size_t head = size ? size : strnlen(image, 4);
+    if (head < 4) {
         out->text = image;
-        out->len = strnlen(image, size);
+        out->len = strnlen(image, head);
         return CUDA_SUCCESS;
     }
     uint32_t magic = rd32(p);
@@ -732,8 +747,13 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
         return fatbin_ptx(data, 0, out, log, logsz);
     }
     if (magic == FATBIN_MAGIC) return fatbin_ptx(p, size, out, log, logsz);
-    if (p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F')
+    if (p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F') {
+        /* byte by byte, so a short NUL-terminated "\x7fELF" is not read past its end */
+        if (!(p[4] == 1 || p[4] == 2) || p[5] != 1 || p[6] != 1)
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
+                        "cudaemu: an ELF image that is not a little-endian cubin; load PTX text or a fatbin holding PTX");
         return no_binary(elf_sm(p, size ? size : 64), "cubin (ELF)", log, logsz);
+    }
     out->text = image;
     out->len = strnlen(image, size ? size : (256u << 20));
     return CUDA_SUCCESS;

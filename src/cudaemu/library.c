@@ -33,6 +33,11 @@ static int placeholder_var(void *ud, ptx_var *v)
     return 0;
 }
 
+static CUresult lib_bad(const char *entry, CUlibrary lib)
+{
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a loaded library", (void *)lib);
+}
+
 static void library_free(CUlibrary lib)
 {
     while (lib->nmods > 0) module_destroy(lib->mods[lib->nmods - 1]); /* each forgets itself */
@@ -62,14 +67,16 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
                              CUjit_option *jitOptions, void **jitOptionsValues, unsigned numLibraryOptions,
                              CUlibraryOption *libraryOptions)
 {
-    if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
-    if ((numJitOptions && (!jitOptions || !jitOptionsValues)) || (numLibraryOptions && !libraryOptions))
-        return CUDA_ERROR_INVALID_VALUE;
+    if (!library || !code) return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "code");
+    if (numJitOptions && (!jitOptions || !jitOptionsValues))
+        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "numJitOptions is %u but jitOptions or jitOptionsValues is NULL",
+                             numJitOptions);
+    if (numLibraryOptions && !libraryOptions)
+        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "numLibraryOptions is %u but libraryOptions is NULL",
+                             numLibraryOptions);
     for (unsigned i = 0; i < numLibraryOptions; i++)
-        if (libraryOptions[i] >= CU_LIBRARY_NUM_OPTIONS) {
-            emu_set_detail("%s: unknown library option %d", what, (int)libraryOptions[i]);
-            return CUDA_ERROR_INVALID_VALUE;
-        }
+        if (libraryOptions[i] >= CU_LIBRARY_NUM_OPTIONS)
+            return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "unknown library option %d", (int)libraryOptions[i]);
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     jit_opts o;
@@ -110,7 +117,7 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
             free(lib->ptx);
             free(lib);
         }
-        emu_set_detail("%s: %s", what, log);
+        emu_set_detail("%s: %s", what, log_body(log));
         jit_opts_finish(&o, log, NULL);
         return r;
     }
@@ -133,6 +140,7 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
     emu_unlock();
     snprintf(log, sizeof log, "cudaemu: library of PTX %d.%d for sm_%d loaded: %d kernel(s)", lib->meta->version_major,
              lib->meta->version_minor, lib->meta->sm, nent);
+    if (o.verbose) module_describe(lib->meta, log, sizeof log);
     jit_opts_finish(&o, NULL, log);
     *library = lib;
     return CUDA_SUCCESS;
@@ -152,12 +160,10 @@ EMU_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName,
                                        void **libraryOptionValues, unsigned int numLibraryOptions)
 {
     (void)libraryOptionValues;
-    if (!library || !fileName) return CUDA_ERROR_INVALID_VALUE;
+    if (!library || !fileName) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "fileName");
     for (unsigned i = 0; i < numLibraryOptions; i++)
-        if (libraryOptions && libraryOptions[i] == CU_LIBRARY_BINARY_IS_PRESERVED) {
-            emu_set_detail("cuLibraryLoadFromFile: CU_LIBRARY_BINARY_IS_PRESERVED applies to cuLibraryLoadData only");
-            return CUDA_ERROR_INVALID_VALUE;
-        }
+        if (libraryOptions && libraryOptions[i] == CU_LIBRARY_BINARY_IS_PRESERVED)
+            return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_LIBRARY_BINARY_IS_PRESERVED applies to cuLibraryLoadData only");
     char *buf;
     size_t n;
     CUresult r = emu_read_file(fileName, &buf, &n);
@@ -176,7 +182,7 @@ EMU_API CUresult cuLibraryUnload(CUlibrary library)
     emu_lock();
     if (!handle_live(H_LIB, library)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return lib_bad(__func__, library);
     }
     library_free(library);
     emu_unlock();
@@ -202,7 +208,7 @@ static CUresult lib_module(CUlibrary lib, CUcontext ctx, CUmodule *out)
     CUmodule m;
     CUresult r = module_load_ptx(ctx, lib->ptx, lib->len, &m, log, sizeof log);
     if (r != CUDA_SUCCESS) {
-        emu_set_detail("library instance in a context: %s", log);
+        emu_set_detail("library instance in a context: %s", log_body(log));
         return r;
     }
     m->lib = lib;
@@ -239,11 +245,11 @@ CUresult kernel_resolve(CUfunction *f, CUcontext ctx)
 
 EMU_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
 {
-    if (!pKernel || !name) return CUDA_ERROR_INVALID_VALUE;
+    if (!pKernel || !name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !pKernel ? "pKernel" : "name");
     emu_lock();
     if (!handle_live(H_LIB, library)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return lib_bad(__func__, library);
     }
     int i = ptx_find_func(library->meta, name);
     CUresult r = CUDA_ERROR_NOT_FOUND;
@@ -252,17 +258,17 @@ EMU_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const 
         r = CUDA_SUCCESS;
     }
     emu_unlock();
-    if (r != CUDA_SUCCESS) emu_set_detail("cuLibraryGetKernel: the library has no kernel '%s'", name);
+    if (r != CUDA_SUCCESS) return EMU_REFUSE(r, "the library has no kernel (.entry) named '%s'", name);
     return r;
 }
 
 EMU_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib)
 {
-    if (!count) return CUDA_ERROR_INVALID_VALUE;
+    if (!count) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "count is NULL");
     emu_lock();
     if (!handle_live(H_LIB, lib)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return lib_bad(__func__, lib);
     }
     unsigned n = 0;
     for (int i = 0; i < lib->meta->nfuncs; i++) n += lib->kerns[i].lib != NULL;
@@ -273,11 +279,11 @@ EMU_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib)
 
 EMU_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKernels, CUlibrary lib)
 {
-    if (!kernels && numKernels) return CUDA_ERROR_INVALID_VALUE;
+    if (!kernels && numKernels) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "kernels is NULL but numKernels is %u", numKernels);
     emu_lock();
     if (!handle_live(H_LIB, lib)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return lib_bad(__func__, lib);
     }
     unsigned k = 0;
     for (int i = 0; i < lib->meta->nfuncs && k < numKernels; i++)
@@ -288,12 +294,12 @@ EMU_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKe
 
 EMU_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
 {
-    if (!pMod) return CUDA_ERROR_INVALID_VALUE;
+    if (!pMod) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pMod is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    if (!handle_live(H_LIB, library)) r = CUDA_ERROR_INVALID_HANDLE;
+    if (!handle_live(H_LIB, library)) r = lib_bad(__func__, library);
     else r = lib_module(library, c, pMod);
     emu_unlock();
     return r;
@@ -301,7 +307,7 @@ EMU_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
 
 EMU_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
 {
-    if (!name) return CUDA_ERROR_INVALID_VALUE;
+    if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
     CUmodule m;
     CUresult r = cuLibraryGetModule(&m, library);
     if (r != CUDA_SUCCESS) return r;
@@ -312,33 +318,35 @@ EMU_API CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary
 {
     (void)dptr;
     (void)bytes;
-    if (!name) return CUDA_ERROR_INVALID_VALUE;
+    if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
     emu_lock();
     int live = handle_live(H_LIB, library);
     emu_unlock();
-    if (!live) return CUDA_ERROR_INVALID_HANDLE;
-    emu_set_detail("cuLibraryGetManaged('%s'): cudaemu has no managed (.managed) variables", name);
-    return CUDA_ERROR_NOT_SUPPORTED;
+    if (!live) return lib_bad(__func__, library);
+    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "'%s': cudaemu libraries have no managed (.managed) variables; use "
+                      "cuLibraryGetGlobal", name);
 }
 
 EMU_API CUresult cuLibraryGetUnifiedFunction(void **fptr, CUlibrary library, const char *symbol)
 {
     (void)library;
-    if (!fptr || !symbol) return CUDA_ERROR_INVALID_VALUE;
+    if (!fptr || !symbol) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !fptr ? "fptr" : "symbol");
     *fptr = NULL;
-    emu_set_detail("cuLibraryGetUnifiedFunction('%s'): cudaemu has no unified functions", symbol);
-    return CUDA_ERROR_NOT_SUPPORTED;
+    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "'%s': cudaemu has no unified (host-callable) functions", symbol);
 }
 
-/* Checks a kernel handle; the caller holds the lock. */
-static CUresult kern_ok(CUkernel k)
+/* Checks a kernel handle for entry point `entry`; the caller holds the lock. */
+static CUresult kern_ok_at(const char *entry, CUkernel k)
 {
-    return handle_live(H_KERNEL, k) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+    if (handle_live(H_KERNEL, k)) return CUDA_SUCCESS;
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE,
+                         "%p is not a kernel of a loaded library (get one with cuLibraryGetKernel)", (void *)k);
 }
+#define kern_ok(k) kern_ok_at(__func__, (k))
 
 EMU_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 {
-    if (!pFunc) return CUDA_ERROR_INVALID_VALUE;
+    if (!pFunc) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pFunc is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -350,7 +358,7 @@ EMU_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
 
 EMU_API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel)
 {
-    if (!pLib) return CUDA_ERROR_INVALID_VALUE;
+    if (!pLib) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pLib is NULL");
     emu_lock();
     CUresult r = kern_ok(kernel);
     if (r == CUDA_SUCCESS) *pLib = kernel->lib;
@@ -360,7 +368,7 @@ EMU_API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel)
 
 EMU_API CUresult cuKernelGetName(const char **name, CUkernel hfunc)
 {
-    if (!name) return CUDA_ERROR_INVALID_VALUE;
+    if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
     emu_lock();
     CUresult r = kern_ok(hfunc);
     if (r == CUDA_SUCCESS) *name = hfunc->lib->meta->funcs[hfunc->index].name;
@@ -374,7 +382,9 @@ EMU_API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t
     CUresult r = kern_ok(kernel);
     if (r == CUDA_SUCCESS) {
         const ptx_func *f = &kernel->lib->meta->funcs[kernel->index];
-        if (paramIndex >= (size_t)f->nparams) r = CUDA_ERROR_INVALID_VALUE;
+        if (paramIndex >= (size_t)f->nparams)
+            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "kernel %s has %d parameter(s), index %zu asked", f->name, f->nparams,
+                           paramIndex);
         else {
             if (paramOffset) *paramOffset = f->params[paramIndex].offset;
             if (paramSize) *paramSize = f->params[paramIndex].size;
@@ -384,22 +394,25 @@ EMU_API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t
     return r;
 }
 
-static CUresult dev_ok(CUdevice dev)
+static CUresult dev_ok_at(const char *entry, CUdevice dev)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    return dev >= 0 && dev < g_emu.ndev ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+    if (dev >= 0 && dev < g_emu.ndev) return CUDA_SUCCESS;
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d device(s))", (int)dev, g_emu.ndev);
 }
+#define dev_ok(d) dev_ok_at(__func__, (d))
 
 EMU_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev)
 {
-    if (!pi) return CUDA_ERROR_INVALID_VALUE;
+    if (!pi) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pi is NULL");
     CUresult r = dev_ok(dev);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
     if ((r = kern_ok(kernel)) == CUDA_SUCCESS) {
         struct CUfunc_st *f = &kernel->lib->metamod.funcs[kernel->index];
         r = func_attribute(f, attrib, pi);
+        if (r != CUDA_SUCCESS) r = EMU_REFUSE(r, "attribute %d is not a CUfunction_attribute", (int)attrib);
         if (r == CUDA_SUCCESS && attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES && kernel->max_dyn >= 0)
             *pi = kernel->max_dyn;
     }
@@ -419,7 +432,9 @@ EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUke
     const ptx_func *f = &kernel->lib->meta->funcs[kernel->index];
     switch (attrib) {
     case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
-        if (val < 0 || (uint64_t)val + f->static_shared > 227u * 1024u) r = CUDA_ERROR_INVALID_VALUE;
+        if (val < 0 || (uint64_t)val + f->static_shared > 227u * 1024u)
+            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%d bytes of dynamic shared memory plus %u static exceed 227 KiB", val,
+                           f->static_shared);
         else {
             kernel->max_dyn = val;
             for (int i = 0; i < kernel->lib->nmods; i++) {
@@ -430,14 +445,14 @@ EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUke
         }
         break;
     case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-        if (val < -1 || val > 100) r = CUDA_ERROR_INVALID_VALUE;
+        if (val < -1 || val > 100) r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "carveout %d is not -1 or a percentage", val);
         break;
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
     case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
     case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: break;
-    default: r = CUDA_ERROR_INVALID_VALUE; break;
+    default: r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "attribute %d cannot be set", (int)attrib); break;
     }
     emu_unlock();
     return r;
@@ -447,7 +462,8 @@ EMU_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CU
 {
     CUresult r = dev_ok(dev);
     if (r != CUDA_SUCCESS) return r;
-    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL) return CUDA_ERROR_INVALID_VALUE;
+    if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "config %d is not a CUfunc_cache", (int)config);
     emu_lock();
     r = kern_ok(kernel);
     emu_unlock();
@@ -456,7 +472,8 @@ EMU_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CU
 
 EMU_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
 {
-    if (!ppExportTable || !pExportTableId) return CUDA_ERROR_INVALID_VALUE;
+    if (!ppExportTable || !pExportTableId)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !ppExportTable ? "ppExportTable" : "pExportTableId");
     *ppExportTable = NULL;
     const unsigned char *u = (const unsigned char *)pExportTableId->bytes;
     emu_set_detail("cuGetExportTable: no export table %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "

@@ -56,7 +56,10 @@ static int starts(const char *p, const char *end, const char *word)
 static CUresult add_ptx(CUlinkState s, const char *text, size_t len, const char *name)
 {
     char note[300];
-    snprintf(note, sizeof note, "\n// ---- cudaemu link input %d: %s\n", s->ninputs + 1, name ? name : "(unnamed)");
+    snprintf(note, sizeof note - 1, "\n// ---- cudaemu link input %d: %s", s->ninputs + 1, name ? name : "(unnamed)");
+    for (char *c = note + 1; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = '?'; /* the name stays inside its comment line */
+    strcat(note, "\n");
     if (append(s, note, strlen(note)) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
     const char *p = text, *end = text + len;
     while (p < end) {
@@ -106,7 +109,9 @@ static CUresult link_fail(CUlinkState s, CUresult r, const char *msg)
 
 EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut)
 {
-    if (!stateOut || (numOptions && (!options || !optionValues))) return CUDA_ERROR_INVALID_VALUE;
+    if (!stateOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "stateOut is NULL");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     CUlinkState s = calloc(1, sizeof *s);
@@ -119,13 +124,15 @@ EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options,
     return CUDA_SUCCESS;
 }
 
-static int link_live(CUlinkState s)
+static int link_live_at(const char *entry, CUlinkState s)
 {
     emu_lock();
     int ok = handle_live(H_LINK, s);
     emu_unlock();
+    if (!ok) emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state (cuLinkCreate)", (void *)s);
     return ok;
 }
+#define link_live(s) link_live_at(__func__, (s))
 
 static const char *input_type_name(CUjitInputType t)
 {
@@ -145,7 +152,9 @@ EMU_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *
     (void)options;
     (void)optionValues;
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!data || (numOptions && (!options || !optionValues))) return CUDA_ERROR_INVALID_VALUE;
+    if (!data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data is NULL");
+    if (numOptions && (!options || !optionValues))
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
     if (state->image) return link_fail(state, CUDA_ERROR_INVALID_VALUE, "cuLinkAddData: the link was already completed");
     char log[1100];
     if (type != CU_JIT_INPUT_PTX && type != CU_JIT_INPUT_FATBINARY) {
@@ -177,7 +186,7 @@ EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const 
                                   CUjit_option *options, void **optionValues)
 {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!path) return CUDA_ERROR_INVALID_VALUE;
+    if (!path) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "path is NULL");
     char *buf;
     size_t n;
     CUresult r = emu_read_file(path, &buf, &n);
@@ -201,7 +210,7 @@ static int placeholder_var(void *ud, ptx_var *v)
 EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut)
 {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!cubinOut || !sizeOut) return CUDA_ERROR_INVALID_VALUE;
+    if (!cubinOut || !sizeOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !cubinOut ? "cubinOut" : "sizeOut");
     if (state->ninputs == 0) return link_fail(state, CUDA_ERROR_INVALID_VALUE, "cuLinkComplete: nothing was added to link");
     if (!state->image) {
         char head[400];
@@ -214,7 +223,7 @@ EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *size
         memcpy(img + hl, state->body, state->len);
         img[n] = 0;
         /* the checks a linker makes: every declared function defined once, the whole parses */
-        char log[1024], msg[1100];
+        char log[1024], msg[2048];
         ptx_module *pm = NULL;
         if (ptx_load(img, n, placeholder_var, NULL, log, sizeof log, &pm) != 0) {
             ptx_free(pm);
@@ -226,6 +235,7 @@ EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *size
         for (int i = 0; i < pm->nfuncs; i++) nent += pm->funcs[i].is_entry != 0;
         snprintf(msg, sizeof msg, "cudaemu: linked %d input(s) into one PTX %d.%d module: %d kernel(s), %d function(s)",
                  state->ninputs, state->vmaj, state->vmin, nent, pm->nfuncs);
+        if (state->o.verbose) module_describe(pm, msg, sizeof msg);
         ptx_free(pm);
         state->image = img;
         state->imagelen = n + 1;
@@ -241,7 +251,7 @@ EMU_API CUresult cuLinkDestroy(CUlinkState state)
     emu_lock();
     if (!handle_live(H_LINK, state)) {
         emu_unlock();
-        return CUDA_ERROR_INVALID_HANDLE;
+        return EMU_REFUSE(CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state", (void *)state);
     }
     handle_del(H_LINK, state);
     emu_unlock();

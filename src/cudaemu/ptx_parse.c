@@ -799,6 +799,8 @@ static int parse_function(pstate *ps, int is_entry)
 {
     ptx_module *m = ps->m;
     int line = tk(ps)->line;
+    /* the linkage directive just before .func/.entry */
+    int weak = ps->i >= 2 && (tis(&ps->t[ps->i - 2], ".weak") || tis(&ps->t[ps->i - 2], ".common"));
     symtab_free(&ps->l);
     close_block(ps, 0);
     ps->depth = 0;
@@ -839,6 +841,18 @@ static int parse_function(pstate *ps, int is_entry)
     if (f->defined) {
         /* a prototype after the definition: nothing to learn from it */
         while (!tpunct(tk(ps), ';') && !tpunct(tk(ps), '{') && tk(ps)->kind != TK_EOF) ps->i++;
+        if (tpunct(tk(ps), '{') && weak) {
+            /* a second .weak definition (the same inline function in two -rdc modules joined by
+             * cuLink): the first one stands */
+            int depth = 0;
+            do {
+                if (tpunct(tk(ps), '{')) depth++;
+                if (tpunct(tk(ps), '}')) depth--;
+                ps->i++;
+            } while (depth > 0 && tk(ps)->kind != TK_EOF);
+            if (depth > 0) return perr(ps, line, "body of function '%s' not closed before the end of input", f->name);
+            return 0;
+        }
         if (!tpunct(tk(ps), ';')) return perr(ps, line, "function '%s' defined twice", f->name);
         ps->i++;
         return 0;

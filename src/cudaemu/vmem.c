@@ -269,8 +269,19 @@ CUresult vm_free(uint64_t base, int kind)
 
 void vm_free_ctx(CUcontext ctx)
 {
-    for (size_t i = g_vm.n; i-- > 0;)
-        if (g_vm.a[i].ctx == ctx) remove_at(i);
+    for (size_t i = g_vm.n; i-- > 0;) {
+        vm_alloc *v = &g_vm.a[i];
+        if (v->ctx == ctx) {
+            remove_at(i);
+        } else if (v->owner == ctx && v->kind == VA_HOST) {
+            /* as on a GPU, the context's pinned allocations go with it and its registrations end */
+            uint8_t *host = v->flags & VM_HOST_REGISTERED ? NULL : v->host;
+            remove_at(i);
+            free(host);
+        } else if (v->owner == ctx) {
+            v->owner = NULL; /* managed and mapped memory outlive the context */
+        }
+    }
     if (g_vm.n == 0) {
         free(g_vm.a);
         g_vm.a = NULL;

@@ -1489,6 +1489,30 @@ static void case_bad_module(void) {
     /* the lease goes on: a good module loads */
     lepton_module *sm = load(l, "saxpy");
     saxpy_works(l, sm, 0, "after a refused module");
+    /* a kernel that faults, read behind it: the fault surfaces at the read (as on a GPU) and the
+     * client's error names the kernel and its step, and the step that reported it */
+    lepton_module *om = load(l, "oob_write");
+    lepton_buffer *b0 = alloc(l, 0, 1024);
+    int n = 4, back[4];
+    long long far = 1LL << 40;
+    lepton_arg fa[] = {LEPTON_ARG_BUF(b0), LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(far)};
+    lepton_launch F = {om, "oob_write", {1}, {32}, 0, fa, 3};
+    lepton_step fs[] = {launch_step(&F), read_step(b0, back, sizeof back)};
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = fs;
+    j.step_count = 2;
+    lepton_task *t = NULL;
+    CHECK_RC(lepton_submit(l, &j, &t), LEPTON_OK);
+    CHECK_EQ_INT(lepton_wait(t, 20000), LEPTON_ECUDA);
+    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+    CHECK_RC(lepton_task_get_info(t, &ti), LEPTON_OK);
+    fprintf(stderr, "faulting job: %s\n", ti.error);
+    CHECK(strstr(ti.error, "step 0: CUDA_ERROR_ILLEGAL_ADDRESS: running kernel oob_write (reported at step 1") != NULL);
+    const char *first = strstr(ti.error, "CUDA_ERROR_ILLEGAL_ADDRESS");
+    CHECK(first && !strstr(first + 1, "CUDA_ERROR_ILLEGAL_ADDRESS"));
+    lepton_task_free(t);
+    lepton_buffer_free(b0);
+    lepton_module_free(om);
     lepton_module_free(sm);
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     lepton_client_close(c);

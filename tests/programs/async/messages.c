@@ -94,8 +94,9 @@ int main(void)
     check_log_lines(log);
     if (on_cudaemu) {
         EXPECT_CU(relf, CUDA_ERROR_NO_BINARY_FOR_GPU);
-        EXPECT(has_line(log, "cudaemu: cuModuleLoadDataEx: ", "PTX line 7"), "no log line for the bad PTX");
-        EXPECT(has_line(log, "cudaemu: cuModuleLoadDataEx: ", "nvcc -ptx"), "no log line for the ELF image");
+        EXPECT(has_line(log, "cudaemu: cuModuleLoadData", "PTX line 7: unsupported instruction"),
+               "no log line for the bad PTX");
+        EXPECT(has_line(log, "cudaemu: cuModuleLoadData", "needs PTX"), "no log line for the ELF image");
         EXPECT(has_line(log, "cudaemu: cuLaunchKernel: ", "zero dimension"), "no log line for the zero grid");
         EXPECT(has_line(log, "cudaemu: cuLaunchKernel: kernel scatter: ", "PTX line"),
                "no log line for the fault naming its PTX line");

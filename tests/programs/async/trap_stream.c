@@ -53,8 +53,11 @@ int main(void)
     CHECK_CU(cuMemsetD32(flag, 1, 1));
     CHECK_CU(cuEventRecord(before, s));
     EXPECT_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL), CUDA_SUCCESS);
-    /* Enqueued behind the kernel: on a GPU the fault may or may not be known yet. Either the
-     * callback is accepted and later told the error, or the call answers the error itself. */
+    /* Enqueued behind the kernel: on a GPU the fault may or may not be known yet, so the enqueue
+     * may succeed or answer the error; either way waiting for it reports the error. Likewise a
+     * callback is either accepted and later told the error, or refused with it. */
+    CUresult rec = cuEventRecord(after, s);
+    EXPECT(rec == CUDA_SUCCESS || rec == CUDA_ERROR_LAUNCH_FAILED, "cuEventRecord returned %s", err_name(rec));
     cb_state cb = {0, CUDA_SUCCESS};
     CUresult add = cuStreamAddCallback(s, on_done, &cb, 0);
     EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_LAUNCH_FAILED, "cuStreamAddCallback returned %s",
@@ -69,9 +72,9 @@ int main(void)
 
     /* sticky on every synchronising call and on later work */
     EXPECT_CU(cuStreamQuery(s), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventSynchronize(before), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventQuery(before), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventRecord(after, s), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventSynchronize(after), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventQuery(after), CUDA_ERROR_LAUNCH_FAILED);
+    EXPECT_CU(cuEventRecord(before, s), CUDA_ERROR_LAUNCH_FAILED);
     EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED);
     EXPECT_CU(cuMemsetD32(flag, 0, 1), CUDA_ERROR_LAUNCH_FAILED);
     EXPECT_CU(cuLaunchKernel(trap, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), CUDA_ERROR_LAUNCH_FAILED);

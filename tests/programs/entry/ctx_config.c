@@ -53,8 +53,14 @@ int main(void)
     CHECK(cuCtxGetId(other, &id2));
     CHECK(cuCtxGetId(NULL, &idc));
     EXPECT(id1 && id2 && id1 != id2 && idc == id2, "context ids %llu %llu current %llu", id1, id2, idc);
+    /* pinned memory belongs to its context: destroying the context frees it */
+    void *pinned = NULL;
+    CHECK(cuMemHostAlloc(&pinned, 4096, 0));
     CHECK(cuCtxDestroy(other));
     CHECK(cuCtxSetCurrent(ctx));
+    CUcontext owner = ctx;
+    EXPECT_RC(cuPointerGetAttribute(&owner, CU_POINTER_ATTRIBUTE_CONTEXT, (CUdeviceptr)(uintptr_t)pinned),
+              CUDA_ERROR_INVALID_VALUE);
     CHECK(cuCtxResetPersistingL2Cache());
 
     size_t w = 0;

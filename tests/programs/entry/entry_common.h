@@ -47,6 +47,7 @@ static const char ENTRY_PTX[] =
     ".version 7.0\n"
     ".target sm_50\n"
     ".address_size 64\n"
+    ".visible .global .u32 entry_counter;\n"
     ".visible .entry axpb(.param .u64 p, .param .u64 n, .param .u32 a, .param .u32 b, .param .u32 c)\n"
     "{\n"
     "  .reg .pred %p<2>;\n"

@@ -50,6 +50,8 @@ int main(void)
     CUresult (*launch_grid_async)(CUfunction, int, int, CUstream);
     CUresult (*sync)(void);
     CUresult (*gpa)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
+    CUresult (*get_global)(devptr32 *, unsigned *, CUmodule, const char *);
+    CUresult (*get_global_v2)(CUdeviceptr *, size_t *, CUmodule, const char *);
     SYM(init, "cuInit");
     SYM(ctx_create, "cuCtxCreate");
     SYM(ctx_destroy, "cuCtxDestroy");
@@ -74,6 +76,8 @@ int main(void)
     SYM(launch_grid_async, "cuLaunchGridAsync");
     SYM(sync, "cuCtxSynchronize");
     SYM(gpa, "cuGetProcAddress_v2");
+    SYM(get_global, "cuModuleGetGlobal");
+    SYM(get_global_v2, "cuModuleGetGlobal_v2");
 
     CUcontext ctx;
     CHECK(init(0));
@@ -158,6 +162,18 @@ int main(void)
     bad = 0;
     for (unsigned i = 0; i < n; i++) bad += o[i] != 20u + i;
     EXPECT(bad == 0, "cuLaunch axpb: %u of %u wrong", bad, n);
+
+    /* a module global lives above 4 GiB: the v1 call refuses rather than truncating the address */
+    devptr32 g32 = 0x1234;
+    unsigned gsz = 0;
+    CUdeviceptr g64 = 0;
+    size_t gsz64 = 0;
+    CHECK(get_global_v2(&g64, &gsz64, mod, "entry_counter"));
+    if (g64 > 0xffffffffull)
+        EXPECT_RC(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_ERROR_NOT_SUPPORTED);
+    else
+        EXPECT_RC(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_SUCCESS);
+    EXPECT(gsz64 == 4 && (g64 > 0xffffffffull ? g32 == 0x1234 : g32 == g64), "v1 cuModuleGetGlobal");
 
     /* refusals */
     EXPECT_RC(param_size(f64, 5000), CUDA_ERROR_INVALID_VALUE);

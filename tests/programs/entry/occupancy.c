@@ -17,8 +17,8 @@ static int host_blocks(int bs, size_t dyn, int regs, int static_smem, int max_th
     int n = g_dev_limit[L_BLOCKS_SM];
     int by_threads = (g_dev_limit[L_THREADS_SM] / g_dev_limit[L_WARP]) / warps;
     if (by_threads < n) n = by_threads;
-    int per_warp = (regs * 32 + 255) / 256 * 256;
-    int by_regs = (g_dev_limit[L_REGS_SM] / per_warp) / warps;
+    int per_warp = (regs * 32 + 255) / 256 * 256; /* 256-register allocation unit */
+    int by_regs = ((g_dev_limit[L_REGS_SM] / 4 / per_warp) * 4) / warps; /* per sub-partition, 4 per SM */
     if (by_regs < n) n = by_regs;
     size_t smem = (size_t)static_smem + dyn;
     if (smem > (size_t)g_dev_limit[L_SMEM_BLOCK_OPTIN]) return 0;

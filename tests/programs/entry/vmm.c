@@ -94,11 +94,10 @@ int main(int argc, char **argv)
     CHECK(cuMemGetAllocationGranularity(&grec, &p, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED));
     EXPECT(gmin == 2 * MiB && grec == 2 * MiB, "granularity %zu/%zu", gmin, grec);
 
-    size_t free0, total;
-    CHECK(cuMemGetInfo(&free0, &total));
-
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
+    size_t free0, total;
+    CHECK(cuMemGetInfo(&free0, &total));
 
     /* reserve 32 MiB; three 2 MiB chunks mapped contiguously at its start */
     const size_t resv = 32 * MiB;

@@ -1324,7 +1324,7 @@ int main(int argc, char **argv) {
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
         CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_ILLEGAL_ADDRESS");
-        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "running kernel poke (step 0; reported at step 1");
+        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "running kernel poke (reported at step 1, reading buffer");
         CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "step")), 0);
         CHECK(json_is_true(json_object_get(jr.res, "restarting")));
         printf("sticky fault answer: %.300s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "");
