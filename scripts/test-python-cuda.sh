@@ -4,6 +4,12 @@
 # under the build directory) on cudaemu, the libcuda.so.1 of the build. Each test checks its results
 # against numpy on the host. Prints pytest's summary line; fails on any failure or unexpected pass.
 #
+# nvJitLink: numba-cuda links @cuda.jit kernels through cuda.core's Linker, which uses nvJitLink when
+# cuda-pathfinder can load it (the toolkit's makes SASS, which cudaemu cannot run). cuda-pathfinder
+# takes, in order: a libnvJitLink.so.13 already loaded, NVIDIA wheels in site-packages (none in this
+# venv), $CONDA_PREFIX, then the dynamic loader (LD_LIBRARY_PATH), then CUDA_PATH/CUDA_HOME; so
+# <build>/cudaemu/jitlink (Lepton's libnvJitLink.so.13, linking PTX) goes first on LD_LIBRARY_PATH.
+#
 # Environment: LEPTON_BUILD_DIR (default ./build), PYTHON_CUDA_VENV (default
 # $LEPTON_BUILD_DIR/python-cuda-venv), CUDA_HOME (default /usr/local/cuda: nvcc, NVRTC, libNVVM).
 set -euo pipefail
@@ -14,6 +20,7 @@ VENV="${PYTHON_CUDA_VENV:-$BUILD/python-cuda-venv}"
 REQ="$ROOT/tests/python_cuda/requirements.txt"
 export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 [ -e "$EMU/libcuda.so.1" ] || { echo "test-python-cuda: build first ($EMU/libcuda.so.1 missing)"; exit 1; }
+[ -e "$EMU/jitlink/libnvJitLink.so.13" ] || { echo "test-python-cuda: build lepton_nvjitlink first ($EMU/jitlink/libnvJitLink.so.13 missing)"; exit 1; }
 [ -x "$CUDA_HOME/bin/nvcc" ] || { echo "test-python-cuda: no CUDA toolkit in $CUDA_HOME (nvcc, NVRTC, libNVVM needed)"; exit 1; }
 STAMP="$VENV/.requirements.sha256"
 WANT="$(sha256sum "$REQ" | cut -d' ' -f1)"
@@ -23,7 +30,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQ"
   echo "$WANT" >"$STAMP"
 fi
-export LD_LIBRARY_PATH="$EMU${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$EMU/jitlink:$EMU${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export CUDAEMU_DIR="$EMU" # conftest.py refuses to run when libcuda.so.1 is not this one
 export CUDAEMU_LOG=1      # a refusal prints the entry point or PTX line in the failing test's output
 cd "$ROOT"

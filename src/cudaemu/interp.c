@@ -548,6 +548,8 @@ top:;
         const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
         const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
         const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
+        uint64_t ftz_tmp[3][32];
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_sources(in, &A, &B, &C, m, ftz_tmp);
         switch (in->op) {
         case OP_NOP:
         case OP_NANOSLEEP:
@@ -676,6 +678,11 @@ top:;
                 LANES(D[l] = T[l] & msk);
                 break;
             }
+            if ((in->flags & F_SAT) && in->type == T_S32) { /* mad.hi.sat.s32: the sum saturates */
+                LANES(int64_t r = (int64_t)(int32_t)T[l] + (int32_t)C[l];
+                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+                break;
+            }
             uint32_t cin = w->carry, cy = 0;
             int usec = in->op == OP_MADC, setc = (in->flags & F_CC) != 0;
             if (lg == 3) {
@@ -722,12 +729,22 @@ top:;
             }
             break;
         case OP_MIN:
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(fminf(a, b), fmin(a, b))
+            if (in->mod2) {
+                minmax_mod(in, D, A, B, m);
+                break;
+            }
+            /* a NaN operand (quiet or signalling) gives the other operand; C's fmin gives NaN for a
+             * signalling one */
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fminf(a, b), a != a ? b : b != b ? a : fmin(a, b))
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a < b ? a : b)
             else UNS_BIN(a < b ? a : b)
             break;
         case OP_MAX:
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(fmaxf(a, b), fmax(a, b))
+            if (in->mod2) {
+                minmax_mod(in, D, A, B, m);
+                break;
+            }
+            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fmaxf(a, b), a != a ? b : b != b ? a : fmax(a, b))
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
             else UNS_BIN(a > b ? a : b)
             break;
@@ -1333,6 +1350,7 @@ top:;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
         }
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_result(in, D, m);
         if (x->err != CUDA_SUCCESS) {
             SAVE();
             return W_ERR;

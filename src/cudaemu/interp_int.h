@@ -159,6 +159,10 @@ int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned
 
 /* interp_math.c */
 uint64_t cvt_value(const ptx_insn *in, uint64_t v);
+void ftz_sources(const ptx_insn *in, const uint64_t **A, const uint64_t **B, const uint64_t **C, uint32_t m,
+                 uint64_t tmp[3][32]);
+void ftz_result(const ptx_insn *in, uint64_t *D, uint32_t m);
+void minmax_mod(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, uint32_t m);
 float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);
 uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m);

@@ -147,6 +147,35 @@ static double round_f64(long double x, int rnd)
     return f;
 }
 
+/* Rounds an exact value to f32 with round-to-odd (truncate, then set the last bit when inexact).
+ * A value rounded to odd at f32 precision rounds once more to f16 or bf16 (11 or 8 bits, at least
+ * two fewer) in any mode exactly as the value itself would: no double-rounding error. */
+static float round_odd_f32(long double x)
+{
+    int old = fegetround();
+    fesetround(FE_TOWARDZERO);
+    volatile float f = (float)x;
+    fesetround(old);
+    float r = f;
+    if (!isnan(r) && !isinf(r) && (long double)r != x) r = u2f(f2u(r) | 1u);
+    return r;
+}
+
+/* f32 -> bf16 with a rounding mode */
+static uint16_t bf16_round(float f, int rnd)
+{
+    uint32_t u = (uint32_t)f2u(f), hi = u >> 16;
+    if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
+    if (!(u & 0xffffu)) return (uint16_t)hi;
+    int neg = (int)(u >> 31);
+    switch (rnd) {
+    case RND_RZ: return (uint16_t)hi;
+    case RND_RM: return (uint16_t)(neg ? hi + 1 : hi); /* sign-magnitude: +1 grows the magnitude */
+    case RND_RP: return (uint16_t)(neg ? hi : hi + 1);
+    default: return (uint16_t)((u + 0x7fffu + (hi & 1u)) >> 16);
+    }
+}
+
 uint64_t cvt_value(const ptx_insn *in, uint64_t v)
 {
     int dt = in->type, st = in->type2, rnd = in->mod, sat = in->flags & F_SAT;
@@ -159,6 +188,7 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         return store_int(sv, uv, s, dt, sat);
     }
     double x;
+    long double lx; /* the exact source value (a long double holds every double and int64) */
     if (sfloat) {
         if (sk == TK_BF) x = u2f((uint64_t)((uint32_t)(uint16_t)v << 16));
         else if (TY_LG(st) == 1) x = half_to_float((uint16_t)v);
@@ -166,6 +196,7 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
         else x = u2d(v);
         if (!dfloat) return float_to_int(x, dt, rnd);
         if (rnd >= RND_RNI && rnd <= RND_RPI) x = round_int(x, rnd);
+        lx = x;
     } else {
         int s = sk == TK_S;
         int64_t sv = sext(v, TY_LG(st));
@@ -174,20 +205,93 @@ uint64_t cvt_value(const ptx_insn *in, uint64_t v)
             float f = round_f32(s ? (long double)sv : (long double)uv, rnd);
             return sat ? f2u(f < 0 ? 0.0f : f > 1 ? 1.0f : f) : f2u(f);
         }
-        x = round_f64(s ? (long double)sv : (long double)uv, rnd);
+        lx = s ? (long double)sv : (long double)uv;
+        x = round_f64(lx, rnd);
     }
-    if (sat) x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
-    if (dk == TK_BF) {
-        uint32_t u = (uint32_t)f2u((float)x);
-        if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
-        u += 0x7fff + ((u >> 16) & 1);
-        return u >> 16;
+    if (sat) {
+        x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
+        lx = isnan(lx) ? 0.0L : lx < 0 ? 0.0L : lx > 1 ? 1.0L : lx;
     }
+    /* f16 and bf16 round once from the exact value (f64 and 64-bit integer sources went through
+     * float with round-to-nearest first, and bf16 ignored .rz/.rm/.rp) */
+    if (dk == TK_BF) return bf16_round(round_odd_f32(lx), rnd);
     switch (TY_LG(dt)) {
-    case 1: return half_round((float)x, rnd);
+    case 1: return half_round(round_odd_f32(lx), rnd);
     case 2:
         return f2u(round_f32((long double)x, rnd));
     default: return d2u(x);
+    }
+}
+
+/* .ftz on f32 instructions: subnormal inputs and results are replaced by zeros of the same sign.
+ * The interpreter calls ftz_sources before and ftz_result after an instruction with F_FTZ. */
+static uint64_t ftz1(uint64_t v)
+{
+    uint32_t u = (uint32_t)v;
+    return (u & 0x7f800000u) ? v : (uint64_t)(u & 0x80000000u);
+}
+
+static void ftz_copy(const uint64_t **P, uint64_t *tmp, uint32_t m)
+{
+    if (!*P) return;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        tmp[l] = ftz1((*P)[l]);
+    }
+    *P = tmp;
+}
+
+void ftz_sources(const ptx_insn *in, const uint64_t **A, const uint64_t **B, const uint64_t **C, uint32_t m,
+                 uint64_t tmp[3][32])
+{
+    int st = (in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT || in->op == OP_CVT) ? in->type2 : in->type;
+    if (st != T_F32) return;
+    if (in->op == OP_SLCT) { /* only the selector is a float */
+        ftz_copy(C, tmp[2], m);
+        return;
+    }
+    ftz_copy(A, tmp[0], m);
+    ftz_copy(B, tmp[1], m);
+    ftz_copy(C, tmp[2], m);
+}
+
+void ftz_result(const ptx_insn *in, uint64_t *D, uint32_t m)
+{
+    if (!D || in->type != T_F32 || in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT || in->op == OP_TESTP)
+        return;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        D[l] = ftz1(D[l]);
+    }
+}
+
+/* min/max with .relu (s32: negative results become 0), .NaN (f32: a NaN operand gives the
+ * canonical NaN) or .xorsign.abs (f32: min/max of the magnitudes, with the xor of the signs) */
+void minmax_mod(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, uint32_t m)
+{
+    int mx = in->op == OP_MAX;
+    for (uint32_t mm = m; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (in->type == T_S32) {
+            int32_t a = (int32_t)A[l], b = (int32_t)B[l], r = mx ? (a > b ? a : b) : (a < b ? a : b);
+            if ((in->mod2 & MM_RELU) && r < 0) r = 0;
+            D[l] = (uint32_t)r;
+            continue;
+        }
+        uint32_t ua = (uint32_t)A[l], ub = (uint32_t)B[l], sign = (ua ^ ub) & 0x80000000u;
+        if (in->mod2 & MM_XORSIGN) {
+            ua &= 0x7fffffffu;
+            ub &= 0x7fffffffu;
+        }
+        float a = u2f(ua), b = u2f(ub);
+        uint32_t r;
+        if (a != a && b != b) r = 0x7fffffffu;
+        else if ((in->mod2 & MM_NAN) && (a != a || b != b)) r = 0x7fffffffu;
+        else if (a != a) r = ub;
+        else if (b != b) r = ua;
+        else r = (uint32_t)f2u(mx ? fmaxf(a, b) : fminf(a, b));
+        if ((in->mod2 & MM_XORSIGN) && (r & 0x7fffffffu) <= 0x7f800000u) r = (r & 0x7fffffffu) | sign;
+        D[l] = r;
     }
 }
 
@@ -304,29 +408,54 @@ static uint32_t hput(float f, int bf)
     return u >> 16;
 }
 
+/* f16/bf16 fma: a*b is exact in double; the sum is rounded once, towards zero with the last bit
+ * set when inexact (round-to-odd), so that the final rounding to 11 or 8 bits is exact (fmaf
+ * rounded to f32 first: a double rounding) */
+static float half_fma(float a, float b, float c)
+{
+    int old = fegetround();
+    feclearexcept(FE_INEXACT);
+    fesetround(FE_TOWARDZERO);
+    volatile double x = fma((double)a, (double)b, (double)c);
+    int inexact = fetestexcept(FE_INEXACT) != 0;
+    fesetround(old);
+    double r = x;
+    if (inexact && !isinf(r) && !isnan(r)) r = u2d(d2u(r) | 1u);
+    return round_odd_f32(r);
+}
+
 void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m)
 {
     int two = TY_LG(in->type) == 2, bf = TY_KIND(in->type) == TK_BF, sat = (in->flags & F_SAT) != 0;
+    int ftz = (in->flags & F_FTZ) && !bf; /* .ftz f16: subnormal inputs and results become signed zeros */
     for (uint32_t mm = m; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
         uint32_t out = 0;
         for (int k = 0; k < (two ? 2 : 1); k++) {
-            float a = hget((uint32_t)(A[l] >> (16 * k)) & 0xffff, bf);
-            float b = B ? hget((uint32_t)(B[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
-            float c = C ? hget((uint32_t)(C[l] >> (16 * k)) & 0xffff, bf) : 0.0f;
+            uint32_t ha = (uint32_t)(A[l] >> (16 * k)) & 0xffff, hb = B ? (uint32_t)(B[l] >> (16 * k)) & 0xffff : 0,
+                     hc = C ? (uint32_t)(C[l] >> (16 * k)) & 0xffff : 0;
+            if (ftz) {
+                if (!(ha & 0x7c00u)) ha &= 0x8000u;
+                if (!(hb & 0x7c00u)) hb &= 0x8000u;
+                if (!(hc & 0x7c00u)) hc &= 0x8000u;
+            }
+            float a = hget(ha, bf), b = hget(hb, bf), c = hget(hc, bf);
             float r;
             switch (in->mod2) {
             case OP_ADD: r = a + b; break;
             case OP_SUB: r = a - b; break;
             case OP_MUL: r = a * b; break;
-            case OP_MIN: r = fminf(a, b); break;
-            case OP_MAX: r = fmaxf(a, b); break;
+            /* a NaN operand, signalling too, gives the other operand */
+            case OP_MIN: r = a != a ? b : b != b ? a : fminf(a, b); break;
+            case OP_MAX: r = a != a ? b : b != b ? a : fmaxf(a, b); break;
             case OP_NEG: r = -a; break;
             case OP_ABS: r = fabsf(a); break;
-            default: r = fmaf(a, b, c); break;
+            default: r = half_fma(a, b, c); break;
             }
             if (sat) r = isnan(r) ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r;
-            out |= hput(r, bf) << (16 * k);
+            uint32_t h = hput(r, bf);
+            if (ftz && !(h & 0x7c00u)) h &= 0x8000u;
+            out |= h << (16 * k);
         }
         D[l] = out;
     }

@@ -90,6 +90,10 @@ enum {
     CMP_EQU, CMP_NEU, CMP_LTU, CMP_LEU, CMP_GTU, CMP_GEU, CMP_NUM, CMP_NAN
 };
 enum { BOOL_NONE, BOOL_AND, BOOL_OR, BOOL_XOR };
+/* min/max modifiers (mod2 of OP_MIN/OP_MAX) */
+#define MM_RELU 1u
+#define MM_NAN 2u
+#define MM_XORSIGN 4u
 /* Rounding. */
 enum { RND_NONE, RND_RN, RND_RZ, RND_RM, RND_RP, RND_RNI, RND_RZI, RND_RMI, RND_RPI, RND_RNA };
 /* Atomic ops. */

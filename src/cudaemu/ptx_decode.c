@@ -782,6 +782,16 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
             TY_LG(type) == 2)
             FAIL("div.f32 needs .approx, .full or a rounding modifier");
         int stype = (op == OP_SHL || op == OP_SHR) ? T_U32 : type;
+        if (op == OP_MIN || op == OP_MAX) {
+            /* min/max modifiers, kept in mod2 (unused by integer and f32/f64 min/max otherwise) */
+            int relu = has(&md, "relu"), nan = has(&md, "NaN"), xs = has(&md, "xorsign");
+            if ((relu || nan || xs) && is_half(type))
+                FAIL("'%.*s': .relu/.NaN/.xorsign on half-precision min/max unsupported", (int)oplen, opname);
+            if (relu && type != T_S32) FAIL("'%.*s': .relu needs .s32", (int)oplen, opname);
+            if ((nan || xs) && type != T_F32) FAIL("'%.*s': .NaN/.xorsign.abs need .f32", (int)oplen, opname);
+            if (xs && !has(&md, "abs")) FAIL("'%.*s': .xorsign needs .abs", (int)oplen, opname);
+            in->mod2 = (uint8_t)((relu ? MM_RELU : 0) | (nan ? MM_NAN : 0) | (xs ? MM_XORSIGN : 0));
+        }
         if (is_half(type)) {
             if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_MIN && op != OP_MAX)
                 FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
@@ -851,6 +861,7 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->op = is_set ? OP_SET : OP_SETP;
         in->mod = (uint8_t)cmp;
         in->mod2 = (uint8_t)bop;
+        if (has(&md, "ftz")) in->flags |= F_FTZ;
         in->type = (uint8_t)(is_set ? md.types[0] : ctype);
         in->type2 = (uint8_t)ctype;
         if (is_set) {
@@ -885,6 +896,7 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (md.ntypes < 2) FAIL("slct needs two types");
         if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
         in->op = OP_SLCT;
+        if (has(&md, "ftz")) in->flags |= F_FTZ;
         in->type = (uint8_t)md.types[0];
         in->type2 = (uint8_t)md.types[1];
         in->d[0] = dst_o(ps, &ops[0].o, line);

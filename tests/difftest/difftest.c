@@ -81,7 +81,44 @@ static const char *word_name(int w, char *buf)
     return buf;
 }
 
+static void mark_opnd(const opnd *o, uint8_t *m32, uint8_t *m64)
+{
+    if (o->cls == RC_32) m32[o->idx] = 1;
+    if (o->cls == RC_64) m64[o->idx] = 1;
+}
+static void mark_block(const block *b, uint8_t *m32, uint8_t *m64)
+{
+    for (int i = 0; i < b->n; i++) {
+        const stmt *s = &b->s[i];
+        if (s->kind == S_INSN) {
+            const insn *in = &s->in;
+            mark_opnd(&in->a, m32, m64);
+            mark_opnd(&in->b, m32, m64);
+            mark_opnd(&in->c, m32, m64);
+            mark_opnd(&in->e, m32, m64);
+            mark_opnd(&in->d, m32, m64); /* guarded instructions keep the old value */
+        }
+        if (s->kind == S_LOOP) m32[s->pred] = 1;
+        mark_block(&s->body, m32, m64);
+        mark_block(&s->els, m32, m64);
+    }
+}
+/* the inputs of one thread that the program reads */
+static void print_inputs(const prog *p, const uint32_t *in, size_t t)
+{
+    uint8_t m32[NR] = {0}, m64[NQ] = {0};
+    mark_block(&p->top, m32, m64);
+    const uint32_t *w = in + t * IN_WORDS;
+    printf("  inputs of block %zu thread %zu:", t / (size_t)p->nt, t % (size_t)p->nt);
+    for (int i = 0; i < NR_OUT; i++)
+        if (m32[i]) printf(" %%r%d=0x%08" PRIx32, i, w[i]);
+    for (int i = 0; i < NQ; i++)
+        if (m64[i]) printf(" %%rd%d=0x%08" PRIx32 "%08" PRIx32, i, w[NR_OUT + 2 * i + 1], w[NR_OUT + 2 * i]);
+    printf(" preds=0x%02" PRIx32 "\n", w[NR_OUT + 2 * NQ]);
+}
+
 /* number of differing words; prints up to `show` of them */
+static const uint32_t *g_in; /* inputs of the case being compared (for print_inputs) */
 static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int show)
 {
     long bad = 0;
@@ -105,6 +142,7 @@ static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int
                 same = e[w] == g[w];
             }
             if (!same) {
+                if (bad == 0 && show && g_in) print_inputs(p, g_in, t);
                 if (bad < show) {
                     char nb[32];
                     printf("  block %zu thread %zu %s: expected 0x%08" PRIx32 " got 0x%08" PRIx32 "\n",
@@ -135,6 +173,7 @@ static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz)
     if (!tc->in || !tc->exp || !tc->got) abort();
     gen_inputs(p, tc->seed, tc->in);
     ref_run(p, tc->in, tc->exp);
+    g_in = tc->in;
     char *ptx = emit_ptx(p);
     msg[0] = 0;
     int rc = run_device(p, ptx, tc->in, tc->got, msg, msgsz);
@@ -225,14 +264,18 @@ static void minimize(prog *p, tcase *tc)
 
 static genopts opts_for(const char *mode, uint64_t seed)
 {
-    genopts o = {0, 0, 0, 0, 1, 1};
+    genopts o = {0, 0, 0, 0, 1, 1, 0};
     static const char *rot[] = {"straight", "loops", "shared", "warp", "all", "all"};
     if (!strcmp(mode, "all")) mode = rot[seed % 6];
-    if (!strcmp(mode, "loops")) o.loops = 1;
-    else if (!strcmp(mode, "shared")) o.shared = o.loops = 1;
+    if (!strcmp(mode, "loops")) o.loops = o.longloops = 1;
+    else if (!strcmp(mode, "shared")) o.shared = o.loops = o.longloops = 1;
     else if (!strcmp(mode, "warp")) o.warp = 1;
-    else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = 1;
+    else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = o.longloops = 1;
     else if (!strcmp(mode, "all")) o.loops = o.shared = o.warp = 1;
+    /* warp operations after long divergent loops: cudaemu runs shfl/vote.sync before every lane of
+     * the mask has arrived when a time slice ended mid-divergence (README "Open bugs"); not in the
+     * rotation until that is fixed */
+    else if (!strcmp(mode, "warpdiv")) o.loops = o.shared = o.warp = o.longloops = 1;
     if (g_noftz) o.ftz = 0;
     if (g_nonew) o.newmods = 0;
     return o;
@@ -292,14 +335,14 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
 }
 
 /* the fixed regression programs; number of failures */
-static int run_regress(void)
+static int run_regress(int open)
 {
     int fails = 0;
     for (int i = 0;; i++) {
         prog p;
         int word = 0;
         uint32_t val = 0;
-        const char *name = regress_case(i, &p, &word, &val);
+        const char *name = open ? regress_open_case(i, &p, &word, &val) : regress_case(i, &p, &word, &val);
         if (!name) break;
         tcase tc = {p.seed, NULL, NULL, NULL};
         char msg[4600];
@@ -308,7 +351,7 @@ static int run_regress(void)
             printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word], val);
             fail = 1;
         }
-        printf("%s regress %d: %s\n", fail ? "FAIL" : "ok", i, name);
+        printf("%s regress%s %d: %s\n", fail ? "FAIL" : "ok", open ? " (open bug)" : "", i, name);
         if (fail) {
             char *ptx = emit_ptx(&p);
             printf("%s", ptx);
@@ -332,14 +375,14 @@ static double now_s(void)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: lepton-difftest [--regress] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
-                    "bitonic|all] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
+    fprintf(stderr, "usage: lepton-difftest [--gpu] [--regress] [--regress-open] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
+                    "bitonic|all|warpdiv] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
 }
 
 int main(int argc, char **argv)
 {
     uint64_t s0 = 1, s1 = 0;
-    int have_seeds = 0, print = 0, do_min = 1, regress = 0;
+    int have_seeds = 0, print = 0, do_min = 1, regress = 0, regress_open = 0, gpu = 0;
     double tlimit = 0;
     const char *mode = "all", *dump = NULL;
     for (int i = 1; i < argc; i++) {
@@ -356,8 +399,12 @@ int main(int argc, char **argv)
             mode = argv[++i];
         } else if (!strcmp(a, "--dump-ptx") && i + 1 < argc) {
             dump = argv[++i];
+        } else if (!strcmp(a, "--gpu")) {
+            gpu = 1;
         } else if (!strcmp(a, "--regress")) {
             regress = 1;
+        } else if (!strcmp(a, "--regress-open")) {
+            regress_open = 1;
         } else if (!strcmp(a, "--print")) {
             print = 1;
         } else if (!strcmp(a, "--no-minimize")) {
@@ -373,7 +420,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    static const char *modes[] = {"straight", "loops", "shared", "warp", "bitonic", "all"};
+    static const char *modes[] = {"straight", "loops", "shared", "warp", "bitonic", "all", "warpdiv"};
     int known = 0;
     for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) known |= !strcmp(mode, modes[k]);
     if (!known) { usage(); return 2; }
@@ -385,6 +432,10 @@ int main(int argc, char **argv)
     if (r == CUDA_SUCCESS) r = cuDevicePrimaryCtxRetain(&g_ctx, dev);
     if (r == CUDA_SUCCESS) r = cuCtxSetCurrent(g_ctx);
     if (r != CUDA_SUCCESS) {
+        if (gpu) { /* tests/gpu convention: safe to call where there is no GPU */
+            printf("skipped: no GPU (%s)\n", errname(r));
+            return 0;
+        }
         fprintf(stderr, "lepton-difftest: no CUDA device (%s)\n", errname(r));
         return 1;
     }
@@ -394,8 +445,9 @@ int main(int argc, char **argv)
 
     int fails = 0;
     long runs = 0;
-    if (regress) {
-        fails += run_regress();
+    if (regress || regress_open) {
+        if (regress) fails += run_regress(0);
+        if (regress_open) fails += run_regress(1);
         if (!have_seeds && tlimit <= 0) {
             printf("%d failure(s)\n", fails);
             cuDevicePrimaryCtxRelease(dev);

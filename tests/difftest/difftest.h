@@ -31,7 +31,7 @@ enum { K_INT, K_FLT }; /* register kinds */
 enum { RC_NONE, RC_32, RC_64, RC_P, RC_IMM };
 
 /* PTX types */
-enum { TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64, TB32, TB64, TF32, TF64, TPRED, TY_N };
+enum { TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64, TB32, TB64, TF32, TF64, TPRED, TF16, TBF16, TY_N };
 
 typedef struct opnd {
     uint8_t cls; /* RC_* */
@@ -48,6 +48,10 @@ enum {
     I_SETP, I_SET, I_SELP, I_SLCT, I_TESTP, I_PAND, I_POR, I_PXOR, I_PNOT, I_CVT,
     I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FDIV, I_FSQRT, I_FRCP, I_FMIN, I_FMAX, I_FABS, I_FNEG,
     I_SHFL, I_VOTE, I_REDUX, I_MATCH, I_STS, I_LDS,
+    I_TOH,   /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
+    I_FROMH, /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
+    I_HARITH, /* f16/bf16 (ty) arithmetic on the low 16 bits of integer registers; mod2 = I_FADD.. */
+    I_I16,    /* u16/s16 (ty) integer operation mod2 on the low 16 bits of integer registers */
     I_COUNT
 };
 /* flags */
@@ -120,6 +124,7 @@ typedef struct genopts {
     int bitonic; /* a 1024-thread bitonic sort */
     int ftz;     /* .ftz variants */
     int newmods; /* min/max .NaN, .relu, .xorsign.abs */
+    int longloops; /* divergent loops of up to 255 iterations */
 } genopts;
 void gen_program(prog *p, uint64_t seed, const genopts *o);
 void gen_inputs(const prog *p, uint64_t seed, uint32_t *in);
@@ -131,6 +136,7 @@ int block_count(const block *b);
 /* regress.c: fixed minimal programs for bugs the tester found; fills *p and returns the case's
  * name, with the output word of thread 0 that the reference must produce (NULL past the end) */
 const char *regress_case(int i, prog *p, int *word, uint32_t *val);
+const char *regress_open_case(int i, prog *p, int *word, uint32_t *val);
 
 /* emit.c: PTX text of the program (malloc'd) */
 char *emit_ptx(const prog *p);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 const char *const ty_name[TY_N] = {"u8", "u16", "u32", "u64", "s8", "s16", "s32", "s64",
-                                   "b32", "b64", "f32", "f64", "pred"};
+                                   "b32", "b64", "f32", "f64", "pred", "f16", "bf16"};
 static const char *const cmp_name[CMP_N] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi",
                                             "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
 static const char *const rnd_name[] = {"", ".rn", ".rz", ".rm", ".rp", ".rni", ".rzi", ".rmi", ".rpi"};
@@ -275,6 +275,18 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         return;
     }
     case I_FMIN: case I_FMAX:
+        if (in->fl & FL_XSA) {
+            /* .xorsign.abs makes the sign of a NaN operand visible, and NaN signs are not pinned
+             * down (a NaN made by cvt or arithmetic may come out either way): make NaNs positive */
+            out(b, "\tsetp.nan.f32 %%xp7, %s, %s;\n\tselp.f32 %%x20, 0f7FFFFFFF, %s, %%xp7;\n", opn(&in->a, t, A), A, A);
+            out(b, "\tsetp.nan.f32 %%xp7, %s, %s;\n\tselp.f32 %%x21, 0f7FFFFFFF, %s, %%xp7;\n", opn(&in->b, t, B), B, B);
+            guard(b, in);
+            out(b, "%s%s%s.xorsign.abs.f32 %s, %%x20, %%x21;\n", in->op == I_FMIN ? "min" : "max",
+                in->fl & FL_FTZ ? ".ftz" : "", in->fl & FL_NAN ? ".NaN" : "", opn(&in->d, t, D));
+            guard(b, in);
+            out(b, "add.rn.f32 %s, %s, 0f00000000;\n", D, D);
+            return;
+        }
         guard(b, in);
         out(b, "%s%s%s%s.%s %s, %s, %s;\n", in->op == I_FMIN ? "min" : "max", in->fl & FL_FTZ ? ".ftz" : "",
             in->fl & FL_NAN ? ".NaN" : "", in->fl & FL_XSA ? ".xorsign.abs" : "", tn, opn(&in->d, t, D),
@@ -321,6 +333,78 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in)
         guard(b, in);
         out(b, "ld.shared.b32 %s, [%%x2];\n", opn(&in->d, TB32, D));
         return;
+    case I_TOH:
+        guard(b, in);
+        out(b, "cvt%s.%s.%s %%hx0, %s;\n", rnd_name[in->mod], tn, ty_name[t2], opn(&in->a, t2, A));
+        guard(b, in);
+        out(b, "cvt.f32.%s %s, %%hx0;\n", tn, opn(&in->d, TF32, D));
+        return;
+    case I_FROMH:
+        guard(b, in);
+        out(b, "cvt.u16.u32 %%hx1, %s;\n", opn(&in->a, TU32, A));
+        guard(b, in);
+        out(b, "cvt%s.%s.%s %s, %%hx1;\n", rnd_name[in->mod], tn, ty_name[t2], opn(&in->d, t, D));
+        return;
+    case I_HARITH: {
+        int op = in->mod2, un = op == I_FNEG || op == I_FABS;
+        static const char *nm[] = {"add.rn", "sub.rn", "mul.rn", "fma.rn", "div", "sqrt", "rcp", "min", "max", "abs", "neg"};
+        out(b, "\tcvt.u16.u32 %%hx0, %s;\n", opn(&in->a, TU32, A));
+        if (!un) out(b, "\tcvt.u16.u32 %%hx1, %s;\n", opn(&in->b, TU32, B));
+        if (op == I_FFMA) out(b, "\tcvt.u16.u32 %%hx2, %s;\n", opn(&in->c, TU32, C));
+        guard(b, in);
+        out(b, "%s%s%s.%s %%hx0, %%hx0", nm[op - I_FADD], in->fl & FL_FTZ ? ".ftz" : "", in->fl & FL_SAT ? ".sat" : "", tn);
+        if (!un) out(b, ", %%hx1");
+        if (op == I_FFMA) out(b, ", %%hx2");
+        out(b, ";\n");
+        guard(b, in);
+        out(b, "cvt.f32.%s %s, %%hx0;\n", tn, opn(&in->d, TF32, D));
+        if ((in->fl & FL_SAT) || op == I_FMIN || op == I_FMAX) { /* zero signs: see I_FMIN */
+            guard(b, in);
+            out(b, "add.rn.f32 %s, %s, 0f00000000;\n", D, D);
+        }
+        return;
+    }
+    case I_I16: {
+        static const char *cmpn[] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi", "hs"};
+        int op = in->mod2, un = op == I_NEG || op == I_ABS || op == I_NOT || op == I_CNOT;
+        int sh = op == I_SHL || op == I_SHR, logic = op == I_AND || op == I_OR || op == I_XOR || op == I_NOT ||
+                                                     op == I_CNOT || op == I_SHL;
+        const char *t16 = logic ? "b16" : tn;
+        out(b, "\tcvt.u16.u32 %%hx0, %s;\n", opn(&in->a, TU32, A));
+        if (!un && !sh) out(b, "\tcvt.u16.u32 %%hx1, %s;\n", opn(&in->b, TU32, B));
+        if (op == I_MAD) out(b, "\tcvt.u16.u32 %%hx2, %s;\n", opn(&in->c, TU32, C));
+        if (op == I_DIV || op == I_REM) {
+            out(b, "\tsetp.eq.b16 %%xp0, %%hx1, 0;\n");
+            if (t == TS16) out(b, "\tsetp.eq.or.b16 %%xp0, %%hx1, 0xFFFF, %%xp0;\n");
+            out(b, "\tselp.b16 %%hx1, 7, %%hx1, %%xp0;\n");
+        }
+        guard(b, in);
+        switch (op) {
+        case I_SETP: out(b, "setp.%s.%s %s, %%hx0, %%hx1;\n", cmpn[in->mod], tn, opn(&in->d, TPRED, D)); return;
+        case I_MUL:
+            if (in->fl & FL_WIDE) {
+                out(b, "mul.wide.%s %s, %%hx0, %%hx1;\n", tn, opn(&in->d, TU32, D));
+                return;
+            }
+            out(b, "mul.%s.%s %%hx0, %%hx0, %%hx1;\n", in->fl & FL_HI ? "hi" : "lo", tn);
+            break;
+        case I_MAD: out(b, "mad.lo.%s %%hx0, %%hx0, %%hx1, %%hx2;\n", tn); break;
+        case I_SHL: case I_SHR:
+            out(b, "%s.%s %%hx0, %%hx0, %s;\n", op == I_SHL ? "shl" : "shr", op == I_SHL ? "b16" : tn, opn(&in->b, TU32, B));
+            break;
+        default: {
+            const char *nm = op == I_ADD ? "add" : op == I_SUB ? "sub" : op == I_DIV ? "div" : op == I_REM ? "rem"
+                           : op == I_MIN ? "min" : op == I_MAX ? "max" : op == I_NEG ? "neg" : op == I_ABS ? "abs"
+                           : op == I_NOT ? "not" : op == I_CNOT ? "cnot" : op == I_AND ? "and" : op == I_OR ? "or" : "xor";
+            if (un) out(b, "%s.%s %%hx0, %%hx0;\n", nm, t16);
+            else out(b, "%s.%s %%hx0, %%hx0, %%hx1;\n", nm, t16);
+            break;
+        }
+        }
+        guard(b, in);
+        out(b, "cvt.u32.u16 %s, %%hx0;\n", opn(&in->d, TU32, D));
+        return;
+    }
     default:
         out(b, "\t// ? op %d\n", in->op);
         return;
@@ -400,7 +484,7 @@ static void emit_stmt(ectx *e, const stmt *s)
     }
     case S_BITONIC: {
         int l = b->label;
-        b->label += 3;
+        b->label += 5;
         const char *ct = s->sgn ? "s32" : "u32";
         out(b, "\tbar.sync 0;\n\tadd.u32 %%x10, %%x4, %u;\n\tmov.u32 %%x8, 2;\n$L%d:\n\tshr.u32 %%x9, %%x8, 1;\n$L%d:\n",
             2 * reg_bytes, l, l + 1);
@@ -408,10 +492,17 @@ static void emit_stmt(ectx *e, const stmt *s)
         out(b, "\tmad.lo.u32 %%x12, %%r40, %d, %%x10;\n\tld.shared.b32 %%x13, [%%x12];\n", SLOTS * 4);
         out(b, "\tmad.lo.u32 %%x14, %%x16, %d, %%x10;\n\tld.shared.b32 %%x15, [%%x14];\n", SLOTS * 4);
         out(b, "\tand.b32 %%x17, %%r40, %%x8;\n\tsetp.eq.u32 %%xp3, %%x17, 0;\n");
-        out(b, "\tsetp.gt.%s %%xp4, %%x13, %%x15;\n\tsetp.lt.%s %%xp5, %%x13, %%x15;\n", ct, ct);
-        out(b, "\tand.pred %%xp4, %%xp4, %%xp3;\n\tnot.pred %%xp6, %%xp3;\n\tand.pred %%xp5, %%xp5, %%xp6;\n"
-               "\tor.pred %%xp4, %%xp4, %%xp5;\n");
-        out(b, "\t@%%xp4 st.shared.b32 [%%x12], %%x15;\n\t@%%xp4 st.shared.b32 [%%x14], %%x13;\n");
+        if (s->dmask) { /* branchy: lanes of a warp take different paths between the barriers */
+            out(b, "\t@!%%xp3 bra $L%d;\n\tsetp.gt.%s %%xp4, %%x13, %%x15;\n\t@!%%xp4 bra $L%d;\n\tbra $L%d;\n", l + 3, ct,
+                l + 2, l + 4);
+            out(b, "$L%d:\n\tsetp.lt.%s %%xp4, %%x13, %%x15;\n\t@!%%xp4 bra $L%d;\n", l + 3, ct, l + 2);
+            out(b, "$L%d:\n\tst.shared.b32 [%%x12], %%x15;\n\tst.shared.b32 [%%x14], %%x13;\n", l + 4);
+        } else {
+            out(b, "\tsetp.gt.%s %%xp4, %%x13, %%x15;\n\tsetp.lt.%s %%xp5, %%x13, %%x15;\n", ct, ct);
+            out(b, "\tand.pred %%xp4, %%xp4, %%xp3;\n\tnot.pred %%xp6, %%xp3;\n\tand.pred %%xp5, %%xp5, %%xp6;\n"
+                   "\tor.pred %%xp4, %%xp4, %%xp5;\n");
+            out(b, "\t@%%xp4 st.shared.b32 [%%x12], %%x15;\n\t@%%xp4 st.shared.b32 [%%x14], %%x13;\n");
+        }
         out(b, "$L%d:\n\tbar.sync 0;\n\tshr.u32 %%x9, %%x9, 1;\n\tsetp.ne.u32 %%xp4, %%x9, 0;\n\t@%%xp4 bra $L%d;\n",
             l + 2, l + 1);
         out(b, "\tshl.b32 %%x8, %%x8, 1;\n\tsetp.le.u32 %%xp4, %%x8, %d;\n\t@%%xp4 bra $L%d;\n", p->nt, l);
@@ -438,7 +529,7 @@ char *emit_ptx(const prog *p)
     out(&b, ".version %s\n.target %s\n.address_size 64\n\n", p->sm90 ? "8.0" : "7.8", p->sm90 ? "sm_90" : "sm_80");
     out(&b, ".visible .entry difftest(.param .u64 pin, .param .u64 pout, .param .u32 pu)\n{\n");
     out(&b, "\t.reg .b32 %%r<%d>;\n\t.reg .b64 %%rd<%d>;\n\t.reg .pred %%p<%d>;\n", NR, NQ, NP);
-    out(&b, "\t.reg .b32 %%x<32>;\n\t.reg .b64 %%xd<8>;\n\t.reg .pred %%xp<8>;\n");
+    out(&b, "\t.reg .b32 %%x<32>;\n\t.reg .b64 %%xd<8>;\n\t.reg .pred %%xp<8>;\n\t.reg .b16 %%hx<3>;\n");
     out(&b, "\t.shared .align 16 .b32 sbuf[%d];\n", 3 * p->nt * SLOTS);
     out(&b, "\tld.param.u64 %%xd0, [pin];\n\tld.param.u64 %%xd1, [pout];\n\tld.param.u32 %%r44, [pu];\n");
     out(&b, "\tcvta.to.global.u64 %%xd0, %%xd0;\n\tcvta.to.global.u64 %%xd1, %%xd1;\n");

@@ -359,7 +359,7 @@ static void gen_flt(gctx *g, insn *in)
     case 9:
         in->op = chance(r, 50) ? I_FMIN : I_FMAX;
         in->mod = RN_NONE;
-        if (!is64 && g->o->newmods && chance(r, 30)) in->fl |= chance(r, 50) ? FL_NAN : FL_XSA;
+        if (!is64 && g->o->newmods && chance(r, 30)) in->fl |= chance(r, 50) ? FL_NAN : FL_XSA, g->p->sm90 = 1;
         break;
     default: in->op = chance(r, 50) ? I_FABS : I_FNEG; in->mod = RN_NONE; break;
     }
@@ -385,11 +385,77 @@ static int can_saturate(int dt, int st)
     return tys(dt) ? dw <= sw : dw < sw;
 }
 
+static void gen_half(gctx *g, insn *in)
+{
+    rng *r = g->r;
+    static const int ops[] = {I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FMIN, I_FMAX, I_FNEG, I_FABS};
+    in->op = I_HARITH;
+    in->ty = chance(r, 60) ? TF16 : TBF16;
+    in->mod2 = (uint8_t)ops[rng_below(r, 8)];
+    if (in->ty == TBF16 && (in->mod2 == I_FADD || in->mod2 == I_FSUB || in->mod2 == I_FMUL)) g->p->sm90 = 1;
+    if (in->ty == TF16 && g->o->ftz && chance(r, 25)) in->fl |= FL_FTZ;
+    if (in->mod2 <= I_FFMA && chance(r, 15) && in->ty == TF16) in->fl |= FL_SAT;
+    in->d = dst_flt(g, 0);
+    in->a = R32(pick32(g, K_INT, 1));
+    in->b = R32(pick32(g, K_INT, 1));
+    in->c = R32(pick32(g, K_INT, 1));
+}
+
+static void gen_i16(gctx *g, insn *in)
+{
+    rng *r = g->r;
+    static const int ops[] = {I_ADD, I_SUB, I_MUL, I_MUL, I_MAD, I_DIV, I_REM, I_MIN, I_MAX, I_SHL, I_SHR,
+                              I_NEG, I_ABS, I_NOT, I_CNOT, I_AND, I_OR, I_XOR, I_SETP, I_SETP};
+    in->op = I_I16;
+    in->mod2 = (uint8_t)ops[rng_below(r, sizeof ops / sizeof ops[0])];
+    in->ty = chance(r, 50) ? TS16 : TU16;
+    if (in->mod2 == I_NEG || in->mod2 == I_ABS) in->ty = TS16;
+    if (in->mod2 == I_MUL) {
+        int k = (int)rng_below(r, 3);
+        in->fl = (uint16_t)(k == 1 ? FL_HI : k == 2 ? FL_WIDE : 0);
+    }
+    in->d = dst_int(g, 0);
+    in->a = R32(pick32(g, K_INT, 1));
+    in->b = (in->mod2 == I_SHL || in->mod2 == I_SHR) && chance(r, 50) ? IMM(rng_below(r, 20)) : R32(pick32(g, K_INT, 1));
+    in->c = R32(pick32(g, K_INT, 1));
+    if (in->mod2 == I_SETP) {
+        in->mod = (uint8_t)rng_below(r, 10); /* eq..ge, lo..hs (unsigned types only) */
+        if (in->ty == TS16 && in->mod >= CMP_LO) in->mod = (uint8_t)(in->mod - 4);
+        in->d = PR(ppick(g), 0);
+    }
+}
+
 static void gen_cvt(gctx *g, insn *in)
 {
     rng *r = g->r;
     in->op = I_CVT;
-    int k = (int)rng_below(r, 4);
+    int k = (int)rng_below(r, 6);
+    if (k == 4) { /* to f16/bf16 and back to f32 */
+        in->op = I_TOH;
+        in->ty = chance(r, 60) ? TF16 : TBF16;
+        int sk = (int)rng_below(r, 3);
+        in->ty2 = (uint8_t)(sk == 0 ? TF32 : sk == 1 ? TF64 : any_ity(g));
+        if (in->ty == TBF16 && tyw(in->ty2) < 32) in->ty2 = TS32; /* ptxas: no bf16 <-> 8/16-bit ints */
+        in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
+        if (in->ty == TBF16 && (in->ty2 != TF32 || in->mod > RN_RZ)) g->p->sm90 = 1;
+        in->d = dst_flt(g, 0);
+        if (in->ty2 == TF32) in->a = R32(pick32(g, K_FLT, 1));
+        else if (in->ty2 == TF64) in->a = R64(pick64(g, K_FLT));
+        else in->a = is64ty(in->ty2) ? R64(pick64(g, K_INT)) : R32(pick32(g, K_INT, 1));
+        return;
+    }
+    if (k == 5) { /* f16/bf16 bits to a float or an integer */
+        in->op = I_FROMH;
+        in->ty2 = chance(r, 60) ? TF16 : TBF16;
+        int dk = (int)rng_below(r, 3);
+        in->ty = (uint8_t)(dk == 0 ? TF32 : dk == 1 ? TF64 : any_ity(g));
+        if (dk == 2) in->mod = (uint8_t)(RN_RNI + rng_below(r, 4));
+        if (in->ty2 == TBF16 && tyw(in->ty) < 32) in->ty = TU32;
+        if (in->ty2 == TBF16 && in->ty != TF32) g->p->sm90 = 1;
+        in->a = R32(pick32(g, K_INT, 1));
+        in->d = dk == 0 ? dst_flt(g, 0) : dk == 1 ? dst_flt(g, 1) : dst_int(g, is64ty(in->ty));
+        return;
+    }
     if (k == 0) { /* int <- int */
         in->ty = (uint8_t)any_ity(g);
         in->ty2 = (uint8_t)any_ity(g);
@@ -415,11 +481,12 @@ static void gen_cvt(gctx *g, insn *in)
         int dt = chance(r, 50) ? TF32 : TF64, st = chance(r, 50) ? TF32 : TF64;
         in->ty = (uint8_t)dt;
         in->ty2 = (uint8_t)st;
-        if (dt == st) in->mod = (uint8_t)(RN_RNI + rng_below(r, 4));
+        if (dt == st) in->mod = (uint8_t)(chance(r, 25) ? RN_NONE : RN_RNI + rng_below(r, 4));
         else if (dt == TF32) in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
         else in->mod = RN_NONE;
-        if (chance(r, 15)) in->fl |= FL_SAT;
+        if (chance(r, 15) || (dt == st && in->mod == RN_NONE && dt == TF64)) in->fl |= FL_SAT;
         if ((dt == TF32 || st == TF32) && g->o->ftz && chance(r, 20)) in->fl |= FL_FTZ;
+        if (dt == st && in->mod == RN_NONE && !(in->fl & (FL_SAT | FL_FTZ))) in->fl |= FL_SAT;
         in->d = dst_flt(g, dt == TF64);
         in->a = st == TF64 ? R64(pick64(g, K_FLT)) : R32(pick32(g, K_FLT, 1));
     }
@@ -466,8 +533,9 @@ static void gen_pred(gctx *g, insn *in)
         in->op = (uint8_t)(I_PAND + rng_below(r, 4));
         in->ty = TPRED;
         in->d = PR(ppick(g), 0);
-        in->a = PR(ppick(g), 0);
-        in->b = PR(ppick(g), 0);
+        in->a = PR(ppick(g), chance(r, 30));
+        in->b = PR(ppick(g), chance(r, 30));
+        if (in->op == I_PNOT) in->a.neg = 0;
     } else if (k == 7) { /* selp */
         in->op = I_SELP;
         int is64 = chance(r, 40), fl = chance(r, 40);
@@ -580,7 +648,9 @@ static void gen_insn_stmt(gctx *g, block *b, int uniform)
     g->budget--;
     if (w < 40) gen_int(g, in);
     else if (w < 62) gen_flt(g, in);
-    else if (w < 75) gen_cvt(g, in);
+    else if (w < 69) gen_cvt(g, in);
+    else if (w < 72) gen_half(g, in);
+    else if (w < 75) gen_i16(g, in);
     else if (w < 90) gen_pred(g, in);
     else if (w < 95 && g->o->shared) {
         if (chance(r, 50)) {
@@ -623,7 +693,9 @@ static void gen_stmt(gctx *g, block *b, int uniform)
         s->kind = S_LOOP;
         s->cnt = NR_CNT0 + g->depth;
         s->pred = pick32(g, K_INT, 1);
-        s->mask = chance(r, 70) ? 3 : 7;
+        /* long trip counts now and then: a warp's time slice (1024 instructions in cudaemu) then
+         * ends while its lanes are diverged */
+        s->mask = chance(r, 70) ? 3 : chance(r, 70) || !g->o->longloops ? 7 : 255;
         g->budget--;
         g->depth++;
         int il = g->in_loop;
@@ -711,6 +783,7 @@ void gen_program(prog *p, uint64_t seed, const genopts *o)
         stmt *s = push(&p->top);
         s->kind = S_BITONIC;
         s->sgn = (int)rng_below(&r, 2);
+        s->dmask = (int)rng_below(&r, 2); /* 1: the compare-exchange branches instead of predicating */
         gen_block(&g, &p->top, 1, 6);
     } else {
         gen_block(&g, &p->top, 1, 1000);

@@ -190,6 +190,199 @@ static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64)
     return u | (neg ? 0x80000000u : 0);
 }
 
+/* rounds neg * mant * 2^e to a binary format with p significand bits (hidden bit included),
+ * normal exponents emin..emax (bias emax) and ebits exponent bits; returns its bits */
+static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int emin, int emax, int ebits)
+{
+    uint32_t sign = (uint32_t)neg << (ebits + p - 1);
+    if (mant == 0) return sign;
+    int msb = 63 - __builtin_clzll(mant);
+    int E = msb + e;
+    int q = (E < emin ? emin : E) - (p - 1); /* the result is k * 2^q */
+    int sh = q - e;
+    uint64_t k;
+    int up;
+    if (sh <= 0) {
+        k = mant << -sh; /* exact (sh > -64 for the formats used) */
+        up = 0;
+    } else {
+        uint64_t rem, half;
+        int above_half, at_half;
+        if (sh >= 64) {
+            k = 0;
+            rem = mant;
+            above_half = sh == 64 && mant > (1ull << 63);
+            at_half = sh == 64 && mant == (1ull << 63);
+        } else {
+            k = mant >> sh;
+            rem = mant & ((1ull << sh) - 1);
+            half = 1ull << (sh - 1);
+            above_half = rem > half;
+            at_half = rem == half;
+        }
+        switch (rnd) {
+        case RN_RZ: up = 0; break;
+        case RN_RM: up = neg && rem; break;
+        case RN_RP: up = !neg && rem; break;
+        default: up = above_half || (at_half && (k & 1)); break;
+        }
+    }
+    k += (uint64_t)up;
+    if (k >> p) {
+        k >>= 1;
+        q++;
+    }
+    uint32_t emask = (1u << ebits) - 1, fbitsn = (uint32_t)p - 1;
+    if (k < (1ull << (p - 1))) return sign | (uint32_t)k; /* subnormal (or zero) */
+    int ex = q + (p - 1) + emax;
+    if (ex >= (int)emask) { /* overflow */
+        int inf = rnd == RN_RN || (rnd == RN_RM && neg) || (rnd == RN_RP && !neg);
+        return sign | (inf ? emask << fbitsn : ((emask - 1) << fbitsn) | ((1u << fbitsn) - 1));
+    }
+    return sign | (uint32_t)ex << fbitsn | ((uint32_t)k & ((1u << fbitsn) - 1));
+}
+
+/* f16 / bf16 bits -> exact double */
+static double small_to_double(uint32_t h, int bf)
+{
+    if (bf) return bfloat(h << 16);
+    uint32_t e = h >> 10 & 31, f = h & 0x3ff;
+    double v = e == 0 ? ldexp((double)f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp((double)(1024 + f), (int)e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static uint64_t toh_ref(const insn *in, uint64_t v)
+{
+    int bf = in->ty == TBF16, p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
+    int st = in->ty2, neg;
+    uint64_t mant;
+    int e;
+    uint32_t h;
+    if (st == TF32 || st == TF64) {
+        double x = st == TF32 ? (double)bfloat((uint32_t)v) : bdouble(v);
+        if (x != x) return 0x7fffffffu;
+        if (isinf(x)) return x < 0 ? 0xff800000u : 0x7f800000u;
+        neg = signbit(x) != 0;
+        int ex;
+        double fr = frexp(fabs(x), &ex); /* fabs(x) = fr * 2^ex, fr in [0.5, 1) */
+        mant = (uint64_t)ldexp(fr, 53);
+        e = ex - 53;
+        h = round_small(neg, mant, e, in->mod, p, emin, emax, eb);
+    } else {
+        int w = width(st);
+        uint64_t raw = v & mask(w);
+        neg = sgn(st) && sx(raw, w) < 0;
+        mant = neg ? (uint64_t)0 - (uint64_t)sx(raw, w) : raw;
+        h = round_small(neg, mant, 0, in->mod, p, emin, emax, eb);
+    }
+    return fbits((float)small_to_double(h, bf)); /* back to f32: exact */
+}
+
+static uint64_t cvt_ref(const insn *in, uint64_t v);
+static uint64_t fromh_ref(const insn *in, uint64_t v)
+{
+    double x = small_to_double((uint32_t)v & 0xffff, in->ty2 == TBF16);
+    if (in->ty == TF32) return x != x ? 0x7fffffffu : fbits((float)x);
+    if (in->ty == TF64) return dbits(x);
+    insn c = *in; /* to an integer: as from the exactly equal f64 */
+    c.ty2 = TF64;
+    c.fl = 0;
+    return cvt_ref(&c, dbits(x));
+}
+
+/* f16/bf16 arithmetic: computed in double rounded to odd (truncate, set the last bit when
+ * inexact), which rounds once more to 11 or 8 bits exactly as the exact result would */
+static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
+{
+    int bf = in->ty == TBF16, op = in->mod2;
+    int p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
+    uint32_t h[3] = {(uint32_t)ua & 0xffff, (uint32_t)ub & 0xffff, (uint32_t)uc & 0xffff};
+    uint32_t sbit = 0x8000u;
+    if (in->fl & FL_FTZ)
+        for (int k = 0; k < 3; k++)
+            if (!(h[k] & 0x7c00u)) h[k] &= sbit;
+    double a = small_to_double(h[0], bf), b = small_to_double(h[1], bf), c = small_to_double(h[2], bf), x;
+    uint32_t res;
+    if (op == I_FNEG || op == I_FABS) {
+        res = op == I_FNEG ? h[0] ^ sbit : h[0] & 0x7fffu;
+        double v = small_to_double(res, bf);
+        return v != v ? 0x7fffffffu : fbits((float)v);
+    }
+    if (op == I_FMIN || op == I_FMAX) {
+        if (a != a && b != b) return 0x7fffffffu;
+        x = a != a ? b : b != b ? a : op == I_FMIN ? (a < b ? a : b) : (a > b ? a : b);
+        return fbits((float)x + 0.0f);
+    }
+    int old = fegetround();
+    feclearexcept(FE_INEXACT);
+    fesetround(FE_TOWARDZERO);
+    volatile double va = a, vb = b, vc = c, vx;
+    switch (op) {
+    case I_FADD: vx = va + vb; break;
+    case I_FSUB: vx = va - vb; break;
+    case I_FMUL: vx = va * vb; break;
+    default: vx = fma(va, vb, vc); break;
+    }
+    x = vx;
+    int inexact = fetestexcept(FE_INEXACT) != 0;
+    fesetround(old);
+    if (x != x) return (in->fl & FL_SAT) ? 0 : 0x7fffffffu;
+    if (isinf(x)) res = (x < 0 ? sbit : 0) | (bf ? 0x7f80u : 0x7c00u);
+    else {
+        int neg = signbit(x) != 0, ex;
+        double fr = frexp(fabs(x), &ex);
+        uint64_t mant = (uint64_t)ldexp(fr, 53);
+        if (inexact) mant |= 1; /* round to odd */
+        res = round_small(neg, mant, ex - 53, RN_RN, p, emin, emax, eb);
+    }
+    if ((in->fl & FL_FTZ) && !(res & 0x7c00u)) res &= sbit;
+    double v = small_to_double(res, bf);
+    if (in->fl & FL_SAT) v = v != v ? 0.0 : v <= 0 ? 0.0 : v > 1 ? 1.0 : v; /* -0 -> +0: the emitted add */
+    return v != v ? 0x7fffffffu : fbits((float)v);
+}
+
+static int icmp(int cmp, int t, uint64_t a, uint64_t b);
+/* u16/s16 operations; the result is zero-extended by the emitted cvt.u32.u16 (mul.wide: 32 bits) */
+static uint64_t i16_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
+{
+    int s = in->ty == TS16;
+    uint32_t a = (uint32_t)ua & 0xffff, b = (uint32_t)ub & 0xffff, c = (uint32_t)uc & 0xffff, r;
+    int32_t sa = (int16_t)a, sb = (int16_t)b;
+    switch (in->mod2) {
+    case I_ADD: r = a + b; break;
+    case I_SUB: r = a - b; break;
+    case I_MUL:
+        if (in->fl & FL_WIDE) return s ? (uint32_t)(sa * sb) : a * b;
+        r = in->fl & FL_HI ? (s ? (uint32_t)(sa * sb) >> 16 : (a * b) >> 16) : a * b;
+        break;
+    case I_MAD: r = a * b + c; break;
+    case I_DIV: case I_REM: {
+        if (b == 0 || (s && b == 0xffff)) b = 7, sb = 7;
+        if (s) r = (uint32_t)(in->mod2 == I_DIV ? sa / sb : sa % sb);
+        else r = in->mod2 == I_DIV ? a / b : a % b;
+        break;
+    }
+    case I_MIN: r = s ? (uint32_t)(sa < sb ? sa : sb) : (a < b ? a : b); break;
+    case I_MAX: r = s ? (uint32_t)(sa > sb ? sa : sb) : (a > b ? a : b); break;
+    case I_SHL: r = (uint32_t)ub >= 16 ? 0 : a << (uint32_t)ub; break;
+    case I_SHR:
+        if (s) r = (uint32_t)(sa >> ((uint32_t)ub >= 16 ? 15 : (uint32_t)ub));
+        else r = (uint32_t)ub >= 16 ? 0 : a >> (uint32_t)ub;
+        break;
+    case I_NEG: r = 0u - a; break;
+    case I_ABS: r = (uint32_t)(sa < 0 ? -sa : sa); break;
+    case I_NOT: r = ~a; break;
+    case I_CNOT: r = a == 0; break;
+    case I_AND: r = a & b; break;
+    case I_OR: r = a | b; break;
+    case I_XOR: r = a ^ b; break;
+    default: { /* setp */
+        return (uint64_t)icmp(in->mod, in->ty, a, b);
+    }
+    }
+    return r & 0xffff;
+}
+
 static double round_mode_int(double x, int rnd)
 {
     switch (rnd) {
@@ -207,7 +400,7 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
     int dflt = dt == TF32 || dt == TF64, sflt = st == TF32 || st == TF64;
     uint64_t res;
     if (!dflt) {
-        int64_t lo = sgn(dt) ? -(int64_t)(1ull << (dw - 1)) : 0;
+        int64_t lo = sgn(dt) ? (int64_t)(0 - (1ull << (dw - 1))) : 0; /* INT_MIN of the width */
         uint64_t hi = sgn(dt) ? (1ull << (dw - 1)) - 1 : mask(dw);
         if (sflt) {
             double x;
@@ -252,11 +445,11 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
         if (dt == TF32) {
             uint32_t u = (uint32_t)v;
             if (ftz) u = ftz32(u);
-            res = isnan32(u) ? u : fbits((float)round_mode_int(bfloat(u), in->mod));
+            res = isnan32(u) || in->mod == RN_NONE ? u : fbits((float)round_mode_int(bfloat(u), in->mod));
             if (!isnan32(u) && bfloat(u) == 0) res = u;
             if (ftz) res = ftz32((uint32_t)res);
         } else {
-            res = isnan64(v) ? v : dbits(round_mode_int(bdouble(v), in->mod));
+            res = isnan64(v) || in->mod == RN_NONE ? v : dbits(round_mode_int(bdouble(v), in->mod));
             if (!isnan64(v) && bdouble(v) == 0) res = v;
         }
     } else if (dt == TF64) {
@@ -332,6 +525,10 @@ static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
     int is64 = in->ty == TF64, mx = in->op == I_FMAX;
     if (!is64) {
         uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
+        if (in->fl & FL_XSA) { /* the emitted code makes NaN operands 0x7fffffff first */
+            if (isnan32(ua)) ua = 0x7fffffffu;
+            if (isnan32(ub)) ub = 0x7fffffffu;
+        }
         if (in->fl & FL_FTZ) ua = ftz32(ua), ub = ftz32(ub);
         uint32_t xs = (ua ^ ub) & 0x80000000u;
         if (in->fl & FL_XSA) ua &= 0x7fffffffu, ub &= 0x7fffffffu;
@@ -399,15 +596,16 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         break;
     }
     case I_MUL: case I_MAD: {
-        __int128 pa = s ? (__int128)sx(a & m, w) : (__int128)(a & m), pb = s ? (__int128)sx(b & m, w) : (__int128)(b & m);
-        __int128 prod = pa * pb; /* exact: |prod| < 2^127 */
+        /* exact: |signed product| <= 2^126, unsigned product < 2^128 */
+        unsigned __int128 prod = s ? (unsigned __int128)((__int128)sx(a & m, w) * (__int128)sx(b & m, w))
+                                   : (unsigned __int128)(a & m) * (b & m);
         if (in->fl & FL_WIDE) {
             r = (uint64_t)prod + (in->op == I_MAD ? cc : 0);
             wr(t, &in->d, r & mask(2 * w));
             return;
         }
         if (in->fl & FL_HI) {
-            uint64_t hi = (uint64_t)((unsigned __int128)prod >> w);
+            uint64_t hi = (uint64_t)(prod >> w);
             if (in->op == I_MAD && (in->fl & FL_SAT)) {
                 int64_t x = (int64_t)(int32_t)(uint32_t)hi + (int32_t)(uint32_t)cc;
                 r = (uint64_t)(x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x);
@@ -622,6 +820,10 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     case I_PXOR: r = a ^ b; break;
     case I_PNOT: r = !a; break;
     case I_CVT: r = cvt_ref(in, a); break;
+    case I_TOH: r = toh_ref(in, a); break;
+    case I_FROMH: r = fromh_ref(in, a); break;
+    case I_HARITH: r = harith_ref(in, a, b, cc); break;
+    case I_I16: r = i16_ref(in, a, b, cc); break;
     case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
         int op = in->op - I_FADD;
         if (ty == TF32) {

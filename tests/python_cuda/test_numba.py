@@ -1,13 +1,16 @@
 """numba-cuda on cudaemu.
 
-numba-cuda compiles Python kernels to PTX with libNVVM (cuda.compile_ptx gives that PTX), but
-@cuda.jit always links a kernel to a cubin through cuda.core's Linker, which uses nvJitLink when it
-is loadable (SASS for a real GPU; cudaemu answers CUDA_ERROR_NO_BINARY_FOR_GPU) and falls back to the
-driver's cuLink* (whose cudaemu image is PTX) only when it is not. So the PTX numba generates is run
-here through the driver (cuModuleLoadData + cuLaunchKernel with numba's kernel ABI), numba's memory
-layer (to_device, copy_to_host) runs as is, and the @cuda.jit launches stay strict xfails while
-nvJitLink is loadable (it is, from the toolkit, wherever libNVVM is)."""
+numba-cuda compiles Python kernels to PTX with libNVVM (cuda.compile_ptx gives that PTX); @cuda.jit
+then links each kernel through cuda.core's Linker, which uses nvJitLink when it can load it. The
+toolkit's nvJitLink makes SASS, which cudaemu cannot run (CUDA_ERROR_NO_BINARY_FOR_GPU), so
+scripts/test-python-cuda.sh puts Lepton's libnvJitLink.so.13 (<build>/cudaemu/jitlink, which links
+PTX) first on LD_LIBRARY_PATH; test_nvjitlink_is_leptons checks that cuda-pathfinder finds that one.
+numba turns LTO on by default wherever nvJitLink loads, and LTO-IR cannot run on the CPU: kernels
+are jitted with lto=False (test_numba_jit_lto_refused pins the refusal a default @cuda.jit meets).
+The PTX is also run through the driver directly (cuModuleLoadData + cuLaunchKernel with numba's
+kernel ABI), and numba's memory layer (to_device, copy_to_host) runs as is."""
 import ctypes
+import os
 import re
 
 import numpy as np
@@ -19,11 +22,6 @@ from conftest import check
 numba_cuda = pytest.importorskip("numba.cuda")  # listed in requirements.txt: a missing one is an install error
 cuda = numba_cuda
 from numba import float32, int32, int64  # noqa: E402
-
-JIT_REASON = ("numba-cuda links @cuda.jit kernels to a cubin through cuda.core's Linker, which uses nvJitLink "
-              "when it can load it (SASS only: CUDA_ERROR_NO_BINARY_FOR_GPU on cudaemu); with the driver's cuLink* "
-              "(cuda.core's fallback) the same kernels run and give correct results")
-
 
 def axpy(out, a, x, y):
     i = cuda.grid(1)
@@ -118,9 +116,17 @@ def test_numba_device_arrays(rng):
     assert 0 < free <= total
 
 
-@pytest.mark.xfail(strict=True, reason=JIT_REASON)
+def test_nvjitlink_is_leptons():
+    """The nvJitLink cuda.core's Linker loads is the one next to cudaemu, not the toolkit's."""
+    from cuda.pathfinder import load_nvidia_dynamic_lib
+
+    want = os.path.realpath(os.path.join(os.environ["CUDAEMU_DIR"], "jitlink", "libnvJitLink.so.13"))
+    got = load_nvidia_dynamic_lib("nvJitLink").abs_path
+    assert os.path.realpath(got) == want, f"cuda-pathfinder loads {got}; put {os.path.dirname(want)} first on LD_LIBRARY_PATH"
+
+
 def test_numba_jit_axpy(rng):
-    kernel = cuda.jit("void(float32[::1], float32, float32[::1], float32[::1])")(axpy)
+    kernel = cuda.jit("void(float32[::1], float32, float32[::1], float32[::1])", lto=False)(axpy)
     n = 1000
     x = rng.random(n, dtype=np.float32)
     y = rng.random(n, dtype=np.float32)
@@ -129,10 +135,16 @@ def test_numba_jit_axpy(rng):
     np.testing.assert_allclose(dout.copy_to_host(), 2 * x + y, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=JIT_REASON)
 def test_numba_jit_shared_atomic_reduction(rng):
-    kernel = cuda.jit("void(int64[::1], int64[::1])")(block_sum)
+    kernel = cuda.jit("void(int64[::1], int64[::1])", lto=False)(block_sum)
     data = rng.integers(-1000, 1000, 5000, dtype=np.int64)
     total = cuda.to_device(np.zeros(1, dtype=np.int64))
     kernel[(data.size + 255) // 256, 256](cuda.to_device(data), total)
     assert int(total.copy_to_host()[0]) == int(data.sum())
+
+
+def test_numba_jit_lto_refused(capfd):
+    """numba's default where nvJitLink loads is LTO: its LTO-IR is refused with a log naming lto=False."""
+    with pytest.raises(Exception, match=r"UNRECOGNIZED_INPUT[\s\S]*is LTO-IR[\s\S]*lto=False"):
+        cuda.jit("void(float32[::1], float32, float32[::1], float32[::1])")(axpy)  # a signature: compiled now
+    assert "@cuda.jit(lto=False)" in capfd.readouterr().err  # the CUDAEMU_LOG line
