@@ -506,6 +506,10 @@ top:;
     } while (0)
 
     for (;;) {
+        if (__builtin_expect(x->ftz_in != NULL, 0)) {
+            ftz_result(x->ftz_in, x->ftz_D, x->ftz_m);
+            x->ftz_in = NULL;
+        }
         if (pc == f->next_min) {
             uint32_t run = f->waiting & ~w->blocked;
             int next = INT_MAX;
@@ -548,8 +552,19 @@ top:;
         const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
         const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
         const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
-        uint64_t ftz_tmp[3][32];
-        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_sources(in, &A, &B, &C, m, ftz_tmp);
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) {
+            /* through copies: taking A/B/C's addresses would keep them in memory for every op */
+            const uint64_t *fa = A, *fb = B, *fc = C;
+            ftz_sources(in, &fa, &fb, &fc, m, x->ftz_tmp);
+            A = fa;
+            B = fb;
+            C = fc;
+            /* the result is flushed before the next instruction (top of the loop): code after the
+             * switch would keep D and m live across every operation */
+            x->ftz_in = in;
+            x->ftz_m = m;
+            x->ftz_D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
+        }
         switch (in->op) {
         case OP_NOP:
         case OP_NANOSLEEP:
@@ -1350,7 +1365,7 @@ top:;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
         }
-        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_result(in, D, m);
+
         if (x->err != CUDA_SUCCESS) {
             SAVE();
             return W_ERR;

@@ -72,6 +72,10 @@ typedef struct exec {
     double deadline_ms;
     double start_ms;
     int *stop; /* shared by the launch's threads; read atomically */
+    const ptx_insn *ftz_in; /* an .ftz instruction whose result is still to be flushed (run_warp) */
+    uint64_t *ftz_D;
+    uint32_t ftz_m;
+    uint64_t ftz_tmp[3][32]; /* flushed copies of its sources */
 } exec;
 
 static inline float u2f(uint64_t v)
