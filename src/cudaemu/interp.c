@@ -268,6 +268,32 @@ static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off
     return NULL;
 }
 
+/* fma.rn.f32 over 32 lanes with the CPU's FMA instructions where it has them (the same single
+ * rounding as fmaf, without a libm call per lane); fmaf elsewhere. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("fma"))) static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
+{
+    for (int l = 0; l < 32; l++) D[l] = f2u(__builtin_fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+}
+static int fma32_hw_ok(void)
+{
+    static int ok = -1;
+    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("fma") ? 1 : 0;
+        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+#else
+static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
+{
+    for (int l = 0; l < 32; l++) D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+}
+static int fma32_hw_ok(void) { return 1; }
+#endif
+
 int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
 {
     if (regs > w->regcap) {
@@ -776,7 +802,9 @@ top:;
             break;
         case OP_FMA:
             if (TY_KIND(in->type) == TK_F) {
-                if (TY_LG(in->type) == 2 && !(in->flags & F_SAT))
+                if (TY_LG(in->type) == 2 && !(in->flags & F_SAT) && m == 0xffffffffu && fma32_hw_ok())
+                    fma32_hw(D, A, B, C);
+                else if (TY_LG(in->type) == 2 && !(in->flags & F_SAT))
                     LANES(D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l]))));
                 else
                     LANES(D[l] = fma_op(in, A[l], B[l], C[l]));
@@ -1016,16 +1044,22 @@ top:;
             uint64_t bias;
             uint8_t *hb;
             if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                uint64_t idx[32];
+                if (sp == SS_SHARED) {
+                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+                } else {
+                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+                }
                 if (sg) {
                     for (int l = 0; l < 32; l++) {
                         int32_t v;
-                        memcpy(&v, hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), 4);
+                        memcpy(&v, hb + idx[l], 4);
                         D[l] = (uint64_t)(int64_t)v;
                     }
                 } else {
                     for (int l = 0; l < 32; l++) {
                         uint32_t v;
-                        memcpy(&v, hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), 4);
+                        memcpy(&v, hb + idx[l], 4);
                         D[l] = v;
                     }
                 }
@@ -1054,10 +1088,16 @@ top:;
             uint64_t bias;
             uint8_t *hb;
             if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                uint64_t idx[32];
+                if (sp == SS_SHARED) {
+                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+                } else {
+                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+                }
                 /* lanes in order: the highest lane wins when several store to one address */
                 for (int l = 0; l < 32; l++) {
                     uint32_t v = (uint32_t)D[l];
-                    memcpy(hb + (sp == SS_SHARED ? (uint32_t)(A[l] + (uint64_t)off) : A[l] + (uint64_t)off - bias), &v, 4);
+                    memcpy(hb + idx[l], &v, 4);
                 }
             } else if (in->vec == 1) {
                 const uint64_t *V = D;
