@@ -531,6 +531,14 @@ top:;
         goto top;                                               \
     } while (0)
 
+/* ops that cannot fail without returning skip the error check after the switch (no do/while:
+ * the continue is the instruction loop's) */
+#define NEXT_INSN() \
+    {               \
+        pc++;       \
+        continue;   \
+    }
+
     for (;;) {
         if (__builtin_expect(x->ftz_in != NULL, 0)) {
             ftz_result(x->ftz_in, x->ftz_D, x->ftz_m);
@@ -597,7 +605,7 @@ top:;
             break;
         case OP_MOV:
             LANES(D[l] = A[l]);
-            break;
+            NEXT_INSN();
         case OP_MOV_CLOCK:
         case OP_MOV_CLOCK64: {
             uint64_t t = (uint64_t)((now_ms() - x->start_ms) * 1e6) + x->instrs + ninstr;
@@ -645,7 +653,7 @@ top:;
             } else {
                 INT_BIN(a + b)
             }
-            break;
+            NEXT_INSN();
         case OP_SUB:
             if (TY_KIND(in->type) == TK_F) {
                 if (in->flags & F_SAT) FLT_BIN(satf(a - b), satd(a - b)) else FLT_BIN(a - b, a - b)
@@ -659,7 +667,7 @@ top:;
             } else {
                 INT_BIN(a - b)
             }
-            break;
+            NEXT_INSN();
         case OP_ADDC:
         case OP_SUBC: {
             uint32_t cin = w->carry, cy = 0;
@@ -809,16 +817,16 @@ top:;
                 else
                     LANES(D[l] = fma_op(in, A[l], B[l], C[l]));
             }
-            break;
-        case OP_AND: B = B ? B : A; INT_BIN(a & b) break;
-        case OP_OR: INT_BIN(a | b) break;
-        case OP_XOR: INT_BIN(a ^ b) break;
+            NEXT_INSN();
+        case OP_AND: B = B ? B : A; INT_BIN(a & b) NEXT_INSN();
+        case OP_OR: INT_BIN(a | b) NEXT_INSN();
+        case OP_XOR: INT_BIN(a ^ b) NEXT_INSN();
         case OP_NOT: B = A; INT_BIN(~a) break;
         case OP_CNOT: B = A; INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
         case OP_SHL: {
             int bits = 8 << TY_LG(in->type);
             INT_BIN((uint32_t)b >= (uint32_t)bits ? 0 : a << (uint32_t)b)
-            break;
+            NEXT_INSN();
         }
         case OP_SHR: {
             int bits = 8 << TY_LG(in->type);
@@ -831,7 +839,7 @@ top:;
                 LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l];
                       D[l] = s >= (uint32_t)bits ? 0 : a >> s);
             }
-            break;
+            NEXT_INSN();
         }
         case OP_POPC:
             if (TY_LG(in->type) == 3) LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
@@ -974,14 +982,14 @@ top:;
             }
             if (in->d[0] != OP_NONE) P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | nr;
-            break;
+            NEXT_INSN();
         }
         case OP_SELP: {
             uint32_t c = P[in->s[2]];
             if (in->flags & F_PNEG_C) c = ~c;
             C = NULL;
             LANES(D[l] = (c >> l & 1) ? A[l] : B[l]);
-            break;
+            NEXT_INSN();
         }
         case OP_SLCT:
             if (TY_KIND(in->type2) == TK_F) LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
@@ -1013,7 +1021,7 @@ top:;
                 LANES(D[l] = TY_KIND(in->type2) == TK_S ? (uint64_t)(int64_t)(int32_t)A[l] : (uint64_t)(uint32_t)A[l]);
             else
                 LANES(D[l] = cvt_value(in, A[l]));
-            break;
+            NEXT_INSN();
         case OP_CVTA_TO:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = A[l] - VM_SHARED_WIN); break;
@@ -1021,14 +1029,14 @@ top:;
             default: LANES(D[l] = A[l]); break;
             }
             if (TY_LG(in->type) == 2) LANES(D[l] = (uint32_t)D[l]);
-            break;
+            NEXT_INSN();
         case OP_CVTA_FROM:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN); break;
             case SS_LOCAL: LANES(D[l] = (uint32_t)A[l] + VM_LOCAL_WIN); break;
             default: LANES(D[l] = A[l]); break;
             }
-            break;
+            NEXT_INSN();
         case OP_ISSPACEP: {
             uint32_t r = 0;
             LANES(uint64_t a = A[l]; int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
@@ -1079,7 +1087,7 @@ top:;
                       if (!p) { SAVE(); return W_ERR; }
                       for (int k = 0; k < in->vec; k++) { uint64_t v = 0; memcpy(&v, p + k * n, n); Dv[k][l] = sg ? (uint64_t)sext(v, lg) : v; });
             }
-            break;
+            NEXT_INSN();
         }
         case OP_ST: {
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
@@ -1115,7 +1123,7 @@ top:;
                       if (!p) { SAVE(); return W_ERR; }
                       for (int k = 0; k < in->vec; k++) { uint64_t v = Vv[k][l]; memcpy(p + k * n, &v, n); });
             }
-            break;
+            NEXT_INSN();
         }
         case OP_LD_KPARAM: {
             uint32_t n = TY_BYTES(in->type);
