@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
- * errors.c — what Lepton's nvJitLink refuses, and how: LTO-IR and cubin inputs (the CPU driver runs
- * PTX only: NVJITLINK_ERROR_UNRECOGNIZED_INPUT and a log saying how to compile for it; also under
- * -lto, which is accepted as the real library accepts it with PTX inputs), unknown options and -O
- * values, a missing -arch, a declared type the bytes do not match, an unresolved -rdc extern
- * function at nvJitLinkComplete, NULL, foreign and destroyed handles; the error log's size (text
- * plus NUL, 0 when empty) and its accumulation; nothing of a refused input reaches the link.
- * No CUDA driver call is made. Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin. */
+ * errors.c — what Lepton's nvJitLink refuses, and how: cubin inputs (the CPU driver runs PTX only:
+ * NVJITLINK_ERROR_UNRECOGNIZED_INPUT and a log saying how to compile for it), LTO-IR without -lto
+ * (NVJITLINK_ERROR_LTO_NOT_ENABLED, as the toolkit's library answers), LTO-IR the toolkit's library
+ * cannot lower (its error log copied into ours), a function that link-time optimisation removed
+ * although a PTX input calls it, unknown options and -O values, a missing -arch, a declared type
+ * the bytes do not match, an unresolved -rdc extern function at nvJitLinkComplete, NULL, foreign
+ * and destroyed handles; the error log's size (text plus NUL, 0 when empty) and its accumulation;
+ * nothing of a refused input reaches the link. No CUDA driver call is made.
+ * Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin. */
 #include <nvJitLink.h>
 
 #include <stdio.h>
@@ -93,18 +95,17 @@ int main(int argc, char **argv)
     EXPECT(nvJitLinkGetInfoLogSize(h, &n) == NVJITLINK_SUCCESS && n == 0, "empty info log has size %zu", n);
     destroy(&h);
 
-    /* inputs (with -lto: a PTX-only link is fine, LTO-IR is what cannot be linked) */
-    h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    /* inputs (without -lto, LTO-IR is refused as the toolkit's library refuses it) */
+    h = create("-arch=sm_90", NULL, NVJITLINK_SUCCESS, NULL);
     nvJitLinkResult r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
-    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR input = %d", (int)r);
-    expect_log(h, "LTO-IR", "is LTO-IR (NVVM bitcode); cudaemu's nvJitLink (Lepton) links PTX only");
-    expect_log(h, "LTO-IR", "nvcc -ptx -rdc=true");
-    expect_log(h, "LTO-IR", "@cuda.jit(lto=False)");
+    EXPECT(r == NVJITLINK_ERROR_LTO_NOT_ENABLED, "LTO-IR input without -lto = %d", (int)r);
+    expect_log(h, "LTO-IR", "LTO-IR input cannot be used without LTO enabled (-lto)");
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_ANY, lpath);
-    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR as ANY = %d", (int)r);
+    EXPECT(r == NVJITLINK_ERROR_LTO_NOT_ENABLED, "LTO-IR as ANY without -lto = %d", (int)r);
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_CUBIN, cpath);
     EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "cubin input = %d", (int)r);
     expect_log(h, "cubin", "is a cubin (SASS machine code)");
+    expect_log(h, "cubin", "nvcc -ptx -rdc=true");
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, kpath);
     EXPECT(r == NVJITLINK_ERROR_INCORRECT_INPUT_TYPE, "PTX declared LTO-IR = %d", (int)r);
     expect_log(h, "PTX as LTO-IR", "does not match type NVJITLINK_INPUT_LTOIR");
@@ -117,7 +118,7 @@ int main(int argc, char **argv)
     EXPECT(r == NVJITLINK_ERROR_INVALID_INPUT, "missing file = %d", (int)r);
     expect_log(h, "missing file", "no such file: /nonexistent/jitlink.ptx");
     /* the log accumulates one line per refusal: the first is still there */
-    expect_log(h, "accumulated", "is LTO-IR");
+    expect_log(h, "accumulated", "without LTO enabled");
     size_t cs = 0;
     r = nvJitLinkGetLinkedCubinSize(h, &cs);
     EXPECT(r == NVJITLINK_ERROR_INTERNAL, "cubin size before nvJitLinkComplete = %d", (int)r);
@@ -127,6 +128,27 @@ int main(int argc, char **argv)
     r = nvJitLinkComplete(h);
     EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "unresolved extern = %d", (int)r);
     expect_log(h, "unresolved", "poly");
+    destroy(&h);
+
+    /* with -lto, LTO-IR is lowered by the toolkit's nvJitLink: poly.ltoir holds no kernel, so
+     * link-time optimisation drops poly() although kernel.ptx calls it, and the log says so */
+    h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_ANY, lpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "LTO-IR under -lto = %d", (int)r);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "kernel PTX = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "function only PTX calls, removed by LTO = %d", (int)r);
+    expect_log(h, "removed by LTO", "called only from PTX inputs is removed");
+    destroy(&h);
+    /* LTO-IR for sm_80 cannot be lowered for sm_75: the toolkit's refusal and log come through */
+    h = create("-arch=sm_75", "-lto", NVJITLINK_SUCCESS, NULL);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "LTO-IR under -lto = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_ARCH_MISMATCH, "LTO-IR for sm_80 linked for sm_75 = %d", (int)r);
+    expect_log(h, "arch mismatch", "LTOIR arch newer than target arch");
+    expect_log(h, "arch mismatch", "the CUDA toolkit's nvJitLink could not lower the 1 LTO-IR input(s) to PTX");
     destroy(&h);
 
     /* handles */
