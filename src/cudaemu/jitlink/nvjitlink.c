@@ -47,7 +47,7 @@ struct nvJitLink {
     char *image; /* the joined PTX once nvJitLinkComplete succeeded */
     size_t imagelen;
     int arch;    /* -arch=sm_NN / compute_NN */
-    int verbose, timing, lto;
+    int verbose, timing, lto, ptx; /* -verbose, -time, -lto, -ptx given */
     text_log err, info;
     /* LTO-IR inputs, lowered to PTX by the toolkit's nvJitLink at nvJitLinkComplete, under the
      * options given here that shape the code it makes (-arch, -O, -ftz, ...) plus -lto -ptx */
@@ -250,7 +250,7 @@ static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char
             continue;
         }
         if (opt_is(o, "-ptx", &v)) {
-            ptx = 1;
+            ptx = h->ptx = 1;
             continue;
         }
         size_t k = 0;
@@ -517,13 +517,20 @@ static nvJitLinkResult lto_lower(struct nvJitLink *h)
     if (h->verbose) log_lines(&h->info, ilog);
     free(elog);
     free(ilog);
-    char name[64];
-    snprintf(name, sizeof name, "PTX of %d LTO-IR input(s)", h->nlto);
-    int rc = ptx_join_add(&h->join, ptx, len, name);
-    free(ptx);
-    if (rc != 0) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkComplete", "out of host memory");
     if (h->verbose)
         info(h, "cudaemu: lowered %d LTO-IR input(s) to %zu bytes of PTX with the CUDA toolkit's nvJitLink", h->nlto, len);
+    if (h->ptx && h->join.ninputs == 0) {
+        /* -ptx with LTO-IR inputs only: the toolkit's PTX as it made it (what its -ptx gives; calls
+         * to functions defined elsewhere stay .extern, for a later link) */
+        h->image = ptx;
+        h->imagelen = len + 1;
+    } else {
+        char name[64];
+        snprintf(name, sizeof name, "PTX of %d LTO-IR input(s)", h->nlto);
+        int rc = ptx_join_add(&h->join, ptx, len, name);
+        free(ptx);
+        if (rc != 0) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkComplete", "out of host memory");
+    }
     if (h->timing) info(h, "cudaemu: LTO-IR to PTX time %.3f ms", now_ms() - t0);
     lto_inputs_free(h);
     h->lto_lowered = 1;
@@ -538,7 +545,7 @@ API nvJitLinkResult __nvJitLinkComplete_13_0(nvJitLinkHandle handle)
     double t0 = now_ms();
     if (h->nlto) {
         nvJitLinkResult lr = lto_lower(h);
-        if (lr != NVJITLINK_SUCCESS) return lr;
+        if (lr != NVJITLINK_SUCCESS || h->image) return lr;
     }
     if (h->join.ninputs == 0) return fail(h, NVJITLINK_ERROR_INVALID_INPUT, "nvJitLinkComplete", "nothing was added to link");
     if (h->join.sm > h->arch)
@@ -551,8 +558,9 @@ API nvJitLinkResult __nvJitLinkComplete_13_0(nvJitLinkHandle handle)
         return fail(h, r == CUDA_ERROR_OUT_OF_MEMORY ? NVJITLINK_ERROR_INTERNAL : NVJITLINK_ERROR_PTX_COMPILE,
                     "nvJitLinkComplete", "%s%s", msg,
                     h->lto_lowered && r == CUDA_ERROR_INVALID_PTX
-                        ? " (link-time optimisation keeps only what the LTO-IR inputs' kernels use: a function defined "
-                          "in LTO-IR and called only from PTX inputs is removed; compile that code to PTX as well)"
+                        ? " (if it is defined in an LTO-IR input: link-time optimisation keeps only what the LTO-IR "
+                          "inputs' kernels use, so a function there that only PTX inputs call is removed; compile that "
+                          "code to PTX as well)"
                         : "");
     if (h->verbose) info(h, "%s", msg);
     if (h->timing) info(h, "cudaemu: link time %.3f ms", now_ms() - t0);
