@@ -559,8 +559,8 @@ API nvJitLinkResult __nvJitLinkComplete_13_0(nvJitLinkHandle handle)
                     "nvJitLinkComplete", "%s%s", msg,
                     h->lto_lowered && r == CUDA_ERROR_INVALID_PTX
                         ? " (if it is defined in an LTO-IR input: link-time optimisation keeps only what the LTO-IR "
-                          "inputs' kernels use, so a function there that only PTX inputs call is removed; compile that "
-                          "code to PTX as well)"
+                          "inputs' kernels use, so a function there that only PTX inputs call is removed; list it in "
+                          "@llvm.used or compile that code to PTX as well)"
                         : "");
     if (h->verbose) info(h, "%s", msg);
     if (h->timing) info(h, "cudaemu: link time %.3f ms", now_ms() - t0);
