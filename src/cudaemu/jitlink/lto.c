@@ -1,6 +1,6 @@
 /* lto.c — lowers LTO-IR to PTX for Lepton's nvJitLink look-alike with the CUDA toolkit's own
  * libnvJitLink.so.13 (`-lto -ptx -arch=sm_NN`), found by absolute path under $CUDA_HOME, $CUDA_PATH
- * or /usr/local/cuda. Both libraries export the same versioned names, so the toolkit's is opened
+ * or, when neither is set, /usr/local/cuda. Both libraries export the same versioned names, so the toolkit's is opened
  * RTLD_LOCAL | RTLD_DEEPBIND (its own calls stay inside it) and called only through dlsym'd pointers.
  * It is loaded once per process and closed when this library is unloaded. */
 #ifndef _GNU_SOURCE
@@ -80,7 +80,10 @@ static void load_locked(void)
     struct stat self_st, *self = NULL;
     if (dladdr((void *)&lto_load, &self_info) && self_info.dli_fname && stat(self_info.dli_fname, &self_st) == 0)
         self = &self_st;
-    const char *roots[3] = {getenv("CUDA_HOME"), getenv("CUDA_PATH"), "/usr/local/cuda"};
+    const char *home = getenv("CUDA_HOME"), *cpath = getenv("CUDA_PATH");
+    int given = (home && *home) || (cpath && *cpath);
+    /* a toolkit the user named is the one used: /usr/local/cuda only stands in for none */
+    const char *roots[3] = {home, cpath, given ? NULL : "/usr/local/cuda"};
     const char *subdirs[2] = {"lib64", "targets/x86_64-linux/lib"};
     char looked[600] = "", err[700] = "";
     size_t ll = 0;
@@ -97,10 +100,10 @@ static void load_locked(void)
     }
     snprintf(g_real.why, sizeof g_real.why,
              "LTO-IR needs the CUDA toolkit's nvJitLink to lower it to PTX; none found under CUDA_HOME=%s, "
-             "CUDA_PATH=%s or /usr/local/cuda (looked for %s)%s%s; install the toolkit's nvJitLink and set CUDA_HOME, "
+             "CUDA_PATH=%s%s (looked for %s)%s%s; install the toolkit's nvJitLink and set CUDA_HOME, "
              "or compile device code to PTX",
-             roots[0] ? roots[0] : "(unset)", roots[1] ? roots[1] : "(unset)", looked[0] ? looked : k_soname,
-             err[0] ? "; " : "", err);
+             home ? home : "(unset)", cpath ? cpath : "(unset)", given ? "" : " or /usr/local/cuda",
+             looked[0] ? looked : k_soname, err[0] ? "; " : "", err);
 }
 
 int lto_load(char *why, size_t whysz)

@@ -54,8 +54,7 @@ struct nvJitLink {
     lto_input *ltoin;
     int nlto, caplto;
     int lto_lowered; /* the PTX of LTO-IR inputs is in join */
-    const char **lto_opts; /* pointers into lto_optbuf */
-    char *lto_optbuf;
+    char **lto_opts; /* owned copies */
     uint32_t nlto_opts;
 };
 
@@ -194,23 +193,13 @@ static const struct {
               {"-Xptxas", 1, 0},       {"-Xnvvm", 1, 1},      {"-split-compile", 1, 0},
               {"-split-compile-extended", 1, 0}, {"-jump-table-density", 1, 1}};
 
-/* Keeps option o for the LTO-IR link (lto_optbuf holds the texts, NUL-separated). */
+/* Keeps a copy of option o for the LTO-IR link. 0, or -1 when out of memory. */
 static int lto_opt_add(struct nvJitLink *h, const char *o)
 {
-    size_t used = 0;
-    for (uint32_t i = 0; i < h->nlto_opts; i++) used += strlen(h->lto_opts[i]) + 1;
-    size_t ol = strlen(o) + 1;
-    char *nb = realloc(h->lto_optbuf, used + ol);
-    const char **no = realloc(h->lto_opts, (h->nlto_opts + 1) * sizeof *no);
-    if (nb) h->lto_optbuf = nb;
-    if (no) h->lto_opts = no;
-    if (!nb || !no) return -1;
-    memcpy(nb + used, o, ol);
-    size_t off = 0;
-    for (uint32_t i = 0; i < h->nlto_opts + 1; i++) {
-        h->lto_opts[i] = nb + off;
-        off += strlen(nb + off) + 1;
-    }
+    char **n = realloc(h->lto_opts, (h->nlto_opts + 1) * sizeof *n);
+    if (!n) return -1;
+    h->lto_opts = n;
+    if (!(n[h->nlto_opts] = strdup(o))) return -1;
     h->nlto_opts++;
     return 0;
 }
@@ -309,8 +298,8 @@ API nvJitLinkResult __nvJitLinkDestroy_13_0(nvJitLinkHandle *handle)
     if (!live_check(h, 1)) return fail(NULL, NVJITLINK_ERROR_INVALID_INPUT, "nvJitLinkDestroy", "not a live nvJitLink handle");
     ptx_join_release(&h->join);
     lto_inputs_free(h);
+    for (uint32_t i = 0; i < h->nlto_opts; i++) free(h->lto_opts[i]);
     free(h->lto_opts);
-    free(h->lto_optbuf);
     free(h->image);
     free(h->err.buf);
     free(h->info.buf);
@@ -504,7 +493,7 @@ static nvJitLinkResult lto_lower(struct nvJitLink *h)
     char *ptx, *elog, *ilog;
     size_t len;
     double t0 = now_ms();
-    nvJitLinkResult r = lto_to_ptx(h->lto_opts, h->nlto_opts, h->ltoin, h->nlto, &ptx, &len, &elog, &ilog);
+    nvJitLinkResult r = lto_to_ptx((const char *const *)h->lto_opts, h->nlto_opts, h->ltoin, h->nlto, &ptx, &len, &elog, &ilog);
     if (r != NVJITLINK_SUCCESS) {
         log_lines(&h->err, elog);
         log_lines(&h->info, ilog);

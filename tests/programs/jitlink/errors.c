@@ -7,7 +7,9 @@
  * the bytes do not match, an unresolved -rdc extern function at nvJitLinkComplete, NULL, foreign
  * and destroyed handles; the error log's size (text plus NUL, 0 when empty) and its accumulation;
  * nothing of a refused input reaches the link. No CUDA driver call is made.
- * Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin. */
+ * Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin; with a second argument
+ * "no-toolkit" (run with CUDA_HOME naming a directory without nvJitLink) it checks only that LTO-IR
+ * is then refused with a log saying where the toolkit's nvJitLink was looked for. */
 #include <nvJitLink.h>
 
 #include <stdio.h>
@@ -65,8 +67,33 @@ static void destroy(nvJitLinkHandle *h)
     EXPECT(r == NVJITLINK_SUCCESS && *h == NULL, "nvJitLinkDestroy = %d", (int)r);
 }
 
+/* CUDA_HOME names no toolkit: LTO-IR cannot be lowered, and the refusal says where it looked. */
+static int no_toolkit(const char *lpath, const char *kpath)
+{
+    const char *home = getenv("CUDA_HOME");
+    nvJitLinkHandle h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    nvJitLinkResult r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
+    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR without the toolkit's nvJitLink = %d", (int)r);
+    expect_log(h, "no toolkit", "LTO-IR needs the CUDA toolkit's nvJitLink to lower it to PTX; none found under CUDA_HOME=");
+    if (home) expect_log(h, "no toolkit", home);
+    /* nothing of it was kept: the PTX alone links (and its extern poly() stays unresolved) */
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "kernel PTX = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "unresolved extern = %d", (int)r);
+    destroy(&h);
+    puts(g_fail ? "FAILED" : "PASSED");
+    return g_fail;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[2], "no-toolkit") == 0) {
+        char kp[4096], lp[4096];
+        snprintf(kp, sizeof kp, "%s/kernel.ptx", argv[1]);
+        snprintf(lp, sizeof lp, "%s/poly.ltoir", argv[1]);
+        return no_toolkit(lp, kp);
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: %s <dir with kernel.ptx, poly.ltoir, poly.cubin>\n", argv[0]);
         return 2;
