@@ -1,7 +1,8 @@
 /* lto.c — lowers LTO-IR to PTX for Lepton's nvJitLink look-alike with the CUDA toolkit's own
  * libnvJitLink.so.13 (`-lto -ptx -arch=sm_NN`), found by absolute path under $CUDA_HOME, $CUDA_PATH
- * or, when neither is set, /usr/local/cuda. Both libraries export the same versioned names, so the toolkit's is opened
- * RTLD_LOCAL | RTLD_DEEPBIND (its own calls stay inside it) and called only through dlsym'd pointers.
+ * or, when neither is set, /usr/local/cuda. Both libraries export the same versioned names, so the
+ * toolkit's is opened RTLD_LOCAL | RTLD_DEEPBIND (its own calls stay inside it) and called only
+ * through dlsym'd pointers.
  * It is loaded once per process and closed when this library is unloaded. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -37,6 +38,17 @@ static pthread_mutex_t g_real_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char k_soname[] = "libnvJitLink.so.13";
 
+/* The sanitizers' runtimes refuse RTLD_DEEPBIND (they abort the process). Without it the toolkit's
+ * library still binds its own names to itself, being linked -Bsymbolic (DT_SYMBOLIC, CUDA 13.0);
+ * what DEEPBIND adds is its other references (libc) skipping this process's interposers. */
+static int dlopen_flags(void)
+{
+    static const char *const k_san[] = {"__asan_init", "__tsan_init", "__msan_init", "__hwasan_init"};
+    for (size_t i = 0; i < sizeof k_san / sizeof *k_san; i++)
+        if (dlsym(RTLD_DEFAULT, k_san[i])) return RTLD_NOW | RTLD_LOCAL;
+    return RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+}
+
 /* Opens path unless it is this library itself (the toolkit directory may be the one we were
  * installed into, or a link to us); fills the entry points. 0 on success. */
 static int try_open(const char *path, const struct stat *self, char *why, size_t whysz)
@@ -44,7 +56,7 @@ static int try_open(const char *path, const struct stat *self, char *why, size_t
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino) return -1;
-    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *lib = dlopen(path, dlopen_flags());
     if (!lib) {
         const char *e = dlerror();
         snprintf(why, whysz, "%.300s: %.300s", path, e ? e : "dlopen failed");
