@@ -41,8 +41,7 @@ static const char k_soname[] = "libnvJitLink.so.13";
 /* The sanitizers' runtimes refuse RTLD_DEEPBIND (they abort the process). Without it the toolkit's
  * library still binds its own names to itself, being linked -Bsymbolic (DT_SYMBOLIC, CUDA 13.0);
  * what DEEPBIND adds is its other references (libc) skipping this process's interposers. */
-static int dlopen_flags(void)
-{
+static int dlopen_flags(void) {
     static const char *const k_san[] = {"__asan_init", "__tsan_init", "__msan_init", "__hwasan_init"};
     for (size_t i = 0; i < sizeof k_san / sizeof *k_san; i++)
         if (dlsym(RTLD_DEFAULT, k_san[i])) return RTLD_NOW | RTLD_LOCAL;
@@ -51,8 +50,7 @@ static int dlopen_flags(void)
 
 /* Opens path unless it is this library itself (the toolkit directory may be the one we were
  * installed into, or a link to us); fills the entry points. 0 on success. */
-static int try_open(const char *path, const struct stat *self, char *why, size_t whysz)
-{
+static int try_open(const char *path, const struct stat *self, char *why, size_t whysz) {
     struct stat st;
     if (stat(path, &st) != 0) return -1;
     if (self && st.st_dev == self->st_dev && st.st_ino == self->st_ino) return -1;
@@ -62,14 +60,14 @@ static int try_open(const char *path, const struct stat *self, char *why, size_t
         snprintf(why, whysz, "%.300s: %.300s", path, e ? e : "dlopen failed");
         return -1;
     }
-#define SYM(field, type, name)                                                                                      \
-    do {                                                                                                            \
-        g_real.field = (type)dlsym(lib, name);                                                                      \
-        if (!g_real.field) {                                                                                        \
-            snprintf(why, whysz, "%.300s lacks %s (not a CUDA 13 nvJitLink)", path, name);                              \
-            dlclose(lib);                                                                                           \
-            return -1;                                                                                              \
-        }                                                                                                           \
+#define SYM(field, type, name)                                                                               \
+    do {                                                                                                     \
+        g_real.field = (type)dlsym(lib, name);                                                               \
+        if (!g_real.field) {                                                                                 \
+            snprintf(why, whysz, "%.300s lacks %s (not a CUDA 13 nvJitLink)", path, name);                   \
+            dlclose(lib);                                                                                    \
+            return -1;                                                                                       \
+        }                                                                                                    \
     } while (0)
     SYM(create, create_fn, "__nvJitLinkCreate_13_0");
     SYM(destroy, destroy_fn, "__nvJitLinkDestroy_13_0");
@@ -86,11 +84,11 @@ static int try_open(const char *path, const struct stat *self, char *why, size_t
     return 0;
 }
 
-static void load_locked(void)
-{
+static void load_locked(void) {
     Dl_info self_info;
     struct stat self_st, *self = NULL;
-    if (dladdr((void *)&lto_load, &self_info) && self_info.dli_fname && stat(self_info.dli_fname, &self_st) == 0)
+    if (dladdr((void *)&lto_load, &self_info) && self_info.dli_fname &&
+        stat(self_info.dli_fname, &self_st) == 0)
         self = &self_st;
     const char *home = getenv("CUDA_HOME"), *cpath = getenv("CUDA_PATH");
     int given = (home && *home) || (cpath && *cpath);
@@ -118,8 +116,7 @@ static void load_locked(void)
              looked[0] ? looked : k_soname, err[0] ? "; " : "", err);
 }
 
-int lto_load(char *why, size_t whysz)
-{
+int lto_load(char *why, size_t whysz) {
     pthread_mutex_lock(&g_real_lock);
     if (!g_real.tried) {
         g_real.tried = 1;
@@ -131,16 +128,14 @@ int lto_load(char *why, size_t whysz)
     return ok ? 0 : -1;
 }
 
-__attribute__((destructor)) static void lto_unload(void)
-{
+__attribute__((destructor)) static void lto_unload(void) {
     pthread_mutex_lock(&g_real_lock);
     if (g_real.lib) dlclose(g_real.lib);
     memset(&g_real, 0, sizeof g_real);
     pthread_mutex_unlock(&g_real_lock);
 }
 
-static char *take_log(nvJitLinkHandle h, size_fn size, text_fn text)
-{
+static char *take_log(nvJitLinkHandle h, size_fn size, text_fn text) {
     size_t n = 0;
     if (size(h, &n) != NVJITLINK_SUCCESS || n <= 1) return NULL;
     char *buf = calloc(1, n + 1);
@@ -152,15 +147,15 @@ static char *take_log(nvJitLinkHandle h, size_fn size, text_fn text)
 }
 
 nvJitLinkResult lto_to_ptx(const char *const *opts, uint32_t nopts, const lto_input *in, int nin, char **ptx,
-                           size_t *ptxlen, char **errlog, char **infolog)
-{
+                           size_t *ptxlen, char **errlog, char **infolog) {
     *ptx = NULL;
     *ptxlen = 0;
     *errlog = *infolog = NULL;
     if (!g_real.lib) return NVJITLINK_ERROR_INTERNAL;
     nvJitLinkHandle h = NULL;
     nvJitLinkResult r = g_real.create(&h, nopts, opts);
-    for (int i = 0; r == NVJITLINK_SUCCESS && i < nin; i++) r = g_real.add(h, in[i].type, in[i].data, in[i].size, in[i].name);
+    for (int i = 0; r == NVJITLINK_SUCCESS && i < nin; i++)
+        r = g_real.add(h, in[i].type, in[i].data, in[i].size, in[i].name);
     if (r == NVJITLINK_SUCCESS) r = g_real.complete(h);
     size_t n = 0;
     if (r == NVJITLINK_SUCCESS && (r = g_real.ptx_size(h, &n)) == NVJITLINK_SUCCESS) {
@@ -183,15 +178,14 @@ nvJitLinkResult lto_to_ptx(const char *const *opts, uint32_t nopts, const lto_in
     return r;
 }
 
-static uint64_t rd(const unsigned char *p, int bytes)
-{
+static uint64_t rd(const unsigned char *p, int bytes) {
     uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
-size_t lto_fatbin_ltoir(const void *data, size_t size, const void **fatbin)
-{
+size_t lto_fatbin_ltoir(const void *data, size_t size, const void **fatbin) {
     const unsigned char *fb = data;
     *fatbin = NULL;
     if (size >= 16 && rd(fb, 4) == 0x466243B1u) { /* the wrapper: {magic, version, const void *fatbin, ...} */

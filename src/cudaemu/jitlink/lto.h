@@ -12,7 +12,7 @@ typedef struct lto_input {
     nvJitLinkInputType type; /* NVJITLINK_INPUT_LTOIR or NVJITLINK_INPUT_FATBIN (one holding LTO-IR) */
     void *data;              /* owned copy */
     size_t size;
-    char *name;              /* owned copy, or NULL */
+    char *name; /* owned copy, or NULL */
 } lto_input;
 
 /* Loads the toolkit's libnvJitLink.so.13 once per process (thread-safe). 0 when it is there;

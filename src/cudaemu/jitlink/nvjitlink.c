@@ -186,12 +186,17 @@ static int parse_arch(const char *v, int *virt)
 static const struct {
     const char *name;
     int valued, to_lto;
-} k_opts[] = {{"-lto", 0, 0},          {"-g", 0, 1},          {"-lineinfo", 0, 1},
-              {"-optimize-unused-variables", 0, 1}, {"-no-cache", 0, 0}, {"-maxrregcount", 1, 0},
-              {"-ftz", 1, 1},          {"-prec-div", 1, 1},   {"-prec-sqrt", 1, 1},
-              {"-fma", 1, 1},          {"-kernels-used", 1, 1}, {"-variables-used", 1, 1},
-              {"-Xptxas", 1, 0},       {"-Xnvvm", 1, 1},      {"-split-compile", 1, 0},
-              {"-split-compile-extended", 1, 0}, {"-jump-table-density", 1, 1}};
+} k_opts[] = {
+    {"-lto", 0, 0},           {"-g", 0, 1},
+    {"-lineinfo", 0, 1},      {"-optimize-unused-variables", 0, 1},
+    {"-no-cache", 0, 0},      {"-maxrregcount", 1, 0},
+    {"-ftz", 1, 1},           {"-prec-div", 1, 1},
+    {"-prec-sqrt", 1, 1},     {"-fma", 1, 1},
+    {"-kernels-used", 1, 1},  {"-variables-used", 1, 1},
+    {"-Xptxas", 1, 0},        {"-Xnvvm", 1, 1},
+    {"-split-compile", 1, 0}, {"-split-compile-extended", 1, 0},
+    {"-jump-table-density", 1, 1},
+};
 
 /* Keeps a copy of option o for the LTO-IR link. 0, or -1 when out of memory. */
 static int lto_opt_add(struct nvJitLink *h, const char *o)

@@ -25,24 +25,24 @@
 
 static int g_fail;
 
-#define NVVM_CHECK(call)                                                                                    \
-    do {                                                                                                    \
-        nvvmResult vr_ = (call);                                                                            \
-        if (vr_ != NVVM_SUCCESS) {                                                                          \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nvvmGetErrorString(vr_));         \
-            exit(1);                                                                                        \
-        }                                                                                                   \
+#define NVVM_CHECK(call)                                                                                     \
+    do {                                                                                                     \
+        nvvmResult vr_ = (call);                                                                             \
+        if (vr_ != NVVM_SUCCESS) {                                                                           \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nvvmGetErrorString(vr_));          \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
-#define NVVM_HEADER                                                                                                   \
-    "target datalayout = \"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-" \
-    "v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"                                                                  \
+#define NVVM_HEADER                                                                                          \
+    "target datalayout = "                                                                                   \
+    "\"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-"              \
+    "v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"                                                         \
     "target triple = \"nvptx64-nvidia-cuda\"\n"
 
 /* y[i] = a * poly(x[i]) * twice_if(i) + y[i]; poly is _Z4polyf of the PTX file (jl_poly.cu),
  * twice_if is in the other LTO-IR module. */
-static const char k_kernel_ir[] =
-    NVVM_HEADER
+static const char k_kernel_ir[] = NVVM_HEADER
     "declare i32 @llvm.nvvm.read.ptx.sreg.tid.x()\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.ctaid.x()\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.ntid.x()\n"
@@ -50,7 +50,8 @@ static const char k_kernel_ir[] =
     "declare float @twice_if(i32)\n"
     "\n"
     /* what keeps a kernel through link-time optimisation (numba-cuda emits the same) */
-    "@llvm.used = appending global [1 x i8*] [i8* bitcast (void (float addrspace(1)*, float addrspace(1)*, float, i32)* "
+    "@llvm.used = appending global [1 x i8*] [i8* bitcast (void (float addrspace(1)*, float addrspace(1)*, "
+    "float, i32)* "
     "@lto_axpy_poly to i8*)], section \"llvm.metadata\"\n"
     "\n"
     "define void @lto_axpy_poly(float addrspace(1)* %x, float addrspace(1)* %y, float %a, i32 %n) {\n"
@@ -80,30 +81,28 @@ static const char k_kernel_ir[] =
     "}\n"
     "\n"
     "!nvvm.annotations = !{!0}\n"
-    "!0 = !{void (float addrspace(1)*, float addrspace(1)*, float, i32)* @lto_axpy_poly, !\"kernel\", i32 1}\n"
+    "!0 = !{void (float addrspace(1)*, float addrspace(1)*, float, i32)* @lto_axpy_poly, !\"kernel\", i32 "
+    "1}\n"
     "!nvvmir.version = !{!1}\n"
     "!1 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
-static const char k_helper_ir[] =
-    NVVM_HEADER
-    "define float @twice_if(i32 %i) {\n"
-    "entry:\n"
-    "  %r = srem i32 %i, 3\n"
-    "  %z = icmp eq i32 %r, 0\n"
-    "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
-    "  ret float %s\n"
-    "}\n"
-    "\n"
-    "!nvvmir.version = !{!0}\n"
-    "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
+static const char k_helper_ir[] = NVVM_HEADER "define float @twice_if(i32 %i) {\n"
+                                              "entry:\n"
+                                              "  %r = srem i32 %i, 3\n"
+                                              "  %z = icmp eq i32 %r, 0\n"
+                                              "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
+                                              "  ret float %s\n"
+                                              "}\n"
+                                              "\n"
+                                              "!nvvmir.version = !{!0}\n"
+                                              "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
 typedef struct blob {
     char *data;
     size_t size;
 } blob;
 
-static blob gen_lto(const char *ir, const char *name)
-{
+static blob gen_lto(const char *ir, const char *name) {
     nvvmProgram prog;
     NVVM_CHECK(nvvmCreateProgram(&prog));
     NVVM_CHECK(nvvmAddModuleToProgram(prog, ir, strlen(ir), name));
@@ -125,8 +124,7 @@ static blob gen_lto(const char *ir, const char *name)
     return b;
 }
 
-static char *nvj_log(nvJitLinkHandle h)
-{
+static char *nvj_log(nvJitLinkHandle h) {
     size_t n = 0;
     char *log = NULL;
     if (nvJitLinkGetErrorLogSize(h, &n) == NVJITLINK_SUCCESS && n) {
@@ -144,18 +142,20 @@ typedef struct link_job {
     char *why; /* out: what failed */
 } link_job;
 
-static void *link_one(void *arg)
-{
+static void *link_one(void *arg) {
     link_job *j = arg;
     const char *opts[] = {"-arch=sm_90", "-lto", "-O3", "-ptx"};
     nvJitLinkHandle h = NULL;
     nvJitLinkResult r = nvJitLinkCreate(&h, j->ptx_only ? 4 : 3, opts);
-    if (r == NVJITLINK_SUCCESS) r = nvJitLinkAddData(h, NVJITLINK_INPUT_LTOIR, j->kernel.data, j->kernel.size, "kernel.ltoir");
-    if (r == NVJITLINK_SUCCESS) r = nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, j->helper.data, j->helper.size, "helper.ltoir");
+    if (r == NVJITLINK_SUCCESS)
+        r = nvJitLinkAddData(h, NVJITLINK_INPUT_LTOIR, j->kernel.data, j->kernel.size, "kernel.ltoir");
+    if (r == NVJITLINK_SUCCESS)
+        r = nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, j->helper.data, j->helper.size, "helper.ltoir");
     if (r == NVJITLINK_SUCCESS && !j->ptx_only)
         r = nvJitLinkAddData(h, NVJITLINK_INPUT_PTX, j->poly.data, j->poly.size, "poly.ptx");
     if (r == NVJITLINK_SUCCESS) r = nvJitLinkComplete(h);
-    if (r == NVJITLINK_SUCCESS) r = j->ptx_only ? nvJitLinkGetLinkedPtxSize(h, &j->size) : nvJitLinkGetLinkedCubinSize(h, &j->size);
+    if (r == NVJITLINK_SUCCESS)
+        r = j->ptx_only ? nvJitLinkGetLinkedPtxSize(h, &j->size) : nvJitLinkGetLinkedCubinSize(h, &j->size);
     if (r == NVJITLINK_SUCCESS && (j->image = malloc(j->size)) != NULL)
         r = j->ptx_only ? nvJitLinkGetLinkedPtx(h, j->image) : nvJitLinkGetLinkedCubin(h, j->image);
     if (r != NVJITLINK_SUCCESS) {
@@ -173,8 +173,7 @@ static void *link_one(void *arg)
 
 static float poly(float x) { return (0.5f * x + 2.0f) * x - 1.0f; }
 
-static void run(const void *image, const char *what)
-{
+static void run(const void *image, const char *what) {
     CUmodule mod;
     CUfunction fn;
     CHECK(cuModuleLoadData(&mod, image));
@@ -207,8 +206,7 @@ static void run(const void *image, const char *what)
     CHECK(cuModuleUnload(mod));
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <dir with poly.ptx>\n", argv[0]);
         return 2;
@@ -230,22 +228,25 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (int t = 0; t < THREADS; t++) pthread_join(tid[t], NULL);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(tid[t], NULL);
     for (int t = 0; t < THREADS; t++) {
         if (!jobs[t].image) {
             fprintf(stderr, "link in thread %d: %s\n", t, jobs[t].why);
             return 1;
         }
         if (jobs[t].size != jobs[0].size || memcmp(jobs[t].image, jobs[0].image, jobs[0].size) != 0) {
-            fprintf(stderr, "thread %d linked a different image (%zu bytes, thread 0: %zu)\n", t, jobs[t].size, jobs[0].size);
+            fprintf(stderr, "thread %d linked a different image (%zu bytes, thread 0: %zu)\n", t,
+                    jobs[t].size, jobs[0].size);
             g_fail = 1;
         }
     }
     const char *img = jobs[0].image;
     if (jobs[0].size < 5 || memcmp(img, "\177ELF", 4) == 0 || !strstr(img, ".entry lto_axpy_poly") ||
         img[jobs[0].size - 1] != 0) {
-        fprintf(stderr, "the linked image is not PTX text with the kernel (is Lepton's libnvJitLink.so.13 first on "
-                        "LD_LIBRARY_PATH?)\n");
+        fprintf(stderr,
+                "the linked image is not PTX text with the kernel (is Lepton's libnvJitLink.so.13 first on "
+                "LD_LIBRARY_PATH?)\n");
         return 1;
     }
     printf("linked image: %zu bytes of PTX, the same from %d threads\n", jobs[0].size, THREADS);
@@ -257,7 +258,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "-ptx link: %s\n", pj.why);
         return 1;
     }
-    if (!strstr(pj.image, ".extern .func") || !strstr(pj.image, "_Z4polyf") || strstr(pj.image, "twice_if(")) {
+    if (!strstr(pj.image, ".extern .func") || !strstr(pj.image, "_Z4polyf") ||
+        strstr(pj.image, "twice_if(")) {
         fprintf(stderr, "-lto -ptx: expected poly .extern and twice_if inlined:\n%s\n", pj.image);
         g_fail = 1;
     }
@@ -269,7 +271,8 @@ int main(int argc, char **argv)
     CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
     run(img, "LTO-IR (kernel, helper) + PTX (poly)");
     CHECK(cuCtxDestroy(ctx));
-    for (int t = 0; t < THREADS; t++) free(jobs[t].image);
+    for (int t = 0; t < THREADS; t++)
+        free(jobs[t].image);
     free(pj.image);
     free(kernel.data);
     free(helper.data);
