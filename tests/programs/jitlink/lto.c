@@ -231,13 +231,8 @@ int main(int argc, char **argv) {
         g_fail = 1;
     }
 
-    CUdevice dev;
-    CUcontext ctx;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
+    make_context(); /* the primary context, kept to the end */
     run(img, "LTO-IR (kernel, helper) + PTX (poly)");
-    CHECK(cuCtxDestroy(ctx));
     for (int t = 0; t < THREADS; t++)
         free(jobs[t].image);
     free(pj.image);
