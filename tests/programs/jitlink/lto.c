@@ -4,9 +4,10 @@
  * linked by nvJitLink with -lto together with a PTX file (nvcc -rdc=true) defining the other device
  * function the kernel calls; the image is loaded with cuModuleLoadData and the kernel's results are
  * compared with the host. Lepton's nvJitLink lowers the LTO-IR to PTX with the toolkit's nvJitLink
- * and joins it with the PTX; the linked image must be PTX text. The same link also runs from four
- * threads at once, and -lto -ptx with the LTO-IR alone must give PTX that leaves the PTX file's
- * function .extern. Argument: the directory holding poly.ptx. */
+ * and joins it with the PTX; the linked image must be PTX text. The other direction too: the PTX
+ * kernel of jl_kernel.cu calling functions defined in LTO-IR (kept by @llvm.used). The same link also runs
+ * from four threads at once, and -lto -ptx with the LTO-IR alone must give PTX that leaves the PTX file's
+ * function .extern. Argument: the directory holding poly.ptx and kernel.ptx. */
 #include "jl_common.h" /* CHECK, read_file, jl_run */
 
 #include <cuda.h>
@@ -94,6 +95,32 @@ static const char k_helper_ir[] = NVVM_HEADER "define float @twice_if(i32 %i) {\
                                               "!nvvmir.version = !{!0}\n"
                                               "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
+/* poly() and scale_of() of jl_poly.cu, for the PTX kernel of jl_kernel.cu to call: kept through
+ * link-time optimisation by @llvm.used although no LTO-IR kernel calls them. */
+static const char k_kept_ir[] =
+    NVVM_HEADER "@llvm.used = appending global [2 x i8*] [i8* bitcast (float (float)* @_Z4polyf to i8*), "
+                "i8* bitcast (float (i32)* @_Z8scale_ofi to i8*)], section \"llvm.metadata\"\n"
+                "\n"
+                "define float @_Z4polyf(float %x) {\n"
+                "entry:\n"
+                "  %h = fmul float %x, 5.000000e-01\n"
+                "  %a = fadd float %h, 2.000000e+00\n"
+                "  %m = fmul float %a, %x\n"
+                "  %r = fsub float %m, 1.000000e+00\n"
+                "  ret float %r\n"
+                "}\n"
+                "\n"
+                "define float @_Z8scale_ofi(i32 %i) {\n"
+                "entry:\n"
+                "  %r = srem i32 %i, 3\n"
+                "  %z = icmp eq i32 %r, 0\n"
+                "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
+                "  ret float %s\n"
+                "}\n"
+                "\n"
+                "!nvvmir.version = !{!0}\n"
+                "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
+
 typedef struct blob {
     char *data;
     size_t size;
@@ -168,9 +195,34 @@ static void *link_one(void *arg) {
     return NULL;
 }
 
-static void run(const void *image, const char *what)
-{
-    if (jl_run(image, "lto_axpy_poly", what)) g_fail = 1;
+static void run(const void *image, const char *kernel, const char *what) {
+    if (jl_run(image, kernel, what)) g_fail = 1;
+}
+
+/* The other direction: the PTX kernel of jl_kernel.cu calling functions of LTO-IR. */
+static char *link_ptx_calling_lto(const blob *kernel_ptx, const blob *kept) {
+    const char *opts[] = {"-arch=sm_90", "-lto"};
+    nvJitLinkHandle h = NULL;
+    nvJitLinkResult r = nvJitLinkCreate(&h, 2, opts);
+    if (r == NVJITLINK_SUCCESS)
+        r = nvJitLinkAddData(h, NVJITLINK_INPUT_PTX, kernel_ptx->data, kernel_ptx->size, "kernel.ptx");
+    if (r == NVJITLINK_SUCCESS)
+        r = nvJitLinkAddData(h, NVJITLINK_INPUT_LTOIR, kept->data, kept->size, "kept.ltoir");
+    if (r == NVJITLINK_SUCCESS) r = nvJitLinkComplete(h);
+    size_t n = 0;
+    char *image = NULL;
+    if (r == NVJITLINK_SUCCESS) r = nvJitLinkGetLinkedCubinSize(h, &n);
+    if (r == NVJITLINK_SUCCESS && (image = malloc(n)) != NULL) r = nvJitLinkGetLinkedCubin(h, image);
+    if (r != NVJITLINK_SUCCESS) {
+        char *log = h ? nvj_log(h) : NULL;
+        fprintf(stderr, "PTX kernel + LTO-IR functions: nvJitLink result %d; error log:\n%s\n", (int)r,
+                log ? log : "");
+        free(log);
+        free(image);
+        image = NULL;
+    }
+    if (h) nvJitLinkDestroy(&h);
+    return image;
 }
 
 int main(int argc, char **argv) {
@@ -178,8 +230,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s <dir with poly.ptx>\n", argv[0]);
         return 2;
     }
-    char ppath[4096];
+    char ppath[4096], kpath[4096];
     snprintf(ppath, sizeof ppath, "%s/poly.ptx", argv[1]);
+    snprintf(kpath, sizeof kpath, "%s/kernel.ptx", argv[1]);
     blob polyptx;
     polyptx.data = read_file(ppath, &polyptx.size);
     blob kernel = gen_lto(k_kernel_ir, "kernel.ll"), helper = gen_lto(k_helper_ir, "helper.ll");
@@ -232,7 +285,17 @@ int main(int argc, char **argv) {
     }
 
     make_context(); /* the primary context, kept to the end */
-    run(img, "LTO-IR (kernel, helper) + PTX (poly)");
+    run(img, "lto_axpy_poly", "LTO-IR (kernel, helper) + PTX (poly)");
+    blob kernelptx, kept = gen_lto(k_kept_ir, "kept.ll");
+    kernelptx.data = read_file(kpath, &kernelptx.size);
+    char *img2 = link_ptx_calling_lto(&kernelptx, &kept);
+    if (img2)
+        run(img2, "axpy_poly", "PTX (kernel) + LTO-IR (poly, scale_of in @llvm.used)");
+    else
+        g_fail = 1;
+    free(img2);
+    free(kernelptx.data);
+    free(kept.data);
     for (int t = 0; t < THREADS; t++)
         free(jobs[t].image);
     free(pj.image);
