@@ -7,7 +7,8 @@
  * and joins it with the PTX; the linked image must be PTX text. The other direction too: the PTX
  * kernel of jl_kernel.cu calling functions defined in LTO-IR (kept by @llvm.used). The same link also runs
  * from four threads at once, and -lto -ptx with the LTO-IR alone must give PTX that leaves the PTX file's
- * function .extern. Argument: the directory holding poly.ptx and kernel.ptx. */
+ * function .extern; and a fatbin holding only LTO-IR (nvcc code=lto_80) links too.
+ * Argument: the directory holding poly.ptx, kernel.ptx and kernel_lto.fatbin. */
 #include "jl_common.h" /* CHECK, read_file, jl_run */
 
 #include <cuda.h>
@@ -199,15 +200,14 @@ static void run(const void *image, const char *kernel, const char *what) {
     if (jl_run(image, kernel, what)) g_fail = 1;
 }
 
-/* The other direction: the PTX kernel of jl_kernel.cu calling functions of LTO-IR. */
-static char *link_ptx_calling_lto(const blob *kernel_ptx, const blob *kept) {
+/* Two inputs linked with -lto: the image, or NULL after printing why. */
+static char *link_two(nvJitLinkInputType t1, const blob *b1, const char *n1, nvJitLinkInputType t2,
+                      const blob *b2, const char *n2) {
     const char *opts[] = {"-arch=sm_90", "-lto"};
     nvJitLinkHandle h = NULL;
     nvJitLinkResult r = nvJitLinkCreate(&h, 2, opts);
-    if (r == NVJITLINK_SUCCESS)
-        r = nvJitLinkAddData(h, NVJITLINK_INPUT_PTX, kernel_ptx->data, kernel_ptx->size, "kernel.ptx");
-    if (r == NVJITLINK_SUCCESS)
-        r = nvJitLinkAddData(h, NVJITLINK_INPUT_LTOIR, kept->data, kept->size, "kept.ltoir");
+    if (r == NVJITLINK_SUCCESS) r = nvJitLinkAddData(h, t1, b1->data, b1->size, n1);
+    if (r == NVJITLINK_SUCCESS) r = nvJitLinkAddData(h, t2, b2->data, b2->size, n2);
     if (r == NVJITLINK_SUCCESS) r = nvJitLinkComplete(h);
     size_t n = 0;
     char *image = NULL;
@@ -215,8 +215,7 @@ static char *link_ptx_calling_lto(const blob *kernel_ptx, const blob *kept) {
     if (r == NVJITLINK_SUCCESS && (image = malloc(n)) != NULL) r = nvJitLinkGetLinkedCubin(h, image);
     if (r != NVJITLINK_SUCCESS) {
         char *log = h ? nvj_log(h) : NULL;
-        fprintf(stderr, "PTX kernel + LTO-IR functions: nvJitLink result %d; error log:\n%s\n", (int)r,
-                log ? log : "");
+        fprintf(stderr, "%s + %s: nvJitLink result %d; error log:\n%s\n", n1, n2, (int)r, log ? log : "");
         free(log);
         free(image);
         image = NULL;
@@ -227,7 +226,7 @@ static char *link_ptx_calling_lto(const blob *kernel_ptx, const blob *kept) {
 
 int main(int argc, char **argv) {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s <dir with poly.ptx>\n", argv[0]);
+        fprintf(stderr, "usage: %s <dir with poly.ptx, kernel.ptx, kernel_lto.fatbin>\n", argv[0]);
         return 2;
     }
     char ppath[4096], kpath[4096];
@@ -288,12 +287,27 @@ int main(int argc, char **argv) {
     run(img, "lto_axpy_poly", "LTO-IR (kernel, helper) + PTX (poly)");
     blob kernelptx, kept = gen_lto(k_kept_ir, "kept.ll");
     kernelptx.data = read_file(kpath, &kernelptx.size);
-    char *img2 = link_ptx_calling_lto(&kernelptx, &kept);
+    /* the other direction: the PTX kernel of jl_kernel.cu calling functions of LTO-IR */
+    char *img2 =
+        link_two(NVJITLINK_INPUT_PTX, &kernelptx, "kernel.ptx", NVJITLINK_INPUT_LTOIR, &kept, "kept.ltoir");
     if (img2)
         run(img2, "axpy_poly", "PTX (kernel) + LTO-IR (poly, scale_of in @llvm.used)");
     else
         g_fail = 1;
     free(img2);
+    /* a fatbin holding only LTO-IR (nvcc code=lto_80): the toolkit's nvJitLink takes it whole */
+    blob ltofb;
+    char fpath[4096];
+    snprintf(fpath, sizeof fpath, "%s/kernel_lto.fatbin", argv[1]);
+    ltofb.data = read_file(fpath, &ltofb.size);
+    char *img3 = link_two(NVJITLINK_INPUT_FATBIN, &ltofb, "kernel_lto.fatbin", NVJITLINK_INPUT_PTX, &polyptx,
+                          "poly.ptx");
+    if (img3)
+        run(img3, "axpy_poly", "fatbin with LTO-IR (kernel) + PTX (poly)");
+    else
+        g_fail = 1;
+    free(img3);
+    free(ltofb.data);
     free(kernelptx.data);
     free(kept.data);
     for (int t = 0; t < THREADS; t++)
