@@ -5,13 +5,16 @@ then links each kernel through cuda.core's Linker, which uses nvJitLink when it 
 toolkit's nvJitLink makes SASS, which cudaemu cannot run (CUDA_ERROR_NO_BINARY_FOR_GPU), so
 scripts/test-python-cuda.sh puts Lepton's libnvJitLink.so.13 (<build>/cudaemu/jitlink, which links
 PTX) first on LD_LIBRARY_PATH; test_nvjitlink_is_leptons checks that cuda-pathfinder finds that one.
-numba turns LTO on by default wherever nvJitLink loads, and LTO-IR cannot run on the CPU: kernels
-are jitted with lto=False (test_numba_jit_lto_refused pins the refusal a default @cuda.jit meets).
-The PTX is also run through the driver directly (cuModuleLoadData + cuLaunchKernel with numba's
-kernel ABI), and numba's memory layer (to_device, copy_to_host) runs as is."""
-import ctypes
+numba turns LTO on by default wherever nvJitLink loads: libNVVM makes LTO-IR, which Lepton's
+nvJitLink lowers to PTX with the toolkit's own nvJitLink (-lto -ptx) and joins with any PTX inputs;
+so the kernels here use the plain @cuda.jit (test_numba_jit_default_is_lto pins that it is LTO),
+and one is jitted with lto=False (PTX straight from libNVVM). The PTX is also run through the driver
+directly (cuModuleLoadData + cuLaunchKernel with numba's kernel ABI), and numba's memory layer
+(to_device, copy_to_host) runs as is."""
 import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -125,9 +128,10 @@ def test_nvjitlink_is_leptons():
     assert os.path.realpath(got) == want, f"cuda-pathfinder loads {got}; put {os.path.dirname(want)} first on LD_LIBRARY_PATH"
 
 
-def test_numba_jit_axpy(rng):
-    kernel = cuda.jit("void(float32[::1], float32, float32[::1], float32[::1])", lto=False)(axpy)
-    n = 1000
+AXPY_SIG = "void(float32[::1], float32, float32[::1], float32[::1])"
+
+
+def _run_axpy(kernel, rng, n=1000):
     x = rng.random(n, dtype=np.float32)
     y = rng.random(n, dtype=np.float32)
     dout = cuda.device_array(n, dtype=np.float32)
@@ -135,16 +139,60 @@ def test_numba_jit_axpy(rng):
     np.testing.assert_allclose(dout.copy_to_host(), 2 * x + y, rtol=1e-6)
 
 
+def test_numba_jit_axpy(rng):
+    _run_axpy(cuda.jit(AXPY_SIG)(axpy), rng)
+
+
+def test_numba_jit_axpy_lazy(rng):
+    """The plain decorator without a signature: compiled (with LTO) at the first launch."""
+    _run_axpy(cuda.jit(axpy), rng, n=777)
+
+
+def test_numba_jit_axpy_without_lto(rng):
+    kernel = cuda.jit(AXPY_SIG, lto=False)(axpy)
+    assert not kernel.overloads[kernel.signatures[0]]._codelibrary._lto
+    _run_axpy(kernel, rng)
+
+
 def test_numba_jit_shared_atomic_reduction(rng):
-    kernel = cuda.jit("void(int64[::1], int64[::1])", lto=False)(block_sum)
+    kernel = cuda.jit("void(int64[::1], int64[::1])")(block_sum)
     data = rng.integers(-1000, 1000, 5000, dtype=np.int64)
     total = cuda.to_device(np.zeros(1, dtype=np.int64))
     kernel[(data.size + 255) // 256, 256](cuda.to_device(data), total)
     assert int(total.copy_to_host()[0]) == int(data.sum())
 
 
-def test_numba_jit_lto_refused(capfd):
-    """numba's default where nvJitLink loads is LTO: its LTO-IR is refused with a log naming lto=False."""
-    with pytest.raises(Exception, match=r"UNRECOGNIZED_INPUT[\s\S]*is LTO-IR[\s\S]*lto=False"):
-        cuda.jit("void(float32[::1], float32, float32[::1], float32[::1])")(axpy)  # a signature: compiled now
-    assert "@cuda.jit(lto=False)" in capfd.readouterr().err  # the CUDAEMU_LOG line
+def test_numba_jit_default_is_lto(rng):
+    """numba's default where nvJitLink loads is LTO: the kernel is LTO-IR, lowered to PTX by the
+    toolkit's nvJitLink behind Lepton's; inspect_lto_ptx (nvJitLink -ptx) gives that PTX."""
+    kernel = cuda.jit(AXPY_SIG)(axpy)
+    sig = kernel.signatures[0]
+    assert kernel.overloads[sig]._codelibrary._lto
+    ptx = kernel.inspect_lto_ptx(sig)
+    assert re.search(r"\.visible \.entry \S*axpy", ptx), ptx[:2000]
+    _run_axpy(kernel, rng, n=4096)
+
+
+def test_numba_jit_lto_kernel_calls_ptx_function(rng, tmp_path):
+    """An LTO-IR kernel calling a device function from a PTX file (link=[...]): the toolkit's
+    nvJitLink lowers the kernel with the call left .extern, Lepton's joins it with the PTX."""
+    nvcc = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc")
+    if not shutil.which(nvcc):
+        pytest.fail(f"no nvcc at {nvcc}: set CUDA_HOME")
+    src = tmp_path / "cube.cu"
+    src.write_text('extern "C" __device__ int cube_plus(float *ret, float x) { *ret = x * x * x + 1.0f; return 0; }\n')
+    ptx = tmp_path / "cube.ptx"
+    subprocess.run([nvcc, "-ptx", "-rdc=true", "-arch=sm_80", "-o", str(ptx), str(src)], check=True, timeout=120)
+    cube_plus = cuda.declare_device("cube_plus", float32(float32))
+
+    def cube(out, x):
+        i = cuda.grid(1)
+        if i < out.size:
+            out[i] = cube_plus(x[i]) * 2
+
+    kernel = cuda.jit("void(float32[::1], float32[::1])", link=[str(ptx)])(cube)
+    assert kernel.overloads[kernel.signatures[0]]._codelibrary._lto
+    x = rng.random(999, dtype=np.float32)
+    dout = cuda.device_array(x.size, dtype=np.float32)
+    kernel[(x.size + 127) // 128, 128](dout, cuda.to_device(x))
+    np.testing.assert_allclose(dout.copy_to_host(), (x * x * x + 1) * 2, rtol=1e-6)

@@ -1,12 +1,14 @@
 /* nvjitlink.c — Lepton's libnvJitLink.so.13 for cudaemu: the nvJitLink API (nvJitLink.h, CUDA 13)
  * linking PTX, and fatbins holding PTX, into one PTX module (ptx_join.c, the code behind cuLink*).
  * The "linked cubin" is that PTX text, which cudaemu (and a real driver) loads with cuModuleLoadData.
- * LTO-IR, cubins and host objects are refused (the CPU driver runs PTX only); -lto is accepted, as
- * the real library accepts it with PTX inputs. Needs no CUDA context. */
+ * LTO-IR (and fatbins holding only LTO-IR), under -lto, is lowered to PTX at nvJitLinkComplete by
+ * the CUDA toolkit's own nvJitLink (lto.c) and joined with the PTX inputs. Cubins and host objects
+ * are refused (the CPU driver runs PTX only). Needs no CUDA context. */
 #define NVJITLINK_NO_INLINE
 #include <nvJitLink.h>
 
 #include "fatbin.h"
+#include "lto.h"
 #include "ptx_join.h"
 
 #include <pthread.h>
@@ -45,8 +47,15 @@ struct nvJitLink {
     char *image; /* the joined PTX once nvJitLinkComplete succeeded */
     size_t imagelen;
     int arch;    /* -arch=sm_NN / compute_NN */
-    int verbose, timing;
+    int verbose, timing, lto, ptx; /* -verbose, -time, -lto, -ptx given */
     text_log err, info;
+    /* LTO-IR inputs, lowered to PTX by the toolkit's nvJitLink at nvJitLinkComplete, under the
+     * options given here that shape the code it makes (-arch, -O, -ftz, ...) plus -lto -ptx */
+    lto_input *ltoin;
+    int nlto, caplto;
+    int lto_lowered; /* the PTX of LTO-IR inputs is in join */
+    char **lto_opts; /* owned copies */
+    uint32_t nlto_opts;
 };
 
 /* ---- live handles: a handle never created (or destroyed) is answered, not dereferenced ---- */
@@ -172,17 +181,40 @@ static int parse_arch(const char *v, int *virt)
     return (int)n;
 }
 
-/* -lto is accepted as the real library accepts it with PTX inputs (there is nothing to optimise
- * across them here); it is LTO-IR inputs that are refused, at nvJitLinkAddData. */
-static const char *const k_flags[] = {"-lto", "-g", "-lineinfo", "-optimize-unused-variables", "-no-cache"};
-/* Options taking a value; the value is not interpreted (they tune SASS generation). */
-static const char *const k_valued[] = {"-maxrregcount", "-ftz", "-prec-div", "-prec-sqrt", "-fma", "-kernels-used",
-                                       "-variables-used", "-Xptxas", "-Xnvvm", "-split-compile",
-                                       "-split-compile-extended", "-jump-table-density"};
+/* Flags and valued options (the value is not interpreted here: they tune code generation). Those
+ * marked 1 shape the PTX the toolkit's nvJitLink makes from LTO-IR and are handed on to it. */
+static const struct {
+    const char *name;
+    int valued, to_lto;
+} k_opts[] = {
+    {"-lto", 0, 0},           {"-g", 0, 1},
+    {"-lineinfo", 0, 1},      {"-optimize-unused-variables", 0, 1},
+    {"-no-cache", 0, 0},      {"-maxrregcount", 1, 0},
+    {"-ftz", 1, 1},           {"-prec-div", 1, 1},
+    {"-prec-sqrt", 1, 1},     {"-fma", 1, 1},
+    {"-kernels-used", 1, 1},  {"-variables-used", 1, 1},
+    {"-Xptxas", 1, 0},        {"-Xnvvm", 1, 1},
+    {"-split-compile", 1, 0}, {"-split-compile-extended", 1, 0},
+    {"-jump-table-density", 1, 1},
+};
+
+/* Keeps a copy of option o for the LTO-IR link. 0, or -1 when out of memory. */
+static int lto_opt_add(struct nvJitLink *h, const char *o)
+{
+    char **n = realloc(h->lto_opts, (h->nlto_opts + 1) * sizeof *n);
+    if (!n) return -1;
+    h->lto_opts = n;
+    if (!(n[h->nlto_opts] = strdup(o))) return -1;
+    h->nlto_opts++;
+    return 0;
+}
 
 static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char *const *opts)
 {
     int have_arch = 0, virt = 0, ptx = 0;
+    /* the LTO-IR link: -lto -ptx first, then -arch and the code-shaping options in the caller's order */
+    if (lto_opt_add(h, "-lto") != 0 || lto_opt_add(h, "-ptx") != 0)
+        return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkCreate", "out of host memory");
     for (uint32_t i = 0; i < n; i++) {
         const char *o = opts[i], *v = NULL;
         if (!o) return fail(h, NVJITLINK_ERROR_NULL_INPUT, "nvJitLinkCreate", "option %u is NULL", i);
@@ -193,12 +225,14 @@ static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char
                             "missing option value (%s): give -arch=sm_NN (cudaemu's device is sm_%d)", o,
                             FATBIN_DEVICE_SM);
             have_arch = 1;
+            if (lto_opt_add(h, o) != 0) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkCreate", "out of host memory");
             continue;
         }
         if (o[0] == '-' && o[1] == 'O' && o[2] && !o[3]) {
             if (o[2] != '0' && o[2] != '3')
                 return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "nvJitLinkCreate",
                             "unsupported value of -O: %s. Only 0 and 3 are supported.", o + 2);
+            if (lto_opt_add(h, o) != 0) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkCreate", "out of host memory");
             continue;
         }
         if (opt_is(o, "-time", &v)) {
@@ -210,13 +244,16 @@ static nvJitLinkResult parse_options(struct nvJitLink *h, uint32_t n, const char
             continue;
         }
         if (opt_is(o, "-ptx", &v)) {
-            ptx = 1;
+            ptx = h->ptx = 1;
             continue;
         }
-        for (size_t k = 0; !known && k < sizeof k_flags / sizeof *k_flags; k++) known = opt_is(o, k_flags[k], &v);
-        for (size_t k = 0; !known && k < sizeof k_valued / sizeof *k_valued; k++)
-            known = opt_is(o, k_valued[k], &v) && v != NULL;
+        size_t k = 0;
+        for (; !known && k < sizeof k_opts / sizeof *k_opts; k++)
+            known = opt_is(o, k_opts[k].name, &v) && (k_opts[k].valued ? v != NULL : v == NULL);
         if (!known) return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "nvJitLinkCreate", "unrecognized option: %s", o);
+        if (strcmp(o, "-lto") == 0) h->lto = 1;
+        if (k_opts[k - 1].to_lto && lto_opt_add(h, o) != 0)
+            return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkCreate", "out of host memory");
     }
     if (!have_arch)
         return fail(h, NVJITLINK_ERROR_MISSING_ARCH, "nvJitLinkCreate",
@@ -231,6 +268,17 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void lto_inputs_free(struct nvJitLink *h)
+{
+    for (int i = 0; i < h->nlto; i++) {
+        free(h->ltoin[i].data);
+        free(h->ltoin[i].name);
+    }
+    free(h->ltoin);
+    h->ltoin = NULL;
+    h->nlto = h->caplto = 0;
 }
 
 /* ---- the API ---- */
@@ -254,6 +302,9 @@ API nvJitLinkResult __nvJitLinkDestroy_13_0(nvJitLinkHandle *handle)
     struct nvJitLink *h = *handle;
     if (!live_check(h, 1)) return fail(NULL, NVJITLINK_ERROR_INVALID_INPUT, "nvJitLinkDestroy", "not a live nvJitLink handle");
     ptx_join_release(&h->join);
+    lto_inputs_free(h);
+    for (uint32_t i = 0; i < h->nlto_opts; i++) free(h->lto_opts[i]);
+    free(h->lto_opts);
     free(h->image);
     free(h->err.buf);
     free(h->info.buf);
@@ -306,9 +357,37 @@ static nvJitLinkInputType detect(const void *data, size_t size)
 }
 
 static const char k_ptx_only[] =
-    "cudaemu's nvJitLink (Lepton) links PTX only, because the CPU driver runs PTX: "
-    "compile device code to PTX (nvcc -ptx -rdc=true, NVRTC without -dlto, numba-cuda: @cuda.jit(lto=False)) "
-    "or to a fatbin holding PTX (nvcc -fatbin -gencode arch=compute_NN,code=compute_NN)";
+    "cudaemu's nvJitLink (Lepton) links PTX and LTO-IR only, because the CPU driver runs PTX: "
+    "compile device code to PTX (nvcc -ptx -rdc=true, NVRTC, numba-cuda: @cuda.jit), to LTO-IR (nvcc -dlto, "
+    "NVRTC -dlto) or to a fatbin holding PTX (nvcc -fatbin -gencode arch=compute_NN,code=compute_NN)";
+
+/* Keeps a copy of an LTO-IR input (type LTOIR, or a fatbin holding LTO-IR) for nvJitLinkComplete,
+ * once it is sure that the toolkit's nvJitLink is there to lower it. */
+static nvJitLinkResult lto_keep(struct nvJitLink *h, nvJitLinkInputType type, const void *data, size_t size, const char *nm)
+{
+    if (!h->lto)
+        return fail(h, NVJITLINK_ERROR_LTO_NOT_ENABLED, "nvJitLinkAddData",
+                    "input '%s': LTO-IR input cannot be used without LTO enabled (-lto)", nm);
+    char why[1000];
+    if (lto_load(why, sizeof why) != 0)
+        return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "nvJitLinkAddData", "input '%s' is LTO-IR: %s", nm, why);
+    if (h->nlto == h->caplto) {
+        int nc = h->caplto ? h->caplto * 2 : 4;
+        lto_input *n = realloc(h->ltoin, (size_t)nc * sizeof *n);
+        if (!n) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkAddData", "out of host memory");
+        h->ltoin = n;
+        h->caplto = nc;
+    }
+    lto_input in = {type, malloc(size ? size : 1), size, strdup(nm)};
+    if (!in.data || !in.name) {
+        free(in.data);
+        free(in.name);
+        return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkAddData", "out of host memory");
+    }
+    memcpy(in.data, data, size);
+    h->ltoin[h->nlto++] = in;
+    return NVJITLINK_SUCCESS;
+}
 
 API nvJitLinkResult __nvJitLinkAddData_13_0(nvJitLinkHandle handle, nvJitLinkInputType inputType, const void *data,
                                             size_t size, const char *name)
@@ -337,14 +416,21 @@ API nvJitLinkResult __nvJitLinkAddData_13_0(nvJitLinkHandle handle, nvJitLinkInp
     } else if (kind == NVJITLINK_INPUT_FATBIN) {
         char why[1024];
         CUresult r = ptx_join_add_image(&h->join, data, size, name, why, sizeof why);
-        if (r == CUDA_ERROR_NO_BINARY_FOR_GPU)
+        const void *fb;
+        size_t fbsize;
+        if (r == CUDA_ERROR_NO_BINARY_FOR_GPU && (fbsize = lto_fatbin_ltoir(data, size, &fb)) != 0) {
+            nvJitLinkResult lr = lto_keep(h, NVJITLINK_INPUT_FATBIN, fb, fbsize, nm);
+            if (lr != NVJITLINK_SUCCESS) return lr;
+        } else if (r == CUDA_ERROR_NO_BINARY_FOR_GPU)
             return fail(h, NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "nvJitLinkAddData", "fatbin '%s': %s; %s", nm, why, k_ptx_only);
-        if (r != CUDA_SUCCESS)
+        else if (r != CUDA_SUCCESS)
             return fail(h, r == CUDA_ERROR_OUT_OF_MEMORY ? NVJITLINK_ERROR_INTERNAL : NVJITLINK_ERROR_INVALID_INPUT,
                         "nvJitLinkAddData", "fatbin '%s': %s", nm, why);
+    } else if (kind == NVJITLINK_INPUT_LTOIR) {
+        nvJitLinkResult lr = lto_keep(h, NVJITLINK_INPUT_LTOIR, data, size, nm);
+        if (lr != NVJITLINK_SUCCESS) return lr;
     } else {
-        const char *what = kind == NVJITLINK_INPUT_LTOIR   ? "LTO-IR (NVVM bitcode)"
-                           : kind == NVJITLINK_INPUT_CUBIN  ? "a cubin (SASS machine code)"
+        const char *what = kind == NVJITLINK_INPUT_CUBIN  ? "a cubin (SASS machine code)"
                            : kind == NVJITLINK_INPUT_OBJECT ? "a host object"
                            : kind == NVJITLINK_INPUT_LIBRARY ? "a host library"
                                                              : "an index file";
@@ -391,22 +477,85 @@ API nvJitLinkResult __nvJitLinkAddFile_13_0(nvJitLinkHandle handle, nvJitLinkInp
     return r;
 }
 
+/* Appends each line of a log of the toolkit's nvJitLink to ours. */
+static void log_lines(text_log *l, const char *text)
+{
+    char line[1400];
+    for (const char *p = text; p && *p;) {
+        size_t n = strcspn(p, "\n");
+        if (n) {
+            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
+            log_append(l, line);
+        }
+        p += n + (p[n] != 0);
+    }
+}
+
+/* Lowers the LTO-IR inputs to one PTX input of the join (the LTO-IR of all of them optimised
+ * together, as the toolkit's nvJitLink makes it with -lto -ptx); they are then let go. */
+static nvJitLinkResult lto_lower(struct nvJitLink *h)
+{
+    char *ptx, *elog, *ilog;
+    size_t len;
+    double t0 = now_ms();
+    nvJitLinkResult r = lto_to_ptx((const char *const *)h->lto_opts, h->nlto_opts, h->ltoin, h->nlto, &ptx, &len, &elog, &ilog);
+    if (r != NVJITLINK_SUCCESS) {
+        log_lines(&h->err, elog);
+        log_lines(&h->info, ilog);
+        free(elog);
+        free(ilog);
+        return fail(h, r, "nvJitLinkComplete",
+                    "the CUDA toolkit's nvJitLink could not lower the %d LTO-IR input(s) to PTX (nvJitLinkResult %d; "
+                    "its log is above)", h->nlto, (int)r);
+    }
+    if (h->verbose) log_lines(&h->info, ilog);
+    free(elog);
+    free(ilog);
+    if (h->verbose)
+        info(h, "cudaemu: lowered %d LTO-IR input(s) to %zu bytes of PTX with the CUDA toolkit's nvJitLink", h->nlto, len);
+    if (h->ptx && h->join.ninputs == 0) {
+        /* -ptx with LTO-IR inputs only: the toolkit's PTX as it made it (what its -ptx gives; calls
+         * to functions defined elsewhere stay .extern, for a later link) */
+        h->image = ptx;
+        h->imagelen = len + 1;
+    } else {
+        char name[64];
+        snprintf(name, sizeof name, "PTX of %d LTO-IR input(s)", h->nlto);
+        int rc = ptx_join_add(&h->join, ptx, len, name);
+        free(ptx);
+        if (rc != 0) return fail(h, NVJITLINK_ERROR_INTERNAL, "nvJitLinkComplete", "out of host memory");
+    }
+    if (h->timing) info(h, "cudaemu: LTO-IR to PTX time %.3f ms", now_ms() - t0);
+    lto_inputs_free(h);
+    h->lto_lowered = 1;
+    return NVJITLINK_SUCCESS;
+}
+
 API nvJitLinkResult __nvJitLinkComplete_13_0(nvJitLinkHandle handle)
 {
     CHECK_HANDLE(handle, "nvJitLinkComplete");
     struct nvJitLink *h = handle;
     if (h->image) return NVJITLINK_SUCCESS;
+    double t0 = now_ms();
+    if (h->nlto) {
+        nvJitLinkResult lr = lto_lower(h);
+        if (lr != NVJITLINK_SUCCESS || h->image) return lr;
+    }
     if (h->join.ninputs == 0) return fail(h, NVJITLINK_ERROR_INVALID_INPUT, "nvJitLinkComplete", "nothing was added to link");
     if (h->join.sm > h->arch)
         return fail(h, NVJITLINK_ERROR_ARCH_MISMATCH, "nvJitLinkComplete",
                     "PTX input targets sm_%d, newer than -arch=sm_%d; link with -arch=sm_%d or higher", h->join.sm,
                     h->arch, h->join.sm);
-    double t0 = now_ms();
     char msg[1100];
     CUresult r = ptx_join_finish(&h->join, &h->image, &h->imagelen, msg, sizeof msg, NULL);
     if (r != CUDA_SUCCESS)
         return fail(h, r == CUDA_ERROR_OUT_OF_MEMORY ? NVJITLINK_ERROR_INTERNAL : NVJITLINK_ERROR_PTX_COMPILE,
-                    "nvJitLinkComplete", "%s", msg);
+                    "nvJitLinkComplete", "%s%s", msg,
+                    h->lto_lowered && r == CUDA_ERROR_INVALID_PTX
+                        ? " (if it is defined in an LTO-IR input: link-time optimisation keeps only what the LTO-IR "
+                          "inputs' kernels use, so a function there that only PTX inputs call is removed; list it in "
+                          "@llvm.used or compile that code to PTX as well)"
+                        : "");
     if (h->verbose) info(h, "%s", msg);
     if (h->timing) info(h, "cudaemu: link time %.3f ms", now_ms() - t0);
     return NVJITLINK_SUCCESS;

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0
- * errors.c — what Lepton's nvJitLink refuses, and how: LTO-IR and cubin inputs (the CPU driver runs
- * PTX only: NVJITLINK_ERROR_UNRECOGNIZED_INPUT and a log saying how to compile for it; also under
- * -lto, which is accepted as the real library accepts it with PTX inputs), unknown options and -O
- * values, a missing -arch, a declared type the bytes do not match, an unresolved -rdc extern
- * function at nvJitLinkComplete, NULL, foreign and destroyed handles; the error log's size (text
- * plus NUL, 0 when empty) and its accumulation; nothing of a refused input reaches the link.
- * No CUDA driver call is made. Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin. */
+ * errors.c — what Lepton's nvJitLink refuses, and how: cubin inputs (the CPU driver runs PTX only:
+ * NVJITLINK_ERROR_UNRECOGNIZED_INPUT and a log saying how to compile for it), LTO-IR without -lto
+ * (NVJITLINK_ERROR_LTO_NOT_ENABLED, as the toolkit's library answers), LTO-IR the toolkit's library
+ * cannot lower (its error log copied into ours), a function that link-time optimisation removed
+ * although a PTX input calls it, unknown options and -O values, a missing -arch, a declared type
+ * the bytes do not match, an unresolved -rdc extern function at nvJitLinkComplete, NULL, foreign
+ * and destroyed handles; the error log's size (text plus NUL, 0 when empty) and its accumulation;
+ * nothing of a refused input reaches the link. No CUDA driver call is made.
+ * Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin; with a second argument
+ * "no-toolkit" (run with CUDA_HOME naming a directory without nvJitLink) it checks only that LTO-IR
+ * is then refused with a log saying where the toolkit's nvJitLink was looked for. */
 #include <nvJitLink.h>
 
 #include <stdio.h>
@@ -63,8 +67,33 @@ static void destroy(nvJitLinkHandle *h)
     EXPECT(r == NVJITLINK_SUCCESS && *h == NULL, "nvJitLinkDestroy = %d", (int)r);
 }
 
+/* CUDA_HOME names no toolkit: LTO-IR cannot be lowered, and the refusal says where it looked. */
+static int no_toolkit(const char *lpath, const char *kpath)
+{
+    const char *home = getenv("CUDA_HOME");
+    nvJitLinkHandle h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    nvJitLinkResult r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
+    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR without the toolkit's nvJitLink = %d", (int)r);
+    expect_log(h, "no toolkit", "LTO-IR needs the CUDA toolkit's nvJitLink to lower it to PTX; none found under CUDA_HOME=");
+    if (home) expect_log(h, "no toolkit", home);
+    /* nothing of it was kept: the PTX alone links (and its extern poly() stays unresolved) */
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "kernel PTX = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "unresolved extern = %d", (int)r);
+    destroy(&h);
+    puts(g_fail ? "FAILED" : "PASSED");
+    return g_fail;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[2], "no-toolkit") == 0) {
+        char kp[4096], lp[4096];
+        snprintf(kp, sizeof kp, "%s/kernel.ptx", argv[1]);
+        snprintf(lp, sizeof lp, "%s/poly.ltoir", argv[1]);
+        return no_toolkit(lp, kp);
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: %s <dir with kernel.ptx, poly.ltoir, poly.cubin>\n", argv[0]);
         return 2;
@@ -93,18 +122,17 @@ int main(int argc, char **argv)
     EXPECT(nvJitLinkGetInfoLogSize(h, &n) == NVJITLINK_SUCCESS && n == 0, "empty info log has size %zu", n);
     destroy(&h);
 
-    /* inputs (with -lto: a PTX-only link is fine, LTO-IR is what cannot be linked) */
-    h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    /* inputs (without -lto, LTO-IR is refused as the toolkit's library refuses it) */
+    h = create("-arch=sm_90", NULL, NVJITLINK_SUCCESS, NULL);
     nvJitLinkResult r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
-    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR input = %d", (int)r);
-    expect_log(h, "LTO-IR", "is LTO-IR (NVVM bitcode); cudaemu's nvJitLink (Lepton) links PTX only");
-    expect_log(h, "LTO-IR", "nvcc -ptx -rdc=true");
-    expect_log(h, "LTO-IR", "@cuda.jit(lto=False)");
+    EXPECT(r == NVJITLINK_ERROR_LTO_NOT_ENABLED, "LTO-IR input without -lto = %d", (int)r);
+    expect_log(h, "LTO-IR", "LTO-IR input cannot be used without LTO enabled (-lto)");
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_ANY, lpath);
-    EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR as ANY = %d", (int)r);
+    EXPECT(r == NVJITLINK_ERROR_LTO_NOT_ENABLED, "LTO-IR as ANY without -lto = %d", (int)r);
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_CUBIN, cpath);
     EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "cubin input = %d", (int)r);
     expect_log(h, "cubin", "is a cubin (SASS machine code)");
+    expect_log(h, "cubin", "nvcc -ptx -rdc=true");
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, kpath);
     EXPECT(r == NVJITLINK_ERROR_INCORRECT_INPUT_TYPE, "PTX declared LTO-IR = %d", (int)r);
     expect_log(h, "PTX as LTO-IR", "does not match type NVJITLINK_INPUT_LTOIR");
@@ -117,7 +145,7 @@ int main(int argc, char **argv)
     EXPECT(r == NVJITLINK_ERROR_INVALID_INPUT, "missing file = %d", (int)r);
     expect_log(h, "missing file", "no such file: /nonexistent/jitlink.ptx");
     /* the log accumulates one line per refusal: the first is still there */
-    expect_log(h, "accumulated", "is LTO-IR");
+    expect_log(h, "accumulated", "without LTO enabled");
     size_t cs = 0;
     r = nvJitLinkGetLinkedCubinSize(h, &cs);
     EXPECT(r == NVJITLINK_ERROR_INTERNAL, "cubin size before nvJitLinkComplete = %d", (int)r);
@@ -127,6 +155,27 @@ int main(int argc, char **argv)
     r = nvJitLinkComplete(h);
     EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "unresolved extern = %d", (int)r);
     expect_log(h, "unresolved", "poly");
+    destroy(&h);
+
+    /* with -lto, LTO-IR is lowered by the toolkit's nvJitLink: poly.ltoir holds no kernel, so
+     * link-time optimisation drops poly() although kernel.ptx calls it, and the log says so */
+    h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_ANY, lpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "LTO-IR under -lto = %d", (int)r);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "kernel PTX = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "function only PTX calls, removed by LTO = %d", (int)r);
+    expect_log(h, "removed by LTO", "a function there that only PTX inputs call is removed");
+    destroy(&h);
+    /* LTO-IR for sm_80 cannot be lowered for sm_75: the toolkit's refusal and log come through */
+    h = create("-arch=sm_75", "-lto", NVJITLINK_SUCCESS, NULL);
+    r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
+    EXPECT(r == NVJITLINK_SUCCESS, "LTO-IR under -lto = %d", (int)r);
+    r = nvJitLinkComplete(h);
+    EXPECT(r == NVJITLINK_ERROR_ARCH_MISMATCH, "LTO-IR for sm_80 linked for sm_75 = %d", (int)r);
+    expect_log(h, "arch mismatch", "LTOIR arch newer than target arch");
+    expect_log(h, "arch mismatch", "the CUDA toolkit's nvJitLink could not lower the 1 LTO-IR input(s) to PTX");
     destroy(&h);
 
     /* handles */

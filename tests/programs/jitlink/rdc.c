@@ -5,18 +5,15 @@
  * CUDA call; then loads each linked image with cuModuleLoadData, launches axpy_poly and compares with
  * the host. Where the image is PTX text (Lepton's nvJitLink), it must be the image cuLink* makes from
  * the same inputs. Argument: the directory holding kernel.ptx, poly.ptx, poly.fatbin. */
-#include "../images/images_common.h" /* CHECK, read_file */
+#include "jl_common.h" /* CHECK, read_file, jl_run */
 
 #include <cuda.h>
 #include <nvJitLink.h>
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define N 1000
-#define A 1.5f
 
 static int g_fail;
 
@@ -96,41 +93,9 @@ static void *link_data(const char *kernel, size_t klen, const char *fatbin, size
     return cubin;
 }
 
-static float poly(float x) { return (0.5f * x + 2.0f) * x - 1.0f; }
-
 static void run(const void *image, const char *what)
 {
-    CUmodule mod;
-    CUfunction fn;
-    CHECK(cuModuleLoadData(&mod, image));
-    CHECK(cuModuleGetFunction(&fn, mod, "axpy_poly"));
-    float hx[N], hy[N], out[N];
-    for (int i = 0; i < N; i++) {
-        hx[i] = (float)(i % 37) * 0.25f - 3.0f;
-        hy[i] = (float)(i % 11) - 5.0f;
-    }
-    CUdeviceptr dx, dy;
-    CHECK(cuMemAlloc(&dx, sizeof hx));
-    CHECK(cuMemAlloc(&dy, sizeof hy));
-    CHECK(cuMemcpyHtoD(dx, hx, sizeof hx));
-    CHECK(cuMemcpyHtoD(dy, hy, sizeof hy));
-    float a = A;
-    int n = N;
-    void *args[] = {&dx, &dy, &a, &n};
-    CHECK(cuLaunchKernel(fn, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
-    CHECK(cuMemcpyDtoH(out, dy, sizeof out));
-    int bad = 0;
-    for (int i = 0; i < N; i++) {
-        float want = A * poly(hx[i]) * (i % 3 == 0 ? 2.0f : 1.0f) + hy[i];
-        if (fabsf(out[i] - want) > 1e-4f * fmaxf(1.0f, fabsf(want))) {
-            if (bad++ < 5) fprintf(stderr, "%s: y[%d] = %g, host %g\n", what, i, (double)out[i], (double)want);
-        }
-    }
-    if (bad) g_fail = 1;
-    printf("%s: %d/%d elements match the host\n", what, N - bad, N);
-    CHECK(cuMemFree(dx));
-    CHECK(cuMemFree(dy));
-    CHECK(cuModuleUnload(mod));
+    if (jl_run(image, "axpy_poly", what)) g_fail = 1;
 }
 
 int main(int argc, char **argv)
