@@ -361,6 +361,7 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m,
     c->active = m;
     c->waiting = 0;
     c->retmask = 0;
+    c->held = 0;
     c->next_min = INT_MAX;
     c->callsite = (int)in->imm;
     c->reg_off = reg_off;
@@ -423,11 +424,14 @@ static int fork_split(warp *w, int depth)
     if (!copy) return -1;
     for (int k = 0; k <= depth; k++) {
         frame *o = &w->frames[k];
-        uint32_t run = o->waiting & ~w->blocked;
+        /* lanes held at a warp-sync op wait for lanes that now wait at a barrier: released */
+        uint32_t run = (o->waiting & ~w->blocked) | o->held;
         copy[k] = *o;
         copy[k].waiting = run;
         copy[k].active = 0;
         copy[k].retmask = 0;
+        copy[k].held = 0;
+        o->held = 0;
         o->waiting &= ~run;
         recompute_next(o, w->blocked);
         recompute_next(&copy[k], w->blocked);
@@ -446,9 +450,17 @@ static int fork_split(warp *w, int depth)
 static int frame_empty(exec *x, warp *w)
 {
     frame *f = &w->frames[w->nframes - 1];
+    if (f->held) {
+        /* lanes held at a .sync warp op and nothing else of the frame can run: the lanes they wait
+         * for exited, returned or wait at a barrier (undefined in CUDA); they go on without them */
+        f->waiting |= f->held;
+        f->held = 0;
+        recompute_next(f, w->blocked);
+        return W_RUN;
+    }
     if (f->waiting & w->blocked) {
         for (int k = w->nframes - 2; k >= 0; k--) {
-            if (w->frames[k].waiting & ~w->blocked) {
+            if (w->frames[k].waiting & ~w->blocked || w->frames[k].held) {
                 if (fork_split(w, k)) return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", 0);
                 return W_RUN;
             }
@@ -488,6 +500,34 @@ static int frame_empty(exec *x, warp *w)
         if (!reschedule(c, w->blocked)) return frame_empty(x, w);
     }
     return W_RUN;
+}
+
+/* A .sync warp op (shfl, vote, match, redux, bar.warp.sync) reached by `*active` lanes (m of them
+ * execute it) while the warp is diverged. CUDA makes it wait until every non-exited lane of its
+ * membermask has arrived, then runs it for all of them at once. Lanes of the mask still parked
+ * runnable in this frame have yet to arrive: the group is held here (returns 1) and the scheduler
+ * runs the others. Otherwise lanes held at this same instruction join the group (*active grows)
+ * and it executes now. Lanes of the mask that cannot arrive (exited, returned, at a bar.sync, in
+ * another frame) are left out: undefined in CUDA, here they simply do not take part. */
+static int sync_arrive(warp *w, frame *f, const uint64_t *mask, int pc, uint32_t *active, uint32_t m)
+{
+    uint32_t mem = 0;
+    for (uint32_t mm = m; mm; mm &= mm - 1) mem |= (uint32_t)mask[__builtin_ctz(mm)];
+    uint32_t here = 0;
+    for (uint32_t mm = f->held & mem; mm; mm &= mm - 1) {
+        int l = __builtin_ctz(mm);
+        if (f->lane_pc[l] == pc) here |= 1u << l;
+    }
+    if (mem & ~(*active | here) & f->waiting & ~w->blocked) {
+        for (uint32_t mm = *active; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+        f->held |= *active;
+        return 1;
+    }
+    if (here) {
+        f->held &= ~here;
+        *active |= here;
+    }
+    return 0;
 }
 
 int run_warp(exec *x, warp *w)
@@ -530,6 +570,21 @@ top:;
         }                                                       \
         goto top;                                               \
     } while (0)
+
+/* at a .sync warp op, MASK its membermask register: a diverged warp waits for the mask's lanes */
+#define WARP_SYNC_POINT(MASK)                                                  \
+    if (__builtin_expect(active != 0xffffffffu, 0) && m) {                     \
+        uint32_t before_ = active;                                             \
+        if (sync_arrive(w, f, (MASK), pc, &active, m)) {                       \
+            ninstr -= (uint64_t)lane_count(active); /* counted when it runs */ \
+            DIVERGE_TO_RESCHEDULE();                                           \
+        }                                                                      \
+        if (active != before_) {                                               \
+            ninstr += (uint64_t)lane_count(active & ~before_);                 \
+            m = active;                                                        \
+            if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];  \
+        }                                                                      \
+    }
 
 /* ops that cannot fail without returning skip the error check after the switch (no do/while:
  * the continue is the instruction loop's) */
@@ -1270,10 +1325,12 @@ top:;
         case OP_ACTIVEMASK:
             LANES(D[l] = active);
             break;
+        case OP_WARPSYNC:
+            WARP_SYNC_POINT(A);
+            break;
         case OP_SHFL: {
+            WARP_SYNC_POINT(R(in->s[3]));
             uint64_t src[32];
-            const uint64_t *Mk = R(in->s[3]);
-            (void)Mk;
             for (int l = 0; l < 32; l++) src[l] = A[l];
             uint32_t pr = 0;
             int mode = in->mod;
@@ -1291,6 +1348,7 @@ top:;
             break;
         }
         case OP_VOTE: {
+            WARP_SYNC_POINT(B);
             uint32_t p = P[in->s[0]];
             if (in->flags & F_PNEG_A) p = ~p;
             if (!m) break;
@@ -1305,6 +1363,7 @@ top:;
             break;
         }
         case OP_MATCH: {
+            WARP_SYNC_POINT(B);
             uint64_t vals[32];
             int lg = TY_LG(in->type);
             for (int l = 0; l < 32; l++) vals[l] = zext(A[l], lg);
@@ -1323,6 +1382,7 @@ top:;
             break;
         }
         case OP_REDUX: {
+            WARP_SYNC_POINT(B);
             uint32_t part = 0;
             for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
             part &= m;

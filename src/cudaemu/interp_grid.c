@@ -62,6 +62,7 @@ static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz)
     f->active = w->valid;
     f->waiting = 0;
     f->retmask = 0;
+    f->held = 0;
     f->next_min = INT_MAX;
     f->callsite = 0;
     f->reg_off = f->pred_off = f->param_off = 0;

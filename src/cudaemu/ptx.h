@@ -68,6 +68,7 @@ enum {
     OP_CPASYNC,      /* cp.async: a copy global -> shared, done synchronously */
     OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA, /* m16n16k16 f16 tensor-core ops; aux indexes module->wops */
     OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ, /* textures and surfaces (interp_tex.c); see TEXOP_* */
+    OP_WARPSYNC,     /* bar.warp.sync membermask (s[0]) */
     OP_COUNT
 };
 

@@ -1038,9 +1038,11 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         return 0;
     }
     if (is_base(&md, "bar") || is_base(&md, "barrier")) {
-        if (has(&md, "warp")) { /* bar.warp.sync mask: lanes of a warp run in lock step here */
-            in->op = OP_NOP;
-            return 0;
+        if (has(&md, "warp")) { /* bar.warp.sync mask: the mask's lanes of a diverged warp meet here */
+            if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
+            in->op = OP_WARPSYNC;
+            in->s[0] = src_o(ps, &ops[0].o, T_B32, line);
+            return ps->failed ? -1 : 0;
         }
         if (has(&md, "cluster")) FAIL("cluster barriers unsupported");
         if (has(&md, "red")) {
