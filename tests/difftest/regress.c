@@ -41,25 +41,7 @@ const char *regress_open_case(int i, prog *p, int *word, uint32_t *val)
     p->nt = 32;
     p->nblocks = 1;
     p->warp_ops = 1;
-    insn *in;
-    stmt *s;
     switch (i) {
-    case 0: /* lane 0 loops longer than a time slice; the others go straight to the shfl.sync */
-        in = one(p, I_SETP, 0, TU32);
-        in->mod = CMP_EQ, in->d = pr(0), in->a = r32(41), in->b = imm(0);
-        in = one(p, I_SELP, TB32, 0);
-        in->d = r32(24), in->a = imm(255), in->b = imm(0), in->c = pr(0);
-        s = block_push(&p->top);
-        s->kind = S_LOOP, s->cnt = NR_CNT0, s->pred = 24, s->mask = 255;
-        for (int k = 0; k < 4; k++) {
-            stmt *b = block_push(&s->body);
-            b->in.op = I_ADD, b->in.ty = TU32, b->in.d = r32(25), b->in.a = r32(25), b->in.b = imm(1);
-        }
-        in = one(p, I_SHFL, 0, 0);
-        in->mod = 3, in->d = r32(26), in->a = r32(25), in->b = imm(0), in->c = imm(0x1f);
-        over(p, W_R(25), 0);
-        *word = W_R(26), *val = 4 * 255;
-        return "shfl.sync.idx after lane 0 ran a loop longer than a time slice";
     default: break;
     }
     return NULL;
@@ -249,6 +231,32 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         over(p, W_R(1), 0x0000u);
         *word = W_R(2), *val = 0;
         return "add.rn.ftz.f16 of a subnormal";
+    /* a .sync warp op waits for every lane of its membermask: lane 0 loops longer than a time slice
+     * (cudaemu then runs the other lanes), the others go straight to the warp op */
+    case 24:
+    case 25: {
+        p->warp_ops = 1;
+        in = one(p, I_SETP, 0, TU32);
+        in->mod = CMP_EQ, in->d = pr(0), in->a = r32(41), in->b = imm(0);
+        in = one(p, I_SELP, TB32, 0);
+        in->d = r32(24), in->a = imm(255), in->b = imm(0), in->c = pr(0);
+        stmt *s = block_push(&p->top);
+        s->kind = S_LOOP, s->cnt = NR_CNT0, s->pred = 24, s->mask = 255;
+        for (int k = 0; k < 4; k++) {
+            stmt *b = block_push(&s->body);
+            b->in.op = I_ADD, b->in.ty = TU32, b->in.d = r32(25), b->in.a = r32(25), b->in.b = imm(1);
+        }
+        over(p, W_R(25), 0);
+        *word = W_R(26), *val = 4 * 255;
+        if (i == 24) {
+            in = one(p, I_SHFL, 0, 0);
+            in->mod = 3, in->d = r32(26), in->a = r32(25), in->b = imm(0), in->c = imm(0x1f);
+            return "shfl.sync.idx after lane 0 ran a loop longer than a time slice";
+        }
+        in = one(p, I_REDUX, TU32, 0);
+        in->mod = 0, in->d = r32(26), in->a = r32(25);
+        return "redux.sync.add after lane 0 ran a loop longer than a time slice";
+    }
     default: break;
     }
     return NULL;
