@@ -113,3 +113,63 @@ int check_shuffles(kc *k)
         }
     return KC_PASS;
 }
+
+/* warp_divergent_sync: every warp op after per-lane loops of different lengths sees the whole warp */
+int check_warp_divergent_sync(kc *k)
+{
+    unsigned block = 64, nblocks = 4, total = nblocks * block;
+    uint32_t *in = kc_host(k, 4 * (size_t)total);
+    uint32_t *got = kc_host(k, 4 * 8 * (size_t)total), *want = kc_host(k, 4 * 8 * (size_t)total);
+    for (unsigned i = 0; i < total; ++i)
+        in[i] = kc_rand32(k);
+    for (unsigned w = 0; w < total / 32; ++w) {
+        uint32_t acc[32], ballot = 0, sum = 0;
+        int all = 1;
+        for (unsigned l = 0; l < 32; ++l) {
+            uint32_t v = in[w * 32 + l];
+            uint32_t trips = (v & 0x3ffu) + (l == ((v >> 16) & 31u) ? 1500u : 0u) + (l == 5u ? 2000u : 0u);
+            uint32_t a = v;
+            for (uint32_t t = 0; t < trips; ++t)
+                a = a * 1664525u + 1013904223u;
+            acc[l] = a;
+            ballot |= (a & 1u) << l;
+            all &= (a & 0xf000u) != 0u;
+            sum += a;
+        }
+        uint32_t rounds = 3u + (in[w * 32] & 3u), tot = 0;
+        for (uint32_t r = 0; r < rounds; ++r) {
+            uint32_t x[32], red = 0;
+            for (unsigned l = 0; l < 32; ++l) {
+                uint32_t y = acc[l] ^ r, kk = ((y >> 3) & 0xffu) + (l == r ? 1200u : 0u);
+                for (uint32_t t = 0; t < kk; ++t)
+                    y = y * 1103515245u + 12345u;
+                x[l] = y;
+            }
+            /* shfl.down tree: lane 0 ends with the sum of all 32 */
+            for (unsigned l = 0; l < 32; ++l)
+                red += x[l];
+            tot = tot * 31u + red;
+        }
+        for (unsigned l = 0; l < 32; ++l) {
+            uint32_t *o = want + (size_t)(w * 32 + l) * 8, mt = 0;
+            for (unsigned j = 0; j < 32; ++j)
+                mt |= (uint32_t)((acc[j] & 3u) == (acc[l] & 3u)) << j;
+            o[0] = acc[(l + 7u) & 31u];
+            o[1] = acc[l ^ 1u];
+            o[2] = ballot;
+            o[3] = (uint32_t)all;
+            o[4] = sum;
+            o[5] = mt;
+            o[6] = acc[l ^ 3u] ^ 0x5a5a5a5au;
+            o[7] = tot;
+        }
+    }
+    CUdeviceptr din, dout;
+    KC_CU(k, kc_dup(k, &din, in, 4 * (size_t)total));
+    KC_CU(k, kc_dalloc(k, &dout, 4 * 8 * (size_t)total));
+    void *args[] = {&din, &dout};
+    KC_TRY(kc_run1d(k, "warp_divergent_sync", nblocks, block, 0, args));
+    KC_CU(k, cuMemcpyDtoH(got, dout, 4 * 8 * (size_t)total));
+    return kc_cmp_u32(k, "shfl/shfl.bfly/ballot/all/reduce.add/match.any/syncwarp-exchange/looped-reduction", got, want,
+                      8 * (size_t)total);
+}

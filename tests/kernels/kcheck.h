@@ -110,6 +110,7 @@ int check_float_math(kc *k);
 int check_conversions(kc *k);
 int check_atomics(kc *k);
 int check_vote(kc *k);
+int check_warp_divergent_sync(kc *k);
 int check_shuffles(kc *k);
 int check_dynamic_smem(kc *k);
 int check_const_mem(kc *k);

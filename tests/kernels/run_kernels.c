@@ -47,6 +47,7 @@ static const kcase cases[] = {
     {"atomics", check_atomics, 0},
     {"vote", check_vote, 0},
     {"shuffles", check_shuffles, 0},
+    {"warp_divergent_sync", check_warp_divergent_sync, 0},
     {"dynamic_smem", check_dynamic_smem, 0},
     {"const_mem", check_const_mem, 0},
     {"device_global", check_device_global, 0},
