@@ -502,14 +502,15 @@ static int frame_empty(exec *x, warp *w)
     return W_RUN;
 }
 
-/* A .sync warp op (shfl, vote, match, redux, bar.warp.sync) reached by `*active` lanes (m of them
- * execute it) while the warp is diverged. CUDA makes it wait until every non-exited lane of its
- * membermask has arrived, then runs it for all of them at once. Lanes of the mask still parked
- * runnable in this frame have yet to arrive: the group is held here (returns 1) and the scheduler
- * runs the others. Otherwise lanes held at this same instruction join the group (*active grows)
- * and it executes now. Lanes of the mask that cannot arrive (exited, returned, at a bar.sync, in
- * another frame) are left out: undefined in CUDA, here they simply do not take part. */
-static int sync_arrive(warp *w, frame *f, const uint64_t *mask, int pc, uint32_t *active, uint32_t m)
+/* A .sync warp op (shfl, vote, match, redux, bar.warp.sync) reached by the `active` lanes (m of
+ * them execute it) while the warp is diverged. CUDA makes it wait until every non-exited lane of
+ * its membermask has arrived, then runs it for all of them at once. If lanes of the mask are still
+ * parked runnable in this frame, the group is held here and 0 returned: the scheduler runs the
+ * others. Otherwise lanes held at this same instruction join the group and the grown active mask
+ * is returned: it executes now. Lanes of the mask that cannot arrive (exited, returned, at a
+ * bar.sync, in another frame) are left out: undefined in CUDA, here they do not take part. */
+static __attribute__((noinline, cold)) uint32_t sync_arrive(warp *w, frame *f, const uint64_t *mask, int pc,
+                                                             uint32_t active, uint32_t m)
 {
     uint32_t mem = 0;
     for (uint32_t mm = m; mm; mm &= mm - 1) mem |= (uint32_t)mask[__builtin_ctz(mm)];
@@ -518,16 +519,13 @@ static int sync_arrive(warp *w, frame *f, const uint64_t *mask, int pc, uint32_t
         int l = __builtin_ctz(mm);
         if (f->lane_pc[l] == pc) here |= 1u << l;
     }
-    if (mem & ~(*active | here) & f->waiting & ~w->blocked) {
-        for (uint32_t mm = *active; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
-        f->held |= *active;
-        return 1;
+    if (mem & ~(active | here) & f->waiting & ~w->blocked) {
+        for (uint32_t mm = active; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+        f->held |= active;
+        return 0;
     }
-    if (here) {
-        f->held &= ~here;
-        *active |= here;
-    }
-    return 0;
+    f->held &= ~here;
+    return active | here;
 }
 
 int run_warp(exec *x, warp *w)
@@ -571,19 +569,18 @@ top:;
         goto top;                                               \
     } while (0)
 
-/* at a .sync warp op, MASK its membermask register: a diverged warp waits for the mask's lanes */
-#define WARP_SYNC_POINT(MASK)                                                  \
-    if (__builtin_expect(active != 0xffffffffu, 0) && m) {                     \
-        uint32_t before_ = active;                                             \
-        if (sync_arrive(w, f, (MASK), pc, &active, m)) {                       \
-            ninstr -= (uint64_t)lane_count(active); /* counted when it runs */ \
-            DIVERGE_TO_RESCHEDULE();                                           \
-        }                                                                      \
-        if (active != before_) {                                               \
-            ninstr += (uint64_t)lane_count(active & ~before_);                 \
-            m = active;                                                        \
-            if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];  \
-        }                                                                      \
+/* at a .sync warp op, MASK its membermask register: a diverged warp waits for the mask's lanes
+ * (sync_arrive, out of line; the held case leaves through sync_hold below the loop) */
+#define WARP_SYNC_POINT(MASK)                                                     \
+    if (__builtin_expect(active != 0xffffffffu, 0) && m) {                        \
+        uint32_t na_ = sync_arrive(w, f, (MASK), pc, active, m);                  \
+        if (!na_) goto sync_hold;                                                 \
+        if (na_ != active) {                                                      \
+            ninstr += (uint64_t)lane_count(na_ & ~active);                        \
+            active = na_;                                                         \
+            m = active;                                                           \
+            if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];     \
+        }                                                                         \
     }
 
 /* ops that cannot fail without returning skip the error check after the switch (no do/while:
@@ -1480,5 +1477,9 @@ top:;
         }
         pc++;
     }
+sync_hold:
+    /* the group waits at a .sync warp op (sync_arrive): counted when it runs */
+    ninstr -= (uint64_t)lane_count(active);
+    DIVERGE_TO_RESCHEDULE();
 }
 

@@ -15,13 +15,13 @@ typedef struct frame {
     uint32_t active;  /* lanes executing at pc */
     uint32_t waiting; /* lanes parked at lane_pc[] */
     uint32_t retmask; /* lanes that returned from this frame */
-    uint32_t held;    /* lanes parked at lane_pc[] on a .sync warp op until the rest of its membermask
-                       * arrives (not in `waiting`: the scheduler does not pick them) */
     int next_min;     /* smallest lane_pc among runnable waiting lanes */
     int callsite;
     size_t reg_off, pred_off, param_off;
     uint32_t local_base;
     int lane_pc[32];
+    uint32_t held; /* lanes parked at lane_pc[] on a .sync warp op until the rest of its membermask
+                    * arrives (not in `waiting`: the scheduler does not pick them) */
 } frame;
 
 enum { W_RUN, W_BAR, W_DONE, W_ERR };
