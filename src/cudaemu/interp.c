@@ -502,16 +502,117 @@ static int frame_empty(exec *x, warp *w)
     return W_RUN;
 }
 
+/* The warp ops, over the lanes m that execute them (inlined into run_warp; also run for a group
+ * released from a .sync wait by sync_arrive). */
+static __attribute__((noinline)) void shfl_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
+                                                          const uint64_t *B, const uint64_t *C, uint32_t *P, uint32_t m)
+{
+    uint64_t src[32];
+    for (int l = 0; l < 32; l++) src[l] = A[l];
+    uint32_t pr = 0;
+    int mode = in->mod;
+    LANES(uint32_t bval = (uint32_t)B[l] & 31, c = (uint32_t)C[l]; uint32_t cval = c & 31, seg = (c >> 8) & 31;
+          int maxl = (int)((l & seg) | (cval & ~seg)), minl = (int)(l & seg); int j; int ok;
+          switch (mode) {
+          case 0: j = l - (int)bval; ok = j >= maxl; break;
+          case 1: j = l + (int)bval; ok = j <= maxl; break;
+          case 2: j = l ^ (int)bval; ok = j <= maxl; break;
+          default: j = minl | (int)(bval & ~seg); ok = j <= maxl; break;
+          }
+          if (!ok || j < 0 || j > 31) j = l;
+          D[l] = (uint32_t)src[j]; pr |= (uint32_t)ok << l);
+    if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | pr;
+}
+
+static __attribute__((noinline)) void vote_op(const ptx_insn *in, uint64_t *D, const uint64_t *B, uint32_t *P,
+                                                          uint32_t m)
+{
+    uint32_t p = P[in->s[0]];
+    if (in->flags & F_PNEG_A) p = ~p;
+    if (!m) return;
+    uint32_t mem = (uint32_t)B[__builtin_ctz(m)] & m;
+    p &= mem;
+    if (in->mod == 3) {
+        LANES(D[l] = p);
+    } else {
+        int r = in->mod == 0 ? p == mem : in->mod == 1 ? p != 0 : (p == 0 || p == mem);
+        P[in->d[0]] = (P[in->d[0]] & ~m) | (r ? m : 0);
+    }
+
+}
+
+static __attribute__((noinline)) void match_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
+                                                           const uint64_t *B, uint32_t *P, uint32_t m)
+{
+    uint64_t vals[32];
+    int lg = TY_LG(in->type);
+    for (int l = 0; l < 32; l++) vals[l] = zext(A[l], lg);
+    uint32_t part = 0;
+    for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+    part &= m;
+    if (in->mod == 0) {
+        LANES(uint32_t r = 0; for (uint32_t q = part; q; q &= q - 1) { int j = __builtin_ctz(q); if (vals[j] == vals[l]) r |= 1u << j; } D[l] = r);
+    } else {
+        int same = 1;
+        int first = part ? __builtin_ctz(part) : 0;
+        for (uint32_t q = part; q; q &= q - 1) if (vals[__builtin_ctz(q)] != vals[first]) same = 0;
+        LANES(D[l] = same ? part : 0);
+        if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | (same ? m : 0);
+    }
+}
+
+static __attribute__((noinline)) void redux_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
+                                                           const uint64_t *B, uint32_t m)
+{
+    uint32_t part = 0;
+    for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+    part &= m;
+    int sg = TY_KIND(in->type) == TK_S;
+    uint32_t acc = 0;
+    int first = 1;
+    for (uint32_t q = part; q; q &= q - 1) {
+        uint32_t v = (uint32_t)A[__builtin_ctz(q)];
+        if (first) { acc = v; first = 0; continue; }
+        switch (in->mod) {
+        case AT_ADD: acc += v; break;
+        case AT_MIN: acc = sg ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
+        case AT_MAX: acc = sg ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
+        case AT_AND: acc &= v; break;
+        case AT_OR: acc |= v; break;
+        default: acc ^= v; break;
+        }
+    }
+    LANES(D[l] = acc);
+}
+
+/* The membermask operand of a .sync warp op. */
+static uint32_t sync_mask_operand(const ptx_insn *in)
+{
+    switch (in->op) {
+    case OP_SHFL: return in->s[3];
+    case OP_WARPSYNC: return in->s[0];
+    default: return in->s[1]; /* vote, match, redux */
+    }
+}
+
 /* A .sync warp op (shfl, vote, match, redux, bar.warp.sync) reached by the `active` lanes (m of
  * them execute it) while the warp is diverged. CUDA makes it wait until every non-exited lane of
  * its membermask has arrived, then runs it for all of them at once. If lanes of the mask are still
  * parked runnable in this frame, the group is held here and 0 returned: the scheduler runs the
  * others. Otherwise lanes held at this same instruction join the group and the grown active mask
- * is returned: it executes now. Lanes of the mask that cannot arrive (exited, returned, at a
- * bar.sync, in another frame) are left out: undefined in CUDA, here they do not take part. */
-static __attribute__((noinline, cold)) uint32_t sync_arrive(warp *w, frame *f, const uint64_t *mask, int pc,
+ * is returned: it executes now. Groups held at other .sync ops whose masks are now complete
+ * (sm_70 lets different .sync instructions meet) go on too: their op runs here, over their own
+ * lanes, and they wait at the next instruction. Lanes of a mask that cannot arrive (exited,
+ * returned, at a bar.sync, in another frame) are left out: undefined in CUDA, here they do not
+ * take part. */
+static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, frame *f, const uint64_t *mask, int pc,
                                                              uint32_t active, uint32_t m)
 {
+    /* rebuilt here: passing run_warp's bank array would keep it out of registers there */
+    const ptx_func *fn = &x->pm->funcs[f->func];
+    const ptx_insn *code = fn->code;
+    uint64_t *bank[3] = {w->regs + f->reg_off * 32, fn->consts, w->spec};
+    uint32_t *P = w->preds + f->pred_off;
     uint32_t mem = 0;
     for (uint32_t mm = m; mm; mm &= mm - 1) mem |= (uint32_t)mask[__builtin_ctz(mm)];
     uint32_t here = 0;
@@ -519,12 +620,44 @@ static __attribute__((noinline, cold)) uint32_t sync_arrive(warp *w, frame *f, c
         int l = __builtin_ctz(mm);
         if (f->lane_pc[l] == pc) here |= 1u << l;
     }
-    if (mem & ~(active | here) & f->waiting & ~w->blocked) {
+    uint32_t runnable = f->waiting & ~w->blocked;
+    if (mem & ~(active | here) & runnable) {
         for (uint32_t mm = active; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
         f->held |= active;
         return 0;
     }
     f->held &= ~here;
+    uint32_t rel = f->held, moved = 0;
+    while (rel) {
+        int q = f->lane_pc[__builtin_ctz(rel)];
+        uint32_t g = 0;
+        for (uint32_t mm = rel; mm; mm &= mm - 1)
+            if (f->lane_pc[__builtin_ctz(mm)] == q) g |= 1u << __builtin_ctz(mm);
+        rel &= ~g;
+        const ptx_insn *in = &code[q];
+        uint32_t mq = g;
+        if (in->guard >= 0) mq &= in->gneg ? ~P[in->guard] : P[in->guard];
+        const uint64_t *mk = R(sync_mask_operand(in));
+        uint32_t memq = 0;
+        for (uint32_t mm = mq; mm; mm &= mm - 1) memq |= (uint32_t)mk[__builtin_ctz(mm)];
+        if (memq & runnable) continue; /* still waits for lanes that have not arrived */
+        uint64_t *D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
+        const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
+        const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
+        const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
+        switch (in->op) {
+        case OP_SHFL: shfl_op(in, D, A, B, C, P, mq); break;
+        case OP_VOTE: vote_op(in, D, B, P, mq); break;
+        case OP_MATCH: match_op(in, D, A, B, P, mq); break;
+        case OP_REDUX: redux_op(in, D, A, B, mq); break;
+        default: break; /* bar.warp.sync */
+        }
+        x->instrs += (uint64_t)lane_count(g);
+        f->held &= ~g;
+        park(f, g, q + 1);
+        moved = 1;
+    }
+    if (moved) recompute_next(f, w->blocked);
     return active | here;
 }
 
@@ -571,9 +704,9 @@ top:;
 
 /* at a .sync warp op, MASK its membermask register: a diverged warp waits for the mask's lanes
  * (sync_arrive, out of line; the held case leaves through sync_hold below the loop) */
-#define WARP_SYNC_POINT(MASK)                                                     \
+#define WARP_SYNC_POINT(MASK)                                                      \
     if (__builtin_expect(active != 0xffffffffu, 0) && m) {                        \
-        uint32_t na_ = sync_arrive(w, f, (MASK), pc, active, m);                  \
+        uint32_t na_ = sync_arrive(x, w, f, (MASK), pc, active, m);               \
         if (!na_) goto sync_hold;                                                 \
         if (na_ != active) {                                                      \
             ninstr += (uint64_t)lane_count(na_ & ~active);                        \
@@ -1325,82 +1458,22 @@ top:;
         case OP_WARPSYNC:
             WARP_SYNC_POINT(A);
             break;
-        case OP_SHFL: {
+        case OP_SHFL:
             WARP_SYNC_POINT(R(in->s[3]));
-            uint64_t src[32];
-            for (int l = 0; l < 32; l++) src[l] = A[l];
-            uint32_t pr = 0;
-            int mode = in->mod;
-            LANES(uint32_t bval = (uint32_t)B[l] & 31, c = (uint32_t)C[l]; uint32_t cval = c & 31, seg = (c >> 8) & 31;
-                  int maxl = (int)((l & seg) | (cval & ~seg)), minl = (int)(l & seg); int j; int ok;
-                  switch (mode) {
-                  case 0: j = l - (int)bval; ok = j >= maxl; break;
-                  case 1: j = l + (int)bval; ok = j <= maxl; break;
-                  case 2: j = l ^ (int)bval; ok = j <= maxl; break;
-                  default: j = minl | (int)(bval & ~seg); ok = j <= maxl; break;
-                  }
-                  if (!ok || j < 0 || j > 31) j = l;
-                  D[l] = (uint32_t)src[j]; pr |= (uint32_t)ok << l);
-            if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | pr;
+            shfl_op(in, D, A, B, C, P, m);
             break;
-        }
-        case OP_VOTE: {
+        case OP_VOTE:
             WARP_SYNC_POINT(B);
-            uint32_t p = P[in->s[0]];
-            if (in->flags & F_PNEG_A) p = ~p;
-            if (!m) break;
-            uint32_t mem = (uint32_t)B[__builtin_ctz(m)] & m;
-            p &= mem;
-            if (in->mod == 3) {
-                LANES(D[l] = p);
-            } else {
-                int r = in->mod == 0 ? p == mem : in->mod == 1 ? p != 0 : (p == 0 || p == mem);
-                P[in->d[0]] = (P[in->d[0]] & ~m) | (r ? m : 0);
-            }
+            vote_op(in, D, B, P, m);
             break;
-        }
-        case OP_MATCH: {
+        case OP_MATCH:
             WARP_SYNC_POINT(B);
-            uint64_t vals[32];
-            int lg = TY_LG(in->type);
-            for (int l = 0; l < 32; l++) vals[l] = zext(A[l], lg);
-            uint32_t part = 0;
-            for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
-            part &= m;
-            if (in->mod == 0) {
-                LANES(uint32_t r = 0; for (uint32_t q = part; q; q &= q - 1) { int j = __builtin_ctz(q); if (vals[j] == vals[l]) r |= 1u << j; } D[l] = r);
-            } else {
-                int same = 1;
-                int first = part ? __builtin_ctz(part) : 0;
-                for (uint32_t q = part; q; q &= q - 1) if (vals[__builtin_ctz(q)] != vals[first]) same = 0;
-                LANES(D[l] = same ? part : 0);
-                if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | (same ? m : 0);
-            }
+            match_op(in, D, A, B, P, m);
             break;
-        }
-        case OP_REDUX: {
+        case OP_REDUX:
             WARP_SYNC_POINT(B);
-            uint32_t part = 0;
-            for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
-            part &= m;
-            int sg = TY_KIND(in->type) == TK_S;
-            uint32_t acc = 0;
-            int first = 1;
-            for (uint32_t q = part; q; q &= q - 1) {
-                uint32_t v = (uint32_t)A[__builtin_ctz(q)];
-                if (first) { acc = v; first = 0; continue; }
-                switch (in->mod) {
-                case AT_ADD: acc += v; break;
-                case AT_MIN: acc = sg ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
-                case AT_MAX: acc = sg ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
-                case AT_AND: acc &= v; break;
-                case AT_OR: acc |= v; break;
-                default: acc ^= v; break;
-                }
-            }
-            LANES(D[l] = acc);
+            redux_op(in, D, A, B, m);
             break;
-        }
         case OP_HALF:
             half_op(in, D, A, B, C, m);
             break;

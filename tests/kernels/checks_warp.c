@@ -119,7 +119,7 @@ int check_warp_divergent_sync(kc *k)
 {
     unsigned block = 64, nblocks = 4, total = nblocks * block;
     uint32_t *in = kc_host(k, 4 * (size_t)total);
-    uint32_t *got = kc_host(k, 4 * 8 * (size_t)total), *want = kc_host(k, 4 * 8 * (size_t)total);
+    uint32_t *got = kc_host(k, 4 * 10 * (size_t)total), *want = kc_host(k, 4 * 10 * (size_t)total);
     for (unsigned i = 0; i < total; ++i)
         in[i] = kc_rand32(k);
     for (unsigned w = 0; w < total / 32; ++w) {
@@ -136,6 +136,13 @@ int check_warp_divergent_sync(kc *k)
             all &= (a & 0xf000u) != 0u;
             sum += a;
         }
+        uint32_t hy[16]; /* the long loops of lanes 0..15 before the two-site __syncwarp exchange */
+        for (unsigned l = 0; l < 16; ++l) {
+            uint32_t a = acc[l], kk = 1500u + (acc[l] & 255u);
+            for (uint32_t t = 0; t < kk; ++t)
+                a = a * 69069u + 1u;
+            hy[l] = a;
+        }
         uint32_t rounds = 3u + (in[w * 32] & 3u), tot = 0;
         for (uint32_t r = 0; r < rounds; ++r) {
             uint32_t x[32], red = 0;
@@ -151,7 +158,7 @@ int check_warp_divergent_sync(kc *k)
             tot = tot * 31u + red;
         }
         for (unsigned l = 0; l < 32; ++l) {
-            uint32_t *o = want + (size_t)(w * 32 + l) * 8, mt = 0;
+            uint32_t *o = want + (size_t)(w * 32 + l) * 10, mt = 0;
             for (unsigned j = 0; j < 32; ++j)
                 mt |= (uint32_t)((acc[j] & 3u) == (acc[l] & 3u)) << j;
             o[0] = acc[(l + 7u) & 31u];
@@ -162,14 +169,16 @@ int check_warp_divergent_sync(kc *k)
             o[5] = mt;
             o[6] = acc[l ^ 3u] ^ 0x5a5a5a5au;
             o[7] = tot;
+            o[8] = hy[l & 15u];
+            o[9] = l < 16 ? hy[l] ^ 0x77u : 0u;
         }
     }
     CUdeviceptr din, dout;
     KC_CU(k, kc_dup(k, &din, in, 4 * (size_t)total));
-    KC_CU(k, kc_dalloc(k, &dout, 4 * 8 * (size_t)total));
+    KC_CU(k, kc_dalloc(k, &dout, 4 * 10 * (size_t)total));
     void *args[] = {&din, &dout};
     KC_TRY(kc_run1d(k, "warp_divergent_sync", nblocks, block, 0, args));
-    KC_CU(k, cuMemcpyDtoH(got, dout, 4 * 8 * (size_t)total));
-    return kc_cmp_u32(k, "shfl/shfl.bfly/ballot/all/reduce.add/match.any/syncwarp-exchange/looped-reduction", got, want,
-                      8 * (size_t)total);
+    KC_CU(k, cuMemcpyDtoH(got, dout, 4 * 10 * (size_t)total));
+    return kc_cmp_u32(k, "shfl/shfl.bfly/ballot/all/reduce.add/match.any/syncwarp-exchange/looped-reduction/two-site-syncwarp x2", got, want,
+                      10 * (size_t)total);
 }

@@ -4,7 +4,9 @@
 // full-mask shfl/vote/match/reduce/__syncwarp at very different times. Each must wait for the
 // whole warp (PTX .sync semantics). Then a warp reduction (shfl.down tree) inside a loop whose
 // trip count is uniform per warp but whose body runs a divergent, data-dependent inner loop.
-// blockDim.x must be a multiple of 32 (at most 256). Output: 8 words per thread.
+// Last, two halves of each warp meet at different __syncwarp() calls (allowed from sm_70): lanes
+// 0..15 write after a long loop while 16..31 wait at their own __syncwarp, then the reverse.
+// blockDim.x must be a multiple of 32 (at most 256). Output: 10 words per thread.
 #define FULL 0xffffffffu
 
 extern "C" __global__ void warp_divergent_sync(const unsigned *in, unsigned *out)
@@ -47,7 +49,27 @@ extern "C" __global__ void warp_divergent_sync(const unsigned *in, unsigned *out
             x += __shfl_down_sync(FULL, x, off);
         tot = tot * 31u + __shfl_sync(FULL, x, 0);
     }
-    unsigned *o = out + (size_t)i * 8;
+
+    __shared__ unsigned ex[256];
+    unsigned got1, got2;
+    if (lane < 16u) {
+        unsigned y = acc;
+#pragma unroll 1
+        for (unsigned t = 0; t < 1500u + (acc & 255u); ++t)
+            y = y * 69069u + 1u;
+        ex[threadIdx.x] = y;
+        __syncwarp(); /* meets the other half's first __syncwarp: they read y */
+        got1 = y;
+        __syncwarp(); /* meets the other half's second one: it has written */
+        got2 = ex[threadIdx.x + 16u];
+    } else {
+        __syncwarp();
+        got1 = ex[threadIdx.x - 16u];
+        ex[threadIdx.x] = got1 ^ 0x77u;
+        __syncwarp();
+        got2 = 0;
+    }
+    unsigned *o = out + (size_t)i * 10;
     o[0] = s0;
     o[1] = s1;
     o[2] = b;
@@ -56,4 +78,6 @@ extern "C" __global__ void warp_divergent_sync(const unsigned *in, unsigned *out
     o[5] = mt;
     o[6] = nb;
     o[7] = tot;
+    o[8] = got1;
+    o[9] = got2;
 }
