@@ -292,7 +292,7 @@ static void test_proc_address(void)
 
 int main(void)
 {
-    setup();
+    make_context();
     test_create_errors();
     test_descriptors();
     test_3d_round_trip();

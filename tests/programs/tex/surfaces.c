@@ -226,7 +226,7 @@ static void test_errors_and_trap(void)
 
 int main(void)
 {
-    setup();
+    make_context();
     g_mod = load_ptx("surf_kernels.ptx");
     test_invert();
     test_3d_and_layered();

@@ -649,7 +649,7 @@ static void test_bad_handle(void)
 
 int main(void)
 {
-    CUcontext ctx = setup();
+    CUcontext ctx = make_context();
     g_mod = load_ptx("tex_kernels.ptx");
     test_rotate();
     test_weights();
