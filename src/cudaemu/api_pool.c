@@ -71,13 +71,9 @@ static int pool_live(CUmemoryPool p)
 
 static CUresult pool_register(CUmemoryPool p)
 {
-    if (g_npools == g_cappools) {
-        size_t cap = g_cappools ? g_cappools * 2 : 8;
-        CUmemoryPool *n = realloc(g_pools, cap * sizeof *n);
-        if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
-        g_pools = n;
-        g_cappools = cap;
-    }
+    CUmemoryPool *n = emu_grow(g_pools, &g_cappools, g_npools, sizeof *g_pools, 8);
+    if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
+    g_pools = n;
     g_pools[g_npools++] = p;
     return CUDA_SUCCESS;
 }
@@ -191,26 +187,38 @@ static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType typ
     }
 }
 
-EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+/* The default pool (current == 0) or the current pool of a type at a location: cuMemGet[Default]MemPool,
+ * and cuDeviceGet[Default]MemPool for the pinned pools of a device. */
+static CUresult get_pool(CUmemoryPool *out, const CUmemLocation *location, CUmemAllocationType type, int current,
+                         const char *fn)
 {
-    if (!pool_out) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_dev(dev);
+    if (!out) return CUDA_ERROR_INVALID_VALUE;
+    int where;
+    CUresult r = check_location(location, type, fn, &where);
     if (r != CUDA_SUCCESS) return r;
+    int managed = type == CU_MEM_ALLOCATION_TYPE_MANAGED;
     emu_lock();
-    r = default_pool(0, dev, pool_out);
+    r = current ? current_pool(managed, where, out) : default_pool(managed, where, out);
     emu_unlock();
     return r;
 }
 
+static CUmemLocation device_location(CUdevice dev)
+{
+    CUmemLocation loc = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev};
+    return loc;
+}
+
+EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+{
+    CUmemLocation loc = device_location(dev);
+    return get_pool(pool_out, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 0, "cuDeviceGetDefaultMemPool");
+}
+
 EMU_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
 {
-    if (!pool) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_dev(dev);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = current_pool(0, dev, pool);
-    emu_unlock();
-    return r;
+    CUmemLocation loc = device_location(dev);
+    return get_pool(pool, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 1, "cuDeviceGetMemPool");
 }
 
 EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
@@ -222,26 +230,12 @@ EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 
 EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location, CUmemAllocationType type)
 {
-    if (!pool_out) return CUDA_ERROR_INVALID_VALUE;
-    int where;
-    CUresult r = check_location(location, type, "cuMemGetDefaultMemPool", &where);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = default_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool_out);
-    emu_unlock();
-    return r;
+    return get_pool(pool_out, location, type, 0, "cuMemGetDefaultMemPool");
 }
 
 EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type)
 {
-    if (!pool) return CUDA_ERROR_INVALID_VALUE;
-    int where;
-    CUresult r = check_location(location, type, "cuMemGetMemPool", &where);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = current_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool);
-    emu_unlock();
-    return r;
+    return get_pool(pool, location, type, 1, "cuMemGetMemPool");
 }
 
 EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool)
@@ -452,16 +446,12 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
                        pool->max_size, (unsigned long long)pool->used);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    if (g_npallocs == g_cappallocs) {
-        size_t cap = g_cappallocs ? g_cappallocs * 2 : 64;
-        pool_alloc *n = realloc(g_pallocs, cap * sizeof *n);
-        if (!n) {
-            emu_unlock();
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_pallocs = n;
-        g_cappallocs = cap;
+    pool_alloc *n = emu_grow(g_pallocs, &g_cappallocs, g_npallocs, sizeof *g_pallocs, 64);
+    if (!n) {
+        emu_unlock();
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    g_pallocs = n;
     uint64_t a = 0;
     size_t size = bytesize;
     int host = pool->dev == HOST_POOL && !pool->managed;
@@ -525,23 +515,4 @@ EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     }
     emu_unlock();
     return r;
-}
-
-/* per-thread-default-stream twins: that stream behaves like the legacy one here */
-EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
-EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    return cuMemAllocAsync(dptr, bytesize, hStream);
-}
-
-EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
-EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
-{
-    return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
-}
-
-EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream);
-EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
-{
-    return cuMemFreeAsync(dptr, hStream);
 }
