@@ -69,6 +69,18 @@ static int pool_live(CUmemoryPool p)
     return 0;
 }
 
+/* Takes the lock when pool is a live pool (the caller releases it); otherwise refuses for `entry`
+ * with INVALID_VALUE, the lock not held. */
+static CUresult lock_live_pool_at(const char *entry, CUmemoryPool pool)
+{
+    emu_lock();
+    if (pool && pool_live(pool)) return CUDA_SUCCESS;
+    emu_unlock();
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_VALUE, "%p is not a live memory pool (destroyed, or never created)",
+                         (void *)pool);
+}
+#define lock_live_pool(p) lock_live_pool_at(__func__, (p))
+
 static CUresult pool_register(CUmemoryPool p)
 {
     CUmemoryPool *n = emu_grow(g_pools, &g_cappools, g_npools, sizeof *g_pools, 8);
@@ -279,11 +291,7 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     if (pool->is_default) {
         emu_unlock();
         emu_set_detail("cuMemPoolDestroy: a default pool cannot be destroyed");
@@ -310,10 +318,8 @@ EMU_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
     (void)minBytesToKeep; /* a pool holds no unused memory here: nothing to release */
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    int ok = pool && pool_live(pool);
-    emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    if ((r = lock_live_pool(pool)) == CUDA_SUCCESS) emu_unlock();
+    return r;
 }
 
 EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
@@ -321,11 +327,7 @@ EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute at
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     r = CUDA_SUCCESS;
     switch (attr) {
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: pool->reuse_follow = *(int *)value != 0; break;
@@ -355,11 +357,7 @@ EMU_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute at
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     prune();
     r = CUDA_SUCCESS;
     switch (attr) {
@@ -382,11 +380,9 @@ EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *ma
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!map && count) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    int ok = pool && pool_live(pool);
-    int dev = ok ? pool->dev : -1;
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
+    int dev = pool->dev;
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_VALUE;
     for (size_t i = 0; i < count; i++) {
         if (map[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
         if (map[i].location.id < 0 || map[i].location.id >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
@@ -411,11 +407,10 @@ EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPo
     if (r != CUDA_SUCCESS) return r;
     if (!flags || !location || location->type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
     if (location->id < 0 || location->id >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
-    emu_lock();
-    int ok = memPool && pool_live(memPool);
-    int dev = ok ? memPool->dev : -1;
+    r = lock_live_pool(memPool);
+    if (r != CUDA_SUCCESS) return r;
+    int dev = memPool->dev;
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_VALUE;
     *flags = location->id == dev || dev < 0 ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     return CUDA_SUCCESS;
 }
@@ -428,11 +423,7 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
     if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     if (pool->dev != c->dev && pool->dev >= 0 && !pool->managed) {
         emu_unlock();
         emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d", pool->dev,
