@@ -4,6 +4,7 @@
 #include "emu.h"
 
 #include <ctype.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +76,16 @@ static int add_dev(const char *name, size_t len, size_t mem)
     return 0;
 }
 
+/* The default of CUDAEMU_THREADS: the CPUs this process may run on (its affinity mask), at most 64. */
+static int emu_default_threads(void)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+    if (n < 1) n = 1;
+    return n > 64 ? 64 : n;
+}
+
 int emu_config_load(void)
 {
     const char *devs = getenv("CUDAEMU_DEVICES");
@@ -87,12 +98,14 @@ int emu_config_load(void)
         if (*e || v < 0) return -1;
         g_emu.watchdog_ms = v;
     }
-    g_emu.threads = 1;
+    g_emu.threads = emu_default_threads();
+    g_emu.threads_set = 0;
     if (th && *th) {
         char *e;
         long v = strtol(th, &e, 10);
         if (*e || v < 1 || v > 64) return -1;
         g_emu.threads = (int)v;
+        g_emu.threads_set = 1;
     }
     if (devs && *devs) {
         const char *p = devs;

@@ -30,6 +30,7 @@ typedef struct emu_config {
     emu_device *dev;
     long watchdog_ms;
     int threads;
+    int threads_set; /* CUDAEMU_THREADS given: no cap for small grids */
 } emu_config;
 
 extern emu_config g_emu;

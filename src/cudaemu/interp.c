@@ -90,7 +90,8 @@ static int set_error(exec *x, CUresult e, const char *msg, int line)
     return W_ERR;
 }
 
-/* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. */
+/* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. One pass:
+ * the group at the lowest PC so far and the lowest PC above it. */
 static int reschedule(frame *f, uint32_t blocked)
 {
     uint32_t run = f->waiting & ~blocked;
@@ -99,17 +100,32 @@ static int reschedule(frame *f, uint32_t blocked)
         f->next_min = INT_MAX;
         return 0;
     }
-    int minpc = INT_MAX;
-    for (uint32_t mm = run; mm; mm &= mm - 1) {
-        int l = __builtin_ctz(mm);
-        if (f->lane_pc[l] < minpc) minpc = f->lane_pc[l];
+    if (run == 0xffffffffu) {
+        /* the common case after a barrier or a reconverged branch: every lane at one pc */
+        int p0 = f->lane_pc[0], same = 1;
+        for (int l = 1; l < 32; l++) same &= f->lane_pc[l] == p0;
+        if (same) {
+            f->active = run;
+            f->waiting = 0;
+            f->pc = p0;
+            f->next_min = INT_MAX;
+            return 1;
+        }
     }
+    int minpc = INT_MAX, next = INT_MAX;
     uint32_t act = 0;
-    int next = INT_MAX;
     for (uint32_t mm = run; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
-        if (f->lane_pc[l] == minpc) act |= 1u << l;
-        else if (f->lane_pc[l] < next) next = f->lane_pc[l];
+        int p = f->lane_pc[l];
+        if (p == minpc) {
+            act |= 1u << l;
+        } else if (p < minpc) {
+            next = minpc;
+            minpc = p;
+            act = 1u << l;
+        } else if (p < next) {
+            next = p;
+        }
     }
     f->active = act;
     f->waiting &= ~act;
@@ -146,8 +162,69 @@ static int reschedule_rotate(frame *f, uint32_t blocked, int after)
 
 static void park(frame *f, uint32_t lanes, int pc)
 {
-    for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+    if (lanes == 0xffffffffu) {
+        for (int l = 0; l < 32; l++) f->lane_pc[l] = pc;
+    } else {
+        for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+    }
     f->waiting |= lanes;
+}
+
+/* 8 bytes of 0/1 (little-endian) to 8 bits: byte i becomes bit i. */
+static inline uint32_t pack8(uint64_t v) { return (uint32_t)((v * 0x0102040810204080ull) >> 56); }
+static inline uint32_t pack32(const uint8_t *t)
+{
+    uint32_t r = 0;
+    for (int k = 0; k < 4; k++) {
+        uint64_t v;
+        memcpy(&v, t + 8 * k, 8);
+        r |= pack8(v) << (8 * k);
+    }
+    return r;
+}
+
+/* setp over all 32 lanes for the common 32-bit comparisons, in a form the compiler vectorises;
+ * returns 0 with *ok = 0 for anything else (setp_mask does those). */
+static inline __attribute__((always_inline)) uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A, const uint64_t *B, int *ok)
+{
+    uint8_t t[32];
+    *ok = 1;
+#define SETP_L(EXPR) for (int l = 0; l < 32; l++) t[l] = (uint8_t)(EXPR)
+    if (in->type2 == T_S32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L((int32_t)A[l] == (int32_t)B[l]); break;
+        case CMP_NE: SETP_L((int32_t)A[l] != (int32_t)B[l]); break;
+        case CMP_LT: SETP_L((int32_t)A[l] < (int32_t)B[l]); break;
+        case CMP_LE: SETP_L((int32_t)A[l] <= (int32_t)B[l]); break;
+        case CMP_GT: SETP_L((int32_t)A[l] > (int32_t)B[l]); break;
+        case CMP_GE: SETP_L((int32_t)A[l] >= (int32_t)B[l]); break;
+        default: *ok = 0; return 0;
+        }
+    } else if (in->type2 == T_U32 || in->type2 == T_B32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L((uint32_t)A[l] == (uint32_t)B[l]); break;
+        case CMP_NE: SETP_L((uint32_t)A[l] != (uint32_t)B[l]); break;
+        case CMP_LT: case CMP_LO: SETP_L((uint32_t)A[l] < (uint32_t)B[l]); break;
+        case CMP_LE: case CMP_LS: SETP_L((uint32_t)A[l] <= (uint32_t)B[l]); break;
+        case CMP_GT: case CMP_HI: SETP_L((uint32_t)A[l] > (uint32_t)B[l]); break;
+        case CMP_GE: case CMP_HS: SETP_L((uint32_t)A[l] >= (uint32_t)B[l]); break;
+        default: *ok = 0; return 0;
+        }
+    } else if (in->type2 == T_F32) {
+        switch (in->mod) {
+        case CMP_EQ: SETP_L(u2f(A[l]) == u2f(B[l])); break;
+        case CMP_LT: SETP_L(u2f(A[l]) < u2f(B[l])); break;
+        case CMP_LE: SETP_L(u2f(A[l]) <= u2f(B[l])); break;
+        case CMP_GT: SETP_L(u2f(A[l]) > u2f(B[l])); break;
+        case CMP_GE: SETP_L(u2f(A[l]) >= u2f(B[l])); break;
+        default: *ok = 0; return 0;
+        }
+    } else {
+        *ok = 0;
+        return 0;
+    }
+#undef SETP_L
+    return pack32(t);
 }
 
 static void recompute_next(frame *f, uint32_t blocked)
@@ -159,6 +236,63 @@ static void recompute_next(frame *f, uint32_t blocked)
     }
     f->next_min = next;
 }
+
+/* Host base for a whole warp's access of n bytes at A[l] + off (all 32 lanes), when every lane's
+ * address is aligned and inside shared memory (SS_SHARED) or inside the last global allocation
+ * used (SS_GLOBAL/SS_CONST): the caller then indexes base + offset(l) without per-lane checks.
+ * NULL when any lane needs the checked per-lane path. */
+static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off, uint32_t n, uint64_t *bias)
+{
+    uint64_t bad = 0;
+    if (sp == SS_SHARED) {
+        uint64_t lim = x->shared_size >= n ? x->shared_size - n : 0;
+        if (x->shared_size < n) return NULL;
+        for (int l = 0; l < 32; l++) {
+            uint32_t o = (uint32_t)(A[l] + (uint64_t)off);
+            bad |= (uint64_t)(o & (n - 1)) | (uint64_t)(o > lim);
+        }
+        if (bad) return NULL;
+        *bias = 0;
+        return x->shared;
+    }
+    if ((sp == SS_GLOBAL || sp == SS_CONST) && x->last && x->last->size >= n) {
+        uint64_t base = x->last->base, lim = x->last->size - n;
+        for (int l = 0; l < 32; l++) {
+            uint64_t a = A[l] + (uint64_t)off;
+            bad |= (a & (n - 1)) | (uint64_t)(a - base > lim);
+        }
+        if (bad) return NULL;
+        *bias = base;
+        return x->last->host;
+    }
+    return NULL;
+}
+
+/* fma.rn.f32 over 32 lanes with the CPU's FMA instructions where it has them (the same single
+ * rounding as fmaf, without a libm call per lane); fmaf elsewhere. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("fma"))) static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
+{
+    for (int l = 0; l < 32; l++) D[l] = f2u(__builtin_fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+}
+static int fma32_hw_ok(void)
+{
+    static int ok = -1;
+    int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("fma") ? 1 : 0;
+        __atomic_store_n(&ok, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+#else
+static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
+{
+    for (int l = 0; l < 32; l++) D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+}
+static int fma32_hw_ok(void) { return 1; }
+#endif
 
 int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
 {
@@ -397,7 +531,19 @@ top:;
         goto top;                                               \
     } while (0)
 
+/* ops that cannot fail without returning skip the error check after the switch (no do/while:
+ * the continue is the instruction loop's) */
+#define NEXT_INSN() \
+    {               \
+        pc++;       \
+        continue;   \
+    }
+
     for (;;) {
+        if (__builtin_expect(x->ftz_in != NULL, 0)) {
+            ftz_result(x->ftz_in, x->ftz_D, x->ftz_m);
+            x->ftz_in = NULL;
+        }
         if (pc == f->next_min) {
             uint32_t run = f->waiting & ~w->blocked;
             int next = INT_MAX;
@@ -427,7 +573,7 @@ top:;
         const ptx_insn *in = &code[pc];
         uint32_t m = active;
         if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];
-        ninstr += (uint64_t)__builtin_popcount(active);
+        ninstr += active == 0xffffffffu ? 32u : (uint64_t)lane_count(active);
         if (--x->budget == 0) {
             x->budget = 1u << 16;
             if (__atomic_load_n(x->stop, __ATOMIC_RELAXED)) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
@@ -440,15 +586,26 @@ top:;
         const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
         const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
         const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
-        uint64_t ftz_tmp[3][32];
-        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_sources(in, &A, &B, &C, m, ftz_tmp);
+        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) {
+            /* through copies: taking A/B/C's addresses would keep them in memory for every op */
+            const uint64_t *fa = A, *fb = B, *fc = C;
+            ftz_sources(in, &fa, &fb, &fc, m, x->ftz_tmp);
+            A = fa;
+            B = fb;
+            C = fc;
+            /* the result is flushed before the next instruction (top of the loop): code after the
+             * switch would keep D and m live across every operation */
+            x->ftz_in = in;
+            x->ftz_m = m;
+            x->ftz_D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
+        }
         switch (in->op) {
         case OP_NOP:
         case OP_NANOSLEEP:
             break;
         case OP_MOV:
             LANES(D[l] = A[l]);
-            break;
+            NEXT_INSN();
         case OP_MOV_CLOCK:
         case OP_MOV_CLOCK64: {
             uint64_t t = (uint64_t)((now_ms() - x->start_ms) * 1e6) + x->instrs + ninstr;
@@ -496,7 +653,7 @@ top:;
             } else {
                 INT_BIN(a + b)
             }
-            break;
+            NEXT_INSN();
         case OP_SUB:
             if (TY_KIND(in->type) == TK_F) {
                 if (in->flags & F_SAT) FLT_BIN(satf(a - b), satd(a - b)) else FLT_BIN(a - b, a - b)
@@ -510,7 +667,7 @@ top:;
             } else {
                 INT_BIN(a - b)
             }
-            break;
+            NEXT_INSN();
         case OP_ADDC:
         case OP_SUBC: {
             uint32_t cin = w->carry, cy = 0;
@@ -653,32 +810,36 @@ top:;
             break;
         case OP_FMA:
             if (TY_KIND(in->type) == TK_F) {
-                if (TY_LG(in->type) == 2 && !(in->flags & F_SAT))
+                if (TY_LG(in->type) == 2 && !(in->flags & F_SAT) && m == 0xffffffffu && fma32_hw_ok())
+                    fma32_hw(D, A, B, C);
+                else if (TY_LG(in->type) == 2 && !(in->flags & F_SAT))
                     LANES(D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l]))));
                 else
                     LANES(D[l] = fma_op(in, A[l], B[l], C[l]));
             }
-            break;
-        case OP_AND: B = B ? B : A; INT_BIN(a & b) break;
-        case OP_OR: INT_BIN(a | b) break;
-        case OP_XOR: INT_BIN(a ^ b) break;
+            NEXT_INSN();
+        case OP_AND: B = B ? B : A; INT_BIN(a & b) NEXT_INSN();
+        case OP_OR: INT_BIN(a | b) NEXT_INSN();
+        case OP_XOR: INT_BIN(a ^ b) NEXT_INSN();
         case OP_NOT: B = A; INT_BIN(~a) break;
         case OP_CNOT: B = A; INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
         case OP_SHL: {
             int bits = 8 << TY_LG(in->type);
             INT_BIN((uint32_t)b >= (uint32_t)bits ? 0 : a << (uint32_t)b)
-            break;
+            NEXT_INSN();
         }
         case OP_SHR: {
             int bits = 8 << TY_LG(in->type);
             if (TY_KIND(in->type) == TK_S) {
                 LANES(int64_t a = sext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l]; if (s >= (uint32_t)bits) s = (uint32_t)bits - 1;
                       D[l] = zext((uint64_t)(a >> s), TY_LG(in->type)));
+            } else if (TY_LG(in->type) == 2) {
+                LANES(uint32_t a = (uint32_t)A[l]; uint32_t s = (uint32_t)B[l]; D[l] = s >= 32u ? 0 : a >> s);
             } else {
                 LANES(uint64_t a = zext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l];
                       D[l] = s >= (uint32_t)bits ? 0 : a >> s);
             }
-            break;
+            NEXT_INSN();
         }
         case OP_POPC:
             if (TY_LG(in->type) == 3) LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
@@ -799,7 +960,10 @@ top:;
         }
         case OP_SETP:
         case OP_SET: {
-            uint32_t r = setp_mask(in, A, B, m), nr = ~r & m;
+            int fast = 0;
+            uint32_t r = m == 0xffffffffu ? setp_fast32(in, A, B, &fast) : 0;
+            if (!fast) r = setp_mask(in, A, B, m);
+            uint32_t nr = ~r & m;
             if (in->mod2 != BOOL_NONE) {
                 uint32_t c = P[in->s[2]];
                 if (in->flags & F_PNEG_C) c = ~c;
@@ -818,14 +982,14 @@ top:;
             }
             if (in->d[0] != OP_NONE) P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | nr;
-            break;
+            NEXT_INSN();
         }
         case OP_SELP: {
             uint32_t c = P[in->s[2]];
             if (in->flags & F_PNEG_C) c = ~c;
             C = NULL;
             LANES(D[l] = (c >> l & 1) ? A[l] : B[l]);
-            break;
+            NEXT_INSN();
         }
         case OP_SLCT:
             if (TY_KIND(in->type2) == TK_F) LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
@@ -857,7 +1021,7 @@ top:;
                 LANES(D[l] = TY_KIND(in->type2) == TK_S ? (uint64_t)(int64_t)(int32_t)A[l] : (uint64_t)(uint32_t)A[l]);
             else
                 LANES(D[l] = cvt_value(in, A[l]));
-            break;
+            NEXT_INSN();
         case OP_CVTA_TO:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = A[l] - VM_SHARED_WIN); break;
@@ -865,14 +1029,14 @@ top:;
             default: LANES(D[l] = A[l]); break;
             }
             if (TY_LG(in->type) == 2) LANES(D[l] = (uint32_t)D[l]);
-            break;
+            NEXT_INSN();
         case OP_CVTA_FROM:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN); break;
             case SS_LOCAL: LANES(D[l] = (uint32_t)A[l] + VM_LOCAL_WIN); break;
             default: LANES(D[l] = A[l]); break;
             }
-            break;
+            NEXT_INSN();
         case OP_ISSPACEP: {
             uint32_t r = 0;
             LANES(uint64_t a = A[l]; int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
@@ -885,7 +1049,29 @@ top:;
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space, lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
             int64_t off = in->imm;
-            if (in->vec == 1) {
+            uint64_t bias;
+            uint8_t *hb;
+            if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                uint64_t idx[32];
+                if (sp == SS_SHARED) {
+                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+                } else {
+                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+                }
+                if (sg) {
+                    for (int l = 0; l < 32; l++) {
+                        int32_t v;
+                        memcpy(&v, hb + idx[l], 4);
+                        D[l] = (uint64_t)(int64_t)v;
+                    }
+                } else {
+                    for (int l = 0; l < 32; l++) {
+                        uint32_t v;
+                        memcpy(&v, hb + idx[l], 4);
+                        D[l] = v;
+                    }
+                }
+            } else if (in->vec == 1) {
                 if (n == 4) {
                     LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 0, in->line);
                           if (!p) { SAVE(); return W_ERR; } uint32_t v; memcpy(&v, p, 4); D[l] = sg ? (uint64_t)(int64_t)(int32_t)v : v);
@@ -901,13 +1087,27 @@ top:;
                       if (!p) { SAVE(); return W_ERR; }
                       for (int k = 0; k < in->vec; k++) { uint64_t v = 0; memcpy(&v, p + k * n, n); Dv[k][l] = sg ? (uint64_t)sext(v, lg) : v; });
             }
-            break;
+            NEXT_INSN();
         }
         case OP_ST: {
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space;
             int64_t off = in->imm;
-            if (in->vec == 1) {
+            uint64_t bias;
+            uint8_t *hb;
+            if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
+                uint64_t idx[32];
+                if (sp == SS_SHARED) {
+                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+                } else {
+                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+                }
+                /* lanes in order: the highest lane wins when several store to one address */
+                for (int l = 0; l < 32; l++) {
+                    uint32_t v = (uint32_t)D[l];
+                    memcpy(hb + idx[l], &v, 4);
+                }
+            } else if (in->vec == 1) {
                 const uint64_t *V = D;
                 if (n == 4) {
                     LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 1, in->line);
@@ -923,7 +1123,7 @@ top:;
                       if (!p) { SAVE(); return W_ERR; }
                       for (int k = 0; k < in->vec; k++) { uint64_t v = Vv[k][l]; memcpy(p + k * n, &v, n); });
             }
-            break;
+            NEXT_INSN();
         }
         case OP_LD_KPARAM: {
             uint32_t n = TY_BYTES(in->type);
@@ -1213,7 +1413,7 @@ top:;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);
         }
-        if (__builtin_expect((in->flags & F_FTZ) != 0, 0)) ftz_result(in, D, m);
+
         if (x->err != CUDA_SUCCESS) {
             SAVE();
             return W_ERR;

@@ -224,6 +224,14 @@ CUresult interp_launch(emu_launch *L)
     pthread_mutex_init(&g.mu, NULL);
     int nt = g_emu.threads > 1 ? g_emu.threads : 1;
     if ((uint64_t)nt > g.nblocks) nt = (int)g.nblocks;
+    /* by default (CUDAEMU_THREADS unset) small grids use fewer host threads, at most one per 2048
+     * GPU threads: a host thread costs tens of microseconds to start */
+    uint64_t gpu_threads = g.nblocks * L->block[0] * L->block[1] * L->block[2];
+    if (!g_emu.threads_set && (uint64_t)nt > (gpu_threads + 2047) / 2048) nt = (int)((gpu_threads + 2047) / 2048);
+    /* device printf: blocks run in order on one thread, so the output keeps the order it had with
+     * CUDAEMU_THREADS=1 (deterministic, lines never interleaved) */
+    for (int i = 0; i < L->pm->nfuncs && nt > 1; i++)
+        if (L->pm->funcs[i].builtin == BI_VPRINTF) nt = 1;
     if (nt <= 1) {
         grid_worker(&g);
     } else {

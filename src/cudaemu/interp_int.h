@@ -72,6 +72,10 @@ typedef struct exec {
     double deadline_ms;
     double start_ms;
     int *stop; /* shared by the launch's threads; read atomically */
+    const ptx_insn *ftz_in; /* an .ftz instruction whose result is still to be flushed (run_warp) */
+    uint64_t *ftz_D;
+    uint32_t ftz_m;
+    uint64_t ftz_tmp[3][32]; /* flushed copies of its sources */
 } exec;
 
 static inline float u2f(uint64_t v)
@@ -118,6 +122,15 @@ static inline uint64_t zext(uint64_t v, int lg)
     }
 }
 
+/* Bits set in a lane mask, without relying on a popcnt instruction (a libgcc call otherwise). */
+static inline int lane_count(uint32_t v)
+{
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    v = (v + (v >> 4)) & 0x0f0f0f0fu;
+    return (int)((v * 0x01010101u) >> 24);
+}
+
 /* interp.c */
 int run_warp(exec *x, warp *w); /* W_DONE, W_BAR, W_RUN (time slice over) or W_ERR */
 int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params);
@@ -129,6 +142,11 @@ uint64_t mem_atomic(uint8_t *p, const ptx_insn *in, uint64_t b, uint64_t c);
 
 static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line)
 {
+    if (space == SS_SHARED) {
+        uint32_t off = (uint32_t)a;
+        if (!(off & (n - 1)) && (uint64_t)off + n <= x->shared_size) return x->shared + off;
+        return mem_xlate_slow(x, space, a, n, tid, store, line);
+    }
     if ((space == SS_GLOBAL || space == SS_CONST) && x->last && !(a & (n - 1))) {
         uint64_t off = a - x->last->base;
         if (off < x->last->size && x->last->size - off >= n) return x->last->host + off;

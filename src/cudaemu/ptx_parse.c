@@ -97,11 +97,24 @@ static int grow_consts(pstate *ps)
     return 1;
 }
 
+/* Whether const slot i of the current function will be patched (a shared variable's address,
+ * known only once the module's shared layout is): such a slot holds a placeholder and must never
+ * be reused for an immediate of the same value. */
+static int const_slot_patched(const pstate *ps, uint32_t i)
+{
+    for (int k = ps->npatches - 1; k >= 0; k--) {
+        const patch *p = &ps->patches[k];
+        if (p->func != ps->fi) break;
+        if (p->is_const && p->index == i) return 1;
+    }
+    return 0;
+}
+
 uint32_t const_slot(pstate *ps, uint64_t v)
 {
     ptx_func *f = curf(ps);
     for (uint32_t i = 0; i < f->nconsts; i++)
-        if (ps->cvals[i] == v) return OPND(OPB_CONST, i);
+        if (ps->cvals[i] == v && !const_slot_patched(ps, i)) return OPND(OPB_CONST, i);
     if (!grow_consts(ps)) {
         perr(ps, 0, "out of memory");
         return OPND(OPB_SPEC, SP_ZERO);

@@ -72,3 +72,48 @@ int check_watchdog_spin(kc *k)
         return kc_fail(k, "the watchdog took %.1f s to stop the kernel", s);
     return KC_PASS;
 }
+
+static double secs_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The faulting block is the first one, so it runs at once whatever the number of host threads;
+ * the others (on other host threads) spin until the fault stops the grid. Expect the fault, well
+ * before the watchdog, and no hang. */
+int check_grid_stop(kc *k)
+{
+    CUdeviceptr flag, buf;
+    int n = 256, bad = 0, delay = 20000;
+    long long far = (long long)n + (1LL << 30);
+    KC_CU(k, kc_dalloc(k, &flag, 4));
+    KC_CU(k, kc_dalloc(k, &buf, (size_t)n * 4));
+    KC_CU(k, cuMemsetD32(flag, 0, 1));
+    void *args[] = {&flag, &buf, &bad, &far, &delay};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KC_TRY(expect_launch_error(k, "grid_stop", 64, 64, args, CUDA_ERROR_ILLEGAL_ADDRESS));
+    double s = secs_since(&t0);
+    if (s > 10.0)
+        return kc_fail(k, "the fault took %.1f s to stop the grid", s);
+    return KC_PASS;
+}
+
+/* Every block spins: the watchdog must stop the blocks on every host thread. */
+int check_grid_spin(kc *k)
+{
+    CUdeviceptr flag, out;
+    KC_CU(k, kc_dalloc(k, &flag, 4));
+    KC_CU(k, kc_dalloc(k, &out, 64 * 64 * 4));
+    KC_CU(k, cuMemsetD32(flag, 0, 1));
+    void *args[] = {&flag, &out};
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    KC_TRY(expect_launch_error(k, "grid_spin", 64, 64, args, CUDA_ERROR_LAUNCH_TIMEOUT));
+    double s = secs_since(&t0);
+    if (s > 30.0)
+        return kc_fail(k, "the watchdog took %.1f s to stop the grid", s);
+    return KC_PASS;
+}

@@ -66,6 +66,9 @@ static const kcase cases[] = {
     {"float_library", check_float_library, 0},
     {"int_misc", check_int_misc, 0},
     {"oob_write", check_oob_write, 0},
+    {"bitonic_sort", check_bitonic_sort, 0},
+    {"grid_stop", check_grid_stop, CASE_EMU_ONLY},
+    {"grid_spin", check_grid_spin, CASE_EMU_ONLY},
     {"watchdog_spin", check_watchdog_spin, CASE_EMU_ONLY},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
