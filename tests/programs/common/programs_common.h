@@ -27,63 +27,39 @@ static inline const char *cu_name(CUresult r)
     return cuGetErrorName(r, &s) == CUDA_SUCCESS && s ? s : "(unknown CUresult)";
 }
 
-/* What a failed check prints: "file:line: expected cond[: message]". */
-#define PC_REPORT_(text, ...)                                                                          \
+/* The checks below: a CUresult call that must return `want`, and a condition with an optional
+ * printf-style message ("file:line: expected cond[: message]"); on failure each prints one line and
+ * does `on_fail` (exit, or count). `text` is the check as written. */
+#define PC_CU_(call, text, want, on_fail)                                                              \
     do {                                                                                               \
-        fprintf(stderr, "%s:%d: expected %s", __FILE__, __LINE__, text);                               \
-        __VA_OPT__(fputs(": ", stderr); fprintf(stderr, __VA_ARGS__);)                                 \
-        fputc('\n', stderr);                                                                           \
+        CUresult check_r_ = (call), check_w_ = (want);                                                 \
+        if (check_r_ != check_w_) {                                                                    \
+            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s\n", __FILE__, __LINE__, text,          \
+                    cu_name(check_r_), (int)check_r_, cu_name(check_w_));                              \
+            on_fail;                                                                                   \
+        }                                                                                              \
     } while (0)
 
-#define PC_REPORT_CU_(text, got, want)                                                                 \
-    fprintf(stderr, "%s:%d: %s returned %s (%d), want %s\n", __FILE__, __LINE__, text, cu_name(got),  \
-            (int)(got), cu_name(want))
+#define PC_COND_(ok, text, on_fail, ...)                                                               \
+    do {                                                                                               \
+        if (!(ok)) {                                                                                   \
+            fprintf(stderr, "%s:%d: expected %s", __FILE__, __LINE__, text);                           \
+            __VA_OPT__(fputs(": ", stderr); fprintf(stderr, __VA_ARGS__);)                             \
+            fputc('\n', stderr);                                                                       \
+            on_fail;                                                                                   \
+        }                                                                                              \
+    } while (0)
 
 /* A call that must succeed. */
-#define CHECK(call)                                                                                    \
-    do {                                                                                               \
-        CUresult check_r_ = (call);                                                                    \
-        if (check_r_ != CUDA_SUCCESS) {                                                                \
-            PC_REPORT_CU_(#call, check_r_, CUDA_SUCCESS);                                               \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
+#define CHECK(call) PC_CU_(call, #call, CUDA_SUCCESS, exit(1))
 
 /* A call that must return exactly `want`: fatal / counted. */
-#define REQUIRE_CU(call, want)                                                                         \
-    do {                                                                                               \
-        CUresult check_r_ = (call), check_w_ = (want);                                                 \
-        if (check_r_ != check_w_) {                                                                    \
-            PC_REPORT_CU_(#call, check_r_, check_w_);                                                   \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
-
-#define EXPECT_CU(call, want)                                                                          \
-    do {                                                                                               \
-        CUresult check_r_ = (call), check_w_ = (want);                                                 \
-        if (check_r_ != check_w_) {                                                                    \
-            PC_REPORT_CU_(#call, check_r_, check_w_);                                                   \
-            g_failures++;                                                                              \
-        }                                                                                              \
-    } while (0)
+#define REQUIRE_CU(call, want) PC_CU_(call, #call, want, exit(1))
+#define EXPECT_CU(call, want) PC_CU_(call, #call, want, g_failures++)
 
 /* A condition, with an optional printf-style message: fatal / counted. */
-#define REQUIRE(cond, ...)                                                                             \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            PC_REPORT_(#cond __VA_OPT__(, ) __VA_ARGS__);                                               \
-            exit(1);                                                                                   \
-        }                                                                                              \
-    } while (0)
-
-#define EXPECT(cond, ...)                                                                              \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            PC_REPORT_(#cond __VA_OPT__(, ) __VA_ARGS__);                                               \
-            g_failures++;                                                                              \
-        }                                                                                              \
-    } while (0)
+#define REQUIRE(cond, ...) PC_COND_(cond, #cond, exit(1) __VA_OPT__(, ) __VA_ARGS__)
+#define EXPECT(cond, ...) PC_COND_(cond, #cond, g_failures++ __VA_OPT__(, ) __VA_ARGS__)
 
 /* A call of a toolkit library (NVRTC, libNVVM) that must return `ok`; describe(status) names what it
  * returned. */
