@@ -1,7 +1,7 @@
 /* api_misc.c — small entry points that clients such as cuda.core call on every allocation or
  * launch: stream-capture queries (streams are never capturing: cuStreamBeginCapture is not offered,
- * all work runs when it is enqueued), the stream's id and device; with their per-thread-stream
- * (_ptsz) twins. */
+ * all work runs when it is enqueued), the stream's id and device. Their per-thread-stream (_ptsz)
+ * twins are in api_ptsz.c. */
 #include "emu.h"
 
 #include <stdlib.h>
@@ -99,16 +99,12 @@ static CUresult ident_of(int kind, const void *p, unsigned long long *out)
             emu_unlock();
             return CUDA_SUCCESS;
         }
-    if (g_nids == g_capids) {
-        size_t cap = g_capids ? g_capids * 2 : 16;
-        ident *n = realloc(g_ids, cap * sizeof *n);
-        if (!n) {
-            emu_unlock();
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_ids = n;
-        g_capids = cap;
+    ident *n = emu_grow(g_ids, &g_capids, g_nids, sizeof *g_ids, 16);
+    if (!n) {
+        emu_unlock();
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    g_ids = n;
     g_ids[g_nids++] = (ident){p, kind, g_next_id};
     *out = g_next_id++;
     emu_unlock();
@@ -143,55 +139,4 @@ EMU_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStat
 {
     return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, NULL,
                                      numDependencies_out);
-}
-
-/* per-thread-default-stream twins: that stream behaves like the legacy one here */
-EMU_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus);
-EMU_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus)
-{
-    return cuStreamIsCapturing(hStream, captureStatus);
-}
-
-EMU_API CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                             cuuint64_t *id_out);
-EMU_API CUresult cuStreamGetCaptureInfo_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                             cuuint64_t *id_out)
-{
-    return cuStreamGetCaptureInfo(hStream, captureStatus_out, id_out);
-}
-
-EMU_API CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                                cuuint64_t *id_out, CUgraph *graph_out,
-                                                const CUgraphNode **dependencies_out, size_t *numDependencies_out);
-EMU_API CUresult cuStreamGetCaptureInfo_v2_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                                cuuint64_t *id_out, CUgraph *graph_out,
-                                                const CUgraphNode **dependencies_out, size_t *numDependencies_out)
-{
-    return cuStreamGetCaptureInfo_v2(hStream, captureStatus_out, id_out, graph_out, dependencies_out,
-                                     numDependencies_out);
-}
-
-EMU_API CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                                cuuint64_t *id_out, CUgraph *graph_out,
-                                                const CUgraphNode **dependencies_out,
-                                                const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out);
-EMU_API CUresult cuStreamGetCaptureInfo_v3_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
-                                                cuuint64_t *id_out, CUgraph *graph_out,
-                                                const CUgraphNode **dependencies_out,
-                                                const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out)
-{
-    return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, edgeData_out,
-                                     numDependencies_out);
-}
-
-EMU_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device);
-EMU_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device)
-{
-    return cuStreamGetDevice(hStream, device);
-}
-
-EMU_API CUresult cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId);
-EMU_API CUresult cuStreamGetId_ptsz(CUstream hStream, unsigned long long *streamId)
-{
-    return cuStreamGetId(hStream, streamId);
 }

@@ -444,24 +444,25 @@ EMU_API CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache config)
     return r;
 }
 
+CUresult func_param_info(const char *entry, const ptx_func *f, size_t index, size_t *offset, size_t *size)
+{
+    if (index >= (size_t)f->nparams)
+        return emu_refuse_at(entry, CUDA_ERROR_INVALID_VALUE, "kernel %s has %d parameter(s), index %zu asked", f->name,
+                             f->nparams, index);
+    if (offset) *offset = f->params[index].offset;
+    if (size) *size = f->params[index].size;
+    return CUDA_SUCCESS;
+}
+
 EMU_API CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t *paramOffset, size_t *paramSize)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    if ((r = func_ok(func)) != CUDA_SUCCESS) {
-        emu_unlock();
-        return r;
-    }
-    const ptx_func *f = &func->mod->pm->funcs[func->index];
-    if (paramIndex >= (size_t)f->nparams) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
-    if (paramOffset) *paramOffset = f->params[paramIndex].offset;
-    if (paramSize) *paramSize = f->params[paramIndex].size;
+    if ((r = func_ok(func)) == CUDA_SUCCESS)
+        r = func_param_info(__func__, &func->mod->pm->funcs[func->index], paramIndex, paramOffset, paramSize);
     emu_unlock();
-    return CUDA_SUCCESS;
+    return r;
 }
 
 EMU_API CUresult cuFuncGetName(const char **name, CUfunction hfunc)

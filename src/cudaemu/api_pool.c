@@ -69,15 +69,23 @@ static int pool_live(CUmemoryPool p)
     return 0;
 }
 
+/* Takes the lock when pool is a live pool (the caller releases it); otherwise refuses for `entry`
+ * with INVALID_VALUE, the lock not held. */
+static CUresult lock_live_pool_at(const char *entry, CUmemoryPool pool)
+{
+    emu_lock();
+    if (pool && pool_live(pool)) return CUDA_SUCCESS;
+    emu_unlock();
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_VALUE, "%p is not a live memory pool (destroyed, or never created)",
+                         (void *)pool);
+}
+#define lock_live_pool(p) lock_live_pool_at(__func__, (p))
+
 static CUresult pool_register(CUmemoryPool p)
 {
-    if (g_npools == g_cappools) {
-        size_t cap = g_cappools ? g_cappools * 2 : 8;
-        CUmemoryPool *n = realloc(g_pools, cap * sizeof *n);
-        if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
-        g_pools = n;
-        g_cappools = cap;
-    }
+    CUmemoryPool *n = emu_grow(g_pools, &g_cappools, g_npools, sizeof *g_pools, 8);
+    if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
+    g_pools = n;
     g_pools[g_npools++] = p;
     return CUDA_SUCCESS;
 }
@@ -191,26 +199,38 @@ static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType typ
     }
 }
 
-EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+/* The default pool (current == 0) or the current pool of a type at a location: cuMemGet[Default]MemPool,
+ * and cuDeviceGet[Default]MemPool for the pinned pools of a device. */
+static CUresult get_pool(CUmemoryPool *out, const CUmemLocation *location, CUmemAllocationType type, int current,
+                         const char *fn)
 {
-    if (!pool_out) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_dev(dev);
+    if (!out) return CUDA_ERROR_INVALID_VALUE;
+    int where;
+    CUresult r = check_location(location, type, fn, &where);
     if (r != CUDA_SUCCESS) return r;
+    int managed = type == CU_MEM_ALLOCATION_TYPE_MANAGED;
     emu_lock();
-    r = default_pool(0, dev, pool_out);
+    r = current ? current_pool(managed, where, out) : default_pool(managed, where, out);
     emu_unlock();
     return r;
 }
 
+static CUmemLocation device_location(CUdevice dev)
+{
+    CUmemLocation loc = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev};
+    return loc;
+}
+
+EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+{
+    CUmemLocation loc = device_location(dev);
+    return get_pool(pool_out, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 0, "cuDeviceGetDefaultMemPool");
+}
+
 EMU_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
 {
-    if (!pool) return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = check_dev(dev);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = current_pool(0, dev, pool);
-    emu_unlock();
-    return r;
+    CUmemLocation loc = device_location(dev);
+    return get_pool(pool, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 1, "cuDeviceGetMemPool");
 }
 
 EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
@@ -222,26 +242,12 @@ EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 
 EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location, CUmemAllocationType type)
 {
-    if (!pool_out) return CUDA_ERROR_INVALID_VALUE;
-    int where;
-    CUresult r = check_location(location, type, "cuMemGetDefaultMemPool", &where);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = default_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool_out);
-    emu_unlock();
-    return r;
+    return get_pool(pool_out, location, type, 0, "cuMemGetDefaultMemPool");
 }
 
 EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type)
 {
-    if (!pool) return CUDA_ERROR_INVALID_VALUE;
-    int where;
-    CUresult r = check_location(location, type, "cuMemGetMemPool", &where);
-    if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    r = current_pool(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool);
-    emu_unlock();
-    return r;
+    return get_pool(pool, location, type, 1, "cuMemGetMemPool");
 }
 
 EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool)
@@ -285,11 +291,7 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     if (pool->is_default) {
         emu_unlock();
         emu_set_detail("cuMemPoolDestroy: a default pool cannot be destroyed");
@@ -316,10 +318,8 @@ EMU_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
     (void)minBytesToKeep; /* a pool holds no unused memory here: nothing to release */
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
-    emu_lock();
-    int ok = pool && pool_live(pool);
-    emu_unlock();
-    return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    if ((r = lock_live_pool(pool)) == CUDA_SUCCESS) emu_unlock();
+    return r;
 }
 
 EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
@@ -327,11 +327,7 @@ EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute at
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     r = CUDA_SUCCESS;
     switch (attr) {
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: pool->reuse_follow = *(int *)value != 0; break;
@@ -361,11 +357,7 @@ EMU_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute at
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     prune();
     r = CUDA_SUCCESS;
     switch (attr) {
@@ -388,11 +380,9 @@ EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *ma
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!map && count) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    int ok = pool && pool_live(pool);
-    int dev = ok ? pool->dev : -1;
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
+    int dev = pool->dev;
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_VALUE;
     for (size_t i = 0; i < count; i++) {
         if (map[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
         if (map[i].location.id < 0 || map[i].location.id >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
@@ -417,11 +407,10 @@ EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPo
     if (r != CUDA_SUCCESS) return r;
     if (!flags || !location || location->type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
     if (location->id < 0 || location->id >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;
-    emu_lock();
-    int ok = memPool && pool_live(memPool);
-    int dev = ok ? memPool->dev : -1;
+    r = lock_live_pool(memPool);
+    if (r != CUDA_SUCCESS) return r;
+    int dev = memPool->dev;
     emu_unlock();
-    if (!ok) return CUDA_ERROR_INVALID_VALUE;
     *flags = location->id == dev || dev < 0 ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     return CUDA_SUCCESS;
 }
@@ -434,11 +423,7 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
     if (bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
-    emu_lock();
-    if (!pool || !pool_live(pool)) {
-        emu_unlock();
-        return CUDA_ERROR_INVALID_VALUE;
-    }
+    if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     if (pool->dev != c->dev && pool->dev >= 0 && !pool->managed) {
         emu_unlock();
         emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d", pool->dev,
@@ -452,16 +437,12 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
                        pool->max_size, (unsigned long long)pool->used);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    if (g_npallocs == g_cappallocs) {
-        size_t cap = g_cappallocs ? g_cappallocs * 2 : 64;
-        pool_alloc *n = realloc(g_pallocs, cap * sizeof *n);
-        if (!n) {
-            emu_unlock();
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_pallocs = n;
-        g_cappallocs = cap;
+    pool_alloc *n = emu_grow(g_pallocs, &g_cappallocs, g_npallocs, sizeof *g_pallocs, 64);
+    if (!n) {
+        emu_unlock();
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    g_pallocs = n;
     uint64_t a = 0;
     size_t size = bytesize;
     int host = pool->dev == HOST_POOL && !pool->managed;
@@ -525,23 +506,4 @@ EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     }
     emu_unlock();
     return r;
-}
-
-/* per-thread-default-stream twins: that stream behaves like the legacy one here */
-EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
-EMU_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
-    return cuMemAllocAsync(dptr, bytesize, hStream);
-}
-
-EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream);
-EMU_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
-{
-    return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
-}
-
-EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream);
-EMU_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream)
-{
-    return cuMemFreeAsync(dptr, hStream);
 }

@@ -38,13 +38,9 @@ void texobj_array_gone(const struct CUarray_st *a)
 
 static int insert(emu_texobj *t)
 {
-    if (g_ntex == g_captex) {
-        size_t nc = g_captex ? g_captex * 2 : 32;
-        emu_texobj **n = realloc(g_tex, nc * sizeof *n);
-        if (!n) return -1;
-        g_tex = n;
-        g_captex = nc;
-    }
+    emu_texobj **n = emu_grow(g_tex, &g_captex, g_ntex, sizeof *g_tex, 32);
+    if (!n) return -1;
+    g_tex = n;
     t->handle = g_next_handle++;
     g_tex[g_ntex++] = t; /* the largest handle: stays sorted */
     return 0;

@@ -218,15 +218,20 @@ static void hremove_slot(size_t s)
     }
 }
 
+void *emu_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap) return arr;
+    size_t nc = *cap ? *cap * 2 : first;
+    void *na = realloc(arr, nc * elem);
+    if (na) *cap = nc;
+    return na;
+}
+
 void handle_add(int kind, void *p)
 {
-    if (g_nhandles == g_caphandles) {
-        size_t nc = g_caphandles ? g_caphandles * 2 : 64;
-        hent *n = realloc(g_handles, nc * sizeof *n);
-        if (!n) return; /* the handle then reads as invalid: safe */
-        g_handles = n;
-        g_caphandles = nc;
-    }
+    hent *n = emu_grow(g_handles, &g_caphandles, g_nhandles, sizeof *g_handles, 64);
+    if (!n) return; /* the handle then reads as invalid: safe */
+    g_handles = n;
     if ((g_nhandles + 1) * 2 > g_hcap && hrehash(g_hcap ? g_hcap * 2 : 128) != 0) return;
     g_handles[g_nhandles].kind = kind;
     g_handles[g_nhandles].p = p;

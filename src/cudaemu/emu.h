@@ -45,6 +45,10 @@ void emu_unlock(void);
 /* ---- handles ---- */
 enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK, H_ARRAY, H_MIPARRAY }; /* arrays: api_array.c */
 void handle_add(int kind, void *p);
+/* Room for element n of a growable array arr of *cap elements of elem bytes (doubling; `first` at
+ * the first growth): arr itself while n < *cap, else the grown array (*cap updated), or NULL when
+ * out of memory (arr and *cap unchanged). */
+void *emu_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first);
 void handle_del(int kind, void *p);
 int handle_live(int kind, const void *p);
 size_t handle_list(int kind, void **out, size_t max); /* returns the count (may exceed max) */
@@ -197,6 +201,8 @@ const char *log_body(const char *log);
 CUresult emu_read_file(const char *path, char **buf, size_t *len);
 /* cuFuncGetAttribute's computation for a function of any module (no handle check). */
 CUresult func_attribute(const struct CUfunc_st *f, CUfunction_attribute attrib, int *out);
+/* cuFuncGetParamInfo's answer for function f (of a module or a library), refused for `entry`. */
+CUresult func_param_info(const char *entry, const ptx_func *f, size_t index, size_t *offset, size_t *size);
 
 /* ---- libraries and kernels (library.c) ---- */
 /* If *f is a CUkernel, replaces it with its function in ctx (loading the library there). */

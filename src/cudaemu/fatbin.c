@@ -748,8 +748,9 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
     }
     if (magic == FATBIN_MAGIC) return fatbin_ptx(p, size, out, log, logsz);
     if (p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F') {
-        /* byte by byte, so a short NUL-terminated "\x7fELF" is not read past its end */
-        if (!(p[4] == 1 || p[4] == 2) || p[5] != 1 || p[6] != 1)
+        /* byte by byte, so a short NUL-terminated "\x7fELF" is not read past its end; an image of
+         * known size must hold the identification bytes */
+        if ((size && size < 16) || !(p[4] == 1 || p[4] == 2) || p[5] != 1 || p[6] != 1)
             return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
                         "cudaemu: an ELF image that is not a little-endian cubin; load PTX text or a fatbin holding PTX");
         return no_binary(elf_sm(p, size ? size : 64), "cubin (ELF)", log, logsz);

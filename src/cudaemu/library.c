@@ -380,16 +380,8 @@ EMU_API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t
 {
     emu_lock();
     CUresult r = kern_ok(kernel);
-    if (r == CUDA_SUCCESS) {
-        const ptx_func *f = &kernel->lib->meta->funcs[kernel->index];
-        if (paramIndex >= (size_t)f->nparams)
-            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "kernel %s has %d parameter(s), index %zu asked", f->name, f->nparams,
-                           paramIndex);
-        else {
-            if (paramOffset) *paramOffset = f->params[paramIndex].offset;
-            if (paramSize) *paramSize = f->params[paramIndex].size;
-        }
-    }
+    if (r == CUDA_SUCCESS)
+        r = func_param_info(__func__, &kernel->lib->meta->funcs[kernel->index], paramIndex, paramOffset, paramSize);
     emu_unlock();
     return r;
 }

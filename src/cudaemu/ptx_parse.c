@@ -135,7 +135,7 @@ uint32_t const_slot_unique(pstate *ps, uint64_t v)
     return OPND(OPB_CONST, f->nconsts++);
 }
 
-static ptx_insn dummy_insn;
+static __thread ptx_insn dummy_insn; /* written after an allocation failure; per thread (jitlink/ parses unlocked) */
 static int grow_code(ptx_func *f)
 {
     GROW(f->code, f->ncode, f->capcode, 64);
@@ -965,7 +965,7 @@ static int parse_instruction(pstate *ps)
     ptx_tok *op = tk(ps);
     if (op->kind != TK_ID) return perr(ps, op->line, "expected an instruction near '%.*s'", (int)op->len, op->s);
     ps->i++;
-    static popnd ops_tls[8]; /* parse is serialised by the global lock */
+    static __thread popnd ops_tls[8]; /* per thread: jitlink/ parses without cudaemu's lock */
     popnd *ops = ops_tls;
     int n = 0;
     while (!tpunct(tk(ps), ';')) {

@@ -160,13 +160,9 @@ static int find_gap_in(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *out)
 
 static CUresult insert(const vm_alloc *e)
 {
-    if (g_vm.n == g_vm.cap) {
-        size_t nc = g_vm.cap ? g_vm.cap * 2 : 64;
-        vm_alloc *na = realloc(g_vm.a, nc * sizeof *na);
-        if (!na) return CUDA_ERROR_OUT_OF_MEMORY;
-        g_vm.a = na;
-        g_vm.cap = nc;
-    }
+    vm_alloc *na = emu_grow(g_vm.a, &g_vm.cap, g_vm.n, sizeof *g_vm.a, 64);
+    if (!na) return CUDA_ERROR_OUT_OF_MEMORY;
+    g_vm.a = na;
     size_t i = lower_bound(e->base);
     memmove(&g_vm.a[i + 1], &g_vm.a[i], (g_vm.n - i) * sizeof *g_vm.a);
     g_vm.a[i] = *e;
@@ -308,13 +304,9 @@ CUresult vm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t *out)
         base = hint;
     else if (find_gap(size, align, &base))
         return CUDA_ERROR_OUT_OF_MEMORY;
-    if (g_nresv == g_capresv) {
-        size_t nc = g_capresv ? g_capresv * 2 : 16;
-        vm_resv *n = realloc(g_resv, nc * sizeof *n);
-        if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
-        g_resv = n;
-        g_capresv = nc;
-    }
+    vm_resv *n = emu_grow(g_resv, &g_capresv, g_nresv, sizeof *g_resv, 16);
+    if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
+    g_resv = n;
     g_resv[g_nresv].base = base;
     g_resv[g_nresv].size = size;
     g_nresv++;

@@ -18,12 +18,12 @@ static const char bad_ptx[] = ".version 7.0\n"
 /* Each line of the log that starts with "cudaemu: " goes on with an entry point ("cu..."). */
 static void check_log_lines(const char *log)
 {
-    EXPECT(!strstr(log, "cudaemu: cudaemu:"), "doubled prefix in the log:\n%s", log);
+    REQUIRE(!strstr(log, "cudaemu: cudaemu:"), "doubled prefix in the log:\n%s", log);
     for (const char *l = log; *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
         if (len >= 9 && !strncmp(l, "cudaemu: ", 9))
-            EXPECT(len > 11 && l[9] == 'c' && l[10] == 'u' && l[11] >= 'A' && l[11] <= 'Z',
+            REQUIRE(len > 11 && l[9] == 'c' && l[10] == 'u' && l[11] >= 'A' && l[11] <= 'Z',
                    "log line without an entry point: %.*s", (int)len, l);
         l += len + (nl ? 1 : 0);
     }
@@ -47,11 +47,7 @@ int main(void)
     int on_cudaemu = getenv("LEPTON_TEST_ON_CUDAEMU") != NULL;
     setenv("CUDAEMU_LOG", "1", 1);
     CUdevice dev;
-    CUcontext ctx;
-    CHECK_CU(cuInit(0));
-    CHECK_CU(cuDeviceGet(&dev, 0));
-    CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK_CU(cuCtxSetCurrent(ctx));
+    make_context_dev(&dev);
 
     capture err;
     capture_begin(&err, 2);
@@ -67,13 +63,13 @@ int main(void)
     /* a launch the configuration refuses, then a kernel that faults */
     CUmodule m = load_module();
     CUfunction scatter;
-    CHECK_CU(cuModuleGetFunction(&scatter, m, "scatter"));
+    CHECK(cuModuleGetFunction(&scatter, m, "scatter"));
     CUdeviceptr dout, didx;
-    CHECK_CU(cuMemAlloc(&dout, 64 * sizeof(int)));
-    CHECK_CU(cuMemAlloc(&didx, 64 * sizeof(int)));
+    CHECK(cuMemAlloc(&dout, 64 * sizeof(int)));
+    CHECK(cuMemAlloc(&didx, 64 * sizeof(int)));
     int idx[64];
     for (int i = 0; i < 64; i++) idx[i] = i == 9 ? 1 << 30 : i;
-    CHECK_CU(cuMemcpyHtoD(didx, idx, sizeof idx));
+    CHECK(cuMemcpyHtoD(didx, idx, sizeof idx));
     int n = 64;
     void *args[] = {&dout, &didx, &n};
     CUresult rzero = cuLaunchKernel(scatter, 0, 1, 1, 64, 1, 1, 0, NULL, args, NULL);
@@ -83,31 +79,31 @@ int main(void)
     CUresult ralloc = cuMemAlloc(&p, 64);
     char *log = capture_end(&err);
 
-    EXPECT_CU(r, CUDA_ERROR_INVALID_PTX);
-    EXPECT(strstr(elog, "line 7") != NULL, "the JIT error log does not name line 7: [%s]", elog);
-    EXPECT(!strstr(elog, "cudaemu: cudaemu:"), "doubled prefix in the JIT error log: [%s]", elog);
-    EXPECT(relf != CUDA_SUCCESS, "a bogus ELF image loaded");
-    EXPECT_CU(rzero, CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(rlaunch, CUDA_SUCCESS);
-    EXPECT_CU(rsync, CUDA_ERROR_ILLEGAL_ADDRESS);
-    EXPECT_CU(ralloc, CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(r, CUDA_ERROR_INVALID_PTX);
+    REQUIRE(strstr(elog, "line 7") != NULL, "the JIT error log does not name line 7: [%s]", elog);
+    REQUIRE(!strstr(elog, "cudaemu: cudaemu:"), "doubled prefix in the JIT error log: [%s]", elog);
+    REQUIRE(relf != CUDA_SUCCESS, "a bogus ELF image loaded");
+    REQUIRE_CU(rzero, CUDA_ERROR_INVALID_VALUE);
+    REQUIRE_CU(rlaunch, CUDA_SUCCESS);
+    REQUIRE_CU(rsync, CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(ralloc, CUDA_ERROR_ILLEGAL_ADDRESS);
     check_log_lines(log);
     if (on_cudaemu) {
-        EXPECT_CU(relf, CUDA_ERROR_NO_BINARY_FOR_GPU);
-        EXPECT(has_line(log, "cudaemu: cuModuleLoadData", "PTX line 7: unsupported instruction"),
+        REQUIRE_CU(relf, CUDA_ERROR_NO_BINARY_FOR_GPU);
+        REQUIRE(has_line(log, "cudaemu: cuModuleLoadData", "PTX line 7: unsupported instruction"),
                "no log line for the bad PTX");
-        EXPECT(has_line(log, "cudaemu: cuModuleLoadData", "needs PTX"), "no log line for the ELF image");
-        EXPECT(has_line(log, "cudaemu: cuLaunchKernel: ", "zero dimension"), "no log line for the zero grid");
-        EXPECT(has_line(log, "cudaemu: cuLaunchKernel: kernel scatter: ", "PTX line"),
+        REQUIRE(has_line(log, "cudaemu: cuModuleLoadData", "needs PTX"), "no log line for the ELF image");
+        REQUIRE(has_line(log, "cudaemu: cuLaunchKernel: ", "zero dimension"), "no log line for the zero grid");
+        REQUIRE(has_line(log, "cudaemu: cuLaunchKernel: kernel scatter: ", "PTX line"),
                "no log line for the fault naming its PTX line");
-        EXPECT(has_line(log, "cudaemu: cuCtxSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS", "cuDevicePrimaryCtxReset"),
+        REQUIRE(has_line(log, "cudaemu: cuCtxSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS", "cuDevicePrimaryCtxReset"),
                "no log line for the error at cuCtxSynchronize");
-        EXPECT(has_line(log, "cudaemu: cuMemAlloc", "kernel scatter"),
+        REQUIRE(has_line(log, "cudaemu: cuMemAlloc", "kernel scatter"),
                "the sticky refusal of cuMemAlloc does not say which kernel failed");
     }
     free(log);
-    CHECK_CU(cuDevicePrimaryCtxReset(dev));
-    CHECK_CU(cuDevicePrimaryCtxRelease(dev));
+    CHECK(cuDevicePrimaryCtxReset(dev));
+    CHECK(cuDevicePrimaryCtxRelease(dev));
     printf("messages: OK\n");
     return 0;
 }

@@ -9,73 +9,69 @@
 int main(void)
 {
     CUdevice dev;
-    CUcontext ctx;
-    CHECK_CU(cuInit(0));
-    CHECK_CU(cuDeviceGet(&dev, 0));
-    CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK_CU(cuCtxSetCurrent(ctx));
+    CUcontext ctx = make_context_dev(&dev);
     CUmodule m = load_module();
     CUfunction scatter, scale;
-    CHECK_CU(cuModuleGetFunction(&scatter, m, "scatter"));
-    CHECK_CU(cuModuleGetFunction(&scale, m, "scale"));
+    CHECK(cuModuleGetFunction(&scatter, m, "scatter"));
+    CHECK(cuModuleGetFunction(&scale, m, "scale"));
 
     enum { N = 512 };
     int idx[N], out[N];
     for (int i = 0; i < N; i++) idx[i] = N - 1 - i; /* a permutation: in bounds */
     CUdeviceptr didx, dout, spare;
-    CHECK_CU(cuMemAlloc(&didx, sizeof idx));
-    CHECK_CU(cuMemAlloc(&dout, sizeof out));
-    CHECK_CU(cuMemAlloc(&spare, 4096));
-    CHECK_CU(cuMemcpyHtoD(didx, idx, sizeof idx));
+    CHECK(cuMemAlloc(&didx, sizeof idx));
+    CHECK(cuMemAlloc(&dout, sizeof out));
+    CHECK(cuMemAlloc(&spare, 4096));
+    CHECK(cuMemcpyHtoD(didx, idx, sizeof idx));
     int n = N;
     void *args[] = {&dout, &didx, &n};
-    CHECK_CU(cuLaunchKernel(scatter, N / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
-    CHECK_CU(cuMemcpyDtoH(out, dout, sizeof out));
-    for (int i = 0; i < N; i++) EXPECT(out[N - 1 - i] == i, "out[%d] = %d, want %d", N - 1 - i, out[N - 1 - i], i);
+    CHECK(cuLaunchKernel(scatter, N / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
+    CHECK(cuMemcpyDtoH(out, dout, sizeof out));
+    for (int i = 0; i < N; i++) REQUIRE(out[N - 1 - i] == i, "out[%d] = %d, want %d", N - 1 - i, out[N - 1 - i], i);
 
     idx[300] = 1 << 30; /* 4 GiB past the start of a 2 KiB buffer */
-    CHECK_CU(cuMemcpyHtoD(didx, idx, sizeof idx));
-    EXPECT_CU(cuLaunchKernel(scatter, N / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL), CUDA_SUCCESS);
-    EXPECT_CU(cuMemcpyDtoH(out, dout, sizeof out), CUDA_ERROR_ILLEGAL_ADDRESS);
+    CHECK(cuMemcpyHtoD(didx, idx, sizeof idx));
+    REQUIRE_CU(cuLaunchKernel(scatter, N / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL), CUDA_SUCCESS);
+    REQUIRE_CU(cuMemcpyDtoH(out, dout, sizeof out), CUDA_ERROR_ILLEGAL_ADDRESS);
 
     /* sticky */
     CUdeviceptr p;
-    EXPECT_CU(cuMemAlloc(&p, 4096), CUDA_ERROR_ILLEGAL_ADDRESS);
-    EXPECT_CU(cuMemFree(spare), CUDA_ERROR_ILLEGAL_ADDRESS);
-    EXPECT_CU(cuMemcpyHtoD(didx, idx, sizeof idx), CUDA_ERROR_ILLEGAL_ADDRESS);
-    char *ptx = read_ptx();
+    REQUIRE_CU(cuMemAlloc(&p, 4096), CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(cuMemFree(spare), CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(cuMemcpyHtoD(didx, idx, sizeof idx), CUDA_ERROR_ILLEGAL_ADDRESS);
+    char *ptx = read_file(ASYNC_PTX, NULL);
     CUmodule m2;
-    EXPECT_CU(cuModuleLoadData(&m2, ptx), CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(cuModuleLoadData(&m2, ptx), CUDA_ERROR_ILLEGAL_ADDRESS);
     free(ptx);
     float a = 2.0f;
     void *sargs[] = {&dout, &dout, &a, &n};
-    EXPECT_CU(cuLaunchKernel(scale, 1, 1, 1, 32, 1, 1, 0, NULL, sargs, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
-    EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(cuLaunchKernel(scale, 1, 1, 1, 32, 1, 1, 0, NULL, sargs, NULL), CUDA_ERROR_ILLEGAL_ADDRESS);
+    REQUIRE_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
 
     /* calls that do not use the context */
     const char *name = NULL, *text = NULL;
-    CHECK_CU(cuGetErrorName(CUDA_ERROR_ILLEGAL_ADDRESS, &name));
-    CHECK_CU(cuGetErrorString(CUDA_ERROR_ILLEGAL_ADDRESS, &text));
-    EXPECT(name && !strcmp(name, "CUDA_ERROR_ILLEGAL_ADDRESS") && text && *text, "error name/string wrong");
+    CHECK(cuGetErrorName(CUDA_ERROR_ILLEGAL_ADDRESS, &name));
+    CHECK(cuGetErrorString(CUDA_ERROR_ILLEGAL_ADDRESS, &text));
+    REQUIRE(name && !strcmp(name, "CUDA_ERROR_ILLEGAL_ADDRESS") && text && *text, "error name/string wrong");
     int count = 0, major = 0;
-    CHECK_CU(cuDeviceGetCount(&count));
-    EXPECT(count >= 1, "cuDeviceGetCount gave %d", count);
-    CHECK_CU(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
-    EXPECT(major >= 7, "compute capability %d", major);
+    CHECK(cuDeviceGetCount(&count));
+    REQUIRE(count >= 1, "cuDeviceGetCount gave %d", count);
+    CHECK(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+    REQUIRE(major >= 7, "compute capability %d", major);
     size_t total = 0;
-    CHECK_CU(cuDeviceTotalMem(&total, dev));
-    EXPECT(total > 0, "cuDeviceTotalMem gave 0");
+    CHECK(cuDeviceTotalMem(&total, dev));
+    REQUIRE(total > 0, "cuDeviceTotalMem gave 0");
     CUcontext cur = NULL;
-    CHECK_CU(cuCtxGetCurrent(&cur));
-    EXPECT(cur == ctx, "the current context changed");
+    CHECK(cuCtxGetCurrent(&cur));
+    REQUIRE(cur == ctx, "the current context changed");
 
-    CHECK_CU(cuDevicePrimaryCtxReset(dev));
-    CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK_CU(cuCtxSetCurrent(ctx));
+    CHECK(cuDevicePrimaryCtxReset(dev));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK(cuCtxSetCurrent(ctx));
     m2 = load_module();
     scale_works(m2, "after cuDevicePrimaryCtxReset");
-    CHECK_CU(cuModuleUnload(m2));
-    CHECK_CU(cuDevicePrimaryCtxRelease(dev));
+    CHECK(cuModuleUnload(m2));
+    CHECK(cuDevicePrimaryCtxRelease(dev));
     printf("oob_copy: OK\n");
     return 0;
 }

@@ -25,74 +25,74 @@ int main(void)
 {
     CUdevice dev;
     CUcontext ctx;
-    CHECK_CU(cuInit(0));
-    CHECK_CU(cuDeviceGet(&dev, 0));
-    CHECK_CU(cuCtxCreate(&ctx, NULL, 0, dev));
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&dev, 0));
+    CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
     CUmodule m = load_module();
     CUfunction trap;
-    CHECK_CU(cuModuleGetFunction(&trap, m, "trap_if"));
+    CHECK(cuModuleGetFunction(&trap, m, "trap_if"));
     CUstream s;
     CUevent before, after;
-    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
-    CHECK_CU(cuEventCreate(&before, 0));
-    CHECK_CU(cuEventCreate(&after, 0));
+    CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK(cuEventCreate(&before, 0));
+    CHECK(cuEventCreate(&after, 0));
 
     enum { T = 64 };
     CUdeviceptr out, flag;
-    CHECK_CU(cuMemAlloc(&out, T * sizeof(int)));
-    CHECK_CU(cuMemAlloc(&flag, sizeof(int)));
-    CHECK_CU(cuMemsetD32(flag, 0, 1));
+    CHECK(cuMemAlloc(&out, T * sizeof(int)));
+    CHECK(cuMemAlloc(&flag, sizeof(int)));
+    CHECK(cuMemsetD32(flag, 0, 1));
     void *args[] = {&out, &flag};
     /* flag clear: no trap, and the kernel's work is there */
-    CHECK_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL));
-    CHECK_CU(cuStreamSynchronize(s));
+    CHECK(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL));
+    CHECK(cuStreamSynchronize(s));
     int got[T];
-    CHECK_CU(cuMemcpyDtoH(got, out, sizeof got));
-    for (int i = 0; i < T; i++) EXPECT(got[i] == i, "out[%d] = %d, want %d", i, got[i], i);
+    CHECK(cuMemcpyDtoH(got, out, sizeof got));
+    for (int i = 0; i < T; i++) REQUIRE(got[i] == i, "out[%d] = %d, want %d", i, got[i], i);
 
-    CHECK_CU(cuMemsetD32(flag, 1, 1));
-    CHECK_CU(cuEventRecord(before, s));
-    EXPECT_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL), CUDA_SUCCESS);
+    CHECK(cuMemsetD32(flag, 1, 1));
+    CHECK(cuEventRecord(before, s));
+    REQUIRE_CU(cuLaunchKernel(trap, 2, 1, 1, T / 2, 1, 1, 0, s, args, NULL), CUDA_SUCCESS);
     /* Enqueued behind the kernel: on a GPU the fault may or may not be known yet, so the enqueue
      * may succeed or answer the error; either way waiting for it reports the error. Likewise a
      * callback is either accepted and later told the error, or refused with it. */
     CUresult rec = cuEventRecord(after, s);
-    EXPECT(rec == CUDA_SUCCESS || rec == CUDA_ERROR_LAUNCH_FAILED, "cuEventRecord returned %s", err_name(rec));
+    REQUIRE(rec == CUDA_SUCCESS || rec == CUDA_ERROR_LAUNCH_FAILED, "cuEventRecord returned %s", cu_name(rec));
     cb_state cb = {0, CUDA_SUCCESS};
     CUresult add = cuStreamAddCallback(s, on_done, &cb, 0);
-    EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_LAUNCH_FAILED, "cuStreamAddCallback returned %s",
-           err_name(add));
-    EXPECT_CU(cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE(add == CUDA_SUCCESS || add == CUDA_ERROR_LAUNCH_FAILED, "cuStreamAddCallback returned %s",
+           cu_name(add));
+    REQUIRE_CU(cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
     if (add == CUDA_SUCCESS)
-        EXPECT(cb.calls == 1 && cb.status == CUDA_ERROR_LAUNCH_FAILED,
+        REQUIRE(cb.calls == 1 && cb.status == CUDA_ERROR_LAUNCH_FAILED,
                "the stream callback ran %d times with status %s, want once with CUDA_ERROR_LAUNCH_FAILED",
-               cb.calls, err_name(cb.status));
+               cb.calls, cu_name(cb.status));
     else
-        EXPECT(cb.calls == 0, "a refused callback ran");
+        REQUIRE(cb.calls == 0, "a refused callback ran");
 
     /* sticky on every synchronising call and on later work */
-    EXPECT_CU(cuStreamQuery(s), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventSynchronize(after), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventQuery(after), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuEventRecord(before, s), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuMemsetD32(flag, 0, 1), CUDA_ERROR_LAUNCH_FAILED);
-    EXPECT_CU(cuLaunchKernel(trap, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuStreamQuery(s), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuEventSynchronize(after), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuEventQuery(after), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuEventRecord(before, s), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuCtxSynchronize(), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuMemsetD32(flag, 0, 1), CUDA_ERROR_LAUNCH_FAILED);
+    REQUIRE_CU(cuLaunchKernel(trap, 1, 1, 1, 1, 1, 1, 0, s, args, NULL), CUDA_ERROR_LAUNCH_FAILED);
     /* a host function after the error is not run (cuLaunchHostFunc's documented contrast with
      * cuStreamAddCallback); whether the enqueue itself is refused is the driver's choice */
     int hf = 0;
     CUresult hr = cuLaunchHostFunc(s, host_fn, &hf);
-    EXPECT(hr == CUDA_SUCCESS || hr == CUDA_ERROR_LAUNCH_FAILED, "cuLaunchHostFunc returned %s", err_name(hr));
+    REQUIRE(hr == CUDA_SUCCESS || hr == CUDA_ERROR_LAUNCH_FAILED, "cuLaunchHostFunc returned %s", cu_name(hr));
     (void)cuStreamSynchronize(s);
-    EXPECT(hf == 0, "a host function enqueued after the error ran");
+    REQUIRE(hf == 0, "a host function enqueued after the error ran");
 
     /* the context is destroyed without complaint and a new one works */
-    CHECK_CU(cuCtxDestroy(ctx));
-    CHECK_CU(cuCtxCreate(&ctx, NULL, 0, dev));
+    CHECK(cuCtxDestroy(ctx));
+    CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
     CUmodule m2 = load_module();
     scale_works(m2, "in a new context after cuCtxDestroy");
-    CHECK_CU(cuModuleUnload(m2));
-    CHECK_CU(cuCtxDestroy(ctx));
+    CHECK(cuModuleUnload(m2));
+    CHECK(cuCtxDestroy(ctx));
     printf("trap_stream: OK\n");
     return 0;
 }

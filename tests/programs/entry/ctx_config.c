@@ -9,12 +9,12 @@
 
 int main(void)
 {
-    CUcontext ctx = entry_init();
+    CUcontext ctx = make_context();
     CUfunc_cache cc;
     CHECK(cuCtxSetCacheConfig(CU_FUNC_CACHE_PREFER_SHARED));
     CHECK(cuCtxGetCacheConfig(&cc));
     EXPECT(cc == CU_FUNC_CACHE_PREFER_SHARED, "cache config %d", (int)cc);
-    EXPECT_RC(cuCtxSetCacheConfig((CUfunc_cache)9), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCtxSetCacheConfig((CUfunc_cache)9), CUDA_ERROR_INVALID_VALUE);
     CUsharedconfig sc;
     CHECK(cuCtxGetSharedMemConfig(&sc));
     EXPECT(sc == CU_SHARED_MEM_CONFIG_FOUR_BYTE_BANK_SIZE, "shared config %d", (int)sc);
@@ -33,8 +33,8 @@ int main(void)
     EXPECT(v > 0, "printf fifo %zu", v);
     CHECK(cuCtxGetLimit(&v, CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT));
     EXPECT(v == 2048, "pending launch count %zu", v);
-    EXPECT_RC(cuCtxSetLimit(CU_LIMIT_MAX_L2_FETCH_GRANULARITY, 256), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuCtxSetLimit((CUlimit)77, 1), CUDA_ERROR_UNSUPPORTED_LIMIT);
+    EXPECT_CU(cuCtxSetLimit(CU_LIMIT_MAX_L2_FETCH_GRANULARITY, 256), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCtxSetLimit((CUlimit)77, 1), CUDA_ERROR_UNSUPPORTED_LIMIT);
 
     int lo = 1, hi = 1;
     CHECK(cuCtxGetStreamPriorityRange(&lo, &hi));
@@ -44,7 +44,7 @@ int main(void)
     CHECK(cuCtxSetFlags(CU_CTX_SCHED_BLOCKING_SYNC));
     CHECK(cuCtxGetFlags(&fl));
     EXPECT((fl & CU_CTX_SCHED_MASK) == CU_CTX_SCHED_BLOCKING_SYNC, "flags 0x%x", fl);
-    EXPECT_RC(cuCtxSetFlags(CU_CTX_LMEM_RESIZE_TO_MAX), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCtxSetFlags(CU_CTX_LMEM_RESIZE_TO_MAX), CUDA_ERROR_INVALID_VALUE);
 
     unsigned long long id1 = 0, id2 = 0, idc = 0;
     CUcontext other;
@@ -59,18 +59,18 @@ int main(void)
     CHECK(cuCtxDestroy(other));
     CHECK(cuCtxSetCurrent(ctx));
     CUcontext owner = ctx;
-    EXPECT_RC(cuPointerGetAttribute(&owner, CU_POINTER_ATTRIBUTE_CONTEXT, (CUdeviceptr)(uintptr_t)pinned),
+    EXPECT_CU(cuPointerGetAttribute(&owner, CU_POINTER_ATTRIBUTE_CONTEXT, (CUdeviceptr)(uintptr_t)pinned),
               CUDA_ERROR_INVALID_VALUE);
     CHECK(cuCtxResetPersistingL2Cache());
 
     size_t w = 0;
     CHECK(cuDeviceGetTexture1DLinearMaxWidth(&w, CU_AD_FORMAT_FLOAT, 4, 0));
     EXPECT(w >= (1u << 27), "texture 1D linear width %zu", w);
-    EXPECT_RC(cuDeviceGetTexture1DLinearMaxWidth(&w, CU_AD_FORMAT_FLOAT, 3, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuDeviceGetTexture1DLinearMaxWidth(&w, CU_AD_FORMAT_FLOAT, 3, 0), CUDA_ERROR_INVALID_VALUE);
 
     /* an entry point cudaemu does not provide still exists and says so */
     CUgraph g = NULL;
-    EXPECT_RC(cuGraphCreate(&g, 0), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuGraphCreate(&g, 0), CUDA_ERROR_NOT_SUPPORTED);
     void *fn = NULL;
     CUdriverProcAddressQueryResult st = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
     CHECK(cuGetProcAddress("cuGraphCreate", &fn, 10000, CU_GET_PROC_ADDRESS_DEFAULT, &st));
@@ -80,6 +80,6 @@ int main(void)
     CHECK(cuGetProcAddress("cuMemcpyHtoD", &pt, 12000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, &st));
     CHECK(cuGetProcAddress("cuMemcpyHtoD", &legacy, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &st));
     EXPECT(pt && legacy && pt != legacy, "cuMemcpyHtoD per-thread variant");
-    printf("ctx_config: %s\n", g_fail ? "FAILED" : "ok");
-    return g_fail;
+    printf("ctx_config: %s\n", g_failures ? "FAILED" : "ok");
+    return g_failures != 0;
 }

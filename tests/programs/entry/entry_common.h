@@ -1,44 +1,10 @@
-/* entry_common.h — shared by the tests/programs/entry programs: a checking macro, the kernels as
- * hand-written PTX (grid-stride loops, 64-bit and 32-bit pointer forms) and module loading. */
+/* entry_common.h — shared by the tests/programs/entry programs: the kernels as hand-written PTX
+ * (grid-stride loops, 64-bit and 32-bit pointer forms) and module loading. The checks are
+ * programs_common.h's: EXPECT and EXPECT_CU count failures in g_failures. */
 #ifndef ENTRY_COMMON_H
 #define ENTRY_COMMON_H
 
-#include <cuda.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-static int g_fail;
-
-#define CHECK(call)                                                                         \
-    do {                                                                                    \
-        CUresult r_ = (call);                                                               \
-        if (r_ != CUDA_SUCCESS) {                                                           \
-            const char *s_ = NULL;                                                          \
-            cuGetErrorName(r_, &s_);                                                        \
-            fprintf(stderr, "%s:%d: %s -> %s\n", __FILE__, __LINE__, #call, s_ ? s_ : "?"); \
-            exit(1);                                                                        \
-        }                                                                                   \
-    } while (0)
-
-/* expects an exact CUresult (error paths) */
-#define EXPECT_RC(call, want)                                                                   \
-    do {                                                                                        \
-        CUresult r_ = (call);                                                                   \
-        if (r_ != (want)) {                                                                     \
-            fprintf(stderr, "%s:%d: %s -> %d, want %d\n", __FILE__, __LINE__, #call, (int)r_, (int)(want)); \
-            g_fail = 1;                                                                         \
-        }                                                                                       \
-    } while (0)
-
-#define EXPECT(cond, ...)                                         \
-    do {                                                          \
-        if (!(cond)) {                                            \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);       \
-            fprintf(stderr, __VA_ARGS__);                         \
-            fputc('\n', stderr);                                  \
-            g_fail = 1;                                           \
-        }                                                         \
-    } while (0)
+#include "programs_common.h" /* CHECK, EXPECT, EXPECT_CU, g_failures, make_context */
 
 /* axpb(p, n, a, b, c): p[i] = p[i]*a + b + i*c for i < n, grid-stride (u32 elements).
  * axpb32(p, n, a, b): the same with a 32-bit pointer and count (legacy programs, v1 CUdeviceptr).
@@ -132,17 +98,6 @@ static const char ENTRY_PTX[] =
     "DONEF:\n"
     "  ret;\n"
     "}\n";
-
-static inline CUcontext entry_init(void)
-{
-    CUdevice dev;
-    CUcontext ctx;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&dev, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CHECK(cuCtxSetCurrent(ctx));
-    return ctx;
-}
 
 static inline CUfunction entry_kernel(CUmodule *mod, const char *name)
 {

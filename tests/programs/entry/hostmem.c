@@ -8,7 +8,7 @@
 
 int main(void)
 {
-    CUcontext ctx = entry_init();
+    CUcontext ctx = make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
     int v = 0;
@@ -46,14 +46,14 @@ int main(void)
            "registered: type %u host %p device 0x%llx ctx %p managed %u", mt, hp, (unsigned long long)dp, (void *)pc, managed);
 
     /* bad registrations change nothing */
-    EXPECT_RC(cuMemHostRegister(buf + 1024, 4096, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
-    EXPECT_RC(cuMemHostRegister(NULL, 4096, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuMemHostRegister(buf, 0, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuMemHostUnregister(buf + 1), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
-    EXPECT_RC(cuMemHostGetDevicePointer(&dp, buf, 1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemHostRegister(buf + 1024, 4096, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
+    EXPECT_CU(cuMemHostRegister(NULL, 4096, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemHostRegister(buf, 0, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemHostUnregister(buf + 1), CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED);
+    EXPECT_CU(cuMemHostGetDevicePointer(&dp, buf, 1), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemHostUnregister(buf));
-    EXPECT_RC(cuMemHostGetDevicePointer(&dp, buf, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)buf), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemHostGetDevicePointer(&dp, buf, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)buf), CUDA_ERROR_INVALID_VALUE);
 
     /* cuMemHostAlloc memory is mapped too */
     unsigned *pin = NULL;
@@ -83,12 +83,12 @@ int main(void)
     CHECK(cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, d1 + 999));
     CHECK(cuPointerGetAttribute(&ord, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d1));
     EXPECT(start == d1 && size == 1000 && ord == 0, "range 0x%llx+%zu ordinal %d", (unsigned long long)start, size, ord);
-    EXPECT_RC(cuPointerGetAttribute(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, d1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuPointerGetAttribute(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, d1), CUDA_ERROR_INVALID_VALUE);
     unsigned one = 1, sm = 0;
     CHECK(cuPointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d1));
     CHECK(cuPointerGetAttribute(&sm, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d1));
     EXPECT(sm == 1, "sync memops %u", sm);
-    EXPECT_RC(cuPointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuPointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, d1), CUDA_ERROR_INVALID_VALUE);
 
     /* cuPointerGetAttributes: all at once; an unknown pointer reads as zeros, not an error */
     CUpointer_attribute al[4] = {CU_POINTER_ATTRIBUTE_CONTEXT, CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
@@ -107,6 +107,6 @@ int main(void)
     CHECK(cuMemFree(d1));
     CHECK(cuMemFree(d2));
     free(buf);
-    printf("hostmem: %s\n", g_fail ? "FAILED" : "ok");
-    return g_fail;
+    printf("hostmem: %s\n", g_failures ? "FAILED" : "ok");
+    return g_failures != 0;
 }

@@ -170,17 +170,17 @@ int main(void)
     size_t gsz64 = 0;
     CHECK(get_global_v2(&g64, &gsz64, mod, "entry_counter"));
     if (g64 > 0xffffffffull)
-        EXPECT_RC(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_ERROR_NOT_SUPPORTED);
+        EXPECT_CU(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_ERROR_NOT_SUPPORTED);
     else
-        EXPECT_RC(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_SUCCESS);
+        EXPECT_CU(get_global(&g32, &gsz, mod, "entry_counter"), CUDA_SUCCESS);
     EXPECT(gsz64 == 4 && (g64 > 0xffffffffull ? g32 == 0x1234 : g32 == g64), "v1 cuModuleGetGlobal");
 
     /* refusals */
-    EXPECT_RC(param_size(f64, 5000), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(param_i(f64, 4094, 1), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(block_shape(f64, 0, 1, 1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(param_size(f64, 5000), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(param_i(f64, 4094, 1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(block_shape(f64, 0, 1, 1), CUDA_ERROR_INVALID_VALUE);
     CHECK(param_size(f64, 8)); /* shorter than the kernel's parameters */
-    EXPECT_RC(launch_grid(f64, 1, 1), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(launch_grid(f64, 1, 1), CUDA_ERROR_INVALID_VALUE);
 
     CHECK(mem_free(d));
     free(h);
@@ -188,7 +188,7 @@ int main(void)
     free(hf);
     free(of);
     CHECK(ctx_destroy(ctx));
-    printf("legacy: %s\n", g_fail ? "FAILED" : "ok");
+    printf("legacy: %s\n", g_failures ? "FAILED" : "ok");
     dlclose(lib);
-    return g_fail;
+    return g_failures != 0;
 }

@@ -7,7 +7,7 @@
 
 int main(void)
 {
-    entry_init();
+    make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
     int v = 0, conc = 0;
@@ -65,14 +65,14 @@ int main(void)
     /* refusals: plain device memory is not managed; bad flags and advice */
     CUdeviceptr plain;
     CHECK(cuMemAlloc(&plain, 4096));
-    EXPECT_RC(cuMemPrefetchAsync(plain, 4096, dev0, 0, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuMemRangeGetAttribute(&rm, 4, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, plain, 4096), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemPrefetchAsync(plain, 4096, dev0, 0, NULL), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemRangeGetAttribute(&rm, 4, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, plain, 4096), CUDA_ERROR_INVALID_VALUE);
     CUdeviceptr bad_alloc;
-    EXPECT_RC(cuMemAllocManaged(&bad_alloc, 4096, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuMemAdvise(d, n * 4, (CUmem_advise)42, dev0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemAllocManaged(&bad_alloc, 4096, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemAdvise(d, n * 4, (CUmem_advise)42, dev0), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemFree(plain));
     CHECK(cuMemFree(d));
-    EXPECT_RC(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, d), CUDA_ERROR_INVALID_VALUE);
-    printf("managed: %s\n", g_fail ? "FAILED" : "ok");
-    return g_fail;
+    EXPECT_CU(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, d), CUDA_ERROR_INVALID_VALUE);
+    printf("managed: %s\n", g_failures ? "FAILED" : "ok");
+    return g_failures != 0;
 }

@@ -44,7 +44,7 @@ static void host_best(int limit, int use_cb, int regs, int ss, int mt, int *grid
 
 int main(void)
 {
-    entry_init();
+    make_context();
     static const CUdevice_attribute attrs[] = {
         CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
         CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR,
@@ -92,8 +92,8 @@ int main(void)
     CHECK(cuOccupancyMaxPotentialClusterSize(&cs, f, &cfg));
     CHECK(cuOccupancyMaxActiveClusters(&nc, f, &cfg));
     EXPECT(cs == 1 && nc == grid, "cluster size %d, active clusters %d", cs, nc);
-    EXPECT_RC(cuOccupancyMaxPotentialBlockSize(NULL, &b2, f, NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_RC(cuOccupancyMaxPotentialBlockSize(&g2, &b2, NULL, NULL, 0, 0), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuOccupancyMaxPotentialBlockSize(NULL, &b2, f, NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuOccupancyMaxPotentialBlockSize(&g2, &b2, NULL, NULL, 0, 0), CUDA_ERROR_INVALID_HANDLE);
 
     /* launch with the suggested shape: a grid-stride loop over more elements than threads */
     size_t n = (size_t)grid * (size_t)block + 12345;
@@ -110,9 +110,9 @@ int main(void)
     for (size_t i = 0; i < n; i++) bad += o[i] != h[i] * 7u + 3u + (unsigned)i;
     EXPECT(bad == 0, "%zu of %zu results wrong with grid %d block %d", bad, n, grid, block);
     printf("occupancy: block %d, min grid %d (%d blocks/SM, %d regs/thread), %zu elements; %s\n", block, grid, per_sm,
-           regs, n, g_fail ? "FAILED" : "ok");
+           regs, n, g_failures ? "FAILED" : "ok");
     CHECK(cuMemFree(d));
     free(h);
     free(o);
-    return g_fail;
+    return g_failures != 0;
 }

@@ -34,7 +34,7 @@ static void grant(CUdeviceptr p, size_t n, CUmemAccess_flags fl)
 /* child: map two chunks, drop the second (or make it read-only), touch both from a kernel */
 static int child(const char *mode)
 {
-    entry_init();
+    make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
     CUmemAllocationProp p = prop0();
@@ -50,7 +50,7 @@ static int child(const char *mode)
         grant(base + 2 * MiB, 2 * MiB, CU_MEM_ACCESS_FLAGS_PROT_READ);
         /* reading is allowed */
         unsigned v = 7;
-        EXPECT_RC(cuMemcpyDtoH(&v, base + 2 * MiB + 64, 4), CUDA_SUCCESS);
+        EXPECT_CU(cuMemcpyDtoH(&v, base + 2 * MiB + 64, 4), CUDA_SUCCESS);
     } else {
         grant(base + 2 * MiB, 2 * MiB, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
         CHECK(cuMemUnmap(base + 2 * MiB, 2 * MiB));
@@ -62,7 +62,7 @@ static int child(const char *mode)
         fprintf(stderr, "%s: kernel over the range -> %d, want CUDA_ERROR_ILLEGAL_ADDRESS\n", mode, (int)r);
         return 1;
     }
-    return g_fail;
+    return g_failures != 0;
 }
 
 static int run_child(const char *self, const char *mode)
@@ -80,7 +80,7 @@ static int run_child(const char *self, const char *mode)
 int main(int argc, char **argv)
 {
     if (argc > 1) return child(argv[1]);
-    CUcontext ctx = entry_init();
+    CUcontext ctx = make_context();
     (void)ctx;
     int v = -1;
     CHECK(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED, 0));
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     }
     /* mapped but not yet accessible: copies are refused */
     unsigned probe = 1;
-    EXPECT_RC(cuMemcpyHtoD(base, &probe, 4), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemcpyHtoD(base, &probe, 4), CUDA_ERROR_INVALID_VALUE);
     grant(base, 6 * MiB, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
     unsigned long long acc = 0;
     CUmemLocation loc = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
@@ -174,29 +174,29 @@ int main(int argc, char **argv)
 
     /* refusals CUDA documents */
     CUmemGenericAllocationHandle hx;
-    EXPECT_RC(cuMemCreate(&hx, 1 * MiB, &p, 0), CUDA_ERROR_INVALID_VALUE);        /* not a granularity multiple */
-    EXPECT_RC(cuMemMap(base, 2 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);     /* already mapped */
-    EXPECT_RC(cuMemMap(base + 20 * MiB, 2 * MiB, 4096, h[0], 0), CUDA_ERROR_INVALID_VALUE); /* offset unaligned */
-    EXPECT_RC(cuMemMap(base + 20 * MiB, 4 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);    /* beyond the chunk */
-    EXPECT_RC(cuMemMap(base + resv - 2 * MiB, 4 * MiB, 0, h[3], 0), CUDA_ERROR_INVALID_VALUE); /* past the reservation */
-    EXPECT_RC(cuMemUnmap(base + 6 * MiB, 2 * MiB), CUDA_ERROR_INVALID_VALUE);     /* half of a mapping */
-    EXPECT_RC(cuMemAddressFree(base, resv), CUDA_ERROR_INVALID_VALUE);            /* still mapped */
-    EXPECT_RC(cuMemAddressReserve(&mb, 3 * MiB / 2, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemCreate(&hx, 1 * MiB, &p, 0), CUDA_ERROR_INVALID_VALUE);        /* not a granularity multiple */
+    EXPECT_CU(cuMemMap(base, 2 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);     /* already mapped */
+    EXPECT_CU(cuMemMap(base + 20 * MiB, 2 * MiB, 4096, h[0], 0), CUDA_ERROR_INVALID_VALUE); /* offset unaligned */
+    EXPECT_CU(cuMemMap(base + 20 * MiB, 4 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);    /* beyond the chunk */
+    EXPECT_CU(cuMemMap(base + resv - 2 * MiB, 4 * MiB, 0, h[3], 0), CUDA_ERROR_INVALID_VALUE); /* past the reservation */
+    EXPECT_CU(cuMemUnmap(base + 6 * MiB, 2 * MiB), CUDA_ERROR_INVALID_VALUE);     /* half of a mapping */
+    EXPECT_CU(cuMemAddressFree(base, resv), CUDA_ERROR_INVALID_VALUE);            /* still mapped */
+    EXPECT_CU(cuMemAddressReserve(&mb, 3 * MiB / 2, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
     int fd = -1;
-    EXPECT_RC(cuMemExportToShareableHandle(&fd, h[0], CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemExportToShareableHandle(&fd, h[0], CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0), CUDA_ERROR_NOT_SUPPORTED);
     p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
-    EXPECT_RC(cuMemCreate(&hx, 2 * MiB, &p, 0), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemCreate(&hx, 2 * MiB, &p, 0), CUDA_ERROR_NOT_SUPPORTED);
     p.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
 
     /* handles released while mapped keep their memory until unmapped */
     for (int i = 0; i < 4; i++) CHECK(cuMemRelease(h[i]));
-    EXPECT_RC(cuMemRelease(h[0]), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemRelease(h[0]), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemcpyDtoH(host, base, 4));
     EXPECT(host[0] == ref[0], "memory of released but mapped chunk");
     CHECK(cuMemUnmap(base, 2 * MiB));
     CHECK(cuMemUnmap(base + 2 * MiB, 4 * MiB)); /* two whole mappings at once */
     CHECK(cuMemUnmap(base + 6 * MiB, 4 * MiB));
-    EXPECT_RC(cuMemcpyDtoH(host, base, 4), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemcpyDtoH(host, base, 4), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemAddressFree(base, resv));
     size_t free1;
     CHECK(cuMemGetInfo(&free1, &total));
@@ -209,6 +209,6 @@ int main(int argc, char **argv)
     free(host);
     free(ref);
     CHECK(cuModuleUnload(mod));
-    printf("vmm: %s\n", g_fail ? "FAILED" : "ok");
-    return g_fail;
+    printf("vmm: %s\n", g_failures ? "FAILED" : "ok");
+    return g_failures != 0;
 }

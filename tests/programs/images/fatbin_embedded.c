@@ -43,7 +43,7 @@ int main(void)
 
     /* a wrapper with a bad version is refused, not followed */
     const fatbin_wrapper bad = {0x466243b1, 7, scale_fatbin, NULL};
-    EXPECT(cuModuleLoadData(&m, &bad) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuModuleLoadData(&m, &bad) == CUDA_ERROR_INVALID_IMAGE);
     printf("fatbin_embedded: ok\n");
     return 0;
 }

@@ -39,65 +39,65 @@ int main(int argc, char **argv)
     size_t slen, glen;
     unsigned char *sass = (unsigned char *)read_file(argv[1], &slen);
     unsigned char *good = (unsigned char *)read_file(argv[2], &glen);
-    EXPECT(entry(sass, 2) && !entry(sass, 1));
+    REQUIRE(entry(sass, 2) && !entry(sass, 1));
     make_context();
     CUmodule m;
 
     char err[1024] = "";
     CUjit_option opts[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *vals[] = {err, (void *)(uintptr_t)sizeof err};
-    EXPECT(cuModuleLoadDataEx(&m, sass, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    REQUIRE(cuModuleLoadDataEx(&m, sass, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
     printf("error log: %s\n", err);
     expect_log(err, "this image holds only machine code for sm_80");
     expect_log(err, "the CPU driver needs PTX (compile with -gencode arch=compute_80,code=compute_80)");
-    EXPECT((uintptr_t)vals[1] == strlen(err) + 1);
-    EXPECT(cuModuleLoad(&m, argv[1]) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    REQUIRE((uintptr_t)vals[1] == strlen(err) + 1);
+    REQUIRE(cuModuleLoad(&m, argv[1]) == CUDA_ERROR_NO_BINARY_FOR_GPU);
     CUlibrary lib;
-    EXPECT(cuLibraryLoadData(&lib, sass, NULL, NULL, 0, NULL, NULL, 0) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    REQUIRE(cuLibraryLoadData(&lib, sass, NULL, NULL, 0, NULL, NULL, 0) == CUDA_ERROR_NO_BINARY_FOR_GPU);
 
     /* LTO IR only (code=lto_80): no PTX either */
     err[0] = 0;
     vals[1] = (void *)(uintptr_t)sizeof err;
     size_t llen;
     char *lto = read_file(argv[3], &llen);
-    EXPECT(cuModuleLoadDataEx(&m, lto, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    REQUIRE(cuModuleLoadDataEx(&m, lto, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
     expect_log(err, "only LTO IR for compute_80");
     free(lto);
 
     /* the bare cubin inside it */
     unsigned char *elf = entry(sass, 2);
     const unsigned char *cubin = elf + rd32(elf + 4);
-    EXPECT(memcmp(cubin, "\177ELF", 4) == 0);
+    REQUIRE(memcmp(cubin, "\177ELF", 4) == 0);
     err[0] = 0;
     vals[1] = (void *)(uintptr_t)sizeof err;
-    EXPECT(cuModuleLoadDataEx(&m, cubin, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+    REQUIRE(cuModuleLoadDataEx(&m, cubin, 2, opts, vals) == CUDA_ERROR_NO_BINARY_FOR_GPU);
     expect_log(err, "only machine code for sm_80");
 
     /* truncated: half of a good fatbin in a file */
     char path[] = "/tmp/lepton_images_truncXXXXXX";
     int fd = mkstemp(path);
-    EXPECT(fd >= 0);
-    EXPECT(write(fd, good, glen / 2) == (ssize_t)(glen / 2));
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, good, glen / 2) == (ssize_t)(glen / 2));
     close(fd);
-    EXPECT(cuModuleLoad(&m, path) == CUDA_ERROR_INVALID_IMAGE);
-    EXPECT(cuLibraryLoadFromFile(&lib, path, NULL, NULL, 0, NULL, NULL, 0) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuModuleLoad(&m, path) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuLibraryLoadFromFile(&lib, path, NULL, NULL, 0, NULL, NULL, 0) == CUDA_ERROR_INVALID_IMAGE);
     unlink(path);
 
     /* corrupted compressed PTX: wrong decompressed size, then a damaged stream */
     unsigned char *ptx = entry(good, 1);
-    EXPECT(ptx && (rd64(ptx + 40) & 0xa000u));
+    REQUIRE(ptx && (rd64(ptx + 40) & 0xa000u));
     unsigned char *bad = malloc(glen);
     memcpy(bad, good, glen);
     unsigned char *bp = bad + (ptx - good);
     bp[56]++;
-    EXPECT(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
     memcpy(bad, good, glen);
     memset(bp + rd32(bp + 4), 0, 4);
-    EXPECT(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
     memcpy(bad, good, glen);
     bp[8] = 0xff; /* payload size beyond the container */
     bp[12] = 0x7f;
-    EXPECT(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
+    REQUIRE(cuModuleLoadData(&m, bad) == CUDA_ERROR_INVALID_IMAGE);
 
     /* nothing broke: the good image loads and runs */
     CUfunction f;

@@ -17,7 +17,7 @@ int main(int argc, char **argv)
     }
     size_t len;
     unsigned char *img = (unsigned char *)read_file(argv[1], &len);
-    EXPECT(len > 16 && rd32(img) == 0xBA55ED50u);
+    REQUIRE(len > 16 && rd32(img) == 0xBA55ED50u);
     /* the container: 16-byte header, then entries {kind u16, ..., header size u32 @4, payload u64 @8,
      * arch u32 @28, flags u64 @40}; kind 1 is PTX, 2 is ELF; flags 0x2000 LZ4, 0x8000 ZSTD */
     int ptx_entries = 0, compressed = 0;
@@ -26,12 +26,12 @@ int main(int argc, char **argv)
         if ((e[0] | e[1] << 8) == 1) {
             ptx_entries++;
             compressed |= (rd64(e + 40) & 0xa000u) != 0;
-            EXPECT(rd32(e + 28) == 80);
+            REQUIRE(rd32(e + 28) == 80);
         }
         off += rd32(e + 4) + rd64(e + 8);
     }
-    EXPECT(ptx_entries == 1);
-    EXPECT(compressed == (strcmp(argv[2], "compressed") == 0));
+    REQUIRE(ptx_entries == 1);
+    REQUIRE(compressed == (strcmp(argv[2], "compressed") == 0));
 
     make_context();
     CUmodule m1, m2, m3;
@@ -50,9 +50,9 @@ int main(int argc, char **argv)
     CHECK(cuModuleLoadDataEx(&m2, img, 7, opts, vals));
     memcpy(&wall, &vals[4], sizeof wall);
     printf("info log: %s (wall %.3f ms)\n", info, wall);
-    EXPECT(wall >= 0.0f);
-    EXPECT(err[0] == 0);
-    EXPECT(strstr(info, "scale") != NULL); /* CU_JIT_LOG_VERBOSE: the info log names the kernels */
+    REQUIRE(wall >= 0.0f);
+    REQUIRE(err[0] == 0);
+    REQUIRE(strstr(info, "scale") != NULL); /* CU_JIT_LOG_VERBOSE: the info log names the kernels */
     CHECK(cuModuleGetFunction(&f, m2, "scale"));
     run_scale(f, 4099, -0.75f);
 

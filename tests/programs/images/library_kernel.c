@@ -31,7 +31,7 @@ static void run(CUlibrary lib, CUkernel add_bias, CUkernel square, const int *bi
     CUdeviceptr dv, dbias;
     size_t bsize;
     CHECK(cuLibraryGetGlobal(&dbias, &bsize, lib, "bias"));
-    EXPECT(bsize == 4 * sizeof(int));
+    REQUIRE(bsize == 4 * sizeof(int));
     CHECK(cuMemcpyHtoD(dbias, bias, bsize));
     CHECK(cuMemAlloc(&dv, sizeof(int) * (size_t)n));
     CHECK(cuMemcpyHtoD(dv, v, sizeof(int) * (size_t)n));
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
     pfn_library_load load = NULL;
     CUdriverProcAddressQueryResult q;
     CHECK(cuGetProcAddress("cuLibraryLoadData", (void **)&load, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &q));
-    EXPECT(load != NULL && q == CU_GET_PROC_ADDRESS_SUCCESS);
+    REQUIRE(load != NULL && q == CU_GET_PROC_ADDRESS_SUCCESS);
 
     /* private driver tables: none is served, and asking is not an error that breaks anything */
     typedef CUresult (*pfn_export)(const void **, const CUuuid *);
@@ -78,14 +78,14 @@ int main(int argc, char **argv)
     const CUuuid some = {{0x6b, 0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
                           (char)0xd9, 0x39, 0x12, (char)0xfd, (char)0x9d, (char)0xf9}};
     const void *table = &some;
-    EXPECT(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
+    REQUIRE(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
 
     /* a library can be loaded before any context exists */
     CUlibrary lib;
     CHECK(load(&lib, ptx, NULL, NULL, 0, NULL, NULL, 0));
     unsigned count = 0;
     CHECK(cuLibraryGetKernelCount(&count, lib));
-    EXPECT(count == 2);
+    REQUIRE(count == 2);
     CUkernel ks[2];
     CHECK(cuLibraryEnumerateKernels(ks, 2, lib));
     int seen_add = 0, seen_sq = 0;
@@ -94,30 +94,30 @@ int main(int argc, char **argv)
         CUlibrary owner;
         CHECK(cuKernelGetName(&name, ks[i]));
         CHECK(cuKernelGetLibrary(&owner, ks[i]));
-        EXPECT(owner == lib);
+        REQUIRE(owner == lib);
         seen_add |= strcmp(name, "add_bias") == 0;
         seen_sq |= strcmp(name, "square") == 0;
     }
-    EXPECT(seen_add && seen_sq);
+    REQUIRE(seen_add && seen_sq);
     CUkernel add_bias, square, none;
     CHECK(cuLibraryGetKernel(&add_bias, lib, "add_bias"));
     CHECK(cuLibraryGetKernel(&square, lib, "square"));
-    EXPECT(cuLibraryGetKernel(&none, lib, "missing") == CUDA_ERROR_NOT_FOUND);
+    REQUIRE(cuLibraryGetKernel(&none, lib, "missing") == CUDA_ERROR_NOT_FOUND);
     size_t off, sz;
     CHECK(cuKernelGetParamInfo(add_bias, 1, &off, &sz));
-    EXPECT(off == 8 && sz == 4);
-    EXPECT(cuKernelGetParamInfo(add_bias, 2, &off, &sz) == CUDA_ERROR_INVALID_VALUE);
+    REQUIRE(off == 8 && sz == 4);
+    REQUIRE(cuKernelGetParamInfo(add_bias, 2, &off, &sz) == CUDA_ERROR_INVALID_VALUE);
     int maxthreads = 0;
     CHECK(cuKernelGetAttribute(&maxthreads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, square, 0));
-    EXPECT(maxthreads == 1024);
+    REQUIRE(maxthreads == 1024);
     CHECK(cuKernelSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 64 * 1024, square, 0));
     int dyn = 0;
     CHECK(cuKernelGetAttribute(&dyn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, square, 0));
-    EXPECT(dyn == 64 * 1024);
+    REQUIRE(dyn == 64 * 1024);
     CHECK(cuKernelSetCacheConfig(square, CU_FUNC_CACHE_PREFER_SHARED, 0));
     CUdeviceptr dummy;
     size_t dsz;
-    EXPECT(cuLibraryGetManaged(&dummy, &dsz, lib, "bias") == CUDA_ERROR_NOT_SUPPORTED);
+    REQUIRE(cuLibraryGetManaged(&dummy, &dsz, lib, "bias") == CUDA_ERROR_NOT_SUPPORTED);
 
     /* context 1: the primary context */
     CUcontext primary = make_context();
@@ -128,30 +128,30 @@ int main(int argc, char **argv)
     CHECK(cuKernelGetFunction(&f1, add_bias));
     CHECK(cuLibraryGetModule(&mod, lib));
     CHECK(cuModuleGetFunction(&f2, mod, "add_bias"));
-    EXPECT(f1 == f2);
+    REQUIRE(f1 == f2);
     int dyn_f = 0;
     CHECK(cuFuncGetAttribute(&dyn_f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f1));
     CUfunctionLoadingState st;
     CHECK(cuFuncIsLoaded(&st, f1));
-    EXPECT(st == CU_FUNCTION_LOADING_STATE_LOADED);
+    REQUIRE(st == CU_FUNCTION_LOADING_STATE_LOADED);
     CHECK(cuFuncLoad(f1));
     const char *fname;
     CHECK(cuFuncGetName(&fname, f1));
-    EXPECT(strcmp(fname, "add_bias") == 0);
+    REQUIRE(strcmp(fname, "add_bias") == 0);
     CUmodule fmod;
     CHECK(cuFuncGetModule(&fmod, f1));
-    EXPECT(fmod == mod);
+    REQUIRE(fmod == mod);
     unsigned nfunc = 0;
     CHECK(cuModuleGetFunctionCount(&nfunc, mod));
-    EXPECT(nfunc == 2);
+    REQUIRE(nfunc == 2);
     CUfunction fl[2] = {NULL, NULL};
     CHECK(cuModuleEnumerateFunctions(fl, 2, mod));
-    EXPECT((fl[0] == f1 || fl[1] == f1) && fl[0] != fl[1]);
+    REQUIRE((fl[0] == f1 || fl[1] == f1) && fl[0] != fl[1]);
     CHECK(cuFuncGetParamInfo(f1, 0, &off, &sz));
-    EXPECT(off == 0 && sz == 8);
+    REQUIRE(off == 0 && sz == 8);
     CUmoduleLoadingMode lm;
     CHECK(cuModuleGetLoadingMode(&lm));
-    EXPECT(lm == CU_MODULE_EAGER_LOADING || lm == CU_MODULE_LAZY_LOADING);
+    REQUIRE(lm == CU_MODULE_EAGER_LOADING || lm == CU_MODULE_LAZY_LOADING);
 
     /* context 2: the same CUkernel handles, its own copy of the global */
     CUcontext ctx2;
@@ -164,12 +164,12 @@ int main(int argc, char **argv)
     run(lib, add_bias, square, bias2, 1);
     CUfunction f3;
     CHECK(cuKernelGetFunction(&f3, add_bias));
-    EXPECT(f3 != f1);
+    REQUIRE(f3 != f1);
     CHECK(cuCtxDestroy(ctx2));
     CHECK(cuCtxSetCurrent(primary));
     run(lib, add_bias, square, bias1, 1);
     CHECK(cuLibraryUnload(lib));
-    EXPECT(cuLibraryGetKernel(&none, lib, "square") == CUDA_ERROR_INVALID_HANDLE);
+    REQUIRE(cuLibraryGetKernel(&none, lib, "square") == CUDA_ERROR_INVALID_HANDLE);
 
     /* from a fatbin file */
     CHECK(cuLibraryLoadFromFile(&lib, argv[2], NULL, NULL, 0, NULL, NULL, 0));

@@ -57,8 +57,8 @@ int main(int argc, char **argv)
     /* the main module alone does not load: poly is only declared there */
     CUmodule m;
     char *main_ptx = read_file(argv[1], NULL);
-    EXPECT(strstr(main_ptx, ".extern .func") != NULL);
-    EXPECT(cuModuleLoadData(&m, main_ptx) != CUDA_SUCCESS);
+    REQUIRE(strstr(main_ptx, ".extern .func") != NULL);
+    REQUIRE(cuModuleLoadData(&m, main_ptx) != CUDA_SUCCESS);
 
     for (int round = 0; round < 2; round++) {
         char info[2048] = "", err[2048] = "";
@@ -74,17 +74,17 @@ int main(int argc, char **argv)
         if (round == 0) CHECK(cuLinkAddData(ls, CU_JIT_INPUT_PTX, helper, hlen + 1, "rdc_helper.ptx", 0, NULL, NULL));
         else CHECK(cuLinkAddData(ls, CU_JIT_INPUT_FATBINARY, helper_fatbin, flen, "rdc_helper.fatbin", 0, NULL, NULL));
         /* an input kind the CPU driver cannot link: refused, the link goes on */
-        EXPECT(cuLinkAddData(ls, CU_JIT_INPUT_OBJECT, helper, hlen, "host.o", 0, NULL, NULL) == CUDA_ERROR_NOT_SUPPORTED);
-        EXPECT(strstr(err, "CU_JIT_INPUT_OBJECT") != NULL);
+        REQUIRE(cuLinkAddData(ls, CU_JIT_INPUT_OBJECT, helper, hlen, "host.o", 0, NULL, NULL) == CUDA_ERROR_NOT_SUPPORTED);
+        REQUIRE(strstr(err, "CU_JIT_INPUT_OBJECT") != NULL);
         /* a fatbin with machine code only: refused with the fix in the error log */
-        EXPECT(cuLinkAddFile(ls, CU_JIT_INPUT_FATBINARY, argv[4], 0, NULL, NULL) == CUDA_ERROR_NO_BINARY_FOR_GPU);
-        EXPECT(strstr(err, "only machine code for sm_80") && strstr(err, "arch=compute_80,code=compute_80"));
+        REQUIRE(cuLinkAddFile(ls, CU_JIT_INPUT_FATBINARY, argv[4], 0, NULL, NULL) == CUDA_ERROR_NO_BINARY_FOR_GPU);
+        REQUIRE(strstr(err, "only machine code for sm_80") && strstr(err, "arch=compute_80,code=compute_80"));
         void *cubin;
         size_t size;
         CHECK(cuLinkComplete(ls, &cubin, &size));
         memcpy(&wall, &vals[4], sizeof wall);
         printf("round %d: linked image of %zu bytes; info log: %s (%.3f ms)\n", round, size, info, wall);
-        EXPECT(size > 0 && wall >= 0.0f && strstr(info, "apply_poly"));
+        REQUIRE(size > 0 && wall >= 0.0f && strstr(info, "apply_poly"));
         CHECK(cuModuleLoadData(&m, cubin));
         CHECK(cuLinkDestroy(ls));
         run_poly(m); /* the module outlives the link state */
@@ -100,9 +100,9 @@ int main(int argc, char **argv)
     CHECK(cuLinkAddFile_v2(ls, CU_JIT_INPUT_PTX, argv[1], 0, NULL, NULL));
     void *cubin;
     size_t size;
-    EXPECT(cuLinkComplete(ls, &cubin, &size) != CUDA_SUCCESS);
+    REQUIRE(cuLinkComplete(ls, &cubin, &size) != CUDA_SUCCESS);
     printf("unresolved link: %s\n", err);
-    EXPECT(err[0] != 0);
+    REQUIRE(err[0] != 0);
     CHECK(cuLinkDestroy(ls));
     free(helper);
     free(helper_fatbin);

@@ -6,15 +6,6 @@
 #include <nvrtc.h>
 #include <stdint.h>
 
-#define NVRTC_CHECK(call)                                                                     \
-    do {                                                                                      \
-        nvrtcResult nr_ = (call);                                                             \
-        if (nr_ != NVRTC_SUCCESS) {                                                           \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nvrtcGetErrorString(nr_)); \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
-
 static const char *source =
     "template <typename T> __device__ T cube(T v) { return v * v * v; }\n"
     "extern \"C\" __global__ void cubes(const int *in, long long *out, int n)\n"

@@ -4,19 +4,8 @@
 
 #include <nvvm.h>
 
-#define NVVM_CHECK(call)                                                                      \
-    do {                                                                                      \
-        nvvmResult vr_ = (call);                                                              \
-        if (vr_ != NVVM_SUCCESS) {                                                            \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nvvmGetErrorString(vr_)); \
-            exit(1);                                                                          \
-        }                                                                                     \
-    } while (0)
-
 /* a[i] = b[i] + s * c[i] (STREAM triad) */
-static const char *ir =
-    "target datalayout = \"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"
-    "target triple = \"nvptx64-nvidia-cuda\"\n"
+static const char *ir = NVVM_IR_HEADER
     "\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.tid.x()\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.ctaid.x()\n"

@@ -10,23 +10,13 @@
  * Argument: the directory holding kernel.ptx, poly.ltoir, poly.cubin; with a second argument
  * "no-toolkit" (run with CUDA_HOME naming a directory without nvJitLink) it checks only that LTO-IR
  * is then refused with a log saying where the toolkit's nvJitLink was looked for. */
+#include "programs_common.h" /* EXPECT, g_failures */
+
 #include <nvJitLink.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int g_fail;
-
-#define EXPECT(cond, ...)                                                                                   \
-    do {                                                                                                    \
-        if (!(cond)) {                                                                                      \
-            fprintf(stderr, "%s:%d: expected %s: ", __FILE__, __LINE__, #cond);                             \
-            fprintf(stderr, __VA_ARGS__);                                                                   \
-            fputc('\n', stderr);                                                                            \
-            g_fail = 1;                                                                                     \
-        }                                                                                                   \
-    } while (0)
 
 /* The error log, checked for the size contract: strlen + 1, or 0 when empty. */
 static char *error_log(nvJitLinkHandle h)
@@ -82,8 +72,8 @@ static int no_toolkit(const char *lpath, const char *kpath)
     r = nvJitLinkComplete(h);
     EXPECT(r == NVJITLINK_ERROR_PTX_COMPILE, "unresolved extern = %d", (int)r);
     destroy(&h);
-    puts(g_fail ? "FAILED" : "PASSED");
-    return g_fail;
+    puts(g_failures ? "FAILED" : "PASSED");
+    return g_failures != 0;
 }
 
 int main(int argc, char **argv)
@@ -197,6 +187,6 @@ int main(int argc, char **argv)
     EXPECT(nvJitLinkVersion(NULL, &mnr) == NVJITLINK_ERROR_NULL_INPUT, "Version(NULL)");
     EXPECT(nvJitLinkVersion(&maj, &mnr) == NVJITLINK_SUCCESS && maj == 13, "Version");
 
-    puts(g_fail ? "FAILED" : "PASSED");
-    return g_fail;
+    puts(g_failures ? "FAILED" : "PASSED");
+    return g_failures != 0;
 }

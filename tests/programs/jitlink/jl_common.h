@@ -5,11 +5,9 @@
 #ifndef JL_COMMON_H
 #define JL_COMMON_H
 
-#include "../images/images_common.h" /* CHECK, read_file */
+#include "programs_common.h" /* CHECK, read_file, g_failures */
 
-#include <cuda.h>
 #include <math.h>
-#include <stdio.h>
 
 #define JL_N 1000
 #define JL_A 1.5f

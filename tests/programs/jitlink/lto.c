@@ -9,7 +9,7 @@
  * from four threads at once, and -lto -ptx with the LTO-IR alone must give PTX that leaves the PTX file's
  * function .extern; and a fatbin holding only LTO-IR (nvcc code=lto_80) links too.
  * Argument: the directory holding poly.ptx, kernel.ptx and kernel_lto.fatbin. */
-#include "jl_common.h" /* CHECK, read_file, jl_run */
+#include "jl_common.h" /* CHECK, read_file, jl_run, g_failures */
 
 #include <cuda.h>
 #include <nvJitLink.h>
@@ -22,26 +22,9 @@
 
 #define THREADS 4
 
-static int g_fail;
-
-#define NVVM_CHECK(call)                                                                                     \
-    do {                                                                                                     \
-        nvvmResult vr_ = (call);                                                                             \
-        if (vr_ != NVVM_SUCCESS) {                                                                           \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, nvvmGetErrorString(vr_));          \
-            exit(1);                                                                                         \
-        }                                                                                                    \
-    } while (0)
-
-#define NVVM_HEADER                                                                                          \
-    "target datalayout = "                                                                                   \
-    "\"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-"              \
-    "v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"                                                         \
-    "target triple = \"nvptx64-nvidia-cuda\"\n"
-
 /* y[i] = a * poly(x[i]) * twice_if(i) + y[i]; poly is _Z4polyf of the PTX file (jl_poly.cu),
  * twice_if is in the other LTO-IR module. */
-static const char k_kernel_ir[] = NVVM_HEADER
+static const char k_kernel_ir[] = NVVM_IR_HEADER
     "declare i32 @llvm.nvvm.read.ptx.sreg.tid.x()\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.ctaid.x()\n"
     "declare i32 @llvm.nvvm.read.ptx.sreg.ntid.x()\n"
@@ -85,7 +68,7 @@ static const char k_kernel_ir[] = NVVM_HEADER
     "!nvvmir.version = !{!1}\n"
     "!1 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
-static const char k_helper_ir[] = NVVM_HEADER "define float @twice_if(i32 %i) {\n"
+static const char k_helper_ir[] = NVVM_IR_HEADER "define float @twice_if(i32 %i) {\n"
                                               "entry:\n"
                                               "  %r = srem i32 %i, 3\n"
                                               "  %z = icmp eq i32 %r, 0\n"
@@ -99,7 +82,7 @@ static const char k_helper_ir[] = NVVM_HEADER "define float @twice_if(i32 %i) {\
 /* poly() and scale_of() of jl_poly.cu, for the PTX kernel of jl_kernel.cu to call: kept through
  * link-time optimisation by @llvm.used although no LTO-IR kernel calls them. */
 static const char k_kept_ir[] =
-    NVVM_HEADER "@llvm.used = appending global [2 x i8*] [i8* bitcast (float (float)* @_Z4polyf to i8*), "
+    NVVM_IR_HEADER "@llvm.used = appending global [2 x i8*] [i8* bitcast (float (float)* @_Z4polyf to i8*), "
                 "i8* bitcast (float (i32)* @_Z8scale_ofi to i8*)], section \"llvm.metadata\"\n"
                 "\n"
                 "define float @_Z4polyf(float %x) {\n"
@@ -197,7 +180,7 @@ static void *link_one(void *arg) {
 }
 
 static void run(const void *image, const char *kernel, const char *what) {
-    if (jl_run(image, kernel, what)) g_fail = 1;
+    if (jl_run(image, kernel, what)) g_failures++;
 }
 
 /* Two inputs linked with -lto: the image, or NULL after printing why. */
@@ -257,7 +240,7 @@ int main(int argc, char **argv) {
         if (jobs[t].size != jobs[0].size || memcmp(jobs[t].image, jobs[0].image, jobs[0].size) != 0) {
             fprintf(stderr, "thread %d linked a different image (%zu bytes, thread 0: %zu)\n", t,
                     jobs[t].size, jobs[0].size);
-            g_fail = 1;
+            g_failures++;
         }
     }
     const char *img = jobs[0].image;
@@ -280,7 +263,7 @@ int main(int argc, char **argv) {
     if (!strstr(pj.image, ".extern .func") || !strstr(pj.image, "_Z4polyf") ||
         strstr(pj.image, "twice_if(")) {
         fprintf(stderr, "-lto -ptx: expected poly .extern and twice_if inlined:\n%s\n", pj.image);
-        g_fail = 1;
+        g_failures++;
     }
 
     make_context(); /* the primary context, kept to the end */
@@ -293,7 +276,7 @@ int main(int argc, char **argv) {
     if (img2)
         run(img2, "axpy_poly", "PTX (kernel) + LTO-IR (poly, scale_of in @llvm.used)");
     else
-        g_fail = 1;
+        g_failures++;
     free(img2);
     /* a fatbin holding only LTO-IR (nvcc code=lto_80): the toolkit's nvJitLink takes it whole */
     blob ltofb;
@@ -305,7 +288,7 @@ int main(int argc, char **argv) {
     if (img3)
         run(img3, "axpy_poly", "fatbin with LTO-IR (kernel) + PTX (poly)");
     else
-        g_fail = 1;
+        g_failures++;
     free(img3);
     free(ltofb.data);
     free(kernelptx.data);
@@ -316,6 +299,6 @@ int main(int argc, char **argv) {
     free(kernel.data);
     free(helper.data);
     free(polyptx.data);
-    puts(g_fail ? "FAILED" : "PASSED");
-    return g_fail;
+    puts(g_failures ? "FAILED" : "PASSED");
+    return g_failures != 0;
 }

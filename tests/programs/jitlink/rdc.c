@@ -5,7 +5,7 @@
  * CUDA call; then loads each linked image with cuModuleLoadData, launches axpy_poly and compares with
  * the host. Where the image is PTX text (Lepton's nvJitLink), it must be the image cuLink* makes from
  * the same inputs. Argument: the directory holding kernel.ptx, poly.ptx, poly.fatbin. */
-#include "jl_common.h" /* CHECK, read_file, jl_run */
+#include "jl_common.h" /* CHECK, read_file, jl_run, g_failures */
 
 #include <cuda.h>
 #include <nvJitLink.h>
@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-static int g_fail;
 
 #define CHECK_NVJ(call)                                                                                     \
     do {                                                                                                    \
@@ -64,7 +62,7 @@ static void *link_files(const char *kernel, const char *poly, size_t *size, char
     CHECK_NVJ(nvJitLinkDestroy(&h));
     if (h != NULL) {
         fprintf(stderr, "nvJitLinkDestroy left the handle set\n");
-        g_fail = 1;
+        g_failures++;
     }
     return cubin;
 }
@@ -85,7 +83,7 @@ static void *link_data(const char *kernel, size_t klen, const char *fatbin, size
         CHECK_NVJ(nvJitLinkGetLinkedPtx(h, ptx));
         if (psize != *size || memcmp(ptx, cubin, psize) != 0 || ptx[psize - 1] != 0) {
             fprintf(stderr, "linked PTX (%zu bytes) differs from the linked image (%zu bytes)\n", psize, *size);
-            g_fail = 1;
+            g_failures++;
         }
         free(ptx);
     }
@@ -95,7 +93,7 @@ static void *link_data(const char *kernel, size_t klen, const char *fatbin, size
 
 static void run(const void *image, const char *what)
 {
-    if (jl_run(image, "axpy_poly", what)) g_fail = 1;
+    if (jl_run(image, "axpy_poly", what)) g_failures++;
 }
 
 int main(int argc, char **argv)
@@ -123,7 +121,7 @@ int main(int argc, char **argv)
     printf("linked images: %zu and %zu bytes (%s)\n", s1, s2, lepton ? "PTX text: Lepton's nvJitLink" : "cubin");
     if (lepton && !strstr(info, "linked 2 input(s)")) {
         fprintf(stderr, "-verbose info log lacks the link summary:\n%s\n", info);
-        g_fail = 1;
+        g_failures++;
     }
 
     CUdevice dev;
@@ -145,7 +143,7 @@ int main(int argc, char **argv)
         CHECK(cuLinkComplete(ls, &cimg, &csize));
         if (csize != s1 || memcmp(cimg, img1, s1) != 0) {
             fprintf(stderr, "cuLinkComplete's image (%zu bytes) differs from nvJitLink's (%zu bytes)\n", csize, s1);
-            g_fail = 1;
+            g_failures++;
         } else {
             printf("cuLinkComplete made the same %zu-byte image\n", csize);
         }
@@ -158,6 +156,6 @@ int main(int argc, char **argv)
     free(info);
     free(kernel);
     free(fatbin);
-    puts(g_fail ? "FAILED" : "PASSED");
-    return g_fail;
+    puts(g_failures ? "FAILED" : "PASSED");
+    return g_failures != 0;
 }

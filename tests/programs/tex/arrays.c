@@ -9,19 +9,6 @@
 
 #include <stdint.h>
 
-static CUDA_ARRAY3D_DESCRIPTOR desc3(CUarray_format f, unsigned nch, size_t w, size_t h, size_t d, unsigned flags)
-{
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    memset(&ad, 0, sizeof ad);
-    ad.Format = f;
-    ad.NumChannels = nch;
-    ad.Width = w;
-    ad.Height = h;
-    ad.Depth = d;
-    ad.Flags = flags;
-    return ad;
-}
-
 static void test_create_errors(void)
 {
     CUarray a;
@@ -34,28 +21,28 @@ static void test_create_errors(void)
     d2.Format = (CUarray_format)0x55;
     EXPECT_CU(cuArrayCreate(&a, &d2), CUDA_ERROR_INVALID_VALUE); /* not a format */
     EXPECT_CU(cuArrayCreate(&a, NULL), CUDA_ERROR_INVALID_VALUE);
-    CUDA_ARRAY3D_DESCRIPTOR d = desc3(CU_AD_FORMAT_FLOAT, 1, 8, 0, 4, 0);
+    CUDA_ARRAY3D_DESCRIPTOR d = array_desc(CU_AD_FORMAT_FLOAT, 1, 8, 0, 4, 0);
     EXPECT_CU(cuArray3DCreate(&a, &d), CUDA_ERROR_INVALID_VALUE); /* Depth without Height, not layered */
-    d = desc3(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, 0x80000000u);
+    d = array_desc(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, 0x80000000u);
     EXPECT_CU(cuArray3DCreate(&a, &d), CUDA_ERROR_INVALID_VALUE); /* unknown flag */
-    d = desc3(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, CUDA_ARRAY3D_LAYERED);
+    d = array_desc(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, CUDA_ARRAY3D_LAYERED);
     EXPECT_CU(cuArray3DCreate(&a, &d), CUDA_ERROR_INVALID_VALUE); /* layered with no layers */
-    d = desc3(CU_AD_FORMAT_UNSIGNED_INT8, 1, 1u << 20, 1u << 20, 0, 0);
+    d = array_desc(CU_AD_FORMAT_UNSIGNED_INT8, 1, 1u << 20, 1u << 20, 0, 0);
     EXPECT_CU(cuArray3DCreate(&a, &d), CUDA_ERROR_INVALID_VALUE); /* beyond the 2D limits */
-    d = desc3(CU_AD_FORMAT_UNSIGNED_INT8, 1, 32768, 0, 0, CUDA_ARRAY3D_TEXTURE_GATHER);
+    d = array_desc(CU_AD_FORMAT_UNSIGNED_INT8, 1, 32768, 0, 0, CUDA_ARRAY3D_TEXTURE_GATHER);
     EXPECT_CU(cuArray3DCreate(&a, &d), CUDA_ERROR_INVALID_VALUE); /* gather needs 2D */
-    d = desc3(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, 0);
+    d = array_desc(CU_AD_FORMAT_FLOAT, 1, 8, 8, 0, 0);
     EXPECT_CU(cuArray3DCreate(NULL, &d), CUDA_ERROR_INVALID_VALUE);
 }
 
 static void test_descriptors(void)
 {
     struct { CUDA_ARRAY3D_DESCRIPTOR d; size_t bytes; } cases[] = {
-        {desc3(CU_AD_FORMAT_UNSIGNED_INT8, 4, 100, 0, 0, 0), 400},
-        {desc3(CU_AD_FORMAT_HALF, 2, 33, 17, 0, CUDA_ARRAY3D_SURFACE_LDST), 33 * 17 * 4},
-        {desc3(CU_AD_FORMAT_SIGNED_INT16, 1, 9, 8, 7, 0), 9 * 8 * 7 * 2},
-        {desc3(CU_AD_FORMAT_FLOAT, 4, 10, 0, 3, CUDA_ARRAY3D_LAYERED), 10 * 3 * 16},
-        {desc3(CU_AD_FORMAT_SIGNED_INT32, 2, 10, 6, 5, CUDA_ARRAY3D_LAYERED), 10 * 6 * 5 * 8},
+        {array_desc(CU_AD_FORMAT_UNSIGNED_INT8, 4, 100, 0, 0, 0), 400},
+        {array_desc(CU_AD_FORMAT_HALF, 2, 33, 17, 0, CUDA_ARRAY3D_SURFACE_LDST), 33 * 17 * 4},
+        {array_desc(CU_AD_FORMAT_SIGNED_INT16, 1, 9, 8, 7, 0), 9 * 8 * 7 * 2},
+        {array_desc(CU_AD_FORMAT_FLOAT, 4, 10, 0, 3, CUDA_ARRAY3D_LAYERED), 10 * 3 * 16},
+        {array_desc(CU_AD_FORMAT_SIGNED_INT32, 2, 10, 6, 5, CUDA_ARRAY3D_LAYERED), 10 * 6 * 5 * 8},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CUarray a;
@@ -97,7 +84,7 @@ static void test_3d_round_trip(void)
         for (int y = 0; y < HH; y++)
             for (int x = 0; x < HW; x++) host[z][y][x] = (float)(x + 100 * y + 10000 * z);
     memset(back, 0, sizeof back);
-    CUDA_ARRAY3D_DESCRIPTOR ad = desc3(CU_AD_FORMAT_FLOAT, 1, W, H, D, 0);
+    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, W, H, D, 0);
     CUarray a1, a2;
     CHECK(cuArray3DCreate(&a1, &ad));
     CHECK(cuArray3DCreate(&a2, &ad));
@@ -292,7 +279,7 @@ static void test_proc_address(void)
 
 int main(void)
 {
-    setup();
+    make_context();
     test_create_errors();
     test_descriptors();
     test_3d_round_trip();

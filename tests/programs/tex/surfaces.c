@@ -9,24 +9,9 @@
 
 #include <stdint.h>
 
-static CUmodule g_mod;
-static CUfunction fn(const char *name)
-{
-    CUfunction f;
-    CHECK(cuModuleGetFunction(&f, g_mod, name));
-    return f;
-}
-
 static CUarray surf_array(CUarray_format f, unsigned nch, size_t w, size_t h, size_t d, unsigned flags)
 {
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    memset(&ad, 0, sizeof ad);
-    ad.Format = f;
-    ad.NumChannels = nch;
-    ad.Width = w;
-    ad.Height = h;
-    ad.Depth = d;
-    ad.Flags = CUDA_ARRAY3D_SURFACE_LDST | flags;
+    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(f, nch, w, h, d, CUDA_ARRAY3D_SURFACE_LDST | flags);
     CUarray a;
     CHECK(cuArray3DCreate(&a, &ad));
     return a;
@@ -34,39 +19,10 @@ static CUarray surf_array(CUarray_format f, unsigned nch, size_t w, size_t h, si
 
 static CUsurfObject surf_of(CUarray a)
 {
-    CUDA_RESOURCE_DESC rd;
-    memset(&rd, 0, sizeof rd);
-    rd.resType = CU_RESOURCE_TYPE_ARRAY;
-    rd.res.array.hArray = a;
+    CUDA_RESOURCE_DESC rd = array_resource(a);
     CUsurfObject s;
     CHECK(cuSurfObjectCreate(&s, &rd));
     return s;
-}
-
-/* host <-> array through cuMemcpy3D (rows of rowb bytes, h rows, d slices) */
-static void copy3d(CUarray a, void *host, size_t rowb, size_t h, size_t d, int to_array)
-{
-    CUDA_MEMCPY3D cp;
-    memset(&cp, 0, sizeof cp);
-    if (to_array) {
-        cp.srcMemoryType = CU_MEMORYTYPE_HOST;
-        cp.srcHost = host;
-        cp.srcPitch = rowb;
-        cp.srcHeight = h;
-        cp.dstMemoryType = CU_MEMORYTYPE_ARRAY;
-        cp.dstArray = a;
-    } else {
-        cp.srcMemoryType = CU_MEMORYTYPE_ARRAY;
-        cp.srcArray = a;
-        cp.dstMemoryType = CU_MEMORYTYPE_HOST;
-        cp.dstHost = host;
-        cp.dstPitch = rowb;
-        cp.dstHeight = h;
-    }
-    cp.WidthInBytes = rowb;
-    cp.Height = h;
-    cp.Depth = d;
-    CHECK(cuMemcpy3D(&cp));
 }
 
 static void test_invert(void)
@@ -192,17 +148,10 @@ static void test_boundary_modes(void)
 static void test_errors_and_trap(void)
 {
     /* a surface needs an array created with CUDA_ARRAY3D_SURFACE_LDST */
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    memset(&ad, 0, sizeof ad);
-    ad.Format = CU_AD_FORMAT_FLOAT;
-    ad.NumChannels = 1;
-    ad.Width = 4;
+    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, 4, 0, 0, 0);
     CUarray plain;
     CHECK(cuArray3DCreate(&plain, &ad));
-    CUDA_RESOURCE_DESC rd;
-    memset(&rd, 0, sizeof rd);
-    rd.resType = CU_RESOURCE_TYPE_ARRAY;
-    rd.res.array.hArray = plain;
+    CUDA_RESOURCE_DESC rd = array_resource(plain);
     CUsurfObject s;
     EXPECT_CU(cuSurfObjectCreate(&s, &rd), CUDA_ERROR_INVALID_VALUE);
     rd.resType = CU_RESOURCE_TYPE_LINEAR;
@@ -226,7 +175,7 @@ static void test_errors_and_trap(void)
 
 int main(void)
 {
-    setup();
+    make_context();
     g_mod = load_ptx("surf_kernels.ptx");
     test_invert();
     test_3d_and_layered();

@@ -128,39 +128,15 @@ static void ref_sample(const reftex *t, const float *c, int ndim, int layer, flo
 }
 
 /* ---- device helpers ---- */
-static CUmodule g_mod;
-static CUfunction fn(const char *name)
-{
-    CUfunction f;
-    CHECK(cuModuleGetFunction(&f, g_mod, name));
-    return f;
-}
-
 static CUarray make_array(const reftex *t, unsigned flags, int dims, int layered)
 {
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    memset(&ad, 0, sizeof ad);
-    ad.Format = t->fmt;
-    ad.NumChannels = (unsigned)t->nch;
-    ad.Width = (size_t)t->w;
-    ad.Height = dims >= 2 ? (size_t)t->h : 0;
-    ad.Depth = dims == 3 || layered ? (size_t)t->d : 0;
-    ad.Flags = flags | (layered ? CUDA_ARRAY3D_LAYERED : 0);
+    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(t->fmt, (unsigned)t->nch, (size_t)t->w, dims >= 2 ? (size_t)t->h : 0,
+                                            dims == 3 || layered ? (size_t)t->d : 0,
+                                            flags | (layered ? CUDA_ARRAY3D_LAYERED : 0));
     CUarray a;
     CHECK(cuArray3DCreate(&a, &ad));
     size_t row = (size_t)t->w * (size_t)(fmt_size(t->fmt) * t->nch);
-    CUDA_MEMCPY3D cp;
-    memset(&cp, 0, sizeof cp);
-    cp.srcMemoryType = CU_MEMORYTYPE_HOST;
-    cp.srcHost = t->data;
-    cp.srcPitch = row;
-    cp.srcHeight = (size_t)t->h;
-    cp.dstMemoryType = CU_MEMORYTYPE_ARRAY;
-    cp.dstArray = a;
-    cp.WidthInBytes = row;
-    cp.Height = (size_t)t->h;
-    cp.Depth = (size_t)t->d;
-    CHECK(cuMemcpy3D(&cp));
+    copy3d(a, (void *)t->data, row, (size_t)t->h, (size_t)t->d, 1);
     return a;
 }
 
@@ -179,10 +155,7 @@ static CUtexObject make_tex_res(const reftex *t, const CUDA_RESOURCE_DESC *rd)
 
 static CUtexObject make_tex(const reftex *t, CUarray a)
 {
-    CUDA_RESOURCE_DESC rd;
-    memset(&rd, 0, sizeof rd);
-    rd.resType = CU_RESOURCE_TYPE_ARRAY;
-    rd.res.array.hArray = a;
+    CUDA_RESOURCE_DESC rd = array_resource(a);
     return make_tex_res(t, &rd);
 }
 
@@ -390,8 +363,6 @@ static void test_gather(void)
     static float img[W * H * 4];
     for (int i = 0; i < W * H * 4; i++) img[i] = (float)i * 1.5f - 3.0f;
     reftex t = {CU_AD_FORMAT_FLOAT, 4, W, H, 1, img, 0, 0, 0, {CU_TR_ADDRESS_MODE_CLAMP, CU_TR_ADDRESS_MODE_CLAMP, 0}, {0}};
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    (void)ad;
     CUarray a = make_array(&t, CUDA_ARRAY3D_TEXTURE_GATHER, 2, 0);
     CUtexObject to = make_tex(&t, a);
     float c[N * 2], got[N * 4];
@@ -565,12 +536,7 @@ static void test_memory_resources(void)
 
 static void test_txq_and_mipmap(void)
 {
-    CUDA_ARRAY3D_DESCRIPTOR ad;
-    memset(&ad, 0, sizeof ad);
-    ad.Format = CU_AD_FORMAT_FLOAT;
-    ad.NumChannels = 1;
-    ad.Width = 16;
-    ad.Height = 8;
+    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, 16, 8, 0, 0);
     CUmipmappedArray mm;
     CHECK(cuMipmappedArrayCreate(&mm, &ad, 3));
     CUarray l0, l2;
@@ -649,7 +615,7 @@ static void test_bad_handle(void)
 
 int main(void)
 {
-    CUcontext ctx = setup();
+    CUcontext ctx = make_context();
     g_mod = load_ptx("tex_kernels.ptx");
     test_rotate();
     test_weights();
