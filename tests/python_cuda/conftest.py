@@ -1,7 +1,9 @@
 """Shared set-up of the Python CUDA client tests: they run NVIDIA's Python packages (cuda.bindings,
 cuda.core, numba-cuda) unmodified against cudaemu, the libcuda.so.1 found first on LD_LIBRARY_PATH
 (scripts/test-python-cuda.sh sets it to <build>/cudaemu). Every test checks its numbers against
-numpy on the host.
+numpy on the host. With PYTHON_CUDA_DRIVER=system they run against the system's driver (a GPU's)
+instead: the checks of cudaemu's own behaviour are skipped (cudaemu_only) and the strict xfails that
+describe cudaemu's gaps apply only where the loaded library is cudaemu (ON_CUDAEMU).
 
 Some tests need entry points that other branches are adding to cudaemu. They are marked xfail
 (strict) only while a probe of the loaded library finds the entry point missing (or answering
@@ -15,6 +17,10 @@ import tempfile
 import numpy as np
 import pytest
 from cuda.bindings import driver
+
+# PYTHON_CUDA_DRIVER=system (scripts/test-python-cuda.sh): the tests run against the system's driver
+# (a GPU's), not cudaemu; CUDAEMU_DIR is then not set and not checked.
+DRIVER = os.environ.get("PYTHON_CUDA_DRIVER", "cudaemu")
 
 CUDA_HOME = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
 
@@ -31,6 +37,25 @@ def _loaded_libcuda_path():
 
 
 LIBCUDA_PATH = _loaded_libcuda_path()
+
+
+def _is_cudaemu(path):
+    """The library holds the "cudaemu: " prefix of cudaemu's log lines (NVIDIA's driver does not)."""
+    if not path:
+        return False
+    mark, tail = b"cudaemu: ", b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            if mark in tail + chunk:
+                return True
+            tail = chunk[-len(mark):]
+    return False
+
+
+# Whether the loaded libcuda.so.1 is cudaemu, decided from the library itself. Checks of what only
+# cudaemu does (refusing machine code, serving no private export tables) are made only then.
+ON_CUDAEMU = _is_cudaemu(LIBCUDA_PATH)
+cudaemu_only = pytest.mark.skipif(not ON_CUDAEMU, reason="checks cudaemu's own behaviour (the driver is not cudaemu)")
 
 
 def _proc(name, version=13000):
@@ -92,12 +117,17 @@ def needs(*features):
 
 
 def pytest_report_header(config):
-    return [f"libcuda.so.1: {LIBCUDA_PATH}",
+    return [f"libcuda.so.1: {LIBCUDA_PATH} ({'cudaemu' if ON_CUDAEMU else 'not cudaemu'}; PYTHON_CUDA_DRIVER={DRIVER})",
             f"cudaemu probes: cuGetExportTable={HAVE_EXPORT_TABLE} cuLibrary*={HAVE_LIBRARY} "
             f"cuPointerGetAttributes={HAVE_POINTER_ATTRIBUTES}"]
 
 
 def pytest_configure(config):
+    if DRIVER == "system":
+        if ON_CUDAEMU:
+            raise pytest.UsageError(f"PYTHON_CUDA_DRIVER=system, but libcuda.so.1 is cudaemu ({LIBCUDA_PATH}); "
+                                    "check LD_LIBRARY_PATH")
+        return
     want = os.environ.get("CUDAEMU_DIR")
     if want and (not LIBCUDA_PATH or os.path.realpath(os.path.dirname(LIBCUDA_PATH)) != os.path.realpath(want)):
         raise pytest.UsageError(f"libcuda.so.1 is {LIBCUDA_PATH}, not cudaemu's in {want} (check LD_LIBRARY_PATH)")

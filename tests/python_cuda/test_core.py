@@ -10,7 +10,7 @@ from cuda.bindings import driver
 from cuda.core import (Device, EventOptions, LaunchConfig, LegacyPinnedMemoryResource, ObjectCode, Program,
                        ProgramOptions, launch)
 
-from conftest import check, needs, nvcc_ptx
+from conftest import ON_CUDAEMU, check, cudaemu_only, needs, nvcc_ptx
 
 SAXPY = """\
 template<typename T>
@@ -135,6 +135,7 @@ def test_program_ptx_saxpy(device, rng):
     stream.close()
 
 
+@cudaemu_only  # a GPU's driver runs the cubin
 @needs("nvrtc", "library")
 def test_program_cubin_is_refused(device):
     """A cubin holds SASS for a real GPU: loading it fails cleanly (no crash, no wrong answer)."""
@@ -211,7 +212,7 @@ def test_pinned_memory_resource(device, rng):
     assert mr.attributes.used_mem_current == 0
 
 
-@pytest.mark.xfail(strict=True, reason="Device.sync() goes through the CUDA runtime (cudart), which needs NVIDIA's "
+@pytest.mark.xfail(ON_CUDAEMU, strict=True, reason="Device.sync() goes through the CUDA runtime (cudart), which needs NVIDIA's "
                                         "private driver export tables (cuGetExportTable); cudaemu offers none")
 def test_device_sync_through_cuda_runtime(device):
     device.sync()

@@ -120,10 +120,11 @@ def test_numba_device_arrays(rng):
 
 
 def test_nvjitlink_is_leptons():
-    """The nvJitLink cuda.core's Linker loads is the one next to cudaemu, not the toolkit's."""
+    """The nvJitLink cuda.core's Linker loads is Lepton's (<build>/cudaemu/jitlink), not the toolkit's."""
     from cuda.pathfinder import load_nvidia_dynamic_lib
 
-    want = os.path.realpath(os.path.join(os.environ["CUDAEMU_DIR"], "jitlink", "libnvJitLink.so.13"))
+    jitlink = os.environ.get("LEPTON_NVJITLINK_DIR") or os.path.join(os.environ["CUDAEMU_DIR"], "jitlink")
+    want = os.path.realpath(os.path.join(jitlink, "libnvJitLink.so.13"))
     got = load_nvidia_dynamic_lib("nvJitLink").abs_path
     assert os.path.realpath(got) == want, f"cuda-pathfinder loads {got}; put {os.path.dirname(want)} first on LD_LIBRARY_PATH"
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * messages — what a program is told when the driver refuses something: the JIT error log of a bad
  * module names the PTX line, and (on cudaemu, with CUDAEMU_LOG=1) every log line says "cudaemu:"
- * once, then the entry point, then what happened and what to do. Run where LEPTON_TEST_ON_CUDAEMU
- * is set, the cudaemu log lines are required; elsewhere only the driver-independent checks apply. */
+ * once, then the entry point, then what happened and what to do. On cudaemu (programs_on_cudaemu)
+ * the cudaemu log lines are required; on another driver only the driver-independent checks apply. */
 #include "async_common.h"
 
 static const char bad_ptx[] = ".version 7.0\n"
@@ -44,7 +44,7 @@ static int has_line(const char *log, const char *a, const char *b)
 
 int main(void)
 {
-    int on_cudaemu = getenv("LEPTON_TEST_ON_CUDAEMU") != NULL;
+    int on_cudaemu = programs_on_cudaemu();
     setenv("CUDAEMU_LOG", "1", 1);
     CUdevice dev;
     make_context_dev(&dev);

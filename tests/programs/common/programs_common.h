@@ -115,4 +115,46 @@ static inline CUcontext make_context_dev(CUdevice *dev)
 
 static inline CUcontext make_context(void) { return make_context_dev(NULL); }
 
+/* 1 when the libcuda.so.1 this process loaded is cudaemu (Lepton's CPU driver), 0 when it is another
+ * driver (a GPU's). Decided at run time, whatever the environment says: the driver library mapped
+ * into the process (/proc/self/maps, the first file named libcuda.so*) holds the text "cudaemu: "
+ * that starts cudaemu's CUDAEMU_LOG lines, which NVIDIA's driver does not. Checks of what only cudaemu
+ * does (its log text, its refusal of machine code, its empty export tables) are made only then. */
+static inline int programs_on_cudaemu(void)
+{
+    static int known = -1;
+    if (known >= 0) return known;
+    known = 0;
+    char line[4096], path[4096] = "";
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps) return known;
+    while (!path[0] && fgets(line, sizeof line, maps)) {
+        char *file = strchr(line, '/');
+        char *base = file ? strrchr(file, '/') : NULL;
+        if (base && !strncmp(base, "/libcuda.so", 11)) {
+            file[strcspn(file, "\n")] = 0;
+            snprintf(path, sizeof path, "%s", file);
+        }
+    }
+    fclose(maps);
+    FILE *f = path[0] ? fopen(path, "rb") : NULL;
+    if (!f) return known;
+    static const char mark[] = "cudaemu: ";
+    enum { MARK = sizeof mark - 1, CHUNK = 1 << 16 };
+    static char buf[CHUNK + MARK];
+    size_t keep = 0, n;
+    while (!known && (n = fread(buf + keep, 1, CHUNK, f)) > 0) {
+        size_t have = keep + n;
+        for (size_t i = 0; i + MARK <= have; i++)
+            if (buf[i] == 'c' && !memcmp(buf + i, mark, MARK)) {
+                known = 1;
+                break;
+            }
+        keep = have < MARK - 1 ? have : MARK - 1;
+        memmove(buf, buf + have - keep, keep);
+    }
+    fclose(f);
+    return known;
+}
+
 #endif

@@ -91,7 +91,8 @@ int main(void)
     int cs = -1, nc = -1;
     CHECK(cuOccupancyMaxPotentialClusterSize(&cs, f, &cfg));
     CHECK(cuOccupancyMaxActiveClusters(&nc, f, &cfg));
-    EXPECT(cs == 1 && nc == grid, "cluster size %d, active clusters %d", cs, nc);
+    if (programs_on_cudaemu()) /* a GPU's driver answers with its own cluster limits */
+        EXPECT(cs == 1 && nc == grid, "cluster size %d, active clusters %d", cs, nc);
     EXPECT_CU(cuOccupancyMaxPotentialBlockSize(NULL, &b2, f, NULL, 0, 0), CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuOccupancyMaxPotentialBlockSize(&g2, &b2, NULL, NULL, 0, 0), CUDA_ERROR_INVALID_HANDLE);
 

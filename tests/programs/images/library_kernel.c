@@ -78,7 +78,8 @@ int main(int argc, char **argv)
     const CUuuid some = {{0x6b, 0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
                           (char)0xd9, 0x39, 0x12, (char)0xfd, (char)0x9d, (char)0xf9}};
     const void *table = &some;
-    REQUIRE(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
+    if (programs_on_cudaemu()) /* NVIDIA's driver serves its own tables */
+        REQUIRE(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
 
     /* a library can be loaded before any context exists */
     CUlibrary lib;
@@ -117,7 +118,8 @@ int main(int argc, char **argv)
     CHECK(cuKernelSetCacheConfig(square, CU_FUNC_CACHE_PREFER_SHARED, 0));
     CUdeviceptr dummy;
     size_t dsz;
-    REQUIRE(cuLibraryGetManaged(&dummy, &dsz, lib, "bias") == CUDA_ERROR_NOT_SUPPORTED);
+    if (programs_on_cudaemu()) /* cudaemu's answer; a GPU's driver looks the name up */
+        REQUIRE(cuLibraryGetManaged(&dummy, &dsz, lib, "bias") == CUDA_ERROR_NOT_SUPPORTED);
 
     /* context 1: the primary context */
     CUcontext primary = make_context();
