@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # Runs Lepton's end-to-end suite (CTest label e2e: broker, leptond, lease workers, liblepton) against
 # the system's real libcuda.so.1 instead of the CPU driver, then the kernel corpus on the GPU
-# (tests/gpu/run_kernels.sh) and `lepton-bench --gpu`. Builds first when needed. PTX is compiled for
+# (tests/gpu/run_kernels.sh), the real-program tests (tests/gpu/run_programs.sh: tests/programs,
+# lepton-difftest --gpu, tests/python_cuda) and `lepton-bench --gpu`. Builds first when needed. PTX is compiled for
 # the GPU's own architecture with nvcc when there is one, else the committed PTX is used.
 # Prints "skipped: no GPU" and exits 0 where there is no GPU.
 #
 # Environment: BUILD_DIR (CMake build directory; default build-gpu in the source tree, configured and
 # built here when it lacks the programs), CUDA_HOME (default /usr/local/cuda), NVCC,
 # LEPTON_CUDA_LIBRARY_DIR (a directory holding the libcuda.so.1 to use), BENCH_ARGS (extra
-# arguments for lepton-bench, e.g. --quick), CTEST_ARGS (extra arguments for ctest, e.g. -R fault).
+# arguments for lepton-bench, e.g. --quick), CTEST_ARGS (extra arguments for ctest, e.g. -R fault),
+# and those of tests/gpu/run_programs.sh (DIFFTEST_ARGS, PYTHON_CUDA, PYTHON_CUDA_VENV), which
+# reconfigures BUILD_DIR with -DLEPTON_TEST_DRIVER_DIR=system (its tests/programs then use the real driver).
 set -eu
 
 if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; then
@@ -70,6 +73,9 @@ ctest --test-dir "$build" -L e2e --output-on-failure ${CTEST_ARGS:-} || status=1
 
 echo "== kernel corpus on the GPU"
 BUILD_DIR="$build" sh "$root/tests/gpu/run_kernels.sh" || status=1
+
+echo "== real-program tests on the GPU"
+BUILD_DIR="$build" sh "$root/tests/gpu/run_programs.sh" || status=1
 
 echo "== lepton-bench --gpu"
 # shellcheck disable=SC2086
