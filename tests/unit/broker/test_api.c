@@ -7,56 +7,17 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "broker_call.h"
 #include "check.h"
 #include "clock.h"
 #include "lease_token.h"
 
 static char g_base[64], g_tok[128], g_node_tok[128];
 
-typedef struct resp {
-    long status;
-    char body[65536];
-    size_t n;
-} resp;
-
-static size_t sink(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    size_t k = s * n;
-    if (r->n + k < sizeof r->body) {
-        memcpy(r->body + r->n, p, k);
-        r->n += k;
-        r->body[r->n] = 0;
-    }
-    return k;
-}
-
 /* One request on a shared handle (keep-alive). body NULL = no body. */
 static json_t *req(CURL *c, const char *method, const char *path, const char *tok, const char *body,
                    long *status) {
-    resp *r = calloc(1, sizeof *r);
-    char url[256], auth[200];
-    snprintf(url, sizeof url, "%s%s", g_base, path);
-    struct curl_slist *h = NULL;
-    if (tok) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        h = curl_slist_append(h, auth);
-    }
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_HTTPGET, body ? 0L : 1L);
-    if (!body) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(h);
-    *status = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    json_t *j = json_loads(r->body, 0, NULL);
-    free(r);
-    return j;
+    return bt_call(c, g_base, method, path, tok, body, status, NULL);
 }
 
 static const char *err_code(json_t *j) {

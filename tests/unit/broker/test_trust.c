@@ -10,53 +10,23 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "broker_call.h"
 #include "check.h"
 
 static char g_base[64], g_alice[128], g_bob[128], g_node[128];
 
-typedef struct resp {
-    char body[262144];
-    size_t n;
-} resp;
-
-static size_t sink(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    size_t k = s * n;
-    if (r->n + k < sizeof r->body) {
-        memcpy(r->body + r->n, p, k);
-        r->n += k;
-        r->body[r->n] = 0;
-    }
-    return k;
-}
-
-/* One request; the raw body goes to raw (when not NULL), the JSON is returned. */
+/* One request on a fresh connection; the raw body goes to raw (when not NULL; valid until the next
+ * call), the JSON is returned. */
 static json_t *call(const char *method, const char *path, const char *tok, const char *body, long *status,
                     char **raw) {
-    static resp r;
-    memset(&r, 0, sizeof r.n + 1);
-    r.n = 0;
-    r.body[0] = 0;
+    static char *last_raw;
+    free(last_raw);
+    last_raw = NULL;
     CURL *c = curl_easy_init();
-    char url[256], auth[200];
-    snprintf(url, sizeof url, "%s%s", g_base, path);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (tok) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        h = curl_slist_append(h, auth);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    *status = 0;
-    if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(h);
+    json_t *j = bt_call(c, g_base, method, path, tok, body, status, raw ? &last_raw : NULL);
     curl_easy_cleanup(c);
-    if (raw) *raw = r.body;
-    return json_loads(r.body, 0, NULL);
+    if (raw) *raw = last_raw;
+    return j;
 }
 
 static json_t *lease_of(json_t *j) { return json_object_get(j, "lease"); }
