@@ -1,7 +1,8 @@
 /* dataplane.c — lepton_module_load/_free and lepton_buffer_alloc/_write/_read/_free: the
  * lease's modules (identified by the SHA-256 of their image, sent only to workers that lack it,
  * with each kernel's parameter list kept for lepton_submit's checks) and its device buffers
- * (bulk bodies streamed straight from and into the caller's memory).
+ * (bulk bodies streamed straight from and into the caller's memory, on the worker's stream when
+ * it is up: dp_jobs.c's lc_stream_xfer).
  *
  * Thread safety: handles are immutable once returned; the lease's lists of handles and images
  * are guarded by lc_dp.lock, never held during I/O. */
@@ -16,6 +17,7 @@
 #include "json_field.h"
 #include "lease.h"
 #include "sha256.h"
+#include "wire_stream.h"
 
 /* ---- modules ---- */
 
@@ -341,7 +343,8 @@ int lepton_buffer_write(lepton_buffer *b, size_t offset, const void *src, size_t
     if ((rc = lc_dp_check_ended(dp, fn))) return rc;
     lc_xfer x = {.worker = b->gpu, .method = "PUT", .raw = 1, .body = src, .body_len = size};
     snprintf(x.path, sizeof x.path, "/v1/buffers/%" PRIu64 "?offset=%zu", b->id, offset);
-    lc_dp_run(dp, &x, 1);
+    /* On the worker's stream when it is up; over HTTP otherwise or after trouble there. */
+    if (!lc_stream_xfer(dp, &x, WS_WRITE, b->id, offset, (void *)src, size)) lc_dp_run(dp, &x, 1);
     char what[96];
     snprintf(what, sizeof what, "writing %zu bytes to buffer %" PRIu64 " on GPU %u", size, b->id, b->gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
@@ -357,7 +360,7 @@ int lepton_buffer_read(lepton_buffer *b, size_t offset, void *dst, size_t size) 
     if ((rc = lc_dp_check_ended(dp, fn))) return rc;
     lc_xfer x = {.worker = b->gpu, .method = "GET", .sink = dst, .sink_len = size};
     snprintf(x.path, sizeof x.path, "/v1/buffers/%" PRIu64 "?offset=%zu&size=%zu", b->id, offset, size);
-    lc_dp_run(dp, &x, 1);
+    if (!lc_stream_xfer(dp, &x, WS_READ, b->id, offset, dst, size)) lc_dp_run(dp, &x, 1);
     char what[96];
     snprintf(what, sizeof what, "reading %zu bytes of buffer %" PRIu64 " on GPU %u", size, b->id, b->gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);

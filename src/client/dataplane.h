@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "lepton/lepton.h"
@@ -31,6 +32,39 @@
 
 struct lc_easy;
 struct lc_image;
+struct lc_stream;
+struct lc_sop;
+
+/* A request sent on a worker's stream and awaiting its answer: a job (task) or a buffer read or
+ * write (op). */
+typedef struct lc_sent {
+    struct lc_sent *next;
+    uint8_t kind; /* WS_JOB, WS_WRITE, WS_READ */
+    uint32_t tag;
+    struct lepton_task *task;
+    struct lc_sop *op;
+} lc_sent;
+
+/* A worker's stream (docs/dataplane.md "The stream"): the connection and the requests awaiting
+ * answers belong to the holder of the lease's driver role (dp_jobs.c); `ops` is guarded by
+ * lc_dp.lock. */
+typedef struct lc_wstream {
+    struct lc_stream *conn; /* NULL while down */
+    int64_t retry_ns;       /* not opened again before this */
+    int64_t backoff_ms;
+    lc_sent *head, *tail; /* sent, in order; answers come in this order */
+    lc_sent *sending;     /* the request whose frame is being written */
+    uint32_t next_tag;
+    /* The answer being read. */
+    unsigned char hdr[16];
+    size_t hdr_got;
+    uint64_t left; /* payload bytes of the current answer still to come */
+    int in_payload;
+    uint16_t status;
+    unsigned char *rbuf; /* received, not yet taken */
+    size_t rpos, rlen;
+    struct lc_sop *ops, *ops_tail; /* buffer reads and writes waiting to be sent (lc_dp.lock) */
+} lc_wstream;
 
 /* A growable byte buffer (answers, error bodies). */
 typedef struct lc_buf {
@@ -53,6 +87,7 @@ typedef struct lc_worker {
     int64_t queue_full_ns;           /* when it last answered 503 queue_full (the driver role's) */
     int64_t backoff_ms;
     struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
+    lc_wstream st;        /* the stream (dp_jobs.c, dp_stream.c) */
 } lc_worker;
 
 /* The data-plane state of a lease; created with the lease, freed by its close. */
@@ -88,6 +123,7 @@ typedef struct lc_dp {
     int ended_status;           /* LEPTON_EEXPIRED, or LEPTON_ENODELOST when it failed */
     char ended_why[160];
     int64_t undriven_since; /* jobs pending and nobody driving, since (I/O thread's view) */
+    int stream_off;         /* LEPTON_DP_STREAM=0: HTTP only */
 } lc_dp;
 
 enum { LC_ROLE_NONE, LC_ROLE_IO, LC_ROLE_CALLER, LC_ROLE_CLOSE };
@@ -177,6 +213,11 @@ struct lepton_task {
     int rec_complete;  /* this task's result record arrived whole */
     int64_t sent_ns;   /* head: when its request was started */
     int first_in_line; /* head: nothing before it on its GPU was unfinished when it was sent */
+    /* The stream: the job's place among the requests awaiting answers, its frame's fixed part
+     * (header + seq), and whether it goes over HTTP from now on (after trouble on the stream). */
+    lc_sent sent;
+    unsigned char frame[24];
+    int no_stream;
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */
@@ -283,7 +324,29 @@ void lc_buf_free(lc_buf *b);
 /* Appends; returns 0, or -1 past `max` bytes or out of memory (*oom set then). */
 int lc_buf_add(lc_buf *b, const void *p, size_t n, size_t max, int *oom);
 
+/* ---- dp_stream.c: one stream connection (used by the driver role's holder only) ---- */
+
+typedef struct lc_stream lc_stream;
+/* Connects to worker `worker` and upgrades to the stream. NULL on failure, with why[n] and *http
+ * the status of a refused upgrade (0 when there was no HTTP answer). */
+lc_stream *lc_stream_open(lc_dp *dp, uint32_t worker, char *why, size_t n, int *http);
+void lc_stream_close(lc_stream *s);
+int lc_stream_fd(const lc_stream *s);
+/* Up to n received bytes without blocking: > 0 bytes, 0 none yet, -1 the connection ended. */
+ssize_t lc_stream_recv(lc_stream *s, void *p, size_t n);
+/* Sends every byte of iov (modified); while the socket is full, calls pump(user) when answers
+ * are readable (a non-zero return ends the send as failed). 0, or -1 when the connection broke or
+ * made no progress for idle_ns. */
+struct iovec;
+int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), void *user, int64_t idle_ns);
+
 /* ---- dp_jobs.c ---- */
+
+/* Runs a buffer write (WS_WRITE, from p) or read (WS_READ, into p) on the worker's stream when it
+ * is up. Returns 1 with x's outcome filled in (http, answer, sink_got; cc CURLE_OK), or 0 when the
+ * caller must use HTTP (stream off or down, or trouble on it: the HTTP path then applies its
+ * retry rules). */
+int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t offset, void *p, size_t size);
 
 /* Called by lc_dp_shutdown: ends the job transport of the lease. */
 void lc_jobs_shutdown(lc_dp *dp);

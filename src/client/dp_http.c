@@ -200,6 +200,9 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
     }
     dp->workers = calloc(l->gpu_count, sizeof *dp->workers);
     if (!dp->workers) goto oom;
+    /* LEPTON_DP_STREAM=0: jobs and buffer calls over plain HTTP (e.g. to watch them in a proxy). */
+    const char *stream = getenv("LEPTON_DP_STREAM");
+    dp->stream_off = stream && !strcmp(stream, "0");
     dp->nworkers = l->gpu_count;
     const char *why = NULL;
     int rc = worker_urls(dp, lease, &why);
@@ -293,6 +296,8 @@ static void wipe_headers(struct curl_slist *s) {
 void lc_dp_free(lc_dp *dp) {
     if (!dp) return;
     for (uint32_t i = 0; i < dp->nworkers; i++) {
+        lc_stream_close(dp->workers[i].st.conn);
+        free(dp->workers[i].st.rbuf);
         lc_easy_pool_free(&dp->workers[i].idle);
         free(dp->workers[i].url);
         free(dp->workers[i].jobs_url);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "base64.h"
@@ -36,6 +37,7 @@
 #include "json_field.h"
 #include "lease.h"
 #include "wire.h"
+#include "wire_stream.h"
 
 /* Sizes of each known version of lepton_job and lepton_task_info (index = version). */
 static const size_t job_size[] = {0, sizeof(lepton_job)};
@@ -778,6 +780,513 @@ static int reap(lc_dp *dp) {
     return done;
 }
 
+static void drive_once(lc_dp *dp, long poll_ms);
+static void role_release_locked(lc_dp *dp);
+static int io_start(lc_dp *dp);
+
+/* ---- the stream (docs/dataplane.md "The stream"): frames on an upgraded worker connection ----
+ *
+ * Every job (and buffer read or write, lc_stream_xfer) whose worker's stream is up travels there
+ * as one frame, written by the driver role's holder straight from the caller's memory; answers
+ * come in the order of the requests and are read by the holder too (the thread that waits, else
+ * the I/O thread), READ bytes straight into the caller's memory. The stream's connection, its
+ * requests awaiting answers and its reader belong to the role; `conn` and `retry_ns` are also
+ * written under lc_dp.lock (lc_stream_xfer reads them), and the queue of buffer calls (`ops`) is
+ * guarded by it. Whatever goes wrong on a stream sends its requests over HTTP (st_down). */
+
+#define ST_RBUF (256u << 10)       /* bytes received ahead of parsing */
+#define ST_DIRECT (32u << 10)      /* READ bytes at least this many go straight to the caller */
+#define ST_BACKOFF_FIRST_MS 100    /* a stream that failed is tried again after ... */
+#define ST_BACKOFF_MAX_MS 5000     /* ... doubling up to this */
+#define ST_UNSUPPORTED_MS 60000    /* a worker that refuses the upgrade is asked again after this */
+#define ST_POLL_MAX 64             /* stream sockets watched in one poll */
+
+/* A buffer read or write on the stream; lives on its caller's stack until done. */
+typedef struct lc_sop {
+    struct lc_sop *next;
+    lc_sent sent;
+    uint32_t worker;
+    int kind; /* WS_WRITE or WS_READ */
+    uint64_t buffer, offset;
+    char *p;
+    size_t size, got;
+    unsigned char fixed[WS_HEADER + 24];
+    lc_xfer *x;
+    int fallback, done; /* guarded by mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} lc_sop;
+
+/* Ends an op: it leaves the pending count, then its caller is woken (and may return at once). */
+static void sop_done(lc_dp *dp, lc_sop *op, int fallback) {
+    pthread_mutex_lock(&dp->lock);
+    dp->pending--;
+    pthread_mutex_unlock(&dp->lock);
+    pthread_mutex_lock(&op->mu);
+    op->fallback = fallback;
+    op->done = 1;
+    pthread_cond_broadcast(&op->cv);
+    pthread_mutex_unlock(&op->mu);
+}
+
+static void st_push(lc_wstream *st, lc_sent *e) {
+    e->next = NULL;
+    if (st->tail)
+        st->tail->next = e;
+    else
+        st->head = e;
+    st->tail = e;
+}
+
+static int st_log_on(const lc_dp *dp) { return dp->lease->client->log != NULL; }
+
+/* Takes worker wi's stream down: its connection closes, every request awaiting an answer goes
+ * over HTTP instead (a job with its seq: the worker answers a seq it ran from memory), and the
+ * stream is opened again after a back-off (a long one when the worker refused the upgrade). */
+static void st_down(lc_dp *dp, uint32_t wi, const char *why, int http) {
+    lc_wstream *st = &dp->workers[wi].st;
+    lc_sent *list = st->head;
+    st->head = st->tail = NULL;
+    st->hdr_got = 0;
+    st->in_payload = 0;
+    st->rpos = st->rlen = 0;
+    int64_t wait_ms;
+    if (http >= 400 && http < 500) {
+        wait_ms = ST_UNSUPPORTED_MS;
+    } else {
+        st->backoff_ms = st->backoff_ms < ST_BACKOFF_FIRST_MS ? ST_BACKOFF_FIRST_MS
+                         : st->backoff_ms * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS
+                                                                  : st->backoff_ms * 2;
+        wait_ms = st->backoff_ms;
+    }
+    lc_stream *conn = st->conn;
+    pthread_mutex_lock(&dp->lock);
+    st->conn = NULL;
+    st->retry_ns = lp_mono_ns() + wait_ms * 1000000;
+    pthread_mutex_unlock(&dp->lock);
+    lc_stream_close(conn);
+    if (st_log_on(dp))
+        lc_log(dp->lease->client, LEPTON_LOG_DEBUG, "lease %s GPU %u: stream %s: %s; HTTP for %lld ms",
+               dp->lease->id, wi, conn ? "down" : "not opened", why, (long long)wait_ms);
+    while (list) {
+        lc_sent *e = list;
+        list = e->next;
+        e->next = NULL;
+        if (e->task) {
+            lepton_task *t = e->task;
+            t->no_stream = 1;
+            if (job_requeue(dp, t, 0))
+                job_fail(dp, t, 0, LEPTON_EEXPIRED,
+                         "the lease was closed while the job was on its way or running; its outcome is unknown");
+        } else {
+            sop_done(dp, e->op, 1);
+        }
+    }
+}
+
+/* Opens worker wi's stream (the role's holder, no lock held). */
+static void st_open(lc_dp *dp, uint32_t wi) {
+    lc_wstream *st = &dp->workers[wi].st;
+    char why[320];
+    int http = 0;
+    if (!st->rbuf) st->rbuf = malloc(ST_RBUF);
+    lc_stream *c = st->rbuf ? lc_stream_open(dp, wi, why, sizeof why, &http) : NULL;
+    if (!st->rbuf) snprintf(why, sizeof why, "out of memory");
+    if (!c) return st_down(dp, wi, why, http);
+    st->hdr_got = 0;
+    st->in_payload = 0;
+    st->rpos = st->rlen = 0;
+    st->backoff_ms = 0;
+    pthread_mutex_lock(&dp->lock);
+    st->conn = c;
+    pthread_mutex_unlock(&dp->lock);
+    if (st_log_on(dp))
+        lc_log(dp->lease->client, LEPTON_LOG_DEBUG, "lease %s GPU %u: stream open to %s", dp->lease->id, wi,
+               dp->workers[wi].url);
+}
+
+/* Where the current answer's next bytes go straight to (READ data of a 2xx answer), or NULL. */
+static char *st_direct(lc_wstream *st, size_t *room) {
+    lc_sent *e = st->head;
+    if (st->status < 200 || st->status >= 300) return NULL;
+    if (e->op) {
+        if (e->op->kind != WS_READ) return NULL;
+        *room = e->op->size - e->op->got;
+        return e->op->p + e->op->got;
+    }
+    lepton_task *t = e->task;
+    if (t->bad_answer || t->len_got < 4 || t->result.len < t->result_len || t->read_got >= t->read_total)
+        return NULL;
+    lc_seg *s = &t->segs[t->nwrite + t->recv_seg];
+    *room = s->size - t->recv_off;
+    return s->host + t->recv_off;
+}
+
+/* n bytes landed where st_direct said. */
+static void st_direct_done(lc_wstream *st, size_t n) {
+    lc_sent *e = st->head;
+    if (e->op) {
+        e->op->got += n;
+        return;
+    }
+    lepton_task *t = e->task;
+    t->recv_off += n;
+    t->read_got += n;
+    while (t->recv_seg < t->nread && t->recv_off == t->segs[t->nwrite + t->recv_seg].size) {
+        t->recv_seg++;
+        t->recv_off = 0;
+    }
+}
+
+/* n bytes of the current answer's payload, from the receive buffer. */
+static void st_feed(lc_wstream *st, const char *p, size_t n) {
+    lc_sent *e = st->head;
+    int ok = st->status >= 200 && st->status < 300;
+    int oom = 0;
+    if (e->op) {
+        if (ok) {
+            memcpy(e->op->p + e->op->got, p, n); /* a READ: the length was checked to be its size */
+            e->op->got += n;
+        } else {
+            lc_buf_add(&e->op->x->answer, p, n, LC_DP_MAX_JSON, &oom);
+        }
+        return;
+    }
+    lepton_task *t = e->task;
+    if (t->bad_answer) return;
+    if (ok)
+        framed_feed(t, p, n);
+    else if (lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom))
+        job_bad(t, "the worker's error answer is too large");
+}
+
+/* The header of the answer to the request at the FIFO's head; 0, or -1 (protocol error, why). */
+static int st_begin(lc_wstream *st, char *why, size_t n) {
+    ws_header h;
+    ws_unpack(st->hdr, &h);
+    lc_sent *e = st->head;
+    if (!e) return snprintf(why, n, "an answer (kind %u) came with no request awaiting one", h.kind), -1;
+    if (h.kind != (e->kind | WS_REPLY) || h.flags || h.tag != e->tag)
+        return snprintf(why, n, "an answer (kind %u, tag %u) does not match its request (kind %u, tag %u)",
+                        h.kind, h.tag, e->kind, e->tag),
+               -1;
+    int ok = h.status >= 200 && h.status < 300;
+    uint64_t max = !ok                    ? LC_DP_MAX_JSON
+                   : e->task              ? 4 + (uint64_t)LC_DP_MAX_JSON + e->task->read_total
+                   : e->kind == WS_READ   ? e->op->size
+                                          : 0;
+    if (h.length > max || (ok && e->kind == WS_READ && h.length != e->op->size))
+        return snprintf(why, n, "an answer of %llu bytes to a request that expects %s %llu",
+                        (unsigned long long)h.length, ok && e->kind == WS_READ ? "exactly" : "at most",
+                        (unsigned long long)max),
+               -1;
+    st->status = h.status;
+    st->left = h.length;
+    st->in_payload = 1;
+    return 0;
+}
+
+/* A job's answer is whole. 0, or -1 when the stream must go down (the worker is being replaced). */
+static int st_job_answer(lc_dp *dp, uint32_t wi, lepton_task *t, uint16_t status) {
+    lc_worker *w = &dp->workers[wi];
+    int64_t now = lp_mono_ns();
+    if (status >= 200 && status < 300) {
+        atomic_store(&w->up, 1);
+        if (t->bad_answer) {
+            job_fail(dp, t, 0, LEPTON_EPROTO, "%s", t->bad_text);
+            return 0;
+        }
+        t->no_stream = 1; /* should the result ask for the job again, it goes over HTTP */
+        job_result(dp, t, 0);
+        return 0;
+    }
+    char text[512];
+    int starting = 0;
+    int st = lc_dp_error_text(status, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
+                              &starting);
+    lc_dp_note_answer(w, starting);
+    if (status != 503) {
+        job_fail(dp, t, 0, st, "%s", text);
+        return 0;
+    }
+    /* Any 503 on the stream: the job goes over HTTP, where the retry rules apply. */
+    if (starting == LC_RETRY_QUEUE_FULL) w->queue_full_ns = now;
+    int64_t busy_until = w->progress_ns + (int64_t)dp->timeout_ms * 1000000;
+    if (starting == LC_RETRY_QUEUE_FULL && w->progress_ns && busy_until > t->deadline_ns)
+        t->deadline_ns = busy_until;
+    t->no_stream = 1;
+    if (now < t->deadline_ns) {
+        if (job_requeue(dp, t, 0))
+            job_fail(dp, t, 0, LEPTON_EEXPIRED, "the lease was closed while the job was waiting to be sent again");
+    } else {
+        job_fail(dp, t, 0, st, "%s", text);
+    }
+    return starting == LC_RETRY_RESTARTING ? -1 : 0;
+}
+
+/* A buffer call's answer is whole. 0, or -1 when the stream must go down. */
+static int st_op_answer(lc_dp *dp, uint32_t wi, lc_sop *op, uint16_t status) {
+    lc_xfer *x = op->x;
+    x->http = status;
+    x->cc = CURLE_OK;
+    x->sink_got = op->kind == WS_READ && status >= 200 && status < 300 ? op->got : 0;
+    int starting = 0;
+    if (status >= 200 && status < 300) {
+        atomic_store(&dp->workers[wi].up, 1);
+    } else {
+        char text[8];
+        lc_dp_error_text(status, x->answer.p ? x->answer.p : "", x->answer.len, text, sizeof text, &starting);
+        lc_dp_note_answer(&dp->workers[wi], starting);
+    }
+    sop_done(dp, op, status == 503); /* 503: over HTTP, with its retry rules */
+    return starting == LC_RETRY_RESTARTING ? -1 : 0;
+}
+
+/* Reads what has arrived on worker wi's stream and completes the answers that are whole.
+ * Returns how many, or -1 when the stream broke (why; the caller takes it down). */
+static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
+    lc_wstream *st = &dp->workers[wi].st;
+    int done = 0;
+    for (;;) {
+        if (!st->in_payload) {
+            if (!st->head && st->rpos == st->rlen) return done;
+            if (st->rpos == st->rlen) {
+                ssize_t k = lc_stream_recv(st->conn, st->rbuf, ST_RBUF);
+                if (k < 0) return snprintf(why, n, "the worker closed the stream"), -1;
+                if (k == 0) return done;
+                st->rpos = 0;
+                st->rlen = (size_t)k;
+            }
+            size_t k = WS_HEADER - st->hdr_got;
+            if (k > st->rlen - st->rpos) k = st->rlen - st->rpos;
+            memcpy(st->hdr + st->hdr_got, st->rbuf + st->rpos, k);
+            st->hdr_got += k;
+            st->rpos += k;
+            if (st->hdr_got < WS_HEADER) continue;
+            st->hdr_got = 0;
+            if (st->head == st->sending)
+                return snprintf(why, n, "the worker answered a request before it was sent whole"), -1;
+            if (st_begin(st, why, n)) return -1;
+        } else if (st->left) {
+            if (st->rpos < st->rlen) {
+                size_t k = st->rlen - st->rpos < st->left ? st->rlen - st->rpos : (size_t)st->left;
+                st_feed(st, (const char *)st->rbuf + st->rpos, k);
+                st->rpos += k;
+                st->left -= k;
+            } else {
+                size_t room = 0;
+                char *d = st_direct(st, &room);
+                if (room > st->left) room = (size_t)st->left;
+                ssize_t k;
+                if (d && room >= ST_DIRECT) {
+                    if ((k = lc_stream_recv(st->conn, d, room)) > 0) st_direct_done(st, (size_t)k);
+                    if (k > 0) st->left -= (uint64_t)k;
+                } else if ((k = lc_stream_recv(st->conn, st->rbuf, ST_RBUF)) > 0) {
+                    st->rpos = 0;
+                    st->rlen = (size_t)k;
+                }
+                if (k < 0) return snprintf(why, n, "the worker closed the stream mid-answer"), -1;
+                if (k == 0) return done;
+            }
+        }
+        if (st->in_payload && !st->left) {
+            lc_sent *e = st->head;
+            st->head = e->next;
+            if (!st->head) st->tail = NULL;
+            e->next = NULL;
+            st->in_payload = 0;
+            done++;
+            int rc = e->task ? st_job_answer(dp, wi, e->task, st->status) : st_op_answer(dp, wi, e->op, st->status);
+            if (rc) return snprintf(why, n, "the worker is being replaced"), -1;
+            if (st->head && st->head->task && dp->workers[wi].in_flight == 0) mark_running(st->head->task);
+        }
+    }
+}
+
+/* Reads every stream that awaits answers; returns the answers completed. */
+static int st_pump_all(lc_dp *dp) {
+    int done = 0;
+    for (uint32_t i = 0; i < dp->nworkers; i++) {
+        if (!dp->workers[i].st.conn) continue;
+        char why[160];
+        int k = st_pump(dp, i, why, sizeof why);
+        if (k < 0)
+            st_down(dp, i, why, 0);
+        else
+            done += k;
+    }
+    return done;
+}
+
+typedef struct st_pump_ctx {
+    lc_dp *dp;
+    uint32_t wi;
+    char why[160];
+} st_pump_ctx;
+
+/* lc_stream_send's pump: answers are read while a large frame waits for room. */
+static int st_pump_cb(void *user) {
+    st_pump_ctx *c = user;
+    return st_pump(c->dp, c->wi, c->why, sizeof c->why) < 0;
+}
+
+/* Writes a request's frame (e pushed first: its answer may come while the frame is written).
+ * 0, or -1 with the stream taken down. */
+static int st_send(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int niov) {
+    lc_wstream *st = &dp->workers[wi].st;
+    st_push(st, e);
+    st->sending = e;
+    st_pump_ctx ctx = {dp, wi, ""};
+    int rc = lc_stream_send(st->conn, iov, niov, st_pump_cb, &ctx, (int64_t)dp->timeout_ms * 1000000);
+    st->sending = NULL;
+    if (rc) st_down(dp, wi, ctx.why[0] ? ctx.why : "a frame could not be written", 0);
+    return rc;
+}
+
+/* Sends a job as a WS_JOB frame: header + seq, then its body from the head and the caller's memory. */
+static void st_send_job(lc_dp *dp, lepton_task *t) {
+    lc_wstream *st = &dp->workers[t->worker].st;
+    t->json_answer = 2;
+    t->len_got = 0;
+    t->result_len = 0;
+    t->result.len = 0;
+    t->recv_seg = t->recv_off = 0;
+    t->read_got = 0;
+    t->bad_answer = 0;
+    t->rec_complete = 0;
+    t->sent_ns = lp_mono_ns();
+    t->sent = (lc_sent){NULL, WS_JOB, ++st->next_tag, t, NULL};
+    ws_header h = {WS_JOB, 0, 0, t->sent.tag, 8 + t->body_len};
+    ws_pack(t->frame, &h);
+    ws_put_u64(t->frame + WS_HEADER, t->seq);
+    struct iovec stack[16], *iov = stack;
+    int niov = 2 + (int)t->nwrite;
+    if (niov > 16 && !(iov = malloc((size_t)niov * sizeof *iov))) {
+        t->no_stream = 1;
+        if (job_requeue(dp, t, 0)) job_fail(dp, t, 0, LEPTON_ENOMEM, "out of memory");
+        return;
+    }
+    iov[0] = (struct iovec){t->frame, sizeof t->frame};
+    iov[1] = (struct iovec){t->head, t->head_len};
+    for (uint32_t i = 0; i < t->nwrite; i++)
+        iov[2 + i] = (struct iovec){t->segs[i].host, t->segs[i].size};
+    if (!st->head && dp->workers[t->worker].in_flight == 0) mark_running(t);
+    st_send(dp, t->worker, &t->sent, iov, niov);
+    if (iov != stack) free(iov);
+}
+
+static void st_send_op(lc_dp *dp, lc_sop *op) {
+    lc_wstream *st = &dp->workers[op->worker].st;
+    op->sent = (lc_sent){NULL, (uint8_t)op->kind, ++st->next_tag, NULL, op};
+    int rd = op->kind == WS_READ;
+    ws_header h = {(uint8_t)op->kind, 0, 0, op->sent.tag, rd ? 24 : 16 + (uint64_t)op->size};
+    ws_pack(op->fixed, &h);
+    ws_put_u64(op->fixed + WS_HEADER, op->buffer);
+    ws_put_u64(op->fixed + WS_HEADER + 8, op->offset);
+    ws_put_u64(op->fixed + WS_HEADER + 16, op->size);
+    struct iovec iov[2] = {{op->fixed, WS_HEADER + (rd ? 24 : 16)}, {op->p, rd ? 0 : op->size}};
+    st_send(dp, op->worker, &op->sent, iov, 2);
+}
+
+/* Opens the streams that have work waiting and may be tried (role held, no lock). */
+static void st_open_wanted(lc_dp *dp) {
+    for (uint32_t from = 0;;) {
+        uint32_t open = UINT32_MAX;
+        int64_t now = lp_mono_ns();
+        pthread_mutex_lock(&dp->lock);
+        for (uint32_t i = from; i < dp->nworkers && !dp->stopping; i++) {
+            lc_worker *w = &dp->workers[i];
+            if (w->st.conn || now < w->st.retry_ns) continue;
+            if (w->st.ops || (w->head && !w->head->no_stream && w->retry_at_ns <= now)) {
+                open = i;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&dp->lock);
+        if (open == UINT32_MAX) return;
+        st_open(dp, open);
+        from = open + 1;
+    }
+}
+
+/* Closes every stream at the lease's close (the role is LC_ROLE_CLOSE): requests awaiting answers
+ * end like the lease's other jobs on the wire; buffer calls go over HTTP (or fail there). */
+static void st_close_all(lc_dp *dp) {
+    for (uint32_t i = 0; i < dp->nworkers; i++) {
+        lc_wstream *st = &dp->workers[i].st;
+        pthread_mutex_lock(&dp->lock);
+        lc_sop *ops = st->ops;
+        st->ops = st->ops_tail = NULL;
+        pthread_mutex_unlock(&dp->lock);
+        for (lc_sop *op = ops, *next; op; op = next) {
+            next = op->next;
+            sop_done(dp, op, 1);
+        }
+        if (st->conn) st_down(dp, i, "the lease is closing", 0);
+    }
+}
+
+int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t offset, void *p, size_t size) {
+    if (dp->stream_off) return 0;
+    lc_worker *w = &dp->workers[x->worker];
+    lc_sop op = {.worker = x->worker, .kind = kind, .buffer = buffer, .offset = offset, .p = p, .size = size, .x = x};
+    pthread_mutex_lock(&dp->lock);
+    if (dp->stopping || (!dp->io_started && io_start(dp)) || (!w->st.conn && lp_mono_ns() < w->st.retry_ns)) {
+        pthread_mutex_unlock(&dp->lock);
+        return 0;
+    }
+    pthread_mutex_init(&op.mu, NULL);
+    lc_cond_init_mono(&op.cv);
+    if (w->st.ops_tail)
+        w->st.ops_tail->next = &op;
+    else
+        w->st.ops = &op;
+    w->st.ops_tail = &op;
+    dp->pending++;
+    int drive = dp->driver == LC_ROLE_NONE;
+    if (drive) dp->driver = LC_ROLE_CALLER;
+    pthread_mutex_unlock(&dp->lock);
+    if (!drive) curl_multi_wakeup(dp->multi);
+    /* Like lepton_wait: drive while the role is ours, else sleep until the op is done. */
+    for (;;) {
+        pthread_mutex_lock(&op.mu);
+        int done = op.done;
+        if (!done && !drive) {
+            struct timespec until = lc_timespec(lp_mono_ns() + LC_DP_GRACE_NS);
+            atomic_fetch_add(&dp->sleepers, 1);
+            pthread_cond_timedwait(&op.cv, &op.mu, &until);
+            atomic_fetch_sub(&dp->sleepers, 1);
+            done = op.done;
+        }
+        pthread_mutex_unlock(&op.mu);
+        if (done) break;
+        if (drive) {
+            drive_once(dp, 1000);
+            pthread_mutex_lock(&dp->lock);
+            if (dp->stopping) { /* the close takes the role and ends the op */
+                role_release_locked(dp);
+                drive = 0;
+            }
+            pthread_mutex_unlock(&dp->lock);
+            continue;
+        }
+        pthread_mutex_lock(&dp->lock);
+        if (dp->driver == LC_ROLE_NONE && !dp->stopping) {
+            dp->driver = LC_ROLE_CALLER;
+            drive = 1;
+        }
+        pthread_mutex_unlock(&dp->lock);
+    }
+    if (drive) {
+        pthread_mutex_lock(&dp->lock);
+        role_release_locked(dp);
+        pthread_mutex_unlock(&dp->lock);
+    }
+    pthread_mutex_destroy(&op.mu);
+    pthread_cond_destroy(&op.cv);
+    return !op.fallback;
+}
+
 /* A job small enough to travel in a batch. */
 static int batchable(const lepton_task *t) {
     return t->body_len <= LC_DP_BATCH_JOB && t->read_total <= LC_DP_BATCH_JOB;
@@ -789,14 +1298,38 @@ static int batchable(const lepton_task *t) {
 static void drive_once(lc_dp *dp, long poll_ms) {
     lepton_task *start[START_BATCH];
     size_t nstart = 0;
+    /* Stream work of this round: jobs (linked by next) and buffer calls, in order. */
+    lepton_task *sjobs = NULL, **sjobs_tail = &sjobs;
+    lc_sop *sops = NULL, **sops_tail = &sops, *fallback = NULL;
+    if (!dp->stream_off) st_open_wanted(dp);
     pthread_mutex_lock(&dp->lock);
     int64_t now = lp_mono_ns();
     for (uint32_t i = 0; i < dp->nworkers && nstart < START_BATCH; i++) {
         lc_worker *w = &dp->workers[i];
+        if (w->st.ops) {
+            /* Buffer calls go on the stream when it is up, else back to HTTP. */
+            if (w->st.conn) {
+                *sops_tail = w->st.ops;
+                sops_tail = &w->st.ops_tail->next;
+            } else {
+                w->st.ops_tail->next = fallback;
+                fallback = w->st.ops;
+            }
+            w->st.ops = w->st.ops_tail = NULL;
+        }
         if (w->head && w->retry_at_ns > now) {
             long ms = (long)((w->retry_at_ns - now) / 1000000) + 1;
             if (ms < poll_ms) poll_ms = ms;
             continue;
+        }
+        /* Jobs go on the stream while it is up, however many (one frame each, pipelined). */
+        while (w->st.conn && w->head && !w->head->no_stream) {
+            lepton_task *t = w->head;
+            w->head = t->next;
+            if (!w->head) w->tail = NULL;
+            t->next = NULL;
+            *sjobs_tail = t;
+            sjobs_tail = &t->next;
         }
         while (w->head && w->in_flight < LC_DP_CONNS && nstart < START_BATCH) {
             lepton_task *t = w->head;
@@ -832,11 +1365,44 @@ static void drive_once(lc_dp *dp, long poll_ms) {
         }
     }
     pthread_mutex_unlock(&dp->lock);
+    while (fallback) {
+        lc_sop *op = fallback;
+        fallback = op->next;
+        sop_done(dp, op, 1);
+    }
+    while (sops) {
+        lc_sop *op = sops;
+        sops = op->next;
+        op->next = NULL;
+        if (dp->workers[op->worker].st.conn)
+            st_send_op(dp, op);
+        else
+            sop_done(dp, op, 1);
+    }
+    while (sjobs) {
+        lepton_task *t = sjobs;
+        sjobs = t->next;
+        t->next = NULL;
+        if (dp->workers[t->worker].st.conn) {
+            st_send_job(dp, t);
+        } else if (job_requeue(dp, t, 0)) { /* the stream went down meanwhile: HTTP, next round */
+            job_fail(dp, t, 0, LEPTON_EEXPIRED, "the lease was closed before the job was sent");
+        }
+    }
     for (size_t i = 0; i < nstart; i++)
         job_start(dp, start[i]);
-    if (reap(dp) || nstart == START_BATCH || poll_ms <= 0) return;
-    curl_multi_poll(dp->multi, NULL, 0, (int)poll_ms, NULL);
+    if (reap(dp) + st_pump_all(dp) || nstart == START_BATCH || poll_ms <= 0) return;
+    /* Wait for the transfers' sockets, the streams awaiting answers, or a wake-up. */
+    struct curl_waitfd fds[ST_POLL_MAX];
+    unsigned nfds = 0;
+    for (uint32_t i = 0; i < dp->nworkers && nfds < ST_POLL_MAX; i++) {
+        lc_wstream *st = &dp->workers[i].st;
+        if (st->conn && st->head)
+            fds[nfds++] = (struct curl_waitfd){lc_stream_fd(st->conn), CURL_WAIT_POLLIN, 0};
+    }
+    curl_multi_poll(dp->multi, fds, nfds, (int)poll_ms, NULL);
     reap(dp);
+    st_pump_all(dp);
 }
 
 /* Gives the driver role back (dp->lock held). With jobs still pending: when some thread sleeps
@@ -931,6 +1497,7 @@ void lc_jobs_shutdown(lc_dp *dp) {
     pthread_mutex_unlock(&dp->lock);
     pthread_join(dp->io, NULL);
     dp->io_started = 0;
+    st_close_all(dp);
     while (dp->active) {
         lepton_task *t = dp->active;
         job_detach(dp, t);
