@@ -97,6 +97,12 @@ static lepton_step read_step(lepton_buffer *b, void *p, size_t n) {
     return (lepton_step){LEPTON_STEP_READ, b, 0, p, n, NULL};
 }
 
+/* liblepton sends jobs and buffer calls on the workers' streams unless LEPTON_DP_STREAM=0. */
+static int stream_on(void) {
+    const char *e = getenv("LEPTON_DP_STREAM");
+    return !(e && !strcmp(e, "0"));
+}
+
 static uint32_t rng_state = 12345;
 static uint32_t rnd(void) {
     rng_state = rng_state * 1664525u + 1013904223u;
@@ -719,8 +725,12 @@ static void case_batch(void) {
     CHECK(memcmp(big_in, big_out, BATCH_BIG) == 0);
     fprintf(stderr, "batch: %d batched requests, %d jobs in them, the largest %d jobs\n", bl.batches,
             bl.batched_jobs, bl.max_jobs);
-    CHECK(bl.batches > 0);
-    CHECK(bl.max_jobs >= 2);
+    if (stream_on()) {
+        CHECK_EQ_INT(bl.batches, 0); /* on the stream every job is one frame, pipelined */
+    } else {
+        CHECK(bl.batches > 0);
+        CHECK(bl.max_jobs >= 2);
+    }
     free(big_out);
     free(big_in);
     lepton_buffer_free(big);
@@ -1518,6 +1528,197 @@ static void case_bad_module(void) {
     lepton_client_close(c);
 }
 
+/* ---- the stream (docs/dataplane.md "The stream"): jobs and buffer calls travel on it ---------- */
+
+/* lepton_worker_stream_frames_total{...,kind="KIND"} of a worker, or -1 when it has none. */
+static long long stream_frames(const char *address, const char *kind) {
+    h_broker wb = B;
+    snprintf(wb.url, sizeof wb.url, "%s", address);
+    h_resp r;
+    long long v = -1;
+    char label[48];
+    snprintf(label, sizeof label, "kind=\"%s\"}", kind);
+    if (h_http(&wb, "GET", "/metrics", NULL, NULL, NULL, 0, &r) == 0 && r.status == 200 && r.body) {
+        for (const char *p = r.body; (p = strstr(p, "\nlepton_worker_stream_frames_total{")); p++) {
+            const char *eol = strchr(p + 1, '\n'), *k = strstr(p, label);
+            if (k && (!eol || k < eol)) {
+                v = strtoll(k + strlen(label), NULL, 10);
+                break;
+            }
+        }
+    }
+    h_resp_free(&r);
+    return v;
+}
+
+/* K pipelined counter jobs on GPU 0 (job k adds 1 to `counter` and reads it back: k + 1 + base when
+ * every earlier job ran once, in order); returns how many came back wrong. */
+#define STREAM_JOBS 200
+static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, lepton_buffer *counter, int base,
+                        int k_jobs, int fault_at, lepton_launch *F, int *rcs, char (*errs)[256]) {
+    static float got[STREAM_JOBS];
+    static lepton_step steps[STREAM_JOBS][2];
+    static lepton_task *t[STREAM_JOBS];
+    int one = 1;
+    float a = 1.0f;
+    lepton_arg args[4] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones), LEPTON_ARG_BUF(counter)};
+    lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
+    for (int k = 0; k < k_jobs; k++) {
+        got[k] = -1;
+        steps[k][0] = launch_step(k == fault_at ? F : &L);
+        steps[k][1] = read_step(counter, &got[k], sizeof(float));
+        lepton_job j = LEPTON_JOB_INIT;
+        j.steps = steps[k];
+        j.step_count = 2;
+        rcs[k] = lepton_submit(l, &j, &t[k]);
+    }
+    int bad = 0;
+    for (int k = 0; k < k_jobs; k++) {
+        if (rcs[k] == LEPTON_OK) {
+            rcs[k] = lepton_wait(t[k], 30000);
+            lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+            lepton_task_get_info(t[k], &ti);
+            if (errs) snprintf(errs[k], sizeof errs[k], "%s", ti.error);
+            lepton_task_free(t[k]);
+        }
+        if (fault_at >= 0 && k >= fault_at) continue;
+        if (rcs[k] != LEPTON_OK || got[k] != (float)(base + k + 1)) {
+            if (!bad)
+                fprintf(stderr, "job %d: %s, counter %g, expected %d\n", k, lepton_status_name(rcs[k]),
+                        (double)got[k], base + k + 1);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* N jobs and buffer calls on one GPU: the worker counts them as stream frames (kind job, write,
+ * read), one each, and every result is right. With LEPTON_DP_STREAM=0 none travel there. */
+static void case_stream(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    lepton_module *m = load(l, "saxpy");
+    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float));
+    float one = 1.0f, zero = 0.0f;
+    long long jobs0 = stream_frames(v.worker[0], "job"), writes0 = stream_frames(v.worker[0], "write"),
+              reads0 = stream_frames(v.worker[0], "read");
+    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    static int rcs[STREAM_JOBS];
+    CHECK_EQ_INT(counter_jobs(l, m, ones, counter, 0, STREAM_JOBS, -1, NULL, rcs, NULL), 0);
+    /* a large write and read: bytes straight from and into the caller's memory */
+    const size_t N = 8u << 20;
+    unsigned char *src = malloc(N), *dst = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        src[i] = (unsigned char)(i * 31 + (i >> 12));
+    lepton_buffer *big = alloc(l, 0, N);
+    CHECK_RC(lepton_buffer_write(big, 0, src, N), LEPTON_OK);
+    memset(dst, 0, N);
+    CHECK_RC(lepton_buffer_read(big, 0, dst, N), LEPTON_OK);
+    CHECK(memcmp(src, dst, N) == 0);
+    float final = 0;
+    CHECK_RC(lepton_buffer_read(counter, 0, &final, sizeof final), LEPTON_OK);
+    CHECK_EQ_INT((int)final, STREAM_JOBS);
+    long long jobs = stream_frames(v.worker[0], "job") - jobs0, writes = stream_frames(v.worker[0], "write") - writes0,
+              reads = stream_frames(v.worker[0], "read") - reads0;
+    fprintf(stderr, "stream: %lld job, %lld write, %lld read frames (stream %s)\n", jobs, writes, reads,
+            stream_on() ? "on" : "off");
+    CHECK(jobs0 >= 0); /* the worker counts stream frames */
+    if (stream_on()) {
+        CHECK_EQ_INT(jobs, STREAM_JOBS);
+        CHECK_EQ_INT(writes, 3);
+        CHECK_EQ_INT(reads, 2);
+    } else {
+        CHECK_EQ_INT(jobs + writes + reads, 0);
+    }
+    free(src);
+    free(dst);
+    lepton_buffer_free(big);
+    lepton_buffer_free(ones);
+    lepton_buffer_free(counter);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* A sticky fault in the middle of a deep pipeline on the stream: the poisoned worker answers the
+ * jobs behind it 503 and exits (the stream breaks); they go over HTTP to the fresh worker. No job
+ * is lost or run twice: every job before the fault saw the counter exactly once per earlier job,
+ * the faulting job alone reports the CUDA error, each job behind it ends (the buffer it used was
+ * lost with the old worker); then the stream opens again to the fresh worker. */
+static void case_stream_fault(void) {
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    a_agent *ag = agent_named(li.node);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    CHECK(ag != NULL);
+    if (!ag) goto out;
+    int slot0 = slot_of(ag, &v, 0);
+    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    lepton_module *m = load(l, "saxpy"), *om = load(l, "oob_write");
+    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float));
+    float one = 1.0f, zero = 0.0f;
+    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    int n = 4;
+    long long far = 1LL << 40;
+    lepton_arg fa[] = {LEPTON_ARG_BUF(ones), LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(far)};
+    lepton_launch F = {om, "oob_write", {1}, {32}, 0, fa, 3};
+    enum { FAULT_AT = 120 };
+    static int rcs[STREAM_JOBS];
+    static char errs[STREAM_JOBS][256];
+    long long jobs0 = stream_frames(v.worker[0], "job");
+    CHECK_EQ_INT(counter_jobs(l, m, ones, counter, 0, STREAM_JOBS, FAULT_AT, &F, rcs, errs), 0);
+    CHECK_EQ_INT(rcs[FAULT_AT], LEPTON_ECUDA);
+    CHECK(strstr(errs[FAULT_AT], "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
+    int lost = 0, other = 0;
+    for (int k = FAULT_AT + 1; k < STREAM_JOBS; k++) {
+        if (rcs[k] == LEPTON_ENODELOST && strstr(errs[k], "was lost when the worker restarted")) {
+            lost++;
+        } else {
+            if (!other) fprintf(stderr, "job %d behind the fault: %s: %s\n", k, lepton_status_name(rcs[k]), errs[k]);
+            other++;
+        }
+    }
+    fprintf(stderr, "stream_fault: %lld job frames before the restart; %d jobs behind the fault lost their buffer\n",
+            jobs0 >= 0 ? stream_frames(v.worker[0], "job") - jobs0 : -1, lost);
+    CHECK_EQ_INT(other, 0);
+    pid_t fresh = a_wait_worker(ag, slot0, old, 10000);
+    CHECK(fresh > 0 && fresh != old);
+    /* the lease goes on: new buffers and jobs on the fresh worker, over a new stream */
+    lepton_buffer *ones2 = alloc(l, 0, sizeof(float)), *counter2 = alloc(l, 0, sizeof(float));
+    CHECK_RC(lepton_buffer_write(ones2, 0, &one, sizeof one), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(counter2, 0, &zero, sizeof zero), LEPTON_OK);
+    a_sleep_ms(400); /* past the stream's first back-off */
+    long long fresh0 = stream_frames(v.worker[0], "job");
+    CHECK_EQ_INT(counter_jobs(l, m, ones2, counter2, 0, 50, -1, NULL, rcs, NULL), 0);
+    long long fresh_jobs = stream_frames(v.worker[0], "job") - fresh0;
+    fprintf(stderr, "stream_fault: %lld of 50 jobs on the fresh worker's stream\n", fresh_jobs);
+    if (stream_on()) CHECK(fresh_jobs >= 40); /* the stream is back (the first may precede it) */
+    /* an error answer on the stream is final, as over HTTP: the old buffers are lost */
+    float back = 0;
+    CHECK_RC(lepton_buffer_read(counter, 0, &back, sizeof back), LEPTON_ENODELOST);
+    CHECK(strstr(lepton_last_error(), "was lost when the worker restarted") != NULL);
+    CHECK_RC(lepton_buffer_read(counter2, 0, &back, sizeof back), LEPTON_OK);
+    CHECK_EQ_INT((int)back, 50);
+    lepton_buffer_free(ones);
+    lepton_buffer_free(counter);
+    lepton_buffer_free(ones2);
+    lepton_buffer_free(counter2);
+    lepton_module_free(m);
+    lepton_module_free(om);
+out:
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* ---- driver --------------------------------------------------------------------------------- */
 static const struct {
     const char *name;
@@ -1540,6 +1741,8 @@ static const struct {
     {"reuse", case_reuse, NULL},
     {"malformed", case_malformed, NULL},
     {"bad_module", case_bad_module, NULL},
+    {"stream", case_stream, NULL},
+    {"stream_fault", case_stream_fault, NULL},
 };
 
 static int setup(const char *broker_args) {
