@@ -5,9 +5,11 @@
 # the certificate through --ca-file or $LEPTON_CA_FILE: a kernel runs on a lease and its output is
 # checked; without the CA, or with http:// against the TLS port, the calls fail fast with a message
 # that says what to do. The certificate is self-signed, made here with openssl.
-# usage: test_tls.sh BROKER LEPTOND LEPTON LIBCUDA SAXPY_PTX   (exit 77: skipped, no openssl)
+# liblepton's stream to the workers runs over TLS too (tls_stream_probe: the worker counts the jobs
+# that came on it), and so does plain HTTP (LEPTON_DP_STREAM=0).
+# usage: test_tls.sh BROKER LEPTOND LEPTON LIBCUDA SAXPY_PTX [TLS_STREAM_PROBE]   (exit 77: skipped, no openssl)
 set -u
-BROKER="$1" LEPTOND="$2" LEPTON="$3" LIBCUDA="${LEPTON_TEST_CUDA_LIBRARY:-$4}" PTX="$5"
+BROKER="$1" LEPTOND="$2" LEPTON="$3" LIBCUDA="${LEPTON_TEST_CUDA_LIBRARY:-$4}" PTX="$5" PROBE="${6:-}"
 command -v openssl >/dev/null || { echo "skipped: openssl is not installed (scripts/install-deps.sh installs it)"; exit 77; }
 W="$(mktemp -d "${TMPDIR:-/tmp}/lepton-tls-test.XXXXXX")"
 BROKER_PID="" AGENT_PID="" FAILS=0
@@ -139,8 +141,15 @@ expect 0 "run saxpy over https (\$LEPTON_CA_FILE)" -- env LEPTON_CA_FILE="$CA" \
   "$LEPTON" run --ptx "$PTX" --kernel saxpy --grid 16 --block 256 u32:4096 f32:3.0 \
   "in:$W/x.bin" "inout:$W/y.bin:$W/z2.bin"
 check_saxpy "$W/z2.bin" && ok "saxpy output (\$LEPTON_CA_FILE) right" || fail "saxpy output wrong (env)"
+if [ -n "$PROBE" ]; then
+  expect 0 "jobs on the worker's stream over https" -- "$PROBE" "$EP" "$TENANT" "$CA" "$PTX" \
+    && sed 's/^/    /' "$W/out"
+  expect 0 "the same jobs over plain https requests (LEPTON_DP_STREAM=0)" -- env LEPTON_DP_STREAM=0 "$PROBE" "$EP" "$TENANT" "$CA" "$PTX" \
+    && sed 's/^/    /' "$W/out"
+fi
 expect 0 "usage with \$LEPTON_CA_FILE" -- env LEPTON_CA_FILE="$CA" "$LEPTON" usage --json
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d["leases"]) == 2 and d["cost"] > 0 else 1)' "$W/out" \
+NLEASES=$([ -n "$PROBE" ] && echo 4 || echo 2)
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d["leases"]) == int(sys.argv[2]) and d["cost"] > 0 else 1)' "$W/out" "$NLEASES" \
   && ok "both leases billed" || fail "usage: $(cat "$W/out")"
 
 # ---------------------------------------------------------------- refusals that explain themselves
