@@ -54,6 +54,7 @@ typedef struct lc_wstream {
     int64_t backoff_ms;
     lc_sent *head, *tail; /* sent, in order; answers come in this order */
     lc_sent *sending;     /* the request whose frame is being written */
+    int64_t rx_ns;        /* when answer bytes last came (or the FIFO last became non-empty) */
     uint32_t next_tag;
     /* The answer being read. */
     unsigned char hdr[16];

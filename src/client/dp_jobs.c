@@ -831,6 +831,7 @@ static void sop_done(lc_dp *dp, lc_sop *op, int fallback) {
 
 static void st_push(lc_wstream *st, lc_sent *e) {
     e->next = NULL;
+    if (!st->head) st->rx_ns = lp_mono_ns(); /* an answer is awaited from now */
     if (st->tail)
         st->tail->next = e;
     else
@@ -1054,6 +1055,7 @@ static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
                 ssize_t k = lc_stream_recv(st->conn, st->rbuf, ST_RBUF);
                 if (k < 0) return snprintf(why, n, "the worker closed the stream"), -1;
                 if (k == 0) return done;
+                st->rx_ns = lp_mono_ns();
                 st->rpos = 0;
                 st->rlen = (size_t)k;
             }
@@ -1087,6 +1089,7 @@ static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
                 }
                 if (k < 0) return snprintf(why, n, "the worker closed the stream mid-answer"), -1;
                 if (k == 0) return done;
+                st->rx_ns = lp_mono_ns();
             }
         }
         if (st->in_payload && !st->left) {
@@ -1103,17 +1106,26 @@ static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
     }
 }
 
-/* Reads every stream that awaits answers; returns the answers completed. */
+/* Reads every stream that awaits answers; returns the answers completed. A buffer call that has
+ * had no answer byte for the client's timeout takes its stream down (it goes over HTTP, whose
+ * deadlines apply); a job may run long, as over HTTP. */
 static int st_pump_all(lc_dp *dp) {
     int done = 0;
     for (uint32_t i = 0; i < dp->nworkers; i++) {
-        if (!dp->workers[i].st.conn) continue;
+        lc_wstream *st = &dp->workers[i].st;
+        if (!st->conn) continue;
         char why[160];
         int k = st_pump(dp, i, why, sizeof why);
-        if (k < 0)
+        if (k < 0) {
             st_down(dp, i, why, 0);
-        else
+        } else {
             done += k;
+            if (st->head && st->head->op && lp_mono_ns() - st->rx_ns > (int64_t)dp->timeout_ms * 1000000) {
+                snprintf(why, sizeof why, "no answer to a buffer %s for %d ms",
+                         st->head->kind == WS_READ ? "read" : "write", (int)dp->timeout_ms);
+                st_down(dp, i, why, 0);
+            }
+        }
     }
     return done;
 }
@@ -1307,8 +1319,9 @@ static void drive_once(lc_dp *dp, long poll_ms) {
     for (uint32_t i = 0; i < dp->nworkers && nstart < START_BATCH; i++) {
         lc_worker *w = &dp->workers[i];
         if (w->st.ops) {
-            /* Buffer calls go on the stream when it is up, else back to HTTP. */
-            if (w->st.conn) {
+            /* Buffer calls go on the stream when it is up and awaits nothing else (a call never
+             * waits there behind jobs: over HTTP it would not either), else back to HTTP. */
+            if (w->st.conn && !w->st.head) {
                 *sops_tail = w->st.ops;
                 sops_tail = &w->st.ops_tail->next;
             } else {
