@@ -295,7 +295,7 @@ static int do_read(stream *s, const ws_header *h) {
 static void stream_main(int fd, const char *extra, size_t extra_size, void *user) {
     stream s = {.w = user, .fd = fd};
     if (!(s.ra = malloc(extra_size > RA_SIZE ? extra_size : RA_SIZE))) return;
-    memcpy(s.ra, extra, extra_size);
+    if (extra_size) memcpy(s.ra, extra, extra_size);
     s.end = extra_size;
     lp_worker *w = s.w;
     for (;;) {
