@@ -225,6 +225,10 @@ typedef struct wk_job_answer {
 } wk_job_answer;
 int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len);
 void wk_job_release(lp_worker *w, uint64_t len);
+/* While a job's body streams in slowly, later jobs must not take its seq for a missing one:
+ * wk_job_announce (1 when it was noted) ... wk_job_arrived. */
+int wk_job_announce(lp_worker *w, uint64_t seq);
+void wk_job_arrived(lp_worker *w, uint64_t seq);
 int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
 void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
 

@@ -826,6 +826,19 @@ static void arriving_drop(lp_worker *w, uint64_t seq) {
     pthread_mutex_unlock(&w->job_mu);
 }
 
+int wk_job_announce(lp_worker *w, uint64_t seq) {
+    int ok = 0;
+    pthread_mutex_lock(&w->job_mu);
+    if (seq && w->narriving < sizeof w->arriving / sizeof w->arriving[0]) {
+        w->arriving[w->narriving++] = seq;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&w->job_mu);
+    return ok;
+}
+
+void wk_job_arrived(lp_worker *w, uint64_t seq) { arriving_drop(w, seq); }
+
 /* Once a large job's descriptor is in, tells later jobs that this seq is on its way, so that a
  * slow upload is never taken for a missing job. */
 static void announce(body_ctx *c) {

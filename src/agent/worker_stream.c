@@ -33,6 +33,7 @@
 #define RA_SIZE (64u << 10)     /* bytes of the read-ahead buffer */
 #define DIRECT_MIN (16u << 10)  /* reads at least this large skip the read-ahead buffer */
 #define DRAIN_MS 2000           /* after a refused frame: how long to read and drop before closing */
+#define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
 
 typedef struct stream {
     lp_worker *w;
@@ -205,7 +206,12 @@ static int do_job(stream *s, const ws_header *h) {
         wk_err_set(&e, WIRE_NO_MEMORY, NULL, "cannot hold a job of %" PRIu64 " bytes", len);
         return answer_err(s, h, &e);
     }
-    if (read_exact(s, body, (size_t)len) != 0) {
+    /* a body that is not here yet may take a while: its seq is on its way, not missing */
+    size_t buffered = s->end - s->pos;
+    int announced = len > buffered && len - buffered >= ANNOUNCE_MIN && wk_job_announce(w, seq);
+    int got = read_exact(s, body, (size_t)len);
+    if (announced) wk_job_arrived(w, seq);
+    if (got != 0) {
         free(body);
         wk_job_release(w, len);
         return -1;
@@ -295,7 +301,7 @@ static int do_read(stream *s, const ws_header *h) {
 static void stream_main(int fd, const char *extra, size_t extra_size, void *user) {
     stream s = {.w = user, .fd = fd};
     if (!(s.ra = malloc(extra_size > RA_SIZE ? extra_size : RA_SIZE))) return;
-    memcpy(s.ra, extra, extra_size);
+    if (extra_size) memcpy(s.ra, extra, extra_size);
     s.end = extra_size;
     lp_worker *w = s.w;
     for (;;) {

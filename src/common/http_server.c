@@ -99,6 +99,8 @@ typedef struct upgraded {
     lp_http_server *s;
     struct MHD_UpgradeResponseHandle *urh;
     int fd;
+    int tcp_fd; /* TLS: the client's TCP socket (libmicrohttpd relays it to fd), else -1 */
+    int gone;   /* the client has closed: fd has been shut (under cmu) */
     char *extra;
     size_t extra_len;
     lp_http_upgrade_fn fn;
@@ -799,6 +801,15 @@ static void *guard_main(void *arg) {
                 guard_drop(s, t);
             }
         }
+        /* libmicrohttpd (0.9.75) does not pass a TLS client's close on to the upgraded socket:
+         * shut it, so that the upgrade function sees the end (plain sockets see it themselves) */
+        for (upgraded *u = s->ups; u; u = u->next) {
+            struct pollfd p = {u->tcp_fd, POLLRDHUP, 0};
+            if (u->tcp_fd >= 0 && !u->gone && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                u->gone = 1;
+                (void)shutdown(u->fd, SHUT_RDWR);
+            }
+        }
     }
     pthread_mutex_unlock(&s->cmu);
     return NULL;
@@ -854,12 +865,15 @@ static void *upgraded_main(void *arg) {
     upgraded *u = arg;
     lp_http_server *s = u->s;
     u->fn(u->fd, u->extra, u->extra_len, u->user);
-    /* closes the socket (libmicrohttpd's own: never close() it here) before the server may stop */
-    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    /* unlisted before its sockets close, so that nobody shuts a socket number reused meanwhile */
     pthread_mutex_lock(&s->cmu);
     if (u->prev) u->prev->next = u->next;
     else s->ups = u->next;
     if (u->next) u->next->prev = u->prev;
+    pthread_mutex_unlock(&s->cmu);
+    /* closes the socket (libmicrohttpd's own: never close() it here) before the server may stop */
+    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_lock(&s->cmu);
     s->nups--;
     pthread_cond_broadcast(&s->ucv);
     pthread_mutex_unlock(&s->cmu);
@@ -887,6 +901,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     u->s = s;
     u->urh = urh;
     u->fd = sock;
+    u->tcp_fd = -1;
     u->fn = q->up_fn;
     u->user = q->up_user;
     if (extra_in_size) memcpy(u->extra, extra_in, extra_in_size);
@@ -902,6 +917,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     pthread_mutex_lock(&s->cmu);
     conn_track *t = conn_of(c);
     if (t && t->state != CT_DROPPED) t->state = CT_UPGRADED; /* busy for its whole life */
+    if (t && s->tls_cert) u->tcp_fd = t->fd;
     int stopping = s->ups_stop;
     pthread_attr_t at;
     pthread_t th;

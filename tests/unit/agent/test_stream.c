@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -249,7 +250,8 @@ static long long metric(const char *series) {
     return v;
 }
 
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex) {
+static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex,
+                          const char *queue_bytes) {
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
     int kp[2];
@@ -262,7 +264,8 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
     pid_t pid = fork();
     if (pid == 0) {
         const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
-                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg, NULL};
+                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
+                              queue_bytes ? "--job-queue-bytes" : NULL, queue_bytes, NULL};
         execv(exe, (char *const *)args);
         _exit(127);
     }
@@ -551,6 +554,233 @@ static void test_bulk(void) {
     free(pat);
 }
 
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void *echo_main(void *arg) {
+    int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL), one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char b[64];
+    for (ssize_t k; fd >= 0 && (k = recv(fd, b, sizeof b, 0)) > 0;)
+        if (send(fd, b, (size_t)k, MSG_NOSIGNAL) != k) break;
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+/* Round trips, for the record (not asserted: the machine may be busy): a 16-byte echo over TCP
+ * loopback, a stream ping, an empty job on the stream and the same over HTTP. */
+static long long test_latency(long long seq) {
+    enum { N = 2000 };
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
+        return seq;
+    pthread_t th;
+    pthread_create(&th, NULL, echo_main, &lfd);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char b[16] = "0123456789abcdef";
+    double t0 = now_us();
+    for (int i = 0; i < N; i++) CHECK(send_all(cfd, b, 16) == 0 && recv_all(cfd, b, 16) == 0);
+    double tcp = (now_us() - t0) / N;
+    close(cfd);
+    pthread_join(th, NULL);
+    close(lfd);
+
+    int fd = open_stream();
+    frame f;
+    t0 = now_us();
+    for (int i = 0; i < N; i++) {
+        CHECK(send_frame(fd, WS_PING, 0, (uint32_t)i, NULL, 0, NULL, 0) == 0 && recv_frame(fd, &f) == 0);
+        free(f.payload);
+    }
+    double ping = (now_us() - t0) / N;
+    char json[128], body[160];
+    t0 = now_us();
+    for (int i = 0; i < N; i++) { /* one send and (mostly) one recv each way, as a client would */
+        char fr[WS_HEADER + 8 + 160], ans[4096];
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq);
+        size_t bl = job_body(fr + WS_HEADER + 8, json);
+        ws_header h = {.kind = WS_JOB, .tag = (uint32_t)i, .length = 8 + bl};
+        ws_pack((unsigned char *)fr, &h);
+        ws_put_u64((unsigned char *)fr + WS_HEADER, (uint64_t)seq++);
+        CHECK(send_all(fd, fr, WS_HEADER + 8 + bl) == 0);
+        size_t n = 0;
+        ws_header a = {0};
+        while (n < WS_HEADER || n < WS_HEADER + a.length) {
+            ssize_t k = recv(fd, ans + n, sizeof ans - n, 0);
+            if (k <= 0) break;
+            n += (size_t)k;
+            if (n >= WS_HEADER) ws_unpack((unsigned char *)ans, &a);
+        }
+        CHECK(a.status == 200 && a.tag == (uint32_t)i);
+    }
+    double job = (now_us() - t0) / N;
+    close(fd);
+    /* HTTP: keep-alive requests on one connection */
+    fd = dial();
+    char req[3000];
+    t0 = now_us();
+    for (int i = 0; i < N / 4; i++) {
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq++);
+        size_t bl = job_body(body, json);
+        int hn = snprintf(req, sizeof req, "POST /v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Type: "
+                          "application/octet-stream\r\nContent-Length: %zu\r\n\r\n", g_auth, bl);
+        memcpy(req + hn, body, bl);
+        CHECK(send_all(fd, req, (size_t)hn + bl) == 0);
+        char ans[4096];
+        size_t n = 0, want = 0;
+        for (;;) { /* head, then Content-Length bytes */
+            ssize_t k = recv(fd, ans + n, sizeof ans - 1 - n, 0);
+            if (k <= 0) break;
+            n += (size_t)k;
+            ans[n] = 0;
+            char *e = strstr(ans, "\r\n\r\n"), *cl = strstr(ans, "Content-Length: ");
+            if (e && cl && !want) want = (size_t)(e + 4 - ans) + strtoul(cl + 16, NULL, 10);
+            if (want && n >= want) break;
+        }
+        CHECK(!strncmp(ans, "HTTP/1.1 200", 12));
+    }
+    double http_job = (now_us() - t0) / (N / 4);
+    close(fd);
+    printf("round trips: TCP loopback echo %.1f us, stream ping %.1f us (%.2fx), stream empty job %.1f us, "
+           "HTTP empty job %.1f us\n",
+           tcp, ping, ping / tcp, job, http_job);
+    return seq;
+}
+
+/* A worker with --job-queue-bytes 65536: a job past the limit on a stream is answered 503
+ * queue_full and its payload dropped (the stream goes on); the due job is always taken; then a
+ * sticky fault: the faulting job reports it, every frame after it is answered 503
+ * worker_restarting, and the worker exits. */
+static void test_queue_and_fault(const char *exe, const char *lib, const char *uuid, const char *keyhex,
+                                 const char *ptx, size_t plen) {
+    char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    g_port = free_port();
+    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    kit k;
+    lp_sha256_hex(ptx, plen, k.sha);
+    char mpath[128];
+    snprintf(mpath, sizeof mpath, "/v1/modules/%s", k.sha);
+    http_resp r = http("PUT", mpath, ptx, plen, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    free(r.head);
+    const size_t W = 40000;
+    long long buf = alloc_buffer(W);
+    char *data = calloc(1, W), json[512], *body = malloc(W + 600), code[64];
+    int a = open_stream(), b = open_stream();
+    frame f;
+    /* seq 3 arrives first: held (40 KB) while it waits for 1 and 2 */
+    snprintf(json, sizeof json, "{\"seq\": 3, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    size_t bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    uint64_t sq = 3;
+    CHECK(send_frame(a, WS_JOB, 0, 30, &sq, 1, body, bl + W) == 0);
+    char series[256];
+    snprintf(series, sizeof series, "lepton_worker_queued_jobs{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    for (int i = 0; i < 500 && metric(series) != 1; i++) usleep(10000);
+    CHECK_EQ_INT(metric(series), 1);
+    /* seq 4 would pass the limit: refused, its payload dropped; the stream goes on */
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    sq = 4;
+    CHECK(send_frame(b, WS_JOB, 0, 40, &sq, 1, body, bl + W) == 0);
+    CHECK(recv_frame(b, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 40);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "queue_full"));
+    free(f.payload);
+    CHECK(send_frame(b, WS_PING, 0, 41, NULL, 0, NULL, 0) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 41 && f.h.status == 200);
+    free(f.payload);
+    /* seqs 1 and 2 (due: never refused) run, then 3 on the other stream, then 4 again */
+    for (uint64_t q = 1; q <= 2; q++) {
+        snprintf(json, sizeof json, "{\"seq\": %llu, \"steps\": []}", (unsigned long long)q);
+        bl = job_body(body, json);
+        CHECK(send_frame(b, WS_JOB, 0, 41 + (uint32_t)q, &q, 1, body, bl) == 0);
+        CHECK(recv_frame(b, &f) == 0 && f.h.status == 200);
+        json_t *res = job_result(&f, NULL, NULL);
+        CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
+        json_decref(res);
+        free(f.payload);
+    }
+    CHECK(recv_frame(a, &f) == 0 && f.h.tag == 30 && f.h.status == 200);
+    json_t *res = f.payload ? job_result(&f, NULL, NULL) : NULL;
+    CHECK_EQ_INT(json_integer_value(json_object_get(res, "seq")), 3);
+    CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
+    json_decref(res);
+    free(f.payload);
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    sq = 4;
+    CHECK(send_frame(b, WS_JOB, 0, 44, &sq, 1, body, bl + W) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 44 && f.h.status == 200);
+    free(f.payload);
+    snprintf(series, sizeof series, "lepton_worker_queue_full_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    CHECK_EQ_INT(metric(series), 1);
+
+    /* a sticky fault: the job reports it; every frame after it is answered worker_restarting */
+    unsigned long long bad_addr = 0x10;
+    char av[32];
+    lp_b64url_encode((const unsigned char *)&bad_addr, 8, av);
+    snprintf(json, sizeof json,
+             "{\"seq\": 5, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": "
+             "[{\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
+             k.sha, av, buf);
+    bl = job_body(body, json);
+    sq = 5;
+    CHECK(send_frame(b, WS_JOB, 0, 50, &sq, 1, body, bl) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 50 && f.h.status == 200);
+    res = f.payload ? job_result(&f, NULL, NULL) : NULL;
+    CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "cuda_error"));
+    CHECK(json_is_true(json_object_get(res, "restarting")));
+    json_decref(res);
+    free(f.payload);
+    uint64_t rf[3] = {(uint64_t)buf, 0, 8};
+    CHECK(send_frame(b, WS_READ, 0, 51, rf, 3, NULL, 0) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 51);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
+    free(f.payload);
+    sq = 6;
+    CHECK(send_frame(a, WS_JOB, 0, 60, &sq, 1, body, bl) == 0);
+    CHECK(recv_frame(a, &f) == 0 && f.h.tag == 60);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
+    free(f.payload);
+    int ws = 0, exited = 0;
+    for (int i = 0; i < 500 && !exited; i++) {
+        if (waitpid(pid, &ws, WNOHANG) == pid) exited = 1;
+        else usleep(20000);
+    }
+    CHECK(exited && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK(closed_by_worker(a));
+    CHECK(closed_by_worker(b));
+    close(a);
+    close(b);
+    free(data);
+    free(body);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(int argc, char **argv) {
     if (argc < 4 || access(argv[2], R_OK) != 0) {
         printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 2 ? argv[2] : "?");
@@ -561,6 +791,7 @@ int main(int argc, char **argv) {
     setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
     unsetenv("CUDAEMU_DEVICES");
     setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
+    setenv("LEPTON_WORKER_LINGER_MS", "1500", 1); /* a poisoned worker's answers stay observable */
 
     lp_cuda cu;
     char err[600];
@@ -593,7 +824,7 @@ int main(int argc, char **argv) {
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     g_port = free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
         return 1;
@@ -618,7 +849,6 @@ int main(int argc, char **argv) {
     http_resp r = http("PUT", mpath, ptx, plen, NULL);
     CHECK_EQ_INT(r.status, 200);
     free(r.head);
-    free(ptx);
     k.buf = alloc_buffer(256);
     CHECK(k.buf > 0);
     test_jobs(&k);
@@ -634,6 +864,7 @@ int main(int argc, char **argv) {
     CHECK_EQ_INT(metric(series), 4);
     snprintf(series, sizeof series, "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
+    test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
 
     /* the worker stops with a stream open (and one in the middle of a frame): it closes them and exits */
     int fd1 = open_stream(), fd2 = open_stream();
@@ -657,5 +888,7 @@ int main(int argc, char **argv) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    test_queue_and_fault(exe, lib, uuid, keyhex, ptx, plen);
+    free(ptx);
     CHECK_DONE();
 }
