@@ -108,6 +108,7 @@ typedef struct lc_dp {
      * at a time, the holder of the driver role (`driver`): a submitting or waiting thread when
      * the role is free (the fast path: no thread hop), else the lease's I/O thread. */
     CURLM *multi;
+    int wake[2]; /* a pipe: a byte wakes the role's holder from its wait (with the multi handle) */
     pthread_t io;
     int io_started;
     int stopping;               /* lease close: no new jobs; the I/O thread ends */

@@ -18,7 +18,7 @@
  *
  * Thread safety: job queues, the role and the I/O thread's state live under lc_dp.lock (never
  * held during I/O); the multi handle and the jobs on the wire belong to the role's holder (others
- * only call curl_multi_wakeup, which is thread-safe); a task's outcome is published under its
+ * only wake it, dp_wake); a task's outcome is published under its
  * own mutex and signalled on its own condition variable. Lock order: task mutex, then lc_dp.lock. */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,7 +26,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/uio.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "base64.h"
@@ -783,6 +786,7 @@ static int reap(lc_dp *dp) {
 static void drive_once(lc_dp *dp, long poll_ms);
 static void role_release_locked(lc_dp *dp);
 static int io_start(lc_dp *dp);
+static void dp_wake(lc_dp *dp);
 
 /* ---- the stream (docs/dataplane.md "The stream"): frames on an upgraded worker connection ----
  *
@@ -1258,7 +1262,7 @@ int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t of
     int drive = dp->driver == LC_ROLE_NONE;
     if (drive) dp->driver = LC_ROLE_CALLER;
     pthread_mutex_unlock(&dp->lock);
-    if (!drive) curl_multi_wakeup(dp->multi);
+    if (!drive) dp_wake(dp);
     /* Like lepton_wait: drive while the role is ours, else sleep until the op is done. */
     for (;;) {
         pthread_mutex_lock(&op.mu);
@@ -1404,18 +1408,39 @@ static void drive_once(lc_dp *dp, long poll_ms) {
     }
     for (size_t i = 0; i < nstart; i++)
         job_start(dp, start[i]);
-    if (reap(dp) + st_pump_all(dp) || nstart == START_BATCH || poll_ms <= 0) return;
-    /* Wait for the transfers' sockets, the streams awaiting answers, or a wake-up. */
-    struct curl_waitfd fds[ST_POLL_MAX];
+    /* curl is asked only while it has transfers: a lease on streams alone skips it. */
+    if ((dp->active ? reap(dp) : 0) + st_pump_all(dp) || nstart == START_BATCH || poll_ms <= 0) return;
+    /* Wait for the transfers' sockets, the streams awaiting answers, or a wake-up (dp_wake). */
+    struct curl_waitfd fds[ST_POLL_MAX + 1];
     unsigned nfds = 0;
-    for (uint32_t i = 0; i < dp->nworkers && nfds < ST_POLL_MAX; i++) {
+    fds[nfds++] = (struct curl_waitfd){dp->wake[0], CURL_WAIT_POLLIN, 0};
+    for (uint32_t i = 0; i < dp->nworkers && nfds <= ST_POLL_MAX; i++) {
         lc_wstream *st = &dp->workers[i].st;
         if (st->conn && st->head)
             fds[nfds++] = (struct curl_waitfd){lc_stream_fd(st->conn), CURL_WAIT_POLLIN, 0};
     }
-    curl_multi_poll(dp->multi, fds, nfds, (int)poll_ms, NULL);
-    reap(dp);
+    if (dp->active) {
+        curl_multi_poll(dp->multi, fds, nfds, (int)poll_ms, NULL);
+        reap(dp);
+    } else {
+        struct pollfd pf[ST_POLL_MAX + 1];
+        for (unsigned i = 0; i < nfds; i++)
+            pf[i] = (struct pollfd){fds[i].fd, POLLIN, 0};
+        if (poll(pf, nfds, (int)poll_ms) > 0) fds[0].revents = pf[0].revents ? CURL_WAIT_POLLIN : 0;
+    }
+    if (fds[0].revents) {
+        char drain[64];
+        while (read(dp->wake[0], drain, sizeof drain) > 0) {
+        }
+    }
     st_pump_all(dp);
+}
+
+/* Wakes the driver role's holder from its wait (thread-safe; the lease's I/O thread runs). */
+static void dp_wake(lc_dp *dp) {
+    char c = 1;
+    ssize_t n = write(dp->wake[1], &c, 1); /* a full pipe has a wake-up pending already */
+    (void)n;
 }
 
 /* Gives the driver role back (dp->lock held). With jobs still pending: when some thread sleeps
@@ -1502,7 +1527,7 @@ void lc_jobs_shutdown(lc_dp *dp) {
     pthread_mutex_lock(&dp->lock);
     pthread_cond_broadcast(&dp->io_cv);
     while (dp->driver != LC_ROLE_NONE) {
-        curl_multi_wakeup(dp->multi);
+        dp_wake(dp);
         struct timespec until = lc_timespec(lp_mono_ns() + 10 * 1000000);
         pthread_cond_timedwait(&dp->role_cv, &dp->lock, &until);
     }
@@ -1520,6 +1545,8 @@ void lc_jobs_shutdown(lc_dp *dp) {
     }
     curl_multi_cleanup(dp->multi);
     dp->multi = NULL;
+    close(dp->wake[0]);
+    close(dp->wake[1]);
     /* Every task is complete: waiters still counted are about to leave; dp must outlive them. */
     while (atomic_load(&dp->sleepers) > 0)
         lp_sleep_ms(1);
@@ -1527,12 +1554,23 @@ void lc_jobs_shutdown(lc_dp *dp) {
 
 /* Starts the lease's I/O thread (dp->lock held). */
 static int io_start(lc_dp *dp) {
+    if (pipe(dp->wake)) return -1;
+    for (int i = 0; i < 2; i++) {
+        fcntl(dp->wake[i], F_SETFL, fcntl(dp->wake[i], F_GETFL) | O_NONBLOCK);
+        fcntl(dp->wake[i], F_SETFD, FD_CLOEXEC);
+    }
     dp->multi = curl_multi_init();
-    if (!dp->multi) return -1;
+    if (!dp->multi) {
+        close(dp->wake[0]);
+        close(dp->wake[1]);
+        return -1;
+    }
     curl_multi_setopt(dp->multi, CURLMOPT_MAXCONNECTS, (long)(dp->nworkers * LC_DP_CONNS + 4));
     if (pthread_create(&dp->io, NULL, io_main, dp)) {
         curl_multi_cleanup(dp->multi);
         dp->multi = NULL;
+        close(dp->wake[0]);
+        close(dp->wake[1]);
         return -1;
     }
     dp->io_started = 1;
@@ -1701,7 +1739,7 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
         role_release_locked(dp);
         pthread_mutex_unlock(&dp->lock);
     } else {
-        curl_multi_wakeup(dp->multi);
+        dp_wake(dp);
     }
     *out = t;
     return LEPTON_OK;
