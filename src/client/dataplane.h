@@ -41,6 +41,7 @@ typedef struct lc_sent {
     struct lc_sent *next;
     uint8_t kind; /* WS_JOB, WS_WRITE, WS_READ */
     uint32_t tag;
+    uint64_t bytes; /* counted in the stream's inflight */
     struct lepton_task *task;
     struct lc_sop *op;
 } lc_sent;
@@ -53,6 +54,7 @@ typedef struct lc_wstream {
     int64_t retry_ns;       /* not opened again before this */
     int64_t backoff_ms;
     lc_sent *head, *tail; /* sent, in order; answers come in this order */
+    uint64_t inflight;    /* request bytes awaiting answers (jobs taken to be sent included) */
     lc_sent *sending;     /* the request whose frame is being written */
     int64_t rx_ns;        /* when answer bytes last came (or the FIFO last became non-empty) */
     uint32_t next_tag;

@@ -804,6 +804,7 @@ static void dp_wake(lc_dp *dp);
 #define ST_BACKOFF_MAX_MS 5000     /* ... doubling up to this */
 #define ST_UNSUPPORTED_MS 60000    /* a worker that refuses the upgrade is asked again after this */
 #define ST_POLL_MAX 64             /* stream sockets watched in one poll */
+#define ST_WINDOW (2u << 20)       /* bytes of requests awaiting answers on one stream */
 
 /* A buffer read or write on the stream; lives on its caller's stack until done. */
 typedef struct lc_sop {
@@ -852,6 +853,7 @@ static void st_down(lc_dp *dp, uint32_t wi, const char *why, int http) {
     lc_wstream *st = &dp->workers[wi].st;
     lc_sent *list = st->head;
     st->head = st->tail = NULL;
+    st->inflight = 0;
     st->hdr_got = 0;
     st->in_payload = 0;
     st->rpos = st->rlen = 0;
@@ -1102,6 +1104,7 @@ static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
             if (!st->head) st->tail = NULL;
             e->next = NULL;
             st->in_payload = 0;
+            st->inflight -= e->bytes;
             done++;
             int rc = e->task ? st_job_answer(dp, wi, e->task, st->status) : st_op_answer(dp, wi, e->op, st->status);
             if (rc) return snprintf(why, n, "the worker is being replaced"), -1;
@@ -1171,13 +1174,14 @@ static void st_send_job(lc_dp *dp, lepton_task *t) {
     t->bad_answer = 0;
     t->rec_complete = 0;
     t->sent_ns = lp_mono_ns();
-    t->sent = (lc_sent){NULL, WS_JOB, ++st->next_tag, t, NULL};
+    t->sent = (lc_sent){NULL, WS_JOB, ++st->next_tag, sizeof t->frame + t->body_len, t, NULL};
     ws_header h = {WS_JOB, 0, 0, t->sent.tag, 8 + t->body_len};
     ws_pack(t->frame, &h);
     ws_put_u64(t->frame + WS_HEADER, t->seq);
     struct iovec stack[16], *iov = stack;
     int niov = 2 + (int)t->nwrite;
     if (niov > 16 && !(iov = malloc((size_t)niov * sizeof *iov))) {
+        st->inflight -= t->sent.bytes;
         t->no_stream = 1;
         if (job_requeue(dp, t, 0)) job_fail(dp, t, 0, LEPTON_ENOMEM, "out of memory");
         return;
@@ -1193,8 +1197,9 @@ static void st_send_job(lc_dp *dp, lepton_task *t) {
 
 static void st_send_op(lc_dp *dp, lc_sop *op) {
     lc_wstream *st = &dp->workers[op->worker].st;
-    op->sent = (lc_sent){NULL, (uint8_t)op->kind, ++st->next_tag, NULL, op};
     int rd = op->kind == WS_READ;
+    op->sent = (lc_sent){NULL, (uint8_t)op->kind, ++st->next_tag, rd ? 0 : op->size, NULL, op};
+    st->inflight += op->sent.bytes;
     ws_header h = {(uint8_t)op->kind, 0, 0, op->sent.tag, rd ? 24 : 16 + (uint64_t)op->size};
     ws_pack(op->fixed, &h);
     ws_put_u64(op->fixed + WS_HEADER, op->buffer);
@@ -1325,7 +1330,7 @@ static void drive_once(lc_dp *dp, long poll_ms) {
         if (w->st.ops) {
             /* Buffer calls go on the stream when it is up and awaits nothing else (a call never
              * waits there behind jobs: over HTTP it would not either), else back to HTTP. */
-            if (w->st.conn && !w->st.head) {
+            if (w->st.conn && !w->st.inflight) {
                 *sops_tail = w->st.ops;
                 sops_tail = &w->st.ops_tail->next;
             } else {
@@ -1339,15 +1344,22 @@ static void drive_once(lc_dp *dp, long poll_ms) {
             if (ms < poll_ms) poll_ms = ms;
             continue;
         }
-        /* Jobs go on the stream while it is up, however many (one frame each, pipelined). */
+        /* Jobs go on the stream while it is up (one frame each, pipelined), up to ST_WINDOW bytes
+         * of frames awaiting answers; a larger job goes when nothing else awaits one. So a frame
+         * always fits in the sockets' buffers, and its write never waits on a job the worker is
+         * running. The jobs behind wait for answers (the worker runs them in seq order anyway). */
         while (w->st.conn && w->head && !w->head->no_stream) {
             lepton_task *t = w->head;
+            uint64_t bytes = sizeof t->frame + t->body_len;
+            if (w->st.inflight && w->st.inflight + bytes > ST_WINDOW) break;
+            w->st.inflight += bytes;
             w->head = t->next;
             if (!w->head) w->tail = NULL;
             t->next = NULL;
             *sjobs_tail = t;
             sjobs_tail = &t->next;
         }
+        if (w->st.conn && w->head && !w->head->no_stream) continue;
         while (w->head && w->in_flight < LC_DP_CONNS && nstart < START_BATCH) {
             lepton_task *t = w->head;
             /* Small jobs: at most LC_DP_BATCH_AFTER requests on the wire per worker; the first
