@@ -30,6 +30,7 @@
 #include "rand.h"
 #include "sha256.h"
 #include "wire_stream.h"
+#include "worker_fixture.h"
 
 static int g_port;
 static char g_auth[2048];
@@ -252,24 +253,8 @@ static long long metric(const char *series) {
 
 static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex,
                           const char *queue_bytes) {
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-    int kp[2];
-    if (pipe(kp) != 0) return -1;
-    char grant[200], fdarg[16];
-    int glen = snprintf(grant, sizeof grant, "key %s\n", keyhex);
-    if (write(kp[1], grant, (size_t)glen) != glen) return -1;
-    close(kp[1]);
-    snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
-                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
-                              queue_bytes ? "--job-queue-bytes" : NULL, queue_bytes, NULL};
-        execv(exe, (char *const *)args);
-        _exit(127);
-    }
-    close(kp[0]);
+    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, queue_bytes);
+    if (pid < 0) return -1;
     for (int i = 0; i < 200; i++) {
         http_resp r = http("GET", "/healthz", NULL, 0, "");
         long st = r.status;
@@ -283,17 +268,6 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
     return -1;
 }
 
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
 static long long alloc_buffer(size_t size) {
     char jb[64];
     snprintf(jb, sizeof jb, "{\"size\": %zu}", size);
@@ -304,6 +278,16 @@ static long long alloc_buffer(size_t size) {
     json_decref(j);
     free(r.head);
     return id;
+}
+
+/* Loads the module image over HTTP; sha gets its name. */
+static void put_module(const char *img, size_t len, char sha[65]) {
+    lp_sha256_hex(img, len, sha);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/modules/%s", sha);
+    http_resp r = http("PUT", path, img, len, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    free(r.head);
 }
 
 /* ---- the tests ---- */
@@ -664,17 +648,12 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
                                  const char *ptx, size_t plen) {
     char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = free_port();
+    g_port = fx_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
     CHECK(pid > 0);
     if (pid <= 0) return;
     kit k;
-    lp_sha256_hex(ptx, plen, k.sha);
-    char mpath[128];
-    snprintf(mpath, sizeof mpath, "/v1/modules/%s", k.sha);
-    http_resp r = http("PUT", mpath, ptx, plen, NULL);
-    CHECK_EQ_INT(r.status, 200);
-    free(r.head);
+    put_module(ptx, plen, k.sha);
     const size_t W = 40000;
     long long buf = alloc_buffer(W);
     char *data = calloc(1, W), json[512], *body = malloc(W + 600), code[64];
@@ -788,24 +767,10 @@ int main(int argc, char **argv) {
     }
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
-    setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
-    unsetenv("CUDAEMU_DEVICES");
-    setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
-    setenv("LEPTON_WORKER_LINGER_MS", "1500", 1); /* a poisoned worker's answers stay observable */
+    fx_env("1500");
 
-    lp_cuda cu;
-    char err[600];
-    lp_gpu_desc *gpus = NULL;
-    int ngpu = 0;
-    if (lp_cuda_open(&cu, lib, err, sizeof err) != 0 || lp_cuda_list_gpus(&cu, &gpus, &ngpu, err, sizeof err) != 0 ||
-        ngpu < 1) {
-        fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
-        return 1;
-    }
     char uuid[64];
-    snprintf(uuid, sizeof uuid, "%s", gpus[0].uuid);
-    free(gpus);
-    lp_cuda_close(&cu);
+    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
 
     unsigned char key[32], other_key[32];
     lp_random_bytes(key, 32);
@@ -823,7 +788,7 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = free_port();
+    g_port = fx_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
@@ -843,12 +808,7 @@ int main(int argc, char **argv) {
         fclose(pf);
     }
     CHECK(plen > 0);
-    lp_sha256_hex(ptx, plen, k.sha);
-    char mpath[128];
-    snprintf(mpath, sizeof mpath, "/v1/modules/%s", k.sha);
-    http_resp r = http("PUT", mpath, ptx, plen, NULL);
-    CHECK_EQ_INT(r.status, 200);
-    free(r.head);
+    put_module(ptx, plen, k.sha);
     k.buf = alloc_buffer(256);
     CHECK(k.buf > 0);
     test_jobs(&k);
