@@ -343,11 +343,17 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
 static void h_stream(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
-    const char *up = lp_http_header(r, "Upgrade");
-    if (!up || strcasecmp(up, WS_PROTOCOL) != 0) {
+    const char *up = lp_http_header(r, "Upgrade"), *conn = lp_http_header(r, "Connection");
+    /* libmicrohttpd sends no 101 to a request whose Connection header does not name upgrade */
+    int conn_ok = conn && strcasestr(conn, "upgrade");
+    if (!up || strcasecmp(up, WS_PROTOCOL) != 0 || !conn_ok) {
         char msg[200];
-        snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request %s%.64s%s", WS_PATH, WS_PROTOCOL,
-                 up ? "asks for '" : "has no Upgrade header", up ? up : "", up ? "'" : "");
+        if (up && !strcasecmp(up, WS_PROTOCOL))
+            snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request's Connection header does not say Upgrade",
+                     WS_PATH, WS_PROTOCOL);
+        else
+            snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request %s%.64s%s", WS_PATH, WS_PROTOCOL,
+                     up ? "asks for '" : "has no Upgrade header", up ? up : "", up ? "'" : "");
         lp_http_add_header(r, "Upgrade", WS_PROTOCOL);
         lp_http_reply_json_take(r, 426, lp_http_error_body(WIRE_INVALID, msg,
                                                            "send Connection: Upgrade and Upgrade: " WS_PROTOCOL));

@@ -34,6 +34,7 @@
 
 static int g_port;
 static char g_auth[2048];
+static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
 static int dial(void) {
@@ -136,8 +137,8 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
     if (fd < 0) return -1;
     if (!auth) auth = g_auth;
     char head[2600 + 4096];
-    int hn = snprintf(head, sizeof head, "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: Upgrade\r\n%s%s%s\r\n",
-                      *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", upgrade ? "Upgrade: " : "",
+    int hn = snprintf(head, sizeof head, "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s\r\n",
+                      *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection, upgrade ? "Upgrade: " : "",
                       upgrade ? upgrade : "", upgrade ? "\r\n" : "");
     if (alen) memcpy(head + hn, after, alen);
     if (send_all(fd, head, (size_t)hn + alen) != 0) {
@@ -302,6 +303,15 @@ static void test_upgrade(const char *a_bad) {
     CHECK_EQ_INT(st, 426);
     CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "invalid_request"));
     CHECK_CONTAINS(body, "websocket");
+    g_connection = "keep-alive";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 426);
+    CHECK_CONTAINS(body, "Connection header");
+    g_connection = "keep-alive, Upgrade";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 101);
+    if (fd >= 0) close(fd);
+    g_connection = "Upgrade";
     fd = open_stream_x(a_bad, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
     CHECK_EQ_INT(st, 401);
     CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "unauthorized"));
