@@ -910,10 +910,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     int fl = fcntl(sock, F_GETFL);
     if (fl != -1 && (fl & O_NONBLOCK)) (void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
     int one = 1;
-    if (!s->tls_cert) { /* with TLS, sock is a socketpair's end: libmicrohttpd's TCP socket has it already */
-        (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
-    }
+    /* the client's TCP socket (with TLS, sock is a socketpair's end): no delayed small writes */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
     pthread_mutex_lock(&s->cmu);
     conn_track *t = conn_of(c);
     if (t && t->state != CT_DROPPED) t->state = CT_UPGRADED; /* busy for its whole life */
