@@ -33,8 +33,10 @@ static int fx_gpu_uuid(const char *lib, char *uuid, size_t n) {
         return -1;
     }
     int rc = lp_cuda_list_gpus(&cu, &gpus, &ngpu, err, sizeof err) == 0 && ngpu > 0 ? 0 : -1;
-    if (rc == 0) snprintf(uuid, n, "%s", gpus[0].uuid);
-    else fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
+    if (rc == 0)
+        snprintf(uuid, n, "%s", gpus[0].uuid);
+    else
+        fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
     free(gpus);
     lp_cuda_close(&cu);
     return rc;
@@ -43,8 +45,8 @@ static int fx_gpu_uuid(const char *lib, char *uuid, size_t n) {
 /* Starts lepton-worker exe for lease ls_test (node node-t, GPU uuid at index 0) on 127.0.0.1:port,
  * handing it the lease key (hex) on a pipe as leptond does; queue_bytes: --job-queue-bytes, or NULL.
  * Returns the process id (the caller waits for it to answer) or -1. */
-static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex,
-                             int port, const char *queue_bytes) {
+static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+                             const char *keyhex, int port, const char *queue_bytes) {
     char listen[64], grant[200], fdarg[16];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     int kp[2];
@@ -59,9 +61,16 @@ static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid,
     snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
     pid_t pid = fork();
     if (pid == 0) {
-        const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
-                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
-                              queue_bytes ? "--job-queue-bytes" : NULL, queue_bytes, NULL};
+        const char *args[] = {exe,         "--listen",
+                              listen,      "--lease",
+                              "ls_test",   "--uuid",
+                              uuid,        "--state-dir",
+                              dir,         "--node",
+                              "node-t",    "--index",
+                              "0",         "--cuda-library",
+                              lib,         "--key-fd",
+                              fdarg,       queue_bytes ? "--job-queue-bytes" : NULL,
+                              queue_bytes, NULL};
         execv(exe, (char *const *)args);
         _exit(127);
     }
@@ -75,9 +84,10 @@ static int fx_free_port(void) {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t sl = sizeof sa;
-    int port = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
-                   ? ntohs(sa.sin_port)
-                   : 0;
+    int port =
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
+            ? ntohs(sa.sin_port)
+            : 0;
     close(fd);
     return port;
 }
