@@ -165,7 +165,8 @@ typedef struct wk_err {
 /* worker_http.c */
 int wk_http_routes(lp_worker *w, lp_http_server *s);
 /* Sets e to code (status wire_http_status(code)), hint and the formatted message. */
-void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* 503 worker_restarting (counted), 503 queue_full for a job request of len bytes, and 410
  * buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_err_restarting(lp_worker *w, wk_err *e);
@@ -177,8 +178,8 @@ void wk_reply_err(lp_http_req *r, const wk_err *e);
 /* Buffer bytes, shared by PUT/GET /v1/buffers/{id} and the stream's WRITE/READ (worker_http.c).
  * wk_buffer_span takes a reference on buffer id once [offset, offset + len) lies within it (only
  * the offset is checked when has_len is 0); 0, or an error in e (404, 410, 400 overrun). */
-int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing, wk_buffer **b,
-                   wk_err *e);
+int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing,
+                   wk_buffer **b, wk_err *e);
 /* Bytes on their way into buffer b at offset, through a pinned staging buffer copied into device
  * memory whenever it is full. Zero-initialise, set w, b (its reference is the writer's) and offset. */
 typedef struct wk_put {

@@ -66,7 +66,8 @@ void wk_reply_err(lp_http_req *r, const wk_err *e) {
 void wk_err_restarting(lp_worker *w, wk_err *e) {
     __atomic_fetch_add(&w->restarting_total, 1, __ATOMIC_RELAXED);
     wk_err_set(e, "worker_restarting", "retry in a moment: buffers allocated before the fault are lost",
-               "the worker of GPU %s is restarting after %s; a fresh one comes up at this address", w->uuid, w->poison);
+               "the worker of GPU %s is restarting after %s; a fresh one comes up at this address", w->uuid,
+               w->poison);
     e->status = 503;
 }
 
@@ -75,7 +76,8 @@ void wk_err_queue_full(lp_worker *w, uint64_t len, wk_err *e) {
     uint64_t held = w->queued_bytes;
     pthread_mutex_unlock(&w->job_mu);
     wk_err_set(e, "queue_full", "send it again once earlier jobs have run",
-               "the worker of GPU %s holds %" PRIu64 " bytes of jobs waiting for their turn; a job of %" PRIu64
+               "the worker of GPU %s holds %" PRIu64
+               " bytes of jobs waiting for their turn; a job of %" PRIu64
                " bytes would pass its limit of %" PRIu64 " bytes (leptond --job-queue-bytes)",
                w->uuid, held, len, w->queue_limit);
     e->status = 503;
@@ -167,11 +169,13 @@ static void h_metrics(lp_http_req *r, void *user) {
         "# TYPE lepton_worker_queued_bytes gauge\nlepton_worker_queued_bytes{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queued_jobs Jobs accepted and waiting for their turn.\n"
         "# TYPE lepton_worker_queued_jobs gauge\nlepton_worker_queued_jobs{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond --job-queue-bytes).\n"
+        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond "
+        "--job-queue-bytes).\n"
         "# TYPE lepton_worker_queue_limit_bytes gauge\nlepton_worker_queue_limit_bytes{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queue_full_total Job requests refused with 503 queue_full.\n"
         "# TYPE lepton_worker_queue_full_total counter\nlepton_worker_queue_full_total{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA error.\n"
+        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA "
+        "error.\n"
         "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_stream_frames_total Frames received on streams (GET /v1/stream), by kind.\n"
         "# TYPE lepton_worker_stream_frames_total counter\n"
@@ -256,15 +260,17 @@ static void h_buffer_free(lp_http_req *r, void *user) {
 }
 
 /* ---- buffer bytes (shared with the stream, worker_stream.c) ---- */
-int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing, wk_buffer **b,
-                   wk_err *e) {
+int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing,
+                   wk_buffer **b, wk_err *e) {
     int st = wk_buffer_get(w, id, b);
     if (st) {
         wk_err_buffer_status(w, id, st, e);
         return -1;
     }
     if (offset > (*b)->size || (has_len && len > (*b)->size - offset)) {
-        wk_err_set(e, WIRE_INVALID, NULL, "%s %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64 " bytes",
+        wk_err_set(e, WIRE_INVALID, NULL,
+                   "%s %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64
+                   " bytes",
                    writing ? "writing" : "reading", len, offset, id, (*b)->size);
         wk_buffer_put(w, *b);
         *b = NULL;
@@ -284,8 +290,9 @@ static int cuda_err(lp_worker *w, lp_cu_result cr, const char *what, uint64_t id
 char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
     uint64_t left = p->b->size - p->offset - p->written - p->fill;
     if (!left) {
-        wk_err_set(e, WIRE_TOO_LARGE, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
-                   p->b->id, p->b->size, p->offset);
+        wk_err_set(e, WIRE_TOO_LARGE, NULL,
+                   "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64, p->b->id,
+                   p->b->size, p->offset);
         return NULL;
     }
     if (!p->stage && !(p->stage = wk_staging_take(p->w, &p->stage_size))) {
@@ -300,8 +307,9 @@ char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
 int wk_put_flush(wk_put *p, wk_err *e) {
     if (!p->fill) return 0;
     lp_worker *w = p->w;
-    lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->stage, p->fill)
-                                      : LP_CUDA_ERROR_NOT_INITIALIZED;
+    lp_cu_result cr = wk_bind(w) == 0
+                          ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->stage, p->fill)
+                          : LP_CUDA_ERROR_NOT_INITIALIZED;
     if (cr != LP_CUDA_SUCCESS) return cuda_err(w, cr, "copying into", p->b->id, e);
     p->written += p->fill;
     p->fill = 0;
@@ -315,8 +323,9 @@ int wk_put_commit(wk_put *p, size_t n, wk_err *e) {
 
 int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e) {
     if (p->offset + p->written + p->fill + size > p->b->size) {
-        wk_err_set(e, WIRE_TOO_LARGE, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
-                   p->b->id, p->b->size, p->offset);
+        wk_err_set(e, WIRE_TOO_LARGE, NULL,
+                   "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64, p->b->id,
+                   p->b->size, p->offset);
         return -1;
     }
     while (size) {
@@ -340,7 +349,8 @@ void wk_put_end(wk_put *p) {
 }
 
 int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, wk_err *e) {
-    lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyDtoH(buf, b->ptr + off, n) : LP_CUDA_ERROR_NOT_INITIALIZED;
+    lp_cu_result cr =
+        wk_bind(w) == 0 ? w->cu.cuMemcpyDtoH(buf, b->ptr + off, n) : LP_CUDA_ERROR_NOT_INITIALIZED;
     return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(w, cr, "reading", b->id, e);
 }
 

@@ -120,7 +120,10 @@ static int send_all(stream *s, struct iovec *iov, int n) {
  * follows with send_all). 0 or -1. */
 static int answer(stream *s, const ws_header *h, int status, uint64_t total, const void *p, size_t len) {
     unsigned char hdr[WS_HEADER];
-    ws_header a = {.kind = (uint8_t)(h->kind | WS_REPLY), .flags = 0, .status = (uint16_t)status, .tag = h->tag,
+    ws_header a = {.kind = (uint8_t)(h->kind | WS_REPLY),
+                   .flags = 0,
+                   .status = (uint16_t)status,
+                   .tag = h->tag,
                    .length = total};
     ws_pack(hdr, &a);
     struct iovec iov[2] = {{hdr, WS_HEADER}, {(void *)p, len}};
@@ -143,8 +146,8 @@ static int answer_err(stream *s, const ws_header *h, const wk_err *e) {
 static int frame_check(const ws_header *h, wk_err *e) {
     static const char *hint = "see docs/dataplane.md, The stream";
     if (h->flags) {
-        wk_err_set(e, WIRE_INVALID, hint, "frame flags must be 0, got 0x%02x (kind %u, tag %" PRIu32 ")", h->flags,
-                   h->kind, h->tag);
+        wk_err_set(e, WIRE_INVALID, hint, "frame flags must be 0, got 0x%02x (kind %u, tag %" PRIu32 ")",
+                   h->flags, h->kind, h->tag);
         return -1;
     }
     uint64_t fixed = 0, max = 0;
@@ -163,13 +166,16 @@ static int frame_check(const ws_header *h, wk_err *e) {
     case WS_PING:
         break;
     default:
-        wk_err_set(e, WIRE_INVALID, hint, "unknown frame kind %u (tag %" PRIu32 "): 1 job, 2 write, 3 read, 4 ping",
-                   h->kind, h->tag);
+        wk_err_set(e, WIRE_INVALID, hint,
+                   "unknown frame kind %u (tag %" PRIu32 "): 1 job, 2 write, 3 read, 4 ping", h->kind,
+                   h->tag);
         return -1;
     }
     if (h->length < fixed || h->length > max) {
         static const char *names[] = {"", "job", "write", "read", "ping"};
-        wk_err_set(e, WIRE_INVALID, hint, "a %s frame's payload is %" PRIu64 "..%" PRIu64 " bytes, not %" PRIu64 " (tag %" PRIu32 ")",
+        wk_err_set(e, WIRE_INVALID, hint,
+                   "a %s frame's payload is %" PRIu64 "..%" PRIu64 " bytes, not %" PRIu64 " (tag %" PRIu32
+                   ")",
                    names[h->kind], fixed, max, h->length, h->tag);
         return -1;
     }
@@ -343,17 +349,27 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
 static void h_stream(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
-    const char *up = lp_http_header(r, "Upgrade");
-    if (!up || strcasecmp(up, WS_PROTOCOL) != 0) {
+    const char *up = lp_http_header(r, "Upgrade"), *conn = lp_http_header(r, "Connection");
+    /* libmicrohttpd sends no 101 to a request whose Connection header does not name upgrade */
+    int conn_ok = conn && strcasestr(conn, "upgrade");
+    if (!up || strcasecmp(up, WS_PROTOCOL) != 0 || !conn_ok) {
         char msg[200];
-        snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request %s%.64s%s", WS_PATH, WS_PROTOCOL,
-                 up ? "asks for '" : "has no Upgrade header", up ? up : "", up ? "'" : "");
+        if (up && !strcasecmp(up, WS_PROTOCOL))
+            snprintf(msg, sizeof msg,
+                     "GET %s upgrades to %s; the request's Connection header does not say Upgrade", WS_PATH,
+                     WS_PROTOCOL);
+        else
+            snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request %s%.64s%s", WS_PATH, WS_PROTOCOL,
+                     up ? "asks for '" : "has no Upgrade header", up ? up : "", up ? "'" : "");
         lp_http_add_header(r, "Upgrade", WS_PROTOCOL);
-        lp_http_reply_json_take(r, 426, lp_http_error_body(WIRE_INVALID, msg,
-                                                           "send Connection: Upgrade and Upgrade: " WS_PROTOCOL));
+        lp_http_reply_json_take(
+            r, 426,
+            lp_http_error_body(WIRE_INVALID, msg, "send Connection: Upgrade and Upgrade: " WS_PROTOCOL));
         return;
     }
     lp_http_reply_upgrade(r, WS_PROTOCOL, stream_main, w);
 }
 
-int wk_stream_route(lp_worker *w, lp_http_server *s) { return lp_http_server_route(s, "GET", WS_PATH, h_stream, w); }
+int wk_stream_route(lp_worker *w, lp_http_server *s) {
+    return lp_http_server_route(s, "GET", WS_PATH, h_stream, w);
+}

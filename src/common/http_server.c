@@ -580,7 +580,8 @@ static enum MHD_Result send_reply(lp_http_req *q) {
     if (!q->replied) lp_http_reply_error(q, WIRE_INTERNAL, NULL, "the handler gave no answer");
     struct MHD_Response *resp = make_response(q);
     if (!resp) return MHD_NO;
-    if (!q->up_fn) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype); /* 101: MHD adds Connection */
+    if (!q->up_fn)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype); /* 101: MHD adds Connection */
     for (int i = 0; i < q->nhdr; i++)
         MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
     enum MHD_Result ok = MHD_queue_response(q->c, (unsigned)q->status, resp);
@@ -805,7 +806,8 @@ static void *guard_main(void *arg) {
          * shut it, so that the upgrade function sees the end (plain sockets see it themselves) */
         for (upgraded *u = s->ups; u; u = u->next) {
             struct pollfd p = {u->tcp_fd, POLLRDHUP, 0};
-            if (u->tcp_fd >= 0 && !u->gone && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            if (u->tcp_fd >= 0 && !u->gone && poll(&p, 1, 0) > 0 &&
+                (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
                 u->gone = 1;
                 (void)shutdown(u->fd, SHUT_RDWR);
             }
@@ -867,8 +869,10 @@ static void *upgraded_main(void *arg) {
     u->fn(u->fd, u->extra, u->extra_len, u->user);
     /* unlisted before its sockets close, so that nobody shuts a socket number reused meanwhile */
     pthread_mutex_lock(&s->cmu);
-    if (u->prev) u->prev->next = u->next;
-    else s->ups = u->next;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        s->ups = u->next;
     if (u->next) u->next->prev = u->prev;
     pthread_mutex_unlock(&s->cmu);
     /* closes the socket (libmicrohttpd's own: never close() it here) before the server may stop */
@@ -910,10 +914,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     int fl = fcntl(sock, F_GETFL);
     if (fl != -1 && (fl & O_NONBLOCK)) (void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
     int one = 1;
-    if (!s->tls_cert) { /* with TLS, sock is a socketpair's end: libmicrohttpd's TCP socket has it already */
-        (void)setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
-    }
+    /* the client's TCP socket (with TLS, sock is a socketpair's end): no delayed small writes */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
     pthread_mutex_lock(&s->cmu);
     conn_track *t = conn_of(c);
     if (t && t->state != CT_DROPPED) t->state = CT_UPGRADED; /* busy for its whole life */
@@ -936,7 +940,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     }
     pthread_mutex_unlock(&s->cmu);
     if (!ok) {
-        if (!stopping) lp_log(LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it", s->log_name);
+        if (!stopping)
+            lp_log(LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it", s->log_name);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         free(u->extra);
         free(u);

@@ -137,13 +137,17 @@ typedef long (*lp_http_reader_fn)(void *cls, uint64_t pos, char *buf, size_t max
 void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, uint64_t size, size_t block,
                           lp_http_reader_fn fn, void *cls, void (*free_fn)(void *));
 /* Serves an upgraded connection until it ends, on a thread of its own. fd is a blocking socket: the
- * client's TCP socket (plain HTTP, TCP_NODELAY set) or, with TLS, one end of a socketpair that libmicrohttpd
- * encrypts for: read and write it (send with MSG_NOSIGNAL), shutdown() it if need be, never close
- * it: the server closes the connection when the function returns. extra holds the extra_size bytes
- * the client sent after its request head, already read from the socket: they come first. */
+ * client's TCP socket (plain HTTP) or, with TLS, one end of a socketpair that libmicrohttpd
+ * encrypts for (the client's TCP socket has TCP_NODELAY either way): read and write it (send with
+ * MSG_NOSIGNAL), shutdown() it if need be, never close it: the server closes the connection when
+ * the function returns. extra holds the extra_size bytes the client sent after its request head,
+ * already read from the socket: they come first. With TLS, the server shuts fd when the client
+ * closes or half-closes its connection (libmicrohttpd does not pass that on). */
 typedef void (*lp_http_upgrade_fn)(int fd, const char *extra, size_t extra_size, void *user);
 /* Answers 101 Switching Protocols with "Upgrade: protocol" (copied) and "Connection: Upgrade", then
- * hands the connection to fn (user is passed on; it must outlive the server). */
+ * hands the connection to fn (user is passed on; it must outlive the server). The request must be
+ * HTTP/1.1 with a Connection header naming upgrade: libmicrohttpd sends no 101 otherwise (check
+ * first and answer 426). */
 void lp_http_reply_upgrade(lp_http_req *r, const char *protocol, lp_http_upgrade_fn fn, void *user);
 /* Answers the error body of wire code `code` (see wire.h) with the status wire_http_status(code).
  * hint may be NULL. */

@@ -30,9 +30,11 @@
 #include "rand.h"
 #include "sha256.h"
 #include "wire_stream.h"
+#include "worker_fixture.h"
 
 static int g_port;
 static char g_auth[2048];
+static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
 static int dial(void) {
@@ -89,7 +91,8 @@ static http_resp http(const char *method, const char *path, const void *body, si
                       "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n"
                       "Content-Type: %s\r\n\r\n",
                       method, path, *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", len,
-                      body && len && ((const char *)body)[0] == '{' ? "application/json" : "application/octet-stream");
+                      body && len && ((const char *)body)[0] == '{' ? "application/json"
+                                                                    : "application/octet-stream");
     if (send_all(fd, head, (size_t)hn) != 0 || (len && send_all(fd, body, len) != 0)) {
         close(fd);
         return r;
@@ -118,7 +121,8 @@ static http_resp http(const char *method, const char *path, const void *body, si
 
 static const char *err_code(const char *body, size_t len, char *out, size_t n) {
     json_t *j = json_loadb(body, len, 0, NULL);
-    snprintf(out, n, "%s", json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "(none)");
+    snprintf(out, n, "%s",
+             json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "(none)");
     json_decref(j);
     return out;
 }
@@ -135,9 +139,10 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
     if (fd < 0) return -1;
     if (!auth) auth = g_auth;
     char head[2600 + 4096];
-    int hn = snprintf(head, sizeof head, "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: Upgrade\r\n%s%s%s\r\n",
-                      *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", upgrade ? "Upgrade: " : "",
-                      upgrade ? upgrade : "", upgrade ? "\r\n" : "");
+    int hn = snprintf(head, sizeof head,
+                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s\r\n",
+                      *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection,
+                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "");
     if (alen) memcpy(head + hn, after, alen);
     if (send_all(fd, head, (size_t)hn + alen) != 0) {
         close(fd);
@@ -153,7 +158,8 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
     ans[n] = 0;
     if (sscanf(ans, "HTTP/1.%*d %ld", status) != 1) *status = -1;
     if (*status == 101) {
-        CHECK(strstr(ans, "Upgrade: " WS_PROTOCOL "\r\n") != NULL || strstr(ans, "upgrade: " WS_PROTOCOL) != NULL);
+        CHECK(strstr(ans, "Upgrade: " WS_PROTOCOL "\r\n") != NULL ||
+              strstr(ans, "upgrade: " WS_PROTOCOL) != NULL);
         return fd;
     }
     if (body) { /* a JSON error body: read what there is (the server closes or it is short) */
@@ -179,7 +185,8 @@ static int send_frame(int fd, uint8_t kind, uint8_t flags, uint32_t tag, const u
     unsigned char h[WS_HEADER + 24];
     ws_header x = {.kind = kind, .flags = flags, .status = 0, .tag = tag, .length = (uint64_t)n64 * 8 + dlen};
     ws_pack(h, &x);
-    for (int i = 0; i < n64; i++) ws_put_u64(h + WS_HEADER + 8 * i, fixed[i]);
+    for (int i = 0; i < n64; i++)
+        ws_put_u64(h + WS_HEADER + 8 * i, fixed[i]);
     if (send_all(fd, h, WS_HEADER + (size_t)n64 * 8) != 0) return -1;
     return dlen ? send_all(fd, data, dlen) : 0;
 }
@@ -215,7 +222,8 @@ static int closed_by_worker(int fd) {
 }
 
 static void put_le32(char *p, size_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (char)(v >> (8 * i) & 0xff);
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i) & 0xff);
 }
 
 static size_t get_le32(const char *p) {
@@ -250,26 +258,10 @@ static long long metric(const char *series) {
     return v;
 }
 
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex,
-                          const char *queue_bytes) {
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-    int kp[2];
-    if (pipe(kp) != 0) return -1;
-    char grant[200], fdarg[16];
-    int glen = snprintf(grant, sizeof grant, "key %s\n", keyhex);
-    if (write(kp[1], grant, (size_t)glen) != glen) return -1;
-    close(kp[1]);
-    snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
-                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
-                              queue_bytes ? "--job-queue-bytes" : NULL, queue_bytes, NULL};
-        execv(exe, (char *const *)args);
-        _exit(127);
-    }
-    close(kp[0]);
+static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+                          const char *keyhex, const char *queue_bytes) {
+    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, queue_bytes);
+    if (pid < 0) return -1;
     for (int i = 0; i < 200; i++) {
         http_resp r = http("GET", "/healthz", NULL, 0, "");
         long st = r.status;
@@ -281,17 +273,6 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return -1;
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 static long long alloc_buffer(size_t size) {
@@ -306,6 +287,16 @@ static long long alloc_buffer(size_t size) {
     return id;
 }
 
+/* Loads the module image over HTTP; sha gets its name. */
+static void put_module(const char *img, size_t len, char sha[65]) {
+    lp_sha256_hex(img, len, sha);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/modules/%s", sha);
+    http_resp r = http("PUT", path, img, len, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    free(r.head);
+}
+
 /* ---- the tests ---- */
 static void test_upgrade(const char *a_bad) {
     long st;
@@ -318,6 +309,15 @@ static void test_upgrade(const char *a_bad) {
     CHECK_EQ_INT(st, 426);
     CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "invalid_request"));
     CHECK_CONTAINS(body, "websocket");
+    g_connection = "keep-alive";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 426);
+    CHECK_CONTAINS(body, "Connection header");
+    g_connection = "keep-alive, Upgrade";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 101);
+    if (fd >= 0) close(fd);
+    g_connection = "Upgrade";
     fd = open_stream_x(a_bad, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
     CHECK_EQ_INT(st, 401);
     CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "unauthorized"));
@@ -351,7 +351,8 @@ static void test_refused(void) {
     struct {
         uint8_t kind, flags;
         int n64;
-    } bad[] = {{9, 0, 0}, {WS_PING, 1, 0}, {WS_READ, 0, 1}, {WS_WRITE, 0, 1}, {WS_JOB, 0, 0}, {WS_PING, 0, 1}};
+    } bad[] = {{9, 0, 0},        {WS_PING, 1, 0}, {WS_READ, 0, 1},
+               {WS_WRITE, 0, 1}, {WS_JOB, 0, 0},  {WS_PING, 0, 1}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int fd = open_stream();
         uint64_t fx[1] = {1};
@@ -379,11 +380,13 @@ static void job_json(char *out, size_t n, long long seq, const kit *k) {
     int n64 = 64;
     char v64[16];
     lp_b64url_encode((const unsigned char *)&n64, 4, v64);
-    snprintf(out, n,
-             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"block\": [64],"
-             " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"offset\": 0,"
-             " \"size\": 256}}]}",
-             seq, k->sha, k->buf, v64, k->buf);
+    snprintf(
+        out, n,
+        "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"block\": "
+        "[64],"
+        " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"offset\": 0,"
+        " \"size\": 256}}]}",
+        seq, k->sha, k->buf, v64, k->buf);
 }
 
 /* Sends job seq (tag) and checks its answer: the buffer's ints, each host[i] + add. */
@@ -446,7 +449,8 @@ static void test_jobs(kit *k) {
     frame f;
     char code[64];
     /* write the buffer over the stream */
-    for (int i = 0; i < 64; i++) k->host[i] = i * 7 - 100;
+    for (int i = 0; i < 64; i++)
+        k->host[i] = i * 7 - 100;
     uint64_t wf[2] = {(uint64_t)k->buf, 0};
     CHECK(send_frame(fd, WS_WRITE, 0, 1, wf, 2, k->host, sizeof k->host) == 0);
     CHECK(recv_frame(fd, &f) == 0);
@@ -464,8 +468,10 @@ static void test_jobs(kit *k) {
     read_check(fd, k, 1, 5);
 
     /* 32 jobs on the wire before any answer is read */
-    for (int i = 0; i < 32; i++) job_frame(fd, 2 + i, 100 + (uint32_t)i, k);
-    for (int i = 0; i < 32; i++) job_check(fd, 2 + i, 100 + (uint32_t)i, k, 2 + i);
+    for (int i = 0; i < 32; i++)
+        job_frame(fd, 2 + i, 100 + (uint32_t)i, k);
+    for (int i = 0; i < 32; i++)
+        job_check(fd, 2 + i, 100 + (uint32_t)i, k, 2 + i);
     read_check(fd, k, 33, 6);
 
     /* a seq long gone and no longer remembered is answered as over HTTP; the stream goes on */
@@ -525,7 +531,8 @@ static void test_bulk(void) {
     const size_t N = (9u << 20) + 4321;
     long long id = alloc_buffer(N);
     unsigned char *pat = malloc(N);
-    for (size_t i = 0; i < N; i++) pat[i] = (unsigned char)(i * 131 + (i >> 13));
+    for (size_t i = 0; i < N; i++)
+        pat[i] = (unsigned char)(i * 131 + (i >> 13));
     int fd = open_stream();
     uint64_t wf[2] = {(uint64_t)id, 0};
     CHECK(send_frame(fd, WS_WRITE, 0, 1, wf, 2, pat, N) == 0);
@@ -588,7 +595,8 @@ static long long test_latency(long long seq) {
     CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
     char b[16] = "0123456789abcdef";
     double t0 = now_us();
-    for (int i = 0; i < N; i++) CHECK(send_all(cfd, b, 16) == 0 && recv_all(cfd, b, 16) == 0);
+    for (int i = 0; i < N; i++)
+        CHECK(send_all(cfd, b, 16) == 0 && recv_all(cfd, b, 16) == 0);
     double tcp = (now_us() - t0) / N;
     close(cfd);
     pthread_join(th, NULL);
@@ -631,8 +639,10 @@ static long long test_latency(long long seq) {
     for (int i = 0; i < N / 4; i++) {
         snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq++);
         size_t bl = job_body(body, json);
-        int hn = snprintf(req, sizeof req, "POST /v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Type: "
-                          "application/octet-stream\r\nContent-Length: %zu\r\n\r\n", g_auth, bl);
+        int hn = snprintf(req, sizeof req,
+                          "POST /v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Type: "
+                          "application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
+                          g_auth, bl);
         memcpy(req + hn, body, bl);
         CHECK(send_all(fd, req, (size_t)hn + bl) == 0);
         char ans[4096];
@@ -664,34 +674,32 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
                                  const char *ptx, size_t plen) {
     char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = free_port();
+    g_port = fx_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
     CHECK(pid > 0);
     if (pid <= 0) return;
     kit k;
-    lp_sha256_hex(ptx, plen, k.sha);
-    char mpath[128];
-    snprintf(mpath, sizeof mpath, "/v1/modules/%s", k.sha);
-    http_resp r = http("PUT", mpath, ptx, plen, NULL);
-    CHECK_EQ_INT(r.status, 200);
-    free(r.head);
+    put_module(ptx, plen, k.sha);
     const size_t W = 40000;
     long long buf = alloc_buffer(W);
     char *data = calloc(1, W), json[512], *body = malloc(W + 600), code[64];
     int a = open_stream(), b = open_stream();
     frame f;
     /* seq 3 arrives first: held (40 KB) while it waits for 1 and 2 */
-    snprintf(json, sizeof json, "{\"seq\": 3, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    snprintf(json, sizeof json, "{\"seq\": 3, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
     size_t bl = job_body(body, json);
     memcpy(body + bl, data, W);
     uint64_t sq = 3;
     CHECK(send_frame(a, WS_JOB, 0, 30, &sq, 1, body, bl + W) == 0);
     char series[256];
     snprintf(series, sizeof series, "lepton_worker_queued_jobs{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
-    for (int i = 0; i < 500 && metric(series) != 1; i++) usleep(10000);
+    for (int i = 0; i < 500 && metric(series) != 1; i++)
+        usleep(10000);
     CHECK_EQ_INT(metric(series), 1);
     /* seq 4 would pass the limit: refused, its payload dropped; the stream goes on */
-    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
     bl = job_body(body, json);
     memcpy(body + bl, data, W);
     sq = 4;
@@ -721,7 +729,8 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
     json_decref(res);
     free(f.payload);
-    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
     bl = job_body(body, json);
     memcpy(body + bl, data, W);
     sq = 4;
@@ -762,8 +771,10 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     free(f.payload);
     int ws = 0, exited = 0;
     for (int i = 0; i < 500 && !exited; i++) {
-        if (waitpid(pid, &ws, WNOHANG) == pid) exited = 1;
-        else usleep(20000);
+        if (waitpid(pid, &ws, WNOHANG) == pid)
+            exited = 1;
+        else
+            usleep(20000);
     }
     CHECK(exited && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
     if (!exited) {
@@ -783,29 +794,16 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
 
 int main(int argc, char **argv) {
     if (argc < 4 || access(argv[2], R_OK) != 0) {
-        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 2 ? argv[2] : "?");
+        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n",
+               argc > 2 ? argv[2] : "?");
         return SKIP_CODE;
     }
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
-    setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
-    unsetenv("CUDAEMU_DEVICES");
-    setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
-    setenv("LEPTON_WORKER_LINGER_MS", "1500", 1); /* a poisoned worker's answers stay observable */
+    fx_env("1500");
 
-    lp_cuda cu;
-    char err[600];
-    lp_gpu_desc *gpus = NULL;
-    int ngpu = 0;
-    if (lp_cuda_open(&cu, lib, err, sizeof err) != 0 || lp_cuda_list_gpus(&cu, &gpus, &ngpu, err, sizeof err) != 0 ||
-        ngpu < 1) {
-        fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
-        return 1;
-    }
     char uuid[64];
-    snprintf(uuid, sizeof uuid, "%s", gpus[0].uuid);
-    free(gpus);
-    lp_cuda_close(&cu);
+    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
 
     unsigned char key[32], other_key[32];
     lp_random_bytes(key, 32);
@@ -813,7 +811,8 @@ int main(int argc, char **argv) {
     char keyhex[65];
     lp_hex(keyhex, key, 32);
     char payload[512];
-    snprintf(payload, sizeof payload, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
+    snprintf(payload, sizeof payload,
+             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
     char *tok = lp_lease_token_sign(key, payload), *tok_bad = lp_lease_token_sign(other_key, payload);
     char a_bad[2048];
     snprintf(g_auth, sizeof g_auth, "Bearer %s", tok);
@@ -823,7 +822,7 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = free_port();
+    g_port = fx_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
@@ -843,12 +842,7 @@ int main(int argc, char **argv) {
         fclose(pf);
     }
     CHECK(plen > 0);
-    lp_sha256_hex(ptx, plen, k.sha);
-    char mpath[128];
-    snprintf(mpath, sizeof mpath, "/v1/modules/%s", k.sha);
-    http_resp r = http("PUT", mpath, ptx, plen, NULL);
-    CHECK_EQ_INT(r.status, 200);
-    free(r.head);
+    put_module(ptx, plen, k.sha);
     k.buf = alloc_buffer(256);
     CHECK(k.buf > 0);
     test_jobs(&k);
@@ -856,13 +850,17 @@ int main(int argc, char **argv) {
 
     /* the frame counters */
     char series[256];
-    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"job\"} ", uuid);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"job\"} ", uuid);
     CHECK_EQ_INT(metric(series), 2 + 32 + 1);
-    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"ping\"} ", uuid);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"ping\"} ", uuid);
     CHECK(metric(series) >= 3);
-    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"write\"} ", uuid);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"write\"} ", uuid);
     CHECK_EQ_INT(metric(series), 4);
-    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
     test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
 
@@ -873,8 +871,10 @@ int main(int argc, char **argv) {
     kill(pid, SIGTERM);
     int ws = 0, exited = 0;
     for (int i = 0; i < 250 && !exited; i++) {
-        if (waitpid(pid, &ws, WNOHANG) == pid) exited = 1;
-        else usleep(20000);
+        if (waitpid(pid, &ws, WNOHANG) == pid)
+            exited = 1;
+        else
+            usleep(20000);
     }
     CHECK(exited);
     if (!exited) {
