@@ -798,13 +798,13 @@ static void dp_wake(lc_dp *dp);
  * written under lc_dp.lock (lc_stream_xfer reads them), and the queue of buffer calls (`ops`) is
  * guarded by it. Whatever goes wrong on a stream sends its requests over HTTP (st_down). */
 
-#define ST_RBUF (256u << 10)       /* bytes received ahead of parsing */
-#define ST_DIRECT (32u << 10)      /* READ bytes at least this many go straight to the caller */
-#define ST_BACKOFF_FIRST_MS 100    /* a stream that failed is tried again after ... */
-#define ST_BACKOFF_MAX_MS 5000     /* ... doubling up to this */
-#define ST_UNSUPPORTED_MS 60000    /* a worker that refuses the upgrade is asked again after this */
-#define ST_POLL_MAX 64             /* stream sockets watched in one poll */
-#define ST_WINDOW (2u << 20)       /* bytes of requests awaiting answers on one stream */
+#define ST_RBUF (256u << 10)    /* bytes received ahead of parsing */
+#define ST_DIRECT (32u << 10)   /* READ bytes at least this many go straight to the caller */
+#define ST_BACKOFF_FIRST_MS 100 /* a stream that failed is tried again after ... */
+#define ST_BACKOFF_MAX_MS 5000  /* ... doubling up to this */
+#define ST_UNSUPPORTED_MS 60000 /* a worker that refuses the upgrade is asked again after this */
+#define ST_POLL_MAX 64          /* stream sockets watched in one poll */
+#define ST_WINDOW (2u << 20)    /* bytes of requests awaiting answers on one stream */
 
 /* A buffer read or write on the stream; lives on its caller's stack until done. */
 typedef struct lc_sop {
@@ -861,7 +861,7 @@ static void st_down(lc_dp *dp, uint32_t wi, const char *why, int http) {
     if (http >= 400 && http < 500) {
         wait_ms = ST_UNSUPPORTED_MS;
     } else {
-        st->backoff_ms = st->backoff_ms < ST_BACKOFF_FIRST_MS ? ST_BACKOFF_FIRST_MS
+        st->backoff_ms = st->backoff_ms < ST_BACKOFF_FIRST_MS     ? ST_BACKOFF_FIRST_MS
                          : st->backoff_ms * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS
                                                                   : st->backoff_ms * 2;
         wait_ms = st->backoff_ms;
@@ -883,8 +883,9 @@ static void st_down(lc_dp *dp, uint32_t wi, const char *why, int http) {
             lepton_task *t = e->task;
             t->no_stream = 1;
             if (job_requeue(dp, t, 0))
-                job_fail(dp, t, 0, LEPTON_EEXPIRED,
-                         "the lease was closed while the job was on its way or running; its outcome is unknown");
+                job_fail(
+                    dp, t, 0, LEPTON_EEXPIRED,
+                    "the lease was closed while the job was on its way or running; its outcome is unknown");
         } else {
             sop_done(dp, e->op, 1);
         }
@@ -978,10 +979,10 @@ static int st_begin(lc_wstream *st, char *why, size_t n) {
                         h.kind, h.tag, e->kind, e->tag),
                -1;
     int ok = h.status >= 200 && h.status < 300;
-    uint64_t max = !ok                    ? LC_DP_MAX_JSON
-                   : e->task              ? 4 + (uint64_t)LC_DP_MAX_JSON + e->task->read_total
-                   : e->kind == WS_READ   ? e->op->size
-                                          : 0;
+    uint64_t max = !ok                  ? LC_DP_MAX_JSON
+                   : e->task            ? 4 + (uint64_t)LC_DP_MAX_JSON + e->task->read_total
+                   : e->kind == WS_READ ? e->op->size
+                                        : 0;
     if (h.length > max || (ok && e->kind == WS_READ && h.length != e->op->size))
         return snprintf(why, n, "an answer of %llu bytes to a request that expects %s %llu",
                         (unsigned long long)h.length, ok && e->kind == WS_READ ? "exactly" : "at most",
@@ -1009,8 +1010,8 @@ static int st_job_answer(lc_dp *dp, uint32_t wi, lepton_task *t, uint16_t status
     }
     char text[512];
     int starting = 0;
-    int st = lc_dp_error_text(status, t->result.p ? t->result.p : "", t->result.len, text, sizeof text,
-                              &starting);
+    int st =
+        lc_dp_error_text(status, t->result.p ? t->result.p : "", t->result.len, text, sizeof text, &starting);
     lc_dp_note_answer(w, starting);
     if (status != 503) {
         job_fail(dp, t, 0, st, "%s", text);
@@ -1024,7 +1025,8 @@ static int st_job_answer(lc_dp *dp, uint32_t wi, lepton_task *t, uint16_t status
     t->no_stream = 1;
     if (now < t->deadline_ns) {
         if (job_requeue(dp, t, 0))
-            job_fail(dp, t, 0, LEPTON_EEXPIRED, "the lease was closed while the job was waiting to be sent again");
+            job_fail(dp, t, 0, LEPTON_EEXPIRED,
+                     "the lease was closed while the job was waiting to be sent again");
     } else {
         job_fail(dp, t, 0, st, "%s", text);
     }
@@ -1106,7 +1108,8 @@ static int st_pump(lc_dp *dp, uint32_t wi, char *why, size_t n) {
             st->in_payload = 0;
             st->inflight -= e->bytes;
             done++;
-            int rc = e->task ? st_job_answer(dp, wi, e->task, st->status) : st_op_answer(dp, wi, e->op, st->status);
+            int rc = e->task ? st_job_answer(dp, wi, e->task, st->status)
+                             : st_op_answer(dp, wi, e->op, st->status);
             if (rc) return snprintf(why, n, "the worker is being replaced"), -1;
             if (st->head && st->head->task && dp->workers[wi].in_flight == 0) mark_running(st->head->task);
         }
@@ -1250,7 +1253,8 @@ static void st_close_all(lc_dp *dp) {
 int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t offset, void *p, size_t size) {
     if (dp->stream_off) return 0;
     lc_worker *w = &dp->workers[x->worker];
-    lc_sop op = {.worker = x->worker, .kind = kind, .buffer = buffer, .offset = offset, .p = p, .size = size, .x = x};
+    lc_sop op = {
+        .worker = x->worker, .kind = kind, .buffer = buffer, .offset = offset, .p = p, .size = size, .x = x};
     pthread_mutex_lock(&dp->lock);
     if (dp->stopping || (!dp->io_started && io_start(dp)) || (!w->st.conn && lp_mono_ns() < w->st.retry_ns)) {
         pthread_mutex_unlock(&dp->lock);

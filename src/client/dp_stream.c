@@ -218,8 +218,7 @@ static ssize_t send_some(lc_stream *s, const struct iovec *iov, int n) {
     return cc == CURLE_OK ? (ssize_t)sent : -1;
 }
 
-int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), void *user,
-                   int64_t idle_ns) {
+int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), void *user, int64_t idle_ns) {
     int64_t last = lp_mono_ns();
     while (n > 0) {
         if (iov->iov_len == 0) {

@@ -1554,14 +1554,15 @@ static long long stream_frames(const char *address, const char *kind) {
 /* K pipelined counter jobs on GPU 0 (job k adds 1 to `counter` and reads it back: k + 1 + base when
  * every earlier job ran once, in order); returns how many came back wrong. */
 #define STREAM_JOBS 200
-static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, lepton_buffer *counter, int base,
-                        int k_jobs, int fault_at, lepton_launch *F, int *rcs, char (*errs)[256]) {
+static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, lepton_buffer *counter,
+                        int base, int k_jobs, int fault_at, lepton_launch *F, int *rcs, char (*errs)[256]) {
     static float got[STREAM_JOBS];
     static lepton_step steps[STREAM_JOBS][2];
     static lepton_task *t[STREAM_JOBS];
     int one = 1;
     float a = 1.0f;
-    lepton_arg args[4] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones), LEPTON_ARG_BUF(counter)};
+    lepton_arg args[4] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones),
+                          LEPTON_ARG_BUF(counter)};
     lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
     for (int k = 0; k < k_jobs; k++) {
         got[k] = -1;
@@ -1622,8 +1623,9 @@ static void case_stream(void) {
     CHECK(memcmp(src, dst, N) == 0);
     float final = 0;
     CHECK_RC(lepton_buffer_read(counter, 0, &final, sizeof final), LEPTON_OK);
-    CHECK_EQ_INT((int)final, STREAM_JOBS);
-    long long jobs = stream_frames(v.worker[0], "job") - jobs0, writes = stream_frames(v.worker[0], "write") - writes0,
+    CHECK_EQ_INT((int) final, STREAM_JOBS);
+    long long jobs = stream_frames(v.worker[0], "job") - jobs0,
+              writes = stream_frames(v.worker[0], "write") - writes0,
               reads = stream_frames(v.worker[0], "read") - reads0;
     fprintf(stderr, "stream: %lld job, %lld write, %lld read frames (stream %s)\n", jobs, writes, reads,
             stream_on() ? "on" : "off");
@@ -1683,11 +1685,13 @@ static void case_stream_fault(void) {
         if (rcs[k] == LEPTON_ENODELOST && strstr(errs[k], "was lost when the worker restarted")) {
             lost++;
         } else {
-            if (!other) fprintf(stderr, "job %d behind the fault: %s: %s\n", k, lepton_status_name(rcs[k]), errs[k]);
+            if (!other)
+                fprintf(stderr, "job %d behind the fault: %s: %s\n", k, lepton_status_name(rcs[k]), errs[k]);
             other++;
         }
     }
-    fprintf(stderr, "stream_fault: %lld job frames before the restart; %d jobs behind the fault lost their buffer\n",
+    fprintf(stderr,
+            "stream_fault: %lld job frames before the restart; %d jobs behind the fault lost their buffer\n",
             jobs0 >= 0 ? stream_frames(v.worker[0], "job") - jobs0 : -1, lost);
     CHECK_EQ_INT(other, 0);
     pid_t fresh = a_wait_worker(ag, slot0, old, 10000);

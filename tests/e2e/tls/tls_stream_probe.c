@@ -48,7 +48,8 @@ static char *get(const char *url, const char *ca, const char *token) {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
     long code = 0;
-    if (curl_easy_perform(e) != CURLE_OK || (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code), code != 200)) {
+    if (curl_easy_perform(e) != CURLE_OK ||
+        (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code), code != 200)) {
         fprintf(stderr, "GET %s failed (HTTP %ld)\n", url, code);
         free(b.p);
         b.p = NULL;
@@ -107,8 +108,8 @@ int main(int argc, char **argv) {
     json_t *j = lease ? json_loads(lease, 0, NULL) : NULL;
     free(lease);
     json_t *lj = json_object_get(j, "lease") ? json_object_get(j, "lease") : j;
-    const char *worker = json_string_value(
-        json_object_get(json_array_get(json_object_get(json_object_get(lj, "data_plane"), "workers"), 0), "address"));
+    const char *worker = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(lj, "data_plane"), "workers"), 0), "address"));
     char metrics[512];
     snprintf(metrics, sizeof metrics, "%s/metrics", worker ? worker : "");
     json_decref(j);
