@@ -1724,6 +1724,98 @@ out:
 }
 
 /* ---- driver --------------------------------------------------------------------------------- */
+/* The stream's connection cut mid-pipeline (`ss -K` aborts the client's sockets to the worker; the
+ * worker sees a reset): the jobs awaiting answers go over HTTP with their seqs, the worker answers
+ * those it ran from memory, and no job is lost or run twice (job k reads the counter at k + 1);
+ * the stream is opened again later. Skipped where `ss -K` cannot (no ss, no SOCK_DESTROY). */
+#define KILL_JOBS 40
+static void case_stream_kill(void) {
+    if (system("command -v ss >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "skipped: no ss (iproute2) to cut the stream\n");
+        exit(SKIP);
+    }
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_lease_info li = info_of(l);
+    dp_view v;
+    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    const char *colon = strrchr(v.worker[0], ':');
+    int port = colon ? atoi(colon + 1) : 0;
+    CHECK(port > 0);
+    lepton_module *m = load(l, "saxpy");
+    enum { HEAVY = 1 << 18 }; /* a launch the CPU driver takes a few ms over: jobs stay in flight */
+    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float)),
+                  *hx = alloc(l, 0, HEAVY * sizeof(float)), *hy = alloc(l, 0, HEAVY * sizeof(float));
+    float one = 1.0f, zero = 0.0f;
+    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    int cn = 1, hn = HEAVY;
+    float a = 1.0f;
+    lepton_arg cargs[4] = {LEPTON_ARG_VAL(cn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones), LEPTON_ARG_BUF(counter)};
+    lepton_arg hargs[4] = {LEPTON_ARG_VAL(hn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(hx), LEPTON_ARG_BUF(hy)};
+    lepton_launch CL = {m, "saxpy", {1}, {1}, 0, cargs, 4}, HL = {m, "saxpy", {HEAVY / 256}, {256}, 0, hargs, 4};
+    static float got[KILL_JOBS];
+    static lepton_step steps[KILL_JOBS][3];
+    static lepton_task *t[KILL_JOBS];
+    int rcs[KILL_JOBS];
+    long long f0 = stream_frames(v.worker[0], "job");
+    for (int k = 0; k < KILL_JOBS; k++) {
+        got[k] = -1;
+        steps[k][0] = launch_step(&HL);
+        steps[k][1] = launch_step(&CL);
+        steps[k][2] = read_step(counter, &got[k], sizeof(float));
+        lepton_job j = LEPTON_JOB_INIT;
+        j.steps = steps[k];
+        j.step_count = 3;
+        rcs[k] = lepton_submit(l, &j, &t[k]);
+    }
+    a_sleep_ms(30);
+    int done_before = 0;
+    for (int k = 0; k < KILL_JOBS; k++)
+        done_before += rcs[k] == LEPTON_OK && lepton_wait(t[k], 0) != LEPTON_ETIMEDOUT;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "ss -K dst 127.0.0.1 dport = :%d >/dev/null 2>&1", port);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "skipped: `%s` failed (no SOCK_DESTROY here)\n", cmd);
+        exit(SKIP);
+    }
+    int bad = 0;
+    for (int k = 0; k < KILL_JOBS; k++) {
+        if (rcs[k] == LEPTON_OK) rcs[k] = lepton_wait(t[k], 30000);
+        if (rcs[k] != LEPTON_OK || got[k] != (float)(k + 1)) {
+            if (!bad)
+                fprintf(stderr, "job %d: %s (%s), counter %g, expected %d\n", k, lepton_status_name(rcs[k]),
+                        rcs[k] ? lepton_last_error() : "", (double)got[k], k + 1);
+            bad++;
+        }
+        lepton_task_free(t[k]);
+    }
+    long long f1 = stream_frames(v.worker[0], "job");
+    fprintf(stderr, "stream_kill: %d of %d jobs done when the stream was cut; %lld job frames came on it\n",
+            done_before, KILL_JOBS, f1 - f0);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(done_before < KILL_JOBS); /* the cut came while jobs were in flight */
+    float final = 0;
+    CHECK_RC(lepton_buffer_read(counter, 0, &final, sizeof final), LEPTON_OK);
+    CHECK_EQ_INT((int)final, KILL_JOBS);
+    /* the stream comes back after its back-off */
+    a_sleep_ms(400);
+    static int rcs2[STREAM_JOBS];
+    long long f2 = stream_frames(v.worker[0], "job");
+    CHECK_EQ_INT(counter_jobs(l, m, ones, counter, KILL_JOBS, 20, -1, NULL, rcs2, NULL), 0);
+    long long again = stream_frames(v.worker[0], "job") - f2;
+    fprintf(stderr, "stream_kill: %lld of 20 later jobs on the stream\n", again);
+    if (stream_on()) CHECK(again >= 19);
+    lepton_buffer_free(hx);
+    lepton_buffer_free(hy);
+    lepton_buffer_free(ones);
+    lepton_buffer_free(counter);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -1747,6 +1839,7 @@ static const struct {
     {"bad_module", case_bad_module, NULL},
     {"stream", case_stream, NULL},
     {"stream_fault", case_stream_fault, NULL},
+    {"stream_kill", case_stream_kill, NULL},
 };
 
 static int setup(const char *broker_args) {
