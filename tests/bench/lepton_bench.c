@@ -7,14 +7,17 @@
  * CUDA driver called directly. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,9 +27,18 @@
 #include "harness.h"
 #include "lepton/lepton.h"
 
+#ifdef LEPTON_BENCH_HAVE_ZMQ
+#include <zmq.h>
+#endif
+
 #ifndef LEPTON_BENCH_PTX
 #error "LEPTON_BENCH_PTX must name tests/bench/empty_kernel.ptx"
 #endif
+#ifndef LEPTON_BENCH_PEERS_PY
+#error "LEPTON_BENCH_PEERS_PY must name tests/bench/peers/peers.py"
+#endif
+
+static int verbose; /* --verbose: per-round figures on stderr */
 
 static double now_us(void) {
     struct timespec ts;
@@ -376,10 +388,10 @@ static int empty_jobs_serial(dp_env *e, int n, double *v, double *node, double *
  * process ([tcp_per_round round trips, jobs_per_round jobs] × RTT_ROUNDS): loopback TCP on a shared
  * VM is bimodal from one moment to the next, and interleaving puts both figures in the same
  * moments, so that a ratio moves only when Lepton does. The per-round p50s show the spread. */
-enum { RTT_ROUNDS = 10 };
+enum { RTT_ROUNDS = 20 };
 
-static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
-    int jobs = quick ? 50 : 500, trips = quick ? 200 : 2000, R = RTT_ROUNDS;
+static int scenario_rtt(dp_env *e, int quick, double *p50_out, double *p99_out) {
+    int jobs = quick ? 25 : 250, trips = quick ? 100 : 1000, R = RTT_ROUNDS;
     int nj = jobs * R, nt = trips * R, rc = -1;
     double *v = calloc((size_t)nj, sizeof *v), *node = calloc((size_t)nj, sizeof *node);
     double *tv = calloc((size_t)nt, sizeof *tv), *scratch = calloc((size_t)nt, sizeof *scratch);
@@ -395,6 +407,9 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
             goto done;
         tcp_round[r] = p50_of(tv + r * trips, trips, scratch);
         job_round[r] = p50_of(v + r * jobs, jobs, scratch);
+        if (verbose)
+            fprintf(stderr, "lepton-bench: rtt round %d: TCP p50 %.2f us, jobs p50 %.2f us\n", r, tcp_round[r],
+                    job_round[r]);
     }
     double tmin = tcp_round[0], tmax = tcp_round[0], qmin = 0, qmax = 0;
     for (int r = 0; r < R; r++) {
@@ -434,6 +449,7 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out) {
     emit("rtt", "p50_ratio_max_round", qmax, 0,
          "reported (the highest per-round p50_us / that round's TCP p50)");
     if (p50_out) *p50_out = p50;
+    if (p99_out) *p99_out = p99;
     rc = 0;
 done:
     tcp_peer_stop(&peer);
@@ -596,6 +612,188 @@ static int scenario_memory(dp_env *e, int quick) {
     return 0;
 }
 
+/* ---- peers: the same empty remote call through what users would pick instead ---------------- */
+/* Each peer runs between two processes over loopback TCP and is timed 1 in flight, like rtt. A
+ * peer that is not installed prints one line whose target starts with "skipped:" and says what to
+ * install; that is never a failure. ZeroMQ is timed from C when lepton-bench was built against
+ * libzmq (LEPTON_BENCH_HAVE_ZMQ), else through pyzmq; gRPC and Ray through peers/peers.py. */
+#ifdef LEPTON_BENCH_HAVE_ZMQ
+/* The REP side, in its own process (lepton-bench --zmq-rep-peer ENDPOINT): answers every message
+ * with an empty one until it is killed (or its parent dies), or nothing arrives for 60 s. */
+static int zmq_rep_peer_main(const char *endpoint) {
+    void *ctx = zmq_ctx_new(), *rep = ctx ? zmq_socket(ctx, ZMQ_REP) : NULL;
+    int timeout = 60000;
+    if (!rep || zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 || zmq_connect(rep, endpoint) != 0) {
+        fprintf(stderr, "lepton-bench: zmq peer: %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
+        goto done;
+    }
+    for (char m[2]; zmq_recv(rep, m, sizeof m, 0) >= 0 && zmq_send(rep, "", 0, 0) == 0;)
+        ;
+done:
+    if (rep) zmq_close(rep);
+    if (ctx) zmq_ctx_term(ctx);
+    return 1;
+}
+
+/* `calls` empty REQ/REP exchanges with a REP peer process (this binary, exec'd): p50/p99 in µs. */
+static int bench_zmq_c(int calls, double *p50, double *p99, char *why, size_t why_size) {
+    void *ctx = zmq_ctx_new(), *req = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
+    char endpoint[256] = "";
+    size_t el = sizeof endpoint;
+    int timeout = 10000, linger = 0, rc = -1, warm = calls / 10 + 20;
+    pid_t pid = -1;
+    double *v = calloc((size_t)calls, sizeof *v);
+    if (!v || !req || zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+        zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger) != 0 || zmq_bind(req, "tcp://127.0.0.1:*") != 0 ||
+        zmq_getsockopt(req, ZMQ_LAST_ENDPOINT, endpoint, &el) != 0) {
+        snprintf(why, why_size, "libzmq: %s", zmq_strerror(zmq_errno()));
+        goto done;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl("/proc/self/exe", "lepton-bench", "--zmq-rep-peer", endpoint, (char *)NULL);
+        _exit(127);
+    }
+    if (pid < 0) {
+        snprintf(why, why_size, "fork: %s", strerror(errno));
+        goto done;
+    }
+    for (int i = -warm; i < calls; i++) {
+        char m[2];
+        double t0 = now_us();
+        if (zmq_send(req, "", 0, 0) != 0 || zmq_recv(req, m, sizeof m, 0) != 0) {
+            snprintf(why, why_size, "the REQ/REP exchange with the peer process failed: %s",
+                     zmq_strerror(zmq_errno()));
+            goto done;
+        }
+        if (i >= 0) v[i] = now_us() - t0;
+    }
+    qsort(v, (size_t)calls, sizeof *v, cmp_double);
+    *p50 = pct(v, calls, 0.5);
+    *p99 = pct(v, calls, 0.99);
+    rc = 0;
+done:
+    if (req) zmq_close(req);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    if (ctx) zmq_ctx_term(ctx);
+    free(v);
+    return rc;
+}
+#endif
+
+/* Runs peers/peers.py MODE CALLS with $LEPTON_BENCH_PYTHON (default python3) and reads its one
+ * line: "ok P50 P99 CALLS" (0 returned) or "skipped REASON" (REASON in why, -1 returned). */
+static int bench_python_peer(const char *mode, int calls, double *p50, double *p99, char *why,
+                             size_t why_size) {
+    const char *py = getenv("LEPTON_BENCH_PYTHON");
+    if (!py || !*py) py = "python3";
+    char ncalls[16], out[1024] = "";
+    snprintf(ncalls, sizeof ncalls, "%d", calls);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(why, why_size, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        execlp(py, py, LEPTON_BENCH_PEERS_PY, mode, ncalls, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t got = 0;
+    for (ssize_t n; pid > 0 && got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0;)
+        got += (size_t)n;
+    out[got] = '\0';
+    close(fds[0]);
+    int st = 0;
+    if (pid > 0) waitpid(pid, &st, 0);
+    int n = 0;
+    if (sscanf(out, "ok %lf %lf %d", p50, p99, &n) == 3 && n > 0) return 0;
+    out[strcspn(out, "\n")] = '\0';
+    if (!strncmp(out, "skipped ", 8))
+        snprintf(why, why_size, "%.*s", (int)why_size - 1, out + 8);
+    else if (pid < 0 || (WIFEXITED(st) && WEXITSTATUS(st) == 127))
+        snprintf(why, why_size, "cannot run %s (set LEPTON_BENCH_PYTHON to a Python 3 interpreter)", py);
+    else
+        snprintf(why, why_size, "%s %s %s printed no result (exit status %d; its stderr is above)", py,
+                 LEPTON_BENCH_PEERS_PY, mode, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    return -1;
+}
+
+static void emit_skipped(const char *scenario, const char *metric, char *why) {
+    for (char *p = why; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = ' ';
+    printf("{\"scenario\": \"%s\", \"metric\": \"%s\", \"value\": null, \"baseline\": null, \"ratio\": null, "
+           "\"target\": \"skipped: %s\"}\n",
+           scenario, metric, why);
+    fflush(stdout);
+}
+
+/* Lepton's own figures are rtt's when it ran (p50 > 0), else a short rtt of its own. */
+static int scenario_peers(dp_env *e, int quick, double lepton_p50, double lepton_p99) {
+    int calls = quick ? 300 : 3000;
+    if (lepton_p50 <= 0) {
+        int n = quick ? 300 : 3000;
+        double *v = calloc((size_t)n, sizeof *v);
+        if (!v || empty_jobs_serial(e, n / 5 + 20, NULL, NULL, NULL) != 0 ||
+            empty_jobs_serial(e, n, v, NULL, NULL) != 0) {
+            free(v);
+            return -1;
+        }
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        lepton_p50 = pct(v, n, 0.5);
+        lepton_p99 = pct(v, n, 0.99);
+        free(v);
+    }
+    emit("peers", "lepton_p50_us", lepton_p50, 0,
+         "baseline (Lepton in this run: submit+wait of a one-launch empty job, 1 in flight)");
+    emit("peers", "lepton_p99_us", lepton_p99, 0, "baseline (the same jobs' p99)");
+    static const struct {
+        const char *mode, *what;
+    } peers[] = {
+        {"zmq", "ZeroMQ REQ/REP, an empty message"},
+        {"grpc", "gRPC (Python grpcio), an empty unary call"},
+        {"ray", "a Ray actor's empty method, ray.get(actor.call.remote())"},
+    };
+    for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
+        double p50 = 0, p99 = 0;
+        char why[512] = "", m50[32], m99[32], target[256];
+        int rc = -1;
+        const char *how = "through Python";
+        snprintf(m50, sizeof m50, "%s_p50_us", peers[i].mode);
+        snprintf(m99, sizeof m99, "%s_p99_us", peers[i].mode);
+#ifdef LEPTON_BENCH_HAVE_ZMQ
+        char zv[64];
+        if (!strcmp(peers[i].mode, "zmq")) {
+            int a = 0, b = 0, c = 0;
+            zmq_version(&a, &b, &c);
+            snprintf(zv, sizeof zv, "from C, libzmq %d.%d.%d", a, b, c);
+            how = zv;
+            rc = bench_zmq_c(calls, &p50, &p99, why, sizeof why);
+        } else
+#endif
+            rc = bench_python_peer(peers[i].mode, calls, &p50, &p99, why, sizeof why);
+        if (rc != 0) {
+            fprintf(stderr, "lepton-bench: peers: %s: skipped: %s\n", peers[i].mode, why);
+            emit_skipped("peers", m50, why);
+            continue;
+        }
+        snprintf(target, sizeof target,
+                 "reported: Lepton ahead when ratio > 1 (%s %s, two processes over loopback TCP, 1 in flight)",
+                 peers[i].what, how);
+        emit("peers", m50, p50, lepton_p50, target);
+        emit("peers", m99, p99, lepton_p99, target);
+    }
+    return 0;
+}
+
 /* ---- emu: lepton-bench-emu's own lines ------------------------------------------------------ */
 static int scenario_emu(int quick) {
     char self[1024] = "", dir[1024], path[1200];
@@ -698,13 +896,7 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
     char why[512];
     if (local_cuda_open(&cu, why, sizeof why) != 0) {
         fprintf(stderr, "lepton-bench: --gpu: skipped: %s\n", why);
-        for (char *p = why; *p; p++)
-            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20) *p = ' ';
-        printf("{\"scenario\": \"gpu\", \"metric\": \"skipped\", \"value\": null, \"baseline\": null, "
-               "\"ratio\": null, "
-               "\"target\": \"skipped: %s\"}\n",
-               why);
-        fflush(stdout);
+        emit_skipped("gpu", "skipped", why);
         return 0;
     }
     int dev = 0, rc = 0;
@@ -758,30 +950,39 @@ static int scenario_gpu(int quick, double remote_p50, double remote_up) {
 }
 
 static void usage(void) {
-    printf("usage: lepton-bench [--quick] [--gpu] [--scenario NAME]...\n"
+    printf("usage: lepton-bench [--quick] [--gpu] [--verbose] [--scenario NAME]...\n"
            "  Runs the PERFORMANCE.md scenarios against a broker and an agent it starts on loopback and\n"
            "  prints one JSON line per figure. Scenarios: rtt upload download pipeline memory lease emu\n"
-           "  (default: all). --quick: small sizes (< 30 s). --gpu: also rtt and upload against the local\n"
-           "  libcuda.so.1 called directly (skipped, saying so, without a GPU).\n"
+           "  peers (default: all). --quick: small sizes (< 60 s). --gpu: also rtt and upload against the\n"
+           "  local libcuda.so.1 called directly (skipped, saying so, without a GPU). --verbose: the\n"
+           "  per-round figures behind the interleaved baselines, on stderr.\n"
+           "  peers times the same empty call through ZeroMQ, gRPC and a Ray actor where installed\n"
+           "  (tests/bench/README.md); an absent one is a 'skipped' line, never a failure.\n"
            "  Environment: LEPTON_TEST_CUDA_LIBRARY (the agent's CUDA driver; default: the system's\n"
-           "  libcuda.so.1 when it has a GPU, else the CPU driver).\n"
+           "  libcuda.so.1 when it has a GPU, else the CPU driver); LEPTON_BENCH_PYTHON (the interpreter\n"
+           "  that runs peers.py; default: python3).\n"
            "example: lepton-bench --quick --scenario rtt --scenario pipeline\n");
 }
 
-enum { S_RTT = 1, S_UP = 2, S_DOWN = 4, S_PIPE = 8, S_MEM = 16, S_LEASE = 32, S_EMU = 64, S_ALL = 127 };
+enum { S_RTT = 1, S_UP = 2, S_DOWN = 4, S_PIPE = 8, S_MEM = 16, S_LEASE = 32, S_EMU = 64, S_PEERS = 128, S_ALL = 255 };
 
 int main(int argc, char **argv) {
     int quick = 0, gpu = 0, want = 0;
+#ifdef LEPTON_BENCH_HAVE_ZMQ
+    if (argc == 3 && !strcmp(argv[1], "--zmq-rep-peer")) return zmq_rep_peer_main(argv[2]);
+#endif
     static const struct {
         const char *name;
         int bit;
     } names[] = {{"rtt", S_RTT},    {"upload", S_UP},   {"download", S_DOWN}, {"pipeline", S_PIPE},
-                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU}};
+                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},     {"peers", S_PEERS}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
         else if (!strcmp(argv[i], "--gpu"))
             gpu = 1;
+        else if (!strcmp(argv[i], "--verbose"))
+            verbose = 1;
         else if (!strcmp(argv[i], "--scenario") && i + 1 < argc) {
             const char *s = argv[++i];
             int bit = 0;
@@ -790,7 +991,7 @@ int main(int argc, char **argv) {
             if (!bit) {
                 fprintf(stderr,
                         "lepton-bench: unknown scenario '%s' (known: rtt upload download pipeline memory "
-                        "lease emu)\n",
+                        "lease emu peers)\n",
                         s);
                 return 2;
             }
@@ -815,21 +1016,22 @@ int main(int argc, char **argv) {
         }
     }
     int failed = 0;
-    double rtt_p50 = 0, up = 0;
-    if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM) || gpu) {
+    double rtt_p50 = 0, rtt_p99 = 0, up = 0;
+    if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM | S_PEERS) || gpu) {
         dp_env e;
         if (dp_start(&e) != 0) {
             fprintf(stderr, "lepton-bench: could not start the broker and agent (logs in %s)\n", e.b.dir);
             setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
             failed = 1;
         } else {
-            if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50) != 0) failed = 1;
+            if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50, &rtt_p99) != 0) failed = 1;
             if ((want & (S_UP | S_DOWN)) &&
                 scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0)
                 failed = 1;
             if ((want & S_PIPE) && scenario_pipeline(&e, quick) != 0) failed = 1;
             if ((want & S_MEM) && scenario_memory(&e, quick) != 0) failed = 1;
-            if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50);
+            if ((want & S_PEERS) && scenario_peers(&e, quick, rtt_p50, rtt_p99) != 0) failed = 1;
+            if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50, NULL);
         }
         if (failed) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
         dp_stop(&e);
