@@ -399,7 +399,8 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out, double *p99_out) 
     tcp_peer peer = {-1, -1};
     if (!v || !node || !tv || !scratch || tcp_peer_start(&peer, 0, 0) != 0) goto done;
     /* warm both paths up before the first round */
-    if (tcp_rtt_round(&peer, trips / 2, NULL) != 0 || empty_jobs_serial(e, jobs / 2 + 20, NULL, NULL, NULL) != 0)
+    if (tcp_rtt_round(&peer, trips / 2, NULL) != 0 ||
+        empty_jobs_serial(e, jobs / 2 + 20, NULL, NULL, NULL) != 0)
         goto done;
     for (int r = 0; r < R; r++) {
         if (tcp_rtt_round(&peer, trips, tv + r * trips) != 0 ||
@@ -408,8 +409,8 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out, double *p99_out) 
         tcp_round[r] = p50_of(tv + r * trips, trips, scratch);
         job_round[r] = p50_of(v + r * jobs, jobs, scratch);
         if (verbose)
-            fprintf(stderr, "lepton-bench: rtt round %d: TCP p50 %.2f us, jobs p50 %.2f us\n", r, tcp_round[r],
-                    job_round[r]);
+            fprintf(stderr, "lepton-bench: rtt round %d: TCP p50 %.2f us, jobs p50 %.2f us\n", r,
+                    tcp_round[r], job_round[r]);
     }
     double tmin = tcp_round[0], tmax = tcp_round[0], qmin = 0, qmax = 0;
     for (int r = 0; r < R; r++) {
@@ -491,8 +492,10 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
             dp_fail("buffer write", rc);
             goto done;
         }
-        g = (double)size / ((now_us() - t0) * 1e3);
-        if (g > up) up = g;
+        double gu = (double)size / ((now_us() - t0) * 1e3);
+        if (gu > up) up = gu;
+        if (verbose)
+            fprintf(stderr, "lepton-bench: transfer round %d: TCP %.2f GB/s, upload %.2f GB/s\n", r, g, gu);
         if (!want_down) continue;
         host[0] = (char)0x7f;
         t0 = now_us();
@@ -502,6 +505,7 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
         }
         g = (double)size / ((now_us() - t0) * 1e3);
         if (g > down) down = g;
+        if (verbose) fprintf(stderr, "lepton-bench: transfer round %d: download %.2f GB/s\n", r, g);
         if (host[0] != 0) {
             fprintf(stderr, "lepton-bench: download returned wrong bytes\n");
             goto done;
@@ -623,7 +627,8 @@ static int scenario_memory(dp_env *e, int quick) {
 static int zmq_rep_peer_main(const char *endpoint) {
     void *ctx = zmq_ctx_new(), *rep = ctx ? zmq_socket(ctx, ZMQ_REP) : NULL;
     int timeout = 60000;
-    if (!rep || zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 || zmq_connect(rep, endpoint) != 0) {
+    if (!rep || zmq_setsockopt(rep, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+        zmq_connect(rep, endpoint) != 0) {
         fprintf(stderr, "lepton-bench: zmq peer: %s: %s\n", endpoint, zmq_strerror(zmq_errno()));
         goto done;
     }
@@ -644,7 +649,8 @@ static int bench_zmq_c(int calls, double *p50, double *p99, char *why, size_t wh
     pid_t pid = -1;
     double *v = calloc((size_t)calls, sizeof *v);
     if (!v || !req || zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
-        zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger) != 0 || zmq_bind(req, "tcp://127.0.0.1:*") != 0 ||
+        zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_bind(req, "tcp://127.0.0.1:*") != 0 ||
         zmq_getsockopt(req, ZMQ_LAST_ENDPOINT, endpoint, &el) != 0) {
         snprintf(why, why_size, "libzmq: %s", zmq_strerror(zmq_errno()));
         goto done;
@@ -708,7 +714,8 @@ static int bench_python_peer(const char *mode, int calls, double *p50, double *p
     }
     close(fds[1]);
     size_t got = 0;
-    for (ssize_t n; pid > 0 && got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0;)
+    for (ssize_t n;
+         pid > 0 && got < sizeof out - 1 && (n = read(fds[0], out + got, sizeof out - 1 - got)) > 0;)
         got += (size_t)n;
     out[got] = '\0';
     close(fds[0]);
@@ -785,9 +792,10 @@ static int scenario_peers(dp_env *e, int quick, double lepton_p50, double lepton
             emit_skipped("peers", m50, why);
             continue;
         }
-        snprintf(target, sizeof target,
-                 "reported: Lepton ahead when ratio > 1 (%s %s, two processes over loopback TCP, 1 in flight)",
-                 peers[i].what, how);
+        snprintf(
+            target, sizeof target,
+            "reported: Lepton ahead when ratio > 1 (%s %s, two processes over loopback TCP, 1 in flight)",
+            peers[i].what, how);
         emit("peers", m50, p50, lepton_p50, target);
         emit("peers", m99, p99, lepton_p99, target);
     }
@@ -964,7 +972,17 @@ static void usage(void) {
            "example: lepton-bench --quick --scenario rtt --scenario pipeline\n");
 }
 
-enum { S_RTT = 1, S_UP = 2, S_DOWN = 4, S_PIPE = 8, S_MEM = 16, S_LEASE = 32, S_EMU = 64, S_PEERS = 128, S_ALL = 255 };
+enum {
+    S_RTT = 1,
+    S_UP = 2,
+    S_DOWN = 4,
+    S_PIPE = 8,
+    S_MEM = 16,
+    S_LEASE = 32,
+    S_EMU = 64,
+    S_PEERS = 128,
+    S_ALL = 255
+};
 
 int main(int argc, char **argv) {
     int quick = 0, gpu = 0, want = 0;
@@ -975,7 +993,7 @@ int main(int argc, char **argv) {
         const char *name;
         int bit;
     } names[] = {{"rtt", S_RTT},    {"upload", S_UP},   {"download", S_DOWN}, {"pipeline", S_PIPE},
-                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},     {"peers", S_PEERS}};
+                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},       {"peers", S_PEERS}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
@@ -1044,4 +1062,3 @@ int main(int argc, char **argv) {
     if (gpu && scenario_gpu(quick, rtt_p50, up) != 0) failed = 1;
     return failed;
 }
-
