@@ -766,7 +766,7 @@ static int scenario_peers(dp_env *e, int quick, double lepton_p50, double lepton
         const char *mode, *what;
     } peers[] = {
         {"zmq", "ZeroMQ REQ/REP, an empty message"},
-        {"grpc", "gRPC (Python grpcio), an empty unary call"},
+        {"grpc", "gRPC, an empty unary call (grpcio)"},
         {"ray", "a Ray actor's empty method, ray.get(actor.call.remote())"},
     };
     for (size_t i = 0; i < sizeof peers / sizeof peers[0]; i++) {
