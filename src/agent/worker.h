@@ -107,6 +107,7 @@ typedef struct lp_worker {
     uint64_t queue_full_total; /* requests refused with 503 queue_full */
     int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
     uint64_t restarting_total; /* requests answered 503 worker_restarting */
+    uint64_t stream_frames[4]; /* atomic: frames received on streams, by kind (WS_JOB .. WS_PING) - 1 */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */
     char poison[256];
@@ -152,8 +153,55 @@ void wk_jobs_wake(lp_worker *w); /* after wk_poison: the waiting requests answer
 void wk_jobs_free(lp_worker *w); /* after the HTTP server is gone */
 int wk_jobs_route(lp_worker *w, lp_http_server *s); /* POST /v1/jobs and POST /v1/jobs/batch */
 
+/* An error answer without a request: the same status, wire code, hint and message whether it goes
+ * out over HTTP or on the stream (as its JSON error body). */
+typedef struct wk_err {
+    int status;
+    const char *code;
+    const char *hint; /* NULL: none */
+    char msg[600];
+} wk_err;
+
 /* worker_http.c */
 int wk_http_routes(lp_worker *w, lp_http_server *s);
+/* Sets e to code (status wire_http_status(code)), hint and the formatted message. */
+void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 503 worker_restarting (counted), 503 queue_full for a job request of len bytes, and 410
+ * buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
+void wk_err_restarting(lp_worker *w, wk_err *e);
+void wk_err_queue_full(lp_worker *w, uint64_t len, wk_err *e);
+void wk_err_buffer_status(lp_worker *w, uint64_t id, int status, wk_err *e);
+/* Answers e over HTTP (a 503 with Retry-After). */
+void wk_reply_err(lp_http_req *r, const wk_err *e);
+
+/* Buffer bytes, shared by PUT/GET /v1/buffers/{id} and the stream's WRITE/READ (worker_http.c).
+ * wk_buffer_span takes a reference on buffer id once [offset, offset + len) lies within it (only
+ * the offset is checked when has_len is 0); 0, or an error in e (404, 410, 400 overrun). */
+int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing,
+                   wk_buffer **b, wk_err *e);
+/* Bytes on their way into buffer b at offset, through a pinned staging buffer copied into device
+ * memory whenever it is full. Zero-initialise, set w, b (its reference is the writer's) and offset. */
+typedef struct wk_put {
+    lp_worker *w;
+    wk_buffer *b;
+    uint64_t offset, written;
+    char *stage;
+    size_t stage_size, fill;
+} wk_put;
+/* Room for the next bytes: *room (> 0) bytes at the returned pointer, or NULL with e (413 when the
+ * buffer's end is reached, 500 without staging memory). */
+char *wk_put_room(wk_put *p, size_t *room, wk_err *e);
+/* n bytes were placed at wk_put_room's pointer; a full staging buffer goes to the device.
+ * wk_put_flush sends what is left. 0, or -1 with e (a sticky CUDA error poisons the worker). */
+int wk_put_commit(wk_put *p, size_t n, wk_err *e);
+int wk_put_flush(wk_put *p, wk_err *e);
+/* Copies size bytes (which must fit: 413 otherwise, nothing copied). 0 or -1 with e. */
+int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e);
+/* Gives the staging buffer and the buffer reference back. */
+void wk_put_end(wk_put *p);
+/* Copies n bytes of b at offset off into host memory. 0, or -1 with e (a sticky error poisons). */
+int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, wk_err *e);
 /* Checks the request's lease token; on failure answers 401/403 and returns -1. A poisoned worker
  * answers 503 worker_restarting instead, whatever the token. */
 int wk_authorized(lp_worker *w, lp_http_req *r);
@@ -163,6 +211,30 @@ void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int statu
  * 503 queue_full (too many bytes of jobs wait here), both with Retry-After. */
 void wk_reply_restarting(lp_worker *w, lp_http_req *r);
 void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len);
+
+/* worker_jobs.c: one job request as POST /v1/jobs takes it, for the stream too (worker_stream.c).
+ * wk_job_admit applies the queue limit (docs/dataplane.md "Queue limit") to a job request of len
+ * bytes whose seq is known (0: not known): 1 admitted, its bytes counted until wk_job_release; 0
+ * refused (and counted as a refusal). wk_job_run parses body (taken), enters the job, waits for its
+ * turn and runs it on the calling thread when it is due; 0 with the result bytes (res, len: a
+ * reference on the job keeps them until wk_job_answer_done), or -1 with the error to answer. */
+typedef struct wk_job_answer {
+    wk_job *job;
+    const char *res;
+    size_t len;
+    wk_err err;
+} wk_job_answer;
+int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len);
+void wk_job_release(lp_worker *w, uint64_t len);
+/* While a job's body streams in slowly, later jobs must not take its seq for a missing one:
+ * wk_job_announce (1 when it was noted) ... wk_job_arrived. */
+int wk_job_announce(lp_worker *w, uint64_t seq);
+void wk_job_arrived(lp_worker *w, uint64_t seq);
+int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
+void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
+
+/* worker_stream.c: GET /v1/stream (docs/dataplane.md "The stream") */
+int wk_stream_route(lp_worker *w, lp_http_server *s);
 
 /* worker_jobs.c: the decoders of POST /v1/jobs and /v1/jobs/batch bodies without a request or a
  * GPU (tests/fuzz). wk_job_decode: 0 a well-formed job, 1 a job that fails in its turn (msg says

@@ -2,6 +2,7 @@
  * streamed between the socket and device memory) and modules (content-addressed images). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,37 +48,67 @@ int wk_authorized(lp_worker *w, lp_http_req *r) {
 
 #define RETRY_AFTER_S "1"
 
-void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
-    char msg[400];
-    __atomic_fetch_add(&w->restarting_total, 1, __ATOMIC_RELAXED);
-    snprintf(msg, sizeof msg, "the worker of GPU %s is restarting after %s; a fresh one comes up at this address",
-             w->uuid, w->poison);
-    lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
-    reply_code(r, 503, "worker_restarting", "retry in a moment: buffers allocated before the fault are lost", msg);
+void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    e->code = code;
+    e->hint = hint;
+    e->status = wire_http_status(code);
 }
 
-void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
-    char msg[400];
+void wk_reply_err(lp_http_req *r, const wk_err *e) {
+    if (e->status == 503) lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
+    reply_code(r, e->status, e->code, e->hint, e->msg);
+}
+
+void wk_err_restarting(lp_worker *w, wk_err *e) {
+    __atomic_fetch_add(&w->restarting_total, 1, __ATOMIC_RELAXED);
+    wk_err_set(e, "worker_restarting", "retry in a moment: buffers allocated before the fault are lost",
+               "the worker of GPU %s is restarting after %s; a fresh one comes up at this address", w->uuid,
+               w->poison);
+    e->status = 503;
+}
+
+void wk_err_queue_full(lp_worker *w, uint64_t len, wk_err *e) {
     pthread_mutex_lock(&w->job_mu); /* queued_bytes changes under job_mu only */
     uint64_t held = w->queued_bytes;
     pthread_mutex_unlock(&w->job_mu);
-    snprintf(msg, sizeof msg,
-             "the worker of GPU %s holds %" PRIu64 " bytes of jobs waiting for their turn; a job of %" PRIu64
-             " bytes would pass its limit of %" PRIu64 " bytes (leptond --job-queue-bytes)",
-             w->uuid, held, len, w->queue_limit);
-    lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
-    reply_code(r, 503, "queue_full", "send it again once earlier jobs have run", msg);
+    wk_err_set(e, "queue_full", "send it again once earlier jobs have run",
+               "the worker of GPU %s holds %" PRIu64
+               " bytes of jobs waiting for their turn; a job of %" PRIu64
+               " bytes would pass its limit of %" PRIu64 " bytes (leptond --job-queue-bytes)",
+               w->uuid, held, len, w->queue_limit);
+    e->status = 503;
+}
+
+void wk_err_buffer_status(lp_worker *w, uint64_t id, int status, wk_err *e) {
+    if (status == 410) {
+        wk_err_set(e, "buffer_lost", "allocate a new buffer and write its contents again", "%s", "");
+        wk_lost_text(w, id, e->msg, sizeof e->msg);
+        e->status = 410;
+    } else {
+        wk_err_set(e, WIRE_NOT_FOUND, NULL, "no buffer %" PRIu64 " on this GPU", id);
+    }
+}
+
+void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
+    wk_err e;
+    wk_err_restarting(w, &e);
+    wk_reply_err(r, &e);
+}
+
+void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
+    wk_err e;
+    wk_err_queue_full(w, len, &e);
+    wk_reply_err(r, &e);
 }
 
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status) {
-    char msg[200];
-    if (status == 410) {
-        wk_lost_text(w, id, msg, sizeof msg);
-        reply_code(r, 410, "buffer_lost", "allocate a new buffer and write its contents again", msg);
-    } else {
-        snprintf(msg, sizeof msg, "no buffer %" PRIu64 " on this GPU", id);
-        reply_code(r, 404, WIRE_NOT_FOUND, NULL, msg);
-    }
+    wk_err e;
+    wk_err_buffer_status(w, id, status, &e);
+    wk_reply_err(r, &e);
 }
 
 /* Strict decimal: digits only, no sign, no overflow. */
@@ -123,7 +154,7 @@ static void h_healthz(lp_http_req *r, void *user) {
 /* Prometheus text: the job queue's bytes, its limit and its refusals, and the restarting answers. */
 static void h_metrics(lp_http_req *r, void *user) {
     lp_worker *w = user;
-    char body[2048];
+    char body[4096];
     uint64_t bytes = 0, jobs = 0, full = 0;
     pthread_mutex_lock(&w->job_mu);
     bytes = w->queued_bytes;
@@ -138,14 +169,26 @@ static void h_metrics(lp_http_req *r, void *user) {
         "# TYPE lepton_worker_queued_bytes gauge\nlepton_worker_queued_bytes{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queued_jobs Jobs accepted and waiting for their turn.\n"
         "# TYPE lepton_worker_queued_jobs gauge\nlepton_worker_queued_jobs{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond --job-queue-bytes).\n"
+        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond "
+        "--job-queue-bytes).\n"
         "# TYPE lepton_worker_queue_limit_bytes gauge\nlepton_worker_queue_limit_bytes{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queue_full_total Job requests refused with 503 queue_full.\n"
         "# TYPE lepton_worker_queue_full_total counter\nlepton_worker_queue_full_total{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA error.\n"
-        "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n",
+        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA "
+        "error.\n"
+        "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_stream_frames_total Frames received on streams (GET /v1/stream), by kind.\n"
+        "# TYPE lepton_worker_stream_frames_total counter\n"
+        "lepton_worker_stream_frames_total{%s,kind=\"job\"} %" PRIu64 "\n"
+        "lepton_worker_stream_frames_total{%s,kind=\"write\"} %" PRIu64 "\n"
+        "lepton_worker_stream_frames_total{%s,kind=\"read\"} %" PRIu64 "\n"
+        "lepton_worker_stream_frames_total{%s,kind=\"ping\"} %" PRIu64 "\n",
         lb, bytes, lb, jobs, lb, w->queue_limit, lb, full, lb,
-        __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED));
+        __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->stream_frames[0], __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->stream_frames[1], __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->stream_frames[2], __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->stream_frames[3], __ATOMIC_RELAXED));
     lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
 
@@ -216,40 +259,112 @@ static void h_buffer_free(lp_http_req *r, void *user) {
     lp_http_reply_bytes(r, 204, NULL, "", 0);
 }
 
+/* ---- buffer bytes (shared with the stream, worker_stream.c) ---- */
+int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing,
+                   wk_buffer **b, wk_err *e) {
+    int st = wk_buffer_get(w, id, b);
+    if (st) {
+        wk_err_buffer_status(w, id, st, e);
+        return -1;
+    }
+    if (offset > (*b)->size || (has_len && len > (*b)->size - offset)) {
+        wk_err_set(e, WIRE_INVALID, NULL,
+                   "%s %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64
+                   " bytes",
+                   writing ? "writing" : "reading", len, offset, id, (*b)->size);
+        wk_buffer_put(w, *b);
+        *b = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static int cuda_err(lp_worker *w, lp_cu_result cr, const char *what, uint64_t id, wk_err *e) {
+    char nb[64];
+    const char *name = lp_cuda_error_name(&w->cu, cr, nb, sizeof nb);
+    wk_err_set(e, WIRE_CUDA, NULL, "%s buffer %" PRIu64 " failed: %s", what, id, name);
+    if (lp_cuda_error_is_sticky(cr)) wk_poison(w, name);
+    return -1;
+}
+
+char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
+    uint64_t left = p->b->size - p->offset - p->written - p->fill;
+    if (!left) {
+        wk_err_set(e, WIRE_TOO_LARGE, NULL,
+                   "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64, p->b->id,
+                   p->b->size, p->offset);
+        return NULL;
+    }
+    if (!p->stage && !(p->stage = wk_staging_take(p->w, &p->stage_size))) {
+        wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
+        return NULL;
+    }
+    size_t n = p->stage_size - p->fill;
+    *room = left < n ? (size_t)left : n;
+    return p->stage + p->fill;
+}
+
+int wk_put_flush(wk_put *p, wk_err *e) {
+    if (!p->fill) return 0;
+    lp_worker *w = p->w;
+    lp_cu_result cr = wk_bind(w) == 0
+                          ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->stage, p->fill)
+                          : LP_CUDA_ERROR_NOT_INITIALIZED;
+    if (cr != LP_CUDA_SUCCESS) return cuda_err(w, cr, "copying into", p->b->id, e);
+    p->written += p->fill;
+    p->fill = 0;
+    return 0;
+}
+
+int wk_put_commit(wk_put *p, size_t n, wk_err *e) {
+    p->fill += n;
+    return p->fill == p->stage_size ? wk_put_flush(p, e) : 0;
+}
+
+int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e) {
+    if (p->offset + p->written + p->fill + size > p->b->size) {
+        wk_err_set(e, WIRE_TOO_LARGE, NULL,
+                   "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64, p->b->id,
+                   p->b->size, p->offset);
+        return -1;
+    }
+    while (size) {
+        size_t room;
+        char *at = wk_put_room(p, &room, e);
+        if (!at) return -1;
+        size_t n = room < size ? room : size;
+        memcpy(at, data, n);
+        data += n;
+        size -= n;
+        if (wk_put_commit(p, n, e) != 0) return -1;
+    }
+    return 0;
+}
+
+void wk_put_end(wk_put *p) {
+    wk_staging_give(p->w, p->stage);
+    p->stage = NULL;
+    wk_buffer_put(p->w, p->b);
+    p->b = NULL;
+}
+
+int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, wk_err *e) {
+    lp_cu_result cr =
+        wk_bind(w) == 0 ? w->cu.cuMemcpyDtoH(buf, b->ptr + off, n) : LP_CUDA_ERROR_NOT_INITIALIZED;
+    return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(w, cr, "reading", b->id, e);
+}
+
 /* A PUT in progress: bytes go through a staging buffer into device memory. */
 typedef struct put_ctx {
-    lp_worker *w;
-    wk_buffer *b;
-    uint64_t offset, written;
-    char *stage;
-    size_t stage_size, fill;
+    wk_put p;
     int failed;
 } put_ctx;
 
-static void put_ctx_free(void *p) {
-    put_ctx *c = p;
+static void put_ctx_free(void *v) {
+    put_ctx *c = v;
     if (!c) return;
-    wk_staging_give(c->w, c->stage);
-    wk_buffer_put(c->w, c->b);
+    wk_put_end(&c->p);
     free(c);
-}
-
-static int put_flush(put_ctx *c, lp_http_req *r) {
-    if (!c->fill) return 0;
-    lp_worker *w = c->w;
-    lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(c->b->ptr + c->offset + c->written, c->stage, c->fill)
-                                      : LP_CUDA_ERROR_NOT_INITIALIZED;
-    if (cr != LP_CUDA_SUCCESS) {
-        char nb[64];
-        const char *name = lp_cuda_error_name(&w->cu, cr, nb, sizeof nb);
-        lp_http_reply_error(r, WIRE_CUDA, NULL, "copying into buffer %" PRIu64 " failed: %s", c->b->id, name);
-        if (lp_cuda_error_is_sticky(cr)) wk_poison(w, name);
-        c->failed = 1;
-        return -1;
-    }
-    c->written += c->fill;
-    c->fill = 0;
-    return 0;
 }
 
 /* Sets up the PUT at its first chunk (or at its end for an empty body). Returns the context or
@@ -264,16 +379,9 @@ static put_ctx *put_begin(lp_worker *w, lp_http_req *r) {
     const char *cl = lp_http_header(r, "Content-Length");
     if (cl) has_len = parse_u64(cl, &len) == 0;
     wk_buffer *b;
-    int st = wk_buffer_get(w, id, &b);
-    if (st) {
-        wk_reply_buffer_status(w, r, id, st);
-        return NULL;
-    }
-    if (offset > b->size || (has_len && len > b->size - offset)) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL,
-                            "writing %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64 " bytes",
-                            len, offset, id, b->size);
-        wk_buffer_put(w, b);
+    wk_err e;
+    if (wk_buffer_span(w, id, offset, len, has_len, 1, &b, &e) != 0) {
+        wk_reply_err(r, &e);
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -282,9 +390,9 @@ static put_ctx *put_begin(lp_worker *w, lp_http_req *r) {
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return NULL;
     }
-    c->w = w;
-    c->b = b;
-    c->offset = offset;
+    c->p.w = w;
+    c->p.b = b;
+    c->p.offset = offset;
     lp_http_set_ctx(r, c, put_ctx_free);
     return c;
 }
@@ -293,23 +401,11 @@ static int put_body(lp_http_req *r, const char *data, size_t size, void *user) {
     lp_worker *w = user;
     put_ctx *c = put_begin(w, r);
     if (!c) return -1;
-    if (!size) return 0;
-    if (c->offset + c->written + c->fill + size > c->b->size) {
-        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "the body overruns buffer %" PRIu64 " of %" PRIu64 " bytes at offset %" PRIu64,
-                            c->b->id, c->b->size, c->offset);
+    wk_err e;
+    if (size && wk_put_add(&c->p, data, size, &e) != 0) {
+        c->failed = 1;
+        wk_reply_err(r, &e);
         return -1;
-    }
-    if (!c->stage && !(c->stage = wk_staging_take(w, &c->stage_size))) {
-        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "no staging memory");
-        return -1;
-    }
-    while (size) {
-        size_t n = c->stage_size - c->fill < size ? c->stage_size - c->fill : size;
-        memcpy(c->stage + c->fill, data, n);
-        c->fill += n;
-        data += n;
-        size -= n;
-        if (c->fill == c->stage_size && put_flush(c, r) != 0) return -1;
     }
     return 0;
 }
@@ -317,7 +413,12 @@ static int put_body(lp_http_req *r, const char *data, size_t size, void *user) {
 static void h_buffer_put(lp_http_req *r, void *user) {
     lp_worker *w = user;
     put_ctx *c = put_begin(w, r);
-    if (!c || c->failed || put_flush(c, r) != 0) return;
+    if (!c || c->failed) return;
+    wk_err e;
+    if (wk_put_flush(&c->p, &e) != 0) {
+        wk_reply_err(r, &e);
+        return;
+    }
     lp_http_reply_bytes(r, 204, NULL, "", 0);
 }
 
@@ -329,13 +430,9 @@ typedef struct get_ctx {
 
 static long get_read(void *cls, uint64_t pos, char *buf, size_t max) {
     get_ctx *g = cls;
-    if (wk_bind(g->w) != 0) return -1;
-    lp_cu_result cr = g->w->cu.cuMemcpyDtoH(buf, g->b->ptr + g->offset + pos, max);
-    if (cr != LP_CUDA_SUCCESS) {
-        char nb[64];
-        const char *name = lp_cuda_error_name(&g->w->cu, cr, nb, sizeof nb);
-        lp_log(LOG_WARN, "lease %s gpu %s: reading buffer %" PRIu64 " failed: %s", g->w->lease, g->w->uuid, g->b->id, name);
-        if (lp_cuda_error_is_sticky(cr)) wk_poison(g->w, name);
+    wk_err e;
+    if (wk_get_bytes(g->w, g->b, g->offset + pos, buf, max, &e) != 0) {
+        lp_log(LOG_WARN, "lease %s gpu %s: %s", g->w->lease, g->w->uuid, e.msg);
         return -1;
     }
     return (long)max;
@@ -355,16 +452,9 @@ static void h_buffer_get(lp_http_req *r, void *user) {
         query_u64(r, "size", &size, &has_size) != 0)
         return;
     wk_buffer *b;
-    int st = wk_buffer_get(w, id, &b);
-    if (st) {
-        wk_reply_buffer_status(w, r, id, st);
-        return;
-    }
-    if (offset > b->size || (has_size && size > b->size - offset)) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL,
-                            "reading %" PRIu64 " bytes at offset %" PRIu64 " overruns buffer %" PRIu64 " of %" PRIu64 " bytes",
-                            size, offset, id, b->size);
-        wk_buffer_put(w, b);
+    wk_err e;
+    if (wk_buffer_span(w, id, offset, size, has_size, 0, &b, &e) != 0) {
+        wk_reply_err(r, &e);
         return;
     }
     if (!has_size) size = b->size - offset;

@@ -776,12 +776,16 @@ typedef struct body_ctx {
     int refused;
 } body_ctx;
 
+void wk_job_release(lp_worker *w, uint64_t len) {
+    if (!len) return;
+    pthread_mutex_lock(&w->job_mu);
+    w->queued_bytes -= len;
+    pthread_mutex_unlock(&w->job_mu);
+}
+
 /* Gives back the bytes a request counted against the queue limit (its job has run, or it ends). */
 static void queue_release(body_ctx *c) {
-    if (!c->held) return;
-    pthread_mutex_lock(&c->w->job_mu);
-    c->w->queued_bytes -= c->held;
-    pthread_mutex_unlock(&c->w->job_mu);
+    wk_job_release(c->w, c->held);
     c->held = 0;
 }
 
@@ -793,7 +797,11 @@ static int queue_admit(lp_worker *w, lp_http_req *r, uint64_t len) {
     const char *hs = lp_http_header(r, WK_SEQ_HEADER);
     char *end = NULL;
     unsigned long long seq = hs ? strtoull(hs, &end, 10) : 0;
-    int known = hs && end != hs && !*end && seq > 0;
+    return wk_job_admit(w, hs && end != hs && !*end ? seq : 0, len);
+}
+
+int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len) {
+    int known = seq > 0;
     uint64_t limit = w->queue_limit ? w->queue_limit : WK_QUEUE_DEFAULT;
     pthread_mutex_lock(&w->job_mu);
     int ok = !w->queued_bytes || len <= limit - (w->queued_bytes < limit ? w->queued_bytes : limit) ||
@@ -817,6 +825,19 @@ static void arriving_drop(lp_worker *w, uint64_t seq) {
         }
     pthread_mutex_unlock(&w->job_mu);
 }
+
+int wk_job_announce(lp_worker *w, uint64_t seq) {
+    int ok = 0;
+    pthread_mutex_lock(&w->job_mu);
+    if (seq && w->narriving < sizeof w->arriving / sizeof w->arriving[0]) {
+        w->arriving[w->narriving++] = seq;
+        ok = 1;
+    }
+    pthread_mutex_unlock(&w->job_mu);
+    return ok;
+}
+
+void wk_job_arrived(lp_worker *w, uint64_t seq) { arriving_drop(w, seq); }
 
 /* Once a large job's descriptor is in, tells later jobs that this seq is on its way, so that a
  * slow upload is never taken for a missing job. */
@@ -1052,6 +1073,38 @@ static void reply_send(lp_http_req *r, reply_src *s, uint64_t small) {
     reply_free(s);
 }
 
+/* ---- one job, for POST /v1/jobs and the stream ---- */
+int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_answer *a) {
+    a->job = NULL;
+    a->res = NULL;
+    a->len = 0;
+    const char *code;
+    char msg[400];
+    wk_job *j = job_parse_new(body, len, queued_ns, &code, msg, sizeof msg);
+    if (!j) {
+        wk_err_set(&a->err, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "%s", msg);
+        return -1;
+    }
+    refusal why;
+    submit(w, &j, &why, 1);
+    if (!j) {
+        if (why.code && !strcmp(why.code, WK_RESTARTING))
+            wk_err_restarting(w, &a->err);
+        else
+            wk_err_set(&a->err, why.code, why.hint, "%s", why.msg);
+        return -1;
+    }
+    a->job = j;
+    a->res = j->res;
+    a->len = j->res_len;
+    return 0;
+}
+
+void wk_job_answer_done(lp_worker *w, wk_job_answer *a) {
+    if (a->job) job_put(w, a->job);
+    a->job = NULL;
+}
+
 /* ---- the endpoints ---- */
 static void h_job(lp_http_req *r, void *user) {
     lp_worker *w = user;
@@ -1062,31 +1115,23 @@ static void h_job(lp_http_req *r, void *user) {
         wk_reply_queue_full(w, r, c->dropped);
         return;
     }
-    const char *code;
-    char msg[400];
     char *body = c->buf;
     c->buf = NULL; /* the job owns it now */
-    wk_job *j = job_parse_new(body, c->len, now, &code, msg, sizeof msg);
-    if (!j) {
-        lp_http_reply_error(r, code, !strcmp(code, WIRE_INVALID) ? JOBS_HINT : NULL, "%s", msg);
-        return;
-    }
-    refusal why;
-    submit(w, &j, &why, 1);
+    wk_job_answer a;
+    int rc = wk_job_run(w, body, c->len, now, &a);
     queue_release(c); /* it has run (or never will here) */
-    if (!j && why.code && !strcmp(why.code, WK_RESTARTING)) {
-        wk_reply_restarting(w, r);
+    if (rc != 0) {
+        wk_reply_err(r, &a.err);
         return;
     }
-    reply_src *s = j ? reply_new(w, 1) : NULL;
+    reply_src *s = reply_new(w, 1);
     if (!s) {
-        if (j) job_put(w, j);
-        lp_http_reply_error(r, j ? WIRE_INTERNAL : why.code, j ? NULL : why.hint, "%s",
-                            j ? "out of memory" : why.msg);
+        wk_job_answer_done(w, &a);
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return;
     }
-    s->jobs[0] = j;
-    add_piece(s, j->res, j->res_len);
+    s->jobs[0] = a.job; /* s drops the reference */
+    add_piece(s, a.res, a.len);
     reply_send(r, s, 65536);
 }
 

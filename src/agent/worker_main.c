@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
     int rc = lp_http_server_new(&hc, &w.http, err, sizeof err);
     /* bigger upload chunks; 1 MiB slows every request */
     if (rc == 0) lp_http_server_set_conn_memory(w.http, 256u << 10);
-    if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 ||
+    if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 || wk_stream_route(&w, w.http) != 0 ||
         (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
         lp_http_server_free(w.http);

@@ -1,10 +1,12 @@
 /* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, request checks (NULs,
- * framing), replies, TCP tuning, HTTPS from PEM files, and the connection guard (head deadline,
- * eviction of idle sockets, stalled chunked bodies). */
+ * framing), replies, TCP tuning, HTTPS from PEM files, the connection guard (head deadline,
+ * eviction of idle sockets, stalled chunked bodies) and upgraded connections (101: a thread each,
+ * owned by the server). */
 #include "http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -48,7 +50,7 @@ typedef struct route {
 #define PEM_MAX (1u << 20)
 
 /* One open connection as the guard sees it (the connection's socket context). */
-enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED };
+enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED, CT_UPGRADED };
 typedef struct conn_track {
     int fd;
     int state;        /* CT_*, under the server's cmu */
@@ -84,7 +86,27 @@ struct lp_http_server {
     char tls_cert_path[512], tls_key_path[512];
     int starting; /* atomic: libmicrohttpd's log lines go to start_log (why a start failed) */
     char start_log[512];
+    /* upgraded connections (under cmu): each has a thread that unlists it when it is done */
+    struct upgraded *ups;
+    unsigned nups;
+    int ups_stop;
+    pthread_cond_t ucv; /* signalled when an upgraded connection's thread is done */
 };
+
+/* An upgraded connection: its socket and the thread serving it (detached; the server waits for it
+ * through nups). */
+typedef struct upgraded {
+    lp_http_server *s;
+    struct MHD_UpgradeResponseHandle *urh;
+    int fd;
+    int tcp_fd; /* TLS: the client's TCP socket (libmicrohttpd relays it to fd), else -1 */
+    int gone;   /* the client has closed: fd has been shut (under cmu) */
+    char *extra;
+    size_t extra_len;
+    lp_http_upgrade_fn fn;
+    void *user;
+    struct upgraded *prev, *next;
+} upgraded;
 
 struct lp_http_req {
     lp_http_server *s;
@@ -123,6 +145,9 @@ struct lp_http_req {
     void (*sfree)(void *);
     uint64_t ssize;
     size_t sblock;
+    /* upgrade (lp_http_reply_upgrade) */
+    lp_http_upgrade_fn up_fn;
+    void *up_user;
 };
 
 
@@ -236,6 +261,7 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->ccv, &ca);
+    pthread_cond_init(&s->ucv, &ca);
     pthread_condattr_destroy(&ca);
     if (load_tls(s, cfg, err, err_size) != 0) {
         lp_http_server_free(s);
@@ -415,6 +441,18 @@ void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, 
     r->sblock = block ? block : 256 * 1024;
 }
 
+void lp_http_reply_upgrade(lp_http_req *r, const char *protocol, lp_http_upgrade_fn fn, void *user) {
+    if (r->replied) return;
+    if (!fn || !protocol || !*protocol) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "no protocol to upgrade to");
+        return;
+    }
+    set_reply(r, 101, "", NULL, 0);
+    r->up_fn = fn;
+    r->up_user = user;
+    lp_http_add_header(r, MHD_HTTP_HEADER_UPGRADE, protocol);
+}
+
 json_t *lp_http_error_body(const char *code, const char *message, const char *hint) {
     json_t *e =
         json_pack("{s:s, s:s}", "code", code ? code : WIRE_INTERNAL, "message", message ? message : "");
@@ -511,7 +549,11 @@ static void stream_free(void *cls) {
     free(src);
 }
 
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
+
 static struct MHD_Response *make_response(lp_http_req *q) {
+    if (q->up_fn) return MHD_create_response_for_upgrade(on_upgrade, q->s);
     if (!q->sfn) {
         struct MHD_Response *resp =
             MHD_create_response_from_buffer(q->resp_len, q->resp, MHD_RESPMEM_MUST_FREE);
@@ -538,7 +580,8 @@ static enum MHD_Result send_reply(lp_http_req *q) {
     if (!q->replied) lp_http_reply_error(q, WIRE_INTERNAL, NULL, "the handler gave no answer");
     struct MHD_Response *resp = make_response(q);
     if (!resp) return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype);
+    if (!q->up_fn)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype); /* 101: MHD adds Connection */
     for (int i = 0; i < q->nhdr; i++)
         MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
     enum MHD_Result ok = MHD_queue_response(q->c, (unsigned)q->status, resp);
@@ -697,7 +740,7 @@ static int guard_body_done(lp_http_server *s, lp_http_req *q) {
 static void guard_request_done(lp_http_server *s, lp_http_req *q) {
     if (!q->ct) return;
     pthread_mutex_lock(&s->cmu);
-    if (q->ct->state != CT_DROPPED) {
+    if (q->ct->state != CT_DROPPED && q->ct->state != CT_UPGRADED) {
         q->ct->state = CT_IDLE;
         q->ct->in_body = 0;
         q->ct->since_ns = lp_mono_ns();
@@ -759,6 +802,16 @@ static void *guard_main(void *arg) {
                 guard_drop(s, t);
             }
         }
+        /* libmicrohttpd (0.9.75) does not pass a TLS client's close on to the upgraded socket:
+         * shut it, so that the upgrade function sees the end (plain sockets see it themselves) */
+        for (upgraded *u = s->ups; u; u = u->next) {
+            struct pollfd p = {u->tcp_fd, POLLRDHUP, 0};
+            if (u->tcp_fd >= 0 && !u->gone && poll(&p, 1, 0) > 0 &&
+                (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+                u->gone = 1;
+                (void)shutdown(u->fd, SHUT_RDWR);
+            }
+        }
     }
     pthread_mutex_unlock(&s->cmu);
     return NULL;
@@ -807,6 +860,112 @@ static void guard_disconnect(lp_http_server *s, void **socket_context) {
     if (t->state == CT_DROPPED) s->ndropped--;
     pthread_mutex_unlock(&s->cmu);
     free(t);
+}
+
+/* ---- upgraded connections ---- */
+static void *upgraded_main(void *arg) {
+    upgraded *u = arg;
+    lp_http_server *s = u->s;
+    u->fn(u->fd, u->extra, u->extra_len, u->user);
+    /* unlisted before its sockets close, so that nobody shuts a socket number reused meanwhile */
+    pthread_mutex_lock(&s->cmu);
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        s->ups = u->next;
+    if (u->next) u->next->prev = u->prev;
+    pthread_mutex_unlock(&s->cmu);
+    /* closes the socket (libmicrohttpd's own: never close() it here) before the server may stop */
+    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_lock(&s->cmu);
+    s->nups--;
+    pthread_cond_broadcast(&s->ucv);
+    pthread_mutex_unlock(&s->cmu);
+    free(u->extra);
+    free(u);
+    return NULL;
+}
+
+/* libmicrohttpd has sent the 101: the connection goes to the route's upgrade function on a thread
+ * of its own (with TLS this thread then relays between the TLS socket and fd, so it must return). */
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
+                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+    lp_http_server *s = cls;
+    lp_http_req *q = con_cls;
+    upgraded *u = q && q->up_fn ? calloc(1, sizeof *u) : NULL;
+    if (u && extra_in_size && !(u->extra = malloc(extra_in_size))) {
+        free(u);
+        u = NULL;
+    }
+    if (!u) {
+        lp_log(LOG_WARN, "%s: cannot serve an upgraded connection (out of memory); closing it", s->log_name);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    u->s = s;
+    u->urh = urh;
+    u->fd = sock;
+    u->tcp_fd = -1;
+    u->fn = q->up_fn;
+    u->user = q->up_user;
+    if (extra_in_size) memcpy(u->extra, extra_in, extra_in_size);
+    u->extra_len = extra_in_size;
+    /* libmicrohttpd's sockets are non-blocking; the upgrade function's thread blocks on its own */
+    int fl = fcntl(sock, F_GETFL);
+    if (fl != -1 && (fl & O_NONBLOCK)) (void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
+    int one = 1;
+    /* the client's TCP socket (with TLS, sock is a socketpair's end): no delayed small writes */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
+    pthread_mutex_lock(&s->cmu);
+    conn_track *t = conn_of(c);
+    if (t && t->state != CT_DROPPED) t->state = CT_UPGRADED; /* busy for its whole life */
+    if (t && s->tls_cert) u->tcp_fd = t->fd;
+    int stopping = s->ups_stop;
+    pthread_attr_t at;
+    pthread_t th;
+    int ok = !stopping && pthread_attr_init(&at) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&at, (size_t)(512 * 1024));
+        ok = pthread_create(&th, &at, upgraded_main, u) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (ok) {
+        u->next = s->ups;
+        if (s->ups) s->ups->prev = u;
+        s->ups = u;
+        s->nups++;
+    }
+    pthread_mutex_unlock(&s->cmu);
+    if (!ok) {
+        if (!stopping)
+            lp_log(LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it", s->log_name);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        free(u->extra);
+        free(u);
+    }
+}
+
+/* Ends every upgraded connection: their sockets are shut (reads and writes fail at once) and their
+ * threads return. libmicrohttpd must not stop before: it refuses to with upgraded connections open. */
+static void upgraded_stop_all(lp_http_server *s) {
+    pthread_mutex_lock(&s->cmu);
+    s->ups_stop = 1;
+    for (int64_t t0 = lp_mono_ns(), warned = 0; s->nups;) {
+        for (upgraded *u = s->ups; u; u = u->next)
+            (void)shutdown(u->fd, SHUT_RDWR);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->ucv, &s->cmu, &ts);
+        if (s->nups && !warned && lp_mono_ns() - t0 > 5000000000ll) {
+            warned = 1;
+            lp_log(LOG_WARN, "%s: waiting for %u upgraded connection(s) to end", s->log_name, s->nups);
+        }
+    }
+    pthread_mutex_unlock(&s->cmu);
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -1042,7 +1201,7 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     socklen_t sl;
     if (parse_listen(s->listen, &ss, &sl, err, err_size) != 0) return -1;
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     if (s->tls_cert) flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {
@@ -1093,6 +1252,7 @@ int lp_http_server_is_tls(const lp_http_server *s) { return s && s->tls_cert ? 1
 
 void lp_http_server_free(lp_http_server *s) {
     if (!s) return;
+    if (s->d) upgraded_stop_all(s);
     if (s->d) MHD_stop_daemon(s->d);
     if (s->wd_started) {
         pthread_mutex_lock(&s->cmu);
@@ -1108,6 +1268,7 @@ void lp_http_server_free(lp_http_server *s) {
     }
     pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccv);
+    pthread_cond_destroy(&s->ucv);
     if (s->tls_key) explicit_bzero(s->tls_key, s->tls_key_size);
     free(s->tls_key);
     free(s->tls_cert);

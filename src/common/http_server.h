@@ -19,6 +19,13 @@
  * Used by the broker (control plane) and by the node agent's lease worker (bulk data). Either speaks
  * HTTPS when given a PEM certificate and key (libmicrohttpd with GnuTLS).
  *
+ * A route may switch its connection to another protocol (lp_http_reply_upgrade: 101 Switching
+ * Protocols); the connection then belongs to the route's upgrade function, which runs on a thread of
+ * its own until the connection ends. The server owns those threads: lp_http_server_free shuts every
+ * upgraded socket down (its reads and writes fail at once) and waits for their functions to return.
+ * An upgraded connection counts as a busy one: never evicted, never closed as idle, and it still
+ * counts against max_per_ip and max_connections.
+ *
  * Link with libmicrohttpd and jansson (PkgConfig::MHD, PkgConfig::JANSSON). */
 #ifndef LEPTON_COMMON_HTTP_SERVER_H
 #define LEPTON_COMMON_HTTP_SERVER_H
@@ -129,6 +136,19 @@ typedef long (*lp_http_reader_fn)(void *cls, uint64_t pos, char *buf, size_t max
  * exactly once: when the response is done, or at once when this reply is ignored or fails. */
 void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, uint64_t size, size_t block,
                           lp_http_reader_fn fn, void *cls, void (*free_fn)(void *));
+/* Serves an upgraded connection until it ends, on a thread of its own. fd is a blocking socket: the
+ * client's TCP socket (plain HTTP) or, with TLS, one end of a socketpair that libmicrohttpd
+ * encrypts for (the client's TCP socket has TCP_NODELAY either way): read and write it (send with
+ * MSG_NOSIGNAL), shutdown() it if need be, never close it: the server closes the connection when
+ * the function returns. extra holds the extra_size bytes the client sent after its request head,
+ * already read from the socket: they come first. With TLS, the server shuts fd when the client
+ * closes or half-closes its connection (libmicrohttpd does not pass that on). */
+typedef void (*lp_http_upgrade_fn)(int fd, const char *extra, size_t extra_size, void *user);
+/* Answers 101 Switching Protocols with "Upgrade: protocol" (copied) and "Connection: Upgrade", then
+ * hands the connection to fn (user is passed on; it must outlive the server). The request must be
+ * HTTP/1.1 with a Connection header naming upgrade: libmicrohttpd sends no 101 otherwise (check
+ * first and answer 426). */
+void lp_http_reply_upgrade(lp_http_req *r, const char *protocol, lp_http_upgrade_fn fn, void *user);
 /* Answers the error body of wire code `code` (see wire.h) with the status wire_http_status(code).
  * hint may be NULL. */
 void lp_http_reply_error(lp_http_req *r, const char *code, const char *hint, const char *fmt, ...)

@@ -29,6 +29,7 @@
 #include "lease_token.h"
 #include "rand.h"
 #include "sha256.h"
+#include "worker_fixture.h"
 
 static int g_port;
 static char g_auth[2048];
@@ -183,25 +184,8 @@ static void job_free(job_result *j) {
 }
 
 static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex) {
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-    /* the lease key on a pipe, as leptond hands it over */
-    int kp[2];
-    if (pipe(kp) != 0) return -1;
-    char grant[200], fdarg[16];
-    int glen = snprintf(grant, sizeof grant, "key %s\n", keyhex);
-    if (write(kp[1], grant, (size_t)glen) != glen) return -1;
-    close(kp[1]);
-    snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
-    pid_t pid = fork();
-    if (pid == 0) {
-        const char *args[] = {exe, "--listen", listen, "--lease", "ls_test", "--uuid", uuid, "--state-dir", dir,
-                              "--node", "node-t", "--index", "0", "--cuda-library", lib, "--key-fd", fdarg,
-                              g_queue_bytes ? "--job-queue-bytes" : NULL, g_queue_bytes, NULL};
-        execv(exe, (char *const *)args);
-        _exit(127);
-    }
-    close(kp[0]);
+    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
+    if (pid < 0) return -1;
     for (int i = 0; i < 200; i++) { /* up to 10 s */
         resp r = req("GET", "/healthz", NULL, 0, NULL, "");
         long st = r.status;
@@ -225,17 +209,6 @@ static int wait_exit(pid_t pid, int timeout_ms) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return -1;
-}
-
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* ---- requests with an extra header, answers with their headers ---- */
@@ -730,7 +703,7 @@ static long long test_many_entries(long long seq) {
 static void test_queue(const char *exe, const char *lib, const char *uuid, const char *keyhex) {
     char dir[] = "/tmp/lepton-worker-queue-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = free_port();
+    g_port = fx_free_port();
     g_queue_bytes = "2097152";
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
     g_queue_bytes = NULL;
@@ -832,25 +805,11 @@ int main(int argc, char **argv) {
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
-    unsetenv("CUDAEMU_DEVICES");
-    setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
-    setenv("LEPTON_WORKER_LINGER_MS", "2000", 1); /* a poisoned worker's answers stay observable */
+    fx_env("2000");
 
     /* the GPU's UUID, as the agent would learn it */
-    lp_cuda cu;
-    char err[600];
-    lp_gpu_desc *gpus = NULL;
-    int ngpu = 0;
-    if (lp_cuda_open(&cu, lib, err, sizeof err) != 0 || lp_cuda_list_gpus(&cu, &gpus, &ngpu, err, sizeof err) != 0 ||
-        ngpu < 1) {
-        fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
-        return 1;
-    }
     char uuid[64];
-    snprintf(uuid, sizeof uuid, "%s", gpus[0].uuid);
-    free(gpus);
-    lp_cuda_close(&cu);
+    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
 
     /* a node key and lease tokens signed with it, as the broker does */
     unsigned char key[32], other_key[32];
@@ -874,7 +833,7 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-worker-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = free_port();
+    g_port = fx_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);

@@ -1,0 +1,375 @@
+/* worker_stream.c — GET /v1/stream, the data plane's fast path (docs/dataplane.md "The stream"):
+ * after the token check and the 101, the stream's own thread (an upgraded connection of
+ * http_server.c) reads frames (wire_stream.h) and answers each, in order, as the same request over
+ * HTTP would be answered: jobs through the code of POST /v1/jobs (wk_job_run: this thread runs its
+ * job itself when it is due, binding the CUDA context as the HTTP request threads do), writes and
+ * reads through the buffer code of PUT/GET /v1/buffers/{id} (wk_put, wk_get_bytes), pings at once.
+ *
+ * Reads go through a read-ahead buffer, so a small job's header and payload (and often the frames
+ * behind it) come in one recv; large payloads are read straight to where they go (a job's body, the
+ * pinned staging buffer of a write). Each answer is one sendmsg of its header and its pieces; a
+ * READ's bytes come from device memory through a staging buffer, chunk by chunk.
+ *
+ * A frame the worker cannot accept (unknown kind, non-zero flags, a length past the kind's limit or
+ * short of its fixed part) is answered 400 and ends the stream. Ownership: the stream's state
+ * belongs to its thread; the socket belongs to the HTTP server, which closes it when the thread's
+ * function returns (and shuts it down to end the stream when the server stops). */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "clock.h"
+#include "log.h"
+#include "wire.h"
+#include "wire_stream.h"
+#include "worker.h"
+
+#define RA_SIZE (64u << 10)     /* bytes of the read-ahead buffer */
+#define DIRECT_MIN (16u << 10)  /* reads at least this large skip the read-ahead buffer */
+#define DRAIN_MS 2000           /* after a refused frame: how long to read and drop before closing */
+#define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
+
+typedef struct stream {
+    lp_worker *w;
+    int fd;
+    char *ra;
+    size_t pos, end; /* unread bytes of ra */
+} stream;
+
+static ssize_t recv_some(int fd, void *p, size_t n) {
+    for (;;) {
+        ssize_t k = recv(fd, p, n, 0);
+        if (k >= 0 || errno != EINTR) return k;
+    }
+}
+
+/* Reads exactly n bytes into dst. 0, or -1 when the connection ended or failed. */
+static int read_exact(stream *s, void *dst, size_t n) {
+    char *d = dst;
+    size_t have = s->end - s->pos, k = have < n ? have : n;
+    if (k) {
+        memcpy(d, s->ra + s->pos, k);
+        s->pos += k;
+        d += k;
+        n -= k;
+    }
+    while (n) {
+        if (n >= DIRECT_MIN) {
+            ssize_t r = recv_some(s->fd, d, n);
+            if (r <= 0) return -1;
+            d += r;
+            n -= (size_t)r;
+            continue;
+        }
+        ssize_t r = recv_some(s->fd, s->ra, RA_SIZE);
+        if (r <= 0) return -1;
+        s->pos = 0;
+        s->end = (size_t)r;
+        k = s->end < n ? s->end : n;
+        memcpy(d, s->ra, k);
+        s->pos = k;
+        d += k;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Reads and drops n bytes (the payload of a refused request). 0 or -1. */
+static int skip(stream *s, uint64_t n) {
+    for (;;) {
+        size_t have = s->end - s->pos, k = have < n ? have : (size_t)n;
+        s->pos += k;
+        n -= k;
+        if (!n) return 0;
+        ssize_t r = recv_some(s->fd, s->ra, RA_SIZE);
+        if (r <= 0) return -1;
+        s->pos = 0;
+        s->end = (size_t)r;
+    }
+}
+
+/* Sends all of iov[0..n) (modified). 0 or -1. */
+static int send_all(stream *s, struct iovec *iov, int n) {
+    while (n > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t k = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        while (n > 0 && (size_t)k >= iov->iov_len) {
+            k -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + k;
+            iov->iov_len -= (size_t)k;
+        }
+    }
+    return 0;
+}
+
+/* Answers the request h: status, then `total` payload bytes of which `len` are in p now (the rest
+ * follows with send_all). 0 or -1. */
+static int answer(stream *s, const ws_header *h, int status, uint64_t total, const void *p, size_t len) {
+    unsigned char hdr[WS_HEADER];
+    ws_header a = {.kind = (uint8_t)(h->kind | WS_REPLY),
+                   .flags = 0,
+                   .status = (uint16_t)status,
+                   .tag = h->tag,
+                   .length = total};
+    ws_pack(hdr, &a);
+    struct iovec iov[2] = {{hdr, WS_HEADER}, {(void *)p, len}};
+    return send_all(s, iov, len ? 2 : 1);
+}
+
+/* Answers e's status with its JSON error body, as HTTP would. 0 or -1. */
+static int answer_err(stream *s, const ws_header *h, const wk_err *e) {
+    json_t *b = lp_http_error_body(e->code, e->msg, e->hint);
+    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the answer\"}}";
+    int rc = answer(s, h, text ? e->status : 500, text ? strlen(text) : sizeof oom - 1, text ? text : oom,
+                    text ? strlen(text) : sizeof oom - 1);
+    free(text);
+    return rc;
+}
+
+/* Checks a request's framing. 0, or -1 with the 400 to answer before the stream ends. */
+static int frame_check(const ws_header *h, wk_err *e) {
+    static const char *hint = "see docs/dataplane.md, The stream";
+    if (h->flags) {
+        wk_err_set(e, WIRE_INVALID, hint, "frame flags must be 0, got 0x%02x (kind %u, tag %" PRIu32 ")",
+                   h->flags, h->kind, h->tag);
+        return -1;
+    }
+    uint64_t fixed = 0, max = 0;
+    switch (h->kind) {
+    case WS_JOB:
+        fixed = 8;
+        max = 8 + (uint64_t)WK_JOB_MAX;
+        break;
+    case WS_WRITE:
+        fixed = 16;
+        max = 16 + WK_BUFFER_MAX;
+        break;
+    case WS_READ:
+        fixed = max = 24;
+        break;
+    case WS_PING:
+        break;
+    default:
+        wk_err_set(e, WIRE_INVALID, hint,
+                   "unknown frame kind %u (tag %" PRIu32 "): 1 job, 2 write, 3 read, 4 ping", h->kind,
+                   h->tag);
+        return -1;
+    }
+    if (h->length < fixed || h->length > max) {
+        static const char *names[] = {"", "job", "write", "read", "ping"};
+        wk_err_set(e, WIRE_INVALID, hint,
+                   "a %s frame's payload is %" PRIu64 "..%" PRIu64 " bytes, not %" PRIu64 " (tag %" PRIu32
+                   ")",
+                   names[h->kind], fixed, max, h->length, h->tag);
+        return -1;
+    }
+    return 0;
+}
+
+/* After answering a refused frame: the client may still be sending; read and drop for a moment so
+ * that it reads the answer rather than a reset connection. */
+static void linger_close(stream *s) {
+    (void)shutdown(s->fd, SHUT_WR);
+    int64_t until = lp_mono_ms() + DRAIN_MS;
+    for (int64_t now = lp_mono_ms(); now < until; now = lp_mono_ms()) {
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(until - now)) <= 0) return;
+        if (recv_some(s->fd, s->ra, RA_SIZE) <= 0) return;
+    }
+}
+
+static int do_job(stream *s, const ws_header *h) {
+    lp_worker *w = s->w;
+    unsigned char sq[8];
+    if (read_exact(s, sq, 8) != 0) return -1;
+    uint64_t seq = ws_get_u64(sq), len = h->length - 8;
+    wk_err e;
+    if (!wk_job_admit(w, seq, len)) {
+        if (skip(s, len) != 0) return -1;
+        wk_err_queue_full(w, len, &e);
+        return answer_err(s, h, &e);
+    }
+    char *body = malloc(len ? (size_t)len : 1);
+    if (!body) {
+        wk_job_release(w, len);
+        if (skip(s, len) != 0) return -1;
+        wk_err_set(&e, WIRE_NO_MEMORY, NULL, "cannot hold a job of %" PRIu64 " bytes", len);
+        return answer_err(s, h, &e);
+    }
+    /* a body that is not here yet may take a while: its seq is on its way, not missing */
+    size_t buffered = s->end - s->pos;
+    int announced = len > buffered && len - buffered >= ANNOUNCE_MIN && wk_job_announce(w, seq);
+    int got = read_exact(s, body, (size_t)len);
+    if (announced) wk_job_arrived(w, seq);
+    if (got != 0) {
+        free(body);
+        wk_job_release(w, len);
+        return -1;
+    }
+    wk_job_answer a;
+    int rc = wk_job_run(w, body, (size_t)len, lp_mono_ns(), &a);
+    wk_job_release(w, len); /* it has run (or never will here) */
+    if (rc != 0) return answer_err(s, h, &a.err);
+    rc = answer(s, h, 200, a.len, a.res, a.len);
+    wk_job_answer_done(w, &a);
+    return rc;
+}
+
+static int do_write(stream *s, const ws_header *h) {
+    lp_worker *w = s->w;
+    unsigned char fx[16];
+    if (read_exact(s, fx, 16) != 0) return -1;
+    uint64_t id = ws_get_u64(fx), offset = ws_get_u64(fx + 8), left = h->length - 16;
+    wk_err e;
+    wk_put p = {.w = w, .offset = offset};
+    if (wk_buffer_span(w, id, offset, left, 1, 1, &p.b, &e) != 0) {
+        if (skip(s, left) != 0) return -1;
+        return answer_err(s, h, &e);
+    }
+    int failed = 0;
+    while (left) {
+        size_t room = 0;
+        char *at = failed ? NULL : wk_put_room(&p, &room, &e);
+        if (!at) {
+            failed = 1;
+            break;
+        }
+        size_t k = room < left ? room : (size_t)left;
+        if (read_exact(s, at, k) != 0) {
+            wk_put_end(&p);
+            return -1;
+        }
+        left -= k;
+        if (wk_put_commit(&p, k, &e) != 0) failed = 1;
+    }
+    if (!failed && wk_put_flush(&p, &e) != 0) failed = 1;
+    wk_put_end(&p);
+    if (failed) return skip(s, left) != 0 ? -1 : answer_err(s, h, &e);
+    return answer(s, h, 204, 0, NULL, 0);
+}
+
+static int do_read(stream *s, const ws_header *h) {
+    lp_worker *w = s->w;
+    unsigned char fx[24];
+    if (read_exact(s, fx, 24) != 0) return -1;
+    uint64_t id = ws_get_u64(fx), offset = ws_get_u64(fx + 8), size = ws_get_u64(fx + 16);
+    wk_err e;
+    wk_buffer *b;
+    if (wk_buffer_span(w, id, offset, size, 1, 0, &b, &e) != 0) return answer_err(s, h, &e);
+    if (!size) {
+        wk_buffer_put(w, b);
+        return answer(s, h, 200, 0, NULL, 0);
+    }
+    size_t ss = 0;
+    char *stage = wk_staging_take(w, &ss);
+    if (!stage) {
+        wk_buffer_put(w, b);
+        wk_err_set(&e, WIRE_INTERNAL, NULL, "no staging memory");
+        return answer_err(s, h, &e);
+    }
+    /* the first chunk before the header, so that an error can still be answered as such */
+    size_t k = size < ss ? (size_t)size : ss;
+    int first_ok = wk_get_bytes(w, b, offset, stage, k, &e) == 0;
+    int rc = first_ok ? answer(s, h, 200, size, stage, k) : answer_err(s, h, &e);
+    for (uint64_t done = k; rc == 0 && first_ok && done < size; done += k) {
+        k = size - done < ss ? (size_t)(size - done) : ss;
+        if (wk_get_bytes(w, b, offset + done, stage, k, &e) != 0) {
+            /* the header promised the bytes: the stream cannot go on */
+            lp_log(LOG_WARN, "lease %s gpu %s: stream: %s", w->lease, w->uuid, e.msg);
+            rc = -1;
+            break;
+        }
+        struct iovec iov = {stage, k};
+        rc = send_all(s, &iov, 1);
+    }
+    wk_staging_give(w, stage);
+    wk_buffer_put(w, b);
+    return rc;
+}
+
+/* The stream's thread: frames until the client closes (or the server shuts the socket). */
+static void stream_main(int fd, const char *extra, size_t extra_size, void *user) {
+    stream s = {.w = user, .fd = fd};
+    if (!(s.ra = malloc(extra_size > RA_SIZE ? extra_size : RA_SIZE))) return;
+    if (extra_size) memcpy(s.ra, extra, extra_size);
+    s.end = extra_size;
+    lp_worker *w = s.w;
+    for (;;) {
+        unsigned char raw[WS_HEADER];
+        if (s.pos == s.end) { /* nothing read ahead: a clean end of the stream is here */
+            ssize_t r = recv_some(fd, s.ra, RA_SIZE);
+            if (r <= 0) break;
+            s.pos = 0;
+            s.end = (size_t)r;
+        }
+        if (read_exact(&s, raw, WS_HEADER) != 0) break;
+        ws_header h;
+        ws_unpack(raw, &h);
+        wk_err e;
+        if (frame_check(&h, &e) != 0) {
+            if (answer_err(&s, &h, &e) == 0) linger_close(&s);
+            break;
+        }
+        __atomic_fetch_add(&w->stream_frames[h.kind - 1], 1, __ATOMIC_RELAXED);
+        int rc;
+        if (wk_is_poisoned(w)) {
+            wk_err_restarting(w, &e);
+            rc = skip(&s, h.length) != 0 ? -1 : answer_err(&s, &h, &e);
+        } else if (h.kind == WS_JOB) {
+            rc = do_job(&s, &h);
+        } else if (h.kind == WS_WRITE) {
+            rc = do_write(&s, &h);
+        } else if (h.kind == WS_READ) {
+            rc = do_read(&s, &h);
+        } else {
+            rc = answer(&s, &h, 200, 0, NULL, 0);
+        }
+        if (rc != 0) break;
+    }
+    free(s.ra);
+}
+
+/* GET /v1/stream: the token as any request's, then the upgrade. */
+static void h_stream(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    if (wk_authorized(w, r) != 0) return;
+    const char *up = lp_http_header(r, "Upgrade"), *conn = lp_http_header(r, "Connection");
+    /* libmicrohttpd sends no 101 to a request whose Connection header does not name upgrade */
+    int conn_ok = conn && strcasestr(conn, "upgrade");
+    if (!up || strcasecmp(up, WS_PROTOCOL) != 0 || !conn_ok) {
+        char msg[200];
+        if (up && !strcasecmp(up, WS_PROTOCOL))
+            snprintf(msg, sizeof msg,
+                     "GET %s upgrades to %s; the request's Connection header does not say Upgrade", WS_PATH,
+                     WS_PROTOCOL);
+        else
+            snprintf(msg, sizeof msg, "GET %s upgrades to %s; the request %s%.64s%s", WS_PATH, WS_PROTOCOL,
+                     up ? "asks for '" : "has no Upgrade header", up ? up : "", up ? "'" : "");
+        lp_http_add_header(r, "Upgrade", WS_PROTOCOL);
+        lp_http_reply_json_take(
+            r, 426,
+            lp_http_error_body(WIRE_INVALID, msg, "send Connection: Upgrade and Upgrade: " WS_PROTOCOL));
+        return;
+    }
+    lp_http_reply_upgrade(r, WS_PROTOCOL, stream_main, w);
+}
+
+int wk_stream_route(lp_worker *w, lp_http_server *s) {
+    return lp_http_server_route(s, "GET", WS_PATH, h_stream, w);
+}

@@ -1,0 +1,894 @@
+/* test_stream.c — the worker's stream (docs/dataplane.md "The stream"): a lepton-worker process
+ * against the CPU driver, driven by a raw socket client: the upgrade (101; 426 without or with a
+ * foreign Upgrade header; 401 for a bad token, with no upgrade), pings, bytes written into a buffer
+ * over the stream and read back (over the stream and over HTTP, several staging chunks' worth too),
+ * a job that launches a kernel on them (checked against a host computation), a retried seq answered
+ * from memory (not run twice), 32 jobs pipelined before any answer is read (answers in order, tags
+ * echoed), request errors that keep the stream open (a read past the buffer's end, an unknown
+ * buffer), refused frames (unknown kind, flags, a short fixed part: 400, then the stream closes), the
+ * frame counters of GET /metrics, and a worker that stops with a stream open.
+ *
+ *   test_stream WORKER_EXE CUDAEMU_LIBCUDA PTX_FILE */
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base64.h"
+#include "check.h"
+#include "cuda_api.h"
+#include "lease_token.h"
+#include "rand.h"
+#include "sha256.h"
+#include "wire_stream.h"
+#include "worker_fixture.h"
+
+static int g_port;
+static char g_auth[2048];
+static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
+
+/* ---- plain HTTP over a raw socket (one request per connection) ---- */
+static int dial(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {20, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int recv_all(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n) {
+        ssize_t k = recv(fd, c, n, 0);
+        if (k <= 0) return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+typedef struct http_resp {
+    long status;
+    char *head, *body; /* NUL-terminated */
+    size_t len;
+} http_resp;
+
+/* One request (Connection: close); auth NULL = g_auth, "" = none. The answer is read to its end. */
+static http_resp http(const char *method, const char *path, const void *body, size_t len, const char *auth) {
+    http_resp r = {-1, NULL, NULL, 0};
+    int fd = dial();
+    if (fd < 0) return r;
+    if (!auth) auth = g_auth;
+    char head[2600];
+    int hn = snprintf(head, sizeof head,
+                      "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n"
+                      "Content-Type: %s\r\n\r\n",
+                      method, path, *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", len,
+                      body && len && ((const char *)body)[0] == '{' ? "application/json"
+                                                                    : "application/octet-stream");
+    if (send_all(fd, head, (size_t)hn) != 0 || (len && send_all(fd, body, len) != 0)) {
+        close(fd);
+        return r;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+        ssize_t k = recv(fd, buf + n, cap - n, 0);
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = 0;
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep || sscanf(buf, "HTTP/1.%*d %ld", &r.status) != 1) {
+        free(buf);
+        return r;
+    }
+    *sep = 0;
+    r.head = buf;
+    r.body = sep + 4;
+    r.len = n - (size_t)(sep + 4 - buf);
+    return r;
+}
+
+static const char *err_code(const char *body, size_t len, char *out, size_t n) {
+    json_t *j = json_loadb(body, len, 0, NULL);
+    snprintf(out, n, "%s",
+             json_string_value(json_object_get(json_object_get(j, "error"), "code")) ?: "(none)");
+    json_decref(j);
+    return out;
+}
+
+/* ---- the stream ---- */
+/* Opens a stream: the upgrade request (auth NULL = g_auth, "" = none; upgrade NULL = no Upgrade
+ * header) followed by `after` bytes in the same write. Returns the socket once the answer head is
+ * 101, else -1 with *status (and the answer's body in body, when given). */
+static int open_stream_x(const char *auth, const char *upgrade, const void *after, size_t alen, long *status,
+                         char *body, size_t bn) {
+    *status = -1;
+    if (body) body[0] = 0;
+    int fd = dial();
+    if (fd < 0) return -1;
+    if (!auth) auth = g_auth;
+    char head[2600 + 4096];
+    int hn = snprintf(head, sizeof head,
+                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s\r\n",
+                      *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection,
+                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "");
+    if (alen) memcpy(head + hn, after, alen);
+    if (send_all(fd, head, (size_t)hn + alen) != 0) {
+        close(fd);
+        return -1;
+    }
+    /* the answer head, byte by byte so as not to read into the frames after it */
+    char ans[4096];
+    size_t n = 0;
+    while (n < sizeof ans - 1 && (n < 4 || memcmp(ans + n - 4, "\r\n\r\n", 4) != 0)) {
+        if (recv(fd, ans + n, 1, 0) != 1) break;
+        n++;
+    }
+    ans[n] = 0;
+    if (sscanf(ans, "HTTP/1.%*d %ld", status) != 1) *status = -1;
+    if (*status == 101) {
+        CHECK(strstr(ans, "Upgrade: " WS_PROTOCOL "\r\n") != NULL ||
+              strstr(ans, "upgrade: " WS_PROTOCOL) != NULL);
+        return fd;
+    }
+    if (body) { /* a JSON error body: read what there is (the server closes or it is short) */
+        const char *cl = strstr(ans, "Content-Length: ");
+        size_t want = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+        if (want >= bn) want = bn - 1;
+        if (recv_all(fd, body, want) == 0) body[want] = 0;
+    }
+    close(fd);
+    return -1;
+}
+
+static int open_stream(void) {
+    long st;
+    int fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, NULL, 0);
+    CHECK_EQ_INT(st, 101);
+    return fd;
+}
+
+/* A frame: header + the fixed part (n64 u64s) + data. */
+static int send_frame(int fd, uint8_t kind, uint8_t flags, uint32_t tag, const uint64_t *fixed, int n64,
+                      const void *data, size_t dlen) {
+    unsigned char h[WS_HEADER + 24];
+    ws_header x = {.kind = kind, .flags = flags, .status = 0, .tag = tag, .length = (uint64_t)n64 * 8 + dlen};
+    ws_pack(h, &x);
+    for (int i = 0; i < n64; i++)
+        ws_put_u64(h + WS_HEADER + 8 * i, fixed[i]);
+    if (send_all(fd, h, WS_HEADER + (size_t)n64 * 8) != 0) return -1;
+    return dlen ? send_all(fd, data, dlen) : 0;
+}
+
+typedef struct frame {
+    ws_header h;
+    char *payload; /* NUL-terminated */
+} frame;
+
+/* Reads an answer. Returns 0, or -1 when the stream ended first. */
+static int recv_frame(int fd, frame *f) {
+    unsigned char h[WS_HEADER];
+    f->payload = NULL;
+    if (recv_all(fd, h, WS_HEADER) != 0) return -1;
+    ws_unpack(h, &f->h);
+    if (f->h.length > (1ull << 30)) return -1;
+    f->payload = malloc((size_t)f->h.length + 1);
+    if (recv_all(fd, f->payload, (size_t)f->h.length) != 0) {
+        free(f->payload);
+        f->payload = NULL;
+        return -1;
+    }
+    f->payload[f->h.length] = 0;
+    return 0;
+}
+
+/* 1 when the stream has been closed by the worker (EOF within 5 s). */
+static int closed_by_worker(int fd) {
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    return recv(fd, &c, 1, 0) == 0;
+}
+
+static void put_le32(char *p, size_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i) & 0xff);
+}
+
+static size_t get_le32(const char *p) {
+    const unsigned char *u = (const unsigned char *)p;
+    return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
+}
+
+/* A job body (u32 LE n + JSON); returns its length. */
+static size_t job_body(char *out, const char *json) {
+    size_t n = strlen(json);
+    put_le32(out, n);
+    memcpy(out + 4, json, n);
+    return 4 + n;
+}
+
+/* A job answer's result JSON and data. */
+static json_t *job_result(const frame *f, const char **data, size_t *dlen) {
+    if (f->h.length < 4) return NULL;
+    size_t n = get_le32(f->payload);
+    if (4 + n > f->h.length) return NULL;
+    if (data) *data = f->payload + 4 + n;
+    if (dlen) *dlen = (size_t)f->h.length - 4 - n;
+    return json_loadb(f->payload + 4, n, 0, NULL);
+}
+
+static long long metric(const char *series) {
+    http_resp r = http("GET", "/metrics", NULL, 0, "");
+    long long v = -1;
+    const char *p = r.body ? strstr(r.body, series) : NULL;
+    if (p) v = strtoll(p + strlen(series), NULL, 10);
+    free(r.head);
+    return v;
+}
+
+static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+                          const char *keyhex, const char *queue_bytes) {
+    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, queue_bytes);
+    if (pid < 0) return -1;
+    for (int i = 0; i < 200; i++) {
+        http_resp r = http("GET", "/healthz", NULL, 0, "");
+        long st = r.status;
+        free(r.head);
+        if (st == 200) return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
+        usleep(50000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static long long alloc_buffer(size_t size) {
+    char jb[64];
+    snprintf(jb, sizeof jb, "{\"size\": %zu}", size);
+    http_resp r = http("POST", "/v1/buffers", jb, strlen(jb), NULL);
+    CHECK_EQ_INT(r.status, 201);
+    json_t *j = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+    long long id = json_integer_value(json_object_get(j, "buffer"));
+    json_decref(j);
+    free(r.head);
+    return id;
+}
+
+/* Loads the module image over HTTP; sha gets its name. */
+static void put_module(const char *img, size_t len, char sha[65]) {
+    lp_sha256_hex(img, len, sha);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/modules/%s", sha);
+    http_resp r = http("PUT", path, img, len, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    free(r.head);
+}
+
+/* ---- the tests ---- */
+static void test_upgrade(const char *a_bad) {
+    long st;
+    char body[2048], code[64];
+    int fd = open_stream_x(NULL, NULL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(fd, -1);
+    CHECK_EQ_INT(st, 426);
+    CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "invalid_request"));
+    fd = open_stream_x(NULL, "websocket", NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 426);
+    CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "invalid_request"));
+    CHECK_CONTAINS(body, "websocket");
+    g_connection = "keep-alive";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 426);
+    CHECK_CONTAINS(body, "Connection header");
+    g_connection = "keep-alive, Upgrade";
+    fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 101);
+    if (fd >= 0) close(fd);
+    g_connection = "Upgrade";
+    fd = open_stream_x(a_bad, WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 401);
+    CHECK(!strcmp(err_code(body, strlen(body), code, sizeof code), "unauthorized"));
+    fd = open_stream_x("", WS_PROTOCOL, NULL, 0, &st, body, sizeof body);
+    CHECK_EQ_INT(st, 401);
+
+    /* a ping, and a ping sent right behind the upgrade request (bytes the HTTP server read ahead) */
+    fd = open_stream();
+    frame f;
+    CHECK(send_frame(fd, WS_PING, 0, 7, NULL, 0, NULL, 0) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.kind, WS_PING | WS_REPLY);
+    CHECK_EQ_INT(f.h.tag, 7);
+    CHECK_EQ_INT(f.h.status, 200);
+    CHECK_EQ_INT(f.h.length, 0);
+    free(f.payload);
+    close(fd);
+    unsigned char ping[WS_HEADER];
+    ws_header ph = {.kind = WS_PING, .tag = 0xfeedbeefu};
+    ws_pack(ping, &ph);
+    fd = open_stream_x(NULL, WS_PROTOCOL, ping, sizeof ping, &st, NULL, 0);
+    CHECK_EQ_INT(st, 101);
+    f.payload = NULL;
+    CHECK(fd >= 0 && recv_frame(fd, &f) == 0 && f.h.tag == 0xfeedbeefu && f.h.status == 200);
+    free(f.payload);
+    if (fd >= 0) close(fd);
+}
+
+/* Refused frames: 400 invalid_request, then the worker closes the stream. */
+static void test_refused(void) {
+    struct {
+        uint8_t kind, flags;
+        int n64;
+    } bad[] = {{9, 0, 0},        {WS_PING, 1, 0}, {WS_READ, 0, 1},
+               {WS_WRITE, 0, 1}, {WS_JOB, 0, 0},  {WS_PING, 0, 1}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int fd = open_stream();
+        uint64_t fx[1] = {1};
+        CHECK(send_frame(fd, bad[i].kind, bad[i].flags, 40 + (uint32_t)i, fx, bad[i].n64, NULL, 0) == 0);
+        frame f;
+        char code[64];
+        CHECK(recv_frame(fd, &f) == 0);
+        CHECK_EQ_INT(f.h.status, 400);
+        CHECK_EQ_INT(f.h.tag, 40 + i);
+        CHECK_EQ_INT(f.h.kind, bad[i].kind | WS_REPLY);
+        CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "invalid_request"));
+        free(f.payload);
+        CHECK(closed_by_worker(fd));
+        close(fd);
+    }
+}
+
+typedef struct kit {
+    char sha[65];
+    long long buf; /* 64 ints */
+    int host[64];
+} kit;
+
+static void job_json(char *out, size_t n, long long seq, const kit *k) {
+    int n64 = 64;
+    char v64[16];
+    lp_b64url_encode((const unsigned char *)&n64, 4, v64);
+    snprintf(
+        out, n,
+        "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"block\": "
+        "[64],"
+        " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"offset\": 0,"
+        " \"size\": 256}}]}",
+        seq, k->sha, k->buf, v64, k->buf);
+}
+
+/* Sends job seq (tag) and checks its answer: the buffer's ints, each host[i] + add. */
+static void job_frame(int fd, long long seq, uint32_t tag, const kit *k) {
+    char json[1024], body[1100];
+    job_json(json, sizeof json, seq, k);
+    size_t bl = job_body(body, json);
+    uint64_t s = (uint64_t)seq;
+    CHECK(send_frame(fd, WS_JOB, 0, tag, &s, 1, body, bl) == 0);
+}
+
+static void job_check(int fd, long long seq, uint32_t tag, const kit *k, int add) {
+    frame f;
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.kind, WS_JOB | WS_REPLY);
+    CHECK_EQ_INT(f.h.tag, tag);
+    CHECK_EQ_INT(f.h.status, 200);
+    const char *data = NULL;
+    size_t dlen = 0;
+    json_t *res = f.payload ? job_result(&f, &data, &dlen) : NULL;
+    CHECK(res != NULL);
+    CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
+    CHECK_EQ_INT(json_integer_value(json_object_get(res, "seq")), seq);
+    CHECK_EQ_INT(dlen, 256);
+    int ok = dlen == 256;
+    for (int i = 0; ok && i < 64; i++) {
+        int v;
+        memcpy(&v, data + 4 * i, 4);
+        if (v != k->host[i] + add) {
+            fprintf(stderr, "job %lld: int %d is %d, expected %d\n", seq, i, v, k->host[i] + add);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    json_decref(res);
+    free(f.payload);
+}
+
+/* Reads the buffer over the stream and checks each int against host[i] + add. */
+static void read_check(int fd, const kit *k, int add, uint32_t tag) {
+    uint64_t fx[3] = {(uint64_t)k->buf, 0, 256};
+    CHECK(send_frame(fd, WS_READ, 0, tag, fx, 3, NULL, 0) == 0);
+    frame f;
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.kind, WS_READ | WS_REPLY);
+    CHECK_EQ_INT(f.h.status, 200);
+    CHECK_EQ_INT(f.h.length, 256);
+    int ok = f.h.length == 256;
+    for (int i = 0; ok && i < 64; i++) {
+        int v;
+        memcpy(&v, f.payload + 4 * i, 4);
+        ok = v == k->host[i] + add;
+    }
+    CHECK(ok);
+    free(f.payload);
+}
+
+static void test_jobs(kit *k) {
+    int fd = open_stream();
+    frame f;
+    char code[64];
+    /* write the buffer over the stream */
+    for (int i = 0; i < 64; i++)
+        k->host[i] = i * 7 - 100;
+    uint64_t wf[2] = {(uint64_t)k->buf, 0};
+    CHECK(send_frame(fd, WS_WRITE, 0, 1, wf, 2, k->host, sizeof k->host) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.kind, WS_WRITE | WS_REPLY);
+    CHECK_EQ_INT(f.h.status, 204);
+    CHECK_EQ_INT(f.h.length, 0);
+    free(f.payload);
+    read_check(fd, k, 0, 2);
+
+    /* a job (seq 1) that increments every int and reads them back, then its retry */
+    job_frame(fd, 1, 3, k);
+    job_check(fd, 1, 3, k, 1);
+    job_frame(fd, 1, 4, k);
+    job_check(fd, 1, 4, k, 1); /* the remembered result, not a second run */
+    read_check(fd, k, 1, 5);
+
+    /* 32 jobs on the wire before any answer is read */
+    for (int i = 0; i < 32; i++)
+        job_frame(fd, 2 + i, 100 + (uint32_t)i, k);
+    for (int i = 0; i < 32; i++)
+        job_check(fd, 2 + i, 100 + (uint32_t)i, k, 2 + i);
+    read_check(fd, k, 33, 6);
+
+    /* a seq long gone and no longer remembered is answered as over HTTP; the stream goes on */
+    /* request errors keep the stream open: a read past the buffer's end, an unknown buffer */
+    uint64_t rf[3] = {(uint64_t)k->buf, 200, 100};
+    CHECK(send_frame(fd, WS_READ, 0, 7, rf, 3, NULL, 0) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 7);
+    CHECK_EQ_INT(f.h.status, 400); /* GET /v1/buffers/ID?offset=200&size=100 answers the same */
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "invalid_request"));
+    CHECK_CONTAINS(f.payload, "overruns");
+    free(f.payload);
+    uint64_t wf2[2] = {999999, 0};
+    CHECK(send_frame(fd, WS_WRITE, 0, 8, wf2, 2, "abcdefgh", 8) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 8);
+    CHECK_EQ_INT(f.h.status, 404);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "not_found"));
+    free(f.payload);
+    uint64_t wf3[2] = {(uint64_t)k->buf, 250};
+    CHECK(send_frame(fd, WS_WRITE, 0, 9, wf3, 2, "abcdefgh", 8) == 0); /* past the end */
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 9);
+    CHECK_EQ_INT(f.h.status, 400);
+    free(f.payload);
+    /* a job body without a usable seq: 400 as over HTTP, the stream goes on */
+    uint64_t s0 = 0;
+    CHECK(send_frame(fd, WS_JOB, 0, 10, &s0, 1, "\x02\0\0\0{}", 6) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 10);
+    CHECK_EQ_INT(f.h.status, 400);
+    free(f.payload);
+    CHECK(send_frame(fd, WS_PING, 0, 11, NULL, 0, NULL, 0) == 0);
+    CHECK(recv_frame(fd, &f) == 0 && f.h.tag == 11 && f.h.status == 200);
+    free(f.payload);
+    read_check(fd, k, 33, 12); /* the refused write changed nothing */
+    close(fd);
+
+    /* HTTP sees what the stream wrote */
+    char path[128];
+    snprintf(path, sizeof path, "/v1/buffers/%lld", k->buf);
+    http_resp r = http("GET", path, NULL, 0, NULL);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(r.len, 256);
+    int ok = r.len == 256;
+    for (int i = 0; ok && i < 64; i++) {
+        int v;
+        memcpy(&v, r.body + 4 * i, 4);
+        ok = v == k->host[i] + 33;
+    }
+    CHECK(ok);
+    free(r.head);
+}
+
+/* Several staging buffers' worth each way (the staging buffer is 4 MiB). */
+static void test_bulk(void) {
+    const size_t N = (9u << 20) + 4321;
+    long long id = alloc_buffer(N);
+    unsigned char *pat = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        pat[i] = (unsigned char)(i * 131 + (i >> 13));
+    int fd = open_stream();
+    uint64_t wf[2] = {(uint64_t)id, 0};
+    CHECK(send_frame(fd, WS_WRITE, 0, 1, wf, 2, pat, N) == 0);
+    frame f;
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.status, 204);
+    free(f.payload);
+    uint64_t rf[3] = {(uint64_t)id, 0, N};
+    CHECK(send_frame(fd, WS_READ, 0, 2, rf, 3, NULL, 0) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.status, 200);
+    CHECK_EQ_INT(f.h.length, N);
+    CHECK(f.h.length == N && memcmp(f.payload, pat, N) == 0);
+    free(f.payload);
+    uint64_t rf2[3] = {(uint64_t)id, N - 5000, 5000}; /* a window at the end */
+    CHECK(send_frame(fd, WS_READ, 0, 3, rf2, 3, NULL, 0) == 0);
+    CHECK(recv_frame(fd, &f) == 0);
+    CHECK(f.h.status == 200 && f.h.length == 5000 && memcmp(f.payload, pat + N - 5000, 5000) == 0);
+    free(f.payload);
+    close(fd);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/buffers/%lld", id);
+    http_resp r = http("GET", path, NULL, 0, NULL);
+    CHECK(r.status == 200 && r.len == N && memcmp(r.body, pat, N) == 0);
+    free(r.head);
+    free(pat);
+}
+
+static double now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void *echo_main(void *arg) {
+    int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL), one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char b[64];
+    for (ssize_t k; fd >= 0 && (k = recv(fd, b, sizeof b, 0)) > 0;)
+        if (send(fd, b, (size_t)k, MSG_NOSIGNAL) != k) break;
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+
+/* Round trips, for the record (not asserted: the machine may be busy): a 16-byte echo over TCP
+ * loopback, a stream ping, an empty job on the stream and the same over HTTP. */
+static long long test_latency(long long seq) {
+    enum { N = 2000 };
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
+        return seq;
+    pthread_t th;
+    pthread_create(&th, NULL, echo_main, &lfd);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char b[16] = "0123456789abcdef";
+    double t0 = now_us();
+    for (int i = 0; i < N; i++)
+        CHECK(send_all(cfd, b, 16) == 0 && recv_all(cfd, b, 16) == 0);
+    double tcp = (now_us() - t0) / N;
+    close(cfd);
+    pthread_join(th, NULL);
+    close(lfd);
+
+    int fd = open_stream();
+    frame f;
+    t0 = now_us();
+    for (int i = 0; i < N; i++) {
+        CHECK(send_frame(fd, WS_PING, 0, (uint32_t)i, NULL, 0, NULL, 0) == 0 && recv_frame(fd, &f) == 0);
+        free(f.payload);
+    }
+    double ping = (now_us() - t0) / N;
+    char json[128], body[160];
+    t0 = now_us();
+    for (int i = 0; i < N; i++) { /* one send and (mostly) one recv each way, as a client would */
+        char fr[WS_HEADER + 8 + 160], ans[4096];
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq);
+        size_t bl = job_body(fr + WS_HEADER + 8, json);
+        ws_header h = {.kind = WS_JOB, .tag = (uint32_t)i, .length = 8 + bl};
+        ws_pack((unsigned char *)fr, &h);
+        ws_put_u64((unsigned char *)fr + WS_HEADER, (uint64_t)seq++);
+        CHECK(send_all(fd, fr, WS_HEADER + 8 + bl) == 0);
+        size_t n = 0;
+        ws_header a = {0};
+        while (n < WS_HEADER || n < WS_HEADER + a.length) {
+            ssize_t k = recv(fd, ans + n, sizeof ans - n, 0);
+            if (k <= 0) break;
+            n += (size_t)k;
+            if (n >= WS_HEADER) ws_unpack((unsigned char *)ans, &a);
+        }
+        CHECK(a.status == 200 && a.tag == (uint32_t)i);
+    }
+    double job = (now_us() - t0) / N;
+    close(fd);
+    /* HTTP: keep-alive requests on one connection */
+    fd = dial();
+    char req[3000];
+    t0 = now_us();
+    for (int i = 0; i < N / 4; i++) {
+        snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq++);
+        size_t bl = job_body(body, json);
+        int hn = snprintf(req, sizeof req,
+                          "POST /v1/jobs HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Type: "
+                          "application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
+                          g_auth, bl);
+        memcpy(req + hn, body, bl);
+        CHECK(send_all(fd, req, (size_t)hn + bl) == 0);
+        char ans[4096];
+        size_t n = 0, want = 0;
+        for (;;) { /* head, then Content-Length bytes */
+            ssize_t k = recv(fd, ans + n, sizeof ans - 1 - n, 0);
+            if (k <= 0) break;
+            n += (size_t)k;
+            ans[n] = 0;
+            char *e = strstr(ans, "\r\n\r\n"), *cl = strstr(ans, "Content-Length: ");
+            if (e && cl && !want) want = (size_t)(e + 4 - ans) + strtoul(cl + 16, NULL, 10);
+            if (want && n >= want) break;
+        }
+        CHECK(!strncmp(ans, "HTTP/1.1 200", 12));
+    }
+    double http_job = (now_us() - t0) / (N / 4);
+    close(fd);
+    printf("round trips: TCP loopback echo %.1f us, stream ping %.1f us (%.2fx), stream empty job %.1f us, "
+           "HTTP empty job %.1f us\n",
+           tcp, ping, ping / tcp, job, http_job);
+    return seq;
+}
+
+/* A worker with --job-queue-bytes 65536: a job past the limit on a stream is answered 503
+ * queue_full and its payload dropped (the stream goes on); the due job is always taken; then a
+ * sticky fault: the faulting job reports it, every frame after it is answered 503
+ * worker_restarting, and the worker exits. */
+static void test_queue_and_fault(const char *exe, const char *lib, const char *uuid, const char *keyhex,
+                                 const char *ptx, size_t plen) {
+    char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
+    if (!mkdtemp(dir)) return;
+    g_port = fx_free_port();
+    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
+    CHECK(pid > 0);
+    if (pid <= 0) return;
+    kit k;
+    put_module(ptx, plen, k.sha);
+    const size_t W = 40000;
+    long long buf = alloc_buffer(W);
+    char *data = calloc(1, W), json[512], *body = malloc(W + 600), code[64];
+    int a = open_stream(), b = open_stream();
+    frame f;
+    /* seq 3 arrives first: held (40 KB) while it waits for 1 and 2 */
+    snprintf(json, sizeof json, "{\"seq\": 3, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
+    size_t bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    uint64_t sq = 3;
+    CHECK(send_frame(a, WS_JOB, 0, 30, &sq, 1, body, bl + W) == 0);
+    char series[256];
+    snprintf(series, sizeof series, "lepton_worker_queued_jobs{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    for (int i = 0; i < 500 && metric(series) != 1; i++)
+        usleep(10000);
+    CHECK_EQ_INT(metric(series), 1);
+    /* seq 4 would pass the limit: refused, its payload dropped; the stream goes on */
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
+    bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    sq = 4;
+    CHECK(send_frame(b, WS_JOB, 0, 40, &sq, 1, body, bl + W) == 0);
+    CHECK(recv_frame(b, &f) == 0);
+    CHECK_EQ_INT(f.h.tag, 40);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "queue_full"));
+    free(f.payload);
+    CHECK(send_frame(b, WS_PING, 0, 41, NULL, 0, NULL, 0) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 41 && f.h.status == 200);
+    free(f.payload);
+    /* seqs 1 and 2 (due: never refused) run, then 3 on the other stream, then 4 again */
+    for (uint64_t q = 1; q <= 2; q++) {
+        snprintf(json, sizeof json, "{\"seq\": %llu, \"steps\": []}", (unsigned long long)q);
+        bl = job_body(body, json);
+        CHECK(send_frame(b, WS_JOB, 0, 41 + (uint32_t)q, &q, 1, body, bl) == 0);
+        CHECK(recv_frame(b, &f) == 0 && f.h.status == 200);
+        json_t *res = job_result(&f, NULL, NULL);
+        CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
+        json_decref(res);
+        free(f.payload);
+    }
+    CHECK(recv_frame(a, &f) == 0 && f.h.tag == 30 && f.h.status == 200);
+    json_t *res = f.payload ? job_result(&f, NULL, NULL) : NULL;
+    CHECK_EQ_INT(json_integer_value(json_object_get(res, "seq")), 3);
+    CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
+    json_decref(res);
+    free(f.payload);
+    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
+    bl = job_body(body, json);
+    memcpy(body + bl, data, W);
+    sq = 4;
+    CHECK(send_frame(b, WS_JOB, 0, 44, &sq, 1, body, bl + W) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 44 && f.h.status == 200);
+    free(f.payload);
+    snprintf(series, sizeof series, "lepton_worker_queue_full_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    CHECK_EQ_INT(metric(series), 1);
+
+    /* a sticky fault: the job reports it; every frame after it is answered worker_restarting */
+    unsigned long long bad_addr = 0x10;
+    char av[32];
+    lp_b64url_encode((const unsigned char *)&bad_addr, 8, av);
+    snprintf(json, sizeof json,
+             "{\"seq\": 5, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": "
+             "[{\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
+             k.sha, av, buf);
+    bl = job_body(body, json);
+    sq = 5;
+    CHECK(send_frame(b, WS_JOB, 0, 50, &sq, 1, body, bl) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 50 && f.h.status == 200);
+    res = f.payload ? job_result(&f, NULL, NULL) : NULL;
+    CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "cuda_error"));
+    CHECK(json_is_true(json_object_get(res, "restarting")));
+    json_decref(res);
+    free(f.payload);
+    uint64_t rf[3] = {(uint64_t)buf, 0, 8};
+    CHECK(send_frame(b, WS_READ, 0, 51, rf, 3, NULL, 0) == 0);
+    CHECK(recv_frame(b, &f) == 0 && f.h.tag == 51);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
+    free(f.payload);
+    sq = 6;
+    CHECK(send_frame(a, WS_JOB, 0, 60, &sq, 1, body, bl) == 0);
+    CHECK(recv_frame(a, &f) == 0 && f.h.tag == 60);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
+    free(f.payload);
+    int ws = 0, exited = 0;
+    for (int i = 0; i < 500 && !exited; i++) {
+        if (waitpid(pid, &ws, WNOHANG) == pid)
+            exited = 1;
+        else
+            usleep(20000);
+    }
+    CHECK(exited && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK(closed_by_worker(a));
+    CHECK(closed_by_worker(b));
+    close(a);
+    close(b);
+    free(data);
+    free(body);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4 || access(argv[2], R_OK) != 0) {
+        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n",
+               argc > 2 ? argv[2] : "?");
+        return SKIP_CODE;
+    }
+    const char *exe = argv[1], *lib = argv[2];
+    signal(SIGPIPE, SIG_IGN);
+    fx_env("1500");
+
+    char uuid[64];
+    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
+
+    unsigned char key[32], other_key[32];
+    lp_random_bytes(key, 32);
+    lp_random_bytes(other_key, 32);
+    char keyhex[65];
+    lp_hex(keyhex, key, 32);
+    char payload[512];
+    snprintf(payload, sizeof payload,
+             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
+    char *tok = lp_lease_token_sign(key, payload), *tok_bad = lp_lease_token_sign(other_key, payload);
+    char a_bad[2048];
+    snprintf(g_auth, sizeof g_auth, "Bearer %s", tok);
+    snprintf(a_bad, sizeof a_bad, "Bearer %s", tok_bad);
+    free(tok);
+    free(tok_bad);
+
+    char dir[] = "/tmp/lepton-stream-test-XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    g_port = fx_free_port();
+    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
+    if (pid < 0) {
+        fprintf(stderr, "the worker did not come up on port %d\n", g_port);
+        return 1;
+    }
+
+    test_upgrade(a_bad);
+    test_refused();
+
+    /* the module and a buffer over HTTP, then the stream */
+    kit k;
+    size_t plen = 0;
+    FILE *pf = fopen(argv[3], "rb");
+    char *ptx = malloc(1 << 20);
+    if (pf) {
+        plen = fread(ptx, 1, (1 << 20) - 1, pf);
+        fclose(pf);
+    }
+    CHECK(plen > 0);
+    put_module(ptx, plen, k.sha);
+    k.buf = alloc_buffer(256);
+    CHECK(k.buf > 0);
+    test_jobs(&k);
+    test_bulk();
+
+    /* the frame counters */
+    char series[256];
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"job\"} ", uuid);
+    CHECK_EQ_INT(metric(series), 2 + 32 + 1);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"ping\"} ", uuid);
+    CHECK(metric(series) >= 3);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"write\"} ", uuid);
+    CHECK_EQ_INT(metric(series), 4);
+    snprintf(series, sizeof series,
+             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
+    CHECK_EQ_INT(metric(series), 7);
+    test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
+
+    /* the worker stops with a stream open (and one in the middle of a frame): it closes them and exits */
+    int fd1 = open_stream(), fd2 = open_stream();
+    unsigned char half[8] = {WS_PING};
+    CHECK(send_all(fd2, half, sizeof half) == 0);
+    kill(pid, SIGTERM);
+    int ws = 0, exited = 0;
+    for (int i = 0; i < 250 && !exited; i++) {
+        if (waitpid(pid, &ws, WNOHANG) == pid)
+            exited = 1;
+        else
+            usleep(20000);
+    }
+    CHECK(exited);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &ws, 0);
+    }
+    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    CHECK(closed_by_worker(fd1));
+    close(fd1);
+    close(fd2);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    test_queue_and_fault(exe, lib, uuid, keyhex, ptx, plen);
+    free(ptx);
+    CHECK_DONE();
+}

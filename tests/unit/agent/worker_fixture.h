@@ -1,0 +1,95 @@
+/* worker_fixture.h — what the tests that start lepton-worker processes share: the emulated GPU's
+ * UUID (as the agent learns it) and a free loopback port for a worker to listen on. */
+#ifndef LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
+#define LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "cuda_api.h"
+
+/* One emulated GPU, a kernel watchdog, and linger_ms for a poisoned worker to keep answering
+ * before it exits (so that its answers can be observed). */
+static void fx_env(const char *linger_ms) {
+    setenv("CUDAEMU_DEVICE_COUNT", "1", 1);
+    unsetenv("CUDAEMU_DEVICES");
+    setenv("CUDAEMU_WATCHDOG_MS", "10000", 1);
+    setenv("LEPTON_WORKER_LINGER_MS", linger_ms, 1);
+}
+
+/* The UUID of the first GPU of the CUDA library lib. 0, or -1 after saying why on stderr. */
+static int fx_gpu_uuid(const char *lib, char *uuid, size_t n) {
+    lp_cuda cu;
+    char err[600] = "";
+    lp_gpu_desc *gpus = NULL;
+    int ngpu = 0;
+    if (lp_cuda_open(&cu, lib, err, sizeof err) != 0) {
+        fprintf(stderr, "cannot load the CUDA library %s: %s\n", lib, err);
+        return -1;
+    }
+    int rc = lp_cuda_list_gpus(&cu, &gpus, &ngpu, err, sizeof err) == 0 && ngpu > 0 ? 0 : -1;
+    if (rc == 0)
+        snprintf(uuid, n, "%s", gpus[0].uuid);
+    else
+        fprintf(stderr, "cannot list the emulated GPU: %s\n", err);
+    free(gpus);
+    lp_cuda_close(&cu);
+    return rc;
+}
+
+/* Starts lepton-worker exe for lease ls_test (node node-t, GPU uuid at index 0) on 127.0.0.1:port,
+ * handing it the lease key (hex) on a pipe as leptond does; queue_bytes: --job-queue-bytes, or NULL.
+ * Returns the process id (the caller waits for it to answer) or -1. */
+static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+                             const char *keyhex, int port, const char *queue_bytes) {
+    char listen[64], grant[200], fdarg[16];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    int kp[2];
+    if (pipe(kp) != 0) return -1;
+    int glen = snprintf(grant, sizeof grant, "key %s\n", keyhex);
+    if (write(kp[1], grant, (size_t)glen) != glen) {
+        close(kp[0]);
+        close(kp[1]);
+        return -1;
+    }
+    close(kp[1]);
+    snprintf(fdarg, sizeof fdarg, "%d", kp[0]);
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *args[] = {exe,         "--listen",
+                              listen,      "--lease",
+                              "ls_test",   "--uuid",
+                              uuid,        "--state-dir",
+                              dir,         "--node",
+                              "node-t",    "--index",
+                              "0",         "--cuda-library",
+                              lib,         "--key-fd",
+                              fdarg,       queue_bytes ? "--job-queue-bytes" : NULL,
+                              queue_bytes, NULL};
+        execv(exe, (char *const *)args);
+        _exit(127);
+    }
+    close(kp[0]);
+    return pid;
+}
+
+/* A loopback port free at the time of the call. */
+static int fx_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    int port =
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
+            ? ntohs(sa.sin_port)
+            : 0;
+    close(fd);
+    return port;
+}
+
+#endif
