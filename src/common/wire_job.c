@@ -68,15 +68,15 @@ static int bad_function(char *msg, size_t ms, size_t step, size_t n) {
                step, n, WIRE_JOB_MAX_FUNCTION);
 }
 
-static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, uint64_t v) {
+static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, int64_t v) {
     return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.%s[%d] is %" PRIu64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)", step,
+               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)", step,
                field, i, v, WIRE_JOB_MAX_DIM);
 }
 
-static int bad_shared(char *msg, size_t ms, size_t step, uint64_t v) {
+static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
     return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.shared is %" PRIu64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, v,
+               "steps[%zu].launch.shared is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, v,
                WIRE_JOB_MAX_SHARED);
 }
 
@@ -376,7 +376,7 @@ static int get_dim3(const json_t *o, const char *k, uint32_t d[3], size_t step, 
         if (!json_is_integer(v))
             return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s[%zu] must be an integer", step, k, i);
         json_int_t x = json_integer_value(v);
-        if (x < 0 || (uint64_t)x > WIRE_JOB_MAX_DIM) return bad_dim(msg, ms, step, k, (int)i, (uint64_t)x);
+        if (x < 0 || (uint64_t)x > WIRE_JOB_MAX_DIM) return bad_dim(msg, ms, step, k, (int)i, (int64_t)x);
         d[i] = x ? (uint32_t)x : 1;
     }
     return 0;
@@ -455,7 +455,7 @@ static int decode_launch(const json_t *l, wire_job_step *s, size_t i, arena *ar,
     if (sv && !json_is_null(sv)) {
         if (!json_is_integer(sv)) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
         if (json_integer_value(sv) < 0 || (uint64_t)json_integer_value(sv) > WIRE_JOB_MAX_SHARED)
-            return bad_shared(msg, ms, i, (uint64_t)json_integer_value(sv));
+            return bad_shared(msg, ms, i, (int64_t)json_integer_value(sv));
         shared = (uint64_t)json_integer_value(sv);
     }
     s->shared = (uint32_t)shared;
