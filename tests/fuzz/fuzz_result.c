@@ -1,0 +1,25 @@
+/* fuzz_result.c — the client's decoder of a job result's JSON (wire_job_result_decode, what
+ * liblepton runs on the worker's answer). What it accepts, encoded again by the worker's encoder
+ * (wire_job_result_encode) and decoded, keeps its status, step, times and flag. */
+#include "fuzz.h"
+#include "wire_job.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    wire_job_result r, s;
+    char msg[300];
+    msg[0] = 0;
+    if (wire_job_result_decode((const char *)data, size, &r, msg, sizeof msg) != 0) {
+        if (!msg[0]) abort(); /* a refusal always says why */
+        return 0;
+    }
+    if (!r.status || !r.error || !*r.status || r.step < -1) abort();
+    char out[WIRE_JOB_MAX_RESULT];
+    size_t n = wire_job_result_encode(&r, out, sizeof out);
+    if (!n) abort(); /* every decoded result fits: status < 48 bytes, the error is cut */
+    if (wire_job_result_decode(out, n, &s, msg, sizeof msg) != 0) abort();
+    if (strcmp(r.status, s.status) || r.step != s.step || r.seq != s.seq || r.queued_ns != s.queued_ns ||
+        r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting)
+        abort();
+    return 0;
+}
