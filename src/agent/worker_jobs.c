@@ -109,10 +109,10 @@ static void put_le32(void *p, size_t v) {
 /* ---- parsing ---- */
 
 /* Decodes the request body into j (taking it) with the shared codec (wire_job.c). Returns -1 with
- * msg when it has no usable seq (the request is refused outright); otherwise 0, with j->pre_code
+ * code and msg when it has no usable seq (the request is refused outright); otherwise 0, with j->pre_code
  * set when the job is malformed or past a limit (it fails in its turn, as the client would have
  * been told at lepton_submit). */
-static int parse_job(wk_job *j, char *body, size_t len, char *msg, size_t ms) {
+static int parse_job(wk_job *j, char *body, size_t len, const char **code, char *msg, size_t ms) {
     j->body = body;
     long step = -1;
     char pm[sizeof j->pre_msg];
@@ -120,6 +120,7 @@ static int parse_job(wk_job *j, char *body, size_t len, char *msg, size_t ms) {
     j->seq = j->wire.seq;
     j->pre_step = -1;
     if (rc && !j->seq) {
+        *code = wire_job_code(rc);
         snprintf(msg, ms, "%s", pm);
         return -1;
     }
@@ -741,9 +742,8 @@ static wk_job *job_parse_new(char *body, size_t len, int64_t now, const char **c
         snprintf(msg, ms, "out of memory");
         return NULL;
     }
-    if (parse_job(j, body, len, msg, ms) != 0) {
+    if (parse_job(j, body, len, code, msg, ms) != 0) {
         job_free(j);
-        *code = WIRE_INVALID;
         return NULL;
     }
     j->queued_ns = now;
