@@ -7,8 +7,11 @@
  * No state is shared: thread-safe. */
 #include "wire_job.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,43 +346,24 @@ void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
     memcpy(desc + seq_at, d + SEQ_DIGITS - n, (size_t)n);
 }
 
-/* ---- decoding ---- */
+/* ---- decoding ----
+ * A parser for this one schema, straight from the bytes into the job: no JSON tree, no allocation
+ * but the job's arena (steps, arguments, names and values grow in small inline vectors and are
+ * copied into one block at the end). It reads the whole of JSON (RFC 8259: strings with escapes
+ * and UTF-8 checked, numbers, nesting up to 2048 levels as jansson), so a descriptor is refused
+ * as malformed exactly when it is not JSON; a member the schema does not know is read and
+ * skipped. Duplicate members of the schema are refused (what jansson's JSON_REJECT_DUPLICATES
+ * did); duplicates inside skipped members are not looked for. tests/fuzz/fuzz_job compares it
+ * with the jansson decoder it replaced (tests/fuzz/job_ref.c).
+ *
+ * A fault of the JSON itself stops the parse (the request is refused, as before: its seq cannot
+ * be trusted). A fault of a member's value (a wrong type, a value out of range, a limit) is
+ * remembered — the first one wins — and the parse goes on, so that a seq anywhere in the
+ * descriptor still numbers the job, which then fails in its turn with that fault. */
 
 static uint32_t le32(const void *p) {
     const unsigned char *u = p;
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
-/* An integer field in 0..max; absent or null is 0 unless required. */
-static int get_u64(const json_t *o, const char *k, int required, uint64_t max, uint64_t *out, char *msg,
-                   size_t ms, const char *where) {
-    const json_t *v = json_object_get(o, k);
-    *out = 0;
-    if (!v || json_is_null(v)) {
-        if (!required) return 0;
-        return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' is required", where, k);
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-        return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' must be an integer in 0..%" PRIu64, where, k, max);
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
-
-static int get_dim3(const json_t *o, const char *k, uint32_t d[3], size_t step, char *msg, size_t ms) {
-    d[0] = d[1] = d[2] = 1;
-    const json_t *a = json_object_get(o, k);
-    if (!a || json_is_null(a)) return 0;
-    if (!json_is_array(a) || json_array_size(a) > 3)
-        return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", step, k);
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        const json_t *v = json_array_get(a, i);
-        if (!json_is_integer(v))
-            return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s[%zu] must be an integer", step, k, i);
-        json_int_t x = json_integer_value(v);
-        if (x < 0 || (uint64_t)x > WIRE_JOB_MAX_DIM) return bad_dim(msg, ms, step, k, (int)i, (int64_t)x);
-        d[i] = x ? (uint32_t)x : 1;
-    }
-    return 0;
 }
 
 /* Bytes a base64 (or base64url) text of n characters decodes to. */
@@ -389,115 +373,694 @@ static size_t b64_len(const char *s, size_t n) {
     return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
 }
 
-/* Bytes the arena must hold for job d's steps: a bound computed before anything is checked (every
- * count is capped at its limit, as anything past it is refused before it is stored). */
 #define R8(n) (((n) + 7) & ~(size_t)7) /* every piece of the arena stays 8-byte aligned */
+#define JR_MAX_DEPTH 2048
 
-typedef struct sizes {
-    size_t steps, args, bytes;
-} sizes;
-
-static void arena_sizes(const json_t *steps, sizes *z) {
-    size_t ns = json_array_size(steps);
-    z->steps = ns;
-    for (size_t i = 0; i < ns; i++) {
-        const json_t *la = json_object_get(json_array_get(steps, i), "launch");
-        if (!la) continue;
-        const json_t *fv = json_object_get(la, "function");
-        if (json_is_string(fv) && json_string_length(fv) <= WIRE_JOB_MAX_FUNCTION)
-            z->bytes += R8(json_string_length(fv) + 1);
-        const json_t *args = json_object_get(la, "args");
-        size_t na = json_array_size(args);
-        if (na > WIRE_JOB_MAX_ARGS) na = 0;
-        z->args += na;
-        for (size_t k = 0; k < na; k++) {
-            const json_t *v = json_object_get(json_array_get(args, k), "value");
-            size_t bl = json_string_length(v);
-            size_t dl = b64_len(json_string_value(v) ? json_string_value(v) : "", bl);
-            if (json_is_string(v) && dl <= WIRE_JOB_MAX_VALUE) z->bytes += R8(dl + 3);
-        }
-    }
-}
-
-typedef struct arena {
+/* A growable vector that starts in the parser's own (stack) storage. */
+typedef struct vec {
     char *p;
-    size_t used, cap;
-} arena;
+    size_t len, cap;
+    char *inl;
+} vec;
 
-static void *arena_take(arena *a, size_t n) {
-    n = R8(n);
-    if (a->cap - a->used < n) return NULL; /* cannot happen: sized by arena_sizes */
-    void *p = a->p + a->used;
-    a->used += n;
-    return p;
+static int vec_room(vec *v, size_t n) {
+    if (v->cap - v->len >= n) return 0;
+    size_t cap = v->cap * 2;
+    while (cap - v->len < n)
+        cap *= 2;
+    char *q = v->p == v->inl ? malloc(cap) : realloc(v->p, cap);
+    if (!q) return -1;
+    if (v->p == v->inl && v->len) memcpy(q, v->inl, v->len);
+    v->p = q;
+    v->cap = cap;
+    return 0;
 }
 
-static int decode_launch(const json_t *l, wire_job_step *s, size_t i, arena *ar, char *msg, size_t ms) {
-    const json_t *mv = json_object_get(l, "module"), *fv = json_object_get(l, "function");
-    const char *mod = json_string_value(mv);
-    if (!mod || json_string_length(mv) != 64 || strspn(mod, "0123456789abcdef") != 64)
-        return say(msg, ms, WIRE_JOB_EINVAL,
-                   "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)", i);
-    memcpy(s->module, mod, 65);
-    const char *fn = json_string_value(fv);
-    size_t fl = fn ? json_string_length(fv) : 0;
-    if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) return bad_function(msg, ms, i, fl);
-    if (strlen(fn) != fl) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.function holds a NUL", i);
-    char *name = arena_take(ar, fl + 1);
-    if (!name) return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory");
-    memcpy(name, fn, fl + 1);
-    s->function = name;
-    uint64_t shared = 0;
-    int rc;
-    if ((rc = get_dim3(l, "grid", s->grid, i, msg, ms)) || (rc = get_dim3(l, "block", s->block, i, msg, ms)))
-        return rc;
-    const json_t *sv = json_object_get(l, "shared");
-    if (sv && !json_is_null(sv)) {
-        if (!json_is_integer(sv)) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
-        if (json_integer_value(sv) < 0 || (uint64_t)json_integer_value(sv) > WIRE_JOB_MAX_SHARED)
-            return bad_shared(msg, ms, i, (int64_t)json_integer_value(sv));
-        shared = (uint64_t)json_integer_value(sv);
+static void vec_free(vec *v) {
+    if (v->p != v->inl) free(v->p);
+}
+
+typedef struct jr {
+    const char *p, *end, *start;
+    int depth;
+    int syntax; /* the JSON is malformed: stop */
+    int rc;     /* the first fault of a value (0: none) */
+    long rc_step;
+    char *msg;
+    size_t ms;
+    char *scratch; /* unescaped strings */
+    size_t scratch_cap;
+    /* the job being built: steps, args and bytes hold offsets until the end */
+    vec steps, args, bytes;
+    size_t nsteps; /* steps seen (may pass the limit: then not stored) */
+    long cur;      /* the step being read, for faults */
+} jr;
+
+static int jr_syntax(jr *r, const char *what) {
+    if (!r->syntax) {
+        r->syntax = 1;
+        say(r->msg, r->ms, WIRE_JOB_EINVAL, "the job descriptor is not a JSON object: %s at byte %zu", what,
+            (size_t)(r->p - r->start));
     }
-    s->shared = (uint32_t)shared;
-    const json_t *args = json_object_get(l, "args");
-    if (args && !json_is_null(args) && !json_is_array(args))
-        return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.args must be an array", i);
-    size_t n = json_array_size(args);
-    if (n > WIRE_JOB_MAX_ARGS) return too_many_args(msg, ms, i, n);
-    s->args = n ? arena_take(ar, n * sizeof *s->args) : NULL;
-    if (n && !s->args) return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory");
-    s->nargs = n;
-    for (size_t k = 0; k < n; k++) {
-        const json_t *a = json_array_get(args, k);
-        wire_job_arg *x = &s->args[k];
-        memset(x, 0, sizeof *x);
-        const json_t *val = json_is_object(a) ? json_object_get(a, "value") : NULL;
-        if (!json_is_object(a) || (!val && !json_object_get(a, "buffer")))
-            return say(msg, ms, WIRE_JOB_EINVAL,
-                       "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}",
-                       i, k);
-        if (val) {
-            const char *b64 = json_string_value(val);
-            if (!b64)
-                return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string",
-                           i, k);
-            size_t bl = json_string_length(val), dl = b64_len(b64, bl);
-            if (dl == 0 || dl > WIRE_JOB_MAX_VALUE) return bad_value_size(msg, ms, i, k, dl);
-            x->value = arena_take(ar, dl + 3);
-            if (!x->value) return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory");
-            long got = lp_b64_decode_any(b64, bl, x->value, dl + 3);
-            if (got <= 0 || (size_t)got != dl)
-                return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value is not base64", i, k);
-            x->len = dl;
+    return -1;
+}
+
+/* A fault of a value: the first one is kept (with the step it is in) and the parse goes on; after
+ * it the job is not built any further (LIVE is false), only read. */
+#define LIVE(r) (!(r)->rc)
+#define JR_FAULT(r, fn, ...) ((r)->rc ? 0 : ((r)->rc = fn((r)->msg, (r)->ms, __VA_ARGS__), (r)->rc_step = (r)->cur, 0))
+
+static void ws(jr *r) {
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+        r->p++;
+}
+
+static int peek(jr *r) {
+    ws(r);
+    return r->p < r->end ? (unsigned char)*r->p : -1;
+}
+
+static int expect(jr *r, char c) {
+    if (peek(r) != c) {
+        char what[32];
+        snprintf(what, sizeof what, "'%c' expected", c);
+        return jr_syntax(r, what);
+    }
+    r->p++;
+    return 0;
+}
+
+static int hex4(const char *s, uint32_t *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 0;
+}
+
+static size_t utf8_seq(const unsigned char *s, size_t n);
+
+/* Reads a string. *s and *n: its text — the raw bytes between the quotes when it has no escape,
+ * else its unescaped form in r->scratch (valid until the next string). */
+static int jr_string(jr *r, const char **s, size_t *n) {
+    if (peek(r) != '"') return jr_syntax(r, "a string expected");
+    const char *b = ++r->p;
+    int esc = 0;
+    while (r->p < r->end) {
+        unsigned char c = (unsigned char)*r->p;
+        if (c == '"') break;
+        if (c < 0x20) return jr_syntax(r, "a control character in a string");
+        if (c == '\\') {
+            esc = 1;
+            if (r->end - r->p < 2) return jr_syntax(r, "a string ends in an escape");
+            char e = r->p[1];
+            if (e == 'u') {
+                uint32_t u;
+                if (r->end - r->p < 6 || hex4(r->p + 2, &u)) return jr_syntax(r, "a bad \\u escape");
+                if (u == 0) return jr_syntax(r, "\\u0000 in a string");
+                r->p += 6;
+                if (u >= 0xdc00 && u <= 0xdfff) return jr_syntax(r, "a lone low surrogate");
+                if (u >= 0xd800 && u <= 0xdbff) {
+                    uint32_t lo;
+                    if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || hex4(r->p + 2, &lo) || lo < 0xdc00 ||
+                        lo > 0xdfff)
+                        return jr_syntax(r, "a lone high surrogate");
+                    r->p += 6;
+                }
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || !e) return jr_syntax(r, "a bad escape");
+            r->p += 2;
+            continue;
+        }
+        if (c < 0x80) {
+            r->p++;
+            continue;
+        }
+        size_t k = utf8_seq((const unsigned char *)r->p, (size_t)(r->end - r->p));
+        if (!k) return jr_syntax(r, "a string that is not UTF-8");
+        r->p += k;
+    }
+    if (r->p >= r->end) return jr_syntax(r, "an unterminated string");
+    size_t raw = (size_t)(r->p - b);
+    r->p++;
+    if (!esc) {
+        *s = b;
+        *n = raw;
+        return 0;
+    }
+    if (raw + 1 > r->scratch_cap) {
+        char *q = realloc(r->scratch, raw + 1);
+        if (!q) return jr_syntax(r, "out of memory");
+        r->scratch = q;
+        r->scratch_cap = raw + 1;
+    }
+    char *o = r->scratch;
+    for (const char *q = b; q < b + raw;) {
+        if (*q != '\\') {
+            *o++ = *q++;
+            continue;
+        }
+        char e = q[1];
+        if (e != 'u') {
+            *o++ = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+            q += 2;
+            continue;
+        }
+        uint32_t u, lo;
+        hex4(q + 2, &u);
+        q += 6;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            hex4(q + 2, &lo);
+            q += 6;
+            u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (u < 0x80) {
+            *o++ = (char)u;
+        } else if (u < 0x800) {
+            *o++ = (char)(0xc0 | u >> 6);
+            *o++ = (char)(0x80 | (u & 0x3f));
+        } else if (u < 0x10000) {
+            *o++ = (char)(0xe0 | u >> 12);
+            *o++ = (char)(0x80 | (u >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (u & 0x3f));
         } else {
-            char where[64];
-            snprintf(where, sizeof where, "steps[%zu].launch.args[%zu]", i, k);
-            x->is_buffer = 1;
-            if ((rc = get_u64(a, "buffer", 1, INT64_MAX, &x->buffer, msg, ms, where)) ||
-                (rc = get_u64(a, "offset", 0, WIRE_JOB_MAX_BUFFER, &x->offset, msg, ms, where)))
-                return rc;
+            *o++ = (char)(0xf0 | u >> 18);
+            *o++ = (char)(0x80 | (u >> 12 & 0x3f));
+            *o++ = (char)(0x80 | (u >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (u & 0x3f));
         }
     }
+    *o = 0;
+    *s = r->scratch;
+    *n = (size_t)(o - r->scratch);
+    return 0;
+}
+
+/* Reads a number. *is_int: it is an integer (no fraction or exponent), its value in *v. An
+ * integer past int64 is malformed (as jansson has it). */
+static int jr_number(jr *r, int *is_int, int64_t *v) {
+    const char *b = r->p;
+    int neg = 0;
+    if (r->p < r->end && *r->p == '-') neg = 1, r->p++;
+    if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+    uint64_t acc = 0;
+    int over = 0;
+    if (*r->p == '0') {
+        r->p++;
+    } else {
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+            unsigned d = (unsigned)(*r->p++ - '0');
+            if (acc > (UINT64_MAX - d) / 10) over = 1;
+            else acc = acc * 10 + d;
+        }
+    }
+    *is_int = 1;
+    if (r->p < r->end && *r->p == '.') {
+        r->p++;
+        if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        *is_int = 0;
+    }
+    if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+        r->p++;
+        if (r->p < r->end && (*r->p == '+' || *r->p == '-')) r->p++;
+        if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        *is_int = 0;
+    }
+    if (!*is_int) {
+        /* a real that overflows a double is malformed too (jansson: "real number overflow") */
+        size_t n = (size_t)(r->p - b);
+        char tmp[64], *t = n < sizeof tmp ? tmp : malloc(n + 1);
+        if (!t) return jr_syntax(r, "out of memory");
+        memcpy(t, b, n);
+        t[n] = 0;
+        errno = 0;
+        double d = strtod(t, NULL);
+        int bad = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
+        if (t != tmp) free(t);
+        if (bad) {
+            r->p = b;
+            return jr_syntax(r, "a real number past a double");
+        }
+        return 0;
+    }
+    {
+        if (over || acc > (uint64_t)INT64_MAX + (uint64_t)neg) {
+            r->p = b;
+            return jr_syntax(r, "an integer past 64 bits");
+        }
+        *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    }
+    return 0;
+}
+
+static int jr_literal(jr *r, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n)) return jr_syntax(r, "a bad literal");
+    r->p += n;
+    return 0;
+}
+
+/* Reads and drops any value. */
+static int jr_skip(jr *r) {
+    int c = peek(r);
+    if (c == '"') {
+        const char *s;
+        size_t n;
+        return jr_string(r, &s, &n);
+    }
+    if (c == '{' || c == '[') {
+        if (++r->depth > JR_MAX_DEPTH) return jr_syntax(r, "nested too deeply");
+        r->p++;
+        char close = c == '{' ? '}' : ']';
+        if (peek(r) == close) {
+            r->p++;
+            r->depth--;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                const char *s;
+                size_t n;
+                if (jr_string(r, &s, &n) || expect(r, ':')) return -1;
+            }
+            if (jr_skip(r)) return -1;
+            int d = peek(r);
+            if (d == ',') {
+                r->p++;
+                continue;
+            }
+            if (d != close) return jr_syntax(r, c == '{' ? "',' or '}' expected" : "',' or ']' expected");
+            r->p++;
+            r->depth--;
+            return 0;
+        }
+    }
+    if (c == 't') return jr_literal(r, "true");
+    if (c == 'f') return jr_literal(r, "false");
+    if (c == 'n') return jr_literal(r, "null");
+    int is_int;
+    int64_t v;
+    return jr_number(r, &is_int, &v);
+}
+
+/* Reads a member name and its ':'; *key is the name (raw: names of the schema have no escapes). */
+static int jr_key(jr *r, const char **key, size_t *n) {
+    if (jr_string(r, key, n)) return -1;
+    return expect(r, ':');
+}
+
+static int key_is(const char *k, size_t n, const char *name) { return strlen(name) == n && !memcmp(k, name, n); }
+
+/* A member of the schema seen twice in one object: malformed (jansson's JSON_REJECT_DUPLICATES). */
+static int seen(jr *r, unsigned *mask, unsigned bit) {
+    if (*mask & bit) return jr_syntax(r, "a duplicate member");
+    *mask |= bit;
+    return 0;
+}
+
+/* Iterates the members of an object: call with *first = 1; returns 1 with the next member's name,
+ * 0 at the end, -1 malformed. */
+static int jr_member(jr *r, int *first, const char **key, size_t *n) {
+    int c = peek(r);
+    if (*first) {
+        *first = 0;
+        if (c == '}') {
+            r->p++;
+            return 0;
+        }
+    } else {
+        if (c == '}') {
+            r->p++;
+            return 0;
+        }
+        if (c != ',') return jr_syntax(r, "',' or '}' expected");
+        r->p++;
+    }
+    return jr_key(r, key, n) ? -1 : 1;
+}
+
+/* Iterates the elements of an array the same way (1: an element follows). */
+static int jr_element(jr *r, int *first) {
+    int c = peek(r);
+    if (c == ']') {
+        r->p++;
+        return 0;
+    }
+    if (!*first) {
+        if (c != ',') return jr_syntax(r, "',' or ']' expected");
+        r->p++;
+    }
+    *first = 0;
+    return 1;
+}
+
+static int jr_open(jr *r, char c) {
+    if (++r->depth > JR_MAX_DEPTH) return jr_syntax(r, "nested too deeply");
+    return expect(r, c);
+}
+
+/* Where a member is, for a fault: "steps[i].write", "steps[i].read" or "steps[i].launch.args[k]"
+ * (formatted only when there is a fault to report). */
+typedef struct at {
+    size_t i;
+    long k; /* the argument; -1: a write or read step */
+    const char *kind;
+} at;
+
+static int say_at(char *msg, size_t ms, const at *w, const char *key, const char *what, uint64_t max) {
+    char where[64];
+    if (w->k < 0)
+        snprintf(where, sizeof where, "steps[%zu].%s", w->i, w->kind);
+    else
+        snprintf(where, sizeof where, "steps[%zu].launch.args[%ld]", w->i, w->k);
+    if (!what) return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' is required", where, key);
+    return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' %s%" PRIu64, where, key, what, max);
+}
+
+/* An integer member in 0..max; null is absent (*present 0). */
+static int jr_uint(jr *r, const at *where, const char *key, uint64_t max, uint64_t *out, int *present) {
+    int c = peek(r);
+    *present = 0;
+    if (c == 'n') return jr_literal(r, "null");
+    *present = 1;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        int is_int;
+        int64_t v = 0;
+        if (jr_number(r, &is_int, &v)) return -1;
+        if (is_int && v >= 0 && (uint64_t)v <= max) {
+            *out = (uint64_t)v;
+            return 0;
+        }
+    } else if (jr_skip(r)) {
+        return -1;
+    }
+    JR_FAULT(r, say_at, where, key, "must be an integer in 0..", max);
+    return 0;
+}
+
+static int jr_dim3(jr *r, size_t i, const char *key, uint32_t d[3]) {
+    d[0] = d[1] = d[2] = 1;
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    if (c != '[') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i, key);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '[')) return -1;
+    int first = 1, k = 0, more;
+    while ((more = jr_element(r, &first)) == 1) {
+        c = peek(r);
+        int is_int = 0;
+        int64_t v = 0;
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            if (jr_number(r, &is_int, &v)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+        if (k >= 3)
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i, key);
+        else if (!is_int)
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s[%d] must be an integer", i, key, k);
+        else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_DIM)
+            JR_FAULT(r, bad_dim, i, key, k, v);
+        else
+            d[k] = v ? (uint32_t)v : 1;
+        k++;
+    }
+    r->depth--;
+    return more;
+}
+
+/* The vectors hold offsets while they grow; the job's pointers are set once they stop moving. */
+#define AS_PTR(off) ((void *)(uintptr_t)(off))
+#define AS_OFF(ptr) ((size_t)(uintptr_t)(ptr))
+
+/* Appends n bytes (8-byte aligned) to the byte vector; its offset, or (size_t)-1 out of memory. */
+static size_t jr_bytes(jr *r, size_t n) {
+    if (vec_room(&r->bytes, R8(n))) return (size_t)-1;
+    size_t off = r->bytes.len;
+    r->bytes.len += R8(n);
+    return off;
+}
+
+static int oom(char *msg, size_t ms, int unused) {
+    (void)unused;
+    return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory decoding the job");
+}
+
+/* One element of launch.args (the step's k-th). */
+static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
+    memset(x, 0, sizeof *x);
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    at where = {i, (long)k, "launch"};
+    unsigned mask = 0;
+    int first = 1, more, has_buffer = 0, has_offset = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "value")) {
+            if (seen(r, &mask, 1)) return -1;
+            if (peek(r) != '"') {
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string", i, k);
+                if (jr_skip(r)) return -1;
+                continue;
+            }
+            const char *b64;
+            size_t bl;
+            if (jr_string(r, &b64, &bl)) return -1;
+            size_t dl = b64_len(b64, bl);
+            if (!LIVE(r)) continue;
+            if (dl == 0 || dl > WIRE_JOB_MAX_VALUE) {
+                JR_FAULT(r, bad_value_size, i, k, dl);
+                continue;
+            }
+            size_t off = jr_bytes(r, dl + 3);
+            if (off == (size_t)-1) {
+                JR_FAULT(r, oom, 0);
+                continue;
+            }
+            long got = lp_b64_decode_any(b64, bl, (unsigned char *)r->bytes.p + off, dl + 3);
+            if (got <= 0 || (size_t)got != dl) {
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value is not base64", i, k);
+                continue;
+            }
+            x->value = AS_PTR(off);
+            x->len = dl;
+        } else if (key_is(key, kn, "buffer")) {
+            if (seen(r, &mask, 2) || jr_uint(r, &where, "buffer", INT64_MAX, &x->buffer, &has_buffer)) return -1;
+        } else if (key_is(key, kn, "offset")) {
+            if (seen(r, &mask, 4) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &x->offset, &has_offset))
+                return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (mask & 1) return 0; /* a value argument (a value wins over a buffer) */
+    if (!(mask & 2)) {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+        return 0;
+    }
+    x->is_buffer = 1;
+    if (!has_buffer) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    return 0;
+}
+
+static int jr_args(jr *r, size_t i, wire_job_step *s) {
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    if (c != '[') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args must be an array", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '[')) return -1;
+    size_t first_arg = r->args.len / sizeof(wire_job_arg), n = 0;
+    int first = 1, more;
+    while ((more = jr_element(r, &first)) == 1) {
+        wire_job_arg x;
+        if (jr_arg(r, i, n, &x)) return -1;
+        if (LIVE(r) && n < WIRE_JOB_MAX_ARGS) {
+            if (vec_room(&r->args, sizeof x)) {
+                JR_FAULT(r, oom, 0);
+            } else {
+                memcpy(r->args.p + r->args.len, &x, sizeof x);
+                r->args.len += sizeof x;
+            }
+        }
+        n++;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (n > WIRE_JOB_MAX_ARGS) JR_FAULT(r, too_many_args, i, n);
+    s->args = AS_PTR(first_arg);
+    s->nargs = n;
+    return 0;
+}
+
+static int is_sha(const char *s, size_t n) {
+    if (n != 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+static int jr_launch(jr *r, size_t i, wire_job_step *s) {
+    s->kind = 'l';
+    s->grid[0] = s->grid[1] = s->grid[2] = s->block[0] = s->block[1] = s->block[2] = 1;
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch must be an object", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, module_ok = 0;
+    size_t fn_len = 0, fn_off = (size_t)-1;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "module")) {
+            if (seen(r, &mask, 1)) return -1;
+            if (peek(r) == '"') {
+                const char *m;
+                size_t mn;
+                if (jr_string(r, &m, &mn)) return -1;
+                if ((module_ok = is_sha(m, mn)) != 0) {
+                    memcpy(s->module, m, 64);
+                    s->module[64] = 0;
+                }
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+        } else if (key_is(key, kn, "function")) {
+            if (seen(r, &mask, 2)) return -1;
+            if (peek(r) == '"') {
+                const char *f;
+                if (jr_string(r, &f, &fn_len)) return -1;
+                if (LIVE(r) && fn_len && fn_len <= WIRE_JOB_MAX_FUNCTION) {
+                    fn_off = jr_bytes(r, fn_len + 1);
+                    if (fn_off == (size_t)-1) {
+                        JR_FAULT(r, oom, 0);
+                    } else {
+                        memcpy(r->bytes.p + fn_off, f, fn_len);
+                        r->bytes.p[fn_off + fn_len] = 0;
+                    }
+                }
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+        } else if (key_is(key, kn, "grid")) {
+            if (seen(r, &mask, 4) || jr_dim3(r, i, "grid", s->grid) < 0) return -1;
+        } else if (key_is(key, kn, "block")) {
+            if (seen(r, &mask, 8) || jr_dim3(r, i, "block", s->block) < 0) return -1;
+        } else if (key_is(key, kn, "shared")) {
+            if (seen(r, &mask, 16)) return -1;
+            int c = peek(r);
+            if (c == 'n') {
+                if (jr_literal(r, "null")) return -1;
+                continue;
+            }
+            int is_int = 0;
+            int64_t v = 0;
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (jr_number(r, &is_int, &v)) return -1;
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+            if (!is_int)
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
+            else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
+                JR_FAULT(r, bad_shared, i, v);
+            else
+                s->shared = (uint32_t)v;
+        } else if (key_is(key, kn, "args")) {
+            if (seen(r, &mask, 32) || jr_args(r, i, s)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!module_ok)
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)",
+                 i);
+    if (fn_len == 0 || fn_len > WIRE_JOB_MAX_FUNCTION) JR_FAULT(r, bad_function, i, fn_len);
+    s->function = AS_PTR(fn_off);
+    return 0;
+}
+
+/* A write or read step's object. */
+static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
+    at where = {i, -1, write ? "write" : "read"};
+    s->kind = write ? 'w' : 'r';
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].%s must be an object", i, where.kind);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, has_buffer = 0, has_offset = 0, has_size = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "buffer")) {
+            if (seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has_buffer)) return -1;
+        } else if (key_is(key, kn, "offset")) {
+            if (seen(r, &mask, 2) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has_offset))
+                return -1;
+        } else if (key_is(key, kn, "size")) {
+            if (seen(r, &mask, 4) || jr_uint(r, &where, "size", WIRE_JOB_MAX_BUFFER, &s->size, &has_size)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!has_buffer) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    if (!has_size) JR_FAULT(r, say_at, &where, "size", NULL, 0);
+    return 0;
+}
+
+static int jr_step(jr *r, size_t i, wire_job_step *s) {
+    memset(s, 0, sizeof *s);
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, kinds = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        int w = key_is(key, kn, "write"), rd = key_is(key, kn, "read"), la = key_is(key, kn, "launch");
+        if (!(w | rd | la)) {
+            if (jr_skip(r)) return -1;
+            continue;
+        }
+        if (seen(r, &mask, w ? 1u : rd ? 2u : 4u)) return -1;
+        if (++kinds > 1) {
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+            if (jr_skip(r)) return -1;
+            continue;
+        }
+        if (la ? jr_launch(r, i, s) : jr_rw(r, i, s, w)) return -1;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!kinds) JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
     return 0;
 }
 
@@ -513,98 +1076,150 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     if (n == 0 || n > len - 4)
         return say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes",
                    n, len);
-    json_error_t je;
-    json_t *d = json_loadb(body + 4, n, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(d)) {
-        say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor is not a JSON object: %s", d ? "wrong type" : je.text);
-        json_decref(d);
-        return WIRE_JOB_EINVAL;
+    /* inline room for a small job: no allocation until the arena */
+    char steps_inl[4 * sizeof(wire_job_step)], args_inl[8 * sizeof(wire_job_arg)], bytes_inl[256];
+    jr r = {.p = body + 4, .end = body + 4 + n, .start = body + 4, .msg = msg, .ms = ms, .cur = -1};
+    r.steps = (vec){steps_inl, 0, sizeof steps_inl, steps_inl};
+    r.args = (vec){args_inl, 0, sizeof args_inl, args_inl};
+    r.bytes = (vec){bytes_inl, 0, sizeof bytes_inl, bytes_inl};
+    const char *data = r.end, *end = body + len;
+    uint64_t seq = 0;
+    int seq_ok = 0, rc = 0;
+    unsigned mask = 0;
+    if (peek(&r) != '{') {
+        jr_syntax(&r, "'{' expected");
+        goto fail;
     }
-    const json_t *sq = json_object_get(d, "seq");
-    if (!json_is_integer(sq) || json_integer_value(sq) < 1) {
-        json_decref(d);
-        return say(msg, ms, WIRE_JOB_EINVAL, "field 'seq' is required: the job's number on this GPU, from 1");
+    if (jr_open(&r, '{')) goto fail;
+    int first = 1, more;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(&r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "seq")) {
+            if (seen(&r, &mask, 1)) goto fail;
+            int c = peek(&r), is_int = 0;
+            int64_t v = 0;
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (jr_number(&r, &is_int, &v)) goto fail;
+            } else if (jr_skip(&r)) {
+                goto fail;
+            }
+            seq_ok = is_int && v >= 1;
+            seq = seq_ok ? (uint64_t)v : 0;
+        } else if (key_is(key, kn, "steps")) {
+            if (seen(&r, &mask, 2)) goto fail;
+            int c = peek(&r);
+            if (c == 'n') {
+                if (jr_literal(&r, "null")) goto fail;
+                continue;
+            }
+            if (c != '[') {
+                r.cur = -1;
+                JR_FAULT(&r, say, WIRE_JOB_EINVAL, "field 'steps' must be an array");
+                if (jr_skip(&r)) goto fail;
+                continue;
+            }
+            if (jr_open(&r, '[')) goto fail;
+            int f2 = 1, m2;
+            while ((m2 = jr_element(&r, &f2)) == 1) {
+                size_t i = r.nsteps++;
+                wire_job_step s;
+                r.cur = (long)i;
+                if (jr_step(&r, i, &s)) goto fail;
+                if (!LIVE(&r) || i >= WIRE_JOB_MAX_STEPS) continue;
+                if (s.kind == 'w') {
+                    if (s.size > (uint64_t)(end - data)) {
+                        JR_FAULT(&r, say, WIRE_JOB_EINVAL, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left",
+                                 i, s.size, (size_t)(end - data));
+                        continue;
+                    }
+                    s.data = data;
+                    data += s.size;
+                    j->write_total += s.size;
+                } else if (s.kind == 'r') {
+                    s.out_off = j->read_total;
+                    j->read_total += s.size;
+                    if (j->read_total > WIRE_JOB_MAX_READ) {
+                        JR_FAULT(&r, too_much_read, i);
+                        continue;
+                    }
+                }
+                if (vec_room(&r.steps, sizeof s)) {
+                    JR_FAULT(&r, oom, 0);
+                    continue;
+                }
+                memcpy(r.steps.p + r.steps.len, &s, sizeof s);
+                r.steps.len += sizeof s;
+            }
+            if (m2 < 0) goto fail;
+            r.depth--;
+        } else if (jr_skip(&r)) {
+            goto fail;
+        }
+    }
+    if (more < 0) goto fail;
+    r.depth--;
+    if (peek(&r) != -1) {
+        jr_syntax(&r, "bytes after the descriptor's object");
+        goto fail;
+    }
+    if (!seq_ok) {
+        say(msg, ms, WIRE_JOB_EINVAL, "field 'seq' is required: the job's number on this GPU, from 1");
+        goto fail;
     }
     /* From here on the job has a seq: a fault fails it in its turn. */
-    j->seq = (uint64_t)json_integer_value(sq);
-    int rc = 0;
-    const char *data = body + 4 + n, *end = body + len;
-    const json_t *steps = json_object_get(d, "steps");
-    if (steps && !json_is_null(steps) && !json_is_array(steps)) {
-        rc = say(msg, ms, WIRE_JOB_EINVAL, "field 'steps' must be an array");
+    j->seq = seq;
+    if (r.nsteps > WIRE_JOB_MAX_STEPS) { /* this limit wins over any fault in the steps */
+        r.rc = too_many_steps(msg, ms);
+        r.rc_step = -1;
+    }
+    if (!r.rc && data != end) {
+        r.rc = say(msg, ms, WIRE_JOB_EINVAL, "the body holds %zu bytes after the descriptor; the write steps take %zu",
+                   (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
+        r.rc_step = -1;
+    }
+    if (r.rc) {
+        rc = r.rc;
+        *step = r.rc_step;
         goto out;
     }
-    size_t ns = json_array_size(steps);
-    if (ns > WIRE_JOB_MAX_STEPS) {
-        rc = too_many_steps(msg, ms);
+    /* one block: steps, then arguments, then names and values; offsets become pointers */
+    size_t total = r.steps.len + r.args.len + r.bytes.len;
+    char *a = total ? malloc(total) : NULL;
+    if (total && !a) {
+        rc = say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", total);
         goto out;
     }
-    sizes z = {0, 0, 0};
-    arena_sizes(steps, &z);
-    arena ar = {NULL, 0, z.steps * sizeof(wire_job_step) + z.args * sizeof(wire_job_arg) + z.bytes};
-    if (ar.cap && !(ar.p = j->arena = malloc(ar.cap))) {
-        rc = say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", ar.cap);
-        goto out;
-    }
-    j->steps = ns ? arena_take(&ar, ns * sizeof *j->steps) : NULL;
-    if (ns) memset(j->steps, 0, ns * sizeof *j->steps);
-    j->nsteps = ns;
-    for (size_t i = 0; i < ns; i++) {
-        const json_t *st = json_array_get(steps, i);
+    memcpy(a, r.steps.p, r.steps.len);
+    memcpy(a + r.steps.len, r.args.p, r.args.len);
+    memcpy(a + r.steps.len + r.args.len, r.bytes.p, r.bytes.len);
+    j->arena = a;
+    j->steps = r.nsteps ? (wire_job_step *)a : NULL;
+    j->nsteps = r.nsteps;
+    wire_job_arg *args = (wire_job_arg *)(a + r.steps.len);
+    char *bytes = a + r.steps.len + r.args.len;
+    for (size_t i = 0; i < j->nsteps; i++) {
         wire_job_step *s = &j->steps[i];
-        const json_t *wr = json_object_get(st, "write"), *rd = json_object_get(st, "read"),
-                     *la = json_object_get(st, "launch");
-        *step = (long)i;
-        if (!json_is_object(st) || (!!wr + !!rd + !!la) != 1) {
-            rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
-            goto out;
-        }
-        if (la) {
-            s->kind = 'l';
-            if (!json_is_object(la)) {
-                rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch must be an object", i);
-                goto out;
-            }
-            if ((rc = decode_launch(la, s, i, &ar, msg, ms))) goto out;
-            continue;
-        }
-        const json_t *o = wr ? wr : rd;
-        s->kind = wr ? 'w' : 'r';
-        char where[48];
-        snprintf(where, sizeof where, "steps[%zu].%s", i, wr ? "write" : "read");
-        if (!json_is_object(o)) {
-            rc = say(msg, ms, WIRE_JOB_EINVAL, "%s must be an object", where);
-            goto out;
-        }
-        if ((rc = get_u64(o, "buffer", 1, INT64_MAX, &s->buffer, msg, ms, where)) ||
-            (rc = get_u64(o, "offset", 0, WIRE_JOB_MAX_BUFFER, &s->offset, msg, ms, where)) ||
-            (rc = get_u64(o, "size", 1, WIRE_JOB_MAX_BUFFER, &s->size, msg, ms, where)))
-            goto out;
-        if (wr) {
-            if (s->size > (uint64_t)(end - data)) {
-                rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i,
-                         s->size, (size_t)(end - data));
-                goto out;
-            }
-            s->data = data;
-            data += s->size;
-            j->write_total += s->size;
-        } else {
-            s->out_off = j->read_total;
-            j->read_total += s->size;
-            if (j->read_total > WIRE_JOB_MAX_READ) {
-                rc = too_much_read(msg, ms, i);
-                goto out;
-            }
-        }
+        if (s->kind != 'l') continue;
+        s->function = bytes + AS_OFF(s->function);
+        s->args = s->nargs ? args + AS_OFF(s->args) : NULL;
+        for (size_t k = 0; k < s->nargs; k++)
+            if (!s->args[k].is_buffer) s->args[k].value = (unsigned char *)bytes + AS_OFF(s->args[k].value);
     }
-    if (data != end) {
-        *step = -1;
-        rc = say(msg, ms, WIRE_JOB_EINVAL, "the body holds %zu bytes after the descriptor; the write steps take %zu",
-                 (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
-    }
+    goto out;
+fail:
+    rc = WIRE_JOB_EINVAL;
+    j->seq = 0;
+    j->write_total = j->read_total = 0;
 out:
-    json_decref(d);
+    if (rc) {
+        j->write_total = j->read_total = 0;
+        if (!j->seq) *step = -1;
+    }
+    vec_free(&r.steps);
+    vec_free(&r.args);
+    vec_free(&r.bytes);
+    free(r.scratch);
     return rc;
 }
 

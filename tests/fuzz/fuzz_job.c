@@ -1,8 +1,15 @@
 /* fuzz_job.c — the job contract's decoder (wire_job_decode, what the lease worker runs on a
- * POST /v1/jobs body: u32 LE n, n bytes of JSON descriptor, the write steps' bytes). What it
- * accepts must survive the client's encoder: re-encoded (wire_job_enc_*, the limits checked
- * again) and decoded once more, it is the same job. */
+ * POST /v1/jobs body: u32 LE n, n bytes of JSON descriptor, the write steps' bytes). Checked:
+ *  - against the jansson decoder it replaced (job_ref.c), on every input whose descriptor jansson
+ *    reads without duplicate members: both accept the same jobs, decoded the same, and of those
+ *    they refuse, both do so outright (no seq) or both in the job's turn;
+ *  - what it accepts survives the client's encoder: re-encoded (wire_job_enc_*, the limits
+ *    checked again) and decoded once more, it is the same job. */
+#include <jansson.h>
+#include <stdio.h>
+
 #include "fuzz.h"
+#include "job_ref.h"
 #include "wire_job.h"
 
 static void same_job(const wire_job *a, const wire_job *b) {
@@ -78,6 +85,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = wire_job_decode((const char *)data, size, &j, &step, msg, sizeof msg);
     if (rc != 0 && !msg[0]) abort(); /* a refusal always says why */
     if (rc != 0 && (step < -1 || (j.seq && step >= (long)WIRE_JOB_MAX_STEPS))) abort();
+    if (size >= 4) {
+        uint32_t n = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+        json_t *strict = n && n <= size - 4 ? json_loadb((const char *)data + 4, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        json_t *loose = n && n <= size - 4 && !strict ? json_loadb((const char *)data + 4, n, 0, NULL) : NULL;
+        if (!(loose && !strict)) { /* a duplicate member: the decoders may differ (wire_job.c says how) */
+            wire_job ref;
+            long rstep;
+            char rmsg[600];
+            int rrc = wire_job_decode_ref((const char *)data, size, &ref, &rstep, rmsg, sizeof rmsg);
+            if ((rc == 0) != (rrc == 0) || (j.seq != 0) != (ref.seq != 0) || j.seq != ref.seq) {
+                fprintf(stderr, "wire_job_decode %d (seq %llu): %s\nreference %d (seq %llu): %s\n", rc,
+                        (unsigned long long)j.seq, rc ? msg : "ok", rrc, (unsigned long long)ref.seq, rrc ? rmsg : "ok");
+                abort();
+            }
+            if (rc == 0) same_job(&j, &ref);
+            wire_job_free(&ref);
+        }
+        json_decref(strict);
+        json_decref(loose);
+    }
     if (rc == 0) {
         size_t len;
         char *b = reencode(&j, &len);
