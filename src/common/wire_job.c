@@ -1,6 +1,8 @@
 /* wire_job.c — the job contract's codecs (wire_job.h): descriptors encoded by hand into one growable
- * buffer (no JSON tree; a small job never allocates), decoded with jansson into one arena per job;
- * results encoded by hand into the caller's buffer and decoded with jansson.
+ * buffer (no JSON tree; a small job never allocates) and decoded by a parser for their one schema
+ * into one arena per job; results encoded by hand into the caller's buffer and decoded by the same
+ * parser. No JSON tree on either end: this is on the path of every job's round trip
+ * (tests/unit/common/bench_wire_job prints the timings).
  *
  * Every limit check lives in one place per limit and is written once as a message function used by
  * both the encoder and the decoder, so a refusal reads the same on the client and on the worker.
@@ -10,7 +12,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <jansson.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1190,9 +1191,11 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
         rc = say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", total);
         goto out;
     }
-    memcpy(a, r.steps.p, r.steps.len);
-    memcpy(a + r.steps.len, r.args.p, r.args.len);
-    memcpy(a + r.steps.len + r.args.len, r.bytes.p, r.bytes.len);
+    if (total) { /* an empty step list has no arena */
+        memcpy(a, r.steps.p, r.steps.len);
+        memcpy(a + r.steps.len, r.args.p, r.args.len);
+        memcpy(a + r.steps.len + r.args.len, r.bytes.p, r.bytes.len);
+    }
     j->arena = a;
     j->steps = r.nsteps ? (wire_job_step *)a : NULL;
     j->nsteps = r.nsteps;
@@ -1333,11 +1336,17 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     return o.full ? 0 : o.len;
 }
 
-static int64_t get_ns(const json_t *o, const char *k) {
-    json_int_t v = json_integer_value(json_object_get(o, k));
-    return v > 0 ? (int64_t)v : 0;
+/* An integer member's value when it is one (else *is 0); anything else is read and dropped. */
+static int jr_any_int(jr *r, int *is, int64_t *v) {
+    int c = peek(r);
+    *is = 0;
+    if (c == '-' || (c >= '0' && c <= '9')) return jr_number(r, is, v);
+    return jr_skip(r);
 }
 
+/* The result's JSON, read by the same parser as descriptors (no tree). As the jansson reader it
+ * replaced: a member seen twice counts its last value, a member of the wrong type counts as
+ * absent (times 0, step -1, error ""), and only "status" is required. */
 int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms) {
     memset(r, 0, offsetof(wire_job_result, status_buf));
     r->status_buf[0] = r->error_buf[0] = 0;
@@ -1347,28 +1356,58 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
     if (n > WIRE_JOB_MAX_RESULT)
         return say(msg, ms, WIRE_JOB_EINVAL, "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
                    WIRE_JOB_MAX_RESULT);
-    json_t *o = json_loadb(json, n, 0, NULL);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is not a JSON object");
+    char why[160];
+    jr p = {.p = json, .end = json + n, .start = json, .msg = why, .ms = sizeof why, .cur = -1};
+    int status_ok = 0, first = 1, more = -1;
+    const char *key;
+    size_t kn;
+    if (peek(&p) != '{' || jr_open(&p, '{')) goto bad;
+    while ((more = jr_member(&p, &first, &key, &kn)) == 1) {
+        int is = 0;
+        int64_t v = 0;
+        if (key_is(key, kn, "status") || key_is(key, kn, "error")) {
+            int st = key[0] == 's';
+            if (peek(&p) != '"') {
+                if (jr_skip(&p)) goto bad;
+                if (st)
+                    status_ok = 0;
+                else
+                    r->error_buf[0] = 0;
+                continue;
+            }
+            const char *t;
+            size_t tn;
+            if (jr_string(&p, &t, &tn)) goto bad;
+            if (st) {
+                status_ok = tn && tn < sizeof r->status_buf;
+                if (status_ok) memcpy(r->status_buf, t, tn), r->status_buf[tn] = 0;
+            } else {
+                size_t k = tn < sizeof r->error_buf - 1 ? tn : sizeof r->error_buf - 1;
+                memcpy(r->error_buf, t, k);
+                r->error_buf[k] = 0;
+            }
+        } else if (key_is(key, kn, "seq")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            r->seq = is && v > 0 ? (uint64_t)v : 0;
+        } else if (key_is(key, kn, "step")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            r->step = is && v >= 0 && v <= INT32_MAX ? (long)v : -1;
+        } else if (key_is(key, kn, "queued_ns") || key_is(key, kn, "started_ns") || key_is(key, kn, "ended_ns")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            int64_t *to = key[0] == 'q' ? &r->queued_ns : key[0] == 's' ? &r->started_ns : &r->ended_ns;
+            *to = is && v > 0 ? v : 0;
+        } else if (key_is(key, kn, "restarting")) {
+            r->restarting = peek(&p) == 't';
+            if (jr_skip(&p)) goto bad;
+        } else if (jr_skip(&p)) {
+            goto bad;
+        }
     }
-    const json_t *st = json_object_get(o, "status");
-    if (!json_is_string(st) || !json_string_length(st) || json_string_length(st) >= sizeof r->status_buf) {
-        json_decref(o);
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
-    }
-    memcpy(r->status_buf, json_string_value(st), json_string_length(st) + 1);
-    const char *err = json_string_value(json_object_get(o, "error"));
-    if (err) snprintf(r->error_buf, sizeof r->error_buf, "%s", err);
-    json_int_t seq = json_integer_value(json_object_get(o, "seq"));
-    r->seq = seq > 0 ? (uint64_t)seq : 0;
-    const json_t *sp = json_object_get(o, "step");
-    if (json_is_integer(sp) && json_integer_value(sp) >= 0 && json_integer_value(sp) <= INT32_MAX)
-        r->step = (long)json_integer_value(sp);
-    r->queued_ns = get_ns(o, "queued_ns");
-    r->started_ns = get_ns(o, "started_ns");
-    r->ended_ns = get_ns(o, "ended_ns");
-    r->restarting = json_is_true(json_object_get(o, "restarting"));
-    json_decref(o);
+    if (more < 0 || peek(&p) != -1) goto bad;
+    free(p.scratch);
+    if (!status_ok) return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
     return 0;
+bad:
+    free(p.scratch);
+    return say(msg, ms, WIRE_JOB_EINVAL, "the job result is not a JSON object");
 }

@@ -1,15 +1,24 @@
 /* fuzz_result.c — the client's decoder of a job result's JSON (wire_job_result_decode, what
- * liblepton runs on the worker's answer). What it accepts, encoded again by the worker's encoder
+ * liblepton runs on the worker's answer). It agrees with the jansson decoder it replaced
+ * (job_ref.c) on every input; what it accepts, encoded again by the worker's encoder
  * (wire_job_result_encode) and decoded, keeps its status, step, times and flag. */
 #include "fuzz.h"
+#include "job_ref.h"
 #include "wire_job.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     wire_job_result r, s;
-    char msg[300];
+    char msg[300], rmsg[300];
     msg[0] = 0;
-    if (wire_job_result_decode((const char *)data, size, &r, msg, sizeof msg) != 0) {
+    int rc = wire_job_result_decode((const char *)data, size, &r, msg, sizeof msg);
+    int rrc = wire_job_result_decode_ref((const char *)data, size, &s, rmsg, sizeof rmsg);
+    if (rc != rrc) abort(); /* the same answers as the jansson decoder it replaced */
+    if (rc == 0 && (strcmp(r.status, s.status) || strcmp(r.error, s.error) || r.step != s.step || r.seq != s.seq ||
+                    r.queued_ns != s.queued_ns || r.started_ns != s.started_ns || r.ended_ns != s.ended_ns ||
+                    r.restarting != s.restarting))
+        abort();
+    if (rc != 0) {
         if (!msg[0]) abort(); /* a refusal always says why */
         return 0;
     }

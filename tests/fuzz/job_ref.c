@@ -2,6 +2,7 @@
  * wire_job.c used before its hand-written parser. fuzz_job checks that both agree on every input
  * jansson reads as JSON without duplicate keys (tests only; messages are not compared). */
 #include <inttypes.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -351,3 +352,45 @@ out:
     return rc;
 }
 
+
+/* ---- the result ---- */
+
+static int64_t get_ns(const json_t *o, const char *k) {
+    json_int_t v = json_integer_value(json_object_get(o, k));
+    return v > 0 ? (int64_t)v : 0;
+}
+
+int wire_job_result_decode_ref(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms) {
+    memset(r, 0, offsetof(wire_job_result, status_buf));
+    r->status_buf[0] = r->error_buf[0] = 0;
+    r->status = r->status_buf;
+    r->error = r->error_buf;
+    r->step = -1;
+    if (n > WIRE_JOB_MAX_RESULT)
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
+                   WIRE_JOB_MAX_RESULT);
+    json_t *o = json_loadb(json, n, 0, NULL);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is not a JSON object");
+    }
+    const json_t *st = json_object_get(o, "status");
+    if (!json_is_string(st) || !json_string_length(st) || json_string_length(st) >= sizeof r->status_buf) {
+        json_decref(o);
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
+    }
+    memcpy(r->status_buf, json_string_value(st), json_string_length(st) + 1);
+    const char *err = json_string_value(json_object_get(o, "error"));
+    if (err) snprintf(r->error_buf, sizeof r->error_buf, "%s", err);
+    json_int_t seq = json_integer_value(json_object_get(o, "seq"));
+    r->seq = seq > 0 ? (uint64_t)seq : 0;
+    const json_t *sp = json_object_get(o, "step");
+    if (json_is_integer(sp) && json_integer_value(sp) >= 0 && json_integer_value(sp) <= INT32_MAX)
+        r->step = (long)json_integer_value(sp);
+    r->queued_ns = get_ns(o, "queued_ns");
+    r->started_ns = get_ns(o, "started_ns");
+    r->ended_ns = get_ns(o, "ended_ns");
+    r->restarting = json_is_true(json_object_get(o, "restarting"));
+    json_decref(o);
+    return 0;
+}

@@ -6,5 +6,7 @@
 
 /* wire_job_decode's contract, decoded with jansson (JSON_REJECT_DUPLICATES). */
 int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms);
+/* wire_job_result_decode's contract, decoded with jansson. */
+int wire_job_result_decode_ref(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms);
 
 #endif
