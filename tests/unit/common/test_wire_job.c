@@ -394,6 +394,19 @@ static void test_malformed(void) {
         {"{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"abc\",\"function\":\"k\"}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
          "SHA-256"},
         {"{\"seq\":1,\"steps\":[{\"launch\":[]}]}", 0, WIRE_JOB_EINVAL, 1, 0, "launch must be an object"},
+        /* the JSON itself (the worker's parser reads all of it, as jansson did) */
+        {"{\"seq\":1,\"steps\":[]} x", 0, WIRE_JOB_EINVAL, 0, -1, "bytes after the descriptor"},
+        {"{\"seq\":1e2,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "'seq' is required"},
+        {"{\"seq\":99999999999999999999,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "past 64 bits"},
+        {"{\"seq\":1,\"x\":1e999,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "past a double"},
+        {"{\"seq\":1,\"x\":\"\\ud800\",\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "surrogate"},
+        {"{\"seq\":1,\"x\":\"\xc3\x28\",\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "not UTF-8"},
+        {"{\"seq\":1,\"x\":\"a\tb\"}", 0, WIRE_JOB_EINVAL, 0, -1, "control character"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1,\"size\":2}}]}", 0, WIRE_JOB_EINVAL, 0, -1,
+         "duplicate member"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1, "bad number"},
+        {"{\"steps\":[{\"read\":{\"buffer\":\"one\",\"size\":1}}],\"seq\":6}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "steps[0].read: field 'buffer' must be an integer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t seq;
@@ -440,6 +453,17 @@ static void test_malformed(void) {
     CHECK(wire_job_decode("\1\0\0", 3, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
     CHECK(wire_job_decode("\0\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
     CHECK(wire_job_decode("\011\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && strstr(msg, "does not fit"));
+    /* whitespace anywhere, escaped names, members the schema does not know (skipped, however deep) */
+    uint64_t seq0;
+    const char *odd = " {\n\"x\": {\"a\": [1, 2.5e3, true, null, {\"b\": \"\\u00e9\"}]},\t\"se\\u0071\" : 12 ,"
+                      "\"steps\" : [ { \"read\" : { \"size\" : 3 , \"buffer\" : 2 , \"why\": [] } } ] } ";
+    CHECK(decode_text(odd, 0, &seq0, &step, msg, sizeof msg) == 0 && seq0 == 12);
+    char deep[5000];
+    size_t dn = (size_t)snprintf(deep, sizeof deep, "{\"seq\":1,\"x\":");
+    for (int i = 0; i < 2100; i++) deep[dn++] = '[';
+    for (int i = 0; i < 2100; i++) deep[dn++] = ']';
+    snprintf(deep + dn, sizeof deep - dn, "}");
+    CHECK(decode_text(deep, 0, &seq0, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq0 == 0 && strstr(msg, "nested"));
     /* an empty step list is a job (the worker runs nothing); base64url values are accepted */
     uint64_t seq;
     CHECK(decode_text("{\"seq\":8,\"steps\":[]}", 0, &seq, &step, msg, sizeof msg) == 0 && seq == 8);
