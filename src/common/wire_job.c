@@ -354,7 +354,8 @@ void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
  * and UTF-8 checked, numbers, nesting up to 2048 levels as jansson), so a descriptor is refused
  * as malformed exactly when it is not JSON; a member the schema does not know is read and
  * skipped. Duplicate members of the schema are refused (what jansson's JSON_REJECT_DUPLICATES
- * did); duplicates inside skipped members are not looked for. tests/fuzz/fuzz_job compares it
+ * did); duplicates inside skipped members are not looked for. A NUL byte is malformed (jansson
+ * skipped those). tests/fuzz/fuzz_job compares it
  * with the jansson decoder it replaced (tests/fuzz/job_ref.c).
  *
  * A fault of the JSON itself stops the parse (the request is refused, as before: its seq cannot
@@ -665,6 +666,7 @@ static int jr_skip(jr *r) {
     if (c == 't') return jr_literal(r, "true");
     if (c == 'f') return jr_literal(r, "false");
     if (c == 'n') return jr_literal(r, "null");
+    if (c != '-' && (c < '0' || c > '9')) return jr_syntax(r, "a value expected");
     int is_int;
     int64_t v;
     return jr_number(r, &is_int, &v);
@@ -1199,8 +1201,8 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     j->arena = a;
     j->steps = r.nsteps ? (wire_job_step *)a : NULL;
     j->nsteps = r.nsteps;
-    wire_job_arg *args = (wire_job_arg *)(a + r.steps.len);
-    char *bytes = a + r.steps.len + r.args.len;
+    wire_job_arg *args = a ? (wire_job_arg *)(a + r.steps.len) : NULL;
+    char *bytes = a ? a + r.steps.len + r.args.len : NULL;
     for (size_t i = 0; i < j->nsteps; i++) {
         wire_job_step *s = &j->steps[i];
         if (s->kind != 'l') continue;

@@ -404,7 +404,7 @@ static void test_malformed(void) {
         {"{\"seq\":1,\"x\":\"a\tb\"}", 0, WIRE_JOB_EINVAL, 0, -1, "control character"},
         {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1,\"size\":2}}]}", 0, WIRE_JOB_EINVAL, 0, -1,
          "duplicate member"},
-        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1, "bad number"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1, "a value expected"},
         {"{\"steps\":[{\"read\":{\"buffer\":\"one\",\"size\":1}}],\"seq\":6}", 0, WIRE_JOB_EINVAL, 1, 0,
          "steps[0].read: field 'buffer' must be an integer"},
     };
