@@ -1074,10 +1074,11 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
         return say(msg, ms, WIRE_JOB_EINVAL,
                    "a job body starts with a 4-byte little-endian length of its JSON descriptor");
     uint32_t n = le32(body);
-    if (n > WIRE_JOB_MAX_DESCRIPTOR) return too_large_descriptor(msg, ms, n);
+    /* a length past the body is a malformed body (400) before it is a large descriptor (413) */
     if (n == 0 || n > len - 4)
         return say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes",
                    n, len);
+    if (n > WIRE_JOB_MAX_DESCRIPTOR) return too_large_descriptor(msg, ms, n);
     /* inline room for a small job: no allocation until the arena */
     char steps_inl[4 * sizeof(wire_job_step)], args_inl[8 * sizeof(wire_job_arg)], bytes_inl[256];
     jr r = {.p = body + 4, .end = body + 4 + n, .start = body + 4, .msg = msg, .ms = ms, .cur = -1};
