@@ -11,6 +11,7 @@
 #include "cuda_api.h"
 #include "http_server.h"
 #include "token.h"
+#include "wire_job.h"
 
 /* Exit statuses the agent tells apart. */
 #define LP_WORKER_EXIT_OK 0
@@ -20,12 +21,13 @@
 #define LP_WORKER_EXIT_TLS 5     /* its TLS certificate or key was refused: restarting will not help */
 
 #define WK_MODULE_MAX (64u << 20)    /* bytes of one module image */
-#define WK_JOB_MAX (256u << 20)      /* bytes of one job request */
-#define WK_JOB_JSON_MAX (1u << 20)   /* bytes of a job's JSON descriptor */
-#define WK_BATCH_MAX_JOBS 256        /* jobs of one POST /v1/jobs/batch (its body is at most WK_JOB_MAX) */
-#define WK_MAX_STEPS 4096
-#define WK_MAX_ARGS 256
-#define WK_BUFFER_MAX (1ull << 42)   /* bytes of one buffer */
+/* The job contract's limits are wire_job.h's (shared with liblepton, reasons there). */
+#define WK_JOB_MAX WIRE_JOB_MAX_BODY           /* bytes of one job request */
+#define WK_JOB_JSON_MAX WIRE_JOB_MAX_DESCRIPTOR /* bytes of a job's JSON descriptor */
+#define WK_BATCH_MAX_JOBS WIRE_JOB_MAX_BATCH   /* jobs of one POST /v1/jobs/batch (its body is at most WK_JOB_MAX) */
+#define WK_MAX_STEPS WIRE_JOB_MAX_STEPS
+#define WK_MAX_ARGS WIRE_JOB_MAX_ARGS
+#define WK_BUFFER_MAX WIRE_JOB_MAX_BUFFER      /* bytes of one buffer */
 #define WK_QUEUE_DEFAULT (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
 #define WK_SEQ_HEADER "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
 

@@ -38,33 +38,18 @@
 #include "clock.h"
 #include "log.h"
 #include "wire.h"
+#include "wire_job.h"
 #include "worker.h"
 
-#define RES_HDR 4096                 /* room reserved for u32 + the result JSON before the read bytes */
+#define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes */
 #define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries */
 #define REMEMBER_BYTES (256u << 20)
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
-#define MAX_VALUE 4096               /* bytes of one by-value kernel argument */
 #define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
 
-typedef struct wk_arg {
-    int is_buffer;
-    uint64_t buffer, offset;
-    unsigned char *value;
-    size_t len;
-} wk_arg;
-
-typedef struct wk_step {
-    char kind; /* 'w' write, 'l' launch, 'r' read */
-    uint64_t buffer, offset, size;
-    const char *data;  /* write: into the request body */
-    uint64_t out_off;  /* read: into the result's data */
-    char module[65];
-    char function[1024];
-    unsigned grid[3], block[3], shared;
-    wk_arg *args;
-    size_t nargs;
-} wk_step;
+/* A decoded job's steps and arguments (wire_job.h owns the contract). */
+typedef wire_job_arg wk_arg;
+typedef wire_job_step wk_step;
 
 struct wk_job {
     uint64_t seq;
@@ -72,6 +57,7 @@ struct wk_job {
     int done;
     pthread_cond_t cv; /* its waiters: done, or due */
     char *body;
+    wire_job wire; /* the decoded descriptor (steps point into body) */
     wk_step *steps;
     size_t nsteps;
     uint64_t read_total;
@@ -96,11 +82,7 @@ static wk_job *job_new(void) {
 static void job_free(wk_job *j) {
     if (!j) return;
     pthread_cond_destroy(&j->cv);
-    for (size_t i = 0; i < j->nsteps; i++) {
-        for (size_t k = 0; k < j->steps[i].nargs; k++) free(j->steps[i].args[k].value);
-        free(j->steps[i].args);
-    }
-    free(j->steps);
+    wire_job_free(&j->wire);
     free(j->body);
     free(j->res_base);
     free(j);
@@ -125,218 +107,32 @@ static void put_le32(void *p, size_t v) {
 }
 
 /* ---- parsing ---- */
-static int get_u64(const json_t *o, const char *k, int required, uint64_t max, uint64_t *out, char *msg, size_t ms) {
-    const json_t *v = json_object_get(o, k);
-    if (!v || json_is_null(v)) {
-        if (!required) return 0;
-        snprintf(msg, ms, "field '%s' is required", k);
-        return -1;
-    }
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
-        snprintf(msg, ms, "field '%s' must be an integer in 0..%" PRIu64, k, max);
-        return -1;
-    }
-    *out = (uint64_t)json_integer_value(v);
-    return 0;
-}
 
-static int get_dim3(const json_t *o, const char *k, unsigned d[3], char *msg, size_t ms) {
-    d[0] = d[1] = d[2] = 1;
-    const json_t *a = json_object_get(o, k);
-    if (!a || json_is_null(a)) return 0;
-    if (!json_is_array(a) || json_array_size(a) > 3) {
-        snprintf(msg, ms, "field '%s' must be an array of 1 to 3 integers", k);
-        return -1;
-    }
-    for (size_t i = 0; i < json_array_size(a); i++) {
-        const json_t *v = json_array_get(a, i);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 0x7fffffff) {
-            snprintf(msg, ms, "field '%s[%zu]' must be an integer in 0..2147483647", k, i);
-            return -1;
-        }
-        d[i] = json_integer_value(v) ? (unsigned)json_integer_value(v) : 1;
-    }
-    return 0;
-}
-
-static int parse_launch(const json_t *l, wk_step *s, char *msg, size_t ms) {
-    const char *mod = json_string_value(json_object_get(l, "module"));
-    const char *fn = json_string_value(json_object_get(l, "function"));
-    if (!mod || strlen(mod) != 64 || strspn(mod, "0123456789abcdef") != 64) {
-        snprintf(msg, ms, "launch.module must be the module's SHA-256 (64 lowercase hex digits)");
-        return -1;
-    }
-    if (!fn || !*fn || strlen(fn) >= sizeof s->function) {
-        snprintf(msg, ms, "launch.function must name a kernel");
-        return -1;
-    }
-    memcpy(s->module, mod, 65);
-    snprintf(s->function, sizeof s->function, "%s", fn);
-    uint64_t shared = 0;
-    if (get_dim3(l, "grid", s->grid, msg, ms) || get_dim3(l, "block", s->block, msg, ms) ||
-        get_u64(l, "shared", 0, 0x7fffffff, &shared, msg, ms))
-        return -1;
-    s->shared = (unsigned)shared;
-    const json_t *args = json_object_get(l, "args");
-    if (args && !json_is_null(args) && !json_is_array(args)) {
-        snprintf(msg, ms, "launch.args must be an array");
-        return -1;
-    }
-    size_t n = args ? json_array_size(args) : 0;
-    if (n > WK_MAX_ARGS) {
-        snprintf(msg, ms, "a launch takes at most %d arguments, got %zu", WK_MAX_ARGS, n);
-        return -1;
-    }
-    s->args = n ? calloc(n, sizeof *s->args) : NULL;
-    if (n && !s->args) {
-        snprintf(msg, ms, "out of memory");
-        return -1;
-    }
-    s->nargs = n;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *a = json_array_get(args, i);
-        wk_arg *x = &s->args[i];
-        const json_t *val = json_is_object(a) ? json_object_get(a, "value") : NULL;
-        if (!json_is_object(a) || (!val && !json_object_get(a, "buffer"))) {
-            snprintf(msg, ms, "launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i);
-            return -1;
-        }
-        if (val) {
-            const char *b64 = json_string_value(val);
-            if (!b64 || strlen(b64) > MAX_VALUE / 3 * 4 + 4 || !(x->value = malloc(MAX_VALUE + 1))) {
-                snprintf(msg, ms, "launch.args[%zu].value must be base64 of at most %d bytes", i, MAX_VALUE);
-                return -1;
-            }
-            long len = lp_b64_decode_any(b64, strlen(b64), x->value, MAX_VALUE);
-            if (len <= 0) {
-                snprintf(msg, ms, "launch.args[%zu].value is not base64 of 1..%d bytes", i, MAX_VALUE);
-                return -1;
-            }
-            x->len = (size_t)len;
-        } else {
-            x->is_buffer = 1;
-            char inner[160];
-            if (get_u64(a, "buffer", 1, UINT64_MAX >> 1, &x->buffer, inner, sizeof inner) ||
-                get_u64(a, "offset", 0, WK_BUFFER_MAX, &x->offset, inner, sizeof inner)) {
-                snprintf(msg, ms, "launch.args[%zu]: %s", i, inner);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-/* Parses the request body into j (taking it). Returns -1 with msg when it has no usable seq (the
- * request is refused outright); otherwise 0, with j->pre_code set when the job is malformed. */
-static int parse_job(wk_job *j, char *body, size_t len, char *msg, size_t ms) {
+/* Decodes the request body into j (taking it) with the shared codec (wire_job.c). Returns -1 with
+ * code and msg when it has no usable seq (the request is refused outright); otherwise 0, with j->pre_code
+ * set when the job is malformed or past a limit (it fails in its turn, as the client would have
+ * been told at lepton_submit). */
+static int parse_job(wk_job *j, char *body, size_t len, const char **code, char *msg, size_t ms) {
     j->body = body;
+    long step = -1;
+    char pm[sizeof j->pre_msg];
+    int rc = wire_job_decode(body, len, &j->wire, &step, pm, sizeof pm);
+    j->seq = j->wire.seq;
     j->pre_step = -1;
-    if (len < 4) {
-        snprintf(msg, ms, "a job body starts with a 4-byte little-endian length of its JSON descriptor");
+    if (rc && !j->seq) {
+        *code = wire_job_code(rc);
+        snprintf(msg, ms, "%s", pm);
         return -1;
     }
-    uint32_t n = get_le32(body);
-    if (n == 0 || n > WK_JOB_JSON_MAX || n > len - 4) {
-        snprintf(msg, ms, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes (at most %u)", n, len,
-                 WK_JOB_JSON_MAX);
-        return -1;
+    if (rc) {
+        snprintf(j->pre_code, sizeof j->pre_code, "%s", wire_job_code(rc));
+        snprintf(j->pre_msg, sizeof j->pre_msg, "%s", pm);
+        j->pre_step = step;
+        return 0;
     }
-    json_error_t je;
-    json_t *d = json_loadb(body + 4, n, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(d)) {
-        snprintf(msg, ms, "the job descriptor is not a JSON object: %s", d ? "wrong type" : je.text);
-        json_decref(d);
-        return -1;
-    }
-    const json_t *sq = json_object_get(d, "seq");
-    if (!json_is_integer(sq) || json_integer_value(sq) < 1) {
-        snprintf(msg, ms, "field 'seq' is required: the job's number on this GPU, from 1");
-        json_decref(d);
-        return -1;
-    }
-    j->seq = (uint64_t)json_integer_value(sq);
-    const char *data = body + 4 + n, *end = body + len;
-    const json_t *steps = json_object_get(d, "steps");
-    size_t ns = json_is_array(steps) ? json_array_size(steps) : 0;
-    char pm[400] = "";
-    long bad = -1;
-    if (steps && !json_is_array(steps)) {
-        snprintf(pm, sizeof pm, "field 'steps' must be an array");
-        goto malformed;
-    }
-    if (ns > WK_MAX_STEPS) {
-        snprintf(pm, sizeof pm, "a job has at most %d steps, got %zu", WK_MAX_STEPS, ns);
-        goto malformed;
-    }
-    j->steps = ns ? calloc(ns, sizeof *j->steps) : NULL;
-    if (ns && !j->steps) {
-        snprintf(pm, sizeof pm, "out of memory");
-        goto malformed;
-    }
-    j->nsteps = ns;
-    for (size_t i = 0; i < ns; i++) {
-        const json_t *st = json_array_get(steps, i);
-        wk_step *s = &j->steps[i];
-        const json_t *wr = json_object_get(st, "write"), *rd = json_object_get(st, "read"),
-                     *la = json_object_get(st, "launch");
-        bad = (long)i;
-        if (!json_is_object(st) || (!!wr + !!rd + !!la) != 1) {
-            snprintf(pm, sizeof pm, "steps[%zu] must be an object with one of write, launch, read", i);
-            goto malformed;
-        }
-        char inner[300] = "";
-        if (la) {
-            s->kind = 'l';
-            if (!json_is_object(la) || parse_launch(la, s, inner, sizeof inner)) {
-                snprintf(pm, sizeof pm, "steps[%zu]: %s", i, *inner ? inner : "launch must be an object");
-                goto malformed;
-            }
-            continue;
-        }
-        const json_t *o = wr ? wr : rd;
-        s->kind = wr ? 'w' : 'r';
-        if (!json_is_object(o) || get_u64(o, "buffer", 1, UINT64_MAX >> 1, &s->buffer, inner, sizeof inner) ||
-            get_u64(o, "offset", 0, WK_BUFFER_MAX, &s->offset, inner, sizeof inner) ||
-            get_u64(o, "size", 1, WK_BUFFER_MAX, &s->size, inner, sizeof inner)) {
-            snprintf(pm, sizeof pm, "steps[%zu].%s: %s", i, wr ? "write" : "read", *inner ? inner : "must be an object");
-            goto malformed;
-        }
-        if (wr) {
-            if (s->size > (uint64_t)(end - data)) {
-                snprintf(pm, sizeof pm, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s->size,
-                         (size_t)(end - data));
-                goto malformed;
-            }
-            s->data = data;
-            data += s->size;
-        } else {
-            s->out_off = j->read_total;
-            j->read_total += s->size;
-            if (j->read_total > WK_JOB_MAX) {
-                snprintf(pm, sizeof pm, "the job reads more than %u bytes; read large buffers with GET /v1/buffers/ID",
-                         WK_JOB_MAX);
-                snprintf(j->pre_code, sizeof j->pre_code, "%s", WIRE_TOO_LARGE);
-                j->pre_step = (long)i;
-                snprintf(j->pre_msg, sizeof j->pre_msg, "%s", pm);
-                json_decref(d);
-                return 0;
-            }
-        }
-    }
-    json_decref(d);
-    if (data != end) {
-        bad = -1;
-        snprintf(pm, sizeof pm, "the body holds %zu bytes after the descriptor; the write steps take %zu",
-                 (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
-        goto malformed_nodecref;
-    }
-    return 0;
-malformed:
-    json_decref(d);
-malformed_nodecref:
-    snprintf(j->pre_code, sizeof j->pre_code, "%s", WIRE_INVALID);
-    snprintf(j->pre_msg, sizeof j->pre_msg, "%s", pm);
-    j->pre_step = bad;
+    j->steps = j->wire.steps;
+    j->nsteps = j->wire.nsteps;
+    j->read_total = j->wire.read_total;
     return 0;
 }
 
@@ -474,18 +270,13 @@ out:
     return rc;
 }
 
-/* The result JSON of a job (step < 0: null), or NULL when out of memory. */
-static char *result_json(uint64_t seq, const char *status, const char *error, long step, int64_t queued_ns,
-                         int64_t started_ns, int64_t ended_ns, int restarting) {
-    json_t *res = json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", (json_int_t)seq, "status", status,
-                            "error", error, "step", step >= 0 ? json_integer(step) : json_null(), "queued_ns",
-                            (json_int_t)queued_ns, "started_ns", (json_int_t)started_ns, "ended_ns",
-                            (json_int_t)ended_ns);
-    /* the worker is being replaced: the client waits for the fresh one instead of giving up */
-    if (res && restarting) json_object_set_new(res, "restarting", json_true());
-    char *text = res ? json_dumps(res, JSON_COMPACT) : NULL;
-    json_decref(res);
-    return text;
+/* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
+ * it does not fit. */
+static size_t result_json(char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
+                          int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting) {
+    wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
+                         .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting};
+    return wire_job_result_encode(&r, out, cap);
 }
 
 static void run_job(lp_worker *w, wk_job *j) {
@@ -538,34 +329,29 @@ static void run_job(lp_worker *w, wk_job *j) {
         }
     }
     j->ended_ns = lp_mono_ns();
-    char *text = result_json(j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1, j->queued_ns,
-                             j->started_ns, j->ended_ns, wk_is_poisoned(w));
-    size_t tl = text ? strlen(text) : 0;
+    char text[WIRE_JOB_MAX_RESULT];
+    size_t tl = result_json(text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
+                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w));
     if (!j->res_base) j->res_base = malloc(RES_HDR);
-    if (!text || tl + 4 > RES_HDR || !j->res_base) {
-        free(text);
-        text = strdup("{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}");
-        tl = text ? strlen(text) : 0;
+    if (!tl) {
+        static const char bad[] = "{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}";
+        memcpy(text, bad, sizeof bad - 1);
+        tl = sizeof bad - 1;
     }
     size_t data_len = o.code ? 0 : (size_t)j->read_total;
-    if (j->res_base && text) {
+    if (j->res_base) {
         j->res = j->res_base + RES_HDR - tl - 4;
         put_le32(j->res, tl);
         memcpy(j->res + 4, text, tl);
         j->res_len = 4 + tl + data_len;
     }
-    free(text);
     if (o.code)
         lp_log(LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease, w->uuid, j->seq,
                o.step, o.code, o.msg);
     /* the request body is no longer needed; the result is kept for retries */
     free(j->body);
     j->body = NULL;
-    for (size_t i = 0; i < j->nsteps; i++) {
-        for (size_t k = 0; k < j->steps[i].nargs; k++) free(j->steps[i].args[k].value);
-        free(j->steps[i].args);
-    }
-    free(j->steps);
+    wire_job_free(&j->wire);
     j->steps = NULL;
     j->nsteps = 0;
 }
@@ -749,15 +535,15 @@ static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
 
 /* u32 LE n + the result JSON of a job refused before it ran (no data bytes), or NULL. */
 static char *refusal_record(const refusal *why, size_t *len) {
-    char *text = result_json(why->seq, why->code, why->msg, -1, 0, 0, 0, !strcmp(why->code, WK_RESTARTING));
-    size_t tl = text ? strlen(text) : 0;
-    char *rec = text ? malloc(4 + tl) : NULL;
+    char text[WIRE_JOB_MAX_RESULT];
+    size_t tl = result_json(text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
+                            !strcmp(why->code, WK_RESTARTING));
+    char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
         put_le32(rec, tl);
         memcpy(rec + 4, text, tl);
         *len = 4 + tl;
     }
-    free(text);
     return rec;
 }
 
@@ -977,9 +763,8 @@ static wk_job *job_parse_new(char *body, size_t len, int64_t now, const char **c
         snprintf(msg, ms, "out of memory");
         return NULL;
     }
-    if (parse_job(j, body, len, msg, ms) != 0) {
+    if (parse_job(j, body, len, code, msg, ms) != 0) {
         job_free(j);
-        *code = WIRE_INVALID;
         return NULL;
     }
     j->queued_ns = now;

@@ -17,18 +17,19 @@
 #include <time.h>
 
 #include "lepton/lepton.h"
+#include "wire_job.h"
 
 #define LC_DP_CONNS 8                   /* connections (requests on the wire) per worker */
-#define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (POST /v1/jobs/batch) */
+#define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
 #define LC_DP_BATCH_JOB (64u << 10)     /* a job sending or reading more than this goes alone */
 #define LC_DP_BATCH_BYTES (1u << 20)    /* bytes of one batched request */
 #define LC_DP_BATCH_AFTER 2             /* requests of small jobs on the wire per worker */
 #define LC_DP_MAX_JSON (8u << 20)       /* a JSON answer larger than this is malformed */
 #define LC_DP_MAX_MODULE (64u << 20)    /* docs/dataplane.md: images up to 64 MiB */
-#define LC_DP_MAX_STEPS 65536           /* steps per job */
-#define LC_DP_MAX_ARGS 4096             /* arguments per launch */
-#define LC_DP_MAX_VALUE 32764           /* bytes of one value argument (CUDA's parameter limit) */
-#define LC_DP_MAX_DESCRIPTOR (4u << 20) /* bytes of a job's JSON descriptor */
+/* The job contract's limits (steps, arguments, value bytes, descriptor) live in wire_job.h, shared
+ * with the worker; these two names stay for the module answer's parameter lists (dataplane.c). */
+#define LC_DP_MAX_ARGS WIRE_JOB_MAX_ARGS   /* parameters of one kernel */
+#define LC_DP_MAX_VALUE WIRE_JOB_MAX_VALUE /* bytes of one kernel parameter */
 
 struct lc_easy;
 struct lc_image;

@@ -37,9 +37,9 @@
 #include "clock.h"
 #include "dataplane.h"
 #include "errors.h"
-#include "json_field.h"
 #include "lease.h"
 #include "wire.h"
+#include "wire_job.h"
 #include "wire_stream.h"
 
 /* Sizes of each known version of lepton_job and lepton_task_info (index = version). */
@@ -48,7 +48,6 @@ static const size_t job_size[] = {0, sizeof(lepton_job)};
 static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 #define INFO_VERSION_MAX (sizeof info_size / sizeof info_size[0] - 1)
 
-#define SEQ_DIGITS 20 /* room for any u64 seq, patched in once the seq is known */
 #define START_BATCH 64
 #define LC_DP_GRACE_NS 1000000    /* jobs nobody drives for this long are taken over by the I/O thread */
 #define LC_DP_BULK (1u << 20)     /* a job moving this many bytes gets large curl buffers */
@@ -57,81 +56,6 @@ static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 #define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 200
-
-/* ---- the descriptor's text ---- */
-
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-    char stack[2048];
-} sb;
-
-static void sb_init(sb *s) {
-    s->p = s->stack;
-    s->len = 0;
-    s->cap = sizeof s->stack;
-    s->oom = 0;
-}
-
-static void sb_free(sb *s) {
-    if (s->p != s->stack) free(s->p);
-}
-
-static int sb_room(sb *s, size_t n) {
-    if (s->oom) return 0;
-    if (s->len + n <= s->cap) return 1;
-    size_t cap = s->cap * 2;
-    while (cap < s->len + n)
-        cap *= 2;
-    char *q = s->p == s->stack ? malloc(cap) : realloc(s->p, cap);
-    if (!q) {
-        s->oom = 1;
-        return 0;
-    }
-    if (s->p == s->stack) memcpy(q, s->stack, s->len);
-    s->p = q;
-    s->cap = cap;
-    return 1;
-}
-
-static void sb_mem(sb *s, const void *p, size_t n) {
-    if (!sb_room(s, n)) return;
-    memcpy(s->p + s->len, p, n);
-    s->len += n;
-}
-
-static void sb_str(sb *s, const char *str) { sb_mem(s, str, strlen(str)); }
-
-static void sb_fmt(sb *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_fmt(sb *s, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_mem(s, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-static void sb_json_string(sb *s, const char *str) {
-    sb_mem(s, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
-        if (*c == '"' || *c == '\\') {
-            char e[2] = {'\\', (char)*c};
-            sb_mem(s, e, 2);
-        } else if (*c < 0x20) {
-            sb_fmt(s, "\\u%04x", *c);
-        } else {
-            sb_mem(s, c, 1);
-        }
-    }
-    sb_mem(s, "\"", 1);
-}
-
-static void sb_base64(sb *s, const unsigned char *p, size_t n) {
-    if (!sb_room(s, (n + 2) / 3 * 4 + 1)) return;
-    s->len += lp_b64_encode(p, n, s->p + s->len);
-}
 
 /* ---- validation ---- */
 
@@ -149,11 +73,16 @@ static int check_buffer(const char *fn, const lepton_lease *l, uint32_t gpu, siz
     return LEPTON_OK;
 }
 
-static uint32_t dim(uint32_t v) { return v ? v : 1; }
+/* Maps a refusal of the job codec (e->msg names the step and the limit) to a failure of fn. */
+static int enc_fail(const char *fn, int rc, const wire_job_enc *e) {
+    return lc_fail(rc == WIRE_JOB_ETOOLARGE ? LEPTON_ETOOLARGE : rc == WIRE_JOB_ENOMEM ? LEPTON_ENOMEM : LEPTON_EINVAL,
+                   "%s: %s", fn, e->msg);
+}
 
-/* Checks a launch against the kernel's parameter list and appends its descriptor. */
+/* Checks a launch against the kernel's parameter list and appends it to the descriptor (the codec
+ * checks the wire's limits, the same ones the worker enforces). */
 static int encode_launch(const char *fn, const lepton_lease *l, uint32_t gpu, size_t i,
-                         const lepton_launch *L, sb *d) {
+                         const lepton_launch *L, wire_job_enc *d) {
     if (!L) return lc_fail(LEPTON_EINVAL, "%s: step %zu is a launch but its launch is NULL", fn, i);
     if (!L->module) return lc_fail(LEPTON_EINVAL, "%s: step %zu: launch->module is NULL", fn, i);
     if (L->module->lease != l)
@@ -168,17 +97,12 @@ static int encode_launch(const char *fn, const lepton_lease *l, uint32_t gpu, si
                        f->name, f->nparams, f->nparams == 1 ? "" : "s", L->arg_count);
     if (L->arg_count && !L->args)
         return lc_fail(LEPTON_EINVAL, "%s: step %zu: kernel %s: launch->args is NULL", fn, i, f->name);
-    sb_str(d, "{\"launch\":{\"module\":\"");
-    sb_str(d, L->module->image->sha);
-    sb_str(d, "\",\"function\":");
-    sb_json_string(d, f->name);
-    sb_fmt(d, ",\"grid\":[%u,%u,%u],\"block\":[%u,%u,%u],\"shared\":%u,\"args\":[", dim(L->grid[0]),
-           dim(L->grid[1]), dim(L->grid[2]), dim(L->block[0]), dim(L->block[1]), dim(L->block[2]),
-           L->shared_bytes);
+    int rc = wire_job_enc_launch(d, L->module->image->sha, f->name, L->grid, L->block, L->shared_bytes,
+                                 L->arg_count);
+    if (rc) return enc_fail(fn, rc, d);
     for (size_t k = 0; k < L->arg_count; k++) {
         const lepton_arg *a = &L->args[k];
         uint32_t want = f->sizes[k];
-        if (k) sb_mem(d, ",", 1);
         if (a->kind == LEPTON_ARG_BUFFER) {
             if (want != 8)
                 return lc_fail(
@@ -188,35 +112,35 @@ static int encode_launch(const char *fn, const lepton_lease *l, uint32_t gpu, si
                     fn, i, f->name, k, k, want);
             char what[48];
             snprintf(what, sizeof what, "argument %zu's buffer", k);
-            int rc = check_buffer(fn, l, gpu, i, what, a->buffer);
+            rc = check_buffer(fn, l, gpu, i, what, a->buffer);
             if (rc) return rc;
             if (a->offset > a->buffer->size)
                 return lc_fail(LEPTON_EINVAL,
                                "%s: step %zu: kernel %s: argument %zu: offset %" PRIu64
                                " is past the end of buffer %" PRIu64 " (%" PRIu64 " bytes)",
                                fn, i, f->name, k, a->offset, a->buffer->id, a->buffer->size);
-            sb_fmt(d, "{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 "}", a->buffer->id, a->offset);
+            rc = wire_job_enc_arg_buffer(d, a->buffer->id, a->offset);
         } else if (a->kind == LEPTON_ARG_VALUE) {
+            /* the wire's size limit first: its message names the limit, not the kernel */
+            if (a->size == 0 || a->size > WIRE_JOB_MAX_VALUE) return enc_fail(fn, wire_job_enc_arg_value(d, NULL, a->size), d);
             if (a->size != want)
                 return lc_fail(
                     LEPTON_EINVAL,
                     "%s: step %zu: kernel %s: argument %zu has %zu bytes; the kernel's parameter %zu "
                     "has %u bytes",
                     fn, i, f->name, k, a->size, k, want);
-            if (!a->value && a->size)
+            if (!a->value)
                 return lc_fail(LEPTON_EINVAL, "%s: step %zu: kernel %s: argument %zu: value is NULL", fn, i,
                                f->name, k);
-            sb_str(d, "{\"value\":\"");
-            sb_base64(d, a->value, a->size);
-            sb_str(d, "\"}");
+            rc = wire_job_enc_arg_value(d, a->value, a->size);
         } else {
             return lc_fail(LEPTON_EINVAL,
                            "%s: step %zu: kernel %s: argument %zu has kind %u (LEPTON_ARG_BUFFER or "
                            "LEPTON_ARG_VALUE expected)",
                            fn, i, f->name, k, a->kind);
         }
+        if (rc) return enc_fail(fn, rc, d);
     }
-    sb_str(d, "]}}");
     return LEPTON_OK;
 }
 
@@ -639,36 +563,24 @@ static int result_status(const char *code) {
 /* Completes a job from its framed result (t->result: the JSON; READ bytes already in place). */
 static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     dp->workers[t->worker].progress_ns = lp_mono_ns();
-    json_t *r = t->result.len == t->result_len ? json_loadb(t->result.p, t->result.len, 0, NULL) : NULL;
-    if (!json_is_object(r)) {
-        json_decref(r);
-        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result is %s",
-                        t->result.len < t->result_len || t->len_got < 4 ? "cut short" : "not a JSON object");
-    }
-    const char *status = json_string_value(json_object_get(r, "status"));
-    const char *error = json_string_value(json_object_get(r, "error"));
-    int64_t ns[3] = {0, 0, 0}, step = -1;
-    char err[128];
-    lp_json_int(r, "queued_ns", 0, INT64_MAX, &ns[0], err, sizeof err);
-    lp_json_int(r, "started_ns", 0, INT64_MAX, &ns[1], err, sizeof err);
-    lp_json_int(r, "ended_ns", 0, INT64_MAX, &ns[2], err, sizeof err);
-    lp_json_int(r, "step", -1, INT32_MAX, &step, err, sizeof err);
-    if (!status) {
-        json_decref(r);
-        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result has no \"status\"");
-    }
-    if (json_is_true(json_object_get(r, "restarting")))
+    if (t->result.len != t->result_len || t->len_got < 4)
+        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result is cut short");
+    wire_job_result r;
+    char why[160];
+    if (wire_job_result_decode(t->result.p, t->result.len, &r, why, sizeof why))
+        return job_fail(dp, t, was_on_wire, LEPTON_EPROTO, "the worker's job result: %s", why);
+    int64_t ns[3] = {r.queued_ns, r.started_ns, r.ended_ns};
+    const char *status = r.status, *error = r.error;
+    if (r.restarting)
         /* a sticky CUDA error: the worker is being replaced, and later calls wait for the new one */
         lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
     if (!strcmp(status, "worker_restarting") && lp_mono_ns() < t->deadline_ns) {
         /* a batched job that waited behind the one that faulted: the replacement runs it */
-        json_decref(r);
         lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
         if (job_requeue(dp, t, was_on_wire) == 0) return;
         return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
     }
     if (!strcmp(status, "ok")) {
-        json_decref(r);
         if (t->read_got != t->read_total)
             return job_fail(dp, t, was_on_wire, LEPTON_EPROTO,
                             "the worker sent %" PRIu64 " READ bytes instead of %" PRIu64, t->read_got,
@@ -680,13 +592,12 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     int st = result_status(status);
     char msg[256];
     int n = snprintf(msg, sizeof msg, "GPU %u, job %" PRIu64, t->worker, t->seq);
-    if (step >= 0) n += snprintf(msg + n, sizeof msg - (size_t)n, ", step %lld", (long long)step);
-    snprintf(msg + n, sizeof msg - (size_t)n, ": %s%s", error && *error ? error : status,
+    if (r.step >= 0) n += snprintf(msg + n, sizeof msg - (size_t)n, ", step %ld", r.step);
+    snprintf(msg + n, sizeof msg - (size_t)n, ": %s%s", *error ? error : status,
              !strcmp(status, "buffer_lost")
                  ? " (the buffer was on a lease worker that failed and was replaced; its "
                    "contents are lost)"
                  : "");
-    json_decref(r);
     job_leaves(dp, t, was_on_wire);
     task_complete(t, LEPTON_TASK_FAILED, st, msg, ns);
 }
@@ -1620,21 +1531,17 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
                        j.gpu, dp->nworkers, dp->nworkers - 1);
     if (j.step_count == 0) return lc_fail(LEPTON_EINVAL, "%s: job->step_count is 0", fn);
     if (!j.steps) return lc_fail(LEPTON_EINVAL, "%s: job->steps is NULL", fn);
-    if (j.step_count > LC_DP_MAX_STEPS)
-        return lc_fail(LEPTON_ETOOLARGE, "%s: job->step_count %zu exceeds the limit of %d", fn, j.step_count,
-                       LC_DP_MAX_STEPS);
+    if (j.step_count > WIRE_JOB_MAX_STEPS)
+        return lc_fail(LEPTON_ETOOLARGE, "%s: job->step_count %zu: the job has more than %d steps "
+                       "(WIRE_JOB_MAX_STEPS); split it into several jobs", fn, j.step_count, WIRE_JOB_MAX_STEPS);
 
-    /* Validate and encode in one pass; nothing is sent unless every step is right. */
-    sb d;
-    sb_init(&d);
-    sb_str(&d, "{\"seq\":");
-    size_t seq_at = d.len;
-    sb_fmt(&d, "%*s,\"steps\":[", SEQ_DIGITS, "");
+    /* Validate and encode in one pass; nothing is sent unless every step is right. The codec
+     * refuses what the worker would (wire_job.h's limits), with the worker's words. */
+    wire_job_enc d;
+    wire_job_enc_init(&d);
     uint32_t nwrite = 0, nread = 0;
-    uint64_t write_total = 0, read_total = 0;
     for (size_t i = 0; i < j.step_count && !rc; i++) {
         const lepton_step *s = &j.steps[i];
-        if (i) sb_mem(&d, ",", 1);
         if (s->kind == LEPTON_STEP_WRITE || s->kind == LEPTON_STEP_READ) {
             int w = s->kind == LEPTON_STEP_WRITE;
             if ((rc = check_buffer(fn, l, j.gpu, i, "buffer", s->buffer))) break;
@@ -1649,15 +1556,15 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
                              fn, i, s->offset, s->size, s->buffer->id, s->buffer->size);
                 break;
             }
-            sb_fmt(&d, "{\"%s\":{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"size\":%zu}}",
-                   w ? "write" : "read", s->buffer->id, s->offset, s->size);
-            if (w) {
-                nwrite++;
-                write_total += s->size;
-            } else {
-                nread++;
-                read_total += s->size;
+            int erc = wire_job_enc_rw(&d, w, s->buffer->id, s->offset, s->size);
+            if (erc) {
+                rc = enc_fail(fn, erc, &d);
+                break;
             }
+            if (w)
+                nwrite++;
+            else
+                nread++;
         } else if (s->kind == LEPTON_STEP_LAUNCH) {
             rc = encode_launch(fn, l, j.gpu, i, s->launch, &d);
         } else {
@@ -1668,21 +1575,22 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
                         fn, i, s->kind);
         }
     }
-    sb_str(&d, "]}");
-    if (!rc && d.oom) rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
-    if (!rc && d.len > LC_DP_MAX_DESCRIPTOR)
-        rc = lc_fail(LEPTON_ETOOLARGE, "%s: the job's description is %zu bytes; the limit is %u MiB", fn,
-                     d.len, LC_DP_MAX_DESCRIPTOR >> 20);
+    if (!rc) {
+        int erc = wire_job_enc_finish(&d);
+        if (erc) rc = enc_fail(fn, erc, &d);
+    }
     if (rc) {
-        sb_free(&d);
+        wire_job_enc_free(&d);
         return rc;
     }
+    uint64_t write_total = d.write_total, read_total = d.read_total;
+    size_t seq_at = d.seq_at;
 
     /* One allocation: the task, its host segments and its request head. */
     size_t nseg = (size_t)nwrite + nread;
     lepton_task *t = calloc(1, sizeof *t + nseg * sizeof(lc_seg) + 4 + d.len);
     if (!t) {
-        sb_free(&d);
+        wire_job_enc_free(&d);
         return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
     }
     atomic_init(&t->refs, 2);
@@ -1700,7 +1608,7 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     t->head[2] = (char)((d.len >> 16) & 0xff);
     t->head[3] = (char)((d.len >> 24) & 0xff);
     memcpy(t->head + 4, d.p, d.len);
-    sb_free(&d);
+    wire_job_enc_free(&d);
     t->nwrite = nwrite;
     t->nread = nread;
     t->body_len = t->head_len + write_total;
@@ -1735,9 +1643,7 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
      * the submits return. */
     lc_worker *w = &dp->workers[j.gpu];
     t->seq = ++w->next_seq;
-    char digits[SEQ_DIGITS + 1];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, t->seq);
-    memcpy(t->head + 4 + seq_at, digits, (size_t)nd);
+    wire_job_enc_seq(t->head + 4, seq_at, t->seq);
     if (w->tail)
         w->tail->next = t;
     else

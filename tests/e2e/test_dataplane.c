@@ -1528,6 +1528,77 @@ static void case_bad_module(void) {
     lepton_client_close(c);
 }
 
+/* ---- by-value arguments up to the wire's limit (WIRE_JOB_MAX_VALUE, CUDA's 32,764 bytes) ----
+ * One at the limit runs end to end and the kernel sees its bytes; one byte more is refused by
+ * lepton_submit (before anything is sent), not by the worker at lepton_wait. A 5,000-byte
+ * argument, once accepted by lepton_submit and refused by the worker, runs. The kernel's own
+ * parameter space (8 + 32,764 bytes) passes what a real GPU takes: emulator only. */
+static const char BIG_PARAM_PTX[] =
+    ".version 7.0\n.target sm_75\n.address_size 64\n"
+    /* all of CUDA's parameter space: no room for an output pointer, so the kernel checks three
+     * words of its argument and traps (failing the job) when one is not what the test sent */
+    ".visible .entry big_param(.param .align 4 .b8 big[32764])\n{\n"
+    "    .reg .b32 %r<4>;\n    .reg .pred %p<4>;\n"
+    "    ld.param.u32 %r1, [big];\n    ld.param.u32 %r2, [big+16380];\n    ld.param.u32 %r3, [big+32760];\n"
+    "    setp.ne.u32 %p1, %r1, -1582119980;\n    @%p1 trap;\n"
+    "    setp.ne.u32 %p2, %r2, 16909060;\n    @%p2 trap;\n"
+    "    setp.ne.u32 %p3, %r3, -889262067;\n    @%p3 trap;\n"
+    "    ret;\n}\n"
+    ".visible .entry param5000(.param .u64 out, .param .align 4 .b8 v[5000])\n{\n"
+    "    .reg .b32 %r<3>;\n    .reg .b64 %rd<3>;\n"
+    "    ld.param.u64 %rd1, [out];\n    cvta.to.global.u64 %rd2, %rd1;\n"
+    "    ld.param.u32 %r1, [v];\n    ld.param.u32 %r2, [v+4996];\n"
+    "    st.global.u32 [%rd2], %r1;\n    st.global.u32 [%rd2+4], %r2;\n    ret;\n}\n";
+
+static void case_value_limit(void) {
+    if (!a_is_emulator()) {
+        fprintf(stderr, "value_limit: the kernel's parameter space passes a real GPU's; skipped\n");
+        exit(SKIP);
+    }
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, 1, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    lepton_module *m = NULL;
+    CHECK_RC(lepton_module_load(l, BIG_PARAM_PTX, sizeof BIG_PARAM_PTX - 1, &m), LEPTON_OK);
+    lepton_buffer *out = alloc(l, 0, 16);
+    if (!m || !out) goto done;
+    static uint32_t big[32768 / 4 + 1];
+    for (size_t i = 0; i < sizeof big / 4; i++) big[i] = (uint32_t)(i * 2654435761u);
+    big[0] = 0xA1B2C3D4u; /* the words the kernel checks */
+    big[16380 / 4] = 0x01020304u;
+    big[32760 / 4] = 0xCAFEF00Du;
+    lepton_arg a[1] = {{LEPTON_ARG_VALUE, NULL, 0, big, 32764}};
+    lepton_launch L = {m, "big_param", {1}, {1}, 0, a, 1};
+    lepton_step s[1] = {launch_step(&L)};
+    /* at the limit: runs, and the kernel sees its first, middle and last words */
+    CHECK_RC(run_job(l, 0, s, 1), LEPTON_OK);
+    /* one byte past it: lepton_submit refuses, naming the limit; nothing reaches the worker */
+    a[0].size = 32765;
+    lepton_job j = LEPTON_JOB_INIT;
+    j.steps = s;
+    j.step_count = 1;
+    lepton_task *t = (lepton_task *)&t;
+    CHECK_RC(lepton_submit(l, &j, &t), LEPTON_ETOOLARGE);
+    CHECK(t == NULL);
+    const char *e = lepton_last_error();
+    fprintf(stderr, "one byte past the limit: %s\n", e);
+    CHECK(strstr(e, "lepton_submit: steps[0].launch.args[0]: a by-value argument of 32765 bytes") != NULL);
+    CHECK(strstr(e, "limit of 32764 bytes (WIRE_JOB_MAX_VALUE") != NULL);
+    /* 5,000 bytes (past the worker's old 4 KiB): runs */
+    uint32_t back2[2] = {0, 0};
+    lepton_arg a2[2] = {LEPTON_ARG_BUF(out), {LEPTON_ARG_VALUE, NULL, 0, big, 5000}};
+    lepton_launch L2 = {m, "param5000", {1}, {1}, 0, a2, 2};
+    lepton_step s2[2] = {launch_step(&L2), read_step(out, back2, sizeof back2)};
+    CHECK_RC(run_job(l, 0, s2, 2), LEPTON_OK);
+    CHECK(back2[0] == big[0] && back2[1] == big[4996 / 4]);
+done:
+    lepton_buffer_free(out);
+    lepton_module_free(m);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(c);
+}
+
+/* ---- driver --------------------------------------------------------------------------------- */
 /* ---- the stream (docs/dataplane.md "The stream"): jobs and buffer calls travel on it ---------- */
 
 /* lepton_worker_stream_frames_total{...,kind="KIND"} of a worker, or -1 when it has none. */
@@ -1837,6 +1908,7 @@ static const struct {
     {"reuse", case_reuse, NULL},
     {"malformed", case_malformed, NULL},
     {"bad_module", case_bad_module, NULL},
+    {"value_limit", case_value_limit, NULL},
     {"stream", case_stream, NULL},
     {"stream_fault", case_stream_fault, NULL},
     {"stream_kill", case_stream_kill, NULL},

@@ -1,0 +1,1409 @@
+/* wire_job.c — the job contract's codecs (wire_job.h): descriptors encoded by hand into one growable
+ * buffer (no JSON tree; a small job never allocates) and decoded by a parser for their one schema
+ * into one arena per job; results encoded by hand into the caller's buffer and decoded by the same
+ * parser. No JSON tree on either end: this is on the path of every job's round trip
+ * (tests/unit/common/bench_wire_job prints the timings).
+ *
+ * Every limit check lives in one place per limit and is written once as a message function used by
+ * both the encoder and the decoder, so a refusal reads the same on the client and on the worker.
+ * No state is shared: thread-safe. */
+#include "wire_job.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "wire.h"
+
+const char *wire_job_code(int rc) {
+    switch (rc) {
+    case 0: return "ok";
+    case WIRE_JOB_ETOOLARGE: return WIRE_TOO_LARGE;
+    case WIRE_JOB_ENOMEM: return WIRE_NO_MEMORY;
+    default: return WIRE_INVALID;
+    }
+}
+
+static int say(char *msg, size_t ms, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int say(char *msg, size_t ms, int rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (ms) vsnprintf(msg, ms, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- the limits' messages (one text per limit, both ends) ---- */
+
+static int too_many_steps(char *msg, size_t ms) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "the job has more than %d steps (WIRE_JOB_MAX_STEPS); split it into several jobs",
+               WIRE_JOB_MAX_STEPS);
+}
+
+static int too_many_args(char *msg, size_t ms, size_t step, size_t n) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].launch: %zu arguments; a launch takes at most %d (WIRE_JOB_MAX_ARGS)", step, n,
+               WIRE_JOB_MAX_ARGS);
+}
+
+static int bad_value_size(char *msg, size_t ms, size_t step, size_t k, uint64_t n) {
+    if (n == 0)
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "steps[%zu].launch.args[%zu]: a by-value argument has 1 to %d bytes; it has none", step, k,
+                   WIRE_JOB_MAX_VALUE);
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].launch.args[%zu]: a by-value argument of %" PRIu64
+               " bytes is past the limit of %d bytes (WIRE_JOB_MAX_VALUE, CUDA's kernel parameter space)",
+               step, k, n, WIRE_JOB_MAX_VALUE);
+}
+
+static int bad_function(char *msg, size_t ms, size_t step, size_t n) {
+    if (n == 0) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.function must name a kernel", step);
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].launch.function: a kernel name of %zu bytes is past the limit of %d bytes "
+               "(WIRE_JOB_MAX_FUNCTION)",
+               step, n, WIRE_JOB_MAX_FUNCTION);
+}
+
+static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, int64_t v) {
+    return say(msg, ms, WIRE_JOB_EINVAL,
+               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)", step,
+               field, i, v, WIRE_JOB_MAX_DIM);
+}
+
+static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
+    return say(msg, ms, WIRE_JOB_EINVAL,
+               "steps[%zu].launch.shared is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, v,
+               WIRE_JOB_MAX_SHARED);
+}
+
+static int too_much_read(char *msg, size_t ms, size_t step) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].read: the job reads more than %u bytes (WIRE_JOB_MAX_READ); read large buffers with "
+               "lepton_buffer_read (GET /v1/buffers/ID)",
+               step, WIRE_JOB_MAX_READ);
+}
+
+static int too_large_body(char *msg, size_t ms, uint64_t n) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "the job's request is %" PRIu64
+               " bytes; the limit is %u (WIRE_JOB_MAX_BODY); write large buffers with lepton_buffer_write "
+               "(PUT /v1/buffers/ID)",
+               n, WIRE_JOB_MAX_BODY);
+}
+
+static int too_large_descriptor(char *msg, size_t ms, uint64_t n) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "the job's descriptor is %" PRIu64 " bytes; the limit is %u (WIRE_JOB_MAX_DESCRIPTOR)", n,
+               WIRE_JOB_MAX_DESCRIPTOR);
+}
+
+/* ---- encoding ---- */
+
+static int enc_room(wire_job_enc *e, size_t n) {
+    if (e->len + n <= e->cap) return 1;
+    if (e->failed) return 0;
+    size_t cap = e->cap * 2;
+    while (cap < e->len + n)
+        cap *= 2;
+    char *q = e->p == e->inline_buf ? malloc(cap) : realloc(e->p, cap);
+    if (!q) {
+        e->failed = 1;
+        say(e->msg, sizeof e->msg, WIRE_JOB_ENOMEM, "out of memory encoding the job");
+        return 0;
+    }
+    if (e->p == e->inline_buf) memcpy(q, e->inline_buf, e->len);
+    e->p = q;
+    e->cap = cap;
+    return 1;
+}
+
+static void enc_mem(wire_job_enc *e, const void *p, size_t n) {
+    if (!enc_room(e, n)) return;
+    memcpy(e->p + e->len, p, n);
+    e->len += n;
+}
+
+#define ENC_LIT(e, s) enc_mem((e), (s), sizeof(s) - 1)
+
+/* Writes the decimal digits of v so that they end at `end`; returns where they start. Both codecs
+ * use it instead of snprintf: this is the hot path. */
+static char *digits(uint64_t v, char *end) {
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static void enc_u64(wire_job_enc *e, uint64_t v) {
+    char d[20], *b = digits(v, d + sizeof d);
+    enc_mem(e, b, (size_t)(d + sizeof d - b));
+}
+
+static void enc_string(wire_job_enc *e, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    if (!enc_room(e, n * 6 + 2)) return;
+    char *o = e->p + e->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    e->len = (size_t)(o - e->p);
+}
+
+/* Spaces a u64 seq's digits need at most; JSON allows them around a number. */
+#define SEQ_DIGITS 20
+
+void wire_job_enc_init(wire_job_enc *e) {
+    e->p = e->inline_buf;
+    e->len = 0;
+    e->cap = sizeof e->inline_buf;
+    e->nsteps = 0;
+    e->args_left = e->nargs = 0;
+    e->write_total = e->read_total = 0;
+    e->failed = 0;
+    e->msg[0] = 0;
+    ENC_LIT(e, "{\"seq\":");
+    e->seq_at = e->len;
+    memset(e->p + e->len, ' ', SEQ_DIGITS);
+    e->len += SEQ_DIGITS;
+    ENC_LIT(e, ",\"steps\":[");
+}
+
+void wire_job_enc_free(wire_job_enc *e) {
+    if (e->p != e->inline_buf) free(e->p);
+    e->p = e->inline_buf;
+    e->len = 0;
+}
+
+static int enc_fail(wire_job_enc *e, int rc) {
+    e->failed = 1;
+    return rc;
+}
+
+/* Checks that a launch's arguments are complete, then opens step e->nsteps. */
+static int enc_step(wire_job_enc *e) {
+    if (e->failed) return WIRE_JOB_EINVAL;
+    if (e->args_left)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1,
+                               e->nargs, e->nargs - e->args_left));
+    if (e->nsteps == WIRE_JOB_MAX_STEPS) return enc_fail(e, too_many_steps(e->msg, sizeof e->msg));
+    if (e->nsteps) ENC_LIT(e, ",");
+    e->nsteps++;
+    return 0;
+}
+
+int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset, uint64_t size) {
+    int rc = enc_step(e);
+    if (rc) return rc;
+    size_t i = e->nsteps - 1;
+    const char *what = write ? "write" : "read";
+    if (buffer > INT64_MAX || offset > WIRE_JOB_MAX_BUFFER || size > WIRE_JOB_MAX_BUFFER)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].%s: buffer %" PRIu64 ", offset %" PRIu64 ", size %" PRIu64
+                               ": offsets and sizes are at most %llu (WIRE_JOB_MAX_BUFFER)",
+                               i, what, buffer, offset, size, WIRE_JOB_MAX_BUFFER));
+    if (write) {
+        e->write_total += size;
+    } else {
+        e->read_total += size;
+        if (e->read_total > WIRE_JOB_MAX_READ) return enc_fail(e, too_much_read(e->msg, sizeof e->msg, i));
+    }
+    if (write)
+        ENC_LIT(e, "{\"write\":{\"buffer\":");
+    else
+        ENC_LIT(e, "{\"read\":{\"buffer\":");
+    enc_u64(e, buffer);
+    ENC_LIT(e, ",\"offset\":");
+    enc_u64(e, offset);
+    ENC_LIT(e, ",\"size\":");
+    enc_u64(e, size);
+    ENC_LIT(e, "}}");
+    return 0;
+}
+
+static uint32_t dim1(uint32_t v) { return v ? v : 1; }
+
+int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, const uint32_t grid[3],
+                        const uint32_t block[3], uint32_t shared, size_t nargs) {
+    int rc = enc_step(e);
+    if (rc) return rc;
+    size_t i = e->nsteps - 1;
+    if (!sha || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)",
+                               i));
+    size_t fl = function ? strlen(function) : 0;
+    if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) return enc_fail(e, bad_function(e->msg, sizeof e->msg, i, fl));
+    for (int d = 0; d < 3; d++) {
+        if (grid[d] > WIRE_JOB_MAX_DIM) return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "grid", d, grid[d]));
+        if (block[d] > WIRE_JOB_MAX_DIM)
+            return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "block", d, block[d]));
+    }
+    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, shared));
+    if (nargs > WIRE_JOB_MAX_ARGS) return enc_fail(e, too_many_args(e->msg, sizeof e->msg, i, nargs));
+    ENC_LIT(e, "{\"launch\":{\"module\":\"");
+    enc_mem(e, sha, 64);
+    ENC_LIT(e, "\",\"function\":");
+    enc_string(e, function, fl);
+    ENC_LIT(e, ",\"grid\":[");
+    for (int d = 0; d < 3; d++) {
+        if (d) ENC_LIT(e, ",");
+        enc_u64(e, dim1(grid[d]));
+    }
+    ENC_LIT(e, "],\"block\":[");
+    for (int d = 0; d < 3; d++) {
+        if (d) ENC_LIT(e, ",");
+        enc_u64(e, dim1(block[d]));
+    }
+    ENC_LIT(e, "],\"shared\":");
+    enc_u64(e, shared);
+    ENC_LIT(e, ",\"args\":[");
+    e->nargs = e->args_left = (uint32_t)nargs;
+    if (!nargs) ENC_LIT(e, "]}}");
+    return 0;
+}
+
+/* Opens the next argument of the open launch. */
+static int enc_arg(wire_job_enc *e) {
+    if (e->failed) return WIRE_JOB_EINVAL;
+    if (!e->args_left)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu]: an argument that no launch announced", e->nsteps ? e->nsteps - 1 : 0));
+    if (e->args_left != e->nargs) ENC_LIT(e, ",");
+    return 0;
+}
+
+static void enc_arg_done(wire_job_enc *e) {
+    if (--e->args_left == 0) ENC_LIT(e, "]}}");
+}
+
+int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset) {
+    int rc = enc_arg(e);
+    if (rc) return rc;
+    if (buffer > INT64_MAX || offset > WIRE_JOB_MAX_BUFFER)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].launch.args[%u]: offset %" PRIu64 " is past %llu (WIRE_JOB_MAX_BUFFER)",
+                               e->nsteps - 1, e->nargs - e->args_left, offset, WIRE_JOB_MAX_BUFFER));
+    ENC_LIT(e, "{\"buffer\":");
+    enc_u64(e, buffer);
+    ENC_LIT(e, ",\"offset\":");
+    enc_u64(e, offset);
+    ENC_LIT(e, "}");
+    enc_arg_done(e);
+    return 0;
+}
+
+int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size) {
+    int rc = enc_arg(e);
+    if (rc) return rc;
+    if (size == 0 || size > WIRE_JOB_MAX_VALUE)
+        return enc_fail(e, bad_value_size(e->msg, sizeof e->msg, e->nsteps - 1, e->nargs - e->args_left, size));
+    ENC_LIT(e, "{\"value\":\"");
+    if (enc_room(e, (size + 2) / 3 * 4 + 1)) e->len += lp_b64_encode(value, size, e->p + e->len);
+    ENC_LIT(e, "\"}");
+    enc_arg_done(e);
+    return 0;
+}
+
+int wire_job_enc_finish(wire_job_enc *e) {
+    if (e->failed) return e->msg[0] && strstr(e->msg, "out of memory") ? WIRE_JOB_ENOMEM : WIRE_JOB_EINVAL;
+    if (e->args_left)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1, e->nargs,
+                               e->nargs - e->args_left));
+    ENC_LIT(e, "]}");
+    if (e->failed) return WIRE_JOB_ENOMEM;
+    if (e->len > WIRE_JOB_MAX_DESCRIPTOR) return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
+    uint64_t body = 4 + (uint64_t)e->len + e->write_total;
+    if (body > WIRE_JOB_MAX_BODY) return enc_fail(e, too_large_body(e->msg, sizeof e->msg, body));
+    return 0;
+}
+
+void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
+    char d[SEQ_DIGITS], *b = digits(seq, d + SEQ_DIGITS);
+    memcpy(desc + seq_at, b, (size_t)(d + SEQ_DIGITS - b));
+}
+
+/* ---- decoding ----
+ * A parser for this one schema, straight from the bytes into the job: no JSON tree, no allocation
+ * but the job's arena (steps, arguments, names and values grow in small inline vectors and are
+ * copied into one block at the end). It reads the whole of JSON (RFC 8259: strings with escapes
+ * and UTF-8 checked, numbers, nesting up to 2048 levels as jansson), so a descriptor is refused
+ * as malformed exactly when it is not JSON; a member the schema does not know is read and
+ * skipped. Duplicate members of the schema are refused (what jansson's JSON_REJECT_DUPLICATES
+ * did); duplicates inside skipped members are not looked for. A NUL byte is malformed (jansson
+ * skipped those). tests/fuzz/fuzz_job compares it
+ * with the jansson decoder it replaced (tests/fuzz/job_ref.c).
+ *
+ * A fault of the JSON itself stops the parse (the request is refused, as before: its seq cannot
+ * be trusted). A fault of a member's value (a wrong type, a value out of range, a limit) is
+ * remembered — the first one wins — and the parse goes on, so that a seq anywhere in the
+ * descriptor still numbers the job, which then fails in its turn with that fault. */
+
+static uint32_t le32(const void *p) {
+    const unsigned char *u = p;
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+}
+
+/* Bytes a base64 (or base64url) text of n characters decodes to. */
+static size_t b64_len(const char *s, size_t n) {
+    while (n && s[n - 1] == '=')
+        n--;
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+#define R8(n) (((n) + 7) & ~(size_t)7) /* every piece of the arena stays 8-byte aligned */
+#define JR_MAX_DEPTH 2048
+
+/* A growable vector that starts in the parser's own (stack) storage. */
+typedef struct vec {
+    char *p;
+    size_t len, cap;
+    char *inl;
+} vec;
+
+static int vec_room(vec *v, size_t n) {
+    if (v->cap - v->len >= n) return 0;
+    size_t cap = v->cap * 2;
+    while (cap - v->len < n)
+        cap *= 2;
+    char *q = v->p == v->inl ? malloc(cap) : realloc(v->p, cap);
+    if (!q) return -1;
+    if (v->p == v->inl && v->len) memcpy(q, v->inl, v->len);
+    v->p = q;
+    v->cap = cap;
+    return 0;
+}
+
+static void vec_free(vec *v) {
+    if (v->p != v->inl) free(v->p);
+}
+
+typedef struct jr {
+    const char *p, *end, *start;
+    int depth;
+    int syntax; /* the JSON is malformed: stop */
+    int rc;     /* the first fault of a value (0: none) */
+    long rc_step;
+    char *msg;
+    size_t ms;
+    char *scratch; /* unescaped strings */
+    size_t scratch_cap;
+    /* the job being built: steps, args and bytes hold offsets until the end */
+    vec steps, args, bytes;
+    size_t nsteps; /* steps seen (may pass the limit: then not stored) */
+    long cur;      /* the step being read, for faults */
+} jr;
+
+static int jr_syntax(jr *r, const char *what) {
+    if (!r->syntax) {
+        r->syntax = 1;
+        say(r->msg, r->ms, WIRE_JOB_EINVAL, "the job descriptor is not a JSON object: %s at byte %zu", what,
+            (size_t)(r->p - r->start));
+    }
+    return -1;
+}
+
+/* A fault of a value: the first one is kept (with the step it is in) and the parse goes on; after
+ * it the job is not built any further (LIVE is false), only read. */
+#define LIVE(r) (!(r)->rc)
+#define JR_FAULT(r, fn, ...) ((r)->rc ? 0 : ((r)->rc = fn((r)->msg, (r)->ms, __VA_ARGS__), (r)->rc_step = (r)->cur, 0))
+
+static void ws(jr *r) {
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+        r->p++;
+}
+
+static int peek(jr *r) {
+    ws(r);
+    return r->p < r->end ? (unsigned char)*r->p : -1;
+}
+
+static int expect(jr *r, char c) {
+    if (peek(r) != c) {
+        char what[32];
+        snprintf(what, sizeof what, "'%c' expected", c);
+        return jr_syntax(r, what);
+    }
+    r->p++;
+    return 0;
+}
+
+static int hex4(const char *s, uint32_t *v) {
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        *v = *v << 4 | (uint32_t)d;
+    }
+    return 0;
+}
+
+static size_t utf8_seq(const unsigned char *s, size_t n);
+
+/* Reads a string. *s and *n: its text — the raw bytes between the quotes when it has no escape,
+ * else its unescaped form in r->scratch (valid until the next string). */
+static int jr_string(jr *r, const char **s, size_t *n) {
+    if (peek(r) != '"') return jr_syntax(r, "a string expected");
+    const char *b = ++r->p;
+    int esc = 0;
+    while (r->p < r->end) {
+        unsigned char c = (unsigned char)*r->p;
+        if (c == '"') break;
+        if (c < 0x20) return jr_syntax(r, "a control character in a string");
+        if (c == '\\') {
+            esc = 1;
+            if (r->end - r->p < 2) return jr_syntax(r, "a string ends in an escape");
+            char e = r->p[1];
+            if (e == 'u') {
+                uint32_t u;
+                if (r->end - r->p < 6 || hex4(r->p + 2, &u)) return jr_syntax(r, "a bad \\u escape");
+                if (u == 0) return jr_syntax(r, "\\u0000 in a string");
+                r->p += 6;
+                if (u >= 0xdc00 && u <= 0xdfff) return jr_syntax(r, "a lone low surrogate");
+                if (u >= 0xd800 && u <= 0xdbff) {
+                    uint32_t lo;
+                    if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || hex4(r->p + 2, &lo) || lo < 0xdc00 ||
+                        lo > 0xdfff)
+                        return jr_syntax(r, "a lone high surrogate");
+                    r->p += 6;
+                }
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || !e) return jr_syntax(r, "a bad escape");
+            r->p += 2;
+            continue;
+        }
+        if (c < 0x80) {
+            r->p++;
+            continue;
+        }
+        size_t k = utf8_seq((const unsigned char *)r->p, (size_t)(r->end - r->p));
+        if (!k) return jr_syntax(r, "a string that is not UTF-8");
+        r->p += k;
+    }
+    if (r->p >= r->end) return jr_syntax(r, "an unterminated string");
+    size_t raw = (size_t)(r->p - b);
+    r->p++;
+    if (!esc) {
+        *s = b;
+        *n = raw;
+        return 0;
+    }
+    if (raw + 1 > r->scratch_cap) {
+        char *q = realloc(r->scratch, raw + 1);
+        if (!q) return jr_syntax(r, "out of memory");
+        r->scratch = q;
+        r->scratch_cap = raw + 1;
+    }
+    char *o = r->scratch;
+    for (const char *q = b; q < b + raw;) {
+        if (*q != '\\') {
+            *o++ = *q++;
+            continue;
+        }
+        char e = q[1];
+        if (e != 'u') {
+            *o++ = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+            q += 2;
+            continue;
+        }
+        uint32_t u, lo;
+        hex4(q + 2, &u);
+        q += 6;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            hex4(q + 2, &lo);
+            q += 6;
+            u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        if (u < 0x80) {
+            *o++ = (char)u;
+        } else if (u < 0x800) {
+            *o++ = (char)(0xc0 | u >> 6);
+            *o++ = (char)(0x80 | (u & 0x3f));
+        } else if (u < 0x10000) {
+            *o++ = (char)(0xe0 | u >> 12);
+            *o++ = (char)(0x80 | (u >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (u & 0x3f));
+        } else {
+            *o++ = (char)(0xf0 | u >> 18);
+            *o++ = (char)(0x80 | (u >> 12 & 0x3f));
+            *o++ = (char)(0x80 | (u >> 6 & 0x3f));
+            *o++ = (char)(0x80 | (u & 0x3f));
+        }
+    }
+    *o = 0;
+    *s = r->scratch;
+    *n = (size_t)(o - r->scratch);
+    return 0;
+}
+
+/* Reads a number. *is_int: it is an integer (no fraction or exponent), its value in *v. An
+ * integer past int64 is malformed (as jansson has it). */
+static int jr_number(jr *r, int *is_int, int64_t *v) {
+    const char *b = r->p;
+    int neg = 0;
+    if (r->p < r->end && *r->p == '-') neg = 1, r->p++;
+    if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+    uint64_t acc = 0;
+    int over = 0;
+    if (*r->p == '0') {
+        r->p++;
+    } else {
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
+            unsigned d = (unsigned)(*r->p++ - '0');
+            if (acc > (UINT64_MAX - d) / 10) over = 1;
+            else acc = acc * 10 + d;
+        }
+    }
+    *is_int = 1;
+    if (r->p < r->end && *r->p == '.') {
+        r->p++;
+        if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        *is_int = 0;
+    }
+    if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+        r->p++;
+        if (r->p < r->end && (*r->p == '+' || *r->p == '-')) r->p++;
+        if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        *is_int = 0;
+    }
+    if (!*is_int) {
+        /* a real that overflows a double is malformed too (jansson: "real number overflow") */
+        size_t n = (size_t)(r->p - b);
+        char tmp[64], *t = n < sizeof tmp ? tmp : malloc(n + 1);
+        if (!t) return jr_syntax(r, "out of memory");
+        memcpy(t, b, n);
+        t[n] = 0;
+        errno = 0;
+        double d = strtod(t, NULL);
+        int bad = (d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE;
+        if (t != tmp) free(t);
+        if (bad) {
+            r->p = b;
+            return jr_syntax(r, "a real number past a double");
+        }
+        return 0;
+    }
+    {
+        if (over || acc > (uint64_t)INT64_MAX + (uint64_t)neg) {
+            r->p = b;
+            return jr_syntax(r, "an integer past 64 bits");
+        }
+        *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    }
+    return 0;
+}
+
+static int jr_literal(jr *r, const char *word) {
+    size_t n = strlen(word);
+    if ((size_t)(r->end - r->p) < n || memcmp(r->p, word, n)) return jr_syntax(r, "a bad literal");
+    r->p += n;
+    return 0;
+}
+
+/* Reads and drops any value. */
+static int jr_skip(jr *r) {
+    int c = peek(r);
+    if (c == '"') {
+        const char *s;
+        size_t n;
+        return jr_string(r, &s, &n);
+    }
+    if (c == '{' || c == '[') {
+        if (++r->depth > JR_MAX_DEPTH) return jr_syntax(r, "nested too deeply");
+        r->p++;
+        char close = c == '{' ? '}' : ']';
+        if (peek(r) == close) {
+            r->p++;
+            r->depth--;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                const char *s;
+                size_t n;
+                if (jr_string(r, &s, &n) || expect(r, ':')) return -1;
+            }
+            if (jr_skip(r)) return -1;
+            int d = peek(r);
+            if (d == ',') {
+                r->p++;
+                continue;
+            }
+            if (d != close) return jr_syntax(r, c == '{' ? "',' or '}' expected" : "',' or ']' expected");
+            r->p++;
+            r->depth--;
+            return 0;
+        }
+    }
+    if (c == 't') return jr_literal(r, "true");
+    if (c == 'f') return jr_literal(r, "false");
+    if (c == 'n') return jr_literal(r, "null");
+    if (c != '-' && (c < '0' || c > '9')) return jr_syntax(r, "a value expected");
+    int is_int;
+    int64_t v;
+    return jr_number(r, &is_int, &v);
+}
+
+/* Reads a member name and its ':'; *key is the name (raw: names of the schema have no escapes). */
+static int jr_key(jr *r, const char **key, size_t *n) {
+    if (jr_string(r, key, n)) return -1;
+    return expect(r, ':');
+}
+
+static int key_is(const char *k, size_t n, const char *name) { return strlen(name) == n && !memcmp(k, name, n); }
+
+/* A member of the schema seen twice in one object: malformed (jansson's JSON_REJECT_DUPLICATES). */
+static int seen(jr *r, unsigned *mask, unsigned bit) {
+    if (*mask & bit) return jr_syntax(r, "a duplicate member");
+    *mask |= bit;
+    return 0;
+}
+
+/* Iterates the members of an object: call with *first = 1; returns 1 with the next member's name,
+ * 0 at the end, -1 malformed. */
+static int jr_member(jr *r, int *first, const char **key, size_t *n) {
+    int c = peek(r);
+    if (*first) {
+        *first = 0;
+        if (c == '}') {
+            r->p++;
+            return 0;
+        }
+    } else {
+        if (c == '}') {
+            r->p++;
+            return 0;
+        }
+        if (c != ',') return jr_syntax(r, "',' or '}' expected");
+        r->p++;
+    }
+    return jr_key(r, key, n) ? -1 : 1;
+}
+
+/* Iterates the elements of an array the same way (1: an element follows). */
+static int jr_element(jr *r, int *first) {
+    int c = peek(r);
+    if (c == ']') {
+        r->p++;
+        return 0;
+    }
+    if (!*first) {
+        if (c != ',') return jr_syntax(r, "',' or ']' expected");
+        r->p++;
+    }
+    *first = 0;
+    return 1;
+}
+
+static int jr_open(jr *r, char c) {
+    if (++r->depth > JR_MAX_DEPTH) return jr_syntax(r, "nested too deeply");
+    return expect(r, c);
+}
+
+/* Where a member is, for a fault: "steps[i].write", "steps[i].read" or "steps[i].launch.args[k]"
+ * (formatted only when there is a fault to report). */
+typedef struct at {
+    size_t i;
+    long k; /* the argument; -1: a write or read step */
+    const char *kind;
+} at;
+
+static int say_at(char *msg, size_t ms, const at *w, const char *key, const char *what, uint64_t max) {
+    char where[64];
+    if (w->k < 0)
+        snprintf(where, sizeof where, "steps[%zu].%s", w->i, w->kind);
+    else
+        snprintf(where, sizeof where, "steps[%zu].launch.args[%ld]", w->i, w->k);
+    if (!what) return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' is required", where, key);
+    return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' %s%" PRIu64, where, key, what, max);
+}
+
+/* An integer member in 0..max; null is absent (*present 0). */
+static int jr_uint(jr *r, const at *where, const char *key, uint64_t max, uint64_t *out, int *present) {
+    int c = peek(r);
+    *present = 0;
+    if (c == 'n') return jr_literal(r, "null");
+    *present = 1;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        int is_int;
+        int64_t v = 0;
+        if (jr_number(r, &is_int, &v)) return -1;
+        if (is_int && v >= 0 && (uint64_t)v <= max) {
+            *out = (uint64_t)v;
+            return 0;
+        }
+    } else if (jr_skip(r)) {
+        return -1;
+    }
+    JR_FAULT(r, say_at, where, key, "must be an integer in 0..", max);
+    return 0;
+}
+
+static int jr_dim3(jr *r, size_t i, const char *key, uint32_t d[3]) {
+    d[0] = d[1] = d[2] = 1;
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    if (c != '[') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i, key);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '[')) return -1;
+    int first = 1, k = 0, more;
+    while ((more = jr_element(r, &first)) == 1) {
+        c = peek(r);
+        int is_int = 0;
+        int64_t v = 0;
+        if (c == '-' || (c >= '0' && c <= '9')) {
+            if (jr_number(r, &is_int, &v)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+        if (k >= 3)
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i, key);
+        else if (!is_int)
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s[%d] must be an integer", i, key, k);
+        else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_DIM)
+            JR_FAULT(r, bad_dim, i, key, k, v);
+        else
+            d[k] = v ? (uint32_t)v : 1;
+        k++;
+    }
+    r->depth--;
+    return more;
+}
+
+/* The vectors hold offsets while they grow; the job's pointers are set once they stop moving. */
+#define AS_PTR(off) ((void *)(uintptr_t)(off))
+#define AS_OFF(ptr) ((size_t)(uintptr_t)(ptr))
+
+/* Appends n bytes (8-byte aligned) to the byte vector; its offset, or (size_t)-1 out of memory. */
+static size_t jr_bytes(jr *r, size_t n) {
+    if (vec_room(&r->bytes, R8(n))) return (size_t)-1;
+    size_t off = r->bytes.len;
+    r->bytes.len += R8(n);
+    return off;
+}
+
+static int oom(char *msg, size_t ms, int unused) {
+    (void)unused;
+    return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory decoding the job");
+}
+
+/* One element of launch.args (the step's k-th). */
+static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
+    memset(x, 0, sizeof *x);
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    at where = {i, (long)k, "launch"};
+    unsigned mask = 0;
+    int first = 1, more, has_buffer = 0, has_offset = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "value")) {
+            if (seen(r, &mask, 1)) return -1;
+            if (peek(r) != '"') {
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string", i, k);
+                if (jr_skip(r)) return -1;
+                continue;
+            }
+            const char *b64;
+            size_t bl;
+            if (jr_string(r, &b64, &bl)) return -1;
+            size_t dl = b64_len(b64, bl);
+            if (!LIVE(r)) continue;
+            if (dl == 0 || dl > WIRE_JOB_MAX_VALUE) {
+                JR_FAULT(r, bad_value_size, i, k, dl);
+                continue;
+            }
+            size_t off = jr_bytes(r, dl + 3);
+            if (off == (size_t)-1) {
+                JR_FAULT(r, oom, 0);
+                continue;
+            }
+            long got = lp_b64_decode_any(b64, bl, (unsigned char *)r->bytes.p + off, dl + 3);
+            if (got <= 0 || (size_t)got != dl) {
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value is not base64", i, k);
+                continue;
+            }
+            x->value = AS_PTR(off);
+            x->len = dl;
+        } else if (key_is(key, kn, "buffer")) {
+            if (seen(r, &mask, 2) || jr_uint(r, &where, "buffer", INT64_MAX, &x->buffer, &has_buffer)) return -1;
+        } else if (key_is(key, kn, "offset")) {
+            if (seen(r, &mask, 4) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &x->offset, &has_offset))
+                return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (mask & 1) return 0; /* a value argument (a value wins over a buffer) */
+    if (!(mask & 2)) {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+        return 0;
+    }
+    x->is_buffer = 1;
+    if (!has_buffer) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    return 0;
+}
+
+static int jr_args(jr *r, size_t i, wire_job_step *s) {
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    if (c != '[') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args must be an array", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '[')) return -1;
+    size_t first_arg = r->args.len / sizeof(wire_job_arg), n = 0;
+    int first = 1, more;
+    while ((more = jr_element(r, &first)) == 1) {
+        wire_job_arg x;
+        if (jr_arg(r, i, n, &x)) return -1;
+        if (LIVE(r) && n < WIRE_JOB_MAX_ARGS) {
+            if (vec_room(&r->args, sizeof x)) {
+                JR_FAULT(r, oom, 0);
+            } else {
+                memcpy(r->args.p + r->args.len, &x, sizeof x);
+                r->args.len += sizeof x;
+            }
+        }
+        n++;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (n > WIRE_JOB_MAX_ARGS) JR_FAULT(r, too_many_args, i, n);
+    s->args = AS_PTR(first_arg);
+    s->nargs = n;
+    return 0;
+}
+
+static int is_sha(const char *s, size_t n) {
+    if (n != 64) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+static int jr_launch(jr *r, size_t i, wire_job_step *s) {
+    s->kind = 'l';
+    s->grid[0] = s->grid[1] = s->grid[2] = s->block[0] = s->block[1] = s->block[2] = 1;
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch must be an object", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, module_ok = 0;
+    size_t fn_len = 0, fn_off = (size_t)-1;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "module")) {
+            if (seen(r, &mask, 1)) return -1;
+            if (peek(r) == '"') {
+                const char *m;
+                size_t mn;
+                if (jr_string(r, &m, &mn)) return -1;
+                if ((module_ok = is_sha(m, mn)) != 0) {
+                    memcpy(s->module, m, 64);
+                    s->module[64] = 0;
+                }
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+        } else if (key_is(key, kn, "function")) {
+            if (seen(r, &mask, 2)) return -1;
+            if (peek(r) == '"') {
+                const char *f;
+                if (jr_string(r, &f, &fn_len)) return -1;
+                if (LIVE(r) && fn_len && fn_len <= WIRE_JOB_MAX_FUNCTION) {
+                    fn_off = jr_bytes(r, fn_len + 1);
+                    if (fn_off == (size_t)-1) {
+                        JR_FAULT(r, oom, 0);
+                    } else {
+                        memcpy(r->bytes.p + fn_off, f, fn_len);
+                        r->bytes.p[fn_off + fn_len] = 0;
+                    }
+                }
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+        } else if (key_is(key, kn, "grid")) {
+            if (seen(r, &mask, 4) || jr_dim3(r, i, "grid", s->grid) < 0) return -1;
+        } else if (key_is(key, kn, "block")) {
+            if (seen(r, &mask, 8) || jr_dim3(r, i, "block", s->block) < 0) return -1;
+        } else if (key_is(key, kn, "shared")) {
+            if (seen(r, &mask, 16)) return -1;
+            int c = peek(r);
+            if (c == 'n') {
+                if (jr_literal(r, "null")) return -1;
+                continue;
+            }
+            int is_int = 0;
+            int64_t v = 0;
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (jr_number(r, &is_int, &v)) return -1;
+            } else if (jr_skip(r)) {
+                return -1;
+            }
+            if (!is_int)
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
+            else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
+                JR_FAULT(r, bad_shared, i, v);
+            else
+                s->shared = (uint32_t)v;
+        } else if (key_is(key, kn, "args")) {
+            if (seen(r, &mask, 32) || jr_args(r, i, s)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!module_ok)
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)",
+                 i);
+    if (fn_len == 0 || fn_len > WIRE_JOB_MAX_FUNCTION) JR_FAULT(r, bad_function, i, fn_len);
+    s->function = AS_PTR(fn_off);
+    return 0;
+}
+
+/* A write or read step's object. */
+static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
+    at where = {i, -1, write ? "write" : "read"};
+    s->kind = write ? 'w' : 'r';
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].%s must be an object", i, where.kind);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, has_buffer = 0, has_offset = 0, has_size = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "buffer")) {
+            if (seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has_buffer)) return -1;
+        } else if (key_is(key, kn, "offset")) {
+            if (seen(r, &mask, 2) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has_offset))
+                return -1;
+        } else if (key_is(key, kn, "size")) {
+            if (seen(r, &mask, 4) || jr_uint(r, &where, "size", WIRE_JOB_MAX_BUFFER, &s->size, &has_size)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!has_buffer) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    if (!has_size) JR_FAULT(r, say_at, &where, "size", NULL, 0);
+    return 0;
+}
+
+static int jr_step(jr *r, size_t i, wire_job_step *s) {
+    memset(s, 0, sizeof *s);
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, kinds = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        int w = key_is(key, kn, "write"), rd = key_is(key, kn, "read"), la = key_is(key, kn, "launch");
+        if (!(w | rd | la)) {
+            if (jr_skip(r)) return -1;
+            continue;
+        }
+        if (seen(r, &mask, w ? 1u : rd ? 2u : 4u)) return -1;
+        if (++kinds > 1) {
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+            if (jr_skip(r)) return -1;
+            continue;
+        }
+        if (la ? jr_launch(r, i, s) : jr_rw(r, i, s, w)) return -1;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!kinds) JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+    return 0;
+}
+
+int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms) {
+    memset(j, 0, sizeof *j);
+    *step = -1;
+    if (len > WIRE_JOB_MAX_BODY) return too_large_body(msg, ms, len);
+    if (len < 4)
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "a job body starts with a 4-byte little-endian length of its JSON descriptor");
+    uint32_t n = le32(body);
+    /* a length past the body is a malformed body (400) before it is a large descriptor (413) */
+    if (n == 0 || n > len - 4)
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes",
+                   n, len);
+    if (n > WIRE_JOB_MAX_DESCRIPTOR) return too_large_descriptor(msg, ms, n);
+    /* inline room for a small job: no allocation until the arena */
+    char steps_inl[4 * sizeof(wire_job_step)], args_inl[8 * sizeof(wire_job_arg)], bytes_inl[256];
+    jr r = {.p = body + 4, .end = body + 4 + n, .start = body + 4, .msg = msg, .ms = ms, .cur = -1};
+    r.steps = (vec){steps_inl, 0, sizeof steps_inl, steps_inl};
+    r.args = (vec){args_inl, 0, sizeof args_inl, args_inl};
+    r.bytes = (vec){bytes_inl, 0, sizeof bytes_inl, bytes_inl};
+    const char *data = r.end, *end = body + len;
+    uint64_t seq = 0;
+    int seq_ok = 0, rc = 0;
+    unsigned mask = 0;
+    if (peek(&r) != '{') {
+        jr_syntax(&r, "'{' expected");
+        goto fail;
+    }
+    if (jr_open(&r, '{')) goto fail;
+    int first = 1, more;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(&r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "seq")) {
+            if (seen(&r, &mask, 1)) goto fail;
+            int c = peek(&r), is_int = 0;
+            int64_t v = 0;
+            if (c == '-' || (c >= '0' && c <= '9')) {
+                if (jr_number(&r, &is_int, &v)) goto fail;
+            } else if (jr_skip(&r)) {
+                goto fail;
+            }
+            seq_ok = is_int && v >= 1;
+            seq = seq_ok ? (uint64_t)v : 0;
+        } else if (key_is(key, kn, "steps")) {
+            if (seen(&r, &mask, 2)) goto fail;
+            int c = peek(&r);
+            if (c == 'n') {
+                if (jr_literal(&r, "null")) goto fail;
+                continue;
+            }
+            if (c != '[') {
+                r.cur = -1;
+                JR_FAULT(&r, say, WIRE_JOB_EINVAL, "field 'steps' must be an array");
+                if (jr_skip(&r)) goto fail;
+                continue;
+            }
+            if (jr_open(&r, '[')) goto fail;
+            int f2 = 1, m2;
+            while ((m2 = jr_element(&r, &f2)) == 1) {
+                size_t i = r.nsteps++;
+                wire_job_step s;
+                r.cur = (long)i;
+                if (jr_step(&r, i, &s)) goto fail;
+                if (!LIVE(&r) || i >= WIRE_JOB_MAX_STEPS) continue;
+                if (s.kind == 'w') {
+                    if (s.size > (uint64_t)(end - data)) {
+                        JR_FAULT(&r, say, WIRE_JOB_EINVAL, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left",
+                                 i, s.size, (size_t)(end - data));
+                        continue;
+                    }
+                    s.data = data;
+                    data += s.size;
+                    j->write_total += s.size;
+                } else if (s.kind == 'r') {
+                    s.out_off = j->read_total;
+                    j->read_total += s.size;
+                    if (j->read_total > WIRE_JOB_MAX_READ) {
+                        JR_FAULT(&r, too_much_read, i);
+                        continue;
+                    }
+                }
+                if (vec_room(&r.steps, sizeof s)) {
+                    JR_FAULT(&r, oom, 0);
+                    continue;
+                }
+                memcpy(r.steps.p + r.steps.len, &s, sizeof s);
+                r.steps.len += sizeof s;
+            }
+            if (m2 < 0) goto fail;
+            r.depth--;
+        } else if (jr_skip(&r)) {
+            goto fail;
+        }
+    }
+    if (more < 0) goto fail;
+    r.depth--;
+    if (peek(&r) != -1) {
+        jr_syntax(&r, "bytes after the descriptor's object");
+        goto fail;
+    }
+    if (!seq_ok) {
+        say(msg, ms, WIRE_JOB_EINVAL, "field 'seq' is required: the job's number on this GPU, from 1");
+        goto fail;
+    }
+    /* From here on the job has a seq: a fault fails it in its turn. */
+    j->seq = seq;
+    if (r.nsteps > WIRE_JOB_MAX_STEPS) { /* this limit wins over any fault in the steps */
+        r.rc = too_many_steps(msg, ms);
+        r.rc_step = -1;
+    }
+    if (!r.rc && data != end) {
+        r.rc = say(msg, ms, WIRE_JOB_EINVAL, "the body holds %zu bytes after the descriptor; the write steps take %zu",
+                   (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
+        r.rc_step = -1;
+    }
+    if (r.rc) {
+        rc = r.rc;
+        *step = r.rc_step;
+        goto out;
+    }
+    /* one block: steps, then arguments, then names and values; offsets become pointers */
+    size_t total = r.steps.len + r.args.len + r.bytes.len;
+    char *a = total ? malloc(total) : NULL;
+    if (total && !a) {
+        rc = say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", total);
+        goto out;
+    }
+    if (total) { /* an empty step list has no arena */
+        memcpy(a, r.steps.p, r.steps.len);
+        memcpy(a + r.steps.len, r.args.p, r.args.len);
+        memcpy(a + r.steps.len + r.args.len, r.bytes.p, r.bytes.len);
+    }
+    j->arena = a;
+    j->steps = r.nsteps ? (wire_job_step *)a : NULL;
+    j->nsteps = r.nsteps;
+    wire_job_arg *args = a ? (wire_job_arg *)(a + r.steps.len) : NULL;
+    char *bytes = a ? a + r.steps.len + r.args.len : NULL;
+    for (size_t i = 0; i < j->nsteps; i++) {
+        wire_job_step *s = &j->steps[i];
+        if (s->kind != 'l') continue;
+        s->function = bytes + AS_OFF(s->function);
+        s->args = s->nargs ? args + AS_OFF(s->args) : NULL;
+        for (size_t k = 0; k < s->nargs; k++)
+            if (!s->args[k].is_buffer) s->args[k].value = (unsigned char *)bytes + AS_OFF(s->args[k].value);
+    }
+    goto out;
+fail:
+    rc = WIRE_JOB_EINVAL;
+    j->seq = 0;
+    j->write_total = j->read_total = 0;
+out:
+    if (rc) {
+        j->write_total = j->read_total = 0;
+        if (!j->seq) *step = -1;
+    }
+    vec_free(&r.steps);
+    vec_free(&r.args);
+    vec_free(&r.bytes);
+    free(r.scratch);
+    return rc;
+}
+
+void wire_job_free(wire_job *j) {
+    if (!j) return;
+    free(j->arena);
+    memset(j, 0, sizeof *j);
+}
+
+/* ---- results ---- */
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+    size_t k;
+    uint32_t cp;
+    if (s[0] < 0xc2) return 0;
+    if (s[0] < 0xe0) k = 2, cp = s[0] & 0x1f;
+    else if (s[0] < 0xf0) k = 3, cp = s[0] & 0x0f;
+    else if (s[0] < 0xf5) k = 4, cp = s[0] & 0x07;
+    else return 0;
+    if (n < k) return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
+}
+
+typedef struct outbuf {
+    char *p;
+    size_t len, cap;
+    int full;
+} outbuf;
+
+static void out_mem(outbuf *o, const char *s, size_t n) {
+    if (o->full || o->cap - o->len < n) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+#define OUT_LIT(o, s) out_mem((o), (s), sizeof(s) - 1)
+
+static void out_int(outbuf *o, int64_t v) {
+    char d[24], *b = digits(v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, d + sizeof d);
+    if (v < 0) *--b = '-';
+    out_mem(o, b, (size_t)(d + sizeof d - b));
+}
+
+/* A JSON string of s, cut (at a character) to leave `keep` bytes of the buffer free. */
+static void out_string(outbuf *o, const char *s, size_t keep) {
+    static const char hex[] = "0123456789abcdef";
+    OUT_LIT(o, "\"");
+    const unsigned char *u = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n && !o->full;) {
+        char e[8];
+        size_t el, adv = 1;
+        const char *src = e;
+        if (u[i] == '"' || u[i] == '\\') {
+            e[0] = '\\', e[1] = (char)u[i], el = 2;
+        } else if (u[i] < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[u[i] >> 4], e[5] = hex[u[i] & 15], el = 6;
+        } else if (u[i] < 0x80) {
+            e[0] = (char)u[i], el = 1;
+        } else if ((adv = utf8_seq(u + i, n - i)) != 0) {
+            src = s + i, el = adv;
+        } else {
+            e[0] = '?', el = 1, adv = 1;
+        }
+        if (o->cap - o->len < el + keep) break; /* cut: the rest of the JSON must fit */
+        out_mem(o, src, el);
+        i += adv;
+    }
+    OUT_LIT(o, "\"");
+}
+
+size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
+    outbuf o = {out, 0, cap, 0};
+    OUT_LIT(&o, "{\"seq\":");
+    out_int(&o, (int64_t)(r->seq > INT64_MAX ? 0 : r->seq));
+    OUT_LIT(&o, ",\"status\":");
+    out_string(&o, r->status ? r->status : "internal", 0);
+    OUT_LIT(&o, ",\"error\":");
+    /* what follows the error is at most ~130 bytes: keep room for it */
+    out_string(&o, r->error ? r->error : "", 160);
+    OUT_LIT(&o, ",\"step\":");
+    if (r->step >= 0)
+        out_int(&o, r->step);
+    else
+        OUT_LIT(&o, "null");
+    OUT_LIT(&o, ",\"queued_ns\":");
+    out_int(&o, r->queued_ns);
+    OUT_LIT(&o, ",\"started_ns\":");
+    out_int(&o, r->started_ns);
+    OUT_LIT(&o, ",\"ended_ns\":");
+    out_int(&o, r->ended_ns);
+    if (r->restarting) OUT_LIT(&o, ",\"restarting\":true");
+    OUT_LIT(&o, "}");
+    return o.full ? 0 : o.len;
+}
+
+/* An integer member's value when it is one (else *is 0); anything else is read and dropped. */
+static int jr_any_int(jr *r, int *is, int64_t *v) {
+    int c = peek(r);
+    *is = 0;
+    if (c == '-' || (c >= '0' && c <= '9')) return jr_number(r, is, v);
+    return jr_skip(r);
+}
+
+/* The result's JSON, read by the same parser as descriptors (no tree). As the jansson reader it
+ * replaced: a member seen twice counts its last value, a member of the wrong type counts as
+ * absent (times 0, step -1, error ""), and only "status" is required. */
+int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms) {
+    memset(r, 0, offsetof(wire_job_result, status_buf));
+    r->status_buf[0] = r->error_buf[0] = 0;
+    r->status = r->status_buf;
+    r->error = r->error_buf;
+    r->step = -1;
+    if (n > WIRE_JOB_MAX_RESULT)
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
+                   WIRE_JOB_MAX_RESULT);
+    char why[160];
+    jr p = {.p = json, .end = json + n, .start = json, .msg = why, .ms = sizeof why, .cur = -1};
+    int status_ok = 0, first = 1, more = -1;
+    const char *key;
+    size_t kn;
+    if (peek(&p) != '{' || jr_open(&p, '{')) goto bad;
+    while ((more = jr_member(&p, &first, &key, &kn)) == 1) {
+        int is = 0;
+        int64_t v = 0;
+        if (key_is(key, kn, "status") || key_is(key, kn, "error")) {
+            int st = key[0] == 's';
+            if (peek(&p) != '"') {
+                if (jr_skip(&p)) goto bad;
+                if (st)
+                    status_ok = 0;
+                else
+                    r->error_buf[0] = 0;
+                continue;
+            }
+            const char *t;
+            size_t tn;
+            if (jr_string(&p, &t, &tn)) goto bad;
+            if (st) {
+                status_ok = tn && tn < sizeof r->status_buf;
+                if (status_ok) memcpy(r->status_buf, t, tn), r->status_buf[tn] = 0;
+            } else {
+                size_t k = tn < sizeof r->error_buf - 1 ? tn : sizeof r->error_buf - 1;
+                memcpy(r->error_buf, t, k);
+                r->error_buf[k] = 0;
+            }
+        } else if (key_is(key, kn, "seq")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            r->seq = is && v > 0 ? (uint64_t)v : 0;
+        } else if (key_is(key, kn, "step")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            r->step = is && v >= 0 && v <= INT32_MAX ? (long)v : -1;
+        } else if (key_is(key, kn, "queued_ns") || key_is(key, kn, "started_ns") || key_is(key, kn, "ended_ns")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            int64_t *to = key[0] == 'q' ? &r->queued_ns : key[0] == 's' ? &r->started_ns : &r->ended_ns;
+            *to = is && v > 0 ? v : 0;
+        } else if (key_is(key, kn, "restarting")) {
+            r->restarting = peek(&p) == 't';
+            if (jr_skip(&p)) goto bad;
+        } else if (jr_skip(&p)) {
+            goto bad;
+        }
+    }
+    if (more < 0 || peek(&p) != -1) goto bad;
+    free(p.scratch);
+    if (!status_ok) return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
+    return 0;
+bad:
+    free(p.scratch);
+    return say(msg, ms, WIRE_JOB_EINVAL, "the job result is not a JSON object");
+}

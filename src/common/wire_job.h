@@ -1,0 +1,153 @@
+/* wire_job.h — the one owner of the job contract of the data plane (docs/dataplane.md "Jobs"):
+ * every limit of a job, the descriptor codec (encoded by liblepton, decoded by the lease worker)
+ * and the result codec (encoded by the worker, decoded by liblepton). Both ends link this module,
+ * so a job the client accepts is a job the worker accepts, and a refusal reads the same on both.
+ *
+ * Wire format (unchanged): job body = u32 LE n + n bytes of JSON descriptor + the WRITE steps'
+ * bytes; result = u32 LE n + n bytes of JSON + the READ steps' bytes.
+ *
+ * Thread safety: no shared state; every call works on the caller's structs only. */
+#ifndef LEPTON_COMMON_WIRE_JOB_H
+#define LEPTON_COMMON_WIRE_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- the limits (docs/dataplane.md "Jobs" lists them with the same reasons) ---- */
+
+/* Steps of one job. The worker holds a decoded step per step until the job has run, and a job is
+ * run by one request thread from start to end; longer sequences are several jobs, which pipeline. */
+#define WIRE_JOB_MAX_STEPS 4096
+/* Arguments of one launch. The worker keeps a launch's argument pointers on its stack; real
+ * kernels take a few dozen at most. */
+#define WIRE_JOB_MAX_ARGS 256
+/* Bytes of one by-value argument: CUDA's kernel parameter space is 32,764 bytes from CUDA 12.1 on
+ * sm_70 and newer (4,096 before); no single parameter can be larger on any GPU. Whether a
+ * kernel's parameter has that size is checked against its parameter list, on both ends. */
+#define WIRE_JOB_MAX_VALUE 32764
+/* Bytes of a kernel's name (the worker keeps it in a fixed field; mangled C++ names fit). */
+#define WIRE_JOB_MAX_FUNCTION 1023
+/* Each of grid[3], block[3] (0 means 1) and the dynamic shared memory: CUDA's own bound on a grid
+ * dimension (2^31 - 1); the driver refuses what a particular GPU cannot do. */
+#define WIRE_JOB_MAX_DIM 0x7fffffffu
+#define WIRE_JOB_MAX_SHARED 0x7fffffffu
+/* Bytes of one buffer, and so of an offset or a step's size (the worker's allocation limit). */
+#define WIRE_JOB_MAX_BUFFER (1ull << 42)
+/* Bytes of a job's JSON descriptor: room for WIRE_JOB_MAX_STEPS launches of ~1 KiB each, or ~90
+ * maximal by-value arguments; it bounds what the worker parses before it can refuse a job. */
+#define WIRE_JOB_MAX_DESCRIPTOR (4u << 20)
+/* Bytes of one job request (length prefix + descriptor + WRITE bytes), and bytes its READ steps
+ * return: the worker holds both in memory (the result also for retries); larger transfers go
+ * through the buffer routes (PUT/GET /v1/buffers/ID), which stream. */
+#define WIRE_JOB_MAX_BODY (256u << 20)
+#define WIRE_JOB_MAX_READ (256u << 20)
+/* Jobs of one POST /v1/jobs/batch (the batch's body is at most WIRE_JOB_MAX_BODY as well). */
+#define WIRE_JOB_MAX_BATCH 256
+/* Bytes of a result's JSON: the worker writes it into room reserved in front of the READ bytes so
+ * that the answer is one buffer; the error text is cut to fit. */
+#define WIRE_JOB_MAX_RESULT 4092
+
+/* Outcomes of the codec's checks (negative; 0 is success). */
+#define WIRE_JOB_EINVAL (-1)   /* malformed, or a value out of its range → invalid_request */
+#define WIRE_JOB_ETOOLARGE (-2) /* past one of the limits above → too_large */
+#define WIRE_JOB_ENOMEM (-3)
+
+/* The wire code ("invalid_request", "too_large", "out_of_memory") of an outcome above. */
+const char *wire_job_code(int rc);
+
+/* ---- encoding a descriptor (the client) ----
+ * Steps are added in order; a launch's arguments follow its wire_job_enc_launch. Each call checks
+ * its part against the limits and returns 0 or a WIRE_JOB_E* with e->msg saying why, naming the
+ * step ("steps[3].launch.args[1]: ..."); after a failure the encoder only needs wire_job_enc_free.
+ * The descriptor's "seq" is left blank (spaces) and patched in later with wire_job_enc_seq, so a
+ * job can be encoded before its seq is known. The text grows in an inline buffer first: a small
+ * job costs no allocation. */
+typedef struct wire_job_enc {
+    char *p; /* the descriptor: p[0..len) */
+    size_t len, cap;
+    size_t seq_at; /* where the seq's digits go */
+    size_t nsteps;
+    uint32_t args_left; /* arguments the open launch still expects */
+    uint32_t nargs;     /* arguments of the open launch */
+    uint64_t write_total, read_total;
+    int failed;
+    char msg[256];
+    char inline_buf[1536];
+} wire_job_enc;
+
+void wire_job_enc_init(wire_job_enc *e);
+void wire_job_enc_free(wire_job_enc *e);
+/* A WRITE (write != 0) or READ step of `size` bytes at `offset` of buffer `buffer`. */
+int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset, uint64_t size);
+/* A launch of kernel `function` of module `sha` (64 lowercase hex digits) taking `nargs`
+ * arguments, which the next nargs calls of wire_job_enc_arg_* add. Dimensions of 0 mean 1. */
+int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, const uint32_t grid[3],
+                        const uint32_t block[3], uint32_t shared, size_t nargs);
+int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset);
+int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size);
+/* Closes the descriptor and checks the job as a whole (descriptor, body and READ sizes). */
+int wire_job_enc_finish(wire_job_enc *e);
+/* Writes seq (1..2^63-1) into a finished descriptor `desc` (e->p, or a copy of it). */
+void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq);
+
+/* ---- decoding a job body (the worker) ---- */
+
+typedef struct wire_job_arg {
+    int is_buffer;
+    size_t len;                  /* value: its bytes */
+    uint64_t buffer, offset;     /* buffer argument */
+    unsigned char *value;        /* value argument: len bytes (in the job's arena; mutable for cuLaunchKernel) */
+} wire_job_arg;
+
+typedef struct wire_job_step {
+    char kind;                 /* 'w' write, 'l' launch, 'r' read */
+    uint64_t buffer, offset, size;
+    const char *data;          /* write: its bytes, inside the body */
+    uint64_t out_off;          /* read: where its bytes go in the result's data */
+    char module[65];           /* launch: the module's SHA-256 */
+    const char *function;      /* launch: NUL-terminated (in the job's arena) */
+    uint32_t grid[3], block[3], shared;
+    wire_job_arg *args;
+    size_t nargs;
+} wire_job_step;
+
+typedef struct wire_job {
+    uint64_t seq;
+    wire_job_step *steps;
+    size_t nsteps;
+    uint64_t write_total, read_total;
+    void *arena; /* steps, arguments, names and values: one allocation */
+} wire_job;
+
+/* Decodes a job body of `len` bytes (it must outlive the job: WRITE steps point into it).
+ * Returns:
+ *   0 — a well-formed job in *j;
+ *   WIRE_JOB_EINVAL / ETOOLARGE / ENOMEM with j->seq set (> 0): the job is malformed or past a
+ *     limit; it fails in its turn with that code, msg saying why, *step the step at fault (-1 for
+ *     the job as a whole);
+ *   and the same codes with j->seq 0: the body has no usable framing or seq (refused outright).
+ * Free *j with wire_job_free in every case. */
+int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms);
+void wire_job_free(wire_job *j);
+
+/* ---- the result ---- */
+
+typedef struct wire_job_result {
+    uint64_t seq;
+    const char *status; /* "ok" or a wire code; decode: points into `status_buf` */
+    const char *error;  /* "" when none; decode: points into `error_buf` (cut to fit) */
+    long step;          /* the step at fault, -1 for none (null on the wire) */
+    int64_t queued_ns, started_ns, ended_ns;
+    int restarting;     /* the worker is being replaced (sticky CUDA error) */
+    char status_buf[48];
+    char error_buf[512];
+} wire_job_result;
+
+/* Writes the result JSON into out[cap] (at most WIRE_JOB_MAX_RESULT is ever needed; an error text
+ * that does not fit is cut, and bytes that are not UTF-8 become '?'). Returns its length, or 0
+ * when even the shortest form does not fit. */
+size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap);
+/* Decodes a result JSON of n bytes; 0, or WIRE_JOB_EINVAL with msg saying why. */
+int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms);
+
+#endif

@@ -1,0 +1,540 @@
+/* test_wire_job.c — the job contract's codec (src/common/wire_job.c): encode → decode round trips of
+ * every step kind and argument kind; each limit at its edge (accepted by both ends) and one past it
+ * (refused by the encoder, as lepton_submit does, and by the decoder, as the worker does, with the
+ * same message); malformed descriptors; the result codec. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire_job.h"
+
+static int failures;
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static const char SHA[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+static const uint32_t ONE[3] = {1, 1, 1};
+
+/* A growable text: descriptors written by hand (past the limits the encoder enforces). */
+typedef struct txt {
+    char *p;
+    size_t len, cap;
+} txt;
+
+static void put(txt *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(txt *t, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (t->len + (size_t)n + 1 > t->cap) {
+        t->cap = (t->len + (size_t)n + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        if (!t->p) abort();
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->p + t->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+/* u32 LE n + descriptor + `extra` bytes of WRITE data (zeros). */
+static char *body_of(const char *desc, size_t n, size_t extra, size_t *len) {
+    char *b = calloc(1, 4 + n + extra + 1);
+    if (!b) abort();
+    b[0] = (char)(n & 0xff), b[1] = (char)(n >> 8 & 0xff), b[2] = (char)(n >> 16 & 0xff), b[3] = (char)(n >> 24);
+    memcpy(b + 4, desc, n);
+    *len = 4 + n + extra;
+    return b;
+}
+
+/* Decodes desc (+ extra WRITE bytes): the codec's outcome, with seq, step and msg. */
+static int decode_text(const char *desc, size_t extra, uint64_t *seq, long *step, char *msg, size_t ms) {
+    size_t len;
+    char *b = body_of(desc, strlen(desc), extra, &len);
+    wire_job j;
+    int rc = wire_job_decode(b, len, &j, step, msg, ms);
+    *seq = j.seq;
+    wire_job_free(&j);
+    free(b);
+    return rc;
+}
+
+/* Encodes, finishes, sets seq; returns the finished body (u32 + descriptor + WRITE bytes of
+ * `fill`), or NULL with the encoder's refusal in msg. */
+static char *finish(wire_job_enc *e, uint64_t seq, int *rc, size_t *len, char *msg, size_t ms) {
+    *rc = wire_job_enc_finish(e);
+    if (*rc) {
+        snprintf(msg, ms, "%s", e->msg);
+        wire_job_enc_free(e);
+        return NULL;
+    }
+    wire_job_enc_seq(e->p, e->seq_at, seq);
+    char *b = body_of(e->p, e->len, (size_t)e->write_total, len);
+    memset(b + 4 + e->len, 0x5a, (size_t)e->write_total);
+    wire_job_enc_free(e);
+    return b;
+}
+
+static void test_round_trip(void) {
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    uint32_t grid[3] = {7, 0, 3}, block[3] = {256, 1, 0};
+    unsigned char val[13];
+    for (int i = 0; i < 13; i++) val[i] = (unsigned char)(i * 37);
+    int rc = wire_job_enc_rw(&e, 1, 3, 16, 5);
+    rc |= wire_job_enc_launch(&e, SHA, "k\"ern\\el\n", grid, block, 48, 3);
+    rc |= wire_job_enc_arg_buffer(&e, 3, 8);
+    rc |= wire_job_enc_arg_value(&e, val, sizeof val);
+    rc |= wire_job_enc_arg_value(&e, val, 1);
+    rc |= wire_job_enc_launch(&e, SHA, "none", ONE, ONE, 0, 0);
+    rc |= wire_job_enc_rw(&e, 0, 3, 0, 100);
+    rc |= wire_job_enc_rw(&e, 1, 4, 1, 2);
+    rc |= wire_job_enc_rw(&e, 0, 4, 0, 7);
+    CHECK(rc == 0);
+    size_t len;
+    char msg[300];
+    char *b = finish(&e, 12345678901234ull, &rc, &len, msg, sizeof msg);
+    CHECK(rc == 0 && b);
+    if (!b) return;
+    b[4 + (len - 4 - 7) + 5] = 'x'; /* the second WRITE's first byte */
+    wire_job j;
+    long step;
+    CHECK(wire_job_decode(b, len, &j, &step, msg, sizeof msg) == 0);
+    CHECK(j.seq == 12345678901234ull);
+    CHECK(j.nsteps == 6);
+    CHECK(j.write_total == 7 && j.read_total == 107);
+    if (j.nsteps == 6) {
+        wire_job_step *s = j.steps;
+        CHECK(s[0].kind == 'w' && s[0].buffer == 3 && s[0].offset == 16 && s[0].size == 5);
+        CHECK(s[0].data == b + len - 7 && (unsigned char)s[0].data[0] == 0x5a);
+        CHECK(s[1].kind == 'l' && !strcmp(s[1].module, SHA) && !strcmp(s[1].function, "k\"ern\\el\n"));
+        CHECK(s[1].grid[0] == 7 && s[1].grid[1] == 1 && s[1].grid[2] == 3);
+        CHECK(s[1].block[0] == 256 && s[1].block[1] == 1 && s[1].block[2] == 1 && s[1].shared == 48);
+        CHECK(s[1].nargs == 3);
+        if (s[1].nargs == 3) {
+            CHECK(s[1].args[0].is_buffer && s[1].args[0].buffer == 3 && s[1].args[0].offset == 8);
+            CHECK(!s[1].args[1].is_buffer && s[1].args[1].len == 13 && !memcmp(s[1].args[1].value, val, 13));
+            CHECK(!s[1].args[2].is_buffer && s[1].args[2].len == 1 && s[1].args[2].value[0] == val[0]);
+            CHECK(((uintptr_t)s[1].args[1].value & 7) == 0);
+        }
+        CHECK(s[2].kind == 'l' && s[2].nargs == 0 && !strcmp(s[2].function, "none"));
+        CHECK(s[3].kind == 'r' && s[3].size == 100 && s[3].out_off == 0);
+        CHECK(s[4].kind == 'w' && s[4].buffer == 4 && s[4].size == 2 && s[4].data == b + len - 2);
+        CHECK(s[5].kind == 'r' && s[5].size == 7 && s[5].out_off == 100);
+    }
+    wire_job_free(&j);
+    free(b);
+}
+
+/* The encoder refuses with `rc`; the decoder refuses `desc` (the same job written by hand) with the
+ * same code and the same message. `seq_known`: the decoder fails the job in its turn (seq set)
+ * rather than refusing the request. */
+static void same_refusal(const char *what, int enc_rc, const char *enc_msg, const char *desc, size_t extra,
+                         int want_rc, int seq_known) {
+    uint64_t seq;
+    long step;
+    char msg[300] = "";
+    int rc = decode_text(desc, extra, &seq, &step, msg, sizeof msg);
+    if (enc_rc != want_rc || rc != want_rc || strcmp(msg, enc_msg) || (seq != 0) != seq_known) {
+        fprintf(stderr, "%s: encoder %d \"%s\"\n  decoder %d \"%s\" (seq %llu)\n", what, enc_rc, enc_msg, rc, msg,
+                (unsigned long long)seq);
+        failures++;
+    }
+}
+
+static void test_limit_steps(void) {
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    int rc = 0;
+    for (int i = 0; i < WIRE_JOB_MAX_STEPS && !rc; i++) rc = wire_job_enc_rw(&e, 0, 1, 0, 1);
+    CHECK(rc == 0);
+    size_t len;
+    char msg[300];
+    int erc = wire_job_enc_rw(&e, 0, 1, 0, 1);
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    CHECK(erc == WIRE_JOB_ETOOLARGE && strstr(emsg, "4096") && strstr(emsg, "WIRE_JOB_MAX_STEPS"));
+    wire_job_enc_free(&e);
+
+    /* at the limit: both ends accept */
+    wire_job_enc_init(&e);
+    for (int i = 0; i < WIRE_JOB_MAX_STEPS; i++) wire_job_enc_rw(&e, 0, 1, 0, 1);
+    char *b = finish(&e, 1, &rc, &len, msg, sizeof msg);
+    CHECK(rc == 0 && b);
+    wire_job j;
+    long step;
+    CHECK(b && wire_job_decode(b, len, &j, &step, msg, sizeof msg) == 0 && j.nsteps == WIRE_JOB_MAX_STEPS);
+    wire_job_free(&j);
+    free(b);
+
+    txt t = {0};
+    put(&t, "{\"seq\":5,\"steps\":[");
+    for (int i = 0; i <= WIRE_JOB_MAX_STEPS; i++) put(&t, "%s{\"read\":{\"buffer\":1,\"size\":1}}", i ? "," : "");
+    put(&t, "]}");
+    same_refusal("steps", erc, emsg, t.p, 0, WIRE_JOB_ETOOLARGE, 1);
+    free(t.p);
+}
+
+/* A launch of `nargs` arguments, each a value of `vsize` bytes (or a buffer when vsize is 0). */
+static int enc_launch(wire_job_enc *e, const char *fn, size_t nargs, size_t vsize, const uint32_t grid[3],
+                      uint32_t shared) {
+    static unsigned char big[WIRE_JOB_MAX_VALUE + 1];
+    int rc = wire_job_enc_launch(e, SHA, fn, grid, ONE, shared, nargs);
+    for (size_t k = 0; k < nargs && !rc; k++)
+        rc = vsize ? wire_job_enc_arg_value(e, big, vsize) : wire_job_enc_arg_buffer(e, 1, 0);
+    return rc;
+}
+
+static void desc_launch(txt *t, const char *fn, size_t nargs, size_t vsize, const char *grid, uint64_t shared) {
+    put(t, "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"%s\",\"grid\":%s,\"shared\":%llu,\"args\":[",
+        SHA, fn, grid, (unsigned long long)shared);
+    for (size_t k = 0; k < nargs; k++) {
+        if (k) put(t, ",");
+        if (!vsize) {
+            put(t, "{\"buffer\":1,\"offset\":0}");
+            continue;
+        }
+        put(t, "{\"value\":\"");
+        size_t n = vsize;
+        for (; n >= 3; n -= 3) put(t, "AAAA");
+        put(t, "%s\"}", n == 2 ? "AAA=" : n == 1 ? "AA==" : "");
+    }
+    put(t, "]}}]}");
+}
+
+/* Both ends accept a launch (nargs, vsize, grid, shared) that the encoder accepts. */
+static void both_accept(const char *what, const char *fn, size_t nargs, size_t vsize, const uint32_t grid[3],
+                        uint32_t shared) {
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    int rc = enc_launch(&e, fn, nargs, vsize, grid, shared);
+    size_t len;
+    char msg[300] = "";
+    char *b = rc ? (wire_job_enc_free(&e), NULL) : finish(&e, 2, &rc, &len, msg, sizeof msg);
+    wire_job j;
+    long step;
+    int drc = b ? wire_job_decode(b, len, &j, &step, msg, sizeof msg) : -9;
+    if (rc || drc) {
+        fprintf(stderr, "%s: at the limit: encoder %d, decoder %d: %s\n", what, rc, drc, msg);
+        failures++;
+    } else {
+        CHECK(j.nsteps == 1 && j.steps[0].nargs == nargs);
+        if (nargs && vsize) CHECK(j.steps[0].args[nargs - 1].len == vsize);
+    }
+    if (b) wire_job_free(&j);
+    free(b);
+}
+
+/* Both ends refuse with the same message: the encoder the launch, the decoder its text. */
+static void both_refuse(const char *what, const char *fn, size_t nargs, size_t vsize, const uint32_t grid[3],
+                        uint32_t shared, const char *grid_text, uint64_t shared_text, int want_rc) {
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    int rc = enc_launch(&e, fn, nargs, vsize, grid, shared);
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    txt t = {0};
+    desc_launch(&t, fn, nargs, vsize, grid_text, shared_text);
+    same_refusal(what, rc, emsg, t.p, 0, want_rc, 1);
+    free(t.p);
+}
+
+static void test_limits_launch(void) {
+    static char name[WIRE_JOB_MAX_FUNCTION + 2];
+    memset(name, 'f', sizeof name - 1);
+    both_accept("args", "k", WIRE_JOB_MAX_ARGS, 0, ONE, 0);
+    both_refuse("args", "k", WIRE_JOB_MAX_ARGS + 1, 0, ONE, 0, "[1,1,1]", 0, WIRE_JOB_ETOOLARGE);
+    both_accept("value", "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
+    both_accept("value of 1 byte", "k", 1, 1, ONE, 0);
+    both_accept("value of 2 bytes", "k", 1, 2, ONE, 0);
+    both_refuse("value", "k", 1, WIRE_JOB_MAX_VALUE + 1, ONE, 0, "[1,1,1]", 0, WIRE_JOB_ETOOLARGE);
+    /* a by-value argument of 5,000 bytes: once refused only by the worker, now accepted by both */
+    both_accept("value of 5000 bytes", "k", 1, 5000, ONE, 0);
+    name[WIRE_JOB_MAX_FUNCTION] = 0;
+    both_accept("function", name, 0, 0, ONE, 0);
+    name[WIRE_JOB_MAX_FUNCTION] = 'f';
+    both_refuse("function", name, 0, 0, ONE, 0, "[1,1,1]", 0, WIRE_JOB_ETOOLARGE);
+    both_refuse("empty function", "", 0, 0, ONE, 0, "[1,1,1]", 0, WIRE_JOB_EINVAL);
+    uint32_t g[3] = {WIRE_JOB_MAX_DIM, 1, WIRE_JOB_MAX_DIM};
+    both_accept("grid", "k", 0, 0, g, WIRE_JOB_MAX_SHARED);
+    g[2] = WIRE_JOB_MAX_DIM + 1u;
+    both_refuse("grid", "k", 0, 0, g, 0, "[2147483647,1,2147483648]", 0, WIRE_JOB_EINVAL);
+    both_refuse("shared", "k", 0, 0, ONE, WIRE_JOB_MAX_SHARED + 1u, "[1,1,1]", WIRE_JOB_MAX_SHARED + 1ull,
+                WIRE_JOB_EINVAL);
+
+    /* a value of no bytes: refused by both */
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1) == 0);
+    int rc = wire_job_enc_arg_value(&e, "", 0);
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    txt t = {0};
+    put(&t, "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":\"\"}]}}]}",
+        SHA);
+    same_refusal("empty value", rc, emsg, t.p, 0, WIRE_JOB_EINVAL, 1);
+    free(t.p);
+}
+
+static void test_limits_sizes(void) {
+    /* READ bytes: exactly the limit passes; one more byte is refused at that step */
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    int rc = wire_job_enc_rw(&e, 0, 1, 0, WIRE_JOB_MAX_READ - 1);
+    rc |= wire_job_enc_rw(&e, 0, 1, 0, 1);
+    CHECK(rc == 0);
+    size_t len;
+    char msg[300];
+    char *b = finish(&e, 3, &rc, &len, msg, sizeof msg);
+    wire_job j;
+    long step;
+    CHECK(b && wire_job_decode(b, len, &j, &step, msg, sizeof msg) == 0 && j.read_total == WIRE_JOB_MAX_READ);
+    wire_job_free(&j);
+    free(b);
+    wire_job_enc_init(&e);
+    wire_job_enc_rw(&e, 0, 1, 0, WIRE_JOB_MAX_READ);
+    rc = wire_job_enc_rw(&e, 0, 1, 0, 1);
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    char desc[200];
+    snprintf(desc, sizeof desc, "{\"seq\":3,\"steps\":[{\"read\":{\"buffer\":1,\"size\":%u}},{\"read\":{\"buffer\":1,\"size\":1}}]}",
+             WIRE_JOB_MAX_READ);
+    same_refusal("read bytes", rc, emsg, desc, 0, WIRE_JOB_ETOOLARGE, 1);
+    CHECK(strstr(emsg, "steps[1].read") != NULL);
+
+    /* the request: descriptor + WRITE bytes; the limit passes, one byte more does not */
+    wire_job_enc_init(&e);
+    wire_job_enc_rw(&e, 1, 1, 0, 1000);
+    CHECK(wire_job_enc_finish(&e) == 0);
+    size_t dl = e.len;
+    wire_job_enc_free(&e);
+    /* a second write (its size has 9 digits) makes the body exactly the limit */
+    uint64_t fill = WIRE_JOB_MAX_BODY - 4 - (dl + strlen(",{\"write\":{\"buffer\":1,\"offset\":0,\"size\":123456789}}")) - 1000;
+    wire_job_enc_init(&e);
+    wire_job_enc_rw(&e, 1, 1, 0, 1000);
+    wire_job_enc_rw(&e, 1, 1, 0, fill);
+    rc = wire_job_enc_finish(&e);
+    if (rc == 0 && 4 + e.len + e.write_total == WIRE_JOB_MAX_BODY) {
+        wire_job_enc_seq(e.p, e.seq_at, 4);
+        char *big = body_of(e.p, e.len, (size_t)e.write_total, &len);
+        CHECK(wire_job_decode(big, len, &j, &step, msg, sizeof msg) == 0 && j.write_total == 1000 + fill);
+        wire_job_free(&j);
+        free(big);
+    } else {
+        fprintf(stderr, "body at the limit: encoder %d (%s), %zu bytes\n", rc, e.msg, (size_t)(4 + e.len + e.write_total));
+        failures++;
+    }
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    wire_job_enc_rw(&e, 1, 1, 0, 1000);
+    wire_job_enc_rw(&e, 1, 1, 0, fill + 1);
+    rc = wire_job_enc_finish(&e);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    CHECK(rc == WIRE_JOB_ETOOLARGE);
+    /* the worker sees the request's length before anything else: the same words (its bytes are
+     * never read past the limit check, so a short buffer stands for it) */
+    char tiny[8] = {0};
+    CHECK(wire_job_decode(tiny, WIRE_JOB_MAX_BODY + 1ull, &j, &step, msg, sizeof msg) == WIRE_JOB_ETOOLARGE);
+    CHECK(j.seq == 0 && !strcmp(msg, emsg));
+    wire_job_free(&j);
+    wire_job_enc_free(&e);
+
+    /* the descriptor: ~100 maximal values pass 4 MiB */
+    wire_job_enc_init(&e);
+    rc = 0;
+    for (int i = 0; i < 100 && !rc; i++) rc = enc_launch(&e, "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
+    CHECK(rc == 0);
+    rc = wire_job_enc_finish(&e);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    CHECK(rc == WIRE_JOB_ETOOLARGE && strstr(emsg, "WIRE_JOB_MAX_DESCRIPTOR"));
+    /* the same descriptor given to the decoder: its length prefix is refused first, in the same words */
+    char *bd = body_of(e.p, e.len, 0, &len);
+    CHECK(wire_job_decode(bd, len, &j, &step, msg, sizeof msg) == WIRE_JOB_ETOOLARGE && j.seq == 0);
+    CHECK(!strcmp(msg, emsg));
+    wire_job_free(&j);
+    free(bd);
+    wire_job_enc_free(&e);
+}
+
+static void test_malformed(void) {
+    static const struct {
+        const char *desc;
+        size_t extra;
+        int rc;    /* the decoder's outcome */
+        int seq;   /* 1: the job has its seq (fails in its turn); 0: the request is refused */
+        long step; /* the step at fault */
+        const char *words;
+    } cases[] = {
+        {"nope", 0, WIRE_JOB_EINVAL, 0, -1, "not a JSON object"},
+        {"[1]", 0, WIRE_JOB_EINVAL, 0, -1, "not a JSON object"},
+        {"{\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "'seq' is required"},
+        {"{\"seq\":0,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "'seq' is required"},
+        {"{\"seq\":1.5,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "'seq' is required"},
+        {"{\"seq\":1,\"seq\":2}", 0, WIRE_JOB_EINVAL, 0, -1, "not a JSON object"},
+        {"{\"seq\":1,\"steps\":{}}", 0, WIRE_JOB_EINVAL, 1, -1, "'steps' must be an array"},
+        {"{\"seq\":1,\"steps\":[3]}", 0, WIRE_JOB_EINVAL, 1, 0, "one of write, launch, read"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1},\"write\":{}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "one of write, launch, read"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1}}]}", 0, WIRE_JOB_EINVAL, 1, 0, "'size' is required"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":-1,\"size\":1}}]}", 0, WIRE_JOB_EINVAL, 1, 0, "'buffer' must be"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":4398046511105}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "'size' must be"},
+        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 7, WIRE_JOB_EINVAL, 1, 0, "needs 8 bytes"},
+        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 9, WIRE_JOB_EINVAL, 1, -1, "after the descriptor"},
+        {"{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"abc\",\"function\":\"k\"}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "SHA-256"},
+        {"{\"seq\":1,\"steps\":[{\"launch\":[]}]}", 0, WIRE_JOB_EINVAL, 1, 0, "launch must be an object"},
+        /* the JSON itself (the worker's parser reads all of it, as jansson did) */
+        {"{\"seq\":1,\"steps\":[]} x", 0, WIRE_JOB_EINVAL, 0, -1, "bytes after the descriptor"},
+        {"{\"seq\":1e2,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "'seq' is required"},
+        {"{\"seq\":99999999999999999999,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "past 64 bits"},
+        {"{\"seq\":1,\"x\":1e999,\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "past a double"},
+        {"{\"seq\":1,\"x\":\"\\ud800\",\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "surrogate"},
+        {"{\"seq\":1,\"x\":\"\xc3\x28\",\"steps\":[]}", 0, WIRE_JOB_EINVAL, 0, -1, "not UTF-8"},
+        {"{\"seq\":1,\"x\":\"a\tb\"}", 0, WIRE_JOB_EINVAL, 0, -1, "control character"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1,\"size\":2}}]}", 0, WIRE_JOB_EINVAL, 0, -1,
+         "duplicate member"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1, "a value expected"},
+        {"{\"steps\":[{\"read\":{\"buffer\":\"one\",\"size\":1}}],\"seq\":6}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "steps[0].read: field 'buffer' must be an integer"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t seq;
+        long step;
+        char msg[300] = "";
+        int rc = decode_text(cases[i].desc, cases[i].extra, &seq, &step, msg, sizeof msg);
+        if (rc != cases[i].rc || (seq != 0) != cases[i].seq || (cases[i].seq && step != cases[i].step) ||
+            !strstr(msg, cases[i].words)) {
+            fprintf(stderr, "malformed case %zu (%s): rc %d seq %llu step %ld: %s\n", i, cases[i].desc, rc,
+                    (unsigned long long)seq, step, msg);
+            failures++;
+        }
+    }
+    /* launches with bad parts (module valid) */
+    const char *parts[][2] = {
+        {"\"function\":\"k\",\"grid\":[1,2,3,4]", "grid must be an array"},
+        {"\"function\":\"k\",\"block\":[\"1\"]", "block[0] must be an integer"},
+        {"\"function\":\"k\",\"shared\":-1", "shared is -1"},
+        {"\"function\":\"k\",\"args\":{}", "args must be an array"},
+        {"\"function\":\"k\",\"args\":[{}]", "args[0] must be"},
+        {"\"function\":\"k\",\"args\":[{\"value\":\"@@@@\"}]", "is not base64"},
+        {"\"function\":\"k\",\"args\":[{\"value\":7}]", "must be a base64 string"},
+        {"\"function\":\"k\",\"args\":[{\"buffer\":1,\"offset\":-2}]", "'offset' must be"},
+        {"\"function\":5", "must name a kernel"},
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char desc[400];
+        snprintf(desc, sizeof desc, "{\"seq\":4,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},{\"launch\":{\"module\":\"%s\",%s}}]}",
+                 SHA, parts[i][0]);
+        uint64_t seq;
+        long step;
+        char msg[300] = "";
+        int rc = decode_text(desc, 0, &seq, &step, msg, sizeof msg);
+        if (rc != WIRE_JOB_EINVAL || seq != 4 || step != 1 || !strstr(msg, parts[i][1]) || !strstr(msg, "steps[1]")) {
+            fprintf(stderr, "bad launch %zu (%s): rc %d seq %llu step %ld: %s\n", i, parts[i][0], rc,
+                    (unsigned long long)seq, step, msg);
+            failures++;
+        }
+    }
+    /* framing */
+    wire_job j;
+    long step;
+    char msg[300];
+    CHECK(wire_job_decode("\1\0\0", 3, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
+    CHECK(wire_job_decode("\0\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
+    CHECK(wire_job_decode("\011\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && strstr(msg, "does not fit"));
+    /* whitespace anywhere, escaped names, members the schema does not know (skipped, however deep) */
+    uint64_t seq0;
+    const char *odd = " {\n\"x\": {\"a\": [1, 2.5e3, true, null, {\"b\": \"\\u00e9\"}]},\t\"se\\u0071\" : 12 ,"
+                      "\"steps\" : [ { \"read\" : { \"size\" : 3 , \"buffer\" : 2 , \"why\": [] } } ] } ";
+    CHECK(decode_text(odd, 0, &seq0, &step, msg, sizeof msg) == 0 && seq0 == 12);
+    char deep[5000];
+    size_t dn = (size_t)snprintf(deep, sizeof deep, "{\"seq\":1,\"x\":");
+    for (int i = 0; i < 2100; i++) deep[dn++] = '[';
+    for (int i = 0; i < 2100; i++) deep[dn++] = ']';
+    snprintf(deep + dn, sizeof deep - dn, "}");
+    CHECK(decode_text(deep, 0, &seq0, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq0 == 0 && strstr(msg, "nested"));
+    /* an empty step list is a job (the worker runs nothing); base64url values are accepted */
+    uint64_t seq;
+    CHECK(decode_text("{\"seq\":8,\"steps\":[]}", 0, &seq, &step, msg, sizeof msg) == 0 && seq == 8);
+    char desc[300];
+    snprintf(desc, sizeof desc, "{\"seq\":8,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":\"-_8\"}]}}]}", SHA);
+    CHECK(decode_text(desc, 0, &seq, &step, msg, sizeof msg) == 0);
+    /* the encoder: a launch's arguments must be complete; no argument without a launch */
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_arg_buffer(&e, 1, 0) == WIRE_JOB_EINVAL);
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 2) == 0);
+    CHECK(wire_job_enc_arg_buffer(&e, 1, 0) == 0);
+    CHECK(wire_job_enc_finish(&e) == WIRE_JOB_EINVAL && strstr(e.msg, "2 arguments announced, 1 given"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, "ABC", "k", ONE, ONE, 0, 0) == WIRE_JOB_EINVAL && strstr(e.msg, "SHA-256"));
+    wire_job_enc_free(&e);
+}
+
+static void test_result(void) {
+    char out[WIRE_JOB_MAX_RESULT];
+    wire_job_result r = {.seq = 17, .status = "ok", .error = "", .step = -1, .queued_ns = 1, .started_ns = 2,
+                         .ended_ns = 3};
+    size_t n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n == strlen("{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_ns\":2,\"ended_ns\":3}"));
+    CHECK(!memcmp(out, "{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_ns\":2,\"ended_ns\":3}", n));
+    wire_job_result d;
+    char msg[200];
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
+    CHECK(d.seq == 17 && !strcmp(d.status, "ok") && !strcmp(d.error, "") && d.step == -1 && d.queued_ns == 1 &&
+          d.started_ns == 2 && d.ended_ns == 3 && !d.restarting);
+
+    /* an error with quotes, control characters, UTF-8 and a stray byte; restarting */
+    r = (wire_job_result){.seq = 5, .status = "cuda_error", .error = "k\"\\\n\t é \xff!", .step = 3,
+                          .queued_ns = 10, .started_ns = 20, .ended_ns = 30, .restarting = 1};
+    n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
+    CHECK(!strcmp(d.status, "cuda_error") && !strcmp(d.error, "k\"\\\n\t é ?!") && d.step == 3 && d.restarting);
+
+    /* a very long error is cut to fit the result's room, and the JSON stays whole */
+    static char longer[10000];
+    memset(longer, 'e', sizeof longer - 1);
+    r.error = longer;
+    n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 3000 && n <= WIRE_JOB_MAX_RESULT);
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.step == 3 && d.ended_ns == 30);
+    CHECK(wire_job_result_encode(&r, out, 40) == 0); /* no room at all */
+
+    /* malformed results */
+    CHECK(wire_job_result_decode("[]", 2, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    CHECK(wire_job_result_decode("{\"seq\":1}", 9, &d, msg, sizeof msg) == WIRE_JOB_EINVAL && strstr(msg, "status"));
+    CHECK(wire_job_result_decode("{\"status\":", 10, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    const char *odd = "{\"status\":\"not_found\",\"step\":\"x\",\"queued_ns\":-5,\"error\":7}";
+    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.step == -1 && d.queued_ns == 0 &&
+          !strcmp(d.error, "") && !strcmp(d.status, "not_found"));
+    CHECK(!strcmp(wire_job_code(WIRE_JOB_ETOOLARGE), "too_large") && !strcmp(wire_job_code(WIRE_JOB_EINVAL), "invalid_request"));
+}
+
+int main(void) {
+    test_round_trip();
+    test_limit_steps();
+    test_limits_launch();
+    test_limits_sizes();
+    test_malformed();
+    test_result();
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("wire_job: all checks passed\n");
+    return 0;
+}
