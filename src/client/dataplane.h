@@ -19,6 +19,7 @@
 #include "lepton/lepton.h"
 #include "wire_job.h"
 
+#define LC_DP_SPIN_US 0                 /* default of LEPTON_DP_SPIN_US */
 #define LC_DP_CONNS 8                   /* connections (requests on the wire) per worker */
 #define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
 #define LC_DP_BATCH_JOB (64u << 10)     /* a job sending or reading more than this goes alone */
@@ -129,6 +130,7 @@ typedef struct lc_dp {
     char ended_why[160];
     int64_t undriven_since; /* jobs pending and nobody driving, since (I/O thread's view) */
     int stream_off;         /* LEPTON_DP_STREAM=0: HTTP only */
+    int64_t spin_ns;        /* LEPTON_DP_SPIN_US: a wait for a stream's answer polls this long first */
 } lc_dp;
 
 enum { LC_ROLE_NONE, LC_ROLE_IO, LC_ROLE_CALLER, LC_ROLE_CLOSE };

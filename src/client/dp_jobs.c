@@ -21,6 +21,7 @@
  * only wake it, dp_wake); a task's outcome is published under its
  * own mutex and signalled on its own condition variable. Lock order: task mutex, then lc_dp.lock. */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1353,7 +1354,13 @@ static void drive_once(lc_dp *dp, long poll_ms) {
         struct pollfd pf[ST_POLL_MAX + 1];
         for (unsigned i = 0; i < nfds; i++)
             pf[i] = (struct pollfd){fds[i].fd, POLLIN, 0};
-        if (poll(pf, nfds, (int)poll_ms) > 0) fds[0].revents = pf[0].revents ? CURL_WAIT_POLLIN : 0;
+        int ready = 0;
+        if (nfds > 1 && dp->spin_ns > 0) {
+            int64_t until = lp_mono_ns() + dp->spin_ns;
+            while (!(ready = poll(pf, nfds, 0)) && lp_mono_ns() < until)
+                sched_yield();
+        }
+        if (ready > 0 || poll(pf, nfds, (int)poll_ms) > 0) fds[0].revents = pf[0].revents ? CURL_WAIT_POLLIN : 0;
     }
     if (fds[0].revents) {
         char drain[64];
