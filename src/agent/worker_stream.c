@@ -276,29 +276,26 @@ static int do_read(stream *s, const ws_header *h) {
         wk_buffer_put(w, b);
         return answer(s, h, 200, 0, NULL, 0);
     }
-    size_t ss = 0;
-    char *stage = wk_staging_take(w, &ss);
-    if (!stage) {
+    wk_get g;
+    if (wk_get_begin(&g, w, b, offset, size, &e) != 0) {
         wk_buffer_put(w, b);
-        wk_err_set(&e, WIRE_INTERNAL, NULL, "no staging memory");
         return answer_err(s, h, &e);
     }
     /* the first chunk before the header, so that an error can still be answered as such */
-    size_t k = size < ss ? (size_t)size : ss;
-    int first_ok = wk_get_bytes(w, b, offset, stage, k, &e) == 0;
-    int rc = first_ok ? answer(s, h, 200, size, stage, k) : answer_err(s, h, &e);
-    for (uint64_t done = k; rc == 0 && first_ok && done < size; done += k) {
-        k = size - done < ss ? (size_t)(size - done) : ss;
-        if (wk_get_bytes(w, b, offset + done, stage, k, &e) != 0) {
+    size_t k = 0;
+    const char *p = wk_get_next(&g, &k, &e);
+    int rc = p ? answer(s, h, 200, size, p, k) : answer_err(s, h, &e);
+    while (rc == 0 && p && g.done < size) {
+        if (!(p = wk_get_next(&g, &k, &e))) {
             /* the header promised the bytes: the stream cannot go on */
             lp_log(LOG_WARN, "lease %s gpu %s: stream: %s", w->lease, w->uuid, e.msg);
             rc = -1;
             break;
         }
-        struct iovec iov = {stage, k};
+        struct iovec iov = {(void *)p, k};
         rc = send_all(s, &iov, 1);
     }
-    wk_staging_give(w, stage);
+    wk_get_end(&g);
     wk_buffer_put(w, b);
     return rc;
 }
