@@ -208,6 +208,7 @@ typedef struct wk_put {
     char *at;                 /* the chunk being filled */
     size_t fill;              /* its bytes so far */
     wk_pipe *pipe;            /* the copier, once the body outgrew one chunk (NULL: copies inline) */
+    int no_pipe;              /* its thread could not be started: copies inline to the end */
 } wk_put;
 /* Room for the next bytes: *room (> 0) bytes at the returned pointer, or NULL with e (413 when the
  * buffer's end is reached, 500 without staging memory, the CUDA error of a failed chunk). */

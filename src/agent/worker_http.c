@@ -443,7 +443,7 @@ char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
 static int put_send(wk_put *p, int last, wk_err *e) {
     if (!p->fill) return 0;
     lp_worker *w = p->w;
-    if (!p->pipe && !last) p->pipe = pipe_new(w, p->b, 0, p->stage, p->chunk, 0, 0);
+    if (!p->pipe && !last && !p->no_pipe) p->no_pipe = !(p->pipe = pipe_new(w, p->b, 0, p->stage, p->chunk, 0, 0));
     wk_pipe *q = p->pipe;
     if (!q) {
         lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->at, p->fill)
