@@ -87,7 +87,7 @@ typedef struct lp_worker {
     pthread_mutex_t mod_mu;
     wk_module *modules;
     /* staging buffers (mu) */
-    void *staging[8];
+    void *staging[4];
     int nstaging;
     /* jobs (job_mu) */
     pthread_mutex_t job_mu;
