@@ -386,6 +386,7 @@ static wk_pipe *pipe_new(lp_worker *w, wk_buffer *b, int down, char *stage, size
                 if (pthread_attr_init(&ta) == 0) {
                     pthread_attr_setstacksize(&ta, 256u << 10); /* copies and a log line, no more */
                     ok = pthread_create(&q->th, &ta, pipe_main, q) == 0;
+                    if (ok) (void)pthread_setname_np(q->th, "lp-copier"); /* for top -H and perf */
                     pthread_attr_destroy(&ta);
                 }
                 if (!ok) pthread_mutex_destroy(&q->mu);
