@@ -182,28 +182,66 @@ void wk_reply_err(lp_http_req *r, const wk_err *e);
  * the offset is checked when has_len is 0); 0, or an error in e (404, 410, 400 overrun). */
 int wk_buffer_span(lp_worker *w, uint64_t id, uint64_t offset, uint64_t len, int has_len, int writing,
                    wk_buffer **b, wk_err *e);
+/* Bulk transfers overlap the socket with the device copies: a transfer larger than one chunk
+ * (its staging buffer split in WK_SLOTS chunks) gets a copier, a thread of its own with the CUDA
+ * context current, which copies chunk k into device memory while the caller receives chunk k + 1
+ * into the next one (writes), or fetches chunk k + 1 from the device while the caller sends chunk
+ * k (reads). On a GPU the copy engine then runs under the network transfer; on the CPU driver the
+ * copy runs on another core. The copier lives as long as its transfer: wk_put_end / wk_get_end stop
+ * it (after the copy in progress, if any) and wait for it, so neither memory nor thread outlives
+ * the transfer whatever ended it (an error, a failed copy, a client gone). A transfer of one chunk
+ * or less, or one whose thread cannot be started, copies on the calling thread as before. */
+#ifndef WK_SLOTS
+#define WK_SLOTS 4 /* chunks per staging buffer (4 MiB): 1 MiB chunks, chosen by measurement */
+#endif
+typedef struct wk_pipe wk_pipe; /* the copier of one transfer (worker_http.c) */
+
 /* Bytes on their way into buffer b at offset, through a pinned staging buffer copied into device
- * memory whenever it is full. Zero-initialise, set w, b (its reference is the writer's) and offset. */
+ * memory chunk by chunk. Zero-initialise, set w, b (its reference is the writer's) and offset.
+ * Used by one thread at a time (the copier is internal). */
 typedef struct wk_put {
     lp_worker *w;
     wk_buffer *b;
-    uint64_t offset, written;
-    char *stage;
-    size_t stage_size, fill;
+    uint64_t offset, written; /* written: bytes handed to the device copies (done or in flight) */
+    char *stage;              /* the staging buffer (wk_staging_take) */
+    size_t stage_size, chunk; /* its size and the size of one chunk of it */
+    char *at;                 /* the chunk being filled */
+    size_t fill;              /* its bytes so far */
+    wk_pipe *pipe;            /* the copier, once the body outgrew one chunk (NULL: copies inline) */
+    int no_pipe;              /* its thread could not be started: copies inline to the end */
 } wk_put;
 /* Room for the next bytes: *room (> 0) bytes at the returned pointer, or NULL with e (413 when the
- * buffer's end is reached, 500 without staging memory). */
+ * buffer's end is reached, 500 without staging memory, the CUDA error of a failed chunk). */
 char *wk_put_room(wk_put *p, size_t *room, wk_err *e);
-/* n bytes were placed at wk_put_room's pointer; a full staging buffer goes to the device.
- * wk_put_flush sends what is left. 0, or -1 with e (a sticky CUDA error poisons the worker). */
+/* n bytes were placed at wk_put_room's pointer; a full chunk goes to the device (to the copier: this
+ * returns once the next chunk is free). wk_put_flush sends what is left and waits until every byte
+ * is in device memory. 0, or -1 with e (a sticky CUDA error poisons the worker). */
 int wk_put_commit(wk_put *p, size_t n, wk_err *e);
 int wk_put_flush(wk_put *p, wk_err *e);
 /* Copies size bytes (which must fit: 413 otherwise, nothing copied). 0 or -1 with e. */
 int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e);
-/* Gives the staging buffer and the buffer reference back. */
+/* Stops the copier, gives the staging buffer and the buffer reference back. */
 void wk_put_end(wk_put *p);
 /* Copies n bytes of b at offset off into host memory. 0, or -1 with e (a sticky error poisons). */
 int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, wk_err *e);
+/* Bytes [offset, offset + size) of buffer b (borrowed: the caller's reference must outlive
+ * wk_get_end) on their way out, chunk by chunk, in order, fetched ahead by a copier when there is
+ * more than one chunk. Used by one thread at a time. */
+typedef struct wk_get {
+    lp_worker *w;
+    wk_buffer *b;
+    uint64_t offset, size, done; /* done: bytes handed out by wk_get_next */
+    char *stage;
+    size_t stage_size, chunk;
+    wk_pipe *pipe;
+} wk_get;
+/* 0, or -1 with e (500 without staging memory). size > 0. */
+int wk_get_begin(wk_get *g, lp_worker *w, wk_buffer *b, uint64_t offset, uint64_t size, wk_err *e);
+/* The next *n (> 0) bytes, valid until the next call or wk_get_end; NULL with e when their copy
+ * failed (a sticky error poisons). Call only while done < size. */
+const char *wk_get_next(wk_get *g, size_t *n, wk_err *e);
+/* Stops the copier and gives the staging buffer back (not the buffer reference). */
+void wk_get_end(wk_get *g);
 /* Checks the request's lease token; on failure answers 401/403 and returns -1. A poisoned worker
  * answers 503 worker_restarting instead, whatever the token. */
 int wk_authorized(lp_worker *w, lp_http_req *r);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "json_field.h"
 #include "log.h"
@@ -287,6 +288,135 @@ static int cuda_err(lp_worker *w, lp_cu_result cr, const char *what, uint64_t id
     return -1;
 }
 
+/* ---- the copier (worker.h, wk_put and wk_get) ----
+ * A ring of WK_SLOTS chunks of the transfer's staging buffer between the transfer's thread and its
+ * copier. Chunk number k sits in slot k % WK_SLOTS. `made` counts the chunks the producing side has
+ * filled (the transfer's thread for a write, the copier for a read), `used` those the consuming
+ * side is done with; the producer may fill slot made % WK_SLOTS while made - used < WK_SLOTS. The
+ * bytes of a slot belong to one side at a time and change hands with the counters, under mu. */
+struct wk_pipe {
+    lp_worker *w;
+    wk_buffer *b;
+    int down; /* 1: device → host (a read), 0: host → device (a write) */
+    char *stage;
+    size_t chunk;
+    uint64_t base, total; /* a read: the offset in b of its first chunk, and its bytes */
+    uint64_t made, used;
+    uint64_t off[WK_SLOTS]; /* each slot's offset in b */
+    size_t len[WK_SLOTS];   /* and its bytes */
+    lp_cu_result err;       /* the first failed copy (LP_CUDA_SUCCESS: none); a write skips the rest */
+    int stop;               /* the transfer is over: the copier ends after the copy in progress */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* both sides wait on it: any change of made, used, err or stop */
+    pthread_t th;
+};
+
+/* Waits on q->cv at most a second (callers re-check their condition). Under q->mu. */
+static void pipe_wait(wk_pipe *q) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&q->cv, &q->mu, &ts);
+}
+
+static void *pipe_main(void *arg) {
+    wk_pipe *q = arg;
+    lp_worker *w = q->w;
+    int bound = wk_bind(w) == 0;
+    uint64_t nchunks = q->down ? (q->total + q->chunk - 1) / q->chunk : 0;
+    pthread_mutex_lock(&q->mu);
+    while (!q->stop) {
+        if (q->down && (q->err != LP_CUDA_SUCCESS || q->made == nchunks)) break; /* nothing left to fetch */
+        int work = q->down ? q->made - q->used < WK_SLOTS : q->used < q->made;
+        if (!work) {
+            pipe_wait(q);
+            continue;
+        }
+        uint64_t k = q->down ? q->made : q->used;
+        unsigned slot = (unsigned)(k % WK_SLOTS);
+        if (q->down) {
+            uint64_t at = k * q->chunk;
+            q->off[slot] = q->base + at;
+            q->len[slot] = q->total - at < q->chunk ? (size_t)(q->total - at) : q->chunk;
+        }
+        uint64_t off = q->off[slot];
+        size_t len = q->len[slot];
+        int skip = q->err != LP_CUDA_SUCCESS; /* a write after a failed chunk: its bytes are dropped */
+        pthread_mutex_unlock(&q->mu);
+        lp_cu_result cr = LP_CUDA_SUCCESS;
+        if (!skip) {
+            char *host = q->stage + (size_t)slot * q->chunk;
+            if (!bound)
+                cr = LP_CUDA_ERROR_NOT_INITIALIZED;
+            else if (q->down)
+                cr = w->cu.cuMemcpyDtoH(host, q->b->ptr + off, len);
+            else
+                cr = w->cu.cuMemcpyHtoD(q->b->ptr + off, host, len);
+            if (cr != LP_CUDA_SUCCESS && lp_cuda_error_is_sticky(cr)) {
+                /* poisoned here, not only when the transfer's thread looks: it may never (a client gone) */
+                char nb[64];
+                wk_poison(w, lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
+            }
+        }
+        pthread_mutex_lock(&q->mu);
+        if (cr != LP_CUDA_SUCCESS && q->err == LP_CUDA_SUCCESS) q->err = cr;
+        if (!q->down)
+            q->used++;
+        else if (cr == LP_CUDA_SUCCESS)
+            q->made++;
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* Starts the copier of a transfer; NULL when it cannot (the transfer then copies inline). */
+static wk_pipe *pipe_new(lp_worker *w, wk_buffer *b, int down, char *stage, size_t chunk, uint64_t base,
+                         uint64_t total) {
+    if (WK_SLOTS < 2) return NULL;
+    wk_pipe *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    *q = (wk_pipe){.w = w, .b = b, .down = down, .stage = stage, .chunk = chunk, .base = base, .total = total};
+    pthread_condattr_t ca;
+    pthread_attr_t ta;
+    int ok = 0;
+    if (pthread_condattr_init(&ca) == 0) {
+        if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&q->cv, &ca) == 0) {
+            if (pthread_mutex_init(&q->mu, NULL) == 0) {
+                if (pthread_attr_init(&ta) == 0) {
+                    pthread_attr_setstacksize(&ta, 256u << 10); /* copies and a log line, no more */
+                    ok = pthread_create(&q->th, &ta, pipe_main, q) == 0;
+                    if (ok) (void)pthread_setname_np(q->th, "lp-copier"); /* for top -H and perf */
+                    pthread_attr_destroy(&ta);
+                }
+                if (!ok) pthread_mutex_destroy(&q->mu);
+            }
+            if (!ok) pthread_cond_destroy(&q->cv);
+        }
+        pthread_condattr_destroy(&ca);
+    }
+    if (!ok) {
+        lp_log(LOG_WARN, "lease %s gpu %s: no copier thread for a transfer: its device copies run inline",
+               w->lease, w->uuid);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* Ends the copier (after the copy in progress) and frees it. */
+static void pipe_free(wk_pipe *q) {
+    if (!q) return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = 1;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->th, NULL);
+    pthread_cond_destroy(&q->cv);
+    pthread_mutex_destroy(&q->mu);
+    free(q);
+}
+
 char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
     uint64_t left = p->b->size - p->offset - p->written - p->fill;
     if (!left) {
@@ -295,30 +425,64 @@ char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
                    p->b->size, p->offset);
         return NULL;
     }
-    if (!p->stage && !(p->stage = wk_staging_take(p->w, &p->stage_size))) {
-        wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
-        return NULL;
+    if (!p->stage) {
+        if (!(p->stage = wk_staging_take(p->w, &p->stage_size))) {
+            wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
+            return NULL;
+        }
+        p->chunk = p->stage_size / WK_SLOTS;
+        p->at = p->stage;
     }
-    size_t n = p->stage_size - p->fill;
+    size_t n = p->chunk - p->fill;
     *room = left < n ? (size_t)left : n;
-    return p->stage + p->fill;
+    return p->at + p->fill;
+}
+
+/* Sends the chunk being filled to the device: through the copier (started at the first full chunk
+ * unless `last`), or inline. Returns once the next chunk is free; 0, or -1 with e when a chunk
+ * failed (this one or an earlier one). */
+static int put_send(wk_put *p, int last, wk_err *e) {
+    if (!p->fill) return 0;
+    lp_worker *w = p->w;
+    if (!p->pipe && !last && !p->no_pipe) p->no_pipe = !(p->pipe = pipe_new(w, p->b, 0, p->stage, p->chunk, 0, 0));
+    wk_pipe *q = p->pipe;
+    if (!q) {
+        lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->at, p->fill)
+                                          : LP_CUDA_ERROR_NOT_INITIALIZED;
+        if (cr != LP_CUDA_SUCCESS) return cuda_err(w, cr, "copying into", p->b->id, e);
+        p->written += p->fill;
+        p->fill = 0;
+        return 0;
+    }
+    pthread_mutex_lock(&q->mu);
+    unsigned slot = (unsigned)(q->made % WK_SLOTS);
+    q->off[slot] = p->offset + p->written;
+    q->len[slot] = p->fill;
+    q->made++;
+    pthread_cond_broadcast(&q->cv);
+    p->written += p->fill;
+    p->fill = 0;
+    while (q->err == LP_CUDA_SUCCESS && q->made - q->used >= WK_SLOTS) pipe_wait(q);
+    lp_cu_result cr = q->err;
+    p->at = p->stage + (size_t)(q->made % WK_SLOTS) * p->chunk;
+    pthread_mutex_unlock(&q->mu);
+    return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(w, cr, "copying into", p->b->id, e);
 }
 
 int wk_put_flush(wk_put *p, wk_err *e) {
-    if (!p->fill) return 0;
-    lp_worker *w = p->w;
-    lp_cu_result cr = wk_bind(w) == 0
-                          ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->stage, p->fill)
-                          : LP_CUDA_ERROR_NOT_INITIALIZED;
-    if (cr != LP_CUDA_SUCCESS) return cuda_err(w, cr, "copying into", p->b->id, e);
-    p->written += p->fill;
-    p->fill = 0;
-    return 0;
+    if (put_send(p, 1, e) != 0) return -1;
+    wk_pipe *q = p->pipe;
+    if (!q) return 0;
+    pthread_mutex_lock(&q->mu);
+    while (q->used < q->made) pipe_wait(q); /* a failed copier skips the rest: used catches up */
+    lp_cu_result cr = q->err;
+    pthread_mutex_unlock(&q->mu);
+    return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(p->w, cr, "copying into", p->b->id, e);
 }
 
 int wk_put_commit(wk_put *p, size_t n, wk_err *e) {
     p->fill += n;
-    return p->fill == p->stage_size ? wk_put_flush(p, e) : 0;
+    return p->fill == p->chunk ? put_send(p, 0, e) : 0;
 }
 
 int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e) {
@@ -342,8 +506,10 @@ int wk_put_add(wk_put *p, const char *data, size_t size, wk_err *e) {
 }
 
 void wk_put_end(wk_put *p) {
+    pipe_free(p->pipe); /* before the staging buffer goes: the copier may be copying from it */
+    p->pipe = NULL;
     wk_staging_give(p->w, p->stage);
-    p->stage = NULL;
+    p->stage = p->at = NULL;
     wk_buffer_put(p->w, p->b);
     p->b = NULL;
 }
@@ -352,6 +518,54 @@ int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, 
     lp_cu_result cr =
         wk_bind(w) == 0 ? w->cu.cuMemcpyDtoH(buf, b->ptr + off, n) : LP_CUDA_ERROR_NOT_INITIALIZED;
     return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(w, cr, "reading", b->id, e);
+}
+
+int wk_get_begin(wk_get *g, lp_worker *w, wk_buffer *b, uint64_t offset, uint64_t size, wk_err *e) {
+    *g = (wk_get){.w = w, .b = b, .offset = offset, .size = size};
+    if (!(g->stage = wk_staging_take(w, &g->stage_size))) {
+        wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
+        return -1;
+    }
+    g->chunk = g->stage_size / WK_SLOTS;
+    if (size > g->chunk) g->pipe = pipe_new(w, b, 1, g->stage, g->chunk, offset, size);
+    if (!g->pipe) g->chunk = g->stage_size; /* inline: the whole staging buffer per copy */
+    return 0;
+}
+
+const char *wk_get_next(wk_get *g, size_t *n, wk_err *e) {
+    wk_pipe *q = g->pipe;
+    if (!q) {
+        size_t k = g->size - g->done < g->chunk ? (size_t)(g->size - g->done) : g->chunk;
+        if (wk_get_bytes(g->w, g->b, g->offset + g->done, g->stage, k, e) != 0) return NULL;
+        g->done += k;
+        *n = k;
+        return g->stage;
+    }
+    pthread_mutex_lock(&q->mu);
+    if (g->done) { /* the chunk handed out last time is sent: its slot is free again */
+        q->used++;
+        pthread_cond_broadcast(&q->cv);
+    }
+    while (q->made == q->used && q->err == LP_CUDA_SUCCESS) pipe_wait(q);
+    int ready = q->made > q->used;
+    unsigned slot = (unsigned)(q->used % WK_SLOTS);
+    size_t k = q->len[slot];
+    lp_cu_result cr = q->err;
+    pthread_mutex_unlock(&q->mu);
+    if (!ready) {
+        cuda_err(g->w, cr, "reading", g->b->id, e);
+        return NULL;
+    }
+    g->done += k;
+    *n = k;
+    return g->stage + (size_t)slot * g->chunk;
+}
+
+void wk_get_end(wk_get *g) {
+    pipe_free(g->pipe);
+    g->pipe = NULL;
+    wk_staging_give(g->w, g->stage);
+    g->stage = NULL;
 }
 
 /* A PUT in progress: bytes go through a staging buffer into device memory. */

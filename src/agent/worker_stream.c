@@ -8,7 +8,9 @@
  * Reads go through a read-ahead buffer, so a small job's header and payload (and often the frames
  * behind it) come in one recv; large payloads are read straight to where they go (a job's body, the
  * pinned staging buffer of a write). Each answer is one sendmsg of its header and its pieces; a
- * READ's bytes come from device memory through a staging buffer, chunk by chunk.
+ * READ's bytes come from device memory through a staging buffer, chunk by chunk. The device copies
+ * of a WRITE or READ larger than one chunk run on the transfer's copier thread (worker.h, wk_put /
+ * wk_get), beside this thread's recv or send of the neighbouring chunk.
  *
  * A frame the worker cannot accept (unknown kind, non-zero flags, a length past the kind's limit or
  * short of its fixed part) is answered 400 and ends the stream. Ownership: the stream's state
@@ -35,6 +37,7 @@
 #define DRAIN_MS 2000           /* after a refused frame: how long to read and drop before closing */
 #define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
 
+
 typedef struct stream {
     lp_worker *w;
     int fd;
@@ -42,14 +45,17 @@ typedef struct stream {
     size_t pos, end; /* unread bytes of ra */
 } stream;
 
-static ssize_t recv_some(int fd, void *p, size_t n) {
+static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
     for (;;) {
-        ssize_t k = recv(fd, p, n, 0);
+        ssize_t k = recv(fd, p, n, flags);
         if (k >= 0 || errno != EINTR) return k;
     }
 }
 
-/* Reads exactly n bytes into dst. 0, or -1 when the connection ended or failed. */
+static ssize_t recv_some(int fd, void *p, size_t n) { return recv_flags(fd, p, n, 0); }
+
+/* Reads exactly n bytes into dst. 0, or -1 when the connection ended or failed. A large read waits
+ * in the kernel for all of it (MSG_WAITALL): one call per chunk rather than one per arrival. */
 static int read_exact(stream *s, void *dst, size_t n) {
     char *d = dst;
     size_t have = s->end - s->pos, k = have < n ? have : n;
@@ -61,7 +67,7 @@ static int read_exact(stream *s, void *dst, size_t n) {
     }
     while (n) {
         if (n >= DIRECT_MIN) {
-            ssize_t r = recv_some(s->fd, d, n);
+            ssize_t r = recv_flags(s->fd, d, n, MSG_WAITALL);
             if (r <= 0) return -1;
             d += r;
             n -= (size_t)r;
@@ -276,29 +282,26 @@ static int do_read(stream *s, const ws_header *h) {
         wk_buffer_put(w, b);
         return answer(s, h, 200, 0, NULL, 0);
     }
-    size_t ss = 0;
-    char *stage = wk_staging_take(w, &ss);
-    if (!stage) {
+    wk_get g;
+    if (wk_get_begin(&g, w, b, offset, size, &e) != 0) {
         wk_buffer_put(w, b);
-        wk_err_set(&e, WIRE_INTERNAL, NULL, "no staging memory");
         return answer_err(s, h, &e);
     }
     /* the first chunk before the header, so that an error can still be answered as such */
-    size_t k = size < ss ? (size_t)size : ss;
-    int first_ok = wk_get_bytes(w, b, offset, stage, k, &e) == 0;
-    int rc = first_ok ? answer(s, h, 200, size, stage, k) : answer_err(s, h, &e);
-    for (uint64_t done = k; rc == 0 && first_ok && done < size; done += k) {
-        k = size - done < ss ? (size_t)(size - done) : ss;
-        if (wk_get_bytes(w, b, offset + done, stage, k, &e) != 0) {
+    size_t k = 0;
+    const char *p = wk_get_next(&g, &k, &e);
+    int rc = p ? answer(s, h, 200, size, p, k) : answer_err(s, h, &e);
+    while (rc == 0 && p && g.done < size) {
+        if (!(p = wk_get_next(&g, &k, &e))) {
             /* the header promised the bytes: the stream cannot go on */
             lp_log(LOG_WARN, "lease %s gpu %s: stream: %s", w->lease, w->uuid, e.msg);
             rc = -1;
             break;
         }
-        struct iovec iov = {stage, k};
+        struct iovec iov = {(void *)p, k};
         rc = send_all(s, &iov, 1);
     }
-    wk_staging_give(w, stage);
+    wk_get_end(&g);
     wk_buffer_put(w, b);
     return rc;
 }

@@ -6,7 +6,11 @@
  * from memory (not run twice), 32 jobs pipelined before any answer is read (answers in order, tags
  * echoed), request errors that keep the stream open (a read past the buffer's end, an unknown
  * buffer), refused frames (unknown kind, flags, a short fixed part: 400, then the stream closes), the
- * frame counters of GET /metrics, and a worker that stops with a stream open.
+ * frame counters of GET /metrics, and a worker that stops with a stream open. The copier (worker.h):
+ * sizes that are not multiples of its chunk, odd offsets, transfers across several chunks and within
+ * one, both ways over both transports, checked byte for byte; clients that go away mid-transfer
+ * (the copier threads end, the worker serves on); transfers under way when a sticky fault comes
+ * (the write is answered with the copy's CUDA error, the read's stream ends short).
  *
  *   test_stream WORKER_EXE CUDAEMU_LIBCUDA PTX_FILE */
 #include <arpa/inet.h>
@@ -561,6 +565,161 @@ static void test_bulk(void) {
     free(pat);
 }
 
+/* ---- the copier (worker.h: chunks of 1 MiB, a copier thread per transfer of more than one) ---- */
+static unsigned char pat_byte(size_t i, unsigned seed) { return (unsigned char)(i * 131 + (i >> 11) + seed); }
+
+/* Reads [off, off + n) of buffer id over stream fd and compares it with the pattern. */
+static int stream_read_is(int fd, long long id, size_t off, size_t n, unsigned seed, uint32_t tag) {
+    uint64_t rf[3] = {(uint64_t)id, off, n};
+    frame f;
+    if (send_frame(fd, WS_READ, 0, tag, rf, 3, NULL, 0) != 0 || recv_frame(fd, &f) != 0) return 0;
+    int ok = f.h.status == 200 && f.h.tag == tag && f.h.length == n;
+    for (size_t i = 0; ok && i < n; i++)
+        if ((unsigned char)f.payload[i] != pat_byte(off + i, seed)) {
+            fprintf(stderr, "read of %zu bytes at %zu: byte %zu differs\n", n, off, off + i);
+            ok = 0;
+        }
+    free(f.payload);
+    return ok;
+}
+
+/* Threads of the worker process now (/proc/PID/task). */
+static int thread_count(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    char line[256];
+    int n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8)) n = atoi(line + 8);
+    if (f) fclose(f);
+    return n;
+}
+
+/* Sizes that are not multiples of the chunk, odd offsets, transfers across several chunks (through
+ * the copier) and within one (inline), both ways and over both transports, checked byte for byte. */
+static void test_chunks(void) {
+    const size_t N = (5u << 20) + 777, C = 1u << 20;
+    long long id = alloc_buffer(N);
+    unsigned char *pat = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        pat[i] = pat_byte(i, 0);
+    int fd = open_stream();
+    /* the whole buffer in pieces: [0, 3) inline, [3, 3 + 3C + 5) across four chunks, the rest (about
+     * 2 MiB, odd) through a second copier */
+    size_t cut[] = {0, 3, 3 + 3 * C + 5, N};
+    for (int i = 0; i < 3; i++) {
+        uint64_t wf[2] = {(uint64_t)id, cut[i]};
+        CHECK(send_frame(fd, WS_WRITE, 0, 10 + (uint32_t)i, wf, 2, pat + cut[i], cut[i + 1] - cut[i]) == 0);
+        frame f;
+        CHECK(recv_frame(fd, &f) == 0);
+        CHECK(f.h.status == 204 && f.h.tag == 10 + (uint32_t)i);
+        free(f.payload);
+    }
+    CHECK(stream_read_is(fd, id, 0, N, 0, 20));
+    CHECK(stream_read_is(fd, id, 12345, 3 * C + 1, 0, 21)); /* odd offset, just over three chunks */
+    CHECK(stream_read_is(fd, id, 7, C, 0, 22));             /* exactly one chunk: inline */
+    CHECK(stream_read_is(fd, id, N - 2 * C - 1, 2 * C + 1, 0, 23));
+    /* exactly two chunks at an odd offset over HTTP PUT (a copier fed from libmicrohttpd's pieces),
+     * then everything back over HTTP GET and the stream */
+    for (size_t i = 0; i < 2 * C; i++)
+        pat[101 + i] = pat_byte(101 + i, 0) ^ 0x5a;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/buffers/%lld?offset=101", id);
+    http_resp r = http("PUT", path, pat + 101, 2 * C, NULL);
+    CHECK_EQ_INT(r.status, 204);
+    free(r.head);
+    snprintf(path, sizeof path, "/v1/buffers/%lld", id);
+    r = http("GET", path, NULL, 0, NULL);
+    CHECK(r.status == 200 && r.len == N && memcmp(r.body, pat, N) == 0);
+    free(r.head);
+    uint64_t rf[3] = {(uint64_t)id, 0, N};
+    frame f;
+    CHECK(send_frame(fd, WS_READ, 0, 24, rf, 3, NULL, 0) == 0 && recv_frame(fd, &f) == 0);
+    CHECK(f.h.status == 200 && f.h.length == N && memcmp(f.payload, pat, N) == 0);
+    free(f.payload);
+    /* a write past the end of the buffer is refused before any byte moves; the stream goes on */
+    uint64_t wf[2] = {(uint64_t)id, N - C};
+    CHECK(send_frame(fd, WS_WRITE, 0, 25, wf, 2, pat, 2 * C) == 0 && recv_frame(fd, &f) == 0);
+    CHECK_EQ_INT(f.h.status, 400);
+    free(f.payload);
+    CHECK(stream_read_is(fd, id, N - C, C, 0, 26)); /* the tail as it was */
+    close(fd);
+    free(pat);
+}
+
+/* Clients that go away in the middle of a transfer (both ways, both transports): the worker ends
+ * the copiers (its thread count comes back down), keeps its staging memory and serves on. */
+static void test_gone_mid_transfer(pid_t pid) {
+    const size_t N = 24u << 20;
+    long long id = alloc_buffer(N);
+    unsigned char *pat = malloc(N);
+    for (size_t i = 0; i < N; i++)
+        pat[i] = pat_byte(i, 7);
+    int fd = open_stream();
+    uint64_t wf[2] = {(uint64_t)id, 0};
+    CHECK(send_frame(fd, WS_WRITE, 0, 1, wf, 2, pat, N) == 0);
+    frame f;
+    CHECK(recv_frame(fd, &f) == 0 && f.h.status == 204);
+    free(f.payload);
+    close(fd);
+    int base = thread_count(pid);
+    CHECK(base > 0);
+    for (int round = 0; round < 3; round++) {
+        /* a WRITE cut off after 5.5 chunks */
+        fd = open_stream();
+        unsigned char h[WS_HEADER + 16];
+        ws_header x = {.kind = WS_WRITE, .tag = 2, .length = 16 + (uint64_t)N};
+        ws_pack(h, &x);
+        ws_put_u64(h + WS_HEADER, (uint64_t)id);
+        ws_put_u64(h + WS_HEADER + 8, 0);
+        CHECK(send_all(fd, h, sizeof h) == 0 && send_all(fd, pat, (11u << 20) / 2) == 0);
+        usleep(20000);
+        close(fd);
+        /* a READ left after its first bytes */
+        fd = open_stream();
+        uint64_t rf[3] = {(uint64_t)id, 0, N};
+        char some[70000];
+        CHECK(send_frame(fd, WS_READ, 0, 3, rf, 3, NULL, 0) == 0 && recv_all(fd, some, sizeof some) == 0);
+        close(fd);
+        /* over HTTP: a PUT cut off after 3 MiB of its body, a GET closed after its first bytes */
+        int hfd = dial();
+        char head[2600];
+        int hn = snprintf(head, sizeof head,
+                          "PUT /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Length: %zu\r\n"
+                          "Content-Type: application/octet-stream\r\n\r\n",
+                          id, g_auth, N);
+        CHECK(send_all(hfd, head, (size_t)hn) == 0 && send_all(hfd, pat, 3u << 20) == 0);
+        usleep(20000);
+        close(hfd);
+        hfd = dial();
+        hn = snprintf(head, sizeof head, "GET /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n\r\n", id,
+                      g_auth);
+        CHECK(send_all(hfd, head, (size_t)hn) == 0 && recv_all(hfd, some, sizeof some) == 0);
+        close(hfd);
+    }
+    /* the copiers end with their transfers: back to the thread count before (within 5 s) */
+    int now = thread_count(pid);
+    for (int i = 0; i < 250 && now > base; i++) {
+        usleep(20000);
+        now = thread_count(pid);
+    }
+    if (now > base) fprintf(stderr, "worker threads: %d, before the cut-off transfers %d\n", now, base);
+    CHECK(now <= base);
+    /* and it serves on: the cut-off writes left the bytes they carried (the same pattern) */
+    fd = open_stream();
+    CHECK(send_frame(fd, WS_PING, 0, 4, NULL, 0, NULL, 0) == 0 && recv_frame(fd, &f) == 0 && f.h.status == 200);
+    free(f.payload);
+    CHECK(stream_read_is(fd, id, 0, N, 7, 5));
+    for (size_t i = 0; i < N; i++)
+        pat[i] = pat_byte(i, 9);
+    CHECK(send_frame(fd, WS_WRITE, 0, 6, wf, 2, pat, N) == 0 && recv_frame(fd, &f) == 0 && f.h.status == 204);
+    free(f.payload);
+    CHECK(stream_read_is(fd, id, 1, N - 1, 9, 7));
+    close(fd);
+    free(pat);
+}
+
 static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -740,6 +899,21 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     snprintf(series, sizeof series, "lepton_worker_queue_full_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
     CHECK_EQ_INT(metric(series), 1);
 
+    /* transfers under way when the fault comes (through their copiers): a write that has sent 2.5
+     * of its 6 chunks, a read whose client has taken only its first bytes */
+    const size_t WN = 6u << 20, RN = 32u << 20;
+    long long wbuf = alloc_buffer(WN), rbuf = alloc_buffer(RN);
+    char *wdata = calloc(1, WN), first[65536];
+    int c = open_stream(), d = open_stream();
+    unsigned char wh[WS_HEADER + 16];
+    ws_header wx = {.kind = WS_WRITE, .tag = 70, .length = 16 + (uint64_t)WN};
+    ws_pack(wh, &wx);
+    ws_put_u64(wh + WS_HEADER, (uint64_t)wbuf);
+    ws_put_u64(wh + WS_HEADER + 8, 0);
+    CHECK(send_all(c, wh, sizeof wh) == 0 && send_all(c, wdata, (5u << 20) / 2) == 0);
+    uint64_t rr[3] = {(uint64_t)rbuf, 0, RN};
+    CHECK(send_frame(d, WS_READ, 0, 80, rr, 3, NULL, 0) == 0 && recv_all(d, first, sizeof first) == 0);
+
     /* a sticky fault: the job reports it; every frame after it is answered worker_restarting */
     unsigned long long bad_addr = 0x10;
     char av[32];
@@ -757,6 +931,21 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(json_is_true(json_object_get(res, "restarting")));
     json_decref(res);
     free(f.payload);
+    /* the write's next chunks cannot reach the device: answered with the copy's CUDA error, not
+     * left hanging; the read's stream ends short of the bytes its header promised */
+    CHECK(send_all(c, wdata + (5u << 20) / 2, WN - (5u << 20) / 2) == 0);
+    CHECK(recv_frame(c, &f) == 0 && f.h.tag == 70);
+    CHECK_EQ_INT(f.h.status, 500);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "cuda_error"));
+    CHECK(f.payload && strstr(f.payload, "copying into buffer"));
+    free(f.payload);
+    size_t rgot = sizeof first - WS_HEADER;
+    for (ssize_t n; (n = recv(d, first, sizeof first, 0)) > 0;)
+        rgot += (size_t)n;
+    CHECK(rgot < RN);
+    close(c);
+    close(d);
+    free(wdata);
     uint64_t rf[3] = {(uint64_t)buf, 0, 8};
     CHECK(send_frame(b, WS_READ, 0, 51, rf, 3, NULL, 0) == 0);
     CHECK(recv_frame(b, &f) == 0 && f.h.tag == 51);
@@ -863,6 +1052,8 @@ int main(int argc, char **argv) {
              "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
     test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
+    test_chunks();
+    test_gone_mid_transfer(pid);
 
     /* the worker stops with a stream open (and one in the middle of a frame): it closes them and exits */
     int fd1 = open_stream(), fd2 = open_stream();
