@@ -139,6 +139,7 @@ run_and_signal TERM 143
 
 if grep -qE "runtime error|AddressSanitizer|LeakSanitizer|ThreadSanitizer" "$WORK/dev.err" "$WORK/run.err" 2>/dev/null; then
   fail "sanitizer report"
+  grep -h -A30 -E "runtime error|Sanitizer" "$WORK/dev.err" "$WORK/run.err" 2>/dev/null | head -60
 fi
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
