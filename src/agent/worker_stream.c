@@ -17,6 +17,7 @@
  * belongs to its thread; the socket belongs to the HTTP server, which closes it when the thread's
  * function returns (and shuts it down to end the stream when the server stops). */
 #include <errno.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -52,7 +53,33 @@ static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
     }
 }
 
-static ssize_t recv_some(int fd, void *p, size_t n) { return recv_flags(fd, p, n, 0); }
+/* How long a stream waiting for its next frame polls (yielding the CPU) before it sleeps in the
+ * kernel: LEPTON_WORKER_SPIN_US (default 50; 0 never polls). On a VM a sleeping vCPU can take tens of microseconds
+ * to wake; polling a little keeps a client's next request from paying that. */
+static int64_t spin_ns(void) {
+    static int64_t ns = -1;
+    int64_t v = __atomic_load_n(&ns, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("LEPTON_WORKER_SPIN_US");
+        long us = e && *e ? strtol(e, NULL, 10) : 50;
+        v = us <= 0 ? 0 : us > 10000 ? 10000000 : (int64_t)us * 1000;
+        __atomic_store_n(&ns, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+static ssize_t recv_some(int fd, void *p, size_t n) {
+    int64_t spin = spin_ns();
+    if (spin > 0) {
+        int64_t until = lp_mono_ns() + spin;
+        do {
+            ssize_t k = recv(fd, p, n, MSG_DONTWAIT);
+            if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return k;
+            sched_yield();
+        } while (lp_mono_ns() < until);
+    }
+    return recv_flags(fd, p, n, 0);
+}
 
 /* Reads exactly n bytes into dst. 0, or -1 when the connection ended or failed. A large read waits
  * in the kernel for all of it (MSG_WAITALL): one call per chunk rather than one per arrival. */
