@@ -162,6 +162,60 @@ static int slot_of(a_agent *a, const dp_view *v, int gpu) {
     return p ? atoi(p + 1) - a->port - 1 : -1;
 }
 
+/* A lease of the tenant's (T_TEN) on its own client, and what the cases look up about it: its
+ * info, its data plane (token and workers), and with an agent wanted the agent serving it, the
+ * agent slot of lease GPU 0 and the worker there when the lease came up. */
+typedef struct t_lease {
+    lepton_client *c;
+    lepton_lease *l;
+    lepton_lease_info li;
+    dp_view v;
+    a_agent *ag;   /* NULL unless wanted */
+    int slot0;     /* -1 unless an agent is wanted */
+    pid_t worker0; /* 0 unless an agent is wanted (or its worker did not come) */
+} t_lease;
+
+/* Opens a lease of `gpus` GPUs (ttl 0: the default) and looks it up; with want_agent also its
+ * agent, GPU 0's slot and worker. 0, or -1 (a check failed) with nothing left open. */
+static int t_lease_open(t_lease *x, uint32_t gpus, uint32_t ttl, int want_agent) {
+    memset(x, 0, sizeof *x);
+    x->slot0 = -1;
+    x->c = client_for(T_TEN);
+    x->l = open_lease(x->c, gpus, NULL, ttl);
+    if (!x->l) {
+        lepton_client_close(x->c);
+        return -1;
+    }
+    x->li = info_of(x->l);
+    CHECK(dp_of(T_TEN, x->li.id, &x->v) == 0);
+    if (!want_agent) return 0;
+    x->ag = agent_named(x->li.node);
+    CHECK(x->ag != NULL);
+    if (!x->ag) {
+        lepton_lease_close(x->l);
+        lepton_client_close(x->c);
+        return -1;
+    }
+    x->slot0 = slot_of(x->ag, &x->v, 0);
+    x->worker0 = a_wait_worker(x->ag, x->slot0, 0, 5000);
+    return 0;
+}
+
+/* Closes the lease, which must close cleanly, and its client. */
+static void t_lease_close(t_lease *x) {
+    CHECK_RC(lepton_lease_close(x->l), LEPTON_OK);
+    lepton_client_close(x->c);
+}
+
+/* Allocates on GPU 0 the two one-float buffers of counter_jobs: `ones` holding 1, `counter` 0. */
+static void counter_bufs(lepton_lease *l, lepton_buffer **ones, lepton_buffer **counter) {
+    float one = 1.0f, zero = 0.0f;
+    *ones = alloc(l, 0, sizeof(float));
+    *counter = alloc(l, 0, sizeof(float));
+    CHECK_RC(lepton_buffer_write(*ones, 0, &one, sizeof one), LEPTON_OK);
+    CHECK_RC(lepton_buffer_write(*counter, 0, &zero, sizeof zero), LEPTON_OK);
+}
+
 static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const char *what);
 
 static int need_gpus(int n) {
@@ -768,17 +822,12 @@ static void saxpy_works(lepton_lease *l, lepton_module *m, uint32_t gpu, const c
 
 static void case_fault(void) {
     int two = A1.gpus >= 2; /* with one GPU, the checks of the other GPU are left out */
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, two ? 2 : 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) goto out;
-    int slot0 = slot_of(ag, &v, 0);
-    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    t_lease tl;
+    if (t_lease_open(&tl, two ? 2 : 1, 0, 1)) return;
+    lepton_lease *l = tl.l;
+    a_agent *ag = tl.ag;
+    int slot0 = tl.slot0;
+    pid_t old = tl.worker0;
     lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
     int pattern[256];
     for (int i = 0; i < 256; i++)
@@ -837,24 +886,17 @@ static void case_fault(void) {
     lepton_buffer_free(b1);
     lepton_module_free(sm);
     lepton_module_free(om);
-out:
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* ---- right after a sticky fault: the next calls wait for the fresh worker, then work -------- */
 static void case_fault_restart(void) {
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) goto out;
-    int slot0 = slot_of(ag, &v, 0);
-    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 1)) return;
+    lepton_lease *l = tl.l;
+    a_agent *ag = tl.ag;
+    int slot0 = tl.slot0;
+    pid_t old = tl.worker0;
     lepton_module *sm = load(l, "saxpy"), *om = load(l, "oob_write");
     int pattern[256];
     for (int i = 0; i < 256; i++)
@@ -922,9 +964,7 @@ static void case_fault_restart(void) {
     lepton_buffer_free(b0);
     lepton_module_free(sm);
     lepton_module_free(om);
-out:
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* ---- more bytes of jobs in flight than a worker holds (256 MiB by default) ------------------ */
@@ -945,12 +985,10 @@ static long long worker_metric(const char *address, const char *name) {
 }
 
 static void case_queue_bound(void) {
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 0)) return;
+    lepton_lease *l = tl.l;
+    const dp_view v = tl.v;
     /* six jobs of 96 MiB each, on up to 8 connections at once: they cannot all wait in the worker */
     enum { K = 6 };
     const size_t N = 96u << 20;
@@ -980,8 +1018,7 @@ static void case_queue_bound(void) {
     CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queue_limit_bytes"), 256ll << 20);
     lepton_buffer_free(b);
     free(src);
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* ---- kill -9 of a worker in the middle of a job ------------------------------------------- */
@@ -1020,16 +1057,11 @@ static int spin_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, spin_job
 
 static void case_kill_worker(void) {
     int two = A1.gpus >= 2; /* with one GPU, the checks of the other GPU are left out */
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, two ? 2 : 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) goto out;
-    int slot0 = slot_of(ag, &v, 0);
+    t_lease tl;
+    if (t_lease_open(&tl, two ? 2 : 1, 0, 1)) return;
+    lepton_lease *l = tl.l;
+    a_agent *ag = tl.ag;
+    int slot0 = tl.slot0;
     lepton_module *sm = load(l, "saxpy"), *wm = load(l, "watchdog_spin");
     int pattern[64];
     for (int i = 0; i < 64; i++)
@@ -1037,7 +1069,7 @@ static void case_kill_worker(void) {
     lepton_buffer *b0 = alloc(l, 0, sizeof pattern), *b1 = two ? alloc(l, 1, sizeof pattern) : NULL;
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_OK);
     if (two) CHECK_RC(lepton_buffer_write(b1, 0, pattern, sizeof pattern), LEPTON_OK);
-    pid_t victim = a_wait_worker(ag, slot0, 0, 5000);
+    pid_t victim = tl.worker0;
     CHECK(victim > 0);
     /* the agent's word for it, and the kernel's: the process listening on the worker's port */
     CHECK_EQ_INT(a_port_owner(ag->port + 1 + slot0), victim);
@@ -1076,9 +1108,7 @@ static void case_kill_worker(void) {
     lepton_buffer_free(b1);
     lepton_module_free(sm);
     lepton_module_free(wm);
-out:
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* ---- kill -9 of an agent: the node is lost, its leases fail, billing stops ------------------ */
@@ -1197,21 +1227,11 @@ static void check_workers_gone(a_agent *ag, const pid_t *pids, const int *slots,
 }
 
 static void end_while_running(int by_close) {
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, by_close ? 600 : 3);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) {
-        lepton_lease_close(l);
-        return lepton_client_close(c);
-    }
-    int slot = slot_of(ag, &v, 0);
-    pid_t pid = a_wait_worker(ag, slot, 0, 5000);
-    CHECK(pid > 0);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, by_close ? 600 : 3, 1)) return;
+    lepton_lease *l = tl.l;
+    const lepton_lease_info li = tl.li;
+    CHECK(tl.worker0 > 0);
     lepton_module *wm = load(l, "watchdog_spin");
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
@@ -1232,7 +1252,7 @@ static void end_while_running(int by_close) {
         fprintf(stderr, "the waiting client got %s after %.0f ms\n", lepton_status_name(rc), took);
     CHECK(took < (by_close ? 3000 : 6000));
     lepton_task_free(sj.t);
-    check_workers_gone(ag, &pid, &slot, 1);
+    check_workers_gone(tl.ag, &tl.worker0, &tl.slot0, 1);
     char st[32];
     CHECK(!strcmp(lease_state(T_TEN, li.id, st, sizeof st), by_close ? "closed" : "expired"));
     CHECK_EQ_INT(info_of(l).state, by_close ? LEPTON_LEASE_CLOSED : LEPTON_LEASE_EXPIRED);
@@ -1246,7 +1266,7 @@ static void end_while_running(int by_close) {
     lepton_module_free(wm);
     int crc = lepton_lease_close(l);
     CHECK(crc == LEPTON_OK || crc == LEPTON_EEXPIRED);
-    lepton_client_close(c);
+    lepton_client_close(tl.c);
 }
 
 static void case_expiry(void) { end_while_running(0); }
@@ -1254,20 +1274,9 @@ static void case_expiry(void) { end_while_running(0); }
 static void case_close(void) {
     end_while_running(1);
     /* lepton_lease_close itself with a job still running (its task handle freed first) */
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) {
-        lepton_lease_close(l);
-        return lepton_client_close(c);
-    }
-    int slot = slot_of(ag, &v, 0);
-    pid_t pid = a_wait_worker(ag, slot, 0, 5000);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 1)) return;
+    lepton_lease *l = tl.l;
     lepton_module *wm = load(l, "watchdog_spin");
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
@@ -1276,10 +1285,10 @@ static void case_close(void) {
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     double took = a_now_ms() - t0;
     CHECK(took < 5000);
-    check_workers_gone(ag, &pid, &slot, 1);
+    check_workers_gone(tl.ag, &tl.worker0, &tl.slot0, 1);
     char st[32];
-    CHECK(!strcmp(lease_state(T_TEN, li.id, st, sizeof st), "closed"));
-    lepton_client_close(c);
+    CHECK(!strcmp(lease_state(T_TEN, tl.li.id, st, sizeof st), "closed"));
+    lepton_client_close(tl.c);
 }
 
 /* ---- the GPUs of a lease closed while its jobs run are at once usable by the next lease ------ */
@@ -1667,19 +1676,15 @@ static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, 
 /* N jobs and buffer calls on one GPU: the worker counts them as stream frames (kind job, write,
  * read), one each, and every result is right. With LEPTON_DP_STREAM=0 none travel there. */
 static void case_stream(void) {
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 0)) return;
+    lepton_lease *l = tl.l;
+    const dp_view v = tl.v;
     lepton_module *m = load(l, "saxpy");
-    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float));
-    float one = 1.0f, zero = 0.0f;
     long long jobs0 = stream_frames(v.worker[0], "job"), writes0 = stream_frames(v.worker[0], "write"),
               reads0 = stream_frames(v.worker[0], "read");
-    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    lepton_buffer *ones, *counter;
+    counter_bufs(l, &ones, &counter);
     static int rcs[STREAM_JOBS];
     CHECK_EQ_INT(counter_jobs(l, m, ones, counter, 0, STREAM_JOBS, -1, NULL, rcs, NULL), 0);
     /* a large write and read: bytes straight from and into the caller's memory */
@@ -1714,8 +1719,7 @@ static void case_stream(void) {
     lepton_buffer_free(ones);
     lepton_buffer_free(counter);
     lepton_module_free(m);
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* A sticky fault in the middle of a deep pipeline on the stream: the poisoned worker answers the
@@ -1724,22 +1728,14 @@ static void case_stream(void) {
  * the faulting job alone reports the CUDA error, each job behind it ends (the buffer it used was
  * lost with the old worker); then the stream opens again to the fresh worker. */
 static void case_stream_fault(void) {
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    a_agent *ag = agent_named(li.node);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
-    CHECK(ag != NULL);
-    if (!ag) goto out;
-    int slot0 = slot_of(ag, &v, 0);
-    pid_t old = a_wait_worker(ag, slot0, 0, 5000);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 1)) return;
+    lepton_lease *l = tl.l;
+    const dp_view v = tl.v;
+    pid_t old = tl.worker0;
     lepton_module *m = load(l, "saxpy"), *om = load(l, "oob_write");
-    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float));
-    float one = 1.0f, zero = 0.0f;
-    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    lepton_buffer *ones, *counter;
+    counter_bufs(l, &ones, &counter);
     int n = 4;
     long long far = 1LL << 40;
     lepton_arg fa[] = {LEPTON_ARG_BUF(ones), LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(far)};
@@ -1765,12 +1761,11 @@ static void case_stream_fault(void) {
             "stream_fault: %lld job frames before the restart; %d jobs behind the fault lost their buffer\n",
             jobs0 >= 0 ? stream_frames(v.worker[0], "job") - jobs0 : -1, lost);
     CHECK_EQ_INT(other, 0);
-    pid_t fresh = a_wait_worker(ag, slot0, old, 10000);
+    pid_t fresh = a_wait_worker(tl.ag, tl.slot0, old, 10000);
     CHECK(fresh > 0 && fresh != old);
     /* the lease goes on: new buffers and jobs on the fresh worker, over a new stream */
-    lepton_buffer *ones2 = alloc(l, 0, sizeof(float)), *counter2 = alloc(l, 0, sizeof(float));
-    CHECK_RC(lepton_buffer_write(ones2, 0, &one, sizeof one), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(counter2, 0, &zero, sizeof zero), LEPTON_OK);
+    lepton_buffer *ones2, *counter2;
+    counter_bufs(l, &ones2, &counter2);
     a_sleep_ms(400); /* past the stream's first back-off */
     long long fresh0 = stream_frames(v.worker[0], "job");
     CHECK_EQ_INT(counter_jobs(l, m, ones2, counter2, 0, 50, -1, NULL, rcs, NULL), 0);
@@ -1789,9 +1784,7 @@ static void case_stream_fault(void) {
     lepton_buffer_free(counter2);
     lepton_module_free(m);
     lepton_module_free(om);
-out:
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 /* ---- driver --------------------------------------------------------------------------------- */
@@ -1805,22 +1798,18 @@ static void case_stream_kill(void) {
         fprintf(stderr, "skipped: no ss (iproute2) to cut the stream\n");
         exit(SKIP);
     }
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, 1, NULL, 0);
-    if (!l) return lepton_client_close(c);
-    lepton_lease_info li = info_of(l);
-    dp_view v;
-    CHECK(dp_of(T_TEN, li.id, &v) == 0);
+    t_lease tl;
+    if (t_lease_open(&tl, 1, 0, 0)) return;
+    lepton_lease *l = tl.l;
+    const dp_view v = tl.v;
     const char *colon = strrchr(v.worker[0], ':');
     int port = colon ? atoi(colon + 1) : 0;
     CHECK(port > 0);
     lepton_module *m = load(l, "saxpy");
     enum { HEAVY = 1 << 18 }; /* a launch the CPU driver takes a few ms over: jobs stay in flight */
-    lepton_buffer *ones = alloc(l, 0, sizeof(float)), *counter = alloc(l, 0, sizeof(float)),
-                  *hx = alloc(l, 0, HEAVY * sizeof(float)), *hy = alloc(l, 0, HEAVY * sizeof(float));
-    float one = 1.0f, zero = 0.0f;
-    CHECK_RC(lepton_buffer_write(ones, 0, &one, sizeof one), LEPTON_OK);
-    CHECK_RC(lepton_buffer_write(counter, 0, &zero, sizeof zero), LEPTON_OK);
+    lepton_buffer *ones, *counter;
+    counter_bufs(l, &ones, &counter);
+    lepton_buffer *hx = alloc(l, 0, HEAVY * sizeof(float)), *hy = alloc(l, 0, HEAVY * sizeof(float));
     int cn = 1, hn = HEAVY;
     float a = 1.0f;
     lepton_arg cargs[4] = {LEPTON_ARG_VAL(cn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones), LEPTON_ARG_BUF(counter)};
@@ -1883,8 +1872,7 @@ static void case_stream_kill(void) {
     lepton_buffer_free(ones);
     lepton_buffer_free(counter);
     lepton_module_free(m);
-    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    lepton_client_close(c);
+    t_lease_close(&tl);
 }
 
 static const struct {
