@@ -994,20 +994,13 @@ int main(int argc, char **argv) {
     char uuid[64];
     if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
 
-    unsigned char key[32], other_key[32];
-    lp_random_bytes(key, 32);
-    lp_random_bytes(other_key, 32);
-    char keyhex[65];
-    lp_hex(keyhex, key, 32);
-    char payload[512];
-    snprintf(payload, sizeof payload,
-             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
-    char *tok = lp_lease_token_sign(key, payload), *tok_bad = lp_lease_token_sign(other_key, payload);
+    fx_keys keys;
+    fx_keys_make(&keys, uuid);
+    const char *keyhex = keys.keyhex;
     char a_bad[2048];
-    snprintf(g_auth, sizeof g_auth, "Bearer %s", tok);
-    snprintf(a_bad, sizeof a_bad, "Bearer %s", tok_bad);
-    free(tok);
-    free(tok_bad);
+    snprintf(g_auth, sizeof g_auth, "Bearer %s", keys.tok);
+    snprintf(a_bad, sizeof a_bad, "Bearer %s", keys.tok_bad_sig);
+    fx_keys_free(&keys);
 
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
@@ -1024,12 +1017,7 @@ int main(int argc, char **argv) {
     /* the module and a buffer over HTTP, then the stream */
     kit k;
     size_t plen = 0;
-    FILE *pf = fopen(argv[3], "rb");
-    char *ptx = malloc(1 << 20);
-    if (pf) {
-        plen = fread(ptx, 1, (1 << 20) - 1, pf);
-        fclose(pf);
-    }
+    char *ptx = fx_read_file(argv[3], &plen);
     CHECK(plen > 0);
     put_module(ptx, plen, k.sha);
     k.buf = alloc_buffer(256);

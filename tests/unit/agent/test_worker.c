@@ -302,20 +302,6 @@ static void *sized_thread(void *p) {
     return NULL;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static void b64(const void *p, size_t n, char *out) { lp_b64url_encode(p, n, out); }
 
 typedef struct later {
@@ -812,23 +798,18 @@ int main(int argc, char **argv) {
     if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
 
     /* a node key and lease tokens signed with it, as the broker does */
-    unsigned char key[32], other_key[32];
-    lp_random_bytes(key, 32);
-    lp_random_bytes(other_key, 32);
-    char keyhex[65];
-    lp_hex(keyhex, key, 32);
+    fx_keys keys;
+    fx_keys_make(&keys, uuid);
+    const char *keyhex = keys.keyhex;
+    snprintf(g_auth, sizeof g_auth, "Bearer %s", keys.tok);
     char payload[512];
-    snprintf(payload, sizeof payload, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
-    char *tok = lp_lease_token_sign(key, payload);
-    snprintf(g_auth, sizeof g_auth, "Bearer %s", tok);
-    char *tok_bad_sig = lp_lease_token_sign(other_key, payload);
     snprintf(payload, sizeof payload, "{\"lease\":\"ls_other\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
-    char *tok_newer_lease = lp_lease_token_sign(key, payload);
-    char *tok_other_lease = lp_lease_token_sign(key, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"GPU-x\"]}");
+    char *tok_newer_lease = lp_lease_token_sign(keys.key, payload);
+    char *tok_other_lease = lp_lease_token_sign(keys.key, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"GPU-x\"]}");
     char a_newer[2048];
     snprintf(a_newer, sizeof a_newer, "Bearer %s", tok_newer_lease);
     char a_bad[2048], a_other[2048];
-    snprintf(a_bad, sizeof a_bad, "Bearer %s", tok_bad_sig);
+    snprintf(a_bad, sizeof a_bad, "Bearer %s", keys.tok_bad_sig);
     snprintf(a_other, sizeof a_other, "Bearer %s", tok_other_lease);
 
     char dir[] = "/tmp/lepton-worker-test-XXXXXX";
@@ -991,7 +972,7 @@ int main(int argc, char **argv) {
 
     /* ---- modules ---- */
     size_t plen = 0;
-    char *ptx = read_file(argv[3], &plen);
+    char *ptx = fx_read_file(argv[3], &plen);
     CHECK(ptx != NULL);
     char sha[65];
     lp_sha256_hex(ptx, plen, sha);
@@ -1373,7 +1354,7 @@ int main(int argc, char **argv) {
         size_t slen = 0;
         unsigned long long done = 0, recv = 0;
         snprintf(spath, sizeof spath, "%s/%s.seq", dir, uuid);
-        rec = read_file(spath, &slen);
+        rec = fx_read_file(spath, &slen);
         CHECK(rec && slen == 42 && sscanf(rec, "%llu %llu", &done, &recv) == 2);
         CHECK_EQ_INT(done, seq - 1);
         CHECK_EQ_INT(recv, seq - 1);
@@ -1395,8 +1376,7 @@ int main(int argc, char **argv) {
     free(ptx);
     free(pat);
     free(ab);
-    free(tok);
-    free(tok_bad_sig);
+    fx_keys_free(&keys);
     free(tok_other_lease);
     free(tok_newer_lease);
     curl_global_cleanup();

@@ -1,5 +1,6 @@
 /* worker_fixture.h — what the tests that start lepton-worker processes share: the emulated GPU's
- * UUID (as the agent learns it) and a free loopback port for a worker to listen on. */
+ * UUID (as the agent learns it), a node key and the lease tokens signed with it (as the broker
+ * does), a free loopback port for a worker to listen on, and reading a module image from a file. */
 #ifndef LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
 #define LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
 
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include "cuda_api.h"
+#include "lease_token.h"
+#include "rand.h"
 
 /* One emulated GPU, a kernel watchdog, and linger_ms for a poisoned worker to keep answering
  * before it exits (so that its answers can be observed). */
@@ -90,6 +93,49 @@ static int fx_free_port(void) {
             : 0;
     close(fd);
     return port;
+}
+
+/* A node key (hex: as a worker gets it) and lease ls_test's tokens for node-t's GPU: one signed with
+ * the key, one with another key. The tokens are the caller's (fx_keys_free). */
+typedef struct fx_keys {
+    unsigned char key[32];
+    char keyhex[65];
+    char payload[512]; /* what the tokens sign */
+    char *tok, *tok_bad_sig;
+} fx_keys;
+
+static void fx_keys_make(fx_keys *k, const char *uuid) {
+    unsigned char other_key[32];
+    lp_random_bytes(k->key, 32);
+    lp_random_bytes(other_key, 32);
+    lp_hex(k->keyhex, k->key, 32);
+    snprintf(k->payload, sizeof k->payload,
+             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
+    k->tok = lp_lease_token_sign(k->key, k->payload);
+    k->tok_bad_sig = lp_lease_token_sign(other_key, k->payload);
+}
+
+static void fx_keys_free(fx_keys *k) {
+    free(k->tok);
+    free(k->tok_bad_sig);
+    k->tok = k->tok_bad_sig = NULL;
+}
+
+/* The whole of file path, NUL-terminated, in memory the caller frees; NULL (and *len 0) when it
+ * cannot be read. */
+static char *fx_read_file(const char *path, size_t *len) {
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    if (b) b[n] = 0;
+    fclose(f);
+    if (b) *len = (size_t)n;
+    return b;
 }
 
 #endif
