@@ -42,15 +42,8 @@ static const char *g_connection = "Upgrade"; /* the Connection header of upgrade
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
 static int dial(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {20, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = fx_dial(g_port, 20);
+    if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
@@ -223,16 +216,6 @@ static int closed_by_worker(int fd) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     char c;
     return recv(fd, &c, 1, 0) == 0;
-}
-
-static void put_le32(char *p, size_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i) & 0xff);
-}
-
-static size_t get_le32(const char *p) {
-    const unsigned char *u = (const unsigned char *)p;
-    return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
 }
 
 /* A job body (u32 LE n + JSON); returns its length. */

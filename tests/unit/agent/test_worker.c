@@ -103,15 +103,8 @@ static const char *err_code(const resp *r, char *buf, size_t n) {
 
 /* Raw request head with a Content-Length but (almost) no body: the answer must come early. */
 static long raw_status(const char *head) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    int fd = fx_dial(g_port, 10);
+    if (fd < 0) return -1;
     if (write(fd, head, strlen(head)) < 0) {
         close(fd);
         return -1;
@@ -125,16 +118,6 @@ static long raw_status(const char *head) {
 }
 
 #define BATCH_MAX 256 /* jobs of one POST /v1/jobs/batch */
-
-static void put_le32(char *p, size_t v) {
-    for (int i = 0; i < 4; i++)
-        p[i] = (char)(v >> (8 * i) & 0xff);
-}
-
-static size_t get_le32(const char *p) {
-    const unsigned char *u = (const unsigned char *)p;
-    return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
-}
 
 /* Job framing: u32 LE length + JSON + write bytes. */
 static char *job_body(const char *json, const void *data, size_t dlen, size_t *len) {

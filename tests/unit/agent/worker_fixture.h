@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -93,6 +94,31 @@ static int fx_free_port(void) {
             : 0;
     close(fd);
     return port;
+}
+
+/* The u32 little-endian length that leads a job body (the JSON's length). */
+static void put_le32(char *p, size_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (char)(v >> (8 * i) & 0xff);
+}
+
+static size_t get_le32(const char *p) {
+    const unsigned char *u = (const unsigned char *)p;
+    return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
+}
+
+/* A TCP connection to 127.0.0.1:port whose reads give up after timeout_s seconds, or -1. */
+static int fx_dial(int port, int timeout_s) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    struct timeval tv = {timeout_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
 }
 
 /* A node key (hex: as a worker gets it) and lease ls_test's tokens for node-t's GPU: one signed with
