@@ -188,6 +188,17 @@ static int send_frame(int fd, uint8_t kind, uint8_t flags, uint32_t tag, const u
     return dlen ? send_all(fd, data, dlen) : 0;
 }
 
+/* The start of a WRITE of `total` bytes at offset 0 of buffer id: its header, then only the first
+ * `sent` bytes of data (a frame left unfinished). 0, or -1 when the sending failed. */
+static int send_write_part(int fd, uint32_t tag, long long id, size_t total, const void *data, size_t sent) {
+    unsigned char h[WS_HEADER + 16];
+    ws_header x = {.kind = WS_WRITE, .tag = tag, .length = 16 + (uint64_t)total};
+    ws_pack(h, &x);
+    ws_put_u64(h + WS_HEADER, (uint64_t)id);
+    ws_put_u64(h + WS_HEADER + 8, 0);
+    return send_all(fd, h, sizeof h) == 0 && send_all(fd, data, sent) == 0 ? 0 : -1;
+}
+
 typedef struct frame {
     ws_header h;
     char *payload; /* NUL-terminated */
@@ -651,12 +662,7 @@ static void test_gone_mid_transfer(pid_t pid) {
     for (int round = 0; round < 3; round++) {
         /* a WRITE cut off after 5.5 chunks */
         fd = open_stream();
-        unsigned char h[WS_HEADER + 16];
-        ws_header x = {.kind = WS_WRITE, .tag = 2, .length = 16 + (uint64_t)N};
-        ws_pack(h, &x);
-        ws_put_u64(h + WS_HEADER, (uint64_t)id);
-        ws_put_u64(h + WS_HEADER + 8, 0);
-        CHECK(send_all(fd, h, sizeof h) == 0 && send_all(fd, pat, (11u << 20) / 2) == 0);
+        CHECK(send_write_part(fd, 2, id, N, pat, (11u << 20) / 2) == 0);
         usleep(20000);
         close(fd);
         /* a READ left after its first bytes */
@@ -888,12 +894,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     long long wbuf = alloc_buffer(WN), rbuf = alloc_buffer(RN);
     char *wdata = calloc(1, WN), first[65536];
     int c = open_stream(), d = open_stream();
-    unsigned char wh[WS_HEADER + 16];
-    ws_header wx = {.kind = WS_WRITE, .tag = 70, .length = 16 + (uint64_t)WN};
-    ws_pack(wh, &wx);
-    ws_put_u64(wh + WS_HEADER, (uint64_t)wbuf);
-    ws_put_u64(wh + WS_HEADER + 8, 0);
-    CHECK(send_all(c, wh, sizeof wh) == 0 && send_all(c, wdata, (5u << 20) / 2) == 0);
+    CHECK(send_write_part(c, 70, wbuf, WN, wdata, (5u << 20) / 2) == 0);
     uint64_t rr[3] = {(uint64_t)rbuf, 0, RN};
     CHECK(send_frame(d, WS_READ, 0, 80, rr, 3, NULL, 0) == 0 && recv_all(d, first, sizeof first) == 0);
 

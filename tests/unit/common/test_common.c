@@ -8,14 +8,7 @@
 #include "sha256.h"
 #include "wire.h"
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static void test_sha256(void) {
     char hex[65];
@@ -117,10 +110,5 @@ int main(void) {
     test_hmac();
     test_wire();
     test_random();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("all common checks passed\n");
-    return 0;
+    return check_done("all common checks passed");
 }

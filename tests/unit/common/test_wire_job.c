@@ -9,14 +9,7 @@
 
 #include "wire_job.h"
 
-static int failures;
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static const char SHA[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 static const uint32_t ONE[3] = {1, 1, 1};
@@ -531,10 +524,5 @@ int main(void) {
     test_limits_sizes();
     test_malformed();
     test_result();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("wire_job: all checks passed\n");
-    return 0;
+    return check_done("wire_job: all checks passed");
 }
