@@ -814,6 +814,20 @@ static long long test_latency(long long seq) {
     return seq;
 }
 
+/* Sends on fd (as frame tag) job seq of one step: a write of the w bytes of data to buffer buf.
+ * 0, or -1 when the sending failed. */
+static int send_write_job(int fd, uint32_t tag, uint64_t seq, long long buf, const char *data, size_t w) {
+    char json[160];
+    snprintf(json, sizeof json, "{\"seq\": %llu, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             (unsigned long long)seq, buf, w);
+    char *body = malloc(4 + strlen(json) + w);
+    size_t bl = job_body(body, json);
+    memcpy(body + bl, data, w);
+    int rc = send_frame(fd, WS_JOB, 0, tag, &seq, 1, body, bl + w);
+    free(body);
+    return rc;
+}
+
 /* A worker with --job-queue-bytes 65536: a job past the limit on a stream is answered 503
  * queue_full and its payload dropped (the stream goes on); the due job is always taken; then a
  * sticky fault: the faulting job reports it, every frame after it is answered 503
@@ -834,24 +848,14 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     int a = open_stream(), b = open_stream();
     frame f;
     /* seq 3 arrives first: held (40 KB) while it waits for 1 and 2 */
-    snprintf(json, sizeof json, "{\"seq\": 3, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
-             buf, W);
-    size_t bl = job_body(body, json);
-    memcpy(body + bl, data, W);
-    uint64_t sq = 3;
-    CHECK(send_frame(a, WS_JOB, 0, 30, &sq, 1, body, bl + W) == 0);
+    CHECK(send_write_job(a, 30, 3, buf, data, W) == 0);
     char series[256];
     snprintf(series, sizeof series, "lepton_worker_queued_jobs{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
     for (int i = 0; i < 500 && metric(series) != 1; i++)
         usleep(10000);
     CHECK_EQ_INT(metric(series), 1);
     /* seq 4 would pass the limit: refused, its payload dropped; the stream goes on */
-    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
-             buf, W);
-    bl = job_body(body, json);
-    memcpy(body + bl, data, W);
-    sq = 4;
-    CHECK(send_frame(b, WS_JOB, 0, 40, &sq, 1, body, bl + W) == 0);
+    CHECK(send_write_job(b, 40, 4, buf, data, W) == 0);
     CHECK(recv_frame(b, &f) == 0);
     CHECK_EQ_INT(f.h.tag, 40);
     CHECK_EQ_INT(f.h.status, 503);
@@ -863,7 +867,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     /* seqs 1 and 2 (due: never refused) run, then 3 on the other stream, then 4 again */
     for (uint64_t q = 1; q <= 2; q++) {
         snprintf(json, sizeof json, "{\"seq\": %llu, \"steps\": []}", (unsigned long long)q);
-        bl = job_body(body, json);
+        size_t bl = job_body(body, json);
         CHECK(send_frame(b, WS_JOB, 0, 41 + (uint32_t)q, &q, 1, body, bl) == 0);
         CHECK(recv_frame(b, &f) == 0 && f.h.status == 200);
         json_t *res = job_result(&f, NULL, NULL);
@@ -877,12 +881,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(!strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok"));
     json_decref(res);
     free(f.payload);
-    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
-             buf, W);
-    bl = job_body(body, json);
-    memcpy(body + bl, data, W);
-    sq = 4;
-    CHECK(send_frame(b, WS_JOB, 0, 44, &sq, 1, body, bl + W) == 0);
+    CHECK(send_write_job(b, 44, 4, buf, data, W) == 0);
     CHECK(recv_frame(b, &f) == 0 && f.h.tag == 44 && f.h.status == 200);
     free(f.payload);
     snprintf(series, sizeof series, "lepton_worker_queue_full_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
@@ -906,8 +905,8 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
              "{\"seq\": 5, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": "
              "[{\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
              k.sha, av, buf);
-    bl = job_body(body, json);
-    sq = 5;
+    size_t bl = job_body(body, json);
+    uint64_t sq = 5;
     CHECK(send_frame(b, WS_JOB, 0, 50, &sq, 1, body, bl) == 0);
     CHECK(recv_frame(b, &f) == 0 && f.h.tag == 50 && f.h.status == 200);
     res = f.payload ? job_result(&f, NULL, NULL) : NULL;
