@@ -941,27 +941,14 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK_EQ_INT(f.h.status, 503);
     CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
     free(f.payload);
-    int ws = 0, exited = 0;
-    for (int i = 0; i < 500 && !exited; i++) {
-        if (waitpid(pid, &ws, WNOHANG) == pid)
-            exited = 1;
-        else
-            usleep(20000);
-    }
-    CHECK(exited && WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
+    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 3);
     CHECK(closed_by_worker(a));
     CHECK(closed_by_worker(b));
     close(a);
     close(b);
     free(data);
     free(body);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    fx_remove_dir(dir);
 }
 
 int main(int argc, char **argv) {
@@ -1031,25 +1018,11 @@ int main(int argc, char **argv) {
     unsigned char half[8] = {WS_PING};
     CHECK(send_all(fd2, half, sizeof half) == 0);
     kill(pid, SIGTERM);
-    int ws = 0, exited = 0;
-    for (int i = 0; i < 250 && !exited; i++) {
-        if (waitpid(pid, &ws, WNOHANG) == pid)
-            exited = 1;
-        else
-            usleep(20000);
-    }
-    CHECK(exited);
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &ws, 0);
-    }
-    CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    CHECK_EQ_INT(fx_wait_exit(pid, 5000), 0);
     CHECK(closed_by_worker(fd1));
     close(fd1);
     close(fd2);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    fx_remove_dir(dir);
     test_queue_and_fault(exe, lib, uuid, keyhex, ptx, plen);
     free(ptx);
     CHECK_DONE();

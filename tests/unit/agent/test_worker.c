@@ -183,17 +183,6 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
     return -1;
 }
 
-static int wait_exit(pid_t pid, int timeout_ms) {
-    for (int t = 0; t < timeout_ms; t += 20) {
-        int ws;
-        if (waitpid(pid, &ws, WNOHANG) == pid) return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-        usleep(20000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 /* ---- requests with an extra header, answers with their headers ---- */
 static size_t on_header(char *p, size_t s, size_t n, void *u) {
     resp *h = u;
@@ -760,10 +749,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     job_free(&jr);
     free(data);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(wait_exit(pid, 10000), 0);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
+    fx_remove_dir(dir);
 }
 
 int main(int argc, char **argv) {
@@ -1289,7 +1276,7 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(r.status, 503);
         free(r.body);
         CHECK(metric("lepton_worker_restarting_total") >= 7);
-        int code3 = wait_exit(pid, 5000);
+        int code3 = fx_wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
         pid = start_worker(exe, lib, uuid, dir, keyhex);
         CHECK(pid > 0);
@@ -1350,11 +1337,9 @@ int main(int argc, char **argv) {
     CHECK_EQ_INT(r.status, 200);
     free(r.body);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(wait_exit(pid, 10000), 0);
+    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
 
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
+    fx_remove_dir(dir);
     test_queue(exe, lib, uuid, keyhex);
     free(ptx);
     free(pat);

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cuda_api.h"
@@ -119,6 +121,26 @@ static int fx_dial(int port, int timeout_s) {
     struct timeval tv = {timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+/* Waits up to timeout_ms for process pid to end: its exit status, 128 + the signal that ended it,
+ * or -1 when it was still running (then it is killed and reaped). */
+static int fx_wait_exit(pid_t pid, int timeout_ms) {
+    for (int t = 0; t < timeout_ms; t += 20) {
+        int ws;
+        if (waitpid(pid, &ws, WNOHANG) == pid) return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+        usleep(20000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* Removes a test's state directory and all in it (saying so on stderr when it cannot). */
+static void fx_remove_dir(const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
 /* A node key (hex: as a worker gets it) and lease ls_test's tokens for node-t's GPU: one signed with
