@@ -952,11 +952,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4 || access(argv[2], R_OK) != 0) {
-        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n",
-               argc > 2 ? argv[2] : "?");
-        return SKIP_CODE;
-    }
+    if (fx_no_driver(argc, argv)) return SKIP_CODE;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     fx_env("1500");

@@ -754,10 +754,7 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4 || access(argv[2], R_OK) != 0) {
-        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 2 ? argv[2] : "?");
-        return SKIP_CODE;
-    }
+    if (fx_no_driver(argc, argv)) return SKIP_CODE;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);

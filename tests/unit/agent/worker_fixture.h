@@ -19,6 +19,13 @@
 #include "lease_token.h"
 #include "rand.h"
 
+/* 1, after saying SKIPPED, when the test's arguments (WORKER LIBCUDA PTX) lack the CPU driver. */
+static int fx_no_driver(int argc, char **argv) {
+    if (argc >= 4 && access(argv[2], R_OK) == 0) return 0;
+    printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 2 ? argv[2] : "?");
+    return 1;
+}
+
 /* One emulated GPU, a kernel watchdog, and linger_ms for a poisoned worker to keep answering
  * before it exits (so that its answers can be observed). */
 static void fx_env(const char *linger_ms) {
