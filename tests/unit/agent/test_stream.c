@@ -957,12 +957,9 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     fx_env("1500");
 
-    char uuid[64];
-    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
-
     fx_keys keys;
-    fx_keys_make(&keys, uuid);
-    const char *keyhex = keys.keyhex;
+    if (fx_keys_make(&keys, lib) != 0) return 1;
+    const char *uuid = keys.uuid, *keyhex = keys.keyhex;
     char a_bad[2048];
     snprintf(g_auth, sizeof g_auth, "Bearer %s", keys.tok);
     snprintf(a_bad, sizeof a_bad, "Bearer %s", keys.tok_bad_sig);

@@ -760,14 +760,11 @@ int main(int argc, char **argv) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     fx_env("2000");
 
-    /* the GPU's UUID, as the agent would learn it */
-    char uuid[64];
-    if (fx_gpu_uuid(lib, uuid, sizeof uuid) != 0) return 1;
-
-    /* a node key and lease tokens signed with it, as the broker does */
+    /* the GPU's UUID, as the agent would learn it; a node key and lease tokens signed with it, as
+     * the broker does */
     fx_keys keys;
-    fx_keys_make(&keys, uuid);
-    const char *keyhex = keys.keyhex;
+    if (fx_keys_make(&keys, lib) != 0) return 1;
+    const char *uuid = keys.uuid, *keyhex = keys.keyhex;
     snprintf(g_auth, sizeof g_auth, "Bearer %s", keys.tok);
     char payload[512];
     snprintf(payload, sizeof payload, "{\"lease\":\"ls_other\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/time.h>
@@ -150,24 +151,30 @@ static void fx_remove_dir(const char *dir) {
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-/* A node key (hex: as a worker gets it) and lease ls_test's tokens for node-t's GPU: one signed with
+/* The GPU of the CUDA library (its UUID, as the agent learns it), a node key (hex: as a worker gets
+ * it) and lease ls_test's tokens for that GPU on node-t, as the broker signs them: one signed with
  * the key, one with another key. The tokens are the caller's (fx_keys_free). */
 typedef struct fx_keys {
+    char uuid[64];
     unsigned char key[32];
     char keyhex[65];
     char payload[512]; /* what the tokens sign */
     char *tok, *tok_bad_sig;
 } fx_keys;
 
-static void fx_keys_make(fx_keys *k, const char *uuid) {
+/* 0, or -1 after saying why on stderr (the GPU could not be listed; no tokens then). */
+static int fx_keys_make(fx_keys *k, const char *lib) {
+    memset(k, 0, sizeof *k);
+    if (fx_gpu_uuid(lib, k->uuid, sizeof k->uuid) != 0) return -1;
     unsigned char other_key[32];
     lp_random_bytes(k->key, 32);
     lp_random_bytes(other_key, 32);
     lp_hex(k->keyhex, k->key, 32);
     snprintf(k->payload, sizeof k->payload,
-             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
+             "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", k->uuid);
     k->tok = lp_lease_token_sign(k->key, k->payload);
     k->tok_bad_sig = lp_lease_token_sign(other_key, k->payload);
+    return 0;
 }
 
 static void fx_keys_free(fx_keys *k) {
