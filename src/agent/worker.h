@@ -109,6 +109,7 @@ typedef struct lp_worker {
     uint64_t queue_full_total; /* requests refused with 503 queue_full */
     int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
     uint64_t restarting_total; /* requests answered 503 worker_restarting */
+    int64_t spin_ns;           /* LEPTON_WORKER_SPIN_US: a stream polls this long before it sleeps */
     uint64_t stream_frames[4]; /* atomic: frames received on streams, by kind (WS_JOB .. WS_PING) - 1 */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "log.h"
 #include "port.h"
+#include "strutil.h"
 #include "worker.h"
 
 static const char USAGE[] =
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&w.mod_mu, NULL);
     pthread_mutex_init(&w.job_mu, NULL);
     if (!w.queue_limit) w.queue_limit = WK_QUEUE_DEFAULT;
+    w.spin_ns = (int64_t)lp_env_long("LEPTON_WORKER_SPIN_US", 50, 0, 10000) * 1000;
 
     char err[600];
     int64_t t0 = lp_mono_ms();

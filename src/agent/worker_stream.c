@@ -53,25 +53,16 @@ static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
     }
 }
 
-/* How long a stream waiting for its next frame polls (yielding the CPU) before it sleeps in the
- * kernel: LEPTON_WORKER_SPIN_US (default 50; 0 never polls). On a VM a sleeping vCPU can take tens of microseconds
- * to wake; polling a little keeps a client's next request from paying that. */
-static int64_t spin_ns(void) {
-    static int64_t ns = -1;
-    int64_t v = __atomic_load_n(&ns, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *e = getenv("LEPTON_WORKER_SPIN_US");
-        long us = e && *e ? strtol(e, NULL, 10) : 50;
-        v = us <= 0 ? 0 : us > 10000 ? 10000000 : (int64_t)us * 1000;
-        __atomic_store_n(&ns, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
-
-static ssize_t recv_some(int fd, void *p, size_t n) {
-    int64_t spin = spin_ns();
-    if (spin > 0) {
-        int64_t until = lp_mono_ns() + spin;
+/* Receives what has arrived into the read-ahead, waiting for at least a byte. A stream first polls
+ * (yielding the CPU) for the worker's spin_ns (LEPTON_WORKER_SPIN_US, default 50 us) before it
+ * sleeps in the kernel: on a VM a sleeping vCPU can take tens of microseconds to wake, which a
+ * client's next request would otherwise pay. */
+static ssize_t recv_ahead(stream *s) {
+    int fd = s->fd;
+    void *p = s->ra;
+    size_t n = RA_SIZE;
+    if (s->w->spin_ns > 0) {
+        int64_t until = lp_mono_ns() + s->w->spin_ns;
         do {
             ssize_t k = recv(fd, p, n, MSG_DONTWAIT);
             if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return k;
@@ -100,7 +91,7 @@ static int read_exact(stream *s, void *dst, size_t n) {
             n -= (size_t)r;
             continue;
         }
-        ssize_t r = recv_some(s->fd, s->ra, RA_SIZE);
+        ssize_t r = recv_ahead(s);
         if (r <= 0) return -1;
         s->pos = 0;
         s->end = (size_t)r;
@@ -120,7 +111,7 @@ static int skip(stream *s, uint64_t n) {
         s->pos += k;
         n -= k;
         if (!n) return 0;
-        ssize_t r = recv_some(s->fd, s->ra, RA_SIZE);
+        ssize_t r = recv_ahead(s);
         if (r <= 0) return -1;
         s->pos = 0;
         s->end = (size_t)r;
@@ -223,7 +214,7 @@ static void linger_close(stream *s) {
     for (int64_t now = lp_mono_ms(); now < until; now = lp_mono_ms()) {
         struct pollfd p = {s->fd, POLLIN, 0};
         if (poll(&p, 1, (int)(until - now)) <= 0) return;
-        if (recv_some(s->fd, s->ra, RA_SIZE) <= 0) return;
+        if (recv_ahead(s) <= 0) return;
     }
 }
 
@@ -343,7 +334,7 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
     for (;;) {
         unsigned char raw[WS_HEADER];
         if (s.pos == s.end) { /* nothing read ahead: a clean end of the stream is here */
-            ssize_t r = recv_some(fd, s.ra, RA_SIZE);
+            ssize_t r = recv_ahead(&s);
             if (r <= 0) break;
             s.pos = 0;
             s.end = (size_t)r;

@@ -204,9 +204,7 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
     const char *stream = getenv("LEPTON_DP_STREAM");
     dp->stream_off = stream && !strcmp(stream, "0");
     /* LEPTON_DP_SPIN_US: how long a thread waiting for a stream's answer polls before it sleeps */
-    const char *spin = getenv("LEPTON_DP_SPIN_US");
-    long spin_us = spin && *spin ? strtol(spin, NULL, 10) : LC_DP_SPIN_US;
-    dp->spin_ns = spin_us < 0 ? 0 : spin_us > 10000 ? 10000000 : (int64_t)spin_us * 1000;
+    dp->spin_ns = (int64_t)lp_env_long("LEPTON_DP_SPIN_US", LC_DP_SPIN_US, 0, 10000) * 1000;
     dp->nworkers = l->gpu_count;
     const char *why = NULL;
     int rc = worker_urls(dp, lease, &why);

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void lp_set_err(char *err, size_t n, const char *fmt, ...) {
@@ -25,4 +26,13 @@ void lp_excerpt(char *out, size_t out_size, const char *body, size_t len) {
         n += 3;
     }
     out[n] = '\0';
+}
+
+long lp_env_long(const char *name, long dflt, long min, long max) {
+    const char *e = getenv(name);
+    if (!e || !*e) return dflt;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (end == e) return dflt;
+    return v < min ? min : v > max ? max : v;
 }

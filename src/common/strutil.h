@@ -8,5 +8,8 @@
 void lp_set_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Copies at most 160 bytes of body into out, non-printable bytes as '?', "..." when cut. */
 void lp_excerpt(char *out, size_t out_size, const char *body, size_t len);
+/* The integer in environment variable name, clamped to [min, max]; dflt when it is unset, empty or
+ * not a number. */
+long lp_env_long(const char *name, long dflt, long min, long max);
 
 #endif

@@ -1,11 +1,14 @@
-/* test_common.c — unit tests of src/common: SHA-256/HMAC vectors, wire code mapping, random ids. */
+/* test_common.c — unit tests of src/common: SHA-256/HMAC vectors, wire code mapping, random ids, integer
+ * settings from the environment. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lepton/lepton.h"
 #include "base64.h"
 #include "rand.h"
 #include "sha256.h"
+#include "strutil.h"
 #include "wire.h"
 
 #include "check.h"
@@ -104,7 +107,27 @@ static void test_base64(void) {
     CHECK(lp_b64_decode_any("Z", 1, back, sizeof back) == -1);
 }
 
+static void test_env_long(void) {
+    const char *n = "LEPTON_TEST_ENV_LONG";
+    unsetenv(n);
+    CHECK(lp_env_long(n, 50, 0, 100) == 50); /* unset */
+    setenv(n, "", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 50); /* empty */
+    setenv(n, "abc", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 50); /* not a number */
+    setenv(n, "7", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 7);
+    setenv(n, "0", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 0); /* 0 is a value, not "unset" */
+    setenv(n, "-5", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 0); /* clamped */
+    setenv(n, "100000", 1);
+    CHECK(lp_env_long(n, 50, 0, 100) == 100);
+    unsetenv(n);
+}
+
 int main(void) {
+    test_env_long();
     test_base64();
     test_sha256();
     test_hmac();
