@@ -452,19 +452,26 @@ static void mark_running(lepton_task *t) {
     pthread_mutex_unlock(&t->mu);
 }
 
+/* Readies a task to read its answer from the start (a job sent, or sent again). json_answer: the
+ * answer's kind when known in advance (2: a framed result), or 0 to tell it from the answer's first
+ * bytes (json_answer()). */
+static void answer_reset(lepton_task *u, int json_answer) {
+    u->json_answer = json_answer;
+    u->len_got = 0;
+    u->result_len = 0;
+    u->result.len = 0;
+    u->recv_seg = u->recv_off = 0;
+    u->read_got = 0;
+    u->bad_answer = 0;
+    u->rec_complete = 0;
+}
+
 /* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
  * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
 static void job_start(lc_dp *dp, lepton_task *t) {
     for (lepton_task *u = t; u; u = u->batch_next) {
         u->sent_seg = u->sent_off = 0;
-        u->json_answer = u == t ? 0 : 2;
-        u->len_got = 0;
-        u->result_len = 0;
-        u->result.len = 0;
-        u->recv_seg = u->recv_off = 0;
-        u->read_got = 0;
-        u->bad_answer = 0;
-        u->rec_complete = 0;
+        answer_reset(u, u == t ? 0 : 2);
     }
     t->sent_ns = lp_mono_ns();
     t->easy = lc_easy_take(dp, &dp->job_idle);
@@ -1080,14 +1087,7 @@ static int st_send(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int ni
 /* Sends a job as a WS_JOB frame: header + seq, then its body from the head and the caller's memory. */
 static void st_send_job(lc_dp *dp, lepton_task *t) {
     lc_wstream *st = &dp->workers[t->worker].st;
-    t->json_answer = 2;
-    t->len_got = 0;
-    t->result_len = 0;
-    t->result.len = 0;
-    t->recv_seg = t->recv_off = 0;
-    t->read_got = 0;
-    t->bad_answer = 0;
-    t->rec_complete = 0;
+    answer_reset(t, 2);
     t->sent_ns = lp_mono_ns();
     t->sent = (lc_sent){NULL, WS_JOB, ++st->next_tag, sizeof t->frame + t->body_len, t, NULL};
     ws_header h = {WS_JOB, 0, 0, t->sent.tag, 8 + t->body_len};
