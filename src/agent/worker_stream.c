@@ -127,15 +127,7 @@ static int send_all(stream *s, struct iovec *iov, int n) {
             if (errno == EINTR) continue;
             return -1;
         }
-        while (n > 0 && (size_t)k >= iov->iov_len) {
-            k -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + k;
-            iov->iov_len -= (size_t)k;
-        }
+        ws_iov_advance(&iov, &n, (size_t)k);
     }
     return 0;
 }

@@ -240,19 +240,7 @@ int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), 
             continue;
         }
         last = lp_mono_ns();
-        size_t left = (size_t)k;
-        while (left && n > 0) {
-            if (left >= iov->iov_len) {
-                left -= iov->iov_len;
-                iov->iov_len = 0;
-                iov++;
-                n--;
-            } else {
-                iov->iov_base = (char *)iov->iov_base + left;
-                iov->iov_len -= left;
-                left = 0;
-            }
-        }
+        ws_iov_advance(&iov, &n, (size_t)k);
     }
     return 0;
 }

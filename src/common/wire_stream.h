@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define WS_PROTOCOL "lepton-stream/1" /* the Upgrade token */
 #define WS_PATH "/v1/stream"
@@ -62,6 +63,20 @@ static inline void ws_unpack(const unsigned char in[WS_HEADER], ws_header *h) {
     h->status = (uint16_t)(in[2] | (in[3] << 8));
     h->tag = (uint32_t)in[4] | (uint32_t)in[5] << 8 | (uint32_t)in[6] << 16 | (uint32_t)in[7] << 24;
     h->length = ws_get_u64(in + 8);
+}
+
+/* Moves (*iov, *n) past k bytes just written: both ends write a frame's pieces with writev/sendmsg
+ * and go on from where a short write stopped. Emptied pieces are skipped. */
+static inline void ws_iov_advance(struct iovec **iov, int *n, size_t k) {
+    while (*n > 0 && k >= (*iov)->iov_len) {
+        k -= (*iov)->iov_len;
+        (*iov)++;
+        (*n)--;
+    }
+    if (*n > 0 && k) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + k;
+        (*iov)->iov_len -= k;
+    }
 }
 
 #endif
