@@ -268,6 +268,17 @@ static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off
     return NULL;
 }
 
+/* Each lane's byte offset from the host base warp_span returned (its bias): shared addresses wrap
+ * at 32 bits as the checked path reads them. */
+static inline void span_index(uint64_t idx[32], const uint64_t *A, int64_t off, int sp, uint64_t bias)
+{
+    if (sp == SS_SHARED) {
+        for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+    } else {
+        for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+    }
+}
+
 /* fma.rn.f32 over 32 lanes with the CPU's FMA instructions where it has them (the same single
  * rounding as fmaf, without a libm call per lane); fmaf elsewhere. */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -1238,11 +1249,7 @@ top:;
             uint8_t *hb;
             if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
                 uint64_t idx[32];
-                if (sp == SS_SHARED) {
-                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
-                } else {
-                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
-                }
+                span_index(idx, A, off, sp, bias);
                 if (sg) {
                     for (int l = 0; l < 32; l++) {
                         int32_t v;
@@ -1282,11 +1289,7 @@ top:;
             uint8_t *hb;
             if (in->vec == 1 && n == 4 && m == 0xffffffffu && (hb = warp_span(x, sp, A, off, 4, &bias))) {
                 uint64_t idx[32];
-                if (sp == SS_SHARED) {
-                    for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
-                } else {
-                    for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
-                }
+                span_index(idx, A, off, sp, bias);
                 /* lanes in order: the highest lane wins when several store to one address */
                 for (int l = 0; l < 32; l++) {
                     uint32_t v = (uint32_t)D[l];
