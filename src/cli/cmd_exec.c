@@ -97,7 +97,8 @@ static int find_remote_dir(char *dir, size_t n) {
         }
     }
     size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/') dir[--len] = '\0';
+    while (len > 1 && dir[len - 1] == '/')
+        dir[--len] = '\0';
     char path[1200];
     snprintf(path, sizeof path, "%s/libcuda.so.1", dir);
     if (access(path, R_OK) != 0) {
@@ -129,7 +130,8 @@ static int program_found(const char *prog) {
  * same names and those named in `unset` left out. NULL when out of memory; free with env_free. */
 static char **env_build(char *const *set, size_t nset, const char *const *unset, size_t nunset) {
     size_t n = 0;
-    while (environ[n]) n++;
+    while (environ[n])
+        n++;
     char **env = calloc(n + nset + 1, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
@@ -138,11 +140,14 @@ static char **env_build(char *const *set, size_t nset, const char *const *unset,
         const char *eq = strchr(e, '=');
         size_t nl = eq ? (size_t)(eq - e) : strlen(e);
         int drop = 0;
-        for (size_t j = 0; j < nset && !drop; j++) drop = !strncmp(set[j], e, nl) && set[j][nl] == '=';
-        for (size_t j = 0; j < nunset && !drop; j++) drop = strlen(unset[j]) == nl && !strncmp(unset[j], e, nl);
+        for (size_t j = 0; j < nset && !drop; j++)
+            drop = !strncmp(set[j], e, nl) && set[j][nl] == '=';
+        for (size_t j = 0; j < nunset && !drop; j++)
+            drop = strlen(unset[j]) == nl && !strncmp(unset[j], e, nl);
         if (!drop) env[k++] = (char *)e;
     }
-    for (size_t j = 0; j < nset; j++) env[k++] = set[j];
+    for (size_t j = 0; j < nset; j++)
+        env[k++] = set[j];
     env[k] = NULL;
     return env;
 }
@@ -166,7 +171,8 @@ static pid_t spawn(char **argv, char **env) {
     sigset_t none, dfl;
     sigemptyset(&none);
     sigemptyset(&dfl);
-    for (size_t i = 0; i < NFORWARDED; i++) sigaddset(&dfl, FORWARDED[i]);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&dfl, FORWARDED[i]);
     sigaddset(&dfl, SIGPIPE); /* lepton ignores it; PROGRAM must not inherit that */
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &dfl);
@@ -193,9 +199,9 @@ static int exit_status_of(int status) {
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static sigset_t sig_set;
 static const cli_global *sig_g;
-static pid_t sig_child;     /* PROGRAM, once started (under sig_mu) */
-static int sig_child_done;  /* PROGRAM has ended (under sig_mu) */
-static char sig_lease[64];  /* the lease lepton opened, once open ("" when none or attached) */
+static pid_t sig_child;    /* PROGRAM, once started (under sig_mu) */
+static int sig_child_done; /* PROGRAM has ended (under sig_mu) */
+static char sig_lease[64]; /* the lease lepton opened, once open ("" when none or attached) */
 
 /* Before PROGRAM runs, a signal stops lepton: the lease it opened is closed by id over REST (the
  * main thread may be inside a liblepton call) and lepton exits 128 + signal. While PROGRAM runs,
@@ -219,8 +225,11 @@ static void *signal_main(void *arg) {
             json_t *ans = NULL;
             snprintf(path, sizeof path, "/v1/leases/%s/close", sig_lease);
             int rc = cli_http(sig_g, "POST", path, NULL, 10000, &ans, err, sizeof err);
-            fprintf(stderr, "lepton exec: %s before the program started: lease %s %s\n", strsignal(sig), sig_lease,
-                    rc == LEPTON_OK ? "closed" : rc == LEPTON_EEXPIRED ? "had already ended" : "not closed (its keepalive or TTL ends it)");
+            fprintf(stderr, "lepton exec: %s before the program started: lease %s %s\n", strsignal(sig),
+                    sig_lease,
+                    rc == LEPTON_OK         ? "closed"
+                    : rc == LEPTON_EEXPIRED ? "had already ended"
+                                            : "not closed (its keepalive or TTL ends it)");
             json_decref(ans);
         } else {
             fprintf(stderr, "lepton exec: %s before the program started: stopping\n", strsignal(sig));
@@ -236,7 +245,8 @@ static void *signal_main(void *arg) {
 static void signals_start(const cli_global *g) {
     sig_g = g;
     sigemptyset(&sig_set);
-    for (size_t i = 0; i < NFORWARDED; i++) sigaddset(&sig_set, FORWARDED[i]);
+    for (size_t i = 0; i < NFORWARDED; i++)
+        sigaddset(&sig_set, FORWARDED[i]);
     pthread_sigmask(SIG_BLOCK, &sig_set, NULL);
     pthread_t t;
     if (pthread_create(&t, NULL, signal_main, NULL) == 0) pthread_detach(t);
@@ -288,15 +298,18 @@ static void close_and_bill(const cli_global *g, lepton_lease *l, const lepton_le
         snprintf(head, sizeof head, "lease %s closed", li->id);
     else if (rc == LEPTON_EEXPIRED)
         snprintf(head, sizeof head, "lease %s had already ended (%s)", li->id,
-                 why ? why : state ? state : "ended");
+                 why     ? why
+                 : state ? state
+                         : "ended");
     else
-        snprintf(head, sizeof head, "lease %s: close failed (%s: %s); its keepalive or TTL ends it, so far", li->id,
-                 lepton_status_name(rc), close_err);
+        snprintf(head, sizeof head, "lease %s: close failed (%s: %s); its keepalive or TTL ends it, so far",
+                 li->id, lepton_status_name(rc), close_err);
     if (secs >= 0)
-        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU(s) x %s/GPU-hour = %s\n", head, secs, li->gpu_count, price,
-                total);
+        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU(s) x %s/GPU-hour = %s\n", head, secs, li->gpu_count,
+                price, total);
     else
-        fprintf(stderr, "lepton exec: %s: %u GPU(s) x %s/GPU-hour = %s (the broker did not give its seconds: %s)\n",
+        fprintf(stderr,
+                "lepton exec: %s: %u GPU(s) x %s/GPU-hour = %s (the broker did not give its seconds: %s)\n",
                 head, li->gpu_count, price, total, err);
     json_decref(ans);
 }
@@ -333,9 +346,11 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         }
         return cli_usage_error("exec", "unknown flag '%s' (the program comes after --)", o.flag);
     }
-    if (!prog || !*prog[0]) return cli_usage_error("exec", "missing PROGRAM: lepton exec [options] -- PROGRAM [ARGS...]");
+    if (!prog || !*prog[0])
+        return cli_usage_error("exec", "missing PROGRAM: lepton exec [options] -- PROGRAM [ARGS...]");
     if (lease_id && req_flag)
-        return cli_usage_error("exec", "%s shapes a new lease; with --lease %s the program uses that lease as it is",
+        return cli_usage_error("exec",
+                               "%s shapes a new lease; with --lease %s the program uses that lease as it is",
                                req_flag, lease_id);
 
     /* local checks first: a missing driver or program must not cost a lease */
@@ -389,7 +404,8 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     const char *old_path = getenv("LD_LIBRARY_PATH");
     char *ld = NULL;
     size_t ldn = strlen(dir) + (old_path ? strlen(old_path) : 0) + 2;
-    if ((ld = malloc(ldn))) snprintf(ld, ldn, "%s%s%s", dir, old_path && *old_path ? ":" : "", old_path ? old_path : "");
+    if ((ld = malloc(ldn)))
+        snprintf(ld, ldn, "%s%s%s", dir, old_path && *old_path ? ":" : "", old_path ? old_path : "");
     const char *token = cli_token(g), *ca = cli_ca_file(g);
     char *set_vars[5];
     size_t nset = 0;
@@ -408,7 +424,8 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         unset_vars[nunset++] = "LEPTON_CA_FILE";
     free(ld);
     int oom = 0;
-    for (size_t i = 0; i < nset; i++) oom |= set_vars[i] == NULL;
+    for (size_t i = 0; i < nset; i++)
+        oom |= set_vars[i] == NULL;
     char **env = oom ? NULL : env_build(set_vars, nset, unset_vars, nunset);
 
     int status_code;
@@ -420,7 +437,8 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         status_code = run_program(prog, env);
     }
     free(env);
-    for (size_t i = 0; i < nset; i++) free(set_vars[i]);
+    for (size_t i = 0; i < nset; i++)
+        free(set_vars[i]);
 
     if (lease_id)
         lepton_lease_detach(l);

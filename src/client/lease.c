@@ -265,13 +265,14 @@ int lepton_lease_attach(lepton_client *c, const char *lease_id, lepton_lease **o
     json_t *lj = json_object_get(resp.json, "lease");
     if (!rc) rc = lc_lease_parse(fn, lj, &info, &why);
     if (!rc && strcmp(info.id, lease_id) != 0)
-        rc = lc_fail(LEPTON_EPROTO, "%s: asked the broker for lease %s and got lease %s", fn, lease_id, info.id);
+        rc = lc_fail(LEPTON_EPROTO, "%s: asked the broker for lease %s and got lease %s", fn, lease_id,
+                     info.id);
     if (!rc && info.state == LEPTON_LEASE_PENDING)
-        rc = lc_fail(LEPTON_ENOCAPACITY, "%s: lease %s is still waiting for capacity; attach once it is active",
-                     fn, lease_id);
+        rc = lc_fail(LEPTON_ENOCAPACITY,
+                     "%s: lease %s is still waiting for capacity; attach once it is active", fn, lease_id);
     if (!rc && info.state != LEPTON_LEASE_ACTIVE)
-        rc = lc_fail(LEPTON_EEXPIRED, "%s: lease %s has ended (%s%s%s); only an active lease can be attached", fn,
-                     lease_id, state_names[info.state], why ? ": " : "", why ? why : "");
+        rc = lc_fail(LEPTON_EEXPIRED, "%s: lease %s has ended (%s%s%s); only an active lease can be attached",
+                     fn, lease_id, state_names[info.state], why ? ": " : "", why ? why : "");
     /* The holder's keepalive, if the lease has one, is kept by this handle too while it is open:
      * the lease then lives as long as any of its handles does. */
     json_int_t keepalive = json_integer_value(json_object_get(lj, "keepalive_seconds"));
@@ -284,7 +285,8 @@ int lepton_lease_attach(lepton_client *c, const char *lease_id, lepton_lease **o
     l->attached = 1;
     lc_client_track(c, l);
     lc_log(c, LEPTON_LOG_INFO, "lease %s attached: %u x %s on %s, expires at %lld%s", info.id, info.gpu_count,
-           info.gpu_model, info.node, (long long)info.expires_at, l->keepalive ? " (kept alive while attached)" : "");
+           info.gpu_model, info.node, (long long)info.expires_at,
+           l->keepalive ? " (kept alive while attached)" : "");
     *out = l;
     return LEPTON_OK;
 }
