@@ -38,6 +38,7 @@ static const char HELP[] =
     "  --wait S          wait up to S seconds for free GPUs (default 60; 0 = fail at once)\n"
     "  --keepalive S     the broker ends the lease S seconds after lepton stops renewing it, e.g.\n"
     "                    when it is killed (default 30; 0 = none: it runs to its TTL)\n"
+    "  --labels K=V,...  free-form labels kept with the lease\n"
     "  --lease ID        use this lease of yours instead (e.g. from `lepton lease open`); it is\n"
     "                    left running afterwards and no cost is printed\n"
     "\n"
