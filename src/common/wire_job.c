@@ -219,6 +219,8 @@ void wire_job_enc_init(wire_job_enc *e) {
     e->args_left = e->nargs = 0;
     e->launch_opt_at = 0;
     e->nevents = 0;
+    e->nwrite = e->nread = 0;
+    e->finished = 0;
     e->write_total = e->read_total = 0;
     e->failed = 0;
     e->msg[0] = 0;
@@ -243,6 +245,8 @@ static int enc_fail(wire_job_enc *e, int rc) {
 /* Checks that a launch's arguments are complete, then opens step e->nsteps. */
 static int enc_step(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
+    if (e->finished)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL, "a step added after wire_job_enc_finish"));
     if (e->args_left)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                                "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1,
@@ -266,8 +270,10 @@ int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset
                                i, what, buffer, offset, size, WIRE_JOB_MAX_BUFFER));
     if (write) {
         e->write_total += size;
+        e->nwrite++;
     } else {
         e->read_total += size;
+        e->nread++;
         if (e->read_total > WIRE_JOB_MAX_READ) return enc_fail(e, too_much_read(e->msg, sizeof e->msg, i));
     }
     if (write)
@@ -487,6 +493,7 @@ int wire_job_enc_finish(wire_job_enc *e) {
     if (e->len > WIRE_JOB_MAX_DESCRIPTOR) return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
     uint64_t body = 4 + (uint64_t)e->len + e->write_total;
     if (body > WIRE_JOB_MAX_BODY) return enc_fail(e, too_large_body(e->msg, sizeof e->msg, body));
+    e->finished = 1;
     return 0;
 }
 

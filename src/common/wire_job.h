@@ -75,6 +75,8 @@ typedef struct wire_job_enc {
     size_t launch_opt_at; /* where the last step, a launch with no argument given yet, takes its
                            * options (wire_job_enc_launch_opt); 0 when the last step is not one */
     size_t nevents;       /* EVENT steps so far */
+    uint32_t nwrite, nread; /* WRITE and READ steps so far */
+    int finished;           /* wire_job_enc_finish accepted the job */
     uint64_t write_total, read_total;
     int failed;
     char msg[256];
