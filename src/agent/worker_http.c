@@ -741,17 +741,25 @@ static void reply_module_error(lp_http_req *r, int st, const char *msg) {
         reply_code(r, 500, WIRE_CUDA, NULL, msg);
 }
 
-static void h_module_get(lp_http_req *r, void *user) {
-    lp_worker *w = user;
+/* The module the request's path names (loaded on demand), with a reference (wk_module_put); NULL
+ * once the refusal is answered. */
+static wk_module *path_module(lp_worker *w, lp_http_req *r) {
     const char *sha;
-    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
+    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return NULL;
     wk_module *m;
     char msg[1024];
     int st = wk_module_get(w, sha, &m, msg, sizeof msg);
     if (st) {
         reply_module_error(r, st, msg);
-        return;
+        return NULL;
     }
+    return m;
+}
+
+static void h_module_get(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    wk_module *m = path_module(w, r);
+    if (!m) return;
     lp_http_reply_json_take(r, 200, json_incref(m->info));
     wk_module_put(w, m);
 }
@@ -848,24 +856,15 @@ static void h_module_put(lp_http_req *r, void *user) {
 /* GET /v1/modules/{sha}/globals/{name}: a module's global variable as a (borrowed) buffer. */
 static void h_module_global(lp_http_req *r, void *user) {
     lp_worker *w = user;
-    const char *sha, *name = lp_http_param(r, "name");
-    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
-    if (!name || !*name) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "the path names no global variable");
-        return;
-    }
-    wk_module *m;
-    char msg[1024];
-    int st = wk_module_get(w, sha, &m, msg, sizeof msg);
-    if (st) {
-        reply_module_error(r, st, msg);
-        return;
-    }
+    const char *name = lp_http_param(r, "name");
+    if (!name) name = "";
+    wk_module *m = path_module(w, r);
+    if (!m) return;
     wk_buffer *b;
     lp_cu_result cr;
-    st = wk_buffer_global(w, m, name, &b, &cr);
+    int st = wk_buffer_global(w, m, name, &b, &cr);
     if (st == 404) {
-        lp_http_reply_error(r, WIRE_NOT_FOUND, NULL, "module %s has no global named \"%.200s\"", sha, name);
+        lp_http_reply_error(r, WIRE_NOT_FOUND, NULL, "module %s has no global named \"%.200s\"", m->sha, name);
     } else if (st) {
         char nb[64];
         lp_http_reply_error(r, WIRE_CUDA, NULL, "cuModuleGetGlobal(\"%.200s\") failed: %s", name,

@@ -322,26 +322,35 @@ int lepton_buffer_alloc(lepton_lease *l, uint32_t gpu, size_t size, lepton_buffe
     char what[64];
     snprintf(what, sizeof what, "POST /v1/buffers on GPU %u", gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
-    lepton_buffer *b = NULL;
-    if (!rc) {
-        json_t *j = json_loadb(x.answer.p ? x.answer.p : "", x.answer.len, 0, NULL);
-        json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address");
-        if (!json_is_integer(id) || json_integer_value(id) < 0)
-            rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no buffer id", fn, what);
-        else if (!(b = calloc(1, sizeof *b)))
-            rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
-        else {
-            b->lease = l;
-            b->gpu = gpu;
-            b->id = (uint64_t)json_integer_value(id);
-            b->size = size;
-            /* a JSON integer is signed: an address past 2^63 comes back negative */
-            b->address = json_is_integer(addr) ? (uint64_t)json_integer_value(addr) : 0;
-        }
-        json_decref(j);
-    }
+    if (!rc) rc = lc_buffer_from_answer(fn, what, l, gpu, &x.answer, size, out);
     lc_xfer_done(&x);
+    return rc;
+}
+
+int lc_buffer_from_answer(const char *fn, const char *what, lepton_lease *l, uint32_t gpu, const lc_buf *answer,
+                          uint64_t size, lepton_buffer **out) {
+    json_t *j = json_loadb(answer->p ? answer->p : "", answer->len, 0, NULL);
+    const json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address"),
+                 *sz = json_object_get(j, "size");
+    int rc = LEPTON_OK;
+    lepton_buffer *b = NULL;
+    if (!json_is_integer(id) || json_integer_value(id) < 0)
+        rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no buffer id", fn, what);
+    else if (!size && (!json_is_integer(sz) || json_integer_value(sz) < 0))
+        rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no size", fn, what);
+    else if (!(b = calloc(1, sizeof *b)))
+        rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    else {
+        b->lease = l;
+        b->gpu = gpu;
+        b->id = (uint64_t)json_integer_value(id);
+        b->size = size ? size : (uint64_t)json_integer_value(sz);
+        /* a JSON integer is signed: an address past 2^63 comes back negative */
+        b->address = json_is_integer(addr) ? (uint64_t)json_integer_value(addr) : 0;
+    }
+    json_decref(j);
     if (rc) return rc;
+    lc_dp *dp = l->dp;
     pthread_mutex_lock(&dp->lock);
     b->next = dp->buffers;
     if (b->next) b->next->prev = b;

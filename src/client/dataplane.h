@@ -379,6 +379,10 @@ int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *
 
 /* Frees the image table and the cached GPU facts (no network). */
 void lc_images_free(lc_dp *dp);
+/* A new handle of buffer {"buffer": ID, "address": A, "size": N} (the worker's answer to `what`)
+ * on GPU `gpu` of l, listed with the lease's buffers; `size` 0: the answer's. */
+int lc_buffer_from_answer(const char *fn, const char *what, struct lepton_lease *l, uint32_t gpu,
+                          const lc_buf *answer, uint64_t size, lepton_buffer **out);
 /* Looks up a kernel of a module; NULL when the module has no such function. */
 const lc_function *lc_module_function(const lepton_module *m, const char *name);
 

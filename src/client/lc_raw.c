@@ -21,17 +21,23 @@
 
 /* ---- GET /v1/info ---- */
 
-/* GET /v1/info on GPU `gpu` of l, parsed: *out is a new JSON object (the caller's). */
-static int fetch_info(const char *fn, lepton_lease *l, uint32_t gpu, json_t **out) {
-    *out = NULL;
-    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
-    lc_dp *dp = l->dp;
+/* LEPTON_OK when a request can go to GPU `gpu` of the lease of dp, else fn's failure. */
+static int gpu_usable(const char *fn, lc_dp *dp, uint32_t gpu) {
     int rc = lc_dp_usable(dp, fn);
     if (rc) return rc;
     if (gpu >= dp->nworkers)
         return lc_fail(LEPTON_EINVAL, "%s: gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn, gpu,
                        dp->nworkers, dp->nworkers - 1);
-    if ((rc = lc_dp_check_ended(dp, fn))) return rc;
+    return lc_dp_check_ended(dp, fn);
+}
+
+/* GET /v1/info on GPU `gpu` of l, parsed: *out is a new JSON object (the caller's). */
+static int fetch_info(const char *fn, lepton_lease *l, uint32_t gpu, json_t **out) {
+    *out = NULL;
+    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    lc_dp *dp = l->dp;
+    int rc = gpu_usable(fn, dp, gpu);
+    if (rc) return rc;
     lc_xfer x = {.worker = gpu, .method = "GET", .path = "/v1/info"};
     lc_dp_run(dp, &x, 1);
     char what[64];
@@ -194,12 +200,8 @@ int lc_raw_module_global(lepton_module *m, uint32_t gpu, const char *name, lepto
     if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
     lepton_lease *l = m->lease;
     lc_dp *dp = l->dp;
-    int rc = lc_dp_usable(dp, fn);
+    int rc = gpu_usable(fn, dp, gpu);
     if (rc) return rc;
-    if (gpu >= dp->nworkers)
-        return lc_fail(LEPTON_EINVAL, "%s: gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn, gpu,
-                       dp->nworkers, dp->nworkers - 1);
-    if ((rc = lc_dp_check_ended(dp, fn))) return rc;
     lc_xfer x = {.worker = gpu, .method = "GET"};
     size_t at = (size_t)snprintf(x.path, sizeof x.path, "/v1/modules/%s/globals/", m->image->sha);
     if (path_escape(x.path, sizeof x.path, &at, name) != 0)
@@ -208,36 +210,11 @@ int lc_raw_module_global(lepton_module *m, uint32_t gpu, const char *name, lepto
     char what[160];
     snprintf(what, sizeof what, "global \"%.80s\" of module %.12s… on GPU %u", name, m->image->sha, gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
-    lepton_buffer *b = NULL;
-    if (!rc) {
-        json_t *j = json_loadb(x.answer.p ? x.answer.p : "", x.answer.len, 0, NULL);
-        const json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address"),
-                     *size = json_object_get(j, "size");
-        if (!json_is_integer(id) || json_integer_value(id) < 1 || !json_is_integer(addr) || !json_is_integer(size) ||
-            json_integer_value(size) < 0)
-            rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer for %s lacks buffer, address or size", fn, what);
-        else if (!(b = calloc(1, sizeof *b)))
-            rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
-        else {
-            b->lease = l;
-            b->gpu = gpu;
-            b->id = (uint64_t)json_integer_value(id);
-            b->size = (uint64_t)json_integer_value(size);
-            b->address = (uint64_t)json_integer_value(addr);
-        }
-        json_decref(j);
-    }
-    lc_xfer_done(&x);
-    if (rc) return rc;
     /* a handle like lepton_buffer_alloc's: lepton_buffer_free's DELETE drops the worker's entry,
      * which never frees a borrowed buffer's memory */
-    pthread_mutex_lock(&dp->lock);
-    b->next = dp->buffers;
-    if (b->next) b->next->prev = b;
-    dp->buffers = b;
-    pthread_mutex_unlock(&dp->lock);
-    *out = b;
-    return LEPTON_OK;
+    if (!rc) rc = lc_buffer_from_answer(fn, what, l, gpu, &x.answer, 0, out);
+    lc_xfer_done(&x);
+    return rc;
 }
 
 /* ---- jobs ---- */

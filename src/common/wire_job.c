@@ -78,10 +78,10 @@ static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, 
                field, i, v, WIRE_JOB_MAX_DIM);
 }
 
-static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
-    return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.shared is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, v,
-               WIRE_JOB_MAX_SHARED);
+/* launch.shared and launch.max_dynamic_shared (`key`): bytes of shared memory. */
+static int bad_shared(char *msg, size_t ms, size_t step, const char *key, int64_t v) {
+    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)",
+               step, key, v, WIRE_JOB_MAX_SHARED);
 }
 
 static int too_much_read(char *msg, size_t ms, size_t step) {
@@ -115,12 +115,6 @@ static int too_many_events(char *msg, size_t ms, size_t step) {
 static int bad_width(char *msg, size_t ms, size_t step, uint64_t v) {
     return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].memset.width is %" PRIu64 "; it must be 1, 2 or 4 (bytes)", step,
                v);
-}
-
-static int bad_max_dynamic(char *msg, size_t ms, size_t step, int64_t v) {
-    return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.max_dynamic_shared is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step,
-               v, WIRE_JOB_MAX_SHARED);
 }
 
 /* The rows of a memset or a copy end (`side`: "" or "src_") within WIRE_JOB_MAX_BUFFER and, when
@@ -307,7 +301,7 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
         if (block[d] > WIRE_JOB_MAX_DIM)
             return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "block", d, block[d]));
     }
-    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, shared));
+    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, "shared", shared));
     if (nargs > WIRE_JOB_MAX_ARGS) return enc_fail(e, too_many_args(e->msg, sizeof e->msg, i, nargs));
     ENC_LIT(e, "{\"launch\":{\"module\":\"");
     enc_mem(e, sha, 64);
@@ -382,7 +376,7 @@ int wire_job_enc_launch_opt(wire_job_enc *e, uint32_t max_dynamic_shared) {
                                "steps[%zu]: launch options must follow a launch, before its arguments",
                                e->nsteps ? e->nsteps - 1 : 0));
     if (max_dynamic_shared > WIRE_JOB_MAX_SHARED)
-        return enc_fail(e, bad_max_dynamic(e->msg, sizeof e->msg, e->nsteps - 1, max_dynamic_shared));
+        return enc_fail(e, bad_shared(e->msg, sizeof e->msg, e->nsteps - 1, "max_dynamic_shared", max_dynamic_shared));
     if (!max_dynamic_shared) return 0;
     /* inserted where the launch's arguments begin */
     char opt[48] = ",\"max_dynamic_shared\":", d[20], *b = digits(max_dynamic_shared, d + sizeof d);
@@ -1075,6 +1069,27 @@ static int is_sha(const char *s, size_t n) {
     return 1;
 }
 
+/* launch.shared or launch.max_dynamic_shared (`key`): an integer in 0..WIRE_JOB_MAX_SHARED; null is
+ * absent (0). */
+static int jr_shared(jr *r, size_t i, const char *key, uint32_t *out) {
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    int is_int = 0;
+    int64_t v = 0;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        if (jr_number(r, &is_int, &v)) return -1;
+    } else if (jr_skip(r)) {
+        return -1;
+    }
+    if (!is_int)
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an integer", i, key);
+    else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
+        JR_FAULT(r, bad_shared, i, key, v);
+    else
+        *out = (uint32_t)v;
+    return 0;
+}
+
 static int jr_launch(jr *r, size_t i, wire_job_step *s) {
     s->kind = 'l';
     s->grid[0] = s->grid[1] = s->grid[2] = s->block[0] = s->block[1] = s->block[2] = 1;
@@ -1124,45 +1139,9 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
         } else if (key_is(key, kn, "block")) {
             if (seen(r, &mask, 8) || jr_dim3(r, i, "block", s->block) < 0) return -1;
         } else if (key_is(key, kn, "shared")) {
-            if (seen(r, &mask, 16)) return -1;
-            int c = peek(r);
-            if (c == 'n') {
-                if (jr_literal(r, "null")) return -1;
-                continue;
-            }
-            int is_int = 0;
-            int64_t v = 0;
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                if (jr_number(r, &is_int, &v)) return -1;
-            } else if (jr_skip(r)) {
-                return -1;
-            }
-            if (!is_int)
-                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
-            else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
-                JR_FAULT(r, bad_shared, i, v);
-            else
-                s->shared = (uint32_t)v;
+            if (seen(r, &mask, 16) || jr_shared(r, i, "shared", &s->shared)) return -1;
         } else if (key_is(key, kn, "max_dynamic_shared")) {
-            if (seen(r, &mask, 64)) return -1;
-            int c = peek(r);
-            if (c == 'n') {
-                if (jr_literal(r, "null")) return -1;
-                continue;
-            }
-            int is_int = 0;
-            int64_t v = 0;
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                if (jr_number(r, &is_int, &v)) return -1;
-            } else if (jr_skip(r)) {
-                return -1;
-            }
-            if (!is_int)
-                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.max_dynamic_shared must be an integer", i);
-            else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
-                JR_FAULT(r, bad_max_dynamic, i, v);
-            else
-                s->max_dynamic_shared = (uint32_t)v;
+            if (seen(r, &mask, 64) || jr_shared(r, i, "max_dynamic_shared", &s->max_dynamic_shared)) return -1;
         } else if (key_is(key, kn, "args")) {
             if (seen(r, &mask, 32) || jr_args(r, i, s)) return -1;
         } else if (jr_skip(r)) {
@@ -1211,7 +1190,8 @@ static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
     return 0;
 }
 
-/* A memset step's object; the defaults (pitch: a row, height: 1) are resolved here. */
+/* A memset step's object; the defaults (pitch: a row, height: 1; 0 is the default too) are
+ * resolved here. */
 static int jr_memset(jr *r, size_t i, wire_job_step *s) {
     at where = {i, -1, "memset"};
     s->kind = 'm';
@@ -1258,7 +1238,7 @@ static int jr_memset(jr *r, size_t i, wire_job_step *s) {
     s->width = (uint32_t)width;
     s->value = (uint32_t)value;
     if (!s->height) s->height = 1;
-    if (!has[5]) s->pitch = s->count * width;
+    if (!s->pitch) s->pitch = s->count * width; /* 0 or absent: the default, as the encoder has it */
     int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
     if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */
         r->rc = rc;
@@ -1311,8 +1291,8 @@ static int jr_copy(jr *r, size_t i, wire_job_step *s) {
     if (!has[4]) JR_FAULT(r, say_at, &where, "size", NULL, 0);
     if (!LIVE(r)) return 0;
     if (!s->height) s->height = 1;
-    if (!has[5]) s->pitch = s->size;
-    if (!has[6]) s->src_pitch = s->size;
+    if (!s->pitch) s->pitch = s->size; /* 0 or absent: the default, as the encoder has it */
+    if (!s->src_pitch) s->src_pitch = s->size;
     int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
     if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
     if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */

@@ -335,7 +335,6 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
                 rc = say(msg, ms, WIRE_JOB_EINVAL, "%s must be an object", where);
                 goto out;
             }
-            int has_pitch = json_object_get(o, "pitch") && !json_is_null(json_object_get(o, "pitch"));
             if ((rc = get_u64(o, "buffer", 1, INT64_MAX, &s->buffer, msg, ms, where)) ||
                 (rc = get_u64(o, "offset", 0, WIRE_JOB_MAX_BUFFER, &s->offset, msg, ms, where)) ||
                 (rc = get_u64(o, "pitch", 0, WIRE_JOB_MAX_BUFFER, &s->pitch, msg, ms, where)) ||
@@ -355,18 +354,17 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
                 }
                 s->width = (uint32_t)width;
                 s->value = (uint32_t)value;
-                if (!has_pitch) s->pitch = s->count * width;
+                if (!s->pitch) s->pitch = s->count * width;
                 if ((rc = check_rows(msg, ms, where, s->offset, s->count * width, s->pitch, s->height))) goto out;
             } else {
                 s->kind = 'c';
-                int has_src_pitch = json_object_get(o, "src_pitch") && !json_is_null(json_object_get(o, "src_pitch"));
                 if ((rc = get_u64(o, "src_buffer", 1, INT64_MAX, &s->src_buffer, msg, ms, where)) ||
                     (rc = get_u64(o, "src_offset", 0, WIRE_JOB_MAX_BUFFER, &s->src_offset, msg, ms, where)) ||
                     (rc = get_u64(o, "src_pitch", 0, WIRE_JOB_MAX_BUFFER, &s->src_pitch, msg, ms, where)) ||
                     (rc = get_u64(o, "size", 1, WIRE_JOB_MAX_BUFFER, &s->size, msg, ms, where)))
                     goto out;
-                if (!has_pitch) s->pitch = s->size;
-                if (!has_src_pitch) s->src_pitch = s->size;
+                if (!s->pitch) s->pitch = s->size;
+                if (!s->src_pitch) s->src_pitch = s->size;
                 if ((rc = check_rows(msg, ms, where, s->offset, s->size, s->pitch, s->height)) ||
                     (rc = check_rows(msg, ms, where, s->src_offset, s->size, s->src_pitch, s->height)))
                     goto out;

@@ -562,10 +562,12 @@ static void test_new_steps(void) {
     wire_job_free(&j);
     free(b);
 
-    /* defaults written by hand: pitch = a row, height = 1; "value" is optional */
+    /* defaults written by hand: pitch = a row (0 too, as the encoder has it), height = 1 (0 too);
+     * "value" is optional */
     uint64_t seq;
     const char *d1 = "{\"seq\":3,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":2,\"count\":5,\"height\":0}},"
-                     "{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":7,\"height\":2}},{\"event\":{\"x\":[1]}}]}";
+                     "{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":7,\"height\":2,\"pitch\":0}},"
+                     "{\"event\":{\"x\":[1]}}]}";
     size_t bl;
     char *bb = body_of(d1, strlen(d1), 0, &bl);
     CHECK(wire_job_decode(bb, bl, &j, &step, msg, sizeof msg) == 0);
