@@ -398,6 +398,7 @@ static void run_job(lp_worker *w, wk_job *j) {
     launched kern = {-1, NULL, 0};
     int64_t events[WIRE_JOB_MAX_EVENTS];
     size_t nevents = 0;
+    long device_step = -1; /* the last memset or copy step */
     if (j->pre_code[0]) {
         o.code = j->pre_code;
         o.step = j->pre_step;
@@ -422,12 +423,8 @@ static void run_job(lp_worker *w, wk_job *j) {
             }
             continue;
         }
-        if (s->kind == 'm') {
-            run_memset(w, s, (long)i, &kern, &o);
-            continue;
-        }
-        if (s->kind == 'c') {
-            run_copy(w, s, (long)i, &kern, &o);
+        if (s->kind == 'm' || s->kind == 'c') {
+            if ((s->kind == 'm' ? run_memset : run_copy)(w, s, (long)i, &kern, &o) == 0) device_step = (long)i;
             continue;
         }
         if (s->kind == 'e') {
@@ -460,6 +457,14 @@ static void run_job(lp_worker *w, wk_job *j) {
             snprintf(what, sizeof what, "running kernel %.200s%s", kern.name,
                      kern.count > 1 ? " or a kernel launched before it" : "");
             cuda_fail(w, &o, kern.step, what, r);
+        }
+    } else if (!o.code && device_step >= 0) {
+        /* memsets and device copies may run after their calls return: the job ends when they have */
+        lp_cu_result r = w->cu.cuCtxSynchronize();
+        if (r != LP_CUDA_SUCCESS) {
+            char what[96];
+            snprintf(what, sizeof what, "finishing the memset and copy steps (the last: step %ld)", device_step);
+            cuda_fail(w, &o, device_step, what, r);
         }
     }
     j->ended_ns = lp_mono_ns();
