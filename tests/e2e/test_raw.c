@@ -7,7 +7,8 @@
  *             argument is a raw device address (base + offset), and events; the bytes are
  *             compared with a host model of the steps and the events must increase;
  *   globals — a module global (`.global .u32 g`) as a borrowed buffer: written, read by a kernel,
- *             read back; the same id twice; a missing one; freeing the handle leaves the module;
+ *             read back; the same id twice; a name with `$` (percent-encoded); a missing one;
+ *             freeing the handle leaves the module;
  *   errors  — memset and copy past a buffer fail the job (invalid_request, naming the step), a
  *             CUDA refusal's text starts with the driver's error name, 65 events are refused when
  *             encoded. */
@@ -36,6 +37,7 @@ static const char PTX[] =
     ".address_size 64\n"
     "\n"
     ".global .align 4 .u32 g;\n"
+    ".global .align 8 .u64 g$2[4];\n"
     "\n"
     ".visible .entry inc(\n"
     "    .param .u64 p,\n"
@@ -292,6 +294,17 @@ static void case_globals(void) {
     CHECK(lc_raw_buffer_address(g) != 0);
     CHECK_RC(lc_raw_module_global(M, 0, "g", &g2), LEPTON_OK);
     CHECK(g2 && lc_raw_buffer_id(g2) == lc_raw_buffer_id(g) && lc_raw_buffer_address(g2) == lc_raw_buffer_address(g));
+    /* a name the path must percent-encode; another variable, its own size */
+    lepton_buffer *g3 = NULL;
+    CHECK_RC(lc_raw_module_global(M, 0, "g$2", &g3), LEPTON_OK);
+    if (g3) {
+        CHECK(lc_raw_buffer_id(g3) != lc_raw_buffer_id(g) && lc_raw_buffer_address(g3) != lc_raw_buffer_address(g));
+        uint64_t w4[4] = {1, 2, 3, 4}, r4[4] = {0};
+        CHECK_RC(lepton_buffer_write(g3, 0, w4, sizeof w4), LEPTON_OK);
+        CHECK_RC(lepton_buffer_read(g3, 0, r4, sizeof r4), LEPTON_OK);
+        CHECK(!memcmp(w4, r4, sizeof w4));
+        lepton_buffer_free(g3);
+    }
     lepton_buffer *none = NULL;
     CHECK_RC(lc_raw_module_global(M, 0, "no_such_global", &none), LEPTON_ENOTFOUND);
     CHECK(none == NULL && strstr(lepton_last_error(), "no_such_global"));
