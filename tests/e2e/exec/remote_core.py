@@ -24,7 +24,7 @@ def main():
     assert major >= 5 and dev.name and dev.properties.warp_size == 32
     stream = dev.create_stream()
     mr = dev.memory_resource
-    mod = ObjectCode.from_ptx(open(sys.argv[1]).read())
+    mod = ObjectCode.from_ptx(open(sys.argv[1], "rb").read())  # bytes: a str is taken as a file name
     kernel = mod.get_kernel("vec_add")
     n = 50_000
     a = np.linspace(-1.0, 1.0, n, dtype=np.float32)

@@ -251,7 +251,10 @@ section_python() {
   fi
   export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
   local s
-  for s in remote_bindings remote_core; do
+  # numba links @cuda.jit kernels on the client; Lepton's nvJitLink (JITLINK_DIR) makes PTX, which the
+  # cudaemu behind the worker runs (the toolkit's makes SASS for a real GPU)
+  [ -n "${JITLINK_DIR:-}" ] && export LD_LIBRARY_PATH="$JITLINK_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  for s in remote_bindings remote_core remote_numba; do
     if run_exec "$s" 0 -- "$LEPTON_PYTHON_CUDA" "$HERE/$s.py" "$PTX"; then
       grep -q PASS "$WORK/$s.out" && ok "$s.py through lepton exec: $(grep PASS "$WORK/$s.out" | tail -1)" \
         || { fail "$s.py: no PASS"; show "$WORK/$s"; }
