@@ -75,8 +75,6 @@ STUB(cuDeviceSetGraphMemAttribute)
 STUB(cuDeviceSetMemPool)
 STUB(cuDeviceTotalMem)
 STUB(cuDeviceUnregisterAsyncNotification)
-STUB(cuEventRecordWithFlags_ptsz)
-STUB(cuEventRecord_ptsz)
 STUB(cuExternalMemoryGetMappedBuffer)
 STUB(cuExternalMemoryGetMappedMipmappedArray)
 STUB(cuFlushGPUDirectRDMAWrites)
@@ -208,9 +206,6 @@ STUB(cuLaunchCooperativeKernelMultiDevice)
 STUB(cuLaunchCooperativeKernel_ptsz)
 STUB(cuLaunchGrid)
 STUB(cuLaunchGridAsync)
-STUB(cuLaunchHostFunc_ptsz)
-STUB(cuLaunchKernelEx_ptsz)
-STUB(cuLaunchKernel_ptsz)
 STUB(cuLibraryEnumerateKernels)
 STUB(cuLibraryGetManaged)
 STUB(cuLibraryGetUnifiedFunction)
@@ -299,7 +294,6 @@ STUB(cuMemcpy3DPeerAsync_ptsz)
 STUB(cuMemcpy3DPeer_ptds)
 STUB(cuMemcpy3D_v2)
 STUB(cuMemcpy3D_v2_ptds)
-STUB(cuMemcpyAsync_ptsz)
 STUB(cuMemcpyAtoA)
 STUB(cuMemcpyAtoA_v2)
 STUB(cuMemcpyAtoA_v2_ptds)
@@ -321,12 +315,8 @@ STUB(cuMemcpyDtoA_v2)
 STUB(cuMemcpyDtoA_v2_ptds)
 STUB(cuMemcpyDtoD)
 STUB(cuMemcpyDtoDAsync)
-STUB(cuMemcpyDtoDAsync_v2_ptsz)
-STUB(cuMemcpyDtoD_v2_ptds)
 STUB(cuMemcpyDtoH)
 STUB(cuMemcpyDtoHAsync)
-STUB(cuMemcpyDtoHAsync_v2_ptsz)
-STUB(cuMemcpyDtoH_v2_ptds)
 STUB(cuMemcpyHtoA)
 STUB(cuMemcpyHtoAAsync)
 STUB(cuMemcpyHtoAAsync_v2)
@@ -335,16 +325,11 @@ STUB(cuMemcpyHtoA_v2)
 STUB(cuMemcpyHtoA_v2_ptds)
 STUB(cuMemcpyHtoD)
 STUB(cuMemcpyHtoDAsync)
-STUB(cuMemcpyHtoDAsync_v2_ptsz)
-STUB(cuMemcpyHtoD_v2_ptds)
 STUB(cuMemcpyPeer)
 STUB(cuMemcpyPeerAsync)
 STUB(cuMemcpyPeerAsync_ptsz)
 STUB(cuMemcpyPeer_ptds)
-STUB(cuMemcpy_ptds)
 STUB(cuMemsetD16)
-STUB(cuMemsetD16Async_ptsz)
-STUB(cuMemsetD16_v2_ptds)
 STUB(cuMemsetD2D16)
 STUB(cuMemsetD2D16Async_ptsz)
 STUB(cuMemsetD2D16_v2_ptds)
@@ -355,11 +340,7 @@ STUB(cuMemsetD2D8)
 STUB(cuMemsetD2D8Async_ptsz)
 STUB(cuMemsetD2D8_v2_ptds)
 STUB(cuMemsetD32)
-STUB(cuMemsetD32Async_ptsz)
-STUB(cuMemsetD32_v2_ptds)
 STUB(cuMemsetD8)
-STUB(cuMemsetD8Async_ptsz)
-STUB(cuMemsetD8_v2_ptds)
 STUB(cuMipmappedArrayCreate)
 STUB(cuMipmappedArrayDestroy)
 STUB(cuMipmappedArrayGetLevel)
@@ -384,7 +365,6 @@ STUB(cuParamSetv)
 STUB(cuPointerSetAttribute)
 STUB(cuSignalExternalSemaphoresAsync)
 STUB(cuSignalExternalSemaphoresAsync_ptsz)
-STUB(cuStreamAddCallback_ptsz)
 STUB(cuStreamAttachMemAsync)
 STUB(cuStreamAttachMemAsync_ptsz)
 STUB(cuStreamBatchMemOp)
@@ -409,24 +389,16 @@ STUB(cuStreamGetCaptureInfo_v2)
 STUB(cuStreamGetCaptureInfo_v2_ptsz)
 STUB(cuStreamGetCaptureInfo_v3)
 STUB(cuStreamGetCaptureInfo_v3_ptsz)
-STUB(cuStreamGetCtx_ptsz)
 STUB(cuStreamGetCtx_v2_ptsz)
-STUB(cuStreamGetDevice_ptsz)
-STUB(cuStreamGetFlags_ptsz)
 STUB(cuStreamGetGreenCtx)
-STUB(cuStreamGetId_ptsz)
-STUB(cuStreamGetPriority_ptsz)
 STUB(cuStreamIsCapturing)
 STUB(cuStreamIsCapturing_ptsz)
-STUB(cuStreamQuery_ptsz)
 STUB(cuStreamSetAttribute)
 STUB(cuStreamSetAttribute_ptsz)
-STUB(cuStreamSynchronize_ptsz)
 STUB(cuStreamUpdateCaptureDependencies)
 STUB(cuStreamUpdateCaptureDependencies_ptsz)
 STUB(cuStreamUpdateCaptureDependencies_v2)
 STUB(cuStreamUpdateCaptureDependencies_v2_ptsz)
-STUB(cuStreamWaitEvent_ptsz)
 STUB(cuStreamWaitValue32)
 STUB(cuStreamWaitValue32_ptsz)
 STUB(cuStreamWaitValue32_v2)
@@ -550,6 +522,8 @@ int cuEventElapsedTime_v2(void);
 int cuEventQuery(void);
 int cuEventRecord(void);
 int cuEventRecordWithFlags(void);
+int cuEventRecordWithFlags_ptsz(void);
+int cuEventRecord_ptsz(void);
 int cuEventSynchronize(void);
 int cuFuncGetAttribute(void);
 int cuFuncGetModule(void);
@@ -573,8 +547,11 @@ int cuKernelGetParamInfo(void);
 int cuKernelSetAttribute(void);
 int cuKernelSetCacheConfig(void);
 int cuLaunchHostFunc(void);
+int cuLaunchHostFunc_ptsz(void);
 int cuLaunchKernel(void);
 int cuLaunchKernelEx(void);
+int cuLaunchKernelEx_ptsz(void);
+int cuLaunchKernel_ptsz(void);
 int cuLibraryGetGlobal(void);
 int cuLibraryGetKernel(void);
 int cuLibraryGetKernelCount(void);
@@ -608,14 +585,24 @@ int cuMemcpy2DAsync_v2(void);
 int cuMemcpy2DUnaligned_v2(void);
 int cuMemcpy2D_v2(void);
 int cuMemcpyAsync(void);
+int cuMemcpyAsync_ptsz(void);
 int cuMemcpyDtoDAsync_v2(void);
+int cuMemcpyDtoDAsync_v2_ptsz(void);
 int cuMemcpyDtoD_v2(void);
+int cuMemcpyDtoD_v2_ptds(void);
 int cuMemcpyDtoHAsync_v2(void);
+int cuMemcpyDtoHAsync_v2_ptsz(void);
 int cuMemcpyDtoH_v2(void);
+int cuMemcpyDtoH_v2_ptds(void);
 int cuMemcpyHtoDAsync_v2(void);
+int cuMemcpyHtoDAsync_v2_ptsz(void);
 int cuMemcpyHtoD_v2(void);
+int cuMemcpyHtoD_v2_ptds(void);
+int cuMemcpy_ptds(void);
 int cuMemsetD16Async(void);
+int cuMemsetD16Async_ptsz(void);
 int cuMemsetD16_v2(void);
+int cuMemsetD16_v2_ptds(void);
 int cuMemsetD2D16Async(void);
 int cuMemsetD2D16_v2(void);
 int cuMemsetD2D32Async(void);
@@ -623,9 +610,13 @@ int cuMemsetD2D32_v2(void);
 int cuMemsetD2D8Async(void);
 int cuMemsetD2D8_v2(void);
 int cuMemsetD32Async(void);
+int cuMemsetD32Async_ptsz(void);
 int cuMemsetD32_v2(void);
+int cuMemsetD32_v2_ptds(void);
 int cuMemsetD8Async(void);
+int cuMemsetD8Async_ptsz(void);
 int cuMemsetD8_v2(void);
+int cuMemsetD8_v2_ptds(void);
 int cuModuleEnumerateFunctions(void);
 int cuModuleGetFunction(void);
 int cuModuleGetFunctionCount(void);
@@ -644,19 +635,28 @@ int cuOccupancyMaxPotentialBlockSizeWithFlags(void);
 int cuPointerGetAttribute(void);
 int cuPointerGetAttributes(void);
 int cuStreamAddCallback(void);
+int cuStreamAddCallback_ptsz(void);
 int cuStreamCreate(void);
 int cuStreamCreateWithPriority(void);
 int cuStreamDestroy(void);
 int cuStreamDestroy_v2(void);
 int cuStreamGetCtx(void);
+int cuStreamGetCtx_ptsz(void);
 int cuStreamGetCtx_v2(void);
 int cuStreamGetDevice(void);
+int cuStreamGetDevice_ptsz(void);
 int cuStreamGetFlags(void);
+int cuStreamGetFlags_ptsz(void);
 int cuStreamGetId(void);
+int cuStreamGetId_ptsz(void);
 int cuStreamGetPriority(void);
+int cuStreamGetPriority_ptsz(void);
 int cuStreamQuery(void);
+int cuStreamQuery_ptsz(void);
 int cuStreamSynchronize(void);
+int cuStreamSynchronize_ptsz(void);
 int cuStreamWaitEvent(void);
+int cuStreamWaitEvent_ptsz(void);
 
 const emu_proc_gen g_proc_gen[] = {
     {"cuArray3DCreate", 2000, 0, (void *)cuArray3DCreate},
