@@ -256,8 +256,14 @@ __attribute__((destructor)) static void rm_fini(void)
 {
     if (!g_inited) return;
     g_inited = 0;
-    for (int i = 0; i < g_rm.ndev; i++) rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS);
-    if (!g_rm.owns_lease) rm_mem_free_all(); /* an attached lease outlives us: give its memory back */
+    int lost = 0;
+    for (int i = 0; i < g_rm.ndev; i++) {
+        lost |= g_rm.devs[i].queue.lost;
+        rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS);
+    }
+    /* an attached lease outlives us: give its memory back (not when it is gone: each free would
+     * wait for its deadline) */
+    if (!g_rm.owns_lease && !lost) rm_mem_free_all();
     if (g_rm.stats) {
         rq_stats s;
         rq_stats_get(&s);

@@ -246,7 +246,7 @@ RM_API CUresult cuMemFree_v2(CUdeviceptr dptr)
     rc = rm_cu(rq_sync(&g_rm.devs[a.dev].queue));
     lepton_buffer_free(a.buf);
     rq_stats_round_trip(0, 0);
-    return rc == CUDA_ERROR_DEVICE_UNAVAILABLE ? rc : rc;
+    return rc;
 }
 
 RM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
