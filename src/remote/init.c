@@ -40,18 +40,6 @@ void rm_refused(const char *name, const char *why)
     if (g_rm.debug) fprintf(stderr, "lepton-remote: %s: not supported by the remote driver (%s)\n", name, why);
 }
 
-CUresult rm_error_from_text(const char *text, CUresult fallback)
-{
-    if (!text) return fallback;
-    /* the worker's text may carry a prefix ("job failed: CUDA_ERROR_X: ..."): find the name */
-    const char *p = strstr(text, "CUDA_ERROR_");
-    if (!p) return fallback;
-    size_t n = 0;
-    while (isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n]) || p[n] == '_') n++;
-    CUresult code;
-    return cu_error_from_name(p, n, &code) ? code : fallback;
-}
-
 CUresult rm_from_lepton(int st, const char *what)
 {
     const char *msg = lepton_last_error();

@@ -204,7 +204,7 @@ static int submit_locked(rq_queue *q, rq_run *run)
     q->ncbs = q->cbcap = 0;
     uint64_t up = q->write_bytes, down = q->read_bytes;
     q->nevents = 0;
-    q->write_bytes = q->read_bytes = 0;
+    q->write_bytes = q->read_bytes = q->desc_bytes = 0;
     rq_result r;
     memset(&r, 0, sizeof r);
     if (q->tr.submit(q->tr.ctx, j->steps, j->nsteps, &j->ticket, &r) != 0) {
@@ -301,6 +301,7 @@ static rq_step *add_step(rq_queue *q)
     }
     rq_step *s = &q->steps[q->nsteps++];
     memset(s, 0, sizeof *s);
+    q->desc_bytes += 160; /* a step's JSON without launch arguments */
     return s;
 }
 
@@ -314,7 +315,7 @@ static int after_add(rq_queue *q, rq_run *run)
         return rc;
     }
     if (q->nsteps >= RQ_MAX_STEPS || q->nevents >= RQ_MAX_EVENTS || q->write_bytes >= RQ_MAX_WRITE_BYTES ||
-        q->read_bytes >= RQ_MAX_READ_BYTES)
+        q->read_bytes >= RQ_MAX_READ_BYTES || q->desc_bytes >= RQ_MAX_DESC_BYTES)
         return submit_locked(q, run);
     return RQ_OK;
 }
@@ -438,6 +439,9 @@ int rq_launch_add(rq_queue *q, rq_launch *l)
     }
     s->kind = RQ_LAUNCH;
     s->launch = l;
+    uint64_t args = 0;
+    for (uint32_t i = 0; i < l->nargs; i++) args += l->sizes[i];
+    q->desc_bytes += (l->function ? strlen(l->function) : 0) + (args + 2) / 3 * 4 + 24ull * l->nargs;
     return finish(q, &run, after_add(q, &run));
 }
 

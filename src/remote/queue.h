@@ -24,6 +24,10 @@
 #define RQ_MAX_WRITE_BYTES (16u << 20)
 /* Bytes read back by the queued steps: under the wire's WIRE_JOB_MAX_READ by a wide margin. */
 #define RQ_MAX_READ_BYTES (16u << 20)
+/* Estimated bytes of the job's JSON descriptor (launch arguments travel base64-encoded in it): well
+ * under the wire's WIRE_JOB_MAX_DESCRIPTOR (4 MiB), so 1024 launches with large parameter lists
+ * still make a job the worker takes. */
+#define RQ_MAX_DESC_BYTES (2u << 20)
 /* A queued write or read larger than this is split into steps of this size (so one job stays far
  * below the wire's body limit whatever the caller copies). */
 #define RQ_PIECE (16u << 20)
@@ -124,6 +128,7 @@ typedef struct rq_queue {
     size_t nsteps, cap;
     size_t nevents;
     uint64_t write_bytes, read_bytes;
+    uint64_t desc_bytes;      /* estimated descriptor bytes of the queued steps */
     rq_cb *cbs;               /* host functions after the queued steps */
     size_t ncbs, cbcap;
     /* jobs submitted and not yet waited for, oldest first */

@@ -63,8 +63,7 @@ void rm_refused(const char *name, const char *why);
 void rm_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A liblepton failure as a CUresult (the lease lost -> DEVICE_UNAVAILABLE, with the stderr line). */
 CUresult rm_from_lepton(int status, const char *what);
-/* "CUDA_ERROR_X: ..." -> CUDA_ERROR_X; fallback when the text names no code. */
-CUresult rm_error_from_text(const char *text, CUresult fallback);
+#include "errmap.h"
 
 /* ---- device memory (memory.c) ---- */
 typedef struct rm_alloc {

@@ -199,6 +199,26 @@ static void event_and_byte_bounds(void)
     teardown();
 }
 
+static void descriptor_bound(void)
+{
+    setup(0);
+    /* launches of 4 KiB of parameters: ~5.5 KiB of base64 each, so 2 MiB of descriptor comes well
+     * before 1024 steps */
+    int n = 0;
+    while (g_fake.njobs == 0 && n < RQ_MAX_STEPS) {
+        rq_launch *l = mk_launch();
+        l->sizes[0] = 4096;
+        free(l->data);
+        l->data = calloc(1, 4096);
+        CHECK_EQ(rq_launch_add(&g_q, l), RQ_OK);
+        n++;
+    }
+    CHECK_EQ(g_fake.njobs, 1);
+    CHECK(n > 300 && n < 400);
+    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    teardown();
+}
+
 static void forward_mode_one_round_trip_per_call(void)
 {
     setup(1);
@@ -358,6 +378,7 @@ static const tcase g_cases[] = {
     {"async_calls_cost_nothing_until_sync", async_calls_cost_nothing_until_sync},
     {"step_bound_submits_without_waiting", step_bound_submits_without_waiting},
     {"event_and_byte_bounds", event_and_byte_bounds},
+    {"descriptor_bound", descriptor_bound},
     {"forward_mode_one_round_trip_per_call", forward_mode_one_round_trip_per_call},
     {"pageable_copied_pinned_referenced", pageable_copied_pinned_referenced},
     {"error_surfaces_at_next_sync", error_surfaces_at_next_sync},
