@@ -374,8 +374,14 @@ CUresult func_attribute(const struct CUfunc_st *hfunc, CUfunction_attribute attr
     }
     case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: v = (int)f->total_local; break;
     case CU_FUNC_ATTRIBUTE_NUM_REGS: {
-        uint32_t n = f->max_regs_total + f->npreds / 4;
-        v = n < 16 ? 16 : n > 255 ? 255 : (int)n;
+        /* An estimate from the PTX's virtual registers, kept consistent with the block size the
+         * function reports it can launch: a GPU's compiler fits MAX_THREADS_PER_BLOCK threads into
+         * the 64 Ki registers of an SM, so regs x max threads never exceeds them (else the
+         * occupancy API would answer 0 blocks for a block size the launch accepts). */
+        uint32_t n = f->max_regs_total + f->npreds / 4, cap = 65536u / func_max_threads(f);
+        if (cap > 255) cap = 255;
+        if (n > cap) n = cap;
+        v = n < 16 ? 16 : (int)n;
         break;
     }
     case CU_FUNC_ATTRIBUTE_PTX_VERSION: v = pm->version_major * 10 + pm->version_minor; break;

@@ -467,7 +467,7 @@ done:
 /* Upload and download against raw loopback TCP to a partner process, in alternating rounds
  * ([TCP, upload, download] × reps); each figure is the best of its rounds (noise only slows a
  * transfer down), and the TCP rounds' lowest shows the baseline's spread. */
-static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out) {
+static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out, double *down_out) {
     size_t size = quick ? (32u << 20) : (256u << 20), chunk = 1 << 20;
     int reps = quick ? 3 : 5;
     char *host = malloc(size), *zeros = calloc(1, chunk);
@@ -528,6 +528,7 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
     if (want_up) emit("upload", metric, up, base, ">= 0.8");
     if (want_down) emit("download", metric, down, base, ">= 0.8");
     if (up_out) *up_out = up;
+    if (down_out) *down_out = down;
     fail = 0;
 done:
     tcp_peer_stop(&peer);
@@ -902,6 +903,189 @@ static int local_cuda_open(local_cuda *cu, char *why, size_t why_size) {
     return 0;
 }
 
+/* ---- remote: an unmodified CUDA program on cudaemu, through the remote driver, and forwarded ---- */
+
+#ifdef LEPTON_BENCH_REMOTE_LOOP
+/* Runs remote_loop (tests/bench/remote_loop.c) with argv args and LD_LIBRARY_PATH=libdir (NULL:
+ * unchanged), plus the remote driver's environment when lease_id is not NULL (forward: its
+ * forward-every-call mode). Its JSON line in out[n], its remote-driver statistics line (stderr,
+ * LEPTON_REMOTE_STATS=1) in stats[ns]. 0, or -1 with why. */
+static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int forward, const char *mode,
+                    long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why, size_t nw) {
+    char ofile[] = "/tmp/lepton-bench-remote-out.XXXXXX", efile[] = "/tmp/lepton-bench-remote-err.XXXXXX";
+    int ofd = mkstemp(ofile), efd = ofd >= 0 ? mkstemp(efile) : -1;
+    if (ofd < 0 || efd < 0) {
+        snprintf(why, nw, "mkstemp: %s", strerror(errno));
+        if (ofd >= 0) close(ofd), unlink(ofile);
+        return -1;
+    }
+    char a_count[32], a_rounds[32];
+    snprintf(a_count, sizeof a_count, "%ld", count);
+    snprintf(a_rounds, sizeof a_rounds, "%ld", rounds);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ofd, 1);
+        dup2(efd, 2);
+        if (libdir) setenv("LD_LIBRARY_PATH", libdir, 1);
+        if (lease_id) {
+            setenv("LEPTON_REMOTE_LEASE", lease_id, 1);
+            setenv("LEPTON_ENDPOINT", e->b.url, 1);
+            setenv("LEPTON_TOKEN", e->tenant, 1);
+            setenv("LEPTON_REMOTE_STATS", "1", 1);
+            if (forward) setenv("LEPTON_REMOTE_FORWARD", "1", 1);
+        }
+        execl(LEPTON_BENCH_REMOTE_LOOP, LEPTON_BENCH_REMOTE_LOOP, LEPTON_BENCH_PTX, mode, a_count, a_rounds,
+              (char *)NULL);
+        _exit(127);
+    }
+    int st = 0, rc = -1;
+    if (pid > 0) {
+        double deadline = now_us() + 600e6;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+            if (now_us() > deadline) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                break;
+            }
+            usleep(2000);
+        }
+    }
+    char err[4096] = "";
+    ssize_t got = pread(ofd, out, n - 1, 0);
+    out[got > 0 ? got : 0] = 0;
+    got = pread(efd, err, sizeof err - 1, 0);
+    err[got > 0 ? got : 0] = 0;
+    stats[0] = 0;
+    const char *sl = strstr(err, "lepton-remote: round trips");
+    if (sl) snprintf(stats, ns, "%.*s", (int)strcspn(sl, "\n"), sl);
+    if (pid < 0)
+        snprintf(why, nw, "fork: %s", strerror(errno));
+    else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strchr(out, '{'))
+        snprintf(why, nw, "remote_loop %s exited with %d: %.300s", mode, WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
+    else
+        rc = 0;
+    close(ofd);
+    close(efd);
+    unlink(ofile);
+    unlink(efile);
+    return rc;
+}
+
+static double json_num(const char *json, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(json, k);
+    return p ? strtod(p + strlen(k), NULL) : -1;
+}
+
+/* The remote driver's count of round trips, from its statistics line. */
+static double stats_round_trips(const char *stats) {
+    const char *p = strstr(stats, "round trips ");
+    return p ? strtod(p + 12, NULL) : -1;
+}
+#endif
+
+static int scenario_remote(dp_env *e, int quick, double dp_up, double dp_down) {
+#ifndef LEPTON_BENCH_REMOTE_LOOP
+    (void)e, (void)quick, (void)dp_up, (void)dp_down;
+    emit_skipped("remote", "skipped", (char[]){"remote_loop was not built (no CUDA toolkit stub)"});
+    return 0;
+#else
+    char remote_dir[1024], emu_dir[1024], why[1200];
+    const char *env_dir = getenv("LEPTON_REMOTE_LIBDIR");
+    snprintf(remote_dir, sizeof remote_dir, "%s", env_dir && *env_dir ? env_dir : LEPTON_BENCH_REMOTE_DIR);
+    char probe[1100];
+    snprintf(probe, sizeof probe, "%s/libcuda.so.1", remote_dir);
+    if (access(probe, R_OK) != 0) {
+        snprintf(why, sizeof why, "the remote driver is not at %s (LEPTON_REMOTE_LIBDIR)", probe);
+        fprintf(stderr, "lepton-bench: remote: skipped: %s\n", why);
+        emit_skipped("remote", "skipped", why);
+        return 0;
+    }
+    /* "local": the agent's own driver, called directly by the program */
+    const char *lib = a_cuda_library();
+    const char *slash = strrchr(lib, '/');
+    if (slash)
+        snprintf(emu_dir, sizeof emu_dir, "%.*s", (int)(slash - lib), lib);
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    int rc = lepton_lease_get_info(e->l, &info);
+    if (rc != LEPTON_OK) return dp_fail("lease info", rc);
+    long n = quick ? 200 : 2000, nsync = quick ? 50 : 500, rounds = quick ? 3 : 7, mib = 64;
+    static const char *labels[] = {"local", "remote", "forward"};
+    double per[3][2], trips[3][2], up[3], down[3];
+    for (int m = 0; m < 3; m++) {
+        const char *dir = m == 0 ? (slash ? emu_dir : NULL) : remote_dir;
+        const char *id = m == 0 ? NULL : info.id;
+        char out[1024], stats[512];
+        static const char *modes[] = {"launches", "launch_sync"};
+        for (int k = 0; k < 2; k++) {
+            long cnt = k == 0 ? n : nsync;
+            if (m == 2 && k == 0) cnt = nsync; /* forwarding costs a round trip per launch */
+            if (run_loop(e, dir, id, m == 2, modes[k], cnt, rounds, out, sizeof out, stats, sizeof stats, why,
+                         sizeof why) != 0) {
+                fprintf(stderr, "lepton-bench: remote (%s): %s\n", labels[m], why);
+                return -1;
+            }
+            per[m][k] = json_num(out, "us_per_iter");
+            double rt = m ? stats_round_trips(stats) : 0;
+            /* The program's set-up and tear-down (attach, module load, ...) are taken out with a
+             * run of the same loop for 1 round: the difference is rounds - 1 loops. Per loop of N
+             * launches + 1 synchronize (launches), per launch + synchronize (launch_sync). */
+            trips[m][k] = rt;
+            if (m && rt >= 0) {
+                char o2[1024], s2[512];
+                if (run_loop(e, dir, id, m == 2, modes[k], cnt, 1, o2, sizeof o2, s2, sizeof s2, why, sizeof why) != 0) {
+                    fprintf(stderr, "lepton-bench: remote (%s): %s\n", labels[m], why);
+                    return -1;
+                }
+                double base = stats_round_trips(s2);
+                trips[m][k] = (rt - base) / (double)(rounds - 1) / (k == 0 ? 1.0 : (double)cnt);
+            }
+        }
+        if (run_loop(e, dir, id, m == 2, "copy", mib, rounds, out, sizeof out, stats, sizeof stats, why,
+                     sizeof why) != 0) {
+            fprintf(stderr, "lepton-bench: remote (%s): %s\n", labels[m], why);
+            return -1;
+        }
+        up[m] = json_num(out, "up_gbps");
+        down[m] = json_num(out, "down_gbps");
+        if (verbose) fprintf(stderr, "lepton-bench: remote %s: %s\n", labels[m], stats);
+    }
+    char metric[96];
+    for (int k = 0; k < 2; k++) {
+        const char *what = k == 0 ? "launches" : "launch_sync";
+        snprintf(metric, sizeof metric, "%s_local_us_per_iter", what);
+        emit("remote", metric, per[0][k], 0, "baseline (the program on the agent's driver, called directly)");
+        snprintf(metric, sizeof metric, "%s_remote_us_per_iter", what);
+        emit("remote", metric, per[1][k], per[0][k], "reported");
+        snprintf(metric, sizeof metric, "%s_forward_us_per_iter", what);
+        emit("remote", metric, per[2][k], per[1][k], "reported (forward-every-call vs queued)");
+        const char *unit = k == 0 ? "loop" : "iter";
+        snprintf(metric, sizeof metric, "%s_remote_round_trips_per_%s", what, unit);
+        emit("remote", metric, trips[1][k], 0,
+             k == 0 ? "1 (a loop of N launches + 1 synchronize costs one round trip, not N)"
+                    : "1 (launch + synchronize)");
+        snprintf(metric, sizeof metric, "%s_forward_round_trips_per_%s", what, unit);
+        emit("remote", metric, trips[2][k], 0, "reported (forward-every-call: one per call, N + 1 per loop)");
+    }
+    snprintf(metric, sizeof metric, "copy_%ld_mib_local_up_gbps", mib);
+    emit("remote", metric, up[0], 0, "baseline (cuMemcpyHtoD on the agent's driver, directly)");
+    snprintf(metric, sizeof metric, "copy_%ld_mib_local_down_gbps", mib);
+    emit("remote", metric, down[0], 0, "baseline (cuMemcpyDtoH on the agent's driver, directly)");
+    snprintf(metric, sizeof metric, "copy_%ld_mib_remote_up_gbps", mib);
+    if (dp_up > 0)
+        emit("remote", metric, up[1], dp_up, ">= 0.8 (of the data plane's own upload, lepton_buffer_write)");
+    else
+        emit("remote", metric, up[1], 0, "reported (run with --scenario upload for the data plane's rate)");
+    snprintf(metric, sizeof metric, "copy_%ld_mib_remote_down_gbps", mib);
+    if (dp_down > 0)
+        emit("remote", metric, down[1], dp_down, ">= 0.8 (of the data plane's own download, lepton_buffer_read)");
+    else
+        emit("remote", metric, down[1], 0, "reported (run with --scenario download for the data plane's rate)");
+    return 0;
+#endif
+}
+
 static int scenario_gpu(int quick, double remote_p50, double remote_up) {
     local_cuda cu;
     char why[512];
@@ -964,7 +1148,8 @@ static void usage(void) {
     printf("usage: lepton-bench [--quick] [--gpu] [--verbose] [--scenario NAME]...\n"
            "  Runs the PERFORMANCE.md scenarios against a broker and an agent it starts on loopback and\n"
            "  prints one JSON line per figure. Scenarios: rtt upload download pipeline memory lease emu\n"
-           "  peers (default: all). --quick: small sizes (< 60 s). --gpu: also rtt and upload against the\n"
+           "  peers remote (default: all). remote runs one unmodified driver-API program on the agent's\n"
+           "  driver, through the remote driver (lepton exec's) and its forward-every-call mode. --quick: small sizes (< 60 s). --gpu: also rtt and upload against the\n"
            "  local libcuda.so.1 called directly (skipped, saying so, without a GPU). --verbose: the\n"
            "  per-round figures behind the interleaved baselines, on stderr.\n"
            "  peers times the same empty call through ZeroMQ, gRPC and a Ray actor where installed\n"
@@ -984,7 +1169,8 @@ enum {
     S_LEASE = 32,
     S_EMU = 64,
     S_PEERS = 128,
-    S_ALL = 255
+    S_REMOTE = 256,
+    S_ALL = 511
 };
 
 int main(int argc, char **argv) {
@@ -996,7 +1182,7 @@ int main(int argc, char **argv) {
         const char *name;
         int bit;
     } names[] = {{"rtt", S_RTT},    {"upload", S_UP},   {"download", S_DOWN}, {"pipeline", S_PIPE},
-                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},       {"peers", S_PEERS}};
+                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},       {"peers", S_PEERS}, {"remote", S_REMOTE}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
@@ -1012,7 +1198,7 @@ int main(int argc, char **argv) {
             if (!bit) {
                 fprintf(stderr,
                         "lepton-bench: unknown scenario '%s' (known: rtt upload download pipeline memory "
-                        "lease emu peers)\n",
+                        "lease emu peers remote)\n",
                         s);
                 return 2;
             }
@@ -1037,8 +1223,8 @@ int main(int argc, char **argv) {
         }
     }
     int failed = 0;
-    double rtt_p50 = 0, rtt_p99 = 0, up = 0;
-    if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM | S_PEERS) || gpu) {
+    double rtt_p50 = 0, rtt_p99 = 0, up = 0, down = 0;
+    if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM | S_PEERS | S_REMOTE) || gpu) {
         dp_env e;
         if (dp_start(&e) != 0) {
             fprintf(stderr, "lepton-bench: could not start the broker and agent (logs in %s)\n", e.b.dir);
@@ -1047,11 +1233,12 @@ int main(int argc, char **argv) {
         } else {
             if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50, &rtt_p99) != 0) failed = 1;
             if ((want & (S_UP | S_DOWN)) &&
-                scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0)
+                scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up, &down) != 0)
                 failed = 1;
             if ((want & S_PIPE) && scenario_pipeline(&e, quick) != 0) failed = 1;
             if ((want & S_MEM) && scenario_memory(&e, quick) != 0) failed = 1;
             if ((want & S_PEERS) && scenario_peers(&e, quick, rtt_p50, rtt_p99) != 0) failed = 1;
+            if ((want & S_REMOTE) && scenario_remote(&e, quick, up, down) != 0) failed = 1;
             if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50, NULL);
         }
         if (failed) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);

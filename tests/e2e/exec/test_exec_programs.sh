@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# test_exec_programs.sh — unmodified CUDA programs on a leased GPU through `lepton exec` (the remote
+# driver) against `lepton dev` (2 emulated GPUs, cudaemu behind the workers).
+# usage: test_exec_programs.sh SECTION LEPTON_BIN SAMPLES_DIR SAMPLES_PTX SAMPLES_FATBIN REMOTE_LOOP EMPTY_PTX
+#   SECTION programs: the sample programs (tests/programs/samples) through exec, each checking its
+#                     results; the lease closed and its cost printed; device count = --gpus; attach
+#                     with --lease (the lease stays active); two programs on two leases at once
+#   SECTION faults:   the program killed with SIGKILL mid-run (exec exits 137, closes the lease);
+#                     exec itself killed with SIGKILL (the lease ends by its keepalive); the lease's
+#                     worker killed mid-run (the program gets a CUDA error, not a hang)
+#   SECTION python:   cuda.bindings and cuda.core scripts through exec, with $LEPTON_PYTHON_CUDA (a
+#                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
+#                     $PYTHON_CUDA_DEFAULT; exit 77 = skipped when there is none)
+set -u
+SECTION="$1" LEPTON="$2" SAMPLES="$3" PTX="$4" FATBIN="$5" LOOP="$6" EMPTY="$7"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-exec-test.XXXXXX")"
+DEV_PID=""
+FAILS=0
+BG=()
+
+cleanup() {
+  for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done
+  if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
+    for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
+    kill -9 "$DEV_PID" 2>/dev/null
+    wait "$DEV_PID" 2>/dev/null
+  fi
+  [ "$FAILS" -eq 0 ] && rm -rf "$WORK" || echo "logs kept in $WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+die() { echo "FATAL: $*"; tail -30 "$WORK/dev.err" 2>/dev/null; FAILS=$((FAILS + 1)); exit 1; }
+show() { sed 's/^/    out: /' "$1.out" | tail -15; sed 's/^/    err: /' "$1.err" | tail -15; }
+
+pick_port() {
+  python3 - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except Exception:
+    low = 32768
+hi = max(low - 20, 12000)
+for _ in range(500):
+    p = random.randint(10000, hi)
+    socks = []
+    try:
+        for q in (p, p + 10, p + 11, p + 12):
+            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
+        print(p); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+PY
+}
+
+start_dev() {
+  for _try in 1 2 3; do
+    PORT="$(pick_port)"
+    export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
+    rm -f "$WORK/dev.out" "$WORK/dev.err"
+    "$LEPTON" dev --port "$PORT" --emulate 2 --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
+    DEV_PID=$!
+    for _ in $(seq 1 300); do
+      grep -q "ready" "$WORK/dev.out" 2>/dev/null && return 0
+      kill -0 "$DEV_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -0 "$DEV_PID" 2>/dev/null && die "lepton dev did not become ready in 30 s"
+    wait "$DEV_PID" 2>/dev/null
+    DEV_PID=""
+    grep -q "in use" "$WORK/dev.err" || die "lepton dev exited early"
+  done
+  die "lepton dev could not get a free port"
+}
+unset LEPTON_TOKEN LEPTON_REMOTE_LEASE LEPTON_REMOTE_FORWARD
+
+# lease_state ID: the broker's state of a lease ("active", "closed", "expired", ...)
+lease_state() {
+  "$LEPTON" lease info "$1" --json 2>/dev/null | python3 -c "import json,sys; print(json.load(sys.stdin)['state'])" 2>/dev/null
+}
+# The lease id and cost line that `lepton exec` prints on stderr when it closes its lease.
+exec_lease_id() { sed -n 's/^lepton exec: lease \([^ :]*\) closed.*/\1/p' "$1" | head -1; }
+
+# run_exec NAME WANT_RC [exec flags...] -- PROGRAM ARGS...: runs it; checks the exit status
+run_exec() {
+  local name="$1" want="$2"
+  shift 2
+  timeout 300 "$LEPTON" exec "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  local rc=$?
+  if [ "$rc" -ne "$want" ]; then fail "$name: exit $rc, expected $want"; show "$WORK/$name"; return 1; fi
+  return 0
+}
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+  local i
+  for i in $(seq 1 $(($3 * 10))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+section_programs() {
+  local p args name id state
+  for p in device_query vector_add matrix_mul streams_events pointers_globals launch_error nvrtc_saxpy; do
+    [ -x "$SAMPLES/samples_$p" ] || { echo "note: $p not built here"; continue; }
+    args=()
+    case "$p" in
+      vector_add) args=("$FATBIN") ;;
+      device_query|nvrtc_saxpy) ;;
+      *) args=("$PTX") ;;
+    esac
+    run_exec "$p" 0 --ttl 600 -- env SAMPLES_EXPECT_DEVICES=1 "$SAMPLES/samples_$p" "${args[@]}" || continue
+    grep -q "PASS" "$WORK/$p.out" && ok "$p through lepton exec: $(grep PASS "$WORK/$p.out" | tail -1)" \
+      || { fail "$p: no PASS line"; show "$WORK/$p"; }
+    id="$(exec_lease_id "$WORK/$p.err")"
+    if [ -z "$id" ]; then fail "$p: no 'lease ... closed' line with the cost on stderr"; show "$WORK/$p"; continue; fi
+    grep -q '\$' "$WORK/$p.err" && ok "$p: cost printed: $(grep '^lepton exec: lease' "$WORK/$p.err")" \
+      || fail "$p: the closing line has no cost"
+    state="$(lease_state "$id")"
+    [ "$state" = "closed" ] && ok "$p: lease $id closed" || fail "$p: lease $id is '$state' after exec"
+  done
+
+  # --gpus 2: the program sees the lease's two GPUs as devices 0 and 1
+  if run_exec query2 0 --gpus 2 -- env SAMPLES_EXPECT_DEVICES=2 "$SAMPLES/samples_device_query"; then
+    grep -q "2 device(s)" "$WORK/query2.out" && ok "--gpus 2: two devices" || { fail "--gpus 2: not two devices"; show "$WORK/query2"; }
+  fi
+
+  # attach: a lease opened by `lepton lease open` is used by two programs in turn and stays active
+  "$LEPTON" lease open --ttl 600 --json >"$WORK/open.json" 2>"$WORK/open.err" || fail "lease open: $(cat "$WORK/open.err")"
+  id="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['id'])" "$WORK/open.json" 2>/dev/null)"
+  if [ -n "$id" ]; then
+    run_exec attach1 0 --lease "$id" -- "$SAMPLES/samples_vector_add" "$FATBIN" && ok "exec --lease $id: vector_add"
+    run_exec attach2 0 --lease "$id" -- "$SAMPLES/samples_pointers_globals" "$PTX" && ok "exec --lease $id: pointers_globals"
+    state="$(lease_state "$id")"
+    [ "$state" = "active" ] && ok "attached lease still active after the programs" || fail "attached lease is '$state'"
+    # the environment variables alone, without lepton exec
+    if [ -n "${REMOTE_DIR:-}" ]; then
+      LEPTON_REMOTE_LEASE="$id" LD_LIBRARY_PATH="$REMOTE_DIR" timeout 120 "$SAMPLES/samples_matrix_mul" "$PTX" \
+        >"$WORK/envonly.out" 2>"$WORK/envonly.err" && grep -q PASS "$WORK/envonly.out" \
+        && ok "LEPTON_REMOTE_LEASE + LD_LIBRARY_PATH without lepton exec: matrix_mul" \
+        || { fail "environment-only attach"; show "$WORK/envonly"; }
+    fi
+    "$LEPTON" lease close "$id" >/dev/null 2>&1 || fail "lease close $id"
+  fi
+
+  # two programs on two leases at once (one emulated GPU each), isolated
+  "$LEPTON" exec -- "$SAMPLES/samples_streams_events" "$PTX" >"$WORK/two_a.out" 2>"$WORK/two_a.err" &
+  local pa=$!
+  "$LEPTON" exec -- "$SAMPLES/samples_matrix_mul" "$PTX" >"$WORK/two_b.out" 2>"$WORK/two_b.err" &
+  local pb=$!
+  BG+=("$pa" "$pb")
+  wait "$pa"; local ra=$?
+  wait "$pb"; local rb=$?
+  local ia ib
+  ia="$(exec_lease_id "$WORK/two_a.err")" ib="$(exec_lease_id "$WORK/two_b.err")"
+  if [ "$ra" -eq 0 ] && [ "$rb" -eq 0 ] && grep -q PASS "$WORK/two_a.out" && grep -q PASS "$WORK/two_b.out" \
+     && [ -n "$ia" ] && [ -n "$ib" ] && [ "$ia" != "$ib" ]; then
+    ok "two programs at once on two leases ($ia, $ib)"
+  else
+    fail "two programs at once: exits $ra/$rb, leases '$ia'/'$ib'"; show "$WORK/two_a"; show "$WORK/two_b"
+  fi
+}
+
+# the pid of the program lepton exec (pid $1) runs
+child_of() { pgrep -P "$1" | head -1; }
+
+section_faults() {
+  # 1. the program killed with SIGKILL mid-run: exec exits 137 and closes the lease at once
+  "$LEPTON" exec -- "$LOOP" "$EMPTY" launch_sync 100000000 1 >"$WORK/k1.out" 2>"$WORK/k1.err" &
+  local ex=$!
+  BG+=("$ex")
+  if wait_for "$WORK/k1.err" "remote_loop: running" 60; then
+    sleep 0.5
+    local prog
+    prog="$(child_of "$ex")"
+    kill -9 "$prog"
+    wait "$ex"; local rc=$?
+    [ "$rc" -eq 137 ] && ok "program killed with SIGKILL: exec exits 137" || fail "program killed: exec exit $rc"
+    local id
+    id="$(exec_lease_id "$WORK/k1.err")"
+    [ -n "$id" ] && [ "$(lease_state "$id")" = "closed" ] && ok "its lease $id closed, cost printed" \
+      || { fail "after the kill: lease '$id' state '$(lease_state "$id")'"; show "$WORK/k1"; }
+  else
+    fail "the loop did not start"; show "$WORK/k1"
+  fi
+
+  # 2. lepton exec and the program killed together (the whole process group, as a crashing shell
+  #    would): nobody closes the lease; it ends by its keepalive (2 s here), not by its TTL
+  "$LEPTON" lease list --json >/dev/null 2>&1
+  setsid "$LEPTON" exec --keepalive 2 --ttl 3600 -- "$LOOP" "$EMPTY" launch_sync 100000000 1 >"$WORK/k2.out" 2>"$WORK/k2.err" &
+  ex=$!
+  BG+=("$ex")
+  if wait_for "$WORK/k2.err" "remote_loop: running" 60; then
+    local id
+    id="$("$LEPTON" lease list --json 2>/dev/null | python3 -c "
+import json,sys
+d=json.load(sys.stdin); d=d.get('leases', d) if isinstance(d, dict) else d
+act=[l['id'] for l in d if l.get('state')=='active']
+print(act[-1] if act else '')")"
+    kill -9 -- "-$ex"
+    wait "$ex" 2>/dev/null
+    local state="" t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt 20 ]; do
+      state="$(lease_state "$id")"
+      [ "$state" = "active" ] || break
+      sleep 0.5
+    done
+    [ -n "$id" ] && [ "$state" = "expired" ] && ok "exec + program killed: lease $id expired by its keepalive in $((SECONDS - t0)) s" \
+      || fail "exec killed: lease '$id' is '$state' after $((SECONDS - t0)) s"
+  else
+    fail "the loop did not start (2)"; show "$WORK/k2"
+  fi
+
+  # 3. the lease's worker killed mid-run: the program gets a CUDA error at its next call, not a hang
+  "$LEPTON" exec -- "$LOOP" "$EMPTY" launch_sync 100000000 1 >"$WORK/k3.out" 2>"$WORK/k3.err" &
+  ex=$!
+  BG+=("$ex")
+  if wait_for "$WORK/k3.err" "remote_loop: running" 60; then
+    sleep 0.5
+    local w
+    w="$(pgrep -f "lepton-worker" | head -1)"
+    [ -n "$w" ] || fail "no worker process found"
+    kill -9 "$w"
+    local t0=$SECONDS
+    while kill -0 "$ex" 2>/dev/null && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.2; done
+    if kill -0 "$ex" 2>/dev/null; then
+      fail "the program still runs 60 s after its worker was killed (a hang)"; kill -9 "$ex"
+    else
+      wait "$ex"; local rc=$?
+      if [ "$rc" -eq 3 ] && grep -q "CUDA_ERROR_" "$WORK/k3.err"; then
+        ok "worker killed: the program got $(grep -o 'CUDA_ERROR_[A-Z_]*' "$WORK/k3.err" | head -1) in $((SECONDS - t0)) s"
+      elif [ "$rc" -eq 0 ]; then
+        fail "worker killed: the program finished as if nothing happened"
+      else
+        fail "worker killed: exit $rc"; show "$WORK/k3"
+      fi
+    fi
+  else
+    fail "the loop did not start (3)"; show "$WORK/k3"
+  fi
+}
+
+section_python() {
+  if [ -z "${LEPTON_PYTHON_CUDA:-}" ] && [ -x "${PYTHON_CUDA_DEFAULT:-}" ]; then LEPTON_PYTHON_CUDA="$PYTHON_CUDA_DEFAULT"; fi
+  if [ -z "${LEPTON_PYTHON_CUDA:-}" ]; then
+    echo "skipped: no python with NVIDIA's packages (LEPTON_PYTHON_CUDA, or the venv of scripts/test-python-cuda.sh)"
+    exit 77
+  fi
+  export CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
+  local s
+  for s in remote_bindings remote_core; do
+    if run_exec "$s" 0 -- "$LEPTON_PYTHON_CUDA" "$HERE/$s.py" "$PTX"; then
+      grep -q PASS "$WORK/$s.out" && ok "$s.py through lepton exec: $(grep PASS "$WORK/$s.out" | tail -1)" \
+        || { fail "$s.py: no PASS"; show "$WORK/$s"; }
+    fi
+  done
+}
+
+start_dev
+export LEPTON_TOKEN="$(sed -n 's/^lepton dev: token *\(lpt_[0-9a-f]*\).*/\1/p' "$WORK/dev.out")"
+case "$SECTION" in
+  programs) section_programs ;;
+  faults) section_faults ;;
+  python) section_python ;;
+  *) die "unknown section $SECTION" ;;
+esac
+echo "$SECTION: $FAILS failure(s)"
+[ "$FAILS" -eq 0 ]
