@@ -246,7 +246,7 @@ __attribute__((destructor)) static void rm_fini(void)
     g_inited = 0;
     int lost = 0;
     for (int i = 0; i < g_rm.ndev; i++) {
-        lost |= g_rm.devs[i].queue.lost;
+        lost |= rq_dead(&g_rm.devs[i].queue) == RQ_DEVICE_UNAVAILABLE;
         rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS);
     }
     /* an attached lease outlives us: give its memory back (not when it is gone: each free would

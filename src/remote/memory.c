@@ -205,7 +205,7 @@ RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size)
     int dev;
     CUresult rc = rm_current_dev(&dev);
     if (rc) return rc;
-    if (g_rm.devs[dev].queue.lost) return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    if ((rc = rm_cu(rq_dead(&g_rm.devs[dev].queue)))) return rc;
     lepton_buffer *b;
     int st = lepton_buffer_alloc(g_rm.lease, (uint32_t)dev, size, &b);
     rq_stats_round_trip(0, 0);

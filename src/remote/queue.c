@@ -96,6 +96,35 @@ static void job_free(rq_queue *q, rq_job *j)
     free(j);
 }
 
+int rq_error_is_sticky(int status)
+{
+    switch (status) {
+    case 214: /* CUDA_ERROR_ECC_UNCORRECTABLE */
+    case 700: /* CUDA_ERROR_ILLEGAL_ADDRESS */
+    case 702: /* CUDA_ERROR_LAUNCH_TIMEOUT */
+    case 710: /* CUDA_ERROR_ASSERT */
+    case 714: /* CUDA_ERROR_HARDWARE_STACK_ERROR */
+    case 715: /* CUDA_ERROR_ILLEGAL_INSTRUCTION */
+    case 716: /* CUDA_ERROR_MISALIGNED_ADDRESS */
+    case 717: /* CUDA_ERROR_INVALID_ADDRESS_SPACE */
+    case 718: /* CUDA_ERROR_INVALID_PC */
+    case 719: /* CUDA_ERROR_LAUNCH_FAILED */
+        return 1;
+    default: return 0;
+    }
+}
+
+int rq_dead(rq_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = q->lost ? RQ_DEVICE_UNAVAILABLE : q->sticky;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+/* The caller holds mu. */
+static int dead_locked(rq_queue *q) { return q->lost ? RQ_DEVICE_UNAVAILABLE : q->sticky; }
+
 static void note_error(rq_queue *q, const rq_result *r)
 {
     if (r->lost && !q->lost) {
@@ -109,6 +138,7 @@ static void note_error(rq_queue *q, const rq_result *r)
         q->error = r->lost ? RQ_LAUNCH_FAILED : r->status;
         snprintf(q->error_msg, sizeof q->error_msg, "%s", r->msg);
     }
+    if (!r->lost && !q->sticky && rq_error_is_sticky(r->status)) q->sticky = r->status;
 }
 
 /* A job ended (ran, failed, or never left): its events and host functions learn the outcome. */
@@ -247,6 +277,7 @@ static int take_error(rq_queue *q)
     int e = q->error;
     q->error = RQ_OK;
     if (q->lost) return e == RQ_LAUNCH_FAILED ? e : RQ_DEVICE_UNAVAILABLE;
+    if (q->sticky) return q->sticky;
     return e;
 }
 
@@ -262,7 +293,7 @@ void rq_destroy(rq_queue *q, int timeout_ms)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (!q->lost) submit_locked(q, &run);
+    if (!dead_locked(q)) submit_locked(q, &run);
     for (size_t i = 0; i < q->nsteps; i++) step_clear(&q->steps[i]);
     free(q->steps);
     free(q->cbs);
@@ -332,7 +363,7 @@ int rq_write(rq_queue *q, uint64_t buffer, uint64_t offset, const void *host, ui
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     int rc = RQ_OK;
     for (uint64_t done = 0; done < size && rc == RQ_OK;) {
         uint64_t n = size - done < RQ_PIECE ? size - done : RQ_PIECE;
@@ -367,7 +398,7 @@ int rq_read(rq_queue *q, uint64_t buffer, uint64_t offset, void *host, uint64_t 
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     int rc = RQ_OK;
     for (uint64_t done = 0; done < size && rc == RQ_OK;) {
         uint64_t n = size - done < RQ_PIECE ? size - done : RQ_PIECE;
@@ -390,7 +421,7 @@ int rq_memset(rq_queue *q, uint64_t buffer, uint64_t offset, uint32_t width, uin
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     rq_step *s = add_step(q);
     if (!s) return finish(q, &run, RQ_OUT_OF_MEMORY);
     s->kind = RQ_MEMSET;
@@ -409,7 +440,7 @@ int rq_copy(rq_queue *q, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t 
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     rq_step *s = add_step(q);
     if (!s) return finish(q, &run, RQ_OUT_OF_MEMORY);
     s->kind = RQ_COPY;
@@ -428,9 +459,9 @@ int rq_launch_add(rq_queue *q, rq_launch *l)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) {
+    if (dead_locked(q)) {
         rq_launch_free(l);
-        return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+        return finish(q, &run, dead_locked(q));
     }
     rq_step *s = add_step(q);
     if (!s) {
@@ -449,7 +480,7 @@ int rq_event_record(rq_queue *q, rq_event *ev)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     rq_step *s = add_step(q);
     if (!s) return finish(q, &run, RQ_OUT_OF_MEMORY);
     pthread_mutex_lock(&g_ev_mu);
@@ -470,7 +501,7 @@ int rq_host_fn_add(rq_queue *q, rq_host_fn fn, void *user)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (q->lost) return finish(q, &run, RQ_DEVICE_UNAVAILABLE);
+    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     if (q->ncbs == q->cbcap) {
         size_t cap = q->cbcap ? q->cbcap * 2 : 8;
         rq_cb *c = realloc(q->cbs, cap * sizeof *c);
@@ -495,7 +526,7 @@ int rq_flush(rq_queue *q)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    int rc = q->lost ? RQ_DEVICE_UNAVAILABLE : submit_locked(q, &run);
+    int rc = dead_locked(q) ? dead_locked(q) : submit_locked(q, &run);
     return finish(q, &run, rc);
 }
 
@@ -503,7 +534,7 @@ int rq_sync(rq_queue *q)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (!q->lost) submit_locked(q, &run);
+    if (!dead_locked(q)) submit_locked(q, &run);
     drain_locked(q, &run);
     return finish(q, &run, take_error(q));
 }
@@ -512,7 +543,7 @@ int rq_query(rq_queue *q)
 {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
-    if (!q->lost) submit_locked(q, &run);
+    if (!dead_locked(q)) submit_locked(q, &run);
     while (q->head)
         if (reap_one(q, 0, &run) == RQ_RUNNING) return finish(q, &run, RQ_NOT_READY);
     return finish(q, &run, take_error(q));
@@ -539,11 +570,12 @@ static int ev_wait(rq_event *ev, int poll)
     pthread_mutex_lock(&g_ev_mu);
     int queued = ev->state == RQ_EV_QUEUED && ev->queue == q;
     pthread_mutex_unlock(&g_ev_mu);
-    if (queued && !q->lost) submit_locked(q, &run);
+    if (queued && !dead_locked(q)) submit_locked(q, &run);
     for (;;) {
-        if (ev_state(ev, &q, &rc)) break;
+        rq_queue *now;
+        if (ev_state(ev, &now, &rc)) break;
         if (!q->head) { /* its job could not be submitted (lost) */
-            rc = q->lost ? RQ_DEVICE_UNAVAILABLE : RQ_LAUNCH_FAILED;
+            rc = dead_locked(q) ? dead_locked(q) : RQ_LAUNCH_FAILED;
             break;
         }
         if (reap_one(q, poll ? 0 : RQ_WAIT_FOREVER, &run) == RQ_RUNNING) {
@@ -551,7 +583,7 @@ static int ev_wait(rq_event *ev, int poll)
             break;
         }
     }
-    if (rc == RQ_LAUNCH_FAILED && q->error) rc = q->error;
+    if (rc == RQ_LAUNCH_FAILED) rc = q->sticky ? q->sticky : q->error ? q->error : rc;
     return finish(q, &run, rc);
 }
 

@@ -136,7 +136,15 @@ typedef struct rq_queue {
     int error;                /* the first failure not yet reported by a synchronising call */
     char error_msg[256];
     int lost;                 /* sticky: the lease or its worker is gone */
+    int sticky;               /* a sticky CUDA error (the context is corrupt): every later call returns it */
 } rq_queue;
+
+/* RQ_OK while the device can take work; else what every call returns now: a sticky CUDA error
+ * (an illegal address, ...: the context is corrupt, as on a local GPU), or RQ_DEVICE_UNAVAILABLE
+ * once the lease is lost. */
+int rq_dead(rq_queue *q);
+/* Whether a CUDA error leaves the context unusable (cuda.h's "sticky" errors). */
+int rq_error_is_sticky(int status);
 
 void rq_init(rq_queue *q, const rq_transport *tr, int forward);
 /* Submits what is queued and waits for all of it at most timeout_ms in all, then frees every

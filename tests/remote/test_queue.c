@@ -264,7 +264,30 @@ static void error_surfaces_at_next_sync(void)
     CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
     CHECK_EQ(rq_sync(&g_q), 700);
     CHECK(strstr(rq_last_message(&g_q), "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK); /* reported once */
+    teardown();
+}
+
+static void sticky_error_stays(void)
+{
+    setup(0);
+    g_fake.fail_job = 0;
+    g_fake.fail_status = 700; /* CUDA_ERROR_ILLEGAL_ADDRESS: the context is corrupt */
+    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ(rq_sync(&g_q), 700);
+    CHECK_EQ(rq_sync(&g_q), 700); /* again, as a local GPU answers */
+    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), 700);
+    CHECK_EQ(rq_dead(&g_q), 700);
+    CHECK_EQ(g_fake.njobs, 1); /* nothing more was sent */
+    teardown();
+    /* a non-sticky failure is reported once and the device goes on */
+    setup(0);
+    g_fake.fail_job = 0;
+    g_fake.fail_status = 1; /* CUDA_ERROR_INVALID_VALUE (a memset past a buffer's end) */
+    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ(rq_sync(&g_q), 1);
+    CHECK_EQ(rq_dead(&g_q), RQ_OK);
+    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ(rq_sync(&g_q), RQ_OK);
     teardown();
 }
 
@@ -382,6 +405,7 @@ static const tcase g_cases[] = {
     {"forward_mode_one_round_trip_per_call", forward_mode_one_round_trip_per_call},
     {"pageable_copied_pinned_referenced", pageable_copied_pinned_referenced},
     {"error_surfaces_at_next_sync", error_surfaces_at_next_sync},
+    {"sticky_error_stays", sticky_error_stays},
     {"query_not_ready_while_running", query_not_ready_while_running},
     {"events_time_and_query", events_time_and_query},
     {"host_functions_after_their_work", host_functions_after_their_work},
