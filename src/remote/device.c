@@ -65,12 +65,22 @@ RM_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
+/* Two GPUs of one lease that report the same identity (emulated ones can) still get distinct
+ * answers: the lease index is mixed into the later one's. */
+static int same_uuid_before(int dev)
+{
+    for (int i = 0; i < dev; i++)
+        if (memcmp(g_rm.devs[i].facts->uuid_bytes, g_rm.devs[dev].facts->uuid_bytes, 16) == 0) return 1;
+    return 0;
+}
+
 RM_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 {
     if (!uuid) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
     memcpy(uuid->bytes, g_rm.devs[dev].facts->uuid_bytes, 16);
+    if (same_uuid_before(dev)) uuid->bytes[15] ^= (char)(0x5a + dev);
     return CUDA_SUCCESS;
 }
 
@@ -165,8 +175,15 @@ RM_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
     if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
-    snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0),
-             attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev), attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0));
+    int dom = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0), bus = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev),
+        slot = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0);
+    for (int i = 0; i < dev; i++) /* emulated GPUs may all claim one slot: keep the ids distinct */
+        if (attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0) == dom && attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, i) == bus &&
+            attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0) == slot) {
+            bus = (bus + dev) & 0xff;
+            break;
+        }
+    snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0", dom, bus, slot);
     return CUDA_SUCCESS;
 }
 
