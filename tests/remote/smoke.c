@@ -71,6 +71,7 @@ int main(int argc, char **argv)
         return 2;
     }
     CK(cuInit(0));
+    if (g_fail) return 1; /* the driver said why on stderr */
     int count = 0, ver = 0;
     CK(cuDeviceGetCount(&count));
     CHECK(count >= 1);
