@@ -165,6 +165,18 @@ static CUresult open_lease(void)
     return CUDA_SUCCESS;
 }
 
+/* Closes the lease the driver opened, or detaches from the one it attached to; then the client. */
+static void end_lease(void)
+{
+    if (g_rm.owns_lease)
+        lepton_lease_close(g_rm.lease);
+    else
+        lepton_lease_detach(g_rm.lease);
+    g_rm.lease = NULL;
+    lepton_client_close(g_rm.client);
+    g_rm.client = NULL;
+}
+
 static CUresult do_init(void)
 {
     const char *lvl = getenv("LEPTON_LOG_LEVEL");
@@ -219,13 +231,7 @@ fail:
     free(g_rm.devs);
     g_rm.devs = NULL;
     g_rm.ndev = 0;
-    if (g_rm.owns_lease)
-        lepton_lease_close(g_rm.lease);
-    else
-        lepton_lease_detach(g_rm.lease);
-    g_rm.lease = NULL;
-    lepton_client_close(g_rm.client);
-    g_rm.client = NULL;
+    end_lease();
     return rc;
 }
 
@@ -259,13 +265,7 @@ __attribute__((destructor)) static void rm_fini(void)
                 (unsigned long long)s.round_trips, (unsigned long long)s.jobs, (unsigned long long)s.steps,
                 (unsigned long long)s.bytes_up, (unsigned long long)s.bytes_down);
     }
-    if (g_rm.owns_lease)
-        lepton_lease_close(g_rm.lease);
-    else
-        lepton_lease_detach(g_rm.lease);
-    g_rm.lease = NULL;
-    lepton_client_close(g_rm.client);
-    g_rm.client = NULL;
+    end_lease();
 }
 
 /* ---- driver-wide answers ---- */
@@ -308,16 +308,9 @@ RM_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVers
     *pfn = NULL;
     if (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
         return CUDA_ERROR_INVALID_VALUE;
-    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
-    const emu_proc_gen *best = NULL;
     int seen = 0;
-    for (size_t i = 0; i < g_proc_gen_count; i++) {
-        const emu_proc_gen *e = &g_proc_gen[i];
-        if (strcmp(e->name, symbol) != 0) continue;
-        seen = 1;
-        if (e->version > cudaVersion || (e->per_thread && !per_thread)) continue;
-        if (!best || e->version > best->version || (e->version == best->version && e->per_thread)) best = e;
-    }
+    const emu_proc_gen *best =
+        proc_gen_find(symbol, cudaVersion, (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0, &seen);
     if (!best) {
         if (symbolStatus)
             *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
