@@ -12,8 +12,9 @@
  *  - A function that can fail returns int: LEPTON_OK (0) or a negative lepton_status. The reason
  *    is in lepton_last_error(), a thread-local message owned by the library.
  *  - Handles are opaque. A function that creates one takes an `**out` parameter that is set to
- *    NULL on failure. Each handle type has exactly one function that ends it; ending NULL is a
- *    no-op.
+ *    NULL on failure. Each handle type has exactly one function that ends it (a lease handle has
+ *    two: lepton_lease_close ends the lease too, lepton_lease_detach leaves it running); ending NULL
+ *    is a no-op.
  *  - Structs passed in or out start with `uint32_t version`; initialise them with their
  *    LEPTON_..._INIT macro. The library rejects version 0 and versions newer than it knows, and
  *    reads or writes only the fields that the given version has.
@@ -98,7 +99,8 @@ LEPTON_API const char *lepton_version(void);
 
 /** A connection to a broker; ended by lepton_client_close. */
 typedef struct lepton_client lepton_client;
-/** A lease on one or more GPUs of one node; ended by lepton_lease_close. */
+/** A lease on one or more GPUs of one node; the handle is ended by lepton_lease_close (which ends
+ *  the lease) or lepton_lease_detach (which leaves it running). */
 typedef struct lepton_lease lepton_lease;
 /** A CUDA module loaded on every GPU of a lease; ended by lepton_module_free. */
 typedef struct lepton_module lepton_module;
@@ -153,7 +155,8 @@ LEPTON_API int lepton_client_open(lepton_client **out, const lepton_client_optio
 
 /**
  * Ends a client: closes (and bills) every lease still open through it as lepton_lease_close does,
- * and frees the client. NULL is a no-op. No other call may use the client, its leases, modules or
+ * detaches (leaves running) every lease handle it got from lepton_lease_attach that is still
+ * attached, as lepton_lease_detach does, and frees the client. NULL is a no-op. No other call may use the client, its leases, modules or
  * buffers during or after this call; task handles stay valid until lepton_task_free.
  */
 LEPTON_API void lepton_client_close(lepton_client *c);
@@ -174,8 +177,9 @@ typedef struct lepton_lease_request {
     int32_t wait_ms;               /**< Wait up to this long for capacity; 0 = answer now. */
     const char *labels;            /**< Free-form "key=value,..." kept with the lease; NULL = none. */
     /* ---- version 2 (1.1.0) ---- */
-    /** Keepalive, seconds (0 = none, else 1 … 86400). While the lease handle is open, the library
-     *  renews the lease from a background thread every keepalive_seconds / 3; when the broker hears
+    /** Keepalive, seconds (0 = none, else 1 … 86400). While a handle on the lease is open (this one,
+     *  or one that lepton_lease_attach made), the library renews the lease from a background thread
+     *  every keepalive_seconds / 3; when the broker hears
      *  no renewal for keepalive_seconds (the process died, the network is gone), it ends the lease
      *  as expired, billed up to the last renewal, instead of letting it run to its TTL. */
     uint32_t keepalive_seconds;
@@ -251,6 +255,53 @@ LEPTON_API void lepton_offers_free(lepton_offer *offers);
  * client's log callback may then be called from that thread).
  */
 LEPTON_API int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_lease **out);
+
+/**
+ * Makes a handle on an active lease of the client's tenant that was opened elsewhere: by another
+ * process (e.g. `lepton lease open`, or `lepton exec`, which hands its lease to the program it runs),
+ * another client, or another handle. Added in 1.1 (version node LEPTON_1.1).
+ *
+ * The handle reaches the lease's GPUs as its opener's does (the workers and the lease token that the
+ * broker gives its tenant): modules, buffers and jobs of this handle are its own; those of other
+ * handles on the same lease are not visible through it. Each handle numbers its jobs per GPU from 1
+ * and the workers run a GPU's jobs in that order across handles, so run jobs on a GPU of a lease
+ * through one handle only, for the lease's whole life: a job of a second handle whose number an
+ * earlier handle's job already used is answered with that job's result (or refused).
+ * When the lease has a keepalive, this handle renews it too while it is attached (from a background
+ * thread, as lepton_lease_open's handle does), so the lease lives while any handle on it is open.
+ *
+ * The handle belongs to the client. End it with lepton_lease_detach (the lease keeps running: the
+ * usual end of an attached handle) or lepton_lease_close (the lease ends, as for one opened here);
+ * lepton_client_close detaches the attached handles still open then, never closes them.
+ *
+ * @param c         the client; its token must be the lease's tenant's.
+ * @param lease_id  the lease's id (as lepton_lease_info.id); not retained after the call.
+ * @param out       receives the handle; NULL on failure.
+ * @return LEPTON_OK; LEPTON_EINVAL (NULL argument, or lease_id is not a lease id);
+ *         LEPTON_ENOTFOUND (no such lease, or the lease is another tenant's: the broker answers
+ *         both alike); LEPTON_EAUTH (missing or invalid token); LEPTON_EEXPIRED (the lease has ended:
+ *         closed, TTL, keepalive, cost cap or node loss; the message says which);
+ *         LEPTON_ENOCAPACITY (the lease is still waiting for capacity); LEPTON_ENET; LEPTON_EPROTO;
+ *         LEPTON_ENOMEM.
+ * Thread-safe; several handles on one lease may exist at once, in one process or several.
+ */
+LEPTON_API int lepton_lease_attach(lepton_client *c, const char *lease_id, lepton_lease **out);
+
+/**
+ * Ends a lease handle without ending the lease: stops the handle's renew thread (if it has one),
+ * frees its module and buffer handles (the modules and device memory they name stay with the lease
+ * on its workers) and frees the handle. Sends nothing to the broker; the lease keeps running and
+ * billing until it is closed (by another handle, `lepton lease close`), or ends by its TTL, cost cap
+ * or keepalive (with no handle left to renew it, a lease with a keepalive ends keepalive_seconds
+ * later). Works on any handle, opened or attached. Tasks of the handle that have not finished
+ * complete with LEPTON_ECANCELED (not yet sent) or LEPTON_EEXPIRED (on their way or running: their
+ * results are not collected); their handles stay valid until lepton_task_free. Wait for tasks
+ * before detaching. Added in 1.1 (version node LEPTON_1.1).
+ *
+ * @return LEPTON_OK (always; NULL is a no-op).
+ * The handle must not be used concurrently with, or after, this call.
+ */
+LEPTON_API int lepton_lease_detach(lepton_lease *l);
 
 /**
  * Fetches the lease's current state and cost from the broker. `out->version` must be set by the

@@ -55,6 +55,17 @@ static const entry ENTRIES[] = {
     O(cuModuleGetFunctionCount, 12040, "cuModuleGetFunctionCount"),
     O(cuModuleEnumerateFunctions, 12040, "cuModuleEnumerateFunctions"),
     O(cuFuncGetName, 12030, "cuFuncGetName"),
+    O(cuMemsetD8, 3020, "cuMemsetD8_v2"),
+    O(cuMemsetD16, 3020, "cuMemsetD16_v2"),
+    O(cuMemsetD32, 3020, "cuMemsetD32_v2"),
+    O(cuMemsetD2D8, 3020, "cuMemsetD2D8_v2"),
+    O(cuMemsetD2D16, 3020, "cuMemsetD2D16_v2"),
+    O(cuMemsetD2D32, 3020, "cuMemsetD2D32_v2"),
+    O(cuMemcpyDtoD, 3020, "cuMemcpyDtoD_v2"),
+    O(cuMemcpy2D, 3020, "cuMemcpy2D_v2"),
+    O(cuFuncGetAttribute, 2020, "cuFuncGetAttribute"),
+    O(cuFuncSetAttribute, 9000, "cuFuncSetAttribute"),
+    O(cuModuleGetGlobal, 3020, "cuModuleGetGlobal_v2"),
 };
 
 

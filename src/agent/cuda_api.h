@@ -34,6 +34,30 @@ typedef struct lp_cu_stream_st *lp_cu_stream;
 /* CUdevice_attribute values used for information. */
 #define LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR 75
 #define LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR 76
+/* GET /v1/info and the module answer list attributes by number up to these (exclusive): a device
+ * attribute or function attribute the driver refuses is listed as null. */
+#define LP_CU_DEVICE_ATTRIBUTE_LIMIT 256
+#define LP_CU_FUNC_ATTRIBUTE_LIMIT 32
+/* CUfunction_attribute values used by the worker. */
+#define LP_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES 8
+
+/* CUDA_MEMCPY2D (the driver's ABI): the worker fills the device-to-device fields only. */
+#define LP_CU_MEMORYTYPE_DEVICE 2
+typedef struct lp_cu_memcpy2d {
+    size_t srcXInBytes, srcY;
+    int srcMemoryType;
+    const void *srcHost;
+    lp_cu_dptr srcDevice;
+    void *srcArray;
+    size_t srcPitch;
+    size_t dstXInBytes, dstY;
+    int dstMemoryType;
+    void *dstHost;
+    lp_cu_dptr dstDevice;
+    void *dstArray;
+    size_t dstPitch;
+    size_t WidthInBytes, Height;
+} lp_cu_memcpy2d;
 
 typedef struct lp_cuda {
     void *lib;
@@ -77,6 +101,19 @@ typedef struct lp_cuda {
     lp_cu_result (*cuModuleGetFunctionCount)(unsigned *count, lp_cu_module mod);
     lp_cu_result (*cuModuleEnumerateFunctions)(lp_cu_function *fns, unsigned count, lp_cu_module mod);
     lp_cu_result (*cuFuncGetName)(const char **name, lp_cu_function f);
+    /* Optional: the job steps memset and copy, launch options, function attributes and module
+     * globals (a driver without one fails what needs it, with the entry point's name). */
+    lp_cu_result (*cuMemsetD8)(lp_cu_dptr d, unsigned char v, size_t n);
+    lp_cu_result (*cuMemsetD16)(lp_cu_dptr d, unsigned short v, size_t n);
+    lp_cu_result (*cuMemsetD32)(lp_cu_dptr d, unsigned v, size_t n);
+    lp_cu_result (*cuMemsetD2D8)(lp_cu_dptr d, size_t pitch, unsigned char v, size_t w, size_t h);
+    lp_cu_result (*cuMemsetD2D16)(lp_cu_dptr d, size_t pitch, unsigned short v, size_t w, size_t h);
+    lp_cu_result (*cuMemsetD2D32)(lp_cu_dptr d, size_t pitch, unsigned v, size_t w, size_t h);
+    lp_cu_result (*cuMemcpyDtoD)(lp_cu_dptr dst, lp_cu_dptr src, size_t size);
+    lp_cu_result (*cuMemcpy2D)(const lp_cu_memcpy2d *copy);
+    lp_cu_result (*cuFuncGetAttribute)(int *value, int attribute, lp_cu_function f);
+    lp_cu_result (*cuFuncSetAttribute)(lp_cu_function f, int attribute, int value);
+    lp_cu_result (*cuModuleGetGlobal)(lp_cu_dptr *dptr, size_t *bytes, lp_cu_module mod, const char *name);
 } lp_cuda;
 
 /* Opens the driver: path (NULL → $LEPTON_CUDA_LIBRARY → "libcuda.so.1"), resolves every entry point

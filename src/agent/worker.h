@@ -37,6 +37,11 @@ typedef struct wk_buffer {
     uint64_t size;
     int refs;       /* the table's (while live) + requests using it */
     int live;
+    /* A borrowed buffer: a module's global variable (GET /v1/modules/{sha}/globals/{name}). Its
+     * memory is the module's: never freed here; the buffer holds a reference on the module, and
+     * unloading the module drops the table's entry. NULL for an allocation. */
+    struct wk_module *module;
+    char *global; /* the variable's name */
     struct wk_buffer *next;
 } wk_buffer;
 
@@ -125,8 +130,13 @@ int wk_bind(lp_worker *w);                                      /* makes the con
 /* Buffers: lookups take a reference (drop it with wk_buffer_put). Status: 0, 404 or 410. */
 int wk_buffer_get(lp_worker *w, uint64_t id, wk_buffer **out);
 void wk_buffer_put(lp_worker *w, wk_buffer *b);
-int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_result *cr);
-int wk_buffer_free(lp_worker *w, uint64_t id); /* 0 or 404 */
+/* Allocates: 0 with its id and device address, or 507 (out of memory) / 500 with *cr. */
+int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_dptr *address, lp_cu_result *cr);
+int wk_buffer_free(lp_worker *w, uint64_t id); /* 0 or 404; a borrowed buffer's memory stays */
+/* The borrowed buffer of global `name` of module m (the same id while it lives), with a
+ * reference for the caller. 0; 404 when the module has no such global; 500 with *cr (a CUDA
+ * failure) or out of memory (*cr LP_CUDA_SUCCESS). */
+int wk_buffer_global(lp_worker *w, struct wk_module *m, const char *name, wk_buffer **out, lp_cu_result *cr);
 void *wk_staging_take(lp_worker *w, size_t *size);
 void wk_staging_give(lp_worker *w, void *p);
 /* Modules: lookups take a reference (wk_module_put). wk_module_get loads a saved image on demand.

@@ -197,11 +197,32 @@ static void h_info(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
     size_t fr = 0, total = w->memory_total;
-    if (wk_bind(w) == 0) w->cu.cuMemGetInfo(&fr, &total);
-    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i}", "lease", w->lease, "index",
-                                              w->index, "uuid", w->uuid, "name", w->gpu_name, "memory_total",
-                                              (json_int_t)total, "memory_free", (json_int_t)fr, "driver_version",
-                                              w->cu.driver_version));
+    int bound = wk_bind(w) == 0;
+    if (bound) w->cu.cuMemGetInfo(&fr, &total);
+    /* every device attribute by its CUdevice_attribute number (index 0 is none), null where the
+     * driver refuses it, up to the last one it answers: the remote driver answers
+     * cuDeviceGetAttribute from this */
+    json_t *attrs = json_array();
+    size_t known = 1;
+    json_array_append_new(attrs, json_null());
+    for (int a = 1; a < LP_CU_DEVICE_ATTRIBUTE_LIMIT; a++) {
+        int v = 0;
+        if (bound && w->cu.cuDeviceGetAttribute(&v, a, w->dev) == LP_CUDA_SUCCESS) {
+            json_array_append_new(attrs, json_integer(v));
+            known = (size_t)a + 1;
+        } else {
+            json_array_append_new(attrs, json_null());
+        }
+    }
+    while (json_array_size(attrs) > known) json_array_remove(attrs, json_array_size(attrs) - 1);
+    json_t *cc = json_array();
+    json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR));
+    json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
+    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:o, s:o}", "lease", w->lease,
+                                              "index", w->index, "uuid", w->uuid, "name", w->gpu_name,
+                                              "memory_total", (json_int_t)total, "memory_free", (json_int_t)fr,
+                                              "driver_version", w->cu.driver_version, "compute_capability", cc,
+                                              "attributes", attrs));
 }
 
 /* ---- buffers ---- */
@@ -225,7 +246,8 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
     json_decref(j);
     uint64_t id = 0;
     lp_cu_result cr;
-    int st = wk_buffer_alloc(w, (uint64_t)size, &id, &cr);
+    lp_cu_dptr address = 0;
+    int st = wk_buffer_alloc(w, (uint64_t)size, &id, &address, &cr);
     if (st != 0) {
         char nb[64];
         if (st == 507) {
@@ -246,7 +268,8 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
         return;
     }
     lp_log(LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id, size);
-    lp_http_reply_json_take(r, 201, json_pack("{s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size));
+    lp_http_reply_json_take(r, 201, json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size,
+                                              "address", (json_int_t)address));
 }
 
 static void h_buffer_free(lp_http_req *r, void *user) {
@@ -718,17 +741,25 @@ static void reply_module_error(lp_http_req *r, int st, const char *msg) {
         reply_code(r, 500, WIRE_CUDA, NULL, msg);
 }
 
-static void h_module_get(lp_http_req *r, void *user) {
-    lp_worker *w = user;
+/* The module the request's path names (loaded on demand), with a reference (wk_module_put); NULL
+ * once the refusal is answered. */
+static wk_module *path_module(lp_worker *w, lp_http_req *r) {
     const char *sha;
-    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
+    if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return NULL;
     wk_module *m;
     char msg[1024];
     int st = wk_module_get(w, sha, &m, msg, sizeof msg);
     if (st) {
         reply_module_error(r, st, msg);
-        return;
+        return NULL;
     }
+    return m;
+}
+
+static void h_module_get(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    wk_module *m = path_module(w, r);
+    if (!m) return;
     lp_http_reply_json_take(r, 200, json_incref(m->info));
     wk_module_put(w, m);
 }
@@ -822,6 +853,30 @@ static void h_module_put(lp_http_req *r, void *user) {
     wk_module_put(w, m);
 }
 
+/* GET /v1/modules/{sha}/globals/{name}: a module's global variable as a (borrowed) buffer. */
+static void h_module_global(lp_http_req *r, void *user) {
+    lp_worker *w = user;
+    const char *name = lp_http_param(r, "name");
+    if (!name) name = "";
+    wk_module *m = path_module(w, r);
+    if (!m) return;
+    wk_buffer *b;
+    lp_cu_result cr;
+    int st = wk_buffer_global(w, m, name, &b, &cr);
+    if (st == 404) {
+        lp_http_reply_error(r, WIRE_NOT_FOUND, NULL, "module %s has no global named \"%.200s\"", m->sha, name);
+    } else if (st) {
+        char nb[64];
+        lp_http_reply_error(r, WIRE_CUDA, NULL, "cuModuleGetGlobal(\"%.200s\") failed: %s", name,
+                            cr == LP_CUDA_SUCCESS ? "out of memory" : lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
+    } else {
+        lp_http_reply_json_take(r, 200, json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)b->id, "address",
+                                                  (json_int_t)b->ptr, "size", (json_int_t)b->size));
+        wk_buffer_put(w, b);
+    }
+    wk_module_put(w, m);
+}
+
 static void h_module_delete(lp_http_req *r, void *user) {
     lp_worker *w = user;
     const char *sha;
@@ -841,5 +896,6 @@ int wk_http_routes(lp_worker *w, lp_http_server *s) {
     rc |= lp_http_server_route(s, "GET", "/v1/modules/{sha256}", h_module_get, w);
     rc |= lp_http_server_route_stream(s, "PUT", "/v1/modules/{sha256}", mod_body, h_module_put, w);
     rc |= lp_http_server_route(s, "DELETE", "/v1/modules/{sha256}", h_module_delete, w);
+    rc |= lp_http_server_route(s, "GET", "/v1/modules/{sha256}/globals/{name}", h_module_global, w);
     return rc;
 }

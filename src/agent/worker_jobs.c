@@ -162,7 +162,11 @@ static void cuda_fail(lp_worker *w, outcome *o, long step, const char *what, lp_
     }
 }
 
-static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t off, uint64_t size, wk_buffer **b) {
+/* Takes a reference on buffer id once [off, off + size) lies within it; else fails step i (404, 410,
+ * or invalid_request for an overrun; `what`, when not NULL, says which step and which of its
+ * buffers: "memset step 3"). */
+static int step_buffer_of(lp_worker *w, outcome *o, long i, const char *what, uint64_t id, uint64_t off,
+                          uint64_t size, wk_buffer **b) {
     int st = wk_buffer_get(w, id, b);
     if (st) {
         o->step = i;
@@ -176,13 +180,17 @@ static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t o
     if (off > (*b)->size || size > (*b)->size - off) {
         o->step = i;
         o->code = WIRE_INVALID;
-        snprintf(o->msg, sizeof o->msg, "%" PRIu64 " bytes at offset %" PRIu64 " overrun buffer %" PRIu64 " of %" PRIu64 " bytes",
-                 size, off, id, (*b)->size);
+        snprintf(o->msg, sizeof o->msg, "%s%s%" PRIu64 " bytes at offset %" PRIu64 " overrun buffer %" PRIu64 " of %" PRIu64 " bytes",
+                 what ? what : "", what ? ": " : "", size, off, id, (*b)->size);
         wk_buffer_put(w, *b);
         *b = NULL;
         return -1;
     }
     return 0;
+}
+
+static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t off, uint64_t size, wk_buffer **b) {
+    return step_buffer_of(w, o, i, NULL, id, off, size, b);
 }
 
 /* The kernels a job launched since its last synchronisation, for errors that surface later. */
@@ -255,6 +263,19 @@ static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, 
             ptrs[k] = a->value;
         }
     }
+    if (s->max_dynamic_shared) {
+        lp_cu_result ar = w->cu.cuFuncSetAttribute
+                              ? w->cu.cuFuncSetAttribute(f->f, LP_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                         (int)s->max_dynamic_shared)
+                              : LP_CUDA_ERROR_NOT_FOUND;
+        if (ar != LP_CUDA_SUCCESS) {
+            char what[400];
+            snprintf(what, sizeof what, "launch step %ld: setting the dynamic shared memory limit of %.200s to %u bytes%s",
+                     i, s->function, s->max_dynamic_shared, w->cu.cuFuncSetAttribute ? "" : " (the driver lacks cuFuncSetAttribute)");
+            step_fail(w, o, before, i, what, ar);
+            goto out;
+        }
+    }
     lp_cu_result r = w->cu.cuLaunchKernel(f->f, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
                                           s->block[2], s->shared, NULL, s->nargs ? ptrs : NULL, NULL);
     if (r != LP_CUDA_SUCCESS) {
@@ -270,12 +291,103 @@ out:
     return rc;
 }
 
+/* Bytes from a row-set's start to its last row's end (the decoder bounded them: no overflow). */
+static uint64_t rows_span(uint64_t row, uint64_t pitch, uint64_t height) {
+    return row ? (height - 1) * pitch + row : 0;
+}
+
+/* A MEMSET step: height rows of count elements of width bytes, pitch apart (cuMemsetD8/16/32, or
+ * cuMemsetD2D8/16/32 for several rows; synchronous like the job's other copies). */
+static int run_memset(lp_worker *w, const wk_step *s, long i, const launched *before, outcome *o) {
+    char what[200];
+    snprintf(what, sizeof what, "memset step %ld", i);
+    uint64_t row = s->count * s->width;
+    wk_buffer *b;
+    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(row, s->pitch, s->height), &b) != 0) return -1;
+    lp_cu_dptr d = b->ptr + s->offset;
+    lp_cu_result r = LP_CUDA_SUCCESS;
+    const char *fn = NULL;
+    if (row) {
+        const lp_cuda *cu = &w->cu;
+        if (s->height == 1) {
+            fn = s->width == 1 ? "cuMemsetD8" : s->width == 2 ? "cuMemsetD16" : "cuMemsetD32";
+            if (s->width == 1 && cu->cuMemsetD8) r = cu->cuMemsetD8(d, (unsigned char)s->value, s->count);
+            else if (s->width == 2 && cu->cuMemsetD16) r = cu->cuMemsetD16(d, (unsigned short)s->value, s->count);
+            else if (s->width == 4 && cu->cuMemsetD32) r = cu->cuMemsetD32(d, s->value, s->count);
+            else r = LP_CUDA_ERROR_NOT_FOUND;
+        } else {
+            fn = s->width == 1 ? "cuMemsetD2D8" : s->width == 2 ? "cuMemsetD2D16" : "cuMemsetD2D32";
+            if (s->width == 1 && cu->cuMemsetD2D8)
+                r = cu->cuMemsetD2D8(d, s->pitch, (unsigned char)s->value, s->count, s->height);
+            else if (s->width == 2 && cu->cuMemsetD2D16)
+                r = cu->cuMemsetD2D16(d, s->pitch, (unsigned short)s->value, s->count, s->height);
+            else if (s->width == 4 && cu->cuMemsetD2D32)
+                r = cu->cuMemsetD2D32(d, s->pitch, s->value, s->count, s->height);
+            else r = LP_CUDA_ERROR_NOT_FOUND;
+        }
+    }
+    wk_buffer_put(w, b);
+    if (r == LP_CUDA_SUCCESS) return 0;
+    char how[400];
+    snprintf(how, sizeof how, "%s: %s of buffer %" PRIu64 " at offset %" PRIu64 " (%" PRIu64 " x %" PRIu64
+             " elements of %u bytes, pitch %" PRIu64 ")%s",
+             what, fn, s->buffer, s->offset, s->height, s->count, s->width, s->pitch,
+             r == LP_CUDA_ERROR_NOT_FOUND ? " (the driver lacks it)" : "");
+    step_fail(w, o, before, i, how, r);
+    return -1;
+}
+
+/* A COPY step, device to device: cuMemcpyDtoD for one row, cuMemcpy2D for several. */
+static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *before, outcome *o) {
+    char what[200];
+    snprintf(what, sizeof what, "copy step %ld (destination)", i);
+    wk_buffer *dst, *src;
+    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(s->size, s->pitch, s->height), &dst) != 0)
+        return -1;
+    snprintf(what, sizeof what, "copy step %ld (source)", i);
+    if (step_buffer_of(w, o, i, what, s->src_buffer, s->src_offset, rows_span(s->size, s->src_pitch, s->height),
+                       &src) != 0) {
+        wk_buffer_put(w, dst);
+        return -1;
+    }
+    lp_cu_result r = LP_CUDA_SUCCESS;
+    const char *fn = s->height == 1 ? "cuMemcpyDtoD" : "cuMemcpy2D";
+    if (s->size && s->height == 1) {
+        r = w->cu.cuMemcpyDtoD ? w->cu.cuMemcpyDtoD(dst->ptr + s->offset, src->ptr + s->src_offset, s->size)
+                               : LP_CUDA_ERROR_NOT_FOUND;
+    } else if (s->size) {
+        lp_cu_memcpy2d c;
+        memset(&c, 0, sizeof c);
+        c.srcMemoryType = c.dstMemoryType = LP_CU_MEMORYTYPE_DEVICE;
+        c.srcDevice = src->ptr + s->src_offset;
+        c.srcPitch = s->src_pitch;
+        c.dstDevice = dst->ptr + s->offset;
+        c.dstPitch = s->pitch;
+        c.WidthInBytes = s->size;
+        c.Height = s->height;
+        r = w->cu.cuMemcpy2D ? w->cu.cuMemcpy2D(&c) : LP_CUDA_ERROR_NOT_FOUND;
+    }
+    wk_buffer_put(w, src);
+    wk_buffer_put(w, dst);
+    if (r == LP_CUDA_SUCCESS) return 0;
+    char how[400];
+    snprintf(how, sizeof how, "copy step %ld: %s of %" PRIu64 " x %" PRIu64 " bytes from buffer %" PRIu64
+             " at offset %" PRIu64 " to buffer %" PRIu64 " at offset %" PRIu64 "%s",
+             i, fn, s->height, s->size, s->src_buffer, s->src_offset, s->buffer, s->offset,
+             r == LP_CUDA_ERROR_NOT_FOUND ? " (the driver lacks it)" : "");
+    step_fail(w, o, before, i, how, r);
+    return -1;
+}
+
 /* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
  * it does not fit. */
 static size_t result_json(char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
-                          int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting) {
+                          int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting,
+                          const int64_t *events, size_t nevents) {
     wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
-                         .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting};
+                         .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting,
+                         .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
+    if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
 }
 
@@ -284,6 +396,9 @@ static void run_job(lp_worker *w, wk_job *j) {
     j->res_base = malloc(RES_HDR + j->read_total);
     char *data = j->res_base ? j->res_base + RES_HDR : NULL;
     launched kern = {-1, NULL, 0};
+    int64_t events[WIRE_JOB_MAX_EVENTS];
+    size_t nevents = 0;
+    long device_step = -1; /* the last memset or copy step */
     if (j->pre_code[0]) {
         o.code = j->pre_code;
         o.step = j->pre_step;
@@ -308,6 +423,22 @@ static void run_job(lp_worker *w, wk_job *j) {
             }
             continue;
         }
+        if (s->kind == 'm' || s->kind == 'c') {
+            if ((s->kind == 'm' ? run_memset : run_copy)(w, s, (long)i, &kern, &o) == 0) device_step = (long)i;
+            continue;
+        }
+        if (s->kind == 'e') {
+            /* everything before it has finished: then the clock is read */
+            lp_cu_result r = w->cu.cuCtxSynchronize();
+            if (r != LP_CUDA_SUCCESS) {
+                char what[64];
+                snprintf(what, sizeof what, "event step %zu", i);
+                step_fail(w, &o, &kern, (long)i, what, r);
+            } else if (nevents < WIRE_JOB_MAX_EVENTS) {
+                events[nevents++] = lp_mono_ns();
+            }
+            continue;
+        }
         wk_buffer *b;
         if (step_buffer(w, &o, (long)i, s->buffer, s->offset, s->size, &b) != 0) break;
         lp_cu_result r = s->kind == 'w' ? w->cu.cuMemcpyHtoD(b->ptr + s->offset, s->data, s->size)
@@ -327,11 +458,19 @@ static void run_job(lp_worker *w, wk_job *j) {
                      kern.count > 1 ? " or a kernel launched before it" : "");
             cuda_fail(w, &o, kern.step, what, r);
         }
+    } else if (!o.code && device_step >= 0) {
+        /* memsets and device copies may run after their calls return: the job ends when they have */
+        lp_cu_result r = w->cu.cuCtxSynchronize();
+        if (r != LP_CUDA_SUCCESS) {
+            char what[96];
+            snprintf(what, sizeof what, "finishing the memset and copy steps (the last: step %ld)", device_step);
+            cuda_fail(w, &o, device_step, what, r);
+        }
     }
     j->ended_ns = lp_mono_ns();
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
-                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w));
+                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events, o.code ? 0 : nevents);
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!tl) {
         static const char bad[] = "{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}";
@@ -537,7 +676,7 @@ static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
 static char *refusal_record(const refusal *why, size_t *len) {
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
-                            !strcmp(why->code, WK_RESTARTING));
+                            !strcmp(why->code, WK_RESTARTING), NULL, 0);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
         put_le32(rec, tl);

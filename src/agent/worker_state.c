@@ -246,7 +246,12 @@ int wk_buffer_get(lp_worker *w, uint64_t id, wk_buffer **out) {
 }
 
 static void buffer_release(lp_worker *w, wk_buffer *b) {
-    if (!wk_is_poisoned(w) && wk_bind(w) == 0) w->cu.cuMemFree(b->ptr);
+    if (b->module) { /* borrowed: the memory is the module's */
+        wk_module_put(w, b->module);
+        free(b->global);
+    } else if (!wk_is_poisoned(w) && wk_bind(w) == 0) {
+        w->cu.cuMemFree(b->ptr);
+    }
     free(b);
 }
 
@@ -258,7 +263,7 @@ void wk_buffer_put(lp_worker *w, wk_buffer *b) {
     if (last) buffer_release(w, b);
 }
 
-int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_result *cr) {
+int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_dptr *address, lp_cu_result *cr) {
     *cr = LP_CUDA_SUCCESS;
     wk_buffer *b = calloc(1, sizeof *b);
     if (!b) return 507;
@@ -281,6 +286,7 @@ int wk_buffer_alloc(lp_worker *w, uint64_t size, uint64_t *id, lp_cu_result *cr)
     b->next = w->buffers;
     w->buffers = b;
     journal(w, 'a', b->id, size);
+    *address = b->ptr;
     pthread_mutex_unlock(&w->mu);
     *id = b->id;
     return 0;
@@ -308,6 +314,91 @@ int wk_buffer_free(lp_worker *w, uint64_t id) {
     }
     pthread_mutex_unlock(&w->mu);
     return 404;
+}
+
+/* A live borrowed buffer of m's global `name`, with a reference for the caller. Under mu. */
+static wk_buffer *global_find_locked(lp_worker *w, const wk_module *m, const char *name) {
+    for (wk_buffer *b = w->buffers; b; b = b->next)
+        if (b->live && b->module == m && !strcmp(b->global, name)) {
+            b->refs++;
+            return b;
+        }
+    return NULL;
+}
+
+int wk_buffer_global(lp_worker *w, wk_module *m, const char *name, wk_buffer **out, lp_cu_result *cr) {
+    *cr = LP_CUDA_SUCCESS;
+    pthread_mutex_lock(&w->mu);
+    *out = global_find_locked(w, m, name);
+    pthread_mutex_unlock(&w->mu);
+    if (*out) return 0;
+    if (!w->cu.cuModuleGetGlobal) {
+        *cr = LP_CUDA_ERROR_NOT_FOUND;
+        return 500;
+    }
+    if (wk_bind(w) != 0) {
+        *cr = LP_CUDA_ERROR_NOT_INITIALIZED;
+        return 500;
+    }
+    lp_cu_dptr ptr = 0;
+    size_t size = 0;
+    lp_cu_result r = w->cu.cuModuleGetGlobal(&ptr, &size, m->mod, name);
+    if (r == LP_CUDA_ERROR_NOT_FOUND || r == LP_CUDA_ERROR_INVALID_VALUE) return 404;
+    if (r != LP_CUDA_SUCCESS) {
+        *cr = r;
+        return 500;
+    }
+    wk_buffer *b = calloc(1, sizeof *b);
+    if (!b || !(b->global = strdup(name))) {
+        free(b);
+        return 500;
+    }
+    b->ptr = ptr;
+    b->size = size;
+    b->refs = 2; /* the table's and the caller's */
+    b->live = 1;
+    b->module = m;
+    pthread_mutex_lock(&w->mod_mu);
+    m->refs++; /* the variable's memory lives as long as the buffer */
+    pthread_mutex_unlock(&w->mod_mu);
+    pthread_mutex_lock(&w->mu);
+    wk_buffer *same = global_find_locked(w, m, name); /* another request made it meanwhile */
+    if (!same) {
+        /* journaled like an allocation: a replacement worker answers 410 for its id and never
+         * hands the id out again */
+        b->id = w->next_buffer_id++;
+        b->next = w->buffers;
+        w->buffers = b;
+        journal(w, 'a', b->id, size);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (same) {
+        b->refs = 1;
+        wk_buffer_put(w, b);
+        b = same;
+    }
+    *out = b;
+    return 0;
+}
+
+/* Unloading module m drops the table's entries of its globals (requests holding one finish with
+ * it: the module stays loaded until the last reference). */
+static void drop_globals(lp_worker *w, const wk_module *m) {
+    for (;;) {
+        wk_buffer *gone = NULL;
+        pthread_mutex_lock(&w->mu);
+        for (wk_buffer **pp = &w->buffers; *pp; pp = &(*pp)->next)
+            if ((*pp)->live && (*pp)->module == m) {
+                gone = *pp;
+                *pp = gone->next;
+                gone->live = 0;
+                journal(w, 'f', gone->id, 0);
+                break;
+            }
+        pthread_mutex_unlock(&w->mu);
+        if (!gone) return;
+        wk_buffer_put(w, gone);
+    }
 }
 
 void *wk_staging_take(lp_worker *w, size_t *size) {
@@ -445,12 +536,30 @@ static json_t *function_names(lp_worker *w, wk_module *m, const char *image, siz
     return ptx_entries(image, size);
 }
 
-static json_t *func_json(const wk_func *f) {
+/* The kernel's attributes by CUfunction_attribute number (null where the driver refuses one), up
+ * to the last one it answers. */
+static json_t *func_attributes(lp_worker *w, const wk_func *f) {
+    json_t *a = json_array();
+    size_t known = 0;
+    for (int i = 0; w->cu.cuFuncGetAttribute && i < LP_CU_FUNC_ATTRIBUTE_LIMIT; i++) {
+        int v = 0;
+        if (w->cu.cuFuncGetAttribute(&v, i, f->f) == LP_CUDA_SUCCESS) {
+            json_array_append_new(a, json_integer(v));
+            known = (size_t)i + 1;
+        } else {
+            json_array_append_new(a, json_null());
+        }
+    }
+    while (json_array_size(a) > known) json_array_remove(a, json_array_size(a) - 1);
+    return a;
+}
+
+static json_t *func_json(lp_worker *w, const wk_func *f) {
     json_t *params = json_array();
     for (int i = 0; i < f->nparams; i++)
         json_array_append_new(params, json_pack("{s:I, s:I}", "offset", (json_int_t)f->offset[i], "size",
                                                 (json_int_t)f->size[i]));
-    json_t *o = json_pack("{s:s, s:o}", "name", f->name, "params", params);
+    json_t *o = json_pack("{s:s, s:o, s:o}", "name", f->name, "params", params, "attributes", func_attributes(w, f));
     if (f->nparams < 0) json_object_set_new(o, "params", json_null());
     return o;
 }
@@ -583,7 +692,7 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
     json_array_foreach(names, i, nm) {
         char fm[256];
         const wk_func *f = func_lookup(w, m, json_string_value(nm), fm, sizeof fm);
-        if (f) json_array_append_new(fns, func_json(f));
+        if (f) json_array_append_new(fns, func_json(w, f));
     }
     json_decref(names);
     m->info = json_pack("{s:s, s:o}", "module", sha, "functions", fns);
@@ -660,6 +769,7 @@ void wk_module_unload(lp_worker *w, const char *sha) {
     pthread_mutex_unlock(&w->mod_mu);
     if (m) {
         lp_log(LOG_INFO, "lease %s gpu %s: module %s unloaded", w->lease, w->uuid, sha);
+        drop_globals(w, m);
         wk_module_put(w, m);
     }
 }

@@ -101,6 +101,7 @@ int cmd_run(const cli_global *g, int argc, char **argv);
 int cmd_nodes(const cli_global *g, int argc, char **argv);
 int cmd_usage(const cli_global *g, int argc, char **argv);
 int cmd_dev(const cli_global *g, int argc, char **argv);
+int cmd_exec(const cli_global *g, int argc, char **argv);
 
 /* The lease request flags shared by quote, lease open and run: returns 1 when the current flag was
  * one of them (consumed), 0 when not, CLI_EXIT_USAGE+100 after a usage error. */
@@ -110,6 +111,9 @@ int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int with_leas
  * --help: 0, -1 after printing help, or CLI_EXIT_USAGE after a usage message. */
 int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
                       int lease_fields, int *json);
+/* lepton_lease_open that waits up to wait_s seconds for capacity, saying "waiting for capacity…"
+ * on stderr meanwhile (req->wait_ms is overwritten). Returns the status; prints nothing on failure. */
+int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out);
 /* Opens a liblepton client for g (prints the error). */
 int cli_client_open(const cli_global *g, lepton_client **out);
 

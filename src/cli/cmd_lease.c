@@ -157,6 +157,26 @@ int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int lease_fie
     return rc ? CLI_REQ_BAD : 1;
 }
 
+static double mono_s(void) { return (double)lp_mono_ns() / 1e9; }
+
+int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out) {
+    double t0 = mono_s();
+    req->wait_ms = 0;
+    int rc = lepton_lease_open(c, req, out);
+    int rounds = 0;
+    while (rc == LEPTON_ENOCAPACITY) {
+        double left = t0 + wait_s - mono_s();
+        if (left <= 0) break;
+        if (rounds++ == 0)
+            fprintf(stderr, "lepton: waiting for capacity… (up to %u s): %s\n", wait_s, lepton_last_error());
+        else
+            fprintf(stderr, "lepton: still waiting for capacity… %.0f s of %u s\n", mono_s() - t0, wait_s);
+        req->wait_ms = (int32_t)(left > 10 ? 10000 : left * 1000 + 1);
+        rc = lepton_lease_open(c, req, out);
+    }
+    return rc;
+}
+
 int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
                       int lease_fields, int *json) {
     cli_opts o;

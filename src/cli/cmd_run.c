@@ -3,7 +3,8 @@
  * goes through liblepton; only the final cost of the closed lease is read back over REST (the
  * handle is gone by then). The lease has a keepalive (30 s unless --keepalive), so a killed run
  * stops billing soon; SIGINT and SIGTERM close the lease at once (a signal thread, over REST by id)
- * and exit 130 / 143. */
+ * and exit 130 / 143. With --lease ID it attaches to that lease instead (lepton_lease_attach),
+ * runs on its GPU 0 and detaches: the lease keeps running, also after a signal. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -31,6 +32,9 @@ static const char HELP[] =
     "Buffer arguments pass the buffer's device address (a .u64 parameter).\n"
     "\n"
     "options:\n"
+    "  --lease ID         run on GPU 0 of this lease of yours (e.g. from `lepton lease open`)\n"
+    "                     instead of leasing one; it is left running afterwards (the request\n"
+    "                     flags below do not apply then)\n"
     "  --shared BYTES     dynamic shared memory per block (default 0)\n"
     "  --gpu-model M      a GPU whose model name contains M\n"
     "  --min-memory SIZE  memory per GPU\n"
@@ -182,6 +186,7 @@ static int wait_task(lepton_task *t, double deadline, const char *what) {
 /* ---- SIGINT / SIGTERM: close the lease now, exit 128 + signal ---- */
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static char sig_lease[64];         /* the open lease's id ("" when none); under sig_mu */
+static int sig_attached;           /* sig_lease was attached (--lease): left running */
 static const cli_global *sig_g;    /* set before the thread starts */
 static sigset_t sig_set;
 
@@ -193,7 +198,9 @@ static void *signal_main(void *arg) {
     if (sigwait(&sig_set, &sig) != 0) return NULL;
     const char *name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     pthread_mutex_lock(&sig_mu); /* held to the end: the main thread cannot start closing meanwhile */
-    if (*sig_lease) {
+    if (*sig_lease && sig_attached) {
+        fprintf(stderr, "lepton: %s: stopping; lease %s (--lease) is left running\n", name, sig_lease);
+    } else if (*sig_lease) {
         char path[128], err[1024];
         json_t *ans = NULL;
         snprintf(path, sizeof path, "/v1/leases/%s/close", sig_lease);
@@ -228,30 +235,12 @@ static void signals_start(const cli_global *g) {
     if (pthread_create(&t, NULL, signal_main, NULL) == 0) pthread_detach(t);
 }
 
-/* Records the open lease (id) or its end (NULL) for the signal thread. */
-static void signals_lease(const char *id) {
+/* Records the open lease (id; attached or opened here) or its end (NULL) for the signal thread. */
+static void signals_lease(const char *id, int attached) {
     pthread_mutex_lock(&sig_mu);
     snprintf(sig_lease, sizeof sig_lease, "%s", id ? id : "");
+    sig_attached = attached;
     pthread_mutex_unlock(&sig_mu);
-}
-
-/* Opens the lease, saying "waiting for capacity…" on stderr while none is free. */
-static int open_lease(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out) {
-    double t0 = now_s();
-    req->wait_ms = 0;
-    int rc = lepton_lease_open(c, req, out);
-    int rounds = 0;
-    while (rc == LEPTON_ENOCAPACITY) {
-        double left = t0 + wait_s - now_s();
-        if (left <= 0) break;
-        if (rounds++ == 0)
-            fprintf(stderr, "lepton: waiting for capacity… (up to %u s): %s\n", wait_s, lepton_last_error());
-        else
-            fprintf(stderr, "lepton: still waiting for capacity… %.0f s of %u s\n", now_s() - t0, wait_s);
-        req->wait_ms = (int32_t)(left > 10 ? 10000 : left * 1000 + 1);
-        rc = lepton_lease_open(c, req, out);
-    }
-    return rc;
 }
 
 int cmd_run(const cli_global *g, int argc, char **argv) {
@@ -259,9 +248,9 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     cli_opts_init(&o, "run", argc, argv);
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     req.ttl_seconds = 600;
-    req.wait_ms = 60; /* seconds until open_lease */
+    req.wait_ms = 60; /* seconds until cli_lease_open_waiting */
     req.keepalive_seconds = 30;
-    const char *ptx = NULL, *kernel = NULL, *v, *pos;
+    const char *ptx = NULL, *kernel = NULL, *attach_id = NULL, *req_flag = NULL, *v, *pos;
     uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
     int have_grid = 0, have_block = 0, json = 0, k;
     const char **rawargs = calloc((size_t)argc + 1, sizeof *rawargs);
@@ -285,11 +274,16 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         }
         if (cli_opt_is(&o, "--gpus"))
             return free(rawargs), cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
+        const char *flag = o.flag;
         int r = cli_lease_request_flag(&o, &req, 1);
         if (r == CLI_REQ_BAD) goto out;
-        if (r == 1) continue;
+        if (r == 1) {
+            if (!req_flag) req_flag = flag;
+            continue;
+        }
         if (!(v = cli_opt_value(&o))) goto out;
         if (cli_opt_is(&o, "--ptx")) ptx = v;
+        else if (cli_opt_is(&o, "--lease")) attach_id = v;
         else if (cli_opt_is(&o, "--kernel")) kernel = v;
         else if (cli_opt_is(&o, "--grid")) {
             if (cli_parse_dims("run", "--grid", v, grid)) goto out;
@@ -318,6 +312,11 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     }
     if (!have_grid || !have_block) {
         cli_usage_error("run", "missing --%s X[,Y,Z]", have_grid ? "block" : "grid");
+        goto out;
+    }
+    if (attach_id && req_flag) {
+        cli_usage_error("run", "%s shapes a new lease; with --lease %s the run uses that lease as it is", req_flag,
+                        attach_id);
         goto out;
     }
     run_arg *args = calloc(nargs ? nargs : 1, sizeof *args);
@@ -363,7 +362,15 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     double t_start = now_s();
     lepton_lease *l = NULL;
     uint32_t wait_s = (uint32_t)req.wait_ms;
-    rc = open_lease(c, &req, wait_s, &l);
+    if (attach_id) {
+        rc = lepton_lease_attach(c, attach_id, &l);
+        if (rc) {
+            rc = cli_fail(rc, "run: --lease", lepton_last_error());
+            goto out_client;
+        }
+    } else {
+        rc = cli_lease_open_waiting(c, &req, wait_s, &l);
+    }
     if (rc) {
         char msg[4200];
         snprintf(msg, sizeof msg, "%s%s", lepton_last_error(),
@@ -376,11 +383,16 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     int64_t kernel_ns = 0;
     lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
     lepton_lease_get_info(l, &li);
-    signals_lease(li.id);
+    signals_lease(li.id, attach_id != NULL);
     if (!json) {
         char price[48];
         cli_fmt_money(li.price_per_gpu_hour, price, sizeof price);
-        fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model, li.node, price);
+        if (attach_id)
+            fprintf(stderr, "lepton: lease %s (attached): GPU 0 of %u x %s on %s at %s per GPU-hour\n", li.id,
+                    li.gpu_count, li.gpu_model, li.node, price);
+        else
+            fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model, li.node,
+                    price);
     }
     lepton_module *m = NULL;
     double deadline = now_s() + timeout_s;
@@ -463,7 +475,7 @@ out_lease:
     snprintf(lease_id, sizeof lease_id, "%s", li.id);
     /* under the lock: a signal now waits for this close, then finds no lease */
     pthread_mutex_lock(&sig_mu);
-    int close_rc = lepton_lease_close(l);
+    int close_rc = attach_id ? lepton_lease_detach(l) : lepton_lease_close(l);
     sig_lease[0] = '\0';
     pthread_mutex_unlock(&sig_mu);
     double t_end = now_s();
@@ -499,6 +511,7 @@ out_lease:
                 (t_down1 - t_k1) * 1e3, "total", (t_end - t_start) * 1e3, "bytes_up", (json_int_t)up_bytes,
                 "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds", (json_int_t)gpu_seconds, "outputs",
                 outs);
+            if (j && attach_id) json_object_set_new(j, "lease_state", json_string("active"));
             cli_print_json(j);
             json_decref(j);
         } else {
@@ -515,7 +528,7 @@ out_lease:
                     printf("wrote %s (%zu bytes)\n", args[i].out_path, args[i].size);
             char cb[48];
             cli_fmt_money(cost, cb, sizeof cb);
-            printf("lease %s closed; cost %s", lease_id, cb);
+            printf(attach_id ? "lease %s left running; cost so far %s" : "lease %s closed; cost %s", lease_id, cb);
             char pb[48];
             cli_fmt_money(li.price_per_gpu_hour, pb, sizeof pb);
             if (gpu_seconds >= 0) printf(" (%lld GPU-seconds at %s per GPU-hour)", (long long)gpu_seconds, pb);

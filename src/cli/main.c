@@ -21,8 +21,12 @@ static const char HELP[] =
     "                       what a lease would get now, cheapest first\n"
     "  lease open [--gpus N] [--gpu-model M] [--ttl S] [--max-price P] [--max-cost C] [--json]\n"
     "  lease list | info ID | extend ID SECONDS | close ID\n"
-    "  run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] ARG...\n"
+    "  run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] [--lease ID] ARG...\n"
     "                       lease a GPU, run one kernel on files, print timing and cost, close\n"
+    "  exec [--gpus N] [--gpu-model M] [--min-memory X] [--max-price P] [--max-cost C] [--ttl S]\n"
+    "       [--wait S] [--keepalive S] [--lease ID] -- PROGRAM [ARGS...]\n"
+    "                       run an unmodified CUDA program on a lease's GPUs (the remote driver);\n"
+    "                       exit status = the program's; the lease is closed and its cost printed\n"
     "  nodes [--json]       the broker's nodes and their GPUs\n"
     "  usage [--json]       your GPU-seconds and cost, per lease\n"
     "  version              the versions of lepton and liblepton\n"
@@ -120,8 +124,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quote")) return cmd_quote(&g, rest, rv);
     if (!strcmp(cmd, "lease")) return cmd_lease(&g, rest, rv);
     if (!strcmp(cmd, "run")) return cmd_run(&g, rest, rv);
+    if (!strcmp(cmd, "exec")) return cmd_exec(&g, rest, rv);
     if (!strcmp(cmd, "nodes")) return cmd_nodes(&g, rest, rv);
     if (!strcmp(cmd, "usage")) return cmd_usage(&g, rest, rv);
     if (!strcmp(cmd, "dev")) return cmd_dev(&g, rest, rv);
-    return cli_usage_error("", "unknown command '%s' (dev, quote, lease, run, nodes, usage, version)", cmd);
+    return cli_usage_error("", "unknown command '%s' (dev, quote, lease, run, exec, nodes, usage, version)", cmd);
 }

@@ -1,5 +1,6 @@
 /* client.c — lepton_client_open and lepton_client_close: option validation, defaults and
- * environment fallbacks, the client's list of open leases, and its log callback.
+ * environment fallbacks, the client's list of lease handles (lepton_client_close closes those it
+ * opened and detaches those it attached), and its log callback.
  *
  * Thread safety: a client's configuration is written once before lepton_client_open returns and
  * only read afterwards; the lease list is guarded by c->lock, which is never held while doing
@@ -185,6 +186,11 @@ void lepton_client_close(lepton_client *c) {
     while (l) {
         lepton_lease *next = l->next;
         l->prev = l->next = NULL;
+        if (l->attached) { /* opened elsewhere: it keeps running (lepton.h) */
+            lc_lease_detach(l);
+            l = next;
+            continue;
+        }
         int rc = lc_lease_end(l, offline);
         if (rc == LEPTON_ENET && !offline) {
             offline = 1;

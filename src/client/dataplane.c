@@ -24,8 +24,8 @@
 static void image_free(lc_image *im) {
     if (!im) return;
     for (size_t i = 0; i < im->nfunctions; i++) {
-        free(im->functions[i].name);
-        free(im->functions[i].sizes);
+        free((char *)im->functions[i].name);
+        free((uint32_t *)im->functions[i].offsets); /* one block: offsets, then sizes */
     }
     free(im->functions);
     free(im);
@@ -35,7 +35,11 @@ void lc_images_free(lc_dp *dp) {
     pthread_mutex_lock(&dp->lock);
     lc_image *im = dp->images;
     dp->images = NULL;
+    lc_gpu_facts **facts = dp->facts;
+    dp->facts = NULL;
     pthread_mutex_unlock(&dp->lock);
+    for (uint32_t i = 0; facts && i < dp->nworkers; i++) free(facts[i]);
+    free(facts);
     while (im) {
         lc_image *next = im->next;
         image_free(im);
@@ -50,7 +54,9 @@ const lc_function *lc_module_function(const lepton_module *m, const char *name) 
     return NULL;
 }
 
-/* Reads {"functions": [{"name", "params": [{"offset", "size"}]}]} into a new image. */
+/* Reads {"functions": [{"name", "params": [{"offset", "size"}], "attributes": [...]}]} into a new
+ * image ("attributes" and "offset" are absent from older workers: unknown, and offsets then
+ * follow from the sizes as the ABI lays parameters out). */
 static int parse_module(const char *fn, const char *sha, const lc_buf *answer, lc_image **out) {
     *out = NULL;
     json_error_t jerr;
@@ -85,21 +91,40 @@ static int parse_module(const char *fn, const char *sha, const lc_buf *answer, l
         lc_function *lf = &im->functions[im->nfunctions++];
         lf->name = strdup(name);
         lf->nparams = (uint32_t)json_array_size(params);
-        lf->sizes = calloc(lf->nparams ? lf->nparams : 1, sizeof *lf->sizes);
-        if (!lf->name || !lf->sizes) {
+        uint32_t *offsets = calloc(2 * (size_t)(lf->nparams ? lf->nparams : 1), sizeof *offsets);
+        uint32_t *sizes = offsets ? offsets + (lf->nparams ? lf->nparams : 1) : NULL;
+        lf->offsets = offsets;
+        lf->sizes = sizes;
+        if (!lf->name || !offsets) {
             rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
             break;
         }
+        uint32_t next = 0; /* where a parameter without an offset goes: aligned to its size */
         for (uint32_t k = 0; k < lf->nparams; k++) {
-            int64_t size = -1;
+            int64_t size = -1, off = -1;
             char err[160];
-            if (lp_json_int(json_array_get(params, k), "size", 0, LC_DP_MAX_VALUE, &size, err, sizeof err) ||
-                size < 0) {
+            const json_t *p = json_array_get(params, k);
+            if (lp_json_int(p, "size", 0, LC_DP_MAX_VALUE, &size, err, sizeof err) || size < 0 ||
+                lp_json_int(p, "offset", 0, LC_DP_MAX_VALUE, &off, err, sizeof err)) {
                 rc = lc_fail(LEPTON_EPROTO, "%s: module %.12s: function %s: parameter %u has no valid size",
                              fn, sha, name, k);
                 break;
             }
-            lf->sizes[k] = (uint32_t)size;
+            if (off < 0) {
+                uint32_t align = size >= 8 ? 8 : size >= 4 ? 4 : size >= 2 ? 2 : 1;
+                off = (next + align - 1) / align * align;
+            }
+            sizes[k] = (uint32_t)size;
+            offsets[k] = (uint32_t)off;
+            next = (uint32_t)off + (uint32_t)size;
+        }
+        const json_t *attrs = json_object_get(f, "attributes");
+        for (size_t a = 0; a < LC_RAW_FUNC_ATTRS; a++) {
+            const json_t *v = json_array_get(attrs, a);
+            lf->attrs[a] = json_is_integer(v) && json_integer_value(v) >= INT32_MIN + 1 &&
+                                   json_integer_value(v) <= INT32_MAX
+                               ? (int32_t)json_integer_value(v)
+                               : LC_RAW_ATTR_UNKNOWN;
         }
     }
     json_decref(j);
@@ -297,24 +322,35 @@ int lepton_buffer_alloc(lepton_lease *l, uint32_t gpu, size_t size, lepton_buffe
     char what[64];
     snprintf(what, sizeof what, "POST /v1/buffers on GPU %u", gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
-    lepton_buffer *b = NULL;
-    if (!rc) {
-        json_t *j = json_loadb(x.answer.p ? x.answer.p : "", x.answer.len, 0, NULL);
-        json_t *id = json_object_get(j, "buffer");
-        if (!json_is_integer(id) || json_integer_value(id) < 0)
-            rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no buffer id", fn, what);
-        else if (!(b = calloc(1, sizeof *b)))
-            rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
-        else {
-            b->lease = l;
-            b->gpu = gpu;
-            b->id = (uint64_t)json_integer_value(id);
-            b->size = size;
-        }
-        json_decref(j);
-    }
+    if (!rc) rc = lc_buffer_from_answer(fn, what, l, gpu, &x.answer, size, out);
     lc_xfer_done(&x);
+    return rc;
+}
+
+int lc_buffer_from_answer(const char *fn, const char *what, lepton_lease *l, uint32_t gpu, const lc_buf *answer,
+                          uint64_t size, lepton_buffer **out) {
+    json_t *j = json_loadb(answer->p ? answer->p : "", answer->len, 0, NULL);
+    const json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address"),
+                 *sz = json_object_get(j, "size");
+    int rc = LEPTON_OK;
+    lepton_buffer *b = NULL;
+    if (!json_is_integer(id) || json_integer_value(id) < 0)
+        rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no buffer id", fn, what);
+    else if (!size && (!json_is_integer(sz) || json_integer_value(sz) < 0))
+        rc = lc_fail(LEPTON_EPROTO, "%s: the worker's answer to %s has no size", fn, what);
+    else if (!(b = calloc(1, sizeof *b)))
+        rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    else {
+        b->lease = l;
+        b->gpu = gpu;
+        b->id = (uint64_t)json_integer_value(id);
+        b->size = size ? size : (uint64_t)json_integer_value(sz);
+        /* a JSON integer is signed: an address past 2^63 comes back negative */
+        b->address = json_is_integer(addr) ? (uint64_t)json_integer_value(addr) : 0;
+    }
+    json_decref(j);
     if (rc) return rc;
+    lc_dp *dp = l->dp;
     pthread_mutex_lock(&dp->lock);
     b->next = dp->buffers;
     if (b->next) b->next->prev = b;

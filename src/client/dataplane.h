@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "lc_raw.h"
 #include "lepton/lepton.h"
 #include "wire_job.h"
 
@@ -131,16 +132,14 @@ typedef struct lc_dp {
     int64_t undriven_since; /* jobs pending and nobody driving, since (I/O thread's view) */
     int stream_off;         /* LEPTON_DP_STREAM=0: HTTP only */
     int64_t spin_ns;        /* LEPTON_DP_SPIN_US: a wait for a stream's answer polls this long first */
+    lc_gpu_facts **facts;   /* [nworkers] GET /v1/info's device facts, fetched once (lc_raw.c; lock) */
 } lc_dp;
 
 enum { LC_ROLE_NONE, LC_ROLE_IO, LC_ROLE_CALLER, LC_ROLE_CLOSE };
 
-/* A parameter list of one kernel, from the worker's module answer. */
-typedef struct lc_function {
-    char *name;
-    uint32_t nparams;
-    uint32_t *sizes;
-} lc_function;
+/* A kernel of a module, from the worker's module answer: its parameter list (offsets and sizes)
+ * and attributes; the remote driver reads it as it is (lc_raw_module_functions). */
+typedef lc_raw_function lc_function;
 
 /* A module image loaded on every GPU of the lease; shared by the handles that loaded it. */
 typedef struct lc_image {
@@ -162,6 +161,7 @@ struct lepton_buffer {
     uint32_t gpu;
     uint64_t id;
     uint64_t size;
+    uint64_t address; /* its first byte's device address on the worker (0 if the worker did not say) */
     struct lepton_buffer *prev, *next;
 };
 
@@ -225,6 +225,12 @@ struct lepton_task {
     lc_sent sent;
     unsigned char frame[24];
     int no_stream;
+    /* Jobs of lc_raw_submit: their error text starts with the worker's (a CUDA error's name
+     * first); the step at fault and the EVENT steps' clock readings are kept (under mu). */
+    int raw;
+    long step;
+    size_t nevents;
+    int64_t *events; /* room for WIRE_JOB_MAX_EVENTS in the task's allocation (raw jobs), else NULL */
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */
@@ -265,7 +271,7 @@ void lc_dp_note_ended(lc_dp *dp, int state, const char *why);
 typedef struct lc_xfer {
     uint32_t worker;
     const char *method; /* GET, PUT, POST, DELETE */
-    char path[192];
+    char path[1280]; /* a kernel or global's name may be long (WIRE_JOB_MAX_FUNCTION) */
     int raw;          /* the body is application/octet-stream (bulk: progress deadline) */
     const char *body; /* request body, or NULL */
     size_t body_len, body_off;
@@ -358,10 +364,25 @@ int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t of
 /* Called by lc_dp_shutdown: ends the job transport of the lease. */
 void lc_jobs_shutdown(lc_dp *dp);
 
+/* LEPTON_OK when jobs can be submitted to GPU `gpu` of l, else fn's failure (no data plane, a GPU
+ * the lease does not have). */
+int lc_job_target(const char *fn, const lepton_lease *l, uint32_t gpu);
+/* Fills the job's host segments: nwrite WRITE sources then nread READ destinations, in step order. */
+typedef void (*lc_seg_fill)(lc_seg *segs, const void *ctx);
+/* Submits a job encoded and finished in d (consumed whatever the outcome) to GPU `gpu` of l
+ * (lc_job_target checked): numbers it, queues it and sends it as lepton_submit does. `raw`: a job
+ * of lc_raw_submit (its events and step are kept). */
+int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *d, lc_seg_fill fill,
+                   const void *ctx, int raw, lepton_task **out);
+
 /* ---- dataplane.c ---- */
 
-/* Frees the image table (no network). */
+/* Frees the image table and the cached GPU facts (no network). */
 void lc_images_free(lc_dp *dp);
+/* A new handle of buffer {"buffer": ID, "address": A, "size": N} (the worker's answer to `what`)
+ * on GPU `gpu` of l, listed with the lease's buffers; `size` 0: the answer's. */
+int lc_buffer_from_answer(const char *fn, const char *what, struct lepton_lease *l, uint32_t gpu,
+                          const lc_buf *answer, uint64_t size, lepton_buffer **out);
 /* Looks up a kernel of a module; NULL when the module has no such function. */
 const lc_function *lc_module_function(const lepton_module *m, const char *name);
 

@@ -588,6 +588,11 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
         if (job_requeue(dp, t, was_on_wire) == 0) return;
         return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
     }
+    if (t->raw) { /* published by task_complete (under the task's mutex) */
+        t->step = r.step;
+        t->nevents = r.nevents;
+        if (r.nevents) memcpy(t->events, r.events, r.nevents * sizeof r.events[0]);
+    }
     if (!strcmp(status, "ok")) {
         if (t->read_got != t->read_total)
             return job_fail(dp, t, was_on_wire, LEPTON_EPROTO,
@@ -598,14 +603,16 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
         return;
     }
     int st = result_status(status);
-    char msg[256];
-    int n = snprintf(msg, sizeof msg, "GPU %u, job %" PRIu64, t->worker, t->seq);
-    if (r.step >= 0) n += snprintf(msg + n, sizeof msg - (size_t)n, ", step %ld", r.step);
-    snprintf(msg + n, sizeof msg - (size_t)n, ": %s%s", *error ? error : status,
-             !strcmp(status, "buffer_lost")
-                 ? " (the buffer was on a lease worker that failed and was replaced; its "
-                   "contents are lost)"
-                 : "");
+    char msg[256], where[96];
+    int n = snprintf(where, sizeof where, "GPU %u, job %" PRIu64, t->worker, t->seq);
+    if (r.step >= 0) snprintf(where + n, sizeof where - (size_t)n, ", step %ld", r.step);
+    const char *lost = !strcmp(status, "buffer_lost") ? " (the buffer was on a lease worker that failed and was "
+                                                        "replaced; its contents are lost)"
+                                                      : "";
+    if (t->raw) /* the worker's text first: a CUDA error's name leads (lc_raw.h) */
+        snprintf(msg, sizeof msg, "%s%s (%s)", *error ? error : status, lost, where);
+    else
+        snprintf(msg, sizeof msg, "%s: %s%s", where, *error ? error : status, lost);
     job_leaves(dp, t, was_on_wire);
     task_complete(t, LEPTON_TASK_FAILED, st, msg, ns);
 }
@@ -1513,6 +1520,30 @@ static int io_start(lc_dp *dp) {
 
 /* ---- the public functions ---- */
 
+int lc_job_target(const char *fn, const lepton_lease *l, uint32_t gpu) {
+    const lc_dp *dp = l->dp;
+    /* Not lc_dp_usable: on a lease known to have ended the task is still made, failed at once
+     * (lc_job_enqueue), so that lepton_wait reports the end like for any job the end overtakes. */
+    if (!dp || dp->fn_none)
+        return lc_fail(LEPTON_EPROTO, "%s: %s", fn, dp ? dp->fn_none : "the lease has no data plane");
+    if (gpu >= dp->nworkers)
+        return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn, gpu,
+                       dp->nworkers, dp->nworkers - 1);
+    return LEPTON_OK;
+}
+
+/* The host segments of a public job: its WRITE and READ steps' host memory. */
+static void job_segs(lc_seg *segs, const void *ctx) {
+    const lepton_job *j = ctx;
+    uint32_t nwrite = 0;
+    for (size_t i = 0; i < j->step_count; i++) nwrite += j->steps[i].kind == LEPTON_STEP_WRITE;
+    for (size_t i = 0, w = 0, r = nwrite; i < j->step_count; i++) {
+        const lepton_step *s = &j->steps[i];
+        if (s->kind == LEPTON_STEP_WRITE) segs[w++] = (lc_seg){(char *)s->host, s->size};
+        if (s->kind == LEPTON_STEP_READ) segs[r++] = (lc_seg){(char *)s->host, s->size};
+    }
+}
+
 int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     static const char fn[] = "lepton_submit";
     if (out) *out = NULL;
@@ -1527,15 +1558,8 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
             fn, job->version, (size_t)JOB_VERSION_MAX);
     lepton_job j = LEPTON_JOB_INIT;
     memcpy(&j, job, job_size[job->version]);
-    lc_dp *dp = l->dp;
-    /* Not lc_dp_usable: on a lease known to have ended the task is still made, failed at once
-     * (below), so that lepton_wait reports the end like for any job the end overtakes. */
-    if (!dp || dp->fn_none)
-        return lc_fail(LEPTON_EPROTO, "%s: %s", fn, dp ? dp->fn_none : "the lease has no data plane");
-    int rc = LEPTON_OK;
-    if (j.gpu >= dp->nworkers)
-        return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn,
-                       j.gpu, dp->nworkers, dp->nworkers - 1);
+    int rc = lc_job_target(fn, l, j.gpu);
+    if (rc) return rc;
     if (j.step_count == 0) return lc_fail(LEPTON_EINVAL, "%s: job->step_count is 0", fn);
     if (!j.steps) return lc_fail(LEPTON_EINVAL, "%s: job->steps is NULL", fn);
     if (j.step_count > WIRE_JOB_MAX_STEPS)
@@ -1546,7 +1570,6 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
      * refuses what the worker would (wire_job.h's limits), with the worker's words. */
     wire_job_enc d;
     wire_job_enc_init(&d);
-    uint32_t nwrite = 0, nread = 0;
     for (size_t i = 0; i < j.step_count && !rc; i++) {
         const lepton_step *s = &j.steps[i];
         if (s->kind == LEPTON_STEP_WRITE || s->kind == LEPTON_STEP_READ) {
@@ -1568,10 +1591,6 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
                 rc = enc_fail(fn, erc, &d);
                 break;
             }
-            if (w)
-                nwrite++;
-            else
-                nread++;
         } else if (s->kind == LEPTON_STEP_LAUNCH) {
             rc = encode_launch(fn, l, j.gpu, i, s->launch, &d);
         } else {
@@ -1590,14 +1609,21 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
         wire_job_enc_free(&d);
         return rc;
     }
-    uint64_t write_total = d.write_total, read_total = d.read_total;
-    size_t seq_at = d.seq_at;
+    return lc_job_enqueue(fn, l, j.gpu, &d, job_segs, &j, 0, out);
+}
 
-    /* One allocation: the task, its host segments and its request head. */
-    size_t nseg = (size_t)nwrite + nread;
-    lepton_task *t = calloc(1, sizeof *t + nseg * sizeof(lc_seg) + 4 + d.len);
+int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *d, lc_seg_fill fill,
+                   const void *ctx, int raw, lepton_task **out) {
+    lc_dp *dp = l->dp;
+    uint64_t write_total = d->write_total, read_total = d->read_total;
+    size_t seq_at = d->seq_at;
+    uint32_t nwrite = d->nwrite, nread = d->nread;
+
+    /* One allocation: the task, a raw job's event readings, its host segments and its request head. */
+    size_t nseg = (size_t)nwrite + nread, nev = raw ? WIRE_JOB_MAX_EVENTS : 0;
+    lepton_task *t = calloc(1, sizeof *t + nev * sizeof(int64_t) + nseg * sizeof(lc_seg) + 4 + d->len);
     if (!t) {
-        wire_job_enc_free(&d);
+        wire_job_enc_free(d);
         return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
     }
     atomic_init(&t->refs, 2);
@@ -1606,25 +1632,24 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     t->state = LEPTON_TASK_QUEUED;
     t->timeout_ms = dp->timeout_ms;
     t->dp = dp;
-    t->worker = j.gpu;
-    t->segs = (lc_seg *)(t + 1);
+    t->worker = gpu;
+    t->raw = raw;
+    t->step = -1;
+    t->events = nev ? (int64_t *)(t + 1) : NULL;
+    t->segs = (lc_seg *)((int64_t *)(t + 1) + nev);
     t->head = (char *)(t->segs + nseg);
-    t->head_len = 4 + d.len;
-    t->head[0] = (char)(d.len & 0xff);
-    t->head[1] = (char)((d.len >> 8) & 0xff);
-    t->head[2] = (char)((d.len >> 16) & 0xff);
-    t->head[3] = (char)((d.len >> 24) & 0xff);
-    memcpy(t->head + 4, d.p, d.len);
-    wire_job_enc_free(&d);
+    t->head_len = 4 + d->len;
+    t->head[0] = (char)(d->len & 0xff);
+    t->head[1] = (char)((d->len >> 8) & 0xff);
+    t->head[2] = (char)((d->len >> 16) & 0xff);
+    t->head[3] = (char)((d->len >> 24) & 0xff);
+    memcpy(t->head + 4, d->p, d->len);
+    wire_job_enc_free(d);
     t->nwrite = nwrite;
     t->nread = nread;
     t->body_len = t->head_len + write_total;
     t->read_total = read_total;
-    for (size_t i = 0, w = 0, r = nwrite; i < j.step_count; i++) {
-        const lepton_step *s = &j.steps[i];
-        if (s->kind == LEPTON_STEP_WRITE) t->segs[w++] = (lc_seg){(char *)s->host, s->size};
-        if (s->kind == LEPTON_STEP_READ) t->segs[r++] = (lc_seg){(char *)s->host, s->size};
-    }
+    fill(t->segs, ctx);
     t->deadline_ns = lp_mono_ns() + (int64_t)dp->timeout_ms * 1000000;
 
     pthread_mutex_lock(&dp->lock);
@@ -1648,7 +1673,7 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     }
     /* The seq is taken and the job queued under one lock, so seqs follow the order in which
      * the submits return. */
-    lc_worker *w = &dp->workers[j.gpu];
+    lc_worker *w = &dp->workers[gpu];
     t->seq = ++w->next_seq;
     wire_job_enc_seq(t->head + 4, seq_at, t->seq);
     if (w->tail)

@@ -1,6 +1,8 @@
-/* lease.c — lepton_lease_open, _get_info, _extend and _close: the lease handle's life on the
- * broker. Opening is keyed (a random idempotency key per call), so the one retry after a broken
- * connection cannot create a second lease; closing always frees the handle.
+/* lease.c — lepton_lease_open, _attach, _get_info, _extend, _close and _detach: the lease
+ * handle's life on the broker. Opening is keyed (a random idempotency key per call), so the one
+ * retry after a broken connection cannot create a second lease; attaching makes a handle on a
+ * lease of the same tenant opened elsewhere; closing always frees the handle; detaching frees it
+ * and leaves the lease running.
  *
  * Thread safety: a lease handle is immutable after lepton_lease_open returns (its list links are
  * guarded by the client's lock), so get_info and extend may run on it from several threads. */
@@ -115,6 +117,36 @@ static void abandon(lepton_client *c, const char *fn, const char *id) {
     lc_error_set("%s", saved);
 }
 
+/* Builds the handle of an active lease `id` from its Lease object `lj` (the data plane: the
+ * workers' addresses and the lease token; a broker without one gives none, and the data-plane calls
+ * then say so) and starts its renew thread when keepalive_seconds > 0. LEPTON_OK, or LEPTON_ENOMEM
+ * (out of memory or threads) with the message set; the caller tracks the handle. */
+static int handle_new(lepton_client *c, const char *fn, const char *id, uint32_t gpu_count, const json_t *lj,
+                      uint32_t keepalive_seconds, lepton_lease **out) {
+    *out = NULL;
+    lepton_lease *l = calloc(1, sizeof *l);
+    if (!l) return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    l->client = c;
+    lc_copy_text(l->id, sizeof l->id, id);
+    snprintf(l->path, sizeof l->path, "/v1/leases/%s", id);
+    l->gpu_count = gpu_count;
+    l->dp = lc_dp_new(l, lj);
+    if (!l->dp) {
+        free(l);
+        return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    }
+    if (keepalive_seconds) {
+        l->keepalive = lc_keepalive_start(l, keepalive_seconds);
+        if (!l->keepalive) { /* message set */
+            lc_dp_free(l->dp);
+            free(l);
+            return LEPTON_ENOMEM;
+        }
+    }
+    *out = l;
+    return LEPTON_OK;
+}
+
 int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_lease **out) {
     static const char fn[] = "lepton_lease_open";
     if (out) *out = NULL;
@@ -188,39 +220,73 @@ int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_
         return rc;
     }
 
-    /* The data plane: the workers' addresses and the lease token (a broker without one gives
-     * none; the data-plane calls then say so). */
-    lepton_lease *l = calloc(1, sizeof *l);
-    if (l) {
-        l->client = c;
-        memcpy(l->id, id, sizeof l->id);
-        memcpy(l->path, path, sizeof l->path);
-        l->gpu_count = info.gpu_count;
-        l->dp = lc_dp_new(l, lj);
-    }
-    int complete = l && l->dp;
+    lepton_lease *l = NULL;
+    rc = handle_new(c, fn, id, info.gpu_count, lj, norm.keepalive_seconds, &l);
     json_decref(resp.json);
-    if (!complete) {
-        if (l) lc_dp_free(l->dp);
-        free(l);
-        lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    if (rc) { /* a lease nobody holds (or renews) would run on: give it up now (message set) */
         abandon(c, fn, id);
-        return LEPTON_ENOMEM;
-    }
-    if (norm.keepalive_seconds) {
-        l->keepalive = lc_keepalive_start(l, norm.keepalive_seconds);
-        if (!l->keepalive) { /* a lease nobody renews would end soon: give it up now (message set) */
-            rc = LEPTON_ENOMEM;
-            lc_dp_free(l->dp);
-            free(l);
-            abandon(c, fn, id);
-            return rc;
-        }
+        return rc;
     }
     lc_client_track(c, l);
     lc_log(c, LEPTON_LOG_INFO, "lease %s granted: %u x %s on %s at $%g per GPU-hour, expires at %lld%s",
            info.id, info.gpu_count, info.gpu_model, info.node, info.price_per_gpu_hour,
            (long long)info.expires_at, norm.keepalive_seconds ? " (kept alive while open)" : "");
+    *out = l;
+    return LEPTON_OK;
+}
+
+int lepton_lease_attach(lepton_client *c, const char *lease_id, lepton_lease **out) {
+    static const char fn[] = "lepton_lease_attach";
+    if (out) *out = NULL;
+    if (!c) return lc_fail(LEPTON_EINVAL, "%s: c is NULL", fn);
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    if (!lease_id) return lc_fail(LEPTON_EINVAL, "%s: lease_id is NULL", fn);
+    if (strlen(lease_id) >= sizeof((lepton_lease_info *)0)->id || !id_is_safe(lease_id))
+        return lc_fail(LEPTON_EINVAL,
+                       "%s: lease_id \"%.80s\" is not a lease id (1 to 63 letters, digits, '_', '-', '.' or "
+                       "'~', e.g. the id lepton_lease_get_info or `lepton lease open` gives)",
+                       fn, lease_id);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/leases/%s", lease_id);
+    /* Another tenant's lease answers as one that does not exist (404: LEPTON_ENOTFOUND). */
+    lc_request r = {fn, "GET", path, NULL, 0, LC_RETRY};
+    lc_response resp;
+    int rc = lc_http_call(c, &r, &resp);
+    if (rc) { /* the broker's own words, with the call named (and the tenant rule for a 404) */
+        char said[4096];
+        lc_copy_text(said, sizeof said, lepton_last_error());
+        if (rc == LEPTON_ENOTFOUND)
+            lc_fail(rc, "%s: %s; a lease can be attached only with its own tenant's token", fn, said);
+        else if (strncmp(said, fn, strlen(fn)) != 0)
+            lc_fail(rc, "%s: %s", fn, said);
+    }
+    lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+    const char *why = NULL;
+    json_t *lj = json_object_get(resp.json, "lease");
+    if (!rc) rc = lc_lease_parse(fn, lj, &info, &why);
+    if (!rc && strcmp(info.id, lease_id) != 0)
+        rc = lc_fail(LEPTON_EPROTO, "%s: asked the broker for lease %s and got lease %s", fn, lease_id,
+                     info.id);
+    if (!rc && info.state == LEPTON_LEASE_PENDING)
+        rc = lc_fail(LEPTON_ENOCAPACITY,
+                     "%s: lease %s is still waiting for capacity; attach once it is active", fn, lease_id);
+    if (!rc && info.state != LEPTON_LEASE_ACTIVE)
+        rc = lc_fail(LEPTON_EEXPIRED, "%s: lease %s has ended (%s%s%s); only an active lease can be attached",
+                     fn, lease_id, state_names[info.state], why ? ": " : "", why ? why : "");
+    /* The holder's keepalive, if the lease has one, is kept by this handle too while it is open:
+     * the lease then lives as long as any of its handles does. */
+    json_int_t keepalive = json_integer_value(json_object_get(lj, "keepalive_seconds"));
+    lepton_lease *l = NULL;
+    if (!rc)
+        rc = handle_new(c, fn, lease_id, info.gpu_count, lj,
+                        keepalive > 0 && keepalive <= UINT32_MAX ? (uint32_t)keepalive : 0, &l);
+    json_decref(resp.json);
+    if (rc) return rc;
+    l->attached = 1;
+    lc_client_track(c, l);
+    lc_log(c, LEPTON_LOG_INFO, "lease %s attached: %u x %s on %s, expires at %lld%s", info.id, info.gpu_count,
+           info.gpu_model, info.node, (long long)info.expires_at,
+           l->keepalive ? " (kept alive while attached)" : "");
     *out = l;
     return LEPTON_OK;
 }
@@ -335,6 +401,23 @@ int lc_lease_end(lepton_lease *l, int offline) {
     json_decref(resp.json);
     lease_free(l);
     return rc;
+}
+
+void lc_lease_detach(lepton_lease *l) {
+    lc_keepalive_stop(l->keepalive); /* an in-flight renewal finishes first */
+    l->keepalive = NULL;
+    /* Only this process's view ends: unfinished tasks complete (canceled, or expired when on the
+     * wire) and the module and buffer handles are freed; what they name stays on the workers. */
+    lc_dp_shutdown(l->dp);
+    lc_log(l->client, LEPTON_LOG_INFO, "lease %s detached; it keeps running", l->id);
+    lease_free(l);
+}
+
+int lepton_lease_detach(lepton_lease *l) {
+    if (!l) return LEPTON_OK;
+    lc_client_untrack(l->client, l);
+    lc_lease_detach(l);
+    return LEPTON_OK;
 }
 
 int lepton_lease_close(lepton_lease *l) {

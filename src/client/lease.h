@@ -6,7 +6,7 @@
 
 #include "lepton/lepton.h"
 
-/* Immutable after lepton_lease_open, except prev/next (guarded by the client's lock) and the
+/* Immutable after lepton_lease_open (or _attach), except prev/next (guarded by the client's lock) and the
  * inside of `dp` (guarded by its own lock), so any number of threads may use a lease at once. */
 struct lepton_lease {
     lepton_client *client;
@@ -16,11 +16,16 @@ struct lepton_lease {
     uint32_t gpu_count;
     struct lc_dp *dp; /* the data plane: workers, modules, buffers, jobs (dataplane.h); has its own lock */
     struct lc_keepalive *keepalive; /* the renew thread (keepalive.h), NULL without keepalive */
+    int attached; /* made by lepton_lease_attach: lepton_client_close detaches it instead of closing */
 };
 
 /* Ends a lease on the broker (unless `offline`), then frees the handle; the caller has already
  * taken it off the client's list. Returns what lepton_lease_close returns. */
 int lc_lease_end(lepton_lease *l, int offline);
+
+/* Frees the handle and leaves the lease running on the broker (lepton_lease_detach, and
+ * lepton_client_close for attached handles); the caller has already taken it off the client's list. */
+void lc_lease_detach(lepton_lease *l);
 
 /* Reads a Lease object of the protocol into a full lepton_lease_info; `end_reason` receives the
  * broker's sentence or NULL. LEPTON_OK or LEPTON_EPROTO (message names the bad field). */

@@ -78,10 +78,10 @@ static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, 
                field, i, v, WIRE_JOB_MAX_DIM);
 }
 
-static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
-    return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.shared is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, v,
-               WIRE_JOB_MAX_SHARED);
+/* launch.shared and launch.max_dynamic_shared (`key`): bytes of shared memory. */
+static int bad_shared(char *msg, size_t ms, size_t step, const char *key, int64_t v) {
+    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)",
+               step, key, v, WIRE_JOB_MAX_SHARED);
 }
 
 static int too_much_read(char *msg, size_t ms, size_t step) {
@@ -103,6 +103,37 @@ static int too_large_descriptor(char *msg, size_t ms, uint64_t n) {
     return say(msg, ms, WIRE_JOB_ETOOLARGE,
                "the job's descriptor is %" PRIu64 " bytes; the limit is %u (WIRE_JOB_MAX_DESCRIPTOR)", n,
                WIRE_JOB_MAX_DESCRIPTOR);
+}
+
+static int too_many_events(char *msg, size_t ms, size_t step) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].event: the job has more than %d event steps (WIRE_JOB_MAX_EVENTS); split it into "
+               "several jobs",
+               step, WIRE_JOB_MAX_EVENTS);
+}
+
+static int bad_width(char *msg, size_t ms, size_t step, uint64_t v) {
+    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].memset.width is %" PRIu64 "; it must be 1, 2 or 4 (bytes)", step,
+               v);
+}
+
+/* The rows of a memset or a copy end (`side`: "" or "src_") within WIRE_JOB_MAX_BUFFER and, when
+ * there are several, do not overlap: 0, or the refusal. (Whether they fit the buffer is the
+ * worker's check: only it knows the buffer's size.) */
+static int bad_rows(char *msg, size_t ms, size_t step, const char *kind, const char *side, uint64_t off, uint64_t row,
+                    uint64_t pitch, uint64_t height) {
+    if (height > 1 && pitch < row)
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "steps[%zu].%s.%spitch is %" PRIu64 "; with %" PRIu64 " rows it must be at least a row's %" PRIu64
+                   " bytes",
+                   step, kind, side, pitch, height, row);
+    if (row > WIRE_JOB_MAX_BUFFER || (height > 1 && pitch && height - 1 > WIRE_JOB_MAX_BUFFER / pitch) ||
+        off + (height - 1) * pitch + row > WIRE_JOB_MAX_BUFFER)
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "steps[%zu].%s: %" PRIu64 " rows of %" PRIu64 " bytes %" PRIu64 " apart from %soffset %" PRIu64
+                   " end past %llu (WIRE_JOB_MAX_BUFFER)",
+                   step, kind, height, row, pitch, side, off, WIRE_JOB_MAX_BUFFER);
+    return 0;
 }
 
 /* ---- encoding ---- */
@@ -180,6 +211,10 @@ void wire_job_enc_init(wire_job_enc *e) {
     e->cap = sizeof e->inline_buf;
     e->nsteps = 0;
     e->args_left = e->nargs = 0;
+    e->launch_opt_at = 0;
+    e->nevents = 0;
+    e->nwrite = e->nread = 0;
+    e->finished = 0;
     e->write_total = e->read_total = 0;
     e->failed = 0;
     e->msg[0] = 0;
@@ -204,11 +239,14 @@ static int enc_fail(wire_job_enc *e, int rc) {
 /* Checks that a launch's arguments are complete, then opens step e->nsteps. */
 static int enc_step(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
+    if (e->finished)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL, "a step added after wire_job_enc_finish"));
     if (e->args_left)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                                "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1,
                                e->nargs, e->nargs - e->args_left));
     if (e->nsteps == WIRE_JOB_MAX_STEPS) return enc_fail(e, too_many_steps(e->msg, sizeof e->msg));
+    e->launch_opt_at = 0;
     if (e->nsteps) ENC_LIT(e, ",");
     e->nsteps++;
     return 0;
@@ -226,8 +264,10 @@ int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset
                                i, what, buffer, offset, size, WIRE_JOB_MAX_BUFFER));
     if (write) {
         e->write_total += size;
+        e->nwrite++;
     } else {
         e->read_total += size;
+        e->nread++;
         if (e->read_total > WIRE_JOB_MAX_READ) return enc_fail(e, too_much_read(e->msg, sizeof e->msg, i));
     }
     if (write)
@@ -261,7 +301,7 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
         if (block[d] > WIRE_JOB_MAX_DIM)
             return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "block", d, block[d]));
     }
-    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, shared));
+    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, "shared", shared));
     if (nargs > WIRE_JOB_MAX_ARGS) return enc_fail(e, too_many_args(e->msg, sizeof e->msg, i, nargs));
     ENC_LIT(e, "{\"launch\":{\"module\":\"");
     enc_mem(e, sha, 64);
@@ -279,6 +319,7 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
     }
     ENC_LIT(e, "],\"shared\":");
     enc_u64(e, shared);
+    e->launch_opt_at = e->len;
     ENC_LIT(e, ",\"args\":[");
     e->nargs = e->args_left = (uint32_t)nargs;
     if (!nargs) ENC_LIT(e, "]}}");
@@ -296,6 +337,7 @@ static int enc_arg(wire_job_enc *e) {
 }
 
 static void enc_arg_done(wire_job_enc *e) {
+    e->launch_opt_at = 0;
     if (--e->args_left == 0) ENC_LIT(e, "]}}");
 }
 
@@ -327,6 +369,113 @@ int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size) {
     return 0;
 }
 
+int wire_job_enc_launch_opt(wire_job_enc *e, uint32_t max_dynamic_shared) {
+    if (e->failed) return WIRE_JOB_EINVAL;
+    if (!e->launch_opt_at)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu]: launch options must follow a launch, before its arguments",
+                               e->nsteps ? e->nsteps - 1 : 0));
+    if (max_dynamic_shared > WIRE_JOB_MAX_SHARED)
+        return enc_fail(e, bad_shared(e->msg, sizeof e->msg, e->nsteps - 1, "max_dynamic_shared", max_dynamic_shared));
+    if (!max_dynamic_shared) return 0;
+    /* inserted where the launch's arguments begin */
+    char opt[48] = ",\"max_dynamic_shared\":", d[20], *b = digits(max_dynamic_shared, d + sizeof d);
+    size_t ol = strlen(opt), dl = (size_t)(d + sizeof d - b);
+    memcpy(opt + ol, b, dl);
+    ol += dl;
+    if (!enc_room(e, ol)) return WIRE_JOB_ENOMEM;
+    size_t at = e->launch_opt_at;
+    memmove(e->p + at + ol, e->p + at, e->len - at);
+    memcpy(e->p + at, opt, ol);
+    e->len += ol;
+    e->launch_opt_at = 0; /* once per launch */
+    return 0;
+}
+
+/* The common fields of a memset's or a copy's row geometry. */
+static void enc_rows(wire_job_enc *e, const char *pitch_key, uint64_t pitch, uint64_t height) {
+    enc_mem(e, pitch_key, strlen(pitch_key));
+    enc_u64(e, pitch);
+    ENC_LIT(e, ",\"height\":");
+    enc_u64(e, height);
+}
+
+int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value,
+                        uint64_t count, uint64_t pitch, uint64_t height) {
+    int rc = enc_step(e);
+    if (rc) return rc;
+    size_t i = e->nsteps - 1;
+    if (buffer > INT64_MAX || offset > WIRE_JOB_MAX_BUFFER || count > WIRE_JOB_MAX_BUFFER ||
+        pitch > WIRE_JOB_MAX_BUFFER || height > WIRE_JOB_MAX_BUFFER)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].memset: buffer %" PRIu64 ", offset %" PRIu64 ", count %" PRIu64
+                               ", pitch %" PRIu64 ", height %" PRIu64 ": each is at most %llu (WIRE_JOB_MAX_BUFFER)",
+                               i, buffer, offset, count, pitch, height, WIRE_JOB_MAX_BUFFER));
+    if (width != 1 && width != 2 && width != 4) return enc_fail(e, bad_width(e->msg, sizeof e->msg, i, width));
+    uint64_t row = count * width;
+    if (!height) height = 1;
+    if (!pitch) pitch = row;
+    if ((rc = bad_rows(e->msg, sizeof e->msg, i, "memset", "", offset, row, pitch, height))) return enc_fail(e, rc);
+    ENC_LIT(e, "{\"memset\":{\"buffer\":");
+    enc_u64(e, buffer);
+    ENC_LIT(e, ",\"offset\":");
+    enc_u64(e, offset);
+    ENC_LIT(e, ",\"width\":");
+    enc_u64(e, width);
+    ENC_LIT(e, ",\"value\":");
+    enc_u64(e, value);
+    ENC_LIT(e, ",\"count\":");
+    enc_u64(e, count);
+    enc_rows(e, ",\"pitch\":", pitch, height);
+    ENC_LIT(e, "}}");
+    return 0;
+}
+
+int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t src_off,
+                      uint64_t size, uint64_t dst_pitch, uint64_t src_pitch, uint64_t height) {
+    int rc = enc_step(e);
+    if (rc) return rc;
+    size_t i = e->nsteps - 1;
+    if (dst > INT64_MAX || src > INT64_MAX || dst_off > WIRE_JOB_MAX_BUFFER || src_off > WIRE_JOB_MAX_BUFFER ||
+        size > WIRE_JOB_MAX_BUFFER || dst_pitch > WIRE_JOB_MAX_BUFFER || src_pitch > WIRE_JOB_MAX_BUFFER ||
+        height > WIRE_JOB_MAX_BUFFER)
+        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                               "steps[%zu].copy: buffer %" PRIu64 " offset %" PRIu64 " pitch %" PRIu64
+                               ", src_buffer %" PRIu64 " src_offset %" PRIu64 " src_pitch %" PRIu64 ", size %" PRIu64
+                               ", height %" PRIu64 ": offsets, sizes and pitches are at most %llu (WIRE_JOB_MAX_BUFFER)",
+                               i, dst, dst_off, dst_pitch, src, src_off, src_pitch, size, height, WIRE_JOB_MAX_BUFFER));
+    if (!height) height = 1;
+    if (!dst_pitch) dst_pitch = size;
+    if (!src_pitch) src_pitch = size;
+    if ((rc = bad_rows(e->msg, sizeof e->msg, i, "copy", "", dst_off, size, dst_pitch, height)) ||
+        (rc = bad_rows(e->msg, sizeof e->msg, i, "copy", "src_", src_off, size, src_pitch, height)))
+        return enc_fail(e, rc);
+    ENC_LIT(e, "{\"copy\":{\"buffer\":");
+    enc_u64(e, dst);
+    ENC_LIT(e, ",\"offset\":");
+    enc_u64(e, dst_off);
+    ENC_LIT(e, ",\"src_buffer\":");
+    enc_u64(e, src);
+    ENC_LIT(e, ",\"src_offset\":");
+    enc_u64(e, src_off);
+    ENC_LIT(e, ",\"size\":");
+    enc_u64(e, size);
+    ENC_LIT(e, ",\"src_pitch\":");
+    enc_u64(e, src_pitch);
+    enc_rows(e, ",\"pitch\":", dst_pitch, height);
+    ENC_LIT(e, "}}");
+    return 0;
+}
+
+int wire_job_enc_event(wire_job_enc *e) {
+    int rc = enc_step(e);
+    if (rc) return rc;
+    if (e->nevents == WIRE_JOB_MAX_EVENTS) return enc_fail(e, too_many_events(e->msg, sizeof e->msg, e->nsteps - 1));
+    e->nevents++;
+    ENC_LIT(e, "{\"event\":{}}");
+    return 0;
+}
+
 int wire_job_enc_finish(wire_job_enc *e) {
     if (e->failed) return e->msg[0] && strstr(e->msg, "out of memory") ? WIRE_JOB_ENOMEM : WIRE_JOB_EINVAL;
     if (e->args_left)
@@ -338,6 +487,7 @@ int wire_job_enc_finish(wire_job_enc *e) {
     if (e->len > WIRE_JOB_MAX_DESCRIPTOR) return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
     uint64_t body = 4 + (uint64_t)e->len + e->write_total;
     if (body > WIRE_JOB_MAX_BODY) return enc_fail(e, too_large_body(e->msg, sizeof e->msg, body));
+    e->finished = 1;
     return 0;
 }
 
@@ -919,6 +1069,27 @@ static int is_sha(const char *s, size_t n) {
     return 1;
 }
 
+/* launch.shared or launch.max_dynamic_shared (`key`): an integer in 0..WIRE_JOB_MAX_SHARED; null is
+ * absent (0). */
+static int jr_shared(jr *r, size_t i, const char *key, uint32_t *out) {
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null");
+    int is_int = 0;
+    int64_t v = 0;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        if (jr_number(r, &is_int, &v)) return -1;
+    } else if (jr_skip(r)) {
+        return -1;
+    }
+    if (!is_int)
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an integer", i, key);
+    else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
+        JR_FAULT(r, bad_shared, i, key, v);
+    else
+        *out = (uint32_t)v;
+    return 0;
+}
+
 static int jr_launch(jr *r, size_t i, wire_job_step *s) {
     s->kind = 'l';
     s->grid[0] = s->grid[1] = s->grid[2] = s->block[0] = s->block[1] = s->block[2] = 1;
@@ -968,25 +1139,9 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
         } else if (key_is(key, kn, "block")) {
             if (seen(r, &mask, 8) || jr_dim3(r, i, "block", s->block) < 0) return -1;
         } else if (key_is(key, kn, "shared")) {
-            if (seen(r, &mask, 16)) return -1;
-            int c = peek(r);
-            if (c == 'n') {
-                if (jr_literal(r, "null")) return -1;
-                continue;
-            }
-            int is_int = 0;
-            int64_t v = 0;
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                if (jr_number(r, &is_int, &v)) return -1;
-            } else if (jr_skip(r)) {
-                return -1;
-            }
-            if (!is_int)
-                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
-            else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_SHARED)
-                JR_FAULT(r, bad_shared, i, v);
-            else
-                s->shared = (uint32_t)v;
+            if (seen(r, &mask, 16) || jr_shared(r, i, "shared", &s->shared)) return -1;
+        } else if (key_is(key, kn, "max_dynamic_shared")) {
+            if (seen(r, &mask, 64) || jr_shared(r, i, "max_dynamic_shared", &s->max_dynamic_shared)) return -1;
         } else if (key_is(key, kn, "args")) {
             if (seen(r, &mask, 32) || jr_args(r, i, s)) return -1;
         } else if (jr_skip(r)) {
@@ -1035,34 +1190,162 @@ static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
     return 0;
 }
 
-static int jr_step(jr *r, size_t i, wire_job_step *s) {
-    memset(s, 0, sizeof *s);
+/* A memset step's object; the defaults (pitch: a row, height: 1; 0 is the default too) are
+ * resolved here. */
+static int jr_memset(jr *r, size_t i, wire_job_step *s) {
+    at where = {i, -1, "memset"};
+    s->kind = 'm';
     if (peek(r) != '{') {
-        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].memset must be an object", i);
         return jr_skip(r);
     }
     if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, has[7] = {0};
+    uint64_t width = 0, value = 0;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        int rc;
+        if (key_is(key, kn, "buffer"))
+            rc = seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has[0]);
+        else if (key_is(key, kn, "offset"))
+            rc = seen(r, &mask, 2) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has[1]);
+        else if (key_is(key, kn, "width"))
+            rc = seen(r, &mask, 4) || jr_uint(r, &where, "width", 4, &width, &has[2]);
+        else if (key_is(key, kn, "value"))
+            rc = seen(r, &mask, 8) || jr_uint(r, &where, "value", UINT32_MAX, &value, &has[3]);
+        else if (key_is(key, kn, "count"))
+            rc = seen(r, &mask, 16) || jr_uint(r, &where, "count", WIRE_JOB_MAX_BUFFER, &s->count, &has[4]);
+        else if (key_is(key, kn, "pitch"))
+            rc = seen(r, &mask, 32) || jr_uint(r, &where, "pitch", WIRE_JOB_MAX_BUFFER, &s->pitch, &has[5]);
+        else if (key_is(key, kn, "height"))
+            rc = seen(r, &mask, 64) || jr_uint(r, &where, "height", WIRE_JOB_MAX_BUFFER, &s->height, &has[6]);
+        else
+            rc = jr_skip(r);
+        if (rc) return -1;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!has[0]) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    if (!has[2]) JR_FAULT(r, say_at, &where, "width", NULL, 0);
+    if (!has[4]) JR_FAULT(r, say_at, &where, "count", NULL, 0);
+    if (!LIVE(r)) return 0;
+    if (width != 1 && width != 2 && width != 4) {
+        JR_FAULT(r, bad_width, i, width);
+        return 0;
+    }
+    s->width = (uint32_t)width;
+    s->value = (uint32_t)value;
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->count * width; /* 0 or absent: the default, as the encoder has it */
+    int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
+    if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+    return 0;
+}
+
+/* A copy step's object; the defaults (pitches: a row, height: 1) are resolved here. */
+static int jr_copy(jr *r, size_t i, wire_job_step *s) {
+    at where = {i, -1, "copy"};
+    s->kind = 'c';
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].copy must be an object", i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    unsigned mask = 0;
+    int first = 1, more, has[8] = {0};
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        int rc;
+        if (key_is(key, kn, "buffer"))
+            rc = seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has[0]);
+        else if (key_is(key, kn, "offset"))
+            rc = seen(r, &mask, 2) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has[1]);
+        else if (key_is(key, kn, "src_buffer"))
+            rc = seen(r, &mask, 4) || jr_uint(r, &where, "src_buffer", INT64_MAX, &s->src_buffer, &has[2]);
+        else if (key_is(key, kn, "src_offset"))
+            rc = seen(r, &mask, 8) ||
+                 jr_uint(r, &where, "src_offset", WIRE_JOB_MAX_BUFFER, &s->src_offset, &has[3]);
+        else if (key_is(key, kn, "size"))
+            rc = seen(r, &mask, 16) || jr_uint(r, &where, "size", WIRE_JOB_MAX_BUFFER, &s->size, &has[4]);
+        else if (key_is(key, kn, "pitch"))
+            rc = seen(r, &mask, 32) || jr_uint(r, &where, "pitch", WIRE_JOB_MAX_BUFFER, &s->pitch, &has[5]);
+        else if (key_is(key, kn, "src_pitch"))
+            rc = seen(r, &mask, 64) ||
+                 jr_uint(r, &where, "src_pitch", WIRE_JOB_MAX_BUFFER, &s->src_pitch, &has[6]);
+        else if (key_is(key, kn, "height"))
+            rc = seen(r, &mask, 128) || jr_uint(r, &where, "height", WIRE_JOB_MAX_BUFFER, &s->height, &has[7]);
+        else
+            rc = jr_skip(r);
+        if (rc) return -1;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (!has[0]) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
+    if (!has[2]) JR_FAULT(r, say_at, &where, "src_buffer", NULL, 0);
+    if (!has[4]) JR_FAULT(r, say_at, &where, "size", NULL, 0);
+    if (!LIVE(r)) return 0;
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->size; /* 0 or absent: the default, as the encoder has it */
+    if (!s->src_pitch) s->src_pitch = s->size;
+    int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
+    if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
+    if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+    return 0;
+}
+
+/* An event step: {} (members are read and ignored). */
+static int jr_event(jr *r, size_t i, wire_job_step *s) {
+    s->kind = 'e';
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].event must be an object", i);
+        return jr_skip(r);
+    }
+    return jr_skip(r);
+}
+
+#define STEP_KINDS "steps[%zu] must be an object with one of write, launch, read, memset, copy, event"
+
+static int jr_step(jr *r, size_t i, wire_job_step *s) {
+    memset(s, 0, sizeof *s);
+    if (peek(r) != '{') {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, STEP_KINDS, i);
+        return jr_skip(r);
+    }
+    if (jr_open(r, '{')) return -1;
+    static const char *const kinds_of[] = {"write", "read", "launch", "memset", "copy", "event"};
     unsigned mask = 0;
     int first = 1, more, kinds = 0;
     const char *key;
     size_t kn;
     while ((more = jr_member(r, &first, &key, &kn)) == 1) {
-        int w = key_is(key, kn, "write"), rd = key_is(key, kn, "read"), la = key_is(key, kn, "launch");
-        if (!(w | rd | la)) {
+        int k = 0;
+        while (k < 6 && !key_is(key, kn, kinds_of[k])) k++;
+        if (k == 6) {
             if (jr_skip(r)) return -1;
             continue;
         }
-        if (seen(r, &mask, w ? 1u : rd ? 2u : 4u)) return -1;
+        if (seen(r, &mask, 1u << k)) return -1;
         if (++kinds > 1) {
-            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, STEP_KINDS, i);
             if (jr_skip(r)) return -1;
             continue;
         }
-        if (la ? jr_launch(r, i, s) : jr_rw(r, i, s, w)) return -1;
+        int rc = k < 2 ? jr_rw(r, i, s, k == 0) : k == 2 ? jr_launch(r, i, s) : k == 3 ? jr_memset(r, i, s)
+                                                : k == 4 ? jr_copy(r, i, s) : jr_event(r, i, s);
+        if (rc) return -1;
     }
     if (more < 0) return -1;
     r->depth--;
-    if (!kinds) JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+    if (!kinds) JR_FAULT(r, say, WIRE_JOB_EINVAL, STEP_KINDS, i);
     return 0;
 }
 
@@ -1139,6 +1422,11 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
                     s.data = data;
                     data += s.size;
                     j->write_total += s.size;
+                } else if (s.kind == 'e') {
+                    if (++j->nevents > WIRE_JOB_MAX_EVENTS) {
+                        JR_FAULT(&r, too_many_events, i);
+                        continue;
+                    }
                 } else if (s.kind == 'r') {
                     s.out_off = j->read_total;
                     j->read_total += s.size;
@@ -1219,6 +1507,7 @@ fail:
 out:
     if (rc) {
         j->write_total = j->read_total = 0;
+        j->nevents = 0;
         if (!j->seq) *step = -1;
     }
     vec_free(&r.steps);
@@ -1314,8 +1603,9 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     OUT_LIT(&o, ",\"status\":");
     out_string(&o, r->status ? r->status : "internal", 0);
     OUT_LIT(&o, ",\"error\":");
-    /* what follows the error is at most ~130 bytes: keep room for it */
-    out_string(&o, r->error ? r->error : "", 160);
+    /* what follows the error is at most ~130 bytes, and 21 per event: keep room for it */
+    size_t nev = r->nevents < WIRE_JOB_MAX_EVENTS ? r->nevents : WIRE_JOB_MAX_EVENTS;
+    out_string(&o, r->error ? r->error : "", 160 + (nev ? 12 + 21 * nev : 0));
     OUT_LIT(&o, ",\"step\":");
     if (r->step >= 0)
         out_int(&o, r->step);
@@ -1328,6 +1618,14 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     OUT_LIT(&o, ",\"ended_ns\":");
     out_int(&o, r->ended_ns);
     if (r->restarting) OUT_LIT(&o, ",\"restarting\":true");
+    if (nev) {
+        OUT_LIT(&o, ",\"events\":[");
+        for (size_t i = 0; i < nev; i++) {
+            if (i) OUT_LIT(&o, ",");
+            out_int(&o, r->events[i]);
+        }
+        OUT_LIT(&o, "]");
+    }
     OUT_LIT(&o, "}");
     return o.full ? 0 : o.len;
 }
@@ -1340,9 +1638,29 @@ static int jr_any_int(jr *r, int *is, int64_t *v) {
     return jr_skip(r);
 }
 
+/* "events": an array of at most WIRE_JOB_MAX_EVENTS integers; anything else counts as absent. */
+static int jr_events(jr *p, wire_job_result *r) {
+    r->nevents = 0;
+    if (peek(p) != '[') return jr_skip(p);
+    if (jr_open(p, '[')) return -1;
+    int first = 1, more, ok = 1;
+    size_t n = 0;
+    while ((more = jr_element(p, &first)) == 1) {
+        int is = 0;
+        int64_t v = 0;
+        if (jr_any_int(p, &is, &v)) return -1;
+        if (!is || n == WIRE_JOB_MAX_EVENTS) ok = 0;
+        else r->events[n++] = v;
+    }
+    if (more < 0) return -1;
+    p->depth--;
+    r->nevents = ok ? n : 0;
+    return 0;
+}
+
 /* The result's JSON, read by the same parser as descriptors (no tree). As the jansson reader it
  * replaced: a member seen twice counts its last value, a member of the wrong type counts as
- * absent (times 0, step -1, error ""), and only "status" is required. */
+ * absent (times 0, step -1, error "", no events), and only "status" is required. */
 int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms) {
     memset(r, 0, offsetof(wire_job_result, status_buf));
     r->status_buf[0] = r->error_buf[0] = 0;
@@ -1395,6 +1713,8 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
         } else if (key_is(key, kn, "restarting")) {
             r->restarting = peek(&p) == 't';
             if (jr_skip(&p)) goto bad;
+        } else if (key_is(key, kn, "events")) {
+            if (jr_events(&p, r)) goto bad;
         } else if (jr_skip(&p)) {
             goto bad;
         }

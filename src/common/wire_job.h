@@ -46,6 +46,9 @@
 /* Bytes of a result's JSON: the worker writes it into room reserved in front of the READ bytes so
  * that the answer is one buffer; the error text is cut to fit. */
 #define WIRE_JOB_MAX_RESULT 4092
+/* EVENT steps of one job: the result carries one clock reading per event step ("events"), and
+ * 64 readings of at most 20 digits fit the result's JSON with room to spare. */
+#define WIRE_JOB_MAX_EVENTS 64
 
 /* Outcomes of the codec's checks (negative; 0 is success). */
 #define WIRE_JOB_EINVAL (-1)   /* malformed, or a value out of its range → invalid_request */
@@ -69,6 +72,11 @@ typedef struct wire_job_enc {
     size_t nsteps;
     uint32_t args_left; /* arguments the open launch still expects */
     uint32_t nargs;     /* arguments of the open launch */
+    size_t launch_opt_at; /* where the last step, a launch with no argument given yet, takes its
+                           * options (wire_job_enc_launch_opt); 0 when the last step is not one */
+    size_t nevents;       /* EVENT steps so far */
+    uint32_t nwrite, nread; /* WRITE and READ steps so far */
+    int finished;           /* wire_job_enc_finish accepted the job */
     uint64_t write_total, read_total;
     int failed;
     char msg[256];
@@ -85,6 +93,22 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
                         const uint32_t block[3], uint32_t shared, size_t nargs);
 int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset);
 int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size);
+/* Options of the launch just added, called right after wire_job_enc_launch (before its
+ * arguments): max_dynamic_shared > 0 makes the worker set the kernel's
+ * CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES to it before launching (0..WIRE_JOB_MAX_SHARED). */
+int wire_job_enc_launch_opt(wire_job_enc *e, uint32_t max_dynamic_shared);
+/* A MEMSET step: `height` rows (0 = 1) `pitch` bytes apart (0 = count * width) from `offset` of
+ * buffer `buffer`, each of `count` elements of `width` (1, 2 or 4) bytes set to the low `width`
+ * bytes of `value`. A pitch smaller than a row is refused when there are several rows. */
+int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value,
+                        uint64_t count, uint64_t pitch, uint64_t height);
+/* A device-to-device COPY step: `height` rows (0 = 1) of `size` bytes, row r from src_off +
+ * r * src_pitch of buffer `src` to dst_off + r * dst_pitch of buffer `dst` (pitches 0 = size). */
+int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t src_off,
+                      uint64_t size, uint64_t dst_pitch, uint64_t src_pitch, uint64_t height);
+/* An EVENT step: the worker waits for every step before it and reads its clock (CLOCK_MONOTONIC
+ * ns) into the result's "events". At most WIRE_JOB_MAX_EVENTS per job. */
+int wire_job_enc_event(wire_job_enc *e);
 /* Closes the descriptor and checks the job as a whole (descriptor, body and READ sizes). */
 int wire_job_enc_finish(wire_job_enc *e);
 /* Writes seq (1..2^63-1) into a finished descriptor `desc` (e->p, or a copy of it). */
@@ -100,8 +124,14 @@ typedef struct wire_job_arg {
 } wire_job_arg;
 
 typedef struct wire_job_step {
-    char kind;                 /* 'w' write, 'l' launch, 'r' read */
-    uint64_t buffer, offset, size;
+    char kind;                 /* 'w' write, 'l' launch, 'r' read, 'm' memset, 'c' copy, 'e' event */
+    uint64_t buffer, offset, size; /* copy: the destination, and the bytes of a row */
+    uint32_t width, value;     /* memset: element bytes (1, 2, 4) and the value (its low width bytes) */
+    uint64_t count;            /* memset: elements per row */
+    uint64_t pitch, height;    /* memset and copy: rows (>= 1) and the destination's pitch (defaults
+                                * resolved: count * width, or size) */
+    uint64_t src_buffer, src_offset, src_pitch; /* copy: the source */
+    uint32_t max_dynamic_shared; /* launch: 0, or the kernel attribute to set first */
     const char *data;          /* write: its bytes, inside the body */
     uint64_t out_off;          /* read: where its bytes go in the result's data */
     char module[65];           /* launch: the module's SHA-256 */
@@ -115,6 +145,7 @@ typedef struct wire_job {
     uint64_t seq;
     wire_job_step *steps;
     size_t nsteps;
+    size_t nevents; /* EVENT steps */
     uint64_t write_total, read_total;
     void *arena; /* steps, arguments, names and values: one allocation */
 } wire_job;
@@ -139,6 +170,8 @@ typedef struct wire_job_result {
     long step;          /* the step at fault, -1 for none (null on the wire) */
     int64_t queued_ns, started_ns, ended_ns;
     int restarting;     /* the worker is being replaced (sticky CUDA error) */
+    size_t nevents;     /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
+    int64_t events[WIRE_JOB_MAX_EVENTS];
     char status_buf[48];
     char error_buf[512];
 } wire_job_result;

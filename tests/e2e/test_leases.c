@@ -937,6 +937,103 @@ static void case_keepalive_kill(void) {
     json_decref(bl);
 }
 
+/* ---- attach / detach: a second handle on a lease of the same tenant (LEPTON_1.1) ------------- */
+static const char *state_of(const char *token, const char *id, char *out, size_t n) {
+    json_t *bl = broker_lease(token, id);
+    snprintf(out, n, "%s", bl ? json_string_value(json_object_get(bl, "state")) ?: "?" : "(none)");
+    json_decref(bl);
+    return out;
+}
+
+static void case_attach(void) {
+    CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 2, H100, 80 * GiB, 2.0), 201);
+    lepton_client *ca = client_for(T_ALICE), *ca2 = client_for(T_ALICE), *cb = client_for(T_BOB);
+    lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
+    r.gpu_count = 2;
+    lepton_lease *l = NULL, *a = NULL, *x = (lepton_lease *)&r;
+    CHECK_RC(lepton_lease_open(ca, &r, &l), LEPTON_OK);
+    lepton_lease_info i, j;
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    char st[32];
+
+    /* another client of the same tenant sees the same lease */
+    CHECK_RC(lepton_lease_attach(ca2, i.id, &a), LEPTON_OK);
+    CHECK(a != NULL && a != l);
+    CHECK_RC(info(a, &j), LEPTON_OK);
+    CHECK(!strcmp(j.id, i.id) && !strcmp(j.node, "n1") && !strcmp(j.gpu_model, H100));
+    CHECK_EQ_INT(j.gpu_count, 2);
+    CHECK_EQ_INT(j.state, LEPTON_LEASE_ACTIVE);
+    CHECK(near(j.price_per_gpu_hour, 2.0));
+    CHECK_RC(lepton_lease_extend(a, 60), LEPTON_OK); /* the attached handle acts on the lease */
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    CHECK_EQ_INT(i.expires_at, j.expires_at + 60);
+    /* detach leaves it running, for the broker and for the other handle */
+    CHECK_RC(lepton_lease_detach(a), LEPTON_OK);
+    CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"));
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    CHECK_EQ_INT(i.state, LEPTON_LEASE_ACTIVE);
+    CHECK_RC(lepton_lease_detach(NULL), LEPTON_OK);
+
+    /* another tenant cannot attach: the broker answers as for a lease that does not exist */
+    CHECK_RC(lepton_lease_attach(cb, i.id, &x), LEPTON_ENOTFOUND);
+    CHECK(x == NULL);
+    CHECK(strstr(lepton_last_error(), "lepton_lease_attach") != NULL);
+    x = (lepton_lease *)&r;
+    CHECK_RC(lepton_lease_attach(ca2, "ls_000000000000", &x), LEPTON_ENOTFOUND);
+    CHECK(x == NULL);
+    /* a client without a valid token */
+    lepton_client *bad = client_for("wrong");
+    CHECK_RC(lepton_lease_attach(bad, i.id, &x), LEPTON_EAUTH);
+    lepton_client_close(bad);
+    /* bad arguments */
+    static const char *const bad_ids[] = {"", "ls_a/b", "ls a", "ls_0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t k = 0; k < sizeof bad_ids / sizeof bad_ids[0]; k++) {
+        x = (lepton_lease *)&r;
+        CHECK_RC(lepton_lease_attach(ca2, bad_ids[k], &x), LEPTON_EINVAL);
+        CHECK(x == NULL);
+    }
+    CHECK_RC(lepton_lease_attach(ca2, NULL, &x), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_attach(NULL, i.id, &x), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_attach(ca2, i.id, NULL), LEPTON_EINVAL);
+
+    /* lepton_client_close detaches attached handles (the lease keeps running) */
+    lepton_client *c3 = client_for(T_ALICE);
+    CHECK_RC(lepton_lease_attach(c3, i.id, &a), LEPTON_OK);
+    lepton_client_close(c3);
+    CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"));
+
+    /* closing through an attached handle ends the lease; the opener's close then still succeeds
+     * (closed by its holder) */
+    CHECK_RC(lepton_lease_attach(ca2, i.id, &a), LEPTON_OK);
+    CHECK_RC(lepton_lease_close(a), LEPTON_OK);
+    CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "closed"));
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    CHECK_EQ_INT(i.state, LEPTON_LEASE_CLOSED);
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    /* an ended lease cannot be attached */
+    x = (lepton_lease *)&r;
+    CHECK_RC(lepton_lease_attach(ca2, i.id, &x), LEPTON_EEXPIRED);
+    CHECK(x == NULL);
+    CHECK(strstr(lepton_last_error(), "closed") != NULL);
+
+    /* keepalive: an attached handle renews the lease while it is attached */
+    r.gpu_count = 1;
+    r.keepalive_seconds = 2;
+    CHECK_RC(lepton_lease_open(ca, &r, &l), LEPTON_OK);
+    CHECK_RC(info(l, &i), LEPTON_OK);
+    CHECK_RC(lepton_lease_attach(ca2, i.id, &a), LEPTON_OK);
+    CHECK_RC(lepton_lease_detach(l), LEPTON_OK); /* the opener stops renewing */
+    lp_sleep_ms_e2e(5000);                       /* 2.5 keepalives */
+    CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"));
+    CHECK_RC(lepton_lease_detach(a), LEPTON_OK); /* nobody renews now */
+    for (int k = 0; k < 100 && !strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"); k++)
+        lp_sleep_ms_e2e(100);
+    CHECK(!strcmp(st, "expired"));
+    lepton_client_close(cb);
+    lepton_client_close(ca2);
+    lepton_client_close(ca);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -959,6 +1056,7 @@ static const struct {
     {"wait", case_wait, NULL},
     {"client_close", case_client_close, NULL},
     {"list_pages", case_list_pages, NULL},
+    {"attach", case_attach, "--node-timeout-ms 100000000"},
 };
 
 int main(int argc, char **argv) {

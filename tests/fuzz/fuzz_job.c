@@ -13,12 +13,20 @@
 #include "wire_job.h"
 
 static void same_job(const wire_job *a, const wire_job *b) {
-    if (a->seq != b->seq || a->nsteps != b->nsteps || a->write_total != b->write_total ||
+    if (a->seq != b->seq || a->nsteps != b->nsteps || a->nevents != b->nevents || a->write_total != b->write_total ||
         a->read_total != b->read_total)
         abort();
     for (size_t i = 0; i < a->nsteps; i++) {
         const wire_job_step *x = &a->steps[i], *y = &b->steps[i];
         if (x->kind != y->kind) abort();
+        if (x->kind == 'm' || x->kind == 'c') {
+            if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size || x->width != y->width ||
+                x->value != y->value || x->count != y->count || x->pitch != y->pitch || x->height != y->height ||
+                x->src_buffer != y->src_buffer || x->src_offset != y->src_offset || x->src_pitch != y->src_pitch)
+                abort();
+            continue;
+        }
+        if (x->kind == 'e') continue;
         if (x->kind != 'l') {
             if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size || x->out_off != y->out_off ||
                 (x->kind == 'w' && memcmp(x->data, y->data, x->size)))
@@ -27,7 +35,7 @@ static void same_job(const wire_job *a, const wire_job *b) {
         }
         if (strcmp(x->module, y->module) || strcmp(x->function, y->function) || x->shared != y->shared ||
             memcmp(x->grid, y->grid, sizeof x->grid) || memcmp(x->block, y->block, sizeof x->block) ||
-            x->nargs != y->nargs)
+            x->nargs != y->nargs || x->max_dynamic_shared != y->max_dynamic_shared)
             abort();
         for (size_t k = 0; k < x->nargs; k++) {
             const wire_job_arg *p = &x->args[k], *q = &y->args[k];
@@ -45,11 +53,25 @@ static char *reencode(const wire_job *j, size_t *len) {
     int rc = 0;
     for (size_t i = 0; i < j->nsteps && !rc; i++) {
         const wire_job_step *s = &j->steps[i];
+        if (s->kind == 'm') {
+            rc = wire_job_enc_memset(&e, s->buffer, s->offset, s->width, s->value, s->count, s->pitch, s->height);
+            continue;
+        }
+        if (s->kind == 'c') {
+            rc = wire_job_enc_copy(&e, s->buffer, s->offset, s->src_buffer, s->src_offset, s->size, s->pitch,
+                                   s->src_pitch, s->height);
+            continue;
+        }
+        if (s->kind == 'e') {
+            rc = wire_job_enc_event(&e);
+            continue;
+        }
         if (s->kind != 'l') {
             rc = wire_job_enc_rw(&e, s->kind == 'w', s->buffer, s->offset, s->size);
             continue;
         }
         rc = wire_job_enc_launch(&e, s->module, s->function, s->grid, s->block, s->shared, s->nargs);
+        if (!rc) rc = wire_job_enc_launch_opt(&e, s->max_dynamic_shared);
         for (size_t k = 0; k < s->nargs && !rc; k++)
             rc = s->args[k].is_buffer ? wire_job_enc_arg_buffer(&e, s->args[k].buffer, s->args[k].offset)
                                       : wire_job_enc_arg_value(&e, s->args[k].value, s->args[k].len);

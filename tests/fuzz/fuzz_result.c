@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != rrc) abort();
     if (rc == 0 && !memchr(data, 0, size) && (strcmp(r.status, s.status) || strcmp(r.error, s.error) || r.step != s.step || r.seq != s.seq ||
                     r.queued_ns != s.queued_ns || r.started_ns != s.started_ns || r.ended_ns != s.ended_ns ||
-                    r.restarting != s.restarting))
+                    r.restarting != s.restarting || r.nevents != s.nevents ||
+                    memcmp(r.events, s.events, r.nevents * sizeof r.events[0])))
         abort();
     if (rc != 0) {
         if (!msg[0]) abort(); /* a refusal always says why */
@@ -29,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!n) abort(); /* every decoded result fits: status < 48 bytes, the error is cut */
     if (wire_job_result_decode(out, n, &s, msg, sizeof msg) != 0) abort();
     if (strcmp(r.status, s.status) || r.step != s.step || r.seq != s.seq || r.queued_ns != s.queued_ns ||
-        r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting)
+        r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting ||
+        r.nevents != s.nevents || memcmp(r.events, s.events, r.nevents * sizeof r.events[0]))
         abort();
     return 0;
 }

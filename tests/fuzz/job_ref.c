@@ -87,6 +87,21 @@ static int too_large_descriptor(char *msg, size_t ms, uint64_t n) {
                WIRE_JOB_MAX_DESCRIPTOR);
 }
 
+static int too_many_events(char *msg, size_t ms, size_t step) {
+    return say(msg, ms, WIRE_JOB_ETOOLARGE, "steps[%zu].event: more than %d event steps (WIRE_JOB_MAX_EVENTS)", step,
+               WIRE_JOB_MAX_EVENTS);
+}
+
+/* The rows of a memset or a copy: within WIRE_JOB_MAX_BUFFER, not overlapping (as wire_job.c). */
+static int check_rows(char *msg, size_t ms, const char *where, uint64_t off, uint64_t row, uint64_t pitch,
+                      uint64_t height) {
+    if (height > 1 && pitch < row) return say(msg, ms, WIRE_JOB_EINVAL, "%s: a pitch smaller than a row", where);
+    /* computed in 128 bits: no overflow to reason about */
+    unsigned __int128 end = (unsigned __int128)off + (unsigned __int128)(height - 1) * pitch + row;
+    if (end > WIRE_JOB_MAX_BUFFER) return say(msg, ms, WIRE_JOB_EINVAL, "%s: rows past WIRE_JOB_MAX_BUFFER", where);
+    return 0;
+}
+
 /* ---- decoding ---- */
 
 static uint32_t le32(const void *p) {
@@ -203,6 +218,13 @@ static int decode_launch(const json_t *l, wire_job_step *s, size_t i, arena *ar,
         shared = (uint64_t)json_integer_value(sv);
     }
     s->shared = (uint32_t)shared;
+    const json_t *mv2 = json_object_get(l, "max_dynamic_shared");
+    if (mv2 && !json_is_null(mv2)) {
+        if (!json_is_integer(mv2) || json_integer_value(mv2) < 0 ||
+            (uint64_t)json_integer_value(mv2) > WIRE_JOB_MAX_SHARED)
+            return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.max_dynamic_shared is out of range", i);
+        s->max_dynamic_shared = (uint32_t)json_integer_value(mv2);
+    }
     const json_t *args = json_object_get(l, "args");
     if (args && !json_is_null(args) && !json_is_array(args))
         return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.args must be an array", i);
@@ -297,11 +319,69 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
         const json_t *st = json_array_get(steps, i);
         wire_job_step *s = &j->steps[i];
         const json_t *wr = json_object_get(st, "write"), *rd = json_object_get(st, "read"),
-                     *la = json_object_get(st, "launch");
+                     *la = json_object_get(st, "launch"), *ms_ = json_object_get(st, "memset"),
+                     *cp = json_object_get(st, "copy"), *ev = json_object_get(st, "event");
         *step = (long)i;
-        if (!json_is_object(st) || (!!wr + !!rd + !!la) != 1) {
-            rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu] must be an object with one of write, launch, read", i);
+        if (!json_is_object(st) || (!!wr + !!rd + !!la + !!ms_ + !!cp + !!ev) != 1) {
+            rc = say(msg, ms, WIRE_JOB_EINVAL,
+                     "steps[%zu] must be an object with one of write, launch, read, memset, copy, event", i);
             goto out;
+        }
+        if (ms_ || cp) {
+            const json_t *o = ms_ ? ms_ : cp;
+            char where[48];
+            snprintf(where, sizeof where, "steps[%zu].%s", i, ms_ ? "memset" : "copy");
+            if (!json_is_object(o)) {
+                rc = say(msg, ms, WIRE_JOB_EINVAL, "%s must be an object", where);
+                goto out;
+            }
+            if ((rc = get_u64(o, "buffer", 1, INT64_MAX, &s->buffer, msg, ms, where)) ||
+                (rc = get_u64(o, "offset", 0, WIRE_JOB_MAX_BUFFER, &s->offset, msg, ms, where)) ||
+                (rc = get_u64(o, "pitch", 0, WIRE_JOB_MAX_BUFFER, &s->pitch, msg, ms, where)) ||
+                (rc = get_u64(o, "height", 0, WIRE_JOB_MAX_BUFFER, &s->height, msg, ms, where)))
+                goto out;
+            if (!s->height) s->height = 1;
+            if (ms_) {
+                uint64_t width, value;
+                s->kind = 'm';
+                if ((rc = get_u64(o, "width", 1, 4, &width, msg, ms, where)) ||
+                    (rc = get_u64(o, "value", 0, UINT32_MAX, &value, msg, ms, where)) ||
+                    (rc = get_u64(o, "count", 1, WIRE_JOB_MAX_BUFFER, &s->count, msg, ms, where)))
+                    goto out;
+                if (width != 1 && width != 2 && width != 4) {
+                    rc = say(msg, ms, WIRE_JOB_EINVAL, "%s.width must be 1, 2 or 4", where);
+                    goto out;
+                }
+                s->width = (uint32_t)width;
+                s->value = (uint32_t)value;
+                if (!s->pitch) s->pitch = s->count * width;
+                if ((rc = check_rows(msg, ms, where, s->offset, s->count * width, s->pitch, s->height))) goto out;
+            } else {
+                s->kind = 'c';
+                if ((rc = get_u64(o, "src_buffer", 1, INT64_MAX, &s->src_buffer, msg, ms, where)) ||
+                    (rc = get_u64(o, "src_offset", 0, WIRE_JOB_MAX_BUFFER, &s->src_offset, msg, ms, where)) ||
+                    (rc = get_u64(o, "src_pitch", 0, WIRE_JOB_MAX_BUFFER, &s->src_pitch, msg, ms, where)) ||
+                    (rc = get_u64(o, "size", 1, WIRE_JOB_MAX_BUFFER, &s->size, msg, ms, where)))
+                    goto out;
+                if (!s->pitch) s->pitch = s->size;
+                if (!s->src_pitch) s->src_pitch = s->size;
+                if ((rc = check_rows(msg, ms, where, s->offset, s->size, s->pitch, s->height)) ||
+                    (rc = check_rows(msg, ms, where, s->src_offset, s->size, s->src_pitch, s->height)))
+                    goto out;
+            }
+            continue;
+        }
+        if (ev) {
+            s->kind = 'e';
+            if (!json_is_object(ev)) {
+                rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].event must be an object", i);
+                goto out;
+            }
+            if (++j->nevents > WIRE_JOB_MAX_EVENTS) {
+                rc = too_many_events(msg, ms, i);
+                goto out;
+            }
+            continue;
         }
         if (la) {
             s->kind = 'l';
@@ -391,6 +471,13 @@ int wire_job_result_decode_ref(const char *json, size_t n, wire_job_result *r, c
     r->started_ns = get_ns(o, "started_ns");
     r->ended_ns = get_ns(o, "ended_ns");
     r->restarting = json_is_true(json_object_get(o, "restarting"));
+    const json_t *ev = json_object_get(o, "events");
+    size_t nev = json_array_size(ev), k;
+    if (nev <= WIRE_JOB_MAX_EVENTS) {
+        for (k = 0; k < nev && json_is_integer(json_array_get(ev, k)); k++)
+            r->events[k] = (int64_t)json_integer_value(json_array_get(ev, k));
+        r->nevents = k == nev ? nev : 0;
+    }
     json_decref(o);
     return 0;
 }

@@ -300,8 +300,30 @@ class Client:
         self._leases.add(lease)
         return lease
 
+    def attach(self, lease_id: str) -> "Lease":
+        """A handle on an active lease of this client's tenant opened elsewhere (another process,
+        `lepton lease open`, another client): lepton_lease_attach. Its context manager's exit
+        *detaches* (the lease keeps running); :meth:`Lease.close` ends the lease; closing the client
+        detaches it. While attached it renews the lease's keepalive, if the lease has one.
+
+        Run jobs on a GPU of a lease through one handle only (liblepton numbers each handle's jobs
+        from 1; see lepton_lease_attach in lepton.h).
+
+        Raises NotFound (no such lease, or another tenant's), Expired (it has ended), AuthError,
+        InvalidArgument (not a lease id), LibraryError (liblepton older than 1.1).
+        """
+        if not isinstance(lease_id, str):
+            raise InvalidArgument(f"lease_id must be a str, not {type(lease_id).__name__}")
+        attach = _ffi.require("lepton_lease_attach")
+        handle = _ffi.lease_p()
+        attach(self._h(), _enc(lease_id, "lease_id"), byref(handle))
+        lease = Lease(self, handle, attached=True)
+        self._leases.add(lease)
+        return lease
+
     def close(self) -> None:
-        """Closes every lease still open through this client, then the client. Idempotent."""
+        """Closes every lease still open through this client (detaches those it attached), then the
+        client. Idempotent."""
         with self._lock:
             handle, self._handle = self._handle, None
         if handle is None:
@@ -329,12 +351,14 @@ class Client:
 
 
 class Lease:
-    """GPUs held from a broker (lepton_lease). Created by :meth:`Client.lease`; a context manager
-    that closes the lease on exit."""
+    """GPUs held from a broker (lepton_lease). Created by :meth:`Client.lease` (a context manager
+    that closes the lease on exit) or :meth:`Client.attach` (one that detaches on exit: the lease
+    keeps running)."""
 
-    def __init__(self, client: Client, handle: Any):
+    def __init__(self, client: Client, handle: Any, attached: bool = False):
         self._client = client
         self._handle: Optional[Any] = handle
+        self.attached = attached
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
         self._lock = threading.Lock()
         self.id = ""
@@ -345,9 +369,13 @@ class Lease:
             raise
 
     def _close_quietly(self) -> None:
-        """close() that ignores errors (the handle is ended either way)."""
+        """Ends the handle as its context manager would (detach when attached, else close),
+        ignoring errors (the handle is ended either way)."""
         try:
-            self.close()
+            if self.attached:
+                self.detach()
+            else:
+                self.close()
         except Error:
             pass
 
@@ -365,7 +393,7 @@ class Lease:
 
     @property
     def closed(self) -> bool:
-        """True once this object's handle was ended (close(), or the client's close())."""
+        """True once this object's handle was ended (close(), detach(), or the client's close())."""
         return self._handle is None
 
     def info(self) -> LeaseInfo:
@@ -393,10 +421,25 @@ class Lease:
             child._handle = None
         _ffi.lib().lepton_lease_close(handle)
 
+    def detach(self) -> None:
+        """Ends this handle and leaves the lease running (lepton_lease_detach): no request to the
+        broker; its modules and buffers handles end (what they name stays with the lease). Works on
+        any handle, attached or opened. Idempotent."""
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        for child in list(self._children):
+            child._handle = None
+        _ffi.require("lepton_lease_detach")(handle)
+
     def __enter__(self) -> "Lease":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.attached:
+            self.detach()  # never fails
+            return
         try:
             self.close()
         except Expired:
@@ -408,12 +451,13 @@ class Lease:
     def __del__(self) -> None:
         try:
             if self._handle is not None and self._client._handle is not None:
-                self.close()
+                self._close_quietly()
         except Exception:
             pass
 
     def __repr__(self) -> str:
-        return f"<lepton.Lease {self.id}{' closed' if self.closed else ''}>"
+        state = " closed" if self.closed else " attached" if self.attached else ""
+        return f"<lepton.Lease {self.id}{state}>"
 
     # -- modules and memory --------------------------------------------------------------------
 

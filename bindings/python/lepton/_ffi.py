@@ -266,6 +266,13 @@ FUNCTIONS: List[Tuple[str, Any, List[Any], Optional[Callable[..., Any]]]] = [
     ("lepton_task_free", None, [task_p], None),
 ]
 
+# Added after 1.0 (version node LEPTON_1.1 of liblepton): declared when the loaded library has
+# them, so the bindings still load with a 1.0 library; require() names what is missing at use.
+FUNCTIONS_SINCE: List[Tuple[str, str, Any, List[Any], Optional[Callable[..., Any]]]] = [
+    ("1.1", "lepton_lease_attach", c_int, [client_p, c_char_p, POINTER(lease_p)], _check),
+    ("1.1", "lepton_lease_detach", c_int, [lease_p], _check),
+]
+
 # ---------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +300,14 @@ def _declare(lib: ctypes.CDLL, where: str) -> None:
             raise _errors.LibraryError(
                 f"liblepton at {where} lacks the symbol {name}; it is older than these bindings "
                 f"(need liblepton 1.0 or later)") from None
+        fn.restype = restype
+        fn.argtypes = argtypes
+        if errcheck is not None:
+            fn.errcheck = errcheck
+    for _since, name, restype, argtypes, errcheck in FUNCTIONS_SINCE:
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue
         fn.restype = restype
         fn.argtypes = argtypes
         if errcheck is not None:
@@ -329,6 +344,19 @@ def lib() -> ctypes.CDLL:
             _LIB = loaded
             return _LIB
         raise _errors.LibraryError("cannot load liblepton.so.1; looked at: " + "; ".join(tried))
+
+
+def require(name: str) -> Any:
+    """The declared function `name` of the loaded liblepton; LibraryError when that library is older
+    than the version that added it."""
+    loaded = lib()
+    fn = getattr(loaded, name, None)
+    if fn is None:
+        since = next((v for v, n, *_ in FUNCTIONS_SINCE if n == name), "?")
+        raise _errors.LibraryError(
+            f"liblepton {library_version()} lacks {name} (added in liblepton {since}); "
+            f"use liblepton {since} or later")
+    return fn
 
 
 def status_name(code: int) -> str:

@@ -61,10 +61,19 @@ def test_every_function_declared() -> None:
     header = (REPO / "include" / "lepton" / "lepton.h").read_text()
     import re
     in_header = set(re.findall(r"LEPTON_API [^;(]*?\b(lepton_\w+)\s*\(", header))
-    declared = {f[0] for f in _ffi.FUNCTIONS}
+    declared = {f[0] for f in _ffi.FUNCTIONS} | {f[1] for f in _ffi.FUNCTIONS_SINCE}
     assert in_header == declared
     for name in declared:
         assert getattr(lib, name).argtypes is not None or name in ("lepton_last_error", "lepton_version")
+
+
+def test_function_added_later_is_named_at_use(monkeypatch) -> None:
+    # a liblepton older than a function's version loads; using the function says what is missing
+    monkeypatch.setattr(_ffi, "FUNCTIONS_SINCE", _ffi.FUNCTIONS_SINCE + [("9.9", "lepton_from_the_future", None, [], None)])
+    _ffi._declare(ctypes.CDLL(os.environ["LEPTON_LIBRARY"]), os.environ["LEPTON_LIBRARY"])
+    with pytest.raises(lepton.LibraryError, match=r"lacks lepton_from_the_future \(added in liblepton 9.9\)"):
+        _ffi.require("lepton_from_the_future")
+    assert _ffi.require("lepton_lease_attach") is not None
 
 
 def test_missing_symbol_is_named(monkeypatch) -> None:

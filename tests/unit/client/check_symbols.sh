@@ -1,7 +1,7 @@
 #!/bin/sh
 # check_symbols.sh LIBRARY — fails unless the shared library exports only lepton_* (plus the
-# version node LEPTON_1 itself), every one of them under a LEPTON_ version node, and has the
-# SONAME liblepton.so.1.
+# version nodes themselves), every one of them under a LEPTON_ version node (1.0's under LEPTON_1,
+# 1.1's under LEPTON_1.1), and has the SONAME liblepton.so.1.
 set -eu
 lib=$1
 syms=$(nm -D --defined-only "$lib" | awk '{print $NF}')
@@ -18,6 +18,9 @@ for fn in lepton_last_error lepton_status_name lepton_version lepton_client_open
           lepton_buffer_read lepton_buffer_free lepton_submit lepton_wait lepton_task_get_info lepton_task_free; do
     printf '%s\n' "$syms" | grep -q "^$fn@@LEPTON_1\$" || { echo "missing export: $fn" >&2; exit 1; }
 done
+for fn in lepton_lease_attach lepton_lease_detach; do # added in 1.1
+    printf '%s\n' "$syms" | grep -q "^$fn@@LEPTON_1.1\$" || { echo "missing export: $fn under LEPTON_1.1" >&2; exit 1; }
+done
 soname=$(objdump -p "$lib" | awk '/SONAME/ {print $2}')
 [ "$soname" = "liblepton.so.1" ] || { echo "SONAME is '$soname', expected liblepton.so.1" >&2; exit 1; }
-echo "ok: $count lepton_* symbols under LEPTON_1, nothing else; SONAME $soname"
+echo "ok: $count lepton_* symbols under LEPTON_1 and LEPTON_1.1, nothing else; SONAME $soname"

@@ -444,6 +444,59 @@ static void logging(void) {
     free(m);
 }
 
+
+/* lepton_lease_attach against canned answers of GET /v1/leases/{id}: the lease's state decides;
+ * an answer about another lease, or a malformed one, is a protocol error; out is NULL on failure. */
+static int attach_against(const canned *k, const char *id) {
+    fake_broker *fb = fb_start(canned_handler, (void *)k);
+    lepton_client *c = client_for(fb_url(fb), 0);
+    lepton_lease *l = (lepton_lease *)c; /* not NULL: the call must set it */
+    int rc = lepton_lease_attach(c, id, &l);
+    if (rc) CHECK(l == NULL);
+    snprintf(last_msg, sizeof last_msg, "%s", lepton_last_error());
+    if (!rc) CHECK_RC(lepton_lease_detach(l), LEPTON_OK);
+    lepton_client_close(c); /* sends nothing more: the canned broker would answer anything */
+    CHECK(fb_requests(fb) == 1);
+    fb_stop(fb);
+    return rc;
+}
+
+static void attach_answers(void) {
+    static const struct {
+        int status;
+        const char *body;
+        int rc;
+        const char *mention;
+    } table[] = {
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"active\", \"gpu_count\": 1}}", LEPTON_OK, ""},
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"pending\"}}", LEPTON_ENOCAPACITY, "waiting for capacity"},
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"expired\", \"end_reason\": \"ttl reached\"}}",
+         LEPTON_EEXPIRED, "expired: ttl reached"},
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"failed\"}}", LEPTON_EEXPIRED, "has ended (failed)"},
+        {200, "{\"lease\": {\"id\": \"ls_2\", \"state\": \"active\"}}", LEPTON_EPROTO, "got lease ls_2"},
+        {200, "{\"lease\": 3}", LEPTON_EPROTO, "no \"lease\" object"},
+        {404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no lease ls_1\"}}", LEPTON_ENOTFOUND,
+         "lepton_lease_attach: no lease ls_1"},
+        {401, "{\"error\": {\"code\": \"unauthorized\", \"message\": \"bad token\"}}", LEPTON_EAUTH,
+         "lepton_lease_attach"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        canned k = {table[i].status, table[i].body, 0};
+        CHECK_RC(attach_against(&k, "ls_1"), table[i].rc);
+        CHECK_LAST(table[i].mention);
+    }
+    /* ids that cannot be one are refused before any request */
+    lepton_client *c = client_for("http://127.0.0.1:9", 0);
+    lepton_lease *l = (lepton_lease *)c;
+    CHECK_RC(lepton_lease_attach(c, "ls_1/../x", &l), LEPTON_EINVAL);
+    CHECK(l == NULL);
+    CHECK_MSG("is not a lease id");
+    CHECK_RC(lepton_lease_attach(c, "", &l), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_attach(c, NULL, &l), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_detach(NULL), LEPTON_OK);
+    lepton_client_close(c);
+}
+
 /* Sequential requests reuse one keep-alive connection. */
 static void keepalive(void) {
     fb_mini *m = mini_new();
@@ -556,6 +609,7 @@ int main(int argc, char **argv) {
         {"keepalive", keepalive},
         {"threads", threads},
         {"pending", pending},
+        {"attach_answers", attach_answers},
         {NULL, NULL},
     };
     return run_cases(cases, argc, argv);

@@ -517,6 +517,182 @@ static void test_result(void) {
     CHECK(!strcmp(wire_job_code(WIRE_JOB_ETOOLARGE), "too_large") && !strcmp(wire_job_code(WIRE_JOB_EINVAL), "invalid_request"));
 }
 
+/* The steps of the remote driver: memset, copy (1D and 2D, defaults resolved), event, launch's
+ * max_dynamic_shared; their limits on both ends with the same words. */
+static void test_new_steps(void) {
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    int rc = wire_job_enc_memset(&e, 2, 8, 4, 0xdeadbeefu, 10, 0, 0);
+    rc |= wire_job_enc_memset(&e, 2, 0, 2, 0x1234, 3, 16, 4);
+    rc |= wire_job_enc_copy(&e, 2, 64, 5, 1, 24, 0, 0, 0);
+    rc |= wire_job_enc_copy(&e, 2, 0, 5, 4, 8, 32, 12, 3);
+    rc |= wire_job_enc_event(&e);
+    rc |= wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1);
+    rc |= wire_job_enc_launch_opt(&e, 70000);
+    rc |= wire_job_enc_arg_value(&e, "\1\2\3\4\5\6\7\10", 8);
+    rc |= wire_job_enc_launch(&e, SHA, "z", ONE, ONE, 0, 0);
+    rc |= wire_job_enc_launch_opt(&e, 0); /* 0: nothing is set, nothing is sent */
+    rc |= wire_job_enc_event(&e);
+    CHECK(rc == 0);
+    CHECK(e.nevents == 2);
+    CHECK(strstr(e.p, "\"max_dynamic_shared\":70000") != NULL);
+    size_t len;
+    char msg[300];
+    char *b = finish(&e, 9, &rc, &len, msg, sizeof msg);
+    CHECK(rc == 0 && b);
+    if (!b) return;
+    wire_job j;
+    long step;
+    CHECK(wire_job_decode(b, len, &j, &step, msg, sizeof msg) == 0);
+    CHECK(j.nsteps == 8 && j.nevents == 2);
+    if (j.nsteps == 8) {
+        wire_job_step *s = j.steps;
+        CHECK(s[0].kind == 'm' && s[0].buffer == 2 && s[0].offset == 8 && s[0].width == 4 &&
+              s[0].value == 0xdeadbeefu && s[0].count == 10 && s[0].pitch == 40 && s[0].height == 1);
+        CHECK(s[1].kind == 'm' && s[1].width == 2 && s[1].value == 0x1234 && s[1].count == 3 && s[1].pitch == 16 &&
+              s[1].height == 4);
+        CHECK(s[2].kind == 'c' && s[2].buffer == 2 && s[2].offset == 64 && s[2].src_buffer == 5 &&
+              s[2].src_offset == 1 && s[2].size == 24 && s[2].pitch == 24 && s[2].src_pitch == 24 && s[2].height == 1);
+        CHECK(s[3].kind == 'c' && s[3].pitch == 32 && s[3].src_pitch == 12 && s[3].height == 3 && s[3].size == 8);
+        CHECK(s[4].kind == 'e');
+        CHECK(s[5].kind == 'l' && s[5].max_dynamic_shared == 70000 && s[5].nargs == 1 && s[5].args[0].len == 8);
+        CHECK(s[6].kind == 'l' && s[6].max_dynamic_shared == 0 && s[6].nargs == 0);
+        CHECK(s[7].kind == 'e');
+    }
+    wire_job_free(&j);
+    free(b);
+
+    /* defaults written by hand: pitch = a row (0 too, as the encoder has it), height = 1 (0 too);
+     * "value" is optional */
+    uint64_t seq;
+    const char *d1 = "{\"seq\":3,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":2,\"count\":5,\"height\":0}},"
+                     "{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":7,\"height\":2,\"pitch\":0}},"
+                     "{\"event\":{\"x\":[1]}}]}";
+    size_t bl;
+    char *bb = body_of(d1, strlen(d1), 0, &bl);
+    CHECK(wire_job_decode(bb, bl, &j, &step, msg, sizeof msg) == 0);
+    if (j.nsteps == 3) {
+        CHECK(j.steps[0].pitch == 10 && j.steps[0].height == 1 && j.steps[0].value == 0);
+        CHECK(j.steps[1].pitch == 7 && j.steps[1].src_pitch == 7 && j.steps[1].height == 2);
+        CHECK(j.steps[2].kind == 'e' && j.nevents == 1);
+    }
+    wire_job_free(&j);
+    free(bb);
+
+    /* refusals: the encoder and the decoder say the same */
+    struct {
+        const char *what;
+        int (*enc)(wire_job_enc *);
+        const char *desc;
+        int rc;
+        const char *needle;
+    } cases[] = {
+        {"width 3", NULL, "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":3,\"count\":1}}]}", WIRE_JOB_EINVAL,
+         "steps[0].memset.width is 3"},
+        {"pitch < row", NULL,
+         "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":4,\"count\":4,\"pitch\":15,\"height\":2}}]}",
+         WIRE_JOB_EINVAL, "steps[0].memset.pitch is 15"},
+        {"src pitch < row", NULL,
+         "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":8,\"src_pitch\":4,\"height\":2}}]}",
+         WIRE_JOB_EINVAL, "steps[0].copy.src_pitch is 4"},
+        {"rows past the limit", NULL,
+         "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":8,\"pitch\":4398046511104,"
+         "\"height\":2}}]}",
+         WIRE_JOB_EINVAL, "WIRE_JOB_MAX_BUFFER"},
+        {"copy without source", NULL, "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"size\":8}}]}", WIRE_JOB_EINVAL,
+         "steps[0].copy: field 'src_buffer' is required"},
+        {"event not an object", NULL, "{\"seq\":1,\"steps\":[{\"event\":1}]}", WIRE_JOB_EINVAL,
+         "steps[0].event must be an object"},
+        {"two kinds", NULL, "{\"seq\":1,\"steps\":[{\"event\":{},\"memset\":{}}]}", WIRE_JOB_EINVAL, "one of write"},
+        {"max_dynamic_shared", NULL,
+         "{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+         "\",\"function\":\"k\",\"max_dynamic_shared\":-1}}]}",
+         WIRE_JOB_EINVAL, "steps[0].launch.max_dynamic_shared is -1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        msg[0] = 0;
+        rc = decode_text(cases[i].desc, 0, &seq, &step, msg, sizeof msg);
+        if (rc != cases[i].rc || seq != 1 || step != 0 || !strstr(msg, cases[i].needle)) {
+            fprintf(stderr, "%s: decoder %d step %ld \"%s\"\n", cases[i].what, rc, step, msg);
+            failures++;
+        }
+    }
+    /* the encoder's words for the same faults */
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_memset(&e, 1, 0, 3, 0, 1, 0, 0) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].memset.width is 3"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_memset(&e, 1, 0, 4, 0, 4, 15, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].memset.pitch is 15"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 0, 4, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].copy.src_pitch is 4"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 1ull << 42, 0, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "WIRE_JOB_MAX_BUFFER"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch_opt(&e, 5) == WIRE_JOB_EINVAL && strstr(e.msg, "must follow a launch"));
+    wire_job_enc_free(&e);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1) == 0 && wire_job_enc_arg_value(&e, "abcd", 4) == 0);
+    CHECK(wire_job_enc_launch_opt(&e, 5) == WIRE_JOB_EINVAL); /* after its arguments: too late */
+    wire_job_enc_free(&e);
+
+    /* events: 64 per job on both ends, the 65th refused (too_large) with the same words */
+    wire_job_enc_init(&e);
+    rc = 0;
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS && !rc; i++) rc = wire_job_enc_event(&e);
+    CHECK(rc == 0);
+    int erc = wire_job_enc_event(&e);
+    char emsg[300];
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    CHECK(erc == WIRE_JOB_ETOOLARGE && strstr(emsg, "steps[64].event") && strstr(emsg, "WIRE_JOB_MAX_EVENTS"));
+    wire_job_enc_free(&e);
+    txt t = {0};
+    for (int n = WIRE_JOB_MAX_EVENTS; n <= WIRE_JOB_MAX_EVENTS + 1; n++) {
+        t.len = 0;
+        put(&t, "{\"seq\":4,\"steps\":[");
+        for (int i = 0; i < n; i++) put(&t, "%s{\"event\":{}}", i ? "," : "");
+        put(&t, "]}");
+        if (n == WIRE_JOB_MAX_EVENTS) {
+            CHECK(decode_text(t.p, 0, &seq, &step, msg, sizeof msg) == 0);
+        } else {
+            same_refusal("65 events", erc, emsg, t.p, 0, WIRE_JOB_ETOOLARGE, 1);
+            CHECK(decode_text(t.p, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_ETOOLARGE && step == 64);
+        }
+    }
+    free(t.p);
+}
+
+/* Results carry the events' clock readings; a malformed "events" counts as absent. */
+static void test_result_events(void) {
+    char out[WIRE_JOB_MAX_RESULT];
+    wire_job_result r = {.seq = 2, .status = "ok", .error = "", .step = -1, .nevents = WIRE_JOB_MAX_EVENTS};
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++) r.events[i] = INT64_MAX - 64 + i;
+    size_t n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0);
+    wire_job_result d;
+    char msg[200];
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
+    CHECK(d.nevents == WIRE_JOB_MAX_EVENTS && !memcmp(d.events, r.events, sizeof r.events));
+    /* with a long error, the events still fit (the error is cut instead) */
+    static char longer[10000];
+    memset(longer, 'e', sizeof longer - 1);
+    r.error = longer;
+    r.status = "cuda_error";
+    n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0 && n <= WIRE_JOB_MAX_RESULT && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
+    CHECK(d.nevents == WIRE_JOB_MAX_EVENTS && d.events[63] == INT64_MAX - 1);
+    /* no events: no member */
+    r = (wire_job_result){.seq = 2, .status = "ok", .error = "", .step = -1};
+    n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0 && !memmem(out, n, "events", 6));
+    const char *odd = "{\"status\":\"ok\",\"events\":[1,\"x\",3]}";
+    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.nevents == 0);
+    odd = "{\"status\":\"ok\",\"events\":[5,6]}";
+    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.nevents == 2 && d.events[1] == 6);
+}
+
 int main(void) {
     test_round_trip();
     test_limit_steps();
@@ -524,5 +700,7 @@ int main(void) {
     test_limits_sizes();
     test_malformed();
     test_result();
+    test_new_steps();
+    test_result_events();
     return check_done("wire_job: all checks passed");
 }
