@@ -11,7 +11,8 @@
 #include <strings.h>
 
 #include "cu_errors.h"
-#include "pending_api.h"
+#include "lepton/lepton.h"
+#include "wire_job.h"
 #include "proc_gen.h"
 #include "remote.h"
 

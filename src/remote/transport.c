@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pending_api.h"
+#include "lepton/lepton.h"
+#include "wire_job.h"
 #include "remote.h"
 
 typedef struct rm_ticket {
