@@ -74,8 +74,10 @@ run_smoke() { # WHAT ENV...: runs smoke with the remote driver, output in $WORK/
 }
 round_trips() { sed -n 's/^lepton-remote: round trips \([0-9]*\),.*/\1/p' "$WORK/s.err" | tail -1; }
 
-# 1. the driver opens a lease of its own (1 GPU) and closes it at exit
-run_smoke "smoke with a lease the driver opens" LEPTON_REMOTE_GPUS=1 LEPTON_REMOTE_STATS=1
+# 1. the driver opens a lease of its own (both GPUs: copies and events across them) and closes it at exit
+run_smoke "smoke with a lease of 2 GPUs the driver opens" LEPTON_REMOTE_GPUS=2 LEPTON_REMOTE_STATS=1
+grep -q "second GPU: copies and events across GPUs ok" "$WORK/s.out" && ok "2 GPUs: copies and events across them" \
+  || fail "the 2-GPU part did not run"
 BATCHED="$(round_trips)"
 [ -n "$BATCHED" ] && ok "stats line: $BATCHED round trips" || fail "no stats line on stderr"
 "$LEPTON" lease list --json >"$WORK/list.json" 2>/dev/null

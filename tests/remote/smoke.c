@@ -50,6 +50,13 @@ static const char ADD_GLOBAL_PTX[] =
 
 static int g_host_fn_ran;
 static void on_host(void *user) { g_host_fn_ran = *(int *)user; }
+static CUresult g_cb_status = CUDA_ERROR_UNKNOWN;
+static void on_callback(CUstream s, CUresult status, void *user)
+{
+    (void)s;
+    g_cb_status = status;
+    *(int *)user += 1;
+}
 
 static char *slurp(const char *path)
 {
@@ -252,6 +259,112 @@ int main(int argc, char **argv)
     memset(r2, 0, sizeof r2);
     CK(cuMemcpy2D(&c2));
     CHECK(r2[0][0] == h2[1][10] && r2[6][49] == h2[7][59]);
+
+    /* a 2D device-to-device copy (one copy step with both pitches) and a 2D memset */
+    CUdeviceptr d2b;
+    size_t pitch2 = 0;
+    CK(cuMemAllocPitch(&d2b, &pitch2, 100, 8, 4));
+    CK(cuMemsetD2D32(d2b, pitch2, 0x11111111u, 25, 8));
+    memset(&c2, 0, sizeof c2);
+    c2.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c2.srcDevice = d2;
+    c2.srcPitch = pitch;
+    c2.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    c2.dstDevice = d2b;
+    c2.dstPitch = pitch2;
+    c2.dstXInBytes = 4;
+    c2.WidthInBytes = 40;
+    c2.Height = 8;
+    CK(cuMemcpy2DAsync(&c2, NULL));
+    memset(&c2, 0, sizeof c2);
+    c2.srcMemoryType = CU_MEMORYTYPE_DEVICE;
+    c2.srcDevice = d2b;
+    c2.srcPitch = pitch2;
+    c2.dstMemoryType = CU_MEMORYTYPE_HOST;
+    c2.dstHost = r2;
+    c2.dstPitch = 100;
+    c2.WidthInBytes = 100;
+    c2.Height = 8;
+    CK(cuMemcpy2D(&c2));
+    CHECK(r2[0][0] == 0x11 && r2[0][4] == h2[0][0] && r2[7][43] == h2[7][39] && r2[7][44] == 0x11 && r2[7][99] == 0x11);
+    CK(cuMemFree(d2b));
+
+    /* ---- libraries, cuLaunchKernelEx, the linker's single input, occupancy, callbacks ---- */
+    CUlibrary lib;
+    CUkernel kern;
+    CUfunction kf;
+    CK(cuLibraryLoadData(&lib, ptx, NULL, NULL, 0, NULL, NULL, 0));
+    CK(cuLibraryGetKernel(&kern, lib, "saxpy"));
+    CK(cuKernelGetFunction(&kf, kern));
+    CK(cuMemsetD32(dx, 0, n));
+    float one = 1.0f;
+    CK(cuMemcpyHtoD(dy, hx, sizeof hx));
+    void *params4[] = {(void *)&n, &one, &dy, &dx}; /* x = 1*y + x = hx */
+    CUlaunchAttribute la[1];
+    la[0].id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
+    la[0].value.priority = 0;
+    CUlaunchConfig cfg = {0};
+    cfg.gridDimX = (n + 127) / 128;
+    cfg.gridDimY = cfg.gridDimZ = 1;
+    cfg.blockDimX = 128;
+    cfg.blockDimY = cfg.blockDimZ = 1;
+    cfg.attrs = la;
+    cfg.numAttrs = 1;
+    CK(cuLaunchKernelEx(&cfg, kf, params4, NULL));
+    int calls = 0;
+    CK(cuStreamAddCallback(NULL, on_callback, &calls, 0));
+    CK(cuMemcpyDtoH(out, dx, sizeof out));
+    CHECK(out[0] == hx[0] && out[999] == hx[999]);
+    CK(cuCtxSynchronize());
+    CHECK(calls == 1 && g_cb_status == CUDA_SUCCESS);
+    CK(cuLibraryUnload(lib));
+    CUlinkState link;
+    void *cubin = NULL;
+    size_t cubin_size = 0;
+    CK(cuLinkCreate(0, NULL, NULL, &link));
+    CK(cuLinkAddData(link, CU_JIT_INPUT_PTX, ptx, strlen(ptx) + 1, "saxpy.ptx", 0, NULL, NULL));
+    CK(cuLinkComplete(link, &cubin, &cubin_size));
+    CUmodule linked;
+    CK(cuModuleLoadData(&linked, cubin));
+    CK(cuLinkDestroy(link));
+    CK(cuModuleUnload(linked));
+    int blocks = 0, min_grid = 0, best_block = 0;
+    CK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, saxpy, 256, 0));
+    CHECK(blocks >= 1);
+    CK(cuOccupancyMaxPotentialBlockSize(&min_grid, &best_block, saxpy, NULL, 0, 0));
+    CHECK(best_block >= 32 && best_block <= 1024 && min_grid >= 1);
+
+    /* ---- a second GPU of the lease: a copy across, an event waited across ---- */
+    if (count >= 2) {
+        CUcontext c1;
+        CUdevice dev1;
+        CK(cuDeviceGet(&dev1, 1));
+        CK(cuCtxCreate(&c1, NULL, 0, dev1));
+        CUdeviceptr d1;
+        CK(cuMemAlloc(&d1, sizeof hx));
+        CK(cuMemcpyDtoD(d1, dy, sizeof hx)); /* from GPU 0's memory */
+        CUevent ev1;
+        CK(cuEventCreate(&ev1, 0));
+        CK(cuMemsetD32(d1, 0x42, 1));
+        CK(cuEventRecord(ev1, NULL));
+        CK(cuCtxPushCurrent(ctx));
+        CK(cuStreamWaitEvent(NULL, ev1, 0));
+        CK(cuCtxPopCurrent(NULL));
+        CK(cuMemcpyDtoH(u, d1, 4 * sizeof(unsigned)));
+        float f3;
+        memcpy(&f3, &u[3], 4);
+        CHECK(u[0] == 0x42 && f3 == hx[3]);
+        int dev_of = -1;
+        CK(cuPointerGetAttribute(&dev_of, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d1));
+        CHECK(dev_of == 1);
+        CK(cuEventDestroy(ev1));
+        CK(cuMemFree(d1));
+        CK(cuCtxDestroy(c1));
+        CUcontext cur = NULL;
+        CK(cuCtxGetCurrent(&cur));
+        CHECK(cur == ctx);
+        printf("second GPU: copies and events across GPUs ok\n");
+    }
 
     /* ---- the bulk path: a blocking copy of 4 MiB ---- */
     size_t big = 4u << 20;
