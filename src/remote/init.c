@@ -251,10 +251,16 @@ __attribute__((destructor)) static void rm_fini(void)
 {
     if (!g_inited) return;
     g_inited = 0;
-    int lost = 0;
+    int lost = 0, busy = 0;
     for (int i = 0; i < g_rm.ndev; i++) {
-        lost |= rq_dead(&g_rm.devs[i].queue) == RQ_DEVICE_UNAVAILABLE;
-        rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS);
+        if (rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS) != 0) busy = 1;
+        else if (g_rm.devs[i].queue.lost) lost = 1; /* read after the queue's end: no lock needed */
+    }
+    if (busy) {
+        /* a thread is still inside a call that waits on the lease: leave the lease to its
+         * keepalive rather than end it under that thread */
+        rm_debug("exit: a CUDA call is still waiting; the lease ends by its keepalive");
+        return;
     }
     /* an attached lease outlives us: give its memory back (not when it is gone: each free would
      * wait for its deadline) */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct rq_job {
     rq_job *next;
@@ -289,10 +290,18 @@ void rq_init(rq_queue *q, const rq_transport *tr, int forward)
     q->forward = forward;
 }
 
-void rq_destroy(rq_queue *q, int timeout_ms)
+int rq_destroy(rq_queue *q, int timeout_ms)
 {
     rq_run run = {0};
-    pthread_mutex_lock(&q->mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    if (pthread_mutex_timedlock(&q->mu, &until) != 0) return -1;
     if (!dead_locked(q)) submit_locked(q, &run);
     for (size_t i = 0; i < q->nsteps; i++) step_clear(&q->steps[i]);
     free(q->steps);
@@ -317,6 +326,7 @@ void rq_destroy(rq_queue *q, int timeout_ms)
     pthread_mutex_unlock(&q->mu);
     run_host_fns(&run);
     pthread_mutex_destroy(&q->mu);
+    return 0;
 }
 
 /* ---- enqueueing ---- */

@@ -148,8 +148,10 @@ int rq_error_is_sticky(int status);
 
 void rq_init(rq_queue *q, const rq_transport *tr, int forward);
 /* Submits what is queued and waits for all of it at most timeout_ms in all, then frees every
- * job (ones still running are released: liblepton finishes or cancels them). */
-void rq_destroy(rq_queue *q, int timeout_ms);
+ * job (ones still running are released: liblepton finishes or cancels them). 0, or -1 when another
+ * thread held the queue for all of timeout_ms (a call still waiting while the process exits): the
+ * queue is then left as it is. */
+int rq_destroy(rq_queue *q, int timeout_ms);
 
 /* Enqueueing: RQ_OK, RQ_DEVICE_UNAVAILABLE once the lease is lost, RQ_OUT_OF_MEMORY. */
 /* host -> buffer. pinned: host stays valid until the queue has run it (cuMemHostAlloc'd memory,

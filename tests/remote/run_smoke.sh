@@ -3,12 +3,15 @@
 # background, then the driver-API program smoke.c with LD_LIBRARY_PATH=<build>/remote: with a
 # lease the driver opens itself, attached to a lease opened by the CLI (left running), in forward
 # mode (more round trips than batched), and with no broker (cuInit fails with a reason).
-# usage: run_smoke.sh LEPTON_BIN SMOKE_BIN REMOTE_LIBDIR SAXPY_PTX
+# Last, exit while a thread waits in cuCtxSynchronize on a spinning kernel: bounded.
+# usage: run_smoke.sh LEPTON_BIN SMOKE_BIN REMOTE_LIBDIR SAXPY_PTX EXIT_WAIT_BIN WATCHDOG_SPIN_PTX
 set -u
 LEPTON="$1"
 SMOKE="$2"
 LIBDIR="$3"
 PTX="$4"
+EXIT_WAIT="$5"
+SPIN_PTX="$6"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-remote-test.XXXXXX")"
 DEV_PID=""
 FAILS=0
@@ -49,7 +52,8 @@ for _try in 1 2 3; do
   export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
   unset LEPTON_TOKEN
   rm -f "$WORK/dev.out" "$WORK/dev.err"
-  "$LEPTON" dev --port "$PORT" --emulate 2 --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
+  # the watchdog ends the spinning kernel of the last check on the worker
+  CUDAEMU_WATCHDOG_MS=20000 "$LEPTON" dev --port "$PORT" --emulate 2 --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
   DEV_PID=$!
   for _ in $(seq 1 300); do
     grep -q "ready" "$WORK/dev.out" 2>/dev/null && break
@@ -108,6 +112,18 @@ if [ "$rc" -ne 0 ] && grep -q "^lepton-remote: cuInit:" "$WORK/s.err" && grep -q
   ok "no broker: cuInit fails with CUDA_ERROR_NO_DEVICE and says why"
 else
   fail "no broker: exit $rc"; sed 's/^/    err: /' "$WORK/s.err" | head -10
+fi
+
+# 5. exit with a thread still waiting: the driver waits 10 s for the queue, then leaves the lease
+t0=$SECONDS
+env LD_LIBRARY_PATH="$LIBDIR" LEPTON_REMOTE_GPUS=1 LEPTON_LOG_LEVEL=debug timeout 60 "$EXIT_WAIT" "$SPIN_PTX" \
+  >"$WORK/x.out" 2>"$WORK/x.err"
+rc=$?
+took=$((SECONDS - t0))
+if [ "$rc" -eq 0 ] && [ "$took" -le 30 ] && grep -q "a CUDA call is still waiting" "$WORK/x.err"; then
+  ok "exit with a thread waiting in the driver: bounded ($took s)"
+else
+  fail "exit with a waiting thread: exit $rc after $took s"; sed 's/^/    err: /' "$WORK/x.err" | head -10
 fi
 
 [ "$FAILS" -eq 0 ] && echo "all remote smoke checks passed" || echo "$FAILS remote smoke check(s) failed"
