@@ -12,8 +12,7 @@
 static _Thread_local struct CUctx_st *tl_stack[RM_STACK_MAX];
 static _Thread_local int tl_depth;
 
-CUresult rm_check_dev(CUdevice d)
-{
+CUresult rm_check_dev(CUdevice d) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     return d >= 0 && d < g_rm.ndev ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
@@ -21,8 +20,7 @@ CUresult rm_check_dev(CUdevice d)
 
 static int ctx_alive(CUcontext c) { return c && c->magic == RM_CTX_MAGIC; }
 
-CUresult rm_current_dev(int *dev)
-{
+CUresult rm_current_dev(int *dev) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (tl_depth == 0 || !ctx_alive(tl_stack[tl_depth - 1])) return CUDA_ERROR_INVALID_CONTEXT;
@@ -30,16 +28,14 @@ CUresult rm_current_dev(int *dev)
     return CUDA_SUCCESS;
 }
 
-static int attr(int dev, int a)
-{
+static int attr(int dev, int a) {
     if (a <= 0 || a >= LC_RAW_DEV_ATTRS) return LC_RAW_ATTR_UNKNOWN;
     return g_rm.devs[dev].facts->attrs[a];
 }
 
 /* ---- devices ---- */
 
-RM_API CUresult cuDeviceGetCount(int *count)
-{
+RM_API CUresult cuDeviceGetCount(int *count) {
     if (!count) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -47,8 +43,7 @@ RM_API CUresult cuDeviceGetCount(int *count)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceGet(CUdevice *device, int ordinal)
-{
+RM_API CUresult cuDeviceGet(CUdevice *device, int ordinal) {
     if (!device) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(ordinal);
     if (rc) return rc;
@@ -56,8 +51,7 @@ RM_API CUresult cuDeviceGet(CUdevice *device, int ordinal)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
-{
+RM_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev) {
     if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -67,15 +61,13 @@ RM_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 
 /* Two GPUs of one lease that report the same identity (emulated ones can) still get distinct
  * answers: the lease index is mixed into the later one's. */
-static int same_uuid_before(int dev)
-{
+static int same_uuid_before(int dev) {
     for (int i = 0; i < dev; i++)
         if (memcmp(g_rm.devs[i].facts->uuid_bytes, g_rm.devs[dev].facts->uuid_bytes, 16) == 0) return 1;
     return 0;
 }
 
-RM_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
-{
+RM_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev) {
     if (!uuid) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -88,8 +80,7 @@ RM_API CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
 RM_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) { return cuDeviceGetUuid_v2(uuid, dev); }
 
-RM_API CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
-{
+RM_API CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev) {
     if (!bytes) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -97,17 +88,20 @@ RM_API CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute a, CUdevice dev)
-{
+RM_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute a, CUdevice dev) {
     if (!pi) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
     int v = attr(dev, (int)a);
     if (v == LC_RAW_ATTR_UNKNOWN) {
-        if ((int)a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR) v = g_rm.devs[dev].facts->cc_major;
-        else if ((int)a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR) v = g_rm.devs[dev].facts->cc_minor;
-        else if ((int)a == CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING) v = 1;
-        else return CUDA_ERROR_INVALID_VALUE; /* the worker's driver does not know it either */
+        if ((int)a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+            v = g_rm.devs[dev].facts->cc_major;
+        else if ((int)a == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+            v = g_rm.devs[dev].facts->cc_minor;
+        else if ((int)a == CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING)
+            v = 1;
+        else
+            return CUDA_ERROR_INVALID_VALUE; /* the worker's driver does not know it either */
     }
     /* what the remote driver cannot offer, whatever the GPU can */
     switch ((int)a) {
@@ -125,14 +119,14 @@ RM_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute a, CUdevice dev
     case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST:
         v = (int)a == CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED ? 1 : 0; /* registration is emulated */
         break;
-    default: break;
+    default:
+        break;
     }
     *pi = v;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
-{
+RM_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev) {
     if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -141,14 +135,12 @@ RM_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-static int attr_or(int dev, CUdevice_attribute a, int dflt)
-{
+static int attr_or(int dev, CUdevice_attribute a, int dflt) {
     int v = attr(dev, (int)a);
     return v == LC_RAW_ATTR_UNKNOWN ? dflt : v;
 }
 
-RM_API CUresult cuDeviceGetProperties(CUdevprop *p, CUdevice dev)
-{
+RM_API CUresult cuDeviceGetProperties(CUdevprop *p, CUdevice dev) {
     if (!p) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -170,15 +162,16 @@ RM_API CUresult cuDeviceGetProperties(CUdevprop *p, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
-{
+RM_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
     if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
-    int dom = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0), bus = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev),
+    int dom = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0),
+        bus = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev),
         slot = attr_or(dev, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0);
     for (int i = 0; i < dev; i++) /* emulated GPUs may all claim one slot: keep the ids distinct */
-        if (attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0) == dom && attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, i) == bus &&
+        if (attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0) == dom &&
+            attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, i) == bus &&
             attr_or(i, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0) == slot) {
             bus = (bus + dev) & 0xff;
             break;
@@ -187,8 +180,7 @@ RM_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
-{
+RM_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
     if (!dev || !pciBusId) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -203,8 +195,7 @@ RM_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
     return CUDA_ERROR_INVALID_VALUE;
 }
 
-RM_API CUresult cuDeviceCanAccessPeer(int *can, CUdevice dev, CUdevice peer)
-{
+RM_API CUresult cuDeviceCanAccessPeer(int *can, CUdevice dev, CUdevice peer) {
     if (!can) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (!rc) rc = rm_check_dev(peer);
@@ -215,8 +206,7 @@ RM_API CUresult cuDeviceCanAccessPeer(int *can, CUdevice dev, CUdevice peer)
 
 /* ---- primary contexts ---- */
 
-RM_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
-{
+RM_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev) {
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -230,21 +220,21 @@ RM_API CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
-{
+RM_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
     pthread_mutex_lock(&g_rm.mu);
     rm_device *d = &g_rm.devs[dev];
-    if (d->primary_refs == 0) rc = CUDA_ERROR_INVALID_CONTEXT;
-    else d->primary_refs--;
+    if (d->primary_refs == 0)
+        rc = CUDA_ERROR_INVALID_CONTEXT;
+    else
+        d->primary_refs--;
     pthread_mutex_unlock(&g_rm.mu);
     /* the context stays usable: its device's memory and queue belong to the lease, not to it */
     return rc;
 }
 
-RM_API CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
-{
+RM_API CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags) {
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
     if (flags & ~(unsigned)(CU_CTX_SCHED_MASK | CU_CTX_LMEM_RESIZE_TO_MAX | CU_CTX_COREDUMP_ENABLE |
@@ -257,8 +247,7 @@ RM_API CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
-{
+RM_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active) {
     if (!flags || !active) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -269,8 +258,7 @@ RM_API CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, in
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
-{
+RM_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
     /* finishes the device's work; memory stays (it belongs to the lease's worker, freed with it) */
@@ -289,16 +277,14 @@ CUresult cuDevicePrimaryCtxRelease(CUdevice dev);
 CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags);
 CUresult cuDevicePrimaryCtxReset(CUdevice dev);
 RM_API CUresult cuDevicePrimaryCtxRelease(CUdevice dev) { return cuDevicePrimaryCtxRelease_v2(dev); }
-RM_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags)
-{
+RM_API CUresult cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) {
     return cuDevicePrimaryCtxSetFlags_v2(dev, flags);
 }
 RM_API CUresult cuDevicePrimaryCtxReset(CUdevice dev) { return cuDevicePrimaryCtxReset_v2(dev); }
 
 /* ---- contexts ---- */
 
-static CUresult ctx_new(CUcontext *pctx, unsigned flags, CUdevice dev)
-{
+static CUresult ctx_new(CUcontext *pctx, unsigned flags, CUdevice dev) {
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_check_dev(dev);
     if (rc) return rc;
@@ -316,8 +302,7 @@ static CUresult ctx_new(CUcontext *pctx, unsigned flags, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
-{
+RM_API CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev) {
     if (params && (params->execAffinityParams || params->cigParams)) {
         rm_refused("cuCtxCreate_v4", "execution affinity and CIG contexts");
         return CUDA_ERROR_NOT_SUPPORTED;
@@ -328,9 +313,8 @@ RM_API CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsig
 CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
                         CUdevice dev);
 CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
-RM_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
-                               CUdevice dev)
-{
+RM_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams,
+                               unsigned int flags, CUdevice dev) {
     if (paramsArray && numParams > 0) {
         rm_refused("cuCtxCreate_v3", "execution affinity");
         return CUDA_ERROR_NOT_SUPPORTED;
@@ -338,10 +322,11 @@ RM_API CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray
     return ctx_new(pctx, flags, dev);
 }
 
-RM_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev) { return ctx_new(pctx, flags, dev); }
+RM_API CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev) {
+    return ctx_new(pctx, flags, dev);
+}
 
-RM_API CUresult cuCtxDestroy_v2(CUcontext ctx)
-{
+RM_API CUresult cuCtxDestroy_v2(CUcontext ctx) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!ctx_alive(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
@@ -357,8 +342,7 @@ RM_API CUresult cuCtxDestroy_v2(CUcontext ctx)
     return rc;
 }
 
-RM_API CUresult cuCtxPushCurrent_v2(CUcontext ctx)
-{
+RM_API CUresult cuCtxPushCurrent_v2(CUcontext ctx) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!ctx_alive(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
@@ -367,8 +351,7 @@ RM_API CUresult cuCtxPushCurrent_v2(CUcontext ctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxPopCurrent_v2(CUcontext *pctx)
-{
+RM_API CUresult cuCtxPopCurrent_v2(CUcontext *pctx) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (tl_depth == 0) return CUDA_ERROR_INVALID_CONTEXT;
@@ -377,8 +360,7 @@ RM_API CUresult cuCtxPopCurrent_v2(CUcontext *pctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxSetCurrent(CUcontext ctx)
-{
+RM_API CUresult cuCtxSetCurrent(CUcontext ctx) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!ctx) {
@@ -391,8 +373,7 @@ RM_API CUresult cuCtxSetCurrent(CUcontext ctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetCurrent(CUcontext *pctx)
-{
+RM_API CUresult cuCtxGetCurrent(CUcontext *pctx) {
     if (!pctx) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -400,8 +381,7 @@ RM_API CUresult cuCtxGetCurrent(CUcontext *pctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetDevice(CUdevice *device)
-{
+RM_API CUresult cuCtxGetDevice(CUdevice *device) {
     if (!device) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -410,8 +390,7 @@ RM_API CUresult cuCtxGetDevice(CUdevice *device)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
-{
+RM_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx) {
     if (!ctx) return cuCtxGetDevice(device);
     if (!device) return CUDA_ERROR_INVALID_VALUE;
     if (!ctx_alive(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
@@ -419,16 +398,14 @@ RM_API CUresult cuCtxGetDevice_v2(CUdevice *device, CUcontext ctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxSynchronize(void)
-{
+RM_API CUresult cuCtxSynchronize(void) {
     int dev;
     CUresult rc = rm_current_dev(&dev);
     if (rc) return rc;
     return rm_cu(rq_sync(&g_rm.devs[dev].queue));
 }
 
-RM_API CUresult cuCtxSynchronize_v2(CUcontext ctx)
-{
+RM_API CUresult cuCtxSynchronize_v2(CUcontext ctx) {
     if (!ctx) return cuCtxSynchronize();
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -436,8 +413,7 @@ RM_API CUresult cuCtxSynchronize_v2(CUcontext ctx)
     return rm_cu(rq_sync(&g_rm.devs[ctx->dev].queue));
 }
 
-RM_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
-{
+RM_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version) {
     if (!version) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -446,8 +422,7 @@ RM_API CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int *version)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetFlags(unsigned int *flags)
-{
+RM_API CUresult cuCtxGetFlags(unsigned int *flags) {
     if (!flags) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -456,8 +431,7 @@ RM_API CUresult cuCtxGetFlags(unsigned int *flags)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxSetFlags(unsigned int flags)
-{
+RM_API CUresult cuCtxSetFlags(unsigned int flags) {
     int dev;
     CUresult rc = rm_current_dev(&dev);
     if (rc) return rc;
@@ -465,21 +439,26 @@ RM_API CUresult cuCtxSetFlags(unsigned int flags)
     return CUDA_SUCCESS;
 }
 
-static size_t limit_default(CUlimit l)
-{
+static size_t limit_default(CUlimit l) {
     switch (l) {
-    case CU_LIMIT_STACK_SIZE: return 1024;
-    case CU_LIMIT_PRINTF_FIFO_SIZE: return 1 << 20;
-    case CU_LIMIT_MALLOC_HEAP_SIZE: return 8 << 20;
-    case CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH: return 2;
-    case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT: return 2048;
-    case CU_LIMIT_MAX_L2_FETCH_GRANULARITY: return 32;
-    default: return 0;
+    case CU_LIMIT_STACK_SIZE:
+        return 1024;
+    case CU_LIMIT_PRINTF_FIFO_SIZE:
+        return 1 << 20;
+    case CU_LIMIT_MALLOC_HEAP_SIZE:
+        return 8 << 20;
+    case CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH:
+        return 2;
+    case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT:
+        return 2048;
+    case CU_LIMIT_MAX_L2_FETCH_GRANULARITY:
+        return 32;
+    default:
+        return 0;
     }
 }
 
-RM_API CUresult cuCtxGetLimit(size_t *value, CUlimit limit)
-{
+RM_API CUresult cuCtxGetLimit(size_t *value, CUlimit limit) {
     if (!value || (int)limit < 0 || (int)limit >= RM_MAX_LIMITS) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -489,8 +468,7 @@ RM_API CUresult cuCtxGetLimit(size_t *value, CUlimit limit)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
-{
+RM_API CUresult cuCtxSetLimit(CUlimit limit, size_t value) {
     if ((int)limit < 0 || (int)limit >= RM_MAX_LIMITS) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -500,8 +478,7 @@ RM_API CUresult cuCtxSetLimit(CUlimit limit, size_t value)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetCacheConfig(CUfunc_cache *config)
-{
+RM_API CUresult cuCtxGetCacheConfig(CUfunc_cache *config) {
     if (!config) return CUDA_ERROR_INVALID_VALUE;
     *config = CU_FUNC_CACHE_PREFER_NONE;
     return CUDA_SUCCESS;
@@ -509,15 +486,13 @@ RM_API CUresult cuCtxGetCacheConfig(CUfunc_cache *config)
 
 RM_API CUresult cuCtxSetCacheConfig(CUfunc_cache config) { return CUDA_SUCCESS; }
 
-RM_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority)
-{
+RM_API CUresult cuCtxGetStreamPriorityRange(int *leastPriority, int *greatestPriority) {
     if (leastPriority) *leastPriority = 0;
     if (greatestPriority) *greatestPriority = -5;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *id)
-{
+RM_API CUresult cuCtxGetId(CUcontext ctx, unsigned long long *id) {
     if (!id) return CUDA_ERROR_INVALID_VALUE;
     if (!ctx) {
         if (!tl_depth) return CUDA_ERROR_INVALID_CONTEXT;
@@ -539,4 +514,6 @@ CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
 RM_API CUresult cuCtxDestroy(CUcontext ctx) { return cuCtxDestroy_v2(ctx); }
 RM_API CUresult cuCtxPushCurrent(CUcontext ctx) { return cuCtxPushCurrent_v2(ctx); }
 RM_API CUresult cuCtxPopCurrent(CUcontext *pctx) { return cuCtxPopCurrent_v2(pctx); }
-RM_API CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) { return ctx_new(pctx, flags, dev); }
+RM_API CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev) {
+    return ctx_new(pctx, flags, dev);
+}

@@ -8,12 +8,12 @@
 
 #include "cu_errors.h"
 
-CUresult rm_error_from_text(const char *text, CUresult fallback)
-{
+CUresult rm_error_from_text(const char *text, CUresult fallback) {
     if (!text) return fallback;
     for (const char *p = strstr(text, "CUDA_ERROR_"); p; p = strstr(p + 1, "CUDA_ERROR_")) {
         size_t n = 0;
-        while (isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n]) || p[n] == '_') n++;
+        while (isupper((unsigned char)p[n]) || isdigit((unsigned char)p[n]) || p[n] == '_')
+            n++;
         CUresult code;
         if (cu_error_from_name(p, n, &code)) return code;
     }

@@ -10,18 +10,17 @@
 
 #include "fatbin.h"
 
-static uint64_t rd(const unsigned char *p, int n)
-{
+static uint64_t rd(const unsigned char *p, int n) {
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
 /* Images larger than this are refused as corrupt (liblepton's module limit is far below). */
 #define RM_IMAGE_MAX (1ull << 31)
 
-static int elf_size(const unsigned char *p, size_t *size)
-{
+static int elf_size(const unsigned char *p, size_t *size) {
     if (p[4] != 2 || p[5] != 1) return -1; /* cubins are 64-bit little-endian ELF */
     uint64_t phoff = rd(p + 0x20, 8), shoff = rd(p + 0x28, 8);
     uint64_t phentsize = rd(p + 0x36, 2), phnum = rd(p + 0x38, 2);
@@ -42,16 +41,14 @@ static int elf_size(const unsigned char *p, size_t *size)
     return 0;
 }
 
-static int fatbin_size(const unsigned char *p, size_t *size)
-{
+static int fatbin_size(const unsigned char *p, size_t *size) {
     uint64_t hsz = rd(p + 6, 2), body = rd(p + 8, 8);
     if (hsz < 16 || hsz + body > RM_IMAGE_MAX) return -1;
     *size = (size_t)(hsz + body);
     return 0;
 }
 
-int rm_image_extent(const void *image, const void **data, size_t *size)
-{
+int rm_image_extent(const void *image, const void **data, size_t *size) {
     const unsigned char *p = image;
     if (!p) return -1;
     *data = image;

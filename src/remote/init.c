@@ -25,8 +25,7 @@ static int g_inited;
 /* How long process exit waits for work still queued or running (a lost lease must not hang it). */
 #define RM_EXIT_WAIT_MS 10000
 
-void rm_debug(const char *fmt, ...)
-{
+void rm_debug(const char *fmt, ...) {
     if (!g_rm.debug) return;
     char line[512];
     va_list ap;
@@ -36,63 +35,80 @@ void rm_debug(const char *fmt, ...)
     fprintf(stderr, "lepton-remote: %s\n", line);
 }
 
-void rm_refused(const char *name, const char *why)
-{
-    if (g_rm.debug) fprintf(stderr, "lepton-remote: %s: not supported by the remote driver (%s)\n", name, why);
+void rm_refused(const char *name, const char *why) {
+    if (g_rm.debug)
+        fprintf(stderr, "lepton-remote: %s: not supported by the remote driver (%s)\n", name, why);
 }
 
-CUresult rm_from_lepton(int st, const char *what)
-{
+CUresult rm_from_lepton(int st, const char *what) {
     const char *msg = lepton_last_error();
     switch (st) {
-    case LEPTON_OK: return CUDA_SUCCESS;
-    case LEPTON_ENOMEM: return CUDA_ERROR_OUT_OF_MEMORY;
+    case LEPTON_OK:
+        return CUDA_SUCCESS;
+    case LEPTON_ENOMEM:
+        return CUDA_ERROR_OUT_OF_MEMORY;
     case LEPTON_EINVAL:
-    case LEPTON_ETOOLARGE: rm_debug("%s: %s", what, msg); return CUDA_ERROR_INVALID_VALUE;
-    case LEPTON_ENOTFOUND: rm_debug("%s: %s", what, msg); return CUDA_ERROR_NOT_FOUND;
-    case LEPTON_ECUDA: rm_debug("%s: %s", what, msg); return rm_error_from_text(msg, CUDA_ERROR_UNKNOWN);
+    case LEPTON_ETOOLARGE:
+        rm_debug("%s: %s", what, msg);
+        return CUDA_ERROR_INVALID_VALUE;
+    case LEPTON_ENOTFOUND:
+        rm_debug("%s: %s", what, msg);
+        return CUDA_ERROR_NOT_FOUND;
+    case LEPTON_ECUDA:
+        rm_debug("%s: %s", what, msg);
+        return rm_error_from_text(msg, CUDA_ERROR_UNKNOWN);
     case LEPTON_ENODELOST:
     case LEPTON_EEXPIRED:
     case LEPTON_ENET:
-        fprintf(stderr, "lepton-remote: %s: the lease or its worker was lost (%s: %s)\n", what, lepton_status_name(st),
-                msg);
+        fprintf(stderr, "lepton-remote: %s: the lease or its worker was lost (%s: %s)\n", what,
+                lepton_status_name(st), msg);
         return CUDA_ERROR_DEVICE_UNAVAILABLE;
-    default: rm_debug("%s: %s: %s", what, lepton_status_name(st), msg); return CUDA_ERROR_UNKNOWN;
+    default:
+        rm_debug("%s: %s: %s", what, lepton_status_name(st), msg);
+        return CUDA_ERROR_UNKNOWN;
     }
 }
 
 /* ---- the environment ---- */
 
-static int env_flag(const char *name)
-{
+static int env_flag(const char *name) {
     const char *v = getenv(name);
     return v && v[0] && strcmp(v, "0") != 0;
 }
 
 /* A byte count with an optional K/M/G/T suffix (powers of 1024). */
-static int env_bytes(const char *name, uint64_t *out)
-{
+static int env_bytes(const char *name, uint64_t *out) {
     const char *v = getenv(name);
     if (!v || !v[0]) return 0;
     char *end;
     double d = strtod(v, &end);
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     double mul = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': mul = 1024.0; break;
-    case 'M': mul = 1024.0 * 1024; break;
-    case 'G': mul = 1024.0 * 1024 * 1024; break;
-    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; break;
-    case 0: break;
-    default: return -1;
+    case 'K':
+        mul = 1024.0;
+        break;
+    case 'M':
+        mul = 1024.0 * 1024;
+        break;
+    case 'G':
+        mul = 1024.0 * 1024 * 1024;
+        break;
+    case 'T':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        break;
+    case 0:
+        break;
+    default:
+        return -1;
     }
     if (d < 0) return -1;
     *out = (uint64_t)(d * mul);
     return 0;
 }
 
-static int env_num(const char *name, double *out)
-{
+static int env_num(const char *name, double *out) {
     const char *v = getenv(name);
     if (!v || !v[0]) return 0;
     char *end;
@@ -102,8 +118,7 @@ static int env_num(const char *name, double *out)
 }
 
 static CUresult init_fail(CUresult rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static CUresult init_fail(CUresult rc, const char *fmt, ...)
-{
+static CUresult init_fail(CUresult rc, const char *fmt, ...) {
     char line[600];
     va_list ap;
     va_start(ap, fmt);
@@ -113,17 +128,15 @@ static CUresult init_fail(CUresult rc, const char *fmt, ...)
     return rc;
 }
 
-static CUresult lease_status(int st, const char *what)
-{
-    CUresult rc = (st == LEPTON_ENOCAPACITY || st == LEPTON_ENET || st == LEPTON_EBUDGET || st == LEPTON_EEXPIRED ||
-                   st == LEPTON_ENOTFOUND || st == LEPTON_EAUTH)
+static CUresult lease_status(int st, const char *what) {
+    CUresult rc = (st == LEPTON_ENOCAPACITY || st == LEPTON_ENET || st == LEPTON_EBUDGET ||
+                   st == LEPTON_EEXPIRED || st == LEPTON_ENOTFOUND || st == LEPTON_EAUTH)
                       ? CUDA_ERROR_NO_DEVICE
                       : CUDA_ERROR_NOT_INITIALIZED;
     return init_fail(rc, "%s: %s: %s", what, lepton_status_name(st), lepton_last_error());
 }
 
-static CUresult open_lease(void)
-{
+static CUresult open_lease(void) {
     const char *id = getenv("LEPTON_REMOTE_LEASE");
     int st;
     if (id && id[0]) {
@@ -143,11 +156,13 @@ static CUresult open_lease(void)
     req.gpu_model = getenv("LEPTON_REMOTE_GPU_MODEL");
     if (req.gpu_model && !req.gpu_model[0]) req.gpu_model = NULL;
     if (env_bytes("LEPTON_REMOTE_MIN_MEMORY", &mem) < 0)
-        return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_MIN_MEMORY=%s is not a byte count (e.g. 40G)",
+        return init_fail(CUDA_ERROR_NOT_INITIALIZED,
+                         "LEPTON_REMOTE_MIN_MEMORY=%s is not a byte count (e.g. 40G)",
                          getenv("LEPTON_REMOTE_MIN_MEMORY"));
     req.min_gpu_memory = mem;
     if ((r = env_num("LEPTON_REMOTE_MAX_PRICE", &d)) < 0)
-        return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_MAX_PRICE is not a price in USD per GPU-hour");
+        return init_fail(CUDA_ERROR_NOT_INITIALIZED,
+                         "LEPTON_REMOTE_MAX_PRICE is not a price in USD per GPU-hour");
     if (r > 0) req.max_price_per_gpu_hour = d;
     if ((r = env_num("LEPTON_REMOTE_MAX_COST", &d)) < 0)
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_MAX_COST is not an amount in USD");
@@ -167,8 +182,7 @@ static CUresult open_lease(void)
 }
 
 /* Closes the lease the driver opened, or detaches from the one it attached to; then the client. */
-static void end_lease(void)
-{
+static void end_lease(void) {
     if (g_rm.owns_lease)
         lepton_lease_close(g_rm.lease);
     else
@@ -178,8 +192,7 @@ static void end_lease(void)
     g_rm.client = NULL;
 }
 
-static CUresult do_init(void)
-{
+static CUresult do_init(void) {
     const char *lvl = getenv("LEPTON_LOG_LEVEL");
     g_rm.debug = lvl && strcasecmp(lvl, "debug") == 0;
     g_rm.forward = env_flag("LEPTON_REMOTE_FORWARD");
@@ -228,7 +241,8 @@ static CUresult do_init(void)
     g_inited = 1;
     return CUDA_SUCCESS;
 fail:
-    for (int i = 0; i < g_rm.ndev; i++) rq_destroy(&g_rm.devs[i].queue, 0);
+    for (int i = 0; i < g_rm.ndev; i++)
+        rq_destroy(&g_rm.devs[i].queue, 0);
     free(g_rm.devs);
     g_rm.devs = NULL;
     g_rm.ndev = 0;
@@ -238,8 +252,7 @@ fail:
 
 static void init_once(void) { g_init_rc = do_init(); }
 
-RM_API CUresult cuInit(unsigned int flags)
-{
+RM_API CUresult cuInit(unsigned int flags) {
     if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
     pthread_once(&g_once, init_once);
     return g_init_rc;
@@ -247,14 +260,15 @@ RM_API CUresult cuInit(unsigned int flags)
 
 CUresult rm_ready(void) { return g_inited ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
 
-__attribute__((destructor)) static void rm_fini(void)
-{
+__attribute__((destructor)) static void rm_fini(void) {
     if (!g_inited) return;
     g_inited = 0;
     int lost = 0, busy = 0;
     for (int i = 0; i < g_rm.ndev; i++) {
-        if (rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS) != 0) busy = 1;
-        else if (g_rm.devs[i].queue.lost) lost = 1; /* read after the queue's end: no lock needed */
+        if (rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS) != 0)
+            busy = 1;
+        else if (g_rm.devs[i].queue.lost)
+            lost = 1; /* read after the queue's end: no lock needed */
     }
     if (busy) {
         /* a thread is still inside a call that waits on the lease: leave the lease to its
@@ -277,50 +291,48 @@ __attribute__((destructor)) static void rm_fini(void)
 
 /* ---- driver-wide answers ---- */
 
-RM_API CUresult cuDriverGetVersion(int *v)
-{
+RM_API CUresult cuDriverGetVersion(int *v) {
     if (!v) return CUDA_ERROR_INVALID_VALUE;
     /* before cuInit CUDA answers too: the toolkit's version until the worker's is known */
     *v = g_inited && g_rm.driver_version > 0 ? g_rm.driver_version : CUDA_VERSION;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuGetErrorName(CUresult error, const char **pStr)
-{
+RM_API CUresult cuGetErrorName(CUresult error, const char **pStr) {
     if (!pStr) return CUDA_ERROR_INVALID_VALUE;
     *pStr = cu_error_name(error);
     return *pStr ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-RM_API CUresult cuGetErrorString(CUresult error, const char **pStr)
-{
+RM_API CUresult cuGetErrorString(CUresult error, const char **pStr) {
     if (!pStr) return CUDA_ERROR_INVALID_VALUE;
     *pStr = cu_error_text(error);
     return *pStr ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-RM_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
-{
+RM_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId) {
     if (ppExportTable) *ppExportTable = NULL;
-    rm_refused("cuGetExportTable", "the runtime's private tables are not emulated; use the driver API (issue 15)");
+    rm_refused("cuGetExportTable",
+               "the runtime's private tables are not emulated; use the driver API (issue 15)");
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 
 #undef cuGetProcAddress
 CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
 RM_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                                    CUdriverProcAddressQueryResult *symbolStatus)
-{
+                                    CUdriverProcAddressQueryResult *symbolStatus) {
     if (!symbol || !pfn) return CUDA_ERROR_INVALID_VALUE;
     *pfn = NULL;
-    if (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
+    if (flags &
+        ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
         return CUDA_ERROR_INVALID_VALUE;
     int seen = 0;
-    const emu_proc_gen *best =
-        proc_gen_find(symbol, cudaVersion, (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0, &seen);
+    const emu_proc_gen *best = proc_gen_find(
+        symbol, cudaVersion, (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0, &seen);
     if (!best) {
         if (symbolStatus)
-            *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+            *symbolStatus =
+                seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         return CUDA_ERROR_NOT_FOUND;
     }
     *pfn = best->fn;
@@ -328,7 +340,6 @@ RM_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVers
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
-{
+RM_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags) {
     return cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, NULL);
 }

@@ -7,28 +7,30 @@
 
 #include "module.h"
 
-static int dattr(int dev, CUdevice_attribute a, int dflt)
-{
+static int dattr(int dev, CUdevice_attribute a, int dflt) {
     int v = g_rm.devs[dev].facts->attrs[a];
     return v == LC_RAW_ATTR_UNKNOWN || v <= 0 ? dflt : v;
 }
 
-static CUresult check_config(int dev, CUfunction f, const unsigned g[3], const unsigned b[3], unsigned shared)
-{
+static CUresult check_config(int dev, CUfunction f, const unsigned g[3], const unsigned b[3],
+                             unsigned shared) {
     for (int i = 0; i < 3; i++)
         if (g[i] == 0 || b[i] == 0) {
             rm_debug("launch of %s: a grid or block dimension is 0", f->f->name);
             return CUDA_ERROR_INVALID_VALUE;
         }
-    static const CUdevice_attribute bmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
+    static const CUdevice_attribute bmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X,
+                                               CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y,
                                                CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z};
-    static const CUdevice_attribute gmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
+    static const CUdevice_attribute gmax[3] = {CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X,
+                                               CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y,
                                                CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z};
     static const int bdflt[3] = {1024, 1024, 64}, gdflt[3] = {0x7fffffff, 65535, 65535};
     for (int i = 0; i < 3; i++)
-        if (b[i] > (unsigned)dattr(dev, bmax[i], bdflt[i]) || g[i] > (unsigned)dattr(dev, gmax[i], gdflt[i])) {
-            rm_debug("launch of %s: grid (%u,%u,%u) block (%u,%u,%u) exceeds the device's limits", f->f->name, g[0],
-                     g[1], g[2], b[0], b[1], b[2]);
+        if (b[i] > (unsigned)dattr(dev, bmax[i], bdflt[i]) ||
+            g[i] > (unsigned)dattr(dev, gmax[i], gdflt[i])) {
+            rm_debug("launch of %s: grid (%u,%u,%u) block (%u,%u,%u) exceeds the device's limits", f->f->name,
+                     g[0], g[1], g[2], b[0], b[1], b[2]);
             return CUDA_ERROR_INVALID_VALUE;
         }
     uint64_t threads = (uint64_t)b[0] * b[1] * b[2];
@@ -36,7 +38,8 @@ static CUresult check_config(int dev, CUfunction f, const unsigned g[3], const u
     int tmax = dattr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024);
     if (fmax != LC_RAW_ATTR_UNKNOWN && fmax > 0 && fmax < tmax) tmax = fmax;
     if (threads > (uint64_t)tmax) {
-        rm_debug("launch of %s: %llu threads per block, at most %d", f->f->name, (unsigned long long)threads, tmax);
+        rm_debug("launch of %s: %llu threads per block, at most %d", f->f->name, (unsigned long long)threads,
+                 tmax);
         return CUDA_ERROR_INVALID_VALUE;
     }
     int stat = f->f->attrs[CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES];
@@ -53,8 +56,7 @@ static CUresult check_config(int dev, CUfunction f, const unsigned g[3], const u
 }
 
 static CUresult launch(CUfunction f, const unsigned g[3], const unsigned b[3], unsigned shared, CUstream s,
-                       void **params, void **extra)
-{
+                       void **params, void **extra) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -67,9 +69,12 @@ static CUresult launch(CUfunction f, const unsigned g[3], const unsigned b[3], u
     size_t bufsize = 0;
     if (!params && extra) {
         for (size_t i = 0; extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = extra[i + 1];
-            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) bufsize = *(size_t *)extra[i + 1];
-            else return CUDA_ERROR_INVALID_VALUE;
+            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+                buf = extra[i + 1];
+            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+                bufsize = *(size_t *)extra[i + 1];
+            else
+                return CUDA_ERROR_INVALID_VALUE;
         }
         if (!buf && fn->nparams) return CUDA_ERROR_INVALID_VALUE;
     } else if (params && extra) {
@@ -83,8 +88,9 @@ static CUresult launch(CUfunction f, const unsigned g[3], const unsigned b[3], u
     for (uint32_t i = 0; i < fn->nparams; i++) {
         total += fn->sizes[i];
         if (buf && (uint64_t)fn->offsets[i] + fn->sizes[i] > bufsize) {
-            rm_debug("launch of %s: parameter %u (offset %u, %u bytes) lies past the %zu-byte parameter buffer",
-                     fn->name, i, fn->offsets[i], fn->sizes[i], bufsize);
+            rm_debug(
+                "launch of %s: parameter %u (offset %u, %u bytes) lies past the %zu-byte parameter buffer",
+                fn->name, i, fn->offsets[i], fn->sizes[i], bufsize);
             return CUDA_ERROR_INVALID_VALUE;
         }
     }
@@ -119,16 +125,16 @@ static CUresult launch(CUfunction f, const unsigned g[3], const unsigned b[3], u
     return rm_cu(rq_launch_add(&g_rm.devs[dev].queue, l));
 }
 
-RM_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
-                               unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
-                               unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
-{
+RM_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                               unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                               unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                               void **kernelParams, void **extra) {
     const unsigned g[3] = {gridDimX, gridDimY, gridDimZ}, b[3] = {blockDimX, blockDimY, blockDimZ};
     return launch(f, g, b, sharedMemBytes, hStream, kernelParams, extra);
 }
 
-RM_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
-{
+RM_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
+                                 void **extra) {
     if (!config) return CUDA_ERROR_INVALID_VALUE;
     for (unsigned i = 0; i < config->numAttrs; i++) {
         const CUlaunchAttribute *a = &config->attrs[i];

@@ -31,14 +31,15 @@ static size_t alloc_upper(uint64_t p) /* first index with addr > p */
     size_t lo = 0, hi = g_nallocs;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (g_allocs[mid].addr <= p) lo = mid + 1;
-        else hi = mid;
+        if (g_allocs[mid].addr <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
 
-int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off)
-{
+int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off) {
     pthread_mutex_lock(&g_mem_mu);
     size_t i = alloc_upper(p);
     int found = i > 0 && p - g_allocs[i - 1].addr < g_allocs[i - 1].size;
@@ -50,8 +51,7 @@ int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off)
     return found;
 }
 
-CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void *module)
-{
+CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void *module) {
     rm_alloc a = {lc_raw_buffer_address(b), size, b, lc_raw_buffer_id(b), dev, borrowed, module};
     pthread_mutex_lock(&g_mem_mu);
     if (g_nallocs == g_capallocs) {
@@ -73,8 +73,7 @@ CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void
 }
 
 /* Takes the allocation at base address p off the table: 1 and *a, or 0. */
-static int alloc_take(uint64_t p, rm_alloc *a, int borrowed_too)
-{
+static int alloc_take(uint64_t p, rm_alloc *a, int borrowed_too) {
     pthread_mutex_lock(&g_mem_mu);
     size_t i = alloc_upper(p);
     int found = i > 0 && g_allocs[i - 1].addr == p && (borrowed_too || !g_allocs[i - 1].borrowed);
@@ -87,8 +86,7 @@ static int alloc_take(uint64_t p, rm_alloc *a, int borrowed_too)
     return found;
 }
 
-void rm_mem_drop_module(void *module)
-{
+void rm_mem_drop_module(void *module) {
     pthread_mutex_lock(&g_mem_mu);
     size_t k = 0;
     for (size_t i = 0; i < g_nallocs; i++) {
@@ -102,29 +100,29 @@ void rm_mem_drop_module(void *module)
     pthread_mutex_unlock(&g_mem_mu);
 }
 
-void rm_mem_free_all(void)
-{
+void rm_mem_free_all(void) {
     pthread_mutex_lock(&g_mem_mu);
-    for (size_t i = 0; i < g_nallocs; i++) lepton_buffer_free(g_allocs[i].buf);
+    for (size_t i = 0; i < g_nallocs; i++)
+        lepton_buffer_free(g_allocs[i].buf);
     free(g_allocs);
     g_allocs = NULL;
     g_nallocs = g_capallocs = 0;
     pthread_mutex_unlock(&g_mem_mu);
 }
 
-static size_t host_upper(uintptr_t p)
-{
+static size_t host_upper(uintptr_t p) {
     size_t lo = 0, hi = g_nhosts;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (g_hosts[mid].p <= p) lo = mid + 1;
-        else hi = mid;
+        if (g_hosts[mid].p <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
 
-static int host_find(const void *p, rm_host *h)
-{
+static int host_find(const void *p, rm_host *h) {
     uintptr_t a = (uintptr_t)p;
     pthread_mutex_lock(&g_mem_mu);
     size_t i = host_upper(a);
@@ -134,14 +132,12 @@ static int host_find(const void *p, rm_host *h)
     return found;
 }
 
-int rm_host_pinned(const void *p, size_t n)
-{
+int rm_host_pinned(const void *p, size_t n) {
     rm_host h;
     return host_find(p, &h) && (uintptr_t)p + n <= h.p + h.size;
 }
 
-static CUresult host_add(void *p, size_t size, unsigned flags, int registered)
-{
+static CUresult host_add(void *p, size_t size, unsigned flags, int registered) {
     pthread_mutex_lock(&g_mem_mu);
     size_t i = host_upper((uintptr_t)p);
     if ((i > 0 && (uintptr_t)p - g_hosts[i - 1].p < g_hosts[i - 1].size) ||
@@ -166,8 +162,7 @@ static CUresult host_add(void *p, size_t size, unsigned flags, int registered)
     return CUDA_SUCCESS;
 }
 
-static int host_take(void *p, int registered, rm_host *out)
-{
+static int host_take(void *p, int registered, rm_host *out) {
     pthread_mutex_lock(&g_mem_mu);
     size_t i = host_upper((uintptr_t)p);
     int found = i > 0 && g_hosts[i - 1].p == (uintptr_t)p && g_hosts[i - 1].registered == registered;
@@ -181,8 +176,7 @@ static int host_take(void *p, int registered, rm_host *out)
 }
 
 /* [p, p+n) inside one allocation: its record and offset. */
-static CUresult dev_range(CUdeviceptr p, size_t n, rm_alloc *a, uint64_t *off)
-{
+static CUresult dev_range(CUdeviceptr p, size_t n, rm_alloc *a, uint64_t *off) {
     if (!rm_mem_find((uint64_t)p, a, off)) {
         rm_debug("0x%llx is not device memory of this process", (unsigned long long)p);
         return CUDA_ERROR_INVALID_VALUE;
@@ -197,8 +191,7 @@ static CUresult dev_range(CUdeviceptr p, size_t n, rm_alloc *a, uint64_t *off)
 
 /* ---- allocation ---- */
 
-RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size)
-{
+RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size) {
     if (!dptr) return CUDA_ERROR_INVALID_VALUE;
     *dptr = 0;
     if (size == 0) return CUDA_ERROR_INVALID_VALUE;
@@ -220,8 +213,7 @@ RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size)
 }
 
 RM_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
-                                   unsigned int elementSize)
-{
+                                   unsigned int elementSize) {
     if (!dptr || !pitch || width == 0 || height == 0) return CUDA_ERROR_INVALID_VALUE;
     if (elementSize != 4 && elementSize != 8 && elementSize != 16) return CUDA_ERROR_INVALID_VALUE;
     int dev;
@@ -235,8 +227,7 @@ RM_API CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t widt
     return rc;
 }
 
-RM_API CUresult cuMemFree_v2(CUdeviceptr dptr)
-{
+RM_API CUresult cuMemFree_v2(CUdeviceptr dptr) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (dptr == 0) return CUDA_SUCCESS;
@@ -249,8 +240,7 @@ RM_API CUresult cuMemFree_v2(CUdeviceptr dptr)
     return rc;
 }
 
-RM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
-{
+RM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total) {
     if (!free_bytes || !total) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -264,8 +254,7 @@ RM_API CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
-{
+RM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     rm_alloc a;
@@ -278,10 +267,10 @@ RM_API CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdev
 
 /* ---- pinned host memory (emulated: plain page-aligned memory, recorded) ---- */
 
-RM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags)
-{
+RM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags) {
     if (!pp || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
-    if (flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_WRITECOMBINED))
+    if (flags &
+        ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_WRITECOMBINED))
         return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -299,18 +288,17 @@ RM_API CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int flags)
 
 RM_API CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return cuMemHostAlloc(pp, bytesize, 0); }
 
-RM_API CUresult cuMemFreeHost(void *p)
-{
+RM_API CUresult cuMemFreeHost(void *p) {
     rm_host h;
     if (!p || !host_take(p, 0, &h)) return CUDA_ERROR_INVALID_VALUE;
     /* queued steps may reference it: run them first */
-    for (int i = 0; i < g_rm.ndev; i++) rq_sync(&g_rm.devs[i].queue);
+    for (int i = 0; i < g_rm.ndev; i++)
+        rq_sync(&g_rm.devs[i].queue);
     free(p);
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags)
-{
+RM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flags) {
     if (!p || bytesize == 0) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -321,32 +309,29 @@ RM_API CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int flag
     return host_add(p, bytesize, flags, 1);
 }
 
-RM_API CUresult cuMemHostUnregister(void *p)
-{
+RM_API CUresult cuMemHostUnregister(void *p) {
     rm_host h;
     if (!p || !host_take(p, 1, &h)) return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
-    for (int i = 0; i < g_rm.ndev; i++) rq_sync(&g_rm.devs[i].queue);
+    for (int i = 0; i < g_rm.ndev; i++)
+        rq_sync(&g_rm.devs[i].queue);
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
-{
+RM_API CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p) {
     rm_host h;
     if (!pFlags || !host_find(p, &h)) return CUDA_ERROR_INVALID_VALUE;
     *pFlags = h.flags;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags)
-{
+RM_API CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int flags) {
     rm_refused("cuMemHostGetDevicePointer", "host memory is not mapped into a remote GPU's address space");
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 
 /* ---- pointer attributes ---- */
 
-static CUresult pointer_attr(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
-{
+static CUresult pointer_attr(void *data, CUpointer_attribute attribute, CUdeviceptr ptr) {
     rm_alloc a;
     uint64_t off;
     int is_dev = rm_mem_find((uint64_t)ptr, &a, &off);
@@ -388,20 +373,20 @@ static CUresult pointer_attr(void *data, CUpointer_attribute attribute, CUdevice
     case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
         *(size_t *)data = is_dev ? (size_t)a.size : h.size;
         return CUDA_SUCCESS;
-    default: return CUDA_ERROR_INVALID_VALUE;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
     }
 }
 
-RM_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
-{
+RM_API CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr) {
     if (!data) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
     return pointer_attr(data, attribute, ptr);
 }
 
-RM_API CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attributes, void **data, CUdeviceptr ptr)
-{
+RM_API CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attributes, void **data,
+                                       CUdeviceptr ptr) {
     if (!attributes || !data) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -409,11 +394,15 @@ RM_API CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attr
         if (!data[i]) continue;
         /* unknown memory: CUDA answers with zeros per attribute rather than failing */
         if (pointer_attr(data[i], attributes[i], ptr) != CUDA_SUCCESS) {
-            if (attributes[i] == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL) *(int *)data[i] = -2;
-            else if (attributes[i] == CU_POINTER_ATTRIBUTE_CONTEXT || attributes[i] == CU_POINTER_ATTRIBUTE_HOST_POINTER ||
-                     attributes[i] == CU_POINTER_ATTRIBUTE_DEVICE_POINTER || attributes[i] == CU_POINTER_ATTRIBUTE_RANGE_START_ADDR)
+            if (attributes[i] == CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL)
+                *(int *)data[i] = -2;
+            else if (attributes[i] == CU_POINTER_ATTRIBUTE_CONTEXT ||
+                     attributes[i] == CU_POINTER_ATTRIBUTE_HOST_POINTER ||
+                     attributes[i] == CU_POINTER_ATTRIBUTE_DEVICE_POINTER ||
+                     attributes[i] == CU_POINTER_ATTRIBUTE_RANGE_START_ADDR)
                 *(void **)data[i] = NULL;
-            else if (attributes[i] == CU_POINTER_ATTRIBUTE_RANGE_SIZE || attributes[i] == CU_POINTER_ATTRIBUTE_BUFFER_ID)
+            else if (attributes[i] == CU_POINTER_ATTRIBUTE_RANGE_SIZE ||
+                     attributes[i] == CU_POINTER_ATTRIBUTE_BUFFER_ID)
                 *(unsigned long long *)data[i] = 0;
             else
                 *(unsigned *)data[i] = 0;
@@ -426,8 +415,7 @@ RM_API CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attr
 
 static rq_queue *queue_of(const rm_alloc *a) { return &g_rm.devs[a->dev].queue; }
 
-RM_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n)
-{
+RM_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (n == 0) return CUDA_SUCCESS;
@@ -446,8 +434,7 @@ RM_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n)
     return rm_cu(rq_sync(queue_of(&a)));
 }
 
-RM_API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n)
-{
+RM_API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (n == 0) return CUDA_SUCCESS;
@@ -466,8 +453,7 @@ RM_API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n)
 }
 
 /* Device to device, maybe across GPUs of the lease (then staged through the host). */
-static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n)
-{
+static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (n == 0) return CUDA_SUCCESS;
@@ -485,8 +471,7 @@ static CUresult dtod(CUdeviceptr dst, CUdeviceptr src, size_t n)
 
 RM_API CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return dtod(dst, src, n); }
 
-RM_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s)
-{
+RM_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
     int sdev;
     CUresult rc = rm_stream_dev(s, &sdev);
     if (rc) return rc;
@@ -498,8 +483,7 @@ RM_API CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t n,
     return rm_cu(rq_write(queue_of(&a), a.id, off, src, n, rm_host_pinned(src, n)));
 }
 
-RM_API CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s)
-{
+RM_API CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s) {
     int sdev;
     CUresult rc = rm_stream_dev(s, &sdev);
     if (rc) return rc;
@@ -513,53 +497,55 @@ RM_API CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstr
     return rm_host_pinned(dst, n) ? CUDA_SUCCESS : rm_cu(rq_sync(queue_of(&a)));
 }
 
-RM_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
-{
+RM_API CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
     int sdev;
     CUresult rc = rm_stream_dev(s, &sdev);
     if (rc) return rc;
     return dtod(dst, src, n);
 }
 
-static int is_device(CUdeviceptr p)
-{
+static int is_device(CUdeviceptr p) {
     rm_alloc a;
     uint64_t off;
     return rm_mem_find((uint64_t)p, &a, &off);
 }
 
-static CUresult unified_copy(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s, int async)
-{
+static CUresult unified_copy(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s, int async) {
     int dd = is_device(dst), sd = is_device(src);
     if (dd && sd) return async ? cuMemcpyDtoDAsync_v2(dst, src, n, s) : cuMemcpyDtoD_v2(dst, src, n);
-    if (dd) return async ? cuMemcpyHtoDAsync_v2(dst, (const void *)(uintptr_t)src, n, s)
-                         : cuMemcpyHtoD_v2(dst, (const void *)(uintptr_t)src, n);
-    if (sd) return async ? cuMemcpyDtoHAsync_v2((void *)(uintptr_t)dst, src, n, s)
-                         : cuMemcpyDtoH_v2((void *)(uintptr_t)dst, src, n);
+    if (dd)
+        return async ? cuMemcpyHtoDAsync_v2(dst, (const void *)(uintptr_t)src, n, s)
+                     : cuMemcpyHtoD_v2(dst, (const void *)(uintptr_t)src, n);
+    if (sd)
+        return async ? cuMemcpyDtoHAsync_v2((void *)(uintptr_t)dst, src, n, s)
+                     : cuMemcpyDtoH_v2((void *)(uintptr_t)dst, src, n);
     /* host to host: in order with the device work before it */
     CUresult rc = async ? rm_stream_dev(s, &(int){0}) : rm_ready();
     if (rc) return rc;
-    for (int i = 0; i < g_rm.ndev; i++) rq_sync(&g_rm.devs[i].queue);
+    for (int i = 0; i < g_rm.ndev; i++)
+        rq_sync(&g_rm.devs[i].queue);
     memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) { return unified_copy(dst, src, n, NULL, 0); }
+RM_API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+    return unified_copy(dst, src, n, NULL, 0);
+}
 
-RM_API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
-{
+RM_API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
     return unified_copy(dst, src, n, s, 1);
 }
 
 /* ---- memsets ---- */
 
-static CUresult memset_rows(CUdeviceptr dst, size_t pitch, uint32_t value, uint32_t width, size_t count, size_t height,
-                            CUstream s, int use_stream)
-{
+static CUresult memset_rows(CUdeviceptr dst, size_t pitch, uint32_t value, uint32_t width, size_t count,
+                            size_t height, CUstream s, int use_stream) {
     CUresult rc;
     int sdev;
-    if (use_stream) rc = rm_stream_dev(s, &sdev);
-    else rc = rm_ready();
+    if (use_stream)
+        rc = rm_stream_dev(s, &sdev);
+    else
+        rc = rm_ready();
     if (rc) return rc;
     if (count == 0 || height == 0) return CUDA_SUCCESS;
     if (dst % width) return CUDA_ERROR_INVALID_VALUE;
@@ -568,55 +554,55 @@ static CUresult memset_rows(CUdeviceptr dst, size_t pitch, uint32_t value, uint3
     rm_alloc a;
     uint64_t off;
     if ((rc = dev_range(dst, span, &a, &off))) return rc;
-    return rm_cu(rq_memset(queue_of(&a), a.id, off, width, value, count, height > 1 ? pitch : 0, height > 1 ? height : 0));
+    return rm_cu(rq_memset(queue_of(&a), a.id, off, width, value, count, height > 1 ? pitch : 0,
+                           height > 1 ? height : 0));
 }
 
-RM_API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return memset_rows(d, 0, v, 1, n, 1, NULL, 0); }
-RM_API CUresult cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { return memset_rows(d, 0, v, 2, n, 1, NULL, 0); }
-RM_API CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) { return memset_rows(d, 0, v, 4, n, 1, NULL, 0); }
-RM_API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s)
-{
+RM_API CUresult cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) {
+    return memset_rows(d, 0, v, 1, n, 1, NULL, 0);
+}
+RM_API CUresult cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) {
+    return memset_rows(d, 0, v, 2, n, 1, NULL, 0);
+}
+RM_API CUresult cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) {
+    return memset_rows(d, 0, v, 4, n, 1, NULL, 0);
+}
+RM_API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s) {
     return memset_rows(d, 0, v, 1, n, 1, s, 1);
 }
-RM_API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s)
-{
+RM_API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s) {
     return memset_rows(d, 0, v, 2, n, 1, s, 1);
 }
-RM_API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s)
-{
+RM_API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s) {
     return memset_rows(d, 0, v, 4, n, 1, s, 1);
 }
-RM_API CUresult cuMemsetD2D8_v2(CUdeviceptr d, size_t pitch, unsigned char v, size_t w, size_t h)
-{
+RM_API CUresult cuMemsetD2D8_v2(CUdeviceptr d, size_t pitch, unsigned char v, size_t w, size_t h) {
     return memset_rows(d, pitch, v, 1, w, h, NULL, 0);
 }
-RM_API CUresult cuMemsetD2D16_v2(CUdeviceptr d, size_t pitch, unsigned short v, size_t w, size_t h)
-{
+RM_API CUresult cuMemsetD2D16_v2(CUdeviceptr d, size_t pitch, unsigned short v, size_t w, size_t h) {
     return memset_rows(d, pitch, v, 2, w, h, NULL, 0);
 }
-RM_API CUresult cuMemsetD2D32_v2(CUdeviceptr d, size_t pitch, unsigned int v, size_t w, size_t h)
-{
+RM_API CUresult cuMemsetD2D32_v2(CUdeviceptr d, size_t pitch, unsigned int v, size_t w, size_t h) {
     return memset_rows(d, pitch, v, 4, w, h, NULL, 0);
 }
-RM_API CUresult cuMemsetD2D8Async(CUdeviceptr d, size_t pitch, unsigned char v, size_t w, size_t h, CUstream s)
-{
+RM_API CUresult cuMemsetD2D8Async(CUdeviceptr d, size_t pitch, unsigned char v, size_t w, size_t h,
+                                  CUstream s) {
     return memset_rows(d, pitch, v, 1, w, h, s, 1);
 }
-RM_API CUresult cuMemsetD2D16Async(CUdeviceptr d, size_t pitch, unsigned short v, size_t w, size_t h, CUstream s)
-{
+RM_API CUresult cuMemsetD2D16Async(CUdeviceptr d, size_t pitch, unsigned short v, size_t w, size_t h,
+                                   CUstream s) {
     return memset_rows(d, pitch, v, 2, w, h, s, 1);
 }
-RM_API CUresult cuMemsetD2D32Async(CUdeviceptr d, size_t pitch, unsigned int v, size_t w, size_t h, CUstream s)
-{
+RM_API CUresult cuMemsetD2D32Async(CUdeviceptr d, size_t pitch, unsigned int v, size_t w, size_t h,
+                                   CUstream s) {
     return memset_rows(d, pitch, v, 4, w, h, s, 1);
 }
 
 /* ---- 2D copies ---- */
 
 /* Resolves one side of a CUDA_MEMCPY2D: 1 device (address), 0 host (pointer), or an error. */
-static CUresult side(CUmemorytype t, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch, int *is_dev,
-                     uintptr_t *addr)
-{
+static CUresult side(CUmemorytype t, const void *host, CUdeviceptr dev, size_t x, size_t y, size_t pitch,
+                     int *is_dev, uintptr_t *addr) {
     if (t == CU_MEMORYTYPE_UNIFIED) {
         t = is_device(dev) ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
         host = (const void *)(uintptr_t)dev;
@@ -637,8 +623,7 @@ static CUresult side(CUmemorytype t, const void *host, CUdeviceptr dev, size_t x
     return CUDA_SUCCESS;
 }
 
-static CUresult copy2d(const CUDA_MEMCPY2D *c, CUstream s, int async)
-{
+static CUresult copy2d(const CUDA_MEMCPY2D *c, CUstream s, int async) {
     if (!c) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = async ? rm_stream_dev(s, &(int){0}) : rm_ready();
     if (rc) return rc;
@@ -676,8 +661,10 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, CUstream s, int async)
         if (!rc && (!async || !rm_host_pinned((const void *)da, dspan))) rc = rm_cu(rq_sync(queue_of(&sa_)));
         return rc;
     }
-    for (int i = 0; i < g_rm.ndev; i++) rq_sync(&g_rm.devs[i].queue);
-    for (size_t r = 0; r < h; r++) memmove((char *)da + r * dp, (const char *)sa + r * sp, w);
+    for (int i = 0; i < g_rm.ndev; i++)
+        rq_sync(&g_rm.devs[i].queue);
+    for (size_t r = 0; r < h; r++)
+        memmove((char *)da + r * dp, (const char *)sa + r * sp, w);
     return CUDA_SUCCESS;
 }
 
@@ -687,8 +674,7 @@ RM_API CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *c, CUstream s) { return 
 
 /* ---- refused, with a reason in the debug log ---- */
 
-RM_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
-{
+RM_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags) {
     rm_refused("cuMemAllocManaged", "managed memory would need page faults across the network");
     return CUDA_ERROR_NOT_SUPPORTED;
 }

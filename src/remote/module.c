@@ -19,8 +19,7 @@ typedef struct rm_global {
     size_t size;
 } rm_global;
 
-static CUresult load(CUmodule *out, const void *image, size_t size)
-{
+static CUresult load(CUmodule *out, const void *image, size_t size) {
     if (!out) return CUDA_ERROR_INVALID_VALUE;
     *out = NULL;
     int dev;
@@ -67,19 +66,20 @@ int rm_func_ok(CUfunction f) { return f && f->magic == RM_FUNC_MAGIC; }
 
 RM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) { return load(module, image, 0); }
 
-RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions, CUjit_option *options,
-                                   void **optionValues)
-{
+RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
+                                   CUjit_option *options, void **optionValues) {
     CUresult rc = load(module, image, 0);
     /* the JIT ran on the worker: its log (on failure) is what liblepton reported */
     for (unsigned i = 0; options && optionValues && i < numOptions; i++) {
         if (options[i] == CU_JIT_ERROR_LOG_BUFFER && rc != CUDA_SUCCESS && optionValues[i]) {
             size_t cap = 0;
             for (unsigned k = 0; k < numOptions; k++)
-                if (options[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) cap = (size_t)(uintptr_t)optionValues[k];
+                if (options[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
+                    cap = (size_t)(uintptr_t)optionValues[k];
             if (cap) snprintf(optionValues[i], cap, "%s", lepton_last_error());
         }
-        if (options[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES || options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) {
+        if (options[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES ||
+            options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) {
             if (rc == CUDA_SUCCESS && options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) optionValues[i] = 0;
         }
         if (options[i] == CU_JIT_WALL_TIME) *(float *)&optionValues[i] = 0.0f;
@@ -87,10 +87,11 @@ RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned
     return rc;
 }
 
-RM_API CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) { return load(module, fatCubin, 0); }
+RM_API CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) {
+    return load(module, fatCubin, 0);
+}
 
-static void *read_file(const char *path, size_t *size)
-{
+static void *read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     char *buf = NULL;
@@ -110,8 +111,7 @@ static void *read_file(const char *path, size_t *size)
     return buf;
 }
 
-RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
-{
+RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
     if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -126,8 +126,7 @@ RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname)
     return rc;
 }
 
-RM_API CUresult cuModuleUnload(CUmodule m)
-{
+RM_API CUresult cuModuleUnload(CUmodule m) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!mod_ok(m)) return CUDA_ERROR_INVALID_HANDLE;
@@ -137,7 +136,8 @@ RM_API CUresult cuModuleUnload(CUmodule m)
         if (!rc) rc = r;
     }
     rm_mem_drop_module(m);
-    for (size_t i = 0; i < m->nglobals; i++) free(m->globals[i].name);
+    for (size_t i = 0; i < m->nglobals; i++)
+        free(m->globals[i].name);
     free(m->globals);
     lepton_module_free(m->m);
     m->magic = 0;
@@ -146,8 +146,7 @@ RM_API CUresult cuModuleUnload(CUmodule m)
     return rc;
 }
 
-RM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule m, const char *name)
-{
+RM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule m, const char *name) {
     if (!hfunc || !name) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -160,24 +159,22 @@ RM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule m, const char *n
     return CUDA_ERROR_NOT_FOUND;
 }
 
-RM_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule m)
-{
+RM_API CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule m) {
     if (!count) return CUDA_ERROR_INVALID_VALUE;
     if (!mod_ok(m)) return CUDA_ERROR_INVALID_HANDLE;
     *count = (unsigned)m->nfns;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int numFunctions, CUmodule m)
-{
+RM_API CUresult cuModuleEnumerateFunctions(CUfunction *functions, unsigned int numFunctions, CUmodule m) {
     if (!functions) return CUDA_ERROR_INVALID_VALUE;
     if (!mod_ok(m)) return CUDA_ERROR_INVALID_HANDLE;
-    for (unsigned i = 0; i < numFunctions && i < m->nfns; i++) functions[i] = &m->funcs[i];
+    for (unsigned i = 0; i < numFunctions && i < m->nfns; i++)
+        functions[i] = &m->funcs[i];
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name)
-{
+RM_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule m, const char *name) {
     if (!name) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -219,8 +216,7 @@ RM_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule 
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode)
-{
+RM_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode) {
     if (!mode) return CUDA_ERROR_INVALID_VALUE;
     *mode = CU_MODULE_EAGER_LOADING;
     return CUDA_SUCCESS;
@@ -228,8 +224,7 @@ RM_API CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode)
 
 /* ---- functions ---- */
 
-RM_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction f)
-{
+RM_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunction f) {
     if (!pi) return CUDA_ERROR_INVALID_VALUE;
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     if (attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES && f->max_dynamic_shared_set) {
@@ -242,16 +237,16 @@ RM_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunct
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value)
-{
+RM_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, int value) {
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     switch (attrib) {
     case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: {
         /* sent with each launch (wire_job_enc_launch_opt); checked here as the driver would */
         int dev = 0;
         rm_current_dev(&dev);
-        int optin = g_rm.ndev ? g_rm.devs[dev].facts->attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN]
-                              : LC_RAW_ATTR_UNKNOWN;
+        int optin = g_rm.ndev
+                        ? g_rm.devs[dev].facts->attrs[CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN]
+                        : LC_RAW_ATTR_UNKNOWN;
         int stat = f->f->attrs[CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES];
         if (value < 0 || (optin != LC_RAW_ATTR_UNKNOWN && value + (stat > 0 ? stat : 0) > optin))
             return CUDA_ERROR_INVALID_VALUE;
@@ -269,22 +264,20 @@ RM_API CUresult cuFuncSetAttribute(CUfunction f, CUfunction_attribute attrib, in
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
         rm_debug("cuFuncSetAttribute: attribute %d accepted and ignored", (int)attrib);
         return CUDA_SUCCESS;
-    default: return CUDA_ERROR_INVALID_VALUE; /* read-only attributes, as the driver says */
+    default:
+        return CUDA_ERROR_INVALID_VALUE; /* read-only attributes, as the driver says */
     }
 }
 
-RM_API CUresult cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config)
-{
+RM_API CUresult cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config) {
     return rm_func_ok(f) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-RM_API CUresult cuFuncSetSharedMemConfig(CUfunction f, CUsharedconfig config)
-{
+RM_API CUresult cuFuncSetSharedMemConfig(CUfunction f, CUsharedconfig config) {
     return rm_func_ok(f) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-RM_API CUresult cuFuncGetParamInfo(CUfunction f, size_t idx, size_t *off, size_t *size)
-{
+RM_API CUresult cuFuncGetParamInfo(CUfunction f, size_t idx, size_t *off, size_t *size) {
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     if (idx >= f->f->nparams) return CUDA_ERROR_INVALID_VALUE;
     if (off) *off = f->f->offsets[idx];
@@ -292,24 +285,21 @@ RM_API CUresult cuFuncGetParamInfo(CUfunction f, size_t idx, size_t *off, size_t
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuFuncGetName(const char **name, CUfunction f)
-{
+RM_API CUresult cuFuncGetName(const char **name, CUfunction f) {
     if (!name) return CUDA_ERROR_INVALID_VALUE;
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     *name = f->f->name;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction f)
-{
+RM_API CUresult cuFuncGetModule(CUmodule *hmod, CUfunction f) {
     if (!hmod) return CUDA_ERROR_INVALID_VALUE;
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     *hmod = f->mod;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction f)
-{
+RM_API CUresult cuFuncIsLoaded(CUfunctionLoadingState *state, CUfunction f) {
     if (!state) return CUDA_ERROR_INVALID_VALUE;
     if (!rm_func_ok(f)) return CUDA_ERROR_INVALID_HANDLE;
     *state = CU_FUNCTION_LOADING_STATE_LOADED;
@@ -320,21 +310,18 @@ RM_API CUresult cuFuncLoad(CUfunction f) { return rm_func_ok(f) ? CUDA_SUCCESS :
 
 /* ---- occupancy, from the device's and the kernel's facts ---- */
 
-static int dattr(int dev, CUdevice_attribute a, int dflt)
-{
+static int dattr(int dev, CUdevice_attribute a, int dflt) {
     int v = g_rm.devs[dev].facts->attrs[a];
     return v == LC_RAW_ATTR_UNKNOWN || v <= 0 ? dflt : v;
 }
 
-static int fattr(CUfunction f, CUfunction_attribute a, int dflt)
-{
+static int fattr(CUfunction f, CUfunction_attribute a, int dflt) {
     int v = f->f->attrs[a];
     return v == LC_RAW_ATTR_UNKNOWN || v < 0 ? dflt : v;
 }
 
 /* Blocks of `block` threads with `dyn` dynamic shared bytes resident on one multiprocessor. */
-static int occupancy(int dev, CUfunction f, int block, size_t dyn)
-{
+static int occupancy(int dev, CUfunction f, int block, size_t dyn) {
     int warp = dattr(dev, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 32);
     int max_threads = dattr(dev, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, 2048);
     int max_blocks = dattr(dev, CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, 32);
@@ -361,9 +348,9 @@ static int occupancy(int dev, CUfunction f, int block, size_t dyn)
     return n < 0 ? 0 : n;
 }
 
-RM_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction f, int blockSize,
-                                                                     size_t dyn, unsigned int flags)
-{
+RM_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction f,
+                                                                     int blockSize, size_t dyn,
+                                                                     unsigned int flags) {
     if (!numBlocks) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -373,15 +360,14 @@ RM_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlo
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
-{
+RM_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction f, int blockSize,
+                                                            size_t dyn) {
     return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(numBlocks, f, blockSize, dyn, 0);
 }
 
 RM_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction f,
                                                           CUoccupancyB2DSize b2d, size_t dyn, int limit,
-                                                          unsigned int flags)
-{
+                                                          unsigned int flags) {
     if (!minGridSize || !blockSize) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -408,13 +394,12 @@ RM_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int 
 }
 
 RM_API CUresult cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction f,
-                                                 CUoccupancyB2DSize b2d, size_t dyn, int limit)
-{
+                                                 CUoccupancyB2DSize b2d, size_t dyn, int limit) {
     return cuOccupancyMaxPotentialBlockSizeWithFlags(minGridSize, blockSize, f, b2d, dyn, limit, 0);
 }
 
-RM_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dyn, CUfunction f, int numBlocks, int blockSize)
-{
+RM_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dyn, CUfunction f, int numBlocks,
+                                                        int blockSize) {
     if (!dyn || numBlocks <= 0) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -441,8 +426,7 @@ struct CUlinkState_st {
 #define RM_LINK_MAGIC 0x524c4e4bu
 
 RM_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, void **optionValues,
-                                CUlinkState *stateOut)
-{
+                                CUlinkState *stateOut) {
     if (!stateOut) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -453,11 +437,11 @@ RM_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, 
     return CUDA_SUCCESS;
 }
 
-static CUresult link_add(CUlinkState s, CUjitInputType type, const void *data, size_t size)
-{
+static CUresult link_add(CUlinkState s, CUjitInputType type, const void *data, size_t size) {
     if (!s || s->magic != RM_LINK_MAGIC || !data) return CUDA_ERROR_INVALID_VALUE;
     if (type != CU_JIT_INPUT_PTX && type != CU_JIT_INPUT_CUBIN && type != CU_JIT_INPUT_FATBINARY) {
-        rm_refused("cuLinkAddData", "inputs other than PTX, cubin or fatbin (object files, libraries, LTO IR)");
+        rm_refused("cuLinkAddData",
+                   "inputs other than PTX, cubin or fatbin (object files, libraries, LTO IR)");
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (size == 0 && rm_image_extent(data, &data, &size) != 0) return CUDA_ERROR_INVALID_IMAGE;
@@ -473,15 +457,14 @@ static CUresult link_add(CUlinkState s, CUjitInputType type, const void *data, s
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
-                                 unsigned int numOptions, CUjit_option *options, void **optionValues)
-{
+RM_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *data, size_t size,
+                                 const char *name, unsigned int numOptions, CUjit_option *options,
+                                 void **optionValues) {
     return link_add(state, type, data, size);
 }
 
-RM_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
-                                 CUjit_option *options, void **optionValues)
-{
+RM_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const char *path,
+                                 unsigned int numOptions, CUjit_option *options, void **optionValues) {
     if (!path) return CUDA_ERROR_INVALID_VALUE;
     size_t n = 0;
     void *buf = read_file(path, &n);
@@ -491,12 +474,12 @@ RM_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const c
     return rc;
 }
 
-RM_API CUresult cuLinkComplete(CUlinkState s, void **cubinOut, size_t *sizeOut)
-{
+RM_API CUresult cuLinkComplete(CUlinkState s, void **cubinOut, size_t *sizeOut) {
     if (!s || s->magic != RM_LINK_MAGIC || !cubinOut) return CUDA_ERROR_INVALID_VALUE;
     if (s->ninputs != 1) {
-        rm_refused("cuLinkComplete", s->ninputs ? "linking several inputs (only one PTX, cubin or fatbin is passed through)"
-                                                : "nothing to link");
+        rm_refused("cuLinkComplete",
+                   s->ninputs ? "linking several inputs (only one PTX, cubin or fatbin is passed through)"
+                              : "nothing to link");
         return s->ninputs ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_VALUE;
     }
     *cubinOut = s->image;
@@ -504,8 +487,7 @@ RM_API CUresult cuLinkComplete(CUlinkState s, void **cubinOut, size_t *sizeOut)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuLinkDestroy(CUlinkState s)
-{
+RM_API CUresult cuLinkDestroy(CUlinkState s) {
     if (!s || s->magic != RM_LINK_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
     s->magic = 0;
     free(s->image);
@@ -516,23 +498,23 @@ RM_API CUresult cuLinkDestroy(CUlinkState s)
 #undef cuLinkCreate
 #undef cuLinkAddData
 #undef cuLinkAddFile
-CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                      CUlinkState *stateOut);
 CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
                        unsigned int numOptions, CUjit_option *options, void **optionValues);
 CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
                        CUjit_option *options, void **optionValues);
-RM_API CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut)
-{
+RM_API CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                             CUlinkState *stateOut) {
     return cuLinkCreate_v2(numOptions, options, optionValues, stateOut);
 }
-RM_API CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
-                              unsigned int numOptions, CUjit_option *options, void **optionValues)
-{
+RM_API CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size,
+                              const char *name, unsigned int numOptions, CUjit_option *options,
+                              void **optionValues) {
     return link_add(state, type, data, size);
 }
-RM_API CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
-                              CUjit_option *options, void **optionValues)
-{
+RM_API CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path,
+                              unsigned int numOptions, CUjit_option *options, void **optionValues) {
     return cuLinkAddFile_v2(state, type, path, numOptions, options, optionValues);
 }
 
@@ -544,8 +526,7 @@ struct CUlib_st {
 };
 #define RM_LIB_MAGIC 0x524c4942u
 
-static CUresult lib_wrap(CUlibrary *out, CUmodule m)
-{
+static CUresult lib_wrap(CUlibrary *out, CUmodule m) {
     struct CUlib_st *l = calloc(1, sizeof *l);
     if (!l) {
         cuModuleUnload(m);
@@ -560,9 +541,9 @@ static CUresult lib_wrap(CUlibrary *out, CUmodule m)
 static int lib_ok(CUlibrary l) { return l && l->magic == RM_LIB_MAGIC; }
 
 RM_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
-                                  void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *libraryOptions,
-                                  void **libraryOptionValues, unsigned int numLibraryOptions)
-{
+                                  void **jitOptionsValues, unsigned int numJitOptions,
+                                  CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                  unsigned int numLibraryOptions) {
     if (!library) return CUDA_ERROR_INVALID_VALUE;
     CUmodule m;
     CUresult rc = load(&m, code, 0);
@@ -572,16 +553,14 @@ RM_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_op
 RM_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, CUjit_option *jitOptions,
                                       void **jitOptionsValues, unsigned int numJitOptions,
                                       CUlibraryOption *libraryOptions, void **libraryOptionValues,
-                                      unsigned int numLibraryOptions)
-{
+                                      unsigned int numLibraryOptions) {
     if (!library) return CUDA_ERROR_INVALID_VALUE;
     CUmodule m;
     CUresult rc = cuModuleLoad(&m, fileName);
     return rc ? rc : lib_wrap(library, m);
 }
 
-RM_API CUresult cuLibraryUnload(CUlibrary l)
-{
+RM_API CUresult cuLibraryUnload(CUlibrary l) {
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
     CUresult rc = cuModuleUnload(l->mod);
     l->magic = 0;
@@ -589,16 +568,14 @@ RM_API CUresult cuLibraryUnload(CUlibrary l)
     return rc;
 }
 
-RM_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary l)
-{
+RM_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary l) {
     if (!pMod) return CUDA_ERROR_INVALID_VALUE;
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
     *pMod = l->mod;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary l, const char *name)
-{
+RM_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary l, const char *name) {
     if (!pKernel) return CUDA_ERROR_INVALID_VALUE;
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
     CUfunction f;
@@ -607,44 +584,37 @@ RM_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary l, const char *n
     return rc;
 }
 
-RM_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary l)
-{
+RM_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary l) {
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
     return cuModuleGetFunctionCount(count, l->mod);
 }
 
-RM_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary l, const char *name)
-{
+RM_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary l, const char *name) {
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
     return cuModuleGetGlobal_v2(dptr, bytes, l->mod, name);
 }
 
-RM_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel k)
-{
+RM_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel k) {
     if (!pFunc) return CUDA_ERROR_INVALID_VALUE;
     if (!rm_func_ok((CUfunction)k)) return CUDA_ERROR_INVALID_HANDLE;
     *pFunc = (CUfunction)k;
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel k, CUdevice dev)
-{
+RM_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel k, CUdevice dev) {
     return cuFuncGetAttribute(pi, attrib, (CUfunction)k);
 }
 
-RM_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel k, CUdevice dev)
-{
+RM_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel k, CUdevice dev) {
     return cuFuncSetAttribute((CUfunction)k, attrib, val);
 }
 
 RM_API CUresult cuKernelGetName(const char **name, CUkernel k) { return cuFuncGetName(name, (CUfunction)k); }
 
-RM_API CUresult cuKernelGetParamInfo(CUkernel k, size_t idx, size_t *off, size_t *size)
-{
+RM_API CUresult cuKernelGetParamInfo(CUkernel k, size_t idx, size_t *off, size_t *size) {
     return cuFuncGetParamInfo((CUfunction)k, idx, off, size);
 }
 
-RM_API CUresult cuKernelSetCacheConfig(CUkernel k, CUfunc_cache config, CUdevice dev)
-{
+RM_API CUresult cuKernelSetCacheConfig(CUkernel k, CUfunc_cache config, CUdevice dev) {
     return rm_func_ok((CUfunction)k) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }

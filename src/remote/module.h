@@ -10,7 +10,8 @@ struct CUfunc_st {
     uint32_t magic;
     struct CUmod_st *mod;
     const lc_raw_function *f;
-    uint32_t max_dynamic_shared; /* cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES): sent with each launch */
+    uint32_t
+        max_dynamic_shared; /* cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES): sent with each launch */
     int max_dynamic_shared_set;
 };
 #define RM_FUNC_MAGIC 0x5246554eu
@@ -21,7 +22,7 @@ struct CUmod_st {
     char sha[65];
     const lc_raw_function *fns;
     size_t nfns;
-    struct CUfunc_st *funcs; /* [nfns] */
+    struct CUfunc_st *funcs;   /* [nfns] */
     struct rm_global *globals; /* looked up so far (guarded by g_rm.mu) */
     size_t nglobals;
 };

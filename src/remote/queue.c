@@ -31,8 +31,7 @@ static pthread_mutex_t g_ev_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static _Atomic uint64_t g_round_trips, g_jobs, g_steps, g_up, g_down;
 
-void rq_stats_get(rq_stats *out)
-{
+void rq_stats_get(rq_stats *out) {
     out->round_trips = atomic_load(&g_round_trips);
     out->jobs = atomic_load(&g_jobs);
     out->steps = atomic_load(&g_steps);
@@ -40,15 +39,13 @@ void rq_stats_get(rq_stats *out)
     out->bytes_down = atomic_load(&g_down);
 }
 
-void rq_stats_round_trip(uint64_t up, uint64_t down)
-{
+void rq_stats_round_trip(uint64_t up, uint64_t down) {
     atomic_fetch_add(&g_round_trips, 1);
     atomic_fetch_add(&g_up, up);
     atomic_fetch_add(&g_down, down);
 }
 
-void rq_launch_free(rq_launch *l)
-{
+void rq_launch_free(rq_launch *l) {
     if (!l) return;
     free(l->function);
     free(l->sizes);
@@ -58,8 +55,7 @@ void rq_launch_free(rq_launch *l)
 
 /* ---- events ---- */
 
-rq_event *rq_event_new(unsigned flags)
-{
+rq_event *rq_event_new(unsigned flags) {
     rq_event *ev = calloc(1, sizeof *ev);
     if (!ev) return NULL;
     ev->refs = 1;
@@ -67,8 +63,7 @@ rq_event *rq_event_new(unsigned flags)
     return ev;
 }
 
-static void ev_unref(rq_event *ev)
-{
+static void ev_unref(rq_event *ev) {
     if (!ev) return;
     pthread_mutex_lock(&g_ev_mu);
     int last = --ev->refs == 0;
@@ -80,25 +75,23 @@ void rq_event_release(rq_event *ev) { ev_unref(ev); }
 
 /* ---- steps and jobs ---- */
 
-static void step_clear(rq_step *s)
-{
+static void step_clear(rq_step *s) {
     if (s->kind == RQ_WRITE && s->host_owned) free(s->host);
     if (s->kind == RQ_LAUNCH) rq_launch_free(s->launch);
     if (s->kind == RQ_EVENT) ev_unref(s->event);
     memset(s, 0, sizeof *s);
 }
 
-static void job_free(rq_queue *q, rq_job *j)
-{
+static void job_free(rq_queue *q, rq_job *j) {
     if (j->ticket) q->tr.release(q->tr.ctx, j->ticket);
-    for (size_t i = 0; i < j->nsteps; i++) step_clear(&j->steps[i]);
+    for (size_t i = 0; i < j->nsteps; i++)
+        step_clear(&j->steps[i]);
     free(j->steps);
     free(j->cbs);
     free(j);
 }
 
-int rq_error_is_sticky(int status)
-{
+int rq_error_is_sticky(int status) {
     switch (status) {
     case 214: /* CUDA_ERROR_ECC_UNCORRECTABLE */
     case 700: /* CUDA_ERROR_ILLEGAL_ADDRESS */
@@ -111,12 +104,12 @@ int rq_error_is_sticky(int status)
     case 718: /* CUDA_ERROR_INVALID_PC */
     case 719: /* CUDA_ERROR_LAUNCH_FAILED */
         return 1;
-    default: return 0;
+    default:
+        return 0;
     }
 }
 
-int rq_dead(rq_queue *q)
-{
+int rq_dead(rq_queue *q) {
     pthread_mutex_lock(&q->mu);
     int rc = q->lost ? RQ_DEVICE_UNAVAILABLE : q->sticky;
     pthread_mutex_unlock(&q->mu);
@@ -126,14 +119,14 @@ int rq_dead(rq_queue *q)
 /* The caller holds mu. */
 static int dead_locked(rq_queue *q) { return q->lost ? RQ_DEVICE_UNAVAILABLE : q->sticky; }
 
-static void note_error(rq_queue *q, const rq_result *r)
-{
+static void note_error(rq_queue *q, const rq_result *r) {
     if (r->lost && !q->lost) {
         q->lost = 1;
-        fprintf(stderr,
-                "lepton-remote: the lease or its worker was lost (%s); later CUDA calls on this device fail with "
-                "CUDA_ERROR_DEVICE_UNAVAILABLE\n",
-                r->msg[0] ? r->msg : "no reason given");
+        fprintf(
+            stderr,
+            "lepton-remote: the lease or its worker was lost (%s); later CUDA calls on this device fail with "
+            "CUDA_ERROR_DEVICE_UNAVAILABLE\n",
+            r->msg[0] ? r->msg : "no reason given");
     }
     if (!q->error) {
         q->error = r->lost ? RQ_LAUNCH_FAILED : r->status;
@@ -143,8 +136,7 @@ static void note_error(rq_queue *q, const rq_result *r)
 }
 
 /* A job ended (ran, failed, or never left): its events and host functions learn the outcome. */
-static void job_complete(rq_queue *q, rq_job *j, const rq_result *r, rq_run *run)
-{
+static void job_complete(rq_queue *q, rq_job *j, const rq_result *r, rq_run *run) {
     int ok = r->status == RQ_OK && !r->lost;
     size_t k = 0;
     pthread_mutex_lock(&g_ev_mu);
@@ -175,17 +167,16 @@ static void job_complete(rq_queue *q, rq_job *j, const rq_result *r, rq_run *run
     }
 }
 
-static void run_host_fns(rq_run *run)
-{
-    for (size_t i = 0; i < run->n; i++) run->cbs[i].fn(run->cbs[i].user, run->status[i]);
+static void run_host_fns(rq_run *run) {
+    for (size_t i = 0; i < run->n; i++)
+        run->cbs[i].fn(run->cbs[i].user, run->status[i]);
     free(run->cbs);
     free(run->status);
     memset(run, 0, sizeof *run);
 }
 
 /* Waits up to timeout_ms for the oldest job and reaps it: RQ_RUNNING or 0. */
-static int reap_one(rq_queue *q, int timeout_ms, rq_run *run)
-{
+static int reap_one(rq_queue *q, int timeout_ms, rq_run *run) {
     rq_job *j = q->head;
     rq_result r;
     memset(&r, 0, sizeof r);
@@ -198,8 +189,7 @@ static int reap_one(rq_queue *q, int timeout_ms, rq_run *run)
 }
 
 /* Submits the queued steps as one job (the caller holds mu). */
-static int submit_locked(rq_queue *q, rq_run *run)
-{
+static int submit_locked(rq_queue *q, rq_run *run) {
     if (q->nsteps == 0) {
         /* host functions with no step since the last job follow that job, or run now */
         if (!q->ncbs) return RQ_OK;
@@ -268,13 +258,12 @@ static int submit_locked(rq_queue *q, rq_run *run)
 }
 
 /* Waits for every submitted job (the caller holds mu). */
-static void drain_locked(rq_queue *q, rq_run *run)
-{
-    while (q->head) reap_one(q, RQ_WAIT_FOREVER, run);
+static void drain_locked(rq_queue *q, rq_run *run) {
+    while (q->head)
+        reap_one(q, RQ_WAIT_FOREVER, run);
 }
 
-static int take_error(rq_queue *q)
-{
+static int take_error(rq_queue *q) {
     int e = q->error;
     q->error = RQ_OK;
     if (q->lost) return e == RQ_LAUNCH_FAILED ? e : RQ_DEVICE_UNAVAILABLE;
@@ -282,16 +271,14 @@ static int take_error(rq_queue *q)
     return e;
 }
 
-void rq_init(rq_queue *q, const rq_transport *tr, int forward)
-{
+void rq_init(rq_queue *q, const rq_transport *tr, int forward) {
     memset(q, 0, sizeof *q);
     pthread_mutex_init(&q->mu, NULL);
     q->tr = *tr;
     q->forward = forward;
 }
 
-int rq_destroy(rq_queue *q, int timeout_ms)
-{
+int rq_destroy(rq_queue *q, int timeout_ms) {
     rq_run run = {0};
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -303,7 +290,8 @@ int rq_destroy(rq_queue *q, int timeout_ms)
     }
     if (pthread_mutex_timedlock(&q->mu, &until) != 0) return -1;
     if (!dead_locked(q)) submit_locked(q, &run);
-    for (size_t i = 0; i < q->nsteps; i++) step_clear(&q->steps[i]);
+    for (size_t i = 0; i < q->nsteps; i++)
+        step_clear(&q->steps[i]);
     free(q->steps);
     free(q->cbs);
     q->steps = NULL;
@@ -331,8 +319,7 @@ int rq_destroy(rq_queue *q, int timeout_ms)
 
 /* ---- enqueueing ---- */
 
-static rq_step *add_step(rq_queue *q)
-{
+static rq_step *add_step(rq_queue *q) {
     if (q->nsteps == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
         rq_step *s = realloc(q->steps, cap * sizeof *s);
@@ -348,8 +335,7 @@ static rq_step *add_step(rq_queue *q)
 
 /* After a step was queued: forward mode submits and waits at once (errors still surface at the
  * next synchronising call, as CUDA's would); else a bound submits without waiting. */
-static int after_add(rq_queue *q, rq_run *run)
-{
+static int after_add(rq_queue *q, rq_run *run) {
     if (q->forward) {
         int rc = submit_locked(q, run);
         drain_locked(q, run);
@@ -362,15 +348,13 @@ static int after_add(rq_queue *q, rq_run *run)
 }
 
 /* Unlocks and runs what became due. */
-static int finish(rq_queue *q, rq_run *run, int rc)
-{
+static int finish(rq_queue *q, rq_run *run, int rc) {
     pthread_mutex_unlock(&q->mu);
     run_host_fns(run);
     return rc;
 }
 
-int rq_write(rq_queue *q, uint64_t buffer, uint64_t offset, const void *host, uint64_t size, int pinned)
-{
+int rq_write(rq_queue *q, uint64_t buffer, uint64_t offset, const void *host, uint64_t size, int pinned) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -404,8 +388,7 @@ int rq_write(rq_queue *q, uint64_t buffer, uint64_t offset, const void *host, ui
     return finish(q, &run, rc);
 }
 
-int rq_read(rq_queue *q, uint64_t buffer, uint64_t offset, void *host, uint64_t size)
-{
+int rq_read(rq_queue *q, uint64_t buffer, uint64_t offset, void *host, uint64_t size) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -427,8 +410,7 @@ int rq_read(rq_queue *q, uint64_t buffer, uint64_t offset, void *host, uint64_t 
 }
 
 int rq_memset(rq_queue *q, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value, uint64_t count,
-              uint64_t pitch, uint64_t height)
-{
+              uint64_t pitch, uint64_t height) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -446,8 +428,7 @@ int rq_memset(rq_queue *q, uint64_t buffer, uint64_t offset, uint32_t width, uin
 }
 
 int rq_copy(rq_queue *q, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t src_off, uint64_t size,
-            uint64_t dst_pitch, uint64_t src_pitch, uint64_t height)
-{
+            uint64_t dst_pitch, uint64_t src_pitch, uint64_t height) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -465,8 +446,7 @@ int rq_copy(rq_queue *q, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t 
     return finish(q, &run, after_add(q, &run));
 }
 
-int rq_launch_add(rq_queue *q, rq_launch *l)
-{
+int rq_launch_add(rq_queue *q, rq_launch *l) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) {
@@ -481,13 +461,13 @@ int rq_launch_add(rq_queue *q, rq_launch *l)
     s->kind = RQ_LAUNCH;
     s->launch = l;
     uint64_t args = 0;
-    for (uint32_t i = 0; i < l->nargs; i++) args += l->sizes[i];
+    for (uint32_t i = 0; i < l->nargs; i++)
+        args += l->sizes[i];
     q->desc_bytes += (l->function ? strlen(l->function) : 0) + (args + 2) / 3 * 4 + 24ull * l->nargs;
     return finish(q, &run, after_add(q, &run));
 }
 
-int rq_event_record(rq_queue *q, rq_event *ev)
-{
+int rq_event_record(rq_queue *q, rq_event *ev) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -507,8 +487,7 @@ int rq_event_record(rq_queue *q, rq_event *ev)
     return finish(q, &run, after_add(q, &run));
 }
 
-int rq_host_fn_add(rq_queue *q, rq_host_fn fn, void *user)
-{
+int rq_host_fn_add(rq_queue *q, rq_host_fn fn, void *user) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
@@ -532,16 +511,14 @@ int rq_host_fn_add(rq_queue *q, rq_host_fn fn, void *user)
 
 /* ---- synchronising ---- */
 
-int rq_flush(rq_queue *q)
-{
+int rq_flush(rq_queue *q) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     int rc = dead_locked(q) ? dead_locked(q) : submit_locked(q, &run);
     return finish(q, &run, rc);
 }
 
-int rq_sync(rq_queue *q)
-{
+int rq_sync(rq_queue *q) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (!dead_locked(q)) submit_locked(q, &run);
@@ -549,8 +526,7 @@ int rq_sync(rq_queue *q)
     return finish(q, &run, take_error(q));
 }
 
-int rq_query(rq_queue *q)
-{
+int rq_query(rq_queue *q) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (!dead_locked(q)) submit_locked(q, &run);
@@ -560,8 +536,7 @@ int rq_query(rq_queue *q)
 }
 
 /* The event's latest record: 1 done (*rc its outcome), 0 pending; with the record's queue. */
-static int ev_state(rq_event *ev, rq_queue **q, int *rc)
-{
+static int ev_state(rq_event *ev, rq_queue **q, int *rc) {
     pthread_mutex_lock(&g_ev_mu);
     *q = ev->queue;
     int st = ev->state;
@@ -570,8 +545,7 @@ static int ev_state(rq_event *ev, rq_queue **q, int *rc)
     return st == RQ_EV_NONE || st == RQ_EV_DONE || st == RQ_EV_FAILED;
 }
 
-static int ev_wait(rq_event *ev, int poll)
-{
+static int ev_wait(rq_event *ev, int poll) {
     rq_queue *q;
     int rc;
     if (ev_state(ev, &q, &rc)) return rc;
@@ -601,8 +575,7 @@ int rq_event_sync(rq_event *ev) { return ev_wait(ev, 0); }
 
 int rq_event_query(rq_event *ev) { return ev_wait(ev, 1); }
 
-int rq_event_elapsed(rq_event *start, rq_event *end, float *ms)
-{
+int rq_event_elapsed(rq_event *start, rq_event *end, float *ms) {
     pthread_mutex_lock(&g_ev_mu);
     int s1 = start->state, s2 = end->state;
     int64_t a = start->ns, b = end->ns;

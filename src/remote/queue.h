@@ -36,22 +36,22 @@
 
 /* Results are CUresult values (0 = CUDA_SUCCESS); these two are the driver's own codes. */
 #define RQ_OK 0
-#define RQ_NOT_READY 600        /* CUDA_ERROR_NOT_READY */
-#define RQ_INVALID_VALUE 1      /* CUDA_ERROR_INVALID_VALUE */
-#define RQ_OUT_OF_MEMORY 2      /* CUDA_ERROR_OUT_OF_MEMORY */
-#define RQ_LAUNCH_FAILED 719    /* CUDA_ERROR_LAUNCH_FAILED */
+#define RQ_NOT_READY 600         /* CUDA_ERROR_NOT_READY */
+#define RQ_INVALID_VALUE 1       /* CUDA_ERROR_INVALID_VALUE */
+#define RQ_OUT_OF_MEMORY 2       /* CUDA_ERROR_OUT_OF_MEMORY */
+#define RQ_LAUNCH_FAILED 719     /* CUDA_ERROR_LAUNCH_FAILED */
 #define RQ_DEVICE_UNAVAILABLE 46 /* CUDA_ERROR_DEVICE_UNAVAILABLE */
 
 enum rq_kind { RQ_WRITE = 1, RQ_READ, RQ_LAUNCH, RQ_MEMSET, RQ_COPY, RQ_EVENT };
 
 /* A kernel launch with its parameters as raw bytes (each a by-value wire argument). */
 typedef struct rq_launch {
-    char sha[65];             /* the module's content hash */
-    char *function;           /* owned */
+    char sha[65];   /* the module's content hash */
+    char *function; /* owned */
     uint32_t grid[3], block[3], shared, max_dynamic_shared;
     uint32_t nargs;
-    uint32_t *sizes;          /* [nargs], owned */
-    unsigned char *data;      /* the arguments' bytes back to back, owned */
+    uint32_t *sizes;     /* [nargs], owned */
+    unsigned char *data; /* the arguments' bytes back to back, owned */
 } rq_launch;
 
 void rq_launch_free(rq_launch *l);
@@ -59,25 +59,25 @@ void rq_launch_free(rq_launch *l);
 typedef struct rq_event rq_event;
 
 typedef struct rq_step {
-    int kind;                 /* enum rq_kind */
-    uint64_t buffer, offset;  /* write/read/memset/copy: the (destination) buffer id and offset */
-    uint64_t size;            /* write/read: bytes; copy: bytes per row */
-    void *host;               /* write: the source; read: the destination */
-    int host_owned;           /* write: host is the queue's copy of pageable memory (freed with the step) */
-    uint32_t width, value;    /* memset */
-    uint64_t count, pitch, height; /* memset; copy uses pitch (destination) and height */
+    int kind;                /* enum rq_kind */
+    uint64_t buffer, offset; /* write/read/memset/copy: the (destination) buffer id and offset */
+    uint64_t size;           /* write/read: bytes; copy: bytes per row */
+    void *host;              /* write: the source; read: the destination */
+    int host_owned;          /* write: host is the queue's copy of pageable memory (freed with the step) */
+    uint32_t width, value;   /* memset */
+    uint64_t count, pitch, height;              /* memset; copy uses pitch (destination) and height */
     uint64_t src_buffer, src_offset, src_pitch; /* copy */
-    rq_launch *launch;        /* launch: owned */
-    rq_event *event;          /* event: referenced (rq_event_ref) */
+    rq_launch *launch;                          /* launch: owned */
+    rq_event *event;                            /* event: referenced (rq_event_ref) */
 } rq_step;
 
 /* What a job came to. */
 typedef struct rq_result {
-    int status;               /* CUresult */
-    int lost;                 /* the lease or its worker is gone: nothing more can run */
+    int status; /* CUresult */
+    int lost;   /* the lease or its worker is gone: nothing more can run */
     size_t nevents;
     int64_t events[RQ_RESULT_EVENTS]; /* the worker's clock (ns) at each event step, in order */
-    char msg[256];            /* why it failed */
+    char msg[256];                    /* why it failed */
 } rq_result;
 
 #define RQ_RUNNING (-1)
@@ -97,13 +97,13 @@ typedef struct rq_transport {
 /* A CUDA event: the worker's clock at the event step of its latest record. */
 enum { RQ_EV_NONE, RQ_EV_QUEUED, RQ_EV_SUBMITTED, RQ_EV_DONE, RQ_EV_FAILED };
 struct rq_event {
-    int refs;                 /* the handle's + one per step or job holding it; guarded by g_rq_event_mu */
-    unsigned flags;           /* CU_EVENT_* as created */
-    uint64_t seq;             /* records so far */
-    int state;                /* RQ_EV_* of the latest record */
-    int64_t ns;               /* when state is RQ_EV_DONE */
-    struct rq_queue *queue;   /* where it was last recorded */
-    struct rq_job *job;       /* the submitted job holding the latest record (state SUBMITTED) */
+    int refs;               /* the handle's + one per step or job holding it; guarded by g_rq_event_mu */
+    unsigned flags;         /* CU_EVENT_* as created */
+    uint64_t seq;           /* records so far */
+    int state;              /* RQ_EV_* of the latest record */
+    int64_t ns;             /* when state is RQ_EV_DONE */
+    struct rq_queue *queue; /* where it was last recorded */
+    struct rq_job *job;     /* the submitted job holding the latest record (state SUBMITTED) */
 };
 
 rq_event *rq_event_new(unsigned flags);
@@ -128,15 +128,15 @@ typedef struct rq_queue {
     size_t nsteps, cap;
     size_t nevents;
     uint64_t write_bytes, read_bytes;
-    uint64_t desc_bytes;      /* estimated descriptor bytes of the queued steps */
-    rq_cb *cbs;               /* host functions after the queued steps */
+    uint64_t desc_bytes; /* estimated descriptor bytes of the queued steps */
+    rq_cb *cbs;          /* host functions after the queued steps */
     size_t ncbs, cbcap;
     /* jobs submitted and not yet waited for, oldest first */
     rq_job *head, *tail;
-    int error;                /* the first failure not yet reported by a synchronising call */
+    int error; /* the first failure not yet reported by a synchronising call */
     char error_msg[256];
-    int lost;                 /* sticky: the lease or its worker is gone */
-    int sticky;               /* a sticky CUDA error (the context is corrupt): every later call returns it */
+    int lost;   /* sticky: the lease or its worker is gone */
+    int sticky; /* a sticky CUDA error (the context is corrupt): every later call returns it */
 } rq_queue;
 
 /* RQ_OK while the device can take work; else what every call returns now: a sticky CUDA error

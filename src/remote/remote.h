@@ -38,10 +38,10 @@ typedef struct rm_device {
 } rm_device;
 
 typedef struct rm_state {
-    pthread_mutex_t mu;  /* the tables below and the contexts */
+    pthread_mutex_t mu; /* the tables below and the contexts */
     lepton_client *client;
     lepton_lease *lease;
-    int owns_lease;       /* opened by cuInit: closed at exit; attached ones are only detached */
+    int owns_lease; /* opened by cuInit: closed at exit; attached ones are only detached */
     int ndev;
     rm_device *devs;
     int forward, stats, debug;
@@ -71,8 +71,8 @@ typedef struct rm_alloc {
     lepton_buffer *buf;
     uint64_t id;
     int dev;
-    int borrowed;         /* a module global: never freed by cuMemFree */
-    void *module;         /* the module of a borrowed buffer */
+    int borrowed; /* a module global: never freed by cuMemFree */
+    void *module; /* the module of a borrowed buffer */
 } rm_alloc;
 /* The allocation holding device address p: 1 and *a (a copy) with *off, or 0. */
 int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off);

@@ -23,8 +23,7 @@ struct CUevent_st {
 
 static int is_default(CUstream s) { return s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD; }
 
-CUresult rm_stream_dev(CUstream s, int *dev)
-{
+CUresult rm_stream_dev(CUstream s, int *dev) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (is_default(s)) return rm_current_dev(dev);
@@ -35,8 +34,7 @@ CUresult rm_stream_dev(CUstream s, int *dev)
 
 static rq_queue *queue(int dev) { return &g_rm.devs[dev].queue; }
 
-RM_API CUresult cuStreamCreateWithPriority(CUstream *ph, unsigned int flags, int priority)
-{
+RM_API CUresult cuStreamCreateWithPriority(CUstream *ph, unsigned int flags, int priority) {
     if (!ph || (flags & ~(unsigned)CU_STREAM_NON_BLOCKING)) return CUDA_ERROR_INVALID_VALUE;
     int dev;
     CUresult rc = rm_current_dev(&dev);
@@ -52,10 +50,11 @@ RM_API CUresult cuStreamCreateWithPriority(CUstream *ph, unsigned int flags, int
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamCreate(CUstream *ph, unsigned int flags) { return cuStreamCreateWithPriority(ph, flags, 0); }
+RM_API CUresult cuStreamCreate(CUstream *ph, unsigned int flags) {
+    return cuStreamCreateWithPriority(ph, flags, 0);
+}
 
-RM_API CUresult cuStreamDestroy_v2(CUstream s)
-{
+RM_API CUresult cuStreamDestroy_v2(CUstream s) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (is_default(s) || s->magic != RM_STREAM_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
@@ -69,8 +68,7 @@ RM_API CUresult cuStreamDestroy_v2(CUstream s)
 CUresult cuStreamDestroy(CUstream s);
 RM_API CUresult cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
 
-RM_API CUresult cuStreamGetFlags(CUstream s, unsigned int *flags)
-{
+RM_API CUresult cuStreamGetFlags(CUstream s, unsigned int *flags) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -79,8 +77,7 @@ RM_API CUresult cuStreamGetFlags(CUstream s, unsigned int *flags)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamGetPriority(CUstream s, int *priority)
-{
+RM_API CUresult cuStreamGetPriority(CUstream s, int *priority) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -89,8 +86,7 @@ RM_API CUresult cuStreamGetPriority(CUstream s, int *priority)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamGetId(CUstream s, unsigned long long *id)
-{
+RM_API CUresult cuStreamGetId(CUstream s, unsigned long long *id) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -99,8 +95,7 @@ RM_API CUresult cuStreamGetId(CUstream s, unsigned long long *id)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamGetCtx(CUstream s, CUcontext *pctx)
-{
+RM_API CUresult cuStreamGetCtx(CUstream s, CUcontext *pctx) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -110,14 +105,12 @@ RM_API CUresult cuStreamGetCtx(CUstream s, CUcontext *pctx)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamGetCtx_v2(CUstream s, CUcontext *pctx, CUgreenCtx *pGreenCtx)
-{
+RM_API CUresult cuStreamGetCtx_v2(CUstream s, CUcontext *pctx, CUgreenCtx *pGreenCtx) {
     if (pGreenCtx) *pGreenCtx = NULL;
     return cuStreamGetCtx(s, pctx);
 }
 
-RM_API CUresult cuStreamGetDevice(CUstream s, CUdevice *device)
-{
+RM_API CUresult cuStreamGetDevice(CUstream s, CUdevice *device) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -126,24 +119,21 @@ RM_API CUresult cuStreamGetDevice(CUstream s, CUdevice *device)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuStreamSynchronize(CUstream s)
-{
+RM_API CUresult cuStreamSynchronize(CUstream s) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
     return rm_cu(rq_sync(queue(dev)));
 }
 
-RM_API CUresult cuStreamQuery(CUstream s)
-{
+RM_API CUresult cuStreamQuery(CUstream s) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
     return rm_cu(rq_query(queue(dev)));
 }
 
-RM_API CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags)
-{
+RM_API CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -164,16 +154,16 @@ typedef struct host_call {
     void *user;
 } host_call;
 
-static void run_host_call(void *user, int status)
-{
+static void run_host_call(void *user, int status) {
     host_call *h = user;
-    if (h->legacy) h->cb(h->stream, (CUresult)status, h->user);
-    else h->fn(h->user);
+    if (h->legacy)
+        h->cb(h->stream, (CUresult)status, h->user);
+    else
+        h->fn(h->user);
     free(h);
 }
 
-static CUresult add_host_call(CUstream s, host_call *h)
-{
+static CUresult add_host_call(CUstream s, host_call *h) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (!rc) rc = rm_cu(rq_host_fn_add(queue(dev), run_host_call, h));
@@ -181,8 +171,7 @@ static CUresult add_host_call(CUstream s, host_call *h)
     return rc;
 }
 
-RM_API CUresult cuStreamAddCallback(CUstream s, CUstreamCallback cb, void *user, unsigned int flags)
-{
+RM_API CUresult cuStreamAddCallback(CUstream s, CUstreamCallback cb, void *user, unsigned int flags) {
     if (!cb || flags != 0) return CUDA_ERROR_INVALID_VALUE;
     host_call *h = calloc(1, sizeof *h);
     if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -193,8 +182,7 @@ RM_API CUresult cuStreamAddCallback(CUstream s, CUstreamCallback cb, void *user,
     return add_host_call(s, h);
 }
 
-RM_API CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *user)
-{
+RM_API CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *user) {
     if (!fn) return CUDA_ERROR_INVALID_VALUE;
     host_call *h = calloc(1, sizeof *h);
     if (!h) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -205,8 +193,7 @@ RM_API CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void *user)
 
 /* ---- events ---- */
 
-RM_API CUresult cuEventCreate(CUevent *ph, unsigned int flags)
-{
+RM_API CUresult cuEventCreate(CUevent *ph, unsigned int flags) {
     if (!ph) return CUDA_ERROR_INVALID_VALUE;
     if (flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS))
         return CUDA_ERROR_INVALID_VALUE;
@@ -227,8 +214,7 @@ RM_API CUresult cuEventCreate(CUevent *ph, unsigned int flags)
     return CUDA_SUCCESS;
 }
 
-RM_API CUresult cuEventDestroy_v2(CUevent e)
-{
+RM_API CUresult cuEventDestroy_v2(CUevent e) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!e || e->magic != RM_EVENT_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
@@ -242,8 +228,7 @@ RM_API CUresult cuEventDestroy_v2(CUevent e)
 CUresult cuEventDestroy(CUevent e);
 RM_API CUresult cuEventDestroy(CUevent e) { return cuEventDestroy_v2(e); }
 
-RM_API CUresult cuEventRecord(CUevent e, CUstream s)
-{
+RM_API CUresult cuEventRecord(CUevent e, CUstream s) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);
     if (rc) return rc;
@@ -251,30 +236,26 @@ RM_API CUresult cuEventRecord(CUevent e, CUstream s)
     return rm_cu(rq_event_record(queue(dev), e->ev));
 }
 
-RM_API CUresult cuEventRecordWithFlags(CUevent e, CUstream s, unsigned int flags)
-{
+RM_API CUresult cuEventRecordWithFlags(CUevent e, CUstream s, unsigned int flags) {
     if (flags & ~(unsigned)CU_EVENT_RECORD_EXTERNAL) return CUDA_ERROR_INVALID_VALUE;
     return cuEventRecord(e, s);
 }
 
-RM_API CUresult cuEventQuery(CUevent e)
-{
+RM_API CUresult cuEventQuery(CUevent e) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!e || e->magic != RM_EVENT_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
     return rm_cu(rq_event_query(e->ev));
 }
 
-RM_API CUresult cuEventSynchronize(CUevent e)
-{
+RM_API CUresult cuEventSynchronize(CUevent e) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!e || e->magic != RM_EVENT_MAGIC) return CUDA_ERROR_INVALID_HANDLE;
     return rm_cu(rq_event_sync(e->ev));
 }
 
-RM_API CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end)
-{
+RM_API CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (!ms) return CUDA_ERROR_INVALID_VALUE;
@@ -286,4 +267,6 @@ RM_API CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end)
 
 #undef cuEventElapsedTime
 CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end);
-RM_API CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end) { return cuEventElapsedTime_v2(ms, start, end); }
+RM_API CUresult cuEventElapsedTime(float *ms, CUevent start, CUevent end) {
+    return cuEventElapsedTime_v2(ms, start, end);
+}

@@ -15,15 +15,21 @@ typedef struct rm_ticket {
     lc_raw_seg *segs; /* the WRITE then the READ segments (kept until the task is released) */
 } rm_ticket;
 
-static void fill_failure(int st, const char *text, rq_result *r)
-{
-    snprintf(r->msg, sizeof r->msg, "%s: %s", lepton_status_name(st), text && text[0] ? text : "(no message)");
+static void fill_failure(int st, const char *text, rq_result *r) {
+    snprintf(r->msg, sizeof r->msg, "%s: %s", lepton_status_name(st),
+             text && text[0] ? text : "(no message)");
     switch (st) {
-    case LEPTON_ECUDA: r->status = rm_error_from_text(text, CUDA_ERROR_LAUNCH_FAILED); break;
+    case LEPTON_ECUDA:
+        r->status = rm_error_from_text(text, CUDA_ERROR_LAUNCH_FAILED);
+        break;
     case LEPTON_EINVAL:
     case LEPTON_ETOOLARGE:
-    case LEPTON_ENOTFOUND: r->status = rm_error_from_text(text, CUDA_ERROR_INVALID_VALUE); break;
-    case LEPTON_ENOMEM: r->status = CUDA_ERROR_OUT_OF_MEMORY; break;
+    case LEPTON_ENOTFOUND:
+        r->status = rm_error_from_text(text, CUDA_ERROR_INVALID_VALUE);
+        break;
+    case LEPTON_ENOMEM:
+        r->status = CUDA_ERROR_OUT_OF_MEMORY;
+        break;
     case LEPTON_ENODELOST:
     case LEPTON_EEXPIRED:
     case LEPTON_ENET:
@@ -31,21 +37,26 @@ static void fill_failure(int st, const char *text, rq_result *r)
         r->status = CUDA_ERROR_LAUNCH_FAILED;
         r->lost = 1;
         break;
-    default: r->status = rm_error_from_text(text, CUDA_ERROR_UNKNOWN); break;
+    default:
+        r->status = rm_error_from_text(text, CUDA_ERROR_UNKNOWN);
+        break;
     }
 }
 
-static int encode(wire_job_enc *e, const rq_step *s)
-{
+static int encode(wire_job_enc *e, const rq_step *s) {
     switch (s->kind) {
-    case RQ_WRITE: return wire_job_enc_rw(e, 1, s->buffer, s->offset, s->size);
-    case RQ_READ: return wire_job_enc_rw(e, 0, s->buffer, s->offset, s->size);
+    case RQ_WRITE:
+        return wire_job_enc_rw(e, 1, s->buffer, s->offset, s->size);
+    case RQ_READ:
+        return wire_job_enc_rw(e, 0, s->buffer, s->offset, s->size);
     case RQ_MEMSET:
-        return wire_job_enc_memset(e, s->buffer, s->offset, s->width, s->value, s->count, s->pitch, s->height);
+        return wire_job_enc_memset(e, s->buffer, s->offset, s->width, s->value, s->count, s->pitch,
+                                   s->height);
     case RQ_COPY:
         return wire_job_enc_copy(e, s->buffer, s->offset, s->src_buffer, s->src_offset, s->size, s->pitch,
                                  s->src_pitch, s->height);
-    case RQ_EVENT: return wire_job_enc_event(e);
+    case RQ_EVENT:
+        return wire_job_enc_event(e);
     case RQ_LAUNCH: {
         const rq_launch *l = s->launch;
         int rc = wire_job_enc_launch(e, l->sha, l->function, l->grid, l->block, l->shared, l->nargs);
@@ -57,12 +68,12 @@ static int encode(wire_job_enc *e, const rq_step *s)
         }
         return rc;
     }
-    default: return WIRE_JOB_EINVAL;
+    default:
+        return WIRE_JOB_EINVAL;
     }
 }
 
-static int tr_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, rq_result *r)
-{
+static int tr_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, rq_result *r) {
     uint32_t gpu = (uint32_t)(uintptr_t)ctx;
     rm_ticket *t = calloc(1, sizeof *t);
     size_t nw = 0, nr = 0;
@@ -107,15 +118,15 @@ static int tr_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, r
     return 0;
 }
 
-static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r)
-{
+static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
     (void)ctx;
     rm_ticket *t = ticket;
     int st;
     if (timeout_ms == RQ_WAIT_FOREVER) {
         /* a kernel may run for longer than any one deadline; liblepton ends the wait with
          * ENODELOST/EEXPIRED when the worker or the lease is gone */
-        do st = lepton_wait(t->task, 60000);
+        do
+            st = lepton_wait(t->task, 60000);
         while (st == LEPTON_ETIMEDOUT);
     } else {
         st = lepton_wait(t->task, timeout_ms);
@@ -135,8 +146,7 @@ static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r)
     return 0;
 }
 
-static void tr_release(void *ctx, void *ticket)
-{
+static void tr_release(void *ctx, void *ticket) {
     (void)ctx;
     rm_ticket *t = ticket;
     lepton_task_free(t->task);
@@ -144,8 +154,7 @@ static void tr_release(void *ctx, void *ticket)
     free(t);
 }
 
-void rm_transport_init(rq_transport *tr, int dev)
-{
+void rm_transport_init(rq_transport *tr, int dev) {
     tr->ctx = (void *)(uintptr_t)dev;
     tr->submit = tr_submit;
     tr->wait = tr_wait;

@@ -11,16 +11,14 @@
 
 static CUcontext g_ctx;
 
-static void *waiter(void *arg)
-{
+static void *waiter(void *arg) {
     (void)arg;
     cuCtxSetCurrent(g_ctx);
     cuCtxSynchronize(); /* never returns: the kernel spins */
     return NULL;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) return 2;
     CUdevice dev;
     CUmodule mod;
@@ -32,9 +30,10 @@ int main(int argc, char **argv)
     size_t n = fread(ptx, 1, sizeof ptx - 1, f);
     fclose(f);
     ptx[n] = 0;
-    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&g_ctx, dev) || cuCtxSetCurrent(g_ctx) ||
-        cuModuleLoadData(&mod, ptx) || cuModuleGetFunction(&fn, mod, "watchdog_spin") || cuMemAlloc(&flag, 4) ||
-        cuMemAlloc(&out, 4) || cuMemsetD32(flag, 0, 1)) {
+    if (cuInit(0) || cuDeviceGet(&dev, 0) || cuDevicePrimaryCtxRetain(&g_ctx, dev) ||
+        cuCtxSetCurrent(g_ctx) || cuModuleLoadData(&mod, ptx) ||
+        cuModuleGetFunction(&fn, mod, "watchdog_spin") || cuMemAlloc(&flag, 4) || cuMemAlloc(&out, 4) ||
+        cuMemsetD32(flag, 0, 1)) {
         fprintf(stderr, "exit_wait: setup failed\n");
         return 1;
     }

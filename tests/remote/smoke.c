@@ -9,31 +9,31 @@
 #include <string.h>
 
 static int g_fail;
-#define CK(call)                                                                                       \
-    do {                                                                                               \
-        CUresult r_ = (call);                                                                          \
-        if (r_ != CUDA_SUCCESS) {                                                                      \
-            const char *n_ = "?";                                                                      \
-            cuGetErrorName(r_, &n_);                                                                   \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #call, n_);                  \
-            g_fail++;                                                                                  \
-        }                                                                                              \
+#define CK(call)                                                                                             \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ != CUDA_SUCCESS) {                                                                            \
+            const char *n_ = "?";                                                                            \
+            cuGetErrorName(r_, &n_);                                                                         \
+            fprintf(stderr, "FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #call, n_);                        \
+            g_fail++;                                                                                        \
+        }                                                                                                    \
     } while (0)
-#define EXPECT(call, want)                                                                             \
-    do {                                                                                               \
-        CUresult r_ = (call);                                                                          \
-        if (r_ != (want)) {                                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s -> %d, expected %d\n", __FILE__, __LINE__, #call, (int)r_, \
-                    (int)(want));                                                                      \
-            g_fail++;                                                                                  \
-        }                                                                                              \
+#define EXPECT(call, want)                                                                                   \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ != (want)) {                                                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s -> %d, expected %d\n", __FILE__, __LINE__, #call, (int)r_,       \
+                    (int)(want));                                                                            \
+            g_fail++;                                                                                        \
+        }                                                                                                    \
     } while (0)
-#define CHECK(cond)                                                                                    \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                            \
-            g_fail++;                                                                                  \
-        }                                                                                              \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                  \
+            g_fail++;                                                                                        \
+        }                                                                                                    \
     } while (0)
 
 static const char ADD_GLOBAL_PTX[] =
@@ -51,15 +51,13 @@ static const char ADD_GLOBAL_PTX[] =
 static int g_host_fn_ran;
 static void on_host(void *user) { g_host_fn_ran = *(int *)user; }
 static CUresult g_cb_status = CUDA_ERROR_UNKNOWN;
-static void on_callback(CUstream s, CUresult status, void *user)
-{
+static void on_callback(CUstream s, CUresult status, void *user) {
     (void)s;
     g_cb_status = status;
     *(int *)user += 1;
 }
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -71,8 +69,7 @@ static char *slurp(const char *path)
     return b;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: smoke SAXPY_PTX\n");
         return 2;
@@ -142,7 +139,8 @@ int main(int argc, char **argv)
         CUdeviceptr x, y;
     } pbuf = {n, a, dx, dy};
     size_t pbsize = sizeof pbuf;
-    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &pbuf, CU_LAUNCH_PARAM_BUFFER_SIZE, &pbsize, CU_LAUNCH_PARAM_END};
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &pbuf, CU_LAUNCH_PARAM_BUFFER_SIZE, &pbsize,
+                     CU_LAUNCH_PARAM_END};
     CK(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, NULL, extra));
     CK(cuMemcpyDtoH(out, dy, sizeof out));
     bad = 0;
@@ -178,7 +176,8 @@ int main(int argc, char **argv)
     CK(cuMemHostAlloc((void **)&pin, n * sizeof(float), 0));
     CK(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)pin));
     CHECK(mt == CU_MEMORYTYPE_HOST);
-    for (unsigned i = 0; i < n; i++) pin[i] = (float)(3 * i);
+    for (unsigned i = 0; i < n; i++)
+        pin[i] = (float)(3 * i);
     CUstream s;
     CUevent e0, e1;
     CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
@@ -233,7 +232,8 @@ int main(int argc, char **argv)
     CHECK(pitch >= 100 && pitch % 256 == 0);
     unsigned char h2[8][100], r2[8][100];
     for (int r = 0; r < 8; r++)
-        for (int c = 0; c < 100; c++) h2[r][c] = (unsigned char)(r * 31 + c);
+        for (int c = 0; c < 100; c++)
+            h2[r][c] = (unsigned char)(r * 31 + c);
     CUDA_MEMCPY2D c2;
     memset(&c2, 0, sizeof c2);
     c2.srcMemoryType = CU_MEMORYTYPE_HOST;
@@ -286,7 +286,8 @@ int main(int argc, char **argv)
     c2.WidthInBytes = 100;
     c2.Height = 8;
     CK(cuMemcpy2D(&c2));
-    CHECK(r2[0][0] == 0x11 && r2[0][4] == h2[0][0] && r2[7][43] == h2[7][39] && r2[7][44] == 0x11 && r2[7][99] == 0x11);
+    CHECK(r2[0][0] == 0x11 && r2[0][4] == h2[0][0] && r2[7][43] == h2[7][39] && r2[7][44] == 0x11 &&
+          r2[7][99] == 0x11);
     CK(cuMemFree(d2b));
 
     /* ---- libraries, cuLaunchKernelEx, the linker's single input, occupancy, callbacks ---- */
@@ -369,7 +370,8 @@ int main(int argc, char **argv)
     /* ---- the bulk path: a blocking copy of 4 MiB ---- */
     size_t big = 4u << 20;
     unsigned char *hb = malloc(big), *rb = malloc(big);
-    for (size_t i = 0; i < big; i++) hb[i] = (unsigned char)(i * 7 + 3);
+    for (size_t i = 0; i < big; i++)
+        hb[i] = (unsigned char)(i * 7 + 3);
     CUdeviceptr db;
     CK(cuMemAlloc(&db, big));
     CK(cuMemcpyHtoD(db, hb, big));

@@ -9,21 +9,20 @@
 #include "image.h"
 
 static int g_failures;
-#define CHECK(cond)                                                                                    \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                   \
-            g_failures++;                                                                              \
-        }                                                                                              \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                         \
+            g_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
-static void put(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+static void put(unsigned char *p, uint64_t v, int n) {
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static void ptx_text(void)
-{
+static void ptx_text(void) {
     const char *ptx = ".version 7.0\n.target sm_70\n";
     const void *data;
     size_t size = 0;
@@ -32,8 +31,7 @@ static void ptx_text(void)
     CHECK(rm_image_extent("ab", &data, &size) == 0 && size == 3); /* shorter than a magic */
 }
 
-static void fatbin_and_wrapper(void)
-{
+static void fatbin_and_wrapper(void) {
     /* a fatbin: header of 16 bytes announcing 48 bytes of entries, followed by junk */
     unsigned char *fb = calloc(1, 256);
     put(fb, 0xBA55ED50u, 4);
@@ -60,12 +58,14 @@ static void fatbin_and_wrapper(void)
     free(fb);
 }
 
-static void elf_cubin(void)
-{
+static void elf_cubin(void) {
     /* ELF64 LE: 3 sections of 64-byte headers at offset 0x200; section 1 ends at 0x300, section 2
      * is NOBITS (no file bytes) and claims 0x10000 */
     unsigned char *e = calloc(1, 0x400);
-    memcpy(e, "\x7f" "ELF", 4);
+    memcpy(e,
+           "\x7f"
+           "ELF",
+           4);
     e[4] = 2;
     e[5] = 1;
     e[6] = 1;
@@ -82,7 +82,7 @@ static void elf_cubin(void)
     const void *data;
     size_t size = 0;
     CHECK(rm_image_extent(e, &data, &size) == 0);
-    CHECK(size == 0x300); /* the section header table (0x200 + 3 * 64) and section 1 both end there */
+    CHECK(size == 0x300);      /* the section header table (0x200 + 3 * 64) and section 1 both end there */
     put(sh1 + 0x20, 0x140, 8); /* section 1 now ends at 0x400 */
     CHECK(rm_image_extent(e, &data, &size) == 0 && size == 0x400);
     e[4] = 1; /* 32-bit: not a cubin */
@@ -90,8 +90,7 @@ static void elf_cubin(void)
     free(e);
 }
 
-static void error_text(void)
-{
+static void error_text(void) {
     CHECK(rm_error_from_text("CUDA_ERROR_ILLEGAL_ADDRESS: launch step 3: boom", CUDA_ERROR_UNKNOWN) ==
           CUDA_ERROR_ILLEGAL_ADDRESS);
     CHECK(rm_error_from_text("job failed: CUDA_ERROR_INVALID_VALUE: memset step 0", CUDA_ERROR_UNKNOWN) ==
@@ -103,12 +102,13 @@ static void error_text(void)
     CHECK(rm_error_from_text(NULL, CUDA_ERROR_INVALID_VALUE) == CUDA_ERROR_INVALID_VALUE);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const struct {
         const char *name;
         void (*fn)(void);
-    } cases[] = {{"ptx_text", ptx_text}, {"fatbin_and_wrapper", fatbin_and_wrapper}, {"elf_cubin", elf_cubin},
+    } cases[] = {{"ptx_text", ptx_text},
+                 {"fatbin_and_wrapper", fatbin_and_wrapper},
+                 {"elf_cubin", elf_cubin},
                  {"error_text", error_text}};
     int ran = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

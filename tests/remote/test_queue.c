@@ -9,20 +9,20 @@
 #include "queue.h"
 
 static int g_failures;
-#define CHECK(cond)                                                                                    \
-    do {                                                                                               \
-        if (!(cond)) {                                                                                 \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                   \
-            g_failures++;                                                                              \
-        }                                                                                              \
+#define CHECK(cond)                                                                                          \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                         \
+            g_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
-#define CHECK_EQ(a, b)                                                                                 \
-    do {                                                                                               \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                            \
-        if (a_ != b_) {                                                                                \
-            fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_);      \
-            g_failures++;                                                                              \
-        }                                                                                              \
+#define CHECK_EQ(a, b)                                                                                       \
+    do {                                                                                                     \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                                  \
+        if (a_ != b_) {                                                                                      \
+            fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_);            \
+            g_failures++;                                                                                    \
+        }                                                                                                    \
     } while (0)
 
 /* ---- the fake transport: a job list with scripted outcomes ---- */
@@ -32,7 +32,7 @@ typedef struct fake_job {
     int kinds[2048];
     unsigned char first_write[8]; /* the first WRITE step's first bytes, read at wait time */
     void *first_write_ptr;
-    int polls_left;               /* waits with timeout 0 that answer RUNNING */
+    int polls_left; /* waits with timeout 0 that answer RUNNING */
     int status, lost, waited, released;
     size_t nevents;
 } fake_job;
@@ -40,16 +40,15 @@ typedef struct fake_job {
 typedef struct fake {
     fake_job jobs[MAX_JOBS];
     int njobs;
-    int fail_job;      /* index of the job that fails (-1: none) */
+    int fail_job; /* index of the job that fails (-1: none) */
     int fail_status;
-    int lose_from;     /* jobs from this index on report the lease lost (-1: never) */
-    int submit_lost;   /* submit itself fails as lost */
-    int polls;         /* polls_left given to each new job */
+    int lose_from;   /* jobs from this index on report the lease lost (-1: never) */
+    int submit_lost; /* submit itself fails as lost */
+    int polls;       /* polls_left given to each new job */
     int64_t clock;
 } fake;
 
-static int fake_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, rq_result *r)
-{
+static int fake_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, rq_result *r) {
     fake *f = ctx;
     if (f->submit_lost) {
         r->status = RQ_LAUNCH_FAILED;
@@ -74,8 +73,7 @@ static int fake_submit(void *ctx, const rq_step *steps, size_t n, void **ticket,
     return 0;
 }
 
-static int fake_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r)
-{
+static int fake_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
     fake *f = ctx;
     fake_job *j = ticket;
     if (timeout_ms == 0 && j->polls_left > 0) {
@@ -86,14 +84,15 @@ static int fake_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r)
     if (j->first_write_ptr) memcpy(j->first_write, j->first_write_ptr, sizeof j->first_write);
     r->status = j->lost ? RQ_LAUNCH_FAILED : j->status;
     r->lost = j->lost;
-    if (j->status != RQ_OK) snprintf(r->msg, sizeof r->msg, "CUDA_ERROR_ILLEGAL_ADDRESS: launch step 0: boom");
+    if (j->status != RQ_OK)
+        snprintf(r->msg, sizeof r->msg, "CUDA_ERROR_ILLEGAL_ADDRESS: launch step 0: boom");
     r->nevents = j->nevents;
-    for (size_t i = 0; i < j->nevents; i++) r->events[i] = (f->clock += 1500000); /* 1.5 ms apart */
+    for (size_t i = 0; i < j->nevents; i++)
+        r->events[i] = (f->clock += 1500000); /* 1.5 ms apart */
     return 0;
 }
 
-static void fake_release(void *ctx, void *ticket)
-{
+static void fake_release(void *ctx, void *ticket) {
     (void)ctx;
     ((fake_job *)ticket)->released++;
 }
@@ -101,8 +100,7 @@ static void fake_release(void *ctx, void *ticket)
 static fake g_fake;
 static rq_queue g_q;
 
-static void setup(int forward)
-{
+static void setup(int forward) {
     memset(&g_fake, 0, sizeof g_fake);
     g_fake.fail_job = -1;
     g_fake.lose_from = -1;
@@ -112,8 +110,7 @@ static void setup(int forward)
 
 static void teardown(void) { rq_destroy(&g_q, 1000); }
 
-static rq_launch *mk_launch(void)
-{
+static rq_launch *mk_launch(void) {
     rq_launch *l = calloc(1, sizeof *l);
     l->function = strdup("k");
     l->nargs = 1;
@@ -125,8 +122,7 @@ static rq_launch *mk_launch(void)
 
 /* ---- cases ---- */
 
-static void async_calls_cost_nothing_until_sync(void)
-{
+static void async_calls_cost_nothing_until_sync(void) {
     setup(0);
     char buf[64] = {0};
     CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
@@ -151,10 +147,10 @@ static void async_calls_cost_nothing_until_sync(void)
     teardown();
 }
 
-static void step_bound_submits_without_waiting(void)
-{
+static void step_bound_submits_without_waiting(void) {
     setup(0);
-    for (int i = 0; i < RQ_MAX_STEPS; i++) CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
+    for (int i = 0; i < RQ_MAX_STEPS; i++)
+        CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
     CHECK_EQ(g_fake.njobs, 1);
     CHECK_EQ(g_fake.jobs[0].nsteps, RQ_MAX_STEPS);
     CHECK_EQ(g_fake.jobs[0].waited, 0); /* submitted, not waited */
@@ -168,11 +164,11 @@ static void step_bound_submits_without_waiting(void)
     teardown();
 }
 
-static void event_and_byte_bounds(void)
-{
+static void event_and_byte_bounds(void) {
     setup(0);
     rq_event *ev = rq_event_new(0);
-    for (int i = 0; i < RQ_MAX_EVENTS - 1; i++) CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
+    for (int i = 0; i < RQ_MAX_EVENTS - 1; i++)
+        CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
     CHECK_EQ(g_fake.njobs, 0);
     CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
     CHECK_EQ(g_fake.njobs, 1);
@@ -180,7 +176,8 @@ static void event_and_byte_bounds(void)
     /* 16 MiB of queued writes: 4 MiB each, the fourth submits */
     size_t n = 4u << 20;
     char *big = calloc(1, n);
-    for (int i = 0; i < 3; i++) CHECK_EQ(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
     CHECK_EQ(g_fake.njobs, 1);
     CHECK_EQ(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
     CHECK_EQ(g_fake.njobs, 2);
@@ -188,7 +185,7 @@ static void event_and_byte_bounds(void)
     /* one write larger than a piece is split */
     char *huge = calloc(1, RQ_PIECE + 100);
     CHECK_EQ(rq_write(&g_q, 1, 0, huge, RQ_PIECE + 100, 1), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 3);         /* the first piece reached the bound */
+    CHECK_EQ(g_fake.njobs, 3); /* the first piece reached the bound */
     CHECK_EQ(g_fake.jobs[2].nsteps, 1);
     CHECK_EQ(rq_sync(&g_q), RQ_OK);
     CHECK_EQ(g_fake.njobs, 4);
@@ -199,8 +196,7 @@ static void event_and_byte_bounds(void)
     teardown();
 }
 
-static void descriptor_bound(void)
-{
+static void descriptor_bound(void) {
     setup(0);
     /* launches of 4 KiB of parameters: ~5.5 KiB of base64 each, so 2 MiB of descriptor comes well
      * before 1024 steps */
@@ -219,8 +215,7 @@ static void descriptor_bound(void)
     teardown();
 }
 
-static void forward_mode_one_round_trip_per_call(void)
-{
+static void forward_mode_one_round_trip_per_call(void) {
     setup(1);
     char buf[16] = {0};
     CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
@@ -234,8 +229,7 @@ static void forward_mode_one_round_trip_per_call(void)
     teardown();
 }
 
-static void pageable_copied_pinned_referenced(void)
-{
+static void pageable_copied_pinned_referenced(void) {
     setup(0);
     unsigned char page[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     CHECK_EQ(rq_write(&g_q, 1, 0, page, sizeof page, 0), RQ_OK);
@@ -254,12 +248,12 @@ static void pageable_copied_pinned_referenced(void)
     teardown();
 }
 
-static void error_surfaces_at_next_sync(void)
-{
+static void error_surfaces_at_next_sync(void) {
     setup(0);
     g_fake.fail_job = 0;
     g_fake.fail_status = 700; /* CUDA_ERROR_ILLEGAL_ADDRESS */
-    for (int i = 0; i < RQ_MAX_STEPS; i++) rq_launch_add(&g_q, mk_launch());
+    for (int i = 0; i < RQ_MAX_STEPS; i++)
+        rq_launch_add(&g_q, mk_launch());
     CHECK_EQ(g_fake.njobs, 1); /* submitted by the bound; its failure is not known yet */
     CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
     CHECK_EQ(rq_sync(&g_q), 700);
@@ -267,8 +261,7 @@ static void error_surfaces_at_next_sync(void)
     teardown();
 }
 
-static void sticky_error_stays(void)
-{
+static void sticky_error_stays(void) {
     setup(0);
     g_fake.fail_job = 0;
     g_fake.fail_status = 700; /* CUDA_ERROR_ILLEGAL_ADDRESS: the context is corrupt */
@@ -291,8 +284,7 @@ static void sticky_error_stays(void)
     teardown();
 }
 
-static void query_not_ready_while_running(void)
-{
+static void query_not_ready_while_running(void) {
     setup(0);
     g_fake.polls = 2;
     CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
@@ -305,8 +297,7 @@ static void query_not_ready_while_running(void)
     teardown();
 }
 
-static void events_time_and_query(void)
-{
+static void events_time_and_query(void) {
     setup(0);
     g_fake.polls = 1;
     rq_event *a = rq_event_new(0), *b = rq_event_new(0);
@@ -331,15 +322,13 @@ static void events_time_and_query(void)
 }
 
 static int g_cb_calls, g_cb_status, g_cb_jobs_waited;
-static void on_host(void *user, int status)
-{
+static void on_host(void *user, int status) {
     g_cb_calls++;
     g_cb_status = status;
     g_cb_jobs_waited = ((fake *)user)->jobs[0].waited;
 }
 
-static void host_functions_after_their_work(void)
-{
+static void host_functions_after_their_work(void) {
     setup(0);
     g_cb_calls = 0;
     CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
@@ -356,12 +345,11 @@ static void host_functions_after_their_work(void)
     teardown();
 }
 
-static void lost_lease_is_sticky(void)
-{
+static void lost_lease_is_sticky(void) {
     setup(0);
     g_fake.lose_from = 0;
     CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_LAUNCH_FAILED);             /* the work in flight */
+    CHECK_EQ(rq_sync(&g_q), RQ_LAUNCH_FAILED);                         /* the work in flight */
     CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_DEVICE_UNAVAILABLE); /* and everything after */
     CHECK_EQ(rq_sync(&g_q), RQ_DEVICE_UNAVAILABLE);
     teardown();
@@ -373,8 +361,7 @@ static void lost_lease_is_sticky(void)
     teardown();
 }
 
-static void stats_count_jobs(void)
-{
+static void stats_count_jobs(void) {
     rq_stats before, after;
     rq_stats_get(&before);
     setup(0);
@@ -413,8 +400,7 @@ static const tcase g_cases[] = {
     {"stats_count_jobs", stats_count_jobs},
 };
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int ran = 0;
     for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) {
         if (argc > 1 && strcmp(argv[1], g_cases[i].name) != 0) continue;
