@@ -25,8 +25,20 @@ static int g_inited;
 /* How long process exit waits for work still queued or running (a lost lease must not hang it). */
 #define RM_EXIT_WAIT_MS 10000
 
+/* LEPTON_LOG_LEVEL=debug, read once, also before cuInit (a refused call may come first). */
+static pthread_once_t g_debug_once = PTHREAD_ONCE_INIT;
+static void read_debug(void) {
+    const char *lvl = getenv("LEPTON_LOG_LEVEL");
+    g_rm.debug = lvl && strcasecmp(lvl, "debug") == 0;
+}
+
+static int debug_on(void) {
+    pthread_once(&g_debug_once, read_debug);
+    return g_rm.debug;
+}
+
 void rm_debug(const char *fmt, ...) {
-    if (!g_rm.debug) return;
+    if (!debug_on()) return;
     char line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -36,7 +48,7 @@ void rm_debug(const char *fmt, ...) {
 }
 
 void rm_refused(const char *name, const char *why) {
-    if (g_rm.debug)
+    if (debug_on())
         fprintf(stderr, "lepton-remote: %s: not supported by the remote driver (%s)\n", name, why);
 }
 
@@ -193,8 +205,7 @@ static void end_lease(void) {
 }
 
 static CUresult do_init(void) {
-    const char *lvl = getenv("LEPTON_LOG_LEVEL");
-    g_rm.debug = lvl && strcasecmp(lvl, "debug") == 0;
+    debug_on();
     g_rm.forward = env_flag("LEPTON_REMOTE_FORWARD");
     g_rm.stats = env_flag("LEPTON_REMOTE_STATS");
     int st = lepton_client_open(&g_rm.client, NULL);
