@@ -219,8 +219,6 @@ STUB(cuMemAddressReserve)
 STUB(cuMemAdvise)
 STUB(cuMemAdvise_v2)
 STUB(cuMemAlloc)
-STUB(cuMemAllocAsync)
-STUB(cuMemAllocAsync_ptsz)
 STUB(cuMemAllocFromPoolAsync)
 STUB(cuMemAllocFromPoolAsync_ptsz)
 STUB(cuMemAllocHost)
@@ -234,8 +232,6 @@ STUB(cuMemDiscardBatchAsync)
 STUB(cuMemDiscardBatchAsync_ptsz)
 STUB(cuMemExportToShareableHandle)
 STUB(cuMemFree)
-STUB(cuMemFreeAsync)
-STUB(cuMemFreeAsync_ptsz)
 STUB(cuMemGetAccess)
 STUB(cuMemGetAddressRange)
 STUB(cuMemGetAllocationGranularity)
@@ -567,10 +563,14 @@ int cuLinkComplete(void);
 int cuLinkCreate(void);
 int cuLinkCreate_v2(void);
 int cuLinkDestroy(void);
+int cuMemAllocAsync(void);
+int cuMemAllocAsync_ptsz(void);
 int cuMemAllocHost_v2(void);
 int cuMemAllocManaged(void);
 int cuMemAllocPitch_v2(void);
 int cuMemAlloc_v2(void);
+int cuMemFreeAsync(void);
+int cuMemFreeAsync_ptsz(void);
 int cuMemFreeHost(void);
 int cuMemFree_v2(void);
 int cuMemGetAddressRange_v2(void);

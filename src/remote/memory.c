@@ -678,3 +678,18 @@ RM_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned i
     rm_refused("cuMemAllocManaged", "managed memory would need page faults across the network");
     return CUDA_ERROR_NOT_SUPPORTED;
 }
+
+/* Stream-ordered allocation without pools: the allocation is made at once (one round trip; its
+ * address is valid for all the work queued after it), the free waits for the work queued before
+ * it (cuMemFree's rule). Memory pools themselves are refused. */
+RM_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
+    int dev;
+    CUresult rc = rm_stream_dev(hStream, &dev);
+    return rc ? rc : cuMemAlloc_v2(dptr, bytesize);
+}
+
+RM_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
+    int dev;
+    CUresult rc = rm_stream_dev(hStream, &dev);
+    return rc ? rc : cuMemFree_v2(dptr);
+}

@@ -146,6 +146,16 @@ RM_API CUresult cuStreamWaitEvent_ptsz(CUstream hStream, CUevent hEvent, unsigne
     return cuStreamWaitEvent(hStream, hEvent, Flags);
 }
 
+RM_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream);
+RM_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
+    return cuMemAllocAsync(dptr, bytesize, hStream);
+}
+
+RM_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream);
+RM_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream) {
+    return cuMemFreeAsync(dptr, hStream);
+}
+
 RM_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device);
 RM_API CUresult cuStreamGetDevice_ptsz(CUstream hStream, CUdevice *device) {
     return cuStreamGetDevice(hStream, device);
