@@ -66,23 +66,37 @@ int rm_func_ok(CUfunction f) { return f && f->magic == RM_FUNC_MAGIC; }
 
 RM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) { return load(module, image, 0); }
 
+/* The value of option `which` among the caller's JIT options (0 when absent). */
+static size_t jit_opt(unsigned n, const CUjit_option *o, void **v, CUjit_option which) {
+    for (unsigned k = 0; k < n; k++)
+        if (o[k] == which) return (size_t)(uintptr_t)v[k];
+    return 0;
+}
+
 RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
                                    CUjit_option *options, void **optionValues) {
     CUresult rc = load(module, image, 0);
-    /* the JIT ran on the worker: its log (on failure) is what liblepton reported */
-    for (unsigned i = 0; options && optionValues && i < numOptions; i++) {
-        if (options[i] == CU_JIT_ERROR_LOG_BUFFER && rc != CUDA_SUCCESS && optionValues[i]) {
-            size_t cap = 0;
-            for (unsigned k = 0; k < numOptions; k++)
-                if (options[k] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
-                    cap = (size_t)(uintptr_t)optionValues[k];
-            if (cap) snprintf(optionValues[i], cap, "%s", lepton_last_error());
+    if (!options || !optionValues) return rc;
+    /* the JIT ran on the worker: the error log is what liblepton reported; there is no info log */
+    char log[1024] = "";
+    if (rc != CUDA_SUCCESS) snprintf(log, sizeof log, "%s", lepton_last_error());
+    size_t ecap = jit_opt(numOptions, options, optionValues, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+    size_t icap = jit_opt(numOptions, options, optionValues, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES);
+    size_t written = 0;
+    for (unsigned i = 0; i < numOptions; i++) {
+        if (options[i] == CU_JIT_ERROR_LOG_BUFFER && optionValues[i] && ecap) {
+            snprintf(optionValues[i], ecap, "%s", log);
+            written = strlen(optionValues[i]);
+        } else if (options[i] == CU_JIT_INFO_LOG_BUFFER && optionValues[i] && icap) {
+            ((char *)optionValues[i])[0] = 0;
+        } else if (options[i] == CU_JIT_WALL_TIME) {
+            float zero = 0.0f;
+            memcpy(&optionValues[i], &zero, sizeof zero);
         }
-        if (options[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES ||
-            options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) {
-            if (rc == CUDA_SUCCESS && options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) optionValues[i] = 0;
-        }
-        if (options[i] == CU_JIT_WALL_TIME) *(float *)&optionValues[i] = 0.0f;
+    }
+    for (unsigned i = 0; i < numOptions; i++) {
+        if (options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES) optionValues[i] = (void *)(uintptr_t)written;
+        if (options[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES) optionValues[i] = (void *)(uintptr_t)0;
     }
     return rc;
 }
