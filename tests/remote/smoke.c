@@ -378,6 +378,17 @@ int main(int argc, char **argv) {
     CK(cuMemcpyDtoH(rb, db, big));
     CHECK(memcmp(hb, rb, big) == 0);
 
+    /* ---- a PTX the JIT rejects: an error at load, the worker's log in the error buffer ---- */
+    char elog[512];
+    memset(elog, 'x', sizeof elog);
+    CUjit_option jo[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *jv[] = {elog, (void *)(uintptr_t)sizeof elog};
+    CUmodule badmod;
+    CUresult lr = cuModuleLoadDataEx(&badmod, ".version 7.0\n.target sm_70\nthis is not ptx\n", 2, jo, jv);
+    CHECK(lr != CUDA_SUCCESS);
+    CHECK(memchr(elog, 0, sizeof elog) != NULL && strlen(elog) > 0);
+    printf("bad PTX: error %d, log \"%.60s\"\n", (int)lr, elog);
+
     /* ---- what is refused, and memory info ---- */
     CUdeviceptr managed;
     EXPECT(cuMemAllocManaged(&managed, 64, CU_MEM_ATTACH_GLOBAL), CUDA_ERROR_NOT_SUPPORTED);
