@@ -44,8 +44,6 @@ STUB(cuCoredumpSetAttribute)
 STUB(cuCoredumpSetAttributeGlobal)
 STUB(cuCtxAttach)
 STUB(cuCtxDetach)
-STUB(cuCtxDisablePeerAccess)
-STUB(cuCtxEnablePeerAccess)
 STUB(cuCtxFromGreenCtx)
 STUB(cuCtxGetDevResource)
 STUB(cuCtxGetExecAffinity)
@@ -321,10 +319,6 @@ STUB(cuMemcpyHtoA_v2)
 STUB(cuMemcpyHtoA_v2_ptds)
 STUB(cuMemcpyHtoD)
 STUB(cuMemcpyHtoDAsync)
-STUB(cuMemcpyPeer)
-STUB(cuMemcpyPeerAsync)
-STUB(cuMemcpyPeerAsync_ptsz)
-STUB(cuMemcpyPeer_ptds)
 STUB(cuMemsetD16)
 STUB(cuMemsetD2D16)
 STUB(cuMemsetD2D16Async_ptsz)
@@ -470,6 +464,8 @@ int cuCtxCreate_v3(void);
 int cuCtxCreate_v4(void);
 int cuCtxDestroy(void);
 int cuCtxDestroy_v2(void);
+int cuCtxDisablePeerAccess(void);
+int cuCtxEnablePeerAccess(void);
 int cuCtxGetApiVersion(void);
 int cuCtxGetCacheConfig(void);
 int cuCtxGetCurrent(void);
@@ -598,6 +594,10 @@ int cuMemcpyHtoDAsync_v2(void);
 int cuMemcpyHtoDAsync_v2_ptsz(void);
 int cuMemcpyHtoD_v2(void);
 int cuMemcpyHtoD_v2_ptds(void);
+int cuMemcpyPeer(void);
+int cuMemcpyPeerAsync(void);
+int cuMemcpyPeerAsync_ptsz(void);
+int cuMemcpyPeer_ptds(void);
 int cuMemcpy_ptds(void);
 int cuMemsetD16Async(void);
 int cuMemsetD16Async_ptsz(void);

@@ -693,3 +693,36 @@ RM_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
     CUresult rc = rm_stream_dev(hStream, &dev);
     return rc ? rc : cuMemFree_v2(dptr);
 }
+
+/* Peers: every GPU of a lease has its own worker, so no peer mappings; copies between GPUs go
+ * through the host (dtod). */
+static CUresult peer_copy(CUdeviceptr dst, CUcontext dctx, CUdeviceptr src, CUcontext sctx, size_t n) {
+    if (!dctx || !sctx) return CUDA_ERROR_INVALID_CONTEXT;
+    return dtod(dst, src, n);
+}
+
+RM_API CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                             CUcontext srcContext, size_t ByteCount) {
+    return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount);
+}
+
+RM_API CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                                  CUcontext srcContext, size_t ByteCount, CUstream hStream) {
+    int dev;
+    CUresult rc = rm_stream_dev(hStream, &dev);
+    return rc ? rc : peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount);
+}
+
+RM_API CUresult cuCtxEnablePeerAccess(CUcontext peerContext, unsigned int Flags) {
+    int dev;
+    CUresult rc = rm_current_dev(&dev);
+    if (rc) return rc;
+    if (!peerContext || Flags) return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_ERROR_PEER_ACCESS_UNSUPPORTED; /* cuDeviceCanAccessPeer answers 0 */
+}
+
+RM_API CUresult cuCtxDisablePeerAccess(CUcontext peerContext) {
+    int dev;
+    CUresult rc = rm_current_dev(&dev);
+    return rc ? rc : CUDA_ERROR_PEER_ACCESS_NOT_ENABLED;
+}

@@ -344,6 +344,14 @@ int main(int argc, char **argv) {
         CUdeviceptr d1;
         CK(cuMemAlloc(&d1, sizeof hx));
         CK(cuMemcpyDtoD(d1, dy, sizeof hx)); /* from GPU 0's memory */
+        CUdeviceptr d1b;
+        CK(cuMemAlloc(&d1b, 16));
+        CK(cuMemcpyPeer(d1b, c1, dy, ctx, 16));
+        float back4[4] = {0};
+        CK(cuMemcpyDtoH(back4, d1b, 16));
+        CHECK(back4[3] == hx[3]);
+        CK(cuMemFree(d1b));
+        EXPECT(cuCtxEnablePeerAccess(ctx, 0), CUDA_ERROR_PEER_ACCESS_UNSUPPORTED);
         CUevent ev1;
         CK(cuEventCreate(&ev1, 0));
         CK(cuMemsetD32(d1, 0x42, 1));
