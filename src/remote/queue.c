@@ -409,62 +409,61 @@ int rq_read(rq_queue *q, uint64_t buffer, uint64_t offset, void *host, uint64_t 
     return finish(q, &run, rc);
 }
 
-int rq_memset(rq_queue *q, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value, uint64_t count,
-              uint64_t pitch, uint64_t height) {
+/* Appends a step filled in as `t`, with `desc` more estimated descriptor bytes than a plain step;
+ * *queued says whether it was (then the queue owns what the step owns). */
+static int add_filled(rq_queue *q, const rq_step *t, uint64_t desc, int *queued) {
     rq_run run = {0};
+    *queued = 0;
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
     rq_step *s = add_step(q);
     if (!s) return finish(q, &run, RQ_OUT_OF_MEMORY);
-    s->kind = RQ_MEMSET;
-    s->buffer = buffer;
-    s->offset = offset;
-    s->width = width;
-    s->value = value;
-    s->count = count;
-    s->pitch = pitch;
-    s->height = height;
+    *s = *t;
+    q->desc_bytes += desc;
+    *queued = 1;
     return finish(q, &run, after_add(q, &run));
+}
+
+int rq_memset(rq_queue *q, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value, uint64_t count,
+              uint64_t pitch, uint64_t height) {
+    const rq_step t = {.kind = RQ_MEMSET,
+                       .buffer = buffer,
+                       .offset = offset,
+                       .width = width,
+                       .value = value,
+                       .count = count,
+                       .pitch = pitch,
+                       .height = height};
+    int queued;
+    return add_filled(q, &t, 0, &queued);
 }
 
 int rq_copy(rq_queue *q, uint64_t dst, uint64_t dst_off, uint64_t src, uint64_t src_off, uint64_t size,
             uint64_t dst_pitch, uint64_t src_pitch, uint64_t height) {
-    rq_run run = {0};
-    pthread_mutex_lock(&q->mu);
-    if (dead_locked(q)) return finish(q, &run, dead_locked(q));
-    rq_step *s = add_step(q);
-    if (!s) return finish(q, &run, RQ_OUT_OF_MEMORY);
-    s->kind = RQ_COPY;
-    s->buffer = dst;
-    s->offset = dst_off;
-    s->src_buffer = src;
-    s->src_offset = src_off;
-    s->size = size;
-    s->pitch = dst_pitch;
-    s->src_pitch = src_pitch;
-    s->height = height;
-    return finish(q, &run, after_add(q, &run));
+    const rq_step t = {.kind = RQ_COPY,
+                       .buffer = dst,
+                       .offset = dst_off,
+                       .src_buffer = src,
+                       .src_offset = src_off,
+                       .size = size,
+                       .pitch = dst_pitch,
+                       .src_pitch = src_pitch,
+                       .height = height};
+    int queued;
+    return add_filled(q, &t, 0, &queued);
 }
 
 int rq_launch_add(rq_queue *q, rq_launch *l) {
-    rq_run run = {0};
-    pthread_mutex_lock(&q->mu);
-    if (dead_locked(q)) {
-        rq_launch_free(l);
-        return finish(q, &run, dead_locked(q));
-    }
-    rq_step *s = add_step(q);
-    if (!s) {
-        rq_launch_free(l);
-        return finish(q, &run, RQ_OUT_OF_MEMORY);
-    }
-    s->kind = RQ_LAUNCH;
-    s->launch = l;
     uint64_t args = 0;
     for (uint32_t i = 0; i < l->nargs; i++)
         args += l->sizes[i];
-    q->desc_bytes += (l->function ? strlen(l->function) : 0) + (args + 2) / 3 * 4 + 24ull * l->nargs;
-    return finish(q, &run, after_add(q, &run));
+    /* the arguments travel base64-encoded in the descriptor */
+    uint64_t desc = (l->function ? strlen(l->function) : 0) + (args + 2) / 3 * 4 + 24ull * l->nargs;
+    const rq_step t = {.kind = RQ_LAUNCH, .launch = l};
+    int queued;
+    int rc = add_filled(q, &t, desc, &queued);
+    if (!queued) rq_launch_free(l);
+    return rc;
 }
 
 int rq_event_record(rq_queue *q, rq_event *ev) {
