@@ -415,41 +415,35 @@ RM_API CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attr
 
 static rq_queue *queue_of(const rm_alloc *a) { return &g_rm.devs[a->dev].queue; }
 
-RM_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+/* A blocking copy between host memory and device address `dev` (up: host -> device). Above
+ * RM_BULK_BYTES: the queue first, then liblepton's streamed buffer route; else one job, the queue
+ * and the copy (the caller's memory stays valid: the sync returns only after the job ran). */
+static CUresult blocking_copy(int up, CUdeviceptr dev, void *host, size_t n, const char *what) {
     CUresult rc = rm_ready();
     if (rc) return rc;
     if (n == 0) return CUDA_SUCCESS;
-    if (!src) return CUDA_ERROR_INVALID_VALUE;
+    if (!host) return CUDA_ERROR_INVALID_VALUE;
     rm_alloc a;
     uint64_t off;
-    if ((rc = dev_range(dst, n, &a, &off))) return rc;
+    if ((rc = dev_range(dev, n, &a, &off))) return rc;
+    rq_queue *q = queue_of(&a);
     if (n > RM_BULK_BYTES) {
-        if ((rc = rm_cu(rq_sync(queue_of(&a))))) return rc;
-        int st = lepton_buffer_write(a.buf, (size_t)off, src, n);
-        rq_stats_round_trip(n, 0);
-        return rm_from_lepton(st, "cuMemcpyHtoD");
+        if ((rc = rm_cu(rq_sync(q)))) return rc;
+        int st = up ? lepton_buffer_write(a.buf, (size_t)off, host, n)
+                    : lepton_buffer_read(a.buf, (size_t)off, host, n);
+        rq_stats_round_trip(up ? n : 0, up ? 0 : n);
+        return rm_from_lepton(st, what);
     }
-    /* the caller's memory stays valid: the sync below returns only after the job ran */
-    if ((rc = rm_cu(rq_write(queue_of(&a), a.id, off, src, n, 1)))) return rc;
-    return rm_cu(rq_sync(queue_of(&a)));
+    rc = rm_cu(up ? rq_write(q, a.id, off, host, n, 1) : rq_read(q, a.id, off, host, n));
+    return rc ? rc : rm_cu(rq_sync(q));
+}
+
+RM_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    return blocking_copy(1, dst, (void *)(uintptr_t)src, n, "cuMemcpyHtoD");
 }
 
 RM_API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
-    CUresult rc = rm_ready();
-    if (rc) return rc;
-    if (n == 0) return CUDA_SUCCESS;
-    if (!dst) return CUDA_ERROR_INVALID_VALUE;
-    rm_alloc a;
-    uint64_t off;
-    if ((rc = dev_range(src, n, &a, &off))) return rc;
-    if (n > RM_BULK_BYTES) {
-        if ((rc = rm_cu(rq_sync(queue_of(&a))))) return rc;
-        int st = lepton_buffer_read(a.buf, (size_t)off, dst, n);
-        rq_stats_round_trip(0, n);
-        return rm_from_lepton(st, "cuMemcpyDtoH");
-    }
-    if ((rc = rm_cu(rq_read(queue_of(&a), a.id, off, dst, n)))) return rc;
-    return rm_cu(rq_sync(queue_of(&a)));
+    return blocking_copy(0, src, dst, n, "cuMemcpyDtoH");
 }
 
 /* Device to device, maybe across GPUs of the lease (then staged through the host). */
