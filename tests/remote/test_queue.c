@@ -2,13 +2,15 @@
  * what submits and what waits, the bounds, forward mode, pageable copies vs pinned references,
  * errors surfacing at the next synchronisation, queries answering NOT_READY, events and host
  * functions. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "queue.h"
 
-static int g_failures;
+static _Atomic int g_failures; /* the threads case checks from several threads */
 #define CHECK(cond)                                                                                          \
     do {                                                                                                     \
         if (!(cond)) {                                                                                       \
@@ -26,10 +28,10 @@ static int g_failures;
     } while (0)
 
 /* ---- the fake transport: a job list with scripted outcomes ---- */
-#define MAX_JOBS 64
+#define MAX_JOBS 512
 typedef struct fake_job {
     size_t nsteps;
-    int kinds[2048];
+    int kinds[1100];
     unsigned char first_write[8]; /* the first WRITE step's first bytes, read at wait time */
     void *first_write_ptr;
     int polls_left; /* waits with timeout 0 that answer RUNNING */
@@ -56,11 +58,15 @@ static int fake_submit(void *ctx, const rq_step *steps, size_t n, void **ticket,
         snprintf(r->msg, sizeof r->msg, "LEPTON_ENODELOST: fake worker gone");
         return -1;
     }
-    if (f->njobs == MAX_JOBS) return -1;
+    if (f->njobs == MAX_JOBS) {
+        r->status = 999; /* CUDA_ERROR_UNKNOWN: the fake's table is full (a test that went wrong) */
+        snprintf(r->msg, sizeof r->msg, "fake transport: more than %d jobs", MAX_JOBS);
+        return -1;
+    }
     fake_job *j = &f->jobs[f->njobs];
     memset(j, 0, sizeof *j);
     j->nsteps = n;
-    for (size_t i = 0; i < n && i < 2048; i++) {
+    for (size_t i = 0; i < n && i < 1100; i++) {
         j->kinds[i] = steps[i].kind;
         if (steps[i].kind == RQ_EVENT) j->nevents++;
         if (steps[i].kind == RQ_WRITE && !j->first_write_ptr) j->first_write_ptr = steps[i].host;
@@ -379,6 +385,36 @@ static void stats_count_jobs(void) {
     teardown();
 }
 
+static void *thread_body(void *arg) {
+    rq_event *ev = arg;
+    for (int i = 0; i < 300; i++) {
+        char buf[32] = {0};
+        CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
+        CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+        if (i % 7 == 0) CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
+        if (i % 13 == 0) CHECK_EQ(rq_event_query(ev), RQ_OK);
+        if (i % 50 == 0) CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    }
+    return NULL;
+}
+
+static void threads(void) {
+    setup(0);
+    rq_event *ev = rq_event_new(0);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, thread_body, ev);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    size_t steps = 0;
+    for (int j = 0; j < g_fake.njobs; j++)
+        steps += g_fake.jobs[j].nsteps;
+    CHECK_EQ(steps, 4 * (600 + 43)); /* every step of every thread, once */
+    rq_event_release(ev);
+    teardown();
+}
+
 typedef struct tcase {
     const char *name;
     void (*fn)(void);
@@ -398,6 +434,7 @@ static const tcase g_cases[] = {
     {"host_functions_after_their_work", host_functions_after_their_work},
     {"lost_lease_is_sticky", lost_lease_is_sticky},
     {"stats_count_jobs", stats_count_jobs},
+    {"threads", threads},
 };
 
 int main(int argc, char **argv) {
