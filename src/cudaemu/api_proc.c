@@ -263,15 +263,7 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
     /* the generated table (every PFN of cudaTypedefs.h; stubs for what is not implemented) fills in
      * the versions, per-thread-stream variants and names the table above does not list */
     int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
-    const emu_proc_gen *gbest = NULL;
-    for (size_t i = 0; i < g_proc_gen_count; i++) {
-        const emu_proc_gen *e = &g_proc_gen[i];
-        if (strcmp(e->name, symbol) != 0) continue;
-        seen = 1;
-        if (e->version > cudaVersion || (e->per_thread && !per_thread)) continue;
-        /* newer version first; at one version the per-thread variant when asked for */
-        if (!gbest || e->version > gbest->version || (e->version == gbest->version && e->per_thread)) gbest = e;
-    }
+    const emu_proc_gen *gbest = proc_gen_find(symbol, cudaVersion, per_thread, &seen);
     int exact = best && strcmp(best->exported, symbol) == 0 && strcmp(best->name, symbol) != 0;
     void *fn = NULL;
     if (exact || (best && (!gbest || best->version > gbest->version ||

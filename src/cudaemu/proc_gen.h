@@ -14,4 +14,9 @@ typedef struct emu_proc_gen {
 extern const emu_proc_gen g_proc_gen[];
 extern const size_t g_proc_gen_count;
 
+/* The entry cuGetProcAddress returns for `symbol` asked at `cuda_version` (the newest version not
+ * after it; at one version the per-thread-stream variant when per_thread), or NULL; *seen is set
+ * to 1 when the table has the name at all (proc_gen.c). */
+const emu_proc_gen *proc_gen_find(const char *symbol, int cuda_version, int per_thread, int *seen);
+
 #endif

@@ -1,0 +1,35 @@
+/* module.h — the module and function handles (module.c), shared with the launch path (launch.c). */
+#ifndef LEPTON_REMOTE_MODULE_H
+#define LEPTON_REMOTE_MODULE_H
+
+#include "remote.h"
+
+struct rm_global;
+
+struct CUfunc_st {
+    uint32_t magic;
+    struct CUmod_st *mod;
+    const lc_raw_function *f;
+    uint32_t
+        max_dynamic_shared; /* cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES): sent with each launch */
+    int max_dynamic_shared_set;
+};
+#define RM_FUNC_MAGIC 0x5246554eu
+
+struct CUmod_st {
+    uint32_t magic;
+    lepton_module *m;
+    char sha[65];
+    const lc_raw_function *fns;
+    size_t nfns;
+    struct CUfunc_st *funcs;   /* [nfns] */
+    struct rm_global *globals; /* looked up so far (guarded by g_rm.mu) */
+    size_t nglobals;
+};
+#define RM_MOD_MAGIC 0x524d4f44u
+
+int rm_func_ok(CUfunction f);
+/* The size of a buffer handle (liblepton keeps it; lc_raw.h has no accessor yet). */
+uint64_t rm_buffer_size(const lepton_buffer *b);
+
+#endif
