@@ -221,7 +221,7 @@ print(act[-1] if act else '')")"
   if wait_for "$WORK/k3.err" "remote_loop: running" 60; then
     sleep 0.5
     local w
-    w="$(pgrep -f "lepton-worker" | head -1)"
+    w="$(pgrep -P "$DEV_PID" -f "lepton-worker" | head -1)"   # this lepton dev's worker, not another test's
     [ -n "$w" ] || fail "no worker process found"
     kill -9 "$w"
     local t0=$SECONDS
