@@ -231,6 +231,7 @@ struct lepton_task {
     long step;
     size_t nevents;
     int64_t *events; /* room for WIRE_JOB_MAX_EVENTS in the task's allocation (raw jobs), else NULL */
+    int64_t instance; /* the instance of the worker that ran it (0: not said) */
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */

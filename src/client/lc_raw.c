@@ -91,6 +91,8 @@ static int parse_facts(const char *fn, uint32_t gpu, const json_t *j, lc_gpu_fac
     if (uuid_bytes(uuid, f->uuid_bytes) != 0)
         return lc_fail(LEPTON_EPROTO, "%s: GPU %u's uuid \"%.60s\" is not GPU- and 32 hex digits", fn, gpu, uuid);
     f->memory_total = (uint64_t)json_integer_value(total);
+    const json_t *inst = json_object_get(j, "instance");
+    f->instance = json_is_integer(inst) && json_integer_value(inst) > 0 ? (int64_t)json_integer_value(inst) : 0;
     int32_t dv = int_or_unknown(json_object_get(j, "driver_version"));
     f->driver_version = dv == LC_RAW_ATTR_UNKNOWN ? 0 : dv;
     const json_t *attrs = json_object_get(j, "attributes");
@@ -277,6 +279,14 @@ size_t lc_raw_task_events(lepton_task *t, int64_t *ns, size_t n) {
     if (ns && have && n) memcpy(ns, t->events, (have < n ? have : n) * sizeof *ns);
     pthread_mutex_unlock(&t->mu);
     return have;
+}
+
+int64_t lc_raw_task_instance(lepton_task *t) {
+    if (!t) return 0;
+    pthread_mutex_lock(&t->mu);
+    int64_t v = t->raw ? t->instance : 0;
+    pthread_mutex_unlock(&t->mu);
+    return v;
 }
 
 long lc_raw_task_step(lepton_task *t) {

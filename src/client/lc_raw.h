@@ -35,6 +35,7 @@ typedef struct lc_gpu_facts {
     int32_t driver_version;  /* cuDriverGetVersion on the worker (e.g. 13000) */
     int32_t cc_major, cc_minor;
     int32_t attrs[LC_RAW_DEV_ATTRS]; /* [CUdevice_attribute]; LC_RAW_ATTR_UNKNOWN when not known */
+    int64_t instance;        /* the GPU's worker process when the facts were fetched (0: not said) */
 } lc_gpu_facts;
 
 /* Facts of GPU `gpu` of lease l (cached after the first call; the first costs one round trip). */
@@ -79,6 +80,11 @@ int lc_raw_submit(lepton_lease *l, uint32_t gpu, wire_job_enc *enc, const lc_raw
 /* After lepton_wait returned LEPTON_OK: the worker's clock (ns) at each EVENT step of the job, in
  * step order; returns how many it recorded (at most n are copied). */
 size_t lc_raw_task_events(lepton_task *t, int64_t *ns, size_t n);
+/* After lepton_wait returned (either way, once the worker answered): the instance of the worker
+ * process that ran the job, a number drawn at random when a worker starts (0 when not said). A
+ * job answered by another instance than lc_gpu_facts.instance ran on a replacement worker: the
+ * device memory and addresses of the earlier one are gone. */
+int64_t lc_raw_task_instance(lepton_task *t);
 /* The step of the job at fault (-1 for none or the job as a whole), after lepton_wait failed. */
 long lc_raw_task_step(lepton_task *t);
 

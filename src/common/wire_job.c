@@ -1605,7 +1605,7 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     OUT_LIT(&o, ",\"error\":");
     /* what follows the error is at most ~130 bytes, and 21 per event: keep room for it */
     size_t nev = r->nevents < WIRE_JOB_MAX_EVENTS ? r->nevents : WIRE_JOB_MAX_EVENTS;
-    out_string(&o, r->error ? r->error : "", 160 + (nev ? 12 + 21 * nev : 0));
+    out_string(&o, r->error ? r->error : "", 192 + (nev ? 12 + 21 * nev : 0));
     OUT_LIT(&o, ",\"step\":");
     if (r->step >= 0)
         out_int(&o, r->step);
@@ -1618,6 +1618,10 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     OUT_LIT(&o, ",\"ended_ns\":");
     out_int(&o, r->ended_ns);
     if (r->restarting) OUT_LIT(&o, ",\"restarting\":true");
+    if (r->instance > 0) {
+        OUT_LIT(&o, ",\"instance\":");
+        out_int(&o, r->instance);
+    }
     if (nev) {
         OUT_LIT(&o, ",\"events\":[");
         for (size_t i = 0; i < nev; i++) {
@@ -1715,6 +1719,9 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
             if (jr_skip(&p)) goto bad;
         } else if (key_is(key, kn, "events")) {
             if (jr_events(&p, r)) goto bad;
+        } else if (key_is(key, kn, "instance")) {
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            r->instance = is && v > 0 ? v : 0;
         } else if (jr_skip(&p)) {
             goto bad;
         }

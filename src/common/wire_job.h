@@ -170,6 +170,9 @@ typedef struct wire_job_result {
     long step;          /* the step at fault, -1 for none (null on the wire) */
     int64_t queued_ns, started_ns, ended_ns;
     int restarting;     /* the worker is being replaced (sticky CUDA error) */
+    int64_t instance;   /* the worker process's instance (> 0; 0 = not said): drawn at random when a
+                           worker starts, so a different one means the GPU's worker was replaced and
+                           the device memory of the earlier one is gone ("instance" on the wire) */
     size_t nevents;     /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
     int64_t events[WIRE_JOB_MAX_EVENTS];
     char status_buf[48];

@@ -118,8 +118,23 @@ static int tr_submit(void *ctx, const rq_step *steps, size_t n, void **ticket, r
     return 0;
 }
 
+/* A job answered by another worker process than the one the device's facts came from ran on a
+ * replacement (the earlier worker crashed or was killed): the context's device memory, and so
+ * every address the program holds, is gone, as after a GPU reset. The device is lost. */
+static void check_instance(uint32_t gpu, lepton_task *task, rq_result *r) {
+    int64_t got = lc_raw_task_instance(task), want = g_rm.devs ? g_rm.devs[gpu].facts->instance : 0;
+    if (!got || !want || got == want || r->lost) return;
+    r->status = CUDA_ERROR_LAUNCH_FAILED;
+    r->lost = 1;
+    r->nevents = 0;
+    snprintf(r->msg, sizeof r->msg,
+             "the lease's worker of GPU %u was replaced (it failed or was killed): the device memory of this "
+             "context is gone",
+             gpu);
+}
+
 static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
-    (void)ctx;
+    uint32_t gpu = (uint32_t)(uintptr_t)ctx;
     rm_ticket *t = ticket;
     int st;
     if (timeout_ms == RQ_WAIT_FOREVER) {
@@ -136,12 +151,14 @@ static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
         r->status = CUDA_SUCCESS;
         r->nevents = lc_raw_task_events(t->task, r->events, RQ_RESULT_EVENTS);
         if (r->nevents > RQ_RESULT_EVENTS) r->nevents = RQ_RESULT_EVENTS;
+        check_instance(gpu, t->task, r);
         return 0;
     }
     lepton_task_info info = LEPTON_TASK_INFO_INIT;
     const char *text = lepton_last_error();
     if (lepton_task_get_info(t->task, &info) == LEPTON_OK && info.error[0]) text = info.error;
     fill_failure(st, text, r);
+    check_instance(gpu, t->task, r);
     rm_debug("job failed at step %ld: %s", lc_raw_task_step(t->task), r->msg);
     return 0;
 }

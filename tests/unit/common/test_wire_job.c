@@ -497,6 +497,18 @@ static void test_result(void) {
     n = wire_job_result_encode(&r, out, sizeof out);
     CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
     CHECK(!strcmp(d.status, "cuda_error") && !strcmp(d.error, "k\"\\\n\t é ?!") && d.step == 3 && d.restarting);
+    CHECK(d.instance == 0); /* not said */
+
+    /* the worker's instance, with events after it; a non-positive or non-integer one counts as absent */
+    wire_job_result ri = {.seq = 6, .status = "ok", .error = "", .step = -1, .instance = 0x7123456789abcdefll,
+                          .nevents = 2, .events = {5, 9}};
+    n = wire_job_result_encode(&ri, out, sizeof out);
+    CHECK(n > 0 && strstr(out, "\"instance\":8152436061464415727"));
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.instance == 0x7123456789abcdefll &&
+          d.nevents == 2 && d.events[1] == 9);
+    const char *neg = "{\"status\":\"ok\",\"instance\":-3}", *str = "{\"status\":\"ok\",\"instance\":\"7\"}";
+    CHECK(wire_job_result_decode(neg, strlen(neg), &d, msg, sizeof msg) == 0 && d.instance == 0);
+    CHECK(wire_job_result_decode(str, strlen(str), &d, msg, sizeof msg) == 0 && d.instance == 0);
 
     /* a very long error is cut to fit the result's room, and the JSON stays whole */
     static char longer[10000];
