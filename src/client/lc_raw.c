@@ -168,6 +168,7 @@ int lc_raw_mem_info(lepton_lease *l, uint32_t gpu, uint64_t *free_bytes, uint64_
 uint64_t lc_raw_buffer_address(const lepton_buffer *b) { return b ? b->address : 0; }
 
 uint64_t lc_raw_buffer_id(const lepton_buffer *b) { return b ? b->id : 0; }
+uint64_t lc_raw_buffer_size(const lepton_buffer *b) { return b ? b->size : 0; }
 
 const lc_raw_function *lc_raw_module_functions(const lepton_module *m, size_t *count) {
     if (count) *count = m ? m->image->nfunctions : 0;

@@ -47,6 +47,8 @@ int lc_raw_mem_info(lepton_lease *l, uint32_t gpu, uint64_t *free_bytes, uint64_
 uint64_t lc_raw_buffer_address(const lepton_buffer *b);
 /* The buffer's id and size on its worker (what wire_job_enc_* steps name). */
 uint64_t lc_raw_buffer_id(const lepton_buffer *b);
+/* Its size in bytes (a module global: the variable's size). */
+uint64_t lc_raw_buffer_size(const lepton_buffer *b);
 
 /* A kernel of a loaded module: its parameter layout (cuFuncGetParamInfo on the worker) and
  * attributes (cuFuncGetAttribute), from the module answer, so no round trip is needed. */

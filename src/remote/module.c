@@ -209,7 +209,7 @@ RM_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule 
     if (st == LEPTON_ENOTFOUND) return CUDA_ERROR_NOT_FOUND;
     if (st != LEPTON_OK) return rm_from_lepton(st, "cuModuleGetGlobal");
     /* the handle's size: what the worker's driver reported for the variable */
-    size_t sz = (size_t)rm_buffer_size(b);
+    size_t sz = (size_t)lc_raw_buffer_size(b);
     rm_global g = {strdup(name), dev, (CUdeviceptr)lc_raw_buffer_address(b), sz};
     if (!g.name || rm_mem_add(b, dev, sz, 1, m) != CUDA_SUCCESS) {
         free(g.name);

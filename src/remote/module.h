@@ -29,7 +29,5 @@ struct CUmod_st {
 #define RM_MOD_MAGIC 0x524d4f44u
 
 int rm_func_ok(CUfunction f);
-/* The size of a buffer handle (liblepton keeps it; lc_raw.h has no accessor yet). */
-uint64_t rm_buffer_size(const lepton_buffer *b);
 
 #endif
