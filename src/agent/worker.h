@@ -129,6 +129,7 @@ typedef struct lp_worker {
     } retired[256];          /* sessions freed while idle: where they go on when they come back */
     size_t nretired;
     int replacement;         /* a predecessor served this GPU: sessions new here may have run there */
+    uint64_t remembered_bytes; /* bytes of the finished jobs' results kept, all sessions together */
     int running;             /* a job is running (at most one at a time, across sessions) */
     int seq_fd;
     char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */

@@ -43,8 +43,9 @@
 #include "worker.h"
 
 #define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes */
-#define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries */
+#define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries, per session */
 #define REMEMBER_BYTES (256u << 20)
+#define REMEMBER_BYTES_ALL (1ull << 30) /* their bytes in all sessions together */
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
 #define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
 
@@ -496,21 +497,34 @@ static void run_job(lp_worker *w, wk_job *j) {
     j->nsteps = 0;
 }
 
-/* Drops the oldest finished jobs of q past the remembering limits. Under job_mu. */
-static void evict_locked(wk_jobq *q) {
-    while (q->remembered > REMEMBER_JOBS || q->remembered_bytes > REMEMBER_BYTES) {
-        wk_job **pp = &q->jobs, *prev = NULL;
-        while (*pp && !(*pp)->done) {
-            prev = *pp;
-            pp = &(*pp)->next;
-        }
-        if (!*pp) break;
-        wk_job *j = *pp;
-        *pp = j->next;
-        if (q->jobs_tail == j) q->jobs_tail = prev;
-        q->remembered--;
-        q->remembered_bytes -= j->res_len;
-        if (--j->refs == 0) job_free(j);
+/* Forgets q's oldest finished job: 0, or -1 when it has none. Under job_mu. */
+static int forget_oldest_locked(lp_worker *w, wk_jobq *q) {
+    wk_job **pp = &q->jobs, *prev = NULL;
+    while (*pp && !(*pp)->done) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) return -1;
+    wk_job *j = *pp;
+    *pp = j->next;
+    if (q->jobs_tail == j) q->jobs_tail = prev;
+    q->remembered--;
+    q->remembered_bytes -= j->res_len;
+    w->remembered_bytes -= j->res_len;
+    if (--j->refs == 0) job_free(j);
+    return 0;
+}
+
+/* Drops the oldest finished jobs of q past its remembering limits, then, while the sessions
+ * together hold more than REMEMBER_BYTES_ALL, the oldest result of any session. Under job_mu. */
+static void evict_locked(lp_worker *w, wk_jobq *q) {
+    while ((q->remembered > REMEMBER_JOBS || q->remembered_bytes > REMEMBER_BYTES) && forget_oldest_locked(w, q) == 0) {
+    }
+    while (w->remembered_bytes > REMEMBER_BYTES_ALL) {
+        wk_jobq *oldest = NULL; /* finished jobs come first in a session's list */
+        for (wk_jobq *p = &w->q0; p; p = p == &w->q0 ? w->sessions : p->next)
+            if (p->jobs && p->jobs->done && (!oldest || p->jobs->ended_ns < oldest->jobs->ended_ns)) oldest = p;
+        if (!oldest || forget_oldest_locked(w, oldest) != 0) break;
     }
 }
 
@@ -568,9 +582,10 @@ static void drive_locked(wk_jobq *q, wk_job *j) {
                 if (q == &w->q0) wk_seq_save(w);
                 q->remembered++;
                 q->remembered_bytes += j->res_len;
+                w->remembered_bytes += j->res_len;
                 __atomic_store_n(&w->running, 0, __ATOMIC_RELEASE);
                 pthread_cond_broadcast(&j->cv); /* retries of the same seq */
-                evict_locked(q);                /* j stays alive: the caller holds a reference */
+                evict_locked(w, q);             /* j stays alive: the caller holds a reference */
                 wake_due_locked(w);             /* the next job of any session */
                 return;
             }
@@ -729,7 +744,9 @@ typedef struct body_ctx {
 /* ---- sessions ---- */
 #define SESSION_IDLE_NS (600ll * 1000000000) /* an idle session is freed after this long unused */
 
-static void jobq_clear(wk_jobq *q) {
+static void jobq_clear(lp_worker *w, wk_jobq *q) {
+    w->remembered_bytes -= q->remembered_bytes;
+    q->remembered = q->remembered_bytes = 0;
     q->jobs_tail = q->undone = NULL;
     while (q->jobs) {
         wk_job *j = q->jobs;
@@ -749,7 +766,7 @@ static void jobq_retire_locked(lp_worker *w, wk_jobq **pp) {
     w->retired[w->nretired % slots].next_seq = q->next_seq;
     w->nretired++;
     w->nsessions--;
-    jobq_clear(q);
+    jobq_clear(w, q);
     free(q);
 }
 
@@ -1370,11 +1387,11 @@ void wk_jobs_wake(lp_worker *w) {
  * one: the server, and so every request and stream, is gone). */
 void wk_jobs_free(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
-    jobq_clear(&w->q0);
+    jobq_clear(w, &w->q0);
     while (w->sessions) {
         wk_jobq *q = w->sessions;
         w->sessions = q->next;
-        jobq_clear(q);
+        jobq_clear(w, q);
         free(q);
     }
     w->nsessions = 0;

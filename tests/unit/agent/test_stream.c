@@ -39,6 +39,7 @@
 static int g_port;
 static char g_auth[2048];
 static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
+static const char *g_extra = "";              /* more header lines of upgrade requests ("Name: value\r\n") */
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
 static int dial(void) {
@@ -137,9 +138,9 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
     if (!auth) auth = g_auth;
     char head[2600 + 4096];
     int hn = snprintf(head, sizeof head,
-                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s\r\n",
+                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s%s\r\n",
                       *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection,
-                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "");
+                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "", g_extra);
     if (alen) memcpy(head + hn, after, alen);
     if (send_all(fd, head, (size_t)hn + alen) != 0) {
         close(fd);
@@ -522,6 +523,35 @@ static void test_jobs(kit *k) {
     }
     CHECK(ok);
     free(r.head);
+}
+
+/* A stream's jobs belong to the session its upgrade request names (docs/dataplane.md, Jobs:
+ * Sessions): session 11's seq 1 runs although session 0's seq 1 ran, and each session's retries are
+ * answered from its own memory. The buffer holds host[i] + add; session 0 goes on at seq. Returns
+ * session 0's next seq. */
+static long long test_sessions(kit *k, int add, long long seq) {
+    g_extra = "Lepton-Job-Session: 11\r\n";
+    int f11 = open_stream();
+    g_extra = "";
+    job_frame(f11, 1, 1, k);
+    job_check(f11, 1, 1, k, add + 1); /* ran */
+    job_frame(f11, 1, 2, k);
+    job_check(f11, 1, 2, k, add + 1); /* a retry: from session 11's memory */
+    int f0 = open_stream();
+    job_frame(f0, seq, 1, k);
+    job_check(f0, seq, 1, k, add + 2); /* session 0 goes on with its own seqs */
+    job_frame(f0, 1, 2, k);
+    job_check(f0, 1, 2, k, 1); /* and its seq 1 is still its own (test_jobs: host + 1) */
+    close(f0);
+    close(f11);
+    long st;
+    char body[1024];
+    g_extra = "Lepton-Job-Session: eleven\r\n";
+    CHECK_EQ_INT(open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body), -1);
+    g_extra = "";
+    CHECK_EQ_INT(st, 400);
+    CHECK_CONTAINS(body, "Lepton-Job-Session");
+    return seq + 1;
 }
 
 /* Several staging buffers' worth each way (the staging buffer is 4 MiB). */
@@ -1002,7 +1032,7 @@ int main(int argc, char **argv) {
     snprintf(series, sizeof series,
              "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
-    test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
+    test_latency(test_sessions(&k, 33, 2 + 32)); /* the next seq: jobs 1..33 ran */
     test_chunks();
     test_gone_mid_transfer(pid);
 
