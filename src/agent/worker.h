@@ -283,10 +283,9 @@ void wk_get_end(wk_get *g);
 int wk_authorized(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status);
-/* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address) and
- * 503 queue_full (too many bytes of jobs wait here), both with Retry-After. */
+/* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address), with
+ * Retry-After. */
 void wk_reply_restarting(lp_worker *w, lp_http_req *r);
-void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len);
 
 /* worker_jobs.c: one job request as POST /v1/jobs takes it, for the stream too (worker_stream.c).
  * wk_job_admit applies the queue limit (docs/dataplane.md "Queue limit") to a job request of len
@@ -302,10 +301,12 @@ typedef struct wk_job_answer {
 } wk_job_answer;
 /* The job session a request names (WK_SESSION_HEADER; 0 without it): 0, or -1 with e (400). */
 int wk_job_session(lp_http_req *r, uint64_t *session, wk_err *e);
-/* The queue of a session, held until wk_jobq_put (made on first sight); NULL when WK_SESSIONS_MAX
- * sessions are all busy (answer 503 queue_full: wk_job_admit with a NULL queue refuses and counts). */
+/* The queue of a session, held until wk_jobq_put (made on first sight); NULL, counted as a
+ * queue_full refusal, when WK_SESSIONS_MAX sessions are all busy: answer wk_err_sessions_full
+ * (wk_job_admit refuses a NULL queue). wk_jobq_put(NULL) is a no-op. */
 wk_jobq *wk_jobq_take(lp_worker *w, uint64_t session);
 void wk_jobq_put(wk_jobq *q);
+void wk_err_sessions_full(lp_worker *w, wk_err *e); /* 503 queue_full: no room for another session */
 int wk_job_admit(lp_worker *w, wk_jobq *q, uint64_t seq, uint64_t len);
 void wk_job_release(lp_worker *w, uint64_t len);
 /* While a job's body streams in slowly, later jobs must not take its seq for a missing one:

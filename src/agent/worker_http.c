@@ -100,12 +100,6 @@ void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
     wk_reply_err(r, &e);
 }
 
-void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
-    wk_err e;
-    wk_err_queue_full(w, len, &e);
-    wk_reply_err(r, &e);
-}
-
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status) {
     wk_err e;
     wk_err_buffer_status(w, id, status, &e);

@@ -829,9 +829,22 @@ wk_jobq *wk_jobq_take(lp_worker *w, uint64_t session) {
     if (q) {
         q->users++;
         q->used_ns = now;
+    } else {
+        w->queue_full_total++;
+        w->queue_full_ns = now;
     }
     pthread_mutex_unlock(&w->job_mu);
     return q;
+}
+
+void wk_err_sessions_full(lp_worker *w, wk_err *e) {
+    pthread_mutex_lock(&w->job_mu);
+    size_t n = w->nsessions;
+    pthread_mutex_unlock(&w->job_mu);
+    wk_err_set(e, "queue_full", "send it again once other handles' jobs have run, or detach idle handles",
+               "the worker of GPU %s holds %zu job sessions (its most), each with jobs pending or a request "
+               "or stream open; a new session must wait", w->uuid, n);
+    e->status = 503;
 }
 
 void wk_jobq_put(wk_jobq *q) {
@@ -875,7 +888,7 @@ int wk_job_admit(lp_worker *w, wk_jobq *q, uint64_t seq, uint64_t len) {
                    (known && seq <= q->next_seq));
     if (ok) {
         w->queued_bytes += len;
-    } else {
+    } else if (q) { /* no session: wk_jobq_take counted it */
         w->queue_full_total++;
         w->queue_full_ns = lp_mono_ns();
     }
@@ -933,6 +946,17 @@ static void body_ctx_free(void *p) {
     free(c);
 }
 
+/* Answers a request refused before its body was read: 503 queue_full, for a full queue or for a
+ * session the worker has no room for. */
+static void reply_refused(body_ctx *c, lp_http_req *r) {
+    wk_err e;
+    if (c->q)
+        wk_err_queue_full(c->w, c->dropped, &e);
+    else
+        wk_err_sessions_full(c->w, &e);
+    wk_reply_err(r, &e);
+}
+
 /* The request's body so far; on its first call checks the token, the session and the
  * Content-Length. NULL after answering an error. */
 static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
@@ -956,8 +980,9 @@ static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
     int admitted = queue_admit(w, q, r, len);
     const char *expect = lp_http_header(r, "Expect");
     if (!admitted && (!len || (expect && !strcasecmp(expect, "100-continue")))) {
+        body_ctx refused = {.w = w, .q = q, .dropped = len};
+        reply_refused(&refused, r); /* the client waits for "100 Continue": it sends no body */
         wk_jobq_put(q);
-        wk_reply_queue_full(w, r, len); /* the client waits for "100 Continue": it sends no body */
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -1179,7 +1204,7 @@ static void h_job(lp_http_req *r, void *user) {
     body_ctx *c = body_begin(w, r, "job");
     if (!c) return;
     if (c->refused) {
-        wk_reply_queue_full(w, r, c->dropped);
+        reply_refused(c, r);
         return;
     }
     char *body = c->buf;
@@ -1324,7 +1349,7 @@ static void h_batch(lp_http_req *r, void *user) {
     body_ctx *c = body_begin(w, r, "batch");
     if (!c) return;
     if (c->refused) {
-        wk_reply_queue_full(w, r, c->dropped);
+        reply_refused(c, r);
         return;
     }
     size_t k = batch_count(r, c->buf, c->len);

@@ -396,8 +396,8 @@ static void h_stream(lp_http_req *r, void *user) {
     }
     wk_jobq *q = wk_jobq_take(w, session);
     if (!q) {
-        wk_job_admit(w, NULL, 0, 0); /* counted as a refusal */
-        wk_reply_queue_full(w, r, 0);
+        wk_err_sessions_full(w, &e);
+        wk_reply_err(r, &e);
         return;
     }
     lp_http_reply_upgrade(r, WS_PROTOCOL, stream_main, q);
