@@ -31,7 +31,7 @@
 #define WK_QUEUE_DEFAULT (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
 #define WK_SEQ_HEADER "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
 #define WK_SESSION_HEADER "Lepton-Job-Session" /* request header: the job session (absent: 0) */
-#define WK_SESSIONS_MAX 256 /* sessions other than 0 kept at once */
+#define WK_SESSIONS_MAX 256                    /* sessions other than 0 kept at once */
 
 typedef struct wk_buffer {
     uint64_t id;
@@ -76,17 +76,17 @@ struct lp_worker;
 typedef struct wk_jobq {
     struct lp_worker *w;
     uint64_t session;
-    wk_job *jobs;            /* pending and remembered jobs, sorted by seq: the finished ones first */
-    wk_job *jobs_tail;       /* the last of them (new jobs usually go after it) */
-    wk_job *undone;          /* the first unfinished one (the next to run when its seq is due), or NULL */
-    uint64_t arriving[256];  /* seqs of jobs whose bodies are still streaming in */
+    wk_job *jobs;           /* pending and remembered jobs, sorted by seq: the finished ones first */
+    wk_job *jobs_tail;      /* the last of them (new jobs usually go after it) */
+    wk_job *undone;         /* the first unfinished one (the next to run when its seq is due), or NULL */
+    uint64_t arriving[256]; /* seqs of jobs whose bodies are still streaming in */
     size_t narriving;
     uint64_t next_seq;
     uint64_t seq_done, seq_recv; /* the last finished and the highest accepted seq (journaled: q0) */
     uint64_t lost_lo, lost_hi;   /* seqs a predecessor accepted but never finished: lost with it */
     size_t remembered, remembered_bytes;
-    int floating;    /* a session new to a replacement worker: its earliest job sets next_seq until one runs */
-    int users;       /* requests and streams holding it (wk_jobq_take): never freed while > 0 */
+    int floating; /* a session new to a replacement worker: its earliest job sets next_seq until one runs */
+    int users;    /* requests and streams holding it (wk_jobq_take): never freed while > 0 */
     int64_t used_ns; /* when it was last taken */
     struct wk_jobq *next;
 } wk_jobq;
@@ -121,16 +121,16 @@ typedef struct lp_worker {
     int nstaging;
     /* jobs (job_mu) */
     pthread_mutex_t job_mu;
-    wk_jobq q0;              /* session 0 */
-    wk_jobq *sessions;       /* the other sessions' queues (at most WK_SESSIONS_MAX) */
+    wk_jobq q0;        /* session 0 */
+    wk_jobq *sessions; /* the other sessions' queues (at most WK_SESSIONS_MAX) */
     size_t nsessions;
     struct {
         uint64_t session, next_seq;
-    } retired[256];          /* sessions freed while idle: where they go on when they come back */
+    } retired[256]; /* sessions freed while idle: where they go on when they come back */
     size_t nretired;
-    int replacement;         /* a predecessor served this GPU: sessions new here may have run there */
+    int replacement;           /* a predecessor served this GPU: sessions new here may have run there */
     uint64_t remembered_bytes; /* bytes of the finished jobs' results kept, all sessions together */
-    int running;             /* a job is running (at most one at a time, across sessions) */
+    int running;               /* a job is running (at most one at a time, across sessions) */
     int seq_fd;
     char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */
     uint64_t queue_limit;      /* bytes of job bodies held for jobs not yet run (0 → WK_QUEUE_DEFAULT) */

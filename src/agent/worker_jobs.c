@@ -43,7 +43,7 @@
 #include "worker.h"
 
 #define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes */
-#define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries, per session */
+#define REMEMBER_JOBS 256                 /* finished jobs whose results are kept for retries, per session */
 #define REMEMBER_BYTES (256u << 20)
 #define REMEMBER_BYTES_ALL (1ull << 30) /* their bytes in all sessions together */
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
@@ -518,12 +518,14 @@ static int forget_oldest_locked(lp_worker *w, wk_jobq *q) {
 /* Drops the oldest finished jobs of q past its remembering limits, then, while the sessions
  * together hold more than REMEMBER_BYTES_ALL, the oldest result of any session. Under job_mu. */
 static void evict_locked(lp_worker *w, wk_jobq *q) {
-    while ((q->remembered > REMEMBER_JOBS || q->remembered_bytes > REMEMBER_BYTES) && forget_oldest_locked(w, q) == 0) {
+    while ((q->remembered > REMEMBER_JOBS || q->remembered_bytes > REMEMBER_BYTES) &&
+           forget_oldest_locked(w, q) == 0) {
     }
     while (w->remembered_bytes > REMEMBER_BYTES_ALL) {
         wk_jobq *oldest = NULL; /* finished jobs come first in a session's list */
         for (wk_jobq *p = &w->q0; p; p = p == &w->q0 ? w->sessions : p->next)
-            if (p->jobs && p->jobs->done && (!oldest || p->jobs->ended_ns < oldest->jobs->ended_ns)) oldest = p;
+            if (p->jobs && p->jobs->done && (!oldest || p->jobs->ended_ns < oldest->jobs->ended_ns))
+                oldest = p;
         if (!oldest || forget_oldest_locked(w, oldest) != 0) break;
     }
 }
@@ -546,7 +548,8 @@ static void wake_due_locked(lp_worker *w) {
 /* Wakes every waiting job of every session. */
 static void wake_all_locked(lp_worker *w) {
     for (wk_jobq *q = &w->q0; q; q = q == &w->q0 ? w->sessions : q->next)
-        for (wk_job *j = q->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
+        for (wk_job *j = q->jobs; j; j = j->next)
+            pthread_cond_broadcast(&j->cv);
 }
 
 /* 1 when a job with a seq in [next_seq, seq) is still arriving (its body is streaming in). */
@@ -595,7 +598,8 @@ static void drive_locked(wk_jobq *q, wk_job *j) {
                 wk_job *first = q->undone;
                 if (first && first->seq > q->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
                     lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(q, first->seq)) {
-                    lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " of session %" PRIu64
+                    lp_log(LOG_WARN,
+                           "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " of session %" PRIu64
                            " never arrived; going on with job %" PRIu64,
                            w->lease, w->uuid, q->next_seq, first->seq - 1, q->session, first->seq);
                     q->next_seq = first->seq;
@@ -843,7 +847,8 @@ void wk_err_sessions_full(lp_worker *w, wk_err *e) {
     pthread_mutex_unlock(&w->job_mu);
     wk_err_set(e, "queue_full", "send it again once other handles' jobs have run, or detach idle handles",
                "the worker of GPU %s holds %zu job sessions (its most), each with jobs pending or a request "
-               "or stream open; a new session must wait", w->uuid, n);
+               "or stream open; a new session must wait",
+               w->uuid, n);
     e->status = 503;
 }
 

@@ -215,8 +215,10 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     w->replacement = n > 0 || w->nlost;
     map_seq(w, n);
     if (w->nlost || w->q0.next_seq > 1)
-        lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
-               " lost, next job seq %" PRIu64, w->lease, w->uuid, w->nlost, w->q0.lost_lo, w->q0.lost_hi, w->q0.next_seq);
+        lp_log(LOG_INFO,
+               "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
+               " lost, next job seq %" PRIu64,
+               w->lease, w->uuid, w->nlost, w->q0.lost_lo, w->q0.lost_hi, w->q0.next_seq);
     return 0;
 }
 

@@ -181,7 +181,8 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
     }
     /* Large jobs wait for "100 Continue": a worker whose job queue is full refuses them before their
      * bytes are sent (docs/dataplane.md, Queue limit). */
-    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue", session};
+    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue",
+                                  session};
     for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines && *expect_lines[k]; k++) {
         struct curl_slist *s = curl_slist_append(dp->expect_headers, expect_lines[k]);
         if (s) dp->expect_headers = s;

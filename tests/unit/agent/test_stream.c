@@ -39,7 +39,7 @@
 static int g_port;
 static char g_auth[2048];
 static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
-static const char *g_extra = "";              /* more header lines of upgrade requests ("Name: value\r\n") */
+static const char *g_extra = "";             /* more header lines of upgrade requests ("Name: value\r\n") */
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
 static uint32_t g_src; /* a loopback address (host order) to connect from; 0: the kernel's choice */
@@ -48,7 +48,8 @@ static int dial(void) {
     int fd = -1;
     if (g_src) { /* the worker allows 128 connections per client address */
         fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+        struct sockaddr_in src = {.sin_family = AF_INET},
+                           dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
         src.sin_addr.s_addr = htonl(g_src);
         dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         struct timeval tv = {20, 0};
@@ -614,7 +615,7 @@ static void test_session_limit(void) {
     CHECK_EQ_INT(empty_job(fd, 1, st, sizeof st), 200);
     CHECK_EQ_INT(empty_job(fd, 2, st, sizeof st), 200);
     close(fd);
-    usleep(100000); /* the worker sees the stream end */
+    usleep(100000);      /* the worker sees the stream end */
     enum { BUSY = 256 }; /* sessions 11 and 500 idle, 254 new ones busy, then 2 more take their places */
     int fds[BUSY];
     int opened = 0;

@@ -300,11 +300,13 @@ static long long test_sessions(long long seq) {
     json_decref(bj);
     free(r.body);
     char put[256], get[256];
-    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq, b);
+    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq, b);
 
     int v = 501;
     snprintf(put, sizeof put,
-             "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": "
+             "%lld, \"size\": 4}}]}",
              b, b);
     job_result a = session_job(5, put, &v, 4);
     CHECK_EQ_INT(a.http, 200);
@@ -325,7 +327,8 @@ static long long test_sessions(long long seq) {
 
     /* session 7's seq 3 arrives first and waits for its seq 2; sessions 0 and 5 run meanwhile */
     sized_job s3 = {.data = NULL};
-    snprintf(s3.json, sizeof s3.json, "{\"seq\": 3, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", b);
+    snprintf(s3.json, sizeof s3.json,
+             "{\"seq\": 3, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", b);
     snprintf(s3.extra, sizeof s3.extra, "Lepton-Job-Session: 7");
     job_result first = session_job(7, "{\"seq\": 1, \"steps\": []}", NULL, 0);
     CHECK(!strcmp(job_status(&first), "ok"));
@@ -335,12 +338,14 @@ static long long test_sessions(long long seq) {
     CHECK(metric_reaches("lepton_worker_queued_jobs", 1));
     v = 502;
     snprintf(put, sizeof put,
-             "{\"seq\": 2, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             "{\"seq\": 2, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": "
+             "%lld, \"size\": 4}}]}",
              b, b);
     a = session_job(5, put, &v, 4);
     CHECK_EQ_INT(job_int(&a), 502);
     job_free(&a);
-    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, b);
+    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq++, b);
     z = session_job(0, get, NULL, 0);
     CHECK_EQ_INT(job_int(&z), 502);
     job_free(&z);
