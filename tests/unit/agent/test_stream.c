@@ -607,8 +607,9 @@ static int open_session(unsigned long long session, long *status, char *body, si
  * recently used idle one; when all are busy (here: each with a stream open) it is refused 503
  * queue_full. A session freed while idle goes on at its next seq when it comes back. Session 11
  * (test_sessions) exists already. */
-static void test_session_limit(void) {
-    char st[64], body[1024];
+static void test_session_limit(const char *uuid) {
+    char st[64], body[1024], sessions_series[256];
+    snprintf(sessions_series, sizeof sessions_series, "lepton_worker_job_sessions{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
     long status;
     int fd = open_session(500, &status, NULL, 0);
     CHECK_EQ_INT(status, 101);
@@ -625,6 +626,7 @@ static void test_session_limit(void) {
         opened += fds[i] >= 0;
     }
     CHECK_EQ_INT(opened, BUSY);
+    CHECK_EQ_INT(metric(sessions_series), 256);
     g_src = 0x7f000005u;
     CHECK_EQ_INT(open_session(5000, &status, body, sizeof body), -1);
     CHECK_EQ_INT(status, 503);
@@ -1128,7 +1130,7 @@ int main(int argc, char **argv) {
              "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
     test_latency(test_sessions(&k, 33, 2 + 32)); /* the next seq: jobs 1..33 ran */
-    test_session_limit();
+    test_session_limit(uuid);
     test_chunks();
     test_gone_mid_transfer(pid);
 
