@@ -263,10 +263,10 @@ LEPTON_API int lepton_lease_open(lepton_client *c, const lepton_lease_request *r
  *
  * The handle reaches the lease's GPUs as its opener's does (the workers and the lease token that the
  * broker gives its tenant): modules, buffers and jobs of this handle are its own; those of other
- * handles on the same lease are not visible through it. Each handle numbers its jobs per GPU from 1
- * and the workers run a GPU's jobs in that order across handles, so run jobs on a GPU of a lease
- * through one handle only, for the lease's whole life: a job of a second handle whose number an
- * earlier handle's job already used is answered with that job's result (or refused).
+ * handles on the same lease are not visible through it. Each handle's jobs run on a GPU in the
+ * order it submitted them (each handle has a job session of its own on the workers), while the jobs
+ * of several handles on one GPU interleave there, one at a time: order work across handles yourself
+ * (e.g. wait for one handle's tasks before another handle's jobs use their results).
  * When the lease has a keepalive, this handle renews it too while it is attached (from a background
  * thread, as lepton_lease_open's handle does), so the lease lives while any handle on it is open.
  *

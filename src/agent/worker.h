@@ -30,6 +30,8 @@
 #define WK_BUFFER_MAX WIRE_JOB_MAX_BUFFER      /* bytes of one buffer */
 #define WK_QUEUE_DEFAULT (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
 #define WK_SEQ_HEADER "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
+#define WK_SESSION_HEADER "Lepton-Job-Session" /* request header: the job session (absent: 0) */
+#define WK_SESSIONS_MAX 256                    /* sessions other than 0 kept at once */
 
 typedef struct wk_buffer {
     uint64_t id;
@@ -65,6 +67,29 @@ typedef struct wk_module {
 } wk_module;
 
 typedef struct wk_job wk_job;
+struct lp_worker;
+
+/* One session's jobs (docs/dataplane.md "Jobs", sessions): the seq space of one client handle.
+ * Its jobs run in seq order; a retried seq is answered from its remembered results. Session 0
+ * (the lease's own handle) is lp_worker.q0, journaled; other sessions are made on first sight and
+ * freed when idle. Under job_mu. */
+typedef struct wk_jobq {
+    struct lp_worker *w;
+    uint64_t session;
+    wk_job *jobs;           /* pending and remembered jobs, sorted by seq: the finished ones first */
+    wk_job *jobs_tail;      /* the last of them (new jobs usually go after it) */
+    wk_job *undone;         /* the first unfinished one (the next to run when its seq is due), or NULL */
+    uint64_t arriving[256]; /* seqs of jobs whose bodies are still streaming in */
+    size_t narriving;
+    uint64_t next_seq;
+    uint64_t seq_done, seq_recv; /* the last finished and the highest accepted seq (journaled: q0) */
+    uint64_t lost_lo, lost_hi;   /* seqs a predecessor accepted but never finished: lost with it */
+    size_t remembered, remembered_bytes;
+    int floating; /* a session new to a replacement worker: its earliest job sets next_seq until one runs */
+    int users;    /* requests and streams holding it (wk_jobq_take): never freed while > 0 */
+    int64_t used_ns; /* when it was last taken */
+    struct wk_jobq *next;
+} wk_jobq;
 
 typedef struct lp_worker {
     /* identity */
@@ -96,16 +121,16 @@ typedef struct lp_worker {
     int nstaging;
     /* jobs (job_mu) */
     pthread_mutex_t job_mu;
-    wk_job *jobs;            /* pending and remembered jobs, sorted by seq: the finished ones first */
-    wk_job *jobs_tail;       /* the last of them (new jobs usually go after it) */
-    wk_job *undone;          /* the first unfinished one (the next to run when its seq is due), or NULL */
-    int running;             /* a job is running (at most one at a time) */
-    uint64_t arriving[256];  /* seqs of jobs whose bodies are still streaming in */
-    size_t narriving;
-    uint64_t next_seq;
-    uint64_t seq_done, seq_recv; /* the last finished and the highest accepted seq (journaled) */
-    uint64_t lost_lo, lost_hi;   /* seqs a predecessor accepted but never finished: lost with it */
-    size_t remembered, remembered_bytes;
+    wk_jobq q0;        /* session 0 */
+    wk_jobq *sessions; /* the other sessions' queues (at most WK_SESSIONS_MAX) */
+    size_t nsessions;
+    struct {
+        uint64_t session, next_seq;
+    } retired[256]; /* sessions freed while idle: where they go on when they come back */
+    size_t nretired;
+    int replacement;           /* a predecessor served this GPU: sessions new here may have run there */
+    uint64_t remembered_bytes; /* bytes of the finished jobs' results kept, all sessions together */
+    int running;               /* a job is running (at most one at a time, across sessions) */
     int seq_fd;
     char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */
     uint64_t queue_limit;      /* bytes of job bodies held for jobs not yet run (0 → WK_QUEUE_DEFAULT) */
@@ -258,10 +283,9 @@ void wk_get_end(wk_get *g);
 int wk_authorized(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status);
-/* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address) and
- * 503 queue_full (too many bytes of jobs wait here), both with Retry-After. */
+/* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address), with
+ * Retry-After. */
 void wk_reply_restarting(lp_worker *w, lp_http_req *r);
-void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len);
 
 /* worker_jobs.c: one job request as POST /v1/jobs takes it, for the stream too (worker_stream.c).
  * wk_job_admit applies the queue limit (docs/dataplane.md "Queue limit") to a job request of len
@@ -275,13 +299,21 @@ typedef struct wk_job_answer {
     size_t len;
     wk_err err;
 } wk_job_answer;
-int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len);
+/* The job session a request names (WK_SESSION_HEADER; 0 without it): 0, or -1 with e (400). */
+int wk_job_session(lp_http_req *r, uint64_t *session, wk_err *e);
+/* The queue of a session, held until wk_jobq_put (made on first sight); NULL, counted as a
+ * queue_full refusal, when WK_SESSIONS_MAX sessions are all busy: answer wk_err_sessions_full
+ * (wk_job_admit refuses a NULL queue). wk_jobq_put(NULL) is a no-op. */
+wk_jobq *wk_jobq_take(lp_worker *w, uint64_t session);
+void wk_jobq_put(wk_jobq *q);
+void wk_err_sessions_full(lp_worker *w, wk_err *e); /* 503 queue_full: no room for another session */
+int wk_job_admit(lp_worker *w, wk_jobq *q, uint64_t seq, uint64_t len);
 void wk_job_release(lp_worker *w, uint64_t len);
 /* While a job's body streams in slowly, later jobs must not take its seq for a missing one:
  * wk_job_announce (1 when it was noted) ... wk_job_arrived. */
-int wk_job_announce(lp_worker *w, uint64_t seq);
-void wk_job_arrived(lp_worker *w, uint64_t seq);
-int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
+int wk_job_announce(wk_jobq *q, uint64_t seq);
+void wk_job_arrived(wk_jobq *q, uint64_t seq);
+int wk_job_run(wk_jobq *q, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
 void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
 
 /* worker_stream.c: GET /v1/stream (docs/dataplane.md "The stream") */

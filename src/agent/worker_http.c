@@ -100,12 +100,6 @@ void wk_reply_restarting(lp_worker *w, lp_http_req *r) {
     wk_reply_err(r, &e);
 }
 
-void wk_reply_queue_full(lp_worker *w, lp_http_req *r, uint64_t len) {
-    wk_err e;
-    wk_err_queue_full(w, len, &e);
-    wk_reply_err(r, &e);
-}
-
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status) {
     wk_err e;
     wk_err_buffer_status(w, id, status, &e);
@@ -156,10 +150,11 @@ static void h_healthz(lp_http_req *r, void *user) {
 static void h_metrics(lp_http_req *r, void *user) {
     lp_worker *w = user;
     char body[4096];
-    uint64_t bytes = 0, jobs = 0, full = 0;
+    uint64_t bytes = 0, jobs = 0, full = 0, sessions = 0;
     pthread_mutex_lock(&w->job_mu);
     bytes = w->queued_bytes;
     jobs = w->queued_jobs;
+    sessions = w->nsessions;
     full = w->queue_full_total; /* counted under job_mu (queue_admit) */
     pthread_mutex_unlock(&w->job_mu);
     char lb[256];
@@ -170,6 +165,8 @@ static void h_metrics(lp_http_req *r, void *user) {
         "# TYPE lepton_worker_queued_bytes gauge\nlepton_worker_queued_bytes{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queued_jobs Jobs accepted and waiting for their turn.\n"
         "# TYPE lepton_worker_queued_jobs gauge\nlepton_worker_queued_jobs{%s} %" PRIu64 "\n"
+        "# HELP lepton_worker_job_sessions Job sessions held besides session 0 (docs/dataplane.md, Jobs).\n"
+        "# TYPE lepton_worker_job_sessions gauge\nlepton_worker_job_sessions{%s} %" PRIu64 "\n"
         "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond "
         "--job-queue-bytes).\n"
         "# TYPE lepton_worker_queue_limit_bytes gauge\nlepton_worker_queue_limit_bytes{%s} %" PRIu64 "\n"
@@ -184,7 +181,7 @@ static void h_metrics(lp_http_req *r, void *user) {
         "lepton_worker_stream_frames_total{%s,kind=\"write\"} %" PRIu64 "\n"
         "lepton_worker_stream_frames_total{%s,kind=\"read\"} %" PRIu64 "\n"
         "lepton_worker_stream_frames_total{%s,kind=\"ping\"} %" PRIu64 "\n",
-        lb, bytes, lb, jobs, lb, w->queue_limit, lb, full, lb,
+        lb, bytes, lb, jobs, lb, sessions, lb, w->queue_limit, lb, full, lb,
         __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[0], __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[1], __ATOMIC_RELAXED), lb,

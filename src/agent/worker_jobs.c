@@ -28,6 +28,7 @@
  * surfaces at the next call that waits for the kernel (a read or write step, a later launch, or the
  * synchronisation that ends a job with launches). The job's error is the kernel's: at the step of
  * its launch, naming it, and saying which later step reported it. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,9 @@
 #include "worker.h"
 
 #define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes */
-#define REMEMBER_JOBS 256            /* finished jobs whose results are kept for retries */
+#define REMEMBER_JOBS 256                 /* finished jobs whose results are kept for retries, per session */
 #define REMEMBER_BYTES (256u << 20)
+#define REMEMBER_BYTES_ALL (1ull << 30) /* their bytes in all sessions together */
 #define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
 #define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
 
@@ -495,74 +497,112 @@ static void run_job(lp_worker *w, wk_job *j) {
     j->nsteps = 0;
 }
 
-/* Drops the oldest finished jobs past the remembering limits. Under job_mu. */
-static void evict_locked(lp_worker *w) {
-    while (w->remembered > REMEMBER_JOBS || w->remembered_bytes > REMEMBER_BYTES) {
-        wk_job **pp = &w->jobs, *prev = NULL;
-        while (*pp && !(*pp)->done) {
-            prev = *pp;
-            pp = &(*pp)->next;
-        }
-        if (!*pp) break;
-        wk_job *j = *pp;
-        *pp = j->next;
-        if (w->jobs_tail == j) w->jobs_tail = prev;
-        w->remembered--;
-        w->remembered_bytes -= j->res_len;
-        if (--j->refs == 0) job_free(j);
+/* Forgets q's oldest finished job: 0, or -1 when it has none. Under job_mu. */
+static int forget_oldest_locked(lp_worker *w, wk_jobq *q) {
+    wk_job **pp = &q->jobs, *prev = NULL;
+    while (*pp && !(*pp)->done) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) return -1;
+    wk_job *j = *pp;
+    *pp = j->next;
+    if (q->jobs_tail == j) q->jobs_tail = prev;
+    q->remembered--;
+    q->remembered_bytes -= j->res_len;
+    w->remembered_bytes -= j->res_len;
+    if (--j->refs == 0) job_free(j);
+    return 0;
+}
+
+/* Drops the oldest finished jobs of q past its remembering limits, then, while the sessions
+ * together hold more than REMEMBER_BYTES_ALL, the oldest result of any session. Under job_mu. */
+static void evict_locked(lp_worker *w, wk_jobq *q) {
+    while ((q->remembered > REMEMBER_JOBS || q->remembered_bytes > REMEMBER_BYTES) &&
+           forget_oldest_locked(w, q) == 0) {
+    }
+    while (w->remembered_bytes > REMEMBER_BYTES_ALL) {
+        wk_jobq *oldest = NULL; /* finished jobs come first in a session's list */
+        for (wk_jobq *p = &w->q0; p; p = p == &w->q0 ? w->sessions : p->next)
+            if (p->jobs && p->jobs->done && (!oldest || p->jobs->ended_ns < oldest->jobs->ended_ns))
+                oldest = p;
+        if (!oldest || forget_oldest_locked(w, oldest) != 0) break;
     }
 }
 
 /* The job due now: the first unfinished one when its seq is the next to run. (The list holds the
  * finished jobs first: jobs run in seq order and only seqs not run yet are entered.) */
-static wk_job *due_locked(lp_worker *w) {
-    wk_job *j = w->undone;
-    return j && j->seq == w->next_seq ? j : NULL;
+static wk_job *due_locked(const wk_jobq *q) {
+    wk_job *j = q->undone;
+    return j && j->seq == q->next_seq ? j : NULL;
+}
+
+/* Wakes the due job of every session: the GPU is free, and any of them may run next. */
+static void wake_due_locked(lp_worker *w) {
+    for (wk_jobq *q = &w->q0; q; q = q == &w->q0 ? w->sessions : q->next) {
+        wk_job *due = due_locked(q);
+        if (due) pthread_cond_broadcast(&due->cv);
+    }
+}
+
+/* Wakes every waiting job of every session. */
+static void wake_all_locked(lp_worker *w) {
+    for (wk_jobq *q = &w->q0; q; q = q == &w->q0 ? w->sessions : q->next)
+        for (wk_job *j = q->jobs; j; j = j->next)
+            pthread_cond_broadcast(&j->cv);
 }
 
 /* 1 when a job with a seq in [next_seq, seq) is still arriving (its body is streaming in). */
-static int arriving_below_locked(const lp_worker *w, uint64_t seq) {
-    for (size_t i = 0; i < w->narriving; i++)
-        if (w->arriving[i] >= w->next_seq && w->arriving[i] < seq) return 1;
+static int arriving_below_locked(const wk_jobq *q, uint64_t seq) {
+    for (size_t i = 0; i < q->narriving; i++)
+        if (q->arriving[i] >= q->next_seq && q->arriving[i] < seq) return 1;
     return 0;
 }
 
-/* Waits until j is done, running it here when it is due. Under job_mu. */
-static void drive_locked(lp_worker *w, wk_job *j) {
+/* Waits until j (of q) is done, running it here when it is due. Under job_mu. */
+static void drive_locked(wk_jobq *q, wk_job *j) {
+    lp_worker *w = q->w;
     while (!j->done && !w->stopping && !wk_is_poisoned(w)) {
         if (!w->running) {
-            wk_job *due = due_locked(w);
+            wk_job *due = due_locked(q);
             if (due == j) {
                 __atomic_store_n(&w->running, 1, __ATOMIC_RELEASE);
+                if (q->floating) { /* the seqs before its first here went with the predecessor */
+                    q->floating = 0;
+                    q->lost_lo = 1;
+                    q->lost_hi = j->seq - 1;
+                }
                 pthread_mutex_unlock(&w->job_mu);
                 j->started_ns = lp_mono_ns();
                 run_job(w, j);
                 pthread_mutex_lock(&w->job_mu);
                 j->done = 1;
                 w->queued_jobs--;
-                w->undone = j->next; /* j was the first unfinished job */
-                w->next_seq = j->seq + 1;
-                w->seq_done = j->seq;
-                if (w->seq_recv < j->seq || wk_is_poisoned(w)) w->seq_recv = j->seq; /* see wk_poison */
-                wk_seq_save(w);
-                w->remembered++;
+                q->undone = j->next; /* j was the first unfinished job */
+                q->next_seq = j->seq + 1;
+                q->seq_done = j->seq;
+                if (q->seq_recv < j->seq || wk_is_poisoned(w)) q->seq_recv = j->seq; /* see wk_poison */
+                if (q == &w->q0) wk_seq_save(w);
+                q->remembered++;
+                q->remembered_bytes += j->res_len;
                 w->remembered_bytes += j->res_len;
                 __atomic_store_n(&w->running, 0, __ATOMIC_RELEASE);
                 pthread_cond_broadcast(&j->cv); /* retries of the same seq */
-                evict_locked(w);                /* j stays alive: the caller holds a reference */
-                wk_job *next = due_locked(w);
-                if (next) pthread_cond_broadcast(&next->cv);
+                evict_locked(w, q);             /* j stays alive: the caller holds a reference */
+                wake_due_locked(w);             /* the next job of any session */
                 return;
             }
             if (!due) {
                 /* nothing due: has the earliest waiting job waited too long for a missing seq? (not
                  * while jobs are being refused for a full queue: the missing one may be among them) */
-                wk_job *first = w->undone;
-                if (first && first->seq > w->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
-                    lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(w, first->seq)) {
-                    lp_log(LOG_WARN, "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " never arrived; going on with job %" PRIu64,
-                           w->lease, w->uuid, w->next_seq, first->seq - 1, first->seq);
-                    w->next_seq = first->seq;
+                wk_job *first = q->undone;
+                if (first && first->seq > q->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
+                    lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(q, first->seq)) {
+                    lp_log(LOG_WARN,
+                           "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " of session %" PRIu64
+                           " never arrived; going on with job %" PRIu64,
+                           w->lease, w->uuid, q->next_seq, first->seq - 1, q->session, first->seq);
+                    q->next_seq = first->seq;
                     pthread_cond_broadcast(&first->cv);
                     continue;
                 }
@@ -584,16 +624,17 @@ typedef struct refusal {
     char msg[200];
 } refusal;
 
-/* Enters j into the table (under job_mu). Returns the job whose result answers it, with a
- * reference for the caller: j itself, or the remembered job of the same seq (a retry; j is freed);
- * or NULL with why filled when the seq is too old to answer (j is freed). */
-static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
+/* Enters j into q (under job_mu). Returns the job whose result answers it, with a reference for
+ * the caller: j itself, or the remembered job of the same seq (a retry; j is freed); or NULL with
+ * why filled when the seq is too old to answer (j is freed). */
+static wk_job *enter_locked(lp_worker *w, wk_jobq *q, wk_job *j, refusal *why) {
     uint64_t seq = j->seq;
     why->seq = seq;
     why->code = NULL;
-    wk_job **pp = &w->jobs;
-    if (w->jobs_tail && w->jobs_tail->seq < seq)
-        pp = &w->jobs_tail->next; /* the usual case: after every job entered so far */
+    if (q->floating && seq < q->next_seq) q->next_seq = seq; /* none of its jobs has run here yet */
+    wk_job **pp = &q->jobs;
+    if (q->jobs_tail && q->jobs_tail->seq < seq)
+        pp = &q->jobs_tail->next; /* the usual case: after every job entered so far */
     else
         while (*pp && (*pp)->seq < seq)
             pp = &(*pp)->next;
@@ -602,8 +643,8 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
         (*pp)->refs++;
         return *pp;
     }
-    if (seq < w->next_seq) {
-        if (seq >= w->lost_lo && seq <= w->lost_hi) {
+    if (seq < q->next_seq) {
+        if (seq >= q->lost_lo && seq <= q->lost_hi) {
             why->code = WIRE_NODE_LOST;
             why->hint = "its buffers are lost too; allocate and write them again";
             snprintf(why->msg, sizeof why->msg,
@@ -614,7 +655,7 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
             snprintf(why->msg, sizeof why->msg,
                      "job seq %" PRIu64
                      " already ran here and its result is no longer held (next seq: %" PRIu64 ")",
-                     seq, w->next_seq);
+                     seq, q->next_seq);
         }
         job_free(j);
         return NULL;
@@ -623,20 +664,22 @@ static wk_job *enter_locked(lp_worker *w, wk_job *j, refusal *why) {
     w->queued_jobs++;
     j->next = *pp;
     *pp = j;
-    if (!j->next) w->jobs_tail = j;
-    if (!w->undone || seq < w->undone->seq) w->undone = j; /* seq >= next_seq: after every finished job */
-    if (seq > w->seq_recv) w->seq_recv = seq;
+    if (!j->next) q->jobs_tail = j;
+    if (!q->undone || seq < q->undone->seq) q->undone = j; /* seq >= next_seq: after every finished job */
+    if (seq > q->seq_recv) q->seq_recv = seq;
     return j;
 }
 
-/* Enters jobs[0..n) (seqs increasing) into the table, then waits for each in turn, running it when
- * it is due. Jobs of other requests interleave by seq. This cannot deadlock: every request waits on
- * its smallest unfinished seq, so the smallest pending seq of all always has a request to run it.
+/* Enters jobs[0..n) (seqs increasing) into q, then waits for each in turn, running it when it is
+ * due. Jobs of other requests of the session interleave by seq. This cannot deadlock: every
+ * request waits on its smallest unfinished seq, so the smallest pending seq of each session always
+ * has a request to run it, and the sessions share the GPU without waiting on one another's seqs.
  * On return jobs[i] is done with a result and holds a reference for the caller, or is NULL with
  * why[i] filled. */
-static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
+static void submit(wk_jobq *q, wk_job **jobs, refusal *why, size_t n) {
+    lp_worker *w = q->w;
     pthread_mutex_lock(&w->job_mu);
-    uint64_t recv = w->seq_recv;
+    uint64_t recv = q->seq_recv;
     for (size_t i = 0; i < n; i++) {
         if (wk_is_poisoned(w)) { /* the context is lost: the replacement takes this seq */
             why[i].seq = jobs[i]->seq;
@@ -647,12 +690,12 @@ static void submit(lp_worker *w, wk_job **jobs, refusal *why, size_t n) {
             jobs[i] = NULL;
             continue;
         }
-        jobs[i] = enter_locked(w, jobs[i], &why[i]);
+        jobs[i] = enter_locked(w, q, jobs[i], &why[i]);
     }
-    if (w->seq_recv != recv) wk_seq_save(w);
+    if (q->seq_recv != recv && q == &w->q0) wk_seq_save(w);
     int stopping = w->stopping;
     for (size_t i = 0; i < n && !stopping; i++)
-        if (jobs[i]) drive_locked(w, jobs[i]); /* returns at once when the worker stops */
+        if (jobs[i]) drive_locked(q, jobs[i]); /* returns at once when the worker stops */
     for (size_t i = 0; i < n; i++) {
         wk_job *j = jobs[i];
         if (!j || (!stopping && j->done && j->res)) continue;
@@ -691,6 +734,7 @@ static char *refusal_record(const refusal *why, size_t *len) {
 
 typedef struct body_ctx {
     lp_worker *w;
+    wk_jobq *q;       /* the request's session (held), or NULL when it could not be had */
     const char *what; /* "job" or "batch", for messages */
     char *buf;
     size_t len, cap;
@@ -700,6 +744,122 @@ typedef struct body_ctx {
     int looked;
     int refused;
 } body_ctx;
+
+/* ---- sessions ---- */
+#define SESSION_IDLE_NS (600ll * 1000000000) /* an idle session is freed after this long unused */
+
+static void jobq_clear(lp_worker *w, wk_jobq *q) {
+    w->remembered_bytes -= q->remembered_bytes;
+    q->remembered = q->remembered_bytes = 0;
+    q->jobs_tail = q->undone = NULL;
+    while (q->jobs) {
+        wk_job *j = q->jobs;
+        q->jobs = j->next;
+        if (--j->refs == 0) job_free(j);
+    }
+}
+
+static int jobq_idle(const wk_jobq *q) { return !q->users && !q->undone && !q->narriving; }
+
+/* Frees session *pp (idle), remembering where its seqs go on. Under job_mu. */
+static void jobq_retire_locked(lp_worker *w, wk_jobq **pp) {
+    wk_jobq *q = *pp;
+    *pp = q->next;
+    size_t slots = sizeof w->retired / sizeof w->retired[0];
+    w->retired[w->nretired % slots].session = q->session;
+    w->retired[w->nretired % slots].next_seq = q->next_seq;
+    w->nretired++;
+    w->nsessions--;
+    jobq_clear(w, q);
+    free(q);
+}
+
+int wk_job_session(lp_http_req *r, uint64_t *session, wk_err *e) {
+    const char *h = lp_http_header(r, WK_SESSION_HEADER);
+    char *end = NULL;
+    *session = 0;
+    if (!h) return 0;
+    errno = 0;
+    unsigned long long v = strtoull(h, &end, 10);
+    if (end == h || *end || errno || *h == '-' || *h == '+') {
+        wk_err_set(e, WIRE_INVALID, "send the session as a decimal number (docs/dataplane.md, Jobs)",
+                   "the " WK_SESSION_HEADER " header '%.40s' is not a decimal number below 2^64", h);
+        return -1;
+    }
+    *session = v;
+    return 0;
+}
+
+wk_jobq *wk_jobq_take(lp_worker *w, uint64_t session) {
+    if (!session) {
+        pthread_mutex_lock(&w->job_mu);
+        w->q0.users++;
+        pthread_mutex_unlock(&w->job_mu);
+        return &w->q0;
+    }
+    int64_t now = lp_mono_ns();
+    pthread_mutex_lock(&w->job_mu);
+    wk_jobq *q = NULL, **lru = NULL;
+    for (wk_jobq **pp = &w->sessions; *pp;) {
+        if ((*pp)->session == session) {
+            q = *pp;
+            pp = &q->next;
+        } else if (jobq_idle(*pp) && now - (*pp)->used_ns > SESSION_IDLE_NS) {
+            jobq_retire_locked(w, pp);
+        } else {
+            if (jobq_idle(*pp) && (!lru || (*pp)->used_ns < (*lru)->used_ns)) lru = pp;
+            pp = &(*pp)->next;
+        }
+    }
+    if (!q && w->nsessions >= WK_SESSIONS_MAX && lru) jobq_retire_locked(w, lru);
+    if (!q && w->nsessions < WK_SESSIONS_MAX && (q = calloc(1, sizeof *q))) {
+        q->w = w;
+        q->session = session;
+        q->next_seq = 1;
+        /* Its earlier jobs may have run on a predecessor (and died with it): its first jobs set
+         * where it starts. A session freed here while idle goes on where it was. */
+        q->floating = w->replacement;
+        if (q->floating) q->next_seq = UINT64_MAX;
+        size_t slots = sizeof w->retired / sizeof w->retired[0];
+        for (size_t i = 0; i < slots && i < w->nretired; i++)
+            if (w->retired[i].session == session && (q->floating || w->retired[i].next_seq > q->next_seq)) {
+                q->next_seq = w->retired[i].next_seq; /* the latest: seqs only grow */
+                q->floating = 0;
+            }
+        q->next = w->sessions;
+        w->sessions = q;
+        w->nsessions++;
+    }
+    if (q) {
+        q->users++;
+        q->used_ns = now;
+    } else {
+        w->queue_full_total++;
+        w->queue_full_ns = now;
+    }
+    pthread_mutex_unlock(&w->job_mu);
+    return q;
+}
+
+void wk_err_sessions_full(lp_worker *w, wk_err *e) {
+    pthread_mutex_lock(&w->job_mu);
+    size_t n = w->nsessions;
+    pthread_mutex_unlock(&w->job_mu);
+    wk_err_set(e, "queue_full", "send it again once other handles' jobs have run, or detach idle handles",
+               "the worker of GPU %s holds %zu job sessions (its most), each with jobs pending or a request "
+               "or stream open; a new session must wait",
+               w->uuid, n);
+    e->status = 503;
+}
+
+void wk_jobq_put(wk_jobq *q) {
+    if (!q) return;
+    lp_worker *w = q->w;
+    pthread_mutex_lock(&w->job_mu);
+    q->users--;
+    q->used_ns = lp_mono_ns();
+    pthread_mutex_unlock(&w->job_mu);
+}
 
 void wk_job_release(lp_worker *w, uint64_t len) {
     if (!len) return;
@@ -716,24 +876,24 @@ static void queue_release(body_ctx *c) {
 
 /* Counts a request of len bytes against the queue limit, before its body is read. Refuses (0)
  * when it would pass the limit, unless nothing else is held (a job larger than the limit still
- * runs, alone) or its seq, from the Lepton-Job-Seq header, is the next to run or one already run
- * (a retry): the job every other waits for is never refused. */
-static int queue_admit(lp_worker *w, lp_http_req *r, uint64_t len) {
+ * runs, alone) or its seq, from the Lepton-Job-Seq header, is its session's next to run or one
+ * already run (a retry): the job every other of its session waits for is never refused. */
+static int queue_admit(lp_worker *w, wk_jobq *q, lp_http_req *r, uint64_t len) {
     const char *hs = lp_http_header(r, WK_SEQ_HEADER);
     char *end = NULL;
     unsigned long long seq = hs ? strtoull(hs, &end, 10) : 0;
-    return wk_job_admit(w, hs && end != hs && !*end ? seq : 0, len);
+    return wk_job_admit(w, q, hs && end != hs && !*end ? seq : 0, len);
 }
 
-int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len) {
+int wk_job_admit(lp_worker *w, wk_jobq *q, uint64_t seq, uint64_t len) {
     int known = seq > 0;
     uint64_t limit = w->queue_limit ? w->queue_limit : WK_QUEUE_DEFAULT;
     pthread_mutex_lock(&w->job_mu);
-    int ok = !w->queued_bytes || len <= limit - (w->queued_bytes < limit ? w->queued_bytes : limit) ||
-             (known && seq <= w->next_seq);
+    int ok = q && (!w->queued_bytes || len <= limit - (w->queued_bytes < limit ? w->queued_bytes : limit) ||
+                   (known && seq <= q->next_seq));
     if (ok) {
         w->queued_bytes += len;
-    } else {
+    } else if (q) { /* no session: wk_jobq_take counted it */
         w->queue_full_total++;
         w->queue_full_ns = lp_mono_ns();
     }
@@ -741,28 +901,28 @@ int wk_job_admit(lp_worker *w, uint64_t seq, uint64_t len) {
     return ok;
 }
 
-static void arriving_drop(lp_worker *w, uint64_t seq) {
-    pthread_mutex_lock(&w->job_mu);
-    for (size_t i = 0; i < w->narriving; i++)
-        if (w->arriving[i] == seq) {
-            w->arriving[i] = w->arriving[--w->narriving];
+static void arriving_drop(wk_jobq *q, uint64_t seq) {
+    pthread_mutex_lock(&q->w->job_mu);
+    for (size_t i = 0; i < q->narriving; i++)
+        if (q->arriving[i] == seq) {
+            q->arriving[i] = q->arriving[--q->narriving];
             break;
         }
-    pthread_mutex_unlock(&w->job_mu);
+    pthread_mutex_unlock(&q->w->job_mu);
 }
 
-int wk_job_announce(lp_worker *w, uint64_t seq) {
+int wk_job_announce(wk_jobq *q, uint64_t seq) {
     int ok = 0;
-    pthread_mutex_lock(&w->job_mu);
-    if (seq && w->narriving < sizeof w->arriving / sizeof w->arriving[0]) {
-        w->arriving[w->narriving++] = seq;
+    pthread_mutex_lock(&q->w->job_mu);
+    if (seq && q->narriving < sizeof q->arriving / sizeof q->arriving[0]) {
+        q->arriving[q->narriving++] = seq;
         ok = 1;
     }
-    pthread_mutex_unlock(&w->job_mu);
+    pthread_mutex_unlock(&q->w->job_mu);
     return ok;
 }
 
-void wk_job_arrived(lp_worker *w, uint64_t seq) { arriving_drop(w, seq); }
+void wk_job_arrived(wk_jobq *q, uint64_t seq) { arriving_drop(q, seq); }
 
 /* Once a large job's descriptor is in, tells later jobs that this seq is on its way, so that a
  * slow upload is never taken for a missing job. */
@@ -778,27 +938,32 @@ static void announce(body_ctx *c) {
     json_t *d = json_loadb(c->buf + 4, n, 0, NULL);
     json_int_t seq = json_integer_value(json_object_get(d, "seq"));
     json_decref(d);
-    if (seq < 1) return;
-    lp_worker *w = c->w;
-    pthread_mutex_lock(&w->job_mu);
-    if (w->narriving < sizeof w->arriving / sizeof w->arriving[0]) {
-        w->arriving[w->narriving++] = (uint64_t)seq;
-        c->arriving = (uint64_t)seq;
-    }
-    pthread_mutex_unlock(&w->job_mu);
+    if (seq >= 1 && wk_job_announce(c->q, (uint64_t)seq)) c->arriving = (uint64_t)seq;
 }
 
 static void body_ctx_free(void *p) {
     body_ctx *c = p;
     if (!c) return;
     queue_release(c);
-    if (c->arriving) arriving_drop(c->w, c->arriving);
+    if (c->arriving) arriving_drop(c->q, c->arriving);
+    wk_jobq_put(c->q);
     free(c->buf);
     free(c);
 }
 
-/* The request's body so far; on its first call checks the token and the Content-Length. NULL after
- * answering an error. */
+/* Answers a request refused before its body was read: 503 queue_full, for a full queue or for a
+ * session the worker has no room for. */
+static void reply_refused(body_ctx *c, lp_http_req *r) {
+    wk_err e;
+    if (c->q)
+        wk_err_queue_full(c->w, c->dropped, &e);
+    else
+        wk_err_sessions_full(c->w, &e);
+    wk_reply_err(r, &e);
+}
+
+/* The request's body so far; on its first call checks the token, the session and the
+ * Content-Length. NULL after answering an error. */
 static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
     body_ctx *c = lp_http_ctx(r);
     if (c) return c;
@@ -810,23 +975,30 @@ static body_ctx *body_begin(lp_worker *w, lp_http_req *r, const char *what) {
                             "a %s of %llu bytes exceeds the limit of %u bytes", what, len, WK_JOB_MAX);
         return NULL;
     }
-    int admitted = queue_admit(w, r, len);
+    uint64_t session;
+    wk_err e;
+    if (wk_job_session(r, &session, &e) != 0) {
+        wk_reply_err(r, &e);
+        return NULL;
+    }
+    wk_jobq *q = wk_jobq_take(w, session); /* NULL: too many busy sessions, refused as a full queue */
+    int admitted = queue_admit(w, q, r, len);
     const char *expect = lp_http_header(r, "Expect");
     if (!admitted && (!len || (expect && !strcasecmp(expect, "100-continue")))) {
-        wk_reply_queue_full(w, r, len); /* the client waits for "100 Continue": it sends no body */
+        body_ctx refused = {.w = w, .q = q, .dropped = len};
+        reply_refused(&refused, r); /* the client waits for "100 Continue": it sends no body */
+        wk_jobq_put(q);
         return NULL;
     }
     c = calloc(1, sizeof *c);
     if (!c) {
-        if (admitted) {
-            pthread_mutex_lock(&w->job_mu);
-            w->queued_bytes -= len;
-            pthread_mutex_unlock(&w->job_mu);
-        }
+        if (admitted) wk_job_release(w, len);
+        wk_jobq_put(q);
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return NULL;
     }
     c->w = w;
+    c->q = q;
     c->what = what;
     lp_http_set_ctx(r, c, body_ctx_free);
     if (!admitted) {
@@ -998,7 +1170,8 @@ static void reply_send(lp_http_req *r, reply_src *s, uint64_t small) {
 }
 
 /* ---- one job, for POST /v1/jobs and the stream ---- */
-int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_answer *a) {
+int wk_job_run(wk_jobq *q, char *body, size_t len, int64_t queued_ns, wk_job_answer *a) {
+    lp_worker *w = q->w;
     a->job = NULL;
     a->res = NULL;
     a->len = 0;
@@ -1010,7 +1183,7 @@ int wk_job_run(lp_worker *w, char *body, size_t len, int64_t queued_ns, wk_job_a
         return -1;
     }
     refusal why;
-    submit(w, &j, &why, 1);
+    submit(q, &j, &why, 1);
     if (!j) {
         if (why.code && !strcmp(why.code, WK_RESTARTING))
             wk_err_restarting(w, &a->err);
@@ -1036,13 +1209,13 @@ static void h_job(lp_http_req *r, void *user) {
     body_ctx *c = body_begin(w, r, "job");
     if (!c) return;
     if (c->refused) {
-        wk_reply_queue_full(w, r, c->dropped);
+        reply_refused(c, r);
         return;
     }
     char *body = c->buf;
     c->buf = NULL; /* the job owns it now */
     wk_job_answer a;
-    int rc = wk_job_run(w, body, c->len, now, &a);
+    int rc = wk_job_run(c->q, body, c->len, now, &a);
     queue_release(c); /* it has run (or never will here) */
     if (rc != 0) {
         wk_reply_err(r, &a.err);
@@ -1181,7 +1354,7 @@ static void h_batch(lp_http_req *r, void *user) {
     body_ctx *c = body_begin(w, r, "batch");
     if (!c) return;
     if (c->refused) {
-        wk_reply_queue_full(w, r, c->dropped);
+        reply_refused(c, r);
         return;
     }
     size_t k = batch_count(r, c->buf, c->len);
@@ -1198,7 +1371,7 @@ static void h_batch(lp_http_req *r, void *user) {
     free(c->buf); /* the jobs have their copies */
     c->buf = NULL;
     if (s) {
-        submit(w, jobs, why, k);
+        submit(c->q, jobs, why, k);
         queue_release(c);
         for (size_t i = 0; i < k; i++) {
             size_t len = jobs[i] ? jobs[i]->res_len : 0;
@@ -1226,27 +1399,31 @@ int wk_jobs_route(lp_worker *w, lp_http_server *s) {
     return rc;
 }
 
-/* Wakes every waiter (they answer that the worker is going away) and drops the remembered jobs. */
+/* Wakes every waiter (they answer that the worker is going away). */
 void wk_jobs_stop(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
     w->stopping = 1;
-    for (wk_job *j = w->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
+    wake_all_locked(w);
     pthread_mutex_unlock(&w->job_mu);
 }
 
 void wk_jobs_wake(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
-    for (wk_job *j = w->jobs; j; j = j->next) pthread_cond_broadcast(&j->cv);
+    wake_all_locked(w);
     pthread_mutex_unlock(&w->job_mu);
 }
 
+/* Drops every session's jobs and the sessions (streams whose upgrade never ran may still name
+ * one: the server, and so every request and stream, is gone). */
 void wk_jobs_free(lp_worker *w) {
     pthread_mutex_lock(&w->job_mu);
-    w->jobs_tail = w->undone = NULL;
-    while (w->jobs) {
-        wk_job *j = w->jobs;
-        w->jobs = j->next;
-        if (--j->refs == 0) job_free(j);
+    jobq_clear(w, &w->q0);
+    while (w->sessions) {
+        wk_jobq *q = w->sessions;
+        w->sessions = q->next;
+        jobq_clear(w, q);
+        free(q);
     }
+    w->nsessions = 0;
     pthread_mutex_unlock(&w->job_mu);
 }

@@ -129,7 +129,7 @@ void wk_poison(lp_worker *w, const char *why) {
                w->uuid, why);
         /* Jobs accepted but not run are answered 503 worker_restarting: the replacement takes
          * their seqs (a job running now sets seq_done, and seq_recv with it, when it ends). */
-        w->seq_recv = w->seq_done;
+        w->q0.seq_recv = w->q0.seq_done;
         wk_seq_save(w);
         /* the error's name, for the replacement's buffer_lost messages */
         char name[64];
@@ -167,7 +167,8 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     w->journal_fd = w->seq_fd = -1;
     w->seq_map = NULL;
     w->next_buffer_id = 1;
-    w->next_seq = 1;
+    w->q0.w = w;
+    w->q0.next_seq = 1;
     if (mkdir(w->state_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, err_size, "cannot create the state directory %s: %s", w->state_dir, strerror(errno));
         return -1;
@@ -203,24 +204,28 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
         unsigned long long done = 0, recv = 0;
         if (sscanf(buf, "%llu %llu", &done, &recv) < 1) done = recv = 0;
         if (recv < done) recv = done;
-        w->seq_done = w->seq_recv = recv;
-        w->next_seq = recv + 1;
+        w->q0.seq_done = w->q0.seq_recv = recv;
+        w->q0.next_seq = recv + 1;
         if (recv > done) {
-            w->lost_lo = done + 1;
-            w->lost_hi = recv;
+            w->q0.lost_lo = done + 1;
+            w->q0.lost_hi = recv;
         }
     }
+    /* a seq record is written as soon as a worker starts: one here means a predecessor */
+    w->replacement = n > 0 || w->nlost;
     map_seq(w, n);
-    if (w->nlost || w->next_seq > 1)
-        lp_log(LOG_INFO, "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
-               " lost, next job seq %" PRIu64, w->lease, w->uuid, w->nlost, w->lost_lo, w->lost_hi, w->next_seq);
+    if (w->nlost || w->q0.next_seq > 1)
+        lp_log(LOG_INFO,
+               "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
+               " lost, next job seq %" PRIu64,
+               w->lease, w->uuid, w->nlost, w->q0.lost_lo, w->q0.lost_hi, w->q0.next_seq);
     return 0;
 }
 
 void wk_seq_save(lp_worker *w) {
     if (w->seq_fd < 0) return;
     char buf[64];
-    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", w->seq_done, w->seq_recv);
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", w->q0.seq_done, w->q0.seq_recv);
     if (w->seq_map && n == SEQ_RECORD) {
         memcpy(w->seq_map, buf, SEQ_RECORD);
         return;

@@ -41,6 +41,7 @@
 
 typedef struct stream {
     lp_worker *w;
+    wk_jobq *q; /* the session its jobs belong to (the upgrade request's), held until it ends */
     int fd;
     char *ra;
     size_t pos, end; /* unread bytes of ra */
@@ -216,7 +217,7 @@ static int do_job(stream *s, const ws_header *h) {
     if (read_exact(s, sq, 8) != 0) return -1;
     uint64_t seq = ws_get_u64(sq), len = h->length - 8;
     wk_err e;
-    if (!wk_job_admit(w, seq, len)) {
+    if (!wk_job_admit(w, s->q, seq, len)) {
         if (skip(s, len) != 0) return -1;
         wk_err_queue_full(w, len, &e);
         return answer_err(s, h, &e);
@@ -230,16 +231,16 @@ static int do_job(stream *s, const ws_header *h) {
     }
     /* a body that is not here yet may take a while: its seq is on its way, not missing */
     size_t buffered = s->end - s->pos;
-    int announced = len > buffered && len - buffered >= ANNOUNCE_MIN && wk_job_announce(w, seq);
+    int announced = len > buffered && len - buffered >= ANNOUNCE_MIN && wk_job_announce(s->q, seq);
     int got = read_exact(s, body, (size_t)len);
-    if (announced) wk_job_arrived(w, seq);
+    if (announced) wk_job_arrived(s->q, seq);
     if (got != 0) {
         free(body);
         wk_job_release(w, len);
         return -1;
     }
     wk_job_answer a;
-    int rc = wk_job_run(w, body, (size_t)len, lp_mono_ns(), &a);
+    int rc = wk_job_run(s->q, body, (size_t)len, lp_mono_ns(), &a);
     wk_job_release(w, len); /* it has run (or never will here) */
     if (rc != 0) return answer_err(s, h, &a.err);
     rc = answer(s, h, 200, a.len, a.res, a.len);
@@ -318,8 +319,12 @@ static int do_read(stream *s, const ws_header *h) {
 
 /* The stream's thread: frames until the client closes (or the server shuts the socket). */
 static void stream_main(int fd, const char *extra, size_t extra_size, void *user) {
-    stream s = {.w = user, .fd = fd};
-    if (!(s.ra = malloc(extra_size > RA_SIZE ? extra_size : RA_SIZE))) return;
+    wk_jobq *q = user;
+    stream s = {.w = q->w, .q = q, .fd = fd};
+    if (!(s.ra = malloc(extra_size > RA_SIZE ? extra_size : RA_SIZE))) {
+        wk_jobq_put(q);
+        return;
+    }
     if (extra_size) memcpy(s.ra, extra, extra_size);
     s.end = extra_size;
     lp_worker *w = s.w;
@@ -356,9 +361,12 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
         if (rc != 0) break;
     }
     free(s.ra);
+    wk_jobq_put(q);
 }
 
-/* GET /v1/stream: the token as any request's, then the upgrade. */
+/* GET /v1/stream: the token as any request's, the session (its jobs' queue, held by the stream
+ * from here: a connection that never gets to stream_main leaves it held until the worker ends),
+ * then the upgrade. */
 static void h_stream(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
@@ -380,7 +388,19 @@ static void h_stream(lp_http_req *r, void *user) {
             lp_http_error_body(WIRE_INVALID, msg, "send Connection: Upgrade and Upgrade: " WS_PROTOCOL));
         return;
     }
-    lp_http_reply_upgrade(r, WS_PROTOCOL, stream_main, w);
+    uint64_t session;
+    wk_err e;
+    if (wk_job_session(r, &session, &e) != 0) {
+        wk_reply_err(r, &e);
+        return;
+    }
+    wk_jobq *q = wk_jobq_take(w, session);
+    if (!q) {
+        wk_err_sessions_full(w, &e);
+        wk_reply_err(r, &e);
+        return;
+    }
+    lp_http_reply_upgrade(r, WS_PROTOCOL, stream_main, q);
 }
 
 int wk_stream_route(lp_worker *w, lp_http_server *s) {

@@ -20,6 +20,9 @@
 #include "lepton/lepton.h"
 #include "wire_job.h"
 
+/* The header naming a handle's job session (lepton_lease.session) when it is not 0. */
+#define LC_SESSION_HEADER "Lepton-Job-Session"
+
 #define LC_DP_SPIN_US 50                /* default of LEPTON_DP_SPIN_US */
 #define LC_DP_CONNS 8                   /* connections (requests on the wire) per worker */
 #define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */

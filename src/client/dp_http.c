@@ -7,6 +7,7 @@
  * handle is used by one thread at a time. Everything else in lc_dp that this file reads is
  * written once by lc_dp_new. */
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,22 +162,28 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
     snprintf(line, n, "Authorization: Bearer %s", token);
     const char *json_lines[] = {line, "Content-Type: application/json", "Accept: application/json",
                                 "Expect:"};
-    const char *raw_lines[] = {line, "Content-Type: application/octet-stream", "Expect:"};
+    /* A handle's jobs are numbered in its own session (docs/dataplane.md, Jobs): the lease's own
+     * handle uses session 0, which needs no header. */
+    char session[64] = "";
+    if (dp->lease->session)
+        snprintf(session, sizeof session, LC_SESSION_HEADER ": %" PRIu64, dp->lease->session);
+    const char *raw_lines[] = {line, "Content-Type: application/octet-stream", "Expect:", session};
     int bad = 0;
     for (size_t k = 0; !bad && k < sizeof json_lines / sizeof *json_lines; k++) {
         struct curl_slist *s = curl_slist_append(dp->json_headers, json_lines[k]);
         if (s) dp->json_headers = s;
         bad = !s;
     }
-    for (size_t k = 0; !bad && k < sizeof raw_lines / sizeof *raw_lines; k++) {
+    for (size_t k = 0; !bad && k < sizeof raw_lines / sizeof *raw_lines && *raw_lines[k]; k++) {
         struct curl_slist *s = curl_slist_append(dp->raw_headers, raw_lines[k]);
         if (s) dp->raw_headers = s;
         bad = !s;
     }
     /* Large jobs wait for "100 Continue": a worker whose job queue is full refuses them before their
      * bytes are sent (docs/dataplane.md, Queue limit). */
-    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue"};
-    for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines; k++) {
+    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue",
+                                  session};
+    for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines && *expect_lines[k]; k++) {
         struct curl_slist *s = curl_slist_append(dp->expect_headers, expect_lines[k]);
         if (s) dp->expect_headers = s;
         bad = !s;

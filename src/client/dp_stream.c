@@ -9,6 +9,7 @@
  * are dp_jobs.c's. A connection is used by one thread at a time: the holder of the lease's driver
  * role (dp_jobs.c), which owns the worker's lc_wstream. */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +22,7 @@
 
 #include "clock.h"
 #include "dataplane.h"
+#include "lease.h"
 #include "wire_stream.h"
 
 #define ST_HANDSHAKE_MS 3000 /* connect + upgrade answer, at most (the HTTP path covers a slow worker) */
@@ -111,11 +113,14 @@ lc_stream *lc_stream_open(lc_dp *dp, uint32_t worker, char *why, size_t n, int *
     const char *auth = dp->raw_headers ? dp->raw_headers->data : "";
     const char *host = strstr(w->url, "://");
     host = host ? host + 3 : w->url;
+    char session[64] = ""; /* the stream's jobs belong to the handle's session (0: no header) */
+    if (dp->lease->session)
+        snprintf(session, sizeof session, LC_SESSION_HEADER ": %" PRIu64 "\r\n", dp->lease->session);
     char req[1536];
     int len = snprintf(req, sizeof req,
-                       "GET " WS_PATH " HTTP/1.1\r\nHost: %s\r\n%s\r\nConnection: Upgrade\r\n"
+                       "GET " WS_PATH " HTTP/1.1\r\nHost: %s\r\n%s\r\n%sConnection: Upgrade\r\n"
                        "Upgrade: " WS_PROTOCOL "\r\nUser-Agent: liblepton/" LEPTON_LIBRARY_VERSION "\r\n\r\n",
-                       host, auth);
+                       host, auth, session);
     int64_t deadline = lp_mono_ns() + (int64_t)connect_ms * 1000000;
     if (len <= 0 || (size_t)len >= sizeof req || curl_send_all(s, req, (size_t)len, deadline)) {
         memset(req, 0, sizeof req);

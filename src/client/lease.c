@@ -101,6 +101,19 @@ static void make_idempotency_key(char *out, size_t size) {
              (unsigned long)atomic_fetch_add(&counter, 1));
 }
 
+/* A job session for an attached handle: random, non-zero, below 2^63 (docs/dataplane.md, Jobs). */
+static uint64_t new_session(void) {
+    uint64_t v = 0;
+    if (lp_random_bytes(&v, sizeof v) != 0) {
+        /* No kernel randomness: still distinct per call within this process and across processes. */
+        static _Atomic unsigned long counter;
+        v = (uint64_t)lp_wall_ms() * 0x9E3779B97F4A7C15ull ^ (uint64_t)getpid() << 32 ^
+            (uint64_t)atomic_fetch_add(&counter, 1) * 0xBF58476D1CE4E5B9ull;
+    }
+    v &= INT64_MAX;
+    return v ? v : 1;
+}
+
 /* Best-effort close of a lease the caller will not get (it failed after the grant), so it is not
  * billed until its TTL. Keeps the thread's error message, which explains the real failure. */
 static void abandon(lepton_client *c, const char *fn, const char *id) {
@@ -119,10 +132,11 @@ static void abandon(lepton_client *c, const char *fn, const char *id) {
 
 /* Builds the handle of an active lease `id` from its Lease object `lj` (the data plane: the
  * workers' addresses and the lease token; a broker without one gives none, and the data-plane calls
- * then say so) and starts its renew thread when keepalive_seconds > 0. LEPTON_OK, or LEPTON_ENOMEM
- * (out of memory or threads) with the message set; the caller tracks the handle. */
+ * then say so) with job session `session` and starts its renew thread when keepalive_seconds > 0.
+ * LEPTON_OK, or LEPTON_ENOMEM (out of memory or threads) with the message set; the caller tracks
+ * the handle. */
 static int handle_new(lepton_client *c, const char *fn, const char *id, uint32_t gpu_count, const json_t *lj,
-                      uint32_t keepalive_seconds, lepton_lease **out) {
+                      uint64_t session, uint32_t keepalive_seconds, lepton_lease **out) {
     *out = NULL;
     lepton_lease *l = calloc(1, sizeof *l);
     if (!l) return lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
@@ -130,6 +144,7 @@ static int handle_new(lepton_client *c, const char *fn, const char *id, uint32_t
     lc_copy_text(l->id, sizeof l->id, id);
     snprintf(l->path, sizeof l->path, "/v1/leases/%s", id);
     l->gpu_count = gpu_count;
+    l->session = session; /* before lc_dp_new: its request headers carry it */
     l->dp = lc_dp_new(l, lj);
     if (!l->dp) {
         free(l);
@@ -221,7 +236,7 @@ int lepton_lease_open(lepton_client *c, const lepton_lease_request *req, lepton_
     }
 
     lepton_lease *l = NULL;
-    rc = handle_new(c, fn, id, info.gpu_count, lj, norm.keepalive_seconds, &l);
+    rc = handle_new(c, fn, id, info.gpu_count, lj, 0, norm.keepalive_seconds, &l);
     json_decref(resp.json);
     if (rc) { /* a lease nobody holds (or renews) would run on: give it up now (message set) */
         abandon(c, fn, id);
@@ -278,7 +293,7 @@ int lepton_lease_attach(lepton_client *c, const char *lease_id, lepton_lease **o
     json_int_t keepalive = json_integer_value(json_object_get(lj, "keepalive_seconds"));
     lepton_lease *l = NULL;
     if (!rc)
-        rc = handle_new(c, fn, lease_id, info.gpu_count, lj,
+        rc = handle_new(c, fn, lease_id, info.gpu_count, lj, new_session(),
                         keepalive > 0 && keepalive <= UINT32_MAX ? (uint32_t)keepalive : 0, &l);
     json_decref(resp.json);
     if (rc) return rc;

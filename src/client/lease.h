@@ -17,6 +17,11 @@ struct lepton_lease {
     struct lc_dp *dp; /* the data plane: workers, modules, buffers, jobs (dataplane.h); has its own lock */
     struct lc_keepalive *keepalive; /* the renew thread (keepalive.h), NULL without keepalive */
     int attached; /* made by lepton_lease_attach: lepton_client_close detaches it instead of closing */
+    /* The job session of this handle's jobs and streams (docs/dataplane.md, Jobs): each handle
+     * numbers its jobs per GPU from 1, so each needs a seq space of its own on the workers. 0 (the
+     * journaled one) for the handle that opened the lease; a random non-zero 63-bit id for one
+     * made by lepton_lease_attach. */
+    uint64_t session;
 };
 
 /* Ends a lease on the broker (unless `offline`), then frees the handle; the caller has already

@@ -1914,10 +1914,9 @@ static void case_attach(void) {
 }
 
 /* ---- attach_seq: handles that follow each other on one GPU each get their own jobs' results -----
- * Each handle numbers its jobs per GPU from 1 and the worker answers a number it has run already
- * with the remembered result, so today the second handle's job gets the first one's result (see
- * lepton_lease_attach in lepton.h). Registered DISABLED until the worker tells a new handle where
- * the numbering stands (tests/e2e/CMakeLists.txt). */
+ * Each handle numbers its jobs per GPU from 1, and a worker answers a number it has run already with
+ * the remembered result: without a job session per handle (docs/dataplane.md, Jobs) the second
+ * handle's job got the first one's result (9997 of 10000 elements wrong). */
 static void case_attach_seq(void) {
     lepton_client *owner = client_for(T_TEN), *other = client_for(T_TEN);
     lepton_lease *l = open_lease(owner, 1, "Emu n1", 0);
@@ -1936,6 +1935,98 @@ static void case_attach_seq(void) {
     if (a) {
         check_saxpy(a, 0); /* and a third's */
         CHECK_RC(lepton_lease_detach(a), LEPTON_OK);
+    }
+    CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(other);
+    lepton_client_close(owner);
+}
+
+/* ---- handles submitting to one GPU at once (job sessions) ---------------------------------- */
+/* Three handles on one lease — the opener's and two attached ones — each add their own step to a
+ * counter of their own, SESS_JOBS times, up to SESS_WINDOW jobs in flight (so that small jobs go in
+ * batches and on streams), from three threads at once. Job k of handle h reads back (k + 1) * (h + 1):
+ * a job answered with another handle's result (the same seq in one seq space) reads a wrong value. */
+#define SESS_HANDLES 3
+#define SESS_JOBS 200
+#define SESS_WINDOW 32
+typedef struct sess_arg {
+    lepton_lease *l;
+    lepton_module *m; /* freed once every handle is done: the handles load the same image, which a
+                       * worker holds once (unloading it through one handle unloads it for all) */
+    int h;
+    int bad_status, wrong; /* jobs that failed, jobs that read a wrong value */
+    float got[SESS_JOBS];
+} sess_arg;
+
+static void *sess_thread(void *p) {
+    sess_arg *a = p;
+    lepton_module *m = a->m = load(a->l, "saxpy");
+    lepton_buffer *x = alloc(a->l, 0, sizeof(float)), *counter = alloc(a->l, 0, sizeof(float));
+    float one = 1.0f, zero = 0.0f, step = (float)(a->h + 1);
+    if (!m || !x || !counter || lepton_buffer_write(x, 0, &one, sizeof one) != LEPTON_OK ||
+        lepton_buffer_write(counter, 0, &zero, sizeof zero) != LEPTON_OK) {
+        a->bad_status = SESS_JOBS;
+        goto out;
+    }
+    int n = 1;
+    lepton_arg args[] = {LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(step), LEPTON_ARG_BUF(x), LEPTON_ARG_BUF(counter)};
+    lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
+    lepton_task *t[SESS_JOBS] = {0};
+    for (int k = 0; k < SESS_JOBS + SESS_WINDOW; k++) {
+        int w = k - SESS_WINDOW; /* the job to wait for before the next goes */
+        if (w >= 0 && t[w]) {
+            if (lepton_wait(t[w], 30000) != LEPTON_OK && !a->bad_status++)
+                fprintf(stderr, "handle %d job %d: %s\n", a->h, w, lepton_last_error());
+            lepton_task_free(t[w]);
+            t[w] = NULL;
+        }
+        if (k >= SESS_JOBS) continue;
+        lepton_step s[] = {launch_step(&L), read_step(counter, &a->got[k], sizeof(float))};
+        lepton_job j = LEPTON_JOB_INIT;
+        j.gpu = 0;
+        j.steps = s;
+        j.step_count = 2;
+        if (lepton_submit(a->l, &j, &t[k]) != LEPTON_OK && !a->bad_status++)
+            fprintf(stderr, "handle %d job %d: %s\n", a->h, k, lepton_last_error());
+    }
+    for (int k = 0; k < SESS_JOBS; k++)
+        if (a->got[k] != (float)(k + 1) * step) {
+            if (!a->wrong)
+                fprintf(stderr, "handle %d job %d read %g, expected %g\n", a->h, k, (double)a->got[k],
+                        (double)((float)(k + 1) * step));
+            a->wrong++;
+        }
+out:
+    lepton_buffer_free(x), lepton_buffer_free(counter);
+    return NULL;
+}
+
+static void case_attach_concurrent(void) {
+    lepton_client *owner = client_for(T_TEN), *other = client_for(T_TEN);
+    lepton_lease *l = open_lease(owner, 1, "Emu n1", 0);
+    if (!l) {
+        lepton_client_close(other), lepton_client_close(owner);
+        return;
+    }
+    static sess_arg a[SESS_HANDLES];
+    memset(a, 0, sizeof a);
+    a[0].l = l;
+    for (int h = 1; h < SESS_HANDLES; h++)
+        CHECK_RC(lepton_lease_attach(other, info_of(l).id, &a[h].l), LEPTON_OK);
+    pthread_t th[SESS_HANDLES];
+    for (int h = 0; h < SESS_HANDLES; h++) {
+        a[h].h = h;
+        if (a[h].l) pthread_create(&th[h], NULL, sess_thread, &a[h]);
+    }
+    for (int h = 0; h < SESS_HANDLES; h++) {
+        if (!a[h].l) continue;
+        pthread_join(th[h], NULL);
+        CHECK_EQ_INT(a[h].bad_status, 0);
+        CHECK_EQ_INT(a[h].wrong, 0);
+    }
+    for (int h = 0; h < SESS_HANDLES; h++) {
+        lepton_module_free(a[h].m);
+        if (h && a[h].l) CHECK_RC(lepton_lease_detach(a[h].l), LEPTON_OK);
     }
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     lepton_client_close(other);
@@ -1969,6 +2060,7 @@ static const struct {
     {"stream_kill", case_stream_kill, NULL},
     {"attach", case_attach, NULL},
     {"attach_seq", case_attach_seq, NULL},
+    {"attach_concurrent", case_attach_concurrent, NULL},
 };
 
 static int setup(const char *broker_args) {

@@ -39,10 +39,29 @@
 static int g_port;
 static char g_auth[2048];
 static const char *g_connection = "Upgrade"; /* the Connection header of upgrade requests */
+static const char *g_extra = "";             /* more header lines of upgrade requests ("Name: value\r\n") */
 
 /* ---- plain HTTP over a raw socket (one request per connection) ---- */
+static uint32_t g_src; /* a loopback address (host order) to connect from; 0: the kernel's choice */
+
 static int dial(void) {
-    int fd = fx_dial(g_port, 20);
+    int fd = -1;
+    if (g_src) { /* the worker allows 128 connections per client address */
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in src = {.sin_family = AF_INET},
+                           dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+        src.sin_addr.s_addr = htonl(g_src);
+        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        struct timeval tv = {20, 0};
+        if (fd >= 0 && (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
+                        connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 ||
+                        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)) {
+            close(fd);
+            fd = -1;
+        }
+    } else {
+        fd = fx_dial(g_port, 20);
+    }
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -137,9 +156,9 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
     if (!auth) auth = g_auth;
     char head[2600 + 4096];
     int hn = snprintf(head, sizeof head,
-                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s\r\n",
+                      "GET " WS_PATH " HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: %s\r\n%s%s%s%s\r\n",
                       *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection,
-                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "");
+                      upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "", g_extra);
     if (alen) memcpy(head + hn, after, alen);
     if (send_all(fd, head, (size_t)hn + alen) != 0) {
         close(fd);
@@ -522,6 +541,114 @@ static void test_jobs(kit *k) {
     }
     CHECK(ok);
     free(r.head);
+}
+
+/* A stream's jobs belong to the session its upgrade request names (docs/dataplane.md, Jobs:
+ * Sessions): session 11's seq 1 runs although session 0's seq 1 ran, and each session's retries are
+ * answered from its own memory. The buffer holds host[i] + add; session 0 goes on at seq. Returns
+ * session 0's next seq. */
+static long long test_sessions(kit *k, int add, long long seq) {
+    g_extra = "Lepton-Job-Session: 11\r\n";
+    int f11 = open_stream();
+    g_extra = "";
+    job_frame(f11, 1, 1, k);
+    job_check(f11, 1, 1, k, add + 1); /* ran */
+    job_frame(f11, 1, 2, k);
+    job_check(f11, 1, 2, k, add + 1); /* a retry: from session 11's memory */
+    int f0 = open_stream();
+    job_frame(f0, seq, 1, k);
+    job_check(f0, seq, 1, k, add + 2); /* session 0 goes on with its own seqs */
+    job_frame(f0, 1, 2, k);
+    job_check(f0, 1, 2, k, 1); /* and its seq 1 is still its own (test_jobs: host + 1) */
+    close(f0);
+    close(f11);
+    long st;
+    char body[1024];
+    g_extra = "Lepton-Job-Session: eleven\r\n";
+    CHECK_EQ_INT(open_stream_x(NULL, WS_PROTOCOL, NULL, 0, &st, body, sizeof body), -1);
+    g_extra = "";
+    CHECK_EQ_INT(st, 400);
+    CHECK_CONTAINS(body, "Lepton-Job-Session");
+    return seq + 1;
+}
+
+/* Sends an empty job of seq on fd and reads its answer: its HTTP status, with the result's status
+ * in st (a job answered with an error body: its code). */
+static long empty_job(int fd, long long seq, char *st, size_t n) {
+    char json[64], body[80];
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": []}", seq);
+    size_t bl = job_body(body, json);
+    uint64_t s = (uint64_t)seq;
+    frame f;
+    snprintf(st, n, "(none)");
+    if (send_frame(fd, WS_JOB, 0, 1, &s, 1, body, bl) != 0 || recv_frame(fd, &f) != 0) return -1;
+    if (f.h.status == 200) {
+        json_t *res = job_result(&f, NULL, NULL);
+        snprintf(st, n, "%s", json_string_value(json_object_get(res, "status")) ?: "(none)");
+        json_decref(res);
+    } else {
+        err_code(f.payload, f.h.length, st, n);
+    }
+    free(f.payload);
+    return f.h.status;
+}
+
+/* A stream of session `session`, or -1 with *status. */
+static int open_session(unsigned long long session, long *status, char *body, size_t bn) {
+    char extra[64];
+    snprintf(extra, sizeof extra, "Lepton-Job-Session: %llu\r\n", session);
+    g_extra = extra;
+    int fd = open_stream_x(NULL, WS_PROTOCOL, NULL, 0, status, body, bn);
+    g_extra = "";
+    return fd;
+}
+
+/* The worker keeps at most 256 sessions besides session 0: a new one takes the place of the least
+ * recently used idle one; when all are busy (here: each with a stream open) it is refused 503
+ * queue_full. A session freed while idle goes on at its next seq when it comes back. Session 11
+ * (test_sessions) exists already. */
+static void test_session_limit(const char *uuid) {
+    char st[64], body[1024], sessions_series[256];
+    snprintf(sessions_series, sizeof sessions_series, "lepton_worker_job_sessions{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    long status;
+    int fd = open_session(500, &status, NULL, 0);
+    CHECK_EQ_INT(status, 101);
+    CHECK_EQ_INT(empty_job(fd, 1, st, sizeof st), 200);
+    CHECK_EQ_INT(empty_job(fd, 2, st, sizeof st), 200);
+    close(fd);
+    usleep(100000);      /* the worker sees the stream end */
+    enum { BUSY = 256 }; /* sessions 11 and 500 idle, 254 new ones busy, then 2 more take their places */
+    int fds[BUSY];
+    int opened = 0;
+    for (int i = 0; i < BUSY; i++) {
+        g_src = 0x7f000002u + (uint32_t)(i / 100); /* 127.0.0.2, .3, .4 */
+        fds[i] = open_session(1000 + (unsigned long long)i, &status, NULL, 0);
+        opened += fds[i] >= 0;
+    }
+    CHECK_EQ_INT(opened, BUSY);
+    CHECK_EQ_INT(metric(sessions_series), 256);
+    g_src = 0x7f000005u;
+    CHECK_EQ_INT(open_session(5000, &status, body, sizeof body), -1);
+    CHECK_EQ_INT(status, 503);
+    CHECK_CONTAINS(body, "queue_full");
+    CHECK_CONTAINS(body, "job sessions");
+    g_src = 0;
+    for (int i = 0; i < BUSY; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    usleep(200000);
+    /* session 500 was freed; it comes back at seq 3 and runs it at once (not after the 10 s wait
+     * for a missing seq 1), and its seq 1 already ran */
+    fd = open_session(500, &status, NULL, 0);
+    CHECK_EQ_INT(status, 101);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ_INT(empty_job(fd, 3, st, sizeof st), 200);
+    CHECK(!strcmp(st, "ok"));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(t1.tv_sec - t0.tv_sec < 5);
+    CHECK_EQ_INT(empty_job(fd, 1, st, sizeof st), 409);
+    CHECK(!strcmp(st, "conflict"));
+    close(fd);
 }
 
 /* Several staging buffers' worth each way (the staging buffer is 4 MiB). */
@@ -1002,7 +1129,8 @@ int main(int argc, char **argv) {
     snprintf(series, sizeof series,
              "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
-    test_latency(2 + 32); /* the next seq: jobs 1..33 ran */
+    test_latency(test_sessions(&k, 33, 2 + 32)); /* the next seq: jobs 1..33 ran */
+    test_session_limit(uuid);
     test_chunks();
     test_gone_mid_transfer(pid);
 

@@ -263,9 +263,109 @@ static job_result run_job_h(const char *json, const void *data, size_t dlen, con
     jr.http = jr.raw.status;
     if (jr.http == 200 && jr.raw.len >= 4) {
         size_t n = get_le32(jr.raw.body);
-        if (4 + n <= jr.raw.len) jr.res = json_loadb(jr.raw.body + 4, n, 0, NULL);
+        if (4 + n <= jr.raw.len) {
+            jr.res = json_loadb(jr.raw.body + 4, n, 0, NULL);
+            jr.data = jr.raw.body + 4 + n;
+            jr.dlen = jr.raw.len - 4 - n;
+        }
     }
     return jr;
+}
+
+/* ---- job sessions (docs/dataplane.md, Jobs: Sessions) ---- */
+static void *sized_thread(void *p);
+/* A job of session `session` (0: no header). */
+static job_result session_job(unsigned long long session, const char *json, const void *data, size_t dlen) {
+    char extra[64];
+    snprintf(extra, sizeof extra, "Lepton-Job-Session: %llu", session);
+    return run_job_h(json, data, dlen, session ? extra : NULL, NULL);
+}
+
+/* The int a job read (its 4 data bytes), or -1. */
+static int job_int(const job_result *j) {
+    int v = -1;
+    if (!strcmp(job_status(j), "ok") && j->dlen == 4) memcpy(&v, j->data, 4);
+    return v;
+}
+
+/* Each session is a seq space of its own: session 5's seq 1 runs although session 0's seq 1 ran
+ * long ago, retries are answered from their own session's memory, and a session waiting for a
+ * missing seq holds up neither session 0 nor another one. Session 0 goes on at seq; returns its
+ * next seq. */
+static long long test_sessions(long long seq) {
+    resp r = req("POST", "/v1/buffers", "{\"size\": 4}", 11, "application/json", NULL);
+    CHECK_EQ_INT(r.status, 201);
+    json_t *bj = as_json(&r);
+    long long b = json_integer_value(json_object_get(bj, "buffer"));
+    json_decref(bj);
+    free(r.body);
+    char put[256], get[256];
+    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq, b);
+
+    int v = 501;
+    snprintf(put, sizeof put,
+             "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": "
+             "%lld, \"size\": 4}}]}",
+             b, b);
+    job_result a = session_job(5, put, &v, 4);
+    CHECK_EQ_INT(a.http, 200);
+    CHECK_EQ_INT(job_int(&a), 501); /* ran: session 0's seq 1 read 400,000 bytes */
+    CHECK_EQ_INT(json_integer_value(json_object_get(a.res, "seq")), 1);
+    v = 999;
+    job_result again = session_job(5, put, &v, 4); /* a retry: from memory, not run again */
+    CHECK(again.raw.len == a.raw.len && !memcmp(again.raw.body, a.raw.body, a.raw.len));
+    job_free(&again);
+    job_free(&a);
+    job_result z = session_job(0, get, NULL, 0); /* session 0 goes on with its own seqs */
+    CHECK_EQ_INT(job_int(&z), 501);
+    job_result z2 = session_job(0, get, NULL, 0); /* and its retries are its own */
+    CHECK(z2.raw.len == z.raw.len && !memcmp(z2.raw.body, z.raw.body, z.raw.len));
+    job_free(&z2);
+    job_free(&z);
+    seq++;
+
+    /* session 7's seq 3 arrives first and waits for its seq 2; sessions 0 and 5 run meanwhile */
+    sized_job s3 = {.data = NULL};
+    snprintf(s3.json, sizeof s3.json,
+             "{\"seq\": 3, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", b);
+    snprintf(s3.extra, sizeof s3.extra, "Lepton-Job-Session: 7");
+    job_result first = session_job(7, "{\"seq\": 1, \"steps\": []}", NULL, 0);
+    CHECK(!strcmp(job_status(&first), "ok"));
+    job_free(&first);
+    pthread_t th;
+    pthread_create(&th, NULL, sized_thread, &s3);
+    CHECK(metric_reaches("lepton_worker_queued_jobs", 1));
+    v = 502;
+    snprintf(put, sizeof put,
+             "{\"seq\": 2, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}, {\"read\": {\"buffer\": "
+             "%lld, \"size\": 4}}]}",
+             b, b);
+    a = session_job(5, put, &v, 4);
+    CHECK_EQ_INT(job_int(&a), 502);
+    job_free(&a);
+    snprintf(get, sizeof get, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq++, b);
+    z = session_job(0, get, NULL, 0);
+    CHECK_EQ_INT(job_int(&z), 502);
+    job_free(&z);
+    CHECK_EQ_INT(metric("lepton_worker_queued_jobs"), 1); /* session 7's seq 3 still waits */
+    v = 703;
+    a = session_job(7, put, &v, 4); /* session 7's seq 2: then its seq 3 runs, after it */
+    CHECK_EQ_INT(job_int(&a), 703);
+    job_free(&a);
+    pthread_join(th, NULL);
+    CHECK_EQ_INT(job_int(&s3.r), 703);
+    job_free(&s3.r);
+
+    /* a session that is not a decimal number is refused */
+    a = run_job_h(get, NULL, 0, "Lepton-Job-Session: 7x", NULL);
+    CHECK_EQ_INT(a.http, 400);
+    job_free(&a);
+    snprintf(get, sizeof get, "/v1/buffers/%lld", b);
+    r = req("DELETE", get, NULL, 0, NULL, NULL);
+    free(r.body);
+    return seq;
 }
 
 static void *sized_thread(void *p) {
@@ -1205,6 +1305,7 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(bad, 0);
         seq += K;
     }
+    seq = (int)test_sessions(seq);
 
     /* ---- a sticky CUDA error: the job fails, the worker exits 3, a replacement takes over ---- */
     int sticky_ok = 0;
@@ -1311,6 +1412,17 @@ int main(int argc, char **argv) {
         r = req("DELETE", path, NULL, 0, NULL, NULL); /* freeing a lost buffer is fine */
         CHECK_EQ_INT(r.status, 204);
         free(r.body);
+        /* a session new to a replacement worker starts at the first seq it sees (its earlier jobs
+         * may have run on the predecessor), without waiting for seqs that will never come */
+        int64_t t0 = (int64_t)(now_s() * 1000);
+        jr = session_job(9, "{\"seq\": 4, \"steps\": []}", NULL, 0);
+        CHECK(!strcmp(job_status(&jr), "ok"));
+        CHECK((int64_t)(now_s() * 1000) - t0 < 5000);
+        job_free(&jr);
+        jr = session_job(9, "{\"seq\": 3, \"steps\": []}", NULL, 0);
+        CHECK_EQ_INT(jr.http, 502); /* before the first it ran here: lost with the predecessor */
+        CHECK_CONTAINS(jr.raw.body, "node_lost");
+        job_free(&jr);
         /* batches on this worker, whose clean exit below also checks them for leaks */
         seq = (int)test_batch(sha, seq);
         /* the seq record a replacement worker reads: the last finished and the highest accepted seq */
