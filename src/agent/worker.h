@@ -63,6 +63,11 @@ typedef struct wk_module {
     wk_func **fidx;      /* funcs by name: open addressing, NULL = empty (a module may hold 40,000 kernels) */
     size_t fcap, nfuncs; /* fcap: a power of two > 2 nfuncs, or 0 */
     int refs;
+    /* The job sessions that loaded or looked it up and have not freed it (mod_mu): a DELETE unloads
+     * it only when the last of them lets go, so one handle freeing a module never takes it from
+     * another handle of the lease that loaded the same image. */
+    uint64_t *holders;
+    size_t nholders, capholders;
     struct wk_module *next;
 } wk_module;
 
@@ -140,6 +145,8 @@ typedef struct lp_worker {
     int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
     uint64_t restarting_total; /* requests answered 503 worker_restarting */
     int64_t spin_ns;           /* LEPTON_WORKER_SPIN_US: a stream polls this long before it sleeps */
+    int64_t instance;          /* drawn at random (> 0) when the process starts: "instance" in /v1/info and
+                                  every job result, so a client sees a replacement worker (memory gone) */
     uint64_t stream_frames[4]; /* atomic: frames received on streams, by kind (WS_JOB .. WS_PING) - 1 */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */
@@ -172,6 +179,11 @@ void wk_module_put(lp_worker *w, wk_module *m);
 int wk_module_load(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out, char *msg,
                    size_t msg_size);
 void wk_module_unload(lp_worker *w, const char *sha);
+/* Records that job session `session` holds module m (GET/PUT of the module). 0, or -1 out of memory. */
+int wk_module_hold(lp_worker *w, wk_module *m, uint64_t session);
+/* Session `session` lets go of module sha (DELETE): unloads it when no session holds it any more
+ * (also when none was recorded: a module a replacement worker loaded from its saved image). */
+void wk_module_release(lp_worker *w, const char *sha, uint64_t session);
 /* Finds a kernel of a module (cached). Returns NULL with msg when it does not exist. */
 const wk_func *wk_module_func(lp_worker *w, wk_module *m, const char *name, char *msg, size_t msg_size);
 /* Journals the seq counters (under job_mu): a replacement worker goes on after the highest seq its

@@ -215,11 +215,11 @@ static void h_info(lp_http_req *r, void *user) {
     json_t *cc = json_array();
     json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR));
     json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
-    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:o, s:o}", "lease", w->lease,
+    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:o, s:o, s:I}", "lease", w->lease,
                                               "index", w->index, "uuid", w->uuid, "name", w->gpu_name,
                                               "memory_total", (json_int_t)total, "memory_free", (json_int_t)fr,
                                               "driver_version", w->cu.driver_version, "compute_capability", cc,
-                                              "attributes", attrs));
+                                              "attributes", attrs, "instance", (json_int_t)w->instance));
 }
 
 /* ---- buffers ---- */
@@ -753,11 +753,27 @@ static wk_module *path_module(lp_worker *w, lp_http_req *r) {
     return m;
 }
 
+/* The requesting session holds m from now on (a module is unloaded when its last holder frees
+ * it). 0, or -1 with the refusal answered. */
+static int module_hold(lp_worker *w, lp_http_req *r, wk_module *m) {
+    uint64_t session;
+    wk_err e;
+    if (wk_job_session(r, &session, &e) != 0) {
+        wk_reply_err(r, &e);
+        return -1;
+    }
+    if (wk_module_hold(w, m, session) != 0) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void h_module_get(lp_http_req *r, void *user) {
     lp_worker *w = user;
     wk_module *m = path_module(w, r);
     if (!m) return;
-    lp_http_reply_json_take(r, 200, json_incref(m->info));
+    if (module_hold(w, r, m) == 0) lp_http_reply_json_take(r, 200, json_incref(m->info));
     wk_module_put(w, m);
 }
 
@@ -846,7 +862,7 @@ static void h_module_put(lp_http_req *r, void *user) {
         reply_module_error(r, st, msg);
         return;
     }
-    lp_http_reply_json_take(r, 200, json_incref(m->info));
+    if (module_hold(w, r, m) == 0) lp_http_reply_json_take(r, 200, json_incref(m->info));
     wk_module_put(w, m);
 }
 
@@ -878,7 +894,13 @@ static void h_module_delete(lp_http_req *r, void *user) {
     lp_worker *w = user;
     const char *sha;
     if (wk_authorized(w, r) != 0 || module_sha(r, &sha) != 0) return;
-    wk_module_unload(w, sha);
+    uint64_t session;
+    wk_err e;
+    if (wk_job_session(r, &session, &e) != 0) {
+        wk_reply_err(r, &e);
+        return;
+    }
+    wk_module_release(w, sha, session);
     lp_http_reply_bytes(r, 204, NULL, "", 0);
 }
 

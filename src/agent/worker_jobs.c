@@ -383,11 +383,12 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
 
 /* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
  * it does not fit. */
-static size_t result_json(char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
+static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
                           int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting,
                           const int64_t *events, size_t nevents) {
     wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
                          .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting,
+                         .instance = w->instance,
                          .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
     if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
@@ -471,7 +472,7 @@ static void run_job(lp_worker *w, wk_job *j) {
     }
     j->ended_ns = lp_mono_ns();
     char text[WIRE_JOB_MAX_RESULT];
-    size_t tl = result_json(text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
+    size_t tl = result_json(w, text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
                             j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events, o.code ? 0 : nevents);
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!tl) {
@@ -716,9 +717,9 @@ static void submit(wk_jobq *q, wk_job **jobs, refusal *why, size_t n) {
 }
 
 /* u32 LE n + the result JSON of a job refused before it ran (no data bytes), or NULL. */
-static char *refusal_record(const refusal *why, size_t *len) {
+static char *refusal_record(const lp_worker *w, const refusal *why, size_t *len) {
     char text[WIRE_JOB_MAX_RESULT];
-    size_t tl = result_json(text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
+    size_t tl = result_json(w, text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
                             !strcmp(why->code, WK_RESTARTING), NULL, 0);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
@@ -1375,7 +1376,7 @@ static void h_batch(lp_http_req *r, void *user) {
         queue_release(c);
         for (size_t i = 0; i < k; i++) {
             size_t len = jobs[i] ? jobs[i]->res_len : 0;
-            const char *rec = jobs[i] ? jobs[i]->res : (s->own[i] = refusal_record(&why[i], &len));
+            const char *rec = jobs[i] ? jobs[i]->res : (s->own[i] = refusal_record(w, &why[i], &len));
             s->jobs[i] = jobs[i]; /* s drops the references */
             if (!rec) continue;
             put_le32(s->lens + 4 * i, len);

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "log.h"
 #include "port.h"
+#include "rand.h"
 #include "strutil.h"
 #include "worker.h"
 
@@ -172,6 +173,9 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&w.job_mu, NULL);
     if (!w.queue_limit) w.queue_limit = WK_QUEUE_DEFAULT;
     w.spin_ns = (int64_t)lp_env_long("LEPTON_WORKER_SPIN_US", 50, 0, 10000) * 1000;
+    uint64_t inst = 0;
+    if (lp_random_bytes(&inst, sizeof inst) != 0) inst = (uint64_t)lp_mono_ns() ^ ((uint64_t)getpid() << 32);
+    w.instance = (int64_t)(inst >> 1) | 1; /* > 0 */
 
     char err[600];
     int64_t t0 = lp_mono_ms();

@@ -447,6 +447,7 @@ static void module_release(lp_worker *w, wk_module *m) {
         func_free(f);
     }
     free(m->fidx);
+    free(m->holders);
     json_decref(m->info);
     free(m);
 }
@@ -757,6 +758,44 @@ int wk_module_get(lp_worker *w, const char *sha, wk_module **out, char *msg, siz
     }
     pthread_mutex_unlock(&w->mod_mu);
     return st;
+}
+
+int wk_module_hold(lp_worker *w, wk_module *m, uint64_t session) {
+    int rc = 0;
+    pthread_mutex_lock(&w->mod_mu);
+    size_t i = 0;
+    while (i < m->nholders && m->holders[i] != session) i++;
+    if (i == m->nholders) {
+        if (m->nholders == m->capholders) {
+            size_t cap = m->capholders ? 2 * m->capholders : 4;
+            uint64_t *h = realloc(m->holders, cap * sizeof *h);
+            if (h) m->holders = h, m->capholders = cap;
+        }
+        if (m->nholders < m->capholders)
+            m->holders[m->nholders++] = session;
+        else
+            rc = -1;
+    }
+    pthread_mutex_unlock(&w->mod_mu);
+    return rc;
+}
+
+void wk_module_release(lp_worker *w, const char *sha, uint64_t session) {
+    pthread_mutex_lock(&w->mod_mu);
+    int others = 0;
+    for (wk_module *m = w->modules; m; m = m->next)
+        if (!strcmp(m->sha, sha)) {
+            for (size_t i = 0; i < m->nholders; i++)
+                if (m->holders[i] == session) m->holders[i--] = m->holders[--m->nholders];
+            others = m->nholders > 0;
+            break;
+        }
+    pthread_mutex_unlock(&w->mod_mu);
+    if (others) {
+        lp_log(LOG_DEBUG, "lease %s gpu %s: module %s stays: another session holds it", w->lease, w->uuid, sha);
+        return;
+    }
+    wk_module_unload(w, sha);
 }
 
 void wk_module_unload(lp_worker *w, const char *sha) {

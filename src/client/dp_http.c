@@ -160,16 +160,17 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
     char *line = malloc(n);
     if (!line) return -1;
     snprintf(line, n, "Authorization: Bearer %s", token);
-    const char *json_lines[] = {line, "Content-Type: application/json", "Accept: application/json",
-                                "Expect:"};
-    /* A handle's jobs are numbered in its own session (docs/dataplane.md, Jobs): the lease's own
-     * handle uses session 0, which needs no header. */
+    /* A handle's jobs are numbered in its own session (docs/dataplane.md, Jobs), and the modules it
+     * loads are held by that session until it frees them: the lease's own handle uses session 0,
+     * which needs no header. */
     char session[64] = "";
     if (dp->lease->session)
         snprintf(session, sizeof session, LC_SESSION_HEADER ": %" PRIu64, dp->lease->session);
+    const char *json_lines[] = {line, "Content-Type: application/json", "Accept: application/json",
+                                "Expect:", session};
     const char *raw_lines[] = {line, "Content-Type: application/octet-stream", "Expect:", session};
     int bad = 0;
-    for (size_t k = 0; !bad && k < sizeof json_lines / sizeof *json_lines; k++) {
+    for (size_t k = 0; !bad && k < sizeof json_lines / sizeof *json_lines && *json_lines[k]; k++) {
         struct curl_slist *s = curl_slist_append(dp->json_headers, json_lines[k]);
         if (s) dp->json_headers = s;
         bad = !s;

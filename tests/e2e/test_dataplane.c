@@ -1941,6 +1941,31 @@ static void case_attach_seq(void) {
     lepton_client_close(owner);
 }
 
+/* ---- module_shared: two handles that load the same image; one frees it, the other's launches go
+ * on (a worker holds one module per image, unloaded only when the last session holding it frees it) */
+static void case_module_shared(void) {
+    lepton_client *owner = client_for(T_TEN), *other = client_for(T_TEN);
+    lepton_lease *l = open_lease(owner, 1, "Emu n1", 0);
+    lepton_lease *a = NULL;
+    if (l) CHECK_RC(lepton_lease_attach(other, info_of(l).id, &a), LEPTON_OK);
+    if (l && a) {
+        lepton_module *mo = load(l, "saxpy"), *ma = load(a, "saxpy");
+        if (mo && ma) {
+            saxpy_works(a, ma, 0, "attached, both holding the module");
+            lepton_module_free(mo); /* the opener lets go: the attached handle still holds it */
+            saxpy_works(a, ma, 0, "attached, after the opener freed the same image");
+            lepton_module_free(ma); /* the last holder: unloaded now */
+            mo = load(l, "saxpy");  /* and loaded again when asked */
+            if (mo) saxpy_works(l, mo, 0, "opener, the image loaded again");
+        }
+        lepton_module_free(mo);
+        CHECK_RC(lepton_lease_detach(a), LEPTON_OK);
+    }
+    if (l) CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+    lepton_client_close(other);
+    lepton_client_close(owner);
+}
+
 /* ---- handles submitting to one GPU at once (job sessions) ---------------------------------- */
 /* Three handles on one lease — the opener's and two attached ones — each add their own step to a
  * counter of their own, SESS_JOBS times, up to SESS_WINDOW jobs in flight (so that small jobs go in
@@ -1951,8 +1976,7 @@ static void case_attach_seq(void) {
 #define SESS_WINDOW 32
 typedef struct sess_arg {
     lepton_lease *l;
-    lepton_module *m; /* freed once every handle is done: the handles load the same image, which a
-                       * worker holds once (unloading it through one handle unloads it for all) */
+    lepton_module *m; /* freed once every handle is done (module_shared tests freeing it early) */
     int h;
     int bad_status, wrong; /* jobs that failed, jobs that read a wrong value */
     float got[SESS_JOBS];
@@ -2060,6 +2084,7 @@ static const struct {
     {"stream_kill", case_stream_kill, NULL},
     {"attach", case_attach, NULL},
     {"attach_seq", case_attach_seq, NULL},
+    {"module_shared", case_module_shared, NULL},
     {"attach_concurrent", case_attach_concurrent, NULL},
 };
 

@@ -273,6 +273,9 @@ static void case_steps(void) {
     CHECK_EQ_INT(lc_raw_task_events(t, &one_ev, 1), 3); /* at most n copied, the count told */
     CHECK(one_ev == ev[0]);
     CHECK_EQ_INT(lc_raw_task_step(t), -1);
+    const lc_gpu_facts *facts = NULL; /* the job ran on the worker the facts came from */
+    CHECK_RC(lc_raw_gpu_facts(L, 0, &facts), LEPTON_OK);
+    CHECK(facts && facts->instance > 0 && lc_raw_task_instance(t) == facts->instance);
     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
     CHECK_RC(lepton_task_get_info(t, &ti), LEPTON_OK);
     CHECK(ti.ended_ns >= ev[2]); /* the worker's clock: the job ended after its last event */
