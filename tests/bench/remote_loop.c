@@ -7,6 +7,9 @@
  *   remote_loop PTX copy MIB R       cuMemcpyHtoD then cuMemcpyDtoH of MIB MiB (pinned host memory),
  *                                    R rounds: {"mode": "copy", "up_gbps", "down_gbps"} (best round),
  *                                    the bytes checked after every round
+ *   remote_loop PTX pause 1 1        one launch + cuCtxSynchronize, "remote_loop: paused" on stderr, waits
+ *                                    for a line on stdin, then one more launch + cuCtxSynchronize (the
+ *                                    e2e tests replace the worker while it waits)
  * Any CUDA error ends it with exit status 3 and the call and the error's name on stderr (the
  * e2e tests kill a worker under it and expect exactly that, not a hang). */
 #include <cuda.h>
@@ -43,7 +46,7 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: remote_loop PTX launches|launch_sync|copy N R\n");
+        fprintf(stderr, "usage: remote_loop PTX launches|launch_sync|copy|pause N R\n");
         return 2;
     }
     const char *mode = argv[2];
@@ -87,6 +90,15 @@ int main(int argc, char **argv)
         qsort(t, (size_t)rounds, sizeof t[0], cmp);
         printf("{\"mode\": \"%s\", \"n\": %ld, \"rounds\": %ld, \"us_per_iter\": %.3f, \"us_per_iter_min\": %.3f}\n",
                mode, n, rounds, t[rounds / 2], t[0]);
+    } else if (!strcmp(mode, "pause")) {
+        CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+        CK(cuCtxSynchronize());
+        fprintf(stderr, "remote_loop: paused\n");
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) return 2;
+        CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+        CK(cuCtxSynchronize());
+        printf("{\"mode\": \"pause\"}\n");
     } else if (!strcmp(mode, "copy")) {
         size_t bytes = (size_t)n << 20;
         unsigned char *host, *back;

@@ -306,8 +306,8 @@ class Client:
         *detaches* (the lease keeps running); :meth:`Lease.close` ends the lease; closing the client
         detaches it. While attached it renews the lease's keepalive, if the lease has one.
 
-        Run jobs on a GPU of a lease through one handle only (liblepton numbers each handle's jobs
-        from 1; see lepton_lease_attach in lepton.h).
+        Each handle's jobs run in its own order (a job session per handle): several handles, in this
+        process or others, may run jobs on one GPU of a lease at once.
 
         Raises NotFound (no such lease, or another tenant's), Expired (it has ended), AuthError,
         InvalidArgument (not a lease id), LibraryError (liblepton older than 1.1).

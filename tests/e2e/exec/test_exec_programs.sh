@@ -241,6 +241,40 @@ print(act[-1] if act else '')")"
   else
     fail "the loop did not start (3)"; show "$WORK/k3"
   fi
+
+  # 4. the worker killed while the program holds its context between two synchronisations: a fresh
+  #    worker would run the next job on a context whose memory is gone; the driver sees another
+  #    worker instance and fails the synchronisation instead of carrying on
+  mkfifo "$WORK/k4.in"
+  "$LEPTON" exec -- "$LOOP" "$EMPTY" pause 1 1 <"$WORK/k4.in" >"$WORK/k4.out" 2>"$WORK/k4.err" &
+  ex=$!
+  BG+=("$ex")
+  exec 7>"$WORK/k4.in"
+  if wait_for "$WORK/k4.err" "remote_loop: paused" 60; then
+    local w t0
+    w="$(pgrep -P "$DEV_PID" -f "lepton-worker" | head -1)"
+    kill -9 "$w"
+    t0=$SECONDS # the agent starts a fresh worker for the GPU at once; give it a moment
+    while [ $((SECONDS - t0)) -lt 10 ] && ! pgrep -P "$DEV_PID" -f "lepton-worker" >/dev/null; do sleep 0.1; done
+    sleep 1
+    echo go >&7
+    exec 7>&-
+    t0=$SECONDS
+    while kill -0 "$ex" 2>/dev/null && [ $((SECONDS - t0)) -lt 60 ]; do sleep 0.2; done
+    if kill -0 "$ex" 2>/dev/null; then
+      fail "replaced worker: the program hangs"; kill -9 "$ex"
+    else
+      wait "$ex"; local rc=$?
+      if [ "$rc" -eq 3 ] && grep -q "CUDA_ERROR_LAUNCH_FAILED\|CUDA_ERROR_DEVICE_UNAVAILABLE" "$WORK/k4.err"; then
+        ok "worker replaced between synchronisations: $(grep -o 'CUDA_ERROR_[A-Z_]*' "$WORK/k4.err" | head -1), not a silent carry-on"
+      else
+        fail "replaced worker: exit $rc"; show "$WORK/k4"
+      fi
+    fi
+  else
+    exec 7>&-
+    fail "the pausing program did not start"; show "$WORK/k4"
+  fi
 }
 
 section_python() {
