@@ -96,4 +96,15 @@ int h_healthy(h_broker *b);
 /* Finishes a test program: prints the summary and returns the exit code. */
 int h_done(const char *name);
 
+/* One case of a test program, named on its command line. */
+typedef struct h_case {
+    const char *name;
+    void (*fn)(void);
+} h_case;
+/* The main of a test program of cases: `PROGRAM CASE` runs setup() (0 = go on; else the case
+ * fails), the case, then teardown() (also at exit, for a case that exits from inside); `PROGRAM
+ * --list` lists them. Returns the exit status: h_done's, 1 when setup failed, 2 for a bad command
+ * line or an unknown case. */
+int h_case_main(int argc, char **argv, const h_case *cases, size_t n, int (*setup)(void), void (*teardown)(void));
+
 #endif

@@ -436,14 +436,18 @@ static void case_errors(void) {
     lepton_buffer_free(b);
 }
 
-typedef struct tcase {
-    const char *name;
-    void (*fn)(void);
-} tcase;
-static const tcase CASES[] = {{"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals},
-                              {"errors", case_errors}};
+static const h_case CASES[] = {{"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals},
+                               {"errors", case_errors}};
+
+static int setup(void) {
+    if (h_broker_start(&B, NULL) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||
+        h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) || a_agent_start(&A, &B, T_NODE, "n1", 1, 1.0) != 0)
+        return -1;
+    return open_all();
+}
 
 static void teardown(void) {
+    close_all();
     a_agent_cleanup(&A);
     h_broker_stop(&B);
     a_reap_orphans();
@@ -454,34 +458,6 @@ static void teardown(void) {
     h_broker_cleanup(&B);
 }
 
-static void on_exit_cleanup(void) {
-    if (A.pid > 0 || B.pid > 0) teardown();
-}
-
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CASE|--list\n", argv[0]);
-        return 2;
-    }
-    for (size_t k = 0; k < sizeof CASES / sizeof CASES[0]; k++) {
-        if (!strcmp(argv[1], "--list")) {
-            printf("%s\n", CASES[k].name);
-            continue;
-        }
-        if (strcmp(argv[1], CASES[k].name)) continue;
-        atexit(on_exit_cleanup);
-        if (h_broker_start(&B, NULL) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||
-            h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) || a_agent_start(&A, &B, T_NODE, "n1", 1, 1.0) != 0) {
-            h_failures++;
-            teardown();
-            return 1;
-        }
-        if (open_all() == 0) CASES[k].fn();
-        close_all();
-        teardown();
-        return h_done(CASES[k].name);
-    }
-    if (!strcmp(argv[1], "--list")) return 0;
-    fprintf(stderr, "unknown case %s\n", argv[1]);
-    return 2;
+    return h_case_main(argc, argv, CASES, sizeof CASES / sizeof CASES[0], setup, teardown);
 }
