@@ -467,7 +467,7 @@ done:
 /* Upload and download against raw loopback TCP to a partner process, in alternating rounds
  * ([TCP, upload, download] × reps); each figure is the best of its rounds (noise only slows a
  * transfer down), and the TCP rounds' lowest shows the baseline's spread. */
-static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out, double *down_out) {
+static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out) {
     size_t size = quick ? (32u << 20) : (256u << 20), chunk = 1 << 20;
     int reps = quick ? 3 : 5;
     char *host = malloc(size), *zeros = calloc(1, chunk);
@@ -528,7 +528,6 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
     if (want_up) emit("upload", metric, up, base, ">= 0.8");
     if (want_down) emit("download", metric, down, base, ">= 0.8");
     if (up_out) *up_out = up;
-    if (down_out) *down_out = down;
     fail = 0;
 done:
     tcp_peer_stop(&peer);
@@ -985,9 +984,34 @@ static double stats_round_trips(const char *stats) {
 }
 #endif
 
-static int scenario_remote(dp_env *e, int quick, double dp_up, double dp_down) {
+/* The data plane's own rates for `mib` MiB (lepton_buffer_write / _read, best of `rounds`): what the
+ * remote driver's blocking copies of the same size are held against. 0, or -1. */
+static int dp_copy_rates(dp_env *e, long mib, long rounds, double *up, double *down) {
+    size_t size = (size_t)mib << 20;
+    char *host = malloc(size);
+    lepton_buffer *buf = NULL;
+    int rc = host ? lepton_buffer_alloc(e->l, 0, size, &buf) : LEPTON_ENOMEM;
+    *up = *down = 0;
+    if (host) memset(host, 3, size);
+    for (long r = 0; rc == LEPTON_OK && r < rounds; r++) {
+        double t0 = now_us();
+        rc = lepton_buffer_write(buf, 0, host, size);
+        double t1 = now_us();
+        if (rc == LEPTON_OK) rc = lepton_buffer_read(buf, 0, host, size);
+        double t2 = now_us();
+        if (rc != LEPTON_OK) break;
+        double gu = (double)size / ((t1 - t0) * 1e3), gd = (double)size / ((t2 - t1) * 1e3);
+        if (gu > *up) *up = gu;
+        if (gd > *down) *down = gd;
+    }
+    lepton_buffer_free(buf);
+    free(host);
+    return rc == LEPTON_OK ? 0 : dp_fail("data-plane copies", rc);
+}
+
+static int scenario_remote(dp_env *e, int quick) {
 #ifndef LEPTON_BENCH_REMOTE_LOOP
-    (void)e, (void)quick, (void)dp_up, (void)dp_down;
+    (void)e, (void)quick;
     emit_skipped("remote", "skipped", (char[]){"remote_loop was not built (no CUDA toolkit stub)"});
     return 0;
 #else
@@ -1011,6 +1035,8 @@ static int scenario_remote(dp_env *e, int quick, double dp_up, double dp_down) {
     int rc = lepton_lease_get_info(e->l, &info);
     if (rc != LEPTON_OK) return dp_fail("lease info", rc);
     long n = quick ? 200 : 2000, nsync = quick ? 50 : 500, rounds = quick ? 3 : 7, mib = 64;
+    double dp_up = 0, dp_down = 0;
+    if (dp_copy_rates(e, mib, rounds, &dp_up, &dp_down) != 0) return -1;
     static const char *labels[] = {"local", "remote", "forward"};
     double per[3][2], trips[3][2], up[3], down[3];
     for (int m = 0; m < 3; m++) {
@@ -1072,16 +1098,14 @@ static int scenario_remote(dp_env *e, int quick, double dp_up, double dp_down) {
     emit("remote", metric, up[0], 0, "baseline (cuMemcpyHtoD on the agent's driver, directly)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_local_down_gbps", mib);
     emit("remote", metric, down[0], 0, "baseline (cuMemcpyDtoH on the agent's driver, directly)");
+    snprintf(metric, sizeof metric, "copy_%ld_mib_dataplane_up_gbps", mib);
+    emit("remote", metric, dp_up, 0, "baseline (lepton_buffer_write of the same size, best of the same rounds)");
+    snprintf(metric, sizeof metric, "copy_%ld_mib_dataplane_down_gbps", mib);
+    emit("remote", metric, dp_down, 0, "baseline (lepton_buffer_read of the same size, best of the same rounds)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_remote_up_gbps", mib);
-    if (dp_up > 0)
-        emit("remote", metric, up[1], dp_up, ">= 0.8 (of the data plane's own upload, lepton_buffer_write)");
-    else
-        emit("remote", metric, up[1], 0, "reported (run with --scenario upload for the data plane's rate)");
+    emit("remote", metric, up[1], dp_up, ">= 0.8 (cuMemcpyHtoD through the remote driver vs the data plane's upload)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_remote_down_gbps", mib);
-    if (dp_down > 0)
-        emit("remote", metric, down[1], dp_down, ">= 0.8 (of the data plane's own download, lepton_buffer_read)");
-    else
-        emit("remote", metric, down[1], 0, "reported (run with --scenario download for the data plane's rate)");
+    emit("remote", metric, down[1], dp_down, ">= 0.8 (cuMemcpyDtoH through the remote driver vs the data plane's download)");
     return 0;
 #endif
 }
@@ -1223,7 +1247,7 @@ int main(int argc, char **argv) {
         }
     }
     int failed = 0;
-    double rtt_p50 = 0, rtt_p99 = 0, up = 0, down = 0;
+    double rtt_p50 = 0, rtt_p99 = 0, up = 0;
     if (want & (S_RTT | S_UP | S_DOWN | S_PIPE | S_MEM | S_PEERS | S_REMOTE) || gpu) {
         dp_env e;
         if (dp_start(&e) != 0) {
@@ -1233,12 +1257,12 @@ int main(int argc, char **argv) {
         } else {
             if ((want & S_RTT) && scenario_rtt(&e, quick, &rtt_p50, &rtt_p99) != 0) failed = 1;
             if ((want & (S_UP | S_DOWN)) &&
-                scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up, &down) != 0)
+                scenario_transfer(&e, quick, want & S_UP, want & S_DOWN, &up) != 0)
                 failed = 1;
             if ((want & S_PIPE) && scenario_pipeline(&e, quick) != 0) failed = 1;
             if ((want & S_MEM) && scenario_memory(&e, quick) != 0) failed = 1;
             if ((want & S_PEERS) && scenario_peers(&e, quick, rtt_p50, rtt_p99) != 0) failed = 1;
-            if ((want & S_REMOTE) && scenario_remote(&e, quick, up, down) != 0) failed = 1;
+            if ((want & S_REMOTE) && scenario_remote(&e, quick) != 0) failed = 1;
             if (gpu && (rtt_p50 == 0 && (want & S_RTT) == 0)) scenario_rtt(&e, quick, &rtt_p50, NULL);
         }
         if (failed) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
