@@ -12,60 +12,13 @@ LIBDIR="$3"
 PTX="$4"
 EXIT_WAIT="$5"
 SPIN_PTX="$6"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-remote-test.XXXXXX")"
-DEV_PID=""
-FAILS=0
-cleanup() {
-  if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-    kill -INT "$DEV_PID" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$DEV_PID" 2>/dev/null || break; sleep 0.1; done
-    for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
-    kill -9 "$DEV_PID" 2>/dev/null
-    wait "$DEV_PID" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-die() { echo "FATAL: $*"; tail -30 "$WORK/dev.err" 2>/dev/null; exit 1; }
+# shellcheck source=SCRIPTDIR/../e2e/lib/dev.sh
+. "$(dirname "$0")/../e2e/lib/dev.sh"
+dev_init lepton-remote-test
+DEV_STOP_GRACE=5
 
-pick_port() {
-  python3 - <<'PY'
-import random, socket
-for _ in range(500):
-    p = random.randint(10000, 30000)
-    socks = []
-    try:
-        for q in (p, p + 10, p + 11, p + 12):
-            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-}
-
-for _try in 1 2 3; do
-  PORT="$(pick_port)"
-  export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
-  unset LEPTON_TOKEN
-  rm -f "$WORK/dev.out" "$WORK/dev.err"
-  # the watchdog ends the spinning kernel of the last check on the worker
-  CUDAEMU_WATCHDOG_MS=20000 "$LEPTON" dev --port "$PORT" --emulate 2 --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
-  DEV_PID=$!
-  for _ in $(seq 1 300); do
-    grep -q "ready" "$WORK/dev.out" 2>/dev/null && break
-    kill -0 "$DEV_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q "ready" "$WORK/dev.out" 2>/dev/null && break
-  wait "$DEV_PID" 2>/dev/null
-  DEV_PID=""
-  grep -q "in use" "$WORK/dev.err" || die "lepton dev did not start"
-done
-[ -n "$DEV_PID" ] || die "lepton dev could not get a free port"
+# the watchdog ends the spinning kernel of the last check on the worker
+CUDAEMU_WATCHDOG_MS=20000 dev_start --emulate 2
 
 run_smoke() { # WHAT ENV...: runs smoke with the remote driver, output in $WORK/s.out / s.err
   local what="$1"

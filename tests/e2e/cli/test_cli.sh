@@ -7,96 +7,9 @@
 set -u
 LEPTON="$1"
 PTX="$2"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-cli-test.XXXXXX")"
-DEV_PID=""
-FAILS=0
-
-cleanup() {
-  if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-    for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
-    kill -9 "$DEV_PID" 2>/dev/null
-    wait "$DEV_PID" 2>/dev/null
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-die() { echo "FATAL: $*"; echo "--- lepton dev stdout"; cat "$WORK/dev.out" 2>/dev/null; echo "--- stderr (tail)";
-        tail -30 "$WORK/dev.err" 2>/dev/null; exit 1; }
-# expect CODE DESCRIPTION -- command...: runs it (stdout → $WORK/out, stderr → $WORK/err), checks the exit code
-expect() {
-  local want="$1" what="$2"
-  shift 3
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    fail "$what: exit $rc, expected $want"; sed 's/^/    out: /' "$WORK/out" | head -20; sed 's/^/    err: /' "$WORK/err" | head -20
-    return 1
-  fi
-  if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$WORK/err"; then
-    fail "$what: sanitizer report"; head -30 "$WORK/err"; return 1
-  fi
-  ok "$what"
-}
-# py EXPR-FILE: runs python3 on stdin JSON; the script fails the check by exiting non-zero
-pycheck() {
-  local what="$1" code="$2"
-  if python3 -c "import json,sys
-d=json.load(open(sys.argv[1]))
-$code" "$WORK/out"; then ok "$what"; else fail "$what"; sed 's/^/    out: /' "$WORK/out" | head -30; fi
-}
-
-pick_port() { # a port P with P, P+10, P+11, P+12 free, below the ephemeral range (outgoing connections)
-  python3 - <<'PY'
-import random, socket
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except Exception:
-    low = 32768
-hi = max(low - 20, 12000)
-for _ in range(500):
-    p = random.randint(10000, hi)
-    socks = []
-    try:
-        for q in (p, p + 10, p + 11, p + 12):
-            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-}
-PORT="$(pick_port)"
-[ -n "$PORT" ] || die "no free port"
-export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
-unset LEPTON_TOKEN
-DATA="$WORK/data"
-
-start_dev() { # another port when one was taken meanwhile (other tests run in parallel)
-  for _try in 1 2 3; do
-    # the previous run's output says "ready" too: remove it here, in this shell, before the child
-    # starts (the child's own truncation of the file may come after the first look below)
-    rm -f "$WORK/dev.out" "$WORK/dev.err"
-    "$LEPTON" dev --port "$PORT" --emulate 2 --data "$DATA" >"$WORK/dev.out" 2>"$WORK/dev.err" &
-    DEV_PID=$!
-    for _ in $(seq 1 300); do
-      grep -q "ready" "$WORK/dev.out" 2>/dev/null && return 0
-      kill -0 "$DEV_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$DEV_PID" 2>/dev/null && die "lepton dev did not become ready in 30 s"
-    wait "$DEV_PID" 2>/dev/null
-    DEV_PID=""
-    grep -q "in use" "$WORK/dev.err" || die "lepton dev exited early"
-    echo "note: port $PORT taken meanwhile; trying another"
-    PORT="$(pick_port)"
-    export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
-  done
-  die "lepton dev could not get a free port"
-}
+# shellcheck source=SCRIPTDIR/../lib/dev.sh
+. "$(dirname "$0")/../lib/dev.sh"
+dev_init lepton-cli-test
 
 stop_dev() { # SIGINT; must exit 0 within 10 s with no worker left
   local workers
@@ -119,10 +32,9 @@ stop_dev() { # SIGINT; must exit 0 within 10 s with no worker left
 }
 
 # ---------------------------------------------------------------- start
-start_dev
+dev_start --emulate 2
 head -1 "$WORK/dev.out" | grep -q '^\*\*\* NO GPU: running CUDA on the CPU driver (cudaemu) with 2 emulated GPUs \*\*\*' \
   && ok "banner says NO GPU first" || fail "no NO-GPU banner on the first line: $(head -1 "$WORK/dev.out")"
-TOKEN="$(sed -n 's/^lepton dev: token *\(lpt_[0-9a-f]*\).*/\1/p' "$WORK/dev.out")"
 [ -n "$TOKEN" ] && ok "dev token printed" || fail "no token in the banner"
 
 # ---------------------------------------------------------------- version, help
@@ -254,10 +166,10 @@ grep -q "lease $IDOPEN of tenant dev ended and billed" "$WORK/dev.out" && ok "sh
 expect 3 "broker gone → ENET (3)" -- "$LEPTON" nodes
 
 # ---------------------------------------------------------------- restart on the same data
-start_dev
-TOKEN2="$(sed -n 's/^lepton dev: token *\(lpt_[0-9a-f]*\).*/\1/p' "$WORK/dev.out")"
-[ "$TOKEN" = "$TOKEN2" ] && ok "the dev token is kept across restarts" || fail "token changed: $TOKEN → $TOKEN2"
-expect 0 "usage --json after restart" -- "$LEPTON" --token "$TOKEN" usage --json
+TOKEN1="$TOKEN"
+dev_start --emulate 2
+[ "$TOKEN1" = "$TOKEN" ] && ok "the dev token is kept across restarts" || fail "token changed: $TOKEN1 → $TOKEN"
+expect 0 "usage --json after restart" -- "$LEPTON" --token "$TOKEN1" usage --json
 read -r N1 C1 <"$WORK/usage1"
 pycheck "usage history kept (at least $N1 + 1 leases, cost > $C1)" \
   "assert len(d['leases']) == $N1 + 1 and d['cost'] > $C1, d"

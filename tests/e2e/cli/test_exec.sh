@@ -10,71 +10,22 @@
 set -u
 LEPTON="$1"
 PTX="$2"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-exec-test.XXXXXX")"
-DEV_PID=""
+# shellcheck source=SCRIPTDIR/../lib/dev.sh
+. "$(dirname "$0")/../lib/dev.sh"
+dev_init lepton-exec-test
 BG_PID=""
-FAILS=0
-
-cleanup() {
+before_dev_cleanup() {
   [ -n "$BG_PID" ] && kill -9 "$BG_PID" 2>/dev/null && wait "$BG_PID" 2>/dev/null
   [ -f "$WORK/child.pid" ] && kill -9 "$(cat "$WORK/child.pid")" 2>/dev/null
-  if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-    for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
-    kill -9 "$DEV_PID" 2>/dev/null
-    wait "$DEV_PID" 2>/dev/null
-  fi
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
 
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-die() { echo "FATAL: $*"; tail -30 "$WORK/dev.err" 2>/dev/null; exit 1; }
-json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1" 2>/dev/null; }
 state_of() { "$LEPTON" lease info "$1" --json >"$WORK/state.json" 2>/dev/null; json "$WORK/state.json" 'd["state"]'; }
 count_leases() { "$LEPTON" lease list --json >"$WORK/list.json" 2>/dev/null; json "$WORK/list.json" 'len(d)'; }
 # the lease id in exec's cost line on stderr
 billed_id() { sed -n 's/^lepton exec: lease \(ls_[0-9a-f]*\) closed: [0-9]* s, 1 GPU(s) x \$[0-9.]*\/GPU-hour = \$[0-9.]*$/\1/p' "$1" | head -1; }
 
-pick_port() { # P, P+10..P+12 free (lepton dev's broker and agent ports)
-  python3 - <<'PY'
-import random, socket
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except Exception:
-    low = 32768
-for _ in range(500):
-    p = random.randint(10000, max(low - 20, 12000))
-    socks = []
-    try:
-        for q in (p, p + 10, p + 11, p + 12):
-            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-}
-
-for _try in 1 2 3; do
-  PORT="$(pick_port)"
-  [ -n "$PORT" ] || die "no free port"
-  export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
-  unset LEPTON_TOKEN LEPTON_CA_FILE
-  rm -f "$WORK/dev.out" "$WORK/dev.err"
-  "$LEPTON" dev --port "$PORT" --emulate 1 --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
-  DEV_PID=$!
-  for _ in $(seq 1 300); do
-    grep -q "ready" "$WORK/dev.out" 2>/dev/null && break
-    kill -0 "$DEV_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  grep -q "ready" "$WORK/dev.out" 2>/dev/null && break
-  kill -9 "$DEV_PID" 2>/dev/null; wait "$DEV_PID" 2>/dev/null; DEV_PID=""
-  grep -q "in use" "$WORK/dev.err" || die "lepton dev did not start"
-done
-[ -n "$DEV_PID" ] || die "lepton dev could not get a free port"
+unset LEPTON_CA_FILE
+dev_start --emulate 1
 
 mkdir -p "$WORK/remote"
 : >"$WORK/remote/libcuda.so.1"
@@ -230,9 +181,6 @@ PY
 "$LEPTON" run --lease "$OID" --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 >/dev/null 2>"$WORK/err"; rc=$?
 [ "$rc" -eq 7 ] && ok "run --lease of a closed lease → 7 (LEPTON_EEXPIRED)" || fail "run --lease closed: exit $rc: $(cat "$WORK/err")"
 
-if grep -qE "runtime error|AddressSanitizer|LeakSanitizer|ThreadSanitizer" "$WORK/dev.err" "$WORK/err" 2>/dev/null; then
-  fail "sanitizer report"
-  grep -h -A30 -E "runtime error|Sanitizer" "$WORK/dev.err" "$WORK/err" 2>/dev/null | head -60
-fi
+sanitizer_check "$WORK/dev.err" "$WORK/err"
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]

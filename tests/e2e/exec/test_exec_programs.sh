@@ -14,48 +14,13 @@
 set -u
 SECTION="$1" LEPTON="$2" SAMPLES="$3" PTX="$4" FATBIN="$5" LOOP="$6" EMPTY="$7"
 HERE="$(cd "$(dirname "$0")" && pwd)"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-exec-test.XXXXXX")"
-DEV_PID=""
-FAILS=0
+# shellcheck source=SCRIPTDIR/../lib/dev.sh
+. "$HERE/../lib/dev.sh"
+dev_init lepton-exec-test
+DEV_KEEP_FAILED_WORK=1
 BG=()
-
-cleanup() {
-  for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done
-  if [ -n "$DEV_PID" ] && kill -0 "$DEV_PID" 2>/dev/null; then
-    for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
-    kill -9 "$DEV_PID" 2>/dev/null
-    wait "$DEV_PID" 2>/dev/null
-  fi
-  [ "$FAILS" -eq 0 ] && rm -rf "$WORK" || echo "logs kept in $WORK"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
-ok() { echo "ok: $*"; }
-die() { echo "FATAL: $*"; tail -30 "$WORK/dev.err" 2>/dev/null; FAILS=$((FAILS + 1)); exit 1; }
+before_dev_cleanup() { for p in "${BG[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 show() { sed 's/^/    out: /' "$1.out" | tail -15; sed 's/^/    err: /' "$1.err" | tail -15; }
-
-pick_port() {
-  python3 - <<'PY'
-import random, socket
-try:
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except Exception:
-    low = 32768
-hi = max(low - 20, 12000)
-for _ in range(500):
-    p = random.randint(10000, hi)
-    socks = []
-    try:
-        for q in (p, p + 10, p + 11, p + 12):
-            s = socket.socket(); socks.append(s); s.bind(("127.0.0.1", q))
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-}
 
 # The GPUs `lepton dev` offers: the CPU driver's 2 emulated ones, or the machine's when the suite runs
 # against a real driver (tests/gpu/run_e2e.sh sets LEPTON_TEST_CUDA_LIBRARY to the system's).
@@ -67,26 +32,7 @@ else
   NGPUS=2
 fi
 
-start_dev() {
-  for _try in 1 2 3; do
-    PORT="$(pick_port)"
-    export LEPTON_ENDPOINT="http://127.0.0.1:$PORT"
-    rm -f "$WORK/dev.out" "$WORK/dev.err"
-    "$LEPTON" dev --port "$PORT" "${DEV_ARGS[@]}" --data "$WORK/data" >"$WORK/dev.out" 2>"$WORK/dev.err" &
-    DEV_PID=$!
-    for _ in $(seq 1 300); do
-      grep -q "ready" "$WORK/dev.out" 2>/dev/null && return 0
-      kill -0 "$DEV_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -0 "$DEV_PID" 2>/dev/null && die "lepton dev did not become ready in 30 s"
-    wait "$DEV_PID" 2>/dev/null
-    DEV_PID=""
-    grep -q "in use" "$WORK/dev.err" || die "lepton dev exited early"
-  done
-  die "lepton dev could not get a free port"
-}
-unset LEPTON_TOKEN LEPTON_REMOTE_LEASE LEPTON_REMOTE_FORWARD
+unset LEPTON_REMOTE_LEASE LEPTON_REMOTE_FORWARD
 
 # lease_state ID: the broker's state of a lease ("active", "closed", "expired", ...)
 lease_state() {
@@ -322,8 +268,8 @@ section_python() {
   done
 }
 
-start_dev
-export LEPTON_TOKEN="$(sed -n 's/^lepton dev: token *\(lpt_[0-9a-f]*\).*/\1/p' "$WORK/dev.out")"
+dev_start "${DEV_ARGS[@]}"
+export LEPTON_TOKEN="$TOKEN"
 case "$SECTION" in
   programs) section_programs ;;
   faults) section_faults ;;
