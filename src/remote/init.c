@@ -17,6 +17,7 @@
 #include "wire_job.h"
 #include "proc_gen.h"
 #include "remote.h"
+#include "module.h"
 
 rm_state g_rm = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -300,6 +301,7 @@ __attribute__((destructor)) static void rm_fini(void) {
                 (unsigned long long)s.bytes_up, (unsigned long long)s.bytes_down);
     }
     end_lease();
+    rm_modules_free_all(); /* what the program left loaded (the lease's handles ended above) */
 }
 
 /* ---- driver-wide answers ---- */

@@ -12,6 +12,9 @@
 #include "module.h"
 #include "sha256.h"
 
+/* The modules loaded and not unloaded (g_rm.mu), newest first. */
+static struct CUmod_st *g_mods;
+
 typedef struct rm_global {
     char *name;
     int dev;
@@ -33,6 +36,7 @@ static CUresult load(CUmodule *out, const void *image, size_t size) {
     }
     struct CUmod_st *m = calloc(1, sizeof *m);
     if (!m) return CUDA_ERROR_OUT_OF_MEMORY;
+    /* (linked into g_mods once it is whole, below) */
     int st = lepton_module_load(g_rm.lease, data, size, &m->m);
     rq_stats_round_trip(size, 0);
     if (st != LEPTON_OK) {
@@ -57,6 +61,11 @@ static CUresult load(CUmodule *out, const void *image, size_t size) {
         m->funcs[i].f = &m->fns[i];
     }
     m->magic = RM_MOD_MAGIC;
+    pthread_mutex_lock(&g_rm.mu);
+    m->next_mod = g_mods;
+    if (g_mods) g_mods->prev_mod = m;
+    g_mods = m;
+    pthread_mutex_unlock(&g_rm.mu);
     *out = m;
     return CUDA_SUCCESS;
 }
@@ -140,6 +149,17 @@ RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
     return rc;
 }
 
+/* Frees what a module holds in this process (not its liblepton handle). */
+static void mod_free_local(struct CUmod_st *m) {
+    for (size_t i = 0; i < m->nglobals; i++)
+        free(m->globals[i].name);
+    free(m->globals);
+    free(m->lib);
+    m->magic = 0;
+    free(m->funcs);
+    free(m);
+}
+
 RM_API CUresult cuModuleUnload(CUmodule m) {
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -149,15 +169,29 @@ RM_API CUresult cuModuleUnload(CUmodule m) {
         CUresult r = rm_cu(rq_sync(&g_rm.devs[i].queue));
         if (!rc) rc = r;
     }
+    pthread_mutex_lock(&g_rm.mu);
+    if (m->prev_mod)
+        m->prev_mod->next_mod = m->next_mod;
+    else
+        g_mods = m->next_mod;
+    if (m->next_mod) m->next_mod->prev_mod = m->prev_mod;
+    pthread_mutex_unlock(&g_rm.mu);
     rm_mem_drop_module(m);
-    for (size_t i = 0; i < m->nglobals; i++)
-        free(m->globals[i].name);
-    free(m->globals);
     lepton_module_free(m->m);
-    m->magic = 0;
-    free(m->funcs);
-    free(m);
+    mod_free_local(m);
     return rc;
+}
+
+void rm_modules_free_all(void) {
+    pthread_mutex_lock(&g_rm.mu);
+    struct CUmod_st *m = g_mods;
+    g_mods = NULL;
+    pthread_mutex_unlock(&g_rm.mu);
+    while (m) {
+        struct CUmod_st *next = m->next_mod;
+        mod_free_local(m);
+        m = next;
+    }
 }
 
 RM_API CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule m, const char *name) {
@@ -548,6 +582,7 @@ static CUresult lib_wrap(CUlibrary *out, CUmodule m) {
     }
     l->magic = RM_LIB_MAGIC;
     l->mod = m;
+    m->lib = l;
     *out = l;
     return CUDA_SUCCESS;
 }
@@ -576,10 +611,8 @@ RM_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, 
 
 RM_API CUresult cuLibraryUnload(CUlibrary l) {
     if (!lib_ok(l)) return CUDA_ERROR_INVALID_HANDLE;
-    CUresult rc = cuModuleUnload(l->mod);
     l->magic = 0;
-    free(l);
-    return rc;
+    return cuModuleUnload(l->mod); /* frees l with the module */
 }
 
 RM_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary l) {

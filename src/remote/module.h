@@ -25,9 +25,14 @@ struct CUmod_st {
     struct CUfunc_st *funcs;   /* [nfns] */
     struct rm_global *globals; /* looked up so far (guarded by g_rm.mu) */
     size_t nglobals;
+    struct CUlib_st *lib;                /* the library that wraps it, if any (freed with it) */
+    struct CUmod_st *prev_mod, *next_mod; /* the loaded modules (g_rm.mu): freed at exit if left */
 };
 #define RM_MOD_MAGIC 0x524d4f44u
 
 int rm_func_ok(CUfunction f);
+/* At exit, after the lease handle is gone (its module handles with it): frees what the modules the
+ * program never unloaded still hold here. */
+void rm_modules_free_all(void);
 
 #endif
