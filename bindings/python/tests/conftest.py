@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -42,23 +43,30 @@ GPUS = 2
 
 
 def _free_port(span: int = 1) -> int:
-    """A loopback port p with p .. p+span-1 all free now."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-        if p + span >= 65535:
-            continue
-        ok = True
-        for q in range(p + 1, p + span):
-            with socket.socket() as t:
-                try:
-                    t.bind(("127.0.0.1", q))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+    """A loopback port p with p .. p+span-1 all free now, below the kernel's ephemeral range: a port
+    from that range (bind to 0) can be taken a moment later by another test's outgoing connection,
+    and then the worker that must listen on it cannot start (tests/e2e/lib/dev.sh picks the same way)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    hi = max(low - span - 20, 12000)
+    rng = random.Random()
+    for _ in range(500):
+        p = rng.randint(10000, hi)
+        socks = []
+        try:
+            for q in range(p, p + span):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", q))
             return p
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
     raise RuntimeError("no free loopback port range")
 
 
