@@ -4,6 +4,7 @@
  * lease. Also the driver-wide answers: cuDriverGetVersion, cuGetErrorName/String,
  * cuGetProcAddress, cuGetExportTable (refused), logging and the error mapping helpers. */
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +129,7 @@ static int env_num(const char *name, double *out) {
     if (!v || !v[0]) return 0;
     char *end;
     *out = strtod(v, &end);
-    if (*end || *out < 0) return -1;
+    if (*end || !isfinite(*out) || *out < 0) return -1;
     return 1;
 }
 
@@ -161,7 +162,7 @@ static CUresult open_lease(void) {
         return CUDA_SUCCESS;
     }
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    double d;
+    double d = 0;
     uint64_t mem = 0;
     int r;
     if ((r = env_num("LEPTON_REMOTE_GPUS", &d)) < 0 || (r > 0 && (d < 1 || d > 64)))
@@ -182,10 +183,10 @@ static CUresult open_lease(void) {
     if ((r = env_num("LEPTON_REMOTE_MAX_COST", &d)) < 0)
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_MAX_COST is not an amount in USD");
     if (r > 0) req.max_cost = d;
-    if ((r = env_num("LEPTON_REMOTE_TTL", &d)) < 0 || d > 2592000)
+    if ((r = env_num("LEPTON_REMOTE_TTL", &d)) < 0 || (r > 0 && d > 2592000)) /* (d is the last set one's when unset) */
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_TTL is not a number of seconds");
     if (r > 0) req.ttl_seconds = (uint32_t)d;
-    if ((r = env_num("LEPTON_REMOTE_WAIT", &d)) < 0 || d > 86400)
+    if ((r = env_num("LEPTON_REMOTE_WAIT", &d)) < 0 || (r > 0 && d > 86400))
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_WAIT is not a number of seconds");
     if (r > 0) req.wait_ms = (int32_t)(d * 1000);
     req.keepalive_seconds = 30;
