@@ -58,7 +58,8 @@ typedef struct wk_func {
 typedef struct wk_module {
     char sha[65];
     lp_cu_module mod;
-    json_t *info; /* {"module", "functions": [...]} */
+    char *info; /* the module answer's JSON text, {"module", "functions": [...]} (immutable) */
+    size_t info_len;
     wk_func *funcs;
     wk_func **fidx;      /* funcs by name: open addressing, NULL = empty (a module may hold 40,000 kernels) */
     size_t fcap, nfuncs; /* fcap: a power of two > 2 nfuncs, or 0 */

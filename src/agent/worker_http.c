@@ -753,6 +753,14 @@ static wk_module *path_module(lp_worker *w, lp_http_req *r) {
     return m;
 }
 
+/* The module answer (its text, made once at load). */
+static void reply_module(lp_http_req *r, const wk_module *m) {
+    if (m->info)
+        lp_http_reply_bytes(r, 200, "application/json", m->info, m->info_len);
+    else
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+}
+
 /* The requesting session holds m from now on (a module is unloaded when its last holder frees
  * it). 0, or -1 with the refusal answered. */
 static int module_hold(lp_worker *w, lp_http_req *r, wk_module *m) {
@@ -773,7 +781,7 @@ static void h_module_get(lp_http_req *r, void *user) {
     lp_worker *w = user;
     wk_module *m = path_module(w, r);
     if (!m) return;
-    if (module_hold(w, r, m) == 0) lp_http_reply_json_take(r, 200, json_incref(m->info));
+    if (module_hold(w, r, m) == 0) reply_module(r, m);
     wk_module_put(w, m);
 }
 
@@ -862,7 +870,7 @@ static void h_module_put(lp_http_req *r, void *user) {
         reply_module_error(r, st, msg);
         return;
     }
-    if (module_hold(w, r, m) == 0) lp_http_reply_json_take(r, 200, json_incref(m->info));
+    if (module_hold(w, r, m) == 0) reply_module(r, m);
     wk_module_put(w, m);
 }
 

@@ -448,7 +448,7 @@ static void module_release(lp_worker *w, wk_module *m) {
     }
     free(m->fidx);
     free(m->holders);
-    json_decref(m->info);
+    free(m->info);
     free(m);
 }
 
@@ -701,12 +701,18 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
         if (f) json_array_append_new(fns, func_json(w, f));
     }
     json_decref(names);
-    m->info = json_pack("{s:s, s:o}", "module", sha, "functions", fns);
+    size_t nfns = json_array_size(fns);
+    json_t *info = json_pack("{s:s, s:o}", "module", sha, "functions", fns);
+    /* the answer as text, once: request threads copy it (a shared JSON tree's reference count is
+     * not safe to touch from several threads at once) */
+    m->info = info ? json_dumps(info, JSON_COMPACT) : NULL;
+    m->info_len = m->info ? strlen(m->info) : 0;
+    json_decref(info);
     m->next = w->modules;
     w->modules = m;
     save_image(w, sha, image, size);
     lp_log(LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha, size,
-           json_array_size(fns));
+           nfns);
     *out = m;
     return 0;
 }

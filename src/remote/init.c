@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ rm_state g_rm = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static CUresult g_init_rc = CUDA_ERROR_NOT_INITIALIZED;
-static int g_inited;
+static atomic_int g_inited; /* read by every call on any thread; cleared by the exit destructor */
 
 /* How long process exit waits for work still queued or running (a lost lease must not hang it). */
 #define RM_EXIT_WAIT_MS 10000
@@ -253,7 +254,7 @@ static CUresult do_init(void) {
     g_rm.driver_version = g_rm.devs[0].facts->driver_version;
     rm_debug("lease %s: %u GPU(s) %s on %s%s", info.id, info.gpu_count, info.gpu_model, info.node,
              g_rm.forward ? " (forward mode: one round trip per call)" : "");
-    g_inited = 1;
+    atomic_store(&g_inited, 1);
     return CUDA_SUCCESS;
 fail:
     for (int i = 0; i < g_rm.ndev; i++)
@@ -273,11 +274,10 @@ RM_API CUresult cuInit(unsigned int flags) {
     return g_init_rc;
 }
 
-CUresult rm_ready(void) { return g_inited ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
+CUresult rm_ready(void) { return atomic_load(&g_inited) ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED; }
 
 __attribute__((destructor)) static void rm_fini(void) {
-    if (!g_inited) return;
-    g_inited = 0;
+    if (!atomic_exchange(&g_inited, 0)) return;
     int lost = 0, busy = 0;
     for (int i = 0; i < g_rm.ndev; i++) {
         if (rq_destroy(&g_rm.devs[i].queue, RM_EXIT_WAIT_MS) != 0)
@@ -310,7 +310,7 @@ __attribute__((destructor)) static void rm_fini(void) {
 RM_API CUresult cuDriverGetVersion(int *v) {
     if (!v) return CUDA_ERROR_INVALID_VALUE;
     /* before cuInit CUDA answers too: the toolkit's version until the worker's is known */
-    *v = g_inited && g_rm.driver_version > 0 ? g_rm.driver_version : CUDA_VERSION;
+    *v = atomic_load(&g_inited) && g_rm.driver_version > 0 ? g_rm.driver_version : CUDA_VERSION;
     return CUDA_SUCCESS;
 }
 
