@@ -792,7 +792,10 @@ void wk_module_release(lp_worker *w, const char *sha, uint64_t session) {
     for (wk_module *m = w->modules; m; m = m->next)
         if (!strcmp(m->sha, sha)) {
             for (size_t i = 0; i < m->nholders; i++)
-                if (m->holders[i] == session) m->holders[i--] = m->holders[--m->nholders];
+                if (m->holders[i] == session) { /* listed once (wk_module_hold) */
+                    m->holders[i] = m->holders[--m->nholders];
+                    break;
+                }
             others = m->nholders > 0;
             break;
         }
