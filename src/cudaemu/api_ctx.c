@@ -1,6 +1,7 @@
 /* api_ctx.c — contexts: primary contexts (retain/release/reset/state), created contexts, the
  * per-thread current-context stack, limits, synchronisation and sticky (poisoned) errors. */
 #include "emu.h"
+#include "export_tables.h"
 #include "tex.h"
 
 #include <stdio.h>
@@ -207,10 +208,15 @@ EMU_API CUresult cuCtxDestroy(CUcontext ctx)
         return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT, "cuCtxDestroy: %s", primary ? "a primary context is released "
                           "(cuDevicePrimaryCtxRelease), not destroyed" : "not a live context (already destroyed?)");
     }
-    ctx_release_resources(ctx);
-    handle_del(H_CTX, ctx);
-    stack_remove(ctx);
-    free(ctx);
+    emu_unlock();
+    xt_context_ended(ctx); /* the CUDA runtime's per-context state goes first, while the context lives */
+    emu_lock();
+    if (handle_live(H_CTX, ctx)) {
+        ctx_release_resources(ctx);
+        handle_del(H_CTX, ctx);
+        stack_remove(ctx);
+        free(ctx);
+    }
     emu_unlock();
     return CUDA_SUCCESS;
 }
@@ -518,6 +524,12 @@ static CUresult primary_release(CUdevice dev)
                              g_emu.ndev);
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
+    if (d->primary_refs == 1) { /* the last release: the CUDA runtime's per-context state goes first */
+        CUcontext primary = d->primary;
+        emu_unlock();
+        xt_context_ended(primary);
+        emu_lock();
+    }
     if (d->primary_refs <= 0) {
         emu_unlock();
         return EMU_REFUSE(CUDA_ERROR_INVALID_CONTEXT,
@@ -548,6 +560,10 @@ static CUresult primary_reset(CUdevice dev)
     emu_lock();
     emu_device *d = &g_emu.dev[dev];
     if (d->primary) {
+        CUcontext primary = d->primary;
+        emu_unlock();
+        xt_context_ended(primary);
+        emu_lock();
         ctx_release_resources(d->primary);
         d->primary->sticky = CUDA_SUCCESS;
         d->primary->sticky_msg[0] = 0;

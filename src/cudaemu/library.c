@@ -4,8 +4,10 @@
  * when it is passed to cuLaunchKernel / cuLaunchKernelEx in place of a CUfunction. Also
  * cuGetExportTable, which serves no private tables. */
 #include "emu.h"
+#include "export_tables.h"
 #include "fatbin.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,10 +468,15 @@ EMU_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExp
 {
     if (!ppExportTable || !pExportTableId)
         return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !ppExportTable ? "ppExportTable" : "pExportTableId");
-    *ppExportTable = NULL;
-    const unsigned char *u = (const unsigned char *)pExportTableId->bytes;
-    emu_set_detail("cuGetExportTable: no export table %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "
-                   "(private driver tables are not served by cudaemu)",
-                   u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-    return CUDA_ERROR_NOT_FOUND;
+    return xt_get_table(pExportTableId, ppExportTable);
+}
+
+void xt_note(const char *fmt, ...)
+{
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    emu_set_detail("%s", line);
 }

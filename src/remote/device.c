@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "export_tables.h"
 #include "remote.h"
 
 #define RM_STACK_MAX 64
@@ -244,6 +245,11 @@ RM_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     if (rc) return rc;
     pthread_mutex_lock(&g_rm.mu);
     rm_device *d = &g_rm.devs[dev];
+    if (d->primary_refs == 1) { /* the last release: the CUDA runtime's per-context state goes first */
+        pthread_mutex_unlock(&g_rm.mu);
+        xt_context_ended(&d->primary);
+        pthread_mutex_lock(&g_rm.mu);
+    }
     if (d->primary_refs == 0)
         rc = CUDA_ERROR_INVALID_CONTEXT;
     else
@@ -282,6 +288,7 @@ RM_API CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev) {
     if (rc) return rc;
     /* finishes the device's work; memory stays (it belongs to the lease's worker, freed with it) */
     rc = rm_cu(rq_sync(&g_rm.devs[dev].queue));
+    xt_context_ended(&g_rm.devs[dev].primary);
     pthread_mutex_lock(&g_rm.mu);
     g_rm.devs[dev].primary_refs = 0;
     g_rm.devs[dev].primary_flags = 0;
@@ -350,6 +357,7 @@ RM_API CUresult cuCtxDestroy_v2(CUcontext ctx) {
     if (rc) return rc;
     if (!ctx_alive(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
     rc = rm_cu(rq_sync(&g_rm.devs[ctx->dev].queue));
+    xt_context_ended(ctx);
     for (int i = 0; i < tl_depth; i++)
         if (tl_stack[i] == ctx) {
             memmove(&tl_stack[i], &tl_stack[i + 1], (size_t)(tl_depth - i - 1) * sizeof tl_stack[0]);

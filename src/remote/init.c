@@ -15,6 +15,7 @@
 #include <cudaProfiler.h>
 
 #include "cu_errors.h"
+#include "export_tables.h"
 #include "lepton/lepton.h"
 #include "wire_job.h"
 #include "proc_gen.h"
@@ -327,10 +328,17 @@ RM_API CUresult cuGetErrorString(CUresult error, const char **pStr) {
 }
 
 RM_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId) {
-    if (ppExportTable) *ppExportTable = NULL;
-    rm_refused("cuGetExportTable",
-               "the runtime's private tables are not emulated; use the driver API (issue 15)");
-    return CUDA_ERROR_NOT_SUPPORTED;
+    if (!ppExportTable || !pExportTableId) return CUDA_ERROR_INVALID_VALUE;
+    return xt_get_table(pExportTableId, ppExportTable);
+}
+
+void xt_note(const char *fmt, ...) {
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    rm_debug("%s", line);
 }
 
 #undef cuGetProcAddress

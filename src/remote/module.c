@@ -22,11 +22,14 @@ typedef struct rm_global {
     size_t size;
 } rm_global;
 
-static CUresult load(CUmodule *out, const void *image, size_t size) {
+/* A module is loaded for the whole lease. cuModuleLoad* need a current context (CUDA's rule);
+ * cuLibraryLoad* do not (need_ctx 0): a library is context-independent, as the CUDA runtime expects
+ * when it loads the fatbins nvcc embeds before any context is current. */
+static CUresult load(CUmodule *out, const void *image, size_t size, int need_ctx) {
     if (!out) return CUDA_ERROR_INVALID_VALUE;
     *out = NULL;
     int dev;
-    CUresult rc = rm_current_dev(&dev);
+    CUresult rc = need_ctx ? rm_current_dev(&dev) : rm_ready();
     if (rc) return rc;
     if (!image) return CUDA_ERROR_INVALID_VALUE;
     const void *data = image;
@@ -73,7 +76,7 @@ static CUresult load(CUmodule *out, const void *image, size_t size) {
 static int mod_ok(CUmodule m) { return m && m->magic == RM_MOD_MAGIC; }
 int rm_func_ok(CUfunction f) { return f && f->magic == RM_FUNC_MAGIC; }
 
-RM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) { return load(module, image, 0); }
+RM_API CUresult cuModuleLoadData(CUmodule *module, const void *image) { return load(module, image, 0, 1); }
 
 /* The value of option `which` among the caller's JIT options (0 when absent). */
 static size_t jit_opt(unsigned n, const CUjit_option *o, void **v, CUjit_option which) {
@@ -84,7 +87,7 @@ static size_t jit_opt(unsigned n, const CUjit_option *o, void **v, CUjit_option 
 
 RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
                                    CUjit_option *options, void **optionValues) {
-    CUresult rc = load(module, image, 0);
+    CUresult rc = load(module, image, 0, 1);
     if (!options || !optionValues) return rc;
     /* the JIT ran on the worker: the error log is what liblepton reported; there is no info log */
     char log[1024] = "";
@@ -111,7 +114,7 @@ RM_API CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned
 }
 
 RM_API CUresult cuModuleLoadFatBinary(CUmodule *module, const void *fatCubin) {
-    return load(module, fatCubin, 0);
+    return load(module, fatCubin, 0, 1);
 }
 
 static void *read_file(const char *path, size_t *size) {
@@ -134,7 +137,7 @@ static void *read_file(const char *path, size_t *size) {
     return buf;
 }
 
-RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
+static CUresult load_file(CUmodule *module, const char *fname, int need_ctx) {
     if (!module || !fname) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = rm_ready();
     if (rc) return rc;
@@ -144,10 +147,12 @@ RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) {
         rm_debug("cuModuleLoad: cannot read %s", fname);
         return CUDA_ERROR_FILE_NOT_FOUND;
     }
-    rc = load(module, buf, n);
+    rc = load(module, buf, n, need_ctx);
     free(buf);
     return rc;
 }
+
+RM_API CUresult cuModuleLoad(CUmodule *module, const char *fname) { return load_file(module, fname, 1); }
 
 /* Frees what a module holds in this process (not its liblepton handle). */
 static void mod_free_local(struct CUmod_st *m) {
@@ -595,7 +600,7 @@ RM_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_op
                                   unsigned int numLibraryOptions) {
     if (!library) return CUDA_ERROR_INVALID_VALUE;
     CUmodule m;
-    CUresult rc = load(&m, code, 0);
+    CUresult rc = load(&m, code, 0, 0);
     return rc ? rc : lib_wrap(library, m);
 }
 
@@ -605,7 +610,7 @@ RM_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, 
                                       unsigned int numLibraryOptions) {
     if (!library) return CUDA_ERROR_INVALID_VALUE;
     CUmodule m;
-    CUresult rc = cuModuleLoad(&m, fileName);
+    CUresult rc = load_file(&m, fileName, 0);
     return rc ? rc : lib_wrap(library, m);
 }
 
