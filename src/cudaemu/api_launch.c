@@ -206,6 +206,9 @@ static CUresult occ_query(CUfunction f, occ_func *o)
 {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
+    CUcontext c = NULL;
+    cuCtxGetCurrent(&c);
+    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function here too */
     int mt = 0, regs = 0, ss = 0;
     if ((r = cuFuncGetAttribute(&mt, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f)) != CUDA_SUCCESS) return r;
     if ((r = cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f)) != CUDA_SUCCESS) return r;

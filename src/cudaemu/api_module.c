@@ -384,7 +384,7 @@ CUresult func_attribute(const struct CUfunc_st *hfunc, CUfunction_attribute attr
         v = n < 16 ? 16 : (int)n;
         break;
     }
-    case CU_FUNC_ATTRIBUTE_PTX_VERSION: v = pm->version_major * 10 + pm->version_minor; break;
+    case CU_FUNC_ATTRIBUTE_PTX_VERSION: v = pm->sm; break; /* the virtual architecture (.target), not the ISA version */
     case CU_FUNC_ATTRIBUTE_BINARY_VERSION: v = 90; break;
     case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA: v = 0; break;
     case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: v = hfunc->max_dynamic_shared; break;
@@ -406,9 +406,14 @@ EMU_API CUresult cuFuncGetAttribute(int *pi, CUfunction_attribute attrib, CUfunc
     if (!pi) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
+    CUcontext c = NULL;
+    cuCtxGetCurrent(&c);
+    if ((r = kernel_resolve(&hfunc, c)) != CUDA_SUCCESS) return r; /* a CUkernel: its function in the current context */
     emu_lock();
     if ((r = func_ok(hfunc)) == CUDA_SUCCESS) r = func_attribute(hfunc, attrib, pi);
     emu_unlock();
+    if (r == CUDA_ERROR_INVALID_HANDLE)
+        return EMU_REFUSE(r, "hfunc is not a live CUfunction or CUkernel (its module or library unloaded?)");
     return r;
 }
 

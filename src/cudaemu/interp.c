@@ -1480,6 +1480,21 @@ top:;
         case OP_HALF:
             half_op(in, D, A, B, C, m);
             break;
+        /* min/max.{u16x2,s16x2}{.relu}: each 16-bit half on its own, signed or not; .relu clamps
+         * negative halves to 0 */
+        case OP_MINMAX16X2: {
+            int mx = in->mod2 & PM_MAX, sg = in->mod2 & PM_SIGNED, relu = in->mod2 & PM_RELU;
+            LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l], r = 0;
+                  for (int k = 0; k < 2; k++) {
+                      uint32_t ua = (a >> (16 * k)) & 0xffffu, ub = (b >> (16 * k)) & 0xffffu;
+                      int32_t va = sg ? (int16_t)ua : (int32_t)ua, vb = sg ? (int16_t)ub : (int32_t)ub;
+                      int32_t v = mx ? (va > vb ? va : vb) : (va < vb ? va : vb);
+                      if (relu && v < 0) v = 0;
+                      r |= ((uint32_t)v & 0xffffu) << (16 * k);
+                  }
+                  D[l] = r);
+            break;
+        }
         case OP_WMMA_LOAD:
         case OP_WMMA_STORE:
         case OP_WMMA_MMA:

@@ -9,7 +9,11 @@
 /* Limits that keep hostile PTX from exhausting host memory. */
 #define PTX_MAX_REGS 32768u       /* registers + predicates per function */
 #define PTX_MAX_LOCAL (512u << 10) /* .local bytes per thread, as on the hardware */
-#define PTX_MAX_SHARED (227u << 10)
+#define PTX_MAX_SHARED (227u << 10) /* .shared bytes one kernel may use (static + dynamic), as on sm_90 */
+/* .shared bytes of all of a module's variables together. Each kernel uses only those its code reaches
+ * (ptx_func.static_shared, checked against PTX_MAX_SHARED at launch), but they are laid out once for
+ * the module: libraries such as CUB declare hundreds of kernels' buffers in one module. */
+#define PTX_MAX_MODULE_SHARED (16u << 20)
 
 /* Device "addresses" of functions, for function pointers and indirect calls. */
 #define PTX_FUNC_BASE 0x7c0000000000ull
@@ -69,8 +73,11 @@ enum {
     OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA, /* m16n16k16 f16 tensor-core ops; aux indexes module->wops */
     OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ, /* textures and surfaces (interp_tex.c); see TEXOP_* */
     OP_WARPSYNC,     /* bar.warp.sync membermask (s[0]) */
+    OP_MINMAX16X2,   /* min/max of two packed 16-bit integers; mod2: PM_MAX, PM_SIGNED, PM_RELU */
     OP_COUNT
 };
+
+enum { PM_MAX = 1, PM_SIGNED = 2, PM_RELU = 4 }; /* OP_MINMAX16X2's mod2 */
 
 /* Texture/surface instructions: mod = geometry, mod2 = tld4 component / surface clamp mode / query;
  * type = result (tex, tld4) or element (suld, sust) type, type2 = coordinate type, vec = values;

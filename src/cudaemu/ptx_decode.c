@@ -773,6 +773,19 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
     }
 
     if ((op = simple_arith(&md)) >= 0) {
+        if ((op == OP_MIN || op == OP_MAX) && type < 0 && (has(&md, "s16x2") || has(&md, "u16x2"))) {
+            /* min/max.{u16x2,s16x2}{.relu}: two 16-bit lanes in one 32-bit register (PTX 8.0) */
+            int sgn = has(&md, "s16x2"), relu = has(&md, "relu");
+            if (relu && !sgn) FAIL("'%.*s': .relu needs .s16x2", (int)oplen, opname);
+            if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
+            in->op = OP_MINMAX16X2;
+            in->type = T_B32;
+            in->mod2 = (uint8_t)((op == OP_MAX ? PM_MAX : 0) | (sgn ? PM_SIGNED : 0) | (relu ? PM_RELU : 0));
+            in->d[0] = dst_o(ps, &ops[0].o, line);
+            in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
+            in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+            return ps->failed ? -1 : 0;
+        }
         if (type < 0) FAIL("missing type");
         if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
         in->op = (uint16_t)op;

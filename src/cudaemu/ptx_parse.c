@@ -642,8 +642,10 @@ static int declare_module_var(pstate *ps, int space, int is_extern)
             uint32_t a = v->align;
             m->shared_static = (m->shared_static + a - 1) / a * a;
             v->addr = m->shared_static;
-            if (v->size > PTX_MAX_SHARED || m->shared_static + v->size > PTX_MAX_SHARED)
-                return perr(ps, d.line, "too much .shared data (over %u bytes)", PTX_MAX_SHARED);
+            if (v->size > PTX_MAX_SHARED)
+                return perr(ps, d.line, ".shared variable '%s' is over %u bytes", v->name, PTX_MAX_SHARED);
+            if (m->shared_static + v->size > PTX_MAX_MODULE_SHARED)
+                return perr(ps, d.line, "too much .shared data in the module (over %u bytes)", PTX_MAX_MODULE_SHARED);
             m->shared_static += (uint32_t)v->size;
         }
     } else {
