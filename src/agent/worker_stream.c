@@ -48,22 +48,23 @@
 #define DIRECT_MIN (16u << 10)  /* reads at least this large skip the read-ahead buffer */
 #define DRAIN_MS 2000           /* after a refused frame: how long to read and drop before closing */
 #define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
-#define HOLD_SIZE (32u << 10)   /* bytes of answers a stream holds at most (64 small job results) */
+#define HOLD_SIZE (32u << 10)   /* bytes of answers a stream holds at most (about 180 empty jobs' results) */
 #define HOLD_ONE_MAX (4u << 10) /* a larger answer is never copied: it goes out at once, held ones first */
 #define HOLD_IDLE_NS 2000000    /* a flusher that found nothing held this long sleeps until woken */
 #define HOLD_SLACK_NS 5000      /* the flusher's timer slack (Linux's default, 50 us, would double the bound) */
 
 /* Answers held for one sendmsg together, and the flusher thread that bounds how long they wait.
- * Everything here is under mu. */
+ * Under mu, except that the flusher reads since and stop without it (atomics): a wake that finds
+ * nothing to do costs it no lock, so it never holds up the stream thread. */
 typedef struct hold {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* CLOCK_MONOTONIC: wakes the flusher (parked, or to stop) */
+    pthread_cond_t cv; /* wakes a parked flusher */
     char *buf;
-    size_t len;     /* bytes held: whole answers, header and payload */
-    int64_t since;  /* when the oldest held answer was held */
-    int failed;     /* a send failed: the connection is gone, the stream ends at its next send */
-    int parked;     /* the flusher waits to be woken */
-    int stop;       /* the stream ends: the flusher returns */
+    size_t len;    /* bytes held: whole answers, header and payload */
+    int64_t since; /* atomic, written under mu: when the oldest held answer was held; 0: none held */
+    int failed;    /* a send failed: the connection is gone, the stream ends at its next send */
+    int parked;    /* the flusher waits on cv to be woken */
+    int stop;      /* atomic, written under mu: the stream ends, the flusher returns */
     pthread_t th;
 } hold;
 
@@ -75,6 +76,8 @@ typedef struct stream {
     size_t pos, end; /* unread bytes of ra */
     hold *hd;        /* NULL: every answer goes out on its own (LEPTON_WORKER_HOLD_US=0, or no thread) */
     int maybe_held;  /* this thread held an answer since its last flush (the flusher may have sent it) */
+    uint64_t frames, answers; /* for the line logged when the stream ends */
+    uint64_t sends;           /* atomic (the flusher sends too): sendmsg calls */
 } stream;
 
 static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
@@ -90,6 +93,7 @@ static int send_all(stream *s, struct iovec *iov, int n) {
         struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
         ssize_t k = sendmsg(s->fd, &m, MSG_NOSIGNAL);
         __atomic_fetch_add(&s->w->stream_sends, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->sends, 1, __ATOMIC_RELAXED);
         if (k < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -109,13 +113,9 @@ static int hold_send_locked(stream *s, hold *hd, struct iovec *iov, int n) {
         all[k++] = iov[i];
     int rc = hd->failed ? -1 : send_all(s, all, k);
     hd->len = 0;
+    __atomic_store_n(&hd->since, 0, __ATOMIC_RELAXED);
     if (rc != 0) hd->failed = 1;
     return rc;
-}
-
-static void timespec_at(struct timespec *ts, int64_t ns) {
-    ts->tv_sec = (time_t)(ns / 1000000000);
-    ts->tv_nsec = (long)(ns % 1000000000);
 }
 
 /* The flusher: sends held answers once the oldest is hold_ns old (the stream thread is running a
@@ -124,33 +124,36 @@ static void timespec_at(struct timespec *ts, int64_t ns) {
 static void *flusher_main(void *arg) {
     stream *s = arg;
     hold *hd = s->hd;
-    int64_t bound = s->w->hold_ns;
+    int64_t bound = s->w->hold_ns, busy = lp_mono_ns(); /* when something was last seen held */
     (void)prctl(PR_SET_TIMERSLACK, (unsigned long)HOLD_SLACK_NS, 0, 0, 0);
-    pthread_mutex_lock(&hd->mu);
-    int64_t busy = lp_mono_ns(); /* when something was last seen held */
-    while (!hd->stop) {
-        int64_t now = lp_mono_ns(), wake;
-        if (hd->len) {
+    while (!__atomic_load_n(&hd->stop, __ATOMIC_RELAXED)) {
+        int64_t now = lp_mono_ns(), since = __atomic_load_n(&hd->since, __ATOMIC_RELAXED), wake;
+        if (since) {
             busy = now;
-            if (now - hd->since >= bound) {
-                (void)hold_send_locked(s, hd, NULL, 0);
+            if (now - since < bound) {
+                wake = since + bound;
+            } else {
+                pthread_mutex_lock(&hd->mu); /* held still (not sent meanwhile, nor held anew)? */
+                if (hd->len && now - hd->since >= bound) (void)hold_send_locked(s, hd, NULL, 0);
+                pthread_mutex_unlock(&hd->mu);
                 continue;
             }
-            wake = hd->since + bound;
         } else if (now - busy >= HOLD_IDLE_NS) {
+            pthread_mutex_lock(&hd->mu);
             hd->parked = 1;
-            pthread_cond_wait(&hd->cv, &hd->mu);
+            while (hd->parked && !hd->stop) /* the stream thread clears parked to wake it */
+                pthread_cond_wait(&hd->cv, &hd->mu);
             hd->parked = 0;
+            pthread_mutex_unlock(&hd->mu);
             busy = lp_mono_ns();
             continue;
         } else {
             wake = now + bound; /* an answer held from now on is seen by its deadline */
         }
-        struct timespec ts;
-        timespec_at(&ts, wake);
-        pthread_cond_timedwait(&hd->cv, &hd->mu, &ts);
+        struct timespec ts = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
     }
-    pthread_mutex_unlock(&hd->mu);
     return NULL;
 }
 
@@ -162,11 +165,7 @@ static int hold_start(stream *s) {
         free(hd);
         return -1;
     }
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&hd->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&hd->cv, NULL);
     pthread_mutex_init(&hd->mu, NULL);
     s->hd = hd;
     pthread_attr_t at;
@@ -203,10 +202,10 @@ static void hold_end(stream *s) {
     if (!hd) return;
     (void)flush(s);
     pthread_mutex_lock(&hd->mu);
-    hd->stop = 1;
+    __atomic_store_n(&hd->stop, 1, __ATOMIC_RELAXED);
     pthread_cond_signal(&hd->cv);
     pthread_mutex_unlock(&hd->mu);
-    pthread_join(hd->th, NULL);
+    pthread_join(hd->th, NULL); /* a sleeping flusher sees stop within hold_ns */
     pthread_cond_destroy(&hd->cv);
     pthread_mutex_destroy(&hd->mu);
     free(hd->buf);
@@ -296,6 +295,7 @@ static int answer(stream *s, const ws_header *h, int status, uint64_t total, con
                    .tag = h->tag,
                    .length = total};
     ws_pack(hdr, &a);
+    s->answers++;
     struct iovec iov[2] = {{hdr, WS_HEADER}, {(void *)p, len}};
     /* held when whole, small, and the next frame is here already (this thread goes on to it without
      * waiting on the socket) */
@@ -311,12 +311,13 @@ static int answer(stream *s, const ws_header *h, int status, uint64_t total, con
          * wakes to watch the next ones (a woken thread may wait for a busy CPU; its timer, once
          * awake, is prompter) */
         rc = hold_send_locked(s, hd, iov, len ? 2 : 1);
+        hd->parked = 0; /* one signal is enough */
         pthread_cond_signal(&hd->cv);
     } else if (keep && hd->len + WS_HEADER + len <= HOLD_SIZE &&
                (!hd->len || lp_mono_ns() - hd->since < s->w->hold_ns)) {
         /* (past the bound the held answers go now, with this one: the flusher may not have had a
          * CPU while this thread ran fast jobs) */
-        if (!hd->len) hd->since = lp_mono_ns();
+        if (!hd->len) __atomic_store_n(&hd->since, lp_mono_ns(), __ATOMIC_RELAXED);
         memcpy(hd->buf + hd->len, hdr, WS_HEADER);
         if (len) memcpy(hd->buf + hd->len + WS_HEADER, p, len);
         hd->len += WS_HEADER + len;
@@ -530,6 +531,7 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
             break;
         }
         __atomic_fetch_add(&w->stream_frames[h.kind - 1], 1, __ATOMIC_RELAXED);
+        s.frames++;
         int rc;
         if (wk_is_poisoned(w)) {
             wk_err_restarting(w, &e);
@@ -546,6 +548,8 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
         if (rc != 0) break;
     }
     hold_end(&s);
+    lp_log(LOG_INFO, "lease %s gpu %s: stream ended: %" PRIu64 " frames, %" PRIu64 " answers in %" PRIu64
+           " sendmsg calls", w->lease, w->uuid, s.frames, s.answers, __atomic_load_n(&s.sends, __ATOMIC_RELAXED));
     free(s.ra);
     wk_jobq_put(q);
 }
