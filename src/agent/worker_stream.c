@@ -51,7 +51,7 @@
 #define HOLD_SIZE (32u << 10)   /* bytes of answers a stream holds at most (about 180 empty jobs' results) */
 #define HOLD_ONE_MAX (4u << 10) /* a larger answer is never copied: it goes out at once, held ones first */
 #define HOLD_IDLE_NS 2000000    /* a flusher that found nothing held this long sleeps until woken */
-#define HOLD_SLACK_NS 5000      /* the flusher's timer slack (Linux's default, 50 us, would double the bound) */
+#define HOLD_SLACK_NS 5000 /* the flusher's timer slack (Linux's default, 50 us, would double the bound) */
 
 /* Answers held for one sendmsg together, and the flusher thread that bounds how long they wait.
  * Under mu, except that the flusher reads since and stop without it (atomics): a wake that finds
@@ -283,7 +283,6 @@ static int skip(stream *s, uint64_t n) {
         s->end = (size_t)r;
     }
 }
-
 
 /* Answers the request h: status, then `total` payload bytes of which `len` are in p now (the rest
  * follows with send_all). 0 or -1. */
@@ -548,8 +547,10 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
         if (rc != 0) break;
     }
     hold_end(&s);
-    lp_log(LOG_INFO, "lease %s gpu %s: stream ended: %" PRIu64 " frames, %" PRIu64 " answers in %" PRIu64
-           " sendmsg calls", w->lease, w->uuid, s.frames, s.answers, __atomic_load_n(&s.sends, __ATOMIC_RELAXED));
+    lp_log(LOG_INFO,
+           "lease %s gpu %s: stream ended: %" PRIu64 " frames, %" PRIu64 " answers in %" PRIu64
+           " sendmsg calls",
+           w->lease, w->uuid, s.frames, s.answers, __atomic_load_n(&s.sends, __ATOMIC_RELAXED));
     free(s.ra);
     wk_jobq_put(q);
 }

@@ -192,7 +192,8 @@ int main(int argc, char **argv) {
     const char *env = getenv("LEPTON_DP_STREAM");
     long long want = env && !strcmp(env, "0") ? 0 : JOBS + PIPE;
     printf("%d jobs over https (the last %d in flight together): %lld came on the worker's stream (expected "
-           "%lld), answered in %lld sendmsg calls\n", JOBS + PIPE, PIPE, frames, want, sends);
+           "%lld), answered in %lld sendmsg calls\n",
+           JOBS + PIPE, PIPE, frames, want, sends);
     if (before < 0 || frames != want) rc = 1;
 out:
     lepton_buffer_free(bx);

@@ -1124,8 +1124,8 @@ static int job_answer_is(int fd, uint32_t tag, long long seq) {
              json_integer_value(json_object_get(res, "seq")) == seq &&
              !strcmp(json_string_value(json_object_get(res, "status")) ?: "", "ok");
     if (!ok)
-        fprintf(stderr, "answer: kind 0x%x tag %u status %u (expected job tag %u, seq %lld): %.200s\n", f.h.kind,
-                f.h.tag, f.h.status, tag, seq, f.payload ? f.payload : "");
+        fprintf(stderr, "answer: kind 0x%x tag %u status %u (expected job tag %u, seq %lld): %.200s\n",
+                f.h.kind, f.h.tag, f.h.status, tag, seq, f.payload ? f.payload : "");
     json_decref(res);
     free(f.payload);
     return ok ? 0 : -1;
@@ -1171,7 +1171,8 @@ static long long test_hold_bound(long long seq, const char *sleep_sha) {
         double fast_ms = (now_us() - t0) / 1e3;
         CHECK(job_answer_is(fd, 2000, seq + fast) == 0);
         double slow_ms = (now_us() - t0) / 1e3;
-        printf("held answers: %d fast job(s) answered after %.2f ms, the %lld ms kernel behind them after %.1f ms\n",
+        printf("held answers: %d fast job(s) answered after %.2f ms, the %lld ms kernel behind them after "
+               "%.1f ms\n",
                fast, fast_ms, slow_ns / 1000000, slow_ms);
         CHECK(slow_ms >= (double)slow_ns / 1e6); /* the slow job did run long */
         CHECK(fast_ms < 20);
@@ -1218,7 +1219,8 @@ static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
     for (int i = 0; i < N && in_order; i++) {
         if (i % 50 == 25) {
             frame f;
-            in_order = recv_frame(fd, &f) == 0 && f.h.kind == (WS_PING | WS_REPLY) && f.h.tag == 50000u + (uint32_t)i;
+            in_order = recv_frame(fd, &f) == 0 && f.h.kind == (WS_PING | WS_REPLY) &&
+                       f.h.tag == 50000u + (uint32_t)i;
             free(f.payload);
             f.payload = NULL;
             /* the read's bytes: test_jobs checks them; here its place in the order */
