@@ -1241,7 +1241,7 @@ static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
     free(f.payload);
     printf("held answers: %d answers of one write in %lld sendmsg calls, %.2f ms\n", answers, sends, ms);
     CHECK(sends >= 1);
-    CHECK(sends < answers / 2);
+    CHECK(sends <= answers * 3 / 4); /* one each without holding; seen: 3 to 160 (TSan) of 416 */
     free(buf);
     close(fd);
     return seq + N;
