@@ -146,9 +146,12 @@ typedef struct lp_worker {
     int64_t queue_full_ns;     /* when the last was (a refused job comes back: it is not missing) */
     uint64_t restarting_total; /* requests answered 503 worker_restarting */
     int64_t spin_ns;           /* LEPTON_WORKER_SPIN_US: a stream polls this long before it sleeps */
+    int64_t hold_ns;           /* LEPTON_WORKER_HOLD_US: how long a stream may hold a finished answer
+                                  to send it with the next (0: each answer is sent on its own) */
     int64_t instance;          /* drawn at random (> 0) when the process starts: "instance" in /v1/info and
                                   every job result, so a client sees a replacement worker (memory gone) */
     uint64_t stream_frames[4]; /* atomic: frames received on streams, by kind (WS_JOB .. WS_PING) - 1 */
+    uint64_t stream_sends;     /* atomic: sendmsg calls of streams (several answers may share one) */
     int stopping;
     int poisoned;            /* set once a sticky error hit; the worker then exits */
     char poison[256];

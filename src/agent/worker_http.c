@@ -149,7 +149,7 @@ static void h_healthz(lp_http_req *r, void *user) {
 /* Prometheus text: the job queue's bytes, its limit and its refusals, and the restarting answers. */
 static void h_metrics(lp_http_req *r, void *user) {
     lp_worker *w = user;
-    char body[4096];
+    char body[6144];
     uint64_t bytes = 0, jobs = 0, full = 0, sessions = 0;
     pthread_mutex_lock(&w->job_mu);
     bytes = w->queued_bytes;
@@ -180,13 +180,17 @@ static void h_metrics(lp_http_req *r, void *user) {
         "lepton_worker_stream_frames_total{%s,kind=\"job\"} %" PRIu64 "\n"
         "lepton_worker_stream_frames_total{%s,kind=\"write\"} %" PRIu64 "\n"
         "lepton_worker_stream_frames_total{%s,kind=\"read\"} %" PRIu64 "\n"
-        "lepton_worker_stream_frames_total{%s,kind=\"ping\"} %" PRIu64 "\n",
+        "lepton_worker_stream_frames_total{%s,kind=\"ping\"} %" PRIu64 "\n"
+        "# HELP lepton_worker_stream_sends_total sendmsg calls of streams' answers (answers finished "
+        "while more frames wait share one).\n"
+        "# TYPE lepton_worker_stream_sends_total counter\nlepton_worker_stream_sends_total{%s} %" PRIu64 "\n",
         lb, bytes, lb, jobs, lb, sessions, lb, w->queue_limit, lb, full, lb,
         __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[0], __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[1], __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[2], __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_frames[3], __ATOMIC_RELAXED));
+        __atomic_load_n(&w->stream_frames[3], __ATOMIC_RELAXED), lb,
+        __atomic_load_n(&w->stream_sends, __ATOMIC_RELAXED));
     lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
 

@@ -7,25 +7,36 @@
  *
  * Reads go through a read-ahead buffer, so a small job's header and payload (and often the frames
  * behind it) come in one recv; large payloads are read straight to where they go (a job's body, the
- * pinned staging buffer of a write). Each answer is one sendmsg of its header and its pieces; a
- * READ's bytes come from device memory through a staging buffer, chunk by chunk. The device copies
+ * pinned staging buffer of a write). An answer is one sendmsg of its header and its pieces, or, when
+ * the next frame has already been read ahead, it is held (copied into the stream's hold) and goes
+ * out in one sendmsg with the answers after it: held answers are sent before this thread waits for
+ * the socket, and a flusher thread sends them once the oldest is hold_ns old (LEPTON_WORKER_HOLD_US,
+ * default 50 us), so a long job never delays an earlier job's answer by more than that. A READ's
+ * bytes come from device memory through a staging buffer, chunk by chunk. The device copies
  * of a WRITE or READ larger than one chunk run on the transfer's copier thread (worker.h, wk_put /
  * wk_get), beside this thread's recv or send of the neighbouring chunk.
  *
  * A frame the worker cannot accept (unknown kind, non-zero flags, a length past the kind's limit or
  * short of its fixed part) is answered 400 and ends the stream. Ownership: the stream's state
- * belongs to its thread; the socket belongs to the HTTP server, which closes it when the thread's
- * function returns (and shuts it down to end the stream when the server stops). */
+ * belongs to its thread, except its hold, which it shares with its flusher under the hold's mutex
+ * (the flusher is started with the stream and joined before it ends); the
+ * socket belongs to the HTTP server, which closes it when the thread's function returns (and shuts
+ * it down to end the stream when the server stops). Sends on the socket: the flusher sends only
+ * while answers are held, and then under the mutex, as does the stream thread; with nothing held the
+ * stream thread sends alone. */
 #include <errno.h>
 #include <sched.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "clock.h"
 #include "log.h"
@@ -37,7 +48,25 @@
 #define DIRECT_MIN (16u << 10)  /* reads at least this large skip the read-ahead buffer */
 #define DRAIN_MS 2000           /* after a refused frame: how long to read and drop before closing */
 #define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
+#define HOLD_SIZE (32u << 10)   /* bytes of answers a stream holds at most (about 180 empty jobs' results) */
+#define HOLD_ONE_MAX (4u << 10) /* a larger answer is never copied: it goes out at once, held ones first */
+#define HOLD_IDLE_NS 2000000    /* a flusher that found nothing held this long sleeps until woken */
+#define HOLD_SLACK_NS 5000 /* the flusher's timer slack (Linux's default, 50 us, would double the bound) */
 
+/* Answers held for one sendmsg together, and the flusher thread that bounds how long they wait.
+ * Under mu, except that the flusher reads since and stop without it (atomics): a wake that finds
+ * nothing to do costs it no lock, so it never holds up the stream thread. */
+typedef struct hold {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* wakes a parked flusher */
+    char *buf;
+    size_t len;    /* bytes held: whole answers, header and payload */
+    int64_t since; /* atomic, written under mu: when the oldest held answer was held; 0: none held */
+    int failed;    /* a send failed: the connection is gone, the stream ends at its next send */
+    int parked;    /* the flusher waits on cv to be woken */
+    int stop;      /* atomic, written under mu: the stream ends, the flusher returns */
+    pthread_t th;
+} hold;
 
 typedef struct stream {
     lp_worker *w;
@@ -45,6 +74,10 @@ typedef struct stream {
     int fd;
     char *ra;
     size_t pos, end; /* unread bytes of ra */
+    hold *hd;        /* NULL: every answer goes out on its own (LEPTON_WORKER_HOLD_US=0, or no thread) */
+    int maybe_held;  /* this thread held an answer since its last flush (the flusher may have sent it) */
+    uint64_t frames, answers; /* for the line logged when the stream ends */
+    uint64_t sends;           /* atomic (the flusher sends too): sendmsg calls */
 } stream;
 
 static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
@@ -54,21 +87,152 @@ static ssize_t recv_flags(int fd, void *p, size_t n, int flags) {
     }
 }
 
+/* Sends all of iov[0..n) (modified). 0 or -1. */
+static int send_all(stream *s, struct iovec *iov, int n) {
+    while (n > 0) {
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t k = sendmsg(s->fd, &m, MSG_NOSIGNAL);
+        __atomic_fetch_add(&s->w->stream_sends, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->sends, 1, __ATOMIC_RELAXED);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        ws_iov_advance(&iov, &n, (size_t)k);
+    }
+    return 0;
+}
+
+/* Sends the held answers, then iov[0..n) (modified; n may be 0), in one sendmsg where the socket
+ * takes it all. Under hd->mu. 0 or -1 (and the hold marked failed). */
+static int hold_send_locked(stream *s, hold *hd, struct iovec *iov, int n) {
+    struct iovec all[4];
+    int k = 0;
+    if (hd->len) all[k++] = (struct iovec){hd->buf, hd->len};
+    for (int i = 0; i < n; i++)
+        all[k++] = iov[i];
+    int rc = hd->failed ? -1 : send_all(s, all, k);
+    hd->len = 0;
+    __atomic_store_n(&hd->since, 0, __ATOMIC_RELAXED);
+    if (rc != 0) hd->failed = 1;
+    return rc;
+}
+
+/* The flusher: sends held answers once the oldest is hold_ns old (the stream thread is running a
+ * job, copying, or waiting for its turn). While answers keep being held it wakes at most once per
+ * hold_ns; after HOLD_IDLE_NS with nothing held it parks until the stream holds an answer again. */
+static void *flusher_main(void *arg) {
+    stream *s = arg;
+    hold *hd = s->hd;
+    int64_t bound = s->w->hold_ns, busy = lp_mono_ns(); /* when something was last seen held */
+    (void)prctl(PR_SET_TIMERSLACK, (unsigned long)HOLD_SLACK_NS, 0, 0, 0);
+    while (!__atomic_load_n(&hd->stop, __ATOMIC_RELAXED)) {
+        int64_t now = lp_mono_ns(), since = __atomic_load_n(&hd->since, __ATOMIC_RELAXED), wake;
+        if (since) {
+            busy = now;
+            if (now - since < bound) {
+                wake = since + bound;
+            } else {
+                pthread_mutex_lock(&hd->mu); /* held still (not sent meanwhile, nor held anew)? */
+                if (hd->len && now - hd->since >= bound) (void)hold_send_locked(s, hd, NULL, 0);
+                pthread_mutex_unlock(&hd->mu);
+                continue;
+            }
+        } else if (now - busy >= HOLD_IDLE_NS) {
+            pthread_mutex_lock(&hd->mu);
+            hd->parked = 1;
+            while (hd->parked && !hd->stop) /* the stream thread clears parked to wake it */
+                pthread_cond_wait(&hd->cv, &hd->mu);
+            hd->parked = 0;
+            pthread_mutex_unlock(&hd->mu);
+            busy = lp_mono_ns();
+            continue;
+        } else {
+            wake = now + bound; /* an answer held from now on is seen by its deadline */
+        }
+        struct timespec ts = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+    }
+    return NULL;
+}
+
+/* The hold and its flusher, when the stream starts. 0, or -1 (then the stream sends every answer on
+ * its own). */
+static int hold_start(stream *s) {
+    hold *hd = calloc(1, sizeof *hd);
+    if (!hd || !(hd->buf = malloc(HOLD_SIZE))) {
+        free(hd);
+        return -1;
+    }
+    pthread_cond_init(&hd->cv, NULL);
+    pthread_mutex_init(&hd->mu, NULL);
+    s->hd = hd;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 64u << 10); /* a loop and a sendmsg */
+    int ok = pthread_create(&hd->th, &at, flusher_main, s) == 0;
+    pthread_attr_destroy(&at);
+    if (ok) return 0;
+    lp_log(LOG_WARN, "lease %s gpu %s: stream: cannot start a flusher thread; answers go out one by one",
+           s->w->lease, s->w->uuid);
+    s->hd = NULL;
+    pthread_cond_destroy(&hd->cv);
+    pthread_mutex_destroy(&hd->mu);
+    free(hd->buf);
+    free(hd);
+    return -1;
+}
+
+/* Sends what is held (before this thread waits on the socket). 0 or -1. */
+static int flush(stream *s) {
+    hold *hd = s->hd;
+    s->maybe_held = 0;
+    if (!hd) return 0;
+    pthread_mutex_lock(&hd->mu);
+    int rc = hd->failed ? -1 : hd->len ? hold_send_locked(s, hd, NULL, 0) : 0;
+    pthread_mutex_unlock(&hd->mu);
+    return rc;
+}
+
+/* At the stream's end: what is still held goes out (a client that half-closed waits for it), the
+ * flusher returns. */
+static void hold_end(stream *s) {
+    hold *hd = s->hd;
+    if (!hd) return;
+    (void)flush(s);
+    pthread_mutex_lock(&hd->mu);
+    __atomic_store_n(&hd->stop, 1, __ATOMIC_RELAXED);
+    pthread_cond_signal(&hd->cv);
+    pthread_mutex_unlock(&hd->mu);
+    pthread_join(hd->th, NULL); /* a sleeping flusher sees stop within hold_ns */
+    pthread_cond_destroy(&hd->cv);
+    pthread_mutex_destroy(&hd->mu);
+    free(hd->buf);
+    free(hd);
+    s->hd = NULL;
+}
+
 /* Receives what has arrived into the read-ahead, waiting for at least a byte. A stream first polls
  * (yielding the CPU) for the worker's spin_ns (LEPTON_WORKER_SPIN_US, default 50 us) before it
  * sleeps in the kernel: on a VM a sleeping vCPU can take tens of microseconds to wake, which a
  * client's next request would otherwise pay. */
 static ssize_t recv_ahead(stream *s) {
-    int fd = s->fd;
+    int fd = s->fd, held = s->maybe_held;
     void *p = s->ra;
     size_t n = RA_SIZE;
-    if (s->w->spin_ns > 0) {
-        int64_t until = lp_mono_ns() + s->w->spin_ns;
-        do {
-            ssize_t k = recv(fd, p, n, MSG_DONTWAIT);
-            if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return k;
-            sched_yield();
-        } while (lp_mono_ns() < until);
+    int64_t until = s->w->spin_ns > 0 ? lp_mono_ns() + s->w->spin_ns : 0;
+    while (held || until) {
+        /* frames that have arrived keep held answers held (the flusher bounds their wait); none
+         * arrived: they go out before this thread waits */
+        ssize_t k = recv(fd, p, n, MSG_DONTWAIT);
+        if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return k;
+        if (held) {
+            held = 0;
+            if (flush(s) != 0) return -1;
+        }
+        if (!until || lp_mono_ns() >= until) break;
+        sched_yield();
     }
     return recv_flags(fd, p, n, 0);
 }
@@ -86,6 +250,7 @@ static int read_exact(stream *s, void *dst, size_t n) {
     }
     while (n) {
         if (n >= DIRECT_MIN) {
+            if (s->maybe_held && flush(s) != 0) return -1;
             ssize_t r = recv_flags(s->fd, d, n, MSG_WAITALL);
             if (r <= 0) return -1;
             d += r;
@@ -119,20 +284,6 @@ static int skip(stream *s, uint64_t n) {
     }
 }
 
-/* Sends all of iov[0..n) (modified). 0 or -1. */
-static int send_all(stream *s, struct iovec *iov, int n) {
-    while (n > 0) {
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t k = sendmsg(s->fd, &m, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        ws_iov_advance(&iov, &n, (size_t)k);
-    }
-    return 0;
-}
-
 /* Answers the request h: status, then `total` payload bytes of which `len` are in p now (the rest
  * follows with send_all). 0 or -1. */
 static int answer(stream *s, const ws_header *h, int status, uint64_t total, const void *p, size_t len) {
@@ -143,8 +294,39 @@ static int answer(stream *s, const ws_header *h, int status, uint64_t total, con
                    .tag = h->tag,
                    .length = total};
     ws_pack(hdr, &a);
+    s->answers++;
     struct iovec iov[2] = {{hdr, WS_HEADER}, {(void *)p, len}};
-    return send_all(s, iov, len ? 2 : 1);
+    /* held when whole, small, and the next frame is here already (this thread goes on to it without
+     * waiting on the socket) */
+    hold *hd = s->hd;
+    if (!hd) return send_all(s, iov, len ? 2 : 1);
+    int keep = total == len && len <= HOLD_ONE_MAX && s->end > s->pos;
+    pthread_mutex_lock(&hd->mu);
+    int rc;
+    if (hd->failed) {
+        rc = -1;
+    } else if (keep && hd->parked) {
+        /* the flusher sleeps (nothing was held for a while): this answer goes now, and the flusher
+         * wakes to watch the next ones (a woken thread may wait for a busy CPU; its timer, once
+         * awake, is prompter) */
+        rc = hold_send_locked(s, hd, iov, len ? 2 : 1);
+        hd->parked = 0; /* one signal is enough */
+        pthread_cond_signal(&hd->cv);
+    } else if (keep && hd->len + WS_HEADER + len <= HOLD_SIZE &&
+               (!hd->len || lp_mono_ns() - hd->since < s->w->hold_ns)) {
+        /* (past the bound the held answers go now, with this one: the flusher may not have had a
+         * CPU while this thread ran fast jobs) */
+        if (!hd->len) __atomic_store_n(&hd->since, lp_mono_ns(), __ATOMIC_RELAXED);
+        memcpy(hd->buf + hd->len, hdr, WS_HEADER);
+        if (len) memcpy(hd->buf + hd->len + WS_HEADER, p, len);
+        hd->len += WS_HEADER + len;
+        s->maybe_held = 1;
+        rc = 0;
+    } else {
+        rc = hold_send_locked(s, hd, iov, len ? 2 : 1);
+    }
+    pthread_mutex_unlock(&hd->mu);
+    return rc;
 }
 
 /* Answers e's status with its JSON error body, as HTTP would. 0 or -1. */
@@ -202,6 +384,7 @@ static int frame_check(const ws_header *h, wk_err *e) {
 /* After answering a refused frame: the client may still be sending; read and drop for a moment so
  * that it reads the answer rather than a reset connection. */
 static void linger_close(stream *s) {
+    if (flush(s) != 0) return;
     (void)shutdown(s->fd, SHUT_WR);
     int64_t until = lp_mono_ms() + DRAIN_MS;
     for (int64_t now = lp_mono_ms(); now < until; now = lp_mono_ms()) {
@@ -328,6 +511,8 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
     if (extra_size) memcpy(s.ra, extra, extra_size);
     s.end = extra_size;
     lp_worker *w = s.w;
+    /* the flusher from the start: a thread that has slept gets a busy CPU sooner than a new one */
+    if (w->hold_ns > 0) (void)hold_start(&s);
     for (;;) {
         unsigned char raw[WS_HEADER];
         if (s.pos == s.end) { /* nothing read ahead: a clean end of the stream is here */
@@ -345,6 +530,7 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
             break;
         }
         __atomic_fetch_add(&w->stream_frames[h.kind - 1], 1, __ATOMIC_RELAXED);
+        s.frames++;
         int rc;
         if (wk_is_poisoned(w)) {
             wk_err_restarting(w, &e);
@@ -360,6 +546,11 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
         }
         if (rc != 0) break;
     }
+    hold_end(&s);
+    lp_log(LOG_INFO,
+           "lease %s gpu %s: stream ended: %" PRIu64 " frames, %" PRIu64 " answers in %" PRIu64
+           " sendmsg calls",
+           w->lease, w->uuid, s.frames, s.answers, __atomic_load_n(&s.sends, __ATOMIC_RELAXED));
     free(s.ra);
     wk_jobq_put(q);
 }

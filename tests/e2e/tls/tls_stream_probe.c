@@ -1,6 +1,7 @@
 /* tls_stream_probe.c — liblepton's stream over TLS (test_tls.sh): opens a one-GPU lease trusting
  * the fleet's self-signed certificate (--ca-file), writes a buffer, runs N saxpy jobs that read
- * their result back, checks every result against the host, then asks the lease worker's /metrics
+ * their result back one at a time, then 64 in flight together (answers the worker coalesces), checks
+ * every result against the host, then asks the lease worker's /metrics
  * (over https, same CA) how many job frames came on its stream: N unless LEPTON_DP_STREAM=0 (then
  * 0). The worker's address comes from the broker's lease JSON (data_plane.workers).
  * usage: tls_stream_probe ENDPOINT TOKEN CA_FILE SAXPY_PTX   (exit 0 ok, 1 failed) */
@@ -68,6 +69,13 @@ static long long job_frames(const char *text) {
     return -1;
 }
 
+/* lepton_worker_stream_sends_total: the worker's sendmsg calls of stream answers; -1 if absent. */
+static long long stream_sends(const char *text) {
+    const char *p = strstr(text, "\nlepton_worker_stream_sends_total{");
+    p = p ? strchr(p, '}') : NULL;
+    return p ? strtoll(p + 1, NULL, 10) : -1;
+}
+
 #define FAIL(...) (fprintf(stderr, __VA_ARGS__), fprintf(stderr, " (%s)\n", lepton_last_error()), rc = 1)
 
 int main(int argc, char **argv) {
@@ -124,7 +132,7 @@ int main(int argc, char **argv) {
     }
     /* the worker is up once the module is loaded */
     char *text = get(metrics, ca, NULL);
-    long long before = text ? job_frames(text) : -1;
+    long long before = text ? job_frames(text) : -1, sends0 = text ? stream_sends(text) : -1;
     free(text);
     static float x[N], y[N], out[N];
     for (int i = 0; i < N; i++)
@@ -149,13 +157,43 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N; i++)
             bad += out[i] != a * (float)i + 1.0f;
     }
+    /* PIPE jobs in flight at once: their answers (small: a slice read back) are held by the worker
+     * while the next frame is read ahead and sent together through the TLS relay */
+    enum { PIPE = 64, PN = 16 }; /* small frames and answers: several in one read of the TLS relay */
+    static float pout[PIPE][PN], pa[PIPE];
+    static lepton_arg pargs[PIPE][4];
+    static lepton_launch pl[PIPE];
+    static lepton_step ps[PIPE][3];
+    lepton_task *pt[PIPE] = {0};
+    for (int k = 0; k < PIPE && !rc; k++) {
+        pa[k] = (float)(100 + k);
+        lepton_arg a4[] = {LEPTON_ARG_VAL(n), LEPTON_ARG_VAL(pa[k]), LEPTON_ARG_BUF(bx), LEPTON_ARG_BUF(by)};
+        memcpy(pargs[k], a4, sizeof a4);
+        pl[k] = (lepton_launch){m, "saxpy", {N / 256}, {256}, 0, pargs[k], 4};
+        lepton_step s3[] = {{LEPTON_STEP_WRITE, by, 0, y, PN * sizeof(float), NULL},
+                            {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &pl[k]},
+                            {LEPTON_STEP_READ, by, 0, pout[k], sizeof pout[k], NULL}};
+        memcpy(ps[k], s3, sizeof s3);
+        lepton_job job = LEPTON_JOB_INIT;
+        job.steps = ps[k];
+        job.step_count = 3;
+        if (lepton_submit(l, &job, &pt[k])) FAIL("pipelined job %d", k);
+    }
+    for (int k = 0; k < PIPE; k++) {
+        if (pt[k] && lepton_wait(pt[k], 20000)) FAIL("pipelined job %d", k);
+        lepton_task_free(pt[k]);
+        for (int i = 0; pt[k] && i < PN; i++)
+            bad += pout[k][i] != pa[k] * (float)i + 1.0f;
+    }
     if (bad) rc = 1, fprintf(stderr, "%d wrong results\n", bad);
     text = get(metrics, ca, NULL);
-    long long frames = text ? job_frames(text) - before : -1;
+    long long frames = text ? job_frames(text) - before : -1, sends = text ? stream_sends(text) - sends0 : -1;
     free(text);
     const char *env = getenv("LEPTON_DP_STREAM");
-    long long want = env && !strcmp(env, "0") ? 0 : JOBS;
-    printf("%d jobs over https: %lld came on the worker's stream (expected %lld)\n", JOBS, frames, want);
+    long long want = env && !strcmp(env, "0") ? 0 : JOBS + PIPE;
+    printf("%d jobs over https (the last %d in flight together): %lld came on the worker's stream (expected "
+           "%lld), answered in %lld sendmsg calls\n",
+           JOBS + PIPE, PIPE, frames, want, sends);
     if (before < 0 || frames != want) rc = 1;
 out:
     lepton_buffer_free(bx);
