@@ -1052,6 +1052,18 @@ top:;
                 LANES(uint32_t v = (uint32_t)A[l]; uint32_t r = 0; for (int k = 0; k < 32; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
             }
             break;
+        /* bmsk: b1 bits set from bit a1 (both taken mod 32); .clamp: a >= 32 gives 0 and b >= 32 or a
+         * mask reaching past bit 31 runs to the top; .wrap: only the latter */
+        case OP_BMSK: {
+            int clamp = (in->flags & F_CLAMP) != 0;
+            LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l], a1 = a & 31u, b1 = b & 31u, sum = a1 + b1;
+                  uint32_t lo = ~0u << a1, hi = sum >= 32 ? 0 : ~0u << sum;
+                  if (clamp && a >= 32) lo = 0;
+                  if (sum >= 32 || (clamp && (a >= 32 || b >= 32))) hi = 0;
+                  else if (b1 == 0) hi = ~0u;
+                  D[l] = lo & ~hi);
+            break;
+        }
         case OP_BFIND: {
             int bits = 8 << TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
             int sh = (in->flags & F_SHIFTAMT) != 0;

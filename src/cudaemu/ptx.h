@@ -74,6 +74,7 @@ enum {
     OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ, /* textures and surfaces (interp_tex.c); see TEXOP_* */
     OP_WARPSYNC,     /* bar.warp.sync membermask (s[0]) */
     OP_MINMAX16X2,   /* min/max of two packed 16-bit integers; mod2: PM_MAX, PM_SIGNED, PM_RELU */
+    OP_BMSK,         /* bmsk.{clamp,wrap}.b32: a bit mask; F_CLAMP for .clamp */
     OP_COUNT
 };
 

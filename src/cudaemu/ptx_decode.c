@@ -984,6 +984,20 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         }
         return ps->failed ? -1 : 0;
     }
+    if (is_base(&md, "bmsk")) {
+        /* bmsk.{clamp,wrap}.b32 d, a, b: a mask of b bits from bit a (PTX 7.6) */
+        int clamp = has(&md, "clamp");
+        if (!clamp && !has(&md, "wrap")) FAIL("bmsk needs .clamp or .wrap");
+        if (type != T_B32) FAIL("bmsk needs .b32");
+        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
+        in->op = OP_BMSK;
+        in->type = T_B32;
+        if (clamp) in->flags |= F_CLAMP;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+        return ps->failed ? -1 : 0;
+    }
     if (is_base(&md, "dp4a") || is_base(&md, "dp2a")) {
         if (md.ntypes < 2 || need_ops(ps, nops, 4, 4, line, &md)) FAIL("bad %.*s", (int)oplen, opname);
         in->op = OP_DP4A;

@@ -199,6 +199,11 @@ RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size) {
     CUresult rc = rm_current_dev(&dev);
     if (rc) return rc;
     if ((rc = rm_cu(rq_dead(&g_rm.devs[dev].queue)))) return rc;
+    if ((uint64_t)size > g_rm.devs[dev].facts->memory_total) {
+        rm_debug("cuMemAlloc: %zu bytes is more than the GPU's %llu: CUDA_ERROR_OUT_OF_MEMORY", size,
+                 (unsigned long long)g_rm.devs[dev].facts->memory_total);
+        return CUDA_ERROR_OUT_OF_MEMORY; /* as the driver answers, without asking the worker */
+    }
     lepton_buffer *b;
     int st = lepton_buffer_alloc(g_rm.lease, (uint32_t)dev, size, &b);
     rq_stats_round_trip(0, 0);

@@ -8,6 +8,9 @@
 #   SECTION faults:   the program killed with SIGKILL mid-run (exec exits 137, closes the lease);
 #                     exec itself killed with SIGKILL (the lease ends by its keepalive); the lease's
 #                     worker killed mid-run (the program gets a CUDA error, not a hang)
+#   SECTION runtime:  the CUDA runtime-API programs of tests/programs/runtime (nvcc-built, static and
+#                     shared cudart: $RUNTIME_DIR, listed in $RUNTIME_PROGRAMS as "binary|args,...")
+#                     through exec, each checking its results; one on 2 GPUs; the lease closed
 #   SECTION python:   cuda.bindings and cuda.core scripts through exec, with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
 #                     $PYTHON_CUDA_DEFAULT; exit 77 = skipped when there is none)
@@ -268,12 +271,41 @@ section_python() {
   done
 }
 
+section_runtime() {
+  local entry bin args id
+  if [ -z "${RUNTIME_DIR:-}" ] || [ -z "${RUNTIME_PROGRAMS:-}" ]; then
+    echo "skipped: no runtime-API programs were built (RUNTIME_DIR, RUNTIME_PROGRAMS)"
+    exit 77
+  fi
+  IFS=',' read -r -a entries <<<"$RUNTIME_PROGRAMS"
+  for entry in "${entries[@]}"; do
+    bin="${entry%%|*}" args="${entry#*|}"
+    [ -x "$RUNTIME_DIR/$bin" ] || { fail "$bin: not built in $RUNTIME_DIR"; continue; }
+    # shellcheck disable=SC2086
+    run_exec "$bin" 0 --ttl 600 -- env RT_EXPECT_DEVICES=1 "$RUNTIME_DIR/$bin" $args || continue
+    grep -q "PASS" "$WORK/$bin.out" && ok "$bin through lepton exec: $(grep PASS "$WORK/$bin.out" | tail -1)" \
+      || { fail "$bin: no PASS line"; show "$WORK/$bin"; continue; }
+    id="$(exec_lease_id "$WORK/$bin.err")"
+    [ -n "$id" ] && [ "$(lease_state "$id")" = "closed" ] && ok "$bin: lease $id closed" \
+      || { fail "$bin: the lease was not closed ('$id')"; show "$WORK/$bin"; }
+  done
+  # the runtime sees every leased GPU
+  if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_device_errors"; then
+    grep -q PASS "$WORK/rt_two.out" && ok "device_errors with --gpus 2: 2 devices" || { fail "rt_two: no PASS"; show "$WORK/rt_two"; }
+  fi
+  # a fault reaches the program as the runtime's error, and exec passes its exit status on
+  grep -q "bad store: cudaErrorIllegalAddress\|bad store: cudaErrorLaunchFailure" "$WORK/rt_device_errors.out" 2>/dev/null \
+    && ok "device_errors: the illegal address came back as $(sed -n 's/^bad store: \([^,]*\),.*/\1/p' "$WORK/rt_device_errors.out")" \
+    || fail "device_errors: no illegal-address report through exec"
+}
+
 dev_start "${DEV_ARGS[@]}"
 export LEPTON_TOKEN="$TOKEN"
 case "$SECTION" in
   programs) section_programs ;;
   faults) section_faults ;;
   python) section_python ;;
+  runtime) section_runtime ;;
   *) die "unknown section $SECTION" ;;
 esac
 echo "$SECTION: $FAILS failure(s)"
