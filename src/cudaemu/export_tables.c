@@ -476,6 +476,10 @@ CUresult xt_get_table(const CUuuid *id, const void **table) {
             *table = xt_tables[i].table;
             return CUDA_SUCCESS;
         }
+    /* cudart 13 asks for this one first and takes NOT_FOUND as "start the usual way" */
+    static const unsigned char declined[16] = {0xf8, 0xcf, 0xf9, 0x51, 0x21, 0x46, 0x8b, 0x4e,
+                                               0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d, 0xd9};
+    if (memcmp(u, declined, 16) == 0) return CUDA_ERROR_NOT_FOUND;
     xt_note("cuGetExportTable: no table %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "
             "(not one this driver serves: CUDA_ERROR_NOT_FOUND)",
             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);

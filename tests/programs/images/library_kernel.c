@@ -71,14 +71,15 @@ int main(int argc, char **argv)
     CHECK(cuGetProcAddress("cuLibraryLoadData", (void **)&load, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &q));
     REQUIRE(load != NULL && q == CU_GET_PROC_ADDRESS_SUCCESS);
 
-    /* private driver tables: none is served, and asking is not an error that breaks anything */
+    /* private driver tables: one no runtime asks for is NOT_FOUND, and asking breaks nothing (the CUDA
+     * runtime's own are served: unit.cudaemu.export_tables) */
     typedef CUresult (*pfn_export)(const void **, const CUuuid *);
     pfn_export get_export = NULL;
     CHECK(cuGetProcAddress("cuGetExportTable", (void **)&get_export, 3000, CU_GET_PROC_ADDRESS_DEFAULT, NULL));
-    const CUuuid some = {{0x6b, 0xd5, (char)0xfb, 0x6c, 0x5b, (char)0xf4, (char)0xe7, 0x4a, (char)0x89, (char)0x87,
-                          (char)0xd9, 0x39, 0x12, (char)0xfd, (char)0x9d, (char)0xf9}};
+    const CUuuid some = {{0x01, 0x23, 0x45, 0x67, (char)0x89, (char)0xab, (char)0xcd, (char)0xef, (char)0xfe, (char)0xdc,
+                          (char)0xba, (char)0x98, 0x76, 0x54, 0x32, 0x10}};
     const void *table = &some;
-    if (programs_on_cudaemu()) /* NVIDIA's driver serves its own tables */
+    if (programs_on_cudaemu()) /* NVIDIA's driver has tables of its own */
         REQUIRE(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);
 
     /* a library can be loaded before any context exists */
