@@ -263,8 +263,9 @@ static void test_good_requests_pass(void) {
     parse_answer(buf, got, &ans);
     CHECK(ans.status == 200);
     if (fd >= 0) close(fd);
-    /* keep-alive: two requests on one connection, then a malformed third, answered JSON too where the
-     * server can see it (the first head of a connection), else at least closed */
+    /* keep-alive: two requests on one connection, then a malformed third. Only a connection's first
+     * head is checked by the server itself; a later one is libmicrohttpd's to refuse (400, with its
+     * own body: docs/dataplane.md), so only the status is asserted here. */
     fd = connect_local();
     CHECK(fd >= 0);
     static const char ka[] = "GET /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -274,7 +275,16 @@ static void test_good_requests_pass(void) {
         parse_answer(buf, got, &ans);
         CHECK(ans.status == 200);
     }
-    if (fd >= 0) close(fd);
+    static const char third[] = "GET /v1/echo HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n";
+    if (fd >= 0) {
+        CHECK(send(fd, third, sizeof third - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof third - 1));
+        got = read_answer(fd, buf, sizeof buf, 3000);
+        parse_answer(buf, got, &ans);
+        CHECK(ans.status == 400);
+        fprintf(stderr, "a malformed later head on a keep-alive connection: %d, %s body\n", ans.status,
+                ans.json_type ? "JSON" : "libmicrohttpd's");
+        close(fd);
+    }
 }
 
 int main(void) {
