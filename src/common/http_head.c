@@ -54,12 +54,13 @@ static int check_request_line(const unsigned char *l, size_t len, int complete, 
     if (i < len && l[i] != ' ')
         return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line holds %s in its method (byte %zu)",
                    byte_name(l[i], nb), i + 1);
-    if (i == 0 && i < len) return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line starts with a blank");
+    if (i == 0 && i < len)
+        return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line starts with a blank");
     if (i == len) {
         if (!complete) return LP_HEAD_MORE;
         lp_excerpt(ex, sizeof ex, (const char *)l, len);
-        return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line \"%s\" has no target and no HTTP version",
-                   ex);
+        return bad(v, 400, "send METHOD /path HTTP/1.1",
+                   "the request line \"%s\" has no target and no HTTP version", ex);
     }
     size_t t0 = ++i;
     while (i < len && l[i] > 0x20 && l[i] != 0x7f)
@@ -68,7 +69,8 @@ static int check_request_line(const unsigned char *l, size_t len, int complete, 
         return bad(v, 400, "percent-encode the byte (e.g. %00) if it is meant",
                    "the request path holds %s (byte %zu of the request line)", byte_name(l[i], nb), i + 1);
     if (i == t0 && i < len)
-        return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line has no target (two blanks after the method)");
+        return bad(v, 400, "send METHOD /path HTTP/1.1",
+                   "the request line has no target (two blanks after the method)");
     if (i == len) {
         if (!complete) return LP_HEAD_MORE;
         return bad(v, 400, "send METHOD /path HTTP/1.1 (HTTP/0.9 is not served)",
@@ -77,11 +79,11 @@ static int check_request_line(const unsigned char *l, size_t len, int complete, 
     if (!complete) return LP_HEAD_MORE;
     const unsigned char *ver = l + i + 1;
     size_t vl = len - i - 1;
-    if (vl != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9' || ver[6] != '.' || ver[7] < '0' ||
-        ver[7] > '9') {
+    if (vl != 8 || memcmp(ver, "HTTP/", 5) != 0 || ver[5] < '0' || ver[5] > '9' || ver[6] != '.' ||
+        ver[7] < '0' || ver[7] > '9') {
         lp_excerpt(ex, sizeof ex, (const char *)ver, vl);
-        return bad(v, 400, "send METHOD /path HTTP/1.1", "the request line ends in \"%s\", not an HTTP version like HTTP/1.1",
-                   ex);
+        return bad(v, 400, "send METHOD /path HTTP/1.1",
+                   "the request line ends in \"%s\", not an HTTP version like HTTP/1.1", ex);
     }
     if (ver[5] != '1')
         return bad(v, 505, "send HTTP/1.1 (or HTTP/1.0)", "HTTP/%c.%c is not supported", ver[5], ver[7]);
@@ -99,7 +101,8 @@ static int check_header_line(const unsigned char *l, size_t len, int complete, h
                              lp_http_head_verdict *v) {
     char nb[24], ex[200];
     if (len > 0 && (l[0] == ' ' || l[0] == '\t'))
-        return bad(v, 400, "send each header on one line", "a header line starts with a blank (line folding is not accepted)");
+        return bad(v, 400, "send each header on one line",
+                   "a header line starts with a blank (line folding is not accepted)");
     size_t i = 0;
     while (i < len && is_tchar(l[i]))
         i++;
@@ -110,8 +113,9 @@ static int check_header_line(const unsigned char *l, size_t len, int complete, h
     }
     if (l[i] != ':') {
         if (l[i] == ' ' || l[i] == '\t')
-            return bad(v, 400, "send headers as Name: value", "the header name %.*s is followed by a blank before its colon",
-                       (int)(i < 64 ? i : 64), (const char *)l);
+            return bad(v, 400, "send headers as Name: value",
+                       "the header name %.*s is followed by a blank before its colon", (int)(i < 64 ? i : 64),
+                       (const char *)l);
         return bad(v, 400, "header names are tokens (letters, digits, !#$%&'*+-.^_`|~)",
                    "a header name holds %s (byte %zu of its line)", byte_name(l[i], nb), i + 1);
     }
@@ -132,7 +136,8 @@ static int check_header_line(const unsigned char *l, size_t len, int complete, h
         end--;
     if (name_len == 14 && !strncasecmp((const char *)l, "Content-Length", 14)) {
         if (f->cl && ((size_t)(end - val) != f->cl_len || memcmp(val, f->cl, f->cl_len) != 0))
-            return bad(v, 400, "send one Content-Length", "the request has two different Content-Length headers");
+            return bad(v, 400, "send one Content-Length",
+                       "the request has two different Content-Length headers");
         f->cl = val;
         f->cl_len = (size_t)(end - val);
     } else if (name_len == 17 && !strncasecmp((const char *)l, "Transfer-Encoding", 17)) {
@@ -152,20 +157,24 @@ static int check_framing(const unsigned char *b, size_t n, const head_fields *f,
         size_t i = 0;
         for (; i < f->cl_len && f->cl[i] >= '0' && f->cl[i] <= '9'; i++) {
             unsigned d = (unsigned)(f->cl[i] - '0');
-            if (x > (UINT64_MAX - d) / 10) over = 1;
-            else x = x * 10 + d;
+            if (x > (UINT64_MAX - d) / 10)
+                over = 1;
+            else
+                x = x * 10 + d;
         }
         if (f->cl_len == 0 || i < f->cl_len) {
             lp_excerpt(ex, sizeof ex, (const char *)f->cl, f->cl_len);
-            return bad(v, 400, "send the body's size in bytes as a decimal number", "Content-Length \"%s\" is not a number",
-                       ex);
+            return bad(v, 400, "send the body's size in bytes as a decimal number",
+                       "Content-Length \"%s\" is not a number", ex);
         }
         if (over || x > LP_HTTP_BODY_LIMIT)
-            return bad(v, 413, NULL, "Content-Length %.*s is larger than any request body this server takes (1 TiB)",
+            return bad(v, 413, NULL,
+                       "Content-Length %.*s is larger than any request body this server takes (1 TiB)",
                        (int)(f->cl_len < 40 ? f->cl_len : 40), (const char *)f->cl);
     }
     if (f->n_te > 1)
-        return bad(v, 400, "send one Transfer-Encoding: chunked", "the request has %d Transfer-Encoding headers", f->n_te);
+        return bad(v, 400, "send one Transfer-Encoding: chunked",
+                   "the request has %d Transfer-Encoding headers", f->n_te);
     if (!f->te || f->te_len != 7 || strncasecmp((const char *)f->te, "chunked", 7) != 0 || v->head_len >= n)
         return LP_HEAD_OK; /* other encodings are refused by the server's own request check */
     /* chunk-size [ BWS ; ext ] CRLF: only the digits matter here, and they only grow as more come */
@@ -176,13 +185,15 @@ static int check_framing(const unsigned char *b, size_t n, const head_fields *f,
         if (sig <= 16) x = x * 16 + (uint64_t)h;
     }
     if (sig > 16 || x > LP_HTTP_BODY_LIMIT)
-        return bad(v, 413, "send the body in chunks of sizes that match the data (or with a Content-Length)",
-                   "the first chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
-                   (int)(digits < 24 ? digits : 24), (const char *)b + v->head_len, sig > 16 ? " (over 2^64)" : "");
+        return bad(
+            v, 413, "send the body in chunks of sizes that match the data (or with a Content-Length)",
+            "the first chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
+            (int)(digits < 24 ? digits : 24), (const char *)b + v->head_len, sig > 16 ? " (over 2^64)" : "");
     if (p == n) return LP_HEAD_OK;
     if (!digits || (b[p] != ';' && b[p] != ' ' && b[p] != '\t' && b[p] != '\r' && b[p] != '\n')) {
         lp_excerpt(ex, sizeof ex, (const char *)b + v->head_len, n - v->head_len < 24 ? n - v->head_len : 24);
-        return bad(v, 400, "send chunk sizes as hexadecimal numbers", "the first chunk size \"%s\" is not hexadecimal", ex);
+        return bad(v, 400, "send chunk sizes as hexadecimal numbers",
+                   "the first chunk size \"%s\" is not hexadecimal", ex);
     }
     return LP_HEAD_OK;
 }
@@ -207,20 +218,22 @@ int lp_http_head_check(const char *buf, size_t n, size_t head_max, int eof, lp_h
         if (line > 0 && complete && len == 0) {
             v->head_len = end + 1;
             if (v->head_len > head_max)
-                return bad(v, 431, "send fewer or shorter headers", "the request head is longer than %zu bytes", head_max);
+                return bad(v, 431, "send fewer or shorter headers",
+                           "the request head is longer than %zu bytes", head_max);
             return check_framing(b, n, &f, v) == LP_HEAD_BAD ? LP_HEAD_BAD : LP_HEAD_OK;
         }
         if (line > LP_HTTP_HEADERS_MAX)
             return bad(v, 431, "send fewer headers", "the request head has more than %d header lines",
                        LP_HTTP_HEADERS_MAX);
-        rc = line == 0 ? check_request_line(b + pos, len, complete, v) : check_header_line(b + pos, len, complete, &f, v);
+        rc = line == 0 ? check_request_line(b + pos, len, complete, v)
+                       : check_header_line(b + pos, len, complete, &f, v);
         if (rc == LP_HEAD_BAD) return rc;
         if (!complete || end + 1 > head_max) {
             if (n >= head_max || end + 1 > head_max)
-                return line == 0 ? bad(v, 414, "send shorter paths and queries", "the request line is longer than %zu bytes",
-                                       head_max)
-                                 : bad(v, 431, "send fewer or shorter headers", "the request head is longer than %zu bytes",
-                                       head_max);
+                return line == 0 ? bad(v, 414, "send shorter paths and queries",
+                                       "the request line is longer than %zu bytes", head_max)
+                                 : bad(v, 431, "send fewer or shorter headers",
+                                       "the request head is longer than %zu bytes", head_max);
             if (eof && n > 0)
                 return bad(v, 400, "send the whole request head, ending in an empty line",
                            "the connection ended inside the request head");

@@ -70,8 +70,8 @@ typedef struct conn_track {
     /* the gate's own (its thread only) */
     int64_t next_peek_ns;
     unsigned backoff_ms;
-    int lowat;        /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
-    int answered;     /* the gate answered an error: reading and dropping until the client closes */
+    int lowat;    /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
+    int answered; /* the gate answered an error: reading and dropping until the client closes */
     size_t drained;
     struct conn_track *prev, *next;
 } conn_track;
@@ -830,7 +830,8 @@ static void *guard_main(void *arg) {
                 /* libmicrohttpd closes a socket it cannot take without telling: forget it (never
                  * shut: its number may be another connection's by now) */
                 if (now - t->since_ns > head_ns + 5000000000ll) {
-                    lp_log(LOG_WARN, "%s: libmicrohttpd did not take a connection handed to it; forgetting it",
+                    lp_log(LOG_WARN,
+                           "%s: libmicrohttpd did not take a connection handed to it; forgetting it",
                            s->log_name);
                     conn_unlist(s, t);
                     free(t);
@@ -873,10 +874,10 @@ static int conn_admit(lp_http_server *s, conn_track *t) {
     for (conn_track *x = s->conns; x; x = x->next)
         if (x->state != CT_DROPPED && x->addr_len == t->addr_len && x->addr.ss_family == t->addr.ss_family &&
             (t->addr.ss_family == AF_INET6
-                 ? !memcmp(&((struct sockaddr_in6 *)&x->addr)->sin6_addr, &((struct sockaddr_in6 *)&t->addr)->sin6_addr,
-                           sizeof(struct in6_addr))
-                 : !memcmp(&((struct sockaddr_in *)&x->addr)->sin_addr, &((struct sockaddr_in *)&t->addr)->sin_addr,
-                           sizeof(struct in_addr))))
+                 ? !memcmp(&((struct sockaddr_in6 *)&x->addr)->sin6_addr,
+                           &((struct sockaddr_in6 *)&t->addr)->sin6_addr, sizeof(struct in6_addr))
+                 : !memcmp(&((struct sockaddr_in *)&x->addr)->sin_addr,
+                           &((struct sockaddr_in *)&t->addr)->sin_addr, sizeof(struct in_addr))))
             same++;
     if (same >= s->per_ip) return -1;
     t->next = s->conns;
@@ -899,8 +900,10 @@ static int conn_admit(lp_http_server *s, conn_track *t) {
 
 /* Unlists a connection (under cmu); the caller frees it. */
 static void conn_unlist(lp_http_server *s, conn_track *t) {
-    if (t->prev) t->prev->next = t->next;
-    else s->conns = t->next;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->conns = t->next;
     if (t->next) t->next->prev = t->prev;
     t->prev = t->next = NULL;
     s->nconn--;
@@ -967,8 +970,10 @@ static void gate_hand_over(lp_http_server *s, conn_track *t) {
     conn_track *x = s->conns;
     while (x && x != t)
         x = x->next;
-    if (x && x->where == W_HANDING) conn_unlist(s, x);
-    else x = NULL;
+    if (x && x->where == W_HANDING)
+        conn_unlist(s, x);
+    else
+        x = NULL;
     pthread_mutex_unlock(&s->cmu);
     free(x);
 }
@@ -998,7 +1003,8 @@ static int gate_accept(lp_http_server *s) {
         int refused = conn_admit(s, t);
         pthread_mutex_unlock(&s->cmu);
         if (refused) {
-            lp_log(LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name, s->per_ip);
+            lp_log(LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
+                   s->per_ip);
             close(fd);
             free(t);
             continue;
@@ -1114,7 +1120,8 @@ static void *gate_main(void *arg) {
             }
         }
         for (size_t i = 0; i < n; i++)
-            if (pfd[2 + i].revents && !gate_serve(s, s->pend[i], pfd[2 + i].revents, buf, cap)) s->pend[i] = NULL;
+            if (pfd[2 + i].revents && !gate_serve(s, s->pend[i], pfd[2 + i].revents, buf, cap))
+                s->pend[i] = NULL;
         size_t kept = 0; /* the served ones that are gone leave the list; new ones come after */
         for (size_t i = 0; i < s->npend; i++)
             if (s->pend[i]) s->pend[kept++] = s->pend[i];
@@ -1465,7 +1472,8 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
 
 /* The gate's listening socket, as libmicrohttpd would make it (SO_REUSEADDR, IPv6 only on a v6
  * address). Returns 0, or -1 with a message. */
-static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, socklen_t sl, char *err, size_t en) {
+static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, socklen_t sl, char *err,
+                         size_t en) {
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
@@ -1519,7 +1527,7 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     };
     /* the longest head the gate passes: what fits in a connection's memory beside the header
      * entries libmicrohttpd keeps for it (LP_HTTP_HEADERS_MAX of them) */
-    s->head_max = s->conn_mem / 2 > 16384 ? s->conn_mem / 2 - 8192 : 8192;
+    s->head_max = s->conn_mem >= 49152 ? s->conn_mem / 2 - 8192 : s->conn_mem / 4;
     if (s->head_max > 32768) s->head_max = 32768;
     s->start_log[0] = 0;
     __atomic_store_n(&s->starting, 1, __ATOMIC_RELEASE);

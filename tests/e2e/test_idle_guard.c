@@ -50,7 +50,8 @@ static int hold_idle(int port, int first, int count) {
 
 /* A malformed request head sent to 127.0.0.1:port is answered at once with the JSON error body
  * (status, Content-Type, code), never libmicrohttpd's HTML. */
-static void expect_json_error(const char *who, int port, const char *req, size_t len, int status, const char *code) {
+static void expect_json_error(const char *who, int port, const char *req, size_t len, int status,
+                              const char *code) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -70,9 +71,12 @@ static void expect_json_error(const char *who, int port, const char *req, size_t
     snprintf(want_status, sizeof want_status, "HTTP/1.1 %d ", status);
     snprintf(want_code, sizeof want_code, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
     const char *body = strstr(a, "\r\n\r\n");
-    int ok = !strncmp(a, want_status, strlen(want_status)) && strstr(a, "\r\nContent-Type: application/json\r\n") &&
-             body && !strncmp(body + 4, want_code, strlen(want_code)) && ms < 1000;
-    if (!ok) fprintf(stderr, "%s: expected %d %s (JSON) within 1 s; got after %.0f ms:\n%s\n", who, status, code, ms, a);
+    int ok = !strncmp(a, want_status, strlen(want_status)) &&
+             strstr(a, "\r\nContent-Type: application/json\r\n") && body &&
+             !strncmp(body + 4, want_code, strlen(want_code)) && ms < 1000;
+    if (!ok)
+        fprintf(stderr, "%s: expected %d %s (JSON) within 1 s; got after %.0f ms:\n%s\n", who, status, code,
+                ms, a);
     CHECK(ok);
 }
 

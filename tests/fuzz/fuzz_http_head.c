@@ -13,8 +13,8 @@ static void check(const char *buf, size_t n, size_t head_max, int eof) {
     int rc = lp_http_head_check(buf, n, head_max, eof, &v);
     if (rc == LP_HEAD_OK && (v.head_len == 0 || v.head_len > n || v.head_len > head_max)) abort();
     if (rc == LP_HEAD_BAD &&
-        ((v.status != 400 && v.status != 413 && v.status != 414 && v.status != 431 && v.status != 505) || !v.code ||
-         !v.message[0]))
+        ((v.status != 400 && v.status != 413 && v.status != 414 && v.status != 431 && v.status != 505) ||
+         !v.code || !v.message[0]))
         abort();
     if (rc == LP_HEAD_MORE && eof && n > 0) abort(); /* a head cut by the end of the connection is refused */
     if (rc != LP_HEAD_OK && rc != LP_HEAD_BAD && rc != LP_HEAD_MORE) abort();

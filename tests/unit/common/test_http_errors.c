@@ -96,7 +96,8 @@ static void parse_answer(const char *buf, size_t n, answer *a) {
     if (!body) return;
     a->json_type = strcasestr(buf, "\r\nContent-Type: application/json") != NULL &&
                    strcasestr(buf, "\r\nContent-Type: application/json") < body;
-    a->closes = strcasestr(buf, "\r\nConnection: close") != NULL && strcasestr(buf, "\r\nConnection: close") < body;
+    a->closes =
+        strcasestr(buf, "\r\nConnection: close") != NULL && strcasestr(buf, "\r\nConnection: close") < body;
     json_error_t je;
     json_t *j = json_loadb(body + 4, n - (size_t)(body + 4 - buf), 0, &je);
     json_t *e = json_object_get(j, "error");
@@ -140,8 +141,9 @@ static void expect_error(const char *what, const char *req, size_t len, int stat
     ask(req, len, &a);
     int ok = a.status == status && a.json_type && !strcmp(a.code, code) && a.closes && a.secs < 1.0;
     if (!ok)
-        fprintf(stderr, "%s: expected %d %s (JSON, Connection: close, < 1 s); got %d %s in %.2f s:\n%s\n---\n",
-                what, status, code, a.status, a.code[0] ? a.code : "(no JSON error body)", a.secs, a.raw);
+        fprintf(stderr,
+                "%s: expected %d %s (JSON, Connection: close, < 1 s); got %d %s in %.2f s:\n%s\n---\n", what,
+                status, code, a.status, a.code[0] ? a.code : "(no JSON error body)", a.secs, a.raw);
     else
         fprintf(stderr, "ok   %-34s %d %s: %s\n", what, a.status, a.code, a.message);
     CHECK(a.status == status);
@@ -168,13 +170,16 @@ static void test_malformed_heads(void) {
     EXPECT("not HTTP at all", "GET /v1/echo FOO/1.1\r\nHost: t\r\n\r\n", 400, "invalid_request");
     EXPECT("header line without a colon", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n", 400,
            "invalid_request");
-    EXPECT("header name with a blank", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\n", 400, "invalid_request");
+    EXPECT("header name with a blank", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX A: b\r\n\r\n", 400,
+           "invalid_request");
     EXPECT("NUL in the method", "G\0T /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n", 400, "invalid_request");
     EXPECT("NUL in the version", "GET /v1/echo HTTP/1.1\0\r\nHost: t\r\n\r\n", 400, "invalid_request");
-    EXPECT("NUL in a header name", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX\0A: b\r\n\r\n", 400, "invalid_request");
+    EXPECT("NUL in a header name", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX\0A: b\r\n\r\n", 400,
+           "invalid_request");
     EXPECT("a head of NUL bytes", "\0\0\0\0\0\0\0\0\r\n\r\n", 400, "invalid_request");
     EXPECT("Content-Length not a number",
-           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}",
+           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: "
+           "abc\r\n\r\n{}",
            400, "invalid_request");
     EXPECT("Content-Length past 2^64",
            "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999999999999999\r\n\r\n{}", 413,
@@ -206,18 +211,21 @@ static void test_malformed_heads(void) {
 
 static void test_chunked(void) {
     EXPECT("absurd chunk size (streamed route)",
-           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+           "chunked\r\n\r\nffffffffffffffff\r\nabc\r\n0\r\n\r\n",
            413, "too_large");
     EXPECT("absurd chunk size (JSON route)",
-           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n"
            "7fffffffffff\r\n{}\r\n0\r\n\r\n",
            413, "too_large");
     EXPECT("chunk size past 2^64",
-           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+           "chunked\r\n\r\n1ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
            413, "too_large");
     EXPECT("chunk size not hexadecimal",
-           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400,
-           "invalid_request");
+           "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+           400, "invalid_request");
 }
 
 static void test_good_requests_pass(void) {
@@ -226,8 +234,9 @@ static void test_good_requests_pass(void) {
     expect_ok("a plain POST", a, sizeof a - 1);
     static const char b[] = "GET /v1/echo HTTP/1.0\r\n\r\n";
     expect_ok("HTTP/1.0 without Host", b, sizeof b - 1);
-    static const char c[] = "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                            "3;ext=1\r\nabc\r\n0\r\n\r\n";
+    static const char c[] =
+        "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "3;ext=1\r\nabc\r\n0\r\n\r\n";
     expect_ok("a chunked upload with an extension", c, sizeof c - 1);
     static const char d[] = "GET /v1/echo?x=1 HTTP/1.1\nHost: t\nX-Empty:\nConnection: close\n\n";
     expect_ok("LF-only lines, an empty value", d, sizeof d - 1);
@@ -288,7 +297,8 @@ static void test_good_requests_pass(void) {
 }
 
 int main(void) {
-    lp_http_config cfg = {.listen = "127.0.0.1:0", .max_body = 1024, .log_name = "errors", .head_timeout_s = 2};
+    lp_http_config cfg = {
+        .listen = "127.0.0.1:0", .max_body = 1024, .log_name = "errors", .head_timeout_s = 2};
     lp_http_server *s;
     char err[256];
     CHECK(lp_http_server_new(&cfg, &s, err, sizeof err) == 0);
