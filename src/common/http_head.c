@@ -94,6 +94,7 @@ typedef struct head_fields {
     const unsigned char *cl, *te; /* trimmed values, or NULL */
     size_t cl_len, te_len;
     int n_te;
+    int expect; /* an Expect header: the client may wait before it sends the body */
 } head_fields;
 
 /* NAME ":" VALUE, without line folding or control bytes; notes Content-Length and Transfer-Encoding. */
@@ -144,6 +145,8 @@ static int check_header_line(const unsigned char *l, size_t len, int complete, h
         f->te = val;
         f->te_len = (size_t)(end - val);
         f->n_te++;
+    } else if (name_len == 6 && !strncasecmp((const char *)l, "Expect", 6)) {
+        f->expect = 1;
     }
     return LP_HEAD_OK;
 }
@@ -175,8 +178,10 @@ static int check_framing(const unsigned char *b, size_t n, const head_fields *f,
     if (f->n_te > 1)
         return bad(v, 400, "send one Transfer-Encoding: chunked",
                    "the request has %d Transfer-Encoding headers", f->n_te);
-    if (!f->te || f->te_len != 7 || strncasecmp((const char *)f->te, "chunked", 7) != 0 || v->head_len >= n)
+    if (!f->te || f->te_len != 7 || strncasecmp((const char *)f->te, "chunked", 7) != 0)
         return LP_HEAD_OK; /* other encodings are refused by the server's own request check */
+    v->chunk_pending = !f->expect;
+    if (v->head_len >= n) return LP_HEAD_OK;
     /* chunk-size [ BWS ; ext ] CRLF: only the digits matter here, and they only grow as more come */
     size_t p = v->head_len, digits = 0, sig = 0;
     uint64_t x = 0;
@@ -190,6 +195,7 @@ static int check_framing(const unsigned char *b, size_t n, const head_fields *f,
             "the first chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
             (int)(digits < 24 ? digits : 24), (const char *)b + v->head_len, sig > 16 ? " (over 2^64)" : "");
     if (p == n) return LP_HEAD_OK;
+    v->chunk_pending = 0;
     if (!digits || (b[p] != ';' && b[p] != ' ' && b[p] != '\t' && b[p] != '\r' && b[p] != '\n')) {
         lp_excerpt(ex, sizeof ex, (const char *)b + v->head_len, n - v->head_len < 24 ? n - v->head_len : 24);
         return bad(v, 400, "send chunk sizes as hexadecimal numbers",

@@ -27,6 +27,9 @@ typedef struct lp_http_head_verdict {
     const char *hint; /* may be NULL */
     char message[256];
     size_t head_len; /* LP_HEAD_OK: bytes of the head, its blank line included */
+    /* LP_HEAD_OK: the body is chunked, the client does not wait for "100 Continue", and the first
+     * chunk size has not come whole yet (a server may wait a moment for it before going on) */
+    int chunk_pending;
 } lp_http_head_verdict;
 
 /* Checks the first n bytes received on a connection (buf need not be NUL-terminated). head_max:

@@ -49,6 +49,8 @@ typedef struct route {
 
 /* Bodies over the route's limit up to this size are drained before the 413 (see above). */
 #define LP_HTTP_DRAIN_MAX (64u << 20)
+/* How long the gate waits for the first chunk size of a chunked body sent apart from its head. */
+#define LP_HTTP_CHUNK_WAIT_NS (100 * 1000000ll)
 /* Bytes of a certificate chain or key file: far more than any real one. */
 #define PEM_MAX (1u << 20)
 
@@ -72,6 +74,7 @@ typedef struct conn_track {
     unsigned backoff_ms;
     int lowat;    /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
     int answered; /* the gate answered an error: reading and dropping until the client closes */
+    int64_t hand_by_ns; /* a good head waits for its first chunk size until then (0: not waiting) */
     size_t drained;
     struct conn_track *prev, *next;
 } conn_track;
@@ -1049,11 +1052,15 @@ static int gate_serve(lp_http_server *s, conn_track *t, short revents, char *buf
     }
     lp_http_head_verdict v;
     int rc = lp_http_head_check(buf, (size_t)k, s->head_max, (revents & (POLLRDHUP | POLLHUP)) != 0, &v);
-    if (rc == LP_HEAD_OK) {
+    int64_t now = lp_mono_ns();
+    /* A chunked body's first chunk size is looked at too (an absurd one is refused at once): a
+     * client that sent the head alone gets a moment to send it. Our own clients never send chunked
+     * bodies; one that waits for "100 Continue" is not kept waiting. */
+    if (rc == LP_HEAD_OK && v.chunk_pending && !t->hand_by_ns) t->hand_by_ns = now + LP_HTTP_CHUNK_WAIT_NS;
+    if (rc == LP_HEAD_OK && (!v.chunk_pending || now >= t->hand_by_ns)) {
         gate_hand_over(s, t);
         return 0;
     }
-    int64_t now = lp_mono_ns();
     if (rc == LP_HEAD_BAD) {
         lp_log(LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code, v.message);
         answer_raw(t->fd, v.status, v.code, v.message, v.hint);
@@ -1069,7 +1076,7 @@ static int gate_serve(lp_http_server *s, conn_track *t, short revents, char *buf
         return 1;
     }
     /* Incomplete: look again once more bytes are in (SO_RCVLOWAT), and not at once (a head sent a
-     * byte at a time is not copied again per byte). The head deadline ends it. */
+     * byte at a time is not copied again per byte). The head deadline ends it (or hand_by_ns). */
     t->backoff_ms = t->backoff_ms ? (t->backoff_ms * 2 > 50 ? 50 : t->backoff_ms * 2) : 1;
     t->next_peek_ns = now + (int64_t)t->backoff_ms * 1000000;
     int lowat = (int)k + 1;
@@ -1106,6 +1113,7 @@ static void *gate_main(void *arg) {
             int ready = t->next_peek_ns <= now;
             pfd[2 + i] = (struct pollfd){ready ? t->fd : -1, POLLIN | POLLRDHUP, 0};
             if (!ready && t->next_peek_ns - now < wait_ns) wait_ns = t->next_peek_ns - now;
+            if (t->hand_by_ns && t->hand_by_ns - now < wait_ns) wait_ns = t->hand_by_ns > now ? t->hand_by_ns - now : 0;
         }
         int rc = poll(pfd, 2 + n, (int)(wait_ns / 1000000) + 1);
         if (rc < 0 && errno != EINTR) {
@@ -1113,15 +1121,22 @@ static void *gate_main(void *arg) {
             usleep(10000);
             continue;
         }
-        if (rc <= 0) continue;
+        if (rc < 0) continue;
         if (pfd[0].revents) {
             char b[64];
             while (read(s->wake[0], b, sizeof b) > 0) {
             }
         }
-        for (size_t i = 0; i < n; i++)
-            if (pfd[2 + i].revents && !gate_serve(s, s->pend[i], pfd[2 + i].revents, buf, cap))
+        now = lp_mono_ns();
+        for (size_t i = 0; i < n; i++) {
+            conn_track *t = s->pend[i];
+            if (pfd[2 + i].revents) {
+                if (!gate_serve(s, t, pfd[2 + i].revents, buf, cap)) s->pend[i] = NULL;
+            } else if (t->hand_by_ns && now >= t->hand_by_ns && !t->answered) {
+                gate_hand_over(s, t); /* no chunk size came in time: libmicrohttpd reads on */
                 s->pend[i] = NULL;
+            }
+        }
         size_t kept = 0; /* the served ones that are gone leave the list; new ones come after */
         for (size_t i = 0; i < s->npend; i++)
             if (s->pend[i]) s->pend[kept++] = s->pend[i];
