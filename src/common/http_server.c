@@ -1,7 +1,9 @@
 /* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, request checks (NULs,
- * framing), replies, TCP tuning, HTTPS from PEM files, the connection guard (head deadline,
- * eviction of idle sockets, stalled chunked bodies) and upgraded connections (101: a thread each,
- * owned by the server). */
+ * framing), replies, TCP tuning, HTTPS from PEM files, the gate (the server's own accept loop: a
+ * connection's first request head is checked on its raw bytes, answered with the JSON error body
+ * when malformed, else the socket goes to libmicrohttpd), the connection guard (head deadline,
+ * per-address and total limits, eviction of idle sockets, stalled chunked bodies) and upgraded
+ * connections (101: a thread each, owned by the server). */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "clock.h"
+#include "http_head.h"
 #include "log.h"
 #include "strutil.h"
 #include "wire.h"
@@ -46,22 +49,46 @@ typedef struct route {
 
 /* Bodies over the route's limit up to this size are drained before the 413 (see above). */
 #define LP_HTTP_DRAIN_MAX (64u << 20)
+/* How long the gate waits for the first chunk size of a chunked body sent apart from its head. */
+#define LP_HTTP_CHUNK_WAIT_NS (100 * 1000000ll)
 /* Bytes of a certificate chain or key file: far more than any real one. */
 #define PEM_MAX (1u << 20)
 
-/* One open connection as the guard sees it (the connection's socket context). */
+/* One open connection as the guard sees it, from accept to close (libmicrohttpd's socket context
+ * once it has the socket). */
 enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED, CT_UPGRADED };
+/* Who owns the socket: the gate (it closes it), libmicrohttpd, or neither yet (handed over, not yet
+ * seen by libmicrohttpd: never shut, the number may already be closed). */
+enum { W_GATE, W_HANDING, W_MHD };
 typedef struct conn_track {
     int fd;
     int state;        /* CT_*, under the server's cmu */
+    int where;        /* W_*, under cmu */
     int in_body;      /* a chunked body is being received (under cmu) */
     int64_t since_ns; /* when the state began */
     int64_t last_data_ns; /* atomic: last body bytes of a chunked request */
+    struct sockaddr_storage addr; /* the client's (per-address limit) */
+    socklen_t addr_len;
+    /* the gate's own (its thread only) */
+    int64_t next_peek_ns;
+    unsigned backoff_ms;
+    int lowat;    /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
+    int answered; /* the gate answered an error: reading and dropping until the client closes */
+    int64_t hand_by_ns; /* a good head waits for its first chunk size until then (0: not waiting) */
+    size_t drained;
     struct conn_track *prev, *next;
 } conn_track;
 
 struct lp_http_server {
     struct MHD_Daemon *d;
+    /* the gate: listening socket, accept loop, first heads (its thread owns pend) */
+    int lfd;
+    int wake[2];
+    pthread_t gate;
+    int gate_started, gate_stop; /* gate_stop: atomic */
+    conn_track **pend;
+    size_t npend, pend_cap;
+    size_t head_max;
     /* connection guard */
     unsigned head_s, per_ip;
     pthread_mutex_t cmu;
@@ -256,6 +283,8 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
         lp_set_err(err, err_size, "out of memory");
         return -1;
     }
+    s->lfd = -1;
+    s->wake[0] = s->wake[1] = -1;
     pthread_mutex_init(&s->cmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -694,6 +723,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
 }
 
 /* ---- connection guard ---- */
+static void conn_unlist(lp_http_server *s, conn_track *t);
+
 static conn_track *conn_of(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
@@ -749,6 +780,25 @@ static void guard_request_done(lp_http_server *s, lp_http_req *q) {
     q->ct = NULL;
 }
 
+/* Writes a whole JSON error answer (lp_http_error_body) on a socket that no libmicrohttpd thread is
+ * writing to: the gate's own before the hand-over, or one whose thread is blocked reading. Small
+ * enough for the socket's buffer: never blocks. */
+static void answer_raw(int fd, int status, const char *code, const char *msg, const char *hint) {
+    json_t *b = lp_http_error_body(code, msg, hint);
+    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!text) return;
+    const char *reason = MHD_get_reason_phrase_for((unsigned)status);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      status, reason && *reason ? reason : "Error", strlen(text));
+    (void)send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+    (void)send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+    free(text);
+}
+
 /* Answers a stalled chunked body itself (libmicrohttpd would wait for the rest until its idle
  * timeout and then close without a word): the connection's thread is blocked reading, so the answer
  * can be written on the socket directly, before the socket is shut. Plain HTTP only. */
@@ -759,18 +809,7 @@ static void guard_answer_stall(lp_http_server *s, conn_track *t, int64_t stalled
              "the chunked request body stalled: no byte for %lld s while more was announced (a chunk "
              "size larger than the data sent?)",
              (long long)(stalled_ns / 1000000000));
-    json_t *b = lp_http_error_body(WIRE_INVALID, msg, "send chunk sizes that match the data, or a Content-Length");
-    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
-    if (!text) return;
-    char head[256];
-    int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      strlen(text));
-    (void)send(t->fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)send(t->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
-    free(text);
+    answer_raw(t->fd, 400, WIRE_INVALID, msg, "send chunk sizes that match the data, or a Content-Length");
 }
 
 static void *guard_main(void *arg) {
@@ -788,7 +827,20 @@ static void *guard_main(void *arg) {
         }
         pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
         int64_t now = lp_mono_ns();
-        for (conn_track *t = s->conns; t; t = t->next) {
+        for (conn_track *t = s->conns, *next; t; t = next) {
+            next = t->next;
+            if (t->where == W_HANDING) {
+                /* libmicrohttpd closes a socket it cannot take without telling: forget it (never
+                 * shut: its number may be another connection's by now) */
+                if (now - t->since_ns > head_ns + 5000000000ll) {
+                    lp_log(LOG_WARN,
+                           "%s: libmicrohttpd did not take a connection handed to it; forgetting it",
+                           s->log_name);
+                    conn_unlist(s, t);
+                    free(t);
+                }
+                continue;
+            }
             if (t->state == CT_HEAD && now - t->since_ns > head_ns) {
                 lp_log(LOG_DEBUG, "%s: dropping a connection that sent no complete request head in %u s",
                        s->log_name, s->head_s);
@@ -817,19 +869,20 @@ static void *guard_main(void *arg) {
     return NULL;
 }
 
-/* A new connection: listed, and when the server is full, the oldest connection that has sent no
- * head yet (else the oldest idle keep-alive one) makes room. */
-static void guard_connect(lp_http_server *s, struct MHD_Connection *c, void **socket_context) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return;
-    int one = 1;
-    (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    conn_track *t = calloc(1, sizeof *t);
-    if (!t) return;
-    t->fd = ci->connect_fd;
-    t->state = CT_HEAD;
-    t->since_ns = lp_mono_ns();
-    pthread_mutex_lock(&s->cmu);
+/* Lists a new connection (under cmu). Returns 0, or -1 when its address already holds max_per_ip
+ * connections. When the server is full, the oldest connection that has sent no head yet (else the
+ * oldest idle keep-alive one) makes room. */
+static int conn_admit(lp_http_server *s, conn_track *t) {
+    unsigned same = 0;
+    for (conn_track *x = s->conns; x; x = x->next)
+        if (x->state != CT_DROPPED && x->addr_len == t->addr_len && x->addr.ss_family == t->addr.ss_family &&
+            (t->addr.ss_family == AF_INET6
+                 ? !memcmp(&((struct sockaddr_in6 *)&x->addr)->sin6_addr,
+                           &((struct sockaddr_in6 *)&t->addr)->sin6_addr, sizeof(struct in6_addr))
+                 : !memcmp(&((struct sockaddr_in *)&x->addr)->sin_addr,
+                           &((struct sockaddr_in *)&t->addr)->sin_addr, sizeof(struct in_addr))))
+            same++;
+    if (same >= s->per_ip) return -1;
     t->next = s->conns;
     if (s->conns) s->conns->prev = t;
     s->conns = t;
@@ -838,12 +891,37 @@ static void guard_connect(lp_http_server *s, struct MHD_Connection *c, void **so
         conn_track *victim = NULL;
         for (int want = CT_HEAD; !victim && want <= CT_IDLE; want += CT_IDLE - CT_HEAD)
             for (conn_track *x = t->next; x; x = x->next)
-                if (x->state == want && (!victim || x->since_ns < victim->since_ns)) victim = x;
+                if (x->state == want && x->where != W_HANDING && (!victim || x->since_ns < victim->since_ns))
+                    victim = x;
         if (!victim) victim = t; /* every other one is busy: refuse the newcomer */
         lp_log(LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name, s->nconn - s->ndropped,
                victim == t ? "(the new one: all others are busy)" : victim->state == CT_HEAD ? "one without a request head" : "idle one");
         guard_drop(s, victim);
     }
+    return 0;
+}
+
+/* Unlists a connection (under cmu); the caller frees it. */
+static void conn_unlist(lp_http_server *s, conn_track *t) {
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        s->conns = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    s->nconn--;
+    if (t->state == CT_DROPPED) s->ndropped--;
+}
+
+/* libmicrohttpd has taken a socket the gate handed over: its track becomes the socket context. */
+static void guard_connect(lp_http_server *s, struct MHD_Connection *c, void **socket_context) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    conn_track *t = NULL;
+    pthread_mutex_lock(&s->cmu);
+    /* newest first: a number reused after a lost hand-over matches its newest connection */
+    for (conn_track *x = s->conns; ci && x && !t; x = x->next)
+        if (x->where == W_HANDING && x->fd == ci->connect_fd) t = x;
+    if (t) t->where = W_MHD;
     pthread_mutex_unlock(&s->cmu);
     *socket_context = t;
 }
@@ -853,13 +931,224 @@ static void guard_disconnect(lp_http_server *s, void **socket_context) {
     if (!t) return;
     *socket_context = NULL;
     pthread_mutex_lock(&s->cmu);
-    if (t->prev) t->prev->next = t->next;
-    else s->conns = t->next;
-    if (t->next) t->next->prev = t->prev;
-    s->nconn--;
-    if (t->state == CT_DROPPED) s->ndropped--;
+    conn_unlist(s, t);
     pthread_mutex_unlock(&s->cmu);
     free(t);
+}
+
+/* ---- the gate: the accept loop and the first request head of each connection ---- */
+
+/* Unlists and closes a connection the gate owns (unlisted first: the guard never shuts a number
+ * that close() has freed). */
+static void gate_close(lp_http_server *s, conn_track *t) {
+    pthread_mutex_lock(&s->cmu);
+    conn_unlist(s, t);
+    pthread_mutex_unlock(&s->cmu);
+    close(t->fd);
+    free(t);
+}
+
+/* A good first head: the socket goes to libmicrohttpd, which reads the head again. */
+static void gate_hand_over(lp_http_server *s, conn_track *t) {
+    if (t->lowat) {
+        int one = 1;
+        (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+        t->lowat = 0;
+    }
+    pthread_mutex_lock(&s->cmu);
+    int dropped = t->state == CT_DROPPED;
+    if (!dropped) {
+        t->where = W_HANDING;
+        t->since_ns = lp_mono_ns();
+    }
+    pthread_mutex_unlock(&s->cmu);
+    if (dropped) { /* evicted meanwhile */
+        gate_close(s, t);
+        return;
+    }
+    if (MHD_add_connection(s->d, t->fd, (struct sockaddr *)&t->addr, t->addr_len) == MHD_YES) return;
+    /* libmicrohttpd closed the socket; its track is gone too if it saw the connection at all */
+    lp_log(LOG_WARN, "%s: libmicrohttpd refused a connection: %s", s->log_name, strerror(errno));
+    pthread_mutex_lock(&s->cmu);
+    conn_track *x = s->conns;
+    while (x && x != t)
+        x = x->next;
+    if (x && x->where == W_HANDING)
+        conn_unlist(s, x);
+    else
+        x = NULL;
+    pthread_mutex_unlock(&s->cmu);
+    free(x);
+}
+
+/* Accepts what is waiting. Returns 0, or -1 when out of descriptors or memory (pause accepting). */
+static int gate_accept(lp_http_server *s) {
+    for (int k = 0; k < 64; k++) {
+        conn_track *t = calloc(1, sizeof *t);
+        if (!t) return -1;
+        t->addr_len = sizeof t->addr;
+        int fd = accept4(s->lfd, (struct sockaddr *)&t->addr, &t->addr_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            free(t);
+            if (e == EINTR || e == ECONNABORTED) continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+            lp_log(LOG_WARN, "%s: cannot accept a connection: %s", s->log_name, strerror(e));
+            return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? -1 : 0;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        t->fd = fd;
+        t->state = CT_HEAD;
+        t->where = W_GATE;
+        t->since_ns = lp_mono_ns();
+        pthread_mutex_lock(&s->cmu);
+        int refused = conn_admit(s, t);
+        pthread_mutex_unlock(&s->cmu);
+        if (refused) {
+            lp_log(LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
+                   s->per_ip);
+            close(fd);
+            free(t);
+            continue;
+        }
+        if (s->tls_cert) { /* encrypted: libmicrohttpd reads and checks it */
+            gate_hand_over(s, t);
+            continue;
+        }
+        if (s->npend == s->pend_cap) {
+            size_t cap = s->pend_cap ? 2 * s->pend_cap : 64;
+            conn_track **np = realloc(s->pend, cap * sizeof *np);
+            if (!np) {
+                gate_close(s, t);
+                return -1;
+            }
+            s->pend = np;
+            s->pend_cap = cap;
+        }
+        t->next_peek_ns = t->since_ns;
+        s->pend[s->npend++] = t;
+    }
+    return 0;
+}
+
+/* Looks at what a pending connection has sent. Returns 1 while the gate keeps it, 0 when it is gone
+ * (closed, or handed over). */
+static int gate_serve(lp_http_server *s, conn_track *t, short revents, char *buf, size_t cap) {
+    if (t->answered) { /* read and drop what the client still sends, so that it sees the answer */
+        for (;;) {
+            ssize_t k = recv(t->fd, buf, cap, 0);
+            if (k > 0 && (t->drained += (size_t)k) < (1u << 20)) continue;
+            if (k < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+            gate_close(s, t);
+            return 0;
+        }
+    }
+    ssize_t k = recv(t->fd, buf, cap, MSG_PEEK);
+    if (k < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    if (k <= 0) { /* the client left, or the guard dropped the connection */
+        gate_close(s, t);
+        return 0;
+    }
+    lp_http_head_verdict v;
+    int rc = lp_http_head_check(buf, (size_t)k, s->head_max, (revents & (POLLRDHUP | POLLHUP)) != 0, &v);
+    int64_t now = lp_mono_ns();
+    /* A chunked body's first chunk size is looked at too (an absurd one is refused at once): a
+     * client that sent the head alone gets a moment to send it. Our own clients never send chunked
+     * bodies; one that waits for "100 Continue" is not kept waiting. */
+    if (rc == LP_HEAD_OK && v.chunk_pending && !t->hand_by_ns) t->hand_by_ns = now + LP_HTTP_CHUNK_WAIT_NS;
+    if (rc == LP_HEAD_OK && (!v.chunk_pending || now >= t->hand_by_ns)) {
+        gate_hand_over(s, t);
+        return 0;
+    }
+    if (rc == LP_HEAD_BAD) {
+        lp_log(LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code, v.message);
+        answer_raw(t->fd, v.status, v.code, v.message, v.hint);
+        (void)shutdown(t->fd, SHUT_WR);
+        t->answered = 1;
+        t->next_peek_ns = now;
+        if (t->lowat) {
+            int one = 1;
+            (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
+            t->lowat = 0;
+        }
+        if (s->obs) s->obs("-", "-", v.status, now - t->since_ns, s->obs_user);
+        return 1;
+    }
+    /* Incomplete: look again once more bytes are in (SO_RCVLOWAT), and not at once (a head sent a
+     * byte at a time is not copied again per byte). The head deadline ends it (or hand_by_ns). */
+    t->backoff_ms = t->backoff_ms ? (t->backoff_ms * 2 > 50 ? 50 : t->backoff_ms * 2) : 1;
+    t->next_peek_ns = now + (int64_t)t->backoff_ms * 1000000;
+    int lowat = (int)k + 1;
+    if (setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0) t->lowat = 1;
+    return 1;
+}
+
+static void *gate_main(void *arg) {
+    lp_http_server *s = arg;
+    size_t cap = s->head_max + 64; /* the head, and the first chunk size after it */
+    char *buf = malloc(cap);
+    struct pollfd *pfd = NULL;
+    size_t pfd_cap = 0;
+    int64_t accept_again_ns = 0;
+    while (buf && !__atomic_load_n(&s->gate_stop, __ATOMIC_ACQUIRE)) {
+        if (pfd_cap < s->npend + 2) {
+            size_t c = (s->npend + 2) * 2;
+            struct pollfd *np = realloc(pfd, c * sizeof *np);
+            if (!np) {
+                usleep(10000);
+                continue;
+            }
+            pfd = np;
+            pfd_cap = c;
+        }
+        int64_t now = lp_mono_ns();
+        int64_t wait_ns = 1000000000;
+        pfd[0] = (struct pollfd){s->wake[0], POLLIN, 0};
+        pfd[1] = (struct pollfd){now >= accept_again_ns ? s->lfd : -1, POLLIN, 0};
+        if (now < accept_again_ns && accept_again_ns - now < wait_ns) wait_ns = accept_again_ns - now;
+        size_t n = s->npend;
+        for (size_t i = 0; i < n; i++) {
+            conn_track *t = s->pend[i];
+            int ready = t->next_peek_ns <= now;
+            pfd[2 + i] = (struct pollfd){ready ? t->fd : -1, POLLIN | POLLRDHUP, 0};
+            if (!ready && t->next_peek_ns - now < wait_ns) wait_ns = t->next_peek_ns - now;
+            if (t->hand_by_ns && t->hand_by_ns - now < wait_ns) wait_ns = t->hand_by_ns > now ? t->hand_by_ns - now : 0;
+        }
+        int rc = poll(pfd, 2 + n, (int)(wait_ns / 1000000) + 1);
+        if (rc < 0 && errno != EINTR) {
+            lp_log(LOG_ERROR, "%s: the accept loop cannot poll: %s", s->log_name, strerror(errno));
+            usleep(10000);
+            continue;
+        }
+        if (rc < 0) continue;
+        if (pfd[0].revents) {
+            char b[64];
+            while (read(s->wake[0], b, sizeof b) > 0) {
+            }
+        }
+        now = lp_mono_ns();
+        for (size_t i = 0; i < n; i++) {
+            conn_track *t = s->pend[i];
+            if (pfd[2 + i].revents) {
+                if (!gate_serve(s, t, pfd[2 + i].revents, buf, cap)) s->pend[i] = NULL;
+            } else if (t->hand_by_ns && now >= t->hand_by_ns && !t->answered) {
+                gate_hand_over(s, t); /* no chunk size came in time: libmicrohttpd reads on */
+                s->pend[i] = NULL;
+            }
+        }
+        size_t kept = 0; /* the served ones that are gone leave the list; new ones come after */
+        for (size_t i = 0; i < s->npend; i++)
+            if (s->pend[i]) s->pend[kept++] = s->pend[i];
+        s->npend = kept;
+        if ((pfd[1].revents & POLLIN) && gate_accept(s) != 0) accept_again_ns = lp_mono_ns() + 100000000;
+    }
+    for (size_t i = 0; i < s->npend; i++)
+        gate_close(s, s->pend[i]);
+    s->npend = 0;
+    free(pfd);
+    free(buf);
+    return NULL;
 }
 
 /* ---- upgraded connections ---- */
@@ -1196,12 +1485,54 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
+/* The gate's listening socket, as libmicrohttpd would make it (SO_REUSEADDR, IPv6 only on a v6
+ * address). Returns 0, or -1 with a message. */
+static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, socklen_t sl, char *err,
+                         size_t en) {
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ss->ss_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    if (fd < 0 || bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, SOMAXCONN) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &bl) != 0) {
+        lp_set_err(err, en, "cannot listen on %s: %s", s->listen, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    s->lfd = fd;
+    return 0;
+}
+
+/* Stops accepting and closes the connections that have not reached libmicrohttpd. */
+static void gate_stop(lp_http_server *s) {
+    if (s->gate_started) {
+        __atomic_store_n(&s->gate_stop, 1, __ATOMIC_RELEASE);
+        (void)!write(s->wake[1], "x", 1);
+        pthread_join(s->gate, NULL);
+        s->gate_started = 0;
+    }
+    free(s->pend);
+    s->pend = NULL;
+    for (int i = 0; i < 2; i++)
+        if (s->wake[i] >= 0) close(s->wake[i]);
+    s->wake[0] = s->wake[1] = -1;
+    if (s->lfd >= 0) close(s->lfd);
+    s->lfd = -1;
+}
+
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     struct sockaddr_storage ss;
     socklen_t sl;
     if (parse_listen(s->listen, &ss, &sl, err, err_size) != 0) return -1;
+    /* The server accepts itself (the gate) and hands sockets over: libmicrohttpd listens on nothing */
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | MHD_USE_NO_LISTEN_SOCKET;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     if (s->tls_cert) flags |= MHD_USE_TLS;
     struct MHD_OptionItem tls_opts[] = {
@@ -1209,14 +1540,15 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
         {MHD_OPTION_END, 0, NULL},
     };
+    /* the longest head the gate passes: what fits in a connection's memory beside the header
+     * entries libmicrohttpd keeps for it (LP_HTTP_HEADERS_MAX of them) */
+    s->head_max = s->conn_mem >= 49152 ? s->conn_mem / 2 - 8192 : s->conn_mem / 4;
+    if (s->head_max > 32768) s->head_max = 32768;
     s->start_log[0] = 0;
     __atomic_store_n(&s->starting, 1, __ATOMIC_RELEASE);
-    uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     /* the logger first, so that libmicrohttpd's messages about the options reach it too */
-    s->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                            s->max_conn + s->max_conn / 4 + 16, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->per_ip,
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                            MHD_OPTION_CONNECTION_LIMIT, s->max_conn + s->max_conn / 4 + 16,
                             MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
                             MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem, MHD_OPTION_NOTIFY_COMPLETED,
@@ -1231,19 +1563,32 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
         return LP_HTTP_ETLS;
     }
     if (!s->d) {
-        lp_set_err(err, err_size, "cannot listen on %s (address in use or not available?)", s->listen);
+        lp_set_err(err, err_size, "cannot start serving %s: libmicrohttpd: %s", s->listen,
+                   s->start_log[0] ? s->start_log : "no reason given");
         return -1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = di ? di->port : port;
+    if (open_listener(s, &ss, sl, err, err_size) != 0) goto fail;
+    if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        lp_set_err(err, err_size, "cannot start serving %s: pipe: %s", s->listen, strerror(errno));
+        goto fail;
+    }
+    if (pthread_create(&s->gate, NULL, gate_main, s) != 0) {
+        lp_set_err(err, err_size, "cannot start the accept thread");
+        goto fail;
+    }
+    s->gate_started = 1;
     if (pthread_create(&s->wd, NULL, guard_main, s) != 0) {
         lp_set_err(err, err_size, "cannot start the connection guard thread");
-        MHD_stop_daemon(s->d);
-        s->d = NULL;
-        return -1;
+        goto fail;
     }
     s->wd_started = 1;
     return 0;
+fail:
+    gate_stop(s);
+    MHD_stop_daemon(s->d);
+    s->d = NULL;
+    s->port = 0;
+    return -1;
 }
 
 int lp_http_server_port(const lp_http_server *s) { return s && s->d ? s->port : 0; }
@@ -1252,6 +1597,7 @@ int lp_http_server_is_tls(const lp_http_server *s) { return s && s->tls_cert ? 1
 
 void lp_http_server_free(lp_http_server *s) {
     if (!s) return;
+    gate_stop(s); /* no new connection reaches libmicrohttpd from here on */
     if (s->d) upgraded_stop_all(s);
     if (s->d) MHD_stop_daemon(s->d);
     if (s->wd_started) {

@@ -11,6 +11,11 @@
  * one evicts the oldest connection that has not yet sent a request head (then the oldest idle
  * keep-alive one), so that a client that talks at once is always served.
  *
+ * The server accepts connections itself: each connection's first request head is checked on the
+ * bytes received (http_head.h) before libmicrohttpd sees them, and a malformed one (request line,
+ * header lines, sizes: 400/413/414/431/505) is answered with the JSON error body and the connection
+ * closed; a good one goes to libmicrohttpd with the socket. With HTTPS, and for later requests on a
+ * keep-alive connection, libmicrohttpd parses heads alone (and answers a bad one with its own HTML).
  * Requests are checked before any handler runs (400 with the JSON error body): no NUL byte in the
  * path or a header value, not both Content-Length and Transfer-Encoding (answered, then the
  * connection is closed), no Transfer-Encoding but "chunked"; and on non-streaming routes a body

@@ -3,13 +3,15 @@
  * endpoint and a lease's worker (from other loopback addresses, 100 per address), a tenant still
  * opens a lease, uses its GPU memory and closes it, and the agent still answers. Prints how many
  * sockets were held and how long each real request took. The broker runs with a 30 s head deadline
- * so that eviction, not the deadline, is what lets the client in. */
+ * so that eviction, not the deadline, is what lets the client in. Each of the three servers also
+ * answers malformed request heads at once with the JSON error body. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent_harness.h"
@@ -46,6 +48,53 @@ static int hold_idle(int port, int first, int count) {
     return ok;
 }
 
+/* A malformed request head sent to 127.0.0.1:port is answered at once with the JSON error body
+ * (status, Content-Type, code), never libmicrohttpd's HTML. */
+static void expect_json_error(const char *who, int port, const char *req, size_t len, int status,
+                              const char *code) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof to) == 0);
+    double t0 = a_now_ms();
+    (void)send(fd, req, len, MSG_NOSIGNAL);
+    char a[4096];
+    size_t n = 0;
+    struct timeval tv = {3, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (ssize_t k; n + 1 < sizeof a && (k = recv(fd, a + n, sizeof a - 1 - n, 0)) > 0;)
+        n += (size_t)k;
+    a[n] = 0;
+    close(fd);
+    double ms = a_now_ms() - t0;
+    char want_status[32], want_code[96];
+    snprintf(want_status, sizeof want_status, "HTTP/1.1 %d ", status);
+    snprintf(want_code, sizeof want_code, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
+    const char *body = strstr(a, "\r\n\r\n");
+    int ok = !strncmp(a, want_status, strlen(want_status)) &&
+             strstr(a, "\r\nContent-Type: application/json\r\n") && body &&
+             !strncmp(body + 4, want_code, strlen(want_code)) && ms < 1000;
+    if (!ok)
+        fprintf(stderr, "%s: expected %d %s (JSON) within 1 s; got after %.0f ms:\n%s\n", who, status, code,
+                ms, a);
+    CHECK(ok);
+}
+
+/* Malformed heads against one server: no colon, a 10 KB URI, NUL bytes, an absurd chunk size. */
+static void malformed_heads(const char *who, int port) {
+    static const char nocolon[] = "GET /v1/x HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n";
+    expect_json_error(who, port, nocolon, sizeof nocolon - 1, 400, "invalid_request");
+    static const char nul[] = "G\0T /v1/x HTTP/1.1\r\nHost: t\r\n\r\n";
+    expect_json_error(who, port, nul, sizeof nul - 1, 400, "invalid_request");
+    static const char chunk[] = "PUT /v1/buffers/1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "ffffffffffffffff\r\nabc\r\n";
+    expect_json_error(who, port, chunk, sizeof chunk - 1, 413, "too_large");
+    static char uri[11000];
+    int n = snprintf(uri, sizeof uri, "GET /v1/x?q=%010240d HTTP/1.1\r\nHost: t\r\n\r\n", 0);
+    expect_json_error(who, port, uri, (size_t)n, 414, "too_large");
+    fprintf(stderr, "%s: malformed heads answered with the JSON error body\n", who);
+}
+
 static void release_all(void) {
     for (int i = 0; i < nheld; i++)
         close(held_fds[i]);
@@ -60,6 +109,9 @@ static void run(void) {
     lepton_client *c = NULL;
     CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
     if (!c) return;
+
+    malformed_heads("broker", B.port);
+    malformed_heads("agent", A1.port);
 
     /* the broker (limit 1024): 1100 idle sockets from 127.0.0.2..12, then open a lease */
     int n = hold_idle(B.port, 2, 1100);
@@ -95,6 +147,7 @@ static void run(void) {
         for (int i = 0; i < gpus; i++)
             if (!strcmp(s[i].lease, info.id)) slot = i;
     CHECK(slot >= 0);
+    if (slot >= 0) malformed_heads("worker", A1.port + 1 + slot);
     int nw = slot >= 0 ? hold_idle(A1.port + 1 + slot, 30, 600) : 0;
     CHECK_EQ_INT(nw, 600);
     a_sleep_ms(200);

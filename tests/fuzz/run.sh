@@ -10,7 +10,7 @@ secs=${1:?usage: tests/fuzz/run.sh SECONDS [TARGET...]}
 shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bdir=${BUILD_DIR:-$root/build-fuzz}
-all="ptx job batch result lease_token lease_request node_register heartbeat fatbin"
+all="ptx job batch result lease_token lease_request node_register heartbeat fatbin http_head"
 targets=${*:-$all}
 command -v "${CC:-clang}" >/dev/null || { echo "run.sh: clang is needed (apt-get install clang libclang-rt-14-dev)" >&2; exit 2; }
 

@@ -2,8 +2,9 @@
  * and trickling connections are dropped after the head deadline, a client address holds at most
  * its share, a full server evicts sockets that sent nothing so a real client is served; NUL bytes in
  * the path, a header or a JSON body, Content-Length with Transfer-Encoding, and non-object JSON
- * bodies are refused with the JSON error before any handler runs; a streamed upload refused midway
- * and an absurd chunk size get a JSON answer. */
+ * bodies are refused with the JSON error before any handler runs; a streamed upload refused midway,
+ * an absurd chunk size (at once) and a chunk that never arrives (after the stall time) get a JSON
+ * answer. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -201,16 +202,27 @@ static void test_uploads(void) {
     CHECK(raw(req, (size_t)n, a, sizeof a, 3000) > 0);
     CHECK_EQ_INT(status_of(a), 413);
     CHECK_CONTAINS(a, "\"code\":\"too_large\"");
-    /* an absurd chunk size: answered 400 (JSON) after the stall time, not after the idle timeout */
+    /* an absurd chunk size sent with the head: answered 413 (JSON) at once */
     int64_t t0 = lp_mono_ns();
     RAW("PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         "ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
         a);
     double secs = (double)(lp_mono_ns() - t0) / 1e9;
+    CHECK_EQ_INT(status_of(a), 413);
+    CHECK_CONTAINS(a, "\"code\":\"too_large\"");
+    CHECK(secs < 1.0);
+    fprintf(stderr, "absurd chunk size answered 413 after %.2f s\n", secs);
+    /* a plausible chunk size whose bytes never come: answered 400 (JSON) after the stall time, not
+     * after the idle timeout */
+    t0 = lp_mono_ns();
+    RAW("PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "ffff\r\nabc\r\n0\r\n\r\n",
+        a);
+    secs = (double)(lp_mono_ns() - t0) / 1e9;
     CHECK_EQ_INT(status_of(a), 400);
     CHECK_CONTAINS(a, "stalled");
     CHECK(secs < 2.9);
-    fprintf(stderr, "absurd chunk size answered 400 after %.2f s\n", secs);
+    fprintf(stderr, "a chunk that never arrives answered 400 after %.2f s\n", secs);
 }
 
 static void test_guard(void) {
