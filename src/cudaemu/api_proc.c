@@ -3,6 +3,8 @@
 #include "emu.h"
 #include "proc_gen.h"
 
+#include <cudaProfiler.h>
+
 #include <string.h>
 
 /* Entry points whose original (pre-_v2) names cuda.h hides behind macros. */
@@ -204,6 +206,8 @@ static const proc_ent g_procs[] = {
     E("cuKernelGetLibrary", 12050, cuKernelGetLibrary),
     E("cuKernelGetParamInfo", 12040, cuKernelGetParamInfo),
     E("cuGetExportTable", 3000, cuGetExportTable),
+    E("cuProfilerStart", 4000, cuProfilerStart),
+    E("cuProfilerStop", 4000, cuProfilerStop),
     /* textures and surfaces (api_array.c, api_texture.c, api_memory2d.c) */
     E("cuArrayCreate", 3020, cuArrayCreate_v2),
     E("cuArrayGetDescriptor", 3020, cuArrayGetDescriptor_v2),

@@ -350,6 +350,12 @@ RM_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVers
     if (flags &
         ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
         return CUDA_ERROR_INVALID_VALUE;
+    /* the profiler API is declared apart from cuda.h (cudaProfiler.h), so not in the generated table */
+    if (cudaVersion >= 4000 && (!strcmp(symbol, "cuProfilerStart") || !strcmp(symbol, "cuProfilerStop"))) {
+        *pfn = !strcmp(symbol, "cuProfilerStart") ? (void *)cuProfilerStart : (void *)cuProfilerStop;
+        if (symbolStatus) *symbolStatus = CU_GET_PROC_ADDRESS_SUCCESS;
+        return CUDA_SUCCESS;
+    }
     int seen = 0;
     const emu_proc_gen *best = proc_gen_find(
         symbol, cudaVersion, (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0, &seen);

@@ -11,6 +11,8 @@
  * RT_EXPECT_DEVICES=N: cudaGetDeviceCount must be N. */
 #include "rt_common.h"
 
+#include <cuda_profiler_api.h>
+
 #include <string.h>
 
 __constant__ float g_coef[4];
@@ -46,6 +48,7 @@ int main(int argc, char **argv)
     EXPECT(count >= 1, "cudaGetDeviceCount = %d", count);
     if (want) EXPECT(count == atoi(want), "cudaGetDeviceCount = %d, RT_EXPECT_DEVICES = %s", count, want);
     RT_CHECK(cudaSetDevice(0));
+    RT_CHECK(cudaProfilerStart()); /* no profiler attached: accepted, as by NVIDIA's driver */
     RT_CHECK(cudaGetDevice(&dev));
     EXPECT(dev == 0, "cudaGetDevice = %d", dev);
     RT_CHECK(cudaDriverGetVersion(&drv));
@@ -143,6 +146,8 @@ int main(int argc, char **argv)
         printf("managed memory: not offered by this device (cudaMallocManaged: %s)\n", cudaGetErrorName(e));
         (void)cudaGetLastError();
     }
+
+    RT_CHECK(cudaProfilerStop());
 
     /* an illegal address: reported at the next synchronisation, and sticky */
     store_bad<<<1, 32>>>((int *)16);
