@@ -142,6 +142,30 @@ static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream
     return r;
 }
 
+/* Copies between two contexts' memory (cudaMemcpyPeer): every device's memory is this process's, so
+ * it is a device-to-device copy once both contexts are known to be live. */
+static CUresult peer_copy(CUdeviceptr dst, CUcontext dctx, CUdeviceptr src, CUcontext sctx, size_t n, CUstream s,
+                          int async, const char *entry)
+{
+    emu_lock();
+    int ok = handle_live(H_CTX, dctx) && handle_live(H_CTX, sctx);
+    emu_unlock();
+    if (!ok)
+        return emu_refuse_at(entry, CUDA_ERROR_INVALID_CONTEXT, "%s is not a live context",
+                             !handle_live(H_CTX, dctx) ? "dstContext" : "srcContext");
+    return do_copy(K_DTOD, dst, src, n, s, async);
+}
+EMU_API CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
+                              size_t ByteCount)
+{
+    return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount, NULL, 0, "cuMemcpyPeer");
+}
+EMU_API CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                                   CUcontext srcContext, size_t ByteCount, CUstream hStream)
+{
+    return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream, 1, "cuMemcpyPeerAsync");
+}
+
 EMU_API CUresult cuMemcpyHtoD(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
 {
     if (!srcHost && ByteCount) return CUDA_ERROR_INVALID_VALUE;

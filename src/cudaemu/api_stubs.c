@@ -227,10 +227,6 @@ STUB(cuMemcpyBatchAsync_v2_ptsz)
 STUB(cuMemcpyDtoA)
 STUB(cuMemcpyHtoA)
 STUB(cuMemcpyHtoAAsync)
-STUB(cuMemcpyPeer)
-STUB(cuMemcpyPeerAsync)
-STUB(cuMemcpyPeerAsync_ptsz)
-STUB(cuMemcpyPeer_ptds)
 STUB(cuMemsetD2D16Async_ptsz)
 STUB(cuMemsetD2D16_v2_ptds)
 STUB(cuMemsetD2D32Async_ptsz)
@@ -557,6 +553,10 @@ int cuMemcpyHtoDAsync_v2(void);
 int cuMemcpyHtoDAsync_v2_ptsz(void);
 int cuMemcpyHtoD_v2(void);
 int cuMemcpyHtoD_v2_ptds(void);
+int cuMemcpyPeer(void);
+int cuMemcpyPeerAsync(void);
+int cuMemcpyPeerAsync_ptsz(void);
+int cuMemcpyPeer_ptds(void);
 int cuMemcpy_ptds(void);
 int cuMemsetD16(void);
 int cuMemsetD16Async(void);

@@ -91,6 +91,8 @@ int emu_config_load(void)
     const char *devs = getenv("CUDAEMU_DEVICES");
     const char *wd = getenv("CUDAEMU_WATCHDOG_MS");
     const char *th = getenv("CUDAEMU_THREADS");
+    const char *win = getenv("CUDAEMU_DEVICE_WINDOWS");
+    g_emu.shared_window = win && !strcmp(win, "0");
     g_emu.watchdog_ms = 30000;
     if (wd && *wd) {
         char *e;

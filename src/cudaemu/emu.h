@@ -19,6 +19,7 @@ typedef struct emu_device {
     char name[256];
     size_t total_mem;
     size_t used_mem;
+    uint64_t va_next; /* where the next allocation in this device's address window is tried (vmem.c) */
     CUuuid uuid;
     struct CUctx_st *primary; /* created on first retain, NULL otherwise */
     int primary_refs;
@@ -31,6 +32,7 @@ typedef struct emu_config {
     long watchdog_ms;
     int threads;
     int threads_set; /* CUDAEMU_THREADS given: no cap for small grids */
+    int shared_window; /* CUDAEMU_DEVICE_WINDOWS=0: every device allocates in one address window (vmem.c) */
 } emu_config;
 
 extern emu_config g_emu;

@@ -121,27 +121,54 @@ static int range_free(uint64_t b, uint64_t n, int in_resv, uint64_t *next)
     return 1;
 }
 
-static int find_gap(uint64_t size, uint64_t align, uint64_t *out)
+/* The upper half of the address space is cut into one window per device (64 at most): a device's
+ * allocations and module variables go to its window, so two processes that each drive a different
+ * device of the same configuration (the lease workers of `lepton dev --emulate N`, one per GPU) never
+ * hand out the same device address, and a client that sees several of them (the remote driver) can
+ * tell by the address alone which device memory belongs to. Everything else (host registrations,
+ * reservations, managed memory) takes the lower half. */
+#define VM_DEV_BASE (VM_GLOBAL_BASE + (1ull << 43))
+#define VM_DEV_WINDOW (1ull << 37)
+
+/* A gap of size bytes (+ the guard gap) aligned to align inside [lo, hi): first at *next (then moved
+ * past it), else the first fit from lo. 0 and *out, or -1. */
+static int gap_in(uint64_t lo, uint64_t hi, uint64_t *next, uint64_t size, uint64_t align, uint64_t *out)
 {
     uint64_t need = (size + VM_ALIGN - 1) / VM_ALIGN * VM_ALIGN + VM_GAP;
     if (align < VM_ALIGN) align = VM_ALIGN;
-    if (g_vm.next == 0) g_vm.next = VM_GLOBAL_BASE;
-    uint64_t cur = (g_vm.next + align - 1) / align * align, nx;
-    if (cur + need <= VM_LIMIT && range_free(cur, need, 0, NULL)) {
+    if (*next < lo || *next >= hi) *next = lo;
+    uint64_t cur = (*next + align - 1) / align * align, nx;
+    if (cur + need <= hi && cur + need > cur && range_free(cur, need, 0, NULL)) {
         *out = cur;
-        g_vm.next = cur + need;
+        *next = cur + need;
         return 0;
     }
     /* wrapped or blocked: first fit from the bottom */
-    cur = VM_GLOBAL_BASE;
+    cur = lo;
     for (;;) {
         cur = (cur + align - 1) / align * align;
-        if (cur + need > VM_LIMIT || cur + need < cur) return -1;
+        if (cur + need > hi || cur + need < cur) return -1;
         if (range_free(cur, need, 0, &nx)) break;
         cur = nx;
     }
     *out = cur;
     return 0;
+}
+
+static int find_gap(uint64_t size, uint64_t align, uint64_t *out)
+{
+    return gap_in(VM_GLOBAL_BASE, VM_DEV_BASE, &g_vm.next, size, align, out);
+}
+
+/* In device dev's window, else (full) anywhere. CUDAEMU_DEVICE_WINDOWS=0 puts every device in one
+ * window, as a GPU driver may: two processes then hand out the same addresses, which tests clients
+ * that must cope with that (the remote driver). */
+static int find_gap_dev(int dev, uint64_t size, uint64_t *out)
+{
+    uint64_t lo = VM_DEV_BASE + (uint64_t)dev * VM_DEV_WINDOW;
+    if (!g_emu.shared_window && dev >= 0 && dev < 64 && gap_in(lo, lo + VM_DEV_WINDOW, &g_emu.dev[dev].va_next, size, VM_ALIGN, out) == 0)
+        return 0;
+    return find_gap(size, VM_ALIGN, out);
 }
 
 /* First fit inside [lo, hi): the 32-bit window of the v1 entry points. */
@@ -178,7 +205,7 @@ CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out)
     uint64_t base;
     int low = kind == VA_USER32;
     if (low) kind = VA_USER;
-    if (low ? find_gap_in(VM_LOW_BASE, VM_LOW_LIMIT, size, &base) : find_gap(size, VM_ALIGN, &base))
+    if (low ? find_gap_in(VM_LOW_BASE, VM_LOW_LIMIT, size, &base) : find_gap_dev(ctx->dev, size, &base))
         return CUDA_ERROR_OUT_OF_MEMORY;
     uint8_t *host = vm_backing_new(size);
     if (!host) return CUDA_ERROR_OUT_OF_MEMORY;

@@ -51,6 +51,20 @@ int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off) {
     return found;
 }
 
+int rm_mem_collides(uint64_t addr, uint64_t size, int dev) {
+    int other = -1;
+    pthread_mutex_lock(&g_mem_mu);
+    size_t i = alloc_upper(addr + (size ? size - 1 : 0)); /* the allocations starting at or before its end */
+    for (size_t k = i; k-- > 0 && other < 0;) {
+        const rm_alloc *a = &g_allocs[k];
+        if (a->addr + a->size <= addr) break; /* the table's ranges never overlap (this check keeps it so): they end in
+                                                * the order they start */
+        if (a->dev != dev) other = a->dev;
+    }
+    pthread_mutex_unlock(&g_mem_mu);
+    return other;
+}
+
 CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void *module) {
     rm_alloc a = {lc_raw_buffer_address(b), size, b, lc_raw_buffer_id(b), dev, borrowed, module};
     pthread_mutex_lock(&g_mem_mu);
@@ -204,9 +218,33 @@ RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size) {
                  (unsigned long long)g_rm.devs[dev].facts->memory_total);
         return CUDA_ERROR_OUT_OF_MEMORY; /* as the driver answers, without asking the worker */
     }
-    lepton_buffer *b;
-    int st = lepton_buffer_alloc(g_rm.lease, (uint32_t)dev, size, &b);
-    rq_stats_round_trip(0, 0);
+    /* Each GPU of the lease has its own worker process, whose driver picks addresses in its own
+     * address space: an address may already name memory of another GPU of the lease. The range table
+     * must tell them apart (kernel arguments, copies and frees find their GPU by the address), so a
+     * colliding allocation is kept aside while another is made, then freed. */
+    lepton_buffer *b = NULL, *aside[4];
+    int naside = 0, st;
+    for (;;) {
+        st = lepton_buffer_alloc(g_rm.lease, (uint32_t)dev, size, &b);
+        rq_stats_round_trip(0, 0);
+        if (st != LEPTON_OK) break;
+        int other = rm_mem_collides(lc_raw_buffer_address(b), size, dev);
+        if (other < 0) break;
+        rm_debug("cuMemAlloc: GPU %d answered 0x%llx (+%zu), where GPU %d has memory; allocating again", dev,
+                 (unsigned long long)lc_raw_buffer_address(b), size, other);
+        if (naside == (int)(sizeof aside / sizeof aside[0])) {
+            lepton_buffer_free(b);
+            b = NULL;
+            st = LEPTON_ENOMEM;
+            break;
+        }
+        aside[naside++] = b;
+    }
+    while (naside > 0) lepton_buffer_free(aside[--naside]);
+    if (st == LEPTON_ENOMEM && !b) {
+        rm_debug("cuMemAlloc: every address GPU %d offered collides with another GPU's memory", dev);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     if (st != LEPTON_OK) return rm_from_lepton(st, "cuMemAlloc");
     rc = rm_mem_add(b, dev, size, 0, NULL);
     if (rc) {

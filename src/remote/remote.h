@@ -76,6 +76,9 @@ typedef struct rm_alloc {
 } rm_alloc;
 /* The allocation holding device address p: 1 and *a (a copy) with *off, or 0. */
 int rm_mem_find(uint64_t p, rm_alloc *a, uint64_t *off);
+/* Another GPU whose memory overlaps [addr, addr+size) in the range table, or -1: the workers of a
+ * lease's GPUs are separate processes and may hand out the same addresses. */
+int rm_mem_collides(uint64_t addr, uint64_t size, int dev);
 /* Adds a buffer to the range table (cuMemAlloc, cuModuleGetGlobal). */
 CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void *module);
 /* Drops every borrowed buffer of a module (cuModuleUnload). */

@@ -289,9 +289,22 @@ section_runtime() {
     [ -n "$id" ] && [ "$(lease_state "$id")" = "closed" ] && ok "$bin: lease $id closed" \
       || { fail "$bin: the lease was not closed ('$id')"; show "$WORK/$bin"; }
   done
-  # the runtime sees every leased GPU
-  if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_device_errors"; then
-    grep -q PASS "$WORK/rt_two.out" && ok "device_errors with --gpus 2: 2 devices" || { fail "rt_two: no PASS"; show "$WORK/rt_two"; }
+  # the runtime sees every leased GPU; work on both, and cudaMemcpyPeer between them
+  if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
+    grep -q "multi_gpu: 2 device(s), 1 peer copies" "$WORK/rt_two.out" && grep -q PASS "$WORK/rt_two.out" \
+      && ok "multi_gpu with --gpus 2: $(grep 'multi_gpu: 2' "$WORK/rt_two.out")" || { fail "rt_two: no PASS on 2 devices"; show "$WORK/rt_two"; }
+  fi
+  # two GPUs whose workers hand out the same addresses (CUDAEMU_DEVICE_WINDOWS=0 makes the CPU driver
+  # do what separate GPU processes may): the remote driver must still tell their memory apart
+  if [ "$NGPUS" -ge 2 ] && [ "${DEV_ARGS[*]}" = "--emulate 2" ]; then
+    dev_stop
+    CUDAEMU_DEVICE_WINDOWS=0 dev_start "${DEV_ARGS[@]}"
+    export LEPTON_TOKEN="$TOKEN"
+    if run_exec rt_collide 0 --gpus 2 -- env LEPTON_LOG_LEVEL=debug RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
+      grep -q PASS "$WORK/rt_collide.out" && grep -q "allocating again" "$WORK/rt_collide.err" \
+        && ok "multi_gpu with colliding worker addresses: $(grep -c 'allocating again' "$WORK/rt_collide.err") allocation(s) moved, results right" \
+        || { fail "rt_collide: no PASS, or no collision seen"; show "$WORK/rt_collide"; }
+    fi
   fi
   # a fault reaches the program as the runtime's error, and exec passes its exit status on
   grep -q "bad store: cudaErrorIllegalAddress\|bad store: cudaErrorLaunchFailure" "$WORK/rt_device_errors.out" 2>/dev/null \

@@ -29,6 +29,8 @@
 #                        was taken meanwhile (tests run in parallel) it tries another, 3 times in
 #                        all; PORT already set (a restart) is tried first. Environment variables for
 #                        `lepton dev` alone: VAR=value dev_start ...
+#   dev_stop             stops `lepton dev` (SIGINT, up to 10 s to end its leases and workers, then
+#                        SIGKILL); DEV_PID becomes "" and a later dev_start may start another
 #   dev_pick_port        prints a port P with P, P+10, P+11, P+12 free, below the ephemeral range
 #   dev_cleanup          the EXIT trap: calls before_dev_cleanup when the script defines it (its own
 #                        background processes), kills `lepton dev` and its workers, removes WORK
@@ -99,6 +101,16 @@ for _ in range(500):
     finally:
         for s in socks: s.close()
 PY
+}
+
+dev_stop() {
+  [ -n "${DEV_PID:-}" ] || return 0
+  kill -INT "$DEV_PID" 2>/dev/null
+  for _ in $(seq 1 100); do kill -0 "$DEV_PID" 2>/dev/null || break; sleep 0.1; done
+  for w in $(pgrep -P "$DEV_PID" 2>/dev/null); do kill -9 "$w" 2>/dev/null; done
+  kill -9 "$DEV_PID" 2>/dev/null
+  wait "$DEV_PID" 2>/dev/null
+  DEV_PID=""
 }
 
 dev_start() {
