@@ -378,7 +378,10 @@ CUresult func_attribute(const struct CUfunc_st *hfunc, CUfunction_attribute attr
          * function reports it can launch: a GPU's compiler fits MAX_THREADS_PER_BLOCK threads into
          * the 64 Ki registers of an SM, so regs x max threads never exceeds them (else the
          * occupancy API would answer 0 blocks for a block size the launch accepts). */
-        uint32_t n = f->max_regs_total + f->npreds / 4, cap = 65536u / func_max_threads(f);
+        /* the cap honours the SM's allocation: 4 sub-partitions of 16 Ki registers, each
+         * holding whole warps whose registers come in units of 256 */
+        uint32_t warps = (func_max_threads(f) + 31) / 32, per_part = (warps + 3) / 4;
+        uint32_t n = f->max_regs_total + f->npreds / 4, cap = 16384u / per_part / 256u * 256u / 32u;
         if (cap > 255) cap = 255;
         if (n > cap) n = cap;
         v = n < 16 ? 16 : (int)n;

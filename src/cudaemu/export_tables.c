@@ -54,12 +54,14 @@ XT_SLOT_LIST(XT_STUB_DEF, tools_tls)
 XT_SLOT_LIST(XT_STUB_DEF, ctx_storage)
 XT_SLOT_LIST(XT_STUB_DEF, ctx_checks)
 XT_SLOT_LIST(XT_STUB_DEF, integrity)
+XT_SLOT_LIST(XT_STUB_DEF, ctx_identity)
 static const void *const xt_stubs_cudart[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, cudart)};
 static const void *const xt_stubs_callbacks[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, callbacks)};
 static const void *const xt_stubs_tools_tls[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, tools_tls)};
 static const void *const xt_stubs_ctx_storage[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, ctx_storage)};
 static const void *const xt_stubs_ctx_checks[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, ctx_checks)};
 static const void *const xt_stubs_integrity[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, integrity)};
+static const void *const xt_stubs_ctx_identity[XT_SLOTS] = {NULL, XT_SLOT_LIST(XT_STUB_REF, ctx_identity)};
 
 /* ---- CUDART interface: contexts and the fatbins nvcc embeds ------------------------------------- */
 
@@ -412,7 +414,7 @@ static CUresult xt_integrity_check(uint32_t version, uint64_t unix_seconds, uint
 
 /* ---- the registry ---------------------------------------------------------------------------------- */
 
-enum { XT_CUDART, XT_CALLBACKS, XT_TOOLS_TLS, XT_CTX_STORAGE, XT_CTX_CHECKS, XT_INTEGRITY, XT_COUNT };
+enum { XT_CUDART, XT_CALLBACKS, XT_TOOLS_TLS, XT_CTX_STORAGE, XT_CTX_CHECKS, XT_INTEGRITY, XT_CTX_IDENTITY, XT_COUNT };
 
 static xt_table xt_tables[XT_COUNT] = {
     [XT_CUDART] = {"cudart interface",
@@ -433,6 +435,9 @@ static xt_table xt_tables[XT_COUNT] = {
     [XT_INTEGRITY] = {"integrity check",
                       {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2},
                       3, 1, xt_stubs_integrity, {0}},
+    [XT_CTX_IDENTITY] = {"context identity",
+                         {0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2},
+                         XT_SLOTS, 1, xt_stubs_ctx_identity, {0}},
 };
 
 static const void *xt_integrity_table_ptr(void) { return xt_tables[XT_INTEGRITY].table; }
@@ -463,6 +468,7 @@ static void xt_init(void) {
     k[2] = (const void *)xt_checks_context;
     k[3] = (const void *)xt_checks_global;
     if (xt_md2_table() == 0) xt_tables[XT_INTEGRITY].table[1] = (const void *)xt_integrity_check;
+    xt_tables[XT_CTX_IDENTITY].table[4] = (const void *)cuCtxGetId;
 }
 
 static pthread_once_t xt_once = PTHREAD_ONCE_INIT;

@@ -381,8 +381,6 @@ STUB(cuStreamGetCaptureInfo_v3)
 STUB(cuStreamGetCaptureInfo_v3_ptsz)
 STUB(cuStreamGetCtx_v2_ptsz)
 STUB(cuStreamGetGreenCtx)
-STUB(cuStreamIsCapturing)
-STUB(cuStreamIsCapturing_ptsz)
 STUB(cuStreamSetAttribute)
 STUB(cuStreamSetAttribute_ptsz)
 STUB(cuStreamUpdateCaptureDependencies)
@@ -651,6 +649,8 @@ int cuStreamGetId(void);
 int cuStreamGetId_ptsz(void);
 int cuStreamGetPriority(void);
 int cuStreamGetPriority_ptsz(void);
+int cuStreamIsCapturing(void);
+int cuStreamIsCapturing_ptsz(void);
 int cuStreamQuery(void);
 int cuStreamQuery_ptsz(void);
 int cuStreamSynchronize(void);

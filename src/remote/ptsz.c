@@ -135,6 +135,10 @@ RM_API CUresult cuStreamGetPriority_ptsz(CUstream hStream, int *priority) {
     return cuStreamGetPriority(hStream, priority);
 }
 
+RM_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus);
+RM_API CUresult cuStreamIsCapturing_ptsz(CUstream hStream, CUstreamCaptureStatus *captureStatus) {
+    return cuStreamIsCapturing(hStream, captureStatus);
+}
 RM_API CUresult cuStreamQuery_ptsz(CUstream hStream);
 RM_API CUresult cuStreamQuery_ptsz(CUstream hStream) { return cuStreamQuery(hStream); }
 

@@ -133,6 +133,18 @@ RM_API CUresult cuStreamQuery(CUstream s) {
     return rm_cu(rq_query(queue(dev)));
 }
 
+/* Stream capture (CUDA graphs) is not offered (cuStreamBeginCapture answers
+ * CUDA_ERROR_NOT_SUPPORTED), so no stream is ever capturing; the CUDA runtime and CuPy ask before
+ * every asynchronous copy. */
+RM_API CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *status) {
+    int dev;
+    if (!status) return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = rm_stream_dev(s, &dev);
+    if (rc) return rc;
+    *status = CU_STREAM_CAPTURE_STATUS_NONE;
+    return CUDA_SUCCESS;
+}
+
 RM_API CUresult cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
     int dev;
     CUresult rc = rm_stream_dev(s, &dev);

@@ -19,6 +19,7 @@
 static const CUuuid k_cudart = {{0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9}};
 static const CUuuid k_storage = {{0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93}};
 static const CUuuid k_integrity = {{0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}};
+static const CUuuid k_identity = {{0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2}};
 static const CUuuid k_hooks = {{0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66}};
 static const CUuuid k_unknown = {{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}};
 /* cudart 13's first question, declined quietly (NOT_FOUND makes it start the usual way) */
@@ -33,6 +34,7 @@ typedef CUresult (*fn_del)(CUcontext, void *);
 typedef CUresult (*fn_get)(void **, CUcontext, void *);
 typedef CUresult (*fn_integrity)(uint32_t, uint64_t, uint64_t[2]);
 typedef void (*fn_buffer)(void **, size_t *);
+typedef CUresult (*fn_ctx_id)(CUcontext, unsigned long long *);
 
 /* What cudaemu wrote to stderr (its CUDAEMU_LOG lines) while fn ran. */
 static char g_log[4096];
@@ -205,6 +207,15 @@ int main(int argc, char **argv)
     CHECK(g_dtor_calls == 2);
     CHECK(cuDevicePrimaryCtxRelease(0) == CUDA_SUCCESS);
     CHECK(g_dtor_calls == 3 && g_dtor_value == &v2);
+
+    /* context identity: cudart 13.5 will not start without the table; slot 4 is cuCtxGetId */
+    const void *const *ci = NULL;
+    CHECK(cuGetExportTable((const void **)&ci, &k_identity) == CUDA_SUCCESS && ci);
+    CHECK((uintptr_t)ci[0] >= 5 * sizeof(void *));
+    unsigned long long id1 = 0, id2 = 1;
+    CHECK(cuDevicePrimaryCtxRetain(&primary, 0) == CUDA_SUCCESS);
+    CHECK(((fn_ctx_id)ci[4])(primary, &id1) == CUDA_SUCCESS && cuCtxGetId(primary, &id2) == CUDA_SUCCESS && id1 == id2);
+    CHECK(cuDevicePrimaryCtxRelease(0) == CUDA_SUCCESS);
 
     /* the integrity check */
     const void *const *ic = NULL;
