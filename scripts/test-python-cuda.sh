@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs tests/python_cuda: programs written against NVIDIA's Python packages (cuda.bindings.driver,
-# cuda.core, numba-cuda; from PyPI, pinned in tests/python_cuda/requirements.txt, installed in a venv
-# under the build directory) on cudaemu, the libcuda.so.1 of the build. Each test checks its results
-# against numpy on the host. Prints pytest's summary line; fails on any failure or unexpected pass.
+# Runs tests/python_cuda: programs written against NVIDIA's Python packages (cuda.bindings driver and
+# runtime, cuda.core, numba-cuda) and CuPy (from PyPI, pinned in tests/python_cuda/requirements.txt,
+# installed in a venv under the build directory; conftest.py sets CuPy's CUPY_COMPILE_WITH_PTX,
+# CUDA_PATH and a fresh CUPY_CACHE_DIR for cudaemu) on cudaemu, the libcuda.so.1 of the build. Each
+# test checks its results against numpy on the host. Prints pytest's summary line; fails on any
+# failure or unexpected pass.
 #
 # nvJitLink: numba-cuda links @cuda.jit kernels through cuda.core's Linker, which uses nvJitLink when
 # cuda-pathfinder can load it (the toolkit's makes SASS, which cudaemu cannot run). cuda-pathfinder

@@ -43,10 +43,12 @@ static const char HELP[] =
     "                    left running afterwards and no cost is printed\n"
     "\n"
     "PROGRAM gets LEPTON_REMOTE_LEASE=<lease id>, LEPTON_ENDPOINT, LEPTON_TOKEN (and LEPTON_CA_FILE)\n"
-    "and LD_LIBRARY_PATH=<driver dir>:$LD_LIBRARY_PATH. The driver dir is $LEPTON_REMOTE_LIBDIR if\n"
-    "set, else the build tree's remote/ when lepton runs from its build tree, else\n"
-    "<libdir>/lepton/remote. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to lepton are passed on to\n"
-    "PROGRAM (those a terminal sends reach PROGRAM directly). docs/exec.md has the details.\n"
+    "and LD_LIBRARY_PATH=<driver dir>:$LD_LIBRARY_PATH; on emulated GPUs (the CPU driver, which\n"
+    "runs PTX only) also CUPY_COMPILE_WITH_PTX=1 unless it is set. The driver dir is\n"
+    "$LEPTON_REMOTE_LIBDIR if set, else the build tree's remote/ when lepton runs from its build\n"
+    "tree, else <libdir>/lepton/remote. SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to lepton are\n"
+    "passed on to PROGRAM (those a terminal sends reach PROGRAM directly). docs/exec.md has the\n"
+    "details.\n"
     "\n"
     "exit status: PROGRAM's; 128+N when it died of signal N; 127 when it could not be run;\n"
     "             2 bad command line; 1 the remote driver is missing; else -lepton_status of the\n"
@@ -315,6 +317,15 @@ static void close_and_bill(const cli_global *g, lepton_lease *l, const lepton_le
     json_decref(ans);
 }
 
+/* Whether the lease's GPUs are the CPU driver's (cudaemu behind the workers): the broker knows a
+ * GPU by its model name only, and cudaemu names its devices "Lepton CPU Device" unless told
+ * otherwise, which `lepton dev` does as "Lepton CPU Device (emulated)". */
+static int gpus_emulated(const lepton_lease_info *li) {
+    static const char CPU_DEVICE[] = "Lepton CPU Device";
+    return strstr(li->gpu_model, "(emulated)") != NULL ||
+           strncmp(li->gpu_model, CPU_DEVICE, sizeof CPU_DEVICE - 1) == 0;
+}
+
 int cmd_exec(const cli_global *g, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "exec", argc, argv);
@@ -408,7 +419,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     if ((ld = malloc(ldn)))
         snprintf(ld, ldn, "%s%s%s", dir, old_path && *old_path ? ":" : "", old_path ? old_path : "");
     const char *token = cli_token(g), *ca = cli_ca_file(g);
-    char *set_vars[5];
+    char *set_vars[6];
     size_t nset = 0;
     set_vars[nset++] = env_pair("LEPTON_REMOTE_LEASE", li.id);
     set_vars[nset++] = ld ? env_pair("LD_LIBRARY_PATH", ld) : NULL;
@@ -423,6 +434,9 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         set_vars[nset++] = env_pair("LEPTON_CA_FILE", ca);
     else
         unset_vars[nunset++] = "LEPTON_CA_FILE";
+    /* an emulated GPU runs PTX only, while CuPy asks NVRTC for machine code unless told otherwise */
+    if (gpus_emulated(&li) && !getenv("CUPY_COMPILE_WITH_PTX"))
+        set_vars[nset++] = env_pair("CUPY_COMPILE_WITH_PTX", "1");
     free(ld);
     int oom = 0;
     for (size_t i = 0; i < nset; i++)

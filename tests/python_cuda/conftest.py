@@ -17,12 +17,26 @@ import tempfile
 import numpy as np
 import pytest
 from cuda.bindings import driver
+from cuda.bindings import runtime
 
 # PYTHON_CUDA_DRIVER=system (scripts/test-python-cuda.sh): the tests run against the system's driver
 # (a GPU's), not cudaemu; CUDAEMU_DIR is then not set and not checked.
 DRIVER = os.environ.get("PYTHON_CUDA_DRIVER", "cudaemu")
 
 CUDA_HOME = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
+
+# CuPy (test_cupy.py) on cudaemu, set before CuPy is imported: PTX rather than cubins from NVRTC
+# (cudaemu runs PTX only; CuPy asks for a cubin by default), the toolkit where CuPy finds NVRTC, and a
+# kernel cache of this run's own (a cubin cached by an earlier run on a GPU would be loaded and
+# refused; the saved sources let test_cupy.py see which kernels were compiled). Against a real driver
+# (PYTHON_CUDA_DRIVER=system) CuPy runs as it would anywhere.
+CUPY_CACHE_DIR = None
+if DRIVER == "cudaemu":
+    os.environ.setdefault("CUPY_COMPILE_WITH_PTX", "1")
+    os.environ.setdefault("CUDA_PATH", CUDA_HOME)
+    CUPY_CACHE_DIR = tempfile.mkdtemp(prefix="lepton-cupy-cache-")
+    os.environ["CUPY_CACHE_DIR"] = CUPY_CACHE_DIR
+    os.environ["CUPY_CACHE_SAVE_CUDA_SOURCE"] = "1"
 
 # The driver library that cuda.bindings will use: the same soname, resolved the same way (dlopen).
 _LIB = ctypes.CDLL("libcuda.so.1")
@@ -91,9 +105,53 @@ def _library_works():
     return True
 
 
+def _runtime_works():
+    """cuda.bindings.runtime (the CUDA runtime that cuda-bindings links in, also behind cuda.core's
+    Device.sync) starts on the loaded driver: cudaGetDeviceCount answers cudaSuccess."""
+    err, count = runtime.cudaGetDeviceCount()
+    return int(err) == 0 and count > 0
+
+
+_OCCUPANCY_PTX = b""".version 8.0
+.target sm_90
+.address_size 64
+.visible .entry lepton_occupancy_probe() .maxntid 640, 1, 1 { .reg .b32 %r<300>; ret; }
+"""
+
+
+def _occupancy_fits_max_block():
+    """cuOccupancyMaxActiveBlocksPerMultiprocessor answers at least one block for a kernel at the
+    block size it declares (.maxntid 640) with many registers, as a GPU's compiler guarantees. CUB's
+    host code divides by that answer (times the SM count) for the grid of a multi-tile reduction."""
+    if _LIB.cuInit(0) != 0:
+        return False
+    err, dev = driver.cuDeviceGet(0)
+    err, ctx = driver.cuDevicePrimaryCtxRetain(dev)
+    if int(err) != 0:
+        return False
+    try:
+        driver.cuCtxSetCurrent(ctx)
+        err, mod = driver.cuModuleLoadData(_OCCUPANCY_PTX)
+        if int(err) != 0:
+            return not ON_CUDAEMU  # a driver without a PTX JIT here is not cudaemu's question
+        err, f = driver.cuModuleGetFunction(mod, b"lepton_occupancy_probe")
+        err2, blocks = driver.cuOccupancyMaxActiveBlocksPerMultiprocessor(f, 640, 0)
+        driver.cuModuleUnload(mod)
+        return int(err) == 0 and int(err2) == 0 and blocks > 0
+    finally:
+        driver.cuDevicePrimaryCtxRelease(dev)
+
+
 HAVE_EXPORT_TABLE = hasattr(_LIB, "cuGetExportTable")
 HAVE_LIBRARY = _library_works()
 HAVE_POINTER_ATTRIBUTES = _proc("cuPointerGetAttributes", 7000) is not None
+HAVE_RUNTIME = _runtime_works()
+HAVE_OCCUPANCY = _occupancy_fits_max_block()
+if not HAVE_OCCUPANCY:
+    # CuPy's default accelerator (CUB) would kill the whole run with SIGFPE at its first multi-tile
+    # reduction: CuPy runs its own reduction kernels instead, and the CUB tests are strict xfail
+    # (not run) by needs("occupancy") until the driver answers.
+    os.environ["CUPY_ACCELERATORS"] = ""
 
 # What each feature needs, whether the loaded library has it, and whether a test may run without it.
 # NVRTC 13.0's nvrtcCompileProgram dlopens libcuda.so.1 and, once cuInit succeeds there, calls
@@ -105,6 +163,15 @@ FEATURES = {
               "nvrtcCompileProgram and crashes (SIGSEGV) when it is missing"),
     "library": (HAVE_LIBRARY, True, "cuLibraryLoadData/cuLibraryGetKernel/cuKernelGetFunction (branch images)"),
     "pointer_attributes": (HAVE_POINTER_ATTRIBUTES, True, "cuPointerGetAttributes (branch entry)"),
+    "occupancy": (HAVE_OCCUPANCY, False,
+                  "cuOccupancyMaxActiveBlocksPerMultiprocessor > 0 at a kernel's own .maxntid (640) with many "
+                  "registers: cudaemu caps NUM_REGS at 65536 / max threads without the per-warp allocation "
+                  "granularity and answers 0 blocks; CUB's DeviceReduce then divides by zero (SIGFPE kills "
+                  "the process, so these tests cannot even run)"),
+    "runtime": (HAVE_RUNTIME, True,
+                "the CUDA runtime of cuda-bindings 13.5 (cudart 13.5) to start: it stops at cudaGetDeviceCount "
+                "with cudaErrorSymbolNotFound when the driver does not serve its export table "
+                "21318c60-9714-3248-8ca6-41ff7324c8f2 (cudart 13.0, CuPy's, does without it)"),
 }
 
 
@@ -119,7 +186,13 @@ def needs(*features):
 def pytest_report_header(config):
     return [f"libcuda.so.1: {LIBCUDA_PATH} ({'cudaemu' if ON_CUDAEMU else 'not cudaemu'}; PYTHON_CUDA_DRIVER={DRIVER})",
             f"cudaemu probes: cuGetExportTable={HAVE_EXPORT_TABLE} cuLibrary*={HAVE_LIBRARY} "
-            f"cuPointerGetAttributes={HAVE_POINTER_ATTRIBUTES}"]
+            f"cuPointerGetAttributes={HAVE_POINTER_ATTRIBUTES} cudart(cuda.bindings.runtime)={HAVE_RUNTIME} "
+            f"occupancy-at-maxntid={HAVE_OCCUPANCY}"]
+
+
+def pytest_unconfigure(config):
+    if CUPY_CACHE_DIR:
+        shutil.rmtree(CUPY_CACHE_DIR, ignore_errors=True)
 
 
 def pytest_configure(config):

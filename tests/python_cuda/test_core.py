@@ -212,10 +212,23 @@ def test_pinned_memory_resource(device, rng):
     assert mr.attributes.used_mem_current == 0
 
 
-@pytest.mark.xfail(ON_CUDAEMU, strict=True, reason="Device.sync() goes through the CUDA runtime (cudart), which needs NVIDIA's "
-                                        "private driver export tables (cuGetExportTable); cudaemu offers none")
-def test_device_sync_through_cuda_runtime(device):
+@needs("runtime")
+def test_device_sync_through_cuda_runtime(device, rng):
+    """Device.sync() and Device.pci_bus_id go through the CUDA runtime (cudart) that cuda-bindings
+    links in; the sync waits for a kernel launched on a stream of the driver API."""
+    n = 4096
+    stream = device.create_stream()
+    mr = device.memory_resource
+    values = rng.random(n, dtype=np.float32)
+    buf = _to_device(stream, mr, values)
+    kernel = ObjectCode.from_ptx(nvcc_ptx(SCALE_IN_PLACE)).get_kernel("scale")
+    launch(stream, LaunchConfig(grid=(n + 255) // 256, block=256), kernel, buf, np.float32(2.0), np.int32(n))
     device.sync()
+    out = np.empty(n, dtype=np.float32)
+    check(driver.cuMemcpyDtoH(out.ctypes.data, int(buf.handle), out.nbytes))
+    np.testing.assert_array_equal(out, values * np.float32(2.0))
+    assert len(device.pci_bus_id.split(":")) == 3
+    buf.close(stream)
 
 
 def test_managed_memory_resource(device, rng):

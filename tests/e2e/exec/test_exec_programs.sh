@@ -11,7 +11,8 @@
 #   SECTION runtime:  the CUDA runtime-API programs of tests/programs/runtime (nvcc-built, static and
 #                     shared cudart: $RUNTIME_DIR, listed in $RUNTIME_PROGRAMS as "binary|args,...")
 #                     through exec, each checking its results; one on 2 GPUs; the lease closed
-#   SECTION python:   cuda.bindings and cuda.core scripts through exec, with $LEPTON_PYTHON_CUDA (a
+#   SECTION python:   cuda.bindings, cuda.core, numba and CuPy scripts through exec (CUPY_COMPILE_WITH_PTX
+#                     set by exec on emulated GPUs only, a user's own kept), with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
 #                     $PYTHON_CUDA_DEFAULT; exit 77 = skipped when there is none)
 set -u
@@ -269,6 +270,32 @@ section_python() {
         || { fail "$s.py: no PASS"; show "$WORK/$s"; }
     fi
   done
+
+  # CuPy (its own static cudart, through the remote driver's export tables): NVRTC from the toolkit
+  # (CUDA_PATH), a kernel cache of its own; CUPY_COMPILE_WITH_PTX is left to lepton exec, which sets
+  # it on the emulated GPUs (they run PTX only) and not on real ones
+  if ! "$LEPTON_PYTHON_CUDA" -c "import cupy" 2>/dev/null; then
+    fail "remote_cupy.py: no cupy in $LEPTON_PYTHON_CUDA (tests/python_cuda/requirements.txt lists it)"
+    return
+  fi
+  mkdir -p "$WORK/cupy-cache"
+  unset CUPY_COMPILE_WITH_PTX
+  if run_exec remote_cupy 0 -- env CUDA_PATH="${CUDA_PATH:-$CUDA_HOME}" \
+       CUPY_CACHE_DIR="$WORK/cupy-cache" "$LEPTON_PYTHON_CUDA" "$HERE/remote_cupy.py"; then
+    grep -q PASS "$WORK/remote_cupy.out" && ok "remote_cupy.py through lepton exec: $(grep PASS "$WORK/remote_cupy.out" | tail -1)" \
+      || { fail "remote_cupy.py: no PASS"; show "$WORK/remote_cupy"; }
+  fi
+  local want=1
+  [ "${DEV_ARGS[*]}" = "--emulate 2" ] || want=""
+  grep -qx "remote_cupy: CUPY_COMPILE_WITH_PTX=$want" "$WORK/remote_cupy.out" \
+    && ok "lepton exec set CUPY_COMPILE_WITH_PTX='$want' for $([ -n "$want" ] && echo emulated || echo real) GPUs" \
+    || { fail "CUPY_COMPILE_WITH_PTX: expected '$want'"; show "$WORK/remote_cupy"; }
+  # a value of the user's own is kept
+  if CUPY_COMPILE_WITH_PTX=0 run_exec remote_cupy_user 0 -- "$LEPTON_PYTHON_CUDA" -c \
+       "import os; print('CUPY_COMPILE_WITH_PTX=' + os.environ['CUPY_COMPILE_WITH_PTX'])"; then
+    grep -qx "CUPY_COMPILE_WITH_PTX=0" "$WORK/remote_cupy_user.out" && ok "a CUPY_COMPILE_WITH_PTX of the user's own is kept" \
+      || { fail "CUPY_COMPILE_WITH_PTX=0 was not kept"; show "$WORK/remote_cupy_user"; }
+  fi
 }
 
 section_runtime() {
