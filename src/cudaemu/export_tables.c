@@ -306,15 +306,21 @@ typedef struct xt_md2 {
     unsigned used;
 } xt_md2;
 
-static void xt_md2_compress(xt_md2 *h) {
-    unsigned char l = h->c[15];
-    for (int j = 0; j < 16; j++) l = h->c[j] ^= xt_md2_s[h->block[j] ^ l];
+/* MD2's 18 rounds over the state with the current block (RFC 1319, 3.4). */
+static void xt_md2_mix(xt_md2 *h) {
     for (int j = 0; j < 16; j++) h->x[16 + j] = h->block[j], h->x[32 + j] = h->block[j] ^ h->x[j];
     unsigned t = 0;
     for (int r = 0; r < 18; r++) {
         for (int k = 0; k < 48; k++) t = h->x[k] ^= xt_md2_s[t];
         t = (t + (unsigned)r) & 0xff;
     }
+}
+
+/* A full block: the checksum takes it in (3.2), then the state (3.4). */
+static void xt_md2_compress(xt_md2 *h) {
+    unsigned char l = h->c[15];
+    for (int j = 0; j < 16; j++) l = h->c[j] ^= xt_md2_s[h->block[j] ^ l];
+    xt_md2_mix(h);
 }
 
 static void xt_md2_update(xt_md2 *h, const void *data, size_t n) {
@@ -325,18 +331,12 @@ static void xt_md2_update(xt_md2 *h, const void *data, size_t n) {
     }
 }
 
+/* Padding (3.1), then the checksum as the last block (3.2), which is not checksummed itself. */
 static void xt_md2_final(xt_md2 *h, unsigned char out[16]) {
-    unsigned char pad = (unsigned char)(16 - h->used), c[16];
+    unsigned char pad = (unsigned char)(16 - h->used);
     for (int i = 0; i < pad; i++) xt_md2_update(h, &pad, 1);
-    memcpy(c, h->c, 16);
-    memcpy(h->block, c, 16);
-    /* the checksum block is compressed without updating the checksum again */
-    for (int j = 0; j < 16; j++) h->x[16 + j] = h->block[j], h->x[32 + j] = h->block[j] ^ h->x[j];
-    unsigned t = 0;
-    for (int r = 0; r < 18; r++) {
-        for (int k = 0; k < 48; k++) t = h->x[k] ^= xt_md2_s[t];
-        t = (t + (unsigned)r) & 0xff;
-    }
+    memcpy(h->block, h->c, 16);
+    xt_md2_mix(h);
     memcpy(out, h->x, 16);
 }
 
