@@ -6,6 +6,7 @@
  * the same state under a mutex. */
 #define _XOPEN_SOURCE 700
 #include "agent.h"
+#include "lepton/lepton.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -744,8 +745,9 @@ static void *hb_main(void *arg) {
     return NULL;
 }
 
-/* Tells the broker about leases that failed here. POST /v1/nodes/{name}/leases/{id}/fail is
- * proposed for the broker; until it exists the lease stays billed until it ends otherwise. */
+/* Tells the broker about leases that failed here (POST /v1/nodes/{name}/leases/{id}/fail; the broker
+ * ends the lease as failed and bills it to then). A report the broker cannot take now is retried on
+ * the next turn; one it refuses leaves the lease to end otherwise (closed, expired). */
 static void report_failures(lp_agent *a) {
     char ids[8][128], reasons[8][600];
     int n = 0;
@@ -835,7 +837,7 @@ static void h_healthz(lp_http_req *r, void *user) {
                                               s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
                                               "restarts", s->restarts));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version", "1.0.0", "node",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version", LEPTON_VERSION_STRING, "node",
                           a->cfg.name, "registered", a->registered, "broker_reachable", a->broker_ok, "fenced",
                           a->fenced, "last_broker_contact_at",
                           a->last_contact_ms > 0 ? json_integer(a->last_contact_ms / 1000) : json_null(), "gpus", gpus);

@@ -103,14 +103,16 @@ int cmd_usage(const cli_global *g, int argc, char **argv);
 int cmd_dev(const cli_global *g, int argc, char **argv);
 int cmd_exec(const cli_global *g, int argc, char **argv);
 
-/* The lease request flags shared by quote, lease open and run: returns 1 when the current flag was
- * one of them (consumed), 0 when not, CLI_EXIT_USAGE+100 after a usage error. */
+/* The lease request flags shared by quote, lease open, run and exec: returns 1 when the current flag
+ * was one of them (consumed), 0 when not, CLI_EXIT_USAGE+100 after a usage error. wait_s: where
+ * --wait's seconds go, NULL for the verbs without the lease-only flags (--ttl, --max-cost, --wait,
+ * --keepalive, --labels). */
 #define CLI_REQ_BAD 102
-int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int with_lease_fields);
+int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, uint32_t *wait_s);
 /* Parses a verb whose flags are the lease-request ones (none when req is NULL) plus --json and
  * --help: 0, -1 after printing help, or CLI_EXIT_USAGE after a usage message. */
 int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
-                      int lease_fields, int *json);
+                      uint32_t *wait_s, int *json);
 /* lepton_lease_open that waits up to wait_s seconds for capacity, saying "waiting for capacity…"
  * on stderr meanwhile (req->wait_ms is overwritten). Returns the status; prints nothing on failure. */
 int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out);

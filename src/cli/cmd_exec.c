@@ -330,7 +330,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "exec", argc, argv);
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    req.wait_ms = 60; /* seconds until cli_lease_open_waiting */
+    uint32_t wait_s = 60; /* --wait: seconds for cli_lease_open_waiting */
     req.keepalive_seconds = 30;
     const char *lease_id = NULL, *req_flag = NULL, *pos, *v;
     char **prog = NULL;
@@ -345,7 +345,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
             return 0;
         }
         const char *flag = o.flag;
-        int r = cli_lease_request_flag(&o, &req, 1);
+        int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) return CLI_EXIT_USAGE;
         if (r == 1) {
             if (!req_flag && strcmp(flag, "--keepalive") != 0) req_flag = flag;
@@ -383,7 +383,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         rc = lepton_lease_attach(c, lease_id, &l);
         if (rc) rc = cli_fail(rc, "exec: --lease", lepton_last_error());
     } else {
-        rc = cli_lease_open_waiting(c, &req, (uint32_t)req.wait_ms, &l);
+        rc = cli_lease_open_waiting(c, &req, wait_s, &l);
         if (rc) {
             char msg[4200];
             snprintf(msg, sizeof msg, "%s%s", lepton_last_error(),

@@ -117,9 +117,9 @@ static json_t *lease_of(json_t *ans) {
     return l;
 }
 
-int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int lease_fields) {
+int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, uint32_t *wait_s) {
     const char *v;
-    int rc;
+    int rc, lease_fields = wait_s != NULL;
     if (cli_opt_is(o, "--gpus")) {
         if (!(v = cli_opt_value(o))) return CLI_REQ_BAD;
         rc = cli_parse_u32(o->verb, "--gpus", v, 1, 1024, &req->gpu_count);
@@ -141,9 +141,7 @@ int cli_lease_request_flag(cli_opts *o, lepton_lease_request *req, int lease_fie
         rc = cli_parse_money(o->verb, "--max-cost", v, &req->max_cost);
     } else if (lease_fields && cli_opt_is(o, "--wait")) {
         if (!(v = cli_opt_value(o))) return CLI_REQ_BAD;
-        uint32_t s;
-        rc = cli_parse_u32(o->verb, "--wait", v, 0, 86400, &s);
-        if (!rc) req->wait_ms = (int32_t)s; /* seconds: callers turn it into waiting rounds */
+        rc = cli_parse_u32(o->verb, "--wait", v, 0, 86400, wait_s);
     } else if (lease_fields && cli_opt_is(o, "--keepalive")) {
         if (!(v = cli_opt_value(o))) return CLI_REQ_BAD;
         rc = cli_parse_u32(o->verb, "--keepalive", v, 0, 86400, &req->keepalive_seconds);
@@ -178,7 +176,7 @@ int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t
 }
 
 int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
-                      int lease_fields, int *json) {
+                      uint32_t *wait_s, int *json) {
     cli_opts o;
     cli_opts_init(&o, verb, argc, argv);
     int k;
@@ -194,7 +192,7 @@ int cli_request_flags(const char *verb, const char *help, int argc, char **argv,
             *json = 1;
             continue;
         }
-        int r = req ? cli_lease_request_flag(&o, req, lease_fields) : 0;
+        int r = req ? cli_lease_request_flag(&o, req, wait_s) : 0;
         if (r == CLI_REQ_BAD) return CLI_EXIT_USAGE;
         if (r == 0) return cli_usage_error(verb, "unknown flag '%s'", o.flag);
     }
@@ -221,10 +219,10 @@ static json_t *request_json(const lepton_lease_request *r, int32_t wait_ms, cons
 static int lease_open(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     int json = 0;
-    /* --wait is in seconds here; wait_ms holds seconds until the loop below */
-    int prc = cli_request_flags("lease open", HELP_LEASE, argc, argv, &req, 1, &json);
+    uint32_t wait_flag = 0; /* --wait, seconds */
+    int prc = cli_request_flags("lease open", HELP_LEASE, argc, argv, &req, &wait_flag, &json);
     if (prc) return prc < 0 ? 0 : prc;
-    int64_t wait_s = req.wait_ms;
+    int64_t wait_s = wait_flag;
     char key[64];
     if (lp_random_id(key, sizeof key, "cli_", 16) != 0)
         return cli_fail(LEPTON_EINVAL, "lease open", "the kernel gave no randomness for an idempotency key");

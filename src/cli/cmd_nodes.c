@@ -32,7 +32,7 @@ static const char *model_at(const json_t *gpus, size_t i) {
 static int fetch(const cli_global *g, const char *verb, const char *help, const char *path, int argc, char **argv,
                  int *json, json_t **ans) {
     *ans = NULL;
-    int rc = cli_request_flags(verb, help, argc, argv, NULL, 0, json);
+    int rc = cli_request_flags(verb, help, argc, argv, NULL, NULL, json);
     if (rc) return rc;
     char err[1024];
     rc = cli_http(g, "GET", path, NULL, 0, ans, err, sizeof err);

@@ -22,7 +22,7 @@ static const char HELP[] =
 int cmd_quote(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     int json = 0;
-    int prc = cli_request_flags("quote", HELP, argc, argv, &req, 0, &json);
+    int prc = cli_request_flags("quote", HELP, argc, argv, &req, NULL, &json);
     if (prc) return prc < 0 ? 0 : prc;
     lepton_client *c;
     int rc = cli_client_open(g, &c);

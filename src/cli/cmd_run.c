@@ -248,7 +248,7 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     cli_opts_init(&o, "run", argc, argv);
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     req.ttl_seconds = 600;
-    req.wait_ms = 60; /* seconds until cli_lease_open_waiting */
+    uint32_t wait_s = 60; /* --wait: seconds for cli_lease_open_waiting */
     req.keepalive_seconds = 30;
     const char *ptx = NULL, *kernel = NULL, *attach_id = NULL, *req_flag = NULL, *v, *pos;
     uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
@@ -275,7 +275,7 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         if (cli_opt_is(&o, "--gpus"))
             return free(rawargs), cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
         const char *flag = o.flag;
-        int r = cli_lease_request_flag(&o, &req, 1);
+        int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) goto out;
         if (r == 1) {
             if (!req_flag) req_flag = flag;
@@ -361,7 +361,6 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     if ((rc = cli_client_open(g, &c))) goto out_image;
     double t_start = now_s();
     lepton_lease *l = NULL;
-    uint32_t wait_s = (uint32_t)req.wait_ms;
     if (attach_id) {
         rc = lepton_lease_attach(c, attach_id, &l);
         if (rc) {
