@@ -270,14 +270,9 @@ STUB(cuMemSetMemPool)
 STUB(cuMemUnmap)
 STUB(cuMemcpy2D)
 STUB(cuMemcpy2DAsync)
-STUB(cuMemcpy2DAsync_v2_ptsz)
 STUB(cuMemcpy2DUnaligned)
-STUB(cuMemcpy2DUnaligned_v2_ptds)
-STUB(cuMemcpy2D_v2_ptds)
 STUB(cuMemcpy3D)
 STUB(cuMemcpy3DAsync)
-STUB(cuMemcpy3DAsync_v2)
-STUB(cuMemcpy3DAsync_v2_ptsz)
 STUB(cuMemcpy3DBatchAsync)
 STUB(cuMemcpy3DBatchAsync_ptsz)
 STUB(cuMemcpy3DBatchAsync_v2)
@@ -286,8 +281,6 @@ STUB(cuMemcpy3DPeer)
 STUB(cuMemcpy3DPeerAsync)
 STUB(cuMemcpy3DPeerAsync_ptsz)
 STUB(cuMemcpy3DPeer_ptds)
-STUB(cuMemcpy3D_v2)
-STUB(cuMemcpy3D_v2_ptds)
 STUB(cuMemcpyAtoA)
 STUB(cuMemcpyAtoA_v2)
 STUB(cuMemcpyAtoA_v2_ptds)
@@ -576,8 +569,15 @@ int cuMemHostRegister_v2(void);
 int cuMemHostUnregister(void);
 int cuMemcpy(void);
 int cuMemcpy2DAsync_v2(void);
+int cuMemcpy2DAsync_v2_ptsz(void);
 int cuMemcpy2DUnaligned_v2(void);
+int cuMemcpy2DUnaligned_v2_ptds(void);
 int cuMemcpy2D_v2(void);
+int cuMemcpy2D_v2_ptds(void);
+int cuMemcpy3DAsync_v2(void);
+int cuMemcpy3DAsync_v2_ptsz(void);
+int cuMemcpy3D_v2(void);
+int cuMemcpy3D_v2_ptds(void);
 int cuMemcpyAsync(void);
 int cuMemcpyAsync_ptsz(void);
 int cuMemcpyDtoDAsync_v2(void);

@@ -705,6 +705,35 @@ static CUresult copy2d(const CUDA_MEMCPY2D *c, CUstream s, int async) {
     return CUDA_SUCCESS;
 }
 
+/* A 3D copy between linear memories (host or device; CUDA arrays are not offered) as one 2D copy per
+ * slice: slice z starts (srcZ + z) * srcHeight rows into the source, likewise in the destination. The
+ * slices are queued; a blocking copy waits with its last one. */
+static CUresult copy3d(const CUDA_MEMCPY3D *c, CUstream s, int async) {
+    if (!c) return CUDA_ERROR_INVALID_VALUE;
+    if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
+        rm_refused("cuMemcpy3D", "CUDA arrays");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if (c->srcLOD || c->dstLOD || c->reserved0 || c->reserved1) return CUDA_ERROR_INVALID_VALUE;
+    if (c->WidthInBytes == 0 || c->Height == 0 || c->Depth == 0) return async ? rm_stream_dev(s, &(int){0}) : rm_ready();
+    size_t sh = c->srcHeight ? c->srcHeight : c->Height, dh = c->dstHeight ? c->dstHeight : c->Height;
+    if ((c->Depth > 1 && (sh < c->Height || dh < c->Height))) return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = CUDA_SUCCESS;
+    for (size_t z = 0; z < c->Depth && !rc; z++) {
+        CUDA_MEMCPY2D p = {
+            .srcXInBytes = c->srcXInBytes, .srcY = c->srcY + (c->srcZ + z) * sh, .srcMemoryType = c->srcMemoryType,
+            .srcHost = c->srcHost, .srcDevice = c->srcDevice, .srcPitch = c->srcPitch,
+            .dstXInBytes = c->dstXInBytes, .dstY = c->dstY + (c->dstZ + z) * dh, .dstMemoryType = c->dstMemoryType,
+            .dstHost = c->dstHost, .dstDevice = c->dstDevice, .dstPitch = c->dstPitch,
+            .WidthInBytes = c->WidthInBytes, .Height = c->Height};
+        rc = copy2d(&p, s, async || z + 1 < c->Depth);
+    }
+    return rc;
+}
+
+RM_API CUresult cuMemcpy3D_v2(const CUDA_MEMCPY3D *c) { return copy3d(c, NULL, 0); }
+RM_API CUresult cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *c, CUstream s) { return copy3d(c, s, 1); }
+
 RM_API CUresult cuMemcpy2D_v2(const CUDA_MEMCPY2D *c) { return copy2d(c, NULL, 0); }
 RM_API CUresult cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *c) { return copy2d(c, NULL, 0); }
 RM_API CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *c, CUstream s) { return copy2d(c, s, 1); }

@@ -183,3 +183,18 @@ RM_API CUresult cuMemcpyPeerAsync_ptsz(CUdeviceptr dstDevice, CUcontext dstConte
                                        CUcontext srcContext, size_t ByteCount, CUstream hStream) {
     return cuMemcpyPeerAsync(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream);
 }
+
+RM_API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *c);
+RM_API CUresult cuMemcpy2D_v2_ptds(const CUDA_MEMCPY2D *c) { return cuMemcpy2D_v2(c); }
+
+RM_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *c);
+RM_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *c) { return cuMemcpy2DUnaligned_v2(c); }
+
+RM_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *c, CUstream s);
+RM_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *c, CUstream s) { return cuMemcpy2DAsync_v2(c, s); }
+
+RM_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *c);
+RM_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *c) { return cuMemcpy3D_v2(c); }
+
+RM_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *c, CUstream s);
+RM_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *c, CUstream s) { return cuMemcpy3DAsync_v2(c, s); }
