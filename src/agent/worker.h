@@ -94,6 +94,11 @@ typedef struct wk_jobq {
     int floating; /* a session new to a replacement worker: its earliest job sets next_seq until one runs */
     int users;    /* requests and streams holding it (wk_jobq_take): never freed while > 0 */
     int64_t used_ns; /* when it was last taken */
+    /* Device output (printf) of its jobs not fetched yet (worker_output.c): the newest
+     * WK_OUTPUT_MAX bytes, and how many older ones were dropped to keep within it. */
+    char *out;
+    size_t out_len, out_cap; /* out_len is also read without job_mu (atomically) */
+    uint64_t out_dropped;
     struct wk_jobq *next;
 } wk_jobq;
 
@@ -119,6 +124,7 @@ typedef struct lp_worker {
     char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
     int nreasons;
     int journal_fd;
+    int out_fd; /* fd 1 made an anonymous file that collects device printf (worker_output.c); -1: not */
     /* modules (mod_mu; loads are serialized by it) */
     pthread_mutex_t mod_mu;
     wk_module *modules;
@@ -297,6 +303,9 @@ void wk_get_end(wk_get *g);
 /* Checks the request's lease token; on failure answers 401/403 and returns -1. A poisoned worker
  * answers 503 worker_restarting instead, whatever the token. */
 int wk_authorized(lp_worker *w, lp_http_req *r);
+/* The token check of wk_authorized alone, also on a poisoned worker (for what is still worth
+ * answering while it lingers: the output its last kernels printed). */
+int wk_token_ok(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status);
 /* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address), with
@@ -331,6 +340,20 @@ int wk_job_announce(wk_jobq *q, uint64_t seq);
 void wk_job_arrived(wk_jobq *q, uint64_t seq);
 int wk_job_run(wk_jobq *q, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
 void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
+
+/* worker_output.c: device printf (docs/dataplane.md "Device output"). The GPU driver prints a
+ * kernel's printf to the process's stdout; wk_output_open points fd 1 at an anonymous file (call it
+ * once, before any thread starts: the worker's own lines go to stderr). */
+#define WK_OUTPUT_MAX (1u << 20) /* bytes of unfetched output kept per session, as CUDA's printf FIFO */
+void wk_output_open(lp_worker *w);
+/* After a job of session q that launched kernels (and synchronised): moves what was printed into
+ * q's output. Returns q's bytes pending (what the job's result says as "output"). Not under job_mu. */
+uint64_t wk_output_collect(lp_worker *w, wk_jobq *q);
+/* q's bytes pending, without collecting. */
+static inline uint64_t wk_output_pending(const wk_jobq *q) { return __atomic_load_n(&q->out_len, __ATOMIC_RELAXED); }
+/* Frees q's output (the session ends). Under job_mu. */
+void wk_output_drop_locked(wk_jobq *q);
+int wk_output_route(lp_worker *w, lp_http_server *s); /* GET /v1/output */
 
 /* worker_stream.c: GET /v1/stream (docs/dataplane.md "The stream") */
 int wk_stream_route(lp_worker *w, lp_http_server *s);

@@ -593,6 +593,7 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
         t->nevents = r.nevents;
         if (r.nevents) memcpy(t->events, r.events, r.nevents * sizeof r.events[0]);
         t->instance = r.instance;
+        t->output = r.output;
     }
     if (!strcmp(status, "ok")) {
         if (t->read_got != t->read_total)

@@ -89,5 +89,14 @@ size_t lc_raw_task_events(lepton_task *t, int64_t *ns, size_t n);
 int64_t lc_raw_task_instance(lepton_task *t);
 /* The step of the job at fault (-1 for none or the job as a whole), after lepton_wait failed. */
 long lc_raw_task_step(lepton_task *t);
+/* After lepton_wait returned (either way, once the worker answered): how many bytes of device output
+ * (kernels' printf) the GPU's worker held for this handle's session when the job ended ("output"
+ * of the job result; 0: none, and nothing to fetch). */
+uint64_t lc_raw_task_output(lepton_task *t);
+/* Fetches and empties the device output the worker of GPU `gpu` holds for this handle's session
+ * (GET /v1/output: one round trip): *out (malloc'd, the caller frees it; NULL when *len is 0) and
+ * *len bytes, in the order the kernels printed them (within a launch, in the order the GPU ran its
+ * threads). Answered also while a worker that hit a sticky error lingers. */
+int lc_raw_output(lepton_lease *l, uint32_t gpu, char **out, size_t *len);
 
 #endif
