@@ -10,7 +10,8 @@
 #                     worker killed mid-run (the program gets a CUDA error, not a hang)
 #   SECTION runtime:  the CUDA runtime-API programs of tests/programs/runtime (nvcc-built, static and
 #                     shared cudart: $RUNTIME_DIR, listed in $RUNTIME_PROGRAMS as "binary|args,...")
-#                     through exec, each checking its results; one on 2 GPUs; the lease closed
+#                     through exec, each checking its results; one on 2 GPUs; the lease closed;
+#                     device printf on exec's stdout (rt_hello_printf), fetched only when printed
 #   SECTION python:   cuda.bindings and cuda.core scripts through exec, with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
 #                     $PYTHON_CUDA_DEFAULT; exit 77 = skipped when there is none)
@@ -271,6 +272,36 @@ section_python() {
   done
 }
 
+# round_trips FILE: the round trips LEPTON_REMOTE_STATS=1 printed on stderr at exit
+round_trips() { sed -n 's/^lepton-remote: round trips \([0-9]*\),.*/\1/p' "$1" | tail -1; }
+
+section_printf() {
+  local want printed silent
+  want="$(for b in 0 1 2; do for t in 0 1 2 3; do echo "hello from block $b thread $t (launch 1)"; done; done
+          for b in 0 1; do for t in 0 1 2; do echo "hello from block $b thread $t (launch 2)"; done; done)"
+  run_exec printf_print 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --print || return
+  run_exec printf_silent 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --silent || return
+  if [ "$(grep '^hello from' "$WORK/printf_print.out" | sort)" = "$(echo "$want" | sort)" ]; then
+    ok "device printf: the 18 lines of 2 launches on exec's stdout"
+  else
+    fail "device printf: exec's stdout does not hold the kernels' 18 lines"; show "$WORK/printf_print"
+  fi
+  # launch 1's lines all come before launch 2's (each launch's output is printed at its sync)
+  if grep '^hello from' "$WORK/printf_print.out" | awk '/launch 2/ {two=1} /launch 1/ && two {bad=1} END {exit bad}'; then
+    ok "device printf: each synchronising call printed its launch's lines, in order"
+  else
+    fail "device printf: launch 1's lines are not all before launch 2's"; show "$WORK/printf_print"
+  fi
+  grep -q '^hello from' "$WORK/printf_silent.out" && fail "device printf: --silent printed kernel lines"
+  printed="$(round_trips "$WORK/printf_print.err")" silent="$(round_trips "$WORK/printf_silent.err")"
+  if [ -n "$printed" ] && [ -n "$silent" ] && [ "$printed" -eq $((silent + 2)) ]; then
+    ok "device printf: $printed round trips printing, $silent without (one fetch per printing sync, none otherwise)"
+  else
+    fail "device printf: round trips '$printed' printing and '$silent' silent; expected a difference of 2"
+    show "$WORK/printf_print"; show "$WORK/printf_silent"
+  fi
+}
+
 section_runtime() {
   local entry bin args id
   if [ -z "${RUNTIME_DIR:-}" ] || [ -z "${RUNTIME_PROGRAMS:-}" ]; then
@@ -292,6 +323,13 @@ section_runtime() {
   # the runtime sees every leased GPU
   if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_device_errors"; then
     grep -q PASS "$WORK/rt_two.out" && ok "device_errors with --gpus 2: 2 devices" || { fail "rt_two: no PASS"; show "$WORK/rt_two"; }
+  fi
+  # device printf: the kernels' lines reach exec's stdout (rt_hello_printf checks itself above; here
+  # the lines are compared from outside), and a job that printed nothing costs no request: the same
+  # calls with kernels that print nothing make exactly 2 round trips fewer (one GET /v1/output per
+  # synchronising call that printed)
+  if [ -x "$RUNTIME_DIR/rt_hello_printf" ]; then
+    section_printf
   fi
   # a fault reaches the program as the runtime's error, and exec passes its exit status on
   grep -q "bad store: cudaErrorIllegalAddress\|bad store: cudaErrorLaunchFailure" "$WORK/rt_device_errors.out" 2>/dev/null \
