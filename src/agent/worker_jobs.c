@@ -385,10 +385,11 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
  * it does not fit. */
 static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
                           int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting,
-                          const int64_t *events, size_t nevents, uint64_t output) {
+                          const int64_t *events, size_t nevents, const uint64_t *output) {
     wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
                          .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting,
-                         .instance = w->instance, .output = output,
+                         .instance = w->instance,
+                         .output = output ? output[WK_STDOUT] : 0, .output_stderr = output ? output[WK_STDERR] : 0,
                          .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
     if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
@@ -473,7 +474,11 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
     j->ended_ns = lp_mono_ns();
     /* only kernels print (worker_output.c); a job that launched any has synchronised by now,
      * also when it failed (a kernel may print before it faults) */
-    uint64_t output = kern.count ? wk_output_collect(w, q) : wk_output_pending(q);
+    uint64_t output[2];
+    if (kern.count)
+        wk_output_collect(w, q, output);
+    else
+        wk_output_pending(q, output);
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(w, text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
                             j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events, o.code ? 0 : nevents,
@@ -724,7 +729,7 @@ static void submit(wk_jobq *q, wk_job **jobs, refusal *why, size_t n) {
 static char *refusal_record(const lp_worker *w, const refusal *why, size_t *len) {
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(w, text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
-                            !strcmp(why->code, WK_RESTARTING), NULL, 0, 0);
+                            !strcmp(why->code, WK_RESTARTING), NULL, 0, NULL);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
         put_le32(rec, tl);

@@ -1,17 +1,19 @@
-/* worker_output.c — device printf through the data plane (docs/dataplane.md "Device output").
+/* worker_output.c — device output through the data plane (docs/dataplane.md "Device output").
  *
- * The GPU driver prints what kernels printf to the process's stdout (cudaemu as it runs them,
- * NVIDIA's driver at synchronisation points), which nobody reads on a node: the program that
- * launched the kernels runs elsewhere. So fd 1 of the worker is an anonymous in-memory file
- * (memfd: a kernel that prints a lot never blocks on a pipe), and after each job that launched
- * kernels, what the file holds moves into the output of the job's session, kept up to
- * WK_OUTPUT_MAX bytes (the newest; older bytes are dropped and counted, like a full printf FIFO on
- * a GPU). The job's result says how many bytes are pending ("output"); GET /v1/output hands them
- * over once. Jobs run one at a time and a job with launches synchronises before it ends, so what
- * the file holds after a job is that job's output.
+ * The GPU driver prints what kernels printf on the process's stdout (cudaemu as it runs them,
+ * NVIDIA's driver at synchronisation points) and device assertions on its stderr, which nobody
+ * reads on a node: the program that launched the kernels runs elsewhere. So fds 1 and 2 of the
+ * worker are anonymous in-memory files (memfd: a kernel that prints a lot never blocks on a pipe;
+ * the worker's own log lines go to a copy of the first stderr), and after each job that launched
+ * kernels, what the files hold moves into the output of the job's session, kept up to
+ * WK_OUTPUT_MAX bytes per stream (the newest; older bytes are dropped and counted, like a full
+ * printf FIFO on a GPU). The job's result says how many bytes are pending ("output",
+ * "output_stderr"); GET /v1/output hands them over once. Jobs run one at a time and a job with
+ * launches synchronises before it ends, so what the files hold after a job is that job's output
+ * (and whatever the driver wrote outside jobs since, e.g. while loading a module).
  *
- * A job without launches cannot print: it costs nothing here. A job with launches costs one
- * lseek when nothing was printed. */
+ * A job without launches cannot print: it costs nothing here. A job with launches costs two lseeks
+ * when nothing was written. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
 #endif
@@ -28,85 +30,124 @@
 #include "wire.h"
 #include "worker.h"
 
+/* A memfd on fd `to` (1 or 2); its number, or -1 with errno. */
+static int capture(int to, const char *name) {
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    /* O_APPEND: whoever writes (stdio, or a driver's own write) lands at the end, also right
+     * after the file was emptied */
+    if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) != 0 || dup2(fd, to) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        errno = e;
+        return -1;
+    }
+    close(fd);
+    return to;
+}
+
 void wk_output_open(lp_worker *w) {
-    w->out_fd = -1;
+    w->out_fd[WK_STDOUT] = w->out_fd[WK_STDERR] = -1;
     fflush(stdout);
-    int fd = memfd_create("lepton-worker-stdout", MFD_CLOEXEC);
-    /* O_APPEND: whoever writes (stdio, or a driver's own write(1, ...)) lands at the end, also
-     * right after the file was emptied */
-    if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) != 0 || dup2(fd, STDOUT_FILENO) < 0) {
+    fflush(stderr);
+    if ((w->out_fd[WK_STDOUT] = capture(STDOUT_FILENO, "lepton-worker-stdout")) < 0)
         lp_log(LOG_WARN,
                "lease %s gpu %s: cannot collect device printf (memfd_create/dup2: %s); kernels' output goes "
                "to the worker's stdout",
                w->lease, w->uuid, strerror(errno));
-        if (fd >= 0) close(fd);
-        return;
-    }
-    close(fd);
-    w->out_fd = STDOUT_FILENO;
+    int log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3); /* the worker's own lines still go there */
+    if (log_fd >= 0) lp_log_set_fd(log_fd);
+    if (log_fd < 0 || (w->out_fd[WK_STDERR] = capture(STDERR_FILENO, "lepton-worker-stderr")) < 0)
+        lp_log(LOG_WARN,
+               "lease %s gpu %s: cannot collect the driver's stderr (device assertions): %s; it stays the "
+               "worker's log",
+               w->lease, w->uuid, strerror(errno));
 }
 
-/* Appends n bytes (after `skipped` bytes that were dropped before them) to q's output, keeping the
+/* Appends n bytes (after `skipped` bytes that were dropped before them) to output q, keeping the
  * newest WK_OUTPUT_MAX. Under job_mu. */
-static void append_locked(wk_jobq *q, const char *p, size_t n, uint64_t skipped) {
-    q->out_dropped += skipped;
+static void append_locked(wk_output *q, const char *p, size_t n, uint64_t skipped) {
+    q->dropped += skipped;
     if (n > WK_OUTPUT_MAX) { /* cannot happen (the caller reads at most that much); be safe */
-        q->out_dropped += n - WK_OUTPUT_MAX;
+        q->dropped += n - WK_OUTPUT_MAX;
         p += n - WK_OUTPUT_MAX;
         n = WK_OUTPUT_MAX;
     }
-    if (q->out_len + n > WK_OUTPUT_MAX) {
-        size_t cut = q->out_len + n - WK_OUTPUT_MAX; /* <= out_len */
-        memmove(q->out, q->out + cut, q->out_len - cut);
-        q->out_dropped += cut;
-        __atomic_store_n(&q->out_len, q->out_len - cut, __ATOMIC_RELAXED);
+    if (q->len + n > WK_OUTPUT_MAX) {
+        size_t cut = q->len + n - WK_OUTPUT_MAX; /* <= out_len */
+        memmove(q->p, q->p + cut, q->len - cut);
+        q->dropped += cut;
+        __atomic_store_n(&q->len, q->len - cut, __ATOMIC_RELAXED);
     }
-    if (q->out_len + n > q->out_cap) {
-        size_t cap = q->out_cap ? q->out_cap : 4096;
-        while (cap < q->out_len + n) cap *= 2;
+    if (q->len + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 4096;
+        while (cap < q->len + n) cap *= 2;
         if (cap > WK_OUTPUT_MAX) cap = WK_OUTPUT_MAX;
-        char *grown = realloc(q->out, cap);
+        char *grown = realloc(q->p, cap);
         if (!grown) {
-            q->out_dropped += n;
+            q->dropped += n;
             return;
         }
-        q->out = grown;
-        q->out_cap = cap;
+        q->p = grown;
+        q->cap = cap;
     }
-    memcpy(q->out + q->out_len, p, n);
-    __atomic_store_n(&q->out_len, q->out_len + n, __ATOMIC_RELAXED);
+    memcpy(q->p + q->len, p, n);
+    __atomic_store_n(&q->len, q->len + n, __ATOMIC_RELAXED);
 }
 
-uint64_t wk_output_collect(lp_worker *w, wk_jobq *q) {
-    if (w->out_fd < 0) return 0;
-    fflush(stdout); /* what stdio holds of cudaemu's (or the driver's) printf */
-    off_t size = lseek(w->out_fd, 0, SEEK_END);
-    if (size <= 0) return wk_output_pending(q);
+/* Takes what file fd holds (the newest WK_OUTPUT_MAX bytes) and empties it: *buf (malloc'd, or
+ * NULL), *got bytes of it, *skipped bytes before them not taken. */
+static void take(lp_worker *w, int fd, char **buf, size_t *got, uint64_t *skipped) {
+    *buf = NULL;
+    *got = 0;
+    *skipped = 0;
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size <= 0) return;
     size_t want = (uint64_t)size > WK_OUTPUT_MAX ? WK_OUTPUT_MAX : (size_t)size;
-    char *buf = malloc(want);
-    size_t got = 0;
-    while (buf && got < want) {
-        ssize_t n = pread(w->out_fd, buf + got, want - got, (off_t)((size_t)size - want + got));
+    *buf = malloc(want);
+    while (*buf && *got < want) {
+        ssize_t n = pread(fd, *buf + *got, want - *got, (off_t)((size_t)size - want + *got));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        got += (size_t)n;
+        *got += (size_t)n;
     }
-    if (ftruncate(w->out_fd, 0) != 0 || lseek(w->out_fd, 0, SEEK_SET) < 0)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot empty the device printf file: %s", w->lease, w->uuid,
+    *skipped = (uint64_t)size - *got;
+    if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) < 0)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot empty the device output file: %s", w->lease, w->uuid,
                strerror(errno));
-    pthread_mutex_lock(&w->job_mu);
-    append_locked(q, buf, got, (uint64_t)size - got);
-    uint64_t pending = q->out_len + (q->out_dropped && !q->out_len ? 1 : 0);
-    pthread_mutex_unlock(&w->job_mu);
-    free(buf);
-    return pending;
+}
+
+void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]) {
+    char *buf[2];
+    size_t got[2];
+    uint64_t skipped[2];
+    fflush(stdout); /* what stdio holds of cudaemu's (or the driver's) printf */
+    fflush(stderr);
+    for (int i = 0; i < 2; i++)
+        if (w->out_fd[i] >= 0)
+            take(w, w->out_fd[i], &buf[i], &got[i], &skipped[i]);
+        else
+            buf[i] = NULL, got[i] = 0, skipped[i] = 0;
+    if (got[0] || skipped[0] || got[1] || skipped[1]) {
+        pthread_mutex_lock(&w->job_mu);
+        for (int i = 0; i < 2; i++)
+            if (got[i] || skipped[i]) append_locked(&q->out[i], buf[i], got[i], skipped[i]);
+        pthread_mutex_unlock(&w->job_mu);
+    }
+    free(buf[0]);
+    free(buf[1]);
+    wk_output_pending(q, pending);
+    /* all of it was dropped (no memory): the line saying so is still there to fetch */
+    for (int i = 0; i < 2; i++)
+        if (!pending[i] && skipped[i]) pending[i] = 1;
 }
 
 void wk_output_drop_locked(wk_jobq *q) {
-    free(q->out);
-    q->out = NULL;
-    q->out_cap = q->out_dropped = 0;
-    __atomic_store_n(&q->out_len, 0, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++) {
+        free(q->out[i].p);
+        q->out[i].p = NULL;
+        q->out[i].cap = q->out[i].dropped = 0;
+        __atomic_store_n(&q->out[i].len, 0, __ATOMIC_RELAXED);
+    }
 }
 
 /* The queue of session `session` if the worker has one (never made here). Under job_mu. */
@@ -117,8 +158,9 @@ static wk_jobq *find_locked(lp_worker *w, uint64_t session) {
     return NULL;
 }
 
-/* GET /v1/output: the session's pending output (application/octet-stream), emptied. When bytes
- * were dropped, a line saying how many comes first, where they were. */
+/* GET /v1/output[?stream=stdout|stderr]: the session's pending output of that stream
+ * (application/octet-stream), emptied. When bytes were dropped, a line saying how many comes first,
+ * where they were. */
 static void h_output(lp_http_req *r, void *user) {
     lp_worker *w = user;
     /* also while a poisoned worker lingers: the kernel that faulted may have printed why */
@@ -129,40 +171,45 @@ static void h_output(lp_http_req *r, void *user) {
         wk_reply_err(r, &e);
         return;
     }
+    const char *sn = lp_http_query(r, "stream");
+    int si = !sn || !strcmp(sn, "stdout") ? WK_STDOUT : !strcmp(sn, "stderr") ? WK_STDERR : -1;
+    if (si < 0) {
+        lp_http_reply_error(r, WIRE_INVALID, "ask for stream=stdout (the default) or stream=stderr",
+                            "unknown output stream '%.40s'", sn);
+        return;
+    }
     pthread_mutex_lock(&w->job_mu);
     wk_jobq *q = find_locked(w, session);
-    char *out = q ? q->out : NULL;
-    size_t len = q ? q->out_len : 0;
-    uint64_t dropped = q ? q->out_dropped : 0;
+    wk_output o = q ? q->out[si] : (wk_output){0};
     if (q) {
-        q->out = NULL;
-        q->out_cap = q->out_dropped = 0;
-        __atomic_store_n(&q->out_len, 0, __ATOMIC_RELAXED);
+        q->out[si].p = NULL;
+        q->out[si].cap = q->out[si].dropped = 0;
+        __atomic_store_n(&q->out[si].len, 0, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&w->job_mu);
-    if (!dropped) {
-        lp_http_reply_bytes(r, 200, "application/octet-stream", out, len);
-        free(out);
+    if (!o.dropped) {
+        lp_http_reply_bytes(r, 200, "application/octet-stream", o.p, o.len);
+        free(o.p);
         return;
     }
     char note[200];
     int nl = snprintf(note, sizeof note,
-                      "[lepton: %" PRIu64 " bytes of device printf output were dropped: the worker keeps at most "
-                      "%u bytes per session between fetches]\n",
-                      dropped, WK_OUTPUT_MAX);
-    char *all = malloc((size_t)nl + len + 1);
+                      "[lepton: %" PRIu64 " bytes of device %s output were dropped: the worker keeps at most %u "
+                      "bytes per session between fetches]\n",
+                      o.dropped, si == WK_STDOUT ? "printf" : "stderr", WK_OUTPUT_MAX);
+    char *all = malloc((size_t)nl + o.len + 1);
     if (!all) {
-        free(out);
+        free(o.p);
         lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
         return;
     }
     memcpy(all, note, (size_t)nl);
-    if (len) memcpy(all + nl, out, len);
-    lp_http_reply_bytes(r, 200, "application/octet-stream", all, (size_t)nl + len);
+    if (o.len) memcpy(all + nl, o.p, o.len);
+    lp_http_reply_bytes(r, 200, "application/octet-stream", all, (size_t)nl + o.len);
     free(all);
-    free(out);
-    lp_log(LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device printf output dropped",
-           w->lease, w->uuid, session, dropped);
+    free(o.p);
+    lp_log(LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device %s output dropped", w->lease,
+           w->uuid, session, o.dropped, si == WK_STDOUT ? "printf" : "stderr");
 }
 
 int wk_output_route(lp_worker *w, lp_http_server *s) {

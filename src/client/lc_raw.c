@@ -298,29 +298,32 @@ long lc_raw_task_step(lepton_task *t) {
     return step;
 }
 
-uint64_t lc_raw_task_output(lepton_task *t) {
-    if (!t) return 0;
+uint64_t lc_raw_task_output(lepton_task *t, int stream) {
+    if (!t || (stream != LC_RAW_STDOUT && stream != LC_RAW_STDERR)) return 0;
     pthread_mutex_lock(&t->mu);
-    uint64_t v = t->raw ? t->output : 0;
+    uint64_t v = t->raw ? t->output[stream] : 0;
     pthread_mutex_unlock(&t->mu);
     return v;
 }
 
 /* ---- device output ---- */
 
-int lc_raw_output(lepton_lease *l, uint32_t gpu, char **out, size_t *len) {
+int lc_raw_output(lepton_lease *l, uint32_t gpu, int stream, char **out, size_t *len) {
     static const char fn[] = "lc_raw_output";
     if (out) *out = NULL;
     if (len) *len = 0;
     if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
     if (!out || !len) return lc_fail(LEPTON_EINVAL, "%s: out or len is NULL", fn);
+    if (stream != LC_RAW_STDOUT && stream != LC_RAW_STDERR)
+        return lc_fail(LEPTON_EINVAL, "%s: stream %d is neither LC_RAW_STDOUT nor LC_RAW_STDERR", fn, stream);
     lc_dp *dp = l->dp;
     int rc = gpu_usable(fn, dp, gpu);
     if (rc) return rc;
-    lc_xfer x = {.worker = gpu, .method = "GET", .path = "/v1/output"};
+    lc_xfer x = {.worker = gpu, .method = "GET"};
+    snprintf(x.path, sizeof x.path, "/v1/output?stream=%s", stream == LC_RAW_STDOUT ? "stdout" : "stderr");
     lc_dp_run(dp, &x, 1);
-    char what[64];
-    snprintf(what, sizeof what, "GET /v1/output on GPU %u", gpu);
+    char what[80];
+    snprintf(what, sizeof what, "GET /v1/output?stream=%s on GPU %u", stream == LC_RAW_STDOUT ? "stdout" : "stderr", gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
     if (!rc && x.answer.len) { /* the answer's buffer becomes the caller's */
         *out = x.answer.p;

@@ -133,26 +133,30 @@ static void check_instance(uint32_t gpu, lepton_task *task, rq_result *r) {
              gpu);
 }
 
-/* Device printf (docs/remote.md): the job's result says the worker holds output the device's
- * kernels printed; fetch it and print it on our stdout, where the program's kernels would have
- * printed it, before the call that waited for the job returns. Jobs are reaped in order per device,
- * so the output comes out in order; a job whose output an earlier fetch already took fetches
- * nothing more. A job that printed nothing costs nothing. */
+/* Device output (docs/remote.md): the job's result says the worker holds what the device's kernels
+ * printed (stdout) or the driver reported on stderr (device assertions); fetch it and write it on
+ * our stdout or stderr, where the program's GPU driver would have, before the call that waited for
+ * the job returns. Jobs are reaped in order per device, so the output comes out in order; a job
+ * whose output an earlier fetch already took fetches nothing more. A job that printed nothing
+ * costs nothing. */
 static void print_output(uint32_t gpu, lepton_task *task) {
-    if (!lc_raw_task_output(task)) return;
-    char *out = NULL;
-    size_t len = 0;
-    int st = lc_raw_output(g_rm.lease, gpu, &out, &len);
-    rq_stats_round_trip(0, len);
-    if (st != LEPTON_OK) {
-        rm_debug("cannot fetch the device output of GPU %u: %s", gpu, lepton_last_error());
-        return;
+    for (int s = LC_RAW_STDOUT; s <= LC_RAW_STDERR; s++) {
+        if (!lc_raw_task_output(task, s)) continue;
+        char *out = NULL;
+        size_t len = 0;
+        int st = lc_raw_output(g_rm.lease, gpu, s, &out, &len);
+        rq_stats_round_trip(0, len);
+        if (st != LEPTON_OK) {
+            rm_debug("cannot fetch the device output of GPU %u: %s", gpu, lepton_last_error());
+            continue;
+        }
+        FILE *to = s == LC_RAW_STDOUT ? stdout : stderr;
+        if (len) {
+            fwrite(out, 1, len, to);
+            fflush(to);
+        }
+        free(out);
     }
-    if (len) {
-        fwrite(out, 1, len, stdout);
-        fflush(stdout);
-    }
-    free(out);
 }
 
 static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {

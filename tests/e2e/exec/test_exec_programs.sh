@@ -11,7 +11,8 @@
 #   SECTION runtime:  the CUDA runtime-API programs of tests/programs/runtime (nvcc-built, static and
 #                     shared cudart: $RUNTIME_DIR, listed in $RUNTIME_PROGRAMS as "binary|args,...")
 #                     through exec, each checking its results; one on 2 GPUs; the lease closed;
-#                     device printf on exec's stdout (rt_hello_printf), fetched only when printed
+#                     device printf on exec's stdout (rt_hello_printf), fetched only when printed;
+#                     a device assertion's message on exec's stderr
 #   SECTION python:   cuda.bindings and cuda.core scripts through exec, with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
 #                     $PYTHON_CUDA_DEFAULT; exit 77 = skipped when there is none)
@@ -293,6 +294,16 @@ section_printf() {
     fail "device printf: launch 1's lines are not all before launch 2's"; show "$WORK/printf_print"
   fi
   grep -q '^hello from' "$WORK/printf_silent.out" && fail "device printf: --silent printed kernel lines"
+  # a device assertion: the lines printed before it on stdout, the driver's message on stderr
+  # (fetched from the worker while it lingers after the sticky error)
+  if run_exec printf_assert 0 --ttl 600 -- "$RUNTIME_DIR/rt_hello_printf" --assert; then
+    if grep -q '^block 0 before the assert$' "$WORK/printf_assert.out" && grep -q '^block 1 before the assert$' "$WORK/printf_assert.out" \
+       && grep -q 'block: \[1,0,0\], thread: \[0,0,0\] Assertion `blockIdx.x != 1 || threadIdx.x != 0 || limit < 0` failed.' "$WORK/printf_assert.err"; then
+      ok "device assert: the kernel's lines on exec's stdout, the assertion message on its stderr"
+    else
+      fail "device assert: lines or assertion message missing"; show "$WORK/printf_assert"
+    fi
+  fi
   printed="$(round_trips "$WORK/printf_print.err")" silent="$(round_trips "$WORK/printf_silent.err")"
   if [ -n "$printed" ] && [ -n "$silent" ] && [ "$printed" -eq $((silent + 2)) ]; then
     ok "device printf: $printed round trips printing, $silent without (one fetch per printing sync, none otherwise)"

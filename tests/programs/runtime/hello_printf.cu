@@ -8,11 +8,32 @@
  * within a launch), as CUDA promises (device printf is flushed when the host synchronises). That
  * holds on a GPU, on cudaemu and through `lepton exec`, where the lines come from the worker.
  *   --print   prints the lines without checking (tests/e2e/exec compares exec's stdout)
- *   --silent  the same calls, but the kernels print nothing (for counting round trips) */
+ *   --silent  the same calls, but the kernels print nothing (for counting round trips)
+ *   --assert  a kernel prints a line per block, then thread 0 of block 1 fails an assert: the
+ *             synchronisation returns cudaErrorAssert, the lines are on stdout and the driver's
+ *             assertion message on stderr (tests/e2e/exec checks both through exec) */
 #include "rt_common.h"
 
+#include <assert.h>
 #include <string.h>
 #include <unistd.h>
+
+__global__ void hello_assert(int limit)
+{
+    if (threadIdx.x == 0) printf("block %d before the assert\n", blockIdx.x);
+    __syncthreads();
+    assert(blockIdx.x != 1 || threadIdx.x != 0 || limit < 0);
+}
+
+static int assert_mode(void)
+{
+    hello_assert<<<2, 2>>>(1);
+    RT_CHECK(cudaGetLastError());
+    cudaError_t e = cudaDeviceSynchronize();
+    printf("assert: %s\n", cudaGetErrorName(e));
+    EXPECT(e == cudaErrorAssert, "the synchronisation after the assert returned %s", cudaGetErrorName(e));
+    return rt_finish("hello_printf --assert");
+}
 
 __global__ void hello(int launch, int print, int *count)
 {
@@ -41,6 +62,7 @@ static int same_lines(char *text, char **want, int n)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--assert")) return assert_mode();
     int print = !(argc > 1 && !strcmp(argv[1], "--silent"));
     int check = !(argc > 1 && (!strcmp(argv[1], "--print") || !strcmp(argv[1], "--silent")));
     static char want_text[64][80];

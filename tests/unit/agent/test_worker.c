@@ -469,6 +469,17 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
     r = get_output(0); /* once */
     CHECK(r.status == 200 && r.len == 0);
     free(r.body);
+    /* the driver's stderr is a stream of its own (nothing there: no assertion failed) */
+    r = req_h("GET", "/v1/output?stream=stderr", NULL, 0, NULL, NULL);
+    CHECK(r.status == 200 && r.len == 0);
+    free(r.body);
+    r = req_h("GET", "/v1/output?stream=stdin", NULL, 0, NULL, NULL);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK_CONTAINS(r.body, "unknown output stream 'stdin'");
+    free(r.body);
+    r = req("GET", "/v1/output", NULL, 0, NULL, "Bearer nope");
+    CHECK_EQ_INT(r.status, 401);
+    free(r.body);
     /* a launch that prints nothing: no "output" member */
     char nval[16];
     int one = 1;
@@ -479,7 +490,7 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
              seq++, sha, buffer, nval);
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "ok"));
-    CHECK(!json_object_get(jr.res, "output"));
+    CHECK(!json_object_get(jr.res, "output") && !json_object_get(jr.res, "output_stderr"));
     CHECK(jr.raw.len > 4 && !strstr(jr.raw.body + 4, "\"output\""));
     job_free(&jr);
     /* session 31's kernel: its output is its own */
