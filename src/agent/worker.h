@@ -131,7 +131,7 @@ typedef struct lp_worker {
     char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
     int nreasons;
     int journal_fd;
-    int out_fd[2]; /* fds 1 and 2 made anonymous files that collect device output (worker_output.c); -1: not */
+    int out_fd[2]; /* fds 1, 2 when they collect device output (worker_output.c); -1: not */
     /* modules (mod_mu; loads are serialized by it) */
     pthread_mutex_t mod_mu;
     wk_module *modules;
@@ -352,7 +352,8 @@ void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
  * kernel's printf on the process's stdout and device assertions on its stderr; wk_output_open points
  * fds 1 and 2 at anonymous files (call it once, before any thread starts: from then on the worker's
  * own lines go to a copy of the first stderr, through lp_log). */
-#define WK_OUTPUT_MAX (1u << 20) /* bytes of unfetched output kept per session and stream, as CUDA's printf FIFO */
+/* bytes of unfetched output kept per session and stream, as CUDA's printf FIFO */
+#define WK_OUTPUT_MAX (1u << 20)
 void wk_output_open(lp_worker *w);
 /* After a job of session q that launched kernels (and synchronised): moves what was written into
  * q's output. Sets pending[2]: q's bytes pending per stream (the job result's "output" and
@@ -360,7 +361,8 @@ void wk_output_open(lp_worker *w);
 void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]);
 /* q's bytes pending, without collecting. */
 static inline void wk_output_pending(const wk_jobq *q, uint64_t pending[2]) {
-    for (int i = 0; i < 2; i++) pending[i] = __atomic_load_n(&q->out[i].len, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2; i++)
+        pending[i] = __atomic_load_n(&q->out[i].len, __ATOMIC_RELAXED);
 }
 /* Frees q's output (the session ends). Under job_mu. */
 void wk_output_drop_locked(wk_jobq *q);

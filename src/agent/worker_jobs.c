@@ -383,13 +383,21 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
 
 /* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
  * it does not fit. */
-static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
-                          int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting,
-                          const int64_t *events, size_t nevents, const uint64_t *output) {
-    wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
-                         .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting,
+static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
+                          const char *error, long step, int64_t queued_ns, int64_t started_ns,
+                          int64_t ended_ns, int restarting, const int64_t *events, size_t nevents,
+                          const uint64_t *output) {
+    wire_job_result r = {.seq = seq,
+                         .status = status,
+                         .error = error,
+                         .step = step,
+                         .queued_ns = queued_ns,
+                         .started_ns = started_ns,
+                         .ended_ns = ended_ns,
+                         .restarting = restarting,
                          .instance = w->instance,
-                         .output = output ? output[WK_STDOUT] : 0, .output_stderr = output ? output[WK_STDERR] : 0,
+                         .output = output ? output[WK_STDOUT] : 0,
+                         .output_stderr = output ? output[WK_STDERR] : 0,
                          .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
     if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
@@ -481,8 +489,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         wk_output_pending(q, output);
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(w, text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
-                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events, o.code ? 0 : nevents,
-                            output);
+                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events,
+                            o.code ? 0 : nevents, output);
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!tl) {
         static const char bad[] = "{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}";

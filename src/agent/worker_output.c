@@ -73,14 +73,15 @@ static void append_locked(wk_output *q, const char *p, size_t n, uint64_t skippe
         n = WK_OUTPUT_MAX;
     }
     if (q->len + n > WK_OUTPUT_MAX) {
-        size_t cut = q->len + n - WK_OUTPUT_MAX; /* <= out_len */
+        size_t cut = q->len + n - WK_OUTPUT_MAX; /* <= len */
         memmove(q->p, q->p + cut, q->len - cut);
         q->dropped += cut;
         __atomic_store_n(&q->len, q->len - cut, __ATOMIC_RELAXED);
     }
     if (q->len + n > q->cap) {
         size_t cap = q->cap ? q->cap : 4096;
-        while (cap < q->len + n) cap *= 2;
+        while (cap < q->len + n)
+            cap *= 2;
         if (cap > WK_OUTPUT_MAX) cap = WK_OUTPUT_MAX;
         char *grown = realloc(q->p, cap);
         if (!grown) {
@@ -193,10 +194,11 @@ static void h_output(lp_http_req *r, void *user) {
         return;
     }
     char note[200];
-    int nl = snprintf(note, sizeof note,
-                      "[lepton: %" PRIu64 " bytes of device %s output were dropped: the worker keeps at most %u "
-                      "bytes per session between fetches]\n",
-                      o.dropped, si == WK_STDOUT ? "printf" : "stderr", WK_OUTPUT_MAX);
+    int nl =
+        snprintf(note, sizeof note,
+                 "[lepton: %" PRIu64 " bytes of device %s output were dropped: the worker keeps at most %u "
+                 "bytes per session between fetches]\n",
+                 o.dropped, si == WK_STDOUT ? "printf" : "stderr", WK_OUTPUT_MAX);
     char *all = malloc((size_t)nl + o.len + 1);
     if (!all) {
         free(o.p);
@@ -208,8 +210,8 @@ static void h_output(lp_http_req *r, void *user) {
     lp_http_reply_bytes(r, 200, "application/octet-stream", all, (size_t)nl + o.len);
     free(all);
     free(o.p);
-    lp_log(LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device %s output dropped", w->lease,
-           w->uuid, session, o.dropped, si == WK_STDOUT ? "printf" : "stderr");
+    lp_log(LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device %s output dropped",
+           w->lease, w->uuid, session, o.dropped, si == WK_STDOUT ? "printf" : "stderr");
 }
 
 int wk_output_route(lp_worker *w, lp_http_server *s) {

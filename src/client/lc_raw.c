@@ -323,7 +323,8 @@ int lc_raw_output(lepton_lease *l, uint32_t gpu, int stream, char **out, size_t 
     snprintf(x.path, sizeof x.path, "/v1/output?stream=%s", stream == LC_RAW_STDOUT ? "stdout" : "stderr");
     lc_dp_run(dp, &x, 1);
     char what[80];
-    snprintf(what, sizeof what, "GET /v1/output?stream=%s on GPU %u", stream == LC_RAW_STDOUT ? "stdout" : "stderr", gpu);
+    snprintf(what, sizeof what, "GET /v1/output?stream=%s on GPU %u",
+             stream == LC_RAW_STDOUT ? "stdout" : "stderr", gpu);
     rc = lc_xfer_status(dp, fn, what, &x, 0);
     if (!rc && x.answer.len) { /* the answer's buffer becomes the caller's */
         *out = x.answer.p;

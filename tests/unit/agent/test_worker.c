@@ -404,11 +404,14 @@ static char *hello_lines(int tag, int grid, int block, size_t *bytes) {
 
 /* text (len bytes) with its lines sorted (the order of threads within a launch is the GPU's). */
 static char *sorted_lines(const char *text, size_t len) {
-    char *copy = strndup(text, len), *out = calloc(1, len + 1), **l = calloc(len + 1, sizeof *l), *save = NULL;
+    char *copy = strndup(text, len), *out = calloc(1, len + 1), **l = calloc(len + 1, sizeof *l),
+         *save = NULL;
     size_t n = 0, at = 0;
-    for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) l[n++] = p;
+    for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+        l[n++] = p;
     qsort(l, n, sizeof *l, cmp_str);
-    for (size_t i = 0; i < n; i++) at += (size_t)sprintf(out + at, "%s\n", l[i]);
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)sprintf(out + at, "%s\n", l[i]);
     free(l);
     free(copy);
     return out;
@@ -421,11 +424,25 @@ static resp get_output(unsigned long long session) {
     return req_h("GET", "/v1/output", NULL, 0, session ? extra : NULL, NULL);
 }
 
-static job_result hello_job(unsigned long long session, long long seq, const char *sha, int tag, int grid, int block) {
+/* GET /v1/output of a session answers want (its lines in any order; "": nothing). */
+static void check_output(unsigned long long session, const char *want) {
+    resp r = get_output(session);
+    char *got = sorted_lines(r.body, r.len);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(!strcmp(got, want));
+    if (strcmp(got, want))
+        fprintf(stderr, "device output of session %llu:\n%s\nexpected:\n%s", session, got, want);
+    free(got);
+    free(r.body);
+}
+
+static job_result hello_job(unsigned long long session, long long seq, const char *sha, int tag, int grid,
+                            int block) {
     char json[600], tv[16];
     b64(&tag, 4, tv);
     snprintf(json, sizeof json,
-             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"hello\", \"grid\": [%d],"
+             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"hello\", "
+             "\"grid\": [%d],"
              " \"block\": [%d], \"args\": [{\"value\": \"%s\"}]}}]}",
              seq, sha, grid, block, tv);
     return session_job(session, json, NULL, 0);
@@ -436,9 +453,7 @@ static job_result hello_job(unsigned long long session, long long seq, const cha
  * none of it; a job without launches leaves them pending; past WK_OUTPUT_MAX the newest are kept
  * after a line saying how many were dropped. Session 0 goes on at seq; returns its next seq. */
 static long long test_output(const char *sha, long long seq, long long buffer) {
-    resp r = get_output(0);
-    CHECK(r.status == 200 && r.len == 0); /* nothing printed yet */
-    free(r.body);
+    check_output(0, ""); /* nothing printed yet */
     size_t want_len;
     char *want = hello_lines(7, 2, 3, &want_len);
     job_result jr = hello_job(0, seq++, sha, 7, 2, 3);
@@ -447,30 +462,18 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
     job_free(&jr);
     /* a job without launches prints nothing and leaves the output pending */
     char json[600];
-    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++,
-             buffer);
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq++, buffer);
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "ok"));
     CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), (long long)want_len);
     job_free(&jr);
-    /* another session has none of it */
-    r = get_output(31);
-    CHECK(r.status == 200 && r.len == 0);
-    free(r.body);
-    r = get_output(0);
-    CHECK_EQ_INT(r.status, 200);
-    CHECK_EQ_INT(r.len, want_len);
-    char *got = sorted_lines(r.body, r.len);
-    CHECK(!strcmp(got, want));
-    if (strcmp(got, want)) fprintf(stderr, "device output:\n%s\nexpected:\n%s", got, want);
-    free(got);
-    free(r.body);
+    check_output(31, ""); /* another session has none of it */
+    check_output(0, want);
     free(want);
-    r = get_output(0); /* once */
-    CHECK(r.status == 200 && r.len == 0);
-    free(r.body);
+    check_output(0, ""); /* once */
     /* the driver's stderr is a stream of its own (nothing there: no assertion failed) */
-    r = req_h("GET", "/v1/output?stream=stderr", NULL, 0, NULL, NULL);
+    resp r = req_h("GET", "/v1/output?stream=stderr", NULL, 0, NULL, NULL);
     CHECK(r.status == 200 && r.len == 0);
     free(r.body);
     r = req_h("GET", "/v1/output?stream=stdin", NULL, 0, NULL, NULL);
@@ -484,10 +487,11 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
     char nval[16];
     int one = 1;
     b64(&one, 4, nval);
-    snprintf(json, sizeof json,
-             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"grid\": [1],"
-             " \"block\": [1], \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}]}",
-             seq++, sha, buffer, nval);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"grid\": [1],"
+        " \"block\": [1], \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}]}",
+        seq++, sha, buffer, nval);
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "ok"));
     CHECK(!json_object_get(jr.res, "output") && !json_object_get(jr.res, "output_stderr"));
@@ -499,14 +503,8 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
     CHECK(!strcmp(job_status(&jr), "ok"));
     CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), (long long)want_len);
     job_free(&jr);
-    r = get_output(0);
-    CHECK(r.status == 200 && r.len == 0);
-    free(r.body);
-    r = get_output(31);
-    got = sorted_lines(r.body, r.len);
-    CHECK(r.status == 200 && !strcmp(got, want));
-    free(got);
-    free(r.body);
+    check_output(0, "");
+    check_output(31, want);
     free(want);
     /* more than WK_OUTPUT_MAX (1 MiB) between fetches: the newest MiB, after a line counting the rest */
     want = hello_lines(9, 160, 256, &want_len);
@@ -516,8 +514,10 @@ static long long test_output(const char *sha, long long seq, long long buffer) {
     job_free(&jr);
     r = get_output(0);
     char note[200];
-    int nl = snprintf(note, sizeof note, "[lepton: %zu bytes of device printf output were dropped", want_len - (1u << 20));
-    CHECK(want_len > (1u << 20) && r.status == 200 && r.len > (size_t)nl && !strncmp(r.body, note, (size_t)nl));
+    int nl = snprintf(note, sizeof note, "[lepton: %zu bytes of device printf output were dropped",
+                      want_len - (1u << 20));
+    CHECK(want_len > (1u << 20) && r.status == 200 && r.len > (size_t)nl &&
+          !strncmp(r.body, note, (size_t)nl));
     const char *eol = r.len ? memchr(r.body, '\n', r.len) : NULL;
     CHECK(eol && r.len - (size_t)(eol + 1 - r.body) == 1u << 20);
     free(r.body);
