@@ -411,6 +411,11 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
     int64_t events[WIRE_JOB_MAX_EVENTS];
     size_t nevents = 0;
     long device_step = -1; /* the last memset or copy step */
+    /* only kernels print (worker_output.c) */
+    int printing = 0;
+    for (size_t i = 0; !j->pre_code[0] && i < j->nsteps && !printing; i++)
+        printing = j->steps[i].kind == 'l';
+    if (printing) wk_output_begin(w);
     if (j->pre_code[0]) {
         o.code = j->pre_code;
         o.step = j->pre_step;
@@ -480,10 +485,10 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         }
     }
     j->ended_ns = lp_mono_ns();
-    /* only kernels print (worker_output.c); a job that launched any has synchronised by now,
-     * also when it failed (a kernel may print before it faults) */
+    /* a job that launched kernels has synchronised by now, also when it failed (a kernel may
+     * print before it faults) */
     uint64_t output[2];
-    if (kern.count)
+    if (printing)
         wk_output_collect(w, q, output);
     else
         wk_output_pending(q, output);

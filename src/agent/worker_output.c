@@ -2,24 +2,27 @@
  *
  * The GPU driver prints what kernels printf on the process's stdout (cudaemu as it runs them,
  * NVIDIA's driver at synchronisation points) and device assertions on its stderr, which nobody
- * reads on a node: the program that launched the kernels runs elsewhere. So fds 1 and 2 of the
- * worker are anonymous in-memory files (memfd: a kernel that prints a lot never blocks on a pipe;
- * the worker's own log lines go to a copy of the first stderr), and after each job that launched
- * kernels, what the files hold moves into the output of the job's session, kept up to
- * WK_OUTPUT_MAX bytes per stream (the newest; older bytes are dropped and counted, like a full
- * printf FIFO on a GPU). The job's result says how many bytes are pending ("output",
- * "output_stderr"); GET /v1/output hands them over once. Jobs run one at a time and a job with
- * launches synchronises before it ends, so what the files hold after a job is that job's output
- * (and whatever the driver wrote outside jobs since, e.g. while loading a module).
+ * reads on a node: the program that launched the kernels runs elsewhere. So fd 1 of the worker is
+ * an anonymous in-memory file (memfd: a kernel that prints a lot never blocks on a pipe), and fd 2
+ * is another one while a job with launches runs (only then: what a failing worker writes on stderr
+ * otherwise — glibc's and the sanitizers' reports — stays in its log; the worker's own lines always
+ * go to a copy of the first stderr). After each job that launched kernels, what the files hold
+ * moves into the output of the job's session, kept up to WK_OUTPUT_MAX bytes per stream (the
+ * newest; older bytes are dropped and counted, like a full printf FIFO on a GPU). The job's result
+ * says how many bytes are pending ("output", "output_stderr"); GET /v1/output hands them over
+ * once. Jobs run one at a time and a job with launches synchronises before it ends, so what the
+ * files hold after a job is that job's output (stdout: and whatever the driver printed outside jobs
+ * since).
  *
- * A job without launches cannot print: it costs nothing here. A job with launches costs two lseeks
- * when nothing was written. */
+ * A job without launches costs nothing here. A job with launches costs two dup2 and two lseek
+ * calls when nothing was written. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
 #endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,37 +33,52 @@
 #include "wire.h"
 #include "worker.h"
 
-/* A memfd on fd `to` (1 or 2); its number, or -1 with errno. */
-static int capture(int to, const char *name) {
+/* A memfd (O_APPEND: whoever writes, stdio or a driver's own write, lands at the end, also right
+ * after the file was emptied), or -1 with errno. */
+static int memfd(const char *name) {
     int fd = memfd_create(name, MFD_CLOEXEC);
-    /* O_APPEND: whoever writes (stdio, or a driver's own write) lands at the end, also right
-     * after the file was emptied */
-    if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) != 0 || dup2(fd, to) < 0) {
+    if (fd >= 0 && fcntl(fd, F_SETFL, O_APPEND) != 0) {
         int e = errno;
-        if (fd >= 0) close(fd);
+        close(fd);
         errno = e;
         return -1;
     }
-    close(fd);
-    return to;
+    return fd;
 }
 
+/* The sanitizers' runtimes (when linked in) write their reports on fd 2 unless told otherwise. */
+extern void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
+
 void wk_output_open(lp_worker *w) {
-    w->out_fd[WK_STDOUT] = w->out_fd[WK_STDERR] = -1;
+    w->out_fd[WK_STDOUT] = w->out_fd[WK_STDERR] = w->log_fd = -1;
     fflush(stdout);
-    fflush(stderr);
-    if ((w->out_fd[WK_STDOUT] = capture(STDOUT_FILENO, "lepton-worker-stdout")) < 0)
+    int fd = memfd("lepton-worker-stdout");
+    if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0) w->out_fd[WK_STDOUT] = STDOUT_FILENO;
+    if (w->out_fd[WK_STDOUT] < 0)
         lp_log(LOG_WARN,
                "lease %s gpu %s: cannot collect device printf (memfd_create/dup2: %s); kernels' output goes "
                "to the worker's stdout",
                w->lease, w->uuid, strerror(errno));
-    int log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3); /* the worker's own lines still go there */
-    if (log_fd >= 0) lp_log_set_fd(log_fd);
-    if (log_fd < 0 || (w->out_fd[WK_STDERR] = capture(STDERR_FILENO, "lepton-worker-stderr")) < 0)
+    if (fd >= 0) close(fd);
+    w->log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (w->log_fd >= 0) {
+        lp_log_set_fd(w->log_fd);
+        if (__sanitizer_set_report_fd) __sanitizer_set_report_fd((void *)(intptr_t)w->log_fd);
+        w->out_fd[WK_STDERR] = memfd("lepton-worker-stderr");
+    }
+    if (w->out_fd[WK_STDERR] < 0)
         lp_log(LOG_WARN,
                "lease %s gpu %s: cannot collect the driver's stderr (device assertions): %s; it stays the "
                "worker's log",
                w->lease, w->uuid, strerror(errno));
+}
+
+void wk_output_begin(lp_worker *w) {
+    if (w->out_fd[WK_STDERR] < 0) return;
+    fflush(stderr);
+    if (dup2(w->out_fd[WK_STDERR], STDERR_FILENO) < 0)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot collect the driver's stderr for a job: %s", w->lease,
+               w->uuid, strerror(errno));
 }
 
 /* Appends n bytes (after `skipped` bytes that were dropped before them) to output q, keeping the
@@ -123,6 +141,9 @@ void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]) {
     uint64_t skipped[2];
     fflush(stdout); /* what stdio holds of cudaemu's (or the driver's) printf */
     fflush(stderr);
+    if (w->out_fd[WK_STDERR] >= 0 && dup2(w->log_fd, STDERR_FILENO) < 0)
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot point stderr back at the log: %s", w->lease, w->uuid,
+               strerror(errno));
     for (int i = 0; i < 2; i++)
         if (w->out_fd[i] >= 0)
             take(w, w->out_fd[i], &buf[i], &got[i], &skipped[i]);
