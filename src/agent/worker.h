@@ -131,9 +131,10 @@ typedef struct lp_worker {
     char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
     int nreasons;
     int journal_fd;
-    /* device output (worker_output.c): the files collecting stdout (fd 1 itself) and stderr (fd 2
-     * while a job with launches runs), -1: not collected; log_fd: the worker's log (its first stderr) */
+    /* device output (worker_output.c): fds 1 and 2 when they collect it (-1: not) and their files'
+     * mapped first pages; log_fd: the worker's log (its first stderr) */
     int out_fd[2], log_fd;
+    const unsigned char *out_map[2];
     /* modules (mod_mu; loads are serialized by it) */
     pthread_mutex_t mod_mu;
     wk_module *modules;
@@ -351,19 +352,14 @@ int wk_job_run(wk_jobq *q, char *body, size_t len, int64_t queued_ns, wk_job_ans
 void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
 
 /* worker_output.c: device output (docs/dataplane.md "Device output"). The GPU driver prints a
- * kernel's printf on the process's stdout and device assertions on its stderr. wk_output_open
- * points fd 1 at an anonymous file for good, and prepares one for stderr (call it once, before any
- * thread starts; from then on the worker's own lines go to a copy of the first stderr, through
- * lp_log). */
+ * kernel's printf on the process's stdout and device assertions on its stderr; wk_output_open
+ * points fds 1 and 2 at anonymous files (call it once, before any thread starts; from then on the
+ * worker's own lines go to a copy of the first stderr, through lp_log). */
 /* bytes of unfetched output kept per session and stream, as CUDA's printf FIFO */
 #define WK_OUTPUT_MAX (1u << 20)
 void wk_output_open(lp_worker *w);
-/* Before a job with launches runs: fd 2 collects what the driver writes on stderr until
- * wk_output_collect (outside such jobs it stays the log, so that what a failing process writes there
- * is not lost). */
-void wk_output_begin(lp_worker *w);
-/* After that job (synchronised, whatever its outcome): gives fd 2 back to the log and moves what
- * was written on both streams into q's output. Sets pending[2]: q's bytes pending per stream (the
+/* After a job of session q that launched kernels (synchronised, whatever its outcome): moves what
+ * was written on both streams into q's output (no system call when nothing was). Sets pending[2]: q's bytes pending per stream (the
  * job result's "output" and "output_stderr"). Not under job_mu. */
 void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]);
 /* q's bytes pending, without collecting. */

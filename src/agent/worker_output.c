@@ -2,26 +2,31 @@
  *
  * The GPU driver prints what kernels printf on the process's stdout (cudaemu as it runs them,
  * NVIDIA's driver at synchronisation points) and device assertions on its stderr, which nobody
- * reads on a node: the program that launched the kernels runs elsewhere. So fd 1 of the worker is
- * an anonymous in-memory file (memfd: a kernel that prints a lot never blocks on a pipe), and fd 2
- * is another one while a job with launches runs (only then: what a failing worker writes on stderr
- * otherwise — glibc's and the sanitizers' reports — stays in its log; the worker's own lines always
- * go to a copy of the first stderr). After each job that launched kernels, what the files hold
- * moves into the output of the job's session, kept up to WK_OUTPUT_MAX bytes per stream (the
- * newest; older bytes are dropped and counted, like a full printf FIFO on a GPU). The job's result
- * says how many bytes are pending ("output", "output_stderr"); GET /v1/output hands them over
- * once. Jobs run one at a time and a job with launches synchronises before it ends, so what the
- * files hold after a job is that job's output (stdout: and whatever the driver printed outside jobs
- * since).
+ * reads on a node: the program that launched the kernels runs elsewhere. So fds 1 and 2 of the
+ * worker are anonymous in-memory files (memfd: a kernel that prints a lot never blocks on a pipe),
+ * and the worker's own lines go to a copy of the first stderr (lp_log_set_fd; the sanitizers'
+ * reports too). After each job that launched kernels, what the files hold moves into the output of
+ * the job's session, kept up to WK_OUTPUT_MAX bytes per stream (the newest; older bytes are dropped
+ * and counted, like a full printf FIFO on a GPU). The job's result says how many bytes are pending
+ * ("output", "output_stderr"); GET /v1/output hands them over once. Jobs run one at a time and a job
+ * with launches synchronises before it ends, so what the files hold after a job is that job's
+ * output (and whatever was written outside jobs since, e.g. while a module loaded).
  *
- * A job without launches costs nothing here. A job with launches costs two dup2 and two lseek
- * calls when nothing was written. */
+ * Cost: a job without launches, nothing; a job with launches that printed nothing, no system call.
+ * Each file is written from offset 0 (not appended to) and is one page long when empty, that page
+ * mapped here: bytes at its start mean something was written. Only then is it read (pread up to the
+ * file offset) and emptied (truncated, grown back to one zero page, offset 0). Output that starts
+ * with 8 NUL bytes goes unnoticed until something else is printed.
+ *
+ * A worker that aborts (glibc's "double free detected", a failed assert) first copies what its
+ * stderr file holds into its log: those messages are written on fd 2 just before abort(). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
 #endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +38,43 @@
 #include "wire.h"
 #include "worker.h"
 
-/* A memfd (O_APPEND: whoever writes, stdio or a driver's own write, lands at the end, also right
- * after the file was emptied), or -1 with errno. */
-static int memfd(const char *name) {
+#define PROBE 4096 /* the mapped first page of each file */
+
+/* The stderr file and the log, for the SIGABRT handler. */
+static int g_err_fd = -1, g_log_fd = -1;
+
+/* SIGABRT: what stderr holds (the newest 64 KiB: the reason for the abort comes last) goes to the
+ * log, then the signal's default action. Async-signal-safe calls only. */
+static void on_abort(int sig) {
+    off_t n = lseek(g_err_fd, 0, SEEK_CUR), at = n > 65536 ? n - 65536 : 0;
+    char buf[4096];
+    while (at < n) {
+        size_t want = (size_t)(n - at) < sizeof buf ? (size_t)(n - at) : sizeof buf;
+        ssize_t k = pread(g_err_fd, buf, want, at);
+        if (k <= 0 || write(g_log_fd, buf, (size_t)k) != k) break;
+        at += k;
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+}
+
+/* Makes fd `to` (1 or 2) an empty one-page memfd whose page is mapped at *map: `to`, or -1 with
+ * errno. */
+static int capture(int to, const char *name, const unsigned char **map) {
     int fd = memfd_create(name, MFD_CLOEXEC);
-    if (fd >= 0 && fcntl(fd, F_SETFL, O_APPEND) != 0) {
+    void *m = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, PROBE) == 0) m = mmap(NULL, PROBE, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED || dup2(fd, to) < 0) {
         int e = errno;
-        close(fd);
+        if (m != MAP_FAILED) munmap(m, PROBE);
+        if (fd >= 0) close(fd);
         errno = e;
         return -1;
     }
-    return fd;
+    close(fd);
+    *map = m;
+    return to;
 }
 
 /* The sanitizers' runtimes (when linked in) write their reports on fd 2 unless told otherwise. */
@@ -52,33 +83,29 @@ extern void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
 void wk_output_open(lp_worker *w) {
     w->out_fd[WK_STDOUT] = w->out_fd[WK_STDERR] = w->log_fd = -1;
     fflush(stdout);
-    int fd = memfd("lepton-worker-stdout");
-    if (fd >= 0 && dup2(fd, STDOUT_FILENO) >= 0) w->out_fd[WK_STDOUT] = STDOUT_FILENO;
-    if (w->out_fd[WK_STDOUT] < 0)
+    if ((w->out_fd[WK_STDOUT] = capture(STDOUT_FILENO, "lepton-worker-stdout", &w->out_map[WK_STDOUT])) < 0)
         lp_log(LOG_WARN,
-               "lease %s gpu %s: cannot collect device printf (memfd_create/dup2: %s); kernels' output goes "
-               "to the worker's stdout",
+               "lease %s gpu %s: cannot collect device printf (memfd_create/mmap/dup2: %s); kernels' output "
+               "goes to the worker's stdout",
                w->lease, w->uuid, strerror(errno));
-    if (fd >= 0) close(fd);
     w->log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (w->log_fd >= 0) {
         lp_log_set_fd(w->log_fd);
         if (__sanitizer_set_report_fd) __sanitizer_set_report_fd((void *)(intptr_t)w->log_fd);
-        w->out_fd[WK_STDERR] = memfd("lepton-worker-stderr");
+        w->out_fd[WK_STDERR] = capture(STDERR_FILENO, "lepton-worker-stderr", &w->out_map[WK_STDERR]);
     }
-    if (w->out_fd[WK_STDERR] < 0)
+    if (w->out_fd[WK_STDERR] < 0) {
         lp_log(LOG_WARN,
                "lease %s gpu %s: cannot collect the driver's stderr (device assertions): %s; it stays the "
                "worker's log",
                w->lease, w->uuid, strerror(errno));
-}
-
-void wk_output_begin(lp_worker *w) {
-    if (w->out_fd[WK_STDERR] < 0) return;
-    fflush(stderr);
-    if (dup2(w->out_fd[WK_STDERR], STDERR_FILENO) < 0)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot collect the driver's stderr for a job: %s", w->lease,
-               w->uuid, strerror(errno));
+        return;
+    }
+    g_err_fd = STDERR_FILENO;
+    g_log_fd = w->log_fd;
+    struct sigaction sa = {.sa_handler = on_abort};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGABRT, &sa, NULL);
 }
 
 /* Appends n bytes (after `skipped` bytes that were dropped before them) to output q, keeping the
@@ -116,40 +143,44 @@ static void append_locked(wk_output *q, const char *p, size_t n, uint64_t skippe
 /* Takes what file fd holds (the newest WK_OUTPUT_MAX bytes) and empties it: *buf (malloc'd, or
  * NULL), *got bytes of it, *skipped bytes before them not taken. */
 static void take(lp_worker *w, int fd, char **buf, size_t *got, uint64_t *skipped) {
-    *buf = NULL;
-    *got = 0;
-    *skipped = 0;
-    off_t size = lseek(fd, 0, SEEK_END);
-    if (size <= 0) return;
-    size_t want = (uint64_t)size > WK_OUTPUT_MAX ? WK_OUTPUT_MAX : (size_t)size;
-    *buf = malloc(want);
-    while (*buf && *got < want) {
-        ssize_t n = pread(fd, *buf + *got, want - *got, (off_t)((size_t)size - want + *got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        *got += (size_t)n;
+    off_t size = lseek(fd, 0, SEEK_CUR); /* written from 0: the offset is the length */
+    if (size > 0) {
+        size_t want = (uint64_t)size > WK_OUTPUT_MAX ? WK_OUTPUT_MAX : (size_t)size;
+        *buf = malloc(want);
+        while (*buf && *got < want) {
+            ssize_t n = pread(fd, *buf + *got, want - *got, (off_t)((size_t)size - want + *got));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            *got += (size_t)n;
+        }
+        *skipped = (uint64_t)size - *got;
     }
-    *skipped = (uint64_t)size - *got;
-    if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) < 0)
+    if (ftruncate(fd, 0) != 0 || ftruncate(fd, PROBE) != 0 || lseek(fd, 0, SEEK_SET) < 0)
         lp_log(LOG_WARN, "lease %s gpu %s: cannot empty the device output file: %s", w->lease, w->uuid,
                strerror(errno));
 }
 
+/* Something was written on stream i since it was last emptied (its mapped first bytes). */
+static int written(const lp_worker *w, int i) {
+    uint64_t head;
+    if (w->out_fd[i] < 0) return 0;
+    memcpy(&head, w->out_map[i], sizeof head);
+    return head != 0;
+}
+
 void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]) {
-    char *buf[2];
-    size_t got[2];
-    uint64_t skipped[2];
+    char *buf[2] = {NULL, NULL};
+    size_t got[2] = {0, 0};
+    uint64_t skipped[2] = {0, 0};
     fflush(stdout); /* what stdio holds of cudaemu's (or the driver's) printf */
     fflush(stderr);
-    if (w->out_fd[WK_STDERR] >= 0 && dup2(w->log_fd, STDERR_FILENO) < 0)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot point stderr back at the log: %s", w->lease, w->uuid,
-               strerror(errno));
+    int any = 0;
     for (int i = 0; i < 2; i++)
-        if (w->out_fd[i] >= 0)
+        if (written(w, i)) {
             take(w, w->out_fd[i], &buf[i], &got[i], &skipped[i]);
-        else
-            buf[i] = NULL, got[i] = 0, skipped[i] = 0;
-    if (got[0] || skipped[0] || got[1] || skipped[1]) {
+            any = 1;
+        }
+    if (any) {
         pthread_mutex_lock(&w->job_mu);
         for (int i = 0; i < 2; i++)
             if (got[i] || skipped[i]) append_locked(&q->out[i], buf[i], got[i], skipped[i]);
