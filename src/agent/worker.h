@@ -359,8 +359,8 @@ void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
 #define WK_OUTPUT_MAX (1u << 20)
 void wk_output_open(lp_worker *w);
 /* After a job of session q that launched kernels (synchronised, whatever its outcome): moves what
- * was written on both streams into q's output (no system call when nothing was). Sets pending[2]: q's bytes pending per stream (the
- * job result's "output" and "output_stderr"). Not under job_mu. */
+ * was written on both streams into q's output (no system call when nothing was). Sets pending[2]:
+ * q's bytes pending per stream (the job result's "output" and "output_stderr"). Not under job_mu. */
 void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]);
 /* q's bytes pending, without collecting. */
 static inline void wk_output_pending(const wk_jobq *q, uint64_t pending[2]) {

@@ -411,7 +411,7 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
     int64_t events[WIRE_JOB_MAX_EVENTS];
     size_t nevents = 0;
     long device_step = -1; /* the last memset or copy step */
-    int printing = 0; /* only kernels print (worker_output.c) */
+    int printing = 0;      /* only kernels print (worker_output.c) */
     for (size_t i = 0; !j->pre_code[0] && i < j->nsteps && !printing; i++)
         printing = j->steps[i].kind == 'l';
     if (j->pre_code[0]) {
