@@ -75,6 +75,15 @@ typedef struct wk_module {
 typedef struct wk_job wk_job;
 struct lp_worker;
 
+/* Device output of a session not fetched yet: the newest WK_OUTPUT_MAX bytes, and how many older
+ * ones were dropped to keep within it. Under job_mu; len is also read without it (atomically). */
+typedef struct wk_output {
+    char *p;
+    size_t len, cap;
+    uint64_t dropped;
+} wk_output;
+enum { WK_STDOUT = 0, WK_STDERR = 1 };
+
 /* One session's jobs (docs/dataplane.md "Jobs", sessions): the seq space of one client handle.
  * Its jobs run in seq order; a retried seq is answered from its remembered results. Session 0
  * (the lease's own handle) is lp_worker.q0, journaled; other sessions are made on first sight and
@@ -94,6 +103,9 @@ typedef struct wk_jobq {
     int floating; /* a session new to a replacement worker: its earliest job sets next_seq until one runs */
     int users;    /* requests and streams holding it (wk_jobq_take): never freed while > 0 */
     int64_t used_ns; /* when it was last taken */
+    /* Device output of its jobs not fetched yet (worker_output.c): [WK_STDOUT] kernels' printf,
+     * [WK_STDERR] what the driver wrote on stderr (device assertions) */
+    wk_output out[2];
     struct wk_jobq *next;
 } wk_jobq;
 
@@ -119,6 +131,10 @@ typedef struct lp_worker {
     char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
     int nreasons;
     int journal_fd;
+    /* device output (worker_output.c): fds 1 and 2 when they collect it (-1: not) and their files'
+     * mapped first pages; log_fd: the worker's log (its first stderr) */
+    int out_fd[2], log_fd;
+    const unsigned char *out_map[2];
     /* modules (mod_mu; loads are serialized by it) */
     pthread_mutex_t mod_mu;
     wk_module *modules;
@@ -297,6 +313,9 @@ void wk_get_end(wk_get *g);
 /* Checks the request's lease token; on failure answers 401/403 and returns -1. A poisoned worker
  * answers 503 worker_restarting instead, whatever the token. */
 int wk_authorized(lp_worker *w, lp_http_req *r);
+/* The token check of wk_authorized alone, also on a poisoned worker (for what is still worth
+ * answering while it lingers: the output its last kernels printed). */
+int wk_token_ok(lp_worker *w, lp_http_req *r);
 /* Answers 410 buffer_lost / 404 not_found for a buffer status of wk_buffer_get. */
 void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int status);
 /* 503 worker_restarting (the context is lost; a fresh worker comes up on the same address), with
@@ -331,6 +350,26 @@ int wk_job_announce(wk_jobq *q, uint64_t seq);
 void wk_job_arrived(wk_jobq *q, uint64_t seq);
 int wk_job_run(wk_jobq *q, char *body, size_t len, int64_t queued_ns, wk_job_answer *a);
 void wk_job_answer_done(lp_worker *w, wk_job_answer *a);
+
+/* worker_output.c: device output (docs/dataplane.md "Device output"). The GPU driver prints a
+ * kernel's printf on the process's stdout and device assertions on its stderr; wk_output_open
+ * points fds 1 and 2 at anonymous files (call it once, before any thread starts; from then on the
+ * worker's own lines go to a copy of the first stderr, through lp_log). */
+/* bytes of unfetched output kept per session and stream, as CUDA's printf FIFO */
+#define WK_OUTPUT_MAX (1u << 20)
+void wk_output_open(lp_worker *w);
+/* After a job of session q that launched kernels (synchronised, whatever its outcome): moves what
+ * was written on both streams into q's output (no system call when nothing was). Sets pending[2]:
+ * q's bytes pending per stream (the job result's "output" and "output_stderr"). Not under job_mu. */
+void wk_output_collect(lp_worker *w, wk_jobq *q, uint64_t pending[2]);
+/* q's bytes pending, without collecting. */
+static inline void wk_output_pending(const wk_jobq *q, uint64_t pending[2]) {
+    for (int i = 0; i < 2; i++)
+        pending[i] = __atomic_load_n(&q->out[i].len, __ATOMIC_RELAXED);
+}
+/* Frees q's output (the session ends). Under job_mu. */
+void wk_output_drop_locked(wk_jobq *q);
+int wk_output_route(lp_worker *w, lp_http_server *s); /* GET /v1/output */
 
 /* worker_stream.c: GET /v1/stream (docs/dataplane.md "The stream") */
 int wk_stream_route(lp_worker *w, lp_http_server *s);

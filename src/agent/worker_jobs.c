@@ -383,18 +383,27 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
 
 /* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
  * it does not fit. */
-static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status, const char *error, long step,
-                          int64_t queued_ns, int64_t started_ns, int64_t ended_ns, int restarting,
-                          const int64_t *events, size_t nevents) {
-    wire_job_result r = {.seq = seq, .status = status, .error = error, .step = step, .queued_ns = queued_ns,
-                         .started_ns = started_ns, .ended_ns = ended_ns, .restarting = restarting,
+static size_t result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
+                          const char *error, long step, int64_t queued_ns, int64_t started_ns,
+                          int64_t ended_ns, int restarting, const int64_t *events, size_t nevents,
+                          const uint64_t *output) {
+    wire_job_result r = {.seq = seq,
+                         .status = status,
+                         .error = error,
+                         .step = step,
+                         .queued_ns = queued_ns,
+                         .started_ns = started_ns,
+                         .ended_ns = ended_ns,
+                         .restarting = restarting,
                          .instance = w->instance,
+                         .output = output ? output[WK_STDOUT] : 0,
+                         .output_stderr = output ? output[WK_STDERR] : 0,
                          .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
     if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
 }
 
-static void run_job(lp_worker *w, wk_job *j) {
+static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
     outcome o = {NULL, "", -1};
     j->res_base = malloc(RES_HDR + j->read_total);
     char *data = j->res_base ? j->res_base + RES_HDR : NULL;
@@ -402,6 +411,9 @@ static void run_job(lp_worker *w, wk_job *j) {
     int64_t events[WIRE_JOB_MAX_EVENTS];
     size_t nevents = 0;
     long device_step = -1; /* the last memset or copy step */
+    int printing = 0;      /* only kernels print (worker_output.c) */
+    for (size_t i = 0; !j->pre_code[0] && i < j->nsteps && !printing; i++)
+        printing = j->steps[i].kind == 'l';
     if (j->pre_code[0]) {
         o.code = j->pre_code;
         o.step = j->pre_step;
@@ -471,9 +483,17 @@ static void run_job(lp_worker *w, wk_job *j) {
         }
     }
     j->ended_ns = lp_mono_ns();
+    /* a job that launched kernels has synchronised by now, also when it failed (a kernel may
+     * print before it faults) */
+    uint64_t output[2];
+    if (printing)
+        wk_output_collect(w, q, output);
+    else
+        wk_output_pending(q, output);
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(w, text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg, o.code ? o.step : -1,
-                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events, o.code ? 0 : nevents);
+                            j->queued_ns, j->started_ns, j->ended_ns, wk_is_poisoned(w), events,
+                            o.code ? 0 : nevents, output);
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!tl) {
         static const char bad[] = "{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}";
@@ -575,7 +595,7 @@ static void drive_locked(wk_jobq *q, wk_job *j) {
                 }
                 pthread_mutex_unlock(&w->job_mu);
                 j->started_ns = lp_mono_ns();
-                run_job(w, j);
+                run_job(w, q, j);
                 pthread_mutex_lock(&w->job_mu);
                 j->done = 1;
                 w->queued_jobs--;
@@ -720,7 +740,7 @@ static void submit(wk_jobq *q, wk_job **jobs, refusal *why, size_t n) {
 static char *refusal_record(const lp_worker *w, const refusal *why, size_t *len) {
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = result_json(w, text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
-                            !strcmp(why->code, WK_RESTARTING), NULL, 0);
+                            !strcmp(why->code, WK_RESTARTING), NULL, 0, NULL);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
         put_le32(rec, tl);
@@ -750,6 +770,7 @@ typedef struct body_ctx {
 #define SESSION_IDLE_NS (600ll * 1000000000) /* an idle session is freed after this long unused */
 
 static void jobq_clear(lp_worker *w, wk_jobq *q) {
+    wk_output_drop_locked(q);
     w->remembered_bytes -= q->remembered_bytes;
     q->remembered = q->remembered_bytes = 0;
     q->jobs_tail = q->undone = NULL;
@@ -1397,6 +1418,7 @@ static void h_batch(lp_http_req *r, void *user) {
 int wk_jobs_route(lp_worker *w, lp_http_server *s) {
     int rc = lp_http_server_route_stream(s, "POST", "/v1/jobs", job_body, h_job, w);
     rc |= lp_http_server_route_stream(s, "POST", "/v1/jobs/batch", batch_body, h_batch, w);
+    rc |= wk_output_route(w, s);
     return rc;
 }
 

@@ -157,6 +157,7 @@ int main(int argc, char **argv) {
     w.journal_fd = w.seq_fd = -1;
     lp_log_set_prefix("worker");
     if (parse_args(&w, argc, argv) != 0) return LP_WORKER_EXIT_USAGE;
+    wk_output_open(&w); /* after the usage text: from here on stdout is the kernels' printf */
     static char prefix[160];
     snprintf(prefix, sizeof prefix, "worker %s", w.node[0] ? w.node : "-"); /* every line names the node */
     lp_log_set_prefix(prefix);

@@ -235,6 +235,8 @@ struct lepton_task {
     size_t nevents;
     int64_t *events; /* room for WIRE_JOB_MAX_EVENTS in the task's allocation (raw jobs), else NULL */
     int64_t instance; /* the instance of the worker that ran it (0: not said) */
+    uint64_t output[2]; /* device output bytes its worker held for the session when it ended, on
+                           stdout and stderr (0: none) */
 };
 
 /* A condition variable whose timed waits use CLOCK_MONOTONIC. */

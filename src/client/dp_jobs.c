@@ -38,6 +38,7 @@
 #include "clock.h"
 #include "dataplane.h"
 #include "errors.h"
+#include "lc_raw.h"
 #include "lease.h"
 #include "wire.h"
 #include "wire_job.h"
@@ -593,6 +594,8 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
         t->nevents = r.nevents;
         if (r.nevents) memcpy(t->events, r.events, r.nevents * sizeof r.events[0]);
         t->instance = r.instance;
+        t->output[LC_RAW_STDOUT] = r.output;
+        t->output[LC_RAW_STDERR] = r.output_stderr;
     }
     if (!strcmp(status, "ok")) {
         if (t->read_got != t->read_total)

@@ -3,7 +3,7 @@
  * buffers, kernels' parameter layouts and attributes (kept from the module answer, dataplane.c),
  * module globals as borrowed buffers, and jobs encoded by the caller on the wire codec, queued
  * like lepton_submit's (dp_jobs.c's lc_job_enqueue) with their EVENT readings and step at fault
- * kept on the task.
+ * kept on the task, and the device output (kernels' printf) fetched from a GPU's worker.
  *
  * Thread safety: the facts cache lives in the lease's data plane under lc_dp.lock (a fetch runs
  * unlocked; the first one stored wins); everything else reads immutable handles or a task under
@@ -296,4 +296,41 @@ long lc_raw_task_step(lepton_task *t) {
     long step = t->raw ? t->step : -1;
     pthread_mutex_unlock(&t->mu);
     return step;
+}
+
+uint64_t lc_raw_task_output(lepton_task *t, int stream) {
+    if (!t || (stream != LC_RAW_STDOUT && stream != LC_RAW_STDERR)) return 0;
+    pthread_mutex_lock(&t->mu);
+    uint64_t v = t->raw ? t->output[stream] : 0;
+    pthread_mutex_unlock(&t->mu);
+    return v;
+}
+
+/* ---- device output ---- */
+
+int lc_raw_output(lepton_lease *l, uint32_t gpu, int stream, char **out, size_t *len) {
+    static const char fn[] = "lc_raw_output";
+    if (out) *out = NULL;
+    if (len) *len = 0;
+    if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    if (!out || !len) return lc_fail(LEPTON_EINVAL, "%s: out or len is NULL", fn);
+    if (stream != LC_RAW_STDOUT && stream != LC_RAW_STDERR)
+        return lc_fail(LEPTON_EINVAL, "%s: stream %d is neither LC_RAW_STDOUT nor LC_RAW_STDERR", fn, stream);
+    lc_dp *dp = l->dp;
+    int rc = gpu_usable(fn, dp, gpu);
+    if (rc) return rc;
+    lc_xfer x = {.worker = gpu, .method = "GET"};
+    snprintf(x.path, sizeof x.path, "/v1/output?stream=%s", stream == LC_RAW_STDOUT ? "stdout" : "stderr");
+    lc_dp_run(dp, &x, 1);
+    char what[80];
+    snprintf(what, sizeof what, "GET /v1/output?stream=%s on GPU %u",
+             stream == LC_RAW_STDOUT ? "stdout" : "stderr", gpu);
+    rc = lc_xfer_status(dp, fn, what, &x, 0);
+    if (!rc && x.answer.len) { /* the answer's buffer becomes the caller's */
+        *out = x.answer.p;
+        *len = x.answer.len;
+        x.answer = (lc_buf){0};
+    }
+    lc_xfer_done(&x);
+    return rc;
 }

@@ -89,5 +89,17 @@ size_t lc_raw_task_events(lepton_task *t, int64_t *ns, size_t n);
 int64_t lc_raw_task_instance(lepton_task *t);
 /* The step of the job at fault (-1 for none or the job as a whole), after lepton_wait failed. */
 long lc_raw_task_step(lepton_task *t);
+/* Device output: what the GPU driver of a worker printed for this handle's jobs (docs/dataplane.md
+ * "Device output"): kernels' printf on stdout, device assertions on stderr. */
+enum { LC_RAW_STDOUT = 0, LC_RAW_STDERR = 1 };
+/* After lepton_wait returned (either way, once the worker answered): how many bytes of device output
+ * of `stream` the GPU's worker held for this handle's session when the job ended ("output" and
+ * "output_stderr" of the job result; 0: none, and nothing to fetch). */
+uint64_t lc_raw_task_output(lepton_task *t, int stream);
+/* Fetches and empties the device output of `stream` the worker of GPU `gpu` holds for this
+ * handle's session (GET /v1/output: one round trip): *out (malloc'd, the caller frees it; NULL when
+ * *len is 0) and *len bytes, in the order the driver wrote them (within a launch, in the order the
+ * GPU ran its threads). Answered also while a worker that hit a sticky error lingers. */
+int lc_raw_output(lepton_lease *l, uint32_t gpu, int stream, char **out, size_t *len);
 
 #endif

@@ -1,4 +1,5 @@
-/* log.c — timestamped, levelled, one-line-per-event logging to stderr for the daemons. */
+/* log.c — timestamped, levelled, one-line-per-event logging to stderr (or a descriptor set with
+ * lp_log_set_fd) for the daemons. */
 #include "log.h"
 
 #include <pthread.h>
@@ -16,6 +17,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void lp_log_set_level(int level) { atomic_store(&g_level, level); }
 void lp_log_set_prefix(const char *prefix) { atomic_store(&g_prefix, prefix ? prefix : "lepton"); }
+
+static _Atomic int g_fd = -1; /* where the lines go: stderr (-1), or this descriptor */
+void lp_log_set_fd(int fd) { atomic_store(&g_fd, fd); }
 
 static int current_level(void) {
     int lv = atomic_load(&g_level);
@@ -46,8 +50,13 @@ void lp_log(int level, const char *fmt, ...) {
     gmtime_r(&ts.tv_sec, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    int fd = atomic_load(&g_fd);
     pthread_mutex_lock(&g_lock);
-    fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
-            names[level < 0 ? 0 : (level > 3 ? 3 : level)], atomic_load(&g_prefix), msg);
+    if (fd >= 0)
+        dprintf(fd, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
+                names[level < 0 ? 0 : (level > 3 ? 3 : level)], atomic_load(&g_prefix), msg);
+    else
+        fprintf(stderr, "%s.%03ldZ %-5s %s: %s\n", when, ts.tv_nsec / 1000000L,
+                names[level < 0 ? 0 : (level > 3 ? 3 : level)], atomic_load(&g_prefix), msg);
     pthread_mutex_unlock(&g_lock);
 }

@@ -8,6 +8,9 @@ enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 void lp_log_set_level(int level);
 /* Sets a prefix (e.g. "broker") printed on every line. The string is borrowed, must outlive logging. */
 void lp_log_set_prefix(const char *prefix);
+/* Sends the lines to descriptor fd (written whole, one write each) instead of stderr; -1: stderr.
+ * For a process whose fd 2 is not its log (lepton-worker hands its stderr to the leased program). */
+void lp_log_set_fd(int fd);
 /* One line on stderr: time, level, prefix, message. Thread-safe. */
 void lp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1603,9 +1603,9 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     OUT_LIT(&o, ",\"status\":");
     out_string(&o, r->status ? r->status : "internal", 0);
     OUT_LIT(&o, ",\"error\":");
-    /* what follows the error is at most ~130 bytes, and 21 per event: keep room for it */
+    /* what follows the error is at most ~240 bytes, and 21 per event: keep room for it */
     size_t nev = r->nevents < WIRE_JOB_MAX_EVENTS ? r->nevents : WIRE_JOB_MAX_EVENTS;
-    out_string(&o, r->error ? r->error : "", 192 + (nev ? 12 + 21 * nev : 0));
+    out_string(&o, r->error ? r->error : "", 272 + (nev ? 12 + 21 * nev : 0));
     OUT_LIT(&o, ",\"step\":");
     if (r->step >= 0)
         out_int(&o, r->step);
@@ -1621,6 +1621,14 @@ size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
     if (r->instance > 0) {
         OUT_LIT(&o, ",\"instance\":");
         out_int(&o, r->instance);
+    }
+    if (r->output) {
+        OUT_LIT(&o, ",\"output\":");
+        out_int(&o, (int64_t)(r->output > INT64_MAX ? INT64_MAX : r->output));
+    }
+    if (r->output_stderr) {
+        OUT_LIT(&o, ",\"output_stderr\":");
+        out_int(&o, (int64_t)(r->output_stderr > INT64_MAX ? INT64_MAX : r->output_stderr));
     }
     if (nev) {
         OUT_LIT(&o, ",\"events\":[");
@@ -1722,6 +1730,10 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
         } else if (key_is(key, kn, "instance")) {
             if (jr_any_int(&p, &is, &v)) goto bad;
             r->instance = is && v > 0 ? v : 0;
+        } else if (key_is(key, kn, "output") || key_is(key, kn, "output_stderr")) {
+            uint64_t *to = kn == 6 ? &r->output : &r->output_stderr;
+            if (jr_any_int(&p, &is, &v)) goto bad;
+            *to = is && v > 0 ? (uint64_t)v : 0;
         } else if (jr_skip(&p)) {
             goto bad;
         }

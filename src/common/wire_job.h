@@ -173,6 +173,11 @@ typedef struct wire_job_result {
     int64_t instance;   /* the worker process's instance (> 0; 0 = not said): drawn at random when a
                            worker starts, so a different one means the GPU's worker was replaced and
                            the device memory of the earlier one is gone ("instance" on the wire) */
+    uint64_t output;    /* bytes of device output (kernels' printf) the worker holds for the job's
+                           session, to fetch with GET /v1/output (0 = none; "output" on the wire,
+                           omitted when 0) */
+    uint64_t output_stderr; /* the same for what the GPU driver wrote on stderr (device assertions):
+                               "output_stderr", GET /v1/output?stream=stderr */
     size_t nevents;     /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
     int64_t events[WIRE_JOB_MAX_EVENTS];
     char status_buf[48];

@@ -1,7 +1,7 @@
 /* transport.c — the queue's real transport: encodes a batch of queued steps as one job on the wire
  * codec and submits it to the device's GPU with lc_raw_submit; waits with lepton_wait and turns
  * the task's outcome into a CUresult (the driver's error name at the start of a CUDA failure's
- * text; a lost lease or worker as "lost"). */
+ * text; a lost lease or worker as "lost"), after printing what the job's kernels printed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +133,32 @@ static void check_instance(uint32_t gpu, lepton_task *task, rq_result *r) {
              gpu);
 }
 
+/* Device output (docs/remote.md): the job's result says the worker holds what the device's kernels
+ * printed (stdout) or the driver reported on stderr (device assertions); fetch it and write it on
+ * our stdout or stderr, where the program's GPU driver would have, before the call that waited for
+ * the job returns. Jobs are reaped in order per device, so the output comes out in order; a job
+ * whose output an earlier fetch already took fetches nothing more. A job that printed nothing
+ * costs nothing. */
+static void print_output(uint32_t gpu, lepton_task *task) {
+    for (int s = LC_RAW_STDOUT; s <= LC_RAW_STDERR; s++) {
+        if (!lc_raw_task_output(task, s)) continue;
+        char *out = NULL;
+        size_t len = 0;
+        int st = lc_raw_output(g_rm.lease, gpu, s, &out, &len);
+        rq_stats_round_trip(0, len);
+        if (st != LEPTON_OK) {
+            rm_debug("cannot fetch the device output of GPU %u: %s", gpu, lepton_last_error());
+            continue;
+        }
+        FILE *to = s == LC_RAW_STDOUT ? stdout : stderr;
+        if (len) {
+            fwrite(out, 1, len, to);
+            fflush(to);
+        }
+        free(out);
+    }
+}
+
 static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
     uint32_t gpu = (uint32_t)(uintptr_t)ctx;
     rm_ticket *t = ticket;
@@ -147,6 +173,7 @@ static int tr_wait(void *ctx, void *ticket, int timeout_ms, rq_result *r) {
         st = lepton_wait(t->task, timeout_ms);
     }
     if (st == LEPTON_ETIMEDOUT) return RQ_RUNNING;
+    print_output(gpu, t->task);
     if (st == LEPTON_OK) {
         r->status = CUDA_SUCCESS;
         r->nevents = lc_raw_task_events(t->task, r->events, RQ_RESULT_EVENTS);

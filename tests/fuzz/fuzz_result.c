@@ -1,7 +1,7 @@
 /* fuzz_result.c — the client's decoder of a job result's JSON (wire_job_result_decode, what
  * liblepton runs on the worker's answer). It agrees with the jansson decoder it replaced
  * (job_ref.c) on every input; what it accepts, encoded again by the worker's encoder
- * (wire_job_result_encode) and decoded, keeps its status, step, times and flag. */
+ * (wire_job_result_encode) and decoded, keeps its status, step, times, flag and output count. */
 #include "fuzz.h"
 #include "job_ref.h"
 #include "wire_job.h"
@@ -15,10 +15,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the same answers as the jansson decoder it replaced, except on NUL bytes (jansson skips them) */
     int rrc = memchr(data, 0, size) ? rc : wire_job_result_decode_ref((const char *)data, size, &s, rmsg, sizeof rmsg);
     if (rc != rrc) abort();
-    if (rc == 0 && !memchr(data, 0, size) && (strcmp(r.status, s.status) || strcmp(r.error, s.error) || r.step != s.step || r.seq != s.seq ||
-                    r.queued_ns != s.queued_ns || r.started_ns != s.started_ns || r.ended_ns != s.ended_ns ||
-                    r.restarting != s.restarting || r.nevents != s.nevents ||
-                    memcmp(r.events, s.events, r.nevents * sizeof r.events[0])))
+    if (rc == 0 && !memchr(data, 0, size) &&
+        (strcmp(r.status, s.status) || strcmp(r.error, s.error) || r.step != s.step || r.seq != s.seq ||
+         r.queued_ns != s.queued_ns || r.started_ns != s.started_ns || r.ended_ns != s.ended_ns ||
+         r.restarting != s.restarting || r.output != s.output || r.output_stderr != s.output_stderr ||
+         r.nevents != s.nevents || memcmp(r.events, s.events, r.nevents * sizeof r.events[0])))
         abort();
     if (rc != 0) {
         if (!msg[0]) abort(); /* a refusal always says why */
@@ -31,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wire_job_result_decode(out, n, &s, msg, sizeof msg) != 0) abort();
     if (strcmp(r.status, s.status) || r.step != s.step || r.seq != s.seq || r.queued_ns != s.queued_ns ||
         r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting ||
-        r.nevents != s.nevents || memcmp(r.events, s.events, r.nevents * sizeof r.events[0]))
+        r.output != s.output || r.output_stderr != s.output_stderr || r.nevents != s.nevents ||
+        memcmp(r.events, s.events, r.nevents * sizeof r.events[0]))
         abort();
     return 0;
 }

@@ -471,6 +471,8 @@ int wire_job_result_decode_ref(const char *json, size_t n, wire_job_result *r, c
     r->started_ns = get_ns(o, "started_ns");
     r->ended_ns = get_ns(o, "ended_ns");
     r->restarting = json_is_true(json_object_get(o, "restarting"));
+    r->output = (uint64_t)get_ns(o, "output");
+    r->output_stderr = (uint64_t)get_ns(o, "output_stderr");
     const json_t *ev = json_object_get(o, "events");
     size_t nev = json_array_size(ev), k;
     if (nev <= WIRE_JOB_MAX_EVENTS) {

@@ -10,7 +10,9 @@
 #                     worker killed mid-run (the program gets a CUDA error, not a hang)
 #   SECTION runtime:  the CUDA runtime-API programs of tests/programs/runtime (nvcc-built, static and
 #                     shared cudart: $RUNTIME_DIR, listed in $RUNTIME_PROGRAMS as "binary|args,...")
-#                     through exec, each checking its results; one on 2 GPUs; the lease closed
+#                     through exec, each checking its results; one on 2 GPUs; the lease closed;
+#                     device printf on exec's stdout (rt_hello_printf), fetched only when printed;
+#                     a device assertion's message on exec's stderr
 #   SECTION python:   cuda.bindings, cuda.core, numba and CuPy scripts through exec (CUPY_COMPILE_WITH_PTX
 #                     set by exec on emulated GPUs only, a user's own kept), with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
@@ -298,6 +300,46 @@ section_python() {
   fi
 }
 
+# round_trips FILE: the round trips LEPTON_REMOTE_STATS=1 printed on stderr at exit
+round_trips() { sed -n 's/^lepton-remote: round trips \([0-9]*\),.*/\1/p' "$1" | tail -1; }
+
+section_printf() {
+  local want printed silent
+  want="$(for b in 0 1 2; do for t in 0 1 2 3; do echo "hello from block $b thread $t (launch 1)"; done; done
+          for b in 0 1; do for t in 0 1 2; do echo "hello from block $b thread $t (launch 2)"; done; done)"
+  run_exec printf_print 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --print || return
+  run_exec printf_silent 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --silent || return
+  if [ "$(grep '^hello from' "$WORK/printf_print.out" | sort)" = "$(echo "$want" | sort)" ]; then
+    ok "device printf: the 18 lines of 2 launches on exec's stdout"
+  else
+    fail "device printf: exec's stdout does not hold the kernels' 18 lines"; show "$WORK/printf_print"
+  fi
+  # launch 1's lines all come before launch 2's (each launch's output is printed at its sync)
+  if grep '^hello from' "$WORK/printf_print.out" | awk '/launch 2/ {two=1} /launch 1/ && two {bad=1} END {exit bad}'; then
+    ok "device printf: each synchronising call printed its launch's lines, in order"
+  else
+    fail "device printf: launch 1's lines are not all before launch 2's"; show "$WORK/printf_print"
+  fi
+  grep -q '^hello from' "$WORK/printf_silent.out" && fail "device printf: --silent printed kernel lines"
+  # a device assertion: the lines printed before it on stdout, the driver's message on stderr
+  # (fetched from the worker while it lingers after the sticky error)
+  if run_exec printf_assert 0 --ttl 600 -- "$RUNTIME_DIR/rt_hello_printf" --assert; then
+    if grep -q '^block 0 before the assert$' "$WORK/printf_assert.out" && grep -q '^block 1 before the assert$' "$WORK/printf_assert.out" \
+       && grep -q 'block: \[1,0,0\], thread: \[0,0,0\] Assertion `blockIdx.x != 1 || threadIdx.x != 0 || limit < 0` failed.' "$WORK/printf_assert.err"; then
+      ok "device assert: the kernel's lines on exec's stdout, the assertion message on its stderr"
+    else
+      fail "device assert: lines or assertion message missing"; show "$WORK/printf_assert"
+    fi
+  fi
+  printed="$(round_trips "$WORK/printf_print.err")" silent="$(round_trips "$WORK/printf_silent.err")"
+  if [ -n "$printed" ] && [ -n "$silent" ] && [ "$printed" -eq $((silent + 2)) ]; then
+    ok "device printf: $printed round trips printing, $silent without (one fetch per printing sync, none otherwise)"
+  else
+    fail "device printf: round trips '$printed' printing and '$silent' silent; expected a difference of 2"
+    show "$WORK/printf_print"; show "$WORK/printf_silent"
+  fi
+}
+
 section_runtime() {
   local entry bin args id
   if [ -z "${RUNTIME_DIR:-}" ] || [ -z "${RUNTIME_PROGRAMS:-}" ]; then
@@ -332,6 +374,13 @@ section_runtime() {
         && ok "multi_gpu with colliding worker addresses: $(grep -c 'allocating again' "$WORK/rt_collide.err") allocation(s) moved, results right" \
         || { fail "rt_collide: no PASS, or no collision seen"; show "$WORK/rt_collide"; }
     fi
+  fi
+  # device printf: the kernels' lines reach exec's stdout (rt_hello_printf checks itself above; here
+  # the lines are compared from outside), and a job that printed nothing costs no request: the same
+  # calls with kernels that print nothing make exactly 2 round trips fewer (one GET /v1/output per
+  # synchronising call that printed)
+  if [ -x "$RUNTIME_DIR/rt_hello_printf" ]; then
+    section_printf
   fi
   # a fault reaches the program as the runtime's error, and exec passes its exit status on
   grep -q "bad store: cudaErrorIllegalAddress\|bad store: cudaErrorLaunchFailure" "$WORK/rt_device_errors.out" 2>/dev/null \

@@ -376,6 +376,155 @@ static void *sized_thread(void *p) {
 
 static void b64(const void *p, size_t n, char *out) { lp_b64url_encode(p, n, out); }
 
+/* ---- device printf (docs/dataplane.md, Device output) ---- */
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The lines kernel hello(tag) prints on grid x block threads, sorted, joined; and their bytes. */
+static char *hello_lines(int tag, int grid, int block, size_t *bytes) {
+    size_t n = (size_t)grid * (size_t)block, at = 0;
+    char **l = calloc(n, sizeof *l), *all = malloc(n * 48 + 1);
+    for (int b = 0; b < grid; b++)
+        for (int t = 0; t < block; t++) {
+            char line[48];
+            snprintf(line, sizeof line, "hello %d from block %d thread %d\n", tag, b, t);
+            l[(size_t)b * (size_t)block + (size_t)t] = strdup(line);
+        }
+    qsort(l, n, sizeof *l, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(l[i]);
+        memcpy(all + at, l[i], k);
+        at += k;
+        free(l[i]);
+    }
+    all[at] = 0;
+    free(l);
+    *bytes = at;
+    return all;
+}
+
+/* text (len bytes) with its lines sorted (the order of threads within a launch is the GPU's). */
+static char *sorted_lines(const char *text, size_t len) {
+    char *copy = strndup(text, len), *out = calloc(1, len + 1), **l = calloc(len + 1, sizeof *l),
+         *save = NULL;
+    size_t n = 0, at = 0;
+    for (char *p = strtok_r(copy, "\n", &save); p; p = strtok_r(NULL, "\n", &save))
+        l[n++] = p;
+    qsort(l, n, sizeof *l, cmp_str);
+    for (size_t i = 0; i < n; i++)
+        at += (size_t)sprintf(out + at, "%s\n", l[i]);
+    free(l);
+    free(copy);
+    return out;
+}
+
+/* GET /v1/output of a session (0: no header). */
+static resp get_output(unsigned long long session) {
+    char extra[64];
+    snprintf(extra, sizeof extra, "Lepton-Job-Session: %llu", session);
+    return req_h("GET", "/v1/output", NULL, 0, session ? extra : NULL, NULL);
+}
+
+/* GET /v1/output of a session answers want (its lines in any order; "": nothing). */
+static void check_output(unsigned long long session, const char *want) {
+    resp r = get_output(session);
+    char *got = sorted_lines(r.body, r.len);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(!strcmp(got, want));
+    if (strcmp(got, want))
+        fprintf(stderr, "device output of session %llu:\n%s\nexpected:\n%s", session, got, want);
+    free(got);
+    free(r.body);
+}
+
+static job_result hello_job(unsigned long long session, long long seq, const char *sha, int tag, int grid,
+                            int block) {
+    char json[600], tv[16];
+    b64(&tag, 4, tv);
+    snprintf(json, sizeof json,
+             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"hello\", "
+             "\"grid\": [%d],"
+             " \"block\": [%d], \"args\": [{\"value\": \"%s\"}]}}]}",
+             seq, sha, grid, block, tv);
+    return session_job(session, json, NULL, 0);
+}
+
+/* A kernel's printf reaches the job's session once: the job's result says how many bytes wait
+ * ("output", absent when none), GET /v1/output hands them over and empties them; other sessions see
+ * none of it; a job without launches leaves them pending; past WK_OUTPUT_MAX the newest are kept
+ * after a line saying how many were dropped. Session 0 goes on at seq; returns its next seq. */
+static long long test_output(const char *sha, long long seq, long long buffer) {
+    check_output(0, ""); /* nothing printed yet */
+    size_t want_len;
+    char *want = hello_lines(7, 2, 3, &want_len);
+    job_result jr = hello_job(0, seq++, sha, 7, 2, 3);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), (long long)want_len);
+    job_free(&jr);
+    /* a job without launches prints nothing and leaves the output pending */
+    char json[600];
+    snprintf(json, sizeof json, "{\"seq\": %lld, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+             seq++, buffer);
+    jr = run_job(json, NULL, 0);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), (long long)want_len);
+    job_free(&jr);
+    check_output(31, ""); /* another session has none of it */
+    check_output(0, want);
+    free(want);
+    check_output(0, ""); /* once */
+    /* the driver's stderr is a stream of its own (nothing there: no assertion failed) */
+    resp r = req_h("GET", "/v1/output?stream=stderr", NULL, 0, NULL, NULL);
+    CHECK(r.status == 200 && r.len == 0);
+    free(r.body);
+    r = req_h("GET", "/v1/output?stream=stdin", NULL, 0, NULL, NULL);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK_CONTAINS(r.body, "unknown output stream 'stdin'");
+    free(r.body);
+    r = req("GET", "/v1/output", NULL, 0, NULL, "Bearer nope");
+    CHECK_EQ_INT(r.status, 401);
+    free(r.body);
+    /* a launch that prints nothing: no "output" member */
+    char nval[16];
+    int one = 1;
+    b64(&one, 4, nval);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"grid\": [1],"
+        " \"block\": [1], \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}]}",
+        seq++, sha, buffer, nval);
+    jr = run_job(json, NULL, 0);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    CHECK(!json_object_get(jr.res, "output") && !json_object_get(jr.res, "output_stderr"));
+    CHECK(jr.raw.len > 4 && !strstr(jr.raw.body + 4, "\"output\""));
+    job_free(&jr);
+    /* session 31's kernel: its output is its own */
+    want = hello_lines(8, 1, 4, &want_len);
+    jr = hello_job(31, 1, sha, 8, 1, 4);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), (long long)want_len);
+    job_free(&jr);
+    check_output(0, "");
+    check_output(31, want);
+    free(want);
+    /* more than WK_OUTPUT_MAX (1 MiB) between fetches: the newest MiB, after a line counting the rest */
+    want = hello_lines(9, 160, 256, &want_len);
+    jr = hello_job(0, seq++, sha, 9, 160, 256);
+    CHECK(!strcmp(job_status(&jr), "ok"));
+    CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "output")), 1 << 20);
+    job_free(&jr);
+    r = get_output(0);
+    char note[200];
+    int nl = snprintf(note, sizeof note, "[lepton: %zu bytes of device printf output were dropped",
+                      want_len - (1u << 20));
+    CHECK(want_len > (1u << 20) && r.status == 200 && r.len > (size_t)nl &&
+          !strncmp(r.body, note, (size_t)nl));
+    const char *eol = r.len ? memchr(r.body, '\n', r.len) : NULL;
+    CHECK(eol && r.len - (size_t)(eol + 1 - r.body) == 1u << 20);
+    free(r.body);
+    free(want);
+    return seq;
+}
+
 typedef struct later {
     char json[512];
     job_result r;
@@ -1306,6 +1455,7 @@ int main(int argc, char **argv) {
         seq += K;
     }
     seq = (int)test_sessions(seq);
+    if (kernels) seq = (int)test_output(sha, seq, ids[0]);
 
     /* ---- a sticky CUDA error: the job fails, the worker exits 3, a replacement takes over ---- */
     int sticky_ok = 0;

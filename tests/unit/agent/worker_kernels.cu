@@ -15,3 +15,8 @@ extern "C" __global__ void inc(int *p, int n) {
 extern "C" __global__ void poke(unsigned long long addr) {
     *(volatile int *)addr = 1;
 }
+
+// Device printf: one line per thread (the worker collects its stdout: worker_output.c).
+extern "C" __global__ void hello(int tag) {
+    printf("hello %d from block %d thread %d\n", tag, blockIdx.x, threadIdx.x);
+}

@@ -509,6 +509,32 @@ static void test_result(void) {
     const char *neg = "{\"status\":\"ok\",\"instance\":-3}", *str = "{\"status\":\"ok\",\"instance\":\"7\"}";
     CHECK(wire_job_result_decode(neg, strlen(neg), &d, msg, sizeof msg) == 0 && d.instance == 0);
     CHECK(wire_job_result_decode(str, strlen(str), &d, msg, sizeof msg) == 0 && d.instance == 0);
+    CHECK(d.output == 0 && !strstr(out, "\"output\"")); /* none pending: not on the wire */
+
+    /* device output pending for the session: said when > 0, after the instance; anything that is
+     * not a positive integer counts as none */
+    ri.output = 4097;
+    n = wire_job_result_encode(&ri, out, sizeof out);
+    CHECK(n > 0 && strstr(out, "\"instance\":8152436061464415727,\"output\":4097,\"events\":[5,9]}"));
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.output == 4097 && d.nevents == 2);
+    const char *outs[] = {"{\"status\":\"ok\",\"output\":-1}", "{\"status\":\"ok\",\"output\":\"12\"}",
+                          "{\"status\":\"ok\",\"output\":null}", "{\"status\":\"ok\",\"output\":1.5}"};
+    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++)
+        CHECK(wire_job_result_decode(outs[i], strlen(outs[i]), &d, msg, sizeof msg) == 0 && d.output == 0);
+    const char *big = "{\"status\":\"ok\",\"output\":1048576}";
+    CHECK(wire_job_result_decode(big, strlen(big), &d, msg, sizeof msg) == 0 && d.output == 1048576 &&
+          d.output_stderr == 0);
+    /* the driver's stderr (device assertions) on its own */
+    ri.output = 0;
+    ri.output_stderr = 211;
+    n = wire_job_result_encode(&ri, out, sizeof out);
+    CHECK(n > 0 && strstr(out, "\"instance\":8152436061464415727,\"output_stderr\":211,\"events\"") &&
+          !strstr(out, "\"output\":"));
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.output == 0 &&
+          d.output_stderr == 211);
+    const char *both = "{\"output_stderr\":5,\"status\":\"ok\",\"output\":3,\"output_stderr\":-2}";
+    CHECK(wire_job_result_decode(both, strlen(both), &d, msg, sizeof msg) == 0 && d.output == 3 &&
+          d.output_stderr == 0); /* the last value counts */
 
     /* a very long error is cut to fit the result's room, and the JSON stays whole */
     static char longer[10000];
@@ -517,6 +543,26 @@ static void test_result(void) {
     n = wire_job_result_encode(&r, out, sizeof out);
     CHECK(n > 3000 && n <= WIRE_JOB_MAX_RESULT);
     CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.step == 3 && d.ended_ns == 30);
+    /* with every member at its longest and all the events, the cut error still leaves room */
+    wire_job_result full = {.seq = INT64_MAX,
+                            .status = "cuda_error",
+                            .error = longer,
+                            .step = INT32_MAX,
+                            .queued_ns = INT64_MIN,
+                            .started_ns = INT64_MIN,
+                            .ended_ns = INT64_MIN,
+                            .restarting = 1,
+                            .instance = INT64_MAX,
+                            .output = UINT64_MAX,
+                            .output_stderr = UINT64_MAX,
+                            .nevents = WIRE_JOB_MAX_EVENTS};
+    for (size_t i = 0; i < WIRE_JOB_MAX_EVENTS; i++)
+        full.events[i] = INT64_MIN;
+    n = wire_job_result_encode(&full, out, sizeof out);
+    CHECK(n > 0 && n <= WIRE_JOB_MAX_RESULT);
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.output == (uint64_t)INT64_MAX &&
+          d.output_stderr == (uint64_t)INT64_MAX && d.nevents == WIRE_JOB_MAX_EVENTS && d.restarting &&
+          d.instance == INT64_MAX);
     CHECK(wire_job_result_encode(&r, out, 40) == 0); /* no room at all */
 
     /* malformed results */
