@@ -909,8 +909,9 @@ static int local_cuda_open(local_cuda *cu, char *why, size_t why_size) {
  * unchanged), plus the remote driver's environment when lease_id is not NULL (forward: its
  * forward-every-call mode). Its JSON line in out[n], its remote-driver statistics line (stderr,
  * LEPTON_REMOTE_STATS=1) in stats[ns]. 0, or -1 with why. */
-static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int forward, const char *mode,
-                    long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why, size_t nw) {
+static int run_prog(const char *prog, dp_env *e, const char *libdir, const char *lease_id, int forward,
+                    const char *mode, long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why,
+                    size_t nw) {
     char ofile[] = "/tmp/lepton-bench-remote-out.XXXXXX", efile[] = "/tmp/lepton-bench-remote-err.XXXXXX";
     int ofd = mkstemp(ofile), efd = ofd >= 0 ? mkstemp(efile) : -1;
     if (ofd < 0 || efd < 0) {
@@ -933,8 +934,7 @@ static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int for
             setenv("LEPTON_REMOTE_STATS", "1", 1);
             if (forward) setenv("LEPTON_REMOTE_FORWARD", "1", 1);
         }
-        execl(LEPTON_BENCH_REMOTE_LOOP, LEPTON_BENCH_REMOTE_LOOP, LEPTON_BENCH_PTX, mode, a_count, a_rounds,
-              (char *)NULL);
+        execl(prog, prog, LEPTON_BENCH_PTX, mode, a_count, a_rounds, (char *)NULL);
         _exit(127);
     }
     int st = 0, rc = -1;
@@ -968,6 +968,12 @@ static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int for
     unlink(ofile);
     unlink(efile);
     return rc;
+}
+
+static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int forward, const char *mode,
+                    long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why, size_t nw) {
+    return run_prog(LEPTON_BENCH_REMOTE_LOOP, e, libdir, lease_id, forward, mode, count, rounds, out, n, stats, ns,
+                    why, nw);
 }
 
 static double json_num(const char *json, const char *key) {
@@ -1094,6 +1100,35 @@ static int scenario_remote(dp_env *e, int quick) {
         snprintf(metric, sizeof metric, "%s_forward_round_trips_per_%s", what, unit);
         emit("remote", metric, trips[2][k], 0, "reported (forward-every-call: one per call, N + 1 per loop)");
     }
+#ifdef LEPTON_BENCH_RUNTIME_LOOP
+    /* the same loops through the CUDA runtime (runtime_loop.cu): locally and through the remote driver */
+    for (int k = 0; k < 2; k++) {
+        static const char *modes[] = {"launches", "launch_sync"};
+        long cnt = k == 0 ? n : nsync;
+        double rt_per[2] = {0, 0}, rt_trips = -1;
+        for (int m = 0; m < 2; m++) {
+            char out[1024], stats[512], o2[1024], s2[512];
+            const char *dir = m == 0 ? (slash ? emu_dir : NULL) : remote_dir;
+            if (run_prog(LEPTON_BENCH_RUNTIME_LOOP, e, dir, m ? info.id : NULL, 0, modes[k], cnt, rounds, out,
+                         sizeof out, stats, sizeof stats, why, sizeof why) != 0) {
+                fprintf(stderr, "lepton-bench: remote (runtime, %s): %s\n", m ? "remote" : "local", why);
+                return -1;
+            }
+            rt_per[m] = json_num(out, "us_per_iter");
+            if (m && run_prog(LEPTON_BENCH_RUNTIME_LOOP, e, dir, info.id, 0, modes[k], cnt, 1, o2, sizeof o2, s2,
+                              sizeof s2, why, sizeof why) == 0) {
+                double a = stats_round_trips(stats), b = stats_round_trips(s2);
+                if (a >= 0 && b >= 0) rt_trips = (a - b) / (double)(rounds - 1) / (k == 0 ? 1.0 : (double)cnt);
+            }
+        }
+        snprintf(metric, sizeof metric, "runtime_%s_local_us_per_iter", modes[k]);
+        emit("remote", metric, rt_per[0], per[0][k], "reported (<<<>>> through cudart vs the driver-API loop, locally)");
+        snprintf(metric, sizeof metric, "runtime_%s_remote_us_per_iter", modes[k]);
+        emit("remote", metric, rt_per[1], per[1][k], "reported (<<<>>> through cudart vs the driver-API loop, remote)");
+        snprintf(metric, sizeof metric, "runtime_%s_remote_round_trips_per_%s", modes[k], k == 0 ? "loop" : "iter");
+        emit("remote", metric, rt_trips, 0, "1 (the runtime adds no round trip of its own)");
+    }
+#endif
     snprintf(metric, sizeof metric, "copy_%ld_mib_local_up_gbps", mib);
     emit("remote", metric, up[0], 0, "baseline (cuMemcpyHtoD on the agent's driver, directly)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_local_down_gbps", mib);
