@@ -795,13 +795,31 @@ top:;
             x->ftz_m = m;
             x->ftz_D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
         }
+        /* The instruction runs for the lanes m: the active lanes (all at this pc) whose guard predicate
+         * holds; a case writes only lanes in m. D is d[0] and A, B, C are s[0..2], each 32 lanes of 64-bit
+         * slots (R(): a register, a constant or a special register); predicates are lane masks in P[]. type,
+         * type2, mod, mod2, flags, vec and imm mean what each case says. .ftz on f32 is applied around the
+         * switch (sources flushed above, the result at the top of the next iteration). A case that cannot
+         * fail leaves through NEXT_INSN(); the others break to the error check after the switch, and those
+         * that change which lanes run park lanes and reschedule. */
         switch (in->op) {
+        /* nop, and what the decoder lowers to it: membar, fence, prefetch{u}, pmevent, griddepcontrol,
+         * cp.async.commit_group/wait_group (the copy is done when cp.async runs). Fences have nothing to
+         * order within a block, whose warps run one at a time on one host thread. nanosleep (OP_NANOSLEEP)
+         * does not sleep; a spinning warp still yields when its time slice ends. */
         case OP_NOP:
         case OP_NANOSLEEP:
             break;
+        /* mov d, a: copies the 64-bit slot. a is a register, a constant (an immediate, the address of a
+         * variable, PTX_FUNC_ADDR of a function) or a special register (%tid, %laneid, ...: bank OPB_SPEC,
+         * per warp). Other movs have ops of their own: .pred (OP_PMOV), vectors (OP_PACK/OP_UNPACK), %clock
+         * and %globaltimer, and the address of a .local variable (an OP_ADD on the depot register). */
         case OP_MOV:
             LANES(D[l] = A[l]);
             NEXT_INSN();
+        /* mov d, %clock / %clock64: not cycles but the nanoseconds since the launch started plus the
+         * instructions counted so far, so two reads always differ even with a coarse host clock; every lane
+         * reads the same value. %clock keeps the low 32 bits. */
         case OP_MOV_CLOCK:
         case OP_MOV_CLOCK64: {
             uint64_t t = (uint64_t)((now_ms() - x->start_ms) * 1e6) + x->instrs + ninstr;
@@ -809,6 +827,8 @@ top:;
             LANES(D[l] = t);
             break;
         }
+        /* mov d, %globaltimer{,_lo,_hi}: the host's CLOCK_REALTIME in nanoseconds. mod is the special
+         * register's SPD_* - SPD_BASE: 2 the 64-bit value, 3 (_lo) its low and 4 (_hi) its high 32 bits. */
         case OP_MOV_GTIMER: {
             uint64_t t = wall_ns();
             if (in->mod == 3) t = (uint32_t)t;
@@ -816,6 +836,8 @@ top:;
             LANES(D[l] = t);
             break;
         }
+        /* mov.bN d, {a, b{, c, e}}: packs vec (2 or 4) sources s[0..3] of N/vec bits each into d, the first
+         * source in the lowest bits. */
         case OP_PACK: {
             int n = in->vec, bits = (8 << TY_LG(in->type)) / n;
             const uint64_t *S1 = B, *S2 = C, *S3 = in->s[3] != OP_NONE ? R(in->s[3]) : NULL;
@@ -824,6 +846,8 @@ top:;
             else LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits) | ((S2[l] & msk) << 2 * bits) | ((S3[l] & msk) << 3 * bits));
             break;
         }
+        /* mov.bN {d0, d1{, d2, d3}}, a: splits a into vec fields of N/vec bits, the lowest into d[0];
+         * destinations that are OP_NONE are skipped. a is copied first: a destination may be a's register. */
         case OP_UNPACK: {
             int n = in->vec, bits = (8 << TY_LG(in->type)) / n;
             uint64_t msk = bits == 64 ? ~0ull : (1ull << bits) - 1;
@@ -836,6 +860,10 @@ top:;
             }
             break;
         }
+        /* add{.sat}{.ftz}{.cc}.type d, a, b. Floats: host addition, round to nearest (the decoder turned
+         * .rz/.rm/.rp into OP_FROUND); .sat clamps to [0, 1], NaN to 0. Integers wrap at the type's width;
+         * add.sat.s32 saturates instead; add.cc (F_CC, 32 or 64 bits) also writes each lane's carry-out to
+         * the warp's carry bits (w->carry) for a following addc/madc. */
         case OP_ADD:
             if (TY_KIND(in->type) == TK_F) {
                 if (in->flags & F_SAT) FLT_BIN(satf(a + b), satd(a + b)) else FLT_BIN(a + b, a + b)
@@ -850,6 +878,8 @@ top:;
                 INT_BIN(a + b)
             }
             NEXT_INSN();
+        /* sub{.sat}{.ftz}{.cc}.type d, a, b: as OP_ADD. sub.cc writes the borrow-out (a < b, unsigned) to the
+         * carry bits, which subc then subtracts. */
         case OP_SUB:
             if (TY_KIND(in->type) == TK_F) {
                 if (in->flags & F_SAT) FLT_BIN(satf(a - b), satd(a - b)) else FLT_BIN(a - b, a - b)
@@ -864,6 +894,9 @@ top:;
                 INT_BIN(a - b)
             }
             NEXT_INSN();
+        /* addc/subc{.cc}.{u32,s32,u64,s64} d, a, b: a + b + carry-in or a - b - borrow-in, the bit per lane
+         * from w->carry (left by add.cc, sub.cc, mad.cc, madc.cc or an earlier .cc of these); .cc writes the
+         * carry/borrow-out back. Carry and borrow share the one bit, as CC.CF does in PTX. */
         case OP_ADDC:
         case OP_SUBC: {
             uint32_t cin = w->carry, cy = 0;
@@ -880,6 +913,12 @@ top:;
             if (in->flags & F_CC) w->carry = (w->carry & ~m) | cy;
             break;
         }
+        /* mul{.lo,.hi,.wide}{.sat}.type, mad{.lo,.hi,.wide}{.sat}{.cc}.type, madc{.lo,.hi}{.cc}.type: d =
+         * a * b (+ c). Float mul rounds to nearest, .sat clamps to [0, 1]; float mad never arrives (the
+         * decoder makes it OP_FMA). Integers (signed types multiply as signed): .wide is the full 2N-bit
+         * product of 16- or 32-bit operands (c is then 2N bits wide), .hi the upper and .lo (the default) the
+         * lower N bits of the 2N-bit product. mad adds c at that width N: mad.cc writes the carry-out and
+         * madc adds the carry-in as add.cc/addc do; mad.sat.s32 saturates the sum instead. */
         case OP_MUL:
         case OP_MAD:
         case OP_MADC: {
@@ -941,6 +980,9 @@ top:;
             if (setc) w->carry = (w->carry & ~m) | cy;
             break;
         }
+        /* mul24/mad24{.lo,.hi}.{u32,s32} d, a, b{, c}: the 48-bit product of the low 24 bits of a and b
+         * (sign-extended from bit 23 for .s32); .lo keeps bits 0..31, .hi bits 16..47; mad24 adds c modulo
+         * 2^32 (the .sat of mad24.hi.sat.s32 is not applied). */
         case OP_MUL24:
         case OP_MAD24: {
             int sg = TY_KIND(in->type) == TK_S;
@@ -950,6 +992,8 @@ top:;
             else LANES(uint64_t p = (uint64_t)(A[l] & 0xffffff) * (B[l] & 0xffffff); D[l] = (uint32_t)((p >> sh) + (mad ? C[l] : 0)));
             break;
         }
+        /* sad.type d, a, b, c: d = c + |a - b|, a and b compared as signed or unsigned by type, the sum
+         * wrapping at the type's width. */
         case OP_SAD:
             if (TY_KIND(in->type) == TK_S) {
                 LANES(int64_t a = sext(A[l], TY_LG(in->type)), b = sext(B[l], TY_LG(in->type)); D[l] = zext((uint64_t)(a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
@@ -957,6 +1001,10 @@ top:;
                 LANES(uint64_t a = zext(A[l], TY_LG(in->type)), b = zext(B[l], TY_LG(in->type)); D[l] = zext((a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
             }
             break;
+        /* div{.approx,.full,.rn}{.ftz}.f32, div.rn.f64, div.{u,s}N d, a, b. Floats: correctly rounded host
+         * division for every variant (the hardware's .approx and .full may differ in the last bits);
+         * .rz/.rm/.rp went to OP_FROUND. Integers truncate toward zero. Division by zero, unspecified in PTX,
+         * gives all ones; x / -1 is a negation, so INT_MIN / -1 wraps instead of trapping the host. */
         case OP_DIV:
             if (TY_KIND(in->type) == TK_F) {
                 FLT_BIN(a / b, a / b)
@@ -966,6 +1014,8 @@ top:;
                 UNS_BIN(b == 0 ? ~0ull : a / b)
             }
             break;
+        /* rem.{u,s}N d, a, b: the remainder of truncating division (its sign is a's). A zero divisor,
+         * unspecified in PTX, gives a; x % -1 is 0 (no host trap for INT_MIN % -1). */
         case OP_REM:
             if (TY_KIND(in->type) == TK_S) {
                 SGN_BIN(b == 0 ? a : (b == -1 ? 0 : a % b))
@@ -973,6 +1023,11 @@ top:;
                 UNS_BIN(b == 0 ? a : a % b)
             }
             break;
+        /* min{.relu}{.NaN}{.xorsign.abs}{.ftz}.type d, a, b. mod2 holds the MM_* modifiers (.relu on .s32,
+         * .NaN and .xorsign.abs on .f32): minmax_mod does those. Otherwise floats: a NaN operand, quiet or
+         * signalling, gives the other operand, two NaNs give NaN, and the host's fmin picks between
+         * +0 and -0; integers compare as signed or unsigned by type. f16/bf16 min is OP_HALF and
+         * .u16x2/.s16x2 OP_MINMAX16X2. */
         case OP_MIN:
             if (in->mod2) {
                 minmax_mod(in, D, A, B, m);
@@ -984,6 +1039,7 @@ top:;
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a < b ? a : b)
             else UNS_BIN(a < b ? a : b)
             break;
+        /* max{.relu}{.NaN}{.xorsign.abs}{.ftz}.type d, a, b: as OP_MIN. */
         case OP_MAX:
             if (in->mod2) {
                 minmax_mod(in, D, A, B, m);
@@ -993,17 +1049,27 @@ top:;
             else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
             else UNS_BIN(a > b ? a : b)
             break;
+        /* abs{.ftz}.type d, a. Floats: clears the sign bit (NaNs too). Integers: two's-complement negation of
+         * negative values, so the most negative value stays itself. B is pointed at A because SGN_BIN reads
+         * both. */
         case OP_ABS:
             if (TY_KIND(in->type) == TK_F) FLT_UN(fabsf(a), fabs(a))
             else { const uint64_t *Bx = A; B = Bx; SGN_BIN(a < 0 ? (int64_t)(0 - (uint64_t)a) : a) }
             break;
+        /* neg{.ftz}.type d, a. Floats: flips the sign bit (NaNs too). Integers: 0 - a, wrapping. */
         case OP_NEG:
             if (TY_KIND(in->type) == TK_F) FLT_UN(-a, -a)
             else { B = A; INT_BIN(0 - a) }
             break;
+        /* copysign.{f32,f64} d, a, b: b's magnitude with a's sign (PTX takes the sign from the first
+         * source). */
         case OP_COPYSIGN:
             FLT_BIN(copysignf(b, a), copysign(b, a))
             break;
+        /* fma.rn{.ftz}{.sat}.{f32,f64} d, a, b, c, and mad{.rn}.{f32,f64}, which the decoder maps here:
+         * a * b + c with a single rounding to nearest; .sat clamps to [0, 1], NaN to 0. A full warp of plain
+         * f32 uses the CPU's FMA instructions. .rz/.rm/.rp went to OP_FROUND, f16/bf16 to OP_HALF. Only float
+         * types do anything: d is left as it was for an integer type. */
         case OP_FMA:
             if (TY_KIND(in->type) == TK_F) {
                 if (TY_LG(in->type) == 2 && !(in->flags & F_SAT) && m == 0xffffffffu && fma32_hw_ok())
@@ -1014,16 +1080,23 @@ top:;
                     LANES(D[l] = fma_op(in, A[l], B[l], C[l]));
             }
             NEXT_INSN();
+        /* and/or/xor.{b,u,s}N d, a, b: bitwise, the result cut to the type's width (.pred operands are
+         * OP_PAND/OP_POR/OP_PXOR). */
         case OP_AND: B = B ? B : A; INT_BIN(a & b) NEXT_INSN();
         case OP_OR: INT_BIN(a | b) NEXT_INSN();
         case OP_XOR: INT_BIN(a ^ b) NEXT_INSN();
+        /* not.{b,u,s}N d, a: bitwise complement at the type's width (not.pred is OP_PNOT). cnot: 1 when a (at
+         * the type's width) is 0, else 0. B is pointed at A because INT_BIN reads both. */
         case OP_NOT: B = A; INT_BIN(~a) break;
         case OP_CNOT: B = A; INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
+        /* shl.bN d, a, b: b is an unsigned 32-bit amount; amounts of N or more give 0. */
         case OP_SHL: {
             int bits = 8 << TY_LG(in->type);
             INT_BIN((uint32_t)b >= (uint32_t)bits ? 0 : a << (uint32_t)b)
             NEXT_INSN();
         }
+        /* shr.{b,u,s}N d, a, b: b is an unsigned 32-bit amount. .s shifts arithmetically, amounts past N - 1
+         * giving N - 1 (all sign bits); .b and .u shift logically, amounts of N or more giving 0. */
         case OP_SHR: {
             int bits = 8 << TY_LG(in->type);
             if (TY_KIND(in->type) == TK_S) {
@@ -1037,14 +1110,17 @@ top:;
             }
             NEXT_INSN();
         }
+        /* popc.b{32,64} d, a: the number of set bits, as a u32. */
         case OP_POPC:
             if (TY_LG(in->type) == 3) LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
             else LANES(D[l] = (uint32_t)__builtin_popcount((uint32_t)A[l]));
             break;
+        /* clz.b{32,64} d, a: the number of leading zero bits, as a u32 (32 or 64 for a zero). */
         case OP_CLZ:
             if (TY_LG(in->type) == 3) LANES(D[l] = A[l] ? (uint32_t)__builtin_clzll(A[l]) : 64u);
             else LANES(D[l] = (uint32_t)A[l] ? (uint32_t)__builtin_clz((uint32_t)A[l]) : 32u);
             break;
+        /* brev.b{32,64} d, a: a with its bit order reversed. */
         case OP_BREV:
             if (TY_LG(in->type) == 3) {
                 LANES(uint64_t v = A[l]; uint64_t r = 0; for (int k = 0; k < 64; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
@@ -1064,6 +1140,9 @@ top:;
                   D[l] = lo & ~hi);
             break;
         }
+        /* bfind{.shiftamt}.{u,s}{32,64} d, a: the position of the most significant bit that is not a sign bit
+         * (for a negative signed value, of the most significant 0); 0xffffffff when there is none. .shiftamt
+         * (F_SHIFTAMT) returns N - 1 - position instead: the left shift that would bring it to the top. */
         case OP_BFIND: {
             int bits = 8 << TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
             int sh = (in->flags & F_SHIFTAMT) != 0;
@@ -1074,6 +1153,9 @@ top:;
                   D[l] = r);
             break;
         }
+        /* bfe.{u,s}{32,64} d, a, b, c: the c & 0xff bits of a from bit b & 0xff, in the low bits of d; the
+         * bits above them are 0 for .u and copies of the field's top bit for .s (positions past the width as
+         * described inside). A length of 0 gives 0. */
         case OP_BFE: {
             /* bits pos..pos+len-1 of a; positions past the operand width read as the fill bit
              * (the sign bit a[min(pos+len-1, width-1)] for signed types, 0 otherwise) */
@@ -1092,6 +1174,9 @@ top:;
                   D[l] = zext(r, lg));
             break;
         }
+        /* bfi.b{32,64} f, a, b, c, d: b with its bits pos..pos+len-1 replaced by the low bits of a, pos =
+         * c & 0xff (C), len = d & 0xff (s[3]); bits past the width are dropped and len 0 or pos >= N returns
+         * b. */
         case OP_BFI: {
             const uint64_t *Dl = R(in->s[3]);
             int bits = 8 << TY_LG(in->type);
@@ -1103,6 +1188,9 @@ top:;
                   D[l] = zext(b, TY_LG(in->type)));
             break;
         }
+        /* prmt.b32{.mode} d, a, b, c: picks 4 bytes out of the 8 of {b, a} (a is bytes 0..3, b bytes 4..7).
+         * mod 0 is the generic form: nibble k of c selects byte k of d, its bit 3 replicating the chosen
+         * byte's sign bit. mod 1..6 are .f4e, .b4e, .rc8, .ecl, .ecr, .rc16, selected by c[1:0]. */
         case OP_PRMT: {
             int mode = in->mod;
             LANES(uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t c = (uint32_t)C[l]; uint32_t r = 0;
@@ -1128,6 +1216,9 @@ top:;
                   D[l] = r);
             break;
         }
+        /* lop3.b32 d, a, b, c, immLut: any function of three inputs, imm being its 8-bit truth table: bit
+         * (a << 2 | b << 1 | c) of immLut is the result for those input bits (0xF0, 0xCC and 0xAA give a, b
+         * and c). */
         case OP_LOP3: {
             uint32_t lut = (uint32_t)in->imm;
             LANES(uint64_t a = A[l], b = B[l], c = C[l]; uint64_t r = 0;
@@ -1138,6 +1229,9 @@ top:;
                   D[l] = zext(r, TY_LG(in->type)));
             break;
         }
+        /* shf.{l,r}{.clamp,.wrap}.b32 d, a, b, c: funnel shift of the 64-bit {b, a} (b high) by n = c, taken
+         * mod 32 (.wrap) or capped at 32 (.clamp, F_CLAMP); .l (F_LEFT) returns the upper 32 bits of
+         * {b, a} << n, .r the lower 32 bits of {b, a} >> n. */
         case OP_SHF: {
             int left = (in->flags & F_LEFT) != 0, clamp = (in->flags & F_CLAMP) != 0;
             LANES(uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t n = (uint32_t)C[l];
@@ -1145,6 +1239,10 @@ top:;
                   D[l] = left ? (uint32_t)((v << n) >> 32) : (uint32_t)(v >> n));
             break;
         }
+        /* rcp, sqrt, rsqrt, ex2, lg2, sin, cos, tanh (.approx or .rn, .ftz, f32 or f64) d, a: the host's libm
+         * at the type's precision (rsqrt as 1/sqrt). That is at least as accurate as the hardware's .approx
+         * forms, so results may differ from a GPU's in the last bits. .rz/.rm/.rp on rcp and sqrt went to
+         * OP_FROUND. */
         case OP_RCP: FLT_UN(1.0f / a, 1.0 / a) break;
         case OP_SQRT: FLT_UN(sqrtf(a), sqrt(a)) break;
         case OP_RSQRT: FLT_UN(1.0f / sqrtf(a), 1.0 / sqrt(a)) break;
@@ -1153,6 +1251,9 @@ top:;
         case OP_SIN: FLT_UN(sinf(a), sin(a)) break;
         case OP_COS: FLT_UN(cosf(a), cos(a)) break;
         case OP_TANH: FLT_UN(tanhf(a), tanh(a)) break;
+        /* testp.{finite,infinite,number,notanumber,normal,subnormal}.{f32,f64} p, a: mod 0..5 in that order;
+         * writes predicate d[0] for the lanes in m. A zero is neither normal nor subnormal here, whereas PTX
+         * counts +0 and -0 as normal. */
         case OP_TESTP: {
             uint32_t r = 0;
             int k = in->mod;
@@ -1166,6 +1267,12 @@ top:;
             P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             break;
         }
+        /* setp.cmp{.bool}{.ftz}.type p{|q}, a, b{, {!}c} and set.cmp{.bool}{.ftz}.dtype.stype
+         * d, a, b{, {!}c}: compares a and b as type2 with mod (CMP_*): integer lt/le/gt/ge follow the type's
+         * signedness, lo/ls/hi/hs are unsigned; float comparisons are ordered (false with a NaN), their
+         * u-suffixed forms unordered (true with a NaN), num/nan test for NaNs. mod2 (BOOL_*) combines the
+         * result with predicate c (s[2], F_PNEG_C for !c): p = r BOOL c, q = !r BOOL c. setp writes p to d[0]
+         * and q to d[1]; set writes 1.0f (float dtype) or 0xffffffff for true, 0 for false, to d. */
         case OP_SETP:
         case OP_SET: {
             int fast = 0;
@@ -1192,6 +1299,7 @@ top:;
             if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | nr;
             NEXT_INSN();
         }
+        /* selp.type d, a, b, {!}c: a where predicate c (s[2], negated by F_PNEG_C) holds, else b. */
         case OP_SELP: {
             uint32_t c = P[in->s[2]];
             if (in->flags & F_PNEG_C) c = ~c;
@@ -1199,10 +1307,14 @@ top:;
             LANES(D[l] = (c >> l & 1) ? A[l] : B[l]);
             NEXT_INSN();
         }
+        /* slct{.ftz}.dtype.{s32,f32} d, a, b, c: a where c >= 0, else b; c's type is type2. A float -0 counts
+         * as >= 0 and a NaN selects b. */
         case OP_SLCT:
             if (TY_KIND(in->type2) == TK_F) LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
             else LANES(D[l] = (int32_t)C[l] >= 0 ? A[l] : B[l]);
             break;
+        /* and/or/xor.pred d, {!}a, {!}b: predicate logic on lane masks; F_PNEG_A and F_PNEG_B negate the
+         * sources. */
         case OP_PAND:
         case OP_POR:
         case OP_PXOR: {
@@ -1213,15 +1325,26 @@ top:;
             P[in->d[0]] = (P[in->d[0]] & ~m) | (r & m);
             break;
         }
+        /* not.pred d, a. */
         case OP_PNOT:
             P[in->d[0]] = (P[in->d[0]] & ~m) | (~P[in->s[0]] & m);
             break;
+        /* mov.pred d, {!}a: copies predicate a (F_PNEG_A negates it); with s[0] OP_NONE the source is an
+         * immediate, imm != 0 for true. */
         case OP_PMOV: {
             uint32_t a = in->s[0] == OP_NONE ? (in->imm ? ~0u : 0u) : P[in->s[0]];
             if (in->flags & F_PNEG_A) a = ~a;
             P[in->d[0]] = (P[in->d[0]] & ~m) | (a & m);
             break;
         }
+        /* cvt{.rnd}{.ftz}{.sat}.dtype.atype d, a: type is the destination type, type2 the source, mod the
+         * rounding (RND_*). Two common cases run inline (s32 -> f32 at round to nearest, 32-bit -> 64-bit
+         * integer extension); cvt_value does the rest: integer <-> integer truncation or extension (.sat
+         * clamps to the destination's range), float -> integer rounded by mod (.rzi by default), NaN giving 0
+         * and out-of-range values clamped, integer/float -> float with directed rounding (.rni/.rzi/.rmi/.rpi
+         * round a float to an integral value; .sat clamps to [0, 1]), f16 and bf16 results rounded once from
+         * the exact value. A result narrower than the register is sign-extended for a signed destination type
+         * and zero-extended otherwise. */
         case OP_CVT:
             if (in->type == T_F32 && TY_KIND(in->type2) == TK_S && TY_LG(in->type2) == 2 && in->mod <= RND_RN && !(in->flags & F_SAT))
                 LANES(D[l] = f2u((float)(int32_t)A[l]));
@@ -1230,6 +1353,9 @@ top:;
             else
                 LANES(D[l] = cvt_value(in, A[l]));
             NEXT_INSN();
+        /* cvta.to.space.{u32,u64} d, a: generic address -> address in space. .shared and .local subtract
+         * their generic window (VM_SHARED_WIN, VM_LOCAL_WIN: no range check); .global and .const addresses
+         * are the generic ones. A .u32 result keeps the low 32 bits. */
         case OP_CVTA_TO:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = A[l] - VM_SHARED_WIN); break;
@@ -1238,6 +1364,8 @@ top:;
             }
             if (TY_LG(in->type) == 2) LANES(D[l] = (uint32_t)D[l]);
             NEXT_INSN();
+        /* cvta.space.{u32,u64} d, a: address in space -> generic address: a .shared or .local address (its
+         * low 32 bits) plus the space's generic window; .global and .const addresses are already generic. */
         case OP_CVTA_FROM:
             switch (in->space) {
             case SS_SHARED: LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN); break;
@@ -1245,6 +1373,8 @@ top:;
             default: LANES(D[l] = A[l]); break;
             }
             NEXT_INSN();
+        /* isspacep.space p, a: whether generic address a lies in the space's window: .shared and .local test
+         * their windows, any other space holds when a is in neither (no check that memory is there). */
         case OP_ISSPACEP: {
             uint32_t r = 0;
             LANES(uint64_t a = A[l]; int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
@@ -1253,6 +1383,16 @@ top:;
             P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             break;
         }
+        /* ld{.space}{.nc}{.vN}.type d, [a+imm] (and ldu): s[0] is the base register (SP_ZERO for an absolute
+         * address), imm the offset (variable addresses are folded into it), d[0..vec-1] the destinations;
+         * signed types are sign-extended into the 64-bit slot, the others zero-extended. Cache, volatile and
+         * ordering qualifiers make no difference. A full warp of aligned 4-byte loads inside shared memory or
+         * inside the last allocation used reads without per-lane checks; otherwise each lane goes through
+         * mem_xlate, which resolves generic addresses by window and requires alignment to the whole access
+         * (vec * size). A misaligned or out-of-bounds lane makes the launch fail
+         * (CUDA_ERROR_MISALIGNED_ADDRESS / CUDA_ERROR_ILLEGAL_ADDRESS, with the thread and address in the
+         * message); lanes before it in lane order have already loaded. .param accesses are
+         * OP_LD_KPARAM/OP_LD_FPARAM. */
         case OP_LD: {
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space, lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
@@ -1293,6 +1433,9 @@ top:;
             }
             NEXT_INSN();
         }
+        /* st{.space}{.vN}.type [a+imm], v: as OP_LD with the values in d[0..vec-1]. Lanes store in lane
+         * order, so when several store to one address the highest lane wins. A fault fails the launch after
+         * the stores of the lanes before the faulting one. */
         case OP_ST: {
             uint32_t n = TY_BYTES(in->type), tot = n * in->vec;
             int sp = in->space;
@@ -1325,6 +1468,9 @@ top:;
             }
             NEXT_INSN();
         }
+        /* ld.param{.vN}.type d, [kparam+imm]: reads a kernel parameter from the launch's parameter buffer,
+         * one value for every lane; signed types are sign-extended. Reading past kparam_size fails the launch
+         * with CUDA_ERROR_ILLEGAL_ADDRESS. */
         case OP_LD_KPARAM: {
             uint32_t n = TY_BYTES(in->type);
             int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
@@ -1339,6 +1485,10 @@ top:;
             }
             break;
         }
+        /* ld/st.param{.vN}.type of a device function's .param space: its formal parameters, return value and
+         * the argument variables it declares for its own calls. Each lane has its own copy, frame_param_size
+         * bytes at the frame's param_off (w->params); imm is the offset into it, d[] the registers loaded or
+         * stored. An access past frame_param_size fails the launch (CUDA_ERROR_ILLEGAL_ADDRESS). */
         case OP_LD_FPARAM:
         case OP_ST_FPARAM: {
             uint32_t n = TY_BYTES(in->type), fs = fn->frame_param_size;
@@ -1354,6 +1504,12 @@ top:;
             }
             break;
         }
+        /* atom{.space}.op.type d, [a+imm], b{, c} and red (d OP_NONE, so D is NULL): mod is the AT_*
+         * operation, c the new value of cas; 32- and 64-bit types only. Each lane, in lane order, does one
+         * read-modify-write as a host atomic (relaxed), so blocks running on other host threads see whole
+         * updates; what the host has no atomic instruction for (float add, min, max, inc, dec) is a
+         * compare-and-swap loop. inc gives (old >= b) ? 0 : old + 1, dec (old == 0 || old > b) ? b : old - 1.
+         * Scope and ordering qualifiers make no difference. Faults as for OP_LD. */
         case OP_ATOM: {
             uint32_t n = TY_BYTES(in->type);
             int64_t off = in->imm;
@@ -1364,6 +1520,11 @@ top:;
                   if (D) D[l] = old);
             break;
         }
+        /* @p bra{.uni} target: imm is the target pc (.uni, F_UNI, changes nothing). When every active lane
+         * takes it the warp jumps, unless another group of lanes is parked at a lower pc than the target
+         * (next_min): then they run first, which is how a diverged warp reconverges. When only some lanes
+         * take it, they are parked at the target and the others at pc + 1, and the lowest-pc group runs
+         * next. */
         case OP_BRA: {
             int tgt = (int)in->imm;
             if (m == active) {
@@ -1380,6 +1541,14 @@ top:;
             park(f, active & ~m, pc + 1);
             DIVERGE_TO_RESCHEDULE();
         }
+        /* call (ret), func, (args) / call (ret), %reg, (args), proto: imm indexes pm->calls (callee, argument
+         * and return .param offsets). For an indirect call s[0] holds a function address (PTX_FUNC_ADDR); the
+         * lanes whose target equals the lowest executing lane's call together and the others stay parked at
+         * this call to run it again; an address that is no defined device function fails the launch with
+         * CUDA_ERROR_INVALID_PC. vprintf and __assertfail are provided by the interpreter and run inline
+         * (builtin_call). Otherwise the caller frame resumes at pc + 1 later, and do_call pushes a frame for
+         * the calling lanes with their arguments copied per lane (CUDA_ERROR_LAUNCH_FAILED when the
+         * 256-frame, local-memory or register-stack limits are passed). */
         case OP_CALL: {
             if (!m) break;
             const ptx_callsite *cs = &x->pm->calls[in->imm];
@@ -1422,6 +1591,10 @@ top:;
             if (do_call(x, w, in, callee, group, in->line) == W_ERR) return W_ERR;
             goto top;
         }
+        /* ret / exit. exit, and ret from the kernel's own frame, end the lanes: they leave every frame of the
+         * warp and the block's count of live threads, so barriers stop waiting for them. ret from a device
+         * function collects the lanes in the frame's retmask; when nothing else of the frame can run,
+         * frame_empty pops it, copies the return value and resumes them after the call. */
         case OP_RET:
         case OP_EXIT:
             if (!m) break;
@@ -1436,14 +1609,23 @@ top:;
             active &= ~m;
             if (!active) DIVERGE_TO_RESCHEDULE();
             break;
+        /* trap: when any lane executes it (guard true), the launch fails with CUDA_ERROR_LAUNCH_FAILED. */
         case OP_TRAP:
             if (!m) break;
             SAVE();
             return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "trap instruction executed", in->line);
+        /* brkpt: with no debugger to stop in, the launch fails with CUDA_ERROR_ILLEGAL_INSTRUCTION. */
         case OP_BRKPT:
             if (!m) break;
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "brkpt instruction executed without a debugger", in->line);
+        /* bar{.sync}/barrier{.sync}{.aligned} a{, b}, bar.red (OP_BAR_RED) and bar.arrive: the barrier number
+         * (s[0]) and thread count (s[1]) are not used: every barrier is the block's one barrier, complete
+         * when all its live threads have arrived (run_block in interp_grid.c releases it). The arriving lanes
+         * wait at pc + 1 in w->blocked while the warp's other lanes go on, as with independent thread
+         * scheduling. bar.arrive counts its lanes and does not wait. bar.red adds its lanes' predicate s[2]
+         * (F_PNEG_A negates it) to the block's tallies; the OP_BAR_RED_READ the decoder placed after it reads
+         * the result once the barrier completed. */
         case OP_BAR:
         case OP_BAR_RED:
         case OP_BAR_ARRIVE: {
@@ -1467,28 +1649,55 @@ top:;
             if (!active) DIVERGE_TO_RESCHEDULE();
             break;
         }
+        /* activemask.b32 d: the lanes executing this instruction (active, guard-false lanes included). */
         case OP_ACTIVEMASK:
             LANES(D[l] = active);
             break;
+        /* bar.warp.sync membermask (s[0]): when the warp is diverged, the executing lanes wait until the
+         * mask's other lanes arrive (WARP_SYNC_POINT, sync_arrive); it has no effect otherwise. */
         case OP_WARPSYNC:
             WARP_SYNC_POINT(A);
             break;
+        /* shfl{.sync}.{up,down,bfly,idx}.b32 d{|p}, a, b, c{, membermask}: mod 0..3 in that order; the
+         * membermask is s[3] (all lanes for the non-.sync form). A diverged warp first waits for the mask's
+         * lanes (WARP_SYNC_POINT). Each lane reads a from the source lane computed from b and c (c[4:0] the
+         * clamp, c[12:8] the segment mask, as in the PTX ISA); an out-of-range source gives the lane its own
+         * a, and p (d[1]) says whether the source was in range. A source lane that does not execute gives
+         * whatever its register holds (undefined in PTX). */
         case OP_SHFL:
             WARP_SYNC_POINT(R(in->s[3]));
             shfl_op(in, D, A, B, C, P, m);
             break;
+        /* vote{.sync}.{all,any,uni}.pred d, {!}a{, membermask} and vote{.sync}.ballot.b32 d, {!}a{, m}:
+         * mod 0..3 = all, any, uni, ballot; a is predicate s[0] (F_PNEG_A negates it), the membermask s[1]
+         * (all lanes for the non-.sync form), taken from the lowest executing lane. Only executing lanes
+         * within the mask vote. ballot writes their bit mask to d; all/any/uni write predicate d[0]. A
+         * diverged warp first waits for the mask's lanes (WARP_SYNC_POINT). */
         case OP_VOTE:
             WARP_SYNC_POINT(B);
             vote_op(in, D, B, P, m);
             break;
+        /* match.{any,all}.sync.{b32,b64} d{|p}, a, membermask (s[1]): mod 0 any, 1 all. .any gives each lane
+         * the mask of executing lanes in the membermask whose a equals its own; .all gives that mask to all
+         * when every one has the same a, else 0, and sets p (d[1]) accordingly. A diverged warp first waits
+         * for the mask's lanes (WARP_SYNC_POINT). */
         case OP_MATCH:
             WARP_SYNC_POINT(B);
             match_op(in, D, A, B, P, m);
             break;
+        /* redux.sync.op.type d, a, membermask (s[1]): add, min, max (mod AT_*, signed for .s32) on .u32/.s32
+         * and and/or/xor on .b32, over the executing lanes in the membermask; every executing lane gets the
+         * result, add wrapping at 32 bits. A diverged warp first waits for the mask's lanes
+         * (WARP_SYNC_POINT). */
         case OP_REDUX:
             WARP_SYNC_POINT(B);
             redux_op(in, D, A, B, m);
             break;
+        /* add/sub/mul/min/max/neg/abs/fma{.rn}{.ftz}{.sat} on .f16, .f16x2, .bf16 and .bf16x2: mod2 is the
+         * OP_* of the operation. Each 16-bit half is computed in float and rounded once to nearest even (fma
+         * through round-to-odd, so the two roundings do not compound); .sat clamps to [0, 1], .ftz flushes
+         * f16 subnormal inputs and results (not bf16). min/max: a NaN gives the other operand. See half_op in
+         * interp_math.c. */
         case OP_HALF:
             half_op(in, D, A, B, C, m);
             break;
@@ -1507,6 +1716,11 @@ top:;
                   D[l] = r);
             break;
         }
+        /* wmma.load.{a,b,c}, wmma.store.d and wmma.mma of shape m16n16k16, f16 inputs and f16/f32
+         * accumulators (interp_wmma.c): aux indexes the fragment register lists in module->wops, mod the
+         * matrix (0 a, 1 b, 2 c/d) of a load/store, mod2 1 for .col, s[0]/imm the address and s[1] the stride
+         * in elements. The fragments use the emulator's own layout (they are opaque to programs). Memory
+         * faults fail the launch as for OP_LD. */
         case OP_WMMA_LOAD:
         case OP_WMMA_STORE:
         case OP_WMMA_MMA:
@@ -1515,15 +1729,25 @@ top:;
                 return W_ERR;
             }
             break;
+        /* tex, tld4, txq, suld.b, sust.b, suq on texture and surface objects (interp_tex.c): fields and
+         * operands as described at TEXOP_* in ptx.h. A handle that names no object, or a surface access out
+         * of range (.trap) or misaligned, fails the launch. */
         case OP_TEX: case OP_TLD4: case OP_TXQ: case OP_SULD: case OP_SUST: case OP_SUQ: /* interp_tex.c */
             if (tex_exec(x, in, bank, m, tid_base) == W_ERR) {
                 SAVE();
                 return W_ERR;
             }
             break;
+        /* add/sub/mul/div/fma/sqrt/rcp.{rz,rm,rp}{.sat}.{f32,f64}: mod2 is the OP_* of the operation and mod
+         * the rounding; fround_op computes it with the host's rounding mode switched to match, so the result
+         * is rounded once in that direction. .sat clamps to [0, 1], NaN to 0. */
         case OP_FROUND:
             fround_op(in, D, A, B, C, m);
             break;
+        /* dp4a.atype.btype d, a, b, c (mod 0): c plus the sum of the products of the four bytes of a and b;
+         * dp2a.{lo,hi}.atype.btype (mod 1 .lo, 2 .hi): c plus the products of the two 16-bit halves of a with
+         * bytes 0 and 1 (.lo) or 2 and 3 (.hi) of b. type is a's type and type2 b's (.s32 reads the parts as
+         * signed); the sum wraps at 32 bits. */
         case OP_DP4A: {
             int sa = TY_KIND(in->type) == TK_S, sb = TY_KIND(in->type2) == TK_S, mode = in->mod;
             LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l]; int64_t acc = 0;
@@ -1544,6 +1768,11 @@ top:;
                   D[l] = (uint32_t)((uint32_t)C[l] + (uint32_t)acc));
             break;
         }
+        /* cp.async.{ca,cg}.shared.global [dst], [src], cp-size{, src-size}: done synchronously when it runs
+         * (commit_group/wait_group are OP_NOP). vec is cp-size (4, 8 or 16); s[0]/imm the shared destination,
+         * s[1] plus s[3] the global source, s[2] src-size (cp-size when absent). The first
+         * min(src-size, cp-size) bytes are copied and the rest zero-filled; with src-size 0 the source is not
+         * read. Both addresses are checked for cp-size bytes; a fault fails the launch as for OP_LD. */
         case OP_CPASYNC: {
             uint32_t n = in->vec;
             const uint64_t *S = B, *SZ = C, *SO = R(in->s[3]);
@@ -1560,6 +1789,10 @@ top:;
                   memcpy(dst, tmp, n));
             break;
         }
+        /* The second half of bar.red, placed by the decoder right after its OP_BAR_RED with the same guard:
+         * it runs once the barrier completed and reads the block-wide result run_block saved (snap_*): mod 0
+         * .popc writes the number of threads whose predicate held to d, mod 1 .and and mod 2 .or write
+         * predicate d[0]. */
         case OP_BAR_RED_READ: {
             if (in->mod == 0) {
                 LANES(D[l] = (uint32_t)x->snap_popc);
@@ -1569,6 +1802,7 @@ top:;
             }
             break;
         }
+        /* An op the decoder never produces (OP_BRX, OP_MOV_DEPOT): an internal error, not the program's. */
         default:
             SAVE();
             return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "internal: undecoded instruction", in->line);

@@ -54,24 +54,108 @@ enum {
 };
 
 enum {
-    OP_NOP, OP_MOV, OP_MOV_CLOCK, OP_MOV_CLOCK64, OP_MOV_GTIMER, OP_MOV_DEPOT, OP_PACK, OP_UNPACK,
-    OP_ADD, OP_SUB, OP_MUL, OP_MAD, OP_MUL24, OP_MAD24, OP_DIV, OP_REM, OP_MIN, OP_MAX, OP_ABS,
-    OP_NEG, OP_FMA, OP_ADDC, OP_SUBC, OP_MADC,
-    OP_AND, OP_OR, OP_XOR, OP_NOT, OP_CNOT, OP_SHL, OP_SHR, OP_POPC, OP_CLZ, OP_BREV, OP_BFE,
-    OP_BFI, OP_PRMT, OP_LOP3, OP_SHF, OP_BFIND, OP_SAD, OP_DP4A,
-    OP_RCP, OP_SQRT, OP_RSQRT, OP_EX2, OP_LG2, OP_SIN, OP_COS, OP_TANH, OP_COPYSIGN, OP_TESTP,
-    OP_SETP, OP_SET, OP_SELP, OP_SLCT, OP_PAND, OP_POR, OP_PXOR, OP_PNOT, OP_PMOV,
-    OP_CVT, OP_CVTA_TO, OP_CVTA_FROM, OP_ISSPACEP,
-    OP_LD, OP_ST, OP_LD_KPARAM, OP_LD_FPARAM, OP_ST_FPARAM, OP_ATOM,
-    OP_BRA, OP_BRX, OP_CALL, OP_RET, OP_EXIT, OP_TRAP, OP_BAR, OP_BAR_ARRIVE, OP_BAR_RED,
-    OP_BRKPT, OP_NANOSLEEP,
-    OP_SHFL, OP_VOTE, OP_ACTIVEMASK, OP_MATCH, OP_REDUX,
-    OP_HALF, /* f16/bf16 (and x2) arithmetic; mod2 holds the operation */
+    OP_NOP,          /* nop; membar, fence, prefetch, pmevent, cp.async.wait_group and other no-ops */
+    OP_MOV,          /* mov of a register, immediate, special register or variable/function address */
+    OP_MOV_CLOCK,    /* mov d, %clock */
+    OP_MOV_CLOCK64,  /* mov d, %clock64 */
+    OP_MOV_GTIMER,   /* mov d, %globaltimer{,_lo,_hi}; mod: which */
+    OP_MOV_DEPOT,    /* reserved: never decoded */
+    OP_PACK,         /* mov.bN d, {a, b, ...}: pack a vector into one register */
+    OP_UNPACK,       /* mov.bN {d0, d1, ...}, a: unpack a register into a vector */
+    OP_ADD,          /* add{.sat}{.cc} */
+    OP_SUB,          /* sub{.sat}{.cc} */
+    OP_MUL,          /* mul: integer {.lo,.hi,.wide}, and float */
+    OP_MAD,          /* mad{.lo,.hi,.wide}{.sat}{.cc} (integer; float mad is OP_FMA) */
+    OP_MUL24,        /* mul24{.lo,.hi} */
+    OP_MAD24,        /* mad24{.lo,.hi} */
+    OP_DIV,          /* div */
+    OP_REM,          /* rem */
+    OP_MIN,          /* min (mod2: MM_*) */
+    OP_MAX,          /* max (mod2: MM_*) */
+    OP_ABS,          /* abs */
+    OP_NEG,          /* neg */
+    OP_FMA,          /* fma.rn, and float mad */
+    OP_ADDC,         /* addc{.cc} */
+    OP_SUBC,         /* subc{.cc} */
+    OP_MADC,         /* madc{.lo,.hi}{.cc} */
+    OP_AND,          /* and (not .pred) */
+    OP_OR,           /* or (not .pred) */
+    OP_XOR,          /* xor (not .pred) */
+    OP_NOT,          /* not (not .pred) */
+    OP_CNOT,         /* cnot */
+    OP_SHL,          /* shl */
+    OP_SHR,          /* shr */
+    OP_POPC,         /* popc */
+    OP_CLZ,          /* clz */
+    OP_BREV,         /* brev */
+    OP_BFE,          /* bfe */
+    OP_BFI,          /* bfi */
+    OP_PRMT,         /* prmt{.mode}; mod: 0 generic, 1..6 f4e, b4e, rc8, ecl, ecr, rc16 */
+    OP_LOP3,         /* lop3; imm: the lookup table */
+    OP_SHF,          /* shf.{l,r}.{clamp,wrap} */
+    OP_BFIND,        /* bfind{.shiftamt} */
+    OP_SAD,          /* sad */
+    OP_DP4A,         /* dp4a, dp2a.{lo,hi}; mod: 0 dp4a, 1 dp2a.lo, 2 dp2a.hi */
+    OP_RCP,          /* rcp (.approx, .rn) */
+    OP_SQRT,         /* sqrt (.approx, .rn) */
+    OP_RSQRT,        /* rsqrt.approx */
+    OP_EX2,          /* ex2.approx */
+    OP_LG2,          /* lg2.approx */
+    OP_SIN,          /* sin.approx */
+    OP_COS,          /* cos.approx */
+    OP_TANH,         /* tanh.approx */
+    OP_COPYSIGN,     /* copysign */
+    OP_TESTP,        /* testp.{finite,infinite,number,notanumber,normal,subnormal}; mod: which */
+    OP_SETP,         /* setp{.bool}; mod: CMP_*, mod2: BOOL_* */
+    OP_SET,          /* set{.bool}; mod: CMP_*, mod2: BOOL_* */
+    OP_SELP,         /* selp */
+    OP_SLCT,         /* slct */
+    OP_PAND,         /* and.pred */
+    OP_POR,          /* or.pred */
+    OP_PXOR,         /* xor.pred */
+    OP_PNOT,         /* not.pred */
+    OP_PMOV,         /* mov.pred */
+    OP_CVT,          /* cvt; type: destination, type2: source, mod: RND_* */
+    OP_CVTA_TO,      /* cvta.to.space */
+    OP_CVTA_FROM,    /* cvta.space */
+    OP_ISSPACEP,     /* isspacep.space */
+    OP_LD,           /* ld, ldu (not .param) */
+    OP_ST,           /* st (not .param) */
+    OP_LD_KPARAM,    /* ld.param of a kernel parameter */
+    OP_LD_FPARAM,    /* ld.param of a device function's .param space */
+    OP_ST_FPARAM,    /* st.param of a device function's .param space */
+    OP_ATOM,         /* atom, red; mod: AT_* */
+    OP_BRA,          /* bra{.uni} */
+    OP_BRX,          /* reserved: never decoded (brx.idx is unsupported) */
+    OP_CALL,         /* call, direct or indirect; imm indexes module->calls */
+    OP_RET,          /* ret */
+    OP_EXIT,         /* exit */
+    OP_TRAP,         /* trap */
+    OP_BAR,          /* bar{.sync}, barrier{.sync}{.aligned} */
+    OP_BAR_ARRIVE,   /* bar.arrive, barrier.arrive */
+    OP_BAR_RED,      /* bar.red.{popc,and,or}, first half (see OP_BAR_RED_READ) */
+    OP_BRKPT,        /* brkpt */
+    OP_NANOSLEEP,    /* nanosleep (does not sleep) */
+    OP_SHFL,         /* shfl{.sync}.{up,down,bfly,idx}; mod: which */
+    OP_VOTE,         /* vote{.sync}.{all,any,uni,ballot}; mod: which */
+    OP_ACTIVEMASK,   /* activemask */
+    OP_MATCH,        /* match.{any,all}.sync; mod: 0 any, 1 all */
+    OP_REDUX,        /* redux.sync; mod: AT_* */
+    OP_HALF,         /* f16/bf16 (and x2) arithmetic; mod2 holds the operation */
     OP_BAR_RED_READ, /* second half of bar.red: reads the block-wide result */
     OP_FROUND,       /* f32/f64 arithmetic with a directed rounding mode; mod2 holds the operation */
     OP_CPASYNC,      /* cp.async: a copy global -> shared, done synchronously */
-    OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA, /* m16n16k16 f16 tensor-core ops; aux indexes module->wops */
-    OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ, /* textures and surfaces (interp_tex.c); see TEXOP_* */
+    /* m16n16k16 f16 tensor-core ops (interp_wmma.c); aux indexes module->wops */
+    OP_WMMA_LOAD,    /* wmma.load.{a,b,c} */
+    OP_WMMA_STORE,   /* wmma.store.d */
+    OP_WMMA_MMA,     /* wmma.mma */
+    /* textures and surfaces (interp_tex.c); see TEXOP_* */
+    OP_TEX,          /* tex.{1d,2d,3d,a1d,a2d}.v4 */
+    OP_TLD4,         /* tld4.{r,g,b,a}.2d.v4 */
+    OP_TXQ,          /* txq */
+    OP_SULD,         /* suld.b */
+    OP_SUST,         /* sust.b */
+    OP_SUQ,          /* suq */
     OP_WARPSYNC,     /* bar.warp.sync membermask (s[0]) */
     OP_MINMAX16X2,   /* min/max of two packed 16-bit integers; mod2: PM_MAX, PM_SIGNED, PM_RELU */
     OP_BMSK,         /* bmsk.{clamp,wrap}.b32: a bit mask; F_CLAMP for .clamp */
