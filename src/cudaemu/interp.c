@@ -982,12 +982,16 @@ top:;
         }
         /* mul24/mad24{.lo,.hi}.{u32,s32} d, a, b{, c}: the 48-bit product of the low 24 bits of a and b
          * (sign-extended from bit 23 for .s32); .lo keeps bits 0..31, .hi bits 16..47; mad24 adds c modulo
-         * 2^32 (the .sat of mad24.hi.sat.s32 is not applied). */
+         * 2^32, or, for mad24.hi.sat.s32, clamped to the 32-bit range. */
         case OP_MUL24:
         case OP_MAD24: {
             int sg = TY_KIND(in->type) == TK_S;
             int sh = (in->flags & F_HI) ? 16 : 0, mad = in->op == OP_MAD24;
-            if (sg) LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
+            if (sg && mad && sh && (in->flags & F_SAT)) /* mad24.hi.sat.s32: the sum clamped to 32 bits */
+                LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
+                      int64_t v = (p >> 16) + (int64_t)(int32_t)C[l];
+                      D[l] = (uint32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v));
+            else if (sg) LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
                           D[l] = (uint32_t)(((uint64_t)p >> sh) + (mad ? C[l] : 0)));
             else LANES(uint64_t p = (uint64_t)(A[l] & 0xffffff) * (B[l] & 0xffffff); D[l] = (uint32_t)((p >> sh) + (mad ? C[l] : 0)));
             break;

@@ -844,6 +844,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->op = is_base(&md, "fma") ? OP_FMA : is_base(&md, "mad24") ? OP_MAD24 : is_base(&md, "madc") ? OP_MADC
                : is_base(&md, "sad") ? OP_SAD : OP_MAD;
         if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
+        if (in->op == OP_FMA && !is_half(type) && TY_KIND(type) != TK_F)
+            FAIL("'%.*s' needs a floating-point type (fma has no integer form; use mad)", (int)oplen, opname);
         in->type = (uint8_t)type;
         common_flags(&md, in);
         if (is_half(type)) {

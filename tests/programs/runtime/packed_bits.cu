@@ -2,7 +2,8 @@
  * packed_bits.cu — two PTX instructions that NVIDIA's own libraries emit (CUB's radix sort uses bmsk;
  * its reductions over 16-bit pairs use min/max.s16x2), written here with inline PTX and checked over
  * a sweep of operands against a host model of the PTX ISA's definition: bmsk.clamp / bmsk.wrap
- * (every position and width 0..40), and min/max.{s16x2,u16x2} with .relu. Built for compute_90. */
+ * (every position and width 0..40), and min/max.{s16x2,u16x2} with .relu; and mad24.hi.sat.s32,
+ * whose saturation cudaemu once ignored. Built for compute_90. */
 #include "rt_common.h"
 
 #include <stdint.h>
@@ -11,7 +12,7 @@ __global__ void bits(const uint32_t *a, const uint32_t *b, uint32_t *out, int n)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    uint32_t x = a[i], y = b[i], r[8];
+    uint32_t x = a[i], y = b[i], r[9];
     asm("bmsk.clamp.b32 %0, %1, %2;" : "=r"(r[0]) : "r"(x), "r"(y));
     asm("bmsk.wrap.b32 %0, %1, %2;" : "=r"(r[1]) : "r"(x), "r"(y));
     asm("min.s16x2 %0, %1, %2;" : "=r"(r[2]) : "r"(x), "r"(y));
@@ -20,7 +21,8 @@ __global__ void bits(const uint32_t *a, const uint32_t *b, uint32_t *out, int n)
     asm("max.u16x2 %0, %1, %2;" : "=r"(r[5]) : "r"(x), "r"(y));
     asm("min.relu.s16x2 %0, %1, %2;" : "=r"(r[6]) : "r"(x), "r"(y));
     asm("max.relu.s16x2 %0, %1, %2;" : "=r"(r[7]) : "r"(x), "r"(y));
-    for (int k = 0; k < 8; k++) out[i * 8 + k] = r[k];
+    asm("mad24.hi.sat.s32 %0, %1, %2, %3;" : "=r"(r[8]) : "r"(x), "r"(y), "r"(x ^ y));
+    for (int k = 0; k < 9; k++) out[i * 9 + k] = r[k];
 }
 
 /* the PTX ISA's definition of bmsk */
@@ -36,6 +38,15 @@ static uint32_t host_bmsk(uint32_t a, uint32_t b, int clamp)
     if (overflow) mask1 = 0;
     else if (b1 == 0) mask1 = ~0u;
     return mask0 & ~mask1;
+}
+
+/* mad24.hi.sat.s32: bits 16..47 of the 48-bit product of the sign-extended low 24 bits, plus c,
+ * clamped to the 32-bit range */
+static uint32_t host_mad24_hi_sat(uint32_t a, uint32_t b, uint32_t c)
+{
+    int64_t p = (int64_t)((int32_t)(a << 8) >> 8) * (int64_t)((int32_t)(b << 8) >> 8);
+    int64_t v = (p >> 16) + (int64_t)(int32_t)c;
+    return (uint32_t)(int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
 }
 
 static uint32_t host_pair(uint32_t x, uint32_t y, int mx, int sg, int relu)
@@ -54,7 +65,7 @@ static uint32_t host_pair(uint32_t x, uint32_t y, int mx, int sg, int relu)
 int main(void)
 {
     const int nb = 41 * 41, nr = 4096, n = nb + nr;
-    uint32_t *a = (uint32_t *)malloc(n * 4), *b = (uint32_t *)malloc(n * 4), *out = (uint32_t *)malloc(n * 32);
+    uint32_t *a = (uint32_t *)malloc(n * 4), *b = (uint32_t *)malloc(n * 4), *out = (uint32_t *)malloc(n * 36);
     for (int i = 0; i < nb; i++) a[i] = (uint32_t)(i / 41), b[i] = (uint32_t)(i % 41);
     uint32_t s = 7;
     for (int i = nb; i < n; i++) {
@@ -67,29 +78,30 @@ int main(void)
     uint32_t *da, *db, *dout;
     RT_CHECK(cudaMalloc((void **)&da, n * 4));
     RT_CHECK(cudaMalloc((void **)&db, n * 4));
-    RT_CHECK(cudaMalloc((void **)&dout, n * 32));
+    RT_CHECK(cudaMalloc((void **)&dout, n * 36));
     RT_CHECK(cudaMemcpy(da, a, n * 4, cudaMemcpyHostToDevice));
     RT_CHECK(cudaMemcpy(db, b, n * 4, cudaMemcpyHostToDevice));
     bits<<<(n + 127) / 128, 128>>>(da, db, dout, n);
     RT_CHECK(cudaGetLastError());
-    RT_CHECK(cudaMemcpy(out, dout, n * 32, cudaMemcpyDeviceToHost));
-    static const char *names[8] = {"bmsk.clamp", "bmsk.wrap", "min.s16x2", "max.s16x2",
-                                   "min.u16x2", "max.u16x2", "min.relu.s16x2", "max.relu.s16x2"};
-    int bad[8] = {0};
+    RT_CHECK(cudaMemcpy(out, dout, n * 36, cudaMemcpyDeviceToHost));
+    static const char *names[9] = {"bmsk.clamp", "bmsk.wrap", "min.s16x2", "max.s16x2", "min.u16x2",
+                                   "max.u16x2", "min.relu.s16x2", "max.relu.s16x2", "mad24.hi.sat.s32"};
+    int bad[9] = {0};
     for (int i = 0; i < n; i++) {
-        uint32_t want[8] = {host_bmsk(a[i], b[i], 1), host_bmsk(a[i], b[i], 0),
+        uint32_t want[9] = {host_bmsk(a[i], b[i], 1), host_bmsk(a[i], b[i], 0),
                             host_pair(a[i], b[i], 0, 1, 0), host_pair(a[i], b[i], 1, 1, 0),
                             host_pair(a[i], b[i], 0, 0, 0), host_pair(a[i], b[i], 1, 0, 0),
-                            host_pair(a[i], b[i], 0, 1, 1), host_pair(a[i], b[i], 1, 1, 1)};
-        for (int k = 0; k < 8; k++)
-            if (out[i * 8 + k] != want[k] && bad[k]++ < 3)
-                fprintf(stderr, "%s(%#x, %#x) = %#x, want %#x\n", names[k], a[i], b[i], out[i * 8 + k], want[k]);
+                            host_pair(a[i], b[i], 0, 1, 1), host_pair(a[i], b[i], 1, 1, 1),
+                            host_mad24_hi_sat(a[i], b[i], a[i] ^ b[i])};
+        for (int k = 0; k < 9; k++)
+            if (out[i * 9 + k] != want[k] && bad[k]++ < 3)
+                fprintf(stderr, "%s(%#x, %#x) = %#x, want %#x\n", names[k], a[i], b[i], out[i * 9 + k], want[k]);
     }
-    for (int k = 0; k < 8; k++) EXPECT(bad[k] == 0, "%s: %d of %d wrong", names[k], bad[k], n);
+    for (int k = 0; k < 9; k++) EXPECT(bad[k] == 0, "%s: %d of %d wrong", names[k], bad[k], n);
     RT_CHECK(cudaFree(da));
     RT_CHECK(cudaFree(db));
     RT_CHECK(cudaFree(dout));
     free(a), free(b), free(out);
-    printf("packed_bits: %d operand pairs x 8 instructions\n", n);
+    printf("packed_bits: %d operand pairs x 9 instructions\n", n);
     return rt_finish("packed_bits");
 }

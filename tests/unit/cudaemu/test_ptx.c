@@ -182,6 +182,12 @@ static void literals(void)
     refuse(K("add.u32 %r1, %r2, 0x1ffffffffffffffff;"), "line 10: malformed hex literal");
     refuse(K("add.f32 %f1, %f2, 0f3f80;"), "line 10: malformed float literal");
     refuse(K("add.f64 %f1, %f2, 0d3ff00000000000000;"), "line 10: malformed float literal");
+    /* fma has no integer form; the packed-integer and bit-mask forms of PTX 7.6/8.0 load */
+    refuse(K("fma.rn.s32 %r1, %r2, %r3, %r2;"), "line 10: 'fma.rn.s32' needs a floating-point type");
+    accept(K("fma.rn.f32 %f1, %f2, %f3, %f2;\nmin.s16x2 %r1, %r2, %r3;\nmax.relu.s16x2 %r1, %r2, %r3;\n"
+             "min.u16x2 %r1, %r2, %r3;\nbmsk.clamp.b32 %r1, %r2, %r3;\nbmsk.wrap.b32 %r1, 1, 2;"));
+    refuse(K("min.relu.u16x2 %r1, %r2, %r3;"), "line 10: 'min.relu.u16x2': .relu needs .s16x2");
+    refuse(K("bmsk.b32 %r1, %r2, %r3;"), "line 10: bmsk needs .clamp or .wrap");
     refuse(".version 1e300\n.target sm_80\n.address_size 64\n", "line 1: bad .version");
     refuse(".version 99999999999\n.target sm_80\n.address_size 64\n", "line 1: bad .version");
 }
