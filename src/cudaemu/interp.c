@@ -1256,8 +1256,8 @@ top:;
         case OP_COS: FLT_UN(cosf(a), cos(a)) break;
         case OP_TANH: FLT_UN(tanhf(a), tanh(a)) break;
         /* testp.{finite,infinite,number,notanumber,normal,subnormal}.{f32,f64} p, a: mod 0..5 in that order;
-         * writes predicate d[0] for the lanes in m. A zero is neither normal nor subnormal here, whereas PTX
-         * counts +0 and -0 as normal. */
+         * writes predicate d[0] for the lanes in m. As the PTX ISA says, +0 and -0 count as normal (C's
+         * isnormal says no). */
         case OP_TESTP: {
             uint32_t r = 0;
             int k = in->mod;
@@ -1266,7 +1266,7 @@ top:;
                   if (TY_LG(in->type) == 2) c = fpclassify(u2f(A[l]));
                   switch (k) { case 0: t = c != FP_INFINITE && c != FP_NAN; break; case 1: t = c == FP_INFINITE; break;
                                case 2: t = c != FP_NAN; break; case 3: t = c == FP_NAN; break;
-                               case 4: t = c == FP_NORMAL; break; default: t = c == FP_SUBNORMAL; break; }
+                               case 4: t = c == FP_NORMAL || c == FP_ZERO; break; default: t = c == FP_SUBNORMAL; break; }
                   r |= (uint32_t)t << l);
             P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             break;

@@ -809,7 +809,7 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         case 1: x = cls == FP_INFINITE; break;
         case 2: x = cls != FP_NAN; break;
         case 3: x = cls == FP_NAN; break;
-        case 4: x = cls == FP_NORMAL; break;
+        case 4: x = cls == FP_NORMAL || cls == FP_ZERO; break; /* PTX counts +0 and -0 as normal */
         default: x = cls == FP_SUBNORMAL; break;
         }
         wr(t, &in->d, (uint64_t)x);
