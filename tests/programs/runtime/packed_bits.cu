@@ -2,8 +2,9 @@
  * packed_bits.cu — two PTX instructions that NVIDIA's own libraries emit (CUB's radix sort uses bmsk;
  * its reductions over 16-bit pairs use min/max.s16x2), written here with inline PTX and checked over
  * a sweep of operands against a host model of the PTX ISA's definition: bmsk.clamp / bmsk.wrap
- * (every position and width 0..40), and min/max.{s16x2,u16x2} with .relu; and mad24.hi.sat.s32,
- * whose saturation cudaemu once ignored. Built for compute_90. */
+ * (every position and width 0..40), and min/max.{s16x2,u16x2} with .relu; and two whose details
+ * cudaemu once got wrong: mad24.hi.sat.s32's saturation, and testp.normal of +0 and -0 (normal, says
+ * the ISA). Built for compute_90. */
 #include "rt_common.h"
 
 #include <stdint.h>
@@ -62,6 +63,16 @@ static uint32_t host_pair(uint32_t x, uint32_t y, int mx, int sg, int relu)
     return r;
 }
 
+__global__ void classify(const float *x, unsigned *normal, int n)
+{
+    int i = threadIdx.x;
+    if (i < n) {
+        unsigned r;
+        asm("{ .reg .pred p; testp.normal.f32 p, %1; selp.u32 %0, 1, 0, p; }" : "=r"(r) : "f"(x[i]));
+        normal[i] = r;
+    }
+}
+
 int main(void)
 {
     const int nb = 41 * 41, nr = 4096, n = nb + nr;
@@ -98,6 +109,20 @@ int main(void)
                 fprintf(stderr, "%s(%#x, %#x) = %#x, want %#x\n", names[k], a[i], b[i], out[i * 9 + k], want[k]);
     }
     for (int k = 0; k < 9; k++) EXPECT(bad[k] == 0, "%s: %d of %d wrong", names[k], bad[k], n);
+    /* testp.normal: zeros count as normal; subnormals, infinities and NaN do not */
+    const float fx[8] = {0.0f, -0.0f, 1.0f, -3.5e38f, 1e-40f, __builtin_inff(), __builtin_nanf(""), 1.17549435e-38f};
+    const unsigned fwant[8] = {1, 1, 1, 1, 0, 0, 0, 1};
+    float *dfx;
+    unsigned *dcls, cls[8];
+    RT_CHECK(cudaMalloc((void **)&dfx, sizeof fx));
+    RT_CHECK(cudaMalloc((void **)&dcls, sizeof cls));
+    RT_CHECK(cudaMemcpy(dfx, fx, sizeof fx, cudaMemcpyHostToDevice));
+    classify<<<1, 8>>>(dfx, dcls, 8);
+    RT_CHECK(cudaGetLastError());
+    RT_CHECK(cudaMemcpy(cls, dcls, sizeof cls, cudaMemcpyDeviceToHost));
+    for (int k = 0; k < 8; k++) EXPECT(cls[k] == fwant[k], "testp.normal(%g) = %u, want %u", fx[k], cls[k], fwant[k]);
+    RT_CHECK(cudaFree(dfx));
+    RT_CHECK(cudaFree(dcls));
     RT_CHECK(cudaFree(da));
     RT_CHECK(cudaFree(db));
     RT_CHECK(cudaFree(dout));
