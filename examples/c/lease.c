@@ -29,8 +29,8 @@ int main(int argc, char **argv) {
     }
     lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
     lepton_lease_get_info(lease, &info);
-    printf("leased %u x %s on %s at $%.2f per GPU-hour (lease %s)\n", info.gpu_count, info.gpu_model, info.node,
-           info.price_per_gpu_hour, info.id);
+    printf("leased %u x %s on %s at $%.2f per GPU-hour (lease %s)\n", info.gpu_count, info.gpu_model,
+           info.node, info.price_per_gpu_hour, info.id);
     sleep(hold);
     lepton_lease_get_info(lease, &info);
     printf("after %u s the lease has cost $%.6f\n", hold, info.cost);

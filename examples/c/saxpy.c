@@ -25,10 +25,10 @@ static char *read_file(const char *path, size_t *size) {
     return buf;
 }
 
-#define FAIL(what, rc)                                                                             \
-    do {                                                                                           \
-        fprintf(stderr, "%s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());        \
-        goto out;                                                                                  \
+#define FAIL(what, rc)                                                                                       \
+    do {                                                                                                     \
+        fprintf(stderr, "%s: %s: %s\n", what, lepton_status_name(rc), lepton_last_error());                  \
+        goto out;                                                                                            \
     } while (0)
 
 int main(int argc, char **argv) {
@@ -86,7 +86,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < N; i++)
         if (fabsf(out[i] - (a * x[i] + y[i])) > 1e-6f * fabsf(a * x[i] + y[i])) bad++;
     lepton_lease_get_info(lease, &info);
-    printf("saxpy on %d floats: %s (%d mismatches); y[1] = %.1f\n", N, bad ? "WRONG" : "verified", bad, out[1]);
+    printf("saxpy on %d floats: %s (%d mismatches); y[1] = %.1f\n", N, bad ? "WRONG" : "verified", bad,
+           out[1]);
     printf("lease %s cost so far: $%.6f\n", info.id, info.cost);
     status = bad ? 1 : 0;
 out:

@@ -39,8 +39,8 @@ extern char **environ;
 
 #define FAIL_WINDOW_MS 30000 /* a worker that fails FAIL_LIMIT times in this window is given up */
 #define FAIL_LIMIT 3
-#define STOP_GRACE_MS 2000   /* SIGTERM, then SIGKILL after this (process exit frees the GPU) */
-#define HB_MAX_MS 1000       /* heartbeat at least this often (the broker's interval may be longer) */
+#define STOP_GRACE_MS 2000 /* SIGTERM, then SIGKILL after this (process exit frees the GPU) */
+#define HB_MAX_MS 1000     /* heartbeat at least this often (the broker's interval may be longer) */
 #define DEADLINE_GRACE_MS 1000
 #define CALL_TIMEOUT_MS 5000
 /* How long a heartbeat may long-poll. A broker that compares the node's known leases ("known")
@@ -61,8 +61,8 @@ typedef struct ag_slot {
     struct ag_lease *lease; /* NULL when free */
     int lease_index;
     pid_t pid;
-    char pid_lease[128];     /* the lease pid serves (for log lines after the lease is gone) */
-    int stopping;            /* pid was sent SIGTERM on purpose */
+    char pid_lease[128]; /* the lease pid serves (for log lines after the lease is gone) */
+    int stopping;        /* pid was sent SIGTERM on purpose */
     int64_t kill_at_ms;
     int64_t started_ms, restart_at_ms;
     int64_t fails[FAIL_LIMIT];
@@ -110,9 +110,9 @@ struct lp_agent {
     lp_broker_client *hb_bc; /* the heartbeat thread's: registration, heartbeats (long-polls) */
     pthread_t hb_thread;
     int hb_started;
-    int stop;  /* atomic: shutting down */
-    int fatal; /* atomic: the broker refused us for good */
-    int no_long_poll; /* the broker refused wait_ms: plain heartbeats (heartbeat thread only) */
+    int stop;          /* atomic: shutting down */
+    int fatal;         /* atomic: the broker refused us for good */
+    int no_long_poll;  /* the broker refused wait_ms: plain heartbeats (heartbeat thread only) */
     int known_checked; /* the broker answers at once when "known" differs (heartbeat thread only) */
     char driver[600];
 };
@@ -121,14 +121,17 @@ static int flag_get(const int *f) { return __atomic_load_n(f, __ATOMIC_RELAXED);
 static void flag_set(int *f) { __atomic_store_n(f, 1, __ATOMIC_RELAXED); }
 
 /* ---- helpers ---- */
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) { return remove(path); }
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    return remove(path);
+}
 
 static void rm_tree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 static int safe_id(const char *s) {
     if (!s || !*s || strlen(s) >= 128) return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+              *s == '-'))
             return 0;
     return 1;
 }
@@ -173,8 +176,8 @@ static void slot_stop(ag_slot *s, const char *why) {
         kill(s->pid, SIGTERM);
         s->stopping = 1;
         s->kill_at_ms = lp_mono_ms() + STOP_GRACE_MS;
-        lp_log(LOG_INFO, "lease %s gpu %s: stopping worker %d (%s)", s->pid_lease, s->gpu.uuid,
-               (int)s->pid, why);
+        lp_log(LOG_INFO, "lease %s gpu %s: stopping worker %d (%s)", s->pid_lease, s->gpu.uuid, (int)s->pid,
+               why);
     }
 }
 
@@ -248,7 +251,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     argv[n] = NULL;
     /* the environment: no key in it (a LEPTON_NODE_KEY of the agent's own is not passed on) */
     size_t ne = 0;
-    while (environ[ne]) ne++;
+    while (environ[ne])
+        ne++;
     char **envp = calloc(ne + 2, sizeof *envp);
     char levelvar[64];
     static const char *levels[] = {"error", "warn", "info", "debug"};
@@ -260,7 +264,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
-        if (strncmp(environ[i], "LEPTON_NODE_KEY=", 16) != 0 && (lv < 0 || strncmp(environ[i], "LEPTON_LOG_LEVEL=", 17) != 0))
+        if (strncmp(environ[i], "LEPTON_NODE_KEY=", 16) != 0 &&
+            (lv < 0 || strncmp(environ[i], "LEPTON_LOG_LEVEL=", 17) != 0))
             envp[k++] = environ[i];
     if (lv >= 0) envp[k++] = levelvar; /* --log-level applies to the workers too */
     envp[k] = NULL;
@@ -287,8 +292,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     snprintf(s->pid_lease, sizeof s->pid_lease, "%s", l->id);
     s->stopping = 0;
     s->started_ms = lp_mono_ms();
-    lp_log(LOG_INFO, "lease %s gpu %s: worker %d started on %s (lease index %d)%s", l->id, s->gpu.uuid, (int)pid, listen,
-           s->lease_index, s->restarts ? " as a replacement" : "");
+    lp_log(LOG_INFO, "lease %s gpu %s: worker %d started on %s (lease index %d)%s", l->id, s->gpu.uuid,
+           (int)pid, listen, s->lease_index, s->restarts ? " as a replacement" : "");
 }
 
 static void lease_stop_workers(lp_agent *a, ag_lease *l, const char *why) {
@@ -326,8 +331,9 @@ static void reap(lp_agent *a) {
         }
         s->restarts++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == LP_WORKER_EXIT_STICKY) {
-            lp_log(LOG_WARN, "lease %s gpu %s: worker %d %s; replacing it (its buffers are lost, modules reload)", l->id,
-                   s->gpu.uuid, (int)pid, desc);
+            lp_log(LOG_WARN,
+                   "lease %s gpu %s: worker %d %s; replacing it (its buffers are lost, modules reload)",
+                   l->id, s->gpu.uuid, (int)pid, desc);
             s->restart_at_ms = now;
             continue;
         }
@@ -346,13 +352,15 @@ static void reap(lp_agent *a) {
                        (WEXITSTATUS(st) == LP_WORKER_EXIT_USAGE || WEXITSTATUS(st) == LP_WORKER_EXIT_TLS);
         if (recent >= FAIL_LIMIT || hopeless) {
             char reason[600];
-            snprintf(reason, sizeof reason, "the worker of GPU %s on node %s could not be kept running (%d failures in %d s; last: %s)",
-                     s->gpu.uuid, a->cfg.name, recent, FAIL_WINDOW_MS / 1000, desc);
+            snprintf(
+                reason, sizeof reason,
+                "the worker of GPU %s on node %s could not be kept running (%d failures in %d s; last: %s)",
+                s->gpu.uuid, a->cfg.name, recent, FAIL_WINDOW_MS / 1000, desc);
             lease_fail(a, l, reason);
             continue;
         }
-        lp_log(LOG_WARN, "lease %s gpu %s: worker %d %s; replacing it (failure %d of %d allowed in %d s)", l->id,
-               s->gpu.uuid, (int)pid, desc, recent, FAIL_LIMIT - 1, FAIL_WINDOW_MS / 1000);
+        lp_log(LOG_WARN, "lease %s gpu %s: worker %d %s; replacing it (failure %d of %d allowed in %d s)",
+               l->id, s->gpu.uuid, (int)pid, desc, recent, FAIL_LIMIT - 1, FAIL_WINDOW_MS / 1000);
         s->restart_at_ms = now + 250 * recent;
     }
 }
@@ -376,8 +384,10 @@ static void answered(lp_agent *a, int64_t sent_ms, const json_t *ans, int lift) 
     if (sent_ms > a->answered_ms) a->answered_ms = sent_ms;
     if (a->fenced && lift) {
         a->fenced = 0;
-        lp_log(LOG_INFO, "node %s: the broker answers again; fence lifted (the workers of leases still active "
-                         "there start again; their buffers are lost)", a->cfg.name);
+        lp_log(LOG_INFO,
+               "node %s: the broker answers again; fence lifted (the workers of leases still active "
+               "there start again; their buffers are lost)",
+               a->cfg.name);
     }
 }
 
@@ -393,8 +403,9 @@ static void tend(lp_agent *a) {
                 slot_stop(&a->slots[i], "fenced: the broker is unreachable");
                 n++;
             }
-        lp_log(LOG_WARN, "node %s: fenced: no heartbeat answered for %.1f s (the broker declares the node lost after "
-                         "%.1f s and fails its leases); stopping %d worker%s until the broker answers again",
+        lp_log(LOG_WARN,
+               "node %s: fenced: no heartbeat answered for %.1f s (the broker declares the node lost after "
+               "%.1f s and fails its leases); stopping %d worker%s until the broker answers again",
                a->cfg.name, (double)(now - a->answered_ms) / 1000.0, (double)a->node_timeout_ms / 1000.0, n,
                n == 1 ? "" : "s");
     }
@@ -409,7 +420,8 @@ static void tend(lp_agent *a) {
         if (end > 0 && wall >= end + DEADLINE_GRACE_MS) {
             l->ended_local = 1;
             lp_log(LOG_INFO, "lease %s node %s: ended by the agent: %s (broker last heard %.1f s ago)", l->id,
-                   a->cfg.name, why, a->last_contact_ms ? (double)(wall - a->last_contact_ms) / 1000.0 : -1.0);
+                   a->cfg.name, why,
+                   a->last_contact_ms ? (double)(wall - a->last_contact_ms) / 1000.0 : -1.0);
             lease_stop_workers(a, l, why);
         }
     }
@@ -422,7 +434,8 @@ static void tend(lp_agent *a) {
             s->kill_at_ms = now + 60000;
         }
         ag_lease *l = s->lease;
-        if (s->pid == 0 && l && !l->failed && !l->ended_local && !a->fenced && now >= s->restart_at_ms) spawn(a, s);
+        if (s->pid == 0 && l && !l->failed && !l->ended_local && !a->fenced && now >= s->restart_at_ms)
+            spawn(a, s);
     }
 }
 
@@ -433,23 +446,26 @@ static const char *scheme(const lp_agent *a) { return a->cfg.tls_cert[0] ? "http
 static json_t *registration(const lp_agent *a) {
     json_t *gpus = json_array();
     for (int i = 0; i < a->nslots; i++)
-        json_array_append_new(gpus, json_pack("{s:s, s:s, s:I, s:s}", "uuid", a->slots[i].gpu.uuid, "model",
-                                              a->slots[i].gpu.name, "memory", (json_int_t)a->slots[i].gpu.memory,
-                                              "address", a->slots[i].address));
+        json_array_append_new(gpus,
+                              json_pack("{s:s, s:s, s:I, s:s}", "uuid", a->slots[i].gpu.uuid, "model",
+                                        a->slots[i].gpu.name, "memory", (json_int_t)a->slots[i].gpu.memory,
+                                        "address", a->slots[i].address));
     char addr[400];
     snprintf(addr, sizeof addr, "%s://%s:%d", scheme(a), a->adv_host, a->port);
-    return json_pack("{s:s, s:s, s:f, s:o}", "name", a->cfg.name, "address", addr, "price_per_gpu_hour", a->cfg.price,
-                     "gpus", gpus);
+    return json_pack("{s:s, s:s, s:f, s:o}", "name", a->cfg.name, "address", addr, "price_per_gpu_hour",
+                     a->cfg.price, "gpus", gpus);
 }
 
 static void contact(lp_agent *a, int ok, const char *err) {
     pthread_mutex_lock(&a->mu);
     if (ok) {
-        if (!a->broker_ok && a->last_contact_ms) lp_log(LOG_INFO, "node %s: broker reachable again", a->cfg.name);
+        if (!a->broker_ok && a->last_contact_ms)
+            lp_log(LOG_INFO, "node %s: broker reachable again", a->cfg.name);
         a->broker_ok = 1;
         a->last_contact_ms = lp_wall_ms();
     } else if (a->broker_ok || !a->last_contact_ms) {
-        lp_log(LOG_WARN, "node %s: broker unreachable: %s (leases end on their own at their expiry)", a->cfg.name, err);
+        lp_log(LOG_WARN, "node %s: broker unreachable: %s (leases end on their own at their expiry)",
+               a->cfg.name, err);
         a->broker_ok = 0;
         if (!a->last_contact_ms) a->last_contact_ms = -1;
     }
@@ -477,7 +493,8 @@ static int do_register(lp_agent *a) {
     const char *key = json_string_value(json_object_get(ans, "node_key"));
     json_int_t iv = json_integer_value(json_object_get(ans, "heartbeat_interval_ms"));
     if (!key || strlen(key) != 64) {
-        lp_log(LOG_ERROR, "node %s: the broker's registration answer has no node_key; lease tokens cannot be checked",
+        lp_log(LOG_ERROR,
+               "node %s: the broker's registration answer has no node_key; lease tokens cannot be checked",
                a->cfg.name);
         json_decref(ans);
         return -1;
@@ -485,15 +502,19 @@ static int do_register(lp_agent *a) {
     pthread_mutex_lock(&a->mu);
     if (a->node_key[0] && strcmp(a->node_key, key) != 0) {
         /* the broker signs with a new key now: running workers would refuse every new token */
-        lp_log(LOG_WARN, "node %s: the broker handed out a new node key; restarting the workers with it", a->cfg.name);
-        for (int i = 0; i < a->nslots; i++) slot_stop(&a->slots[i], "the node key changed");
+        lp_log(LOG_WARN, "node %s: the broker handed out a new node key; restarting the workers with it",
+               a->cfg.name);
+        for (int i = 0; i < a->nslots; i++)
+            slot_stop(&a->slots[i], "the node key changed");
     }
     snprintf(a->node_key, sizeof a->node_key, "%s", key);
     a->hb_interval_ms = iv > 0 ? iv : 5000;
     a->registered = 1;
     answered(a, sent, ans, 0);
     pthread_mutex_unlock(&a->mu);
-    lp_log(LOG_INFO, "node %s: registered with %s (%s): %d GPUs at $%.4f/h, workers on ports %d..%d, heartbeat every %lld ms",
+    lp_log(LOG_INFO,
+           "node %s: registered with %s (%s): %d GPUs at $%.4f/h, workers on ports %d..%d, heartbeat every "
+           "%lld ms",
            a->cfg.name, a->cfg.broker, st == 201 ? "new" : "again", a->nslots, a->cfg.price, a->port + 1,
            a->port + a->nslots, (long long)(a->hb_interval_ms < HB_MAX_MS ? a->hb_interval_ms : HB_MAX_MS));
     json_decref(ans);
@@ -523,7 +544,8 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
         }
     lease_dir(a, l->id, dir, sizeof dir);
     rm_tree(dir);
-    lp_log(LOG_INFO, "lease %s node %s: ended; its workers stop and its state is removed", l->id, a->cfg.name);
+    lp_log(LOG_INFO, "lease %s node %s: ended; its workers stop and its state is removed", l->id,
+           a->cfg.name);
     for (ag_lease **pp = &a->leases; *pp; pp = &(*pp)->next)
         if (*pp == l) {
             *pp = l->next;
@@ -532,7 +554,9 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
     free(l);
 }
 
-static int64_t secs_ms(const json_t *v) { return json_is_integer(v) ? (int64_t)json_integer_value(v) * 1000 : 0; }
+static int64_t secs_ms(const json_t *v) {
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) * 1000 : 0;
+}
 
 /* Returns 1 when the expiry changed (an extension). */
 static int lease_update_times(ag_lease *l, const json_t *j) {
@@ -572,8 +596,8 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
         for (int i = 0; uuid && i < a->nslots; i++)
             if (!strcmp(a->slots[i].gpu.uuid, uuid)) l->slot[k] = i;
         if (l->slot[k] < 0) {
-            lp_log(LOG_ERROR, "lease %s node %s: the broker lists GPU %s, which this agent does not offer", id,
-                   a->cfg.name, uuid ? uuid : "?");
+            lp_log(LOG_ERROR, "lease %s node %s: the broker lists GPU %s, which this agent does not offer",
+                   id, a->cfg.name, uuid ? uuid : "?");
             continue;
         }
         ag_slot *s = &a->slots[l->slot[k]];
@@ -593,7 +617,8 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
     l->next = a->leases;
     a->leases = l;
     lp_log(LOG_INFO, "lease %s node %s: granted on %d GPU%s here, expires at %lld%s", id, a->cfg.name, here,
-           here == 1 ? "" : "s", (long long)(l->expires_ms / 1000), l->cap_ms ? " (or earlier at its cost cap)" : "");
+           here == 1 ? "" : "s", (long long)(l->expires_ms / 1000),
+           l->cap_ms ? " (or earlier at its cost cap)" : "");
 }
 
 /* Removes lease directories that belong to no active lease (left by an earlier run). Under mu. */
@@ -616,7 +641,8 @@ static void sweep_dirs(lp_agent *a) {
 static int reconcile(lp_agent *a, const json_t *leases) {
     int changed = 0;
     pthread_mutex_lock(&a->mu);
-    for (ag_lease *l = a->leases; l; l = l->next) l->seen = 0;
+    for (ag_lease *l = a->leases; l; l = l->next)
+        l->seen = 0;
     size_t i;
     const json_t *j;
     json_array_foreach(leases, i, j) {
@@ -665,11 +691,13 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
     json_t *body = json_object(), *ans = NULL, *known = json_array();
     if (wait_ms > 0) json_object_set_new(body, "wait_ms", json_integer((json_int_t)wait_ms));
     pthread_mutex_lock(&a->mu);
-    for (ag_lease *l = a->leases; l; l = l->next) json_array_append_new(known, json_string(l->id));
+    for (ag_lease *l = a->leases; l; l = l->next)
+        json_array_append_new(known, json_string(l->id));
     pthread_mutex_unlock(&a->mu);
     json_object_set_new(body, "known", known);
     int64_t sent = lp_mono_ms();
-    int st = lp_broker_call(a->hb_bc, "POST", path, body, (long)wait_ms + CALL_TIMEOUT_MS, &ans, err, sizeof err);
+    int st =
+        lp_broker_call(a->hb_bc, "POST", path, body, (long)wait_ms + CALL_TIMEOUT_MS, &ans, err, sizeof err);
     json_decref(body);
     int rc = 0;
     if (flag_get(&a->stop)) {
@@ -679,14 +707,16 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
         rc = -1;
     } else if (st == 404) {
         contact(a, 1, NULL);
-        lp_log(LOG_WARN, "node %s: the broker does not know this node (%s); registering again", a->cfg.name, err);
+        lp_log(LOG_WARN, "node %s: the broker does not know this node (%s); registering again", a->cfg.name,
+               err);
         pthread_mutex_lock(&a->mu);
         a->registered = 0;
         pthread_mutex_unlock(&a->mu);
         rc = 1;
     } else if (st == 400 && wait_ms > 0 && !a->no_long_poll) {
         contact(a, 1, NULL);
-        lp_log(LOG_WARN, "node %s: the broker refused a long-polling heartbeat (%s); heartbeating without wait_ms",
+        lp_log(LOG_WARN,
+               "node %s: the broker refused a long-polling heartbeat (%s); heartbeating without wait_ms",
                a->cfg.name, err);
         a->no_long_poll = 1;
         rc = -1;
@@ -708,7 +738,8 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
 }
 
 static void nap(lp_agent *a, int64_t ms) {
-    for (int64_t end = lp_mono_ms() + ms; !flag_get(&a->stop) && lp_mono_ms() < end;) lp_sleep_ms(20);
+    for (int64_t end = lp_mono_ms() + ms; !flag_get(&a->stop) && lp_mono_ms() < end;)
+        lp_sleep_ms(20);
 }
 
 /* The heartbeat thread: registers, then heartbeats. A broker that long-polls answers as soon as
@@ -777,8 +808,9 @@ static void report_failures(lp_agent *a) {
         else if (st == 410)
             lp_log(LOG_INFO, "lease %s node %s: had already ended at the broker", ids[i], a->cfg.name);
         else
-            lp_log(LOG_WARN, "lease %s node %s: the broker did not take the failure report (%s); it stays active there "
-                             "until it is closed or expires",
+            lp_log(LOG_WARN,
+                   "lease %s node %s: the broker did not take the failure report (%s); it stays active there "
+                   "until it is closed or expires",
                    ids[i], a->cfg.name, err);
         pthread_mutex_lock(&a->mu);
         ag_lease *l = find_lease(a, ids[i]);
@@ -824,23 +856,25 @@ static void h_healthz(lp_http_req *r, void *user) {
         /* a lease the agent ended on its own (TTL, cost cap) no longer holds the GPU here, though
          * the broker has yet to confirm it */
         int held = s->lease && !(s->lease->ended_local && s->pid <= 0);
-        const char *state = !held ? "free"
-                            : s->lease->failed ? "failed"
+        const char *state = !held                   ? "free"
+                            : s->lease->failed      ? "failed"
                             : s->lease->ended_local ? "ending"
-                            : s->pid > 0 ? (s->stopping ? "stopping" : "running")
-                            : a->fenced ? "fenced"
-                                         : "starting";
-        json_array_append_new(gpus, json_pack("{s:i, s:i, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:i}", "index", i, "ordinal",
-                                              s->gpu.ordinal, "uuid", s->gpu.uuid, "model", s->gpu.name, "memory",
-                                              (json_int_t)s->gpu.memory, "address", s->address, "lease",
-                                              held ? json_string(s->lease->id) : json_null(), "worker_pid",
-                                              s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
-                                              "restarts", s->restarts));
+                            : s->pid > 0            ? (s->stopping ? "stopping" : "running")
+                            : a->fenced             ? "fenced"
+                                                    : "starting";
+        json_array_append_new(gpus,
+                              json_pack("{s:i, s:i, s:s, s:s, s:I, s:s, s:o, s:o, s:s, s:i}", "index", i,
+                                        "ordinal", s->gpu.ordinal, "uuid", s->gpu.uuid, "model", s->gpu.name,
+                                        "memory", (json_int_t)s->gpu.memory, "address", s->address, "lease",
+                                        held ? json_string(s->lease->id) : json_null(), "worker_pid",
+                                        s->pid > 0 ? json_integer(s->pid) : json_null(), "state", state,
+                                        "restarts", s->restarts));
     }
-    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version", LEPTON_VERSION_STRING, "node",
-                          a->cfg.name, "registered", a->registered, "broker_reachable", a->broker_ok, "fenced",
-                          a->fenced, "last_broker_contact_at",
-                          a->last_contact_ms > 0 ? json_integer(a->last_contact_ms / 1000) : json_null(), "gpus", gpus);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:o, s:o}", "status", "ok", "version",
+                          LEPTON_VERSION_STRING, "node", a->cfg.name, "registered", a->registered,
+                          "broker_reachable", a->broker_ok, "fenced", a->fenced, "last_broker_contact_at",
+                          a->last_contact_ms > 0 ? json_integer(a->last_contact_ms / 1000) : json_null(),
+                          "gpus", gpus);
     pthread_mutex_unlock(&a->mu);
     lp_http_reply_json_take(r, 200, o);
 }
@@ -888,7 +922,8 @@ static int write_all(int fd, const void *buf, size_t n) {
 
 /* Lists the GPUs through the driver, in a child process. The child answers on a pipe:
  * int rc, char err[600], char driver[600], int count, then count lp_gpu_desc. */
-static int discover(const char *lib, lp_gpu_desc **out, int *count, char *driver, size_t dn, char *err, size_t en) {
+static int discover(const char *lib, lp_gpu_desc **out, int *count, char *driver, size_t dn, char *err,
+                    size_t en) {
     *out = NULL;
     *count = 0;
     int fds[2];
@@ -925,7 +960,8 @@ static int discover(const char *lib, lp_gpu_desc **out, int *count, char *driver
     if (read_all(fds[0], &rc, sizeof rc) != 0 || read_all(fds[0], e, sizeof e) != 0 ||
         read_all(fds[0], d, sizeof d) != 0 || read_all(fds[0], &n, sizeof n) != 0 || n < 0 || n > 4096 ||
         (n > 0 && (!(g = calloc((size_t)n, sizeof *g)) || read_all(fds[0], g, (size_t)n * sizeof *g) != 0))) {
-        snprintf(e, sizeof e, "the CUDA driver %s crashed the process listing the GPUs", lib ? lib : "libcuda.so.1");
+        snprintf(e, sizeof e, "the CUDA driver %s crashed the process listing the GPUs",
+                 lib ? lib : "libcuda.so.1");
         rc = -1;
     }
     close(fds[0]);
@@ -960,14 +996,20 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
     const char *adv = cfg->advertise[0] ? cfg->advertise : a->listen_host;
     char hn[256];
     if (!cfg->advertise[0] && (!*adv || !strcmp(adv, "0.0.0.0") || !strcmp(adv, "::"))) {
-        if (gethostname(hn, sizeof hn - 1) == 0 && *hn) adv = hn;
-        else adv = "127.0.0.1";
-        lp_log(LOG_WARN, "listening on all interfaces; advertising host %s to clients (set --advertise to change)", adv);
+        if (gethostname(hn, sizeof hn - 1) == 0 && *hn)
+            adv = hn;
+        else
+            adv = "127.0.0.1";
+        lp_log(LOG_WARN,
+               "listening on all interfaces; advertising host %s to clients (set --advertise to change)",
+               adv);
     }
-    snprintf(a->adv_host, sizeof a->adv_host, "%s%s%s", strchr(adv, ':') ? "[" : "", adv, strchr(adv, ':') ? "]" : "");
+    snprintf(a->adv_host, sizeof a->adv_host, "%s%s%s", strchr(adv, ':') ? "[" : "", adv,
+             strchr(adv, ':') ? "]" : "");
     find_worker(a);
     if (access(a->worker_path, X_OK) != 0) {
-        snprintf(err, en, "cannot execute the worker %s (%s); give --worker PATH", a->worker_path, strerror(errno));
+        snprintf(err, en, "cannot execute the worker %s (%s); give --worker PATH", a->worker_path,
+                 strerror(errno));
         goto fail;
     }
     /* discover the GPUs in a child process: the agent never keeps a CUDA driver (its memory, its
@@ -975,8 +1017,8 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
     lp_gpu_desc *all = NULL;
     int nall = 0;
     char cerr[600];
-    if (discover(cfg->cuda_library[0] ? cfg->cuda_library : NULL, &all, &nall, a->driver, sizeof a->driver, cerr,
-                 sizeof cerr) != 0) {
+    if (discover(cfg->cuda_library[0] ? cfg->cuda_library : NULL, &all, &nall, a->driver, sizeof a->driver,
+                 cerr, sizeof cerr) != 0) {
         snprintf(err, en, "%s", cerr);
         goto fail;
     }
@@ -1009,7 +1051,8 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         snprintf(wl, sizeof wl, "%s%s%s:%d", strchr(a->listen_host, ':') ? "[" : "", a->listen_host,
                  strchr(a->listen_host, ':') ? "]" : "", a->slots[i].port);
         if (lp_listen_available(wl, werr, sizeof werr) != 0) {
-            snprintf(err, en, "the worker port of GPU %d: %s (a worker of an earlier leptond still running?)", i, werr);
+            snprintf(err, en, "the worker port of GPU %d: %s (a worker of an earlier leptond still running?)",
+                     i, werr);
             goto fail;
         }
     }
@@ -1095,7 +1138,8 @@ int lp_agent_run(lp_agent *a) {
         } else {
             int sig = sigtimedwait(&sigs, NULL, &ts);
             if (sig == SIGTERM || sig == SIGINT) {
-                lp_log(LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name, sig);
+                lp_log(LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name,
+                       sig);
                 break;
             }
         }
@@ -1109,7 +1153,8 @@ int lp_agent_run(lp_agent *a) {
     a->hb_started = 0;
     /* end every worker, wait for them (SIGKILL after the grace period), then deregister */
     pthread_mutex_lock(&a->mu);
-    for (int i = 0; i < a->nslots; i++) slot_stop(&a->slots[i], "leptond is shutting down");
+    for (int i = 0; i < a->nslots; i++)
+        slot_stop(&a->slots[i], "leptond is shutting down");
     pthread_mutex_unlock(&a->mu);
     int64_t until = lp_mono_ms() + STOP_GRACE_MS + 2000;
     while (lp_mono_ms() < until) {
@@ -1126,8 +1171,10 @@ int lp_agent_run(lp_agent *a) {
         pthread_mutex_unlock(&a->mu);
         if (!busy) break;
         struct timespec ts = {0, 20 * 1000 * 1000};
-        if (a->cfg.embedded) nanosleep(&ts, NULL);
-        else sigtimedwait(&sigs, NULL, &ts);
+        if (a->cfg.embedded)
+            nanosleep(&ts, NULL);
+        else
+            sigtimedwait(&sigs, NULL, &ts);
     }
     if (a->registered) {
         char path[300], err[600];
@@ -1141,7 +1188,8 @@ int lp_agent_run(lp_agent *a) {
             lp_log(LOG_WARN, "node %s: could not deregister: %s", a->cfg.name, err);
     }
     pthread_mutex_lock(&a->mu);
-    while (a->leases) lease_remove(a, a->leases);
+    while (a->leases)
+        lease_remove(a, a->leases);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -38,7 +38,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *user) {
     }
     if (a->len + k + 1 > a->cap) {
         size_t cap = a->cap ? a->cap : 4096;
-        while (cap < a->len + k + 1) cap *= 2;
+        while (cap < a->len + k + 1)
+            cap *= 2;
         char *nb = realloc(a->buf, cap);
         if (!nb) return 0;
         a->buf = nb;
@@ -80,8 +81,8 @@ void lp_broker_client_free(lp_broker_client *bc) {
     free(bc);
 }
 
-int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, const json_t *body, long timeout_ms,
-                   json_t **out, char *err, size_t err_size) {
+int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, const json_t *body,
+                   long timeout_ms, json_t **out, char *err, size_t err_size) {
     *out = NULL;
     if (err_size) err[0] = 0;
     char url[1200];
@@ -127,7 +128,8 @@ int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, c
         return -1;
     }
     if (rc != CURLE_OK) {
-        snprintf(err, err_size, "%s %s: %s", method, url, a.too_big ? "answer too large" : curl_easy_strerror(rc));
+        snprintf(err, err_size, "%s %s: %s", method, url,
+                 a.too_big ? "answer too large" : curl_easy_strerror(rc));
         free(a.buf);
         return -1;
     }
@@ -139,8 +141,8 @@ int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, c
         const json_t *e = json_object_get(*out, "error");
         const char *code = json_string_value(json_object_get(e, "code"));
         const char *msg = json_string_value(json_object_get(e, "message"));
-        snprintf(err, err_size, "%s %s: HTTP %ld %s%s%s", method, path, status, code ? code : "", msg ? ": " : "",
-                 msg ? msg : "");
+        snprintf(err, err_size, "%s %s: HTTP %ld %s%s%s", method, path, status, code ? code : "",
+                 msg ? ": " : "", msg ? msg : "");
     }
     return (int)status;
 }

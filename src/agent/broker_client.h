@@ -20,7 +20,7 @@ void lp_broker_client_set_abort(lp_broker_client *bc, const int *flag);
  * Returns the HTTP status, or -1 when the broker could not be reached (err says why).
  * *out receives the parsed JSON answer (NULL when there is none or it is not JSON; caller frees).
  * For a non-2xx answer err holds "code: message" from the error body. */
-int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, const json_t *body, long timeout_ms,
-                   json_t **out, char *err, size_t err_size);
+int lp_broker_call(lp_broker_client *bc, const char *method, const char *path, const json_t *body,
+                   long timeout_ms, json_t **out, char *err, size_t err_size);
 
 #endif

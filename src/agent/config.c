@@ -13,7 +13,6 @@
 #include "log.h"
 #include "strutil.h"
 
-
 const char *lp_agent_usage(void) {
     return "usage: leptond --broker URL --token NODE_TOKEN [--listen ADDR:PORT] [--price USD]\n"
            "               [--cuda-library PATH] [--name NAME] [--gpus 0,1] [--config FILE]\n"
@@ -108,7 +107,8 @@ static int parse_gpus(lp_agent_config *c, const char *v, char *err, size_t en) {
         return 0;
     }
     while (*p) {
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         if (!isdigit((unsigned char)*p)) goto bad;
         char *end;
         errno = 0;
@@ -125,7 +125,8 @@ static int parse_gpus(lp_agent_config *c, const char *v, char *err, size_t en) {
         }
         c->gpus[n++] = (int)g;
         p = end;
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
         if (*p == ',') {
             p++;
             if (!*p) goto bad;
@@ -143,7 +144,8 @@ bad:
 int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, char *err, size_t en) {
     char key[64];
     size_t k = 0;
-    for (; key_in[k] && k < sizeof key - 1; k++) key[k] = key_in[k] == '-' ? '_' : key_in[k];
+    for (; key_in[k] && k < sizeof key - 1; k++)
+        key[k] = key_in[k] == '-' ? '_' : key_in[k];
     key[k] = 0;
     if (!strcmp(key, "broker")) {
         if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
@@ -152,7 +154,8 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         }
         if (copy_str(c->broker, sizeof c->broker, "broker", v, err, en)) return -1;
         size_t n = strlen(c->broker);
-        while (n > 0 && c->broker[n - 1] == '/') c->broker[--n] = 0;
+        while (n > 0 && c->broker[n - 1] == '/')
+            c->broker[--n] = 0;
         return 0;
     }
     if (!strcmp(key, "token")) {
@@ -166,19 +169,23 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         char host[256];
         int port;
         if (lp_split_hostport(v, host, sizeof host, &port) != 0 || port == 0) {
-            lp_set_err(err, en, "listen: '%s' is not ADDR:PORT with a port 1..65535 (e.g. 127.0.0.1:7710)", v);
+            lp_set_err(err, en, "listen: '%s' is not ADDR:PORT with a port 1..65535 (e.g. 127.0.0.1:7710)",
+                       v);
             return -1;
         }
         return copy_str(c->listen, sizeof c->listen, "listen", v, err, en);
     }
-    if (!strcmp(key, "advertise")) return copy_str(c->advertise, sizeof c->advertise, "advertise", v, err, en);
+    if (!strcmp(key, "advertise"))
+        return copy_str(c->advertise, sizeof c->advertise, "advertise", v, err, en);
     if (!strcmp(key, "price")) {
         char *end;
         errno = 0;
         double p = strtod(v, &end);
-        while (*end == ' ') end++;
+        while (*end == ' ')
+            end++;
         if (!*v || *end || errno || !isfinite(p) || p < 0 || p > 1e9) {
-            lp_set_err(err, en, "price: '%s' is not a price in USD per GPU-hour (a number ≥ 0, e.g. 2.50)", v);
+            lp_set_err(err, en, "price: '%s' is not a price in USD per GPU-hour (a number ≥ 0, e.g. 2.50)",
+                       v);
             return -1;
         }
         c->price = p;
@@ -189,13 +196,16 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         errno = 0;
         unsigned long long q = strtoull(v, &end, 10);
         if (!*v || *v == '-' || *end || errno || q < 65536 || q > (1ull << 40)) {
-            lp_set_err(err, en, "job-queue-bytes: '%s' is not a byte count in 65536..1099511627776 (e.g. 268435456)", v);
+            lp_set_err(err, en,
+                       "job-queue-bytes: '%s' is not a byte count in 65536..1099511627776 (e.g. 268435456)",
+                       v);
             return -1;
         }
         c->job_queue_bytes = q;
         return 0;
     }
-    if (!strcmp(key, "cuda_library")) return copy_str(c->cuda_library, sizeof c->cuda_library, "cuda-library", v, err, en);
+    if (!strcmp(key, "cuda_library"))
+        return copy_str(c->cuda_library, sizeof c->cuda_library, "cuda-library", v, err, en);
     if (!strcmp(key, "name")) {
         if (!*v) {
             lp_set_err(err, en, "name: empty");
@@ -209,7 +219,8 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
         return copy_str(c->name, sizeof c->name, "name", v, err, en);
     }
     if (!strcmp(key, "gpus")) return parse_gpus(c, v, err, en);
-    if (!strcmp(key, "state_dir")) return copy_str(c->state_dir, sizeof c->state_dir, "state-dir", v, err, en);
+    if (!strcmp(key, "state_dir"))
+        return copy_str(c->state_dir, sizeof c->state_dir, "state-dir", v, err, en);
     if (!strcmp(key, "worker")) return copy_str(c->worker, sizeof c->worker, "worker", v, err, en);
     if (!strcmp(key, "tls_cert")) return copy_file(c->tls_cert, sizeof c->tls_cert, "tls-cert", v, err, en);
     if (!strcmp(key, "tls_key")) return copy_file(c->tls_key, sizeof c->tls_key, "tls-key", v, err, en);
@@ -229,9 +240,11 @@ int lp_agent_config_set(lp_agent_config *c, const char *key_in, const char *v, c
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
     return s;
 }
 
@@ -339,8 +352,9 @@ int lp_agent_config_parse(lp_agent_config *c, int argc, char **argv, char *err, 
         return -1;
     }
     if (!c->token[0]) {
-        lp_set_err(err, en, "no node token: give --token NODE_TOKEN (made with `lepton-broker token create --node`), "
-                         "`token = ...` in the config file, or $LEPTON_NODE_TOKEN");
+        lp_set_err(err, en,
+                   "no node token: give --token NODE_TOKEN (made with `lepton-broker token create --node`), "
+                   "`token = ...` in the config file, or $LEPTON_NODE_TOKEN");
         return -1;
     }
     if (!c->tls_cert[0] != !c->tls_key[0]) {

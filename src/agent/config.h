@@ -8,25 +8,25 @@
 #define LP_AGENT_MAX_GPUS 64
 
 typedef struct lp_agent_config {
-    char broker[512];       /* broker URL, http:// or https:// */
-    char token[512];        /* node token */
-    char listen[128];       /* ADDR:PORT of the agent; workers use PORT+1+i */
-    char advertise[256];    /* host clients reach this node at; "" → the listen host */
-    double price;           /* USD per GPU-hour */
-    char cuda_library[512]; /* "" → $LEPTON_CUDA_LIBRARY → libcuda.so.1 */
-    char name[128];         /* node name; "" → the host name */
+    char broker[512];            /* broker URL, http:// or https:// */
+    char token[512];             /* node token */
+    char listen[128];            /* ADDR:PORT of the agent; workers use PORT+1+i */
+    char advertise[256];         /* host clients reach this node at; "" → the listen host */
+    double price;                /* USD per GPU-hour */
+    char cuda_library[512];      /* "" → $LEPTON_CUDA_LIBRARY → libcuda.so.1 */
+    char name[128];              /* node name; "" → the host name */
     int gpus[LP_AGENT_MAX_GPUS]; /* CUDA ordinals offered, in agent index order */
-    int ngpus;              /* 0 → every GPU found */
-    char state_dir[512];    /* "" → /tmp/leptond-PORT */
-    char worker[512];       /* lepton-worker executable; "" → next to leptond */
-    char tls_cert[512];     /* PEM certificate: the agent and its workers serve HTTPS; "" → HTTP */
-    char tls_key[512];      /* its PEM private key; set together with tls_cert */
-    char ca_file[512];      /* PEM CA bundle that verifies an https:// broker; "" → the system's */
+    int ngpus;                   /* 0 → every GPU found */
+    char state_dir[512];         /* "" → /tmp/leptond-PORT */
+    char worker[512];            /* lepton-worker executable; "" → next to leptond */
+    char tls_cert[512];          /* PEM certificate: the agent and its workers serve HTTPS; "" → HTTP */
+    char tls_key[512];           /* its PEM private key; set together with tls_cert */
+    char ca_file[512];           /* PEM CA bundle that verifies an https:// broker; "" → the system's */
     char config_file[512];
-    int log_level;          /* LOG_* of log.h, -1 = unset */
+    int log_level;                      /* LOG_* of log.h, -1 = unset */
     unsigned long long job_queue_bytes; /* bytes of jobs a worker holds before running them; 0 → 256 MiB */
-    int embedded;           /* not a flag: set by a program that runs the agent inside itself
-                               (lp_agent_run then takes no signals; see agent.h) */
+    int embedded;                       /* not a flag: set by a program that runs the agent inside itself
+                                           (lp_agent_run then takes no signals; see agent.h) */
 } lp_agent_config;
 
 /* Fills c from argv (argv[0] is skipped) and the --config file it names. Returns 0, 1 when --help

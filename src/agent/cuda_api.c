@@ -15,15 +15,17 @@ typedef lp_cu_result (*get_proc_v2_fn)(const char *sym, void **pfn, int version,
 typedef lp_cu_result (*get_proc_v1_fn)(const char *sym, void **pfn, int version, uint64_t flags);
 
 typedef struct entry {
-    const char *name;    /* base name given to cuGetProcAddress */
-    int version;         /* CUDA version of the ABI we call */
-    const char *symbol;  /* exported name of that ABI (dlsym fallback) */
-    size_t offset;       /* of the pointer in lp_cuda */
+    const char *name;   /* base name given to cuGetProcAddress */
+    int version;        /* CUDA version of the ABI we call */
+    const char *symbol; /* exported name of that ABI (dlsym fallback) */
+    size_t offset;      /* of the pointer in lp_cuda */
     int optional;
 } entry;
 
-#define E(n, v, s) {#n, v, s, offsetof(lp_cuda, n), 0}
-#define O(n, v, s) {#n, v, s, offsetof(lp_cuda, n), 1}
+#define E(n, v, s)                                                                                           \
+    { #n, v, s, offsetof(lp_cuda, n), 0 }
+#define O(n, v, s)                                                                                           \
+    { #n, v, s, offsetof(lp_cuda, n), 1 }
 static const entry ENTRIES[] = {
     E(cuInit, 2000, "cuInit"),
     E(cuDriverGetVersion, 2020, "cuDriverGetVersion"),
@@ -68,7 +70,6 @@ static const entry ENTRIES[] = {
     O(cuModuleGetGlobal, 3020, "cuModuleGetGlobal_v2"),
 };
 
-
 /* dlsym returns void *; converting it to a function pointer is what POSIX requires to work. */
 static void *sym(void *lib, const char *name) { return dlsym(lib, name); }
 
@@ -81,9 +82,10 @@ int lp_cuda_open(lp_cuda *cu, const char *path, char *err, size_t err_size) {
     cu->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!cu->lib) {
         const char *why = dlerror();
-        lp_set_err(err, err_size, "cannot load the CUDA driver %s: %s (install the NVIDIA driver, or point "
-                               "--cuda-library / LEPTON_CUDA_LIBRARY at a libcuda.so.1 such as cudaemu's)",
-                path, why ? why : "unknown error");
+        lp_set_err(err, err_size,
+                   "cannot load the CUDA driver %s: %s (install the NVIDIA driver, or point "
+                   "--cuda-library / LEPTON_CUDA_LIBRARY at a libcuda.so.1 such as cudaemu's)",
+                   path, why ? why : "unknown error");
         return -1;
     }
     get_proc_v2_fn gp2 = NULL;
@@ -105,8 +107,9 @@ int lp_cuda_open(lp_cuda *cu, const char *path, char *err, size_t err_size) {
         if (!fn) fn = sym(cu->lib, e->symbol);
         if (!fn && !gp1 && !gp2 && strcmp(e->symbol, e->name) != 0) fn = sym(cu->lib, e->name);
         if (!fn && !e->optional) {
-            lp_set_err(err, err_size, "the CUDA driver %s lacks %s (API version %d); a newer driver is needed",
-                    path, e->name, e->version);
+            lp_set_err(err, err_size,
+                       "the CUDA driver %s lacks %s (API version %d); a newer driver is needed", path,
+                       e->name, e->version);
             lp_cuda_close(cu);
             return -1;
         }
@@ -156,9 +159,8 @@ int lp_cuda_error_is_sticky(lp_cu_result e) {
 }
 
 void lp_cuda_uuid_string(const unsigned char b[16], char *out, size_t out_size) {
-    snprintf(out, out_size,
-             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+    snprintf(out, out_size, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 int lp_cuda_list_gpus(const lp_cuda *cu, lp_gpu_desc **out, int *count, char *err, size_t err_size) {
@@ -167,7 +169,8 @@ int lp_cuda_list_gpus(const lp_cuda *cu, lp_gpu_desc **out, int *count, char *er
     int n = 0;
     char nb[64];
     lp_cu_result r = cu->cuDeviceGetCount(&n);
-    if (r == LP_CUDA_ERROR_NO_DEVICE) n = 0;
+    if (r == LP_CUDA_ERROR_NO_DEVICE)
+        n = 0;
     else if (r != LP_CUDA_SUCCESS) {
         lp_set_err(err, err_size, "cuDeviceGetCount failed: %s", lp_cuda_error_name(cu, r, nb, sizeof nb));
         return -1;
@@ -197,7 +200,8 @@ int lp_cuda_list_gpus(const lp_cuda *cu, lp_gpu_desc **out, int *count, char *er
             r = cu->cuDeviceTotalMem(&mem, d);
         }
         if (r != LP_CUDA_SUCCESS) {
-            lp_set_err(err, err_size, "%s failed for device %d: %s", what, i, lp_cuda_error_name(cu, r, nb, sizeof nb));
+            lp_set_err(err, err_size, "%s failed for device %d: %s", what, i,
+                       lp_cuda_error_name(cu, r, nb, sizeof nb));
             free(v);
             return -1;
         }

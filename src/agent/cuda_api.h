@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef int lp_cu_result;             /* CUresult */
-typedef int lp_cu_device;             /* CUdevice */
+typedef int lp_cu_result;              /* CUresult */
+typedef int lp_cu_device;              /* CUdevice */
 typedef unsigned long long lp_cu_dptr; /* CUdeviceptr */
 typedef struct lp_cu_ctx_st *lp_cu_ctx;
 typedef struct lp_cu_mod_st *lp_cu_module;
@@ -130,10 +130,10 @@ int lp_cuda_error_is_sticky(lp_cu_result e);
 
 /* One GPU as the agent offers it. */
 typedef struct lp_gpu_desc {
-    int ordinal;          /* CUDA device ordinal */
-    char name[256];       /* "NVIDIA H100 80GB HBM3" */
-    char uuid[64];        /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
-    uint64_t memory;      /* bytes */
+    int ordinal;     /* CUDA device ordinal */
+    char name[256];  /* "NVIDIA H100 80GB HBM3" */
+    char uuid[64];   /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+    uint64_t memory; /* bytes */
 } lp_gpu_desc;
 
 /* Formats 16 UUID bytes the way nvidia-smi does ("GPU-" + 8-4-4-4-12 hex). out holds ≥ 41 bytes. */

@@ -30,7 +30,8 @@ int lp_listen_available(const char *listen, char *err, size_t en) {
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1, ok = fd >= 0;
-    if (ok) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine; a listener is not */
+    if (ok)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT is fine; a listener is not */
     if (ok && bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         snprintf(err, en, "%s is in use by another process (%s)", listen, strerror(errno));
         ok = 0;

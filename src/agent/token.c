@@ -38,8 +38,10 @@ int lp_node_key_from_hex(const char *hex, unsigned char key[32]) {
  * again (503, retry); otherwise 401. Nothing is served on an unverified token. */
 static int unverified(const lp_token_scope *sc, const char *tok, char *msg, size_t msg_size) {
     int rc = LP_TOKEN_UNAUTHORIZED;
-    snprintf(msg, msg_size, "the lease token's signature does not verify with the key of lease %.80s, the lease this "
-             "worker serves", sc->lease);
+    snprintf(msg, msg_size,
+             "the lease token's signature does not verify with the key of lease %.80s, the lease this "
+             "worker serves",
+             sc->lease);
     const char *dot = strchr(tok, '.');
     size_t plen = (size_t)(dot - tok);
     char *payload = malloc(plen + 1);
@@ -58,14 +60,16 @@ static int unverified(const lp_token_scope *sc, const char *tok, char *msg, size
     if (lease && strcmp(lease, sc->lease) != 0) {
         for (int k = 0; k < sc->nended; k++)
             if (!strcmp(sc->ended[k], lease)) {
-                snprintf(msg, msg_size, "lease %.80s has ended: GPU %.80s now serves another lease",
-                         lease, sc->uuid);
+                snprintf(msg, msg_size, "lease %.80s has ended: GPU %.80s now serves another lease", lease,
+                         sc->uuid);
                 rc = LP_TOKEN_LEASE_ENDED;
                 goto out;
             }
         if (listed) {
-            snprintf(msg, msg_size, "GPU %.80s is still being released by lease %.80s; the worker of lease %.80s "
-                     "starts in a moment", sc->uuid, sc->lease, lease);
+            snprintf(msg, msg_size,
+                     "GPU %.80s is still being released by lease %.80s; the worker of lease %.80s "
+                     "starts in a moment",
+                     sc->uuid, sc->lease, lease);
             rc = LP_TOKEN_NEWER_LEASE;
         }
     }
@@ -80,7 +84,8 @@ int lp_token_check(const lp_token_scope *sc, const char *auth, char *msg, size_t
         return LP_TOKEN_UNAUTHORIZED;
     }
     if (!strncasecmp(auth, "Bearer ", 7)) auth += 7;
-    while (*auth == ' ') auth++;
+    while (*auth == ' ')
+        auth++;
     if (!*auth || strlen(auth) > MAX_TOKEN || !strchr(auth, '.')) {
         snprintf(msg, msg_size, "the lease token is malformed");
         return LP_TOKEN_UNAUTHORIZED;
@@ -119,8 +124,10 @@ int lp_token_check(const lp_token_scope *sc, const char *auth, char *msg, size_t
         goto out;
     }
     if (strcmp(lease, sc->lease) != 0) {
-        snprintf(msg, msg_size, "GPU %.80s is still being released by lease %.80s; the worker of lease %.80s starts in a "
-                 "moment", sc->uuid, sc->lease, lease);
+        snprintf(msg, msg_size,
+                 "GPU %.80s is still being released by lease %.80s; the worker of lease %.80s starts in a "
+                 "moment",
+                 sc->uuid, sc->lease, lease);
         rc = LP_TOKEN_NEWER_LEASE;
         goto out;
     }
@@ -130,7 +137,8 @@ out:
     return rc;
 }
 
-int lp_token_grant_text(char *buf, size_t n, const unsigned char key[32], const char (*ended)[128], int nended) {
+int lp_token_grant_text(char *buf, size_t n, const unsigned char key[32], const char (*ended)[128],
+                        int nended) {
     char hex[65];
     lp_hex(hex, key, 32);
     int len = snprintf(buf, n, "key %s\n", hex);

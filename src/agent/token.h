@@ -24,10 +24,10 @@ enum {
 
 /* What a worker serves. */
 typedef struct lp_token_scope {
-    unsigned char key[32]; /* the lease key (raw bytes) */
-    const char *lease;     /* lease id */
-    const char *node;      /* node name; NULL skips the check */
-    const char *uuid;      /* this worker's GPU UUID */
+    unsigned char key[32];               /* the lease key (raw bytes) */
+    const char *lease;                   /* lease id */
+    const char *node;                    /* node name; NULL skips the check */
+    const char *uuid;                    /* this worker's GPU UUID */
     char ended[LP_TOKEN_MAX_ENDED][128]; /* leases that ran on this GPU before and have ended */
     int nended;
 } lp_token_scope;
@@ -42,7 +42,8 @@ int lp_token_check(const lp_token_scope *scope, const char *authorization, char 
  * "ended <lease id>\n" per ended lease of the GPU. lp_token_grant_text formats it into buf (returns
  * its length, or -1 when it does not fit); lp_token_grant_read reads it from fd to its end into the
  * scope's key and ended list (returns 0, or -1 with err). */
-int lp_token_grant_text(char *buf, size_t n, const unsigned char key[32], const char (*ended)[128], int nended);
+int lp_token_grant_text(char *buf, size_t n, const unsigned char key[32], const char (*ended)[128],
+                        int nended);
 int lp_token_grant_read(lp_token_scope *scope, int fd, char *err, size_t err_size);
 
 #endif

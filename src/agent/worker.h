@@ -15,21 +15,24 @@
 
 /* Exit statuses the agent tells apart. */
 #define LP_WORKER_EXIT_OK 0
-#define LP_WORKER_EXIT_USAGE 2   /* bad arguments: restarting will not help */
-#define LP_WORKER_EXIT_STICKY 3  /* a sticky CUDA error poisoned the context: replace the worker */
-#define LP_WORKER_EXIT_START 4   /* CUDA or the listen socket could not be set up */
-#define LP_WORKER_EXIT_TLS 5     /* its TLS certificate or key was refused: restarting will not help */
+#define LP_WORKER_EXIT_USAGE 2  /* bad arguments: restarting will not help */
+#define LP_WORKER_EXIT_STICKY 3 /* a sticky CUDA error poisoned the context: replace the worker */
+#define LP_WORKER_EXIT_START 4  /* CUDA or the listen socket could not be set up */
+#define LP_WORKER_EXIT_TLS 5    /* its TLS certificate or key was refused: restarting will not help */
 
-#define WK_MODULE_MAX (64u << 20)    /* bytes of one module image */
+#define WK_MODULE_MAX (64u << 20) /* bytes of one module image */
 /* The job contract's limits are wire_job.h's (shared with liblepton, reasons there). */
-#define WK_JOB_MAX WIRE_JOB_MAX_BODY           /* bytes of one job request */
+#define WK_JOB_MAX WIRE_JOB_MAX_BODY            /* bytes of one job request */
 #define WK_JOB_JSON_MAX WIRE_JOB_MAX_DESCRIPTOR /* bytes of a job's JSON descriptor */
-#define WK_BATCH_MAX_JOBS WIRE_JOB_MAX_BATCH   /* jobs of one POST /v1/jobs/batch (its body is at most WK_JOB_MAX) */
+#define WK_BATCH_MAX_JOBS                                                                                    \
+    WIRE_JOB_MAX_BATCH /* jobs of one POST /v1/jobs/batch (its body is at most WK_JOB_MAX) */
 #define WK_MAX_STEPS WIRE_JOB_MAX_STEPS
 #define WK_MAX_ARGS WIRE_JOB_MAX_ARGS
-#define WK_BUFFER_MAX WIRE_JOB_MAX_BUFFER      /* bytes of one buffer */
-#define WK_QUEUE_DEFAULT (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
-#define WK_SEQ_HEADER "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
+#define WK_BUFFER_MAX WIRE_JOB_MAX_BUFFER /* bytes of one buffer */
+#define WK_QUEUE_DEFAULT                                                                                     \
+    (256ull << 20) /* bytes of job bodies held for jobs not yet run (--job-queue-bytes) */
+#define WK_SEQ_HEADER                                                                                        \
+    "Lepton-Job-Seq" /* request header: the (first) seq of a job request, read before its body */
 #define WK_SESSION_HEADER "Lepton-Job-Session" /* request header: the job session (absent: 0) */
 #define WK_SESSIONS_MAX 256                    /* sessions other than 0 kept at once */
 
@@ -37,7 +40,7 @@ typedef struct wk_buffer {
     uint64_t id;
     lp_cu_dptr ptr;
     uint64_t size;
-    int refs;       /* the table's (while live) + requests using it */
+    int refs; /* the table's (while live) + requests using it */
     int live;
     /* A borrowed buffer: a module's global variable (GET /v1/modules/{sha}/globals/{name}). Its
      * memory is the module's: never freed here; the buffer holds a reference on the module, and
@@ -113,7 +116,7 @@ typedef struct lp_worker {
     /* identity */
     char lease[128], node[128], uuid[64], listen[128], state_dir[512], cuda_path[512];
     char tls_cert[512], tls_key[512]; /* PEM files: serve HTTPS; "" → plain HTTP */
-    int index; /* position of this GPU within the lease */
+    int index;                        /* position of this GPU within the lease */
     lp_token_scope scope;
     /* CUDA */
     lp_cuda cu;
@@ -125,7 +128,7 @@ typedef struct lp_worker {
     pthread_mutex_t mu;
     wk_buffer *buffers;
     uint64_t next_buffer_id;
-    uint64_t *lost; /* ids that lived on a previous worker of this GPU */
+    uint64_t *lost;        /* ids that lived on a previous worker of this GPU */
     signed char *lost_why; /* [nlost] index into lost_reasons + 1; 0 = not known (yet); -1 = none */
     size_t nlost;
     char lost_reasons[8][64]; /* CUDA error names that made predecessors restart */
@@ -154,7 +157,7 @@ typedef struct lp_worker {
     uint64_t remembered_bytes; /* bytes of the finished jobs' results kept, all sessions together */
     int running;               /* a job is running (at most one at a time, across sessions) */
     int seq_fd;
-    char *seq_map; /* the seq record mapped from seq_fd (NULL: written with pwrite) */
+    char *seq_map;             /* the seq record mapped from seq_fd (NULL: written with pwrite) */
     uint64_t queue_limit;      /* bytes of job bodies held for jobs not yet run (0 → WK_QUEUE_DEFAULT) */
     uint64_t queued_bytes;     /* held now: bodies arriving or waiting for their turn */
     uint64_t queued_jobs;      /* jobs entered and not run yet */
@@ -169,16 +172,16 @@ typedef struct lp_worker {
     uint64_t stream_frames[4]; /* atomic: frames received on streams, by kind (WS_JOB .. WS_PING) - 1 */
     uint64_t stream_sends;     /* atomic: sendmsg calls of streams (several answers may share one) */
     int stopping;
-    int poisoned;            /* set once a sticky error hit; the worker then exits */
+    int poisoned; /* set once a sticky error hit; the worker then exits */
     char poison[256];
     /* HTTP */
     lp_http_server *http;
 } lp_worker;
 
 /* worker_state.c */
-int wk_state_open(lp_worker *w, char *err, size_t err_size);   /* journal, lost buffers, next seq */
-void wk_state_close(lp_worker *w);                              /* frees buffers and modules */
-int wk_bind(lp_worker *w);                                      /* makes the context current on this thread */
+int wk_state_open(lp_worker *w, char *err, size_t err_size); /* journal, lost buffers, next seq */
+void wk_state_close(lp_worker *w);                           /* frees buffers and modules */
+int wk_bind(lp_worker *w);                                   /* makes the context current on this thread */
 /* Buffers: lookups take a reference (drop it with wk_buffer_put). Status: 0, 404 or 410. */
 int wk_buffer_get(lp_worker *w, uint64_t id, wk_buffer **out);
 void wk_buffer_put(lp_worker *w, wk_buffer *b);

@@ -47,7 +47,8 @@ int wk_token_ok(lp_worker *w, lp_http_req *r) {
     else if (rc == LP_TOKEN_FORBIDDEN)
         lp_http_reply_error(r, WIRE_FORBIDDEN, NULL, "%s", msg);
     else
-        lp_http_reply_error(r, WIRE_UNAUTHORIZED, "send Authorization: Bearer <the lease's data_plane.token>", "%s", msg);
+        lp_http_reply_error(r, WIRE_UNAUTHORIZED, "send Authorization: Bearer <the lease's data_plane.token>",
+                            "%s", msg);
     return -1;
 }
 
@@ -136,7 +137,8 @@ static int query_u64(lp_http_req *r, const char *name, uint64_t *out, int *prese
     *present = s != NULL;
     if (!s) return 0;
     if (parse_u64(s, out) != 0) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "query parameter %s='%.64s' is not a non-negative integer", name, s);
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "query parameter %s='%.64s' is not a non-negative integer",
+                            name, s);
         return -1;
     }
     return 0;
@@ -146,8 +148,8 @@ static int query_u64(lp_http_req *r, const char *name, uint64_t *out, int *prese
 static void h_healthz(lp_http_req *r, void *user) {
     lp_worker *w = user;
     lp_http_reply_json_take(r, wk_is_poisoned(w) ? 503 : 200,
-                            json_pack("{s:s, s:s, s:s}", "status", wk_is_poisoned(w) ? "restarting" : "ok", "lease", w->lease,
-                                      "uuid", w->uuid));
+                            json_pack("{s:s, s:s, s:s}", "status", wk_is_poisoned(w) ? "restarting" : "ok",
+                                      "lease", w->lease, "uuid", w->uuid));
 }
 
 /* Prometheus text: the job queue's bytes, its limit and its refusals, and the restarting answers. */
@@ -195,7 +197,8 @@ static void h_metrics(lp_http_req *r, void *user) {
         __atomic_load_n(&w->stream_frames[2], __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_frames[3], __ATOMIC_RELAXED), lb,
         __atomic_load_n(&w->stream_sends, __ATOMIC_RELAXED));
-    lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body, n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+    lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body,
+                        n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
 }
 
 static void h_info(lp_http_req *r, void *user) {
@@ -219,15 +222,17 @@ static void h_info(lp_http_req *r, void *user) {
             json_array_append_new(attrs, json_null());
         }
     }
-    while (json_array_size(attrs) > known) json_array_remove(attrs, json_array_size(attrs) - 1);
+    while (json_array_size(attrs) > known)
+        json_array_remove(attrs, json_array_size(attrs) - 1);
     json_t *cc = json_array();
     json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR));
     json_array_append(cc, json_array_get(attrs, LP_CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR));
-    lp_http_reply_json_take(r, 200, json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:o, s:o, s:I}", "lease", w->lease,
-                                              "index", w->index, "uuid", w->uuid, "name", w->gpu_name,
-                                              "memory_total", (json_int_t)total, "memory_free", (json_int_t)fr,
-                                              "driver_version", w->cu.driver_version, "compute_capability", cc,
-                                              "attributes", attrs, "instance", (json_int_t)w->instance));
+    lp_http_reply_json_take(r, 200,
+                            json_pack("{s:s, s:i, s:s, s:s, s:I, s:I, s:i, s:o, s:o, s:I}", "lease", w->lease,
+                                      "index", w->index, "uuid", w->uuid, "name", w->gpu_name, "memory_total",
+                                      (json_int_t)total, "memory_free", (json_int_t)fr, "driver_version",
+                                      w->cu.driver_version, "compute_capability", cc, "attributes", attrs,
+                                      "instance", (json_int_t)w->instance));
 }
 
 /* ---- buffers ---- */
@@ -259,8 +264,8 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
             size_t fr = 0, total = 0;
             w->cu.cuMemGetInfo(&fr, &total);
             lp_http_reply_error(r, WIRE_NO_MEMORY, "free buffers first, or lease a GPU with more memory",
-                                "cannot allocate %" PRId64 " bytes on GPU %s: %zu of %zu bytes are free", size,
-                                w->uuid, fr, total);
+                                "cannot allocate %" PRId64 " bytes on GPU %s: %zu of %zu bytes are free",
+                                size, w->uuid, fr, total);
         } else {
             const char *name = lp_cuda_error_name(&w->cu, cr, nb, sizeof nb);
             lp_http_reply_error(r, WIRE_CUDA, NULL, "cuMemAlloc failed: %s", name);
@@ -272,9 +277,11 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
         }
         return;
     }
-    lp_log(LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id, size);
-    lp_http_reply_json_take(r, 201, json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size,
-                                              "address", (json_int_t)address));
+    lp_log(LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id,
+           size);
+    lp_http_reply_json_take(r, 201,
+                            json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size,
+                                      "address", (json_int_t)address));
 }
 
 static void h_buffer_free(lp_http_req *r, void *user) {
@@ -404,7 +411,8 @@ static wk_pipe *pipe_new(lp_worker *w, wk_buffer *b, int down, char *stage, size
     if (WK_SLOTS < 2) return NULL;
     wk_pipe *q = calloc(1, sizeof *q);
     if (!q) return NULL;
-    *q = (wk_pipe){.w = w, .b = b, .down = down, .stage = stage, .chunk = chunk, .base = base, .total = total};
+    *q =
+        (wk_pipe){.w = w, .b = b, .down = down, .stage = stage, .chunk = chunk, .base = base, .total = total};
     pthread_condattr_t ca;
     pthread_attr_t ta;
     int ok = 0;
@@ -472,11 +480,13 @@ char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
 static int put_send(wk_put *p, int last, wk_err *e) {
     if (!p->fill) return 0;
     lp_worker *w = p->w;
-    if (!p->pipe && !last && !p->no_pipe) p->no_pipe = !(p->pipe = pipe_new(w, p->b, 0, p->stage, p->chunk, 0, 0));
+    if (!p->pipe && !last && !p->no_pipe)
+        p->no_pipe = !(p->pipe = pipe_new(w, p->b, 0, p->stage, p->chunk, 0, 0));
     wk_pipe *q = p->pipe;
     if (!q) {
-        lp_cu_result cr = wk_bind(w) == 0 ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->at, p->fill)
-                                          : LP_CUDA_ERROR_NOT_INITIALIZED;
+        lp_cu_result cr = wk_bind(w) == 0
+                              ? w->cu.cuMemcpyHtoD(p->b->ptr + p->offset + p->written, p->at, p->fill)
+                              : LP_CUDA_ERROR_NOT_INITIALIZED;
         if (cr != LP_CUDA_SUCCESS) return cuda_err(w, cr, "copying into", p->b->id, e);
         p->written += p->fill;
         p->fill = 0;
@@ -490,7 +500,8 @@ static int put_send(wk_put *p, int last, wk_err *e) {
     pthread_cond_broadcast(&q->cv);
     p->written += p->fill;
     p->fill = 0;
-    while (q->err == LP_CUDA_SUCCESS && q->made - q->used >= WK_SLOTS) pipe_wait(q);
+    while (q->err == LP_CUDA_SUCCESS && q->made - q->used >= WK_SLOTS)
+        pipe_wait(q);
     lp_cu_result cr = q->err;
     p->at = p->stage + (size_t)(q->made % WK_SLOTS) * p->chunk;
     pthread_mutex_unlock(&q->mu);
@@ -502,7 +513,8 @@ int wk_put_flush(wk_put *p, wk_err *e) {
     wk_pipe *q = p->pipe;
     if (!q) return 0;
     pthread_mutex_lock(&q->mu);
-    while (q->used < q->made) pipe_wait(q); /* a failed copier skips the rest: used catches up */
+    while (q->used < q->made)
+        pipe_wait(q); /* a failed copier skips the rest: used catches up */
     lp_cu_result cr = q->err;
     pthread_mutex_unlock(&q->mu);
     return cr == LP_CUDA_SUCCESS ? 0 : cuda_err(p->w, cr, "copying into", p->b->id, e);
@@ -574,7 +586,8 @@ const char *wk_get_next(wk_get *g, size_t *n, wk_err *e) {
         q->used++;
         pthread_cond_broadcast(&q->cv);
     }
-    while (q->made == q->used && q->err == LP_CUDA_SUCCESS) pipe_wait(q);
+    while (q->made == q->used && q->err == LP_CUDA_SUCCESS)
+        pipe_wait(q);
     int ready = q->made > q->used;
     unsigned slot = (unsigned)(q->used % WK_SLOTS);
     size_t k = q->len[slot];
@@ -690,8 +703,8 @@ static void h_buffer_get(lp_http_req *r, void *user) {
     lp_worker *w = user;
     uint64_t id, offset = 0, size = 0;
     int has_off, has_size;
-    if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0 || query_u64(r, "offset", &offset, &has_off) != 0 ||
-        query_u64(r, "size", &size, &has_size) != 0)
+    if (wk_authorized(w, r) != 0 || buffer_id(r, &id) != 0 ||
+        query_u64(r, "offset", &offset, &has_off) != 0 || query_u64(r, "size", &size, &has_size) != 0)
         return;
     wk_buffer *b;
     wk_err e;
@@ -720,7 +733,8 @@ static int module_sha(lp_http_req *r, const char **sha) {
     for (int i = 0; ok && i < 64; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) ok = 0;
     if (!ok) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "'%.80s' is not a SHA-256 (64 lowercase hex digits)", s ? s : "");
+        lp_http_reply_error(r, WIRE_INVALID, NULL, "'%.80s' is not a SHA-256 (64 lowercase hex digits)",
+                            s ? s : "");
         return -1;
     }
     *sha = s;
@@ -738,8 +752,9 @@ static void reply_module_error(lp_http_req *r, int st, const char *msg) {
         if (strstr(msg, "CUDA_ERROR_INVALID_PTX") || strstr(msg, "CUDA_ERROR_UNSUPPORTED_PTX_VERSION"))
             hint = "fix the PTX at the line the JIT log names (ptxas -arch=sm_XX file.ptx checks it offline)";
         else if (strstr(msg, "CUDA_ERROR_NO_BINARY_FOR_GPU") || strstr(msg, "CUDA_ERROR_INVALID_IMAGE"))
-            hint = "the image has no code this GPU runs: send PTX (nvcc -ptx) or a cubin/fatbin built for its "
-                   "architecture";
+            hint =
+                "the image has no code this GPU runs: send PTX (nvcc -ptx) or a cubin/fatbin built for its "
+                "architecture";
         json_t *body = lp_http_error_body(WIRE_CUDA, msg, hint);
         lp_http_reply_json_take(r, 400, body);
     } else
@@ -813,8 +828,9 @@ static mod_ctx *mod_begin(lp_worker *w, lp_http_req *r) {
     uint64_t len = 0;
     const char *cl = lp_http_header(r, "Content-Length");
     if (cl && parse_u64(cl, &len) == 0 && len > WK_MODULE_MAX) {
-        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image of %" PRIu64 " bytes exceeds the limit of %u bytes",
-                            len, WK_MODULE_MAX);
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL,
+                            "a module image of %" PRIu64 " bytes exceeds the limit of %u bytes", len,
+                            WK_MODULE_MAX);
         return NULL;
     }
     c = calloc(1, sizeof *c);
@@ -832,12 +848,14 @@ static int mod_body(lp_http_req *r, const char *data, size_t size, void *user) {
     if (!c) return -1;
     if (!size) return 0;
     if (c->len + size > WK_MODULE_MAX) {
-        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image exceeds the limit of %u bytes", WK_MODULE_MAX);
+        lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image exceeds the limit of %u bytes",
+                            WK_MODULE_MAX);
         return -1;
     }
     if (c->len + size + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 65536;
-        while (cap < c->len + size + 1) cap *= 2;
+        while (cap < c->len + size + 1)
+            cap *= 2;
         char *ni = realloc(c->img, cap);
         if (!ni) {
             lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
@@ -859,7 +877,8 @@ static void h_module_put(lp_http_req *r, void *user) {
     if (!c) return;
     const char *sha = lp_http_param(r, "sha256");
     if (!c->len) {
-        lp_http_reply_error(r, WIRE_INVALID, NULL, "the body is empty; send the module image (PTX, cubin or fatbin)");
+        lp_http_reply_error(r, WIRE_INVALID, NULL,
+                            "the body is empty; send the module image (PTX, cubin or fatbin)");
         return;
     }
     unsigned char d[32];
@@ -867,7 +886,8 @@ static void h_module_put(lp_http_req *r, void *user) {
     lp_sha256_final(&c->h, d);
     lp_hex(hex, d, 32);
     if (strcmp(hex, sha) != 0) {
-        lp_http_reply_error(r, WIRE_INVALID, "the path names the image's SHA-256", "the body's SHA-256 is %s, not %s", hex, sha);
+        lp_http_reply_error(r, WIRE_INVALID, "the path names the image's SHA-256",
+                            "the body's SHA-256 is %s, not %s", hex, sha);
         return;
     }
     wk_module *m;
@@ -893,14 +913,17 @@ static void h_module_global(lp_http_req *r, void *user) {
     lp_cu_result cr;
     int st = wk_buffer_global(w, m, name, &b, &cr);
     if (st == 404) {
-        lp_http_reply_error(r, WIRE_NOT_FOUND, NULL, "module %s has no global named \"%.200s\"", m->sha, name);
+        lp_http_reply_error(r, WIRE_NOT_FOUND, NULL, "module %s has no global named \"%.200s\"", m->sha,
+                            name);
     } else if (st) {
         char nb[64];
         lp_http_reply_error(r, WIRE_CUDA, NULL, "cuModuleGetGlobal(\"%.200s\") failed: %s", name,
-                            cr == LP_CUDA_SUCCESS ? "out of memory" : lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
+                            cr == LP_CUDA_SUCCESS ? "out of memory"
+                                                  : lp_cuda_error_name(&w->cu, cr, nb, sizeof nb));
     } else {
-        lp_http_reply_json_take(r, 200, json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)b->id, "address",
-                                                  (json_int_t)b->ptr, "size", (json_int_t)b->size));
+        lp_http_reply_json_take(r, 200,
+                                json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)b->id, "address",
+                                          (json_int_t)b->ptr, "size", (json_int_t)b->size));
         wk_buffer_put(w, b);
     }
     wk_module_put(w, m);

@@ -42,11 +42,12 @@
 #include "wire_job.h"
 #include "worker.h"
 
-#define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes */
+#define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes   \
+                                           */
 #define REMEMBER_JOBS 256                 /* finished jobs whose results are kept for retries, per session */
 #define REMEMBER_BYTES (256u << 20)
 #define REMEMBER_BYTES_ALL (1ull << 30) /* their bytes in all sessions together */
-#define GAP_NS (10ll * 1000000000)   /* how long a job waits for a predecessor that has not begun to arrive */
+#define GAP_NS (10ll * 1000000000) /* how long a job waits for a predecessor that has not begun to arrive */
 #define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
 
 /* A decoded job's steps and arguments (wire_job.h owns the contract). */
@@ -182,7 +183,9 @@ static int step_buffer_of(lp_worker *w, outcome *o, long i, const char *what, ui
     if (off > (*b)->size || size > (*b)->size - off) {
         o->step = i;
         o->code = WIRE_INVALID;
-        snprintf(o->msg, sizeof o->msg, "%s%s%" PRIu64 " bytes at offset %" PRIu64 " overrun buffer %" PRIu64 " of %" PRIu64 " bytes",
+        snprintf(o->msg, sizeof o->msg,
+                 "%s%s%" PRIu64 " bytes at offset %" PRIu64 " overrun buffer %" PRIu64 " of %" PRIu64
+                 " bytes",
                  what ? what : "", what ? ": " : "", size, off, id, (*b)->size);
         wk_buffer_put(w, *b);
         *b = NULL;
@@ -191,7 +194,8 @@ static int step_buffer_of(lp_worker *w, outcome *o, long i, const char *what, ui
     return 0;
 }
 
-static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t off, uint64_t size, wk_buffer **b) {
+static int step_buffer(lp_worker *w, outcome *o, long i, uint64_t id, uint64_t off, uint64_t size,
+                       wk_buffer **b) {
     return step_buffer_of(w, o, i, NULL, id, off, size, b);
 }
 
@@ -240,8 +244,8 @@ static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, 
     if (f->nparams >= 0 && (size_t)f->nparams != s->nargs) {
         o->step = i;
         o->code = WIRE_INVALID;
-        snprintf(o->msg, sizeof o->msg, "kernel %.200s takes %d arguments, the launch gives %zu", s->function, f->nparams,
-                 s->nargs);
+        snprintf(o->msg, sizeof o->msg, "kernel %.200s takes %d arguments, the launch gives %zu", s->function,
+                 f->nparams, s->nargs);
         goto out;
     }
     for (size_t k = 0; k < s->nargs; k++) {
@@ -251,8 +255,9 @@ static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, 
         if (f->nparams >= 0 && want != have) {
             o->step = i;
             o->code = WIRE_INVALID;
-            snprintf(o->msg, sizeof o->msg, "argument %zu of kernel %.200s is %zu bytes, the launch gives %zu%s", k,
-                     s->function, want, have, a->is_buffer ? " (a device pointer)" : "");
+            snprintf(o->msg, sizeof o->msg,
+                     "argument %zu of kernel %.200s is %zu bytes, the launch gives %zu%s", k, s->function,
+                     want, have, a->is_buffer ? " (a device pointer)" : "");
             goto out;
         }
         if (a->is_buffer) {
@@ -266,14 +271,17 @@ static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, 
         }
     }
     if (s->max_dynamic_shared) {
-        lp_cu_result ar = w->cu.cuFuncSetAttribute
-                              ? w->cu.cuFuncSetAttribute(f->f, LP_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                                         (int)s->max_dynamic_shared)
-                              : LP_CUDA_ERROR_NOT_FOUND;
+        lp_cu_result ar =
+            w->cu.cuFuncSetAttribute
+                ? w->cu.cuFuncSetAttribute(f->f, LP_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                           (int)s->max_dynamic_shared)
+                : LP_CUDA_ERROR_NOT_FOUND;
         if (ar != LP_CUDA_SUCCESS) {
             char what[400];
-            snprintf(what, sizeof what, "launch step %ld: setting the dynamic shared memory limit of %.200s to %u bytes%s",
-                     i, s->function, s->max_dynamic_shared, w->cu.cuFuncSetAttribute ? "" : " (the driver lacks cuFuncSetAttribute)");
+            snprintf(what, sizeof what,
+                     "launch step %ld: setting the dynamic shared memory limit of %.200s to %u bytes%s", i,
+                     s->function, s->max_dynamic_shared,
+                     w->cu.cuFuncSetAttribute ? "" : " (the driver lacks cuFuncSetAttribute)");
             step_fail(w, o, before, i, what, ar);
             goto out;
         }
@@ -288,7 +296,8 @@ static int run_launch(lp_worker *w, wk_step *s, long i, const launched *before, 
     }
     rc = 0;
 out:
-    for (size_t k = 0; k < nheld; k++) wk_buffer_put(w, held[k]);
+    for (size_t k = 0; k < nheld; k++)
+        wk_buffer_put(w, held[k]);
     wk_module_put(w, m);
     return rc;
 }
@@ -305,7 +314,8 @@ static int run_memset(lp_worker *w, const wk_step *s, long i, const launched *be
     snprintf(what, sizeof what, "memset step %ld", i);
     uint64_t row = s->count * s->width;
     wk_buffer *b;
-    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(row, s->pitch, s->height), &b) != 0) return -1;
+    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(row, s->pitch, s->height), &b) != 0)
+        return -1;
     lp_cu_dptr d = b->ptr + s->offset;
     lp_cu_result r = LP_CUDA_SUCCESS;
     const char *fn = NULL;
@@ -313,10 +323,14 @@ static int run_memset(lp_worker *w, const wk_step *s, long i, const launched *be
         const lp_cuda *cu = &w->cu;
         if (s->height == 1) {
             fn = s->width == 1 ? "cuMemsetD8" : s->width == 2 ? "cuMemsetD16" : "cuMemsetD32";
-            if (s->width == 1 && cu->cuMemsetD8) r = cu->cuMemsetD8(d, (unsigned char)s->value, s->count);
-            else if (s->width == 2 && cu->cuMemsetD16) r = cu->cuMemsetD16(d, (unsigned short)s->value, s->count);
-            else if (s->width == 4 && cu->cuMemsetD32) r = cu->cuMemsetD32(d, s->value, s->count);
-            else r = LP_CUDA_ERROR_NOT_FOUND;
+            if (s->width == 1 && cu->cuMemsetD8)
+                r = cu->cuMemsetD8(d, (unsigned char)s->value, s->count);
+            else if (s->width == 2 && cu->cuMemsetD16)
+                r = cu->cuMemsetD16(d, (unsigned short)s->value, s->count);
+            else if (s->width == 4 && cu->cuMemsetD32)
+                r = cu->cuMemsetD32(d, s->value, s->count);
+            else
+                r = LP_CUDA_ERROR_NOT_FOUND;
         } else {
             fn = s->width == 1 ? "cuMemsetD2D8" : s->width == 2 ? "cuMemsetD2D16" : "cuMemsetD2D32";
             if (s->width == 1 && cu->cuMemsetD2D8)
@@ -325,13 +339,15 @@ static int run_memset(lp_worker *w, const wk_step *s, long i, const launched *be
                 r = cu->cuMemsetD2D16(d, s->pitch, (unsigned short)s->value, s->count, s->height);
             else if (s->width == 4 && cu->cuMemsetD2D32)
                 r = cu->cuMemsetD2D32(d, s->pitch, s->value, s->count, s->height);
-            else r = LP_CUDA_ERROR_NOT_FOUND;
+            else
+                r = LP_CUDA_ERROR_NOT_FOUND;
         }
     }
     wk_buffer_put(w, b);
     if (r == LP_CUDA_SUCCESS) return 0;
     char how[400];
-    snprintf(how, sizeof how, "%s: %s of buffer %" PRIu64 " at offset %" PRIu64 " (%" PRIu64 " x %" PRIu64
+    snprintf(how, sizeof how,
+             "%s: %s of buffer %" PRIu64 " at offset %" PRIu64 " (%" PRIu64 " x %" PRIu64
              " elements of %u bytes, pitch %" PRIu64 ")%s",
              what, fn, s->buffer, s->offset, s->height, s->count, s->width, s->pitch,
              r == LP_CUDA_ERROR_NOT_FOUND ? " (the driver lacks it)" : "");
@@ -344,11 +360,12 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
     char what[200];
     snprintf(what, sizeof what, "copy step %ld (destination)", i);
     wk_buffer *dst, *src;
-    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(s->size, s->pitch, s->height), &dst) != 0)
+    if (step_buffer_of(w, o, i, what, s->buffer, s->offset, rows_span(s->size, s->pitch, s->height), &dst) !=
+        0)
         return -1;
     snprintf(what, sizeof what, "copy step %ld (source)", i);
-    if (step_buffer_of(w, o, i, what, s->src_buffer, s->src_offset, rows_span(s->size, s->src_pitch, s->height),
-                       &src) != 0) {
+    if (step_buffer_of(w, o, i, what, s->src_buffer, s->src_offset,
+                       rows_span(s->size, s->src_pitch, s->height), &src) != 0) {
         wk_buffer_put(w, dst);
         return -1;
     }
@@ -373,8 +390,9 @@ static int run_copy(lp_worker *w, const wk_step *s, long i, const launched *befo
     wk_buffer_put(w, dst);
     if (r == LP_CUDA_SUCCESS) return 0;
     char how[400];
-    snprintf(how, sizeof how, "copy step %ld: %s of %" PRIu64 " x %" PRIu64 " bytes from buffer %" PRIu64
-             " at offset %" PRIu64 " to buffer %" PRIu64 " at offset %" PRIu64 "%s",
+    snprintf(how, sizeof how,
+             "copy step %ld: %s of %" PRIu64 " x %" PRIu64 " bytes from buffer %" PRIu64 " at offset %" PRIu64
+             " to buffer %" PRIu64 " at offset %" PRIu64 "%s",
              i, fn, s->height, s->size, s->src_buffer, s->src_offset, s->buffer, s->offset,
              r == LP_CUDA_ERROR_NOT_FOUND ? " (the driver lacks it)" : "");
     step_fail(w, o, before, i, how, r);
@@ -423,7 +441,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         snprintf(o.msg, sizeof o.msg, "the worker cannot hold %" PRIu64 " bytes of results", j->read_total);
     } else if (wk_is_poisoned(w)) {
         o.code = WIRE_CUDA;
-        snprintf(o.msg, sizeof o.msg, "the GPU context was lost (%s); the worker is being replaced", w->poison);
+        snprintf(o.msg, sizeof o.msg, "the GPU context was lost (%s); the worker is being replaced",
+                 w->poison);
     } else if (wk_bind(w) != 0) {
         o.code = WIRE_CUDA;
         snprintf(o.msg, sizeof o.msg, "the CUDA context cannot be made current");
@@ -439,7 +458,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
             continue;
         }
         if (s->kind == 'm' || s->kind == 'c') {
-            if ((s->kind == 'm' ? run_memset : run_copy)(w, s, (long)i, &kern, &o) == 0) device_step = (long)i;
+            if ((s->kind == 'm' ? run_memset : run_copy)(w, s, (long)i, &kern, &o) == 0)
+                device_step = (long)i;
             continue;
         }
         if (s->kind == 'e') {
@@ -461,7 +481,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         wk_buffer_put(w, b);
         if (r != LP_CUDA_SUCCESS) {
             char what[160];
-            snprintf(what, sizeof what, "%s buffer %" PRIu64, s->kind == 'w' ? "writing" : "reading", s->buffer);
+            snprintf(what, sizeof what, "%s buffer %" PRIu64, s->kind == 'w' ? "writing" : "reading",
+                     s->buffer);
             step_fail(w, &o, &kern, (long)i, what, r);
         }
     }
@@ -478,7 +499,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         lp_cu_result r = w->cu.cuCtxSynchronize();
         if (r != LP_CUDA_SUCCESS) {
             char what[96];
-            snprintf(what, sizeof what, "finishing the memset and copy steps (the last: step %ld)", device_step);
+            snprintf(what, sizeof what, "finishing the memset and copy steps (the last: step %ld)",
+                     device_step);
             cuda_fail(w, &o, device_step, what, r);
         }
     }
@@ -508,8 +530,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         j->res_len = 4 + tl + data_len;
     }
     if (o.code)
-        lp_log(LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease, w->uuid, j->seq,
-               o.step, o.code, o.msg);
+        lp_log(LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease, w->uuid,
+               j->seq, o.step, o.code, o.msg);
     /* the request body is no longer needed; the result is kept for retries */
     free(j->body);
     j->body = NULL;
@@ -1256,7 +1278,8 @@ static void h_job(lp_http_req *r, void *user) {
 
 /* Checks a batch's framing: K records of u32 LE L + L bytes, exactly filling the body. Returns K,
  * or 0 with code, hint and msg. */
-static size_t batch_frame(const char *buf, size_t len, const char **code, const char **hint, char *msg, size_t ms) {
+static size_t batch_frame(const char *buf, size_t len, const char **code, const char **hint, char *msg,
+                          size_t ms) {
     size_t k = 0;
     *code = WIRE_INVALID;
     *hint = JOBS_HINT;
@@ -1264,17 +1287,19 @@ static size_t batch_frame(const char *buf, size_t len, const char **code, const 
         if (k == WK_BATCH_MAX_JOBS) {
             *code = WIRE_TOO_LARGE;
             *hint = "send at most 256 jobs per batch";
-            snprintf(msg, ms, "a batch holds at most %d jobs; the body goes on after job %d", WK_BATCH_MAX_JOBS,
-                     WK_BATCH_MAX_JOBS - 1);
+            snprintf(msg, ms, "a batch holds at most %d jobs; the body goes on after job %d",
+                     WK_BATCH_MAX_JOBS, WK_BATCH_MAX_JOBS - 1);
             return 0;
         }
         if (len - off < 4) {
-            snprintf(msg, ms, "job %zu: the body ends %zu bytes into the record's 4-byte length", k, len - off);
+            snprintf(msg, ms, "job %zu: the body ends %zu bytes into the record's 4-byte length", k,
+                     len - off);
             return 0;
         }
         uint32_t l = get_le32(buf + off);
         if (l < 4 || l > len - off - 4) {
-            snprintf(msg, ms, "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k,
+            snprintf(msg, ms,
+                     "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k,
                      l, off, l < 4 ? "cannot hold a job" : "runs past the end of the body", len - off - 4);
             return 0;
         }
@@ -1295,8 +1320,8 @@ static size_t batch_count(lp_http_req *r, const char *buf, size_t len) {
 /* Parses the batch's K jobs, each from its own copy of its record: run_job frees a job's body
  * once it ran, and batched jobs are small. Returns 0, or -1 with code and msg (nothing was
  * entered: every job is checked first; the jobs parsed so far are freed). */
-static int batch_decode(const char *buf, size_t k, int64_t now, wk_job **jobs, const char **code_out, char *out,
-                        size_t outsz) {
+static int batch_decode(const char *buf, size_t k, int64_t now, wk_job **jobs, const char **code_out,
+                        char *out, size_t outsz) {
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
         size_t len = get_le32(buf + off);
@@ -1363,7 +1388,8 @@ int wk_batch_decode(const char *buf, size_t len, char *msg, size_t ms) {
     }
     int rc = batch_decode(buf, k, 0, jobs, &code, msg, ms);
     if (rc == 0)
-        for (size_t i = 0; i < k; i++) job_free(jobs[i]);
+        for (size_t i = 0; i < k; i++)
+            job_free(jobs[i]);
     free(jobs);
     return rc;
 }

@@ -50,12 +50,18 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
         const char *v = argv[++i];
         char *dst = NULL;
         size_t n = 0;
-        if (!strcmp(a, "--listen")) dst = w->listen, n = sizeof w->listen;
-        else if (!strcmp(a, "--lease")) dst = w->lease, n = sizeof w->lease;
-        else if (!strcmp(a, "--node")) dst = w->node, n = sizeof w->node;
-        else if (!strcmp(a, "--uuid")) dst = w->uuid, n = sizeof w->uuid;
-        else if (!strcmp(a, "--state-dir")) dst = w->state_dir, n = sizeof w->state_dir;
-        else if (!strcmp(a, "--cuda-library")) dst = w->cuda_path, n = sizeof w->cuda_path;
+        if (!strcmp(a, "--listen"))
+            dst = w->listen, n = sizeof w->listen;
+        else if (!strcmp(a, "--lease"))
+            dst = w->lease, n = sizeof w->lease;
+        else if (!strcmp(a, "--node"))
+            dst = w->node, n = sizeof w->node;
+        else if (!strcmp(a, "--uuid"))
+            dst = w->uuid, n = sizeof w->uuid;
+        else if (!strcmp(a, "--state-dir"))
+            dst = w->state_dir, n = sizeof w->state_dir;
+        else if (!strcmp(a, "--cuda-library"))
+            dst = w->cuda_path, n = sizeof w->cuda_path;
         else if (!strcmp(a, "--tls-cert"))
             dst = w->tls_cert, n = sizeof w->tls_cert;
         else if (!strcmp(a, "--tls-key"))
@@ -74,7 +80,8 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
             errno = 0;
             unsigned long long x = strtoull(v, &end, 10);
             if (*end || !*v || errno || x < 65536 || x > (1ull << 40) || *v == '-') {
-                fprintf(stderr, "lepton-worker: --job-queue-bytes '%s' is not a byte count in 65536..2^40\n", v);
+                fprintf(stderr, "lepton-worker: --job-queue-bytes '%s' is not a byte count in 65536..2^40\n",
+                        v);
                 return -1;
             }
             w->queue_limit = x;
@@ -108,7 +115,8 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
     }
     char err[300];
     if (key_fd < 0) {
-        fprintf(stderr, "lepton-worker: --key-fd is required (the pipe leptond writes the lease key on)\n%s", USAGE);
+        fprintf(stderr, "lepton-worker: --key-fd is required (the pipe leptond writes the lease key on)\n%s",
+                USAGE);
         return -1;
     }
     int krc = lp_token_grant_read(&w->scope, key_fd, err, sizeof err);
@@ -138,7 +146,8 @@ static int cuda_setup(lp_worker *w, char *err, size_t en) {
         }
     free(g);
     if (found < 0) {
-        snprintf(err, en, "no GPU with UUID %.64s among the %d this driver (%.200s) shows", w->uuid, n, w->cu.path);
+        snprintf(err, en, "no GPU with UUID %.64s among the %d this driver (%.200s) shows", w->uuid, n,
+                 w->cu.path);
         return -1;
     }
     char nb[64];
@@ -146,7 +155,8 @@ static int cuda_setup(lp_worker *w, char *err, size_t en) {
     if (r == LP_CUDA_SUCCESS) r = w->cu.cuDevicePrimaryCtxRetain(&w->ctx, w->dev);
     if (r == LP_CUDA_SUCCESS) r = w->cu.cuCtxSetCurrent(w->ctx);
     if (r != LP_CUDA_SUCCESS) {
-        snprintf(err, en, "cannot create a CUDA context on %s: %s", w->uuid, lp_cuda_error_name(&w->cu, r, nb, sizeof nb));
+        snprintf(err, en, "cannot create a CUDA context on %s: %s", w->uuid,
+                 lp_cuda_error_name(&w->cu, r, nb, sizeof nb));
         return -1;
     }
     return 0;
@@ -199,8 +209,8 @@ int main(int argc, char **argv) {
     int rc = lp_http_server_new(&hc, &w.http, err, sizeof err);
     /* bigger upload chunks; 1 MiB slows every request */
     if (rc == 0) lp_http_server_set_conn_memory(w.http, 256u << 10);
-    if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 || wk_stream_route(&w, w.http) != 0 ||
-        (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
+    if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 ||
+        wk_stream_route(&w, w.http) != 0 || (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
         lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
         lp_http_server_free(w.http);
         return rc == LP_HTTP_ETLS ? LP_WORKER_EXIT_TLS : LP_WORKER_EXIT_START;
@@ -231,10 +241,11 @@ int main(int argc, char **argv) {
     wk_jobs_stop(&w);
     /* A kernel that is still running (a spin, a long job) would hold the shutdown up: the lease
      * is over, so end the process; the driver frees its memory and context when it exits. */
-    for (int i = 0; i < 20 && __atomic_load_n(&w.running, __ATOMIC_ACQUIRE); i++) lp_sleep_ms(10);
+    for (int i = 0; i < 20 && __atomic_load_n(&w.running, __ATOMIC_ACQUIRE); i++)
+        lp_sleep_ms(10);
     if (__atomic_load_n(&w.running, __ATOMIC_ACQUIRE)) {
-        lp_log(LOG_INFO, "lease %s gpu %s: a job is still running; ending the worker without waiting for it", w.lease,
-               w.uuid);
+        lp_log(LOG_INFO, "lease %s gpu %s: a job is still running; ending the worker without waiting for it",
+               w.lease, w.uuid);
         _exit(code);
     }
     lp_http_server_free(w.http);

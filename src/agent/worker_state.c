@@ -28,7 +28,6 @@ int wk_bind(lp_worker *w) {
     return 0;
 }
 
-
 /* ---- journal ---- */
 /* Appends "a ID SIZE" (allocated) or "f ID" (freed). */
 static void journal(lp_worker *w, char op, uint64_t id, uint64_t size) {
@@ -37,7 +36,8 @@ static void journal(lp_worker *w, char op, uint64_t id, uint64_t size) {
     int n = op == 'a' ? snprintf(line, sizeof line, "a %" PRIu64 " %" PRIu64 "\n", id, size)
                       : snprintf(line, sizeof line, "f %" PRIu64 "\n", id);
     if (n > 0 && write(w->journal_fd, line, (size_t)n) != n)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+               strerror(errno));
 }
 
 static long lost_find(const lp_worker *w, uint64_t id) {
@@ -69,8 +69,10 @@ static int read_journal(lp_worker *w, const char *path) {
             if (line[0] == 'x' && line[1] == ' ') {
                 line[strcspn(line, "\n")] = 0;
                 why = 0;
-                while (why < w->nreasons && strcmp(w->lost_reasons[why], line + 2)) why++;
-                if (why == w->nreasons && w->nreasons < (int)(sizeof w->lost_reasons / sizeof w->lost_reasons[0]))
+                while (why < w->nreasons && strcmp(w->lost_reasons[why], line + 2))
+                    why++;
+                if (why == w->nreasons &&
+                    w->nreasons < (int)(sizeof w->lost_reasons / sizeof w->lost_reasons[0]))
                     snprintf(w->lost_reasons[w->nreasons++], sizeof w->lost_reasons[0], "%.63s", line + 2);
                 why = why < w->nreasons ? why + 1 : -1;
             }
@@ -116,7 +118,8 @@ void wk_lost_text(lp_worker *w, uint64_t id, char *out, size_t n) {
         snprintf(out, n, "buffer %" PRIu64 " was lost when the worker restarted after %s", id,
                  w->lost_reasons[why - 1]);
     else
-        snprintf(out, n, "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure", id);
+        snprintf(out, n, "buffer %" PRIu64 " was lost when this GPU's worker was replaced after a failure",
+                 id);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -125,8 +128,8 @@ void wk_poison(lp_worker *w, const char *why) {
     if (!w->poisoned) {
         snprintf(w->poison, sizeof w->poison, "%s", why); /* before the flag: readers read it unlocked */
         __atomic_store_n(&w->poisoned, 1, __ATOMIC_RELEASE);
-        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced", w->lease,
-               w->uuid, why);
+        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced",
+               w->lease, w->uuid, why);
         /* Jobs accepted but not run are answered 503 worker_restarting: the replacement takes
          * their seqs (a job running now sets seq_done, and seq_recv with it, when it ends). */
         w->q0.seq_recv = w->q0.seq_done;
@@ -137,9 +140,11 @@ void wk_poison(lp_worker *w, const char *why) {
         snprintf(name, sizeof name, "%.*s", (int)(nl && nl < sizeof name ? nl : 0), why);
         if (w->journal_fd >= 0) {
             char line[80];
-            int len = snprintf(line, sizeof line, "x %s\n", nl > 5 && nl < sizeof name ? name : "a sticky CUDA error");
+            int len = snprintf(line, sizeof line, "x %s\n",
+                               nl > 5 && nl < sizeof name ? name : "a sticky CUDA error");
             if (len > 0 && write(w->journal_fd, line, (size_t)len) != len)
-                lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
+                lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+                       strerror(errno));
         }
     }
     pthread_mutex_unlock(&w->job_mu);
@@ -190,7 +195,8 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     }
     /* the buffers lost so far keep their reason: a later "x" line is this worker's */
     if (w->nlost && write(w->journal_fd, "g\n", 2) != 2)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid, strerror(errno));
+        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+               strerror(errno));
     snprintf(path, sizeof path, "%s/%s.seq", w->state_dir, w->uuid);
     w->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (w->seq_fd < 0) {
@@ -498,21 +504,26 @@ static json_t *ptx_entries(const char *s, size_t n) {
     json_t *names = json_array();
     for (size_t i = 0; i < n && s[i];) {
         if (s[i] == '/' && i + 1 < n && s[i + 1] == '/') {
-            while (i < n && s[i] && s[i] != '\n') i++;
+            while (i < n && s[i] && s[i] != '\n')
+                i++;
             continue;
         }
         if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
             i += 2;
-            while (i + 1 < n && s[i] && !(s[i] == '*' && s[i + 1] == '/')) i++;
+            while (i + 1 < n && s[i] && !(s[i] == '*' && s[i + 1] == '/'))
+                i++;
             i += 2;
             continue;
         }
-        if (s[i] == '.' && i + 6 < n && !strncmp(s + i, ".entry", 6) && (s[i + 6] == ' ' || s[i + 6] == '\t' || s[i + 6] == '\n')) {
+        if (s[i] == '.' && i + 6 < n && !strncmp(s + i, ".entry", 6) &&
+            (s[i + 6] == ' ' || s[i + 6] == '\t' || s[i + 6] == '\n')) {
             i += 6;
-            while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+            while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+                i++;
             size_t b = i;
-            while (i < n && s[i] && (s[i] == '_' || s[i] == '$' || (s[i] >= '0' && s[i] <= '9') ||
-                                     (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            while (i < n && s[i] &&
+                   (s[i] == '_' || s[i] == '$' || (s[i] >= '0' && s[i] <= '9') ||
+                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
                 i++;
             if (i > b && i - b < 1024) json_array_append_new(names, json_stringn(s + b, i - b));
             continue;
@@ -556,7 +567,8 @@ static json_t *func_attributes(lp_worker *w, const wk_func *f) {
             json_array_append_new(a, json_null());
         }
     }
-    while (json_array_size(a) > known) json_array_remove(a, json_array_size(a) - 1);
+    while (json_array_size(a) > known)
+        json_array_remove(a, json_array_size(a) - 1);
     return a;
 }
 
@@ -565,14 +577,16 @@ static json_t *func_json(lp_worker *w, const wk_func *f) {
     for (int i = 0; i < f->nparams; i++)
         json_array_append_new(params, json_pack("{s:I, s:I}", "offset", (json_int_t)f->offset[i], "size",
                                                 (json_int_t)f->size[i]));
-    json_t *o = json_pack("{s:s, s:o, s:o}", "name", f->name, "params", params, "attributes", func_attributes(w, f));
+    json_t *o =
+        json_pack("{s:s, s:o, s:o}", "name", f->name, "params", params, "attributes", func_attributes(w, f));
     if (f->nparams < 0) json_object_set_new(o, "params", json_null());
     return o;
 }
 
 static size_t func_slot(const char *name, size_t cap) {
     uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
     return (size_t)h & (cap - 1);
 }
 
@@ -585,7 +599,8 @@ static int func_index(wk_module *m, wk_func *f) {
         for (size_t i = 0; i < m->fcap; i++) {
             if (!m->fidx[i]) continue;
             size_t s = func_slot(m->fidx[i]->name, cap);
-            while (n[s]) s = (s + 1) & (cap - 1);
+            while (n[s])
+                s = (s + 1) & (cap - 1);
             n[s] = m->fidx[i];
         }
         free(m->fidx);
@@ -593,7 +608,8 @@ static int func_index(wk_module *m, wk_func *f) {
         m->fcap = cap;
     }
     size_t s = func_slot(f->name, m->fcap);
-    while (m->fidx[s]) s = (s + 1) & (m->fcap - 1);
+    while (m->fidx[s])
+        s = (s + 1) & (m->fcap - 1);
     m->fidx[s] = f;
     m->nfuncs++;
     return 0;
@@ -641,19 +657,22 @@ static void save_image(lp_worker *w, const char *sha, const char *image, size_t 
     int ok = fd >= 0;
     for (size_t off = 0; ok && off < size;) {
         ssize_t n = write(fd, image + off, size - off);
-        if (n <= 0) ok = 0;
-        else off += (size_t)n;
+        if (n <= 0)
+            ok = 0;
+        else
+            off += (size_t)n;
     }
     if (fd >= 0 && close(fd) != 0) ok = 0;
     if (ok && rename(tmp, path) == 0) return;
     unlink(tmp);
-    lp_log(LOG_WARN, "lease %s gpu %s: cannot save module %s in %s: a replacement worker will need it uploaded again",
+    lp_log(LOG_WARN,
+           "lease %s gpu %s: cannot save module %s in %s: a replacement worker will need it uploaded again",
            w->lease, w->uuid, sha, path);
 }
 
 /* Loads under mod_mu. image must be followed by a NUL byte (PTX is text). */
-static int load_locked(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out, char *msg,
-                       size_t msg_size) {
+static int load_locked(lp_worker *w, const char *sha, const char *image, size_t size, wk_module **out,
+                       char *msg, size_t msg_size) {
     if (wk_bind(w) != 0) {
         snprintf(msg, msg_size, "the CUDA context cannot be made current");
         return 500;
@@ -666,8 +685,8 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
         snprintf(msg, msg_size, "out of memory");
         return 507;
     }
-    int opts[4] = {LP_CU_JIT_ERROR_LOG_BUFFER, LP_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, LP_CU_JIT_INFO_LOG_BUFFER,
-                   LP_CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES};
+    int opts[4] = {LP_CU_JIT_ERROR_LOG_BUFFER, LP_CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                   LP_CU_JIT_INFO_LOG_BUFFER, LP_CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES};
     void *vals[4] = {elog, (void *)(uintptr_t)(LOG - 1), ilog, (void *)(uintptr_t)(LOG - 1)};
     lp_cu_module mod = NULL;
     lp_cu_result r = w->cu.cuModuleLoadDataEx(&mod, image, 4, opts, vals);
@@ -676,8 +695,10 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
         char nb[64];
         elog[LOG - 1] = 0;
         size_t n = strlen(elog);
-        while (n && (elog[n - 1] == '\n' || elog[n - 1] == ' ')) elog[--n] = 0;
-        snprintf(msg, msg_size, "%s%s%s", lp_cuda_error_name(&w->cu, r, nb, sizeof nb), *elog ? ": " : "", elog);
+        while (n && (elog[n - 1] == '\n' || elog[n - 1] == ' '))
+            elog[--n] = 0;
+        snprintf(msg, msg_size, "%s%s%s", lp_cuda_error_name(&w->cu, r, nb, sizeof nb), *elog ? ": " : "",
+                 elog);
         free(elog);
         if (lp_cuda_error_is_sticky(r)) wk_poison(w, msg);
         return r == LP_CUDA_ERROR_OUT_OF_MEMORY ? 507 : 400;
@@ -711,8 +732,8 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
     m->next = w->modules;
     w->modules = m;
     save_image(w, sha, image, size);
-    lp_log(LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha, size,
-           nfns);
+    lp_log(LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha,
+           size, nfns);
     *out = m;
     return 0;
 }
@@ -748,12 +769,14 @@ int wk_module_get(lp_worker *w, const char *sha, wk_module **out, char *msg, siz
     snprintf(path, sizeof path, "%s/modules/%s.img", w->state_dir, sha);
     int st = 404;
     FILE *f = fopen(path, "rb");
-    snprintf(msg, msg_size, "module %s is not loaded on this GPU; upload it with PUT /v1/modules/%s", sha, sha);
+    snprintf(msg, msg_size, "module %s is not loaded on this GPU; upload it with PUT /v1/modules/%s", sha,
+             sha);
     if (f) {
         struct stat sb;
         char *img = NULL;
         if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0 && (uint64_t)sb.st_size <= WK_MODULE_MAX &&
-            (img = malloc((size_t)sb.st_size + 1)) && fread(img, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size) {
+            (img = malloc((size_t)sb.st_size + 1)) &&
+            fread(img, 1, (size_t)sb.st_size, f) == (size_t)sb.st_size) {
             img[sb.st_size] = 0;
             char hex[65];
             lp_sha256_hex(img, (size_t)sb.st_size, hex);
@@ -770,7 +793,8 @@ int wk_module_hold(lp_worker *w, wk_module *m, uint64_t session) {
     int rc = 0;
     pthread_mutex_lock(&w->mod_mu);
     size_t i = 0;
-    while (i < m->nholders && m->holders[i] != session) i++;
+    while (i < m->nholders && m->holders[i] != session)
+        i++;
     if (i == m->nholders) {
         if (m->nholders == m->capholders) {
             size_t cap = m->capholders ? 2 * m->capholders : 4;
@@ -801,7 +825,8 @@ void wk_module_release(lp_worker *w, const char *sha, uint64_t session) {
         }
     pthread_mutex_unlock(&w->mod_mu);
     if (others) {
-        lp_log(LOG_DEBUG, "lease %s gpu %s: module %s stays: another session holds it", w->lease, w->uuid, sha);
+        lp_log(LOG_DEBUG, "lease %s gpu %s: module %s stays: another session holds it", w->lease, w->uuid,
+               sha);
         return;
     }
     wk_module_unload(w, sha);

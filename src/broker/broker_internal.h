@@ -89,13 +89,15 @@ void lp_reply_lease_ended(lp_http_req *r, lp_broker *b, const lp_err *e, const l
 /* lease_request.c: parses a lease request body (defaults applied); answers 400 and returns -1. */
 int lp_lease_req_parse(lp_http_req *r, const json_t *body, lp_lease_req *out);
 /* The same without a request: idem_header is the Idempotency-Key header (or NULL); -1 with err. */
-int lp_lease_req_decode(const json_t *body, const char *idem_header, lp_lease_req *out, char *err, size_t err_size);
+int lp_lease_req_decode(const json_t *body, const char *idem_header, lp_lease_req *out, char *err,
+                        size_t err_size);
 
 /* handlers_nodes.c: the bodies of POST /v1/nodes and of a heartbeat, checked. 0, or -1 with a
  * message naming the field in err, or -2 when out of memory. *gpus (malloc'd, caller frees) and the
  * strings of reg are borrowed from body. */
 int lp_node_reg_decode(const json_t *body, lp_node_reg *reg, lp_gpu **gpus, char *err, size_t err_size);
-int lp_heartbeat_decode(const json_t *body, int64_t *wait_ms, const json_t **known, char *err, size_t err_size);
+int lp_heartbeat_decode(const json_t *body, int64_t *wait_ms, const json_t **known, char *err,
+                        size_t err_size);
 
 /* Route registration of each handlers file. */
 int lp_routes_health(lp_broker *b, lp_http_server *s);

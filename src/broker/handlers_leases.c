@@ -46,7 +46,8 @@ static void h_open(lp_http_req *r, void *user) {
                 lp_metrics_lease_granted(b->metrics);
                 lp_broker_node_changed(b, l.node);
                 lp_log(LOG_INFO,
-                       "lease %s granted to tenant %s: %u x %s on node %s at %s/h per GPU, ttl %u s, keepalive %u s",
+                       "lease %s granted to tenant %s: %u x %s on node %s at %s/h per GPU, ttl %u s, "
+                       "keepalive %u s",
                        l.id, who.tenant, l.gpu_count, l.gpu_model, l.node,
                        lp_money_format(l.price, price, sizeof price), l.ttl_s, l.keepalive_s);
             }
@@ -174,7 +175,8 @@ static void h_extend(lp_http_req *r, void *user) {
     lp_lease l;
     lp_err e = {0};
     const char *id = lp_http_param(r, "id");
-    if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, *key ? key : NULL, now, &l, &e) != 0) {
+    if (b->store->ops->lease_extend(b->store, who.tenant, id, (uint32_t)secs, *key ? key : NULL, now, &l,
+                                    &e) != 0) {
         if (e.code && !strcmp(e.code, WIRE_LEASE_ENDED)) {
             lp_reply_lease_ended(r, b, &e, &l, now);
             lp_lease_clear(&l);

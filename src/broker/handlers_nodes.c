@@ -26,8 +26,8 @@ static json_t *node_reply(lp_broker *b, const lp_node *n) {
     /* node_timeout_ms lets the agent fence itself: it stops its workers when no heartbeat has been
      * answered for that long (less a margin), before the broker fails its leases (docs/protocol.md) */
     json_t *o = json_pack("{s:o, s:I, s:I}", "node", lp_node_json(n), "heartbeat_interval_ms",
-                          (json_int_t)(b->node_timeout_ms / 3 > 0 ? b->node_timeout_ms / 3 : 1), "node_timeout_ms",
-                          (json_int_t)b->node_timeout_ms);
+                          (json_int_t)(b->node_timeout_ms / 3 > 0 ? b->node_timeout_ms / 3 : 1),
+                          "node_timeout_ms", (json_int_t)b->node_timeout_ms);
     return o;
 }
 
@@ -68,10 +68,11 @@ int lp_node_reg_decode(const json_t *j, lp_node_reg *reg, lp_gpu **gpus_out, cha
         return -1;
     }
     if (!address || !valid_address(address)) {
-        snprintf(err, err_size,
-                 "field 'address' is required: the data-plane URL clients reach the node at (http://HOST:PORT or "
-                 "https://HOST:PORT, no spaces), got '%.100s'",
-                 address ? address : "");
+        snprintf(
+            err, err_size,
+            "field 'address' is required: the data-plane URL clients reach the node at (http://HOST:PORT or "
+            "https://HOST:PORT, no spaces), got '%.100s'",
+            address ? address : "");
         return -1;
     }
     size_t n = gpus ? json_array_size(gpus) : 0;
@@ -103,15 +104,16 @@ int lp_node_reg_decode(const json_t *j, lp_node_reg *reg, lp_gpu **gpus_out, cha
             goto bad;
         }
         if (!valid_uuid(uuid)) {
-            snprintf(err, err_size, "field 'gpus[%zu].uuid' must be the GPU's UUID (1..%d characters of "
-                                    "[A-Za-z0-9._:/-], e.g. GPU-8c1f2d3e-...), got '%.100s'",
+            snprintf(err, err_size,
+                     "field 'gpus[%zu].uuid' must be the GPU's UUID (1..%d characters of "
+                     "[A-Za-z0-9._:/-], e.g. GPU-8c1f2d3e-...), got '%.100s'",
                      i, LP_NAME_MAX, uuid);
             goto bad;
         }
         for (size_t k = 0; k < i; k++)
             if (!strcmp(gv[k].uuid, uuid)) {
-                snprintf(err, err_size, "field 'gpus[%zu].uuid' repeats gpus[%zu].uuid '%.100s': each GPU once", i,
-                         k, uuid);
+                snprintf(err, err_size,
+                         "field 'gpus[%zu].uuid' repeats gpus[%zu].uuid '%.100s': each GPU once", i, k, uuid);
                 goto bad;
             }
         gv[i].index = (uint32_t)i;
@@ -204,7 +206,8 @@ static int same_lease_set(const json_t *known, const lp_lease_list *ll) {
 
 int lp_heartbeat_decode(const json_t *j, int64_t *wait, const json_t **known, char *err, size_t err_size) {
     *known = NULL;
-    if (lp_json_int(j, "wait_ms", 0, 600000, wait, err, err_size) || lp_json_arr(j, "known", known, err, err_size))
+    if (lp_json_int(j, "wait_ms", 0, 600000, wait, err, err_size) ||
+        lp_json_arr(j, "known", known, err, err_size))
         return -1;
     for (size_t k = 0; *known && k < json_array_size(*known); k++)
         if (!json_is_string(json_array_get(*known, k))) {

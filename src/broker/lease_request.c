@@ -8,7 +8,8 @@
 #include "json_field.h"
 #include "wire.h"
 
-int lp_lease_req_decode(const json_t *j, const char *idem_header, lp_lease_req *q, char *err, size_t err_size) {
+int lp_lease_req_decode(const json_t *j, const char *idem_header, lp_lease_req *q, char *err,
+                        size_t err_size) {
     memset(q, 0, sizeof *q);
     int64_t count = 1, mem = 0, ttl = 3600, wait = 0, keepalive = 0;
     double max_price = 0, max_cost = 0;

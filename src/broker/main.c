@@ -105,13 +105,19 @@ static int cmd_serve(int argc, char **argv) {
             if (parse_i64(v, 1, &n))
                 return usage_error("serve: --max-body needs a positive integer, got '%s'", v);
             cfg.max_body = (size_t)n;
-        } else if (!strcmp(a, "--max-conn") || !strcmp(a, "--max-conn-per-ip") || !strcmp(a, "--head-timeout-s")) {
+        } else if (!strcmp(a, "--max-conn") || !strcmp(a, "--max-conn-per-ip") ||
+                   !strcmp(a, "--head-timeout-s")) {
             if (parse_i64(v, 1, &n) || n > 1000000)
-                return usage_error("serve: --max-conn, --max-conn-per-ip and --head-timeout-s need a positive "
-                                   "integer (at most 1000000), got '%s'", v);
-            if (!strcmp(a, "--max-conn")) cfg.max_connections = (unsigned)n;
-            else if (!strcmp(a, "--max-conn-per-ip")) cfg.max_conn_per_ip = (unsigned)n;
-            else cfg.head_timeout_s = (unsigned)n;
+                return usage_error(
+                    "serve: --max-conn, --max-conn-per-ip and --head-timeout-s need a positive "
+                    "integer (at most 1000000), got '%s'",
+                    v);
+            if (!strcmp(a, "--max-conn"))
+                cfg.max_connections = (unsigned)n;
+            else if (!strcmp(a, "--max-conn-per-ip"))
+                cfg.max_conn_per_ip = (unsigned)n;
+            else
+                cfg.head_timeout_s = (unsigned)n;
         } else
             return usage_error("serve: unknown flag '%s'", a);
         i++;

@@ -108,7 +108,8 @@ void lp_match_explain(const lp_pool *pools, size_t n, const lp_lease_req *req, l
                    "%s: %llu GPUs of matching model exist on %llu node%s, %llu are free; closest: node %s "
                    "has %u free %s at %s/h",
                    want, (unsigned long long)exist, (unsigned long long)nodes, nodes == 1 ? "" : "s",
-                   (unsigned long long)freec, p->node, p->free, p->model, lp_money_format(p->price, a, sizeof a));
+                   (unsigned long long)freec, p->node, p->free, p->model,
+                   lp_money_format(p->price, a, sizeof a));
     } else {
         lp_err_set(e, WIRE_NO_CAPACITY, hint,
                    "%s: %llu GPUs of matching model exist on %llu node%s, 0 are free", want,
@@ -121,7 +122,8 @@ int lp_match_check_cost(const lp_lease_req *req, double price, lp_err *e) {
     if (s < 0 || s >= 1) return 0;
     double one = (double)req->gpu_count * price / 3600.0;
     char c[LP_MONEY_MAX], p[LP_MONEY_MAX], o[LP_MONEY_MAX];
-    lp_err_set(e, WIRE_OVER_BUDGET, "raise max_cost", "max_cost %s buys less than 1 s of %u GPU%s at %s/h (1 s costs %s)",
+    lp_err_set(e, WIRE_OVER_BUDGET, "raise max_cost",
+               "max_cost %s buys less than 1 s of %u GPU%s at %s/h (1 s costs %s)",
                lp_money_format(req->max_cost, c, sizeof c), req->gpu_count, req->gpu_count == 1 ? "" : "s",
                lp_money_format(price, p, sizeof p), lp_money_format(one, o, sizeof o));
     return -1;

@@ -61,7 +61,8 @@ int cli_opt_is(const cli_opts *o, const char *name);
 int cli_opt_no_value(cli_opts *o);
 
 /* Parsers: 0 on success, else a usage message ("--gpus: 'x' is not a number") and CLI_EXIT_USAGE. */
-int cli_parse_u32(const char *verb, const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out);
+int cli_parse_u32(const char *verb, const char *flag, const char *v, uint32_t min, uint32_t max,
+                  uint32_t *out);
 int cli_parse_money(const char *verb, const char *flag, const char *v, double *out);
 /* "X[,Y[,Z]]" → three values ≥ 1 (missing ones are 1). */
 int cli_parse_dims(const char *verb, const char *flag, const char *v, uint32_t out[3]);
@@ -73,9 +74,9 @@ int cli_read_file(const char *path, void **data, size_t *size);
 int cli_write_file(const char *path, const void *data, size_t size);
 
 /* Human output helpers. */
-void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);   /* "80.0 GiB" */
-void cli_fmt_time(int64_t unix_s, char *out, size_t n);    /* "2026-11-23 01:02:03" local, "-" for 0 */
-void cli_fmt_money(double usd, char *out, size_t n);       /* "$0.001234", "$1.50": lp_money_format */
+void cli_fmt_bytes(uint64_t bytes, char *out, size_t n); /* "80.0 GiB" */
+void cli_fmt_time(int64_t unix_s, char *out, size_t n);  /* "2026-11-23 01:02:03" local, "-" for 0 */
+void cli_fmt_money(double usd, char *out, size_t n);     /* "$0.001234", "$1.50": lp_money_format */
 
 /* A simple table: add cells row by row, print with aligned columns. */
 typedef struct cli_table cli_table;

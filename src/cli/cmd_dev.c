@@ -103,7 +103,8 @@ static int find_cudaemu(char *out, size_t n) {
             if (access(out, R_OK) == 0) return 0;
         }
     }
-    cli_err("cannot find the CPU CUDA driver (tried %s and %s); set LEPTON_CUDAEMU_LIBRARY=/path/to/cudaemu/libcuda.so.1",
+    cli_err("cannot find the CPU CUDA driver (tried %s and %s); set "
+            "LEPTON_CUDAEMU_LIBRARY=/path/to/cudaemu/libcuda.so.1",
             LEPTON_CUDAEMU_BUILD_PATH, LEPTON_CUDAEMU_INSTALL_PATH);
     return -1;
 }
@@ -124,7 +125,8 @@ static int find_worker(char *out, size_t n) {
         snprintf(out, n, "%s", LEPTON_WORKER_BUILD_PATH);
         return 0;
     }
-    cli_err("cannot find lepton-worker next to lepton or in the build tree; set LEPTON_WORKER=/path/to/lepton-worker");
+    cli_err("cannot find lepton-worker next to lepton or in the build tree; set "
+            "LEPTON_WORKER=/path/to/lepton-worker");
     return -1;
 }
 
@@ -233,7 +235,8 @@ static void end_all_leases(const char *db) {
     lp_store *s;
     lp_err e = {0};
     if (lp_store_open(db, &s, &e) != 0) {
-        cli_err("dev: cannot open %s to end the leases: %s (they end when the agent deregisters)", db, e.message);
+        cli_err("dev: cannot open %s to end the leases: %s (they end when the agent deregisters)", db,
+                e.message);
         return;
     }
     lp_node_list nl = {0};
@@ -245,8 +248,8 @@ static void end_all_leases(const char *db) {
                 lp_lease l;
                 memset(&l, 0, sizeof l);
                 lp_err le = {0};
-                if (s->ops->lease_end(s, NULL, id, LS_CLOSED, "closed by lepton dev shutting down", lp_wall_ms(), &l,
-                                      &le) == 0)
+                if (s->ops->lease_end(s, NULL, id, LS_CLOSED, "closed by lepton dev shutting down",
+                                      lp_wall_ms(), &l, &le) == 0)
                     printf("lepton dev: lease %s of tenant %s ended and billed\n", l.id, l.tenant);
                 lp_lease_clear(&l);
             }
@@ -332,10 +335,15 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     /* the data directory */
     char dir[1024];
     const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-    if (data) snprintf(dir, sizeof dir, "%s", data);
-    else if (xdg && *xdg) snprintf(dir, sizeof dir, "%s/lepton", xdg);
-    else if (home && *home) snprintf(dir, sizeof dir, "%s/.local/share/lepton", home);
-    else return cli_usage_error("dev", "no data directory: give --data DIR (neither XDG_DATA_HOME nor HOME is set)");
+    if (data)
+        snprintf(dir, sizeof dir, "%s", data);
+    else if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/lepton", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.local/share/lepton", home);
+    else
+        return cli_usage_error("dev",
+                               "no data directory: give --data DIR (neither XDG_DATA_HOME nor HOME is set)");
     if (mkdirs(dir) != 0) {
         cli_err("dev: cannot create the data directory %s: %s", dir, strerror(errno));
         return CLI_EXIT_LOCAL;
@@ -359,7 +367,8 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             snprintf(devs + len, sizeof devs - len, "%sLepton CPU Device (emulated):16G", i ? ";" : "");
         }
         setenv("CUDAEMU_DEVICES", devs, 1);
-        static const char *const banner = "*** NO GPU: running CUDA on the CPU driver (cudaemu) with %u emulated GPU%s ***\n";
+        static const char *const banner =
+            "*** NO GPU: running CUDA on the CPU driver (cudaemu) with %u emulated GPU%s ***\n";
         printf(banner, emulate, emulate == 1 ? "" : "s");
         fprintf(stderr, banner, emulate, emulate == 1 ? "" : "s");
         printf("*** kernels run on the CPU here: results are real, timings are not GPU timings ***\n");
@@ -389,9 +398,11 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     snprintf(broker_url, sizeof broker_url, "http://127.0.0.1:%u", port);
     snprintf(agent_listen, sizeof agent_listen, "127.0.0.1:%u", port + 10);
     snprintf(price_s, sizeof price_s, "%.6f", price);
-    char *aargv[] = {"lepton-dev", "--broker", broker_url, "--token", node_token, "--listen", agent_listen,
-                     "--price", price_s, "--name", DEV_NODE, "--state-dir", state, "--worker", worker,
-                     cuda_lib[0] ? "--cuda-library" : NULL, cuda_lib, NULL};
+    char *aargv[] = {"lepton-dev", "--broker", broker_url,   "--token",
+                     node_token,   "--listen", agent_listen, "--price",
+                     price_s,      "--name",   DEV_NODE,     "--state-dir",
+                     state,        "--worker", worker,       cuda_lib[0] ? "--cuda-library" : NULL,
+                     cuda_lib,     NULL};
     int aargc = cuda_lib[0] ? 17 : 15;
     lp_agent_config acfg;
     if (lp_agent_config_parse(&acfg, aargc, aargv, err, sizeof err) != 0) {
@@ -440,7 +451,8 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", token,
                DEV_TENANT);
         printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", broker_url, token);
-        printf("lepton dev: try      lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 --block 256 "
+        printf("lepton dev: try      lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 "
+               "--block 256 "
                "u32:1024 f32:2.0 in:x.bin inout:y.bin\n");
         printf("lepton dev: ready; Ctrl-C stops it (every lease is ended and billed)\n");
         fflush(stdout);
@@ -448,7 +460,8 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             struct timespec ts = {0, 200 * 1000 * 1000};
             int sig = sigtimedwait(&sigs, NULL, &ts);
             if (sig == SIGINT || sig == SIGTERM) {
-                printf("lepton dev: %s: ending the leases and stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                printf("lepton dev: %s: ending the leases and stopping\n",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM");
                 fflush(stdout);
                 break;
             }

@@ -51,12 +51,13 @@ static const char HELP_LEASE[] =
     "  lepton lease close \"$id\"\n";
 
 #define CLI_LEASE_COLS 8
-static const char *const cli_lease_headers[CLI_LEASE_COLS] = {"ID", "STATE", "NODE", "GPUS", "PRICE/GPU-H", "COST",
-                                                      "STARTED", "EXPIRES/ENDED"};
+static const char *const cli_lease_headers[CLI_LEASE_COLS] = {
+    "ID", "STATE", "NODE", "GPUS", "PRICE/GPU-H", "COST", "STARTED", "EXPIRES/ENDED"};
 
 static int64_t jint(const json_t *o, const char *k) {
     const json_t *v = json_object_get(o, k);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : (json_is_real(v) ? (int64_t)json_real_value(v) : 0);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v)
+                              : (json_is_real(v) ? (int64_t)json_real_value(v) : 0);
 }
 static double jnum(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
 static const char *jstr(const json_t *o, const char *k) {
@@ -97,7 +98,8 @@ static void print_lease_detail(const json_t *l) {
     }
     putchar('\n');
     if (json_is_integer(json_object_get(l, "keepalive_seconds")))
-        printf("keepalive   %lld s (ends if not renewed for that long)\n", (long long)jint(l, "keepalive_seconds"));
+        printf("keepalive   %lld s (ends if not renewed for that long)\n",
+               (long long)jint(l, "keepalive_seconds"));
     cli_fmt_time(jint(l, "started_at"), b, sizeof b);
     printf("started     %s\n", b);
     if (jint(l, "ended_at")) {
@@ -204,7 +206,8 @@ static json_t *request_json(const lepton_lease_request *r, int32_t wait_ms, cons
     json_t *b = json_object();
     json_object_set_new(b, "gpu_count", json_integer(r->gpu_count ? r->gpu_count : 1));
     if (r->gpu_model) json_object_set_new(b, "gpu_model", json_string(r->gpu_model));
-    if (r->min_gpu_memory) json_object_set_new(b, "min_gpu_memory", json_integer((json_int_t)r->min_gpu_memory));
+    if (r->min_gpu_memory)
+        json_object_set_new(b, "min_gpu_memory", json_integer((json_int_t)r->min_gpu_memory));
     if (r->max_price_per_gpu_hour > 0)
         json_object_set_new(b, "max_price_per_gpu_hour", json_real(r->max_price_per_gpu_hour));
     if (r->max_cost > 0) json_object_set_new(b, "max_cost", json_real(r->max_cost));
@@ -244,8 +247,8 @@ static int lease_open(const cli_global *g, int argc, char **argv) {
         if (!announced)
             fprintf(stderr, "lepton: waiting for capacity… (up to %lld s): %s\n", (long long)wait_s, err);
         else
-            fprintf(stderr, "lepton: still waiting for capacity… %lld s of %lld s\n", (long long)((lp_mono_ms() - t0) / 1000),
-                    (long long)wait_s);
+            fprintf(stderr, "lepton: still waiting for capacity… %lld s of %lld s\n",
+                    (long long)((lp_mono_ms() - t0) / 1000), (long long)wait_s);
         announced++;
     }
     if (rc) {
@@ -285,9 +288,12 @@ static int lease_list(const cli_global *g, int argc, char **argv) {
             return 0;
         }
         if (cli_opt_no_value(&o)) return CLI_EXIT_USAGE;
-        if (cli_opt_is(&o, "--json")) json = 1;
-        else if (cli_opt_is(&o, "--active")) active = 1;
-        else return cli_usage_error(o.verb, "unknown flag '%s'", o.flag);
+        if (cli_opt_is(&o, "--json"))
+            json = 1;
+        else if (cli_opt_is(&o, "--active"))
+            active = 1;
+        else
+            return cli_usage_error(o.verb, "unknown flag '%s'", o.flag);
     }
     /* every page of GET /v1/leases (500 leases each), newest first */
     json_t *arr = json_array();
@@ -323,7 +329,8 @@ static int lease_list(const cli_global *g, int argc, char **argv) {
             char cells[CLI_LEASE_COLS][96];
             cli_lease_row(l, cells);
             const char *row[CLI_LEASE_COLS];
-            for (int c = 0; c < CLI_LEASE_COLS; c++) row[c] = cells[c];
+            for (int c = 0; c < CLI_LEASE_COLS; c++)
+                row[c] = cells[c];
             cli_table_add(t, row);
         }
         cli_table_print(t);
@@ -352,9 +359,12 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
     const char *pos, *id = NULL, *secs = NULL;
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) {
-            if (npos == 0) id = pos;
-            else if (npos == 1 && !strcmp(what, "extend")) secs = pos;
-            else return cli_usage_error(verb, "unexpected argument '%s'", pos);
+            if (npos == 0)
+                id = pos;
+            else if (npos == 1 && !strcmp(what, "extend"))
+                secs = pos;
+            else
+                return cli_usage_error(verb, "unexpected argument '%s'", pos);
             npos++;
             continue;
         }
@@ -363,8 +373,10 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
             return 0;
         }
         if (cli_opt_no_value(&o)) return CLI_EXIT_USAGE;
-        if (cli_opt_is(&o, "--json")) json = 1;
-        else return cli_usage_error(verb, "unknown flag '%s'", o.flag);
+        if (cli_opt_is(&o, "--json"))
+            json = 1;
+        else
+            return cli_usage_error(verb, "unknown flag '%s'", o.flag);
     }
     if (!id) return cli_usage_error(verb, "missing the lease ID");
     if (id_ok(verb, id)) return CLI_EXIT_USAGE;
@@ -391,7 +403,8 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
     json_decref(body);
     json_t *l = lease_of(ans);
     /* closing a lease that its holder already closed is the outcome asked for */
-    if (rc == LEPTON_EEXPIRED && !strcmp(what, "close") && !strcmp(jstr(l, "state"), "closed")) rc = LEPTON_OK;
+    if (rc == LEPTON_EEXPIRED && !strcmp(what, "close") && !strcmp(jstr(l, "state"), "closed"))
+        rc = LEPTON_OK;
     if (rc) {
         char what2[96];
         snprintf(what2, sizeof what2, "lease %s %s", what, id);
@@ -422,7 +435,8 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
 }
 
 int cmd_lease(const cli_global *g, int argc, char **argv) {
-    if (argc < 1) return cli_usage_error("lease", "expected a subcommand: open, list, info, extend, renew or close");
+    if (argc < 1)
+        return cli_usage_error("lease", "expected a subcommand: open, list, info, extend, renew or close");
     const char *sub = argv[0];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
         fputs(HELP_LEASE, stdout);
@@ -432,6 +446,6 @@ int cmd_lease(const cli_global *g, int argc, char **argv) {
     if (!strcmp(sub, "list") || !strcmp(sub, "ls")) return lease_list(g, argc - 1, argv + 1);
     if (!strcmp(sub, "info") || !strcmp(sub, "extend") || !strcmp(sub, "renew") || !strcmp(sub, "close"))
         return lease_by_id(g, sub, argc - 1, argv + 1);
-    return cli_usage_error("lease", "unknown subcommand '%s' (expected open, list, info, extend, renew or close)",
-                           sub);
+    return cli_usage_error(
+        "lease", "unknown subcommand '%s' (expected open, list, info, extend, renew or close)", sub);
 }

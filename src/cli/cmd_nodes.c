@@ -29,8 +29,8 @@ static const char *model_at(const json_t *gpus, size_t i) {
 }
 
 /* Parses [--json] and GETs path: 0 with *ans set; -1 after printing help; else the exit code. */
-static int fetch(const cli_global *g, const char *verb, const char *help, const char *path, int argc, char **argv,
-                 int *json, json_t **ans) {
+static int fetch(const cli_global *g, const char *verb, const char *help, const char *path, int argc,
+                 char **argv, int *json, json_t **ans) {
     *ans = NULL;
     int rc = cli_request_flags(verb, help, argc, argv, NULL, NULL, json);
     if (rc) return rc;
@@ -55,14 +55,16 @@ int cmd_nodes(const cli_global *g, int argc, char **argv) {
     } else if (json_array_size(arr) == 0) {
         printf("no nodes\n");
     } else {
-        static const char *const hdr[] = {"NODE", "STATE", "ADDRESS", "PRICE/GPU-H", "GPUS FREE", "GPU MODELS"};
+        static const char *const hdr[] = {"NODE",        "STATE",     "ADDRESS",
+                                          "PRICE/GPU-H", "GPUS FREE", "GPU MODELS"};
         cli_table *t = cli_table_new(6, hdr);
         size_t i;
         json_t *n;
         json_array_foreach(arr, i, n) {
             char price[32], gpus[32], models[400] = "";
             cli_fmt_money(json_number_value(json_object_get(n, "price_per_gpu_hour")), price, sizeof price);
-            snprintf(gpus, sizeof gpus, "%lld/%lld", (long long)json_integer_value(json_object_get(n, "gpus_free")),
+            snprintf(gpus, sizeof gpus, "%lld/%lld",
+                     (long long)json_integer_value(json_object_get(n, "gpus_free")),
                      (long long)json_integer_value(json_object_get(n, "gpus_total")));
             /* distinct models with their counts, e.g. "2 x NVIDIA H100 (80.0 GiB)" */
             json_t *gl = json_object_get(n, "gpus");
@@ -72,17 +74,15 @@ int cmd_nodes(const cli_global *g, int argc, char **argv) {
                 const char *m = json_string_value(json_object_get(gp, "model"));
                 int seen = 0, count = 0;
                 for (gj = 0; gj < gi; gj++)
-                    if (!strcmp(model_at(gl, gj), m ? m : ""))
-                        seen = 1;
+                    if (!strcmp(model_at(gl, gj), m ? m : "")) seen = 1;
                 if (seen) continue;
                 for (gj = gi; gj < json_array_size(gl); gj++)
-                    if (!strcmp(model_at(gl, gj), m ? m : ""))
-                        count++;
+                    if (!strcmp(model_at(gl, gj), m ? m : "")) count++;
                 char mem[32];
                 cli_fmt_bytes((uint64_t)json_integer_value(json_object_get(gp, "memory")), mem, sizeof mem);
                 size_t len = strlen(models);
-                snprintf(models + len, sizeof models - len, "%s%d x %s (%s)", len ? ", " : "", count, m ? m : "?",
-                         mem);
+                snprintf(models + len, sizeof models - len, "%s%d x %s (%s)", len ? ", " : "", count,
+                         m ? m : "?", mem);
             }
             const char *row[] = {json_string_value(json_object_get(n, "name")),
                                  json_string_value(json_object_get(n, "state")),
@@ -121,7 +121,8 @@ int cmd_usage(const cli_global *g, int argc, char **argv) {
             json_t *l;
             json_array_foreach(arr, i, l) {
                 char gs[32], c[48];
-                snprintf(gs, sizeof gs, "%lld", (long long)json_integer_value(json_object_get(l, "gpu_seconds")));
+                snprintf(gs, sizeof gs, "%lld",
+                         (long long)json_integer_value(json_object_get(l, "gpu_seconds")));
                 cli_fmt_money(json_number_value(json_object_get(l, "cost")), c, sizeof c);
                 const char *row[] = {json_string_value(json_object_get(l, "lease_id")),
                                      json_string_value(json_object_get(l, "state")), gs, c};

@@ -17,7 +17,8 @@ static const char HELP[] =
     "\n"
     "examples:\n"
     "  lepton quote --gpus 2 --gpu-model H100\n"
-    "  lepton quote --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"price_per_gpu_hour\"])'\n";
+    "  lepton quote --json | python3 -c 'import json,sys; "
+    "print(json.load(sys.stdin)[0][\"price_per_gpu_hour\"])'\n";
 
 int cmd_quote(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
@@ -38,9 +39,10 @@ int cmd_quote(const cli_global *g, int argc, char **argv) {
     if (json) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:f}", "node", offers[i].node, "gpu_model",
-                                                 offers[i].gpu_model, "gpu_memory", (json_int_t)offers[i].gpu_memory,
-                                                 "gpus_free", (json_int_t)offers[i].gpus_free, "price_per_gpu_hour",
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:f}", "node", offers[i].node,
+                                                 "gpu_model", offers[i].gpu_model, "gpu_memory",
+                                                 (json_int_t)offers[i].gpu_memory, "gpus_free",
+                                                 (json_int_t)offers[i].gpus_free, "price_per_gpu_hour",
                                                  offers[i].price_per_gpu_hour));
         cli_print_json(arr);
         json_decref(arr);

@@ -61,10 +61,10 @@ enum { A_VALUE, A_IN, A_OUT, A_INOUT, A_ZERO };
 typedef struct run_arg {
     int kind;
     unsigned char value[8];
-    size_t size;          /* value bytes or buffer bytes */
-    const char *in_path;  /* in, inout */
-    char out_path[1024];  /* out, inout */
-    void *host;           /* buffer contents */
+    size_t size;         /* value bytes or buffer bytes */
+    const char *in_path; /* in, inout */
+    char out_path[1024]; /* out, inout */
+    void *host;          /* buffer contents */
     lepton_buffer *buf;
 } run_arg;
 
@@ -90,8 +90,11 @@ static int parse_value(const char *type, const char *v, run_arg *a) {
     int sign = type[0] == 'i';
     int bits = atoi(type + 1);
     if ((type[0] != 'i' && type[0] != 'u') || (bits != 8 && bits != 16 && bits != 32 && bits != 64))
-        return cli_usage_error("run", "'%s:%s': unknown type '%s' (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64, or a buffer: "
-                               "in out inout zero)", type, v, type);
+        return cli_usage_error(
+            "run",
+            "'%s:%s': unknown type '%s' (i8 u8 i16 u16 i32 u32 i64 u64 f32 f64, or a buffer: "
+            "in out inout zero)",
+            type, v, type);
     if (!*v) return cli_usage_error("run", "%s: missing value", type);
     uint64_t bitsv;
     if (sign) {
@@ -110,7 +113,8 @@ static int parse_value(const char *type, const char *v, run_arg *a) {
     }
     a->size = (size_t)bits / 8;
     /* little-endian bytes of the value's width, as the kernel's .param expects */
-    for (size_t i = 0; i < a->size; i++) a->value[i] = (unsigned char)(bitsv >> (8 * i));
+    for (size_t i = 0; i < a->size; i++)
+        a->value[i] = (unsigned char)(bitsv >> (8 * i));
     return 0;
 }
 
@@ -118,8 +122,10 @@ static int parse_arg(const char *s, run_arg *a) {
     memset(a, 0, sizeof *a);
     const char *colon = strchr(s, ':');
     if (!colon)
-        return cli_usage_error("run", "argument '%s' is not TYPE:VALUE or a buffer (in:FILE, out:FILE:SIZE, "
-                               "inout:FILE, zero:SIZE)", s);
+        return cli_usage_error("run",
+                               "argument '%s' is not TYPE:VALUE or a buffer (in:FILE, out:FILE:SIZE, "
+                               "inout:FILE, zero:SIZE)",
+                               s);
     char type[16];
     snprintf(type, sizeof type, "%.*s", (int)(colon - s), s);
     const char *rest = colon + 1;
@@ -149,7 +155,8 @@ static int parse_arg(const char *s, run_arg *a) {
     }
     if (!strcmp(type, "out")) {
         const char *c2 = strrchr(rest, ':');
-        if (!c2 || c2 == rest) return cli_usage_error("run", "'%s' is not out:FILE:SIZE (e.g. out:y.bin:4096)", s);
+        if (!c2 || c2 == rest)
+            return cli_usage_error("run", "'%s' is not out:FILE:SIZE (e.g. out:y.bin:4096)", s);
         uint64_t n;
         if (cli_parse_size("run", s, c2 + 1, &n)) return CLI_EXIT_USAGE;
         a->kind = A_OUT;
@@ -185,9 +192,9 @@ static int wait_task(lepton_task *t, double deadline, const char *what) {
 
 /* ---- SIGINT / SIGTERM: close the lease now, exit 128 + signal ---- */
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
-static char sig_lease[64];         /* the open lease's id ("" when none); under sig_mu */
-static int sig_attached;           /* sig_lease was attached (--lease): left running */
-static const cli_global *sig_g;    /* set before the thread starts */
+static char sig_lease[64];      /* the open lease's id ("" when none); under sig_mu */
+static int sig_attached;        /* sig_lease was attached (--lease): left running */
+static const cli_global *sig_g; /* set before the thread starts */
 static sigset_t sig_set;
 
 /* The signal thread: waits for SIGINT or SIGTERM (blocked in every other thread), closes the open
@@ -273,7 +280,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             continue;
         }
         if (cli_opt_is(&o, "--gpus"))
-            return free(rawargs), cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
+            return free(rawargs),
+                   cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
         const char *flag = o.flag;
         int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) goto out;
@@ -282,9 +290,12 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             continue;
         }
         if (!(v = cli_opt_value(&o))) goto out;
-        if (cli_opt_is(&o, "--ptx")) ptx = v;
-        else if (cli_opt_is(&o, "--lease")) attach_id = v;
-        else if (cli_opt_is(&o, "--kernel")) kernel = v;
+        if (cli_opt_is(&o, "--ptx"))
+            ptx = v;
+        else if (cli_opt_is(&o, "--lease"))
+            attach_id = v;
+        else if (cli_opt_is(&o, "--kernel"))
+            kernel = v;
         else if (cli_opt_is(&o, "--grid")) {
             if (cli_parse_dims("run", "--grid", v, grid)) goto out;
             have_grid = 1;
@@ -315,8 +326,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         goto out;
     }
     if (attach_id && req_flag) {
-        cli_usage_error("run", "%s shapes a new lease; with --lease %s the run uses that lease as it is", req_flag,
-                        attach_id);
+        cli_usage_error("run", "%s shapes a new lease; with --lease %s the run uses that lease as it is",
+                        req_flag, attach_id);
         goto out;
     }
     run_arg *args = calloc(nargs ? nargs : 1, sizeof *args);
@@ -390,8 +401,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             fprintf(stderr, "lepton: lease %s (attached): GPU 0 of %u x %s on %s at %s per GPU-hour\n", li.id,
                     li.gpu_count, li.gpu_model, li.node, price);
         else
-            fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model, li.node,
-                    price);
+            fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model,
+                    li.node, price);
     }
     lepton_module *m = NULL;
     double deadline = now_s() + timeout_s;
@@ -421,8 +432,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         rc = cli_fail(LEPTON_ENOMEM, "run", "out of memory");
         goto out_lease;
     }
-    lepton_launch launch = {m, kernel, {grid[0], grid[1], grid[2]}, {block[0], block[1], block[2]}, shared, largs,
-                            nargs};
+    lepton_launch launch = {
+        m, kernel, {grid[0], grid[1], grid[2]}, {block[0], block[1], block[2]}, shared, largs, nargs};
     t_up0 = now_s();
     /* three jobs so that the kernel's own time is measured apart from the transfers */
     for (int phase = 0; phase < 3; phase++) {
@@ -440,7 +451,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             job.steps = steps;
             job.step_count = ns;
             lepton_task *t = NULL;
-            static const char *const names[] = {"run: uploading the inputs", "run: kernel", "run: downloading the outputs"};
+            static const char *const names[] = {"run: uploading the inputs", "run: kernel",
+                                                "run: downloading the outputs"};
             run_rc = lepton_submit(l, &job, &t);
             if (run_rc) {
                 rc = cli_fail(run_rc, names[phase], lepton_last_error());
@@ -448,7 +460,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
                 rc = wait_task(t, deadline, names[phase]);
                 if (!rc && phase == 1) {
                     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
-                    if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns && ti.started_ns > 0)
+                    if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns &&
+                        ti.started_ns > 0)
                         kernel_ns = ti.ended_ns - ti.started_ns;
                 }
             }
@@ -469,7 +482,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
 
 out_lease:
     lepton_module_free(m);
-    for (size_t i = 0; i < nargs; i++) lepton_buffer_free(args[i].buf), args[i].buf = NULL;
+    for (size_t i = 0; i < nargs; i++)
+        lepton_buffer_free(args[i].buf), args[i].buf = NULL;
     char lease_id[64];
     snprintf(lease_id, sizeof lease_id, "%s", li.id);
     /* under the lock: a signal now waits for this close, then finds no lease */
@@ -492,7 +506,8 @@ out_lease:
         }
         json_decref(ans);
     }
-    if (close_rc && close_rc != LEPTON_EEXPIRED && !rc) rc = cli_fail(close_rc, "run: closing the lease", lepton_last_error());
+    if (close_rc && close_rc != LEPTON_EEXPIRED && !rc)
+        rc = cli_fail(close_rc, "run: closing the lease", lepton_last_error());
     if (rc == 0) {
         double kernel_ms = kernel_ns ? (double)kernel_ns / 1e6 : (t_k1 - t_up1) * 1e3;
         if (json) {
@@ -502,14 +517,15 @@ out_lease:
                     json_array_append_new(outs, json_pack("{s:s, s:I}", "file", args[i].out_path, "bytes",
                                                           (json_int_t)args[i].size));
             json_t *j = json_pack(
-                "{s:s, s:s, s:s, s:i, s:f, s:s, s:[i,i,i], s:[i,i,i], s:{s:f, s:f, s:f, s:f, s:f}, s:I, s:I, s:f, s:I, s:o}",
+                "{s:s, s:s, s:s, s:i, s:f, s:s, s:[i,i,i], s:[i,i,i], s:{s:f, s:f, s:f, s:f, s:f}, s:I, s:I, "
+                "s:f, s:I, s:o}",
                 "lease", lease_id, "node", li.node, "gpu_model", li.gpu_model, "gpu_count", (int)li.gpu_count,
-                "price_per_gpu_hour", li.price_per_gpu_hour, "kernel", kernel, "grid", (int)grid[0], (int)grid[1],
-                (int)grid[2], "block", (int)block[0], (int)block[1], (int)block[2], "timing_ms", "lease",
-                (t_leased - t_start) * 1e3, "upload", (t_up1 - t_up0) * 1e3, "kernel", kernel_ms, "download",
-                (t_down1 - t_k1) * 1e3, "total", (t_end - t_start) * 1e3, "bytes_up", (json_int_t)up_bytes,
-                "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds", (json_int_t)gpu_seconds, "outputs",
-                outs);
+                "price_per_gpu_hour", li.price_per_gpu_hour, "kernel", kernel, "grid", (int)grid[0],
+                (int)grid[1], (int)grid[2], "block", (int)block[0], (int)block[1], (int)block[2], "timing_ms",
+                "lease", (t_leased - t_start) * 1e3, "upload", (t_up1 - t_up0) * 1e3, "kernel", kernel_ms,
+                "download", (t_down1 - t_k1) * 1e3, "total", (t_end - t_start) * 1e3, "bytes_up",
+                (json_int_t)up_bytes, "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds",
+                (json_int_t)gpu_seconds, "outputs", outs);
             if (j && attach_id) json_object_set_new(j, "lease_state", json_string("active"));
             cli_print_json(j);
             json_decref(j);
@@ -517,8 +533,8 @@ out_lease:
             char ub[32], db[32];
             cli_fmt_bytes(up_bytes, ub, sizeof ub);
             cli_fmt_bytes(down_bytes, db, sizeof db);
-            printf("kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>> on %s: %.3f ms\n", kernel, grid[0], grid[1], grid[2],
-                   block[0], block[1], block[2], li.gpu_model, kernel_ms);
+            printf("kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>> on %s: %.3f ms\n", kernel, grid[0], grid[1],
+                   grid[2], block[0], block[1], block[2], li.gpu_model, kernel_ms);
             printf("timing: lease %.1f ms, upload %s in %.1f ms, download %s in %.1f ms, total %.1f ms\n",
                    (t_leased - t_start) * 1e3, ub, (t_up1 - t_up0) * 1e3, db, (t_down1 - t_k1) * 1e3,
                    (t_end - t_start) * 1e3);
@@ -527,10 +543,12 @@ out_lease:
                     printf("wrote %s (%zu bytes)\n", args[i].out_path, args[i].size);
             char cb[48];
             cli_fmt_money(cost, cb, sizeof cb);
-            printf(attach_id ? "lease %s left running; cost so far %s" : "lease %s closed; cost %s", lease_id, cb);
+            printf(attach_id ? "lease %s left running; cost so far %s" : "lease %s closed; cost %s", lease_id,
+                   cb);
             char pb[48];
             cli_fmt_money(li.price_per_gpu_hour, pb, sizeof pb);
-            if (gpu_seconds >= 0) printf(" (%lld GPU-seconds at %s per GPU-hour)", (long long)gpu_seconds, pb);
+            if (gpu_seconds >= 0)
+                printf(" (%lld GPU-seconds at %s per GPU-hour)", (long long)gpu_seconds, pb);
             putchar('\n');
         }
     }
@@ -539,7 +557,8 @@ out_client:
 out_image:
     free(image);
 out_args:
-    for (size_t i = 0; i < nargs; i++) free(args[i].host);
+    for (size_t i = 0; i < nargs; i++)
+        free(args[i].host);
     free(args);
     free(largs);
 out:

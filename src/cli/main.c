@@ -59,17 +59,19 @@ static const char HELP[] =
 
 static int cmd_version(int argc, char **argv) {
     if (argc > 0 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-        printf("usage: lepton version [--json]\n\nPrints the versions of lepton and of the liblepton it runs with.\n"
+        printf("usage: lepton version [--json]\n\nPrints the versions of lepton and of the liblepton it runs "
+               "with.\n"
                "\nexample:\n  lepton version\n");
         return 0;
     }
     if (argc > 0 && !strcmp(argv[0], "--json")) {
-        printf("{\"lepton\": \"%s\", \"liblepton\": \"%s\", \"abi\": %d}\n", LEPTON_VERSION_STRING, lepton_version(),
-               LEPTON_VERSION_MAJOR);
+        printf("{\"lepton\": \"%s\", \"liblepton\": \"%s\", \"abi\": %d}\n", LEPTON_VERSION_STRING,
+               lepton_version(), LEPTON_VERSION_MAJOR);
         return 0;
     }
     if (argc > 0) return cli_usage_error("version", "unexpected argument '%s'", argv[0]);
-    printf("lepton %s (liblepton %s, ABI %d)\n", LEPTON_VERSION_STRING, lepton_version(), LEPTON_VERSION_MAJOR);
+    printf("lepton %s (liblepton %s, ABI %d)\n", LEPTON_VERSION_STRING, lepton_version(),
+           LEPTON_VERSION_MAJOR);
     return 0;
 }
 
@@ -81,13 +83,16 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
-            while (i < argc) argv[n++] = argv[i++];
+            while (i < argc)
+                argv[n++] = argv[i++];
             break;
         }
         const char **dst = NULL;
         const char *name = NULL;
-        if (!strncmp(a, "--endpoint", 10) && (a[10] == 0 || a[10] == '=')) dst = &g.endpoint, name = "--endpoint";
-        else if (!strncmp(a, "--token", 7) && (a[7] == 0 || a[7] == '=')) dst = &g.token, name = "--token";
+        if (!strncmp(a, "--endpoint", 10) && (a[10] == 0 || a[10] == '='))
+            dst = &g.endpoint, name = "--endpoint";
+        else if (!strncmp(a, "--token", 7) && (a[7] == 0 || a[7] == '='))
+            dst = &g.token, name = "--token";
         else if (!strncmp(a, "--ca-file", 9) && (a[9] == 0 || a[9] == '='))
             dst = &g.ca_file, name = "--ca-file";
         if (!dst) {
@@ -95,9 +100,12 @@ int main(int argc, char **argv) {
             continue;
         }
         const char *eq = strchr(a, '=');
-        if (eq) *dst = eq + 1;
-        else if (i + 1 < argc) *dst = argv[++i];
-        else return cli_usage_error("", "%s needs a value", name);
+        if (eq)
+            *dst = eq + 1;
+        else if (i + 1 < argc)
+            *dst = argv[++i];
+        else
+            return cli_usage_error("", "%s needs a value", name);
     }
     argc = n;
     argv[argc] = NULL;
@@ -128,5 +136,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "nodes")) return cmd_nodes(&g, rest, rv);
     if (!strcmp(cmd, "usage")) return cmd_usage(&g, rest, rv);
     if (!strcmp(cmd, "dev")) return cmd_dev(&g, rest, rv);
-    return cli_usage_error("", "unknown command '%s' (dev, quote, lease, run, exec, nodes, usage, version)", cmd);
+    return cli_usage_error("", "unknown command '%s' (dev, quote, lease, run, exec, nodes, usage, version)",
+                           cmd);
 }

@@ -39,7 +39,8 @@ int cli_http(const cli_global *g, const char *method, const char *path, const js
     char url[2048];
     const char *ep = cli_endpoint(g);
     size_t epn = strlen(ep);
-    while (epn > 0 && ep[epn - 1] == '/') epn--;
+    while (epn > 0 && ep[epn - 1] == '/')
+        epn--;
     snprintf(url, sizeof url, "%.*s%s", (int)epn, ep, path);
     struct curl_slist *h = NULL;
     char auth[700];

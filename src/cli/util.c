@@ -128,9 +128,11 @@ int cli_opt_no_value(cli_opts *o) {
 }
 
 /* ---- values ---- */
-int cli_parse_u32(const char *verb, const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out) {
+int cli_parse_u32(const char *verb, const char *flag, const char *v, uint32_t min, uint32_t max,
+                  uint32_t *out) {
     const char *p = v;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     if (*p < '0' || *p > '9') return cli_usage_error(verb, "%s: '%s' is not a number", flag, v);
     char *end;
     errno = 0;
@@ -160,8 +162,8 @@ int cli_parse_dims(const char *verb, const char *flag, const char *v, uint32_t o
     const char *p = v;
     for (int k = 0; k < 3; k++) {
         if (*p < '0' || *p > '9')
-            return cli_usage_error(verb, "%s: '%s' is not X[,Y[,Z]] with positive numbers (e.g. 4096 or 64,64)",
-                                   flag, v);
+            return cli_usage_error(
+                verb, "%s: '%s' is not X[,Y[,Z]] with positive numbers (e.g. 4096 or 64,64)", flag, v);
         char *end;
         errno = 0;
         unsigned long long n = strtoull(p, &end, 10);
@@ -170,8 +172,8 @@ int cli_parse_dims(const char *verb, const char *flag, const char *v, uint32_t o
         out[k] = (uint32_t)n;
         if (!*end) return 0;
         if (*end != ',' || k == 2)
-            return cli_usage_error(verb, "%s: '%s' is not X[,Y[,Z]] with positive numbers (e.g. 4096 or 64,64)",
-                                   flag, v);
+            return cli_usage_error(
+                verb, "%s: '%s' is not X[,Y[,Z]] with positive numbers (e.g. 4096 or 64,64)", flag, v);
         p = end + 1;
     }
     return 0;
@@ -184,9 +186,12 @@ int cli_parse_size(const char *verb, const char *what, const char *v, uint64_t *
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
     unsigned shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10;
-    else if (*end == 'M' || *end == 'm') shift = 20;
-    else if (*end == 'G' || *end == 'g') shift = 30;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
     if (shift) end++;
     if (shift && (*end == 'i' || *end == 'B')) end += *end == 'i' ? 1 : 0;
     if (shift && *end == 'B') end++;
@@ -261,8 +266,10 @@ void cli_fmt_bytes(uint64_t b, char *out, size_t n) {
         v /= 1024;
         u++;
     }
-    if (u == 0) snprintf(out, n, "%llu B", (unsigned long long)b);
-    else snprintf(out, n, "%.1f %s", v, units[u]);
+    if (u == 0)
+        snprintf(out, n, "%llu B", (unsigned long long)b);
+    else
+        snprintf(out, n, "%.1f %s", v, units[u]);
 }
 
 void cli_fmt_time(int64_t t, char *out, size_t n) {
@@ -300,7 +307,8 @@ void cli_table_add(cli_table *t, const char *const *cells) {
         t->cells = nc;
         t->cap = ncap;
     }
-    for (int c = 0; c < t->ncols; c++) t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
+    for (int c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
     t->nrows++;
 }
 
@@ -316,8 +324,10 @@ void cli_table_print(cli_table *t) {
     for (int r = 0; r < t->nrows; r++) {
         for (int c = 0; c < t->ncols && c < 32; c++) {
             const char *s = t->cells[r * t->ncols + c];
-            if (c == t->ncols - 1) printf("%s", s ? s : "");
-            else printf("%-*s  ", (int)w[c], s ? s : "");
+            if (c == t->ncols - 1)
+                printf("%s", s ? s : "");
+            else
+                printf("%-*s  ", (int)w[c], s ? s : "");
         }
         putchar('\n');
     }
@@ -325,7 +335,8 @@ void cli_table_print(cli_table *t) {
 
 void cli_table_free(cli_table *t) {
     if (!t) return;
-    for (int i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+    for (int i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
     free(t->cells);
     free(t);
 }

@@ -38,7 +38,8 @@ void lc_images_free(lc_dp *dp) {
     lc_gpu_facts **facts = dp->facts;
     dp->facts = NULL;
     pthread_mutex_unlock(&dp->lock);
-    for (uint32_t i = 0; facts && i < dp->nworkers; i++) free(facts[i]);
+    for (uint32_t i = 0; facts && i < dp->nworkers; i++)
+        free(facts[i]);
     free(facts);
     while (im) {
         lc_image *next = im->next;
@@ -327,8 +328,8 @@ int lepton_buffer_alloc(lepton_lease *l, uint32_t gpu, size_t size, lepton_buffe
     return rc;
 }
 
-int lc_buffer_from_answer(const char *fn, const char *what, lepton_lease *l, uint32_t gpu, const lc_buf *answer,
-                          uint64_t size, lepton_buffer **out) {
+int lc_buffer_from_answer(const char *fn, const char *what, lepton_lease *l, uint32_t gpu,
+                          const lc_buf *answer, uint64_t size, lepton_buffer **out) {
     json_t *j = json_loadb(answer->p ? answer->p : "", answer->len, 0, NULL);
     const json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address"),
                  *sz = json_object_get(j, "size");

@@ -23,14 +23,14 @@
 /* The header naming a handle's job session (lepton_lease.session) when it is not 0. */
 #define LC_SESSION_HEADER "Lepton-Job-Session"
 
-#define LC_DP_SPIN_US 50                /* default of LEPTON_DP_SPIN_US */
-#define LC_DP_CONNS 8                   /* connections (requests on the wire) per worker */
-#define LC_DP_BATCH_JOBS 64             /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
-#define LC_DP_BATCH_JOB (64u << 10)     /* a job sending or reading more than this goes alone */
-#define LC_DP_BATCH_BYTES (1u << 20)    /* bytes of one batched request */
-#define LC_DP_BATCH_AFTER 2             /* requests of small jobs on the wire per worker */
-#define LC_DP_MAX_JSON (8u << 20)       /* a JSON answer larger than this is malformed */
-#define LC_DP_MAX_MODULE (64u << 20)    /* docs/dataplane.md: images up to 64 MiB */
+#define LC_DP_SPIN_US 50             /* default of LEPTON_DP_SPIN_US */
+#define LC_DP_CONNS 8                /* connections (requests on the wire) per worker */
+#define LC_DP_BATCH_JOBS 64          /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
+#define LC_DP_BATCH_JOB (64u << 10)  /* a job sending or reading more than this goes alone */
+#define LC_DP_BATCH_BYTES (1u << 20) /* bytes of one batched request */
+#define LC_DP_BATCH_AFTER 2          /* requests of small jobs on the wire per worker */
+#define LC_DP_MAX_JSON (8u << 20)    /* a JSON answer larger than this is malformed */
+#define LC_DP_MAX_MODULE (64u << 20) /* docs/dataplane.md: images up to 64 MiB */
 /* The job contract's limits (steps, arguments, value bytes, descriptor) live in wire_job.h, shared
  * with the worker; these two names stay for the module answer's parameter lists (dataplane.c). */
 #define LC_DP_MAX_ARGS WIRE_JOB_MAX_ARGS   /* parameters of one kernel */
@@ -83,10 +83,10 @@ typedef struct lc_buf {
 
 /* One worker: the lease worker of one GPU of the lease. */
 typedef struct lc_worker {
-    char *url;      /* "http://host:port", no trailing slash */
-    char *jobs_url; /* url + "/v1/jobs" */
+    char *url;       /* "http://host:port", no trailing slash */
+    char *jobs_url;  /* url + "/v1/jobs" */
     char *batch_url; /* url + "/v1/jobs/batch" */
-    atomic_int up;  /* it has answered at least once: a refusal now means it failed */
+    atomic_int up;   /* it has answered at least once: a refusal now means it failed */
     /* Job queue, guarded by lc_dp.lock. */
     uint64_t next_seq;               /* the last seq handed out */
     struct lepton_task *head, *tail; /* queued, not yet on the wire, in seq order */
@@ -182,7 +182,7 @@ struct lepton_task {
     int32_t state, status;
     int64_t queued_ns, started_ns, ended_ns;
     char error[256];
-    int32_t timeout_ms; /* the client's timeout (lepton_wait's negative timeout) */
+    int32_t timeout_ms;           /* the client's timeout (lepton_wait's negative timeout) */
     struct curl_slist seq_header; /* "Lepton-Job-Seq: N" ahead of the lease's headers (not copied) */
     char seq_line[48];
 
@@ -233,8 +233,8 @@ struct lepton_task {
     int raw;
     long step;
     size_t nevents;
-    int64_t *events; /* room for WIRE_JOB_MAX_EVENTS in the task's allocation (raw jobs), else NULL */
-    int64_t instance; /* the instance of the worker that ran it (0: not said) */
+    int64_t *events;    /* room for WIRE_JOB_MAX_EVENTS in the task's allocation (raw jobs), else NULL */
+    int64_t instance;   /* the instance of the worker that ran it (0: not said) */
     uint64_t output[2]; /* device output bytes its worker held for the session when it ended, on
                            stdout and stderr (0: none) */
 };
@@ -277,9 +277,9 @@ void lc_dp_note_ended(lc_dp *dp, int state, const char *why);
 typedef struct lc_xfer {
     uint32_t worker;
     const char *method; /* GET, PUT, POST, DELETE */
-    char path[1280]; /* a kernel or global's name may be long (WIRE_JOB_MAX_FUNCTION) */
-    int raw;          /* the body is application/octet-stream (bulk: progress deadline) */
-    const char *body; /* request body, or NULL */
+    char path[1280];    /* a kernel or global's name may be long (WIRE_JOB_MAX_FUNCTION) */
+    int raw;            /* the body is application/octet-stream (bulk: progress deadline) */
+    const char *body;   /* request body, or NULL */
     size_t body_len, body_off;
     char *sink; /* a 2xx answer's body goes here (exactly sink_len bytes), or NULL */
     size_t sink_len, sink_got;
@@ -293,7 +293,8 @@ typedef struct lc_xfer {
 /* Runs the transfers at once (in parallel when n > 1) and retries those whose worker is still
  * starting (refused before it ever answered, or 503 worker_starting), restarting (503
  * worker_restarting, then refused until the fresh one is up) or full (503 queue_full) with a
- * short back-off up to the client's timeout. Each transfer's outcome is left in it; check it with lc_xfer_status. */
+ * short back-off up to the client's timeout. Each transfer's outcome is left in it; check it with
+ * lc_xfer_status. */
 void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n);
 /* The status of a finished transfer: LEPTON_OK for 2xx (and `ok_also`, e.g. 404, if not 0), else
  * the mapped failure with a message "fn: what: …" as the last error. */

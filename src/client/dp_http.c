@@ -703,7 +703,6 @@ int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n) {
     return status;
 }
 
-
 int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting) {
     *starting = 0;
     json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;

@@ -51,11 +51,11 @@ static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 #define INFO_VERSION_MAX (sizeof info_size / sizeof info_size[0] - 1)
 
 #define START_BATCH 64
-#define LC_DP_GRACE_NS 1000000    /* jobs nobody drives for this long are taken over by the I/O thread */
-#define LC_DP_BULK (1u << 20)     /* a job moving this many bytes gets large curl buffers */
-#define LC_DP_EXPECT (8u << 20)   /* a job sending this many bytes waits for "100 Continue" */
+#define LC_DP_GRACE_NS 1000000  /* jobs nobody drives for this long are taken over by the I/O thread */
+#define LC_DP_BULK (1u << 20)   /* a job moving this many bytes gets large curl buffers */
+#define LC_DP_EXPECT (8u << 20) /* a job sending this many bytes waits for "100 Continue" */
 #define LC_DP_FULL_NS (10ll * 1000000000) /* ... and from 1 MiB, this long after a 503 queue_full */
-#define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
+#define LC_DP_RECHECK_NS 10000000         /* how often the I/O thread looks while a caller drives */
 #define BACKOFF_FIRST_MS 10
 #define BACKOFF_MAX_MS 200
 
@@ -77,7 +77,9 @@ static int check_buffer(const char *fn, const lepton_lease *l, uint32_t gpu, siz
 
 /* Maps a refusal of the job codec (e->msg names the step and the limit) to a failure of fn. */
 static int enc_fail(const char *fn, int rc, const wire_job_enc *e) {
-    return lc_fail(rc == WIRE_JOB_ETOOLARGE ? LEPTON_ETOOLARGE : rc == WIRE_JOB_ENOMEM ? LEPTON_ENOMEM : LEPTON_EINVAL,
+    return lc_fail(rc == WIRE_JOB_ETOOLARGE ? LEPTON_ETOOLARGE
+                   : rc == WIRE_JOB_ENOMEM  ? LEPTON_ENOMEM
+                                            : LEPTON_EINVAL,
                    "%s: %s", fn, e->msg);
 }
 
@@ -124,7 +126,8 @@ static int encode_launch(const char *fn, const lepton_lease *l, uint32_t gpu, si
             rc = wire_job_enc_arg_buffer(d, a->buffer->id, a->offset);
         } else if (a->kind == LEPTON_ARG_VALUE) {
             /* the wire's size limit first: its message names the limit, not the kernel */
-            if (a->size == 0 || a->size > WIRE_JOB_MAX_VALUE) return enc_fail(fn, wire_job_enc_arg_value(d, NULL, a->size), d);
+            if (a->size == 0 || a->size > WIRE_JOB_MAX_VALUE)
+                return enc_fail(fn, wire_job_enc_arg_value(d, NULL, a->size), d);
             if (a->size != want)
                 return lc_fail(
                     LEPTON_EINVAL,
@@ -530,8 +533,8 @@ static void job_start(lc_dp *dp, lepton_task *t) {
     /* Large bodies wait for "100 Continue" (one round trip), so that a full worker refuses them
      * before they are sent: always from 8 MiB, and from 1 MiB while that worker is refusing. */
     const lc_worker *wk = &dp->workers[t->worker];
-    int expect = body_len >= LC_DP_EXPECT ||
-                 (body_len >= LC_DP_BULK && wk->queue_full_ns && t->sent_ns - wk->queue_full_ns < LC_DP_FULL_NS);
+    int expect = body_len >= LC_DP_EXPECT || (body_len >= LC_DP_BULK && wk->queue_full_ns &&
+                                              t->sent_ns - wk->queue_full_ns < LC_DP_FULL_NS);
     t->seq_header.next = expect ? dp->expect_headers : dp->raw_headers;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, &t->seq_header);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
@@ -587,7 +590,8 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
         /* a batched job that waited behind the one that faulted: the replacement runs it */
         lc_dp_note_answer(&dp->workers[t->worker], LC_RETRY_RESTARTING);
         if (job_requeue(dp, t, was_on_wire) == 0) return;
-        return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST, "the lease worker restarted and the lease is closing");
+        return job_fail(dp, t, was_on_wire, LEPTON_ENODELOST,
+                        "the lease worker restarted and the lease is closing");
     }
     if (t->raw) { /* published by task_complete (under the task's mutex) */
         t->step = r.step;
@@ -610,9 +614,10 @@ static void job_result(lc_dp *dp, lepton_task *t, int was_on_wire) {
     char msg[256], where[96];
     int n = snprintf(where, sizeof where, "GPU %u, job %" PRIu64, t->worker, t->seq);
     if (r.step >= 0) snprintf(where + n, sizeof where - (size_t)n, ", step %ld", r.step);
-    const char *lost = !strcmp(status, "buffer_lost") ? " (the buffer was on a lease worker that failed and was "
-                                                        "replaced; its contents are lost)"
-                                                      : "";
+    const char *lost = !strcmp(status, "buffer_lost")
+                           ? " (the buffer was on a lease worker that failed and was "
+                             "replaced; its contents are lost)"
+                           : "";
     if (t->raw) /* the worker's text first: a CUDA error's name leads (lc_raw.h) */
         snprintf(msg, sizeof msg, "%s%s (%s)", *error ? error : status, lost, where);
     else
@@ -1371,7 +1376,8 @@ static void drive_once(lc_dp *dp, long poll_ms) {
             while (!(ready = poll(pf, nfds, 0)) && lp_mono_ns() < until)
                 sched_yield();
         }
-        if (ready > 0 || poll(pf, nfds, (int)poll_ms) > 0) fds[0].revents = pf[0].revents ? CURL_WAIT_POLLIN : 0;
+        if (ready > 0 || poll(pf, nfds, (int)poll_ms) > 0)
+            fds[0].revents = pf[0].revents ? CURL_WAIT_POLLIN : 0;
     }
     if (fds[0].revents) {
         char drain[64];
@@ -1531,8 +1537,8 @@ int lc_job_target(const char *fn, const lepton_lease *l, uint32_t gpu) {
     if (!dp || dp->fn_none)
         return lc_fail(LEPTON_EPROTO, "%s: %s", fn, dp ? dp->fn_none : "the lease has no data plane");
     if (gpu >= dp->nworkers)
-        return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn, gpu,
-                       dp->nworkers, dp->nworkers - 1);
+        return lc_fail(LEPTON_EINVAL, "%s: job->gpu %u is not a GPU of the lease (it has %u: 0 to %u)", fn,
+                       gpu, dp->nworkers, dp->nworkers - 1);
     return LEPTON_OK;
 }
 
@@ -1540,7 +1546,8 @@ int lc_job_target(const char *fn, const lepton_lease *l, uint32_t gpu) {
 static void job_segs(lc_seg *segs, const void *ctx) {
     const lepton_job *j = ctx;
     uint32_t nwrite = 0;
-    for (size_t i = 0; i < j->step_count; i++) nwrite += j->steps[i].kind == LEPTON_STEP_WRITE;
+    for (size_t i = 0; i < j->step_count; i++)
+        nwrite += j->steps[i].kind == LEPTON_STEP_WRITE;
     for (size_t i = 0, w = 0, r = nwrite; i < j->step_count; i++) {
         const lepton_step *s = &j->steps[i];
         if (s->kind == LEPTON_STEP_WRITE) segs[w++] = (lc_seg){(char *)s->host, s->size};
@@ -1567,8 +1574,10 @@ int lepton_submit(lepton_lease *l, const lepton_job *job, lepton_task **out) {
     if (j.step_count == 0) return lc_fail(LEPTON_EINVAL, "%s: job->step_count is 0", fn);
     if (!j.steps) return lc_fail(LEPTON_EINVAL, "%s: job->steps is NULL", fn);
     if (j.step_count > WIRE_JOB_MAX_STEPS)
-        return lc_fail(LEPTON_ETOOLARGE, "%s: job->step_count %zu: the job has more than %d steps "
-                       "(WIRE_JOB_MAX_STEPS); split it into several jobs", fn, j.step_count, WIRE_JOB_MAX_STEPS);
+        return lc_fail(LEPTON_ETOOLARGE,
+                       "%s: job->step_count %zu: the job has more than %d steps "
+                       "(WIRE_JOB_MAX_STEPS); split it into several jobs",
+                       fn, j.step_count, WIRE_JOB_MAX_STEPS);
 
     /* Validate and encode in one pass; nothing is sent unless every step is right. The codec
      * refuses what the worker would (wire_job.h's limits), with the worker's words. */

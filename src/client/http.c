@@ -232,7 +232,6 @@ static int is_broken_connection(CURLcode cc) {
            cc == CURLE_PARTIAL_FILE;
 }
 
-
 /* Sets the last error from a non-2xx answer and returns its status. */
 static int broker_error(const lc_request *r, const char *url, long status, json_t *body, const char *raw,
                         size_t raw_len) {

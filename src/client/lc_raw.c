@@ -56,7 +56,10 @@ static int fetch_info(const char *fn, lepton_lease *l, uint32_t gpu, json_t **ou
 }
 
 static int hex_digit(char c) {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 /* The 16 bytes of "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (dashes skipped); 0 or -1. */
@@ -67,8 +70,10 @@ static int uuid_bytes(const char *s, unsigned char out[16]) {
         if (*s == '-') continue;
         int d = hex_digit(*s);
         if (d < 0) return -1;
-        if (n % 2 == 0) out[n / 2] = (unsigned char)(d << 4);
-        else out[n / 2] |= (unsigned char)d;
+        if (n % 2 == 0)
+            out[n / 2] = (unsigned char)(d << 4);
+        else
+            out[n / 2] |= (unsigned char)d;
         n++;
     }
     return n == 32 && !*s ? 0 : -1;
@@ -85,18 +90,22 @@ static int parse_facts(const char *fn, uint32_t gpu, const json_t *j, lc_gpu_fac
     const char *uuid = json_string_value(json_object_get(j, "uuid"));
     const json_t *total = json_object_get(j, "memory_total");
     if (!name || !uuid || !json_is_integer(total) || json_integer_value(total) < 0)
-        return lc_fail(LEPTON_EPROTO, "%s: GPU %u's /v1/info answer lacks name, uuid or memory_total", fn, gpu);
+        return lc_fail(LEPTON_EPROTO, "%s: GPU %u's /v1/info answer lacks name, uuid or memory_total", fn,
+                       gpu);
     snprintf(f->name, sizeof f->name, "%s", name);
     snprintf(f->uuid, sizeof f->uuid, "%s", uuid);
     if (uuid_bytes(uuid, f->uuid_bytes) != 0)
-        return lc_fail(LEPTON_EPROTO, "%s: GPU %u's uuid \"%.60s\" is not GPU- and 32 hex digits", fn, gpu, uuid);
+        return lc_fail(LEPTON_EPROTO, "%s: GPU %u's uuid \"%.60s\" is not GPU- and 32 hex digits", fn, gpu,
+                       uuid);
     f->memory_total = (uint64_t)json_integer_value(total);
     const json_t *inst = json_object_get(j, "instance");
-    f->instance = json_is_integer(inst) && json_integer_value(inst) > 0 ? (int64_t)json_integer_value(inst) : 0;
+    f->instance =
+        json_is_integer(inst) && json_integer_value(inst) > 0 ? (int64_t)json_integer_value(inst) : 0;
     int32_t dv = int_or_unknown(json_object_get(j, "driver_version"));
     f->driver_version = dv == LC_RAW_ATTR_UNKNOWN ? 0 : dv;
     const json_t *attrs = json_object_get(j, "attributes");
-    for (size_t a = 0; a < LC_RAW_DEV_ATTRS; a++) f->attrs[a] = int_or_unknown(json_array_get(attrs, a));
+    for (size_t a = 0; a < LC_RAW_DEV_ATTRS; a++)
+        f->attrs[a] = int_or_unknown(json_array_get(attrs, a));
     /* compute_capability, else the attributes 75 and 76 (CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_*) */
     const json_t *cc = json_object_get(j, "compute_capability");
     f->cc_major = int_or_unknown(json_array_get(cc, 0));
@@ -125,8 +134,10 @@ int lc_raw_gpu_facts(lepton_lease *l, uint32_t gpu, const lc_gpu_facts **out) {
     int rc = fetch_info(fn, l, gpu, &j);
     if (rc) return rc;
     lc_gpu_facts *f = calloc(1, sizeof *f);
-    if (!f) rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
-    else rc = parse_facts(fn, gpu, j, f);
+    if (!f)
+        rc = lc_fail(LEPTON_ENOMEM, "%s: out of memory", fn);
+    else
+        rc = parse_facts(fn, gpu, j, f);
     json_decref(j);
     if (rc) {
         free(f);
@@ -147,14 +158,16 @@ int lc_raw_gpu_facts(lepton_lease *l, uint32_t gpu, const lc_gpu_facts **out) {
 
 int lc_raw_mem_info(lepton_lease *l, uint32_t gpu, uint64_t *free_bytes, uint64_t *total_bytes) {
     static const char fn[] = "lc_raw_mem_info";
-    if (!free_bytes || !total_bytes) return lc_fail(LEPTON_EINVAL, "%s: free_bytes or total_bytes is NULL", fn);
+    if (!free_bytes || !total_bytes)
+        return lc_fail(LEPTON_EINVAL, "%s: free_bytes or total_bytes is NULL", fn);
     json_t *j;
     int rc = fetch_info(fn, l, gpu, &j);
     if (rc) return rc;
     const json_t *fr = json_object_get(j, "memory_free"), *total = json_object_get(j, "memory_total");
     if (!json_is_integer(fr) || !json_is_integer(total) || json_integer_value(fr) < 0 ||
         json_integer_value(total) < 0)
-        rc = lc_fail(LEPTON_EPROTO, "%s: GPU %u's /v1/info answer lacks memory_free or memory_total", fn, gpu);
+        rc =
+            lc_fail(LEPTON_EPROTO, "%s: GPU %u's /v1/info answer lacks memory_free or memory_total", fn, gpu);
     else {
         *free_bytes = (uint64_t)json_integer_value(fr);
         *total_bytes = (uint64_t)json_integer_value(total);
@@ -229,8 +242,10 @@ typedef struct raw_segs {
 
 static void raw_fill(lc_seg *segs, const void *ctx) {
     const raw_segs *r = ctx;
-    for (uint32_t i = 0; i < r->nwrite; i++) segs[i] = (lc_seg){r->writes[i].host, r->writes[i].size};
-    for (uint32_t i = 0; i < r->nread; i++) segs[r->nwrite + i] = (lc_seg){r->reads[i].host, r->reads[i].size};
+    for (uint32_t i = 0; i < r->nwrite; i++)
+        segs[i] = (lc_seg){r->writes[i].host, r->writes[i].size};
+    for (uint32_t i = 0; i < r->nread; i++)
+        segs[r->nwrite + i] = (lc_seg){r->reads[i].host, r->reads[i].size};
 }
 
 /* The segments agree with the encoded job: as many as its steps, of the bytes they move. */
@@ -241,12 +256,14 @@ static int check_segs(const char *fn, const char *what, const lc_raw_seg *s, uin
     if (n && !s) return lc_fail(LEPTON_EINVAL, "%s: the %s segments are NULL", fn, what);
     uint64_t sum = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (!s[i].host && s[i].size) return lc_fail(LEPTON_EINVAL, "%s: %s segment %u's host is NULL", fn, what, i);
+        if (!s[i].host && s[i].size)
+            return lc_fail(LEPTON_EINVAL, "%s: %s segment %u's host is NULL", fn, what, i);
         sum += s[i].size;
     }
     if (sum != total)
-        return lc_fail(LEPTON_EINVAL, "%s: the %s segments hold %" PRIu64 " bytes; the job's %s steps move %" PRIu64,
-                       fn, what, sum, what, total);
+        return lc_fail(LEPTON_EINVAL,
+                       "%s: the %s segments hold %" PRIu64 " bytes; the job's %s steps move %" PRIu64, fn,
+                       what, sum, what, total);
     return LEPTON_OK;
 }
 
@@ -256,10 +273,13 @@ int lc_raw_submit(lepton_lease *l, uint32_t gpu, wire_job_enc *enc, const lc_raw
     if (out) *out = NULL;
     if (!enc) return lc_fail(LEPTON_EINVAL, "%s: enc is NULL", fn);
     int rc = LEPTON_OK;
-    if (!l) rc = lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
-    else if (!out) rc = lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
+    if (!l)
+        rc = lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);
+    else if (!out)
+        rc = lc_fail(LEPTON_EINVAL, "%s: out is NULL", fn);
     else if (!enc->finished || enc->failed)
-        rc = lc_fail(LEPTON_EINVAL, "%s: the job is not finished (wire_job_enc_finish must return 0 first)", fn);
+        rc = lc_fail(LEPTON_EINVAL, "%s: the job is not finished (wire_job_enc_finish must return 0 first)",
+                     fn);
     else if (!enc->nsteps)
         rc = lc_fail(LEPTON_EINVAL, "%s: the job has no steps", fn);
     else if (!(rc = check_segs(fn, "write", writes, nwrite, enc->nwrite, enc->write_total)))

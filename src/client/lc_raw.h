@@ -28,14 +28,14 @@
 /* What a GPU of the lease is, fetched from its worker (GET /v1/info) once per lease handle and
  * cached: the remote driver answers every device query from this without a round trip. */
 typedef struct lc_gpu_facts {
-    char name[256];          /* the driver's device name */
-    char uuid[64];           /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+    char name[256]; /* the driver's device name */
+    char uuid[64];  /* "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
     unsigned char uuid_bytes[16];
-    uint64_t memory_total;   /* bytes */
-    int32_t driver_version;  /* cuDriverGetVersion on the worker (e.g. 13000) */
+    uint64_t memory_total;  /* bytes */
+    int32_t driver_version; /* cuDriverGetVersion on the worker (e.g. 13000) */
     int32_t cc_major, cc_minor;
     int32_t attrs[LC_RAW_DEV_ATTRS]; /* [CUdevice_attribute]; LC_RAW_ATTR_UNKNOWN when not known */
-    int64_t instance;        /* the GPU's worker process when the facts were fetched (0: not said) */
+    int64_t instance;                /* the GPU's worker process when the facts were fetched (0: not said) */
 } lc_gpu_facts;
 
 /* Facts of GPU `gpu` of lease l (cached after the first call; the first costs one round trip). */
@@ -55,8 +55,8 @@ uint64_t lc_raw_buffer_size(const lepton_buffer *b);
 typedef struct lc_raw_function {
     const char *name;
     uint32_t nparams;
-    const uint32_t *offsets;  /* [nparams]: byte offset of each parameter in the parameter buffer */
-    const uint32_t *sizes;    /* [nparams] */
+    const uint32_t *offsets;          /* [nparams]: byte offset of each parameter in the parameter buffer */
+    const uint32_t *sizes;            /* [nparams] */
     int32_t attrs[LC_RAW_FUNC_ATTRS]; /* [CUfunction_attribute]; LC_RAW_ATTR_UNKNOWN when not known */
 } lc_raw_function;
 /* The kernels of module m (valid while m is open): *count of them. */

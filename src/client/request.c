@@ -74,8 +74,9 @@ int lc_request_body(const char *fn, const lepton_lease_request *req, int purpose
                            LC_MAX_WAIT_MS);
         if ((rc = check_text(fn, "labels", r.labels))) return rc;
         if (r.keepalive_seconds > LC_MAX_KEEPALIVE_SECONDS)
-            return lc_fail(LEPTON_EINVAL, "%s: req->keepalive_seconds %u exceeds the limit of %u (one day; 0 = none)",
-                           fn, r.keepalive_seconds, LC_MAX_KEEPALIVE_SECONDS);
+            return lc_fail(LEPTON_EINVAL,
+                           "%s: req->keepalive_seconds %u exceeds the limit of %u (one day; 0 = none)", fn,
+                           r.keepalive_seconds, LC_MAX_KEEPALIVE_SECONDS);
     }
 
     json_t *o = json_object();

@@ -11,7 +11,7 @@
 #define LC_MAX_TTL_SECONDS 2592000u /* 30 days */
 #define LC_MAX_WAIT_MS 600000
 #define LC_MAX_KEEPALIVE_SECONDS 86400u /* keepalive_seconds: one day */
-#define LC_MAX_TEXT 256 /* bytes of gpu_model and labels */
+#define LC_MAX_TEXT 256                 /* bytes of gpu_model and labels */
 
 enum { LC_FOR_QUOTE, LC_FOR_LEASE };
 

@@ -51,7 +51,8 @@ static long decode(const char *in, size_t n, unsigned char *out, size_t out_size
     unsigned acc = 0;
     int bits = 0;
     if (any)
-        while (n && in[n - 1] == '=') n--;
+        while (n && in[n - 1] == '=')
+            n--;
     if (n % 4 == 1) return -1;
     for (size_t i = 0; i < n; i++) {
         int v = b64val(in[i], '-', '_');

@@ -62,18 +62,18 @@ enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED, CT_UPGRADED };
 enum { W_GATE, W_HANDING, W_MHD };
 typedef struct conn_track {
     int fd;
-    int state;        /* CT_*, under the server's cmu */
-    int where;        /* W_*, under cmu */
-    int in_body;      /* a chunked body is being received (under cmu) */
-    int64_t since_ns; /* when the state began */
-    int64_t last_data_ns; /* atomic: last body bytes of a chunked request */
+    int state;                    /* CT_*, under the server's cmu */
+    int where;                    /* W_*, under cmu */
+    int in_body;                  /* a chunked body is being received (under cmu) */
+    int64_t since_ns;             /* when the state began */
+    int64_t last_data_ns;         /* atomic: last body bytes of a chunked request */
     struct sockaddr_storage addr; /* the client's (per-address limit) */
     socklen_t addr_len;
     /* the gate's own (its thread only) */
     int64_t next_peek_ns;
     unsigned backoff_ms;
-    int lowat;    /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
-    int answered; /* the gate answered an error: reading and dropping until the client closes */
+    int lowat;          /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
+    int answered;       /* the gate answered an error: reading and dropping until the client closes */
     int64_t hand_by_ns; /* a good head waits for its first chunk size until then (0: not waiting) */
     size_t drained;
     struct conn_track *prev, *next;
@@ -150,10 +150,10 @@ struct lp_http_req {
     uint64_t drained; /* body bytes dropped after a streaming route refused it */
     int64_t start_ns;
     conn_track *ct;
-    int begun;             /* the head has been seen by on_access */
-    size_t raw_uri_len;    /* strlen of the URI as libmicrohttpd logged it (stops at a NUL) */
+    int begun;          /* the head has been seen by on_access */
+    size_t raw_uri_len; /* strlen of the URI as libmicrohttpd logged it (stops at a NUL) */
     int uri_logged;
-    json_t *json;          /* the body parsed before a non-streaming handler ran */
+    json_t *json; /* the body parsed before a non-streaming handler ran */
     /* reply */
     int replied;
     int queued; /* the reply has gone to libmicrohttpd */
@@ -176,7 +176,6 @@ struct lp_http_req {
     lp_http_upgrade_fn up_fn;
     void *up_user;
 };
-
 
 static int split_path(const char *path, char segs[][SEG_MAX], int max, int *n) {
     int k = 0;
@@ -531,7 +530,8 @@ json_t *lp_http_json_body(lp_http_req *r) {
     }
     size_t i = 0;
     /* (not strchr: it would take a NUL byte for whitespace) */
-    while (i < r->body_len && (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+    while (i < r->body_len &&
+           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
         i++;
     if (i == r->body_len) return json_object();
     json_error_t je;
@@ -548,9 +548,10 @@ json_t *lp_http_json_body(lp_http_req *r) {
         return NULL;
     }
     if (!json_is_object(j)) {
-        const char *what = json_is_array(j) ? "an array" : json_is_string(j) ? "a string"
-                           : json_is_null(j)  ? "null"
-                                              : "a number or boolean";
+        const char *what = json_is_array(j)    ? "an array"
+                           : json_is_string(j) ? "a string"
+                           : json_is_null(j)   ? "null"
+                                               : "a number or boolean";
         json_decref(j);
         lp_http_reply_error(r, WIRE_INVALID, "send a JSON object, e.g. {}",
                             "request body must be a JSON object, not %s", what);
@@ -849,7 +850,8 @@ static void *guard_main(void *arg) {
                 guard_drop(s, t);
             } else if (t->state == CT_BUSY && t->in_body &&
                        now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED) > stall_ns) {
-                lp_log(LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing", s->log_name);
+                lp_log(LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing",
+                       s->log_name);
                 guard_answer_stall(s, t, now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED));
                 guard_drop(s, t);
             }
@@ -894,8 +896,11 @@ static int conn_admit(lp_http_server *s, conn_track *t) {
                 if (x->state == want && x->where != W_HANDING && (!victim || x->since_ns < victim->since_ns))
                     victim = x;
         if (!victim) victim = t; /* every other one is busy: refuse the newcomer */
-        lp_log(LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name, s->nconn - s->ndropped,
-               victim == t ? "(the new one: all others are busy)" : victim->state == CT_HEAD ? "one without a request head" : "idle one");
+        lp_log(LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name,
+               s->nconn - s->ndropped,
+               victim == t                ? "(the new one: all others are busy)"
+               : victim->state == CT_HEAD ? "one without a request head"
+                                          : "idle one");
         guard_drop(s, victim);
     }
     return 0;
@@ -1113,7 +1118,8 @@ static void *gate_main(void *arg) {
             int ready = t->next_peek_ns <= now;
             pfd[2 + i] = (struct pollfd){ready ? t->fd : -1, POLLIN | POLLRDHUP, 0};
             if (!ready && t->next_peek_ns - now < wait_ns) wait_ns = t->next_peek_ns - now;
-            if (t->hand_by_ns && t->hand_by_ns - now < wait_ns) wait_ns = t->hand_by_ns > now ? t->hand_by_ns - now : 0;
+            if (t->hand_by_ns && t->hand_by_ns - now < wait_ns)
+                wait_ns = t->hand_by_ns > now ? t->hand_by_ns - now : 0;
         }
         int rc = poll(pfd, 2 + n, (int)(wait_ns / 1000000) + 1);
         if (rc < 0 && errno != EINTR) {
@@ -1346,8 +1352,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             q->drained += n;
             if (q->drained > LP_HTTP_DRAIN_MAX) {
                 if (q->too_large)
-                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
-                                        s->max_body);
+                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
+                                        "request body exceeds the limit of %zu bytes", s->max_body);
                 lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
                 return send_reply(q);
             }
@@ -1407,8 +1413,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe) {
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) guard_connect(cls, c, socket_context);
-    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) guard_disconnect(cls, socket_context);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        guard_connect(cls, c, socket_context);
+    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        guard_disconnect(cls, socket_context);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {

@@ -27,9 +27,12 @@ static int current_level(void) {
     const char *e = getenv("LEPTON_LOG_LEVEL");
     lv = LOG_INFO;
     if (e) {
-        if (!strcasecmp(e, "debug")) lv = LOG_DEBUG;
-        else if (!strcasecmp(e, "warn")) lv = LOG_WARN;
-        else if (!strcasecmp(e, "error")) lv = LOG_ERROR;
+        if (!strcasecmp(e, "debug"))
+            lv = LOG_DEBUG;
+        else if (!strcasecmp(e, "warn"))
+            lv = LOG_WARN;
+        else if (!strcasecmp(e, "error"))
+            lv = LOG_ERROR;
     }
     int unset = -1; /* a level set meanwhile wins */
     atomic_compare_exchange_strong(&g_level, &unset, lv);

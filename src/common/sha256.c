@@ -85,9 +85,11 @@ void lp_sha256_final(lp_sha256 *s, unsigned char out[32]) {
     unsigned char pad = 0x80;
     lp_sha256_update(s, &pad, 1);
     unsigned char zero = 0;
-    while (s->fill != 56) lp_sha256_update(s, &zero, 1);
+    while (s->fill != 56)
+        lp_sha256_update(s, &zero, 1);
     unsigned char lenbe[8];
-    for (int i = 0; i < 8; i++) lenbe[i] = (unsigned char)(bits >> (56 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        lenbe[i] = (unsigned char)(bits >> (56 - 8 * i));
     lp_sha256_update(s, lenbe, 8);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (unsigned char)(s->h[i] >> 24);
@@ -112,8 +114,10 @@ void lp_sha256_hex(const void *data, size_t n, char out[65]) {
 
 void lp_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, unsigned char out[32]) {
     unsigned char k[64] = {0}, ipad[64], opad[64], inner[32];
-    if (key_len > 64) lp_sha256_digest(key, key_len, k);
-    else if (key_len) memcpy(k, key, key_len);
+    if (key_len > 64)
+        lp_sha256_digest(key, key_len, k);
+    else if (key_len)
+        memcpy(k, key, key_len);
     for (int i = 0; i < 64; i++) {
         ipad[i] = (unsigned char)(k[i] ^ 0x36);
         opad[i] = (unsigned char)(k[i] ^ 0x5c);
@@ -132,6 +136,7 @@ void lp_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n, 
 int lp_const_time_eq(const void *a, const void *b, size_t n) {
     const volatile unsigned char *x = a, *y = b;
     unsigned char d = 0;
-    for (size_t i = 0; i < n; i++) d |= (unsigned char)(x[i] ^ y[i]);
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(x[i] ^ y[i]);
     return d == 0;
 }

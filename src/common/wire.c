@@ -39,16 +39,31 @@ int wire_code_to_status(const char *code, long http_status) {
     for (size_t i = 0; code && i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(table[i].code, code)) return table[i].status;
     switch (http_status) {
-    case 400: case 405: case 409: case 415: case 422: return LEPTON_EINVAL;
-    case 401: case 403: return LEPTON_EAUTH;
-    case 402: return LEPTON_EBUDGET;
-    case 404: return LEPTON_ENOTFOUND;
-    case 410: return LEPTON_EEXPIRED;
-    case 413: return LEPTON_ETOOLARGE;
-    case 502: return LEPTON_ENODELOST;
-    case 503: return LEPTON_ENOCAPACITY;
-    case 504: return LEPTON_ETIMEDOUT;
-    default: return LEPTON_EPROTO;
+    case 400:
+    case 405:
+    case 409:
+    case 415:
+    case 422:
+        return LEPTON_EINVAL;
+    case 401:
+    case 403:
+        return LEPTON_EAUTH;
+    case 402:
+        return LEPTON_EBUDGET;
+    case 404:
+        return LEPTON_ENOTFOUND;
+    case 410:
+        return LEPTON_EEXPIRED;
+    case 413:
+        return LEPTON_ETOOLARGE;
+    case 502:
+        return LEPTON_ENODELOST;
+    case 503:
+        return LEPTON_ENOCAPACITY;
+    case 504:
+        return LEPTON_ETIMEDOUT;
+    default:
+        return LEPTON_EPROTO;
     }
 }
 

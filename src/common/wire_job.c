@@ -23,10 +23,14 @@
 
 const char *wire_job_code(int rc) {
     switch (rc) {
-    case 0: return "ok";
-    case WIRE_JOB_ETOOLARGE: return WIRE_TOO_LARGE;
-    case WIRE_JOB_ENOMEM: return WIRE_NO_MEMORY;
-    default: return WIRE_INVALID;
+    case 0:
+        return "ok";
+    case WIRE_JOB_ETOOLARGE:
+        return WIRE_TOO_LARGE;
+    case WIRE_JOB_ENOMEM:
+        return WIRE_NO_MEMORY;
+    default:
+        return WIRE_INVALID;
     }
 }
 
@@ -74,21 +78,23 @@ static int bad_function(char *msg, size_t ms, size_t step, size_t n) {
 
 static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, int64_t v) {
     return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)", step,
-               field, i, v, WIRE_JOB_MAX_DIM);
+               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)",
+               step, field, i, v, WIRE_JOB_MAX_DIM);
 }
 
 /* launch.shared and launch.max_dynamic_shared (`key`): bytes of shared memory. */
 static int bad_shared(char *msg, size_t ms, size_t step, const char *key, int64_t v) {
-    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)",
-               step, key, v, WIRE_JOB_MAX_SHARED);
+    return say(msg, ms, WIRE_JOB_EINVAL,
+               "steps[%zu].launch.%s is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_SHARED)", step, key, v,
+               WIRE_JOB_MAX_SHARED);
 }
 
 static int too_much_read(char *msg, size_t ms, size_t step) {
-    return say(msg, ms, WIRE_JOB_ETOOLARGE,
-               "steps[%zu].read: the job reads more than %u bytes (WIRE_JOB_MAX_READ); read large buffers with "
-               "lepton_buffer_read (GET /v1/buffers/ID)",
-               step, WIRE_JOB_MAX_READ);
+    return say(
+        msg, ms, WIRE_JOB_ETOOLARGE,
+        "steps[%zu].read: the job reads more than %u bytes (WIRE_JOB_MAX_READ); read large buffers with "
+        "lepton_buffer_read (GET /v1/buffers/ID)",
+        step, WIRE_JOB_MAX_READ);
 }
 
 static int too_large_body(char *msg, size_t ms, uint64_t n) {
@@ -113,25 +119,25 @@ static int too_many_events(char *msg, size_t ms, size_t step) {
 }
 
 static int bad_width(char *msg, size_t ms, size_t step, uint64_t v) {
-    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].memset.width is %" PRIu64 "; it must be 1, 2 or 4 (bytes)", step,
-               v);
+    return say(msg, ms, WIRE_JOB_EINVAL,
+               "steps[%zu].memset.width is %" PRIu64 "; it must be 1, 2 or 4 (bytes)", step, v);
 }
 
 /* The rows of a memset or a copy end (`side`: "" or "src_") within WIRE_JOB_MAX_BUFFER and, when
  * there are several, do not overlap: 0, or the refusal. (Whether they fit the buffer is the
  * worker's check: only it knows the buffer's size.) */
-static int bad_rows(char *msg, size_t ms, size_t step, const char *kind, const char *side, uint64_t off, uint64_t row,
-                    uint64_t pitch, uint64_t height) {
+static int bad_rows(char *msg, size_t ms, size_t step, const char *kind, const char *side, uint64_t off,
+                    uint64_t row, uint64_t pitch, uint64_t height) {
     if (height > 1 && pitch < row)
         return say(msg, ms, WIRE_JOB_EINVAL,
-                   "steps[%zu].%s.%spitch is %" PRIu64 "; with %" PRIu64 " rows it must be at least a row's %" PRIu64
-                   " bytes",
+                   "steps[%zu].%s.%spitch is %" PRIu64 "; with %" PRIu64
+                   " rows it must be at least a row's %" PRIu64 " bytes",
                    step, kind, side, pitch, height, row);
     if (row > WIRE_JOB_MAX_BUFFER || (height > 1 && pitch && height - 1 > WIRE_JOB_MAX_BUFFER / pitch) ||
         off + (height - 1) * pitch + row > WIRE_JOB_MAX_BUFFER)
         return say(msg, ms, WIRE_JOB_EINVAL,
-                   "steps[%zu].%s: %" PRIu64 " rows of %" PRIu64 " bytes %" PRIu64 " apart from %soffset %" PRIu64
-                   " end past %llu (WIRE_JOB_MAX_BUFFER)",
+                   "steps[%zu].%s: %" PRIu64 " rows of %" PRIu64 " bytes %" PRIu64
+                   " apart from %soffset %" PRIu64 " end past %llu (WIRE_JOB_MAX_BUFFER)",
                    step, kind, height, row, pitch, side, off, WIRE_JOB_MAX_BUFFER);
     return 0;
 }
@@ -240,11 +246,12 @@ static int enc_fail(wire_job_enc *e, int rc) {
 static int enc_step(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
     if (e->finished)
-        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL, "a step added after wire_job_enc_finish"));
+        return enc_fail(
+            e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL, "a step added after wire_job_enc_finish"));
     if (e->args_left)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
-                               "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1,
-                               e->nargs, e->nargs - e->args_left));
+                               "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1, e->nargs,
+                               e->nargs - e->args_left));
     if (e->nsteps == WIRE_JOB_MAX_STEPS) return enc_fail(e, too_many_steps(e->msg, sizeof e->msg));
     e->launch_opt_at = 0;
     if (e->nsteps) ENC_LIT(e, ",");
@@ -291,17 +298,19 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
     if (rc) return rc;
     size_t i = e->nsteps - 1;
     if (!sha || strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64)
-        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
-                               "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)",
-                               i));
+        return enc_fail(
+            e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                   "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)", i));
     size_t fl = function ? strlen(function) : 0;
     if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) return enc_fail(e, bad_function(e->msg, sizeof e->msg, i, fl));
     for (int d = 0; d < 3; d++) {
-        if (grid[d] > WIRE_JOB_MAX_DIM) return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "grid", d, grid[d]));
+        if (grid[d] > WIRE_JOB_MAX_DIM)
+            return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "grid", d, grid[d]));
         if (block[d] > WIRE_JOB_MAX_DIM)
             return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "block", d, block[d]));
     }
-    if (shared > WIRE_JOB_MAX_SHARED) return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, "shared", shared));
+    if (shared > WIRE_JOB_MAX_SHARED)
+        return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, "shared", shared));
     if (nargs > WIRE_JOB_MAX_ARGS) return enc_fail(e, too_many_args(e->msg, sizeof e->msg, i, nargs));
     ENC_LIT(e, "{\"launch\":{\"module\":\"");
     enc_mem(e, sha, 64);
@@ -331,7 +340,8 @@ static int enc_arg(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
     if (!e->args_left)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
-                               "steps[%zu]: an argument that no launch announced", e->nsteps ? e->nsteps - 1 : 0));
+                               "steps[%zu]: an argument that no launch announced",
+                               e->nsteps ? e->nsteps - 1 : 0));
     if (e->args_left != e->nargs) ENC_LIT(e, ",");
     return 0;
 }
@@ -346,7 +356,8 @@ int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset) {
     if (rc) return rc;
     if (buffer > INT64_MAX || offset > WIRE_JOB_MAX_BUFFER)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
-                               "steps[%zu].launch.args[%u]: offset %" PRIu64 " is past %llu (WIRE_JOB_MAX_BUFFER)",
+                               "steps[%zu].launch.args[%u]: offset %" PRIu64
+                               " is past %llu (WIRE_JOB_MAX_BUFFER)",
                                e->nsteps - 1, e->nargs - e->args_left, offset, WIRE_JOB_MAX_BUFFER));
     ENC_LIT(e, "{\"buffer\":");
     enc_u64(e, buffer);
@@ -361,7 +372,8 @@ int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size) {
     int rc = enc_arg(e);
     if (rc) return rc;
     if (size == 0 || size > WIRE_JOB_MAX_VALUE)
-        return enc_fail(e, bad_value_size(e->msg, sizeof e->msg, e->nsteps - 1, e->nargs - e->args_left, size));
+        return enc_fail(e,
+                        bad_value_size(e->msg, sizeof e->msg, e->nsteps - 1, e->nargs - e->args_left, size));
     ENC_LIT(e, "{\"value\":\"");
     if (enc_room(e, (size + 2) / 3 * 4 + 1)) e->len += lp_b64_encode(value, size, e->p + e->len);
     ENC_LIT(e, "\"}");
@@ -376,7 +388,8 @@ int wire_job_enc_launch_opt(wire_job_enc *e, uint32_t max_dynamic_shared) {
                                "steps[%zu]: launch options must follow a launch, before its arguments",
                                e->nsteps ? e->nsteps - 1 : 0));
     if (max_dynamic_shared > WIRE_JOB_MAX_SHARED)
-        return enc_fail(e, bad_shared(e->msg, sizeof e->msg, e->nsteps - 1, "max_dynamic_shared", max_dynamic_shared));
+        return enc_fail(
+            e, bad_shared(e->msg, sizeof e->msg, e->nsteps - 1, "max_dynamic_shared", max_dynamic_shared));
     if (!max_dynamic_shared) return 0;
     /* inserted where the launch's arguments begin */
     char opt[48] = ",\"max_dynamic_shared\":", d[20], *b = digits(max_dynamic_shared, d + sizeof d);
@@ -409,13 +422,16 @@ int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint3
         pitch > WIRE_JOB_MAX_BUFFER || height > WIRE_JOB_MAX_BUFFER)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                                "steps[%zu].memset: buffer %" PRIu64 ", offset %" PRIu64 ", count %" PRIu64
-                               ", pitch %" PRIu64 ", height %" PRIu64 ": each is at most %llu (WIRE_JOB_MAX_BUFFER)",
+                               ", pitch %" PRIu64 ", height %" PRIu64
+                               ": each is at most %llu (WIRE_JOB_MAX_BUFFER)",
                                i, buffer, offset, count, pitch, height, WIRE_JOB_MAX_BUFFER));
-    if (width != 1 && width != 2 && width != 4) return enc_fail(e, bad_width(e->msg, sizeof e->msg, i, width));
+    if (width != 1 && width != 2 && width != 4)
+        return enc_fail(e, bad_width(e->msg, sizeof e->msg, i, width));
     uint64_t row = count * width;
     if (!height) height = 1;
     if (!pitch) pitch = row;
-    if ((rc = bad_rows(e->msg, sizeof e->msg, i, "memset", "", offset, row, pitch, height))) return enc_fail(e, rc);
+    if ((rc = bad_rows(e->msg, sizeof e->msg, i, "memset", "", offset, row, pitch, height)))
+        return enc_fail(e, rc);
     ENC_LIT(e, "{\"memset\":{\"buffer\":");
     enc_u64(e, buffer);
     ENC_LIT(e, ",\"offset\":");
@@ -436,14 +452,15 @@ int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t 
     int rc = enc_step(e);
     if (rc) return rc;
     size_t i = e->nsteps - 1;
-    if (dst > INT64_MAX || src > INT64_MAX || dst_off > WIRE_JOB_MAX_BUFFER || src_off > WIRE_JOB_MAX_BUFFER ||
-        size > WIRE_JOB_MAX_BUFFER || dst_pitch > WIRE_JOB_MAX_BUFFER || src_pitch > WIRE_JOB_MAX_BUFFER ||
-        height > WIRE_JOB_MAX_BUFFER)
-        return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
-                               "steps[%zu].copy: buffer %" PRIu64 " offset %" PRIu64 " pitch %" PRIu64
-                               ", src_buffer %" PRIu64 " src_offset %" PRIu64 " src_pitch %" PRIu64 ", size %" PRIu64
-                               ", height %" PRIu64 ": offsets, sizes and pitches are at most %llu (WIRE_JOB_MAX_BUFFER)",
-                               i, dst, dst_off, dst_pitch, src, src_off, src_pitch, size, height, WIRE_JOB_MAX_BUFFER));
+    if (dst > INT64_MAX || src > INT64_MAX || dst_off > WIRE_JOB_MAX_BUFFER ||
+        src_off > WIRE_JOB_MAX_BUFFER || size > WIRE_JOB_MAX_BUFFER || dst_pitch > WIRE_JOB_MAX_BUFFER ||
+        src_pitch > WIRE_JOB_MAX_BUFFER || height > WIRE_JOB_MAX_BUFFER)
+        return enc_fail(
+            e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
+                   "steps[%zu].copy: buffer %" PRIu64 " offset %" PRIu64 " pitch %" PRIu64
+                   ", src_buffer %" PRIu64 " src_offset %" PRIu64 " src_pitch %" PRIu64 ", size %" PRIu64
+                   ", height %" PRIu64 ": offsets, sizes and pitches are at most %llu (WIRE_JOB_MAX_BUFFER)",
+                   i, dst, dst_off, dst_pitch, src, src_off, src_pitch, size, height, WIRE_JOB_MAX_BUFFER));
     if (!height) height = 1;
     if (!dst_pitch) dst_pitch = size;
     if (!src_pitch) src_pitch = size;
@@ -470,7 +487,8 @@ int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t 
 int wire_job_enc_event(wire_job_enc *e) {
     int rc = enc_step(e);
     if (rc) return rc;
-    if (e->nevents == WIRE_JOB_MAX_EVENTS) return enc_fail(e, too_many_events(e->msg, sizeof e->msg, e->nsteps - 1));
+    if (e->nevents == WIRE_JOB_MAX_EVENTS)
+        return enc_fail(e, too_many_events(e->msg, sizeof e->msg, e->nsteps - 1));
     e->nevents++;
     ENC_LIT(e, "{\"event\":{}}");
     return 0;
@@ -484,7 +502,8 @@ int wire_job_enc_finish(wire_job_enc *e) {
                                e->nargs - e->args_left));
     ENC_LIT(e, "]}");
     if (e->failed) return WIRE_JOB_ENOMEM;
-    if (e->len > WIRE_JOB_MAX_DESCRIPTOR) return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
+    if (e->len > WIRE_JOB_MAX_DESCRIPTOR)
+        return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
     uint64_t body = 4 + (uint64_t)e->len + e->write_total;
     if (body > WIRE_JOB_MAX_BODY) return enc_fail(e, too_large_body(e->msg, sizeof e->msg, body));
     e->finished = 1;
@@ -579,7 +598,8 @@ static int jr_syntax(jr *r, const char *what) {
 /* A fault of a value: the first one is kept (with the step it is in) and the parse goes on; after
  * it the job is not built any further (LIVE is false), only read. */
 #define LIVE(r) (!(r)->rc)
-#define JR_FAULT(r, fn, ...) ((r)->rc ? 0 : ((r)->rc = fn((r)->msg, (r)->ms, __VA_ARGS__), (r)->rc_step = (r)->cur, 0))
+#define JR_FAULT(r, fn, ...)                                                                                 \
+    ((r)->rc ? 0 : ((r)->rc = fn((r)->msg, (r)->ms, __VA_ARGS__), (r)->rc_step = (r)->cur, 0))
 
 static void ws(jr *r) {
     while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
@@ -605,7 +625,10 @@ static int hex4(const char *s, uint32_t *v) {
     *v = 0;
     for (int i = 0; i < 4; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return -1;
         *v = *v << 4 | (uint32_t)d;
     }
@@ -636,8 +659,8 @@ static int jr_string(jr *r, const char **s, size_t *n) {
                 if (u >= 0xdc00 && u <= 0xdfff) return jr_syntax(r, "a lone low surrogate");
                 if (u >= 0xd800 && u <= 0xdbff) {
                     uint32_t lo;
-                    if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || hex4(r->p + 2, &lo) || lo < 0xdc00 ||
-                        lo > 0xdfff)
+                    if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' || hex4(r->p + 2, &lo) ||
+                        lo < 0xdc00 || lo > 0xdfff)
                         return jr_syntax(r, "a lone high surrogate");
                     r->p += 6;
                 }
@@ -677,7 +700,12 @@ static int jr_string(jr *r, const char **s, size_t *n) {
         }
         char e = q[1];
         if (e != 'u') {
-            *o++ = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+            *o++ = e == 'b'   ? '\b'
+                   : e == 'f' ? '\f'
+                   : e == 'n' ? '\n'
+                   : e == 'r' ? '\r'
+                   : e == 't' ? '\t'
+                              : e;
             q += 2;
             continue;
         }
@@ -725,22 +753,26 @@ static int jr_number(jr *r, int *is_int, int64_t *v) {
     } else {
         while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
             unsigned d = (unsigned)(*r->p++ - '0');
-            if (acc > (UINT64_MAX - d) / 10) over = 1;
-            else acc = acc * 10 + d;
+            if (acc > (UINT64_MAX - d) / 10)
+                over = 1;
+            else
+                acc = acc * 10 + d;
         }
     }
     *is_int = 1;
     if (r->p < r->end && *r->p == '.') {
         r->p++;
         if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
-        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+            r->p++;
         *is_int = 0;
     }
     if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
         r->p++;
         if (r->p < r->end && (*r->p == '+' || *r->p == '-')) r->p++;
         if (r->p >= r->end || *r->p < '0' || *r->p > '9') return jr_syntax(r, "a bad number");
-        while (r->p < r->end && *r->p >= '0' && *r->p <= '9') r->p++;
+        while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+            r->p++;
         *is_int = 0;
     }
     if (!*is_int) {
@@ -827,7 +859,9 @@ static int jr_key(jr *r, const char **key, size_t *n) {
     return expect(r, ':');
 }
 
-static int key_is(const char *k, size_t n, const char *name) { return strlen(name) == n && !memcmp(k, name, n); }
+static int key_is(const char *k, size_t n, const char *name) {
+    return strlen(name) == n && !memcmp(k, name, n);
+}
 
 /* A member of the schema seen twice in one object: malformed (jansson's JSON_REJECT_DUPLICATES). */
 static int seen(jr *r, unsigned *mask, unsigned bit) {
@@ -936,7 +970,8 @@ static int jr_dim3(jr *r, size_t i, const char *key, uint32_t d[3]) {
             return -1;
         }
         if (k >= 3)
-            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i, key);
+            JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", i,
+                     key);
         else if (!is_int)
             JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.%s[%d] must be an integer", i, key, k);
         else if (v < 0 || (uint64_t)v > WIRE_JOB_MAX_DIM)
@@ -971,7 +1006,8 @@ static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
     memset(x, 0, sizeof *x);
     if (peek(r) != '{') {
         JR_FAULT(r, say, WIRE_JOB_EINVAL,
-                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}",
+                 i, k);
         return jr_skip(r);
     }
     if (jr_open(r, '{')) return -1;
@@ -984,7 +1020,8 @@ static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
         if (key_is(key, kn, "value")) {
             if (seen(r, &mask, 1)) return -1;
             if (peek(r) != '"') {
-                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string", i, k);
+                JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string",
+                         i, k);
                 if (jr_skip(r)) return -1;
                 continue;
             }
@@ -1010,9 +1047,11 @@ static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
             x->value = AS_PTR(off);
             x->len = dl;
         } else if (key_is(key, kn, "buffer")) {
-            if (seen(r, &mask, 2) || jr_uint(r, &where, "buffer", INT64_MAX, &x->buffer, &has_buffer)) return -1;
+            if (seen(r, &mask, 2) || jr_uint(r, &where, "buffer", INT64_MAX, &x->buffer, &has_buffer))
+                return -1;
         } else if (key_is(key, kn, "offset")) {
-            if (seen(r, &mask, 4) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &x->offset, &has_offset))
+            if (seen(r, &mask, 4) ||
+                jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &x->offset, &has_offset))
                 return -1;
         } else if (jr_skip(r)) {
             return -1;
@@ -1023,7 +1062,8 @@ static int jr_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
     if (mask & 1) return 0; /* a value argument (a value wins over a buffer) */
     if (!(mask & 2)) {
         JR_FAULT(r, say, WIRE_JOB_EINVAL,
-                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}", i, k);
+                 "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}",
+                 i, k);
         return 0;
     }
     x->is_buffer = 1;
@@ -1141,7 +1181,8 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
         } else if (key_is(key, kn, "shared")) {
             if (seen(r, &mask, 16) || jr_shared(r, i, "shared", &s->shared)) return -1;
         } else if (key_is(key, kn, "max_dynamic_shared")) {
-            if (seen(r, &mask, 64) || jr_shared(r, i, "max_dynamic_shared", &s->max_dynamic_shared)) return -1;
+            if (seen(r, &mask, 64) || jr_shared(r, i, "max_dynamic_shared", &s->max_dynamic_shared))
+                return -1;
         } else if (key_is(key, kn, "args")) {
             if (seen(r, &mask, 32) || jr_args(r, i, s)) return -1;
         } else if (jr_skip(r)) {
@@ -1151,8 +1192,8 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
     if (more < 0) return -1;
     r->depth--;
     if (!module_ok)
-        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)",
-                 i);
+        JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                 "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)", i);
     if (fn_len == 0 || fn_len > WIRE_JOB_MAX_FUNCTION) JR_FAULT(r, bad_function, i, fn_len);
     s->function = AS_PTR(fn_off);
     return 0;
@@ -1173,12 +1214,15 @@ static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
     size_t kn;
     while ((more = jr_member(r, &first, &key, &kn)) == 1) {
         if (key_is(key, kn, "buffer")) {
-            if (seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has_buffer)) return -1;
+            if (seen(r, &mask, 1) || jr_uint(r, &where, "buffer", INT64_MAX, &s->buffer, &has_buffer))
+                return -1;
         } else if (key_is(key, kn, "offset")) {
-            if (seen(r, &mask, 2) || jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has_offset))
+            if (seen(r, &mask, 2) ||
+                jr_uint(r, &where, "offset", WIRE_JOB_MAX_BUFFER, &s->offset, &has_offset))
                 return -1;
         } else if (key_is(key, kn, "size")) {
-            if (seen(r, &mask, 4) || jr_uint(r, &where, "size", WIRE_JOB_MAX_BUFFER, &s->size, &has_size)) return -1;
+            if (seen(r, &mask, 4) || jr_uint(r, &where, "size", WIRE_JOB_MAX_BUFFER, &s->size, &has_size))
+                return -1;
         } else if (jr_skip(r)) {
             return -1;
         }
@@ -1279,7 +1323,8 @@ static int jr_copy(jr *r, size_t i, wire_job_step *s) {
             rc = seen(r, &mask, 64) ||
                  jr_uint(r, &where, "src_pitch", WIRE_JOB_MAX_BUFFER, &s->src_pitch, &has[6]);
         else if (key_is(key, kn, "height"))
-            rc = seen(r, &mask, 128) || jr_uint(r, &where, "height", WIRE_JOB_MAX_BUFFER, &s->height, &has[7]);
+            rc =
+                seen(r, &mask, 128) || jr_uint(r, &where, "height", WIRE_JOB_MAX_BUFFER, &s->height, &has[7]);
         else
             rc = jr_skip(r);
         if (rc) return -1;
@@ -1328,7 +1373,8 @@ static int jr_step(jr *r, size_t i, wire_job_step *s) {
     size_t kn;
     while ((more = jr_member(r, &first, &key, &kn)) == 1) {
         int k = 0;
-        while (k < 6 && !key_is(key, kn, kinds_of[k])) k++;
+        while (k < 6 && !key_is(key, kn, kinds_of[k]))
+            k++;
         if (k == 6) {
             if (jr_skip(r)) return -1;
             continue;
@@ -1339,8 +1385,11 @@ static int jr_step(jr *r, size_t i, wire_job_step *s) {
             if (jr_skip(r)) return -1;
             continue;
         }
-        int rc = k < 2 ? jr_rw(r, i, s, k == 0) : k == 2 ? jr_launch(r, i, s) : k == 3 ? jr_memset(r, i, s)
-                                                : k == 4 ? jr_copy(r, i, s) : jr_event(r, i, s);
+        int rc = k < 2    ? jr_rw(r, i, s, k == 0)
+                 : k == 2 ? jr_launch(r, i, s)
+                 : k == 3 ? jr_memset(r, i, s)
+                 : k == 4 ? jr_copy(r, i, s)
+                          : jr_event(r, i, s);
         if (rc) return -1;
     }
     if (more < 0) return -1;
@@ -1359,8 +1408,8 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     uint32_t n = le32(body);
     /* a length past the body is a malformed body (400) before it is a large descriptor (413) */
     if (n == 0 || n > len - 4)
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes",
-                   n, len);
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes", n, len);
     if (n > WIRE_JOB_MAX_DESCRIPTOR) return too_large_descriptor(msg, ms, n);
     /* inline room for a small job: no allocation until the arena */
     char steps_inl[4 * sizeof(wire_job_step)], args_inl[8 * sizeof(wire_job_arg)], bytes_inl[256];
@@ -1415,8 +1464,9 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
                 if (!LIVE(&r) || i >= WIRE_JOB_MAX_STEPS) continue;
                 if (s.kind == 'w') {
                     if (s.size > (uint64_t)(end - data)) {
-                        JR_FAULT(&r, say, WIRE_JOB_EINVAL, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left",
-                                 i, s.size, (size_t)(end - data));
+                        JR_FAULT(&r, say, WIRE_JOB_EINVAL,
+                                 "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s.size,
+                                 (size_t)(end - data));
                         continue;
                     }
                     s.data = data;
@@ -1465,7 +1515,8 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
         r.rc_step = -1;
     }
     if (!r.rc && data != end) {
-        r.rc = say(msg, ms, WIRE_JOB_EINVAL, "the body holds %zu bytes after the descriptor; the write steps take %zu",
+        r.rc = say(msg, ms, WIRE_JOB_EINVAL,
+                   "the body holds %zu bytes after the descriptor; the write steps take %zu",
                    (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
         r.rc_step = -1;
     }
@@ -1530,16 +1581,21 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     size_t k;
     uint32_t cp;
     if (s[0] < 0xc2) return 0;
-    if (s[0] < 0xe0) k = 2, cp = s[0] & 0x1f;
-    else if (s[0] < 0xf0) k = 3, cp = s[0] & 0x0f;
-    else if (s[0] < 0xf5) k = 4, cp = s[0] & 0x07;
-    else return 0;
+    if (s[0] < 0xe0)
+        k = 2, cp = s[0] & 0x1f;
+    else if (s[0] < 0xf0)
+        k = 3, cp = s[0] & 0x0f;
+    else if (s[0] < 0xf5)
+        k = 4, cp = s[0] & 0x07;
+    else
+        return 0;
     if (n < k) return 0;
     for (size_t i = 1; i < k; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
         cp = cp << 6 | (s[i] & 0x3f);
     }
-    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return k;
 }
@@ -1661,8 +1717,10 @@ static int jr_events(jr *p, wire_job_result *r) {
         int is = 0;
         int64_t v = 0;
         if (jr_any_int(p, &is, &v)) return -1;
-        if (!is || n == WIRE_JOB_MAX_EVENTS) ok = 0;
-        else r->events[n++] = v;
+        if (!is || n == WIRE_JOB_MAX_EVENTS)
+            ok = 0;
+        else
+            r->events[n++] = v;
     }
     if (more < 0) return -1;
     p->depth--;
@@ -1680,7 +1738,8 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
     r->error = r->error_buf;
     r->step = -1;
     if (n > WIRE_JOB_MAX_RESULT)
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
                    WIRE_JOB_MAX_RESULT);
     char why[160];
     jr p = {.p = json, .end = json + n, .start = json, .msg = why, .ms = sizeof why, .cur = -1};
@@ -1718,7 +1777,8 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
         } else if (key_is(key, kn, "step")) {
             if (jr_any_int(&p, &is, &v)) goto bad;
             r->step = is && v >= 0 && v <= INT32_MAX ? (long)v : -1;
-        } else if (key_is(key, kn, "queued_ns") || key_is(key, kn, "started_ns") || key_is(key, kn, "ended_ns")) {
+        } else if (key_is(key, kn, "queued_ns") || key_is(key, kn, "started_ns") ||
+                   key_is(key, kn, "ended_ns")) {
             if (jr_any_int(&p, &is, &v)) goto bad;
             int64_t *to = key[0] == 'q' ? &r->queued_ns : key[0] == 's' ? &r->started_ns : &r->ended_ns;
             *to = is && v > 0 ? v : 0;

@@ -51,7 +51,7 @@
 #define WIRE_JOB_MAX_EVENTS 64
 
 /* Outcomes of the codec's checks (negative; 0 is success). */
-#define WIRE_JOB_EINVAL (-1)   /* malformed, or a value out of its range → invalid_request */
+#define WIRE_JOB_EINVAL (-1)    /* malformed, or a value out of its range → invalid_request */
 #define WIRE_JOB_ETOOLARGE (-2) /* past one of the limits above → too_large */
 #define WIRE_JOB_ENOMEM (-3)
 
@@ -70,11 +70,11 @@ typedef struct wire_job_enc {
     size_t len, cap;
     size_t seq_at; /* where the seq's digits go */
     size_t nsteps;
-    uint32_t args_left; /* arguments the open launch still expects */
-    uint32_t nargs;     /* arguments of the open launch */
-    size_t launch_opt_at; /* where the last step, a launch with no argument given yet, takes its
-                           * options (wire_job_enc_launch_opt); 0 when the last step is not one */
-    size_t nevents;       /* EVENT steps so far */
+    uint32_t args_left;     /* arguments the open launch still expects */
+    uint32_t nargs;         /* arguments of the open launch */
+    size_t launch_opt_at;   /* where the last step, a launch with no argument given yet, takes its
+                             * options (wire_job_enc_launch_opt); 0 when the last step is not one */
+    size_t nevents;         /* EVENT steps so far */
     uint32_t nwrite, nread; /* WRITE and READ steps so far */
     int finished;           /* wire_job_enc_finish accepted the job */
     uint64_t write_total, read_total;
@@ -118,24 +118,24 @@ void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq);
 
 typedef struct wire_job_arg {
     int is_buffer;
-    size_t len;                  /* value: its bytes */
-    uint64_t buffer, offset;     /* buffer argument */
-    unsigned char *value;        /* value argument: len bytes (in the job's arena; mutable for cuLaunchKernel) */
+    size_t len;              /* value: its bytes */
+    uint64_t buffer, offset; /* buffer argument */
+    unsigned char *value;    /* value argument: len bytes (in the job's arena; mutable for cuLaunchKernel) */
 } wire_job_arg;
 
 typedef struct wire_job_step {
-    char kind;                 /* 'w' write, 'l' launch, 'r' read, 'm' memset, 'c' copy, 'e' event */
+    char kind;                     /* 'w' write, 'l' launch, 'r' read, 'm' memset, 'c' copy, 'e' event */
     uint64_t buffer, offset, size; /* copy: the destination, and the bytes of a row */
-    uint32_t width, value;     /* memset: element bytes (1, 2, 4) and the value (its low width bytes) */
-    uint64_t count;            /* memset: elements per row */
-    uint64_t pitch, height;    /* memset and copy: rows (>= 1) and the destination's pitch (defaults
-                                * resolved: count * width, or size) */
+    uint32_t width, value;         /* memset: element bytes (1, 2, 4) and the value (its low width bytes) */
+    uint64_t count;                /* memset: elements per row */
+    uint64_t pitch, height;        /* memset and copy: rows (>= 1) and the destination's pitch (defaults
+                                    * resolved: count * width, or size) */
     uint64_t src_buffer, src_offset, src_pitch; /* copy: the source */
-    uint32_t max_dynamic_shared; /* launch: 0, or the kernel attribute to set first */
-    const char *data;          /* write: its bytes, inside the body */
-    uint64_t out_off;          /* read: where its bytes go in the result's data */
-    char module[65];           /* launch: the module's SHA-256 */
-    const char *function;      /* launch: NUL-terminated (in the job's arena) */
+    uint32_t max_dynamic_shared;                /* launch: 0, or the kernel attribute to set first */
+    const char *data;                           /* write: its bytes, inside the body */
+    uint64_t out_off;                           /* read: where its bytes go in the result's data */
+    char module[65];                            /* launch: the module's SHA-256 */
+    const char *function;                       /* launch: NUL-terminated (in the job's arena) */
     uint32_t grid[3], block[3], shared;
     wire_job_arg *args;
     size_t nargs;
@@ -169,16 +169,16 @@ typedef struct wire_job_result {
     const char *error;  /* "" when none; decode: points into `error_buf` (cut to fit) */
     long step;          /* the step at fault, -1 for none (null on the wire) */
     int64_t queued_ns, started_ns, ended_ns;
-    int restarting;     /* the worker is being replaced (sticky CUDA error) */
-    int64_t instance;   /* the worker process's instance (> 0; 0 = not said): drawn at random when a
-                           worker starts, so a different one means the GPU's worker was replaced and
-                           the device memory of the earlier one is gone ("instance" on the wire) */
-    uint64_t output;    /* bytes of device output (kernels' printf) the worker holds for the job's
-                           session, to fetch with GET /v1/output (0 = none; "output" on the wire,
-                           omitted when 0) */
+    int restarting;         /* the worker is being replaced (sticky CUDA error) */
+    int64_t instance;       /* the worker process's instance (> 0; 0 = not said): drawn at random when a
+                               worker starts, so a different one means the GPU's worker was replaced and
+                               the device memory of the earlier one is gone ("instance" on the wire) */
+    uint64_t output;        /* bytes of device output (kernels' printf) the worker holds for the job's
+                               session, to fetch with GET /v1/output (0 = none; "output" on the wire,
+                               omitted when 0) */
     uint64_t output_stderr; /* the same for what the GPU driver wrote on stderr (device assertions):
                                "output_stderr", GET /v1/output?stream=stderr */
-    size_t nevents;     /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
+    size_t nevents;         /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
     int64_t events[WIRE_JOB_MAX_EVENTS];
     char status_buf[48];
     char error_buf[512];

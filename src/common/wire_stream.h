@@ -22,7 +22,8 @@
 #define WS_PATH "/v1/stream"
 #define WS_HEADER 16
 
-#define WS_JOB 1   /* payload: u64 seq + a job body exactly as POST /v1/jobs takes it; answer: its result body */
+#define WS_JOB                                                                                               \
+    1 /* payload: u64 seq + a job body exactly as POST /v1/jobs takes it; answer: its result body */
 #define WS_WRITE 2 /* payload: u64 buffer + u64 offset + the bytes; answer: 204, empty */
 #define WS_READ 3  /* payload: u64 buffer + u64 offset + u64 size; answer: 200 + exactly size bytes */
 #define WS_PING 4  /* payload: empty; answer: 200, empty */

@@ -6,35 +6,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned array_format_bytes(CUarray_format f)
-{
+unsigned array_format_bytes(CUarray_format f) {
     switch (f) {
     case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8: return 1;
+    case CU_AD_FORMAT_SIGNED_INT8:
+        return 1;
     case CU_AD_FORMAT_UNSIGNED_INT16:
     case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF: return 2;
+    case CU_AD_FORMAT_HALF:
+        return 2;
     case CU_AD_FORMAT_UNSIGNED_INT32:
     case CU_AD_FORMAT_SIGNED_INT32:
-    case CU_AD_FORMAT_FLOAT: return 4;
-    default: return 0;
+    case CU_AD_FORMAT_FLOAT:
+        return 4;
+    default:
+        return 0;
     }
 }
 
-struct CUarray_st *array_get(CUarray a)
-{
+struct CUarray_st *array_get(CUarray a) {
     if (!a || !handle_live(H_ARRAY, a)) return NULL;
     return a;
 }
 
 /* The driver's checks on a 3D descriptor (sizes are those of an sm_90 device). */
-static CUresult check_desc(const CUDA_ARRAY3D_DESCRIPTOR *d, const char *fn)
-{
+static CUresult check_desc(const CUDA_ARRAY3D_DESCRIPTOR *d, const char *fn) {
     const unsigned known = CUDA_ARRAY3D_LAYERED | CUDA_ARRAY3D_SURFACE_LDST | CUDA_ARRAY3D_CUBEMAP |
-                           CUDA_ARRAY3D_TEXTURE_GATHER | CUDA_ARRAY3D_DEPTH_TEXTURE | CUDA_ARRAY3D_COLOR_ATTACHMENT |
-                           CUDA_ARRAY3D_SPARSE | CUDA_ARRAY3D_DEFERRED_MAPPING | CUDA_ARRAY3D_VIDEO_ENCODE_DECODE;
+                           CUDA_ARRAY3D_TEXTURE_GATHER | CUDA_ARRAY3D_DEPTH_TEXTURE |
+                           CUDA_ARRAY3D_COLOR_ATTACHMENT | CUDA_ARRAY3D_SPARSE |
+                           CUDA_ARRAY3D_DEFERRED_MAPPING | CUDA_ARRAY3D_VIDEO_ENCODE_DECODE;
     if (!array_format_bytes(d->Format)) {
-        int other = d->Format == CU_AD_FORMAT_NV12 || (d->Format >= CU_AD_FORMAT_UNORM_INT8X1 && d->Format <= 0xff);
+        int other =
+            d->Format == CU_AD_FORMAT_NV12 || (d->Format >= CU_AD_FORMAT_UNORM_INT8X1 && d->Format <= 0xff);
         emu_set_detail("%s: array format 0x%x %s", fn, (unsigned)d->Format,
                        other ? "is not supported by cudaemu (use UNSIGNED/SIGNED_INT8/16/32, HALF or FLOAT)"
                              : "is not a CUarray_format");
@@ -50,34 +53,42 @@ static CUresult check_desc(const CUDA_ARRAY3D_DESCRIPTOR *d, const char *fn)
     }
     if (d->Flags & (CUDA_ARRAY3D_CUBEMAP | CUDA_ARRAY3D_SPARSE | CUDA_ARRAY3D_DEFERRED_MAPPING |
                     CUDA_ARRAY3D_DEPTH_TEXTURE | CUDA_ARRAY3D_VIDEO_ENCODE_DECODE)) {
-        emu_set_detail("%s: flags 0x%x (cubemap, sparse, deferred-mapping, depth and video arrays) are not supported "
-                       "by cudaemu", fn, d->Flags);
+        emu_set_detail(
+            "%s: flags 0x%x (cubemap, sparse, deferred-mapping, depth and video arrays) are not supported "
+            "by cudaemu",
+            fn, d->Flags);
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     int layered = (d->Flags & CUDA_ARRAY3D_LAYERED) != 0;
     size_t W = d->Width, H = d->Height, D = d->Depth;
     int bad = W == 0 || (H == 0 && D != 0 && !layered) || (layered && D == 0);
     if (!bad) {
-        if (layered) bad = H == 0 ? (W > 32768 || D > 2048) : (W > 32768 || H > 32768 || D > 2048);
-        else if (D) bad = W > 16384 || H > 16384 || D > 16384;
-        else if (H) bad = W > 131072 || H > 65536;
-        else bad = W > 131072;
-        if (!bad && (d->Flags & CUDA_ARRAY3D_TEXTURE_GATHER) && (D || !H)) bad = 1; /* gather needs a 2D array */
+        if (layered)
+            bad = H == 0 ? (W > 32768 || D > 2048) : (W > 32768 || H > 32768 || D > 2048);
+        else if (D)
+            bad = W > 16384 || H > 16384 || D > 16384;
+        else if (H)
+            bad = W > 131072 || H > 65536;
+        else
+            bad = W > 131072;
+        if (!bad && (d->Flags & CUDA_ARRAY3D_TEXTURE_GATHER) && (D || !H))
+            bad = 1; /* gather needs a 2D array */
         if (bad) {
             emu_set_detail("%s: extent %zux%zux%zu exceeds the device's limits", fn, W, H, D);
             return CUDA_ERROR_INVALID_VALUE;
         }
     } else {
-        emu_set_detail("%s: extent %zux%zux%zu is not a valid 1D/2D/3D%s array (Width > 0; Depth needs Height or "
-                       "CUDA_ARRAY3D_LAYERED)", fn, W, H, D, layered ? " layered" : "");
+        emu_set_detail(
+            "%s: extent %zux%zux%zu is not a valid 1D/2D/3D%s array (Width > 0; Depth needs Height or "
+            "CUDA_ARRAY3D_LAYERED)",
+            fn, W, H, D, layered ? " layered" : "");
         return CUDA_ERROR_INVALID_VALUE;
     }
     return CUDA_SUCCESS;
 }
 
 /* Creates an array for ctx (lock held). */
-static CUresult array_new(CUcontext c, const CUDA_ARRAY3D_DESCRIPTOR *d, struct CUarray_st **out)
-{
+static CUresult array_new(CUcontext c, const CUDA_ARRAY3D_DESCRIPTOR *d, struct CUarray_st **out) {
     struct CUarray_st *a = calloc(1, sizeof *a);
     if (!a) return CUDA_ERROR_OUT_OF_MEMORY;
     a->ctx = c;
@@ -101,8 +112,7 @@ static CUresult array_new(CUcontext c, const CUDA_ARRAY3D_DESCRIPTOR *d, struct 
     return CUDA_SUCCESS;
 }
 
-static void array_release(struct CUarray_st *a)
-{
+static void array_release(struct CUarray_st *a) {
     texobj_array_gone(a);
     handle_del(H_ARRAY, a);
     emu_device *dev = &g_emu.dev[a->ctx->dev];
@@ -111,8 +121,7 @@ static void array_release(struct CUarray_st *a)
     free(a);
 }
 
-EMU_API CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray)
-{
+EMU_API CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pAllocateArray) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -126,8 +135,7 @@ EMU_API CUresult cuArray3DCreate(CUarray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR
     return r;
 }
 
-EMU_API CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray)
-{
+EMU_API CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pAllocateArray) {
     if (!pAllocateArray) {
         CUresult r = ctx_check(NULL);
         return r != CUDA_SUCCESS ? r : CUDA_ERROR_INVALID_VALUE;
@@ -142,8 +150,7 @@ EMU_API CUresult cuArrayCreate(CUarray *pHandle, const CUDA_ARRAY_DESCRIPTOR *pA
 }
 
 /* Looks up a live array; INVALID_HANDLE otherwise. Takes the lock, which the caller releases. */
-static CUresult get_locked(CUarray h, struct CUarray_st **out)
-{
+static CUresult get_locked(CUarray h, struct CUarray_st **out) {
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -156,8 +163,7 @@ static CUresult get_locked(CUarray h, struct CUarray_st **out)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuArray3DGetDescriptor(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescriptor, CUarray hArray)
-{
+EMU_API CUresult cuArray3DGetDescriptor(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescriptor, CUarray hArray) {
     if (!pArrayDescriptor) return CUDA_ERROR_INVALID_VALUE;
     struct CUarray_st *a;
     CUresult r = get_locked(hArray, &a);
@@ -167,8 +173,7 @@ EMU_API CUresult cuArray3DGetDescriptor(CUDA_ARRAY3D_DESCRIPTOR *pArrayDescripto
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuArrayGetDescriptor(CUDA_ARRAY_DESCRIPTOR *pArrayDescriptor, CUarray hArray)
-{
+EMU_API CUresult cuArrayGetDescriptor(CUDA_ARRAY_DESCRIPTOR *pArrayDescriptor, CUarray hArray) {
     if (!pArrayDescriptor) return CUDA_ERROR_INVALID_VALUE;
     struct CUarray_st *a;
     CUresult r = get_locked(hArray, &a);
@@ -181,9 +186,8 @@ EMU_API CUresult cuArrayGetDescriptor(CUDA_ARRAY_DESCRIPTOR *pArrayDescriptor, C
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *memoryRequirements, CUarray array,
-                                              CUdevice device)
-{
+EMU_API CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *memoryRequirements,
+                                              CUarray array, CUdevice device) {
     if (!memoryRequirements) return CUDA_ERROR_INVALID_VALUE;
     struct CUarray_st *a;
     CUresult r = get_locked(array, &a);
@@ -199,20 +203,19 @@ EMU_API CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *me
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuArrayGetPlane(CUarray *pPlaneArray, CUarray hArray, unsigned int planeIdx)
-{
+EMU_API CUresult cuArrayGetPlane(CUarray *pPlaneArray, CUarray hArray, unsigned int planeIdx) {
     if (!pPlaneArray) return CUDA_ERROR_INVALID_VALUE;
     struct CUarray_st *a;
     CUresult r = get_locked(hArray, &a);
     if (r != CUDA_SUCCESS) return r;
     emu_unlock();
     /* only multi-planar formats (NV12) have planes; cudaemu creates none of them */
-    emu_set_detail("cuArrayGetPlane: plane %u of a single-planar array (only NV12 arrays have planes)", planeIdx);
+    emu_set_detail("cuArrayGetPlane: plane %u of a single-planar array (only NV12 arrays have planes)",
+                   planeIdx);
     return CUDA_ERROR_INVALID_VALUE;
 }
 
-EMU_API CUresult cuArrayGetSparseProperties(CUDA_ARRAY_SPARSE_PROPERTIES *sparseProperties, CUarray array)
-{
+EMU_API CUresult cuArrayGetSparseProperties(CUDA_ARRAY_SPARSE_PROPERTIES *sparseProperties, CUarray array) {
     if (!sparseProperties) return CUDA_ERROR_INVALID_VALUE;
     struct CUarray_st *a;
     CUresult r = get_locked(array, &a);
@@ -222,14 +225,14 @@ EMU_API CUresult cuArrayGetSparseProperties(CUDA_ARRAY_SPARSE_PROPERTIES *sparse
     return CUDA_ERROR_INVALID_VALUE;
 }
 
-EMU_API CUresult cuArrayDestroy(CUarray hArray)
-{
+EMU_API CUresult cuArrayDestroy(CUarray hArray) {
     struct CUarray_st *a;
     CUresult r = get_locked(hArray, &a);
     if (r != CUDA_SUCCESS) return r;
     if (a->owner) {
         emu_unlock();
-        emu_set_detail("cuArrayDestroy: the array is a level of a mipmapped array (use cuMipmappedArrayDestroy)");
+        emu_set_detail(
+            "cuArrayDestroy: the array is a level of a mipmapped array (use cuMipmappedArrayDestroy)");
         return CUDA_ERROR_INVALID_HANDLE;
     }
     array_release(a);
@@ -238,8 +241,7 @@ EMU_API CUresult cuArrayDestroy(CUarray hArray)
 }
 
 /* ---- mipmapped arrays: every level is stored; textures sample level 0 ---- */
-static void mip_release(struct CUmipmappedArray_st *m)
-{
+static void mip_release(struct CUmipmappedArray_st *m) {
     for (unsigned i = 0; i < m->nlevels; i++)
         if (m->levels[i]) array_release(m->levels[i]);
     handle_del(H_MIPARRAY, m);
@@ -247,9 +249,9 @@ static void mip_release(struct CUmipmappedArray_st *m)
     free(m);
 }
 
-EMU_API CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,
-                                        unsigned int numMipmapLevels)
-{
+EMU_API CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle,
+                                        const CUDA_ARRAY3D_DESCRIPTOR *pMipmappedArrayDesc,
+                                        unsigned int numMipmapLevels) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -260,9 +262,11 @@ EMU_API CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_AR
     if (d->Height > big) big = d->Height;
     if (!(d->Flags & CUDA_ARRAY3D_LAYERED) && d->Depth > big) big = d->Depth;
     unsigned maxlev = 1;
-    while (big >> maxlev) maxlev++;
+    while (big >> maxlev)
+        maxlev++;
     if (numMipmapLevels == 0 || numMipmapLevels > maxlev) {
-        emu_set_detail("cuMipmappedArrayCreate: %u levels (1 to %u for this extent)", numMipmapLevels, maxlev);
+        emu_set_detail("cuMipmappedArrayCreate: %u levels (1 to %u for this extent)", numMipmapLevels,
+                       maxlev);
         return CUDA_ERROR_INVALID_VALUE;
     }
     struct CUmipmappedArray_st *m = calloc(1, sizeof *m);
@@ -282,14 +286,15 @@ EMU_API CUresult cuMipmappedArrayCreate(CUmipmappedArray *pHandle, const CUDA_AR
         r = array_new(c, &ld, &m->levels[i]);
         if (r == CUDA_SUCCESS) m->levels[i]->owner = m;
     }
-    if (r != CUDA_SUCCESS) mip_release(m);
-    else *pHandle = m;
+    if (r != CUDA_SUCCESS)
+        mip_release(m);
+    else
+        *pHandle = m;
     emu_unlock();
     return r;
 }
 
-static CUresult mip_get_locked(CUmipmappedArray h, struct CUmipmappedArray_st **out)
-{
+static CUresult mip_get_locked(CUmipmappedArray h, struct CUmipmappedArray_st **out) {
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -302,8 +307,8 @@ static CUresult mip_get_locked(CUmipmappedArray h, struct CUmipmappedArray_st **
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray, unsigned int level)
-{
+EMU_API CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray hMipmappedArray,
+                                          unsigned int level) {
     if (!pLevelArray) return CUDA_ERROR_INVALID_VALUE;
     struct CUmipmappedArray_st *m;
     CUresult r = mip_get_locked(hMipmappedArray, &m);
@@ -319,8 +324,7 @@ EMU_API CUresult cuMipmappedArrayGetLevel(CUarray *pLevelArray, CUmipmappedArray
 }
 
 EMU_API CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS *memoryRequirements,
-                                                       CUmipmappedArray mipmap, CUdevice device)
-{
+                                                       CUmipmappedArray mipmap, CUdevice device) {
     if (!memoryRequirements) return CUDA_ERROR_INVALID_VALUE;
     struct CUmipmappedArray_st *m;
     CUresult r = mip_get_locked(mipmap, &m);
@@ -331,13 +335,13 @@ EMU_API CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIRE
     }
     memset(memoryRequirements, 0, sizeof *memoryRequirements);
     memoryRequirements->alignment = 512;
-    for (unsigned i = 0; i < m->nlevels; i++) memoryRequirements->size += (m->levels[i]->bytes + 511) / 512 * 512;
+    for (unsigned i = 0; i < m->nlevels; i++)
+        memoryRequirements->size += (m->levels[i]->bytes + 511) / 512 * 512;
     emu_unlock();
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray)
-{
+EMU_API CUresult cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray) {
     struct CUmipmappedArray_st *m;
     CUresult r = mip_get_locked(hMipmappedArray, &m);
     if (r != CUDA_SUCCESS) return r;
@@ -346,8 +350,7 @@ EMU_API CUresult cuMipmappedArrayDestroy(CUmipmappedArray hMipmappedArray)
     return CUDA_SUCCESS;
 }
 
-void array_free_ctx(CUcontext ctx)
-{
+void array_free_ctx(CUcontext ctx) {
     void *buf[64];
     for (;;) {
         size_t n = handle_list(H_MIPARRAY, buf, 64), k = n < 64 ? n : 64, freed = 0;
@@ -383,22 +386,24 @@ typedef struct aside {
 } aside;
 
 /* Host address of one side of a linear copy; NULL (with a detail) when out of range. Lock held. */
-static uint8_t *aside_ptr(const aside *s, size_t n, int write, const char *fn)
-{
+static uint8_t *aside_ptr(const aside *s, size_t n, int write, const char *fn) {
     if (s->kind == AS_ARRAY) {
         if (!array_get(s->arr)) {
             emu_set_detail("%s: CUarray %p is not a live array", fn, (void *)s->arr);
             return NULL;
         }
         if (s->off > s->arr->bytes || n > s->arr->bytes - s->off) {
-            emu_set_detail("%s: %zu bytes at offset %zu exceed the array's %zu bytes", fn, n, s->off, s->arr->bytes);
+            emu_set_detail("%s: %zu bytes at offset %zu exceed the array's %zu bytes", fn, n, s->off,
+                           s->arr->bytes);
             return NULL;
         }
         return s->arr->data + s->off;
     }
     if (s->kind == AS_DEV) {
         const vm_alloc *v = vm_find((uint64_t)s->dev, n);
-        if (!v) emu_set_detail("%s: device range 0x%llx + %zu is not allocated", fn, (unsigned long long)s->dev, n);
+        if (!v)
+            emu_set_detail("%s: device range 0x%llx + %zu is not allocated", fn, (unsigned long long)s->dev,
+                           n);
         return v ? v->host + ((uint64_t)s->dev - v->base) : NULL;
     }
     const void *h = write ? s->hostw : s->host;
@@ -406,8 +411,7 @@ static uint8_t *aside_ptr(const aside *s, size_t n, int write, const char *fn)
     return (uint8_t *)(uintptr_t)h;
 }
 
-static CUresult acopy(const aside *dst, const aside *src, size_t n, CUstream s, int async, const char *fn)
-{
+static CUresult acopy(const aside *dst, const aside *src, size_t n, CUstream s, int async, const char *fn) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -428,39 +432,35 @@ static CUresult acopy(const aside *dst, const aside *src, size_t n, CUstream s, 
     return d && p ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
-EMU_API CUresult cuMemcpyHtoA(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyHtoA(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount) {
     aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset}, s = {.host = srcHost};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyHtoA");
 }
-EMU_API CUresult cuMemcpyAtoH(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyAtoH(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount) {
     aside d = {.hostw = dstHost}, s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyAtoH");
 }
 EMU_API CUresult cuMemcpyHtoAAsync(CUarray dstArray, size_t dstOffset, const void *srcHost, size_t ByteCount,
-                                   CUstream hStream)
-{
+                                   CUstream hStream) {
     aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset}, s = {.host = srcHost};
     return acopy(&d, &s, ByteCount, hStream, 1, "cuMemcpyHtoAAsync");
 }
-EMU_API CUresult cuMemcpyAtoHAsync(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount, CUstream hStream)
-{
+EMU_API CUresult cuMemcpyAtoHAsync(void *dstHost, CUarray srcArray, size_t srcOffset, size_t ByteCount,
+                                   CUstream hStream) {
     aside d = {.hostw = dstHost}, s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
     return acopy(&d, &s, ByteCount, hStream, 1, "cuMemcpyAtoHAsync");
 }
-EMU_API CUresult cuMemcpyDtoA(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyDtoA(CUarray dstArray, size_t dstOffset, CUdeviceptr srcDevice, size_t ByteCount) {
     aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset}, s = {.kind = AS_DEV, .dev = srcDevice};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyDtoA");
 }
-EMU_API CUresult cuMemcpyAtoD(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyAtoD(CUdeviceptr dstDevice, CUarray srcArray, size_t srcOffset, size_t ByteCount) {
     aside d = {.kind = AS_DEV, .dev = dstDevice}, s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyAtoD");
 }
-EMU_API CUresult cuMemcpyAtoA(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset, size_t ByteCount)
-{
-    aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset}, s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
+EMU_API CUresult cuMemcpyAtoA(CUarray dstArray, size_t dstOffset, CUarray srcArray, size_t srcOffset,
+                              size_t ByteCount) {
+    aside d = {.kind = AS_ARRAY, .arr = dstArray, .off = dstOffset},
+          s = {.kind = AS_ARRAY, .arr = srcArray, .off = srcOffset};
     return acopy(&d, &s, ByteCount, NULL, 0, "cuMemcpyAtoA");
 }

@@ -7,15 +7,16 @@
 
 static CUresult g_init_result = CUDA_ERROR_NOT_INITIALIZED;
 
-EMU_API CUresult cuInit(unsigned int Flags)
-{
+EMU_API CUresult cuInit(unsigned int Flags) {
     if (Flags != 0) return CUDA_ERROR_INVALID_VALUE;
     emu_lock();
     if (!g_emu_initialized) {
         if (emu_config_load() != 0) {
             g_init_result = CUDA_ERROR_INVALID_VALUE;
-            emu_set_detail("cuInit: invalid CUDAEMU_* configuration; fix or unset the variable (CUDAEMU_DEVICES=\"NAME:80G;...\", "
-                           "CUDAEMU_DEVICE_COUNT, CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
+            emu_set_detail(
+                "cuInit: invalid CUDAEMU_* configuration; fix or unset the variable "
+                "(CUDAEMU_DEVICES=\"NAME:80G;...\", "
+                "CUDAEMU_DEVICE_COUNT, CUDAEMU_DEVICE_MEMORY, CUDAEMU_WATCHDOG_MS, CUDAEMU_THREADS)");
         } else if (g_emu.ndev == 0) {
             g_init_result = CUDA_ERROR_NO_DEVICE;
         } else {
@@ -28,28 +29,25 @@ EMU_API CUresult cuInit(unsigned int Flags)
     return r;
 }
 
-CUresult emu_check_init(void)
-{
+CUresult emu_check_init(void) {
     if (!g_emu_initialized) return CUDA_ERROR_NOT_INITIALIZED;
     return g_init_result;
 }
 
-EMU_API CUresult cuDriverGetVersion(int *driverVersion)
-{
+EMU_API CUresult cuDriverGetVersion(int *driverVersion) {
     if (!driverVersion) return CUDA_ERROR_INVALID_VALUE;
     *driverVersion = EMU_DRIVER_VERSION;
     return CUDA_SUCCESS;
 }
 
-#define CHECK_DEV(dev)                                                        \
-    do {                                                                      \
-        CUresult r_ = emu_check_init();                                       \
-        if (r_ != CUDA_SUCCESS) return r_;                                    \
-        if ((dev) < 0 || (dev) >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE; \
+#define CHECK_DEV(dev)                                                                                       \
+    do {                                                                                                     \
+        CUresult r_ = emu_check_init();                                                                      \
+        if (r_ != CUDA_SUCCESS) return r_;                                                                   \
+        if ((dev) < 0 || (dev) >= g_emu.ndev) return CUDA_ERROR_INVALID_DEVICE;                              \
     } while (0)
 
-EMU_API CUresult cuDeviceGet(CUdevice *device, int ordinal)
-{
+EMU_API CUresult cuDeviceGet(CUdevice *device, int ordinal) {
     if (!device) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -58,8 +56,7 @@ EMU_API CUresult cuDeviceGet(CUdevice *device, int ordinal)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetCount(int *count)
-{
+EMU_API CUresult cuDeviceGetCount(int *count) {
     if (!count) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -67,16 +64,14 @@ EMU_API CUresult cuDeviceGetCount(int *count)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetName(char *name, int len, CUdevice dev) {
     if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     snprintf(name, (size_t)len, "%s", g_emu.dev[dev].name);
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) {
     if (!uuid) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     *uuid = g_emu.dev[dev].uuid;
@@ -88,32 +83,28 @@ EMU_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
 EMU_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
 EMU_API CUresult cuDeviceGetUuid(CUuuid *uuid, CUdevice dev) { return cuDeviceGetUuid_v2(uuid, dev); }
 
-EMU_API CUresult cuDeviceGetLuid(char *luid, unsigned int *deviceNodeMask, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetLuid(char *luid, unsigned int *deviceNodeMask, CUdevice dev) {
     (void)luid;
     (void)deviceNodeMask;
     CHECK_DEV(dev);
     return CUDA_ERROR_NOT_SUPPORTED; /* Windows only */
 }
 
-EMU_API CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev)
-{
+EMU_API CUresult cuDeviceTotalMem(size_t *bytes, CUdevice dev) {
     if (!bytes) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     *bytes = g_emu.dev[dev].total_mem;
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev) {
     if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     snprintf(pciBusId, (size_t)len, "0000:%02x:00.0", 0x10 + dev);
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
-{
+EMU_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId) {
     if (!dev || !pciBusId) return CUDA_ERROR_INVALID_VALUE;
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -125,8 +116,7 @@ EMU_API CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
-{
+EMU_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev) {
     if (!major || !minor) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     *major = 9;
@@ -134,8 +124,7 @@ EMU_API CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev)
-{
+EMU_API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev) {
     if (!canAccessPeer) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     CHECK_DEV(peerDev);
@@ -143,86 +132,227 @@ EMU_API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevic
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {
     if (!pi) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     int v;
     switch ((int)attrib) {
-    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X: v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y: v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z: v = 64; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X: v = 2147483647; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y: v = 65535; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z: v = 65535; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: v = 48 * 1024; break;
-    case CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY: v = 64 * 1024; break;
-    case CU_DEVICE_ATTRIBUTE_WARP_SIZE: v = 32; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_PITCH: v = 2147483647; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK: v = 65536; break;
-    case CU_DEVICE_ATTRIBUTE_CLOCK_RATE: v = 1980000; break;
-    case CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT: v = 512; break;
-    case CU_DEVICE_ATTRIBUTE_GPU_OVERLAP: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: v = 132; break;
-    case CU_DEVICE_ATTRIBUTE_KERNEL_EXEC_TIMEOUT: v = g_emu.watchdog_ms > 0; break;
-    case CU_DEVICE_ATTRIBUTE_INTEGRATED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_MODE: v = CU_COMPUTEMODE_DEFAULT; break;
-    case CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_ECC_ENABLED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: v = 0x10 + dev; break;
-    case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_TCC_DRIVER: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: v = 2619000; break;
-    case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: v = 5120; break;
-    case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: v = 50 * 1024 * 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: v = 2048; break;
-    case CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: v = 9; break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR: v = 228 * 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR: v = 65536; break;
+    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
+        v = 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X:
+        v = 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y:
+        v = 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z:
+        v = 64;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X:
+        v = 2147483647;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y:
+        v = 65535;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z:
+        v = 65535;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK:
+        v = 48 * 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY:
+        v = 64 * 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_WARP_SIZE:
+        v = 32;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_PITCH:
+        v = 2147483647;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK:
+        v = 65536;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CLOCK_RATE:
+        v = 1980000;
+        break;
+    case CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT:
+        v = 512;
+        break;
+    case CU_DEVICE_ATTRIBUTE_GPU_OVERLAP:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT:
+        v = 132;
+        break;
+    case CU_DEVICE_ATTRIBUTE_KERNEL_EXEC_TIMEOUT:
+        v = g_emu.watchdog_ms > 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_INTEGRATED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_MODE:
+        v = CU_COMPUTEMODE_DEFAULT;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_ECC_ENABLED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID:
+        v = 0x10 + dev;
+        break;
+    case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_TCC_DRIVER:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE:
+        v = 2619000;
+        break;
+    case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH:
+        v = 5120;
+        break;
+    case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE:
+        v = 50 * 1024 * 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR:
+        v = 2048;
+        break;
+    case CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR:
+        v = 9;
+        break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR:
+        v = 228 * 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR:
+        v = 65536;
+        break;
     /* managed memory is host memory at the same address on both sides (api_managed.c) */
-    case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED:
+        v = 1;
+        break;
     /* kernels reach only registered or pinned host memory, not any pageable address */
-    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED: v = 1; break;
+    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+        v = 1;
+        break;
     /* allocations cannot be exported to other processes */
-    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_GENERIC_COMPRESSION_SUPPORTED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID: v = dev; break;
-    case CU_DEVICE_ATTRIBUTE_SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO: v = 2; break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN: v = 227 * 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR: v = 32; break;
-    case CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK: v = 1024; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED: v = 1; break; /* api_pool.c */
-    case CU_DEVICE_ATTRIBUTE_HOST_MEMORY_POOLS_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED: v = 1; break;
-    case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_NUMA_CONFIG: v = 0; break;
-    case CU_DEVICE_ATTRIBUTE_NUMA_ID: v = -1; break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID: v = -1; break;
-    case CU_DEVICE_ATTRIBUTE_MPS_ENABLED: v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_GENERIC_COMPRESSION_SUPPORTED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID:
+        v = dev;
+        break;
+    case CU_DEVICE_ATTRIBUTE_SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO:
+        v = 2;
+        break;
+    case CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN:
+        v = 227 * 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR:
+        v = 32;
+        break;
+    case CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK:
+        v = 1024;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED:
+        v = 1;
+        break; /* api_pool.c */
+    case CU_DEVICE_ATTRIBUTE_HOST_MEMORY_POOLS_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED:
+        v = 1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_NUMA_CONFIG:
+        v = 0;
+        break;
+    case CU_DEVICE_ATTRIBUTE_NUMA_ID:
+        v = -1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID:
+        v = -1;
+        break;
+    case CU_DEVICE_ATTRIBUTE_MPS_ENABLED:
+        v = 0;
+        break;
     default:
         if ((int)attrib <= 0 || (int)attrib >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
         v = 0; /* texture/surface limits and other features the emulator does not offer */
@@ -233,25 +363,31 @@ EMU_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevi
 }
 
 EMU_API CUresult cuDeviceGetTexture1DLinearMaxWidth(size_t *maxWidthInElements, CUarray_format format,
-                                                    unsigned numChannels, CUdevice dev)
-{
+                                                    unsigned numChannels, CUdevice dev) {
     if (!maxWidthInElements) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "maxWidthInElements is NULL");
     CHECK_DEV(dev);
-    if (numChannels != 1 && numChannels != 2 && numChannels != 4) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numChannels %u must be 1, 2 or 4", numChannels);
+    if (numChannels != 1 && numChannels != 2 && numChannels != 4)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numChannels %u must be 1, 2 or 4", numChannels);
     size_t esz;
     switch (format) {
     case CU_AD_FORMAT_UNSIGNED_INT8:
-    case CU_AD_FORMAT_SIGNED_INT8: esz = 1; break;
+    case CU_AD_FORMAT_SIGNED_INT8:
+        esz = 1;
+        break;
     case CU_AD_FORMAT_UNSIGNED_INT16:
     case CU_AD_FORMAT_SIGNED_INT16:
-    case CU_AD_FORMAT_HALF: esz = 2; break;
+    case CU_AD_FORMAT_HALF:
+        esz = 2;
+        break;
     case CU_AD_FORMAT_UNSIGNED_INT32:
     case CU_AD_FORMAT_SIGNED_INT32:
-    case CU_AD_FORMAT_FLOAT: esz = 4; break;
-    default: return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUarray_format 0x%x", (unsigned)format);
+    case CU_AD_FORMAT_FLOAT:
+        esz = 4;
+        break;
+    default:
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "unknown CUarray_format 0x%x", (unsigned)format);
     }
     (void)esz;
     *maxWidthInElements = (size_t)1 << 28; /* what sm_80/sm_90 parts report for every format */
     return CUDA_SUCCESS;
 }
-

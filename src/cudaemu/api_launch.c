@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shmem, CUstream hStream,
-                       void **kernelParams, void **extra)
-{
+static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shmem,
+                       CUstream hStream, void **kernelParams, void **extra) {
     CUcontext c;
     CUresult r = ctx_check_at(&c, "cuLaunchKernel");
     if (r != CUDA_SUCCESS) return r;
@@ -21,13 +20,15 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     emu_lock();
     if (!handle_live(H_FUNC, f)) {
         emu_unlock();
-        emu_set_detail("cuLaunchKernel: the function handle is not live (its module was unloaded or its context "
-                       "destroyed); get it again with cuModuleGetFunction");
+        emu_set_detail(
+            "cuLaunchKernel: the function handle is not live (its module was unloaded or its context "
+            "destroyed); get it again with cuModuleGetFunction");
         return CUDA_ERROR_INVALID_HANDLE;
     }
     if (f->mod->ctx != c) {
         emu_unlock();
-        emu_set_detail("cuLaunchKernel: the function belongs to another context; make that context current first");
+        emu_set_detail(
+            "cuLaunchKernel: the function belongs to another context; make that context current first");
         return CUDA_ERROR_INVALID_HANDLE;
     }
     emu_unlock();
@@ -45,8 +46,10 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
         }
         const size_t *psize = NULL;
         for (int i = 0; i < 64 && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER) xbuf = extra[i + 1];
-            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE) psize = extra[i + 1];
+            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+                xbuf = extra[i + 1];
+            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+                psize = extra[i + 1];
             else {
                 emu_set_detail("cuLaunchKernel: unknown entry in extra; only CU_LAUNCH_PARAM_BUFFER_POINTER, "
                                "CU_LAUNCH_PARAM_BUFFER_SIZE and CU_LAUNCH_PARAM_END");
@@ -62,46 +65,58 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     ptx_module *pm = f->mod->pm;
     const ptx_func *fn = &pm->funcs[f->index];
     if (!grid[0] || !grid[1] || !grid[2] || !block[0] || !block[1] || !block[2]) {
-        emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension; each must be at least 1",
+        emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension; each must "
+                       "be at least 1",
                        grid[0], grid[1], grid[2], block[0], block[1], block[2]);
         return CUDA_ERROR_INVALID_VALUE;
     }
     uint64_t nthreads = (uint64_t)block[0] * block[1] * block[2];
     if (block[0] > 1024 || block[1] > 1024 || block[2] > 64 || nthreads > 1024 || grid[0] > 2147483647u ||
         grid[1] > 65535 || grid[2] > 65535) {
-        emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) / block (%u,%u,%u) over the device limits (block x,y <= 1024, "
-                       "z <= 64, 1024 threads; grid y,z <= 65535)", grid[0], grid[1], grid[2], block[0], block[1], block[2]);
+        emu_set_detail(
+            "cuLaunchKernel: grid (%u,%u,%u) / block (%u,%u,%u) over the device limits (block x,y <= 1024, "
+            "z <= 64, 1024 threads; grid y,z <= 65535)",
+            grid[0], grid[1], grid[2], block[0], block[1], block[2]);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->reqntid[0] && (block[0] != fn->reqntid[0] || block[1] != (fn->reqntid[1] ? fn->reqntid[1] : 1) ||
                            block[2] != (fn->reqntid[2] ? fn->reqntid[2] : 1))) {
-        emu_set_detail("cuLaunchKernel: block (%u,%u,%u) differs from kernel %s's .reqntid %u,%u,%u; launch that shape",
-                       block[0], block[1], block[2], fn->name, fn->reqntid[0], fn->reqntid[1] ? fn->reqntid[1] : 1,
-                       fn->reqntid[2] ? fn->reqntid[2] : 1);
+        emu_set_detail(
+            "cuLaunchKernel: block (%u,%u,%u) differs from kernel %s's .reqntid %u,%u,%u; launch that shape",
+            block[0], block[1], block[2], fn->name, fn->reqntid[0], fn->reqntid[1] ? fn->reqntid[1] : 1,
+            fn->reqntid[2] ? fn->reqntid[2] : 1);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->maxntid[0]) {
-        uint64_t mx = (uint64_t)fn->maxntid[0] * (fn->maxntid[1] ? fn->maxntid[1] : 1) * (fn->maxntid[2] ? fn->maxntid[2] : 1);
+        uint64_t mx = (uint64_t)fn->maxntid[0] * (fn->maxntid[1] ? fn->maxntid[1] : 1) *
+                      (fn->maxntid[2] ? fn->maxntid[2] : 1);
         if (nthreads > mx) {
-            emu_set_detail("cuLaunchKernel: block of %llu threads exceeds kernel %s's .maxntid (%llu); launch smaller blocks",
+            emu_set_detail("cuLaunchKernel: block of %llu threads exceeds kernel %s's .maxntid (%llu); "
+                           "launch smaller blocks",
                            (unsigned long long)nthreads, fn->name, (unsigned long long)mx);
             return CUDA_ERROR_INVALID_VALUE;
         }
     }
     uint64_t smem = (uint64_t)fn->static_shared + shmem;
     if (smem > 227u * 1024u || (smem > 48u * 1024u && shmem > (unsigned)f->max_dynamic_shared)) {
-        emu_set_detail("cuLaunchKernel: kernel %s needs %llu bytes of shared memory (at most 227 KiB; above 48 KiB set "
-                       "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first)", fn->name, (unsigned long long)smem);
+        emu_set_detail(
+            "cuLaunchKernel: kernel %s needs %llu bytes of shared memory (at most 227 KiB; above 48 KiB set "
+            "CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first)",
+            fn->name, (unsigned long long)smem);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (xbuf && xsize < fn->kparam_size) {
-        emu_set_detail("cuLaunchKernel: the extra parameter buffer has %zu bytes, kernel %s needs %u; pass all of its "
-                       "parameters", xsize, fn->name, fn->kparam_size);
+        emu_set_detail(
+            "cuLaunchKernel: the extra parameter buffer has %zu bytes, kernel %s needs %u; pass all of its "
+            "parameters",
+            xsize, fn->name, fn->kparam_size);
         return CUDA_ERROR_INVALID_VALUE;
     }
     if (fn->nparams > 0 && !kernelParams && !xbuf) {
-        emu_set_detail("cuLaunchKernel: kernel %s takes %d parameters but kernelParams and extra are NULL; pass "
-                       "an array of pointers to them", fn->name, fn->nparams);
+        emu_set_detail(
+            "cuLaunchKernel: kernel %s takes %d parameters but kernelParams and extra are NULL; pass "
+            "an array of pointers to them",
+            fn->name, fn->nparams);
         return CUDA_ERROR_INVALID_VALUE;
     }
     uint8_t *params = calloc(1, fn->kparam_size + 16);
@@ -110,8 +125,10 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     for (int i = 0; !xbuf && i < fn->nparams; i++) {
         if (!kernelParams[i]) {
             free(params);
-            emu_set_detail("cuLaunchKernel: kernelParams[%d] of kernel %s is NULL; each entry points to a parameter "
-                           "value", i, fn->name);
+            emu_set_detail(
+                "cuLaunchKernel: kernelParams[%d] of kernel %s is NULL; each entry points to a parameter "
+                "value",
+                i, fn->name);
             return CUDA_ERROR_INVALID_VALUE;
         }
         memcpy(params + fn->params[i].offset, kernelParams[i], fn->params[i].size);
@@ -134,8 +151,10 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     cuGetErrorName(r, &name);
     if (!emu_is_execution_error(r)) {
         /* host resources for the launch itself: the context stays usable */
-        emu_set_detail("cuLaunchKernel: kernel %s: %s (%s); nothing ran to completion, retry with fewer threads "
-                       "or blocks", fn->name, L.msg, name);
+        emu_set_detail(
+            "cuLaunchKernel: kernel %s: %s (%s); nothing ran to completion, retry with fewer threads "
+            "or blocks",
+            fn->name, L.msg, name);
         return r;
     }
     char why[320];
@@ -143,25 +162,27 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     emu_lock();
     ctx_poison(c, r, why);
     emu_unlock();
-    const char *todo = r == CUDA_ERROR_LAUNCH_TIMEOUT
-                           ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
-                       : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
-                                                : "fix the kernel at that PTX line";
+    const char *todo =
+        r == CUDA_ERROR_LAUNCH_TIMEOUT
+            ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
+        : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
+                                 : "fix the kernel at that PTX line";
     emu_set_detail("cuLaunchKernel: %s: %s, reported by the next synchronising call (the launch returns "
-                   "CUDA_SUCCESS, as on a GPU); %s", why, name, todo);
+                   "CUDA_SUCCESS, as on a GPU); %s",
+                   why, name, todo);
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY, unsigned int gridDimZ,
-                                unsigned int blockDimX, unsigned int blockDimY, unsigned int blockDimZ,
-                                unsigned int sharedMemBytes, CUstream hStream, void **kernelParams, void **extra)
-{
+EMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,
+                                unsigned int gridDimZ, unsigned int blockDimX, unsigned int blockDimY,
+                                unsigned int blockDimZ, unsigned int sharedMemBytes, CUstream hStream,
+                                void **kernelParams, void **extra) {
     unsigned g[3] = {gridDimX, gridDimY, gridDimZ}, b[3] = {blockDimX, blockDimY, blockDimZ};
     return launch(f, g, b, sharedMemBytes, hStream, kernelParams, extra);
 }
 
-EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams, void **extra)
-{
+EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, void **kernelParams,
+                                  void **extra) {
     if (!config) {
         emu_set_detail("cuLaunchKernelEx: config is NULL; pass a CUlaunchConfig");
         return CUDA_ERROR_INVALID_VALUE;
@@ -173,9 +194,10 @@ EMU_API CUresult cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
         }
         if (config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION ||
             config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE) {
-            emu_set_detail("cuLaunchKernelEx: attrs[%u] asks for a %s launch, which cudaemu does not run; launch "
-                           "without it", i,
-                           config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE ? "cooperative" : "cluster");
+            emu_set_detail(
+                "cuLaunchKernelEx: attrs[%u] asks for a %s launch, which cudaemu does not run; launch "
+                "without it",
+                i, config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_COOPERATIVE ? "cooperative" : "cluster");
             return CUDA_ERROR_NOT_SUPPORTED;
         }
     }
@@ -202,13 +224,13 @@ typedef struct occ_func {
     uint64_t static_smem;
 } occ_func;
 
-static CUresult occ_query(CUfunction f, occ_func *o)
-{
+static CUresult occ_query(CUfunction f, occ_func *o) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     CUcontext c = NULL;
     cuCtxGetCurrent(&c);
-    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function here too */
+    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS)
+        return r; /* a CUkernel stands for its function here too */
     int mt = 0, regs = 0, ss = 0;
     if ((r = cuFuncGetAttribute(&mt, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f)) != CUDA_SUCCESS) return r;
     if ((r = cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, f)) != CUDA_SUCCESS) return r;
@@ -219,8 +241,7 @@ static CUresult occ_query(CUfunction f, occ_func *o)
     return CUDA_SUCCESS;
 }
 
-static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
-{
+static int occ_blocks(const occ_func *o, int blockSize, size_t dyn) {
     if (blockSize <= 0 || (unsigned)blockSize > o->max_threads) return 0;
     int warps = (blockSize + 31) / 32;
     int n = SM_BLOCKS;
@@ -239,9 +260,10 @@ static int occ_blocks(const occ_func *o, int blockSize, size_t dyn)
     return n;
 }
 
-static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn)
-{
-    if (!numBlocks || blockSize <= 0) return emu_refuse_at("cuOccupancyMaxActiveBlocksPerMultiprocessor", CUDA_ERROR_INVALID_VALUE, "needs numBlocks and blockSize > 0");
+static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dyn) {
+    if (!numBlocks || blockSize <= 0)
+        return emu_refuse_at("cuOccupancyMaxActiveBlocksPerMultiprocessor", CUDA_ERROR_INVALID_VALUE,
+                             "needs numBlocks and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(f, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -249,10 +271,12 @@ static CUresult occupancy(int *numBlocks, CUfunction f, int blockSize, size_t dy
     return CUDA_SUCCESS;
 }
 
-static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func, CUoccupancyB2DSize b2d,
-                                     size_t dyn, int limit, unsigned flags)
-{
-    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u)) return emu_refuse_at("cuOccupancyMaxPotentialBlockSize", CUDA_ERROR_INVALID_VALUE, "needs minGridSize and blockSize, blockSizeLimit >= 0 and flags 0 or CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE");
+static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunction func,
+                                     CUoccupancyB2DSize b2d, size_t dyn, int limit, unsigned flags) {
+    if (!minGridSize || !blockSize || limit < 0 || (flags & ~1u))
+        return emu_refuse_at("cuOccupancyMaxPotentialBlockSize", CUDA_ERROR_INVALID_VALUE,
+                             "needs minGridSize and blockSize, blockSizeLimit >= 0 and flags 0 or "
+                             "CU_OCCUPANCY_DISABLE_CACHING_OVERRIDE");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
@@ -277,31 +301,32 @@ static CUresult potential_block_size(int *minGridSize, int *blockSize, CUfunctio
 }
 
 EMU_API CUresult cuOccupancyMaxPotentialBlockSize(int *minGridSize, int *blockSize, CUfunction func,
-                                                  CUoccupancyB2DSize blockSizeToDynamicSMemSize, size_t dynamicSMemSize,
-                                                  int blockSizeLimit)
-{
-    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit, 0);
+                                                  CUoccupancyB2DSize blockSizeToDynamicSMemSize,
+                                                  size_t dynamicSMemSize, int blockSizeLimit) {
+    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                                blockSizeLimit, 0);
 }
 
 EMU_API CUresult cuOccupancyMaxPotentialBlockSizeWithFlags(int *minGridSize, int *blockSize, CUfunction func,
                                                            CUoccupancyB2DSize blockSizeToDynamicSMemSize,
-                                                           size_t dynamicSMemSize, int blockSizeLimit, unsigned int flags)
-{
-    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize, blockSizeLimit, flags);
+                                                           size_t dynamicSMemSize, int blockSizeLimit,
+                                                           unsigned int flags) {
+    return potential_block_size(minGridSize, blockSize, func, blockSizeToDynamicSMemSize, dynamicSMemSize,
+                                blockSizeLimit, flags);
 }
 
 /* Thread-block clusters are not emulated (CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0): the only
  * cluster that runs is one block, so the answers below are those of cluster size 1. */
-static unsigned cluster_blocks(const CUlaunchConfig *config)
-{
+static unsigned cluster_blocks(const CUlaunchConfig *config) {
     for (unsigned i = 0; i < config->numAttrs; i++)
         if (config->attrs && config->attrs[i].id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION)
-            return config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y * config->attrs[i].value.clusterDim.z;
+            return config->attrs[i].value.clusterDim.x * config->attrs[i].value.clusterDim.y *
+                   config->attrs[i].value.clusterDim.z;
     return 1;
 }
 
-EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func, const CUlaunchConfig *config)
-{
+EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction func,
+                                                    const CUlaunchConfig *config) {
     if (!clusterSize || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "clusterSize or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
@@ -311,14 +336,15 @@ EMU_API CUresult cuOccupancyMaxPotentialClusterSize(int *clusterSize, CUfunction
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func, const CUlaunchConfig *config)
-{
+EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
+                                              const CUlaunchConfig *config) {
     if (!numClusters || !config) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numClusters or config is NULL");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;
     if (cluster_blocks(config) > 1)
-        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "cuOccupancyMaxActiveClusters: thread-block clusters are not emulated; "
+        return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED,
+                          "cuOccupancyMaxActiveClusters: thread-block clusters are not emulated; "
                           "only cluster size 1 is answered");
     int bs = (int)(config->blockDimX * config->blockDimY * config->blockDimZ);
     *numClusters = occ_blocks(&o, bs, config->sharedMemBytes) * SM_COUNT;
@@ -326,22 +352,21 @@ EMU_API CUresult cuOccupancyMaxActiveClusters(int *numClusters, CUfunction func,
 }
 
 EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessor(int *numBlocks, CUfunction func, int blockSize,
-                                                             size_t dynamicSMemSize)
-{
+                                                             size_t dynamicSMemSize) {
     return occupancy(numBlocks, func, blockSize, dynamicSMemSize);
 }
 
-EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func, int blockSize,
-                                                                      size_t dynamicSMemSize, unsigned int flags)
-{
+EMU_API CUresult cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *numBlocks, CUfunction func,
+                                                                      int blockSize, size_t dynamicSMemSize,
+                                                                      unsigned int flags) {
     if (flags & ~1u) return CUDA_ERROR_INVALID_VALUE;
     return occupancy(numBlocks, func, blockSize, dynamicSMemSize);
 }
 
-EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func, int numBlocks,
-                                                         int blockSize)
-{
-    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dynamicSmemSize, numBlocks > 0 and blockSize > 0");
+EMU_API CUresult cuOccupancyAvailableDynamicSMemPerBlock(size_t *dynamicSmemSize, CUfunction func,
+                                                         int numBlocks, int blockSize) {
+    if (!dynamicSmemSize || numBlocks <= 0 || blockSize <= 0)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "needs dynamicSmemSize, numBlocks > 0 and blockSize > 0");
     occ_func o;
     CUresult r = occ_query(func, &o);
     if (r != CUDA_SUCCESS) return r;

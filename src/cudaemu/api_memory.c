@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-EMU_API CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
-{
+EMU_API CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize) {
     if (!dptr) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = ctx_check(&c);
@@ -22,8 +21,7 @@ EMU_API CUresult cuMemAlloc(CUdeviceptr *dptr, size_t bytesize)
     return r;
 }
 
-EMU_API CUresult cuMemFree(CUdeviceptr dptr)
-{
+EMU_API CUresult cuMemFree(CUdeviceptr dptr) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -35,8 +33,7 @@ EMU_API CUresult cuMemFree(CUdeviceptr dptr)
     return r;
 }
 
-EMU_API CUresult cuMemGetInfo(size_t *free_bytes, size_t *total)
-{
+EMU_API CUresult cuMemGetInfo(size_t *free_bytes, size_t *total) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -49,8 +46,7 @@ EMU_API CUresult cuMemGetInfo(size_t *free_bytes, size_t *total)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMemGetAddressRange(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
-{
+EMU_API CUresult cuMemGetAddressRange(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr) {
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -63,8 +59,8 @@ EMU_API CUresult cuMemGetAddressRange(CUdeviceptr *pbase, size_t *psize, CUdevic
     return v ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
-static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, CUstream s, int check_stream)
-{
+static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, CUstream s,
+                          int check_stream) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
@@ -82,29 +78,44 @@ static CUresult do_memset(CUdeviceptr d, const void *val, size_t esz, size_t n, 
         if (esz == 1) {
             memset(p, *(const uint8_t *)val, k);
         } else {
-            for (uint64_t i = 0; i < k; i += esz) memcpy(p + i, val, esz);
+            for (uint64_t i = 0; i < k; i += esz)
+                memcpy(p + i, val, esz);
         }
         a += k;
         left -= k;
     }
     emu_unlock();
-    return ok ? CUDA_SUCCESS : emu_refuse_at("cuMemsetD*", CUDA_ERROR_INVALID_VALUE, "0x%llx, %zu elements: not allocated, "
-                                          "not mapped or not accessible device memory", (unsigned long long)d, n);
+    return ok ? CUDA_SUCCESS
+              : emu_refuse_at("cuMemsetD*", CUDA_ERROR_INVALID_VALUE,
+                              "0x%llx, %zu elements: not allocated, "
+                              "not mapped or not accessible device memory",
+                              (unsigned long long)d, n);
 }
 
-EMU_API CUresult cuMemsetD8(CUdeviceptr d, unsigned char uc, size_t N) { return do_memset(d, &uc, 1, N, NULL, 0); }
-EMU_API CUresult cuMemsetD16(CUdeviceptr d, unsigned short us, size_t N) { return do_memset(d, &us, 2, N, NULL, 0); }
-EMU_API CUresult cuMemsetD32(CUdeviceptr d, unsigned int ui, size_t N) { return do_memset(d, &ui, 4, N, NULL, 0); }
-EMU_API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char uc, size_t N, CUstream s) { return do_memset(d, &uc, 1, N, s, 1); }
-EMU_API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short us, size_t N, CUstream s) { return do_memset(d, &us, 2, N, s, 1); }
-EMU_API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int ui, size_t N, CUstream s) { return do_memset(d, &ui, 4, N, s, 1); }
+EMU_API CUresult cuMemsetD8(CUdeviceptr d, unsigned char uc, size_t N) {
+    return do_memset(d, &uc, 1, N, NULL, 0);
+}
+EMU_API CUresult cuMemsetD16(CUdeviceptr d, unsigned short us, size_t N) {
+    return do_memset(d, &us, 2, N, NULL, 0);
+}
+EMU_API CUresult cuMemsetD32(CUdeviceptr d, unsigned int ui, size_t N) {
+    return do_memset(d, &ui, 4, N, NULL, 0);
+}
+EMU_API CUresult cuMemsetD8Async(CUdeviceptr d, unsigned char uc, size_t N, CUstream s) {
+    return do_memset(d, &uc, 1, N, s, 1);
+}
+EMU_API CUresult cuMemsetD16Async(CUdeviceptr d, unsigned short us, size_t N, CUstream s) {
+    return do_memset(d, &us, 2, N, s, 1);
+}
+EMU_API CUresult cuMemsetD32Async(CUdeviceptr d, unsigned int ui, size_t N, CUstream s) {
+    return do_memset(d, &ui, 4, N, s, 1);
+}
 
 enum { K_HTOD, K_DTOH, K_DTOD, K_ANY };
 
 /* dst_dev/src_dev: 1 device address, 0 host pointer, -1 either (unified addressing: a known device
  * range is device memory, anything else host memory). Caller holds the lock. */
-CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n)
-{
+CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size_t n) {
     if (dst_dev < 0) dst_dev = vm_find(dst, 1) != NULL;
     if (src_dev < 0) src_dev = vm_find(src, 1) != NULL;
     if ((dst_dev && !vm_covered(dst, n, VM_PROT_WRITE)) || (src_dev && !vm_covered(src, n, VM_PROT_READ)) ||
@@ -125,28 +136,30 @@ CUresult mem_copy_any(uint64_t dst, int dst_dev, uint64_t src, int src_dev, size
     return CUDA_SUCCESS;
 }
 
-static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream s, int check_stream)
-{
+static CUresult do_copy(int kind, uint64_t dst, uint64_t src, size_t n, CUstream s, int check_stream) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if (check_stream && (r = stream_check(s, c)) != CUDA_SUCCESS) return r;
     if (n == 0) return CUDA_SUCCESS;
     emu_lock();
-    if (kind == K_ANY) r = mem_copy_any(dst, -1, src, -1, n);
-    else r = mem_copy_any(dst, kind != K_DTOH, src, kind != K_HTOD, n);
+    if (kind == K_ANY)
+        r = mem_copy_any(dst, -1, src, -1, n);
+    else
+        r = mem_copy_any(dst, kind != K_DTOH, src, kind != K_HTOD, n);
     emu_unlock();
     if (r != CUDA_SUCCESS)
-        emu_set_detail("cuMemcpy*: 0x%llx <- 0x%llx, %zu bytes: a device side is not allocated, not mapped or not "
-                       "accessible (cuMemSetAccess)", (unsigned long long)dst, (unsigned long long)src, n);
+        emu_set_detail(
+            "cuMemcpy*: 0x%llx <- 0x%llx, %zu bytes: a device side is not allocated, not mapped or not "
+            "accessible (cuMemSetAccess)",
+            (unsigned long long)dst, (unsigned long long)src, n);
     return r;
 }
 
 /* Copies between two contexts' memory (cudaMemcpyPeer): every device's memory is this process's, so
  * it is a device-to-device copy once both contexts are known to be live. */
-static CUresult peer_copy(CUdeviceptr dst, CUcontext dctx, CUdeviceptr src, CUcontext sctx, size_t n, CUstream s,
-                          int async, const char *entry)
-{
+static CUresult peer_copy(CUdeviceptr dst, CUcontext dctx, CUdeviceptr src, CUcontext sctx, size_t n,
+                          CUstream s, int async, const char *entry) {
     emu_lock();
     int ok = handle_live(H_CTX, dctx) && handle_live(H_CTX, sctx);
     emu_unlock();
@@ -155,50 +168,43 @@ static CUresult peer_copy(CUdeviceptr dst, CUcontext dctx, CUdeviceptr src, CUco
                              !handle_live(H_CTX, dctx) ? "dstContext" : "srcContext");
     return do_copy(K_DTOD, dst, src, n, s, async);
 }
-EMU_API CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice, CUcontext srcContext,
-                              size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyPeer(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
+                              CUcontext srcContext, size_t ByteCount) {
     return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount, NULL, 0, "cuMemcpyPeer");
 }
 EMU_API CUresult cuMemcpyPeerAsync(CUdeviceptr dstDevice, CUcontext dstContext, CUdeviceptr srcDevice,
-                                   CUcontext srcContext, size_t ByteCount, CUstream hStream)
-{
-    return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream, 1, "cuMemcpyPeerAsync");
+                                   CUcontext srcContext, size_t ByteCount, CUstream hStream) {
+    return peer_copy(dstDevice, dstContext, srcDevice, srcContext, ByteCount, hStream, 1,
+                     "cuMemcpyPeerAsync");
 }
 
-EMU_API CUresult cuMemcpyHtoD(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyHtoD(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount) {
     if (!srcHost && ByteCount) return CUDA_ERROR_INVALID_VALUE;
     return do_copy(K_HTOD, dstDevice, (uint64_t)(uintptr_t)srcHost, ByteCount, NULL, 0);
 }
-EMU_API CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyDtoH(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount) {
     if (!dstHost && ByteCount) return CUDA_ERROR_INVALID_VALUE;
     return do_copy(K_DTOH, (uint64_t)(uintptr_t)dstHost, srcDevice, ByteCount, NULL, 0);
 }
-EMU_API CUresult cuMemcpyDtoD(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpyDtoD(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount) {
     return do_copy(K_DTOD, dstDevice, srcDevice, ByteCount, NULL, 0);
 }
-EMU_API CUresult cuMemcpyHtoDAsync(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount, CUstream hStream)
-{
+EMU_API CUresult cuMemcpyHtoDAsync(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount,
+                                   CUstream hStream) {
     if (!srcHost && ByteCount) return CUDA_ERROR_INVALID_VALUE;
     return do_copy(K_HTOD, dstDevice, (uint64_t)(uintptr_t)srcHost, ByteCount, hStream, 1);
 }
-EMU_API CUresult cuMemcpyDtoHAsync(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream)
-{
+EMU_API CUresult cuMemcpyDtoHAsync(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream) {
     if (!dstHost && ByteCount) return CUDA_ERROR_INVALID_VALUE;
     return do_copy(K_DTOH, (uint64_t)(uintptr_t)dstHost, srcDevice, ByteCount, hStream, 1);
 }
-EMU_API CUresult cuMemcpyDtoDAsync(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount, CUstream hStream)
-{
+EMU_API CUresult cuMemcpyDtoDAsync(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount,
+                                   CUstream hStream) {
     return do_copy(K_DTOD, dstDevice, srcDevice, ByteCount, hStream, 1);
 }
-EMU_API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
-{
+EMU_API CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount) {
     return do_copy(K_ANY, dst, src, ByteCount, NULL, 0);
 }
-EMU_API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream)
-{
+EMU_API CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream) {
     return do_copy(K_ANY, dst, src, ByteCount, hStream, 1);
 }

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 
 #undef cuStreamGetCaptureInfo
-EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out);
+EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                        cuuint64_t *id_out);
 EMU_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                            cuuint64_t *id_out, CUgraph *graph_out,
                                            const CUgraphNode **dependencies_out, size_t *numDependencies_out);
@@ -20,8 +21,7 @@ EMU_API CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStat
 
 /* A stream argument that names a live stream, or one of the default streams, with a current
  * context; the context the stream belongs to is returned in *ctx. */
-static CUresult stream_ctx(CUstream s, CUcontext *ctx)
-{
+static CUresult stream_ctx(CUstream s, CUcontext *ctx) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD) {
@@ -37,8 +37,7 @@ static CUresult stream_ctx(CUstream s, CUcontext *ctx)
     return ok ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
-EMU_API CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus)
-{
+EMU_API CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *captureStatus) {
     if (!captureStatus) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = stream_ctx(hStream, &c);
@@ -50,8 +49,8 @@ EMU_API CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus *ca
 EMU_API CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                            cuuint64_t *id_out, CUgraph *graph_out,
                                            const CUgraphNode **dependencies_out,
-                                           const CUgraphEdgeData **edgeData_out, size_t *numDependencies_out)
-{
+                                           const CUgraphEdgeData **edgeData_out,
+                                           size_t *numDependencies_out) {
     if (!captureStatus_out) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = stream_ctx(hStream, &c);
@@ -66,8 +65,7 @@ EMU_API CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStat
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
-{
+EMU_API CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device) {
     if (!device) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = stream_ctx(hStream, &c);
@@ -88,8 +86,7 @@ static ident *g_ids;
 static size_t g_nids, g_capids;
 static unsigned long long g_next_id = 16;
 
-static CUresult ident_of(int kind, const void *p, unsigned long long *out)
-{
+static CUresult ident_of(int kind, const void *p, unsigned long long *out) {
     emu_lock();
     size_t k = 0;
     for (size_t i = 0; i < g_nids; i++) /* forget destroyed objects */
@@ -113,8 +110,7 @@ static CUresult ident_of(int kind, const void *p, unsigned long long *out)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId)
-{
+EMU_API CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId) {
     if (!streamId) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = stream_ctx(hStream, &c);
@@ -130,15 +126,15 @@ EMU_API CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId)
     return ident_of(H_STREAM, hStream, streamId);
 }
 
-EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out, cuuint64_t *id_out)
-{
+EMU_API CUresult cuStreamGetCaptureInfo(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
+                                        cuuint64_t *id_out) {
     return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, NULL, NULL, NULL, NULL);
 }
 
 EMU_API CUresult cuStreamGetCaptureInfo_v2(CUstream hStream, CUstreamCaptureStatus *captureStatus_out,
                                            cuuint64_t *id_out, CUgraph *graph_out,
-                                           const CUgraphNode **dependencies_out, size_t *numDependencies_out)
-{
+                                           const CUgraphNode **dependencies_out,
+                                           size_t *numDependencies_out) {
     return cuStreamGetCaptureInfo_v3(hStream, captureStatus_out, id_out, graph_out, dependencies_out, NULL,
                                      numDependencies_out);
 }

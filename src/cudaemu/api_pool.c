@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_POOL (-1) /* dev of a host-located pool */
+#define HOST_POOL (-1)   /* dev of a host-located pool */
 #define NO_LOCATION (-2) /* dev of a managed pool without a preferred location */
 #define MAX_DEVS 64
 /* default/current pool slots: pinned device pools, the pinned host pool, managed pools (device,
@@ -30,7 +30,7 @@
 #define NSLOTS (2 * MAX_DEVS + 3)
 
 struct CUmemPoolHandle_st {
-    int dev; /* owning device, HOST_POOL or NO_LOCATION */
+    int dev;     /* owning device, HOST_POOL or NO_LOCATION */
     int managed; /* CU_MEM_ALLOCATION_TYPE_MANAGED */
     int is_default;
     size_t max_size; /* 0: up to the device memory */
@@ -54,16 +54,14 @@ static pool_alloc *g_pallocs;
 static size_t g_npallocs, g_cappallocs;
 static CUmemoryPool g_default[NSLOTS], g_current[NSLOTS];
 
-static int slot_of(int managed, int where)
-{
+static int slot_of(int managed, int where) {
     int base = managed ? MAX_DEVS + 1 : 0;
     if (where == NO_LOCATION) return managed ? 2 * MAX_DEVS + 2 : -1;
     if (where == HOST_POOL) return base + MAX_DEVS;
     return where >= 0 && where < MAX_DEVS ? base + where : -1;
 }
 
-static int pool_live(CUmemoryPool p)
-{
+static int pool_live(CUmemoryPool p) {
     for (size_t i = 0; i < g_npools; i++)
         if (g_pools[i] == p) return 1;
     return 0;
@@ -71,18 +69,16 @@ static int pool_live(CUmemoryPool p)
 
 /* Takes the lock when pool is a live pool (the caller releases it); otherwise refuses for `entry`
  * with INVALID_VALUE, the lock not held. */
-static CUresult lock_live_pool_at(const char *entry, CUmemoryPool pool)
-{
+static CUresult lock_live_pool_at(const char *entry, CUmemoryPool pool) {
     emu_lock();
     if (pool && pool_live(pool)) return CUDA_SUCCESS;
     emu_unlock();
-    return emu_refuse_at(entry, CUDA_ERROR_INVALID_VALUE, "%p is not a live memory pool (destroyed, or never created)",
-                         (void *)pool);
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_VALUE,
+                         "%p is not a live memory pool (destroyed, or never created)", (void *)pool);
 }
 #define lock_live_pool(p) lock_live_pool_at(__func__, (p))
 
-static CUresult pool_register(CUmemoryPool p)
-{
+static CUresult pool_register(CUmemoryPool p) {
     CUmemoryPool *n = emu_grow(g_pools, &g_cappools, g_npools, sizeof *g_pools, 8);
     if (!n) return CUDA_ERROR_OUT_OF_MEMORY;
     g_pools = n;
@@ -92,8 +88,7 @@ static CUresult pool_register(CUmemoryPool p)
 
 /* Drops the records of allocations that no longer exist (freed with cuMemFree, or with their
  * context), so that the pools' figures count live memory only. Lock held. */
-static void prune(void)
-{
+static void prune(void) {
     size_t k = 0;
     for (size_t i = 0; i < g_npallocs; i++) {
         const vm_alloc *v = vm_find(g_pallocs[i].base, 1);
@@ -108,8 +103,7 @@ static void prune(void)
 
 /* The default pool of a type and location (device ordinal, HOST_POOL or NO_LOCATION), created on
  * first use. Lock held. */
-static CUresult default_pool(int managed, int where, CUmemoryPool *out)
-{
+static CUresult default_pool(int managed, int where, CUmemoryPool *out) {
     int k = slot_of(managed, where);
     if (k < 0) return CUDA_ERROR_INVALID_DEVICE;
     if (!g_default[k]) {
@@ -129,8 +123,7 @@ static CUresult default_pool(int managed, int where, CUmemoryPool *out)
     return CUDA_SUCCESS;
 }
 
-static CUresult current_pool(int managed, int where, CUmemoryPool *out)
-{
+static CUresult current_pool(int managed, int where, CUmemoryPool *out) {
     int k = slot_of(managed, where);
     if (k >= 0 && g_current[k]) {
         *out = g_current[k];
@@ -140,13 +133,13 @@ static CUresult current_pool(int managed, int where, CUmemoryPool *out)
 }
 
 /* Makes pool the current one of its type and location (it must be of that type and location). */
-static CUresult set_current(int managed, int where, CUmemoryPool pool, const char *fn)
-{
+static CUresult set_current(int managed, int where, CUmemoryPool pool, const char *fn) {
     int k = slot_of(managed, where);
     emu_lock();
     if (k < 0 || !pool || !pool_live(pool) || pool->dev != where || pool->managed != managed) {
         emu_unlock();
-        emu_set_detail("%s: the pool is not a live %s pool of that location", fn, managed ? "managed" : "pinned");
+        emu_set_detail("%s: the pool is not a live %s pool of that location", fn,
+                       managed ? "managed" : "pinned");
         return CUDA_ERROR_INVALID_VALUE;
     }
     g_current[k] = pool;
@@ -154,8 +147,7 @@ static CUresult set_current(int managed, int where, CUmemoryPool pool, const cha
     return CUDA_SUCCESS;
 }
 
-static CUresult check_dev(CUdevice dev)
-{
+static CUresult check_dev(CUdevice dev) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev < 0 || dev >= g_emu.ndev || dev >= MAX_DEVS) return CUDA_ERROR_INVALID_DEVICE;
@@ -164,8 +156,8 @@ static CUresult check_dev(CUdevice dev)
 
 /* A pool location: one device, or the host (the one host NUMA node, 0), or (managed pools only)
  * no location. *where gets the device ordinal, HOST_POOL or NO_LOCATION. */
-static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType type, const char *fn, int *where)
-{
+static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType type, const char *fn,
+                               int *where) {
     if (!loc) return CUDA_ERROR_INVALID_VALUE;
     if (type != CU_MEM_ALLOCATION_TYPE_PINNED && type != CU_MEM_ALLOCATION_TYPE_MANAGED) {
         emu_set_detail("%s: allocation type %d is neither PINNED nor MANAGED", fn, (int)type);
@@ -178,7 +170,9 @@ static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType typ
         *where = loc->id;
         return check_dev(loc->id);
     case CU_MEM_LOCATION_TYPE_HOST:
-    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT: *where = HOST_POOL; return CUDA_SUCCESS;
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT:
+        *where = HOST_POOL;
+        return CUDA_SUCCESS;
     case CU_MEM_LOCATION_TYPE_HOST_NUMA:
         if (loc->id != 0) {
             emu_set_detail("%s: host NUMA node %d does not exist (one node, 0)", fn, loc->id);
@@ -201,9 +195,8 @@ static CUresult check_location(const CUmemLocation *loc, CUmemAllocationType typ
 
 /* The default pool (current == 0) or the current pool of a type at a location: cuMemGet[Default]MemPool,
  * and cuDeviceGet[Default]MemPool for the pinned pools of a device. */
-static CUresult get_pool(CUmemoryPool *out, const CUmemLocation *location, CUmemAllocationType type, int current,
-                         const char *fn)
-{
+static CUresult get_pool(CUmemoryPool *out, const CUmemLocation *location, CUmemAllocationType type,
+                         int current, const char *fn) {
     if (!out) return CUDA_ERROR_INVALID_VALUE;
     int where;
     CUresult r = check_location(location, type, fn, &where);
@@ -215,58 +208,52 @@ static CUresult get_pool(CUmemoryPool *out, const CUmemLocation *location, CUmem
     return r;
 }
 
-static CUmemLocation device_location(CUdevice dev)
-{
+static CUmemLocation device_location(CUdevice dev) {
     CUmemLocation loc = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = dev};
     return loc;
 }
 
-EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev) {
     CUmemLocation loc = device_location(dev);
     return get_pool(pool_out, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 0, "cuDeviceGetDefaultMemPool");
 }
 
-EMU_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
-{
+EMU_API CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev) {
     CUmemLocation loc = device_location(dev);
     return get_pool(pool, &loc, CU_MEM_ALLOCATION_TYPE_PINNED, 1, "cuDeviceGetMemPool");
 }
 
-EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
-{
+EMU_API CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool) {
     CUresult r = check_dev(dev);
     if (r != CUDA_SUCCESS) return r;
     return set_current(0, dev, pool, "cuDeviceSetMemPool");
 }
 
-EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location, CUmemAllocationType type)
-{
+EMU_API CUresult cuMemGetDefaultMemPool(CUmemoryPool *pool_out, CUmemLocation *location,
+                                        CUmemAllocationType type) {
     return get_pool(pool_out, location, type, 0, "cuMemGetDefaultMemPool");
 }
 
-EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type)
-{
+EMU_API CUresult cuMemGetMemPool(CUmemoryPool *pool, CUmemLocation *location, CUmemAllocationType type) {
     return get_pool(pool, location, type, 1, "cuMemGetMemPool");
 }
 
-EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool)
-{
+EMU_API CUresult cuMemSetMemPool(CUmemLocation *location, CUmemAllocationType type, CUmemoryPool pool) {
     int where;
     CUresult r = check_location(location, type, "cuMemSetMemPool", &where);
     if (r != CUDA_SUCCESS) return r;
     return set_current(type == CU_MEM_ALLOCATION_TYPE_MANAGED, where, pool, "cuMemSetMemPool");
 }
 
-EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
-{
+EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props) {
     if (!pool || !props) return CUDA_ERROR_INVALID_VALUE;
     int where;
     CUresult r = check_location(&props->location, props->allocType, "cuMemPoolCreate", &where);
     if (r != CUDA_SUCCESS) return r;
     if (props->handleTypes != CU_MEM_HANDLE_TYPE_NONE) {
-        emu_set_detail("cuMemPoolCreate: handle types 0x%x not supported (pools cannot be shared between processes)",
-                       (unsigned)props->handleTypes);
+        emu_set_detail(
+            "cuMemPoolCreate: handle types 0x%x not supported (pools cannot be shared between processes)",
+            (unsigned)props->handleTypes);
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (props->win32SecurityAttributes) return CUDA_ERROR_INVALID_VALUE;
@@ -287,8 +274,7 @@ EMU_API CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
-{
+EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
@@ -313,8 +299,7 @@ EMU_API CUresult cuMemPoolDestroy(CUmemoryPool pool)
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
-{
+EMU_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep) {
     (void)minBytesToKeep; /* a pool holds no unused memory here: nothing to release */
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
@@ -322,18 +307,25 @@ EMU_API CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
     return r;
 }
 
-EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
-{
+EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
     if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     r = CUDA_SUCCESS;
     switch (attr) {
-    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: pool->reuse_follow = *(int *)value != 0; break;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: pool->reuse_opportunistic = *(int *)value != 0; break;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: pool->reuse_internal = *(int *)value != 0; break;
-    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: pool->release_threshold = *(cuuint64_t *)value; break;
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+        pool->reuse_follow = *(int *)value != 0;
+        break;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+        pool->reuse_opportunistic = *(int *)value != 0;
+        break;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        pool->reuse_internal = *(int *)value != 0;
+        break;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        pool->release_threshold = *(cuuint64_t *)value;
+        break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
         if (*(cuuint64_t *)value != 0) {
@@ -346,14 +338,15 @@ EMU_API CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute at
         else
             pool->reserved_high = pool->used;
         break;
-    default: r = CUDA_ERROR_INVALID_VALUE; break; /* the *_CURRENT figures are read-only */
+    default:
+        r = CUDA_ERROR_INVALID_VALUE;
+        break; /* the *_CURRENT figures are read-only */
     }
     emu_unlock();
     return r;
 }
 
-EMU_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
-{
+EMU_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!value) return CUDA_ERROR_INVALID_VALUE;
@@ -361,22 +354,37 @@ EMU_API CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute at
     prune();
     r = CUDA_SUCCESS;
     switch (attr) {
-    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: *(int *)value = pool->reuse_follow; break;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: *(int *)value = pool->reuse_opportunistic; break;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: *(int *)value = pool->reuse_internal; break;
-    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *(cuuint64_t *)value = pool->release_threshold; break;
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+        *(int *)value = pool->reuse_follow;
+        break;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+        *(int *)value = pool->reuse_opportunistic;
+        break;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        *(int *)value = pool->reuse_internal;
+        break;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        *(cuuint64_t *)value = pool->release_threshold;
+        break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
-    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *(cuuint64_t *)value = pool->used; break;
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: *(cuuint64_t *)value = pool->reserved_high; break;
-    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *(cuuint64_t *)value = pool->used_high; break;
-    default: r = CUDA_ERROR_INVALID_VALUE; break;
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT:
+        *(cuuint64_t *)value = pool->used;
+        break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+        *(cuuint64_t *)value = pool->reserved_high;
+        break;
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
+        *(cuuint64_t *)value = pool->used_high;
+        break;
+    default:
+        r = CUDA_ERROR_INVALID_VALUE;
+        break;
     }
     emu_unlock();
     return r;
 }
 
-EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count)
-{
+EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!map && count) return CUDA_ERROR_INVALID_VALUE;
@@ -394,15 +402,15 @@ EMU_API CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *ma
             /* the owning device always has read-write access, which cannot be revoked */
             if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE) return CUDA_ERROR_INVALID_VALUE;
         } else if (map[i].flags != CU_MEM_ACCESS_FLAGS_PROT_NONE) {
-            emu_set_detail("cuMemPoolSetAccess: peer access from device %d is not supported", map[i].location.id);
+            emu_set_detail("cuMemPoolSetAccess: peer access from device %d is not supported",
+                           map[i].location.id);
             return CUDA_ERROR_INVALID_DEVICE;
         }
     }
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPool, CUmemLocation *location)
-{
+EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPool, CUmemLocation *location) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (!flags || !location || location->type != CU_MEM_LOCATION_TYPE_DEVICE) return CUDA_ERROR_INVALID_VALUE;
@@ -411,12 +419,13 @@ EMU_API CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPo
     if (r != CUDA_SUCCESS) return r;
     int dev = memPool->dev;
     emu_unlock();
-    *flags = location->id == dev || dev < 0 ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    *flags =
+        location->id == dev || dev < 0 ? CU_MEM_ACCESS_FLAGS_PROT_READWRITE : CU_MEM_ACCESS_FLAGS_PROT_NONE;
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream hStream)
-{
+EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                         CUstream hStream) {
     if (!dptr) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = ctx_check(&c);
@@ -426,15 +435,15 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     if ((r = lock_live_pool(pool)) != CUDA_SUCCESS) return r;
     if (pool->dev != c->dev && pool->dev >= 0 && !pool->managed) {
         emu_unlock();
-        emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d", pool->dev,
-                       c->dev);
+        emu_set_detail("cuMemAllocFromPoolAsync: the pool belongs to device %d, the stream to device %d",
+                       pool->dev, c->dev);
         return CUDA_ERROR_INVALID_VALUE;
     }
     prune();
     if (pool->max_size && (bytesize > pool->max_size || pool->used > pool->max_size - bytesize)) {
         emu_unlock();
-        emu_set_detail("cuMemAllocFromPoolAsync: %zu bytes exceed the pool's maxSize (%zu, %llu in use)", bytesize,
-                       pool->max_size, (unsigned long long)pool->used);
+        emu_set_detail("cuMemAllocFromPoolAsync: %zu bytes exceed the pool's maxSize (%zu, %llu in use)",
+                       bytesize, pool->max_size, (unsigned long long)pool->used);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     pool_alloc *n = emu_grow(g_pallocs, &g_cappallocs, g_npallocs, sizeof *g_pallocs, 64);
@@ -472,8 +481,7 @@ EMU_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUm
     return r;
 }
 
-EMU_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
-{
+EMU_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream) {
     if (!dptr) return CUDA_ERROR_INVALID_VALUE;
     CUcontext c;
     CUresult r = ctx_check(&c);
@@ -486,15 +494,15 @@ EMU_API CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hS
     return cuMemAllocFromPoolAsync(dptr, bytesize, pool, hStream);
 }
 
-EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
-{
+EMU_API CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     if ((r = stream_check(hStream, c)) != CUDA_SUCCESS) return r;
     emu_lock();
     size_t i = 0;
-    while (i < g_npallocs && g_pallocs[i].base != (uint64_t)dptr) i++;
+    while (i < g_npallocs && g_pallocs[i].base != (uint64_t)dptr)
+        i++;
     int host = i < g_npallocs && g_pallocs[i].host;
     if (host)
         r = cuMemFreeHost((void *)(uintptr_t)dptr);

@@ -25,7 +25,8 @@
 #undef cuLinkAddFile
 CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev);
 CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
-CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags, CUdevice dev);
+CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArray, int numParams, unsigned int flags,
+                        CUdevice dev);
 CUresult cuCtxDestroy(CUcontext ctx);
 CUresult cuCtxPushCurrent(CUcontext ctx);
 CUresult cuCtxPopCurrent(CUcontext *pctx);
@@ -37,7 +38,8 @@ CUresult cuStreamDestroy(CUstream hStream);
 CUresult cuEventDestroy(CUevent hEvent);
 CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
 EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
-CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                      CUlinkState *stateOut);
 CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
                        unsigned int numOptions, CUjit_option *options, void **optionValues);
 CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
@@ -50,7 +52,8 @@ typedef struct proc_ent {
     const char *exported;
 } proc_ent;
 
-#define E(name, ver, fn) {name, ver, (void *)(fn), #fn}
+#define E(name, ver, fn)                                                                                     \
+    { name, ver, (void *)(fn), #fn }
 
 static const proc_ent g_procs[] = {
     E("cuInit", 2000, cuInit),
@@ -170,7 +173,8 @@ static const proc_ent g_procs[] = {
     E("cuLaunchKernel", 4000, cuLaunchKernel),
     E("cuLaunchKernelEx", 11060, cuLaunchKernelEx),
     E("cuOccupancyMaxActiveBlocksPerMultiprocessor", 6050, cuOccupancyMaxActiveBlocksPerMultiprocessor),
-    E("cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 7000, cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags),
+    E("cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags", 7000,
+      cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags),
     E("cuOccupancyAvailableDynamicSMemPerBlock", 11000, cuOccupancyAvailableDynamicSMemPerBlock),
     E("cuGetErrorName", 6000, cuGetErrorName),
     E("cuGetErrorString", 6000, cuGetErrorString),
@@ -245,12 +249,12 @@ static const proc_ent g_procs[] = {
 };
 
 EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                                     CUdriverProcAddressQueryResult *symbolStatus)
-{
+                                     CUdriverProcAddressQueryResult *symbolStatus) {
     if (!symbol || !pfn) return CUDA_ERROR_INVALID_VALUE;
     *pfn = NULL;
     if (cudaVersion > EMU_DRIVER_VERSION) return CUDA_ERROR_INVALID_VALUE; /* newer than this driver */
-    if (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
+    if (flags &
+        ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
         return CUDA_ERROR_INVALID_VALUE;
     const proc_ent *best = NULL;
     int seen = 0;
@@ -272,12 +276,14 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
     void *fn = NULL;
     if (exact || (best && (!gbest || best->version > gbest->version ||
                            (best->version == gbest->version && !gbest->per_thread))))
-        fn = best->fn; /* at equal versions the hand-written table wins, unless a per-thread variant was asked for */
+        fn = best->fn; /* at equal versions the hand-written table wins, unless a per-thread variant was asked
+                          for */
     else if (gbest)
         fn = gbest->fn;
     if (!fn) {
         if (symbolStatus)
-            *symbolStatus = seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+            *symbolStatus =
+                seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
         return CUDA_ERROR_NOT_FOUND;
     }
     *pfn = fn;
@@ -285,7 +291,6 @@ EMU_API CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
-{
+EMU_API CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags) {
     return cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, NULL);
 }

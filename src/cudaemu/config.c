@@ -19,36 +19,52 @@ void emu_lock(void) { pthread_mutex_lock(&g_emu_lock); }
 void emu_unlock(void) { pthread_mutex_unlock(&g_emu_lock); }
 
 /* "80G", "16GiB", "512M", "1024" -> bytes; 0 on error */
-static size_t parse_size(const char *s)
-{
-    while (isspace((unsigned char)*s)) s++;
+static size_t parse_size(const char *s) {
+    while (isspace((unsigned char)*s))
+        s++;
     if (!isdigit((unsigned char)*s)) return 0;
     errno = 0;
     char *end;
     double v = strtod(s, &end);
     if (errno || v <= 0) return 0;
-    while (isspace((unsigned char)*end)) end++;
+    while (isspace((unsigned char)*end))
+        end++;
     double mul = 1;
     switch (toupper((unsigned char)*end)) {
-    case 'K': mul = 1024.0; end++; break;
-    case 'M': mul = 1024.0 * 1024; end++; break;
-    case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-    case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
-    case 0: break;
-    default: return 0;
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'G':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 'T':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    case 0:
+        break;
+    default:
+        return 0;
     }
     if (*end == 'i' || *end == 'I') end++;
     if (*end == 'B' || *end == 'b') end++;
-    while (isspace((unsigned char)*end)) end++;
+    while (isspace((unsigned char)*end))
+        end++;
     if (*end) return 0;
     double r = v * mul;
     if (r < 1 || r > 1.0e15) return 0;
     return (size_t)r;
 }
 
-static void make_uuid(int index, const char *name, CUuuid *u)
-{
-    uint64_t h1 = 1469598103934665603ull ^ (uint64_t)index, h2 = 0x9e3779b97f4a7c15ull + (uint64_t)index * 31u;
+static void make_uuid(int index, const char *name, CUuuid *u) {
+    uint64_t h1 = 1469598103934665603ull ^ (uint64_t)index,
+             h2 = 0x9e3779b97f4a7c15ull + (uint64_t)index * 31u;
     for (const char *p = name; *p; p++) {
         h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull;
         h2 = (h2 ^ (uint8_t)*p) * 0x100000001b3ull + 0x7f4a7c15u;
@@ -60,8 +76,7 @@ static void make_uuid(int index, const char *name, CUuuid *u)
     u->bytes[8] = (char)((u->bytes[8] & 0x3f) | 0x80);
 }
 
-static int add_dev(const char *name, size_t len, size_t mem)
-{
+static int add_dev(const char *name, size_t len, size_t mem) {
     emu_device *nd = realloc(g_emu.dev, (size_t)(g_emu.ndev + 1) * sizeof *nd);
     if (!nd) return -1;
     g_emu.dev = nd;
@@ -77,8 +92,7 @@ static int add_dev(const char *name, size_t len, size_t mem)
 }
 
 /* The default of CUDAEMU_THREADS: the CPUs this process may run on (its affinity mask), at most 64. */
-static int emu_default_threads(void)
-{
+static int emu_default_threads(void) {
     cpu_set_t set;
     int n = 0;
     if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
@@ -86,8 +100,7 @@ static int emu_default_threads(void)
     return n > 64 ? 64 : n;
 }
 
-int emu_config_load(void)
-{
+int emu_config_load(void) {
     const char *devs = getenv("CUDAEMU_DEVICES");
     const char *wd = getenv("CUDAEMU_WATCHDOG_MS");
     const char *th = getenv("CUDAEMU_THREADS");
@@ -167,14 +180,12 @@ static size_t g_nhandles, g_caphandles;
 static size_t *g_hidx; /* slot: array index + 1, 0 = empty */
 static size_t g_hcap;  /* power of two, > 2 * g_nhandles */
 
-static size_t hslot(int kind, const void *p)
-{
+static size_t hslot(int kind, const void *p) {
     uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull ^ (uint64_t)kind * 0xff51afd7ed558ccdull;
     return (size_t)(h ^ (h >> 29)) & (g_hcap - 1);
 }
 
-static size_t *hfind(int kind, const void *p)
-{
+static size_t *hfind(int kind, const void *p) {
     if (!g_hcap) return NULL;
     for (size_t i = hslot(kind, p);; i = (i + 1) & (g_hcap - 1)) {
         if (!g_hidx[i]) return NULL;
@@ -183,27 +194,26 @@ static size_t *hfind(int kind, const void *p)
     }
 }
 
-static void hinsert(size_t idx)
-{
+static void hinsert(size_t idx) {
     size_t i = hslot(g_handles[idx].kind, g_handles[idx].p);
-    while (g_hidx[i]) i = (i + 1) & (g_hcap - 1);
+    while (g_hidx[i])
+        i = (i + 1) & (g_hcap - 1);
     g_hidx[i] = idx + 1;
 }
 
-static int hrehash(size_t cap)
-{
+static int hrehash(size_t cap) {
     size_t *n = calloc(cap, sizeof *n);
     if (!n) return -1;
     free(g_hidx);
     g_hidx = n;
     g_hcap = cap;
-    for (size_t i = 0; i < g_nhandles; i++) hinsert(i);
+    for (size_t i = 0; i < g_nhandles; i++)
+        hinsert(i);
     return 0;
 }
 
 /* Empties slot s, moving later entries of its probe run back (no tombstones). */
-static void hremove_slot(size_t s)
-{
+static void hremove_slot(size_t s) {
     size_t i = s;
     g_hidx[s] = 0;
     for (;;) {
@@ -220,8 +230,7 @@ static void hremove_slot(size_t s)
     }
 }
 
-void *emu_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
-{
+void *emu_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first) {
     if (n < *cap) return arr;
     size_t nc = *cap ? *cap * 2 : first;
     void *na = realloc(arr, nc * elem);
@@ -229,8 +238,7 @@ void *emu_grow(void *arr, size_t *cap, size_t n, size_t elem, size_t first)
     return na;
 }
 
-void handle_add(int kind, void *p)
-{
+void handle_add(int kind, void *p) {
     hent *n = emu_grow(g_handles, &g_caphandles, g_nhandles, sizeof *g_handles, 64);
     if (!n) return; /* the handle then reads as invalid: safe */
     g_handles = n;
@@ -241,8 +249,7 @@ void handle_add(int kind, void *p)
     g_nhandles++;
 }
 
-void handle_del(int kind, void *p)
-{
+void handle_del(int kind, void *p) {
     size_t *slot = hfind(kind, p);
     if (!slot) return;
     size_t idx = *slot - 1, last = g_nhandles - 1;
@@ -255,14 +262,12 @@ void handle_del(int kind, void *p)
     g_nhandles--;
 }
 
-int handle_live(int kind, const void *p)
-{
+int handle_live(int kind, const void *p) {
     if (!p) return 0;
     return hfind(kind, p) != NULL;
 }
 
-size_t handle_list(int kind, void **out, size_t max)
-{
+size_t handle_list(int kind, void **out, size_t max) {
     size_t n = 0;
     for (size_t i = 0; i < g_nhandles; i++)
         if (g_handles[i].kind == kind) {
@@ -275,16 +280,14 @@ size_t handle_list(int kind, void **out, size_t max)
 static __thread char t_detail[512];
 
 /* Removes the first occurrence of the n bytes at p from t_detail, putting ins there instead. */
-static void detail_splice(char *p, size_t n, const char *ins)
-{
+static void detail_splice(char *p, size_t n, const char *ins) {
     size_t il = strlen(ins), rest = strlen(p + n) + 1;
     if (il > n && strlen(t_detail) + (il - n) >= sizeof t_detail) return;
     memmove(p + il, p + n, rest);
     memcpy(p, ins, il);
 }
 
-void emu_set_detail(const char *fmt, ...)
-{
+void emu_set_detail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(t_detail, sizeof t_detail, fmt, ap);
@@ -293,7 +296,8 @@ void emu_set_detail(const char *fmt, ...)
      * leading one is dropped, and so is the origin of a JIT log quoted after the entry point
      * ("cuModuleLoadData: ptxas (cudaemu): line 7: ..." reads "cuModuleLoadData: PTX line 7: ..."). */
     static const char pfx[] = "cudaemu: ", ptxas[] = "ptxas (cudaemu): ";
-    while (!strncmp(t_detail, pfx, sizeof pfx - 1)) detail_splice(t_detail, sizeof pfx - 1, "");
+    while (!strncmp(t_detail, pfx, sizeof pfx - 1))
+        detail_splice(t_detail, sizeof pfx - 1, "");
     char *body = strstr(t_detail, ": ");
     if (body) {
         body += 2;
@@ -302,16 +306,17 @@ void emu_set_detail(const char *fmt, ...)
         } else if (!strncmp(body, ptxas, sizeof ptxas - 1)) {
             int line = !strncmp(body + sizeof ptxas - 1, "line ", 5);
             detail_splice(body, sizeof ptxas - 1, line ? "PTX " : "");
-            static const char todo[] = "; fix the PTX at that line (src/cudaemu/README.md lists the PTX cudaemu runs)";
-            if (line && !strchr(body, ';') && strlen(t_detail) + sizeof todo < sizeof t_detail) strcat(t_detail, todo);
+            static const char todo[] =
+                "; fix the PTX at that line (src/cudaemu/README.md lists the PTX cudaemu runs)";
+            if (line && !strchr(body, ';') && strlen(t_detail) + sizeof todo < sizeof t_detail)
+                strcat(t_detail, todo);
         }
     }
     const char *log = getenv("CUDAEMU_LOG");
     if (log && *log && *log != '0') fprintf(stderr, "cudaemu: %s\n", t_detail);
 }
 
-CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
-{
+CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) {
     char why[400];
     va_list ap;
     va_start(ap, fmt);

@@ -31,7 +31,7 @@ typedef struct emu_config {
     emu_device *dev;
     long watchdog_ms;
     int threads;
-    int threads_set; /* CUDAEMU_THREADS given: no cap for small grids */
+    int threads_set;   /* CUDAEMU_THREADS given: no cap for small grids */
     int shared_window; /* CUDAEMU_DEVICE_WINDOWS=0: every device allocates in one address window (vmem.c) */
 } emu_config;
 
@@ -39,13 +39,24 @@ extern emu_config g_emu;
 extern int g_emu_initialized;
 extern pthread_mutex_t g_emu_lock;
 
-int emu_config_load(void); /* parses the environment; 0 on success */
+int emu_config_load(void);     /* parses the environment; 0 on success */
 CUresult emu_check_init(void); /* CUDA_SUCCESS once cuInit succeeded */
 void emu_lock(void);
 void emu_unlock(void);
 
 /* ---- handles ---- */
-enum { H_CTX = 1, H_MOD, H_FUNC, H_STREAM, H_EVENT, H_LIB, H_KERNEL, H_LINK, H_ARRAY, H_MIPARRAY }; /* arrays: api_array.c */
+enum {
+    H_CTX = 1,
+    H_MOD,
+    H_FUNC,
+    H_STREAM,
+    H_EVENT,
+    H_LIB,
+    H_KERNEL,
+    H_LINK,
+    H_ARRAY,
+    H_MIPARRAY
+}; /* arrays: api_array.c */
 void handle_add(int kind, void *p);
 /* Room for element n of a growable array arr of *cap elements of elem bytes (doubling; `first` at
  * the first growth): arr itself while n < *cap, else the grown array (*cap updated), or NULL when
@@ -59,7 +70,8 @@ void emu_set_detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Records "<entry>: <why>" as the detail (one log line with CUDAEMU_LOG) and returns err:
  * `return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "phStream is NULL");` names the entry point itself
  * (a message that starts with an entry point, "cuMemMap: ...", keeps it instead). */
-CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+CUresult emu_refuse_at(const char *entry, CUresult err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 #define EMU_REFUSE(err, ...) emu_refuse_at(__func__, (err), __VA_ARGS__)
 
 /* ---- contexts (api_ctx.c) ---- */
@@ -67,7 +79,7 @@ struct CUctx_st {
     int dev;
     int is_primary;
     unsigned flags;
-    CUresult sticky; /* CUDA_SUCCESS or the error that poisoned the context */
+    CUresult sticky;      /* CUDA_SUCCESS or the error that poisoned the context */
     char sticky_msg[320]; /* what poisoned it (kernel, fault, PTX line), for the logs of later calls */
     size_t limit_stack;
     size_t limit_printf;
@@ -78,7 +90,7 @@ struct CUctx_st {
     size_t limit_l2_persisting; /* CU_LIMIT_PERSISTING_L2_CACHE_SIZE */
     CUfunc_cache cache_config;
     CUsharedconfig shmem_config;
-    unsigned long long id;      /* cuCtxGetId */
+    unsigned long long id; /* cuCtxGetId */
 };
 
 /* Returns the current context, or NULL. */
@@ -97,16 +109,16 @@ void ctx_forget_everywhere(CUcontext ctx);
 
 /* ---- device address space (vmem.c) ---- */
 #define VM_GLOBAL_BASE 0x7f0000000000ull
-#define VM_SHARED_WIN  0x7e0000000000ull /* generic window onto the block's shared memory */
-#define VM_LOCAL_WIN   0x7d0000000000ull /* generic window onto the thread's local memory */
-#define VM_WIN_SIZE    0x000100000000ull
+#define VM_SHARED_WIN 0x7e0000000000ull /* generic window onto the block's shared memory */
+#define VM_LOCAL_WIN 0x7d0000000000ull  /* generic window onto the thread's local memory */
+#define VM_WIN_SIZE 0x000100000000ull
 
 /* VA_HOST: pinned or registered host bytes (not owned); VA_MANAGED: cuMemAllocManaged memory at its
  * own host address; VA_VMAP: a piece of a physical allocation (cuMemCreate) mapped into a reservation. */
 enum { VA_USER = 0, VA_MODULE = 1, VA_HOST = 2, VA_MANAGED = 3, VA_VMAP = 4 };
 /* vm_alloc_new kind asking for a VA_USER allocation below 4 GiB (v1 entry points, 32-bit CUdeviceptr) */
 #define VA_USER32 100
-#define VM_LOW_BASE  0xc0000000ull
+#define VM_LOW_BASE 0xc0000000ull
 #define VM_LOW_LIMIT 0xffff0000ull
 #define VM_PROT_READ 1
 #define VM_HOST_REGISTERED 0x80000000u /* vm_alloc.flags of VA_HOST: cuMemHostRegister, bytes not ours */
@@ -115,7 +127,7 @@ typedef struct vm_alloc {
     uint64_t base;
     uint64_t size;
     uint8_t *host;
-    CUcontext ctx;   /* accounted to this context's device; kernels of other contexts fault; NULL: shared */
+    CUcontext ctx; /* accounted to this context's device; kernels of other contexts fault; NULL: shared */
     int kind;
     int prot;        /* VM_PROT_* granted to kernels and copies */
     CUcontext owner; /* context cuPointerGetAttribute reports */
@@ -169,9 +181,9 @@ struct CUmod_st {
 };
 struct CUfunc_st {
     struct CUmod_st *mod;
-    int index;                 /* into pm->funcs */
-    int max_dynamic_shared;    /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
-    struct {                   /* the pre-4.0 launch state (api_legacy.c) */
+    int index;              /* into pm->funcs */
+    int max_dynamic_shared; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+    struct {                /* the pre-4.0 launch state (api_legacy.c) */
         unsigned block[3];
         unsigned shared;
         unsigned param_size;
@@ -191,7 +203,8 @@ void jit_opts_parse(jit_opts *o, unsigned n, const CUjit_option *opts, void **va
 /* Writes the logs (err may be NULL on success), the used sizes and the wall time back. */
 void jit_opts_finish(jit_opts *o, const char *err, const char *info);
 /* Loads an image (PTX, fatbin, fatbin wrapper; size 0 = unknown) into ctx; the caller holds no lock. */
-CUresult module_load_image(CUcontext ctx, const void *image, size_t size, CUmodule *out, char *log, size_t logsz);
+CUresult module_load_image(CUcontext ctx, const void *image, size_t size, CUmodule *out, char *log,
+                           size_t logsz);
 /* Loads PTX text (len bytes) into ctx. */
 CUresult module_load_ptx(CUcontext ctx, const char *text, size_t len, CUmodule *out, char *log, size_t logsz);
 void module_destroy(CUmodule m); /* the caller holds the lock */

@@ -21,19 +21,23 @@
 
 /* ---- slots nobody understood ------------------------------------------------------------------- */
 
+/* the slot list is laid out by hand */
+// clang-format off
 #define XT_SLOT_LIST(X, tab)                                                                           \
     X(tab, 1) X(tab, 2) X(tab, 3) X(tab, 4) X(tab, 5) X(tab, 6) X(tab, 7) X(tab, 8) X(tab, 9) X(tab, 10) \
     X(tab, 11) X(tab, 12) X(tab, 13) X(tab, 14) X(tab, 15) X(tab, 16) X(tab, 17) X(tab, 18) X(tab, 19)   \
     X(tab, 20) X(tab, 21) X(tab, 22) X(tab, 23) X(tab, 24) X(tab, 25) X(tab, 26) X(tab, 27) X(tab, 28)   \
     X(tab, 29) X(tab, 30) X(tab, 31) X(tab, 32) X(tab, 33) X(tab, 34) X(tab, 35) X(tab, 36) X(tab, 37)   \
     X(tab, 38) X(tab, 39)
+// clang-format on
 #define XT_SLOTS 40
 
-#define XT_STUB_DEF(tab, i)                                                                           \
-    static CUresult xt_stub_##tab##_##i(void) {                                                       \
-        xt_note("cuGetExportTable: the CUDA runtime called slot %d of the %s table, which this driver " \
-                "does not serve (CUDA_ERROR_NOT_SUPPORTED)", i, #tab);                                \
-        return CUDA_ERROR_NOT_SUPPORTED;                                                              \
+#define XT_STUB_DEF(tab, i)                                                                                  \
+    static CUresult xt_stub_##tab##_##i(void) {                                                              \
+        xt_note("cuGetExportTable: the CUDA runtime called slot %d of the %s table, which this driver "      \
+                "does not serve (CUDA_ERROR_NOT_SUPPORTED)",                                                 \
+                i, #tab);                                                                                    \
+        return CUDA_ERROR_NOT_SUPPORTED;                                                                     \
     }
 #define XT_STUB_REF(tab, i) (const void *)xt_stub_##tab##_##i,
 
@@ -42,8 +46,8 @@
 typedef struct xt_table {
     const char *name;
     unsigned char uuid[16];
-    int slots;               /* how many slots the runtime may read (slot 0 says so in bytes when sized) */
-    int sized;               /* slot 0 holds the size */
+    int slots;                /* how many slots the runtime may read (slot 0 says so in bytes when sized) */
+    int sized;                /* slot 0 holds the size */
     const void *const *stubs; /* XT_SLOTS stubs, [0] unused */
     const void *table[XT_SLOTS];
 } xt_table;
@@ -79,7 +83,8 @@ static CUresult xt_module_from_wrapper(CUmodule *module, const xt_fatbin_wrapper
     if (!module || !w) return CUDA_ERROR_INVALID_VALUE;
     if (w->magic != XT_WRAPPER_MAGIC || !w->data) {
         xt_note("cuGetExportTable: the CUDA runtime registered an image that is not an nvcc fatbin wrapper "
-                "(magic %#x)", (unsigned)w->magic);
+                "(magic %#x)",
+                (unsigned)w->magic);
         return CUDA_ERROR_INVALID_IMAGE;
     }
     /* cuModuleLoadData takes the wrapper itself and finds the best entry (PTX on cudaemu). */
@@ -156,7 +161,8 @@ static CUresult xt_cls_put(CUcontext ctx, void *key, void *value, xt_ctx_dtor dt
     if (r != CUDA_SUCCESS) return r;
     pthread_mutex_lock(&xt_cls_mu);
     xt_cls *e = xt_cls_head;
-    while (e && !(e->ctx == ctx && e->key == key)) e = e->next;
+    while (e && !(e->ctx == ctx && e->key == key))
+        e = e->next;
     if (!e) {
         e = calloc(1, sizeof *e);
         if (!e) {
@@ -235,7 +241,6 @@ static CUresult xt_checks_context(CUcontext ctx, unsigned *flags, const void **d
 /* slot 3: process-wide flags; none. */
 static unsigned xt_checks_global(void) { return 0; }
 
-
 /* ---- integrity check: the runtime makes sure it talks to a driver that knows the tables ------- */
 
 /* MD2 (RFC 1319). Its substitution table is a permutation of 0..255 made by a Durstenfeld shuffle
@@ -249,7 +254,8 @@ static int xt_pi_digits(unsigned char *d, int n) {
     int len = n * 10 / 3 + 2, have = 0, nines = 0, pre = -1;
     int *a = malloc(sizeof *a * (size_t)len);
     if (!a) return -1;
-    for (int i = 0; i < len; i++) a[i] = 2;
+    for (int i = 0; i < len; i++)
+        a[i] = 2;
     for (int j = 0; j < n + 1 && have < n; j++) {
         int q = 0;
         for (int i = len; i > 0; i--) {
@@ -263,11 +269,13 @@ static int xt_pi_digits(unsigned char *d, int n) {
             nines++;
         } else if (q == 10) { /* carry into the held digits */
             if (pre >= 0 && have < n) d[have++] = (unsigned char)(pre + 1);
-            for (; nines > 0 && have < n; nines--) d[have++] = 0;
+            for (; nines > 0 && have < n; nines--)
+                d[have++] = 0;
             pre = 0, nines = 0;
         } else {
             if (pre >= 0 && have < n) d[have++] = (unsigned char)pre;
-            for (; nines > 0 && have < n; nines--) d[have++] = 9;
+            for (; nines > 0 && have < n; nines--)
+                d[have++] = 9;
             pre = q;
         }
     }
@@ -280,7 +288,8 @@ static int xt_md2_table(void) {
     unsigned char d[NDIGITS];
     if (xt_pi_digits(d, NDIGITS) != 0) return -1;
     int pos = 0;
-    for (int i = 0; i < 256; i++) xt_md2_s[i] = (unsigned char)i;
+    for (int i = 0; i < 256; i++)
+        xt_md2_s[i] = (unsigned char)i;
     for (int n = 2; n <= 256; n++) {
         int j;
         for (;;) { /* a uniform draw below n from one, two or three digits; a draw past the last whole
@@ -308,10 +317,12 @@ typedef struct xt_md2 {
 
 /* MD2's 18 rounds over the state with the current block (RFC 1319, 3.4). */
 static void xt_md2_mix(xt_md2 *h) {
-    for (int j = 0; j < 16; j++) h->x[16 + j] = h->block[j], h->x[32 + j] = h->block[j] ^ h->x[j];
+    for (int j = 0; j < 16; j++)
+        h->x[16 + j] = h->block[j], h->x[32 + j] = h->block[j] ^ h->x[j];
     unsigned t = 0;
     for (int r = 0; r < 18; r++) {
-        for (int k = 0; k < 48; k++) t = h->x[k] ^= xt_md2_s[t];
+        for (int k = 0; k < 48; k++)
+            t = h->x[k] ^= xt_md2_s[t];
         t = (t + (unsigned)r) & 0xff;
     }
 }
@@ -319,7 +330,8 @@ static void xt_md2_mix(xt_md2 *h) {
 /* A full block: the checksum takes it in (3.2), then the state (3.4). */
 static void xt_md2_compress(xt_md2 *h) {
     unsigned char l = h->c[15];
-    for (int j = 0; j < 16; j++) l = h->c[j] ^= xt_md2_s[h->block[j] ^ l];
+    for (int j = 0; j < 16; j++)
+        l = h->c[j] ^= xt_md2_s[h->block[j] ^ l];
     xt_md2_mix(h);
 }
 
@@ -334,7 +346,8 @@ static void xt_md2_update(xt_md2 *h, const void *data, size_t n) {
 /* Padding (3.1), then the checksum as the last block (3.2), which is not checksummed itself. */
 static void xt_md2_final(xt_md2 *h, unsigned char out[16]) {
     unsigned char pad = (unsigned char)(16 - h->used);
-    for (int i = 0; i < pad; i++) xt_md2_update(h, &pad, 1);
+    for (int i = 0; i < pad; i++)
+        xt_md2_update(h, &pad, 1);
     memcpy(h->block, h->c, 16);
     xt_md2_mix(h);
     memcpy(out, h->x, 16);
@@ -387,7 +400,8 @@ static CUresult xt_integrity_check(uint32_t version, uint64_t unix_seconds, uint
     m.function = (const void *)xt_integrity_check, m.unix_seconds = unix_seconds;
     xt_md2 h;
     memset(&h, 0, sizeof h);
-    for (int i = 0; i < 16; i++) pad[i] = key[i] ^ 0x36;
+    for (int i = 0; i < 16; i++)
+        pad[i] = key[i] ^ 0x36;
     xt_md2_update(&h, pad, 16);
     xt_md2_update(&h, &m, sizeof m);
     for (int i = 0; i < count; i++) {
@@ -404,7 +418,8 @@ static CUresult xt_integrity_check(uint32_t version, uint64_t unix_seconds, uint
     }
     xt_md2_final(&h, inner);
     memset(&h, 0, sizeof h);
-    for (int i = 0; i < 16; i++) pad[i] = key[i] ^ 0x5c;
+    for (int i = 0; i < 16; i++)
+        pad[i] = key[i] ^ 0x5c;
     xt_md2_update(&h, pad, 16);
     xt_md2_update(&h, inner, 16);
     xt_md2_final(&h, outer);
@@ -414,42 +429,81 @@ static CUresult xt_integrity_check(uint32_t version, uint64_t unix_seconds, uint
 
 /* ---- the registry ---------------------------------------------------------------------------------- */
 
-enum { XT_CUDART, XT_CALLBACKS, XT_TOOLS_TLS, XT_CTX_STORAGE, XT_CTX_CHECKS, XT_INTEGRITY, XT_CTX_IDENTITY, XT_COUNT };
+enum {
+    XT_CUDART,
+    XT_CALLBACKS,
+    XT_TOOLS_TLS,
+    XT_CTX_STORAGE,
+    XT_CTX_CHECKS,
+    XT_INTEGRITY,
+    XT_CTX_IDENTITY,
+    XT_COUNT
+};
 
 static xt_table xt_tables[XT_COUNT] = {
     [XT_CUDART] = {"cudart interface",
-                   {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9},
-                   13, 1, xt_stubs_cudart, {0}},
+                   {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d,
+                    0xf9},
+                   13,
+                   1,
+                   xt_stubs_cudart,
+                   {0}},
     [XT_CALLBACKS] = {"runtime callback hooks",
-                      {0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66},
-                      7, 1, xt_stubs_callbacks, {0}},
+                      {0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c,
+                       0x0a, 0x66},
+                      7,
+                      1,
+                      xt_stubs_callbacks,
+                      {0}},
     [XT_TOOLS_TLS] = {"tools thread-local storage",
-                      {0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec, 0xdc},
-                      4, 1, xt_stubs_tools_tls, {0}},
+                      {0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a,
+                       0xec, 0xdc},
+                      4,
+                      1,
+                      xt_stubs_tools_tls,
+                      {0}},
     [XT_CTX_STORAGE] = {"context-local storage",
-                        {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93},
-                        4, 0, xt_stubs_ctx_storage, {0}},
+                        {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8,
+                         0x95, 0x93},
+                        4,
+                        0,
+                        xt_stubs_ctx_storage,
+                        {0}},
     [XT_CTX_CHECKS] = {"context checks",
-                       {0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e},
-                       4, 1, xt_stubs_ctx_checks, {0}},
+                       {0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d,
+                        0xfa, 0x7e},
+                       4,
+                       1,
+                       xt_stubs_ctx_checks,
+                       {0}},
     [XT_INTEGRITY] = {"integrity check",
-                      {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2},
-                      3, 1, xt_stubs_integrity, {0}},
+                      {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66,
+                       0xe1, 0xf2},
+                      3,
+                      1,
+                      xt_stubs_integrity,
+                      {0}},
     [XT_CTX_IDENTITY] = {"context identity",
-                         {0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2},
-                         XT_SLOTS, 1, xt_stubs_ctx_identity, {0}},
+                         {0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24,
+                          0xc8, 0xf2},
+                         XT_SLOTS,
+                         1,
+                         xt_stubs_ctx_identity,
+                         {0}},
 };
 
 static const void *xt_integrity_table_ptr(void) { return xt_tables[XT_INTEGRITY].table; }
 static const void *xt_cudart_table_ptr(void) { return xt_tables[XT_CUDART].table; }
 
 static void xt_fill(xt_table *t) {
-    for (int i = 1; i < XT_SLOTS; i++) t->table[i] = t->stubs[i];
+    for (int i = 1; i < XT_SLOTS; i++)
+        t->table[i] = t->stubs[i];
     t->table[0] = t->sized ? (const void *)(uintptr_t)(t->slots * sizeof(void *)) : t->stubs[1];
 }
 
 static void xt_init(void) {
-    for (int i = 0; i < XT_COUNT; i++) xt_fill(&xt_tables[i]);
+    for (int i = 0; i < XT_COUNT; i++)
+        xt_fill(&xt_tables[i]);
     const void **c = xt_tables[XT_CUDART].table;
     c[1] = (const void *)xt_cudart_module;
     c[2] = (const void *)xt_cudart_primary_context;
@@ -488,6 +542,7 @@ CUresult xt_get_table(const CUuuid *id, const void **table) {
     if (memcmp(u, declined, 16) == 0) return CUDA_ERROR_NOT_FOUND;
     xt_note("cuGetExportTable: no table %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "
             "(not one this driver serves: CUDA_ERROR_NOT_FOUND)",
-            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+            u[15]);
     return CUDA_ERROR_NOT_FOUND;
 }

@@ -18,8 +18,7 @@ static int highbit(uint32_t v) { return 31 - __builtin_clz(v); } /* v != 0 */
 
 /* ------------------------------------------------------------------------------------------ */
 /* LZ4 block format: tokens of literal length / match length, 16-bit little-endian offsets.   */
-int fatbin_lz4_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
-{
+int fatbin_lz4_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap) {
     size_t ip = 0, op = 0;
     while (ip < n) {
         unsigned tok = src[ip++];
@@ -52,7 +51,8 @@ int fatbin_lz4_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
         }
         ml += 4;
         if (ml > cap - op) return -1;
-        for (size_t k = 0; k < ml; k++, op++) dst[op] = dst[op - off]; /* may overlap */
+        for (size_t k = 0; k < ml; k++, op++)
+            dst[op] = dst[op - off]; /* may overlap */
     }
     return op == cap ? 0 : -1;
 }
@@ -68,8 +68,7 @@ typedef struct bback {
     int64_t bit; /* number of unread bits */
 } bback;
 
-static int bb_init(bback *b, const uint8_t *p, size_t n)
-{
+static int bb_init(bback *b, const uint8_t *p, size_t n) {
     if (n == 0 || p[n - 1] == 0) return -1;
     b->p = p;
     b->bit = (int64_t)(n - 1) * 8 + highbit(p[n - 1]);
@@ -82,7 +81,8 @@ static uint64_t bb_peek(const bback *b, unsigned nb) /* nb <= 56 */
     int64_t hi = b->bit, lo = hi - (int64_t)nb, start = lo < 0 ? 0 : lo;
     size_t b0 = (size_t)(start >> 3), b1 = (size_t)((hi - 1) >> 3);
     uint64_t w = 0;
-    for (size_t i = b1 + 1; i-- > b0;) w = (w << 8) | b->p[i];
+    for (size_t i = b1 + 1; i-- > b0;)
+        w = (w << 8) | b->p[i];
     w >>= (unsigned)(start - (int64_t)b0 * 8);
     unsigned have = (unsigned)(hi - start);
     w &= have >= 64 ? ~0ull : ((1ull << have) - 1);
@@ -90,8 +90,7 @@ static uint64_t bb_peek(const bback *b, unsigned nb) /* nb <= 56 */
     return w;
 }
 
-static uint64_t bb_read(bback *b, unsigned nb)
-{
+static uint64_t bb_read(bback *b, unsigned nb) {
     uint64_t v = bb_peek(b, nb);
     b->bit -= nb;
     return v;
@@ -109,8 +108,8 @@ typedef struct fse_table {
 } fse_table;
 
 /* Reads an FSE table description (normalised counts); returns the bytes used or -1. */
-static long fse_read_norm(const uint8_t *p, size_t n, int maxsym, int maxal, int16_t *norm, int *nsym, int *al)
-{
+static long fse_read_norm(const uint8_t *p, size_t n, int maxsym, int maxal, int16_t *norm, int *nsym,
+                          int *al) {
     size_t bit = 0, nbits = n * 8;
     if (n < 1) return -1;
     int a = (p[0] & 15) + 5;
@@ -160,8 +159,7 @@ static long fse_read_norm(const uint8_t *p, size_t n, int maxsym, int maxal, int
     return (long)((bit + 7) / 8);
 }
 
-static int fse_build(fse_table *t, const int16_t *norm, int nsym, int al)
-{
+static int fse_build(fse_table *t, const int16_t *norm, int nsym, int al) {
     int size = 1 << al, high = size - 1;
     uint16_t next[256];
     if (nsym > 256) return -1;
@@ -179,7 +177,8 @@ static int fse_build(fse_table *t, const int16_t *norm, int nsym, int al)
         for (int i = 0; i < norm[s]; i++) {
             t->c[pos].sym = (uint16_t)s;
             placed++;
-            do pos = (pos + step) & (size - 1);
+            do
+                pos = (pos + step) & (size - 1);
             while (pos > high);
         }
     }
@@ -203,8 +202,7 @@ typedef struct huf_table {
 } huf_table;
 
 /* Reads a Huffman tree description; returns the bytes used or -1. */
-static long huf_read(huf_table *h, const uint8_t *p, size_t n)
-{
+static long huf_read(huf_table *h, const uint8_t *p, size_t n) {
     uint8_t w[256];
     int nw = 0;
     long used;
@@ -243,7 +241,8 @@ static long huf_read(huf_table *h, const uint8_t *p, size_t n)
         nw = p[0] - 127;
         size_t nbytes = ((size_t)nw + 1) / 2;
         if (nbytes + 1 > n) return -1;
-        for (int i = 0; i < nw; i++) w[i] = (uint8_t)(i & 1 ? p[1 + i / 2] & 15 : p[1 + i / 2] >> 4);
+        for (int i = 0; i < nw; i++)
+            w[i] = (uint8_t)(i & 1 ? p[1 + i / 2] & 15 : p[1 + i / 2] >> 4);
         used = (long)nbytes + 1;
     }
     uint32_t sum = 0;
@@ -272,8 +271,7 @@ static long huf_read(huf_table *h, const uint8_t *p, size_t n)
     return used;
 }
 
-static int huf_stream(const huf_table *h, const uint8_t *p, size_t n, uint8_t *out, size_t cnt)
-{
+static int huf_stream(const huf_table *h, const uint8_t *p, size_t n, uint8_t *out, size_t cnt) {
     bback b;
     if (bb_init(&b, p, n) != 0) return -1;
     for (size_t i = 0; i < cnt; i++) {
@@ -297,8 +295,7 @@ typedef struct zctx {
     uint32_t rep[3];
 } zctx;
 
-static long literals(zctx *z, const uint8_t *p, size_t n)
-{
+static long literals(zctx *z, const uint8_t *p, size_t n) {
     if (n < 1) return -1;
     unsigned type = p[0] & 3, sf = (p[0] >> 2) & 3;
     size_t regen, hsz;
@@ -331,7 +328,8 @@ static long literals(zctx *z, const uint8_t *p, size_t n)
     hsz = sf < 2 ? 3 : sf == 2 ? 4 : 5;
     if (n < hsz) return -1;
     uint64_t hv = 0;
-    for (size_t i = hsz; i-- > 0;) hv = hv << 8 | p[i];
+    for (size_t i = hsz; i-- > 0;)
+        hv = hv << 8 | p[i];
     regen = (size_t)(hv >> 4) & ((1u << bits) - 1);
     size_t csz = (size_t)(hv >> (4 + bits)) & ((1u << bits) - 1);
     int streams = sf == 0 ? 1 : 4;
@@ -366,27 +364,29 @@ static long literals(zctx *z, const uint8_t *p, size_t n)
     return (long)(hsz + csz);
 }
 
-static const int16_t LL_DEFAULT[36] = {4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2,
+static const int16_t LL_DEFAULT[36] = {4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1,  1,  2,  2,
                                        2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1, -1, -1, -1, -1};
-static const int16_t ML_DEFAULT[53] = {1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                       1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+static const int16_t ML_DEFAULT[53] = {1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1,  1,  1,  1,  1,  1,  1, 1,
+                                       1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  1,  1,  1,  1,  1,  1, 1,
                                        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1};
-static const int16_t OF_DEFAULT[29] = {1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1,
+static const int16_t OF_DEFAULT[29] = {1, 1, 1, 1, 1, 1, 2, 2, 2, 1,  1,  1,  1,  1, 1,
                                        1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1};
-static const uint32_t LL_BASE[36] = {0,  1,  2,  3,  4,  5,  6,   7,   8,   9,   10,   11,   12,   13,    14,    15,    16,    18,
-                                     20, 22, 24, 28, 32, 40, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
-static const uint8_t LL_BITS[36] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1,
+static const uint32_t LL_BASE[36] = {0,  1,  2,   3,   4,   5,    6,    7,    8,    9,     10,    11,
+                                     12, 13, 14,  15,  16,  18,   20,   22,   24,   28,    32,    40,
+                                     48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536};
+static const uint8_t LL_BITS[36] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  1,  1,
                                     1, 1, 2, 2, 3, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-static const uint32_t ML_BASE[53] = {3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13,  14,  15,  16,  17,   18,   19,   20,
-                                     21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,  32,  33,  34,  35,   37,   39,   41,
-                                     43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539};
-static const uint8_t ML_BITS[53] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                    0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const uint32_t ML_BASE[53] = {
+    3,  4,  5,  6,  7,  8,  9,  10,  11,  12,  13,   14,   15,   16,   17,    18,    19,   20,
+    21, 22, 23, 24, 25, 26, 27, 28,  29,  30,  31,   32,   33,   34,   35,    37,    39,   41,
+    43, 47, 51, 59, 67, 83, 99, 131, 259, 515, 1027, 2051, 4099, 8195, 16387, 32771, 65539};
+static const uint8_t ML_BITS[53] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0,  0, 0,
+                                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  1,  1,  1, 1,
+                                    2, 2, 3, 3, 4, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
 /* Sets up one of the three sequence tables from its compression mode; returns bytes used or -1. */
-static long seq_table(fse_table *t, int *have, unsigned mode, const uint8_t *p, size_t n, const int16_t *def, int ndef,
-                      int defal, int maxsym, int maxal)
-{
+static long seq_table(fse_table *t, int *have, unsigned mode, const uint8_t *p, size_t n, const int16_t *def,
+                      int ndef, int defal, int maxsym, int maxal) {
     if (mode == 0) {
         if (fse_build(t, def, ndef, defal) != 0) return -1;
         *have = 1;
@@ -412,8 +412,7 @@ static long seq_table(fse_table *t, int *have, unsigned mode, const uint8_t *p, 
     return *have ? 0 : -1;
 }
 
-static int sequences(zctx *z, const uint8_t *p, size_t n)
-{
+static int sequences(zctx *z, const uint8_t *p, size_t n) {
     if (n < 1) return -1;
     size_t nseq, i = 0;
     if (p[0] < 128) {
@@ -434,15 +433,21 @@ static int sequences(zctx *z, const uint8_t *p, size_t n)
         unsigned modes = p[i++];
         if (modes & 3) return -1;
         long u;
-        if ((u = seq_table(&z->ll, &z->have_ll, modes >> 6, p + i, n - i, LL_DEFAULT, 36, 6, 35, 9)) < 0) return -1;
+        if ((u = seq_table(&z->ll, &z->have_ll, modes >> 6, p + i, n - i, LL_DEFAULT, 36, 6, 35, 9)) < 0)
+            return -1;
         i += (size_t)u;
-        if ((u = seq_table(&z->of, &z->have_of, (modes >> 4) & 3, p + i, n - i, OF_DEFAULT, 29, 5, 31, 8)) < 0) return -1;
+        if ((u = seq_table(&z->of, &z->have_of, (modes >> 4) & 3, p + i, n - i, OF_DEFAULT, 29, 5, 31, 8)) <
+            0)
+            return -1;
         i += (size_t)u;
-        if ((u = seq_table(&z->ml, &z->have_ml, (modes >> 2) & 3, p + i, n - i, ML_DEFAULT, 53, 6, 52, 9)) < 0) return -1;
+        if ((u = seq_table(&z->ml, &z->have_ml, (modes >> 2) & 3, p + i, n - i, ML_DEFAULT, 53, 6, 52, 9)) <
+            0)
+            return -1;
         i += (size_t)u;
         bback b;
         if (i >= n || bb_init(&b, p + i, n - i) != 0) return -1;
-        uint32_t sll = (uint32_t)bb_read(&b, (unsigned)z->ll.al), sof = (uint32_t)bb_read(&b, (unsigned)z->of.al),
+        uint32_t sll = (uint32_t)bb_read(&b, (unsigned)z->ll.al),
+                 sof = (uint32_t)bb_read(&b, (unsigned)z->of.al),
                  sml = (uint32_t)bb_read(&b, (unsigned)z->ml.al);
         for (size_t k = 0; k < nseq; k++) {
             unsigned ofc = z->of.c[sof].sym, mlc = z->ml.c[sml].sym, llc = z->ll.c[sll].sym;
@@ -478,7 +483,8 @@ static int sequences(zctx *z, const uint8_t *p, size_t n)
             lp += ll;
             z->pos += ll;
             if (off == 0 || off > z->pos || ml > z->cap - z->pos) return -1;
-            for (size_t m = 0; m < ml; m++, z->pos++) z->out[z->pos] = z->out[z->pos - off];
+            for (size_t m = 0; m < ml; m++, z->pos++)
+                z->out[z->pos] = z->out[z->pos - off];
         }
         if (b.bit != 0) return -1;
     } else if (i != n) {
@@ -491,8 +497,7 @@ static int sequences(zctx *z, const uint8_t *p, size_t n)
     return 0;
 }
 
-int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
-{
+int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap) {
     zctx *z = calloc(1, sizeof *z);
     if (!z) return -1;
     z->out = dst;
@@ -527,14 +532,16 @@ int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
         }
         if (!single) i++;
         uint32_t dict = 0;
-        for (size_t k = 0, dn = did == 3 ? 4 : did; k < dn; k++) dict |= (uint32_t)src[i++] << (8 * k);
+        for (size_t k = 0, dn = did == 3 ? 4 : did; k < dn; k++)
+            dict |= (uint32_t)src[i++] << (8 * k);
         if (dict != 0) { /* dictionaries are not used by nvcc */
             rc = -1;
             break;
         }
         size_t fcsn = fcsflag == 0 ? single : 1u << fcsflag, start = z->pos;
         uint64_t fcs = 0;
-        for (size_t k = 0; k < fcsn; k++) fcs |= (uint64_t)src[i++] << (8 * k);
+        for (size_t k = 0; k < fcsn; k++)
+            fcs |= (uint64_t)src[i++] << (8 * k);
         if (fcsn == 2) fcs += 256;
         z->have_huf = z->have_ll = z->have_of = z->have_ml = 0;
         z->rep[0] = 1;
@@ -551,21 +558,24 @@ int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
             unsigned type = (bh >> 1) & 3;
             size_t bs = bh >> 3;
             if (type == 1) {
-                if (n - i < 1 || bs > cap - z->pos) rc = -1;
+                if (n - i < 1 || bs > cap - z->pos)
+                    rc = -1;
                 else {
                     memset(dst + z->pos, src[i], bs);
                     z->pos += bs;
                     i += 1;
                 }
             } else if (type == 0) {
-                if (bs > n - i || bs > cap - z->pos) rc = -1;
+                if (bs > n - i || bs > cap - z->pos)
+                    rc = -1;
                 else {
                     memcpy(dst + z->pos, src + i, bs);
                     z->pos += bs;
                     i += bs;
                 }
             } else if (type == 2) {
-                if (bs > n - i || bs > (1u << 17)) rc = -1;
+                if (bs > n - i || bs > (1u << 17))
+                    rc = -1;
                 else {
                     long u = literals(z, src + i, bs);
                     if (u < 0 || sequences(z, src + i + u, bs - (size_t)u) != 0) rc = -1;
@@ -577,8 +587,10 @@ int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
         }
         if (rc == 0 && fcsn && fcs != z->pos - start) rc = -1;
         if (rc == 0 && checksum) {
-            if (n - i < 4) rc = -1;
-            else i += 4; /* XXH64 of the content: the size checks already catch truncation */
+            if (n - i < 4)
+                rc = -1;
+            else
+                i += 4; /* XXH64 of the content: the size checks already catch truncation */
         }
         frames++;
     }
@@ -590,9 +602,9 @@ int fatbin_zstd_decode(const uint8_t *src, size_t n, uint8_t *dst, size_t cap)
 /* ------------------------------------------------------------------------------------------ */
 /* Containers.                                                                                */
 
-static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...)
-{
+    __attribute__((format(printf, 4, 5)));
+static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...) {
     if (log && logsz) {
         va_list ap;
         va_start(ap, fmt);
@@ -608,33 +620,34 @@ static CUresult fail(CUresult r, char *log, size_t logsz, const char *fmt, ...)
 #define ENTRY_FLAG_LZ4 0x2000ull
 #define ENTRY_FLAG_ZSTD 0x8000ull
 
-static CUresult no_binary(int sm, const char *what, char *log, size_t logsz)
-{
+static CUresult no_binary(int sm, const char *what, char *log, size_t logsz) {
     if (sm <= 0)
         return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
-                    "cudaemu: %s: this image holds only machine code for a GPU; the CPU driver needs PTX (compile with "
-                    "-gencode arch=compute_XX,code=compute_XX)", what);
-    return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
-                "cudaemu: %s: this image holds only machine code for sm_%d; the CPU driver needs PTX (compile with "
-                "-gencode arch=compute_%d,code=compute_%d)",
-                what, sm, sm, sm);
+                    "cudaemu: %s: this image holds only machine code for a GPU; the CPU driver needs PTX "
+                    "(compile with "
+                    "-gencode arch=compute_XX,code=compute_XX)",
+                    what);
+    return fail(
+        CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
+        "cudaemu: %s: this image holds only machine code for sm_%d; the CPU driver needs PTX (compile with "
+        "-gencode arch=compute_%d,code=compute_%d)",
+        what, sm, sm, sm);
 }
 
-static int elf_sm(const uint8_t *e, size_t n)
-{
+static int elf_sm(const uint8_t *e, size_t n) {
     if (n < 52) return 0;
     uint32_t flags = e[4] == 2 ? (n >= 64 ? rd32(e + 48) : 0) : rd32(e + 36);
     return e[7] == 0x41 && e[8] >= 8 ? (int)((flags >> 8) & 0xff) : (int)(flags & 0xff);
 }
 
-static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char *log, size_t logsz)
-{
-    if (size && size < 16) return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin shorter than its header");
+static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char *log, size_t logsz) {
+    if (size && size < 16)
+        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin shorter than its header");
     uint32_t hsz = rd16(fb + 6);
     uint64_t body = rd64(fb + 8);
     if (rd16(fb + 4) != 1 || hsz < 16 || hsz > 4096 || body > MAX_IMAGE_BYTES)
-        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin header (version %u, header size %u) not understood",
-                    rd16(fb + 4), hsz);
+        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
+                    "cudaemu: fatbin header (version %u, header size %u) not understood", rd16(fb + 4), hsz);
     uint64_t total = hsz + body;
     if (size && total > size)
         return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
@@ -643,13 +656,15 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
     const uint8_t *best = NULL, *higher = NULL;
     int best_arch = -1, higher_arch = 1 << 30, sass_arch = 0, lto_arch = 0, entries = 0;
     for (uint64_t off = hsz; off < total;) {
-        if (total - off < 16) return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin entry header truncated");
+        if (total - off < 16)
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin entry header truncated");
         const uint8_t *e = fb + off;
         uint32_t ehs = rd32(e + 4);
         uint64_t psz = rd64(e + 8);
         if (ehs < 64 || ehs > total - off || psz > total - off - ehs)
             return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
-                        "cudaemu: fatbin entry %d at offset %llu runs past the container (header %u, payload %llu bytes)",
+                        "cudaemu: fatbin entry %d at offset %llu runs past the container (header %u, payload "
+                        "%llu bytes)",
                         entries, (unsigned long long)off, ehs, (unsigned long long)psz);
         unsigned kind = rd16(e);
         int arch = (int)rd32(e + 28);
@@ -677,10 +692,12 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
         if (sass_arch) return no_binary(sass_arch, "fatbin", log, logsz);
         if (lto_arch)
             return fail(CUDA_ERROR_NO_BINARY_FOR_GPU, log, logsz,
-                        "cudaemu: fatbin: this image holds only LTO IR for compute_%d (code=lto_%d); the CPU driver needs "
+                        "cudaemu: fatbin: this image holds only LTO IR for compute_%d (code=lto_%d); the CPU "
+                        "driver needs "
                         "PTX (compile with -gencode arch=compute_%d,code=compute_%d)",
                         lto_arch, lto_arch, lto_arch, lto_arch);
-        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin with %d entries holds no PTX", entries);
+        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin with %d entries holds no PTX",
+                    entries);
     }
     uint32_t ehs = rd32(best + 4);
     uint64_t psz = rd64(best + 8), csz = rd32(best + 16), flags = rd64(best + 40), usz = rd64(best + 56);
@@ -694,20 +711,26 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
     }
     if (!csz) csz = psz;
     if ((flags & ENTRY_FLAG_LZ4) && (flags & ENTRY_FLAG_ZSTD))
-        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin PTX entry flags both LZ4 and ZSTD compression");
-    if (csz > psz || usz == 0 || usz > MAX_IMAGE_BYTES)
         return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
-                    "cudaemu: fatbin PTX entry sizes inconsistent (compressed %llu in %llu, uncompressed %llu)",
-                    (unsigned long long)csz, (unsigned long long)psz, (unsigned long long)usz);
+                    "cudaemu: fatbin PTX entry flags both LZ4 and ZSTD compression");
+    if (csz > psz || usz == 0 || usz > MAX_IMAGE_BYTES)
+        return fail(
+            CUDA_ERROR_INVALID_IMAGE, log, logsz,
+            "cudaemu: fatbin PTX entry sizes inconsistent (compressed %llu in %llu, uncompressed %llu)",
+            (unsigned long long)csz, (unsigned long long)psz, (unsigned long long)usz);
     char *buf = malloc((size_t)usz + 1);
-    if (!buf) return fail(CUDA_ERROR_OUT_OF_MEMORY, log, logsz, "cudaemu: no memory for a %llu-byte PTX", (unsigned long long)usz);
+    if (!buf)
+        return fail(CUDA_ERROR_OUT_OF_MEMORY, log, logsz, "cudaemu: no memory for a %llu-byte PTX",
+                    (unsigned long long)usz);
     int rc = (flags & ENTRY_FLAG_LZ4) ? fatbin_lz4_decode(pay, (size_t)csz, (uint8_t *)buf, (size_t)usz)
                                       : fatbin_zstd_decode(pay, (size_t)csz, (uint8_t *)buf, (size_t)usz);
     if (rc != 0) {
         free(buf);
-        return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
-                    "cudaemu: fatbin PTX entry for compute_%d: corrupt %s data (%llu bytes that should give %llu)", best_arch,
-                    (flags & ENTRY_FLAG_LZ4) ? "LZ4" : "ZSTD", (unsigned long long)csz, (unsigned long long)usz);
+        return fail(
+            CUDA_ERROR_INVALID_IMAGE, log, logsz,
+            "cudaemu: fatbin PTX entry for compute_%d: corrupt %s data (%llu bytes that should give %llu)",
+            best_arch, (flags & ENTRY_FLAG_LZ4) ? "LZ4" : "ZSTD", (unsigned long long)csz,
+            (unsigned long long)usz);
     }
     buf[usz] = 0;
     out->owned = buf;
@@ -716,8 +739,7 @@ static CUresult fatbin_ptx(const uint8_t *fb, size_t size, image_ptx *out, char 
     return CUDA_SUCCESS;
 }
 
-CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log, size_t logsz)
-{
+CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log, size_t logsz) {
     memset(out, 0, sizeof *out);
     if (log && logsz) log[0] = 0;
     const uint8_t *p = image;
@@ -732,18 +754,21 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
     }
     uint32_t magic = rd32(p);
     if (magic == FATBIN_WRAPPER_MAGIC) {
-        if (size && size < 16) return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin wrapper truncated");
+        if (size && size < 16)
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: fatbin wrapper truncated");
         const void *data;
         memcpy(&data, p + 8, sizeof data);
         uint32_t ver = rd32(p + 4);
         if ((ver != 1 && ver != 2) || !data)
-            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: __fatBinC_Wrapper_t version %u / data %p not understood",
-                        ver, data);
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
+                        "cudaemu: __fatBinC_Wrapper_t version %u / data %p not understood", ver, data);
         if (size) { /* an image of known size (a fuzzer, a file) cannot carry a pointer we may follow */
-            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: a __fatBinC_Wrapper_t is only valid in memory");
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
+                        "cudaemu: a __fatBinC_Wrapper_t is only valid in memory");
         }
         if (rd32(data) != FATBIN_MAGIC)
-            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz, "cudaemu: __fatBinC_Wrapper_t does not point to a fatbin");
+            return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
+                        "cudaemu: __fatBinC_Wrapper_t does not point to a fatbin");
         return fatbin_ptx(data, 0, out, log, logsz);
     }
     if (magic == FATBIN_MAGIC) return fatbin_ptx(p, size, out, log, logsz);
@@ -752,7 +777,8 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
          * known size must hold the identification bytes */
         if ((size && size < 16) || !(p[4] == 1 || p[4] == 2) || p[5] != 1 || p[6] != 1)
             return fail(CUDA_ERROR_INVALID_IMAGE, log, logsz,
-                        "cudaemu: an ELF image that is not a little-endian cubin; load PTX text or a fatbin holding PTX");
+                        "cudaemu: an ELF image that is not a little-endian cubin; load PTX text or a fatbin "
+                        "holding PTX");
         return no_binary(elf_sm(p, size ? size : 64), "cubin (ELF)", log, logsz);
     }
     out->text = image;
@@ -760,8 +786,7 @@ CUresult image_ptx_get(const void *image, size_t size, image_ptx *out, char *log
     return CUDA_SUCCESS;
 }
 
-void image_ptx_release(image_ptx *p)
-{
+void image_ptx_release(image_ptx *p) {
     if (!p) return;
     free(p->owned);
     memset(p, 0, sizeof *p);

@@ -15,8 +15,8 @@
 typedef struct image_ptx {
     const char *text; /* the PTX text (not necessarily NUL-terminated) */
     size_t len;
-    char *owned;      /* heap copy behind text, or NULL when text points into the caller's image */
-    int arch;         /* compute_XX of the chosen fatbin entry, 0 for plain text */
+    char *owned; /* heap copy behind text, or NULL when text points into the caller's image */
+    int arch;    /* compute_XX of the chosen fatbin entry, 0 for plain text */
 } image_ptx;
 
 /* Finds the PTX to load in image. size is the image's length in bytes, or 0 when the caller does

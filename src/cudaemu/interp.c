@@ -11,67 +11,88 @@
 #include <stdlib.h>
 #include <time.h>
 
-
 #define R(o) (bank[(o) >> 28] + (size_t)((o)&0x0fffffffu) * 32u)
-#define LANES(...)                                                   \
-    do {                                                              \
-        if (m == 0xffffffffu) {                                       \
-            for (int l = 0; l < 32; l++) {                            \
-                __VA_ARGS__;                                          \
-            }                                                         \
-        } else {                                                      \
-            for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {             \
-                int l = __builtin_ctz(mm_);                           \
-                __VA_ARGS__;                                          \
-            }                                                         \
-        }                                                             \
+#define LANES(...)                                                                                           \
+    do {                                                                                                     \
+        if (m == 0xffffffffu) {                                                                              \
+            for (int l = 0; l < 32; l++) {                                                                   \
+                __VA_ARGS__;                                                                                 \
+            }                                                                                                \
+        } else {                                                                                             \
+            for (uint32_t mm_ = m; mm_; mm_ &= mm_ - 1) {                                                    \
+                int l = __builtin_ctz(mm_);                                                                  \
+                __VA_ARGS__;                                                                                 \
+            }                                                                                                \
+        }                                                                                                    \
     } while (0)
 
 /* Integer op over the operation width: EXPR uses a, b (uint64_t). */
-#define INT_BIN(EXPR)                                                                    \
-    switch (TY_LG(in->type)) {                                                           \
-    case 0: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;          \
-    case 2: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;          \
-    default: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR)); break;                   \
+#define INT_BIN(EXPR)                                                                                        \
+    switch (TY_LG(in->type)) {                                                                               \
+    case 0:                                                                                                  \
+        LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint8_t)(EXPR));                                 \
+        break;                                                                                               \
+    case 1:                                                                                                  \
+        LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint16_t)(EXPR));                                \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (uint32_t)(EXPR));                                \
+        break;                                                                                               \
+    default:                                                                                                 \
+        LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR));                                          \
+        break;                                                                                               \
     }
-#define SGN_BIN(EXPR)                                                                                   \
-    switch (TY_LG(in->type)) {                                                                          \
-    case 0: LANES(int64_t a = (int8_t)A[l], b = (int8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(int64_t a = (int16_t)A[l], b = (int16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;        \
-    case 2: LANES(int64_t a = (int32_t)A[l], b = (int32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;        \
-    default: LANES(int64_t a = (int64_t)A[l], b = (int64_t)B[l]; (void)b; D[l] = (uint64_t)(EXPR)); break;       \
+#define SGN_BIN(EXPR)                                                                                        \
+    switch (TY_LG(in->type)) {                                                                               \
+    case 0:                                                                                                  \
+        LANES(int64_t a = (int8_t)A[l], b = (int8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR));                  \
+        break;                                                                                               \
+    case 1:                                                                                                  \
+        LANES(int64_t a = (int16_t)A[l], b = (int16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR));               \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        LANES(int64_t a = (int32_t)A[l], b = (int32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR));               \
+        break;                                                                                               \
+    default:                                                                                                 \
+        LANES(int64_t a = (int64_t)A[l], b = (int64_t)B[l]; (void)b; D[l] = (uint64_t)(EXPR));               \
+        break;                                                                                               \
     }
-#define UNS_BIN(EXPR)                                                                                      \
-    switch (TY_LG(in->type)) {                                                                             \
-    case 0: LANES(uint64_t a = (uint8_t)A[l], b = (uint8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR)); break;           \
-    case 1: LANES(uint64_t a = (uint16_t)A[l], b = (uint16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR)); break;        \
-    case 2: LANES(uint64_t a = (uint32_t)A[l], b = (uint32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR)); break;        \
-    default: LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR)); break;                                     \
+#define UNS_BIN(EXPR)                                                                                        \
+    switch (TY_LG(in->type)) {                                                                               \
+    case 0:                                                                                                  \
+        LANES(uint64_t a = (uint8_t)A[l], b = (uint8_t)B[l]; (void)b; D[l] = (uint8_t)(EXPR));               \
+        break;                                                                                               \
+    case 1:                                                                                                  \
+        LANES(uint64_t a = (uint16_t)A[l], b = (uint16_t)B[l]; (void)b; D[l] = (uint16_t)(EXPR));            \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        LANES(uint64_t a = (uint32_t)A[l], b = (uint32_t)B[l]; (void)b; D[l] = (uint32_t)(EXPR));            \
+        break;                                                                                               \
+    default:                                                                                                 \
+        LANES(uint64_t a = A[l], b = B[l]; (void)b; D[l] = (EXPR));                                          \
+        break;                                                                                               \
     }
-#define FLT_BIN(EXPR32, EXPR64)                                                        \
-    if (TY_LG(in->type) == 2) {                                                        \
-        LANES(float a = u2f(A[l]), b = u2f(B[l]); (void)b; float r = (EXPR32); D[l] = f2u(r));  \
-    } else {                                                                           \
-        LANES(double a = u2d(A[l]), b = u2d(B[l]); (void)b; double r = (EXPR64); D[l] = d2u(r)); \
+#define FLT_BIN(EXPR32, EXPR64)                                                                              \
+    if (TY_LG(in->type) == 2) {                                                                              \
+        LANES(float a = u2f(A[l]), b = u2f(B[l]); (void)b; float r = (EXPR32); D[l] = f2u(r));               \
+    } else {                                                                                                 \
+        LANES(double a = u2d(A[l]), b = u2d(B[l]); (void)b; double r = (EXPR64); D[l] = d2u(r));             \
     }
-#define FLT_UN(EXPR32, EXPR64)                                              \
-    if (TY_LG(in->type) == 2) {                                             \
-        LANES(float a = u2f(A[l]); float r = (EXPR32); D[l] = f2u(r));      \
-    } else {                                                                \
-        LANES(double a = u2d(A[l]); double r = (EXPR64); D[l] = d2u(r));    \
+#define FLT_UN(EXPR32, EXPR64)                                                                               \
+    if (TY_LG(in->type) == 2) {                                                                              \
+        LANES(float a = u2f(A[l]); float r = (EXPR32); D[l] = f2u(r));                                       \
+    } else {                                                                                                 \
+        LANES(double a = u2d(A[l]); double r = (EXPR64); D[l] = d2u(r));                                     \
     }
 
-double emu_now_ms(void)
-{
+double emu_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 #define now_ms emu_now_ms
 
-static uint64_t wall_ns(void)
-{
+static uint64_t wall_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -80,20 +101,18 @@ static uint64_t wall_ns(void)
 static float satf(float r) { return r != r ? 0.0f : r < 0 ? 0.0f : r > 1 ? 1.0f : r; }
 static double satd(double r) { return r != r ? 0.0 : r < 0 ? 0.0 : r > 1 ? 1.0 : r; }
 
-static int set_error(exec *x, CUresult e, const char *msg, int line)
-{
+static int set_error(exec *x, CUresult e, const char *msg, int line) {
     if (x->err == CUDA_SUCCESS) {
         x->err = e;
-        snprintf(x->msg, sizeof x->msg, "%s (PTX line %d, block (%u,%u,%u))", msg, line, x->ctaid[0], x->ctaid[1],
-                 x->ctaid[2]);
+        snprintf(x->msg, sizeof x->msg, "%s (PTX line %d, block (%u,%u,%u))", msg, line, x->ctaid[0],
+                 x->ctaid[1], x->ctaid[2]);
     }
     return W_ERR;
 }
 
 /* Picks the lowest-PC group of runnable parked lanes; returns 0 when none is runnable. One pass:
  * the group at the lowest PC so far and the lowest PC above it. */
-static int reschedule(frame *f, uint32_t blocked)
-{
+static int reschedule(frame *f, uint32_t blocked) {
     uint32_t run = f->waiting & ~blocked;
     if (!run) {
         f->active = 0;
@@ -103,7 +122,8 @@ static int reschedule(frame *f, uint32_t blocked)
     if (run == 0xffffffffu) {
         /* the common case after a barrier or a reconverged branch: every lane at one pc */
         int p0 = f->lane_pc[0], same = 1;
-        for (int l = 1; l < 32; l++) same &= f->lane_pc[l] == p0;
+        for (int l = 1; l < 32; l++)
+            same &= f->lane_pc[l] == p0;
         if (same) {
             f->active = run;
             f->waiting = 0;
@@ -137,8 +157,7 @@ static int reschedule(frame *f, uint32_t blocked)
 /* Like reschedule, but picks the parked group with the lowest PC above `after` (wrapping around):
  * used when a warp's time slice ends, so that lanes spinning on a lock held by other lanes of the
  * same warp let those lanes run (forward progress as with independent thread scheduling). */
-static int reschedule_rotate(frame *f, uint32_t blocked, int after)
-{
+static int reschedule_rotate(frame *f, uint32_t blocked, int after) {
     uint32_t run = f->waiting & ~blocked;
     int pick = INT_MAX;
     for (uint32_t mm = run; mm; mm &= mm - 1) {
@@ -150,8 +169,10 @@ static int reschedule_rotate(frame *f, uint32_t blocked, int after)
     int next = INT_MAX;
     for (uint32_t mm = run; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
-        if (f->lane_pc[l] == pick) act |= 1u << l;
-        else if (f->lane_pc[l] < next) next = f->lane_pc[l];
+        if (f->lane_pc[l] == pick)
+            act |= 1u << l;
+        else if (f->lane_pc[l] < next)
+            next = f->lane_pc[l];
     }
     f->active = act;
     f->waiting &= ~act;
@@ -160,20 +181,20 @@ static int reschedule_rotate(frame *f, uint32_t blocked, int after)
     return 1;
 }
 
-static void park(frame *f, uint32_t lanes, int pc)
-{
+static void park(frame *f, uint32_t lanes, int pc) {
     if (lanes == 0xffffffffu) {
-        for (int l = 0; l < 32; l++) f->lane_pc[l] = pc;
+        for (int l = 0; l < 32; l++)
+            f->lane_pc[l] = pc;
     } else {
-        for (uint32_t mm = lanes; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+        for (uint32_t mm = lanes; mm; mm &= mm - 1)
+            f->lane_pc[__builtin_ctz(mm)] = pc;
     }
     f->waiting |= lanes;
 }
 
 /* 8 bytes of 0/1 (little-endian) to 8 bits: byte i becomes bit i. */
 static inline uint32_t pack8(uint64_t v) { return (uint32_t)((v * 0x0102040810204080ull) >> 56); }
-static inline uint32_t pack32(const uint8_t *t)
-{
+static inline uint32_t pack32(const uint8_t *t) {
     uint32_t r = 0;
     for (int k = 0; k < 4; k++) {
         uint64_t v;
@@ -185,39 +206,85 @@ static inline uint32_t pack32(const uint8_t *t)
 
 /* setp over all 32 lanes for the common 32-bit comparisons, in a form the compiler vectorises;
  * returns 0 with *ok = 0 for anything else (setp_mask does those). */
-static inline __attribute__((always_inline)) uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A, const uint64_t *B, int *ok)
-{
+static inline __attribute__((always_inline)) uint32_t setp_fast32(const ptx_insn *in, const uint64_t *A,
+                                                                  const uint64_t *B, int *ok) {
     uint8_t t[32];
     *ok = 1;
-#define SETP_L(EXPR) for (int l = 0; l < 32; l++) t[l] = (uint8_t)(EXPR)
+#define SETP_L(EXPR)                                                                                         \
+    for (int l = 0; l < 32; l++)                                                                             \
+    t[l] = (uint8_t)(EXPR)
     if (in->type2 == T_S32) {
         switch (in->mod) {
-        case CMP_EQ: SETP_L((int32_t)A[l] == (int32_t)B[l]); break;
-        case CMP_NE: SETP_L((int32_t)A[l] != (int32_t)B[l]); break;
-        case CMP_LT: SETP_L((int32_t)A[l] < (int32_t)B[l]); break;
-        case CMP_LE: SETP_L((int32_t)A[l] <= (int32_t)B[l]); break;
-        case CMP_GT: SETP_L((int32_t)A[l] > (int32_t)B[l]); break;
-        case CMP_GE: SETP_L((int32_t)A[l] >= (int32_t)B[l]); break;
-        default: *ok = 0; return 0;
+        case CMP_EQ:
+            SETP_L((int32_t)A[l] == (int32_t)B[l]);
+            break;
+        case CMP_NE:
+            SETP_L((int32_t)A[l] != (int32_t)B[l]);
+            break;
+        case CMP_LT:
+            SETP_L((int32_t)A[l] < (int32_t)B[l]);
+            break;
+        case CMP_LE:
+            SETP_L((int32_t)A[l] <= (int32_t)B[l]);
+            break;
+        case CMP_GT:
+            SETP_L((int32_t)A[l] > (int32_t)B[l]);
+            break;
+        case CMP_GE:
+            SETP_L((int32_t)A[l] >= (int32_t)B[l]);
+            break;
+        default:
+            *ok = 0;
+            return 0;
         }
     } else if (in->type2 == T_U32 || in->type2 == T_B32) {
         switch (in->mod) {
-        case CMP_EQ: SETP_L((uint32_t)A[l] == (uint32_t)B[l]); break;
-        case CMP_NE: SETP_L((uint32_t)A[l] != (uint32_t)B[l]); break;
-        case CMP_LT: case CMP_LO: SETP_L((uint32_t)A[l] < (uint32_t)B[l]); break;
-        case CMP_LE: case CMP_LS: SETP_L((uint32_t)A[l] <= (uint32_t)B[l]); break;
-        case CMP_GT: case CMP_HI: SETP_L((uint32_t)A[l] > (uint32_t)B[l]); break;
-        case CMP_GE: case CMP_HS: SETP_L((uint32_t)A[l] >= (uint32_t)B[l]); break;
-        default: *ok = 0; return 0;
+        case CMP_EQ:
+            SETP_L((uint32_t)A[l] == (uint32_t)B[l]);
+            break;
+        case CMP_NE:
+            SETP_L((uint32_t)A[l] != (uint32_t)B[l]);
+            break;
+        case CMP_LT:
+        case CMP_LO:
+            SETP_L((uint32_t)A[l] < (uint32_t)B[l]);
+            break;
+        case CMP_LE:
+        case CMP_LS:
+            SETP_L((uint32_t)A[l] <= (uint32_t)B[l]);
+            break;
+        case CMP_GT:
+        case CMP_HI:
+            SETP_L((uint32_t)A[l] > (uint32_t)B[l]);
+            break;
+        case CMP_GE:
+        case CMP_HS:
+            SETP_L((uint32_t)A[l] >= (uint32_t)B[l]);
+            break;
+        default:
+            *ok = 0;
+            return 0;
         }
     } else if (in->type2 == T_F32) {
         switch (in->mod) {
-        case CMP_EQ: SETP_L(u2f(A[l]) == u2f(B[l])); break;
-        case CMP_LT: SETP_L(u2f(A[l]) < u2f(B[l])); break;
-        case CMP_LE: SETP_L(u2f(A[l]) <= u2f(B[l])); break;
-        case CMP_GT: SETP_L(u2f(A[l]) > u2f(B[l])); break;
-        case CMP_GE: SETP_L(u2f(A[l]) >= u2f(B[l])); break;
-        default: *ok = 0; return 0;
+        case CMP_EQ:
+            SETP_L(u2f(A[l]) == u2f(B[l]));
+            break;
+        case CMP_LT:
+            SETP_L(u2f(A[l]) < u2f(B[l]));
+            break;
+        case CMP_LE:
+            SETP_L(u2f(A[l]) <= u2f(B[l]));
+            break;
+        case CMP_GT:
+            SETP_L(u2f(A[l]) > u2f(B[l]));
+            break;
+        case CMP_GE:
+            SETP_L(u2f(A[l]) >= u2f(B[l]));
+            break;
+        default:
+            *ok = 0;
+            return 0;
         }
     } else {
         *ok = 0;
@@ -227,8 +294,7 @@ static inline __attribute__((always_inline)) uint32_t setp_fast32(const ptx_insn
     return pack32(t);
 }
 
-static void recompute_next(frame *f, uint32_t blocked)
-{
+static void recompute_next(frame *f, uint32_t blocked) {
     int next = INT_MAX;
     for (uint32_t mm = f->waiting & ~blocked; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
@@ -241,8 +307,8 @@ static void recompute_next(frame *f, uint32_t blocked)
  * address is aligned and inside shared memory (SS_SHARED) or inside the last global allocation
  * used (SS_GLOBAL/SS_CONST): the caller then indexes base + offset(l) without per-lane checks.
  * NULL when any lane needs the checked per-lane path. */
-static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off, uint32_t n, uint64_t *bias)
-{
+static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off, uint32_t n,
+                                 uint64_t *bias) {
     uint64_t bad = 0;
     if (sp == SS_SHARED) {
         uint64_t lim = x->shared_size >= n ? x->shared_size - n : 0;
@@ -270,24 +336,25 @@ static inline uint8_t *warp_span(exec *x, int sp, const uint64_t *A, int64_t off
 
 /* Each lane's byte offset from the host base warp_span returned (its bias): shared addresses wrap
  * at 32 bits as the checked path reads them. */
-static inline void span_index(uint64_t idx[32], const uint64_t *A, int64_t off, int sp, uint64_t bias)
-{
+static inline void span_index(uint64_t idx[32], const uint64_t *A, int64_t off, int sp, uint64_t bias) {
     if (sp == SS_SHARED) {
-        for (int l = 0; l < 32; l++) idx[l] = (uint32_t)(A[l] + (uint64_t)off);
+        for (int l = 0; l < 32; l++)
+            idx[l] = (uint32_t)(A[l] + (uint64_t)off);
     } else {
-        for (int l = 0; l < 32; l++) idx[l] = A[l] + (uint64_t)off - bias;
+        for (int l = 0; l < 32; l++)
+            idx[l] = A[l] + (uint64_t)off - bias;
     }
 }
 
 /* fma.rn.f32 over 32 lanes with the CPU's FMA instructions where it has them (the same single
  * rounding as fmaf, without a libm call per lane); fmaf elsewhere. */
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("fma"))) static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
-{
-    for (int l = 0; l < 32; l++) D[l] = f2u(__builtin_fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+__attribute__((target("fma"))) static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B,
+                                                    const uint64_t *C) {
+    for (int l = 0; l < 32; l++)
+        D[l] = f2u(__builtin_fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
 }
-static int fma32_hw_ok(void)
-{
+static int fma32_hw_ok(void) {
     static int ok = -1;
     int v = __atomic_load_n(&ok, __ATOMIC_RELAXED);
     if (v < 0) {
@@ -298,15 +365,14 @@ static int fma32_hw_ok(void)
     return v;
 }
 #else
-static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C)
-{
-    for (int l = 0; l < 32; l++) D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
+static void fma32_hw(uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C) {
+    for (int l = 0; l < 32; l++)
+        D[l] = f2u(fmaf(u2f(A[l]), u2f(B[l]), u2f(C[l])));
 }
 static int fma32_hw_ok(void) { return 1; }
 #endif
 
-int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
-{
+int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params) {
     if (regs > w->regcap) {
         size_t nc = regs * 2;
         uint64_t *n = realloc(w->regs, nc * 32 * sizeof(uint64_t));
@@ -331,16 +397,14 @@ int ensure_stacks(warp *w, size_t regs, size_t preds, size_t params)
     return 0;
 }
 
-void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes)
-{
+void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes) {
     if (fn->depot_reg < 0) return;
     uint64_t *d = w->regs + (f->reg_off + (size_t)fn->depot_reg) * 32;
     for (int l = 0; l < 32; l++)
         if (lanes >> l & 1) d[l] = f->local_base;
 }
 
-static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m, int line)
-{
+static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m, int line) {
     frame *f = &w->frames[w->nframes - 1];
     const ptx_func *fn = &x->pm->funcs[f->func];
     const ptx_callsite *cs = &x->pm->calls[in->imm];
@@ -364,7 +428,8 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m,
     /* bounds the host memory a deep or recursive call chain may take (16 MiB of registers a warp) */
     if ((reg_off + cf->nregs) * 32 * sizeof(uint64_t) > (16u << 20))
         return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "call stack overflow (registers)", line);
-    if (ensure_stacks(w, reg_off + cf->nregs, pred_off + cf->npreds + 1, param_off + (size_t)cf->frame_param_size * 32 + 16))
+    if (ensure_stacks(w, reg_off + cf->nregs, pred_off + cf->npreds + 1,
+                      param_off + (size_t)cf->frame_param_size * 32 + 16))
         return set_error(x, CUDA_ERROR_OUT_OF_MEMORY, "out of memory", line);
     frame *c = &w->frames[w->nframes++];
     c->func = callee;
@@ -393,15 +458,13 @@ static int do_call(exec *x, warp *w, const ptx_insn *in, int callee, uint32_t m,
     return W_RUN;
 }
 
-static int split_runnable(const split *s, uint32_t blocked)
-{
+static int split_runnable(const split *s, uint32_t blocked) {
     const frame *t = &s->frames[s->nframes - 1];
     return t->active != 0 || (t->waiting & ~blocked) != 0;
 }
 
 /* Makes another split current: a runnable one if any. The current one is kept unless done. */
-static int switch_split(warp *w, int current_done)
-{
+static int switch_split(warp *w, int current_done) {
     for (int i = 0; i < w->nsp; i++) {
         if (!split_runnable(&w->sp[i], w->blocked)) continue;
         split cur = {w->frames, w->nframes, w->capframes};
@@ -421,8 +484,7 @@ static int switch_split(warp *w, int current_done)
 
 /* Lanes parked in caller frame `depth` and below can run while the lanes of the frames above wait
  * at a barrier: move them to a new split that becomes current. */
-static int fork_split(warp *w, int depth)
-{
+static int fork_split(warp *w, int depth) {
     if (w->nsp == w->capsp) {
         int nc = w->capsp ? w->capsp * 2 : 4;
         split *n = realloc(w->sp, (size_t)nc * sizeof *n);
@@ -458,8 +520,7 @@ static int fork_split(warp *w, int depth)
 }
 
 /* The top frame has no runnable lanes left: pop it (returning to the caller) or finish. */
-static int frame_empty(exec *x, warp *w)
-{
+static int frame_empty(exec *x, warp *w) {
     frame *f = &w->frames[w->nframes - 1];
     if (f->held) {
         /* lanes held at a .sync warp op and nothing else of the frame can run: the lanes they wait
@@ -516,28 +577,38 @@ static int frame_empty(exec *x, warp *w)
 /* The warp ops, over the lanes m that execute them (inlined into run_warp; also run for a group
  * released from a .sync wait by sync_arrive). */
 static __attribute__((noinline)) void shfl_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
-                                                          const uint64_t *B, const uint64_t *C, uint32_t *P, uint32_t m)
-{
+                                              const uint64_t *B, const uint64_t *C, uint32_t *P, uint32_t m) {
     uint64_t src[32];
-    for (int l = 0; l < 32; l++) src[l] = A[l];
+    for (int l = 0; l < 32; l++)
+        src[l] = A[l];
     uint32_t pr = 0;
     int mode = in->mod;
-    LANES(uint32_t bval = (uint32_t)B[l] & 31, c = (uint32_t)C[l]; uint32_t cval = c & 31, seg = (c >> 8) & 31;
-          int maxl = (int)((l & seg) | (cval & ~seg)), minl = (int)(l & seg); int j; int ok;
-          switch (mode) {
-          case 0: j = l - (int)bval; ok = j >= maxl; break;
-          case 1: j = l + (int)bval; ok = j <= maxl; break;
-          case 2: j = l ^ (int)bval; ok = j <= maxl; break;
-          default: j = minl | (int)(bval & ~seg); ok = j <= maxl; break;
-          }
-          if (!ok || j < 0 || j > 31) j = l;
-          D[l] = (uint32_t)src[j]; pr |= (uint32_t)ok << l);
+    LANES(
+        uint32_t bval = (uint32_t)B[l] & 31, c = (uint32_t)C[l]; uint32_t cval = c & 31, seg = (c >> 8) & 31;
+        int maxl = (int)((l & seg) | (cval & ~seg)), minl = (int)(l & seg); int j; int ok; switch (mode) {
+            case 0:
+                j = l - (int)bval;
+                ok = j >= maxl;
+                break;
+            case 1:
+                j = l + (int)bval;
+                ok = j <= maxl;
+                break;
+            case 2:
+                j = l ^ (int)bval;
+                ok = j <= maxl;
+                break;
+            default:
+                j = minl | (int)(bval & ~seg);
+                ok = j <= maxl;
+                break;
+        } if (!ok || j < 0 || j > 31) j = l;
+        D[l] = (uint32_t)src[j]; pr |= (uint32_t)ok << l);
     if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | pr;
 }
 
 static __attribute__((noinline)) void vote_op(const ptx_insn *in, uint64_t *D, const uint64_t *B, uint32_t *P,
-                                                          uint32_t m)
-{
+                                              uint32_t m) {
     uint32_t p = P[in->s[0]];
     if (in->flags & F_PNEG_A) p = ~p;
     if (!m) return;
@@ -549,60 +620,82 @@ static __attribute__((noinline)) void vote_op(const ptx_insn *in, uint64_t *D, c
         int r = in->mod == 0 ? p == mem : in->mod == 1 ? p != 0 : (p == 0 || p == mem);
         P[in->d[0]] = (P[in->d[0]] & ~m) | (r ? m : 0);
     }
-
 }
 
 static __attribute__((noinline)) void match_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
-                                                           const uint64_t *B, uint32_t *P, uint32_t m)
-{
+                                               const uint64_t *B, uint32_t *P, uint32_t m) {
     uint64_t vals[32];
     int lg = TY_LG(in->type);
-    for (int l = 0; l < 32; l++) vals[l] = zext(A[l], lg);
+    for (int l = 0; l < 32; l++)
+        vals[l] = zext(A[l], lg);
     uint32_t part = 0;
-    for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+    for (uint32_t mm = m; mm; mm &= mm - 1)
+        part |= (uint32_t)B[__builtin_ctz(mm)];
     part &= m;
     if (in->mod == 0) {
-        LANES(uint32_t r = 0; for (uint32_t q = part; q; q &= q - 1) { int j = __builtin_ctz(q); if (vals[j] == vals[l]) r |= 1u << j; } D[l] = r);
+        LANES(uint32_t r = 0; for (uint32_t q = part; q; q &= q - 1) {
+            int j = __builtin_ctz(q);
+            if (vals[j] == vals[l]) r |= 1u << j;
+        } D[l] = r);
     } else {
         int same = 1;
         int first = part ? __builtin_ctz(part) : 0;
-        for (uint32_t q = part; q; q &= q - 1) if (vals[__builtin_ctz(q)] != vals[first]) same = 0;
+        for (uint32_t q = part; q; q &= q - 1)
+            if (vals[__builtin_ctz(q)] != vals[first]) same = 0;
         LANES(D[l] = same ? part : 0);
         if (in->d[1] != OP_NONE) P[in->d[1]] = (P[in->d[1]] & ~m) | (same ? m : 0);
     }
 }
 
 static __attribute__((noinline)) void redux_op(const ptx_insn *in, uint64_t *D, const uint64_t *A,
-                                                           const uint64_t *B, uint32_t m)
-{
+                                               const uint64_t *B, uint32_t m) {
     uint32_t part = 0;
-    for (uint32_t mm = m; mm; mm &= mm - 1) part |= (uint32_t)B[__builtin_ctz(mm)];
+    for (uint32_t mm = m; mm; mm &= mm - 1)
+        part |= (uint32_t)B[__builtin_ctz(mm)];
     part &= m;
     int sg = TY_KIND(in->type) == TK_S;
     uint32_t acc = 0;
     int first = 1;
     for (uint32_t q = part; q; q &= q - 1) {
         uint32_t v = (uint32_t)A[__builtin_ctz(q)];
-        if (first) { acc = v; first = 0; continue; }
+        if (first) {
+            acc = v;
+            first = 0;
+            continue;
+        }
         switch (in->mod) {
-        case AT_ADD: acc += v; break;
-        case AT_MIN: acc = sg ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
-        case AT_MAX: acc = sg ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
-        case AT_AND: acc &= v; break;
-        case AT_OR: acc |= v; break;
-        default: acc ^= v; break;
+        case AT_ADD:
+            acc += v;
+            break;
+        case AT_MIN:
+            acc = sg ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc);
+            break;
+        case AT_MAX:
+            acc = sg ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc);
+            break;
+        case AT_AND:
+            acc &= v;
+            break;
+        case AT_OR:
+            acc |= v;
+            break;
+        default:
+            acc ^= v;
+            break;
         }
     }
     LANES(D[l] = acc);
 }
 
 /* The membermask operand of a .sync warp op. */
-static uint32_t sync_mask_operand(const ptx_insn *in)
-{
+static uint32_t sync_mask_operand(const ptx_insn *in) {
     switch (in->op) {
-    case OP_SHFL: return in->s[3];
-    case OP_WARPSYNC: return in->s[0];
-    default: return in->s[1]; /* vote, match, redux */
+    case OP_SHFL:
+        return in->s[3];
+    case OP_WARPSYNC:
+        return in->s[0];
+    default:
+        return in->s[1]; /* vote, match, redux */
     }
 }
 
@@ -616,16 +709,16 @@ static uint32_t sync_mask_operand(const ptx_insn *in)
  * lanes, and they wait at the next instruction. Lanes of a mask that cannot arrive (exited,
  * returned, at a bar.sync, in another frame) are left out: undefined in CUDA, here they do not
  * take part. */
-static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, frame *f, const uint64_t *mask, int pc,
-                                                             uint32_t active, uint32_t m)
-{
+static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, frame *f, const uint64_t *mask,
+                                                            int pc, uint32_t active, uint32_t m) {
     /* rebuilt here: passing run_warp's bank array would keep it out of registers there */
     const ptx_func *fn = &x->pm->funcs[f->func];
     const ptx_insn *code = fn->code;
     uint64_t *bank[3] = {w->regs + f->reg_off * 32, fn->consts, w->spec};
     uint32_t *P = w->preds + f->pred_off;
     uint32_t mem = 0;
-    for (uint32_t mm = m; mm; mm &= mm - 1) mem |= (uint32_t)mask[__builtin_ctz(mm)];
+    for (uint32_t mm = m; mm; mm &= mm - 1)
+        mem |= (uint32_t)mask[__builtin_ctz(mm)];
     uint32_t here = 0;
     for (uint32_t mm = f->held & mem; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
@@ -633,7 +726,8 @@ static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, fr
     }
     uint32_t runnable = f->waiting & ~w->blocked;
     if (mem & ~(active | here) & runnable) {
-        for (uint32_t mm = active; mm; mm &= mm - 1) f->lane_pc[__builtin_ctz(mm)] = pc;
+        for (uint32_t mm = active; mm; mm &= mm - 1)
+            f->lane_pc[__builtin_ctz(mm)] = pc;
         f->held |= active;
         return 0;
     }
@@ -650,18 +744,28 @@ static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, fr
         if (in->guard >= 0) mq &= in->gneg ? ~P[in->guard] : P[in->guard];
         const uint64_t *mk = R(sync_mask_operand(in));
         uint32_t memq = 0;
-        for (uint32_t mm = mq; mm; mm &= mm - 1) memq |= (uint32_t)mk[__builtin_ctz(mm)];
+        for (uint32_t mm = mq; mm; mm &= mm - 1)
+            memq |= (uint32_t)mk[__builtin_ctz(mm)];
         if (memq & runnable) continue; /* still waits for lanes that have not arrived */
         uint64_t *D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
         const uint64_t *A = in->s[0] != OP_NONE ? R(in->s[0]) : NULL;
         const uint64_t *B = in->s[1] != OP_NONE ? R(in->s[1]) : NULL;
         const uint64_t *C = in->s[2] != OP_NONE ? R(in->s[2]) : NULL;
         switch (in->op) {
-        case OP_SHFL: shfl_op(in, D, A, B, C, P, mq); break;
-        case OP_VOTE: vote_op(in, D, B, P, mq); break;
-        case OP_MATCH: match_op(in, D, A, B, P, mq); break;
-        case OP_REDUX: redux_op(in, D, A, B, mq); break;
-        default: break; /* bar.warp.sync */
+        case OP_SHFL:
+            shfl_op(in, D, A, B, C, P, mq);
+            break;
+        case OP_VOTE:
+            vote_op(in, D, B, P, mq);
+            break;
+        case OP_MATCH:
+            match_op(in, D, A, B, P, mq);
+            break;
+        case OP_REDUX:
+            redux_op(in, D, A, B, mq);
+            break;
+        default:
+            break; /* bar.warp.sync */
         }
         x->instrs += (uint64_t)lane_count(g);
         f->held &= ~g;
@@ -672,8 +776,7 @@ static __attribute__((noinline, cold)) uint32_t sync_arrive(exec *x, warp *w, fr
     return active | here;
 }
 
-int run_warp(exec *x, warp *w)
-{
+int run_warp(exec *x, warp *w) {
     ptx_module *pm = x->pm;
     const unsigned tid_base = (unsigned)w->index * 32u;
 top:;
@@ -694,45 +797,45 @@ top:;
     uint64_t ninstr = 0;
     uint32_t slice = 1024; /* warp instructions before the other warps of the block get a turn */
 
-#define SAVE()               \
-    do {                     \
-        f->pc = pc;          \
-        f->active = active;  \
-        x->instrs += ninstr; \
-        ninstr = 0;          \
+#define SAVE()                                                                                               \
+    do {                                                                                                     \
+        f->pc = pc;                                                                                          \
+        f->active = active;                                                                                  \
+        x->instrs += ninstr;                                                                                 \
+        ninstr = 0;                                                                                          \
     } while (0)
-#define DIVERGE_TO_RESCHEDULE()                                 \
-    do {                                                        \
-        f->active = 0;                                          \
-        x->instrs += ninstr;                                    \
-        ninstr = 0;                                             \
-        if (!reschedule(f, w->blocked)) {                       \
-            int r_ = frame_empty(x, w);                         \
-            if (r_ != W_RUN) return r_;                         \
-        }                                                       \
-        goto top;                                               \
+#define DIVERGE_TO_RESCHEDULE()                                                                              \
+    do {                                                                                                     \
+        f->active = 0;                                                                                       \
+        x->instrs += ninstr;                                                                                 \
+        ninstr = 0;                                                                                          \
+        if (!reschedule(f, w->blocked)) {                                                                    \
+            int r_ = frame_empty(x, w);                                                                      \
+            if (r_ != W_RUN) return r_;                                                                      \
+        }                                                                                                    \
+        goto top;                                                                                            \
     } while (0)
 
 /* at a .sync warp op, MASK its membermask register: a diverged warp waits for the mask's lanes
  * (sync_arrive, out of line; the held case leaves through sync_hold below the loop) */
-#define WARP_SYNC_POINT(MASK)                                                      \
-    if (__builtin_expect(active != 0xffffffffu, 0) && m) {                        \
-        uint32_t na_ = sync_arrive(x, w, f, (MASK), pc, active, m);               \
-        if (!na_) goto sync_hold;                                                 \
-        if (na_ != active) {                                                      \
-            ninstr += (uint64_t)lane_count(na_ & ~active);                        \
-            active = na_;                                                         \
-            m = active;                                                           \
-            if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];     \
-        }                                                                         \
+#define WARP_SYNC_POINT(MASK)                                                                                \
+    if (__builtin_expect(active != 0xffffffffu, 0) && m) {                                                   \
+        uint32_t na_ = sync_arrive(x, w, f, (MASK), pc, active, m);                                          \
+        if (!na_) goto sync_hold;                                                                            \
+        if (na_ != active) {                                                                                 \
+            ninstr += (uint64_t)lane_count(na_ & ~active);                                                   \
+            active = na_;                                                                                    \
+            m = active;                                                                                      \
+            if (in->guard >= 0) m &= in->gneg ? ~P[in->guard] : P[in->guard];                                \
+        }                                                                                                    \
     }
 
 /* ops that cannot fail without returning skip the error check after the switch (no do/while:
  * the continue is the instruction loop's) */
-#define NEXT_INSN() \
-    {               \
-        pc++;       \
-        continue;   \
+#define NEXT_INSN()                                                                                          \
+    {                                                                                                        \
+        pc++;                                                                                                \
+        continue;                                                                                            \
     }
 
     for (;;) {
@@ -772,10 +875,12 @@ top:;
         ninstr += active == 0xffffffffu ? 32u : (uint64_t)lane_count(active);
         if (--x->budget == 0) {
             x->budget = 1u << 16;
-            if (__atomic_load_n(x->stop, __ATOMIC_RELAXED)) return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
+            if (__atomic_load_n(x->stop, __ATOMIC_RELAXED))
+                return set_error(x, CUDA_ERROR_LAUNCH_FAILED, "launch aborted", in->line);
             if (x->deadline_ms > 0 && now_ms() > x->deadline_ms) {
                 SAVE();
-                return set_error(x, CUDA_ERROR_LAUNCH_TIMEOUT, "kernel ran past the watchdog (CUDAEMU_WATCHDOG_MS)", in->line);
+                return set_error(x, CUDA_ERROR_LAUNCH_TIMEOUT,
+                                 "kernel ran past the watchdog (CUDAEMU_WATCHDOG_MS)", in->line);
             }
         }
         uint64_t *D = in->d[0] != OP_NONE ? R(in->d[0]) : NULL;
@@ -831,8 +936,10 @@ top:;
          * register's SPD_* - SPD_BASE: 2 the 64-bit value, 3 (_lo) its low and 4 (_hi) its high 32 bits. */
         case OP_MOV_GTIMER: {
             uint64_t t = wall_ns();
-            if (in->mod == 3) t = (uint32_t)t;
-            else if (in->mod == 4) t >>= 32;
+            if (in->mod == 3)
+                t = (uint32_t)t;
+            else if (in->mod == 4)
+                t >>= 32;
             LANES(D[l] = t);
             break;
         }
@@ -842,8 +949,11 @@ top:;
             int n = in->vec, bits = (8 << TY_LG(in->type)) / n;
             const uint64_t *S1 = B, *S2 = C, *S3 = in->s[3] != OP_NONE ? R(in->s[3]) : NULL;
             uint64_t msk = bits == 64 ? ~0ull : (1ull << bits) - 1;
-            if (n == 2) LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits));
-            else LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits) | ((S2[l] & msk) << 2 * bits) | ((S3[l] & msk) << 3 * bits));
+            if (n == 2)
+                LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits));
+            else
+                LANES(D[l] = (A[l] & msk) | ((S1[l] & msk) << bits) | ((S2[l] & msk) << 2 * bits) |
+                             ((S3[l] & msk) << 3 * bits));
             break;
         }
         /* mov.bN {d0, d1{, d2, d3}}, a: splits a into vec fields of N/vec bits, the lowest into d[0];
@@ -869,11 +979,17 @@ top:;
                 if (in->flags & F_SAT) FLT_BIN(satf(a + b), satd(a + b)) else FLT_BIN(a + b, a + b)
             } else if (in->flags & F_CC) {
                 uint32_t cy = 0;
-                if (TY_LG(in->type) == 3) LANES(uint64_t r = A[l] + B[l]; cy |= (uint32_t)(r < A[l]) << l; D[l] = r);
-                else LANES(uint64_t r = (uint64_t)(uint32_t)A[l] + (uint32_t)B[l]; cy |= (uint32_t)(r >> 32) << l; D[l] = (uint32_t)r);
+                if (TY_LG(in->type) == 3)
+                    LANES(uint64_t r = A[l] + B[l]; cy |= (uint32_t)(r < A[l]) << l; D[l] = r);
+                else
+                    LANES(uint64_t r = (uint64_t)(uint32_t)A[l] + (uint32_t)B[l];
+                          cy |= (uint32_t)(r >> 32) << l; D[l] = (uint32_t)r);
                 w->carry = (w->carry & ~m) | cy;
             } else if ((in->flags & F_SAT) && in->type == T_S32) {
-                LANES(int64_t r = (int64_t)(int32_t)A[l] + (int32_t)B[l]; D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+                LANES(int64_t r = (int64_t)(int32_t)A[l] + (int32_t)B[l];
+                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX   ? INT32_MAX
+                                                 : r < INT32_MIN ? INT32_MIN
+                                                                 : r));
             } else {
                 INT_BIN(a + b)
             }
@@ -885,11 +1001,17 @@ top:;
                 if (in->flags & F_SAT) FLT_BIN(satf(a - b), satd(a - b)) else FLT_BIN(a - b, a - b)
             } else if (in->flags & F_CC) {
                 uint32_t cy = 0;
-                if (TY_LG(in->type) == 3) LANES(cy |= (uint32_t)(A[l] < B[l]) << l; D[l] = A[l] - B[l]);
-                else LANES(cy |= (uint32_t)((uint32_t)A[l] < (uint32_t)B[l]) << l; D[l] = (uint32_t)(A[l] - B[l]));
+                if (TY_LG(in->type) == 3)
+                    LANES(cy |= (uint32_t)(A[l] < B[l]) << l; D[l] = A[l] - B[l]);
+                else
+                    LANES(cy |= (uint32_t)((uint32_t)A[l] < (uint32_t)B[l]) << l;
+                          D[l] = (uint32_t)(A[l] - B[l]));
                 w->carry = (w->carry & ~m) | cy;
             } else if ((in->flags & F_SAT) && in->type == T_S32) {
-                LANES(int64_t r = (int64_t)(int32_t)A[l] - (int32_t)B[l]; D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+                LANES(int64_t r = (int64_t)(int32_t)A[l] - (int32_t)B[l];
+                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX   ? INT32_MAX
+                                                 : r < INT32_MIN ? INT32_MIN
+                                                                 : r));
             } else {
                 INT_BIN(a - b)
             }
@@ -924,35 +1046,54 @@ top:;
         case OP_MADC: {
             int mad = in->op != OP_MUL;
             if (TY_KIND(in->type) == TK_F) {
-                if (in->flags & F_SAT) FLT_BIN(satf(a * b), satd(a * b)) else FLT_BIN(a * b, a * b)
-                break;
+                if (in->flags & F_SAT) FLT_BIN(satf(a * b), satd(a * b)) else FLT_BIN(a * b, a * b) break;
             }
             int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
             uint64_t T[32];
             if (in->flags & F_WIDE) {
                 if (lg == 2) {
-                    if (sg) LANES(T[l] = (uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]));
-                    else LANES(T[l] = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l]);
-                    if (mad) LANES(D[l] = T[l] + C[l]);
-                    else LANES(D[l] = T[l]);
+                    if (sg)
+                        LANES(T[l] = (uint64_t)((int64_t)(int32_t)A[l] * (int32_t)B[l]));
+                    else
+                        LANES(T[l] = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l]);
+                    if (mad)
+                        LANES(D[l] = T[l] + C[l]);
+                    else
+                        LANES(D[l] = T[l]);
                 } else {
-                    if (sg) LANES(T[l] = (uint32_t)((int32_t)(int16_t)A[l] * (int16_t)B[l]));
-                    else LANES(T[l] = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l]);
-                    if (mad) LANES(D[l] = (uint32_t)(T[l] + C[l]));
-                    else LANES(D[l] = T[l]);
+                    if (sg)
+                        LANES(T[l] = (uint32_t)((int32_t)(int16_t)A[l] * (int16_t)B[l]));
+                    else
+                        LANES(T[l] = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l]);
+                    if (mad)
+                        LANES(D[l] = (uint32_t)(T[l] + C[l]));
+                    else
+                        LANES(D[l] = T[l]);
                 }
                 break;
             }
             if (in->flags & F_HI) {
                 if (lg == 3) {
-                    if (sg) LANES(__int128 p = (__int128)(int64_t)A[l] * (int64_t)B[l]; T[l] = (uint64_t)(p >> 64));
-                    else LANES(unsigned __int128 p = (unsigned __int128)A[l] * B[l]; T[l] = (uint64_t)(p >> 64));
+                    if (sg)
+                        LANES(__int128 p = (__int128)(int64_t)A[l] * (int64_t)B[l];
+                              T[l] = (uint64_t)(p >> 64));
+                    else
+                        LANES(unsigned __int128 p = (unsigned __int128)A[l] * B[l];
+                              T[l] = (uint64_t)(p >> 64));
                 } else if (lg == 2) {
-                    if (sg) LANES(int64_t p = (int64_t)(int32_t)A[l] * (int32_t)B[l]; T[l] = (uint32_t)((uint64_t)p >> 32));
-                    else LANES(uint64_t p = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l]; T[l] = (uint32_t)(p >> 32));
+                    if (sg)
+                        LANES(int64_t p = (int64_t)(int32_t)A[l] * (int32_t)B[l];
+                              T[l] = (uint32_t)((uint64_t)p >> 32));
+                    else
+                        LANES(uint64_t p = (uint64_t)(uint32_t)A[l] * (uint32_t)B[l];
+                              T[l] = (uint32_t)(p >> 32));
                 } else {
-                    if (sg) LANES(int32_t p = (int32_t)(int16_t)A[l] * (int16_t)B[l]; T[l] = (uint16_t)((uint32_t)p >> 16));
-                    else LANES(uint32_t p = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l]; T[l] = (uint16_t)(p >> 16));
+                    if (sg)
+                        LANES(int32_t p = (int32_t)(int16_t)A[l] * (int16_t)B[l];
+                              T[l] = (uint16_t)((uint32_t)p >> 16));
+                    else
+                        LANES(uint32_t p = (uint32_t)(uint16_t)A[l] * (uint16_t)B[l];
+                              T[l] = (uint16_t)(p >> 16));
                 }
             } else {
                 LANES(T[l] = A[l] * B[l]);
@@ -964,7 +1105,9 @@ top:;
             }
             if ((in->flags & F_SAT) && in->type == T_S32) { /* mad.hi.sat.s32: the sum saturates */
                 LANES(int64_t r = (int64_t)(int32_t)T[l] + (int32_t)C[l];
-                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX ? INT32_MAX : r < INT32_MIN ? INT32_MIN : r));
+                      D[l] = (uint32_t)(int32_t)(r > INT32_MAX   ? INT32_MAX
+                                                 : r < INT32_MIN ? INT32_MIN
+                                                                 : r));
                 break;
             }
             uint32_t cin = w->carry, cy = 0;
@@ -988,21 +1131,30 @@ top:;
             int sg = TY_KIND(in->type) == TK_S;
             int sh = (in->flags & F_HI) ? 16 : 0, mad = in->op == OP_MAD24;
             if (sg && mad && sh && (in->flags & F_SAT)) /* mad24.hi.sat.s32: the sum clamped to 32 bits */
-                LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
+                LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) *
+                                  ((int32_t)((uint32_t)B[l] << 8) >> 8);
                       int64_t v = (p >> 16) + (int64_t)(int32_t)C[l];
-                      D[l] = (uint32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v));
-            else if (sg) LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) * ((int32_t)((uint32_t)B[l] << 8) >> 8);
-                          D[l] = (uint32_t)(((uint64_t)p >> sh) + (mad ? C[l] : 0)));
-            else LANES(uint64_t p = (uint64_t)(A[l] & 0xffffff) * (B[l] & 0xffffff); D[l] = (uint32_t)((p >> sh) + (mad ? C[l] : 0)));
+                      D[l] = (uint32_t)(v > INT32_MAX   ? INT32_MAX
+                                        : v < INT32_MIN ? INT32_MIN
+                                                        : v));
+            else if (sg)
+                LANES(int64_t p = (int64_t)((int32_t)((uint32_t)A[l] << 8) >> 8) *
+                                  ((int32_t)((uint32_t)B[l] << 8) >> 8);
+                      D[l] = (uint32_t)(((uint64_t)p >> sh) + (mad ? C[l] : 0)));
+            else
+                LANES(uint64_t p = (uint64_t)(A[l] & 0xffffff) * (B[l] & 0xffffff);
+                      D[l] = (uint32_t)((p >> sh) + (mad ? C[l] : 0)));
             break;
         }
         /* sad.type d, a, b, c: d = c + |a - b|, a and b compared as signed or unsigned by type, the sum
          * wrapping at the type's width. */
         case OP_SAD:
             if (TY_KIND(in->type) == TK_S) {
-                LANES(int64_t a = sext(A[l], TY_LG(in->type)), b = sext(B[l], TY_LG(in->type)); D[l] = zext((uint64_t)(a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
+                LANES(int64_t a = sext(A[l], TY_LG(in->type)), b = sext(B[l], TY_LG(in->type));
+                      D[l] = zext((uint64_t)(a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
             } else {
-                LANES(uint64_t a = zext(A[l], TY_LG(in->type)), b = zext(B[l], TY_LG(in->type)); D[l] = zext((a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
+                LANES(uint64_t a = zext(A[l], TY_LG(in->type)), b = zext(B[l], TY_LG(in->type));
+                      D[l] = zext((a > b ? a - b : b - a) + C[l], TY_LG(in->type)));
             }
             break;
         /* div{.approx,.full,.rn}{.ftz}.f32, div.rn.f64, div.{u,s}N d, a, b. Floats: correctly rounded host
@@ -1039,9 +1191,12 @@ top:;
             }
             /* a NaN operand (quiet or signalling) gives the other operand; C's fmin gives NaN for a
              * signalling one */
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fminf(a, b), a != a ? b : b != b ? a : fmin(a, b))
-            else if (TY_KIND(in->type) == TK_S) SGN_BIN(a < b ? a : b)
-            else UNS_BIN(a < b ? a : b)
+            if (TY_KIND(in->type) == TK_F)
+                FLT_BIN(a != a ? b : b != b ? a : fminf(a, b), a != a ? b : b != b ? a : fmin(a, b))
+            else if (TY_KIND(in->type) == TK_S)
+                SGN_BIN(a < b ? a : b)
+            else
+                UNS_BIN(a < b ? a : b)
             break;
         /* max{.relu}{.NaN}{.xorsign.abs}{.ftz}.type d, a, b: as OP_MIN. */
         case OP_MAX:
@@ -1049,21 +1204,33 @@ top:;
                 minmax_mod(in, D, A, B, m);
                 break;
             }
-            if (TY_KIND(in->type) == TK_F) FLT_BIN(a != a ? b : b != b ? a : fmaxf(a, b), a != a ? b : b != b ? a : fmax(a, b))
-            else if (TY_KIND(in->type) == TK_S) SGN_BIN(a > b ? a : b)
-            else UNS_BIN(a > b ? a : b)
+            if (TY_KIND(in->type) == TK_F)
+                FLT_BIN(a != a ? b : b != b ? a : fmaxf(a, b), a != a ? b : b != b ? a : fmax(a, b))
+            else if (TY_KIND(in->type) == TK_S)
+                SGN_BIN(a > b ? a : b)
+            else
+                UNS_BIN(a > b ? a : b)
             break;
         /* abs{.ftz}.type d, a. Floats: clears the sign bit (NaNs too). Integers: two's-complement negation of
          * negative values, so the most negative value stays itself. B is pointed at A because SGN_BIN reads
          * both. */
         case OP_ABS:
-            if (TY_KIND(in->type) == TK_F) FLT_UN(fabsf(a), fabs(a))
-            else { const uint64_t *Bx = A; B = Bx; SGN_BIN(a < 0 ? (int64_t)(0 - (uint64_t)a) : a) }
+            if (TY_KIND(in->type) == TK_F)
+                FLT_UN(fabsf(a), fabs(a))
+            else {
+                const uint64_t *Bx = A;
+                B = Bx;
+                SGN_BIN(a < 0 ? (int64_t)(0 - (uint64_t)a) : a)
+            }
             break;
         /* neg{.ftz}.type d, a. Floats: flips the sign bit (NaNs too). Integers: 0 - a, wrapping. */
         case OP_NEG:
-            if (TY_KIND(in->type) == TK_F) FLT_UN(-a, -a)
-            else { B = A; INT_BIN(0 - a) }
+            if (TY_KIND(in->type) == TK_F)
+                FLT_UN(-a, -a)
+            else {
+                B = A;
+                INT_BIN(0 - a)
+            }
             break;
         /* copysign.{f32,f64} d, a, b: b's magnitude with a's sign (PTX takes the sign from the first
          * source). */
@@ -1086,13 +1253,21 @@ top:;
             NEXT_INSN();
         /* and/or/xor.{b,u,s}N d, a, b: bitwise, the result cut to the type's width (.pred operands are
          * OP_PAND/OP_POR/OP_PXOR). */
-        case OP_AND: B = B ? B : A; INT_BIN(a & b) NEXT_INSN();
-        case OP_OR: INT_BIN(a | b) NEXT_INSN();
-        case OP_XOR: INT_BIN(a ^ b) NEXT_INSN();
+        case OP_AND:
+            B = B ? B : A;
+            INT_BIN(a & b) NEXT_INSN();
+        case OP_OR:
+            INT_BIN(a | b) NEXT_INSN();
+        case OP_XOR:
+            INT_BIN(a ^ b) NEXT_INSN();
         /* not.{b,u,s}N d, a: bitwise complement at the type's width (not.pred is OP_PNOT). cnot: 1 when a (at
          * the type's width) is 0, else 0. B is pointed at A because INT_BIN reads both. */
-        case OP_NOT: B = A; INT_BIN(~a) break;
-        case OP_CNOT: B = A; INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
+        case OP_NOT:
+            B = A;
+            INT_BIN(~a) break;
+        case OP_CNOT:
+            B = A;
+            INT_BIN(zext(a, TY_LG(in->type)) == 0 ? 1 : 0) break;
         /* shl.bN d, a, b: b is an unsigned 32-bit amount; amounts of N or more give 0. */
         case OP_SHL: {
             int bits = 8 << TY_LG(in->type);
@@ -1104,7 +1279,8 @@ top:;
         case OP_SHR: {
             int bits = 8 << TY_LG(in->type);
             if (TY_KIND(in->type) == TK_S) {
-                LANES(int64_t a = sext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l]; if (s >= (uint32_t)bits) s = (uint32_t)bits - 1;
+                LANES(int64_t a = sext(A[l], TY_LG(in->type)); uint32_t s = (uint32_t)B[l];
+                      if (s >= (uint32_t)bits) s = (uint32_t)bits - 1;
                       D[l] = zext((uint64_t)(a >> s), TY_LG(in->type)));
             } else if (TY_LG(in->type) == 2) {
                 LANES(uint32_t a = (uint32_t)A[l]; uint32_t s = (uint32_t)B[l]; D[l] = s >= 32u ? 0 : a >> s);
@@ -1116,20 +1292,30 @@ top:;
         }
         /* popc.b{32,64} d, a: the number of set bits, as a u32. */
         case OP_POPC:
-            if (TY_LG(in->type) == 3) LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
-            else LANES(D[l] = (uint32_t)__builtin_popcount((uint32_t)A[l]));
+            if (TY_LG(in->type) == 3)
+                LANES(D[l] = (uint32_t)__builtin_popcountll(A[l]));
+            else
+                LANES(D[l] = (uint32_t)__builtin_popcount((uint32_t)A[l]));
             break;
         /* clz.b{32,64} d, a: the number of leading zero bits, as a u32 (32 or 64 for a zero). */
         case OP_CLZ:
-            if (TY_LG(in->type) == 3) LANES(D[l] = A[l] ? (uint32_t)__builtin_clzll(A[l]) : 64u);
-            else LANES(D[l] = (uint32_t)A[l] ? (uint32_t)__builtin_clz((uint32_t)A[l]) : 32u);
+            if (TY_LG(in->type) == 3)
+                LANES(D[l] = A[l] ? (uint32_t)__builtin_clzll(A[l]) : 64u);
+            else
+                LANES(D[l] = (uint32_t)A[l] ? (uint32_t)__builtin_clz((uint32_t)A[l]) : 32u);
             break;
         /* brev.b{32,64} d, a: a with its bit order reversed. */
         case OP_BREV:
             if (TY_LG(in->type) == 3) {
-                LANES(uint64_t v = A[l]; uint64_t r = 0; for (int k = 0; k < 64; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
+                LANES(uint64_t v = A[l]; uint64_t r = 0; for (int k = 0; k < 64; k++) {
+                    r = (r << 1) | (v & 1);
+                    v >>= 1;
+                } D[l] = r);
             } else {
-                LANES(uint32_t v = (uint32_t)A[l]; uint32_t r = 0; for (int k = 0; k < 32; k++) { r = (r << 1) | (v & 1); v >>= 1; } D[l] = r);
+                LANES(uint32_t v = (uint32_t)A[l]; uint32_t r = 0; for (int k = 0; k < 32; k++) {
+                    r = (r << 1) | (v & 1);
+                    v >>= 1;
+                } D[l] = r);
             }
             break;
         /* bmsk: b1 bits set from bit a1 (both taken mod 32); .clamp: a >= 32 gives 0 and b >= 32 or a
@@ -1137,10 +1323,8 @@ top:;
         case OP_BMSK: {
             int clamp = (in->flags & F_CLAMP) != 0;
             LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l], a1 = a & 31u, b1 = b & 31u, sum = a1 + b1;
-                  uint32_t lo = ~0u << a1, hi = sum >= 32 ? 0 : ~0u << sum;
-                  if (clamp && a >= 32) lo = 0;
-                  if (sum >= 32 || (clamp && (a >= 32 || b >= 32))) hi = 0;
-                  else if (b1 == 0) hi = ~0u;
+                  uint32_t lo = ~0u << a1, hi = sum >= 32 ? 0 : ~0u << sum; if (clamp && a >= 32) lo = 0;
+                  if (sum >= 32 || (clamp && (a >= 32 || b >= 32))) hi = 0; else if (b1 == 0) hi = ~0u;
                   D[l] = lo & ~hi);
             break;
         }
@@ -1153,8 +1337,7 @@ top:;
             LANES(uint64_t v = zext(A[l], TY_LG(in->type));
                   if (sg && (v >> (bits - 1) & 1)) v = zext(~v, TY_LG(in->type));
                   uint32_t r = v ? (uint32_t)(63 - __builtin_clzll(v)) : 0xffffffffu;
-                  if (sh && r != 0xffffffffu) r = (uint32_t)(bits - 1) - r;
-                  D[l] = r);
+                  if (sh && r != 0xffffffffu) r = (uint32_t)(bits - 1) - r; D[l] = r);
             break;
         }
         /* bfe.{u,s}{32,64} d, a, b, c: the c & 0xff bits of a from bit b & 0xff, in the low bits of d; the
@@ -1164,18 +1347,17 @@ top:;
             /* bits pos..pos+len-1 of a; positions past the operand width read as the fill bit
              * (the sign bit a[min(pos+len-1, width-1)] for signed types, 0 otherwise) */
             int lg = TY_LG(in->type), bits = 8 << lg, sg = TY_KIND(in->type) == TK_S;
-            LANES(uint64_t a = zext(A[l], lg); uint32_t pos = (uint32_t)B[l] & 0xff, len = (uint32_t)C[l] & 0xff;
-                  uint64_t r = 0;
-                  if (len) {
-                      uint32_t top = pos + len - 1 < (uint32_t)bits ? pos + len - 1 : (uint32_t)bits - 1;
-                      uint64_t fill = sg ? (a >> top) & 1 : 0;
-                      uint32_t avail = pos < (uint32_t)bits ? (uint32_t)bits - pos : 0;
-                      uint32_t n = len < avail ? len : avail;
-                      r = n ? a >> pos : 0;
-                      if (n < 64) r &= (1ull << n) - 1;
-                      if (fill && n < 64) r |= ~((1ull << n) - 1);
-                  }
-                  D[l] = zext(r, lg));
+            LANES(
+                uint64_t a = zext(A[l], lg);
+                uint32_t pos = (uint32_t)B[l] & 0xff, len = (uint32_t)C[l] & 0xff; uint64_t r = 0; if (len) {
+                    uint32_t top = pos + len - 1 < (uint32_t)bits ? pos + len - 1 : (uint32_t)bits - 1;
+                    uint64_t fill = sg ? (a >> top) & 1 : 0;
+                    uint32_t avail = pos < (uint32_t)bits ? (uint32_t)bits - pos : 0;
+                    uint32_t n = len < avail ? len : avail;
+                    r = n ? a >> pos : 0;
+                    if (n < 64) r &= (1ull << n) - 1;
+                    if (fill && n < 64) r |= ~((1ull << n) - 1);
+                } D[l] = zext(r, lg));
             break;
         }
         /* bfi.b{32,64} f, a, b, c, d: b with its bits pos..pos+len-1 replaced by the low bits of a, pos =
@@ -1184,12 +1366,12 @@ top:;
         case OP_BFI: {
             const uint64_t *Dl = R(in->s[3]);
             int bits = 8 << TY_LG(in->type);
-            LANES(uint32_t pos = (uint32_t)C[l] & 0xff, len = (uint32_t)Dl[l] & 0xff; uint64_t b = B[l];
-                  if (len && pos < (uint32_t)bits) {
-                      uint64_t msk = len >= 64 ? ~0ull : (1ull << len) - 1;
-                      b = (b & ~(msk << pos)) | ((A[l] & msk) << pos);
-                  }
-                  D[l] = zext(b, TY_LG(in->type)));
+            LANES(
+                uint32_t pos = (uint32_t)C[l] & 0xff, len = (uint32_t)Dl[l] & 0xff; uint64_t b = B[l];
+                if (len && pos < (uint32_t)bits) {
+                    uint64_t msk = len >= 64 ? ~0ull : (1ull << len) - 1;
+                    b = (b & ~(msk << pos)) | ((A[l] & msk) << pos);
+                } D[l] = zext(b, TY_LG(in->type)));
             break;
         }
         /* prmt.b32{.mode} d, a, b, c: picks 4 bytes out of the 8 of {b, a} (a is bytes 0..3, b bytes 4..7).
@@ -1197,27 +1379,48 @@ top:;
          * byte's sign bit. mod 1..6 are .f4e, .b4e, .rc8, .ecl, .ecr, .rc16, selected by c[1:0]. */
         case OP_PRMT: {
             int mode = in->mod;
-            LANES(uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t c = (uint32_t)C[l]; uint32_t r = 0;
-                  if (mode == 0) {
-                      for (int k = 0; k < 4; k++) {
-                          uint32_t sel = (c >> (4 * k)) & 0xf;
-                          uint32_t byte = (uint32_t)(v >> (8 * (sel & 7))) & 0xff;
-                          if (sel & 8) byte = (byte & 0x80) ? 0xff : 0;
-                          r |= byte << (8 * k);
-                      }
-                  } else {
-                      uint32_t s = c & 3, sel[4] = {0, 0, 0, 0};
-                      switch (mode) {
-                      case 1: for (int k = 0; k < 4; k++) sel[k] = (s + (uint32_t)k) & 7; break;          /* f4e */
-                      case 2: for (int k = 0; k < 4; k++) sel[k] = (s - (uint32_t)k) & 7; break;          /* b4e */
-                      case 3: for (int k = 0; k < 4; k++) sel[k] = s; break;                             /* rc8 */
-                      case 4: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k > s ? (uint32_t)k : s; break; /* ecl */
-                      case 5: for (int k = 0; k < 4; k++) sel[k] = (uint32_t)k < s ? (uint32_t)k : s; break; /* ecr */
-                      default: sel[0] = (s & 1) * 2; sel[1] = sel[0] + 1; sel[2] = sel[0]; sel[3] = sel[1]; break; /* rc16 */
-                      }
-                      for (int k = 0; k < 4; k++) r |= ((uint32_t)(v >> (8 * sel[k])) & 0xff) << (8 * k);
-                  }
-                  D[l] = r);
+            LANES(
+                uint64_t v = ((uint64_t)(uint32_t)B[l] << 32) | (uint32_t)A[l]; uint32_t c = (uint32_t)C[l];
+                uint32_t r = 0; if (mode == 0) {
+                    for (int k = 0; k < 4; k++) {
+                        uint32_t sel = (c >> (4 * k)) & 0xf;
+                        uint32_t byte = (uint32_t)(v >> (8 * (sel & 7))) & 0xff;
+                        if (sel & 8) byte = (byte & 0x80) ? 0xff : 0;
+                        r |= byte << (8 * k);
+                    }
+                } else {
+                    uint32_t s = c & 3, sel[4] = {0, 0, 0, 0};
+                    switch (mode) {
+                    case 1:
+                        for (int k = 0; k < 4; k++)
+                            sel[k] = (s + (uint32_t)k) & 7;
+                        break; /* f4e */
+                    case 2:
+                        for (int k = 0; k < 4; k++)
+                            sel[k] = (s - (uint32_t)k) & 7;
+                        break; /* b4e */
+                    case 3:
+                        for (int k = 0; k < 4; k++)
+                            sel[k] = s;
+                        break; /* rc8 */
+                    case 4:
+                        for (int k = 0; k < 4; k++)
+                            sel[k] = (uint32_t)k > s ? (uint32_t)k : s;
+                        break; /* ecl */
+                    case 5:
+                        for (int k = 0; k < 4; k++)
+                            sel[k] = (uint32_t)k < s ? (uint32_t)k : s;
+                        break; /* ecr */
+                    default:
+                        sel[0] = (s & 1) * 2;
+                        sel[1] = sel[0] + 1;
+                        sel[2] = sel[0];
+                        sel[3] = sel[1];
+                        break; /* rc16 */
+                    }
+                    for (int k = 0; k < 4; k++)
+                        r |= ((uint32_t)(v >> (8 * sel[k])) & 0xff) << (8 * k);
+                } D[l] = r);
             break;
         }
         /* lop3.b32 d, a, b, c, immLut: any function of three inputs, imm being its 8-bit truth table: bit
@@ -1225,12 +1428,11 @@ top:;
          * and c). */
         case OP_LOP3: {
             uint32_t lut = (uint32_t)in->imm;
-            LANES(uint64_t a = A[l], b = B[l], c = C[l]; uint64_t r = 0;
-                  if (lut & 0x01) r |= ~a & ~b & ~c; if (lut & 0x02) r |= ~a & ~b & c;
-                  if (lut & 0x04) r |= ~a & b & ~c; if (lut & 0x08) r |= ~a & b & c;
-                  if (lut & 0x10) r |= a & ~b & ~c; if (lut & 0x20) r |= a & ~b & c;
-                  if (lut & 0x40) r |= a & b & ~c; if (lut & 0x80) r |= a & b & c;
-                  D[l] = zext(r, TY_LG(in->type)));
+            LANES(uint64_t a = A[l], b = B[l], c = C[l]; uint64_t r = 0; if (lut & 0x01) r |= ~a & ~b & ~c;
+                  if (lut & 0x02) r |= ~a & ~b & c; if (lut & 0x04) r |= ~a & b & ~c;
+                  if (lut & 0x08) r |= ~a & b & c; if (lut & 0x10) r |= a & ~b & ~c;
+                  if (lut & 0x20) r |= a & ~b & c; if (lut & 0x40) r |= a & b & ~c;
+                  if (lut & 0x80) r |= a & b & c; D[l] = zext(r, TY_LG(in->type)));
             break;
         }
         /* shf.{l,r}{.clamp,.wrap}.b32 d, a, b, c: funnel shift of the 64-bit {b, a} (b high) by n = c, taken
@@ -1247,14 +1449,22 @@ top:;
          * at the type's precision (rsqrt as 1/sqrt). That is at least as accurate as the hardware's .approx
          * forms, so results may differ from a GPU's in the last bits. .rz/.rm/.rp on rcp and sqrt went to
          * OP_FROUND. */
-        case OP_RCP: FLT_UN(1.0f / a, 1.0 / a) break;
-        case OP_SQRT: FLT_UN(sqrtf(a), sqrt(a)) break;
-        case OP_RSQRT: FLT_UN(1.0f / sqrtf(a), 1.0 / sqrt(a)) break;
-        case OP_EX2: FLT_UN(exp2f(a), exp2(a)) break;
-        case OP_LG2: FLT_UN(log2f(a), log2(a)) break;
-        case OP_SIN: FLT_UN(sinf(a), sin(a)) break;
-        case OP_COS: FLT_UN(cosf(a), cos(a)) break;
-        case OP_TANH: FLT_UN(tanhf(a), tanh(a)) break;
+        case OP_RCP:
+            FLT_UN(1.0f / a, 1.0 / a) break;
+        case OP_SQRT:
+            FLT_UN(sqrtf(a), sqrt(a)) break;
+        case OP_RSQRT:
+            FLT_UN(1.0f / sqrtf(a), 1.0 / sqrt(a)) break;
+        case OP_EX2:
+            FLT_UN(exp2f(a), exp2(a)) break;
+        case OP_LG2:
+            FLT_UN(log2f(a), log2(a)) break;
+        case OP_SIN:
+            FLT_UN(sinf(a), sin(a)) break;
+        case OP_COS:
+            FLT_UN(cosf(a), cos(a)) break;
+        case OP_TANH:
+            FLT_UN(tanhf(a), tanh(a)) break;
         /* testp.{finite,infinite,number,notanumber,normal,subnormal}.{f32,f64} p, a: mod 0..5 in that order;
          * writes predicate d[0] for the lanes in m. As the PTX ISA says, +0 and -0 count as normal (C's
          * isnormal says no). */
@@ -1262,12 +1472,26 @@ top:;
             uint32_t r = 0;
             int k = in->mod;
             LANES(double v = TY_LG(in->type) == 2 ? (double)u2f(A[l]) : u2d(A[l]); int c = fpclassify(v);
-                  int t = 0;
-                  if (TY_LG(in->type) == 2) c = fpclassify(u2f(A[l]));
-                  switch (k) { case 0: t = c != FP_INFINITE && c != FP_NAN; break; case 1: t = c == FP_INFINITE; break;
-                               case 2: t = c != FP_NAN; break; case 3: t = c == FP_NAN; break;
-                               case 4: t = c == FP_NORMAL || c == FP_ZERO; break; default: t = c == FP_SUBNORMAL; break; }
-                  r |= (uint32_t)t << l);
+                  int t = 0; if (TY_LG(in->type) == 2) c = fpclassify(u2f(A[l])); switch (k) {
+                      case 0:
+                          t = c != FP_INFINITE && c != FP_NAN;
+                          break;
+                      case 1:
+                          t = c == FP_INFINITE;
+                          break;
+                      case 2:
+                          t = c != FP_NAN;
+                          break;
+                      case 3:
+                          t = c == FP_NAN;
+                          break;
+                      case 4:
+                          t = c == FP_NORMAL || c == FP_ZERO;
+                          break;
+                      default:
+                          t = c == FP_SUBNORMAL;
+                          break;
+                  } r |= (uint32_t)t << l);
             P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             break;
         }
@@ -1287,9 +1511,18 @@ top:;
                 uint32_t c = P[in->s[2]];
                 if (in->flags & F_PNEG_C) c = ~c;
                 switch (in->mod2) {
-                case BOOL_AND: r &= c; nr &= c; break;
-                case BOOL_OR: r |= c; nr |= c; break;
-                default: r ^= c; nr ^= c; break;
+                case BOOL_AND:
+                    r &= c;
+                    nr &= c;
+                    break;
+                case BOOL_OR:
+                    r |= c;
+                    nr |= c;
+                    break;
+                default:
+                    r ^= c;
+                    nr ^= c;
+                    break;
                 }
                 r &= m;
                 nr &= m;
@@ -1314,8 +1547,10 @@ top:;
         /* slct{.ftz}.dtype.{s32,f32} d, a, b, c: a where c >= 0, else b; c's type is type2. A float -0 counts
          * as >= 0 and a NaN selects b. */
         case OP_SLCT:
-            if (TY_KIND(in->type2) == TK_F) LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
-            else LANES(D[l] = (int32_t)C[l] >= 0 ? A[l] : B[l]);
+            if (TY_KIND(in->type2) == TK_F)
+                LANES(D[l] = u2f(C[l]) >= 0.0f ? A[l] : B[l]);
+            else
+                LANES(D[l] = (int32_t)C[l] >= 0 ? A[l] : B[l]);
             break;
         /* and/or/xor.pred d, {!}a, {!}b: predicate logic on lane masks; F_PNEG_A and F_PNEG_B negate the
          * sources. */
@@ -1350,10 +1585,13 @@ top:;
          * the exact value. A result narrower than the register is sign-extended for a signed destination type
          * and zero-extended otherwise. */
         case OP_CVT:
-            if (in->type == T_F32 && TY_KIND(in->type2) == TK_S && TY_LG(in->type2) == 2 && in->mod <= RND_RN && !(in->flags & F_SAT))
+            if (in->type == T_F32 && TY_KIND(in->type2) == TK_S && TY_LG(in->type2) == 2 &&
+                in->mod <= RND_RN && !(in->flags & F_SAT))
                 LANES(D[l] = f2u((float)(int32_t)A[l]));
-            else if (TY_LG(in->type) == 3 && TY_KIND(in->type) != TK_F && TY_LG(in->type2) == 2 && TY_KIND(in->type2) != TK_F && !(in->flags & F_SAT))
-                LANES(D[l] = TY_KIND(in->type2) == TK_S ? (uint64_t)(int64_t)(int32_t)A[l] : (uint64_t)(uint32_t)A[l]);
+            else if (TY_LG(in->type) == 3 && TY_KIND(in->type) != TK_F && TY_LG(in->type2) == 2 &&
+                     TY_KIND(in->type2) != TK_F && !(in->flags & F_SAT))
+                LANES(D[l] = TY_KIND(in->type2) == TK_S ? (uint64_t)(int64_t)(int32_t)A[l]
+                                                        : (uint64_t)(uint32_t)A[l]);
             else
                 LANES(D[l] = cvt_value(in, A[l]));
             NEXT_INSN();
@@ -1362,9 +1600,15 @@ top:;
          * are the generic ones. A .u32 result keeps the low 32 bits. */
         case OP_CVTA_TO:
             switch (in->space) {
-            case SS_SHARED: LANES(D[l] = A[l] - VM_SHARED_WIN); break;
-            case SS_LOCAL: LANES(D[l] = A[l] - VM_LOCAL_WIN); break;
-            default: LANES(D[l] = A[l]); break;
+            case SS_SHARED:
+                LANES(D[l] = A[l] - VM_SHARED_WIN);
+                break;
+            case SS_LOCAL:
+                LANES(D[l] = A[l] - VM_LOCAL_WIN);
+                break;
+            default:
+                LANES(D[l] = A[l]);
+                break;
             }
             if (TY_LG(in->type) == 2) LANES(D[l] = (uint32_t)D[l]);
             NEXT_INSN();
@@ -1372,17 +1616,26 @@ top:;
          * low 32 bits) plus the space's generic window; .global and .const addresses are already generic. */
         case OP_CVTA_FROM:
             switch (in->space) {
-            case SS_SHARED: LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN); break;
-            case SS_LOCAL: LANES(D[l] = (uint32_t)A[l] + VM_LOCAL_WIN); break;
-            default: LANES(D[l] = A[l]); break;
+            case SS_SHARED:
+                LANES(D[l] = (uint32_t)A[l] + VM_SHARED_WIN);
+                break;
+            case SS_LOCAL:
+                LANES(D[l] = (uint32_t)A[l] + VM_LOCAL_WIN);
+                break;
+            default:
+                LANES(D[l] = A[l]);
+                break;
             }
             NEXT_INSN();
         /* isspacep.space p, a: whether generic address a lies in the space's window: .shared and .local test
          * their windows, any other space holds when a is in neither (no check that memory is there). */
         case OP_ISSPACEP: {
             uint32_t r = 0;
-            LANES(uint64_t a = A[l]; int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
-                  int t = in->space == SS_SHARED ? sh : in->space == SS_LOCAL ? lo : (!sh && !lo);
+            LANES(uint64_t a = A[l];
+                  int sh = a - VM_SHARED_WIN < VM_WIN_SIZE, lo = a - VM_LOCAL_WIN < VM_WIN_SIZE;
+                  int t = in->space == SS_SHARED  ? sh
+                          : in->space == SS_LOCAL ? lo
+                                                  : (!sh && !lo);
                   r |= (uint32_t)t << l);
             P[in->d[0]] = (P[in->d[0]] & ~m) | r;
             break;
@@ -1421,19 +1674,37 @@ top:;
                 }
             } else if (in->vec == 1) {
                 if (n == 4) {
-                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 0, in->line);
-                          if (!p) { SAVE(); return W_ERR; } uint32_t v; memcpy(&v, p, 4); D[l] = sg ? (uint64_t)(int64_t)(int32_t)v : v);
+                    LANES(uint8_t *p =
+                              mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 0, in->line);
+                          if (!p) {
+                              SAVE();
+                              return W_ERR;
+                          } uint32_t v;
+                          memcpy(&v, p, 4); D[l] = sg ? (uint64_t)(int64_t)(int32_t)v : v);
                 } else {
-                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 0, in->line);
-                          if (!p) { SAVE(); return W_ERR; } uint64_t v = 0; memcpy(&v, p, n);
-                          D[l] = sg ? (uint64_t)sext(v, lg) : v);
+                    LANES(uint8_t *p =
+                              mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 0, in->line);
+                          if (!p) {
+                              SAVE();
+                              return W_ERR;
+                          } uint64_t v = 0;
+                          memcpy(&v, p, n); D[l] = sg ? (uint64_t)sext(v, lg) : v);
                 }
             } else {
                 uint64_t *Dv[4];
-                for (int k = 0; k < in->vec; k++) Dv[k] = R(in->d[k]);
-                LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 0, in->line);
-                      if (!p) { SAVE(); return W_ERR; }
-                      for (int k = 0; k < in->vec; k++) { uint64_t v = 0; memcpy(&v, p + k * n, n); Dv[k][l] = sg ? (uint64_t)sext(v, lg) : v; });
+                for (int k = 0; k < in->vec; k++)
+                    Dv[k] = R(in->d[k]);
+                LANES(
+                    uint8_t *p =
+                        mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 0, in->line);
+                    if (!p) {
+                        SAVE();
+                        return W_ERR;
+                    } for (int k = 0; k < in->vec; k++) {
+                        uint64_t v = 0;
+                        memcpy(&v, p + k * n, n);
+                        Dv[k][l] = sg ? (uint64_t)sext(v, lg) : v;
+                    });
             }
             NEXT_INSN();
         }
@@ -1457,18 +1728,36 @@ top:;
             } else if (in->vec == 1) {
                 const uint64_t *V = D;
                 if (n == 4) {
-                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 1, in->line);
-                          if (!p) { SAVE(); return W_ERR; } uint32_t v = (uint32_t)V[l]; memcpy(p, &v, 4));
+                    LANES(uint8_t *p =
+                              mem_xlate(x, sp, A[l] + (uint64_t)off, 4, tid_base + (unsigned)l, 1, in->line);
+                          if (!p) {
+                              SAVE();
+                              return W_ERR;
+                          } uint32_t v = (uint32_t)V[l];
+                          memcpy(p, &v, 4));
                 } else {
-                    LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
-                          if (!p) { SAVE(); return W_ERR; } uint64_t v = V[l]; memcpy(p, &v, n));
+                    LANES(uint8_t *p =
+                              mem_xlate(x, sp, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                          if (!p) {
+                              SAVE();
+                              return W_ERR;
+                          } uint64_t v = V[l];
+                          memcpy(p, &v, n));
                 }
             } else {
                 const uint64_t *Vv[4];
-                for (int k = 0; k < in->vec; k++) Vv[k] = R(in->d[k]);
-                LANES(uint8_t *p = mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 1, in->line);
-                      if (!p) { SAVE(); return W_ERR; }
-                      for (int k = 0; k < in->vec; k++) { uint64_t v = Vv[k][l]; memcpy(p + k * n, &v, n); });
+                for (int k = 0; k < in->vec; k++)
+                    Vv[k] = R(in->d[k]);
+                LANES(
+                    uint8_t *p =
+                        mem_xlate(x, sp, A[l] + (uint64_t)off, tot, tid_base + (unsigned)l, 1, in->line);
+                    if (!p) {
+                        SAVE();
+                        return W_ERR;
+                    } for (int k = 0; k < in->vec; k++) {
+                        uint64_t v = Vv[k][l];
+                        memcpy(p + k * n, &v, n);
+                    });
             }
             NEXT_INSN();
         }
@@ -1481,7 +1770,9 @@ top:;
             for (int k = 0; k < in->vec; k++) {
                 uint64_t v = 0;
                 uint64_t o = (uint64_t)in->imm + (uint64_t)k * n;
-                if (o + n > x->kern->kparam_size) return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "kernel parameter read out of bounds", in->line);
+                if (o + n > x->kern->kparam_size)
+                    return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "kernel parameter read out of bounds",
+                                     in->line);
                 memcpy(&v, x->L->params + o, n);
                 if (sg) v = (uint64_t)sext(v, lg);
                 uint64_t *Dk = R(in->d[k]);
@@ -1497,12 +1788,14 @@ top:;
         case OP_ST_FPARAM: {
             uint32_t n = TY_BYTES(in->type), fs = fn->frame_param_size;
             int lg = TY_LG(in->type), sg = TY_KIND(in->type) == TK_S;
-            if ((uint64_t)in->imm + (uint64_t)n * in->vec > fs) return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "parameter access out of bounds", in->line);
+            if ((uint64_t)in->imm + (uint64_t)n * in->vec > fs)
+                return set_error(x, CUDA_ERROR_ILLEGAL_ADDRESS, "parameter access out of bounds", in->line);
             uint8_t *base = w->params + f->param_off + (size_t)in->imm;
             for (int k = 0; k < in->vec; k++) {
                 uint64_t *Dk = R(in->d[k]);
                 if (in->op == OP_LD_FPARAM)
-                    LANES(uint64_t v = 0; memcpy(&v, base + (size_t)l * fs + (size_t)k * n, n); Dk[l] = sg ? (uint64_t)sext(v, lg) : v);
+                    LANES(uint64_t v = 0; memcpy(&v, base + (size_t)l * fs + (size_t)k * n, n);
+                          Dk[l] = sg ? (uint64_t)sext(v, lg) : v);
                 else
                     LANES(uint64_t v = Dk[l]; memcpy(base + (size_t)l * fs + (size_t)k * n, &v, n));
             }
@@ -1518,9 +1811,12 @@ top:;
             uint32_t n = TY_BYTES(in->type);
             int64_t off = in->imm;
             const uint64_t *Bv = B, *Cv = C;
-            LANES(uint8_t *p = mem_xlate(x, in->space, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
-                  if (!p) { SAVE(); return W_ERR; }
-                  uint64_t old = mem_atomic(p, in, Bv[l], Cv ? Cv[l] : 0);
+            LANES(uint8_t *p =
+                      mem_xlate(x, in->space, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                  if (!p) {
+                      SAVE();
+                      return W_ERR;
+                  } uint64_t old = mem_atomic(p, in, Bv[l], Cv ? Cv[l] : 0);
                   if (D) D[l] = old);
             break;
         }
@@ -1568,7 +1864,8 @@ top:;
                 if (t < PTX_FUNC_BASE || (t - PTX_FUNC_BASE) % 16u || idx >= (uint64_t)x->pm->nfuncs ||
                     x->pm->funcs[idx].is_entry || !x->pm->funcs[idx].defined) {
                     SAVE();
-                    return set_error(x, CUDA_ERROR_INVALID_PC, "indirect call to an address that is not a function", in->line);
+                    return set_error(x, CUDA_ERROR_INVALID_PC,
+                                     "indirect call to an address that is not a function", in->line);
                 }
                 callee = (int)idx;
             }
@@ -1606,7 +1903,8 @@ top:;
                 w->exited |= m;
                 x->live -= __builtin_popcount(m);
                 /* lanes exiting from inside calls leave every frame */
-                for (int k = 0; k < w->nframes; k++) w->frames[k].waiting &= ~m;
+                for (int k = 0; k < w->nframes; k++)
+                    w->frames[k].waiting &= ~m;
             } else {
                 f->retmask |= m;
             }
@@ -1622,7 +1920,8 @@ top:;
         case OP_BRKPT:
             if (!m) break;
             SAVE();
-            return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, "brkpt instruction executed without a debugger", in->line);
+            return set_error(x, CUDA_ERROR_ILLEGAL_INSTRUCTION,
+                             "brkpt instruction executed without a debugger", in->line);
         /* bar{.sync}/barrier{.sync}{.aligned} a{, b}, bar.red (OP_BAR_RED) and bar.arrive: the barrier number
          * (s[0]) and thread count (s[1]) are not used: every barrier is the block's one barrier, complete
          * when all its live threads have arrived (run_block in interp_grid.c releases it). The arriving lanes
@@ -1709,15 +2008,14 @@ top:;
          * negative halves to 0 */
         case OP_MINMAX16X2: {
             int mx = in->mod2 & PM_MAX, sg = in->mod2 & PM_SIGNED, relu = in->mod2 & PM_RELU;
-            LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l], r = 0;
-                  for (int k = 0; k < 2; k++) {
-                      uint32_t ua = (a >> (16 * k)) & 0xffffu, ub = (b >> (16 * k)) & 0xffffu;
-                      int32_t va = sg ? (int16_t)ua : (int32_t)ua, vb = sg ? (int16_t)ub : (int32_t)ub;
-                      int32_t v = mx ? (va > vb ? va : vb) : (va < vb ? va : vb);
-                      if (relu && v < 0) v = 0;
-                      r |= ((uint32_t)v & 0xffffu) << (16 * k);
-                  }
-                  D[l] = r);
+            LANES(
+                uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l], r = 0; for (int k = 0; k < 2; k++) {
+                    uint32_t ua = (a >> (16 * k)) & 0xffffu, ub = (b >> (16 * k)) & 0xffffu;
+                    int32_t va = sg ? (int16_t)ua : (int32_t)ua, vb = sg ? (int16_t)ub : (int32_t)ub;
+                    int32_t v = mx ? (va > vb ? va : vb) : (va < vb ? va : vb);
+                    if (relu && v < 0) v = 0;
+                    r |= ((uint32_t)v & 0xffffu) << (16 * k);
+                } D[l] = r);
             break;
         }
         /* wmma.load.{a,b,c}, wmma.store.d and wmma.mma of shape m16n16k16, f16 inputs and f16/f32
@@ -1736,7 +2034,12 @@ top:;
         /* tex, tld4, txq, suld.b, sust.b, suq on texture and surface objects (interp_tex.c): fields and
          * operands as described at TEXOP_* in ptx.h. A handle that names no object, or a surface access out
          * of range (.trap) or misaligned, fails the launch. */
-        case OP_TEX: case OP_TLD4: case OP_TXQ: case OP_SULD: case OP_SUST: case OP_SUQ: /* interp_tex.c */
+        case OP_TEX:
+        case OP_TLD4:
+        case OP_TXQ:
+        case OP_SULD:
+        case OP_SUST:
+        case OP_SUQ: /* interp_tex.c */
             if (tex_exec(x, in, bank, m, tid_base) == W_ERR) {
                 SAVE();
                 return W_ERR;
@@ -1754,22 +2057,21 @@ top:;
          * signed); the sum wraps at 32 bits. */
         case OP_DP4A: {
             int sa = TY_KIND(in->type) == TK_S, sb = TY_KIND(in->type2) == TK_S, mode = in->mod;
-            LANES(uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l]; int64_t acc = 0;
-                  if (mode == 0) {
-                      for (int k = 0; k < 4; k++) {
-                          int32_t ea = sa ? (int8_t)(a >> (8 * k)) : (int32_t)((a >> (8 * k)) & 0xff);
-                          int32_t eb = sb ? (int8_t)(b >> (8 * k)) : (int32_t)((b >> (8 * k)) & 0xff);
-                          acc += (int64_t)ea * eb;
-                      }
-                  } else {
-                      for (int k = 0; k < 2; k++) {
-                          int32_t ea = sa ? (int16_t)(a >> (16 * k)) : (int32_t)((a >> (16 * k)) & 0xffff);
-                          int bi = k + (mode == 2 ? 2 : 0);
-                          int32_t eb = sb ? (int8_t)(b >> (8 * bi)) : (int32_t)((b >> (8 * bi)) & 0xff);
-                          acc += (int64_t)ea * eb;
-                      }
-                  }
-                  D[l] = (uint32_t)((uint32_t)C[l] + (uint32_t)acc));
+            LANES(
+                uint32_t a = (uint32_t)A[l], b = (uint32_t)B[l]; int64_t acc = 0; if (mode == 0) {
+                    for (int k = 0; k < 4; k++) {
+                        int32_t ea = sa ? (int8_t)(a >> (8 * k)) : (int32_t)((a >> (8 * k)) & 0xff);
+                        int32_t eb = sb ? (int8_t)(b >> (8 * k)) : (int32_t)((b >> (8 * k)) & 0xff);
+                        acc += (int64_t)ea * eb;
+                    }
+                } else {
+                    for (int k = 0; k < 2; k++) {
+                        int32_t ea = sa ? (int16_t)(a >> (16 * k)) : (int32_t)((a >> (16 * k)) & 0xffff);
+                        int bi = k + (mode == 2 ? 2 : 0);
+                        int32_t eb = sb ? (int8_t)(b >> (8 * bi)) : (int32_t)((b >> (8 * bi)) & 0xff);
+                        acc += (int64_t)ea * eb;
+                    }
+                } D[l] = (uint32_t)((uint32_t)C[l] + (uint32_t)acc));
             break;
         }
         /* cp.async.{ca,cg}.shared.global [dst], [src], cp-size{, src-size}: done synchronously when it runs
@@ -1781,16 +2083,22 @@ top:;
             uint32_t n = in->vec;
             const uint64_t *S = B, *SZ = C, *SO = R(in->s[3]);
             int64_t off = in->imm;
-            LANES(uint8_t *dst = mem_xlate(x, SS_SHARED, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
-                  if (!dst) { SAVE(); return W_ERR; }
-                  uint32_t sz = (uint32_t)SZ[l] < n ? (uint32_t)SZ[l] : n;
-                  uint8_t tmp[16] = {0};
-                  if (sz) {
-                      uint8_t *src = mem_xlate(x, SS_GLOBAL, S[l] + SO[l], n, tid_base + (unsigned)l, 0, in->line);
-                      if (!src) { SAVE(); return W_ERR; }
-                      memcpy(tmp, src, sz);
-                  }
-                  memcpy(dst, tmp, n));
+            LANES(
+                uint8_t *dst =
+                    mem_xlate(x, SS_SHARED, A[l] + (uint64_t)off, n, tid_base + (unsigned)l, 1, in->line);
+                if (!dst) {
+                    SAVE();
+                    return W_ERR;
+                } uint32_t sz = (uint32_t)SZ[l] < n ? (uint32_t)SZ[l] : n;
+                uint8_t tmp[16] = {0}; if (sz) {
+                    uint8_t *src =
+                        mem_xlate(x, SS_GLOBAL, S[l] + SO[l], n, tid_base + (unsigned)l, 0, in->line);
+                    if (!src) {
+                        SAVE();
+                        return W_ERR;
+                    }
+                    memcpy(tmp, src, sz);
+                } memcpy(dst, tmp, n));
             break;
         }
         /* The second half of bar.red, placed by the decoder right after its OP_BAR_RED with the same guard:
@@ -1823,4 +2131,3 @@ sync_hold:
     ninstr -= (uint64_t)lane_count(active);
     DIVERGE_TO_RESCHEDULE();
 }
-

@@ -7,8 +7,7 @@
 #include <string.h>
 
 /* Copies a NUL-terminated device string; returns its length or -1 on a fault. */
-static int read_str(exec *x, uint64_t a, unsigned tid, char *buf, size_t cap, int line)
-{
+static int read_str(exec *x, uint64_t a, unsigned tid, char *buf, size_t cap, int line) {
     size_t n = 0;
     for (; n + 1 < cap; n++) {
         uint8_t *p = mem_xlate(x, SS_GENERIC, a + n, 1, tid, 0, line);
@@ -20,8 +19,8 @@ static int read_str(exec *x, uint64_t a, unsigned tid, char *buf, size_t cap, in
     return (int)n;
 }
 
-static uint64_t arg_u64(const warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int a, int l)
-{
+static uint64_t arg_u64(const warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int a,
+                        int l) {
     uint64_t v = 0;
     if (a >= cs->nargs) return 0;
     uint32_t n = cs->arg_size[a] < 8 ? cs->arg_size[a] : 8;
@@ -30,8 +29,8 @@ static uint64_t arg_u64(const warp *w, const frame *f, const ptx_func *fn, const
 }
 
 /* Reads the next argument of the given size from the packed vprintf argument buffer. */
-static int next_arg(exec *x, uint64_t buf, uint64_t *off, uint32_t size, unsigned tid, uint64_t *out, int line)
-{
+static int next_arg(exec *x, uint64_t buf, uint64_t *off, uint32_t size, unsigned tid, uint64_t *out,
+                    int line) {
     *off = (*off + size - 1) / size * size;
     uint8_t *p = mem_xlate(x, SS_GENERIC, buf + *off, size, tid, 0, line);
     if (!p) return -1;
@@ -41,8 +40,7 @@ static int next_arg(exec *x, uint64_t buf, uint64_t *off, uint32_t size, unsigne
     return 0;
 }
 
-static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int line, int *written)
-{
+static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int line, int *written) {
     char fmt[2048], out[4096], spec[32], sarg[1024];
     if (read_str(x, fmt_a, tid, fmt, sizeof fmt, line) < 0) return -1;
     size_t o = 0;
@@ -63,7 +61,8 @@ static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int l
         while (*p && strchr("-+ #0123456789.*hlLqjzt", *p) && k < sizeof spec - 4) {
             if (*p == 'l' || *p == 'L' || *p == 'q' || *p == 'j' || *p == 'z' || *p == 't') longs++;
             if (*p == '*') return 0; /* unsupported: print nothing more */
-            if (*p != 'h' && *p != 'l' && *p != 'L' && *p != 'q' && *p != 'j' && *p != 'z' && *p != 't') spec[k++] = *p;
+            if (*p != 'h' && *p != 'l' && *p != 'L' && *p != 'q' && *p != 'j' && *p != 'z' && *p != 't')
+                spec[k++] = *p;
             p++;
         }
         char conv = *p ? *p++ : 0;
@@ -71,7 +70,13 @@ static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int l
         int n = 0;
         size_t room = sizeof out - o;
         switch (conv) {
-        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': case 'c': {
+        case 'd':
+        case 'i':
+        case 'u':
+        case 'x':
+        case 'X':
+        case 'o':
+        case 'c': {
             uint32_t size = longs ? 8 : 4;
             if (next_arg(x, args, &off, size, tid, &v, line)) return -1;
             spec[k++] = 'l';
@@ -90,7 +95,14 @@ static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int l
             }
             break;
         }
-        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': case 'a': case 'A': {
+        case 'f':
+        case 'F':
+        case 'e':
+        case 'E':
+        case 'g':
+        case 'G':
+        case 'a':
+        case 'A': {
             if (next_arg(x, args, &off, 8, tid, &v, line)) return -1;
             spec[k++] = conv;
             spec[k] = 0;
@@ -126,15 +138,15 @@ static int do_printf(exec *x, uint64_t fmt_a, uint64_t args, unsigned tid, int l
     return 0;
 }
 
-int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int kind, uint32_t m,
-                 int line)
-{
+int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int kind,
+                 uint32_t m, int line) {
     for (uint32_t mm = m; mm; mm &= mm - 1) {
         int l = __builtin_ctz(mm);
         unsigned tid = (unsigned)w->index * 32u + (unsigned)l;
         if (kind == BI_VPRINTF) {
             int written = 0;
-            if (do_printf(x, arg_u64(w, f, fn, cs, 0, l), arg_u64(w, f, fn, cs, 1, l), tid, line, &written)) return W_ERR;
+            if (do_printf(x, arg_u64(w, f, fn, cs, 0, l), arg_u64(w, f, fn, cs, 1, l), tid, line, &written))
+                return W_ERR;
             if (cs->has_ret && cs->ret_size >= 4) {
                 int32_t rv = written;
                 memcpy(w->params + f->param_off + (size_t)l * fn->frame_param_size + cs->ret_off, &rv, 4);
@@ -147,12 +159,13 @@ int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx
                 return W_ERR;
             unsigned ln = (unsigned)arg_u64(w, f, fn, cs, 2, l);
             const uint64_t *s = w->spec;
-            fprintf(stderr, "%s:%u: %s: block: [%u,%u,%u], thread: [%u,%u,%u] Assertion `%s` failed.\n", file, ln, func,
-                    x->ctaid[0], x->ctaid[1], x->ctaid[2], (unsigned)s[SP_TID_X * 32 + l], (unsigned)s[SP_TID_Y * 32 + l],
-                    (unsigned)s[SP_TID_Z * 32 + l], msg);
+            fprintf(stderr, "%s:%u: %s: block: [%u,%u,%u], thread: [%u,%u,%u] Assertion `%s` failed.\n", file,
+                    ln, func, x->ctaid[0], x->ctaid[1], x->ctaid[2], (unsigned)s[SP_TID_X * 32 + l],
+                    (unsigned)s[SP_TID_Y * 32 + l], (unsigned)s[SP_TID_Z * 32 + l], msg);
             if (x->err == CUDA_SUCCESS) {
                 x->err = CUDA_ERROR_ASSERT;
-                snprintf(x->msg, sizeof x->msg, "device-side assertion `%.100s` failed at %.100s:%u", msg, file, ln);
+                snprintf(x->msg, sizeof x->msg, "device-side assertion `%.100s` failed at %.100s:%u", msg,
+                         file, ln);
             }
             return W_ERR;
         }

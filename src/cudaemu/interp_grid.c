@@ -11,8 +11,7 @@
 uint64_t g_emu_thread_instrs;
 
 /* Per-launch warp state: the special registers that depend only on the launch shape. */
-static void warp_init_static(exec *x, warp *w, int index)
-{
+static void warp_init_static(exec *x, warp *w, int index) {
     unsigned bx = x->L->block[0], by = x->L->block[1];
     unsigned first = (unsigned)index * 32u;
     w->index = index;
@@ -47,9 +46,9 @@ static void warp_init_static(exec *x, warp *w, int index)
 }
 
 /* Per-block warp state: one kernel frame with every valid lane active at pc 0. */
-static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz)
-{
-    for (int i = 0; i < w->nsp; i++) free(w->sp[i].frames);
+static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz) {
+    for (int i = 0; i < w->nsp; i++)
+        free(w->sp[i].frames);
     w->nsp = 0;
     w->nframes = 1;
     w->exited = ~w->valid;
@@ -78,12 +77,12 @@ static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz)
     init_depot(w, x->kern, f, w->valid);
 }
 
-static void exec_free(exec *x)
-{
+static void exec_free(exec *x) {
     if (x->warps) {
         for (unsigned i = 0; i < x->nwarps; i++) {
             free(x->warps[i].frames);
-            for (int k = 0; k < x->warps[i].nsp; k++) free(x->warps[i].sp[k].frames);
+            for (int k = 0; k < x->warps[i].nsp; k++)
+                free(x->warps[i].sp[k].frames);
             free(x->warps[i].sp);
             free(x->warps[i].regs);
             free(x->warps[i].preds);
@@ -95,8 +94,7 @@ static void exec_free(exec *x)
     free(x->local);
 }
 
-static int exec_init(exec *x, emu_launch *L, int *stop, double start, double deadline)
-{
+static int exec_init(exec *x, emu_launch *L, int *stop, double start, double deadline) {
     memset(x, 0, sizeof *x);
     x->L = L;
     x->pm = L->pm;
@@ -118,7 +116,8 @@ static int exec_init(exec *x, emu_launch *L, int *stop, double start, double dea
         w->capframes = 8;
         w->frames = calloc((size_t)w->capframes, sizeof *w->frames);
         if (!w->frames) return -1;
-        if (ensure_stacks(w, x->kern->max_regs_total + 1, x->kern->npreds + 1, (size_t)x->kern->frame_param_size * 32 + 16))
+        if (ensure_stacks(w, x->kern->max_regs_total + 1, x->kern->npreds + 1,
+                          (size_t)x->kern->frame_param_size * 32 + 16))
             return -1;
         memset(w->regs, 0, w->regcap * 32 * sizeof(uint64_t));
         memset(w->preds, 0, w->predcap * sizeof(uint32_t));
@@ -127,26 +126,29 @@ static int exec_init(exec *x, emu_launch *L, int *stop, double start, double dea
     return 0;
 }
 
-static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
-{
+static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz) {
     x->ctaid[0] = bx;
     x->ctaid[1] = by;
     x->ctaid[2] = bz;
     x->arrived = 0;
     x->live = (int)x->nthreads;
     x->red_popc = x->red_false = x->red_true = 0;
-    for (unsigned i = 0; i < x->nwarps; i++) warp_reset(x, &x->warps[i], bx, by, bz);
+    for (unsigned i = 0; i < x->nwarps; i++)
+        warp_reset(x, &x->warps[i], bx, by, bz);
     for (;;) {
         unsigned done = 0, running = 0;
         for (unsigned i = 0; i < x->nwarps; i++) {
             warp *w = &x->warps[i];
             if (w->state == W_RUN) {
                 int r = run_warp(x, w);
-                if (r == W_ERR || x->err != CUDA_SUCCESS) return x->err != CUDA_SUCCESS ? x->err : CUDA_ERROR_LAUNCH_FAILED;
+                if (r == W_ERR || x->err != CUDA_SUCCESS)
+                    return x->err != CUDA_SUCCESS ? x->err : CUDA_ERROR_LAUNCH_FAILED;
                 w->state = r;
             }
-            if (w->state == W_DONE) done++;
-            else if (w->state == W_RUN) running++;
+            if (w->state == W_DONE)
+                done++;
+            else if (w->state == W_RUN)
+                running++;
         }
         if (done == x->nwarps) return CUDA_SUCCESS;
         if (running) continue;
@@ -166,8 +168,8 @@ static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz)
             continue;
         }
         x->err = CUDA_ERROR_LAUNCH_FAILED;
-        snprintf(x->msg, sizeof x->msg, "barrier deadlock in block (%u,%u,%u): %d of %d threads arrived", bx, by, bz,
-                 x->arrived, x->live);
+        snprintf(x->msg, sizeof x->msg, "barrier deadlock in block (%u,%u,%u): %d of %d threads arrived", bx,
+                 by, bz, x->arrived, x->live);
         return x->err;
     }
 }
@@ -184,8 +186,7 @@ typedef struct grid_job {
     uint64_t instrs;
 } grid_job;
 
-static void *grid_worker(void *arg)
-{
+static void *grid_worker(void *arg) {
     grid_job *g = arg;
     exec x;
     CUresult err = CUDA_SUCCESS;
@@ -198,7 +199,8 @@ static void *grid_worker(void *arg)
             if (__atomic_load_n(&g->stop, __ATOMIC_RELAXED)) break;
             uint64_t b = __atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED);
             if (b >= g->nblocks) break;
-            err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy), (unsigned)(b / ((uint64_t)gx * gy)));
+            err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy),
+                            (unsigned)(b / ((uint64_t)gx * gy)));
             if (err != CUDA_SUCCESS) break;
         }
     }
@@ -214,8 +216,7 @@ static void *grid_worker(void *arg)
     return NULL;
 }
 
-CUresult interp_launch(emu_launch *L)
-{
+CUresult interp_launch(emu_launch *L) {
     grid_job g;
     memset(&g, 0, sizeof g);
     g.L = L;
@@ -228,7 +229,8 @@ CUresult interp_launch(emu_launch *L)
     /* by default (CUDAEMU_THREADS unset) small grids use fewer host threads, at most one per 2048
      * GPU threads: a host thread costs tens of microseconds to start */
     uint64_t gpu_threads = g.nblocks * L->block[0] * L->block[1] * L->block[2];
-    if (!g_emu.threads_set && (uint64_t)nt > (gpu_threads + 2047) / 2048) nt = (int)((gpu_threads + 2047) / 2048);
+    if (!g_emu.threads_set && (uint64_t)nt > (gpu_threads + 2047) / 2048)
+        nt = (int)((gpu_threads + 2047) / 2048);
     /* device printf: blocks run in order on one thread, so the output keeps the order it had with
      * CUDAEMU_THREADS=1 (deterministic, lines never interleaved) */
     for (int i = 0; i < L->pm->nfuncs && nt > 1; i++)
@@ -241,7 +243,8 @@ CUresult interp_launch(emu_launch *L)
         for (int i = 0; i < nt && i < 64; i++)
             if (pthread_create(&th[i], NULL, grid_worker, &g) == 0) started++;
         if (!started) grid_worker(&g);
-        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
     }
     pthread_mutex_destroy(&g.mu);
     L->thread_instrs = g.instrs;

@@ -38,7 +38,7 @@ typedef struct split {
 typedef struct warp {
     frame *frames; /* the running split */
     int nframes, capframes;
-    split *sp;     /* the other splits */
+    split *sp; /* the other splits */
     int nsp, capsp;
     uint32_t valid, exited, blocked, carry;
     int state;
@@ -63,8 +63,8 @@ typedef struct exec {
     uint8_t *local;
     uint32_t local_stride;
     int arrived, live;
-    int red_popc, red_false, red_true;   /* bar.red contributions of the open barrier */
-    int snap_popc, snap_and, snap_or;    /* results of the last completed bar.red */
+    int red_popc, red_false, red_true; /* bar.red contributions of the open barrier */
+    int snap_popc, snap_and, snap_or;  /* results of the last completed bar.red */
     unsigned ctaid[3];
     const vm_alloc *last;
     CUresult err;
@@ -73,60 +73,61 @@ typedef struct exec {
     uint32_t budget;
     double deadline_ms;
     double start_ms;
-    int *stop; /* shared by the launch's threads; read atomically */
+    int *stop;              /* shared by the launch's threads; read atomically */
     const ptx_insn *ftz_in; /* an .ftz instruction whose result is still to be flushed (run_warp) */
     uint64_t *ftz_D;
     uint32_t ftz_m;
     uint64_t ftz_tmp[3][32]; /* flushed copies of its sources */
 } exec;
 
-static inline float u2f(uint64_t v)
-{
+static inline float u2f(uint64_t v) {
     uint32_t u = (uint32_t)v;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
-static inline uint64_t f2u(float f)
-{
+static inline uint64_t f2u(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     return u;
 }
-static inline double u2d(uint64_t v)
-{
+static inline double u2d(uint64_t v) {
     double d;
     memcpy(&d, &v, 8);
     return d;
 }
-static inline uint64_t d2u(double d)
-{
+static inline uint64_t d2u(double d) {
     uint64_t u;
     memcpy(&u, &d, 8);
     return u;
 }
-static inline int64_t sext(uint64_t v, int lg)
-{
+static inline int64_t sext(uint64_t v, int lg) {
     switch (lg) {
-    case 0: return (int8_t)v;
-    case 1: return (int16_t)v;
-    case 2: return (int32_t)v;
-    default: return (int64_t)v;
+    case 0:
+        return (int8_t)v;
+    case 1:
+        return (int16_t)v;
+    case 2:
+        return (int32_t)v;
+    default:
+        return (int64_t)v;
     }
 }
-static inline uint64_t zext(uint64_t v, int lg)
-{
+static inline uint64_t zext(uint64_t v, int lg) {
     switch (lg) {
-    case 0: return (uint8_t)v;
-    case 1: return (uint16_t)v;
-    case 2: return (uint32_t)v;
-    default: return v;
+    case 0:
+        return (uint8_t)v;
+    case 1:
+        return (uint16_t)v;
+    case 2:
+        return (uint32_t)v;
+    default:
+        return v;
     }
 }
 
 /* Bits set in a lane mask, without relying on a popcnt instruction (a libgcc call otherwise). */
-static inline int lane_count(uint32_t v)
-{
+static inline int lane_count(uint32_t v) {
     v = v - ((v >> 1) & 0x55555555u);
     v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
     v = (v + (v >> 4)) & 0x0f0f0f0fu;
@@ -142,8 +143,8 @@ void init_depot(warp *w, const ptx_func *fn, const frame *f, uint32_t lanes);
 uint8_t *mem_xlate_slow(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line);
 uint64_t mem_atomic(uint8_t *p, const ptx_insn *in, uint64_t b, uint64_t c);
 
-static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store, int line)
-{
+static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, unsigned tid, int store,
+                                 int line) {
     if (space == SS_SHARED) {
         uint32_t off = (uint32_t)a;
         if (!(off & (n - 1)) && (uint64_t)off + n <= x->shared_size) return x->shared + off;
@@ -157,8 +158,8 @@ static inline uint8_t *mem_xlate(exec *x, int space, uint64_t a, uint32_t n, uns
 }
 
 /* interp_builtin.c: vprintf and __assertfail for the lanes in m; W_RUN or W_ERR */
-int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int kind, uint32_t m,
-                 int line);
+int builtin_call(exec *x, warp *w, const frame *f, const ptx_func *fn, const ptx_callsite *cs, int kind,
+                 uint32_t m, int line);
 
 /* interp_wmma.c */
 int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base);
@@ -173,8 +174,10 @@ float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);
 uint32_t setp_mask(const ptx_insn *in, const uint64_t *A, const uint64_t *B, uint32_t m);
 uint64_t fma_op(const ptx_insn *in, uint64_t a, uint64_t b, uint64_t c);
-void fround_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m);
+void fround_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C,
+               uint32_t m);
 uint16_t half_round(float x, int rnd);
-void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C, uint32_t m);
+void half_op(const ptx_insn *in, uint64_t *D, const uint64_t *A, const uint64_t *B, const uint64_t *C,
+             uint32_t m);
 
 #endif

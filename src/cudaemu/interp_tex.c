@@ -21,21 +21,19 @@ typedef struct tview {
     int fresult; /* texels read as floats */
 } tview;
 
-static int tex_fault(exec *x, CUresult err, unsigned tid, int line, const char *fmt, uint64_t v)
-{
+static int tex_fault(exec *x, CUresult err, unsigned tid, int line, const char *fmt, uint64_t v) {
     if (x->err == CUDA_SUCCESS) {
         x->err = err;
         char what[128];
         snprintf(what, sizeof what, fmt, (unsigned long long)v);
-        snprintf(x->msg, sizeof x->msg, "%s by thread %u of block (%u,%u,%u), PTX line %d", what, tid, x->ctaid[0],
-                 x->ctaid[1], x->ctaid[2], line);
+        snprintf(x->msg, sizeof x->msg, "%s by thread %u of block (%u,%u,%u), PTX line %d", what, tid,
+                 x->ctaid[0], x->ctaid[1], x->ctaid[2], line);
     }
     return W_ERR;
 }
 
 /* Resolves handle h (surf: a surface object) into v; 0 or -1 (no such object / memory gone). */
-static int view_of(uint64_t h, int surf, tview *v)
-{
+static int view_of(uint64_t h, int surf, tview *v) {
     const emu_texobj *t = texobj_lookup(h, surf);
     if (!t) return -1;
     v->t = t;
@@ -57,12 +55,12 @@ static int view_of(uint64_t h, int surf, tview *v)
 }
 
 /* Channel c of the element at p: as a float (normalised reads) or as integer bits. */
-static float chan_f(const tview *v, const uint8_t *p, unsigned c)
-{
+static float chan_f(const tview *v, const uint8_t *p, unsigned c) {
     const emu_texobj *t = v->t;
     p += c * t->csz;
     switch (t->fmt) {
-    case CU_AD_FORMAT_UNSIGNED_INT8: return (float)p[0] / 255.0f;
+    case CU_AD_FORMAT_UNSIGNED_INT8:
+        return (float)p[0] / 255.0f;
     case CU_AD_FORMAT_SIGNED_INT8: {
         float f = (float)(int8_t)p[0] / 127.0f;
         return f < -1.0f ? -1.0f : f;
@@ -91,13 +89,14 @@ static float chan_f(const tview *v, const uint8_t *p, unsigned c)
     }
 }
 
-static uint32_t chan_i(const tview *v, const uint8_t *p, unsigned c)
-{
+static uint32_t chan_i(const tview *v, const uint8_t *p, unsigned c) {
     const emu_texobj *t = v->t;
     p += c * t->csz;
     switch (t->fmt) {
-    case CU_AD_FORMAT_UNSIGNED_INT8: return p[0];
-    case CU_AD_FORMAT_SIGNED_INT8: return (uint32_t)(int32_t)(int8_t)p[0];
+    case CU_AD_FORMAT_UNSIGNED_INT8:
+        return p[0];
+    case CU_AD_FORMAT_SIGNED_INT8:
+        return (uint32_t)(int32_t)(int8_t)p[0];
     case CU_AD_FORMAT_UNSIGNED_INT16:
     case CU_AD_FORMAT_SIGNED_INT16: {
         uint16_t u;
@@ -113,8 +112,7 @@ static uint32_t chan_i(const tview *v, const uint8_t *p, unsigned c)
 }
 
 /* The border colour of an integer read: the float converted, saturated (NaN reads 0). */
-static uint32_t border_int(float f)
-{
+static uint32_t border_int(float f) {
     if (!(f == f)) return 0;
     if (f >= 2147483647.0f) return 0x7fffffffu;
     if (f <= -2147483648.0f) return 0x80000000u;
@@ -123,8 +121,7 @@ static uint32_t border_int(float f)
 
 /* A texel as four 32-bit lanes (floats or integers), missing channels (0, 0, 1). inb: inside the
  * texture; otherwise the border colour. */
-static void texel(const tview *v, long i, long j, long k, int inb, uint32_t out[4])
-{
+static void texel(const tview *v, long i, long j, long k, int inb, uint32_t out[4]) {
     const emu_texobj *t = v->t;
     if (!inb) {
         for (int c = 0; c < 4; c++)
@@ -133,14 +130,15 @@ static void texel(const tview *v, long i, long j, long k, int inb, uint32_t out[
     }
     const uint8_t *p = v->base + (size_t)k * v->slice + (size_t)j * v->pitch + (size_t)i * t->esz;
     for (unsigned c = 0; c < 4; c++) {
-        if (c < t->nch) out[c] = v->fresult ? (uint32_t)f2u(chan_f(v, p, c)) : chan_i(v, p, c);
-        else out[c] = c == 3 ? (v->fresult ? (uint32_t)f2u(1.0f) : 1u) : 0u;
+        if (c < t->nch)
+            out[c] = v->fresult ? (uint32_t)f2u(chan_f(v, p, c)) : chan_i(v, p, c);
+        else
+            out[c] = c == 3 ? (v->fresult ? (uint32_t)f2u(1.0f) : 1u) : 0u;
     }
 }
 
 /* Maps integer texel index i of a dimension of n texels through the address mode; -1 = border. */
-static long addr_index(long i, long n, int mode)
-{
+static long addr_index(long i, long n, int mode) {
     if (i >= 0 && i < n) return i;
     switch (mode) {
     case CU_TR_ADDRESS_MODE_WRAP: {
@@ -152,14 +150,15 @@ static long addr_index(long i, long n, int mode)
         if (r < 0) r += 2 * n;
         return r < n ? r : 2 * n - 1 - r;
     }
-    case CU_TR_ADDRESS_MODE_BORDER: return -1;
-    default: return i < 0 ? 0 : n - 1;
+    case CU_TR_ADDRESS_MODE_BORDER:
+        return -1;
+    default:
+        return i < 0 ? 0 : n - 1;
     }
 }
 
 /* A float coordinate brought into texel units, after wrap/mirror of a normalised coordinate. */
-static float unnorm(float x, long n, int norm, int mode)
-{
+static float unnorm(float x, long n, int norm, int mode) {
     if (x != x) x = 0.0f; /* NaN */
     if (norm) {
         if (mode == CU_TR_ADDRESS_MODE_WRAP) {
@@ -181,14 +180,13 @@ static float unnorm(float x, long n, int norm, int mode)
 static float weight(float f) { return floorf(f * 256.0f + 0.5f) / 256.0f; }
 
 typedef struct tcoord {
-    long i0[3], i1[3];  /* texel indices (after the address mode; -1 = border) */
-    float a[3];         /* weights of i1 */
-    int n;              /* dimensions */
+    long i0[3], i1[3]; /* texel indices (after the address mode; -1 = border) */
+    float a[3];        /* weights of i1 */
+    int n;             /* dimensions */
 } tcoord;
 
 /* Texel indices and weights for float coordinates c[0..n-1]. */
-static void coords_f(const tview *v, const float *c, int n, int linear, tcoord *tc)
-{
+static void coords_f(const tview *v, const float *c, int n, int linear, tcoord *tc) {
     const emu_texobj *t = v->t;
     long ext[3] = {(long)t->w, (long)t->h, (long)(t->dims == 3 ? t->d : 1)};
     int norm = (t->td.flags & CU_TRSF_NORMALIZED_COORDINATES) != 0;
@@ -217,14 +215,12 @@ static void coords_f(const tview *v, const float *c, int n, int linear, tcoord *
     }
 }
 
-static void fetch(const tview *v, long i, long j, long k, uint32_t out[4])
-{
+static void fetch(const tview *v, long i, long j, long k, uint32_t out[4]) {
     texel(v, i, j, k, i >= 0 && j >= 0 && k >= 0, out);
 }
 
 /* tex: a filtered (or point) sample at float coordinates; layer is the array slice. */
-static void sample_f(const tview *v, const float *c, int n, long layer, uint32_t out[4])
-{
+static void sample_f(const tview *v, const float *c, int n, long layer, uint32_t out[4]) {
     const emu_texobj *t = v->t;
     int linear = t->td.filterMode == CU_TR_FILTER_MODE_LINEAR && v->fresult && !t->linear;
     tcoord tc;
@@ -245,45 +241,47 @@ static void sample_f(const tview *v, const float *c, int n, long layer, uint32_t
         if (wgt == 0.0f) continue;
         uint32_t tv[4];
         fetch(v, idx[0], n >= 2 ? idx[1] : 0, n == 3 ? idx[2] : layer, tv);
-        for (int ch = 0; ch < 4; ch++) acc[ch] += wgt * u2f(tv[ch]);
+        for (int ch = 0; ch < 4; ch++)
+            acc[ch] += wgt * u2f(tv[ch]);
     }
-    for (int ch = 0; ch < 4; ch++) out[ch] = (uint32_t)f2u(acc[ch]);
+    for (int ch = 0; ch < 4; ch++)
+        out[ch] = (uint32_t)f2u(acc[ch]);
 }
 
 /* tex with integer coordinates: texel indices, no filtering; linear memory reads zero outside. */
-static void sample_i(const tview *v, const int32_t *c, int n, long layer, uint32_t out[4])
-{
+static void sample_i(const tview *v, const int32_t *c, int n, long layer, uint32_t out[4]) {
     const emu_texobj *t = v->t;
     long ext[3] = {(long)t->w, (long)t->h, (long)(t->dims == 3 ? t->d : 1)};
     long idx[3] = {0, 0, layer};
     for (int d = 0; d < n; d++) {
         if (t->linear && (c[d] < 0 || c[d] >= ext[d])) {
-            for (int ch = 0; ch < 4; ch++) out[ch] = 0;
+            for (int ch = 0; ch < 4; ch++)
+                out[ch] = 0;
             return;
         }
-        int mode = t->td.addressMode[d] == CU_TR_ADDRESS_MODE_BORDER ? CU_TR_ADDRESS_MODE_BORDER : CU_TR_ADDRESS_MODE_CLAMP;
+        int mode = t->td.addressMode[d] == CU_TR_ADDRESS_MODE_BORDER ? CU_TR_ADDRESS_MODE_BORDER
+                                                                     : CU_TR_ADDRESS_MODE_CLAMP;
         idx[d] = addr_index(c[d], ext[d], mode);
     }
     fetch(v, idx[0], idx[1], idx[2], out);
 }
 
-static long layer_of(const tview *v, uint64_t raw)
-{
+static long layer_of(const tview *v, uint64_t raw) {
     long l = (int32_t)raw, n = (long)v->t->d;
     return l < 0 ? 0 : l >= n ? n - 1 : l;
 }
 
-static int geom_dims(int geom) { return geom == TG_1D || geom == TG_A1D ? 1 : geom == TG_2D || geom == TG_A2D ? 2 : 3; }
+static int geom_dims(int geom) {
+    return geom == TG_1D || geom == TG_A1D ? 1 : geom == TG_2D || geom == TG_A2D ? 2 : 3;
+}
 
 /* The object's geometry matches the instruction's. */
-static int geom_ok(const emu_texobj *t, int geom)
-{
+static int geom_ok(const emu_texobj *t, int geom) {
     int layered = geom == TG_A1D || geom == TG_A2D;
     return layered == t->layered && geom_dims(geom) == t->dims;
 }
 
-static int do_query(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base)
-{
+static int do_query(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base) {
     int surf = in->op == OP_SUQ;
     const uint64_t *H = RG(in->s[0]);
     uint64_t *D = RG(in->d[0]);
@@ -292,32 +290,48 @@ static int do_query(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, un
         const emu_texobj *t = texobj_lookup(H[l], surf);
         if (!t)
             return tex_fault(x, CUDA_ERROR_ILLEGAL_ADDRESS, tid_base + (unsigned)l, in->line,
-                             surf ? "suq on 0x%llx, not a live surface object" : "txq on 0x%llx, not a live texture object",
+                             surf ? "suq on 0x%llx, not a live surface object"
+                                  : "txq on 0x%llx, not a live texture object",
                              H[l]);
-        static const uint32_t amode[] = {0 /* wrap */, 3 /* clamp_to_edge */, 1 /* mirror */, 4 /* clamp_to_border */};
+        static const uint32_t amode[] = {0 /* wrap */, 3 /* clamp_to_edge */, 1 /* mirror */,
+                                         4 /* clamp_to_border */};
         uint32_t r = 0;
         switch (in->mod2) {
-        case TQ_WIDTH: r = (uint32_t)t->w; break;
-        case TQ_HEIGHT: r = t->dims >= 2 ? (uint32_t)t->h : 1; break;
-        case TQ_DEPTH: r = t->dims == 3 ? (uint32_t)t->d : 1; break;
-        case TQ_ARRAY_SIZE: r = t->layered ? (uint32_t)t->d : 1; break;
-        case TQ_NORMALIZED_COORDS: r = (t->td.flags & CU_TRSF_NORMALIZED_COORDINATES) ? 1 : 0; break;
-        case TQ_FILTER_MODE: r = t->td.filterMode == CU_TR_FILTER_MODE_LINEAR; break;
+        case TQ_WIDTH:
+            r = (uint32_t)t->w;
+            break;
+        case TQ_HEIGHT:
+            r = t->dims >= 2 ? (uint32_t)t->h : 1;
+            break;
+        case TQ_DEPTH:
+            r = t->dims == 3 ? (uint32_t)t->d : 1;
+            break;
+        case TQ_ARRAY_SIZE:
+            r = t->layered ? (uint32_t)t->d : 1;
+            break;
+        case TQ_NORMALIZED_COORDS:
+            r = (t->td.flags & CU_TRSF_NORMALIZED_COORDINATES) ? 1 : 0;
+            break;
+        case TQ_FILTER_MODE:
+            r = t->td.filterMode == CU_TR_FILTER_MODE_LINEAR;
+            break;
         case TQ_ADDR_MODE_0:
         case TQ_ADDR_MODE_1:
-        case TQ_ADDR_MODE_2: r = amode[t->td.addressMode[in->mod2 - TQ_ADDR_MODE_0] & 3]; break;
+        case TQ_ADDR_MODE_2:
+            r = amode[t->td.addressMode[in->mod2 - TQ_ADDR_MODE_0] & 3];
+            break;
         case TQ_NUM_MIPMAP_LEVELS:
             r = t->res.resType == CU_RESOURCE_TYPE_MIPMAPPED_ARRAY ? t->arr->owner->nlevels : 1;
             break;
-        default: break;
+        default:
+            break;
         }
         D[l] = r;
     }
     return W_RUN;
 }
 
-static int do_surface(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base)
-{
+static int do_surface(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base) {
     const uint32_t *ops = x->pm->wops + in->aux;
     const uint64_t *H = RG(ops[0]), *X = RG(ops[1]), *Y = RG(ops[2]), *Z = RG(ops[3]), *L = RG(ops[4]);
     int st = in->op == OP_SUST, geom = in->mod;
@@ -334,14 +348,16 @@ static int do_surface(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, 
                                  "surface access through 0x%llx, not a live surface object", H[l]);
             if (!geom_ok(v.t, geom))
                 return tex_fault(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, tid, in->line,
-                                 "surface instruction geometry does not match the array of surface 0x%llx", H[l]);
+                                 "surface instruction geometry does not match the array of surface 0x%llx",
+                                 H[l]);
             cur = H[l];
             have = 1;
         }
         const emu_texobj *t = v.t;
         int64_t bx = (int32_t)X[l], y = geom_dims(geom) >= 2 ? (int32_t)Y[l] : 0;
         int64_t z = geom == TG_3D ? (int32_t)Z[l] : (geom == TG_A1D || geom == TG_A2D) ? (int32_t)L[l] : 0;
-        int64_t hh = geom_dims(geom) >= 2 ? (int64_t)t->h : 1, dd = (geom == TG_3D || t->layered) ? (int64_t)t->d : 1;
+        int64_t hh = geom_dims(geom) >= 2 ? (int64_t)t->h : 1,
+                dd = (geom == TG_3D || t->layered) ? (int64_t)t->d : 1;
         int64_t rowb = (int64_t)v.rowbytes;
         if (bx % (int64_t)acc)
             return tex_fault(x, CUDA_ERROR_MISALIGNED_ADDRESS, tid, in->line,
@@ -353,7 +369,8 @@ static int do_surface(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, 
                                  "out-of-bounds surface access (.trap) at byte x = %lld", (uint64_t)bx);
             if (in->mod2 == SU_ZERO) {
                 if (!st)
-                    for (int k = 0; k < in->vec; k++) RG(in->d[k])[l] = 0;
+                    for (int k = 0; k < in->vec; k++)
+                        RG(in->d[k])[l] = 0;
                 continue;
             }
             int64_t maxx = (rowb - acc) / acc * acc;
@@ -376,8 +393,7 @@ static int do_surface(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, 
     return W_RUN;
 }
 
-int tex_exec(struct exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base)
-{
+int tex_exec(struct exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base) {
     if (in->op == OP_TXQ || in->op == OP_SUQ) return do_query(x, in, bank, m, tid_base);
     if (in->op == OP_SULD || in->op == OP_SUST) return do_surface(x, in, bank, m, tid_base);
     const uint32_t *ops = x->pm->wops + in->aux;
@@ -392,9 +408,10 @@ int tex_exec(struct exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, un
         unsigned tid = tid_base + (unsigned)l;
         if (!have || H[l] != cur) {
             if (view_of(H[l], 0, &v) != 0)
-                return tex_fault(x, CUDA_ERROR_ILLEGAL_ADDRESS, tid, in->line,
-                                 "texture fetch through 0x%llx, not a live texture object (or its memory was freed)",
-                                 H[l]);
+                return tex_fault(
+                    x, CUDA_ERROR_ILLEGAL_ADDRESS, tid, in->line,
+                    "texture fetch through 0x%llx, not a live texture object (or its memory was freed)",
+                    H[l]);
             if (!geom_ok(v.t, geom) && !(v.t->linear && geom == TG_1D))
                 return tex_fault(x, CUDA_ERROR_ILLEGAL_INSTRUCTION, tid, in->line,
                                  "texture instruction geometry does not match texture 0x%llx", H[l]);
@@ -412,14 +429,17 @@ int tex_exec(struct exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, un
             fetch(&v, tc.i1[0], tc.i1[1], layer, q[1]);
             fetch(&v, tc.i1[0], tc.i0[1], layer, q[2]);
             fetch(&v, tc.i0[0], tc.i0[1], layer, q[3]);
-            for (int k = 0; k < 4; k++) out[k] = q[k][in->mod2];
+            for (int k = 0; k < 4; k++)
+                out[k] = q[k][in->mod2];
         } else if (fcoord) {
             float c[3];
-            for (int d = 0; d < n; d++) c[d] = u2f(C[d][l]);
+            for (int d = 0; d < n; d++)
+                c[d] = u2f(C[d][l]);
             sample_f(&v, c, n, layer, out);
         } else {
             int32_t c[3];
-            for (int d = 0; d < n; d++) c[d] = (int32_t)C[d][l];
+            for (int d = 0; d < n; d++)
+                c[d] = (int32_t)C[d][l];
             sample_i(&v, c, n, layer, out);
         }
         for (int k = 0; k < 4; k++) {

@@ -10,14 +10,12 @@
 #define RG(o) (bank[(o) >> 28] + (size_t)((o)&0x0fffffffu) * 32u)
 
 /* element offset of (row, col) in memory for a matrix stored row- or column-major */
-static uint64_t elem_off(int col_major, uint32_t stride, int r, int c)
-{
+static uint64_t elem_off(int col_major, uint32_t stride, int r, int c) {
     return col_major ? (uint64_t)c * stride + (uint64_t)r : (uint64_t)r * stride + (uint64_t)c;
 }
 
 /* The matrix coordinates of element e of lane l's fragment. */
-static void frag_pos(int which, int l, int e, int *r, int *c)
-{
+static void frag_pos(int which, int l, int e, int *r, int *c) {
     if (which == 0) {
         *r = l % 16;
         *c = e;
@@ -30,8 +28,7 @@ static void frag_pos(int which, int l, int e, int *r, int *c)
     }
 }
 
-int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base)
-{
+int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned tid_base) {
     const uint32_t *ops = x->pm->wops + in->aux;
     if (in->op == OP_WMMA_LOAD || in->op == OP_WMMA_STORE) {
         int which = in->mod, col = in->mod2, f32 = in->type == T_F32;
@@ -58,8 +55,11 @@ int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned
                 } else {
                     uint32_t v = 0;
                     memcpy(&v, p, esz);
-                    if (f32) R[l] = v;
-                    else R[l] = sh ? ((R[l] & 0xffffu) | ((uint64_t)(v & 0xffffu) << 16)) : ((R[l] & ~0xffffull) | (v & 0xffffu));
+                    if (f32)
+                        R[l] = v;
+                    else
+                        R[l] = sh ? ((R[l] & 0xffffu) | ((uint64_t)(v & 0xffffu) << 16))
+                                  : ((R[l] & ~0xffffull) | (v & 0xffffu));
                 }
             }
         }
@@ -86,7 +86,8 @@ int wmma_exec(exec *x, const ptx_insn *in, uint64_t **bank, uint32_t m, unsigned
     for (int r = 0; r < 16; r++)
         for (int col = 0; col < 16; col++) {
             float s = c[r][col];
-            for (int k = 0; k < 16; k++) s = fmaf(a[r][k], b[k][col], s);
+            for (int k = 0; k < 16; k++)
+                s = fmaf(a[r][k], b[k][col], s);
             d[r][col] = s;
         }
     for (uint32_t mm = m; mm; mm &= mm - 1) {

@@ -15,34 +15,33 @@
 struct CUkern_st {
     struct CUlib_st *lib;
     int index;   /* into meta->funcs */
-    int max_dyn; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES set through cuKernelSetAttribute, -1 = unset */
+    int max_dyn; /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES set through cuKernelSetAttribute, -1 =
+                    unset */
 };
 
 struct CUlib_st {
     char *ptx;
     size_t len;
-    ptx_module *meta;           /* parsed with placeholder addresses */
-    struct CUmod_st metamod;    /* a module view of meta, for func_attribute */
-    struct CUkern_st *kerns;    /* one per entry of meta->funcs (index < 0: not an entry) */
-    CUmodule *mods;             /* the instances, one per context */
+    ptx_module *meta;        /* parsed with placeholder addresses */
+    struct CUmod_st metamod; /* a module view of meta, for func_attribute */
+    struct CUkern_st *kerns; /* one per entry of meta->funcs (index < 0: not an entry) */
+    CUmodule *mods;          /* the instances, one per context */
     int nmods, capmods;
 };
 
-static int placeholder_var(void *ud, ptx_var *v)
-{
+static int placeholder_var(void *ud, ptx_var *v) {
     (void)ud;
     v->addr = 0;
     return 0;
 }
 
-static CUresult lib_bad(const char *entry, CUlibrary lib)
-{
+static CUresult lib_bad(const char *entry, CUlibrary lib) {
     return emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a loaded library", (void *)lib);
 }
 
-static void library_free(CUlibrary lib)
-{
-    while (lib->nmods > 0) module_destroy(lib->mods[lib->nmods - 1]); /* each forgets itself */
+static void library_free(CUlibrary lib) {
+    while (lib->nmods > 0)
+        module_destroy(lib->mods[lib->nmods - 1]); /* each forgets itself */
     for (int i = 0; lib->meta && i < lib->meta->nfuncs; i++)
         if (lib->kerns[i].lib) handle_del(H_KERNEL, &lib->kerns[i]);
     handle_del(H_LIB, lib);
@@ -54,8 +53,7 @@ static void library_free(CUlibrary lib)
     free(lib);
 }
 
-void library_forget_module(CUmodule m)
-{
+void library_forget_module(CUmodule m) {
     CUlibrary lib = m->lib;
     for (int i = 0; i < lib->nmods; i++)
         if (lib->mods[i] == m) {
@@ -65,20 +63,21 @@ void library_forget_module(CUmodule m)
     m->lib = NULL;
 }
 
-static CUresult library_load(CUlibrary *library, const void *code, size_t size, const char *what, unsigned numJitOptions,
-                             CUjit_option *jitOptions, void **jitOptionsValues, unsigned numLibraryOptions,
-                             CUlibraryOption *libraryOptions)
-{
-    if (!library || !code) return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "code");
+static CUresult library_load(CUlibrary *library, const void *code, size_t size, const char *what,
+                             unsigned numJitOptions, CUjit_option *jitOptions, void **jitOptionsValues,
+                             unsigned numLibraryOptions, CUlibraryOption *libraryOptions) {
+    if (!library || !code)
+        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "code");
     if (numJitOptions && (!jitOptions || !jitOptionsValues))
-        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "numJitOptions is %u but jitOptions or jitOptionsValues is NULL",
-                             numJitOptions);
+        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE,
+                             "numJitOptions is %u but jitOptions or jitOptionsValues is NULL", numJitOptions);
     if (numLibraryOptions && !libraryOptions)
-        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "numLibraryOptions is %u but libraryOptions is NULL",
-                             numLibraryOptions);
+        return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE,
+                             "numLibraryOptions is %u but libraryOptions is NULL", numLibraryOptions);
     for (unsigned i = 0; i < numLibraryOptions; i++)
         if (libraryOptions[i] >= CU_LIBRARY_NUM_OPTIONS)
-            return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "unknown library option %d", (int)libraryOptions[i]);
+            return emu_refuse_at(what, CUDA_ERROR_INVALID_VALUE, "unknown library option %d",
+                                 (int)libraryOptions[i]);
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     jit_opts o;
@@ -100,7 +99,8 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
         }
         image_ptx_release(&ip);
     }
-    if (r == CUDA_SUCCESS && ptx_load(lib->ptx, lib->len, placeholder_var, NULL, log, sizeof log, &lib->meta) != 0)
+    if (r == CUDA_SUCCESS &&
+        ptx_load(lib->ptx, lib->len, placeholder_var, NULL, log, sizeof log, &lib->meta) != 0)
         r = CUDA_ERROR_INVALID_PTX;
     if (r == CUDA_SUCCESS) {
         int n = lib->meta->nfuncs;
@@ -140,32 +140,34 @@ static CUresult library_load(CUlibrary *library, const void *code, size_t size, 
     }
     handle_add(H_LIB, lib);
     emu_unlock();
-    snprintf(log, sizeof log, "cudaemu: library of PTX %d.%d for sm_%d loaded: %d kernel(s)", lib->meta->version_major,
-             lib->meta->version_minor, lib->meta->sm, nent);
+    snprintf(log, sizeof log, "cudaemu: library of PTX %d.%d for sm_%d loaded: %d kernel(s)",
+             lib->meta->version_major, lib->meta->version_minor, lib->meta->sm, nent);
     if (o.verbose) module_describe(lib->meta, log, sizeof log);
     jit_opts_finish(&o, NULL, log);
     *library = lib;
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions, void **jitOptionsValues,
-                                   unsigned int numJitOptions, CUlibraryOption *libraryOptions,
-                                   void **libraryOptionValues, unsigned int numLibraryOptions)
-{
+EMU_API CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *jitOptions,
+                                   void **jitOptionsValues, unsigned int numJitOptions,
+                                   CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                   unsigned int numLibraryOptions) {
     (void)libraryOptionValues;
     return library_load(library, code, 0, "cuLibraryLoadData", numJitOptions, jitOptions, jitOptionsValues,
                         numLibraryOptions, libraryOptions);
 }
 
 EMU_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName, CUjit_option *jitOptions,
-                                       void **jitOptionsValues, unsigned int numJitOptions, CUlibraryOption *libraryOptions,
-                                       void **libraryOptionValues, unsigned int numLibraryOptions)
-{
+                                       void **jitOptionsValues, unsigned int numJitOptions,
+                                       CUlibraryOption *libraryOptions, void **libraryOptionValues,
+                                       unsigned int numLibraryOptions) {
     (void)libraryOptionValues;
-    if (!library || !fileName) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "fileName");
+    if (!library || !fileName)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !library ? "library" : "fileName");
     for (unsigned i = 0; i < numLibraryOptions; i++)
         if (libraryOptions && libraryOptions[i] == CU_LIBRARY_BINARY_IS_PRESERVED)
-            return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "CU_LIBRARY_BINARY_IS_PRESERVED applies to cuLibraryLoadData only");
+            return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE,
+                              "CU_LIBRARY_BINARY_IS_PRESERVED applies to cuLibraryLoadData only");
     char *buf;
     size_t n;
     CUresult r = emu_read_file(fileName, &buf, &n);
@@ -173,14 +175,13 @@ EMU_API CUresult cuLibraryLoadFromFile(CUlibrary *library, const char *fileName,
         emu_set_detail("cuLibraryLoadFromFile: cannot read '%s'", fileName);
         return r;
     }
-    r = library_load(library, buf, n + 1, "cuLibraryLoadFromFile", numJitOptions, jitOptions, jitOptionsValues,
-                     numLibraryOptions, libraryOptions);
+    r = library_load(library, buf, n + 1, "cuLibraryLoadFromFile", numJitOptions, jitOptions,
+                     jitOptionsValues, numLibraryOptions, libraryOptions);
     free(buf);
     return r;
 }
 
-EMU_API CUresult cuLibraryUnload(CUlibrary library)
-{
+EMU_API CUresult cuLibraryUnload(CUlibrary library) {
     emu_lock();
     if (!handle_live(H_LIB, library)) {
         emu_unlock();
@@ -192,8 +193,7 @@ EMU_API CUresult cuLibraryUnload(CUlibrary library)
 }
 
 /* The library's module in ctx, loaded on first use; the caller holds the (recursive) lock. */
-static CUresult lib_module(CUlibrary lib, CUcontext ctx, CUmodule *out)
-{
+static CUresult lib_module(CUlibrary lib, CUcontext ctx, CUmodule *out) {
     for (int i = 0; i < lib->nmods; i++)
         if (lib->mods[i]->ctx == ctx) {
             *out = lib->mods[i];
@@ -225,8 +225,7 @@ static CUresult lib_module(CUlibrary lib, CUcontext ctx, CUmodule *out)
 }
 
 /* The function of kernel k in ctx; the caller holds the lock and checked k. */
-static CUresult kern_function(CUkernel k, CUcontext ctx, CUfunction *out)
-{
+static CUresult kern_function(CUkernel k, CUcontext ctx, CUfunction *out) {
     CUmodule m;
     CUresult r = lib_module(k->lib, ctx, &m);
     if (r != CUDA_SUCCESS) return r;
@@ -236,8 +235,7 @@ static CUresult kern_function(CUkernel k, CUcontext ctx, CUfunction *out)
     return CUDA_SUCCESS;
 }
 
-CUresult kernel_resolve(CUfunction *f, CUcontext ctx)
-{
+CUresult kernel_resolve(CUfunction *f, CUcontext ctx) {
     emu_lock();
     CUresult r = CUDA_SUCCESS;
     if (handle_live(H_KERNEL, *f)) r = kern_function((CUkernel)(void *)*f, ctx, f);
@@ -245,9 +243,9 @@ CUresult kernel_resolve(CUfunction *f, CUcontext ctx)
     return r;
 }
 
-EMU_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name)
-{
-    if (!pKernel || !name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !pKernel ? "pKernel" : "name");
+EMU_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *name) {
+    if (!pKernel || !name)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !pKernel ? "pKernel" : "name");
     emu_lock();
     if (!handle_live(H_LIB, library)) {
         emu_unlock();
@@ -264,8 +262,7 @@ EMU_API CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const 
     return r;
 }
 
-EMU_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib)
-{
+EMU_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib) {
     if (!count) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "count is NULL");
     emu_lock();
     if (!handle_live(H_LIB, lib)) {
@@ -273,15 +270,16 @@ EMU_API CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary lib)
         return lib_bad(__func__, lib);
     }
     unsigned n = 0;
-    for (int i = 0; i < lib->meta->nfuncs; i++) n += lib->kerns[i].lib != NULL;
+    for (int i = 0; i < lib->meta->nfuncs; i++)
+        n += lib->kerns[i].lib != NULL;
     emu_unlock();
     *count = n;
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKernels, CUlibrary lib)
-{
-    if (!kernels && numKernels) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "kernels is NULL but numKernels is %u", numKernels);
+EMU_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKernels, CUlibrary lib) {
+    if (!kernels && numKernels)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "kernels is NULL but numKernels is %u", numKernels);
     emu_lock();
     if (!handle_live(H_LIB, lib)) {
         emu_unlock();
@@ -294,21 +292,21 @@ EMU_API CUresult cuLibraryEnumerateKernels(CUkernel *kernels, unsigned int numKe
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library)
-{
+EMU_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library) {
     if (!pMod) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pMod is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
-    if (!handle_live(H_LIB, library)) r = lib_bad(__func__, library);
-    else r = lib_module(library, c, pMod);
+    if (!handle_live(H_LIB, library))
+        r = lib_bad(__func__, library);
+    else
+        r = lib_module(library, c, pMod);
     emu_unlock();
     return r;
 }
 
-EMU_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
-{
+EMU_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
     if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
     CUmodule m;
     CUresult r = cuLibraryGetModule(&m, library);
@@ -316,8 +314,7 @@ EMU_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary 
     return cuModuleGetGlobal_v2(dptr, bytes, m, name);
 }
 
-EMU_API CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name)
-{
+EMU_API CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
     (void)dptr;
     (void)bytes;
     if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
@@ -325,29 +322,31 @@ EMU_API CUresult cuLibraryGetManaged(CUdeviceptr *dptr, size_t *bytes, CUlibrary
     int live = handle_live(H_LIB, library);
     emu_unlock();
     if (!live) return lib_bad(__func__, library);
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "'%s': cudaemu libraries have no managed (.managed) variables; use "
-                      "cuLibraryGetGlobal", name);
+    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED,
+                      "'%s': cudaemu libraries have no managed (.managed) variables; use "
+                      "cuLibraryGetGlobal",
+                      name);
 }
 
-EMU_API CUresult cuLibraryGetUnifiedFunction(void **fptr, CUlibrary library, const char *symbol)
-{
+EMU_API CUresult cuLibraryGetUnifiedFunction(void **fptr, CUlibrary library, const char *symbol) {
     (void)library;
-    if (!fptr || !symbol) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !fptr ? "fptr" : "symbol");
+    if (!fptr || !symbol)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !fptr ? "fptr" : "symbol");
     *fptr = NULL;
-    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "'%s': cudaemu has no unified (host-callable) functions", symbol);
+    return EMU_REFUSE(CUDA_ERROR_NOT_SUPPORTED, "'%s': cudaemu has no unified (host-callable) functions",
+                      symbol);
 }
 
 /* Checks a kernel handle for entry point `entry`; the caller holds the lock. */
-static CUresult kern_ok_at(const char *entry, CUkernel k)
-{
+static CUresult kern_ok_at(const char *entry, CUkernel k) {
     if (handle_live(H_KERNEL, k)) return CUDA_SUCCESS;
     return emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE,
-                         "%p is not a kernel of a loaded library (get one with cuLibraryGetKernel)", (void *)k);
+                         "%p is not a kernel of a loaded library (get one with cuLibraryGetKernel)",
+                         (void *)k);
 }
 #define kern_ok(k) kern_ok_at(__func__, (k))
 
-EMU_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
-{
+EMU_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel) {
     if (!pFunc) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pFunc is NULL");
     CUcontext c;
     CUresult r = ctx_check(&c);
@@ -358,8 +357,7 @@ EMU_API CUresult cuKernelGetFunction(CUfunction *pFunc, CUkernel kernel)
     return r;
 }
 
-EMU_API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel)
-{
+EMU_API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel) {
     if (!pLib) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pLib is NULL");
     emu_lock();
     CUresult r = kern_ok(kernel);
@@ -368,8 +366,7 @@ EMU_API CUresult cuKernelGetLibrary(CUlibrary *pLib, CUkernel kernel)
     return r;
 }
 
-EMU_API CUresult cuKernelGetName(const char **name, CUkernel hfunc)
-{
+EMU_API CUresult cuKernelGetName(const char **name, CUkernel hfunc) {
     if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
     emu_lock();
     CUresult r = kern_ok(hfunc);
@@ -378,27 +375,27 @@ EMU_API CUresult cuKernelGetName(const char **name, CUkernel hfunc)
     return r;
 }
 
-EMU_API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset, size_t *paramSize)
-{
+EMU_API CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t *paramOffset,
+                                      size_t *paramSize) {
     emu_lock();
     CUresult r = kern_ok(kernel);
     if (r == CUDA_SUCCESS)
-        r = func_param_info(__func__, &kernel->lib->meta->funcs[kernel->index], paramIndex, paramOffset, paramSize);
+        r = func_param_info(__func__, &kernel->lib->meta->funcs[kernel->index], paramIndex, paramOffset,
+                            paramSize);
     emu_unlock();
     return r;
 }
 
-static CUresult dev_ok_at(const char *entry, CUdevice dev)
-{
+static CUresult dev_ok_at(const char *entry, CUdevice dev) {
     CUresult r = emu_check_init();
     if (r != CUDA_SUCCESS) return r;
     if (dev >= 0 && dev < g_emu.ndev) return CUDA_SUCCESS;
-    return emu_refuse_at(entry, CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d device(s))", (int)dev, g_emu.ndev);
+    return emu_refuse_at(entry, CUDA_ERROR_INVALID_DEVICE, "device %d does not exist (%d device(s))",
+                         (int)dev, g_emu.ndev);
 }
 #define dev_ok(d) dev_ok_at(__func__, (d))
 
-EMU_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev)
-{
+EMU_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUkernel kernel, CUdevice dev) {
     if (!pi) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "pi is NULL");
     CUresult r = dev_ok(dev);
     if (r != CUDA_SUCCESS) return r;
@@ -407,15 +404,15 @@ EMU_API CUresult cuKernelGetAttribute(int *pi, CUfunction_attribute attrib, CUke
         struct CUfunc_st *f = &kernel->lib->metamod.funcs[kernel->index];
         r = func_attribute(f, attrib, pi);
         if (r != CUDA_SUCCESS) r = EMU_REFUSE(r, "attribute %d is not a CUfunction_attribute", (int)attrib);
-        if (r == CUDA_SUCCESS && attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES && kernel->max_dyn >= 0)
+        if (r == CUDA_SUCCESS && attrib == CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES &&
+            kernel->max_dyn >= 0)
             *pi = kernel->max_dyn;
     }
     emu_unlock();
     return r;
 }
 
-EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev)
-{
+EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUkernel kernel, CUdevice dev) {
     CUresult r = dev_ok(dev);
     if (r != CUDA_SUCCESS) return r;
     emu_lock();
@@ -427,7 +424,8 @@ EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUke
     switch (attrib) {
     case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES:
         if (val < 0 || (uint64_t)val + f->static_shared > 227u * 1024u)
-            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%d bytes of dynamic shared memory plus %u static exceed 227 KiB", val,
+            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE,
+                           "%d bytes of dynamic shared memory plus %u static exceed 227 KiB", val,
                            f->static_shared);
         else {
             kernel->max_dyn = val;
@@ -439,21 +437,24 @@ EMU_API CUresult cuKernelSetAttribute(CUfunction_attribute attrib, int val, CUke
         }
         break;
     case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT:
-        if (val < -1 || val > 100) r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "carveout %d is not -1 or a percentage", val);
+        if (val < -1 || val > 100)
+            r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "carveout %d is not -1 or a percentage", val);
         break;
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_HEIGHT:
     case CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_DEPTH:
     case CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED:
-    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE: break;
-    default: r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "attribute %d cannot be set", (int)attrib); break;
+    case CU_FUNC_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE:
+        break;
+    default:
+        r = EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "attribute %d cannot be set", (int)attrib);
+        break;
     }
     emu_unlock();
     return r;
 }
 
-EMU_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev)
-{
+EMU_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CUdevice dev) {
     CUresult r = dev_ok(dev);
     if (r != CUDA_SUCCESS) return r;
     if ((unsigned)config > CU_FUNC_CACHE_PREFER_EQUAL)
@@ -464,15 +465,14 @@ EMU_API CUresult cuKernelSetCacheConfig(CUkernel kernel, CUfunc_cache config, CU
     return r;
 }
 
-EMU_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
-{
+EMU_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId) {
     if (!ppExportTable || !pExportTableId)
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !ppExportTable ? "ppExportTable" : "pExportTableId");
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL",
+                          !ppExportTable ? "ppExportTable" : "pExportTableId");
     return xt_get_table(pExportTableId, ppExportTable);
 }
 
-void xt_note(const char *fmt, ...)
-{
+void xt_note(const char *fmt, ...) {
     char line[400];
     va_list ap;
     va_start(ap, fmt);

@@ -12,7 +12,8 @@
 #undef cuLinkCreate
 #undef cuLinkAddData
 #undef cuLinkAddFile
-CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut);
+CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                      CUlinkState *stateOut);
 CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
                        unsigned int numOptions, CUjit_option *options, void **optionValues);
 CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
@@ -25,18 +26,18 @@ struct CUlinkState_st {
     size_t imagelen;
 };
 
-static CUresult link_fail(CUlinkState s, CUresult r, const char *msg)
-{
+static CUresult link_fail(CUlinkState s, CUresult r, const char *msg) {
     emu_set_detail("%s", msg);
     jit_opts_finish(&s->o, msg, NULL);
     return r;
 }
 
-EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut)
-{
+EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                                 CUlinkState *stateOut) {
     if (!stateOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "stateOut is NULL");
     if (numOptions && (!options || !optionValues))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL",
+                          numOptions);
     CUresult r = ctx_check(NULL);
     if (r != CUDA_SUCCESS) return r;
     CUlinkState s = calloc(1, sizeof *s);
@@ -49,38 +50,46 @@ EMU_API CUresult cuLinkCreate_v2(unsigned int numOptions, CUjit_option *options,
     return CUDA_SUCCESS;
 }
 
-static int link_live_at(const char *entry, CUlinkState s)
-{
+static int link_live_at(const char *entry, CUlinkState s) {
     emu_lock();
     int ok = handle_live(H_LINK, s);
     emu_unlock();
-    if (!ok) emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state (cuLinkCreate)", (void *)s);
+    if (!ok)
+        emu_refuse_at(entry, CUDA_ERROR_INVALID_HANDLE, "%p is not a live link state (cuLinkCreate)",
+                      (void *)s);
     return ok;
 }
 #define link_live(s) link_live_at(__func__, (s))
 
-static const char *input_type_name(CUjitInputType t)
-{
+static const char *input_type_name(CUjitInputType t) {
     switch (t) {
-    case CU_JIT_INPUT_CUBIN: return "CU_JIT_INPUT_CUBIN (machine code)";
-    case CU_JIT_INPUT_PTX: return "CU_JIT_INPUT_PTX";
-    case CU_JIT_INPUT_FATBINARY: return "CU_JIT_INPUT_FATBINARY";
-    case CU_JIT_INPUT_OBJECT: return "CU_JIT_INPUT_OBJECT (host object)";
-    case CU_JIT_INPUT_LIBRARY: return "CU_JIT_INPUT_LIBRARY (archive)";
-    default: return "an unknown CUjitInputType";
+    case CU_JIT_INPUT_CUBIN:
+        return "CU_JIT_INPUT_CUBIN (machine code)";
+    case CU_JIT_INPUT_PTX:
+        return "CU_JIT_INPUT_PTX";
+    case CU_JIT_INPUT_FATBINARY:
+        return "CU_JIT_INPUT_FATBINARY";
+    case CU_JIT_INPUT_OBJECT:
+        return "CU_JIT_INPUT_OBJECT (host object)";
+    case CU_JIT_INPUT_LIBRARY:
+        return "CU_JIT_INPUT_LIBRARY (archive)";
+    default:
+        return "an unknown CUjitInputType";
     }
 }
 
-EMU_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
-                                  unsigned int numOptions, CUjit_option *options, void **optionValues)
-{
+EMU_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *data, size_t size,
+                                  const char *name, unsigned int numOptions, CUjit_option *options,
+                                  void **optionValues) {
     (void)options;
     (void)optionValues;
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
     if (!data) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "data is NULL");
     if (numOptions && (!options || !optionValues))
-        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL", numOptions);
-    if (state->image) return link_fail(state, CUDA_ERROR_INVALID_VALUE, "cuLinkAddData: the link was already completed");
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "numOptions is %u but options or optionValues is NULL",
+                          numOptions);
+    if (state->image)
+        return link_fail(state, CUDA_ERROR_INVALID_VALUE, "cuLinkAddData: the link was already completed");
     char log[1100];
     if (type != CU_JIT_INPUT_PTX && type != CU_JIT_INPUT_FATBINARY) {
         snprintf(log, sizeof log,
@@ -103,9 +112,8 @@ EMU_API CUresult cuLinkAddData_v2(CUlinkState state, CUjitInputType type, void *
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
-                                  CUjit_option *options, void **optionValues)
-{
+EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const char *path,
+                                  unsigned int numOptions, CUjit_option *options, void **optionValues) {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
     if (!path) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "path is NULL");
     char *buf;
@@ -121,10 +129,10 @@ EMU_API CUresult cuLinkAddFile_v2(CUlinkState state, CUjitInputType type, const 
     return r;
 }
 
-EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut)
-{
+EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *sizeOut) {
     if (!link_live(state)) return CUDA_ERROR_INVALID_HANDLE;
-    if (!cubinOut || !sizeOut) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !cubinOut ? "cubinOut" : "sizeOut");
+    if (!cubinOut || !sizeOut)
+        return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "%s is NULL", !cubinOut ? "cubinOut" : "sizeOut");
     if (!state->image) {
         char msg[2048], log[2100];
         ptx_module *pm = NULL;
@@ -143,8 +151,7 @@ EMU_API CUresult cuLinkComplete(CUlinkState state, void **cubinOut, size_t *size
     return CUDA_SUCCESS;
 }
 
-EMU_API CUresult cuLinkDestroy(CUlinkState state)
-{
+EMU_API CUresult cuLinkDestroy(CUlinkState state) {
     emu_lock();
     if (!handle_live(H_LINK, state)) {
         emu_unlock();
@@ -159,19 +166,18 @@ EMU_API CUresult cuLinkDestroy(CUlinkState state)
 }
 
 /* The CUDA 5.5 names: the same ABI. */
-EMU_API CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues, CUlinkState *stateOut)
-{
+EMU_API CUresult cuLinkCreate(unsigned int numOptions, CUjit_option *options, void **optionValues,
+                              CUlinkState *stateOut) {
     return cuLinkCreate_v2(numOptions, options, optionValues, stateOut);
 }
 
-EMU_API CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size, const char *name,
-                               unsigned int numOptions, CUjit_option *options, void **optionValues)
-{
+EMU_API CUresult cuLinkAddData(CUlinkState state, CUjitInputType type, void *data, size_t size,
+                               const char *name, unsigned int numOptions, CUjit_option *options,
+                               void **optionValues) {
     return cuLinkAddData_v2(state, type, data, size, name, numOptions, options, optionValues);
 }
 
-EMU_API CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path, unsigned int numOptions,
-                               CUjit_option *options, void **optionValues)
-{
+EMU_API CUresult cuLinkAddFile(CUlinkState state, CUjitInputType type, const char *path,
+                               unsigned int numOptions, CUjit_option *options, void **optionValues) {
     return cuLinkAddFile_v2(state, type, path, numOptions, options, optionValues);
 }

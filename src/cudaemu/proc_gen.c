@@ -5,8 +5,7 @@
 
 #include <string.h>
 
-const emu_proc_gen *proc_gen_find(const char *symbol, int cuda_version, int per_thread, int *seen)
-{
+const emu_proc_gen *proc_gen_find(const char *symbol, int cuda_version, int per_thread, int *seen) {
     const emu_proc_gen *best = NULL;
     for (size_t i = 0; i < g_proc_gen_count; i++) {
         const emu_proc_gen *e = &g_proc_gen[i];

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 /* Limits that keep hostile PTX from exhausting host memory. */
-#define PTX_MAX_REGS 32768u       /* registers + predicates per function */
-#define PTX_MAX_LOCAL (512u << 10) /* .local bytes per thread, as on the hardware */
+#define PTX_MAX_REGS 32768u         /* registers + predicates per function */
+#define PTX_MAX_LOCAL (512u << 10)  /* .local bytes per thread, as on the hardware */
 #define PTX_MAX_SHARED (227u << 10) /* .shared bytes one kernel may use (static + dynamic), as on sm_90 */
 /* .shared bytes of all of a module's variables together. Each kernel uses only those its code reaches
  * (ptx_func.static_shared, checked against PTX_MAX_SHARED at launch), but they are laid out once for
@@ -17,7 +17,7 @@
 
 /* Device "addresses" of functions, for function pointers and indirect calls. */
 #define PTX_FUNC_BASE 0x7c0000000000ull
-#define PTX_FUNC_ADDR(i) (PTX_FUNC_BASE + (uint64_t)(i) * 16u)
+#define PTX_FUNC_ADDR(i) (PTX_FUNC_BASE + (uint64_t)(i)*16u)
 
 /* Operand encoding: bank in bits 28..31, index in bits 0..27; each slot is 32 lanes of uint64_t. */
 #define OPB_REG 0u
@@ -28,29 +28,62 @@
 
 /* Special registers kept per warp (bank OPB_SPEC). */
 enum {
-    SP_TID_X, SP_TID_Y, SP_TID_Z, SP_NTID_X, SP_NTID_Y, SP_NTID_Z,
-    SP_CTAID_X, SP_CTAID_Y, SP_CTAID_Z, SP_NCTAID_X, SP_NCTAID_Y, SP_NCTAID_Z,
-    SP_LANEID, SP_WARPID, SP_NWARPID, SP_SMID, SP_NSMID, SP_GRIDID,
-    SP_LANEMASK_EQ, SP_LANEMASK_LT, SP_LANEMASK_LE, SP_LANEMASK_GT, SP_LANEMASK_GE,
-    SP_DYN_SMEM, SP_TOTAL_SMEM, SP_ZERO,
+    SP_TID_X,
+    SP_TID_Y,
+    SP_TID_Z,
+    SP_NTID_X,
+    SP_NTID_Y,
+    SP_NTID_Z,
+    SP_CTAID_X,
+    SP_CTAID_Y,
+    SP_CTAID_Z,
+    SP_NCTAID_X,
+    SP_NCTAID_Y,
+    SP_NCTAID_Z,
+    SP_LANEID,
+    SP_WARPID,
+    SP_NWARPID,
+    SP_SMID,
+    SP_NSMID,
+    SP_GRIDID,
+    SP_LANEMASK_EQ,
+    SP_LANEMASK_LT,
+    SP_LANEMASK_LE,
+    SP_LANEMASK_GT,
+    SP_LANEMASK_GE,
+    SP_DYN_SMEM,
+    SP_TOTAL_SMEM,
+    SP_ZERO,
     SP_COUNT
 };
 
 /* Types: low 3 bits = log2 bytes (0..3), kind in the upper bits. */
-enum {
-    TK_U = 0x00, TK_S = 0x10, TK_F = 0x20, TK_B = 0x30, TK_PRED = 0x40, TK_F16X2 = 0x50, TK_BF = 0x60
-};
+enum { TK_U = 0x00, TK_S = 0x10, TK_F = 0x20, TK_B = 0x30, TK_PRED = 0x40, TK_F16X2 = 0x50, TK_BF = 0x60 };
 #define TY(kind, lg) ((uint8_t)((kind) | (lg)))
-#define TY_KIND(t) ((t) & 0xf0)
-#define TY_LG(t) ((t) & 0x07)
+#define TY_KIND(t) ((t)&0xf0)
+#define TY_LG(t) ((t)&0x07)
 #define TY_BYTES(t) (1u << TY_LG(t))
 enum {
-    T_U8 = TY(TK_U, 0), T_U16 = TY(TK_U, 1), T_U32 = TY(TK_U, 2), T_U64 = TY(TK_U, 3),
-    T_S8 = TY(TK_S, 0), T_S16 = TY(TK_S, 1), T_S32 = TY(TK_S, 2), T_S64 = TY(TK_S, 3),
-    T_B8 = TY(TK_B, 0), T_B16 = TY(TK_B, 1), T_B32 = TY(TK_B, 2), T_B64 = TY(TK_B, 3),
-    T_F16 = TY(TK_F, 1), T_F32 = TY(TK_F, 2), T_F64 = TY(TK_F, 3),
-    T_BF16 = TY(TK_BF, 1), T_F16X2 = TY(TK_F16X2, 2), T_BF16X2 = TY(TK_BF, 2),
-    T_PRED = TY(TK_PRED, 0), T_NONE = 0xff
+    T_U8 = TY(TK_U, 0),
+    T_U16 = TY(TK_U, 1),
+    T_U32 = TY(TK_U, 2),
+    T_U64 = TY(TK_U, 3),
+    T_S8 = TY(TK_S, 0),
+    T_S16 = TY(TK_S, 1),
+    T_S32 = TY(TK_S, 2),
+    T_S64 = TY(TK_S, 3),
+    T_B8 = TY(TK_B, 0),
+    T_B16 = TY(TK_B, 1),
+    T_B32 = TY(TK_B, 2),
+    T_B64 = TY(TK_B, 3),
+    T_F16 = TY(TK_F, 1),
+    T_F32 = TY(TK_F, 2),
+    T_F64 = TY(TK_F, 3),
+    T_BF16 = TY(TK_BF, 1),
+    T_F16X2 = TY(TK_F16X2, 2),
+    T_BF16X2 = TY(TK_BF, 2),
+    T_PRED = TY(TK_PRED, 0),
+    T_NONE = 0xff
 };
 
 enum {
@@ -146,19 +179,19 @@ enum {
     OP_FROUND,       /* f32/f64 arithmetic with a directed rounding mode; mod2 holds the operation */
     OP_CPASYNC,      /* cp.async: a copy global -> shared, done synchronously */
     /* m16n16k16 f16 tensor-core ops (interp_wmma.c); aux indexes module->wops */
-    OP_WMMA_LOAD,    /* wmma.load.{a,b,c} */
-    OP_WMMA_STORE,   /* wmma.store.d */
-    OP_WMMA_MMA,     /* wmma.mma */
+    OP_WMMA_LOAD,  /* wmma.load.{a,b,c} */
+    OP_WMMA_STORE, /* wmma.store.d */
+    OP_WMMA_MMA,   /* wmma.mma */
     /* textures and surfaces (interp_tex.c); see TEXOP_* */
-    OP_TEX,          /* tex.{1d,2d,3d,a1d,a2d}.v4 */
-    OP_TLD4,         /* tld4.{r,g,b,a}.2d.v4 */
-    OP_TXQ,          /* txq */
-    OP_SULD,         /* suld.b */
-    OP_SUST,         /* sust.b */
-    OP_SUQ,          /* suq */
-    OP_WARPSYNC,     /* bar.warp.sync membermask (s[0]) */
-    OP_MINMAX16X2,   /* min/max of two packed 16-bit integers; mod2: PM_MAX, PM_SIGNED, PM_RELU */
-    OP_BMSK,         /* bmsk.{clamp,wrap}.b32: a bit mask; F_CLAMP for .clamp */
+    OP_TEX,        /* tex.{1d,2d,3d,a1d,a2d}.v4 */
+    OP_TLD4,       /* tld4.{r,g,b,a}.2d.v4 */
+    OP_TXQ,        /* txq */
+    OP_SULD,       /* suld.b */
+    OP_SUST,       /* sust.b */
+    OP_SUQ,        /* suq */
+    OP_WARPSYNC,   /* bar.warp.sync membermask (s[0]) */
+    OP_MINMAX16X2, /* min/max of two packed 16-bit integers; mod2: PM_MAX, PM_SIGNED, PM_RELU */
+    OP_BMSK,       /* bmsk.{clamp,wrap}.b32: a bit mask; F_CLAMP for .clamp */
     OP_COUNT
 };
 
@@ -169,9 +202,22 @@ enum { PM_MAX = 1, PM_SIGNED = 2, PM_RELU = 4 }; /* OP_MINMAX16X2's mod2 */
  * operands at module->wops[aux]: handle, x, y, z, layer, lod, then the sust values. */
 enum { TG_1D, TG_2D, TG_3D, TG_A1D, TG_A2D };
 enum { SU_TRAP, SU_CLAMP, SU_ZERO };
-enum { TQ_WIDTH, TQ_HEIGHT, TQ_DEPTH, TQ_CHANNEL_DATA_TYPE, TQ_CHANNEL_ORDER, TQ_NORMALIZED_COORDS, TQ_FILTER_MODE,
-       TQ_ADDR_MODE_0, TQ_ADDR_MODE_1, TQ_ADDR_MODE_2, TQ_ARRAY_SIZE, TQ_NUM_MIPMAP_LEVELS, TQ_NUM_SAMPLES,
-       TQ_MEMORY_LAYOUT };
+enum {
+    TQ_WIDTH,
+    TQ_HEIGHT,
+    TQ_DEPTH,
+    TQ_CHANNEL_DATA_TYPE,
+    TQ_CHANNEL_ORDER,
+    TQ_NORMALIZED_COORDS,
+    TQ_FILTER_MODE,
+    TQ_ADDR_MODE_0,
+    TQ_ADDR_MODE_1,
+    TQ_ADDR_MODE_2,
+    TQ_ARRAY_SIZE,
+    TQ_NUM_MIPMAP_LEVELS,
+    TQ_NUM_SAMPLES,
+    TQ_MEMORY_LAYOUT
+};
 #define TEXOP_NOPS 6 /* wops entries before the sust values */
 
 /* State spaces. */
@@ -179,8 +225,24 @@ enum { SS_GENERIC, SS_GLOBAL, SS_SHARED, SS_LOCAL, SS_CONST, SS_PARAM };
 
 /* Comparison operators (setp/set/slct). */
 enum {
-    CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_LO, CMP_LS, CMP_HI, CMP_HS,
-    CMP_EQU, CMP_NEU, CMP_LTU, CMP_LEU, CMP_GTU, CMP_GEU, CMP_NUM, CMP_NAN
+    CMP_EQ,
+    CMP_NE,
+    CMP_LT,
+    CMP_LE,
+    CMP_GT,
+    CMP_GE,
+    CMP_LO,
+    CMP_LS,
+    CMP_HI,
+    CMP_HS,
+    CMP_EQU,
+    CMP_NEU,
+    CMP_LTU,
+    CMP_LEU,
+    CMP_GTU,
+    CMP_GEU,
+    CMP_NUM,
+    CMP_NAN
 };
 enum { BOOL_NONE, BOOL_AND, BOOL_OR, BOOL_XOR };
 /* min/max modifiers (mod2 of OP_MIN/OP_MAX) */
@@ -192,16 +254,16 @@ enum { RND_NONE, RND_RN, RND_RZ, RND_RM, RND_RP, RND_RNI, RND_RZI, RND_RMI, RND_
 /* Atomic ops. */
 enum { AT_ADD, AT_MIN, AT_MAX, AT_EXCH, AT_CAS, AT_AND, AT_OR, AT_XOR, AT_INC, AT_DEC };
 /* Instruction flags. */
-#define F_SAT   0x0001u
-#define F_HI    0x0002u
-#define F_WIDE  0x0004u
+#define F_SAT 0x0001u
+#define F_HI 0x0002u
+#define F_WIDE 0x0004u
 #define F_APPROX 0x0008u
-#define F_FTZ   0x0010u
-#define F_CC    0x0020u /* writes carry */
-#define F_NC    0x0040u
+#define F_FTZ 0x0010u
+#define F_CC 0x0020u /* writes carry */
+#define F_NC 0x0040u
 #define F_CLAMP 0x0080u /* shf.clamp */
-#define F_LEFT  0x0100u
-#define F_UNI   0x0200u
+#define F_LEFT 0x0100u
+#define F_UNI 0x0200u
 #define F_PNEG_A 0x0400u /* first predicate source negated */
 #define F_PNEG_B 0x0800u
 #define F_PNEG_C 0x1000u
@@ -210,21 +272,21 @@ enum { AT_ADD, AT_MIN, AT_MAX, AT_EXCH, AT_CAS, AT_AND, AT_OR, AT_XOR, AT_INC, A
 
 typedef struct ptx_insn {
     uint16_t op;
-    uint8_t type;   /* operation type */
-    uint8_t type2;  /* source type (cvt, setp compare type, ...) */
-    uint8_t space;  /* ld/st/atom/cvta state space */
-    uint8_t vec;    /* vector width 1/2/4 for ld/st */
-    uint8_t mod;    /* cmp op / rounding / atom op / shfl mode / vote mode */
-    uint8_t mod2;   /* bool op / second rounding */
+    uint8_t type;  /* operation type */
+    uint8_t type2; /* source type (cvt, setp compare type, ...) */
+    uint8_t space; /* ld/st/atom/cvta state space */
+    uint8_t vec;   /* vector width 1/2/4 for ld/st */
+    uint8_t mod;   /* cmp op / rounding / atom op / shfl mode / vote mode */
+    uint8_t mod2;  /* bool op / second rounding */
     uint16_t flags;
-    int16_t guard;  /* predicate index or -1 */
+    int16_t guard; /* predicate index or -1 */
     uint8_t gneg;
     uint8_t pad;
-    uint32_t d[4];  /* destinations (register operands or predicate indices) */
-    uint32_t s[4];  /* sources */
-    int64_t imm;    /* address offset, branch target, call site, ... */
+    uint32_t d[4]; /* destinations (register operands or predicate indices) */
+    uint32_t s[4]; /* sources */
+    int64_t imm;   /* address offset, branch target, call site, ... */
     int line;
-    uint32_t aux;   /* wmma: first of the register lists in ptx_module.wops */
+    uint32_t aux; /* wmma: first of the register lists in ptx_module.wops */
 } ptx_insn;
 
 typedef struct ptx_param {
@@ -264,10 +326,10 @@ typedef struct ptx_func {
     unsigned maxntid[3], reqntid[3];
     int *callees;
     int ncallees;
-    uint32_t static_shared; /* bytes of .shared this kernel and its callees use */
+    uint32_t static_shared;    /* bytes of .shared this kernel and its callees use */
     uint64_t shared_used_mask; /* internal */
     /* computed for entries */
-    uint32_t total_local;   /* deepest chain of local depots, per lane */
+    uint32_t total_local; /* deepest chain of local depots, per lane */
     uint32_t max_regs_total;
     int recursive;
 } ptx_func;
@@ -305,7 +367,8 @@ typedef struct ptx_module {
 typedef int (*ptx_alloc_fn)(void *ud, ptx_var *v);
 /* Parses and decodes PTX text into *out. On failure returns -1 and writes a message (with line) to
  * log; *out is then a partial module the caller must release (its variables may hold memory). */
-int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz, ptx_module **out);
+int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz,
+             ptx_module **out);
 void ptx_free(ptx_module *m);
 int ptx_find_func(const ptx_module *m, const char *name);
 

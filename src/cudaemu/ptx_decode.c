@@ -23,39 +23,41 @@ typedef struct mods {
 
 static int meq(const char *s, uint32_t l, const char *w) { return strlen(w) == l && memcmp(s, w, l) == 0; }
 
-static int has(const mods *md, const char *w)
-{
+static int has(const mods *md, const char *w) {
     for (int i = 0; i < md->n; i++)
         if (meq(md->m[i], md->ml[i], w)) return 1;
     return 0;
 }
 
-static int mtype(const char *s, uint32_t l)
-{
-    static const struct { const char *n; int t; } tab[] = {
-        {"u8", T_U8},   {"u16", T_U16}, {"u32", T_U32}, {"u64", T_U64}, {"s8", T_S8},     {"s16", T_S16},
-        {"s32", T_S32}, {"s64", T_S64}, {"b8", T_B8},   {"b16", T_B16}, {"b32", T_B32},   {"b64", T_B64},
-        {"f16", T_F16}, {"f32", T_F32}, {"f64", T_F64}, {"pred", T_PRED}, {"bf16", T_BF16}, {"f16x2", T_F16X2},
-        {"bf16x2", T_BF16X2},
+static int mtype(const char *s, uint32_t l) {
+    static const struct {
+        const char *n;
+        int t;
+    } tab[] = {
+        {"u8", T_U8},     {"u16", T_U16},   {"u32", T_U32},     {"u64", T_U64},       {"s8", T_S8},
+        {"s16", T_S16},   {"s32", T_S32},   {"s64", T_S64},     {"b8", T_B8},         {"b16", T_B16},
+        {"b32", T_B32},   {"b64", T_B64},   {"f16", T_F16},     {"f32", T_F32},       {"f64", T_F64},
+        {"pred", T_PRED}, {"bf16", T_BF16}, {"f16x2", T_F16X2}, {"bf16x2", T_BF16X2},
     };
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (meq(s, l, tab[i].n)) return tab[i].t;
     return -1;
 }
 
-static void split(const char *op, uint32_t len, mods *md)
-{
+static void split(const char *op, uint32_t len, mods *md) {
     memset(md, 0, sizeof *md);
     md->space = -1;
     md->vec = 1;
     uint32_t i = 0;
-    while (i < len && op[i] != '.') i++;
+    while (i < len && op[i] != '.')
+        i++;
     md->base = op;
     md->baselen = i;
     while (i < len && md->n < 24) {
         i++; /* skip '.' */
         uint32_t st = i;
-        while (i < len && op[i] != '.') i++;
+        while (i < len && op[i] != '.')
+            i++;
         const char *s = op + st;
         uint32_t l = i - st;
         md->m[md->n] = s;
@@ -63,23 +65,40 @@ static void split(const char *op, uint32_t len, mods *md)
         md->n++;
         int t = mtype(s, l);
         if (t >= 0 && md->ntypes < 4) md->types[md->ntypes++] = t;
-        if (meq(s, l, "global")) md->space = SS_GLOBAL;
-        else if (meq(s, l, "shared") || meq(s, l, "shared::cta")) md->space = SS_SHARED;
-        else if (meq(s, l, "local")) md->space = SS_LOCAL;
-        else if (meq(s, l, "const")) md->space = SS_CONST;
-        else if (meq(s, l, "param") || meq(s, l, "param::entry") || meq(s, l, "param::func")) md->space = SS_PARAM;
-        else if (meq(s, l, "rn")) md->rnd = RND_RN;
-        else if (meq(s, l, "rz")) md->rnd = RND_RZ;
-        else if (meq(s, l, "rm")) md->rnd = RND_RM;
-        else if (meq(s, l, "rp")) md->rnd = RND_RP;
-        else if (meq(s, l, "rni")) md->rnd = RND_RNI;
-        else if (meq(s, l, "rzi")) md->rnd = RND_RZI;
-        else if (meq(s, l, "rmi")) md->rnd = RND_RMI;
-        else if (meq(s, l, "rpi")) md->rnd = RND_RPI;
-        else if (meq(s, l, "rna")) md->rnd = RND_RNA;
-        else if (meq(s, l, "v2")) md->vec = 2;
-        else if (meq(s, l, "v4")) md->vec = 4;
-        else if (meq(s, l, "v8")) md->vec = 8;
+        if (meq(s, l, "global"))
+            md->space = SS_GLOBAL;
+        else if (meq(s, l, "shared") || meq(s, l, "shared::cta"))
+            md->space = SS_SHARED;
+        else if (meq(s, l, "local"))
+            md->space = SS_LOCAL;
+        else if (meq(s, l, "const"))
+            md->space = SS_CONST;
+        else if (meq(s, l, "param") || meq(s, l, "param::entry") || meq(s, l, "param::func"))
+            md->space = SS_PARAM;
+        else if (meq(s, l, "rn"))
+            md->rnd = RND_RN;
+        else if (meq(s, l, "rz"))
+            md->rnd = RND_RZ;
+        else if (meq(s, l, "rm"))
+            md->rnd = RND_RM;
+        else if (meq(s, l, "rp"))
+            md->rnd = RND_RP;
+        else if (meq(s, l, "rni"))
+            md->rnd = RND_RNI;
+        else if (meq(s, l, "rzi"))
+            md->rnd = RND_RZI;
+        else if (meq(s, l, "rmi"))
+            md->rnd = RND_RMI;
+        else if (meq(s, l, "rpi"))
+            md->rnd = RND_RPI;
+        else if (meq(s, l, "rna"))
+            md->rnd = RND_RNA;
+        else if (meq(s, l, "v2"))
+            md->vec = 2;
+        else if (meq(s, l, "v4"))
+            md->vec = 4;
+        else if (meq(s, l, "v8"))
+            md->vec = 8;
     }
 }
 
@@ -87,8 +106,7 @@ static void split(const char *op, uint32_t len, mods *md)
 
 /* A double as a 64-bit integer pattern without undefined behaviour: NaN reads 0, values beyond
  * the int64 range saturate (callers that must refuse them check imm_fits first). */
-static uint64_t f2i(double v)
-{
+static uint64_t f2i(double v) {
     if (v != v) return 0;
     if (v >= 9223372036854775808.0 && v < 18446744073709551616.0) return (uint64_t)v;
     if (v >= 9223372036854775808.0) return UINT64_MAX;
@@ -96,27 +114,26 @@ static uint64_t f2i(double v)
     return (uint64_t)(int64_t)v;
 }
 
-static const char *tyname(int type)
-{
-    static const struct { int t; const char *n; } tab[] = {
-        {T_U8, "u8"},   {T_U16, "u16"}, {T_U32, "u32"}, {T_U64, "u64"}, {T_S8, "s8"},   {T_S16, "s16"},
-        {T_S32, "s32"}, {T_S64, "s64"}, {T_B8, "b8"},   {T_B16, "b16"}, {T_B32, "b32"}, {T_B64, "b64"},
-        {T_F16, "f16"}, {T_F32, "f32"}, {T_F64, "f64"}, {T_PRED, "pred"}, {T_BF16, "bf16"},
-        {T_F16X2, "f16x2"}, {T_BF16X2, "bf16x2"}};
+static const char *tyname(int type) {
+    static const struct {
+        int t;
+        const char *n;
+    } tab[] = {{T_U8, "u8"},     {T_U16, "u16"},   {T_U32, "u32"},     {T_U64, "u64"},      {T_S8, "s8"},
+               {T_S16, "s16"},   {T_S32, "s32"},   {T_S64, "s64"},     {T_B8, "b8"},        {T_B16, "b16"},
+               {T_B32, "b32"},   {T_B64, "b64"},   {T_F16, "f16"},     {T_F32, "f32"},      {T_F64, "f64"},
+               {T_PRED, "pred"}, {T_BF16, "bf16"}, {T_F16X2, "f16x2"}, {T_BF16X2, "bf16x2"}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (tab[i].t == type) return tab[i].n;
     return "?";
 }
 
-static int is_int_type(int type)
-{
+static int is_int_type(int type) {
     return type != T_NONE && (TY_KIND(type) == TK_U || TY_KIND(type) == TK_S || TY_KIND(type) == TK_B);
 }
 
 /* An integer immediate fits an integer type of N bits when it is in the unsigned range or, read as
  * a negative literal, in the signed range (PTX writes -1 for all ones of any width). */
-static int imm_fits(uint64_t v, int type)
-{
+static int imm_fits(uint64_t v, int type) {
     if (!is_int_type(type) || TY_LG(type) == 3) return 1;
     unsigned bits = 8u << TY_LG(type);
     uint64_t umax = (1ull << bits) - 1;
@@ -124,8 +141,7 @@ static int imm_fits(uint64_t v, int type)
     return v <= umax || ((int64_t)v < 0 && (int64_t)v >= smin);
 }
 
-static uint64_t fbits(double v, int type)
-{
+static uint64_t fbits(double v, int type) {
     if (TY_KIND(type) == TK_F && TY_LG(type) == 2) {
         float f = (float)v;
         uint32_t b;
@@ -140,15 +156,13 @@ static uint64_t fbits(double v, int type)
     return f2i(v);
 }
 
-static double f32val(uint64_t b)
-{
+static double f32val(uint64_t b) {
     uint32_t u = (uint32_t)b;
     float f;
     memcpy(&f, &u, 4);
     return f;
 }
-static double f64val(uint64_t b)
-{
+static double f64val(uint64_t b) {
     double d;
     memcpy(&d, &b, 8);
     return d;
@@ -157,8 +171,7 @@ static double f64val(uint64_t b)
 static int var_of(const sopnd *o) { return o->sy && o->sy->kind == S_VAR ? (int)o->sy->val : -1; }
 
 /* A source operand of the given type. */
-static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line)
-{
+static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line) {
     int isf = TY_KIND(type) == TK_F && TY_LG(type) >= 2;
     switch (o->kind) {
     case PO_REG:
@@ -181,8 +194,8 @@ static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line)
             double lo = TY_KIND(type) == TK_S ? -ldexp(1, (8 << TY_LG(type)) - 1) : 0;
             double hi = ldexp(1, (8 << TY_LG(type)) - (TY_KIND(type) == TK_S));
             if (!(o->fval >= lo && o->fval < hi) || o->fval != floor(o->fval)) {
-                perr(ps, line, "immediate %g does not fit .%s (an integer operand needs an integer literal)", o->fval,
-                     tyname(type));
+                perr(ps, line, "immediate %g does not fit .%s (an integer operand needs an integer literal)",
+                     o->fval, tyname(type));
                 return OP_NONE;
             }
         }
@@ -214,8 +227,7 @@ static uint32_t src_o(pstate *ps, const sopnd *o, int type, int line)
     }
 }
 
-static uint32_t dst_o(pstate *ps, const sopnd *o, int line)
-{
+static uint32_t dst_o(pstate *ps, const sopnd *o, int line) {
     if (o->kind == PO_REG) return OPND(OPB_REG, o->idx);
     if (o->kind == PO_SINK) {
         if (ps->sink_reg < 0) ps->sink_reg = (int)new_reg(ps);
@@ -225,12 +237,13 @@ static uint32_t dst_o(pstate *ps, const sopnd *o, int line)
     return OP_NONE;
 }
 
-static int pred_o(pstate *ps, const sopnd *o, int line, uint32_t *idx, int *neg)
-{
+static int pred_o(pstate *ps, const sopnd *o, int line, uint32_t *idx, int *neg) {
     if (o->kind == PO_PRED) {
         *idx = o->idx;
-        if (neg) *neg = o->neg;
-        else if (o->neg) return perr(ps, line, "negated predicate not allowed here");
+        if (neg)
+            *neg = o->neg;
+        else if (o->neg)
+            return perr(ps, line, "negated predicate not allowed here");
         return 0;
     }
     if (o->kind == PO_SINK) {
@@ -243,8 +256,7 @@ static int pred_o(pstate *ps, const sopnd *o, int line, uint32_t *idx, int *neg)
 }
 
 /* Address operand: base register (or SP_ZERO) in *base, offset into in->imm. */
-static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int line)
-{
+static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int line) {
     if (p->o.kind != PO_ADDR) return perr(ps, line, "expected an address operand [..]");
     in->imm = p->aoff;
     if (p->abase.kind == PO_NONE) {
@@ -274,13 +286,14 @@ static int addr_o(pstate *ps, const popnd *p, ptx_insn *in, uint32_t *base, int 
     return 0;
 }
 
-static int is_half(int t) { return (TY_KIND(t) == TK_F && TY_LG(t) == 1) || TY_KIND(t) == TK_F16X2 || TY_KIND(t) == TK_BF; }
+static int is_half(int t) {
+    return (TY_KIND(t) == TK_F && TY_LG(t) == 1) || TY_KIND(t) == TK_F16X2 || TY_KIND(t) == TK_BF;
+}
 
 static int last_type(const mods *md) { return md->ntypes ? md->types[md->ntypes - 1] : -1; }
 
-static int cmp_of(const mods *md)
-{
-    static const char *names[] = {"eq", "ne", "lt", "le", "gt", "ge", "lo", "ls", "hi",
+static int cmp_of(const mods *md) {
+    static const char *names[] = {"eq", "ne",  "lt",  "le",  "gt",  "ge",  "lo",  "ls",  "hi",
                                   "hs", "equ", "neu", "ltu", "leu", "gtu", "geu", "num", "nan"};
     for (int i = 0; i < md->n; i++)
         for (int c = 0; c < (int)(sizeof names / sizeof names[0]); c++)
@@ -288,16 +301,14 @@ static int cmp_of(const mods *md)
     return -1;
 }
 
-static int bool_of(const mods *md)
-{
+static int bool_of(const mods *md) {
     if (has(md, "and")) return BOOL_AND;
     if (has(md, "or")) return BOOL_OR;
     if (has(md, "xor")) return BOOL_XOR;
     return BOOL_NONE;
 }
 
-static int need_ops(pstate *ps, int n, int want_min, int want_max, int line, const mods *md)
-{
+static int need_ops(pstate *ps, int n, int want_min, int want_max, int line, const mods *md) {
     if (n < want_min || n > want_max)
         return perr(ps, line, "'%.*s' expects %d operands, got %d", (int)md->baselen, md->base, want_min, n);
     return 0;
@@ -305,8 +316,7 @@ static int need_ops(pstate *ps, int n, int want_min, int want_max, int line, con
 
 static int is_base(const mods *md, const char *w) { return meq(md->base, md->baselen, w); }
 
-static int decode_ldst(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_st, int line)
-{
+static int decode_ldst(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_st, int line) {
     int type = last_type(md);
     if (type < 0) FAIL("missing type on '%.*s'", (int)md->baselen, md->base);
     if (md->vec > 4) FAIL("vector width %d unsupported", md->vec);
@@ -321,12 +331,14 @@ static int decode_ldst(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     uint32_t vals[4];
     if (md->vec > 1) {
         if (vp->o.kind != PO_VEC || vp->n != md->vec) FAIL("vector operand of %d elements expected", md->vec);
-        for (int k = 0; k < md->vec; k++) vals[k] = is_st ? src_o(ps, &vp->v[k], type, line) : dst_o(ps, &vp->v[k], line);
+        for (int k = 0; k < md->vec; k++)
+            vals[k] = is_st ? src_o(ps, &vp->v[k], type, line) : dst_o(ps, &vp->v[k], line);
     } else {
         if (vp->o.kind == PO_VEC) FAIL("vector operand without .v2/.v4");
         vals[0] = is_st ? src_o(ps, &vp->o, type, line) : dst_o(ps, &vp->o, line);
     }
-    for (int k = 0; k < md->vec; k++) in->d[k] = vals[k];
+    for (int k = 0; k < md->vec; k++)
+        in->d[k] = vals[k];
     if (in->space == SS_PARAM) {
         if (ap->o.kind != PO_ADDR || ap->abase.kind != PO_SYM || !ap->abase.sy)
             FAIL("only [param+offset] addressing is supported for .param");
@@ -350,11 +362,12 @@ static int decode_ldst(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     return addr_o(ps, ap, in, &in->s[0], line);
 }
 
-static int decode_atom(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_red, int line)
-{
-    static const struct { const char *n; int op; } tab[] = {
-        {"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX}, {"exch", AT_EXCH}, {"cas", AT_CAS},
-        {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}, {"inc", AT_INC},   {"dec", AT_DEC}};
+static int decode_atom(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int is_red, int line) {
+    static const struct {
+        const char *n;
+        int op;
+    } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX}, {"exch", AT_EXCH}, {"cas", AT_CAS},
+               {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}, {"inc", AT_INC},   {"dec", AT_DEC}};
     int aop = -1;
     for (size_t k = 0; k < sizeof tab / sizeof tab[0]; k++)
         if (has(md, tab[k].n)) aop = tab[k].op;
@@ -380,8 +393,7 @@ static int decode_atom(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     return 0;
 }
 
-static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
-{
+static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
     int k = 0;
     const popnd *retl = NULL, *args = NULL;
     if (k < nops && ops[k].o.kind == PO_LIST) retl = &ops[k++];
@@ -406,7 +418,8 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
         if (given != cf->nparams)
             FAIL("call to '%s' passes %d argument%s; it takes %d", cf->name, given, given == 1 ? "" : "s",
                  cf->nparams);
-        if (retl && !cf->has_ret) FAIL("call to '%s' expects a return value; the function returns none", cf->name);
+        if (retl && !cf->has_ret)
+            FAIL("call to '%s' expects a return value; the function returns none", cf->name);
     }
     ptx_callsite *cs = realloc(m->calls, (size_t)(m->ncalls + 1) * sizeof *cs);
     if (!cs) FAIL("out of memory");
@@ -422,14 +435,16 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
     cs->nargs = na;
     for (int a = 0; a < na; a++) {
         const sopnd *o = &args->v[a];
-        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM) FAIL("call arguments must be .param variables");
+        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM)
+            FAIL("call arguments must be .param variables");
         cs->arg_off[a] = (uint32_t)o->sy->val;
         cs->arg_size[a] = o->sy->size;
     }
     if (retl) {
         if (retl->n != 1) FAIL("exactly one return value is supported");
         const sopnd *o = &retl->v[0];
-        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM) FAIL("return value must be a .param variable");
+        if (o->kind != PO_SYM || !o->sy || o->sy->kind != S_FPARAM)
+            FAIL("return value must be a .param variable");
         cs->has_ret = 1;
         cs->ret_off = (uint32_t)o->sy->val;
         cs->ret_size = o->sy->size;
@@ -452,8 +467,7 @@ static int decode_call(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
 }
 
 /* mov: registers, immediates, special registers, variable addresses, vector pack/unpack */
-static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
-{
+static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
     int type = last_type(md);
     if (type < 0) FAIL("missing type on mov");
     if (need_ops(ps, nops, 2, 2, line, md)) return -1;
@@ -482,7 +496,8 @@ static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
         in->op = OP_UNPACK;
         in->vec = (uint8_t)d->n;
         if (d->n != 2 && d->n != 4) FAIL("bad unpack width");
-        for (int k = 0; k < d->n; k++) in->d[k] = dst_o(ps, &d->v[k], line);
+        for (int k = 0; k < d->n; k++)
+            in->d[k] = dst_o(ps, &d->v[k], line);
         in->s[0] = src_o(ps, &a->o, type, line);
         return 0;
     }
@@ -491,11 +506,14 @@ static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
         in->op = OP_PACK;
         in->vec = (uint8_t)a->n;
         if (a->n != 2 && a->n != 4) FAIL("bad pack width");
-        for (int k = 0; k < a->n; k++) in->s[k] = src_o(ps, &a->v[k], T_B64, line);
+        for (int k = 0; k < a->n; k++)
+            in->s[k] = src_o(ps, &a->v[k], T_B64, line);
         return 0;
     }
     if (a->o.kind == PO_SPEC && a->o.idx >= SPD_BASE) {
-        in->op = a->o.idx == SPD_CLOCK ? OP_MOV_CLOCK : a->o.idx == SPD_CLOCK64 ? OP_MOV_CLOCK64 : OP_MOV_GTIMER;
+        in->op = a->o.idx == SPD_CLOCK     ? OP_MOV_CLOCK
+                 : a->o.idx == SPD_CLOCK64 ? OP_MOV_CLOCK64
+                                           : OP_MOV_GTIMER;
         in->mod = (uint8_t)(a->o.idx - SPD_BASE);
         return 0;
     }
@@ -519,8 +537,7 @@ static int decode_mov(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     return 0;
 }
 
-static int wops_add(pstate *ps, uint32_t v)
-{
+static int wops_add(pstate *ps, uint32_t v) {
     ptx_module *m = ps->m;
     if (m->nwops == m->capwops) {
         int nc = m->capwops ? m->capwops * 2 : 64;
@@ -534,8 +551,7 @@ static int wops_add(pstate *ps, uint32_t v)
 }
 
 /* A {..} register list of exactly n elements into wops. */
-static int wmma_list(pstate *ps, const popnd *p, int n, int is_dst, int line)
-{
+static int wmma_list(pstate *ps, const popnd *p, int n, int is_dst, int line) {
     if (p->o.kind != PO_VEC || p->n != n) return perr(ps, line, "wmma fragment must list %d registers", n);
     for (int k = 0; k < n; k++) {
         uint32_t v = is_dst ? dst_o(ps, &p->v[k], line) : src_o(ps, &p->v[k], T_B32, line);
@@ -546,8 +562,7 @@ static int wmma_list(pstate *ps, const popnd *p, int n, int is_dst, int line)
 
 /* wmma.{load,store,mma} for the m16n16k16 shape with f16 inputs and f16/f32 accumulators; the
  * fragment layout is the emulator's own (WMMA fragments are opaque to programs). */
-static int decode_wmma(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
-{
+static int decode_wmma(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
     if (!has(md, "m16n16k16")) FAIL("unsupported wmma shape (only m16n16k16)");
     in->aux = (uint32_t)ps->m->nwops;
     in->mod2 = has(md, "col") ? 1 : 0;
@@ -586,18 +601,30 @@ static int decode_wmma(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in,
 
 /* tex / tld4 / txq / suld.b / sust.b / suq on texture and surface objects (unified mode): the
  * handle, coordinates, layer and lod go to wops (see TEXOP_NOPS in ptx.h). */
-static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line)
-{
-    int tex = is_base(md, "tex"), tld4 = is_base(md, "tld4"), suld = is_base(md, "suld"), sust = is_base(md, "sust");
+static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int tex = is_base(md, "tex"), tld4 = is_base(md, "tld4"), suld = is_base(md, "suld"),
+        sust = is_base(md, "sust");
     if (is_base(md, "txq") || is_base(md, "suq")) {
-        static const char *q[] = {"width", "height", "depth", "", "", "normalized_coords", "filter_mode",
-                                  "addr_mode_0", "addr_mode_1", "addr_mode_2", "array_size", "num_mipmap_levels"};
+        static const char *q[] = {"width",
+                                  "height",
+                                  "depth",
+                                  "",
+                                  "",
+                                  "normalized_coords",
+                                  "filter_mode",
+                                  "addr_mode_0",
+                                  "addr_mode_1",
+                                  "addr_mode_2",
+                                  "array_size",
+                                  "num_mipmap_levels"};
         in->op = is_base(md, "txq") ? OP_TXQ : OP_SUQ;
         in->mod2 = 0xff;
         for (int k = 0; k < (int)(sizeof q / sizeof q[0]); k++)
             if (q[k][0] && has(md, q[k])) in->mod2 = (uint8_t)k;
-        if (in->mod2 == 0xff || has(md, "level") || (in->op == OP_SUQ && in->mod2 > TQ_DEPTH && in->mod2 != TQ_ARRAY_SIZE))
-            FAIL("unsupported %.*s query (width, height, depth, array_size%s are supported)", (int)md->baselen, md->base,
+        if (in->mod2 == 0xff || has(md, "level") ||
+            (in->op == OP_SUQ && in->mod2 > TQ_DEPTH && in->mod2 != TQ_ARRAY_SIZE))
+            FAIL("unsupported %.*s query (width, height, depth, array_size%s are supported)",
+                 (int)md->baselen, md->base,
                  in->op == OP_TXQ ? ", normalized_coords, filter_mode, addr_mode_N, num_mipmap_levels" : "");
         if (need_ops(ps, nops, 2, 2, line, md)) return -1;
         if (ops[1].o.kind != PO_ADDR || ops[1].abase.kind != PO_REG || ops[1].n)
@@ -610,8 +637,9 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     int geom = -1;
     for (int k = 0; k < 5; k++)
         if (has(md, geoms[k])) geom = k;
-    if (geom < 0) FAIL("unsupported texture/surface geometry (1d, 2d, 3d, a1d, a2d are supported; cube maps and "
-                       "multisample textures are not)");
+    if (geom < 0)
+        FAIL("unsupported texture/surface geometry (1d, 2d, 3d, a1d, a2d are supported; cube maps and "
+             "multisample textures are not)");
     in->mod = (uint8_t)geom;
     in->aux = (uint32_t)ps->m->nwops;
     int ncoord = geom == TG_1D ? 1 : geom == TG_2D ? 2 : geom == TG_3D ? 3 : geom == TG_A1D ? 1 : 2;
@@ -620,7 +648,8 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     const popnd *vp = sust ? &ops[1] : &ops[0];
     int ctype = T_S32, nvals;
     if (tex || tld4) {
-        if (md->vec != 4 || md->ntypes != 2) FAIL("%.*s needs .v4 with a result and a coordinate type", (int)md->baselen, md->base);
+        if (md->vec != 4 || md->ntypes != 2)
+            FAIL("%.*s needs .v4 with a result and a coordinate type", (int)md->baselen, md->base);
         int dt = md->types[0];
         ctype = md->types[1];
         if ((dt != T_F32 && dt != T_S32 && dt != T_U32) || (ctype != T_F32 && ctype != T_S32))
@@ -640,7 +669,8 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
         /* .level takes a lod, .grad two gradient vectors: both sample level 0 (see README) */
         int extra = tex && has(md, "level") ? 1 : tex && has(md, "grad") ? 2 : 0;
         if (need_ops(ps, nops, 2 + extra, 2 + extra, line, md)) return -1;
-        if (extra == 2 && (ops[2].o.kind != PO_VEC || ops[3].o.kind != PO_VEC)) FAIL("tex.grad needs two gradient vectors");
+        if (extra == 2 && (ops[2].o.kind != PO_VEC || ops[3].o.kind != PO_VEC))
+            FAIL("tex.grad needs two gradient vectors");
         nvals = 4;
     } else if (suld || sust) {
         if (!has(md, "b")) FAIL("only the untyped (.b) forms of suld/sust are supported (sust.p is not)");
@@ -665,7 +695,8 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     const sopnd *vals[4];
     if (vp->o.kind == PO_VEC) {
         if (vp->n != nvals) FAIL("%d values expected in {..}, got %d", nvals, vp->n);
-        for (int k = 0; k < nvals; k++) vals[k] = &vp->v[k];
+        for (int k = 0; k < nvals; k++)
+            vals[k] = &vp->v[k];
     } else {
         if (nvals != 1) FAIL("vector operand of %d elements expected", nvals);
         vals[0] = &vp->o;
@@ -674,7 +705,8 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     uint32_t zero = const_slot(ps, 0);
     w[0] = OPND(OPB_REG, ap->abase.idx);
     int first = layered ? 1 : 0;
-    for (int k = 0; k < 3; k++) w[1 + k] = k < ncoord ? src_o(ps, &ap->v[first + k], ctype, line) : zero;
+    for (int k = 0; k < 3; k++)
+        w[1 + k] = k < ncoord ? src_o(ps, &ap->v[first + k], ctype, line) : zero;
     w[4] = layered ? src_o(ps, &ap->v[0], T_S32, line) : zero;
     w[5] = (tex || tld4) && nops == 3 ? src_o(ps, &ops[2].o, T_F32, line) : zero;
     for (int k = 0; k < TEXOP_NOPS; k++)
@@ -689,44 +721,47 @@ static int decode_tex(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, 
     return ps->failed ? -1 : 0;
 }
 
-static int simple_arith(const mods *md)
-{
-    static const char *names[] = {"add", "sub", "mul", "div", "rem", "min", "max", "and", "or", "xor",
-                                  "shl", "shr", "mul24", "copysign", "addc", "subc"};
-    static const int ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_REM, OP_MIN, OP_MAX, OP_AND, OP_OR, OP_XOR,
-                              OP_SHL, OP_SHR, OP_MUL24, OP_COPYSIGN, OP_ADDC, OP_SUBC};
+static int simple_arith(const mods *md) {
+    static const char *names[] = {"add", "sub", "mul", "div", "rem",   "min",      "max",  "and",
+                                  "or",  "xor", "shl", "shr", "mul24", "copysign", "addc", "subc"};
+    static const int ops[] = {OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_REM,   OP_MIN,      OP_MAX,  OP_AND,
+                              OP_OR,  OP_XOR, OP_SHL, OP_SHR, OP_MUL24, OP_COPYSIGN, OP_ADDC, OP_SUBC};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (is_base(md, names[i])) return ops[i];
     return -1;
 }
 
-static int unary_arith(const mods *md)
-{
-    static const char *names[] = {"abs", "neg", "not", "cnot", "popc", "clz", "brev", "rcp", "sqrt", "rsqrt",
-                                  "ex2", "lg2", "sin", "cos", "tanh", "bfind"};
-    static const int ops[] = {OP_ABS, OP_NEG, OP_NOT, OP_CNOT, OP_POPC, OP_CLZ, OP_BREV, OP_RCP, OP_SQRT,
-                              OP_RSQRT, OP_EX2, OP_LG2, OP_SIN, OP_COS, OP_TANH, OP_BFIND};
+static int unary_arith(const mods *md) {
+    static const char *names[] = {"abs",  "neg",   "not", "cnot", "popc", "clz", "brev", "rcp",
+                                  "sqrt", "rsqrt", "ex2", "lg2",  "sin",  "cos", "tanh", "bfind"};
+    static const int ops[] = {OP_ABS,  OP_NEG,   OP_NOT, OP_CNOT, OP_POPC, OP_CLZ, OP_BREV, OP_RCP,
+                              OP_SQRT, OP_RSQRT, OP_EX2, OP_LG2,  OP_SIN,  OP_COS, OP_TANH, OP_BFIND};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (is_base(md, names[i])) return ops[i];
     return -1;
 }
 
 /* f32/f64 arithmetic with .rz/.rm/.rp runs through the rounding-mode aware slow path */
-static void fix_round(ptx_insn *in)
-{
+static void fix_round(ptx_insn *in) {
     if (TY_KIND(in->type) != TK_F || TY_LG(in->type) < 2) return;
     if (in->mod != RND_RZ && in->mod != RND_RM && in->mod != RND_RP) return;
     switch (in->op) {
-    case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: case OP_FMA: case OP_SQRT: case OP_RCP:
+    case OP_ADD:
+    case OP_SUB:
+    case OP_MUL:
+    case OP_DIV:
+    case OP_FMA:
+    case OP_SQRT:
+    case OP_RCP:
         in->mod2 = (uint8_t)in->op;
         in->op = OP_FROUND;
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
-static void common_flags(const mods *md, ptx_insn *in)
-{
+static void common_flags(const mods *md, ptx_insn *in) {
     if (has(md, "sat")) in->flags |= F_SAT;
     if (has(md, "hi")) in->flags |= F_HI;
     if (has(md, "wide")) in->flags |= F_WIDE;
@@ -736,8 +771,8 @@ static void common_flags(const mods *md, ptx_insn *in)
     in->mod = (uint8_t)md->rnd;
 }
 
-int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int nops, int guard, int gneg, int line)
-{
+int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int nops, int guard, int gneg,
+               int line) {
     mods md;
     split(opname, oplen, &md);
     ptx_insn *in = emit(ps, line);
@@ -759,7 +794,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
     if (is_base(&md, "call")) return decode_call(ps, &md, ops, nops, in, line);
 
     /* predicate logic */
-    if (type == T_PRED && (is_base(&md, "and") || is_base(&md, "or") || is_base(&md, "xor") || is_base(&md, "not"))) {
+    if (type == T_PRED &&
+        (is_base(&md, "and") || is_base(&md, "or") || is_base(&md, "xor") || is_base(&md, "not"))) {
         int unary = is_base(&md, "not");
         if (need_ops(ps, nops, unary ? 2 : 3, unary ? 2 : 3, line, &md)) return -1;
         in->op = unary ? OP_PNOT : is_base(&md, "and") ? OP_PAND : is_base(&md, "or") ? OP_POR : OP_PXOR;
@@ -841,8 +877,11 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         is_base(&md, "sad")) {
         if (type < 0) FAIL("missing type");
         if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
-        in->op = is_base(&md, "fma") ? OP_FMA : is_base(&md, "mad24") ? OP_MAD24 : is_base(&md, "madc") ? OP_MADC
-               : is_base(&md, "sad") ? OP_SAD : OP_MAD;
+        in->op = is_base(&md, "fma")     ? OP_FMA
+                 : is_base(&md, "mad24") ? OP_MAD24
+                 : is_base(&md, "madc")  ? OP_MADC
+                 : is_base(&md, "sad")   ? OP_SAD
+                                         : OP_MAD;
         if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
         if (in->op == OP_FMA && !is_half(type) && TY_KIND(type) != TK_F)
             FAIL("'%.*s' needs a floating-point type (fma has no integer form; use mad)", (int)oplen, opname);
@@ -928,7 +967,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         in->type2 = (uint8_t)md.types[1];
         common_flags(&md, in);
         if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2 ||
-            (TY_KIND(in->type) == TK_BF && TY_LG(in->type) == 2) || (TY_KIND(in->type2) == TK_BF && TY_LG(in->type2) == 2))
+            (TY_KIND(in->type) == TK_BF && TY_LG(in->type) == 2) ||
+            (TY_KIND(in->type2) == TK_BF && TY_LG(in->type2) == 2))
             FAIL("cvt with packed half types unsupported");
         in->d[0] = dst_o(ps, &ops[0].o, line);
         in->s[0] = src_o(ps, &ops[1].o, in->type2, line);
@@ -1019,8 +1059,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
             in->op = OP_NOP;
             return 0;
         }
-        if (!has(&md, "async") || has(&md, "bulk") || !(has(&md, "shared") || has(&md, "shared::cta")) || nops < 3 ||
-            nops > 4)
+        if (!has(&md, "async") || has(&md, "bulk") || !(has(&md, "shared") || has(&md, "shared::cta")) ||
+            nops < 3 || nops > 4)
             FAIL("unsupported instruction '%.*s'", (int)oplen, opname);
         if (ops[2].o.kind != PO_IMM || (ops[2].o.ival != 4 && ops[2].o.ival != 8 && ops[2].o.ival != 16))
             FAIL("cp.async size must be 4, 8 or 16");
@@ -1057,13 +1097,18 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (ops[0].o.kind != PO_SYM) FAIL("bra needs a label");
         in->op = OP_BRA;
         if (has(&md, "uni")) in->flags |= F_UNI;
-        if (ops[0].o.sy && ops[0].o.sy->kind == S_LABEL) in->imm = ops[0].o.sy->val;
-        else add_fixup(ps, ps->m->funcs[ps->fi].ncode - 1, ops[0].o.name, ops[0].o.namelen, line);
+        if (ops[0].o.sy && ops[0].o.sy->kind == S_LABEL)
+            in->imm = ops[0].o.sy->val;
+        else
+            add_fixup(ps, ps->m->funcs[ps->fi].ncode - 1, ops[0].o.name, ops[0].o.namelen, line);
         return ps->failed ? -1 : 0;
     }
     if (is_base(&md, "ret") || is_base(&md, "exit") || is_base(&md, "trap") || is_base(&md, "brkpt")) {
         if (nops) FAIL("unexpected operands");
-        in->op = is_base(&md, "ret") ? OP_RET : is_base(&md, "exit") ? OP_EXIT : is_base(&md, "trap") ? OP_TRAP : OP_BRKPT;
+        in->op = is_base(&md, "ret")    ? OP_RET
+                 : is_base(&md, "exit") ? OP_EXIT
+                 : is_base(&md, "trap") ? OP_TRAP
+                                        : OP_BRKPT;
         return 0;
     }
     if (is_base(&md, "bar") || is_base(&md, "barrier")) {
@@ -1090,8 +1135,10 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
             rd->mod = (uint8_t)kind;
             rd->guard = (int16_t)guard;
             rd->gneg = (uint8_t)gneg;
-            if (kind == 0) rd->d[0] = dst_o(ps, &ops[0].o, line);
-            else if (pred_o(ps, &ops[0].o, line, &rd->d[0], NULL)) return -1;
+            if (kind == 0)
+                rd->d[0] = dst_o(ps, &ops[0].o, line);
+            else if (pred_o(ps, &ops[0].o, line, &rd->d[0], NULL))
+                return -1;
             return ps->failed ? -1 : 0;
         }
         in->op = has(&md, "arrive") ? OP_BAR_ARRIVE : OP_BAR;
@@ -1100,8 +1147,8 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (nops == 2) in->s[1] = src_o(ps, &ops[1].o, T_U32, line);
         return ps->failed ? -1 : 0;
     }
-    if (is_base(&md, "membar") || is_base(&md, "fence") || is_base(&md, "prefetch") || is_base(&md, "prefetchu") ||
-        is_base(&md, "pmevent") || is_base(&md, "griddepcontrol")) {
+    if (is_base(&md, "membar") || is_base(&md, "fence") || is_base(&md, "prefetch") ||
+        is_base(&md, "prefetchu") || is_base(&md, "pmevent") || is_base(&md, "griddepcontrol")) {
         in->op = OP_NOP;
         return 0;
     }
@@ -1142,8 +1189,10 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         if (in->mod == 0xff) FAIL("bad vote mode");
         int sync = has(&md, "sync");
         if (need_ops(ps, nops, sync ? 3 : 2, sync ? 3 : 2, line, &md)) return -1;
-        if (in->mod == 3) in->d[0] = dst_o(ps, &ops[0].o, line);
-        else if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        if (in->mod == 3)
+            in->d[0] = dst_o(ps, &ops[0].o, line);
+        else if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL))
+            return -1;
         int neg = 0;
         if (pred_o(ps, &ops[1].o, line, &in->s[0], &neg)) return -1;
         if (neg) in->flags |= F_PNEG_A;
@@ -1163,8 +1212,11 @@ int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int n
         return ps->failed ? -1 : 0;
     }
     if (is_base(&md, "redux")) {
-        static const struct { const char *n; int op; } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX},
-                                                                {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}};
+        static const struct {
+            const char *n;
+            int op;
+        } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX},
+                   {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}};
         in->op = OP_REDUX;
         in->mod = 0xff;
         for (size_t j = 0; j < sizeof tab / sizeof tab[0]; j++)

@@ -28,7 +28,21 @@ sym *symtab_put(symtab *t, const char *k, uint32_t len); /* existing or new (kin
 void symtab_free(symtab *t);
 
 /* Operands as parsed. */
-enum { PO_NONE, PO_REG, PO_PRED, PO_SPEC, PO_IMM, PO_F32, PO_F64, PO_FLT, PO_SYM, PO_ADDR, PO_VEC, PO_LIST, PO_SINK };
+enum {
+    PO_NONE,
+    PO_REG,
+    PO_PRED,
+    PO_SPEC,
+    PO_IMM,
+    PO_F32,
+    PO_F64,
+    PO_FLT,
+    PO_SYM,
+    PO_ADDR,
+    PO_VEC,
+    PO_LIST,
+    PO_SINK
+};
 /* Dynamic special registers (PO_SPEC with idx >= SPD_BASE). */
 #define SPD_BASE 1000
 enum { SPD_CLOCK = SPD_BASE, SPD_CLOCK64, SPD_GTIMER, SPD_GTIMER_LO, SPD_GTIMER_HI };
@@ -87,9 +101,9 @@ typedef struct pstate {
     int failed;
     ptx_alloc_fn alloc;
     void *ud;
-    symtab g;  /* module: variables, functions */
-    symtab l;  /* function: registers, locals, params, labels */
-    int fi;    /* current function */
+    symtab g;        /* module: variables, functions */
+    symtab l;        /* function: registers, locals, params, labels */
+    int fi;          /* current function */
     uint64_t *cvals; /* raw constants of the current function */
     patch *patches;
     int npatches, cappatches;
@@ -97,9 +111,9 @@ typedef struct pstate {
     int nfix, capfix;
     shadow *shadows;
     int nshadows, capshadows;
-    int depth;       /* block nesting inside a function body (1 = the body) */
-    int marks[64];   /* nshadows at each open block */
-    int depot_reg;   /* register holding the local depot base, -1 if none */
+    int depth;     /* block nesting inside a function body (1 = the body) */
+    int marks[64]; /* nshadows at each open block */
+    int depot_reg; /* register holding the local depot base, -1 if none */
     int sink_reg;
     int sink_pred;
     int dyn_shared_var;
@@ -108,7 +122,8 @@ typedef struct pstate {
 int perr(pstate *ps, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* decode one instruction: opcode token text, operands */
-int ptx_decode(pstate *ps, const char *op, uint32_t oplen, popnd *ops, int nops, int guard, int gneg, int line);
+int ptx_decode(pstate *ps, const char *op, uint32_t oplen, popnd *ops, int nops, int guard, int gneg,
+               int line);
 
 /* helpers provided by ptx_parse.c for the decoder */
 uint32_t const_slot(pstate *ps, uint64_t v);

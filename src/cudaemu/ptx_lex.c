@@ -10,16 +10,14 @@
 static int is_id_start(int c) { return isalpha(c) || c == '_' || c == '$' || c == '%' || c == '.'; }
 static int is_id_char(int c) { return isalnum(c) || c == '_' || c == '$' || c == '.'; }
 
-static int hexval(int c)
-{
+static int hexval(int c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
-int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz)
-{
+int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz) {
     size_t cap = 1024, n = 0, i = 0;
     int line = 1;
     ptx_tok *t = malloc(cap * sizeof *t);
@@ -36,7 +34,8 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
             } else if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
                 i++;
             } else if (c == '/' && i + 1 < len && text[i + 1] == '/') {
-                while (i < len && text[i] != '\n') i++;
+                while (i < len && text[i] != '\n')
+                    i++;
             } else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
                 i += 2;
                 while (i + 1 < len && !(text[i] == '*' && text[i + 1] == '/')) {
@@ -76,7 +75,8 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
             while (i < len) {
                 if (is_id_char((unsigned char)text[i])) {
                     i++;
-                } else if (text[i] == ':' && i + 2 < len && text[i + 1] == ':' && is_id_char((unsigned char)text[i + 2])) {
+                } else if (text[i] == ':' && i + 2 < len && text[i + 1] == ':' &&
+                           is_id_char((unsigned char)text[i + 2])) {
                     i += 2; /* qualifiers such as .shared::cta or .L2::cache_hint */
                 } else {
                     break;
@@ -84,8 +84,8 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
             }
             k->kind = TK_ID;
         } else if (isdigit(c)) {
-            if (c == '0' && i + 1 < len && (text[i + 1] == 'f' || text[i + 1] == 'F' || text[i + 1] == 'd' ||
-                                            text[i + 1] == 'D')) {
+            if (c == '0' && i + 1 < len &&
+                (text[i + 1] == 'f' || text[i + 1] == 'F' || text[i + 1] == 'd' || text[i + 1] == 'D')) {
                 int is64 = text[i + 1] == 'd' || text[i + 1] == 'D';
                 int want = is64 ? 16 : 8;
                 uint64_t v = 0;
@@ -123,14 +123,16 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
             } else {
                 size_t j = i;
                 int isf = 0;
-                while (j < len && isdigit((unsigned char)text[j])) j++;
+                while (j < len && isdigit((unsigned char)text[j]))
+                    j++;
                 if (j < len && text[j] == '.' && j + 1 < len && isdigit((unsigned char)text[j + 1])) isf = 1;
                 if (j < len && (text[j] == 'e' || text[j] == 'E')) isf = 1;
                 if (isf) {
                     char buf[64];
                     size_t e = j;
                     while (e < len && (isalnum((unsigned char)text[e]) || text[e] == '.' ||
-                                       ((text[e] == '-' || text[e] == '+') && (text[e - 1] == 'e' || text[e - 1] == 'E'))))
+                                       ((text[e] == '-' || text[e] == '+') &&
+                                        (text[e - 1] == 'e' || text[e - 1] == 'E'))))
                         e++;
                     size_t l = e - i < sizeof buf - 1 ? e - i : sizeof buf - 1;
                     memcpy(buf, text + i, l);
@@ -159,7 +161,8 @@ int ptx_lex(const char *text, size_t len, ptx_tok **out, char *err, size_t errsz
             }
         } else if (c == '"') {
             i++;
-            while (i < len && text[i] != '"' && text[i] != '\n') i++;
+            while (i < len && text[i] != '"' && text[i] != '\n')
+                i++;
             if (i < len && text[i] == '"') i++;
             k->kind = TK_STR;
         } else if (strchr("{}()[],;:+-|!@<>=", c)) {

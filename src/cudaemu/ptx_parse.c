@@ -9,15 +9,14 @@
 #include <string.h>
 
 /* ---------- symbol table ---------- */
-static uint32_t hash_str(const char *k, uint32_t len)
-{
+static uint32_t hash_str(const char *k, uint32_t len) {
     uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < len; i++) h = (h ^ (uint8_t)k[i]) * 16777619u;
+    for (uint32_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)k[i]) * 16777619u;
     return h;
 }
 
-sym *symtab_get(symtab *t, const char *k, uint32_t len)
-{
+sym *symtab_get(symtab *t, const char *k, uint32_t len) {
     if (!t->cap) return NULL;
     uint32_t i = hash_str(k, len) & (t->cap - 1);
     while (t->e[i].key) {
@@ -27,8 +26,7 @@ sym *symtab_get(symtab *t, const char *k, uint32_t len)
     return NULL;
 }
 
-sym *symtab_put(symtab *t, const char *k, uint32_t len)
-{
+sym *symtab_put(symtab *t, const char *k, uint32_t len) {
     sym *s = symtab_get(t, k, len);
     if (s) return s;
     if ((t->n + 1) * 2 > t->cap) {
@@ -38,7 +36,8 @@ sym *symtab_put(symtab *t, const char *k, uint32_t len)
         for (uint32_t j = 0; j < t->cap; j++) {
             if (!t->e[j].key) continue;
             uint32_t i = hash_str(t->e[j].key, (uint32_t)strlen(t->e[j].key)) & (nc - 1);
-            while (ne[i].key) i = (i + 1) & (nc - 1);
+            while (ne[i].key)
+                i = (i + 1) & (nc - 1);
             ne[i] = t->e[j];
         }
         free(t->e);
@@ -46,7 +45,8 @@ sym *symtab_put(symtab *t, const char *k, uint32_t len)
         t->cap = nc;
     }
     uint32_t i = hash_str(k, len) & (t->cap - 1);
-    while (t->e[i].key) i = (i + 1) & (t->cap - 1);
+    while (t->e[i].key)
+        i = (i + 1) & (t->cap - 1);
     t->e[i].key = strndup(k, len);
     if (!t->e[i].key) return NULL;
     t->e[i].kind = S_NONE;
@@ -54,17 +54,16 @@ sym *symtab_put(symtab *t, const char *k, uint32_t len)
     return &t->e[i];
 }
 
-void symtab_free(symtab *t)
-{
-    for (uint32_t i = 0; i < t->cap; i++) free(t->e[i].key);
+void symtab_free(symtab *t) {
+    for (uint32_t i = 0; i < t->cap; i++)
+        free(t->e[i].key);
     free(t->e);
     t->e = NULL;
     t->cap = t->n = 0;
 }
 
 /* ---------- errors ---------- */
-int perr(pstate *ps, int line, const char *fmt, ...)
-{
+int perr(pstate *ps, int line, const char *fmt, ...) {
     if (ps->failed) return -1;
     ps->failed = 1;
     char msg[400];
@@ -77,21 +76,20 @@ int perr(pstate *ps, int line, const char *fmt, ...)
 }
 
 /* ---------- helpers for the decoder ---------- */
-#define GROW(arr, n, cap, init)                                                  \
-    do {                                                                         \
-        if ((n) >= (cap)) {                                                      \
-            size_t nc_ = (cap) ? (size_t)(cap) * 2 : (init);                     \
-            void *np_ = realloc((arr), nc_ * sizeof *(arr));                     \
-            if (!np_) return 0;                                                  \
-            (arr) = np_;                                                         \
-            (cap) = nc_;                                                         \
-        }                                                                        \
+#define GROW(arr, n, cap, init)                                                                              \
+    do {                                                                                                     \
+        if ((n) >= (cap)) {                                                                                  \
+            size_t nc_ = (cap) ? (size_t)(cap)*2 : (init);                                                   \
+            void *np_ = realloc((arr), nc_ * sizeof *(arr));                                                 \
+            if (!np_) return 0;                                                                              \
+            (arr) = np_;                                                                                     \
+            (cap) = nc_;                                                                                     \
+        }                                                                                                    \
     } while (0)
 
 static ptx_func *curf(pstate *ps) { return &ps->m->funcs[ps->fi]; }
 
-static int grow_consts(pstate *ps)
-{
+static int grow_consts(pstate *ps) {
     ptx_func *f = curf(ps);
     GROW(ps->cvals, f->nconsts, f->capconsts, 64);
     return 1;
@@ -100,8 +98,7 @@ static int grow_consts(pstate *ps)
 /* Whether const slot i of the current function will be patched (a shared variable's address,
  * known only once the module's shared layout is): such a slot holds a placeholder and must never
  * be reused for an immediate of the same value. */
-static int const_slot_patched(const pstate *ps, uint32_t i)
-{
+static int const_slot_patched(const pstate *ps, uint32_t i) {
     for (int k = ps->npatches - 1; k >= 0; k--) {
         const patch *p = &ps->patches[k];
         if (p->func != ps->fi) break;
@@ -110,8 +107,7 @@ static int const_slot_patched(const pstate *ps, uint32_t i)
     return 0;
 }
 
-uint32_t const_slot(pstate *ps, uint64_t v)
-{
+uint32_t const_slot(pstate *ps, uint64_t v) {
     ptx_func *f = curf(ps);
     for (uint32_t i = 0; i < f->nconsts; i++)
         if (ps->cvals[i] == v && !const_slot_patched(ps, i)) return OPND(OPB_CONST, i);
@@ -124,8 +120,7 @@ uint32_t const_slot(pstate *ps, uint64_t v)
 }
 
 /* A const slot that is never shared (it will be patched). */
-uint32_t const_slot_unique(pstate *ps, uint64_t v)
-{
+uint32_t const_slot_unique(pstate *ps, uint64_t v) {
     ptx_func *f = curf(ps);
     if (!grow_consts(ps)) {
         perr(ps, 0, "out of memory");
@@ -135,15 +130,14 @@ uint32_t const_slot_unique(pstate *ps, uint64_t v)
     return OPND(OPB_CONST, f->nconsts++);
 }
 
-static __thread ptx_insn dummy_insn; /* written after an allocation failure; per thread (jitlink/ parses unlocked) */
-static int grow_code(ptx_func *f)
-{
+static __thread ptx_insn
+    dummy_insn; /* written after an allocation failure; per thread (jitlink/ parses unlocked) */
+static int grow_code(ptx_func *f) {
     GROW(f->code, f->ncode, f->capcode, 64);
     return 1;
 }
 
-ptx_insn *emit(pstate *ps, int line)
-{
+ptx_insn *emit(pstate *ps, int line) {
     ptx_func *f = curf(ps);
     if (!grow_code(f)) {
         perr(ps, line, "out of memory");
@@ -155,19 +149,18 @@ ptx_insn *emit(pstate *ps, int line)
     in->vec = 1;
     in->type = T_NONE;
     in->type2 = T_NONE;
-    for (int k = 0; k < 4; k++) in->d[k] = in->s[k] = OP_NONE;
+    for (int k = 0; k < 4; k++)
+        in->d[k] = in->s[k] = OP_NONE;
     in->line = line;
     return in;
 }
 
-static int grow_patch(pstate *ps)
-{
+static int grow_patch(pstate *ps) {
     GROW(ps->patches, ps->npatches, ps->cappatches, 16);
     return 1;
 }
 
-void add_patch(pstate *ps, int is_const, uint32_t index, int var, int64_t add)
-{
+void add_patch(pstate *ps, int is_const, uint32_t index, int var, int64_t add) {
     if (!grow_patch(ps)) {
         perr(ps, 0, "out of memory");
         return;
@@ -180,14 +173,12 @@ void add_patch(pstate *ps, int is_const, uint32_t index, int var, int64_t add)
     p->add = add;
 }
 
-static int grow_fix(pstate *ps)
-{
+static int grow_fix(pstate *ps) {
     GROW(ps->fix, ps->nfix, ps->capfix, 64);
     return 1;
 }
 
-void add_fixup(pstate *ps, uint32_t insn, const char *name, uint32_t len, int line)
-{
+void add_fixup(pstate *ps, uint32_t insn, const char *name, uint32_t len, int line) {
     if (!grow_fix(ps)) {
         perr(ps, line, "out of memory");
         return;
@@ -200,16 +191,14 @@ void add_fixup(pstate *ps, uint32_t insn, const char *name, uint32_t len, int li
 
 uint32_t new_reg(pstate *ps) { return curf(ps)->nregs++; }
 
-static int grow_shadows(pstate *ps)
-{
+static int grow_shadows(pstate *ps) {
     GROW(ps->shadows, ps->nshadows, ps->capshadows, 16);
     return 1;
 }
 
 /* symtab_put for a function-scope declaration: inside a nested block the old meaning is kept
  * so that the closing brace can restore it. */
-static sym *declare_sym(pstate *ps, const char *k, uint32_t len)
-{
+static sym *declare_sym(pstate *ps, const char *k, uint32_t len) {
     if (ps->depth > 1) {
         sym *old = symtab_get(&ps->l, k, len);
         if (!grow_shadows(ps)) return NULL;
@@ -223,8 +212,7 @@ static sym *declare_sym(pstate *ps, const char *k, uint32_t len)
     return symtab_put(&ps->l, k, len);
 }
 
-static void close_block(pstate *ps, int mark)
-{
+static void close_block(pstate *ps, int mark) {
     while (ps->nshadows > mark) {
         shadow *sh = &ps->shadows[--ps->nshadows];
         sym *s = symtab_get(&ps->l, sh->key, (uint32_t)strlen(sh->key));
@@ -244,58 +232,80 @@ static void close_block(pstate *ps, int mark)
 /* ---------- token helpers ---------- */
 /* The token under the cursor, or k tokens ahead. Past the end every read answers the final TK_EOF
  * token, so no parser path can read beyond the token array however far it advances. */
-static ptx_tok *peek(pstate *ps, int k)
-{
+static ptx_tok *peek(pstate *ps, int k) {
     long at = (long)ps->i + k;
     return &ps->t[at >= 0 && at < ps->n ? at : ps->n - 1];
 }
 static ptx_tok *tk(pstate *ps) { return peek(ps, 0); }
-static int tis(const ptx_tok *t, const char *s)
-{
+static int tis(const ptx_tok *t, const char *s) {
     size_t l = strlen(s);
     return t->kind == TK_ID && t->len == l && memcmp(t->s, s, l) == 0;
 }
 static int tpunct(const ptx_tok *t, char c) { return t->kind == TK_PUNCT && t->punct == c; }
-static int expect(pstate *ps, char c)
-{
-    if (!tpunct(tk(ps), c)) return perr(ps, tk(ps)->line, "expected '%c' near '%.*s'", c, (int)tk(ps)->len, tk(ps)->s);
+static int expect(pstate *ps, char c) {
+    if (!tpunct(tk(ps), c))
+        return perr(ps, tk(ps)->line, "expected '%c' near '%.*s'", c, (int)tk(ps)->len, tk(ps)->s);
     ps->i++;
     return 0;
 }
-static void skip_line(pstate *ps)
-{
+static void skip_line(pstate *ps) {
     int line = tk(ps)->line;
-    while (tk(ps)->kind != TK_EOF && tk(ps)->line == line) ps->i++;
+    while (tk(ps)->kind != TK_EOF && tk(ps)->line == line)
+        ps->i++;
 }
 
-static int type_from_name(const char *s, uint32_t len)
-{
-    static const struct { const char *n; int t; } tab[] = {
-        {".u8", T_U8},   {".u16", T_U16}, {".u32", T_U32}, {".u64", T_U64}, {".s8", T_S8},   {".s16", T_S16},
-        {".s32", T_S32}, {".s64", T_S64}, {".b8", T_B8},   {".b16", T_B16}, {".b32", T_B32}, {".b64", T_B64},
-        {".f16", T_F16}, {".f32", T_F32}, {".f64", T_F64}, {".pred", T_PRED}, {".bf16", T_BF16},
-        {".f16x2", T_F16X2}, {".bf16x2", T_BF16X2}};
+static int type_from_name(const char *s, uint32_t len) {
+    static const struct {
+        const char *n;
+        int t;
+    } tab[] = {{".u8", T_U8},     {".u16", T_U16},     {".u32", T_U32},      {".u64", T_U64},
+               {".s8", T_S8},     {".s16", T_S16},     {".s32", T_S32},      {".s64", T_S64},
+               {".b8", T_B8},     {".b16", T_B16},     {".b32", T_B32},      {".b64", T_B64},
+               {".f16", T_F16},   {".f32", T_F32},     {".f64", T_F64},      {".pred", T_PRED},
+               {".bf16", T_BF16}, {".f16x2", T_F16X2}, {".bf16x2", T_BF16X2}};
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
         if (strlen(tab[i].n) == len && memcmp(tab[i].n, s, len) == 0) return tab[i].t;
     return -1;
 }
 
 /* ---------- operands ---------- */
-static const struct { const char *n; int idx; } spec_tab[] = {
-    {"%tid.x", SP_TID_X}, {"%tid.y", SP_TID_Y}, {"%tid.z", SP_TID_Z},
-    {"%ntid.x", SP_NTID_X}, {"%ntid.y", SP_NTID_Y}, {"%ntid.z", SP_NTID_Z},
-    {"%ctaid.x", SP_CTAID_X}, {"%ctaid.y", SP_CTAID_Y}, {"%ctaid.z", SP_CTAID_Z},
-    {"%nctaid.x", SP_NCTAID_X}, {"%nctaid.y", SP_NCTAID_Y}, {"%nctaid.z", SP_NCTAID_Z},
-    {"%laneid", SP_LANEID}, {"%warpid", SP_WARPID}, {"%nwarpid", SP_NWARPID}, {"%smid", SP_SMID},
-    {"%nsmid", SP_NSMID}, {"%gridid", SP_GRIDID}, {"%lanemask_eq", SP_LANEMASK_EQ},
-    {"%lanemask_lt", SP_LANEMASK_LT}, {"%lanemask_le", SP_LANEMASK_LE}, {"%lanemask_gt", SP_LANEMASK_GT},
-    {"%lanemask_ge", SP_LANEMASK_GE}, {"%dynamic_smem_size", SP_DYN_SMEM}, {"%total_smem_size", SP_TOTAL_SMEM},
-    {"%clock", SPD_CLOCK}, {"%clock64", SPD_CLOCK64}, {"%globaltimer", SPD_GTIMER},
-    {"%globaltimer_lo", SPD_GTIMER_LO}, {"%globaltimer_hi", SPD_GTIMER_HI},
+static const struct {
+    const char *n;
+    int idx;
+} spec_tab[] = {
+    {"%tid.x", SP_TID_X},
+    {"%tid.y", SP_TID_Y},
+    {"%tid.z", SP_TID_Z},
+    {"%ntid.x", SP_NTID_X},
+    {"%ntid.y", SP_NTID_Y},
+    {"%ntid.z", SP_NTID_Z},
+    {"%ctaid.x", SP_CTAID_X},
+    {"%ctaid.y", SP_CTAID_Y},
+    {"%ctaid.z", SP_CTAID_Z},
+    {"%nctaid.x", SP_NCTAID_X},
+    {"%nctaid.y", SP_NCTAID_Y},
+    {"%nctaid.z", SP_NCTAID_Z},
+    {"%laneid", SP_LANEID},
+    {"%warpid", SP_WARPID},
+    {"%nwarpid", SP_NWARPID},
+    {"%smid", SP_SMID},
+    {"%nsmid", SP_NSMID},
+    {"%gridid", SP_GRIDID},
+    {"%lanemask_eq", SP_LANEMASK_EQ},
+    {"%lanemask_lt", SP_LANEMASK_LT},
+    {"%lanemask_le", SP_LANEMASK_LE},
+    {"%lanemask_gt", SP_LANEMASK_GT},
+    {"%lanemask_ge", SP_LANEMASK_GE},
+    {"%dynamic_smem_size", SP_DYN_SMEM},
+    {"%total_smem_size", SP_TOTAL_SMEM},
+    {"%clock", SPD_CLOCK},
+    {"%clock64", SPD_CLOCK64},
+    {"%globaltimer", SPD_GTIMER},
+    {"%globaltimer_lo", SPD_GTIMER_LO},
+    {"%globaltimer_hi", SPD_GTIMER_HI},
 };
 
-static int parse_simple(pstate *ps, sopnd *o)
-{
+static int parse_simple(pstate *ps, sopnd *o) {
     memset(o, 0, sizeof *o);
     ptx_tok *t = tk(ps);
     int neg = 0;
@@ -359,8 +369,7 @@ static int parse_simple(pstate *ps, sopnd *o)
     return 0;
 }
 
-static int parse_operand(pstate *ps, popnd *p)
-{
+static int parse_operand(pstate *ps, popnd *p) {
     memset(p, 0, sizeof *p);
     ptx_tok *t = tk(ps);
     if (tpunct(t, '[')) {
@@ -391,14 +400,17 @@ static int parse_operand(pstate *ps, popnd *p)
             if (tpunct(tk(ps), ',')) { /* tex/tld4/suld/sust: [handle, {coordinates}] */
                 ps->i++;
                 if (!tpunct(tk(ps), '{'))
-                    return perr(ps, tk(ps)->line, "expected '{' coordinates in a texture/surface operand (a separate "
-                                                  "sampler, texmode_independent, is not supported)");
+                    return perr(ps, tk(ps)->line,
+                                "expected '{' coordinates in a texture/surface operand (a separate "
+                                "sampler, texmode_independent, is not supported)");
                 ps->i++;
                 while (!tpunct(tk(ps), '}')) {
                     if (p->n >= 4) return perr(ps, t->line, "too many texture coordinates");
                     if (parse_simple(ps, &p->v[p->n++])) return -1;
-                    if (tpunct(tk(ps), ',')) ps->i++;
-                    else if (!tpunct(tk(ps), '}')) return perr(ps, tk(ps)->line, "expected ',' or '}'");
+                    if (tpunct(tk(ps), ','))
+                        ps->i++;
+                    else if (!tpunct(tk(ps), '}'))
+                        return perr(ps, tk(ps)->line, "expected ',' or '}'");
                 }
                 ps->i++;
             }
@@ -417,8 +429,10 @@ static int parse_operand(pstate *ps, popnd *p)
         while (!tpunct(tk(ps), close)) {
             if (p->n >= MAX_LIST) return perr(ps, t->line, "too many elements in operand list");
             if (parse_simple(ps, &p->v[p->n++])) return -1;
-            if (tpunct(tk(ps), ',')) ps->i++;
-            else if (!tpunct(tk(ps), close)) return perr(ps, tk(ps)->line, "expected ',' or '%c'", close);
+            if (tpunct(tk(ps), ','))
+                ps->i++;
+            else if (!tpunct(tk(ps), close))
+                return perr(ps, tk(ps)->line, "expected ',' or '%c'", close);
         }
         ps->i++;
         return 0;
@@ -433,13 +447,11 @@ static int parse_operand(pstate *ps, popnd *p)
 }
 
 /* ---------- declarations ---------- */
-static int grow_vars(ptx_module *m)
-{
+static int grow_vars(ptx_module *m) {
     GROW(m->vars, m->nvars, m->capvars, 16);
     return 1;
 }
-static int grow_funcs(ptx_module *m)
-{
+static int grow_funcs(ptx_module *m) {
     GROW(m->funcs, m->nfuncs, m->capfuncs, 16);
     return 1;
 }
@@ -459,8 +471,7 @@ typedef struct vdecl {
     int ptr;
 } vdecl;
 
-static int parse_vdecl_head(pstate *ps, vdecl *d)
-{
+static int parse_vdecl_head(pstate *ps, vdecl *d) {
     memset(d, 0, sizeof *d);
     uint32_t vecn = 1;
     d->type = -1;
@@ -479,8 +490,10 @@ static int parse_vdecl_head(pstate *ps, vdecl *d)
             d->ptr = 1;
             ps->i++;
         } else if (tis(t, ".texref") || tis(t, ".surfref") || tis(t, ".samplerref")) {
-            return perr(ps, t->line, "%.*s: texture, surface and sampler references are not supported (deprecated); use "
-                        "texture and surface objects (cuTexObjectCreate, cuSurfObjectCreate)", (int)t->len, t->s);
+            return perr(ps, t->line,
+                        "%.*s: texture, surface and sampler references are not supported (deprecated); use "
+                        "texture and surface objects (cuTexObjectCreate, cuSurfObjectCreate)",
+                        (int)t->len, t->s);
         } else if (t->kind == TK_ID && t->s[0] == '.' && type_from_name(t->s, t->len) >= 0) {
             d->type = type_from_name(t->s, t->len);
             ps->i++;
@@ -488,7 +501,8 @@ static int parse_vdecl_head(pstate *ps, vdecl *d)
             break;
         }
     }
-    if (d->type < 0) return perr(ps, tk(ps)->line, "missing type in declaration near '%.*s'", (int)tk(ps)->len, tk(ps)->s);
+    if (d->type < 0)
+        return perr(ps, tk(ps)->line, "missing type in declaration near '%.*s'", (int)tk(ps)->len, tk(ps)->s);
     ptx_tok *nt = tk(ps);
     if (nt->kind != TK_ID) return perr(ps, nt->line, "expected a name in declaration");
     d->name = nt->s;
@@ -525,8 +539,7 @@ static int parse_vdecl_head(pstate *ps, vdecl *d)
     return 0;
 }
 
-static int parse_init(pstate *ps, const vdecl *d, uint8_t *buf, uint64_t size)
-{
+static int parse_init(pstate *ps, const vdecl *d, uint8_t *buf, uint64_t size) {
     uint64_t pos = 0;
     int depth = 0;
     uint32_t esz = d->type == T_PRED ? 1 : TY_BYTES(d->type);
@@ -599,8 +612,7 @@ static int parse_init(pstate *ps, const vdecl *d, uint8_t *buf, uint64_t size)
     return 0;
 }
 
-static int declare_module_var(pstate *ps, int space, int is_extern)
-{
+static int declare_module_var(pstate *ps, int space, int is_extern) {
     vdecl d;
     if (parse_vdecl_head(ps, &d)) return -1;
     ptx_module *m = ps->m;
@@ -645,7 +657,8 @@ static int declare_module_var(pstate *ps, int space, int is_extern)
             if (v->size > PTX_MAX_SHARED)
                 return perr(ps, d.line, ".shared variable '%s' is over %u bytes", v->name, PTX_MAX_SHARED);
             if (m->shared_static + v->size > PTX_MAX_MODULE_SHARED)
-                return perr(ps, d.line, "too much .shared data in the module (over %u bytes)", PTX_MAX_MODULE_SHARED);
+                return perr(ps, d.line, "too much .shared data in the module (over %u bytes)",
+                            PTX_MAX_MODULE_SHARED);
             m->shared_static += (uint32_t)v->size;
         }
     } else {
@@ -656,8 +669,7 @@ static int declare_module_var(pstate *ps, int space, int is_extern)
 }
 
 /* Function-scope declarations: .reg, .local, .param (call scope), .shared (demoted). */
-static int declare_reg(pstate *ps)
-{
+static int declare_reg(pstate *ps) {
     ptx_func *f = curf(ps);
     for (;;) {
         vdecl d;
@@ -687,7 +699,8 @@ static int declare_reg(pstate *ps)
                     if (t->kind != TK_ID) return perr(ps, t->line, "bad register list");
                     sym *s = declare_sym(ps, t->s, t->len);
                     if (!s) return perr(ps, t->line, "out of memory");
-                    if (f->nregs + f->npreds + 1 > PTX_MAX_REGS) return perr(ps, t->line, "too many registers");
+                    if (f->nregs + f->npreds + 1 > PTX_MAX_REGS)
+                        return perr(ps, t->line, "too many registers");
                     s->kind = pred ? S_PRED : S_REG;
                     s->val = pred ? f->npreds++ : f->nregs++;
                     ps->i++;
@@ -702,8 +715,7 @@ static int declare_reg(pstate *ps)
     return expect(ps, ';');
 }
 
-static int declare_local(pstate *ps)
-{
+static int declare_local(pstate *ps) {
     ptx_func *f = curf(ps);
     vdecl d;
     if (parse_vdecl_head(ps, &d)) return -1;
@@ -723,8 +735,7 @@ static int declare_local(pstate *ps)
     return expect(ps, ';');
 }
 
-static int declare_fparam(pstate *ps, ptx_param *out)
-{
+static int declare_fparam(pstate *ps, ptx_param *out) {
     ptx_func *f = curf(ps);
     vdecl d;
     if (parse_vdecl_head(ps, &d)) return -1;
@@ -747,8 +758,7 @@ static int declare_fparam(pstate *ps, ptx_param *out)
     return 0;
 }
 
-static int declare_kparam(pstate *ps, ptx_param *out)
-{
+static int declare_kparam(pstate *ps, ptx_param *out) {
     ptx_func *f = curf(ps);
     vdecl d;
     if (parse_vdecl_head(ps, &d)) return -1;
@@ -770,9 +780,9 @@ static int declare_kparam(pstate *ps, ptx_param *out)
 }
 
 /* ---------- functions ---------- */
-static void func_reset_body(ptx_func *f)
-{
-    for (int i = 0; i < f->nparams; i++) free(f->params[i].name);
+static void func_reset_body(ptx_func *f) {
+    for (int i = 0; i < f->nparams; i++)
+        free(f->params[i].name);
     free(f->params);
     f->params = NULL;
     f->nparams = 0;
@@ -787,8 +797,7 @@ static void func_reset_body(ptx_func *f)
     f->nconsts = 0;
 }
 
-static int parse_param_list(pstate *ps, int kernel)
-{
+static int parse_param_list(pstate *ps, int kernel) {
     ptx_func *f = curf(ps);
     if (expect(ps, '(')) return -1;
     while (!tpunct(tk(ps), ')')) {
@@ -801,8 +810,10 @@ static int parse_param_list(pstate *ps, int kernel)
         ptx_param *p = &f->params[f->nparams++];
         memset(p, 0, sizeof *p);
         if (kernel ? declare_kparam(ps, p) : declare_fparam(ps, p)) return -1;
-        if (tpunct(tk(ps), ',')) ps->i++;
-        else if (!tpunct(tk(ps), ')')) return perr(ps, tk(ps)->line, "expected ',' or ')' in parameter list");
+        if (tpunct(tk(ps), ','))
+            ps->i++;
+        else if (!tpunct(tk(ps), ')'))
+            return perr(ps, tk(ps)->line, "expected ',' or ')' in parameter list");
     }
     ps->i++;
     return 0;
@@ -810,8 +821,7 @@ static int parse_param_list(pstate *ps, int kernel)
 
 static int parse_body(pstate *ps);
 
-static int parse_function(pstate *ps, int is_entry)
-{
+static int parse_function(pstate *ps, int is_entry) {
     ptx_module *m = ps->m;
     int line = tk(ps)->line;
     /* the linkage directive just before .func/.entry */
@@ -855,7 +865,8 @@ static int parse_function(pstate *ps, int is_entry)
     ptx_func *f = curf(ps);
     if (f->defined) {
         /* a prototype after the definition: nothing to learn from it */
-        while (!tpunct(tk(ps), ';') && !tpunct(tk(ps), '{') && tk(ps)->kind != TK_EOF) ps->i++;
+        while (!tpunct(tk(ps), ';') && !tpunct(tk(ps), '{') && tk(ps)->kind != TK_EOF)
+            ps->i++;
         if (tpunct(tk(ps), '{') && weak) {
             /* a second .weak definition (the same inline function in two -rdc modules joined by
              * cuLink): the first one stands */
@@ -865,7 +876,8 @@ static int parse_function(pstate *ps, int is_entry)
                 if (tpunct(tk(ps), '}')) depth--;
                 ps->i++;
             } while (depth > 0 && tk(ps)->kind != TK_EOF);
-            if (depth > 0) return perr(ps, line, "body of function '%s' not closed before the end of input", f->name);
+            if (depth > 0)
+                return perr(ps, line, "body of function '%s' not closed before the end of input", f->name);
             return 0;
         }
         if (!tpunct(tk(ps), ';')) return perr(ps, line, "function '%s' defined twice", f->name);
@@ -879,7 +891,8 @@ static int parse_function(pstate *ps, int is_entry)
     int after_name = ps->i + 1;
     if (has_ret_list) {
         ps->i = save + 1;
-        if (!tis(tk(ps), ".param") && !tis(tk(ps), ".reg")) return perr(ps, line, "expected .param in return list");
+        if (!tis(tk(ps), ".param") && !tis(tk(ps), ".reg"))
+            return perr(ps, line, "expected .param in return list");
         ps->i++;
         if (declare_fparam(ps, &f->ret)) return -1;
         f->has_ret = 1;
@@ -907,7 +920,8 @@ static int parse_function(pstate *ps, int is_entry)
             ps->i++;
         } else if (tis(t, ".pragma")) {
             ps->i++;
-            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF) ps->i++;
+            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF)
+                ps->i++;
             ps->i++;
         } else {
             break;
@@ -933,7 +947,8 @@ static int parse_function(pstate *ps, int is_entry)
             f->code[ps->fix[k].insn].imm = ls->val;
         }
     }
-    for (int k = 0; k < ps->nfix; k++) free(ps->fix[k].label);
+    for (int k = 0; k < ps->nfix; k++)
+        free(ps->fix[k].label);
     ps->nfix = 0;
     if (ps->failed) return -1;
     /* a function body that falls off the end behaves as ret */
@@ -948,8 +963,7 @@ static int parse_function(pstate *ps, int is_entry)
     return ps->failed ? -1 : 0;
 }
 
-static int parse_instruction(pstate *ps)
-{
+static int parse_instruction(pstate *ps) {
     int guard = -1, gneg = 0;
     int line = tk(ps)->line;
     if (tpunct(tk(ps), '@')) {
@@ -960,12 +974,14 @@ static int parse_instruction(pstate *ps)
         }
         ptx_tok *t = tk(ps);
         sym *s = t->kind == TK_ID ? symtab_get(&ps->l, t->s, t->len) : NULL;
-        if (!s || s->kind != S_PRED) return perr(ps, t->line, "guard '%.*s' is not a predicate", (int)t->len, t->s);
+        if (!s || s->kind != S_PRED)
+            return perr(ps, t->line, "guard '%.*s' is not a predicate", (int)t->len, t->s);
         guard = (int)s->val;
         ps->i++;
     }
     ptx_tok *op = tk(ps);
-    if (op->kind != TK_ID) return perr(ps, op->line, "expected an instruction near '%.*s'", (int)op->len, op->s);
+    if (op->kind != TK_ID)
+        return perr(ps, op->line, "expected an instruction near '%.*s'", (int)op->len, op->s);
     ps->i++;
     static __thread popnd ops_tls[8]; /* per thread: jitlink/ parses without cudaemu's lock */
     popnd *ops = ops_tls;
@@ -974,15 +990,16 @@ static int parse_instruction(pstate *ps)
         if (tk(ps)->kind == TK_EOF) return perr(ps, line, "missing ';'");
         if (n >= 8) return perr(ps, line, "too many operands");
         if (parse_operand(ps, &ops[n++])) return -1;
-        if (tpunct(tk(ps), ',')) ps->i++;
-        else if (!tpunct(tk(ps), ';')) return perr(ps, tk(ps)->line, "expected ',' or ';' near '%.*s'", (int)tk(ps)->len, tk(ps)->s);
+        if (tpunct(tk(ps), ','))
+            ps->i++;
+        else if (!tpunct(tk(ps), ';'))
+            return perr(ps, tk(ps)->line, "expected ',' or ';' near '%.*s'", (int)tk(ps)->len, tk(ps)->s);
     }
     ps->i++;
     return ptx_decode(ps, op->s, op->len, ops, n, guard, gneg, line);
 }
 
-static int parse_body(pstate *ps)
-{
+static int parse_body(pstate *ps) {
     ps->depth = 1;
     while (ps->depth > 0) {
         ptx_tok *t = tk(ps);
@@ -1015,13 +1032,15 @@ static int parse_body(pstate *ps)
             ps->i++;
             if (declare_module_var(ps, sp, 0)) return -1;
         } else if (tis(t, ".pragma")) {
-            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF) ps->i++;
+            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF)
+                ps->i++;
             ps->i++;
         } else if (tis(t, ".loc") || tis(t, ".file")) {
             skip_line(ps);
         } else if (t->kind == TK_ID && tpunct(peek(ps, 1), ':') && tis(peek(ps, 2), ".callprototype")) {
             /* the signature of indirect call targets: calls are checked at run time instead */
-            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF) ps->i++;
+            while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF)
+                ps->i++;
             ps->i++;
         } else if (t->kind == TK_ID && tpunct(peek(ps, 1), ':')) {
             sym *s = symtab_put(&ps->l, t->s, t->len);
@@ -1039,8 +1058,7 @@ static int parse_body(pstate *ps)
 
 /* ---------- module finish ---------- */
 static int compute_func_stats(ptx_module *m, int fi, int depth, uint32_t *local, uint32_t *regs, int *rec,
-                              uint32_t *shared, uint64_t *smask)
-{
+                              uint32_t *shared, uint64_t *smask) {
     ptx_func *f = &m->funcs[fi];
     if (depth > 64) {
         *rec = 1;
@@ -1060,16 +1078,19 @@ static int compute_func_stats(ptx_module *m, int fi, int depth, uint32_t *local,
     return 0;
 }
 
-static int finish_module(pstate *ps)
-{
+static int finish_module(pstate *ps) {
     ptx_module *m = ps->m;
     for (int fi = 0; fi < m->nfuncs; fi++) {
         ptx_func *f = &m->funcs[fi];
-        if (!f->defined && !f->is_entry && strcmp(f->name, "vprintf") == 0) f->builtin = BI_VPRINTF;
-        else if (!f->defined && !f->is_entry && strcmp(f->name, "__assertfail") == 0) f->builtin = BI_ASSERTFAIL;
+        if (!f->defined && !f->is_entry && strcmp(f->name, "vprintf") == 0)
+            f->builtin = BI_VPRINTF;
+        else if (!f->defined && !f->is_entry && strcmp(f->name, "__assertfail") == 0)
+            f->builtin = BI_ASSERTFAIL;
         else if (!f->defined)
-            return perr(ps, 0, "function '%s' is declared but not defined (external device functions other than "
-                               "vprintf and __assertfail are not provided by cudaemu)", f->name);
+            return perr(ps, 0,
+                        "function '%s' is declared but not defined (external device functions other than "
+                        "vprintf and __assertfail are not provided by cudaemu)",
+                        f->name);
         if (f->builtin) f->defined = 1;
     }
     /* indirect calls may reach every function whose address is taken */
@@ -1079,7 +1100,8 @@ static int finish_module(pstate *ps)
         for (int t = 0; t < m->nfuncs; t++) {
             if (!m->funcs[t].addr_taken) continue;
             int seen = 0;
-            for (int c = 0; c < f->ncallees; c++) seen |= f->callees[c] == t;
+            for (int c = 0; c < f->ncallees; c++)
+                seen |= f->callees[c] == t;
             if (seen) continue;
             int *nc = realloc(f->callees, (size_t)(f->ncallees + 1) * sizeof *nc);
             if (!nc) return perr(ps, 0, "out of memory");
@@ -1093,8 +1115,10 @@ static int finish_module(pstate *ps)
         ptx_func *f = &m->funcs[p->func];
         ptx_var *v = &m->vars[p->var];
         uint64_t a = (v->space == VS_SHARED && v->is_extern ? dyn_base : v->addr) + (uint64_t)p->add;
-        if (p->is_const) f->consts[p->index] += a;
-        else f->code[p->index].imm = (int64_t)((uint64_t)f->code[p->index].imm + a);
+        if (p->is_const)
+            f->consts[p->index] += a;
+        else
+            f->code[p->index].imm = (int64_t)((uint64_t)f->code[p->index].imm + a);
     }
     for (int fi = 0; fi < m->nfuncs; fi++) {
         ptx_func *f = &m->funcs[fi];
@@ -1105,7 +1129,8 @@ static int finish_module(pstate *ps)
             return perr(ps, 0, "out of memory");
         }
         for (uint32_t c = 0; c < f->nconsts; c++)
-            for (int l = 0; l < 32; l++) f->consts[c * 32 + l] = raw[c];
+            for (int l = 0; l < 32; l++)
+                f->consts[c * 32 + l] = raw[c];
         free(raw);
         if (f->nregs == 0) f->nregs = 1;
     }
@@ -1134,13 +1159,13 @@ static int finish_module(pstate *ps)
     return ps->failed ? -1 : 0;
 }
 
-void ptx_free(ptx_module *m)
-{
+void ptx_free(ptx_module *m) {
     if (!m) return;
     for (int i = 0; i < m->nfuncs; i++) {
         ptx_func *f = &m->funcs[i];
         free(f->name);
-        for (int k = 0; k < f->nparams; k++) free(f->params[k].name);
+        for (int k = 0; k < f->nparams; k++)
+            free(f->params[k].name);
         free(f->params);
         free(f->ret.name);
         free(f->code);
@@ -1164,26 +1189,27 @@ void ptx_free(ptx_module *m)
 }
 
 /* The name index of a finished module: cuModuleGetFunction must not search 40,000 kernels. */
-static void index_funcs(ptx_module *m)
-{
+static void index_funcs(ptx_module *m) {
     uint32_t cap = 16;
-    while (cap < (uint32_t)m->nfuncs * 2u + 2u) cap *= 2;
+    while (cap < (uint32_t)m->nfuncs * 2u + 2u)
+        cap *= 2;
     m->fidx = calloc(cap, sizeof *m->fidx);
     if (!m->fidx) return; /* ptx_find_func then searches linearly */
     m->fidxcap = cap;
     for (int i = 0; i < m->nfuncs; i++) {
         uint32_t h = hash_str(m->funcs[i].name, (uint32_t)strlen(m->funcs[i].name)) & (cap - 1);
-        while (m->fidx[h]) h = (h + 1) & (cap - 1);
+        while (m->fidx[h])
+            h = (h + 1) & (cap - 1);
         m->fidx[h] = i + 1;
     }
 }
 
-int ptx_find_func(const ptx_module *m, const char *name)
-{
+int ptx_find_func(const ptx_module *m, const char *name) {
     if (m->fidxcap) {
         size_t len = strlen(name);
         if (len > UINT32_MAX) return -1;
-        for (uint32_t h = hash_str(name, (uint32_t)len) & (m->fidxcap - 1); m->fidx[h]; h = (h + 1) & (m->fidxcap - 1))
+        for (uint32_t h = hash_str(name, (uint32_t)len) & (m->fidxcap - 1); m->fidx[h];
+             h = (h + 1) & (m->fidxcap - 1))
             if (strcmp(m->funcs[m->fidx[h] - 1].name, name) == 0) return m->fidx[h] - 1;
         return -1;
     }
@@ -1194,17 +1220,17 @@ int ptx_find_func(const ptx_module *m, const char *name)
 
 /* A .target word: the architecture number of sm_NN[a|f], 0 for the other options PTX allows,
  * -1 for anything else. */
-static int target_sm(const char *s, uint32_t len)
-{
-    static const int archs[] = {20, 21, 30, 32, 35, 37, 50, 52, 53, 60, 61, 62, 70, 72, 75,
-                                80, 86, 87, 88, 89, 90, 100, 101, 103, 110, 120, 121};
+static int target_sm(const char *s, uint32_t len) {
+    static const int archs[] = {20, 21, 30, 32, 35, 37, 50, 52,  53,  60,  61,  62,  70, 72,
+                                75, 80, 86, 87, 88, 89, 90, 100, 101, 103, 110, 120, 121};
     static const char *opts[] = {"texmode_unified", "texmode_independent", "debug", "map_f64_to_f32"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         if (strlen(opts[i]) == len && memcmp(opts[i], s, len) == 0) return 0;
     if (len < 5 || len > 7 || memcmp(s, "sm_", 3) != 0) return -1;
     int v = 0;
     uint32_t k = 3;
-    while (k < len && s[k] >= '0' && s[k] <= '9') v = v * 10 + (s[k++] - '0');
+    while (k < len && s[k] >= '0' && s[k] <= '9')
+        v = v * 10 + (s[k++] - '0');
     if (k < len && (s[k] == 'a' || s[k] == 'f') && k + 1 == len) k++;
     if (k != len || k == 3) return -1;
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -1212,8 +1238,8 @@ static int target_sm(const char *s, uint32_t len)
     return -1;
 }
 
-int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz, ptx_module **out)
-{
+int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz,
+             ptx_module **out) {
     pstate ps;
     memset(&ps, 0, sizeof ps);
     ps.log = log;
@@ -1275,16 +1301,19 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
                 ps.i++;
                 if (x->kind != TK_ID) continue;
                 int sm = target_sm(x->s, x->len);
-                if (sm > 0) m->sm = sm;
+                if (sm > 0)
+                    m->sm = sm;
                 else if (sm < 0) {
-                    perr(&ps, x->line, "unknown .target '%.*s' (expected sm_NN such as sm_75, sm_80 or sm_90, "
-                                       "optionally with texmode_unified, map_f64_to_f32 or debug)",
+                    perr(&ps, x->line,
+                         "unknown .target '%.*s' (expected sm_NN such as sm_75, sm_80 or sm_90, "
+                         "optionally with texmode_unified, map_f64_to_f32 or debug)",
                          (int)(x->len < 64 ? x->len : 64), x->s);
                     break;
                 }
                 named++;
             }
-            if (!ps.failed && !named) perr(&ps, tline, ".target names no target (expected e.g. .target sm_80)");
+            if (!ps.failed && !named)
+                perr(&ps, tline, ".target names no target (expected e.g. .target sm_80)");
         } else if (tis(t, ".address_size")) {
             ps.i++;
             if (tk(&ps)->kind != TK_INT || tk(&ps)->ival != 64) {
@@ -1295,7 +1324,8 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         } else if (tis(t, ".file") || tis(t, ".loc")) {
             skip_line(&ps);
         } else if (tis(t, ".section")) {
-            while (!tpunct(tk(&ps), '{') && tk(&ps)->kind != TK_EOF) ps.i++;
+            while (!tpunct(tk(&ps), '{') && tk(&ps)->kind != TK_EOF)
+                ps.i++;
             if (tk(&ps)->kind == TK_EOF) {
                 perr(&ps, t->line, ".section without a { ... } body before the end of input");
                 break;
@@ -1310,10 +1340,12 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         } else if (tis(t, ".visible") || tis(t, ".weak") || tis(t, ".common")) {
             ps.i++;
             if (tk(&ps)->kind == TK_EOF)
-                perr(&ps, t->line, "'%.*s' is not followed by a declaration before the end of input", (int)t->len, t->s);
+                perr(&ps, t->line, "'%.*s' is not followed by a declaration before the end of input",
+                     (int)t->len, t->s);
         } else if (tis(t, ".extern")) {
             ps.i++;
-            if (tk(&ps)->kind == TK_EOF) perr(&ps, t->line, "'.extern' is not followed by a declaration before the end of input");
+            if (tk(&ps)->kind == TK_EOF)
+                perr(&ps, t->line, "'.extern' is not followed by a declaration before the end of input");
             if (tis(tk(&ps), ".shared")) {
                 ps.i++;
                 declare_module_var(&ps, VS_SHARED, 1);
@@ -1333,8 +1365,10 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
             ps.i++;
             declare_module_var(&ps, sp, 0);
         } else if (tis(t, ".pragma")) {
-            while (!tpunct(tk(&ps), ';') && tk(&ps)->kind != TK_EOF) ps.i++;
-            if (tk(&ps)->kind == TK_EOF) perr(&ps, t->line, "'.pragma' not ended by ';' before the end of input");
+            while (!tpunct(tk(&ps), ';') && tk(&ps)->kind != TK_EOF)
+                ps.i++;
+            if (tk(&ps)->kind == TK_EOF)
+                perr(&ps, t->line, "'.pragma' not ended by ';' before the end of input");
             ps.i++;
         } else {
             perr(&ps, t->line, "unexpected '%.*s' at module scope", (int)t->len, t->s);
@@ -1345,7 +1379,8 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
     if (!ps.failed) index_funcs(m);
     free(ps.cvals);
     free(ps.patches);
-    for (int k = 0; k < ps.nfix; k++) free(ps.fix[k].label);
+    for (int k = 0; k < ps.nfix; k++)
+        free(ps.fix[k].label);
     free(ps.fix);
     close_block(&ps, 0);
     free(ps.shadows);

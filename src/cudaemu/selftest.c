@@ -9,19 +9,19 @@
 #include <string.h>
 
 static int g_fail;
-#define EXPECT(cond, ...)                                   \
-    do {                                                    \
-        if (!(cond)) {                                      \
-            printf("FAIL line %d: ", __LINE__);             \
-            printf(__VA_ARGS__);                            \
-            printf("\n");                                   \
-            g_fail++;                                       \
-        }                                                   \
+#define EXPECT(cond, ...)                                                                                    \
+    do {                                                                                                     \
+        if (!(cond)) {                                                                                       \
+            printf("FAIL line %d: ", __LINE__);                                                              \
+            printf(__VA_ARGS__);                                                                             \
+            printf("\n");                                                                                    \
+            g_fail++;                                                                                        \
+        }                                                                                                    \
     } while (0)
-#define EXPECT_CU(call, want)                                                                          \
-    do {                                                                                               \
-        CUresult r_ = (call);                                                                          \
-        EXPECT(r_ == (want), "%s returned %d, want %d", #call, (int)r_, (int)(want));                  \
+#define EXPECT_CU(call, want)                                                                                \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        EXPECT(r_ == (want), "%s returned %d, want %d", #call, (int)r_, (int)(want));                        \
     } while (0)
 
 /* Hand-written PTX: saxpy with a guard, a device function with a local array and a loop that
@@ -155,15 +155,14 @@ static const char *k_ptx =
     "  bra.uni L0;\n"
     "}\n";
 
-static int tri_ref(int n)
-{
+static int tri_ref(int n) {
     int s = 0;
-    for (int i = 1; i <= n; i++) s += ((i & 15) == i % 16) ? i : 0;
+    for (int i = 1; i <= n; i++)
+        s += ((i & 15) == i % 16) ? i : 0;
     return s;
 }
 
-static void test_kernels(void)
-{
+static void test_kernels(void) {
     CUdevice dev;
     CUcontext ctx;
     CUmodule mod;
@@ -194,18 +193,22 @@ static void test_kernels(void)
     void *args[] = {&dx, &dy, &a, &n};
     EXPECT_CU(cuLaunchKernel(fsaxpy, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL), CUDA_SUCCESS);
     EXPECT_CU(cuMemcpyDtoH(out, dy, sizeof out), CUDA_SUCCESS);
-    for (int i = 0; i < N; i++) EXPECT(out[i] == 2.5f * x[i] + y[i], "saxpy[%d] = %g", i, (double)out[i]);
+    for (int i = 0; i < N; i++)
+        EXPECT(out[i] == 2.5f * x[i] + y[i], "saxpy[%d] = %g", i, (double)out[i]);
     EXPECT_CU(cuLaunchKernel(fsaxpy, 1, 1, 1, 2048, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(cuLaunchKernel(fsaxpy, 1, 1, 1, 32, 1, 1, 64 * 1024, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuLaunchKernel(fsaxpy, 1, 1, 1, 32, 1, 1, 64 * 1024, NULL, args, NULL),
+              CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuLaunchKernel(fsaxpy, 1, 1, 1, 32, 1, 1, 0, NULL, NULL, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(cuLaunchKernel((CUfunction)&a, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuLaunchKernel((CUfunction)&a, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL),
+              CUDA_ERROR_INVALID_HANDLE);
 
     /* per-lane trip counts through a called function with a local array */
     unsigned res[64];
     void *cargs[] = {&dy};
     EXPECT_CU(cuLaunchKernel(fcalls, 1, 1, 1, 64, 1, 1, 0, NULL, cargs, NULL), CUDA_SUCCESS);
     EXPECT_CU(cuMemcpyDtoH(res, dy, sizeof res), CUDA_SUCCESS);
-    for (int i = 0; i < 64; i++) EXPECT((int)res[i] == tri_ref(i), "calls[%d] = %u, want %d", i, res[i], tri_ref(i));
+    for (int i = 0; i < 64; i++)
+        EXPECT((int)res[i] == tri_ref(i), "calls[%d] = %u, want %d", i, res[i], tri_ref(i));
 
     /* a spin lock taken by every thread: lanes of one warp must let the holder run */
     CUfunction flocks;
@@ -253,8 +256,7 @@ static void test_kernels(void)
     EXPECT_CU(cuCtxDestroy(ctx), CUDA_SUCCESS);
 }
 
-static void test_bad_input(void)
-{
+static void test_bad_input(void) {
     CUdevice dev;
     CUcontext ctx;
     CUmodule mod;
@@ -267,13 +269,18 @@ static void test_bad_input(void)
     CUjit_option o[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *ov[2] = {log, (void *)(uintptr_t)sizeof log};
     /* line 6: an instruction PTX does not have */
-    const char *bad = ".version 8.0\n.target sm_75\n.address_size 64\n.visible .entry k()\n{\n  .reg .b32 %r<2>; frobnicate.u32 %r1, %r1;\n}\n";
+    const char *bad = ".version 8.0\n.target sm_75\n.address_size 64\n.visible .entry k()\n{\n  .reg .b32 "
+                      "%r<2>; frobnicate.u32 %r1, %r1;\n}\n";
     EXPECT_CU(cuModuleLoadDataEx(&mod, bad, 2, o, ov), CUDA_ERROR_INVALID_PTX);
     EXPECT(strstr(log, "line 6") != NULL, "JIT log does not name the line: '%s'", log);
-    const char *junk[] = {"", "garbage", ".version 8.0", ".version 8.0\n.target sm_75\n.entry k( {", "\x7f" "ELF"};
+    const char *junk[] = {"", "garbage", ".version 8.0", ".version 8.0\n.target sm_75\n.entry k( {",
+                          "\x7f"
+                          "ELF"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         CUresult r = cuModuleLoadData(&mod, junk[i]);
-        EXPECT(r == CUDA_ERROR_INVALID_PTX || r == CUDA_ERROR_NO_BINARY_FOR_GPU || r == CUDA_ERROR_INVALID_IMAGE, "junk %zu loaded: %d", i, (int)r);
+        EXPECT(r == CUDA_ERROR_INVALID_PTX || r == CUDA_ERROR_NO_BINARY_FOR_GPU ||
+                   r == CUDA_ERROR_INVALID_IMAGE,
+               "junk %zu loaded: %d", i, (int)r);
     }
     EXPECT_CU(cuModuleUnload((CUmodule)&dev), CUDA_ERROR_INVALID_HANDLE);
     CUdeviceptr p;
@@ -312,8 +319,7 @@ static void test_bad_input(void)
     EXPECT_CU(cuDevicePrimaryCtxRelease(dev), CUDA_SUCCESS);
 }
 
-static void test_proc_address(void)
-{
+static void test_proc_address(void) {
     void *fn = NULL;
     CUdriverProcAddressQueryResult st;
     EXPECT_CU(cuGetProcAddress("cuMemAlloc", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &st), CUDA_SUCCESS);
@@ -325,8 +331,7 @@ static void test_proc_address(void)
            "unknown symbol resolved");
 }
 
-int main(void)
-{
+int main(void) {
     setenv("CUDAEMU_WATCHDOG_MS", "1000", 1);
     CUdevice dev;
     EXPECT_CU(cuDeviceGet(&dev, 0), CUDA_ERROR_NOT_INITIALIZED);

@@ -40,13 +40,13 @@ void texobj_free_ctx(CUcontext ctx);
 typedef struct emu_texobj {
     uint64_t handle;
     int is_surf;
-    int dead;                  /* its array was destroyed */
+    int dead; /* its array was destroyed */
     CUcontext ctx;
     CUDA_RESOURCE_DESC res;
     CUDA_TEXTURE_DESC td;
     CUDA_RESOURCE_VIEW_DESC view;
-    struct CUarray_st *arr;    /* ARRAY / MIPMAPPED_ARRAY (level 0) resources */
-    CUdeviceptr dptr;          /* LINEAR / PITCH2D resources */
+    struct CUarray_st *arr; /* ARRAY / MIPMAPPED_ARRAY (level 0) resources */
+    CUdeviceptr dptr;       /* LINEAR / PITCH2D resources */
     CUarray_format fmt;
     unsigned nch, csz, esz;    /* channels, bytes per channel, bytes per element */
     size_t w, h, d, pitch;     /* extents in elements, row pitch in bytes (d: depth or layers) */

@@ -29,38 +29,37 @@ static uint64_t g_next_id;
 /* Zeroed host backing. Large blocks are mapped without reserving swap, so a device configured
  * larger than the host (an 80 GB GPU on a small machine) can still hand out big allocations;
  * pages only cost memory once written. */
-uint8_t *vm_backing_new(size_t size)
-{
+uint8_t *vm_backing_new(size_t size) {
     if (size < VM_MMAP_MIN) return calloc(1, size ? size : 1);
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return p == MAP_FAILED ? NULL : p;
 }
 
-void vm_backing_free(uint8_t *p, size_t size)
-{
-    if (size < VM_MMAP_MIN) free(p);
-    else if (p) munmap(p, size);
+void vm_backing_free(uint8_t *p, size_t size) {
+    if (size < VM_MMAP_MIN)
+        free(p);
+    else if (p)
+        munmap(p, size);
 }
 
-static uint64_t page_round(uint64_t n)
-{
+static uint64_t page_round(uint64_t n) {
     uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
     return (n + pg - 1) / pg * pg;
 }
 
-static size_t lower_bound(uint64_t addr)
-{
+static size_t lower_bound(uint64_t addr) {
     size_t lo = 0, hi = g_vm.n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (g_vm.a[mid].base <= addr) lo = mid + 1;
-        else hi = mid;
+        if (g_vm.a[mid].base <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo; /* first index with base > addr */
 }
 
-const vm_alloc *vm_find(uint64_t addr, uint64_t len)
-{
+const vm_alloc *vm_find(uint64_t addr, uint64_t len) {
     size_t i = lower_bound(addr);
     if (i == 0) return NULL;
     const vm_alloc *v = &g_vm.a[i - 1];
@@ -69,15 +68,13 @@ const vm_alloc *vm_find(uint64_t addr, uint64_t len)
     return v;
 }
 
-vm_alloc *vm_find_base(uint64_t base)
-{
+vm_alloc *vm_find_base(uint64_t base) {
     size_t i = lower_bound(base);
     if (i == 0 || g_vm.a[i - 1].base != base) return NULL;
     return &g_vm.a[i - 1];
 }
 
-int vm_covered(uint64_t addr, uint64_t len, int prot)
-{
+int vm_covered(uint64_t addr, uint64_t len, int prot) {
     while (len > 0) {
         const vm_alloc *v = vm_find(addr, 1);
         if (!v || (v->prot & prot) != prot) return 0;
@@ -89,8 +86,7 @@ int vm_covered(uint64_t addr, uint64_t len, int prot)
     return 1;
 }
 
-uint8_t *vm_piece(uint64_t addr, uint64_t *avail)
-{
+uint8_t *vm_piece(uint64_t addr, uint64_t *avail) {
     const vm_alloc *v = vm_find(addr, 1);
     if (!v) return NULL;
     *avail = v->base + v->size - addr;
@@ -99,8 +95,7 @@ uint8_t *vm_piece(uint64_t addr, uint64_t *avail)
 
 /* Is [b, b+n) free of allocations (with their guard gap) and, unless in_resv, of reservations?
  * When blocked, *next is the first address past the blocker. */
-static int range_free(uint64_t b, uint64_t n, int in_resv, uint64_t *next)
-{
+static int range_free(uint64_t b, uint64_t n, int in_resv, uint64_t *next) {
     size_t i = lower_bound(b + n - 1);
     if (i > 0) {
         const vm_alloc *v = &g_vm.a[i - 1];
@@ -132,8 +127,7 @@ static int range_free(uint64_t b, uint64_t n, int in_resv, uint64_t *next)
 
 /* A gap of size bytes (+ the guard gap) aligned to align inside [lo, hi): first at *next (then moved
  * past it), else the first fit from lo. 0 and *out, or -1. */
-static int gap_in(uint64_t lo, uint64_t hi, uint64_t *next, uint64_t size, uint64_t align, uint64_t *out)
-{
+static int gap_in(uint64_t lo, uint64_t hi, uint64_t *next, uint64_t size, uint64_t align, uint64_t *out) {
     uint64_t need = (size + VM_ALIGN - 1) / VM_ALIGN * VM_ALIGN + VM_GAP;
     if (align < VM_ALIGN) align = VM_ALIGN;
     if (*next < lo || *next >= hi) *next = lo;
@@ -155,25 +149,23 @@ static int gap_in(uint64_t lo, uint64_t hi, uint64_t *next, uint64_t size, uint6
     return 0;
 }
 
-static int find_gap(uint64_t size, uint64_t align, uint64_t *out)
-{
+static int find_gap(uint64_t size, uint64_t align, uint64_t *out) {
     return gap_in(VM_GLOBAL_BASE, VM_DEV_BASE, &g_vm.next, size, align, out);
 }
 
 /* In device dev's window, else (full) anywhere. CUDAEMU_DEVICE_WINDOWS=0 puts every device in one
  * window, as a GPU driver may: two processes then hand out the same addresses, which tests clients
  * that must cope with that (the remote driver). */
-static int find_gap_dev(int dev, uint64_t size, uint64_t *out)
-{
+static int find_gap_dev(int dev, uint64_t size, uint64_t *out) {
     uint64_t lo = VM_DEV_BASE + (uint64_t)dev * VM_DEV_WINDOW;
-    if (!g_emu.shared_window && dev >= 0 && dev < 64 && gap_in(lo, lo + VM_DEV_WINDOW, &g_emu.dev[dev].va_next, size, VM_ALIGN, out) == 0)
+    if (!g_emu.shared_window && dev >= 0 && dev < 64 &&
+        gap_in(lo, lo + VM_DEV_WINDOW, &g_emu.dev[dev].va_next, size, VM_ALIGN, out) == 0)
         return 0;
     return find_gap(size, VM_ALIGN, out);
 }
 
 /* First fit inside [lo, hi): the 32-bit window of the v1 entry points. */
-static int find_gap_in(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *out)
-{
+static int find_gap_in(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *out) {
     uint64_t need = (size + VM_ALIGN - 1) / VM_ALIGN * VM_ALIGN + VM_GAP, cur = lo, nx;
     for (;;) {
         cur = (cur + VM_ALIGN - 1) / VM_ALIGN * VM_ALIGN;
@@ -185,8 +177,7 @@ static int find_gap_in(uint64_t lo, uint64_t hi, uint64_t size, uint64_t *out)
     return 0;
 }
 
-static CUresult insert(const vm_alloc *e)
-{
+static CUresult insert(const vm_alloc *e) {
     vm_alloc *na = emu_grow(g_vm.a, &g_vm.cap, g_vm.n, sizeof *g_vm.a, 64);
     if (!na) return CUDA_ERROR_OUT_OF_MEMORY;
     g_vm.a = na;
@@ -198,8 +189,7 @@ static CUresult insert(const vm_alloc *e)
     return CUDA_SUCCESS;
 }
 
-CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out)
-{
+CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out) {
     emu_device *d = &g_emu.dev[ctx->dev];
     if (size > d->total_mem || d->used_mem > d->total_mem - size) return CUDA_ERROR_OUT_OF_MEMORY;
     uint64_t base;
@@ -209,7 +199,12 @@ CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out)
         return CUDA_ERROR_OUT_OF_MEMORY;
     uint8_t *host = vm_backing_new(size);
     if (!host) return CUDA_ERROR_OUT_OF_MEMORY;
-    vm_alloc e = {.base = base, .size = size, .host = host, .ctx = ctx, .owner = ctx, .kind = kind,
+    vm_alloc e = {.base = base,
+                  .size = size,
+                  .host = host,
+                  .ctx = ctx,
+                  .owner = ctx,
+                  .kind = kind,
                   .prot = VM_PROT_READ | VM_PROT_WRITE};
     if (insert(&e) != CUDA_SUCCESS) {
         vm_backing_free(host, size);
@@ -220,16 +215,19 @@ CUresult vm_alloc_new(CUcontext ctx, size_t size, int kind, uint64_t *out)
     return CUDA_SUCCESS;
 }
 
-static int in_window(uint64_t b, uint64_t n)
-{
+static int in_window(uint64_t b, uint64_t n) {
     uint64_t e = b + n;
-    return (b < VM_SHARED_WIN + VM_WIN_SIZE && e > VM_SHARED_WIN) || (b < VM_LOCAL_WIN + VM_WIN_SIZE && e > VM_LOCAL_WIN);
+    return (b < VM_SHARED_WIN + VM_WIN_SIZE && e > VM_SHARED_WIN) ||
+           (b < VM_LOCAL_WIN + VM_WIN_SIZE && e > VM_LOCAL_WIN);
 }
 
-CUresult vm_add_host(void *host, size_t size, CUcontext owner, unsigned flags, int kind, uint64_t *out)
-{
+CUresult vm_add_host(void *host, size_t size, CUcontext owner, unsigned flags, int kind, uint64_t *out) {
     uint64_t b = (uint64_t)(uintptr_t)host;
-    vm_alloc e = {.size = size, .host = host, .owner = owner, .kind = kind, .flags = flags,
+    vm_alloc e = {.size = size,
+                  .host = host,
+                  .owner = owner,
+                  .kind = kind,
+                  .flags = flags,
                   .prot = VM_PROT_READ | VM_PROT_WRITE};
     /* the host address itself when nothing device-side sits there (one pointer for both sides) */
     if (b && !in_window(b, size) && range_free(b, size, 0, NULL)) {
@@ -242,8 +240,7 @@ CUresult vm_add_host(void *host, size_t size, CUcontext owner, unsigned flags, i
     return r;
 }
 
-CUresult vm_alloc_managed(size_t size, CUcontext owner, unsigned flags, uint64_t *out)
-{
+CUresult vm_alloc_managed(size_t size, CUcontext owner, unsigned flags, uint64_t *out) {
     uint64_t len = page_round(size);
     uint64_t base;
     /* host memory placed at the device address chosen for it, so the pointer is the same on both sides */
@@ -252,7 +249,12 @@ CUresult vm_alloc_managed(size_t size, CUcontext owner, unsigned flags, uint64_t
         void *p = mmap((void *)(uintptr_t)base, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
         if (p == (void *)(uintptr_t)base) {
-            vm_alloc e = {.base = base, .size = size, .host = p, .owner = owner, .kind = VA_MANAGED, .flags = flags,
+            vm_alloc e = {.base = base,
+                          .size = size,
+                          .host = p,
+                          .owner = owner,
+                          .kind = VA_MANAGED,
+                          .flags = flags,
                           .prot = VM_PROT_READ | VM_PROT_WRITE};
             CUresult r = insert(&e);
             if (r != CUDA_SUCCESS) {
@@ -262,18 +264,18 @@ CUresult vm_alloc_managed(size_t size, CUcontext owner, unsigned flags, uint64_t
             *out = base;
             return CUDA_SUCCESS;
         }
-        if (p != MAP_FAILED) munmap(p, len); /* an old kernel ignoring MAP_FIXED_NOREPLACE */
+        if (p != MAP_FAILED) munmap(p, len);    /* an old kernel ignoring MAP_FIXED_NOREPLACE */
         g_vm.next = base + len + (64ull << 30); /* the host uses that place: skip past it */
     }
     emu_set_detail("cuMemAllocManaged: no host address range matching a free device range");
     return CUDA_ERROR_OUT_OF_MEMORY;
 }
 
-static void remove_at(size_t i)
-{
+static void remove_at(size_t i) {
     vm_alloc *v = &g_vm.a[i];
     if (v->ctx) g_emu.dev[v->ctx->dev].used_mem -= v->size;
-    if (v->kind == VA_USER || v->kind == VA_MODULE) vm_backing_free(v->host, v->size);
+    if (v->kind == VA_USER || v->kind == VA_MODULE)
+        vm_backing_free(v->host, v->size);
     else if (v->kind == VA_MANAGED) {
         munmap(v->host, page_round(v->size));
         free(v->obj); /* api_managed.c's advice record */
@@ -282,16 +284,14 @@ static void remove_at(size_t i)
     g_vm.n--;
 }
 
-CUresult vm_free(uint64_t base, int kind)
-{
+CUresult vm_free(uint64_t base, int kind) {
     size_t i = lower_bound(base);
     if (i == 0 || g_vm.a[i - 1].base != base || g_vm.a[i - 1].kind != kind) return CUDA_ERROR_INVALID_VALUE;
     remove_at(i - 1);
     return CUDA_SUCCESS;
 }
 
-void vm_free_ctx(CUcontext ctx)
-{
+void vm_free_ctx(CUcontext ctx) {
     for (size_t i = g_vm.n; i-- > 0;) {
         vm_alloc *v = &g_vm.a[i];
         if (v->ctx == ctx) {
@@ -313,21 +313,21 @@ void vm_free_ctx(CUcontext ctx)
 }
 
 /* ---- reservations and mapped pieces ---- */
-static ssize_t resv_index(uint64_t addr, uint64_t len)
-{
+static ssize_t resv_index(uint64_t addr, uint64_t len) {
     for (size_t k = 0; k < g_nresv; k++)
-        if (addr >= g_resv[k].base && addr - g_resv[k].base < g_resv[k].size && g_resv[k].size - (addr - g_resv[k].base) >= len)
+        if (addr >= g_resv[k].base && addr - g_resv[k].base < g_resv[k].size &&
+            g_resv[k].size - (addr - g_resv[k].base) >= len)
             return (ssize_t)k;
     return -1;
 }
 
 int vm_in_reservation(uint64_t addr, uint64_t len) { return resv_index(addr, len) >= 0; }
 
-CUresult vm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t *out)
-{
+CUresult vm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t *out) {
     uint64_t base = 0;
     if (hint && hint % align == 0 && hint >= VM_GLOBAL_BASE && hint + size + VM_GAP <= VM_LIMIT &&
-        range_free(hint, size + VM_GAP, 0, NULL) && (hint == VM_GLOBAL_BASE || range_free(hint - 1, 1, 0, NULL)))
+        range_free(hint, size + VM_GAP, 0, NULL) &&
+        (hint == VM_GLOBAL_BASE || range_free(hint - 1, 1, 0, NULL)))
         base = hint;
     else if (find_gap(size, align, &base))
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -341,8 +341,7 @@ CUresult vm_reserve(uint64_t size, uint64_t align, uint64_t hint, uint64_t *out)
     return CUDA_SUCCESS;
 }
 
-CUresult vm_unreserve(uint64_t base, uint64_t size)
-{
+CUresult vm_unreserve(uint64_t base, uint64_t size) {
     for (size_t k = 0; k < g_nresv; k++) {
         if (g_resv[k].base != base || g_resv[k].size != size) continue;
         if (!range_free(base, size, 1, NULL)) {
@@ -363,8 +362,7 @@ CUresult vm_unreserve(uint64_t base, uint64_t size)
     return CUDA_ERROR_INVALID_VALUE;
 }
 
-CUresult vm_map_piece(uint64_t addr, uint64_t size, uint8_t *host, void *obj, CUcontext owner)
-{
+CUresult vm_map_piece(uint64_t addr, uint64_t size, uint8_t *host, void *obj, CUcontext owner) {
     if (resv_index(addr, size) < 0) {
         emu_set_detail("cuMemMap: 0x%llx+%llu is not inside one reservation", (unsigned long long)addr,
                        (unsigned long long)size);
@@ -377,16 +375,17 @@ CUresult vm_map_piece(uint64_t addr, uint64_t size, uint8_t *host, void *obj, CU
                        (unsigned long long)addr, (unsigned long long)size);
         return CUDA_ERROR_INVALID_VALUE;
     }
-    vm_alloc e = {.base = addr, .size = size, .host = host, .owner = owner, .kind = VA_VMAP, .obj = obj, .prot = 0};
+    vm_alloc e = {
+        .base = addr, .size = size, .host = host, .owner = owner, .kind = VA_VMAP, .obj = obj, .prot = 0};
     return insert(&e);
 }
 
-CUresult vm_unmap_range(uint64_t addr, uint64_t size, void (*release)(void *obj))
-{
+CUresult vm_unmap_range(uint64_t addr, uint64_t size, void (*release)(void *obj)) {
     if (resv_index(addr, size) < 0) return CUDA_ERROR_INVALID_VALUE;
     /* the range must consist of whole mappings */
     size_t first = lower_bound(addr), last = lower_bound(addr + size - 1);
-    if (first > 0 && g_vm.a[first - 1].kind == VA_VMAP && g_vm.a[first - 1].base + g_vm.a[first - 1].size > addr) {
+    if (first > 0 && g_vm.a[first - 1].kind == VA_VMAP &&
+        g_vm.a[first - 1].base + g_vm.a[first - 1].size > addr) {
         if (g_vm.a[first - 1].base != addr) return CUDA_ERROR_INVALID_VALUE;
         first--;
     }
@@ -403,11 +402,11 @@ CUresult vm_unmap_range(uint64_t addr, uint64_t size, void (*release)(void *obj)
     return CUDA_SUCCESS;
 }
 
-CUresult vm_set_prot(uint64_t addr, uint64_t size, int prot)
-{
+CUresult vm_set_prot(uint64_t addr, uint64_t size, int prot) {
     if (resv_index(addr, size) < 0 || !vm_covered(addr, size, 0)) return CUDA_ERROR_INVALID_VALUE;
     size_t first = lower_bound(addr), last = lower_bound(addr + size - 1);
     if (first > 0 && g_vm.a[first - 1].base + g_vm.a[first - 1].size > addr) first--;
-    for (size_t k = first; k < last; k++) g_vm.a[k].prot = prot;
+    for (size_t k = first; k < last; k++)
+        g_vm.a[k].prot = prot;
     return CUDA_SUCCESS;
 }

@@ -185,7 +185,8 @@ static CUresult open_lease(void) {
     if ((r = env_num("LEPTON_REMOTE_MAX_COST", &d)) < 0)
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_MAX_COST is not an amount in USD");
     if (r > 0) req.max_cost = d;
-    if ((r = env_num("LEPTON_REMOTE_TTL", &d)) < 0 || (r > 0 && d > 2592000)) /* (d is the last set one's when unset) */
+    if ((r = env_num("LEPTON_REMOTE_TTL", &d)) < 0 ||
+        (r > 0 && d > 2592000)) /* (d is the last set one's when unset) */
         return init_fail(CUDA_ERROR_NOT_INITIALIZED, "LEPTON_REMOTE_TTL is not a number of seconds");
     if (r > 0) req.ttl_seconds = (uint32_t)d;
     if ((r = env_num("LEPTON_REMOTE_WAIT", &d)) < 0 || (r > 0 && d > 86400))

@@ -57,8 +57,9 @@ int rm_mem_collides(uint64_t addr, uint64_t size, int dev) {
     size_t i = alloc_upper(addr + (size ? size - 1 : 0)); /* the allocations starting at or before its end */
     for (size_t k = i; k-- > 0 && other < 0;) {
         const rm_alloc *a = &g_allocs[k];
-        if (a->addr + a->size <= addr) break; /* the table's ranges never overlap (this check keeps it so): they end in
-                                                * the order they start */
+        if (a->addr + a->size <= addr)
+            break; /* the table's ranges never overlap (this check keeps it so): they end in
+                    * the order they start */
         if (a->dev != dev) other = a->dev;
     }
     pthread_mutex_unlock(&g_mem_mu);
@@ -240,7 +241,8 @@ RM_API CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t size) {
         }
         aside[naside++] = b;
     }
-    while (naside > 0) lepton_buffer_free(aside[--naside]);
+    while (naside > 0)
+        lepton_buffer_free(aside[--naside]);
     if (st == LEPTON_ENOMEM && !b) {
         rm_debug("cuMemAlloc: every address GPU %d offered collides with another GPU's memory", dev);
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -715,17 +717,26 @@ static CUresult copy3d(const CUDA_MEMCPY3D *c, CUstream s, int async) {
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (c->srcLOD || c->dstLOD || c->reserved0 || c->reserved1) return CUDA_ERROR_INVALID_VALUE;
-    if (c->WidthInBytes == 0 || c->Height == 0 || c->Depth == 0) return async ? rm_stream_dev(s, &(int){0}) : rm_ready();
+    if (c->WidthInBytes == 0 || c->Height == 0 || c->Depth == 0)
+        return async ? rm_stream_dev(s, &(int){0}) : rm_ready();
     size_t sh = c->srcHeight ? c->srcHeight : c->Height, dh = c->dstHeight ? c->dstHeight : c->Height;
     if ((c->Depth > 1 && (sh < c->Height || dh < c->Height))) return CUDA_ERROR_INVALID_VALUE;
     CUresult rc = CUDA_SUCCESS;
     for (size_t z = 0; z < c->Depth && !rc; z++) {
-        CUDA_MEMCPY2D p = {
-            .srcXInBytes = c->srcXInBytes, .srcY = c->srcY + (c->srcZ + z) * sh, .srcMemoryType = c->srcMemoryType,
-            .srcHost = c->srcHost, .srcDevice = c->srcDevice, .srcPitch = c->srcPitch,
-            .dstXInBytes = c->dstXInBytes, .dstY = c->dstY + (c->dstZ + z) * dh, .dstMemoryType = c->dstMemoryType,
-            .dstHost = c->dstHost, .dstDevice = c->dstDevice, .dstPitch = c->dstPitch,
-            .WidthInBytes = c->WidthInBytes, .Height = c->Height};
+        CUDA_MEMCPY2D p = {.srcXInBytes = c->srcXInBytes,
+                           .srcY = c->srcY + (c->srcZ + z) * sh,
+                           .srcMemoryType = c->srcMemoryType,
+                           .srcHost = c->srcHost,
+                           .srcDevice = c->srcDevice,
+                           .srcPitch = c->srcPitch,
+                           .dstXInBytes = c->dstXInBytes,
+                           .dstY = c->dstY + (c->dstZ + z) * dh,
+                           .dstMemoryType = c->dstMemoryType,
+                           .dstHost = c->dstHost,
+                           .dstDevice = c->dstDevice,
+                           .dstPitch = c->dstPitch,
+                           .WidthInBytes = c->WidthInBytes,
+                           .Height = c->Height};
         rc = copy2d(&p, s, async || z + 1 < c->Depth);
     }
     return rc;

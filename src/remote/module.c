@@ -251,8 +251,10 @@ RM_API CUresult cuModuleGetGlobal_v2(CUdeviceptr *dptr, size_t *bytes, CUmodule 
     size_t sz = (size_t)lc_raw_buffer_size(b);
     int other = rm_mem_collides(lc_raw_buffer_address(b), sz, dev);
     if (other >= 0) { /* a module variable cannot be moved: refuse rather than confuse two GPUs' memory */
-        rm_debug("cuModuleGetGlobal: '%s' on GPU %d is at 0x%llx, where GPU %d has memory; the remote driver cannot "
-                 "tell them apart", name, dev, (unsigned long long)lc_raw_buffer_address(b), other);
+        rm_debug("cuModuleGetGlobal: '%s' on GPU %d is at 0x%llx, where GPU %d has memory; the remote driver "
+                 "cannot "
+                 "tell them apart",
+                 name, dev, (unsigned long long)lc_raw_buffer_address(b), other);
         lepton_buffer_free(b);
         return CUDA_ERROR_NOT_SUPPORTED;
     }

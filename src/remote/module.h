@@ -25,7 +25,7 @@ struct CUmod_st {
     struct CUfunc_st *funcs;   /* [nfns] */
     struct rm_global *globals; /* looked up so far (guarded by g_rm.mu) */
     size_t nglobals;
-    struct CUlib_st *lib;                /* the library that wraps it, if any (freed with it) */
+    struct CUlib_st *lib;                 /* the library that wraps it, if any (freed with it) */
     struct CUmod_st *prev_mod, *next_mod; /* the loaded modules (g_rm.mu): freed at exit if left */
 };
 #define RM_MOD_MAGIC 0x524d4f44u

@@ -191,10 +191,14 @@ RM_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *c);
 RM_API CUresult cuMemcpy2DUnaligned_v2_ptds(const CUDA_MEMCPY2D *c) { return cuMemcpy2DUnaligned_v2(c); }
 
 RM_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *c, CUstream s);
-RM_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *c, CUstream s) { return cuMemcpy2DAsync_v2(c, s); }
+RM_API CUresult cuMemcpy2DAsync_v2_ptsz(const CUDA_MEMCPY2D *c, CUstream s) {
+    return cuMemcpy2DAsync_v2(c, s);
+}
 
 RM_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *c);
 RM_API CUresult cuMemcpy3D_v2_ptds(const CUDA_MEMCPY3D *c) { return cuMemcpy3D_v2(c); }
 
 RM_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *c, CUstream s);
-RM_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *c, CUstream s) { return cuMemcpy3DAsync_v2(c, s); }
+RM_API CUresult cuMemcpy3DAsync_v2_ptsz(const CUDA_MEMCPY3D *c, CUstream s) {
+    return cuMemcpy3DAsync_v2(c, s);
+}

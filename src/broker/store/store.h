@@ -85,9 +85,9 @@ typedef struct lp_lease {
     char labels[LP_STR_MAX + 1];
     char idem_key[LP_STR_MAX + 1];
     int64_t created_ms, started_ms, expires_ms;
-    int64_t cap_ms;     /* when max_cost is spent; 0 = no cap */
-    int64_t ended_ms;   /* 0 while active */
-    lp_lease_gpu *gpus; /* gpu_count entries, owned */
+    int64_t cap_ms;       /* when max_cost is spent; 0 = no cap */
+    int64_t ended_ms;     /* 0 while active */
+    lp_lease_gpu *gpus;   /* gpu_count entries, owned */
     uint32_t keepalive_s; /* 0 = none; else it ends (expired) when not renewed for this long */
     int64_t renewed_ms;   /* the last renewal (the grant's time at first) */
 } lp_lease;

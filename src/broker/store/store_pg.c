@@ -172,7 +172,8 @@ static const char SQL_LEASE_INSERT[] =
     "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
     " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
     " keepalive_s, renewed_ms)"
-    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, $15)";
+    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, "
+    "$15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
     " WHERE id = $1 AND state = 1";
@@ -180,7 +181,8 @@ static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lea
 static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES ($1, $2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = $2, expires_ms = $3, end_ms = $4 WHERE id = $1 AND state = 1";
-static const char SQL_LEASE_RENEW[] = "UPDATE leases SET renewed_ms = $2, end_ms = $3 WHERE id = $1 AND state = 1";
+static const char SQL_LEASE_RENEW[] =
+    "UPDATE leases SET renewed_ms = $2, end_ms = $3 WHERE id = $1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =

@@ -82,9 +82,8 @@ static const char SCHEMA[] =
     " keepalive_s, renewed_ms"
 
 /* Schema version 1 → 2 (run on a database of version 1 only). */
-static const char MIGRATE_1_TO_2[] =
-    "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
+static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
+                                     "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_NODE_STILL_SILENT[] =
@@ -150,7 +149,8 @@ static const char SQL_LEASE_INSERT[] =
     "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
     " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
     " keepalive_s, renewed_ms)"
-    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?15)";
+    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, "
+    "?15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
@@ -158,7 +158,8 @@ static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lea
 static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES (?1, ?2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
-static const char SQL_LEASE_RENEW[] = "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
+static const char SQL_LEASE_RENEW[] =
+    "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -1424,7 +1425,9 @@ fail:
 }
 
 /* 1 for a path SQLite opens as a plain file (not ":memory:", "" or a file: URI). */
-static int plain_file(const char *path) { return *path && strcmp(path, ":memory:") && strncmp(path, "file:", 5); }
+static int plain_file(const char *path) {
+    return *path && strcmp(path, ":memory:") && strncmp(path, "file:", 5);
+}
 
 /* The database holds the token-signing secret and the token hashes: it and its -wal and -shm files
  * are for the broker's user only. Creates the database file 0600 when it does not exist (SQLite
