@@ -382,10 +382,10 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* The lines kernel hello(tag) prints on grid x block threads, sorted, joined; and their bytes. */
 static char *hello_lines(int tag, int grid, int block, size_t *bytes) {
     size_t n = (size_t)grid * (size_t)block, at = 0;
-    char **l = calloc(n, sizeof *l), *all = malloc(n * 48 + 1);
+    char **l = calloc(n, sizeof *l), *all = malloc(n * 64 + 1);
     for (int b = 0; b < grid; b++)
         for (int t = 0; t < block; t++) {
-            char line[48];
+            char line[64]; /* room for three ints of any value: no truncation to warn about */
             snprintf(line, sizeof line, "hello %d from block %d thread %d\n", tag, b, t);
             l[(size_t)b * (size_t)block + (size_t)t] = strdup(line);
         }
