@@ -13,6 +13,8 @@
 #                     through exec, each checking its results; one on 2 GPUs; the lease closed;
 #                     device printf on exec's stdout (rt_hello_printf), fetched only when printed;
 #                     a device assertion's message on exec's stderr
+#                     (RUNTIME_PRELOAD: words put before each such program, e.g. the sanitizer
+#                     runtimes an uninstrumented program needs to load an instrumented driver)
 #   SECTION python:   cuda.bindings, cuda.core, numba and CuPy scripts through exec (CUPY_COMPILE_WITH_PTX
 #                     set by exec on emulated GPUs only, a user's own kept), with $LEPTON_PYTHON_CUDA (a
 #                     python with the pinned packages; default: the venv of scripts/test-python-cuda.sh,
@@ -307,8 +309,8 @@ section_printf() {
   local want printed silent
   want="$(for b in 0 1 2; do for t in 0 1 2 3; do echo "hello from block $b thread $t (launch 1)"; done; done
           for b in 0 1; do for t in 0 1 2; do echo "hello from block $b thread $t (launch 2)"; done; done)"
-  run_exec printf_print 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --print || return
-  run_exec printf_silent 0 --ttl 600 -- env LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --silent || return
+  run_exec printf_print 0 --ttl 600 -- env ${RUNTIME_PRELOAD:-} LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --print || return
+  run_exec printf_silent 0 --ttl 600 -- env ${RUNTIME_PRELOAD:-} LEPTON_REMOTE_STATS=1 "$RUNTIME_DIR/rt_hello_printf" --silent || return
   if [ "$(grep '^hello from' "$WORK/printf_print.out" | sort)" = "$(echo "$want" | sort)" ]; then
     ok "device printf: the 18 lines of 2 launches on exec's stdout"
   else
@@ -323,7 +325,7 @@ section_printf() {
   grep -q '^hello from' "$WORK/printf_silent.out" && fail "device printf: --silent printed kernel lines"
   # a device assertion: the lines printed before it on stdout, the driver's message on stderr
   # (fetched from the worker while it lingers after the sticky error)
-  if run_exec printf_assert 0 --ttl 600 -- "$RUNTIME_DIR/rt_hello_printf" --assert; then
+  if run_exec printf_assert 0 --ttl 600 -- env ${RUNTIME_PRELOAD:-} "$RUNTIME_DIR/rt_hello_printf" --assert; then
     if grep -q '^block 0 before the assert$' "$WORK/printf_assert.out" && grep -q '^block 1 before the assert$' "$WORK/printf_assert.out" \
        && grep -q 'block: \[1,0,0\], thread: \[0,0,0\] Assertion `blockIdx.x != 1 || threadIdx.x != 0 || limit < 0` failed.' "$WORK/printf_assert.err"; then
       ok "device assert: the kernel's lines on exec's stdout, the assertion message on its stderr"
@@ -351,7 +353,7 @@ section_runtime() {
     bin="${entry%%|*}" args="${entry#*|}"
     [ -x "$RUNTIME_DIR/$bin" ] || { fail "$bin: not built in $RUNTIME_DIR"; continue; }
     # shellcheck disable=SC2086
-    run_exec "$bin" 0 --ttl 600 -- env RT_EXPECT_DEVICES=1 "$RUNTIME_DIR/$bin" $args || continue
+    run_exec "$bin" 0 --ttl 600 -- env ${RUNTIME_PRELOAD:-} RT_EXPECT_DEVICES=1 "$RUNTIME_DIR/$bin" $args || continue
     grep -q "PASS" "$WORK/$bin.out" && ok "$bin through lepton exec: $(grep PASS "$WORK/$bin.out" | tail -1)" \
       || { fail "$bin: no PASS line"; show "$WORK/$bin"; continue; }
     id="$(exec_lease_id "$WORK/$bin.err")"
@@ -359,7 +361,7 @@ section_runtime() {
       || { fail "$bin: the lease was not closed ('$id')"; show "$WORK/$bin"; }
   done
   # the runtime sees every leased GPU; work on both, and cudaMemcpyPeer between them
-  if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
+  if [ "$NGPUS" -ge 2 ] && run_exec rt_two 0 --gpus 2 -- env ${RUNTIME_PRELOAD:-} RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
     grep -q "multi_gpu: 2 device(s), 1 peer copies" "$WORK/rt_two.out" && grep -q PASS "$WORK/rt_two.out" \
       && ok "multi_gpu with --gpus 2: $(grep 'multi_gpu: 2' "$WORK/rt_two.out")" || { fail "rt_two: no PASS on 2 devices"; show "$WORK/rt_two"; }
   fi
@@ -369,7 +371,7 @@ section_runtime() {
     dev_stop
     CUDAEMU_DEVICE_WINDOWS=0 dev_start "${DEV_ARGS[@]}"
     export LEPTON_TOKEN="$TOKEN"
-    if run_exec rt_collide 0 --gpus 2 -- env LEPTON_LOG_LEVEL=debug RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
+    if run_exec rt_collide 0 --gpus 2 -- env ${RUNTIME_PRELOAD:-} LEPTON_LOG_LEVEL=debug RT_EXPECT_DEVICES=2 "$RUNTIME_DIR/rt_multi_gpu"; then
       grep -q PASS "$WORK/rt_collide.out" && grep -q "allocating again" "$WORK/rt_collide.err" \
         && ok "multi_gpu with colliding worker addresses: $(grep -c 'allocating again' "$WORK/rt_collide.err") allocation(s) moved, results right" \
         || { fail "rt_collide: no PASS, or no collision seen"; show "$WORK/rt_collide"; }
