@@ -176,8 +176,8 @@ static void slot_stop(ag_slot *s, const char *why) {
         kill(s->pid, SIGTERM);
         s->stopping = 1;
         s->kill_at_ms = lp_mono_ms() + STOP_GRACE_MS;
-        lp_log(LOG_INFO, "lease %s gpu %s: stopping worker %d (%s)", s->pid_lease, s->gpu.uuid, (int)s->pid,
-               why);
+        lp_log(LP_LOG_INFO, "lease %s gpu %s: stopping worker %d (%s)", s->pid_lease, s->gpu.uuid,
+               (int)s->pid, why);
     }
 }
 
@@ -190,7 +190,7 @@ static void spawn(lp_agent *a, ag_slot *s) {
              strchr(a->listen_host, ':') ? "]" : "", s->port);
     lease_dir(a, l->id, dir, sizeof dir);
     snprintf(index, sizeof index, "%d", s->lease_index);
-    if (mkdirs(dir) != 0) lp_log(LOG_WARN, "lease %s: cannot create %s: %s", l->id, dir, strerror(errno));
+    if (mkdirs(dir) != 0) lp_log(LP_LOG_WARN, "lease %s: cannot create %s: %s", l->id, dir, strerror(errno));
     /* the lease key (derived from the node key: the worker can verify this lease's tokens and no
      * other's) and the GPU's ended leases, on a pipe only this worker inherits */
     unsigned char node_key[32], lease_key[32];
@@ -205,7 +205,7 @@ static void spawn(lp_agent *a, ag_slot *s) {
     memset(lease_key, 0, sizeof lease_key);
     if (glen < 0 || pipe(kp) != 0 || fcntl(kp[0], F_SETFD, FD_CLOEXEC) != 0 ||
         fcntl(kp[1], F_SETFD, FD_CLOEXEC) != 0 || write_all(kp[1], grant, (size_t)glen) != 0) {
-        lp_log(LOG_ERROR, "lease %s gpu %s: cannot hand the worker its lease key: %s", l->id, s->gpu.uuid,
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: cannot hand the worker its lease key: %s", l->id, s->gpu.uuid,
                glen < 0 ? "no node key yet" : strerror(errno));
         memset(grant, 0, sizeof grant);
         if (kp[0] >= 0) close(kp[0]), close(kp[1]);
@@ -284,7 +284,8 @@ static void spawn(lp_agent *a, ag_slot *s) {
     free(envp);
     close(kp[0]);
     if (pid < 0) {
-        lp_log(LOG_ERROR, "lease %s gpu %s: cannot fork a worker: %s", l->id, s->gpu.uuid, strerror(errno));
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: cannot fork a worker: %s", l->id, s->gpu.uuid,
+               strerror(errno));
         s->restart_at_ms = lp_mono_ms() + 1000;
         return;
     }
@@ -292,7 +293,7 @@ static void spawn(lp_agent *a, ag_slot *s) {
     snprintf(s->pid_lease, sizeof s->pid_lease, "%s", l->id);
     s->stopping = 0;
     s->started_ms = lp_mono_ms();
-    lp_log(LOG_INFO, "lease %s gpu %s: worker %d started on %s (lease index %d)%s", l->id, s->gpu.uuid,
+    lp_log(LP_LOG_INFO, "lease %s gpu %s: worker %d started on %s (lease index %d)%s", l->id, s->gpu.uuid,
            (int)pid, listen, s->lease_index, s->restarts ? " as a replacement" : "");
 }
 
@@ -305,7 +306,7 @@ static void lease_fail(lp_agent *a, ag_lease *l, const char *reason) {
     if (l->failed) return;
     l->failed = 1;
     snprintf(l->fail_reason, sizeof l->fail_reason, "%s", reason);
-    lp_log(LOG_ERROR, "lease %s node %s: failed: %s", l->id, a->cfg.name, reason);
+    lp_log(LP_LOG_ERROR, "lease %s node %s: failed: %s", l->id, a->cfg.name, reason);
     lease_stop_workers(a, l, "the lease failed");
 }
 
@@ -326,12 +327,12 @@ static void reap(lp_agent *a) {
         ag_lease *l = s->lease;
         if (s->stopping || !l || l->failed || l->ended_local) {
             s->stopping = 0;
-            lp_log(LOG_INFO, "lease %s gpu %s: worker %d %s", s->pid_lease, s->gpu.uuid, (int)pid, desc);
+            lp_log(LP_LOG_INFO, "lease %s gpu %s: worker %d %s", s->pid_lease, s->gpu.uuid, (int)pid, desc);
             continue;
         }
         s->restarts++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == LP_WORKER_EXIT_STICKY) {
-            lp_log(LOG_WARN,
+            lp_log(LP_LOG_WARN,
                    "lease %s gpu %s: worker %d %s; replacing it (its buffers are lost, modules reload)",
                    l->id, s->gpu.uuid, (int)pid, desc);
             s->restart_at_ms = now;
@@ -359,7 +360,7 @@ static void reap(lp_agent *a) {
             lease_fail(a, l, reason);
             continue;
         }
-        lp_log(LOG_WARN, "lease %s gpu %s: worker %d %s; replacing it (failure %d of %d allowed in %d s)",
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: worker %d %s; replacing it (failure %d of %d allowed in %d s)",
                l->id, s->gpu.uuid, (int)pid, desc, recent, FAIL_LIMIT - 1, FAIL_WINDOW_MS / 1000);
         s->restart_at_ms = now + 250 * recent;
     }
@@ -384,7 +385,7 @@ static void answered(lp_agent *a, int64_t sent_ms, const json_t *ans, int lift) 
     if (sent_ms > a->answered_ms) a->answered_ms = sent_ms;
     if (a->fenced && lift) {
         a->fenced = 0;
-        lp_log(LOG_INFO,
+        lp_log(LP_LOG_INFO,
                "node %s: the broker answers again; fence lifted (the workers of leases still active "
                "there start again; their buffers are lost)",
                a->cfg.name);
@@ -403,7 +404,7 @@ static void tend(lp_agent *a) {
                 slot_stop(&a->slots[i], "fenced: the broker is unreachable");
                 n++;
             }
-        lp_log(LOG_WARN,
+        lp_log(LP_LOG_WARN,
                "node %s: fenced: no heartbeat answered for %.1f s (the broker declares the node lost after "
                "%.1f s and fails its leases); stopping %d worker%s until the broker answers again",
                a->cfg.name, (double)(now - a->answered_ms) / 1000.0, (double)a->node_timeout_ms / 1000.0, n,
@@ -419,8 +420,8 @@ static void tend(lp_agent *a) {
         }
         if (end > 0 && wall >= end + DEADLINE_GRACE_MS) {
             l->ended_local = 1;
-            lp_log(LOG_INFO, "lease %s node %s: ended by the agent: %s (broker last heard %.1f s ago)", l->id,
-                   a->cfg.name, why,
+            lp_log(LP_LOG_INFO, "lease %s node %s: ended by the agent: %s (broker last heard %.1f s ago)",
+                   l->id, a->cfg.name, why,
                    a->last_contact_ms ? (double)(wall - a->last_contact_ms) / 1000.0 : -1.0);
             lease_stop_workers(a, l, why);
         }
@@ -428,8 +429,8 @@ static void tend(lp_agent *a) {
     for (int i = 0; i < a->nslots; i++) {
         ag_slot *s = &a->slots[i];
         if (s->pid > 0 && s->stopping && now >= s->kill_at_ms) {
-            lp_log(LOG_WARN, "lease %s gpu %s: worker %d ignored SIGTERM for %d s; killing it", s->pid_lease,
-                   s->gpu.uuid, (int)s->pid, STOP_GRACE_MS / 1000);
+            lp_log(LP_LOG_WARN, "lease %s gpu %s: worker %d ignored SIGTERM for %d s; killing it",
+                   s->pid_lease, s->gpu.uuid, (int)s->pid, STOP_GRACE_MS / 1000);
             kill(s->pid, SIGKILL);
             s->kill_at_ms = now + 60000;
         }
@@ -460,11 +461,11 @@ static void contact(lp_agent *a, int ok, const char *err) {
     pthread_mutex_lock(&a->mu);
     if (ok) {
         if (!a->broker_ok && a->last_contact_ms)
-            lp_log(LOG_INFO, "node %s: broker reachable again", a->cfg.name);
+            lp_log(LP_LOG_INFO, "node %s: broker reachable again", a->cfg.name);
         a->broker_ok = 1;
         a->last_contact_ms = lp_wall_ms();
     } else if (a->broker_ok || !a->last_contact_ms) {
-        lp_log(LOG_WARN, "node %s: broker unreachable: %s (leases end on their own at their expiry)",
+        lp_log(LP_LOG_WARN, "node %s: broker unreachable: %s (leases end on their own at their expiry)",
                a->cfg.name, err);
         a->broker_ok = 0;
         if (!a->last_contact_ms) a->last_contact_ms = -1;
@@ -486,14 +487,14 @@ static int do_register(lp_agent *a) {
     }
     contact(a, 1, NULL);
     if (st != 200 && st != 201) {
-        lp_log(LOG_ERROR, "node %s: the broker refused the registration: %s", a->cfg.name, err);
+        lp_log(LP_LOG_ERROR, "node %s: the broker refused the registration: %s", a->cfg.name, err);
         json_decref(ans);
         return st == 401 || st == 403 || st == 400 ? -1 : 1;
     }
     const char *key = json_string_value(json_object_get(ans, "node_key"));
     json_int_t iv = json_integer_value(json_object_get(ans, "heartbeat_interval_ms"));
     if (!key || strlen(key) != 64) {
-        lp_log(LOG_ERROR,
+        lp_log(LP_LOG_ERROR,
                "node %s: the broker's registration answer has no node_key; lease tokens cannot be checked",
                a->cfg.name);
         json_decref(ans);
@@ -502,7 +503,7 @@ static int do_register(lp_agent *a) {
     pthread_mutex_lock(&a->mu);
     if (a->node_key[0] && strcmp(a->node_key, key) != 0) {
         /* the broker signs with a new key now: running workers would refuse every new token */
-        lp_log(LOG_WARN, "node %s: the broker handed out a new node key; restarting the workers with it",
+        lp_log(LP_LOG_WARN, "node %s: the broker handed out a new node key; restarting the workers with it",
                a->cfg.name);
         for (int i = 0; i < a->nslots; i++)
             slot_stop(&a->slots[i], "the node key changed");
@@ -512,7 +513,7 @@ static int do_register(lp_agent *a) {
     a->registered = 1;
     answered(a, sent, ans, 0);
     pthread_mutex_unlock(&a->mu);
-    lp_log(LOG_INFO,
+    lp_log(LP_LOG_INFO,
            "node %s: registered with %s (%s): %d GPUs at $%.4f/h, workers on ports %d..%d, heartbeat every "
            "%lld ms",
            a->cfg.name, a->cfg.broker, st == 201 ? "new" : "again", a->nslots, a->cfg.price, a->port + 1,
@@ -544,7 +545,7 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
         }
     lease_dir(a, l->id, dir, sizeof dir);
     rm_tree(dir);
-    lp_log(LOG_INFO, "lease %s node %s: ended; its workers stop and its state is removed", l->id,
+    lp_log(LP_LOG_INFO, "lease %s node %s: ended; its workers stop and its state is removed", l->id,
            a->cfg.name);
     for (ag_lease **pp = &a->leases; *pp; pp = &(*pp)->next)
         if (*pp == l) {
@@ -596,14 +597,14 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
         for (int i = 0; uuid && i < a->nslots; i++)
             if (!strcmp(a->slots[i].gpu.uuid, uuid)) l->slot[k] = i;
         if (l->slot[k] < 0) {
-            lp_log(LOG_ERROR, "lease %s node %s: the broker lists GPU %s, which this agent does not offer",
+            lp_log(LP_LOG_ERROR, "lease %s node %s: the broker lists GPU %s, which this agent does not offer",
                    id, a->cfg.name, uuid ? uuid : "?");
             continue;
         }
         ag_slot *s = &a->slots[l->slot[k]];
         if (s->lease) {
-            lp_log(LOG_ERROR, "lease %s node %s: GPU %s is still held by lease %s; not starting it there", id,
-                   a->cfg.name, s->gpu.uuid, s->lease->id);
+            lp_log(LP_LOG_ERROR, "lease %s node %s: GPU %s is still held by lease %s; not starting it there",
+                   id, a->cfg.name, s->gpu.uuid, s->lease->id);
             l->slot[k] = -1;
             continue;
         }
@@ -616,8 +617,8 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
     }
     l->next = a->leases;
     a->leases = l;
-    lp_log(LOG_INFO, "lease %s node %s: granted on %d GPU%s here, expires at %lld%s", id, a->cfg.name, here,
-           here == 1 ? "" : "s", (long long)(l->expires_ms / 1000),
+    lp_log(LP_LOG_INFO, "lease %s node %s: granted on %d GPU%s here, expires at %lld%s", id, a->cfg.name,
+           here, here == 1 ? "" : "s", (long long)(l->expires_ms / 1000),
            l->cap_ms ? " (or earlier at its cost cap)" : "");
 }
 
@@ -667,7 +668,7 @@ static int reconcile(lp_agent *a, const json_t *leases) {
         const char *state = json_string_value(json_object_get(j, "state"));
         if (!id || (state && strcmp(state, "active") != 0) || find_lease(a, id)) continue;
         if (!safe_id(id)) {
-            lp_log(LOG_ERROR, "node %s: ignoring a lease with an unusable id", a->cfg.name);
+            lp_log(LP_LOG_ERROR, "node %s: ignoring a lease with an unusable id", a->cfg.name);
             continue;
         }
         lease_add(a, id, j);
@@ -707,22 +708,22 @@ static int heartbeat(lp_agent *a, int64_t wait_ms, int *changed) {
         rc = -1;
     } else if (st == 404) {
         contact(a, 1, NULL);
-        lp_log(LOG_WARN, "node %s: the broker does not know this node (%s); registering again", a->cfg.name,
-               err);
+        lp_log(LP_LOG_WARN, "node %s: the broker does not know this node (%s); registering again",
+               a->cfg.name, err);
         pthread_mutex_lock(&a->mu);
         a->registered = 0;
         pthread_mutex_unlock(&a->mu);
         rc = 1;
     } else if (st == 400 && wait_ms > 0 && !a->no_long_poll) {
         contact(a, 1, NULL);
-        lp_log(LOG_WARN,
+        lp_log(LP_LOG_WARN,
                "node %s: the broker refused a long-polling heartbeat (%s); heartbeating without wait_ms",
                a->cfg.name, err);
         a->no_long_poll = 1;
         rc = -1;
     } else if (st != 200) {
         contact(a, 1, NULL);
-        lp_log(LOG_ERROR, "node %s: heartbeat refused: %s", a->cfg.name, err);
+        lp_log(LP_LOG_ERROR, "node %s: heartbeat refused: %s", a->cfg.name, err);
         rc = -1;
     } else {
         contact(a, 1, NULL);
@@ -804,11 +805,11 @@ static void report_failures(lp_agent *a) {
         }
         contact(a, 1, NULL);
         if (st >= 200 && st < 300)
-            lp_log(LOG_INFO, "lease %s node %s: reported failed to the broker", ids[i], a->cfg.name);
+            lp_log(LP_LOG_INFO, "lease %s node %s: reported failed to the broker", ids[i], a->cfg.name);
         else if (st == 410)
-            lp_log(LOG_INFO, "lease %s node %s: had already ended at the broker", ids[i], a->cfg.name);
+            lp_log(LP_LOG_INFO, "lease %s node %s: had already ended at the broker", ids[i], a->cfg.name);
         else
-            lp_log(LOG_WARN,
+            lp_log(LP_LOG_WARN,
                    "lease %s node %s: the broker did not take the failure report (%s); it stays active there "
                    "until it is closed or expires",
                    ids[i], a->cfg.name, err);
@@ -1000,7 +1001,7 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
             adv = hn;
         else
             adv = "127.0.0.1";
-        lp_log(LOG_WARN,
+        lp_log(LP_LOG_WARN,
                "listening on all interfaces; advertising host %s to clients (set --advertise to change)",
                adv);
     }
@@ -1067,7 +1068,7 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         goto fail;
     }
     if (cfg->ca_file[0] && strncmp(cfg->broker, "https://", 8) != 0)
-        lp_log(LOG_WARN, "node %s: --ca-file %s is not used: the broker %s is not https://", cfg->name,
+        lp_log(LP_LOG_WARN, "node %s: --ca-file %s is not used: the broker %s is not https://", cfg->name,
                cfg->ca_file, cfg->broker);
     a->bc = lp_broker_client_new(cfg->broker, cfg->token, cfg->ca_file);
     a->hb_bc = lp_broker_client_new(cfg->broker, cfg->token, cfg->ca_file);
@@ -1088,13 +1089,13 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
         lp_http_server_start(a->http, err, en) != 0)
         goto fail;
     for (int i = 0; i < a->nslots; i++)
-        lp_log(LOG_INFO, "node %s: GPU %d = device %d, %s, %s, %.1f GiB, worker address %s", cfg->name, i,
+        lp_log(LP_LOG_INFO, "node %s: GPU %d = device %d, %s, %s, %.1f GiB, worker address %s", cfg->name, i,
                a->slots[i].gpu.ordinal, a->slots[i].gpu.name, a->slots[i].gpu.uuid,
                (double)a->slots[i].gpu.memory / (1024.0 * 1024 * 1024), a->slots[i].address);
     if (cfg->tls_cert[0])
-        lp_log(LOG_INFO, "node %s: HTTPS for the agent and its workers with certificate %s, key %s",
+        lp_log(LP_LOG_INFO, "node %s: HTTPS for the agent and its workers with certificate %s, key %s",
                cfg->name, cfg->tls_cert, cfg->tls_key);
-    lp_log(LOG_INFO, "node %s: leptond on %s://%s, CUDA %s, worker %s, state in %s", cfg->name, scheme(a),
+    lp_log(LP_LOG_INFO, "node %s: leptond on %s://%s, CUDA %s, worker %s, state in %s", cfg->name, scheme(a),
            cfg->listen, a->driver, a->worker_path, cfg->state_dir);
     *out = a;
     return 0;
@@ -1118,7 +1119,7 @@ int lp_agent_run(lp_agent *a) {
     int rc = 0;
     lp_broker_client_set_abort(a->hb_bc, &a->stop);
     if (pthread_create(&a->hb_thread, NULL, hb_main, a) != 0) {
-        lp_log(LOG_ERROR, "node %s: cannot start the heartbeat thread", a->cfg.name);
+        lp_log(LP_LOG_ERROR, "node %s: cannot start the heartbeat thread", a->cfg.name);
         return 1;
     }
     a->hb_started = 1;
@@ -1138,13 +1139,13 @@ int lp_agent_run(lp_agent *a) {
         } else {
             int sig = sigtimedwait(&sigs, NULL, &ts);
             if (sig == SIGTERM || sig == SIGINT) {
-                lp_log(LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name,
+                lp_log(LP_LOG_INFO, "node %s: signal %d: ending the workers and deregistering", a->cfg.name,
                        sig);
                 break;
             }
         }
         if (flag_get(&a->stop)) {
-            lp_log(LOG_INFO, "node %s: asked to stop: ending the workers and deregistering", a->cfg.name);
+            lp_log(LP_LOG_INFO, "node %s: asked to stop: ending the workers and deregistering", a->cfg.name);
             break;
         }
     }
@@ -1183,9 +1184,9 @@ int lp_agent_run(lp_agent *a) {
         int st = lp_broker_call(a->bc, "DELETE", path, NULL, 3000, &ans, err, sizeof err);
         json_decref(ans);
         if (st >= 200 && st < 300)
-            lp_log(LOG_INFO, "node %s: deregistered", a->cfg.name);
+            lp_log(LP_LOG_INFO, "node %s: deregistered", a->cfg.name);
         else
-            lp_log(LOG_WARN, "node %s: could not deregister: %s", a->cfg.name, err);
+            lp_log(LP_LOG_WARN, "node %s: could not deregister: %s", a->cfg.name, err);
     }
     pthread_mutex_lock(&a->mu);
     while (a->leases)

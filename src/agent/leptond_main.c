@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     lp_agent *a;
     if (lp_agent_new(&cfg, &a, err, sizeof err) != 0) {
-        lp_log(LOG_ERROR, "%s", err);
+        lp_log(LP_LOG_ERROR, "%s", err);
         return 1;
     }
     rc = lp_agent_run(a);

@@ -277,7 +277,7 @@ static void h_buffer_alloc(lp_http_req *r, void *user) {
         }
         return;
     }
-    lp_log(LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id,
+    lp_log(LP_LOG_DEBUG, "lease %s gpu %s: buffer %" PRIu64 " of %" PRId64 " bytes", w->lease, w->uuid, id,
            size);
     lp_http_reply_json_take(r, 201,
                             json_pack("{s:I, s:I, s:I}", "buffer", (json_int_t)id, "size", (json_int_t)size,
@@ -432,7 +432,7 @@ static wk_pipe *pipe_new(lp_worker *w, wk_buffer *b, int down, char *stage, size
         pthread_condattr_destroy(&ca);
     }
     if (!ok) {
-        lp_log(LOG_WARN, "lease %s gpu %s: no copier thread for a transfer: its device copies run inline",
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: no copier thread for a transfer: its device copies run inline",
                w->lease, w->uuid);
         free(q);
         return NULL;
@@ -687,7 +687,7 @@ static long get_read(void *cls, uint64_t pos, char *buf, size_t max) {
     get_ctx *g = cls;
     wk_err e;
     if (wk_get_bytes(g->w, g->b, g->offset + pos, buf, max, &e) != 0) {
-        lp_log(LOG_WARN, "lease %s gpu %s: %s", g->w->lease, g->w->uuid, e.msg);
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: %s", g->w->lease, g->w->uuid, e.msg);
         return -1;
     }
     return (long)max;
@@ -894,7 +894,7 @@ static void h_module_put(lp_http_req *r, void *user) {
     char msg[16384 + 128];
     int st = wk_module_load(w, sha, c->img, c->len, &m, msg, sizeof msg);
     if (st) {
-        lp_log(LOG_INFO, "lease %s gpu %s: module %s does not load: %.300s", w->lease, w->uuid, sha, msg);
+        lp_log(LP_LOG_INFO, "lease %s gpu %s: module %s does not load: %.300s", w->lease, w->uuid, sha, msg);
         reply_module_error(r, st, msg);
         return;
     }

@@ -42,9 +42,10 @@
 #include "wire_job.h"
 #include "worker.h"
 
-#define RES_HDR (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes   \
-                                           */
-#define REMEMBER_JOBS 256                 /* finished jobs whose results are kept for retries, per session */
+#define RES_HDR                                                                                              \
+    (4 + WIRE_JOB_MAX_RESULT) /* room reserved for u32 + the result JSON before the read bytes               \
+                               */
+#define REMEMBER_JOBS 256     /* finished jobs whose results are kept for retries, per session */
 #define REMEMBER_BYTES (256u << 20)
 #define REMEMBER_BYTES_ALL (1ull << 30) /* their bytes in all sessions together */
 #define GAP_NS (10ll * 1000000000) /* how long a job waits for a predecessor that has not begun to arrive */
@@ -530,8 +531,8 @@ static void run_job(lp_worker *w, wk_jobq *q, wk_job *j) {
         j->res_len = 4 + tl + data_len;
     }
     if (o.code)
-        lp_log(LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease, w->uuid,
-               j->seq, o.step, o.code, o.msg);
+        lp_log(LP_LOG_INFO, "lease %s gpu %s: job %" PRIu64 " failed at step %ld: %s: %.300s", w->lease,
+               w->uuid, j->seq, o.step, o.code, o.msg);
     /* the request body is no longer needed; the result is kept for retries */
     free(j->body);
     j->body = NULL;
@@ -641,7 +642,7 @@ static void drive_locked(wk_jobq *q, wk_job *j) {
                 wk_job *first = q->undone;
                 if (first && first->seq > q->next_seq && lp_mono_ns() - first->queued_ns > GAP_NS &&
                     lp_mono_ns() - w->queue_full_ns > GAP_NS && !arriving_below_locked(q, first->seq)) {
-                    lp_log(LOG_WARN,
+                    lp_log(LP_LOG_WARN,
                            "lease %s gpu %s: jobs %" PRIu64 "..%" PRIu64 " of session %" PRIu64
                            " never arrived; going on with job %" PRIu64,
                            w->lease, w->uuid, q->next_seq, first->seq - 1, q->session, first->seq);

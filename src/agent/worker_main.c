@@ -192,11 +192,11 @@ int main(int argc, char **argv) {
     char err[600];
     int64_t t0 = lp_mono_ms();
     if (cuda_setup(&w, err, sizeof err) != 0 || wk_state_open(&w, err, sizeof err) != 0) {
-        lp_log(LOG_ERROR, "lease %s gpu %s: %s", w.lease, w.uuid, err);
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: %s", w.lease, w.uuid, err);
         return LP_WORKER_EXIT_START;
     }
     if (lp_listen_available(w.listen, err, sizeof err) != 0) {
-        lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve: %s", w.lease, w.uuid, err);
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: cannot serve: %s", w.lease, w.uuid, err);
         return LP_WORKER_EXIT_START;
     }
     lp_http_config hc = {.listen = w.listen,
@@ -211,11 +211,11 @@ int main(int argc, char **argv) {
     if (rc == 0) lp_http_server_set_conn_memory(w.http, 256u << 10);
     if (rc != 0 || wk_http_routes(&w, w.http) != 0 || wk_jobs_route(&w, w.http) != 0 ||
         wk_stream_route(&w, w.http) != 0 || (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
-        lp_log(LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
         lp_http_server_free(w.http);
         return rc == LP_HTTP_ETLS ? LP_WORKER_EXIT_TLS : LP_WORKER_EXIT_START;
     }
-    lp_log(LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s://%s, ready in %lld ms",
+    lp_log(LP_LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s://%s, ready in %lld ms",
            w.lease, w.uuid, w.gpu_name, w.index, (int)getpid(), w.tls_cert[0] ? "https" : "http", w.listen,
            (long long)(lp_mono_ms() - t0));
 
@@ -227,7 +227,7 @@ int main(int argc, char **argv) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         int sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
-            lp_log(LOG_INFO, "lease %s gpu %s: worker stopping (signal %d)", w.lease, w.uuid, sig);
+            lp_log(LP_LOG_INFO, "lease %s gpu %s: worker stopping (signal %d)", w.lease, w.uuid, sig);
             break;
         }
         if (wk_is_poisoned(&w)) {
@@ -244,8 +244,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 20 && __atomic_load_n(&w.running, __ATOMIC_ACQUIRE); i++)
         lp_sleep_ms(10);
     if (__atomic_load_n(&w.running, __ATOMIC_ACQUIRE)) {
-        lp_log(LOG_INFO, "lease %s gpu %s: a job is still running; ending the worker without waiting for it",
-               w.lease, w.uuid);
+        lp_log(LP_LOG_INFO,
+               "lease %s gpu %s: a job is still running; ending the worker without waiting for it", w.lease,
+               w.uuid);
         _exit(code);
     }
     lp_http_server_free(w.http);
@@ -257,6 +258,6 @@ int main(int argc, char **argv) {
     wk_state_close(&w);
     if (wk_bind(&w) == 0) w.cu.cuCtxSynchronize();
     w.cu.cuDevicePrimaryCtxRelease(w.dev);
-    lp_log(LOG_INFO, "lease %s gpu %s: worker ended, device memory freed", w.lease, w.uuid);
+    lp_log(LP_LOG_INFO, "lease %s gpu %s: worker ended, device memory freed", w.lease, w.uuid);
     return code;
 }

@@ -84,7 +84,7 @@ void wk_output_open(lp_worker *w) {
     w->out_fd[WK_STDOUT] = w->out_fd[WK_STDERR] = w->log_fd = -1;
     fflush(stdout);
     if ((w->out_fd[WK_STDOUT] = capture(STDOUT_FILENO, "lepton-worker-stdout", &w->out_map[WK_STDOUT])) < 0)
-        lp_log(LOG_WARN,
+        lp_log(LP_LOG_WARN,
                "lease %s gpu %s: cannot collect device printf (memfd_create/mmap/dup2: %s); kernels' output "
                "goes to the worker's stdout",
                w->lease, w->uuid, strerror(errno));
@@ -95,7 +95,7 @@ void wk_output_open(lp_worker *w) {
         w->out_fd[WK_STDERR] = capture(STDERR_FILENO, "lepton-worker-stderr", &w->out_map[WK_STDERR]);
     }
     if (w->out_fd[WK_STDERR] < 0) {
-        lp_log(LOG_WARN,
+        lp_log(LP_LOG_WARN,
                "lease %s gpu %s: cannot collect the driver's stderr (device assertions): %s; it stays the "
                "worker's log",
                w->lease, w->uuid, strerror(errno));
@@ -156,7 +156,7 @@ static void take(lp_worker *w, int fd, char **buf, size_t *got, uint64_t *skippe
         *skipped = (uint64_t)size - *got;
     }
     if (ftruncate(fd, 0) != 0 || ftruncate(fd, PROBE) != 0 || lseek(fd, 0, SEEK_SET) < 0)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot empty the device output file: %s", w->lease, w->uuid,
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot empty the device output file: %s", w->lease, w->uuid,
                strerror(errno));
 }
 
@@ -262,7 +262,7 @@ static void h_output(lp_http_req *r, void *user) {
     lp_http_reply_bytes(r, 200, "application/octet-stream", all, (size_t)nl + o.len);
     free(all);
     free(o.p);
-    lp_log(LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device %s output dropped",
+    lp_log(LP_LOG_INFO, "lease %s gpu %s: session %" PRIu64 ": %" PRIu64 " bytes of device %s output dropped",
            w->lease, w->uuid, session, o.dropped, si == WK_STDOUT ? "printf" : "stderr");
 }
 

@@ -36,7 +36,7 @@ static void journal(lp_worker *w, char op, uint64_t id, uint64_t size) {
     int n = op == 'a' ? snprintf(line, sizeof line, "a %" PRIu64 " %" PRIu64 "\n", id, size)
                       : snprintf(line, sizeof line, "f %" PRIu64 "\n", id);
     if (n > 0 && write(w->journal_fd, line, (size_t)n) != n)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
                strerror(errno));
 }
 
@@ -128,7 +128,7 @@ void wk_poison(lp_worker *w, const char *why) {
     if (!w->poisoned) {
         snprintf(w->poison, sizeof w->poison, "%s", why); /* before the flag: readers read it unlocked */
         __atomic_store_n(&w->poisoned, 1, __ATOMIC_RELEASE);
-        lp_log(LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced",
+        lp_log(LP_LOG_ERROR, "lease %s gpu %s: CUDA context lost (%s); the worker exits to be replaced",
                w->lease, w->uuid, why);
         /* Jobs accepted but not run are answered 503 worker_restarting: the replacement takes
          * their seqs (a job running now sets seq_done, and seq_recv with it, when it ends). */
@@ -143,7 +143,7 @@ void wk_poison(lp_worker *w, const char *why) {
             int len = snprintf(line, sizeof line, "x %s\n",
                                nl > 5 && nl < sizeof name ? name : "a sticky CUDA error");
             if (len > 0 && write(w->journal_fd, line, (size_t)len) != len)
-                lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+                lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
                        strerror(errno));
         }
     }
@@ -159,7 +159,7 @@ static void map_seq(lp_worker *w, ssize_t have) {
     if (have < SEQ_RECORD && ftruncate(w->seq_fd, SEQ_RECORD) != 0) return;
     void *m = mmap(NULL, SEQ_RECORD, PROT_READ | PROT_WRITE, MAP_SHARED, w->seq_fd, 0);
     if (m == MAP_FAILED) {
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot map the job seq record (%s); writing it with pwrite",
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot map the job seq record (%s); writing it with pwrite",
                w->lease, w->uuid, strerror(errno));
         return;
     }
@@ -195,7 +195,7 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     }
     /* the buffers lost so far keep their reason: a later "x" line is this worker's */
     if (w->nlost && write(w->journal_fd, "g\n", 2) != 2)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot write the buffer journal: %s", w->lease, w->uuid,
                strerror(errno));
     snprintf(path, sizeof path, "%s/%s.seq", w->state_dir, w->uuid);
     w->seq_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -221,7 +221,7 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     w->replacement = n > 0 || w->nlost;
     map_seq(w, n);
     if (w->nlost || w->q0.next_seq > 1)
-        lp_log(LOG_INFO,
+        lp_log(LP_LOG_INFO,
                "lease %s gpu %s: replacing an earlier worker: %zu buffers lost, jobs %" PRIu64 "..%" PRIu64
                " lost, next job seq %" PRIu64,
                w->lease, w->uuid, w->nlost, w->q0.lost_lo, w->q0.lost_hi, w->q0.next_seq);
@@ -237,7 +237,8 @@ void wk_seq_save(lp_worker *w) {
         return;
     }
     if (pwrite(w->seq_fd, buf, (size_t)n, 0) != n)
-        lp_log(LOG_WARN, "lease %s gpu %s: cannot record job seqs: %s", w->lease, w->uuid, strerror(errno));
+        lp_log(LP_LOG_WARN, "lease %s gpu %s: cannot record job seqs: %s", w->lease, w->uuid,
+               strerror(errno));
 }
 
 /* ---- buffers ---- */
@@ -665,7 +666,7 @@ static void save_image(lp_worker *w, const char *sha, const char *image, size_t 
     if (fd >= 0 && close(fd) != 0) ok = 0;
     if (ok && rename(tmp, path) == 0) return;
     unlink(tmp);
-    lp_log(LOG_WARN,
+    lp_log(LP_LOG_WARN,
            "lease %s gpu %s: cannot save module %s in %s: a replacement worker will need it uploaded again",
            w->lease, w->uuid, sha, path);
 }
@@ -732,7 +733,7 @@ static int load_locked(lp_worker *w, const char *sha, const char *image, size_t 
     m->next = w->modules;
     w->modules = m;
     save_image(w, sha, image, size);
-    lp_log(LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha,
+    lp_log(LP_LOG_INFO, "lease %s gpu %s: module %s loaded (%zu bytes, %zu kernels)", w->lease, w->uuid, sha,
            size, nfns);
     *out = m;
     return 0;
@@ -825,7 +826,7 @@ void wk_module_release(lp_worker *w, const char *sha, uint64_t session) {
         }
     pthread_mutex_unlock(&w->mod_mu);
     if (others) {
-        lp_log(LOG_DEBUG, "lease %s gpu %s: module %s stays: another session holds it", w->lease, w->uuid,
+        lp_log(LP_LOG_DEBUG, "lease %s gpu %s: module %s stays: another session holds it", w->lease, w->uuid,
                sha);
         return;
     }
@@ -846,7 +847,7 @@ void wk_module_unload(lp_worker *w, const char *sha) {
     unlink(path);
     pthread_mutex_unlock(&w->mod_mu);
     if (m) {
-        lp_log(LOG_INFO, "lease %s gpu %s: module %s unloaded", w->lease, w->uuid, sha);
+        lp_log(LP_LOG_INFO, "lease %s gpu %s: module %s unloaded", w->lease, w->uuid, sha);
         drop_globals(w, m);
         wk_module_put(w, m);
     }

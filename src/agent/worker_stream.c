@@ -174,7 +174,7 @@ static int hold_start(stream *s) {
     int ok = pthread_create(&hd->th, &at, flusher_main, s) == 0;
     pthread_attr_destroy(&at);
     if (ok) return 0;
-    lp_log(LOG_WARN, "lease %s gpu %s: stream: cannot start a flusher thread; answers go out one by one",
+    lp_log(LP_LOG_WARN, "lease %s gpu %s: stream: cannot start a flusher thread; answers go out one by one",
            s->w->lease, s->w->uuid);
     s->hd = NULL;
     pthread_cond_destroy(&hd->cv);
@@ -488,7 +488,7 @@ static int do_read(stream *s, const ws_header *h) {
     while (rc == 0 && p && g.done < size) {
         if (!(p = wk_get_next(&g, &k, &e))) {
             /* the header promised the bytes: the stream cannot go on */
-            lp_log(LOG_WARN, "lease %s gpu %s: stream: %s", w->lease, w->uuid, e.msg);
+            lp_log(LP_LOG_WARN, "lease %s gpu %s: stream: %s", w->lease, w->uuid, e.msg);
             rc = -1;
             break;
         }
@@ -547,7 +547,7 @@ static void stream_main(int fd, const char *extra, size_t extra_size, void *user
         if (rc != 0) break;
     }
     hold_end(&s);
-    lp_log(LOG_INFO,
+    lp_log(LP_LOG_INFO,
            "lease %s gpu %s: stream ended: %" PRIu64 " frames, %" PRIu64 " answers in %" PRIu64
            " sendmsg calls",
            w->lease, w->uuid, s.frames, s.answers, __atomic_load_n(&s.sends, __ATOMIC_RELAXED));

@@ -95,9 +95,9 @@ void lp_broker_note_events(lp_broker *b, const lp_event_list *ev) {
         const lp_event *e = &ev->v[i];
         lp_broker_node_changed(b, e->node);
         if (e->is_node) {
-            lp_log(LOG_WARN, "node %s lost: %s", e->node, e->reason);
+            lp_log(LP_LOG_WARN, "node %s lost: %s", e->node, e->reason);
         } else {
-            lp_log(LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state),
+            lp_log(LP_LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state),
                    e->node, e->reason);
             lp_metrics_lease_ended(b->metrics, e->state);
         }
@@ -199,7 +199,7 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
     int tls = lp_http_server_is_tls(b->http);
     char db[1024];
     lp_store_url_redact(b->db, db, sizeof db);
-    lp_log(LOG_INFO, "broker listening on %s (port %d, %s%s), database %s, node timeout %lld ms%s%s%s",
+    lp_log(LP_LOG_INFO, "broker listening on %s (port %d, %s%s), database %s, node timeout %lld ms%s%s%s",
            b->listen, lp_http_server_port(b->http), tls ? "HTTPS with certificate " : "plain HTTP",
            tls ? cfg->tls_cert_file : "", db, (long long)b->node_timeout_ms,
            b->test_clock ? ", test clock" : "", b->has_dev_tenant ? ", dev tenant " : "",

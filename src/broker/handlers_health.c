@@ -45,7 +45,7 @@ static void h_clock(lp_http_req *r, void *user) {
     }
     json_decref(j);
     lp_broker_advance(b, adv);
-    lp_log(LOG_INFO, "test clock advanced by %lld ms", (long long)adv);
+    lp_log(LP_LOG_INFO, "test clock advanced by %lld ms", (long long)adv);
     lp_reaper_tick(b); /* so that what the jump made due ends before we answer */
     lp_http_reply_json_take(r, 200, json_pack("{s:I}", "now_ms", (json_int_t)lp_broker_now(b)));
 }

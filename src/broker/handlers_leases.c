@@ -41,11 +41,11 @@ static void h_open(lp_http_req *r, void *user) {
         if (b->store->ops->lease_grant(b->store, who.tenant, &req, id, now, &l, &replayed, &e) == 0) {
             char price[LP_MONEY_MAX];
             if (replayed) {
-                lp_log(LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
+                lp_log(LP_LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
             } else {
                 lp_metrics_lease_granted(b->metrics);
                 lp_broker_node_changed(b, l.node);
-                lp_log(LOG_INFO,
+                lp_log(LP_LOG_INFO,
                        "lease %s granted to tenant %s: %u x %s on node %s at %s/h per GPU, ttl %u s, "
                        "keepalive %u s",
                        l.id, who.tenant, l.gpu_count, l.gpu_model, l.node,
@@ -62,7 +62,7 @@ static void h_open(lp_http_req *r, void *user) {
             return;
         }
         if (lp_http_client_gone(r)) { /* nobody would learn of a lease granted now */
-            lp_log(LOG_DEBUG, "lease request of tenant %s: the client left while waiting", who.tenant);
+            lp_log(LP_LOG_DEBUG, "lease request of tenant %s: the client left while waiting", who.tenant);
             lp_reply_err(r, &e);
             return;
         }
@@ -186,7 +186,7 @@ static void h_extend(lp_http_req *r, void *user) {
         return;
     }
     lp_broker_node_changed(b, l.node);
-    lp_log(LOG_INFO, "lease %s extended by %lld s (ttl now %u s)", l.id, (long long)secs, l.ttl_s);
+    lp_log(LP_LOG_INFO, "lease %s extended by %lld s (ttl now %u s)", l.id, (long long)secs, l.ttl_s);
     reply_lease(r, b, 200, &l, now);
     lp_lease_clear(&l);
 }
@@ -209,7 +209,7 @@ static void h_renew(lp_http_req *r, void *user) {
         }
         return;
     }
-    lp_log(LOG_DEBUG, "lease %s renewed by tenant %s", l.id, who.tenant);
+    lp_log(LP_LOG_DEBUG, "lease %s renewed by tenant %s", l.id, who.tenant);
     reply_lease(r, b, 200, &l, now);
     lp_lease_clear(&l);
 }
@@ -235,7 +235,7 @@ static void h_close(lp_http_req *r, void *user) {
     lp_metrics_lease_ended(b->metrics, LS_CLOSED);
     lp_broker_capacity_changed(b);
     lp_broker_node_changed(b, l.node);
-    lp_log(LOG_INFO, "lease %s closed by tenant %s on node %s", l.id, who.tenant, l.node);
+    lp_log(LP_LOG_INFO, "lease %s closed by tenant %s on node %s", l.id, who.tenant, l.node);
     reply_lease(r, b, 200, &l, now);
     lp_lease_clear(&l);
 }

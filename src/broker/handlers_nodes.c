@@ -164,7 +164,7 @@ static void h_register(lp_http_req *r, void *user) {
         return;
     }
     char price_text[LP_MONEY_MAX];
-    lp_log(LOG_INFO, "node %s %s by tenant %s: %zu GPUs at %s/h, address %s", node.name,
+    lp_log(LP_LOG_INFO, "node %s %s by tenant %s: %zu GPUs at %s/h, address %s", node.name,
            created ? "registered" : "re-registered", who.tenant, node.gpu_count,
            lp_money_format(node.price, price_text, sizeof price_text), node.address);
     lp_broker_note_events(b, &ended);
@@ -287,7 +287,7 @@ static void h_deregister(lp_http_req *r, void *user) {
         lp_reply_err(r, &e);
         return;
     }
-    lp_log(LOG_INFO, "node %s deregistered", node.name);
+    lp_log(LP_LOG_INFO, "node %s deregistered", node.name);
     lp_broker_note_events(b, &ended);
     lp_event_list_clear(&ended);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "node", lp_node_json(&node)));
@@ -325,7 +325,7 @@ static void h_fail(lp_http_req *r, void *user) {
         }
         return;
     }
-    lp_log(LOG_WARN, "lease %s ended failed on node %s: %s", l.id, name, reason);
+    lp_log(LP_LOG_WARN, "lease %s ended failed on node %s: %s", l.id, name, reason);
     lp_metrics_lease_ended(b->metrics, LS_FAILED);
     lp_broker_capacity_changed(b);
     lp_broker_node_changed(b, name);

@@ -152,7 +152,7 @@ static int cmd_serve(int argc, char **argv) {
     fflush(stdout);
     int sig = 0;
     sigwait(&set, &sig);
-    lp_log(LOG_INFO, "signal %d: stopping", sig);
+    lp_log(LP_LOG_INFO, "signal %d: stopping", sig);
     lp_broker_stop(b);
     return 0;
 }

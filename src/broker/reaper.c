@@ -23,7 +23,7 @@ static void reap_outcome_locked(lp_broker *b, int failed, const char *why) {
     int64_t now = lp_mono_ms();
     if (!failed) {
         if (b->reap_failing_since_ms)
-            lp_log(LOG_INFO, "reaper: working again after %.1f s of failures",
+            lp_log(LP_LOG_INFO, "reaper: working again after %.1f s of failures",
                    (double)(now - b->reap_failing_since_ms) / 1000);
         b->reap_failing_since_ms = 0;
         b->reap_failures_unlogged = 0;
@@ -31,9 +31,9 @@ static void reap_outcome_locked(lp_broker *b, int failed, const char *why) {
     }
     if (!b->reap_failing_since_ms) {
         b->reap_failing_since_ms = b->reap_logged_ms = now;
-        lp_log(LOG_ERROR, "reaper: %s", why);
+        lp_log(LP_LOG_ERROR, "reaper: %s", why);
     } else if (now - b->reap_logged_ms >= REAP_LOG_EVERY_MS) {
-        lp_log(LOG_ERROR, "reaper: %s (failing for %.0f s; %ld more failures since the last line)", why,
+        lp_log(LP_LOG_ERROR, "reaper: %s (failing for %.0f s; %ld more failures since the last line)", why,
                (double)(now - b->reap_failing_since_ms) / 1000, b->reap_failures_unlogged);
         b->reap_logged_ms = now;
         b->reap_failures_unlogged = 0;

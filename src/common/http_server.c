@@ -618,7 +618,7 @@ static enum MHD_Result send_reply(lp_http_req *q) {
     q->queued = 1;
     MHD_destroy_response(resp);
     int64_t dur = lp_mono_ns() - q->start_ns;
-    lp_log(LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status,
+    lp_log(LP_LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status,
            (double)dur / 1e6);
     if (q->s->obs) q->s->obs(q->rt ? q->rt->pattern : "-", q->method, q->status, dur, q->s->obs_user);
     return ok;
@@ -834,7 +834,7 @@ static void *guard_main(void *arg) {
                 /* libmicrohttpd closes a socket it cannot take without telling: forget it (never
                  * shut: its number may be another connection's by now) */
                 if (now - t->since_ns > head_ns + 5000000000ll) {
-                    lp_log(LOG_WARN,
+                    lp_log(LP_LOG_WARN,
                            "%s: libmicrohttpd did not take a connection handed to it; forgetting it",
                            s->log_name);
                     conn_unlist(s, t);
@@ -843,14 +843,14 @@ static void *guard_main(void *arg) {
                 continue;
             }
             if (t->state == CT_HEAD && now - t->since_ns > head_ns) {
-                lp_log(LOG_DEBUG, "%s: dropping a connection that sent no complete request head in %u s",
+                lp_log(LP_LOG_DEBUG, "%s: dropping a connection that sent no complete request head in %u s",
                        s->log_name, s->head_s);
                 guard_drop(s, t);
             } else if (t->state == CT_IDLE && now - t->since_ns > idle_ns) {
                 guard_drop(s, t);
             } else if (t->state == CT_BUSY && t->in_body &&
                        now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED) > stall_ns) {
-                lp_log(LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing",
+                lp_log(LP_LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing",
                        s->log_name);
                 guard_answer_stall(s, t, now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED));
                 guard_drop(s, t);
@@ -896,7 +896,7 @@ static int conn_admit(lp_http_server *s, conn_track *t) {
                 if (x->state == want && x->where != W_HANDING && (!victim || x->since_ns < victim->since_ns))
                     victim = x;
         if (!victim) victim = t; /* every other one is busy: refuse the newcomer */
-        lp_log(LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name,
+        lp_log(LP_LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name,
                s->nconn - s->ndropped,
                victim == t                ? "(the new one: all others are busy)"
                : victim->state == CT_HEAD ? "one without a request head"
@@ -973,7 +973,7 @@ static void gate_hand_over(lp_http_server *s, conn_track *t) {
     }
     if (MHD_add_connection(s->d, t->fd, (struct sockaddr *)&t->addr, t->addr_len) == MHD_YES) return;
     /* libmicrohttpd closed the socket; its track is gone too if it saw the connection at all */
-    lp_log(LOG_WARN, "%s: libmicrohttpd refused a connection: %s", s->log_name, strerror(errno));
+    lp_log(LP_LOG_WARN, "%s: libmicrohttpd refused a connection: %s", s->log_name, strerror(errno));
     pthread_mutex_lock(&s->cmu);
     conn_track *x = s->conns;
     while (x && x != t)
@@ -998,7 +998,7 @@ static int gate_accept(lp_http_server *s) {
             free(t);
             if (e == EINTR || e == ECONNABORTED) continue;
             if (e == EAGAIN || e == EWOULDBLOCK) return 0;
-            lp_log(LOG_WARN, "%s: cannot accept a connection: %s", s->log_name, strerror(e));
+            lp_log(LP_LOG_WARN, "%s: cannot accept a connection: %s", s->log_name, strerror(e));
             return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? -1 : 0;
         }
         int one = 1;
@@ -1011,7 +1011,7 @@ static int gate_accept(lp_http_server *s) {
         int refused = conn_admit(s, t);
         pthread_mutex_unlock(&s->cmu);
         if (refused) {
-            lp_log(LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
+            lp_log(LP_LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
                    s->per_ip);
             close(fd);
             free(t);
@@ -1067,7 +1067,8 @@ static int gate_serve(lp_http_server *s, conn_track *t, short revents, char *buf
         return 0;
     }
     if (rc == LP_HEAD_BAD) {
-        lp_log(LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code, v.message);
+        lp_log(LP_LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code,
+               v.message);
         answer_raw(t->fd, v.status, v.code, v.message, v.hint);
         (void)shutdown(t->fd, SHUT_WR);
         t->answered = 1;
@@ -1123,7 +1124,7 @@ static void *gate_main(void *arg) {
         }
         int rc = poll(pfd, 2 + n, (int)(wait_ns / 1000000) + 1);
         if (rc < 0 && errno != EINTR) {
-            lp_log(LOG_ERROR, "%s: the accept loop cannot poll: %s", s->log_name, strerror(errno));
+            lp_log(LP_LOG_ERROR, "%s: the accept loop cannot poll: %s", s->log_name, strerror(errno));
             usleep(10000);
             continue;
         }
@@ -1193,7 +1194,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
         u = NULL;
     }
     if (!u) {
-        lp_log(LOG_WARN, "%s: cannot serve an upgraded connection (out of memory); closing it", s->log_name);
+        lp_log(LP_LOG_WARN, "%s: cannot serve an upgraded connection (out of memory); closing it",
+               s->log_name);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         return;
     }
@@ -1236,7 +1238,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const
     pthread_mutex_unlock(&s->cmu);
     if (!ok) {
         if (!stopping)
-            lp_log(LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it", s->log_name);
+            lp_log(LP_LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it",
+                   s->log_name);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         free(u->extra);
         free(u);
@@ -1257,7 +1260,7 @@ static void upgraded_stop_all(lp_http_server *s) {
         pthread_cond_timedwait(&s->ucv, &s->cmu, &ts);
         if (s->nups && !warned && lp_mono_ns() - t0 > 5000000000ll) {
             warned = 1;
-            lp_log(LOG_WARN, "%s: waiting for %u upgraded connection(s) to end", s->log_name, s->nups);
+            lp_log(LP_LOG_WARN, "%s: waiting for %u upgraded connection(s) to end", s->log_name, s->nups);
         }
     }
     pthread_mutex_unlock(&s->cmu);
@@ -1426,7 +1429,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = 0;
-    lp_log(LOG_DEBUG, "%s: libmicrohttpd: %s", s->log_name, msg);
+    lp_log(LP_LOG_DEBUG, "%s: libmicrohttpd: %s", s->log_name, msg);
     /* only the starting thread logs while starting is set (the daemon's threads come later) */
     if (__atomic_load_n(&s->starting, __ATOMIC_ACQUIRE) && n) {
         size_t used = strlen(s->start_log);

@@ -25,14 +25,14 @@ static int current_level(void) {
     int lv = atomic_load(&g_level);
     if (lv >= 0) return lv;
     const char *e = getenv("LEPTON_LOG_LEVEL");
-    lv = LOG_INFO;
+    lv = LP_LOG_INFO;
     if (e) {
         if (!strcasecmp(e, "debug"))
-            lv = LOG_DEBUG;
+            lv = LP_LOG_DEBUG;
         else if (!strcasecmp(e, "warn"))
-            lv = LOG_WARN;
+            lv = LP_LOG_WARN;
         else if (!strcasecmp(e, "error"))
-            lv = LOG_ERROR;
+            lv = LP_LOG_ERROR;
     }
     int unset = -1; /* a level set meanwhile wins */
     atomic_compare_exchange_strong(&g_level, &unset, lv);

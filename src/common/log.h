@@ -2,10 +2,11 @@
 #ifndef LEPTON_COMMON_LOG_H
 #define LEPTON_COMMON_LOG_H
 
-enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+/* Prefixed: <syslog.h> defines LOG_INFO and its kin as macros. */
+enum { LP_LOG_ERROR = 0, LP_LOG_WARN = 1, LP_LOG_INFO = 2, LP_LOG_DEBUG = 3 };
 
-/* Sets the lowest-priority level that is printed (default LOG_INFO; $LEPTON_LOG_LEVEL=debug|info|warn|error).
- */
+/* Sets the lowest-priority level that is printed (default LP_LOG_INFO; $LEPTON_LOG_LEVEL=debug|info|
+ * warn|error). */
 void lp_log_set_level(int level);
 /* Sets a prefix (e.g. "broker") printed on every line. The string is borrowed, must outlive logging. */
 void lp_log_set_prefix(const char *prefix);

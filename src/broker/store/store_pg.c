@@ -293,14 +293,14 @@ static int ensure_conn(pgs *s, int *reconnected, lp_err *e) {
     }
     *reconnected = 1;
     if (!s->down)
-        lp_log(LOG_WARN, "store: lost the connection to PostgreSQL database %s; reconnecting", s->where);
+        lp_log(LP_LOG_WARN, "store: lost the connection to PostgreSQL database %s; reconnecting", s->where);
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         conn_err(s, e, "lost the connection to, and cannot reconnect to,");
         s->down = 1;
         return -1;
     }
-    if (s->down) lp_log(LOG_INFO, "store: reconnected to PostgreSQL database %s", s->where);
+    if (s->down) lp_log(LP_LOG_INFO, "store: reconnected to PostgreSQL database %s", s->where);
     s->down = 0;
     return session_setup(s, e);
 }
@@ -366,7 +366,8 @@ static int run_tx(pgs *s, int mode, tx_body body, void *ctx, lp_err *e) {
             snprintf(e->message + len, sizeof e->message - len, " (gave up after %d attempts)", attempt);
             return -1;
         }
-        lp_log(LOG_DEBUG, "store: %s; running the transaction again (attempt %d)", e->message, attempt + 1);
+        lp_log(LP_LOG_DEBUG, "store: %s; running the transaction again (attempt %d)", e->message,
+               attempt + 1);
         backoff(attempt);
     }
 }
