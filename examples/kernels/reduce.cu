@@ -6,7 +6,7 @@
 // Copyright 2026 The Lepton Authors. Licensed under the Apache License, Version 2.0.
 // Regenerate the PTX with: nvcc -ptx -O3 -arch=sm_75 reduce.cu -o reduce.ptx
 extern "C" __global__ void reduce_sum_i32(const int *in, unsigned int n, unsigned long long *total) {
-    extern __shared__ long long partial[];  // blockDim.x entries (the launch's shared_bytes)
+    extern __shared__ long long partial[]; // blockDim.x entries (the launch's shared_bytes)
     long long sum = 0;
     for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
         sum += in[i];

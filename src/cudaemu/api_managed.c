@@ -27,13 +27,14 @@ EMU_API CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned 
     emu_lock();
     uint64_t a = 0;
     r = vm_alloc_managed(bytesize, c, flags, &a);
-    if (r == CUDA_SUCCESS) vm_find_base(a)->obj = mi;
+    if (r == CUDA_SUCCESS) vm_find_base(a)->obj = mi; /* the allocation's entry owns mi from here */
     emu_unlock();
     if (r != CUDA_SUCCESS) {
         free(mi);
         return r;
     }
     *dptr = (CUdeviceptr)a;
+    // cppcheck-suppress memleak ; mi is owned by the allocation's entry (freed with it)
     return CUDA_SUCCESS;
 }
 
