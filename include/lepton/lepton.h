@@ -59,22 +59,21 @@ extern "C" {
 
 /** Status codes returned by every function that can fail (0 or negative). */
 typedef enum lepton_status {
-    LEPTON_OK = 0,      /**< Success. */
-    LEPTON_EINVAL = -1, /**< Bad argument or request; the message says which. */
-    LEPTON_ENOMEM = -2, /**< Out of host memory (or device memory on the node). */
-    LEPTON_ENET = -3,   /**< Broker or node unreachable, connection broken. */
-    LEPTON_EAUTH = -4,  /**< Missing or invalid token, or the resource is another tenant's. */
-    LEPTON_ENOCAPACITY =
-        -5,                 /**< No GPUs satisfy the request now; the message says why and what is closest. */
-    LEPTON_EBUDGET = -6,    /**< Price above max_price_per_gpu_hour, or the lease's max_cost is reached. */
-    LEPTON_EEXPIRED = -7,   /**< The lease has ended (closed, TTL, cost cap). */
-    LEPTON_ENODELOST = -8,  /**< The node or the lease worker failed. */
-    LEPTON_ECUDA = -9,      /**< A CUDA error on the node; the message carries the driver's error name. */
-    LEPTON_ETIMEDOUT = -10, /**< A wait ran out; the task is still running. */
-    LEPTON_ECANCELED = -11, /**< The operation or task was canceled. */
-    LEPTON_EPROTO = -12,    /**< Unexpected response from a server, or a protocol version mismatch. */
-    LEPTON_ENOTFOUND = -13, /**< The named lease, module, buffer or function does not exist. */
-    LEPTON_ETOOLARGE = -14  /**< A size limit was exceeded. */
+    LEPTON_OK = 0,           /**< Success. */
+    LEPTON_EINVAL = -1,      /**< Bad argument or request; the message says which. */
+    LEPTON_ENOMEM = -2,      /**< Out of host memory (or device memory on the node). */
+    LEPTON_ENET = -3,        /**< Broker or node unreachable, connection broken. */
+    LEPTON_EAUTH = -4,       /**< Missing or invalid token, or the resource is another tenant's. */
+    LEPTON_ENOCAPACITY = -5, /**< No GPUs satisfy the request now; the message says why and what is closest. */
+    LEPTON_EBUDGET = -6,     /**< Price above max_price_per_gpu_hour, or the lease's max_cost is reached. */
+    LEPTON_EEXPIRED = -7,    /**< The lease has ended (closed, TTL, cost cap). */
+    LEPTON_ENODELOST = -8,   /**< The node or the lease worker failed. */
+    LEPTON_ECUDA = -9,       /**< A CUDA error on the node; the message carries the driver's error name. */
+    LEPTON_ETIMEDOUT = -10,  /**< A wait ran out; the task is still running. */
+    LEPTON_ECANCELED = -11,  /**< The operation or task was canceled. */
+    LEPTON_EPROTO = -12,     /**< Unexpected response from a server, or a protocol version mismatch. */
+    LEPTON_ENOTFOUND = -13,  /**< The named lease, module, buffer or function does not exist. */
+    LEPTON_ETOOLARGE = -14   /**< A size limit was exceeded. */
 } lepton_status;
 
 /**
@@ -130,19 +129,17 @@ typedef void (*lepton_log_fn)(int level, const char *msg, void *user);
 typedef struct lepton_client_options {
     uint32_t version;     /**< LEPTON_CLIENT_OPTIONS_VERSION. */
     const char *endpoint; /**< Broker URL; NULL → $LEPTON_ENDPOINT → http://127.0.0.1:7700. Copied. */
-    const char
-        *token; /**< Bearer token; NULL → $LEPTON_TOKEN → none (only `lepton dev` accepts none). Copied. */
-    const char *ca_file; /**< Extra CA bundle (PEM); NULL → $LEPTON_CA_FILE → the system store. Copied. */
-    int32_t timeout_ms;  /**< Deadline of each request; 0 = 30000; negative is invalid. */
-    lepton_log_fn log;   /**< Log callback; NULL = silent. */
-    void *log_user;      /**< Passed to `log` unchanged. */
+    const char *token;    /**< Bearer token; NULL → $LEPTON_TOKEN → none (only `lepton dev` accepts none). Copied. */
+    const char *ca_file;  /**< Extra CA bundle (PEM); NULL → $LEPTON_CA_FILE → the system store. Copied. */
+    int32_t timeout_ms;   /**< Deadline of each request; 0 = 30000; negative is invalid. */
+    lepton_log_fn log;    /**< Log callback; NULL = silent. */
+    void *log_user;       /**< Passed to `log` unchanged. */
 } lepton_client_options;
 
 /** Current version of lepton_client_options. */
 #define LEPTON_CLIENT_OPTIONS_VERSION 1
 /** Initializer of lepton_client_options: defaults everywhere. */
-#define LEPTON_CLIENT_OPTIONS_INIT                                                                           \
-    { LEPTON_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL }
+#define LEPTON_CLIENT_OPTIONS_INIT {LEPTON_CLIENT_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL, NULL}
 
 /**
  * Creates a client for a broker. Does not contact the broker (the first request does).
@@ -159,9 +156,8 @@ LEPTON_API int lepton_client_open(lepton_client **out, const lepton_client_optio
 /**
  * Ends a client: closes (and bills) every lease still open through it as lepton_lease_close does,
  * detaches (leaves running) every lease handle it got from lepton_lease_attach that is still
- * attached, as lepton_lease_detach does, and frees the client. NULL is a no-op. No other call may use the
- * client, its leases, modules or buffers during or after this call; task handles stay valid until
- * lepton_task_free.
+ * attached, as lepton_lease_detach does, and frees the client. NULL is a no-op. No other call may use the client, its leases, modules or
+ * buffers during or after this call; task handles stay valid until lepton_task_free.
  */
 LEPTON_API void lepton_client_close(lepton_client *c);
 
@@ -171,10 +167,9 @@ LEPTON_API void lepton_client_close(lepton_client *c);
 
 /** What a lease asks for. Initialise with LEPTON_LEASE_REQUEST_INIT. */
 typedef struct lepton_lease_request {
-    uint32_t version;   /**< LEPTON_LEASE_REQUEST_VERSION. */
-    uint32_t gpu_count; /**< 0 → 1; all GPUs of a lease are on one node in v1. */
-    const char
-        *gpu_model; /**< e.g. "H100": matches a model name containing it (case-insensitive); NULL = any. */
+    uint32_t version;              /**< LEPTON_LEASE_REQUEST_VERSION. */
+    uint32_t gpu_count;            /**< 0 → 1; all GPUs of a lease are on one node in v1. */
+    const char *gpu_model;         /**< e.g. "H100": matches a model name containing it (case-insensitive); NULL = any. */
     uint64_t min_gpu_memory;       /**< Bytes per GPU; 0 = any. */
     double max_price_per_gpu_hour; /**< USD; 0 = no limit. */
     double max_cost;               /**< USD hard cap for the whole lease; 0 = none. */
@@ -193,8 +188,7 @@ typedef struct lepton_lease_request {
 /** Current version of lepton_lease_request (2: keepalive_seconds). Version 1 callers keep working. */
 #define LEPTON_LEASE_REQUEST_VERSION 2
 /** Initializer of lepton_lease_request: one GPU of any model, no limits, one hour, no keepalive. */
-#define LEPTON_LEASE_REQUEST_INIT                                                                            \
-    { LEPTON_LEASE_REQUEST_VERSION, 0, NULL, 0, 0.0, 0.0, 0, 0, NULL, 0 }
+#define LEPTON_LEASE_REQUEST_INIT {LEPTON_LEASE_REQUEST_VERSION, 0, NULL, 0, 0.0, 0.0, 0, 0, NULL, 0}
 
 /** Lease states (lepton_lease_info.state). */
 #define LEPTON_LEASE_PENDING 0   /**< Waiting for capacity. */
@@ -222,8 +216,7 @@ typedef struct lepton_lease_info {
 /** Current version of lepton_lease_info. */
 #define LEPTON_LEASE_INFO_VERSION 1
 /** Initializer of lepton_lease_info. */
-#define LEPTON_LEASE_INFO_INIT                                                                               \
-    { LEPTON_LEASE_INFO_VERSION, {0}, {0}, {0}, 0, 0, 0.0, 0.0, 0, 0, 0 }
+#define LEPTON_LEASE_INFO_INIT {LEPTON_LEASE_INFO_VERSION, {0}, {0}, {0}, 0, 0, 0.0, 0.0, 0, 0, 0}
 
 /** One node's GPUs that could serve a request (lepton_quote). */
 typedef struct lepton_offer {
@@ -383,13 +376,13 @@ typedef struct lepton_arg {
 
 /** A kernel launch, one step of a job. */
 typedef struct lepton_launch {
-    lepton_module *module;  /**< The module holding the kernel. */
-    const char *function;   /**< The kernel's (mangled) name. */
-    uint32_t grid[3];       /**< Blocks per dimension; zeros count as 1. */
-    uint32_t block[3];      /**< Threads per dimension; zeros count as 1. */
-    uint32_t shared_bytes;  /**< Dynamic shared memory per block. */
-    const lepton_arg *args; /**< The kernel's parameters, in order. */
-    size_t arg_count;       /**< Their number; must match the kernel's parameter list. */
+    lepton_module *module;   /**< The module holding the kernel. */
+    const char *function;    /**< The kernel's (mangled) name. */
+    uint32_t grid[3];        /**< Blocks per dimension; zeros count as 1. */
+    uint32_t block[3];       /**< Threads per dimension; zeros count as 1. */
+    uint32_t shared_bytes;   /**< Dynamic shared memory per block. */
+    const lepton_arg *args;  /**< The kernel's parameters, in order. */
+    size_t arg_count;        /**< Their number; must match the kernel's parameter list. */
 } lepton_launch;
 
 /** Kinds of job step (lepton_step.kind). */
@@ -418,8 +411,7 @@ typedef struct lepton_job {
 /** Current version of lepton_job. */
 #define LEPTON_JOB_VERSION 1
 /** Initializer of lepton_job. */
-#define LEPTON_JOB_INIT                                                                                      \
-    { LEPTON_JOB_VERSION, 0, NULL, 0 }
+#define LEPTON_JOB_INIT {LEPTON_JOB_VERSION, 0, NULL, 0}
 
 /** Task states (lepton_task_info.state). */
 #define LEPTON_TASK_QUEUED 0 /**< Accepted, waiting behind other jobs of its GPU (or not sent yet). */
@@ -444,10 +436,7 @@ typedef struct lepton_task_info {
 /** Current version of lepton_task_info. */
 #define LEPTON_TASK_INFO_VERSION 1
 /** Initializer of lepton_task_info. */
-#define LEPTON_TASK_INFO_INIT                                                                                \
-    {                                                                                                        \
-        LEPTON_TASK_INFO_VERSION, 0, 0, 0, 0, 0, { 0 }                                                       \
-    }
+#define LEPTON_TASK_INFO_INIT {LEPTON_TASK_INFO_VERSION, 0, 0, 0, 0, 0, {0}}
 
 /**
  * Queues a job on one GPU of the lease and returns once it is queued. Value arguments are copied;
