@@ -19,8 +19,6 @@
 #error "LEPTON_BROKER_BIN must name the lepton-broker executable"
 #endif
 
-_Atomic int h_failures;
-
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -337,50 +335,4 @@ int h_healthy(h_broker *b) {
     int ok = h_http(b, "GET", "/healthz", NULL, NULL, NULL, 0, &r) == 0 && r.status == 200;
     h_resp_free(&r);
     return ok;
-}
-
-static void (*case_teardown)(void);
-static int case_torn_down;
-
-static void case_teardown_once(void) {
-    if (case_torn_down || !case_teardown) return;
-    case_torn_down = 1;
-    case_teardown();
-}
-
-int h_case_main(int argc, char **argv, const h_case *cases, size_t n, int (*setup)(void), void (*teardown)(void)) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CASE|--list\n", argv[0]);
-        return 2;
-    }
-    int list = !strcmp(argv[1], "--list");
-    for (size_t k = 0; k < n; k++) {
-        if (list) {
-            printf("%s\n", cases[k].name);
-            continue;
-        }
-        if (strcmp(argv[1], cases[k].name)) continue;
-        case_teardown = teardown;
-        atexit(case_teardown_once);
-        if (setup && setup() != 0) {
-            h_failures++;
-            case_teardown_once();
-            return 1;
-        }
-        cases[k].fn();
-        case_teardown_once();
-        return h_done(cases[k].name);
-    }
-    if (list) return 0;
-    fprintf(stderr, "unknown case %s\n", argv[1]);
-    return 2;
-}
-
-int h_done(const char *name) {
-    if (h_failures) {
-        fprintf(stderr, "%s: %d check(s) failed\n", name, h_failures);
-        return 1;
-    }
-    printf("%s: all checks passed\n", name);
-    return 0;
 }

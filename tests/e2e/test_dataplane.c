@@ -1333,7 +1333,7 @@ static long raw_status(const char *base, const char *method, const char *path, c
     const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
     if (st >= 400 && (!msg || !*msg || !h_err_code(&r)[0])) {
         fprintf(stderr, "%s %s → %ld without an error body: %s\n", method, path, st, r.body ? r.body : "");
-        h_failures++;
+        check_failures++;
     }
     h_resp_free(&r);
     return st;
@@ -2109,7 +2109,7 @@ static void teardown(void) {
     if (have_a2) a_agent_cleanup(&A2);
     h_broker_stop(&B);
     a_reap_orphans();
-    if (h_failures) {
+    if (check_failures) {
         fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
         setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
     }
@@ -2135,7 +2135,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "driver: %s, PTX %s/*.%s.ptx\n", a_cuda_library(), a_ptx_dir(), a_ptx_arch());
         atexit(on_exit_cleanup);
         if (setup(CASES[k].broker_args) != 0) {
-            h_failures++;
+            check_failures++;
             teardown();
             return 1;
         }
@@ -2146,7 +2146,7 @@ int main(int argc, char **argv) {
             CHECK(a_agent_slots(&A1, s, A_MAX_GPUS) == A1.gpus); /* the agent still answers */
         }
         teardown();
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     if (!strcmp(argv[1], "--list")) return 0;
     fprintf(stderr, "unknown case %s\n", argv[1]);

@@ -186,9 +186,9 @@ int main(void) {
     int rc = 1;
     if (h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) || h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE)) {
         fprintf(stderr, "token create failed (see %s)\n", B.log);
-        h_failures++;
+        check_failures++;
     } else if (a_agent_start(&A1, &B, T_NODE, "n1", 2, 1.5) != 0) {
-        h_failures++;
+        check_failures++;
     } else {
         run();
         CHECK(h_healthy(&B));
@@ -197,8 +197,8 @@ int main(void) {
     a_agent_cleanup(&A1);
     h_broker_stop(&B);
     a_reap_orphans();
-    if (h_failures) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+    if (check_failures) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
     h_broker_cleanup(&B);
-    rc = h_done("guard.idle_sockets");
+    rc = check_done("guard.idle_sockets");
     return rc;
 }

@@ -443,7 +443,7 @@ static int check_no_double_lease(void) {
             for (int k = 0; u && k < n; k++)
                 if (!strcmp(seen[k], u)) {
                     fprintf(stderr, "GPU %s is in two active leases\n", u);
-                    h_failures++;
+                    check_failures++;
                 }
             if (u && n < (int)(sizeof seen / sizeof seen[0])) seen[n++] = u;
         }
@@ -582,7 +582,7 @@ static void case_malformed(void) {
         CHECK(msg && *msg);
         if (cases[k].mention && msg && !strstr(msg, cases[k].mention)) {
             fprintf(stderr, "case %zu: message does not name %s: %s\n", k, cases[k].mention, msg);
-            h_failures++;
+            check_failures++;
         }
         h_resp_free(&x);
     }
@@ -813,7 +813,6 @@ static void lp_sleep_ms_e2e(long ms) {
     while (nanosleep(&ts, &ts) != 0) {
     }
 }
-#define CHECK_STR_E2E(a, b) CHECK((a) && !strcmp((a), (b)))
 
 /* The broker's view of a lease (any tenant's token of its holder). */
 static json_t *broker_lease(const char *token, const char *id) {
@@ -861,12 +860,12 @@ static void case_keepalive(void) {
         CHECK_EQ_INT(i.state, LEPTON_LEASE_ACTIVE);
     }
     bl = broker_lease(T_ALICE, i.id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "active");
     CHECK(json_integer_value(json_object_get(bl, "renewed_at")) >= first + 4);
     json_decref(bl);
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     bl = broker_lease(T_ALICE, i.id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "closed");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "closed");
     json_decref(bl);
     /* a caller built against the 1.0 header (version 1) sends no keepalive */
     r.version = 1;
@@ -908,7 +907,7 @@ static void case_keepalive_kill(void) {
     close(fds[0]);
     lp_sleep_ms_e2e(1500); /* a renewal or two happen */
     json_t *bl = broker_lease(T_ALICE, id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "active");
     json_decref(bl);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -929,7 +928,7 @@ static void case_keepalive_kill(void) {
     CHECK_EQ_INT(freed, 1);
     CHECK(took <= 4.0);
     bl = broker_lease(T_ALICE, id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "expired");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "expired");
     const char *why = json_string_value(json_object_get(bl, "end_reason"));
     CHECK(why && strstr(why, "holder stopped answering"));
     /* billed up to the last renewal: at most the ~1.5 s it was held, plus rounding */
@@ -1078,9 +1077,9 @@ int main(int argc, char **argv) {
         CHECK(h_healthy(&B));
         int st = h_broker_stop(&B);
         CHECK(st == 0); /* a clean exit on SIGTERM */
-        if (h_failures) fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+        if (check_failures) fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
         h_broker_cleanup(&B);
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     if (!strcmp(argv[1], "--list")) return 0;
     fprintf(stderr, "unknown case %s\n", argv[1]);

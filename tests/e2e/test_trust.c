@@ -530,7 +530,7 @@ static void teardown(void) {
     }
     h_broker_stop(&B);
     a_reap_orphans();
-    if (h_failures) {
+    if (check_failures) {
         fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
         setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
     }
@@ -557,14 +557,14 @@ int main(int argc, char **argv) {
         if (h_broker_start(&B, CASES[k].broker_args) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||
             h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) ||
             start_agent(CASES[k].fn == case_partition) != 0) {
-            h_failures++;
+            check_failures++;
             teardown();
             return 1;
         }
         CASES[k].fn();
         CHECK(h_healthy(&B));
         teardown();
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     fprintf(stderr, "unknown case %s\n", argv[1]);
     return 2;

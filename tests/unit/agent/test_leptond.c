@@ -186,7 +186,7 @@ static int wait_worker(const json_t *lease, size_t i, int timeout_ms) {
 int main(int argc, char **argv) {
     if (argc < 4 || access(argv[3], R_OK) != 0 || access(argv[2], X_OK) != 0) {
         printf("SKIPPED: needs lepton-broker and the CPU driver (cudaemu)\n");
-        return SKIP_CODE;
+        return CHECK_SKIP;
     }
     const char *leptond = argv[1], *broker = argv[2], *lib = argv[3];
     signal(SIGPIPE, SIG_IGN);
@@ -367,5 +367,5 @@ int main(int argc, char **argv) {
     json_decref(nodes);
     json_decref(lease);
     curl_global_cleanup();
-    CHECK_DONE();
+    return check_done("unit.agent.leptond");
 }

@@ -1248,7 +1248,7 @@ static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
 }
 
 int main(int argc, char **argv) {
-    if (fx_no_driver(argc, argv)) return SKIP_CODE;
+    if (fx_no_driver(argc, argv)) return CHECK_SKIP;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     fx_env("1500");
@@ -1319,5 +1319,5 @@ int main(int argc, char **argv) {
     fx_remove_dir(dir);
     test_queue_and_fault(exe, lib, uuid, keyhex, ptx, plen);
     free(ptx);
-    CHECK_DONE();
+    return check_done("unit.agent.stream");
 }

@@ -1003,7 +1003,7 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
 }
 
 int main(int argc, char **argv) {
-    if (fx_no_driver(argc, argv)) return SKIP_CODE;
+    if (fx_no_driver(argc, argv)) return CHECK_SKIP;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1605,9 +1605,9 @@ int main(int argc, char **argv) {
     free(tok_newer_lease);
     curl_global_cleanup();
     if (!kernels) {
-        if (check_failures) CHECK_DONE();
+        if (check_failures) return check_done("unit.agent.worker");
         printf("SKIPPED: the CPU driver cannot run kernels yet; the module/launch checks did not run\n");
-        return SKIP_CODE;
+        return CHECK_SKIP;
     }
-    CHECK_DONE();
+    return check_done("unit.agent.worker");
 }

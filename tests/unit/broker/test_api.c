@@ -291,5 +291,5 @@ int main(void) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     fprintf(stderr, "%s test_api\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    return check_done("unit.broker.api");
 }

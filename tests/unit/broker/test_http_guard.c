@@ -308,5 +308,5 @@ int main(void) {
     test_guard();
     lp_http_server_free(s);
     fprintf(stderr, "%s test_http_guard\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    return check_done("unit.broker.http_guard");
 }

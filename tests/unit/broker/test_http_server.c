@@ -155,5 +155,5 @@ int main(void) {
     curl_easy_cleanup(c);
     curl_global_cleanup();
     fprintf(stderr, "%s test_http_server\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    return check_done("unit.broker.http_server");
 }

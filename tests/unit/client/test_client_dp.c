@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "lepton/lepton.h"
 #include "fake_broker.h"
 #include "fake_worker.h"
 
@@ -145,8 +146,8 @@ static void module_upload(void) {
     static const char bad[] = ".version 8.0\nthis is a syntax error\n";
     lepton_module *mb = (lepton_module *)&mb;
     CHECK_RC(lepton_module_load(e.l, bad, sizeof bad - 1, &mb), LEPTON_ECUDA);
-    CHECK_MSG("CUDA_ERROR_INVALID_PTX");
-    CHECK_MSG("syntax error");
+    CHECK_LAST_ERROR("CUDA_ERROR_INVALID_PTX");
+    CHECK_LAST_ERROR("syntax error");
     CHECK(mb == NULL);
     CHECK_RC(lepton_module_load(e.l, bad, 0, &mb), LEPTON_EINVAL);
     CHECK_RC(lepton_module_load(e.l, NULL, 3, &mb), LEPTON_EINVAL);
@@ -184,7 +185,7 @@ static void param_checks(void) {
         edit;                                                                                                \
         t = (lepton_task *)&t;                                                                               \
         CHECK_RC(lepton_submit(e.l, &job, &t), want);                                                        \
-        CHECK_MSG(mention);                                                                                  \
+        CHECK_LAST_ERROR(mention);                                                                           \
         CHECK(t == NULL);                                                                                    \
     } while (0)
     BAD(L.arg_count = 3, LEPTON_EINVAL, "kernel add_one takes 2 arguments; 3 given");
@@ -226,19 +227,19 @@ static void param_checks(void) {
     /* Buffers: bad arguments. */
     lepton_buffer *x = (lepton_buffer *)&x;
     CHECK_RC(lepton_buffer_alloc(e.l, 2, 64, &x), LEPTON_EINVAL);
-    CHECK_MSG("gpu 2 is not a GPU of the lease");
+    CHECK_LAST_ERROR("gpu 2 is not a GPU of the lease");
     CHECK(x == NULL);
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 0, &x), LEPTON_EINVAL);
-    CHECK_MSG("size is 0");
+    CHECK_LAST_ERROR("size is 0");
     CHECK_RC(lepton_buffer_write(b, 60, host, 8), LEPTON_EINVAL);
-    CHECK_MSG("offset 60 + size 8 is past the end of buffer 1 (64 bytes)");
+    CHECK_LAST_ERROR("offset 60 + size 8 is past the end of buffer 1 (64 bytes)");
     CHECK_RC(lepton_buffer_read(b, 0, NULL, 8), LEPTON_EINVAL);
-    CHECK_MSG("dst is NULL");
+    CHECK_LAST_ERROR("dst is NULL");
     CHECK_RC(lepton_buffer_write(NULL, 0, host, 8), LEPTON_EINVAL);
     CHECK(fw_get_counts(e.w[0]).requests == sent0);
     /* The device says no: ENOMEM. */
     CHECK_RC(lepton_buffer_alloc(e.l, 0, (size_t)1 << 40, &x), LEPTON_ENOMEM);
-    CHECK_MSG("not that much free");
+    CHECK_LAST_ERROR("not that much free");
     env_close(&e);
 }
 
@@ -311,7 +312,7 @@ static void job_roundtrip(void) {
     CHECK(info.error[0] == '\0');
     info.version = 0;
     CHECK_RC(lepton_task_get_info(t, &info), LEPTON_EINVAL);
-    CHECK_MSG("out->version 0");
+    CHECK_LAST_ERROR("out->version 0");
     CHECK_RC(lepton_wait(t, 0), LEPTON_OK); /* again: still done */
     lepton_task_free(t);
     /* The descriptor as docs/dataplane.md spells it. */
@@ -329,8 +330,8 @@ static void job_roundtrip(void) {
                          {LEPTON_STEP_READ, b, 0, out2, 10, NULL}};
     t = submit(e.l, 0, fs, 2);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ECUDA);
-    CHECK_MSG("CUDA_ERROR_ILLEGAL_ADDRESS");
-    CHECK_MSG("step 0");
+    CHECK_LAST_ERROR("CUDA_ERROR_ILLEGAL_ADDRESS");
+    CHECK_LAST_ERROR("step 0");
     CHECK_RC(lepton_task_get_info(t, &(lepton_task_info)LEPTON_TASK_INFO_INIT), LEPTON_OK);
     info = (lepton_task_info)LEPTON_TASK_INFO_INIT;
     lepton_task_get_info(t, &info);
@@ -451,7 +452,7 @@ static void batches(void) {
     for (int i = 0; i < NB; i++) {
         if (i == 20) {
             CHECK_RC(lepton_wait(t[i], -1), LEPTON_ECUDA);
-            CHECK_MSG("CUDA_ERROR_ILLEGAL_ADDRESS");
+            CHECK_LAST_ERROR("CUDA_ERROR_ILLEGAL_ADDRESS");
         } else {
             CHECK_RC(lepton_wait(t[i], -1), LEPTON_OK);
             if (i) CHECK(outs[i] == vals[i]);
@@ -560,7 +561,7 @@ static void wait_timeouts(void) {
     lepton_task *t = submit(e.l, 0, &s, 1);
     CHECK(now_ms() - t0 < 100); /* submit returns once queued */
     CHECK_RC(lepton_wait(t, 0), LEPTON_ETIMEDOUT);
-    CHECK_MSG("still queued or running");
+    CHECK_LAST_ERROR("still queued or running");
     double t1 = now_ms();
     CHECK_RC(lepton_wait(t, 50), LEPTON_ETIMEDOUT);
     double took = now_ms() - t1;
@@ -599,7 +600,7 @@ static void node_lost(void) {
     t = submit(e.l, 0, &c, 1);
     lepton_task *after = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ENODELOST);
-    CHECK_MSG("it has failed");
+    CHECK_LAST_ERROR("it has failed");
     CHECK_RC(lepton_wait(after, -1), LEPTON_ENODELOST);
     CHECK(now_ms() - t0 < 2000);
     lepton_task_free(t);
@@ -608,17 +609,17 @@ static void node_lost(void) {
     lepton_buffer *b = (lepton_buffer *)&b;
     t0 = now_ms();
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_ENODELOST);
-    CHECK_MSG("refused the connection");
+    CHECK_LAST_ERROR("refused the connection");
     CHECK(now_ms() - t0 < 2000);
     /* A worker that stops answering because the lease ended (the agent stops its workers then):
      * the broker says so, and the calls report EEXPIRED with the reason. */
     e.m->leases[1].open = 0;
     e.m->leases[1].ended = "expired";
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_EEXPIRED);
-    CHECK_MSG("lease ls_1 has ended (ended)");
+    CHECK_LAST_ERROR("lease ls_1 has ended (ended)");
     t = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     lepton_task_free(t);
     env_close(&e);
 }
@@ -638,7 +639,7 @@ static void ended_seen(void) {
     int before = fw_get_counts(e.w[0]).requests;
     lepton_buffer *b2 = NULL;
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b2), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     CHECK(b2 == NULL);
     char host[64] = {0};
     CHECK_RC(lepton_buffer_write(b, 0, host, sizeof host), LEPTON_EEXPIRED);
@@ -650,7 +651,7 @@ static void ended_seen(void) {
     lepton_task *t = NULL;
     CHECK_RC(lepton_submit(e.l, &job, &t), LEPTON_OK); /* a task failed at once */
     CHECK_RC(lepton_wait(t, 0), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     lepton_task_free(t);
     CHECK(fw_get_counts(e.w[0]).requests == before); /* the worker was not asked */
     env_close(&e);
@@ -664,12 +665,12 @@ static void buffer_lost(void) {
     fw_lose_buffer(e.w[0], 1);
     char host[64];
     CHECK_RC(lepton_buffer_read(b, 0, host, 64), LEPTON_ENODELOST);
-    CHECK_MSG("replaced");
+    CHECK_LAST_ERROR("replaced");
     CHECK_RC(lepton_buffer_write(b, 0, host, 64), LEPTON_ENODELOST);
     lepton_step s = {LEPTON_STEP_READ, b, 0, host, 64, NULL};
     lepton_task *t = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ENODELOST);
-    CHECK_MSG("replaced");
+    CHECK_LAST_ERROR("replaced");
     lepton_task_free(t);
     lepton_buffer_free(b); /* 410 on DELETE: gone already, no complaint */
     env_close(&e);
@@ -704,7 +705,7 @@ static void worker_starting(void) {
     env_open(&e, 1, 400, 100000);
     t0 = now_ms();
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_ENODELOST);
-    CHECK_MSG("did not come up within 400 ms");
+    CHECK_LAST_ERROR("did not come up within 400 ms");
     CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 2000);
     env_close(&e);
 }
@@ -737,7 +738,7 @@ static void queue_full(void) {
     double t0 = now_ms();
     t = submit(e.l, 0, &s2, 1);
     CHECK_RC(lepton_wait(t, 3000), LEPTON_ENOCAPACITY); /* the job's own deadline ends it */
-    CHECK_MSG("too many bytes of jobs");
+    CHECK_LAST_ERROR("too many bytes of jobs");
     CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 3000);
     lepton_task_free(t);
     env_close(&e);
@@ -863,7 +864,7 @@ static void derived_address(void) {
     CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
     CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
     CHECK_RC(lepton_buffer_alloc(l, 0, 16, &b), LEPTON_EPROTO);
-    CHECK_MSG("no data plane");
+    CHECK_LAST_ERROR("no data plane");
     lepton_client_close(c);
     fb_stop(fb);
     fw_stop(w);
@@ -993,7 +994,7 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    static const test_case cases[] = {
+    static const check_case cases[] = {
         {"module_upload", module_upload},       {"param_checks", param_checks},
         {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
         {"seq_threads", seq_threads},           {"batches", batches},
@@ -1002,7 +1003,7 @@ int main(int argc, char **argv) {
         {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
         {"queue_full", queue_full},             {"worker_restarting", worker_restarting},
         {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
-        {"derived_address", derived_address},   {NULL, NULL},
+        {"derived_address", derived_address},
     };
     if (argc > 1 && !strcmp(argv[1], "rtt")) { /* only the round trip, for profiling */
         env e;
@@ -1031,5 +1032,5 @@ int main(int argc, char **argv) {
         bench();
         return check_failures ? 1 : 0;
     }
-    return run_cases(cases, argc, argv);
+    return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], NULL, NULL);
 }

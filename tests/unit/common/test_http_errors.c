@@ -370,5 +370,5 @@ int main(void) {
     test_chunked();
     test_chunked_split();
     lp_http_server_free(s);
-    return check_done("ok   test_http_errors");
+    return check_done("unit.common.http_errors");
 }
