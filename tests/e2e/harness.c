@@ -14,16 +14,11 @@
 #include <unistd.h>
 
 #include "pg_testdb.h"
+#include "proc.h"
 
 #ifndef LEPTON_BROKER_BIN
 #error "LEPTON_BROKER_BIN must name the lepton-broker executable"
 #endif
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static int split_args(char *buf, char **argv, int max) {
     int n = 0;
@@ -84,7 +79,7 @@ static int spawn_broker(h_broker *b) {
             continue;
         }
         if (got == 0) break;
-        sleep_ms(10);
+        tc_sleep_ms(10);
         waited += 10;
     }
     close(fds[0]);
@@ -96,7 +91,7 @@ static int spawn_broker(h_broker *b) {
     snprintf(b->url, sizeof b->url, "http://127.0.0.1:%d", b->port);
     for (int i = 0; i < 200; i++) {
         if (h_healthy(b)) return 0;
-        sleep_ms(10);
+        tc_sleep_ms(10);
     }
     fprintf(stderr, "harness: broker not healthy (see %s)\n", b->log);
     h_broker_kill(b);
@@ -162,25 +157,14 @@ int h_broker_restart(h_broker *b) { return spawn_broker(b); }
 
 int h_broker_stop(h_broker *b) {
     if (b->pid <= 0) return -1;
-    kill(b->pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; i++) {
-        pid_t r = waitpid(b->pid, &status, WNOHANG);
-        if (r == b->pid) {
-            b->pid = 0;
-            return status;
-        }
-        sleep_ms(10);
-    }
-    fprintf(stderr, "harness: broker ignored SIGTERM for 5 s; killing it\n");
-    h_broker_kill(b);
-    return -1;
+    int status = tc_proc_stop(b->pid, "harness: broker", 5000);
+    b->pid = 0;
+    return status;
 }
 
 void h_broker_kill(h_broker *b) {
     if (b->pid <= 0) return;
-    kill(b->pid, SIGKILL);
-    waitpid(b->pid, NULL, 0);
+    tc_proc_kill(b->pid);
     b->pid = 0;
 }
 
@@ -190,11 +174,7 @@ void h_broker_cleanup(h_broker *b) {
         drop_pg_db(b->pg_db);
         b->pg_db[0] = '\0';
     }
-    if (b->dir[0] && !getenv("LEPTON_KEEP_TEST_DIRS")) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
-        if (system(cmd) != 0) fprintf(stderr, "harness: could not remove %s\n", b->dir);
-    }
+    if (b->dir[0] && !getenv("LEPTON_KEEP_TEST_DIRS")) tc_remove_dir(b->dir);
 }
 
 int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_size) {
@@ -326,7 +306,7 @@ int h_advance(h_broker *b, const char *token, long long ms) {
     long st = r.status;
     h_resp_free(&r);
     if (rc != 0 || st != 200) return -1;
-    sleep_ms(350); /* the reaper ticks every ~100 ms */
+    tc_sleep_ms(350); /* the reaper ticks every ~100 ms */
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "proc.h"
 
 
 static const char ADD_GLOBAL_PTX[] =
@@ -30,18 +31,6 @@ static void on_callback(CUstream s, CUresult status, void *user) {
     (void)s;
     g_cb_status = status;
     *(int *)user += 1;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    return b;
 }
 
 int main(int argc, char **argv) {
@@ -79,7 +68,8 @@ int main(int argc, char **argv) {
     CHECK(pfn == (void *)cuMemAlloc_v2);
 
     /* ---- saxpy: kernelParams and the extra buffer ---- */
-    char *ptx = slurp(argv[1]);
+    size_t ptx_len = 0;
+    char *ptx = tc_read_file(argv[1], &ptx_len);
     CHECK(ptx != NULL);
     CUmodule mod;
     CUfunction saxpy;

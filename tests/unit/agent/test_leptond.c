@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "net.h"
+#include "proc.h"
 
 static pid_t g_broker, g_agent;
 static char g_dir[64] = "/tmp/leptond-test-XXXXXX";
@@ -27,22 +29,12 @@ static char g_broker_url[128], g_agent_url[128], g_tenant[256], g_node[256];
 static int g_agent_port;
 
 static void cleanup(void) {
-    if (g_agent > 0) {
-        kill(g_agent, SIGKILL);
-        waitpid(g_agent, NULL, 0);
-        g_agent = 0;
-    }
-    if (g_broker > 0) {
-        kill(g_broker, SIGCONT);
-        kill(g_broker, SIGKILL);
-        waitpid(g_broker, NULL, 0);
-        g_broker = 0;
-    }
-    if (g_dir[0] == '/' && strstr(g_dir, "leptond-test-")) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", g_dir);
-    }
+    tc_proc_kill(g_agent);
+    g_agent = 0;
+    if (g_broker > 0) kill(g_broker, SIGCONT); /* a frozen broker */
+    tc_proc_kill(g_broker);
+    g_broker = 0;
+    if (g_dir[0] == '/' && strstr(g_dir, "leptond-test-")) tc_remove_dir(g_dir);
 }
 
 typedef struct resp {
@@ -103,12 +95,6 @@ static long gpu_state(int i, char *lease, size_t n) {
     return pid;
 }
 
-static int64_t now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static char *run_capture(const char *cmd) {
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
@@ -118,15 +104,6 @@ static char *run_capture(const char *cmd) {
     if (!ok) return NULL;
     buf[strcspn(buf, "\r\n")] = 0;
     return strdup(buf);
-}
-
-static int port_free(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
 }
 
 /* Opens a lease; returns it (caller frees) or NULL. */
@@ -178,7 +155,7 @@ static long worker_info(const json_t *lease, size_t i, json_t **out) {
 }
 
 static int wait_worker(const json_t *lease, size_t i, int timeout_ms) {
-    for (int64_t end = now_ms() + timeout_ms; now_ms() < end; usleep(50000))
+    for (double end = tc_now_ms() + timeout_ms; tc_now_ms() < end; usleep(50000))
         if (worker_info(lease, i, NULL) == 200) return 1;
     return 0;
 }
@@ -229,11 +206,8 @@ int main(int argc, char **argv) {
     g_broker_url[strcspn(g_broker_url, "\r\n")] = 0;
 
     /* the agent: three free ports in a row (its own and two workers) */
-    srand((unsigned)getpid());
-    for (int tries = 0; tries < 200 && !g_agent_port; tries++) {
-        int p = 20000 + rand() % 40000;
-        if (port_free(p) && port_free(p + 1) && port_free(p + 2)) g_agent_port = p;
-    }
+    int ports = tc_free_ports(3);
+    g_agent_port = ports > 0 ? ports : 0;
     char listen[64], state[128];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_agent_port);
     snprintf(g_agent_url, sizeof g_agent_url, "http://%s", listen);
@@ -247,7 +221,7 @@ int main(int argc, char **argv) {
         _exit(127);
     }
     int registered = 0;
-    for (int64_t end = now_ms() + 10000; now_ms() < end && !registered; usleep(50000)) {
+    for (double end = tc_now_ms() + 10000; tc_now_ms() < end && !registered; usleep(50000)) {
         json_t *h = healthz();
         registered = json_is_true(json_object_get(h, "registered"));
         json_decref(h);
@@ -278,7 +252,7 @@ int main(int argc, char **argv) {
     /* a crashed worker is replaced */
     kill((pid_t)pid1, SIGKILL);
     long pid1b = 0;
-    for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(50000)) {
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end; usleep(50000)) {
         pid1b = gpu_state(1, NULL, 0);
         if (pid1b > 0 && pid1b != pid1) break;
     }
@@ -296,7 +270,7 @@ int main(int argc, char **argv) {
     json_decref(call("POST", url, g_tenant, "{}", &st));
     CHECK_EQ_INT(st, 200);
     int gone = 0;
-    for (int64_t end = now_ms() + 5000; now_ms() < end && !gone; usleep(50000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end && !gone; usleep(50000))
         gone = gpu_state(0, NULL, 0) == 0 && gpu_state(1, NULL, 0) == 0 && stat(ldir, &sb) != 0;
     CHECK(gone);
     CHECK(worker_info(lease, 0, NULL) != 200);
@@ -308,15 +282,15 @@ int main(int argc, char **argv) {
     if (!lease) return 1;
     CHECK(wait_worker(lease, 0, 5000));
     kill(g_broker, SIGSTOP);
-    int64_t t0 = now_ms();
+    double t0 = tc_now_ms();
     int ended = 0;
-    for (int64_t end = now_ms() + 8000; now_ms() < end && !ended; usleep(50000)) {
+    for (double end = tc_now_ms() + 8000; tc_now_ms() < end && !ended; usleep(50000)) {
         char l[128];
         ended = gpu_state(0, l, sizeof l) == 0 && gpu_state(1, NULL, 0) == 0 &&
                 worker_info(lease, 0, NULL) != 200;
     }
     CHECK(ended);
-    printf("ended %lld ms after the broker froze (TTL 2 s)\n", (long long)(now_ms() - t0));
+    printf("ended %lld ms after the broker froze (TTL 2 s)\n", (long long)(tc_now_ms() - t0));
     kill(g_broker, SIGCONT);
     json_decref(lease);
 
@@ -326,7 +300,7 @@ int main(int argc, char **argv) {
     if (!lease) return 1;
     id = json_string_value(json_object_get(lease, "id"));
     int slot = -1;
-    for (int64_t end = now_ms() + 5000; now_ms() < end && slot < 0; usleep(50000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end && slot < 0; usleep(50000))
         for (int i = 0; i < 2; i++) {
             char l[128];
             if (gpu_state(i, l, sizeof l) > 0 && !strcmp(l, id)) slot = i;
@@ -334,12 +308,12 @@ int main(int argc, char **argv) {
     CHECK(slot >= 0);
     for (int k = 0; k < 3 && slot >= 0; k++) {
         long p = 0;
-        for (int64_t end = now_ms() + 5000; now_ms() < end && p <= 0; usleep(30000)) p = gpu_state(slot, NULL, 0);
+        for (double end = tc_now_ms() + 5000; tc_now_ms() < end && p <= 0; usleep(30000)) p = gpu_state(slot, NULL, 0);
         if (p > 0) kill((pid_t)p, SIGKILL);
         usleep(100000);
     }
     const char *s = "";
-    for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(100000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end; usleep(100000))
         if (!strcmp(s = lease_state(id), "failed")) break;
     CHECK(!strcmp(s, "failed"));
     json_decref(lease);
@@ -350,13 +324,8 @@ int main(int argc, char **argv) {
     long wpid = 0;
     for (int i = 0; i < 2 && wpid <= 0; i++) wpid = gpu_state(i, NULL, 0);
     kill(g_agent, SIGTERM);
-    int ws = 0, code = -1;
-    for (int64_t end = now_ms() + 10000; now_ms() < end; usleep(20000))
-        if (waitpid(g_agent, &ws, WNOHANG) == g_agent) {
-            code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            g_agent = 0;
-            break;
-        }
+    int code = tc_proc_wait_exit(g_agent, 10000); /* -1: still running, killed */
+    g_agent = 0;
     CHECK_EQ_INT(code, 0);
     CHECK(wpid > 0 && kill((pid_t)wpid, 0) != 0); /* the worker is gone */
     if (lease) CHECK(!strcmp(lease_state(json_string_value(json_object_get(lease, "id"))), "failed"));

@@ -103,7 +103,7 @@ static const char *err_code(const resp *r, char *buf, size_t n) {
 
 /* Raw request head with a Content-Length but (almost) no body: the answer must come early. */
 static long raw_status(const char *head) {
-    int fd = fx_dial(g_port, 10);
+    int fd = tc_dial(0, g_port, 10000);
     if (fd < 0) return -1;
     if (write(fd, head, strlen(head)) < 0) {
         close(fd);
@@ -910,7 +910,7 @@ static long long test_many_entries(long long seq) {
 static void test_queue(const char *exe, const char *lib, const char *uuid, const char *keyhex) {
     char dir[] = "/tmp/lepton-worker-queue-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = fx_free_port();
+    g_port = tc_free_port();
     g_queue_bytes = "2097152";
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
     g_queue_bytes = NULL;
@@ -998,8 +998,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     job_free(&jr);
     free(data);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
-    fx_remove_dir(dir);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 10000), 0);
+    tc_remove_dir(dir);
 }
 
 int main(int argc, char **argv) {
@@ -1027,7 +1027,7 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-worker-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = fx_free_port();
+    g_port = tc_free_port();
     pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
@@ -1185,7 +1185,7 @@ int main(int argc, char **argv) {
 
     /* ---- modules ---- */
     size_t plen = 0;
-    char *ptx = fx_read_file(argv[3], &plen);
+    char *ptx = tc_read_file(argv[3], &plen);
     CHECK(ptx != NULL);
     char sha[65];
     lp_sha256_hex(ptx, plen, sha);
@@ -1521,7 +1521,7 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(r.status, 503);
         free(r.body);
         CHECK(metric("lepton_worker_restarting_total") >= 7);
-        int code3 = fx_wait_exit(pid, 5000);
+        int code3 = tc_proc_wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
         pid = start_worker(exe, lib, uuid, dir, keyhex);
         CHECK(pid > 0);
@@ -1580,7 +1580,7 @@ int main(int argc, char **argv) {
         size_t slen = 0;
         unsigned long long done = 0, recv = 0;
         snprintf(spath, sizeof spath, "%s/%s.seq", dir, uuid);
-        rec = fx_read_file(spath, &slen);
+        rec = tc_read_file(spath, &slen);
         CHECK(rec && slen == 42 && sscanf(rec, "%llu %llu", &done, &recv) == 2);
         CHECK_EQ_INT(done, seq - 1);
         CHECK_EQ_INT(recv, seq - 1);
@@ -1593,9 +1593,9 @@ int main(int argc, char **argv) {
     CHECK_EQ_INT(r.status, 200);
     free(r.body);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 10000), 0);
 
-    fx_remove_dir(dir);
+    tc_remove_dir(dir);
     test_queue(exe, lib, uuid, keyhex);
     free(ptx);
     free(pat);

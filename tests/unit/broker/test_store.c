@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc.h"
 #include "metering.h"
 #include "pg_testdb.h"
 #include "sha256.h"
@@ -915,9 +916,7 @@ int main(int argc, char **argv) {
     CHECK_RUN(test_newer_schema_refused);
     CHECK_RUN(test_keepalive);
     CHECK_RUN(test_migrate_v1);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    tc_remove_dir(g_dir);
     for (int i = 0; i < g_ndbs; i++)
         pgt_drop(g_pg, g_dbs[i]);
     return check_done("unit.broker.store");

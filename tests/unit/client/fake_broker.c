@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net.h"
+
 #define FB_MAX_CONNS 1024
 
 struct fake_broker {
@@ -180,16 +182,10 @@ fake_broker *fb_start(fb_handler handler, void *user) {
     fb->user = user;
     pthread_mutex_init(&fb->lock, NULL);
     if (pipe(fb->stop_pipe)) goto fail;
-    fb->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fb->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(fb->listen_fd, (struct sockaddr *)&sa, sizeof sa) || listen(fb->listen_fd, 128) ||
-        getsockname(fb->listen_fd, (struct sockaddr *)&sa, &sl))
-        goto fail;
-    snprintf(fb->url, sizeof fb->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
+    int port = 0;
+    fb->listen_fd = tc_listen(&port, 128);
+    if (fb->listen_fd < 0) goto fail;
+    snprintf(fb->url, sizeof fb->url, "http://127.0.0.1:%d", port);
     if (pthread_create(&fb->acceptor, NULL, accept_main, fb)) goto fail;
     return fb;
 fail:
@@ -230,17 +226,6 @@ void fb_stop(fake_broker *fb) {
     close(fb->stop_pipe[1]);
     pthread_mutex_destroy(&fb->lock);
     free(fb);
-}
-
-int fb_closed_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* ---- the minimal broker ---- */

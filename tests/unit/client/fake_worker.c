@@ -20,6 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
+#include "proc.h"
+
 #define FW_MAX_CONNS 512
 #define FW_MAX_BUFFERS 256
 #define FW_MAX_MODULES 32
@@ -150,11 +153,6 @@ static fw_buffer *buffer_get(fake_worker *w, json_int_t id, int *status) {
         return NULL;
     }
     return b;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static int64_t mono_ns(void) {
@@ -312,7 +310,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                 uint32_t ms;
                 memcpy(&ms, nb, 4);
                 pthread_mutex_unlock(&w->lock);
-                sleep_ms(ms);
+                tc_sleep_ms(ms);
                 pthread_mutex_lock(&w->lock);
             } else if (!strcmp(fn, "fault")) {
                 code = "cuda_error";
@@ -677,17 +675,9 @@ fake_worker *fw_start(const char *token, int port, int listen_after_ms) {
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->seq_cv, NULL);
     if (pipe(w->stop_pipe)) return NULL;
-    w->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(w->listen_fd, (struct sockaddr *)&sa, sizeof sa) ||
-        getsockname(w->listen_fd, (struct sockaddr *)&sa, &sl))
-        return NULL;
-    if (listen_after_ms <= 0 && listen(w->listen_fd, 128)) return NULL;
-    w->port = ntohs(sa.sin_port);
+    w->port = port;
+    w->listen_fd = tc_listen(&w->port, listen_after_ms <= 0 ? 128 : 0); /* else it listens later */
+    if (w->listen_fd < 0) return NULL;
     snprintf(w->url, sizeof w->url, "http://127.0.0.1:%d", w->port);
     pthread_create(&w->acceptor, NULL, accept_main, w);
     return w;

@@ -9,13 +9,9 @@
 
 #include "check.h"
 #include "lepton/lepton.h"
+#include "net.h"
+#include "proc.h"
 #include "fake_broker.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static lepton_client *client_for(const char *url, int32_t timeout_ms) {
     lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
@@ -110,13 +106,13 @@ static void validation(void) {
 
 static void enet_closed_port(void) {
     char url[64];
-    int port = fb_closed_port();
+    int port = tc_free_port();
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     lepton_client *c = client_for(url, 5000);
     lepton_lease *l = (lepton_lease *)&l;
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_ENET);
-    CHECK(now_ms() - t0 < 1000); /* refused at once, not retried */
+    CHECK(tc_now_ms() - t0 < 1000); /* refused at once, not retried */
     CHECK(l == NULL);
     CHECK_LAST_ERROR("lepton_lease_open: POST");
     CHECK_LAST_ERROR(url);
@@ -223,9 +219,9 @@ static void malformed_answers(void) {
 static void deadlines(void) {
     /* The broker answers after 3 s; a 300 ms timeout ends the request near 300 ms. */
     canned slow = {201, "{}", 3000};
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(open_against(&slow, 300, 0), LEPTON_ENET);
-    double took = now_ms() - t0;
+    double took = tc_now_ms() - t0;
     CHECK(took >= 250 && took < 1500);
     CHECK_LAST("timed out");
     CHECK_LAST("deadline 300 ms");
@@ -381,9 +377,9 @@ static void client_close_ends_leases(void) {
     for (int i = 0; i < 3; i++)
         CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l[i]), LEPTON_OK);
     fb_stop(fb);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     lepton_client_close(c);
-    CHECK(now_ms() - t0 < 1000);
+    CHECK(tc_now_ms() - t0 < 1000);
     free(m);
 }
 
@@ -498,14 +494,14 @@ static void keepalive(void) {
     fb_mini *m = mini_new();
     fake_broker *fb = fb_start(fb_mini_handler, m);
     lepton_client *c = client_for(fb_url(fb), 0);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     int cycles = 200;
     for (int i = 0; i < cycles; i++) {
         lepton_lease *l;
         CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
         CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     }
-    double per = (now_ms() - t0) / cycles;
+    double per = (tc_now_ms() - t0) / cycles;
     fprintf(stderr, "keepalive: lease open+close against the fake broker: %.0f µs per cycle\n", per * 1000);
     CHECK(fb_connections(fb) == 1);
     lepton_client_close(c);
@@ -580,10 +576,10 @@ static void pending(void) {
     p.polls_until_active = 1000000;
     p.polls = p.closes = 0;
     r.wait_ms = 200;
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_ENOCAPACITY);
     CHECK_LAST_ERROR("wait_ms 200");
-    CHECK(now_ms() - t0 < 1000);
+    CHECK(tc_now_ms() - t0 < 1000);
     CHECK(p.closes == 1);
     lepton_client_close(c);
     fb_stop(fb);

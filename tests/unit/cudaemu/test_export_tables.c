@@ -8,6 +8,7 @@
  * usage: cudaemu_test_export_tables FATBIN (a fatbin with an extern "C" vec_add kernel) */
 #include "export_tables.h"
 #include "check.h"
+#include "proc.h"
 
 #include <cuda.h>
 #include <stdint.h>
@@ -70,23 +71,6 @@ static void dtor(CUcontext ctx, void *key, void *value)
     g_dtor_ctx = ctx, g_dtor_key = key, g_dtor_value = value;
 }
 
-static void *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    rewind(f);
-    void *b = malloc((size_t)len);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static void hex(const unsigned char d[16], char out[33])
 {
     for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", d[i]);
@@ -143,7 +127,7 @@ int main(int argc, char **argv)
     CHECK(((fn_primary)c[2])(&primary, 99) == CUDA_ERROR_INVALID_DEVICE);
     CHECK(cuCtxSetCurrent(primary) == CUDA_SUCCESS);
     size_t n = 0;
-    void *fatbin = read_file(argv[1], &n);
+    void *fatbin = tc_read_file(argv[1], &n);
     CHECK(fatbin != NULL);
     struct { int magic, version; const void *data, *prelinked; } wrapper = {0x466243b1, 1, fatbin, NULL};
     CUmodule mod = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "proc.h"
 
 
 static uint64_t g_next_addr = 0x10000;
@@ -33,24 +34,6 @@ static int load(const char *text, size_t len, char *log, size_t logsz)
     ptx_free(m);
     free(exact);
     return rc;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) exit(1);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
 }
 
 /* A failed load names a line and quotes nothing of `forbidden` (an earlier module's marker). */
@@ -214,7 +197,11 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         size_t len;
-        char *text = read_file(argv[i], &len);
+        char *text = tc_read_file(argv[i], &len);
+        if (!text) {
+            fprintf(stderr, "cannot read %s\n", argv[i]);
+            return 1;
+        }
         char log[1024] = "";
         CHECKF(load(text, len, log, sizeof log) == 0, "%s does not load: %s", argv[i], log);
         truncations(argv[i], text, len, i == 1 ? "STALE_MARKER_XYZZY" : NULL);
