@@ -1,7 +1,6 @@
 /* harness.c — see harness.h. Processes are started with fork/exec and always reaped. */
 #include "harness.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "pg_testdb.h"
 #include "proc.h"
 
@@ -190,58 +190,32 @@ int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_siz
     return (st == 0 && out[0]) ? 0 : -1;
 }
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *user) {
-    h_resp *r = user;
-    size_t n = size * nmemb;
-    char *nb = realloc(r->body, r->len + n + 1);
-    if (!nb) return 0;
-    memcpy(nb + r->len, ptr, n);
-    r->body = nb;
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
 int h_http(h_broker *b, const char *method, const char *path, const char *token, const char *content_type,
            const char *body, size_t body_len, h_resp *out) {
     memset(out, 0, sizeof *out);
-    CURL *c = curl_easy_init();
-    if (!c) return -1;
-    char url[1024], auth[512], ct[128];
+    char url[1024];
     snprintf(url, sizeof url, "%s%s", b->url, path);
-    struct curl_slist *hdrs = NULL;
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    if (body) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
-        hdrs = curl_slist_append(hdrs, ct);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    }
-    /* A large body waits for "100 Continue" (as liblepton's large uploads do), so that a server that
-     * refuses it from its headers (413) answers before the body is sent: sending it regardless races
-     * the server's close (a reset, and no answer read). Small bodies go at once. */
-    int large = body && body_len > (1u << 20);
-    hdrs = curl_slist_append(hdrs, large ? "Expect: 100-continue" : "Expect:");
-    if (large) curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "harness: %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .bearer = token,
+                     .content_type = body ? (content_type ? content_type : "application/json") : NULL,
+                     .body = body,
+                     .body_len = body_len,
+                     .timeout_ms = 30000};
+    tc_http_resp r;
+    if (tc_http(NULL, &q, &r) != 0) {
+        fprintf(stderr, "harness: %s %s: %s\n", method, path, r.error);
+        tc_http_resp_free(&r);
         return -1;
     }
-    if (out->body) out->json = json_loadb(out->body, out->len, 0, NULL);
+    out->status = r.status;
+    if (r.len) {
+        out->body = r.body;
+        out->len = r.len;
+        out->json = json_loadb(out->body, out->len, 0, NULL);
+    } else {
+        free(r.body);
+    }
     return 0;
 }
 

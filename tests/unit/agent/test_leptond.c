@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "http.h"
 #include "net.h"
 #include "proc.h"
 
@@ -37,45 +38,21 @@ static void cleanup(void) {
     if (g_dir[0] == '/' && strstr(g_dir, "leptond-test-")) tc_remove_dir(g_dir);
 }
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-} resp;
-
-static size_t on_data(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    r->body = realloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = 0;
-    return s * n;
-}
-
+/* One request (a JSON body when json is not NULL); *status: the HTTP status, -1 when no answer.
+ * Returns the parsed answer or NULL. */
 static json_t *call(const char *method, const char *url, const char *token, const char *json, long *status) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char hb[400];
-    if (token) {
-        snprintf(hb, sizeof hb, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, hb);
-    }
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (json) curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    r.status = curl_easy_perform(c) == CURLE_OK ? 0 : -1;
-    if (r.status == 0) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (status) *status = r.status;
-    json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
-    free(r.body);
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .bearer = token,
+                     .content_type = "application/json",
+                     .body = json,
+                     .body_len = json ? strlen(json) : 0,
+                     .timeout_ms = 10000};
+    tc_http_resp r;
+    long st = tc_http(NULL, &q, &r) == 0 ? r.status : -1;
+    if (status) *status = st;
+    json_t *j = json_loads(r.body, 0, NULL);
+    tc_http_resp_free(&r);
     return j;
 }
 

@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "cuda_api.h"
+#include "http.h"
 #include "lease_token.h"
 #include "rand.h"
 #include "sha256.h"
@@ -35,60 +36,21 @@ static int g_port;
 static char g_auth[2048];
 static const char *g_queue_bytes; /* --job-queue-bytes of the workers started next (NULL: the default) */
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len, cap;
-} resp;
-
-static size_t on_data(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    size_t k = s * n;
-    if (r->len + k + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + k + 1) cap *= 2;
-        r->body = realloc(r->body, cap);
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = 0;
-    return k;
-}
+typedef tc_http_resp resp; /* status -1: no answer */
 
 /* One request; auth NULL = g_auth, "" = none. */
 static resp req(const char *method, const char *path, const void *body, size_t len, const char *ctype, const char *auth) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
     char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-    struct curl_slist *h = NULL;
-    char hb[2200];
-    if (!auth) auth = g_auth;
-    if (*auth) {
-        snprintf(hb, sizeof hb, "Authorization: %s", auth);
-        h = curl_slist_append(h, hb);
-    }
-    h = curl_slist_append(h, "Expect:");
-    if (ctype) {
-        snprintf(hb, sizeof hb, "Content-Type: %s", ctype);
-        h = curl_slist_append(h, hb);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    if (curl_easy_perform(c) != CURLE_OK) r.status = -1;
-    else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body) r.body = calloc(1, 1);
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .auth = auth ? auth : g_auth,
+                     .content_type = ctype,
+                     .body = body,
+                     .body_len = len,
+                     .timeout_ms = 120000};
+    resp r;
+    if (tc_http(NULL, &q, &r) != 0) r.status = -1;
     return r;
 }
 
@@ -184,44 +146,28 @@ static pid_t start_worker(const char *exe, const char *lib, const char *uuid, co
 }
 
 /* ---- requests with an extra header, answers with their headers ---- */
-static size_t on_header(char *p, size_t s, size_t n, void *u) {
-    resp *h = u;
-    return on_data(p, s, n, h);
-}
-
 /* One request with the lease token and an optional extra header line; the answer's headers go to
  * *head (freed by the caller). */
 static resp req_h(const char *method, const char *path, const void *body, size_t len, const char *extra, resp *head) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
-    char url[600], hb[2200];
+    char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-    snprintf(hb, sizeof hb, "Authorization: %s", g_auth);
-    struct curl_slist *h = curl_slist_append(NULL, hb);
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, "Content-Type: application/octet-stream");
-    if (extra) h = curl_slist_append(h, extra);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (head) {
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .auth = g_auth,
+                     .content_type = "application/octet-stream",
+                     .body = body,
+                     .body_len = len,
+                     .extra_header = extra,
+                     .timeout_ms = 30000,
+                     .want_head = head != NULL};
+    resp r;
+    if (tc_http(NULL, &q, &r) != 0) r.status = -1;
+    if (head) { /* the header lines, as a body of their own */
         memset(head, 0, sizeof *head);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+        head->body = r.head;
+        head->len = r.head_len;
+        r.head = NULL;
     }
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    if (curl_easy_perform(c) != CURLE_OK) r.status = -1;
-    else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body) r.body = calloc(1, 1);
-    if (head && !head->body) head->body = calloc(1, 1);
     return r;
 }
 
