@@ -178,3 +178,14 @@ int tc_http_status(const char *answer) {
     int st = 0;
     return sscanf(answer, "HTTP/1.1 %d", &st) == 1 ? st : 0;
 }
+
+int tc_http_ask(int port, const char *request, size_t len, int timeout_ms) {
+    int fd = tc_dial(0, port, 0);
+    if (fd < 0) return 0;
+    char answer[1024];
+    int st = tc_send_all(fd, request, len) == 0 && tc_read_http_answer(fd, answer, sizeof answer, timeout_ms) > 0
+                 ? tc_http_status(answer)
+                 : 0;
+    close(fd);
+    return st;
+}

@@ -39,5 +39,8 @@ size_t tc_read_http_answer(int fd, char *buf, size_t cap, int timeout_ms);
 int tc_closed_within(int fd, int timeout_ms);
 /* The status of an HTTP/1.1 answer, or 0. */
 int tc_http_status(const char *answer);
+/* Sends a raw request (len bytes) on a new connection to 127.0.0.1:port and reads the answer for up
+ * to timeout_ms: its status, or 0 when none came. */
+int tc_http_ask(int port, const char *request, size_t len, int timeout_ms);
 
 #endif

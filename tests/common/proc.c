@@ -43,6 +43,17 @@ int tc_proc_stop(pid_t pid, const char *what, int grace_ms) {
     return -1;
 }
 
+int tc_proc_wait_ready(pid_t pid, int (*ready)(void *arg), void *arg, int timeout_ms) {
+    double until = tc_now_ms() + timeout_ms;
+    do {
+        if (waitpid(pid, NULL, WNOHANG) == pid) return -2;
+        if (ready(arg)) return 0;
+        tc_sleep_ms(20);
+    } while (tc_now_ms() < until);
+    tc_proc_kill(pid);
+    return -1;
+}
+
 void tc_proc_kill(pid_t pid) {
     if (pid <= 0) return;
     kill(pid, SIGKILL);

@@ -19,6 +19,9 @@ int tc_proc_wait_exit(pid_t pid, int timeout_ms);
 int tc_proc_stop(pid_t pid, const char *what, int grace_ms);
 /* SIGKILL and reap. */
 void tc_proc_kill(pid_t pid);
+/* Polls ready(arg) every 20 ms until it answers nonzero (0), child pid ends by itself (-2; reaped)
+ * or timeout_ms pass (-1; then the child is killed and reaped). */
+int tc_proc_wait_ready(pid_t pid, int (*ready)(void *arg), void *arg, int timeout_ms);
 
 /* Removes a test's directory and all in it (saying so on stderr when it cannot); 0 or -1. */
 int tc_remove_dir(const char *dir);

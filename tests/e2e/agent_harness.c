@@ -194,6 +194,17 @@ pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms) {
     return -1;
 }
 
+/* 1 once the agent says it is registered (a->gpus: the GPUs it offers). */
+static int agent_registered(void *arg) {
+    a_agent *a = arg;
+    json_t *j = tc_port_open(a->port) ? health(a) : NULL;
+    if (!j) return 0;
+    int reg = json_is_true(json_object_get(j, "registered"));
+    a->gpus = (int)json_array_size(json_object_get(j, "gpus"));
+    json_decref(j);
+    return reg;
+}
+
 int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *name, int gpus, double price) {
     memset(a, 0, sizeof *a);
     a_become_subreaper();
@@ -260,25 +271,12 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
             _exit(127);
         }
         a->pid = pid;
-        double until = tc_now_ms() + 15000;
-        while (tc_now_ms() < until) {
-            int st;
-            if (waitpid(pid, &st, WNOHANG) == pid) {
-                a->pid = 0;
-                break;
-            }
-            json_t *j = tc_port_open(a->port) ? health(a) : NULL;
-            if (j) {
-                int reg = json_is_true(json_object_get(j, "registered"));
-                a->gpus = (int)json_array_size(json_object_get(j, "gpus"));
-                json_decref(j);
-                if (reg) return 0;
-            }
-            tc_sleep_ms(20);
-        }
-        if (a->pid > 0) {
+        int ready = tc_proc_wait_ready(pid, agent_registered, a, 15000);
+        if (ready == 0) return 0;
+        a->pid = 0; /* reaped */
+        if (ready == -1) {
             fprintf(stderr, "agent_harness: leptond %s not registered after 15 s (see %s)\n", name, a->log);
-            a_agent_kill(a);
+            a_reap_orphans();
             return -1;
         }
         fprintf(stderr, "agent_harness: leptond %s exited at start (port %d taken?); see %s\n", name, port,

@@ -26,6 +26,8 @@ static int split_args(char *buf, char **argv, int max) {
     return n;
 }
 
+static int broker_healthy(void *b) { return h_healthy(b); }
+
 static int spawn_broker(h_broker *b) {
     int fds[2];
     if (pipe(fds) != 0) return -1;
@@ -89,12 +91,9 @@ static int spawn_broker(h_broker *b) {
         return -1;
     }
     snprintf(b->url, sizeof b->url, "http://127.0.0.1:%d", b->port);
-    for (int i = 0; i < 200; i++) {
-        if (h_healthy(b)) return 0;
-        tc_sleep_ms(10);
-    }
+    if (tc_proc_wait_ready(b->pid, broker_healthy, b, 2000) == 0) return 0;
     fprintf(stderr, "harness: broker not healthy (see %s)\n", b->log);
-    h_broker_kill(b);
+    b->pid = 0; /* reaped */
     return -1;
 }
 

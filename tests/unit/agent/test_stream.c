@@ -241,23 +241,6 @@ static long long metric(const char *series) {
     return v;
 }
 
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
-                          const char *keyhex, const char *queue_bytes) {
-    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, queue_bytes);
-    if (pid < 0) return -1;
-    for (int i = 0; i < 200; i++) {
-        http_resp r = http("GET", "/healthz", NULL, 0, "");
-        long st = r.status;
-        free(r.head);
-        if (st == 200) return pid;
-        if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 static long long alloc_buffer(size_t size) {
     char jb[64];
     snprintf(jb, sizeof jb, "{\"size\": %zu}", size);
@@ -925,7 +908,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
     if (!mkdtemp(dir)) return;
     g_port = tc_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, "65536");
     CHECK(pid > 0);
     if (pid <= 0) return;
     kit k;
@@ -1222,7 +1205,7 @@ int main(int argc, char **argv) {
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     g_port = tc_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, NULL);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
         return 1;

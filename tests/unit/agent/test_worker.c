@@ -64,20 +64,7 @@ static const char *err_code(const resp *r, char *buf, size_t n) {
 }
 
 /* Raw request head with a Content-Length but (almost) no body: the answer must come early. */
-static long raw_status(const char *head) {
-    int fd = tc_dial(0, g_port, 10000);
-    if (fd < 0) return -1;
-    if (write(fd, head, strlen(head)) < 0) {
-        close(fd);
-        return -1;
-    }
-    char buf[512] = "";
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    long st = -1;
-    if (n > 12) sscanf(buf, "HTTP/1.%*d %ld", &st);
-    return st;
-}
+static long raw_status(const char *head) { return tc_http_ask(g_port, head, strlen(head), 10000); }
 
 #define BATCH_MAX 256 /* jobs of one POST /v1/jobs/batch */
 
@@ -126,23 +113,6 @@ static const char *job_status(const job_result *j) {
 static void job_free(job_result *j) {
     json_decref(j->res);
     free(j->raw.body);
-}
-
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex) {
-    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
-    if (pid < 0) return -1;
-    for (int i = 0; i < 200; i++) { /* up to 10 s */
-        resp r = req("GET", "/healthz", NULL, 0, NULL, "");
-        long st = r.status;
-        free(r.body);
-        if (st == 200) return pid;
-        int ws;
-        if (waitpid(pid, &ws, WNOHANG) == pid) return -1;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
 }
 
 /* ---- requests with an extra header, answers with their headers ---- */
@@ -858,7 +828,7 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     if (!mkdtemp(dir)) return;
     g_port = tc_free_port();
     g_queue_bytes = "2097152";
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
     g_queue_bytes = NULL;
     CHECK(pid > 0);
     if (pid <= 0) return;
@@ -974,7 +944,7 @@ int main(int argc, char **argv) {
     char dir[] = "/tmp/lepton-worker-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
     g_port = tc_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
         return 1;
@@ -1469,7 +1439,7 @@ int main(int argc, char **argv) {
         CHECK(metric("lepton_worker_restarting_total") >= 7);
         int code3 = tc_proc_wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
-        pid = start_worker(exe, lib, uuid, dir, keyhex);
+        pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
         CHECK(pid > 0);
         sticky_ok = pid > 0;
     }

@@ -54,10 +54,16 @@ static int fx_gpu_uuid(const char *lib, char *uuid, size_t n) {
     return rc;
 }
 
+/* 1 when the worker on 127.0.0.1:*port answers GET /healthz with 200. */
+static int fx_worker_healthy(void *port) {
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    return tc_http_ask(*(int *)port, get, sizeof get - 1, 5000) == 200;
+}
+
 /* Starts lepton-worker exe for lease ls_test (node node-t, GPU uuid at index 0) on 127.0.0.1:port,
  * handing it the lease key (hex) on a pipe as leptond does; queue_bytes: --job-queue-bytes, or NULL.
- * Returns the process id (the caller waits for it to answer) or -1. */
-static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+ * Returns the process id once GET /healthz answers 200 (up to 10 s), or -1 (then it is reaped). */
+static pid_t fx_start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
                              const char *keyhex, int port, const char *queue_bytes) {
     char listen[64], grant[200], fdarg[16];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
@@ -87,7 +93,8 @@ static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid,
         _exit(127);
     }
     close(kp[0]);
-    return pid;
+    if (pid < 0) return -1;
+    return tc_proc_wait_ready(pid, fx_worker_healthy, &port, 10000) == 0 ? pid : -1;
 }
 
 /* The u32 little-endian length that leads a job body (the JSON's length). */
