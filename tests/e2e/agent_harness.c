@@ -314,3 +314,13 @@ void a_agent_cleanup(a_agent *a) {
         tc_sleep_ms(100);
     }
 }
+
+void a_finish(h_broker *b) {
+    h_broker_stop(b);
+    a_reap_orphans();
+    if (check_failures) {
+        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", b->dir);
+        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+    }
+    h_broker_cleanup(b);
+}

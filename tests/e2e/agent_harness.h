@@ -64,6 +64,9 @@ void a_agent_kill(a_agent *a);
 /* Stops it if running and reaps its orphaned workers; its directory lies in the broker's and goes with
  * h_broker_cleanup. */
 void a_agent_cleanup(a_agent *a);
+/* The end of a test, once its agents are cleaned up: stops broker b, reaps the workers orphaned
+ * meanwhile, and removes b's directory, or keeps it (saying where the logs are) when a check failed. */
+void a_finish(h_broker *b);
 
 /* One GPU slot of the agent's GET /healthz. */
 typedef struct a_slot {

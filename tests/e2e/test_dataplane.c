@@ -2107,13 +2107,7 @@ static int setup(const char *broker_args) {
 static void teardown(void) {
     a_agent_cleanup(&A1);
     if (have_a2) a_agent_cleanup(&A2);
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (check_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 static void on_exit_cleanup(void) {

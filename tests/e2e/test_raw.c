@@ -449,13 +449,7 @@ static int setup(void) {
 static void teardown(void) {
     close_all();
     a_agent_cleanup(&A);
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (check_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 int main(int argc, char **argv) {

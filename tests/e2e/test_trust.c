@@ -518,13 +518,7 @@ static void teardown(void) {
         close(proxy_listen_fd);
         proxy_running = 0;
     }
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (check_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 static void on_exit_cleanup(void) {
