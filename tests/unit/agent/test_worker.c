@@ -764,11 +764,7 @@ static long long test_batch(const char *sha, long long seq) {
     return seq;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return tc_now_ms() / 1e3; }
 
 /* A module of 40,000 kernels loads and its last kernel launches in linear time (name lookups are
  * hashed: it took ~30 s with linear searches). The budget is only a guard against quadratic time. */

@@ -533,8 +533,7 @@ static void task_states(void) {
     CHECK(state_of(t1) == LEPTON_TASK_DONE);
     int st = state_of(t2);
     for (int i = 0; i < 100 && st == LEPTON_TASK_QUEUED; i++) { /* another thread may drive */
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
+        tc_sleep_ms(5);
         st = state_of(t2);
     }
     CHECK(st == LEPTON_TASK_RUNNING);
