@@ -38,6 +38,7 @@ int tc_http(CURL *c, const tc_http_req *q, tc_http_resp *out) {
         c = own = curl_easy_init();
     if (!c) {
         out->error = "curl_easy_init failed";
+        out->code = CURLE_FAILED_INIT;
         out->body = calloc(1, 1);
         return -1;
     }
@@ -54,9 +55,12 @@ int tc_http(CURL *c, const tc_http_req *q, tc_http_resp *out) {
         snprintf(line, sizeof line, "Content-Type: %s", q->content_type);
         hdrs = curl_slist_append(hdrs, line);
     }
-    int large = q->body && q->body_len > (1u << 20);
-    hdrs = curl_slist_append(hdrs, large ? "Expect: 100-continue" : "Expect:");
-    if (large) curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
+    if (q->expect == TC_EXPECT_NEVER) hdrs = curl_slist_append(hdrs, "Expect:");
+    if (q->expect == TC_EXPECT_LARGE) {
+        int large = q->body && q->body_len > (1u << 20);
+        hdrs = curl_slist_append(hdrs, large ? "Expect: 100-continue" : "Expect:");
+        if (large) curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
+    }
     if (q->extra_header) hdrs = curl_slist_append(hdrs, q->extra_header);
     if (q->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
@@ -74,7 +78,8 @@ int tc_http(CURL *c, const tc_http_req *q, tc_http_resp *out) {
     }
     if (q->timeout_ms > 0) curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
+    if (q->ca_file) curl_easy_setopt(c, CURLOPT_CAINFO, q->ca_file);
+    CURLcode rc = out->code = curl_easy_perform(c);
     if (rc == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     else

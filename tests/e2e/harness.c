@@ -200,7 +200,8 @@ int h_http(h_broker *b, const char *method, const char *path, const char *token,
                      .content_type = body ? (content_type ? content_type : "application/json") : NULL,
                      .body = body,
                      .body_len = body_len,
-                     .timeout_ms = 30000};
+                     .timeout_ms = 30000,
+                     .expect = TC_EXPECT_LARGE};
     tc_http_resp r;
     if (tc_http(NULL, &q, &r) != 0) {
         fprintf(stderr, "harness: %s %s: %s\n", method, path, r.error);

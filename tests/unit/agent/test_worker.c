@@ -48,7 +48,8 @@ static resp req(const char *method, const char *path, const void *body, size_t l
                      .content_type = ctype,
                      .body = body,
                      .body_len = len,
-                     .timeout_ms = 120000};
+                     .timeout_ms = 120000,
+                     .expect = TC_EXPECT_NEVER};
     resp r;
     if (tc_http(NULL, &q, &r) != 0) r.status = -1;
     return r;
@@ -129,7 +130,8 @@ static resp req_h(const char *method, const char *path, const void *body, size_t
                      .body_len = len,
                      .extra_header = extra,
                      .timeout_ms = 30000,
-                     .want_head = head != NULL};
+                     .want_head = head != NULL,
+                     .expect = TC_EXPECT_NEVER};
     resp r;
     if (tc_http(NULL, &q, &r) != 0) r.status = -1;
     if (head) { /* the header lines, as a body of their own */
