@@ -56,7 +56,8 @@ extern _Atomic int check_failures;
 #define CHECK_NEAR(a, b)                                                                                     \
     do {                                                                                                     \
         double va_ = (a), vb_ = (b);                                                                         \
-        if (fabs(va_ - vb_) > 1e-9 * (1 + fabs(vb_))) CHECK_FAIL_AT_("%s == %.12g, expected %.12g", #a, va_, vb_); \
+        if (fabs(va_ - vb_) > 1e-9 * (1 + fabs(vb_)))                                                        \
+            CHECK_FAIL_AT_("%s == %.12g, expected %.12g", #a, va_, vb_);                                     \
     } while (0)
 
 /* Both strings exist and are equal. */
@@ -70,7 +71,8 @@ extern _Atomic int check_failures;
 #define CHECK_CONTAINS(hay, needle)                                                                          \
     do {                                                                                                     \
         const char *h_ = (hay), *n_ = (needle);                                                              \
-        if (!h_ || !strstr(h_, n_)) CHECK_FAIL_AT_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_); \
+        if (!h_ || !strstr(h_, n_))                                                                          \
+            CHECK_FAIL_AT_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                        \
     } while (0)
 
 /* A liblepton status, both named on a mismatch with lepton_last_error(). */

@@ -17,7 +17,7 @@ typedef enum tc_http_expect {
 } tc_http_expect;
 
 typedef struct tc_http_req {
-    const char *method;       /* NULL: GET */
+    const char *method; /* NULL: GET */
     const char *url;
     const char *bearer;       /* a token sent as "Authorization: Bearer TOKEN"; NULL: none */
     const char *auth;         /* a whole Authorization value (when bearer is NULL); NULL or "": none */
@@ -32,10 +32,10 @@ typedef struct tc_http_req {
 } tc_http_req;
 
 typedef struct tc_http_resp {
-    long status;       /* the HTTP status; 0 when no answer came */
-    char *body;        /* NUL-terminated (not counted in len); never NULL after tc_http */
+    long status; /* the HTTP status; 0 when no answer came */
+    char *body;  /* NUL-terminated (not counted in len); never NULL after tc_http */
     size_t len;
-    char *head;        /* the header lines when want_head (NUL-terminated), else NULL */
+    char *head; /* the header lines when want_head (NUL-terminated), else NULL */
     size_t head_len;
     const char *error; /* why no answer came (libcurl's words), or NULL */
     CURLcode code;     /* libcurl's code: CURLE_OK when an answer came */

@@ -26,9 +26,10 @@ int tc_free_port(void) {
     if (fd < 0) return 0;
     struct sockaddr_in sa = loopback(0);
     socklen_t sl = sizeof sa;
-    int port = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
-                   ? ntohs(sa.sin_port)
-                   : 0;
+    int port =
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
+            ? ntohs(sa.sin_port)
+            : 0;
     close(fd);
     return port;
 }
@@ -185,9 +186,10 @@ int tc_http_ask(int port, const char *request, size_t len, int timeout_ms) {
     int fd = tc_dial(0, port, 0);
     if (fd < 0) return 0;
     char answer[1024];
-    int st = tc_send_all(fd, request, len) == 0 && tc_read_http_answer(fd, answer, sizeof answer, timeout_ms) > 0
-                 ? tc_http_status(answer)
-                 : 0;
+    int st =
+        tc_send_all(fd, request, len) == 0 && tc_read_http_answer(fd, answer, sizeof answer, timeout_ms) > 0
+            ? tc_http_status(answer)
+            : 0;
     close(fd);
     return st;
 }

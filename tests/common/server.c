@@ -135,7 +135,8 @@ static void *accept_main(void *arg) {
     }
 }
 
-tc_server *tc_server_start(int port, int listen_after_ms, size_t max_body, tc_server_handler handler, void *user) {
+tc_server *tc_server_start(int port, int listen_after_ms, size_t max_body, tc_server_handler handler,
+                           void *user) {
     tc_server *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->listen_after_ms = listen_after_ms;

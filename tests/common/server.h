@@ -13,7 +13,7 @@ typedef struct tc_server tc_server;
 typedef struct tc_server_req {
     const char *method;
     const char *path;
-    const char *head; /* the request line and header lines, NUL-terminated ("\r\nName: value" finds one) */
+    const char *head;    /* the request line and header lines, NUL-terminated ("\r\nName: value" finds one) */
     unsigned char *body; /* NUL-terminated (not counted in body_len) */
     size_t body_len;
 } tc_server_req;
@@ -25,7 +25,8 @@ typedef int (*tc_server_handler)(int fd, const tc_server_req *req, void *user);
 /* Serves on 127.0.0.1:port (0: a port the kernel picks), listening after listen_after_ms (0: at
  * once; connections wait in no backlog until then); a request whose body exceeds max_body (0: no
  * limit) ends its connection unanswered. NULL on failure. */
-tc_server *tc_server_start(int port, int listen_after_ms, size_t max_body, tc_server_handler handler, void *user);
+tc_server *tc_server_start(int port, int listen_after_ms, size_t max_body, tc_server_handler handler,
+                           void *user);
 int tc_server_port(const tc_server *s);
 /* Connections accepted and served so far. */
 int tc_server_connections(tc_server *s);
