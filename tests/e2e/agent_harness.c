@@ -1,16 +1,13 @@
 /* agent_harness.c — see agent_harness.h. Agents are started with fork/exec and always reaped. */
 #include "agent_harness.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,18 +23,6 @@
 #error "LEPTON_TEST_DEFAULT_PTX_DIR must name tests/kernels/ptx"
 #endif
 
-double a_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-void a_sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static const char *env_or(const char *name, const char *dflt) {
     const char *v = getenv(name);
     return v && *v ? v : dflt;
@@ -52,29 +37,9 @@ int a_is_emulator(void) { return strcmp(a_cuda_library(), LEPTON_TEST_DEFAULT_CU
 char *a_load_ptx(const char *kernel, size_t *size) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.%s.ptx", a_ptx_dir(), kernel, a_ptx_arch());
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "agent_harness: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 4096) {
-            char *nb = realloc(buf, cap * 2 + 8192);
-            if (!nb) break;
-            buf = nb;
-            cap = cap * 2 + 8192;
-        }
-        size_t got = fread(buf + len, 1, cap - len - 1, f);
-        if (got == 0) break;
-        len += got;
-    }
-    fclose(f);
-    if (!buf) return NULL;
-    buf[len] = '\0';
-    *size = len;
-    return buf;
+    char *text = tc_read_file(path, size);
+    if (!text) fprintf(stderr, "agent_harness: cannot read %s: %s\n", path, strerror(errno));
+    return text;
 }
 
 void a_become_subreaper(void) { prctl(PR_SET_CHILD_SUBREAPER, 1); }
@@ -131,48 +96,6 @@ void a_reap_orphans(void) {
         if (ppid == self && st == 'Z' && strstr(comm, "lepton-worker")) waitpid(pid, NULL, WNOHANG);
     }
     closedir(d);
-}
-
-static int port_bindable(int port) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return 0;
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(s, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(s);
-    return ok;
-}
-
-int a_free_ports(int count) {
-    /* Random bases below the usual ephemeral range (32768+), so that outgoing connections do not
-     * take the ports between the probe and the agent's bind; aligned to blocks of 16, so that
-     * agents of tests running at once never share a block (the first port of a taken block is
-     * the agent's, bound from its start, while its workers' ports stay free until a lease). */
-    static unsigned seed;
-    if (!seed) seed = (unsigned)getpid() ^ (unsigned)time(NULL);
-    if (count > 16) return -1;
-    for (int attempt = 0; attempt < 200; attempt++) {
-        int base = 20000 + 16 * (int)(rand_r(&seed) % 750u);
-        int ok = 1;
-        for (int i = 0; i < count && ok; i++)
-            ok = port_bindable(base + i);
-        if (ok) return base;
-    }
-    return -1;
-}
-
-int a_port_open(int port) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return 0;
-    struct sockaddr_in sa = {0};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(s, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(s);
-    return ok;
 }
 
 pid_t a_port_owner(int port) {
@@ -259,16 +182,27 @@ int a_agent_slots(a_agent *a, a_slot *slots, int n) {
 }
 
 pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms) {
-    double until = a_now_ms() + timeout_ms;
+    double until = tc_now_ms() + timeout_ms;
     do {
         a_slot s[A_MAX_GPUS];
         int n = a_agent_slots(a, s, A_MAX_GPUS);
         if (gpu < n && s[gpu].worker_pid > 0 && s[gpu].worker_pid != not_pid &&
-            !strcmp(s[gpu].state, "running") && a_port_open(a->port + 1 + gpu))
+            !strcmp(s[gpu].state, "running") && tc_port_open(a->port + 1 + gpu))
             return s[gpu].worker_pid;
-        a_sleep_ms(20);
-    } while (a_now_ms() < until);
+        tc_sleep_ms(20);
+    } while (tc_now_ms() < until);
     return -1;
+}
+
+/* 1 once the agent says it is registered (a->gpus: the GPUs it offers). */
+static int agent_registered(void *arg) {
+    a_agent *a = arg;
+    json_t *j = tc_port_open(a->port) ? health(a) : NULL;
+    if (!j) return 0;
+    int reg = json_is_true(json_object_get(j, "registered"));
+    a->gpus = (int)json_array_size(json_object_get(j, "gpus"));
+    json_decref(j);
+    return reg;
 }
 
 int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *name, int gpus, double price) {
@@ -283,7 +217,7 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
     snprintf(a->log, sizeof a->log, "%s/leptond.log", a->dir);
     for (int attempt = 0; attempt < 3; attempt++) {
         /* the agent, its workers (up to 15 GPUs) */
-        int port = a_free_ports(16);
+        int port = tc_free_ports(16);
         if (port < 0) {
             fprintf(stderr, "agent_harness: no free ports\n");
             return -1;
@@ -337,25 +271,12 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
             _exit(127);
         }
         a->pid = pid;
-        double until = a_now_ms() + 15000;
-        while (a_now_ms() < until) {
-            int st;
-            if (waitpid(pid, &st, WNOHANG) == pid) {
-                a->pid = 0;
-                break;
-            }
-            json_t *j = a_port_open(a->port) ? health(a) : NULL;
-            if (j) {
-                int reg = json_is_true(json_object_get(j, "registered"));
-                a->gpus = (int)json_array_size(json_object_get(j, "gpus"));
-                json_decref(j);
-                if (reg) return 0;
-            }
-            a_sleep_ms(20);
-        }
-        if (a->pid > 0) {
+        int ready = tc_proc_wait_ready(pid, agent_registered, a, 15000);
+        if (ready == 0) return 0;
+        a->pid = 0; /* reaped */
+        if (ready == -1) {
             fprintf(stderr, "agent_harness: leptond %s not registered after 15 s (see %s)\n", name, a->log);
-            a_agent_kill(a);
+            a_reap_orphans();
             return -1;
         }
         fprintf(stderr, "agent_harness: leptond %s exited at start (port %d taken?); see %s\n", name, port,
@@ -366,26 +287,17 @@ int a_agent_start(a_agent *a, h_broker *b, const char *node_token, const char *n
 
 int a_agent_stop(a_agent *a) {
     if (a->pid <= 0) return -1;
-    kill(a->pid, SIGTERM);
-    int status = 0;
-    double until = a_now_ms() + 8000;
-    while (a_now_ms() < until) {
-        if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
-            a->pid = 0;
-            a_reap_orphans();
-            return status;
-        }
-        a_sleep_ms(10);
-    }
-    fprintf(stderr, "agent_harness: leptond %s ignored SIGTERM for 8 s; killing it\n", a->name);
-    a_agent_kill(a);
-    return -1;
+    char what[96];
+    snprintf(what, sizeof what, "agent_harness: leptond %s", a->name);
+    int status = tc_proc_stop(a->pid, what, 8000);
+    a->pid = 0;
+    a_reap_orphans();
+    return status;
 }
 
 void a_agent_kill(a_agent *a) {
     if (a->pid <= 0) return;
-    kill(a->pid, SIGKILL);
-    waitpid(a->pid, NULL, 0);
+    tc_proc_kill(a->pid);
     a->pid = 0;
     a_reap_orphans();
 }
@@ -397,8 +309,18 @@ void a_agent_cleanup(a_agent *a) {
         a_reap_orphans();
         int any = 0;
         for (int g = 0; g < a->gpus; g++)
-            any |= a_port_open(a->port + 1 + g);
+            any |= tc_port_open(a->port + 1 + g);
         if (!any) break;
-        a_sleep_ms(100);
+        tc_sleep_ms(100);
     }
+}
+
+void a_finish(h_broker *b) {
+    h_broker_stop(b);
+    a_reap_orphans();
+    if (check_failures) {
+        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", b->dir);
+        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+    }
+    h_broker_cleanup(b);
 }

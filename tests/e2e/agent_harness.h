@@ -1,6 +1,7 @@
 /* agent_harness.h — end-to-end support for the data plane: start and stop real leptond processes
  * (each starting its lepton-worker processes) against a broker started with harness.h, find the
  * pids and ports of the workers, and locate the CUDA driver and PTX corpus the suite runs on.
+ * Ports, sockets, clock and processes: tests/common (net.h, proc.h).
  *
  * Environment:
  *   LEPTON_TEST_CUDA_LIBRARY  the CUDA driver the agents load (default: the cudaemu build)
@@ -15,6 +16,8 @@
 #include <sys/types.h>
 
 #include "harness.h"
+#include "net.h"
+#include "proc.h"
 
 #define A_MAX_GPUS 16
 
@@ -44,10 +47,6 @@ void a_become_subreaper(void);
 /* Reaps every ended child that is not a tracked broker or agent (orphaned workers). */
 void a_reap_orphans(void);
 
-/* Finds `count` consecutive free loopback TCP ports; returns the first, or -1. */
-int a_free_ports(int count);
-/* True when something accepts TCP connections on 127.0.0.1:port. */
-int a_port_open(int port);
 /* The pid of the process listening on 127.0.0.1:port (from /proc/net/tcp and /proc/PID/fd), or -1. */
 pid_t a_port_owner(int port);
 /* True when the process exists and is not a zombie. */
@@ -65,6 +64,9 @@ void a_agent_kill(a_agent *a);
 /* Stops it if running and reaps its orphaned workers; its directory lies in the broker's and goes with
  * h_broker_cleanup. */
 void a_agent_cleanup(a_agent *a);
+/* The end of a test, once its agents are cleaned up: stops broker b, reaps the workers orphaned
+ * meanwhile, and removes b's directory, or keeps it (saying where the logs are) when a check failed. */
+void a_finish(h_broker *b);
 
 /* One GPU slot of the agent's GET /healthz. */
 typedef struct a_slot {
@@ -82,8 +84,5 @@ pid_t a_wait_worker(a_agent *a, int gpu, pid_t not_pid, int timeout_ms);
 /* Raw HTTP to a data-plane URL base such as "http://127.0.0.1:4567" (see h_http). */
 int a_http(const char *base, const char *method, const char *path, const char *token,
            const char *content_type, const void *body, size_t body_len, h_resp *out);
-
-double a_now_ms(void);
-void a_sleep_ms(long ms);
 
 #endif

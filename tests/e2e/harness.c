@@ -1,7 +1,6 @@
 /* harness.c — see harness.h. Processes are started with fork/exec and always reaped. */
 #include "harness.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,25 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "pg_testdb.h"
+#include "proc.h"
 
 #ifndef LEPTON_BROKER_BIN
 #error "LEPTON_BROKER_BIN must name the lepton-broker executable"
 #endif
-
-_Atomic int h_failures;
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 static int split_args(char *buf, char **argv, int max) {
     int n = 0;
     for (char *tok = strtok(buf, " "); tok && n < max; tok = strtok(NULL, " ")) argv[n++] = tok;
     return n;
 }
+
+static int broker_healthy(void *b) { return h_healthy(b); }
 
 static int spawn_broker(h_broker *b) {
     int fds[2];
@@ -86,7 +81,7 @@ static int spawn_broker(h_broker *b) {
             continue;
         }
         if (got == 0) break;
-        sleep_ms(10);
+        tc_sleep_ms(10);
         waited += 10;
     }
     close(fds[0]);
@@ -96,12 +91,9 @@ static int spawn_broker(h_broker *b) {
         return -1;
     }
     snprintf(b->url, sizeof b->url, "http://127.0.0.1:%d", b->port);
-    for (int i = 0; i < 200; i++) {
-        if (h_healthy(b)) return 0;
-        sleep_ms(10);
-    }
+    if (tc_proc_wait_ready(b->pid, broker_healthy, b, 2000) == 0) return 0;
     fprintf(stderr, "harness: broker not healthy (see %s)\n", b->log);
-    h_broker_kill(b);
+    b->pid = 0; /* reaped */
     return -1;
 }
 
@@ -164,25 +156,14 @@ int h_broker_restart(h_broker *b) { return spawn_broker(b); }
 
 int h_broker_stop(h_broker *b) {
     if (b->pid <= 0) return -1;
-    kill(b->pid, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 500; i++) {
-        pid_t r = waitpid(b->pid, &status, WNOHANG);
-        if (r == b->pid) {
-            b->pid = 0;
-            return status;
-        }
-        sleep_ms(10);
-    }
-    fprintf(stderr, "harness: broker ignored SIGTERM for 5 s; killing it\n");
-    h_broker_kill(b);
-    return -1;
+    int status = tc_proc_stop(b->pid, "harness: broker", 5000);
+    b->pid = 0;
+    return status;
 }
 
 void h_broker_kill(h_broker *b) {
     if (b->pid <= 0) return;
-    kill(b->pid, SIGKILL);
-    waitpid(b->pid, NULL, 0);
+    tc_proc_kill(b->pid);
     b->pid = 0;
 }
 
@@ -192,11 +173,7 @@ void h_broker_cleanup(h_broker *b) {
         drop_pg_db(b->pg_db);
         b->pg_db[0] = '\0';
     }
-    if (b->dir[0] && !getenv("LEPTON_KEEP_TEST_DIRS")) {
-        char cmd[400];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
-        if (system(cmd) != 0) fprintf(stderr, "harness: could not remove %s\n", b->dir);
-    }
+    if (b->dir[0] && !getenv("LEPTON_KEEP_TEST_DIRS")) tc_remove_dir(b->dir);
 }
 
 int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_size) {
@@ -212,58 +189,33 @@ int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_siz
     return (st == 0 && out[0]) ? 0 : -1;
 }
 
-static size_t collect(char *ptr, size_t size, size_t nmemb, void *user) {
-    h_resp *r = user;
-    size_t n = size * nmemb;
-    char *nb = realloc(r->body, r->len + n + 1);
-    if (!nb) return 0;
-    memcpy(nb + r->len, ptr, n);
-    r->body = nb;
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
 int h_http(h_broker *b, const char *method, const char *path, const char *token, const char *content_type,
            const char *body, size_t body_len, h_resp *out) {
     memset(out, 0, sizeof *out);
-    CURL *c = curl_easy_init();
-    if (!c) return -1;
-    char url[1024], auth[512], ct[128];
+    char url[1024];
     snprintf(url, sizeof url, "%s%s", b->url, path);
-    struct curl_slist *hdrs = NULL;
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    if (body) {
-        snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
-        hdrs = curl_slist_append(hdrs, ct);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-    }
-    /* A large body waits for "100 Continue" (as liblepton's large uploads do), so that a server that
-     * refuses it from its headers (413) answers before the body is sent: sending it regardless races
-     * the server's close (a reset, and no answer read). Small bodies go at once. */
-    int large = body && body_len > (1u << 20);
-    hdrs = curl_slist_append(hdrs, large ? "Expect: 100-continue" : "Expect:");
-    if (large) curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "harness: %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .bearer = token,
+                     .content_type = body ? (content_type ? content_type : "application/json") : NULL,
+                     .body = body,
+                     .body_len = body_len,
+                     .timeout_ms = 30000,
+                     .expect = TC_EXPECT_LARGE};
+    tc_http_resp r;
+    if (tc_http(NULL, &q, &r) != 0) {
+        fprintf(stderr, "harness: %s %s: %s\n", method, path, r.error);
+        tc_http_resp_free(&r);
         return -1;
     }
-    if (out->body) out->json = json_loadb(out->body, out->len, 0, NULL);
+    out->status = r.status;
+    if (r.len) {
+        out->body = r.body;
+        out->len = r.len;
+        out->json = json_loadb(out->body, out->len, 0, NULL);
+    } else {
+        free(r.body);
+    }
     return 0;
 }
 
@@ -328,7 +280,7 @@ int h_advance(h_broker *b, const char *token, long long ms) {
     long st = r.status;
     h_resp_free(&r);
     if (rc != 0 || st != 200) return -1;
-    sleep_ms(350); /* the reaper ticks every ~100 ms */
+    tc_sleep_ms(350); /* the reaper ticks every ~100 ms */
     return 0;
 }
 
@@ -337,50 +289,4 @@ int h_healthy(h_broker *b) {
     int ok = h_http(b, "GET", "/healthz", NULL, NULL, NULL, 0, &r) == 0 && r.status == 200;
     h_resp_free(&r);
     return ok;
-}
-
-static void (*case_teardown)(void);
-static int case_torn_down;
-
-static void case_teardown_once(void) {
-    if (case_torn_down || !case_teardown) return;
-    case_torn_down = 1;
-    case_teardown();
-}
-
-int h_case_main(int argc, char **argv, const h_case *cases, size_t n, int (*setup)(void), void (*teardown)(void)) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s CASE|--list\n", argv[0]);
-        return 2;
-    }
-    int list = !strcmp(argv[1], "--list");
-    for (size_t k = 0; k < n; k++) {
-        if (list) {
-            printf("%s\n", cases[k].name);
-            continue;
-        }
-        if (strcmp(argv[1], cases[k].name)) continue;
-        case_teardown = teardown;
-        atexit(case_teardown_once);
-        if (setup && setup() != 0) {
-            h_failures++;
-            case_teardown_once();
-            return 1;
-        }
-        cases[k].fn();
-        case_teardown_once();
-        return h_done(cases[k].name);
-    }
-    if (list) return 0;
-    fprintf(stderr, "unknown case %s\n", argv[1]);
-    return 2;
-}
-
-int h_done(const char *name) {
-    if (h_failures) {
-        fprintf(stderr, "%s: %d check(s) failed\n", name, h_failures);
-        return 1;
-    }
-    printf("%s: all checks passed\n", name);
-    return 0;
 }

@@ -1,7 +1,7 @@
 /* harness.h — end-to-end test support: start and stop a real lepton-broker on a free loopback
  * port with its own SQLite file (or, when LEPTON_TEST_PG_URL names a PostgreSQL server, its own fresh
  * database there, as tests/unit/broker/pg_fixture.sh provides), make tokens, talk raw HTTP to it (as
- * a node agent would), move its test clock, and a tiny check framework. */
+ * a node agent would), move its test clock. Checks: tests/common/check.h. */
 #ifndef LEPTON_TESTS_HARNESS_H
 #define LEPTON_TESTS_HARNESS_H
 
@@ -11,33 +11,7 @@
 
 #include <jansson.h>
 
-extern _Atomic int h_failures; /* CHECKs may fail on several threads */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-            h_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
-#define CHECK_EQ_INT(a, b)                                                                         \
-    do {                                                                                           \
-        long long _a = (long long)(a), _b = (long long)(b);                                        \
-        if (_a != _b) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__,  \
-                    #a, #b, _a, _b);                                                               \
-            h_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
-/* Checks a liblepton call's status and prints lepton_last_error() when it differs. */
-#define CHECK_RC(call, expect)                                                                     \
-    do {                                                                                           \
-        int _rc = (call);                                                                          \
-        if (_rc != (expect)) {                                                                     \
-            fprintf(stderr, "%s:%d: %s returned %s, expected %s: %s\n", __FILE__, __LINE__, #call, \
-                    lepton_status_name(_rc), lepton_status_name(expect), lepton_last_error());     \
-            h_failures++;                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 typedef struct h_broker {
     pid_t pid;
@@ -92,19 +66,5 @@ long h_heartbeat(h_broker *b, const char *node_token, const char *name);
 int h_advance(h_broker *b, const char *token, long long ms);
 /* True when GET /healthz answers 200. */
 int h_healthy(h_broker *b);
-
-/* Finishes a test program: prints the summary and returns the exit code. */
-int h_done(const char *name);
-
-/* One case of a test program, named on its command line. */
-typedef struct h_case {
-    const char *name;
-    void (*fn)(void);
-} h_case;
-/* The main of a test program of cases: `PROGRAM CASE` runs setup() (0 = go on; else the case
- * fails), the case, then teardown() (also at exit, for a case that exits from inside); `PROGRAM
- * --list` lists them. Returns the exit status: h_done's, 1 when setup failed, 2 for a bad command
- * line or an unknown case. */
-int h_case_main(int argc, char **argv, const h_case *cases, size_t n, int (*setup)(void), void (*teardown)(void));
 
 #endif

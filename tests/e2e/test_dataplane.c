@@ -1051,7 +1051,7 @@ static int spin_submit(lepton_lease *l, lepton_module *m, uint32_t gpu, spin_job
     int rc = lepton_submit(l, &j, &sj->t);
     if (rc != LEPTON_OK) return rc;
     /* it is running once a short wait times out */
-    a_sleep_ms(300);
+    tc_sleep_ms(300);
     return lepton_wait(sj->t, 0) == LEPTON_ETIMEDOUT ? LEPTON_OK : -1;
 }
 
@@ -1076,9 +1076,9 @@ static void case_kill_worker(void) {
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
     if (victim > 0) kill(victim, SIGKILL);
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     int rc = lepton_wait(sj.t, 10000);
-    double took = a_now_ms() - t0;
+    double took = tc_now_ms() - t0;
     CHECK_EQ_INT(rc, LEPTON_ENODELOST);
     if (took >= 3000) fprintf(stderr, "the waiting client learned of the lost worker after %.0f ms\n", took);
     CHECK(took < 3000);
@@ -1096,9 +1096,9 @@ static void case_kill_worker(void) {
         CHECK(!memcmp(back, pattern, sizeof back));
     }
     /* the first job on the replacement runs at once (the lost job's seq is not awaited) */
-    double t1 = a_now_ms();
+    double t1 = tc_now_ms();
     saxpy_works(l, sm, 0, "on the replacement worker");
-    double first = a_now_ms() - t1;
+    double first = tc_now_ms() - t1;
     if (first >= 2000) fprintf(stderr, "the first job on the replacement worker took %.0f ms\n", first);
     CHECK(first < 2000);
     if (two) saxpy_works(l, sm, 1, "on the untouched GPU");
@@ -1131,21 +1131,21 @@ static void case_kill_agent(void) {
 
     a_agent_kill(&A1);
     /* its workers end with it (parent-death signal) and their ports close */
-    double until = a_now_ms() + 8000;
+    double until = tc_now_ms() + 8000;
     int alive = 1;
-    while (alive && a_now_ms() < until) {
+    while (alive && tc_now_ms() < until) {
         a_reap_orphans();
         alive = 0;
         for (int i = 0; i < n; i++)
-            alive |= a_worker_exists(workers[i]) || a_port_open(A1.port + 1 + i);
-        if (alive) a_sleep_ms(50);
+            alive |= a_worker_exists(workers[i]) || tc_port_open(A1.port + 1 + i);
+        if (alive) tc_sleep_ms(50);
     }
     CHECK(!alive);
     /* the broker marks the node lost (--node-timeout-ms 1500) and fails its lease */
     char st[32] = "";
-    until = a_now_ms() + 8000;
-    while (strcmp(lease_state(T_TEN, li.id, st, sizeof st), "failed") && a_now_ms() < until)
-        a_sleep_ms(100);
+    until = tc_now_ms() + 8000;
+    while (strcmp(lease_state(T_TEN, li.id, st, sizeof st), "failed") && tc_now_ms() < until)
+        tc_sleep_ms(100);
     CHECK(!strcmp(st, "failed"));
     h_resp r;
     CHECK(h_http(&B, "GET", "/v1/nodes", T_TEN, NULL, NULL, 0, &r) == 0);
@@ -1176,7 +1176,7 @@ static void case_kill_agent(void) {
         other_cost = info_of(other).cost;
     }
     /* nothing is billed after the end: real time and the broker's clock move on */
-    a_sleep_ms(1200);
+    tc_sleep_ms(1200);
     CHECK(info_of(l).cost == after.cost);
     CHECK(h_advance(&B, T_TEN, 3600 * 1000LL) == 0);
     lepton_lease_info later = info_of(l);
@@ -1205,14 +1205,14 @@ out:
 
 /* ---- lease expiry and close while a job runs ------------------------------------------------ */
 static void check_workers_gone(a_agent *ag, const pid_t *pids, const int *slots, int n) {
-    double until = a_now_ms() + 9000;
+    double until = tc_now_ms() + 9000;
     int alive = 1;
-    while (alive && a_now_ms() < until) {
+    while (alive && tc_now_ms() < until) {
         alive = 0;
         /* ended and reaped by the agent, and the port closed */
         for (int i = 0; i < n; i++)
-            alive |= a_worker_exists(pids[i]) || a_port_open(ag->port + 1 + slots[i]);
-        if (alive) a_sleep_ms(50);
+            alive |= a_worker_exists(pids[i]) || tc_port_open(ag->port + 1 + slots[i]);
+        if (alive) tc_sleep_ms(50);
     }
     CHECK(!alive);
     a_slot s[A_MAX_GPUS];
@@ -1235,7 +1235,7 @@ static void end_while_running(int by_close) {
     lepton_module *wm = load(l, "watchdog_spin");
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     if (by_close) {
         char path[256];
         snprintf(path, sizeof path, "/v1/leases/%s/close", li.id);
@@ -1245,7 +1245,7 @@ static void end_while_running(int by_close) {
         h_resp_free(&r);
     }
     int rc = lepton_wait(sj.t, 20000);
-    double took = a_now_ms() - t0;
+    double took = tc_now_ms() - t0;
     CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
     /* promptly: a close at once, an expiry within a few seconds of the TTL (3 s) */
     if (took >= (by_close ? 3000 : 6000))
@@ -1281,9 +1281,9 @@ static void case_close(void) {
     spin_job sj;
     CHECK_RC(spin_submit(l, wm, 0, &sj), LEPTON_OK);
     lepton_task_free(sj.t);
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    double took = a_now_ms() - t0;
+    double took = tc_now_ms() - t0;
     CHECK(took < 5000);
     check_workers_gone(tl.ag, &tl.worker0, &tl.slot0, 1);
     char st[32];
@@ -1305,14 +1305,14 @@ static void case_reuse(void) {
     }
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     /* the same two GPUs for the next lease, right away */
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     lepton_lease *next = open_lease(c, 2, "Emu n1", 0);
     if (next) {
         CHECK(!strcmp(info_of(next).node, A1.name));
         lepton_module *m = load(next, "saxpy");
         saxpy_works(next, m, 0, "on a GPU just released");
         saxpy_works(next, m, 1, "on a GPU just released");
-        double took = a_now_ms() - t0;
+        double took = tc_now_ms() - t0;
         if (took >= 3000) fprintf(stderr, "the next lease's first jobs took %.0f ms\n", took);
         CHECK(took < 3000);
         CHECK_EQ_INT(info_of(next).state, LEPTON_LEASE_ACTIVE);
@@ -1333,7 +1333,7 @@ static long raw_status(const char *base, const char *method, const char *path, c
     const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
     if (st >= 400 && (!msg || !*msg || !h_err_code(&r)[0])) {
         fprintf(stderr, "%s %s → %ld without an error body: %s\n", method, path, st, r.body ? r.body : "");
-        h_failures++;
+        check_failures++;
     }
     h_resp_free(&r);
     return st;
@@ -1766,7 +1766,7 @@ static void case_stream_fault(void) {
     /* the lease goes on: new buffers and jobs on the fresh worker, over a new stream */
     lepton_buffer *ones2, *counter2;
     counter_bufs(l, &ones2, &counter2);
-    a_sleep_ms(400); /* past the stream's first back-off */
+    tc_sleep_ms(400); /* past the stream's first back-off */
     long long fresh0 = stream_frames(v.worker[0], "job");
     CHECK_EQ_INT(counter_jobs(l, m, ones2, counter2, 0, 50, -1, NULL, rcs, NULL), 0);
     long long fresh_jobs = stream_frames(v.worker[0], "job") - fresh0;
@@ -1830,7 +1830,7 @@ static void case_stream_kill(void) {
         j.step_count = 3;
         rcs[k] = lepton_submit(l, &j, &t[k]);
     }
-    a_sleep_ms(30);
+    tc_sleep_ms(30);
     int done_before = 0;
     for (int k = 0; k < KILL_JOBS; k++)
         done_before += rcs[k] == LEPTON_OK && lepton_wait(t[k], 0) != LEPTON_ETIMEDOUT;
@@ -1860,7 +1860,7 @@ static void case_stream_kill(void) {
     CHECK_RC(lepton_buffer_read(counter, 0, &final, sizeof final), LEPTON_OK);
     CHECK_EQ_INT((int)final, KILL_JOBS);
     /* the stream comes back after its back-off */
-    a_sleep_ms(400);
+    tc_sleep_ms(400);
     static int rcs2[STREAM_JOBS];
     long long f2 = stream_frames(v.worker[0], "job");
     CHECK_EQ_INT(counter_jobs(l, m, ones, counter, KILL_JOBS, 20, -1, NULL, rcs2, NULL), 0);
@@ -2107,13 +2107,7 @@ static int setup(const char *broker_args) {
 static void teardown(void) {
     a_agent_cleanup(&A1);
     if (have_a2) a_agent_cleanup(&A2);
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (h_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 static void on_exit_cleanup(void) {
@@ -2135,7 +2129,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "driver: %s, PTX %s/*.%s.ptx\n", a_cuda_library(), a_ptx_dir(), a_ptx_arch());
         atexit(on_exit_cleanup);
         if (setup(CASES[k].broker_args) != 0) {
-            h_failures++;
+            check_failures++;
             teardown();
             return 1;
         }
@@ -2146,7 +2140,7 @@ int main(int argc, char **argv) {
             CHECK(a_agent_slots(&A1, s, A_MAX_GPUS) == A1.gpus); /* the agent still answers */
         }
         teardown();
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     if (!strcmp(argv[1], "--list")) return 0;
     fprintf(stderr, "unknown case %s\n", argv[1]);

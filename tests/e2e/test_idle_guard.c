@@ -5,13 +5,9 @@
  * sockets were held and how long each real request took. The broker runs with a 30 s head deadline
  * so that eviction, not the deadline, is what lets the client in. Each of the three servers also
  * answers malformed request heads at once with the JSON error body. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent_harness.h"
@@ -31,17 +27,8 @@ static int nheld;
 static int hold_idle(int port, int first, int count) {
     int ok = 0;
     for (int i = 0; i < count && nheld < MAX_HELD; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (fd < 0) break;
-        struct sockaddr_in from = {.sin_family = AF_INET};
-        from.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(first + i / PER_ADDR));
-        struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
-            connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
-            close(fd);
-            continue;
-        }
+        int fd = tc_dial((127u << 24) | (uint32_t)(first + i / PER_ADDR), port, 0);
+        if (fd < 0) continue;
         held_fds[nheld++] = fd;
         ok++;
     }
@@ -52,21 +39,16 @@ static int hold_idle(int port, int first, int count) {
  * (status, Content-Type, code), never libmicrohttpd's HTML. */
 static void expect_json_error(const char *who, int port, const char *req, size_t len, int status,
                               const char *code) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&to, sizeof to) == 0);
-    double t0 = a_now_ms();
-    (void)send(fd, req, len, MSG_NOSIGNAL);
-    char a[4096];
-    size_t n = 0;
-    struct timeval tv = {3, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    for (ssize_t k; n + 1 < sizeof a && (k = recv(fd, a + n, sizeof a - 1 - n, 0)) > 0;)
-        n += (size_t)k;
-    a[n] = 0;
-    close(fd);
-    double ms = a_now_ms() - t0;
+    int fd = tc_dial(0, port, 0);
+    CHECK(fd >= 0);
+    double t0 = tc_now_ms();
+    char a[4096] = "";
+    if (fd >= 0) {
+        (void)tc_send_all(fd, req, len);
+        (void)tc_read_until_close(fd, a, sizeof a, 3000);
+        close(fd);
+    }
+    double ms = tc_now_ms() - t0;
     char want_status[32], want_code[96];
     snprintf(want_status, sizeof want_status, "HTTP/1.1 %d ", status);
     snprintf(want_code, sizeof want_code, "{\"error\":{\"code\":\"%s\",\"message\":\"", code);
@@ -116,26 +98,26 @@ static void run(void) {
     /* the broker (limit 1024): 1100 idle sockets from 127.0.0.2..12, then open a lease */
     int n = hold_idle(B.port, 2, 1100);
     CHECK_EQ_INT(n, 1100);
-    a_sleep_ms(200);
-    double t0 = a_now_ms();
+    tc_sleep_ms(200);
+    double t0 = tc_now_ms();
     lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
     r.gpu_count = 1;
     r.ttl_seconds = 600;
     r.wait_ms = 5000;
     lepton_lease *l = NULL;
     CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_OK);
-    double open_ms = a_now_ms() - t0;
+    double open_ms = tc_now_ms() - t0;
     fprintf(stderr, "broker: %d idle sockets held; lease opened in %.1f ms\n", n, open_ms);
     CHECK(open_ms < 5000);
 
     /* the agent's endpoint (limit 64): 200 idle sockets, then GET /healthz */
     int na = hold_idle(A1.port, 20, 200);
     CHECK_EQ_INT(na, 200);
-    a_sleep_ms(200);
-    t0 = a_now_ms();
+    tc_sleep_ms(200);
+    t0 = tc_now_ms();
     a_slot s[A_MAX_GPUS];
     int gpus = a_agent_slots(&A1, s, A_MAX_GPUS);
-    double agent_ms = a_now_ms() - t0;
+    double agent_ms = tc_now_ms() - t0;
     CHECK_EQ_INT(gpus, A1.gpus);
     fprintf(stderr, "agent: %d idle sockets held; /healthz answered in %.1f ms\n", na, agent_ms);
     CHECK(agent_ms < 5000);
@@ -150,8 +132,8 @@ static void run(void) {
     if (slot >= 0) malformed_heads("worker", A1.port + 1 + slot);
     int nw = slot >= 0 ? hold_idle(A1.port + 1 + slot, 30, 600) : 0;
     CHECK_EQ_INT(nw, 600);
-    a_sleep_ms(200);
-    t0 = a_now_ms();
+    tc_sleep_ms(200);
+    t0 = tc_now_ms();
     char in[4096], out[4096];
     for (size_t i = 0; i < sizeof in; i++)
         in[i] = (char)(i * 13 + 1);
@@ -165,15 +147,15 @@ static void run(void) {
             lepton_buffer_free(buf);
         }
     }
-    double use_ms = a_now_ms() - t0;
+    double use_ms = tc_now_ms() - t0;
     fprintf(stderr, "worker: %d idle sockets held; alloc + write + read + free of 4 KiB in %.1f ms\n", nw,
             use_ms);
     CHECK(use_ms < 5000);
 
     /* close the lease while all of them are still held */
-    t0 = a_now_ms();
+    t0 = tc_now_ms();
     if (l) CHECK_RC(lepton_lease_close(l), LEPTON_OK);
-    double close_ms = a_now_ms() - t0;
+    double close_ms = tc_now_ms() - t0;
     fprintf(stderr, "broker: lease closed in %.1f ms (%d idle sockets held in all)\n", close_ms, nheld);
     CHECK(close_ms < 5000);
     release_all();
@@ -186,19 +168,16 @@ int main(void) {
     int rc = 1;
     if (h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) || h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE)) {
         fprintf(stderr, "token create failed (see %s)\n", B.log);
-        h_failures++;
+        check_failures++;
     } else if (a_agent_start(&A1, &B, T_NODE, "n1", 2, 1.5) != 0) {
-        h_failures++;
+        check_failures++;
     } else {
         run();
         CHECK(h_healthy(&B));
     }
     release_all();
     a_agent_cleanup(&A1);
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (h_failures) setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    h_broker_cleanup(&B);
-    rc = h_done("guard.idle_sockets");
+    a_finish(&B);
+    rc = check_done("guard.idle_sockets");
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 #include "lepton/lepton.h"
 
 #define GiB (1024ULL * 1024 * 1024)
@@ -443,7 +444,7 @@ static int check_no_double_lease(void) {
             for (int k = 0; u && k < n; k++)
                 if (!strcmp(seen[k], u)) {
                     fprintf(stderr, "GPU %s is in two active leases\n", u);
-                    h_failures++;
+                    check_failures++;
                 }
             if (u && n < (int)(sizeof seen / sizeof seen[0])) seen[n++] = u;
         }
@@ -582,7 +583,7 @@ static void case_malformed(void) {
         CHECK(msg && *msg);
         if (cases[k].mention && msg && !strstr(msg, cases[k].mention)) {
             fprintf(stderr, "case %zu: message does not name %s: %s\n", k, cases[k].mention, msg);
-            h_failures++;
+            check_failures++;
         }
         h_resp_free(&x);
     }
@@ -707,20 +708,17 @@ static void case_wait(void) {
     lepton_lease_request w = LEPTON_LEASE_REQUEST_INIT;
     w.wait_ms = 500;
     lepton_lease *l = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &w, &l), LEPTON_ENOCAPACITY);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double waited = (tc_now_ms() - t0) / 1e3;
     CHECK(waited >= 0.45 && waited < 5.0);
     /* Somebody frees it after 300 ms: granted well before the 20 s wait. */
     pthread_t th;
     pthread_create(&th, NULL, close_later, NULL);
     w.wait_ms = 20000;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &w, &l), LEPTON_OK);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    waited = (tc_now_ms() - t0) / 1e3;
     CHECK(waited >= 0.2 && waited < 10.0);
     pthread_join(th, NULL);
     lepton_lease_close(l);
@@ -808,13 +806,6 @@ static void case_client_close(void) {
     h_resp_free(&x);
 }
 
-static void lp_sleep_ms_e2e(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-#define CHECK_STR_E2E(a, b) CHECK((a) && !strcmp((a), (b)))
-
 /* The broker's view of a lease (any tenant's token of its holder). */
 static json_t *broker_lease(const char *token, const char *id) {
     char path[128];
@@ -856,17 +847,17 @@ static void case_keepalive(void) {
     json_decref(bl);
     /* three times the keepalive: still active, renewed meanwhile */
     for (int k = 0; k < 6; k++) {
-        lp_sleep_ms_e2e(1000);
+        tc_sleep_ms(1000);
         CHECK_RC(info(l, &i), LEPTON_OK);
         CHECK_EQ_INT(i.state, LEPTON_LEASE_ACTIVE);
     }
     bl = broker_lease(T_ALICE, i.id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "active");
     CHECK(json_integer_value(json_object_get(bl, "renewed_at")) >= first + 4);
     json_decref(bl);
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     bl = broker_lease(T_ALICE, i.id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "closed");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "closed");
     json_decref(bl);
     /* a caller built against the 1.0 header (version 1) sends no keepalive */
     r.version = 1;
@@ -906,30 +897,28 @@ static void case_keepalive_kill(void) {
     char id[64] = "";
     CHECK(read(fds[0], id, sizeof id) == (ssize_t)sizeof id);
     close(fds[0]);
-    lp_sleep_ms_e2e(1500); /* a renewal or two happen */
+    tc_sleep_ms(1500); /* a renewal or two happen */
     json_t *bl = broker_lease(T_ALICE, id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "active");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "active");
     json_decref(bl);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tc_now_ms();
     /* the reaper ends it (its GPU is free again) within the keepalive (2 s, from the last renewal
      * before the kill) plus a reaper tick (~100 ms); 4 s is the limit with slack for a slow host */
     long long freed = 0;
     double took = 0;
     while (took < 10.0) {
         freed = gpus_free("n1");
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        took = (tc_now_ms() - t0) / 1e3;
         if (freed == 1) break;
-        lp_sleep_ms_e2e(50);
+        tc_sleep_ms(50);
     }
     fprintf(stderr, "keepalive_kill: lease ended %.2f s after the holder was killed\n", took);
     CHECK_EQ_INT(freed, 1);
     CHECK(took <= 4.0);
     bl = broker_lease(T_ALICE, id);
-    CHECK_STR_E2E(json_string_value(json_object_get(bl, "state")), "expired");
+    CHECK_STR(json_string_value(json_object_get(bl, "state")), "expired");
     const char *why = json_string_value(json_object_get(bl, "end_reason"));
     CHECK(why && strstr(why, "holder stopped answering"));
     /* billed up to the last renewal: at most the ~1.5 s it was held, plus rounding */
@@ -1023,11 +1012,11 @@ static void case_attach(void) {
     CHECK_RC(info(l, &i), LEPTON_OK);
     CHECK_RC(lepton_lease_attach(ca2, i.id, &a), LEPTON_OK);
     CHECK_RC(lepton_lease_detach(l), LEPTON_OK); /* the opener stops renewing */
-    lp_sleep_ms_e2e(5000);                       /* 2.5 keepalives */
+    tc_sleep_ms(5000);                       /* 2.5 keepalives */
     CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"));
     CHECK_RC(lepton_lease_detach(a), LEPTON_OK); /* nobody renews now */
     for (int k = 0; k < 100 && !strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"); k++)
-        lp_sleep_ms_e2e(100);
+        tc_sleep_ms(100);
     CHECK(!strcmp(st, "expired"));
     lepton_client_close(cb);
     lepton_client_close(ca2);
@@ -1078,9 +1067,9 @@ int main(int argc, char **argv) {
         CHECK(h_healthy(&B));
         int st = h_broker_stop(&B);
         CHECK(st == 0); /* a clean exit on SIGTERM */
-        if (h_failures) fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+        if (check_failures) fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
         h_broker_cleanup(&B);
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     if (!strcmp(argv[1], "--list")) return 0;
     fprintf(stderr, "unknown case %s\n", argv[1]);

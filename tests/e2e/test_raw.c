@@ -436,7 +436,7 @@ static void case_errors(void) {
     lepton_buffer_free(b);
 }
 
-static const h_case CASES[] = {{"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals},
+static const check_case CASES[] = {{"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals},
                                {"errors", case_errors}};
 
 static int setup(void) {
@@ -449,15 +449,9 @@ static int setup(void) {
 static void teardown(void) {
     close_all();
     a_agent_cleanup(&A);
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (h_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 int main(int argc, char **argv) {
-    return h_case_main(argc, argv, CASES, sizeof CASES / sizeof CASES[0], setup, teardown);
+    return check_main(argc, argv, CASES, sizeof CASES / sizeof CASES[0], setup, teardown);
 }

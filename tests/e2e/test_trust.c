@@ -5,9 +5,7 @@
  * interchangeable; and a token of an ended lease presented to the next lease's worker on the same
  * GPU is told that its lease has ended (410 lease_ended), not to retry. A real broker, a real
  * leptond with the CPU CUDA driver, liblepton. One case per run: `test_trust CASE`. */
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -164,12 +162,10 @@ static void *proxy_main(void *arg) {
             close(c);
             continue;
         }
-        int u = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)proxy_target_port)};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int u = tc_dial(0, proxy_target_port, 0);
         pipe_pair *pp = malloc(sizeof *pp);
         pthread_t th;
-        if (u < 0 || !pp || connect(u, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        if (u < 0 || !pp) {
             close(c);
             if (u >= 0) close(u);
             free(pp);
@@ -190,14 +186,8 @@ static void *proxy_main(void *arg) {
 
 /* Listens on a free loopback port forwarding to the broker; returns the port, or -1. */
 static int proxy_start(pthread_t *th) {
-    int port = a_free_ports(1);
-    proxy_listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(proxy_listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (port < 0 || bind(proxy_listen_fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(proxy_listen_fd, 64) != 0)
-        return -1;
+    int port = tc_free_ports(1);
+    if (port < 0 || (proxy_listen_fd = tc_listen(&port, 64)) < 0) return -1;
     proxy_target_port = B.port;
     if (pthread_create(th, NULL, proxy_main, NULL) != 0) return -1;
     return port;
@@ -218,7 +208,7 @@ static void case_fence(void) {
     pid_t worker = a_wait_worker(&A, 0, 0, 5000);
     CHECK(worker > 0);
     /* while the broker answers, the agent does not fence: the same worker serves a node timeout later */
-    a_sleep_ms(FENCE_TIMEOUT_MS + 500);
+    tc_sleep_ms(FENCE_TIMEOUT_MS + 500);
     a_slot s[A_MAX_GPUS];
     CHECK(a_agent_slots(&A, s, A_MAX_GPUS) >= 1);
     CHECK_EQ_INT(s[0].worker_pid, worker);
@@ -226,16 +216,16 @@ static void case_fence(void) {
     CHECK_RC(saxpy(l, m, dx, dy), LEPTON_OK);
 
     /* the broker is cut off (stopped: its sockets accept, nothing answers) */
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     CHECK(kill(B.pid, SIGSTOP) == 0);
     broker_stopped = 1;
     double gone_ms = -1;
-    while (a_now_ms() - t0 < FENCE_TIMEOUT_MS + 5000) {
-        if (!a_worker_exists(worker) && !a_port_open(A.port + 1)) {
-            gone_ms = a_now_ms() - t0;
+    while (tc_now_ms() - t0 < FENCE_TIMEOUT_MS + 5000) {
+        if (!a_worker_exists(worker) && !tc_port_open(A.port + 1)) {
+            gone_ms = tc_now_ms() - t0;
             break;
         }
-        a_sleep_ms(20);
+        tc_sleep_ms(20);
     }
     printf("fence: the worker was gone %.0f ms after the broker stopped (node timeout %d ms)\n", gone_ms,
            FENCE_TIMEOUT_MS);
@@ -247,26 +237,26 @@ static void case_fence(void) {
     CHECK_EQ_INT(s[0].worker_pid, 0);
 
     /* the tenant's next job fails, and says the node is lost */
-    double t1 = a_now_ms();
+    double t1 = tc_now_ms();
     int rc = saxpy(l, m, dx, dy);
-    double fail_ms = a_now_ms() - t0;
+    double fail_ms = tc_now_ms() - t0;
     CHECK_EQ_INT(rc, LEPTON_ENODELOST);
     printf("fence: the next job failed with %s %.0f ms after the broker stopped (%.0f ms for the call): %s\n",
-           lepton_status_name(rc), fail_ms, a_now_ms() - t1, lepton_last_error());
+           lepton_status_name(rc), fail_ms, tc_now_ms() - t1, lepton_last_error());
     CHECK(fail_ms < FENCE_TIMEOUT_MS + 5000);
     /* and the agent does not bring the worker back while the broker is silent */
-    a_sleep_ms(500);
+    tc_sleep_ms(500);
     CHECK(a_agent_slots(&A, s, A_MAX_GPUS) >= 1);
     CHECK_EQ_INT(s[0].worker_pid, 0);
-    CHECK(!a_port_open(A.port + 1));
+    CHECK(!tc_port_open(A.port + 1));
 
     /* the broker comes back: it is healthy again and the node serves again (lease failed, or the
      * node was heard in time and the lease goes on: either way nothing hangs) */
     kill(B.pid, SIGCONT);
     broker_stopped = 0;
-    double until = a_now_ms() + 10000;
-    while (!h_healthy(&B) && a_now_ms() < until)
-        a_sleep_ms(100);
+    double until = tc_now_ms() + 10000;
+    while (!h_healthy(&B) && tc_now_ms() < until)
+        tc_sleep_ms(100);
     CHECK(h_healthy(&B));
     lepton_buffer_free(dx);
     lepton_buffer_free(dy);
@@ -293,27 +283,27 @@ static void case_partition(void) {
     pid_t worker = a_wait_worker(&A, 0, 0, 5000);
     CHECK(worker > 0);
 
-    double t0 = a_now_ms();
+    double t0 = tc_now_ms();
     long long cut_wall_s = (long long)time(NULL);
     atomic_store(&proxy_cut, 1);
     double gone_ms = -1, failed_ms = -1;
     char path[256];
     snprintf(path, sizeof path, "/v1/leases/%s", li.id);
     long long ended_at = 0;
-    while (a_now_ms() - t0 < FENCE_TIMEOUT_MS + 8000 && (gone_ms < 0 || failed_ms < 0)) {
-        if (gone_ms < 0 && !a_worker_exists(worker) && !a_port_open(A.port + 1)) gone_ms = a_now_ms() - t0;
+    while (tc_now_ms() - t0 < FENCE_TIMEOUT_MS + 8000 && (gone_ms < 0 || failed_ms < 0)) {
+        if (gone_ms < 0 && !a_worker_exists(worker) && !tc_port_open(A.port + 1)) gone_ms = tc_now_ms() - t0;
         if (failed_ms < 0) {
             h_resp r;
             if (h_http(&B, "GET", path, T_TEN, NULL, NULL, 0, &r) == 0 && r.status == 200) {
                 json_t *lj = json_object_get(r.json, "lease");
                 if (!strcmp(json_string_value(json_object_get(lj, "state")) ?: "", "failed")) {
-                    failed_ms = a_now_ms() - t0;
+                    failed_ms = tc_now_ms() - t0;
                     ended_at = json_integer_value(json_object_get(lj, "ended_at"));
                 }
             }
             h_resp_free(&r);
         }
-        a_sleep_ms(20);
+        tc_sleep_ms(20);
     }
     printf("partition: worker gone %.0f ms, lease failed at the broker %.0f ms after the cut (node timeout %d ms)\n",
            gone_ms, failed_ms, FENCE_TIMEOUT_MS);
@@ -321,12 +311,12 @@ static void case_partition(void) {
     CHECK(gone_ms < failed_ms); /* never serving a lease the broker has ended */
     /* billed up to the last answered heartbeat, which was before the cut */
     CHECK(ended_at > 0 && ended_at <= cut_wall_s + 1);
-    double t1 = a_now_ms();
+    double t1 = tc_now_ms();
     int rc = saxpy(l, m, dx, dy);
     CHECK_EQ_INT(rc, LEPTON_ENODELOST);
-    printf("partition: the next job: %s in %.0f ms: %s\n", lepton_status_name(rc), a_now_ms() - t1,
+    printf("partition: the next job: %s in %.0f ms: %s\n", lepton_status_name(rc), tc_now_ms() - t1,
            lepton_last_error());
-    CHECK(a_now_ms() - t1 < 3000);
+    CHECK(tc_now_ms() - t1 < 3000);
     lepton_buffer_free(dx);
     lepton_buffer_free(dy);
     lepton_module_free(m);
@@ -456,7 +446,7 @@ static void case_lease_ended(void) {
         CHECK(a_wait_worker(&A, 0, p1, 5000) > 0); /* lease 2's own worker */
         /* lease 1's token at lease 2's worker */
         char code[64], msg[400];
-        double t0 = a_now_ms();
+        double t0 = tc_now_ms();
         long st = worker_status(w2, tok1, code, sizeof code, msg, sizeof msg);
         CHECK_EQ_INT(st, 410);
         CHECK(!strcmp(code, "lease_ended"));
@@ -465,7 +455,7 @@ static void case_lease_ended(void) {
         /* lease 1's client learns it at once: no retries of a "starting" worker */
         int x[4];
         int rc = lepton_buffer_read(dx, 0, x, sizeof x);
-        double took = a_now_ms() - t0;
+        double took = tc_now_ms() - t0;
         CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
         printf("lease_ended: lease 1's read on lease 2's worker: %s after %.0f ms: %s\n", lepton_status_name(rc),
                took, lepton_last_error());
@@ -528,13 +518,7 @@ static void teardown(void) {
         close(proxy_listen_fd);
         proxy_running = 0;
     }
-    h_broker_stop(&B);
-    a_reap_orphans();
-    if (h_failures) {
-        fprintf(stderr, "logs kept in %s (broker.log, agent-*/leptond.log)\n", B.dir);
-        setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
-    }
-    h_broker_cleanup(&B);
+    a_finish(&B);
 }
 
 static void on_exit_cleanup(void) {
@@ -557,14 +541,14 @@ int main(int argc, char **argv) {
         if (h_broker_start(&B, CASES[k].broker_args) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||
             h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) ||
             start_agent(CASES[k].fn == case_partition) != 0) {
-            h_failures++;
+            check_failures++;
             teardown();
             return 1;
         }
         CASES[k].fn();
         CHECK(h_healthy(&B));
         teardown();
-        return h_done(CASES[k].name);
+        return check_done(CASES[k].name);
     }
     fprintf(stderr, "unknown case %s\n", argv[1]);
     return 2;

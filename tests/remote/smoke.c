@@ -8,33 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_fail;
-#define CK(call)                                                                                             \
-    do {                                                                                                     \
-        CUresult r_ = (call);                                                                                \
-        if (r_ != CUDA_SUCCESS) {                                                                            \
-            const char *n_ = "?";                                                                            \
-            cuGetErrorName(r_, &n_);                                                                         \
-            fprintf(stderr, "FAIL %s:%d: %s -> %s\n", __FILE__, __LINE__, #call, n_);                        \
-            g_fail++;                                                                                        \
-        }                                                                                                    \
-    } while (0)
-#define EXPECT(call, want)                                                                                   \
-    do {                                                                                                     \
-        CUresult r_ = (call);                                                                                \
-        if (r_ != (want)) {                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s -> %d, expected %d\n", __FILE__, __LINE__, #call, (int)r_,       \
-                    (int)(want));                                                                            \
-            g_fail++;                                                                                        \
-        }                                                                                                    \
-    } while (0)
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                  \
-            g_fail++;                                                                                        \
-        }                                                                                                    \
-    } while (0)
+#include "check.h"
+#include "proc.h"
+
 
 static const char ADD_GLOBAL_PTX[] =
     ".version 7.0\n.target sm_70\n.address_size 64\n"
@@ -57,61 +33,50 @@ static void on_callback(CUstream s, CUresult status, void *user) {
     *(int *)user += 1;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc(1, (size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    return b;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: smoke SAXPY_PTX\n");
         return 2;
     }
-    CK(cuInit(0));
-    if (g_fail) return 1; /* the driver said why on stderr */
+    CHECK_CU(cuInit(0));
+    if (check_failures) return 1; /* the driver said why on stderr */
     int count = 0, ver = 0;
-    CK(cuDeviceGetCount(&count));
+    CHECK_CU(cuDeviceGetCount(&count));
     CHECK(count >= 1);
-    CK(cuDriverGetVersion(&ver));
+    CHECK_CU(cuDriverGetVersion(&ver));
     CHECK(ver >= 12000);
     CUdevice dev;
-    CK(cuDeviceGet(&dev, 0));
+    CHECK_CU(cuDeviceGet(&dev, 0));
     char name[256] = "";
-    CK(cuDeviceGetName(name, sizeof name, dev));
+    CHECK_CU(cuDeviceGetName(name, sizeof name, dev));
     CHECK(name[0] != 0);
     int maxt = 0, major = 0;
-    CK(cuDeviceGetAttribute(&maxt, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, dev));
+    CHECK_CU(cuDeviceGetAttribute(&maxt, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, dev));
     CHECK(maxt == 1024);
-    CK(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
+    CHECK_CU(cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev));
     CHECK(major >= 7);
     size_t total = 0;
-    CK(cuDeviceTotalMem(&total, dev));
+    CHECK_CU(cuDeviceTotalMem(&total, dev));
     CHECK(total > 0);
     printf("device 0: %s, cc %d, %zu MiB, driver %d, %d device(s)\n", name, major, total >> 20, ver, count);
 
     CUcontext ctx;
-    CK(cuDevicePrimaryCtxRetain(&ctx, dev));
-    CK(cuCtxSetCurrent(ctx));
+    CHECK_CU(cuDevicePrimaryCtxRetain(&ctx, dev));
+    CHECK_CU(cuCtxSetCurrent(ctx));
     void *pfn = NULL;
-    CK(cuGetProcAddress("cuMemAlloc", &pfn, 12000, 0, NULL));
+    CHECK_CU(cuGetProcAddress("cuMemAlloc", &pfn, 12000, 0, NULL));
     CHECK(pfn == (void *)cuMemAlloc_v2);
 
     /* ---- saxpy: kernelParams and the extra buffer ---- */
-    char *ptx = slurp(argv[1]);
+    size_t ptx_len = 0;
+    char *ptx = tc_read_file(argv[1], &ptx_len);
     CHECK(ptx != NULL);
     CUmodule mod;
     CUfunction saxpy;
-    CK(cuModuleLoadData(&mod, ptx));
-    CK(cuModuleGetFunction(&saxpy, mod, "saxpy"));
+    CHECK_CU(cuModuleLoadData(&mod, ptx));
+    CHECK_CU(cuModuleGetFunction(&saxpy, mod, "saxpy"));
     size_t poff = 0, psz = 0;
-    CK(cuFuncGetParamInfo(saxpy, 2, &poff, &psz));
+    CHECK_CU(cuFuncGetParamInfo(saxpy, 2, &poff, &psz));
     CHECK(poff == 8 && psz == 8);
     const unsigned n = 1000;
     float hx[1000], hy[1000], out[1000];
@@ -120,14 +85,14 @@ int main(int argc, char **argv) {
         hy[i] = 1.0f + (float)i / 2;
     }
     CUdeviceptr dx, dy;
-    CK(cuMemAlloc(&dx, n * sizeof(float)));
-    CK(cuMemAlloc(&dy, n * sizeof(float)));
-    CK(cuMemcpyHtoD(dx, hx, sizeof hx));
-    CK(cuMemcpyHtoD(dy, hy, sizeof hy));
+    CHECK_CU(cuMemAlloc(&dx, n * sizeof(float)));
+    CHECK_CU(cuMemAlloc(&dy, n * sizeof(float)));
+    CHECK_CU(cuMemcpyHtoD(dx, hx, sizeof hx));
+    CHECK_CU(cuMemcpyHtoD(dy, hy, sizeof hy));
     float a = 2.0f;
     void *params[] = {(void *)&n, &a, &dx, &dy};
-    CK(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, params, NULL));
-    CK(cuMemcpyDtoH(out, dy, sizeof out));
+    CHECK_CU(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, params, NULL));
+    CHECK_CU(cuMemcpyDtoH(out, dy, sizeof out));
     int bad = 0;
     for (unsigned i = 0; i < n; i++)
         if (fabsf(out[i] - (a * hx[i] + hy[i])) > 1e-5f) bad++;
@@ -141,94 +106,94 @@ int main(int argc, char **argv) {
     size_t pbsize = sizeof pbuf;
     void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &pbuf, CU_LAUNCH_PARAM_BUFFER_SIZE, &pbsize,
                      CU_LAUNCH_PARAM_END};
-    CK(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, NULL, extra));
-    CK(cuMemcpyDtoH(out, dy, sizeof out));
+    CHECK_CU(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, NULL, NULL, extra));
+    CHECK_CU(cuMemcpyDtoH(out, dy, sizeof out));
     bad = 0;
     for (unsigned i = 0; i < n; i++)
         if (fabsf(out[i] - (2 * a * hx[i] + hy[i])) > 1e-4f) bad++;
     CHECK(bad == 0);
     /* launch errors the driver reports at launch */
-    EXPECT(cuLaunchKernel(saxpy, 1, 1, 1, 2048, 1, 1, 0, NULL, params, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuLaunchKernel(saxpy, 0, 1, 1, 32, 1, 1, 0, NULL, params, NULL), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU_RC(cuLaunchKernel(saxpy, 1, 1, 1, 2048, 1, 1, 0, NULL, params, NULL), CUDA_ERROR_INVALID_VALUE);
+    CHECK_CU_RC(cuLaunchKernel(saxpy, 0, 1, 1, 32, 1, 1, 0, NULL, params, NULL), CUDA_ERROR_INVALID_VALUE);
 
     /* ---- memsets and device-to-device copies, through interior pointers ---- */
     unsigned u[1000];
-    CK(cuMemsetD32(dx, 0x01020304u, n));
-    CK(cuMemsetD8(dx + 40, 0xAB, 8));
-    CK(cuMemsetD16Async(dx + 400, 0x7777, 4, NULL));
-    CK(cuMemcpyDtoH(u, dx, sizeof u));
+    CHECK_CU(cuMemsetD32(dx, 0x01020304u, n));
+    CHECK_CU(cuMemsetD8(dx + 40, 0xAB, 8));
+    CHECK_CU(cuMemsetD16Async(dx + 400, 0x7777, 4, NULL));
+    CHECK_CU(cuMemcpyDtoH(u, dx, sizeof u));
     CHECK(u[0] == 0x01020304u && u[9] == 0x01020304u && u[10] == 0xABABABABu && u[11] == 0xABABABABu &&
           u[12] == 0x01020304u && u[100] == 0x77777777u && u[101] == 0x77777777u && u[102] == 0x01020304u);
-    CK(cuMemcpyDtoD(dy + 16, dx + 40, 8));
-    CK(cuMemcpyDtoH(out, dy, 8 * sizeof(float)));
-    CK(cuMemcpyDtoH(u, dy, 8 * sizeof(unsigned)));
+    CHECK_CU(cuMemcpyDtoD(dy + 16, dx + 40, 8));
+    CHECK_CU(cuMemcpyDtoH(out, dy, 8 * sizeof(float)));
+    CHECK_CU(cuMemcpyDtoH(u, dy, 8 * sizeof(unsigned)));
     CHECK(u[4] == 0xABABABABu && u[5] == 0xABABABABu);
     CUdeviceptr base = 0;
     size_t bsize = 0;
-    CK(cuMemGetAddressRange(&base, &bsize, dx + 123));
+    CHECK_CU(cuMemGetAddressRange(&base, &bsize, dx + 123));
     CHECK(base == dx && bsize == n * sizeof(float));
     unsigned mt = 0;
-    CK(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, dx + 4));
+    CHECK_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, dx + 4));
     CHECK(mt == CU_MEMORYTYPE_DEVICE);
 
     /* ---- pinned memory, a stream, events, a host function ---- */
     float *pin;
-    CK(cuMemHostAlloc((void **)&pin, n * sizeof(float), 0));
-    CK(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)pin));
+    CHECK_CU(cuMemHostAlloc((void **)&pin, n * sizeof(float), 0));
+    CHECK_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)pin));
     CHECK(mt == CU_MEMORYTYPE_HOST);
     for (unsigned i = 0; i < n; i++)
         pin[i] = (float)(3 * i);
     CUstream s;
     CUevent e0, e1;
-    CK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
-    CK(cuEventCreate(&e0, 0));
-    CK(cuEventCreate(&e1, 0));
-    CK(cuEventRecord(e0, s));
-    CK(cuMemcpyHtoDAsync(dx, pin, n * sizeof(float), s));
-    CK(cuMemsetD32Async(dy, 0, n, s));
+    CHECK_CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(cuEventCreate(&e0, 0));
+    CHECK_CU(cuEventCreate(&e1, 0));
+    CHECK_CU(cuEventRecord(e0, s));
+    CHECK_CU(cuMemcpyHtoDAsync(dx, pin, n * sizeof(float), s));
+    CHECK_CU(cuMemsetD32Async(dy, 0, n, s));
     void *params2[] = {(void *)&n, &a, &dx, &dy};
-    CK(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, s, params2, NULL));
-    CK(cuMemcpyDtoHAsync(pin, dy, n * sizeof(float), s));
-    CK(cuEventRecord(e1, s));
+    CHECK_CU(cuLaunchKernel(saxpy, (n + 255) / 256, 1, 1, 256, 1, 1, 0, s, params2, NULL));
+    CHECK_CU(cuMemcpyDtoHAsync(pin, dy, n * sizeof(float), s));
+    CHECK_CU(cuEventRecord(e1, s));
     int token = 7;
-    CK(cuLaunchHostFunc(s, on_host, &token));
-    CK(cuStreamSynchronize(s));
+    CHECK_CU(cuLaunchHostFunc(s, on_host, &token));
+    CHECK_CU(cuStreamSynchronize(s));
     CHECK(g_host_fn_ran == 7);
     bad = 0;
     for (unsigned i = 0; i < n; i++)
         if (fabsf(pin[i] - a * (float)(3 * i)) > 1e-3f) bad++;
     CHECK(bad == 0);
     float ms = -1;
-    CK(cuEventElapsedTime(&ms, e0, e1));
+    CHECK_CU(cuEventElapsedTime(&ms, e0, e1));
     CHECK(ms >= 0 && ms < 60000);
-    CK(cuEventQuery(e1));
-    CK(cuStreamQuery(s));
+    CHECK_CU(cuEventQuery(e1));
+    CHECK_CU(cuStreamQuery(s));
     printf("async pipeline: %.3f ms between events\n", ms);
 
     /* ---- a module global ---- */
     CUmodule mg;
     CUfunction addg;
-    CK(cuModuleLoadData(&mg, ADD_GLOBAL_PTX));
-    CK(cuModuleGetFunction(&addg, mg, "add_global"));
+    CHECK_CU(cuModuleLoadData(&mg, ADD_GLOBAL_PTX));
+    CHECK_CU(cuModuleGetFunction(&addg, mg, "add_global"));
     CUdeviceptr gv;
     size_t gsz = 0;
-    CK(cuModuleGetGlobal(&gv, &gsz, mg, "g_value"));
+    CHECK_CU(cuModuleGetGlobal(&gv, &gsz, mg, "g_value"));
     CHECK(gsz == 4);
     unsigned five = 5;
-    CK(cuMemcpyHtoD(gv, &five, 4));
-    CK(cuMemsetD32(dx, 10, n));
+    CHECK_CU(cuMemcpyHtoD(gv, &five, 4));
+    CHECK_CU(cuMemsetD32(dx, 10, n));
     void *params3[] = {&dx, (void *)&n};
-    CK(cuLaunchKernel(addg, (n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, params3, NULL));
-    CK(cuCtxSynchronize());
-    CK(cuMemcpyDtoH(u, dx, sizeof u));
+    CHECK_CU(cuLaunchKernel(addg, (n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, params3, NULL));
+    CHECK_CU(cuCtxSynchronize());
+    CHECK_CU(cuMemcpyDtoH(u, dx, sizeof u));
     CHECK(u[0] == 15 && u[999] == 15);
-    EXPECT(cuModuleGetGlobal(&gv, &gsz, mg, "no_such_global"), CUDA_ERROR_NOT_FOUND);
-    CK(cuModuleUnload(mg));
+    CHECK_CU_RC(cuModuleGetGlobal(&gv, &gsz, mg, "no_such_global"), CUDA_ERROR_NOT_FOUND);
+    CHECK_CU(cuModuleUnload(mg));
 
     /* ---- 2D copies ---- */
     CUdeviceptr d2;
     size_t pitch = 0;
-    CK(cuMemAllocPitch(&d2, &pitch, 100, 8, 4));
+    CHECK_CU(cuMemAllocPitch(&d2, &pitch, 100, 8, 4));
     CHECK(pitch >= 100 && pitch % 256 == 0);
     unsigned char h2[8][100], r2[8][100];
     for (int r = 0; r < 8; r++)
@@ -244,7 +209,7 @@ int main(int argc, char **argv) {
     c2.dstPitch = pitch;
     c2.WidthInBytes = 100;
     c2.Height = 8;
-    CK(cuMemcpy2D(&c2));
+    CHECK_CU(cuMemcpy2D(&c2));
     memset(&c2, 0, sizeof c2);
     c2.srcMemoryType = CU_MEMORYTYPE_DEVICE;
     c2.srcDevice = d2;
@@ -257,14 +222,14 @@ int main(int argc, char **argv) {
     c2.WidthInBytes = 50;
     c2.Height = 7;
     memset(r2, 0, sizeof r2);
-    CK(cuMemcpy2D(&c2));
+    CHECK_CU(cuMemcpy2D(&c2));
     CHECK(r2[0][0] == h2[1][10] && r2[6][49] == h2[7][59]);
 
     /* a 2D device-to-device copy (one copy step with both pitches) and a 2D memset */
     CUdeviceptr d2b;
     size_t pitch2 = 0;
-    CK(cuMemAllocPitch(&d2b, &pitch2, 100, 8, 4));
-    CK(cuMemsetD2D32(d2b, pitch2, 0x11111111u, 25, 8));
+    CHECK_CU(cuMemAllocPitch(&d2b, &pitch2, 100, 8, 4));
+    CHECK_CU(cuMemsetD2D32(d2b, pitch2, 0x11111111u, 25, 8));
     memset(&c2, 0, sizeof c2);
     c2.srcMemoryType = CU_MEMORYTYPE_DEVICE;
     c2.srcDevice = d2;
@@ -275,7 +240,7 @@ int main(int argc, char **argv) {
     c2.dstXInBytes = 4;
     c2.WidthInBytes = 40;
     c2.Height = 8;
-    CK(cuMemcpy2DAsync(&c2, NULL));
+    CHECK_CU(cuMemcpy2DAsync(&c2, NULL));
     memset(&c2, 0, sizeof c2);
     c2.srcMemoryType = CU_MEMORYTYPE_DEVICE;
     c2.srcDevice = d2b;
@@ -285,21 +250,21 @@ int main(int argc, char **argv) {
     c2.dstPitch = 100;
     c2.WidthInBytes = 100;
     c2.Height = 8;
-    CK(cuMemcpy2D(&c2));
+    CHECK_CU(cuMemcpy2D(&c2));
     CHECK(r2[0][0] == 0x11 && r2[0][4] == h2[0][0] && r2[7][43] == h2[7][39] && r2[7][44] == 0x11 &&
           r2[7][99] == 0x11);
-    CK(cuMemFree(d2b));
+    CHECK_CU(cuMemFree(d2b));
 
     /* ---- libraries, cuLaunchKernelEx, the linker's single input, occupancy, callbacks ---- */
     CUlibrary lib;
     CUkernel kern;
     CUfunction kf;
-    CK(cuLibraryLoadData(&lib, ptx, NULL, NULL, 0, NULL, NULL, 0));
-    CK(cuLibraryGetKernel(&kern, lib, "saxpy"));
-    CK(cuKernelGetFunction(&kf, kern));
-    CK(cuMemsetD32(dx, 0, n));
+    CHECK_CU(cuLibraryLoadData(&lib, ptx, NULL, NULL, 0, NULL, NULL, 0));
+    CHECK_CU(cuLibraryGetKernel(&kern, lib, "saxpy"));
+    CHECK_CU(cuKernelGetFunction(&kf, kern));
+    CHECK_CU(cuMemsetD32(dx, 0, n));
     float one = 1.0f;
-    CK(cuMemcpyHtoD(dy, hx, sizeof hx));
+    CHECK_CU(cuMemcpyHtoD(dy, hx, sizeof hx));
     void *params4[] = {(void *)&n, &one, &dy, &dx}; /* x = 1*y + x = hx */
     CUlaunchAttribute la[1];
     la[0].id = CU_LAUNCH_ATTRIBUTE_PRIORITY;
@@ -311,66 +276,66 @@ int main(int argc, char **argv) {
     cfg.blockDimY = cfg.blockDimZ = 1;
     cfg.attrs = la;
     cfg.numAttrs = 1;
-    CK(cuLaunchKernelEx(&cfg, kf, params4, NULL));
+    CHECK_CU(cuLaunchKernelEx(&cfg, kf, params4, NULL));
     int calls = 0;
-    CK(cuStreamAddCallback(NULL, on_callback, &calls, 0));
-    CK(cuMemcpyDtoH(out, dx, sizeof out));
+    CHECK_CU(cuStreamAddCallback(NULL, on_callback, &calls, 0));
+    CHECK_CU(cuMemcpyDtoH(out, dx, sizeof out));
     CHECK(out[0] == hx[0] && out[999] == hx[999]);
-    CK(cuCtxSynchronize());
+    CHECK_CU(cuCtxSynchronize());
     CHECK(calls == 1 && g_cb_status == CUDA_SUCCESS);
-    CK(cuLibraryUnload(lib));
+    CHECK_CU(cuLibraryUnload(lib));
     CUlinkState link;
     void *cubin = NULL;
     size_t cubin_size = 0;
-    CK(cuLinkCreate(0, NULL, NULL, &link));
-    CK(cuLinkAddData(link, CU_JIT_INPUT_PTX, ptx, strlen(ptx) + 1, "saxpy.ptx", 0, NULL, NULL));
-    CK(cuLinkComplete(link, &cubin, &cubin_size));
+    CHECK_CU(cuLinkCreate(0, NULL, NULL, &link));
+    CHECK_CU(cuLinkAddData(link, CU_JIT_INPUT_PTX, ptx, strlen(ptx) + 1, "saxpy.ptx", 0, NULL, NULL));
+    CHECK_CU(cuLinkComplete(link, &cubin, &cubin_size));
     CUmodule linked;
-    CK(cuModuleLoadData(&linked, cubin));
-    CK(cuLinkDestroy(link));
-    CK(cuModuleUnload(linked));
+    CHECK_CU(cuModuleLoadData(&linked, cubin));
+    CHECK_CU(cuLinkDestroy(link));
+    CHECK_CU(cuModuleUnload(linked));
     int blocks = 0, min_grid = 0, best_block = 0;
-    CK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, saxpy, 256, 0));
+    CHECK_CU(cuOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, saxpy, 256, 0));
     CHECK(blocks >= 1);
-    CK(cuOccupancyMaxPotentialBlockSize(&min_grid, &best_block, saxpy, NULL, 0, 0));
+    CHECK_CU(cuOccupancyMaxPotentialBlockSize(&min_grid, &best_block, saxpy, NULL, 0, 0));
     CHECK(best_block >= 32 && best_block <= 1024 && min_grid >= 1);
 
     /* ---- a second GPU of the lease: a copy across, an event waited across ---- */
     if (count >= 2) {
         CUcontext c1;
         CUdevice dev1;
-        CK(cuDeviceGet(&dev1, 1));
-        CK(cuCtxCreate(&c1, NULL, 0, dev1));
+        CHECK_CU(cuDeviceGet(&dev1, 1));
+        CHECK_CU(cuCtxCreate(&c1, NULL, 0, dev1));
         CUdeviceptr d1;
-        CK(cuMemAlloc(&d1, sizeof hx));
-        CK(cuMemcpyDtoD(d1, dy, sizeof hx)); /* from GPU 0's memory */
+        CHECK_CU(cuMemAlloc(&d1, sizeof hx));
+        CHECK_CU(cuMemcpyDtoD(d1, dy, sizeof hx)); /* from GPU 0's memory */
         CUdeviceptr d1b;
-        CK(cuMemAlloc(&d1b, 16));
-        CK(cuMemcpyPeer(d1b, c1, dy, ctx, 16));
+        CHECK_CU(cuMemAlloc(&d1b, 16));
+        CHECK_CU(cuMemcpyPeer(d1b, c1, dy, ctx, 16));
         float back4[4] = {0};
-        CK(cuMemcpyDtoH(back4, d1b, 16));
+        CHECK_CU(cuMemcpyDtoH(back4, d1b, 16));
         CHECK(back4[3] == hx[3]);
-        CK(cuMemFree(d1b));
-        EXPECT(cuCtxEnablePeerAccess(ctx, 0), CUDA_ERROR_PEER_ACCESS_UNSUPPORTED);
+        CHECK_CU(cuMemFree(d1b));
+        CHECK_CU_RC(cuCtxEnablePeerAccess(ctx, 0), CUDA_ERROR_PEER_ACCESS_UNSUPPORTED);
         CUevent ev1;
-        CK(cuEventCreate(&ev1, 0));
-        CK(cuMemsetD32(d1, 0x42, 1));
-        CK(cuEventRecord(ev1, NULL));
-        CK(cuCtxPushCurrent(ctx));
-        CK(cuStreamWaitEvent(NULL, ev1, 0));
-        CK(cuCtxPopCurrent(NULL));
-        CK(cuMemcpyDtoH(u, d1, 4 * sizeof(unsigned)));
+        CHECK_CU(cuEventCreate(&ev1, 0));
+        CHECK_CU(cuMemsetD32(d1, 0x42, 1));
+        CHECK_CU(cuEventRecord(ev1, NULL));
+        CHECK_CU(cuCtxPushCurrent(ctx));
+        CHECK_CU(cuStreamWaitEvent(NULL, ev1, 0));
+        CHECK_CU(cuCtxPopCurrent(NULL));
+        CHECK_CU(cuMemcpyDtoH(u, d1, 4 * sizeof(unsigned)));
         float f3;
         memcpy(&f3, &u[3], 4);
         CHECK(u[0] == 0x42 && f3 == hx[3]);
         int dev_of = -1;
-        CK(cuPointerGetAttribute(&dev_of, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d1));
+        CHECK_CU(cuPointerGetAttribute(&dev_of, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d1));
         CHECK(dev_of == 1);
-        CK(cuEventDestroy(ev1));
-        CK(cuMemFree(d1));
-        CK(cuCtxDestroy(c1));
+        CHECK_CU(cuEventDestroy(ev1));
+        CHECK_CU(cuMemFree(d1));
+        CHECK_CU(cuCtxDestroy(c1));
         CUcontext cur = NULL;
-        CK(cuCtxGetCurrent(&cur));
+        CHECK_CU(cuCtxGetCurrent(&cur));
         CHECK(cur == ctx);
         printf("second GPU: copies and events across GPUs ok\n");
     }
@@ -381,9 +346,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < big; i++)
         hb[i] = (unsigned char)(i * 7 + 3);
     CUdeviceptr db;
-    CK(cuMemAlloc(&db, big));
-    CK(cuMemcpyHtoD(db, hb, big));
-    CK(cuMemcpyDtoH(rb, db, big));
+    CHECK_CU(cuMemAlloc(&db, big));
+    CHECK_CU(cuMemcpyHtoD(db, hb, big));
+    CHECK_CU(cuMemcpyDtoH(rb, db, big));
     CHECK(memcmp(hb, rb, big) == 0);
 
     /* ---- a PTX the JIT rejects: an error at load, the worker's log in the error buffer ---- */
@@ -399,24 +364,24 @@ int main(int argc, char **argv) {
 
     /* ---- what is refused, and memory info ---- */
     CUdeviceptr managed;
-    EXPECT(cuMemAllocManaged(&managed, 64, CU_MEM_ATTACH_GLOBAL), CUDA_ERROR_NOT_SUPPORTED);
+    CHECK_CU_RC(cuMemAllocManaged(&managed, 64, CU_MEM_ATTACH_GLOBAL), CUDA_ERROR_NOT_SUPPORTED);
     size_t fr = 0, tot = 0;
-    CK(cuMemGetInfo(&fr, &tot));
+    CHECK_CU(cuMemGetInfo(&fr, &tot));
     CHECK(tot > 0 && fr <= tot);
 
-    CK(cuMemFree(db));
-    CK(cuMemFree(d2));
-    CK(cuMemFree(dx));
-    CK(cuMemFree(dy));
-    CK(cuMemFreeHost(pin));
-    CK(cuEventDestroy(e0));
-    CK(cuEventDestroy(e1));
-    CK(cuStreamDestroy(s));
-    CK(cuModuleUnload(mod));
-    CK(cuDevicePrimaryCtxRelease(dev));
+    CHECK_CU(cuMemFree(db));
+    CHECK_CU(cuMemFree(d2));
+    CHECK_CU(cuMemFree(dx));
+    CHECK_CU(cuMemFree(dy));
+    CHECK_CU(cuMemFreeHost(pin));
+    CHECK_CU(cuEventDestroy(e0));
+    CHECK_CU(cuEventDestroy(e1));
+    CHECK_CU(cuStreamDestroy(s));
+    CHECK_CU(cuModuleUnload(mod));
+    CHECK_CU(cuDevicePrimaryCtxRelease(dev));
     free(hb);
     free(rb);
     free(ptx);
-    printf("%s\n", g_fail ? "SMOKE FAILED" : "smoke ok");
-    return g_fail ? 1 : 0;
+    printf("%s\n", check_failures ? "SMOKE FAILED" : "smoke ok");
+    return check_failures ? 1 : 0;
 }

@@ -5,17 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "errmap.h"
 #include "image.h"
 
-static int g_failures;
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            g_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
 
 static void put(unsigned char *p, uint64_t v, int n) {
     for (int i = 0; i < n; i++)
@@ -103,21 +96,9 @@ static void error_text(void) {
 }
 
 int main(int argc, char **argv) {
-    const struct {
-        const char *name;
-        void (*fn)(void);
-    } cases[] = {{"ptx_text", ptx_text},
-                 {"fatbin_and_wrapper", fatbin_and_wrapper},
-                 {"elf_cubin", elf_cubin},
-                 {"error_text", error_text}};
-    int ran = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) continue;
-        int before = g_failures;
-        cases[i].fn();
-        printf("%s: %s\n", cases[i].name, g_failures == before ? "ok" : "FAILED");
-        ran++;
-    }
-    if (!ran) return 2;
-    return g_failures ? 1 : 0;
+    static const check_case cases[] = {{"ptx_text", ptx_text},
+                                       {"fatbin_and_wrapper", fatbin_and_wrapper},
+                                       {"elf_cubin", elf_cubin},
+                                       {"error_text", error_text}};
+    return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], NULL, NULL);
 }

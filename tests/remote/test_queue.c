@@ -8,24 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "queue.h"
 
-static _Atomic int g_failures; /* the threads case checks from several threads */
-#define CHECK(cond)                                                                                          \
-    do {                                                                                                     \
-        if (!(cond)) {                                                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);                         \
-            g_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                                       \
-    do {                                                                                                     \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                                  \
-        if (a_ != b_) {                                                                                      \
-            fprintf(stderr, "%s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_);            \
-            g_failures++;                                                                                    \
-        }                                                                                                    \
-    } while (0)
 
 /* ---- the fake transport: a job list with scripted outcomes ---- */
 #define MAX_JOBS 512
@@ -131,42 +116,42 @@ static rq_launch *mk_launch(void) {
 static void async_calls_cost_nothing_until_sync(void) {
     setup(0);
     char buf[64] = {0};
-    CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 4, 7, 16, 0, 0), RQ_OK);
-    CHECK_EQ(rq_copy(&g_q, 2, 0, 1, 0, 64, 0, 0, 0), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 0); /* nothing left the client */
-    CHECK_EQ(rq_read(&g_q, 2, 0, buf, sizeof buf), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1); /* one job, in program order */
-    CHECK_EQ(g_fake.jobs[0].nsteps, 5);
-    CHECK_EQ(g_fake.jobs[0].kinds[0], RQ_WRITE);
-    CHECK_EQ(g_fake.jobs[0].kinds[1], RQ_LAUNCH);
-    CHECK_EQ(g_fake.jobs[0].kinds[2], RQ_MEMSET);
-    CHECK_EQ(g_fake.jobs[0].kinds[3], RQ_COPY);
-    CHECK_EQ(g_fake.jobs[0].kinds[4], RQ_READ);
-    CHECK_EQ(g_fake.jobs[0].waited, 1);
-    CHECK_EQ(g_fake.jobs[0].released, 1);
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 4, 7, 16, 0, 0), RQ_OK);
+    CHECK_EQ_INT(rq_copy(&g_q, 2, 0, 1, 0, 64, 0, 0, 0), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 0); /* nothing left the client */
+    CHECK_EQ_INT(rq_read(&g_q, 2, 0, buf, sizeof buf), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1); /* one job, in program order */
+    CHECK_EQ_INT(g_fake.jobs[0].nsteps, 5);
+    CHECK_EQ_INT(g_fake.jobs[0].kinds[0], RQ_WRITE);
+    CHECK_EQ_INT(g_fake.jobs[0].kinds[1], RQ_LAUNCH);
+    CHECK_EQ_INT(g_fake.jobs[0].kinds[2], RQ_MEMSET);
+    CHECK_EQ_INT(g_fake.jobs[0].kinds[3], RQ_COPY);
+    CHECK_EQ_INT(g_fake.jobs[0].kinds[4], RQ_READ);
+    CHECK_EQ_INT(g_fake.jobs[0].waited, 1);
+    CHECK_EQ_INT(g_fake.jobs[0].released, 1);
     /* a sync with nothing queued costs nothing */
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
     teardown();
 }
 
 static void step_bound_submits_without_waiting(void) {
     setup(0);
     for (int i = 0; i < RQ_MAX_STEPS; i++)
-        CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(g_fake.jobs[0].nsteps, RQ_MAX_STEPS);
-    CHECK_EQ(g_fake.jobs[0].waited, 0); /* submitted, not waited */
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 2);
-    CHECK_EQ(g_fake.jobs[1].nsteps, 1);
-    CHECK_EQ(g_fake.jobs[0].waited, 1);
-    CHECK_EQ(g_fake.jobs[1].waited, 1);
+        CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(g_fake.jobs[0].nsteps, RQ_MAX_STEPS);
+    CHECK_EQ_INT(g_fake.jobs[0].waited, 0); /* submitted, not waited */
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 4, 0, 0), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 2);
+    CHECK_EQ_INT(g_fake.jobs[1].nsteps, 1);
+    CHECK_EQ_INT(g_fake.jobs[0].waited, 1);
+    CHECK_EQ_INT(g_fake.jobs[1].waited, 1);
     teardown();
 }
 
@@ -174,28 +159,28 @@ static void event_and_byte_bounds(void) {
     setup(0);
     rq_event *ev = rq_event_new(0);
     for (int i = 0; i < RQ_MAX_EVENTS - 1; i++)
-        CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 0);
-    CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(g_fake.jobs[0].nevents, RQ_MAX_EVENTS);
+        CHECK_EQ_INT(rq_event_record(&g_q, ev), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 0);
+    CHECK_EQ_INT(rq_event_record(&g_q, ev), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(g_fake.jobs[0].nevents, RQ_MAX_EVENTS);
     /* 16 MiB of queued writes: 4 MiB each, the fourth submits */
     size_t n = 4u << 20;
     char *big = calloc(1, n);
     for (int i = 0; i < 3; i++)
-        CHECK_EQ(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 2);
-    CHECK_EQ(g_fake.jobs[1].nsteps, 4);
+        CHECK_EQ_INT(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, big, n, 1), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 2);
+    CHECK_EQ_INT(g_fake.jobs[1].nsteps, 4);
     /* one write larger than a piece is split */
     char *huge = calloc(1, RQ_PIECE + 100);
-    CHECK_EQ(rq_write(&g_q, 1, 0, huge, RQ_PIECE + 100, 1), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 3); /* the first piece reached the bound */
-    CHECK_EQ(g_fake.jobs[2].nsteps, 1);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 4);
-    CHECK_EQ(g_fake.jobs[3].nsteps, 1); /* the 100-byte rest */
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, huge, RQ_PIECE + 100, 1), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 3); /* the first piece reached the bound */
+    CHECK_EQ_INT(g_fake.jobs[2].nsteps, 1);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 4);
+    CHECK_EQ_INT(g_fake.jobs[3].nsteps, 1); /* the 100-byte rest */
     rq_event_release(ev);
     free(big);
     free(huge);
@@ -212,45 +197,45 @@ static void descriptor_bound(void) {
         l->sizes[0] = 4096;
         free(l->data);
         l->data = calloc(1, 4096);
-        CHECK_EQ(rq_launch_add(&g_q, l), RQ_OK);
+        CHECK_EQ_INT(rq_launch_add(&g_q, l), RQ_OK);
         n++;
     }
-    CHECK_EQ(g_fake.njobs, 1);
+    CHECK_EQ_INT(g_fake.njobs, 1);
     CHECK(n > 300 && n < 400);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     teardown();
 }
 
 static void forward_mode_one_round_trip_per_call(void) {
     setup(1);
     char buf[16] = {0};
-    CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(g_fake.jobs[0].waited, 1);
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 2);
-    CHECK_EQ(g_fake.jobs[1].waited, 1);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 2);
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(g_fake.jobs[0].waited, 1);
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 2);
+    CHECK_EQ_INT(g_fake.jobs[1].waited, 1);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 2);
     teardown();
 }
 
 static void pageable_copied_pinned_referenced(void) {
     setup(0);
     unsigned char page[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    CHECK_EQ(rq_write(&g_q, 1, 0, page, sizeof page, 0), RQ_OK);
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, page, sizeof page, 0), RQ_OK);
     memset(page, 0xEE, sizeof page); /* the caller reuses its buffer at once: allowed for pageable */
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.jobs[0].first_write[0], 1);
-    CHECK_EQ(g_fake.jobs[0].first_write[7], 8);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.jobs[0].first_write[0], 1);
+    CHECK_EQ_INT(g_fake.jobs[0].first_write[7], 8);
     CHECK(g_fake.jobs[0].first_write_ptr != (void *)page);
     /* pinned: the step refers to the caller's memory, no copy */
     unsigned char pinned[8] = {9, 9, 9, 9, 9, 9, 9, 9};
-    CHECK_EQ(rq_write(&g_q, 1, 0, pinned, sizeof pinned, 1), RQ_OK);
+    CHECK_EQ_INT(rq_write(&g_q, 1, 0, pinned, sizeof pinned, 1), RQ_OK);
     pinned[0] = 42; /* changed before the sync: the job sees it (CUDA's rule for pinned memory) */
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     CHECK(g_fake.jobs[1].first_write_ptr == (void *)pinned);
-    CHECK_EQ(g_fake.jobs[1].first_write[0], 42);
+    CHECK_EQ_INT(g_fake.jobs[1].first_write[0], 42);
     teardown();
 }
 
@@ -260,9 +245,9 @@ static void error_surfaces_at_next_sync(void) {
     g_fake.fail_status = 700; /* CUDA_ERROR_ILLEGAL_ADDRESS */
     for (int i = 0; i < RQ_MAX_STEPS; i++)
         rq_launch_add(&g_q, mk_launch());
-    CHECK_EQ(g_fake.njobs, 1); /* submitted by the bound; its failure is not known yet */
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), 700);
+    CHECK_EQ_INT(g_fake.njobs, 1); /* submitted by the bound; its failure is not known yet */
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), 700);
     CHECK(strstr(rq_last_message(&g_q), "CUDA_ERROR_ILLEGAL_ADDRESS") != NULL);
     teardown();
 }
@@ -271,35 +256,35 @@ static void sticky_error_stays(void) {
     setup(0);
     g_fake.fail_job = 0;
     g_fake.fail_status = 700; /* CUDA_ERROR_ILLEGAL_ADDRESS: the context is corrupt */
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), 700);
-    CHECK_EQ(rq_sync(&g_q), 700); /* again, as a local GPU answers */
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), 700);
-    CHECK_EQ(rq_dead(&g_q), 700);
-    CHECK_EQ(g_fake.njobs, 1); /* nothing more was sent */
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), 700);
+    CHECK_EQ_INT(rq_sync(&g_q), 700); /* again, as a local GPU answers */
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), 700);
+    CHECK_EQ_INT(rq_dead(&g_q), 700);
+    CHECK_EQ_INT(g_fake.njobs, 1); /* nothing more was sent */
     teardown();
     /* a non-sticky failure is reported once and the device goes on */
     setup(0);
     g_fake.fail_job = 0;
     g_fake.fail_status = 1; /* CUDA_ERROR_INVALID_VALUE (a memset past a buffer's end) */
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), 1);
-    CHECK_EQ(rq_dead(&g_q), RQ_OK);
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), 1);
+    CHECK_EQ_INT(rq_dead(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     teardown();
 }
 
 static void query_not_ready_while_running(void) {
     setup(0);
     g_fake.polls = 2;
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_query(&g_q), RQ_NOT_READY); /* submitted by the query */
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(rq_query(&g_q), RQ_NOT_READY);
-    CHECK_EQ(rq_query(&g_q), RQ_OK);
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(rq_query(&g_q), RQ_OK); /* idle */
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_query(&g_q), RQ_NOT_READY); /* submitted by the query */
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_query(&g_q), RQ_NOT_READY);
+    CHECK_EQ_INT(rq_query(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_query(&g_q), RQ_OK); /* idle */
     teardown();
 }
 
@@ -308,21 +293,21 @@ static void events_time_and_query(void) {
     g_fake.polls = 1;
     rq_event *a = rq_event_new(0), *b = rq_event_new(0);
     float ms = -1;
-    CHECK_EQ(rq_event_query(a), RQ_OK); /* never recorded: complete */
-    CHECK_EQ(rq_event_elapsed(a, b, &ms), RQ_INVALID_VALUE);
-    CHECK_EQ(rq_event_record(&g_q, a), RQ_OK);
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_event_record(&g_q, b), RQ_OK);
-    CHECK_EQ(rq_event_elapsed(a, b, &ms), RQ_NOT_READY);
-    CHECK_EQ(rq_event_query(b), RQ_NOT_READY); /* submits; the job is running */
-    CHECK_EQ(g_fake.njobs, 1);
-    CHECK_EQ(rq_event_sync(b), RQ_OK);
-    CHECK_EQ(rq_event_elapsed(a, b, &ms), RQ_OK);
+    CHECK_EQ_INT(rq_event_query(a), RQ_OK); /* never recorded: complete */
+    CHECK_EQ_INT(rq_event_elapsed(a, b, &ms), RQ_INVALID_VALUE);
+    CHECK_EQ_INT(rq_event_record(&g_q, a), RQ_OK);
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_event_record(&g_q, b), RQ_OK);
+    CHECK_EQ_INT(rq_event_elapsed(a, b, &ms), RQ_NOT_READY);
+    CHECK_EQ_INT(rq_event_query(b), RQ_NOT_READY); /* submits; the job is running */
+    CHECK_EQ_INT(g_fake.njobs, 1);
+    CHECK_EQ_INT(rq_event_sync(b), RQ_OK);
+    CHECK_EQ_INT(rq_event_elapsed(a, b, &ms), RQ_OK);
     CHECK(ms > 1.49f && ms < 1.51f);
     /* the handle can go while a record is queued */
-    CHECK_EQ(rq_event_record(&g_q, a), RQ_OK);
+    CHECK_EQ_INT(rq_event_record(&g_q, a), RQ_OK);
     rq_event_release(a);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     rq_event_release(b);
     teardown();
 }
@@ -337,33 +322,33 @@ static void on_host(void *user, int status) {
 static void host_functions_after_their_work(void) {
     setup(0);
     g_cb_calls = 0;
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_host_fn_add(&g_q, on_host, &g_fake), RQ_OK);
-    CHECK_EQ(g_cb_calls, 0);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_cb_calls, 1);
-    CHECK_EQ(g_cb_status, RQ_OK);
-    CHECK_EQ(g_cb_jobs_waited, 1); /* ran after the launch's job completed */
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_host_fn_add(&g_q, on_host, &g_fake), RQ_OK);
+    CHECK_EQ_INT(g_cb_calls, 0);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_cb_calls, 1);
+    CHECK_EQ_INT(g_cb_status, RQ_OK);
+    CHECK_EQ_INT(g_cb_jobs_waited, 1); /* ran after the launch's job completed */
     /* with nothing queued and nothing out: runs at the next synchronisation */
-    CHECK_EQ(rq_host_fn_add(&g_q, on_host, &g_fake), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
-    CHECK_EQ(g_cb_calls, 2);
+    CHECK_EQ_INT(rq_host_fn_add(&g_q, on_host, &g_fake), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(g_cb_calls, 2);
     teardown();
 }
 
 static void lost_lease_is_sticky(void) {
     setup(0);
     g_fake.lose_from = 0;
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_LAUNCH_FAILED);                         /* the work in flight */
-    CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_DEVICE_UNAVAILABLE); /* and everything after */
-    CHECK_EQ(rq_sync(&g_q), RQ_DEVICE_UNAVAILABLE);
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_LAUNCH_FAILED);                         /* the work in flight */
+    CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_DEVICE_UNAVAILABLE); /* and everything after */
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_DEVICE_UNAVAILABLE);
     teardown();
     setup(0);
     g_fake.submit_lost = 1;
-    CHECK_EQ(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
-    CHECK_EQ(rq_sync(&g_q), RQ_LAUNCH_FAILED);
-    CHECK_EQ(rq_query(&g_q), RQ_DEVICE_UNAVAILABLE);
+    CHECK_EQ_INT(rq_memset(&g_q, 1, 0, 1, 0, 1, 0, 0), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_LAUNCH_FAILED);
+    CHECK_EQ_INT(rq_query(&g_q), RQ_DEVICE_UNAVAILABLE);
     teardown();
 }
 
@@ -377,11 +362,11 @@ static void stats_count_jobs(void) {
     rq_sync(&g_q);
     rq_stats_round_trip(100, 0);
     rq_stats_get(&after);
-    CHECK_EQ(after.jobs - before.jobs, 1);
-    CHECK_EQ(after.round_trips - before.round_trips, 2);
-    CHECK_EQ(after.steps - before.steps, 2);
-    CHECK_EQ(after.bytes_up - before.bytes_up, 110);
-    CHECK_EQ(after.bytes_down - before.bytes_down, 4);
+    CHECK_EQ_INT(after.jobs - before.jobs, 1);
+    CHECK_EQ_INT(after.round_trips - before.round_trips, 2);
+    CHECK_EQ_INT(after.steps - before.steps, 2);
+    CHECK_EQ_INT(after.bytes_up - before.bytes_up, 110);
+    CHECK_EQ_INT(after.bytes_down - before.bytes_down, 4);
     teardown();
 }
 
@@ -389,11 +374,11 @@ static void *thread_body(void *arg) {
     rq_event *ev = arg;
     for (int i = 0; i < 300; i++) {
         char buf[32] = {0};
-        CHECK_EQ(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
-        CHECK_EQ(rq_launch_add(&g_q, mk_launch()), RQ_OK);
-        if (i % 7 == 0) CHECK_EQ(rq_event_record(&g_q, ev), RQ_OK);
-        if (i % 13 == 0) CHECK_EQ(rq_event_query(ev), RQ_OK);
-        if (i % 50 == 0) CHECK_EQ(rq_sync(&g_q), RQ_OK);
+        CHECK_EQ_INT(rq_write(&g_q, 1, 0, buf, sizeof buf, 0), RQ_OK);
+        CHECK_EQ_INT(rq_launch_add(&g_q, mk_launch()), RQ_OK);
+        if (i % 7 == 0) CHECK_EQ_INT(rq_event_record(&g_q, ev), RQ_OK);
+        if (i % 13 == 0) CHECK_EQ_INT(rq_event_query(ev), RQ_OK);
+        if (i % 50 == 0) CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     }
     return NULL;
 }
@@ -406,21 +391,16 @@ static void threads(void) {
         pthread_create(&t[i], NULL, thread_body, ev);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    CHECK_EQ(rq_sync(&g_q), RQ_OK);
+    CHECK_EQ_INT(rq_sync(&g_q), RQ_OK);
     size_t steps = 0;
     for (int j = 0; j < g_fake.njobs; j++)
         steps += g_fake.jobs[j].nsteps;
-    CHECK_EQ(steps, 4 * (600 + 43)); /* every step of every thread, once */
+    CHECK_EQ_INT(steps, 4 * (600 + 43)); /* every step of every thread, once */
     rq_event_release(ev);
     teardown();
 }
 
-typedef struct tcase {
-    const char *name;
-    void (*fn)(void);
-} tcase;
-
-static const tcase g_cases[] = {
+static const check_case g_cases[] = {
     {"async_calls_cost_nothing_until_sync", async_calls_cost_nothing_until_sync},
     {"step_bound_submits_without_waiting", step_bound_submits_without_waiting},
     {"event_and_byte_bounds", event_and_byte_bounds},
@@ -438,17 +418,5 @@ static const tcase g_cases[] = {
 };
 
 int main(int argc, char **argv) {
-    int ran = 0;
-    for (size_t i = 0; i < sizeof g_cases / sizeof g_cases[0]; i++) {
-        if (argc > 1 && strcmp(argv[1], g_cases[i].name) != 0) continue;
-        int before = g_failures;
-        g_cases[i].fn();
-        printf("%s: %s\n", g_cases[i].name, g_failures == before ? "ok" : "FAILED");
-        ran++;
-    }
-    if (!ran) {
-        fprintf(stderr, "no case named %s\n", argv[1]);
-        return 2;
-    }
-    return g_failures ? 1 : 0;
+    return check_main(argc, argv, g_cases, sizeof g_cases / sizeof g_cases[0], NULL, NULL);
 }

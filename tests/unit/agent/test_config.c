@@ -116,5 +116,5 @@ int main(void) {
     CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--config", path)), -1);
     CHECK_CONTAINS(err, ":1:");
     unlink(path);
-    CHECK_DONE();
+    return check_done("unit.agent.config");
 }

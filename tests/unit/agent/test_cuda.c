@@ -11,7 +11,7 @@
 int main(int argc, char **argv) {
     if (argc < 2 || access(argv[1], R_OK) != 0) {
         printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 1 ? argv[1] : "?");
-        return SKIP_CODE;
+        return CHECK_SKIP;
     }
     lp_cuda cu;
     char err[600];
@@ -65,5 +65,5 @@ int main(int argc, char **argv) {
     free(g);
     lp_cuda_close(&cu);
 
-    CHECK_DONE();
+    return check_done("unit.agent.cuda");
 }

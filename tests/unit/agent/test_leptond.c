@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "http.h"
+#include "net.h"
+#include "proc.h"
 
 static pid_t g_broker, g_agent;
 static char g_dir[64] = "/tmp/leptond-test-XXXXXX";
@@ -27,63 +30,29 @@ static char g_broker_url[128], g_agent_url[128], g_tenant[256], g_node[256];
 static int g_agent_port;
 
 static void cleanup(void) {
-    if (g_agent > 0) {
-        kill(g_agent, SIGKILL);
-        waitpid(g_agent, NULL, 0);
-        g_agent = 0;
-    }
-    if (g_broker > 0) {
-        kill(g_broker, SIGCONT);
-        kill(g_broker, SIGKILL);
-        waitpid(g_broker, NULL, 0);
-        g_broker = 0;
-    }
-    if (g_dir[0] == '/' && strstr(g_dir, "leptond-test-")) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-        if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", g_dir);
-    }
+    tc_proc_kill(g_agent);
+    g_agent = 0;
+    if (g_broker > 0) kill(g_broker, SIGCONT); /* a frozen broker */
+    tc_proc_kill(g_broker);
+    g_broker = 0;
+    if (g_dir[0] == '/' && strstr(g_dir, "leptond-test-")) tc_remove_dir(g_dir);
 }
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len;
-} resp;
-
-static size_t on_data(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    r->body = realloc(r->body, r->len + s * n + 1);
-    memcpy(r->body + r->len, p, s * n);
-    r->len += s * n;
-    r->body[r->len] = 0;
-    return s * n;
-}
-
+/* One request (a JSON body when json is not NULL); *status: the HTTP status, -1 when no answer.
+ * Returns the parsed answer or NULL. */
 static json_t *call(const char *method, const char *url, const char *token, const char *json, long *status) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char hb[400];
-    if (token) {
-        snprintf(hb, sizeof hb, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, hb);
-    }
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (json) curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
-    r.status = curl_easy_perform(c) == CURLE_OK ? 0 : -1;
-    if (r.status == 0) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (status) *status = r.status;
-    json_t *j = r.body ? json_loads(r.body, 0, NULL) : NULL;
-    free(r.body);
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .bearer = token,
+                     .content_type = "application/json",
+                     .body = json,
+                     .body_len = json ? strlen(json) : 0,
+                     .timeout_ms = 10000};
+    tc_http_resp r;
+    long st = tc_http(NULL, &q, &r) == 0 ? r.status : -1;
+    if (status) *status = st;
+    json_t *j = json_loads(r.body, 0, NULL);
+    tc_http_resp_free(&r);
     return j;
 }
 
@@ -103,12 +72,6 @@ static long gpu_state(int i, char *lease, size_t n) {
     return pid;
 }
 
-static int64_t now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static char *run_capture(const char *cmd) {
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
@@ -118,15 +81,6 @@ static char *run_capture(const char *cmd) {
     if (!ok) return NULL;
     buf[strcspn(buf, "\r\n")] = 0;
     return strdup(buf);
-}
-
-static int port_free(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
 }
 
 /* Opens a lease; returns it (caller frees) or NULL. */
@@ -178,7 +132,7 @@ static long worker_info(const json_t *lease, size_t i, json_t **out) {
 }
 
 static int wait_worker(const json_t *lease, size_t i, int timeout_ms) {
-    for (int64_t end = now_ms() + timeout_ms; now_ms() < end; usleep(50000))
+    for (double end = tc_now_ms() + timeout_ms; tc_now_ms() < end; usleep(50000))
         if (worker_info(lease, i, NULL) == 200) return 1;
     return 0;
 }
@@ -186,7 +140,7 @@ static int wait_worker(const json_t *lease, size_t i, int timeout_ms) {
 int main(int argc, char **argv) {
     if (argc < 4 || access(argv[3], R_OK) != 0 || access(argv[2], X_OK) != 0) {
         printf("SKIPPED: needs lepton-broker and the CPU driver (cudaemu)\n");
-        return SKIP_CODE;
+        return CHECK_SKIP;
     }
     const char *leptond = argv[1], *broker = argv[2], *lib = argv[3];
     signal(SIGPIPE, SIG_IGN);
@@ -229,11 +183,8 @@ int main(int argc, char **argv) {
     g_broker_url[strcspn(g_broker_url, "\r\n")] = 0;
 
     /* the agent: three free ports in a row (its own and two workers) */
-    srand((unsigned)getpid());
-    for (int tries = 0; tries < 200 && !g_agent_port; tries++) {
-        int p = 20000 + rand() % 40000;
-        if (port_free(p) && port_free(p + 1) && port_free(p + 2)) g_agent_port = p;
-    }
+    int ports = tc_free_ports(3);
+    g_agent_port = ports > 0 ? ports : 0;
     char listen[64], state[128];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_agent_port);
     snprintf(g_agent_url, sizeof g_agent_url, "http://%s", listen);
@@ -247,7 +198,7 @@ int main(int argc, char **argv) {
         _exit(127);
     }
     int registered = 0;
-    for (int64_t end = now_ms() + 10000; now_ms() < end && !registered; usleep(50000)) {
+    for (double end = tc_now_ms() + 10000; tc_now_ms() < end && !registered; usleep(50000)) {
         json_t *h = healthz();
         registered = json_is_true(json_object_get(h, "registered"));
         json_decref(h);
@@ -278,7 +229,7 @@ int main(int argc, char **argv) {
     /* a crashed worker is replaced */
     kill((pid_t)pid1, SIGKILL);
     long pid1b = 0;
-    for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(50000)) {
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end; usleep(50000)) {
         pid1b = gpu_state(1, NULL, 0);
         if (pid1b > 0 && pid1b != pid1) break;
     }
@@ -296,7 +247,7 @@ int main(int argc, char **argv) {
     json_decref(call("POST", url, g_tenant, "{}", &st));
     CHECK_EQ_INT(st, 200);
     int gone = 0;
-    for (int64_t end = now_ms() + 5000; now_ms() < end && !gone; usleep(50000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end && !gone; usleep(50000))
         gone = gpu_state(0, NULL, 0) == 0 && gpu_state(1, NULL, 0) == 0 && stat(ldir, &sb) != 0;
     CHECK(gone);
     CHECK(worker_info(lease, 0, NULL) != 200);
@@ -308,15 +259,15 @@ int main(int argc, char **argv) {
     if (!lease) return 1;
     CHECK(wait_worker(lease, 0, 5000));
     kill(g_broker, SIGSTOP);
-    int64_t t0 = now_ms();
+    double t0 = tc_now_ms();
     int ended = 0;
-    for (int64_t end = now_ms() + 8000; now_ms() < end && !ended; usleep(50000)) {
+    for (double end = tc_now_ms() + 8000; tc_now_ms() < end && !ended; usleep(50000)) {
         char l[128];
         ended = gpu_state(0, l, sizeof l) == 0 && gpu_state(1, NULL, 0) == 0 &&
                 worker_info(lease, 0, NULL) != 200;
     }
     CHECK(ended);
-    printf("ended %lld ms after the broker froze (TTL 2 s)\n", (long long)(now_ms() - t0));
+    printf("ended %lld ms after the broker froze (TTL 2 s)\n", (long long)(tc_now_ms() - t0));
     kill(g_broker, SIGCONT);
     json_decref(lease);
 
@@ -326,7 +277,7 @@ int main(int argc, char **argv) {
     if (!lease) return 1;
     id = json_string_value(json_object_get(lease, "id"));
     int slot = -1;
-    for (int64_t end = now_ms() + 5000; now_ms() < end && slot < 0; usleep(50000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end && slot < 0; usleep(50000))
         for (int i = 0; i < 2; i++) {
             char l[128];
             if (gpu_state(i, l, sizeof l) > 0 && !strcmp(l, id)) slot = i;
@@ -334,12 +285,12 @@ int main(int argc, char **argv) {
     CHECK(slot >= 0);
     for (int k = 0; k < 3 && slot >= 0; k++) {
         long p = 0;
-        for (int64_t end = now_ms() + 5000; now_ms() < end && p <= 0; usleep(30000)) p = gpu_state(slot, NULL, 0);
+        for (double end = tc_now_ms() + 5000; tc_now_ms() < end && p <= 0; usleep(30000)) p = gpu_state(slot, NULL, 0);
         if (p > 0) kill((pid_t)p, SIGKILL);
         usleep(100000);
     }
     const char *s = "";
-    for (int64_t end = now_ms() + 5000; now_ms() < end; usleep(100000))
+    for (double end = tc_now_ms() + 5000; tc_now_ms() < end; usleep(100000))
         if (!strcmp(s = lease_state(id), "failed")) break;
     CHECK(!strcmp(s, "failed"));
     json_decref(lease);
@@ -350,13 +301,8 @@ int main(int argc, char **argv) {
     long wpid = 0;
     for (int i = 0; i < 2 && wpid <= 0; i++) wpid = gpu_state(i, NULL, 0);
     kill(g_agent, SIGTERM);
-    int ws = 0, code = -1;
-    for (int64_t end = now_ms() + 10000; now_ms() < end; usleep(20000))
-        if (waitpid(g_agent, &ws, WNOHANG) == g_agent) {
-            code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-            g_agent = 0;
-            break;
-        }
+    int code = tc_proc_wait_exit(g_agent, 10000); /* -1: still running, killed */
+    g_agent = 0;
     CHECK_EQ_INT(code, 0);
     CHECK(wpid > 0 && kill((pid_t)wpid, 0) != 0); /* the worker is gone */
     if (lease) CHECK(!strcmp(lease_state(json_string_value(json_object_get(lease, "id"))), "failed"));
@@ -367,5 +313,5 @@ int main(int argc, char **argv) {
     json_decref(nodes);
     json_decref(lease);
     curl_global_cleanup();
-    CHECK_DONE();
+    return check_done("unit.agent.leptond");
 }

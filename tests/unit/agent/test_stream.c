@@ -48,49 +48,12 @@ static const char *g_extra = "";             /* more header lines of upgrade req
 static uint32_t g_src; /* a loopback address (host order) to connect from; 0: the kernel's choice */
 
 static int dial(void) {
-    int fd = -1;
-    if (g_src) { /* the worker allows 128 connections per client address */
-        fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in src = {.sin_family = AF_INET},
-                           dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-        src.sin_addr.s_addr = htonl(g_src);
-        dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        struct timeval tv = {20, 0};
-        if (fd >= 0 && (bind(fd, (struct sockaddr *)&src, sizeof src) != 0 ||
-                        connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0 ||
-                        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)) {
-            close(fd);
-            fd = -1;
-        }
-    } else {
-        fd = fx_dial(g_port, 20);
-    }
+    /* the worker allows 128 connections per client address: g_src spreads them */
+    int fd = tc_dial(g_src, g_port, 20000);
     if (fd < 0) return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
-}
-
-static int send_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
-        if (k <= 0) return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int recv_all(int fd, void *p, size_t n) {
-    char *c = p;
-    while (n) {
-        ssize_t k = recv(fd, c, n, 0);
-        if (k <= 0) return -1;
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
 }
 
 typedef struct http_resp {
@@ -112,7 +75,7 @@ static http_resp http(const char *method, const char *path, const void *body, si
                       method, path, *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", len,
                       body && len && ((const char *)body)[0] == '{' ? "application/json"
                                                                     : "application/octet-stream");
-    if (send_all(fd, head, (size_t)hn) != 0 || (len && send_all(fd, body, len) != 0)) {
+    if (tc_send_all(fd, head, (size_t)hn) != 0 || (len && tc_send_all(fd, body, len) != 0)) {
         close(fd);
         return r;
     }
@@ -163,7 +126,7 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
                       *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "", g_connection,
                       upgrade ? "Upgrade: " : "", upgrade ? upgrade : "", upgrade ? "\r\n" : "", g_extra);
     if (alen) memcpy(head + hn, after, alen);
-    if (send_all(fd, head, (size_t)hn + alen) != 0) {
+    if (tc_send_all(fd, head, (size_t)hn + alen) != 0) {
         close(fd);
         return -1;
     }
@@ -185,7 +148,7 @@ static int open_stream_x(const char *auth, const char *upgrade, const void *afte
         const char *cl = strstr(ans, "Content-Length: ");
         size_t want = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
         if (want >= bn) want = bn - 1;
-        if (recv_all(fd, body, want) == 0) body[want] = 0;
+        if (tc_recv_all(fd, body, want) == 0) body[want] = 0;
     }
     close(fd);
     return -1;
@@ -206,8 +169,8 @@ static int send_frame(int fd, uint8_t kind, uint8_t flags, uint32_t tag, const u
     ws_pack(h, &x);
     for (int i = 0; i < n64; i++)
         ws_put_u64(h + WS_HEADER + 8 * i, fixed[i]);
-    if (send_all(fd, h, WS_HEADER + (size_t)n64 * 8) != 0) return -1;
-    return dlen ? send_all(fd, data, dlen) : 0;
+    if (tc_send_all(fd, h, WS_HEADER + (size_t)n64 * 8) != 0) return -1;
+    return dlen ? tc_send_all(fd, data, dlen) : 0;
 }
 
 /* The start of a WRITE of `total` bytes at offset 0 of buffer id: its header, then only the first
@@ -218,7 +181,7 @@ static int send_write_part(int fd, uint32_t tag, long long id, size_t total, con
     ws_pack(h, &x);
     ws_put_u64(h + WS_HEADER, (uint64_t)id);
     ws_put_u64(h + WS_HEADER + 8, 0);
-    return send_all(fd, h, sizeof h) == 0 && send_all(fd, data, sent) == 0 ? 0 : -1;
+    return tc_send_all(fd, h, sizeof h) == 0 && tc_send_all(fd, data, sent) == 0 ? 0 : -1;
 }
 
 typedef struct frame {
@@ -230,11 +193,11 @@ typedef struct frame {
 static int recv_frame(int fd, frame *f) {
     unsigned char h[WS_HEADER];
     f->payload = NULL;
-    if (recv_all(fd, h, WS_HEADER) != 0) return -1;
+    if (tc_recv_all(fd, h, WS_HEADER) != 0) return -1;
     ws_unpack(h, &f->h);
     if (f->h.length > (1ull << 30)) return -1;
     f->payload = malloc((size_t)f->h.length + 1);
-    if (recv_all(fd, f->payload, (size_t)f->h.length) != 0) {
+    if (tc_recv_all(fd, f->payload, (size_t)f->h.length) != 0) {
         free(f->payload);
         f->payload = NULL;
         return -1;
@@ -276,23 +239,6 @@ static long long metric(const char *series) {
     if (p) v = strtoll(p + strlen(series), NULL, 10);
     free(r.head);
     return v;
-}
-
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
-                          const char *keyhex, const char *queue_bytes) {
-    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, queue_bytes);
-    if (pid < 0) return -1;
-    for (int i = 0; i < 200; i++) {
-        http_resp r = http("GET", "/healthz", NULL, 0, "");
-        long st = r.status;
-        free(r.head);
-        if (st == 200) return pid;
-        if (waitpid(pid, NULL, WNOHANG) == pid) return -1;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
 }
 
 static long long alloc_buffer(size_t size) {
@@ -643,12 +589,10 @@ static void test_session_limit(const char *uuid) {
      * for a missing seq 1), and its seq 1 already ran */
     fd = open_session(500, &status, NULL, 0);
     CHECK_EQ_INT(status, 101);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = tc_now_ms();
     CHECK_EQ_INT(empty_job(fd, 3, st, sizeof st), 200);
     CHECK(!strcmp(st, "ok"));
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    CHECK(t1.tv_sec - t0.tv_sec < 5);
+    CHECK(tc_now_ms() - t0 < 5000);
     CHECK_EQ_INT(empty_job(fd, 1, st, sizeof st), 409);
     CHECK(!strcmp(st, "conflict"));
     close(fd);
@@ -799,7 +743,7 @@ static void test_gone_mid_transfer(pid_t pid) {
         fd = open_stream();
         uint64_t rf[3] = {(uint64_t)id, 0, N};
         char some[70000];
-        CHECK(send_frame(fd, WS_READ, 0, 3, rf, 3, NULL, 0) == 0 && recv_all(fd, some, sizeof some) == 0);
+        CHECK(send_frame(fd, WS_READ, 0, 3, rf, 3, NULL, 0) == 0 && tc_recv_all(fd, some, sizeof some) == 0);
         close(fd);
         /* over HTTP: a PUT cut off after 3 MiB of its body, a GET closed after its first bytes */
         int hfd = dial();
@@ -808,13 +752,13 @@ static void test_gone_mid_transfer(pid_t pid) {
                           "PUT /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Length: %zu\r\n"
                           "Content-Type: application/octet-stream\r\n\r\n",
                           id, g_auth, N);
-        CHECK(send_all(hfd, head, (size_t)hn) == 0 && send_all(hfd, pat, 3u << 20) == 0);
+        CHECK(tc_send_all(hfd, head, (size_t)hn) == 0 && tc_send_all(hfd, pat, 3u << 20) == 0);
         usleep(20000);
         close(hfd);
         hfd = dial();
         hn = snprintf(head, sizeof head, "GET /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n\r\n", id,
                       g_auth);
-        CHECK(send_all(hfd, head, (size_t)hn) == 0 && recv_all(hfd, some, sizeof some) == 0);
+        CHECK(tc_send_all(hfd, head, (size_t)hn) == 0 && tc_recv_all(hfd, some, sizeof some) == 0);
         close(hfd);
     }
     /* the copiers end with their transfers: back to the thread count before (within 5 s) */
@@ -839,11 +783,7 @@ static void test_gone_mid_transfer(pid_t pid) {
     free(pat);
 }
 
-static double now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
+static double now_us(void) { return tc_now_ms() * 1e3; }
 
 static void *echo_main(void *arg) {
     int lfd = *(int *)arg, fd = accept(lfd, NULL, NULL), one = 1;
@@ -859,22 +799,17 @@ static void *echo_main(void *arg) {
  * loopback, a stream ping, an empty job on the stream and the same over HTTP. */
 static long long test_latency(long long seq) {
     enum { N = 2000 };
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
-        getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0)
-        return seq;
+    int port = 0, lfd = tc_listen(&port, 1);
+    if (lfd < 0) return seq;
     pthread_t th;
     pthread_create(&th, NULL, echo_main, &lfd);
-    int cfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    int cfd = tc_dial(0, port, 0), one = 1;
+    CHECK(cfd >= 0);
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
     char b[16] = "0123456789abcdef";
     double t0 = now_us();
     for (int i = 0; i < N; i++)
-        CHECK(send_all(cfd, b, 16) == 0 && recv_all(cfd, b, 16) == 0);
+        CHECK(tc_send_all(cfd, b, 16) == 0 && tc_recv_all(cfd, b, 16) == 0);
     double tcp = (now_us() - t0) / N;
     close(cfd);
     pthread_join(th, NULL);
@@ -897,7 +832,7 @@ static long long test_latency(long long seq) {
         ws_header h = {.kind = WS_JOB, .tag = (uint32_t)i, .length = 8 + bl};
         ws_pack((unsigned char *)fr, &h);
         ws_put_u64((unsigned char *)fr + WS_HEADER, (uint64_t)seq++);
-        CHECK(send_all(fd, fr, WS_HEADER + 8 + bl) == 0);
+        CHECK(tc_send_all(fd, fr, WS_HEADER + 8 + bl) == 0);
         size_t n = 0;
         ws_header a = {0};
         while (n < WS_HEADER || n < WS_HEADER + a.length) {
@@ -922,7 +857,7 @@ static long long test_latency(long long seq) {
                           "application/octet-stream\r\nContent-Length: %zu\r\n\r\n",
                           g_auth, bl);
         memcpy(req + hn, body, bl);
-        CHECK(send_all(fd, req, (size_t)hn + bl) == 0);
+        CHECK(tc_send_all(fd, req, (size_t)hn + bl) == 0);
         char ans[4096];
         size_t n = 0, want = 0;
         for (;;) { /* head, then Content-Length bytes */
@@ -966,8 +901,8 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
                                  const char *ptx, size_t plen) {
     char dir[] = "/tmp/lepton-stream-test2-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = fx_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, "65536");
+    g_port = tc_free_port();
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, "65536");
     CHECK(pid > 0);
     if (pid <= 0) return;
     kit k;
@@ -1025,7 +960,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     int c = open_stream(), d = open_stream();
     CHECK(send_write_part(c, 70, wbuf, WN, wdata, (5u << 20) / 2) == 0);
     uint64_t rr[3] = {(uint64_t)rbuf, 0, RN};
-    CHECK(send_frame(d, WS_READ, 0, 80, rr, 3, NULL, 0) == 0 && recv_all(d, first, sizeof first) == 0);
+    CHECK(send_frame(d, WS_READ, 0, 80, rr, 3, NULL, 0) == 0 && tc_recv_all(d, first, sizeof first) == 0);
 
     /* a sticky fault: the job reports it; every frame after it is answered worker_restarting */
     unsigned long long bad_addr = 0x10;
@@ -1049,7 +984,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
      * saw the poisoned worker first (which of the two is a race between the fault and the copier;
      * both tell the client the bytes did not land); the read's stream ends short of the bytes its
      * header promised */
-    CHECK(send_all(c, wdata + (5u << 20) / 2, WN - (5u << 20) / 2) == 0);
+    CHECK(tc_send_all(c, wdata + (5u << 20) / 2, WN - (5u << 20) / 2) == 0);
     CHECK(recv_frame(c, &f) == 0 && f.h.tag == 70);
     const char *wcode = f.payload ? err_code(f.payload, f.h.length, code, sizeof code) : "";
     if (f.h.status == 500) {
@@ -1079,14 +1014,14 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK_EQ_INT(f.h.status, 503);
     CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
     free(f.payload);
-    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 3);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 10000), 3);
     CHECK(closed_by_worker(a));
     CHECK(closed_by_worker(b));
     close(a);
     close(b);
     free(data);
     free(body);
-    fx_remove_dir(dir);
+    tc_remove_dir(dir);
 }
 
 /* A kernel that runs for `ns` nanoseconds of the GPU's clock (%globaltimer, which the CPU driver
@@ -1160,7 +1095,7 @@ static long long test_hold_bound(long long seq, const char *sleep_sha) {
                  seq + fast, sleep_sha, v64);
         put_job(buf, &n, 2000, seq + fast, json);
         double t0 = now_us();
-        CHECK(send_all(fd, buf, n) == 0);
+        CHECK(tc_send_all(fd, buf, n) == 0);
         frame f;
         if (rep == 2) {
             CHECK(recv_frame(fd, &f) == 0 && f.h.tag == 900 && f.h.status == 200);
@@ -1214,7 +1149,7 @@ static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
     long long sends0 = metric(series);
     CHECK(sends0 >= 0);
     double t0 = now_us();
-    CHECK(send_all(fd, buf, n) == 0);
+    CHECK(tc_send_all(fd, buf, n) == 0);
     int in_order = 1;
     for (int i = 0; i < N && in_order; i++) {
         if (i % 50 == 25) {
@@ -1248,7 +1183,7 @@ static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
 }
 
 int main(int argc, char **argv) {
-    if (fx_no_driver(argc, argv)) return SKIP_CODE;
+    if (fx_no_driver(argc, argv)) return CHECK_SKIP;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     fx_env("1500");
@@ -1263,8 +1198,8 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-stream-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = fx_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex, NULL);
+    g_port = tc_free_port();
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, NULL);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
         return 1;
@@ -1276,7 +1211,7 @@ int main(int argc, char **argv) {
     /* the module and a buffer over HTTP, then the stream */
     kit k;
     size_t plen = 0;
-    char *ptx = fx_read_file(argv[3], &plen);
+    char *ptx = tc_read_file(argv[3], &plen);
     CHECK(plen > 0);
     put_module(ptx, plen, k.sha);
     k.buf = alloc_buffer(256);
@@ -1310,14 +1245,14 @@ int main(int argc, char **argv) {
     /* the worker stops with a stream open (and one in the middle of a frame): it closes them and exits */
     int fd1 = open_stream(), fd2 = open_stream();
     unsigned char half[8] = {WS_PING};
-    CHECK(send_all(fd2, half, sizeof half) == 0);
+    CHECK(tc_send_all(fd2, half, sizeof half) == 0);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(fx_wait_exit(pid, 5000), 0);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 5000), 0);
     CHECK(closed_by_worker(fd1));
     close(fd1);
     close(fd2);
-    fx_remove_dir(dir);
+    tc_remove_dir(dir);
     test_queue_and_fault(exe, lib, uuid, keyhex, ptx, plen);
     free(ptx);
-    CHECK_DONE();
+    return check_done("unit.agent.stream");
 }

@@ -154,5 +154,5 @@ int main(void) {
     free(not_json);
     free(no_gpus);
     free(huge);
-    CHECK_DONE();
+    return check_done("unit.agent.token");
 }

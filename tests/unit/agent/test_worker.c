@@ -26,6 +26,7 @@
 
 #include "check.h"
 #include "cuda_api.h"
+#include "http.h"
 #include "lease_token.h"
 #include "rand.h"
 #include "sha256.h"
@@ -35,60 +36,22 @@ static int g_port;
 static char g_auth[2048];
 static const char *g_queue_bytes; /* --job-queue-bytes of the workers started next (NULL: the default) */
 
-typedef struct resp {
-    long status;
-    char *body;
-    size_t len, cap;
-} resp;
-
-static size_t on_data(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    size_t k = s * n;
-    if (r->len + k + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + k + 1) cap *= 2;
-        r->body = realloc(r->body, cap);
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, p, k);
-    r->len += k;
-    r->body[r->len] = 0;
-    return k;
-}
+typedef tc_http_resp resp; /* status -1: no answer */
 
 /* One request; auth NULL = g_auth, "" = none. */
 static resp req(const char *method, const char *path, const void *body, size_t len, const char *ctype, const char *auth) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
     char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-    struct curl_slist *h = NULL;
-    char hb[2200];
-    if (!auth) auth = g_auth;
-    if (*auth) {
-        snprintf(hb, sizeof hb, "Authorization: %s", auth);
-        h = curl_slist_append(h, hb);
-    }
-    h = curl_slist_append(h, "Expect:");
-    if (ctype) {
-        snprintf(hb, sizeof hb, "Content-Type: %s", ctype);
-        h = curl_slist_append(h, hb);
-    }
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    if (curl_easy_perform(c) != CURLE_OK) r.status = -1;
-    else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body) r.body = calloc(1, 1);
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .auth = auth ? auth : g_auth,
+                     .content_type = ctype,
+                     .body = body,
+                     .body_len = len,
+                     .timeout_ms = 120000,
+                     .expect = TC_EXPECT_NEVER};
+    resp r;
+    if (tc_http(NULL, &q, &r) != 0) r.status = -1;
     return r;
 }
 
@@ -102,20 +65,7 @@ static const char *err_code(const resp *r, char *buf, size_t n) {
 }
 
 /* Raw request head with a Content-Length but (almost) no body: the answer must come early. */
-static long raw_status(const char *head) {
-    int fd = fx_dial(g_port, 10);
-    if (fd < 0) return -1;
-    if (write(fd, head, strlen(head)) < 0) {
-        close(fd);
-        return -1;
-    }
-    char buf[512] = "";
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    long st = -1;
-    if (n > 12) sscanf(buf, "HTTP/1.%*d %ld", &st);
-    return st;
-}
+static long raw_status(const char *head) { return tc_http_ask(g_port, head, strlen(head), 10000); }
 
 #define BATCH_MAX 256 /* jobs of one POST /v1/jobs/batch */
 
@@ -166,62 +116,30 @@ static void job_free(job_result *j) {
     free(j->raw.body);
 }
 
-static pid_t start_worker(const char *exe, const char *lib, const char *uuid, const char *dir, const char *keyhex) {
-    pid_t pid = fx_spawn_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
-    if (pid < 0) return -1;
-    for (int i = 0; i < 200; i++) { /* up to 10 s */
-        resp r = req("GET", "/healthz", NULL, 0, NULL, "");
-        long st = r.status;
-        free(r.body);
-        if (st == 200) return pid;
-        int ws;
-        if (waitpid(pid, &ws, WNOHANG) == pid) return -1;
-        usleep(50000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
 /* ---- requests with an extra header, answers with their headers ---- */
-static size_t on_header(char *p, size_t s, size_t n, void *u) {
-    resp *h = u;
-    return on_data(p, s, n, h);
-}
-
 /* One request with the lease token and an optional extra header line; the answer's headers go to
  * *head (freed by the caller). */
 static resp req_h(const char *method, const char *path, const void *body, size_t len, const char *extra, resp *head) {
-    resp r = {0};
-    CURL *c = curl_easy_init();
-    char url[600], hb[2200];
+    char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-    snprintf(hb, sizeof hb, "Authorization: %s", g_auth);
-    struct curl_slist *h = curl_slist_append(NULL, hb);
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, "Content-Type: application/octet-stream");
-    if (extra) h = curl_slist_append(h, extra);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    if (head) {
+    tc_http_req q = {.method = method,
+                     .url = url,
+                     .auth = g_auth,
+                     .content_type = "application/octet-stream",
+                     .body = body,
+                     .body_len = len,
+                     .extra_header = extra,
+                     .timeout_ms = 30000,
+                     .want_head = head != NULL,
+                     .expect = TC_EXPECT_NEVER};
+    resp r;
+    if (tc_http(NULL, &q, &r) != 0) r.status = -1;
+    if (head) { /* the header lines, as a body of their own */
         memset(head, 0, sizeof *head);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
+        head->body = r.head;
+        head->len = r.head_len;
+        r.head = NULL;
     }
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    }
-    if (curl_easy_perform(c) != CURLE_OK) r.status = -1;
-    else curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    if (!r.body) r.body = calloc(1, 1);
-    if (head && !head->body) head->body = calloc(1, 1);
     return r;
 }
 
@@ -848,11 +766,7 @@ static long long test_batch(const char *sha, long long seq) {
     return seq;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return tc_now_ms() / 1e3; }
 
 /* A module of 40,000 kernels loads and its last kernel launches in linear time (name lookups are
  * hashed: it took ~30 s with linear searches). The budget is only a guard against quadratic time. */
@@ -910,9 +824,9 @@ static long long test_many_entries(long long seq) {
 static void test_queue(const char *exe, const char *lib, const char *uuid, const char *keyhex) {
     char dir[] = "/tmp/lepton-worker-queue-XXXXXX";
     if (!mkdtemp(dir)) return;
-    g_port = fx_free_port();
+    g_port = tc_free_port();
     g_queue_bytes = "2097152";
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
     g_queue_bytes = NULL;
     CHECK(pid > 0);
     if (pid <= 0) return;
@@ -998,12 +912,12 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     job_free(&jr);
     free(data);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
-    fx_remove_dir(dir);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 10000), 0);
+    tc_remove_dir(dir);
 }
 
 int main(int argc, char **argv) {
-    if (fx_no_driver(argc, argv)) return SKIP_CODE;
+    if (fx_no_driver(argc, argv)) return CHECK_SKIP;
     const char *exe = argv[1], *lib = argv[2];
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1027,8 +941,8 @@ int main(int argc, char **argv) {
 
     char dir[] = "/tmp/lepton-worker-test-XXXXXX";
     if (!mkdtemp(dir)) return 1;
-    g_port = fx_free_port();
-    pid_t pid = start_worker(exe, lib, uuid, dir, keyhex);
+    g_port = tc_free_port();
+    pid_t pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
     if (pid < 0) {
         fprintf(stderr, "the worker did not come up on port %d\n", g_port);
         return 1;
@@ -1185,7 +1099,7 @@ int main(int argc, char **argv) {
 
     /* ---- modules ---- */
     size_t plen = 0;
-    char *ptx = fx_read_file(argv[3], &plen);
+    char *ptx = tc_read_file(argv[3], &plen);
     CHECK(ptx != NULL);
     char sha[65];
     lp_sha256_hex(ptx, plen, sha);
@@ -1521,9 +1435,9 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(r.status, 503);
         free(r.body);
         CHECK(metric("lepton_worker_restarting_total") >= 7);
-        int code3 = fx_wait_exit(pid, 5000);
+        int code3 = tc_proc_wait_exit(pid, 5000);
         CHECK_EQ_INT(code3, 3);
-        pid = start_worker(exe, lib, uuid, dir, keyhex);
+        pid = fx_start_worker(exe, lib, uuid, dir, keyhex, g_port, g_queue_bytes);
         CHECK(pid > 0);
         sticky_ok = pid > 0;
     }
@@ -1580,7 +1494,7 @@ int main(int argc, char **argv) {
         size_t slen = 0;
         unsigned long long done = 0, recv = 0;
         snprintf(spath, sizeof spath, "%s/%s.seq", dir, uuid);
-        rec = fx_read_file(spath, &slen);
+        rec = tc_read_file(spath, &slen);
         CHECK(rec && slen == 42 && sscanf(rec, "%llu %llu", &done, &recv) == 2);
         CHECK_EQ_INT(done, seq - 1);
         CHECK_EQ_INT(recv, seq - 1);
@@ -1593,9 +1507,9 @@ int main(int argc, char **argv) {
     CHECK_EQ_INT(r.status, 200);
     free(r.body);
     kill(pid, SIGTERM);
-    CHECK_EQ_INT(fx_wait_exit(pid, 10000), 0);
+    CHECK_EQ_INT(tc_proc_wait_exit(pid, 10000), 0);
 
-    fx_remove_dir(dir);
+    tc_remove_dir(dir);
     test_queue(exe, lib, uuid, keyhex);
     free(ptx);
     free(pat);
@@ -1605,9 +1519,9 @@ int main(int argc, char **argv) {
     free(tok_newer_lease);
     curl_global_cleanup();
     if (!kernels) {
-        if (check_failures) CHECK_DONE();
+        if (check_failures) return check_done("unit.agent.worker");
         printf("SKIPPED: the CPU driver cannot run kernels yet; the module/launch checks did not run\n");
-        return SKIP_CODE;
+        return CHECK_SKIP;
     }
-    CHECK_DONE();
+    return check_done("unit.agent.worker");
 }

@@ -1,23 +1,21 @@
 /* worker_fixture.h — what the tests that start lepton-worker processes share: the emulated GPU's
  * UUID (as the agent learns it), a node key and the lease tokens signed with it (as the broker
- * does), a free loopback port for a worker to listen on, and reading a module image from a file. */
+ * does), and starting a worker as leptond does. Ports, sockets, processes: tests/common. */
 #ifndef LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
 #define LEPTON_TESTS_AGENT_WORKER_FIXTURE_H
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <signal.h>
-#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cuda_api.h"
 #include "lease_token.h"
+#include "net.h"
+#include "proc.h"
 #include "rand.h"
 
 /* 1, after saying SKIPPED, when the test's arguments (WORKER LIBCUDA PTX) lack the CPU driver. */
@@ -56,10 +54,16 @@ static int fx_gpu_uuid(const char *lib, char *uuid, size_t n) {
     return rc;
 }
 
+/* 1 when the worker on 127.0.0.1:*port answers GET /healthz with 200. */
+static int fx_worker_healthy(void *port) {
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    return tc_http_ask(*(int *)port, get, sizeof get - 1, 5000) == 200;
+}
+
 /* Starts lepton-worker exe for lease ls_test (node node-t, GPU uuid at index 0) on 127.0.0.1:port,
  * handing it the lease key (hex) on a pipe as leptond does; queue_bytes: --job-queue-bytes, or NULL.
- * Returns the process id (the caller waits for it to answer) or -1. */
-static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
+ * Returns the process id once GET /healthz answers 200 (up to 10 s), or -1 (then it is reaped). */
+static pid_t fx_start_worker(const char *exe, const char *lib, const char *uuid, const char *dir,
                              const char *keyhex, int port, const char *queue_bytes) {
     char listen[64], grant[200], fdarg[16];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
@@ -89,21 +93,8 @@ static pid_t fx_spawn_worker(const char *exe, const char *lib, const char *uuid,
         _exit(127);
     }
     close(kp[0]);
-    return pid;
-}
-
-/* A loopback port free at the time of the call. */
-static int fx_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    int port =
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0
-            ? ntohs(sa.sin_port)
-            : 0;
-    close(fd);
-    return port;
+    if (pid < 0) return -1;
+    return tc_proc_wait_ready(pid, fx_worker_healthy, &port, 10000) == 0 ? pid : -1;
 }
 
 /* The u32 little-endian length that leads a job body (the JSON's length). */
@@ -115,40 +106,6 @@ static void put_le32(char *p, size_t v) {
 static size_t get_le32(const char *p) {
     const unsigned char *u = (const unsigned char *)p;
     return (size_t)u[0] | (size_t)u[1] << 8 | (size_t)u[2] << 16 | (size_t)u[3] << 24;
-}
-
-/* A TCP connection to 127.0.0.1:port whose reads give up after timeout_s seconds, or -1. */
-static int fx_dial(int port, int timeout_s) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    struct timeval tv = {timeout_s, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-/* Waits up to timeout_ms for process pid to end: its exit status, 128 + the signal that ended it,
- * or -1 when it was still running (then it is killed and reaped). */
-static int fx_wait_exit(pid_t pid, int timeout_ms) {
-    for (int t = 0; t < timeout_ms; t += 20) {
-        int ws;
-        if (waitpid(pid, &ws, WNOHANG) == pid) return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-        usleep(20000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
-}
-
-/* Removes a test's state directory and all in it (saying so on stderr when it cannot). */
-static void fx_remove_dir(const char *dir) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
 /* The GPU of the CUDA library (its UUID, as the agent learns it), a node key (hex: as a worker gets
@@ -181,23 +138,6 @@ static void fx_keys_free(fx_keys *k) {
     free(k->tok);
     free(k->tok_bad_sig);
     k->tok = k->tok_bad_sig = NULL;
-}
-
-/* The whole of file path, NUL-terminated, in memory the caller frees; NULL (and *len 0) when it
- * cannot be read. */
-static char *fx_read_file(const char *path, size_t *len) {
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
-    if (b) b[n] = 0;
-    fclose(f);
-    if (b) *len = (size_t)n;
-    return b;
 }
 
 #endif

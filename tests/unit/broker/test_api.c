@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "broker_call.h"
 #include "check.h"
+#include "proc.h"
 #include "clock.h"
 #include "lease_token.h"
 
@@ -287,9 +288,6 @@ int main(void) {
     curl_easy_cleanup(c);
     lp_broker_stop(b);
     curl_global_cleanup();
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    fprintf(stderr, "%s test_api\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    tc_remove_dir(dir);
+    return check_done("unit.broker.api");
 }

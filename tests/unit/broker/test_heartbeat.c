@@ -9,6 +9,7 @@
 #include "broker.h"
 #include "broker_call.h"
 #include "check.h"
+#include "proc.h"
 #include "clock.h"
 
 static char g_base[64], g_tok[128], g_node_tok[128];
@@ -87,8 +88,6 @@ int main(void) {
     lp_broker_stop(b);
     curl_global_cleanup();
     unlink(db);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    return check_failures ? 1 : 0;
+    tc_remove_dir(dir);
+    return check_done("unit.broker.heartbeat");
 }

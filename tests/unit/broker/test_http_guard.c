@@ -5,9 +5,7 @@
  * bodies are refused with the JSON error before any handler runs; a streamed upload refused midway,
  * an absurd chunk size (at once) and a chunk that never arrives (after the stall time) get a JSON
  * answer. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -16,9 +14,11 @@
 #include "check.h"
 #include "clock.h"
 #include "http_server.h"
+#include "net.h"
 #include "wire.h"
 
 static int g_port;
+#define LOCALHOST 0x7f000001u /* 127.0.0.1, host order */
 static int g_handled; /* atomic: how many times h_count ran */
 
 static void h_count(lp_http_req *r, void *user) {
@@ -52,69 +52,17 @@ static void h_upload(lp_http_req *r, void *user) {
     lp_http_reply_json_take(r, 200, json_pack("{s:I}", "bytes", (json_int_t)(got ? *got : 0)));
 }
 
-/* A TCP connection to the server from the loopback address `from` (127.0.0.x). */
-static int connect_from(const char *from) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, from, &a.sin_addr);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads until the peer closes or timeout_ms pass; returns bytes read, -1 on a reset. */
-static long read_all(int fd, char *buf, size_t cap, int timeout_ms) {
-    size_t n = 0;
-    int64_t end = lp_mono_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        int64_t left = (end - lp_mono_ns()) / 1000000;
-        if (left <= 0) break;
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, (int)left) <= 0) break;
-        ssize_t k = recv(fd, buf + n, cap - 1 - n, 0);
-        if (k < 0) return n ? (long)n : -1;
-        if (k == 0) break;
-        n += (size_t)k;
-        if (n + 1 >= cap) break;
-    }
-    buf[n] = 0;
-    return (long)n;
-}
-
-/* 1 when the server has closed fd (EOF or reset) within timeout_ms. */
-static int closed_within(int fd, int timeout_ms) {
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, timeout_ms) <= 0) return 0;
-    char b[256];
-    ssize_t k = recv(fd, b, sizeof b, 0);
-    return k <= 0;
-}
-
 /* Sends raw bytes as one request on a new connection from 127.0.0.1 and returns the answer. */
 static long raw(const char *req, size_t len, char *out, size_t cap, int timeout_ms) {
-    int fd = connect_from("127.0.0.1");
+    int fd = tc_dial(LOCALHOST, g_port, 0);
     if (fd < 0) return -1;
     if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
         close(fd);
         return -1;
     }
-    long n = read_all(fd, out, cap, timeout_ms);
+    long n = tc_read_until_close(fd, out, cap, timeout_ms);
     close(fd);
     return n;
-}
-
-static int status_of(const char *answer) {
-    int st = 0;
-    return sscanf(answer, "HTTP/1.1 %d", &st) == 1 ? st : 0;
 }
 
 #define RAW(lit, out) raw(lit, sizeof(lit) - 1, out, sizeof out, 3000)
@@ -124,64 +72,64 @@ static void test_request_checks(void) {
     int before = g_handled;
     /* a NUL in the path: refused whole, not cut at the NUL */
     RAW("GET /v1/count\0/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "\"code\":\"invalid_request\"");
     CHECK_CONTAINS(a, "NUL byte");
     CHECK_CONTAINS(a, "Content-Type: application/json");
     /* a NUL in a header value, in the middle or last */
     RAW("GET /v1/count HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\nConnection: close\r\n\r\n", a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "NUL byte");
     RAW("GET /v1/count HTTP/1.1\r\nHost: t\r\nConnection: close\r\nX-A: a\0bc\r\n\r\n", a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     RAW("GET /v1/count HTTP/1.1\nHost: t\nConnection: close\nX-A: a\0bc\n\n", a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     /* ordinary heads still pass: LF-only lines, trailing blanks, an empty value, %00 in the query */
     RAW("GET /v1/count?x=%00 HTTP/1.1\nHost: t\nX-E:\nX-B: b  \nConnection: close\n\n", a);
-    CHECK_EQ_INT(status_of(a), 200);
+    CHECK_EQ_INT(tc_http_status(a), 200);
     RAW("GET /v1/count HTTP/1.1\r\nHost: t\r\nX-E: \r\nConnection: close\r\nX-B: b \t\r\n\r\n", a);
-    CHECK_EQ_INT(status_of(a), 200);
+    CHECK_EQ_INT(tc_http_status(a), 200);
     CHECK_EQ_INT(g_handled - before, 2);
     /* both Content-Length and Transfer-Encoding: refused and the connection closed */
     before = g_handled;
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
         "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
         a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "Connection: close");
     CHECK_CONTAINS(a, "ambiguous");
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n", a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     /* a body of NUL bytes is not {} */
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
         "Connection: close\r\n\r\n\0\0\0\0",
         a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "NUL byte");
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
         "Connection: close\r\n\r\n{}\0 ",
         a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     /* non-object JSON is refused before the handler runs */
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 11\r\n"
         "Connection: close\r\n\r\n[null,null]",
         a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "must be a JSON object, not an array");
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 4\r\n"
         "Connection: close\r\n\r\nnull",
         a);
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_EQ_INT(g_handled - before, 0);
     /* whitespace-only and object bodies still reach the handler */
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 3\r\n"
         "Connection: close\r\n\r\n \r\n",
         a);
-    CHECK_EQ_INT(status_of(a), 200);
+    CHECK_EQ_INT(tc_http_status(a), 200);
     RAW("POST /v1/count HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"
         "Connection: close\r\n\r\n{\"a\":1}",
         a);
-    CHECK_EQ_INT(status_of(a), 200);
+    CHECK_EQ_INT(tc_http_status(a), 200);
     CHECK_CONTAINS(a, "{\"a\":1}");
     CHECK_EQ_INT(g_handled - before, 2);
 }
@@ -200,7 +148,7 @@ static void test_uploads(void) {
     }
     n += snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
     CHECK(raw(req, (size_t)n, a, sizeof a, 3000) > 0);
-    CHECK_EQ_INT(status_of(a), 413);
+    CHECK_EQ_INT(tc_http_status(a), 413);
     CHECK_CONTAINS(a, "\"code\":\"too_large\"");
     /* an absurd chunk size sent with the head: answered 413 (JSON) at once */
     int64_t t0 = lp_mono_ns();
@@ -208,7 +156,7 @@ static void test_uploads(void) {
         "ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
         a);
     double secs = (double)(lp_mono_ns() - t0) / 1e9;
-    CHECK_EQ_INT(status_of(a), 413);
+    CHECK_EQ_INT(tc_http_status(a), 413);
     CHECK_CONTAINS(a, "\"code\":\"too_large\"");
     CHECK(secs < 1.0);
     fprintf(stderr, "absurd chunk size answered 413 after %.2f s\n", secs);
@@ -219,7 +167,7 @@ static void test_uploads(void) {
         "ffff\r\nabc\r\n0\r\n\r\n",
         a);
     secs = (double)(lp_mono_ns() - t0) / 1e9;
-    CHECK_EQ_INT(status_of(a), 400);
+    CHECK_EQ_INT(tc_http_status(a), 400);
     CHECK_CONTAINS(a, "stalled");
     CHECK(secs < 2.9);
     fprintf(stderr, "a chunk that never arrives answered 400 after %.2f s\n", secs);
@@ -228,18 +176,18 @@ static void test_uploads(void) {
 static void test_guard(void) {
     char a[4096];
     /* the head deadline (1 s here): an idle socket and a trickling one are both dropped */
-    int idle = connect_from("127.0.0.1");
-    int trickle = connect_from("127.0.0.1");
+    int idle = tc_dial(LOCALHOST, g_port, 0);
+    int trickle = tc_dial(LOCALHOST, g_port, 0);
     CHECK(idle >= 0 && trickle >= 0);
     int64_t t0 = lp_mono_ns();
     const char *head = "GET /v1/count HTTP/1.1\r\nHost: t\r\n";
     int trickle_closed = 0;
     for (size_t i = 0; i < strlen(head) && !trickle_closed; i++) {
         if (send(trickle, head + i, 1, MSG_NOSIGNAL) != 1) trickle_closed = 1;
-        else trickle_closed = closed_within(trickle, 150);
+        else trickle_closed = tc_closed_within(trickle, 150);
     }
     CHECK(trickle_closed);
-    CHECK(closed_within(idle, 3000));
+    CHECK(tc_closed_within(idle, 3000));
     double secs = (double)(lp_mono_ns() - t0) / 1e9;
     CHECK(secs < 3.0);
     fprintf(stderr, "idle and trickling sockets dropped after %.2f s\n", secs);
@@ -251,18 +199,17 @@ static void test_guard(void) {
     int fds[ADDRS * PER_IP + 1];
     int held = 0;
     for (int k = 0; k < ADDRS; k++) {
-        char from[32];
-        snprintf(from, sizeof from, "127.0.0.%d", k + 2);
+        uint32_t from = LOCALHOST + 1 + (uint32_t)k; /* 127.0.0.2.. */
         for (int i = 0; i < PER_IP; i++) {
-            int fd = connect_from(from);
+            int fd = tc_dial(from, g_port, 0);
             CHECK(fd >= 0);
             if (fd >= 0) fds[held++] = fd;
         }
         if (k == 0) {
             usleep(100000);
-            int extra = connect_from(from);
+            int extra = tc_dial(from, g_port, 0);
             CHECK(extra >= 0);
-            CHECK(closed_within(extra, 1000)); /* refused: over the per-address limit */
+            CHECK(tc_closed_within(extra, 1000)); /* refused: over the per-address limit */
             close(extra);
         }
     }
@@ -273,7 +220,7 @@ static void test_guard(void) {
         "Connection: close\r\n\r\n{\"a\":2}",
         a);
     secs = (double)(lp_mono_ns() - t0) / 1e9;
-    CHECK_EQ_INT(status_of(a), 200);
+    CHECK_EQ_INT(tc_http_status(a), 200);
     CHECK_CONTAINS(a, "{\"a\":2}");
     CHECK(secs < 0.5);
     int still_open = 0;
@@ -308,5 +255,5 @@ int main(void) {
     test_guard();
     lp_http_server_free(s);
     fprintf(stderr, "%s test_http_guard\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    return check_done("unit.broker.http_guard");
 }

@@ -162,11 +162,11 @@ static void test_due(void) {
 }
 
 int main(void) {
-    RUN(test_model_matching);
-    RUN(test_pick_cheapest);
-    RUN(test_explain);
-    RUN(test_cost_check);
-    RUN(test_billing);
-    RUN(test_due);
-    return CHECK_DONE();
+    CHECK_RUN(test_model_matching);
+    CHECK_RUN(test_pick_cheapest);
+    CHECK_RUN(test_explain);
+    CHECK_RUN(test_cost_check);
+    CHECK_RUN(test_billing);
+    CHECK_RUN(test_due);
+    return check_done("unit.broker.match");
 }

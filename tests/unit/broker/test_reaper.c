@@ -100,5 +100,5 @@ int main(void) {
     fclose(g_log);
     close(fd);
     if (!check_failures) fprintf(stderr, "ok   reaper failures logged once, then every 10 s, and the recovery\n");
-    return CHECK_DONE();
+    return check_done("unit.broker.reaper");
 }

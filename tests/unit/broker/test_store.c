@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "proc.h"
 #include "metering.h"
 #include "pg_testdb.h"
 #include "sha256.h"
@@ -902,23 +903,21 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
-    RUN(test_tokens);
-    RUN(test_grant_cheapest_one_node);
-    RUN(test_idempotency_close_extend);
-    RUN(test_ttl_and_cost_cap);
-    RUN(test_node_lost_and_persistence);
-    RUN(test_register_rules);
-    RUN(test_concurrent_invariant);
-    RUN(test_two_handles);
-    RUN(test_reconnect);
-    RUN(test_open_errors);
-    RUN(test_newer_schema_refused);
-    RUN(test_keepalive);
-    RUN(test_migrate_v1);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    CHECK_RUN(test_tokens);
+    CHECK_RUN(test_grant_cheapest_one_node);
+    CHECK_RUN(test_idempotency_close_extend);
+    CHECK_RUN(test_ttl_and_cost_cap);
+    CHECK_RUN(test_node_lost_and_persistence);
+    CHECK_RUN(test_register_rules);
+    CHECK_RUN(test_concurrent_invariant);
+    CHECK_RUN(test_two_handles);
+    CHECK_RUN(test_reconnect);
+    CHECK_RUN(test_open_errors);
+    CHECK_RUN(test_newer_schema_refused);
+    CHECK_RUN(test_keepalive);
+    CHECK_RUN(test_migrate_v1);
+    tc_remove_dir(g_dir);
     for (int i = 0; i < g_ndbs; i++)
         pgt_drop(g_pg, g_dbs[i]);
-    return CHECK_DONE();
+    return check_done("unit.broker.store");
 }

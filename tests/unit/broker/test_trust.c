@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "broker_call.h"
 #include "check.h"
+#include "proc.h"
 
 static char g_base[64], g_alice[128], g_bob[128], g_node[128];
 
@@ -235,9 +236,6 @@ int main(void) {
     lp_broker_stop(b);
     test_db_permissions(dir);
     curl_global_cleanup();
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
-    fprintf(stderr, "%s test_trust\n", check_failures ? "FAIL" : "ok  ");
-    return CHECK_DONE();
+    tc_remove_dir(dir);
+    return check_done("unit.broker.trust");
 }

@@ -1,62 +1,24 @@
 /* fake_broker.c — the fake HTTP server and the minimal broker of the client's unit tests. */
 #include "fake_broker.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#define FB_MAX_CONNS 1024
+#include "net.h"
+#include "server.h"
 
 struct fake_broker {
-    int listen_fd;
-    int stop_pipe[2];
+    tc_server *srv;
     char url[64];
     fb_handler handler;
     void *user;
-    pthread_t acceptor;
-    pthread_mutex_t lock; /* serialises handler calls and guards the fields below */
-    int stopping;
+    pthread_mutex_t lock; /* serialises handler calls and guards requests */
     int requests;
-    int nconns;
-    int conn_fds[FB_MAX_CONNS];
-    pthread_t conn_threads[FB_MAX_CONNS];
 };
-
-typedef struct conn_arg {
-    fake_broker *fb;
-    int fd;
-} conn_arg;
-
-/* Waits until fd is readable or the server stops. 1 = readable, 0 = stopping/timeout. */
-static int wait_readable(fake_broker *fb, int fd, int timeout_ms) {
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {fb->stop_pipe[0], POLLIN, 0}};
-    int n = poll(p, 2, timeout_ms);
-    if (n <= 0) return 0;
-    if (p[1].revents) return 0;
-    return 1;
-}
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 static const char *reason(int status) {
     switch (status) {
@@ -81,96 +43,36 @@ static const char *reason(int status) {
     }
 }
 
-static void *conn_main(void *arg) {
-    conn_arg a = *(conn_arg *)arg;
-    free(arg);
-    fake_broker *fb = a.fb;
-    static _Thread_local char buf[65536 + 8192 + 1024];
-    size_t have = 0;
-    fb_request *req = malloc(sizeof *req);
-    fb_reply *rep = malloc(sizeof *rep);
-    for (;;) {
-        /* Read the head. */
-        char *end = NULL;
-        while (!(end = memmem(buf, have, "\r\n\r\n", 4))) {
-            if (have == sizeof buf || !wait_readable(fb, a.fd, -1)) goto done;
-            ssize_t r = recv(a.fd, buf + have, sizeof buf - have, 0);
-            if (r <= 0) goto done;
-            have += (size_t)r;
-        }
-        size_t head_len = (size_t)(end - buf) + 4;
-        memset(req, 0, sizeof *req);
-        char *line_end = memchr(buf, '\r', head_len);
-        char first[1024];
-        size_t fl = (size_t)(line_end - buf) < sizeof first - 1 ? (size_t)(line_end - buf) : sizeof first - 1;
-        memcpy(first, buf, fl);
-        first[fl] = '\0';
-        sscanf(first, "%15s %511s", req->method, req->path);
-        size_t hl = head_len - fl < sizeof req->headers - 1 ? head_len - fl : sizeof req->headers - 1;
-        memcpy(req->headers, buf + fl, hl);
-        size_t clen = 0;
-        const char *cl = strcasestr(req->headers, "\r\nContent-Length:");
-        if (cl) clen = (size_t)strtoul(cl + 17, NULL, 10);
-        if (clen > sizeof req->body - 1) goto done;
-        while (have < head_len + clen) {
-            if (!wait_readable(fb, a.fd, -1)) goto done;
-            ssize_t r = recv(a.fd, buf + have, sizeof buf - have, 0);
-            if (r <= 0) goto done;
-            have += (size_t)r;
-        }
-        memcpy(req->body, buf + head_len, clen);
-        req->body[clen] = '\0';
-        req->body_len = clen;
-        memmove(buf, buf + head_len + clen, have - head_len - clen);
-        have -= head_len + clen;
-
-        memset(rep, 0, sizeof *rep);
-        pthread_mutex_lock(&fb->lock);
-        fb->requests++;
-        fb->handler(req, rep, fb->user);
-        pthread_mutex_unlock(&fb->lock);
-        if (rep->drop) goto done;
-        if (rep->delay_ms > 0) {
-            struct pollfd p = {fb->stop_pipe[0], POLLIN, 0};
-            if (poll(&p, 1, rep->delay_ms) != 0) goto done;
-        }
-        int status = rep->status ? rep->status : 200;
-        char head[256];
-        size_t blen = strlen(rep->body);
-        int n = snprintf(head, sizeof head,
-                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                         status, reason(status), blen);
-        if (write_all(a.fd, head, (size_t)n) || write_all(a.fd, rep->body, blen)) goto done;
-    }
+/* One request: the handler's canned answer, delayed or dropped as it says. */
+static int serve(int fd, const tc_server_req *r, void *user) {
+    fake_broker *fb = user;
+    fb_request *req = calloc(1, sizeof *req);
+    fb_reply *rep = calloc(1, sizeof *rep);
+    int rc = -1;
+    if (!req || !rep) goto done;
+    snprintf(req->method, sizeof req->method, "%s", r->method);
+    snprintf(req->path, sizeof req->path, "%s", r->path);
+    const char *lines = strstr(r->head, "\r\n"); /* the header lines, from the request line's end */
+    snprintf(req->headers, sizeof req->headers, "%s", lines ? lines : "");
+    memcpy(req->body, r->body, r->body_len);
+    req->body[r->body_len] = '\0';
+    req->body_len = r->body_len;
+    pthread_mutex_lock(&fb->lock);
+    fb->requests++;
+    fb->handler(req, rep, fb->user);
+    pthread_mutex_unlock(&fb->lock);
+    if (rep->drop) goto done;
+    if (rep->delay_ms > 0 && tc_server_sleep(fb->srv, rep->delay_ms)) goto done;
+    int status = rep->status ? rep->status : 200;
+    char head[256];
+    size_t blen = strlen(rep->body);
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     status, reason(status), blen);
+    if (tc_send_all(fd, head, (size_t)n) == 0 && tc_send_all(fd, rep->body, blen) == 0) rc = 0;
 done:
     free(req);
     free(rep);
-    shutdown(a.fd, SHUT_RDWR);
-    return NULL;
-}
-
-static void *accept_main(void *arg) {
-    fake_broker *fb = arg;
-    for (;;) {
-        if (!wait_readable(fb, fb->listen_fd, -1)) return NULL;
-        int fd = accept(fb->listen_fd, NULL, NULL);
-        if (fd < 0) continue;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        pthread_mutex_lock(&fb->lock);
-        if (fb->stopping || fb->nconns == FB_MAX_CONNS) {
-            pthread_mutex_unlock(&fb->lock);
-            close(fd);
-            continue;
-        }
-        conn_arg *ca = malloc(sizeof *ca);
-        ca->fb = fb;
-        ca->fd = fd;
-        int i = fb->nconns++;
-        fb->conn_fds[i] = fd;
-        pthread_create(&fb->conn_threads[i], NULL, conn_main, ca);
-        pthread_mutex_unlock(&fb->lock);
-    }
+    return rc;
 }
 
 fake_broker *fb_start(fb_handler handler, void *user) {
@@ -179,22 +81,14 @@ fake_broker *fb_start(fb_handler handler, void *user) {
     fb->handler = handler;
     fb->user = user;
     pthread_mutex_init(&fb->lock, NULL);
-    if (pipe(fb->stop_pipe)) goto fail;
-    fb->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fb->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(fb->listen_fd, (struct sockaddr *)&sa, sizeof sa) || listen(fb->listen_fd, 128) ||
-        getsockname(fb->listen_fd, (struct sockaddr *)&sa, &sl))
-        goto fail;
-    snprintf(fb->url, sizeof fb->url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    if (pthread_create(&fb->acceptor, NULL, accept_main, fb)) goto fail;
+    fb->srv = tc_server_start(0, 0, sizeof ((fb_request *)0)->body - 1, serve, fb);
+    if (!fb->srv) {
+        pthread_mutex_destroy(&fb->lock);
+        free(fb);
+        return NULL;
+    }
+    snprintf(fb->url, sizeof fb->url, "http://127.0.0.1:%d", tc_server_port(fb->srv));
     return fb;
-fail:
-    free(fb);
-    return NULL;
 }
 
 const char *fb_url(const fake_broker *fb) { return fb->url; }
@@ -206,41 +100,13 @@ int fb_requests(fake_broker *fb) {
     return n;
 }
 
-int fb_connections(fake_broker *fb) {
-    pthread_mutex_lock(&fb->lock);
-    int n = fb->nconns;
-    pthread_mutex_unlock(&fb->lock);
-    return n;
-}
+int fb_connections(fake_broker *fb) { return tc_server_connections(fb->srv); }
 
 void fb_stop(fake_broker *fb) {
     if (!fb) return;
-    pthread_mutex_lock(&fb->lock);
-    fb->stopping = 1;
-    pthread_mutex_unlock(&fb->lock);
-    if (write(fb->stop_pipe[1], "x", 1) != 1) perror("fb_stop");
-    pthread_join(fb->acceptor, NULL);
-    for (int i = 0; i < fb->nconns; i++) {
-        shutdown(fb->conn_fds[i], SHUT_RDWR);
-        pthread_join(fb->conn_threads[i], NULL);
-        close(fb->conn_fds[i]);
-    }
-    close(fb->listen_fd);
-    close(fb->stop_pipe[0]);
-    close(fb->stop_pipe[1]);
+    tc_server_stop(fb->srv);
     pthread_mutex_destroy(&fb->lock);
     free(fb);
-}
-
-int fb_closed_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 /* ---- the minimal broker ---- */

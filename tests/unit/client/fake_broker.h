@@ -57,7 +57,4 @@ typedef struct fb_mini {
 } fb_mini;
 void fb_mini_handler(const fb_request *req, fb_reply *reply, void *user);
 
-/* A closed loopback port: bound, then closed, so a connection to it is refused at once. */
-int fb_closed_port(void);
-
 #endif

@@ -4,13 +4,9 @@
 #include "fake_worker.h"
 #include "base64.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FW_MAX_CONNS 512
+#include "net.h"
+#include "proc.h"
+#include "server.h"
+
 #define FW_MAX_BUFFERS 256
 #define FW_MAX_MODULES 32
 #define FW_MAX_EXEC 100000
@@ -32,20 +31,14 @@ typedef struct fw_buffer {
 } fw_buffer;
 
 struct fake_worker {
-    int listen_fd;
+    tc_server *srv;
     int port;
-    int stop_pipe[2];
     char url[64];
     char auth[512];
-    int listen_after_ms;
-    pthread_t acceptor;
     pthread_mutex_t lock;
     pthread_cond_t seq_cv;
     int stopping;
     int dead; /* crash(): refuse everything from now on */
-    int nconns;
-    int conn_fds[FW_MAX_CONNS];
-    pthread_t conn_threads[FW_MAX_CONNS];
     fw_counts counts;
     int starting, queue_full, restarting;
     char modules[FW_MAX_MODULES][65];
@@ -58,45 +51,16 @@ struct fake_worker {
     char last_desc[8192];
 };
 
-typedef struct conn_arg {
-    fake_worker *w;
-    int fd;
-} conn_arg;
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int wait_readable(fake_worker *w, int fd) {
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {w->stop_pipe[0], POLLIN, 0}};
-    for (;;) {
-        int n = poll(p, 2, -1);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || p[1].revents) return 0;
-        return 1;
-    }
-}
-
 static void reply(int fd, int status, const char *ctype, const void *body, size_t len) {
     char head[4096];
     int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
                      status, ctype, len);
     if (len <= sizeof head - (size_t)n) { /* small answers in one segment, as a real server does */
         memcpy(head + n, body, len);
-        write_all(fd, head, (size_t)n + len);
+        tc_send_all(fd, head, (size_t)n + len);
         return;
     }
-    if (write_all(fd, head, (size_t)n) == 0 && len) write_all(fd, body, len);
+    if (tc_send_all(fd, head, (size_t)n) == 0 && len) tc_send_all(fd, body, len);
 }
 
 static void reply_json(int fd, int status, const char *json) {
@@ -119,7 +83,7 @@ static void reply_retry(int fd, const char *code, const char *msg) {
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 503 X\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(text), text);
-    write_all(fd, head, (size_t)n);
+    tc_send_all(fd, head, (size_t)n);
     free(text);
     json_decref(j);
 }
@@ -150,11 +114,6 @@ static fw_buffer *buffer_get(fake_worker *w, json_int_t id, int *status) {
         return NULL;
     }
     return b;
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static int64_t mono_ns(void) {
@@ -312,7 +271,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                 uint32_t ms;
                 memcpy(&ms, nb, 4);
                 pthread_mutex_unlock(&w->lock);
-                sleep_ms(ms);
+                tc_sleep_ms(ms);
                 pthread_mutex_lock(&w->lock);
             } else if (!strcmp(fn, "fault")) {
                 code = "cuda_error";
@@ -332,9 +291,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
     if (drop) {
         /* Like a process that died: every connection closes, nothing listens any more. */
         w->dead = 1;
-        shutdown(w->listen_fd, SHUT_RDWR);
-        for (int k = 0; k < w->nconns; k++)
-            shutdown(w->conn_fds[k], SHUT_RDWR);
+        tc_server_kill(w->srv);
         pthread_cond_broadcast(&w->seq_cv);
         pthread_mutex_unlock(&w->lock);
         json_decref(d);
@@ -580,91 +537,8 @@ static int handle(fake_worker *w, int fd, const char *method, const char *path, 
     return 0;
 }
 
-static void *conn_main(void *arg) {
-    conn_arg ca = *(conn_arg *)arg;
-    free(arg);
-    fake_worker *w = ca.w;
-    char head[16384];
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while (!(end = memmem(head, have, "\r\n\r\n", 4))) {
-            if (have == sizeof head || !wait_readable(w, ca.fd)) goto done;
-            ssize_t r = recv(ca.fd, head + have, sizeof head - have, 0);
-            if (r <= 0) goto done;
-            have += (size_t)r;
-        }
-        size_t head_len = (size_t)(end - head) + 4;
-        char method[16] = "", path[1024] = "";
-        sscanf(head, "%15s %1023s", method, path);
-        char headers[8192];
-        size_t hl = head_len < sizeof headers - 1 ? head_len : sizeof headers - 1;
-        memcpy(headers, head, hl);
-        headers[hl] = '\0';
-        size_t clen = 0;
-        const char *cl = strcasestr(headers, "\r\nContent-Length:");
-        if (cl) clen = (size_t)strtoull(cl + 17, NULL, 10);
-        unsigned char *body = malloc(clen + 1);
-        size_t got = have - head_len < clen ? have - head_len : clen;
-        memcpy(body, head + head_len, got);
-        size_t rest = have - head_len - got;
-        memmove(head, head + head_len + got, rest);
-        have = rest;
-        while (got < clen) {
-            if (!wait_readable(w, ca.fd)) {
-                free(body);
-                goto done;
-            }
-            ssize_t r = recv(ca.fd, body + got, clen - got, 0);
-            if (r <= 0) {
-                free(body);
-                goto done;
-            }
-            got += (size_t)r;
-        }
-        int rc = handle(w, ca.fd, method, path, headers, body, clen);
-        free(body);
-        if (rc) goto done;
-    }
-done:
-    shutdown(ca.fd, SHUT_RDWR);
-    return NULL;
-}
-
-static void *accept_main(void *arg) {
-    fake_worker *w = arg;
-    if (w->listen_after_ms > 0) {
-        struct pollfd p = {w->stop_pipe[0], POLLIN, 0};
-        if (poll(&p, 1, w->listen_after_ms) != 0) return NULL;
-        listen(w->listen_fd, 128);
-    }
-    for (;;) {
-        if (!wait_readable(w, w->listen_fd)) return NULL;
-        int fd = accept(w->listen_fd, NULL, NULL);
-        if (fd < 0) {
-            pthread_mutex_lock(&w->lock);
-            int dead = w->dead;
-            pthread_mutex_unlock(&w->lock);
-            if (dead) return NULL;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        pthread_mutex_lock(&w->lock);
-        if (w->stopping || w->dead || w->nconns == FW_MAX_CONNS) {
-            pthread_mutex_unlock(&w->lock);
-            close(fd);
-            continue;
-        }
-        w->counts.connections++;
-        conn_arg *ca = malloc(sizeof *ca);
-        ca->w = w;
-        ca->fd = fd;
-        int i = w->nconns++;
-        w->conn_fds[i] = fd;
-        pthread_create(&w->conn_threads[i], NULL, conn_main, ca);
-        pthread_mutex_unlock(&w->lock);
-    }
+static int serve(int fd, const tc_server_req *r, void *user) {
+    return handle(user, fd, r->method, r->path, r->head, r->body, r->body_len);
 }
 
 fake_worker *fw_start(const char *token, int port, int listen_after_ms) {
@@ -672,24 +546,13 @@ fake_worker *fw_start(const char *token, int port, int listen_after_ms) {
     w->exec_seqs = calloc(FW_MAX_EXEC, sizeof *w->exec_seqs);
     w->exec_tags = calloc(FW_MAX_EXEC, sizeof *w->exec_tags);
     snprintf(w->auth, sizeof w->auth, "Bearer %s", token);
-    w->listen_after_ms = listen_after_ms;
     w->next_seq = 1;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->seq_cv, NULL);
-    if (pipe(w->stop_pipe)) return NULL;
-    w->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(w->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(w->listen_fd, (struct sockaddr *)&sa, sizeof sa) ||
-        getsockname(w->listen_fd, (struct sockaddr *)&sa, &sl))
-        return NULL;
-    if (listen_after_ms <= 0 && listen(w->listen_fd, 128)) return NULL;
-    w->port = ntohs(sa.sin_port);
+    w->srv = tc_server_start(port, listen_after_ms, 0, serve, w);
+    if (!w->srv) return NULL;
+    w->port = tc_server_port(w->srv);
     snprintf(w->url, sizeof w->url, "http://127.0.0.1:%d", w->port);
-    pthread_create(&w->acceptor, NULL, accept_main, w);
     return w;
 }
 
@@ -699,16 +562,7 @@ void fw_stop(fake_worker *w) {
     w->stopping = 1;
     pthread_cond_broadcast(&w->seq_cv);
     pthread_mutex_unlock(&w->lock);
-    if (write(w->stop_pipe[1], "x", 1) != 1) perror("fw_stop");
-    pthread_join(w->acceptor, NULL);
-    for (int i = 0; i < w->nconns; i++) {
-        shutdown(w->conn_fds[i], SHUT_RDWR);
-        pthread_join(w->conn_threads[i], NULL);
-        close(w->conn_fds[i]);
-    }
-    close(w->listen_fd);
-    close(w->stop_pipe[0]);
-    close(w->stop_pipe[1]);
+    tc_server_stop(w->srv);
     for (int i = 0; i < w->nbuffers; i++)
         free(w->buffers[i].mem);
     free(w->exec_seqs);
@@ -725,6 +579,7 @@ fw_counts fw_get_counts(fake_worker *w) {
     pthread_mutex_lock(&w->lock);
     fw_counts c = w->counts;
     pthread_mutex_unlock(&w->lock);
+    c.connections = tc_server_connections(w->srv);
     return c;
 }
 

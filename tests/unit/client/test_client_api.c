@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "lepton/lepton.h"
 
 static void status_names(void) {
     static const struct {
@@ -93,11 +94,11 @@ static void options(void) {
 
     o.version = 0;
     CHECK_RC(open_with(&o), LEPTON_EINVAL);
-    CHECK_MSG("opts->version 0");
+    CHECK_LAST_ERROR("opts->version 0");
     o.version = LEPTON_CLIENT_OPTIONS_VERSION + 1;
     CHECK_RC(open_with(&o), LEPTON_EINVAL);
-    CHECK_MSG("opts->version 2");
-    CHECK_MSG("LEPTON_CLIENT_OPTIONS_INIT");
+    CHECK_LAST_ERROR("opts->version 2");
+    CHECK_LAST_ERROR("LEPTON_CLIENT_OPTIONS_INIT");
     o.version = LEPTON_CLIENT_OPTIONS_VERSION;
 
     static const char *bad_endpoints[] = {"ftp://127.0.0.1/", "",           "127.0.0.1:7700",
@@ -106,11 +107,11 @@ static void options(void) {
     for (size_t i = 0; i < sizeof bad_endpoints / sizeof bad_endpoints[0]; i++) {
         o.endpoint = bad_endpoints[i];
         CHECK_RC(open_with(&o), LEPTON_EINVAL);
-        CHECK_MSG("opts->endpoint");
+        CHECK_LAST_ERROR("opts->endpoint");
     }
     o.endpoint = "ftp://example.com";
     open_with(&o);
-    CHECK_MSG("\"ftp://example.com\"");
+    CHECK_LAST_ERROR("\"ftp://example.com\"");
     static const char *good_endpoints[] = {"http://127.0.0.1:7700", "HTTPS://broker.example.com/",
                                            "http://[::1]:7700", "http://h:1/prefix//"};
     for (size_t i = 0; i < sizeof good_endpoints / sizeof good_endpoints[0]; i++) {
@@ -121,17 +122,17 @@ static void options(void) {
 
     o.timeout_ms = -1;
     CHECK_RC(open_with(&o), LEPTON_EINVAL);
-    CHECK_MSG("opts->timeout_ms -1");
+    CHECK_LAST_ERROR("opts->timeout_ms -1");
     o.timeout_ms = 0;
 
     o.ca_file = "/nonexistent/ca.pem";
     CHECK_RC(open_with(&o), LEPTON_EINVAL);
-    CHECK_MSG("/nonexistent/ca.pem");
+    CHECK_LAST_ERROR("/nonexistent/ca.pem");
     o.ca_file = NULL;
 
     o.token = "abc\r\nX-Evil: 1";
     CHECK_RC(open_with(&o), LEPTON_EINVAL);
-    CHECK_MSG("opts->token");
+    CHECK_LAST_ERROR("opts->token");
     CHECK(!strstr(lepton_last_error(), "abc")); /* a token is never shown */
     o.token = "";
     CHECK_RC(open_with(&o), LEPTON_OK); /* empty = none */
@@ -140,7 +141,7 @@ static void options(void) {
     /* Environment fallbacks. */
     setenv("LEPTON_ENDPOINT", "gopher://x", 1);
     CHECK_RC(open_with(NULL), LEPTON_EINVAL);
-    CHECK_MSG("$LEPTON_ENDPOINT");
+    CHECK_LAST_ERROR("$LEPTON_ENDPOINT");
     o.endpoint = "http://127.0.0.1:1"; /* an explicit endpoint wins over the environment */
     CHECK_RC(open_with(&o), LEPTON_OK);
     o.endpoint = NULL;
@@ -151,7 +152,7 @@ static void options(void) {
     unsetenv("LEPTON_ENDPOINT");
     setenv("LEPTON_TOKEN", "bad\ttoken", 1);
     CHECK_RC(open_with(NULL), LEPTON_EINVAL);
-    CHECK_MSG("$LEPTON_TOKEN");
+    CHECK_LAST_ERROR("$LEPTON_TOKEN");
     unsetenv("LEPTON_TOKEN");
 }
 
@@ -161,18 +162,18 @@ static void null_handling(void) {
     lepton_offer *offers = (lepton_offer *)&offers;
     size_t count = 7;
     CHECK_RC(lepton_client_open(NULL, NULL), LEPTON_EINVAL);
-    CHECK_MSG("out is NULL");
+    CHECK_LAST_ERROR("out is NULL");
     CHECK_RC(lepton_lease_open(NULL, &req, &l), LEPTON_EINVAL);
-    CHECK_MSG("lepton_lease_open: c is NULL");
+    CHECK_LAST_ERROR("lepton_lease_open: c is NULL");
     CHECK(l == NULL);
     CHECK_RC(lepton_quote(NULL, &req, &offers, &count), LEPTON_EINVAL);
-    CHECK_MSG("lepton_quote: c is NULL");
+    CHECK_LAST_ERROR("lepton_quote: c is NULL");
     CHECK(offers == NULL && count == 0);
     lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
     CHECK_RC(lepton_lease_get_info(NULL, &info), LEPTON_EINVAL);
-    CHECK_MSG("lepton_lease_get_info: l is NULL");
+    CHECK_LAST_ERROR("lepton_lease_get_info: l is NULL");
     CHECK_RC(lepton_lease_extend(NULL, 10), LEPTON_EINVAL);
-    CHECK_MSG("lepton_lease_extend: l is NULL");
+    CHECK_LAST_ERROR("lepton_lease_extend: l is NULL");
     CHECK_RC(lepton_lease_close(NULL), LEPTON_OK);
     lepton_client_close(NULL);
     lepton_offers_free(NULL);
@@ -182,15 +183,15 @@ static void null_handling(void) {
     lepton_client *c;
     CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
     CHECK_RC(lepton_lease_open(c, NULL, &l), LEPTON_EINVAL);
-    CHECK_MSG("req is NULL");
+    CHECK_LAST_ERROR("req is NULL");
     CHECK_RC(lepton_lease_open(c, &req, NULL), LEPTON_EINVAL);
-    CHECK_MSG("out is NULL");
+    CHECK_LAST_ERROR("out is NULL");
     CHECK_RC(lepton_quote(c, NULL, &offers, &count), LEPTON_EINVAL);
-    CHECK_MSG("req is NULL");
+    CHECK_LAST_ERROR("req is NULL");
     CHECK_RC(lepton_quote(c, &req, NULL, &count), LEPTON_EINVAL);
-    CHECK_MSG("offers is NULL");
+    CHECK_LAST_ERROR("offers is NULL");
     CHECK_RC(lepton_quote(c, &req, &offers, NULL), LEPTON_EINVAL);
-    CHECK_MSG("count is NULL");
+    CHECK_LAST_ERROR("count is NULL");
     lepton_client_close(c);
 }
 
@@ -203,22 +204,22 @@ static void data_plane_nulls(void) {
     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
     char host[4];
     CHECK_RC(lepton_module_load(NULL, "x", 1, &m), LEPTON_EINVAL);
-    CHECK_MSG("lepton_module_load: l is NULL");
+    CHECK_LAST_ERROR("lepton_module_load: l is NULL");
     CHECK(m == NULL);
     CHECK_RC(lepton_buffer_alloc(NULL, 0, 16, &b), LEPTON_EINVAL);
-    CHECK_MSG("lepton_buffer_alloc: l is NULL");
+    CHECK_LAST_ERROR("lepton_buffer_alloc: l is NULL");
     CHECK(b == NULL);
     CHECK_RC(lepton_buffer_write(NULL, 0, host, sizeof host), LEPTON_EINVAL);
-    CHECK_MSG("lepton_buffer_write: b is NULL");
+    CHECK_LAST_ERROR("lepton_buffer_write: b is NULL");
     CHECK_RC(lepton_buffer_read(NULL, 0, host, sizeof host), LEPTON_EINVAL);
-    CHECK_MSG("lepton_buffer_read: b is NULL");
+    CHECK_LAST_ERROR("lepton_buffer_read: b is NULL");
     CHECK_RC(lepton_submit(NULL, &job, &t), LEPTON_EINVAL);
-    CHECK_MSG("lepton_submit: l is NULL");
+    CHECK_LAST_ERROR("lepton_submit: l is NULL");
     CHECK(t == NULL);
     CHECK_RC(lepton_wait(NULL, 0), LEPTON_EINVAL);
-    CHECK_MSG("lepton_wait: t is NULL");
+    CHECK_LAST_ERROR("lepton_wait: t is NULL");
     CHECK_RC(lepton_task_get_info(NULL, &ti), LEPTON_EINVAL);
-    CHECK_MSG("lepton_task_get_info: t is NULL");
+    CHECK_LAST_ERROR("lepton_task_get_info: t is NULL");
     lepton_module_free(NULL);
     lepton_buffer_free(NULL);
     lepton_task_free(NULL);
@@ -226,14 +227,13 @@ static void data_plane_nulls(void) {
 }
 
 int main(int argc, char **argv) {
-    static const test_case cases[] = {
+    static const check_case cases[] = {
         {"status_names", status_names},
         {"version", version},
         {"last_error_thread_local", last_error_thread_local},
         {"options", options},
         {"null_handling", null_handling},
         {"data_plane_nulls", data_plane_nulls},
-        {NULL, NULL},
     };
-    return run_cases(cases, argc, argv);
+    return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], NULL, NULL);
 }

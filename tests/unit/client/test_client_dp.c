@@ -14,16 +14,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "lepton/lepton.h"
+#include "net.h"
+#include "proc.h"
 #include "fake_broker.h"
 #include "fake_worker.h"
 
 #define TOKEN "lease-token-1"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 typedef struct env {
     fb_mini *m;
@@ -145,8 +142,8 @@ static void module_upload(void) {
     static const char bad[] = ".version 8.0\nthis is a syntax error\n";
     lepton_module *mb = (lepton_module *)&mb;
     CHECK_RC(lepton_module_load(e.l, bad, sizeof bad - 1, &mb), LEPTON_ECUDA);
-    CHECK_MSG("CUDA_ERROR_INVALID_PTX");
-    CHECK_MSG("syntax error");
+    CHECK_LAST_ERROR("CUDA_ERROR_INVALID_PTX");
+    CHECK_LAST_ERROR("syntax error");
     CHECK(mb == NULL);
     CHECK_RC(lepton_module_load(e.l, bad, 0, &mb), LEPTON_EINVAL);
     CHECK_RC(lepton_module_load(e.l, NULL, 3, &mb), LEPTON_EINVAL);
@@ -184,7 +181,7 @@ static void param_checks(void) {
         edit;                                                                                                \
         t = (lepton_task *)&t;                                                                               \
         CHECK_RC(lepton_submit(e.l, &job, &t), want);                                                        \
-        CHECK_MSG(mention);                                                                                  \
+        CHECK_LAST_ERROR(mention);                                                                           \
         CHECK(t == NULL);                                                                                    \
     } while (0)
     BAD(L.arg_count = 3, LEPTON_EINVAL, "kernel add_one takes 2 arguments; 3 given");
@@ -226,19 +223,19 @@ static void param_checks(void) {
     /* Buffers: bad arguments. */
     lepton_buffer *x = (lepton_buffer *)&x;
     CHECK_RC(lepton_buffer_alloc(e.l, 2, 64, &x), LEPTON_EINVAL);
-    CHECK_MSG("gpu 2 is not a GPU of the lease");
+    CHECK_LAST_ERROR("gpu 2 is not a GPU of the lease");
     CHECK(x == NULL);
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 0, &x), LEPTON_EINVAL);
-    CHECK_MSG("size is 0");
+    CHECK_LAST_ERROR("size is 0");
     CHECK_RC(lepton_buffer_write(b, 60, host, 8), LEPTON_EINVAL);
-    CHECK_MSG("offset 60 + size 8 is past the end of buffer 1 (64 bytes)");
+    CHECK_LAST_ERROR("offset 60 + size 8 is past the end of buffer 1 (64 bytes)");
     CHECK_RC(lepton_buffer_read(b, 0, NULL, 8), LEPTON_EINVAL);
-    CHECK_MSG("dst is NULL");
+    CHECK_LAST_ERROR("dst is NULL");
     CHECK_RC(lepton_buffer_write(NULL, 0, host, 8), LEPTON_EINVAL);
     CHECK(fw_get_counts(e.w[0]).requests == sent0);
     /* The device says no: ENOMEM. */
     CHECK_RC(lepton_buffer_alloc(e.l, 0, (size_t)1 << 40, &x), LEPTON_ENOMEM);
-    CHECK_MSG("not that much free");
+    CHECK_LAST_ERROR("not that much free");
     env_close(&e);
 }
 
@@ -311,7 +308,7 @@ static void job_roundtrip(void) {
     CHECK(info.error[0] == '\0');
     info.version = 0;
     CHECK_RC(lepton_task_get_info(t, &info), LEPTON_EINVAL);
-    CHECK_MSG("out->version 0");
+    CHECK_LAST_ERROR("out->version 0");
     CHECK_RC(lepton_wait(t, 0), LEPTON_OK); /* again: still done */
     lepton_task_free(t);
     /* The descriptor as docs/dataplane.md spells it. */
@@ -329,8 +326,8 @@ static void job_roundtrip(void) {
                          {LEPTON_STEP_READ, b, 0, out2, 10, NULL}};
     t = submit(e.l, 0, fs, 2);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ECUDA);
-    CHECK_MSG("CUDA_ERROR_ILLEGAL_ADDRESS");
-    CHECK_MSG("step 0");
+    CHECK_LAST_ERROR("CUDA_ERROR_ILLEGAL_ADDRESS");
+    CHECK_LAST_ERROR("step 0");
     CHECK_RC(lepton_task_get_info(t, &(lepton_task_info)LEPTON_TASK_INFO_INIT), LEPTON_OK);
     info = (lepton_task_info)LEPTON_TASK_INFO_INIT;
     lepton_task_get_info(t, &info);
@@ -451,7 +448,7 @@ static void batches(void) {
     for (int i = 0; i < NB; i++) {
         if (i == 20) {
             CHECK_RC(lepton_wait(t[i], -1), LEPTON_ECUDA);
-            CHECK_MSG("CUDA_ERROR_ILLEGAL_ADDRESS");
+            CHECK_LAST_ERROR("CUDA_ERROR_ILLEGAL_ADDRESS");
         } else {
             CHECK_RC(lepton_wait(t[i], -1), LEPTON_OK);
             if (i) CHECK(outs[i] == vals[i]);
@@ -489,7 +486,7 @@ static void batches(void) {
         if (i == 6) steps[i][0] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &C};
         t[i] = submit(e.l, 0, steps[i], i == 6 ? 1 : 2);
     }
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     /* job 0 ran, but the crash (job 6, next in seq order) may close its connection before its answer
      * is out: then it is lost as well, as with a worker process that dies at that moment */
     int rc0 = lepton_wait(t[0], -1);
@@ -509,7 +506,7 @@ static void batches(void) {
         }
         lepton_task_free(t[i]);
     }
-    CHECK(now_ms() - t0 < 3000);
+    CHECK(tc_now_ms() - t0 < 3000);
     lepton_task_free(t[0]);
     env_close(&e);
 }
@@ -536,8 +533,7 @@ static void task_states(void) {
     CHECK(state_of(t1) == LEPTON_TASK_DONE);
     int st = state_of(t2);
     for (int i = 0; i < 100 && st == LEPTON_TASK_QUEUED; i++) { /* another thread may drive */
-        struct timespec ts = {0, 5000000};
-        nanosleep(&ts, NULL);
+        tc_sleep_ms(5);
         st = state_of(t2);
     }
     CHECK(st == LEPTON_TASK_RUNNING);
@@ -556,21 +552,21 @@ static void wait_timeouts(void) {
     lepton_arg a = LEPTON_ARG_VAL(ms);
     lepton_launch L = launch_of(m, "sleep", &a, 1);
     lepton_step s = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &L};
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     lepton_task *t = submit(e.l, 0, &s, 1);
-    CHECK(now_ms() - t0 < 100); /* submit returns once queued */
+    CHECK(tc_now_ms() - t0 < 100); /* submit returns once queued */
     CHECK_RC(lepton_wait(t, 0), LEPTON_ETIMEDOUT);
-    CHECK_MSG("still queued or running");
-    double t1 = now_ms();
+    CHECK_LAST_ERROR("still queued or running");
+    double t1 = tc_now_ms();
     CHECK_RC(lepton_wait(t, 50), LEPTON_ETIMEDOUT);
-    double took = now_ms() - t1;
+    double took = tc_now_ms() - t1;
     CHECK(took >= 45 && took < 250);
     lepton_task_info info = LEPTON_TASK_INFO_INIT;
     CHECK_RC(lepton_task_get_info(t, &info), LEPTON_OK);
     CHECK(info.state == LEPTON_TASK_QUEUED || info.state == LEPTON_TASK_RUNNING);
     CHECK(info.ended_ns == 0);
     CHECK_RC(lepton_wait(t, -1), LEPTON_OK);
-    CHECK(now_ms() - t0 >= 290);
+    CHECK(tc_now_ms() - t0 >= 290);
     lepton_task_free(t);
     /* A task freed while it runs keeps running; the next job runs after it. */
     t = submit(e.l, 0, &s, 1);
@@ -595,30 +591,30 @@ static void node_lost(void) {
     CHECK_RC(lepton_wait(t, -1), LEPTON_OK);
     lepton_task_free(t);
     /* The worker dies mid-job: ENODELOST at once, not after the 10 s timeout. */
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     t = submit(e.l, 0, &c, 1);
     lepton_task *after = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ENODELOST);
-    CHECK_MSG("it has failed");
+    CHECK_LAST_ERROR("it has failed");
     CHECK_RC(lepton_wait(after, -1), LEPTON_ENODELOST);
-    CHECK(now_ms() - t0 < 2000);
+    CHECK(tc_now_ms() - t0 < 2000);
     lepton_task_free(t);
     lepton_task_free(after);
     /* Blocking calls too: the refusal of a worker that was up means it failed. */
     lepton_buffer *b = (lepton_buffer *)&b;
-    t0 = now_ms();
+    t0 = tc_now_ms();
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_ENODELOST);
-    CHECK_MSG("refused the connection");
-    CHECK(now_ms() - t0 < 2000);
+    CHECK_LAST_ERROR("refused the connection");
+    CHECK(tc_now_ms() - t0 < 2000);
     /* A worker that stops answering because the lease ended (the agent stops its workers then):
      * the broker says so, and the calls report EEXPIRED with the reason. */
     e.m->leases[1].open = 0;
     e.m->leases[1].ended = "expired";
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_EEXPIRED);
-    CHECK_MSG("lease ls_1 has ended (ended)");
+    CHECK_LAST_ERROR("lease ls_1 has ended (ended)");
     t = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     lepton_task_free(t);
     env_close(&e);
 }
@@ -638,7 +634,7 @@ static void ended_seen(void) {
     int before = fw_get_counts(e.w[0]).requests;
     lepton_buffer *b2 = NULL;
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b2), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     CHECK(b2 == NULL);
     char host[64] = {0};
     CHECK_RC(lepton_buffer_write(b, 0, host, sizeof host), LEPTON_EEXPIRED);
@@ -650,7 +646,7 @@ static void ended_seen(void) {
     lepton_task *t = NULL;
     CHECK_RC(lepton_submit(e.l, &job, &t), LEPTON_OK); /* a task failed at once */
     CHECK_RC(lepton_wait(t, 0), LEPTON_EEXPIRED);
-    CHECK_MSG("has ended");
+    CHECK_LAST_ERROR("has ended");
     lepton_task_free(t);
     CHECK(fw_get_counts(e.w[0]).requests == before); /* the worker was not asked */
     env_close(&e);
@@ -664,12 +660,12 @@ static void buffer_lost(void) {
     fw_lose_buffer(e.w[0], 1);
     char host[64];
     CHECK_RC(lepton_buffer_read(b, 0, host, 64), LEPTON_ENODELOST);
-    CHECK_MSG("replaced");
+    CHECK_LAST_ERROR("replaced");
     CHECK_RC(lepton_buffer_write(b, 0, host, 64), LEPTON_ENODELOST);
     lepton_step s = {LEPTON_STEP_READ, b, 0, host, 64, NULL};
     lepton_task *t = submit(e.l, 0, &s, 1);
     CHECK_RC(lepton_wait(t, -1), LEPTON_ENODELOST);
-    CHECK_MSG("replaced");
+    CHECK_LAST_ERROR("replaced");
     lepton_task_free(t);
     lepton_buffer_free(b); /* 410 on DELETE: gone already, no complaint */
     env_close(&e);
@@ -691,9 +687,9 @@ static void worker_starting(void) {
     env_close(&e);
     /* Nothing listens for the first 300 ms: refused, retried, then served. */
     env_open(&e, 1, 5000, 300);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     lepton_module *m = load(&e);
-    CHECK(now_ms() - t0 >= 250);
+    CHECK(tc_now_ms() - t0 >= 250);
     lepton_launch L = launch_of(m, "empty", NULL, 0);
     lepton_step ls = {LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &L};
     t = submit(e.l, 0, &ls, 1);
@@ -702,10 +698,10 @@ static void worker_starting(void) {
     env_close(&e);
     /* A worker that never comes up: ENODELOST after the client's timeout. */
     env_open(&e, 1, 400, 100000);
-    t0 = now_ms();
+    t0 = tc_now_ms();
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_ENODELOST);
-    CHECK_MSG("did not come up within 400 ms");
-    CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 2000);
+    CHECK_LAST_ERROR("did not come up within 400 ms");
+    CHECK(tc_now_ms() - t0 >= 300 && tc_now_ms() - t0 < 2000);
     env_close(&e);
 }
 
@@ -734,11 +730,11 @@ static void queue_full(void) {
     CHECK_RC(lepton_buffer_alloc(e.l, 0, 64, &b), LEPTON_OK);
     fw_queue_full(e.w[0], 1000000);
     lepton_step s2 = {LEPTON_STEP_WRITE, b, 0, "12345678", 8, NULL};
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     t = submit(e.l, 0, &s2, 1);
     CHECK_RC(lepton_wait(t, 3000), LEPTON_ENOCAPACITY); /* the job's own deadline ends it */
-    CHECK_MSG("too many bytes of jobs");
-    CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 3000);
+    CHECK_LAST_ERROR("too many bytes of jobs");
+    CHECK(tc_now_ms() - t0 >= 300 && tc_now_ms() - t0 < 3000);
     lepton_task_free(t);
     env_close(&e);
 }
@@ -775,10 +771,10 @@ static void close_in_flight(void) {
         t[i] = submit(e.l, 0, &s, 1);
     lepton_task_free(t[19]); /* freed while pending: the close must not leak it */
     usleep(100 * 1000);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_close(e.l), LEPTON_OK);
     e.l = NULL;
-    CHECK(now_ms() - t0 < 1000); /* does not wait for the 2 s kernel */
+    CHECK(tc_now_ms() - t0 < 1000); /* does not wait for the 2 s kernel */
     int expired = 0, canceled = 0;
     for (int i = 0; i < 19; i++) {
         int rc = lepton_wait(t[i], 0);
@@ -863,7 +859,7 @@ static void derived_address(void) {
     CHECK_RC(lepton_client_open(&c, &o), LEPTON_OK);
     CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
     CHECK_RC(lepton_buffer_alloc(l, 0, 16, &b), LEPTON_EPROTO);
-    CHECK_MSG("no data plane");
+    CHECK_LAST_ERROR("no data plane");
     lepton_client_close(c);
     fb_stop(fb);
     fw_stop(w);
@@ -887,15 +883,10 @@ static int cmp(const void *a, const void *b) {
 
 /* p50 of a 1-byte round trip over a loopback TCP socket pair (the rtt baseline). */
 static double tcp_rtt_us(int rounds) {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (bind(ls, (struct sockaddr *)&sa, sizeof sa) || listen(ls, 1) ||
-        getsockname(ls, (struct sockaddr *)&sa, &sl))
-        return 0;
-    int a = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(a, (struct sockaddr *)&sa, sizeof sa)) return 0;
+    int port = 0, ls = tc_listen(&port, 1);
+    if (ls < 0) return 0;
+    int a = tc_dial(0, port, 0);
+    if (a < 0) return 0;
     int b = accept(ls, NULL, NULL);
     int one = 1;
     setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -905,9 +896,9 @@ static double tcp_rtt_us(int rounds) {
     pthread_create(&echo, NULL, echo_main, (void *)(intptr_t)b);
     char ch = 'x';
     for (int i = 0; i < rounds; i++) {
-        double t0 = now_ms();
+        double t0 = tc_now_ms();
         if (write(a, &ch, 1) != 1 || read(a, &ch, 1) != 1) break;
-        v[i] = (now_ms() - t0) * 1000;
+        v[i] = (tc_now_ms() - t0) * 1000;
     }
     close(a);
     pthread_join(echo, NULL);
@@ -929,12 +920,12 @@ static void bench(void) {
     double *v = calloc((size_t)rounds, sizeof *v);
     double sub = 0;
     for (int i = 0; i < rounds; i++) {
-        double t0 = now_ms();
+        double t0 = tc_now_ms();
         lepton_task *t = submit(e.l, 0, &s, 1);
-        sub += now_ms() - t0;
+        sub += tc_now_ms() - t0;
         lepton_wait(t, -1);
         lepton_task_free(t);
-        v[i] = (now_ms() - t0) * 1000;
+        v[i] = (tc_now_ms() - t0) * 1000;
     }
     fprintf(stderr, "submit alone: mean %.1f us\n", sub * 1000 / rounds);
     qsort(v, (size_t)rounds, sizeof *v, cmp);
@@ -946,9 +937,9 @@ static void bench(void) {
         CHECK_RC(lepton_buffer_alloc(e.l, 0, 8, &b8), LEPTON_OK);
         double *r = calloc((size_t)rounds, sizeof *r);
         for (int i = 0; i < rounds; i++) {
-            double t0 = now_ms();
+            double t0 = tc_now_ms();
             lepton_buffer_read(b8, 0, x8, 8);
-            r[i] = (now_ms() - t0) * 1000;
+            r[i] = (tc_now_ms() - t0) * 1000;
         }
         qsort(r, (size_t)rounds, sizeof *r, cmp);
         fprintf(stderr, "blocking 8-byte buffer read: p50 %.1f us\n", r[rounds / 2]);
@@ -959,7 +950,7 @@ static void bench(void) {
             v[rounds / 2], v[rounds * 99 / 100], base, v[rounds / 2] / base);
     /* pipeline: 64 in flight vs 1 */
     lepton_task *ts[64];
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     int jobs = 0;
     for (int r = 0; r < 50; r++) {
         for (int i = 0; i < 64; i++)
@@ -970,7 +961,7 @@ static void bench(void) {
         }
         jobs += 64;
     }
-    double per64 = jobs / ((now_ms() - t0) / 1000);
+    double per64 = jobs / ((tc_now_ms() - t0) / 1000);
     fprintf(stderr, "pipeline: %d connections to the worker so far\n", fw_get_counts(e.w[0]).connections);
     fprintf(stderr, "pipeline: %.0f jobs/s with 64 in flight, %.0f with 1 (x%.2f)\n", per64,
             1e6 / v[rounds / 2], per64 / (1e6 / v[rounds / 2]));
@@ -979,12 +970,12 @@ static void bench(void) {
     memset(buf, 7, n);
     lepton_buffer *b;
     CHECK_RC(lepton_buffer_alloc(e.l, 0, n, &b), LEPTON_OK);
-    t0 = now_ms();
+    t0 = tc_now_ms();
     CHECK_RC(lepton_buffer_write(b, 0, buf, n), LEPTON_OK);
-    double up = (double)n / ((now_ms() - t0) / 1000) / 1e9;
-    t0 = now_ms();
+    double up = (double)n / ((tc_now_ms() - t0) / 1000) / 1e9;
+    t0 = tc_now_ms();
     CHECK_RC(lepton_buffer_read(b, 0, buf, n), LEPTON_OK);
-    double down = (double)n / ((now_ms() - t0) / 1000) / 1e9;
+    double down = (double)n / ((tc_now_ms() - t0) / 1000) / 1e9;
     fprintf(stderr, "upload %.2f GB/s, download %.2f GB/s (256 MiB; the fake worker copies whole bodies)\n",
             up, down);
     free(buf);
@@ -993,7 +984,7 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    static const test_case cases[] = {
+    static const check_case cases[] = {
         {"module_upload", module_upload},       {"param_checks", param_checks},
         {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
         {"seq_threads", seq_threads},           {"batches", batches},
@@ -1002,7 +993,7 @@ int main(int argc, char **argv) {
         {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
         {"queue_full", queue_full},             {"worker_restarting", worker_restarting},
         {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
-        {"derived_address", derived_address},   {NULL, NULL},
+        {"derived_address", derived_address},
     };
     if (argc > 1 && !strcmp(argv[1], "rtt")) { /* only the round trip, for profiling */
         env e;
@@ -1013,12 +1004,12 @@ int main(int argc, char **argv) {
         int rounds = argc > 2 ? atoi(argv[2]) : 20000;
         double *v = calloc((size_t)rounds, sizeof *v), sub = 0;
         for (int i = 0; i < rounds; i++) {
-            double t0 = now_ms();
+            double t0 = tc_now_ms();
             lepton_task *t = submit(e.l, 0, &s, 1);
-            sub += now_ms() - t0;
+            sub += tc_now_ms() - t0;
             lepton_wait(t, -1);
             lepton_task_free(t);
-            v[i] = (now_ms() - t0) * 1000;
+            v[i] = (tc_now_ms() - t0) * 1000;
         }
         qsort(v, (size_t)rounds, sizeof *v, cmp);
         fprintf(stderr, "rtt p50 %.1f us (submit mean %.1f us), TCP %.1f us\n", v[rounds / 2],
@@ -1031,5 +1022,5 @@ int main(int argc, char **argv) {
         bench();
         return check_failures ? 1 : 0;
     }
-    return run_cases(cases, argc, argv);
+    return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], NULL, NULL);
 }

@@ -8,13 +8,10 @@
 #include <time.h>
 
 #include "check.h"
+#include "lepton/lepton.h"
+#include "net.h"
+#include "proc.h"
 #include "fake_broker.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static lepton_client *client_for(const char *url, int32_t timeout_ms) {
     lepton_client_options o = LEPTON_CLIENT_OPTIONS_INIT;
@@ -47,7 +44,7 @@ static void validation(void) {
         r = (lepton_lease_request)LEPTON_LEASE_REQUEST_INIT;                                                 \
         field_edit;                                                                                          \
         CHECK_RC(lepton_lease_open(c, &r, &x), LEPTON_EINVAL);                                               \
-        CHECK_MSG(mention);                                                                                  \
+        CHECK_LAST_ERROR(mention);                                                                           \
         CHECK(x == NULL);                                                                                    \
     } while (0)
     BAD(r.version = 0, "req->version 0");
@@ -74,23 +71,23 @@ static void validation(void) {
     r = (lepton_lease_request)LEPTON_LEASE_REQUEST_INIT;
     r.gpu_count = 2000;
     CHECK_RC(lepton_quote(c, &r, &offers, &n), LEPTON_EINVAL);
-    CHECK_MSG("lepton_quote: req->gpu_count 2000");
+    CHECK_LAST_ERROR("lepton_quote: req->gpu_count 2000");
     r.gpu_count = 0;
     r.max_price_per_gpu_hour = -3;
     CHECK_RC(lepton_quote(c, &r, &offers, &n), LEPTON_EINVAL);
-    CHECK_MSG("max_price_per_gpu_hour -3");
+    CHECK_LAST_ERROR("max_price_per_gpu_hour -3");
 
     CHECK_RC(lepton_lease_extend(l, 0), LEPTON_EINVAL);
-    CHECK_MSG("seconds 0");
+    CHECK_LAST_ERROR("seconds 0");
     CHECK_RC(lepton_lease_extend(l, 2592001), LEPTON_EINVAL);
-    CHECK_MSG("seconds 2592001");
+    CHECK_LAST_ERROR("seconds 2592001");
     lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
     info.version = 0;
     CHECK_RC(lepton_lease_get_info(l, &info), LEPTON_EINVAL);
-    CHECK_MSG("out->version 0");
+    CHECK_LAST_ERROR("out->version 0");
     info.version = 9;
     CHECK_RC(lepton_lease_get_info(l, &info), LEPTON_EINVAL);
-    CHECK_MSG("out->version 9");
+    CHECK_LAST_ERROR("out->version 9");
     CHECK_RC(lepton_lease_get_info(l, NULL), LEPTON_EINVAL);
     CHECK(fb_requests(fb) == sent); /* none of the above reached the broker */
 
@@ -109,20 +106,20 @@ static void validation(void) {
 
 static void enet_closed_port(void) {
     char url[64];
-    int port = fb_closed_port();
+    int port = tc_free_port();
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     lepton_client *c = client_for(url, 5000);
     lepton_lease *l = (lepton_lease *)&l;
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_ENET);
-    CHECK(now_ms() - t0 < 1000); /* refused at once, not retried */
+    CHECK(tc_now_ms() - t0 < 1000); /* refused at once, not retried */
     CHECK(l == NULL);
-    CHECK_MSG("lepton_lease_open: POST");
-    CHECK_MSG(url);
+    CHECK_LAST_ERROR("lepton_lease_open: POST");
+    CHECK_LAST_ERROR(url);
     lepton_offer *offers;
     size_t n;
     CHECK_RC(lepton_quote(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &offers, &n), LEPTON_ENET);
-    CHECK_MSG("/v1/quote");
+    CHECK_LAST_ERROR("/v1/quote");
     lepton_client_close(c);
 }
 
@@ -156,13 +153,8 @@ static int open_against(const canned *k, int32_t timeout_ms, int32_t wait_ms) {
     fb_stop(fb);
     return rc;
 }
-#define CHECK_LAST(needle)                                                                                   \
-    do {                                                                                                     \
-        if (!strstr(last_msg, (needle))) {                                                                   \
-            fprintf(stderr, "%s:%d: message \"%s\" lacks \"%s\"\n", __FILE__, __LINE__, last_msg, (needle)); \
-            check_failures++;                                                                                \
-        }                                                                                                    \
-    } while (0)
+/* The message kept by open_against contains needle. */
+#define CHECK_LAST(needle) CHECK_CONTAINS(last_msg, needle)
 
 static void error_mapping(void) {
     canned k = {
@@ -227,9 +219,9 @@ static void malformed_answers(void) {
 static void deadlines(void) {
     /* The broker answers after 3 s; a 300 ms timeout ends the request near 300 ms. */
     canned slow = {201, "{}", 3000};
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(open_against(&slow, 300, 0), LEPTON_ENET);
-    double took = now_ms() - t0;
+    double took = tc_now_ms() - t0;
     CHECK(took >= 250 && took < 1500);
     CHECK_LAST("timed out");
     CHECK_LAST("deadline 300 ms");
@@ -330,9 +322,9 @@ static void lifecycle(void) {
     CHECK(info.state == LEPTON_LEASE_EXPIRED);
     CHECK(info.expires_at == 1790000100); /* once ended: when it ended */
     CHECK_RC(lepton_lease_extend(l, 60), LEPTON_EEXPIRED);
-    CHECK_MSG("lease has ended");
+    CHECK_LAST_ERROR("lease has ended");
     CHECK_RC(lepton_lease_close(l), LEPTON_EEXPIRED);
-    CHECK_MSG("already ended");
+    CHECK_LAST_ERROR("already ended");
     /* A lease closed elsewhere by its holder (the tenant): closing it here is a success. */
     CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_OK);
     m->leases[2].open = 0;
@@ -385,9 +377,9 @@ static void client_close_ends_leases(void) {
     for (int i = 0; i < 3; i++)
         CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l[i]), LEPTON_OK);
     fb_stop(fb);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     lepton_client_close(c);
-    CHECK(now_ms() - t0 < 1000);
+    CHECK(tc_now_ms() - t0 < 1000);
     free(m);
 }
 
@@ -415,7 +407,7 @@ static void quote(void) {
     offers = (lepton_offer *)&offers;
     CHECK_RC(lepton_quote(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &offers, &n), LEPTON_OK);
     CHECK(n == 0 && offers == NULL);
-    CHECK_MSG("0 of 4 H100 GPUs are free");
+    CHECK_LAST_ERROR("0 of 4 H100 GPUs are free");
     lepton_client_close(c);
     fb_stop(fb);
 }
@@ -490,7 +482,7 @@ static void attach_answers(void) {
     lepton_lease *l = (lepton_lease *)c;
     CHECK_RC(lepton_lease_attach(c, "ls_1/../x", &l), LEPTON_EINVAL);
     CHECK(l == NULL);
-    CHECK_MSG("is not a lease id");
+    CHECK_LAST_ERROR("is not a lease id");
     CHECK_RC(lepton_lease_attach(c, "", &l), LEPTON_EINVAL);
     CHECK_RC(lepton_lease_attach(c, NULL, &l), LEPTON_EINVAL);
     CHECK_RC(lepton_lease_detach(NULL), LEPTON_OK);
@@ -502,14 +494,14 @@ static void keepalive(void) {
     fb_mini *m = mini_new();
     fake_broker *fb = fb_start(fb_mini_handler, m);
     lepton_client *c = client_for(fb_url(fb), 0);
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     int cycles = 200;
     for (int i = 0; i < cycles; i++) {
         lepton_lease *l;
         CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
         CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     }
-    double per = (now_ms() - t0) / cycles;
+    double per = (tc_now_ms() - t0) / cycles;
     fprintf(stderr, "keepalive: lease open+close against the fake broker: %.0f µs per cycle\n", per * 1000);
     CHECK(fb_connections(fb) == 1);
     lepton_client_close(c);
@@ -584,17 +576,17 @@ static void pending(void) {
     p.polls_until_active = 1000000;
     p.polls = p.closes = 0;
     r.wait_ms = 200;
-    double t0 = now_ms();
+    double t0 = tc_now_ms();
     CHECK_RC(lepton_lease_open(c, &r, &l), LEPTON_ENOCAPACITY);
-    CHECK_MSG("wait_ms 200");
-    CHECK(now_ms() - t0 < 1000);
+    CHECK_LAST_ERROR("wait_ms 200");
+    CHECK(tc_now_ms() - t0 < 1000);
     CHECK(p.closes == 1);
     lepton_client_close(c);
     fb_stop(fb);
 }
 
 int main(int argc, char **argv) {
-    static const test_case cases[] = {
+    static const check_case cases[] = {
         {"validation", validation},
         {"enet_closed_port", enet_closed_port},
         {"error_mapping", error_mapping},
@@ -610,7 +602,6 @@ int main(int argc, char **argv) {
         {"threads", threads},
         {"pending", pending},
         {"attach_answers", attach_answers},
-        {NULL, NULL},
     };
-    return run_cases(cases, argc, argv);
+    return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], NULL, NULL);
 }

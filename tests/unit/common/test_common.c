@@ -133,5 +133,5 @@ int main(void) {
     test_hmac();
     test_wire();
     test_random();
-    return check_done("all common checks passed");
+    return check_done("unit.common");
 }

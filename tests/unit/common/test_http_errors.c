@@ -4,9 +4,7 @@
  * absurd chunk size (answered at once, not after the stall time), NUL bytes where the head has no
  * room for them, a missing Host, a bad Content-Length, an unknown HTTP version. Raw sockets against
  * the one HTTP server, as the broker, the agent and the workers run it; good requests still pass. */
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include "check.h"
 #include "clock.h"
 #include "http_server.h"
+#include "net.h"
 
 static int g_port;
 /* bytes of a head the server takes with its default connection memory (64 KiB) */
@@ -39,41 +38,6 @@ static int on_chunk(lp_http_req *r, const char *data, size_t n, void *user) {
 static void h_upload(lp_http_req *r, void *user) {
     (void)user;
     lp_http_reply_json_take(r, 200, json_pack("{s:b}", "ok", 1));
-}
-
-static int connect_local(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Reads until the peer closes, a whole answer (head and Content-Length body) is in, or timeout_ms
- * pass. Returns the bytes read (0 on a reset or nothing). */
-static size_t read_answer(int fd, char *buf, size_t cap, int timeout_ms) {
-    size_t n = 0;
-    int64_t end = lp_mono_ns() + (int64_t)timeout_ms * 1000000;
-    for (;;) {
-        int64_t left = (end - lp_mono_ns()) / 1000000;
-        if (left <= 0) break;
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, (int)left) <= 0) break;
-        ssize_t k = recv(fd, buf + n, cap - 1 - n, 0);
-        if (k <= 0) break;
-        n += (size_t)k;
-        buf[n] = 0;
-        const char *body = strstr(buf, "\r\n\r\n");
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        if (body && cl && cl < body && (size_t)(buf + n - (body + 4)) >= strtoul(cl + 17, NULL, 10)) break;
-        if (n + 1 >= cap) break;
-    }
-    buf[n] = 0;
-    return n;
 }
 
 typedef struct answer {
@@ -120,16 +84,11 @@ static void parse_answer(const char *buf, size_t n, answer *a) {
 /* Sends req on a new connection and reads the answer. */
 static void ask(const char *req, size_t len, answer *a) {
     static char buf[1 << 16];
-    int fd = connect_local();
+    int fd = tc_dial(0, g_port, 0);
     CHECK(fd >= 0);
     int64_t t0 = lp_mono_ns();
-    size_t sent = 0;
-    while (fd >= 0 && sent < len) {
-        ssize_t k = send(fd, req + sent, len - sent, MSG_NOSIGNAL);
-        if (k <= 0) break; /* the server may answer and close before reading it all */
-        sent += (size_t)k;
-    }
-    size_t n = fd >= 0 ? read_answer(fd, buf, sizeof buf, 5000) : 0;
+    if (fd >= 0) (void)tc_send_all(fd, req, len); /* the server may answer and close before reading it all */
+    size_t n = fd >= 0 ? tc_read_http_answer(fd, buf, sizeof buf, 5000) : 0;
     if (fd >= 0) close(fd);
     parse_answer(buf, n, a);
     a->secs = (double)(lp_mono_ns() - t0) / 1e9;
@@ -138,14 +97,14 @@ static void ask(const char *req, size_t len, answer *a) {
 /* Sends a head, then after delay_ms the body's first bytes, on one connection; reads the answer. */
 static void ask_split(const char *head, const char *body, int delay_ms, answer *a) {
     static char buf[1 << 16];
-    int fd = connect_local();
+    int fd = tc_dial(0, g_port, 0);
     CHECK(fd >= 0);
     if (fd < 0) return;
     int64_t t0 = lp_mono_ns();
     CHECK(send(fd, head, strlen(head), MSG_NOSIGNAL) == (ssize_t)strlen(head));
     usleep((useconds_t)delay_ms * 1000);
     (void)send(fd, body, strlen(body), MSG_NOSIGNAL);
-    size_t n = read_answer(fd, buf, sizeof buf, 5000);
+    size_t n = tc_read_http_answer(fd, buf, sizeof buf, 5000);
     close(fd);
     parse_answer(buf, n, a);
     a->secs = (double)(lp_mono_ns() - t0) / 1e9;
@@ -262,7 +221,7 @@ static void test_chunked_split(void) {
     /* a client that waits for 100 Continue gets it at once */
     static const char expect[] = "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                                  "Expect: 100-continue\r\nConnection: close\r\n\r\n";
-    int fd = connect_local();
+    int fd = tc_dial(0, g_port, 0);
     CHECK(fd >= 0);
     if (fd < 0) return;
     int64_t t0 = lp_mono_ns();
@@ -277,7 +236,7 @@ static void test_chunked_split(void) {
     CHECK(secs < 0.05);
     static const char body[] = "3\r\nabc\r\n0\r\n\r\n";
     CHECK(send(fd, body, sizeof body - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof body - 1));
-    size_t n = read_answer(fd, buf, sizeof buf, 3000);
+    size_t n = tc_read_http_answer(fd, buf, sizeof buf, 3000);
     parse_answer(buf, n, &a);
     CHECK(a.status == 200);
     close(fd);
@@ -314,7 +273,7 @@ static void test_good_requests_pass(void) {
     expect_ok("100 header lines", big, (size_t)n);
     /* a head sent a few bytes at a time is still served */
     static const char e[] = "GET /v1/echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    int fd = connect_local();
+    int fd = tc_dial(0, g_port, 0);
     CHECK(fd >= 0);
     for (size_t i = 0; fd >= 0 && i < sizeof e - 1; i += 7) {
         size_t k = sizeof e - 1 - i < 7 ? sizeof e - 1 - i : 7;
@@ -322,7 +281,7 @@ static void test_good_requests_pass(void) {
         usleep(20000);
     }
     static char buf[4096];
-    size_t got = fd >= 0 ? read_answer(fd, buf, sizeof buf, 3000) : 0;
+    size_t got = fd >= 0 ? tc_read_http_answer(fd, buf, sizeof buf, 3000) : 0;
     answer ans;
     parse_answer(buf, got, &ans);
     CHECK(ans.status == 200);
@@ -330,19 +289,19 @@ static void test_good_requests_pass(void) {
     /* keep-alive: two requests on one connection, then a malformed third. Only a connection's first
      * head is checked by the server itself; a later one is libmicrohttpd's to refuse (400, with its
      * own body: docs/dataplane.md), so only the status is asserted here. */
-    fd = connect_local();
+    fd = tc_dial(0, g_port, 0);
     CHECK(fd >= 0);
     static const char ka[] = "GET /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n";
     for (int i = 0; fd >= 0 && i < 2; i++) {
         CHECK(send(fd, ka, sizeof ka - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof ka - 1));
-        got = read_answer(fd, buf, sizeof buf, 3000);
+        got = tc_read_http_answer(fd, buf, sizeof buf, 3000);
         parse_answer(buf, got, &ans);
         CHECK(ans.status == 200);
     }
     static const char third[] = "GET /v1/echo HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n";
     if (fd >= 0) {
         CHECK(send(fd, third, sizeof third - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof third - 1));
-        got = read_answer(fd, buf, sizeof buf, 3000);
+        got = tc_read_http_answer(fd, buf, sizeof buf, 3000);
         parse_answer(buf, got, &ans);
         CHECK(ans.status == 400);
         fprintf(stderr, "a malformed later head on a keep-alive connection: %d, %s body\n", ans.status,
@@ -370,5 +329,5 @@ int main(void) {
     test_chunked();
     test_chunked_split();
     lp_http_server_free(s);
-    return check_done("ok   test_http_errors");
+    return check_done("unit.common.http_errors");
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../broker/check.h" /* the unit tests' assertion macros */
+#include "check.h"
+#include "http.h"
 #include "http_server.h"
 
 static char dir[] = "/tmp/lepton-tls-XXXXXX";
@@ -31,36 +32,24 @@ typedef struct resp {
     size_t n;
 } resp;
 
-static size_t sink(char *p, size_t s, size_t n, void *u) {
-    resp *r = u;
-    size_t k = s * n;
-    if (r->n + k < sizeof r->body) {
-        memcpy(r->body + r->n, p, k);
-        r->n += k;
-        r->body[r->n] = 0;
-    }
-    return k;
-}
-
 /* GET (or POST when body is given) url; ca NULL → the system's CA bundle. Returns curl's code. */
 static CURLcode call(const char *url, const char *ca, const char *body, long *status, resp *out) {
+    tc_http_req q = {.method = body ? "POST" : "GET",
+                     .url = url,
+                     .content_type = "application/json",
+                     .body = body,
+                     .body_len = body ? strlen(body) : 0,
+                     .timeout_ms = 10000,
+                     .ca_file = ca};
+    tc_http_resp r;
+    tc_http(NULL, &q, &r);
     memset(out, 0, sizeof *out);
-    *status = 0;
-    CURL *c = curl_easy_init();
-    if (!c) return CURLE_FAILED_INIT;
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (ca) curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
+    out->n = r.len < sizeof out->body ? r.len : 0; /* an answer too large for out is not kept */
+    memcpy(out->body, r.body, out->n);
+    out->body[out->n] = '\0';
+    *status = r.status;
+    CURLcode rc = r.code;
+    tc_http_resp_free(&r);
     return rc;
 }
 
@@ -248,7 +237,5 @@ int main(void) {
     unlink(key2);
     unlink(log);
     rmdir(dir);
-    if (CHECK_DONE()) return 1;
-    printf("all HTTPS server checks passed\n");
-    return 0;
+    return check_done("unit.common.http_tls");
 }

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../broker/check.h" /* the unit tests' assertion macros */
+#include "check.h"
 #include "clock.h"
 #include "http_server.h"
 
@@ -239,7 +239,5 @@ int main(void) {
         rmdir(dir);
     }
     curl_global_cleanup();
-    if (CHECK_DONE()) return 1;
-    printf("all upgrade checks passed\n");
-    return 0;
+    return check_done("unit.common.http_upgrade");
 }

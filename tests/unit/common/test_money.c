@@ -4,16 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "money.h"
 
-static int failures;
 static void expect(double v, const char *want) {
     char out[LP_MONEY_MAX];
     lp_money_format(v, out, sizeof out);
-    if (strcmp(out, want) != 0) {
-        fprintf(stderr, "FAIL: lp_money_format(%.17g) = \"%s\", want \"%s\"\n", v, out, want);
-        failures++;
-    }
+    CHECKF(strcmp(out, want) == 0, "lp_money_format(%.17g) = \"%s\", want \"%s\"", v, out, want);
 }
 
 int main(void) {
@@ -31,10 +28,6 @@ int main(void) {
     expect(NAN, "$nan");
     char small[4];
     lp_money_format(0.003, small, sizeof small); /* cut, never overrun */
-    if (strcmp(small, "$0.") != 0) {
-        fprintf(stderr, "FAIL: cut output \"%s\"\n", small);
-        failures++;
-    }
-    fprintf(stderr, "%s test_money\n", failures ? "FAIL" : "ok  ");
-    return failures != 0;
+    CHECK_STR(small, "$0.");
+    return check_done("unit.common.money");
 }

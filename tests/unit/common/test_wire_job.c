@@ -138,7 +138,7 @@ static void same_refusal(const char *what, int enc_rc, const char *enc_msg, cons
     if (enc_rc != want_rc || rc != want_rc || strcmp(msg, enc_msg) || (seq != 0) != seq_known) {
         fprintf(stderr, "%s: encoder %d \"%s\"\n  decoder %d \"%s\" (seq %llu)\n", what, enc_rc, enc_msg, rc, msg,
                 (unsigned long long)seq);
-        failures++;
+        check_failures++;
     }
 }
 
@@ -216,7 +216,7 @@ static void both_accept(const char *what, const char *fn, size_t nargs, size_t v
     int drc = b ? wire_job_decode(b, len, &j, &step, msg, sizeof msg) : -9;
     if (rc || drc) {
         fprintf(stderr, "%s: at the limit: encoder %d, decoder %d: %s\n", what, rc, drc, msg);
-        failures++;
+        check_failures++;
     } else {
         CHECK(j.nsteps == 1 && j.steps[0].nargs == nargs);
         if (nargs && vsize) CHECK(j.steps[0].args[nargs - 1].len == vsize);
@@ -325,7 +325,7 @@ static void test_limits_sizes(void) {
         free(big);
     } else {
         fprintf(stderr, "body at the limit: encoder %d (%s), %zu bytes\n", rc, e.msg, (size_t)(4 + e.len + e.write_total));
-        failures++;
+        check_failures++;
     }
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
@@ -410,7 +410,7 @@ static void test_malformed(void) {
             !strstr(msg, cases[i].words)) {
             fprintf(stderr, "malformed case %zu (%s): rc %d seq %llu step %ld: %s\n", i, cases[i].desc, rc,
                     (unsigned long long)seq, step, msg);
-            failures++;
+            check_failures++;
         }
     }
     /* launches with bad parts (module valid) */
@@ -436,7 +436,7 @@ static void test_malformed(void) {
         if (rc != WIRE_JOB_EINVAL || seq != 4 || step != 1 || !strstr(msg, parts[i][1]) || !strstr(msg, "steps[1]")) {
             fprintf(stderr, "bad launch %zu (%s): rc %d seq %llu step %ld: %s\n", i, parts[i][0], rc,
                     (unsigned long long)seq, step, msg);
-            failures++;
+            check_failures++;
         }
     }
     /* framing */
@@ -672,7 +672,7 @@ static void test_new_steps(void) {
         rc = decode_text(cases[i].desc, 0, &seq, &step, msg, sizeof msg);
         if (rc != cases[i].rc || seq != 1 || step != 0 || !strstr(msg, cases[i].needle)) {
             fprintf(stderr, "%s: decoder %d step %ld \"%s\"\n", cases[i].what, rc, step, msg);
-            failures++;
+            check_failures++;
         }
     }
     /* the encoder's words for the same faults */
@@ -760,5 +760,5 @@ int main(void) {
     test_result();
     test_new_steps();
     test_result_events();
-    return check_done("wire_job: all checks passed");
+    return check_done("unit.common.wire_job");
 }

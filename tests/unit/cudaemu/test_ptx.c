@@ -9,16 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_fail;
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fprintf(stderr, "\n");                                        \
-            g_fail++;                                                     \
-        }                                                                 \
-    } while (0)
+#include "check.h"
+#include "proc.h"
+
 
 static uint64_t g_next_addr = 0x10000;
 static int alloc_var(void *ud, ptx_var *v)
@@ -43,30 +36,12 @@ static int load(const char *text, size_t len, char *log, size_t logsz)
     return rc;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n) exit(1);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* A failed load names a line and quotes nothing of `forbidden` (an earlier module's marker). */
 static void check_failure_text(const char *what, size_t cut, const char *log, const char *forbidden)
 {
-    CHECK(strncmp(log, "ptxas (cudaemu): ", 17) == 0, "%s cut at %zu: log '%s'", what, cut, log);
-    CHECK(strstr(log, "line ") != NULL, "%s cut at %zu: no line in '%s'", what, cut, log);
-    if (forbidden) CHECK(strstr(log, forbidden) == NULL, "%s cut at %zu: stale bytes in '%s'", what, cut, log);
+    CHECKF(strncmp(log, "ptxas (cudaemu): ", 17) == 0, "%s cut at %zu: log '%s'", what, cut, log);
+    CHECKF(strstr(log, "line ") != NULL, "%s cut at %zu: no line in '%s'", what, cut, log);
+    if (forbidden) CHECKF(strstr(log, forbidden) == NULL, "%s cut at %zu: stale bytes in '%s'", what, cut, log);
 }
 
 /* Every prefix of text that ends at a token boundary (and one byte into each token). */
@@ -75,7 +50,7 @@ static void truncations(const char *what, const char *text, size_t len, const ch
     ptx_tok *t = NULL;
     char err[256];
     int n = ptx_lex(text, len, &t, err, sizeof err);
-    CHECK(n > 0, "%s does not lex: %s", what, err);
+    CHECKF(n > 0, "%s does not lex: %s", what, err);
     if (n <= 0) return;
     int loaded = 0, failed = 0;
     for (int k = 0; k < n; k++) {
@@ -136,8 +111,8 @@ static void directive_cuts(void)
     /* the case from the issue: a module that ends in a bare .section */
     char buf[256], log[512] = "";
     int n = snprintf(buf, sizeof buf, "%s.section", HDR);
-    CHECK(load(buf, (size_t)n, log, sizeof log) != 0, "bare .section loads");
-    CHECK(strstr(log, "end of input") || strstr(log, "line"), "bare .section: '%s'", log);
+    CHECKF(load(buf, (size_t)n, log, sizeof log) != 0, "bare .section loads");
+    CHECKF(strstr(log, "end of input") || strstr(log, "line"), "bare .section: '%s'", log);
 }
 
 /* src must fail with a message containing want. */
@@ -146,15 +121,15 @@ static void refuse(const char *body, const char *want)
     char buf[2048], log[1024] = "";
     int n = snprintf(buf, sizeof buf, "%s", body);
     int rc = load(buf, (size_t)n, log, sizeof log);
-    CHECK(rc != 0, "loads: %s", body);
-    CHECK(strstr(log, want) != NULL, "'%s' does not contain '%s'", log, want);
+    CHECKF(rc != 0, "loads: %s", body);
+    CHECKF(strstr(log, want) != NULL, "'%s' does not contain '%s'", log, want);
 }
 
 static void accept(const char *body)
 {
     char log[1024] = "";
     int rc = load(body, strlen(body), log, sizeof log);
-    CHECK(rc == 0, "refused (%s): %s", log, body);
+    CHECKF(rc == 0, "refused (%s): %s", log, body);
 }
 
 #define K(body) ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k(.param .u64 p)\n{\n" \
@@ -228,9 +203,13 @@ int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         size_t len;
-        char *text = read_file(argv[i], &len);
+        char *text = tc_read_file(argv[i], &len);
+        if (!text) {
+            fprintf(stderr, "cannot read %s\n", argv[i]);
+            return 1;
+        }
         char log[1024] = "";
-        CHECK(load(text, len, log, sizeof log) == 0, "%s does not load: %s", argv[i], log);
+        CHECKF(load(text, len, log, sizeof log) == 0, "%s does not load: %s", argv[i], log);
         truncations(argv[i], text, len, i == 1 ? "STALE_MARKER_XYZZY" : NULL);
         free(text);
     }
@@ -238,7 +217,5 @@ int main(int argc, char **argv)
     literals();
     targets();
     calls();
-    if (g_fail) fprintf(stderr, "%d check(s) failed\n", g_fail);
-    else printf("all checks passed\n");
-    return g_fail ? 1 : 0;
+    return check_done("unit.cudaemu.ptx");
 }
