@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check-format.sh — every tracked C/C++/CUDA source and header under $FORMAT_DIRS (default: src
-# bindings examples) is as clang-format (the committed .clang-format) writes it, except the generated
+# bindings examples tests/common; the rest of tests/ is next) is as clang-format (the committed .clang-format) writes it, except the generated
 # api_stubs.c files (gen_stubs.py writes those). The public header include/lepton/lepton.h is laid
 # out by hand (aligned enum and field comments that tools and readers parse; clang-format would split
 # them), and so is the frozen 1.0.0 header of tests/abi.
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CF="${CLANG_FORMAT:-clang-format}"
 command -v "$CF" >/dev/null || { echo "check-format: $CF not installed (Debian clang-format)"; exit 2; }
-read -r -a dirs <<<"${FORMAT_DIRS:-src bindings examples}"
+read -r -a dirs <<<"${FORMAT_DIRS:-src bindings examples tests/common}"
 mapfile -t files < <(git ls-files -- "${dirs[@]}" | grep -E '\.(c|h|cpp|cu)$' | grep -v '/api_stubs\.c$' |
   grep -v '^tests/abi/lepton-1\.0\.0/')
 if [ "${1:-}" = "--fix" ]; then
