@@ -97,8 +97,10 @@ static int find_remote_dir(char *dir, size_t n) {
         else
             snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
         snprintf(path, sizeof path, "%s/libcuda.so.1", dir);
-        if (access(path, R_OK) != 0) snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
-        else if (realpath(dir, a) && strlen(a) < n) memcpy(dir, a, strlen(a) + 1);
+        if (access(path, R_OK) != 0)
+            snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
+        else if (realpath(dir, a) && strlen(a) < n)
+            memcpy(dir, a, strlen(a) + 1);
     }
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')

@@ -13,9 +13,10 @@
 # usage: test_relocated.sh BUILD_DIR CMAKE C_COMPILER SOURCE_DIR
 set -u
 BUILD="$1" CMAKE="$2" CC="$3" SRC="$4"
-# shellcheck source=../lib/dev.sh
+# shellcheck source=SCRIPTDIR/../lib/dev.sh
 . "$(dirname "$0")/../lib/dev.sh"
 dev_init lepton-relocated
+# shellcheck disable=SC2034 # read by dev.sh
 DEV_STOP_GRACE=10
 unset LD_LIBRARY_PATH LEPTON_CUDAEMU_LIBRARY LEPTON_WORKER LEPTON_CUDA_LIBRARY LEPTON_REMOTE_LIBDIR PKG_CONFIG_PATH
 BUILD_REAL="$(realpath "$BUILD")"
@@ -37,6 +38,7 @@ for exe in "$P"/bin/*; do
   case "$rp" in *"$BUILD_REAL"*|*"$BUILD"*) fail "$(basename "$exe") has the build tree in its RUNPATH: $rp" ;; esac
 done
 rp="$(readelf -d "$P/bin/lepton" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p')"
+# shellcheck disable=SC2016 # a literal $ORIGIN
 case "$rp" in '$ORIGIN/'*) ok "lepton's RUNPATH is relative: $rp" ;; *) fail "lepton's RUNPATH is not \$ORIGIN-relative: '$rp'" ;; esac
 resolved="$(ldd "$P/bin/lepton" | sed -n 's/.*liblepton\.so\.1 => \([^ ]*\).*/\1/p')"
 if [ -n "$resolved" ] && [ "$(realpath "$resolved")" = "$(realpath "$P/lib"*/liblepton.so.1 2>/dev/null | head -1)" ]; then
@@ -50,7 +52,7 @@ expect 0 "the moved lepton runs without LD_LIBRARY_PATH" -- "$P/bin/lepton" vers
 LEPTON="$P/bin/lepton"
 dev_start --emulate 2
 line="$(grep -m1 'leptond on' "$WORK/dev.err")"
-want_cuda="$(realpath "$(ls "$P"/lib*/lepton/libcuda.so.1 "$P"/lib/*/lepton/libcuda.so.1 2>/dev/null | head -1)")"
+want_cuda="$(realpath "$(find "$P" -path '*/lepton/libcuda.so.1' | head -1)")"
 want_worker="$(realpath "$P/bin/lepton-worker")"
 case "$line" in
   *"CUDA $want_cuda "*) ok "lepton dev uses the moved tree's CPU driver ($want_cuda)" ;;
@@ -82,6 +84,7 @@ pycheck "usage shows the saxpy lease and its cost" 'assert len(d["leases"]) == 1
 
 # ---------------------------------------------------------------- lepton exec: its own remote driver
 want_remote="$(realpath "$(dirname "$want_cuda")/remote")"
+# shellcheck disable=SC2016 # expanded by the program's shell
 expect 0 "the moved lepton exec runs a program" -- "$LEPTON" exec --gpus 1 -- sh -c 'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"'
 case "$(grep -m1 '^LD_LIBRARY_PATH=' "$WORK/out")" in
   "LD_LIBRARY_PATH=$want_remote"*) ok "lepton exec puts the moved tree's remote driver first ($want_remote)" ;;
