@@ -109,8 +109,6 @@ struct lp_agent {
     ag_lease *leases;
     pthread_mutex_t mu;
     lp_http_server *http;
-    lp_prom_http *http_metrics; /* request durations of http */
-    lp_agent_counters ctr;      /* GET /metrics (agent_metrics.h); under mu */
     lp_broker_client *bc;    /* the main thread's: failure reports, deregistration */
     lp_broker_client *hb_bc; /* the heartbeat thread's: registration, heartbeats (long-polls) */
     pthread_t hb_thread;
@@ -120,6 +118,9 @@ struct lp_agent {
     int no_long_poll;  /* the broker refused wait_ms: plain heartbeats (heartbeat thread only) */
     int known_checked; /* the broker answers at once when "known" differs (heartbeat thread only) */
     char driver[600];
+
+    lp_prom_http *http_metrics; /* request durations of http */
+    lp_agent_counters ctr;      /* GET /metrics (agent_metrics.h); under mu */
 };
 
 static int flag_get(const int *f) { return __atomic_load_n(f, __ATOMIC_RELAXED); }

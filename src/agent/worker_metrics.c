@@ -21,7 +21,8 @@ void wk_metrics_reply(lp_worker *w, lp_http_req *r) {
     const char *gpu = w->uuid;
     lp_prom p = {0};
     lp_prom_build_info(&p, "worker", LEPTON_VERSION_STRING);
-    lp_prom_family(&p, "lepton_worker_queued_bytes", "gauge", "Bytes of job requests held for jobs not yet run.");
+    lp_prom_family(&p, "lepton_worker_queued_bytes", "gauge",
+                   "Bytes of job requests held for jobs not yet run.");
     lp_prom_sample(&p, "lepton_worker_queued_bytes", (double)bytes, "gpu", gpu, NULL);
     lp_prom_family(&p, "lepton_worker_queued_jobs", "gauge", "Jobs accepted and waiting for their turn.");
     lp_prom_sample(&p, "lepton_worker_queued_jobs", (double)jobs, "gpu", gpu, NULL);
@@ -48,7 +49,8 @@ void wk_metrics_reply(lp_worker *w, lp_http_req *r) {
                    "sendmsg calls of streams' answers (answers finished while more frames wait share one).");
     lp_prom_sample(&p, "lepton_worker_stream_sends_total",
                    (double)__atomic_load_n(&w->stream_sends, __ATOMIC_RELAXED), "gpu", gpu, NULL);
-    if (w->http_metrics) lp_prom_http_write(w->http_metrics, &p, "lepton_worker_http_request_duration_seconds");
+    if (w->http_metrics)
+        lp_prom_http_write(w->http_metrics, &p, "lepton_worker_http_request_duration_seconds");
     size_t len = 0;
     char *text = lp_prom_take(&p, &len);
     if (!text) {

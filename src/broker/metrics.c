@@ -111,8 +111,8 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st, const lp_metric
     lp_prom_family(&w, "lepton_broker_gpus", "gauge",
                    "GPUs of ready nodes by model and state (free, or leased by an active lease).");
     for (size_t i = 0; i < nmodels; i++) {
-        lp_prom_sample(&w, "lepton_broker_gpus", (double)models[i].free, "model", models[i].model, "state", "free",
-                       NULL);
+        lp_prom_sample(&w, "lepton_broker_gpus", (double)models[i].free, "model", models[i].model, "state",
+                       "free", NULL);
         lp_prom_sample(&w, "lepton_broker_gpus", (double)models[i].leased, "model", models[i].model, "state",
                        "leased", NULL);
     }
@@ -137,10 +137,10 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st, const lp_metric
     lp_prom_family(&w, "lepton_broker_lease_capacity_wait_seconds", "histogram",
                    "How long lease requests waited for capacity (wait_ms) before they were granted or "
                    "refused; 0 for those answered at once.");
-    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_granted, &lp_prom_wait_buckets,
-                       "outcome", "granted", NULL);
-    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_refused, &lp_prom_wait_buckets,
-                       "outcome", "refused", NULL);
+    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_granted,
+                       &lp_prom_wait_buckets, "outcome", "granted", NULL);
+    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_refused,
+                       &lp_prom_wait_buckets, "outcome", "refused", NULL);
     lp_prom_family(&w, "lepton_broker_gpu_seconds_total", "counter",
                    "GPU-seconds billed, by GPU model; a lease's whole bill is added when it ends.");
     for (int i = 0; i < m->nmodels; i++)

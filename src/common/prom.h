@@ -69,7 +69,8 @@ void lp_prom_http_free(lp_prom_http *t);
  * pattern ("/v1/leases/{id}", never the path: no ids), "unmatched" when no route matched; the
  * method one of the standard ones or "other"; the status class "1xx" … "5xx", or "refused" when the
  * handler called lp_prom_http_refused. */
-void lp_prom_http_observe(const char *pattern, const char *method, int status, int64_t duration_ns, void *user);
+void lp_prom_http_observe(const char *pattern, const char *method, int status, int64_t duration_ns,
+                          void *user);
 /* Marks the answer the calling thread's handler is giving as a refusal for want of capacity (no
  * free GPU, a full queue, a price cap), which is not an error: the observer, which runs on the same
  * connection thread right after the handler, files it under status_class="refused". */

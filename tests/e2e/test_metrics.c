@@ -85,7 +85,7 @@ static void check_page(const char *what, const char *text, const char *prefix, c
     if (!text) return;
     CHECKF(strstr(text, "lepton_build_info{") != NULL, "%s: no lepton_build_info", what);
     CHECKF(samplef(text, "lepton_build_info{component=\"%s\",version=\"%s\"}",
-                   !strcmp(prefix, "lepton_broker_") ? "broker"
+                   !strcmp(prefix, "lepton_broker_")  ? "broker"
                    : !strcmp(prefix, "lepton_agent_") ? "agent"
                                                       : "worker",
                    LEPTON_VERSION_STRING) == 1,
@@ -93,8 +93,8 @@ static void check_page(const char *what, const char *text, const char *prefix, c
     /* (the emulated GPU's model carries the node's name: "Lepton Emu NODE") */
     const char *forbidden[] = {"lease_id=", "lease=", "tenant=", "node=", TENANT, lease_id};
     for (size_t i = 0; i < sizeof forbidden / sizeof forbidden[0]; i++)
-        CHECKF(!forbidden[i] || !*forbidden[i] || !strstr(text, forbidden[i]), "%s: the page shows \"%s\"", what,
-               forbidden[i]);
+        CHECKF(!forbidden[i] || !*forbidden[i] || !strstr(text, forbidden[i]), "%s: the page shows \"%s\"",
+               what, forbidden[i]);
     for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         if (*line == '#') {
             char name[200], kind[32];
@@ -220,20 +220,25 @@ static void case_values(void) {
     CHECK_EQ_INT(sample(b2, "lepton_broker_lease_capacity_wait_seconds_count{outcome=\"refused\"}"), 1);
     double waited = sample(b2, "lepton_broker_lease_capacity_wait_seconds_sum{outcome=\"refused\"}");
     CHECKF(waited >= 0.29 && waited < 10, "refused wait %g s, expected about 0.3", waited);
-    CHECK_EQ_INT(sample(b2, "lepton_broker_lease_capacity_wait_seconds_bucket{outcome=\"refused\",le=\"0.25\"}"), 0);
-    CHECK_EQ_INT(sample(b2, "lepton_broker_lease_capacity_wait_seconds_bucket{outcome=\"refused\",le=\"0.5\"}"), 1);
+    CHECK_EQ_INT(
+        sample(b2, "lepton_broker_lease_capacity_wait_seconds_bucket{outcome=\"refused\",le=\"0.25\"}"), 0);
+    CHECK_EQ_INT(
+        sample(b2, "lepton_broker_lease_capacity_wait_seconds_bucket{outcome=\"refused\",le=\"0.5\"}"), 1);
     CHECK_EQ_INT(sample(b2, "lepton_broker_lease_capacity_wait_seconds_count{outcome=\"granted\"}"), 1);
-    CHECK_EQ_INT(sample(b2, "lepton_broker_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
-                            "status_class=\"refused\"}"),
-                 1);
-    CHECK_EQ_INT(sample(b2, "lepton_broker_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
-                            "status_class=\"2xx\"}"),
-                 1);
+    CHECK_EQ_INT(
+        sample(b2, "lepton_broker_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
+                   "status_class=\"refused\"}"),
+        1);
+    CHECK_EQ_INT(
+        sample(b2, "lepton_broker_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
+                   "status_class=\"2xx\"}"),
+        1);
     CHECK(strstr(b2 ? b2 : "", "status_class=\"5xx\"") == NULL); /* the refusal is no error */
     /* buckets are cumulative and end in +Inf = count */
-    CHECK_EQ_INT(sample(b2, "lepton_broker_http_request_duration_seconds_bucket{route=\"/v1/leases\",method=\"POST\","
-                            "status_class=\"refused\",le=\"+Inf\"}"),
-                 1);
+    CHECK_EQ_INT(
+        sample(b2, "lepton_broker_http_request_duration_seconds_bucket{route=\"/v1/leases\",method=\"POST\","
+                   "status_class=\"refused\",le=\"+Inf\"}"),
+        1);
     free(b2);
 
     /* ten billed seconds (the broker's test clock), then close: the bill goes to the model's
@@ -304,7 +309,8 @@ static int read_model(void) {
     h_resp r;
     int rc = -1;
     if (h_http(&B, "GET", "/v1/nodes", T_TEN, NULL, NULL, 0, &r) == 0 && r.status == 200) {
-        json_t *g = json_array_get(json_object_get(json_array_get(json_object_get(r.json, "nodes"), 0), "gpus"), 0);
+        json_t *g =
+            json_array_get(json_object_get(json_array_get(json_object_get(r.json, "nodes"), 0), "gpus"), 0);
         const char *m = json_string_value(json_object_get(g, "model"));
         const char *u = json_string_value(json_object_get(g, "uuid"));
         if (m && u) {
@@ -347,8 +353,8 @@ int main(int argc, char **argv) {
         }
         atexit(on_exit_cleanup);
         if (h_broker_start(&B, NULL) != 0 || h_token(&B, TENANT, 0, T_TEN, sizeof T_TEN) ||
-            h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) || a_agent_start(&A, &B, T_NODE, NODE, 1, 3.6) != 0 ||
-            read_model() != 0) {
+            h_token(&B, "fleet", 1, T_NODE, sizeof T_NODE) ||
+            a_agent_start(&A, &B, T_NODE, NODE, 1, 3.6) != 0 || read_model() != 0) {
             check_failures++;
             teardown();
             return 1;

@@ -76,22 +76,30 @@ static void test_http(void) {
     lp_prom_http_write(t, &w, "lepton_t_http_request_duration_seconds");
     char *text = lp_prom_take(&w, NULL);
     CHECK_CONTAINS(text, "# TYPE lepton_t_http_request_duration_seconds histogram\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"GET\","
-                         "status_class=\"2xx\"} 2\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_sum{route=\"/v1/leases/{id}\",method=\"GET\","
-                         "status_class=\"2xx\"} 0.005\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_bucket{route=\"/v1/leases/{id}\",method=\"GET\","
-                         "status_class=\"2xx\",le=\"0.0025\"} 1\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"GET\","
-                         "status_class=\"4xx\"} 1\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"unmatched\",method=\"other\","
-                         "status_class=\"4xx\"} 1\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"other\","
-                         "status_class=\"5xx\"} 1\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
-                         "status_class=\"refused\"} 1\n");
-    CHECK_CONTAINS(text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
-                         "status_class=\"5xx\"} 1\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"GET\","
+                   "status_class=\"2xx\"} 2\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_sum{route=\"/v1/leases/{id}\",method=\"GET\","
+                   "status_class=\"2xx\"} 0.005\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_bucket{route=\"/v1/leases/{id}\",method=\"GET\","
+                   "status_class=\"2xx\",le=\"0.0025\"} 1\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"GET\","
+                   "status_class=\"4xx\"} 1\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_count{route=\"unmatched\",method=\"other\","
+                   "status_class=\"4xx\"} 1\n");
+    CHECK_CONTAINS(
+        text, "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases/{id}\",method=\"other\","
+              "status_class=\"5xx\"} 1\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
+                   "status_class=\"refused\"} 1\n");
+    CHECK_CONTAINS(text,
+                   "\nlepton_t_http_request_duration_seconds_count{route=\"/v1/leases\",method=\"POST\","
+                   "status_class=\"5xx\"} 1\n");
     CHECK(text && !strstr(text, "ls_secret"));
     free(text);
     lp_prom_http_free(t);
