@@ -11,15 +11,17 @@
 #                                    reported skipped), openssl (TLS tests), abigail-tools (ABI check),
 #                                    iproute2 (`ss -K`), python3-venv, and pytest in a virtual
 #                                    environment, $LEPTON_BUILD_DIR/test-venv (default build/test-venv),
-#                                    which the `python` tests use. Nothing is pip-installed into the
-#                                    system's Python.
+#                                    which the `python` tests use; promtool (Debian `prometheus`: every
+#                                    /metrics is checked with it) and a headless Chromium (the broker
+#                                    page's test), both optional: without them those tests are reported
+#                                    skipped. Nothing is pip-installed into the system's Python.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TEST=0
 case "${1:-}" in
   "") ;;
   --test) TEST=1 ;;
-  -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
   *) echo "install-deps: unknown option '$1' (scripts/install-deps.sh [--test])" >&2; exit 2 ;;
 esac
 
@@ -54,6 +56,20 @@ else
   what="build"
   [ "$TEST" = 0 ] || what="build and test"
   echo "install-deps: the $what dependencies are already installed"
+fi
+
+# Optional test tools: each installed on its own, so that a distribution without one (Ubuntu ships
+# Chromium as a snap) still gets the rest; the tests that need it are then reported skipped.
+if [ "$TEST" = 1 ]; then
+  for p in prometheus chromium-headless-shell; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+    echo "install-deps: installing $p (optional, for the tests)"
+    if ! $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1; then
+      echo "install-deps: $p is not available here; the tests that need it will be reported skipped"
+    elif [ "$p" = prometheus ]; then # we want promtool, not a Prometheus server running
+      $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 # The Python test tools, in a virtual environment under the build directory (like the other venvs
