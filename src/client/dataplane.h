@@ -2,8 +2,9 @@
  * their HTTP transport (dp_http.c), modules and buffers (dataplane.c), and jobs and tasks
  * (dp_jobs.c). Internal to liblepton.
  *
- * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers, the job queues and the
- * pools of curl handles; it is never held during network I/O or a log call. A task has its own
+ * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers and the job queues (the
+ * pools of curl handles have their own locks, lp_http_pool); it is never held during network I/O
+ * or a log call. A task has its own
  * mutex and condition variable, so waiting on one task never contends with submitting others. */
 #ifndef LEPTON_CLIENT_DATAPLANE_H
 #define LEPTON_CLIENT_DATAPLANE_H

@@ -1,11 +1,12 @@
 /* dp_http.c — the data plane's transport to the lease workers: their addresses (from the
- * broker's lease JSON), pooled curl handles tuned for bulk bodies streamed straight from and into
- * the caller's memory, blocking requests (one, or several in parallel on one thread), the retry
- * of a worker that is still starting, and the mapping of every outcome to a lepton_status.
+ * broker's lease JSON), pooled curl handles (src/common/httpc.h, tuned for bulk bodies: LP_HTTP_BULK)
+ * streamed straight from and into the caller's memory, blocking requests (one, or several in
+ * parallel on one thread), the retry of a worker that is still starting, and the mapping of every
+ * outcome to a lepton_status.
  *
- * Thread safety: the pools are guarded by lc_dp.lock, taken only to pop or push a handle; a
- * handle is used by one thread at a time. Everything else in lc_dp that this file reads is
- * written once by lc_dp_new. */
+ * Thread safety: each pool has its own lock, taken only to pop or push a handle; a handle is used
+ * by one thread at a time. Everything else in lc_dp that this file reads is written once by
+ * lc_dp_new. */
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <limits.h>

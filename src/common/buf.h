@@ -16,6 +16,8 @@
 #define LP_CAP_AGENT_ANSWER (16u << 20)
 /* the CLI: a broker answer (usage and node lists of a whole account; kept generous). */
 #define LP_CAP_CLI_ANSWER (64u << 20)
+/* the CLI: a file it reads whole (a module, a buffer's contents): as large as memory allows. */
+#define LP_CAP_FILE ((size_t)-1 / 2)
 /* A pooled connection's body buffer above this is freed after use: one big answer must not pin
  * memory for the life of a client. */
 #define LP_BUF_KEEP (64u << 10)
