@@ -9,8 +9,9 @@
 #include "buf.h"
 #include "httpc.h"
 
-#define CONNECT_MAX_MS 3000L /* a broker that does not accept within this is down, whatever the call's wait  \
-                              */
+#define CONNECT_MAX_MS                                                                                       \
+    3000L /* a broker that does not accept within this is down, whatever the call's wait                     \
+           */
 
 struct lp_broker_client {
     lp_httpc *http;
