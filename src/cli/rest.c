@@ -19,14 +19,19 @@
  * own for that call. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static lp_httpc *g_http;
-static char *g_key; /* "endpoint\ntoken\nca_file" */
+static char *g_key;     /* "endpoint\ntoken\nca_file" */
+static int g_in_flight; /* calls using g_http now: exit() while one runs leaves it to the OS */
 
 static void free_client(void) {
-    lp_httpc_free(g_http);
-    g_http = NULL;
-    if (g_key) memset(g_key, 0, strlen(g_key)); /* holds the token */
-    free(g_key);
-    g_key = NULL;
+    pthread_mutex_lock(&g_lock);
+    if (g_in_flight == 0) {
+        lp_httpc_free(g_http);
+        g_http = NULL;
+        if (g_key) memset(g_key, 0, strlen(g_key)); /* holds the token */
+        free(g_key);
+        g_key = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
 }
 
 /* The client for (ep, tok, ca): the process's (*own = 0), or a new one the caller frees (*own = 1). */
@@ -57,6 +62,7 @@ static lp_httpc *client_for(const char *ep, const char *tok, const char *ca, int
     } else if (!strcmp(g_key, key)) {
         h = g_http;
     }
+    if (h) g_in_flight++;
     pthread_mutex_unlock(&g_lock);
     if (!h) {
         h = lp_httpc_new(&o, err, sizeof err);
@@ -90,7 +96,13 @@ int cli_http(const cli_global *g, const char *method, const char *path, const js
     lp_http_res res;
     int hr = lp_httpc_call(h, &r, &res);
     free(payload);
-    if (own) lp_httpc_free(h);
+    if (own) {
+        lp_httpc_free(h);
+    } else {
+        pthread_mutex_lock(&g_lock);
+        g_in_flight--;
+        pthread_mutex_unlock(&g_lock);
+    }
     if (hr == LP_HTTP_EURL || hr == LP_HTTP_ENOMEM) {
         snprintf(err, en,
                  hr == LP_HTTP_EURL ? "the URL of %s %s is too long" : "cannot set up libcurl for %s %s",
