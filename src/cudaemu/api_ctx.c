@@ -47,6 +47,7 @@ static const char *entry_name(const char *fn) {
 }
 
 CUresult ctx_check_at(CUcontext *out, const char *entry) {
+    if (out) *out = NULL; /* callers test it: set on every path, refusals included */
     CUresult r = emu_check_init();
     if (r == CUDA_ERROR_NOT_INITIALIZED)
         return EMU_REFUSE(r, "%s: cuInit has not been called; call cuInit(0) first", entry_name(entry));

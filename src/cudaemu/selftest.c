@@ -274,8 +274,7 @@ static void test_bad_input(void) {
     EXPECT_CU(cuModuleLoadDataEx(&mod, bad, 2, o, ov), CUDA_ERROR_INVALID_PTX);
     EXPECT(strstr(log, "line 6") != NULL, "JIT log does not name the line: '%s'", log);
     const char *junk[] = {"", "garbage", ".version 8.0", ".version 8.0\n.target sm_75\n.entry k( {",
-                          "\x7f"
-                          "ELF"};
+                          "\177ELF"};
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         CUresult r = cuModuleLoadData(&mod, junk[i]);
         EXPECT(r == CUDA_ERROR_INVALID_PTX || r == CUDA_ERROR_NO_BINARY_FOR_GPU ||

@@ -34,6 +34,15 @@ for n in both:
     fail("%s is both a generated stub and implemented in %s: regenerate api_stubs.c" % (n, impl[n]))
 
 lib = ctypes.CDLL(lib_path)
+# before cuInit: the context queries answer CUDA_ERROR_NOT_INITIALIZED (3) and write nothing (they
+# once read an uninitialised context pointer on that path; clang-tidy found it)
+for name in ("cuCtxGetFlags", "cuCtxGetCacheConfig", "cuCtxGetSharedMemConfig", "cuCtxGetApiVersion"):
+    out = ctypes.c_uint(0xDEAD)
+    args = (None, ctypes.byref(out)) if name == "cuCtxGetApiVersion" else (ctypes.byref(out),)
+    rc = getattr(lib, name)(*args)
+    if rc != 3 or out.value != 0xDEAD:
+        fail("%s before cuInit: rc %d, out %#x; want CUDA_ERROR_NOT_INITIALIZED (3) and nothing written"
+             % (name, rc, out.value))
 if lib.cuInit(0) != 0:
     print("cuInit failed")
     sys.exit(1)
