@@ -27,7 +27,7 @@
 #define DEV_TENANT "dev"
 #define DEV_NODE "dev"
 
-static const char HELP[] =
+const char cli_help_dev[] =
     "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR]\n"
     "\n"
     "Runs a broker and a node agent in this process, on loopback only, for development:\n"
@@ -259,6 +259,40 @@ static void end_all_leases(const char *db) {
     fflush(stdout);
 }
 
+/* What answers on the broker port: 2 a `lepton dev` (a Lepton broker that answers without a token),
+ * 1 another Lepton broker, 0 none or something else. */
+static int dev_port_probe(uint32_t port) {
+    char url[64], e2[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    cli_global probe = {url, NULL, NULL, NULL, NULL, NULL};
+    json_t *ans = NULL;
+    int lepton = cli_http(&probe, "GET", "/healthz", NULL, 2000, &ans, e2, sizeof e2) == LEPTON_OK &&
+                 json_string_value(json_object_get(ans, "version")) != NULL;
+    json_decref(ans);
+    ans = NULL;
+    int dev = lepton && cli_http(&probe, "GET", "/v1/nodes", NULL, 2000, &ans, e2, sizeof e2) == LEPTON_OK;
+    json_decref(ans);
+    return dev ? 2 : lepton;
+}
+
+/* Says why `lepton dev` could not start (what: "the broker on 127.0.0.1:7700", err: the socket's
+ * words); when the port answers like a Lepton broker, says so and what to do from here: another
+ * `lepton dev` is the likely one. */
+static void dev_start_failed(const char *what, uint32_t port, const char *err) {
+    int who = dev_port_probe(port);
+    if (who == 2)
+        cli_err("dev: another `lepton dev` is already running on 127.0.0.1:%u (port in use): use it (export "
+                "LEPTON_ENDPOINT=http://127.0.0.1:%u), stop it, or start this one with --port N",
+                port, port);
+    else if (who == 1)
+        cli_err("dev: a Lepton broker is already running on 127.0.0.1:%u (port in use): stop it, or start "
+                "this one with --port N",
+                port);
+    else
+        cli_err("dev: cannot start %s: %s%s", what, err,
+                strstr(err, "in use") ? "; another program has the port: start this one with --port N" : "");
+}
+
 typedef struct agent_thread {
     lp_agent *agent;
     int rc;
@@ -310,7 +344,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) return cli_usage_error("dev", "unexpected argument '%s'", pos);
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP, stdout);
+            fputs(cli_help_dev, stdout);
             return 0;
         }
         if (!cli_opt_is(&o, "--port") && !cli_opt_is(&o, "--emulate") && !cli_opt_is(&o, "--price") &&
@@ -412,7 +446,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     acfg.embedded = 1;
     lp_agent *agent = NULL;
     if (lp_agent_new(&acfg, &agent, err, sizeof err) != 0) {
-        cli_err("dev: cannot start the node agent: %s", err);
+        dev_start_failed("the node agent", port, err);
         return CLI_EXIT_LOCAL;
     }
     char listen[64];
@@ -423,7 +457,9 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     bcfg.dev_tenant = DEV_TENANT;
     lp_broker *broker = NULL;
     if (lp_broker_start(&bcfg, &broker, err, sizeof err) != 0) {
-        cli_err("dev: cannot start the broker on %s: %s", listen, err);
+        char what[96];
+        snprintf(what, sizeof what, "the broker on %s", listen);
+        dev_start_failed(what, port, err);
         lp_agent_free(agent);
         return CLI_EXIT_LOCAL;
     }
@@ -435,7 +471,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         lp_broker_stop(broker);
         return CLI_EXIT_LOCAL;
     }
-    cli_global g = {broker_url, NULL, NULL};
+    cli_global g = {broker_url, NULL, NULL, NULL, NULL, NULL};
     int ngpus = 0;
     int rc = 0;
     int ready = wait_ready(&g, &at, &sigs, &ngpus);
@@ -446,8 +482,10 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         printf("lepton dev: stopped before it was ready\n");
     } else {
         printf("lepton dev: broker   %s  (store %s)\n", broker_url, db);
-        printf("lepton dev: node     %s: %d GPU%s at $%.2f per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
-               ngpus == 1 ? "" : "s", price, agent_listen);
+        char pricefmt[48];
+        cli_fmt_money(price, pricefmt, sizeof pricefmt);
+        printf("lepton dev: node     %s: %d GPU%s at %s per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
+               ngpus == 1 ? "" : "s", pricefmt, agent_listen);
         printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", token,
                DEV_TENANT);
         printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", broker_url, token);

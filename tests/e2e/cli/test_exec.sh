@@ -22,7 +22,7 @@ before_dev_cleanup() {
 state_of() { "$LEPTON" lease info "$1" --json >"$WORK/state.json" 2>/dev/null; json "$WORK/state.json" 'd["state"]'; }
 count_leases() { "$LEPTON" lease list --json >"$WORK/list.json" 2>/dev/null; json "$WORK/list.json" 'len(d)'; }
 # the lease id in exec's cost line on stderr
-billed_id() { sed -n 's/^lepton exec: lease \(ls_[0-9a-f]*\) closed: [0-9]* s, 1 GPU(s) x \$[0-9.]*\/GPU-hour = \$[0-9.]*$/\1/p' "$1" | head -1; }
+billed_id() { sed -n 's/^lepton exec: lease \(ls_[0-9a-f]*\) closed: [0-9]* s, 1 GPU at \$[0-9.]* per GPU-hour = \$[0-9.]*$/\1/p' "$1" | head -1; }
 
 unset LEPTON_CA_FILE
 dev_start --emulate 1
