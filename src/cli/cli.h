@@ -67,6 +67,8 @@ int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((forma
  * flags a person types (--gpus, --max-price, ...), and a refusal for capacity gets the hint of the
  * verb WHAT names (cli_hint). */
 int cli_fail(int status, const char *what, const char *message);
+/* The broker URL that failure messages name (main sets it once the settings are known). */
+void cli_fail_endpoint(const char *endpoint);
 /* Rewrites the field names of message into the command line's flags (see cli_fail), into out. */
 void cli_flag_words(const char *message, char *out, size_t n);
 /* The exit code of a lepton_status. */

@@ -183,7 +183,9 @@ void cli_refusal_message(const char *verb, int status, const char *message, uint
                          size_t n) {
     char waited[48] = "";
     if (waited_s) snprintf(waited, sizeof waited, " (waited %u s)", waited_s);
-    if (status == LEPTON_ENOCAPACITY)
+    if (status == LEPTON_ENOCAPACITY && strstr(message, "exceeds the largest")) /* waiting cannot help */
+        snprintf(out, n, "%s; `lepton quote --gpus N` shows what fits", message);
+    else if (status == LEPTON_ENOCAPACITY)
         snprintf(out, n, "%s%s; `lepton quote` shows what is free now, and `lepton %s --wait SECONDS` waits %s", message,
                  waited, verb, waited_s ? "longer" : "for capacity");
     else if (status == LEPTON_EBUDGET)

@@ -375,7 +375,9 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         }
         if (cli_opt_is(&o, "--gpus"))
             return free(rawargs),
-                   cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
+                   cli_usage_error("run", "--gpus: `lepton run` runs one kernel on one GPU; for N GPUs, split the "
+                                          "data into N parts and start one `lepton run` per part (they may run "
+                                          "at once), or run a multi-GPU program with `lepton exec --gpus N`");
         const char *flag = o.flag;
         int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) goto out;

@@ -194,6 +194,7 @@ int main(int argc, char **argv) {
                 ca, strerror(errno));
         rc = CLI_EXIT_LOCAL;
     }
+    if (!rc) cli_fail_endpoint(cli_endpoint(&g));
     if (!rc) rc = dispatch(&g, argc, argv);
     cli_json_error_end(rc);
     return rc;

@@ -125,9 +125,58 @@ void cli_flag_words(const char *m, char *out, size_t n) {
     out[o] = '\0';
 }
 
+/* Hints of the REST API (the broker's answers) that have a command of their own. */
+static const char *const HINT_WORDS[][2] = {
+    {"list your leases with GET /v1/leases", "`lepton lease list` shows your leases"},
+};
+
+static const char *fail_endpoint; /* the broker in effect, for messages (cli_fail_endpoint) */
+void cli_fail_endpoint(const char *endpoint) { fail_endpoint = endpoint; }
+
+/* The message of a failure in the command line's words: without liblepton's function name, with the
+ * same "cannot reach the broker" whichever way the broker was called, and with the hints and field
+ * names of the APIs turned into commands and flags. */
+static void cli_words(int status, const char *m, char *out, size_t n) {
+    char a[3072], b[3072];
+    /* "lepton_quote: ..." → "..." */
+    if (!strncmp(m, "lepton_", 7)) {
+        const char *p = m + 7;
+        while ((*p >= 'a' && *p <= 'z') || *p == '_')
+            p++;
+        if (p[0] == ':' && p[1] == ' ') m = p + 2;
+    }
+    snprintf(a, sizeof a, "%s", m);
+    /* liblepton's "POST http://broker/v1/quote failed: REASON" reads as the CLI's own calls read */
+    const char *ep = fail_endpoint;
+    const char *failed = strstr(a, " failed: ");
+    if (status == LEPTON_ENET && ep && failed && strstr(a, ep) && strstr(a, ep) < failed &&
+        strncmp(a, "cannot reach", 12) != 0) {
+        const char *why = failed + 9;
+        int tls = strstr(why, "SSL") || strstr(why, "certificate") || strstr(why, "TLS");
+        snprintf(b, sizeof b, "cannot reach the broker at %s: %s (%s)", ep, why,
+                 tls ? "its TLS certificate is not trusted here, or it does not speak https: see --ca-file"
+                     : "is `lepton dev` running? see --endpoint");
+        snprintf(a, sizeof a, "%s", b);
+    }
+    /* liblepton's " (hint: X)" reads as the broker's "; X" that the REST calls print */
+    char *hint = strstr(a, " (hint: ");
+    char *hend = hint ? strchr(hint, ')') : NULL;
+    if (hint && hend) {
+        snprintf(b, sizeof b, "%.*s; %.*s%s", (int)(hint - a), a, (int)(hend - hint - 8), hint + 8, hend + 1);
+        snprintf(a, sizeof a, "%s", b);
+    }
+    for (size_t i = 0; i < sizeof HINT_WORDS / sizeof HINT_WORDS[0]; i++) {
+        char *h = strstr(a, HINT_WORDS[i][0]);
+        if (!h) continue;
+        snprintf(b, sizeof b, "%.*s%s%s", (int)(h - a), a, HINT_WORDS[i][1], h + strlen(HINT_WORDS[i][0]));
+        snprintf(a, sizeof a, "%s", b);
+    }
+    cli_flag_words(a, out, n);
+}
+
 int cli_fail(int status, const char *what, const char *message) {
     char words[3072];
-    cli_flag_words(message && *message ? message : "failed", words, sizeof words);
+    cli_words(status, message && *message ? message : "failed", words, sizeof words);
     fprintf(stderr, "lepton: %s: %s (%s)\n", what, words, lepton_status_name(status));
     snprintf(last_msg, sizeof last_msg, "%.900s: %s", what, words);
     /* the broker's code for the status; LEPTON_ENET has none (no answer came): "unreachable" */
