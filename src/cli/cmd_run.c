@@ -17,6 +17,7 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "lc_raw.h"
 #include "ptx_sig.h"
 
 const char cli_help_run[] =
@@ -47,7 +48,13 @@ const char cli_help_run[] =
     "  --keepalive S      the broker ends the lease when this process has not renewed it for S\n"
     "                     seconds, e.g. after a crash (default 30; 0 = none: it runs to its TTL)\n"
     "  --timeout S        give up on the kernel after S seconds (default 600)\n"
-    "  --json             print {lease, kernel, timing, cost, outputs} as JSON on stdout\n"
+    "  --json             print {lease, kernel, timing, cost, outputs, output, output_stderr} as\n"
+    "                     JSON on stdout (output: what the kernel printed)\n"
+    "\n"
+    "What the kernel prints (device printf) comes out on stdout before the summary; device\n"
+    "assertions on stderr. A kernel that runs longer than 5 s is reported on stderr every 10 s.\n"
+    "The arguments are checked against the kernel's PTX signature before anything is leased:\n"
+    "their number, and each one's type (f32:1.5 for a .u32 parameter is refused).\n"
     "\n"
     "exit codes: 0 ok, 2 bad command line, 1 a file could not be read or written, 5 no capacity,\n"
     "            6 over budget, 9 CUDA error (the message names it), other LEPTON_E* as -status;\n"
@@ -489,6 +496,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     double t_leased = now_s();
     double t_up0 = t_leased, t_up1 = t_leased, t_k1 = t_leased, t_down1 = t_leased;
     int64_t kernel_ns = 0;
+    char *kout[2] = {NULL, NULL}; /* the kernel's device output: stdout (printf), stderr (assertions) */
+    size_t kout_len[2] = {0, 0};
     lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
     lepton_lease_get_info(l, &li);
     signals_lease(li.id, attach_id != NULL);
@@ -570,6 +579,22 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
                 rc = cli_fail(run_rc, names[phase], lepton_last_error());
             } else {
                 rc = wait_task(t, deadline, names[phase], phase == 1 ? kernel : NULL, timeout_s);
+                /* what the kernel printed (device printf on stdout, assertions on stderr), whether
+                 * it succeeded or not: the worker keeps it for this handle's session until asked
+                 * (a task of lepton_submit does not say whether there is any: ask for both) */
+                for (int st = 0; phase == 1 && st < 2; st++)
+                    if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &kout[st], &kout_len[st]) !=
+                        LEPTON_OK)
+                        cli_err("run: the kernel's %s output could not be fetched: %s", st ? "stderr" : "stdout",
+                                lepton_last_error());
+                if (phase == 1 && kout_len[1]) { /* assertions: on stderr at once, also in --json mode */
+                    fwrite(kout[1], 1, kout_len[1], stderr);
+                    fflush(stderr);
+                }
+                if (phase == 1 && kout_len[0] && (!json || rc)) { /* printf: the user's stdout */
+                    fwrite(kout[0], 1, kout_len[0], rc && json ? stderr : stdout);
+                    fflush(stdout);
+                }
                 if (!rc && phase == 1) {
                     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
                     if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns &&
@@ -639,6 +664,8 @@ out_lease:
                 (json_int_t)up_bytes, "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds",
                 (json_int_t)gpu_seconds, "outputs", outs);
             if (j && attach_id) json_object_set_new(j, "lease_state", json_string("active"));
+            if (j) json_object_set_new(j, "output", json_stringn(kout[0] ? kout[0] : "", kout_len[0]));
+            if (j) json_object_set_new(j, "output_stderr", json_stringn(kout[1] ? kout[1] : "", kout_len[1]));
             cli_print_json(j);
             json_decref(j);
         } else {
@@ -665,6 +692,8 @@ out_lease:
             putchar('\n');
         }
     }
+    free(kout[0]);
+    free(kout[1]);
 out_client:
     lepton_client_close(c);
 out_image:
