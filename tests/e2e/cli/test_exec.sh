@@ -178,7 +178,7 @@ PY
 "$LEPTON" run --lease "$OID" --gpu-model X --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 >/dev/null 2>&1; rc=$?
 [ "$rc" -eq 2 ] && ok "run --lease with --gpu-model → 2" || fail "run --lease --gpu-model: exit $rc"
 "$LEPTON" lease close "$OID" >/dev/null 2>&1 || fail "closing $OID"
-"$LEPTON" run --lease "$OID" --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 >/dev/null 2>"$WORK/err"; rc=$?
+"$LEPTON" run --lease "$OID" --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 f32:1 zero:4 zero:4 >/dev/null 2>"$WORK/err"; rc=$?
 [ "$rc" -eq 7 ] && ok "run --lease of a closed lease → 7 (LEPTON_EEXPIRED)" || fail "run --lease closed: exit $rc: $(cat "$WORK/err")"
 
 sanitizer_check "$WORK/dev.err" "$WORK/err"
