@@ -28,7 +28,7 @@
 #define DEV_NODE "dev"
 
 const char cli_help_dev[] =
-    "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR]\n"
+    "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR] [--log-level LEVEL]\n"
     "\n"
     "Runs a broker and a node agent in this process, on loopback only, for development:\n"
     "  - the broker on 127.0.0.1:PORT with its SQLite store in DIR (default $XDG_DATA_HOME/lepton,\n"
@@ -43,6 +43,7 @@ const char cli_help_dev[] =
     "  --emulate N    use the CPU driver with N emulated GPUs even where GPUs exist (1 to 16)\n"
     "  --price USD    price per GPU-hour of the dev node (default 1.00)\n"
     "  --data DIR     data directory (store, tokens, agent state)\n"
+    "  --log-level L  error | warn | info | debug (default $LEPTON_LOG_LEVEL, else info)\n"
     "\n"
     "environment: LEPTON_CUDAEMU_LIBRARY (the CPU driver to use), LEPTON_CUDA_LIBRARY (the GPU\n"
     "driver), LEPTON_WORKER (the lepton-worker executable), LEPTON_LOG_LEVEL\n"
@@ -338,6 +339,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "dev", argc, argv);
     uint32_t port = 7700, emulate = 0;
+    int log_level = -1; /* --log-level; -1: $LEPTON_LOG_LEVEL, else info */
     double price = 1.0;
     const char *data = NULL, *v, *pos;
     int k;
@@ -348,7 +350,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             return 0;
         }
         if (!cli_opt_is(&o, "--port") && !cli_opt_is(&o, "--emulate") && !cli_opt_is(&o, "--price") &&
-            !cli_opt_is(&o, "--data"))
+            !cli_opt_is(&o, "--data") && !cli_opt_is(&o, "--log-level"))
             return cli_usage_error("dev", "unknown flag '%s'", o.flag);
         if (!(v = cli_opt_value(&o))) return CLI_EXIT_USAGE;
         if (cli_opt_is(&o, "--port")) {
@@ -357,10 +359,22 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             if (cli_parse_u32("dev", "--emulate", v, 1, 16, &emulate)) return CLI_EXIT_USAGE;
         } else if (cli_opt_is(&o, "--price")) {
             if (cli_parse_money("dev", "--price", v, &price)) return CLI_EXIT_USAGE;
+        } else if (cli_opt_is(&o, "--log-level")) {
+            if ((log_level = lp_log_parse_level(v)) < 0)
+                return cli_usage_error("dev", "--log-level: '%s' is not one of error, warn, info, debug", v);
         } else {
             if (!*v) return cli_usage_error("dev", "--data: empty directory name");
             data = v;
         }
+    }
+    char lerr[200];
+    if (log_level >= 0) {
+        lp_log_set_level(log_level);
+        static char env[40]; /* the workers log at the same level (they read the environment) */
+        snprintf(env, sizeof env, "%s", (const char *[]){"error", "warn", "info", "debug"}[log_level]);
+        setenv("LEPTON_LOG_LEVEL", env, 1);
+    } else if (lp_log_check_env(lerr, sizeof lerr) != 0) {
+        return cli_usage_error("dev", "%s (or give --log-level)", lerr);
     }
     if (gl->endpoint || gl->token || gl->ca_file)
         return cli_usage_error(

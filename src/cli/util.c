@@ -171,7 +171,26 @@ static void cli_words(int status, const char *m, char *out, size_t n) {
         snprintf(b, sizeof b, "%.*s%s%s", (int)(h - a), a, HINT_WORDS[i][1], h + strlen(HINT_WORDS[i][0]));
         snprintf(a, sizeof a, "%s", b);
     }
-    cli_flag_words(a, out, n);
+    /* the broker's "$2.50/h" is "$2.50 per GPU-hour" here, as every price the CLI prints */
+    size_t o = 0;
+    for (const char *p = a; *p && o + 1 < sizeof b;) {
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            const char *q = p + 1;
+            while ((*q >= '0' && *q <= '9') || *q == '.')
+                q++;
+            if (q[0] == '/' && q[1] == 'h' && !(q[2] >= 'a' && q[2] <= 'z')) {
+                const char *tail = !strncmp(q + 2, " per GPU", 8) && strncmp(q + 2, " per GPU-", 9) ? q + 10 : q + 2;
+                int w = snprintf(b + o, sizeof b - o, "%.*s per GPU-hour", (int)(q - p), p);
+                if (w < 0 || (size_t)w >= sizeof b - o) break;
+                o += (size_t)w;
+                p = tail;
+                continue;
+            }
+        }
+        b[o++] = *p++;
+    }
+    b[o] = '\0';
+    cli_flag_words(b, out, n);
 }
 
 int cli_fail(int status, const char *what, const char *message) {
