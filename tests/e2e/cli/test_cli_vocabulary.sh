@@ -65,6 +65,9 @@ expect 2 "LEPTON_LOG_LEVEL=loud lepton-broker serve" -- env LEPTON_LOG_LEVEL=lou
 has "LEPTON_LOG_LEVEL: 'loud'" "$WORK/err" "broker env level message"
 expect 2 "LEPTON_LOG_LEVEL=loud leptond" -- env LEPTON_LOG_LEVEL=loud "$LEPTOND" --broker http://127.0.0.1:1 --token lpn_x
 has "LEPTON_LOG_LEVEL: 'loud'" "$WORK/err" "leptond env level message"
+expect 2 "lepton dev --log-level loud" -- "$LEPTON" dev --log-level loud --data "$WORK/nodev"
+expect 2 "LEPTON_LOG_LEVEL=loud lepton dev" -- env LEPTON_LOG_LEVEL=loud "$LEPTON" dev --data "$WORK/nodev"
+has "LEPTON_LOG_LEVEL: 'loud'" "$WORK/err" "lepton dev env level message"
 expect 2 "leptond --log-level loud" -- "$LEPTOND" --broker http://127.0.0.1:1 --token lpn_x --log-level loud
 # a good level is taken: the broker at error level starts and says nothing on stderr at info
 "$BROKER" serve --listen 127.0.0.1:0 --db "$WORK/b.db" --log-level error >"$WORK/bq.out" 2>"$WORK/bq.err" &
@@ -117,6 +120,9 @@ has "lepton lease list" "$WORK/err" "the hint is a command"
 expect 5 "lease open --gpus 2 (one GPU exists)" -- "$LEPTON" lease open --gpus 2 --json && jerr no_capacity 5 "ENOCAPACITY"
 has "--gpus 2 exceeds" "$WORK/err" "the flag, not the field" && hasnt "gpu_count" "$WORK/err" "no C field"
 hasnt "waits for capacity" "$WORK/err" "no wait hint for a request no node can hold"
+expect 6 "lease open --max-price 0.1" -- "$LEPTON" lease open --max-price 0.1
+has 'at \$1.00 per GPU-hour, above --max-price \$0.10 per GPU-hour' "$WORK/err" "prices said one way" \
+  && hasnt '/h' "$WORK/err" "no \$/h"
 
 # the same refusal reads the same in run and lease open
 "$LEPTON" lease open --json >"$WORK/held.json" 2>"$WORK/err" || fail "lease open: $(cat "$WORK/err")"
