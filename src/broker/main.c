@@ -10,42 +10,40 @@
 #include "lepton/lepton.h"
 #include "log.h"
 
-#define SERVE_USAGE                                                                                     \
-    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout-ms N]\n"    \
-    "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES] [--log-level LEVEL]\n"  \
+#define SERVE_USAGE                                                                                          \
+    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout-ms N]\n"     \
+    "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES] [--log-level LEVEL]\n"      \
     "                      [--tls-cert FILE --tls-key FILE]\n"
 #define TOKEN_USAGE "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
 
-#define SERVE_HELP                                                                                       \
-    "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"    \
-    "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"                                    \
-    "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"         \
-    "  --db            SQLite database file (created if missing), or a PostgreSQL connection URI\n"       \
-    "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"     \
-    "                  database must exist; tables are created on first use; several brokers may\n"       \
-    "                  share one PostgreSQL database)\n"                                                  \
-    "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"                  \
-    "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"                   \
-    "  --dev-tenant    requests without a token act as this tenant (development only)\n"                 \
-    "  --max-body      request body limit in bytes (default 65536)\n"                                    \
-    "  --log-level     error | warn | info | debug (default $LEPTON_LOG_LEVEL, else info)\n"             \
-    "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"                  \
+#define SERVE_HELP                                                                                           \
+    "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"      \
+    "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"                                      \
+    "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"             \
+    "  --db            SQLite database file (created if missing), or a PostgreSQL connection URI\n"          \
+    "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"        \
+    "                  database must exist; tables are created on first use; several brokers may\n"          \
+    "                  share one PostgreSQL database)\n"                                                     \
+    "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"                      \
+    "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"                       \
+    "  --dev-tenant    requests without a token act as this tenant (development only)\n"                     \
+    "  --max-body      request body limit in bytes (default 65536)\n"                                        \
+    "  --log-level     error | warn | info | debug (default $LEPTON_LOG_LEVEL, else info)\n"                 \
+    "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"                     \
     "  --tls-key       the PEM private key (unencrypted) of --tls-cert; needs --tls-cert\n"
-#define TOKEN_HELP                                                                                       \
-    "token create  print a new random token; only its SHA-256 is stored\n"                              \
-    "  --db            the broker's database (as for serve)\n"                                            \
-    "  --tenant        tenant the token acts for (created if needed)\n"                                  \
+#define TOKEN_HELP                                                                                           \
+    "token create  print a new random token; only its SHA-256 is stored\n"                                   \
+    "  --db            the broker's database (as for serve)\n"                                               \
+    "  --tenant        tenant the token acts for (created if needed)\n"                                      \
     "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
-#define ENV_HELP                                                                                         \
-    "environment: LEPTON_LOG_LEVEL=debug|info|warn|error (an unknown level is refused)\n"                \
-    "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n" \
+#define ENV_HELP                                                                                             \
+    "environment: LEPTON_LOG_LEVEL=debug|info|warn|error (an unknown level is refused)\n"                    \
+    "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n"  \
     "  out of the process list)\n"
 
 static const char USAGE[] =
-    "usage:\n" SERVE_USAGE TOKEN_USAGE
-    "  lepton-broker --help | --version\n"
-    "\n" SERVE_HELP TOKEN_HELP "\n" ENV_HELP
-    "\n"
+    "usage:\n" SERVE_USAGE TOKEN_USAGE "  lepton-broker --help | --version\n"
+    "\n" SERVE_HELP TOKEN_HELP "\n" ENV_HELP "\n"
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
@@ -57,8 +55,7 @@ static const char USAGE[] =
     "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
 
 static const char SERVE_USAGE_TEXT[] =
-    "usage:\n" SERVE_USAGE "\n" SERVE_HELP "\n" ENV_HELP
-    "\n"
+    "usage:\n" SERVE_USAGE "\n" SERVE_HELP "\n" ENV_HELP "\n"
     "examples:\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
     "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
@@ -66,8 +63,7 @@ static const char SERVE_USAGE_TEXT[] =
     "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
 
 static const char TOKEN_USAGE_TEXT[] =
-    "usage:\n" TOKEN_USAGE "\n" TOKEN_HELP
-    "\n"
+    "usage:\n" TOKEN_USAGE "\n" TOKEN_HELP "\n"
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n";

@@ -31,7 +31,8 @@ const char cli_help_config[] =
     "--ca-file), else its environment variable (LEPTON_ENDPOINT, LEPTON_TOKEN, LEPTON_CA_FILE),\n"
     "else the profile, else the default. A file that holds a token must be readable by its owner\n"
     "only (chmod 600): lepton refuses it otherwise.\n"
-    "  --json   {\"file\", \"profile\", \"endpoint\": {\"value\", \"from\"}, \"token\": {\"set\", \"from\"},\n"
+    "  --json   {\"file\", \"profile\", \"endpoint\": {\"value\", \"from\"}, \"token\": {\"set\", "
+    "\"from\"},\n"
     "           \"ca_file\": {\"value\", \"from\"}}\n"
     "\n"
     "example (~/.config/lepton/config, mode 600):\n"
@@ -61,8 +62,8 @@ static void flags_of(const char *text, char *out, size_t n) {
         while ((*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '-')
             q++;
         size_t k = (size_t)(q - p);
-        if (k > 2 && p[2] != '-' && (p == text || p[-1] == ' ' || p[-1] == '[' || p[-1] == '(' ||
-                                      p[-1] == '`' || p[-1] == '\n')) {
+        if (k > 2 && p[2] != '-' &&
+            (p == text || p[-1] == ' ' || p[-1] == '[' || p[-1] == '(' || p[-1] == '`' || p[-1] == '\n')) {
             char flag[64];
             snprintf(flag, sizeof flag, "%.*s", (int)k, p);
             /* already listed? */
@@ -178,7 +179,8 @@ static void print_zsh(void) {
         printf("    %s)\n", v);
         if (!strcmp(v, "lease"))
             printf("      if (( i + 1 == CURRENT )); then compadd -- %s; return; fi\n", LEASE_SUBS);
-        printf("      if [[ \"$PREFIX\" == -* ]]; then compadd -- %s %s; else _files; fi ;;\n", f, GLOBAL_FLAGS);
+        printf("      if [[ \"$PREFIX\" == -* ]]; then compadd -- %s %s; else _files; fi ;;\n", f,
+               GLOBAL_FLAGS);
     }
     printf("  esac\n"
            "}\n"
@@ -232,7 +234,8 @@ int cmd_config(const cli_global *g, int argc, char **argv) {
         json_decref(j);
         return 0;
     }
-    printf("config file  %s%s\n", *path ? path : "(none: HOME is not set)", exists ? "" : " (does not exist)");
+    printf("config file  %s%s\n", *path ? path : "(none: HOME is not set)",
+           exists ? "" : " (does not exist)");
     printf("profile      %s\n", cli_config_profile());
     printf("endpoint     %s (from the %s)\n", ep, ep_from);
     printf("token        %s", tok ? "set" : "none");

@@ -309,12 +309,13 @@ static void close_and_bill(const cli_global *g, lepton_lease *l, const lepton_le
         snprintf(head, sizeof head, "lease %s: close failed (%s: %s); its keepalive or TTL ends it, so far",
                  li->id, lepton_status_name(rc), close_err);
     if (secs >= 0)
-        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU%s at %s per GPU-hour = %s\n", head, secs, li->gpu_count,
-                li->gpu_count == 1 ? "" : "s", price, total);
+        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU%s at %s per GPU-hour = %s\n", head, secs,
+                li->gpu_count, li->gpu_count == 1 ? "" : "s", price, total);
     else
-        fprintf(stderr,
-                "lepton exec: %s: %u GPU%s at %s per GPU-hour = %s (the broker did not give its seconds: %s)\n",
-                head, li->gpu_count, li->gpu_count == 1 ? "" : "s", price, total, err);
+        fprintf(
+            stderr,
+            "lepton exec: %s: %u GPU%s at %s per GPU-hour = %s (the broker did not give its seconds: %s)\n",
+            head, li->gpu_count, li->gpu_count == 1 ? "" : "s", price, total, err);
     json_decref(ans);
 }
 

@@ -186,8 +186,9 @@ void cli_refusal_message(const char *verb, int status, const char *message, uint
     if (status == LEPTON_ENOCAPACITY && strstr(message, "exceeds the largest")) /* waiting cannot help */
         snprintf(out, n, "%s; `lepton quote --gpus N` shows what fits", message);
     else if (status == LEPTON_ENOCAPACITY)
-        snprintf(out, n, "%s%s; `lepton quote` shows what is free now, and `lepton %s --wait SECONDS` waits %s", message,
-                 waited, verb, waited_s ? "longer" : "for capacity");
+        snprintf(out, n,
+                 "%s%s; `lepton quote` shows what is free now, and `lepton %s --wait SECONDS` waits %s",
+                 message, waited, verb, waited_s ? "longer" : "for capacity");
     else if (status == LEPTON_EBUDGET)
         snprintf(out, n, "%s; `lepton quote` shows the prices now", message);
     else

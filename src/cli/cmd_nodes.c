@@ -112,9 +112,10 @@ int cmd_usage(const cli_global *g, int argc, char **argv) {
         const char *tenant = json_string_value(json_object_get(ans, "tenant"));
         json_t *arr = json_object_get(ans, "leases");
         char total[48];
-        cli_fmt_gpu_seconds((int64_t)json_integer_value(json_object_get(ans, "gpu_seconds")), total, sizeof total);
-        printf("tenant %s: %s, cost %s, %zu lease%s\n", tenant ? tenant : "?", total, cost, json_array_size(arr),
-               json_array_size(arr) == 1 ? "" : "s");
+        cli_fmt_gpu_seconds((int64_t)json_integer_value(json_object_get(ans, "gpu_seconds")), total,
+                            sizeof total);
+        printf("tenant %s: %s, cost %s, %zu lease%s\n", tenant ? tenant : "?", total, cost,
+               json_array_size(arr), json_array_size(arr) == 1 ? "" : "s");
         if (json_array_size(arr) > 0) {
             static const char *const hdr[] = {"LEASE", "STATE", "GPU-SECONDS", "COST"};
             cli_table *t = cli_table_new(4, hdr);

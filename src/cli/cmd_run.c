@@ -68,8 +68,8 @@ enum { A_VALUE, A_IN, A_OUT, A_INOUT, A_ZERO };
 
 typedef struct run_arg {
     int kind;
-    const char *text;    /* as typed */
-    char type[8];        /* A_VALUE: "u32", "f32", ... */
+    const char *text; /* as typed */
+    char type[8];     /* A_VALUE: "u32", "f32", ... */
     unsigned char value[8];
     size_t size;         /* value bytes or buffer bytes */
     const char *in_path; /* in, inout */
@@ -218,8 +218,8 @@ static int check_signature(const char *ptx, const void *image, size_t size, cons
     }
     int rc = 0;
     if (np != nargs) {
-        rc = cli_usage_error("run", "kernel %s takes %zu argument%s (%s); %zu given", kernel, np, np == 1 ? "" : "s",
-                             sig, nargs);
+        rc = cli_usage_error("run", "kernel %s takes %zu argument%s (%s); %zu given", kernel, np,
+                             np == 1 ? "" : "s", sig, nargs);
         goto out;
     }
     for (size_t i = 0; i < nargs; i++) {
@@ -230,11 +230,12 @@ static int check_signature(const char *ptx, const void *image, size_t size, cons
         cli_type_of(p, want, sizeof want);
         if (a->kind != A_VALUE) {
             if (p->size != 8 || p->kind == 'f' || !p->kind) {
-                rc = cli_usage_error("run",
-                                     "argument %zu '%s' is a buffer (a 64-bit device address), but parameter %zu "
-                                     "of %s, %s, is .%s%s: give %s:VALUE",
-                                     i + 1, a->text, i + 1, kernel, p->name, p->type, p->count != 1 ? "[]" : "",
-                                     p->kind ? want : "a value of that size");
+                rc = cli_usage_error(
+                    "run",
+                    "argument %zu '%s' is a buffer (a 64-bit device address), but parameter %zu "
+                    "of %s, %s, is .%s%s: give %s:VALUE",
+                    i + 1, a->text, i + 1, kernel, p->name, p->type, p->count != 1 ? "[]" : "",
+                    p->kind ? want : "a value of that size");
                 goto out;
             }
             continue;
@@ -242,15 +243,17 @@ static int check_signature(const char *ptx, const void *image, size_t size, cons
         int a_float = a->type[0] == 'f';
         if (!p->kind) {
             if (a->size != p->size) {
-                rc = cli_usage_error("run", "argument %zu '%s' has %zu bytes, but parameter %zu of %s, %s, has %u",
+                rc = cli_usage_error("run",
+                                     "argument %zu '%s' has %zu bytes, but parameter %zu of %s, %s, has %u",
                                      i + 1, a->text, a->size, i + 1, kernel, p->name, p->size);
                 goto out;
             }
             continue;
         }
         if (a->size != p->size || a_float != (p->kind == 'f')) {
-            rc = cli_usage_error("run", "argument %zu '%s' does not fit parameter %zu of %s, %s (.%s): give %s:VALUE",
-                                 i + 1, a->text, i + 1, kernel, p->name, p->type, want);
+            rc = cli_usage_error(
+                "run", "argument %zu '%s' does not fit parameter %zu of %s, %s (.%s): give %s:VALUE", i + 1,
+                a->text, i + 1, kernel, p->name, p->type, want);
             goto out;
         }
     }
@@ -269,7 +272,8 @@ out:
 
 /* Waits for task t until deadline; `kernel` (NULL for a transfer) names the kernel for the progress
  * lines printed on stderr while it runs longer than PROGRESS_FIRST_S. */
-static int wait_task(lepton_task *t, double deadline, const char *what, const char *kernel, uint32_t timeout_s) {
+static int wait_task(lepton_task *t, double deadline, const char *what, const char *kernel,
+                     uint32_t timeout_s) {
     double t0 = now_s(), next = t0 + PROGRESS_FIRST_S;
     for (;;) {
         int rc = lepton_wait(t, 1000);
@@ -284,8 +288,8 @@ static int wait_task(lepton_task *t, double deadline, const char *what, const ch
         double now = now_s();
         if (now > deadline) return cli_fail(LEPTON_ETIMEDOUT, what, "gave up waiting (see --timeout)");
         if (kernel && now >= next) {
-            fprintf(stderr, "lepton: kernel %s still running: %.0f s (gives up after --timeout %u s)\n", kernel,
-                    now - t0, timeout_s);
+            fprintf(stderr, "lepton: kernel %s still running: %.0f s (gives up after --timeout %u s)\n",
+                    kernel, now - t0, timeout_s);
             next = now + PROGRESS_EVERY_S;
         }
     }
@@ -382,9 +386,10 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         }
         if (cli_opt_is(&o, "--gpus"))
             return free(rawargs),
-                   cli_usage_error("run", "--gpus: `lepton run` runs one kernel on one GPU; for N GPUs, split the "
-                                          "data into N parts and start one `lepton run` per part (they may run "
-                                          "at once), or run a multi-GPU program with `lepton exec --gpus N`");
+                   cli_usage_error("run",
+                                   "--gpus: `lepton run` runs one kernel on one GPU; for N GPUs, split the "
+                                   "data into N parts and start one `lepton run` per part (they may run "
+                                   "at once), or run a multi-GPU program with `lepton exec --gpus N`");
         const char *flag = o.flag;
         int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) goto out;
@@ -549,7 +554,8 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         size_t ns = 0;
         for (size_t i = 0; big[phase] && i < nargs && !rc; i++) {
             run_arg *a = &args[i];
-            if (phase == 0 && a->kind != A_VALUE && (run_rc = lepton_buffer_write(a->buf, 0, a->host, a->size)))
+            if (phase == 0 && a->kind != A_VALUE &&
+                (run_rc = lepton_buffer_write(a->buf, 0, a->host, a->size)))
                 rc = cli_fail(run_rc, "run: uploading the inputs", lepton_last_error());
             if (phase == 2 && (a->kind == A_OUT || a->kind == A_INOUT) &&
                 (run_rc = lepton_buffer_read(a->buf, 0, a->host, a->size)))
@@ -583,10 +589,10 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
                  * it succeeded or not: the worker keeps it for this handle's session until asked
                  * (a task of lepton_submit does not say whether there is any: ask for both) */
                 for (int st = 0; phase == 1 && st < 2; st++)
-                    if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &kout[st], &kout_len[st]) !=
-                        LEPTON_OK)
-                        cli_err("run: the kernel's %s output could not be fetched: %s", st ? "stderr" : "stdout",
-                                lepton_last_error());
+                    if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &kout[st],
+                                      &kout_len[st]) != LEPTON_OK)
+                        cli_err("run: the kernel's %s output could not be fetched: %s",
+                                st ? "stderr" : "stdout", lepton_last_error());
                 if (phase == 1 && kout_len[1]) { /* assertions: on stderr at once, also in --json mode */
                     fwrite(kout[1], 1, kout_len[1], stderr);
                     fflush(stderr);

@@ -62,7 +62,8 @@ int cli_config_load(cli_global *g, const char *flag_profile) {
         if (!*path)
             cli_err("%s %s: no config file (HOME is not set; set LEPTON_CONFIG)", named_by, profile);
         else if (errno == ENOENT)
-            cli_err("%s %s: there is no config file %s (see `lepton config --help`)", named_by, profile, path);
+            cli_err("%s %s: there is no config file %s (see `lepton config --help`)", named_by, profile,
+                    path);
         else
             cli_err("config file %s: %s", path, strerror(errno));
         return CLI_EXIT_LOCAL;

@@ -91,10 +91,17 @@ static int cmd_version(int argc, char **argv) {
 const char *cli_help_text(const char *verb) {
     static const struct {
         const char *verb, *text;
-    } T[] = {{"", cli_help_main},           {"dev", cli_help_dev},       {"quote", cli_help_quote},
-             {"lease", cli_help_lease},     {"run", cli_help_run},       {"exec", cli_help_exec},
-             {"nodes", cli_help_nodes},     {"usage", cli_help_usage},   {"version", cli_help_version},
-             {"config", cli_help_config},   {"completion", cli_help_completion}};
+    } T[] = {{"", cli_help_main},
+             {"dev", cli_help_dev},
+             {"quote", cli_help_quote},
+             {"lease", cli_help_lease},
+             {"run", cli_help_run},
+             {"exec", cli_help_exec},
+             {"nodes", cli_help_nodes},
+             {"usage", cli_help_usage},
+             {"version", cli_help_version},
+             {"config", cli_help_config},
+             {"completion", cli_help_completion}};
     for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
         if (!strcmp(T[i].verb, verb)) return T[i].text;
     return NULL;
@@ -137,7 +144,8 @@ static int dispatch(cli_global *g, int argc, char **argv) {
     if (!strcmp(cmd, "usage")) return cmd_usage(g, rest, rv);
     if (!strcmp(cmd, "dev")) return cmd_dev(g, rest, rv);
     return cli_usage_error(
-        "", "unknown command '%s' (dev, quote, lease, run, exec, nodes, usage, version, config, completion)", cmd);
+        "", "unknown command '%s' (dev, quote, lease, run, exec, nodes, usage, version, config, completion)",
+        cmd);
 }
 
 int main(int argc, char **argv) {
@@ -188,7 +196,7 @@ int main(int argc, char **argv) {
     const char *ca = rc ? NULL : cli_ca_file(&g);
     if (ca && access(ca, R_OK) != 0) {
         cli_err("%s '%s' cannot be read: %s",
-                g.ca_file && *g.ca_file               ? "--ca-file"
+                g.ca_file && *g.ca_file                                 ? "--ca-file"
                 : getenv("LEPTON_CA_FILE") && *getenv("LEPTON_CA_FILE") ? "$LEPTON_CA_FILE"
                                                                         : "the profile's ca_file",
                 ca, strerror(errno));

@@ -32,8 +32,8 @@ static char *strip_comments(const char *t, size_t n) {
 }
 
 static int ident_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-           c == '%';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '$' || c == '%';
 }
 
 static const char *skip_space(const char *p) {
@@ -55,7 +55,8 @@ static int parse_decl(const char *d, size_t len, cli_ptx_param *out) {
         if (tok[0] == '.') {
             const char *t = tok + 1;
             if (!out->type[0] && (t[0] == 'u' || t[0] == 's' || t[0] == 'b' || t[0] == 'f') &&
-                (!strcmp(t + 1, "8") || !strcmp(t + 1, "16") || !strcmp(t + 1, "32") || !strcmp(t + 1, "64"))) {
+                (!strcmp(t + 1, "8") || !strcmp(t + 1, "16") || !strcmp(t + 1, "32") ||
+                 !strcmp(t + 1, "64"))) {
                 if (t[0] == 'f' && !strcmp(t + 1, "8")) continue;
                 snprintf(out->type, sizeof out->type, "%s", t);
                 out->kind = t[0];
@@ -115,7 +116,8 @@ int cli_ptx_signature(const void *image, size_t size, const char *kernel, cli_pt
         if (nl == 0) continue;
         if (strlen(kernel) != nl || strncmp(name, kernel, nl) != 0) {
             size_t len = strlen(names);
-            if (len + nl + 3 < sizeof names) snprintf(names + len, sizeof names - len, "%s%.*s", len ? ", " : "", (int)nl, name);
+            if (len + nl + 3 < sizeof names)
+                snprintf(names + len, sizeof names - len, "%s%.*s", len ? ", " : "", (int)nl, name);
             continue;
         }
         p = skip_space(p);
@@ -160,7 +162,8 @@ int cli_ptx_signature(const void *image, size_t size, const char *kernel, cli_pt
         rc = 0;
         break;
     }
-    if (rc < 0 && !*err) snprintf(err, en, "there is no kernel '%s' in it (its kernels: %s)", kernel, *names ? names : "none");
+    if (rc < 0 && !*err)
+        snprintf(err, en, "there is no kernel '%s' in it (its kernels: %s)", kernel, *names ? names : "none");
     free(text);
     return rc;
 }

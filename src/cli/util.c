@@ -32,9 +32,9 @@ const char *cli_ca_file(const cli_global *g) {
 
 /* ---- failures: stderr always; in --json mode one JSON error object on stdout too ---- */
 int cli_json_mode;
-static char last_msg[4096];     /* the last failure's message, for the JSON error object */
-static const char *last_code;   /* its code in the broker's vocabulary ("no_capacity", "usage", ...) */
-static int last_status;         /* its lepton_status, 0 for a usage or local error */
+static char last_msg[4096];   /* the last failure's message, for the JSON error object */
+static const char *last_code; /* its code in the broker's vocabulary ("no_capacity", "usage", ...) */
+static int last_status;       /* its lepton_status, 0 for a usage or local error */
 static int json_error_printed;
 
 static void remember(const char *code, int status, const char *fmt, va_list ap) {
@@ -48,7 +48,8 @@ void cli_json_error_end(int rc) {
     json_error_printed = 1;
     json_t *e = json_object();
     json_object_set_new(e, "code", json_string(last_code ? last_code : "failed"));
-    json_object_set_new(e, "status", last_status ? json_string(lepton_status_name(last_status)) : json_null());
+    json_object_set_new(e, "status",
+                        last_status ? json_string(lepton_status_name(last_status)) : json_null());
     json_object_set_new(e, "exit_code", json_integer(rc));
     json_object_set_new(e, "message", json_string(*last_msg ? last_msg : "failed"));
     json_t *j = json_pack("{s:o}", "error", e);
@@ -179,7 +180,8 @@ static void cli_words(int status, const char *m, char *out, size_t n) {
             while ((*q >= '0' && *q <= '9') || *q == '.')
                 q++;
             if (q[0] == '/' && q[1] == 'h' && !(q[2] >= 'a' && q[2] <= 'z')) {
-                const char *tail = !strncmp(q + 2, " per GPU", 8) && strncmp(q + 2, " per GPU-", 9) ? q + 10 : q + 2;
+                const char *tail =
+                    !strncmp(q + 2, " per GPU", 8) && strncmp(q + 2, " per GPU-", 9) ? q + 10 : q + 2;
                 int w = snprintf(b + o, sizeof b - o, "%.*s per GPU-hour", (int)(q - p), p);
                 if (w < 0 || (size_t)w >= sizeof b - o) break;
                 o += (size_t)w;

@@ -40,7 +40,7 @@ static int current_level(void) {
     if (lv >= 0) return lv;
     lv = lp_log_parse_level(getenv("LEPTON_LOG_LEVEL"));
     if (lv < 0) lv = LP_LOG_INFO; /* the daemons refuse a bad one at start (lp_log_check_env) */
-    int unset = -1; /* a level set meanwhile wins */
+    int unset = -1;               /* a level set meanwhile wins */
     atomic_compare_exchange_strong(&g_level, &unset, lv);
     return atomic_load(&g_level);
 }
