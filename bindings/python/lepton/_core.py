@@ -276,11 +276,12 @@ class Client:
         if isinstance(wait_ms, bool) or not isinstance(wait_ms, int) or not 0 <= wait_ms < 2**31:
             raise InvalidArgument(f"wait_ms must be an int in [0, 2^31), not {wait_ms!r}")
         keepalive = _uint(keepalive, "keepalive")
+        ttl = _uint(ttl, "ttl")
         # version 1 without keepalive, so that a 1.0 liblepton still takes the request
         return _ffi.lepton_lease_request(
             _ffi.LEPTON_LEASE_REQUEST_VERSION if keepalive else 1, _gpus(gpus),
             _enc(gpu_model, "gpu_model"), _uint(min_gpu_memory, "min_gpu_memory", 64),
-            _number(max_price, "max_price"), _number(max_cost, "max_cost"), _uint(ttl, "ttl"), wait_ms,
+            _number(max_price, "max_price"), _number(max_cost, "max_cost"), ttl, wait_ms,
             _enc(labels, "labels"), keepalive)
 
     def quote(self, gpus: int = 1, gpu_model: Optional[str] = None, min_gpu_memory: int = 0,
@@ -321,6 +322,9 @@ class Client:
                 (expired, billed to the last renewal) after `keepalive` seconds instead of at its TTL.
         """
         wait_ms = _seconds_to_ms(wait, wait_ms, "wait", "wait_ms")
+        if _uint(ttl, "ttl") == 0:
+            raise InvalidArgument("ttl = 0: a lease lives at least 1 second (ttl=3600 is the default), as "
+                                  "`lepton lease open --ttl` says")
         req = self._request(gpus, gpu_model, min_gpu_memory, max_price, max_cost, ttl, wait_ms, labels,
                             keepalive)
         handle = _ffi.lease_p()

@@ -22,6 +22,12 @@ def test_zero_gpus_is_an_error(client: lepton.Client, cluster: Cluster, call: st
         assert other.quote()[0].gpus_free == GPUS
 
 
+def test_zero_ttl_is_an_error(client: lepton.Client) -> None:
+    with pytest.raises(lepton.InvalidArgument) as e:
+        client.lease(ttl=0)
+    assert "ttl" in e.value.message
+
+
 def test_wait_is_in_seconds(client: lepton.Client) -> None:
     t0 = time.monotonic()
     with pytest.raises(lepton.NoCapacity):
