@@ -129,6 +129,13 @@ void cli_flag_words(const char *m, char *out, size_t n) {
 /* Hints of the REST API (the broker's answers) that have a command of their own. */
 static const char *const HINT_WORDS[][2] = {
     {"list your leases with GET /v1/leases", "`lepton lease list` shows your leases"},
+    /* a person with a wrong token cannot create one: say where theirs came from, and who can */
+    {"create one with: lepton-broker token create --db DB --tenant NAME",
+     "check --token, $LEPTON_TOKEN or the profile's token (`lepton config` shows which is used); the "
+     "broker's operator makes tokens with `lepton-broker token create`"},
+    {"create a token with: lepton-broker token create --db DB --tenant NAME",
+     "give one with --token, $LEPTON_TOKEN or a profile (`lepton config --help`); the broker's operator "
+     "makes tokens with `lepton-broker token create`"},
 };
 
 static const char *fail_endpoint; /* the broker in effect, for messages (cli_fail_endpoint) */

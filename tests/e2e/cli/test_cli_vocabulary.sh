@@ -124,6 +124,14 @@ expect 6 "lease open --max-price 0.1" -- "$LEPTON" lease open --max-price 0.1
 has 'at \$1.00 per GPU-hour, above --max-price \$0.10 per GPU-hour' "$WORK/err" "prices said one way" \
   && hasnt '/h' "$WORK/err" "no \$/h"
 
+# a wrong token: the hint is what this user can do (the operator's command is the operator's)
+expect 4 "quote with a wrong token" -- "$LEPTON" --token lpt_wrong quote
+cp "$WORK/err" "$WORK/auth_quote"
+expect 4 "nodes with a wrong token" -- "$LEPTON" --token lpt_wrong nodes
+for f in "$WORK/auth_quote" "$WORK/err"; do
+  has "check --token, \$LEPTON_TOKEN or the profile's token" "$f" "auth hint" && hasnt "--db DB" "$f" "no operator command line"
+done
+
 # the same refusal reads the same in run and lease open
 "$LEPTON" lease open --json >"$WORK/held.json" 2>"$WORK/err" || fail "lease open: $(cat "$WORK/err")"
 HELD="$(json "$WORK/held.json" 'd["id"]')"
