@@ -191,8 +191,17 @@ int main(int argc, char **argv) {
     int rc = 0;
     if (g.endpoint && strncmp(g.endpoint, "http://", 7) && strncmp(g.endpoint, "https://", 8))
         rc = cli_usage_error("", "--endpoint: '%s' is not an http:// or https:// URL", g.endpoint);
-    /* `lepton dev` serves; it reads no profile */
-    if (!rc && !(argc >= 2 && !strcmp(argv[1], "dev"))) rc = cli_config_load(&g, profile);
+    /* the verbs that talk to a broker read the profile (`lepton dev` serves one; help, version and
+     * completion work whatever the config file holds) */
+    static const char *const client_verbs[] = {"quote", "lease", "run", "exec", "nodes", "usage", "config"};
+    int reads_profile = 0;
+    for (size_t i = 0; argc >= 2 && i < sizeof client_verbs / sizeof client_verbs[0]; i++)
+        if (!strcmp(argv[1], client_verbs[i])) reads_profile = 1;
+    for (int i = 2; reads_profile && i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[1], "exec") && argv[i][0] != '-') break; /* PROGRAM's own --help is PROGRAM's */
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) reads_profile = 0;
+    }
+    if (!rc && reads_profile) rc = cli_config_load(&g, profile);
     const char *ca = rc ? NULL : cli_ca_file(&g);
     if (ca && access(ca, R_OK) != 0) {
         cli_err("%s '%s' cannot be read: %s",

@@ -227,6 +227,7 @@ expect 0 "LEPTON_CONFIG names another file" -- env LEPTON_CONFIG="$CONF" "$LEPTO
 printf '[dev]\nendpont = x\n' >"$CONF"
 expect 1 "an unknown key is an error" -- env XDG_CONFIG_HOME="$XDG" "$LEPTON" --profile dev nodes
 has "config:2: unknown key 'endpont'" "$WORK/err" "config line number"
+expect 0 "help works whatever the config file holds" -- env XDG_CONFIG_HOME="$XDG" "$LEPTON" --profile dev run --help
 export LEPTON_ENDPOINT="$E"
 
 sanitizer_check "$WORK/dev.err"
