@@ -11,7 +11,7 @@
 #include "log.h"
 
 #define SERVE_USAGE                                                                                          \
-    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout-ms N]\n"     \
+    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout S]\n"        \
     "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES] [--log-level LEVEL]\n"      \
     "                      [--tls-cert FILE --tls-key FILE]\n"
 #define TOKEN_USAGE "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
@@ -24,7 +24,8 @@
     "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"        \
     "                  database must exist; tables are created on first use; several brokers may\n"          \
     "                  share one PostgreSQL database)\n"                                                     \
-    "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"                      \
+    "  --node-timeout  seconds after which a node without heartbeat is lost (default 15; or\n"               \
+    "                  --node-timeout-ms N in milliseconds)\n"                                               \
     "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"                       \
     "  --dev-tenant    requests without a token act as this tenant (development only)\n"                     \
     "  --max-body      request body limit in bytes (default 65536)\n"                                        \
@@ -50,7 +51,7 @@ static const char USAGE[] =
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
     "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
     "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
-    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n"
+    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout 2\n"
     "  lepton-broker token create --db postgres://lepton@db.example.com/lepton --tenant acme\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
 
@@ -102,9 +103,9 @@ static int cmd_serve(int argc, char **argv) {
         }
         if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
         if (strcmp(a, "--listen") && strcmp(a, "--db") && strcmp(a, "--dev-tenant") &&
-            strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body") && strcmp(a, "--tls-cert") &&
-            strcmp(a, "--tls-key") && strcmp(a, "--max-conn") && strcmp(a, "--max-conn-per-ip") &&
-            strcmp(a, "--head-timeout-s") && strcmp(a, "--log-level"))
+            strcmp(a, "--node-timeout-ms") && strcmp(a, "--node-timeout") && strcmp(a, "--max-body") &&
+            strcmp(a, "--tls-cert") && strcmp(a, "--tls-key") && strcmp(a, "--max-conn") &&
+            strcmp(a, "--max-conn-per-ip") && strcmp(a, "--head-timeout-s") && strcmp(a, "--log-level"))
             return usage_error("serve: unknown flag '%s'", a);
         if (!v) return usage_error("serve: %s needs a value", a);
         if (!strcmp(a, "--listen"))
@@ -120,6 +121,11 @@ static int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--log-level")) {
             if ((log_level = lp_log_parse_level(v)) < 0)
                 return usage_error("serve: --log-level: '%s' is not one of error, warn, info, debug", v);
+        } else if (!strcmp(a, "--node-timeout")) {
+            if (parse_i64(v, 1, &n) || n > 86400)
+                return usage_error("serve: --node-timeout needs a number of seconds (1 to 86400), got '%s'",
+                                   v);
+            cfg.node_timeout_ms = n * 1000;
         } else if (!strcmp(a, "--node-timeout-ms")) {
             if (parse_i64(v, 1, &n))
                 return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);

@@ -70,7 +70,10 @@ expect 2 "LEPTON_LOG_LEVEL=loud lepton dev" -- env LEPTON_LOG_LEVEL=loud "$LEPTO
 has "LEPTON_LOG_LEVEL: 'loud'" "$WORK/err" "lepton dev env level message"
 expect 2 "leptond --log-level loud" -- "$LEPTOND" --broker http://127.0.0.1:1 --token lpn_x --log-level loud
 # a good level is taken: the broker at error level starts and says nothing on stderr at info
-"$BROKER" serve --listen 127.0.0.1:0 --db "$WORK/b.db" --log-level error >"$WORK/bq.out" 2>"$WORK/bq.err" &
+# durations a person types are seconds: --node-timeout S (--node-timeout-ms stays)
+expect 2 "lepton-broker serve --node-timeout 0" -- "$BROKER" serve --listen 127.0.0.1:0 --db "$WORK/b.db" --node-timeout 0
+has "number of seconds" "$WORK/err" "node timeout message"
+"$BROKER" serve --listen 127.0.0.1:0 --db "$WORK/b.db" --log-level error --node-timeout 3 >"$WORK/bq.out" 2>"$WORK/bq.err" &
 BQ=$!
 for _ in $(seq 1 50); do grep -q listening "$WORK/bq.out" && break; sleep 0.1; done
 kill -TERM "$BQ" 2>/dev/null; wait "$BQ" 2>/dev/null
