@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "lepton/lepton.h"
 #include "log.h"
 #include "prom.h"
 #include "port.h"
@@ -34,7 +35,8 @@ static const char USAGE[] =
     "--tls-key (PEM files). Started by leptond, which writes the lease's key on the pipe --key-fd\n"
     "names: \"key <64 hex digits>\\n\", then \"ended <lease id>\\n\" for leases of the GPU that ended.\n"
     "--job-queue-bytes bounds the bytes of job requests held for jobs not yet run (default\n"
-    "268435456 = 256 MiB); past it a job is answered 503 queue_full.\n";
+    "268435456 = 256 MiB); past it a job is answered 503 queue_full.\n"
+    "Its log level is $LEPTON_LOG_LEVEL (error, warn, info, debug), which leptond sets from its own.\n";
 
 static int parse_args(lp_worker *w, int argc, char **argv) {
     int key_fd = -1;
@@ -42,6 +44,10 @@ static int parse_args(lp_worker *w, int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--help")) {
             fputs(USAGE, stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--version")) {
+            printf("lepton-worker %s\n", LEPTON_VERSION_STRING);
             exit(0);
         }
         if (i + 1 >= argc) {
@@ -168,6 +174,11 @@ int main(int argc, char **argv) {
     w.journal_fd = w.seq_fd = -1;
     lp_log_set_prefix("worker");
     if (parse_args(&w, argc, argv) != 0) return LP_WORKER_EXIT_USAGE;
+    char lerr[200]; /* the level is leptond's, passed down as $LEPTON_LOG_LEVEL */
+    if (lp_log_check_env(lerr, sizeof lerr) != 0) {
+        fprintf(stderr, "lepton-worker: %s\n", lerr);
+        return LP_WORKER_EXIT_USAGE;
+    }
     wk_output_open(&w); /* after the usage text: from here on stdout is the kernels' printf */
     static char prefix[160];
     snprintf(prefix, sizeof prefix, "worker %s", w.node[0] ? w.node : "-"); /* every line names the node */

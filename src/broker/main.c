@@ -10,44 +10,64 @@
 #include "lepton/lepton.h"
 #include "log.h"
 
-static const char USAGE[] =
-    "usage:\n"
-    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout-ms N]\n"
-    "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES]\n"
+#define SERVE_USAGE                                                                                          \
+    "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout S]\n"        \
+    "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES] [--log-level LEVEL]\n"      \
     "                      [--tls-cert FILE --tls-key FILE]\n"
-    "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
-    "  lepton-broker --help | --version\n"
-    "\n"
-    "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"
-    "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"
-    "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"
-    "  --db            SQLite database file (created if missing), or a PostgreSQL connection URI\n"
-    "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"
-    "                  database must exist; tables are created on first use; several brokers may\n"
-    "                  share one PostgreSQL database)\n"
-    "  --node-timeout-ms  a node without heartbeat this long is lost (default 15000)\n"
-    "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"
-    "  --dev-tenant    requests without a token act as this tenant (development only)\n"
-    "  --max-body      request body limit in bytes (default 65536)\n"
-    "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"
+#define TOKEN_USAGE "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
+
+#define SERVE_HELP                                                                                           \
+    "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"      \
+    "              (https://ADDR:PORT with --tls-cert and --tls-key)\n"                                      \
+    "  --listen        address to listen on (default 127.0.0.1:7700; port 0 picks a free one)\n"             \
+    "  --db            SQLite database file (created if missing), or a PostgreSQL connection URI\n"          \
+    "                  postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?PARAMS] (also postgresql://; the\n"        \
+    "                  database must exist; tables are created on first use; several brokers may\n"          \
+    "                  share one PostgreSQL database)\n"                                                     \
+    "  --node-timeout  seconds after which a node without heartbeat is lost (default 15; or\n"               \
+    "                  --node-timeout-ms N in milliseconds)\n"                                               \
+    "  --test-clock    enable POST /v1/debug/clock {\"advance_ms\": N} (tests only)\n"                       \
+    "  --dev-tenant    requests without a token act as this tenant (development only)\n"                     \
+    "  --max-body      request body limit in bytes (default 65536)\n"                                        \
+    "  --log-level     error | warn | info | debug (default $LEPTON_LOG_LEVEL, else info)\n"                 \
+    "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"                     \
     "  --tls-key       the PEM private key (unencrypted) of --tls-cert; needs --tls-cert\n"
-    "token create  print a new random token; only its SHA-256 is stored\n"
-    "  --tenant        tenant the token acts for (created if needed)\n"
+#define TOKEN_HELP                                                                                           \
+    "token create  print a new random token; only its SHA-256 is stored\n"                                   \
+    "  --db            the broker's database (as for serve)\n"                                               \
+    "  --tenant        tenant the token acts for (created if needed)\n"                                      \
     "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
-    "\n"
-    "environment: LEPTON_LOG_LEVEL=debug|info|warn|error\n"
-    "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n"
+#define ENV_HELP                                                                                             \
+    "environment: LEPTON_LOG_LEVEL=debug|info|warn|error (an unknown level is refused)\n"                    \
+    "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n"  \
     "  out of the process list)\n"
-    "\n"
+
+static const char USAGE[] =
+    "usage:\n" SERVE_USAGE TOKEN_USAGE "  lepton-broker --help | --version\n"
+    "\n" SERVE_HELP TOKEN_HELP "\n" ENV_HELP "\n"
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
     "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
     "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
-    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout-ms 2000\n"
+    "  lepton-broker serve --listen 127.0.0.1:0 --db /tmp/test.db --test-clock --node-timeout 2\n"
     "  lepton-broker token create --db postgres://lepton@db.example.com/lepton --tenant acme\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
+
+static const char SERVE_USAGE_TEXT[] =
+    "usage:\n" SERVE_USAGE "\n" SERVE_HELP "\n" ENV_HELP "\n"
+    "examples:\n"
+    "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
+    "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
+    "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
+    "  lepton-broker serve --listen 0.0.0.0:7700 --db postgres://lepton@db.example.com/lepton\n";
+
+static const char TOKEN_USAGE_TEXT[] =
+    "usage:\n" TOKEN_USAGE "\n" TOKEN_HELP "\n"
+    "examples:\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "lepton-broker: ");
@@ -68,6 +88,7 @@ static int parse_i64(const char *s, long long min, long long *out) {
 static int cmd_serve(int argc, char **argv) {
     lp_broker_config cfg = {0};
     cfg.listen = "127.0.0.1:7700";
+    int log_level = -1; /* --log-level; -1: $LEPTON_LOG_LEVEL, else info */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -77,14 +98,14 @@ static int cmd_serve(int argc, char **argv) {
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
+            fputs(SERVE_USAGE_TEXT, stdout);
             return 0;
         }
         if (strncmp(a, "--", 2) != 0) return usage_error("serve: unexpected argument '%s'", a);
         if (strcmp(a, "--listen") && strcmp(a, "--db") && strcmp(a, "--dev-tenant") &&
-            strcmp(a, "--node-timeout-ms") && strcmp(a, "--max-body") && strcmp(a, "--tls-cert") &&
-            strcmp(a, "--tls-key") && strcmp(a, "--max-conn") && strcmp(a, "--max-conn-per-ip") &&
-            strcmp(a, "--head-timeout-s"))
+            strcmp(a, "--node-timeout-ms") && strcmp(a, "--node-timeout") && strcmp(a, "--max-body") &&
+            strcmp(a, "--tls-cert") && strcmp(a, "--tls-key") && strcmp(a, "--max-conn") &&
+            strcmp(a, "--max-conn-per-ip") && strcmp(a, "--head-timeout-s") && strcmp(a, "--log-level"))
             return usage_error("serve: unknown flag '%s'", a);
         if (!v) return usage_error("serve: %s needs a value", a);
         if (!strcmp(a, "--listen"))
@@ -97,7 +118,15 @@ static int cmd_serve(int argc, char **argv) {
             cfg.tls_cert_file = v;
         else if (!strcmp(a, "--tls-key"))
             cfg.tls_key_file = v;
-        else if (!strcmp(a, "--node-timeout-ms")) {
+        else if (!strcmp(a, "--log-level")) {
+            if ((log_level = lp_log_parse_level(v)) < 0)
+                return usage_error("serve: --log-level: '%s' is not one of error, warn, info, debug", v);
+        } else if (!strcmp(a, "--node-timeout")) {
+            if (parse_i64(v, 1, &n) || n > 86400)
+                return usage_error("serve: --node-timeout needs a number of seconds (1 to 86400), got '%s'",
+                                   v);
+            cfg.node_timeout_ms = n * 1000;
+        } else if (!strcmp(a, "--node-timeout-ms")) {
             if (parse_i64(v, 1, &n))
                 return usage_error("serve: --node-timeout-ms needs a positive integer, got '%s'", v);
             cfg.node_timeout_ms = n;
@@ -128,6 +157,11 @@ static int cmd_serve(int argc, char **argv) {
     if (!cfg.tls_cert_file != !cfg.tls_key_file)
         return usage_error("serve: --tls-cert and --tls-key go together (HTTPS needs both); %s is missing",
                            cfg.tls_cert_file ? "--tls-key FILE" : "--tls-cert FILE");
+    char lerr[200];
+    if (log_level >= 0)
+        lp_log_set_level(log_level);
+    else if (lp_log_check_env(lerr, sizeof lerr) != 0)
+        return usage_error("serve: %s (or give --log-level)", lerr);
     /* block the stop signals before any thread starts, then wait for them here */
     sigset_t set;
     sigemptyset(&set);
@@ -158,6 +192,10 @@ static int cmd_serve(int argc, char **argv) {
 }
 
 static int cmd_token(int argc, char **argv) {
+    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help"))) {
+        fputs(TOKEN_USAGE_TEXT, stdout);
+        return 0;
+    }
     if (argc < 1 || strcmp(argv[0], "create") != 0)
         return usage_error("token: expected 'token create', got '%s'", argc ? argv[0] : "");
     const char *db = NULL, *tenant = NULL;
@@ -169,7 +207,7 @@ static int cmd_token(int argc, char **argv) {
             continue;
         }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(USAGE, stdout);
+            fputs(TOKEN_USAGE_TEXT, stdout);
             return 0;
         }
         if (strcmp(a, "--db") && strcmp(a, "--tenant"))

@@ -16,11 +16,32 @@
 #define CLI_EXIT_LOCAL 1
 #define CLI_EXIT_USAGE 2
 
+/* Defaults shared by every verb that opens a lease (quote, lease open, run, exec), the same as the
+ * C API's and the Python binding's: a lease lives an hour unless --ttl, and a request is answered
+ * at once unless --wait. The verbs that hold their lease themselves (run, exec) add a keepalive. */
+#define CLI_DEFAULT_TTL_S 3600
+#define CLI_DEFAULT_WAIT_S 0
+#define CLI_HOLDER_KEEPALIVE_S 30
+
 typedef struct cli_global {
-    const char *endpoint; /* --endpoint, else $LEPTON_ENDPOINT, else the default */
-    const char *token;    /* --token, else $LEPTON_TOKEN, else none */
-    const char *ca_file;  /* --ca-file, else $LEPTON_CA_FILE, else the system's CAs */
+    const char *endpoint; /* --endpoint, else $LEPTON_ENDPOINT, else the profile's, else the default */
+    const char *token;    /* --token, else $LEPTON_TOKEN, else the profile's, else none */
+    const char *ca_file;  /* --ca-file, else $LEPTON_CA_FILE, else the profile's, else the system's CAs */
+    /* the profile of the config file (config.c), NULL where it has none */
+    const char *profile_endpoint, *profile_token, *profile_ca_file;
 } cli_global;
+
+/* ---- the config file (config.c) ---- */
+/* Loads profile `name` (--profile, else $LEPTON_PROFILE, else "default") from the config file
+ * ($LEPTON_CONFIG, else $XDG_CONFIG_HOME/lepton/config, else ~/.config/lepton/config) into g's
+ * profile_* fields. A missing file, or a missing "default" profile, is no error; a profile named
+ * explicitly that the file lacks is. A file that holds a token and can be read by group or others
+ * is refused. Returns 0, or an exit code after printing why. */
+int cli_config_load(cli_global *g, const char *flag_profile);
+/* The name of the profile loaded, "none" when none was. */
+const char *cli_config_profile(void);
+/* The config file's path (for messages and `lepton config`), "" when HOME is not set either. */
+void cli_config_path(char *out, size_t n);
 
 /* The broker URL in effect (never NULL). */
 const char *cli_endpoint(const cli_global *g);
@@ -29,12 +50,27 @@ const char *cli_token(const cli_global *g);
 /* The extra CA bundle in effect, or NULL. */
 const char *cli_ca_file(const cli_global *g);
 
+/* --json on the command line of a verb that prints JSON: failures then also print a JSON error
+ * object on stdout (cli_json_error_end). Set by main. */
+extern int cli_json_mode;
+/* At the end of a verb that failed (rc != 0) in --json mode: prints
+ * {"error": {"code", "status", "exit_code", "message"}} on stdout, the shape of the broker's error
+ * answers plus the lepton_status name and the exit code, unless one was printed already. */
+void cli_json_error_end(int rc);
+
 /* Messages on stderr, prefixed "lepton: ". */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error of `verb`: prints the message and a pointer to --help, returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* A failed call: prints "lepton: WHAT: message (LEPTON_X)" and returns the exit code of status. */
+/* A failed call: prints "lepton: WHAT: message (LEPTON_X)" and returns the exit code of status.
+ * The message's C and REST field names (gpu_count, max_price_per_gpu_hour, ...) are replaced by the
+ * flags a person types (--gpus, --max-price, ...), and a refusal for capacity gets the hint of the
+ * verb WHAT names (cli_hint). */
 int cli_fail(int status, const char *what, const char *message);
+/* The broker URL that failure messages name (main sets it once the settings are known). */
+void cli_fail_endpoint(const char *endpoint);
+/* Rewrites the field names of message into the command line's flags (see cli_fail), into out. */
+void cli_flag_words(const char *message, char *out, size_t n);
 /* The exit code of a lepton_status. */
 int cli_exit_code(int status);
 
@@ -74,9 +110,11 @@ int cli_read_file(const char *path, void **data, size_t *size);
 int cli_write_file(const char *path, const void *data, size_t size);
 
 /* Human output helpers. */
-void cli_fmt_bytes(uint64_t bytes, char *out, size_t n); /* "80.0 GiB" */
-void cli_fmt_time(int64_t unix_s, char *out, size_t n);  /* "2026-11-23 01:02:03" local, "-" for 0 */
-void cli_fmt_money(double usd, char *out, size_t n);     /* "$0.001234", "$1.50": lp_money_format */
+void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);    /* "80.0 GiB" */
+void cli_fmt_time(int64_t unix_s, char *out, size_t n);     /* "2026-11-23 01:02:03 UTC": local, with its
+                                                               zone; "-" for 0 */
+void cli_fmt_gpu_seconds(int64_t n, char *out, size_t len); /* "1 GPU-second", "2 GPU-seconds" */
+void cli_fmt_money(double usd, char *out, size_t n);        /* "$0.001234", "$1.50": lp_money_format */
 
 /* A simple table: add cells row by row, print with aligned columns. */
 typedef struct cli_table cli_table;
@@ -103,6 +141,14 @@ int cmd_nodes(const cli_global *g, int argc, char **argv);
 int cmd_usage(const cli_global *g, int argc, char **argv);
 int cmd_dev(const cli_global *g, int argc, char **argv);
 int cmd_exec(const cli_global *g, int argc, char **argv);
+int cmd_completion(int argc, char **argv);
+int cmd_config(const cli_global *g, int argc, char **argv);
+/* The --help text of a verb ("run", "lease", ...; "" for lepton itself), NULL for an unknown one:
+ * `lepton help VERB`, completion and the man pages use the same texts as --help. */
+const char *cli_help_text(const char *verb);
+extern const char cli_help_quote[], cli_help_lease[], cli_help_run[], cli_help_exec[], cli_help_nodes[],
+    cli_help_usage[], cli_help_dev[], cli_help_version[], cli_help_completion[], cli_help_config[],
+    cli_help_main[];
 
 /* The lease request flags shared by quote, lease open, run and exec: returns 1 when the current flag
  * was one of them (consumed), 0 when not, CLI_EXIT_USAGE+100 after a usage error. wait_s: where
@@ -117,6 +163,10 @@ int cli_request_flags(const char *verb, const char *help, int argc, char **argv,
 /* lepton_lease_open that waits up to wait_s seconds for capacity, saying "waiting for capacity…"
  * on stderr meanwhile (req->wait_ms is overwritten). Returns the status; prints nothing on failure. */
 int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out);
+/* The message of a refused lease request in `lepton VERB`, with the hint of what to do from there
+ * (the same words in every verb): message + "; waited N s" + "; `lepton quote ...` shows ...". */
+void cli_refusal_message(const char *verb, int status, const char *message, uint32_t waited_s, char *out,
+                         size_t n);
 /* Opens a liblepton client for g (prints the error). */
 int cli_client_open(const cli_global *g, lepton_client **out);
 

@@ -28,8 +28,8 @@
 #define DEV_TENANT "dev"
 #define DEV_NODE "dev"
 
-static const char HELP[] =
-    "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR]\n"
+const char cli_help_dev[] =
+    "usage: lepton dev [--port 7700] [--emulate N] [--price USD] [--data DIR] [--log-level LEVEL]\n"
     "\n"
     "Runs a broker and a node agent in this process, on loopback only, for development:\n"
     "  - the broker on 127.0.0.1:PORT with its SQLite store in DIR (default $XDG_DATA_HOME/lepton,\n"
@@ -44,6 +44,7 @@ static const char HELP[] =
     "  --emulate N    use the CPU driver with N emulated GPUs even where GPUs exist (1 to 16)\n"
     "  --price USD    price per GPU-hour of the dev node (default 1.00)\n"
     "  --data DIR     data directory (store, tokens, agent state)\n"
+    "  --log-level L  error | warn | info | debug (default $LEPTON_LOG_LEVEL, else info)\n"
     "\n"
     "environment: LEPTON_CUDAEMU_LIBRARY (the CPU driver to use), LEPTON_CUDA_LIBRARY (the GPU\n"
     "driver), LEPTON_WORKER (the lepton-worker executable), LEPTON_LOG_LEVEL\n"
@@ -283,6 +284,40 @@ static void end_all_leases(const char *db) {
     fflush(stdout);
 }
 
+/* What answers on the broker port: 2 a `lepton dev` (a Lepton broker that answers without a token),
+ * 1 another Lepton broker, 0 none or something else. */
+static int dev_port_probe(uint32_t port) {
+    char url[64], e2[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", port);
+    cli_global probe = {url, NULL, NULL, NULL, NULL, NULL};
+    json_t *ans = NULL;
+    int lepton = cli_http(&probe, "GET", "/healthz", NULL, 2000, &ans, e2, sizeof e2) == LEPTON_OK &&
+                 json_string_value(json_object_get(ans, "version")) != NULL;
+    json_decref(ans);
+    ans = NULL;
+    int dev = lepton && cli_http(&probe, "GET", "/v1/nodes", NULL, 2000, &ans, e2, sizeof e2) == LEPTON_OK;
+    json_decref(ans);
+    return dev ? 2 : lepton;
+}
+
+/* Says why `lepton dev` could not start (what: "the broker on 127.0.0.1:7700", err: the socket's
+ * words); when the port answers like a Lepton broker, says so and what to do from here: another
+ * `lepton dev` is the likely one. */
+static void dev_start_failed(const char *what, uint32_t port, const char *err) {
+    int who = dev_port_probe(port);
+    if (who == 2)
+        cli_err("dev: another `lepton dev` is already running on 127.0.0.1:%u (port in use): use it (export "
+                "LEPTON_ENDPOINT=http://127.0.0.1:%u), stop it, or start this one with --port N",
+                port, port);
+    else if (who == 1)
+        cli_err("dev: a Lepton broker is already running on 127.0.0.1:%u (port in use): stop it, or start "
+                "this one with --port N",
+                port);
+    else
+        cli_err("dev: cannot start %s: %s%s", what, err,
+                strstr(err, "in use") ? "; another program has the port: start this one with --port N" : "");
+}
+
 typedef struct agent_thread {
     lp_agent *agent;
     int rc;
@@ -328,17 +363,18 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "dev", argc, argv);
     uint32_t port = 7700, emulate = 0;
+    int log_level = -1; /* --log-level; -1: $LEPTON_LOG_LEVEL, else info */
     double price = 1.0;
     const char *data = NULL, *v, *pos;
     int k;
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) return cli_usage_error("dev", "unexpected argument '%s'", pos);
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP, stdout);
+            fputs(cli_help_dev, stdout);
             return 0;
         }
         if (!cli_opt_is(&o, "--port") && !cli_opt_is(&o, "--emulate") && !cli_opt_is(&o, "--price") &&
-            !cli_opt_is(&o, "--data"))
+            !cli_opt_is(&o, "--data") && !cli_opt_is(&o, "--log-level"))
             return cli_usage_error("dev", "unknown flag '%s'", o.flag);
         if (!(v = cli_opt_value(&o))) return CLI_EXIT_USAGE;
         if (cli_opt_is(&o, "--port")) {
@@ -347,10 +383,22 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
             if (cli_parse_u32("dev", "--emulate", v, 1, 16, &emulate)) return CLI_EXIT_USAGE;
         } else if (cli_opt_is(&o, "--price")) {
             if (cli_parse_money("dev", "--price", v, &price)) return CLI_EXIT_USAGE;
+        } else if (cli_opt_is(&o, "--log-level")) {
+            if ((log_level = lp_log_parse_level(v)) < 0)
+                return cli_usage_error("dev", "--log-level: '%s' is not one of error, warn, info, debug", v);
         } else {
             if (!*v) return cli_usage_error("dev", "--data: empty directory name");
             data = v;
         }
+    }
+    char lerr[200];
+    if (log_level >= 0) {
+        lp_log_set_level(log_level);
+        static char env[40]; /* the workers log at the same level (they read the environment) */
+        snprintf(env, sizeof env, "%s", (const char *[]){"error", "warn", "info", "debug"}[log_level]);
+        setenv("LEPTON_LOG_LEVEL", env, 1);
+    } else if (lp_log_check_env(lerr, sizeof lerr) != 0) {
+        return cli_usage_error("dev", "%s (or give --log-level)", lerr);
     }
     if (gl->endpoint || gl->token || gl->ca_file)
         return cli_usage_error(
@@ -436,7 +484,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     acfg.embedded = 1;
     lp_agent *agent = NULL;
     if (lp_agent_new(&acfg, &agent, err, sizeof err) != 0) {
-        cli_err("dev: cannot start the node agent: %s", err);
+        dev_start_failed("the node agent", port, err);
         return CLI_EXIT_LOCAL;
     }
     char listen[64];
@@ -447,7 +495,9 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     bcfg.dev_tenant = DEV_TENANT;
     lp_broker *broker = NULL;
     if (lp_broker_start(&bcfg, &broker, err, sizeof err) != 0) {
-        cli_err("dev: cannot start the broker on %s: %s", listen, err);
+        char what[96];
+        snprintf(what, sizeof what, "the broker on %s", listen);
+        dev_start_failed(what, port, err);
         lp_agent_free(agent);
         return CLI_EXIT_LOCAL;
     }
@@ -459,7 +509,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         lp_broker_stop(broker);
         return CLI_EXIT_LOCAL;
     }
-    cli_global g = {broker_url, NULL, NULL};
+    cli_global g = {broker_url, NULL, NULL, NULL, NULL, NULL};
     int ngpus = 0;
     int rc = 0;
     int ready = wait_ready(&g, &at, &sigs, &ngpus);
@@ -470,8 +520,10 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
         printf("lepton dev: stopped before it was ready\n");
     } else {
         printf("lepton dev: broker   %s  (store %s)\n", broker_url, db);
-        printf("lepton dev: node     %s: %d GPU%s at $%.2f per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
-               ngpus == 1 ? "" : "s", price, agent_listen);
+        char pricefmt[48];
+        cli_fmt_money(price, pricefmt, sizeof pricefmt);
+        printf("lepton dev: node     %s: %d GPU%s at %s per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
+               ngpus == 1 ? "" : "s", pricefmt, agent_listen);
         printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", token,
                DEV_TENANT);
         printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", broker_url, token);

@@ -20,7 +20,7 @@
 
 extern char **environ;
 
-static const char HELP[] =
+const char cli_help_exec[] =
     "usage: lepton exec [--gpus N] [--gpu-model M] [--min-memory X] [--max-price P] [--max-cost C]\n"
     "                   [--ttl S] [--wait S] [--keepalive S] [--lease ID] -- PROGRAM [ARGS...]\n"
     "\n"
@@ -36,7 +36,7 @@ static const char HELP[] =
     "  --max-price P     at most P USD per GPU-hour\n"
     "  --max-cost C      end the lease when it has cost C USD\n"
     "  --ttl S           the lease ends by itself after S seconds (default 3600)\n"
-    "  --wait S          wait up to S seconds for free GPUs (default 60; 0 = fail at once)\n"
+    "  --wait S          wait up to S seconds for free GPUs (default 0: answer now)\n"
     "  --keepalive S     the broker ends the lease S seconds after lepton stops renewing it, e.g.\n"
     "                    when it is killed (default 30; 0 = none: it runs to its TTL)\n"
     "  --labels K=V,...  free-form labels kept with the lease\n"
@@ -281,7 +281,8 @@ static int run_program(char **argv, char **env) {
 }
 
 /* Closes the lease lepton opened and prints its bill:
- * "lepton exec: lease ID closed: S s, N GPU(s) x $P/GPU-hour = $C". */
+ * "lepton exec: lease ID closed: S s, N GPUs at $P per GPU-hour = $C" (money and GPU-hours said the
+ * way every verb says them). */
 static void close_and_bill(const cli_global *g, lepton_lease *l, const lepton_lease_info *li) {
     int rc = lepton_lease_close(l);
     char close_err[1024];
@@ -311,12 +312,13 @@ static void close_and_bill(const cli_global *g, lepton_lease *l, const lepton_le
         snprintf(head, sizeof head, "lease %s: close failed (%s: %s); its keepalive or TTL ends it, so far",
                  li->id, lepton_status_name(rc), close_err);
     if (secs >= 0)
-        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU(s) x %s/GPU-hour = %s\n", head, secs, li->gpu_count,
-                price, total);
+        fprintf(stderr, "lepton exec: %s: %lld s, %u GPU%s at %s per GPU-hour = %s\n", head, secs,
+                li->gpu_count, li->gpu_count == 1 ? "" : "s", price, total);
     else
-        fprintf(stderr,
-                "lepton exec: %s: %u GPU(s) x %s/GPU-hour = %s (the broker did not give its seconds: %s)\n",
-                head, li->gpu_count, price, total, err);
+        fprintf(
+            stderr,
+            "lepton exec: %s: %u GPU%s at %s per GPU-hour = %s (the broker did not give its seconds: %s)\n",
+            head, li->gpu_count, li->gpu_count == 1 ? "" : "s", price, total, err);
     json_decref(ans);
 }
 
@@ -333,8 +335,9 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "exec", argc, argv);
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    uint32_t wait_s = 60; /* --wait: seconds for cli_lease_open_waiting */
-    req.keepalive_seconds = 30;
+    req.ttl_seconds = CLI_DEFAULT_TTL_S;
+    uint32_t wait_s = CLI_DEFAULT_WAIT_S; /* --wait: seconds for cli_lease_open_waiting */
+    req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
     const char *lease_id = NULL, *req_flag = NULL, *pos, *v;
     char **prog = NULL;
     int k;
@@ -344,7 +347,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
             break;
         }
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP, stdout);
+            fputs(cli_help_exec, stdout);
             return 0;
         }
         const char *flag = o.flag;
@@ -389,8 +392,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         rc = cli_lease_open_waiting(c, &req, wait_s, &l);
         if (rc) {
             char msg[4200];
-            snprintf(msg, sizeof msg, "%s%s", lepton_last_error(),
-                     rc == LEPTON_ENOCAPACITY ? " (lepton exec: --wait SECONDS waits longer)" : "");
+            cli_refusal_message("exec", rc, lepton_last_error(), wait_s, msg, sizeof msg);
             rc = cli_fail(rc, "exec: lease", msg);
         }
     }

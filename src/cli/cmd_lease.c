@@ -12,7 +12,7 @@
 #include "clock.h"
 #include "rand.h"
 
-static const char HELP_LEASE[] =
+const char cli_help_lease[] =
     "usage:\n"
     "  lepton lease open [--gpus N] [--gpu-model M] [--min-memory SIZE] [--ttl S] [--max-price P]\n"
     "                    [--max-cost C] [--wait S] [--labels K=V,...] [--keepalive S] [--json]\n"
@@ -91,7 +91,9 @@ static void print_lease_detail(const json_t *l) {
     cli_fmt_money(jnum(l, "price_per_gpu_hour"), b, sizeof b);
     printf("price       %s per GPU-hour\n", b);
     cli_fmt_money(jnum(l, "cost"), b, sizeof b);
-    printf("cost        %s (%lld GPU-seconds)", b, (long long)jint(l, "gpu_seconds"));
+    char gs[48];
+    cli_fmt_gpu_seconds(jint(l, "gpu_seconds"), gs, sizeof gs);
+    printf("cost        %s (%s)", b, gs);
     if (jnum(l, "max_cost") > 0) {
         cli_fmt_money(jnum(l, "max_cost"), b, sizeof b);
         printf(", cap %s", b);
@@ -177,6 +179,22 @@ int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t
     return rc;
 }
 
+void cli_refusal_message(const char *verb, int status, const char *message, uint32_t waited_s, char *out,
+                         size_t n) {
+    char waited[48] = "";
+    if (waited_s) snprintf(waited, sizeof waited, " (waited %u s)", waited_s);
+    if (status == LEPTON_ENOCAPACITY && strstr(message, "exceeds the largest")) /* waiting cannot help */
+        snprintf(out, n, "%s; `lepton quote --gpus N` shows what fits", message);
+    else if (status == LEPTON_ENOCAPACITY)
+        snprintf(out, n,
+                 "%s%s; `lepton quote` shows what is free now, and `lepton %s --wait SECONDS` waits %s",
+                 message, waited, verb, waited_s ? "longer" : "for capacity");
+    else if (status == LEPTON_EBUDGET)
+        snprintf(out, n, "%s; `lepton quote` shows the prices now", message);
+    else
+        snprintf(out, n, "%s", message);
+}
+
 int cli_request_flags(const char *verb, const char *help, int argc, char **argv, lepton_lease_request *req,
                       uint32_t *wait_s, int *json) {
     cli_opts o;
@@ -221,9 +239,10 @@ static json_t *request_json(const lepton_lease_request *r, int32_t wait_ms, cons
 
 static int lease_open(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
+    req.ttl_seconds = CLI_DEFAULT_TTL_S;
     int json = 0;
-    uint32_t wait_flag = 0; /* --wait, seconds */
-    int prc = cli_request_flags("lease open", HELP_LEASE, argc, argv, &req, &wait_flag, &json);
+    uint32_t wait_flag = CLI_DEFAULT_WAIT_S; /* --wait, seconds */
+    int prc = cli_request_flags("lease open", cli_help_lease, argc, argv, &req, &wait_flag, &json);
     if (prc) return prc < 0 ? 0 : prc;
     int64_t wait_s = wait_flag;
     char key[64];
@@ -253,9 +272,9 @@ static int lease_open(const cli_global *g, int argc, char **argv) {
     }
     if (rc) {
         json_decref(ans);
-        if (rc == LEPTON_ENOCAPACITY && wait_s == 0 && strlen(err) + 60 < sizeof err)
-            strcat(err, " (lepton lease open: --wait SECONDS waits for capacity)");
-        return cli_fail(rc, "lease open", err);
+        char msg[1400];
+        cli_refusal_message("lease open", rc, err, (uint32_t)wait_s, msg, sizeof msg);
+        return cli_fail(rc, "lease open", msg);
     }
     json_t *l = lease_of(ans);
     if (json) {
@@ -284,7 +303,7 @@ static int lease_list(const cli_global *g, int argc, char **argv) {
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) return cli_usage_error(o.verb, "unexpected argument '%s'", pos);
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP_LEASE, stdout);
+            fputs(cli_help_lease, stdout);
             return 0;
         }
         if (cli_opt_no_value(&o)) return CLI_EXIT_USAGE;
@@ -369,7 +388,7 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
             continue;
         }
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP_LEASE, stdout);
+            fputs(cli_help_lease, stdout);
             return 0;
         }
         if (cli_opt_no_value(&o)) return CLI_EXIT_USAGE;
@@ -428,7 +447,9 @@ static int lease_by_id(const cli_global *g, const char *what, int argc, char **a
     } else {
         char c[96];
         cli_fmt_money(jnum(l, "cost"), c, sizeof c);
-        printf("lease %s closed; cost %s (%lld GPU-seconds)\n", id, c, (long long)jint(l, "gpu_seconds"));
+        char gs[48];
+        cli_fmt_gpu_seconds(jint(l, "gpu_seconds"), gs, sizeof gs);
+        printf("lease %s closed; cost %s (%s)\n", id, c, gs);
     }
     json_decref(ans);
     return 0;
@@ -439,7 +460,7 @@ int cmd_lease(const cli_global *g, int argc, char **argv) {
         return cli_usage_error("lease", "expected a subcommand: open, list, info, extend, renew or close");
     const char *sub = argv[0];
     if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-        fputs(HELP_LEASE, stdout);
+        fputs(cli_help_lease, stdout);
         return 0;
     }
     if (!strcmp(sub, "open")) return lease_open(g, argc - 1, argv + 1);

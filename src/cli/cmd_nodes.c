@@ -5,7 +5,7 @@
 
 #include "cli.h"
 
-static const char HELP_NODES[] =
+const char cli_help_nodes[] =
     "usage: lepton nodes [--json]\n"
     "\n"
     "The nodes the broker knows: state, address, price, GPUs (free/total) and their models.\n"
@@ -14,7 +14,7 @@ static const char HELP_NODES[] =
     "example:\n"
     "  lepton nodes --endpoint http://broker.example:7700 --token lpt_...\n";
 
-static const char HELP_USAGE[] =
+const char cli_help_usage[] =
     "usage: lepton usage [--json]\n"
     "\n"
     "What your tenant has used and owes: GPU-seconds and cost in total and per lease.\n"
@@ -47,7 +47,7 @@ static int fetch(const cli_global *g, const char *verb, const char *help, const 
 int cmd_nodes(const cli_global *g, int argc, char **argv) {
     int json = 0;
     json_t *ans;
-    int rc = fetch(g, "nodes", HELP_NODES, "/v1/nodes", argc, argv, &json, &ans);
+    int rc = fetch(g, "nodes", cli_help_nodes, "/v1/nodes", argc, argv, &json, &ans);
     if (rc) return rc < 0 ? 0 : rc;
     json_t *arr = json_object_get(ans, "nodes");
     if (json) {
@@ -102,7 +102,7 @@ int cmd_nodes(const cli_global *g, int argc, char **argv) {
 int cmd_usage(const cli_global *g, int argc, char **argv) {
     int json = 0;
     json_t *ans;
-    int rc = fetch(g, "usage", HELP_USAGE, "/v1/usage", argc, argv, &json, &ans);
+    int rc = fetch(g, "usage", cli_help_usage, "/v1/usage", argc, argv, &json, &ans);
     if (rc) return rc < 0 ? 0 : rc;
     if (json) {
         cli_print_json(ans);
@@ -111,9 +111,11 @@ int cmd_usage(const cli_global *g, int argc, char **argv) {
         cli_fmt_money(json_number_value(json_object_get(ans, "cost")), cost, sizeof cost);
         const char *tenant = json_string_value(json_object_get(ans, "tenant"));
         json_t *arr = json_object_get(ans, "leases");
-        printf("tenant %s: %lld GPU-seconds, cost %s, %zu lease%s\n", tenant ? tenant : "?",
-               (long long)json_integer_value(json_object_get(ans, "gpu_seconds")), cost, json_array_size(arr),
-               json_array_size(arr) == 1 ? "" : "s");
+        char total[48];
+        cli_fmt_gpu_seconds((int64_t)json_integer_value(json_object_get(ans, "gpu_seconds")), total,
+                            sizeof total);
+        printf("tenant %s: %s, cost %s, %zu lease%s\n", tenant ? tenant : "?", total, cost,
+               json_array_size(arr), json_array_size(arr) == 1 ? "" : "s");
         if (json_array_size(arr) > 0) {
             static const char *const hdr[] = {"LEASE", "STATE", "GPU-SECONDS", "COST"};
             cli_table *t = cli_table_new(4, hdr);

@@ -4,7 +4,7 @@
 
 #include "cli.h"
 
-static const char HELP[] =
+const char cli_help_quote[] =
     "usage: lepton quote [--gpus N] [--gpu-model M] [--min-memory SIZE] [--max-price P] [--json]\n"
     "\n"
     "Lists the offers a lease with these requirements would get now, cheapest first. Reserves nothing.\n"
@@ -23,7 +23,7 @@ static const char HELP[] =
 int cmd_quote(const cli_global *g, int argc, char **argv) {
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
     int json = 0;
-    int prc = cli_request_flags("quote", HELP, argc, argv, &req, NULL, &json);
+    int prc = cli_request_flags("quote", cli_help_quote, argc, argv, &req, NULL, &json);
     if (prc) return prc < 0 ? 0 : prc;
     lepton_client *c;
     int rc = cli_client_open(g, &c);

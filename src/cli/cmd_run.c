@@ -17,8 +17,10 @@
 
 #include "cli.h"
 #include "clock.h"
+#include "lc_raw.h"
+#include "ptx_sig.h"
 
-static const char HELP[] =
+const char cli_help_run[] =
     "usage: lepton run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] [options] ARG...\n"
     "\n"
     "Leases one GPU, loads the module, allocates and fills device buffers from the arguments,\n"
@@ -40,13 +42,19 @@ static const char HELP[] =
     "  --min-memory SIZE  memory per GPU\n"
     "  --max-price P      at most P USD per GPU-hour\n"
     "  --max-cost C       end the lease when it has cost C USD\n"
-    "  --ttl S            lease TTL in seconds (default 600)\n"
-    "  --wait S           wait up to S seconds for a free GPU (default 60; 0 = fail at once),\n"
-    "                     saying \"waiting for capacity…\" on stderr meanwhile\n"
+    "  --ttl S            lease TTL in seconds (default 3600, as `lepton lease open`)\n"
+    "  --wait S           wait up to S seconds for a free GPU (default 0: answer now, as\n"
+    "                     `lepton lease open`), saying \"waiting for capacity…\" on stderr meanwhile\n"
     "  --keepalive S      the broker ends the lease when this process has not renewed it for S\n"
     "                     seconds, e.g. after a crash (default 30; 0 = none: it runs to its TTL)\n"
     "  --timeout S        give up on the kernel after S seconds (default 600)\n"
-    "  --json             print {lease, kernel, timing, cost, outputs} as JSON on stdout\n"
+    "  --json             print {lease, kernel, timing, cost, outputs, output, output_stderr} as\n"
+    "                     JSON on stdout (output: what the kernel printed)\n"
+    "\n"
+    "What the kernel prints (device printf) comes out on stdout before the summary; device\n"
+    "assertions on stderr. A kernel that runs longer than 5 s is reported on stderr every 10 s.\n"
+    "The arguments are checked against the kernel's PTX signature before anything is leased:\n"
+    "their number, and each one's type (f32:1.5 for a .u32 parameter is refused).\n"
     "\n"
     "exit codes: 0 ok, 2 bad command line, 1 a file could not be read or written, 5 no capacity,\n"
     "            6 over budget, 9 CUDA error (the message names it), other LEPTON_E* as -status;\n"
@@ -60,6 +68,8 @@ enum { A_VALUE, A_IN, A_OUT, A_INOUT, A_ZERO };
 
 typedef struct run_arg {
     int kind;
+    const char *text; /* as typed */
+    char type[8];     /* A_VALUE: "u32", "f32", ... */
     unsigned char value[8];
     size_t size;         /* value bytes or buffer bytes */
     const char *in_path; /* in, inout */
@@ -120,6 +130,7 @@ static int parse_value(const char *type, const char *v, run_arg *a) {
 
 static int parse_arg(const char *s, run_arg *a) {
     memset(a, 0, sizeof *a);
+    a->text = s;
     const char *colon = strchr(s, ':');
     if (!colon)
         return cli_usage_error("run",
@@ -172,10 +183,98 @@ static int parse_arg(const char *s, run_arg *a) {
         return 0;
     }
     a->kind = A_VALUE;
+    a->text = s;
+    snprintf(a->type, sizeof a->type, "%.7s", type);
     return parse_value(type, rest, a);
 }
 
-static int wait_task(lepton_task *t, double deadline, const char *what) {
+/* The `lepton run` type that writes a value of PTX parameter p ("u32:", "i32:", "f32:"). */
+static void cli_type_of(const cli_ptx_param *p, char *out, size_t n) {
+    if (p->kind == 'f')
+        snprintf(out, n, "f%u", p->size * 8);
+    else if (p->kind == 's')
+        snprintf(out, n, "i%u", p->size * 8);
+    else
+        snprintf(out, n, "u%u", p->size * 8);
+}
+
+/* Checks the arguments against kernel's parameters as the PTX declares them, before anything is
+ * leased: their number, and for each one whether it fits (a buffer is a 64-bit address; a value
+ * has the parameter's size and kind: an f32 is no .u32). Returns 0 when they fit or the image is
+ * not PTX text (the driver checks then), else CLI_EXIT_USAGE after saying which one does not. */
+static int check_signature(const char *ptx, const void *image, size_t size, const char *kernel,
+                           const run_arg *args, size_t nargs) {
+    cli_ptx_param *ps = NULL;
+    size_t np = 0;
+    char err[700];
+    int r = cli_ptx_signature(image, size, kernel, &ps, &np, err, sizeof err);
+    if (r == 1) return 0;
+    if (r < 0) return cli_usage_error("run", "--kernel %s: %s: %s", kernel, ptx, err);
+    char sig[1024] = "";
+    for (size_t i = 0; i < np; i++) {
+        size_t len = strlen(sig);
+        snprintf(sig + len, sizeof sig - len, "%s%s .%s%s", i ? ", " : "", ps[i].name,
+                 ps[i].type[0] ? ps[i].type : "b8", ps[i].count != 1 ? "[]" : "");
+    }
+    int rc = 0;
+    if (np != nargs) {
+        rc = cli_usage_error("run", "kernel %s takes %zu argument%s (%s); %zu given", kernel, np,
+                             np == 1 ? "" : "s", sig, nargs);
+        goto out;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        const cli_ptx_param *p = &ps[i];
+        const run_arg *a = &args[i];
+        if (!p->size) continue; /* a type this reader does not know: the driver checks it */
+        char want[16];
+        cli_type_of(p, want, sizeof want);
+        if (a->kind != A_VALUE) {
+            if (p->size != 8 || p->kind == 'f' || !p->kind) {
+                rc = cli_usage_error(
+                    "run",
+                    "argument %zu '%s' is a buffer (a 64-bit device address), but parameter %zu "
+                    "of %s, %s, is .%s%s: give %s:VALUE",
+                    i + 1, a->text, i + 1, kernel, p->name, p->type, p->count != 1 ? "[]" : "",
+                    p->kind ? want : "a value of that size");
+                goto out;
+            }
+            continue;
+        }
+        int a_float = a->type[0] == 'f';
+        if (!p->kind) {
+            if (a->size != p->size) {
+                rc = cli_usage_error("run",
+                                     "argument %zu '%s' has %zu bytes, but parameter %zu of %s, %s, has %u",
+                                     i + 1, a->text, a->size, i + 1, kernel, p->name, p->size);
+                goto out;
+            }
+            continue;
+        }
+        if (a->size != p->size || a_float != (p->kind == 'f')) {
+            rc = cli_usage_error(
+                "run", "argument %zu '%s' does not fit parameter %zu of %s, %s (.%s): give %s:VALUE", i + 1,
+                a->text, i + 1, kernel, p->name, p->type, want);
+            goto out;
+        }
+    }
+out:
+    free(ps);
+    return rc;
+}
+
+/* Transfers up to this many bytes travel in one job with the others (one round trip); larger ones
+ * buffer by buffer, as a job's body is limited (WIRE_JOB_MAX_BODY). */
+#define RUN_JOB_BYTES (64u << 20)
+
+/* Seconds after which a running kernel is reported on stderr, and then every PROGRESS_EVERY_S. */
+#define PROGRESS_FIRST_S 5
+#define PROGRESS_EVERY_S 10
+
+/* Waits for task t until deadline; `kernel` (NULL for a transfer) names the kernel for the progress
+ * lines printed on stderr while it runs longer than PROGRESS_FIRST_S. */
+static int wait_task(lepton_task *t, double deadline, const char *what, const char *kernel,
+                     uint32_t timeout_s) {
+    double t0 = now_s(), next = t0 + PROGRESS_FIRST_S;
     for (;;) {
         int rc = lepton_wait(t, 1000);
         if (rc != LEPTON_ETIMEDOUT) {
@@ -186,7 +285,13 @@ static int wait_task(lepton_task *t, double deadline, const char *what) {
             }
             return 0;
         }
-        if (now_s() > deadline) return cli_fail(LEPTON_ETIMEDOUT, what, "gave up waiting (see --timeout)");
+        double now = now_s();
+        if (now > deadline) return cli_fail(LEPTON_ETIMEDOUT, what, "gave up waiting (see --timeout)");
+        if (kernel && now >= next) {
+            fprintf(stderr, "lepton: kernel %s still running: %.0f s (gives up after --timeout %u s)\n",
+                    kernel, now - t0, timeout_s);
+            next = now + PROGRESS_EVERY_S;
+        }
     }
 }
 
@@ -254,9 +359,9 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "run", argc, argv);
     lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    req.ttl_seconds = 600;
-    uint32_t wait_s = 60; /* --wait: seconds for cli_lease_open_waiting */
-    req.keepalive_seconds = 30;
+    req.ttl_seconds = CLI_DEFAULT_TTL_S;
+    uint32_t wait_s = CLI_DEFAULT_WAIT_S; /* --wait: seconds for cli_lease_open_waiting */
+    req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
     const char *ptx = NULL, *kernel = NULL, *attach_id = NULL, *req_flag = NULL, *v, *pos;
     uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
     int have_grid = 0, have_block = 0, json = 0, k;
@@ -270,7 +375,7 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             continue;
         }
         if (cli_opt_is(&o, "--help")) {
-            fputs(HELP, stdout);
+            fputs(cli_help_run, stdout);
             free(rawargs);
             return 0;
         }
@@ -281,7 +386,10 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
         }
         if (cli_opt_is(&o, "--gpus"))
             return free(rawargs),
-                   cli_usage_error("run", "--gpus: `lepton run` uses one GPU (use the C API for more)");
+                   cli_usage_error("run",
+                                   "--gpus: `lepton run` runs one kernel on one GPU; for N GPUs, split the "
+                                   "data into N parts and start one `lepton run` per part (they may run "
+                                   "at once), or run a multi-GPU program with `lepton exec --gpus N`");
         const char *flag = o.flag;
         int r = cli_lease_request_flag(&o, &req, &wait_s);
         if (r == CLI_REQ_BAD) goto out;
@@ -346,6 +454,9 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     size_t image_size = 0;
     rc = CLI_EXIT_LOCAL;
     if (cli_read_file(ptx, &image, &image_size)) goto out_args;
+    rc = check_signature(ptx, image, image_size, kernel, args, nargs);
+    if (rc) goto out_image;
+    rc = CLI_EXIT_LOCAL;
     size_t up_bytes = 0, down_bytes = 0;
     for (size_t i = 0; i < nargs; i++) {
         run_arg *a = &args[i];
@@ -383,14 +494,15 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     }
     if (rc) {
         char msg[4200];
-        snprintf(msg, sizeof msg, "%s%s", lepton_last_error(),
-                 rc == LEPTON_ENOCAPACITY ? " (lepton run: --wait SECONDS waits longer)" : "");
+        cli_refusal_message("run", rc, lepton_last_error(), attach_id ? 0 : wait_s, msg, sizeof msg);
         rc = cli_fail(rc, "run: lease", msg);
         goto out_client;
     }
     double t_leased = now_s();
     double t_up0 = t_leased, t_up1 = t_leased, t_k1 = t_leased, t_down1 = t_leased;
     int64_t kernel_ns = 0;
+    char *kout[2] = {NULL, NULL}; /* the kernel's device output: stdout (printf), stderr (assertions) */
+    size_t kout_len[2] = {0, 0};
     lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
     lepton_lease_get_info(l, &li);
     signals_lease(li.id, attach_id != NULL);
@@ -435,10 +547,25 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
     lepton_launch launch = {
         m, kernel, {grid[0], grid[1], grid[2]}, {block[0], block[1], block[2]}, shared, largs, nargs};
     t_up0 = now_s();
-    /* three jobs so that the kernel's own time is measured apart from the transfers */
+    /* three jobs so that the kernel's own time is measured apart from the transfers; transfers
+     * larger than one job carries go buffer by buffer (lepton_buffer_write/read stream them) */
+    int big[3] = {up_bytes > RUN_JOB_BYTES, 0, down_bytes > RUN_JOB_BYTES};
     for (int phase = 0; phase < 3; phase++) {
         size_t ns = 0;
-        for (size_t i = 0; phase != 1 && i < nargs; i++) {
+        for (size_t i = 0; big[phase] && i < nargs && !rc; i++) {
+            run_arg *a = &args[i];
+            if (phase == 0 && a->kind != A_VALUE &&
+                (run_rc = lepton_buffer_write(a->buf, 0, a->host, a->size)))
+                rc = cli_fail(run_rc, "run: uploading the inputs", lepton_last_error());
+            if (phase == 2 && (a->kind == A_OUT || a->kind == A_INOUT) &&
+                (run_rc = lepton_buffer_read(a->buf, 0, a->host, a->size)))
+                rc = cli_fail(run_rc, "run: downloading the outputs", lepton_last_error());
+        }
+        if (rc) {
+            free(steps);
+            goto out_lease;
+        }
+        for (size_t i = 0; phase != 1 && !big[phase] && i < nargs; i++) {
             run_arg *a = &args[i];
             if (phase == 0 && a->kind != A_VALUE)
                 steps[ns++] = (lepton_step){LEPTON_STEP_WRITE, a->buf, 0, a->host, a->size, NULL};
@@ -457,7 +584,23 @@ int cmd_run(const cli_global *g, int argc, char **argv) {
             if (run_rc) {
                 rc = cli_fail(run_rc, names[phase], lepton_last_error());
             } else {
-                rc = wait_task(t, deadline, names[phase]);
+                rc = wait_task(t, deadline, names[phase], phase == 1 ? kernel : NULL, timeout_s);
+                /* what the kernel printed (device printf on stdout, assertions on stderr), whether
+                 * it succeeded or not: the worker keeps it for this handle's session until asked
+                 * (a task of lepton_submit does not say whether there is any: ask for both) */
+                for (int st = 0; phase == 1 && st < 2; st++)
+                    if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &kout[st],
+                                      &kout_len[st]) != LEPTON_OK)
+                        cli_err("run: the kernel's %s output could not be fetched: %s",
+                                st ? "stderr" : "stdout", lepton_last_error());
+                if (phase == 1 && kout_len[1]) { /* assertions: on stderr at once, also in --json mode */
+                    fwrite(kout[1], 1, kout_len[1], stderr);
+                    fflush(stderr);
+                }
+                if (phase == 1 && kout_len[0] && (!json || rc)) { /* printf: the user's stdout */
+                    fwrite(kout[0], 1, kout_len[0], rc && json ? stderr : stdout);
+                    fflush(stdout);
+                }
                 if (!rc && phase == 1) {
                     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
                     if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns &&
@@ -527,6 +670,8 @@ out_lease:
                 (json_int_t)up_bytes, "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds",
                 (json_int_t)gpu_seconds, "outputs", outs);
             if (j && attach_id) json_object_set_new(j, "lease_state", json_string("active"));
+            if (j) json_object_set_new(j, "output", json_stringn(kout[0] ? kout[0] : "", kout_len[0]));
+            if (j) json_object_set_new(j, "output_stderr", json_stringn(kout[1] ? kout[1] : "", kout_len[1]));
             cli_print_json(j);
             json_decref(j);
         } else {
@@ -547,11 +692,14 @@ out_lease:
                    cb);
             char pb[48];
             cli_fmt_money(li.price_per_gpu_hour, pb, sizeof pb);
-            if (gpu_seconds >= 0)
-                printf(" (%lld GPU-seconds at %s per GPU-hour)", (long long)gpu_seconds, pb);
+            char gs[48];
+            cli_fmt_gpu_seconds(gpu_seconds, gs, sizeof gs);
+            if (gpu_seconds >= 0) printf(" (%s at %s per GPU-hour)", gs, pb);
             putchar('\n');
         }
     }
+    free(kout[0]);
+    free(kout[1]);
 out_client:
     lepton_client_close(c);
 out_image:

@@ -11,25 +11,51 @@
 #include "buf.h"
 #include "cli.h"
 #include "money.h"
+#include "wire.h"
 
 #define DEFAULT_ENDPOINT "http://127.0.0.1:7700"
 
+/* flag > environment > profile (config file) > default */
+static const char *pick(const char *flag, const char *env, const char *profile, const char *dflt) {
+    if (flag && *flag) return flag;
+    const char *e = getenv(env);
+    if (e && *e) return e;
+    return profile && *profile ? profile : dflt;
+}
+
 const char *cli_endpoint(const cli_global *g) {
-    if (g->endpoint && *g->endpoint) return g->endpoint;
-    const char *e = getenv("LEPTON_ENDPOINT");
-    return e && *e ? e : DEFAULT_ENDPOINT;
+    return pick(g->endpoint, "LEPTON_ENDPOINT", g->profile_endpoint, DEFAULT_ENDPOINT);
 }
-
-const char *cli_token(const cli_global *g) {
-    if (g->token && *g->token) return g->token;
-    const char *t = getenv("LEPTON_TOKEN");
-    return t && *t ? t : NULL;
-}
-
+const char *cli_token(const cli_global *g) { return pick(g->token, "LEPTON_TOKEN", g->profile_token, NULL); }
 const char *cli_ca_file(const cli_global *g) {
-    if (g->ca_file && *g->ca_file) return g->ca_file;
-    const char *f = getenv("LEPTON_CA_FILE");
-    return f && *f ? f : NULL;
+    return pick(g->ca_file, "LEPTON_CA_FILE", g->profile_ca_file, NULL);
+}
+
+/* ---- failures: stderr always; in --json mode one JSON error object on stdout too ---- */
+int cli_json_mode;
+static char last_msg[4096];   /* the last failure's message, for the JSON error object */
+static const char *last_code; /* its code in the broker's vocabulary ("no_capacity", "usage", ...) */
+static int last_status;       /* its lepton_status, 0 for a usage or local error */
+static int json_error_printed;
+
+static void remember(const char *code, int status, const char *fmt, va_list ap) {
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    last_code = code;
+    last_status = status;
+}
+
+void cli_json_error_end(int rc) {
+    if (!cli_json_mode || rc == 0 || json_error_printed) return;
+    json_error_printed = 1;
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_string(last_code ? last_code : "failed"));
+    json_object_set_new(e, "status",
+                        last_status ? json_string(lepton_status_name(last_status)) : json_null());
+    json_object_set_new(e, "exit_code", json_integer(rc));
+    json_object_set_new(e, "message", json_string(*last_msg ? last_msg : "failed"));
+    json_t *j = json_pack("{s:o}", "error", e);
+    cli_print_json(j);
+    json_decref(j);
 }
 
 void cli_err(const char *fmt, ...) {
@@ -38,6 +64,9 @@ void cli_err(const char *fmt, ...) {
     fputs("lepton: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
+    va_start(ap, fmt);
+    remember("local", 0, fmt, ap);
     va_end(ap);
 }
 
@@ -48,6 +77,9 @@ int cli_usage_error(const char *verb, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\nrun 'lepton %s%s--help' for usage\n", verb ? verb : "", verb && *verb ? " " : "");
     va_end(ap);
+    va_start(ap, fmt);
+    remember("usage", 0, fmt, ap);
+    va_end(ap);
     return CLI_EXIT_USAGE;
 }
 
@@ -57,9 +89,128 @@ int cli_exit_code(int status) {
     return -status;
 }
 
+/* The words of the C API and of the REST API that a person did not type, and the flags they did.
+ * Longest first where one is a prefix of another. */
+static const char *const FLAG_WORDS[][2] = {
+    {"max_price_per_gpu_hour", "--max-price"},
+    {"keepalive_seconds", "--keepalive"},
+    {"min_gpu_memory", "--min-memory"},
+    {"ttl_seconds", "--ttl"},
+    {"gpu_count", "--gpus"},
+    {"gpu_model", "--gpu-model"},
+    {"max_cost", "--max-cost"},
+    {"wait_ms", "--wait"},
+};
+
+void cli_flag_words(const char *m, char *out, size_t n) {
+    size_t o = 0;
+    if (!n) return;
+    while (*m && o + 1 < n) {
+        int hit = 0;
+        /* a whole word only: "gpu_count" but not "the_gpu_count_x" */
+        int start = (o == 0 || !(out[o - 1] == '_' || (out[o - 1] >= 'a' && out[o - 1] <= 'z')));
+        for (size_t i = 0; start && i < sizeof FLAG_WORDS / sizeof FLAG_WORDS[0]; i++) {
+            size_t k = strlen(FLAG_WORDS[i][0]);
+            char next = m[k];
+            if (!strncmp(m, FLAG_WORDS[i][0], k) && next != '_' && !(next >= 'a' && next <= 'z')) {
+                size_t f = strlen(FLAG_WORDS[i][1]);
+                if (o + f + 1 >= n) break;
+                memcpy(out + o, FLAG_WORDS[i][1], f);
+                o += f;
+                m += k;
+                hit = 1;
+                break;
+            }
+        }
+        if (!hit) out[o++] = *m++;
+    }
+    out[o] = '\0';
+}
+
+/* Hints of the REST API (the broker's answers) that have a command of their own. */
+static const char *const HINT_WORDS[][2] = {
+    {"list your leases with GET /v1/leases", "`lepton lease list` shows your leases"},
+    /* a person with a wrong token cannot create one: say where theirs came from, and who can */
+    {"create one with: lepton-broker token create --db DB --tenant NAME",
+     "check --token, $LEPTON_TOKEN or the profile's token (`lepton config` shows which is used); the "
+     "broker's operator makes tokens with `lepton-broker token create`"},
+    {"create a token with: lepton-broker token create --db DB --tenant NAME",
+     "give one with --token, $LEPTON_TOKEN or a profile (`lepton config --help`); the broker's operator "
+     "makes tokens with `lepton-broker token create`"},
+};
+
+static const char *fail_endpoint; /* the broker in effect, for messages (cli_fail_endpoint) */
+void cli_fail_endpoint(const char *endpoint) { fail_endpoint = endpoint; }
+
+/* The message of a failure in the command line's words: without liblepton's function name, with the
+ * same "cannot reach the broker" whichever way the broker was called, and with the hints and field
+ * names of the APIs turned into commands and flags. */
+static void cli_words(int status, const char *m, char *out, size_t n) {
+    char a[3072], b[3072];
+    /* "lepton_quote: ..." → "..." */
+    if (!strncmp(m, "lepton_", 7)) {
+        const char *p = m + 7;
+        while ((*p >= 'a' && *p <= 'z') || *p == '_')
+            p++;
+        if (p[0] == ':' && p[1] == ' ') m = p + 2;
+    }
+    snprintf(a, sizeof a, "%s", m);
+    /* liblepton's "POST http://broker/v1/quote failed: REASON" reads as the CLI's own calls read */
+    const char *ep = fail_endpoint;
+    const char *failed = strstr(a, " failed: ");
+    if (status == LEPTON_ENET && ep && failed && strstr(a, ep) && strstr(a, ep) < failed &&
+        strncmp(a, "cannot reach", 12) != 0) {
+        const char *why = failed + 9;
+        int tls = strstr(why, "SSL") || strstr(why, "certificate") || strstr(why, "TLS");
+        snprintf(b, sizeof b, "cannot reach the broker at %s: %s (%s)", ep, why,
+                 tls ? "its TLS certificate is not trusted here, or it does not speak https: see --ca-file"
+                     : "is `lepton dev` running? see --endpoint");
+        snprintf(a, sizeof a, "%s", b);
+    }
+    /* liblepton's " (hint: X)" reads as the broker's "; X" that the REST calls print */
+    char *hint = strstr(a, " (hint: ");
+    char *hend = hint ? strchr(hint, ')') : NULL;
+    if (hint && hend) {
+        snprintf(b, sizeof b, "%.*s; %.*s%s", (int)(hint - a), a, (int)(hend - hint - 8), hint + 8, hend + 1);
+        snprintf(a, sizeof a, "%s", b);
+    }
+    for (size_t i = 0; i < sizeof HINT_WORDS / sizeof HINT_WORDS[0]; i++) {
+        char *h = strstr(a, HINT_WORDS[i][0]);
+        if (!h) continue;
+        snprintf(b, sizeof b, "%.*s%s%s", (int)(h - a), a, HINT_WORDS[i][1], h + strlen(HINT_WORDS[i][0]));
+        snprintf(a, sizeof a, "%s", b);
+    }
+    /* the broker's "$2.50/h" is "$2.50 per GPU-hour" here, as every price the CLI prints */
+    size_t o = 0;
+    for (const char *p = a; *p && o + 1 < sizeof b;) {
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            const char *q = p + 1;
+            while ((*q >= '0' && *q <= '9') || *q == '.')
+                q++;
+            if (q[0] == '/' && q[1] == 'h' && !(q[2] >= 'a' && q[2] <= 'z')) {
+                const char *tail =
+                    !strncmp(q + 2, " per GPU", 8) && strncmp(q + 2, " per GPU-", 9) ? q + 10 : q + 2;
+                int w = snprintf(b + o, sizeof b - o, "%.*s per GPU-hour", (int)(q - p), p);
+                if (w < 0 || (size_t)w >= sizeof b - o) break;
+                o += (size_t)w;
+                p = tail;
+                continue;
+            }
+        }
+        b[o++] = *p++;
+    }
+    b[o] = '\0';
+    cli_flag_words(b, out, n);
+}
+
 int cli_fail(int status, const char *what, const char *message) {
-    fprintf(stderr, "lepton: %s: %s (%s)\n", what, message && *message ? message : "failed",
-            lepton_status_name(status));
+    char words[3072];
+    cli_words(status, message && *message ? message : "failed", words, sizeof words);
+    fprintf(stderr, "lepton: %s: %s (%s)\n", what, words, lepton_status_name(status));
+    snprintf(last_msg, sizeof last_msg, "%.900s: %s", what, words);
+    /* the broker's code for the status; LEPTON_ENET has none (no answer came): "unreachable" */
+    last_code = status == LEPTON_ENET ? "unreachable" : wire_status_to_code(status);
+    last_status = status;
     return cli_exit_code(status);
 }
 
@@ -275,7 +426,11 @@ void cli_fmt_time(int64_t t, char *out, size_t n) {
     time_t tt = (time_t)t;
     struct tm tm;
     localtime_r(&tt, &tm);
-    strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+    strftime(out, n, "%Y-%m-%d %H:%M:%S %Z", &tm);
+}
+
+void cli_fmt_gpu_seconds(int64_t v, char *out, size_t n) {
+    snprintf(out, n, "%lld GPU-second%s", (long long)v, v == 1 ? "" : "s");
 }
 
 void cli_fmt_money(double usd, char *out, size_t n) { lp_money_format(usd, out, n); }

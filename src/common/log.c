@@ -21,20 +21,26 @@ void lp_log_set_prefix(const char *prefix) { atomic_store(&g_prefix, prefix ? pr
 static _Atomic int g_fd = -1; /* where the lines go: stderr (-1), or this descriptor */
 void lp_log_set_fd(int fd) { atomic_store(&g_fd, fd); }
 
+int lp_log_parse_level(const char *name) {
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; name && i < 4; i++)
+        if (!strcasecmp(name, names[i])) return i;
+    return -1;
+}
+
+int lp_log_check_env(char *err, size_t n) {
+    const char *e = getenv("LEPTON_LOG_LEVEL");
+    if (!e || !*e || lp_log_parse_level(e) >= 0) return 0;
+    snprintf(err, n, "LEPTON_LOG_LEVEL: '%s' is not one of error, warn, info, debug", e);
+    return -1;
+}
+
 static int current_level(void) {
     int lv = atomic_load(&g_level);
     if (lv >= 0) return lv;
-    const char *e = getenv("LEPTON_LOG_LEVEL");
-    lv = LP_LOG_INFO;
-    if (e) {
-        if (!strcasecmp(e, "debug"))
-            lv = LP_LOG_DEBUG;
-        else if (!strcasecmp(e, "warn"))
-            lv = LP_LOG_WARN;
-        else if (!strcasecmp(e, "error"))
-            lv = LP_LOG_ERROR;
-    }
-    int unset = -1; /* a level set meanwhile wins */
+    lv = lp_log_parse_level(getenv("LEPTON_LOG_LEVEL"));
+    if (lv < 0) lv = LP_LOG_INFO; /* the daemons refuse a bad one at start (lp_log_check_env) */
+    int unset = -1;               /* a level set meanwhile wins */
     atomic_compare_exchange_strong(&g_level, &unset, lv);
     return atomic_load(&g_level);
 }

@@ -115,6 +115,27 @@ def _uint(v: Any, what: str, bits: int = 32) -> int:
     return v
 
 
+def _seconds_to_ms(seconds: Any, ms: Any, name: str, ms_name: str, none_ok: bool = False) -> Any:
+    """The milliseconds of a duration given in seconds (`name`, the unit of Python and the command
+    line) or, as before, in milliseconds (`ms_name`); both at once is an error."""
+    if seconds is None:
+        return ms
+    if ms is not None and ms != 0:
+        raise InvalidArgument(f"give {name} (seconds) or {ms_name} (milliseconds), not both")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 2**31 / 1000:
+        raise InvalidArgument(f"{name} must be a number of seconds in [0, {2**31 // 1000}), not {seconds!r}")
+    return int(round(seconds * 1000))
+
+
+def _gpus(v: Any) -> int:
+    """A GPU count: at least 1, as `lepton --gpus` wants it (the C API reads 0 as 1; here 0 is a
+    mistake to say, not to guess)."""
+    n = _uint(v, "gpus")
+    if n == 0:
+        raise InvalidArgument("gpus = 0: a lease has at least 1 GPU (gpus=1 is the default)")
+    return n
+
+
 def _number(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
         raise InvalidArgument(f"{what} must be a non-negative number, not {v!r}")
@@ -210,14 +231,18 @@ class Client:
         endpoint: broker URL; None → $LEPTON_ENDPOINT → http://127.0.0.1:7700.
         token: bearer token; None → $LEPTON_TOKEN → none.
         ca_file: CA bundle (PEM) for https; None: $LEPTON_CA_FILE, else the system's CAs.
-        timeout_ms: deadline of each request; 0 = 30000.
+        timeout: deadline of each request in seconds (e.g. 2.5); None = 30.
+        timeout_ms: the same in milliseconds, as before; 0 = 30000. Give one of the two.
         log: callable(level: int, message: str) for the library's log lines; None = silent.
     """
 
     def __init__(self, endpoint: Optional[str] = None, token: Optional[str] = None,
                  ca_file: Optional[str] = None, timeout_ms: int = 0,
-                 log: Optional[Callable[[int, str], None]] = None):
+                 log: Optional[Callable[[int, str], None]] = None, timeout: Optional[float] = None):
         lib = _ffi.lib()
+        timeout_ms = _seconds_to_ms(timeout, timeout_ms, "timeout", "timeout_ms")
+        if timeout is not None and timeout_ms == 0:
+            raise InvalidArgument("timeout = 0: a request needs some time (None = the default, 30 s)")
         if isinstance(timeout_ms, bool) or not isinstance(timeout_ms, int) or not 0 <= timeout_ms < 2**31:
             raise InvalidArgument(f"timeout_ms must be an int in [0, 2^31), not {timeout_ms!r}")
         self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
@@ -251,11 +276,12 @@ class Client:
         if isinstance(wait_ms, bool) or not isinstance(wait_ms, int) or not 0 <= wait_ms < 2**31:
             raise InvalidArgument(f"wait_ms must be an int in [0, 2^31), not {wait_ms!r}")
         keepalive = _uint(keepalive, "keepalive")
+        ttl = _uint(ttl, "ttl")
         # version 1 without keepalive, so that a 1.0 liblepton still takes the request
         return _ffi.lepton_lease_request(
-            _ffi.LEPTON_LEASE_REQUEST_VERSION if keepalive else 1, _uint(gpus, "gpus"),
+            _ffi.LEPTON_LEASE_REQUEST_VERSION if keepalive else 1, _gpus(gpus),
             _enc(gpu_model, "gpu_model"), _uint(min_gpu_memory, "min_gpu_memory", 64),
-            _number(max_price, "max_price"), _number(max_cost, "max_cost"), _uint(ttl, "ttl"), wait_ms,
+            _number(max_price, "max_price"), _number(max_cost, "max_cost"), ttl, wait_ms,
             _enc(labels, "labels"), keepalive)
 
     def quote(self, gpus: int = 1, gpu_model: Optional[str] = None, min_gpu_memory: int = 0,
@@ -275,7 +301,8 @@ class Client:
 
     def lease(self, gpus: int = 1, gpu_model: Optional[str] = None, min_gpu_memory: int = 0,
               max_price: float = 0, max_cost: float = 0, ttl: int = 3600, wait_ms: int = 0,
-              labels: Union[None, str, Dict[str, str]] = None, keepalive: int = 0) -> "Lease":
+              labels: Union[None, str, Dict[str, str]] = None, keepalive: int = 0,
+              wait: Optional[float] = None) -> "Lease":
         """Acquires a lease on `gpus` GPUs of one node (lepton_lease_open); active and billed when
         this returns. Use it as a context manager to close it.
 
@@ -286,12 +313,18 @@ class Client:
             max_price: USD per GPU-hour; 0 = no limit (above it: OverBudget).
             max_cost: USD cap for the whole lease; 0 = none.
             ttl: seconds after which the lease ends by itself.
-            wait_ms: how long to wait for capacity; 0 = answer now (NoCapacity).
+            wait: how long to wait for capacity, in seconds (as `lepton lease open --wait`);
+                None or 0 = answer now (NoCapacity).
+            wait_ms: the same in milliseconds, as before. Give one of the two.
             labels: "key=value,..." or a dict, kept with the lease.
             keepalive: seconds (0 = none). While the lease is open, liblepton renews it from a
                 background thread every keepalive/3 s; if this process dies, the broker ends the lease
                 (expired, billed to the last renewal) after `keepalive` seconds instead of at its TTL.
         """
+        wait_ms = _seconds_to_ms(wait, wait_ms, "wait", "wait_ms")
+        if _uint(ttl, "ttl") == 0:
+            raise InvalidArgument("ttl = 0: a lease lives at least 1 second (ttl=3600 is the default), as "
+                                  "`lepton lease open --ttl` says")
         req = self._request(gpus, gpu_model, min_gpu_memory, max_price, max_cost, ttl, wait_ms, labels,
                             keepalive)
         handle = _ffi.lease_p()
@@ -747,10 +780,12 @@ class Task:
         self._views = []
         self._keep = []
 
-    def wait(self, timeout_ms: Optional[int] = None) -> "Task":
+    def wait(self, timeout_ms: Optional[int] = None, *, timeout: Optional[float] = None) -> "Task":
         """Waits for the task and returns it; raises the error it failed with (CudaError,
-        NodeLost, Expired, ...). `timeout_ms`: None = the client's request timeout, 0 = poll.
+        NodeLost, Expired, ...). `timeout` in seconds (or `timeout_ms`, as before): None = the
+        client's request timeout, 0 = poll.
         Raises TimedOut when the task is still running then (it keeps running; wait again)."""
+        timeout_ms = _seconds_to_ms(timeout, timeout_ms, "timeout", "timeout_ms")
         t = -1 if timeout_ms is None else timeout_ms
         if isinstance(t, bool) or not isinstance(t, int) or not -1 <= t < 2**31:
             raise InvalidArgument(f"timeout_ms must be None or an int in [0, 2^31), not {timeout_ms!r}")

@@ -140,8 +140,8 @@ pycheck "run --json: timing, cost, outputs" \
 check_saxpy "$WORK/y2.bin" && ok "saxpy --json output right" || fail "saxpy --json output differs"
 expect 1 "run with a missing input file → 1" -- "$LEPTON" run --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 f32:1 \
   "in:$WORK/nope.bin" zero:4
-expect 1 "run with a wrong argument count → EINVAL (1)" -- "$LEPTON" run --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1
-grep -q "LEPTON_EINVAL" "$WORK/err" || fail "arg count message: $(cat "$WORK/err")"
+expect 2 "run with a wrong argument count → refused before leasing (2)" -- "$LEPTON" run --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1
+grep -q "kernel saxpy takes 4 arguments" "$WORK/err" || fail "arg count message: $(cat "$WORK/err")"
 expect 0 "lease list after runs: nothing active" -- "$LEPTON" lease list --active --json
 pycheck "no active lease left by run" 'assert d == [], d'
 

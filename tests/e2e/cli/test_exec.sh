@@ -22,7 +22,7 @@ before_dev_cleanup() {
 state_of() { "$LEPTON" lease info "$1" --json >"$WORK/state.json" 2>/dev/null; json "$WORK/state.json" 'd["state"]'; }
 count_leases() { "$LEPTON" lease list --json >"$WORK/list.json" 2>/dev/null; json "$WORK/list.json" 'len(d)'; }
 # the lease id in exec's cost line on stderr
-billed_id() { sed -n 's/^lepton exec: lease \(ls_[0-9a-f]*\) closed: [0-9]* s, 1 GPU(s) x \$[0-9.]*\/GPU-hour = \$[0-9.]*$/\1/p' "$1" | head -1; }
+billed_id() { sed -n 's/^lepton exec: lease \(ls_[0-9a-f]*\) closed: [0-9]* s, 1 GPU at \$[0-9.]* per GPU-hour = \$[0-9.]*$/\1/p' "$1" | head -1; }
 
 unset LEPTON_CA_FILE
 dev_start --emulate 1
@@ -178,7 +178,7 @@ PY
 "$LEPTON" run --lease "$OID" --gpu-model X --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 >/dev/null 2>&1; rc=$?
 [ "$rc" -eq 2 ] && ok "run --lease with --gpu-model → 2" || fail "run --lease --gpu-model: exit $rc"
 "$LEPTON" lease close "$OID" >/dev/null 2>&1 || fail "closing $OID"
-"$LEPTON" run --lease "$OID" --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 >/dev/null 2>"$WORK/err"; rc=$?
+"$LEPTON" run --lease "$OID" --ptx "$PTX" --kernel saxpy --grid 1 --block 1 u32:1 f32:1 zero:4 zero:4 >/dev/null 2>"$WORK/err"; rc=$?
 [ "$rc" -eq 7 ] && ok "run --lease of a closed lease → 7 (LEPTON_EEXPIRED)" || fail "run --lease closed: exit $rc: $(cat "$WORK/err")"
 
 sanitizer_check "$WORK/dev.err" "$WORK/err"
