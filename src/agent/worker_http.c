@@ -611,7 +611,7 @@ static int put_body(lp_http_req *r, const char *data, size_t size, void *user) {
     lp_worker *w = user;
     put_ctx *c = put_begin(w, r);
     if (!c) return -1;
-    wk_err e;
+    wk_err e = {0};
     if (size && wk_put_add(&c->p, data, size, &e) != 0) {
         c->failed = 1;
         wk_reply_err(r, &e);

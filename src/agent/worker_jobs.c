@@ -101,7 +101,10 @@ static void job_put(lp_worker *w, wk_job *j) {
 
 static uint32_t get_le32(const void *p) {
     const unsigned char *u = p;
+    /* callers check that 4 bytes are there (the batch's lengths are checked before it is decoded) */
+    // NOLINTBEGIN(clang-analyzer-core.UndefinedBinaryOperatorResult)
     return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    // NOLINTEND(clang-analyzer-core.UndefinedBinaryOperatorResult)
 }
 
 static void put_le32(void *p, size_t v) {

@@ -406,9 +406,10 @@ int lc_lease_end(lepton_lease *l, int offline) {
         lc_log(c, LEPTON_LOG_INFO, "lease %s closed: cost $%.6f", l->id, parsed ? info.cost : 0.0);
     } else if (rc == LEPTON_EEXPIRED) {
         lc_log(c, LEPTON_LOG_INFO, "lease %s had already ended (%s)", l->id,
-               why      ? why
-               : parsed ? state_names[info.state]
-                        : "no reason given");
+               why ? why
+               : parsed && (size_t)info.state < sizeof state_names / sizeof state_names[0]
+                   ? state_names[info.state]
+                   : "no reason given");
     } else {
         lc_log(c, LEPTON_LOG_WARN, "lease %s: close failed (%s); it ends by its TTL", l->id,
                lepton_last_error());
