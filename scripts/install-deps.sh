@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 PKGS=(build-essential cmake pkg-config curl ca-certificates openssl python3 python3-pip python3-venv abigail-tools
-      libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev libpq-dev
+      libcurl4-openssl-dev libjansson-dev libgnutls28-dev libsqlite3-dev libpq-dev
       postgresql) # the server only for the tests of the PostgreSQL store (a throwaway cluster each)
 missing=()
 for p in "${PKGS[@]}"; do
