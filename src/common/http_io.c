@@ -63,7 +63,8 @@ static int ms_left(int64_t deadline_ns) {
 int lp_io_tls_begin(lp_io *io, lp_tls_creds *creds, int64_t deadline_ns) {
     gnutls_session_t s;
     if (gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL) < 0) return -1;
-    if (gnutls_priority_set(s, creds->prio) < 0 || gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds->cred) < 0) {
+    if (gnutls_priority_set(s, creds->prio) < 0 ||
+        gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, creds->cred) < 0) {
         gnutls_deinit(s);
         return -1;
     }

@@ -617,42 +617,81 @@ static void conn_unlist(lp_http_server *s, conn *c) {
 /* ---- writing answers ---- */
 static const char *reason_phrase(int status) {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    case 507: return "Insufficient Storage";
-    default: return status < 200 ? "Informational" : status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Content";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return status < 200   ? "Informational"
+               : status < 400 ? "OK"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
     }
 }
 
@@ -739,7 +778,8 @@ static int send_reply(conn *c, lp_http_req *q, int must_close) {
     if (*q->ctype) hn += (size_t)snprintf(head + hn, need - hn, "Content-Type: %s\r\n", q->ctype);
     for (int i = 0; i < q->nhdr; i++)
         hn += (size_t)snprintf(head + hn, need - hn, "%s: %s\r\n", q->hdr_name[i], q->hdr_val[i]);
-    if (!no_body) hn += (size_t)snprintf(head + hn, need - hn, "Content-Length: %llu\r\n", (unsigned long long)size);
+    if (!no_body)
+        hn += (size_t)snprintf(head + hn, need - hn, "Content-Length: %llu\r\n", (unsigned long long)size);
     if (closing && !has_conn_hdr) hn += (size_t)snprintf(head + hn, need - hn, "Connection: close\r\n");
     hn += (size_t)snprintf(head + hn, need - hn, "\r\n");
     int rc = 0;
@@ -758,12 +798,14 @@ static int send_reply(conn *c, lp_http_req *q, int must_close) {
             size_t want = size - pos < block ? (size_t)(size - pos) : block;
             long n = q->sfn(q->scls, pos, buf, want);
             if (n <= 0 || (size_t)n > want) {
-                lp_log(LP_LOG_WARN, "%s %s %s: the response body's producer failed at byte %llu of %llu; closing",
+                lp_log(LP_LOG_WARN,
+                       "%s %s %s: the response body's producer failed at byte %llu of %llu; closing",
                        s->log_name, q->method, q->path, (unsigned long long)pos, (unsigned long long)size);
                 rc = -1;
                 break;
             }
-            rc = first ? lp_io_write2(&c->io, head, hn, buf, (size_t)n) : lp_io_write2(&c->io, buf, (size_t)n, NULL, 0);
+            rc = first ? lp_io_write2(&c->io, head, hn, buf, (size_t)n)
+                       : lp_io_write2(&c->io, buf, (size_t)n, NULL, 0);
             first = 0;
             pos += (uint64_t)n;
         }
@@ -781,12 +823,13 @@ static size_t unescape(char *p, int plus) {
     char *w = p;
     for (char *r = p; *r; r++) {
         int hi, lo;
-        if (*r == '%' && r[1] && r[2] && (hi = (r[1] >= '0' && r[1] <= '9')   ? r[1] - '0'
-                                               : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
-                                                                                      : -1) >= 0 &&
-            (lo = (r[2] >= '0' && r[2] <= '9')                    ? r[2] - '0'
+        if (*r == '%' && r[1] && r[2] &&
+            (hi = (r[1] >= '0' && r[1] <= '9')               ? r[1] - '0'
+                  : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
+                                                             : -1) >= 0 &&
+            (lo = (r[2] >= '0' && r[2] <= '9')               ? r[2] - '0'
                   : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
-                                                               : -1) >= 0) {
+                                                             : -1) >= 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 2;
         } else {
@@ -957,16 +1000,17 @@ static int body_stalled(conn *c, lp_http_req *q, int64_t stalled_ns, uint64_t le
     q->sfn = NULL;
     q->sfree = NULL;
     if (q->chunked)
-        lp_http_reply_error(q, WIRE_INVALID, "send chunk sizes that match the data, or a Content-Length",
-                            "the chunked request body stalled: no byte for %lld s while more was announced (a "
-                            "chunk size larger than the data sent?)",
-                            (long long)(stalled_ns / 1000000000));
+        lp_http_reply_error(
+            q, WIRE_INVALID, "send chunk sizes that match the data, or a Content-Length",
+            "the chunked request body stalled: no byte for %lld s while more was announced (a "
+            "chunk size larger than the data sent?)",
+            (long long)(stalled_ns / 1000000000));
     else
-        lp_http_reply_error(q, WIRE_INVALID, "send as many body bytes as the Content-Length announces",
-                            "the request body stalled: no byte for %lld s while %llu of %llu bytes were still "
-                            "to come",
-                            (long long)(stalled_ns / 1000000000), (unsigned long long)left,
-                            (unsigned long long)q->clen);
+        lp_http_reply_error(
+            q, WIRE_INVALID, "send as many body bytes as the Content-Length announces",
+            "the request body stalled: no byte for %lld s while %llu of %llu bytes were still "
+            "to come",
+            (long long)(stalled_ns / 1000000000), (unsigned long long)left, (unsigned long long)q->clen);
     return BODY_CLOSE;
 }
 
@@ -985,7 +1029,8 @@ static int body_bad(lp_http_req *q, int status, const char *hint, const char *fm
     if (q->sfree) q->sfree(q->scls);
     q->sfn = NULL;
     q->sfree = NULL;
-    lp_http_reply_json_take(q, status, lp_http_error_body(status == 400 ? WIRE_INVALID : WIRE_TOO_LARGE, msg, hint));
+    lp_http_reply_json_take(q, status,
+                            lp_http_error_body(status == 400 ? WIRE_INVALID : WIRE_TOO_LARGE, msg, hint));
     return BODY_CLOSE;
 }
 
@@ -1043,21 +1088,22 @@ static int body_chunked(conn *c, lp_http_req *q) {
         if (rc != 1) return rc;
         size_t i = 0, sig = 0;
         uint64_t size = 0;
-        for (int h; i < len && (h = l[i] >= '0' && l[i] <= '9'   ? l[i] - '0'
+        for (int h; i < len && (h = l[i] >= '0' && l[i] <= '9'                 ? l[i] - '0'
                                     : (l[i] | 32) >= 'a' && (l[i] | 32) <= 'f' ? (l[i] | 32) - 'a' + 10
-                                                                            : -1) >= 0;
+                                                                               : -1) >= 0;
              i++) {
             if (sig || h) sig++;
             if (sig <= 16) size = size * 16 + (uint64_t)h;
         }
         if (sig > 16 || size > LP_HTTP_BODY_LIMIT)
-            return body_bad(q, 413, "send the body in chunks of sizes that match the data (or with a Content-Length)",
-                            "a chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
-                            (int)(i < 24 ? i : 24), l, sig > 16 ? " (over 2^64)" : "");
+            return body_bad(
+                q, 413, "send the body in chunks of sizes that match the data (or with a Content-Length)",
+                "a chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
+                (int)(i < 24 ? i : 24), l, sig > 16 ? " (over 2^64)" : "");
         if (!i || (i < len && l[i] != ';' && l[i] != ' ' && l[i] != '\t')) {
             lp_excerpt(ex, sizeof ex, l, len < 24 ? len : 24);
-            return body_bad(q, 400, "send chunk sizes as hexadecimal numbers", "the chunk size \"%s\" is not hexadecimal",
-                            ex);
+            return body_bad(q, 400, "send chunk sizes as hexadecimal numbers",
+                            "the chunk size \"%s\" is not hexadecimal", ex);
         }
         if (size == 0) { /* the last chunk; then trailer lines up to an empty one */
             for (int n = 0;; n++) {
@@ -1065,8 +1111,8 @@ static int body_chunked(conn *c, lp_http_req *q) {
                 if (rc != 1) return rc;
                 if (!len) return BODY_DONE;
                 if (n >= LP_HTTP_HEADERS_MAX)
-                    return body_bad(q, 431, "send fewer trailer fields", "the chunked body has more than %d trailer lines",
-                                    LP_HTTP_HEADERS_MAX);
+                    return body_bad(q, 431, "send fewer trailer fields",
+                                    "the chunked body has more than %d trailer lines", LP_HTTP_HEADERS_MAX);
             }
         }
         while (size) {
@@ -1087,10 +1133,11 @@ static int body_chunked(conn *c, lp_http_req *q) {
         if (rc != 1) return rc;
         if (len) {
             lp_excerpt(ex, sizeof ex, l, len < 24 ? len : 24);
-            return body_bad(q, 400, "send chunk sizes that match the data",
-                            "a chunk's data is followed by \"%s\" rather than a line end (the chunk size does not match "
-                            "its data)",
-                            ex);
+            return body_bad(
+                q, 400, "send chunk sizes that match the data",
+                "a chunk's data is followed by \"%s\" rather than a line end (the chunk size does not match "
+                "its data)",
+                ex);
         }
     }
 }
@@ -1176,8 +1223,8 @@ static void tls_upgrade(conn *c, lp_http_req *q, const char *extra, size_t extra
 static void do_upgrade(conn *c, lp_http_req *q) {
     lp_http_server *s = c->s;
     if (!q->v11 || !q->upgrade_ok) {
-        lp_log(LP_LOG_WARN, "%s %s %s: a 101 to a request whose Connection header does not name upgrade", s->log_name,
-               q->method, q->path);
+        lp_log(LP_LOG_WARN, "%s %s %s: a 101 to a request whose Connection header does not name upgrade",
+               s->log_name, q->method, q->path);
         q->replied = 0;
         q->up_fn = NULL;
         lp_http_reply_error(q, WIRE_INVALID, "send Connection: Upgrade with an Upgrade header",
@@ -1253,7 +1300,8 @@ static const route *route_request(lp_http_server *s, lp_http_req *q) {
             }
         }
         lp_http_add_header(q, "Allow", allow);
-        lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", q->method, q->path, allow);
+        lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", q->method, q->path,
+                            allow);
     } else {
         lp_http_reply_error(q, WIRE_NOT_FOUND, "every path starts with /v1/; see docs/protocol.md",
                             "no such endpoint: %s %s", q->method, q->path);
@@ -1307,7 +1355,8 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
         goto linger;
     }
     if (q->v11 && !lp_http_header(q, "Host")) {
-        lp_http_reply_error(q, WIRE_INVALID, "send a Host header", "an HTTP/1.1 request must have a Host header");
+        lp_http_reply_error(q, WIRE_INVALID, "send a Host header",
+                            "an HTTP/1.1 request must have a Host header");
         (void)send_reply(c, q, 1);
         goto linger;
     }
@@ -1324,7 +1373,8 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
         if (q->rt->body_fn(q, NULL, 0, q->rt->user) != 0) q->stream_failed = 1;
     } else if (q->rt && q->has_cl && q->clen > s->max_body) {
         if (q->clen > LP_HTTP_DRAIN_MAX || q->expect100)
-            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body of %llu bytes exceeds the limit of %zu bytes",
+            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
+                                "request body of %llu bytes exceeds the limit of %zu bytes",
                                 (unsigned long long)q->clen, s->max_body);
         else
             q->too_large = 1; /* read and dropped, then 413 (a client still sending sees it) */
@@ -1336,7 +1386,8 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
             (void)send_reply(c, q, 1);
             goto linger;
         }
-        if (q->expect100 && lp_io_write2(&c->io, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0) != 0) goto done;
+        if (q->expect100 && lp_io_write2(&c->io, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0) != 0)
+            goto done;
         int b = q->chunked ? body_chunked(c, q) : body_content_length(c, q);
         if (b == BODY_GONE) goto done;
         if (b == BODY_CLOSE) {
@@ -1346,7 +1397,8 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
     }
     if (!q->replied) {
         if (q->too_large)
-            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes", s->max_body);
+            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
+                                s->max_body);
         else if (!q->rt->body_fn && q->body_len > 0 && !(q->json = lp_http_json_body(q)))
             ; /* not a JSON object: 400/415 before the handler runs */
         else if (!(q->rt->body_fn && q->stream_failed))
@@ -1385,7 +1437,8 @@ static void *conn_main(void *arg) {
         int rc = read_head(c, deadline, &v, &first_ns);
         if (rc == LP_HEAD_MORE) break; /* closed, dropped, or past the deadline */
         if (rc == LP_HEAD_BAD) {
-            lp_log(LP_LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code, v.message);
+            lp_log(LP_LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code,
+                   v.message);
             if (s->obs) s->obs("-", "-", v.status, lp_mono_ns() - first_ns, s->obs_user);
             answer_raw(c, v.status, v.code, v.message, v.hint);
             conn_linger(c);
@@ -1452,7 +1505,8 @@ static int accept_some(lp_http_server *s) {
         int refused = conn_admit(s, c);
         pthread_mutex_unlock(&s->cmu);
         if (refused) {
-            lp_log(LP_LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name, s->per_ip);
+            lp_log(LP_LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
+                   s->per_ip);
             close(fd);
             free(c);
             continue;
@@ -1602,10 +1656,11 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     if (s->tls_cert && !s->creds) {
         char why[256];
         if (lp_tls_creds_new(s->tls_cert, s->tls_key, &s->creds, why, sizeof why) != 0) {
-            lp_set_err(err, err_size,
-                       "cannot serve HTTPS on %s: the certificate or key is not valid PEM, or they do not match "
-                       "(certificate %s, key %s; %s)",
-                       s->listen, s->tls_cert_path, s->tls_key_path, why);
+            lp_set_err(
+                err, err_size,
+                "cannot serve HTTPS on %s: the certificate or key is not valid PEM, or they do not match "
+                "(certificate %s, key %s; %s)",
+                s->listen, s->tls_cert_path, s->tls_key_path, why);
             return LP_HTTP_ETLS;
         }
     }
@@ -1649,8 +1704,8 @@ void lp_http_server_free(lp_http_server *s) {
         pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
         if (s->conns && !warned && lp_mono_ns() - t0 > 5000000000ll) {
             warned = 1;
-            lp_log(LP_LOG_WARN, "%s: waiting for %u connection(s) to end (a handler still running?)", s->log_name,
-                   s->nconn);
+            lp_log(LP_LOG_WARN, "%s: waiting for %u connection(s) to end (a handler still running?)",
+                   s->log_name, s->nconn);
         }
     }
     pthread_mutex_unlock(&s->cmu);

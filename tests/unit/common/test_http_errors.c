@@ -389,11 +389,12 @@ static void expect_later_error(const char *what, const char *bad, size_t len, in
     a.secs = (double)(lp_mono_ns() - t0) / 1e9;
     int good = a.status == status && a.json_type && !strcmp(a.code, code) && a.closes && a.secs < 1.0;
     if (!good)
-        fprintf(stderr, "%s (3rd request%s): expected %d %s (JSON, Connection: close); got %d %s:\n%s\n---\n", what,
-                g_tls ? ", TLS" : "", status, code, a.status, a.code[0] ? a.code : "(no JSON error body)", a.raw);
+        fprintf(stderr, "%s (3rd request%s): expected %d %s (JSON, Connection: close); got %d %s:\n%s\n---\n",
+                what, g_tls ? ", TLS" : "", status, code, a.status,
+                a.code[0] ? a.code : "(no JSON error body)", a.raw);
     else
-        fprintf(stderr, "ok   %-34s %d %s (3rd request on a keep-alive connection%s)\n", what, a.status, a.code,
-                g_tls ? ", TLS" : "");
+        fprintf(stderr, "ok   %-34s %d %s (3rd request on a keep-alive connection%s)\n", what, a.status,
+                a.code, g_tls ? ", TLS" : "");
     CHECK_EQ_INT(a.status, status);
     CHECK(a.json_type);
     CHECK(!strcmp(a.code, code));
@@ -404,22 +405,24 @@ static void expect_later_error(const char *what, const char *bad, size_t len, in
 #define EXPECT_LATER(what, lit, status, code) expect_later_error(what, lit, sizeof(lit) - 1, status, code)
 
 static void test_later_heads(void) {
-    EXPECT_LATER("header line without a colon", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n", 400,
-                 "invalid_request");
+    EXPECT_LATER("header line without a colon", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nNoColonHere\r\n\r\n",
+                 400, "invalid_request");
     EXPECT_LATER("NUL in a header value", "GET /v1/echo HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n", 400,
                  "invalid_request");
     EXPECT_LATER("NUL in the path", "GET /v1/ec\0ho HTTP/1.1\r\nHost: t\r\n\r\n", 400, "invalid_request");
     EXPECT_LATER("unknown HTTP version", "GET /v1/echo HTTP/7.3\r\nHost: t\r\n\r\n", 505, "invalid_request");
     EXPECT_LATER("request line of one word", "GARBAGE\r\n\r\n", 400, "invalid_request");
-    EXPECT_LATER("Content-Length not a number", "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n",
-                 400, "invalid_request");
+    EXPECT_LATER("Content-Length not a number",
+                 "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n", 400, "invalid_request");
     EXPECT_LATER("a missing Host", "GET /v1/echo HTTP/1.1\r\nX-A: b\r\n\r\n", 400, "invalid_request");
-    EXPECT_LATER("absurd chunk size",
-                 "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n",
-                 413, "too_large");
-    EXPECT_LATER("chunk size not hexadecimal",
-                 "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400,
-                 "invalid_request");
+    EXPECT_LATER(
+        "absurd chunk size",
+        "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n",
+        413, "too_large");
+    EXPECT_LATER(
+        "chunk size not hexadecimal",
+        "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400,
+        "invalid_request");
     static char big[16 * 1024];
     int n = snprintf(big, sizeof big, "GET /v1/echo?q=");
     memset(big + n, 'a', 10 * 1024);
