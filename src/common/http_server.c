@@ -989,16 +989,22 @@ static int deliver(lp_http_req *q, const char *data, size_t n) {
     return 0;
 }
 
-/* A body that stopped coming: answered 400 (JSON), then the connection closes. */
-static int body_stalled(conn *c, lp_http_req *q, int64_t stalled_ns, uint64_t left) {
-    lp_log(LP_LOG_INFO, "%s: a %s request body stalled; answering 400 and closing", c->s->log_name,
-           q->chunked ? "chunked" : "Content-Length");
-    q->replied = 0; /* this answer wins over an earlier refusal: the request ends here */
+/* Forgets the reply set so far (a later error answer replaces it). */
+static void reply_reset(lp_http_req *q) {
+    q->replied = 0;
     free(q->resp);
     q->resp = NULL;
     if (q->sfree) q->sfree(q->scls);
     q->sfn = NULL;
     q->sfree = NULL;
+    q->up_fn = NULL;
+}
+
+/* A body that stopped coming: answered 400 (JSON), then the connection closes. */
+static int body_stalled(conn *c, lp_http_req *q, int64_t stalled_ns, uint64_t left) {
+    lp_log(LP_LOG_INFO, "%s: a %s request body stalled; answering 400 and closing", c->s->log_name,
+           q->chunked ? "chunked" : "Content-Length");
+    reply_reset(q); /* this answer wins over an earlier refusal: the request ends here */
     if (q->chunked)
         lp_http_reply_error(
             q, WIRE_INVALID, "send chunk sizes that match the data, or a Content-Length",
@@ -1023,32 +1029,27 @@ static int body_bad(lp_http_req *q, int status, const char *hint, const char *fm
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    q->replied = 0;
-    free(q->resp);
-    q->resp = NULL;
-    if (q->sfree) q->sfree(q->scls);
-    q->sfn = NULL;
-    q->sfree = NULL;
+    reply_reset(q);
     lp_http_reply_json_take(q, status,
                             lp_http_error_body(status == 400 ? WIRE_INVALID : WIRE_TOO_LARGE, msg, hint));
     return BODY_CLOSE;
 }
 
-static int body_content_length(conn *c, lp_http_req *q) {
-    int64_t wait_ns = (int64_t)c->s->idle_s * 1000000000;
-    uint64_t left = q->clen;
-    while (left) {
+/* Reads the next n bytes of the body and hands them on (deliver); wait_ns: the longest time
+ * without a byte before the body counts as stalled. Returns a BODY_* code. */
+static int body_take(conn *c, lp_http_req *q, uint64_t n, int64_t wait_ns) {
+    while (n) {
         size_t avail = c->in_len - c->in_off;
         if (!avail) {
             long k = in_fill(c, lp_mono_ns() + wait_ns);
-            if (k == LP_IO_TIMEOUT) return body_stalled(c, q, wait_ns, left);
+            if (k == LP_IO_TIMEOUT) return body_stalled(c, q, wait_ns, n);
             if (k <= 0) return BODY_GONE;
             continue;
         }
-        size_t take = avail < left ? avail : (size_t)left;
+        size_t take = avail < n ? avail : (size_t)n;
         const char *p = c->in + c->in_off;
         c->in_off += take;
-        left -= take;
+        n -= take;
         if (deliver(q, p, take) != 0) return BODY_CLOSE;
     }
     return BODY_DONE;
@@ -1115,20 +1116,8 @@ static int body_chunked(conn *c, lp_http_req *q) {
                                     "the chunked body has more than %d trailer lines", LP_HTTP_HEADERS_MAX);
             }
         }
-        while (size) {
-            size_t avail = c->in_len - c->in_off;
-            if (!avail) {
-                long k = in_fill(c, lp_mono_ns() + stall_ns);
-                if (k == LP_IO_TIMEOUT) return body_stalled(c, q, stall_ns, 0);
-                if (k <= 0) return BODY_GONE;
-                continue;
-            }
-            size_t take = avail < size ? avail : (size_t)size;
-            const char *p = c->in + c->in_off;
-            c->in_off += take;
-            size -= take;
-            if (deliver(q, p, take) != 0) return BODY_CLOSE;
-        }
+        rc = body_take(c, q, size, stall_ns);
+        if (rc != BODY_DONE) return rc;
         rc = chunk_line(c, q, stall_ns, &l, &len);
         if (rc != 1) return rc;
         if (len) {
@@ -1225,8 +1214,7 @@ static void do_upgrade(conn *c, lp_http_req *q) {
     if (!q->v11 || !q->upgrade_ok) {
         lp_log(LP_LOG_WARN, "%s %s %s: a 101 to a request whose Connection header does not name upgrade",
                s->log_name, q->method, q->path);
-        q->replied = 0;
-        q->up_fn = NULL;
+        reply_reset(q);
         lp_http_reply_error(q, WIRE_INVALID, "send Connection: Upgrade with an Upgrade header",
                             "this endpoint switches protocols; the request does not ask to");
         (void)send_reply(c, q, 1);
@@ -1388,7 +1376,7 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
         }
         if (q->expect100 && lp_io_write2(&c->io, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0) != 0)
             goto done;
-        int b = q->chunked ? body_chunked(c, q) : body_content_length(c, q);
+        int b = q->chunked ? body_chunked(c, q) : body_take(c, q, q->clen, (int64_t)s->idle_s * 1000000000);
         if (b == BODY_GONE) goto done;
         if (b == BODY_CLOSE) {
             (void)send_reply(c, q, 1);
