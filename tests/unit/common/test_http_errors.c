@@ -489,6 +489,55 @@ static void test_tls(lp_http_server *plain) {
     rmdir(dir);
 }
 
+/* What a client relies on besides error bodies: "100 Continue" for a Content-Length body (curl asks
+ * for one before bodies over 1 KiB; an answer wanted at once comes instead of it), HEAD answers
+ * without a body, and two pipelined requests answered in order. */
+static void test_protocol(void) {
+    static char buf[1 << 16];
+    answer a;
+    static const char post[] = "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 7\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    int fd = tc_dial(0, g_port, 0);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    CHECK(tc_send_all(fd, post, sizeof post - 1) == 0);
+    struct pollfd p = {fd, POLLIN, 0};
+    CHECK(poll(&p, 1, 3000) == 1);
+    ssize_t k = recv(fd, buf, sizeof buf - 1, 0);
+    buf[k > 0 ? k : 0] = 0;
+    CHECK(!strncmp(buf, "HTTP/1.1 100 Continue\r\n\r\n", 25));
+    CHECK(tc_send_all(fd, "{\"a\":5}", 7) == 0);
+    parse_answer(buf, tc_read_http_answer(fd, buf, sizeof buf, 3000), &a);
+    CHECK_EQ_INT(a.status, 200);
+    CHECK(strstr(a.raw, "{\"a\":5}") != NULL);
+    close(fd);
+    /* over the limit (1024 here): 413 at once instead of 100, before the body is sent */
+    static const char big[] = "POST /v1/echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 5000\r\nExpect: 100-continue\r\n\r\n";
+    ask(big, sizeof big - 1, &a);
+    CHECK_EQ_INT(a.status, 413);
+    CHECK(!strcmp(a.code, "too_large"));
+    CHECK(a.closes);
+    /* HEAD: no route takes it here, so 405 with its length but no body; the connection goes on */
+    fd = tc_dial(0, g_port, 0);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    static const char two[] = "HEAD /v1/echo HTTP/1.1\r\nHost: t\r\n\r\n"
+                              "GET /v1/echo?x=a+b HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    CHECK(tc_send_all(fd, two, sizeof two - 1) == 0);
+    long n = tc_read_until_close(fd, buf, sizeof buf, 3000);
+    close(fd);
+    CHECK(n > 0);
+    const char *second = n > 0 ? strstr(buf + 1, "HTTP/1.1 ") : NULL;
+    CHECK(!strncmp(buf, "HTTP/1.1 405", 12));
+    CHECK(second != NULL && !strncmp(second, "HTTP/1.1 200", 12));
+    if (second) { /* the HEAD answer ends with its head: the next answer follows at once */
+        CHECK(second - buf >= 4 && !memcmp(second - 4, "\r\n\r\n", 4));
+        CHECK(strstr(second, "\r\n\r\n{}") != NULL);
+    }
+    fprintf(stderr, "ok   100 Continue, 413 instead of it, HEAD, two pipelined requests\n");
+}
+
 int main(void) {
     lp_http_config cfg = {
         .listen = "127.0.0.1:0", .max_body = 1024, .log_name = "errors", .head_timeout_s = 2};
@@ -508,6 +557,7 @@ int main(void) {
     test_chunked();
     test_chunked_split();
     test_later_heads();
+    test_protocol();
     test_tls(s);
     lp_http_server_free(s);
     return check_done("unit.common.http_errors");
