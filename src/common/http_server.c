@@ -1441,6 +1441,9 @@ static void *conn_main(void *arg) {
     conn_unlist(s, c); /* before close: nobody shuts a socket number reused meanwhile */
     c->next = s->dead;
     s->dead = c;
+    /* the accept loop joins the thread now rather than at its next wake-up (the pipe outlives every
+     * connection: lp_http_server_free closes it last) */
+    if (s->wake[1] >= 0) (void)!write(s->wake[1], "r", 1);
     pthread_mutex_unlock(&s->cmu);
     close(c->fd);
     free(c->in);
@@ -1618,7 +1621,8 @@ static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, s
     return 0;
 }
 
-/* Stops accepting and closes the listening socket. */
+/* Stops accepting and closes the listening socket (the wake-up pipe stays: connections still use
+ * it until they end). */
 static void accept_stop(lp_http_server *s) {
     if (s->acc_started) {
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
@@ -1626,11 +1630,15 @@ static void accept_stop(lp_http_server *s) {
         pthread_join(s->acc, NULL);
         s->acc_started = 0;
     }
+    if (s->lfd >= 0) close(s->lfd);
+    s->lfd = -1;
+}
+
+/* Closes the wake-up pipe; only when no connection is left. */
+static void wake_close(lp_http_server *s) {
     for (int i = 0; i < 2; i++)
         if (s->wake[i] >= 0) close(s->wake[i]);
     s->wake[0] = s->wake[1] = -1;
-    if (s->lfd >= 0) close(s->lfd);
-    s->lfd = -1;
 }
 
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
@@ -1669,6 +1677,7 @@ int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
     return 0;
 fail:
     accept_stop(s);
+    wake_close(s);
     s->port = 0;
     return -1;
 }
@@ -1698,6 +1707,7 @@ void lp_http_server_free(lp_http_server *s) {
     }
     pthread_mutex_unlock(&s->cmu);
     reap(s);
+    wake_close(s);
     pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccv);
     lp_tls_creds_free(s->creds);
