@@ -480,6 +480,16 @@ static void test_tls(lp_http_server *plain) {
     test_malformed_heads();
     test_chunked();
     test_later_heads();
+    /* a chunk whose bytes never come: 400 after the stall time (2 × head_timeout_s), over TLS too */
+    static const char stall[] = "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "ffff\r\nabc";
+    answer st;
+    ask(stall, sizeof stall - 1, &st);
+    if (st.status != 400) fprintf(stderr, "a stalled chunked body over TLS: got\n%s\n", st.raw);
+    CHECK_EQ_INT(st.status, 400);
+    CHECK(!strcmp(st.code, "invalid_request") && strstr(st.message, "stalled") != NULL);
+    CHECK(st.secs > 3.5 && st.secs < 5.0);
+    fprintf(stderr, "ok   a stalled chunked body over TLS: 400 after %.2f s\n", st.secs);
     gnutls_certificate_free_credentials(g_cred);
     g_tls = 0;
     g_port = port;
