@@ -32,7 +32,7 @@ export DEBIAN_FRONTEND=noninteractive
 # Building: the compiler, CMake, pkg-config, python3 (CMake's configure step and the build's
 # generators), and the libraries liblepton, the broker and the agent link.
 PKGS=(build-essential cmake pkg-config python3
-      libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev libsqlite3-dev libpq-dev)
+      libcurl4-openssl-dev libjansson-dev libgnutls28-dev libsqlite3-dev libpq-dev)
 if [ "$TEST" = 1 ]; then
   PKGS+=(postgresql openssl ca-certificates abigail-tools iproute2 python3-venv)
 fi

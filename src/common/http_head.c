@@ -1,4 +1,4 @@
-/* http_head.c — the first request head of a connection checked on its raw bytes (http_head.h):
+/* http_head.c — a request head checked on its raw bytes (http_head.h):
  * request line, header lines (RFC 9112 syntax, no control bytes), sizes, Content-Length and the first
  * chunk size, each refusal with a message that names what is wrong. */
 #include "http_head.h"

@@ -1,8 +1,8 @@
-/* http_head.h — the check of a connection's first request head, made on the bytes as received
- * (before libmicrohttpd parses them): everything libmicrohttpd would refuse with its own HTML body
- * (a malformed request line or header line, an over-long URI or head, an unknown HTTP version, a
- * Content-Length that is not a number, a malformed or absurd first chunk size) is found here, so the
- * server can answer it with the protocol's JSON error body instead. Pure: no I/O, no allocation. */
+/* http_head.h — the check of every request head, made on the bytes as received before the server
+ * splits them: a malformed request line or header line, an over-long URI or head, an unknown HTTP
+ * version, a Content-Length that is not a number, a malformed or absurd first chunk size are found
+ * here, so that the server answers them with the protocol's JSON error body. Pure: no I/O, no
+ * allocation. */
 #ifndef LEPTON_COMMON_HTTP_HEAD_H
 #define LEPTON_COMMON_HTTP_HEAD_H
 
@@ -15,8 +15,8 @@
  * time. */
 #define LP_HTTP_BODY_LIMIT (1ull << 40)
 
-/* Header lines of a head at most (more → 431): each takes room in libmicrohttpd's per-connection
- * memory besides its bytes. */
+/* Header lines of a head at most (more → 431): each takes an entry in the server's request besides
+ * its bytes. */
 #define LP_HTTP_HEADERS_MAX 100
 
 enum { LP_HEAD_BAD = -1, LP_HEAD_MORE = 0, LP_HEAD_OK = 1 };
@@ -32,7 +32,7 @@ typedef struct lp_http_head_verdict {
     int chunk_pending;
 } lp_http_head_verdict;
 
-/* Checks the first n bytes received on a connection (buf need not be NUL-terminated). head_max:
+/* Checks the first n bytes of a request head as received (buf need not be NUL-terminated). head_max:
  * the most bytes a head may take (larger → 431). eof: the client has sent all it will send.
  * Returns LP_HEAD_OK when a complete, well-formed head is in (bytes after it are looked at only for
  * a first chunk size), LP_HEAD_BAD with v filled when the bytes so far already cannot be a valid

@@ -1,22 +1,19 @@
-/* http_server.c — libmicrohttpd behind http_server.h: routing, body limits, request checks (NULs,
- * framing), replies, TCP tuning, HTTPS from PEM files, the gate (the server's own accept loop: a
- * connection's first request head is checked on its raw bytes, answered with the JSON error body
- * when malformed, else the socket goes to libmicrohttpd), the connection guard (head deadline,
- * per-address and total limits, eviction of idle sockets, stalled chunked bodies) and upgraded
- * connections (101: a thread each, owned by the server). */
+/* http_server.c — the project's HTTP/1.1 server behind http_server.h: the accept loop, one thread
+ * per connection, request heads checked by http_head.c and parsed here, Content-Length and chunked
+ * bodies (accumulated or streamed), routing, request checks, replies (JSON, bytes, streamed, 101
+ * upgrades), the connection guard (head and idle deadlines, per-address and total limits, eviction
+ * of idle sockets, stalled bodies) and HTTPS through http_io.c (GnuTLS). Every error answer is the
+ * protocol's JSON error body. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <time.h>
-#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +21,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "http_head.h"
+#include "http_io.h"
 #include "log.h"
 #include "strutil.h"
 #include "wire.h"
@@ -35,6 +35,8 @@
 #define MAX_PARAMS 8
 #define MAX_SEGS 16
 #define MAX_EXTRA_HEADERS 8
+#define MAX_QUERY 32
+#define MAX_HEADERS (LP_HTTP_HEADERS_MAX + 1)
 #define SEG_MAX 264 /* bytes of one path segment, NUL included */
 
 typedef struct route {
@@ -47,56 +49,54 @@ typedef struct route {
     void *user;
 } route;
 
-/* Bodies over the route's limit up to this size are drained before the 413 (see above). */
+/* Bodies refused (over the route's limit, or by a streaming route) are read and dropped up to this
+ * size before the answer, so that a client still sending sees the answer rather than a reset. */
 #define LP_HTTP_DRAIN_MAX (64u << 20)
-/* How long the gate waits for the first chunk size of a chunked body sent apart from its head. */
-#define LP_HTTP_CHUNK_WAIT_NS (100 * 1000000ll)
 /* Bytes of a certificate chain or key file: far more than any real one. */
 #define PEM_MAX (1u << 20)
+/* Bytes of a chunk-size line or a trailer line at most. */
+#define CHUNK_LINE_MAX 4096
+/* After an answer that closes the connection, what the client still sends is read and dropped for
+ * this long (at most LINGER_BYTES), so that it sees the answer rather than a reset. */
+#define LINGER_NS (1000 * 1000000ll)
+#define LINGER_BYTES (1u << 20)
+#define THREAD_STACK (512u * 1024)
 
-/* One open connection as the guard sees it, from accept to close (libmicrohttpd's socket context
- * once it has the socket). */
+/* A connection's state as the guard sees it (under the server's cmu). */
 enum { CT_HEAD, CT_BUSY, CT_IDLE, CT_DROPPED, CT_UPGRADED };
-/* Who owns the socket: the gate (it closes it), libmicrohttpd, or neither yet (handed over, not yet
- * seen by libmicrohttpd: never shut, the number may already be closed). */
-enum { W_GATE, W_HANDING, W_MHD };
-typedef struct conn_track {
+
+/* One accepted connection, owned by its thread from accept to close; listed on the server while
+ * its socket is open. */
+typedef struct conn {
+    struct lp_http_server *s;
     int fd;
-    int state;                    /* CT_*, under the server's cmu */
-    int where;                    /* W_*, under cmu */
-    int in_body;                  /* a chunked body is being received (under cmu) */
-    int64_t since_ns;             /* when the state began */
-    int64_t last_data_ns;         /* atomic: last body bytes of a chunked request */
-    struct sockaddr_storage addr; /* the client's (per-address limit) */
+    int up_fd;        /* TLS upgrade: the upgrade function's end of the socketpair, else -1 (cmu) */
+    int state;        /* CT_*, under cmu */
+    int64_t since_ns; /* when the state began (cmu) */
+    struct sockaddr_storage addr;
     socklen_t addr_len;
-    /* the gate's own (its thread only) */
-    int64_t next_peek_ns;
-    unsigned backoff_ms;
-    int lowat;          /* SO_RCVLOWAT set above 1 (reset before the hand-over) */
-    int answered;       /* the gate answered an error: reading and dropping until the client closes */
-    int64_t hand_by_ns; /* a good head waits for its first chunk size until then (0: not waiting) */
-    size_t drained;
-    struct conn_track *prev, *next;
-} conn_track;
+    pthread_t th;
+    lp_io io;
+    /* received bytes not yet used: in[in_off, in_len) */
+    char *in;
+    size_t in_cap, in_off, in_len;
+    char *hbuf; /* the current request head, split in place */
+    struct conn *prev, *next;
+} conn;
 
 struct lp_http_server {
-    struct MHD_Daemon *d;
-    /* the gate: listening socket, accept loop, first heads (its thread owns pend) */
     int lfd;
     int wake[2];
-    pthread_t gate;
-    int gate_started, gate_stop; /* gate_stop: atomic */
-    conn_track **pend;
-    size_t npend, pend_cap;
+    pthread_t acc;
+    int acc_started, stop; /* stop: atomic */
+    int started;
     size_t head_max;
-    /* connection guard */
     unsigned head_s, per_ip;
     pthread_mutex_t cmu;
-    pthread_cond_t ccv;
-    pthread_t wd;
-    int wd_started, wd_stop;
-    conn_track *conns;
+    pthread_cond_t ccv; /* signalled when a connection is unlisted */
+    conn *conns;
     unsigned nconn, ndropped;
+    conn *dead; /* connections whose threads are done: joined and freed by the accept loop */
     route routes[MAX_ROUTES];
     int nroutes;
     size_t max_body;
@@ -107,38 +107,29 @@ struct lp_http_server {
     int port;
     lp_http_observer obs;
     void *obs_user;
-    /* HTTPS: the PEM texts (NUL-terminated), kept for the daemon's life; NULL for plain HTTP */
+    /* HTTPS: the PEM texts (NUL-terminated); NULL for plain HTTP */
     char *tls_cert, *tls_key;
     size_t tls_key_size;
     char tls_cert_path[512], tls_key_path[512];
-    int starting; /* atomic: libmicrohttpd's log lines go to start_log (why a start failed) */
-    char start_log[512];
-    /* upgraded connections (under cmu): each has a thread that unlists it when it is done */
-    struct upgraded *ups;
-    unsigned nups;
-    int ups_stop;
-    pthread_cond_t ucv; /* signalled when an upgraded connection's thread is done */
+    lp_tls_creds *creds;
 };
-
-/* An upgraded connection: its socket and the thread serving it (detached; the server waits for it
- * through nups). */
-typedef struct upgraded {
-    lp_http_server *s;
-    struct MHD_UpgradeResponseHandle *urh;
-    int fd;
-    int tcp_fd; /* TLS: the client's TCP socket (libmicrohttpd relays it to fd), else -1 */
-    int gone;   /* the client has closed: fd has been shut (under cmu) */
-    char *extra;
-    size_t extra_len;
-    lp_http_upgrade_fn fn;
-    void *user;
-    struct upgraded *prev, *next;
-} upgraded;
 
 struct lp_http_req {
     lp_http_server *s;
-    struct MHD_Connection *c;
+    conn *c;
     const char *method, *path;
+    int v11;        /* HTTP/1.1 (else 1.0) */
+    int head_only;  /* a HEAD request: answers carry no body */
+    int close_req;  /* the client asked to close after this request */
+    int upgrade_ok; /* the Connection header names upgrade */
+    int expect100;  /* the client waits for "100 Continue" before its body */
+    int chunked;
+    int has_cl;
+    uint64_t clen;
+    int nh;
+    const char *hname[MAX_HEADERS], *hval[MAX_HEADERS];
+    int nq;
+    const char *qname[MAX_QUERY], *qval[MAX_QUERY];
     const route *rt;
     int nparam;
     const char *pname[MAX_PARAMS];
@@ -147,16 +138,11 @@ struct lp_http_req {
     size_t body_len, body_cap;
     int too_large;
     int stream_failed;
-    uint64_t drained; /* body bytes dropped after a streaming route refused it */
+    uint64_t drained; /* body bytes dropped after the request was refused */
     int64_t start_ns;
-    conn_track *ct;
-    int begun;          /* the head has been seen by on_access */
-    size_t raw_uri_len; /* strlen of the URI as libmicrohttpd logged it (stops at a NUL) */
-    int uri_logged;
     json_t *json; /* the body parsed before a non-streaming handler ran */
     /* reply */
     int replied;
-    int queued; /* the reply has gone to libmicrohttpd */
     int status;
     char *resp;
     size_t resp_len;
@@ -245,11 +231,6 @@ static int load_tls(lp_http_server *s, const lp_http_config *cfg, char *err, siz
                    cert ? "certificate" : "key", cert ? cert : key, cert ? "key" : "certificate");
         return -1;
     }
-    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-        lp_set_err(err, en, "cannot serve HTTPS: this libmicrohttpd (%s) was built without TLS support",
-                   MHD_get_version());
-        return -1;
-    }
     if (strlen(cert) >= sizeof s->tls_cert_path || strlen(key) >= sizeof s->tls_key_path) {
         lp_set_err(err, en, "the TLS certificate or key path is too long (at most %zu bytes)",
                    sizeof s->tls_cert_path - 1);
@@ -289,7 +270,6 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->ccv, &ca);
-    pthread_cond_init(&s->ucv, &ca);
     pthread_condattr_destroy(&ca);
     if (load_tls(s, cfg, err, err_size) != 0) {
         lp_http_server_free(s);
@@ -309,7 +289,7 @@ int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *er
 
 static int add_route(lp_http_server *s, const char *method, const char *pattern, lp_http_body_fn bf,
                      lp_http_handler fn, void *user) {
-    if (!s || s->d || s->nroutes >= MAX_ROUTES || !method || !pattern || !fn) return -1;
+    if (!s || s->started || s->nroutes >= MAX_ROUTES || !method || !pattern || !fn) return -1;
     route *r = &s->routes[s->nroutes];
     memset(r, 0, sizeof *r);
     if (split_path(pattern, r->segs, MAX_SEGS, &r->nseg) != 0) return -1;
@@ -338,7 +318,7 @@ int lp_http_server_route_stream(lp_http_server *s, const char *method, const cha
 }
 
 void lp_http_server_set_conn_memory(lp_http_server *s, size_t bytes) {
-    if (!s->d && bytes >= 4096) s->conn_mem = bytes;
+    if (!s->started && bytes >= 4096) s->conn_mem = bytes;
 }
 
 void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *user) {
@@ -390,11 +370,15 @@ const char *lp_http_param(const lp_http_req *r, const char *name) {
 }
 
 const char *lp_http_header(const lp_http_req *r, const char *name) {
-    return MHD_lookup_connection_value(r->c, MHD_HEADER_KIND, name);
+    for (int i = 0; i < r->nh; i++)
+        if (!strcasecmp(r->hname[i], name)) return r->hval[i];
+    return NULL;
 }
 
 const char *lp_http_query(const lp_http_req *r, const char *name) {
-    return MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, name);
+    for (int i = 0; i < r->nq; i++)
+        if (!strcmp(r->qname[i], name)) return r->qval[i];
+    return NULL;
 }
 
 const char *lp_http_body(const lp_http_req *r, size_t *size) {
@@ -410,9 +394,7 @@ void *lp_http_ctx(const lp_http_req *r) { return r->ctx; }
 int lp_http_replied(const lp_http_req *r) { return r->replied; }
 
 int lp_http_client_gone(const lp_http_req *r) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci) return 0;
-    struct pollfd p = {ci->connect_fd, POLLRDHUP, 0};
+    struct pollfd p = {r->c->fd, POLLRDHUP, 0};
     if (poll(&p, 1, 0) <= 0) return 0;
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
@@ -478,7 +460,7 @@ void lp_http_reply_upgrade(lp_http_req *r, const char *protocol, lp_http_upgrade
     set_reply(r, 101, "", NULL, 0);
     r->up_fn = fn;
     r->up_user = user;
-    lp_http_add_header(r, MHD_HTTP_HEADER_UPGRADE, protocol);
+    lp_http_add_header(r, "Upgrade", protocol);
 }
 
 json_t *lp_http_error_body(const char *code, const char *message, const char *hint) {
@@ -515,7 +497,7 @@ json_t *lp_http_json_body(lp_http_req *r) {
         r->json = NULL;
         return j;
     }
-    const char *ct = lp_http_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *ct = lp_http_header(r, "Content-Type");
     if (r->body_len > 0 && ct && *ct) {
         size_t n = strcspn(ct, ";");
         while (n > 0 && ct[n - 1] == ' ')
@@ -560,345 +542,58 @@ json_t *lp_http_json_body(lp_http_req *r) {
     return j;
 }
 
-/* ---- libmicrohttpd glue ---- */
-typedef struct stream_src {
-    lp_http_reader_fn fn;
-    void *cls;
-    void (*free_fn)(void *);
-} stream_src;
-
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
-    stream_src *src = cls;
-    long n = src->fn(src->cls, pos, buf, max);
-    return n > 0 ? (ssize_t)n : MHD_CONTENT_READER_END_WITH_ERROR;
-}
-
-static void stream_free(void *cls) {
-    stream_src *src = cls;
-    if (src->free_fn) src->free_fn(src->cls);
-    free(src);
-}
-
-static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
-                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh);
-
-static struct MHD_Response *make_response(lp_http_req *q) {
-    if (q->up_fn) return MHD_create_response_for_upgrade(on_upgrade, q->s);
-    if (!q->sfn) {
-        struct MHD_Response *resp =
-            MHD_create_response_from_buffer(q->resp_len, q->resp, MHD_RESPMEM_MUST_FREE);
-        if (resp) q->resp = NULL; /* owned by the response now */
-        return resp;
-    }
-    stream_src *src = malloc(sizeof *src);
-    if (!src) return NULL; /* on_completed frees the producer */
-    src->fn = q->sfn;
-    src->cls = q->scls;
-    src->free_fn = q->sfree;
-    struct MHD_Response *resp =
-        MHD_create_response_from_callback(q->ssize, q->sblock, stream_read, src, stream_free);
-    if (!resp) {
-        free(src);
-        return NULL;
-    }
-    q->sfn = NULL; /* owned by the response now */
-    q->sfree = NULL;
-    return resp;
-}
-
-static enum MHD_Result send_reply(lp_http_req *q) {
-    if (!q->replied) lp_http_reply_error(q, WIRE_INTERNAL, NULL, "the handler gave no answer");
-    struct MHD_Response *resp = make_response(q);
-    if (!resp) return MHD_NO;
-    if (!q->up_fn)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, q->ctype); /* 101: MHD adds Connection */
-    for (int i = 0; i < q->nhdr; i++)
-        MHD_add_response_header(resp, q->hdr_name[i], q->hdr_val[i]);
-    enum MHD_Result ok = MHD_queue_response(q->c, (unsigned)q->status, resp);
-    q->queued = 1;
-    MHD_destroy_response(resp);
-    int64_t dur = lp_mono_ns() - q->start_ns;
-    lp_log(LP_LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", q->s->log_name, q->method, q->path, q->status,
-           (double)dur / 1e6);
-    if (q->s->obs) q->s->obs(q->rt ? q->rt->pattern : "-", q->method, q->status, dur, q->s->obs_user);
-    return ok;
-}
-
-/* ---- request checks ---- */
-typedef struct hdr_scan {
-    const char *prev_end; /* where the previous header's value ended */
-    int bad;
-    const char *bad_name;
-} hdr_scan;
-
-/* libmicrohttpd (0.9.x) splits the head in place and hands out C strings, so a NUL byte inside a
- * header value silently cuts it. The values lie in the order received, each followed by its line
- * end (CR LF or LF turned into NULs) and then the next header's name: anything else between one
- * value's end and the next name (ignoring trailing blanks) means the value held a NUL byte (or was
- * folded over lines, which RFC 9112 lets a server refuse with 400 too). */
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t ks,
-                                   const char *val, size_t vs) {
-    (void)kind;
-    (void)ks;
-    hdr_scan *h = cls;
-    if (h->prev_end) {
-        const char *p = h->prev_end;
-        while (p < key && (*p == ' ' || *p == '\t'))
-            p++;
-        size_t gap = key > p ? (size_t)(key - p) : 0;
-        if (key <= p || gap > 2 || p[0] != 0 || (gap == 2 && p[1] != 0)) {
-            h->bad = 1;
-            return MHD_NO;
-        }
-    }
-    h->bad_name = key;
-    h->prev_end = val ? val + vs : key + ks;
-    return MHD_YES;
-}
-
-static int header_has_nul(struct MHD_Connection *c, const char **name) {
-    hdr_scan h = {0};
-    MHD_get_connection_values_n(c, MHD_HEADER_KIND, scan_header, &h);
-    if (!h.bad && h.prev_end) {
-        /* the last value: its line end, then the empty line's, all NULs */
-        const char *p = h.prev_end;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (p[0] != 0 || p[1] != 0) h.bad = 1;
-    }
-    *name = h.bad_name ? h.bad_name : "?";
-    return h.bad;
-}
-
-/* Refuses, before routing, a request whose path or header values hold a NUL byte or whose framing is
- * ambiguous (request smuggling behind a proxy). Returns 0, or -1 after replying. */
-static int check_request(lp_http_req *q, const char *url, const char *version) {
-    struct MHD_Connection *c = q->c;
-    /* The URI as received spans url .. the space before the version; the URI logger saw its length
-     * up to the first NUL. */
-    if (q->uri_logged && version && *version && version > url && (size_t)(version - url) < (1u << 20) &&
-        q->raw_uri_len != (size_t)(version - url - 1)) {
-        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
-        lp_http_reply_error(q, WIRE_INVALID, "percent-encode the byte as %00 if it is meant",
-                            "the request path holds a NUL byte (after \"%.64s\")", url);
-        return -1;
-    }
-    const char *name;
-    if (header_has_nul(c, &name)) {
-        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
-        lp_http_reply_error(q, WIRE_INVALID, "header values are text without NUL bytes or line folding",
-                            "a request header holds a NUL byte or is folded over lines (at or after %.64s)",
-                            name);
-        return -1;
-    }
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (te && cl) {
-        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
-        lp_http_reply_error(q, WIRE_INVALID, "send either Content-Length or Transfer-Encoding: chunked",
-                            "the request has both Content-Length (%.32s) and Transfer-Encoding (%.32s); "
-                            "its length is ambiguous",
-                            cl, te);
-        return -1;
-    }
-    if (te && strcasecmp(te, "chunked") != 0) {
-        lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
-        lp_http_reply_error(q, WIRE_INVALID, "send Transfer-Encoding: chunked or a Content-Length",
-                            "Transfer-Encoding %.64s is not supported (only chunked)", te);
-        return -1;
-    }
-    return 0;
-}
-
-/* libmicrohttpd's URI logger runs once the request line is in, before the URI is split and decoded
- * in place: the request context starts here, with the URI's length up to any NUL. */
-static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c) {
-    (void)cls;
-    (void)c;
-    lp_http_req *q = calloc(1, sizeof *q);
-    if (!q) return NULL;
-    q->start_ns = lp_mono_ns();
-    q->raw_uri_len = strlen(uri);
-    q->uri_logged = 1;
-    return q;
-}
-
-/* ---- connection guard ---- */
-static void conn_unlist(lp_http_server *s, conn_track *t);
-
-static conn_track *conn_of(struct MHD_Connection *c) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci ? ci->socket_context : NULL;
-}
+/* ---- the connection guard: states, limits, eviction ---- */
 
 /* Drops a connection: its thread sees the socket end and closes it. Under cmu, on a listed one. */
-static void guard_drop(lp_http_server *s, conn_track *t) {
-    (void)shutdown(t->fd, SHUT_RDWR);
-    t->state = CT_DROPPED;
+static void guard_drop(lp_http_server *s, conn *c) {
+    (void)shutdown(c->fd, SHUT_RDWR);
+    c->state = CT_DROPPED;
     s->ndropped++;
 }
 
-/* The head is in: the connection is busy until its answer is done. Returns -1 when it was dropped. */
-static int guard_head_done(lp_http_server *s, lp_http_req *q, struct MHD_Connection *c) {
-    conn_track *t = conn_of(c);
-    if (!t) return 0;
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    int rc = 0;
+/* Moves a connection to state st. Returns -1 when it has been dropped meanwhile. */
+static int conn_set_state(conn *c, int st) {
+    lp_http_server *s = c->s;
     pthread_mutex_lock(&s->cmu);
-    if (t->state == CT_DROPPED) {
-        rc = -1;
-    } else {
-        t->state = CT_BUSY;
-        t->since_ns = lp_mono_ns();
-        t->in_body = te != NULL;
-        __atomic_store_n(&t->last_data_ns, t->since_ns, __ATOMIC_RELAXED);
-        q->ct = t;
+    int rc = c->state == CT_DROPPED ? -1 : 0;
+    if (!rc && c->state != CT_UPGRADED) {
+        c->state = st;
+        c->since_ns = lp_mono_ns();
     }
     pthread_mutex_unlock(&s->cmu);
     return rc;
 }
 
-/* The body is in. Returns -1 when the guard has already answered (a stalled body). */
-static int guard_body_done(lp_http_server *s, lp_http_req *q) {
-    if (!q->ct) return 0;
-    pthread_mutex_lock(&s->cmu);
-    int rc = q->ct->state == CT_DROPPED ? -1 : 0;
-    q->ct->in_body = 0;
-    pthread_mutex_unlock(&s->cmu);
-    return rc;
-}
-
-/* The request is over: the connection now waits for the next head (keep-alive). */
-static void guard_request_done(lp_http_server *s, lp_http_req *q) {
-    if (!q->ct) return;
-    pthread_mutex_lock(&s->cmu);
-    if (q->ct->state != CT_DROPPED && q->ct->state != CT_UPGRADED) {
-        q->ct->state = CT_IDLE;
-        q->ct->in_body = 0;
-        q->ct->since_ns = lp_mono_ns();
-    }
-    pthread_mutex_unlock(&s->cmu);
-    q->ct = NULL;
-}
-
-/* Writes a whole JSON error answer (lp_http_error_body) on a socket that no libmicrohttpd thread is
- * writing to: the gate's own before the hand-over, or one whose thread is blocked reading. Small
- * enough for the socket's buffer: never blocks. */
-static void answer_raw(int fd, int status, const char *code, const char *msg, const char *hint) {
-    json_t *b = lp_http_error_body(code, msg, hint);
-    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
-    json_decref(b);
-    if (!text) return;
-    const char *reason = MHD_get_reason_phrase_for((unsigned)status);
-    char head[256];
-    int hn = snprintf(head, sizeof head,
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n\r\n",
-                      status, reason && *reason ? reason : "Error", strlen(text));
-    (void)send(fd, head, (size_t)hn, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
-    (void)send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
-    free(text);
-}
-
-/* Answers a stalled chunked body itself (libmicrohttpd would wait for the rest until its idle
- * timeout and then close without a word): the connection's thread is blocked reading, so the answer
- * can be written on the socket directly, before the socket is shut. Plain HTTP only. */
-static void guard_answer_stall(lp_http_server *s, conn_track *t, int64_t stalled_ns) {
-    if (s->tls_cert) return;
-    char msg[256];
-    snprintf(msg, sizeof msg,
-             "the chunked request body stalled: no byte for %lld s while more was announced (a chunk "
-             "size larger than the data sent?)",
-             (long long)(stalled_ns / 1000000000));
-    answer_raw(t->fd, 400, WIRE_INVALID, msg, "send chunk sizes that match the data, or a Content-Length");
-}
-
-static void *guard_main(void *arg) {
-    lp_http_server *s = arg;
-    int64_t head_ns = (int64_t)s->head_s * 1000000000, idle_ns = (int64_t)s->idle_s * 1000000000;
-    int64_t stall_ns = 2 * head_ns;
-    pthread_mutex_lock(&s->cmu);
-    while (!s->wd_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 200 * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
-        int64_t now = lp_mono_ns();
-        for (conn_track *t = s->conns, *next; t; t = next) {
-            next = t->next;
-            if (t->where == W_HANDING) {
-                /* libmicrohttpd closes a socket it cannot take without telling: forget it (never
-                 * shut: its number may be another connection's by now) */
-                if (now - t->since_ns > head_ns + 5000000000ll) {
-                    lp_log(LP_LOG_WARN,
-                           "%s: libmicrohttpd did not take a connection handed to it; forgetting it",
-                           s->log_name);
-                    conn_unlist(s, t);
-                    free(t);
-                }
-                continue;
-            }
-            if (t->state == CT_HEAD && now - t->since_ns > head_ns) {
-                lp_log(LP_LOG_DEBUG, "%s: dropping a connection that sent no complete request head in %u s",
-                       s->log_name, s->head_s);
-                guard_drop(s, t);
-            } else if (t->state == CT_IDLE && now - t->since_ns > idle_ns) {
-                guard_drop(s, t);
-            } else if (t->state == CT_BUSY && t->in_body &&
-                       now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED) > stall_ns) {
-                lp_log(LP_LOG_INFO, "%s: a chunked request body stalled; answering 400 and closing",
-                       s->log_name);
-                guard_answer_stall(s, t, now - __atomic_load_n(&t->last_data_ns, __ATOMIC_RELAXED));
-                guard_drop(s, t);
-            }
-        }
-        /* libmicrohttpd (0.9.75) does not pass a TLS client's close on to the upgraded socket:
-         * shut it, so that the upgrade function sees the end (plain sockets see it themselves) */
-        for (upgraded *u = s->ups; u; u = u->next) {
-            struct pollfd p = {u->tcp_fd, POLLRDHUP, 0};
-            if (u->tcp_fd >= 0 && !u->gone && poll(&p, 1, 0) > 0 &&
-                (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-                u->gone = 1;
-                (void)shutdown(u->fd, SHUT_RDWR);
-            }
-        }
-    }
-    pthread_mutex_unlock(&s->cmu);
-    return NULL;
+static int same_addr(const conn *a, const conn *b) {
+    if (a->addr_len != b->addr_len || a->addr.ss_family != b->addr.ss_family) return 0;
+    if (a->addr.ss_family == AF_INET6)
+        return !memcmp(&((const struct sockaddr_in6 *)&a->addr)->sin6_addr,
+                       &((const struct sockaddr_in6 *)&b->addr)->sin6_addr, sizeof(struct in6_addr));
+    return !memcmp(&((const struct sockaddr_in *)&a->addr)->sin_addr,
+                   &((const struct sockaddr_in *)&b->addr)->sin_addr, sizeof(struct in_addr));
 }
 
 /* Lists a new connection (under cmu). Returns 0, or -1 when its address already holds max_per_ip
  * connections. When the server is full, the oldest connection that has sent no head yet (else the
  * oldest idle keep-alive one) makes room. */
-static int conn_admit(lp_http_server *s, conn_track *t) {
+static int conn_admit(lp_http_server *s, conn *c) {
     unsigned same = 0;
-    for (conn_track *x = s->conns; x; x = x->next)
-        if (x->state != CT_DROPPED && x->addr_len == t->addr_len && x->addr.ss_family == t->addr.ss_family &&
-            (t->addr.ss_family == AF_INET6
-                 ? !memcmp(&((struct sockaddr_in6 *)&x->addr)->sin6_addr,
-                           &((struct sockaddr_in6 *)&t->addr)->sin6_addr, sizeof(struct in6_addr))
-                 : !memcmp(&((struct sockaddr_in *)&x->addr)->sin_addr,
-                           &((struct sockaddr_in *)&t->addr)->sin_addr, sizeof(struct in_addr))))
-            same++;
+    for (conn *x = s->conns; x; x = x->next)
+        if (x->state != CT_DROPPED && same_addr(x, c)) same++;
     if (same >= s->per_ip) return -1;
-    t->next = s->conns;
-    if (s->conns) s->conns->prev = t;
-    s->conns = t;
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
     s->nconn++;
     if (s->nconn - s->ndropped > s->max_conn) {
-        conn_track *victim = NULL;
+        conn *victim = NULL;
         for (int want = CT_HEAD; !victim && want <= CT_IDLE; want += CT_IDLE - CT_HEAD)
-            for (conn_track *x = t->next; x; x = x->next)
-                if (x->state == want && x->where != W_HANDING && (!victim || x->since_ns < victim->since_ns))
-                    victim = x;
-        if (!victim) victim = t; /* every other one is busy: refuse the newcomer */
+            for (conn *x = c->next; x; x = x->next)
+                if (x->state == want && (!victim || x->since_ns < victim->since_ns)) victim = x;
+        if (!victim) victim = c; /* every other one is busy: refuse the newcomer */
         lp_log(LP_LOG_DEBUG, "%s: %u connections open; dropping the oldest %s", s->log_name,
                s->nconn - s->ndropped,
-               victim == t                ? "(the new one: all others are busy)"
+               victim == c                ? "(the new one: all others are busy)"
                : victim->state == CT_HEAD ? "one without a request head"
                                           : "idle one");
         guard_drop(s, victim);
@@ -906,502 +601,663 @@ static int conn_admit(lp_http_server *s, conn_track *t) {
     return 0;
 }
 
-/* Unlists a connection (under cmu); the caller frees it. */
-static void conn_unlist(lp_http_server *s, conn_track *t) {
-    if (t->prev)
-        t->prev->next = t->next;
+/* Unlists a connection (under cmu). */
+static void conn_unlist(lp_http_server *s, conn *c) {
+    if (c->prev)
+        c->prev->next = c->next;
     else
-        s->conns = t->next;
-    if (t->next) t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
     s->nconn--;
-    if (t->state == CT_DROPPED) s->ndropped--;
+    if (c->state == CT_DROPPED) s->ndropped--;
+    pthread_cond_broadcast(&s->ccv);
 }
 
-/* libmicrohttpd has taken a socket the gate handed over: its track becomes the socket context. */
-static void guard_connect(lp_http_server *s, struct MHD_Connection *c, void **socket_context) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    conn_track *t = NULL;
-    pthread_mutex_lock(&s->cmu);
-    /* newest first: a number reused after a lost hand-over matches its newest connection */
-    for (conn_track *x = s->conns; ci && x && !t; x = x->next)
-        if (x->where == W_HANDING && x->fd == ci->connect_fd) t = x;
-    if (t) t->where = W_MHD;
-    pthread_mutex_unlock(&s->cmu);
-    *socket_context = t;
-}
-
-static void guard_disconnect(lp_http_server *s, void **socket_context) {
-    conn_track *t = *socket_context;
-    if (!t) return;
-    *socket_context = NULL;
-    pthread_mutex_lock(&s->cmu);
-    conn_unlist(s, t);
-    pthread_mutex_unlock(&s->cmu);
-    free(t);
-}
-
-/* ---- the gate: the accept loop and the first request head of each connection ---- */
-
-/* Unlists and closes a connection the gate owns (unlisted first: the guard never shuts a number
- * that close() has freed). */
-static void gate_close(lp_http_server *s, conn_track *t) {
-    pthread_mutex_lock(&s->cmu);
-    conn_unlist(s, t);
-    pthread_mutex_unlock(&s->cmu);
-    close(t->fd);
-    free(t);
-}
-
-/* A good first head: the socket goes to libmicrohttpd, which reads the head again. */
-static void gate_hand_over(lp_http_server *s, conn_track *t) {
-    if (t->lowat) {
-        int one = 1;
-        (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
-        t->lowat = 0;
+/* ---- writing answers ---- */
+static const char *reason_phrase(int status) {
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Content";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return status < 200   ? "Informational"
+               : status < 400 ? "OK"
+               : status < 500 ? "Client Error"
+                              : "Server Error";
     }
-    pthread_mutex_lock(&s->cmu);
-    int dropped = t->state == CT_DROPPED;
-    if (!dropped) {
-        t->where = W_HANDING;
-        t->since_ns = lp_mono_ns();
-    }
-    pthread_mutex_unlock(&s->cmu);
-    if (dropped) { /* evicted meanwhile */
-        gate_close(s, t);
-        return;
-    }
-    if (MHD_add_connection(s->d, t->fd, (struct sockaddr *)&t->addr, t->addr_len) == MHD_YES) return;
-    /* libmicrohttpd closed the socket; its track is gone too if it saw the connection at all */
-    lp_log(LP_LOG_WARN, "%s: libmicrohttpd refused a connection: %s", s->log_name, strerror(errno));
-    pthread_mutex_lock(&s->cmu);
-    conn_track *x = s->conns;
-    while (x && x != t)
-        x = x->next;
-    if (x && x->where == W_HANDING)
-        conn_unlist(s, x);
-    else
-        x = NULL;
-    pthread_mutex_unlock(&s->cmu);
-    free(x);
 }
 
-/* Accepts what is waiting. Returns 0, or -1 when out of descriptors or memory (pause accepting). */
-static int gate_accept(lp_http_server *s) {
-    for (int k = 0; k < 64; k++) {
-        conn_track *t = calloc(1, sizeof *t);
-        if (!t) return -1;
-        t->addr_len = sizeof t->addr;
-        int fd = accept4(s->lfd, (struct sockaddr *)&t->addr, &t->addr_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            int e = errno;
-            free(t);
-            if (e == EINTR || e == ECONNABORTED) continue;
-            if (e == EAGAIN || e == EWOULDBLOCK) return 0;
-            lp_log(LP_LOG_WARN, "%s: cannot accept a connection: %s", s->log_name, strerror(e));
-            return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? -1 : 0;
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        t->fd = fd;
-        t->state = CT_HEAD;
-        t->where = W_GATE;
-        t->since_ns = lp_mono_ns();
-        pthread_mutex_lock(&s->cmu);
-        int refused = conn_admit(s, t);
-        pthread_mutex_unlock(&s->cmu);
-        if (refused) {
-            lp_log(LP_LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
-                   s->per_ip);
-            close(fd);
-            free(t);
-            continue;
-        }
-        if (s->tls_cert) { /* encrypted: libmicrohttpd reads and checks it */
-            gate_hand_over(s, t);
-            continue;
-        }
-        if (s->npend == s->pend_cap) {
-            size_t cap = s->pend_cap ? 2 * s->pend_cap : 64;
-            conn_track **np = realloc(s->pend, cap * sizeof *np);
-            if (!np) {
-                gate_close(s, t);
-                return -1;
-            }
-            s->pend = np;
-            s->pend_cap = cap;
-        }
-        t->next_peek_ns = t->since_ns;
-        s->pend[s->npend++] = t;
+/* Half-closes after a closing answer and reads what the client still sends for a moment, so that
+ * it sees the answer rather than a reset (unread bytes make the kernel reset the connection). */
+static void conn_linger(conn *c) {
+    if (c->io.tls) lp_io_end(&c->io);
+    (void)shutdown(c->fd, SHUT_WR);
+    int64_t until = lp_mono_ns() + LINGER_NS;
+    size_t got = 0;
+    char buf[4096];
+    for (;;) {
+        struct pollfd p = {c->fd, POLLIN, 0};
+        int64_t left = until - lp_mono_ns();
+        if (left <= 0 || got > LINGER_BYTES || poll(&p, 1, (int)(left / 1000000) + 1) <= 0) break;
+        ssize_t k = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EINTR))) break;
+        if (k > 0) got += (size_t)k;
+    }
+}
+
+/* Writes a whole JSON error answer that ends the connection (a request head or body the server
+ * refuses before any route has a say). */
+static void answer_raw(conn *c, int status, const char *code, const char *msg, const char *hint) {
+    json_t *b = lp_http_error_body(code, msg, hint);
+    char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    if (!text) return;
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      status, reason_phrase(status), strlen(text));
+    (void)lp_io_write2(&c->io, head, (size_t)hn, text, strlen(text));
+    free(text);
+}
+
+/* 1 when the comma-separated header value list holds token (case-insensitive). */
+static int has_token(const char *list, const char *token) {
+    size_t tl = strlen(token);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        if (m == tl && !strncasecmp(p, token, tl)) return 1;
+        p += n;
     }
     return 0;
 }
 
-/* Looks at what a pending connection has sent. Returns 1 while the gate keeps it, 0 when it is gone
- * (closed, or handed over). */
-static int gate_serve(lp_http_server *s, conn_track *t, short revents, char *buf, size_t cap) {
-    if (t->answered) { /* read and drop what the client still sends, so that it sees the answer */
-        for (;;) {
-            ssize_t k = recv(t->fd, buf, cap, 0);
-            if (k > 0 && (t->drained += (size_t)k) < (1u << 20)) continue;
-            if (k < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
-            gate_close(s, t);
-            return 0;
+/* Sends the reply of a request (not an upgrade). Returns 0 when the connection may serve another
+ * request, -1 when it must close (asked for, or the write failed). */
+static int send_reply(conn *c, lp_http_req *q, int must_close) {
+    lp_http_server *s = c->s;
+    if (!q->replied) lp_http_reply_error(q, WIRE_INTERNAL, NULL, "the handler gave no answer");
+    int64_t dur = lp_mono_ns() - q->start_ns;
+    lp_log(LP_LOG_DEBUG, "%s %s %s -> %d (%.3f ms)", s->log_name, q->method, q->path, q->status,
+           (double)dur / 1e6);
+    if (s->obs) s->obs(q->rt ? q->rt->pattern : "-", q->method, q->status, dur, s->obs_user);
+    int closing = must_close || q->close_req || !q->v11;
+    int has_conn_hdr = 0;
+    size_t need = 256 + strlen(q->ctype);
+    for (int i = 0; i < q->nhdr; i++) {
+        need += strlen(q->hdr_name[i]) + strlen(q->hdr_val[i]) + 4;
+        if (!strcasecmp(q->hdr_name[i], "Connection")) {
+            has_conn_hdr = 1;
+            if (has_token(q->hdr_val[i], "close")) closing = 1;
         }
     }
-    ssize_t k = recv(t->fd, buf, cap, MSG_PEEK);
-    if (k < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
-    if (k <= 0) { /* the client left, or the guard dropped the connection */
-        gate_close(s, t);
-        return 0;
-    }
-    lp_http_head_verdict v;
-    int rc = lp_http_head_check(buf, (size_t)k, s->head_max, (revents & (POLLRDHUP | POLLHUP)) != 0, &v);
-    int64_t now = lp_mono_ns();
-    /* A chunked body's first chunk size is looked at too (an absurd one is refused at once): a
-     * client that sent the head alone gets a moment to send it. Our own clients never send chunked
-     * bodies; one that waits for "100 Continue" is not kept waiting. */
-    if (rc == LP_HEAD_OK && v.chunk_pending && !t->hand_by_ns) t->hand_by_ns = now + LP_HTTP_CHUNK_WAIT_NS;
-    if (rc == LP_HEAD_OK && (!v.chunk_pending || now >= t->hand_by_ns)) {
-        gate_hand_over(s, t);
-        return 0;
-    }
-    if (rc == LP_HEAD_BAD) {
-        lp_log(LP_LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code,
-               v.message);
-        answer_raw(t->fd, v.status, v.code, v.message, v.hint);
-        (void)shutdown(t->fd, SHUT_WR);
-        t->answered = 1;
-        t->next_peek_ns = now;
-        if (t->lowat) {
-            int one = 1;
-            (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
-            t->lowat = 0;
+    char stackbuf[1024];
+    char *head = need <= sizeof stackbuf ? stackbuf : malloc(need);
+    if (!head) return -1;
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    int no_body = q->status == 204 || q->status == 304 || q->status < 200;
+    uint64_t size = q->sfn ? q->ssize : q->resp_len;
+    size_t hn = (size_t)snprintf(head, need, "HTTP/1.1 %d %s\r\nDate: %s\r\n", q->status,
+                                 reason_phrase(q->status), date);
+    if (*q->ctype) hn += (size_t)snprintf(head + hn, need - hn, "Content-Type: %s\r\n", q->ctype);
+    for (int i = 0; i < q->nhdr; i++)
+        hn += (size_t)snprintf(head + hn, need - hn, "%s: %s\r\n", q->hdr_name[i], q->hdr_val[i]);
+    if (!no_body)
+        hn += (size_t)snprintf(head + hn, need - hn, "Content-Length: %llu\r\n", (unsigned long long)size);
+    if (closing && !has_conn_hdr) hn += (size_t)snprintf(head + hn, need - hn, "Connection: close\r\n");
+    hn += (size_t)snprintf(head + hn, need - hn, "\r\n");
+    int rc = 0;
+    if (no_body || q->head_only || !size) {
+        rc = lp_io_write2(&c->io, head, hn, NULL, 0);
+    } else if (!q->sfn) {
+        rc = lp_io_write2(&c->io, head, hn, q->resp, q->resp_len);
+    } else {
+        /* a streamed body: the producer fills one block at a time, each sent before the next */
+        size_t block = q->sblock < size ? q->sblock : (size_t)size;
+        char *buf = malloc(block);
+        uint64_t pos = 0;
+        int first = 1;
+        if (!buf) rc = -1;
+        while (!rc && pos < size) {
+            size_t want = size - pos < block ? (size_t)(size - pos) : block;
+            long n = q->sfn(q->scls, pos, buf, want);
+            if (n <= 0 || (size_t)n > want) {
+                lp_log(LP_LOG_WARN,
+                       "%s %s %s: the response body's producer failed at byte %llu of %llu; closing",
+                       s->log_name, q->method, q->path, (unsigned long long)pos, (unsigned long long)size);
+                rc = -1;
+                break;
+            }
+            rc = first ? lp_io_write2(&c->io, head, hn, buf, (size_t)n)
+                       : lp_io_write2(&c->io, buf, (size_t)n, NULL, 0);
+            first = 0;
+            pos += (uint64_t)n;
         }
-        if (s->obs) s->obs("-", "-", v.status, now - t->since_ns, s->obs_user);
-        return 1;
+        if (first && !rc) rc = lp_io_write2(&c->io, head, hn, NULL, 0);
+        free(buf);
     }
-    /* Incomplete: look again once more bytes are in (SO_RCVLOWAT), and not at once (a head sent a
-     * byte at a time is not copied again per byte). The head deadline ends it (or hand_by_ns). */
-    t->backoff_ms = t->backoff_ms ? (t->backoff_ms * 2 > 50 ? 50 : t->backoff_ms * 2) : 1;
-    t->next_peek_ns = now + (int64_t)t->backoff_ms * 1000000;
-    int lowat = (int)k + 1;
-    if (setsockopt(t->fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) == 0) t->lowat = 1;
-    return 1;
+    if (head != stackbuf) free(head);
+    return rc != 0 || closing ? -1 : 0;
 }
 
-static void *gate_main(void *arg) {
-    lp_http_server *s = arg;
-    size_t cap = s->head_max + 64; /* the head, and the first chunk size after it */
-    char *buf = malloc(cap);
-    struct pollfd *pfd = NULL;
-    size_t pfd_cap = 0;
-    int64_t accept_again_ns = 0;
-    while (buf && !__atomic_load_n(&s->gate_stop, __ATOMIC_ACQUIRE)) {
-        if (pfd_cap < s->npend + 2) {
-            size_t c = (s->npend + 2) * 2;
-            struct pollfd *np = realloc(pfd, c * sizeof *np);
-            if (!np) {
-                usleep(10000);
-                continue;
+/* ---- request heads ---- */
+
+/* Decodes %XX escapes in place (and '+' as a blank when plus). Returns the decoded length. */
+static size_t unescape(char *p, int plus) {
+    char *w = p;
+    for (char *r = p; *r; r++) {
+        int hi, lo;
+        if (*r == '%' && r[1] && r[2] &&
+            (hi = (r[1] >= '0' && r[1] <= '9')               ? r[1] - '0'
+                  : (r[1] | 32) >= 'a' && (r[1] | 32) <= 'f' ? (r[1] | 32) - 'a' + 10
+                                                             : -1) >= 0 &&
+            (lo = (r[2] >= '0' && r[2] <= '9')               ? r[2] - '0'
+                  : (r[2] | 32) >= 'a' && (r[2] | 32) <= 'f' ? (r[2] | 32) - 'a' + 10
+                                                             : -1) >= 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 2;
+        } else {
+            *w++ = plus && *r == '+' ? ' ' : *r;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - p);
+}
+
+/* Splits a checked head (http_head.c has found it well-formed) in place into the request. Returns
+ * 0, or -1 with a refusal in *why (a percent-encoded NUL in the path). */
+static int parse_head(lp_http_req *q, char *h, size_t n, const char **why) {
+    char *end = h + n;
+    while (h < end && (*h == '\r' || *h == '\n'))
+        h++;
+    char *nl = memchr(h, '\n', (size_t)(end - h));
+    if (!nl) return -1;
+    *nl = 0;
+    if (nl > h && nl[-1] == '\r') nl[-1] = 0;
+    char *sp1 = strchr(h, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (!sp2) return -1;
+    *sp1 = *sp2 = 0;
+    q->method = h;
+    q->v11 = strcmp(sp2 + 1, "HTTP/1.0") != 0;
+    char *target = sp1 + 1;
+    char *qs = strchr(target, '?');
+    if (qs) *qs++ = 0;
+    if (unescape(target, 0) != strlen(target)) {
+        *why = "the request path holds a percent-encoded NUL byte (%00)";
+        return -1;
+    }
+    q->path = target;
+    for (char *a = qs; a && *a && q->nq < MAX_QUERY;) {
+        char *amp = strchr(a, '&');
+        if (amp) *amp = 0;
+        if (*a) {
+            char *eq = strchr(a, '=');
+            if (eq) *eq = 0;
+            unescape(a, 1);
+            if (eq) unescape(eq + 1, 1);
+            q->qname[q->nq] = a;
+            q->qval[q->nq] = eq ? eq + 1 : NULL;
+            q->nq++;
+        }
+        a = amp ? amp + 1 : NULL;
+    }
+    for (char *l = nl + 1; l < end && q->nh < MAX_HEADERS;) {
+        char *e = memchr(l, '\n', (size_t)(end - l));
+        if (!e) break;
+        *e = 0;
+        if (e > l && e[-1] == '\r') e[-1] = 0;
+        if (!*l) break; /* the empty line that ends the head */
+        char *colon = strchr(l, ':');
+        if (!colon) return -1;
+        *colon = 0;
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        char *ve = v + strlen(v);
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            *--ve = 0;
+        q->hname[q->nh] = l;
+        q->hval[q->nh] = v;
+        q->nh++;
+        l = e + 1;
+    }
+    return 0;
+}
+
+/* Makes room at the end of the input buffer (moving what is unread to its start). */
+static void in_compact(conn *c) {
+    size_t avail = c->in_len - c->in_off;
+    if (c->in_off == 0) return;
+    if (avail) memmove(c->in, c->in + c->in_off, avail);
+    c->in_off = 0;
+    c->in_len = avail;
+}
+
+/* Reads more bytes into the input buffer, until deadline_ns. Returns the count or LP_IO_*. */
+static long in_fill(conn *c, int64_t deadline_ns) {
+    if (c->in_off == c->in_len) c->in_off = c->in_len = 0;
+    if (c->in_len == c->in_cap) in_compact(c);
+    if (c->in_len == c->in_cap) return LP_IO_ERR;
+    long k = lp_io_read(&c->io, c->in + c->in_len, c->in_cap - c->in_len, deadline_ns);
+    if (k > 0) c->in_len += (size_t)k;
+    return k;
+}
+
+/* Reads until a complete head is in. Returns LP_HEAD_OK, LP_HEAD_BAD (v says why), or LP_HEAD_MORE
+ * when the connection ends without one (closed, dropped, past the deadline). */
+static int read_head(conn *c, int64_t deadline_ns, lp_http_head_verdict *v, int64_t *first_ns) {
+    size_t scanned = 0;
+    int eof = 0;
+    for (;;) {
+        size_t avail = c->in_len - c->in_off;
+        if (avail) {
+            if (!*first_ns) *first_ns = lp_mono_ns();
+            /* looked at again when a line has ended (a head sent a byte at a time is not re-read per
+             * byte), at the size limit, or at the end */
+            if (eof || !scanned || avail >= c->s->head_max ||
+                memchr(c->in + c->in_off + scanned, '\n', avail - scanned)) {
+                int rc = lp_http_head_check(c->in + c->in_off, avail, c->s->head_max, eof, v);
+                if (rc != LP_HEAD_MORE) return rc;
             }
-            pfd = np;
-            pfd_cap = c;
+            scanned = avail;
         }
-        int64_t now = lp_mono_ns();
-        int64_t wait_ns = 1000000000;
-        pfd[0] = (struct pollfd){s->wake[0], POLLIN, 0};
-        pfd[1] = (struct pollfd){now >= accept_again_ns ? s->lfd : -1, POLLIN, 0};
-        if (now < accept_again_ns && accept_again_ns - now < wait_ns) wait_ns = accept_again_ns - now;
-        size_t n = s->npend;
-        for (size_t i = 0; i < n; i++) {
-            conn_track *t = s->pend[i];
-            int ready = t->next_peek_ns <= now;
-            pfd[2 + i] = (struct pollfd){ready ? t->fd : -1, POLLIN | POLLRDHUP, 0};
-            if (!ready && t->next_peek_ns - now < wait_ns) wait_ns = t->next_peek_ns - now;
-            if (t->hand_by_ns && t->hand_by_ns - now < wait_ns)
-                wait_ns = t->hand_by_ns > now ? t->hand_by_ns - now : 0;
+        if (eof) return LP_HEAD_MORE;
+        if (c->in_len == c->in_cap) in_compact(c);
+        long k = in_fill(c, deadline_ns);
+        if (k == LP_IO_EOF)
+            eof = 1;
+        else if (k < 0)
+            return LP_HEAD_MORE;
+    }
+}
+
+/* ---- request bodies ---- */
+enum { BODY_DONE = 0, BODY_CLOSE = -1, BODY_GONE = -2 };
+
+/* One piece of the body. Returns 0 to go on, or BODY_CLOSE when the request was refused and more
+ * than LP_HTTP_DRAIN_MAX bytes have been dropped since (answer now and close). */
+static int deliver(lp_http_req *q, const char *data, size_t n) {
+    lp_http_server *s = q->s;
+    if (q->replied || q->too_large || (q->rt && q->rt->body_fn && q->stream_failed)) {
+        q->drained += n;
+        if (q->drained <= LP_HTTP_DRAIN_MAX) return 0;
+        if (q->too_large)
+            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
+                                s->max_body);
+        return BODY_CLOSE;
+    }
+    if (q->rt->body_fn) {
+        if (q->rt->body_fn(q, data, n, q->rt->user) != 0) q->stream_failed = 1;
+        return 0;
+    }
+    if (q->body_len + n > s->max_body) {
+        q->too_large = 1; /* chunked body without Content-Length: discard the rest */
+        q->drained += n;
+        return 0;
+    }
+    if (q->body_len + n + 1 > q->body_cap) {
+        size_t cap = q->body_cap ? q->body_cap : 1024;
+        while (cap < q->body_len + n + 1)
+            cap *= 2;
+        char *nb = realloc(q->body, cap);
+        if (!nb) {
+            q->too_large = 1;
+            return 0;
         }
-        int rc = poll(pfd, 2 + n, (int)(wait_ns / 1000000) + 1);
-        if (rc < 0 && errno != EINTR) {
-            lp_log(LP_LOG_ERROR, "%s: the accept loop cannot poll: %s", s->log_name, strerror(errno));
-            usleep(10000);
+        q->body = nb;
+        q->body_cap = cap;
+    }
+    memcpy(q->body + q->body_len, data, n);
+    q->body_len += n;
+    q->body[q->body_len] = 0;
+    return 0;
+}
+
+/* Forgets the reply set so far (a later error answer replaces it). */
+static void reply_reset(lp_http_req *q) {
+    q->replied = 0;
+    free(q->resp);
+    q->resp = NULL;
+    if (q->sfree) q->sfree(q->scls);
+    q->sfn = NULL;
+    q->sfree = NULL;
+    q->up_fn = NULL;
+}
+
+/* A body that stopped coming: answered 400 (JSON), then the connection closes. */
+static int body_stalled(conn *c, lp_http_req *q, int64_t stalled_ns, uint64_t left) {
+    lp_log(LP_LOG_INFO, "%s: a %s request body stalled; answering 400 and closing", c->s->log_name,
+           q->chunked ? "chunked" : "Content-Length");
+    reply_reset(q); /* this answer wins over an earlier refusal: the request ends here */
+    if (q->chunked)
+        lp_http_reply_error(
+            q, WIRE_INVALID, "send chunk sizes that match the data, or a Content-Length",
+            "the chunked request body stalled: no byte for %lld s while more was announced (a "
+            "chunk size larger than the data sent?)",
+            (long long)(stalled_ns / 1000000000));
+    else
+        lp_http_reply_error(
+            q, WIRE_INVALID, "send as many body bytes as the Content-Length announces",
+            "the request body stalled: no byte for %lld s while %llu of %llu bytes were still "
+            "to come",
+            (long long)(stalled_ns / 1000000000), (unsigned long long)left, (unsigned long long)q->clen);
+    return BODY_CLOSE;
+}
+
+/* A chunked body the server cannot read on: answered (status, JSON), then the connection closes. */
+static int body_bad(lp_http_req *q, int status, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int body_bad(lp_http_req *q, int status, const char *hint, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    reply_reset(q);
+    lp_http_reply_json_take(q, status,
+                            lp_http_error_body(status == 400 ? WIRE_INVALID : WIRE_TOO_LARGE, msg, hint));
+    return BODY_CLOSE;
+}
+
+/* Reads the next n bytes of the body and hands them on (deliver); wait_ns: the longest time
+ * without a byte before the body counts as stalled. Returns a BODY_* code. */
+static int body_take(conn *c, lp_http_req *q, uint64_t n, int64_t wait_ns) {
+    while (n) {
+        size_t avail = c->in_len - c->in_off;
+        if (!avail) {
+            long k = in_fill(c, lp_mono_ns() + wait_ns);
+            if (k == LP_IO_TIMEOUT) return body_stalled(c, q, wait_ns, n);
+            if (k <= 0) return BODY_GONE;
             continue;
         }
-        if (rc < 0) continue;
-        if (pfd[0].revents) {
-            char b[64];
-            while (read(s->wake[0], b, sizeof b) > 0) {
-            }
-        }
-        now = lp_mono_ns();
-        for (size_t i = 0; i < n; i++) {
-            conn_track *t = s->pend[i];
-            if (pfd[2 + i].revents) {
-                if (!gate_serve(s, t, pfd[2 + i].revents, buf, cap)) s->pend[i] = NULL;
-            } else if (t->hand_by_ns && now >= t->hand_by_ns && !t->answered) {
-                gate_hand_over(s, t); /* no chunk size came in time: libmicrohttpd reads on */
-                s->pend[i] = NULL;
-            }
-        }
-        size_t kept = 0; /* the served ones that are gone leave the list; new ones come after */
-        for (size_t i = 0; i < s->npend; i++)
-            if (s->pend[i]) s->pend[kept++] = s->pend[i];
-        s->npend = kept;
-        if ((pfd[1].revents & POLLIN) && gate_accept(s) != 0) accept_again_ns = lp_mono_ns() + 100000000;
+        size_t take = avail < n ? avail : (size_t)n;
+        const char *p = c->in + c->in_off;
+        c->in_off += take;
+        n -= take;
+        if (deliver(q, p, take) != 0) return BODY_CLOSE;
     }
-    for (size_t i = 0; i < s->npend; i++)
-        gate_close(s, s->pend[i]);
-    s->npend = 0;
-    free(pfd);
-    free(buf);
-    return NULL;
+    return BODY_DONE;
+}
+
+/* Reads one line (chunk size or trailer) of at most CHUNK_LINE_MAX bytes: *line points at it in the
+ * input buffer (its end not included). Returns 1, or a BODY_* code (answered when one is due). */
+static int chunk_line(conn *c, lp_http_req *q, int64_t stall_ns, char **line, size_t *len) {
+    for (;;) {
+        size_t avail = c->in_len - c->in_off;
+        char *p = c->in + c->in_off;
+        char *nl = avail ? memchr(p, '\n', avail) : NULL;
+        if (nl) {
+            *line = p;
+            *len = (size_t)(nl - p);
+            if (*len && p[*len - 1] == '\r') (*len)--;
+            c->in_off += (size_t)(nl - p) + 1;
+            return 1;
+        }
+        if (avail > CHUNK_LINE_MAX)
+            return body_bad(q, 400, "send chunk sizes as hexadecimal numbers",
+                            "a chunk-size line of the request body is longer than %u bytes", CHUNK_LINE_MAX);
+        if (c->in_len == c->in_cap) in_compact(c);
+        long k = in_fill(c, lp_mono_ns() + stall_ns);
+        if (k == LP_IO_TIMEOUT) return body_stalled(c, q, stall_ns, 0);
+        if (k <= 0) return BODY_GONE;
+    }
+}
+
+static int body_chunked(conn *c, lp_http_req *q) {
+    int64_t stall_ns = 2 * (int64_t)c->s->head_s * 1000000000;
+    char ex[64];
+    for (;;) {
+        char *l;
+        size_t len;
+        int rc = chunk_line(c, q, stall_ns, &l, &len);
+        if (rc != 1) return rc;
+        size_t i = 0, sig = 0;
+        uint64_t size = 0;
+        for (int h; i < len && (h = l[i] >= '0' && l[i] <= '9'                 ? l[i] - '0'
+                                    : (l[i] | 32) >= 'a' && (l[i] | 32) <= 'f' ? (l[i] | 32) - 'a' + 10
+                                                                               : -1) >= 0;
+             i++) {
+            if (sig || h) sig++;
+            if (sig <= 16) size = size * 16 + (uint64_t)h;
+        }
+        if (sig > 16 || size > LP_HTTP_BODY_LIMIT)
+            return body_bad(
+                q, 413, "send the body in chunks of sizes that match the data (or with a Content-Length)",
+                "a chunk announces 0x%.*s bytes%s: more than any request body this server takes (1 TiB)",
+                (int)(i < 24 ? i : 24), l, sig > 16 ? " (over 2^64)" : "");
+        if (!i || (i < len && l[i] != ';' && l[i] != ' ' && l[i] != '\t')) {
+            lp_excerpt(ex, sizeof ex, l, len < 24 ? len : 24);
+            return body_bad(q, 400, "send chunk sizes as hexadecimal numbers",
+                            "the chunk size \"%s\" is not hexadecimal", ex);
+        }
+        if (size == 0) { /* the last chunk; then trailer lines up to an empty one */
+            for (int n = 0;; n++) {
+                rc = chunk_line(c, q, stall_ns, &l, &len);
+                if (rc != 1) return rc;
+                if (!len) return BODY_DONE;
+                if (n >= LP_HTTP_HEADERS_MAX)
+                    return body_bad(q, 431, "send fewer trailer fields",
+                                    "the chunked body has more than %d trailer lines", LP_HTTP_HEADERS_MAX);
+            }
+        }
+        rc = body_take(c, q, size, stall_ns);
+        if (rc != BODY_DONE) return rc;
+        rc = chunk_line(c, q, stall_ns, &l, &len);
+        if (rc != 1) return rc;
+        if (len) {
+            lp_excerpt(ex, sizeof ex, l, len < 24 ? len : 24);
+            return body_bad(
+                q, 400, "send chunk sizes that match the data",
+                "a chunk's data is followed by \"%s\" rather than a line end (the chunk size does not match "
+                "its data)",
+                ex);
+        }
+    }
 }
 
 /* ---- upgraded connections ---- */
-static void *upgraded_main(void *arg) {
-    upgraded *u = arg;
-    lp_http_server *s = u->s;
-    u->fn(u->fd, u->extra, u->extra_len, u->user);
-    /* unlisted before its sockets close, so that nobody shuts a socket number reused meanwhile */
-    pthread_mutex_lock(&s->cmu);
-    if (u->prev)
-        u->prev->next = u->next;
-    else
-        s->ups = u->next;
-    if (u->next) u->next->prev = u->prev;
-    pthread_mutex_unlock(&s->cmu);
-    /* closes the socket (libmicrohttpd's own: never close() it here) before the server may stop */
-    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
-    pthread_mutex_lock(&s->cmu);
-    s->nups--;
-    pthread_cond_broadcast(&s->ucv);
-    pthread_mutex_unlock(&s->cmu);
-    free(u->extra);
-    free(u);
+typedef struct tls_relay {
+    conn *c;
+    int fd;    /* the server's end of the socketpair */
+    int up_fd; /* the upgrade function's end */
+    lp_http_upgrade_fn fn;
+    void *user;
+    const char *extra;
+    size_t extra_len;
+} tls_relay;
+
+/* The upgrade function, on a thread of its own; its end of the pair is shut when it returns. */
+static void *relay_fn_main(void *arg) {
+    tls_relay *r = arg;
+    r->fn(r->up_fd, r->extra, r->extra_len, r->user);
+    (void)shutdown(r->up_fd, SHUT_RDWR);
     return NULL;
 }
 
-/* libmicrohttpd has sent the 101: the connection goes to the route's upgrade function on a thread
- * of its own (with TLS this thread then relays between the TLS socket and fd, so it must return). */
-static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in,
-                       size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
-    lp_http_server *s = cls;
-    lp_http_req *q = con_cls;
-    upgraded *u = q && q->up_fn ? calloc(1, sizeof *u) : NULL;
-    if (u && extra_in_size && !(u->extra = malloc(extra_in_size))) {
-        free(u);
-        u = NULL;
+/* What the upgrade function writes goes out encrypted; when it is done, the TLS session ends. */
+static void *relay_out_main(void *arg) {
+    tls_relay *r = arg;
+    char *buf = malloc(16384);
+    for (;;) {
+        ssize_t k = buf ? recv(r->fd, buf, 16384, 0) : -1;
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0 || lp_io_write2(&r->c->io, buf, (size_t)k, NULL, 0) != 0) break;
     }
-    if (!u) {
-        lp_log(LP_LOG_WARN, "%s: cannot serve an upgraded connection (out of memory); closing it",
-               s->log_name);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(buf);
+    (void)shutdown(r->c->fd, SHUT_RDWR); /* ends the other direction's read */
+    return NULL;
+}
+
+/* With TLS the upgrade function gets one end of a socketpair; this thread (the connection's)
+ * decrypts into it, one more encrypts out of it. */
+static void tls_upgrade(conn *c, lp_http_req *q, const char *extra, size_t extra_len) {
+    lp_http_server *s = c->s;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        lp_log(LP_LOG_WARN, "%s: cannot relay an upgraded TLS connection: socketpair: %s", s->log_name,
+               strerror(errno));
         return;
     }
-    u->s = s;
-    u->urh = urh;
-    u->fd = sock;
-    u->tcp_fd = -1;
-    u->fn = q->up_fn;
-    u->user = q->up_user;
-    if (extra_in_size) memcpy(u->extra, extra_in, extra_in_size);
-    u->extra_len = extra_in_size;
-    /* libmicrohttpd's sockets are non-blocking; the upgrade function's thread blocks on its own */
-    int fl = fcntl(sock, F_GETFL);
-    if (fl != -1 && (fl & O_NONBLOCK)) (void)fcntl(sock, F_SETFL, fl & ~O_NONBLOCK);
-    int one = 1;
-    /* the client's TCP socket (with TLS, sock is a socketpair's end): no delayed small writes */
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci) (void)setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CORK_OFF);
+    tls_relay r = {c, sv[1], sv[0], q->up_fn, q->up_user, extra, extra_len};
     pthread_mutex_lock(&s->cmu);
-    conn_track *t = conn_of(c);
-    if (t && t->state != CT_DROPPED) t->state = CT_UPGRADED; /* busy for its whole life */
-    if (t && s->tls_cert) u->tcp_fd = t->fd;
-    int stopping = s->ups_stop;
+    c->up_fd = sv[0];
+    pthread_mutex_unlock(&s->cmu);
     pthread_attr_t at;
-    pthread_t th;
-    int ok = !stopping && pthread_attr_init(&at) == 0;
-    if (ok) {
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&at, (size_t)(512 * 1024));
-        ok = pthread_create(&th, &at, upgraded_main, u) == 0;
-        pthread_attr_destroy(&at);
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, THREAD_STACK);
+    pthread_t tf, to;
+    int fn_ok = pthread_create(&tf, &at, relay_fn_main, &r) == 0;
+    int out_ok = fn_ok && pthread_create(&to, &at, relay_out_main, &r) == 0;
+    pthread_attr_destroy(&at);
+    if (!fn_ok || !out_ok)
+        lp_log(LP_LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it", s->log_name);
+    char *buf = out_ok ? malloc(16384) : NULL;
+    for (;;) {
+        long k = buf ? lp_io_read(&c->io, buf, 16384, INT64_MAX) : -1;
+        if (k <= 0) break;
+        lp_io pair = {sv[1], NULL};
+        if (lp_io_write2(&pair, buf, (size_t)k, NULL, 0) != 0) break;
     }
-    if (ok) {
-        u->next = s->ups;
-        if (s->ups) s->ups->prev = u;
-        s->ups = u;
-        s->nups++;
-    }
-    pthread_mutex_unlock(&s->cmu);
-    if (!ok) {
-        if (!stopping)
-            lp_log(LP_LOG_WARN, "%s: cannot start a thread for an upgraded connection; closing it",
-                   s->log_name);
-        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
-        free(u->extra);
-        free(u);
-    }
-}
-
-/* Ends every upgraded connection: their sockets are shut (reads and writes fail at once) and their
- * threads return. libmicrohttpd must not stop before: it refuses to with upgraded connections open. */
-static void upgraded_stop_all(lp_http_server *s) {
+    free(buf);
+    /* the client has closed (or the function is done): the function sees the end of its socket */
+    (void)shutdown(sv[0], SHUT_RDWR);
+    (void)shutdown(sv[1], SHUT_RDWR);
+    if (fn_ok) pthread_join(tf, NULL);
+    if (out_ok) pthread_join(to, NULL);
     pthread_mutex_lock(&s->cmu);
-    s->ups_stop = 1;
-    for (int64_t t0 = lp_mono_ns(), warned = 0; s->nups;) {
-        for (upgraded *u = s->ups; u; u = u->next)
-            (void)shutdown(u->fd, SHUT_RDWR);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&s->ucv, &s->cmu, &ts);
-        if (s->nups && !warned && lp_mono_ns() - t0 > 5000000000ll) {
-            warned = 1;
-            lp_log(LP_LOG_WARN, "%s: waiting for %u upgraded connection(s) to end", s->log_name, s->nups);
-        }
-    }
+    c->up_fd = -1;
     pthread_mutex_unlock(&s->cmu);
+    close(sv[0]);
+    close(sv[1]);
 }
 
-static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                 const char *version, const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls) {
-    lp_http_server *s = cls;
-    lp_http_req *q = *con_cls;
-    if (!q) {
-        q = calloc(1, sizeof *q);
-        if (!q) return MHD_NO;
-        *con_cls = q;
-        q->start_ns = lp_mono_ns();
+/* Answers 101 and hands the connection to the route's upgrade function; the connection ends when
+ * the function returns. */
+static void do_upgrade(conn *c, lp_http_req *q) {
+    lp_http_server *s = c->s;
+    if (!q->v11 || !q->upgrade_ok) {
+        lp_log(LP_LOG_WARN, "%s %s %s: a 101 to a request whose Connection header does not name upgrade",
+               s->log_name, q->method, q->path);
+        reply_reset(q);
+        lp_http_reply_error(q, WIRE_INVALID, "send Connection: Upgrade with an Upgrade header",
+                            "this endpoint switches protocols; the request does not ask to");
+        (void)send_reply(c, q, 1);
+        return;
     }
-    if (!q->begun) {
-        q->begun = 1;
-        q->s = s;
-        q->c = c;
-        q->method = method;
-        q->path = url;
-        if (guard_head_done(s, q, c) != 0) return MHD_NO; /* dropped by the guard meanwhile */
-        if (check_request(q, url, version) != 0) return send_reply(q);
-        int path_known = 0;
-        q->rt = match(s, q, method, url, &path_known);
-        if (!q->rt) {
-            if (path_known) {
-                char allow[128] = "";
-                for (int i = 0; i < s->nroutes; i++) {
-                    /* list the methods of routes with the same shape */
-                    int dummy;
-                    lp_http_req probe = {0};
-                    if (match(s, &probe, s->routes[i].method, url, &dummy) == &s->routes[i] &&
-                        !strstr(allow, s->routes[i].method)) {
-                        if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
-                        strncat(allow, s->routes[i].method, sizeof allow - strlen(allow) - 1);
-                    }
-                }
-                lp_http_add_header(q, MHD_HTTP_HEADER_ALLOW, allow);
-                lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", method,
-                                    url, allow);
-            } else {
-                lp_http_reply_error(q, WIRE_NOT_FOUND, "every path starts with /v1/; see docs/protocol.md",
-                                    "no such endpoint: %s %s", method, url);
-            }
-            return send_reply(q);
-        }
-        if (q->rt->body_fn) {
-            /* let a streaming route look at the headers before any body arrives */
-            if (q->rt->body_fn(q, NULL, 0, q->rt->user) != 0) {
-                q->stream_failed = 1;
-                if (q->replied) return send_reply(q);
-            }
-        } else {
-            const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl) {
-                char *end;
-                unsigned long long v = strtoull(cl, &end, 10);
-                const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
-                int waits_for_continue = expect && !strcasecmp(expect, "100-continue");
-                if (v > s->max_body && (v > LP_HTTP_DRAIN_MAX || waits_for_continue)) {
-                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
-                                        "request body of %llu bytes exceeds the limit of %zu bytes", v,
-                                        s->max_body);
-                    return send_reply(q);
-                }
-                /* Over the limit but not absurd, and the client is sending the body without waiting
-                 * for "100 Continue": read and drop it, then answer 413. Answering at once and
-                 * closing with unread bytes in the socket makes the kernel reset the connection, and
-                 * a client still sending may never see the 413. (A client that sent "Expect:
-                 * 100-continue" gets the 413 at once, before it sends the body.) */
-                if (v > s->max_body) q->too_large = 1;
-            }
-        }
-        return MHD_YES;
+    size_t need = 128;
+    for (int i = 0; i < q->nhdr; i++)
+        need += strlen(q->hdr_name[i]) + strlen(q->hdr_val[i]) + 4;
+    char *head = malloc(need);
+    if (!head) return;
+    size_t hn = (size_t)snprintf(head, need, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n");
+    for (int i = 0; i < q->nhdr; i++)
+        if (strcasecmp(q->hdr_name[i], "Connection"))
+            hn += (size_t)snprintf(head + hn, need - hn, "%s: %s\r\n", q->hdr_name[i], q->hdr_val[i]);
+    hn += (size_t)snprintf(head + hn, need - hn, "\r\n");
+    int64_t dur = lp_mono_ns() - q->start_ns;
+    lp_log(LP_LOG_DEBUG, "%s %s %s -> 101 (%.3f ms)", s->log_name, q->method, q->path, (double)dur / 1e6);
+    if (s->obs) s->obs(q->rt ? q->rt->pattern : "-", q->method, 101, dur, s->obs_user);
+    int rc = lp_io_write2(&c->io, head, hn, NULL, 0);
+    free(head);
+    if (rc != 0) return;
+    pthread_mutex_lock(&s->cmu);
+    int dropped = c->state == CT_DROPPED;
+    if (!dropped) c->state = CT_UPGRADED; /* busy for its whole life */
+    pthread_mutex_unlock(&s->cmu);
+    if (dropped) return;
+    const char *extra = c->in + c->in_off;
+    size_t extra_len = c->in_len - c->in_off;
+    c->in_off = c->in_len;
+    if (c->io.tls) {
+        tls_upgrade(c, q, extra, extra_len);
+        return;
     }
-    if (q->queued) { /* answered early (404, 405, 413): discard whatever body arrives */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        if (q->ct) __atomic_store_n(&q->ct->last_data_ns, lp_mono_ns(), __ATOMIC_RELAXED);
-        if (q->rt->body_fn && !q->stream_failed && q->rt->body_fn(q, upload_data, n, q->rt->user) != 0)
-            q->stream_failed = 1;
-        if ((q->rt->body_fn && q->stream_failed) || q->too_large) {
-            /* Refused: the answer waits for the end of the body (read and dropped), so that a client
-             * still sending sees it rather than a reset connection; past LP_HTTP_DRAIN_MAX dropped
-             * bytes (an endless chunked body), answer now and close. */
-            q->drained += n;
-            if (q->drained > LP_HTTP_DRAIN_MAX) {
-                if (q->too_large)
-                    lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
-                                        "request body exceeds the limit of %zu bytes", s->max_body);
-                lp_http_add_header(q, MHD_HTTP_HEADER_CONNECTION, "close");
-                return send_reply(q);
-            }
-            return MHD_YES;
-        }
-        if (q->rt->body_fn) return MHD_YES;
-        if (q->body_len + n > s->max_body) {
-            q->too_large = 1; /* chunked body without Content-Length: discard the rest */
-            return MHD_YES;
-        }
-        if (q->body_len + n + 1 > q->body_cap) {
-            size_t cap = q->body_cap ? q->body_cap : 1024;
-            while (cap < q->body_len + n + 1)
-                cap *= 2;
-            char *nb = realloc(q->body, cap);
-            if (!nb) {
-                q->too_large = 1;
-                return MHD_YES;
-            }
-            q->body = nb;
-            q->body_cap = cap;
-        }
-        memcpy(q->body + q->body_len, upload_data, n);
-        q->body_len += n;
-        q->body[q->body_len] = 0;
-        return MHD_YES;
-    }
-    /* end of the request */
-    if (guard_body_done(s, q) != 0) return MHD_NO; /* the guard answered a stalled body meanwhile */
-    if (!q->too_large && !q->rt->body_fn && q->body_len > 0 && !(q->json = lp_http_json_body(q)))
-        return send_reply(q); /* not a JSON object: 400/415 before the handler runs */
-    if (q->too_large)
-        lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
-                            s->max_body);
-    else if (!(q->rt->body_fn && q->stream_failed))
-        q->rt->fn(q, q->rt->user);
-    return send_reply(q);
+    /* the upgrade function's socket blocks without a send timeout, as any socket it would make */
+    struct timeval tv = {0, 0};
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    q->up_fn(c->fd, extra, extra_len, q->up_user);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-    lp_http_req *q = *con_cls;
-    if (!q) return;
-    *con_cls = NULL;
-    guard_request_done(cls, q);
+/* ---- one request ---- */
+
+/* Frees what a request holds (its reply included). */
+static void req_end(lp_http_req *q) {
     if (q->ctx_free) q->ctx_free(q->ctx);
     if (q->sfree) q->sfree(q->scls);
     json_decref(q->json);
@@ -1411,38 +1267,284 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(q->hdr_name[i]);
         free(q->hdr_val[i]);
     }
+}
+
+/* Routes the request and answers 404/405 when nothing matches. Returns the route or NULL. */
+static const route *route_request(lp_http_server *s, lp_http_req *q) {
+    int path_known = 0;
+    const route *rt = match(s, q, q->method, q->path, &path_known);
+    if (rt) return rt;
+    if (path_known) {
+        char allow[128] = "";
+        for (int i = 0; i < s->nroutes; i++) {
+            /* list the methods of routes with the same shape */
+            int dummy;
+            lp_http_req probe;
+            probe.nparam = 0;
+            if (match(s, &probe, s->routes[i].method, q->path, &dummy) == &s->routes[i] &&
+                !strstr(allow, s->routes[i].method)) {
+                if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
+                strncat(allow, s->routes[i].method, sizeof allow - strlen(allow) - 1);
+            }
+        }
+        lp_http_add_header(q, "Allow", allow);
+        lp_http_reply_error(q, WIRE_METHOD, NULL, "%s is not allowed on %s (allowed: %s)", q->method, q->path,
+                            allow);
+    } else {
+        lp_http_reply_error(q, WIRE_NOT_FOUND, "every path starts with /v1/; see docs/protocol.md",
+                            "no such endpoint: %s %s", q->method, q->path);
+    }
+    return NULL;
+}
+
+/* Serves one request whose head (head_len bytes at the input's start) is in. Returns 0 when the
+ * connection may serve another, -1 when it ends. */
+static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
+    lp_http_server *s = c->s;
+    lp_http_req *q = calloc(1, sizeof *q);
+    if (!q) return -1;
+    q->s = s;
+    q->c = c;
+    q->start_ns = start_ns;
+    memcpy(c->hbuf, c->in + c->in_off, head_len);
+    c->hbuf[head_len] = 0;
+    c->in_off += head_len;
+    int rc = -1;
+    const char *why = NULL;
+    if (conn_set_state(c, CT_BUSY) != 0) goto done;
+    if (parse_head(q, c->hbuf, head_len, &why) != 0) {
+        q->method = q->method ? q->method : "-";
+        q->path = q->path ? q->path : "-";
+        lp_http_reply_error(q, WIRE_INVALID, "percent-encode only bytes that are meant", "%s",
+                            why ? why : "the request head cannot be read");
+        (void)send_reply(c, q, 1);
+        goto done;
+    }
+    q->head_only = !strcmp(q->method, "HEAD");
+    const char *conn_h = lp_http_header(q, "Connection");
+    q->close_req = conn_h && has_token(conn_h, "close");
+    q->upgrade_ok = conn_h && has_token(conn_h, "upgrade");
+    const char *te = lp_http_header(q, "Transfer-Encoding");
+    const char *cl = lp_http_header(q, "Content-Length");
+    const char *expect = lp_http_header(q, "Expect");
+    /* request checks, before routing: a request that cannot be framed ends the connection */
+    if (te && cl) {
+        lp_http_reply_error(q, WIRE_INVALID, "send either Content-Length or Transfer-Encoding: chunked",
+                            "the request has both Content-Length (%.32s) and Transfer-Encoding (%.32s); "
+                            "its length is ambiguous",
+                            cl, te);
+        (void)send_reply(c, q, 1);
+        goto linger;
+    }
+    if (te && strcasecmp(te, "chunked") != 0) {
+        lp_http_reply_error(q, WIRE_INVALID, "send Transfer-Encoding: chunked or a Content-Length",
+                            "Transfer-Encoding %.64s is not supported (only chunked)", te);
+        (void)send_reply(c, q, 1);
+        goto linger;
+    }
+    if (q->v11 && !lp_http_header(q, "Host")) {
+        lp_http_reply_error(q, WIRE_INVALID, "send a Host header",
+                            "an HTTP/1.1 request must have a Host header");
+        (void)send_reply(c, q, 1);
+        goto linger;
+    }
+    q->chunked = te != NULL;
+    if (cl) {
+        q->has_cl = 1;
+        q->clen = strtoull(cl, NULL, 10); /* digits only, at most LP_HTTP_BODY_LIMIT: http_head.c */
+    }
+    int has_body = q->chunked || q->clen > 0;
+    q->expect100 = q->v11 && has_body && expect && !strcasecmp(expect, "100-continue");
+    q->rt = route_request(s, q);
+    if (q->rt && q->rt->body_fn) {
+        /* let a streaming route look at the headers before any body arrives */
+        if (q->rt->body_fn(q, NULL, 0, q->rt->user) != 0) q->stream_failed = 1;
+    } else if (q->rt && q->has_cl && q->clen > s->max_body) {
+        if (q->clen > LP_HTTP_DRAIN_MAX || q->expect100)
+            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL,
+                                "request body of %llu bytes exceeds the limit of %zu bytes",
+                                (unsigned long long)q->clen, s->max_body);
+        else
+            q->too_large = 1; /* read and dropped, then 413 (a client still sending sees it) */
+    }
+    if (has_body) {
+        if (q->replied && (q->expect100 || (q->has_cl && q->clen > LP_HTTP_DRAIN_MAX))) {
+            /* answered before the body: a client waiting for "100 Continue" sends none, and an
+             * absurd one is not read; the connection cannot go on */
+            (void)send_reply(c, q, 1);
+            goto linger;
+        }
+        if (q->expect100 && lp_io_write2(&c->io, "HTTP/1.1 100 Continue\r\n\r\n", 25, NULL, 0) != 0)
+            goto done;
+        int b = q->chunked ? body_chunked(c, q) : body_take(c, q, q->clen, (int64_t)s->idle_s * 1000000000);
+        if (b == BODY_GONE) goto done;
+        if (b == BODY_CLOSE) {
+            (void)send_reply(c, q, 1);
+            goto linger;
+        }
+    }
+    if (!q->replied) {
+        if (q->too_large)
+            lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
+                                s->max_body);
+        else if (!q->rt->body_fn && q->body_len > 0 && !(q->json = lp_http_json_body(q)))
+            ; /* not a JSON object: 400/415 before the handler runs */
+        else if (!(q->rt->body_fn && q->stream_failed))
+            q->rt->fn(q, q->rt->user);
+    }
+    if (q->up_fn && q->replied && q->status == 101) {
+        do_upgrade(c, q);
+        goto done;
+    }
+    rc = send_reply(c, q, 0);
+    goto done;
+linger:
+    conn_linger(c);
+done:
+    req_end(q);
     free(q);
+    return rc;
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe) {
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        guard_connect(cls, c, socket_context);
-    else if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
-        guard_disconnect(cls, socket_context);
+/* ---- the connection's thread ---- */
+static void *conn_main(void *arg) {
+    conn *c = arg;
+    lp_http_server *s = c->s;
+    c->in_cap = s->conn_mem > s->head_max + 1024 ? s->conn_mem : s->head_max + 1024;
+    c->in = malloc(c->in_cap);
+    c->hbuf = malloc(s->head_max + 1);
+    int64_t deadline = c->since_ns + (int64_t)s->head_s * 1000000000;
+    int ok = c->in && c->hbuf;
+    if (ok && s->creds && lp_io_tls_begin(&c->io, s->creds, deadline) != 0) {
+        lp_log(LP_LOG_DEBUG, "%s: a TLS handshake failed or did not end in time", s->log_name);
+        ok = 0;
+    }
+    while (ok) {
+        lp_http_head_verdict v;
+        int64_t first_ns = 0;
+        int rc = read_head(c, deadline, &v, &first_ns);
+        if (rc == LP_HEAD_MORE) break; /* closed, dropped, or past the deadline */
+        if (rc == LP_HEAD_BAD) {
+            lp_log(LP_LOG_INFO, "%s: refusing a request head (%d %s): %s", s->log_name, v.status, v.code,
+                   v.message);
+            if (s->obs) s->obs("-", "-", v.status, lp_mono_ns() - first_ns, s->obs_user);
+            answer_raw(c, v.status, v.code, v.message, v.hint);
+            conn_linger(c);
+            break;
+        }
+        if (serve_request(c, v.head_len, first_ns) != 0) break;
+        if (conn_set_state(c, CT_IDLE) != 0) break;
+        deadline = lp_mono_ns() + (int64_t)s->idle_s * 1000000000;
+    }
+    lp_io_end(&c->io);
+    pthread_mutex_lock(&s->cmu);
+    conn_unlist(s, c); /* before close: nobody shuts a socket number reused meanwhile */
+    c->next = s->dead;
+    s->dead = c;
+    /* the accept loop joins the thread now rather than at its next wake-up (the pipe outlives every
+     * connection: lp_http_server_free closes it last) */
+    if (s->wake[1] >= 0) (void)!write(s->wake[1], "r", 1);
+    pthread_mutex_unlock(&s->cmu);
+    close(c->fd);
+    free(c->in);
+    free(c->hbuf);
+    c->in = c->hbuf = NULL;
+    return NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
-    lp_http_server *s = cls;
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = 0;
-    lp_log(LP_LOG_DEBUG, "%s: libmicrohttpd: %s", s->log_name, msg);
-    /* only the starting thread logs while starting is set (the daemon's threads come later) */
-    if (__atomic_load_n(&s->starting, __ATOMIC_ACQUIRE) && n) {
-        size_t used = strlen(s->start_log);
-        snprintf(s->start_log + used, sizeof s->start_log - used, "%s%s", used ? "; " : "", msg);
+/* Joins the threads of finished connections and frees them. */
+static void reap(lp_http_server *s) {
+    pthread_mutex_lock(&s->cmu);
+    conn *d = s->dead;
+    s->dead = NULL;
+    pthread_mutex_unlock(&s->cmu);
+    while (d) {
+        conn *next = d->next;
+        pthread_join(d->th, NULL);
+        free(d);
+        d = next;
     }
 }
 
-/* 1 when libmicrohttpd's log of a failed start is about TLS rather than the socket. */
-static int start_failed_on_tls(const char *log) {
-    static const char *words[] = {"TLS", "tls", "certificate", "x509", "X.509", "key", "PEM", "GnuTLS"};
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strstr(log, words[i])) return 1;
+/* Accepts what is waiting. Returns 0, or -1 when out of descriptors or memory (pause accepting). */
+static int accept_some(lp_http_server *s) {
+    for (int k = 0; k < 64; k++) {
+        conn *c = calloc(1, sizeof *c);
+        if (!c) return -1;
+        c->addr_len = sizeof c->addr;
+        int fd = accept4(s->lfd, (struct sockaddr *)&c->addr, &c->addr_len, SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            free(c);
+            if (e == EINTR || e == ECONNABORTED) continue;
+            if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+            lp_log(LP_LOG_WARN, "%s: cannot accept a connection: %s", s->log_name, strerror(e));
+            return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM ? -1 : 0;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* a client that stops reading its answer cannot hold the connection's thread forever */
+        struct timeval tv = {(time_t)s->idle_s, 0};
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        c->s = s;
+        c->fd = fd;
+        c->up_fd = -1;
+        c->io.fd = fd;
+        c->state = CT_HEAD;
+        c->since_ns = lp_mono_ns();
+        pthread_mutex_lock(&s->cmu);
+        int refused = conn_admit(s, c);
+        pthread_mutex_unlock(&s->cmu);
+        if (refused) {
+            lp_log(LP_LOG_DEBUG, "%s: refusing a connection: its address holds %u already", s->log_name,
+                   s->per_ip);
+            close(fd);
+            free(c);
+            continue;
+        }
+        pthread_attr_t at;
+        int ok = pthread_attr_init(&at) == 0;
+        if (ok) {
+            pthread_attr_setstacksize(&at, THREAD_STACK);
+            ok = pthread_create(&c->th, &at, conn_main, c) == 0;
+            pthread_attr_destroy(&at);
+        }
+        if (!ok) {
+            lp_log(LP_LOG_WARN, "%s: cannot start a thread for a connection; closing it", s->log_name);
+            pthread_mutex_lock(&s->cmu);
+            conn_unlist(s, c);
+            pthread_mutex_unlock(&s->cmu);
+            close(fd);
+            free(c);
+            return -1;
+        }
+    }
     return 0;
+}
+
+static void *accept_main(void *arg) {
+    lp_http_server *s = arg;
+    int64_t accept_again_ns = 0;
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        reap(s);
+        int64_t now = lp_mono_ns();
+        int paused = now < accept_again_ns;
+        struct pollfd p[2] = {{s->wake[0], POLLIN, 0}, {paused ? -1 : s->lfd, POLLIN, 0}};
+        int rc = poll(p, 2, paused ? 100 : 1000);
+        if (rc < 0 && errno != EINTR) {
+            lp_log(LP_LOG_ERROR, "%s: the accept loop cannot poll: %s", s->log_name, strerror(errno));
+            usleep(10000);
+            continue;
+        }
+        if (rc <= 0) continue;
+        if (p[0].revents) {
+            char b[64];
+            while (read(s->wake[0], b, sizeof b) > 0) {
+            }
+        }
+        if ((p[1].revents & POLLIN) && accept_some(s) != 0) accept_again_ns = lp_mono_ns() + 100000000;
+    }
+    return NULL;
 }
 
 /* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
@@ -1496,8 +1598,7 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
-/* The gate's listening socket, as libmicrohttpd would make it (SO_REUSEADDR, IPv6 only on a v6
- * address). Returns 0, or -1 with a message. */
+/* The listening socket (SO_REUSEADDR, IPv6 only on a v6 address). Returns 0, or -1 with a message. */
 static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, socklen_t sl, char *err,
                          size_t en) {
     int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1520,112 +1621,96 @@ static int open_listener(lp_http_server *s, const struct sockaddr_storage *ss, s
     return 0;
 }
 
-/* Stops accepting and closes the connections that have not reached libmicrohttpd. */
-static void gate_stop(lp_http_server *s) {
-    if (s->gate_started) {
-        __atomic_store_n(&s->gate_stop, 1, __ATOMIC_RELEASE);
+/* Stops accepting and closes the listening socket (the wake-up pipe stays: connections still use
+ * it until they end). */
+static void accept_stop(lp_http_server *s) {
+    if (s->acc_started) {
+        __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
         (void)!write(s->wake[1], "x", 1);
-        pthread_join(s->gate, NULL);
-        s->gate_started = 0;
+        pthread_join(s->acc, NULL);
+        s->acc_started = 0;
     }
-    free(s->pend);
-    s->pend = NULL;
-    for (int i = 0; i < 2; i++)
-        if (s->wake[i] >= 0) close(s->wake[i]);
-    s->wake[0] = s->wake[1] = -1;
     if (s->lfd >= 0) close(s->lfd);
     s->lfd = -1;
 }
 
+/* Closes the wake-up pipe; only when no connection is left. */
+static void wake_close(lp_http_server *s) {
+    for (int i = 0; i < 2; i++)
+        if (s->wake[i] >= 0) close(s->wake[i]);
+    s->wake[0] = s->wake[1] = -1;
+}
+
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size) {
+    if (s->started) {
+        lp_set_err(err, err_size, "the server on %s is already started", s->listen);
+        return -1;
+    }
     struct sockaddr_storage ss;
     socklen_t sl;
     if (parse_listen(s->listen, &ss, &sl, err, err_size) != 0) return -1;
-    /* The server accepts itself (the gate) and hands sockets over: libmicrohttpd listens on nothing */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | MHD_USE_NO_LISTEN_SOCKET;
-    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
-    if (s->tls_cert) flags |= MHD_USE_TLS;
-    struct MHD_OptionItem tls_opts[] = {
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    /* the longest head the gate passes: what fits in a connection's memory beside the header
-     * entries libmicrohttpd keeps for it (LP_HTTP_HEADERS_MAX of them) */
+    if (s->tls_cert && !s->creds) {
+        char why[256];
+        if (lp_tls_creds_new(s->tls_cert, s->tls_key, &s->creds, why, sizeof why) != 0) {
+            lp_set_err(
+                err, err_size,
+                "cannot serve HTTPS on %s: the certificate or key is not valid PEM, or they do not match "
+                "(certificate %s, key %s; %s)",
+                s->listen, s->tls_cert_path, s->tls_key_path, why);
+            return LP_HTTP_ETLS;
+        }
+    }
+    /* the longest request head taken: as with the 64 KiB default connection memory, 24 KiB */
     s->head_max = s->conn_mem >= 49152 ? s->conn_mem / 2 - 8192 : s->conn_mem / 4;
     if (s->head_max > 32768) s->head_max = 32768;
-    s->start_log[0] = 0;
-    __atomic_store_n(&s->starting, 1, __ATOMIC_RELEASE);
-    /* the logger first, so that libmicrohttpd's messages about the options reach it too */
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_CONNECTION_LIMIT, s->max_conn + s->max_conn / 4 + 16,
-                            MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_TIMEOUT, s->idle_s,
-                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(512 * 1024),
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->conn_mem, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_ARRAY,
-                            s->tls_cert ? tls_opts : tls_opts + 2, MHD_OPTION_END);
-    __atomic_store_n(&s->starting, 0, __ATOMIC_RELEASE);
-    if (!s->d && s->tls_cert && start_failed_on_tls(s->start_log)) {
-        lp_set_err(err, err_size,
-                   "cannot serve HTTPS on %s: the certificate or key is not valid PEM, or they do not match "
-                   "(certificate %s, key %s; libmicrohttpd: %s)",
-                   s->listen, s->tls_cert_path, s->tls_key_path, s->start_log);
-        return LP_HTTP_ETLS;
-    }
-    if (!s->d) {
-        lp_set_err(err, err_size, "cannot start serving %s: libmicrohttpd: %s", s->listen,
-                   s->start_log[0] ? s->start_log : "no reason given");
-        return -1;
-    }
-    if (open_listener(s, &ss, sl, err, err_size) != 0) goto fail;
+    if (open_listener(s, &ss, sl, err, err_size) != 0) return -1;
     if (pipe2(s->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         lp_set_err(err, err_size, "cannot start serving %s: pipe: %s", s->listen, strerror(errno));
         goto fail;
     }
-    if (pthread_create(&s->gate, NULL, gate_main, s) != 0) {
+    if (pthread_create(&s->acc, NULL, accept_main, s) != 0) {
         lp_set_err(err, err_size, "cannot start the accept thread");
         goto fail;
     }
-    s->gate_started = 1;
-    if (pthread_create(&s->wd, NULL, guard_main, s) != 0) {
-        lp_set_err(err, err_size, "cannot start the connection guard thread");
-        goto fail;
-    }
-    s->wd_started = 1;
+    s->acc_started = 1;
+    s->started = 1;
     return 0;
 fail:
-    gate_stop(s);
-    MHD_stop_daemon(s->d);
-    s->d = NULL;
+    accept_stop(s);
+    wake_close(s);
     s->port = 0;
     return -1;
 }
 
-int lp_http_server_port(const lp_http_server *s) { return s && s->d ? s->port : 0; }
+int lp_http_server_port(const lp_http_server *s) { return s && s->started ? s->port : 0; }
 
 int lp_http_server_is_tls(const lp_http_server *s) { return s && s->tls_cert ? 1 : 0; }
 
 void lp_http_server_free(lp_http_server *s) {
     if (!s) return;
-    gate_stop(s); /* no new connection reaches libmicrohttpd from here on */
-    if (s->d) upgraded_stop_all(s);
-    if (s->d) MHD_stop_daemon(s->d);
-    if (s->wd_started) {
-        pthread_mutex_lock(&s->cmu);
-        s->wd_stop = 1;
-        pthread_cond_signal(&s->ccv);
-        pthread_mutex_unlock(&s->cmu);
-        pthread_join(s->wd, NULL);
+    accept_stop(s); /* no new connection from here on */
+    pthread_mutex_lock(&s->cmu);
+    for (int64_t t0 = lp_mono_ns(), warned = 0; s->conns;) {
+        for (conn *c = s->conns; c; c = c->next) {
+            (void)shutdown(c->fd, SHUT_RDWR);
+            if (c->up_fd >= 0) (void)shutdown(c->up_fd, SHUT_RDWR);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&s->ccv, &s->cmu, &ts);
+        if (s->conns && !warned && lp_mono_ns() - t0 > 5000000000ll) {
+            warned = 1;
+            lp_log(LP_LOG_WARN, "%s: waiting for %u connection(s) to end (a handler still running?)",
+                   s->log_name, s->nconn);
+        }
     }
-    while (s->conns) { /* none should be left: the daemon reports every connection closed */
-        conn_track *t = s->conns;
-        s->conns = t->next;
-        free(t);
-    }
+    pthread_mutex_unlock(&s->cmu);
+    reap(s);
+    wake_close(s);
     pthread_mutex_destroy(&s->cmu);
     pthread_cond_destroy(&s->ccv);
-    pthread_cond_destroy(&s->ucv);
+    lp_tls_creds_free(s->creds);
     if (s->tls_key) explicit_bzero(s->tls_key, s->tls_key_size);
     free(s->tls_key);
     free(s->tls_cert);

@@ -1,7 +1,7 @@
-/* http_server.h — the project's one HTTP/1.1 server: a thin wrapper over libmicrohttpd that routes
- * by method and path pattern ("/v1/leases/{id}"), accumulates request bodies up to a limit (413
- * before reading past it), optionally streams large raw bodies to a callback, answers JSON and the
- * protocol's error body {"error": {"code", "message", "hint"}}.
+/* http_server.h — the project's one HTTP/1.1 server: routes by method and path pattern
+ * ("/v1/leases/{id}"), accumulates request bodies up to a limit (413 before reading past it),
+ * optionally streams large raw bodies to a callback, answers JSON and the protocol's error body
+ * {"error": {"code", "message", "hint"}}.
  *
  * Thread model: one thread per connection (keep-alive), so a handler may block for a long time (a
  * long-poll) without starving other clients. Handlers of different connections run concurrently.
@@ -11,18 +11,21 @@
  * one evicts the oldest connection that has not yet sent a request head (then the oldest idle
  * keep-alive one), so that a client that talks at once is always served.
  *
- * The server accepts connections itself: each connection's first request head is checked on the
- * bytes received (http_head.h) before libmicrohttpd sees them, and a malformed one (request line,
- * header lines, sizes: 400/413/414/431/505) is answered with the JSON error body and the connection
- * closed; a good one goes to libmicrohttpd with the socket. With HTTPS, and for later requests on a
- * keep-alive connection, libmicrohttpd parses heads alone (and answers a bad one with its own HTML).
+ * Every request head, on every connection (plain or TLS, first or later on a keep-alive one), is
+ * checked on the bytes received (http_head.h): a malformed one (request line, header lines, sizes:
+ * 400/413/414/431/505) is answered with the JSON error body and the connection closed. Every error
+ * the server answers by itself is that JSON body; none is HTML.
  * Requests are checked before any handler runs (400 with the JSON error body): no NUL byte in the
- * path or a header value, not both Content-Length and Transfer-Encoding (answered, then the
- * connection is closed), no Transfer-Encoding but "chunked"; and on non-streaming routes a body
- * must be a JSON object (or empty). A chunked body that stalls (no byte for head_timeout_s * 2 while
- * more is expected, e.g. after an absurd chunk size) is answered 400 and closed (plain HTTP).
+ * path or a header value, a Host header on HTTP/1.1, not both Content-Length and Transfer-Encoding
+ * (answered, then the connection is closed), no Transfer-Encoding but "chunked", no chunk size that
+ * is not hexadecimal or over 1 TiB (413); and on non-streaming routes a body must be a JSON object
+ * (or empty). A body that stalls (no byte for head_timeout_s * 2 while more of a chunked body is
+ * expected, e.g. after an absurd chunk size; idle_timeout_s for a Content-Length body) is answered
+ * 400 and the connection closed. A client that sends "Expect: 100-continue" gets "100 Continue"
+ * when its body is wanted, or the final answer at once (then the connection closes). A HEAD request
+ * is routed as such (405 unless a route takes HEAD); its answer carries no body.
  * Used by the broker (control plane) and by the node agent's lease worker (bulk data). Either speaks
- * HTTPS when given a PEM certificate and key (libmicrohttpd with GnuTLS).
+ * HTTPS when given a PEM certificate and key (GnuTLS: http_io.h).
  *
  * A route may switch its connection to another protocol (lp_http_reply_upgrade: 101 Switching
  * Protocols); the connection then belongs to the route's upgrade function, which runs on a thread of
@@ -31,7 +34,7 @@
  * An upgraded connection counts as a busy one: never evicted, never closed as idle, and it still
  * counts against max_per_ip and max_connections.
  *
- * Link with libmicrohttpd and jansson (PkgConfig::MHD, PkgConfig::JANSSON). */
+ * Link with GnuTLS and jansson (PkgConfig::GNUTLS, PkgConfig::JANSSON; lepton_common carries both). */
 #ifndef LEPTON_COMMON_HTTP_SERVER_H
 #define LEPTON_COMMON_HTTP_SERVER_H
 
@@ -76,8 +79,8 @@ typedef struct lp_http_config {
 #define LP_HTTP_ETLS (-2)
 
 /* Creates a server (not yet listening). With TLS it reads the certificate and key files now.
- * Returns 0, or -1 with a message in err; LP_HTTP_ETLS when a file is unreadable, only one of the
- * two is given, or libmicrohttpd has no TLS support. */
+ * Returns 0, or -1 with a message in err; LP_HTTP_ETLS when a file is unreadable or only one of the
+ * two is given. */
 int lp_http_server_new(const lp_http_config *cfg, lp_http_server **out, char *err, size_t err_size);
 /* 1 when the server speaks HTTPS, else 0. */
 int lp_http_server_is_tls(const lp_http_server *s);
@@ -91,11 +94,12 @@ int lp_http_server_route(lp_http_server *s, const char *method, const char *patt
 int lp_http_server_route_stream(lp_http_server *s, const char *method, const char *pattern,
                                 lp_http_body_fn body_fn, lp_http_handler fn, void *user);
 void lp_http_server_set_observer(lp_http_server *s, lp_http_observer fn, void *user);
-/* Sets the bytes of each connection's I/O buffers (default 64 KiB); larger ones hand a streamed
- * body over in bigger chunks (bulk uploads). Only before lp_http_server_start. */
+/* Sets the bytes of each connection's input buffer (default 64 KiB; the longest request head taken
+ * follows from it: 24 KiB at 64 KiB, at most 32 KiB); larger ones hand a streamed body over in
+ * bigger chunks (bulk uploads). Only before lp_http_server_start. */
 void lp_http_server_set_conn_memory(lp_http_server *s, size_t bytes);
 /* Binds and starts serving. Returns 0, or -1 with a message in err (address in use, ...);
- * LP_HTTP_ETLS when libmicrohttpd refuses the certificate and key (not PEM, or not a pair). */
+ * LP_HTTP_ETLS when GnuTLS refuses the certificate and key (not PEM, or not a pair). */
 int lp_http_server_start(lp_http_server *s, char *err, size_t err_size);
 /* The bound port (useful with port 0), or 0 when not started. */
 int lp_http_server_port(const lp_http_server *s);
@@ -142,17 +146,17 @@ typedef long (*lp_http_reader_fn)(void *cls, uint64_t pos, char *buf, size_t max
 void lp_http_reply_stream(lp_http_req *r, int status, const char *content_type, uint64_t size, size_t block,
                           lp_http_reader_fn fn, void *cls, void (*free_fn)(void *));
 /* Serves an upgraded connection until it ends, on a thread of its own. fd is a blocking socket: the
- * client's TCP socket (plain HTTP) or, with TLS, one end of a socketpair that libmicrohttpd
- * encrypts for (the client's TCP socket has TCP_NODELAY either way): read and write it (send with
+ * client's TCP socket (plain HTTP) or, with TLS, one end of a socketpair that the server encrypts
+ * for (the client's TCP socket has TCP_NODELAY either way): read and write it (send with
  * MSG_NOSIGNAL), shutdown() it if need be, never close it: the server closes the connection when
  * the function returns. extra holds the extra_size bytes the client sent after its request head,
  * already read from the socket: they come first. With TLS, the server shuts fd when the client
- * closes or half-closes its connection (libmicrohttpd does not pass that on). */
+ * closes its connection. */
 typedef void (*lp_http_upgrade_fn)(int fd, const char *extra, size_t extra_size, void *user);
 /* Answers 101 Switching Protocols with "Upgrade: protocol" (copied) and "Connection: Upgrade", then
  * hands the connection to fn (user is passed on; it must outlive the server). The request must be
- * HTTP/1.1 with a Connection header naming upgrade: libmicrohttpd sends no 101 otherwise (check
- * first and answer 426). */
+ * HTTP/1.1 with a Connection header naming upgrade: the server sends no 101 otherwise but a 400
+ * (check first and answer 426). */
 void lp_http_reply_upgrade(lp_http_req *r, const char *protocol, lp_http_upgrade_fn fn, void *user);
 /* Answers the error body of wire code `code` (see wire.h) with the status wire_http_status(code).
  * hint may be NULL. */

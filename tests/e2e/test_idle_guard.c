@@ -36,7 +36,7 @@ static int hold_idle(int port, int first, int count) {
 }
 
 /* A malformed request head sent to 127.0.0.1:port is answered at once with the JSON error body
- * (status, Content-Type, code), never libmicrohttpd's HTML. */
+ * (status, Content-Type, code), never HTML. */
 static void expect_json_error(const char *who, int port, const char *req, size_t len, int status,
                               const char *code) {
     int fd = tc_dial(0, port, 0);

@@ -5,7 +5,7 @@
  * timeout (busy, not idle), the upgrade function's end when the client closes, and
  * lp_http_server_free ending an open upgraded connection (its function returns, the client sees the
  * connection close), and small writes not held back (a round trip far below the 40 ms of Nagle's
- * algorithm against delayed acknowledgements, which libmicrohttpd's TLS relay suffered). The client is
+ * algorithm against delayed acknowledgements, which a TLS relay can suffer). The client is
  * libcurl in CONNECT_ONLY mode (raw bytes, over TLS too). */
 #include <curl/curl.h>
 #include <poll.h>
