@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "match.h"
+#include "ops.h"
 #include "metering.h"
 #include "rand.h"
 #include "store.h"
@@ -35,9 +36,8 @@
 #define SCHEMA_LOCK "7776500447" /* pg_advisory_xact_lock key taken while creating the schema */
 
 typedef struct pgs {
-    lp_store base;
-    PGconn *conn;
-    pthread_mutex_t mu;
+    lp_sqlstore c;
+    PGconn *conn; /* c.db's connection */
     char where[512]; /* the URL without its password, for messages */
     int retry;       /* the last error was a serialization failure or a deadlock */
     int unique;      /* the last error was a unique violation (a concurrent insert of the same key) */
@@ -263,8 +263,8 @@ static int64_t col_i64(const PGresult *r, int row, int col) {
 }
 static double col_dbl(const PGresult *r, int row, int col) { return strtod(PQgetvalue(r, row, col), NULL); }
 
-#define LOCK(s) pthread_mutex_lock(&(s)->mu)
-#define UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
+#define LOCK(s) pthread_mutex_lock(&(s)->c.mu)
+#define UNLOCK(s) pthread_mutex_unlock(&(s)->c.mu)
 
 static void quiet_notices(void *arg, const char *message) {
     (void)arg;
@@ -627,8 +627,8 @@ static int check_node(pgs *s, const lp_principal *who, const char *name, lp_node
 /* ---- operations ---- */
 static void op_close(lp_store *base) {
     pgs *s = (pgs *)base;
-    PQfinish(s->conn);
-    pthread_mutex_destroy(&s->mu);
+    lp_sql_close(s->c.db);
+    pthread_mutex_destroy(&s->c.mu);
     free(s);
 }
 
@@ -1614,27 +1614,17 @@ int lp_store_pg_open(const char *url, lp_store **out, lp_err *e) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
         return -1;
     }
-    s->base.ops = &PG_OPS;
-    pthread_mutex_init(&s->mu, NULL);
+    s->c.base.ops = &PG_OPS;
+    pthread_mutex_init(&s->c.mu, NULL);
     lp_store_url_redact(url, s->where, sizeof s->where);
-    /* the URL comes last: what it says wins over these defaults */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const vals[] = {"10", "lepton-broker", url, NULL};
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (!s->conn) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory connecting to PostgreSQL");
-        goto fail;
-    }
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        conn_err(s, e, "cannot connect to");
-        goto fail;
-    }
+    if (!(s->c.db = lp_sql_pg_open(url, e))) goto fail;
+    s->conn = lp_sql_pg_handle(s->c.db);
     if (session_setup(s, e) != 0 || run_tx(s, TX_PLAIN, migrate_body, NULL, e) != 0) goto fail;
-    *out = &s->base;
+    *out = &s->c.base;
     return 0;
 fail:
-    PQfinish(s->conn);
-    pthread_mutex_destroy(&s->mu);
+    lp_sql_close(s->c.db);
+    pthread_mutex_destroy(&s->c.mu);
     free(s);
     return -1;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "match.h"
+#include "ops.h"
 #include "metering.h"
 #include "rand.h"
 #include "store.h"
@@ -28,10 +29,9 @@
 #define MAX_STMTS 64
 
 typedef struct sq {
-    lp_store base;
-    sqlite3 *db;
+    lp_sqlstore c;
+    sqlite3 *db; /* c.db's connection */
     sqlite3 *ck; /* checkpoints only, so that requests never wait for an fsync */
-    pthread_mutex_t mu;
     struct {
         const char *sql;
         sqlite3_stmt *st;
@@ -221,8 +221,8 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t n) {
     snprintf(out, n, "%s", t ? (const char *)t : "");
 }
 
-#define LOCK(s) pthread_mutex_lock(&(s)->mu)
-#define UNLOCK(s) pthread_mutex_unlock(&(s)->mu)
+#define LOCK(s) pthread_mutex_lock(&(s)->c.mu)
+#define UNLOCK(s) pthread_mutex_unlock(&(s)->c.mu)
 
 /* ---- rows ---- */
 static int row_to_lease(sqlite3_stmt *st, lp_lease *l) {
@@ -475,9 +475,9 @@ static void op_close(lp_store *base) {
     sq *s = (sq *)base;
     for (int i = 0; i < s->ncache; i++)
         sqlite3_finalize(s->cache[i].st);
-    sqlite3_close(s->db);
+    lp_sql_close(s->c.db);
     sqlite3_close(s->ck);
-    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->c.mu);
     free(s);
 }
 
@@ -1467,15 +1467,10 @@ int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
         lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
         return -1;
     }
-    s->base.ops = &SQLITE_OPS;
-    pthread_mutex_init(&s->mu, NULL);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
-        lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
-                   "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(s->db, 5000);
+    s->c.base.ops = &SQLITE_OPS;
+    pthread_mutex_init(&s->c.mu, NULL);
+    if (!(s->c.db = lp_sql_sqlite_open(path, e))) goto fail;
+    s->db = lp_sql_sqlite_handle(s->c.db);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
@@ -1493,12 +1488,12 @@ int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
         sqlite3_close(s->ck);
         s->ck = NULL;
     }
-    *out = &s->base;
+    *out = &s->c.base;
     return 0;
 fail:
-    sqlite3_close(s->db);
+    lp_sql_close(s->c.db);
     sqlite3_close(s->ck);
-    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->c.mu);
     free(s);
     return -1;
 }
