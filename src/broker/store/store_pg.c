@@ -104,13 +104,6 @@ static const char SCHEMA[] =
 static const char SQL_BEGIN_WRITE[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = $1";
-static const char SQL_META_PUT[] =
-    "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
-static const char SQL_TENANT_ENSURE[] =
-    "INSERT INTO tenants(name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
-static const char SQL_TOKEN_PUT[] =
-    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES ($1, $2, $3, $4)";
-static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = $1";
 static const char SQL_NODE_GET[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = $1";
 static const char SQL_NODE_ALL[] =
@@ -634,150 +627,6 @@ static void op_close(lp_store *base) {
 
 /* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
 static void op_maintain(lp_store *base) { (void)base; }
-
-static int hex_to_bytes(const char *hex, unsigned char *out, size_t n) {
-    if (strlen(hex) != 2 * n) return -1;
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + (size_t)k];
-            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                                                : 16u;
-            if (d > 15) return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (unsigned char)v;
-    }
-    return 0;
-}
-
-typedef struct secret_ctx {
-    unsigned char *out;
-} secret_ctx;
-
-/* Reads the secret; 1 when present and well formed. */
-static int read_secret(pgs *s, unsigned char out[32], lp_err *e) {
-    pp p = {0};
-    p_text(&p, "hmac_secret");
-    PGresult *r = q(s, SQL_META_GET, &p, e, "reading the HMAC secret");
-    if (!r) return -1;
-    int ok = PQntuples(r) == 1 && hex_to_bytes(PQgetvalue(r, 0, 0), out, 32) == 0;
-    PQclear(r);
-    return ok;
-}
-
-static int secret_body(pgs *s, void *vc, lp_err *e) {
-    secret_ctx *c = vc;
-    int have = read_secret(s, c->out, e);
-    if (have != 0) return have > 0 ? 0 : -1;
-    unsigned char fresh[32];
-    if (lp_random_bytes(fresh, sizeof fresh) != 0) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "no randomness for the HMAC secret");
-        return -1;
-    }
-    char hex[65];
-    lp_hex(hex, fresh, sizeof fresh);
-    pp p = {0};
-    p_text(&p, "hmac_secret");
-    p_text(&p, hex);
-    if (run(s, SQL_META_PUT, &p, e, "storing the HMAC secret") < 0) return -1;
-    have = read_secret(s, c->out, e);
-    if (have == 0) lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the HMAC secret");
-    return have > 0 ? 0 : -1;
-}
-
-static int op_secret(lp_store *base, unsigned char out[32], lp_err *e) {
-    pgs *s = (pgs *)base;
-    secret_ctx c = {out};
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, secret_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
-
-typedef struct tenant_ctx {
-    const char *tenant;
-    int is_node;
-    const char *hash;
-    int64_t now_ms;
-} tenant_ctx;
-
-static int tenant_ensure_tx(pgs *s, const char *tenant, int64_t now_ms, lp_err *e) {
-    pp p = {0};
-    p_text(&p, tenant);
-    p_i64(&p, now_ms);
-    return run(s, SQL_TENANT_ENSURE, &p, e, "creating a tenant") < 0 ? -1 : 0;
-}
-
-static int tenant_body(pgs *s, void *vc, lp_err *e) {
-    tenant_ctx *c = vc;
-    return tenant_ensure_tx(s, c->tenant, c->now_ms, e);
-}
-
-static int op_tenant_ensure(lp_store *base, const char *tenant, int64_t now_ms, lp_err *e) {
-    pgs *s = (pgs *)base;
-    tenant_ctx c = {tenant, 0, NULL, now_ms};
-    LOCK(s);
-    int rc = run_tx(s, TX_NONE, tenant_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
-
-static int token_body(pgs *s, void *vc, lp_err *e) {
-    tenant_ctx *c = vc;
-    if (tenant_ensure_tx(s, c->tenant, c->now_ms, e) != 0) return -1;
-    pp p = {0};
-    p_text(&p, c->hash);
-    p_text(&p, c->tenant);
-    p_i64(&p, c->is_node ? 1 : 0);
-    p_i64(&p, c->now_ms);
-    return run(s, SQL_TOKEN_PUT, &p, e, "storing a token") < 0 ? -1 : 0;
-}
-
-static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex,
-                           int64_t now_ms, lp_err *e) {
-    pgs *s = (pgs *)base;
-    tenant_ctx c = {tenant, is_node, hash_hex, now_ms};
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, token_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
-
-typedef struct lookup_ctx {
-    const char *hash;
-    lp_principal *out;
-} lookup_ctx;
-
-static int lookup_body(pgs *s, void *vc, lp_err *e) {
-    lookup_ctx *c = vc;
-    pp p = {0};
-    p_text(&p, c->hash);
-    PGresult *r = q(s, SQL_TOKEN_GET, &p, e, "looking up a token");
-    if (!r) return -1;
-    int rc = -1;
-    if (PQntuples(r) == 1) {
-        memset(c->out, 0, sizeof *c->out);
-        col_text(r, 0, 0, c->out->tenant, sizeof c->out->tenant);
-        c->out->is_node = (int)col_i64(r, 0, 1);
-        rc = 0;
-    } else {
-        lp_err_set(e, WIRE_UNAUTHORIZED, "create one with: lepton-broker token create --db DB --tenant NAME",
-                   "unknown token");
-    }
-    PQclear(r);
-    return rc;
-}
-
-static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    lookup_ctx c = {hash_hex, out};
-    LOCK(s);
-    int rc = run_tx(s, TX_NONE, lookup_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
 
 typedef struct node_ctx {
     const lp_principal *who;
@@ -1550,10 +1399,10 @@ static int op_stats(lp_store *base, lp_store_stats *out, lp_err *e) {
 static const lp_store_ops PG_OPS = {
     .name = "postgresql",
     .close = op_close,
-    .secret = op_secret,
-    .tenant_ensure = op_tenant_ensure,
-    .token_create = op_token_create,
-    .token_lookup = op_token_lookup,
+    .secret = lp_sqlstore_secret,
+    .tenant_ensure = lp_sqlstore_tenant_ensure,
+    .token_create = lp_sqlstore_token_create,
+    .token_lookup = lp_sqlstore_token_lookup,
     .node_register = op_node_register,
     .node_heartbeat = op_node_heartbeat,
     .node_deregister = op_node_deregister,

@@ -90,12 +90,6 @@ static const char SQL_NODE_STILL_SILENT[] =
     "SELECT 1 FROM nodes WHERE name = ?1 AND state = 'ready' AND last_hb_ms < ?2";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
-static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = ?1";
-static const char SQL_META_PUT[] = "INSERT OR IGNORE INTO meta(key, value) VALUES (?1, ?2)";
-static const char SQL_TENANT_ENSURE[] = "INSERT OR IGNORE INTO tenants(name, created_ms) VALUES (?1, ?2)";
-static const char SQL_TOKEN_PUT[] =
-    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = ?1";
 static const char SQL_NODE_GET[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = ?1";
 static const char SQL_NODE_ALL[] =
@@ -484,100 +478,6 @@ static void op_close(lp_store *base) {
 static void op_maintain(lp_store *base) {
     sq *s = (sq *)base;
     if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-}
-
-static int op_secret(lp_store *base, unsigned char out[32], lp_err *e) {
-    sq *s = (sq *)base;
-    LOCK(s);
-    int rc = -1;
-    for (int attempt = 0; attempt < 2 && rc != 0; attempt++) {
-        sqlite3_stmt *st = prep(s, SQL_META_GET, e);
-        if (!st) break;
-        bind_text(st, 1, "hmac_secret");
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
-            memcpy(out, sqlite3_column_blob(st, 0), 32);
-            rc = 0;
-        }
-        sqlite3_reset(st);
-        if (rc == 0 || attempt) break;
-        unsigned char fresh[32];
-        if (lp_random_bytes(fresh, sizeof fresh) != 0) {
-            lp_err_set(e, WIRE_INTERNAL, NULL, "no randomness for the HMAC secret");
-            break;
-        }
-        st = prep(s, SQL_META_PUT, e);
-        if (!st) break;
-        bind_text(st, 1, "hmac_secret");
-        sqlite3_bind_blob(st, 2, fresh, 32, SQLITE_TRANSIENT);
-        if (run(s, st, e, "storing the HMAC secret") != 0) break;
-    }
-    if (rc != 0 && !e->code) lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the HMAC secret");
-    UNLOCK(s);
-    return rc;
-}
-
-static int tenant_ensure_locked(sq *s, const char *tenant, int64_t now_ms, lp_err *e) {
-    sqlite3_stmt *st = prep(s, SQL_TENANT_ENSURE, e);
-    if (!st) return -1;
-    bind_text(st, 1, tenant);
-    sqlite3_bind_int64(st, 2, now_ms);
-    return run(s, st, e, "creating a tenant");
-}
-
-static int op_tenant_ensure(lp_store *base, const char *tenant, int64_t now_ms, lp_err *e) {
-    sq *s = (sq *)base;
-    LOCK(s);
-    int rc = tenant_ensure_locked(s, tenant, now_ms, e);
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_token_create(lp_store *base, const char *tenant, int is_node, const char *hash_hex,
-                           int64_t now_ms, lp_err *e) {
-    sq *s = (sq *)base;
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc == 0) rc = tenant_ensure_locked(s, tenant, now_ms, e);
-    if (rc == 0) {
-        sqlite3_stmt *st = prep(s, SQL_TOKEN_PUT, e);
-        rc = -1;
-        if (st) {
-            bind_text(st, 1, hash_hex);
-            bind_text(st, 2, tenant);
-            sqlite3_bind_int(st, 3, is_node ? 1 : 0);
-            sqlite3_bind_int64(st, 4, now_ms);
-            rc = run(s, st, e, "storing a token");
-        }
-    }
-    if (rc == 0) rc = commit(s, e);
-    if (rc != 0) rollback(s);
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_token_lookup(lp_store *base, const char *hash_hex, lp_principal *out, lp_err *e) {
-    sq *s = (sq *)base;
-    LOCK(s);
-    int rc = -1;
-    sqlite3_stmt *st = prep(s, SQL_TOKEN_GET, e);
-    if (st) {
-        bind_text(st, 1, hash_hex);
-        int r = sqlite3_step(st);
-        if (r == SQLITE_ROW) {
-            memset(out, 0, sizeof *out);
-            col_text(st, 0, out->tenant, sizeof out->tenant);
-            out->is_node = sqlite3_column_int(st, 1);
-            rc = 0;
-        } else if (r == SQLITE_DONE) {
-            lp_err_set(e, WIRE_UNAUTHORIZED,
-                       "create one with: lepton-broker token create --db DB --tenant NAME", "unknown token");
-        } else {
-            db_err(s, e, "looking up a token");
-        }
-        sqlite3_reset(st);
-    }
-    UNLOCK(s);
-    return rc;
 }
 
 static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
@@ -1368,10 +1268,10 @@ done:
 static const lp_store_ops SQLITE_OPS = {
     .name = "sqlite",
     .close = op_close,
-    .secret = op_secret,
-    .tenant_ensure = op_tenant_ensure,
-    .token_create = op_token_create,
-    .token_lookup = op_token_lookup,
+    .secret = lp_sqlstore_secret,
+    .tenant_ensure = lp_sqlstore_tenant_ensure,
+    .token_create = lp_sqlstore_token_create,
+    .token_lookup = lp_sqlstore_token_lookup,
     .node_register = op_node_register,
     .node_heartbeat = op_node_heartbeat,
     .node_deregister = op_node_deregister,
