@@ -28,8 +28,9 @@
 #include "store_common.h"
 #include "wire.h"
 
-/* 2: leases.keepalive_s and leases.renewed_ms (keepalive; added to a version-1 database) */
-#define SCHEMA_VERSION 2
+/* 2: leases.keepalive_s and leases.renewed_ms (keepalive; added to a version-1 database); 3: the same
+ * schema (SQLite's version 3 added the seq column PostgreSQL's leases always had) */
+#define SCHEMA_VERSION 3
 #define MAX_ATTEMPTS 40 /* runs of one transaction that meets serialization failures */
 #define MAX_UNIQUE_RETRIES 3
 #define MAX_PARAMS 20
@@ -106,37 +107,17 @@ static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = $1";
 static const char SQL_NODE_GET[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = $1";
-static const char SQL_NODE_ALL[] =
-    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes ORDER BY name";
-static const char SQL_NODE_INSERT[] = "INSERT INTO nodes(name, owner, state, address, price, registered_ms, "
-                                      "last_hb_ms) VALUES ($1, $2, 'ready', $3, $4, $5, $5)";
-static const char SQL_NODE_UPDATE[] =
-    "UPDATE nodes SET address = $2, price = $3, state = 'ready', last_hb_ms = $4 WHERE name = $1";
-static const char SQL_NODE_HB[] = "UPDATE nodes SET last_hb_ms = $2, state = 'ready' WHERE name = $1";
 static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = $2 WHERE name = $1";
 static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 ORDER BY name LIMIT 1000";
 static const char SQL_GPUS_OF[] =
     "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = $1 ORDER BY idx";
-static const char SQL_GPUS_ALL[] =
-    "SELECT node, idx, uuid, model, memory, address, lease_id FROM gpus ORDER BY node, idx";
-static const char SQL_GPU_OWNER[] = "SELECT node FROM gpus WHERE uuid = $1";
-static const char SQL_GPUS_DELETE[] = "DELETE FROM gpus WHERE node = $1";
-static const char SQL_GPU_INSERT[] =
-    "INSERT INTO gpus(node, idx, uuid, model, memory, address) VALUES ($1, $2, $3, $4, $5, $6)";
 static const char SQL_GPUS_FREE[] =
     "SELECT idx, uuid, address FROM gpus WHERE node = $1 AND model = $2 AND memory = $3 AND lease_id IS NULL"
     " ORDER BY idx LIMIT $4";
 static const char SQL_GPU_TAKE[] =
     "UPDATE gpus SET lease_id = $3 WHERE node = $1 AND idx = $2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = $1";
-static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = $1";
-static const char SQL_POOLS_BUILD[] =
-    "INSERT INTO pools(node, model, memory, price, ready, total, free)"
-    " SELECT g.node, g.model, g.memory, n.price, CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, count(*),"
-    " count(*) FILTER (WHERE g.lease_id IS NULL)"
-    " FROM gpus g JOIN nodes n ON n.name = g.node WHERE g.node = $1"
-    " GROUP BY g.node, g.model, g.memory, n.price, n.state";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools p SET free = (SELECT count(*) FROM gpus g WHERE g.node = p.node AND g.model = p.model"
     " AND g.memory = p.memory AND g.lease_id IS NULL),"
@@ -506,13 +487,6 @@ static int refresh_pools(pgs *s, const char *node, lp_err *e) {
     return run(s, SQL_POOLS_REFRESH, &p, e, "updating GPU pools") < 0 ? -1 : 0;
 }
 
-static int rebuild_pools(pgs *s, const char *node, lp_err *e) {
-    pp p = {0};
-    p_text(&p, node);
-    if (run(s, SQL_POOLS_DELETE, &p, e, "rebuilding GPU pools") < 0) return -1;
-    return run(s, SQL_POOLS_BUILD, &p, e, "rebuilding GPU pools") < 0 ? -1 : 0;
-}
-
 /* Ends an active lease inside the caller's transaction and frees its GPUs. */
 static int end_lease_tx(pgs *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms,
                         lp_event_list *ev, lp_err *e) {
@@ -627,219 +601,6 @@ static void op_close(lp_store *base) {
 
 /* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
 static void op_maintain(lp_store *base) { (void)base; }
-
-typedef struct node_ctx {
-    const lp_principal *who;
-    const lp_node_reg *reg;
-    const char *name;
-    int64_t now_ms;
-    lp_node *out;
-    lp_node cur;
-    int *created;
-    lp_event_list *ended;
-    size_t ended0; /* events before the operation (a retried body drops its own) */
-    lp_lease_list *leases;
-} node_ctx;
-
-static void node_ctx_reset(node_ctx *c) {
-    lp_node_clear(&c->cur);
-    memset(&c->cur, 0, sizeof c->cur);
-    lp_node_clear(c->out);
-    memset(c->out, 0, sizeof *c->out);
-    if (c->created) *c->created = 0;
-    if (c->ended) c->ended->n = c->ended0;
-    if (c->leases) lp_lease_list_clear(c->leases);
-}
-
-static int register_body(pgs *s, void *vc, lp_err *e) {
-    node_ctx *c = vc;
-    const lp_node_reg *reg = c->reg;
-    node_ctx_reset(c);
-    int found = load_node(s, reg->name, &c->cur, e);
-    if (found < 0) return -1;
-    if (found && !lp_principal_owns(c->who, c->cur.owner)) {
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", reg->name);
-        return -1;
-    }
-    for (size_t i = 0; i < reg->gpu_count; i++) {
-        pp p = {0};
-        p_text(&p, reg->gpus[i].uuid);
-        PGresult *r = q(s, SQL_GPU_OWNER, &p, e, "looking up a GPU");
-        if (!r) return -1;
-        char owner[LP_NAME_MAX + 1] = "";
-        if (PQntuples(r) > 0) col_text(r, 0, 0, owner, sizeof owner);
-        PQclear(r);
-        if (*owner && strcmp(owner, reg->name)) {
-            lp_err_set(e, WIRE_CONFLICT, "every GPU uuid must be unique across nodes",
-                       "GPU %s is already registered by node %s", reg->gpus[i].uuid, owner);
-            return -1;
-        }
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(reg->gpus[k].uuid, reg->gpus[i].uuid)) {
-                lp_err_set(e, WIRE_INVALID, NULL, "field 'gpus': uuid %s appears twice", reg->gpus[i].uuid);
-                return -1;
-            }
-    }
-    int replace_gpus = !found;
-    pp p = {0};
-    p_text(&p, reg->name);
-    if (found) {
-        if (!lp_node_same_gpus(&c->cur, reg)) {
-            char reason[256];
-            snprintf(reason, sizeof reason, "node %s re-registered with different GPUs", reg->name);
-            if (fail_node_leases_tx(s, reg->name, c->now_ms, reason, c->ended, e) != 0) return -1;
-            if (run(s, SQL_GPUS_DELETE, &p, e, "replacing GPUs") < 0) return -1;
-            replace_gpus = 1;
-        }
-        p_text(&p, reg->address);
-        p_dbl(&p, reg->price);
-        p_i64(&p, c->now_ms);
-        if (run(s, SQL_NODE_UPDATE, &p, e, "updating a node") < 0) return -1;
-    } else {
-        p_text(&p, c->who ? c->who->tenant : "");
-        p_text(&p, reg->address);
-        p_dbl(&p, reg->price);
-        p_i64(&p, c->now_ms);
-        if (run(s, SQL_NODE_INSERT, &p, e, "adding a node") < 0) return -1;
-        *c->created = 1;
-    }
-    if (replace_gpus)
-        for (size_t i = 0; i < reg->gpu_count; i++) {
-            pp g = {0};
-            p_text(&g, reg->name);
-            p_i64(&g, (int64_t)i);
-            p_text(&g, reg->gpus[i].uuid);
-            p_text(&g, reg->gpus[i].model);
-            p_i64(&g, (int64_t)reg->gpus[i].memory);
-            p_text(&g, reg->gpus[i].address);
-            if (run(s, SQL_GPU_INSERT, &g, e, "adding a GPU") < 0) return -1;
-        }
-    if (rebuild_pools(s, reg->name, e) != 0) return -1;
-    return load_node(s, reg->name, c->out, e) == 1 ? 0 : -1;
-}
-
-static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
-                            lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
-    pgs *s = (pgs *)base;
-    node_ctx c = {.who = who, .reg = reg, .now_ms = now_ms, .out = out, .created = created, .ended = ended};
-    c.ended0 = ended ? ended->n : 0;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, register_body, &c, e);
-    UNLOCK(s);
-    if (rc != 0) lp_node_clear(out);
-    lp_node_clear(&c.cur);
-    return rc;
-}
-
-static int heartbeat_body(pgs *s, void *vc, lp_err *e) {
-    node_ctx *c = vc;
-    node_ctx_reset(c);
-    if (check_node(s, c->who, c->name, &c->cur, e) != 0) return -1;
-    pp p = {0};
-    p_text(&p, c->name);
-    p_i64(&p, c->now_ms);
-    if (run(s, SQL_NODE_HB, &p, e, "recording a heartbeat") < 0) return -1;
-    if (strcmp(c->cur.state, "ready") && refresh_pools(s, c->name, e) != 0) return -1;
-    if (load_node(s, c->name, c->out, e) != 1) return -1;
-    p.n = 1;
-    return load_leases(s, SQL_LEASES_NODE_ACTIVE, &p, c->now_ms, LS_ACTIVE, c->leases, e);
-}
-
-static int op_node_heartbeat(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
-                             lp_node *out, lp_lease_list *leases, lp_err *e) {
-    pgs *s = (pgs *)base;
-    node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .leases = leases};
-    memset(out, 0, sizeof *out);
-    leases->n = 0;
-    leases->v = NULL;
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, heartbeat_body, &c, e);
-    UNLOCK(s);
-    if (rc != 0) {
-        lp_node_clear(out);
-        lp_lease_list_clear(leases);
-    }
-    lp_node_clear(&c.cur);
-    return rc;
-}
-
-static int deregister_body(pgs *s, void *vc, lp_err *e) {
-    node_ctx *c = vc;
-    node_ctx_reset(c);
-    if (check_node(s, c->who, c->name, &c->cur, e) != 0) return -1;
-    char reason[256];
-    snprintf(reason, sizeof reason, "node %s deregistered", c->name);
-    if (fail_node_leases_tx(s, c->name, c->now_ms, reason, c->ended, e) != 0) return -1;
-    pp p = {0};
-    p_text(&p, c->name);
-    p_text(&p, "gone");
-    if (run(s, SQL_NODE_STATE, &p, e, "deregistering a node") < 0) return -1;
-    if (refresh_pools(s, c->name, e) != 0) return -1;
-    return load_node(s, c->name, c->out, e) == 1 ? 0 : -1;
-}
-
-static int op_node_deregister(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
-                              lp_node *out, lp_event_list *ended, lp_err *e) {
-    pgs *s = (pgs *)base;
-    node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .ended = ended};
-    c.ended0 = ended ? ended->n : 0;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, deregister_body, &c, e);
-    UNLOCK(s);
-    if (rc != 0) lp_node_clear(out);
-    lp_node_clear(&c.cur);
-    return rc;
-}
-
-static int node_list_body(pgs *s, void *vc, lp_err *e) {
-    lp_node_list *out = vc;
-    lp_node_list_clear(out);
-    PGresult *r = q(s, SQL_NODE_ALL, NULL, e, "listing nodes");
-    if (!r) return -1;
-    int rows = PQntuples(r);
-    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
-    if (!out->v) {
-        PQclear(r);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
-        return -1;
-    }
-    for (int i = 0; i < rows; i++)
-        row_to_node(r, i, &out->v[out->n++]);
-    PQclear(r);
-    /* one pass over all GPUs, merged by node name (both ordered bytewise, as strcmp does) */
-    r = q(s, SQL_GPUS_ALL, NULL, e, "listing GPUs");
-    if (!r) return -1;
-    rows = PQntuples(r);
-    size_t k = 0, gcap = 0;
-    int i = 0;
-    for (; i < rows; i++) {
-        const char *node = PQgetvalue(r, i, 0);
-        while (k < out->n && strcmp(out->v[k].name, node) < 0) {
-            k++;
-            gcap = 0;
-        }
-        if (k < out->n && !strcmp(out->v[k].name, node) && push_gpu(&out->v[k], &gcap, r, i, 1) != 0) break;
-    }
-    PQclear(r);
-    if (i < rows) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
-        return -1;
-    }
-    return 0;
-}
-
-static int op_node_list(lp_store *base, lp_node_list *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    out->n = 0;
-    out->v = NULL;
-    LOCK(s);
-    int rc = run_tx(s, TX_READ, node_list_body, out, e);
-    UNLOCK(s);
-    if (rc != 0) lp_node_list_clear(out);
-    return rc;
-}
 
 /* Loads every ready pool (for explanations). */
 static int load_pools(pgs *s, lp_pool **out, size_t *n, lp_err *e) {
@@ -1403,10 +1164,10 @@ static const lp_store_ops PG_OPS = {
     .tenant_ensure = lp_sqlstore_tenant_ensure,
     .token_create = lp_sqlstore_token_create,
     .token_lookup = lp_sqlstore_token_lookup,
-    .node_register = op_node_register,
-    .node_heartbeat = op_node_heartbeat,
-    .node_deregister = op_node_deregister,
-    .node_list = op_node_list,
+    .node_register = lp_sqlstore_node_register,
+    .node_heartbeat = lp_sqlstore_node_heartbeat,
+    .node_deregister = lp_sqlstore_node_deregister,
+    .node_list = lp_sqlstore_node_list,
     .quote = op_quote,
     .lease_grant = op_lease_grant,
     .lease_get = op_lease_get,

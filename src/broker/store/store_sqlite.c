@@ -24,8 +24,9 @@
 #include "store_common.h"
 #include "wire.h"
 
-/* 2: leases.keepalive_s and leases.renewed_ms (keepalive) */
-#define SCHEMA_VERSION 2
+/* 2: leases.keepalive_s and leases.renewed_ms (keepalive); 3: leases.seq (the order of insertion, as
+ * PostgreSQL's schema has it, so that both order leases by the same column) */
+#define SCHEMA_VERSION 3
 #define MAX_STMTS 64
 
 typedef struct sq {
@@ -67,7 +68,9 @@ static const char SCHEMA[] =
     " labels TEXT NOT NULL, idem_key TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
     " expires_ms INTEGER NOT NULL, cap_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, ended_ms INTEGER,"
     " billed_s INTEGER NOT NULL DEFAULT 0, gpu_seconds INTEGER NOT NULL DEFAULT 0, cost REAL NOT NULL "
-    "DEFAULT 0, keepalive_s INTEGER NOT NULL DEFAULT 0, renewed_ms INTEGER NOT NULL DEFAULT 0);"
+    "DEFAULT 0, keepalive_s INTEGER NOT NULL DEFAULT 0, renewed_ms INTEGER NOT NULL DEFAULT 0, seq INTEGER);"
+    "CREATE TRIGGER IF NOT EXISTS leases_seq AFTER INSERT ON leases WHEN NEW.seq IS NULL"
+    " BEGIN UPDATE leases SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;"
     "CREATE UNIQUE INDEX IF NOT EXISTS leases_idem ON leases(tenant, idem_key) WHERE idem_key IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS leases_due ON leases(end_ms) WHERE state = 1;"
     "CREATE INDEX IF NOT EXISTS leases_node_active ON leases(node) WHERE state = 1;"
@@ -84,6 +87,8 @@ static const char SCHEMA[] =
 /* Schema version 1 → 2 (run on a database of version 1 only). */
 static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
                                      "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
+/* Schema version 2 → 3 (run on a database of version 1 or 2). */
+static const char MIGRATE_2_TO_3[] = "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
 static const char SQL_NODE_STILL_SILENT[] =
@@ -92,35 +97,17 @@ static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 static const char SQL_NODE_GET[] =
     "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = ?1";
-static const char SQL_NODE_ALL[] =
-    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes ORDER BY name";
-static const char SQL_NODE_INSERT[] = "INSERT INTO nodes(name, owner, state, address, price, registered_ms, "
-                                      "last_hb_ms) VALUES (?1, ?2, 'ready', ?3, ?4, ?5, ?5)";
-static const char SQL_NODE_UPDATE[] =
-    "UPDATE nodes SET address = ?2, price = ?3, state = 'ready', last_hb_ms = ?4 WHERE name = ?1";
-static const char SQL_NODE_HB[] = "UPDATE nodes SET last_hb_ms = ?2, state = 'ready' WHERE name = ?1";
 static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = ?2 WHERE name = ?1";
 static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < ?1 LIMIT 1000";
 static const char SQL_GPUS_OF[] =
     "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
-static const char SQL_GPUS_ALL[] =
-    "SELECT node, idx, uuid, model, memory, address, lease_id FROM gpus ORDER BY node, idx";
-static const char SQL_GPU_OWNER[] = "SELECT node FROM gpus WHERE uuid = ?1";
-static const char SQL_GPUS_DELETE[] = "DELETE FROM gpus WHERE node = ?1";
-static const char SQL_GPU_INSERT[] =
-    "INSERT INTO gpus(node, idx, uuid, model, memory, address) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 static const char SQL_GPUS_FREE[] =
     "SELECT idx, uuid, address FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
     " ORDER BY idx LIMIT ?4";
 static const char SQL_GPU_TAKE[] =
     "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
-static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = ?1";
-static const char SQL_POOLS_BUILD[] =
-    "INSERT INTO pools(node, model, memory, price, ready, total, free)"
-    " SELECT g.node, g.model, g.memory, n.price, n.state = 'ready', count(*), sum(g.lease_id IS NULL)"
-    " FROM gpus g JOIN nodes n ON n.name = g.node WHERE g.node = ?1 GROUP BY g.model, g.memory";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools SET free = (SELECT count(*) FROM gpus g WHERE g.node = pools.node AND g.model = pools.model"
     " AND g.memory = pools.memory AND g.lease_id IS NULL),"
@@ -376,17 +363,6 @@ static int refresh_pools(sq *s, const char *node, lp_err *e) {
     return run(s, st, e, "updating GPU pools");
 }
 
-static int rebuild_pools(sq *s, const char *node, lp_err *e) {
-    sqlite3_stmt *st = prep(s, SQL_POOLS_DELETE, e);
-    if (!st) return -1;
-    bind_text(st, 1, node);
-    if (run(s, st, e, "rebuilding GPU pools") != 0) return -1;
-    st = prep(s, SQL_POOLS_BUILD, e);
-    if (!st) return -1;
-    bind_text(st, 1, node);
-    return run(s, st, e, "rebuilding GPU pools");
-}
-
 /* Ends an active lease inside the caller's transaction and frees its GPUs. */
 static int end_lease_tx(sq *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms,
                         lp_event_list *ev, lp_err *e) {
@@ -480,96 +456,6 @@ static void op_maintain(lp_store *base) {
     if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
-static int op_node_register(lp_store *base, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
-                            lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
-    sq *s = (sq *)base;
-    lp_node cur;
-    memset(&cur, 0, sizeof cur);
-    memset(out, 0, sizeof *out);
-    *created = 0;
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    int found = load_node(s, reg->name, &cur, e);
-    if (found < 0) goto done;
-    if (found && !lp_principal_owns(who, cur.owner)) {
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", reg->name);
-        goto done;
-    }
-    for (size_t i = 0; i < reg->gpu_count; i++) {
-        sqlite3_stmt *st = prep(s, SQL_GPU_OWNER, e);
-        if (!st) goto done;
-        bind_text(st, 1, reg->gpus[i].uuid);
-        char owner[LP_NAME_MAX + 1] = "";
-        if (sqlite3_step(st) == SQLITE_ROW) col_text(st, 0, owner, sizeof owner);
-        sqlite3_reset(st);
-        if (*owner && strcmp(owner, reg->name)) {
-            lp_err_set(e, WIRE_CONFLICT, "every GPU uuid must be unique across nodes",
-                       "GPU %s is already registered by node %s", reg->gpus[i].uuid, owner);
-            goto done;
-        }
-        for (size_t k = 0; k < i; k++)
-            if (!strcmp(reg->gpus[k].uuid, reg->gpus[i].uuid)) {
-                lp_err_set(e, WIRE_INVALID, NULL, "field 'gpus': uuid %s appears twice", reg->gpus[i].uuid);
-                goto done;
-            }
-    }
-    int replace_gpus = !found;
-    if (found) {
-        if (!lp_node_same_gpus(&cur, reg)) {
-            char reason[256];
-            snprintf(reason, sizeof reason, "node %s re-registered with different GPUs", reg->name);
-            if (fail_node_leases_tx(s, reg->name, now_ms, reason, ended, e) != 0) goto done;
-            sqlite3_stmt *st = prep(s, SQL_GPUS_DELETE, e);
-            if (!st) goto done;
-            bind_text(st, 1, reg->name);
-            if (run(s, st, e, "replacing GPUs") != 0) goto done;
-            replace_gpus = 1;
-        }
-        sqlite3_stmt *st = prep(s, SQL_NODE_UPDATE, e);
-        if (!st) goto done;
-        bind_text(st, 1, reg->name);
-        bind_text(st, 2, reg->address);
-        sqlite3_bind_double(st, 3, reg->price);
-        sqlite3_bind_int64(st, 4, now_ms);
-        if (run(s, st, e, "updating a node") != 0) goto done;
-    } else {
-        sqlite3_stmt *st = prep(s, SQL_NODE_INSERT, e);
-        if (!st) goto done;
-        bind_text(st, 1, reg->name);
-        bind_text(st, 2, who ? who->tenant : "");
-        bind_text(st, 3, reg->address);
-        sqlite3_bind_double(st, 4, reg->price);
-        sqlite3_bind_int64(st, 5, now_ms);
-        if (run(s, st, e, "adding a node") != 0) goto done;
-        *created = 1;
-    }
-    if (replace_gpus)
-        for (size_t i = 0; i < reg->gpu_count; i++) {
-            sqlite3_stmt *st = prep(s, SQL_GPU_INSERT, e);
-            if (!st) goto done;
-            bind_text(st, 1, reg->name);
-            sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
-            bind_text(st, 3, reg->gpus[i].uuid);
-            bind_text(st, 4, reg->gpus[i].model);
-            sqlite3_bind_int64(st, 5, (sqlite3_int64)reg->gpus[i].memory);
-            bind_text(st, 6, reg->gpus[i].address);
-            if (run(s, st, e, "adding a GPU") != 0) goto done;
-        }
-    if (rebuild_pools(s, reg->name, e) != 0) goto done;
-    if (load_node(s, reg->name, out, e) != 1) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_node_clear(out);
-    }
-    UNLOCK(s);
-    lp_node_clear(&cur);
-    return rc;
-}
-
 static int check_node(sq *s, const lp_principal *who, const char *name, lp_node *cur, lp_err *e) {
     int found = load_node(s, name, cur, e);
     if (found < 0) return -1;
@@ -582,120 +468,6 @@ static int check_node(sq *s, const lp_principal *who, const char *name, lp_node 
         return -1;
     }
     return 0;
-}
-
-static int op_node_heartbeat(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
-                             lp_node *out, lp_lease_list *leases, lp_err *e) {
-    sq *s = (sq *)base;
-    lp_node cur;
-    memset(&cur, 0, sizeof cur);
-    memset(out, 0, sizeof *out);
-    leases->n = 0;
-    leases->v = NULL;
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (check_node(s, who, name, &cur, e) != 0) goto done;
-    sqlite3_stmt *st = prep(s, SQL_NODE_HB, e);
-    if (!st) goto done;
-    bind_text(st, 1, name);
-    sqlite3_bind_int64(st, 2, now_ms);
-    if (run(s, st, e, "recording a heartbeat") != 0) goto done;
-    if (strcmp(cur.state, "ready") && refresh_pools(s, name, e) != 0) goto done;
-    if (load_node(s, name, out, e) != 1) goto done;
-    st = prep(s, SQL_LEASES_NODE_ACTIVE, e);
-    if (!st) goto done;
-    bind_text(st, 1, name);
-    if (load_leases(s, st, now_ms, LS_ACTIVE, leases, e) != 0) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_node_clear(out);
-        lp_lease_list_clear(leases);
-    }
-    UNLOCK(s);
-    lp_node_clear(&cur);
-    return rc;
-}
-
-static int op_node_deregister(lp_store *base, const lp_principal *who, const char *name, int64_t now_ms,
-                              lp_node *out, lp_event_list *ended, lp_err *e) {
-    sq *s = (sq *)base;
-    lp_node cur;
-    memset(&cur, 0, sizeof cur);
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (check_node(s, who, name, &cur, e) != 0) goto done;
-    char reason[256];
-    snprintf(reason, sizeof reason, "node %s deregistered", name);
-    if (fail_node_leases_tx(s, name, now_ms, reason, ended, e) != 0) goto done;
-    sqlite3_stmt *st = prep(s, SQL_NODE_STATE, e);
-    if (!st) goto done;
-    bind_text(st, 1, name);
-    bind_text(st, 2, "gone");
-    if (run(s, st, e, "deregistering a node") != 0) goto done;
-    if (refresh_pools(s, name, e) != 0) goto done;
-    if (load_node(s, name, out, e) != 1) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_node_clear(out);
-    }
-    UNLOCK(s);
-    lp_node_clear(&cur);
-    return rc;
-}
-
-static int op_node_list(lp_store *base, lp_node_list *out, lp_err *e) {
-    sq *s = (sq *)base;
-    out->n = 0;
-    out->v = NULL;
-    size_t cap = 0;
-    LOCK(s);
-    int rc = -1;
-    sqlite3_stmt *st = prep(s, SQL_NODE_ALL, e);
-    if (!st) goto done;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            lp_node *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) break;
-            out->v = nv;
-            cap = nc;
-        }
-        row_to_node(st, &out->v[out->n++]);
-    }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE) goto oom;
-    /* one pass over all GPUs, merged by node name (both ordered) */
-    st = prep(s, SQL_GPUS_ALL, e);
-    if (!st) goto done;
-    size_t k = 0, gcap = 0;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *node = (const char *)sqlite3_column_text(st, 0);
-        while (k < out->n && strcmp(out->v[k].name, node) < 0) {
-            k++;
-            gcap = 0;
-        }
-        if (k < out->n && !strcmp(out->v[k].name, node) && push_gpu(&out->v[k], &gcap, st, 1) != 0) break;
-    }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE) goto oom;
-    rc = 0;
-    goto done;
-oom:
-    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list nodes");
-done:
-    if (rc != 0) lp_node_list_clear(out);
-    UNLOCK(s);
-    return rc;
 }
 
 /* Loads every ready pool (for explanations). */
@@ -1272,10 +1044,10 @@ static const lp_store_ops SQLITE_OPS = {
     .tenant_ensure = lp_sqlstore_tenant_ensure,
     .token_create = lp_sqlstore_token_create,
     .token_lookup = lp_sqlstore_token_lookup,
-    .node_register = op_node_register,
-    .node_heartbeat = op_node_heartbeat,
-    .node_deregister = op_node_deregister,
-    .node_list = op_node_list,
+    .node_register = lp_sqlstore_node_register,
+    .node_heartbeat = lp_sqlstore_node_heartbeat,
+    .node_deregister = lp_sqlstore_node_deregister,
+    .node_list = lp_sqlstore_node_list,
     .quote = op_quote,
     .lease_grant = op_lease_grant,
     .lease_get = op_lease_get,
@@ -1288,6 +1060,16 @@ static const lp_store_ops SQLITE_OPS = {
     .stats = op_stats,
     .maintain = op_maintain,
 };
+
+/* 1 when the leases table has its seq column. */
+static int has_seq(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int has = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('leases') WHERE name = 'seq'", -1, &st,
+                                 NULL) == SQLITE_OK &&
+              sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return has;
+}
 
 static int migrate(sq *s, lp_err *e) {
     char *msg = NULL;
@@ -1309,6 +1091,9 @@ static int migrate(sq *s, lp_err *e) {
         return -1;
     }
     if (version == 1 && sqlite3_exec(s->db, MIGRATE_1_TO_2, NULL, NULL, &msg) != SQLITE_OK) goto fail;
+    if (version >= 1 && version < 3 && !has_seq(s->db) &&
+        sqlite3_exec(s->db, MIGRATE_2_TO_3, NULL, NULL, &msg) != SQLITE_OK)
+        goto fail;
     if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) goto fail;
     char sql[128];
     snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)",

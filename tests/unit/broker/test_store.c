@@ -869,7 +869,7 @@ static void test_migrate_v1(void) {
     CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN renewed_ms") >= 0);
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"), 1);
     s = open_store(path);
-    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
     CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_old", 1000, &l, &e), 0);
     CHECK_EQ_INT(l.state, LS_ACTIVE);
     CHECK_EQ_INT(l.keepalive_s, 0);
@@ -891,7 +891,7 @@ static void test_newer_schema_refused(void) {
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"), 1);
     lp_err e = {0};
     CHECK_EQ_INT(lp_store_open(path, &s, &e), -1);
-    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (2)");
+    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (3)");
 }
 
 int main(int argc, char **argv) {
