@@ -112,27 +112,13 @@ static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 ORDER BY name LIMIT 1000";
 static const char SQL_GPUS_OF[] =
     "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = $1 ORDER BY idx";
-static const char SQL_GPUS_FREE[] =
-    "SELECT idx, uuid, address FROM gpus WHERE node = $1 AND model = $2 AND memory = $3 AND lease_id IS NULL"
-    " ORDER BY idx LIMIT $4";
-static const char SQL_GPU_TAKE[] =
-    "UPDATE gpus SET lease_id = $3 WHERE node = $1 AND idx = $2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = $1";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools p SET free = (SELECT count(*) FROM gpus g WHERE g.node = p.node AND g.model = p.model"
     " AND g.memory = p.memory AND g.lease_id IS NULL),"
     " ready = CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, price = n.price"
     " FROM nodes n WHERE n.name = p.node AND p.node = $1";
-/* lower() under the C collation folds ASCII only, like lp_model_matches */
-static const char SQL_POOL_PICK[] =
-    "SELECT node, model, memory, free, price FROM pools WHERE ready = 1 AND free >= $1 AND memory >= $2"
-    " AND ($3 = '' OR strpos(lower(model), lower($3::text COLLATE \"C\")) > 0)"
-    " AND ($4::float8 <= 0 OR price <= $4::float8)"
-    " ORDER BY price, node, model LIMIT $5";
-static const char SQL_POOLS_READY[] = "SELECT node, model, memory, total, free, price, ready FROM pools"
-                                      " WHERE ready = 1 ORDER BY node, model, memory";
 static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = $1";
-static const char SQL_LEASE_IDEM[] = "SELECT " LEASE_COLS " FROM leases WHERE tenant = $1 AND idem_key = $2";
 static const char SQL_LEASES_TENANT[] =
     "SELECT " LEASE_COLS " FROM leases WHERE tenant = $1 ORDER BY created_ms DESC, seq DESC";
 static const char SQL_LEASES_NODE_ACTIVE[] =
@@ -142,12 +128,6 @@ static const char SQL_LEASES_DUE[] =
 static const char SQL_ANYTHING_DUE[] =
     "SELECT EXISTS (SELECT 1 FROM leases WHERE state = 1 AND end_ms <= $1)"
     " OR ($2::bigint > 0 AND EXISTS (SELECT 1 FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 - $2))";
-static const char SQL_LEASE_INSERT[] =
-    "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
-    " keepalive_s, renewed_ms)"
-    " VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, $18, $19, "
-    "$15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
     " WHERE id = $1 AND state = 1";
@@ -183,9 +163,6 @@ static void p_dbl(pp *p, double v) {
     p->v[p->n] = p->buf[p->n];
     p->n++;
 }
-/* "" → SQL NULL */
-static void p_text_or_null(pp *p, const char *v) { p->v[p->n++] = v && *v ? v : NULL; }
-
 /* libpq's messages end in newlines and may span lines: one line for ours. */
 static void one_line(char *out, size_t n, const char *msg) {
     size_t k = 0;
@@ -602,253 +579,6 @@ static void op_close(lp_store *base) {
 /* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
 static void op_maintain(lp_store *base) { (void)base; }
 
-/* Loads every ready pool (for explanations). */
-static int load_pools(pgs *s, lp_pool **out, size_t *n, lp_err *e) {
-    *out = NULL;
-    *n = 0;
-    PGresult *r = q(s, SQL_POOLS_READY, NULL, e, "reading GPU pools");
-    if (!r) return -1;
-    int rows = PQntuples(r);
-    *out = calloc(rows ? (size_t)rows : 1, sizeof **out);
-    if (!*out) {
-        PQclear(r);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read GPU pools");
-        return -1;
-    }
-    for (int i = 0; i < rows; i++) {
-        lp_pool *p = &(*out)[(*n)++];
-        col_text(r, i, 0, p->node, sizeof p->node);
-        col_text(r, i, 1, p->model, sizeof p->model);
-        p->memory = (uint64_t)col_i64(r, i, 2);
-        p->total = (uint32_t)col_i64(r, i, 3);
-        p->free = (uint32_t)col_i64(r, i, 4);
-        p->price = col_dbl(r, i, 5);
-        p->ready = (int)col_i64(r, i, 6);
-    }
-    PQclear(r);
-    return 0;
-}
-
-static int explain(pgs *s, const lp_lease_req *req, lp_err *e) {
-    lp_pool *pools;
-    size_t n;
-    if (load_pools(s, &pools, &n, e) != 0) return -1;
-    lp_match_explain(pools, n, req, e);
-    free(pools);
-    return 0;
-}
-
-/* The cheapest fitting pools (at most limit), cheapest first. */
-static PGresult *pick_pools(pgs *s, const lp_lease_req *req, int limit, lp_err *e) {
-    pp p = {0};
-    p_i64(&p, req->gpu_count);
-    p_i64(&p, (int64_t)req->min_memory);
-    p_text(&p, req->gpu_model);
-    p_dbl(&p, req->max_price);
-    p_i64(&p, limit);
-    return q(s, SQL_POOL_PICK, &p, e, "matching GPUs");
-}
-
-typedef struct quote_ctx {
-    const lp_lease_req *req;
-    lp_offer_list *out;
-} quote_ctx;
-
-static int quote_body(pgs *s, void *vc, lp_err *e) {
-    quote_ctx *c = vc;
-    lp_offer_list *out = c->out;
-    lp_offer_list_clear(out);
-    memset(out, 0, sizeof *out);
-    PGresult *r = pick_pools(s, c->req, 100, e);
-    if (!r) return -1;
-    int rows = PQntuples(r);
-    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
-    if (!out->v) {
-        PQclear(r);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list offers");
-        return -1;
-    }
-    for (int i = 0; i < rows; i++) {
-        lp_offer *o = &out->v[out->n++];
-        col_text(r, i, 0, o->node, sizeof o->node);
-        col_text(r, i, 1, o->gpu_model, sizeof o->gpu_model);
-        o->gpu_memory = (uint64_t)col_i64(r, i, 2);
-        o->gpus_free = (uint32_t)col_i64(r, i, 3);
-        o->price = col_dbl(r, i, 4);
-    }
-    PQclear(r);
-    if (out->n == 0) {
-        lp_err why = {0};
-        if (explain(s, c->req, &why) != 0) {
-            *e = why;
-            return -1;
-        }
-        snprintf(out->message, sizeof out->message, "%s", why.message);
-    } else {
-        lp_offer_list_describe(out, c->req);
-    }
-    return 0;
-}
-
-static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    quote_ctx c = {req, out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_READ, quote_body, &c, e);
-    UNLOCK(s);
-    if (rc != 0) lp_offer_list_clear(out);
-    return rc;
-}
-
-typedef struct grant_ctx {
-    const char *tenant;
-    const lp_lease_req *req;
-    const char *new_id;
-    int64_t now_ms;
-    lp_lease *out;
-    int *replayed;
-} grant_ctx;
-
-/* Takes gpu_count free GPUs of the picked pool for lease id; returns them (calloc'd) or NULL. */
-static lp_lease_gpu *take_gpus(pgs *s, const lp_pool *pick, uint32_t count, const char *id, lp_err *e) {
-    lp_lease_gpu *taken = calloc(count, sizeof *taken);
-    if (!taken) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    pp p = {0};
-    p_text(&p, pick->node);
-    p_text(&p, pick->model);
-    p_i64(&p, (int64_t)pick->memory);
-    p_i64(&p, count);
-    PGresult *r = q(s, SQL_GPUS_FREE, &p, e, "matching GPUs");
-    if (!r) goto fail;
-    uint32_t got = 0;
-    for (int i = 0; got < count && i < PQntuples(r); i++, got++) {
-        taken[got].index = (uint32_t)col_i64(r, i, 0);
-        col_text(r, i, 1, taken[got].uuid, sizeof taken[got].uuid);
-        col_text(r, i, 2, taken[got].address, sizeof taken[got].address);
-    }
-    PQclear(r);
-    if (got < count) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "GPU pool of node %s is out of date", pick->node);
-        goto fail;
-    }
-    for (uint32_t i = 0; i < got; i++) {
-        pp t = {0};
-        p_text(&t, pick->node);
-        p_i64(&t, taken[i].index);
-        p_text(&t, id);
-        long n = run(s, SQL_GPU_TAKE, &t, e, "taking a GPU");
-        if (n < 0) goto fail;
-        if (n != 1) {
-            lp_err_set(e, WIRE_INTERNAL, NULL, "GPU %s was taken concurrently", taken[i].uuid);
-            goto fail;
-        }
-    }
-    return taken;
-fail:
-    free(taken);
-    return NULL;
-}
-
-static int insert_lease(pgs *s, const lp_lease *l, lp_err *e) {
-    char *gpus_text = lp_lease_gpus_json(l->gpus, l->gpu_count);
-    if (!gpus_text) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return -1;
-    }
-    pp p = {0};
-    p_text(&p, l->id);
-    p_text(&p, l->tenant);
-    p_text(&p, l->node);
-    p_text(&p, l->node_address);
-    p_text(&p, l->gpu_model);
-    p_i64(&p, l->gpu_count);
-    p_i64(&p, (int64_t)l->gpu_memory);
-    p_text(&p, gpus_text);
-    p_dbl(&p, l->price);
-    p_dbl(&p, l->max_price);
-    p_dbl(&p, l->max_cost);
-    p_i64(&p, l->ttl_s);
-    p_text(&p, l->labels);
-    p_text_or_null(&p, l->idem_key);
-    p_i64(&p, l->created_ms);
-    p_i64(&p, l->expires_ms);
-    p_i64(&p, l->cap_ms);
-    p_i64(&p, lp_lease_end_ms(l));
-    p_i64(&p, l->keepalive_s);
-    long n = run(s, SQL_LEASE_INSERT, &p, e, "recording a lease");
-    free(gpus_text);
-    return n < 0 ? -1 : 0;
-}
-
-static int grant_body(pgs *s, void *vc, lp_err *e) {
-    grant_ctx *c = vc;
-    const lp_lease_req *req = c->req;
-    lp_lease_clear(c->out);
-    memset(c->out, 0, sizeof *c->out);
-    *c->replayed = 0;
-    if (*req->idem_key) {
-        pp p = {0};
-        p_text(&p, c->tenant);
-        p_text(&p, req->idem_key);
-        int found = load_lease(s, SQL_LEASE_IDEM, &p, c->out, e);
-        if (found < 0) return -1;
-        if (found) {
-            lp_lease_settle_view(c->out, c->now_ms);
-            *c->replayed = 1;
-            return 0;
-        }
-    }
-    PGresult *r = pick_pools(s, req, 1, e);
-    if (!r) return -1;
-    lp_pool pick;
-    memset(&pick, 0, sizeof pick);
-    int found = PQntuples(r) > 0;
-    if (found) {
-        col_text(r, 0, 0, pick.node, sizeof pick.node);
-        col_text(r, 0, 1, pick.model, sizeof pick.model);
-        pick.memory = (uint64_t)col_i64(r, 0, 2);
-        pick.free = (uint32_t)col_i64(r, 0, 3);
-        pick.price = col_dbl(r, 0, 4);
-    }
-    PQclear(r);
-    if (!found) {
-        explain(s, req, e);
-        return -1;
-    }
-    if (lp_match_check_cost(req, pick.price, e) != 0) return -1;
-    lp_lease_gpu *taken = take_gpus(s, &pick, req->gpu_count, c->new_id, e);
-    if (!taken) return -1;
-    lp_node node;
-    memset(&node, 0, sizeof node);
-    pp p = {0};
-    p_text(&p, pick.node);
-    if (refresh_pools(s, pick.node, e) != 0 || !(r = q(s, SQL_NODE_GET, &p, e, "reading a node"))) {
-        free(taken);
-        return -1;
-    }
-    if (PQntuples(r) > 0) row_to_node(r, 0, &node);
-    PQclear(r);
-    lp_lease_fill_grant(c->out, c->tenant, req, c->new_id, &pick, node.address, taken, c->now_ms);
-    return insert_lease(s, c->out, e);
-}
-
-static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req *req, const char *new_id,
-                          int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
-    pgs *s = (pgs *)base;
-    grant_ctx c = {tenant, req, new_id, now_ms, out, replayed};
-    memset(out, 0, sizeof *out);
-    *replayed = 0;
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, grant_body, &c, e);
-    UNLOCK(s);
-    if (rc != 0) lp_lease_clear(out);
-    return rc;
-}
-
 typedef struct lease_ctx {
     const char *tenant, *id, *key, *reason, *node;
     const lp_principal *who;
@@ -1168,8 +898,8 @@ static const lp_store_ops PG_OPS = {
     .node_heartbeat = lp_sqlstore_node_heartbeat,
     .node_deregister = lp_sqlstore_node_deregister,
     .node_list = lp_sqlstore_node_list,
-    .quote = op_quote,
-    .lease_grant = op_lease_grant,
+    .quote = lp_sqlstore_quote,
+    .lease_grant = lp_sqlstore_lease_grant,
     .lease_get = op_lease_get,
     .lease_list = op_lease_list,
     .lease_extend = op_lease_extend,

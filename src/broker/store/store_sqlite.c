@@ -102,36 +102,18 @@ static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < ?1 LIMIT 1000";
 static const char SQL_GPUS_OF[] =
     "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
-static const char SQL_GPUS_FREE[] =
-    "SELECT idx, uuid, address FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
-    " ORDER BY idx LIMIT ?4";
-static const char SQL_GPU_TAKE[] =
-    "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools SET free = (SELECT count(*) FROM gpus g WHERE g.node = pools.node AND g.model = pools.model"
     " AND g.memory = pools.memory AND g.lease_id IS NULL),"
     " ready = (SELECT state = 'ready' FROM nodes WHERE name = pools.node),"
     " price = (SELECT price FROM nodes WHERE name = pools.node) WHERE node = ?1";
-static const char SQL_POOL_PICK[] =
-    "SELECT node, model, memory, free, price FROM pools WHERE ready = 1 AND free >= ?1 AND memory >= ?2"
-    " AND (?3 = '' OR instr(lower(model), lower(?3)) > 0) AND (?4 <= 0 OR price <= ?4)"
-    " ORDER BY price, node, model LIMIT ?5";
-static const char SQL_POOLS_READY[] =
-    "SELECT node, model, memory, total, free, price, ready FROM pools WHERE ready = 1 ORDER BY node";
 static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = ?1";
-static const char SQL_LEASE_IDEM[] = "SELECT " LEASE_COLS " FROM leases WHERE tenant = ?1 AND idem_key = ?2";
 static const char SQL_LEASES_TENANT[] =
     "SELECT " LEASE_COLS " FROM leases WHERE tenant = ?1 ORDER BY created_ms DESC, rowid DESC";
 static const char SQL_LEASES_NODE_ACTIVE[] =
     "SELECT " LEASE_COLS " FROM leases WHERE node = ?1 AND state = 1 ORDER BY created_ms";
 static const char SQL_LEASES_DUE[] = "SELECT id FROM leases WHERE state = 1 AND end_ms <= ?1 LIMIT 1000";
-static const char SQL_LEASE_INSERT[] =
-    "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
-    " keepalive_s, renewed_ms)"
-    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, "
-    "?15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
@@ -468,247 +450,6 @@ static int check_node(sq *s, const lp_principal *who, const char *name, lp_node 
         return -1;
     }
     return 0;
-}
-
-/* Loads every ready pool (for explanations). */
-static int load_pools(sq *s, lp_pool **out, size_t *n, lp_err *e) {
-    *out = NULL;
-    *n = 0;
-    size_t cap = 0;
-    sqlite3_stmt *st = prep(s, SQL_POOLS_READY, e);
-    if (!st) return -1;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            lp_pool *nv = realloc(*out, nc * sizeof *nv);
-            if (!nv) break;
-            *out = nv;
-            cap = nc;
-        }
-        lp_pool *p = &(*out)[(*n)++];
-        memset(p, 0, sizeof *p);
-        col_text(st, 0, p->node, sizeof p->node);
-        col_text(st, 1, p->model, sizeof p->model);
-        p->memory = (uint64_t)sqlite3_column_int64(st, 2);
-        p->total = (uint32_t)sqlite3_column_int(st, 3);
-        p->free = (uint32_t)sqlite3_column_int(st, 4);
-        p->price = sqlite3_column_double(st, 5);
-        p->ready = sqlite3_column_int(st, 6);
-    }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read GPU pools");
-        return -1;
-    }
-    return 0;
-}
-
-static int explain(sq *s, const lp_lease_req *req, lp_err *e) {
-    lp_pool *pools;
-    size_t n;
-    if (load_pools(s, &pools, &n, e) != 0) return -1;
-    lp_match_explain(pools, n, req, e);
-    free(pools);
-    return 0;
-}
-
-static sqlite3_stmt *bind_pick(sq *s, const lp_lease_req *req, int limit, lp_err *e) {
-    sqlite3_stmt *st = prep(s, SQL_POOL_PICK, e);
-    if (!st) return NULL;
-    sqlite3_bind_int64(st, 1, req->gpu_count);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)req->min_memory);
-    bind_text(st, 3, req->gpu_model);
-    sqlite3_bind_double(st, 4, req->max_price);
-    sqlite3_bind_int(st, 5, limit);
-    return st;
-}
-
-static int op_quote(lp_store *base, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = -1;
-    sqlite3_stmt *st = bind_pick(s, req, 100, e);
-    if (!st) goto done;
-    size_t cap = 0;
-    int r;
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            lp_offer *nv = realloc(out->v, nc * sizeof *nv);
-            if (!nv) break;
-            out->v = nv;
-            cap = nc;
-        }
-        lp_offer *o = &out->v[out->n++];
-        col_text(st, 0, o->node, sizeof o->node);
-        col_text(st, 1, o->gpu_model, sizeof o->gpu_model);
-        o->gpu_memory = (uint64_t)sqlite3_column_int64(st, 2);
-        o->gpus_free = (uint32_t)sqlite3_column_int(st, 3);
-        o->price = sqlite3_column_double(st, 4);
-    }
-    sqlite3_reset(st);
-    if (r != SQLITE_DONE) {
-        lp_offer_list_clear(out);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot list offers");
-        goto done;
-    }
-    if (out->n == 0) {
-        lp_err why = {0};
-        if (explain(s, req, &why) != 0) {
-            *e = why;
-            goto done;
-        }
-        snprintf(out->message, sizeof out->message, "%s", why.message);
-    } else {
-        lp_offer_list_describe(out, req);
-    }
-    rc = 0;
-done:
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_lease_grant(lp_store *base, const char *tenant, const lp_lease_req *req, const char *new_id,
-                          int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    *replayed = 0;
-    char *gpus_text = NULL;
-    lp_lease_gpu *taken = NULL;
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    sqlite3_stmt *st;
-    if (*req->idem_key) {
-        st = prep(s, SQL_LEASE_IDEM, e);
-        if (!st) goto done;
-        bind_text(st, 1, tenant);
-        bind_text(st, 2, req->idem_key);
-        int found = load_lease(s, st, out, e);
-        if (found < 0) goto done;
-        if (found) {
-            lp_lease_settle_view(out, now_ms);
-            *replayed = 1;
-            rc = commit(s, e);
-            goto done;
-        }
-    }
-    st = bind_pick(s, req, 1, e);
-    if (!st) goto done;
-    lp_pool pick;
-    memset(&pick, 0, sizeof pick);
-    int r = sqlite3_step(st);
-    if (r == SQLITE_ROW) {
-        col_text(st, 0, pick.node, sizeof pick.node);
-        col_text(st, 1, pick.model, sizeof pick.model);
-        pick.memory = (uint64_t)sqlite3_column_int64(st, 2);
-        pick.free = (uint32_t)sqlite3_column_int(st, 3);
-        pick.price = sqlite3_column_double(st, 4);
-    }
-    sqlite3_reset(st);
-    if (r == SQLITE_DONE) {
-        rollback(s);
-        explain(s, req, e);
-        goto done;
-    }
-    if (r != SQLITE_ROW) {
-        db_err(s, e, "matching GPUs");
-        goto done;
-    }
-    if (lp_match_check_cost(req, pick.price, e) != 0) goto done;
-    taken = calloc(req->gpu_count, sizeof *taken);
-    if (!taken) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        goto done;
-    }
-    st = prep(s, SQL_GPUS_FREE, e);
-    if (!st) goto done;
-    bind_text(st, 1, pick.node);
-    bind_text(st, 2, pick.model);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)pick.memory);
-    sqlite3_bind_int64(st, 4, req->gpu_count);
-    uint32_t got = 0;
-    while (got < req->gpu_count && sqlite3_step(st) == SQLITE_ROW) {
-        taken[got].index = (uint32_t)sqlite3_column_int(st, 0);
-        col_text(st, 1, taken[got].uuid, sizeof taken[got].uuid);
-        col_text(st, 2, taken[got].address, sizeof taken[got].address);
-        got++;
-    }
-    sqlite3_reset(st);
-    if (got < req->gpu_count) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "GPU pool of node %s is out of date", pick.node);
-        goto done;
-    }
-    for (uint32_t i = 0; i < got; i++) {
-        st = prep(s, SQL_GPU_TAKE, e);
-        if (!st) goto done;
-        bind_text(st, 1, pick.node);
-        sqlite3_bind_int64(st, 2, taken[i].index);
-        bind_text(st, 3, new_id);
-        if (run(s, st, e, "taking a GPU") != 0) goto done;
-        if (sqlite3_changes(s->db) != 1) {
-            lp_err_set(e, WIRE_INTERNAL, NULL, "GPU %s was taken concurrently", taken[i].uuid);
-            goto done;
-        }
-    }
-    if (refresh_pools(s, pick.node, e) != 0) goto done;
-    lp_node node;
-    memset(&node, 0, sizeof node);
-    st = prep(s, SQL_NODE_GET, e);
-    if (!st) goto done;
-    bind_text(st, 1, pick.node);
-    if (sqlite3_step(st) == SQLITE_ROW) row_to_node(st, &node);
-    sqlite3_reset(st);
-
-    lp_lease *l = out;
-    lp_lease_fill_grant(l, tenant, req, new_id, &pick, node.address, taken, now_ms);
-    taken = NULL;
-    gpus_text = lp_lease_gpus_json(l->gpus, l->gpu_count);
-    if (!gpus_text) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        goto done;
-    }
-    st = prep(s, SQL_LEASE_INSERT, e);
-    if (!st) goto done;
-    bind_text(st, 1, l->id);
-    bind_text(st, 2, l->tenant);
-    bind_text(st, 3, l->node);
-    bind_text(st, 4, l->node_address);
-    bind_text(st, 5, l->gpu_model);
-    sqlite3_bind_int64(st, 6, l->gpu_count);
-    sqlite3_bind_int64(st, 7, (sqlite3_int64)l->gpu_memory);
-    bind_text(st, 8, gpus_text);
-    sqlite3_bind_double(st, 9, l->price);
-    sqlite3_bind_double(st, 10, l->max_price);
-    sqlite3_bind_double(st, 11, l->max_cost);
-    sqlite3_bind_int64(st, 12, l->ttl_s);
-    bind_text(st, 13, l->labels);
-    if (*l->idem_key)
-        bind_text(st, 14, l->idem_key);
-    else
-        sqlite3_bind_null(st, 14);
-    sqlite3_bind_int64(st, 15, now_ms);
-    sqlite3_bind_int64(st, 16, l->expires_ms);
-    sqlite3_bind_int64(st, 17, l->cap_ms);
-    sqlite3_bind_int64(st, 18, lp_lease_end_ms(l));
-    sqlite3_bind_int64(st, 19, l->keepalive_s);
-    if (run(s, st, e, "recording a lease") != 0) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_lease_clear(out);
-    }
-    UNLOCK(s);
-    free(gpus_text);
-    free(taken);
-    return rc;
 }
 
 /* Loads a lease of tenant inside the lock: 0 found, -1 with not_found (also for another tenant's)
@@ -1048,8 +789,8 @@ static const lp_store_ops SQLITE_OPS = {
     .node_heartbeat = lp_sqlstore_node_heartbeat,
     .node_deregister = lp_sqlstore_node_deregister,
     .node_list = lp_sqlstore_node_list,
-    .quote = op_quote,
-    .lease_grant = op_lease_grant,
+    .quote = lp_sqlstore_quote,
+    .lease_grant = lp_sqlstore_lease_grant,
     .lease_get = op_lease_get,
     .lease_list = op_lease_list,
     .lease_extend = op_lease_extend,
