@@ -105,13 +105,9 @@ static const char SCHEMA[] =
 static const char SQL_BEGIN_WRITE[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = $1";
-static const char SQL_NODE_GET[] =
-    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = $1";
 static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = $2 WHERE name = $1";
 static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 ORDER BY name LIMIT 1000";
-static const char SQL_GPUS_OF[] =
-    "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = $1 ORDER BY idx";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = $1";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools p SET free = (SELECT count(*) FROM gpus g WHERE g.node = p.node AND g.model = p.model"
@@ -119,8 +115,6 @@ static const char SQL_POOLS_REFRESH[] =
     " ready = CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, price = n.price"
     " FROM nodes n WHERE n.name = p.node AND p.node = $1";
 static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = $1";
-static const char SQL_LEASES_TENANT[] =
-    "SELECT " LEASE_COLS " FROM leases WHERE tenant = $1 ORDER BY created_ms DESC, seq DESC";
 static const char SQL_LEASES_NODE_ACTIVE[] =
     "SELECT " LEASE_COLS " FROM leases WHERE node = $1 AND state = 1 ORDER BY created_ms, seq";
 static const char SQL_LEASES_DUE[] =
@@ -131,12 +125,6 @@ static const char SQL_ANYTHING_DUE[] =
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
     " WHERE id = $1 AND state = 1";
-static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lease = $1 AND key = $2";
-static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES ($1, $2)";
-static const char SQL_LEASE_EXTEND[] =
-    "UPDATE leases SET ttl_s = $2, expires_ms = $3, end_ms = $4 WHERE id = $1 AND state = 1";
-static const char SQL_LEASE_RENEW[] =
-    "UPDATE leases SET renewed_ms = $2, end_ms = $3 WHERE id = $1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -399,65 +387,6 @@ oom:
     return -1;
 }
 
-static void row_to_node(const PGresult *r, int i, lp_node *n) {
-    memset(n, 0, sizeof *n);
-    col_text(r, i, 0, n->name, sizeof n->name);
-    col_text(r, i, 1, n->owner, sizeof n->owner);
-    col_text(r, i, 2, n->state, sizeof n->state);
-    col_text(r, i, 3, n->address, sizeof n->address);
-    n->price = col_dbl(r, i, 4);
-    n->registered_ms = col_i64(r, i, 5);
-    n->last_heartbeat_ms = col_i64(r, i, 6);
-}
-
-static int push_gpu(lp_node *n, size_t *cap, const PGresult *r, int row, int col0) {
-    if (n->gpu_count == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        lp_gpu *nv = realloc(n->gpus, nc * sizeof *nv);
-        if (!nv) return -1;
-        n->gpus = nv;
-        *cap = nc;
-    }
-    lp_gpu *g = &n->gpus[n->gpu_count++];
-    memset(g, 0, sizeof *g);
-    g->index = (uint32_t)col_i64(r, row, col0);
-    col_text(r, row, col0 + 1, g->uuid, sizeof g->uuid);
-    col_text(r, row, col0 + 2, g->model, sizeof g->model);
-    g->memory = (uint64_t)col_i64(r, row, col0 + 3);
-    col_text(r, row, col0 + 4, g->address, sizeof g->address);
-    col_text(r, row, col0 + 5, g->lease_id, sizeof g->lease_id);
-    n->gpus_total++;
-    if (!g->lease_id[0]) n->gpus_free++;
-    return 0;
-}
-
-/* Loads a node with its GPUs. 1 found, 0 not, -1 error. */
-static int load_node(pgs *s, const char *name, lp_node *out, lp_err *e) {
-    pp p = {0};
-    p_text(&p, name);
-    PGresult *r = q(s, SQL_NODE_GET, &p, e, "reading a node");
-    if (!r) return -1;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 0;
-    }
-    row_to_node(r, 0, out);
-    PQclear(r);
-    r = q(s, SQL_GPUS_OF, &p, e, "reading a node's GPUs");
-    if (!r) return -1;
-    size_t cap = 0;
-    int rows = PQntuples(r), i = 0;
-    while (i < rows && push_gpu(out, &cap, r, i, 0) == 0)
-        i++;
-    PQclear(r);
-    if (i < rows) {
-        lp_node_clear(out);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the GPUs of node %s", name);
-        return -1;
-    }
-    return 1;
-}
-
 static int refresh_pools(pgs *s, const char *node, lp_err *e) {
     pp p = {0};
     p_text(&p, node);
@@ -508,34 +437,6 @@ static int fail_node_leases_tx(pgs *s, const char *node, int64_t ended_ms, const
     return rc;
 }
 
-/* Persists the end of a lease that is due (TTL/cap) inside the caller's transaction; updates l. */
-static int settle_tx(pgs *s, lp_lease *l, int64_t now_ms, lp_err *e) {
-    int st;
-    int64_t end;
-    char reason[256];
-    if (!lp_lease_due(l, now_ms, &st, &end, reason)) return 0;
-    if (end_lease_tx(s, l, st, reason, end, NULL, e) != 0) return -1;
-    l->state = st;
-    l->ended_ms = end;
-    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
-    return 0;
-}
-
-/* Inside a transaction, with *l loaded: ends it (state, reason) at now. A transaction body's result:
- * 0; 1 when it had already ended (l filled, lease_ended in e); -1 on error. */
-static int finish_end_tx(pgs *s, lp_lease *l, int state, const char *reason, int64_t now_ms, lp_err *e) {
-    if (settle_tx(s, l, now_ms, e) != 0) return -1;
-    if (l->state != LS_ACTIVE) {
-        lp_err_lease_already_ended(e, l);
-        return 1;
-    }
-    if (end_lease_tx(s, l, state, reason, now_ms, NULL, e) != 0) return -1;
-    l->state = state;
-    l->ended_ms = now_ms;
-    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
-    return 0;
-}
-
 /* Loads a lease of tenant: 0 found, -1 with not_found (also for another tenant's) or internal. */
 static int find_lease(pgs *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
     pp p = {0};
@@ -554,20 +455,6 @@ static int find_lease(pgs *s, const char *tenant, const char *id, lp_lease *out,
     return 0;
 }
 
-static int check_node(pgs *s, const lp_principal *who, const char *name, lp_node *cur, lp_err *e) {
-    int found = load_node(s, name, cur, e);
-    if (found < 0) return -1;
-    if (!found || !strcmp(cur->state, "gone")) {
-        lp_err_set(e, WIRE_NOT_FOUND, "register it with POST /v1/nodes", "node %s is not registered", name);
-        return -1;
-    }
-    if (!lp_principal_owns(who, cur->owner)) {
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", name);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- operations ---- */
 static void op_close(lp_store *base) {
     pgs *s = (pgs *)base;
@@ -578,184 +465,6 @@ static void op_close(lp_store *base) {
 
 /* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
 static void op_maintain(lp_store *base) { (void)base; }
-
-typedef struct lease_ctx {
-    const char *tenant, *id, *key, *reason, *node;
-    const lp_principal *who;
-    uint32_t seconds;
-    int state;
-    int64_t now_ms;
-    lp_lease *out;
-    lp_lease_list *list;
-} lease_ctx;
-
-static void lease_ctx_reset(lease_ctx *c) {
-    lp_lease_clear(c->out);
-    memset(c->out, 0, sizeof *c->out);
-}
-
-static int get_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lease_ctx_reset(c);
-    return find_lease(s, c->tenant, c->id, c->out, e);
-}
-
-static int op_lease_get(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                        lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {.tenant = tenant, .id = id, .out = out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_NONE, get_body, &c, e);
-    UNLOCK(s);
-    if (rc == 0) lp_lease_settle_view(out, now_ms);
-    return rc;
-}
-
-static int list_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lp_lease_list_clear(c->list);
-    pp p = {0};
-    p_text(&p, c->tenant);
-    /* an active lease past its end shows as ended: filter on the settled view */
-    return load_leases(s, SQL_LEASES_TENANT, &p, c->now_ms, c->state, c->list, e);
-}
-
-static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
-                         lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {.tenant = tenant, .state = state, .now_ms = now_ms, .list = out};
-    out->n = 0;
-    out->v = NULL;
-    LOCK(s);
-    int rc = run_tx(s, TX_NONE, list_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
-
-static int extend_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lease_ctx_reset(c);
-    lp_lease *out = c->out;
-    if (find_lease(s, c->tenant, c->id, out, e) != 0) return -1;
-    if (settle_tx(s, out, c->now_ms, e) != 0) return -1;
-    if (out->state != LS_ACTIVE) {
-        lp_err_lease_extend_ended(e, out);
-        return 1; /* out stays filled for the caller */
-    }
-    pp k = {0};
-    p_text(&k, c->id);
-    if (c->key) { /* an extension already made under this key: answer the lease as it is */
-        p_text(&k, c->key);
-        PGresult *r = q(s, SQL_EXTEND_KEY_SEEN, &k, e, "looking up an extension's key");
-        if (!r) return -1;
-        int seen = PQntuples(r) > 0;
-        PQclear(r);
-        if (seen) return 0;
-        if (run(s, SQL_EXTEND_KEY_ADD, &k, e, "recording an extension's key") < 0) return -1;
-    }
-    if (lp_lease_extend_apply(out, c->seconds, e) != 0) return -1;
-    k.n = 1;
-    p_i64(&k, out->ttl_s);
-    p_i64(&k, out->expires_ms);
-    p_i64(&k, lp_lease_end_ms(out));
-    return run(s, SQL_LEASE_EXTEND, &k, e, "extending a lease") < 0 ? -1 : 0;
-}
-
-static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
-                           const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {.tenant = tenant, .id = id, .key = key, .seconds = seconds, .now_ms = now_ms, .out = out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, extend_body, &c, e);
-    UNLOCK(s);
-    if (rc == 1) return -1; /* lease_ended; out stays filled */
-    if (rc != 0) lp_lease_clear(out);
-    return rc;
-}
-
-static int renew_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lease_ctx_reset(c);
-    lp_lease *out = c->out;
-    if (find_lease(s, c->tenant, c->id, out, e) != 0) return -1;
-    if (settle_tx(s, out, c->now_ms, e) != 0) return -1;
-    if (out->state != LS_ACTIVE) {
-        lp_err_lease_renew_ended(e, out);
-        return 1; /* out stays filled for the caller */
-    }
-    out->renewed_ms = c->now_ms;
-    pp k = {0};
-    p_text(&k, c->id);
-    p_i64(&k, c->now_ms);
-    p_i64(&k, lp_lease_end_ms(out));
-    return run(s, SQL_LEASE_RENEW, &k, e, "renewing a lease") < 0 ? -1 : 0;
-}
-
-static int op_lease_renew(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                          lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {.tenant = tenant, .id = id, .now_ms = now_ms, .out = out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, renew_body, &c, e);
-    UNLOCK(s);
-    if (rc == 1) return -1; /* lease_ended; out stays filled */
-    if (rc != 0) lp_lease_clear(out);
-    return rc;
-}
-
-static int end_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lease_ctx_reset(c);
-    if (find_lease(s, c->tenant, c->id, c->out, e) != 0) return -1;
-    return finish_end_tx(s, c->out, c->state, c->reason, c->now_ms, e);
-}
-
-static int op_lease_end(lp_store *base, const char *tenant, const char *id, int state, const char *reason,
-                        int64_t now_ms, lp_lease *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {
-        .tenant = tenant, .id = id, .state = state, .reason = reason, .now_ms = now_ms, .out = out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, end_body, &c, e);
-    UNLOCK(s);
-    if (rc == 1) return -1; /* lease_ended; out stays filled */
-    if (rc != 0) lp_lease_clear(out);
-    return rc;
-}
-
-static int fail_on_node_body(pgs *s, void *vc, lp_err *e) {
-    lease_ctx *c = vc;
-    lease_ctx_reset(c);
-    lp_node cur;
-    memset(&cur, 0, sizeof cur);
-    int rc = check_node(s, c->who, c->node, &cur, e);
-    lp_node_clear(&cur);
-    if (rc != 0) return -1;
-    if (find_lease(s, NULL, c->id, c->out, e) != 0) return -1;
-    if (strcmp(c->out->node, c->node)) {
-        lp_lease_clear(c->out);
-        lp_err_set(e, WIRE_NOT_FOUND, NULL, "lease %s is not on node %s", c->id, c->node);
-        return -1;
-    }
-    return finish_end_tx(s, c->out, LS_FAILED, c->reason, c->now_ms, e);
-}
-
-static int op_lease_fail_on_node(lp_store *base, const lp_principal *who, const char *node, const char *id,
-                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    lease_ctx c = {.who = who, .node = node, .id = id, .reason = reason, .now_ms = now_ms, .out = out};
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = run_tx(s, TX_WRITE, fail_on_node_body, &c, e);
-    UNLOCK(s);
-    if (rc == 1) return -1; /* lease_ended; out stays filled */
-    if (rc != 0) lp_lease_clear(out);
-    return rc;
-}
 
 typedef struct expire_ctx {
     int64_t now_ms, node_timeout_ms;
@@ -900,12 +609,12 @@ static const lp_store_ops PG_OPS = {
     .node_list = lp_sqlstore_node_list,
     .quote = lp_sqlstore_quote,
     .lease_grant = lp_sqlstore_lease_grant,
-    .lease_get = op_lease_get,
-    .lease_list = op_lease_list,
-    .lease_extend = op_lease_extend,
-    .lease_renew = op_lease_renew,
-    .lease_end = op_lease_end,
-    .lease_fail_on_node = op_lease_fail_on_node,
+    .lease_get = lp_sqlstore_lease_get,
+    .lease_list = lp_sqlstore_lease_list,
+    .lease_extend = lp_sqlstore_lease_extend,
+    .lease_renew = lp_sqlstore_lease_renew,
+    .lease_end = lp_sqlstore_lease_end,
+    .lease_fail_on_node = lp_sqlstore_lease_fail_on_node,
     .expire_due = op_expire_due,
     .stats = op_stats,
     .maintain = op_maintain,

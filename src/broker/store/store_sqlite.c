@@ -95,13 +95,9 @@ static const char SQL_NODE_STILL_SILENT[] =
     "SELECT 1 FROM nodes WHERE name = ?1 AND state = 'ready' AND last_hb_ms < ?2";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
-static const char SQL_NODE_GET[] =
-    "SELECT name, owner, state, address, price, registered_ms, last_hb_ms FROM nodes WHERE name = ?1";
 static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = ?2 WHERE name = ?1";
 static const char SQL_NODE_SILENT[] =
     "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < ?1 LIMIT 1000";
-static const char SQL_GPUS_OF[] =
-    "SELECT idx, uuid, model, memory, address, lease_id FROM gpus WHERE node = ?1 ORDER BY idx";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
 static const char SQL_POOLS_REFRESH[] =
     "UPDATE pools SET free = (SELECT count(*) FROM gpus g WHERE g.node = pools.node AND g.model = pools.model"
@@ -109,20 +105,12 @@ static const char SQL_POOLS_REFRESH[] =
     " ready = (SELECT state = 'ready' FROM nodes WHERE name = pools.node),"
     " price = (SELECT price FROM nodes WHERE name = pools.node) WHERE node = ?1";
 static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = ?1";
-static const char SQL_LEASES_TENANT[] =
-    "SELECT " LEASE_COLS " FROM leases WHERE tenant = ?1 ORDER BY created_ms DESC, rowid DESC";
 static const char SQL_LEASES_NODE_ACTIVE[] =
     "SELECT " LEASE_COLS " FROM leases WHERE node = ?1 AND state = 1 ORDER BY created_ms";
 static const char SQL_LEASES_DUE[] = "SELECT id FROM leases WHERE state = 1 AND end_ms <= ?1 LIMIT 1000";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
-static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lease = ?1 AND key = ?2";
-static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES (?1, ?2)";
-static const char SQL_LEASE_EXTEND[] =
-    "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
-static const char SQL_LEASE_RENEW[] =
-    "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -277,67 +265,6 @@ oom:
     return -1;
 }
 
-static void row_to_node(sqlite3_stmt *st, lp_node *n) {
-    memset(n, 0, sizeof *n);
-    col_text(st, 0, n->name, sizeof n->name);
-    col_text(st, 1, n->owner, sizeof n->owner);
-    col_text(st, 2, n->state, sizeof n->state);
-    col_text(st, 3, n->address, sizeof n->address);
-    n->price = sqlite3_column_double(st, 4);
-    n->registered_ms = sqlite3_column_int64(st, 5);
-    n->last_heartbeat_ms = sqlite3_column_int64(st, 6);
-}
-
-static int push_gpu(lp_node *n, size_t *cap, sqlite3_stmt *st, int col0) {
-    if (n->gpu_count == *cap) {
-        size_t nc = *cap ? *cap * 2 : 8;
-        lp_gpu *nv = realloc(n->gpus, nc * sizeof *nv);
-        if (!nv) return -1;
-        n->gpus = nv;
-        *cap = nc;
-    }
-    lp_gpu *g = &n->gpus[n->gpu_count++];
-    memset(g, 0, sizeof *g);
-    g->index = (uint32_t)sqlite3_column_int(st, col0);
-    col_text(st, col0 + 1, g->uuid, sizeof g->uuid);
-    col_text(st, col0 + 2, g->model, sizeof g->model);
-    g->memory = (uint64_t)sqlite3_column_int64(st, col0 + 3);
-    col_text(st, col0 + 4, g->address, sizeof g->address);
-    col_text(st, col0 + 5, g->lease_id, sizeof g->lease_id);
-    n->gpus_total++;
-    if (!g->lease_id[0]) n->gpus_free++;
-    return 0;
-}
-
-/* Loads a node with its GPUs. 1 found, 0 not, -1 error. */
-static int load_node(sq *s, const char *name, lp_node *out, lp_err *e) {
-    sqlite3_stmt *st = prep(s, SQL_NODE_GET, e);
-    if (!st) return -1;
-    bind_text(st, 1, name);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        if (rc == SQLITE_DONE) return 0;
-        db_err(s, e, "reading a node");
-        return -1;
-    }
-    row_to_node(st, out);
-    sqlite3_reset(st);
-    st = prep(s, SQL_GPUS_OF, e);
-    if (!st) return -1;
-    bind_text(st, 1, name);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (push_gpu(out, &cap, st, 0) != 0) break;
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        lp_node_clear(out);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot read the GPUs of node %s", name);
-        return -1;
-    }
-    return 1;
-}
-
 static int refresh_pools(sq *s, const char *node, lp_err *e) {
     sqlite3_stmt *st = prep(s, SQL_POOLS_REFRESH, e);
     if (!st) return -1;
@@ -392,36 +319,6 @@ static int fail_node_leases_tx(sq *s, const char *node, int64_t ended_ms, const 
     return rc;
 }
 
-/* Persists the end of a lease that is due (TTL/cap) inside the caller's transaction; updates l. */
-static int settle_tx(sq *s, lp_lease *l, int64_t now_ms, lp_err *e) {
-    int st;
-    int64_t end;
-    char reason[256];
-    if (!lp_lease_due(l, now_ms, &st, &end, reason)) return 0;
-    if (end_lease_tx(s, l, st, reason, end, NULL, e) != 0) return -1;
-    l->state = st;
-    l->ended_ms = end;
-    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
-    return 0;
-}
-
-/* Inside the lock and a transaction, with *l loaded: ends it (state, reason) at now and commits.
- * Returns 0; 1 when it had already ended (committed, l filled, lease_ended in e); -1 on error (the
- * caller rolls back). */
-static int finish_end_tx(sq *s, lp_lease *l, int state, const char *reason, int64_t now_ms, lp_err *e) {
-    if (settle_tx(s, l, now_ms, e) != 0) return -1;
-    if (l->state != LS_ACTIVE) {
-        if (commit(s, e) != 0) return -1;
-        lp_err_lease_already_ended(e, l);
-        return 1;
-    }
-    if (end_lease_tx(s, l, state, reason, now_ms, NULL, e) != 0) return -1;
-    l->state = state;
-    l->ended_ms = now_ms;
-    snprintf(l->end_reason, sizeof l->end_reason, "%s", reason);
-    return commit(s, e);
-}
-
 /* ---- operations ---- */
 static void op_close(lp_store *base) {
     sq *s = (sq *)base;
@@ -436,20 +333,6 @@ static void op_close(lp_store *base) {
 static void op_maintain(lp_store *base) {
     sq *s = (sq *)base;
     if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-}
-
-static int check_node(sq *s, const lp_principal *who, const char *name, lp_node *cur, lp_err *e) {
-    int found = load_node(s, name, cur, e);
-    if (found < 0) return -1;
-    if (!found || !strcmp(cur->state, "gone")) {
-        lp_err_set(e, WIRE_NOT_FOUND, "register it with POST /v1/nodes", "node %s is not registered", name);
-        return -1;
-    }
-    if (!lp_principal_owns(who, cur->owner)) {
-        lp_err_set(e, WIRE_FORBIDDEN, NULL, "node %s is registered by another tenant", name);
-        return -1;
-    }
-    return 0;
 }
 
 /* Loads a lease of tenant inside the lock: 0 found, -1 with not_found (also for another tenant's)
@@ -470,180 +353,6 @@ static int find_lease(sq *s, const char *tenant, const char *id, lp_lease *out, 
         return -1;
     }
     return 0;
-}
-
-static int op_lease_get(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                        lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = find_lease(s, tenant, id, out, e);
-    UNLOCK(s);
-    if (rc == 0) lp_lease_settle_view(out, now_ms);
-    return rc;
-}
-
-static int op_lease_list(lp_store *base, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
-                         lp_err *e) {
-    sq *s = (sq *)base;
-    out->n = 0;
-    out->v = NULL;
-    LOCK(s);
-    int rc = -1;
-    /* an active lease past its end shows as ended: filter on the settled view */
-    sqlite3_stmt *st = prep(s, SQL_LEASES_TENANT, e);
-    if (st) {
-        bind_text(st, 1, tenant);
-        rc = load_leases(s, st, now_ms, state, out, e);
-    }
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_lease_extend(lp_store *base, const char *tenant, const char *id, uint32_t seconds,
-                           const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (find_lease(s, tenant, id, out, e) != 0) goto done;
-    if (settle_tx(s, out, now_ms, e) != 0) goto done;
-    if (out->state != LS_ACTIVE) {
-        if (commit(s, e) != 0) goto done;
-        lp_err_lease_extend_ended(e, out);
-        UNLOCK(s);
-        return -1; /* out stays filled for the caller */
-    }
-    if (key) { /* an extension already made under this key: answer the lease as it is */
-        sqlite3_stmt *k = prep(s, SQL_EXTEND_KEY_SEEN, e);
-        if (!k) goto done;
-        bind_text(k, 1, id);
-        bind_text(k, 2, key);
-        int step = sqlite3_step(k);
-        sqlite3_reset(k);
-        if (step == SQLITE_ROW) {
-            rc = commit(s, e);
-            goto done;
-        }
-        if (step != SQLITE_DONE) {
-            db_err(s, e, "looking up an extension's key");
-            goto done;
-        }
-        k = prep(s, SQL_EXTEND_KEY_ADD, e);
-        if (!k) goto done;
-        bind_text(k, 1, id);
-        bind_text(k, 2, key);
-        if (run(s, k, e, "recording an extension's key") != 0) goto done;
-    }
-    if (lp_lease_extend_apply(out, seconds, e) != 0) goto done;
-    sqlite3_stmt *st = prep(s, SQL_LEASE_EXTEND, e);
-    if (!st) goto done;
-    bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, out->ttl_s);
-    sqlite3_bind_int64(st, 3, out->expires_ms);
-    sqlite3_bind_int64(st, 4, lp_lease_end_ms(out));
-    if (run(s, st, e, "extending a lease") != 0) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_lease_clear(out);
-    }
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_lease_renew(lp_store *base, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                          lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (find_lease(s, tenant, id, out, e) != 0) goto done;
-    if (settle_tx(s, out, now_ms, e) != 0) goto done;
-    if (out->state != LS_ACTIVE) {
-        if (commit(s, e) != 0) goto done;
-        lp_err_lease_renew_ended(e, out);
-        UNLOCK(s);
-        return -1; /* out stays filled for the caller */
-    }
-    out->renewed_ms = now_ms;
-    sqlite3_stmt *st = prep(s, SQL_LEASE_RENEW, e);
-    if (!st) goto done;
-    bind_text(st, 1, id);
-    sqlite3_bind_int64(st, 2, now_ms);
-    sqlite3_bind_int64(st, 3, lp_lease_end_ms(out));
-    if (run(s, st, e, "renewing a lease") != 0) goto done;
-    rc = commit(s, e);
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_lease_clear(out);
-    }
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_lease_end(lp_store *base, const char *tenant, const char *id, int state, const char *reason,
-                        int64_t now_ms, lp_lease *out, lp_err *e) {
-    sq *s = (sq *)base;
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (find_lease(s, tenant, id, out, e) != 0) goto done;
-    int r = finish_end_tx(s, out, state, reason, now_ms, e);
-    if (r == 1) {
-        UNLOCK(s);
-        return -1; /* lease_ended; out stays filled */
-    }
-    rc = r;
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_lease_clear(out);
-    }
-    UNLOCK(s);
-    return rc;
-}
-
-static int op_lease_fail_on_node(lp_store *base, const lp_principal *who, const char *node, const char *id,
-                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
-    sq *s = (sq *)base;
-    lp_node cur;
-    memset(&cur, 0, sizeof cur);
-    memset(out, 0, sizeof *out);
-    LOCK(s);
-    int rc = begin(s, e);
-    if (rc != 0) goto done;
-    rc = -1;
-    if (check_node(s, who, node, &cur, e) != 0) goto done;
-    if (find_lease(s, NULL, id, out, e) != 0) goto done;
-    if (strcmp(out->node, node)) {
-        lp_lease_clear(out);
-        lp_err_set(e, WIRE_NOT_FOUND, NULL, "lease %s is not on node %s", id, node);
-        goto done;
-    }
-    int r = finish_end_tx(s, out, LS_FAILED, reason, now_ms, e);
-    if (r == 1) {
-        UNLOCK(s);
-        lp_node_clear(&cur);
-        return -1; /* lease_ended; out stays filled */
-    }
-    rc = r;
-done:
-    if (rc != 0) {
-        rollback(s);
-        lp_lease_clear(out);
-    }
-    UNLOCK(s);
-    lp_node_clear(&cur);
-    return rc;
 }
 
 static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
@@ -791,12 +500,12 @@ static const lp_store_ops SQLITE_OPS = {
     .node_list = lp_sqlstore_node_list,
     .quote = lp_sqlstore_quote,
     .lease_grant = lp_sqlstore_lease_grant,
-    .lease_get = op_lease_get,
-    .lease_list = op_lease_list,
-    .lease_extend = op_lease_extend,
-    .lease_renew = op_lease_renew,
-    .lease_end = op_lease_end,
-    .lease_fail_on_node = op_lease_fail_on_node,
+    .lease_get = lp_sqlstore_lease_get,
+    .lease_list = lp_sqlstore_lease_list,
+    .lease_extend = lp_sqlstore_lease_extend,
+    .lease_renew = lp_sqlstore_lease_renew,
+    .lease_end = lp_sqlstore_lease_end,
+    .lease_fail_on_node = lp_sqlstore_lease_fail_on_node,
     .expire_due = op_expire_due,
     .stats = op_stats,
     .maintain = op_maintain,
