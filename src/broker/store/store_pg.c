@@ -105,31 +105,6 @@ static const char SCHEMA[] =
 static const char SQL_BEGIN_WRITE[] = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 static const char SQL_BEGIN_READ[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = $1";
-static const char SQL_NODE_STATE[] = "UPDATE nodes SET state = $2 WHERE name = $1";
-static const char SQL_NODE_SILENT[] =
-    "SELECT name, last_hb_ms FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 ORDER BY name LIMIT 1000";
-static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = $1";
-static const char SQL_POOLS_REFRESH[] =
-    "UPDATE pools p SET free = (SELECT count(*) FROM gpus g WHERE g.node = p.node AND g.model = p.model"
-    " AND g.memory = p.memory AND g.lease_id IS NULL),"
-    " ready = CASE WHEN n.state = 'ready' THEN 1 ELSE 0 END, price = n.price"
-    " FROM nodes n WHERE n.name = p.node AND p.node = $1";
-static const char SQL_LEASE_GET[] = "SELECT " LEASE_COLS " FROM leases WHERE id = $1";
-static const char SQL_LEASES_NODE_ACTIVE[] =
-    "SELECT " LEASE_COLS " FROM leases WHERE node = $1 AND state = 1 ORDER BY created_ms, seq";
-static const char SQL_LEASES_DUE[] =
-    "SELECT id FROM leases WHERE state = 1 AND end_ms <= $1 ORDER BY end_ms, id LIMIT 1000";
-static const char SQL_ANYTHING_DUE[] =
-    "SELECT EXISTS (SELECT 1 FROM leases WHERE state = 1 AND end_ms <= $1)"
-    " OR ($2::bigint > 0 AND EXISTS (SELECT 1 FROM nodes WHERE state = 'ready' AND last_hb_ms < $1 - $2))";
-static const char SQL_LEASE_END[] =
-    "UPDATE leases SET state = $2, end_reason = $3, ended_ms = $4, billed_s = $5, gpu_seconds = $6, cost = $7"
-    " WHERE id = $1 AND state = 1";
-static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
-static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
-static const char SQL_STATS_GPUS[] =
-    "SELECT coalesce(sum(total), 0), coalesce(sum(free), 0) FROM pools WHERE ready = 1";
-static const char SQL_STATS_LEASED[] = "SELECT count(*) FROM gpus WHERE lease_id IS NOT NULL";
 
 /* ---- plumbing ---- */
 
@@ -141,16 +116,6 @@ typedef struct pp {
 } pp;
 
 static void p_text(pp *p, const char *v) { p->v[p->n++] = v; }
-static void p_i64(pp *p, int64_t v) {
-    snprintf(p->buf[p->n], sizeof p->buf[0], "%lld", (long long)v);
-    p->v[p->n] = p->buf[p->n];
-    p->n++;
-}
-static void p_dbl(pp *p, double v) {
-    snprintf(p->buf[p->n], sizeof p->buf[0], "%.17g", v);
-    p->v[p->n] = p->buf[p->n];
-    p->n++;
-}
 /* libpq's messages end in newlines and may span lines: one line for ours. */
 static void one_line(char *out, size_t n, const char *msg) {
     size_t k = 0;
@@ -193,14 +158,6 @@ static long run(pgs *s, const char *sql, const pp *p, lp_err *e, const char *wha
     PQclear(r);
     return n;
 }
-
-static void col_text(const PGresult *r, int row, int col, char *out, size_t n) {
-    snprintf(out, n, "%s", PQgetvalue(r, row, col));
-}
-static int64_t col_i64(const PGresult *r, int row, int col) {
-    return strtoll(PQgetvalue(r, row, col), NULL, 10);
-}
-static double col_dbl(const PGresult *r, int row, int col) { return strtod(PQgetvalue(r, row, col), NULL); }
 
 #define LOCK(s) pthread_mutex_lock(&(s)->c.mu)
 #define UNLOCK(s) pthread_mutex_unlock(&(s)->c.mu)
@@ -311,150 +268,6 @@ static int run_tx(pgs *s, int mode, tx_body body, void *ctx, lp_err *e) {
     }
 }
 
-/* ---- rows ---- */
-static int row_to_lease(const PGresult *r, int i, lp_lease *l) {
-    memset(l, 0, sizeof *l);
-    col_text(r, i, 0, l->id, sizeof l->id);
-    col_text(r, i, 1, l->tenant, sizeof l->tenant);
-    l->state = (int)col_i64(r, i, 2);
-    col_text(r, i, 3, l->end_reason, sizeof l->end_reason);
-    col_text(r, i, 4, l->node, sizeof l->node);
-    col_text(r, i, 5, l->node_address, sizeof l->node_address);
-    col_text(r, i, 6, l->gpu_model, sizeof l->gpu_model);
-    l->gpu_count = (uint32_t)col_i64(r, i, 7);
-    l->gpu_memory = (uint64_t)col_i64(r, i, 8);
-    l->price = col_dbl(r, i, 10);
-    l->max_price = col_dbl(r, i, 11);
-    l->max_cost = col_dbl(r, i, 12);
-    l->ttl_s = (uint32_t)col_i64(r, i, 13);
-    col_text(r, i, 14, l->labels, sizeof l->labels);
-    col_text(r, i, 15, l->idem_key, sizeof l->idem_key);
-    l->created_ms = col_i64(r, i, 16);
-    l->started_ms = col_i64(r, i, 17);
-    l->expires_ms = col_i64(r, i, 18);
-    l->cap_ms = col_i64(r, i, 19);
-    l->ended_ms = col_i64(r, i, 20);
-    l->keepalive_s = (uint32_t)col_i64(r, i, 21);
-    l->renewed_ms = col_i64(r, i, 22);
-    return lp_lease_gpus_parse(PQgetvalue(r, i, 9), l);
-}
-
-/* Loads the one lease a query selects. 1 found, 0 not, -1 error. */
-static int load_lease(pgs *s, const char *sql, const pp *p, lp_lease *out, lp_err *e) {
-    PGresult *r = q(s, sql, p, e, "reading a lease");
-    if (!r) return -1;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return 0;
-    }
-    int ok = row_to_lease(r, 0, out);
-    PQclear(r);
-    if (ok != 0) {
-        lp_lease_clear(out);
-        lp_err_set(e, WIRE_INTERNAL, NULL, "lease row is corrupt");
-        return -1;
-    }
-    return 1;
-}
-
-static int load_leases(pgs *s, const char *sql, const pp *p, int64_t now_ms, int want_state,
-                       lp_lease_list *out, lp_err *e) {
-    out->n = 0;
-    out->v = NULL;
-    PGresult *r = q(s, sql, p, e, "listing leases");
-    if (!r) return -1;
-    int rows = PQntuples(r);
-    out->v = calloc(rows ? (size_t)rows : 1, sizeof *out->v);
-    if (!out->v) goto oom;
-    for (int i = 0; i < rows; i++) {
-        if (row_to_lease(r, i, &out->v[out->n]) != 0) {
-            lp_lease_clear(&out->v[out->n]);
-            goto oom;
-        }
-        lp_lease_settle_view(&out->v[out->n], now_ms);
-        if (want_state >= 0 && out->v[out->n].state != want_state) {
-            lp_lease_clear(&out->v[out->n]);
-            continue;
-        }
-        out->n++;
-    }
-    PQclear(r);
-    return 0;
-oom:
-    PQclear(r);
-    lp_lease_list_clear(out);
-    lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory listing leases");
-    return -1;
-}
-
-static int refresh_pools(pgs *s, const char *node, lp_err *e) {
-    pp p = {0};
-    p_text(&p, node);
-    return run(s, SQL_POOLS_REFRESH, &p, e, "updating GPU pools") < 0 ? -1 : 0;
-}
-
-/* Ends an active lease inside the caller's transaction and frees its GPUs. */
-static int end_lease_tx(pgs *s, const lp_lease *l, int state, const char *reason, int64_t ended_ms,
-                        lp_event_list *ev, lp_err *e) {
-    if (ended_ms < l->started_ms) ended_ms = l->started_ms;
-    lp_bill b = lp_meter(l->started_ms, ended_ms, l->gpu_count, l->price, l->max_cost);
-    pp p = {0};
-    p_text(&p, l->id);
-    p_i64(&p, state);
-    p_text(&p, reason);
-    p_i64(&p, ended_ms);
-    p_i64(&p, b.billed_s);
-    p_i64(&p, b.gpu_seconds);
-    p_dbl(&p, b.cost);
-    if (run(s, SQL_LEASE_END, &p, e, "ending a lease") < 0) return -1;
-    pp id = {0};
-    p_text(&id, l->id);
-    if (run(s, SQL_GPUS_RELEASE, &id, e, "releasing GPUs") < 0) return -1;
-    if (refresh_pools(s, l->node, e) != 0) return -1;
-    lp_event ee;
-    lp_event_lease_ended(&ee, l, state, reason);
-    if (lp_event_list_push(ev, &ee) != 0) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* Fails every active lease of node (inside the caller's transaction). */
-static int fail_node_leases_tx(pgs *s, const char *node, int64_t ended_ms, const char *reason,
-                               lp_event_list *ev, lp_err *e) {
-    pp p = {0};
-    p_text(&p, node);
-    lp_lease_list ll;
-    if (load_leases(s, SQL_LEASES_NODE_ACTIVE, &p, INT64_MIN, -1, &ll, e) != 0) return -1;
-    int rc = 0;
-    for (size_t i = 0; i < ll.n && rc == 0; i++) {
-        int64_t end = ended_ms, due = lp_lease_end_ms(&ll.v[i]);
-        if (end > due) end = due;
-        rc = end_lease_tx(s, &ll.v[i], LS_FAILED, reason, end, ev, e);
-    }
-    lp_lease_list_clear(&ll);
-    return rc;
-}
-
-/* Loads a lease of tenant: 0 found, -1 with not_found (also for another tenant's) or internal. */
-static int find_lease(pgs *s, const char *tenant, const char *id, lp_lease *out, lp_err *e) {
-    pp p = {0};
-    p_text(&p, id);
-    int found = load_lease(s, SQL_LEASE_GET, &p, out, e);
-    if (found < 0) return -1;
-    if (!found) {
-        lp_err_lease_not_found(e, id);
-        return -1;
-    }
-    if (tenant && strcmp(tenant, out->tenant)) { /* answered as if it did not exist */
-        lp_lease_clear(out);
-        lp_err_lease_not_found(e, id);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- operations ---- */
 static void op_close(lp_store *base) {
     pgs *s = (pgs *)base;
@@ -465,136 +278,6 @@ static void op_close(lp_store *base) {
 
 /* PostgreSQL does its own housekeeping (autovacuum, checkpoints). */
 static void op_maintain(lp_store *base) { (void)base; }
-
-typedef struct expire_ctx {
-    int64_t now_ms, node_timeout_ms;
-    lp_event_list *events;
-    size_t events0;
-    int due; /* the quick check found something */
-} expire_ctx;
-
-static int anything_due_body(pgs *s, void *vc, lp_err *e) {
-    expire_ctx *c = vc;
-    pp p = {0};
-    p_i64(&p, c->now_ms);
-    p_i64(&p, c->node_timeout_ms);
-    PGresult *r = q(s, SQL_ANYTHING_DUE, &p, e, "looking for due leases");
-    if (!r) return -1;
-    c->due = PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "t");
-    PQclear(r);
-    return 0;
-}
-
-static int expire_leases_tx(pgs *s, expire_ctx *c, lp_err *e) {
-    pp p = {0};
-    p_i64(&p, c->now_ms);
-    PGresult *r = q(s, SQL_LEASES_DUE, &p, e, "listing due leases");
-    if (!r) return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        lp_lease l;
-        rc = find_lease(s, NULL, PQgetvalue(r, i, 0), &l, e);
-        if (rc != 0) break;
-        int st;
-        int64_t end;
-        char reason[256];
-        if (lp_lease_due(&l, c->now_ms, &st, &end, reason))
-            rc = end_lease_tx(s, &l, st, reason, end, c->events, e);
-        lp_lease_clear(&l);
-    }
-    PQclear(r);
-    return rc;
-}
-
-static int expire_nodes_tx(pgs *s, expire_ctx *c, lp_err *e) {
-    pp p = {0};
-    p_i64(&p, c->now_ms - c->node_timeout_ms);
-    PGresult *r = q(s, SQL_NODE_SILENT, &p, e, "listing silent nodes");
-    if (!r) return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-        const char *name = PQgetvalue(r, i, 0);
-        char reason[256];
-        snprintf(reason, sizeof reason, "node %s lost (no heartbeat for %lld s)", name,
-                 (long long)(c->node_timeout_ms / 1000));
-        rc = fail_node_leases_tx(s, name, col_i64(r, i, 1), reason, c->events, e);
-        pp n = {0};
-        p_text(&n, name);
-        p_text(&n, "lost");
-        if (rc == 0 && run(s, SQL_NODE_STATE, &n, e, "marking a node lost") < 0) rc = -1;
-        if (rc == 0) rc = refresh_pools(s, name, e);
-        if (rc != 0) break;
-        lp_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.is_node = 1;
-        snprintf(ev.node, sizeof ev.node, "%s", name);
-        snprintf(ev.reason, sizeof ev.reason, "%s", reason);
-        lp_event_list_push(c->events, &ev);
-    }
-    PQclear(r);
-    return rc;
-}
-
-static int expire_body(pgs *s, void *vc, lp_err *e) {
-    expire_ctx *c = vc;
-    if (c->events) c->events->n = c->events0;
-    if (expire_leases_tx(s, c, e) != 0) return -1;
-    return c->node_timeout_ms > 0 ? expire_nodes_tx(s, c, e) : 0;
-}
-
-static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
-                         lp_err *e) {
-    pgs *s = (pgs *)base;
-    expire_ctx c = {now_ms, node_timeout_ms, events, events ? events->n : 0, 0};
-    LOCK(s);
-    /* a cheap look first: the reaper calls this ~10 times a second on every broker */
-    int rc = run_tx(s, TX_NONE, anything_due_body, &c, e);
-    if (rc == 0 && c.due) rc = run_tx(s, TX_WRITE, expire_body, &c, e);
-    UNLOCK(s);
-    return rc;
-}
-
-static int stats_body(pgs *s, void *vc, lp_err *e) {
-    lp_store_stats *out = vc;
-    memset(out, 0, sizeof *out);
-    PGresult *r = q(s, SQL_STATS_LEASES, NULL, e, "counting leases");
-    if (!r) return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t k = col_i64(r, i, 0);
-        if (k >= 0 && k < 6) out->leases_by_state[k] = col_i64(r, i, 1);
-    }
-    PQclear(r);
-    if (!(r = q(s, SQL_STATS_NODES, NULL, e, "counting nodes"))) return -1;
-    for (int i = 0; i < PQntuples(r); i++) {
-        const char *k = PQgetvalue(r, i, 0);
-        int64_t v = col_i64(r, i, 1);
-        if (!strcmp(k, "ready"))
-            out->nodes_ready = v;
-        else if (!strcmp(k, "lost"))
-            out->nodes_lost = v;
-        else
-            out->nodes_gone += v;
-    }
-    PQclear(r);
-    if (!(r = q(s, SQL_STATS_GPUS, NULL, e, "counting GPUs"))) return -1;
-    if (PQntuples(r) == 1) {
-        out->gpus_total = col_i64(r, 0, 0);
-        out->gpus_free = col_i64(r, 0, 1);
-    }
-    PQclear(r);
-    if (!(r = q(s, SQL_STATS_LEASED, NULL, e, "counting leased GPUs"))) return -1;
-    if (PQntuples(r) == 1) out->gpus_leased = col_i64(r, 0, 0);
-    PQclear(r);
-    return 0;
-}
-
-static int op_stats(lp_store *base, lp_store_stats *out, lp_err *e) {
-    pgs *s = (pgs *)base;
-    LOCK(s);
-    int rc = run_tx(s, TX_READ, stats_body, out, e);
-    UNLOCK(s);
-    return rc;
-}
 
 static const lp_store_ops PG_OPS = {
     .name = "postgresql",
@@ -615,8 +298,8 @@ static const lp_store_ops PG_OPS = {
     .lease_renew = lp_sqlstore_lease_renew,
     .lease_end = lp_sqlstore_lease_end,
     .lease_fail_on_node = lp_sqlstore_lease_fail_on_node,
-    .expire_due = op_expire_due,
-    .stats = op_stats,
+    .expire_due = lp_sqlstore_expire_due,
+    .stats = lp_sqlstore_stats,
     .maintain = op_maintain,
 };
 
