@@ -1,43 +1,32 @@
-/* store_sqlite.c — the SQLite backend of store.h: schema, migrations and every domain operation.
- * One connection in WAL mode, serialized by a mutex; writes in BEGIN IMMEDIATE transactions; a
- * busy timeout for other processes (`lepton-broker token create` while the broker runs).
+/* store_sqlite.c — the SQLite backend of store.h: the schema and its migrations, the database file's
+ * permissions, WAL mode and checkpoints off the request path. The operations are ops.c's, over the
+ * SQLite driver (sql_sqlite.c): one connection, writes in BEGIN IMMEDIATE transactions, a busy
+ * timeout for other processes (`lepton-broker token create` while the broker runs).
  *
- * A GPU row's lease_id column is the single source of truth for "who holds this GPU": a trigger
- * refuses to move a GPU from one lease to another, so a GPU can never be in two active leases.
- * Pools (a node's GPUs of one model and memory size) carry the free count and the price, indexed
- * so that matching reads a handful of rows whatever the fleet size. */
+ * The schema is SQLite's own (types, the trigger's syntax); its tables and columns are those of
+ * store_pg.c, which ops.c's statements need. A GPU row's lease_id column is the single source of truth
+ * for "who holds this GPU": a trigger refuses to move a GPU from one lease to another. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "match.h"
 #include "ops.h"
-#include "metering.h"
-#include "rand.h"
 #include "store.h"
-#include "store_common.h"
 #include "wire.h"
 
 /* 2: leases.keepalive_s and leases.renewed_ms (keepalive); 3: leases.seq (the order of insertion, as
  * PostgreSQL's schema has it, so that both order leases by the same column) */
 #define SCHEMA_VERSION 3
-#define MAX_STMTS 64
 
 typedef struct sq {
     lp_sqlstore c;
     sqlite3 *db; /* c.db's connection */
     sqlite3 *ck; /* checkpoints only, so that requests never wait for an fsync */
-    struct {
-        const char *sql;
-        sqlite3_stmt *st;
-    } cache[MAX_STMTS];
-    int ncache;
 } sq;
 
 static const char SCHEMA[] =
@@ -79,60 +68,12 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS lease_extends(lease TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY(lease, "
     "key));";
 
-#define LEASE_COLS                                                                                           \
-    "id, tenant, state, end_reason, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"      \
-    " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, ended_ms,"   \
-    " keepalive_s, renewed_ms"
-
 /* Schema version 1 → 2 (run on a database of version 1 only). */
 static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
                                      "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
 /* Schema version 2 → 3 (run on a database of version 1 or 2). */
 static const char MIGRATE_2_TO_3[] = "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
 
-
-#define LOCK(s) pthread_mutex_lock(&(s)->c.mu)
-#define UNLOCK(s) pthread_mutex_unlock(&(s)->c.mu)
-
-/* ---- operations ---- */
-static void op_close(lp_store *base) {
-    sq *s = (sq *)base;
-    for (int i = 0; i < s->ncache; i++)
-        sqlite3_finalize(s->cache[i].st);
-    lp_sql_close(s->c.db);
-    sqlite3_close(s->ck);
-    pthread_mutex_destroy(&s->c.mu);
-    free(s);
-}
-
-static void op_maintain(lp_store *base) {
-    sq *s = (sq *)base;
-    if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-}
-
-static const lp_store_ops SQLITE_OPS = {
-    .name = "sqlite",
-    .close = op_close,
-    .secret = lp_sqlstore_secret,
-    .tenant_ensure = lp_sqlstore_tenant_ensure,
-    .token_create = lp_sqlstore_token_create,
-    .token_lookup = lp_sqlstore_token_lookup,
-    .node_register = lp_sqlstore_node_register,
-    .node_heartbeat = lp_sqlstore_node_heartbeat,
-    .node_deregister = lp_sqlstore_node_deregister,
-    .node_list = lp_sqlstore_node_list,
-    .quote = lp_sqlstore_quote,
-    .lease_grant = lp_sqlstore_lease_grant,
-    .lease_get = lp_sqlstore_lease_get,
-    .lease_list = lp_sqlstore_lease_list,
-    .lease_extend = lp_sqlstore_lease_extend,
-    .lease_renew = lp_sqlstore_lease_renew,
-    .lease_end = lp_sqlstore_lease_end,
-    .lease_fail_on_node = lp_sqlstore_lease_fail_on_node,
-    .expire_due = lp_sqlstore_expire_due,
-    .stats = lp_sqlstore_stats,
-    .maintain = op_maintain,
-};
 
 /* 1 when the leases table has its seq column. */
 static int has_seq(sqlite3 *db) {
@@ -217,18 +158,22 @@ static int check_private(const char *path, lp_err *e) {
     return 0;
 }
 
+static void maintain(lp_sqlstore *base) {
+    sq *s = (sq *)base;
+    if (s->ck) sqlite3_wal_checkpoint_v2(s->ck, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
+static void release(lp_sqlstore *base) { sqlite3_close(((sq *)base)->ck); }
+
 int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
     *out = NULL;
     if (check_private(path, e) != 0) return -1;
-    sq *s = calloc(1, sizeof *s);
-    if (!s) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return -1;
-    }
-    s->c.base.ops = &SQLITE_OPS;
-    pthread_mutex_init(&s->c.mu, NULL);
-    if (!(s->c.db = lp_sql_sqlite_open(path, e))) goto fail;
-    s->db = lp_sql_sqlite_handle(s->c.db);
+    lp_sql *db = lp_sql_sqlite_open(path, e);
+    sq *s = db ? (sq *)lp_sqlstore_new(db, sizeof *s, e) : NULL;
+    if (!s) return -1;
+    s->c.maintain = maintain;
+    s->c.release = release;
+    s->db = lp_sql_sqlite_handle(db);
     char *msg = NULL;
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
                      NULL, NULL, &msg) != SQLITE_OK) {
@@ -249,9 +194,6 @@ int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
     *out = &s->c.base;
     return 0;
 fail:
-    lp_sql_close(s->c.db);
-    sqlite3_close(s->ck);
-    pthread_mutex_destroy(&s->c.mu);
-    free(s);
+    lp_store_close(&s->c.base);
     return -1;
 }
