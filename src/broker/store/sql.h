@@ -80,11 +80,6 @@ struct lp_sql {
 lp_sql *lp_sql_sqlite_open(const char *path, lp_err *e);
 lp_sql *lp_sql_pg_open(const char *url, lp_err *e);
 void lp_sql_close(lp_sql *db);
-/* The drivers' connections, for the backends' own housekeeping. */
-struct sqlite3;
-struct pg_conn;
-struct sqlite3 *lp_sql_sqlite_handle(lp_sql *db);
-struct pg_conn *lp_sql_pg_handle(lp_sql *db);
 
 /* Runs a statement to its end (no rows wanted); returns the rows it changed, or -1. */
 int64_t lp_sql_run(lp_sql *db, const char *sql, const lp_sql_args *a, const char *what, lp_err *e);

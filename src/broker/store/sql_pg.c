@@ -305,5 +305,3 @@ fail:
     pg_close(&s->base);
     return NULL;
 }
-
-PGconn *lp_sql_pg_handle(lp_sql *db) { return ((pgdb *)db)->conn; }

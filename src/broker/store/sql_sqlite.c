@@ -240,5 +240,3 @@ fail:
     free(s);
     return NULL;
 }
-
-sqlite3 *lp_sql_sqlite_handle(lp_sql *db) { return ((sqdb *)db)->db; }

@@ -25,7 +25,6 @@
 
 typedef struct sq {
     lp_sqlstore c;
-    sqlite3 *db; /* c.db's connection */
     sqlite3 *ck; /* checkpoints only, so that requests never wait for an fsync */
 } sq;
 
@@ -75,52 +74,32 @@ static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s 
 static const char MIGRATE_2_TO_3[] = "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
 
 
-/* 1 when the leases table has its seq column. */
-static int has_seq(sqlite3 *db) {
-    sqlite3_stmt *st = NULL;
-    int has = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('leases') WHERE name = 'seq'", -1, &st,
-                                 NULL) == SQLITE_OK &&
-              sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return has;
-}
-
-static int migrate(sq *s, lp_err *e) {
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    int version = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_exec(s->db, "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
-                     NULL, NULL, &msg) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st, NULL) !=
-        SQLITE_OK)
-        goto fail;
-    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+/* Brings the schema to SCHEMA_VERSION, inside one write transaction. */
+static int migrate_body(lp_sql *db, void *vc, lp_err *e) {
+    (void)vc;
+    static const char meta[] = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
+                      get[] = "SELECT value FROM meta WHERE key = 'schema_version'",
+                      has_seq[] = "SELECT 1 FROM pragma_table_info('leases') WHERE name = 'seq'",
+                      put[] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)";
+    const char *what = "creating the database schema";
+    if (db->drv->exec(db, meta, what, e) != 0) return -1;
+    int64_t version = 0, seq = 0;
+    if (lp_sql_one_i64(db, get, NULL, &version, what, e) < 0) return -1;
     if (version > SCHEMA_VERSION) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         lp_err_set(e, WIRE_INTERNAL, "use a newer lepton-broker",
-                   "database schema version %d is newer than this broker's (%d)", version, SCHEMA_VERSION);
+                   "database schema version %lld is newer than this broker's (%d)", (long long)version,
+                   SCHEMA_VERSION);
         return -1;
     }
-    if (version == 1 && sqlite3_exec(s->db, MIGRATE_1_TO_2, NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    if (version >= 1 && version < 3 && !has_seq(s->db) &&
-        sqlite3_exec(s->db, MIGRATE_2_TO_3, NULL, NULL, &msg) != SQLITE_OK)
-        goto fail;
-    if (sqlite3_exec(s->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    char sql[128];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', %d)",
-             SCHEMA_VERSION);
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) goto fail;
-    return 0;
-fail:
-    lp_err_set(e, WIRE_INTERNAL, NULL, "cannot create the database schema: %s",
-               msg ? msg : sqlite3_errmsg(s->db));
-    sqlite3_free(msg);
-    if (!sqlite3_get_autocommit(s->db)) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    if (version == 1 && db->drv->exec(db, MIGRATE_1_TO_2, what, e) != 0) return -1;
+    if (version >= 1 && version < 3) { /* the seq column, unless a broker of version 3 added it already */
+        int r = lp_sql_one_i64(db, has_seq, NULL, &seq, what, e);
+        if (r < 0 || (r == 0 && db->drv->exec(db, MIGRATE_2_TO_3, what, e) != 0)) return -1;
+    }
+    if (db->drv->exec(db, SCHEMA, what, e) != 0) return -1;
+    lp_sql_args a = {0};
+    lp_sql_arg_i64(&a, SCHEMA_VERSION);
+    return lp_sql_run(db, put, &a, what, e) < 0 ? -1 : 0;
 }
 
 /* 1 for a path SQLite opens as a plain file (not ":memory:", "" or a file: URI). */
@@ -173,20 +152,16 @@ int lp_store_sqlite_open(const char *path, lp_store **out, lp_err *e) {
     if (!s) return -1;
     s->c.maintain = maintain;
     s->c.release = release;
-    s->db = lp_sql_sqlite_handle(db);
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "cannot configure database %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
+    if (db->drv->exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                      "configuring the database", e) != 0 ||
+        lp_sql_transact(db, LP_SQL_TX_WRITE, migrate_body, NULL, e) != 0)
         goto fail;
-    }
-    if (migrate(s, e) != 0) goto fail;
     /* checkpoints move to the second connection (the reaper calls maintain); if it cannot be
      * opened, SQLite's automatic checkpoints stay on */
     if (sqlite3_open_v2(path, &s->ck, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK) {
         sqlite3_busy_timeout(s->ck, 1000);
-        sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+        lp_err ignored;
+        db->drv->exec(db, "PRAGMA wal_autocheckpoint=0", "configuring the database", &ignored);
     } else {
         sqlite3_close(s->ck);
         s->ck = NULL;
