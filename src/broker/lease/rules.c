@@ -100,7 +100,6 @@ void lp_offer_list_describe(lp_offer_list *out, const lp_lease_req *req) {
     }
 }
 
-
 void lp_reason_node_lost(char out[256], const char *node, int64_t node_timeout_ms) {
     snprintf(out, 256, "node %s lost (no heartbeat for %lld s)", node, (long long)(node_timeout_ms / 1000));
 }

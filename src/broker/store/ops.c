@@ -34,10 +34,12 @@
 #define NODE_COLS "name, owner, state, address, price, registered_ms, last_hb_ms"
 
 static const char SQL_META_GET[] = "SELECT value FROM meta WHERE key = ?1";
-static const char SQL_META_PUT[] = "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
+static const char SQL_META_PUT[] =
+    "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
 static const char SQL_TENANT_ENSURE[] =
     "INSERT INTO tenants(name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
-static const char SQL_TOKEN_PUT[] = "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
+static const char SQL_TOKEN_PUT[] =
+    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
 static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = ?1";
 static const char SQL_NODE_GET[] = "SELECT " NODE_COLS " FROM nodes WHERE name = ?1";
 static const char SQL_NODE_ALL[] = "SELECT " NODE_COLS " FROM nodes ORDER BY name";
@@ -60,7 +62,8 @@ static const char SQL_GPU_INSERT[] =
 static const char SQL_GPUS_FREE[] =
     "SELECT idx, uuid, address FROM gpus WHERE node = ?1 AND model = ?2 AND memory = ?3 AND lease_id IS NULL"
     " ORDER BY idx LIMIT ?4";
-static const char SQL_GPU_TAKE[] = "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
+static const char SQL_GPU_TAKE[] =
+    "UPDATE gpus SET lease_id = ?3 WHERE node = ?1 AND idx = ?2 AND lease_id IS NULL";
 static const char SQL_GPUS_RELEASE[] = "UPDATE gpus SET lease_id = NULL WHERE lease_id = ?1";
 static const char SQL_POOLS_DELETE[] = "DELETE FROM pools WHERE node = ?1";
 static const char SQL_POOLS_BUILD[] =
@@ -98,7 +101,8 @@ static const char SQL_LEASE_INSERT[] =
     "INSERT INTO leases(id, tenant, state, node, node_address, gpu_model, gpu_count, gpu_memory, gpus, price,"
     " max_price, max_cost, ttl_s, labels, idem_key, created_ms, started_ms, expires_ms, cap_ms, end_ms,"
     " keepalive_s, renewed_ms)"
-    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, ?15)";
+    " VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, ?18, ?19, "
+    "?15)";
 static const char SQL_LEASE_END[] =
     "UPDATE leases SET state = ?2, end_reason = ?3, ended_ms = ?4, billed_s = ?5, gpu_seconds = ?6, cost = ?7"
     " WHERE id = ?1 AND state = 1";
@@ -106,7 +110,8 @@ static const char SQL_EXTEND_KEY_SEEN[] = "SELECT 1 FROM lease_extends WHERE lea
 static const char SQL_EXTEND_KEY_ADD[] = "INSERT INTO lease_extends(lease, key) VALUES (?1, ?2)";
 static const char SQL_LEASE_EXTEND[] =
     "UPDATE leases SET ttl_s = ?2, expires_ms = ?3, end_ms = ?4 WHERE id = ?1 AND state = 1";
-static const char SQL_LEASE_RENEW[] = "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
+static const char SQL_LEASE_RENEW[] =
+    "UPDATE leases SET renewed_ms = ?2, end_ms = ?3 WHERE id = ?1 AND state = 1";
 static const char SQL_STATS_LEASES[] = "SELECT state, count(*) FROM leases GROUP BY state";
 static const char SQL_STATS_NODES[] = "SELECT state, count(*) FROM nodes GROUP BY state";
 static const char SQL_STATS_GPUS[] =
@@ -374,7 +379,9 @@ static int hex_to_bytes(const char *hex, size_t len, unsigned char *out, size_t 
         unsigned v = 0;
         for (int k = 0; k < 2; k++) {
             char c = hex[2 * i + (size_t)k];
-            unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16u;
+            unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                                                : 16u;
             if (d > 15) return -1;
             v = v * 16 + d;
         }
@@ -454,8 +461,8 @@ static int token_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_TOKEN_PUT, &a, "storing a token", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_token_create(lp_store *s, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
-                             lp_err *e) {
+static int lp_sqlstore_token_create(lp_store *s, const char *tenant, int is_node, const char *hash_hex,
+                                    int64_t now_ms, lp_err *e) {
     tenant_ctx c = {.tenant = tenant, .is_node = is_node, .hash = hash_hex, .now_ms = now_ms};
     return transact(s, LP_SQL_TX_WRITE, token_body, &c, e);
 }
@@ -583,8 +590,9 @@ static int register_body(lp_sql *db, void *vc, lp_err *e) {
     return load_node(db, reg->name, c->out, e) == 1 ? 0 : -1;
 }
 
-static int lp_sqlstore_node_register(lp_store *s, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
-                              lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
+static int lp_sqlstore_node_register(lp_store *s, const lp_principal *who, const lp_node_reg *reg,
+                                     int64_t now_ms, lp_node *out, int *created, lp_event_list *ended,
+                                     lp_err *e) {
     node_ctx c = {.who = who, .reg = reg, .now_ms = now_ms, .out = out, .created = created, .ended = ended};
     c.ended0 = ended ? ended->n : 0;
     memset(out, 0, sizeof *out);
@@ -608,7 +616,7 @@ static int heartbeat_body(lp_sql *db, void *vc, lp_err *e) {
 }
 
 static int lp_sqlstore_node_heartbeat(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
-                               lp_node *out, lp_lease_list *leases, lp_err *e) {
+                                      lp_node *out, lp_lease_list *leases, lp_err *e) {
     node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .leases = leases};
     memset(out, 0, sizeof *out);
     leases->n = 0;
@@ -637,7 +645,7 @@ static int deregister_body(lp_sql *db, void *vc, lp_err *e) {
 }
 
 static int lp_sqlstore_node_deregister(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
-                                lp_node *out, lp_event_list *ended, lp_err *e) {
+                                       lp_node *out, lp_event_list *ended, lp_err *e) {
     node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .ended = ended};
     c.ended0 = ended ? ended->n : 0;
     memset(out, 0, sizeof *out);
@@ -900,9 +908,10 @@ static int grant_body(lp_sql *db, void *vc, lp_err *e) {
     memset(&node, 0, sizeof node);
     lp_sql_args a = args1(pick.node);
     lp_sql_stmt *ns = NULL;
-    int r = refresh_pools(db, pick.node, e) == 0 && (ns = lp_sql_query(db, SQL_NODE_GET, &a, "reading a node", e))
-                ? lp_sql_step(db, ns, e)
-                : -1;
+    int r =
+        refresh_pools(db, pick.node, e) == 0 && (ns = lp_sql_query(db, SQL_NODE_GET, &a, "reading a node", e))
+            ? lp_sql_step(db, ns, e)
+            : -1;
     if (r == 1) row_to_node(db, ns, &node);
     lp_sql_finish(db, ns);
     if (r < 0) {
@@ -913,8 +922,9 @@ static int grant_body(lp_sql *db, void *vc, lp_err *e) {
     return insert_lease(db, c->out, e);
 }
 
-static int lp_sqlstore_lease_grant(lp_store *s, const char *tenant, const lp_lease_req *req, const char *new_id,
-                            int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
+static int lp_sqlstore_lease_grant(lp_store *s, const char *tenant, const lp_lease_req *req,
+                                   const char *new_id, int64_t now_ms, lp_lease *out, int *replayed,
+                                   lp_err *e) {
     grant_ctx c = {tenant, req, new_id, now_ms, out, replayed};
     memset(out, 0, sizeof *out);
     *replayed = 0;
@@ -954,8 +964,8 @@ static int get_body(lp_sql *db, void *vc, lp_err *e) {
     return find_lease(db, c->tenant, c->id, c->out, e);
 }
 
-static int lp_sqlstore_lease_get(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                          lp_err *e) {
+static int lp_sqlstore_lease_get(lp_store *s, const char *tenant, const char *id, int64_t now_ms,
+                                 lp_lease *out, lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .out = out};
     int rc = lease_op(s, LP_SQL_TX_NONE, get_body, &c, e);
     if (rc == 0) lp_lease_settle_view(out, now_ms);
@@ -970,8 +980,8 @@ static int list_body(lp_sql *db, void *vc, lp_err *e) {
     return load_leases(db, SQL_LEASES_TENANT, &a, c->now_ms, c->state, c->list, e);
 }
 
-static int lp_sqlstore_lease_list(lp_store *s, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
-                           lp_err *e) {
+static int lp_sqlstore_lease_list(lp_store *s, const char *tenant, int state, int64_t now_ms,
+                                  lp_lease_list *out, lp_err *e) {
     lease_ctx c = {.tenant = tenant, .state = state, .now_ms = now_ms, .list = out};
     out->n = 0;
     out->v = NULL;
@@ -1009,8 +1019,8 @@ static int extend_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_LEASE_EXTEND, &a, "extending a lease", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_lease_extend(lp_store *s, const char *tenant, const char *id, uint32_t seconds, const char *key,
-                             int64_t now_ms, lp_lease *out, lp_err *e) {
+static int lp_sqlstore_lease_extend(lp_store *s, const char *tenant, const char *id, uint32_t seconds,
+                                    const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .key = key, .seconds = seconds, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, extend_body, &c, e);
 }
@@ -1026,8 +1036,8 @@ static int renew_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_LEASE_RENEW, &a, "renewing a lease", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_lease_renew(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
-                            lp_err *e) {
+static int lp_sqlstore_lease_renew(lp_store *s, const char *tenant, const char *id, int64_t now_ms,
+                                   lp_lease *out, lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, renew_body, &c, e);
 }
@@ -1039,9 +1049,10 @@ static int end_body(lp_sql *db, void *vc, lp_err *e) {
     return finish_end_tx(db, c->out, c->state, c->reason, c->now_ms, e);
 }
 
-static int lp_sqlstore_lease_end(lp_store *s, const char *tenant, const char *id, int state, const char *reason,
-                          int64_t now_ms, lp_lease *out, lp_err *e) {
-    lease_ctx c = {.tenant = tenant, .id = id, .state = state, .reason = reason, .now_ms = now_ms, .out = out};
+static int lp_sqlstore_lease_end(lp_store *s, const char *tenant, const char *id, int state,
+                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
+    lease_ctx c = {
+        .tenant = tenant, .id = id, .state = state, .reason = reason, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, end_body, &c, e);
 }
 
@@ -1062,8 +1073,9 @@ static int fail_on_node_body(lp_sql *db, void *vc, lp_err *e) {
     return finish_end_tx(db, c->out, LS_FAILED, c->reason, c->now_ms, e);
 }
 
-static int lp_sqlstore_lease_fail_on_node(lp_store *s, const lp_principal *who, const char *node, const char *id,
-                                   const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
+static int lp_sqlstore_lease_fail_on_node(lp_store *s, const lp_principal *who, const char *node,
+                                          const char *id, const char *reason, int64_t now_ms, lp_lease *out,
+                                          lp_err *e) {
     lease_ctx c = {.who = who, .node = node, .id = id, .reason = reason, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, fail_on_node_body, &c, e);
 }
@@ -1114,7 +1126,8 @@ static int expire_leases_tx(lp_sql *db, expire_ctx *c, lp_err *e) {
     lp_sql_arg_i64(&a, c->now_ms);
     char *ids;
     size_t n;
-    if (load_names(db, SQL_LEASES_DUE, &a, &ids, NULL, LP_ID_MAX, &n, "listing due leases", e) != 0) return -1;
+    if (load_names(db, SQL_LEASES_DUE, &a, &ids, NULL, LP_ID_MAX, &n, "listing due leases", e) != 0)
+        return -1;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         lp_lease l;
@@ -1122,7 +1135,8 @@ static int expire_leases_tx(lp_sql *db, expire_ctx *c, lp_err *e) {
         int st;
         int64_t end;
         char reason[256];
-        if (lp_lease_due(&l, c->now_ms, &st, &end, reason)) rc = end_lease_tx(db, &l, st, reason, end, c->events, e);
+        if (lp_lease_due(&l, c->now_ms, &st, &end, reason))
+            rc = end_lease_tx(db, &l, st, reason, end, c->events, e);
         lp_lease_clear(&l);
     }
     free(ids);
@@ -1163,8 +1177,8 @@ static int expire_body(lp_sql *db, void *vc, lp_err *e) {
     return c->node_timeout_ms > 0 ? expire_nodes_tx(db, c, e) : 0;
 }
 
-static int lp_sqlstore_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
-                           lp_err *e) {
+static int lp_sqlstore_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms,
+                                  lp_event_list *events, lp_err *e) {
     lp_sqlstore *s = (lp_sqlstore *)base;
     expire_ctx c = {now_ms, node_timeout_ms, events, events ? events->n : 0, 0};
     pthread_mutex_lock(&s->mu);
@@ -1205,7 +1219,8 @@ static int stats_body(lp_sql *db, void *vc, lp_err *e) {
     }
     lp_sql_finish(db, st);
     if (r < 0) return -1;
-    return lp_sql_one_i64(db, SQL_STATS_LEASED, NULL, &out->gpus_leased, "counting leased GPUs", e) < 0 ? -1 : 0;
+    return lp_sql_one_i64(db, SQL_STATS_LEASED, NULL, &out->gpus_leased, "counting leased GPUs", e) < 0 ? -1
+                                                                                                        : 0;
 }
 
 static int lp_sqlstore_stats(lp_store *s, lp_store_stats *out, lp_err *e) {
@@ -1232,11 +1247,12 @@ static void op_maintain(lp_store *base) {
         .tenant_ensure = lp_sqlstore_tenant_ensure, .token_create = lp_sqlstore_token_create,                \
         .token_lookup = lp_sqlstore_token_lookup, .node_register = lp_sqlstore_node_register,                \
         .node_heartbeat = lp_sqlstore_node_heartbeat, .node_deregister = lp_sqlstore_node_deregister,        \
-        .node_list = lp_sqlstore_node_list, .quote = lp_sqlstore_quote, .lease_grant = lp_sqlstore_lease_grant, \
-        .lease_get = lp_sqlstore_lease_get, .lease_list = lp_sqlstore_lease_list,                            \
-        .lease_extend = lp_sqlstore_lease_extend, .lease_renew = lp_sqlstore_lease_renew,                    \
-        .lease_end = lp_sqlstore_lease_end, .lease_fail_on_node = lp_sqlstore_lease_fail_on_node,            \
-        .expire_due = lp_sqlstore_expire_due, .stats = lp_sqlstore_stats, .maintain = op_maintain,           \
+        .node_list = lp_sqlstore_node_list, .quote = lp_sqlstore_quote,                                      \
+        .lease_grant = lp_sqlstore_lease_grant, .lease_get = lp_sqlstore_lease_get,                          \
+        .lease_list = lp_sqlstore_lease_list, .lease_extend = lp_sqlstore_lease_extend,                      \
+        .lease_renew = lp_sqlstore_lease_renew, .lease_end = lp_sqlstore_lease_end,                          \
+        .lease_fail_on_node = lp_sqlstore_lease_fail_on_node, .expire_due = lp_sqlstore_expire_due,          \
+        .stats = lp_sqlstore_stats, .maintain = op_maintain,                                                 \
     }
 /* one table a backend, for its name only (the driver's) */
 static const lp_store_ops SQLITE_OPS = OPS("sqlite"), PG_OPS = OPS("postgresql");

@@ -105,14 +105,16 @@ int lp_sql_transact(lp_sql *db, int mode, lp_sql_body body, void *ctx, lp_err *e
         int fail = db->fail;
         if (mode != LP_SQL_TX_NONE && fail != LP_SQL_FAIL_LOST) db->drv->rollback(db);
         if (fail == LP_SQL_FAIL_LOST && !reconnected) continue; /* the driver reconnects, once */
-        int retry = fail == LP_SQL_FAIL_RETRY || (fail == LP_SQL_FAIL_UNIQUE && ++uniques <= MAX_UNIQUE_RETRIES);
+        int retry =
+            fail == LP_SQL_FAIL_RETRY || (fail == LP_SQL_FAIL_UNIQUE && ++uniques <= MAX_UNIQUE_RETRIES);
         if (!retry) return -1;
         if (attempt >= MAX_ATTEMPTS) {
             size_t len = strlen(e->message);
             snprintf(e->message + len, sizeof e->message - len, " (gave up after %d attempts)", attempt);
             return -1;
         }
-        lp_log(LP_LOG_DEBUG, "store: %s; running the transaction again (attempt %d)", e->message, attempt + 1);
+        lp_log(LP_LOG_DEBUG, "store: %s; running the transaction again (attempt %d)", e->message,
+               attempt + 1);
         backoff(attempt);
     }
 }

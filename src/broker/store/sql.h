@@ -71,8 +71,8 @@ typedef struct lp_sql_driver {
 
 struct lp_sql {
     const lp_sql_driver *drv;
-    int fail;          /* LP_SQL_FAIL_* of the last error */
-    char where[512];   /* the database, for messages (a URL without its password, a path) */
+    int fail;        /* LP_SQL_FAIL_* of the last error */
+    char where[512]; /* the database, for messages (a URL without its password, a path) */
 };
 
 /* The SQLite driver over a database file (path as sqlite3_open_v2 takes it), and the PostgreSQL one

@@ -57,7 +57,8 @@ static void fail(pgdb *s, const PGresult *r, lp_err *e, const char *what) {
     else
         s->base.fail = LP_SQL_FAIL_OTHER;
     char msg[600];
-    one_line(msg, sizeof msg, r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    one_line(msg, sizeof msg,
+             r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
     lp_err_set(e, WIRE_INTERNAL, NULL, "database error while %s: %s", what, msg);
 }
 
@@ -114,7 +115,8 @@ static int pg_exec(lp_sql *base, const char *script, const char *what, lp_err *e
     return ok ? 0 : -1;
 }
 
-static lp_sql_stmt *pg_query(lp_sql *base, const char *sql, const lp_sql_args *a, const char *what, lp_err *e) {
+static lp_sql_stmt *pg_query(lp_sql *base, const char *sql, const lp_sql_args *a, const char *what,
+                             lp_err *e) {
     pgdb *s = (pgdb *)base;
     const char *text = pg_sql(s, sql);
     lp_sql_stmt *h = calloc(1, sizeof *h);
@@ -143,11 +145,15 @@ static lp_sql_stmt *pg_query(lp_sql *base, const char *sql, const lp_sql_args *a
             vals[i] = buf[i];
             types[i] = FLOAT8OID;
             break;
-        case LP_SQL_TEXT: vals[i] = a->v[i].text; break;
+        case LP_SQL_TEXT:
+            vals[i] = a->v[i].text;
+            break;
         case LP_SQL_BLOB: /* sent as text: the store's blobs are text-safe (hex) */
             vals[i] = a->v[i].text;
             break;
-        default: vals[i] = NULL; break;
+        default:
+            vals[i] = NULL;
+            break;
         }
     }
     h->db = s;
@@ -198,7 +204,11 @@ static int pg_simple(pgdb *s, const char *sql, lp_err *e) {
 static int pg_begin(lp_sql *base, int mode, lp_err *e) {
     static const char write[] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
                       read[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", plain[] = "BEGIN";
-    return pg_simple((pgdb *)base, mode == LP_SQL_TX_WRITE ? write : mode == LP_SQL_TX_READ ? read : plain, e);
+    return pg_simple((pgdb *)base,
+                     mode == LP_SQL_TX_WRITE  ? write
+                     : mode == LP_SQL_TX_READ ? read
+                                              : plain,
+                     e);
 }
 
 static int pg_commit(lp_sql *base, lp_err *e) {
@@ -249,7 +259,8 @@ static int pg_reconnect(lp_sql *base, int *reconnected, lp_err *e) {
     }
     *reconnected = 1;
     if (!s->down)
-        lp_log(LP_LOG_WARN, "store: lost the connection to PostgreSQL database %s; reconnecting", s->base.where);
+        lp_log(LP_LOG_WARN, "store: lost the connection to PostgreSQL database %s; reconnecting",
+               s->base.where);
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         conn_err(s, e, "lost the connection to, and cannot reconnect to,");

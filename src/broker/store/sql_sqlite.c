@@ -62,11 +62,21 @@ static int bind(sqlite3_stmt *st, const lp_sql_args *a) {
     for (int i = 0; a && i < a->n; i++) {
         int rc, k = i + 1;
         switch (a->v[i].type) {
-        case LP_SQL_I64: rc = sqlite3_bind_int64(st, k, a->v[i].i64); break;
-        case LP_SQL_DOUBLE: rc = sqlite3_bind_double(st, k, a->v[i].dbl); break;
-        case LP_SQL_TEXT: rc = sqlite3_bind_text(st, k, a->v[i].text, -1, SQLITE_STATIC); break;
-        case LP_SQL_BLOB: rc = sqlite3_bind_blob(st, k, a->v[i].text, (int)a->v[i].len, SQLITE_STATIC); break;
-        default: rc = sqlite3_bind_null(st, k); break;
+        case LP_SQL_I64:
+            rc = sqlite3_bind_int64(st, k, a->v[i].i64);
+            break;
+        case LP_SQL_DOUBLE:
+            rc = sqlite3_bind_double(st, k, a->v[i].dbl);
+            break;
+        case LP_SQL_TEXT:
+            rc = sqlite3_bind_text(st, k, a->v[i].text, -1, SQLITE_STATIC);
+            break;
+        case LP_SQL_BLOB:
+            rc = sqlite3_bind_blob(st, k, a->v[i].text, (int)a->v[i].len, SQLITE_STATIC);
+            break;
+        default:
+            rc = sqlite3_bind_null(st, k);
+            break;
         }
         if (rc != SQLITE_OK) return -1;
     }
@@ -83,7 +93,8 @@ static void sq_finish(lp_sql_stmt *h) {
     }
 }
 
-static lp_sql_stmt *sq_query(lp_sql *base, const char *sql, const lp_sql_args *a, const char *what, lp_err *e) {
+static lp_sql_stmt *sq_query(lp_sql *base, const char *sql, const lp_sql_args *a, const char *what,
+                             lp_err *e) {
     sqdb *s = (sqdb *)base;
     lp_sql_stmt *h = NULL;
     for (int i = 0; i < s->ncache && !h; i++)
@@ -220,8 +231,8 @@ lp_sql *lp_sql_sqlite_open(const char *path, lp_err *e) {
     }
     s->base.drv = &SQLITE_DRIVER;
     snprintf(s->base.where, sizeof s->base.where, "%s", path);
-    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
                    "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;

@@ -19,7 +19,6 @@
 #define LP_ID_MAX 64
 #define LP_KEEPALIVE_MAX 86400 /* keepalive_seconds: 0 (none) or 1 .. one day */
 
-
 typedef struct lp_err {
     const char *code; /* wire code; NULL when no error */
     char message[768];

@@ -71,8 +71,8 @@ static const char SCHEMA[] =
 static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s INTEGER NOT NULL DEFAULT 0;"
                                      "ALTER TABLE leases ADD COLUMN renewed_ms INTEGER NOT NULL DEFAULT 0;";
 /* Schema version 2 → 3 (run on a database of version 1 or 2). */
-static const char MIGRATE_2_TO_3[] = "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
-
+static const char MIGRATE_2_TO_3[] =
+    "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
 
 /* Brings the schema to SCHEMA_VERSION, inside one write transaction. */
 static int migrate_body(lp_sql *db, void *vc, lp_err *e) {
