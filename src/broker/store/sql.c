@@ -39,6 +39,13 @@ void lp_sql_arg_text(lp_sql_args *a, const char *v) {
 
 void lp_sql_arg_text_or_null(lp_sql_args *a, const char *v) { lp_sql_arg_text(a, v && *v ? v : NULL); }
 
+void lp_sql_arg_blob(lp_sql_args *a, const void *v, size_t len) {
+    int i = arg_slot(a);
+    a->v[i].type = LP_SQL_BLOB;
+    a->v[i].text = v;
+    a->v[i].len = len;
+}
+
 void lp_sql_close(lp_sql *db) {
     if (db) db->drv->close(db);
 }

@@ -24,7 +24,7 @@ typedef struct lp_sql_args {
         enum { LP_SQL_NULL, LP_SQL_I64, LP_SQL_DOUBLE, LP_SQL_TEXT, LP_SQL_BLOB } type;
         int64_t i64;
         double dbl;
-        const char *text; /* borrowed: alive until the statement is finished */
+        const void *text; /* text or blob, borrowed: alive until the statement is finished */
         size_t len;       /* blob length */
     } v[LP_SQL_MAX_ARGS];
 } lp_sql_args;
@@ -32,6 +32,7 @@ void lp_sql_arg_i64(lp_sql_args *a, int64_t v);
 void lp_sql_arg_double(lp_sql_args *a, double v);
 void lp_sql_arg_text(lp_sql_args *a, const char *v);         /* NULL → SQL NULL */
 void lp_sql_arg_text_or_null(lp_sql_args *a, const char *v); /* "" → SQL NULL too */
+void lp_sql_arg_blob(lp_sql_args *a, const void *v, size_t len);
 
 /* How the last error may be handled: run the transaction again (busy, serialization failure,
  * deadlock), a unique violation (a concurrent insert of the same key), the connection was lost. */
@@ -57,6 +58,8 @@ typedef struct lp_sql_driver {
     int64_t (*col_i64)(lp_sql_stmt *st, int col);
     double (*col_double)(lp_sql_stmt *st, int col);
     const char *(*col_text)(lp_sql_stmt *st, int col); /* "" for NULL; valid until the next step */
+    /* A BLOB (SQLite) or BYTEA (PostgreSQL) column's bytes, or a text column's; valid until the next
+     * step. */
     const void *(*col_blob)(lp_sql_stmt *st, int col, size_t *len);
     /* Rows an INSERT, UPDATE or DELETE changed (after its step). */
     int64_t (*changes)(lp_sql_stmt *st);

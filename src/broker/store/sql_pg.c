@@ -13,13 +13,15 @@
 #include "wire.h"
 
 #define MAX_SQL 32 /* translated statements kept */
+#define BYTEAOID 17
 #define INT8OID 20
 #define FLOAT8OID 701
 
 struct lp_sql_stmt {
     struct pgdb *db;
     PGresult *r;
-    int row, rows; /* row: the current row, -1 before the first step */
+    int row, rows;        /* row: the current row, -1 before the first step */
+    unsigned char *bytes; /* the last bytea column read (PQunescapeBytea's), freed at the next */
 };
 
 typedef struct pgdb {
@@ -148,8 +150,11 @@ static lp_sql_stmt *pg_query(lp_sql *base, const char *sql, const lp_sql_args *a
         case LP_SQL_TEXT:
             vals[i] = a->v[i].text;
             break;
-        case LP_SQL_BLOB: /* sent as text: the store's blobs are text-safe (hex) */
+        case LP_SQL_BLOB: /* in binary: bytea's text form would need escaping */
             vals[i] = a->v[i].text;
+            lens[i] = (int)a->v[i].len;
+            formats[i] = 1;
+            types[i] = BYTEAOID;
             break;
         default:
             vals[i] = NULL;
@@ -170,8 +175,14 @@ static lp_sql_stmt *pg_query(lp_sql *base, const char *sql, const lp_sql_args *a
     return h;
 }
 
+static void pg_drop_bytes(lp_sql_stmt *h) {
+    PQfreemem(h->bytes);
+    h->bytes = NULL;
+}
+
 static int pg_step(lp_sql_stmt *h, lp_err *e) {
     (void)e;
+    pg_drop_bytes(h);
     if (h->row + 1 >= h->rows) {
         h->row = h->rows;
         return 0;
@@ -184,12 +195,19 @@ static int64_t pg_i64(lp_sql_stmt *h, int col) { return strtoll(PQgetvalue(h->r,
 static double pg_double(lp_sql_stmt *h, int col) { return strtod(PQgetvalue(h->r, h->row, col), NULL); }
 static const char *pg_text(lp_sql_stmt *h, int col) { return PQgetvalue(h->r, h->row, col); }
 static const void *pg_blob(lp_sql_stmt *h, int col, size_t *len) {
-    *len = (size_t)PQgetlength(h->r, h->row, col);
-    return PQgetvalue(h->r, h->row, col);
+    if (PQftype(h->r, col) != BYTEAOID) {
+        *len = (size_t)PQgetlength(h->r, h->row, col);
+        return PQgetvalue(h->r, h->row, col);
+    }
+    pg_drop_bytes(h);
+    h->bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(h->r, h->row, col), len);
+    if (!h->bytes) *len = 0;
+    return h->bytes;
 }
 static int64_t pg_changes(lp_sql_stmt *h) { return strtoll(PQcmdTuples(h->r), NULL, 10); }
 
 static void pg_finish(lp_sql_stmt *h) {
+    pg_drop_bytes(h);
     PQclear(h->r);
     free(h);
 }

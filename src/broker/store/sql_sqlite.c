@@ -18,7 +18,7 @@ struct lp_sql_stmt {
     const char *sql; /* the cache key; NULL for a statement prepared because the cached one was busy */
     const char *what;
     int in_use;
-    int64_t changes;
+    int64_t changes, total0; /* total0: sqlite3_total_changes before the statement ran */
 };
 
 typedef struct sqdb {
@@ -30,8 +30,9 @@ typedef struct sqdb {
 
 static void fail(sqdb *s, lp_err *e, const char *what) {
     int code = sqlite3_extended_errcode(s->db);
-    int primary = code & 0xff;
-    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+    /* a snapshot that cannot become a write transaction: run again; other busy errors come after the
+     * busy timeout has waited already */
+    if (code == SQLITE_BUSY_SNAPSHOT)
         s->base.fail = LP_SQL_FAIL_RETRY;
     else if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
         s->base.fail = LP_SQL_FAIL_UNIQUE;
@@ -126,6 +127,7 @@ static lp_sql_stmt *sq_query(lp_sql *base, const char *sql, const lp_sql_args *a
     h->in_use = 1;
     h->what = what;
     h->changes = 0;
+    h->total0 = sqlite3_total_changes64(s->db);
     if (bind(h->st, a) != 0) {
         fail(s, e, what);
         sq_finish(h);
@@ -138,7 +140,9 @@ static int sq_step(lp_sql_stmt *h, lp_err *e) {
     int rc = sqlite3_step(h->st);
     if (rc == SQLITE_ROW) return 1;
     if (rc == SQLITE_DONE) {
-        h->changes = sqlite3_changes(h->db->db);
+        /* sqlite3_changes is the last INSERT, UPDATE or DELETE's count (without what its triggers
+         * changed), also after a statement that is none of these: count only when rows changed */
+        h->changes = sqlite3_total_changes64(h->db->db) != h->total0 ? sqlite3_changes64(h->db->db) : 0;
         return 0;
     }
     fail(h->db, e, h->what);

@@ -21,6 +21,9 @@ static const char SQL_DIALECT[] =
     "SELECT '?1' || CAST(?1 AS TEXT), strpos(lower(CAST(?2 AS TEXT) COLLATE \"C\"), ?3), ?4 + ?4";
 static const char SQL_BUMP[] = "UPDATE t SET n = n + 1 WHERE n >= ?1";
 static const char SQL_ORDER[] = "SELECT k FROM t ORDER BY k COLLATE \"C\"";
+static const char SQL_B[] = "CREATE TABLE b(k TEXT PRIMARY KEY, v BYTEA)"; /* BYTEA: a blob in SQLite */
+static const char SQL_B_PUT[] = "INSERT INTO b(k, v) VALUES (?1, ?2)";
+static const char SQL_B_GET[] = "SELECT v, k FROM b WHERE k = ?1";
 
 static int put(lp_sql *db, const char *k, int64_t n, double d, lp_err *e) {
     lp_sql_args a = {0};
@@ -99,6 +102,26 @@ static void cases(lp_sql *db) {
     CHECK_STR(lp_sql_text(db, st, 0), "B");
     CHECK_EQ_INT(lp_sql_step(db, st, &e), 1);
     CHECK_STR(lp_sql_text(db, st, 0), "a");
+    lp_sql_finish(db, st);
+
+    /* blobs, NUL bytes and all; a text column read as bytes */
+    static const unsigned char bytes[5] = {0, 1, 0xff, 0, 7};
+    int64_t made = lp_sql_run(db, SQL_B, NULL, "creating a table", &e);
+    CHECKF(made == 0, "%lld: %s", (long long)made, e.message);
+    a.n = 0;
+    lp_sql_arg_text(&a, "k");
+    lp_sql_arg_blob(&a, bytes, sizeof bytes);
+    CHECK_EQ_INT(lp_sql_run(db, SQL_B_PUT, &a, "adding a blob", &e), 1);
+    a.n = 1;
+    st = lp_sql_query(db, SQL_B_GET, &a, "reading a blob", &e);
+    CHECK_EQ_INT(lp_sql_step(db, st, &e), 1);
+    size_t len = 0;
+    const void *got = db->drv->col_blob(st, 0, &len);
+    CHECK_EQ_INT(len, sizeof bytes);
+    CHECK(got && !memcmp(got, bytes, sizeof bytes));
+    got = db->drv->col_blob(st, 1, &len);
+    CHECK_EQ_INT(len, 1);
+    CHECK(got && !memcmp(got, "k", 1));
     lp_sql_finish(db, st);
 
     /* changed rows */
