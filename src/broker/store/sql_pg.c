@@ -12,7 +12,7 @@
 #include "sql.h"
 #include "wire.h"
 
-#define MAX_SQL 32 /* translated statements kept */
+#define MAX_SQL 64 /* translated statements kept */
 #define BYTEAOID 17
 #define INT8OID 20
 #define FLOAT8OID 701
