@@ -3,6 +3,14 @@
 
 #include <string.h>
 
+#include "lepton/lepton.h"
+
+/* The wire carries the names, liblepton's enum the numbers: they must agree with ours. */
+_Static_assert(LS_PENDING == LEPTON_LEASE_PENDING && LS_ACTIVE == LEPTON_LEASE_ACTIVE &&
+                   LS_CLOSED == LEPTON_LEASE_CLOSED && LS_EXPIRED == LEPTON_LEASE_EXPIRED &&
+                   LS_EXHAUSTED == LEPTON_LEASE_EXHAUSTED && LS_FAILED == LEPTON_LEASE_FAILED,
+               "lease states differ from lepton.h's LEPTON_LEASE_*");
+
 static const char *const STATES[LS_COUNT] = {"pending", "active", "closed", "expired", "exhausted", "failed"};
 
 const char *lp_lease_state_name(int s) { return s >= 0 && s < LS_COUNT ? STATES[s] : "unknown"; }
