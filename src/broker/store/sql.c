@@ -3,6 +3,7 @@
 #include "sql.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -44,6 +45,17 @@ void lp_sql_arg_blob(lp_sql_args *a, const void *v, size_t len) {
     a->v[i].type = LP_SQL_BLOB;
     a->v[i].text = v;
     a->v[i].len = len;
+}
+
+lp_sql *lp_sql_alloc(size_t size, const lp_sql_driver *drv, const char *where, lp_err *e) {
+    lp_sql *db = size >= sizeof *db ? calloc(1, size) : NULL;
+    if (!db) {
+        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory opening database %s", where);
+        return NULL;
+    }
+    db->drv = drv;
+    snprintf(db->where, sizeof db->where, "%s", where);
+    return db;
 }
 
 void lp_sql_close(lp_sql *db) {
@@ -89,7 +101,7 @@ int lp_sql_transact(lp_sql *db, int mode, lp_sql_body body, void *ctx, lp_err *e
     for (int attempt = 1;; attempt++) {
         memset(e, 0, sizeof *e);
         db->fail = LP_SQL_FAIL_NONE;
-        if (db->drv->reconnect && db->drv->reconnect(db, &reconnected, e) != 0) return -1;
+        if (db->drv->reconnect(db, &reconnected, e) != 0) return -1;
         int r = -1;
         if (mode == LP_SQL_TX_NONE || db->drv->begin(db, mode, e) == 0) {
             r = body(db, ctx, e);

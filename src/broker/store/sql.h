@@ -68,9 +68,19 @@ typedef struct lp_sql_driver {
     int (*commit)(lp_sql *db, lp_err *e);
     void (*rollback)(lp_sql *db); /* no-op outside a transaction */
     /* 0 when connected, after reconnecting if the connection was lost and *reconnected was 0 (it
-     * becomes 1: once per operation); -1 with e filled. NULL where connections are not lost. */
+     * becomes 1: once per operation); -1 with e filled. */
     int (*reconnect)(lp_sql *db, int *reconnected, lp_err *e);
 } lp_sql_driver;
+
+/* A driver's table from its functions P_close, P_exec, P_query, P_step, P_i64, P_double, P_text,
+ * P_blob, P_changes, P_finish, P_begin, P_commit, P_rollback and P_reconnect. */
+#define LP_SQL_DRIVER(name_, P)                                                                              \
+    {                                                                                                        \
+        .name = name_, .close = P##_close, .exec = P##_exec, .query = P##_query, .step = P##_step,           \
+        .col_i64 = P##_i64, .col_double = P##_double, .col_text = P##_text, .col_blob = P##_blob,            \
+        .changes = P##_changes, .finish = P##_finish, .begin = P##_begin, .commit = P##_commit,              \
+        .rollback = P##_rollback, .reconnect = P##_reconnect                                                 \
+    }
 
 struct lp_sql {
     const lp_sql_driver *drv;
@@ -83,6 +93,9 @@ struct lp_sql {
 lp_sql *lp_sql_sqlite_open(const char *path, lp_err *e);
 lp_sql *lp_sql_pg_open(const char *url, lp_err *e);
 void lp_sql_close(lp_sql *db);
+/* For drivers: a zeroed connection struct of size bytes (starting with lp_sql) of drv, naming where
+ * (the database, for messages); NULL with e filled. */
+lp_sql *lp_sql_alloc(size_t size, const lp_sql_driver *drv, const char *where, lp_err *e);
 
 /* Runs a statement to its end (no rows wanted); returns the rows it changed, or -1. */
 int64_t lp_sql_run(lp_sql *db, const char *sql, const lp_sql_args *a, const char *what, lp_err *e);

@@ -290,32 +290,13 @@ static int pg_reconnect(lp_sql *base, int *reconnected, lp_err *e) {
     return session_setup(s, e);
 }
 
-static const lp_sql_driver PG_DRIVER = {
-    .name = "postgresql",
-    .close = pg_close,
-    .exec = pg_exec,
-    .query = pg_query,
-    .step = pg_step,
-    .col_i64 = pg_i64,
-    .col_double = pg_double,
-    .col_text = pg_text,
-    .col_blob = pg_blob,
-    .changes = pg_changes,
-    .finish = pg_finish,
-    .begin = pg_begin,
-    .commit = pg_commit,
-    .rollback = pg_rollback,
-    .reconnect = pg_reconnect,
-};
+static const lp_sql_driver PG_DRIVER = LP_SQL_DRIVER("postgresql", pg);
 
 lp_sql *lp_sql_pg_open(const char *url, lp_err *e) {
-    pgdb *s = calloc(1, sizeof *s);
-    if (!s) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    s->base.drv = &PG_DRIVER;
-    lp_store_url_redact(url, s->base.where, sizeof s->base.where);
+    char where[512];
+    lp_store_url_redact(url, where, sizeof where);
+    pgdb *s = (pgdb *)lp_sql_alloc(sizeof *s, &PG_DRIVER, where, e);
+    if (!s) return NULL;
     /* the URL comes last: what it says wins over these defaults */
     const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
     const char *const vals[] = {"10", "lepton-broker", url, NULL};

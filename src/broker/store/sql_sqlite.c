@@ -190,23 +190,13 @@ static void sq_rollback(lp_sql *base) {
     s->base.fail = fail_before;
 }
 
-static const lp_sql_driver SQLITE_DRIVER = {
-    .name = "sqlite",
-    .close = sq_close,
-    .exec = sq_exec,
-    .query = sq_query,
-    .step = sq_step,
-    .col_i64 = sq_i64,
-    .col_double = sq_double,
-    .col_text = sq_text,
-    .col_blob = sq_blob,
-    .changes = sq_changes,
-    .finish = sq_finish,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .reconnect = NULL,
-};
+/* one connection to a local file: never lost */
+static int sq_reconnect(lp_sql *db, int *reconnected, lp_err *e) {
+    (void)db, (void)reconnected, (void)e;
+    return 0;
+}
+
+static const lp_sql_driver SQLITE_DRIVER = LP_SQL_DRIVER("sqlite", sq);
 
 /* strpos(haystack, needle): 1 + the byte offset of needle's first occurrence, 0 when absent (as
  * PostgreSQL's; the store compares ASCII-folded model names, so bytes are characters). */
@@ -228,13 +218,8 @@ static int collate_c(void *arg, int na, const void *a, int nb, const void *b) {
 }
 
 lp_sql *lp_sql_sqlite_open(const char *path, lp_err *e) {
-    sqdb *s = calloc(1, sizeof *s);
-    if (!s) {
-        lp_err_set(e, WIRE_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    s->base.drv = &SQLITE_DRIVER;
-    snprintf(s->base.where, sizeof s->base.where, "%s", path);
+    sqdb *s = (sqdb *)lp_sql_alloc(sizeof *s, &SQLITE_DRIVER, path, e);
+    if (!s) return NULL;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         lp_err_set(e, WIRE_INTERNAL, "check the --db path and its directory's permissions",
