@@ -15,6 +15,7 @@
  * whatever the fleet size. */
 #include "ops.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "metering.h"
 #include "rand.h"
 #include "rules.h"
-#include "store_common.h"
 #include "wire.h"
 
 /* ---- statements (one dialect: ?N parameters, strpos, collation "C"; see sql.h) ---- */
@@ -151,6 +151,42 @@ static lp_sql_args args1(const char *text) {
 }
 
 /* ---- rows ---- */
+/* The GPUs of a lease as stored in its row: a JSON array of [index, uuid, address]. NULL when out of
+ * memory. */
+static char *gpus_json(const lp_lease_gpu *g, uint32_t n) {
+    json_t *a = json_array();
+    for (uint32_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_pack("[I, s, s]", (json_int_t)g[i].index, g[i].uuid, g[i].address));
+    char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return t;
+}
+
+/* Fills l->gpus from a row's GPU list; -1 when it is corrupt. */
+static int gpus_parse(const char *text, lp_lease *l) {
+    json_t *a = json_loads(text, 0, NULL);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return -1;
+    }
+    size_t n = json_array_size(a);
+    l->gpus = calloc(n ? n : 1, sizeof *l->gpus);
+    if (!l->gpus) {
+        json_decref(a);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *g = json_array_get(a, i);
+        l->gpus[i].index = (uint32_t)json_integer_value(json_array_get(g, 0));
+        const char *u = json_string_value(json_array_get(g, 1)),
+                   *addr = json_string_value(json_array_get(g, 2));
+        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", u ? u : "");
+        snprintf(l->gpus[i].address, sizeof l->gpus[i].address, "%s", addr ? addr : "");
+    }
+    json_decref(a);
+    return 0;
+}
+
 static int row_to_lease(lp_sql *db, lp_sql_stmt *st, lp_lease *l) {
     memset(l, 0, sizeof *l);
     lp_sql_text_copy(db, st, 0, l->id, sizeof l->id);
@@ -176,7 +212,7 @@ static int row_to_lease(lp_sql *db, lp_sql_stmt *st, lp_lease *l) {
     l->keepalive_s = (uint32_t)lp_sql_i64(db, st, 21);
     l->renewed_ms = lp_sql_i64(db, st, 22);
     const char *g = lp_sql_text(db, st, 9);
-    return lp_lease_gpus_parse(*g ? g : "[]", l);
+    return gpus_parse(*g ? g : "[]", l);
 }
 
 /* Loads the one lease a query selects. 1 found, 0 not, -1 error. */
@@ -831,7 +867,7 @@ fail:
 }
 
 static int insert_lease(lp_sql *db, const lp_lease *l, lp_err *e) {
-    char *gpus_text = lp_lease_gpus_json(l->gpus, l->gpu_count);
+    char *gpus_text = gpus_json(l->gpus, l->gpu_count);
     if (!gpus_text) return oom(e, "recording a lease");
     lp_sql_args a = args1(l->id);
     lp_sql_arg_text(&a, l->tenant);

@@ -1,14 +1,11 @@
-/* store.c — backend-independent parts of the store: opening by URL, errors, the owned lists' cleanup
- * and the lease rows' GPU list codec (store_common.h). */
+/* store.c — backend-independent parts of the store: opening by URL, errors, the owned lists' cleanup. */
 #include "store.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_common.h"
 #include "wire.h"
 
 void lp_err_set(lp_err *e, const char *code, const char *hint, const char *fmt, ...) {
@@ -72,39 +69,6 @@ int lp_event_list_push(lp_event_list *l, const lp_event *e) {
         l->cap = cap;
     }
     l->v[l->n++] = *e;
-    return 0;
-}
-
-char *lp_lease_gpus_json(const lp_lease_gpu *g, uint32_t n) {
-    json_t *a = json_array();
-    for (uint32_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_pack("[I, s, s]", (json_int_t)g[i].index, g[i].uuid, g[i].address));
-    char *t = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    return t;
-}
-
-int lp_lease_gpus_parse(const char *text, lp_lease *l) {
-    json_t *a = json_loads(text, 0, NULL);
-    if (!json_is_array(a)) {
-        json_decref(a);
-        return -1;
-    }
-    size_t n = json_array_size(a);
-    l->gpus = calloc(n ? n : 1, sizeof *l->gpus);
-    if (!l->gpus) {
-        json_decref(a);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        json_t *g = json_array_get(a, i);
-        l->gpus[i].index = (uint32_t)json_integer_value(json_array_get(g, 0));
-        const char *u = json_string_value(json_array_get(g, 1)),
-                   *addr = json_string_value(json_array_get(g, 2));
-        snprintf(l->gpus[i].uuid, sizeof l->gpus[i].uuid, "%s", u ? u : "");
-        snprintf(l->gpus[i].address, sizeof l->gpus[i].address, "%s", addr ? addr : "");
-    }
-    json_decref(a);
     return 0;
 }
 
