@@ -463,7 +463,7 @@ static int secret_body(lp_sql *db, void *out, lp_err *e) {
     return have > 0 ? 0 : -1;
 }
 
-static int lp_sqlstore_secret(lp_store *s, unsigned char out[32], lp_err *e) {
+static int op_secret(lp_store *s, unsigned char out[32], lp_err *e) {
     return transact(s, LP_SQL_TX_WRITE, secret_body, out, e);
 }
 
@@ -482,7 +482,7 @@ static int tenant_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_TENANT_ENSURE, &a, "creating a tenant", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_tenant_ensure(lp_store *s, const char *tenant, int64_t now_ms, lp_err *e) {
+static int op_tenant_ensure(lp_store *s, const char *tenant, int64_t now_ms, lp_err *e) {
     tenant_ctx c = {.tenant = tenant, .now_ms = now_ms};
     return transact(s, LP_SQL_TX_NONE, tenant_body, &c, e);
 }
@@ -497,8 +497,8 @@ static int token_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_TOKEN_PUT, &a, "storing a token", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_token_create(lp_store *s, const char *tenant, int is_node, const char *hash_hex,
-                                    int64_t now_ms, lp_err *e) {
+static int op_token_create(lp_store *s, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
+                           lp_err *e) {
     tenant_ctx c = {.tenant = tenant, .is_node = is_node, .hash = hash_hex, .now_ms = now_ms};
     return transact(s, LP_SQL_TX_WRITE, token_body, &c, e);
 }
@@ -521,7 +521,7 @@ static int lookup_body(lp_sql *db, void *vc, lp_err *e) {
     return r == 1 ? 0 : -1;
 }
 
-static int lp_sqlstore_token_lookup(lp_store *s, const char *hash_hex, lp_principal *out, lp_err *e) {
+static int op_token_lookup(lp_store *s, const char *hash_hex, lp_principal *out, lp_err *e) {
     tenant_ctx c = {.hash = hash_hex, .who = out};
     return transact(s, LP_SQL_TX_NONE, lookup_body, &c, e);
 }
@@ -626,9 +626,8 @@ static int register_body(lp_sql *db, void *vc, lp_err *e) {
     return load_node(db, reg->name, c->out, e) == 1 ? 0 : -1;
 }
 
-static int lp_sqlstore_node_register(lp_store *s, const lp_principal *who, const lp_node_reg *reg,
-                                     int64_t now_ms, lp_node *out, int *created, lp_event_list *ended,
-                                     lp_err *e) {
+static int op_node_register(lp_store *s, const lp_principal *who, const lp_node_reg *reg, int64_t now_ms,
+                            lp_node *out, int *created, lp_event_list *ended, lp_err *e) {
     node_ctx c = {.who = who, .reg = reg, .now_ms = now_ms, .out = out, .created = created, .ended = ended};
     c.ended0 = ended ? ended->n : 0;
     memset(out, 0, sizeof *out);
@@ -651,8 +650,8 @@ static int heartbeat_body(lp_sql *db, void *vc, lp_err *e) {
     return load_leases(db, SQL_LEASES_NODE_ACTIVE, &a, c->now_ms, LS_ACTIVE, c->leases, e);
 }
 
-static int lp_sqlstore_node_heartbeat(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
-                                      lp_node *out, lp_lease_list *leases, lp_err *e) {
+static int op_node_heartbeat(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
+                             lp_node *out, lp_lease_list *leases, lp_err *e) {
     node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .leases = leases};
     memset(out, 0, sizeof *out);
     leases->n = 0;
@@ -680,8 +679,8 @@ static int deregister_body(lp_sql *db, void *vc, lp_err *e) {
     return load_node(db, c->name, c->out, e) == 1 ? 0 : -1;
 }
 
-static int lp_sqlstore_node_deregister(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
-                                       lp_node *out, lp_event_list *ended, lp_err *e) {
+static int op_node_deregister(lp_store *s, const lp_principal *who, const char *name, int64_t now_ms,
+                              lp_node *out, lp_event_list *ended, lp_err *e) {
     node_ctx c = {.who = who, .name = name, .now_ms = now_ms, .out = out, .ended = ended};
     c.ended0 = ended ? ended->n : 0;
     memset(out, 0, sizeof *out);
@@ -725,7 +724,7 @@ static int node_list_body(lp_sql *db, void *vc, lp_err *e) {
     return r == 0 ? 0 : -1;
 }
 
-static int lp_sqlstore_node_list(lp_store *s, lp_node_list *out, lp_err *e) {
+static int op_node_list(lp_store *s, lp_node_list *out, lp_err *e) {
     out->n = 0;
     out->v = NULL;
     int rc = transact(s, LP_SQL_TX_READ, node_list_body, out, e);
@@ -816,7 +815,7 @@ static int quote_body(lp_sql *db, void *vc, lp_err *e) {
     return 0;
 }
 
-static int lp_sqlstore_quote(lp_store *s, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
+static int op_quote(lp_store *s, const lp_lease_req *req, lp_offer_list *out, lp_err *e) {
     quote_ctx c = {req, out};
     memset(out, 0, sizeof *out);
     int rc = transact(s, LP_SQL_TX_READ, quote_body, &c, e);
@@ -958,9 +957,8 @@ static int grant_body(lp_sql *db, void *vc, lp_err *e) {
     return insert_lease(db, c->out, e);
 }
 
-static int lp_sqlstore_lease_grant(lp_store *s, const char *tenant, const lp_lease_req *req,
-                                   const char *new_id, int64_t now_ms, lp_lease *out, int *replayed,
-                                   lp_err *e) {
+static int op_lease_grant(lp_store *s, const char *tenant, const lp_lease_req *req, const char *new_id,
+                          int64_t now_ms, lp_lease *out, int *replayed, lp_err *e) {
     grant_ctx c = {tenant, req, new_id, now_ms, out, replayed};
     memset(out, 0, sizeof *out);
     *replayed = 0;
@@ -1000,8 +998,8 @@ static int get_body(lp_sql *db, void *vc, lp_err *e) {
     return find_lease(db, c->tenant, c->id, c->out, e);
 }
 
-static int lp_sqlstore_lease_get(lp_store *s, const char *tenant, const char *id, int64_t now_ms,
-                                 lp_lease *out, lp_err *e) {
+static int op_lease_get(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                        lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .out = out};
     int rc = lease_op(s, LP_SQL_TX_NONE, get_body, &c, e);
     if (rc == 0) lp_lease_settle_view(out, now_ms);
@@ -1016,8 +1014,8 @@ static int list_body(lp_sql *db, void *vc, lp_err *e) {
     return load_leases(db, SQL_LEASES_TENANT, &a, c->now_ms, c->state, c->list, e);
 }
 
-static int lp_sqlstore_lease_list(lp_store *s, const char *tenant, int state, int64_t now_ms,
-                                  lp_lease_list *out, lp_err *e) {
+static int op_lease_list(lp_store *s, const char *tenant, int state, int64_t now_ms, lp_lease_list *out,
+                         lp_err *e) {
     lease_ctx c = {.tenant = tenant, .state = state, .now_ms = now_ms, .list = out};
     out->n = 0;
     out->v = NULL;
@@ -1055,8 +1053,8 @@ static int extend_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_LEASE_EXTEND, &a, "extending a lease", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_lease_extend(lp_store *s, const char *tenant, const char *id, uint32_t seconds,
-                                    const char *key, int64_t now_ms, lp_lease *out, lp_err *e) {
+static int op_lease_extend(lp_store *s, const char *tenant, const char *id, uint32_t seconds, const char *key,
+                           int64_t now_ms, lp_lease *out, lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .key = key, .seconds = seconds, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, extend_body, &c, e);
 }
@@ -1072,8 +1070,8 @@ static int renew_body(lp_sql *db, void *vc, lp_err *e) {
     return lp_sql_run(db, SQL_LEASE_RENEW, &a, "renewing a lease", e) < 0 ? -1 : 0;
 }
 
-static int lp_sqlstore_lease_renew(lp_store *s, const char *tenant, const char *id, int64_t now_ms,
-                                   lp_lease *out, lp_err *e) {
+static int op_lease_renew(lp_store *s, const char *tenant, const char *id, int64_t now_ms, lp_lease *out,
+                          lp_err *e) {
     lease_ctx c = {.tenant = tenant, .id = id, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, renew_body, &c, e);
 }
@@ -1085,8 +1083,8 @@ static int end_body(lp_sql *db, void *vc, lp_err *e) {
     return finish_end_tx(db, c->out, c->state, c->reason, c->now_ms, e);
 }
 
-static int lp_sqlstore_lease_end(lp_store *s, const char *tenant, const char *id, int state,
-                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
+static int op_lease_end(lp_store *s, const char *tenant, const char *id, int state, const char *reason,
+                        int64_t now_ms, lp_lease *out, lp_err *e) {
     lease_ctx c = {
         .tenant = tenant, .id = id, .state = state, .reason = reason, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, end_body, &c, e);
@@ -1109,9 +1107,8 @@ static int fail_on_node_body(lp_sql *db, void *vc, lp_err *e) {
     return finish_end_tx(db, c->out, LS_FAILED, c->reason, c->now_ms, e);
 }
 
-static int lp_sqlstore_lease_fail_on_node(lp_store *s, const lp_principal *who, const char *node,
-                                          const char *id, const char *reason, int64_t now_ms, lp_lease *out,
-                                          lp_err *e) {
+static int op_lease_fail_on_node(lp_store *s, const lp_principal *who, const char *node, const char *id,
+                                 const char *reason, int64_t now_ms, lp_lease *out, lp_err *e) {
     lease_ctx c = {.who = who, .node = node, .id = id, .reason = reason, .now_ms = now_ms, .out = out};
     return lease_op(s, LP_SQL_TX_WRITE, fail_on_node_body, &c, e);
 }
@@ -1213,8 +1210,8 @@ static int expire_body(lp_sql *db, void *vc, lp_err *e) {
     return c->node_timeout_ms > 0 ? expire_nodes_tx(db, c, e) : 0;
 }
 
-static int lp_sqlstore_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms,
-                                  lp_event_list *events, lp_err *e) {
+static int op_expire_due(lp_store *base, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
+                         lp_err *e) {
     lp_sqlstore *s = (lp_sqlstore *)base;
     expire_ctx c = {now_ms, node_timeout_ms, events, events ? events->n : 0, 0};
     pthread_mutex_lock(&s->mu);
@@ -1259,7 +1256,7 @@ static int stats_body(lp_sql *db, void *vc, lp_err *e) {
                                                                                                         : 0;
 }
 
-static int lp_sqlstore_stats(lp_store *s, lp_store_stats *out, lp_err *e) {
+static int op_stats(lp_store *s, lp_store_stats *out, lp_err *e) {
     return transact(s, LP_SQL_TX_READ, stats_body, out, e);
 }
 
@@ -1279,16 +1276,14 @@ static void op_maintain(lp_store *base) {
 
 #define OPS(backend)                                                                                         \
     {                                                                                                        \
-        .name = backend, .close = op_close, .secret = lp_sqlstore_secret,                                    \
-        .tenant_ensure = lp_sqlstore_tenant_ensure, .token_create = lp_sqlstore_token_create,                \
-        .token_lookup = lp_sqlstore_token_lookup, .node_register = lp_sqlstore_node_register,                \
-        .node_heartbeat = lp_sqlstore_node_heartbeat, .node_deregister = lp_sqlstore_node_deregister,        \
-        .node_list = lp_sqlstore_node_list, .quote = lp_sqlstore_quote,                                      \
-        .lease_grant = lp_sqlstore_lease_grant, .lease_get = lp_sqlstore_lease_get,                          \
-        .lease_list = lp_sqlstore_lease_list, .lease_extend = lp_sqlstore_lease_extend,                      \
-        .lease_renew = lp_sqlstore_lease_renew, .lease_end = lp_sqlstore_lease_end,                          \
-        .lease_fail_on_node = lp_sqlstore_lease_fail_on_node, .expire_due = lp_sqlstore_expire_due,          \
-        .stats = lp_sqlstore_stats, .maintain = op_maintain,                                                 \
+        .name = backend, .close = op_close, .secret = op_secret, .tenant_ensure = op_tenant_ensure,          \
+        .token_create = op_token_create, .token_lookup = op_token_lookup, .node_register = op_node_register, \
+        .node_heartbeat = op_node_heartbeat, .node_deregister = op_node_deregister,                          \
+        .node_list = op_node_list, .quote = op_quote, .lease_grant = op_lease_grant,                         \
+        .lease_get = op_lease_get, .lease_list = op_lease_list, .lease_extend = op_lease_extend,             \
+        .lease_renew = op_lease_renew, .lease_end = op_lease_end,                                            \
+        .lease_fail_on_node = op_lease_fail_on_node, .expire_due = op_expire_due, .stats = op_stats,         \
+        .maintain = op_maintain,                                                                             \
     }
 /* one table a backend, for its name only (the driver's) */
 static const lp_store_ops SQLITE_OPS = OPS("sqlite"), PG_OPS = OPS("postgresql");
