@@ -186,7 +186,7 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
     if (lp_http_server_new(&hc, &b->http, err, err_size) != 0) goto fail;
     lp_http_server_set_observer(b->http, on_observe, b);
     if (lp_routes_health(b, b->http) || lp_routes_nodes(b, b->http) || lp_routes_quote(b, b->http) ||
-        lp_routes_leases(b, b->http) || lp_routes_usage(b, b->http)) {
+        lp_routes_leases(b, b->http) || lp_routes_usage(b, b->http) || lp_routes_ui(b, b->http)) {
         snprintf(err, err_size, "cannot register routes");
         goto fail;
     }

@@ -105,5 +105,6 @@ int lp_routes_nodes(lp_broker *b, lp_http_server *s);
 int lp_routes_leases(lp_broker *b, lp_http_server *s);
 int lp_routes_quote(lp_broker *b, lp_http_server *s);
 int lp_routes_usage(lp_broker *b, lp_http_server *s);
+int lp_routes_ui(lp_broker *b, lp_http_server *s);
 
 #endif

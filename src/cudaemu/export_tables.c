@@ -14,6 +14,8 @@
 #include "export_tables.h"
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,17 @@
 
 /* the slot list is laid out by hand */
 // clang-format off
+/* One diagnostic line through the linking driver's logger (xt_log). */
+static void xt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void xt_note(const char *fmt, ...) {
+    char line[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    xt_log(line);
+}
+
 #define XT_SLOT_LIST(X, tab)                                                                           \
     X(tab, 1) X(tab, 2) X(tab, 3) X(tab, 4) X(tab, 5) X(tab, 6) X(tab, 7) X(tab, 8) X(tab, 9) X(tab, 10) \
     X(tab, 11) X(tab, 12) X(tab, 13) X(tab, 14) X(tab, 15) X(tab, 16) X(tab, 17) X(tab, 18) X(tab, 19)   \

@@ -20,8 +20,8 @@ void xt_context_ended(CUcontext ctx);
  * (xt_get_table), which builds MD2's substitution table. */
 void xt_md2_digest(const void *data, size_t n, unsigned char out[16]);
 
-/* Supplied by the driver that links export_tables.c: one diagnostic line (cudaemu: CUDAEMU_LOG;
- * remote driver: LEPTON_LOG_LEVEL=debug). */
-void xt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Supplied by the driver that links export_tables.c: writes one diagnostic line, already formatted
+ * (cudaemu: CUDAEMU_LOG; remote driver: LEPTON_LOG_LEVEL=debug). */
+void xt_log(const char *line);
 
 #endif

@@ -472,11 +472,4 @@ EMU_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExp
     return xt_get_table(pExportTableId, ppExportTable);
 }
 
-void xt_note(const char *fmt, ...) {
-    char line[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    emu_set_detail("%s", line);
-}
+void xt_log(const char *line) { emu_set_detail("%s", line); }

@@ -9,6 +9,8 @@
 #include <string.h>
 
 typedef struct mods {
+    const char *name; /* the whole instruction name, e.g. "ld.global.v4.f32" (not NUL-terminated) */
+    uint32_t namelen;
     const char *base;
     uint32_t baselen;
     const char *m[24];
@@ -51,6 +53,8 @@ static void split(const char *op, uint32_t len, mods *md) {
     uint32_t i = 0;
     while (i < len && op[i] != '.')
         i++;
+    md->name = op;
+    md->namelen = len;
     md->base = op;
     md->baselen = i;
     while (i < len && md->n < 24) {
@@ -771,463 +775,534 @@ static void common_flags(const mods *md, ptx_insn *in) {
     in->mod = (uint8_t)md->rnd;
 }
 
+static int dec_pred_logic(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int unary = is_base(md, "not");
+    if (need_ops(ps, nops, unary ? 2 : 3, unary ? 2 : 3, line, md)) return -1;
+    in->op = unary ? OP_PNOT : is_base(md, "and") ? OP_PAND : is_base(md, "or") ? OP_POR : OP_PXOR;
+    int na = 0, nb = 0;
+    if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+    if (pred_o(ps, &ops[1].o, line, &in->s[0], &na)) return -1;
+    if (!unary && pred_o(ps, &ops[2].o, line, &in->s[1], &nb)) return -1;
+    if (na) in->flags |= F_PNEG_A;
+    if (nb) in->flags |= F_PNEG_B;
+    return 0;
+}
+
+static int dec_binary(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    int op = simple_arith(md);
+    if ((op == OP_MIN || op == OP_MAX) && type < 0 && (has(md, "s16x2") || has(md, "u16x2"))) {
+        /* min/max.{u16x2,s16x2}{.relu}: two 16-bit lanes in one 32-bit register (PTX 8.0) */
+        int sgn = has(md, "s16x2"), relu = has(md, "relu");
+        if (relu && !sgn) FAIL("'%.*s': .relu needs .s16x2", (int)md->namelen, md->name);
+        if (need_ops(ps, nops, 3, 3, line, md)) return -1;
+        in->op = OP_MINMAX16X2;
+        in->type = T_B32;
+        in->mod2 = (uint8_t)((op == OP_MAX ? PM_MAX : 0) | (sgn ? PM_SIGNED : 0) | (relu ? PM_RELU : 0));
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+        in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
+        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (type < 0) FAIL("missing type");
+    if (need_ops(ps, nops, 3, 3, line, md)) return -1;
+    in->op = (uint16_t)op;
+    in->type = (uint8_t)type;
+    common_flags(md, in);
+    if ((op == OP_DIV) && TY_KIND(type) == TK_F && !has(md, "approx") && !has(md, "full") && !md->rnd &&
+        TY_LG(type) == 2)
+        FAIL("div.f32 needs .approx, .full or a rounding modifier");
+    int stype = (op == OP_SHL || op == OP_SHR) ? T_U32 : type;
+    if (op == OP_MIN || op == OP_MAX) {
+        /* min/max modifiers, kept in mod2 (unused by integer and f32/f64 min/max otherwise) */
+        int relu = has(md, "relu"), nan = has(md, "NaN"), xs = has(md, "xorsign");
+        if ((relu || nan || xs) && is_half(type))
+            FAIL("'%.*s': .relu/.NaN/.xorsign on half-precision min/max unsupported", (int)md->namelen,
+                 md->name);
+        if (relu && type != T_S32) FAIL("'%.*s': .relu needs .s32", (int)md->namelen, md->name);
+        if ((nan || xs) && type != T_F32)
+            FAIL("'%.*s': .NaN/.xorsign.abs need .f32", (int)md->namelen, md->name);
+        if (xs && !has(md, "abs")) FAIL("'%.*s': .xorsign needs .abs", (int)md->namelen, md->name);
+        in->mod2 = (uint8_t)((relu ? MM_RELU : 0) | (nan ? MM_NAN : 0) | (xs ? MM_XORSIGN : 0));
+    }
+    if (is_half(type)) {
+        if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_MIN && op != OP_MAX)
+            FAIL("half-precision '%.*s' unsupported", (int)md->namelen, md->name);
+        in->op = OP_HALF;
+        in->mod2 = (uint8_t)op;
+        stype = T_B32;
+        type = T_B32;
+    }
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, stype, line);
+    fix_round(in);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_unary(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    int op = unary_arith(md);
+    if (type < 0) FAIL("missing type");
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->op = (uint16_t)op;
+    in->type = (uint8_t)type;
+    common_flags(md, in);
+    if (has(md, "shiftamt")) in->flags |= F_SHIFTAMT;
+    if (is_half(type)) {
+        if (op != OP_NEG && op != OP_ABS)
+            FAIL("half-precision '%.*s' unsupported", (int)md->namelen, md->name);
+        in->op = OP_HALF;
+        in->mod2 = (uint8_t)op;
+        type = T_B32;
+    }
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    fix_round(in);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_mad(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type");
+    if (need_ops(ps, nops, 4, 4, line, md)) return -1;
+    in->op = is_base(md, "fma")     ? OP_FMA
+             : is_base(md, "mad24") ? OP_MAD24
+             : is_base(md, "madc")  ? OP_MADC
+             : is_base(md, "sad")   ? OP_SAD
+                                    : OP_MAD;
+    if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
+    if (in->op == OP_FMA && !is_half(type) && TY_KIND(type) != TK_F)
+        FAIL("'%.*s' needs a floating-point type (fma has no integer form; use mad)", (int)md->namelen,
+             md->name);
+    in->type = (uint8_t)type;
+    common_flags(md, in);
+    if (is_half(type)) {
+        if (in->op != OP_FMA) FAIL("half-precision '%.*s' unsupported", (int)md->namelen, md->name);
+        in->op = OP_HALF;
+        in->mod2 = OP_FMA;
+        type = T_B32;
+    }
+    int ctype = type;
+    if (in->flags & F_WIDE) ctype = TY(TY_KIND(type), TY_LG(type) + 1);
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, type, line);
+    in->s[2] = src_o(ps, &ops[3].o, ctype, line);
+    fix_round(in);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_setp(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    int cmp = cmp_of(md);
+    if (cmp < 0) FAIL("missing comparison on setp");
+    int bop = bool_of(md);
+    int is_set = is_base(md, "set");
+    int ctype = is_set ? (md->ntypes >= 2 ? md->types[1] : -1) : type;
+    if (ctype < 0) FAIL("missing type");
+    if (TY_KIND(ctype) == TK_F16X2 || (TY_LG(ctype) == 2 && TY_KIND(ctype) == TK_BF))
+        FAIL("packed half-precision comparison unsupported");
+    if (need_ops(ps, nops, bop ? 4 : 3, bop ? 4 : 3, line, md)) return -1;
+    in->op = is_set ? OP_SET : OP_SETP;
+    in->mod = (uint8_t)cmp;
+    in->mod2 = (uint8_t)bop;
+    if (has(md, "ftz")) in->flags |= F_FTZ;
+    in->type = (uint8_t)(is_set ? md->types[0] : ctype);
+    in->type2 = (uint8_t)ctype;
+    if (is_set) {
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+    } else {
+        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+        if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+    }
+    in->s[0] = src_o(ps, &ops[1].o, ctype, line);
+    in->s[1] = src_o(ps, &ops[2].o, ctype, line);
+    if (bop) {
+        int neg = 0;
+        if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
+        if (neg) in->flags |= F_PNEG_C;
+    }
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_selp(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type");
+    if (need_ops(ps, nops, 4, 4, line, md)) return -1;
+    in->op = OP_SELP;
+    in->type = (uint8_t)type;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, type, line);
+    int neg = 0;
+    if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
+    if (neg) in->flags |= F_PNEG_C;
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_slct(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (md->ntypes < 2) FAIL("slct needs two types");
+    if (need_ops(ps, nops, 4, 4, line, md)) return -1;
+    in->op = OP_SLCT;
+    if (has(md, "ftz")) in->flags |= F_FTZ;
+    in->type = (uint8_t)md->types[0];
+    in->type2 = (uint8_t)md->types[1];
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, in->type, line);
+    in->s[1] = src_o(ps, &ops[2].o, in->type, line);
+    in->s[2] = src_o(ps, &ops[3].o, in->type2, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_cvt(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (md->ntypes < 2) FAIL("cvt needs two types");
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->op = OP_CVT;
+    in->type = (uint8_t)md->types[0];
+    in->type2 = (uint8_t)md->types[1];
+    common_flags(md, in);
+    if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2 ||
+        (TY_KIND(in->type) == TK_BF && TY_LG(in->type) == 2) ||
+        (TY_KIND(in->type2) == TK_BF && TY_LG(in->type2) == 2))
+        FAIL("cvt with packed half types unsupported");
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, in->type2, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_cvta(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    int to = has(md, "to");
+    if (md->space < 0 || md->space == SS_PARAM) FAIL("unsupported state space on cvta");
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->space = (uint8_t)md->space;
+    in->type = (uint8_t)(type < 0 ? T_U64 : type);
+    if (is_base(md, "isspacep")) {
+        in->op = OP_ISSPACEP;
+        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+    } else {
+        in->op = to ? OP_CVTA_TO : OP_CVTA_FROM;
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+    }
+    in->s[0] = src_o(ps, &ops[1].o, T_U64, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_bfe(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    if (type < 0) FAIL("missing type");
+    int n = is_base(md, "bfi") || is_base(md, "lop3") ? 5 : 4;
+    if (need_ops(ps, nops, n, n, line, md)) return -1;
+    in->type = (uint8_t)type;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, type, line);
+    if (is_base(md, "bfe")) {
+        in->op = OP_BFE;
+        in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+    } else if (is_base(md, "bfi")) {
+        in->op = OP_BFI;
+        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+        in->s[3] = src_o(ps, &ops[4].o, T_U32, line);
+    } else if (is_base(md, "prmt")) {
+        in->op = OP_PRMT;
+        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+        static const char *modes[] = {"f4e", "b4e", "rc8", "ecl", "ecr", "rc16"};
+        for (int k = 0; k < 6; k++)
+            if (has(md, modes[k])) in->mod = (uint8_t)(k + 1);
+    } else if (is_base(md, "lop3")) {
+        in->op = OP_LOP3;
+        in->s[2] = src_o(ps, &ops[3].o, type, line);
+        if (ops[4].o.kind != PO_IMM) FAIL("lop3 needs an immediate lookup table");
+        in->imm = (int64_t)(ops[4].o.ival & 0xff);
+    } else {
+        in->op = OP_SHF;
+        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+        if (has(md, "l")) in->flags |= F_LEFT;
+        if (has(md, "clamp")) in->flags |= F_CLAMP;
+    }
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_bmsk(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    /* bmsk.{clamp,wrap}.b32 d, a, b: a mask of b bits from bit a (PTX 7.6) */
+    int clamp = has(md, "clamp");
+    if (!clamp && !has(md, "wrap")) FAIL("bmsk needs .clamp or .wrap");
+    if (type != T_B32) FAIL("bmsk needs .b32");
+    if (need_ops(ps, nops, 3, 3, line, md)) return -1;
+    in->op = OP_BMSK;
+    in->type = T_B32;
+    if (clamp) in->flags |= F_CLAMP;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+    in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_dp4a(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (md->ntypes < 2 || need_ops(ps, nops, 4, 4, line, md)) FAIL("bad %.*s", (int)md->namelen, md->name);
+    in->op = OP_DP4A;
+    in->type = (uint8_t)md->types[0];
+    in->type2 = (uint8_t)md->types[1];
+    in->mod = is_base(md, "dp4a") ? 0 : has(md, "hi") ? 2 : 1;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+    in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
+    in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_cp(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    /* cp.async.{ca,cg}.shared{::cta}.global [dst], [src], size{, src-size}; commit/wait are no-ops
+     * because the copy is done when the instruction runs */
+    if (has(md, "commit_group") || has(md, "wait_group") || has(md, "wait_all")) {
+        in->op = OP_NOP;
+        return 0;
+    }
+    if (!has(md, "async") || has(md, "bulk") || !(has(md, "shared") || has(md, "shared::cta")) || nops < 3 ||
+        nops > 4)
+        FAIL("unsupported instruction '%.*s'", (int)md->namelen, md->name);
+    if (ops[2].o.kind != PO_IMM || (ops[2].o.ival != 4 && ops[2].o.ival != 8 && ops[2].o.ival != 16))
+        FAIL("cp.async size must be 4, 8 or 16");
+    in->op = OP_CPASYNC;
+    in->vec = (uint8_t)ops[2].o.ival;
+    uint32_t sbase;
+    if (addr_o(ps, &ops[1], in, &sbase, line)) return -1;
+    int64_t soff = in->imm;
+    if (addr_o(ps, &ops[0], in, &in->s[0], line)) return -1;
+    in->s[1] = sbase;
+    in->s[3] = const_slot(ps, (uint64_t)soff);
+    in->s[2] = nops == 4 ? src_o(ps, &ops[3].o, T_U32, line) : const_slot(ps, (uint64_t)ops[2].o.ival);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_testp(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    static const char *k[] = {"finite", "infinite", "number", "notanumber", "normal", "subnormal"};
+    in->op = OP_TESTP;
+    in->mod = 0xff;
+    for (int j = 0; j < 6; j++)
+        if (has(md, k[j])) in->mod = (uint8_t)j;
+    if (in->mod == 0xff || type < 0) FAIL("bad testp");
+    if (need_ops(ps, nops, 2, 2, line, md)) return -1;
+    in->type = (uint8_t)type;
+    if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_bra(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (need_ops(ps, nops, 1, 1, line, md)) return -1;
+    if (ops[0].o.kind != PO_SYM) FAIL("bra needs a label");
+    in->op = OP_BRA;
+    if (has(md, "uni")) in->flags |= F_UNI;
+    if (ops[0].o.sy && ops[0].o.sy->kind == S_LABEL)
+        in->imm = ops[0].o.sy->val;
+    else
+        add_fixup(ps, ps->m->funcs[ps->fi].ncode - 1, ops[0].o.name, ops[0].o.namelen, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_ret(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (nops) FAIL("unexpected operands");
+    in->op = is_base(md, "ret")    ? OP_RET
+             : is_base(md, "exit") ? OP_EXIT
+             : is_base(md, "trap") ? OP_TRAP
+                                   : OP_BRKPT;
+    return 0;
+}
+
+static int dec_bar(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (has(md, "warp")) { /* bar.warp.sync mask: the mask's lanes of a diverged warp meet here */
+        if (need_ops(ps, nops, 1, 1, line, md)) return -1;
+        in->op = OP_WARPSYNC;
+        in->s[0] = src_o(ps, &ops[0].o, T_B32, line);
+        return ps->failed ? -1 : 0;
+    }
+    if (has(md, "cluster")) FAIL("cluster barriers unsupported");
+    if (has(md, "red")) {
+        /* bar.red.popc.u32 d, a{, b}, {!}c / bar.red.{and,or}.pred p, a{, b}, {!}c */
+        int kind = has(md, "popc") ? 0 : has(md, "and") ? 1 : has(md, "or") ? 2 : -1;
+        if (kind < 0 || nops < 3 || nops > 4) FAIL("bad bar.red");
+        in->op = OP_BAR_RED;
+        in->mod = (uint8_t)kind;
+        int neg = 0;
+        if (pred_o(ps, &ops[nops - 1].o, line, &in->s[2], &neg)) return -1;
+        if (neg) in->flags |= F_PNEG_A;
+        in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
+        int16_t guard = in->guard; /* emit may move the code array: read `in` first */
+        uint8_t gneg = in->gneg;
+        ptx_insn *rd = emit(ps, line);
+        if (ps->failed) return -1;
+        rd->op = OP_BAR_RED_READ;
+        rd->mod = (uint8_t)kind;
+        rd->guard = guard;
+        rd->gneg = gneg;
+        if (kind == 0)
+            rd->d[0] = dst_o(ps, &ops[0].o, line);
+        else if (pred_o(ps, &ops[0].o, line, &rd->d[0], NULL))
+            return -1;
+        return ps->failed ? -1 : 0;
+    }
+    in->op = has(md, "arrive") ? OP_BAR_ARRIVE : OP_BAR;
+    if (nops < 1 || nops > 2) FAIL("bar expects 1 or 2 operands");
+    in->s[0] = src_o(ps, &ops[0].o, T_U32, line);
+    if (nops == 2) in->s[1] = src_o(ps, &ops[1].o, T_U32, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_membar(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    in->op = OP_NOP;
+    return 0;
+}
+
+static int dec_nanosleep(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    in->op = OP_NANOSLEEP;
+    return 0;
+}
+
+static int dec_activemask(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    if (need_ops(ps, nops, 1, 1, line, md)) return -1;
+    in->op = OP_ACTIVEMASK;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_shfl(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    static const char *k[] = {"up", "down", "bfly", "idx"};
+    in->op = OP_SHFL;
+    in->mod = 0xff;
+    for (int j = 0; j < 4; j++)
+        if (has(md, k[j])) in->mod = (uint8_t)j;
+    if (in->mod == 0xff) FAIL("bad shfl mode");
+    int sync = has(md, "sync");
+    if (need_ops(ps, nops, sync ? 5 : 4, sync ? 5 : 4, line, md)) return -1;
+    in->type = T_B32;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+    in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
+    in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+    in->s[2] = src_o(ps, &ops[3].o, T_B32, line);
+    in->s[3] = sync ? src_o(ps, &ops[4].o, T_B32, line) : const_slot(ps, 0xffffffffu);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_vote(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    static const char *k[] = {"all", "any", "uni", "ballot"};
+    in->op = OP_VOTE;
+    in->mod = 0xff;
+    for (int j = 0; j < 4; j++)
+        if (has(md, k[j])) in->mod = (uint8_t)j;
+    if (in->mod == 0xff) FAIL("bad vote mode");
+    int sync = has(md, "sync");
+    if (need_ops(ps, nops, sync ? 3 : 2, sync ? 3 : 2, line, md)) return -1;
+    if (in->mod == 3)
+        in->d[0] = dst_o(ps, &ops[0].o, line);
+    else if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL))
+        return -1;
+    int neg = 0;
+    if (pred_o(ps, &ops[1].o, line, &in->s[0], &neg)) return -1;
+    if (neg) in->flags |= F_PNEG_A;
+    in->s[1] = sync ? src_o(ps, &ops[2].o, T_B32, line) : const_slot(ps, 0xffffffffu);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_match(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    in->op = OP_MATCH;
+    in->mod = has(md, "all") ? 1 : 0;
+    if (type < 0) FAIL("missing type");
+    if (need_ops(ps, nops, 3, 3, line, md)) return -1;
+    in->type = (uint8_t)type;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+    return ps->failed ? -1 : 0;
+}
+
+static int dec_redux(pstate *ps, mods *md, popnd *ops, int nops, ptx_insn *in, int line) {
+    int type = last_type(md);
+    static const struct {
+        const char *n;
+        int op;
+    } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX},
+               {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}};
+    in->op = OP_REDUX;
+    in->mod = 0xff;
+    for (size_t j = 0; j < sizeof tab / sizeof tab[0]; j++)
+        if (has(md, tab[j].n)) in->mod = (uint8_t)tab[j].op;
+    if (in->mod == 0xff || type < 0 || TY_KIND(type) == TK_F) FAIL("unsupported redux");
+    if (need_ops(ps, nops, 3, 3, line, md)) return -1;
+    in->type = (uint8_t)type;
+    in->d[0] = dst_o(ps, &ops[0].o, line);
+    in->s[0] = src_o(ps, &ops[1].o, type, line);
+    in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
+    return ps->failed ? -1 : 0;
+}
+
 int ptx_decode(pstate *ps, const char *opname, uint32_t oplen, popnd *ops, int nops, int guard, int gneg,
                int line) {
-    mods md;
-    split(opname, oplen, &md);
+    mods mdv, *md = &mdv;
+    split(opname, oplen, md);
     ptx_insn *in = emit(ps, line);
     if (ps->failed) return -1;
     in->guard = (int16_t)guard;
     in->gneg = (uint8_t)gneg;
-    int type = last_type(&md);
-    int op;
+    int type = last_type(md);
 
     for (int k = 0; k < nops; k++)
-        if (ops[k].has_pipe && !is_base(&md, "setp") && !is_base(&md, "shfl") && !is_base(&md, "match"))
+        if (ops[k].has_pipe && !is_base(md, "setp") && !is_base(md, "shfl") && !is_base(md, "match"))
             FAIL("unexpected '|' operand");
 
-    if (is_base(&md, "mov")) return decode_mov(ps, &md, ops, nops, in, line);
-    if (is_base(&md, "ld") || is_base(&md, "ldu")) return decode_ldst(ps, &md, ops, nops, in, 0, line);
-    if (is_base(&md, "st")) return decode_ldst(ps, &md, ops, nops, in, 1, line);
-    if (is_base(&md, "atom")) return decode_atom(ps, &md, ops, nops, in, 0, line);
-    if (is_base(&md, "red")) return decode_atom(ps, &md, ops, nops, in, 1, line);
-    if (is_base(&md, "call")) return decode_call(ps, &md, ops, nops, in, line);
+    if (is_base(md, "mov")) return decode_mov(ps, md, ops, nops, in, line);
+    if (is_base(md, "ld") || is_base(md, "ldu")) return decode_ldst(ps, md, ops, nops, in, 0, line);
+    if (is_base(md, "st")) return decode_ldst(ps, md, ops, nops, in, 1, line);
+    if (is_base(md, "atom")) return decode_atom(ps, md, ops, nops, in, 0, line);
+    if (is_base(md, "red")) return decode_atom(ps, md, ops, nops, in, 1, line);
+    if (is_base(md, "call")) return decode_call(ps, md, ops, nops, in, line);
 
     /* predicate logic */
     if (type == T_PRED &&
-        (is_base(&md, "and") || is_base(&md, "or") || is_base(&md, "xor") || is_base(&md, "not"))) {
-        int unary = is_base(&md, "not");
-        if (need_ops(ps, nops, unary ? 2 : 3, unary ? 2 : 3, line, &md)) return -1;
-        in->op = unary ? OP_PNOT : is_base(&md, "and") ? OP_PAND : is_base(&md, "or") ? OP_POR : OP_PXOR;
-        int na = 0, nb = 0;
-        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
-        if (pred_o(ps, &ops[1].o, line, &in->s[0], &na)) return -1;
-        if (!unary && pred_o(ps, &ops[2].o, line, &in->s[1], &nb)) return -1;
-        if (na) in->flags |= F_PNEG_A;
-        if (nb) in->flags |= F_PNEG_B;
-        return 0;
-    }
+        (is_base(md, "and") || is_base(md, "or") || is_base(md, "xor") || is_base(md, "not")))
+        return dec_pred_logic(ps, md, ops, nops, in, line);
 
-    if ((op = simple_arith(&md)) >= 0) {
-        if ((op == OP_MIN || op == OP_MAX) && type < 0 && (has(&md, "s16x2") || has(&md, "u16x2"))) {
-            /* min/max.{u16x2,s16x2}{.relu}: two 16-bit lanes in one 32-bit register (PTX 8.0) */
-            int sgn = has(&md, "s16x2"), relu = has(&md, "relu");
-            if (relu && !sgn) FAIL("'%.*s': .relu needs .s16x2", (int)oplen, opname);
-            if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
-            in->op = OP_MINMAX16X2;
-            in->type = T_B32;
-            in->mod2 = (uint8_t)((op == OP_MAX ? PM_MAX : 0) | (sgn ? PM_SIGNED : 0) | (relu ? PM_RELU : 0));
-            in->d[0] = dst_o(ps, &ops[0].o, line);
-            in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
-            in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
-            return ps->failed ? -1 : 0;
-        }
-        if (type < 0) FAIL("missing type");
-        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
-        in->op = (uint16_t)op;
-        in->type = (uint8_t)type;
-        common_flags(&md, in);
-        if ((op == OP_DIV) && TY_KIND(type) == TK_F && !has(&md, "approx") && !has(&md, "full") && !md.rnd &&
-            TY_LG(type) == 2)
-            FAIL("div.f32 needs .approx, .full or a rounding modifier");
-        int stype = (op == OP_SHL || op == OP_SHR) ? T_U32 : type;
-        if (op == OP_MIN || op == OP_MAX) {
-            /* min/max modifiers, kept in mod2 (unused by integer and f32/f64 min/max otherwise) */
-            int relu = has(&md, "relu"), nan = has(&md, "NaN"), xs = has(&md, "xorsign");
-            if ((relu || nan || xs) && is_half(type))
-                FAIL("'%.*s': .relu/.NaN/.xorsign on half-precision min/max unsupported", (int)oplen, opname);
-            if (relu && type != T_S32) FAIL("'%.*s': .relu needs .s32", (int)oplen, opname);
-            if ((nan || xs) && type != T_F32) FAIL("'%.*s': .NaN/.xorsign.abs need .f32", (int)oplen, opname);
-            if (xs && !has(&md, "abs")) FAIL("'%.*s': .xorsign needs .abs", (int)oplen, opname);
-            in->mod2 = (uint8_t)((relu ? MM_RELU : 0) | (nan ? MM_NAN : 0) | (xs ? MM_XORSIGN : 0));
-        }
-        if (is_half(type)) {
-            if (op != OP_ADD && op != OP_SUB && op != OP_MUL && op != OP_MIN && op != OP_MAX)
-                FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
-            in->op = OP_HALF;
-            in->mod2 = (uint8_t)op;
-            stype = T_B32;
-            type = T_B32;
-        }
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, stype, line);
-        fix_round(in);
-        return ps->failed ? -1 : 0;
-    }
-    if ((op = unary_arith(&md)) >= 0) {
-        if (type < 0) FAIL("missing type");
-        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
-        in->op = (uint16_t)op;
-        in->type = (uint8_t)type;
-        common_flags(&md, in);
-        if (has(&md, "shiftamt")) in->flags |= F_SHIFTAMT;
-        if (is_half(type)) {
-            if (op != OP_NEG && op != OP_ABS) FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
-            in->op = OP_HALF;
-            in->mod2 = (uint8_t)op;
-            type = T_B32;
-        }
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        fix_round(in);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "mad") || is_base(&md, "fma") || is_base(&md, "mad24") || is_base(&md, "madc") ||
-        is_base(&md, "sad")) {
-        if (type < 0) FAIL("missing type");
-        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
-        in->op = is_base(&md, "fma")     ? OP_FMA
-                 : is_base(&md, "mad24") ? OP_MAD24
-                 : is_base(&md, "madc")  ? OP_MADC
-                 : is_base(&md, "sad")   ? OP_SAD
-                                         : OP_MAD;
-        if (in->op == OP_MAD && TY_KIND(type) == TK_F) in->op = OP_FMA;
-        if (in->op == OP_FMA && !is_half(type) && TY_KIND(type) != TK_F)
-            FAIL("'%.*s' needs a floating-point type (fma has no integer form; use mad)", (int)oplen, opname);
-        in->type = (uint8_t)type;
-        common_flags(&md, in);
-        if (is_half(type)) {
-            if (in->op != OP_FMA) FAIL("half-precision '%.*s' unsupported", (int)oplen, opname);
-            in->op = OP_HALF;
-            in->mod2 = OP_FMA;
-            type = T_B32;
-        }
-        int ctype = type;
-        if (in->flags & F_WIDE) ctype = TY(TY_KIND(type), TY_LG(type) + 1);
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, type, line);
-        in->s[2] = src_o(ps, &ops[3].o, ctype, line);
-        fix_round(in);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "setp") || is_base(&md, "set")) {
-        int cmp = cmp_of(&md);
-        if (cmp < 0) FAIL("missing comparison on setp");
-        int bop = bool_of(&md);
-        int is_set = is_base(&md, "set");
-        int ctype = is_set ? (md.ntypes >= 2 ? md.types[1] : -1) : type;
-        if (ctype < 0) FAIL("missing type");
-        if (TY_KIND(ctype) == TK_F16X2 || (TY_LG(ctype) == 2 && TY_KIND(ctype) == TK_BF))
-            FAIL("packed half-precision comparison unsupported");
-        if (need_ops(ps, nops, bop ? 4 : 3, bop ? 4 : 3, line, &md)) return -1;
-        in->op = is_set ? OP_SET : OP_SETP;
-        in->mod = (uint8_t)cmp;
-        in->mod2 = (uint8_t)bop;
-        if (has(&md, "ftz")) in->flags |= F_FTZ;
-        in->type = (uint8_t)(is_set ? md.types[0] : ctype);
-        in->type2 = (uint8_t)ctype;
-        if (is_set) {
-            in->d[0] = dst_o(ps, &ops[0].o, line);
-        } else {
-            if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
-            if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
-        }
-        in->s[0] = src_o(ps, &ops[1].o, ctype, line);
-        in->s[1] = src_o(ps, &ops[2].o, ctype, line);
-        if (bop) {
-            int neg = 0;
-            if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
-            if (neg) in->flags |= F_PNEG_C;
-        }
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "selp")) {
-        if (type < 0) FAIL("missing type");
-        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
-        in->op = OP_SELP;
-        in->type = (uint8_t)type;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, type, line);
-        int neg = 0;
-        if (pred_o(ps, &ops[3].o, line, &in->s[2], &neg)) return -1;
-        if (neg) in->flags |= F_PNEG_C;
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "slct")) {
-        if (md.ntypes < 2) FAIL("slct needs two types");
-        if (need_ops(ps, nops, 4, 4, line, &md)) return -1;
-        in->op = OP_SLCT;
-        if (has(&md, "ftz")) in->flags |= F_FTZ;
-        in->type = (uint8_t)md.types[0];
-        in->type2 = (uint8_t)md.types[1];
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, in->type, line);
-        in->s[1] = src_o(ps, &ops[2].o, in->type, line);
-        in->s[2] = src_o(ps, &ops[3].o, in->type2, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "cvt")) {
-        if (md.ntypes < 2) FAIL("cvt needs two types");
-        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
-        in->op = OP_CVT;
-        in->type = (uint8_t)md.types[0];
-        in->type2 = (uint8_t)md.types[1];
-        common_flags(&md, in);
-        if (TY_KIND(in->type) == TK_F16X2 || TY_KIND(in->type2) == TK_F16X2 ||
-            (TY_KIND(in->type) == TK_BF && TY_LG(in->type) == 2) ||
-            (TY_KIND(in->type2) == TK_BF && TY_LG(in->type2) == 2))
-            FAIL("cvt with packed half types unsupported");
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, in->type2, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "cvta") || is_base(&md, "isspacep")) {
-        int to = has(&md, "to");
-        if (md.space < 0 || md.space == SS_PARAM) FAIL("unsupported state space on cvta");
-        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
-        in->space = (uint8_t)md.space;
-        in->type = (uint8_t)(type < 0 ? T_U64 : type);
-        if (is_base(&md, "isspacep")) {
-            in->op = OP_ISSPACEP;
-            if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
-        } else {
-            in->op = to ? OP_CVTA_TO : OP_CVTA_FROM;
-            in->d[0] = dst_o(ps, &ops[0].o, line);
-        }
-        in->s[0] = src_o(ps, &ops[1].o, T_U64, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "bfe") || is_base(&md, "bfi") || is_base(&md, "prmt") || is_base(&md, "lop3") ||
-        is_base(&md, "shf")) {
-        if (type < 0) FAIL("missing type");
-        int n = is_base(&md, "bfi") || is_base(&md, "lop3") ? 5 : 4;
-        if (need_ops(ps, nops, n, n, line, &md)) return -1;
-        in->type = (uint8_t)type;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, type, line);
-        if (is_base(&md, "bfe")) {
-            in->op = OP_BFE;
-            in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
-            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
-        } else if (is_base(&md, "bfi")) {
-            in->op = OP_BFI;
-            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
-            in->s[3] = src_o(ps, &ops[4].o, T_U32, line);
-        } else if (is_base(&md, "prmt")) {
-            in->op = OP_PRMT;
-            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
-            static const char *modes[] = {"f4e", "b4e", "rc8", "ecl", "ecr", "rc16"};
-            for (int k = 0; k < 6; k++)
-                if (has(&md, modes[k])) in->mod = (uint8_t)(k + 1);
-        } else if (is_base(&md, "lop3")) {
-            in->op = OP_LOP3;
-            in->s[2] = src_o(ps, &ops[3].o, type, line);
-            if (ops[4].o.kind != PO_IMM) FAIL("lop3 needs an immediate lookup table");
-            in->imm = (int64_t)(ops[4].o.ival & 0xff);
-        } else {
-            in->op = OP_SHF;
-            in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
-            if (has(&md, "l")) in->flags |= F_LEFT;
-            if (has(&md, "clamp")) in->flags |= F_CLAMP;
-        }
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "bmsk")) {
-        /* bmsk.{clamp,wrap}.b32 d, a, b: a mask of b bits from bit a (PTX 7.6) */
-        int clamp = has(&md, "clamp");
-        if (!clamp && !has(&md, "wrap")) FAIL("bmsk needs .clamp or .wrap");
-        if (type != T_B32) FAIL("bmsk needs .b32");
-        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
-        in->op = OP_BMSK;
-        in->type = T_B32;
-        if (clamp) in->flags |= F_CLAMP;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
-        in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "dp4a") || is_base(&md, "dp2a")) {
-        if (md.ntypes < 2 || need_ops(ps, nops, 4, 4, line, &md)) FAIL("bad %.*s", (int)oplen, opname);
-        in->op = OP_DP4A;
-        in->type = (uint8_t)md.types[0];
-        in->type2 = (uint8_t)md.types[1];
-        in->mod = is_base(&md, "dp4a") ? 0 : has(&md, "hi") ? 2 : 1;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
-        in->s[1] = src_o(ps, &ops[2].o, T_U32, line);
-        in->s[2] = src_o(ps, &ops[3].o, T_U32, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "cp")) {
-        /* cp.async.{ca,cg}.shared{::cta}.global [dst], [src], size{, src-size}; commit/wait are no-ops
-         * because the copy is done when the instruction runs */
-        if (has(&md, "commit_group") || has(&md, "wait_group") || has(&md, "wait_all")) {
-            in->op = OP_NOP;
-            return 0;
-        }
-        if (!has(&md, "async") || has(&md, "bulk") || !(has(&md, "shared") || has(&md, "shared::cta")) ||
-            nops < 3 || nops > 4)
-            FAIL("unsupported instruction '%.*s'", (int)oplen, opname);
-        if (ops[2].o.kind != PO_IMM || (ops[2].o.ival != 4 && ops[2].o.ival != 8 && ops[2].o.ival != 16))
-            FAIL("cp.async size must be 4, 8 or 16");
-        in->op = OP_CPASYNC;
-        in->vec = (uint8_t)ops[2].o.ival;
-        uint32_t sbase;
-        if (addr_o(ps, &ops[1], in, &sbase, line)) return -1;
-        int64_t soff = in->imm;
-        if (addr_o(ps, &ops[0], in, &in->s[0], line)) return -1;
-        in->s[1] = sbase;
-        in->s[3] = const_slot(ps, (uint64_t)soff);
-        in->s[2] = nops == 4 ? src_o(ps, &ops[3].o, T_U32, line) : const_slot(ps, (uint64_t)ops[2].o.ival);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "wmma")) return decode_wmma(ps, &md, ops, nops, in, line);
-    if (is_base(&md, "tex") || is_base(&md, "tld4") || is_base(&md, "txq") || is_base(&md, "suld") ||
-        is_base(&md, "sust") || is_base(&md, "suq"))
-        return decode_tex(ps, &md, ops, nops, in, line);
-    if (is_base(&md, "testp")) {
-        static const char *k[] = {"finite", "infinite", "number", "notanumber", "normal", "subnormal"};
-        in->op = OP_TESTP;
-        in->mod = 0xff;
-        for (int j = 0; j < 6; j++)
-            if (has(&md, k[j])) in->mod = (uint8_t)j;
-        if (in->mod == 0xff || type < 0) FAIL("bad testp");
-        if (need_ops(ps, nops, 2, 2, line, &md)) return -1;
-        in->type = (uint8_t)type;
-        if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL)) return -1;
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "bra")) {
-        if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
-        if (ops[0].o.kind != PO_SYM) FAIL("bra needs a label");
-        in->op = OP_BRA;
-        if (has(&md, "uni")) in->flags |= F_UNI;
-        if (ops[0].o.sy && ops[0].o.sy->kind == S_LABEL)
-            in->imm = ops[0].o.sy->val;
-        else
-            add_fixup(ps, ps->m->funcs[ps->fi].ncode - 1, ops[0].o.name, ops[0].o.namelen, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "ret") || is_base(&md, "exit") || is_base(&md, "trap") || is_base(&md, "brkpt")) {
-        if (nops) FAIL("unexpected operands");
-        in->op = is_base(&md, "ret")    ? OP_RET
-                 : is_base(&md, "exit") ? OP_EXIT
-                 : is_base(&md, "trap") ? OP_TRAP
-                                        : OP_BRKPT;
-        return 0;
-    }
-    if (is_base(&md, "bar") || is_base(&md, "barrier")) {
-        if (has(&md, "warp")) { /* bar.warp.sync mask: the mask's lanes of a diverged warp meet here */
-            if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
-            in->op = OP_WARPSYNC;
-            in->s[0] = src_o(ps, &ops[0].o, T_B32, line);
-            return ps->failed ? -1 : 0;
-        }
-        if (has(&md, "cluster")) FAIL("cluster barriers unsupported");
-        if (has(&md, "red")) {
-            /* bar.red.popc.u32 d, a{, b}, {!}c / bar.red.{and,or}.pred p, a{, b}, {!}c */
-            int kind = has(&md, "popc") ? 0 : has(&md, "and") ? 1 : has(&md, "or") ? 2 : -1;
-            if (kind < 0 || nops < 3 || nops > 4) FAIL("bad bar.red");
-            in->op = OP_BAR_RED;
-            in->mod = (uint8_t)kind;
-            int neg = 0;
-            if (pred_o(ps, &ops[nops - 1].o, line, &in->s[2], &neg)) return -1;
-            if (neg) in->flags |= F_PNEG_A;
-            in->s[0] = src_o(ps, &ops[1].o, T_U32, line);
-            ptx_insn *rd = emit(ps, line);
-            if (ps->failed) return -1;
-            rd->op = OP_BAR_RED_READ;
-            rd->mod = (uint8_t)kind;
-            rd->guard = (int16_t)guard;
-            rd->gneg = (uint8_t)gneg;
-            if (kind == 0)
-                rd->d[0] = dst_o(ps, &ops[0].o, line);
-            else if (pred_o(ps, &ops[0].o, line, &rd->d[0], NULL))
-                return -1;
-            return ps->failed ? -1 : 0;
-        }
-        in->op = has(&md, "arrive") ? OP_BAR_ARRIVE : OP_BAR;
-        if (nops < 1 || nops > 2) FAIL("bar expects 1 or 2 operands");
-        in->s[0] = src_o(ps, &ops[0].o, T_U32, line);
-        if (nops == 2) in->s[1] = src_o(ps, &ops[1].o, T_U32, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "membar") || is_base(&md, "fence") || is_base(&md, "prefetch") ||
-        is_base(&md, "prefetchu") || is_base(&md, "pmevent") || is_base(&md, "griddepcontrol")) {
-        in->op = OP_NOP;
-        return 0;
-    }
-    if (is_base(&md, "nanosleep")) {
-        in->op = OP_NANOSLEEP;
-        return 0;
-    }
-    if (is_base(&md, "activemask")) {
-        if (need_ops(ps, nops, 1, 1, line, &md)) return -1;
-        in->op = OP_ACTIVEMASK;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "shfl")) {
-        static const char *k[] = {"up", "down", "bfly", "idx"};
-        in->op = OP_SHFL;
-        in->mod = 0xff;
-        for (int j = 0; j < 4; j++)
-            if (has(&md, k[j])) in->mod = (uint8_t)j;
-        if (in->mod == 0xff) FAIL("bad shfl mode");
-        int sync = has(&md, "sync");
-        if (need_ops(ps, nops, sync ? 5 : 4, sync ? 5 : 4, line, &md)) return -1;
-        in->type = T_B32;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
-        in->s[0] = src_o(ps, &ops[1].o, T_B32, line);
-        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
-        in->s[2] = src_o(ps, &ops[3].o, T_B32, line);
-        in->s[3] = sync ? src_o(ps, &ops[4].o, T_B32, line) : const_slot(ps, 0xffffffffu);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "vote")) {
-        static const char *k[] = {"all", "any", "uni", "ballot"};
-        in->op = OP_VOTE;
-        in->mod = 0xff;
-        for (int j = 0; j < 4; j++)
-            if (has(&md, k[j])) in->mod = (uint8_t)j;
-        if (in->mod == 0xff) FAIL("bad vote mode");
-        int sync = has(&md, "sync");
-        if (need_ops(ps, nops, sync ? 3 : 2, sync ? 3 : 2, line, &md)) return -1;
-        if (in->mod == 3)
-            in->d[0] = dst_o(ps, &ops[0].o, line);
-        else if (pred_o(ps, &ops[0].o, line, &in->d[0], NULL))
-            return -1;
-        int neg = 0;
-        if (pred_o(ps, &ops[1].o, line, &in->s[0], &neg)) return -1;
-        if (neg) in->flags |= F_PNEG_A;
-        in->s[1] = sync ? src_o(ps, &ops[2].o, T_B32, line) : const_slot(ps, 0xffffffffu);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "match")) {
-        in->op = OP_MATCH;
-        in->mod = has(&md, "all") ? 1 : 0;
-        if (type < 0) FAIL("missing type");
-        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
-        in->type = (uint8_t)type;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        if (ops[0].has_pipe && pred_o(ps, &ops[0].pipe, line, &in->d[1], NULL)) return -1;
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
-        return ps->failed ? -1 : 0;
-    }
-    if (is_base(&md, "redux")) {
-        static const struct {
-            const char *n;
-            int op;
-        } tab[] = {{"add", AT_ADD}, {"min", AT_MIN}, {"max", AT_MAX},
-                   {"and", AT_AND}, {"or", AT_OR},   {"xor", AT_XOR}};
-        in->op = OP_REDUX;
-        in->mod = 0xff;
-        for (size_t j = 0; j < sizeof tab / sizeof tab[0]; j++)
-            if (has(&md, tab[j].n)) in->mod = (uint8_t)tab[j].op;
-        if (in->mod == 0xff || type < 0 || TY_KIND(type) == TK_F) FAIL("unsupported redux");
-        if (need_ops(ps, nops, 3, 3, line, &md)) return -1;
-        in->type = (uint8_t)type;
-        in->d[0] = dst_o(ps, &ops[0].o, line);
-        in->s[0] = src_o(ps, &ops[1].o, type, line);
-        in->s[1] = src_o(ps, &ops[2].o, T_B32, line);
-        return ps->failed ? -1 : 0;
-    }
+    if (simple_arith(md) >= 0) return dec_binary(ps, md, ops, nops, in, line);
+    if (unary_arith(md) >= 0) return dec_unary(ps, md, ops, nops, in, line);
+    if (is_base(md, "mad") || is_base(md, "fma") || is_base(md, "mad24") || is_base(md, "madc") ||
+        is_base(md, "sad"))
+        return dec_mad(ps, md, ops, nops, in, line);
+    if (is_base(md, "setp") || is_base(md, "set")) return dec_setp(ps, md, ops, nops, in, line);
+    if (is_base(md, "selp")) return dec_selp(ps, md, ops, nops, in, line);
+    if (is_base(md, "slct")) return dec_slct(ps, md, ops, nops, in, line);
+    if (is_base(md, "cvt")) return dec_cvt(ps, md, ops, nops, in, line);
+    if (is_base(md, "cvta") || is_base(md, "isspacep")) return dec_cvta(ps, md, ops, nops, in, line);
+    if (is_base(md, "bfe") || is_base(md, "bfi") || is_base(md, "prmt") || is_base(md, "lop3") ||
+        is_base(md, "shf"))
+        return dec_bfe(ps, md, ops, nops, in, line);
+    if (is_base(md, "bmsk")) return dec_bmsk(ps, md, ops, nops, in, line);
+    if (is_base(md, "dp4a") || is_base(md, "dp2a")) return dec_dp4a(ps, md, ops, nops, in, line);
+    if (is_base(md, "cp")) return dec_cp(ps, md, ops, nops, in, line);
+    if (is_base(md, "wmma")) return decode_wmma(ps, md, ops, nops, in, line);
+    if (is_base(md, "tex") || is_base(md, "tld4") || is_base(md, "txq") || is_base(md, "suld") ||
+        is_base(md, "sust") || is_base(md, "suq"))
+        return decode_tex(ps, md, ops, nops, in, line);
+    if (is_base(md, "testp")) return dec_testp(ps, md, ops, nops, in, line);
+    if (is_base(md, "bra")) return dec_bra(ps, md, ops, nops, in, line);
+    if (is_base(md, "ret") || is_base(md, "exit") || is_base(md, "trap") || is_base(md, "brkpt"))
+        return dec_ret(ps, md, ops, nops, in, line);
+    if (is_base(md, "bar") || is_base(md, "barrier")) return dec_bar(ps, md, ops, nops, in, line);
+    if (is_base(md, "membar") || is_base(md, "fence") || is_base(md, "prefetch") ||
+        is_base(md, "prefetchu") || is_base(md, "pmevent") || is_base(md, "griddepcontrol"))
+        return dec_membar(ps, md, ops, nops, in, line);
+    if (is_base(md, "nanosleep")) return dec_nanosleep(ps, md, ops, nops, in, line);
+    if (is_base(md, "activemask")) return dec_activemask(ps, md, ops, nops, in, line);
+    if (is_base(md, "shfl")) return dec_shfl(ps, md, ops, nops, in, line);
+    if (is_base(md, "vote")) return dec_vote(ps, md, ops, nops, in, line);
+    if (is_base(md, "match")) return dec_match(ps, md, ops, nops, in, line);
+    if (is_base(md, "redux")) return dec_redux(ps, md, ops, nops, in, line);
     FAIL("unsupported instruction '%.*s'", (int)oplen, opname);
 }

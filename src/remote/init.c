@@ -333,14 +333,7 @@ RM_API CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExpo
     return xt_get_table(pExportTableId, ppExportTable);
 }
 
-void xt_note(const char *fmt, ...) {
-    char line[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    rm_debug("%s", line);
-}
+void xt_log(const char *line) { rm_debug("%s", line); }
 
 #undef cuGetProcAddress
 CUresult cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags);
