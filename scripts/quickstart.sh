@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: installs the build dependencies, builds Lepton, starts `lepton dev`
-# (broker + node agent in one process on loopback, with this machine's GPUs — or, where there are
-# none, the CPU CUDA driver with 2 emulated GPUs, which it says loudly), runs the saxpy example on a
-# real lease, shows the verified result and the lease's cost, and stops `lepton dev` with Ctrl-C's
-# signal (every lease ended and billed, every worker reaped).
+# The README's first command: installs what building and running Lepton needs (Debian packages; the
+# test suite's extra tools come with `scripts/install-deps.sh --test`), builds what this needs
+# (lepton, its worker, the CPU CUDA driver, the saxpy example), starts `lepton dev` (broker + node
+# agent in one process on loopback, with this machine's GPUs — or, where there are none, the CPU
+# CUDA driver with 2 emulated GPUs, which it says loudly), runs the saxpy example on a real lease,
+# shows the verified result and the lease's cost, and stops `lepton dev` with Ctrl-C's signal (every
+# lease ended and billed, every worker reaped). One line per step while it works; the compiler's
+# output goes to $LEPTON_BUILD_DIR/quickstart.log and is shown when a step fails.
 #
 # Environment: LEPTON_BUILD_DIR (default ./build), LEPTON_PORT (default 7700), LEPTON_DEV_ARGS
 # (extra arguments for `lepton dev`, e.g. "--emulate 4"), KEEP_RUNNING=1 to leave `lepton dev` up.
@@ -11,12 +14,30 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="${LEPTON_BUILD_DIR:-$ROOT/build}"
 PORT="${LEPTON_PORT:-7700}"
+JOBS="$(nproc)"
 cd "$ROOT"
 
+echo "quickstart: [1/4] dependencies (scripts/install-deps.sh)"
 scripts/install-deps.sh
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" >/dev/null
-echo "quickstart: built into $BUILD"
+mkdir -p "$BUILD"
+LOG="$BUILD/quickstart.log"
+: >"$LOG"
+# step WHAT -- COMMAND...: runs COMMAND with its output in $LOG; on failure shows the end of it
+step() {
+  local what="$1"
+  shift 2
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "quickstart: $what failed; the last lines of $LOG:" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
+echo "quickstart: [2/4] configuring the build in $BUILD (cmake)"
+step "cmake" -- cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "quickstart: [3/4] building lepton, lepton-worker, the CPU CUDA driver and the saxpy example" \
+     "($JOBS jobs; a few minutes on 2 cores; log in $LOG)"
+step "the build" -- cmake --build "$BUILD" -j"$JOBS" --target lepton_cli example_saxpy
+echo "quickstart: [4/4] starting lepton dev on port $PORT, then a lease running saxpy"
 
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/lepton-quickstart.XXXXXX")"
 LEPTON="$BUILD/src/cli/lepton"

@@ -27,12 +27,14 @@
 
 #include <dirent.h>
 
+#include "agent_metrics.h"
 #include "broker_client.h"
 #include "clock.h"
 #include "lease_token.h"
 #include "http_server.h"
 #include "log.h"
 #include "port.h"
+#include "wire.h"
 #include "worker.h"
 
 extern char **environ;
@@ -71,6 +73,7 @@ typedef struct ag_slot {
     char ended[LP_TOKEN_MAX_ENDED][128]; /* leases that ran here and ended, oldest first: the next
                                             worker answers their tokens 410 lease_ended */
     int nended;
+    int64_t held_ms, held_since_ms; /* monotonic: time held by leases before the current one; when it came */
 } ag_slot;
 
 typedef struct ag_lease {
@@ -115,6 +118,9 @@ struct lp_agent {
     int no_long_poll;  /* the broker refused wait_ms: plain heartbeats (heartbeat thread only) */
     int known_checked; /* the broker answers at once when "known" differs (heartbeat thread only) */
     char driver[600];
+
+    lp_prom_http *http_metrics; /* request durations of http */
+    lp_agent_counters ctr;      /* GET /metrics (agent_metrics.h); under mu */
 };
 
 static int flag_get(const int *f) { return __atomic_load_n(f, __ATOMIC_RELAXED); }
@@ -293,6 +299,7 @@ static void spawn(lp_agent *a, ag_slot *s) {
     snprintf(s->pid_lease, sizeof s->pid_lease, "%s", l->id);
     s->stopping = 0;
     s->started_ms = lp_mono_ms();
+    a->ctr.worker_starts++;
     lp_log(LP_LOG_INFO, "lease %s gpu %s: worker %d started on %s (lease index %d)%s", l->id, s->gpu.uuid,
            (int)pid, listen, s->lease_index, s->restarts ? " as a replacement" : "");
 }
@@ -332,6 +339,7 @@ static void reap(lp_agent *a) {
         }
         s->restarts++;
         if (WIFEXITED(st) && WEXITSTATUS(st) == LP_WORKER_EXIT_STICKY) {
+            a->ctr.worker_replaced_sticky++;
             lp_log(LP_LOG_WARN,
                    "lease %s gpu %s: worker %d %s; replacing it (its buffers are lost, modules reload)",
                    l->id, s->gpu.uuid, (int)pid, desc);
@@ -339,6 +347,7 @@ static void reap(lp_agent *a) {
             continue;
         }
         /* a crash or a failed start: count it */
+        a->ctr.worker_replaced_crash++;
         int recent = 0;
         for (int i = 0; i < s->nfails; i++)
             if (now - s->fails[i] < FAIL_WINDOW_MS) s->fails[recent++] = s->fails[i];
@@ -420,6 +429,7 @@ static void tend(lp_agent *a) {
         }
         if (end > 0 && wall >= end + DEADLINE_GRACE_MS) {
             l->ended_local = 1;
+            a->ctr.leases_ended_local++;
             lp_log(LP_LOG_INFO, "lease %s node %s: ended by the agent: %s (broker last heard %.1f s ago)",
                    l->id, a->cfg.name, why,
                    a->last_contact_ms ? (double)(wall - a->last_contact_ms) / 1000.0 : -1.0);
@@ -459,6 +469,10 @@ static json_t *registration(const lp_agent *a) {
 
 static void contact(lp_agent *a, int ok, const char *err) {
     pthread_mutex_lock(&a->mu);
+    if (ok)
+        a->ctr.broker_ok++;
+    else
+        a->ctr.broker_failed++;
     if (ok) {
         if (!a->broker_ok && a->last_contact_ms)
             lp_log(LP_LOG_INFO, "node %s: broker reachable again", a->cfg.name);
@@ -540,6 +554,7 @@ static void lease_remove(lp_agent *a, ag_lease *l) {
             }
             snprintf(s->ended[s->nended++], sizeof s->ended[0], "%s", l->id);
             s->lease = NULL;
+            s->held_ms += lp_mono_ms() - s->held_since_ms;
             s->nfails = 0;
             s->restarts = 0;
         }
@@ -609,6 +624,7 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
             continue;
         }
         s->lease = l;
+        s->held_since_ms = lp_mono_ms();
         s->lease_index = (int)k;
         s->nfails = 0;
         s->restarts = 0;
@@ -880,6 +896,43 @@ static void h_healthz(lp_http_req *r, void *user) {
     lp_http_reply_json_take(r, 200, o);
 }
 
+/* Prometheus text (agent_metrics.h): a snapshot taken under mu. */
+static void h_metrics(lp_http_req *r, void *user) {
+    lp_agent *a = user;
+    lp_agent_metrics_view *v = calloc(1, sizeof *v);
+    if (!v) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    int64_t now = lp_mono_ms();
+    pthread_mutex_lock(&a->mu);
+    reap_settled(a);
+    v->registered = a->registered;
+    v->broker_reachable = a->broker_ok;
+    v->fenced = a->fenced;
+    v->last_contact_ms = a->last_contact_ms;
+    for (ag_lease *l = a->leases; l; l = l->next)
+        v->leases++;
+    v->ngpus = a->nslots;
+    for (int i = 0; i < a->nslots; i++) {
+        const ag_slot *s = &a->slots[i];
+        snprintf(v->gpus[i].model, sizeof v->gpus[i].model, "%s", s->gpu.name);
+        v->gpus[i].leased = s->lease && !(s->lease->ended_local && s->pid <= 0); /* as in /healthz */
+        v->gpus[i].held_seconds = (double)(s->held_ms + (s->lease ? now - s->held_since_ms : 0)) / 1000;
+    }
+    v->c = a->ctr;
+    pthread_mutex_unlock(&a->mu);
+    size_t len = 0;
+    char *text = lp_agent_metrics_render(v, a->http_metrics, &len);
+    free(v);
+    if (!text) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return;
+    }
+    lp_http_reply_bytes(r, 200, LP_PROM_CONTENT_TYPE, text, len);
+    free(text);
+}
+
 /* ---- life cycle ---- */
 static void find_worker(lp_agent *a) {
     const char *env = getenv("LEPTON_WORKER");
@@ -1084,8 +1137,15 @@ int lp_agent_new(const lp_agent_config *cfg, lp_agent **out, char *err, size_t e
                          .log_name = "leptond",
                          .tls_cert_file = cfg->tls_cert,
                          .tls_key_file = cfg->tls_key};
-    if (lp_http_server_new(&hc, &a->http, err, en) != 0 ||
-        lp_http_server_route(a->http, "GET", "/healthz", h_healthz, a) != 0 ||
+    a->http_metrics = lp_prom_http_new();
+    if (!a->http_metrics) {
+        snprintf(err, en, "out of memory");
+        goto fail;
+    }
+    if (lp_http_server_new(&hc, &a->http, err, en) != 0) goto fail;
+    lp_http_server_set_observer(a->http, lp_prom_http_observe, a->http_metrics);
+    if (lp_http_server_route(a->http, "GET", "/healthz", h_healthz, a) != 0 ||
+        lp_http_server_route(a->http, "GET", "/metrics", h_metrics, a) != 0 ||
         lp_http_server_start(a->http, err, en) != 0)
         goto fail;
     for (int i = 0; i < a->nslots; i++)
@@ -1202,6 +1262,7 @@ void lp_agent_stop(lp_agent *a) {
 void lp_agent_free(lp_agent *a) {
     if (!a) return;
     lp_http_server_free(a->http);
+    lp_prom_http_free(a->http_metrics);
     if (a->hb_started) {
         flag_set(&a->stop);
         pthread_join(a->hb_thread, NULL);

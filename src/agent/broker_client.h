@@ -1,5 +1,5 @@
-/* broker_client.h — leptond's calls to the broker's REST API (docs/protocol.md) over libcurl:
- * one reused connection, JSON in and out, a deadline on every call. Used from one thread. */
+/* broker_client.h — leptond's calls to the broker's REST API (docs/protocol.md) over the shared client
+ * (httpc.h): one reused connection, JSON in and out, a deadline on every call. Used from one thread. */
 #ifndef LEPTON_AGENT_BROKER_CLIENT_H
 #define LEPTON_AGENT_BROKER_CLIENT_H
 

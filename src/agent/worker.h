@@ -176,6 +176,7 @@ typedef struct lp_worker {
     char poison[256];
     /* HTTP */
     lp_http_server *http;
+    struct lp_prom_http *http_metrics; /* request durations (prom.h), made by wk_http_routes */
 } lp_worker;
 
 /* worker_state.c */
@@ -235,8 +236,10 @@ typedef struct wk_err {
     char msg[600];
 } wk_err;
 
-/* worker_http.c */
+/* worker_http.c: the routes, and the observer of their durations (w->http_metrics) */
 int wk_http_routes(lp_worker *w, lp_http_server *s);
+/* worker_metrics.c: answers GET /metrics */
+void wk_metrics_reply(lp_worker *w, lp_http_req *r);
 /* Sets e to code (status wire_http_status(code)), hint and the formatted message. */
 void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -10,6 +10,7 @@
 
 #include "json_field.h"
 #include "log.h"
+#include "prom.h"
 #include "rand.h"
 #include "sha256.h"
 #include "wire.h"
@@ -65,6 +66,7 @@ void wk_err_set(wk_err *e, const char *code, const char *hint, const char *fmt, 
 }
 
 void wk_reply_err(lp_http_req *r, const wk_err *e) {
+    if (e->code && !strcmp(e->code, "queue_full")) lp_prom_http_refused(); /* back-pressure, not an error */
     if (e->status == 503) lp_http_add_header(r, "Retry-After", RETRY_AFTER_S);
     reply_code(r, e->status, e->code, e->hint, e->msg);
 }
@@ -152,54 +154,7 @@ static void h_healthz(lp_http_req *r, void *user) {
                                       "lease", w->lease, "uuid", w->uuid));
 }
 
-/* Prometheus text: the job queue's bytes, its limit and its refusals, and the restarting answers. */
-static void h_metrics(lp_http_req *r, void *user) {
-    lp_worker *w = user;
-    char body[6144];
-    uint64_t bytes = 0, jobs = 0, full = 0, sessions = 0;
-    pthread_mutex_lock(&w->job_mu);
-    bytes = w->queued_bytes;
-    jobs = w->queued_jobs;
-    sessions = w->nsessions;
-    full = w->queue_full_total; /* counted under job_mu (queue_admit) */
-    pthread_mutex_unlock(&w->job_mu);
-    char lb[256];
-    snprintf(lb, sizeof lb, "lease=\"%.100s\",gpu=\"%.64s\"", w->lease, w->uuid);
-    int n = snprintf(
-        body, sizeof body,
-        "# HELP lepton_worker_queued_bytes Bytes of job requests held for jobs not yet run.\n"
-        "# TYPE lepton_worker_queued_bytes gauge\nlepton_worker_queued_bytes{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_queued_jobs Jobs accepted and waiting for their turn.\n"
-        "# TYPE lepton_worker_queued_jobs gauge\nlepton_worker_queued_jobs{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_job_sessions Job sessions held besides session 0 (docs/dataplane.md, Jobs).\n"
-        "# TYPE lepton_worker_job_sessions gauge\nlepton_worker_job_sessions{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_queue_limit_bytes The limit of lepton_worker_queued_bytes (leptond "
-        "--job-queue-bytes).\n"
-        "# TYPE lepton_worker_queue_limit_bytes gauge\nlepton_worker_queue_limit_bytes{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_queue_full_total Job requests refused with 503 queue_full.\n"
-        "# TYPE lepton_worker_queue_full_total counter\nlepton_worker_queue_full_total{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_restarting_total Requests answered 503 worker_restarting after a sticky CUDA "
-        "error.\n"
-        "# TYPE lepton_worker_restarting_total counter\nlepton_worker_restarting_total{%s} %" PRIu64 "\n"
-        "# HELP lepton_worker_stream_frames_total Frames received on streams (GET /v1/stream), by kind.\n"
-        "# TYPE lepton_worker_stream_frames_total counter\n"
-        "lepton_worker_stream_frames_total{%s,kind=\"job\"} %" PRIu64 "\n"
-        "lepton_worker_stream_frames_total{%s,kind=\"write\"} %" PRIu64 "\n"
-        "lepton_worker_stream_frames_total{%s,kind=\"read\"} %" PRIu64 "\n"
-        "lepton_worker_stream_frames_total{%s,kind=\"ping\"} %" PRIu64 "\n"
-        "# HELP lepton_worker_stream_sends_total sendmsg calls of streams' answers (answers finished "
-        "while more frames wait share one).\n"
-        "# TYPE lepton_worker_stream_sends_total counter\nlepton_worker_stream_sends_total{%s} %" PRIu64 "\n",
-        lb, bytes, lb, jobs, lb, sessions, lb, w->queue_limit, lb, full, lb,
-        __atomic_load_n(&w->restarting_total, __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_frames[0], __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_frames[1], __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_frames[2], __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_frames[3], __ATOMIC_RELAXED), lb,
-        __atomic_load_n(&w->stream_sends, __ATOMIC_RELAXED));
-    lp_http_reply_bytes(r, 200, "text/plain; version=0.0.4", body,
-                        n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
-}
+static void h_metrics(lp_http_req *r, void *user) { wk_metrics_reply(user, r); }
 
 static void h_info(lp_http_req *r, void *user) {
     lp_worker *w = user;
@@ -944,6 +899,9 @@ static void h_module_delete(lp_http_req *r, void *user) {
 }
 
 int wk_http_routes(lp_worker *w, lp_http_server *s) {
+    w->http_metrics = lp_prom_http_new();
+    if (!w->http_metrics) return -1;
+    lp_http_server_set_observer(s, lp_prom_http_observe, w->http_metrics);
     int rc = lp_http_server_route(s, "GET", "/healthz", h_healthz, w);
     rc |= lp_http_server_route(s, "GET", "/v1/info", h_info, w);
     rc |= lp_http_server_route(s, "GET", "/metrics", h_metrics, w);

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "prom.h"
 #include "port.h"
 #include "rand.h"
 #include "strutil.h"
@@ -213,6 +214,7 @@ int main(int argc, char **argv) {
         wk_stream_route(&w, w.http) != 0 || (rc = lp_http_server_start(w.http, err, sizeof err)) != 0) {
         lp_log(LP_LOG_ERROR, "lease %s gpu %s: cannot serve on %s: %s", w.lease, w.uuid, w.listen, err);
         lp_http_server_free(w.http);
+        lp_prom_http_free(w.http_metrics);
         return rc == LP_HTTP_ETLS ? LP_WORKER_EXIT_TLS : LP_WORKER_EXIT_START;
     }
     lp_log(LP_LOG_INFO, "lease %s gpu %s (%s, index %d): worker %d serving on %s://%s, ready in %lld ms",
@@ -250,6 +252,7 @@ int main(int argc, char **argv) {
         _exit(code);
     }
     lp_http_server_free(w.http);
+    lp_prom_http_free(w.http_metrics);
     wk_jobs_free(&w);
     if (code == LP_WORKER_EXIT_STICKY) {
         /* the context is unusable: the driver frees everything when the process ends */

@@ -89,6 +89,19 @@ int lp_broker_wait_node(lp_broker *b, const char *node, uint64_t gen, int64_t de
     return rc;
 }
 
+/* Counts a lease the store ended on its own, with its bill (metrics.h). */
+static void lease_ended_metrics(lp_broker *b, const char *id) {
+    int64_t now = lp_broker_now(b);
+    lp_lease l;
+    lp_err e = {0};
+    if (b->store->ops->lease_get(b->store, NULL, id, now, &l, &e) != 0) {
+        lp_log(LP_LOG_WARN, "lease %s: not counted in /metrics: %s", id, e.message);
+        return;
+    }
+    lp_metrics_lease_ended(b->metrics, &l, now);
+    lp_lease_clear(&l);
+}
+
 void lp_broker_note_events(lp_broker *b, const lp_event_list *ev) {
     if (!ev || !ev->n) return;
     for (size_t i = 0; i < ev->n; i++) {
@@ -99,14 +112,10 @@ void lp_broker_note_events(lp_broker *b, const lp_event_list *ev) {
         } else {
             lp_log(LP_LOG_INFO, "lease %s ended %s on node %s: %s", e->id, lp_lease_state_name(e->state),
                    e->node, e->reason);
-            lp_metrics_lease_ended(b->metrics, e->state);
+            lease_ended_metrics(b, e->id);
         }
     }
     lp_broker_capacity_changed(b);
-}
-
-static void on_observe(const char *pattern, const char *method, int status, int64_t ns, void *user) {
-    lp_metrics_observe(pattern, method, status, ns, ((lp_broker *)user)->metrics);
 }
 
 void lp_broker_stop(lp_broker *b) {
@@ -184,7 +193,7 @@ int lp_broker_start(const lp_broker_config *cfg, lp_broker **out, char *err, siz
                          .head_timeout_s = cfg->head_timeout_s,
                          .max_per_ip = cfg->max_conn_per_ip};
     if (lp_http_server_new(&hc, &b->http, err, err_size) != 0) goto fail;
-    lp_http_server_set_observer(b->http, on_observe, b);
+    lp_http_server_set_observer(b->http, lp_prom_http_observe, lp_metrics_http(b->metrics));
     if (lp_routes_health(b, b->http) || lp_routes_nodes(b, b->http) || lp_routes_quote(b, b->http) ||
         lp_routes_leases(b, b->http) || lp_routes_usage(b, b->http) || lp_routes_ui(b, b->http)) {
         snprintf(err, err_size, "cannot register routes");

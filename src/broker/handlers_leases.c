@@ -16,6 +16,15 @@ static void reply_lease(lp_http_req *r, lp_broker *b, int status, const lp_lease
     lp_http_reply_json_take(r, status, json_pack("{s:o}", "lease", lp_lease_json(b, l, now)));
 }
 
+/* Answers a lease request refused for want of capacity or price, counted as a refusal rather than
+ * an error, with the time it waited (metrics.h). */
+static void reply_refused(lp_http_req *r, lp_broker *b, const lp_err *e, int64_t since_mono) {
+    lp_metrics_lease_refused(b->metrics, e->code);
+    lp_metrics_capacity_wait(b->metrics, 0, (double)(lp_mono_ms() - since_mono) / 1000);
+    lp_prom_http_refused();
+    lp_reply_err(r, e);
+}
+
 static void h_open(lp_http_req *r, void *user) {
     lp_broker *b = user;
     lp_principal who;
@@ -26,7 +35,7 @@ static void h_open(lp_http_req *r, void *user) {
     int bad = lp_lease_req_parse(r, j, &req);
     json_decref(j);
     if (bad) return;
-    int64_t deadline = lp_mono_ms() + req.wait_ms;
+    int64_t since = lp_mono_ms(), deadline = since + req.wait_ms;
     for (;;) {
         uint64_t gen = lp_broker_capacity_gen(b);
         char id[LP_ID_MAX];
@@ -43,7 +52,8 @@ static void h_open(lp_http_req *r, void *user) {
             if (replayed) {
                 lp_log(LP_LOG_DEBUG, "lease %s replayed for tenant %s (idempotency key)", l.id, who.tenant);
             } else {
-                lp_metrics_lease_granted(b->metrics);
+                lp_metrics_lease_granted(b->metrics, l.gpu_model);
+                lp_metrics_capacity_wait(b->metrics, 1, (double)(lp_mono_ms() - since) / 1000);
                 lp_broker_node_changed(b, l.node);
                 lp_log(LP_LOG_INFO,
                        "lease %s granted to tenant %s: %u x %s on node %s at %s/h per GPU, ttl %u s, "
@@ -56,14 +66,17 @@ static void h_open(lp_http_req *r, void *user) {
             return;
         }
         int retryable = e.code && (!strcmp(e.code, WIRE_NO_CAPACITY) || !strcmp(e.code, WIRE_OVER_BUDGET));
-        if (!retryable || req.wait_ms <= 0 || lp_mono_ms() >= deadline ||
-            lp_broker_wait_capacity(b, gen, deadline) != 0) {
+        if (!retryable) {
             lp_reply_err(r, &e);
+            return;
+        }
+        if (req.wait_ms <= 0 || lp_mono_ms() >= deadline || lp_broker_wait_capacity(b, gen, deadline) != 0) {
+            reply_refused(r, b, &e, since);
             return;
         }
         if (lp_http_client_gone(r)) { /* nobody would learn of a lease granted now */
             lp_log(LP_LOG_DEBUG, "lease request of tenant %s: the client left while waiting", who.tenant);
-            lp_reply_err(r, &e);
+            reply_refused(r, b, &e, since);
             return;
         }
     }
@@ -232,7 +245,7 @@ static void h_close(lp_http_req *r, void *user) {
         }
         return;
     }
-    lp_metrics_lease_ended(b->metrics, LS_CLOSED);
+    lp_metrics_lease_ended(b->metrics, &l, now);
     lp_broker_capacity_changed(b);
     lp_broker_node_changed(b, l.node);
     lp_log(LP_LOG_INFO, "lease %s closed by tenant %s on node %s", l.id, who.tenant, l.node);

@@ -326,7 +326,7 @@ static void h_fail(lp_http_req *r, void *user) {
         return;
     }
     lp_log(LP_LOG_WARN, "lease %s ended failed on node %s: %s", l.id, name, reason);
-    lp_metrics_lease_ended(b->metrics, LS_FAILED);
+    lp_metrics_lease_ended(b->metrics, &l, now);
     lp_broker_capacity_changed(b);
     lp_broker_node_changed(b, name);
     lp_http_reply_json_take(r, 200, json_pack("{s:o}", "lease", lp_lease_json(b, &l, now)));

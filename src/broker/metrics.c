@@ -1,160 +1,157 @@
-/* metrics.c — counters and the Prometheus text exposition (metrics.h). /metrics needs no token, so
- * it carries counts only: no tenant names, lease ids, node-given text or client-given strings. */
+/* metrics.c — the broker's counters and their exposition (metrics.h). Written with the one
+ * Prometheus writer (prom.h). */
 #include "metrics.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_SERIES 256
+#include "lepton/lepton.h"
+#include "metering.h"
+#include "wire.h"
 
-typedef struct series {
-    const char *pattern; /* borrowed from the route table (static strings) */
-    char method[8];
-    int status;
-    uint64_t count;
-    double seconds;
-} series;
+/* Distinct GPU models counted per process; a fleet with more (which no real one has) counts the rest
+ * under model="other", so that nodes cannot grow the page without bound. */
+#define MODELS_MAX 64
+
+typedef struct model_counts {
+    char model[LP_NAME_MAX + 1];
+    uint64_t granted;
+    double gpu_seconds, cost;
+} model_counts;
 
 struct lp_metrics {
     pthread_mutex_t mu;
-    series s[MAX_SERIES];
-    int n;
-    uint64_t errors; /* 5xx answers */
-    uint64_t granted;
+    lp_prom_http *http;
+    model_counts models[MODELS_MAX];
+    int nmodels;
     uint64_t ended[6];
+    uint64_t refused_capacity, refused_budget;
+    lp_prom_hist wait_granted, wait_refused;
 };
 
 lp_metrics *lp_metrics_new(void) {
     lp_metrics *m = calloc(1, sizeof *m);
-    if (m) pthread_mutex_init(&m->mu, NULL);
+    if (!m) return NULL;
+    m->http = lp_prom_http_new();
+    if (!m->http) {
+        free(m);
+        return NULL;
+    }
+    pthread_mutex_init(&m->mu, NULL);
     return m;
 }
 
 void lp_metrics_free(lp_metrics *m) {
     if (!m) return;
+    lp_prom_http_free(m->http);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }
 
-/* The method as a label: a standard one, else "other", so that nothing a client sends (a name, an
- * id, a quote) reaches the unauthenticated /metrics page. */
-static const char *method_label(const char *method) {
-    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (method && !strcmp(method, known[i])) return known[i];
-    return "other";
+lp_prom_http *lp_metrics_http(lp_metrics *m) { return m->http; }
+
+/* Under mu: the counts of a model (the last slot, "other", once the table is full). */
+static model_counts *model_locked(lp_metrics *m, const char *model) {
+    if (!model || !*model) model = "unknown";
+    for (int i = 0; i < m->nmodels; i++)
+        if (!strcmp(m->models[i].model, model)) return &m->models[i];
+    if (m->nmodels == MODELS_MAX - 1) model = "other";
+    if (m->nmodels == MODELS_MAX) return &m->models[MODELS_MAX - 1];
+    model_counts *c = &m->models[m->nmodels++];
+    snprintf(c->model, sizeof c->model, "%s", model);
+    return c;
 }
 
-void lp_metrics_observe(const char *pattern, const char *method, int status, int64_t ns, void *user) {
-    lp_metrics *m = user;
-    method = method_label(method);
+void lp_metrics_lease_ended(lp_metrics *m, const lp_lease *l, int64_t now_ms) {
+    lp_bill bill = lp_lease_bill(l, now_ms);
     pthread_mutex_lock(&m->mu);
-    if (status >= 500) m->errors++;
-    int i;
-    for (i = 0; i < m->n; i++)
-        if (m->s[i].pattern == pattern && m->s[i].status == status && !strcmp(m->s[i].method, method)) break;
-    if (i == m->n && m->n < MAX_SERIES) {
-        m->s[i].pattern = pattern;
-        snprintf(m->s[i].method, sizeof m->s[i].method, "%s", method);
-        m->s[i].status = status;
-        m->n++;
-    }
-    if (i < m->n) {
-        m->s[i].count++;
-        m->s[i].seconds += (double)ns / 1e9;
-    }
+    if (l->state >= LS_CLOSED && l->state <= LS_FAILED) m->ended[l->state]++;
+    model_counts *c = model_locked(m, l->gpu_model);
+    c->gpu_seconds += (double)bill.gpu_seconds;
+    c->cost += bill.cost;
     pthread_mutex_unlock(&m->mu);
 }
 
-void lp_metrics_lease_ended(lp_metrics *m, int state) {
+void lp_metrics_lease_granted(lp_metrics *m, const char *model) {
     pthread_mutex_lock(&m->mu);
-    if (state >= 0 && state < 6) m->ended[state]++;
+    model_locked(m, model)->granted++;
     pthread_mutex_unlock(&m->mu);
 }
 
-void lp_metrics_lease_granted(lp_metrics *m) {
+void lp_metrics_lease_refused(lp_metrics *m, const char *code) {
     pthread_mutex_lock(&m->mu);
-    m->granted++;
+    if (code && !strcmp(code, WIRE_OVER_BUDGET))
+        m->refused_budget++;
+    else
+        m->refused_capacity++;
     pthread_mutex_unlock(&m->mu);
 }
 
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(buf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)k < b->cap - b->n) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)k;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
+void lp_metrics_capacity_wait(lp_metrics *m, int granted, double seconds) {
+    pthread_mutex_lock(&m->mu);
+    lp_prom_hist_observe(granted ? &m->wait_granted : &m->wait_refused, &lp_prom_wait_buckets, seconds);
+    pthread_mutex_unlock(&m->mu);
 }
 
-char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st) {
+char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st, const lp_metrics_model *models,
+                        size_t nmodels, size_t *len) {
     static const char *const states[] = {"pending", "active", "closed", "expired", "exhausted", "failed"};
-    buf b = {malloc(8192), 0, 8192, 0};
-    if (!b.p) return NULL;
-    b.p[0] = 0;
-    put(&b, "# HELP lepton_leases Leases by state.\n# TYPE lepton_leases gauge\n");
+    lp_prom w = {0};
+    lp_prom_build_info(&w, "broker", LEPTON_VERSION_STRING);
+
+    lp_prom_family(&w, "lepton_broker_leases", "gauge", "Leases in the store, by state.");
     for (int i = 0; i < 6; i++)
-        put(&b, "lepton_leases{state=\"%s\"} %lld\n", states[i], (long long)st->leases_by_state[i]);
-    put(&b, "# HELP lepton_gpus GPUs on ready nodes, free or leased.\n# TYPE lepton_gpus gauge\n");
-    put(&b, "lepton_gpus{state=\"free\"} %lld\n", (long long)st->gpus_free);
-    put(&b, "lepton_gpus{state=\"leased\"} %lld\n", (long long)st->gpus_leased);
-    put(&b, "lepton_gpus_total %lld\n", (long long)st->gpus_total);
-    put(&b, "# HELP lepton_nodes Nodes by state.\n# TYPE lepton_nodes gauge\n");
-    put(&b, "lepton_nodes{state=\"ready\"} %lld\n", (long long)st->nodes_ready);
-    put(&b, "lepton_nodes{state=\"lost\"} %lld\n", (long long)st->nodes_lost);
-    put(&b, "lepton_nodes{state=\"gone\"} %lld\n", (long long)st->nodes_gone);
-    pthread_mutex_lock(&m->mu);
-    put(&b, "# HELP lepton_leases_granted_total Leases granted since start.\n# TYPE "
-            "lepton_leases_granted_total counter\n");
-    put(&b, "lepton_leases_granted_total %llu\n", (unsigned long long)m->granted);
-    put(&b, "# HELP lepton_leases_ended_total Leases ended since start, by final state.\n"
-            "# TYPE lepton_leases_ended_total counter\n");
-    for (int i = 2; i < 6; i++)
-        put(&b, "lepton_leases_ended_total{state=\"%s\"} %llu\n", states[i], (unsigned long long)m->ended[i]);
-    put(&b, "# HELP lepton_http_requests_total Requests answered, by route and status.\n"
-            "# TYPE lepton_http_requests_total counter\n");
-    for (int i = 0; i < m->n; i++)
-        put(&b, "lepton_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n", m->s[i].method,
-            m->s[i].pattern, m->s[i].status, (unsigned long long)m->s[i].count);
-    put(&b, "# HELP lepton_http_request_seconds_total Time spent answering, by route and status.\n"
-            "# TYPE lepton_http_request_seconds_total counter\n");
-    for (int i = 0; i < m->n; i++)
-        put(&b, "lepton_http_request_seconds_total{method=\"%s\",route=\"%s\",status=\"%d\"} %.6f\n",
-            m->s[i].method, m->s[i].pattern, m->s[i].status, m->s[i].seconds);
-    put(&b, "# HELP lepton_http_errors_total Requests answered with a 5xx status.\n"
-            "# TYPE lepton_http_errors_total counter\n");
-    put(&b, "lepton_http_errors_total %llu\n", (unsigned long long)m->errors);
-    pthread_mutex_unlock(&m->mu);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
+        lp_prom_sample(&w, "lepton_broker_leases", (double)st->leases_by_state[i], "state", states[i], NULL);
+    lp_prom_family(&w, "lepton_broker_nodes", "gauge", "Nodes by state.");
+    lp_prom_sample(&w, "lepton_broker_nodes", (double)st->nodes_ready, "state", "ready", NULL);
+    lp_prom_sample(&w, "lepton_broker_nodes", (double)st->nodes_lost, "state", "lost", NULL);
+    lp_prom_sample(&w, "lepton_broker_nodes", (double)st->nodes_gone, "state", "gone", NULL);
+    lp_prom_family(&w, "lepton_broker_gpus", "gauge",
+                   "GPUs of ready nodes by model and state (free, or leased by an active lease).");
+    for (size_t i = 0; i < nmodels; i++) {
+        lp_prom_sample(&w, "lepton_broker_gpus", (double)models[i].free, "model", models[i].model, "state",
+                       "free", NULL);
+        lp_prom_sample(&w, "lepton_broker_gpus", (double)models[i].leased, "model", models[i].model, "state",
+                       "leased", NULL);
     }
-    return b.p;
+
+    pthread_mutex_lock(&m->mu);
+    lp_prom_family(&w, "lepton_broker_leases_granted_total", "counter",
+                   "Leases granted since the broker started, by GPU model.");
+    for (int i = 0; i < m->nmodels; i++)
+        lp_prom_sample(&w, "lepton_broker_leases_granted_total", (double)m->models[i].granted, "model",
+                       m->models[i].model, NULL);
+    lp_prom_family(&w, "lepton_broker_leases_ended_total", "counter",
+                   "Leases ended since the broker started, by final state.");
+    for (int i = LS_CLOSED; i <= LS_FAILED; i++)
+        lp_prom_sample(&w, "lepton_broker_leases_ended_total", (double)m->ended[i], "state", states[i], NULL);
+    lp_prom_family(&w, "lepton_broker_lease_refusals_total", "counter",
+                   "Lease requests refused after any wait they asked for, by reason: no_capacity (no free "
+                   "GPU fits) or over_budget (none within the price cap). Not errors.");
+    lp_prom_sample(&w, "lepton_broker_lease_refusals_total", (double)m->refused_capacity, "reason",
+                   WIRE_NO_CAPACITY, NULL);
+    lp_prom_sample(&w, "lepton_broker_lease_refusals_total", (double)m->refused_budget, "reason",
+                   WIRE_OVER_BUDGET, NULL);
+    lp_prom_family(&w, "lepton_broker_lease_capacity_wait_seconds", "histogram",
+                   "How long lease requests waited for capacity (wait_ms) before they were granted or "
+                   "refused; 0 for those answered at once.");
+    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_granted,
+                       &lp_prom_wait_buckets, "outcome", "granted", NULL);
+    lp_prom_hist_write(&w, "lepton_broker_lease_capacity_wait_seconds", &m->wait_refused,
+                       &lp_prom_wait_buckets, "outcome", "refused", NULL);
+    lp_prom_family(&w, "lepton_broker_gpu_seconds_total", "counter",
+                   "GPU-seconds billed, by GPU model; a lease's whole bill is added when it ends.");
+    for (int i = 0; i < m->nmodels; i++)
+        lp_prom_sample(&w, "lepton_broker_gpu_seconds_total", m->models[i].gpu_seconds, "model",
+                       m->models[i].model, NULL);
+    lp_prom_family(&w, "lepton_broker_cost_dollars_total", "counter",
+                   "US dollars billed, by GPU model; a lease's whole bill is added when it ends.");
+    for (int i = 0; i < m->nmodels; i++)
+        lp_prom_sample(&w, "lepton_broker_cost_dollars_total", m->models[i].cost, "model", m->models[i].model,
+                       NULL);
+    pthread_mutex_unlock(&m->mu);
+    lp_prom_http_write(m->http, &w, "lepton_broker_http_request_duration_seconds");
+    return lp_prom_take(&w, len);
 }

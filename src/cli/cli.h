@@ -88,7 +88,7 @@ void cli_table_free(cli_table *t);
 /* Prints JSON on stdout (indented, one trailing newline) and frees nothing. */
 void cli_print_json(const json_t *j);
 
-/* ---- raw broker calls (libcurl + jansson), docs/protocol.md ---- */
+/* ---- raw broker calls (src/common/httpc.h + jansson), docs/protocol.md ---- */
 /* Calls METHOD path on the broker with an optional JSON body; on 2xx sets *out (caller decrefs) and
  * returns LEPTON_OK. Otherwise returns the lepton_status of the answer (or LEPTON_ENET/EPROTO),
  * writes a message into err and, when the error answer carried a body, sets *out to it. */

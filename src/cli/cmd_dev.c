@@ -5,6 +5,7 @@
  * exits 0. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -77,8 +78,32 @@ static int exe_dir(char *out, size_t n) {
     return 0;
 }
 
-/* The CPU driver: $LEPTON_CUDAEMU_LIBRARY, the build tree, the install location, then
- * <bindir>/../lib/lepton or ../lib64/lepton next to this executable (a relocated install). */
+/* 1 when DIR (this executable's directory) is the build tree's src/cli: only then are the build
+ * tree's CPU driver and worker this lepton's own. Compared after realpath(), so a build directory
+ * reached through a symbolic link still counts, and an installation under the build directory does
+ * not. */
+static int is_build_tree(const char *dir) {
+    char a[PATH_MAX], b[PATH_MAX];
+    return realpath(dir, a) && realpath(LEPTON_CLI_BUILD_DIR, b) && !strcmp(a, b);
+}
+
+/* The first readable (or, with want_exec, executable) path of cand[0..nc) into out, normalised
+ * with realpath() so that the agent's log names it plainly; 0, or -1 when none is. */
+static int first_present(const char *const *cand, size_t nc, int want_exec, char *out, size_t n) {
+    for (size_t i = 0; i < nc; i++) {
+        if (access(cand[i], want_exec ? X_OK : R_OK) != 0) continue;
+        char real[PATH_MAX];
+        const char *path = realpath(cand[i], real) ? real : cand[i];
+        if ((size_t)snprintf(out, n, "%s", path) >= n) continue; /* too long to pass on: skip it */
+        return 0;
+    }
+    return -1;
+}
+
+/* The CPU driver: $LEPTON_CUDAEMU_LIBRARY; then this lepton's own: the build tree's for the build
+ * tree's lepton, else <bindir>/LEPTON_BIN_TO_LIBDIR/lepton/libcuda.so.1 found from this executable
+ * (an installation moved elsewhere uses its own driver, never the build tree's); then the
+ * install location compiled in. */
 static int find_cudaemu(char *out, size_t n) {
     const char *env = getenv("LEPTON_CUDAEMU_LIBRARY");
     if (env && *env) {
@@ -89,44 +114,43 @@ static int find_cudaemu(char *out, size_t n) {
         snprintf(out, n, "%s", env);
         return 0;
     }
-    const char *fixed[] = {LEPTON_CUDAEMU_BUILD_PATH, LEPTON_CUDAEMU_INSTALL_PATH};
-    for (size_t i = 0; i < 2; i++)
-        if (access(fixed[i], R_OK) == 0) {
-            snprintf(out, n, "%s", fixed[i]);
-            return 0;
-        }
-    char dir[900];
+    char dir[900], own[1100];
+    const char *cand[2] = {NULL, NULL};
+    size_t nc = 0;
     if (exe_dir(dir, sizeof dir) == 0) {
-        const char *rel[] = {"/../lib/lepton/libcuda.so.1", "/../lib64/lepton/libcuda.so.1"};
-        for (size_t i = 0; i < 2; i++) {
-            snprintf(out, n, "%s%s", dir, rel[i]);
-            if (access(out, R_OK) == 0) return 0;
-        }
+        if (is_build_tree(dir))
+            snprintf(own, sizeof own, "%s", LEPTON_CUDAEMU_BUILD_PATH);
+        else
+            snprintf(own, sizeof own, "%s/%s/lepton/libcuda.so.1", dir, LEPTON_BIN_TO_LIBDIR);
+        cand[nc++] = own;
     }
-    cli_err("cannot find the CPU CUDA driver (tried %s and %s); set "
+    cand[nc++] = LEPTON_CUDAEMU_INSTALL_PATH;
+    if (first_present(cand, nc, 0, out, n) == 0) return 0;
+    cli_err("cannot find the CPU CUDA driver (tried %s%s%s); set "
             "LEPTON_CUDAEMU_LIBRARY=/path/to/cudaemu/libcuda.so.1",
-            LEPTON_CUDAEMU_BUILD_PATH, LEPTON_CUDAEMU_INSTALL_PATH);
+            cand[0], nc > 1 ? " and " : "", nc > 1 ? cand[1] : "");
     return -1;
 }
 
-/* lepton-worker: $LEPTON_WORKER, next to this executable, the build tree. */
+/* lepton-worker: $LEPTON_WORKER; next to this executable (an installation); the build tree's for
+ * the build tree's lepton. */
 static int find_worker(char *out, size_t n) {
     const char *env = getenv("LEPTON_WORKER");
     if (env && *env) {
         snprintf(out, n, "%s", env);
         return 0;
     }
-    char dir[900];
+    char dir[900], own[1100];
+    const char *cand[2] = {NULL, NULL};
+    size_t nc = 0;
     if (exe_dir(dir, sizeof dir) == 0) {
-        snprintf(out, n, "%s/lepton-worker", dir);
-        if (access(out, X_OK) == 0) return 0;
+        snprintf(own, sizeof own, "%s/lepton-worker", dir);
+        cand[nc++] = own;
+        if (is_build_tree(dir)) cand[nc++] = LEPTON_WORKER_BUILD_PATH;
     }
-    if (access(LEPTON_WORKER_BUILD_PATH, X_OK) == 0) {
-        snprintf(out, n, "%s", LEPTON_WORKER_BUILD_PATH);
-        return 0;
-    }
-    cli_err("cannot find lepton-worker next to lepton or in the build tree; set "
-            "LEPTON_WORKER=/path/to/lepton-worker");
+    if (first_present(cand, nc, 1, out, n) == 0) return 0;
+    cli_err("cannot find lepton-worker next to lepton%s; set LEPTON_WORKER=/path/to/lepton-worker",
+            nc ? "" : " (/proc/self/exe is unreadable)");
     return -1;
 }
 

@@ -5,6 +5,7 @@
  * signals sent to lepton, reaps PROGRAM, then closes the lease it opened (printing its cost) or
  * detaches from the one it attached. Exit status: PROGRAM's (docs/exec.md). */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -76,28 +77,30 @@ static int exe_dir(char *out, size_t n) {
     return 0;
 }
 
-/* The remote driver's directory (docs/exec.md): $LEPTON_REMOTE_LIBDIR; the build tree's remote/
- * when this lepton is the build tree's; the install location; <bindir>/../lib{,64}/lepton/remote
- * of a relocated install. Returns 0 with dir set when DIR/libcuda.so.1 exists, else prints why and
- * returns -1. */
+/* The remote driver's directory (docs/exec.md): $LEPTON_REMOTE_LIBDIR; then this lepton's own:
+ * the build tree's remote/ for the build tree's lepton (its directory is LEPTON_CLI_BUILD_DIR, after
+ * realpath()), else <bindir>/LEPTON_BIN_TO_LIBDIR/lepton/remote found from this executable (a
+ * moved installation uses its own); then the install location compiled in. Returns 0 with dir set
+ * when DIR/libcuda.so.1 exists, else prints why and returns -1. */
 static int find_remote_dir(char *dir, size_t n) {
     const char *env = getenv("LEPTON_REMOTE_LIBDIR");
     char self[1024] = "";
     int have_self = exe_dir(self, sizeof self) == 0;
-    const char *build = LEPTON_BUILD_DIR "/";
     if (env && *env) {
         snprintf(dir, n, "%s", env);
-    } else if (have_self && !strncmp(self, build, strlen(build))) {
-        snprintf(dir, n, "%s", LEPTON_REMOTE_BUILD_DIR);
     } else {
-        snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
-        char path[1200];
+        char a[PATH_MAX], b[PATH_MAX], path[1200];
+        if (have_self && realpath(self, a) && realpath(LEPTON_CLI_BUILD_DIR, b) && !strcmp(a, b))
+            snprintf(dir, n, "%s", LEPTON_REMOTE_BUILD_DIR);
+        else if (have_self)
+            snprintf(dir, n, "%s/%s/lepton/remote", self, LEPTON_BIN_TO_LIBDIR);
+        else
+            snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
         snprintf(path, sizeof path, "%s/libcuda.so.1", dir);
-        const char *rel[] = {"/../lib/lepton/remote", "/../lib64/lepton/remote"};
-        for (size_t i = 0; have_self && access(path, R_OK) != 0 && i < 2; i++) {
-            snprintf(path, sizeof path, "%s%s/libcuda.so.1", self, rel[i]);
-            if (access(path, R_OK) == 0) snprintf(dir, n, "%s%s", self, rel[i]);
-        }
+        if (access(path, R_OK) != 0)
+            snprintf(dir, n, "%s", LEPTON_REMOTE_INSTALL_DIR);
+        else if (realpath(dir, a) && strlen(a) < n)
+            memcpy(dir, a, strlen(a) + 1);
     }
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')

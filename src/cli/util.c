@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "money.h"
 
@@ -211,34 +212,28 @@ int cli_read_file(const char *path, void **data, size_t *size) {
         cli_err("cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    size_t cap = 0, n = 0;
-    char *buf = NULL;
+    lp_buf b = LP_BUF_INIT;
     for (;;) {
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                cli_err("out of memory reading %s", path);
-                return -1;
-            }
-            buf = nb;
-            cap = ncap;
+        if (lp_buf_reserve(&b, b.len < 65536 ? 65536 : b.len, LP_CAP_FILE)) {
+            lp_buf_free(&b);
+            fclose(f);
+            cli_err("out of memory reading %s", path);
+            return -1;
         }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
+        size_t r = fread(b.p + b.len, 1, b.cap - 1 - b.len, f);
+        b.len += r;
         if (r == 0) break;
     }
     int bad = ferror(f);
     fclose(f);
     if (bad) {
-        free(buf);
+        lp_buf_free(&b);
         cli_err("cannot read %s", path);
         return -1;
     }
-    *data = buf;
-    *size = n;
+    b.p[b.len] = '\0';
+    *data = b.p; /* never NULL, also for an empty file */
+    *size = b.len;
     return 0;
 }
 

@@ -58,7 +58,7 @@ const lc_function *lc_module_function(const lepton_module *m, const char *name) 
 /* Reads {"functions": [{"name", "params": [{"offset", "size"}], "attributes": [...]}]} into a new
  * image ("attributes" and "offset" are absent from older workers: unknown, and offsets then
  * follow from the sizes as the ABI lays parameters out). */
-static int parse_module(const char *fn, const char *sha, const lc_buf *answer, lc_image **out) {
+static int parse_module(const char *fn, const char *sha, const lp_buf *answer, lc_image **out) {
     *out = NULL;
     json_error_t jerr;
     json_t *j = answer->len ? json_loadb(answer->p, answer->len, 0, &jerr) : NULL;
@@ -215,7 +215,7 @@ int lepton_module_load(lepton_lease *l, const void *image, size_t size, lepton_m
             }
             /* The answers describe the same image: keep one for the parameter lists. */
             for (uint32_t k = 0; k < missing; k++) {
-                lc_buf tmp = x[put[k].worker].answer;
+                lp_buf tmp = x[put[k].worker].answer;
                 x[put[k].worker].answer = put[k].answer;
                 put[k].answer = tmp;
                 lc_xfer_done(&put[k]);
@@ -329,7 +329,7 @@ int lepton_buffer_alloc(lepton_lease *l, uint32_t gpu, size_t size, lepton_buffe
 }
 
 int lc_buffer_from_answer(const char *fn, const char *what, lepton_lease *l, uint32_t gpu,
-                          const lc_buf *answer, uint64_t size, lepton_buffer **out) {
+                          const lp_buf *answer, uint64_t size, lepton_buffer **out) {
     json_t *j = json_loadb(answer->p ? answer->p : "", answer->len, 0, NULL);
     const json_t *id = json_object_get(j, "buffer"), *addr = json_object_get(j, "address"),
                  *sz = json_object_get(j, "size");

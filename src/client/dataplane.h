@@ -2,8 +2,9 @@
  * their HTTP transport (dp_http.c), modules and buffers (dataplane.c), and jobs and tasks
  * (dp_jobs.c). Internal to liblepton.
  *
- * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers, the job queues and the
- * pools of curl handles; it is never held during network I/O or a log call. A task has its own
+ * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers and the job queues (the
+ * pools of curl handles have their own locks, lp_http_pool); it is never held during network I/O
+ * or a log call. A task has its own
  * mutex and condition variable, so waiting on one task never contends with submitting others. */
 #ifndef LEPTON_CLIENT_DATAPLANE_H
 #define LEPTON_CLIENT_DATAPLANE_H
@@ -16,6 +17,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "buf.h"
+#include "httpc.h"
 #include "lc_raw.h"
 #include "lepton/lepton.h"
 #include "wire_job.h"
@@ -23,20 +26,19 @@
 /* The header naming a handle's job session (lepton_lease.session) when it is not 0. */
 #define LC_SESSION_HEADER "Lepton-Job-Session"
 
-#define LC_DP_SPIN_US 50             /* default of LEPTON_DP_SPIN_US */
-#define LC_DP_CONNS 8                /* connections (requests on the wire) per worker */
-#define LC_DP_BATCH_JOBS 64          /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
-#define LC_DP_BATCH_JOB (64u << 10)  /* a job sending or reading more than this goes alone */
-#define LC_DP_BATCH_BYTES (1u << 20) /* bytes of one batched request */
-#define LC_DP_BATCH_AFTER 2          /* requests of small jobs on the wire per worker */
-#define LC_DP_MAX_JSON (8u << 20)    /* a JSON answer larger than this is malformed */
-#define LC_DP_MAX_MODULE (64u << 20) /* docs/dataplane.md: images up to 64 MiB */
+#define LC_DP_SPIN_US 50              /* default of LEPTON_DP_SPIN_US */
+#define LC_DP_CONNS 8                 /* connections (requests on the wire) per worker */
+#define LC_DP_BATCH_JOBS 64           /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
+#define LC_DP_BATCH_JOB (64u << 10)   /* a job sending or reading more than this goes alone */
+#define LC_DP_BATCH_BYTES (1u << 20)  /* bytes of one batched request */
+#define LC_DP_BATCH_AFTER 2           /* requests of small jobs on the wire per worker */
+#define LC_DP_MAX_JSON LP_CAP_DP_JSON /* a JSON answer larger than this is malformed (buf.h) */
+#define LC_DP_MAX_MODULE (64u << 20)  /* docs/dataplane.md: images up to 64 MiB */
 /* The job contract's limits (steps, arguments, value bytes, descriptor) live in wire_job.h, shared
  * with the worker; these two names stay for the module answer's parameter lists (dataplane.c). */
 #define LC_DP_MAX_ARGS WIRE_JOB_MAX_ARGS   /* parameters of one kernel */
 #define LC_DP_MAX_VALUE WIRE_JOB_MAX_VALUE /* bytes of one kernel parameter */
 
-struct lc_easy;
 struct lc_image;
 struct lc_stream;
 struct lc_sop;
@@ -75,12 +77,6 @@ typedef struct lc_wstream {
     struct lc_sop *ops, *ops_tail; /* buffer reads and writes waiting to be sent (lc_dp.lock) */
 } lc_wstream;
 
-/* A growable byte buffer (answers, error bodies). */
-typedef struct lc_buf {
-    char *p;
-    size_t len, cap;
-} lc_buf;
-
 /* One worker: the lease worker of one GPU of the lease. */
 typedef struct lc_worker {
     char *url;       /* "http://host:port", no trailing slash */
@@ -95,8 +91,8 @@ typedef struct lc_worker {
     int64_t progress_ns;             /* when a job result last came from it (the driver role's) */
     int64_t queue_full_ns;           /* when it last answered 503 queue_full (the driver role's) */
     int64_t backoff_ms;
-    struct lc_easy *idle; /* blocking-call handles with a connection to this worker */
-    lc_wstream st;        /* the stream (dp_jobs.c, dp_stream.c) */
+    lp_http_pool idle; /* blocking-call handles with a connection to this worker */
+    lc_wstream st;     /* the stream (dp_jobs.c, dp_stream.c) */
 } lc_worker;
 
 /* The data-plane state of a lease; created with the lease, freed by its close. */
@@ -121,7 +117,7 @@ typedef struct lc_dp {
     int io_started;
     int stopping;               /* lease close: no new jobs; the I/O thread ends */
     unsigned pending;           /* jobs queued or on the wire, all workers */
-    struct lc_easy *job_idle;   /* job handles not in use */
+    lp_http_pool job_idle;      /* job handles not in use */
     struct lepton_task *active; /* jobs on the wire (the driver's) */
     int driver;                 /* who holds the driver role (LC_ROLE_*) */
     pthread_cond_t io_cv;       /* wakes the I/O thread */
@@ -192,7 +188,7 @@ struct lepton_task {
     uint32_t worker;
     uint64_t seq;
     int64_t deadline_ns; /* a worker that is still starting is retried until then */
-    struct lc_easy *easy;
+    lp_http_conn *easy;
     /* The request: head (u32 + descriptor) then the WRITE segments. */
     char *head;
     size_t head_len;
@@ -205,7 +201,7 @@ struct lepton_task {
     unsigned char len_bytes[4];
     size_t len_got;
     uint32_t result_len;
-    lc_buf result;             /* the framed result's JSON, or a JSON answer */
+    lp_buf result;             /* the framed result's JSON, or a JSON answer */
     size_t recv_seg, recv_off; /* READ data position */
     uint64_t read_got, read_total;
     int bad_answer; /* the callback stopped the transfer: see `error` */
@@ -283,11 +279,11 @@ typedef struct lc_xfer {
     size_t body_len, body_off;
     char *sink; /* a 2xx answer's body goes here (exactly sink_len bytes), or NULL */
     size_t sink_len, sink_got;
-    lc_buf answer; /* the answer otherwise (JSON), owned; freed by lc_xfer_done */
+    lp_buf answer; /* the answer otherwise (JSON), owned; freed by lc_xfer_done */
     long http;     /* HTTP status; 0 = no answer */
     CURLcode cc;
     int overflow, oom;
-    struct lc_easy *easy;
+    lp_http_conn *easy;
 } lc_xfer;
 
 /* Runs the transfers at once (in parallel when n > 1) and retries those whose worker is still
@@ -333,16 +329,10 @@ int lc_dp_ended_cached(lc_dp *dp);
 /* Asks the broker (once; the answer is cached) whether the lease has ended; 1 when it has. */
 int lc_dp_lease_ended(lc_dp *dp);
 
-/* Job transport handles (dp_http.c keeps the common options in one place). */
-struct lc_easy *lc_easy_take(lc_dp *dp, struct lc_easy **pool);
-void lc_easy_give(lc_dp *dp, struct lc_easy **pool, struct lc_easy *e);
-CURL *lc_easy_curl(struct lc_easy *e);
-const char *lc_easy_errbuf(struct lc_easy *e);
-void lc_easy_pool_free(struct lc_easy **pool);
-
-void lc_buf_free(lc_buf *b);
-/* Appends; returns 0, or -1 past `max` bytes or out of memory (*oom set then). */
-int lc_buf_add(lc_buf *b, const void *p, size_t n, size_t max, int *oom);
+/* Data-plane handles: the client's options (src/common/httpc.h) tuned for bulk transfers
+ * (LP_HTTP_BULK), from `pool` (NULL: a fresh handle, e.g. for a stream connection). */
+lp_http_conn *lc_easy_take(lc_dp *dp, lp_http_pool *pool);
+void lc_easy_give(lp_http_pool *pool, lp_http_conn *e);
 
 /* ---- dp_stream.c: one stream connection (used by the driver role's holder only) ---- */
 
@@ -389,7 +379,7 @@ void lc_images_free(lc_dp *dp);
 /* A new handle of buffer {"buffer": ID, "address": A, "size": N} (the worker's answer to `what`)
  * on GPU `gpu` of l, listed with the lease's buffers; `size` 0: the answer's. */
 int lc_buffer_from_answer(const char *fn, const char *what, struct lepton_lease *l, uint32_t gpu,
-                          const lc_buf *answer, uint64_t size, lepton_buffer **out);
+                          const lp_buf *answer, uint64_t size, lepton_buffer **out);
 /* Looks up a kernel of a module; NULL when the module has no such function. */
 const lc_function *lc_module_function(const lepton_module *m, const char *name);
 

@@ -1,11 +1,12 @@
 /* dp_http.c — the data plane's transport to the lease workers: their addresses (from the
- * broker's lease JSON), pooled curl handles tuned for bulk bodies streamed straight from and into
- * the caller's memory, blocking requests (one, or several in parallel on one thread), the retry
- * of a worker that is still starting, and the mapping of every outcome to a lepton_status.
+ * broker's lease JSON), pooled curl handles (src/common/httpc.h, tuned for bulk bodies: LP_HTTP_BULK)
+ * streamed straight from and into the caller's memory, blocking requests (one, or several in
+ * parallel on one thread), the retry of a worker that is still starting, and the mapping of every
+ * outcome to a lepton_status.
  *
- * Thread safety: the pools are guarded by lc_dp.lock, taken only to pop or push a handle; a
- * handle is used by one thread at a time. Everything else in lc_dp that this file reads is
- * written once by lc_dp_new. */
+ * Thread safety: each pool has its own lock, taken only to pop or push a handle; a handle is used
+ * by one thread at a time. Everything else in lc_dp that this file reads is written once by
+ * lc_dp_new. */
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -22,45 +23,9 @@
 #include "strutil.h"
 #include "wire.h"
 
-#define LC_UPLOAD_BUFFER (2l << 20)     /* CURLOPT_UPLOAD_BUFFERSIZE: fewer, larger socket writes */
-#define LC_DOWNLOAD_BUFFER (512l << 10) /* CURLOPT_BUFFERSIZE */
 #define LC_BACKOFF_FIRST_MS 10
 #define LC_BACKOFF_MAX_MS 200
 #define LC_URL_MAX 1536
-
-typedef struct lc_easy {
-    struct lc_easy *next;
-    CURL *curl;
-    char errbuf[CURL_ERROR_SIZE];
-} lc_easy;
-
-/* ---- small buffers ---- */
-
-void lc_buf_free(lc_buf *b) {
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-}
-
-int lc_buf_add(lc_buf *b, const void *p, size_t n, size_t max, int *oom) {
-    if (n > max - b->len) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            if (oom) *oom = 1;
-            return -1;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
 
 /* ---- addresses ---- */
 
@@ -155,43 +120,22 @@ static int worker_urls(lc_dp *dp, const json_t *lease, const char **why) {
         if (!w->batch_url) return -1;
         snprintf(w->batch_url, n, "%s/v1/jobs/batch", w->url);
     }
-    /* The lease token is sent to the workers only. */
-    size_t n = strlen(token) + sizeof "Authorization: Bearer ";
-    char *line = malloc(n);
-    if (!line) return -1;
-    snprintf(line, n, "Authorization: Bearer %s", token);
     /* A handle's jobs are numbered in its own session (docs/dataplane.md, Jobs), and the modules it
      * loads are held by that session until it frees them: the lease's own handle uses session 0,
-     * which needs no header. */
+     * which needs no header. The lease token is sent to the workers only. */
     char session[64] = "";
     if (dp->lease->session)
         snprintf(session, sizeof session, LC_SESSION_HEADER ": %" PRIu64, dp->lease->session);
-    const char *json_lines[] = {line, "Content-Type: application/json", "Accept: application/json",
+    const char *json_lines[] = {"Content-Type: application/json", "Accept: application/json",
                                 "Expect:", session};
-    const char *raw_lines[] = {line, "Content-Type: application/octet-stream", "Expect:", session};
-    int bad = 0;
-    for (size_t k = 0; !bad && k < sizeof json_lines / sizeof *json_lines && *json_lines[k]; k++) {
-        struct curl_slist *s = curl_slist_append(dp->json_headers, json_lines[k]);
-        if (s) dp->json_headers = s;
-        bad = !s;
-    }
-    for (size_t k = 0; !bad && k < sizeof raw_lines / sizeof *raw_lines && *raw_lines[k]; k++) {
-        struct curl_slist *s = curl_slist_append(dp->raw_headers, raw_lines[k]);
-        if (s) dp->raw_headers = s;
-        bad = !s;
-    }
+    const char *raw_lines[] = {"Content-Type: application/octet-stream", "Expect:", session};
     /* Large jobs wait for "100 Continue": a worker whose job queue is full refuses them before their
      * bytes are sent (docs/dataplane.md, Queue limit). */
-    const char *expect_lines[] = {line, "Content-Type: application/octet-stream", "Expect: 100-continue",
-                                  session};
-    for (size_t k = 0; !bad && k < sizeof expect_lines / sizeof *expect_lines && *expect_lines[k]; k++) {
-        struct curl_slist *s = curl_slist_append(dp->expect_headers, expect_lines[k]);
-        if (s) dp->expect_headers = s;
-        bad = !s;
-    }
-    memset(line, 0, n); /* a secret: leave no stray copy */
-    free(line);
-    return bad ? -1 : 0;
+    const char *expect_lines[] = {"Content-Type: application/octet-stream", "Expect: 100-continue", session};
+    dp->json_headers = lp_http_headers(token, json_lines, sizeof json_lines / sizeof *json_lines);
+    dp->raw_headers = lp_http_headers(token, raw_lines, sizeof raw_lines / sizeof *raw_lines);
+    dp->expect_headers = lp_http_headers(token, expect_lines, sizeof expect_lines / sizeof *expect_lines);
+    return dp->json_headers && dp->raw_headers && dp->expect_headers ? 0 : -1;
 }
 
 lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
@@ -202,12 +146,15 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
     pthread_mutex_init(&dp->lock, NULL);
     lc_cond_init_mono(&dp->io_cv);
     lc_cond_init_mono(&dp->role_cv);
+    lp_http_pool_init(&dp->job_idle, 0);
     if (l->gpu_count == 0 || l->gpu_count > 1024) {
         dp->fn_none = "the lease has no GPUs";
         return dp;
     }
     dp->workers = calloc(l->gpu_count, sizeof *dp->workers);
     if (!dp->workers) goto oom;
+    for (uint32_t i = 0; i < l->gpu_count; i++)
+        lp_http_pool_init(&dp->workers[i].idle, 0);
     /* LEPTON_DP_STREAM=0: jobs and buffer calls over plain HTTP (e.g. to watch them in a proxy). */
     const char *stream = getenv("LEPTON_DP_STREAM");
     dp->stream_off = stream && !strcmp(stream, "0");
@@ -228,6 +175,7 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
         pthread_mutex_init(&dp->lock, NULL);
         lc_cond_init_mono(&dp->io_cv);
         lc_cond_init_mono(&dp->role_cv);
+        lp_http_pool_init(&dp->job_idle, 0);
         dp->fn_none = why;
     }
     return dp;
@@ -263,17 +211,6 @@ void lc_dp_note_ended(lc_dp *dp, int state, const char *why) {
     pthread_mutex_unlock(&dp->lock);
 }
 
-void lc_easy_pool_free(lc_easy **pool) {
-    lc_easy *e = *pool;
-    while (e) {
-        lc_easy *next = e->next;
-        curl_easy_cleanup(e->curl);
-        free(e);
-        e = next;
-    }
-    *pool = NULL;
-}
-
 void lc_dp_shutdown(lc_dp *dp) {
     if (!dp) return;
     lc_jobs_shutdown(dp);
@@ -297,27 +234,21 @@ void lc_dp_shutdown(lc_dp *dp) {
     lc_images_free(dp);
 }
 
-static void wipe_headers(struct curl_slist *s) {
-    for (struct curl_slist *p = s; p; p = p->next)
-        memset(p->data, 0, strlen(p->data));
-    curl_slist_free_all(s);
-}
-
 void lc_dp_free(lc_dp *dp) {
     if (!dp) return;
     for (uint32_t i = 0; i < dp->nworkers; i++) {
         lc_stream_close(dp->workers[i].st.conn);
         free(dp->workers[i].st.rbuf);
-        lc_easy_pool_free(&dp->workers[i].idle);
+        lp_http_pool_free(&dp->workers[i].idle);
         free(dp->workers[i].url);
         free(dp->workers[i].jobs_url);
         free(dp->workers[i].batch_url);
     }
-    lc_easy_pool_free(&dp->job_idle);
+    lp_http_pool_free(&dp->job_idle);
     free(dp->workers);
-    wipe_headers(dp->json_headers);
-    wipe_headers(dp->raw_headers);
-    wipe_headers(dp->expect_headers);
+    lp_http_headers_free(dp->json_headers);
+    lp_http_headers_free(dp->raw_headers);
+    lp_http_headers_free(dp->expect_headers);
     pthread_cond_destroy(&dp->io_cv);
     pthread_cond_destroy(&dp->role_cv);
     pthread_mutex_destroy(&dp->lock);
@@ -326,71 +257,12 @@ void lc_dp_free(lc_dp *dp) {
 
 /* ---- curl handles ---- */
 
-static lc_easy *easy_new(lc_dp *dp) {
-    lc_easy *k = calloc(1, sizeof *k);
-    if (!k) return NULL;
-    k->curl = curl_easy_init();
-    if (!k->curl) {
-        free(k);
-        return NULL;
-    }
-    const lc_http *h = &dp->lease->client->http;
-    CURL *e = k->curl;
-    CURLcode rc = CURLE_OK;
-#define SET(opt, val)                                                                                        \
-    if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val)
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_TCP_NODELAY, 1L);
-    /* A job may run for long: a dead node is found by keep-alive probes, not a deadline. */
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_TCP_KEEPIDLE, 10L);
-    SET(CURLOPT_TCP_KEEPINTVL, 5L);
-    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85 */
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_USERAGENT, "liblepton/" LEPTON_LIBRARY_VERSION);
-    SET(CURLOPT_NOPROXY, h->noproxy);
-    SET(CURLOPT_ERRORBUFFER, k->errbuf);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)dp->timeout_ms);
-    SET(CURLOPT_UPLOAD_BUFFERSIZE, LC_UPLOAD_BUFFER);
-    SET(CURLOPT_BUFFERSIZE, LC_DOWNLOAD_BUFFER);
-    if (h->ca_file) SET(CURLOPT_CAINFO, h->ca_file);
-#undef SET
-    if (rc != CURLE_OK) {
-        curl_easy_cleanup(e);
-        free(k);
-        return NULL;
-    }
-    return k;
+lp_http_conn *lc_easy_take(lc_dp *dp, lp_http_pool *pool) {
+    const lp_httpc *h = dp->lease->client->http.hc;
+    return pool ? lp_http_pool_take(pool, h, LP_HTTP_BULK) : lp_http_conn_new(h, LP_HTTP_BULK);
 }
 
-lc_easy *lc_easy_take(lc_dp *dp, lc_easy **pool) {
-    pthread_mutex_lock(&dp->lock);
-    lc_easy *k = *pool;
-    if (k) *pool = k->next;
-    pthread_mutex_unlock(&dp->lock);
-    if (k) {
-        k->next = NULL;
-        k->errbuf[0] = '\0';
-        return k;
-    }
-    return easy_new(dp);
-}
-
-void lc_easy_give(lc_dp *dp, lc_easy **pool, lc_easy *k) {
-    if (!k) return;
-    pthread_mutex_lock(&dp->lock);
-    k->next = *pool;
-    *pool = k;
-    pthread_mutex_unlock(&dp->lock);
-}
-
-CURL *lc_easy_curl(lc_easy *e) { return e->curl; }
-const char *lc_easy_errbuf(lc_easy *e) { return e->errbuf; }
+void lc_easy_give(lp_http_pool *pool, lp_http_conn *k) { lp_http_pool_give(pool, k); }
 
 /* ---- blocking transfers ---- */
 
@@ -425,8 +297,12 @@ static size_t xfer_write(char *ptr, size_t size, size_t nmemb, void *user) {
         x->sink_got += n;
         return n;
     }
-    if (lc_buf_add(&x->answer, ptr, n, LC_DP_MAX_JSON, &x->oom)) {
-        if (!x->oom) x->overflow = 1;
+    int rc = lp_buf_append(&x->answer, ptr, n, LC_DP_MAX_JSON);
+    if (rc) {
+        if (rc == LP_BUF_NOMEM)
+            x->oom = 1;
+        else
+            x->overflow = 1;
         return 0;
     }
     return n;
@@ -586,13 +462,13 @@ void lc_dp_run(lc_dp *dp, lc_xfer *x, size_t n) {
         if (!x[i].easy) continue;
         /* Handles are kept with their worker: their connection to it stays warm. */
         curl_easy_setopt(x[i].easy->curl, CURLOPT_PRIVATE, NULL);
-        lc_easy_give(dp, &dp->workers[x[i].worker].idle, x[i].easy);
+        lc_easy_give(&dp->workers[x[i].worker].idle, x[i].easy);
         x[i].easy = NULL;
     }
     if (run != run_stack) free(run);
 }
 
-void lc_xfer_done(lc_xfer *x) { lc_buf_free(&x->answer); }
+void lc_xfer_done(lc_xfer *x) { lp_buf_free(&x->answer); }
 
 int lc_dp_transport_text(const lc_dp *dp, const lc_worker *w, CURLcode cc, char *out, size_t n,
                          const char *err) {
@@ -706,10 +582,9 @@ int lc_dp_refine_lost(lc_dp *dp, int status, char *text, size_t n) {
 int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t n, int *starting) {
     *starting = 0;
     json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
-    json_t *err = json_object_get(j, "error");
-    const char *code = json_string_value(json_object_get(err, "code"));
-    const char *msg = json_string_value(json_object_get(err, "message"));
-    const char *hint = json_string_value(json_object_get(err, "hint"));
+    lp_http_error e;
+    lp_http_error_of(j, http, &e);
+    const char *code = e.code, *msg = e.message, *hint = e.hint;
     int st;
     if (!code && !msg) {
         char ex[200];
@@ -738,7 +613,7 @@ int lc_dp_error_text(long http, const char *body, size_t len, char *out, size_t 
         json_decref(j);
         return LEPTON_ENODELOST;
     } else {
-        st = wire_code_to_status(code, http);
+        st = e.status;
     }
     if (hint && *hint)
         snprintf(out, n, "%s (hint: %s)", msg, hint);

@@ -155,14 +155,14 @@ static void task_unref(lepton_task *t) {
     if (atomic_fetch_sub(&t->refs, 1) != 1) return;
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
-    lc_buf_free(&t->result);
+    lp_buf_free(&t->result);
     free(t);
 }
 
 /* Publishes the outcome, wakes the waiters and drops the transport's reference. */
 static void task_complete(lepton_task *t, int32_t state, int32_t status, const char *error,
                           const int64_t ns[3]) {
-    lc_buf_free(&t->result);
+    lp_buf_free(&t->result);
     pthread_mutex_lock(&t->mu);
     t->state = state;
     t->status = status;
@@ -247,8 +247,7 @@ static int framed_feed(lepton_task *t, const char *p, size_t n) {
             }
         } else if (t->result.len < t->result_len) {
             size_t k = t->result_len - t->result.len < n ? t->result_len - t->result.len : n;
-            int oom = 0;
-            if (lc_buf_add(&t->result, p, k, LC_DP_MAX_JSON, &oom))
+            if (lp_buf_append(&t->result, p, k, LC_DP_MAX_JSON))
                 return feed_bad(t, "out of memory reading the worker's job result");
             p += k;
             n -= k;
@@ -281,17 +280,16 @@ static int json_answer(lepton_task *t, const char *p, size_t n, size_t *ret) {
     if (!t->json_answer) {
         long code = 0;
         char *ct = NULL;
-        CURL *e = lc_easy_curl(t->easy);
+        CURL *e = t->easy->curl;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
         curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct);
         t->json_answer = (code < 200 || code >= 300 || (ct && strstr(ct, "json"))) ? 1 : 2;
     }
     if (t->json_answer != 1) return 0;
-    int oom = 0;
-    *ret = lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom)
-               ? job_bad(t, oom ? "out of memory reading the worker's answer"
-                                : "the worker's answer is too large")
-               : n;
+    int rc = lp_buf_append(&t->result, p, n, LC_DP_MAX_JSON);
+    *ret = rc ? job_bad(t, rc == LP_BUF_NOMEM ? "out of memory reading the worker's answer"
+                                              : "the worker's answer is too large")
+              : n;
     return 1;
 }
 
@@ -367,10 +365,10 @@ static void active_unlink(lc_dp *dp, lepton_task *t) {
 
 /* Takes a request off the wire: its handle goes back to the pool. */
 static void job_detach(lc_dp *dp, lepton_task *t) {
-    CURL *e = lc_easy_curl(t->easy);
+    CURL *e = t->easy->curl;
     curl_multi_remove_handle(dp->multi, e);
     active_unlink(dp, t);
-    lc_easy_give(dp, &dp->job_idle, t->easy);
+    lc_easy_give(&dp->job_idle, t->easy);
     t->easy = NULL;
     free(t->batch_body);
     t->batch_body = NULL;
@@ -483,7 +481,7 @@ static void job_start(lc_dp *dp, lepton_task *t) {
         request_finish(dp, t, LEPTON_ENOMEM, "out of memory (no curl handle)");
         return;
     }
-    CURL *e = lc_easy_curl(t->easy);
+    CURL *e = t->easy->curl;
     int batch = t->batch_next != NULL;
     uint64_t body_len = t->body_len, read_total = t->read_total;
     if (batch) {
@@ -492,7 +490,7 @@ static void job_start(lc_dp *dp, lepton_task *t) {
             len += 4 + (size_t)u->body_len;
         char *b = malloc(len);
         if (!b) {
-            lc_easy_give(dp, &dp->job_idle, t->easy);
+            lc_easy_give(&dp->job_idle, t->easy);
             t->easy = NULL;
             request_finish(dp, t, LEPTON_ENOMEM, "out of memory (batch of jobs)");
             return;
@@ -556,7 +554,7 @@ static void job_start(lc_dp *dp, lepton_task *t) {
     active_link(dp, t);
     if (curl_multi_add_handle(dp->multi, e) != CURLM_OK) {
         active_unlink(dp, t);
-        lc_easy_give(dp, &dp->job_idle, t->easy);
+        lc_easy_give(&dp->job_idle, t->easy);
         t->easy = NULL;
         free(t->batch_body);
         t->batch_body = NULL;
@@ -653,9 +651,9 @@ static void request_done(lc_dp *dp, lepton_task *t, CURLcode cc) {
     lc_worker *w = &dp->workers[t->worker];
     long http = 0;
     char text[512];
-    curl_easy_getinfo(lc_easy_curl(t->easy), CURLINFO_RESPONSE_CODE, &http);
-    int net = cc == CURLE_OK ? LEPTON_OK
-                             : lc_dp_transport_text(dp, w, cc, text, sizeof text, lc_easy_errbuf(t->easy));
+    curl_easy_getinfo(t->easy->curl, CURLINFO_RESPONSE_CODE, &http);
+    int net =
+        cc == CURLE_OK ? LEPTON_OK : lc_dp_transport_text(dp, w, cc, text, sizeof text, t->easy->errbuf);
     int was_up = atomic_load(&w->up);
     int batch = t->batch_next != NULL;
     int64_t now = lp_mono_ns();
@@ -885,13 +883,12 @@ static void st_direct_done(lc_wstream *st, size_t n) {
 static void st_feed(lc_wstream *st, const char *p, size_t n) {
     lc_sent *e = st->head;
     int ok = st->status >= 200 && st->status < 300;
-    int oom = 0;
     if (e->op) {
         if (ok) {
             memcpy(e->op->p + e->op->got, p, n); /* a READ: the length was checked to be its size */
             e->op->got += n;
         } else {
-            lc_buf_add(&e->op->x->answer, p, n, LC_DP_MAX_JSON, &oom);
+            (void)lp_buf_append(&e->op->x->answer, p, n, LC_DP_MAX_JSON); /* cut: judged by its JSON */
         }
         return;
     }
@@ -899,7 +896,7 @@ static void st_feed(lc_wstream *st, const char *p, size_t n) {
     if (t->bad_answer) return;
     if (ok)
         framed_feed(t, p, n);
-    else if (lc_buf_add(&t->result, p, n, LC_DP_MAX_JSON, &oom))
+    else if (lp_buf_append(&t->result, p, n, LC_DP_MAX_JSON))
         job_bad(t, "the worker's error answer is too large");
 }
 

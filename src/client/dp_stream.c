@@ -30,7 +30,7 @@
 #define ST_ANSWER_MAX 8192   /* the upgrade's answer head */
 
 struct lc_stream {
-    struct lc_easy *easy;
+    lp_http_conn *easy;
     CURL *curl;
     int fd;
     int tls;
@@ -44,7 +44,7 @@ int lc_stream_fd(const lc_stream *s) { return s->fd; }
 
 void lc_stream_close(lc_stream *s) {
     if (!s) return;
-    if (s->easy) lc_easy_pool_free(&s->easy); /* closes the connection */
+    lp_http_conn_free(s->easy); /* closes the connection */
     free(s->pre);
     free(s);
 }
@@ -81,13 +81,12 @@ lc_stream *lc_stream_open(lc_dp *dp, uint32_t worker, char *why, size_t n, int *
     lc_worker *w = &dp->workers[worker];
     *http = 0;
     lc_stream *s = calloc(1, sizeof *s);
-    struct lc_easy *pool = NULL;
-    if (!s || !(s->easy = lc_easy_take(dp, &pool))) {
+    if (!s || !(s->easy = lc_easy_take(dp, NULL))) {
         free(s);
         snprintf(why, n, "out of memory");
         return NULL;
     }
-    s->curl = lc_easy_curl(s->easy);
+    s->curl = s->easy->curl;
     s->tls = !strncmp(w->url, "https://", 8);
     long connect_ms = dp->timeout_ms < ST_HANDSHAKE_MS ? dp->timeout_ms : ST_HANDSHAKE_MS;
     curl_easy_setopt(s->curl, CURLOPT_URL, w->url);
@@ -97,7 +96,7 @@ lc_stream *lc_stream_open(lc_dp *dp, uint32_t worker, char *why, size_t n, int *
     curl_socket_t sock = CURL_SOCKET_BAD;
     if (cc == CURLE_OK) cc = curl_easy_getinfo(s->curl, CURLINFO_ACTIVESOCKET, &sock);
     if (cc != CURLE_OK || sock == CURL_SOCKET_BAD) {
-        const char *e = lc_easy_errbuf(s->easy);
+        const char *e = s->easy->errbuf;
         snprintf(why, n, "cannot connect: %s", e && *e ? e : curl_easy_strerror(cc));
         lc_stream_close(s);
         return NULL;

@@ -1,26 +1,21 @@
-/* http.h — the client's one HTTP path to the broker: a pool of reusable libcurl easy handles, JSON
- * request and response bodies, deadlines, one retry for requests that are safe to repeat, and the
- * mapping of transport and broker errors to lepton_status with a message. */
+/* http.h — the client's one HTTP path to the broker, over the shared client (src/common/httpc.h):
+ * JSON request and response bodies, deadlines, one retry for requests that are safe to repeat, and
+ * the mapping of transport and broker errors to lepton_status with liblepton's messages. */
 #ifndef LEPTON_CLIENT_HTTP_H
 #define LEPTON_CLIENT_HTTP_H
 
 #include <jansson.h>
-#include <pthread.h>
 #include <curl/curl.h>
 #include <stdint.h>
+
+#include "httpc.h"
 
 struct lepton_client;
 struct lc_conn;
 
 typedef struct lc_http {
-    char *base;                 /* endpoint without trailing '/', e.g. "http://127.0.0.1:7700" */
-    char *ca_file;              /* NULL = the system store */
-    char *noproxy;              /* CURLOPT_NOPROXY: $no_proxy plus loopback */
-    struct curl_slist *headers; /* Authorization, Content-Type, Accept, Expect: shared read-only */
-    int32_t timeout_ms;         /* per request; also the connect timeout */
-    pthread_mutex_t lock;       /* guards `idle` and `idle_count` only, never held during I/O */
-    struct lc_conn *idle;       /* LIFO stack: the most recently used handle has a warm connection */
-    unsigned idle_count;
+    lp_httpc *hc;       /* the shared client (src/common/httpc.h): pool, headers, TLS, proxy rule */
+    int32_t timeout_ms; /* per request; also the connect timeout */
 } lc_http;
 
 /* Sets up the pool for `base` (validated) and an optional bearer token and CA file (copied).
@@ -31,8 +26,8 @@ void lc_http_free(lc_http *h);
 
 /* Flags of lc_request.flags. */
 #define LC_RETRY                                                                                             \
-    1 /* repeating the request is harmless (read-only, idempotent, or keyed): retry once                     \
-         when the connection breaks before an answer arrives */
+    LP_HTTP_RETRY /* repeating the request is harmless (read-only, idempotent, or keyed):                    \
+                    retry once when the connection breaks before an answer arrives */
 
 typedef struct lc_request {
     const char *fn;     /* the public function on whose behalf it runs, for messages */

@@ -349,7 +349,7 @@ int lc_raw_output(lepton_lease *l, uint32_t gpu, int stream, char **out, size_t 
     if (!rc && x.answer.len) { /* the answer's buffer becomes the caller's */
         *out = x.answer.p;
         *len = x.answer.len;
-        x.answer = (lc_buf){0};
+        x.answer = (lp_buf)LP_BUF_INIT;
     }
     lc_xfer_done(&x);
     return rc;

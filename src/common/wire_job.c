@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "buf.h"
 #include "wire.h"
 
 const char *wire_job_code(int rc) {
@@ -578,8 +579,7 @@ typedef struct jr {
     long rc_step;
     char *msg;
     size_t ms;
-    char *scratch; /* unescaped strings */
-    size_t scratch_cap;
+    lp_buf scratch; /* unescaped strings (never longer than the input they come from) */
     /* the job being built: steps, args and bytes hold offsets until the end */
     vec steps, args, bytes;
     size_t nsteps; /* steps seen (may pass the limit: then not stored) */
@@ -686,13 +686,9 @@ static int jr_string(jr *r, const char **s, size_t *n) {
         *n = raw;
         return 0;
     }
-    if (raw + 1 > r->scratch_cap) {
-        char *q = realloc(r->scratch, raw + 1);
-        if (!q) return jr_syntax(r, "out of memory");
-        r->scratch = q;
-        r->scratch_cap = raw + 1;
-    }
-    char *o = r->scratch;
+    lp_buf_reset(&r->scratch);
+    if (lp_buf_reserve(&r->scratch, raw, raw)) return jr_syntax(r, "out of memory");
+    char *o = r->scratch.p;
     for (const char *q = b; q < b + raw;) {
         if (*q != '\\') {
             *o++ = *q++;
@@ -734,8 +730,8 @@ static int jr_string(jr *r, const char **s, size_t *n) {
         }
     }
     *o = 0;
-    *s = r->scratch;
-    *n = (size_t)(o - r->scratch);
+    *s = r->scratch.p;
+    *n = (size_t)(o - r->scratch.p);
     return 0;
 }
 
@@ -1564,7 +1560,7 @@ out:
     vec_free(&r.steps);
     vec_free(&r.args);
     vec_free(&r.bytes);
-    free(r.scratch);
+    lp_buf_free(&r.scratch);
     return rc;
 }
 
@@ -1799,10 +1795,10 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
         }
     }
     if (more < 0 || peek(&p) != -1) goto bad;
-    free(p.scratch);
+    lp_buf_free(&p.scratch);
     if (!status_ok) return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
     return 0;
 bad:
-    free(p.scratch);
+    lp_buf_free(&p.scratch);
     return say(msg, ms, WIRE_JOB_EINVAL, "the job result is not a JSON object");
 }

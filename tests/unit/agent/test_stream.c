@@ -558,7 +558,7 @@ static int open_session(unsigned long long session, long *status, char *body, si
  * (test_sessions) exists already. */
 static void test_session_limit(const char *uuid) {
     char st[64], body[1024], sessions_series[256];
-    snprintf(sessions_series, sizeof sessions_series, "lepton_worker_job_sessions{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    snprintf(sessions_series, sizeof sessions_series, "lepton_worker_job_sessions{gpu=\"%s\"} ", uuid);
     long status;
     int fd = open_session(500, &status, NULL, 0);
     CHECK_EQ_INT(status, 101);
@@ -915,7 +915,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     /* seq 3 arrives first: held (40 KB) while it waits for 1 and 2 */
     CHECK(send_write_job(a, 30, 3, buf, data, W) == 0);
     char series[256];
-    snprintf(series, sizeof series, "lepton_worker_queued_jobs{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_queued_jobs{gpu=\"%s\"} ", uuid);
     for (int i = 0; i < 500 && metric(series) != 1; i++)
         usleep(10000);
     CHECK_EQ_INT(metric(series), 1);
@@ -949,7 +949,7 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(send_write_job(b, 44, 4, buf, data, W) == 0);
     CHECK(recv_frame(b, &f) == 0 && f.h.tag == 44 && f.h.status == 200);
     free(f.payload);
-    snprintf(series, sizeof series, "lepton_worker_queue_full_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_queue_full_total{gpu=\"%s\"} ", uuid);
     CHECK_EQ_INT(metric(series), 1);
 
     /* transfers under way when the fault comes (through their copiers): a write that has sent 2.5
@@ -1124,7 +1124,7 @@ static long long test_hold_bound(long long seq, const char *sleep_sha) {
 static long long test_hold_many(const kit *k, long long seq, const char *uuid) {
     enum { N = 400 };
     char series[256];
-    snprintf(series, sizeof series, "lepton_worker_stream_sends_total{lease=\"ls_test\",gpu=\"%s\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_stream_sends_total{gpu=\"%s\"} ", uuid);
     int fd = open_stream();
     char *buf = malloc((size_t)N * 128), json[128];
     size_t n = 0;
@@ -1222,16 +1222,16 @@ int main(int argc, char **argv) {
     /* the frame counters */
     char series[256];
     snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"job\"} ", uuid);
+             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"job\"} ", uuid);
     CHECK_EQ_INT(metric(series), 2 + 32 + 1);
     snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"ping\"} ", uuid);
+             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"ping\"} ", uuid);
     CHECK(metric(series) >= 3);
     snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"write\"} ", uuid);
+             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"write\"} ", uuid);
     CHECK_EQ_INT(metric(series), 4);
     snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{lease=\"ls_test\",gpu=\"%s\",kind=\"read\"} ", uuid);
+             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
     long long seq = test_latency(test_sessions(&k, 33, 2 + 32)); /* the next seq: jobs 1..33 ran */
     char sleep_sha[65];

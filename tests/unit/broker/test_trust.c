@@ -108,8 +108,9 @@ static void test_keepalive(void) {
     /* the reaper (ticked by the test clock) freed its GPU: 2 of 3 leased */
     char *raw = NULL;
     json_decref(call("GET", "/metrics", NULL, NULL, &st, &raw));
-    CHECK(raw && strstr(raw, "lepton_gpus{state=\"leased\"} 2\n") != NULL);
-    CHECK(raw && strstr(raw, "lepton_leases_ended_total{state=\"expired\"} 1\n") != NULL);
+    CHECK_CONTAINS(raw, "\nlepton_broker_gpus{model=\"X\",state=\"leased\"} 2\n");
+    CHECK_CONTAINS(raw, "\nlepton_broker_gpus{model=\"X\",state=\"free\"} 1\n");
+    CHECK_CONTAINS(raw, "\nlepton_broker_leases_ended_total{state=\"expired\"} 1\n");
     char path[128];
     snprintf(path, sizeof path, "/v1/leases/%s/close", kept);
     json_decref(call("POST", path, g_alice, "{}", &st, NULL));
@@ -154,10 +155,14 @@ static void test_what_tenants_see(void) {
     json_decref(call(b, path, g_alice, NULL, &st, NULL)); /* a lease id as the method */
     json_decref(call("GET", "/metrics", NULL, NULL, &st, &raw));
     CHECK_EQ_INT(st, 200);
-    CHECK(raw && strstr(raw, "lepton_leases{state=\"active\"} 2") != NULL);
+    CHECK_CONTAINS(raw, "\nlepton_broker_leases{state=\"active\"} 2\n");
+    CHECK(raw && strstr(raw, "alice") == NULL); /* no tenant names (bobcorp, alice) */
+    CHECK(raw && strstr(raw, "bobcorp") == NULL);
+    CHECK(raw && strstr(raw, "n1") == NULL); /* nor node names */
+    CHECK(raw && strstr(raw, "tenant") == NULL);
     CHECK(raw && strstr(raw, a) == NULL);
     CHECK(raw && strstr(raw, b) == NULL);
-    CHECK(raw && strstr(raw, "ls_") == NULL);
+    CHECK(raw && strstr(raw, "\"ls_") == NULL); /* no label value is a lease id */
     CHECK(raw && strstr(raw, "alice") == NULL);
     CHECK(raw && strstr(raw, "bobcorp") == NULL);
     CHECK(raw && strstr(raw, "method=\"other\"") != NULL);
