@@ -12,15 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lease_state.h" /* LS_*, lp_lease_state_name */
+
 #define LP_NAME_MAX 128 /* node names, tenant names, GPU uuids and models */
 #define LP_STR_MAX 256  /* addresses, labels, idempotency keys */
 #define LP_ID_MAX 64
 #define LP_KEEPALIVE_MAX 86400 /* keepalive_seconds: 0 (none) or 1 .. one day */
-
-enum { LS_PENDING = 0, LS_ACTIVE = 1, LS_CLOSED = 2, LS_EXPIRED = 3, LS_EXHAUSTED = 4, LS_FAILED = 5 };
-const char *lp_lease_state_name(int state);
-/* Returns the state of a name, or -1. */
-int lp_lease_state_parse(const char *name);
 
 typedef struct lp_err {
     const char *code; /* wire code; NULL when no error */
@@ -151,7 +148,7 @@ void lp_event_list_clear(lp_event_list *l);
 int lp_event_list_push(lp_event_list *l, const lp_event *e);
 
 typedef struct lp_store_stats {
-    int64_t leases_by_state[6];
+    int64_t leases_by_state[LS_COUNT];
     int64_t nodes_ready, nodes_lost, nodes_gone;
     int64_t gpus_total, gpus_free, gpus_leased; /* over ready nodes for total/free */
 } lp_store_stats;

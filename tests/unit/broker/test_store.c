@@ -869,7 +869,7 @@ static void test_migrate_v1(void) {
     CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN renewed_ms") >= 0);
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"), 1);
     s = open_store(path);
-    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
     CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_old", 1000, &l, &e), 0);
     CHECK_EQ_INT(l.state, LS_ACTIVE);
     CHECK_EQ_INT(l.keepalive_s, 0);
@@ -884,6 +884,41 @@ static void test_migrate_v1(void) {
     lp_store_close(s);
 }
 
+/* A SQLite database of schema version 2 (no leases.seq) gets the column when opened, numbered in the
+ * order its leases were made: a tenant's leases made in one millisecond list newest first, before and
+ * after. (PostgreSQL's leases always had seq.) */
+static void test_migrate_v2(void) {
+    if (g_pg) return;
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    add_node(s, "n", 4, "X", 1, 3.6, 0);
+    lp_lease_req r = req(1, NULL);
+    lp_lease l;
+    lp_err e;
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_c", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_a", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    lp_store_close(s);
+    CHECK(sql_i64(path, "DROP TRIGGER leases_seq") >= 0);
+    CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN seq") >= 0);
+    CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = 2 WHERE key = 'schema_version'"), 1);
+    s = open_store(path);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    CHECK_EQ_INT(grant(s, "acme", &r, "ls_b", 0, &l, &e), 0);
+    lp_lease_clear(&l);
+    lp_lease_list ll;
+    CHECK_EQ_INT(s->ops->lease_list(s, "acme", -1, 0, &ll, &e), 0);
+    CHECK_EQ_INT(ll.n, 3);
+    if (ll.n == 3) {
+        CHECK_STR(ll.v[0].id, "ls_b");
+        CHECK_STR(ll.v[1].id, "ls_a");
+        CHECK_STR(ll.v[2].id, "ls_c");
+    }
+    lp_lease_list_clear(&ll);
+    lp_store_close(s);
+}
+
 static void test_newer_schema_refused(void) {
     char path[300];
     lp_store *s = open_fresh(path, sizeof path);
@@ -891,7 +926,7 @@ static void test_newer_schema_refused(void) {
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"), 1);
     lp_err e = {0};
     CHECK_EQ_INT(lp_store_open(path, &s, &e), -1);
-    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (2)");
+    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (3)");
 }
 
 int main(int argc, char **argv) {
@@ -916,6 +951,7 @@ int main(int argc, char **argv) {
     CHECK_RUN(test_newer_schema_refused);
     CHECK_RUN(test_keepalive);
     CHECK_RUN(test_migrate_v1);
+    CHECK_RUN(test_migrate_v2);
     tc_remove_dir(g_dir);
     for (int i = 0; i < g_ndbs; i++)
         pgt_drop(g_pg, g_dbs[i]);
