@@ -1201,7 +1201,7 @@ static long reply_read(void *cls, uint64_t pos, char *buf, size_t max) {
  * streamed response costs more; else streamed, so that large results are never copied whole. */
 static void reply_send(lp_http_req *r, reply_src *s, uint64_t small) {
     if (s->total > small) {
-        /* MHD allocates a block per response: small bodies get a small one */
+        /* the server allocates a block per response: small bodies get a small one */
         size_t block = s->total < (1u << 20) ? (size_t)s->total : (1u << 20);
         lp_http_reply_stream(r, 200, "application/octet-stream", s->total, block, reply_read, s, reply_free);
         return;

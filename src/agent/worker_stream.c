@@ -562,7 +562,7 @@ static void h_stream(lp_http_req *r, void *user) {
     lp_worker *w = user;
     if (wk_authorized(w, r) != 0) return;
     const char *up = lp_http_header(r, "Upgrade"), *conn = lp_http_header(r, "Connection");
-    /* libmicrohttpd sends no 101 to a request whose Connection header does not name upgrade */
+    /* the server sends no 101 to a request whose Connection header does not name upgrade */
     int conn_ok = conn && strcasestr(conn, "upgrade");
     if (!up || strcasecmp(up, WS_PROTOCOL) != 0 || !conn_ok) {
         char msg[200];

@@ -688,7 +688,7 @@ static void test_chunks(void) {
     CHECK(stream_read_is(fd, id, 12345, 3 * C + 1, 0, 21)); /* odd offset, just over three chunks */
     CHECK(stream_read_is(fd, id, 7, C, 0, 22));             /* exactly one chunk: inline */
     CHECK(stream_read_is(fd, id, N - 2 * C - 1, 2 * C + 1, 0, 23));
-    /* exactly two chunks at an odd offset over HTTP PUT (a copier fed from libmicrohttpd's pieces),
+    /* exactly two chunks at an odd offset over HTTP PUT (a copier fed from the server's pieces),
      * then everything back over HTTP GET and the stream */
     for (size_t i = 0; i < 2 * C; i++)
         pat[101 + i] = pat_byte(101 + i, 0) ^ 0x5a;
