@@ -110,11 +110,11 @@ int cli_read_file(const char *path, void **data, size_t *size);
 int cli_write_file(const char *path, const void *data, size_t size);
 
 /* Human output helpers. */
-void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);    /* "80.0 GiB" */
-void cli_fmt_time(int64_t unix_s, char *out, size_t n);     /* "2026-11-23 01:02:03 UTC": local, with its
-                                                               zone; "-" for 0 */
-void cli_fmt_gpu_seconds(int64_t n, char *out, size_t len); /* "1 GPU-second", "2 GPU-seconds" */
-void cli_fmt_money(double usd, char *out, size_t n);        /* "$0.001234", "$1.50": lp_money_format */
+void cli_fmt_bytes(uint64_t bytes, char *out, size_t n);  /* "80.0 GiB" */
+void cli_fmt_time(int64_t unix_s, char *out, size_t n);   /* "2026-11-23 01:02:03 UTC": local, with its
+                                                             zone; "-" for 0 */
+void cli_fmt_gpu_seconds(int64_t v, char *out, size_t n); /* "1 GPU-second", "2 GPU-seconds" */
+void cli_fmt_money(double usd, char *out, size_t n);      /* "$0.001234", "$1.50": lp_money_format */
 
 /* A simple table: add cells row by row, print with aligned columns. */
 typedef struct cli_table cli_table;

@@ -425,7 +425,7 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     snprintf(state, sizeof state, "%s/agent", dir);
 
     /* the GPUs: real ones unless --emulate, else the CPU driver */
-    char cuda_lib[1024] = "", model[256], why[256], worker[1024];
+    char cuda_lib[1024] = "", model[256], why[256] = "", worker[1024];
     int real = 0;
     if (!emulate) {
         real = probe_gpus(model, sizeof model, why, sizeof why);

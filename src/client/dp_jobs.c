@@ -1676,9 +1676,8 @@ int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *
     if (dp->stopping || (!dp->io_started && io_start(dp))) {
         int closing = dp->stopping;
         pthread_mutex_unlock(&dp->lock);
-        task_unref(t); /* the queue's reference, never taken */
-        task_unref(
-            t); // NOLINT(clang-analyzer-unix.Malloc): two references were made (refs = 2), this frees it
+        task_unref(t); /* the queue's reference, never taken; two were made (refs = 2): this frees it */
+        task_unref(t); // NOLINT(clang-analyzer-unix.Malloc)
         return closing ? lc_fail(LEPTON_EEXPIRED, "%s: the lease is being closed", fn)
                        : lc_fail(LEPTON_ENOMEM, "%s: cannot start the lease's I/O thread", fn);
     }

@@ -308,7 +308,7 @@ EMU_API CUresult cuLibraryGetModule(CUmodule *pMod, CUlibrary library) {
 
 EMU_API CUresult cuLibraryGetGlobal(CUdeviceptr *dptr, size_t *bytes, CUlibrary library, const char *name) {
     if (!name) return EMU_REFUSE(CUDA_ERROR_INVALID_VALUE, "name is NULL");
-    CUmodule m;
+    CUmodule m = NULL;
     CUresult r = cuLibraryGetModule(&m, library);
     if (r != CUDA_SUCCESS) return r;
     return cuModuleGetGlobal_v2(dptr, bytes, m, name);

@@ -152,6 +152,12 @@ long tc_read_until_close(int fd, char *buf, size_t cap, int timeout_ms) {
     return (long)n;
 }
 
+int tc_http_answer_complete(const char *buf, size_t n) {
+    const char *body = strstr(buf, "\r\n\r\n");
+    const char *cl = strcasestr(buf, "\r\nContent-Length:");
+    return body && cl && cl < body && (size_t)(buf + n - (body + 4)) >= strtoul(cl + 17, NULL, 10);
+}
+
 size_t tc_read_http_answer(int fd, char *buf, size_t cap, int timeout_ms) {
     size_t n = 0;
     double end = tc_now_ms() + timeout_ms;
@@ -161,9 +167,7 @@ size_t tc_read_http_answer(int fd, char *buf, size_t cap, int timeout_ms) {
         if (k <= 0) break;
         n += (size_t)k;
         buf[n] = 0;
-        const char *body = strstr(buf, "\r\n\r\n");
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        if (body && cl && cl < body && (size_t)(buf + n - (body + 4)) >= strtoul(cl + 17, NULL, 10)) break;
+        if (tc_http_answer_complete(buf, n)) break;
         if (n + 1 >= cap) break;
     }
     buf[n] = 0;

@@ -35,6 +35,8 @@ long tc_read_until_close(int fd, char *buf, size_t cap, int timeout_ms);
 /* The same, stopping as soon as a whole HTTP answer (head and Content-Length body) is in; 0 on a
  * reset or nothing read. */
 size_t tc_read_http_answer(int fd, char *buf, size_t cap, int timeout_ms);
+/* 1 when buf (n bytes, NUL-terminated) holds an answer's head and its whole Content-Length body. */
+int tc_http_answer_complete(const char *buf, size_t n);
 /* 1 when the peer closes fd (end or reset) within timeout_ms. */
 int tc_closed_within(int fd, int timeout_ms);
 /* The status of an HTTP/1.1 answer, or 0. */

@@ -217,6 +217,7 @@ static int row_to_lease(lp_sql *db, lp_sql_stmt *st, lp_lease *l) {
 
 /* Loads the one lease a query selects. 1 found, 0 not, -1 error. */
 static int load_lease(lp_sql *db, const char *sql, const lp_sql_args *a, lp_lease *out, lp_err *e) {
+    memset(out, 0, sizeof *out); /* nothing stale in it whatever the outcome */
     lp_sql_stmt *st = lp_sql_query(db, sql, a, "reading a lease", e);
     if (!st) return -1;
     int r = lp_sql_step(db, st, e);
@@ -770,6 +771,8 @@ static lp_sql_stmt *pick_pools(lp_sql *db, const lp_lease_req *req, int limit, l
     lp_sql_arg_text(&a, req->gpu_model);
     lp_sql_arg_double(&a, req->max_price);
     lp_sql_arg_i64(&a, limit);
+    /* the driver binds a's values when it runs the query and keeps no pointer to a */
+    // cppcheck-suppress returnDanglingLifetime
     return lp_sql_query(db, SQL_POOL_PICK, &a, "matching GPUs", e);
 }
 
@@ -1151,6 +1154,15 @@ static int load_names(lp_sql *db, const char *sql, const lp_sql_args *a, char **
         (*count)++;
     }
     lp_sql_finish(db, st);
+    if (r < 0) { /* nothing is returned on failure: the caller frees nothing */
+        free(*out);
+        *out = NULL;
+        if (second) {
+            free(*second);
+            *second = NULL;
+        }
+        *count = 0;
+    }
     return r;
 }
 

@@ -151,9 +151,7 @@ static size_t cl_read_answer(client *c, char *buf, size_t cap, int timeout_ms) {
         if (k <= 0) break;
         n += (size_t)k;
         buf[n] = 0;
-        const char *body = strstr(buf, "\r\n\r\n");
-        const char *cl = strcasestr(buf, "\r\nContent-Length:");
-        if (body && cl && cl < body && (size_t)(buf + n - (body + 4)) >= strtoul(cl + 17, NULL, 10)) break;
+        if (tc_http_answer_complete(buf, n)) break;
     }
     buf[n] = 0;
     return n;
