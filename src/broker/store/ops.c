@@ -1154,7 +1154,7 @@ static int load_names(lp_sql *db, const char *sql, const lp_sql_args *a, char **
         (*count)++;
     }
     lp_sql_finish(db, st);
-    if (r < 0) { /* nothing is returned on failure: the caller frees nothing */
+    if (r != 0) { /* nothing is returned on failure: the caller frees nothing */
         free(*out);
         *out = NULL;
         if (second) {
