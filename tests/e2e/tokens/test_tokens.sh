@@ -12,6 +12,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/lepton-tokens-test.XXXXXX")" || { echo "FATAL
 DB="${LEPTON_TEST_PG_URL:-$WORK/broker.db}"
 FAILS=0
 BROKER_PID=""
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   if [ -n "$BROKER_PID" ]; then
     kill -TERM "$BROKER_PID" 2>/dev/null
