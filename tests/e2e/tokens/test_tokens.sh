@@ -70,9 +70,11 @@ expect 0 "token create bobcorp --expires-in 1" -- "$BROKER" token create --db "$
 TOK_E="$(cat "$WORK/out")"
 ID_E="$(grep -o 'tk_[0-9a-f]*' "$WORK/err" | head -1)"
 has "expires about 20" "$WORK/err" "token create --expires-in says when it expires"
+expect 0 "token create acme --expires-in 3600" -- "$BROKER" token create --db "$DB" --tenant acme --expires-in 3600
+TOK_H="$(cat "$WORK/out")"
 
 # ---------------------------------------------------------------- serve
-"$BROKER" serve --listen 127.0.0.1:0 --db "$DB" --log-level warn >"$WORK/broker.out" 2>"$WORK/broker.err" &
+"$BROKER" serve --listen 127.0.0.1:0 --db "$DB" --log-level warn --test-clock >"$WORK/broker.out" 2>"$WORK/broker.err" &
 BROKER_PID=$!
 URL=""
 for _ in $(seq 1 100); do
@@ -94,8 +96,8 @@ has "^ID  *TENANT  *KIND  *CREATED  *EXPIRES  *REVOKED" "$WORK/out" "token list 
 has "^$ID_A  *acme  *tenant  *20[0-9-]*T[0-9:]*Z  *never  *-$" "$WORK/out" "token list: acme's token, no expiry, not revoked"
 has "^$ID_E  *bobcorp  *tenant  *20[0-9-]*T[0-9:]*Z  *20[0-9-]*T[0-9:]*Z  *-$" "$WORK/out" "token list: bobcorp's token expires"
 expect 0 "token list --tenant acme --json" -- "$BROKER" token list --db "$DB" --tenant acme --json
-[ "$(field "$WORK/out" 'len(d)')" = 2 ] && ok "two acme tokens" || fail "acme tokens: $(cat "$WORK/out")"
-[ "$(field "$WORK/out" 'sorted(t["id"] for t in d) == sorted(["'"$ID_A"'", "'"$ID_B"'"]) and all(t["kind"] == "tenant" and t["revoked"] is None and t["expires_ms"] is None and t["created"].endswith("Z") for t in d)')" = True ] \
+[ "$(field "$WORK/out" 'len(d)')" = 3 ] && ok "three acme tokens" || fail "acme tokens: $(cat "$WORK/out")"
+[ "$(field "$WORK/out" '[t["id"] for t in d][:2] == ["'"$ID_A"'", "'"$ID_B"'"] and all(t["kind"] == "tenant" and t["revoked"] is None and t["expires_ms"] is None and t["created"].endswith("Z") for t in d[:2]) and d[2]["expires_ms"] - d[2]["created_ms"] == 3600000')" = True ] \
   && ok "token list --json: ids, kind, created, no expiry, not revoked" || fail "token list --json: $(cat "$WORK/out")"
 grep -q -- "${TOK_A#lpt_}" "$WORK/out" && fail "token list shows a secret" || ok "token list shows no secret"
 
@@ -119,6 +121,12 @@ sleep 2
 http "$TOK_E"; status_is 401 "the token made with --expires-in 1, two seconds later"
 has "token expired at 20" "$WORK/body" "the answer says when the token expired"
 has "$ID_E" "$WORK/body" "the answer names the expired token's id"
+http "$TOK_H"; status_is 200 "a token that expires in an hour works now"
+curl -s -o "$WORK/body" --max-time 10 -H "Authorization: Bearer $TOK_B" -H 'Content-Type: application/json' \
+  -d '{"advance_ms": 3601000}' "$URL/v1/debug/clock" || fail "cannot move the broker's test clock"
+http "$TOK_H"; status_is 401 "the same token an hour and a second later (test clock)"
+has "token expired at" "$WORK/body" "the answer says it expired"
+http "$TOK_B"; status_is 200 "a token without expiry still works an hour later"
 
 if grep -qE "runtime error|AddressSanitizer|LeakSanitizer" "$WORK/broker.err"; then
   fail "broker: sanitizer report"; grep -A20 -E "runtime error|Sanitizer" "$WORK/broker.err" | head -40
