@@ -1,5 +1,7 @@
-/* auth.c — bearer-token authentication: hash the token, look it up, check the role (tenant or
- * node); the dev tenant when no token is sent and the broker runs in dev mode. */
+/* auth.c — bearer-token authentication: hash the token, look it up (the store refuses a revoked one),
+ * refuse it past its expiry, check the role (tenant or node); the dev tenant when no token is sent and
+ * the broker runs in dev mode. Every request reads the token's row: nothing is cached, so a
+ * revocation applies to the very next request. */
 #include <string.h>
 #include <strings.h>
 
@@ -40,6 +42,15 @@ int lp_auth(lp_broker *b, lp_http_req *r, int need, lp_principal *out) {
     lp_err e = {0};
     if (b->store->ops->token_lookup(b->store, hash, out, &e) != 0) {
         lp_reply_err(r, &e);
+        return -1;
+    }
+    int64_t now = lp_broker_now(b);
+    if (out->expires_ms && now >= out->expires_ms) {
+        char when[LP_BROKER_TIME_TEXT_MAX];
+        lp_broker_time_text(out->expires_ms, when);
+        lp_http_reply_error(r, WIRE_UNAUTHORIZED,
+                            "ask the operator for a new token (lepton-broker token create)",
+                            "token expired at %s: token %s of tenant %s", when, out->token_id, out->tenant);
         return -1;
     }
     if ((need & AUTH_NODE) && !(need & AUTH_TENANT) && !out->is_node) {

@@ -1,5 +1,6 @@
 /* broker.c — the lp_broker object: configuration, start/stop, the (test-movable) clock, capacity
- * signalling for long-polls, and token creation for `lepton-broker token create`. */
+ * signalling for long-polls, and token creation for `lepton-broker token create`; how times are
+ * written for operators (UTC, ISO 8601). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,10 +223,22 @@ fail:
 
 int lp_broker_port(const lp_broker *b) { return b ? lp_http_server_port(b->http) : 0; }
 
+_Static_assert(LP_BROKER_TOKEN_ID_MAX == LP_TOKEN_ID_MAX, "broker.h and store.h agree on a token id's size");
+
 int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size,
                            char *err, size_t err_size) {
+    return lp_broker_token_mint(db, tenant, is_node, 0, out, out_size, NULL, err, err_size);
+}
+
+int lp_broker_token_mint(const char *db, const char *tenant, int is_node, int64_t expires_in_s, char *out,
+                         size_t out_size, char id[LP_BROKER_TOKEN_ID_MAX], char *err, size_t err_size) {
     if (!tenant || !*tenant || strlen(tenant) > LP_NAME_MAX) {
         snprintf(err, err_size, "the tenant name must be 1..%d bytes", LP_NAME_MAX);
+        return -1;
+    }
+    if (expires_in_s < 0 || expires_in_s > LP_BROKER_TOKEN_EXPIRES_MAX_S) {
+        snprintf(err, err_size, "a token's lifetime must be 1..%lld seconds (or none), got %lld",
+                 (long long)LP_BROKER_TOKEN_EXPIRES_MAX_S, (long long)expires_in_s);
         return -1;
     }
     if (out_size < 4 + 64 + 1) {
@@ -244,11 +257,23 @@ int lp_broker_token_create(const char *db, const char *tenant, int is_node, char
     } else {
         char hash[65];
         lp_sha256_hex(out, strlen(out), hash);
-        if (s->ops->token_create(s, tenant, is_node, hash, lp_wall_ms(), &e) != 0)
+        int64_t now = lp_wall_ms();
+        if (s->ops->token_create(s, tenant, is_node, hash, now, expires_in_s ? now + expires_in_s * 1000 : 0,
+                                 &e) != 0) {
             snprintf(err, err_size, "%s", e.message);
-        else
+        } else {
+            if (id) lp_token_id(hash, id);
             rc = 0;
+        }
     }
+    if (rc != 0) out[0] = 0;
     lp_store_close(s);
     return rc;
+}
+
+void lp_broker_time_text(int64_t unix_ms, char out[LP_BROKER_TIME_TEXT_MAX]) {
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(out, LP_BROKER_TIME_TEXT_MAX, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, LP_BROKER_TIME_TEXT_MAX, "%lld ms", (long long)unix_ms);
 }

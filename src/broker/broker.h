@@ -40,4 +40,16 @@ void lp_broker_stop(lp_broker *b);
 int lp_broker_token_create(const char *db, const char *tenant, int is_node, char *out, size_t out_size,
                            char *err, size_t err_size);
 
+#define LP_BROKER_TOKEN_ID_MAX 24 /* = store.h's LP_TOKEN_ID_MAX */
+#define LP_BROKER_TOKEN_EXPIRES_MAX_S (10LL * 366 * 86400)
+/* As lp_broker_token_create, valid for expires_in_s seconds from now (0: no expiry; at most
+ * LP_BROKER_TOKEN_EXPIRES_MAX_S); writes the token's public id (for `token revoke`) to id unless
+ * it is NULL. */
+int lp_broker_token_mint(const char *db, const char *tenant, int is_node, int64_t expires_in_s, char *out,
+                         size_t out_size, char id[LP_BROKER_TOKEN_ID_MAX], char *err, size_t err_size);
+
+#define LP_BROKER_TIME_TEXT_MAX 32
+/* A wall-clock time (unix milliseconds) as operators read it: UTC, ISO 8601, "2026-01-31T09:05:00Z". */
+void lp_broker_time_text(int64_t unix_ms, char out[LP_BROKER_TIME_TEXT_MAX]);
+
 #endif

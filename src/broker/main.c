@@ -1,20 +1,29 @@
 /* main.c — the lepton-broker command: `serve` runs the broker until SIGINT/SIGTERM, `token create`
- * mints a tenant or node token. Flag parsing, usage text and exit codes live here only. */
+ * mints a tenant or node token, `token list` and `token revoke` manage them. Flag parsing, usage text
+ * and exit codes live here only. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "broker.h"
+#include "clock.h"
 #include "lepton/lepton.h"
 #include "log.h"
+#include "store.h"
 
 #define SERVE_USAGE                                                                                          \
     "  lepton-broker serve --listen ADDR:PORT --db PATH|postgres://USER@HOST/DB [--node-timeout S]\n"        \
     "                      [--test-clock] [--dev-tenant NAME] [--max-body BYTES] [--log-level LEVEL]\n"      \
     "                      [--tls-cert FILE --tls-key FILE]\n"
-#define TOKEN_USAGE "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"
+#define TOKEN_USAGE                                                                                          \
+    "  lepton-broker token create --db PATH|postgres://USER@HOST/DB --tenant NAME [--node]\n"                \
+    "                             [--expires-in SECONDS]\n"                                                  \
+    "  lepton-broker token list --db PATH|postgres://USER@HOST/DB [--tenant NAME] [--json]\n"                \
+    "  lepton-broker token revoke --db PATH|postgres://USER@HOST/DB ID\n"
 
 #define SERVE_HELP                                                                                           \
     "serve         run the control plane; prints 'lepton-broker listening on http://ADDR:PORT' first\n"      \
@@ -33,10 +42,17 @@
     "  --tls-cert      serve HTTPS with this PEM certificate (chain); needs --tls-key\n"                     \
     "  --tls-key       the PEM private key (unencrypted) of --tls-cert; needs --tls-cert\n"
 #define TOKEN_HELP                                                                                           \
-    "token create  print a new random token; only its SHA-256 is stored\n"                                   \
+    "token create  print a new random token on stdout (only its SHA-256 is stored) and its id on stderr\n"   \
     "  --db            the broker's database (as for serve)\n"                                               \
     "  --tenant        tenant the token acts for (created if needed)\n"                                      \
-    "  --node          a node token (may only register, heartbeat and deregister nodes)\n"
+    "  --node          a node token (may only register, heartbeat and deregister nodes)\n"                   \
+    "  --expires-in    the token is refused this many seconds from now (default: never expires)\n"           \
+    "token list    one line per token: id, tenant, kind (tenant|node), created, expires, revoked (UTC)\n"    \
+    "  --db            the broker's database (as for serve)\n"                                               \
+    "  --tenant        only this tenant's tokens\n"                                                          \
+    "  --json          a JSON array instead (times in unix milliseconds and UTC text; null for never)\n"     \
+    "token revoke  refuse the token with this id (from token create or token list) from the next request\n"  \
+    "              on; revoking a revoked token again changes nothing; an unknown id exits 1\n"
 #define ENV_HELP                                                                                             \
     "environment: LEPTON_LOG_LEVEL=debug|info|warn|error (an unknown level is refused)\n"                    \
     "  with postgres://, libpq's PGPASSWORD, ~/.pgpass, PGSSLMODE, ... apply too (a password there stays\n"  \
@@ -48,6 +64,9 @@ static const char USAGE[] =
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant ci --expires-in 86400\n"
+    "  lepton-broker token list --db /var/lib/lepton/broker.db --tenant acme\n"
+    "  lepton-broker token revoke --db /var/lib/lepton/broker.db tk_3f9a0c1d2b4e5f60\n"
     "  lepton-broker serve --listen 0.0.0.0:7700 --db /var/lib/lepton/broker.db\n"
     "  lepton-broker serve --listen 0.0.0.0:7443 --db /var/lib/lepton/broker.db \\\n"
     "                      --tls-cert /etc/lepton/broker.crt --tls-key /etc/lepton/broker.key\n"
@@ -67,7 +86,10 @@ static const char TOKEN_USAGE_TEXT[] =
     "usage:\n" TOKEN_USAGE "\n" TOKEN_HELP "\n"
     "examples:\n"
     "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme\n"
-    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n";
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant acme --node\n"
+    "  lepton-broker token create --db /var/lib/lepton/broker.db --tenant ci --expires-in 86400\n"
+    "  lepton-broker token list --db /var/lib/lepton/broker.db --tenant acme\n"
+    "  lepton-broker token revoke --db /var/lib/lepton/broker.db tk_3f9a0c1d2b4e5f60\n";
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "lepton-broker: ");
@@ -191,45 +213,184 @@ static int cmd_serve(int argc, char **argv) {
     return 0;
 }
 
-static int cmd_token(int argc, char **argv) {
-    if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h") || !strcmp(argv[0], "help"))) {
-        fputs(TOKEN_USAGE_TEXT, stdout);
-        return 0;
-    }
-    if (argc < 1 || strcmp(argv[0], "create") != 0)
-        return usage_error("token: expected 'token create', got '%s'", argc ? argv[0] : "");
-    const char *db = NULL, *tenant = NULL;
-    int node = 0;
-    for (int i = 1; i < argc; i++) {
+static int is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+/* The flags of the token subcommands: --db, --tenant, --node, --expires-in, --json and one ID
+ * (revoke). Returns -1 when done (fields set), else the exit code of a usage error or of --help. */
+typedef struct token_args {
+    const char *db, *tenant, *id;
+    int node, json;
+    long long expires_in;
+} token_args;
+
+static int token_flags(const char *sub, int argc, char **argv, token_args *t) {
+    int is_create = !strcmp(sub, "create"), is_list = !strcmp(sub, "list"),
+        is_revoke = !strcmp(sub, "revoke");
+    for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--node")) {
-            node = 1;
-            continue;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        if (is_help(a)) {
             fputs(TOKEN_USAGE_TEXT, stdout);
             return 0;
         }
-        if (strcmp(a, "--db") && strcmp(a, "--tenant"))
-            return usage_error("token create: unknown flag '%s'", a);
-        if (i + 1 >= argc) return usage_error("token create: %s needs a value", a);
+        if (is_create && !strcmp(a, "--node")) {
+            t->node = 1;
+            continue;
+        }
+        if (is_list && !strcmp(a, "--json")) {
+            t->json = 1;
+            continue;
+        }
+        if (is_revoke && strncmp(a, "--", 2) != 0) {
+            if (t->id) return usage_error("token revoke: one ID at a time, got a second one '%s'", a);
+            t->id = a;
+            continue;
+        }
+        int known = !strcmp(a, "--db") || (!is_revoke && !strcmp(a, "--tenant")) ||
+                    (is_create && !strcmp(a, "--expires-in"));
+        char msg[300];
+        if (!known) {
+            snprintf(msg, sizeof msg, "token %s: unknown flag '%s'", sub, a);
+            return usage_error("%s", msg);
+        }
+        if (i + 1 >= argc) {
+            snprintf(msg, sizeof msg, "token %s: %s needs a value", sub, a);
+            return usage_error("%s", msg);
+        }
+        const char *v = argv[++i];
         if (!strcmp(a, "--db"))
-            db = argv[++i];
+            t->db = v;
         else if (!strcmp(a, "--tenant"))
-            tenant = argv[++i];
-        else
-            return usage_error("token create: unknown flag '%s'", a);
+            t->tenant = v;
+        else if (parse_i64(v, 1, &t->expires_in) || t->expires_in > LP_BROKER_TOKEN_EXPIRES_MAX_S)
+            return usage_error("token create: --expires-in needs a number of seconds (1 to 316224000, ten "
+                               "years), got '%s'",
+                               v);
     }
-    if (!db) return usage_error("token create: --db PATH|postgres://USER@HOST/DB is required%s", "");
-    if (!tenant) return usage_error("token create: --tenant NAME is required%s", "");
-    char tok[128], err[1024];
-    if (lp_broker_token_create(db, tenant, node, tok, sizeof tok, err, sizeof err) != 0) {
+    if (!t->db) return usage_error("token %s: --db PATH|postgres://USER@HOST/DB is required", sub);
+    if (is_create && !t->tenant) return usage_error("token create: --tenant NAME is required%s", "");
+    if (is_revoke && !t->id)
+        return usage_error("token revoke: which token? give its ID (see: lepton-broker token list --db DB)%s",
+                           "");
+    return -1;
+}
+
+static int token_create(const token_args *t) {
+    char tok[128], id[LP_BROKER_TOKEN_ID_MAX], err[1024];
+    if (lp_broker_token_mint(t->db, t->tenant, t->node, t->expires_in, tok, sizeof tok, id, err,
+                             sizeof err) != 0) {
         fprintf(stderr, "lepton-broker: %s\n", err);
         return 1;
     }
+    /* stdout is the token alone (scripts capture it); what names it goes to stderr */
     printf("%s\n", tok);
     fflush(stdout);
+    if (t->expires_in) {
+        char when[LP_BROKER_TIME_TEXT_MAX];
+        lp_broker_time_text(lp_wall_ms() + t->expires_in * 1000, when);
+        fprintf(stderr,
+                "token id %s (tenant %s, %s token, expires about %s); revoke with: lepton-broker token "
+                "revoke --db DB %s\n",
+                id, t->tenant, t->node ? "node" : "tenant", when, id);
+    } else {
+        fprintf(stderr,
+                "token id %s (tenant %s, %s token, no expiry); revoke with: lepton-broker token revoke "
+                "--db DB %s\n",
+                id, t->tenant, t->node ? "node" : "tenant", id);
+    }
     return 0;
+}
+
+static void time_or(int64_t ms, const char *none, char out[LP_BROKER_TIME_TEXT_MAX]) {
+    if (ms)
+        lp_broker_time_text(ms, out);
+    else
+        snprintf(out, LP_BROKER_TIME_TEXT_MAX, "%s", none);
+}
+
+static json_t *ms_json(int64_t ms) { return ms ? json_integer(ms) : json_null(); }
+
+static json_t *time_json(int64_t ms) {
+    char t[LP_BROKER_TIME_TEXT_MAX];
+    lp_broker_time_text(ms, t);
+    return ms ? json_string(t) : json_null();
+}
+
+static int token_print(const lp_token_list *l, int as_json) {
+    if (as_json) {
+        json_t *arr = json_array();
+        for (size_t i = 0; arr && i < l->n; i++) {
+            const lp_token_info *t = &l->v[i];
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", t->id, "tenant",
+                               t->tenant, "kind", t->is_node ? "node" : "tenant", "created_ms",
+                               (json_int_t)t->created_ms, "created", time_json(t->created_ms), "expires_ms",
+                               ms_json(t->expires_ms), "expires", time_json(t->expires_ms), "revoked_ms",
+                               ms_json(t->revoked_ms), "revoked", time_json(t->revoked_ms)));
+        }
+        char *text = arr ? json_dumps(arr, JSON_INDENT(2)) : NULL;
+        json_decref(arr);
+        if (!text) {
+            fprintf(stderr, "lepton-broker: out of memory while writing the token list\n");
+            return 1;
+        }
+        printf("%s\n", text);
+        free(text);
+        return 0;
+    }
+    printf("%-20s %-20s %-6s %-20s %-20s %s\n", "ID", "TENANT", "KIND", "CREATED", "EXPIRES", "REVOKED");
+    for (size_t i = 0; i < l->n; i++) {
+        const lp_token_info *t = &l->v[i];
+        char created[LP_BROKER_TIME_TEXT_MAX], expires[LP_BROKER_TIME_TEXT_MAX],
+            revoked[LP_BROKER_TIME_TEXT_MAX];
+        time_or(t->created_ms, "-", created);
+        time_or(t->expires_ms, "never", expires);
+        time_or(t->revoked_ms, "-", revoked);
+        printf("%-20s %-20s %-6s %-20s %-20s %s\n", t->id, t->tenant, t->is_node ? "node" : "tenant", created,
+               expires, revoked);
+    }
+    return 0;
+}
+
+static int token_manage(const char *sub, const token_args *t) {
+    lp_store *s;
+    lp_err e = {0};
+    if (lp_store_open(t->db, &s, &e) != 0) {
+        fprintf(stderr, "lepton-broker: %s\n", e.message);
+        return 1;
+    }
+    int rc = 1;
+    if (!strcmp(sub, "list")) {
+        lp_token_list l = {0};
+        if (s->ops->token_list(s, t->tenant, &l, &e) == 0) rc = token_print(&l, t->json);
+        lp_token_list_clear(&l);
+    } else {
+        lp_token_info info;
+        int already = 0;
+        if (s->ops->token_revoke(s, t->id, lp_wall_ms(), &info, &already, &e) == 0) {
+            char when[LP_BROKER_TIME_TEXT_MAX];
+            lp_broker_time_text(info.revoked_ms, when);
+            printf("token %s (tenant %s) %s revoked at %s\n", info.id, info.tenant,
+                   already ? "was already" : "is", when);
+            rc = 0;
+        }
+    }
+    if (rc && e.code) fprintf(stderr, "lepton-broker: %s%s%s\n", e.message, *e.hint ? "; " : "", e.hint);
+    lp_store_close(s);
+    return rc;
+}
+
+static int cmd_token(int argc, char **argv) {
+    if (argc >= 1 && (is_help(argv[0]) || !strcmp(argv[0], "help"))) {
+        fputs(TOKEN_USAGE_TEXT, stdout);
+        return 0;
+    }
+    const char *sub = argc ? argv[0] : "";
+    if (strcmp(sub, "create") && strcmp(sub, "list") && strcmp(sub, "revoke"))
+        return usage_error("token: expected 'token create', 'token list' or 'token revoke', got '%s'", sub);
+    token_args t = {0};
+    int rc = token_flags(sub, argc - 1, argv + 1, &t);
+    if (rc >= 0) return rc;
+    return !strcmp(sub, "create") ? token_create(&t) : token_manage(sub, &t);
 }
 
 int main(int argc, char **argv) {

@@ -38,9 +38,17 @@ static const char SQL_META_PUT[] =
     "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING";
 static const char SQL_TENANT_ENSURE[] =
     "INSERT INTO tenants(name, created_ms) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
-static const char SQL_TOKEN_PUT[] =
-    "INSERT INTO tokens(hash, tenant, is_node, created_ms) VALUES (?1, ?2, ?3, ?4)";
-static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node FROM tokens WHERE hash = ?1";
+static const char SQL_TOKEN_PUT[] = "INSERT INTO tokens(hash, tenant, is_node, created_ms, id, expires_ms)"
+                                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+static const char SQL_TOKEN_GET[] = "SELECT tenant, is_node, id, coalesce(expires_ms, 0), "
+                                    "coalesce(revoked_ms, 0) FROM tokens WHERE hash = ?1";
+#define TOKEN_COLS "id, tenant, is_node, created_ms, coalesce(expires_ms, 0), coalesce(revoked_ms, 0)"
+static const char SQL_TOKENS_ALL[] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY created_ms, id";
+static const char SQL_TOKENS_TENANT[] =
+    "SELECT " TOKEN_COLS " FROM tokens WHERE tenant = ?1 ORDER BY created_ms, id";
+static const char SQL_TOKEN_BY_ID[] = "SELECT " TOKEN_COLS " FROM tokens WHERE id = ?1";
+static const char SQL_TOKEN_REVOKE[] =
+    "UPDATE tokens SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL";
 static const char SQL_NODE_GET[] = "SELECT " NODE_COLS " FROM nodes WHERE name = ?1";
 static const char SQL_NODE_ALL[] = "SELECT " NODE_COLS " FROM nodes ORDER BY name";
 static const char SQL_NODE_INSERT[] = "INSERT INTO nodes(name, owner, state, address, price, registered_ms, "
@@ -472,7 +480,7 @@ typedef struct tenant_ctx {
     const char *tenant;
     int is_node;
     const char *hash;
-    int64_t now_ms;
+    int64_t now_ms, expires_ms;
     lp_principal *who;
 } tenant_ctx;
 
@@ -491,16 +499,24 @@ static int op_tenant_ensure(lp_store *s, const char *tenant, int64_t now_ms, lp_
 static int token_body(lp_sql *db, void *vc, lp_err *e) {
     tenant_ctx *c = vc;
     if (tenant_body(db, c, e) != 0) return -1;
+    char id[LP_TOKEN_ID_MAX];
+    lp_token_id(c->hash, id);
     lp_sql_args a = args1(c->hash);
     lp_sql_arg_text(&a, c->tenant);
     lp_sql_arg_i64(&a, c->is_node ? 1 : 0);
     lp_sql_arg_i64(&a, c->now_ms);
+    lp_sql_arg_text(&a, id);
+    if (c->expires_ms > 0)
+        lp_sql_arg_i64(&a, c->expires_ms);
+    else
+        lp_sql_arg_text(&a, NULL);
     return lp_sql_run(db, SQL_TOKEN_PUT, &a, "storing a token", e) < 0 ? -1 : 0;
 }
 
 static int op_token_create(lp_store *s, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
-                           lp_err *e) {
-    tenant_ctx c = {.tenant = tenant, .is_node = is_node, .hash = hash_hex, .now_ms = now_ms};
+                           int64_t expires_ms, lp_err *e) {
+    tenant_ctx c = {
+        .tenant = tenant, .is_node = is_node, .hash = hash_hex, .now_ms = now_ms, .expires_ms = expires_ms};
     return transact(s, LP_SQL_TX_WRITE, token_body, &c, e);
 }
 
@@ -514,6 +530,14 @@ static int lookup_body(lp_sql *db, void *vc, lp_err *e) {
         memset(c->who, 0, sizeof *c->who);
         lp_sql_text_copy(db, st, 0, c->who->tenant, sizeof c->who->tenant);
         c->who->is_node = (int)lp_sql_i64(db, st, 1);
+        lp_sql_text_copy(db, st, 2, c->who->token_id, sizeof c->who->token_id);
+        c->who->expires_ms = lp_sql_i64(db, st, 3);
+        if (lp_sql_i64(db, st, 4) != 0) {
+            lp_err_set(e, WIRE_UNAUTHORIZED, "ask the operator for a new token (lepton-broker token create)",
+                       "token revoked: token %s of tenant %s was revoked by an operator", c->who->token_id,
+                       c->who->tenant);
+            r = -1;
+        }
     } else if (r == 0) {
         lp_err_set(e, WIRE_UNAUTHORIZED, "create one with: lepton-broker token create --db DB --tenant NAME",
                    "unknown token");
@@ -525,6 +549,96 @@ static int lookup_body(lp_sql *db, void *vc, lp_err *e) {
 static int op_token_lookup(lp_store *s, const char *hash_hex, lp_principal *out, lp_err *e) {
     tenant_ctx c = {.hash = hash_hex, .who = out};
     return transact(s, LP_SQL_TX_NONE, lookup_body, &c, e);
+}
+
+static void row_to_token(lp_sql *db, lp_sql_stmt *st, lp_token_info *t) {
+    memset(t, 0, sizeof *t);
+    lp_sql_text_copy(db, st, 0, t->id, sizeof t->id);
+    lp_sql_text_copy(db, st, 1, t->tenant, sizeof t->tenant);
+    t->is_node = (int)lp_sql_i64(db, st, 2);
+    t->created_ms = lp_sql_i64(db, st, 3);
+    t->expires_ms = lp_sql_i64(db, st, 4);
+    t->revoked_ms = lp_sql_i64(db, st, 5);
+}
+
+typedef struct token_list_ctx {
+    const char *tenant;
+    lp_token_list *out;
+} token_list_ctx;
+
+static int token_list_body(lp_sql *db, void *vc, lp_err *e) {
+    token_list_ctx *c = vc;
+    lp_token_list_clear(c->out);
+    lp_sql_args a = args1(c->tenant);
+    lp_sql_stmt *st = lp_sql_query(db, c->tenant ? SQL_TOKENS_TENANT : SQL_TOKENS_ALL, c->tenant ? &a : NULL,
+                                   "listing tokens", e);
+    if (!st) return -1;
+    size_t cap = 0;
+    int r;
+    while ((r = lp_sql_step(db, st, e)) == 1) {
+        if (grow((void **)&c->out->v, c->out->n, &cap, sizeof *c->out->v) != 0) {
+            r = oom(e, "listing tokens");
+            break;
+        }
+        row_to_token(db, st, &c->out->v[c->out->n++]);
+    }
+    lp_sql_finish(db, st);
+    return r == 0 ? 0 : -1;
+}
+
+static int op_token_list(lp_store *s, const char *tenant, lp_token_list *out, lp_err *e) {
+    out->n = 0;
+    out->v = NULL;
+    token_list_ctx c = {.tenant = tenant, .out = out};
+    int rc = transact(s, LP_SQL_TX_READ, token_list_body, &c, e);
+    if (rc != 0) lp_token_list_clear(out);
+    return rc;
+}
+
+typedef struct revoke_ctx {
+    const char *id;
+    int64_t now_ms;
+    lp_token_info *out;
+    int *already;
+} revoke_ctx;
+
+/* 1: found (*t filled), 0: no token has that id, -1: error. */
+static int token_by_id(lp_sql *db, const char *id, lp_token_info *t, lp_err *e) {
+    lp_sql_args a = args1(id);
+    lp_sql_stmt *st = lp_sql_query(db, SQL_TOKEN_BY_ID, &a, "reading a token", e);
+    if (!st) return -1;
+    int r = lp_sql_step(db, st, e);
+    if (r == 1) row_to_token(db, st, t);
+    lp_sql_finish(db, st);
+    return r;
+}
+
+static int revoke_body(lp_sql *db, void *vc, lp_err *e) {
+    revoke_ctx *c = vc;
+    lp_token_info t;
+    int found = token_by_id(db, c->id, &t, e);
+    if (found < 0) return -1;
+    if (!found) {
+        lp_err_set(e, WIRE_NOT_FOUND, "see the ids with: lepton-broker token list --db DB",
+                   "no token has id '%s'", c->id);
+        return -1;
+    }
+    *c->already = t.revoked_ms != 0;
+    if (!*c->already) {
+        lp_sql_args a = args1(c->id);
+        lp_sql_arg_i64(&a, c->now_ms);
+        if (lp_sql_run(db, SQL_TOKEN_REVOKE, &a, "revoking a token", e) < 0) return -1;
+        t.revoked_ms = c->now_ms;
+    }
+    if (c->out) *c->out = t;
+    return 0;
+}
+
+static int op_token_revoke(lp_store *s, const char *id, int64_t now_ms, lp_token_info *out, int *already,
+                           lp_err *e) {
+    int ignored = 0;
+    revoke_ctx c = {.id = id, .now_ms = now_ms, .out = out, .already = already ? already : &ignored};
+    return transact(s, LP_SQL_TX_WRITE, revoke_body, &c, e);
 }
 
 /* ---- nodes ---- */
@@ -1289,7 +1403,8 @@ static void op_maintain(lp_store *base) {
 #define OPS(backend)                                                                                         \
     {                                                                                                        \
         .name = backend, .close = op_close, .secret = op_secret, .tenant_ensure = op_tenant_ensure,          \
-        .token_create = op_token_create, .token_lookup = op_token_lookup, .node_register = op_node_register, \
+        .token_create = op_token_create, .token_lookup = op_token_lookup, .token_list = op_token_list,       \
+        .token_revoke = op_token_revoke, .node_register = op_node_register,                                  \
         .node_heartbeat = op_node_heartbeat, .node_deregister = op_node_deregister,                          \
         .node_list = op_node_list, .quote = op_quote, .lease_grant = op_lease_grant,                         \
         .lease_get = op_lease_get, .lease_list = op_lease_list, .lease_extend = op_lease_extend,             \

@@ -109,3 +109,13 @@ void lp_store_url_redact(const char *url, char *out, size_t n) {
     }
     out[k] = '\0';
 }
+
+void lp_token_list_clear(lp_token_list *l) {
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+void lp_token_id(const char *hash_hex, char out[LP_TOKEN_ID_MAX]) {
+    snprintf(out, LP_TOKEN_ID_MAX, "tk_%.16s", hash_hex);
+}

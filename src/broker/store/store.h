@@ -27,11 +27,35 @@ typedef struct lp_err {
 void lp_err_set(lp_err *e, const char *code, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+#define LP_TOKEN_ID_MAX 24 /* "tk_" and 16 hex digits */
+
 typedef struct lp_principal {
     char tenant[LP_NAME_MAX + 1];
-    int is_node; /* a node token: may only register/heartbeat/deregister nodes */
-    int is_dev;  /* dev mode without a token: acts as tenant and node */
+    int is_node;                    /* a node token: may only register/heartbeat/deregister nodes */
+    int is_dev;                     /* dev mode without a token: acts as tenant and node */
+    char token_id[LP_TOKEN_ID_MAX]; /* the token's public id; "" in dev mode */
+    int64_t expires_ms;             /* the token's expiry (wall clock); 0 = never */
 } lp_principal;
+
+/* A token as an operator sees it (never its secret or hash). */
+typedef struct lp_token_info {
+    char id[LP_TOKEN_ID_MAX];
+    char tenant[LP_NAME_MAX + 1];
+    int is_node;
+    int64_t created_ms;
+    int64_t expires_ms; /* 0 = never */
+    int64_t revoked_ms; /* 0 = not revoked */
+} lp_token_info;
+
+typedef struct lp_token_list {
+    size_t n;
+    lp_token_info *v; /* owned */
+} lp_token_list;
+void lp_token_list_clear(lp_token_list *l);
+
+/* A token's public id from its hash (hex SHA-256): "tk_" and the hash's first 16 hex digits. It names
+ * the token to an operator and reveals nothing of the secret (the hash is one-way). */
+void lp_token_id(const char *hash_hex, char out[LP_TOKEN_ID_MAX]);
 
 typedef struct lp_gpu {
     uint32_t index;
@@ -161,11 +185,19 @@ typedef struct lp_store_ops {
     int (*secret)(lp_store *s, unsigned char out[32], lp_err *e);
     /* Creates the tenant if needed. */
     int (*tenant_ensure)(lp_store *s, const char *tenant, int64_t now_ms, lp_err *e);
-    /* Stores a token hash (hex SHA-256) for tenant (created if needed). */
+    /* Stores a token hash (hex SHA-256) for tenant (created if needed), created at now_ms, valid until
+     * expires_ms (0 = no expiry); its id is lp_token_id(hash_hex). */
     int (*token_create)(lp_store *s, const char *tenant, int is_node, const char *hash_hex, int64_t now_ms,
-                        lp_err *e);
-    /* Finds the principal of a token hash; -1 with "unauthorized" when unknown. */
+                        int64_t expires_ms, lp_err *e);
+    /* Finds the principal of a token hash (out->expires_ms: the caller, who knows "now", refuses an
+     * expired token); -1 with "unauthorized" when unknown or revoked. */
     int (*token_lookup)(lp_store *s, const char *hash_hex, lp_principal *out, lp_err *e);
+    /* Tokens of tenant (NULL: all), oldest first. */
+    int (*token_list)(lp_store *s, const char *tenant, lp_token_list *out, lp_err *e);
+    /* Revokes the token with public id `id` at now_ms; a token revoked before keeps its time and
+     * *already is set. out (may be NULL) is the token afterwards. not_found when no token has that id. */
+    int (*token_revoke)(lp_store *s, const char *id, int64_t now_ms, lp_token_info *out, int *already,
+                        lp_err *e);
 
     /* Registers or re-registers a node (*created says which). Re-registering with a different GPU
      * set fails the node's active leases (listed in ended). */

@@ -18,14 +18,22 @@
 #include "wire.h"
 
 /* 2: leases.keepalive_s and leases.renewed_ms (keepalive; added to a version-1 database); 3: the same
- * schema (SQLite's version 3 added the seq column PostgreSQL's leases always had) */
-#define SCHEMA_VERSION 3
+ * schema (SQLite's version 3 added the seq column PostgreSQL's leases always had); 4: tokens.id,
+ * tokens.expires_ms and tokens.revoked_ms (added to an older database; a token's id is derived from
+ * its hash, lp_token_id, so tokens created before get the id they would get now) */
+#define SCHEMA_VERSION 4
 #define SCHEMA_LOCK "7776500447" /* pg_advisory_xact_lock key taken while creating the schema */
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS tenants(name TEXT COLLATE \"C\" PRIMARY KEY, created_ms BIGINT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tokens(hash TEXT PRIMARY KEY, tenant TEXT COLLATE \"C\" NOT NULL"
     " REFERENCES tenants(name), is_node INTEGER NOT NULL, created_ms BIGINT NOT NULL);"
+    "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS id TEXT COLLATE \"C\";"
+    "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS expires_ms BIGINT;"
+    "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS revoked_ms BIGINT;"
+    "UPDATE tokens SET id = 'tk_' || substr(hash, 1, 16) WHERE id IS NULL;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens(id);"
+    "CREATE INDEX IF NOT EXISTS tokens_tenant ON tokens(tenant, created_ms);"
     "CREATE TABLE IF NOT EXISTS nodes(name TEXT COLLATE \"C\" PRIMARY KEY, owner TEXT NOT NULL,"
     " state TEXT NOT NULL, address TEXT NOT NULL, price DOUBLE PRECISION NOT NULL, registered_ms BIGINT NOT"
     " NULL, last_hb_ms BIGINT NOT NULL);"

@@ -20,8 +20,9 @@
 #include "wire.h"
 
 /* 2: leases.keepalive_s and leases.renewed_ms (keepalive); 3: leases.seq (the order of insertion, as
- * PostgreSQL's schema has it, so that both order leases by the same column) */
-#define SCHEMA_VERSION 3
+ * PostgreSQL's schema has it, so that both order leases by the same column); 4: tokens.id,
+ * tokens.expires_ms and tokens.revoked_ms (tokens an operator lists, revokes and lets expire) */
+#define SCHEMA_VERSION 4
 
 typedef struct sq {
     lp_sqlstore c;
@@ -32,7 +33,10 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tenants(name TEXT PRIMARY KEY, created_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS tokens(hash TEXT PRIMARY KEY, tenant TEXT NOT NULL REFERENCES tenants(name),"
-    " is_node INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+    " is_node INTEGER NOT NULL, created_ms INTEGER NOT NULL, id TEXT, expires_ms INTEGER, revoked_ms "
+    "INTEGER);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS tokens_id ON tokens(id);"
+    "CREATE INDEX IF NOT EXISTS tokens_tenant ON tokens(tenant, created_ms);"
     "CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, owner TEXT NOT NULL, state TEXT NOT NULL,"
     " address TEXT NOT NULL, price REAL NOT NULL, registered_ms INTEGER NOT NULL, last_hb_ms INTEGER NOT "
     "NULL);"
@@ -73,6 +77,11 @@ static const char MIGRATE_1_TO_2[] = "ALTER TABLE leases ADD COLUMN keepalive_s 
 /* Schema version 2 → 3 (run on a database of version 1 or 2). */
 static const char MIGRATE_2_TO_3[] =
     "ALTER TABLE leases ADD COLUMN seq INTEGER; UPDATE leases SET seq = rowid;";
+/* Schema version 3 → 4 (run on a database of version 1 to 3): a token's id is derived from its hash
+ * (lp_token_id), so tokens created before get the id they would get now. */
+static const char MIGRATE_3_TO_4[] =
+    "ALTER TABLE tokens ADD COLUMN id TEXT; ALTER TABLE tokens ADD COLUMN expires_ms INTEGER;"
+    " ALTER TABLE tokens ADD COLUMN revoked_ms INTEGER; UPDATE tokens SET id = 'tk_' || substr(hash, 1, 16);";
 
 /* Brings the schema to SCHEMA_VERSION, inside one write transaction. */
 static int migrate_body(lp_sql *db, void *vc, lp_err *e) {
@@ -80,10 +89,11 @@ static int migrate_body(lp_sql *db, void *vc, lp_err *e) {
     static const char meta[] = "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL)",
                       get[] = "SELECT value FROM meta WHERE key = 'schema_version'",
                       has_seq[] = "SELECT 1 FROM pragma_table_info('leases') WHERE name = 'seq'",
+                      has_token_id[] = "SELECT 1 FROM pragma_table_info('tokens') WHERE name = 'id'",
                       put[] = "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?1)";
     const char *what = "creating the database schema";
     if (db->drv->exec(db, meta, what, e) != 0) return -1;
-    int64_t version = 0, seq = 0;
+    int64_t version = 0, seq = 0, token_id = 0;
     if (lp_sql_one_i64(db, get, NULL, &version, what, e) < 0) return -1;
     if (version > SCHEMA_VERSION) {
         lp_err_set(e, WIRE_INTERNAL, "use a newer lepton-broker",
@@ -95,6 +105,10 @@ static int migrate_body(lp_sql *db, void *vc, lp_err *e) {
     if (version >= 1 && version < 3) { /* the seq column, unless a broker of version 3 added it already */
         int r = lp_sql_one_i64(db, has_seq, NULL, &seq, what, e);
         if (r < 0 || (r == 0 && db->drv->exec(db, MIGRATE_2_TO_3, what, e) != 0)) return -1;
+    }
+    if (version >= 1 && version < 4) {
+        int r = lp_sql_one_i64(db, has_token_id, NULL, &token_id, what, e);
+        if (r < 0 || (r == 0 && db->drv->exec(db, MIGRATE_3_TO_4, what, e) != 0)) return -1;
     }
     if (db->drv->exec(db, SCHEMA, what, e) != 0) return -1;
     lp_sql_args a = {0};

@@ -81,7 +81,7 @@ static long long sql_i64(const char *path, const char *sql) {
     return v;
 }
 
-static const lp_principal NODE_P = {"acme", 1, 0};
+static const lp_principal NODE_P = {.tenant = "acme", .is_node = 1};
 
 static void add_node(lp_store *s, const char *name, int ngpu, const char *model, uint64_t mem, double price,
                      int64_t now) {
@@ -132,8 +132,8 @@ static void test_tokens(void) {
     lp_sha256_hex("tok-tenant", 10, h1);
     lp_sha256_hex("tok-node", 8, h2);
     lp_err e = {0};
-    CHECK_EQ_INT(s->ops->token_create(s, "acme", 0, h1, 1000, &e), 0);
-    CHECK_EQ_INT(s->ops->token_create(s, "acme", 1, h2, 1000, &e), 0);
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 0, h1, 1000, 0, &e), 0);
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 1, h2, 1000, 0, &e), 0);
     lp_principal p;
     CHECK_EQ_INT(s->ops->token_lookup(s, h1, &p, &e), 0);
     CHECK_STR(p.tenant, "acme");
@@ -148,6 +148,124 @@ static void test_tokens(void) {
     CHECK_EQ_INT(s->ops->secret(s, k1, &e), 0);
     CHECK_EQ_INT(s->ops->secret(s, k2, &e), 0);
     CHECK(!memcmp(k1, k2, 32));
+    lp_store_close(s);
+}
+
+/* Tokens an operator manages: each has a public id (not its secret), a tenant, a kind, a creation
+ * time and an optional expiry; list shows them (all, or one tenant's), revoke refuses the token from
+ * the next lookup on, again changes nothing, and names an unknown id. */
+static void test_token_manage(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    char h1[65], h2[65], h3[65], id1[LP_TOKEN_ID_MAX], id2[LP_TOKEN_ID_MAX];
+    lp_sha256_hex("lpt_one", 7, h1);
+    lp_sha256_hex("lpn_two", 7, h2);
+    lp_sha256_hex("lpt_three", 9, h3);
+    lp_token_id(h1, id1);
+    lp_token_id(h2, id2);
+    CHECK_EQ_INT(strlen(id1), 19);
+    CHECK(!strncmp(id1, "tk_", 3) && !strncmp(id1 + 3, h1, 16));
+    lp_err e = {0};
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 0, h1, 1000, 0, &e), 0);
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 1, h2, 2000, 5000, &e), 0);
+    CHECK_EQ_INT(s->ops->token_create(s, "bobcorp", 0, h3, 3000, 0, &e), 0);
+
+    lp_principal p;
+    CHECK_EQ_INT(s->ops->token_lookup(s, h2, &p, &e), 0);
+    CHECK_STR(p.token_id, id2);
+    CHECK_EQ_INT(p.expires_ms, 5000); /* the caller refuses it from then on (auth.c) */
+    CHECK_EQ_INT(s->ops->token_lookup(s, h1, &p, &e), 0);
+    CHECK_EQ_INT(p.expires_ms, 0);
+
+    lp_token_list l;
+    CHECK_EQ_INT(s->ops->token_list(s, NULL, &l, &e), 0);
+    CHECK_EQ_INT(l.n, 3);
+    if (l.n == 3) {
+        CHECK_STR(l.v[0].id, id1);
+        CHECK_STR(l.v[0].tenant, "acme");
+        CHECK_EQ_INT(l.v[0].is_node, 0);
+        CHECK_EQ_INT(l.v[0].created_ms, 1000);
+        CHECK_EQ_INT(l.v[0].expires_ms, 0);
+        CHECK_EQ_INT(l.v[0].revoked_ms, 0);
+        CHECK_STR(l.v[1].id, id2);
+        CHECK_EQ_INT(l.v[1].is_node, 1);
+        CHECK_EQ_INT(l.v[1].created_ms, 2000);
+        CHECK_EQ_INT(l.v[1].expires_ms, 5000);
+        CHECK_STR(l.v[2].tenant, "bobcorp");
+    }
+    lp_token_list_clear(&l);
+    CHECK_EQ_INT(s->ops->token_list(s, "bobcorp", &l, &e), 0);
+    CHECK_EQ_INT(l.n, 1);
+    lp_token_list_clear(&l);
+    CHECK_EQ_INT(s->ops->token_list(s, "nobody", &l, &e), 0);
+    CHECK_EQ_INT(l.n, 0);
+    lp_token_list_clear(&l);
+
+    lp_token_info t;
+    int already = -1;
+    CHECK_EQ_INT(s->ops->token_revoke(s, id1, 7000, &t, &already, &e), 0);
+    CHECK_EQ_INT(already, 0);
+    CHECK_STR(t.id, id1);
+    CHECK_STR(t.tenant, "acme");
+    CHECK_EQ_INT(t.revoked_ms, 7000);
+    memset(&e, 0, sizeof e);
+    CHECK_EQ_INT(s->ops->token_lookup(s, h1, &p, &e), -1);
+    CHECK_STR(e.code, WIRE_UNAUTHORIZED);
+    CHECK_CONTAINS(e.message, "token revoked");
+    CHECK_CONTAINS(e.message, id1);
+    /* again: nothing changes, the first time stays */
+    CHECK_EQ_INT(s->ops->token_revoke(s, id1, 9000, &t, &already, &e), 0);
+    CHECK_EQ_INT(already, 1);
+    CHECK_EQ_INT(t.revoked_ms, 7000);
+    /* the others still work */
+    CHECK_EQ_INT(s->ops->token_lookup(s, h3, &p, &e), 0);
+    CHECK_STR(p.tenant, "bobcorp");
+    CHECK_EQ_INT(s->ops->token_revoke(s, "tk_0000000000000000", 9000, &t, &already, &e), -1);
+    CHECK_STR(e.code, WIRE_NOT_FOUND);
+    CHECK_CONTAINS(e.message, "no token has id 'tk_0000000000000000'");
+    CHECK_EQ_INT(s->ops->token_list(s, "acme", &l, &e), 0);
+    CHECK_EQ_INT(l.n, 2);
+    if (l.n == 2) {
+        CHECK_EQ_INT(l.v[0].revoked_ms, 7000);
+        CHECK_EQ_INT(l.v[1].revoked_ms, 0);
+    }
+    lp_token_list_clear(&l);
+    /* persisted: another handle sees the revocation */
+    lp_store_close(s);
+    s = open_store(path);
+    CHECK_EQ_INT(s->ops->token_lookup(s, h1, &p, &e), -1);
+    CHECK_CONTAINS(e.message, "token revoked");
+    lp_store_close(s);
+}
+
+/* A database of schema version 3 (tokens without id, expiry or revocation) gets the columns when
+ * opened; its tokens keep working and get the id they would get now. */
+static void test_migrate_tokens_v3(void) {
+    char path[300];
+    lp_store *s = open_fresh(path, sizeof path);
+    char h[65], id[LP_TOKEN_ID_MAX];
+    lp_sha256_hex("lpt_old", 7, h);
+    lp_token_id(h, id);
+    lp_err e = {0};
+    CHECK_EQ_INT(s->ops->token_create(s, "acme", 0, h, 1000, 0, &e), 0);
+    lp_store_close(s);
+    if (!g_pg) CHECK(sql_i64(path, "DROP INDEX tokens_id") >= 0);
+    CHECK(sql_i64(path, "ALTER TABLE tokens DROP COLUMN id") >= 0);
+    CHECK(sql_i64(path, "ALTER TABLE tokens DROP COLUMN expires_ms") >= 0);
+    CHECK(sql_i64(path, "ALTER TABLE tokens DROP COLUMN revoked_ms") >= 0);
+    CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'"), 1);
+    s = open_store(path);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    lp_principal p;
+    CHECK_EQ_INT(s->ops->token_lookup(s, h, &p, &e), 0);
+    CHECK_STR(p.tenant, "acme");
+    CHECK_STR(p.token_id, id);
+    lp_token_info t;
+    int already = -1;
+    CHECK_EQ_INT(s->ops->token_revoke(s, id, 2000, &t, &already, &e), 0);
+    CHECK_EQ_INT(already, 0);
+    CHECK_EQ_INT(t.created_ms, 1000);
+    CHECK_EQ_INT(s->ops->token_lookup(s, h, &p, &e), -1);
     lp_store_close(s);
 }
 
@@ -339,7 +457,7 @@ static void test_node_lost_and_persistence(void) {
     CHECK_EQ_INT(ll.n, 1);
     lp_node_clear(&n);
     lp_lease_list_clear(&ll);
-    lp_principal other = {"evil", 1, 0};
+    lp_principal other = {.tenant = "evil", .is_node = 1};
     CHECK_EQ_INT(s->ops->node_heartbeat(s, &other, "n1", 5000, &n, &ll, &e), -1);
     CHECK_STR(e.code, WIRE_FORBIDDEN);
     /* restart the store: everything is still there */
@@ -422,7 +540,7 @@ static void test_register_rules(void) {
     CHECK_EQ_INT(s->ops->node_register(s, &NODE_P, &reg, 300, &n, &created, &ev, &e), -1);
     CHECK_STR(e.code, WIRE_CONFLICT);
     /* another tenant cannot take over node a */
-    lp_principal other = {"evil", 1, 0};
+    lp_principal other = {.tenant = "evil", .is_node = 1};
     reg.name = "a";
     snprintf(g.uuid, sizeof g.uuid, "GPU-new");
     CHECK_EQ_INT(s->ops->node_register(s, &other, &reg, 300, &n, &created, &ev, &e), -1);
@@ -869,7 +987,7 @@ static void test_migrate_v1(void) {
     CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN renewed_ms") >= 0);
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'"), 1);
     s = open_store(path);
-    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
     CHECK_EQ_INT(s->ops->lease_get(s, "acme", "ls_old", 1000, &l, &e), 0);
     CHECK_EQ_INT(l.state, LS_ACTIVE);
     CHECK_EQ_INT(l.keepalive_s, 0);
@@ -904,7 +1022,7 @@ static void test_migrate_v2(void) {
     CHECK(sql_i64(path, "ALTER TABLE leases DROP COLUMN seq") >= 0);
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = 2 WHERE key = 'schema_version'"), 1);
     s = open_store(path);
-    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    CHECK_EQ_INT(sql_i64(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
     CHECK_EQ_INT(grant(s, "acme", &r, "ls_b", 0, &l, &e), 0);
     lp_lease_clear(&l);
     lp_lease_list ll;
@@ -926,7 +1044,7 @@ static void test_newer_schema_refused(void) {
     CHECK_EQ_INT(sql_i64(path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'"), 1);
     lp_err e = {0};
     CHECK_EQ_INT(lp_store_open(path, &s, &e), -1);
-    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (3)");
+    CHECK_CONTAINS(e.message, "database schema version 99 is newer than this broker's (4)");
 }
 
 int main(int argc, char **argv) {
@@ -939,6 +1057,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     CHECK_RUN(test_tokens);
+    CHECK_RUN(test_token_manage);
+    CHECK_RUN(test_migrate_tokens_v3);
     CHECK_RUN(test_grant_cheapest_one_node);
     CHECK_RUN(test_idempotency_close_extend);
     CHECK_RUN(test_ttl_and_cost_cap);
