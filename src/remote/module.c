@@ -507,7 +507,8 @@ static CUresult link_add(CUlinkState s, CUjitInputType type, const void *data, s
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     if (size == 0 && rm_image_extent(data, &data, &size) != 0) return CUDA_ERROR_INVALID_IMAGE;
-    if (size == 0) return CUDA_ERROR_INVALID_IMAGE; /* (an extent is never 0 today; no byte to end with a NUL) */
+    if (size == 0)
+        return CUDA_ERROR_INVALID_IMAGE; /* (an extent is never 0 today; no byte to end with a NUL) */
     if (type == CU_JIT_INPUT_PTX && size && ((const char *)data)[size - 1] != 0) size++; /* keep its NUL */
     void *copy = malloc(size);
     if (!copy) return CUDA_ERROR_OUT_OF_MEMORY;
