@@ -111,8 +111,9 @@ void cli_flag_words(const char *m, char *out, size_t n) {
         int start = (o == 0 || !(out[o - 1] == '_' || (out[o - 1] >= 'a' && out[o - 1] <= 'z')));
         for (size_t i = 0; start && i < sizeof FLAG_WORDS / sizeof FLAG_WORDS[0]; i++) {
             size_t k = strlen(FLAG_WORDS[i][0]);
-            char next = m[k];
-            if (!strncmp(m, FLAG_WORDS[i][0], k) && next != '_' && !(next >= 'a' && next <= 'z')) {
+            if (strncmp(m, FLAG_WORDS[i][0], k) != 0) continue;
+            char next = m[k]; /* m holds at least k bytes here: it matched */
+            if (next != '_' && !(next >= 'a' && next <= 'z')) {
                 size_t f = strlen(FLAG_WORDS[i][1]);
                 if (o + f + 1 >= n) break;
                 memcpy(out + o, FLAG_WORDS[i][1], f);
