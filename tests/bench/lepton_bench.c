@@ -445,7 +445,8 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out, double *p99_out) 
     emit("rtt", "tcp_rtt_p99_us", base99, 0, "reported (the same TCP round trips' p99)");
     /* the tail against the wire's own tail: on a VM whose idle CPUs must be woken, a bare TCP
      * round trip's p99 is itself many times its p50 */
-    emit("rtt", "p99_minus_node_p99_vs_tcp_p99", p99 - n99, base99, "reported (<= 1: the tail is the wire's)");
+    emit("rtt", "p99_minus_node_p99_vs_tcp_p99", p99 - n99, base99,
+         "reported (<= 1: the tail is the wire's)");
     emit("rtt", "tcp_rtt_min_round_p50_us", tmin, 0, "reported (the lowest of the rounds' TCP p50s)");
     emit("rtt", "tcp_rtt_max_round_p50_us", tmax, 0, "reported (the highest of the rounds' TCP p50s)");
     emit("rtt", "p50_ratio_min_round", qmin, 0,
@@ -910,8 +911,8 @@ static int local_cuda_open(local_cuda *cu, char *why, size_t why_size) {
  * forward-every-call mode). Its JSON line in out[n], its remote-driver statistics line (stderr,
  * LEPTON_REMOTE_STATS=1) in stats[ns]. 0, or -1 with why. */
 static int run_prog(const char *prog, dp_env *e, const char *libdir, const char *lease_id, int forward,
-                    const char *mode, long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why,
-                    size_t nw) {
+                    const char *mode, long count, long rounds, char *out, size_t n, char *stats, size_t ns,
+                    char *why, size_t nw) {
     char ofile[] = "/tmp/lepton-bench-remote-out.XXXXXX", efile[] = "/tmp/lepton-bench-remote-err.XXXXXX";
     int ofd = mkstemp(ofile), efd = ofd >= 0 ? mkstemp(efile) : -1;
     if (ofd < 0 || efd < 0) {
@@ -960,7 +961,8 @@ static int run_prog(const char *prog, dp_env *e, const char *libdir, const char 
     if (pid < 0)
         snprintf(why, nw, "fork: %s", strerror(errno));
     else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || !strchr(out, '{'))
-        snprintf(why, nw, "remote_loop %s exited with %d: %.300s", mode, WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
+        snprintf(why, nw, "remote_loop %s exited with %d: %.300s", mode, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                 err);
     else
         rc = 0;
     close(ofd);
@@ -971,9 +973,10 @@ static int run_prog(const char *prog, dp_env *e, const char *libdir, const char 
 }
 
 static int run_loop(dp_env *e, const char *libdir, const char *lease_id, int forward, const char *mode,
-                    long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why, size_t nw) {
-    return run_prog(LEPTON_BENCH_REMOTE_LOOP, e, libdir, lease_id, forward, mode, count, rounds, out, n, stats, ns,
-                    why, nw);
+                    long count, long rounds, char *out, size_t n, char *stats, size_t ns, char *why,
+                    size_t nw) {
+    return run_prog(LEPTON_BENCH_REMOTE_LOOP, e, libdir, lease_id, forward, mode, count, rounds, out, n,
+                    stats, ns, why, nw);
 }
 
 static double json_num(const char *json, const char *key) {
@@ -1035,8 +1038,7 @@ static int scenario_remote(dp_env *e, int quick) {
     /* "local": the agent's own driver, called directly by the program */
     const char *lib = a_cuda_library();
     const char *slash = strrchr(lib, '/');
-    if (slash)
-        snprintf(emu_dir, sizeof emu_dir, "%.*s", (int)(slash - lib), lib);
+    if (slash) snprintf(emu_dir, sizeof emu_dir, "%.*s", (int)(slash - lib), lib);
     lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
     int rc = lepton_lease_get_info(e->l, &info);
     if (rc != LEPTON_OK) return dp_fail("lease info", rc);
@@ -1066,7 +1068,8 @@ static int scenario_remote(dp_env *e, int quick) {
             trips[m][k] = rt;
             if (m && rt >= 0) {
                 char o2[1024], s2[512];
-                if (run_loop(e, dir, id, m == 2, modes[k], cnt, 1, o2, sizeof o2, s2, sizeof s2, why, sizeof why) != 0) {
+                if (run_loop(e, dir, id, m == 2, modes[k], cnt, 1, o2, sizeof o2, s2, sizeof s2, why,
+                             sizeof why) != 0) {
                     fprintf(stderr, "lepton-bench: remote (%s): %s\n", labels[m], why);
                     return -1;
                 }
@@ -1115,17 +1118,21 @@ static int scenario_remote(dp_env *e, int quick) {
                 return -1;
             }
             rt_per[m] = json_num(out, "us_per_iter");
-            if (m && run_prog(LEPTON_BENCH_RUNTIME_LOOP, e, dir, info.id, 0, modes[k], cnt, 1, o2, sizeof o2, s2,
-                              sizeof s2, why, sizeof why) == 0) {
+            if (m && run_prog(LEPTON_BENCH_RUNTIME_LOOP, e, dir, info.id, 0, modes[k], cnt, 1, o2, sizeof o2,
+                              s2, sizeof s2, why, sizeof why) == 0) {
                 double a = stats_round_trips(stats), b = stats_round_trips(s2);
-                if (a >= 0 && b >= 0) rt_trips = (a - b) / (double)(rounds - 1) / (k == 0 ? 1.0 : (double)cnt);
+                if (a >= 0 && b >= 0)
+                    rt_trips = (a - b) / (double)(rounds - 1) / (k == 0 ? 1.0 : (double)cnt);
             }
         }
         snprintf(metric, sizeof metric, "runtime_%s_local_us_per_iter", modes[k]);
-        emit("remote", metric, rt_per[0], per[0][k], "reported (<<<>>> through cudart vs the driver-API loop, locally)");
+        emit("remote", metric, rt_per[0], per[0][k],
+             "reported (<<<>>> through cudart vs the driver-API loop, locally)");
         snprintf(metric, sizeof metric, "runtime_%s_remote_us_per_iter", modes[k]);
-        emit("remote", metric, rt_per[1], per[1][k], "reported (<<<>>> through cudart vs the driver-API loop, remote)");
-        snprintf(metric, sizeof metric, "runtime_%s_remote_round_trips_per_%s", modes[k], k == 0 ? "loop" : "iter");
+        emit("remote", metric, rt_per[1], per[1][k],
+             "reported (<<<>>> through cudart vs the driver-API loop, remote)");
+        snprintf(metric, sizeof metric, "runtime_%s_remote_round_trips_per_%s", modes[k],
+                 k == 0 ? "loop" : "iter");
         emit("remote", metric, rt_trips, 0, "1 (the runtime adds no round trip of its own)");
     }
 #endif
@@ -1134,13 +1141,17 @@ static int scenario_remote(dp_env *e, int quick) {
     snprintf(metric, sizeof metric, "copy_%ld_mib_local_down_gbps", mib);
     emit("remote", metric, down[0], 0, "baseline (cuMemcpyDtoH on the agent's driver, directly)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_dataplane_up_gbps", mib);
-    emit("remote", metric, dp_up, 0, "baseline (lepton_buffer_write of the same size, best of the same rounds)");
+    emit("remote", metric, dp_up, 0,
+         "baseline (lepton_buffer_write of the same size, best of the same rounds)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_dataplane_down_gbps", mib);
-    emit("remote", metric, dp_down, 0, "baseline (lepton_buffer_read of the same size, best of the same rounds)");
+    emit("remote", metric, dp_down, 0,
+         "baseline (lepton_buffer_read of the same size, best of the same rounds)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_remote_up_gbps", mib);
-    emit("remote", metric, up[1], dp_up, ">= 0.8 (cuMemcpyHtoD through the remote driver vs the data plane's upload)");
+    emit("remote", metric, up[1], dp_up,
+         ">= 0.8 (cuMemcpyHtoD through the remote driver vs the data plane's upload)");
     snprintf(metric, sizeof metric, "copy_%ld_mib_remote_down_gbps", mib);
-    emit("remote", metric, down[1], dp_down, ">= 0.8 (cuMemcpyDtoH through the remote driver vs the data plane's download)");
+    emit("remote", metric, down[1], dp_down,
+         ">= 0.8 (cuMemcpyDtoH through the remote driver vs the data plane's download)");
     return 0;
 #endif
 }
@@ -1208,7 +1219,8 @@ static void usage(void) {
            "  Runs the PERFORMANCE.md scenarios against a broker and an agent it starts on loopback and\n"
            "  prints one JSON line per figure. Scenarios: rtt upload download pipeline memory lease emu\n"
            "  peers remote (default: all). remote runs one unmodified driver-API program on the agent's\n"
-           "  driver, through the remote driver (lepton exec's) and its forward-every-call mode. --quick: small sizes (< 60 s). --gpu: also rtt and upload against the\n"
+           "  driver, through the remote driver (lepton exec's) and its forward-every-call mode. --quick: "
+           "small sizes (< 60 s). --gpu: also rtt and upload against the\n"
            "  local libcuda.so.1 called directly (skipped, saying so, without a GPU). --verbose: the\n"
            "  per-round figures behind the interleaved baselines, on stderr.\n"
            "  peers times the same empty call through ZeroMQ, gRPC and a Ray actor where installed\n"
@@ -1240,8 +1252,9 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int bit;
-    } names[] = {{"rtt", S_RTT},    {"upload", S_UP},   {"download", S_DOWN}, {"pipeline", S_PIPE},
-                 {"memory", S_MEM}, {"lease", S_LEASE}, {"emu", S_EMU},       {"peers", S_PEERS}, {"remote", S_REMOTE}};
+    } names[] = {{"rtt", S_RTT},       {"upload", S_UP},   {"download", S_DOWN},
+                 {"pipeline", S_PIPE}, {"memory", S_MEM},  {"lease", S_LEASE},
+                 {"emu", S_EMU},       {"peers", S_PEERS}, {"remote", S_REMOTE}};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;

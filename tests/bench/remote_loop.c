@@ -20,8 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-static void check(CUresult r, const char *what)
-{
+static void check(CUresult r, const char *what) {
     if (r == CUDA_SUCCESS) return;
     const char *name = NULL;
     cuGetErrorName(r, &name);
@@ -30,21 +29,18 @@ static void check(CUresult r, const char *what)
 }
 #define CK(call) check((call), #call)
 
-static double now_us(void)
-{
+static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static int cmp(const void *a, const void *b)
-{
+static int cmp(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: remote_loop PTX launches|launch_sync|copy|pause N R\n");
         return 2;
@@ -88,7 +84,8 @@ int main(int argc, char **argv)
             t[r] = (now_us() - t0) / (double)n;
         }
         qsort(t, (size_t)rounds, sizeof t[0], cmp);
-        printf("{\"mode\": \"%s\", \"n\": %ld, \"rounds\": %ld, \"us_per_iter\": %.3f, \"us_per_iter_min\": %.3f}\n",
+        printf("{\"mode\": \"%s\", \"n\": %ld, \"rounds\": %ld, \"us_per_iter\": %.3f, \"us_per_iter_min\": "
+               "%.3f}\n",
                mode, n, rounds, t[rounds / 2], t[0]);
     } else if (!strcmp(mode, "pause")) {
         CK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
@@ -108,7 +105,8 @@ int main(int argc, char **argv)
         CK(cuMemAlloc(&d, bytes));
         double up = 0, down = 0;
         for (long r = 0; r < rounds; r++) {
-            for (size_t i = 0; i < bytes; i += 4096) host[i] = (unsigned char)(i / 4096 + (size_t)r);
+            for (size_t i = 0; i < bytes; i += 4096)
+                host[i] = (unsigned char)(i / 4096 + (size_t)r);
             double t0 = now_us();
             CK(cuMemcpyHtoD(d, host, bytes));
             double t1 = now_us();
@@ -125,8 +123,9 @@ int main(int argc, char **argv)
         CK(cuMemFree(d));
         CK(cuMemFreeHost(host));
         CK(cuMemFreeHost(back));
-        printf("{\"mode\": \"copy\", \"mib\": %ld, \"rounds\": %ld, \"up_gbps\": %.4f, \"down_gbps\": %.4f}\n", n,
-               rounds, up, down);
+        printf(
+            "{\"mode\": \"copy\", \"mib\": %ld, \"rounds\": %ld, \"up_gbps\": %.4f, \"down_gbps\": %.4f}\n",
+            n, rounds, up, down);
     } else {
         fprintf(stderr, "remote_loop: unknown mode %s\n", mode);
         return 2;

@@ -19,25 +19,24 @@
 static CUcontext g_ctx;
 static int g_quiet, g_noftz, g_nonew;
 
-static const char *errname(CUresult r)
-{
+static const char *errname(CUresult r) {
     const char *s = NULL;
     cuGetErrorName(r, &s);
     return s ? s : "?";
 }
 
-#define CK(call)                                                                            \
-    do {                                                                                    \
-        CUresult r_ = (call);                                                               \
-        if (r_ != CUDA_SUCCESS) {                                                           \
-            snprintf(msg, msgsz, "%s failed: %s", #call, errname(r_));                      \
-            goto fail;                                                                      \
-        }                                                                                   \
+#define CK(call)                                                                                             \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ != CUDA_SUCCESS) {                                                                            \
+            snprintf(msg, msgsz, "%s failed: %s", #call, errname(r_));                                       \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 /* Runs the program on the device; 0 on success, -1 with a message. */
-static int run_device(const prog *p, const char *ptx, const uint32_t *in, uint32_t *out, char *msg, size_t msgsz)
-{
+static int run_device(const prog *p, const char *ptx, const uint32_t *in, uint32_t *out, char *msg,
+                      size_t msgsz) {
     CUmodule mod = NULL;
     CUdeviceptr din = 0, dout = 0;
     char elog[4096] = "";
@@ -72,22 +71,23 @@ fail:
     return -1;
 }
 
-static const char *word_name(int w, char *buf)
-{
-    if (w < NR_OUT) sprintf(buf, "%%r%d", w);
-    else if (w < NR_OUT + 2 * NQ) sprintf(buf, "%%rd%d.%s", (w - NR_OUT) / 2, (w - NR_OUT) & 1 ? "hi" : "lo");
-    else if (w == NR_OUT + 2 * NQ) sprintf(buf, "predicates");
-    else sprintf(buf, "shared X[%d]", w - (NR_OUT + 2 * NQ + 1));
+static const char *word_name(int w, char *buf) {
+    if (w < NR_OUT)
+        sprintf(buf, "%%r%d", w);
+    else if (w < NR_OUT + 2 * NQ)
+        sprintf(buf, "%%rd%d.%s", (w - NR_OUT) / 2, (w - NR_OUT) & 1 ? "hi" : "lo");
+    else if (w == NR_OUT + 2 * NQ)
+        sprintf(buf, "predicates");
+    else
+        sprintf(buf, "shared X[%d]", w - (NR_OUT + 2 * NQ + 1));
     return buf;
 }
 
-static void mark_opnd(const opnd *o, uint8_t *m32, uint8_t *m64)
-{
+static void mark_opnd(const opnd *o, uint8_t *m32, uint8_t *m64) {
     if (o->cls == RC_32) m32[o->idx] = 1;
     if (o->cls == RC_64) m64[o->idx] = 1;
 }
-static void mark_block(const block *b, uint8_t *m32, uint8_t *m64)
-{
+static void mark_block(const block *b, uint8_t *m32, uint8_t *m64) {
     for (int i = 0; i < b->n; i++) {
         const stmt *s = &b->s[i];
         if (s->kind == S_INSN) {
@@ -104,8 +104,7 @@ static void mark_block(const block *b, uint8_t *m32, uint8_t *m64)
     }
 }
 /* the inputs of one thread that the program reads */
-static void print_inputs(const prog *p, const uint32_t *in, size_t t)
-{
+static void print_inputs(const prog *p, const uint32_t *in, size_t t) {
     uint8_t m32[NR] = {0}, m64[NQ] = {0};
     mark_block(&p->top, m32, m64);
     const uint32_t *w = in + t * IN_WORDS;
@@ -119,8 +118,7 @@ static void print_inputs(const prog *p, const uint32_t *in, size_t t)
 
 /* number of differing words; prints up to `show` of them */
 static const uint32_t *g_in; /* inputs of the case being compared (for print_inputs) */
-static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int show)
-{
+static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int show) {
     long bad = 0;
     size_t nthr = (size_t)p->nt * (size_t)p->nblocks;
     for (size_t t = 0; t < nthr; t++) {
@@ -134,7 +132,8 @@ static long compare(const prog *p, const uint32_t *exp, const uint32_t *got, int
                 same = (en && gn) || e[w] == g[w];
             } else if (k == K_FLT) {
                 int lo = hi ? w - 1 : w;
-                uint64_t ev = (uint64_t)e[lo] | (uint64_t)e[lo + 1] << 32, gv = (uint64_t)g[lo] | (uint64_t)g[lo + 1] << 32;
+                uint64_t ev = (uint64_t)e[lo] | (uint64_t)e[lo + 1] << 32,
+                         gv = (uint64_t)g[lo] | (uint64_t)g[lo + 1] << 32;
                 int en = (ev & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
                 int gn = (gv & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
                 same = (en && gn) || e[w] == g[w];
@@ -161,8 +160,7 @@ typedef struct tcase {
 } tcase;
 
 /* 1 when the program fails (mismatch or refusal), 0 when it passes */
-static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz)
-{
+static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz) {
     size_t nthr = (size_t)p->nt * (size_t)p->nblocks;
     free(tc->in);
     free(tc->exp);
@@ -186,8 +184,7 @@ static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz)
 }
 
 /* ---- shrinking: drop statements (and unwrap ifs/loops) while the program still fails ---- */
-static int shrink_block(prog *p, block *b, tcase *tc, int *tries)
-{
+static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
     int progress = 0;
     char msg[512];
     for (int i = b->n - 1; i >= 0 && *tries > 0; i--) {
@@ -249,8 +246,7 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries)
     return progress;
 }
 
-static void minimize(prog *p, tcase *tc)
-{
+static void minimize(prog *p, tcase *tc) {
     char msg[512];
     int tries = 600;
     if (p->nblocks > 1) {
@@ -262,27 +258,31 @@ static void minimize(prog *p, tcase *tc)
         if (!shrink_block(p, &p->top, tc, &tries)) break;
 }
 
-static genopts opts_for(const char *mode, uint64_t seed)
-{
+static genopts opts_for(const char *mode, uint64_t seed) {
     genopts o = {0, 0, 0, 0, 1, 1, 0};
     static const char *rot[] = {"straight", "loops", "shared", "warp", "all", "all"};
     if (!strcmp(mode, "all")) mode = rot[seed % 6];
-    if (!strcmp(mode, "loops")) o.loops = o.longloops = 1;
-    else if (!strcmp(mode, "shared")) o.shared = o.loops = o.longloops = 1;
-    else if (!strcmp(mode, "warp")) o.warp = 1;
-    else if (!strcmp(mode, "bitonic")) o.bitonic = o.shared = o.loops = o.longloops = 1;
-    else if (!strcmp(mode, "all")) o.loops = o.shared = o.warp = 1;
+    if (!strcmp(mode, "loops"))
+        o.loops = o.longloops = 1;
+    else if (!strcmp(mode, "shared"))
+        o.shared = o.loops = o.longloops = 1;
+    else if (!strcmp(mode, "warp"))
+        o.warp = 1;
+    else if (!strcmp(mode, "bitonic"))
+        o.bitonic = o.shared = o.loops = o.longloops = 1;
+    else if (!strcmp(mode, "all"))
+        o.loops = o.shared = o.warp = 1;
     /* warp operations after long divergent loops: cudaemu runs shfl/vote.sync before every lane of
      * the mask has arrived when a time slice ended mid-divergence (README "Open bugs"); not in the
      * rotation until that is fixed */
-    else if (!strcmp(mode, "warpdiv")) o.loops = o.shared = o.warp = o.longloops = 1;
+    else if (!strcmp(mode, "warpdiv"))
+        o.loops = o.shared = o.warp = o.longloops = 1;
     if (g_noftz) o.ftz = 0;
     if (g_nonew) o.newmods = 0;
     return o;
 }
 
-static int run_seed(uint64_t seed, const char *mode, int print, int do_min, const char *dump)
-{
+static int run_seed(uint64_t seed, const char *mode, int print, int do_min, const char *dump) {
     prog p;
     genopts o = opts_for(mode, seed);
     gen_program(&p, seed, &o);
@@ -306,8 +306,8 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
     char msg[4600];
     int fail = check(&p, &tc, 0, msg, sizeof msg);
     if (fail) {
-        printf("FAIL seed %" PRIu64 " (mode %s, %d statements, %d x %d threads)%s%s\n", seed, mode, block_count(&p.top),
-               p.nblocks, p.nt, msg[0] ? ": " : "", msg);
+        printf("FAIL seed %" PRIu64 " (mode %s, %d statements, %d x %d threads)%s%s\n", seed, mode,
+               block_count(&p.top), p.nblocks, p.nt, msg[0] ? ": " : "", msg);
         if (!print) {
             char *ptx = emit_ptx(&p);
             printf("---- program (seed %" PRIu64 ") ----\n%s", seed, ptx);
@@ -335,8 +335,7 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
 }
 
 /* the fixed regression programs; number of failures */
-static int run_regress(int open)
-{
+static int run_regress(int open) {
     int fails = 0;
     for (int i = 0;; i++) {
         prog p;
@@ -348,7 +347,8 @@ static int run_regress(int open)
         char msg[4600];
         int fail = check(&p, &tc, 8, msg, sizeof msg);
         if (tc.exp[word] != val) {
-            printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word], val);
+            printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word],
+                   val);
             fail = 1;
         }
         printf("%s regress%s %d: %s\n", fail ? "FAIL" : "ok", open ? " (open bug)" : "", i, name);
@@ -366,21 +366,20 @@ static int run_regress(int open)
     return fails;
 }
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void usage(void)
-{
-    fprintf(stderr, "usage: lepton-difftest [--gpu] [--regress] [--regress-open] [--seeds A..B] [--seed N] [--time S] [--mode straight|loops|shared|warp|"
-                    "bitonic|all|warpdiv] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] [--no-new-modifiers] [--quiet]\n");
+static void usage(void) {
+    fprintf(stderr, "usage: lepton-difftest [--gpu] [--regress] [--regress-open] [--seeds A..B] [--seed N] "
+                    "[--time S] [--mode straight|loops|shared|warp|"
+                    "bitonic|all|warpdiv] [--print] [--no-minimize] [--dump-ptx DIR] [--no-ftz] "
+                    "[--no-new-modifiers] [--quiet]\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     uint64_t s0 = 1, s1 = 0;
     int have_seeds = 0, print = 0, do_min = 1, regress = 0, regress_open = 0, gpu = 0;
     double tlimit = 0;
@@ -388,7 +387,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--seeds") && i + 1 < argc) {
-            if (sscanf(argv[++i], "%" SCNu64 "..%" SCNu64, &s0, &s1) != 2 || s1 < s0) { usage(); return 2; }
+            if (sscanf(argv[++i], "%" SCNu64 "..%" SCNu64, &s0, &s1) != 2 || s1 < s0) {
+                usage();
+                return 2;
+            }
             have_seeds = 1;
         } else if (!strcmp(a, "--seed") && i + 1 < argc) {
             s0 = s1 = strtoull(argv[++i], NULL, 0);
@@ -422,8 +424,12 @@ int main(int argc, char **argv)
     }
     static const char *modes[] = {"straight", "loops", "shared", "warp", "bitonic", "all", "warpdiv"};
     int known = 0;
-    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) known |= !strcmp(mode, modes[k]);
-    if (!known) { usage(); return 2; }
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
+        known |= !strcmp(mode, modes[k]);
+    if (!known) {
+        usage();
+        return 2;
+    }
     if (!have_seeds && tlimit <= 0) s1 = 20;
 
     CUresult r = cuInit(0);
@@ -455,13 +461,15 @@ int main(int argc, char **argv)
         }
     }
     if (have_seeds || tlimit <= 0) {
-        for (uint64_t s = s0; s <= s1; s++, runs++) fails += run_seed(s, mode, print, do_min, dump);
+        for (uint64_t s = s0; s <= s1; s++, runs++)
+            fails += run_seed(s, mode, print, do_min, dump);
     }
     if (tlimit > 0) {
         double t0 = now_s();
         uint64_t base = ((uint64_t)time(NULL) * 1000003ull) % 1000000000ull * 1000ull;
         printf("random seeds from %" PRIu64 " for %.0f s\n", base, tlimit);
-        for (uint64_t s = base; now_s() - t0 < tlimit; s++, runs++) fails += run_seed(s, mode, print, do_min, dump);
+        for (uint64_t s = base; now_s() - t0 < tlimit; s++, runs++)
+            fails += run_seed(s, mode, print, do_min, dump);
     }
     printf("%ld program(s), %d failure(s)\n", runs, fails);
     cuDevicePrimaryCtxRelease(dev);

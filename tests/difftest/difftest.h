@@ -23,8 +23,8 @@
 #define NQ 20
 #define NQ_POOL 16
 #define NP 8
-#define SLOTS 2   /* shared words per thread in each of the regions A, B (phase buffers) and X */
-#define IN_WORDS (NR_OUT + 2 * NQ + 2)          /* registers, predicate bits, padding */
+#define SLOTS 2 /* shared words per thread in each of the regions A, B (phase buffers) and X */
+#define IN_WORDS (NR_OUT + 2 * NQ + 2)              /* registers, predicate bits, padding */
 #define OUT_WORDS (NR_OUT + 2 * NQ + 1 + SLOTS + 1) /* registers, predicates, X slots, padding */
 
 enum { K_INT, K_FLT }; /* register kinds */
@@ -42,14 +42,69 @@ typedef struct opnd {
 
 /* IR operations (one PTX instruction or a fixed idiom each) */
 enum {
-    I_MOV, I_ADD, I_SUB, I_MUL, I_MAD, I_DIV, I_REM, I_MIN, I_MAX, I_AND, I_OR, I_XOR, I_NOT, I_CNOT,
-    I_SHL, I_SHR, I_NEG, I_ABS, I_POPC, I_CLZ, I_BREV, I_BFIND, I_BFE, I_BFI, I_PRMT, I_LOP3, I_SHF,
-    I_SAD, I_MUL24, I_MAD24, I_DP4A, I_DP2A, I_ADDC, I_SUBC,
-    I_SETP, I_SET, I_SELP, I_SLCT, I_TESTP, I_PAND, I_POR, I_PXOR, I_PNOT, I_CVT,
-    I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FDIV, I_FSQRT, I_FRCP, I_FMIN, I_FMAX, I_FABS, I_FNEG,
-    I_SHFL, I_VOTE, I_REDUX, I_MATCH, I_STS, I_LDS,
-    I_TOH,   /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
-    I_FROMH, /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
+    I_MOV,
+    I_ADD,
+    I_SUB,
+    I_MUL,
+    I_MAD,
+    I_DIV,
+    I_REM,
+    I_MIN,
+    I_MAX,
+    I_AND,
+    I_OR,
+    I_XOR,
+    I_NOT,
+    I_CNOT,
+    I_SHL,
+    I_SHR,
+    I_NEG,
+    I_ABS,
+    I_POPC,
+    I_CLZ,
+    I_BREV,
+    I_BFIND,
+    I_BFE,
+    I_BFI,
+    I_PRMT,
+    I_LOP3,
+    I_SHF,
+    I_SAD,
+    I_MUL24,
+    I_MAD24,
+    I_DP4A,
+    I_DP2A,
+    I_ADDC,
+    I_SUBC,
+    I_SETP,
+    I_SET,
+    I_SELP,
+    I_SLCT,
+    I_TESTP,
+    I_PAND,
+    I_POR,
+    I_PXOR,
+    I_PNOT,
+    I_CVT,
+    I_FADD,
+    I_FSUB,
+    I_FMUL,
+    I_FFMA,
+    I_FDIV,
+    I_FSQRT,
+    I_FRCP,
+    I_FMIN,
+    I_FMAX,
+    I_FABS,
+    I_FNEG,
+    I_SHFL,
+    I_VOTE,
+    I_REDUX,
+    I_MATCH,
+    I_STS,
+    I_LDS,
+    I_TOH,    /* cvt to f16/bf16 (ty) from ty2 with a rounding, and back to f32 (exact) */
+    I_FROMH,  /* f16/bf16 bits (ty2) from an integer register, cvt to ty */
     I_HARITH, /* f16/bf16 (ty) arithmetic on the low 16 bits of integer registers; mod2 = I_FADD.. */
     I_I16,    /* u16/s16 (ty) integer operation mod2 on the low 16 bits of integer registers */
     I_COUNT
@@ -67,8 +122,27 @@ enum {
 #define FL_SHAMT 0x200u
 #define FL_XSA 0x400u /* min/max .xorsign.abs */
 
-enum { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE, CMP_LO, CMP_LS, CMP_HI, CMP_HS,
-       CMP_EQU, CMP_NEU, CMP_LTU, CMP_LEU, CMP_GTU, CMP_GEU, CMP_NUM, CMP_NAN, CMP_N };
+enum {
+    CMP_EQ,
+    CMP_NE,
+    CMP_LT,
+    CMP_LE,
+    CMP_GT,
+    CMP_GE,
+    CMP_LO,
+    CMP_LS,
+    CMP_HI,
+    CMP_HS,
+    CMP_EQU,
+    CMP_NEU,
+    CMP_LTU,
+    CMP_LEU,
+    CMP_GTU,
+    CMP_GEU,
+    CMP_NUM,
+    CMP_NAN,
+    CMP_N
+};
 enum { RN_NONE, RN_RN, RN_RZ, RN_RM, RN_RP, RN_RNI, RN_RZI, RN_RMI, RN_RPI };
 enum { BO_NONE, BO_AND, BO_OR, BO_XOR };
 
@@ -89,10 +163,10 @@ typedef struct block {
 } block;
 struct stmt {
     int kind;
-    insn in;     /* S_INSN */
-    int pred;    /* S_IF / S_BREAK: predicate; S_LOOP: source register of the trip count */
+    insn in;  /* S_INSN */
+    int pred; /* S_IF / S_BREAK: predicate; S_LOOP: source register of the trip count */
     int pneg;
-    int cnt;     /* loops: counter register */
+    int cnt;       /* loops: counter register */
     uint32_t mask; /* S_LOOP: trip = src & mask; S_ULOOP: trip = ((param >> shift) & 3) + 1 */
     int shift;
     int j, dmask, slot, sgn; /* S_PAIRX */
@@ -101,13 +175,16 @@ struct stmt {
 
 typedef struct prog {
     uint64_t seed;
-    int nt, nblocks;    /* threads per block, blocks */
-    uint32_t param;     /* the uniform kernel parameter */
+    int nt, nblocks; /* threads per block, blocks */
+    uint32_t param;  /* the uniform kernel parameter */
     uint8_t kind32[NR], kind64[NQ];
-    int warp_ops;       /* uses shfl/vote/redux/match (needs whole warps) */
-    int sm90;           /* uses PTX 8.0 / sm_90 features (min/max.relu) */
-    int nover;          /* input words set to fixed values in every thread (regression cases) */
-    struct { int word; uint32_t val; } over[8];
+    int warp_ops; /* uses shfl/vote/redux/match (needs whole warps) */
+    int sm90;     /* uses PTX 8.0 / sm_90 features (min/max.relu) */
+    int nover;    /* input words set to fixed values in every thread (regression cases) */
+    struct {
+        int word;
+        uint32_t val;
+    } over[8];
     block top;
 } prog;
 
@@ -118,12 +195,12 @@ typedef struct rng {
 uint64_t rng_next(rng *r);
 uint32_t rng_below(rng *r, uint32_t n);
 typedef struct genopts {
-    int warp;    /* shfl/vote/redux/match */
-    int shared;  /* shared memory, barriers, pair exchanges */
-    int loops;   /* divergent and uniform loops */
-    int bitonic; /* a 1024-thread bitonic sort */
-    int ftz;     /* .ftz variants */
-    int newmods; /* min/max .NaN, .relu, .xorsign.abs */
+    int warp;      /* shfl/vote/redux/match */
+    int shared;    /* shared memory, barriers, pair exchanges */
+    int loops;     /* divergent and uniform loops */
+    int bitonic;   /* a 1024-thread bitonic sort */
+    int ftz;       /* .ftz variants */
+    int newmods;   /* min/max .NaN, .relu, .xorsign.abs */
     int longloops; /* divergent loops of up to 255 iterations */
 } genopts;
 void gen_program(prog *p, uint64_t seed, const genopts *o);

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t rng_next(rng *r)
-{
+uint64_t rng_next(rng *r) {
     /* splitmix64 */
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -18,8 +17,7 @@ uint64_t rng_next(rng *r)
 uint32_t rng_below(rng *r, uint32_t n) { return n ? (uint32_t)(rng_next(r) % n) : 0; }
 static int chance(rng *r, int pct) { return (int)rng_below(r, 100) < pct; }
 
-static stmt *push(block *b)
-{
+static stmt *push(block *b) {
     if (b->n == b->cap) {
         b->cap = b->cap ? b->cap * 2 : 8;
         b->s = realloc(b->s, (size_t)b->cap * sizeof *b->s);
@@ -33,8 +31,7 @@ static stmt *push(block *b)
 
 stmt *block_push(block *b) { return push(b); }
 
-void block_free(block *b)
-{
+void block_free(block *b) {
     for (int i = 0; i < b->n; i++) {
         block_free(&b->s[i].body);
         block_free(&b->s[i].els);
@@ -44,10 +41,10 @@ void block_free(block *b)
     b->n = b->cap = 0;
 }
 void prog_free(prog *p) { block_free(&p->top); }
-int block_count(const block *b)
-{
+int block_count(const block *b) {
     int n = 0;
-    for (int i = 0; i < b->n; i++) n += 1 + block_count(&b->s[i].body) + block_count(&b->s[i].els);
+    for (int i = 0; i < b->n; i++)
+        n += 1 + block_count(&b->s[i].body) + block_count(&b->s[i].els);
     return n;
 }
 
@@ -55,60 +52,102 @@ typedef struct gctx {
     rng *r;
     prog *p;
     const genopts *o;
-    int depth;     /* loop nesting (counter registers) */
-    int in_loop;   /* inside a divergent loop: break allowed */
-    int budget;    /* statements left */
+    int depth;   /* loop nesting (counter registers) */
+    int in_loop; /* inside a divergent loop: break allowed */
+    int budget;  /* statements left */
 } gctx;
 
 /* ---- operands ---- */
-static opnd R32(int i) { opnd o = {RC_32, (uint8_t)i, 0, 0}; return o; }
-static opnd R64(int i) { opnd o = {RC_64, (uint8_t)i, 0, 0}; return o; }
-static opnd PR(int i, int neg) { opnd o = {RC_P, (uint8_t)i, (uint8_t)neg, 0}; return o; }
-static opnd IMM(uint64_t v) { opnd o = {RC_IMM, 0, 0, v}; return o; }
+static opnd R32(int i) {
+    opnd o = {RC_32, (uint8_t)i, 0, 0};
+    return o;
+}
+static opnd R64(int i) {
+    opnd o = {RC_64, (uint8_t)i, 0, 0};
+    return o;
+}
+static opnd PR(int i, int neg) {
+    opnd o = {RC_P, (uint8_t)i, (uint8_t)neg, 0};
+    return o;
+}
+static opnd IMM(uint64_t v) {
+    opnd o = {RC_IMM, 0, 0, v};
+    return o;
+}
 
-static const uint32_t spec32[] = {0, 1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 0x7f, 0x80, 0xff, 0x100, 0x7fff,
-                                  0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000u, 0x80000001u, 0xfffffffeu,
-                                  0xffffffffu, 0x55555555, 0xaaaaaaaau, 0x12345678, 0xdeadbeefu};
-static const uint32_t specf[] = {0x00000000, 0x80000000u, 0x3f800000, 0xbf800000u, 0x3f000000, 0x3fc00000,
-                                 0x40200000, 0xbfc00000u, 0x40400000, 0x7f800000, 0xff800000u, 0x7fc00000,
-                                 0x7f7fffff, 0xff7fffffu, 0x00800000, 0x00000001, 0x807fffffu, 0x00400000,
-                                 0x4b000000, 0x4b000001, 0x4effffff, 0x4f000000, 0xcf000000u, 0x5f000000,
-                                 0x5f800000, 0xdf000000u, 0x33800000, 0x3eaaaaab, 0x4f800000, 0x3f7fffff};
-static const uint64_t specd[] = {0, 0x8000000000000000ull, 0x3ff0000000000000ull, 0xbff0000000000000ull,
-                                 0x3fe0000000000000ull, 0x3ff8000000000000ull, 0x4004000000000000ull,
-                                 0x7ff0000000000000ull, 0xfff0000000000000ull, 0x7ff8000000000000ull,
-                                 0x7fefffffffffffffull, 0x0010000000000000ull, 0x0000000000000001ull,
-                                 0x36a0000000000000ull, 0x47efffffe0000000ull, 0x47efffff00000000ull,
-                                 0x3810000000000000ull, 0x380fffffffffffffull, 0x41dfffffffc00000ull,
-                                 0x41e0000000000000ull, 0xc1e0000000000000ull, 0x43e0000000000000ull,
-                                 0x43f0000000000000ull, 0x4330000000000001ull, 0x3fd5555555555555ull,
-                                 0x4330000000000000ull, 0x3ca0000000000000ull};
+static const uint32_t spec32[] = {
+    0,           1,           2,          3,           7,          8,          15,          16,
+    31,          32,          33,         63,          64,         0x7f,       0x80,        0xff,
+    0x100,       0x7fff,      0x8000,     0xffff,      0x10000,    0x7fffffff, 0x80000000u, 0x80000001u,
+    0xfffffffeu, 0xffffffffu, 0x55555555, 0xaaaaaaaau, 0x12345678, 0xdeadbeefu};
+static const uint32_t specf[] = {0x00000000, 0x80000000u, 0x3f800000, 0xbf800000u, 0x3f000000,  0x3fc00000,
+                                 0x40200000, 0xbfc00000u, 0x40400000, 0x7f800000,  0xff800000u, 0x7fc00000,
+                                 0x7f7fffff, 0xff7fffffu, 0x00800000, 0x00000001,  0x807fffffu, 0x00400000,
+                                 0x4b000000, 0x4b000001,  0x4effffff, 0x4f000000,  0xcf000000u, 0x5f000000,
+                                 0x5f800000, 0xdf000000u, 0x33800000, 0x3eaaaaab,  0x4f800000,  0x3f7fffff};
+static const uint64_t specd[] = {0,
+                                 0x8000000000000000ull,
+                                 0x3ff0000000000000ull,
+                                 0xbff0000000000000ull,
+                                 0x3fe0000000000000ull,
+                                 0x3ff8000000000000ull,
+                                 0x4004000000000000ull,
+                                 0x7ff0000000000000ull,
+                                 0xfff0000000000000ull,
+                                 0x7ff8000000000000ull,
+                                 0x7fefffffffffffffull,
+                                 0x0010000000000000ull,
+                                 0x0000000000000001ull,
+                                 0x36a0000000000000ull,
+                                 0x47efffffe0000000ull,
+                                 0x47efffff00000000ull,
+                                 0x3810000000000000ull,
+                                 0x380fffffffffffffull,
+                                 0x41dfffffffc00000ull,
+                                 0x41e0000000000000ull,
+                                 0xc1e0000000000000ull,
+                                 0x43e0000000000000ull,
+                                 0x43f0000000000000ull,
+                                 0x4330000000000001ull,
+                                 0x3fd5555555555555ull,
+                                 0x4330000000000000ull,
+                                 0x3ca0000000000000ull};
 
 uint64_t rand_i64(rng *r);
-uint64_t rand_i64(rng *r)
-{
+uint64_t rand_i64(rng *r) {
     switch (rng_below(r, 6)) {
-    case 0: return (uint64_t)(int64_t)(int32_t)spec32[rng_below(r, sizeof spec32 / 4)];
-    case 1: return spec32[rng_below(r, sizeof spec32 / 4)];
-    case 2: return (uint64_t)spec32[rng_below(r, sizeof spec32 / 4)] << 32 | spec32[rng_below(r, sizeof spec32 / 4)];
-    case 3: return rng_below(r, 100);
-    case 4: return 0x8000000000000000ull >> rng_below(r, 64);
-    default: return rng_next(r);
+    case 0:
+        return (uint64_t)(int64_t)(int32_t)spec32[rng_below(r, sizeof spec32 / 4)];
+    case 1:
+        return spec32[rng_below(r, sizeof spec32 / 4)];
+    case 2:
+        return (uint64_t)spec32[rng_below(r, sizeof spec32 / 4)] << 32 |
+               spec32[rng_below(r, sizeof spec32 / 4)];
+    case 3:
+        return rng_below(r, 100);
+    case 4:
+        return 0x8000000000000000ull >> rng_below(r, 64);
+    default:
+        return rng_next(r);
     }
 }
-static uint32_t rand_i32(rng *r)
-{
+static uint32_t rand_i32(rng *r) {
     switch (rng_below(r, 4)) {
-    case 0: return spec32[rng_below(r, sizeof spec32 / 4)];
-    case 1: return rng_below(r, 40);
-    case 2: return (uint32_t)-(int32_t)rng_below(r, 40);
-    default: return (uint32_t)rng_next(r);
+    case 0:
+        return spec32[rng_below(r, sizeof spec32 / 4)];
+    case 1:
+        return rng_below(r, 40);
+    case 2:
+        return (uint32_t) - (int32_t)rng_below(r, 40);
+    default:
+        return (uint32_t)rng_next(r);
     }
 }
-static uint32_t rand_f32(rng *r)
-{
+static uint32_t rand_f32(rng *r) {
     switch (rng_below(r, 6)) {
-    case 0: case 1: return specf[rng_below(r, sizeof specf / 4)];
+    case 0:
+    case 1:
+        return specf[rng_below(r, sizeof specf / 4)];
     case 2: { /* small values and halves: rounding boundaries of float->int */
         float f = (float)((int)rng_below(r, 64) - 32) * 0.5f;
         if (chance(r, 30)) f *= 1.0f / 1024.0f;
@@ -123,7 +162,8 @@ static uint32_t rand_f32(rng *r)
         memcpy(&u, &f, 4);
         return u;
     }
-    case 4: return (uint32_t)rng_next(r) & 0x807fffffu; /* subnormal */
+    case 4:
+        return (uint32_t)rng_next(r) & 0x807fffffu; /* subnormal */
     default: {
         uint32_t u = (uint32_t)rng_next(r);
         if ((u & 0x7f800000u) == 0x7f800000u) u ^= 0x40000000u; /* mostly finite */
@@ -131,10 +171,11 @@ static uint32_t rand_f32(rng *r)
     }
     }
 }
-static uint64_t rand_f64(rng *r)
-{
+static uint64_t rand_f64(rng *r) {
     switch (rng_below(r, 6)) {
-    case 0: case 1: return specd[rng_below(r, sizeof specd / 8)];
+    case 0:
+    case 1:
+        return specd[rng_below(r, sizeof specd / 8)];
     case 2: {
         double f = (double)((int)rng_below(r, 64) - 32) * 0.5;
         uint64_t u;
@@ -157,13 +198,13 @@ static uint64_t rand_f64(rng *r)
         memcpy(&u, &f, 8);
         return u;
     }
-    default: return rng_next(r);
+    default:
+        return rng_next(r);
     }
 }
 
 /* ---- registers ---- */
-static int pick32(gctx *g, int kind, int src)
-{
+static int pick32(gctx *g, int kind, int src) {
     prog *p = g->p;
     if (kind == K_INT && src && chance(g->r, 20)) {
         int c = (int)rng_below(g->r, 6);
@@ -176,21 +217,18 @@ static int pick32(gctx *g, int kind, int src)
         if (p->kind32[i] == kind) return i;
     }
 }
-static int pick64(gctx *g, int kind)
-{
+static int pick64(gctx *g, int kind) {
     if (kind == K_INT && chance(g->r, 15)) return NQ_POOL + (int)rng_below(g->r, NQ - NQ_POOL);
     for (;;) {
         int i = (int)rng_below(g->r, NQ_POOL);
         if (g->p->kind64[i] == kind) return i;
     }
 }
-static opnd src_int(gctx *g, int is64, int imm_pct)
-{
+static opnd src_int(gctx *g, int is64, int imm_pct) {
     if (chance(g->r, imm_pct)) return IMM(is64 ? rand_i64(g->r) : rand_i32(g->r));
     return is64 ? R64(pick64(g, K_INT)) : R32(pick32(g, K_INT, 1));
 }
-static opnd src_flt(gctx *g, int is64, int imm_pct)
-{
+static opnd src_flt(gctx *g, int is64, int imm_pct) {
     if (chance(g->r, imm_pct)) return IMM(is64 ? rand_f64(g->r) : rand_f32(g->r));
     return is64 ? R64(pick64(g, K_FLT)) : R32(pick32(g, K_FLT, 1));
 }
@@ -198,8 +236,7 @@ static opnd dst_int(gctx *g, int is64) { return is64 ? R64(pick64(g, K_INT)) : R
 static opnd dst_flt(gctx *g, int is64) { return is64 ? R64(pick64(g, K_FLT)) : R32(pick32(g, K_FLT, 0)); }
 static int ppick(gctx *g) { return (int)rng_below(g->r, NP); }
 
-static int ity(gctx *g, int *is64)
-{
+static int ity(gctx *g, int *is64) {
     static const int t[] = {TU32, TS32, TU64, TS64};
     int k = t[rng_below(g->r, 4)];
     *is64 = k == TU64 || k == TS64;
@@ -207,8 +244,7 @@ static int ity(gctx *g, int *is64)
 }
 
 /* ---- one instruction ---- */
-static void gen_int(gctx *g, insn *in)
-{
+static void gen_int(gctx *g, insn *in) {
     rng *r = g->r;
     int is64, t = ity(g, &is64);
     int sg = t == TS32 || t == TS64;
@@ -217,14 +253,26 @@ static void gen_int(gctx *g, insn *in)
     in->a = src_int(g, is64, 10);
     in->b = src_int(g, is64, 25);
     switch (rng_below(r, 30)) {
-    case 0: in->op = I_ADD; if (t == TS32 && chance(r, 30)) in->fl |= FL_SAT; break;
-    case 1: in->op = I_SUB; if (t == TS32 && chance(r, 30)) in->fl |= FL_SAT; break;
-    case 2: case 3:
-        in->op = I_MUL;
-        if (chance(r, 35)) in->fl |= FL_HI;
-        else if (!is64 && chance(r, 40)) { in->fl |= FL_WIDE; in->d = dst_int(g, 1); }
+    case 0:
+        in->op = I_ADD;
+        if (t == TS32 && chance(r, 30)) in->fl |= FL_SAT;
         break;
-    case 4: case 5:
+    case 1:
+        in->op = I_SUB;
+        if (t == TS32 && chance(r, 30)) in->fl |= FL_SAT;
+        break;
+    case 2:
+    case 3:
+        in->op = I_MUL;
+        if (chance(r, 35))
+            in->fl |= FL_HI;
+        else if (!is64 && chance(r, 40)) {
+            in->fl |= FL_WIDE;
+            in->d = dst_int(g, 1);
+        }
+        break;
+    case 4:
+    case 5:
         in->op = I_MAD;
         in->c = src_int(g, is64, 20);
         if (chance(r, 35)) {
@@ -236,15 +284,42 @@ static void gen_int(gctx *g, insn *in)
             in->c = src_int(g, 1, 20);
         }
         break;
-    case 6: in->op = I_DIV; in->a = src_int(g, is64, 0); in->b = src_int(g, is64, 0); break;
-    case 7: in->op = I_REM; in->a = src_int(g, is64, 0); in->b = src_int(g, is64, 0); break;
-    case 8: in->op = I_MIN; if (t == TS32 && g->o->newmods && chance(r, 30)) in->fl |= FL_RELU, g->p->sm90 = 1; break;
-    case 9: in->op = I_MAX; if (t == TS32 && g->o->newmods && chance(r, 30)) in->fl |= FL_RELU, g->p->sm90 = 1; break;
-    case 10: in->op = I_AND; in->ty = is64 ? TB64 : TB32; break;
-    case 11: in->op = I_OR; in->ty = is64 ? TB64 : TB32; break;
-    case 12: in->op = I_XOR; in->ty = is64 ? TB64 : TB32; break;
-    case 13: in->op = chance(r, 50) ? I_NOT : I_CNOT; in->ty = is64 ? TB64 : TB32; break;
-    case 14: case 15:
+    case 6:
+        in->op = I_DIV;
+        in->a = src_int(g, is64, 0);
+        in->b = src_int(g, is64, 0);
+        break;
+    case 7:
+        in->op = I_REM;
+        in->a = src_int(g, is64, 0);
+        in->b = src_int(g, is64, 0);
+        break;
+    case 8:
+        in->op = I_MIN;
+        if (t == TS32 && g->o->newmods && chance(r, 30)) in->fl |= FL_RELU, g->p->sm90 = 1;
+        break;
+    case 9:
+        in->op = I_MAX;
+        if (t == TS32 && g->o->newmods && chance(r, 30)) in->fl |= FL_RELU, g->p->sm90 = 1;
+        break;
+    case 10:
+        in->op = I_AND;
+        in->ty = is64 ? TB64 : TB32;
+        break;
+    case 11:
+        in->op = I_OR;
+        in->ty = is64 ? TB64 : TB32;
+        break;
+    case 12:
+        in->op = I_XOR;
+        in->ty = is64 ? TB64 : TB32;
+        break;
+    case 13:
+        in->op = chance(r, 50) ? I_NOT : I_CNOT;
+        in->ty = is64 ? TB64 : TB32;
+        break;
+    case 14:
+    case 15:
         in->op = chance(r, 40) ? I_SHL : I_SHR;
         if (in->op == I_SHL) in->ty = is64 ? TB64 : TB32;
         in->b = chance(r, 50) ? IMM(rng_below(r, is64 ? 70 : 40)) : R32(pick32(g, K_INT, 1));
@@ -338,8 +413,7 @@ static void gen_int(gctx *g, insn *in)
     }
 }
 
-static void gen_flt(gctx *g, insn *in)
-{
+static void gen_flt(gctx *g, insn *in) {
     rng *r = g->r;
     int is64 = chance(r, 35);
     in->ty = is64 ? TF64 : TF32;
@@ -349,27 +423,55 @@ static void gen_flt(gctx *g, insn *in)
     in->mod = RN_RN;
     int rnd = (int)rng_below(r, 4) + RN_RN;
     switch (rng_below(r, 12)) {
-    case 0: case 1: in->op = I_FADD; in->mod = (uint8_t)rnd; break;
-    case 2: in->op = I_FSUB; in->mod = (uint8_t)rnd; break;
-    case 3: case 4: in->op = I_FMUL; in->mod = (uint8_t)rnd; break;
-    case 5: in->op = I_FFMA; in->mod = (uint8_t)rnd; in->c = src_flt(g, is64, 20); break;
-    case 6: in->op = I_FDIV; in->mod = (uint8_t)rnd; break;
-    case 7: in->op = I_FSQRT; in->mod = (uint8_t)rnd; break;
-    case 8: in->op = I_FRCP; in->mod = (uint8_t)rnd; break;
+    case 0:
+    case 1:
+        in->op = I_FADD;
+        in->mod = (uint8_t)rnd;
+        break;
+    case 2:
+        in->op = I_FSUB;
+        in->mod = (uint8_t)rnd;
+        break;
+    case 3:
+    case 4:
+        in->op = I_FMUL;
+        in->mod = (uint8_t)rnd;
+        break;
+    case 5:
+        in->op = I_FFMA;
+        in->mod = (uint8_t)rnd;
+        in->c = src_flt(g, is64, 20);
+        break;
+    case 6:
+        in->op = I_FDIV;
+        in->mod = (uint8_t)rnd;
+        break;
+    case 7:
+        in->op = I_FSQRT;
+        in->mod = (uint8_t)rnd;
+        break;
+    case 8:
+        in->op = I_FRCP;
+        in->mod = (uint8_t)rnd;
+        break;
     case 9:
         in->op = chance(r, 50) ? I_FMIN : I_FMAX;
         in->mod = RN_NONE;
-        if (!is64 && g->o->newmods && chance(r, 30)) in->fl |= chance(r, 50) ? FL_NAN : FL_XSA, g->p->sm90 = 1;
+        if (!is64 && g->o->newmods && chance(r, 30))
+            in->fl |= chance(r, 50) ? FL_NAN : FL_XSA, g->p->sm90 = 1;
         break;
-    default: in->op = chance(r, 50) ? I_FABS : I_FNEG; in->mod = RN_NONE; break;
+    default:
+        in->op = chance(r, 50) ? I_FABS : I_FNEG;
+        in->mod = RN_NONE;
+        break;
     }
     if (!is64 && g->o->ftz && chance(r, 25)) in->fl |= FL_FTZ;
-    if (!is64 && chance(r, 10) && (in->op == I_FADD || in->op == I_FSUB || in->op == I_FMUL || in->op == I_FFMA))
+    if (!is64 && chance(r, 10) &&
+        (in->op == I_FADD || in->op == I_FSUB || in->op == I_FMUL || in->op == I_FFMA))
         in->fl |= FL_SAT;
 }
 
-static int any_ity(gctx *g)
-{
+static int any_ity(gctx *g) {
     static const int t[] = {TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64};
     return t[rng_below(g->r, 8)];
 }
@@ -378,15 +480,13 @@ static int is64ty(int t) { return t == TU64 || t == TS64 || t == TB64 || t == TF
 static int tyw(int t) { return t == TU8 || t == TS8 ? 8 : t == TU16 || t == TS16 ? 16 : is64ty(t) ? 64 : 32; }
 static int tys(int t) { return t == TS8 || t == TS16 || t == TS32 || t == TS64; }
 /* ptxas refuses .sat on an integer cvt whose destination holds every source value */
-static int can_saturate(int dt, int st)
-{
+static int can_saturate(int dt, int st) {
     int dw = tyw(dt), sw = tyw(st);
     if (tys(st)) return !tys(dt) || dw < sw;
     return tys(dt) ? dw <= sw : dw < sw;
 }
 
-static void gen_half(gctx *g, insn *in)
-{
+static void gen_half(gctx *g, insn *in) {
     rng *r = g->r;
     static const int ops[] = {I_FADD, I_FSUB, I_FMUL, I_FFMA, I_FMIN, I_FMAX, I_FNEG, I_FABS};
     in->op = I_HARITH;
@@ -401,11 +501,10 @@ static void gen_half(gctx *g, insn *in)
     in->c = R32(pick32(g, K_INT, 1));
 }
 
-static void gen_i16(gctx *g, insn *in)
-{
+static void gen_i16(gctx *g, insn *in) {
     rng *r = g->r;
-    static const int ops[] = {I_ADD, I_SUB, I_MUL, I_MUL, I_MAD, I_DIV, I_REM, I_MIN, I_MAX, I_SHL, I_SHR,
-                              I_NEG, I_ABS, I_NOT, I_CNOT, I_AND, I_OR, I_XOR, I_SETP, I_SETP};
+    static const int ops[] = {I_ADD, I_SUB, I_MUL, I_MUL, I_MAD,  I_DIV, I_REM, I_MIN, I_MAX,  I_SHL,
+                              I_SHR, I_NEG, I_ABS, I_NOT, I_CNOT, I_AND, I_OR,  I_XOR, I_SETP, I_SETP};
     in->op = I_I16;
     in->mod2 = (uint8_t)ops[rng_below(r, sizeof ops / sizeof ops[0])];
     in->ty = chance(r, 50) ? TS16 : TU16;
@@ -416,7 +515,8 @@ static void gen_i16(gctx *g, insn *in)
     }
     in->d = dst_int(g, 0);
     in->a = R32(pick32(g, K_INT, 1));
-    in->b = (in->mod2 == I_SHL || in->mod2 == I_SHR) && chance(r, 50) ? IMM(rng_below(r, 20)) : R32(pick32(g, K_INT, 1));
+    in->b = (in->mod2 == I_SHL || in->mod2 == I_SHR) && chance(r, 50) ? IMM(rng_below(r, 20))
+                                                                      : R32(pick32(g, K_INT, 1));
     in->c = R32(pick32(g, K_INT, 1));
     if (in->mod2 == I_SETP) {
         in->mod = (uint8_t)rng_below(r, 10); /* eq..ge, lo..hs (unsigned types only) */
@@ -425,8 +525,7 @@ static void gen_i16(gctx *g, insn *in)
     }
 }
 
-static void gen_cvt(gctx *g, insn *in)
-{
+static void gen_cvt(gctx *g, insn *in) {
     rng *r = g->r;
     in->op = I_CVT;
     int k = (int)rng_below(r, 6);
@@ -439,9 +538,12 @@ static void gen_cvt(gctx *g, insn *in)
         in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
         if (in->ty == TBF16 && (in->ty2 != TF32 || in->mod > RN_RZ)) g->p->sm90 = 1;
         in->d = dst_flt(g, 0);
-        if (in->ty2 == TF32) in->a = R32(pick32(g, K_FLT, 1));
-        else if (in->ty2 == TF64) in->a = R64(pick64(g, K_FLT));
-        else in->a = is64ty(in->ty2) ? R64(pick64(g, K_INT)) : R32(pick32(g, K_INT, 1));
+        if (in->ty2 == TF32)
+            in->a = R32(pick32(g, K_FLT, 1));
+        else if (in->ty2 == TF64)
+            in->a = R64(pick64(g, K_FLT));
+        else
+            in->a = is64ty(in->ty2) ? R64(pick64(g, K_INT)) : R32(pick32(g, K_INT, 1));
         return;
     }
     if (k == 5) { /* f16/bf16 bits to a float or an integer */
@@ -481,9 +583,12 @@ static void gen_cvt(gctx *g, insn *in)
         int dt = chance(r, 50) ? TF32 : TF64, st = chance(r, 50) ? TF32 : TF64;
         in->ty = (uint8_t)dt;
         in->ty2 = (uint8_t)st;
-        if (dt == st) in->mod = (uint8_t)(chance(r, 25) ? RN_NONE : RN_RNI + rng_below(r, 4));
-        else if (dt == TF32) in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
-        else in->mod = RN_NONE;
+        if (dt == st)
+            in->mod = (uint8_t)(chance(r, 25) ? RN_NONE : RN_RNI + rng_below(r, 4));
+        else if (dt == TF32)
+            in->mod = (uint8_t)(RN_RN + rng_below(r, 4));
+        else
+            in->mod = RN_NONE;
         if (chance(r, 15) || (dt == st && in->mod == RN_NONE && dt == TF64)) in->fl |= FL_SAT;
         if ((dt == TF32 || st == TF32) && g->o->ftz && chance(r, 20)) in->fl |= FL_FTZ;
         if (dt == st && in->mod == RN_NONE && !(in->fl & (FL_SAT | FL_FTZ))) in->fl |= FL_SAT;
@@ -492,8 +597,7 @@ static void gen_cvt(gctx *g, insn *in)
     }
 }
 
-static void gen_pred(gctx *g, insn *in)
-{
+static void gen_pred(gctx *g, insn *in) {
     rng *r = g->r;
     int k = (int)rng_below(r, 10);
     if (k < 5) { /* setp */
@@ -579,8 +683,7 @@ static void gen_pred(gctx *g, insn *in)
     }
 }
 
-static void gen_warp(gctx *g, insn *in)
-{
+static void gen_warp(gctx *g, insn *in) {
     rng *r = g->r;
     switch (rng_below(r, 4)) {
     case 0: {
@@ -623,8 +726,7 @@ static void gen_warp(gctx *g, insn *in)
 
 static void gen_block(gctx *g, block *b, int uniform, int n);
 
-static void gen_insn_stmt(gctx *g, block *b, int uniform)
-{
+static void gen_insn_stmt(gctx *g, block *b, int uniform) {
     rng *r = g->r;
     int w = (int)rng_below(r, 100);
     if (w < 6) { /* carry chain: add.cc / addc.cc ... / addc (or sub) */
@@ -646,12 +748,18 @@ static void gen_insn_stmt(gctx *g, block *b, int uniform)
     stmt *s = push(b);
     insn *in = &s->in;
     g->budget--;
-    if (w < 40) gen_int(g, in);
-    else if (w < 62) gen_flt(g, in);
-    else if (w < 69) gen_cvt(g, in);
-    else if (w < 72) gen_half(g, in);
-    else if (w < 75) gen_i16(g, in);
-    else if (w < 90) gen_pred(g, in);
+    if (w < 40)
+        gen_int(g, in);
+    else if (w < 62)
+        gen_flt(g, in);
+    else if (w < 69)
+        gen_cvt(g, in);
+    else if (w < 72)
+        gen_half(g, in);
+    else if (w < 75)
+        gen_i16(g, in);
+    else if (w < 90)
+        gen_pred(g, in);
     else if (w < 95 && g->o->shared) {
         if (chance(r, 50)) {
             in->op = I_STS;
@@ -674,8 +782,7 @@ static void gen_insn_stmt(gctx *g, block *b, int uniform)
     }
 }
 
-static void gen_stmt(gctx *g, block *b, int uniform)
-{
+static void gen_stmt(gctx *g, block *b, int uniform) {
     rng *r = g->r;
     int w = (int)rng_below(r, 100);
     if (w < 8 && g->budget > 4) { /* if / if-else on a per-thread predicate */
@@ -720,10 +827,11 @@ static void gen_stmt(gctx *g, block *b, int uniform)
         return;
     }
     if (uniform && g->o->shared && w < 25) { /* bitonic-like compare/exchange step between barriers */
-        stmt *s = push(b); /* emitted with a barrier before and after */
+        stmt *s = push(b);                   /* emitted with a barrier before and after */
         s->kind = S_PAIRX;
         int lg = 0;
-        while ((1 << (lg + 1)) <= g->p->nt) lg++;
+        while ((1 << (lg + 1)) <= g->p->nt)
+            lg++;
         s->j = 1 << rng_below(r, (uint32_t)(lg ? lg : 1));
         s->dmask = chance(r, 30) ? 0 : 1 << rng_below(r, (uint32_t)lg + 1);
         s->slot = (int)rng_below(r, SLOTS);
@@ -748,18 +856,19 @@ static void gen_stmt(gctx *g, block *b, int uniform)
     gen_insn_stmt(g, b, uniform);
 }
 
-static void gen_block(gctx *g, block *b, int uniform, int n)
-{
-    for (int i = 0; i < n && g->budget > 0; i++) gen_stmt(g, b, uniform);
+static void gen_block(gctx *g, block *b, int uniform, int n) {
+    for (int i = 0; i < n && g->budget > 0; i++)
+        gen_stmt(g, b, uniform);
 }
 
-void gen_program(prog *p, uint64_t seed, const genopts *o)
-{
+void gen_program(prog *p, uint64_t seed, const genopts *o) {
     rng r = {seed * 0x2545f4914f6cdd1dull + 1};
     memset(p, 0, sizeof *p);
     p->seed = seed;
-    for (int i = 0; i < NR; i++) p->kind32[i] = (uint8_t)(i < NR_POOL && chance(&r, 40) ? K_FLT : K_INT);
-    for (int i = 0; i < NQ; i++) p->kind64[i] = (uint8_t)(i < NQ_POOL && chance(&r, 40) ? K_FLT : K_INT);
+    for (int i = 0; i < NR; i++)
+        p->kind32[i] = (uint8_t)(i < NR_POOL && chance(&r, 40) ? K_FLT : K_INT);
+    for (int i = 0; i < NQ; i++)
+        p->kind64[i] = (uint8_t)(i < NQ_POOL && chance(&r, 40) ? K_FLT : K_INT);
     /* at least two registers of each kind */
     p->kind32[0] = p->kind32[1] = K_INT;
     p->kind32[2] = p->kind32[3] = K_FLT;
@@ -790,13 +899,13 @@ void gen_program(prog *p, uint64_t seed, const genopts *o)
     }
 }
 
-void gen_inputs(const prog *p, uint64_t seed, uint32_t *in)
-{
+void gen_inputs(const prog *p, uint64_t seed, uint32_t *in) {
     rng r = {seed ^ 0x5851f42d4c957f2dull};
     size_t n = (size_t)p->nt * (size_t)p->nblocks;
     for (size_t t = 0; t < n; t++) {
         uint32_t *w = in + t * IN_WORDS;
-        for (int i = 0; i < NR_OUT; i++) w[i] = p->kind32[i] == K_FLT ? rand_f32(&r) : rand_i32(&r);
+        for (int i = 0; i < NR_OUT; i++)
+            w[i] = p->kind32[i] == K_FLT ? rand_f32(&r) : rand_i32(&r);
         for (int i = 0; i < NQ; i++) {
             uint64_t v = p->kind64[i] == K_FLT ? rand_f64(&r) : rand_i64(&r);
             w[NR_OUT + 2 * i] = (uint32_t)v;
@@ -809,6 +918,7 @@ void gen_inputs(const prog *p, uint64_t seed, uint32_t *in)
             w[NR_OUT] = (uint32_t)(t % 2);
             w[NR_OUT + 1] = 0;
         }
-        for (int k = 0; k < p->nover; k++) w[p->over[k].word] = p->over[k].val;
+        for (int k = 0; k < p->nover; k++)
+            w[p->over[k].word] = p->over[k].val;
     }
 }

@@ -28,47 +28,81 @@ typedef struct th {
 
 typedef struct rctx {
     const prog *p;
-    th *t;         /* nt threads */
-    uint32_t *sh;  /* 3 * nt * SLOTS words: A, B, X */
+    th *t;        /* nt threads */
+    uint32_t *sh; /* 3 * nt * SLOTS words: A, B, X */
     int phase;
 } rctx;
 
 /* ---- values ---- */
-static uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static float bfloat(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
-static uint64_t dbits(double f) { uint64_t u; memcpy(&u, &f, 8); return u; }
-static double bdouble(uint64_t u) { double f; memcpy(&f, &u, 8); return f; }
+static uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+static float bfloat(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint64_t dbits(double f) {
+    uint64_t u;
+    memcpy(&u, &f, 8);
+    return u;
+}
+static double bdouble(uint64_t u) {
+    double f;
+    memcpy(&f, &u, 8);
+    return f;
+}
 
-static int width(int t)
-{
+static int width(int t) {
     switch (t) {
-    case TU8: case TS8: return 8;
-    case TU16: case TS16: return 16;
-    case TU64: case TS64: case TB64: case TF64: return 64;
-    default: return 32;
+    case TU8:
+    case TS8:
+        return 8;
+    case TU16:
+    case TS16:
+        return 16;
+    case TU64:
+    case TS64:
+    case TB64:
+    case TF64:
+        return 64;
+    default:
+        return 32;
     }
 }
 static int sgn(int t) { return t == TS8 || t == TS16 || t == TS32 || t == TS64; }
 static uint64_t mask(int w) { return w == 64 ? ~0ull : (1ull << w) - 1; }
 static int64_t sx(uint64_t v, int w) { return w == 64 ? (int64_t)v : (int64_t)(v << (64 - w)) >> (64 - w); }
 
-static uint64_t rd(const th *t, const opnd *o)
-{
+static uint64_t rd(const th *t, const opnd *o) {
     switch (o->cls) {
-    case RC_32: return t->r[o->idx];
-    case RC_64: return t->q[o->idx];
-    case RC_P: return (uint64_t)(t->p[o->idx] ^ o->neg);
-    case RC_IMM: return o->imm;
-    default: return 0;
+    case RC_32:
+        return t->r[o->idx];
+    case RC_64:
+        return t->q[o->idx];
+    case RC_P:
+        return (uint64_t)(t->p[o->idx] ^ o->neg);
+    case RC_IMM:
+        return o->imm;
+    default:
+        return 0;
     }
 }
-static void wr(th *t, const opnd *o, uint64_t v)
-{
+static void wr(th *t, const opnd *o, uint64_t v) {
     switch (o->cls) {
-    case RC_32: t->r[o->idx] = (uint32_t)v; break;
-    case RC_64: t->q[o->idx] = v; break;
-    case RC_P: t->p[o->idx] = (uint8_t)(v & 1); break;
-    default: break;
+    case RC_32:
+        t->r[o->idx] = (uint32_t)v;
+        break;
+    case RC_64:
+        t->q[o->idx] = v;
+        break;
+    case RC_P:
+        t->p[o->idx] = (uint8_t)(v & 1);
+        break;
+    default:
+        break;
     }
 }
 
@@ -76,31 +110,31 @@ static void wr(th *t, const opnd *o, uint64_t v)
 static uint32_t ftz32(uint32_t u) { return (u & 0x7f800000u) == 0 ? u & 0x80000000u : u; }
 static int isnan32(uint32_t u) { return (u & 0x7fffffffu) > 0x7f800000u; }
 static int isnan64(uint64_t u) { return (u & 0x7fffffffffffffffull) > 0x7ff0000000000000ull; }
-static uint32_t sat32(uint32_t u)
-{
+static uint32_t sat32(uint32_t u) {
     if (isnan32(u)) return 0;
     float f = bfloat(u);
     return f <= 0.0f ? 0 : f >= 1.0f ? 0x3f800000u : u; /* -0 -> +0 */
 }
-static uint64_t sat64(uint64_t u)
-{
+static uint64_t sat64(uint64_t u) {
     if (isnan64(u)) return 0;
     double f = bdouble(u);
     return f <= 0.0 ? 0 : f >= 1.0 ? 0x3ff0000000000000ull : u;
 }
-static int fe_mode(int rnd)
-{
+static int fe_mode(int rnd) {
     switch (rnd) {
-    case RN_RZ: return FE_TOWARDZERO;
-    case RN_RM: return FE_DOWNWARD;
-    case RN_RP: return FE_UPWARD;
-    default: return FE_TONEAREST;
+    case RN_RZ:
+        return FE_TOWARDZERO;
+    case RN_RM:
+        return FE_DOWNWARD;
+    case RN_RP:
+        return FE_UPWARD;
+    default:
+        return FE_TONEAREST;
     }
 }
 
 /* f32 arithmetic: op 0 add 1 sub 2 mul 3 fma 4 div 5 sqrt 6 rcp */
-static uint32_t f32_arith(int op, int rnd, uint32_t ua, uint32_t ub, uint32_t uc)
-{
+static uint32_t f32_arith(int op, int rnd, uint32_t ua, uint32_t ub, uint32_t uc) {
     float r;
     if (rnd == RN_RN && op == 3) {
         r = fmaf(bfloat(ua), bfloat(ub), bfloat(uc));
@@ -110,31 +144,58 @@ static uint32_t f32_arith(int op, int rnd, uint32_t ua, uint32_t ub, uint32_t uc
     fesetround(fe_mode(rnd));
     volatile double a = bfloat(ua), b = bfloat(ub), c = bfloat(uc), x;
     switch (op) {
-    case 0: x = a + b; break;
-    case 1: x = a - b; break;
-    case 2: x = a * b; break; /* exact */
-    case 3: x = fma(a, b, c); break; /* a*b exact in double: one rounding */
-    case 4: x = a / b; break;
-    case 5: x = sqrt(a); break;
-    default: x = 1.0 / a; break;
+    case 0:
+        x = a + b;
+        break;
+    case 1:
+        x = a - b;
+        break;
+    case 2:
+        x = a * b;
+        break; /* exact */
+    case 3:
+        x = fma(a, b, c);
+        break; /* a*b exact in double: one rounding */
+    case 4:
+        x = a / b;
+        break;
+    case 5:
+        x = sqrt(a);
+        break;
+    default:
+        x = 1.0 / a;
+        break;
     }
     volatile float f = (float)x;
     r = f;
     fesetround(old);
     return fbits(r);
 }
-static uint64_t f64_arith(int op, int rnd, uint64_t ua, uint64_t ub, uint64_t uc)
-{
+static uint64_t f64_arith(int op, int rnd, uint64_t ua, uint64_t ub, uint64_t uc) {
     double a = bdouble(ua), b = bdouble(ub), c = bdouble(uc), r;
     if (rnd == RN_RN) {
         switch (op) {
-        case 0: r = a + b; break;
-        case 1: r = a - b; break;
-        case 2: r = a * b; break;
-        case 3: r = fma(a, b, c); break;
-        case 4: r = a / b; break;
-        case 5: r = sqrt(a); break;
-        default: r = 1.0 / a; break;
+        case 0:
+            r = a + b;
+            break;
+        case 1:
+            r = a - b;
+            break;
+        case 2:
+            r = a * b;
+            break;
+        case 3:
+            r = fma(a, b, c);
+            break;
+        case 4:
+            r = a / b;
+            break;
+        case 5:
+            r = sqrt(a);
+            break;
+        default:
+            r = 1.0 / a;
+            break;
         }
         return dbits(r);
     }
@@ -142,13 +203,27 @@ static uint64_t f64_arith(int op, int rnd, uint64_t ua, uint64_t ub, uint64_t uc
     fesetround(fe_mode(rnd));
     volatile long double la = a, lb = b, lc = c, x;
     switch (op) {
-    case 0: x = la + lb; break;
-    case 1: x = la - lb; break;
-    case 2: x = la * lb; break;
-    case 3: x = fmal(la, lb, lc); break;
-    case 4: x = la / lb; break;
-    case 5: x = sqrtl(la); break;
-    default: x = 1.0L / la; break;
+    case 0:
+        x = la + lb;
+        break;
+    case 1:
+        x = la - lb;
+        break;
+    case 2:
+        x = la * lb;
+        break;
+    case 3:
+        x = fmal(la, lb, lc);
+        break;
+    case 4:
+        x = la / lb;
+        break;
+    case 5:
+        x = sqrtl(la);
+        break;
+    default:
+        x = 1.0L / la;
+        break;
     }
     volatile double d = (double)x;
     r = d;
@@ -157,8 +232,7 @@ static uint64_t f64_arith(int op, int rnd, uint64_t ua, uint64_t ub, uint64_t uc
 }
 
 /* exact integer -> float with a rounding mode; mbits = 24 (f32) or 53 (f64) */
-static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64)
-{
+static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64) {
     int mb = is64 ? 53 : 24;
     if (mag == 0) return 0;
     int msb = 63 - __builtin_clzll(mag);
@@ -169,13 +243,24 @@ static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64)
         uint64_t keep = mag >> sh, rem = mag & ((1ull << sh) - 1), half = 1ull << (sh - 1);
         int up;
         switch (rnd) {
-        case RN_RZ: up = 0; break;
-        case RN_RM: up = neg && rem; break;
-        case RN_RP: up = !neg && rem; break;
-        default: up = rem > half || (rem == half && (keep & 1)); break;
+        case RN_RZ:
+            up = 0;
+            break;
+        case RN_RM:
+            up = neg && rem;
+            break;
+        case RN_RP:
+            up = !neg && rem;
+            break;
+        default:
+            up = rem > half || (rem == half && (keep & 1));
+            break;
         }
         keep += (uint64_t)up;
-        if (keep >> mb) { keep >>= 1; sh++; }
+        if (keep >> mb) {
+            keep >>= 1;
+            sh++;
+        }
         m = keep;
         e = mb - 1 + sh;
     } else {
@@ -192,8 +277,7 @@ static uint64_t int_to_float(uint64_t mag, int neg, int rnd, int is64)
 
 /* rounds neg * mant * 2^e to a binary format with p significand bits (hidden bit included),
  * normal exponents emin..emax (bias emax) and ebits exponent bits; returns its bits */
-static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int emin, int emax, int ebits)
-{
+static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int emin, int emax, int ebits) {
     uint32_t sign = (uint32_t)neg << (ebits + p - 1);
     if (mant == 0) return sign;
     int msb = 63 - __builtin_clzll(mant);
@@ -221,10 +305,18 @@ static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int e
             at_half = rem == half;
         }
         switch (rnd) {
-        case RN_RZ: up = 0; break;
-        case RN_RM: up = neg && rem; break;
-        case RN_RP: up = !neg && rem; break;
-        default: up = above_half || (at_half && (k & 1)); break;
+        case RN_RZ:
+            up = 0;
+            break;
+        case RN_RM:
+            up = neg && rem;
+            break;
+        case RN_RP:
+            up = !neg && rem;
+            break;
+        default:
+            up = above_half || (at_half && (k & 1));
+            break;
         }
     }
     k += (uint64_t)up;
@@ -243,16 +335,16 @@ static uint32_t round_small(int neg, uint64_t mant, int e, int rnd, int p, int e
 }
 
 /* f16 / bf16 bits -> exact double */
-static double small_to_double(uint32_t h, int bf)
-{
+static double small_to_double(uint32_t h, int bf) {
     if (bf) return bfloat(h << 16);
     uint32_t e = h >> 10 & 31, f = h & 0x3ff;
-    double v = e == 0 ? ldexp((double)f, -24) : e == 31 ? (f ? NAN : INFINITY) : ldexp((double)(1024 + f), (int)e - 25);
+    double v = e == 0    ? ldexp((double)f, -24)
+               : e == 31 ? (f ? NAN : INFINITY)
+                         : ldexp((double)(1024 + f), (int)e - 25);
     return (h & 0x8000) ? -v : v;
 }
 
-static uint64_t toh_ref(const insn *in, uint64_t v)
-{
+static uint64_t toh_ref(const insn *in, uint64_t v) {
     int bf = in->ty == TBF16, p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
     int st = in->ty2, neg;
     uint64_t mant;
@@ -279,8 +371,7 @@ static uint64_t toh_ref(const insn *in, uint64_t v)
 }
 
 static uint64_t cvt_ref(const insn *in, uint64_t v);
-static uint64_t fromh_ref(const insn *in, uint64_t v)
-{
+static uint64_t fromh_ref(const insn *in, uint64_t v) {
     double x = small_to_double((uint32_t)v & 0xffff, in->ty2 == TBF16);
     if (in->ty == TF32) return x != x ? 0x7fffffffu : fbits((float)x);
     if (in->ty == TF64) return dbits(x);
@@ -292,8 +383,7 @@ static uint64_t fromh_ref(const insn *in, uint64_t v)
 
 /* f16/bf16 arithmetic: computed in double rounded to odd (truncate, set the last bit when
  * inexact), which rounds once more to 11 or 8 bits exactly as the exact result would */
-static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
-{
+static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc) {
     int bf = in->ty == TBF16, op = in->mod2;
     int p = bf ? 8 : 11, emin = bf ? -126 : -14, emax = bf ? 127 : 15, eb = bf ? 8 : 5;
     uint32_t h[3] = {(uint32_t)ua & 0xffff, (uint32_t)ub & 0xffff, (uint32_t)uc & 0xffff};
@@ -318,16 +408,25 @@ static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc
     fesetround(FE_TOWARDZERO);
     volatile double va = a, vb = b, vc = c, vx;
     switch (op) {
-    case I_FADD: vx = va + vb; break;
-    case I_FSUB: vx = va - vb; break;
-    case I_FMUL: vx = va * vb; break;
-    default: vx = fma(va, vb, vc); break;
+    case I_FADD:
+        vx = va + vb;
+        break;
+    case I_FSUB:
+        vx = va - vb;
+        break;
+    case I_FMUL:
+        vx = va * vb;
+        break;
+    default:
+        vx = fma(va, vb, vc);
+        break;
     }
     x = vx;
     int inexact = fetestexcept(FE_INEXACT) != 0;
     fesetround(old);
     if (x != x) return (in->fl & FL_SAT) ? 0 : 0x7fffffffu;
-    if (isinf(x)) res = (x < 0 ? sbit : 0) | (bf ? 0x7f80u : 0x7c00u);
+    if (isinf(x))
+        res = (x < 0 ? sbit : 0) | (bf ? 0x7f80u : 0x7c00u);
     else {
         int neg = signbit(x) != 0, ex;
         double fr = frexp(fabs(x), &ex);
@@ -343,39 +442,69 @@ static uint64_t harith_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc
 
 static int icmp(int cmp, int t, uint64_t a, uint64_t b);
 /* u16/s16 operations; the result is zero-extended by the emitted cvt.u32.u16 (mul.wide: 32 bits) */
-static uint64_t i16_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
-{
+static uint64_t i16_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc) {
     int s = in->ty == TS16;
     uint32_t a = (uint32_t)ua & 0xffff, b = (uint32_t)ub & 0xffff, c = (uint32_t)uc & 0xffff, r;
     int32_t sa = (int16_t)a, sb = (int16_t)b;
     switch (in->mod2) {
-    case I_ADD: r = a + b; break;
-    case I_SUB: r = a - b; break;
+    case I_ADD:
+        r = a + b;
+        break;
+    case I_SUB:
+        r = a - b;
+        break;
     case I_MUL:
         if (in->fl & FL_WIDE) return s ? (uint32_t)(sa * sb) : a * b;
         r = in->fl & FL_HI ? (s ? (uint32_t)(sa * sb) >> 16 : (a * b) >> 16) : a * b;
         break;
-    case I_MAD: r = a * b + c; break;
-    case I_DIV: case I_REM: {
+    case I_MAD:
+        r = a * b + c;
+        break;
+    case I_DIV:
+    case I_REM: {
         if (b == 0 || (s && b == 0xffff)) b = 7, sb = 7;
-        if (s) r = (uint32_t)(in->mod2 == I_DIV ? sa / sb : sa % sb);
-        else r = in->mod2 == I_DIV ? a / b : a % b;
+        if (s)
+            r = (uint32_t)(in->mod2 == I_DIV ? sa / sb : sa % sb);
+        else
+            r = in->mod2 == I_DIV ? a / b : a % b;
         break;
     }
-    case I_MIN: r = s ? (uint32_t)(sa < sb ? sa : sb) : (a < b ? a : b); break;
-    case I_MAX: r = s ? (uint32_t)(sa > sb ? sa : sb) : (a > b ? a : b); break;
-    case I_SHL: r = (uint32_t)ub >= 16 ? 0 : a << (uint32_t)ub; break;
-    case I_SHR:
-        if (s) r = (uint32_t)(sa >> ((uint32_t)ub >= 16 ? 15 : (uint32_t)ub));
-        else r = (uint32_t)ub >= 16 ? 0 : a >> (uint32_t)ub;
+    case I_MIN:
+        r = s ? (uint32_t)(sa < sb ? sa : sb) : (a < b ? a : b);
         break;
-    case I_NEG: r = 0u - a; break;
-    case I_ABS: r = (uint32_t)(sa < 0 ? -sa : sa); break;
-    case I_NOT: r = ~a; break;
-    case I_CNOT: r = a == 0; break;
-    case I_AND: r = a & b; break;
-    case I_OR: r = a | b; break;
-    case I_XOR: r = a ^ b; break;
+    case I_MAX:
+        r = s ? (uint32_t)(sa > sb ? sa : sb) : (a > b ? a : b);
+        break;
+    case I_SHL:
+        r = (uint32_t)ub >= 16 ? 0 : a << (uint32_t)ub;
+        break;
+    case I_SHR:
+        if (s)
+            r = (uint32_t)(sa >> ((uint32_t)ub >= 16 ? 15 : (uint32_t)ub));
+        else
+            r = (uint32_t)ub >= 16 ? 0 : a >> (uint32_t)ub;
+        break;
+    case I_NEG:
+        r = 0u - a;
+        break;
+    case I_ABS:
+        r = (uint32_t)(sa < 0 ? -sa : sa);
+        break;
+    case I_NOT:
+        r = ~a;
+        break;
+    case I_CNOT:
+        r = a == 0;
+        break;
+    case I_AND:
+        r = a & b;
+        break;
+    case I_OR:
+        r = a | b;
+        break;
+    case I_XOR:
+        r = a ^ b;
+        break;
     default: { /* setp */
         return (uint64_t)icmp(in->mod, in->ty, a, b);
     }
@@ -383,18 +512,20 @@ static uint64_t i16_ref(const insn *in, uint64_t ua, uint64_t ub, uint64_t uc)
     return r & 0xffff;
 }
 
-static double round_mode_int(double x, int rnd)
-{
+static double round_mode_int(double x, int rnd) {
     switch (rnd) {
-    case RN_RZI: return trunc(x);
-    case RN_RMI: return floor(x);
-    case RN_RPI: return ceil(x);
-    default: return rint(x); /* the host runs in round-to-nearest-even here */
+    case RN_RZI:
+        return trunc(x);
+    case RN_RMI:
+        return floor(x);
+    case RN_RPI:
+        return ceil(x);
+    default:
+        return rint(x); /* the host runs in round-to-nearest-even here */
     }
 }
 
-static uint64_t cvt_ref(const insn *in, uint64_t v)
-{
+static uint64_t cvt_ref(const insn *in, uint64_t v) {
     int dt = in->ty, st = in->ty2, sat = (in->fl & FL_SAT) != 0, ftz = (in->fl & FL_FTZ) != 0;
     int dw = width(dt), sw = width(st);
     int dflt = dt == TF32 || dt == TF64, sflt = st == TF32 || st == TF64;
@@ -414,15 +545,20 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
                 x = bdouble(v);
             }
             x = round_mode_int(x, in->mod);
-            if (x <= (double)lo) res = (uint64_t)lo;
-            else if (x >= (double)hi) res = hi; /* (double)hi rounds up for 64-bit: >= catches 2^63, 2^64 */
-            else if (x < 0) res = (uint64_t)(int64_t)x;
-            else res = (uint64_t)x;
+            if (x <= (double)lo)
+                res = (uint64_t)lo;
+            else if (x >= (double)hi)
+                res = hi; /* (double)hi rounds up for 64-bit: >= catches 2^63, 2^64 */
+            else if (x < 0)
+                res = (uint64_t)(int64_t)x;
+            else
+                res = (uint64_t)x;
         } else {
             int ss = sgn(st);
             uint64_t raw = v & mask(sw);
             int neg = ss && sx(raw, sw) < 0;
-            if (!sat) res = ss ? (uint64_t)sx(raw, sw) : raw;
+            if (!sat)
+                res = ss ? (uint64_t)sx(raw, sw) : raw;
             else if (neg) {
                 int64_t s = sx(raw, sw);
                 res = s < lo ? (uint64_t)lo : (uint64_t)s;
@@ -469,47 +605,68 @@ static uint64_t cvt_ref(const insn *in, uint64_t v)
     return res; /* sat32/sat64 give +0 for -0: the emitted add.rn +0.0 */
 }
 
-static int fcmp(int cmp, double a, double b)
-{
+static int fcmp(int cmp, double a, double b) {
     int un = a != a || b != b;
     switch (cmp) {
-    case CMP_EQ: return !un && a == b;
-    case CMP_NE: return !un && a != b;
-    case CMP_LT: return !un && a < b;
-    case CMP_LE: return !un && a <= b;
-    case CMP_GT: return !un && a > b;
-    case CMP_GE: return !un && a >= b;
-    case CMP_EQU: return un || a == b;
-    case CMP_NEU: return un || a != b;
-    case CMP_LTU: return un || a < b;
-    case CMP_LEU: return un || a <= b;
-    case CMP_GTU: return un || a > b;
-    case CMP_GEU: return un || a >= b;
-    case CMP_NUM: return !un;
-    default: return un;
+    case CMP_EQ:
+        return !un && a == b;
+    case CMP_NE:
+        return !un && a != b;
+    case CMP_LT:
+        return !un && a < b;
+    case CMP_LE:
+        return !un && a <= b;
+    case CMP_GT:
+        return !un && a > b;
+    case CMP_GE:
+        return !un && a >= b;
+    case CMP_EQU:
+        return un || a == b;
+    case CMP_NEU:
+        return un || a != b;
+    case CMP_LTU:
+        return un || a < b;
+    case CMP_LEU:
+        return un || a <= b;
+    case CMP_GTU:
+        return un || a > b;
+    case CMP_GEU:
+        return un || a >= b;
+    case CMP_NUM:
+        return !un;
+    default:
+        return un;
     }
 }
-static int icmp(int cmp, int t, uint64_t a, uint64_t b)
-{
+static int icmp(int cmp, int t, uint64_t a, uint64_t b) {
     int w = width(t);
     uint64_t ua = a & mask(w), ub = b & mask(w);
     int64_t sa = sx(ua, w), sb = sx(ub, w);
     int s = sgn(t);
     switch (cmp) {
-    case CMP_EQ: return ua == ub;
-    case CMP_NE: return ua != ub;
-    case CMP_LT: return s ? sa < sb : ua < ub;
-    case CMP_LE: return s ? sa <= sb : ua <= ub;
-    case CMP_GT: return s ? sa > sb : ua > ub;
-    case CMP_GE: return s ? sa >= sb : ua >= ub;
-    case CMP_LO: return ua < ub;
-    case CMP_LS: return ua <= ub;
-    case CMP_HI: return ua > ub;
-    default: return ua >= ub;
+    case CMP_EQ:
+        return ua == ub;
+    case CMP_NE:
+        return ua != ub;
+    case CMP_LT:
+        return s ? sa < sb : ua < ub;
+    case CMP_LE:
+        return s ? sa <= sb : ua <= ub;
+    case CMP_GT:
+        return s ? sa > sb : ua > ub;
+    case CMP_GE:
+        return s ? sa >= sb : ua >= ub;
+    case CMP_LO:
+        return ua < ub;
+    case CMP_LS:
+        return ua <= ub;
+    case CMP_HI:
+        return ua > ub;
+    default:
+        return ua >= ub;
     }
 }
-static int do_cmp(const insn *in, uint64_t a, uint64_t b)
-{
+static int do_cmp(const insn *in, uint64_t a, uint64_t b) {
     int t = in->ty2;
     if (t == TF32) {
         uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
@@ -520,8 +677,7 @@ static int do_cmp(const insn *in, uint64_t a, uint64_t b)
     return icmp(in->mod, t, a, b);
 }
 
-static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
-{
+static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b) {
     int is64 = in->ty == TF64, mx = in->op == I_FMAX;
     if (!is64) {
         uint32_t ua = (uint32_t)a, ub = (uint32_t)b;
@@ -534,10 +690,14 @@ static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
         if (in->fl & FL_XSA) ua &= 0x7fffffffu, ub &= 0x7fffffffu;
         uint32_t r;
         int na = isnan32(ua), nb = isnan32(ub);
-        if (na && nb) r = 0x7fffffffu;
-        else if ((in->fl & FL_NAN) && (na || nb)) r = 0x7fffffffu;
-        else if (na) r = ub;
-        else if (nb) r = ua;
+        if (na && nb)
+            r = 0x7fffffffu;
+        else if ((in->fl & FL_NAN) && (na || nb))
+            r = 0x7fffffffu;
+        else if (na)
+            r = ub;
+        else if (nb)
+            r = ua;
         else {
             float fa = bfloat(ua), fb = bfloat(ub);
             r = mx ? (fa > fb ? ua : ub) : (fa < fb ? ua : ub);
@@ -548,9 +708,12 @@ static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
     }
     int na = isnan64(a), nb = isnan64(b);
     uint64_t r;
-    if (na && nb) r = 0x7fffffffffffffffull;
-    else if (na) r = b;
-    else if (nb) r = a;
+    if (na && nb)
+        r = 0x7fffffffffffffffull;
+    else if (na)
+        r = b;
+    else if (nb)
+        r = a;
     else {
         double fa = bdouble(a), fb = bdouble(b);
         r = mx ? (fa > fb ? a : b) : (fa < fb ? a : b);
@@ -559,43 +722,48 @@ static uint64_t fminmax(const insn *in, uint64_t a, uint64_t b)
     return r;
 }
 
-static uint64_t bitrev(uint64_t v, int w)
-{
+static uint64_t bitrev(uint64_t v, int w) {
     uint64_t r = 0;
-    for (int i = 0; i < w; i++) r |= ((v >> i) & 1) << (w - 1 - i);
+    for (int i = 0; i < w; i++)
+        r |= ((v >> i) & 1) << (w - 1 - i);
     return r;
 }
 
 /* one instruction of one thread (not warp ops) */
-static void exec_insn(rctx *c, th *t, int tid, const insn *in)
-{
+static void exec_insn(rctx *c, th *t, int tid, const insn *in) {
     if (in->guard >= 0 && !(t->p[in->guard] ^ in->gneg)) return;
     int ty = in->ty, w = width(ty), s = sgn(ty);
     uint64_t m = mask(w);
     uint64_t a = rd(t, &in->a), b = rd(t, &in->b), cc = rd(t, &in->c), e = rd(t, &in->e);
     uint64_t r = 0;
     switch (in->op) {
-    case I_MOV: r = a; break;
-    case I_ADD: case I_SUB: {
+    case I_MOV:
+        r = a;
+        break;
+    case I_ADD:
+    case I_SUB: {
         int sub = in->op == I_SUB;
         if (in->fl & FL_SAT) { /* s32 */
             int64_t x = sub ? (int64_t)(int32_t)a - (int32_t)b : (int64_t)(int32_t)a + (int32_t)b;
             r = (uint64_t)(x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x);
             break;
         }
-        unsigned __int128 x = sub ? (unsigned __int128)(a & m) - (b & m) : (unsigned __int128)(a & m) + (b & m);
+        unsigned __int128 x =
+            sub ? (unsigned __int128)(a & m) - (b & m) : (unsigned __int128)(a & m) + (b & m);
         if (in->fl & FL_CC) t->cc = (int)((x >> w) & 1);
         r = (uint64_t)x;
         break;
     }
-    case I_ADDC: case I_SUBC: {
+    case I_ADDC:
+    case I_SUBC: {
         unsigned __int128 x = in->op == I_SUBC ? (unsigned __int128)(a & m) - (b & m) - (unsigned)t->cc
                                                : (unsigned __int128)(a & m) + (b & m) + (unsigned)t->cc;
         if (in->fl & FL_CC) t->cc = (int)((x >> w) & 1);
         r = (uint64_t)x;
         break;
     }
-    case I_MUL: case I_MAD: {
+    case I_MUL:
+    case I_MAD: {
         /* exact: |signed product| <= 2^126, unsigned product < 2^128 */
         unsigned __int128 prod = s ? (unsigned __int128)((__int128)sx(a & m, w) * (__int128)sx(b & m, w))
                                    : (unsigned __int128)(a & m) * (b & m);
@@ -617,7 +785,8 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         }
         break;
     }
-    case I_DIV: case I_REM: {
+    case I_DIV:
+    case I_REM: {
         uint64_t ub = b & m;
         if (ub == 0 || (s && ub == m)) ub = 7;
         if (s) {
@@ -628,7 +797,8 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         }
         break;
     }
-    case I_MIN: case I_MAX: {
+    case I_MIN:
+    case I_MAX: {
         int mx = in->op == I_MAX;
         if (s) {
             int64_t x = sx(a & m, w), y = sx(b & m, w), z = mx ? (x > y ? x : y) : (x < y ? x : y);
@@ -639,29 +809,64 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         }
         break;
     }
-    case I_AND: r = a & b; break;
-    case I_OR: r = a | b; break;
-    case I_XOR: r = a ^ b; break;
-    case I_NOT: r = ~a; break;
-    case I_CNOT: r = (a & m) == 0; break;
-    case I_SHL: { uint32_t n = (uint32_t)b; r = n >= (uint32_t)w ? 0 : (a & m) << n; break; }
-    case I_SHR: {
+    case I_AND:
+        r = a & b;
+        break;
+    case I_OR:
+        r = a | b;
+        break;
+    case I_XOR:
+        r = a ^ b;
+        break;
+    case I_NOT:
+        r = ~a;
+        break;
+    case I_CNOT:
+        r = (a & m) == 0;
+        break;
+    case I_SHL: {
         uint32_t n = (uint32_t)b;
-        if (s) r = (uint64_t)(sx(a & m, w) >> (n >= (uint32_t)w ? (uint32_t)w - 1 : n));
-        else r = n >= (uint32_t)w ? 0 : (a & m) >> n;
+        r = n >= (uint32_t)w ? 0 : (a & m) << n;
         break;
     }
-    case I_NEG: r = (uint64_t)0 - a; break;
-    case I_ABS: { int64_t x = sx(a & m, w); r = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x; break; }
-    case I_POPC: r = (uint64_t)__builtin_popcountll(a & m); wr(t, &in->d, r); return;
-    case I_CLZ: { uint64_t v = a & m; r = v ? (uint64_t)(__builtin_clzll(v) - (64 - w)) : (uint64_t)w; wr(t, &in->d, r); return; }
-    case I_BREV: r = bitrev(a & m, w); break;
+    case I_SHR: {
+        uint32_t n = (uint32_t)b;
+        if (s)
+            r = (uint64_t)(sx(a & m, w) >> (n >= (uint32_t)w ? (uint32_t)w - 1 : n));
+        else
+            r = n >= (uint32_t)w ? 0 : (a & m) >> n;
+        break;
+    }
+    case I_NEG:
+        r = (uint64_t)0 - a;
+        break;
+    case I_ABS: {
+        int64_t x = sx(a & m, w);
+        r = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+        break;
+    }
+    case I_POPC:
+        r = (uint64_t)__builtin_popcountll(a & m);
+        wr(t, &in->d, r);
+        return;
+    case I_CLZ: {
+        uint64_t v = a & m;
+        r = v ? (uint64_t)(__builtin_clzll(v) - (64 - w)) : (uint64_t)w;
+        wr(t, &in->d, r);
+        return;
+    }
+    case I_BREV:
+        r = bitrev(a & m, w);
+        break;
     case I_BFIND: {
         uint64_t v = a & m;
         if (s && (v >> (w - 1) & 1)) v = ~v & m;
         uint32_t d = 0xffffffffu;
         for (int i = w - 1; i >= 0; i--)
-            if (v >> i & 1) { d = (uint32_t)i; break; }
+            if (v >> i & 1) {
+                d = (uint32_t)i;
+                break;
+            }
         if ((in->fl & FL_SHAMT) && d != 0xffffffffu) d = (uint32_t)(w - 1) - d;
         wr(t, &in->d, d);
         return;
@@ -684,7 +889,8 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     case I_BFI: {
         uint32_t pos = (uint32_t)cc & 0xff, len = (uint32_t)e & 0xff, msb = (uint32_t)w - 1;
         r = b & m;
-        for (uint32_t i = 0; i < len && pos + i <= msb; i++) r = (r & ~(1ull << (pos + i))) | ((a >> i & 1) << (pos + i));
+        for (uint32_t i = 0; i < len && pos + i <= msb; i++)
+            r = (r & ~(1ull << (pos + i))) | ((a >> i & 1) << (pos + i));
         break;
     }
     case I_PRMT: {
@@ -699,12 +905,24 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
             } else {
                 uint32_t s2 = sel & 3, idx;
                 switch (in->mod) {
-                case 1: idx = (s2 + (uint32_t)k) & 7; break;
-                case 2: idx = (s2 - (uint32_t)k) & 7; break;
-                case 3: idx = s2; break;
-                case 4: idx = (uint32_t)k > s2 ? (uint32_t)k : s2; break;
-                case 5: idx = (uint32_t)k < s2 ? (uint32_t)k : s2; break;
-                default: idx = (sel & 1) * 2 + ((uint32_t)k & 1); break;
+                case 1:
+                    idx = (s2 + (uint32_t)k) & 7;
+                    break;
+                case 2:
+                    idx = (s2 - (uint32_t)k) & 7;
+                    break;
+                case 3:
+                    idx = s2;
+                    break;
+                case 4:
+                    idx = (uint32_t)k > s2 ? (uint32_t)k : s2;
+                    break;
+                case 5:
+                    idx = (uint32_t)k < s2 ? (uint32_t)k : s2;
+                    break;
+                default:
+                    idx = (sel & 1) * 2 + ((uint32_t)k & 1);
+                    break;
                 }
                 byte = (uint32_t)(v >> (8 * idx)) & 0xff;
             }
@@ -739,15 +957,19 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         }
         break;
     }
-    case I_MUL24: case I_MAD24: {
+    case I_MUL24:
+    case I_MAD24: {
         int64_t p;
-        if (s) p = (int64_t)sx(a & 0xffffff, 24) * sx(b & 0xffffff, 24);
-        else p = (int64_t)((a & 0xffffff) * (b & 0xffffff));
+        if (s)
+            p = (int64_t)sx(a & 0xffffff, 24) * sx(b & 0xffffff, 24);
+        else
+            p = (int64_t)((a & 0xffffff) * (b & 0xffffff));
         uint64_t x = (in->fl & FL_HI) ? (uint64_t)p >> 16 : (uint64_t)p;
         r = x + (in->op == I_MAD24 ? cc : 0);
         break;
     }
-    case I_DP4A: case I_DP2A: {
+    case I_DP4A:
+    case I_DP2A: {
         int sa = ty == TS32, sb = in->ty2 == TS32;
         int64_t acc = 0;
         if (in->op == I_DP4A) {
@@ -772,9 +994,18 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         if (in->mod2) {
             int pc = (int)cc;
             switch (in->mod2) {
-            case BO_AND: x &= pc; y &= pc; break;
-            case BO_OR: x |= pc; y |= pc; break;
-            default: x ^= pc; y ^= pc; break;
+            case BO_AND:
+                x &= pc;
+                y &= pc;
+                break;
+            case BO_OR:
+                x |= pc;
+                y |= pc;
+                break;
+            default:
+                x ^= pc;
+                y ^= pc;
+                break;
             }
         }
         wr(t, &in->d, (uint64_t)x);
@@ -786,7 +1017,9 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         r = ty == TF32 ? (x ? 0x3f800000u : 0) : (x ? 0xffffffffu : 0);
         break;
     }
-    case I_SELP: r = cc ? a : b; break;
+    case I_SELP:
+        r = cc ? a : b;
+        break;
     case I_SLCT: {
         int ge;
         if (in->ty2 == TF32) {
@@ -801,30 +1034,68 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
     }
     case I_TESTP: {
         int cls;
-        if (ty == TF32) cls = fpclassify(bfloat((uint32_t)a));
-        else cls = fpclassify(bdouble(a));
+        if (ty == TF32)
+            cls = fpclassify(bfloat((uint32_t)a));
+        else
+            cls = fpclassify(bdouble(a));
         int x;
         switch (in->mod) {
-        case 0: x = cls != FP_INFINITE && cls != FP_NAN; break;
-        case 1: x = cls == FP_INFINITE; break;
-        case 2: x = cls != FP_NAN; break;
-        case 3: x = cls == FP_NAN; break;
-        case 4: x = cls == FP_NORMAL || cls == FP_ZERO; break; /* PTX counts +0 and -0 as normal */
-        default: x = cls == FP_SUBNORMAL; break;
+        case 0:
+            x = cls != FP_INFINITE && cls != FP_NAN;
+            break;
+        case 1:
+            x = cls == FP_INFINITE;
+            break;
+        case 2:
+            x = cls != FP_NAN;
+            break;
+        case 3:
+            x = cls == FP_NAN;
+            break;
+        case 4:
+            x = cls == FP_NORMAL || cls == FP_ZERO;
+            break; /* PTX counts +0 and -0 as normal */
+        default:
+            x = cls == FP_SUBNORMAL;
+            break;
         }
         wr(t, &in->d, (uint64_t)x);
         return;
     }
-    case I_PAND: r = a & b; break;
-    case I_POR: r = a | b; break;
-    case I_PXOR: r = a ^ b; break;
-    case I_PNOT: r = !a; break;
-    case I_CVT: r = cvt_ref(in, a); break;
-    case I_TOH: r = toh_ref(in, a); break;
-    case I_FROMH: r = fromh_ref(in, a); break;
-    case I_HARITH: r = harith_ref(in, a, b, cc); break;
-    case I_I16: r = i16_ref(in, a, b, cc); break;
-    case I_FADD: case I_FSUB: case I_FMUL: case I_FFMA: case I_FDIV: case I_FSQRT: case I_FRCP: {
+    case I_PAND:
+        r = a & b;
+        break;
+    case I_POR:
+        r = a | b;
+        break;
+    case I_PXOR:
+        r = a ^ b;
+        break;
+    case I_PNOT:
+        r = !a;
+        break;
+    case I_CVT:
+        r = cvt_ref(in, a);
+        break;
+    case I_TOH:
+        r = toh_ref(in, a);
+        break;
+    case I_FROMH:
+        r = fromh_ref(in, a);
+        break;
+    case I_HARITH:
+        r = harith_ref(in, a, b, cc);
+        break;
+    case I_I16:
+        r = i16_ref(in, a, b, cc);
+        break;
+    case I_FADD:
+    case I_FSUB:
+    case I_FMUL:
+    case I_FFMA:
+    case I_FDIV:
+    case I_FSQRT:
+    case I_FRCP: {
         int op = in->op - I_FADD;
         if (ty == TF32) {
             uint32_t ua = (uint32_t)a, ub = (uint32_t)b, uc = (uint32_t)cc;
@@ -838,8 +1109,12 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         }
         break;
     }
-    case I_FMIN: case I_FMAX: r = fminmax(in, a, b); break;
-    case I_FABS: case I_FNEG:
+    case I_FMIN:
+    case I_FMAX:
+        r = fminmax(in, a, b);
+        break;
+    case I_FABS:
+    case I_FNEG:
         if (ty == TF32) {
             uint32_t u = (uint32_t)a;
             if (in->fl & FL_FTZ) u = ftz32(u);
@@ -859,19 +1134,20 @@ static void exec_insn(rctx *c, th *t, int tid, const insn *in)
         r = buf[(uint32_t)a % nts];
         break;
     }
-    default: return;
+    default:
+        return;
     }
     wr(t, &in->d, r);
 }
 
 static int is_warp_op(int op) { return op == I_SHFL || op == I_VOTE || op == I_REDUX || op == I_MATCH; }
 
-static void warp_op(rctx *c, int w0, const insn *in)
-{
+static void warp_op(rctx *c, int w0, const insn *in) {
     th *T = c->t + w0;
     uint64_t a[32], res[32];
     int pr[32];
-    for (int l = 0; l < 32; l++) a[l] = rd(&T[l], &in->a);
+    for (int l = 0; l < 32; l++)
+        a[l] = rd(&T[l], &in->a);
     switch (in->op) {
     case I_SHFL:
         for (int l = 0; l < 32; l++) {
@@ -879,10 +1155,22 @@ static void warp_op(rctx *c, int w0, const insn *in)
             uint32_t seg = cv >> 8 & 31, cl = cv & 31;
             int maxl = (int)(((uint32_t)l & seg) | (cl & ~seg)), minl = (int)((uint32_t)l & seg), j, ok;
             switch (in->mod) {
-            case 0: j = l - (int)bv; ok = j >= maxl; break;
-            case 1: j = l + (int)bv; ok = j <= maxl; break;
-            case 2: j = l ^ (int)bv; ok = j <= maxl; break;
-            default: j = minl | (int)(bv & ~seg); ok = j <= maxl; break;
+            case 0:
+                j = l - (int)bv;
+                ok = j >= maxl;
+                break;
+            case 1:
+                j = l + (int)bv;
+                ok = j <= maxl;
+                break;
+            case 2:
+                j = l ^ (int)bv;
+                ok = j <= maxl;
+                break;
+            default:
+                j = minl | (int)(bv & ~seg);
+                ok = j <= maxl;
+                break;
             }
             if (!ok) j = l;
             res[l] = (uint32_t)a[j];
@@ -895,10 +1183,14 @@ static void warp_op(rctx *c, int w0, const insn *in)
         return;
     case I_VOTE: {
         uint32_t ballot = 0;
-        for (int l = 0; l < 32; l++) ballot |= (uint32_t)(a[l] & 1) << l;
-        uint64_t v = in->mod == 0 ? ballot == 0xffffffffu : in->mod == 1 ? ballot != 0
-                   : in->mod == 2 ? (ballot == 0 || ballot == 0xffffffffu) : ballot;
-        for (int l = 0; l < 32; l++) wr(&T[l], &in->d, v);
+        for (int l = 0; l < 32; l++)
+            ballot |= (uint32_t)(a[l] & 1) << l;
+        uint64_t v = in->mod == 0   ? ballot == 0xffffffffu
+                     : in->mod == 1 ? ballot != 0
+                     : in->mod == 2 ? (ballot == 0 || ballot == 0xffffffffu)
+                                    : ballot;
+        for (int l = 0; l < 32; l++)
+            wr(&T[l], &in->d, v);
         return;
     }
     case I_REDUX: {
@@ -906,15 +1198,28 @@ static void warp_op(rctx *c, int w0, const insn *in)
         for (int l = 1; l < 32; l++) {
             uint32_t v = (uint32_t)a[l];
             switch (in->mod) {
-            case 0: acc += v; break;
-            case 1: acc = in->ty == TS32 ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
-            case 2: acc = in->ty == TS32 ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
-            case 3: acc &= v; break;
-            case 4: acc |= v; break;
-            default: acc ^= v; break;
+            case 0:
+                acc += v;
+                break;
+            case 1:
+                acc = in->ty == TS32 ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc);
+                break;
+            case 2:
+                acc = in->ty == TS32 ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc);
+                break;
+            case 3:
+                acc &= v;
+                break;
+            case 4:
+                acc |= v;
+                break;
+            default:
+                acc ^= v;
+                break;
             }
         }
-        for (int l = 0; l < 32; l++) wr(&T[l], &in->d, acc);
+        for (int l = 0; l < 32; l++)
+            wr(&T[l], &in->d, acc);
         return;
     }
     default: { /* match */
@@ -940,16 +1245,16 @@ static void warp_op(rctx *c, int w0, const insn *in)
 
 /* thread-level statement; returns 1 when a break left the innermost loop */
 static int exec_thread(rctx *c, th *t, int tid, const stmt *s);
-static int exec_thread_block(rctx *c, th *t, int tid, const block *b)
-{
+static int exec_thread_block(rctx *c, th *t, int tid, const block *b) {
     for (int i = 0; i < b->n; i++)
         if (exec_thread(c, t, tid, &b->s[i])) return 1;
     return 0;
 }
-static int exec_thread(rctx *c, th *t, int tid, const stmt *s)
-{
+static int exec_thread(rctx *c, th *t, int tid, const stmt *s) {
     switch (s->kind) {
-    case S_INSN: exec_insn(c, t, tid, &s->in); return 0;
+    case S_INSN:
+        exec_insn(c, t, tid, &s->in);
+        return 0;
     case S_IF:
         if (t->p[s->pred] ^ s->pneg) return exec_thread_block(c, t, tid, &s->body);
         return exec_thread_block(c, t, tid, &s->els);
@@ -960,25 +1265,30 @@ static int exec_thread(rctx *c, th *t, int tid, const stmt *s)
             t->r[s->cnt]--;
         }
         return 0;
-    case S_BREAK: return t->p[s->pred] ^ s->pneg;
-    default: return 0;
+    case S_BREAK:
+        return t->p[s->pred] ^ s->pneg;
+    default:
+        return 0;
     }
 }
 
-static void exec_uniform(rctx *c, const block *b)
-{
+static void exec_uniform(rctx *c, const block *b) {
     const prog *p = c->p;
     int nt = p->nt;
     for (int i = 0; i < b->n; i++) {
         const stmt *s = &b->s[i];
         switch (s->kind) {
-        case S_BAR: c->phase++; break;
+        case S_BAR:
+            c->phase++;
+            break;
         case S_ULOOP: {
-            for (int k = 0; k < nt; k++) c->t[k].r[s->cnt] = ((c->t[k].r[44] >> s->shift) & 3) + 1;
+            for (int k = 0; k < nt; k++)
+                c->t[k].r[s->cnt] = ((c->t[k].r[44] >> s->shift) & 3) + 1;
             for (;;) {
                 exec_uniform(c, &s->body);
                 int more = 0;
-                for (int k = 0; k < nt; k++) more |= --c->t[k].r[s->cnt] != 0;
+                for (int k = 0; k < nt; k++)
+                    more |= --c->t[k].r[s->cnt] != 0;
                 if (!more) break;
             }
             break;
@@ -988,7 +1298,8 @@ static void exec_uniform(rctx *c, const block *b)
             for (int k = 0; k < nt; k++) {
                 int pa = k ^ s->j;
                 if (pa <= k || pa >= nt) continue;
-                uint32_t x = X[(size_t)k * SLOTS + (size_t)s->slot], y = X[(size_t)pa * SLOTS + (size_t)s->slot];
+                uint32_t x = X[(size_t)k * SLOTS + (size_t)s->slot],
+                         y = X[(size_t)pa * SLOTS + (size_t)s->slot];
                 int lt = s->sgn ? (int32_t)x < (int32_t)y : x < y;
                 uint32_t lo = lt ? x : y, hi = lt ? y : x;
                 int up = (k & s->dmask) == 0;
@@ -1022,19 +1333,20 @@ static void exec_uniform(rctx *c, const block *b)
         }
         case S_INSN:
             if (is_warp_op(s->in.op)) {
-                for (int w0 = 0; w0 < nt; w0 += 32) warp_op(c, w0, &s->in);
+                for (int w0 = 0; w0 < nt; w0 += 32)
+                    warp_op(c, w0, &s->in);
                 break;
             }
             /* fall through */
         default:
-            for (int k = 0; k < nt; k++) exec_thread(c, &c->t[k], k, s);
+            for (int k = 0; k < nt; k++)
+                exec_thread(c, &c->t[k], k, s);
             break;
         }
     }
 }
 
-void ref_run(const prog *p, const uint32_t *in, uint32_t *out)
-{
+void ref_run(const prog *p, const uint32_t *in, uint32_t *out) {
     int nt = p->nt;
     th *T = calloc((size_t)nt, sizeof *T);
     uint32_t *sh = calloc((size_t)3 * (size_t)nt * SLOTS, 4);
@@ -1044,9 +1356,12 @@ void ref_run(const prog *p, const uint32_t *in, uint32_t *out)
             th *t = &T[k];
             const uint32_t *w = in + ((size_t)blk * (size_t)nt + (size_t)k) * IN_WORDS;
             memset(t, 0, sizeof *t);
-            for (int i = 0; i < NR_OUT; i++) t->r[i] = w[i];
-            for (int i = 0; i < NQ; i++) t->q[i] = (uint64_t)w[NR_OUT + 2 * i] | (uint64_t)w[NR_OUT + 2 * i + 1] << 32;
-            for (int i = 0; i < NP; i++) t->p[i] = (uint8_t)(w[NR_OUT + 2 * NQ] >> i & 1);
+            for (int i = 0; i < NR_OUT; i++)
+                t->r[i] = w[i];
+            for (int i = 0; i < NQ; i++)
+                t->q[i] = (uint64_t)w[NR_OUT + 2 * i] | (uint64_t)w[NR_OUT + 2 * i + 1] << 32;
+            for (int i = 0; i < NP; i++)
+                t->p[i] = (uint8_t)(w[NR_OUT + 2 * NQ] >> i & 1);
             t->r[40] = (uint32_t)k;
             t->r[41] = (uint32_t)k & 31;
             t->r[42] = (uint32_t)blk;
@@ -1064,23 +1379,25 @@ void ref_run(const prog *p, const uint32_t *in, uint32_t *out)
             th *t = &T[k];
             uint32_t *o = out + ((size_t)blk * (size_t)nt + (size_t)k) * OUT_WORDS;
             memset(o, 0, OUT_WORDS * 4);
-            for (int i = 0; i < NR_OUT; i++) o[i] = t->r[i];
+            for (int i = 0; i < NR_OUT; i++)
+                o[i] = t->r[i];
             for (int i = 0; i < NQ; i++) {
                 o[NR_OUT + 2 * i] = (uint32_t)t->q[i];
                 o[NR_OUT + 2 * i + 1] = (uint32_t)(t->q[i] >> 32);
             }
             uint32_t pb = 0;
-            for (int i = 0; i < NP; i++) pb |= (uint32_t)t->p[i] << i;
+            for (int i = 0; i < NP; i++)
+                pb |= (uint32_t)t->p[i] << i;
             o[NR_OUT + 2 * NQ] = pb;
-            for (int s = 0; s < SLOTS; s++) o[NR_OUT + 2 * NQ + 1 + s] = sh[2 * (size_t)nt * SLOTS + (size_t)k * SLOTS + (size_t)s];
+            for (int s = 0; s < SLOTS; s++)
+                o[NR_OUT + 2 * NQ + 1 + s] = sh[2 * (size_t)nt * SLOTS + (size_t)k * SLOTS + (size_t)s];
         }
     }
     free(T);
     free(sh);
 }
 
-int out_word_kind(const prog *p, int w, int *is64, int *hi)
-{
+int out_word_kind(const prog *p, int w, int *is64, int *hi) {
     *is64 = 0;
     *hi = 0;
     if (w < NR_OUT) return p->kind32[w];

@@ -5,10 +5,22 @@
 
 #include <string.h>
 
-static inline opnd r32(int i) { opnd o = {RC_32, (uint8_t)i, 0, 0}; return o; }
-static inline opnd r64(int i) { opnd o = {RC_64, (uint8_t)i, 0, 0}; return o; }
-static inline opnd pr(int i) { opnd o = {RC_P, (uint8_t)i, 0, 0}; return o; }
-static inline opnd imm(uint64_t v) { opnd o = {RC_IMM, 0, 0, v}; return o; }
+static inline opnd r32(int i) {
+    opnd o = {RC_32, (uint8_t)i, 0, 0};
+    return o;
+}
+static inline opnd r64(int i) {
+    opnd o = {RC_64, (uint8_t)i, 0, 0};
+    return o;
+}
+static inline opnd pr(int i) {
+    opnd o = {RC_P, (uint8_t)i, 0, 0};
+    return o;
+}
+static inline opnd imm(uint64_t v) {
+    opnd o = {RC_IMM, 0, 0, v};
+    return o;
+}
 
 /* word index of a 32-bit register, of the low/high half of a 64-bit one, of the predicate bits */
 #define W_R(i) (i)
@@ -16,15 +28,13 @@ static inline opnd imm(uint64_t v) { opnd o = {RC_IMM, 0, 0, v}; return o; }
 #define W_RDHI(i) (NR_OUT + 2 * (i) + 1)
 #define W_PRED (NR_OUT + 2 * NQ)
 
-static void over(prog *p, int word, uint32_t v)
-{
+static void over(prog *p, int word, uint32_t v) {
     p->over[p->nover].word = word;
     p->over[p->nover].val = v;
     p->nover++;
 }
 
-static insn *one(prog *p, int op, int ty, int ty2)
-{
+static insn *one(prog *p, int op, int ty, int ty2) {
     stmt *s = block_push(&p->top);
     s->in.op = (uint8_t)op;
     s->in.ty = (uint8_t)ty;
@@ -34,21 +44,20 @@ static insn *one(prog *p, int op, int ty, int ty2)
 
 /* Open bugs: minimal programs that cudaemu still gets wrong (`--regress-open`; not run in CI).
  * Move a case to regress_case once cudaemu passes it. */
-const char *regress_open_case(int i, prog *p, int *word, uint32_t *val)
-{
+const char *regress_open_case(int i, prog *p, int *word, uint32_t *val) {
     memset(p, 0, sizeof *p);
     p->seed = 2000 + (uint64_t)i;
     p->nt = 32;
     p->nblocks = 1;
     p->warp_ops = 1;
     switch (i) {
-    default: break;
+    default:
+        break;
     }
     return NULL;
 }
 
-const char *regress_case(int i, prog *p, int *word, uint32_t *val)
-{
+const char *regress_case(int i, prog *p, int *word, uint32_t *val) {
     memset(p, 0, sizeof *p);
     p->seed = 1000 + (uint64_t)i;
     p->nt = 32;
@@ -257,7 +266,8 @@ const char *regress_case(int i, prog *p, int *word, uint32_t *val)
         in->mod = 0, in->d = r32(26), in->a = r32(25);
         return "redux.sync.add after lane 0 ran a loop longer than a time slice";
     }
-    default: break;
+    default:
+        break;
     }
     return NULL;
 }

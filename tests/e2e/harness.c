@@ -22,7 +22,8 @@
 
 static int split_args(char *buf, char **argv, int max) {
     int n = 0;
-    for (char *tok = strtok(buf, " "); tok && n < max; tok = strtok(NULL, " ")) argv[n++] = tok;
+    for (char *tok = strtok(buf, " "); tok && n < max; tok = strtok(NULL, " "))
+        argv[n++] = tok;
     return n;
 }
 
@@ -178,8 +179,8 @@ void h_broker_cleanup(h_broker *b) {
 
 int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_size) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' token create --db '%s' --tenant '%s'%s 2>>'%s'", LEPTON_BROKER_BIN,
-             b->db, tenant, node ? " --node" : "", b->log);
+    snprintf(cmd, sizeof cmd, "'%s' token create --db '%s' --tenant '%s'%s 2>>'%s'", LEPTON_BROKER_BIN, b->db,
+             tenant, node ? " --node" : "", b->log);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     out[0] = '\0';
@@ -246,19 +247,20 @@ long h_register_node(h_broker *b, const char *node_token, const char *name, int 
     for (int i = 0; i < n; i++) {
         char uuid[160];
         snprintf(uuid, sizeof uuid, "GPU-%s-%d", name, i);
-        json_array_append_new(gpus, json_pack("{s:s, s:s, s:I}", "uuid", uuid, "model", model, "memory",
-                                              (json_int_t)mem));
+        json_array_append_new(
+            gpus, json_pack("{s:s, s:s, s:I}", "uuid", uuid, "model", model, "memory", (json_int_t)mem));
     }
     char addr[128];
     snprintf(addr, sizeof addr, "http://127.0.0.1:%d", 20000 + (int)(strlen(name) * 7 % 1000));
-    json_t *req = json_pack("{s:s, s:s, s:f, s:o}", "name", name, "address", addr, "price_per_gpu_hour", price,
-                            "gpus", gpus);
+    json_t *req = json_pack("{s:s, s:s, s:f, s:o}", "name", name, "address", addr, "price_per_gpu_hour",
+                            price, "gpus", gpus);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     h_resp r;
     long st = -1;
     if (h_http(b, "POST", "/v1/nodes", node_token, NULL, body, strlen(body), &r) == 0) st = r.status;
-    if (st != 200 && st != 201) fprintf(stderr, "harness: register %s: %ld %s\n", name, st, r.body ? r.body : "");
+    if (st != 200 && st != 201)
+        fprintf(stderr, "harness: register %s: %ld %s\n", name, st, r.body ? r.body : "");
     h_resp_free(&r);
     free(body);
     return st;

@@ -16,9 +16,9 @@
 typedef struct h_broker {
     pid_t pid;
     int port;
-    char dir[256];   /* temporary directory (db, logs) */
-    char db[300];    /* the --db argument: a SQLite file in dir, or a PostgreSQL URL */
-    char pg_db[64];  /* the PostgreSQL database made for this broker ("" with SQLite) */
+    char dir[256];  /* temporary directory (db, logs) */
+    char db[300];   /* the --db argument: a SQLite file in dir, or a PostgreSQL URL */
+    char pg_db[64]; /* the PostgreSQL database made for this broker ("" with SQLite) */
     char url[64];
     char log[300];
     char extra_args[256]; /* as given to h_broker_start, reused by h_broker_restart */
@@ -41,7 +41,7 @@ int h_token(h_broker *b, const char *tenant, int node, char *out, size_t out_siz
 
 typedef struct h_resp {
     long status;
-    char *body;   /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t len;
     json_t *json; /* parsed body or NULL */
 } h_resp;

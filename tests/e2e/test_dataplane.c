@@ -929,7 +929,8 @@ static void case_fault_restart(void) {
      * wait for the fresh worker) */
     lepton_buffer *nb = NULL;
     int rc = lepton_buffer_alloc(l, 0, 4096, &nb);
-    if (rc != LEPTON_OK) fprintf(stderr, "alloc right after the fault: %s: %s\n", lepton_status_name(rc), lepton_last_error());
+    if (rc != LEPTON_OK)
+        fprintf(stderr, "alloc right after the fault: %s: %s\n", lepton_status_name(rc), lepton_last_error());
     CHECK_EQ_INT(rc, LEPTON_OK);
     if (nb) {
         CHECK_RC(lepton_buffer_write(nb, 0, pattern, sizeof pattern), LEPTON_OK);
@@ -949,8 +950,10 @@ static void case_fault_restart(void) {
     CHECK_EQ_INT(rc, LEPTON_ENODELOST);
     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
     CHECK_RC(lepton_task_get_info(behind, &ti), LEPTON_OK);
-    CHECK(sscanf(strstr(ti.error, "buffer ") ? strstr(ti.error, "buffer ") : "", "buffer %" SCNu64, &bid) == 1);
-    snprintf(lost, sizeof lost, "buffer %" PRIu64 " was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS", bid);
+    CHECK(sscanf(strstr(ti.error, "buffer ") ? strstr(ti.error, "buffer ") : "", "buffer %" SCNu64, &bid) ==
+          1);
+    snprintf(lost, sizeof lost,
+             "buffer %" PRIu64 " was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS", bid);
     CHECK(strstr(ti.error, lost) != NULL);
     if (!strstr(ti.error, lost)) fprintf(stderr, "job behind the fault: %s\n", ti.error);
     lepton_task_free(behind);
@@ -958,7 +961,8 @@ static void case_fault_restart(void) {
     int back[256];
     CHECK_RC(lepton_buffer_read(b0, 0, back, sizeof back), LEPTON_ENODELOST);
     CHECK(strstr(lepton_last_error(), lost) != NULL);
-    if (!strstr(lepton_last_error(), lost)) fprintf(stderr, "read of the old buffer: %s\n", lepton_last_error());
+    if (!strstr(lepton_last_error(), lost))
+        fprintf(stderr, "read of the old buffer: %s\n", lepton_last_error());
     CHECK_RC(lepton_buffer_write(b0, 0, pattern, sizeof pattern), LEPTON_ENODELOST);
     CHECK_EQ_INT(info_of(l).state, LEPTON_LEASE_ACTIVE);
     lepton_buffer_free(b0);
@@ -1012,7 +1016,8 @@ static void case_queue_bound(void) {
         free(dst[k]);
     }
     long long refused = worker_metric(v.worker[0], "lepton_worker_queue_full_total");
-    printf("queue_bound: %d jobs of %zu MiB: %lld refused with 503 queue_full and sent again\n", K, N >> 20, refused);
+    printf("queue_bound: %d jobs of %zu MiB: %lld refused with 503 queue_full and sent again\n", K, N >> 20,
+           refused);
     CHECK(refused >= 0);
     CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queued_bytes"), 0);
     CHECK_EQ_INT(worker_metric(v.worker[0], "lepton_worker_queue_limit_bytes"), 256ll << 20);
@@ -1495,7 +1500,8 @@ static void case_bad_module(void) {
     CHECK(strstr(e, "CUDA_ERROR_INVALID_PTX") != NULL);
     CHECK(strstr(e, "line 7") != NULL);
     CHECK(strstr(e, "fix the PTX at the line") != NULL); /* what to do */
-    /* no layer repeats the one before it ("cudaemu: cudaemu: ...", "lepton_module_load: lepton_module_load:") */
+    /* no layer repeats the one before it ("cudaemu: cudaemu: ...", "lepton_module_load: lepton_module_load:")
+     */
     CHECK(strstr(e, "cudaemu: cudaemu:") == NULL);
     const char *colon = strchr(e, ':');
     if (colon) {
@@ -1526,7 +1532,8 @@ static void case_bad_module(void) {
     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
     CHECK_RC(lepton_task_get_info(t, &ti), LEPTON_OK);
     fprintf(stderr, "faulting job: %s\n", ti.error);
-    CHECK(strstr(ti.error, "step 0: CUDA_ERROR_ILLEGAL_ADDRESS: running kernel oob_write (reported at step 1") != NULL);
+    CHECK(strstr(ti.error,
+                 "step 0: CUDA_ERROR_ILLEGAL_ADDRESS: running kernel oob_write (reported at step 1") != NULL);
     const char *first = strstr(ti.error, "CUDA_ERROR_ILLEGAL_ADDRESS");
     CHECK(first && !strstr(first + 1, "CUDA_ERROR_ILLEGAL_ADDRESS"));
     lepton_task_free(t);
@@ -1572,7 +1579,8 @@ static void case_value_limit(void) {
     lepton_buffer *out = alloc(l, 0, 16);
     if (!m || !out) goto done;
     static uint32_t big[32768 / 4 + 1];
-    for (size_t i = 0; i < sizeof big / 4; i++) big[i] = (uint32_t)(i * 2654435761u);
+    for (size_t i = 0; i < sizeof big / 4; i++)
+        big[i] = (uint32_t)(i * 2654435761u);
     big[0] = 0xA1B2C3D4u; /* the words the kernel checks */
     big[16380 / 4] = 0x01020304u;
     big[32760 / 4] = 0xCAFEF00Du;
@@ -1812,9 +1820,11 @@ static void case_stream_kill(void) {
     lepton_buffer *hx = alloc(l, 0, HEAVY * sizeof(float)), *hy = alloc(l, 0, HEAVY * sizeof(float));
     int cn = 1, hn = HEAVY;
     float a = 1.0f;
-    lepton_arg cargs[4] = {LEPTON_ARG_VAL(cn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones), LEPTON_ARG_BUF(counter)};
+    lepton_arg cargs[4] = {LEPTON_ARG_VAL(cn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones),
+                           LEPTON_ARG_BUF(counter)};
     lepton_arg hargs[4] = {LEPTON_ARG_VAL(hn), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(hx), LEPTON_ARG_BUF(hy)};
-    lepton_launch CL = {m, "saxpy", {1}, {1}, 0, cargs, 4}, HL = {m, "saxpy", {HEAVY / 256}, {256}, 0, hargs, 4};
+    lepton_launch CL = {m, "saxpy", {1}, {1}, 0, cargs, 4},
+                  HL = {m, "saxpy", {HEAVY / 256}, {256}, 0, hargs, 4};
     static float got[KILL_JOBS];
     static lepton_step steps[KILL_JOBS][3];
     static lepton_task *t[KILL_JOBS];
@@ -1858,7 +1868,7 @@ static void case_stream_kill(void) {
     CHECK(done_before < KILL_JOBS); /* the cut came while jobs were in flight */
     float final = 0;
     CHECK_RC(lepton_buffer_read(counter, 0, &final, sizeof final), LEPTON_OK);
-    CHECK_EQ_INT((int)final, KILL_JOBS);
+    CHECK_EQ_INT((int) final, KILL_JOBS);
     /* the stream comes back after its back-off */
     tc_sleep_ms(400);
     static int rcs2[STREAM_JOBS];

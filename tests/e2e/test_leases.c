@@ -221,7 +221,8 @@ static void case_extend(void) {
     const char *keys[3] = {"ek-same", "ek-same", "ek-other"};
     for (int i = 0; i < 3; i++) {
         h_resp resp;
-        CHECK(h_httpf(&B, "POST", path, T_ALICE, &resp, "{\"seconds\": 7, \"idempotency_key\": \"%s\"}", keys[i]) == 0);
+        CHECK(h_httpf(&B, "POST", path, T_ALICE, &resp, "{\"seconds\": 7, \"idempotency_key\": \"%s\"}",
+                      keys[i]) == 0);
         CHECK_EQ_INT(resp.status, 200);
         ttl[i] = json_integer_value(json_object_get(json_object_get(resp.json, "lease"), "ttl_seconds"));
         h_resp_free(&resp);
@@ -321,10 +322,10 @@ static void case_isolation(void) {
     /* Another tenant's lease id answers exactly as an id that does not exist (404, the same body
      * but for the id), on every /v1/leases/{id} route: nothing tells Bob that it exists. */
     static const char *const routes[][3] = {{"GET", "", NULL},
-                                             {"POST", "/close", "{}"},
-                                             {"POST", "/extend", "{\"seconds\": 60}"},
-                                             {"POST", "/renew", "{}"},
-                                             {"GET", "/usage", NULL}};
+                                            {"POST", "/close", "{}"},
+                                            {"POST", "/extend", "{\"seconds\": 60}"},
+                                            {"POST", "/renew", "{}"},
+                                            {"GET", "/usage", NULL}};
     for (size_t k = 0; k < sizeof routes / sizeof routes[0]; k++) {
         const char *ids[2] = {i.id, "ls_000000000000"};
         char bodies[2][1024];
@@ -392,7 +393,8 @@ static void *race_grab(void *arg) {
     lepton_lease_request r = LEPTON_LEASE_REQUEST_INIT;
     lepton_lease *l = NULL;
     int rc = lepton_lease_open(race_client, &r, &l);
-    if (rc == LEPTON_OK) race_granted[idx] = 1;
+    if (rc == LEPTON_OK)
+        race_granted[idx] = 1;
     else if (rc != LEPTON_ENOCAPACITY) {
         pthread_mutex_lock(&race_lock);
         fprintf(stderr, "race: unexpected %s: %s\n", lepton_status_name(rc), lepton_last_error());
@@ -471,10 +473,13 @@ static void case_race(void) {
     race_client = client_for(T_ALICE);
     /* Phase 1: 16 threads grab at once; exactly 8 win, and hold distinct GPUs. */
     pthread_t th[RACE_THREADS];
-    for (int i = 0; i < RACE_THREADS; i++) pthread_create(&th[i], NULL, race_grab, (void *)(intptr_t)i);
-    for (int i = 0; i < RACE_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_create(&th[i], NULL, race_grab, (void *)(intptr_t)i);
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join(th[i], NULL);
     int won = 0;
-    for (int i = 0; i < RACE_THREADS; i++) won += race_granted[i];
+    for (int i = 0; i < RACE_THREADS; i++)
+        won += race_granted[i];
     CHECK_EQ_INT(won, RACE_GPUS);
     CHECK_EQ_INT(check_no_double_lease(), RACE_GPUS);
     lepton_client_close(race_client); /* closes the 8 leases */
@@ -483,8 +488,10 @@ static void case_race(void) {
     /* Phase 2: churn with a watcher checking the invariant all along. */
     pthread_t watch;
     pthread_create(&watch, NULL, race_watch, NULL);
-    for (int i = 0; i < RACE_THREADS; i++) pthread_create(&th[i], NULL, race_churn, (void *)(uintptr_t)(i + 1));
-    for (int i = 0; i < RACE_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_create(&th[i], NULL, race_churn, (void *)(uintptr_t)(i + 1));
+    for (int i = 0; i < RACE_THREADS; i++)
+        pthread_join(th[i], NULL);
     race_stop = 1;
     pthread_join(watch, NULL);
     CHECK_EQ_INT(race_errors, 0);
@@ -494,7 +501,8 @@ static void case_race(void) {
     size_t n = 0;
     CHECK_RC(lepton_quote(race_client, &all, &offers, &n), LEPTON_OK);
     unsigned free_gpus = 0;
-    for (size_t i = 0; i < n; i++) free_gpus += offers[i].gpus_free;
+    for (size_t i = 0; i < n; i++)
+        free_gpus += offers[i].gpus_free;
     CHECK_EQ_INT(free_gpus, RACE_GPUS);
     lepton_offers_free(offers);
     lepton_client_close(race_client);
@@ -529,7 +537,8 @@ static void case_restart(void) {
     h_resp u2;
     CHECK(h_http(&B, "GET", "/v1/usage", T_ALICE, NULL, NULL, 0, &u2) == 0);
     CHECK_EQ_INT(json_array_size(json_object_get(u2.json, "leases")), 2);
-    CHECK(json_number_value(json_object_get(u2.json, "cost")) >= json_number_value(json_object_get(u1.json, "cost")));
+    CHECK(json_number_value(json_object_get(u2.json, "cost")) >=
+          json_number_value(json_object_get(u1.json, "cost")));
     h_resp_free(&u1);
     h_resp_free(&u2);
     /* Only one GPU is free: the kept lease still holds the other. */
@@ -591,7 +600,8 @@ static void case_malformed(void) {
     const char *bad_nodes[] = {
         "{\"name\": \"x\"}",
         "{\"name\": \"x\", \"address\": \"http://a:1\", \"price_per_gpu_hour\": -1, \"gpus\": []}",
-        "{\"name\": \"x\", \"address\": \"http://a:1\", \"price_per_gpu_hour\": 1, \"gpus\": [{\"uuid\": 3}]}",
+        "{\"name\": \"x\", \"address\": \"http://a:1\", \"price_per_gpu_hour\": 1, \"gpus\": [{\"uuid\": "
+        "3}]}",
         "{\"name\": \"\", \"address\": \"http://a:1\", \"price_per_gpu_hour\": 1, \"gpus\": []}",
     };
     for (size_t k = 0; k < sizeof bad_nodes / sizeof bad_nodes[0]; k++) {
@@ -824,9 +834,9 @@ static long long gpus_free(const char *node) {
     size_t i;
     json_t *nd;
     if (h_http(&B, "GET", "/v1/nodes", T_ALICE, NULL, NULL, 0, &x) == 0)
-        json_array_foreach(json_object_get(x.json, "nodes"), i, nd)
-            if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "", node))
-                n = json_integer_value(json_object_get(nd, "gpus_free"));
+        json_array_foreach(json_object_get(x.json, "nodes"), i,
+                           nd) if (!strcmp(json_string_value(json_object_get(nd, "name")) ?: "", node)) n =
+            json_integer_value(json_object_get(nd, "gpus_free"));
     h_resp_free(&x);
     return n;
 }
@@ -888,7 +898,8 @@ static void case_keepalive_kill(void) {
         r.keepalive_seconds = 2;
         r.ttl_seconds = 3600;
         lepton_lease_info i = LEPTON_LEASE_INFO_INIT;
-        if (lepton_client_open(&c, &o) || lepton_lease_open(c, &r, &l) || lepton_lease_get_info(l, &i)) _exit(3);
+        if (lepton_client_open(&c, &o) || lepton_lease_open(c, &r, &l) || lepton_lease_get_info(l, &i))
+            _exit(3);
         if (write(fds[1], i.id, sizeof i.id) != (ssize_t)sizeof i.id) _exit(4);
         for (;;)
             pause();
@@ -975,7 +986,8 @@ static void case_attach(void) {
     CHECK_RC(lepton_lease_attach(bad, i.id, &x), LEPTON_EAUTH);
     lepton_client_close(bad);
     /* bad arguments */
-    static const char *const bad_ids[] = {"", "ls_a/b", "ls a", "ls_0123456789012345678901234567890123456789012345678901234567890123"};
+    static const char *const bad_ids[] = {
+        "", "ls_a/b", "ls a", "ls_0123456789012345678901234567890123456789012345678901234567890123"};
     for (size_t k = 0; k < sizeof bad_ids / sizeof bad_ids[0]; k++) {
         x = (lepton_lease *)&r;
         CHECK_RC(lepton_lease_attach(ca2, bad_ids[k], &x), LEPTON_EINVAL);
@@ -1012,7 +1024,7 @@ static void case_attach(void) {
     CHECK_RC(info(l, &i), LEPTON_OK);
     CHECK_RC(lepton_lease_attach(ca2, i.id, &a), LEPTON_OK);
     CHECK_RC(lepton_lease_detach(l), LEPTON_OK); /* the opener stops renewing */
-    tc_sleep_ms(5000);                       /* 2.5 keepalives */
+    tc_sleep_ms(5000);                           /* 2.5 keepalives */
     CHECK(!strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"));
     CHECK_RC(lepton_lease_detach(a), LEPTON_OK); /* nobody renews now */
     for (int k = 0; k < 100 && !strcmp(state_of(T_ALICE, i.id, st, sizeof st), "active"); k++)
@@ -1067,7 +1079,8 @@ int main(int argc, char **argv) {
         CHECK(h_healthy(&B));
         int st = h_broker_stop(&B);
         CHECK(st == 0); /* a clean exit on SIGTERM */
-        if (check_failures) fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
+        if (check_failures)
+            fprintf(stderr, "broker log kept in %s\n", B.log), setenv("LEPTON_KEEP_TEST_DIRS", "1", 1);
         h_broker_cleanup(&B);
         return check_done(CASES[k].name);
     }

@@ -31,50 +31,49 @@ static char T_TEN[128], T_NODE[128];
 
 /* `inc(p, n)`: the u32 words p[0..n) += 1 (p is a plain device address, passed by value);
  * `read_g(out)`: out[0] = 3 * g, g a module global. */
-static const char PTX[] =
-    ".version 7.0\n"
-    ".target sm_70\n"
-    ".address_size 64\n"
-    "\n"
-    ".global .align 4 .u32 g;\n"
-    ".global .align 8 .u64 g$2[4];\n"
-    "\n"
-    ".visible .entry inc(\n"
-    "    .param .u64 p,\n"
-    "    .param .u32 n\n"
-    ")\n"
-    "{\n"
-    "    .reg .pred %p<2>;\n"
-    "    .reg .b32 %r<6>;\n"
-    "    .reg .b64 %rd<5>;\n"
-    "    ld.param.u64 %rd1, [p];\n"
-    "    ld.param.u32 %r1, [n];\n"
-    "    mov.u32 %r2, %tid.x;\n"
-    "    setp.ge.u32 %p1, %r2, %r1;\n"
-    "    @%p1 bra DONE;\n"
-    "    cvta.to.global.u64 %rd2, %rd1;\n"
-    "    mul.wide.u32 %rd3, %r2, 4;\n"
-    "    add.s64 %rd4, %rd2, %rd3;\n"
-    "    ld.global.u32 %r3, [%rd4];\n"
-    "    add.s32 %r4, %r3, 1;\n"
-    "    st.global.u32 [%rd4], %r4;\n"
-    "DONE:\n"
-    "    ret;\n"
-    "}\n"
-    "\n"
-    ".visible .entry read_g(\n"
-    "    .param .u64 out\n"
-    ")\n"
-    "{\n"
-    "    .reg .b32 %r<3>;\n"
-    "    .reg .b64 %rd<3>;\n"
-    "    ld.param.u64 %rd1, [out];\n"
-    "    cvta.to.global.u64 %rd2, %rd1;\n"
-    "    ld.global.u32 %r1, [g];\n"
-    "    mul.lo.u32 %r2, %r1, 3;\n"
-    "    st.global.u32 [%rd2], %r2;\n"
-    "    ret;\n"
-    "}\n";
+static const char PTX[] = ".version 7.0\n"
+                          ".target sm_70\n"
+                          ".address_size 64\n"
+                          "\n"
+                          ".global .align 4 .u32 g;\n"
+                          ".global .align 8 .u64 g$2[4];\n"
+                          "\n"
+                          ".visible .entry inc(\n"
+                          "    .param .u64 p,\n"
+                          "    .param .u32 n\n"
+                          ")\n"
+                          "{\n"
+                          "    .reg .pred %p<2>;\n"
+                          "    .reg .b32 %r<6>;\n"
+                          "    .reg .b64 %rd<5>;\n"
+                          "    ld.param.u64 %rd1, [p];\n"
+                          "    ld.param.u32 %r1, [n];\n"
+                          "    mov.u32 %r2, %tid.x;\n"
+                          "    setp.ge.u32 %p1, %r2, %r1;\n"
+                          "    @%p1 bra DONE;\n"
+                          "    cvta.to.global.u64 %rd2, %rd1;\n"
+                          "    mul.wide.u32 %rd3, %r2, 4;\n"
+                          "    add.s64 %rd4, %rd2, %rd3;\n"
+                          "    ld.global.u32 %r3, [%rd4];\n"
+                          "    add.s32 %r4, %r3, 1;\n"
+                          "    st.global.u32 [%rd4], %r4;\n"
+                          "DONE:\n"
+                          "    ret;\n"
+                          "}\n"
+                          "\n"
+                          ".visible .entry read_g(\n"
+                          "    .param .u64 out\n"
+                          ")\n"
+                          "{\n"
+                          "    .reg .b32 %r<3>;\n"
+                          "    .reg .b64 %rd<3>;\n"
+                          "    ld.param.u64 %rd1, [out];\n"
+                          "    cvta.to.global.u64 %rd2, %rd1;\n"
+                          "    ld.global.u32 %r1, [g];\n"
+                          "    mul.lo.u32 %r2, %r1, 3;\n"
+                          "    st.global.u32 [%rd2], %r2;\n"
+                          "    ret;\n"
+                          "}\n";
 
 static lepton_client *C;
 static lepton_lease *L;
@@ -191,7 +190,7 @@ static void case_facts(void) {
     }
     CHECK(inc->attrs[0] > 0 && inc->attrs[0] <= 1024); /* CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK */
     CHECK(inc->attrs[4] != LC_RAW_ATTR_UNKNOWN && inc->attrs[4] >= 0); /* NUM_REGS */
-    CHECK(inc->attrs[1] == 0);                                          /* SHARED_SIZE_BYTES */
+    CHECK(inc->attrs[1] == 0);                                         /* SHARED_SIZE_BYTES */
     CHECK_EQ_INT(rg->nparams, 1);
 }
 
@@ -206,7 +205,8 @@ static void case_steps(void) {
     CHECK(lc_raw_buffer_id(a) != lc_raw_buffer_id(b));
 
     unsigned char wa[N], wb[N], ea[N], eb[N], ra[N], rb[N];
-    for (int i = 0; i < N; i++) wa[i] = (unsigned char)(i * 7 + 1), wb[i] = (unsigned char)(255 - i);
+    for (int i = 0; i < N; i++)
+        wa[i] = (unsigned char)(i * 7 + 1), wb[i] = (unsigned char)(255 - i);
     memcpy(ea, wa, N);
     memcpy(eb, wb, N);
     uint64_t ia = lc_raw_buffer_id(a), ib = lc_raw_buffer_id(b);
@@ -216,7 +216,8 @@ static void case_steps(void) {
         memcpy(ea + 64 + 4 * i, &v, 4);
     }
     /* memset 2D: 3 rows of 5 bytes 16 apart in B; then u16 rows 2 x 3, pitch 10, from 100 */
-    for (int r = 0; r < 3; r++) memset(eb + 16 * r, 0xab, 5);
+    for (int r = 0; r < 3; r++)
+        memset(eb + 16 * r, 0xab, 5);
     for (int r = 0; r < 2; r++)
         for (int k = 0; k < 3; k++) {
             uint16_t v = 0xbeef;
@@ -225,7 +226,8 @@ static void case_steps(void) {
     /* copy 1D: A[0..32) to B[128..160) (after the memsets: it copies their result) */
     memcpy(eb + 128, ea, 32);
     /* copy 2D: 3 rows of 4 bytes from A at 100 + 8r to B at 200 + 12r */
-    for (int r = 0; r < 3; r++) memcpy(eb + 200 + 12 * r, ea + 100 + 8 * r, 4);
+    for (int r = 0; r < 3; r++)
+        memcpy(eb + 200 + 12 * r, ea + 100 + 8 * r, 4);
     /* a launch on A's address + 16: its words 4..11 are incremented */
     uint64_t p = aa + 16;
     uint32_t n = 8;
@@ -263,7 +265,8 @@ static void case_steps(void) {
     CHECK(!memcmp(rb, eb, N));
     for (int i = 0; i < N; i++)
         if (ra[i] != ea[i] || rb[i] != eb[i]) {
-            fprintf(stderr, "byte %d: A %02x (want %02x), B %02x (want %02x)\n", i, ra[i], ea[i], rb[i], eb[i]);
+            fprintf(stderr, "byte %d: A %02x (want %02x), B %02x (want %02x)\n", i, ra[i], ea[i], rb[i],
+                    eb[i]);
             break;
         }
     int64_t ev[8] = {0};
@@ -296,12 +299,14 @@ static void case_globals(void) {
     if (!g || !out) return;
     CHECK(lc_raw_buffer_address(g) != 0);
     CHECK_RC(lc_raw_module_global(M, 0, "g", &g2), LEPTON_OK);
-    CHECK(g2 && lc_raw_buffer_id(g2) == lc_raw_buffer_id(g) && lc_raw_buffer_address(g2) == lc_raw_buffer_address(g));
+    CHECK(g2 && lc_raw_buffer_id(g2) == lc_raw_buffer_id(g) &&
+          lc_raw_buffer_address(g2) == lc_raw_buffer_address(g));
     /* a name the path must percent-encode; another variable, its own size */
     lepton_buffer *g3 = NULL;
     CHECK_RC(lc_raw_module_global(M, 0, "g$2", &g3), LEPTON_OK);
     if (g3) {
-        CHECK(lc_raw_buffer_id(g3) != lc_raw_buffer_id(g) && lc_raw_buffer_address(g3) != lc_raw_buffer_address(g));
+        CHECK(lc_raw_buffer_id(g3) != lc_raw_buffer_id(g) &&
+              lc_raw_buffer_address(g3) != lc_raw_buffer_address(g));
         uint64_t w4[4] = {1, 2, 3, 4}, r4[4] = {0};
         CHECK_RC(lepton_buffer_write(g3, 0, w4, sizeof w4), LEPTON_OK);
         CHECK_RC(lepton_buffer_read(g3, 0, r4, sizeof r4), LEPTON_OK);
@@ -377,8 +382,8 @@ static void case_errors(void) {
     }
     /* copy: the source's rows end past it */
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_copy(&e, ib, 0, ib, 250, 4, 0, 8, 1) == 0);  /* 250 + 4: fits */
-    CHECK(wire_job_enc_copy(&e, ib, 0, ib, 240, 4, 0, 8, 3) == 0);  /* 240 + 16 + 4 = 260: does not */
+    CHECK(wire_job_enc_copy(&e, ib, 0, ib, 250, 4, 0, 8, 1) == 0); /* 250 + 4: fits */
+    CHECK(wire_job_enc_copy(&e, ib, 0, ib, 240, 4, 0, 8, 3) == 0); /* 240 + 16 + 4 = 260: does not */
     CHECK_RC(run(&e, NULL, 0, NULL, 0, &t), LEPTON_EINVAL);
     if (t) {
         CHECK_EQ_INT(lc_raw_task_step(t), 1);
@@ -409,18 +414,21 @@ static void case_errors(void) {
     /* 65 events: the encoder refuses the 65th (too_large) */
     wire_job_enc_init(&e);
     rc = 0;
-    for (int i = 0; i < WIRE_JOB_MAX_EVENTS && !rc; i++) rc = wire_job_enc_event(&e);
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS && !rc; i++)
+        rc = wire_job_enc_event(&e);
     CHECK(rc == 0);
     CHECK(wire_job_enc_event(&e) == WIRE_JOB_ETOOLARGE && strstr(e.msg, "WIRE_JOB_MAX_EVENTS"));
     wire_job_enc_free(&e);
     /* 64 run, and report 64 increasing readings */
     wire_job_enc_init(&e);
-    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++) CHECK(wire_job_enc_event(&e) == 0);
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++)
+        CHECK(wire_job_enc_event(&e) == 0);
     CHECK_RC(run(&e, NULL, 0, NULL, 0, &t), LEPTON_OK);
     if (t) {
         int64_t ev[WIRE_JOB_MAX_EVENTS];
         CHECK_EQ_INT(lc_raw_task_events(t, ev, WIRE_JOB_MAX_EVENTS), WIRE_JOB_MAX_EVENTS);
-        for (int i = 1; i < WIRE_JOB_MAX_EVENTS; i++) CHECK(ev[i] >= ev[i - 1]);
+        for (int i = 1; i < WIRE_JOB_MAX_EVENTS; i++)
+            CHECK(ev[i] >= ev[i - 1]);
         lepton_task_free(t);
     }
     /* an unfinished encoder and segments that do not match the job are refused, the encoder freed */
@@ -436,8 +444,8 @@ static void case_errors(void) {
     lepton_buffer_free(b);
 }
 
-static const check_case CASES[] = {{"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals},
-                               {"errors", case_errors}};
+static const check_case CASES[] = {
+    {"facts", case_facts}, {"steps", case_steps}, {"globals", case_globals}, {"errors", case_errors}};
 
 static int setup(void) {
     if (h_broker_start(&B, NULL) != 0 || h_token(&B, "acme", 0, T_TEN, sizeof T_TEN) ||

@@ -98,7 +98,8 @@ static int dp_of(const char *id, char *token, size_t tn, char *worker, size_t wn
     if (h_http(&B, "GET", path, T_TEN, NULL, NULL, 0, &r) == 0 && r.status == 200) {
         json_t *dp = json_object_get(json_object_get(r.json, "lease"), "data_plane");
         const char *tok = json_string_value(json_object_get(dp, "token"));
-        const char *w = json_string_value(json_object_get(json_array_get(json_object_get(dp, "workers"), 0), "address"));
+        const char *w =
+            json_string_value(json_object_get(json_array_get(json_object_get(dp, "workers"), 0), "address"));
         if (tok && w) {
             snprintf(token, tn, "%s", tok);
             snprintf(worker, wn, "%s", w);
@@ -305,7 +306,8 @@ static void case_partition(void) {
         }
         tc_sleep_ms(20);
     }
-    printf("partition: worker gone %.0f ms, lease failed at the broker %.0f ms after the cut (node timeout %d ms)\n",
+    printf("partition: worker gone %.0f ms, lease failed at the broker %.0f ms after the cut (node timeout "
+           "%d ms)\n",
            gone_ms, failed_ms, FENCE_TIMEOUT_MS);
     CHECK(gone_ms >= 0 && failed_ms >= 0);
     CHECK(gone_ms < failed_ms); /* never serving a lease the broker has ended */
@@ -387,7 +389,8 @@ static void case_lease_keys(void) {
         long st = worker_status(wk[i], tok[1 - i], code, sizeof code, msg, sizeof msg);
         CHECK_EQ_INT(st, 401);
         CHECK(!strcmp(code, "unauthorized"));
-        if (st != 401) fprintf(stderr, "lease %d's token on worker %d: %ld %s: %s\n", 1 - i, i, st, code, msg);
+        if (st != 401)
+            fprintf(stderr, "lease %d's token on worker %d: %ld %s: %s\n", 1 - i, i, st, code, msg);
     }
     /* no key where other processes of the node can read it */
     a_slot s[A_MAX_GPUS];
@@ -457,8 +460,8 @@ static void case_lease_ended(void) {
         int rc = lepton_buffer_read(dx, 0, x, sizeof x);
         double took = tc_now_ms() - t0;
         CHECK_EQ_INT(rc, LEPTON_EEXPIRED);
-        printf("lease_ended: lease 1's read on lease 2's worker: %s after %.0f ms: %s\n", lepton_status_name(rc),
-               took, lepton_last_error());
+        printf("lease_ended: lease 1's read on lease 2's worker: %s after %.0f ms: %s\n",
+               lepton_status_name(rc), took, lepton_last_error());
         CHECK(strstr(lepton_last_error(), "ended") != NULL);
         CHECK(took < 2000);
         /* lease 2 is not disturbed */

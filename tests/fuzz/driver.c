@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-static int run_file(const char *path)
-{
+static int run_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -40,8 +39,7 @@ static int run_file(const char *path)
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int ran = 0, bad = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;

@@ -12,8 +12,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A NUL-terminated copy of the input (caller frees). */
-static inline char *fuzz_cstr(const uint8_t *data, size_t size)
-{
+static inline char *fuzz_cstr(const uint8_t *data, size_t size) {
     char *s = malloc(size + 1);
     if (!s) abort();
     if (size) memcpy(s, data, size);

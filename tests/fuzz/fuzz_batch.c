@@ -3,8 +3,7 @@
 #include "fuzz.h"
 #include "worker.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char msg[600];
     msg[0] = 0;
     int rc = wk_batch_decode((const char *)data, size, msg, sizeof msg);

@@ -6,8 +6,7 @@
 #include "fatbin.h"
 #include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     unsigned mode = data[0] % 3;
     const uint8_t *p = data + 1;
@@ -22,11 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         image_ptx ip;
         CUresult r = image_ptx_get(img, n, &ip, log, sizeof log);
         if (r == CUDA_SUCCESS) {
-            if (!ip.owned && (ip.text < (const char *)img || ip.text + ip.len > (const char *)img + n)) abort();
+            if (!ip.owned && (ip.text < (const char *)img || ip.text + ip.len > (const char *)img + n))
+                abort();
             volatile char sink = 0;
-            for (size_t i = 0; i < ip.len; i++) sink ^= ip.text[i];
+            for (size_t i = 0; i < ip.len; i++)
+                sink ^= ip.text[i];
             (void)sink;
-        } else if (r != CUDA_ERROR_INVALID_IMAGE && r != CUDA_ERROR_NO_BINARY_FOR_GPU && r != CUDA_ERROR_OUT_OF_MEMORY) {
+        } else if (r != CUDA_ERROR_INVALID_IMAGE && r != CUDA_ERROR_NO_BINARY_FOR_GPU &&
+                   r != CUDA_ERROR_OUT_OF_MEMORY) {
             abort();
         } else if (!log[0]) {
             abort(); /* a refusal always says why */
@@ -40,8 +42,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *src = malloc(n - 2 + 1), *dst = malloc(cap + 1);
     if (!src || !dst) abort();
     memcpy(src, p + 2, n - 2);
-    if (mode == 1) (void)fatbin_zstd_decode(src, n - 2, dst, cap);
-    else (void)fatbin_lz4_decode(src, n - 2, dst, cap);
+    if (mode == 1)
+        (void)fatbin_zstd_decode(src, n - 2, dst, cap);
+    else
+        (void)fatbin_lz4_decode(src, n - 2, dst, cap);
     free(src);
     free(dst);
     return 0;

@@ -13,23 +13,24 @@
 #include "wire_job.h"
 
 static void same_job(const wire_job *a, const wire_job *b) {
-    if (a->seq != b->seq || a->nsteps != b->nsteps || a->nevents != b->nevents || a->write_total != b->write_total ||
-        a->read_total != b->read_total)
+    if (a->seq != b->seq || a->nsteps != b->nsteps || a->nevents != b->nevents ||
+        a->write_total != b->write_total || a->read_total != b->read_total)
         abort();
     for (size_t i = 0; i < a->nsteps; i++) {
         const wire_job_step *x = &a->steps[i], *y = &b->steps[i];
         if (x->kind != y->kind) abort();
         if (x->kind == 'm' || x->kind == 'c') {
-            if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size || x->width != y->width ||
-                x->value != y->value || x->count != y->count || x->pitch != y->pitch || x->height != y->height ||
-                x->src_buffer != y->src_buffer || x->src_offset != y->src_offset || x->src_pitch != y->src_pitch)
+            if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size ||
+                x->width != y->width || x->value != y->value || x->count != y->count ||
+                x->pitch != y->pitch || x->height != y->height || x->src_buffer != y->src_buffer ||
+                x->src_offset != y->src_offset || x->src_pitch != y->src_pitch)
                 abort();
             continue;
         }
         if (x->kind == 'e') continue;
         if (x->kind != 'l') {
-            if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size || x->out_off != y->out_off ||
-                (x->kind == 'w' && memcmp(x->data, y->data, x->size)))
+            if (x->buffer != y->buffer || x->offset != y->offset || x->size != y->size ||
+                x->out_off != y->out_off || (x->kind == 'w' && memcmp(x->data, y->data, x->size)))
                 abort();
             continue;
         }
@@ -39,8 +40,8 @@ static void same_job(const wire_job *a, const wire_job *b) {
             abort();
         for (size_t k = 0; k < x->nargs; k++) {
             const wire_job_arg *p = &x->args[k], *q = &y->args[k];
-            if (p->is_buffer != q->is_buffer || p->buffer != q->buffer || p->offset != q->offset || p->len != q->len ||
-                (!p->is_buffer && memcmp(p->value, q->value, p->len)))
+            if (p->is_buffer != q->is_buffer || p->buffer != q->buffer || p->offset != q->offset ||
+                p->len != q->len || (!p->is_buffer && memcmp(p->value, q->value, p->len)))
                 abort();
         }
     }
@@ -54,7 +55,8 @@ static char *reencode(const wire_job *j, size_t *len) {
     for (size_t i = 0; i < j->nsteps && !rc; i++) {
         const wire_job_step *s = &j->steps[i];
         if (s->kind == 'm') {
-            rc = wire_job_enc_memset(&e, s->buffer, s->offset, s->width, s->value, s->count, s->pitch, s->height);
+            rc = wire_job_enc_memset(&e, s->buffer, s->offset, s->width, s->value, s->count, s->pitch,
+                                     s->height);
             continue;
         }
         if (s->kind == 'c') {
@@ -78,7 +80,8 @@ static char *reencode(const wire_job *j, size_t *len) {
     }
     if (!rc) rc = wire_job_enc_finish(&e);
     if (rc) {
-        if (rc != WIRE_JOB_ENOMEM && rc != WIRE_JOB_ETOOLARGE) abort(); /* only size can grow: base64url, defaults */
+        if (rc != WIRE_JOB_ENOMEM && rc != WIRE_JOB_ETOOLARGE)
+            abort(); /* only size can grow: base64url, defaults */
         wire_job_enc_free(&e);
         return NULL;
     }
@@ -86,7 +89,8 @@ static char *reencode(const wire_job *j, size_t *len) {
     *len = 4 + e.len + (size_t)j->write_total;
     char *b = malloc(*len);
     if (!b) abort();
-    for (int i = 0; i < 4; i++) b[i] = (char)(e.len >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        b[i] = (char)(e.len >> (8 * i));
     memcpy(b + 4, e.p, e.len);
     size_t off = 4 + e.len;
     for (size_t i = 0; i < j->nsteps; i++)
@@ -98,8 +102,7 @@ static char *reencode(const wire_job *j, size_t *len) {
     return b;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char msg[600];
     msg[0] = 0;
     wire_job j;
@@ -108,8 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 && !msg[0]) abort(); /* a refusal always says why */
     if (rc != 0 && (step < -1 || (j.seq && step >= (long)WIRE_JOB_MAX_STEPS))) abort();
     if (size >= 4) {
-        uint32_t n = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
-        json_t *strict = n && n <= size - 4 ? json_loadb((const char *)data + 4, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        uint32_t n =
+            (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+        json_t *strict =
+            n && n <= size - 4 ? json_loadb((const char *)data + 4, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
         json_t *loose = n && n <= size - 4 && !strict ? json_loadb((const char *)data + 4, n, 0, NULL) : NULL;
         /* a duplicate member, or a NUL byte (jansson skips those): the decoders may differ */
         if (!(loose && !strict) && !(n <= size - 4 && memchr(data + 4, 0, n))) {
@@ -119,7 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int rrc = wire_job_decode_ref((const char *)data, size, &ref, &rstep, rmsg, sizeof rmsg);
             if ((rc == 0) != (rrc == 0) || (j.seq != 0) != (ref.seq != 0) || j.seq != ref.seq) {
                 fprintf(stderr, "wire_job_decode %d (seq %llu): %s\nreference %d (seq %llu): %s\n", rc,
-                        (unsigned long long)j.seq, rc ? msg : "ok", rrc, (unsigned long long)ref.seq, rrc ? rmsg : "ok");
+                        (unsigned long long)j.seq, rc ? msg : "ok", rrc, (unsigned long long)ref.seq,
+                        rrc ? rmsg : "ok");
                 abort();
             }
             if (rc == 0) same_job(&j, &ref);

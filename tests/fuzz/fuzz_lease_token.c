@@ -7,13 +7,15 @@
 
 #include <stdio.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    static const unsigned char key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+    static const unsigned char key[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                           17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
-    static lp_token_scope sc = {.lease = "ls_fuzz", .node = "node-fuzz", .uuid = "GPU-fuzz-0",
-                                .ended = {"ls_fuzz_ended"}, .nended = 1}; /* the lease_ended path too */
+    static lp_token_scope sc = {.lease = "ls_fuzz",
+                                .node = "node-fuzz",
+                                .uuid = "GPU-fuzz-0",
+                                .ended = {"ls_fuzz_ended"},
+                                .nended = 1}; /* the lease_ended path too */
     memcpy(sc.key, key, 32);
     char *in = fuzz_cstr(data + 1, size - 1);
     char msg[512];

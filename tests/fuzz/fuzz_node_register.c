@@ -3,8 +3,7 @@
 
 #include "broker_internal.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_t *j = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(j)) {
         json_decref(j);
@@ -17,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == -1 && !err[0]) abort();
     if (rc == 0) {
         /* what is accepted is complete: a name, an address, 1..1024 GPUs with distinct UUIDs */
-        if (!reg.name || !*reg.name || !reg.address || !*reg.address || reg.gpu_count < 1 || reg.gpu_count > 1024 || !gv)
+        if (!reg.name || !*reg.name || !reg.address || !*reg.address || reg.gpu_count < 1 ||
+            reg.gpu_count > 1024 || !gv)
             abort();
         for (size_t i = 0; i < reg.gpu_count; i++)
             if (!gv[i].uuid[0]) abort();

@@ -3,15 +3,13 @@
 #include "fuzz.h"
 #include "ptx.h"
 
-static int alloc_var(void *ud, ptx_var *v)
-{
+static int alloc_var(void *ud, ptx_var *v) {
     (void)ud;
     v->addr = 0x100000;
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char log[1024];
     ptx_module *m = NULL;
     int rc = ptx_load((const char *)data, size, alloc_var, NULL, log, sizeof log, &m);

@@ -6,14 +6,15 @@
 #include "job_ref.h"
 #include "wire_job.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wire_job_result r, s;
     char msg[300], rmsg[300];
     msg[0] = 0;
     int rc = wire_job_result_decode((const char *)data, size, &r, msg, sizeof msg);
     /* the same answers as the jansson decoder it replaced, except on NUL bytes (jansson skips them) */
-    int rrc = memchr(data, 0, size) ? rc : wire_job_result_decode_ref((const char *)data, size, &s, rmsg, sizeof rmsg);
+    int rrc = memchr(data, 0, size)
+                  ? rc
+                  : wire_job_result_decode_ref((const char *)data, size, &s, rmsg, sizeof rmsg);
     if (rc != rrc) abort();
     if (rc == 0 && !memchr(data, 0, size) &&
         (strcmp(r.status, s.status) || strcmp(r.error, s.error) || r.step != s.step || r.seq != s.seq ||

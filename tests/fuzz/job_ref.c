@@ -56,8 +56,8 @@ static int bad_function(char *msg, size_t ms, size_t step, size_t n) {
 
 static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, int64_t v) {
     return say(msg, ms, WIRE_JOB_EINVAL,
-               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)", step,
-               field, i, v, WIRE_JOB_MAX_DIM);
+               "steps[%zu].launch.%s[%d] is %" PRId64 "; it must be in 0..%u (WIRE_JOB_MAX_DIM; 0 means 1)",
+               step, field, i, v, WIRE_JOB_MAX_DIM);
 }
 
 static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
@@ -67,10 +67,11 @@ static int bad_shared(char *msg, size_t ms, size_t step, int64_t v) {
 }
 
 static int too_much_read(char *msg, size_t ms, size_t step) {
-    return say(msg, ms, WIRE_JOB_ETOOLARGE,
-               "steps[%zu].read: the job reads more than %u bytes (WIRE_JOB_MAX_READ); read large buffers with "
-               "lepton_buffer_read (GET /v1/buffers/ID)",
-               step, WIRE_JOB_MAX_READ);
+    return say(
+        msg, ms, WIRE_JOB_ETOOLARGE,
+        "steps[%zu].read: the job reads more than %u bytes (WIRE_JOB_MAX_READ); read large buffers with "
+        "lepton_buffer_read (GET /v1/buffers/ID)",
+        step, WIRE_JOB_MAX_READ);
 }
 
 static int too_large_body(char *msg, size_t ms, uint64_t n) {
@@ -88,17 +89,19 @@ static int too_large_descriptor(char *msg, size_t ms, uint64_t n) {
 }
 
 static int too_many_events(char *msg, size_t ms, size_t step) {
-    return say(msg, ms, WIRE_JOB_ETOOLARGE, "steps[%zu].event: more than %d event steps (WIRE_JOB_MAX_EVENTS)", step,
-               WIRE_JOB_MAX_EVENTS);
+    return say(msg, ms, WIRE_JOB_ETOOLARGE,
+               "steps[%zu].event: more than %d event steps (WIRE_JOB_MAX_EVENTS)", step, WIRE_JOB_MAX_EVENTS);
 }
 
 /* The rows of a memset or a copy: within WIRE_JOB_MAX_BUFFER, not overlapping (as wire_job.c). */
 static int check_rows(char *msg, size_t ms, const char *where, uint64_t off, uint64_t row, uint64_t pitch,
                       uint64_t height) {
-    if (height > 1 && pitch < row) return say(msg, ms, WIRE_JOB_EINVAL, "%s: a pitch smaller than a row", where);
+    if (height > 1 && pitch < row)
+        return say(msg, ms, WIRE_JOB_EINVAL, "%s: a pitch smaller than a row", where);
     /* computed in 128 bits: no overflow to reason about */
     unsigned __int128 end = (unsigned __int128)off + (unsigned __int128)(height - 1) * pitch + row;
-    if (end > WIRE_JOB_MAX_BUFFER) return say(msg, ms, WIRE_JOB_EINVAL, "%s: rows past WIRE_JOB_MAX_BUFFER", where);
+    if (end > WIRE_JOB_MAX_BUFFER)
+        return say(msg, ms, WIRE_JOB_EINVAL, "%s: rows past WIRE_JOB_MAX_BUFFER", where);
     return 0;
 }
 
@@ -119,7 +122,8 @@ static int get_u64(const json_t *o, const char *k, int required, uint64_t max, u
         return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' is required", where, k);
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max)
-        return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' must be an integer in 0..%" PRIu64, where, k, max);
+        return say(msg, ms, WIRE_JOB_EINVAL, "%s: field '%s' must be an integer in 0..%" PRIu64, where, k,
+                   max);
     *out = (uint64_t)json_integer_value(v);
     return 0;
 }
@@ -129,7 +133,8 @@ static int get_dim3(const json_t *o, const char *k, uint32_t d[3], size_t step, 
     const json_t *a = json_object_get(o, k);
     if (!a || json_is_null(a)) return 0;
     if (!json_is_array(a) || json_array_size(a) > 3)
-        return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", step, k);
+        return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.%s must be an array of 1 to 3 integers", step,
+                   k);
     for (size_t i = 0; i < json_array_size(a); i++) {
         const json_t *v = json_array_get(a, i);
         if (!json_is_integer(v))
@@ -212,7 +217,8 @@ static int decode_launch(const json_t *l, wire_job_step *s, size_t i, arena *ar,
         return rc;
     const json_t *sv = json_object_get(l, "shared");
     if (sv && !json_is_null(sv)) {
-        if (!json_is_integer(sv)) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
+        if (!json_is_integer(sv))
+            return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.shared must be an integer", i);
         if (json_integer_value(sv) < 0 || (uint64_t)json_integer_value(sv) > WIRE_JOB_MAX_SHARED)
             return bad_shared(msg, ms, i, (int64_t)json_integer_value(sv));
         shared = (uint64_t)json_integer_value(sv);
@@ -239,14 +245,15 @@ static int decode_launch(const json_t *l, wire_job_step *s, size_t i, arena *ar,
         memset(x, 0, sizeof *x);
         const json_t *val = json_is_object(a) ? json_object_get(a, "value") : NULL;
         if (!json_is_object(a) || (!val && !json_object_get(a, "buffer")))
-            return say(msg, ms, WIRE_JOB_EINVAL,
-                       "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}",
-                       i, k);
+            return say(
+                msg, ms, WIRE_JOB_EINVAL,
+                "steps[%zu].launch.args[%zu] must be {\"buffer\": ID, \"offset\": N} or {\"value\": BASE64}",
+                i, k);
         if (val) {
             const char *b64 = json_string_value(val);
             if (!b64)
-                return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.args[%zu].value must be a base64 string",
-                           i, k);
+                return say(msg, ms, WIRE_JOB_EINVAL,
+                           "steps[%zu].launch.args[%zu].value must be a base64 string", i, k);
             size_t bl = json_string_length(val), dl = b64_len(b64, bl);
             if (dl == 0 || dl > WIRE_JOB_MAX_VALUE) return bad_value_size(msg, ms, i, k, dl);
             x->value = arena_take(ar, dl + 3);
@@ -277,12 +284,13 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
     uint32_t n = le32(body);
     if (n > WIRE_JOB_MAX_DESCRIPTOR) return too_large_descriptor(msg, ms, n);
     if (n == 0 || n > len - 4)
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes",
-                   n, len);
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "the job descriptor length %" PRIu32 " does not fit the body of %zu bytes", n, len);
     json_error_t je;
     json_t *d = json_loadb(body + 4, n, JSON_REJECT_DUPLICATES, &je);
     if (!json_is_object(d)) {
-        say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor is not a JSON object: %s", d ? "wrong type" : je.text);
+        say(msg, ms, WIRE_JOB_EINVAL, "the job descriptor is not a JSON object: %s",
+            d ? "wrong type" : je.text);
         json_decref(d);
         return WIRE_JOB_EINVAL;
     }
@@ -355,7 +363,8 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
                 s->width = (uint32_t)width;
                 s->value = (uint32_t)value;
                 if (!s->pitch) s->pitch = s->count * width;
-                if ((rc = check_rows(msg, ms, where, s->offset, s->count * width, s->pitch, s->height))) goto out;
+                if ((rc = check_rows(msg, ms, where, s->offset, s->count * width, s->pitch, s->height)))
+                    goto out;
             } else {
                 s->kind = 'c';
                 if ((rc = get_u64(o, "src_buffer", 1, INT64_MAX, &s->src_buffer, msg, ms, where)) ||
@@ -406,8 +415,9 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
             goto out;
         if (wr) {
             if (s->size > (uint64_t)(end - data)) {
-                rc = say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i,
-                         s->size, (size_t)(end - data));
+                rc = say(msg, ms, WIRE_JOB_EINVAL,
+                         "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s->size,
+                         (size_t)(end - data));
                 goto out;
             }
             s->data = data;
@@ -424,14 +434,14 @@ int wire_job_decode_ref(const char *body, size_t len, wire_job *j, long *step, c
     }
     if (data != end) {
         *step = -1;
-        rc = say(msg, ms, WIRE_JOB_EINVAL, "the body holds %zu bytes after the descriptor; the write steps take %zu",
+        rc = say(msg, ms, WIRE_JOB_EINVAL,
+                 "the body holds %zu bytes after the descriptor; the write steps take %zu",
                  (size_t)(end - (body + 4 + n)), (size_t)(data - (body + 4 + n)));
     }
 out:
     json_decref(d);
     return rc;
 }
-
 
 /* ---- the result ---- */
 
@@ -447,7 +457,8 @@ int wire_job_result_decode_ref(const char *json, size_t n, wire_job_result *r, c
     r->error = r->error_buf;
     r->step = -1;
     if (n > WIRE_JOB_MAX_RESULT)
-        return say(msg, ms, WIRE_JOB_EINVAL, "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
                    WIRE_JOB_MAX_RESULT);
     json_t *o = json_loadb(json, n, 0, NULL);
     if (!json_is_object(o)) {

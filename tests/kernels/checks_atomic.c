@@ -8,8 +8,7 @@
 #define ATOM_INC_LIMIT 1000u
 #define ATOM_DEC_LIMIT 777u
 
-int check_atomics(kc *k)
-{
+int check_atomics(kc *k) {
     int n = 3000;
     uint32_t *in = kc_host(k, 4 * (size_t)n);
     int32_t *old_add = kc_host(k, 4 * (size_t)n), *old_exch = kc_host(k, 4 * (size_t)n);
@@ -82,11 +81,12 @@ int check_atomics(kc *k)
     KC_CU(k, cuMemcpyDtoH(old_add, doa, 4 * (size_t)n));
     KC_CU(k, cuMemcpyDtoH(old_exch, doe, 4 * (size_t)n));
 
-    static const char *const names[10] = {"add", "min", "max", "and", "or", "xor", "inc", "dec", "cas-loop", "sub"};
+    static const char *const names[10] = {"add", "min", "max", "and",      "or",
+                                          "xor", "inc", "dec", "cas-loop", "sub"};
     for (int s = 0; s < 10; ++s)
         if (gai[s] != w[s])
-            return kc_fail(k, "int atomic %s: got %d (0x%x) want %d (0x%x)", names[s], gai[s], (unsigned)gai[s], w[s],
-                           (unsigned)w[s]);
+            return kc_fail(k, "int atomic %s: got %d (0x%x) want %d (0x%x)", names[s], gai[s],
+                           (unsigned)gai[s], w[s], (unsigned)w[s]);
     KC_TRY(kc_cmp_u32(k, "unsigned min/max/inc", gau, wu, 3));
     KC_TRY(kc_cmp_u64(k, "64-bit add/min/max/cas", gul, wl, 4));
     KC_TRY(kc_cmp_f32(k, "float atomicAdd", &gaf, &wf, 1, 0));
@@ -95,7 +95,8 @@ int check_atomics(kc *k)
     /* atomicAdd(&x, 1) returns each of 0..n-1 exactly once. */
     for (int i = 0; i < n; ++i) {
         if (old_add[i] < 0 || old_add[i] >= n || seen[old_add[i]])
-            return kc_fail(k, "atomicAdd returned %d to thread %d: not a permutation of 0..%d", old_add[i], i, n - 1);
+            return kc_fail(k, "atomicAdd returned %d to thread %d: not a permutation of 0..%d", old_add[i], i,
+                           n - 1);
         seen[old_add[i]] = 1;
     }
     /* atomicExch(&x, i + 1): the returned values and the final value are {0, 1, ..., n}, each once. */
@@ -105,8 +106,7 @@ int check_atomics(kc *k)
         if (v < 0 || v > n || seen[v])
             return kc_fail(k, "atomicExch: value %d seen twice or out of range (slot %d)", v, i);
         seen[v] = 1;
-        if (i < n && v == i + 1)
-            return kc_fail(k, "atomicExch: thread %d got back its own value", i);
+        if (i < n && v == i + 1) return kc_fail(k, "atomicExch: thread %d got back its own value", i);
     }
     return KC_PASS;
 }

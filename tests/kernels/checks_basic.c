@@ -7,8 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int check_vector_add(kc *k)
-{
+int check_vector_add(kc *k) {
     int n = 10000;
     size_t bytes = (size_t)n * sizeof(float);
     float *a = kc_host(k, bytes), *b = kc_host(k, bytes), *c = kc_host(k, bytes), *want = kc_host(k, bytes);
@@ -27,8 +26,7 @@ int check_vector_add(kc *k)
     return kc_cmp_f32(k, "c", c, want, (size_t)n, 0);
 }
 
-int check_saxpy(kc *k)
-{
+int check_saxpy(kc *k) {
     int n = 4097;
     float alpha = 2.5f;
     size_t bytes = (size_t)n * sizeof(float);
@@ -48,8 +46,7 @@ int check_saxpy(kc *k)
     return kc_cmp_f32(k, "y", got, want, (size_t)n, 1);
 }
 
-int check_matmul_tiled(kc *k)
-{
+int check_matmul_tiled(kc *k) {
     /* Not multiples of the tile, so the zero-padding paths run. Integer-valued inputs keep every
      * partial sum exact, so the result must match bit for bit whatever the summation order. */
     int M = 60, N = 70, K = 50;
@@ -72,16 +69,15 @@ int check_matmul_tiled(kc *k)
     KC_CU(k, kc_dalloc(k, &dC, sizeof(float) * (size_t)(M * N)));
     KC_CU(k, cuMemsetD32(dC, 0xffffffffu, (size_t)(M * N)));
     void *args[] = {&dA, &dB, &dC, &M, &N, &K};
-    CUresult r = kc_launch(k, "matmul_tiled", (unsigned)(N + 15) / 16, (unsigned)(M + 15) / 16, 1, 16, 16, 1, 0, args);
-    if (r != CUDA_SUCCESS)
-        return kc_fail(k, "launch: %s", kc_errname(r));
+    CUresult r =
+        kc_launch(k, "matmul_tiled", (unsigned)(N + 15) / 16, (unsigned)(M + 15) / 16, 1, 16, 16, 1, 0, args);
+    if (r != CUDA_SUCCESS) return kc_fail(k, "launch: %s", kc_errname(r));
     KC_CU(k, cuMemcpyDtoH(C, dC, sizeof(float) * (size_t)(M * N)));
     return kc_cmp_f32(k, "C", C, W, (size_t)(M * N), 0);
 }
 
 /* Launches grid3d with grid g and block b and checks every thread's record. */
-static int grid3d_run(kc *k, const unsigned g[3], const unsigned b[3])
-{
+static int grid3d_run(kc *k, const unsigned g[3], const unsigned b[3]) {
     unsigned total = g[0] * g[1] * g[2] * b[0] * b[1] * b[2];
     size_t bytes = (size_t)total * 12 * sizeof(uint32_t);
     uint32_t *got = kc_host(k, bytes), *want = kc_host(k, bytes);
@@ -103,18 +99,19 @@ static int grid3d_run(kc *k, const unsigned g[3], const unsigned b[3])
     void *args[] = {&d};
     CUresult r = kc_launch(k, "grid3d", g[0], g[1], g[2], b[0], b[1], b[2], 0, args);
     if (r != CUDA_SUCCESS)
-        return kc_fail(k, "launch <<<(%u,%u,%u), (%u,%u,%u)>>>: %s", g[0], g[1], g[2], b[0], b[1], b[2], kc_errname(r));
+        return kc_fail(k, "launch <<<(%u,%u,%u), (%u,%u,%u)>>>: %s", g[0], g[1], g[2], b[0], b[1], b[2],
+                       kc_errname(r));
     KC_CU(k, cuMemcpyDtoH(got, d, bytes));
     char what[96];
-    snprintf(what, sizeof what, "special registers of <<<(%u,%u,%u), (%u,%u,%u)>>>", g[0], g[1], g[2], b[0], b[1], b[2]);
+    snprintf(what, sizeof what, "special registers of <<<(%u,%u,%u), (%u,%u,%u)>>>", g[0], g[1], g[2], b[0],
+             b[1], b[2]);
     return kc_cmp_u32(k, what, got, want, (size_t)total * 12);
 }
 
-int check_grid3d(kc *k)
-{
+int check_grid3d(kc *k) {
     static const unsigned shapes[3][2][3] = {
-        {{3, 2, 4}, {4, 3, 5}},   /* everything different */
-        {{1, 3, 2}, {16, 8, 8}},  /* 1024 threads: the largest block */
+        {{3, 2, 4}, {4, 3, 5}},    /* everything different */
+        {{1, 3, 2}, {16, 8, 8}},   /* 1024 threads: the largest block */
         {{2, 1500, 1}, {1, 1, 1}}, /* a long y grid of one-thread blocks */
     };
     for (int s = 0; s < 3; ++s)
@@ -122,11 +119,11 @@ int check_grid3d(kc *k)
     return KC_PASS;
 }
 
-int check_grid_stride(kc *k)
-{
+int check_grid_stride(kc *k) {
     long long n = 50000;
     int32_t *in = kc_host(k, sizeof(int32_t) * (size_t)n);
-    uint64_t *got = kc_host(k, sizeof(uint64_t) * (size_t)n), *want = kc_host(k, sizeof(uint64_t) * (size_t)n);
+    uint64_t *got = kc_host(k, sizeof(uint64_t) * (size_t)n),
+             *want = kc_host(k, sizeof(uint64_t) * (size_t)n);
     for (long long i = 0; i < n; ++i) {
         in[i] = (int32_t)kc_rand32(k);
         want[i] = (uint64_t)((int64_t)in[i] * 3 - i);
@@ -140,8 +137,7 @@ int check_grid_stride(kc *k)
     return kc_cmp_u64(k, "out", got, want, (size_t)n);
 }
 
-int check_vector_loads(kc *k)
-{
+int check_vector_loads(kc *k) {
     int n4 = 3000;
     size_t nf = (size_t)n4 * 4, ni = (size_t)n4 * 2, nd = (size_t)n4 * 2;
     float *a = kc_host(k, nf * 4), *b = kc_host(k, nf * 4), *c = kc_host(k, nf * 4), *wc = kc_host(k, nf * 4);
@@ -195,8 +191,7 @@ struct pquad {
     float y, z, w;
 };
 
-int check_param_struct(kc *k)
-{
+int check_param_struct(kc *k) {
     char c = -7;
     short s = -12345;
     struct pmixed m;
@@ -214,14 +209,15 @@ int check_param_struct(kc *k)
     KC_CU(k, cuMemsetD8(dout, 0, 8 * sizeof(double)));
     void *args[] = {&c, &s, &m, &d, &l, &q, &dout};
     KC_TRY(kc_run1d(k, "param_struct", 1, 32, 0, args));
-    double got[8], want[8] = {-7.0, -12345.0, 99.0, -3.25e100, 1 - 20 + 300, 1.0 / 3.0, (double)l,
-                              (double)(1.5f + -2.0f * 2.0f + 0.25f * 4.0f + 8.0f * 8.0f)};
+    double got[8], want[8] = {-7.0,         -12345.0,
+                              99.0,         -3.25e100,
+                              1 - 20 + 300, 1.0 / 3.0,
+                              (double)l,    (double)(1.5f + -2.0f * 2.0f + 0.25f * 4.0f + 8.0f * 8.0f)};
     KC_CU(k, cuMemcpyDtoH(got, dout, sizeof got));
     return kc_cmp_f64(k, "params", got, want, 8, 0);
 }
 
-int check_dynamic_smem(kc *k)
-{
+int check_dynamic_smem(kc *k) {
     int n = 1000;
     unsigned block = 128;
     float *in = kc_host(k, sizeof(float) * (size_t)n), *got = kc_host(k, sizeof(float) * (size_t)n);
@@ -232,8 +228,7 @@ int check_dynamic_smem(kc *k)
     for (unsigned bl = 0; bl < nblocks; ++bl)
         for (unsigned t = 0; t < block; ++t) {
             int i = (int)(bl * block + t);
-            if (i >= n)
-                continue;
+            if (i >= n) continue;
             int ri = (int)(bl * block + (block - 1 - t)), ni = (int)(bl * block + (t + 1) % block);
             float rev = ri < n ? in[ri] : 0.0f;
             double nb = ni < n ? (double)in[ni] * 2.0 : 0.0;
@@ -243,7 +238,8 @@ int check_dynamic_smem(kc *k)
     KC_CU(k, kc_dup(k, &din, in, sizeof(float) * (size_t)n));
     KC_CU(k, kc_dalloc(k, &dout, sizeof(float) * (size_t)n));
     void *args[] = {&din, &dout, &n};
-    KC_TRY(kc_run1d(k, "dynamic_smem", nblocks, block, block * (unsigned)(sizeof(double) + sizeof(float)), args));
+    KC_TRY(kc_run1d(k, "dynamic_smem", nblocks, block, block * (unsigned)(sizeof(double) + sizeof(float)),
+                    args));
     KC_CU(k, cuMemcpyDtoH(got, dout, sizeof(float) * (size_t)n));
     return kc_cmp_f32(k, "out", got, want, (size_t)n, 0);
 }

@@ -4,8 +4,7 @@
 
 #include <math.h>
 
-static uint32_t diverge_one(uint32_t x, uint32_t lane)
-{
+static uint32_t diverge_one(uint32_t x, uint32_t lane) {
     uint32_t acc = x;
     switch (lane % 5u) {
     case 0:
@@ -23,11 +22,9 @@ static uint32_t diverge_one(uint32_t x, uint32_t lane)
     }
     case 2:
         for (uint32_t k = 0; k < lane; ++k) {
-            if ((acc ^ k) & 4u)
-                continue;
+            if ((acc ^ k) & 4u) continue;
             acc += k * k;
-            if (acc > 0x40000000u)
-                break;
+            if (acc > 0x40000000u) break;
         }
         break;
     case 3:
@@ -47,12 +44,12 @@ static uint32_t diverge_one(uint32_t x, uint32_t lane)
     return acc;
 }
 
-int check_divergence(kc *k)
-{
+int check_divergence(kc *k) {
     int n = 3000;
     unsigned block = 128, nblocks = ((unsigned)n + block - 1) / block;
     uint32_t *in = kc_host(k, sizeof(uint32_t) * (size_t)n);
-    uint32_t *got = kc_host(k, sizeof(uint32_t) * (size_t)n), *want = kc_host(k, sizeof(uint32_t) * (size_t)n);
+    uint32_t *got = kc_host(k, sizeof(uint32_t) * (size_t)n),
+             *want = kc_host(k, sizeof(uint32_t) * (size_t)n);
     uint32_t s[128];
     for (int i = 0; i < n; ++i) {
         uint32_t r = kc_rand32(k);
@@ -66,8 +63,7 @@ int check_divergence(kc *k)
         }
         for (unsigned t = 0; t < block; ++t) {
             unsigned i = b * block + t;
-            if (i < (unsigned)n)
-                want[i] = s[t] + (s[(t + 1) % block] & 0xffu);
+            if (i < (unsigned)n) want[i] = s[t] + (s[(t + 1) % block] & 0xffu);
         }
     }
     CUdeviceptr din, dout;
@@ -79,8 +75,7 @@ int check_divergence(kc *k)
     return kc_cmp_u32(k, "out", got, want, (size_t)n);
 }
 
-static uint32_t gcd_host(uint32_t a, uint32_t b)
-{
+static uint32_t gcd_host(uint32_t a, uint32_t b) {
     while (b != 0) {
         uint32_t t = a % b;
         a = b;
@@ -89,13 +84,13 @@ static uint32_t gcd_host(uint32_t a, uint32_t b)
     return a;
 }
 
-int check_device_funcs(kc *k)
-{
+int check_device_funcs(kc *k) {
     int n = 2000;
     uint32_t *u = kc_host(k, sizeof(uint32_t) * 2 * (size_t)n);
     float *x = kc_host(k, sizeof(float) * (size_t)n), *poly = kc_host(k, sizeof(float) * (size_t)n);
     float *wpoly = kc_host(k, sizeof(float) * (size_t)n);
-    uint32_t *ou = kc_host(k, sizeof(uint32_t) * 6 * (size_t)n), *wu = kc_host(k, sizeof(uint32_t) * 6 * (size_t)n);
+    uint32_t *ou = kc_host(k, sizeof(uint32_t) * 6 * (size_t)n),
+             *wu = kc_host(k, sizeof(uint32_t) * 6 * (size_t)n);
     float coef[6] = {0.5f, -1.25f, 2.0f, 0.125f, -0.75f, 0.0625f};
     for (int i = 0; i < 2 * n; ++i)
         u[i] = kc_rand32(k);
@@ -106,7 +101,8 @@ int check_device_funcs(kc *k)
             r = fmaf(r, x[i], coef[c]); /* nvcc contracts r * x + c */
         wpoly[i] = r;
         uint32_t a = u[2 * i], b = u[2 * i + 1];
-        int32_t v[3] = {(int32_t)(a & 0xffffu) - 30000, (int32_t)(b & 0xffffu) - 30000, (int32_t)(a >> 16) - 30000};
+        int32_t v[3] = {(int32_t)(a & 0xffffu) - 30000, (int32_t)(b & 0xffffu) - 30000,
+                        (int32_t)(a >> 16) - 30000};
         for (int p = 0; p < 2; ++p)
             for (int q = 0; q < 2 - p; ++q)
                 if (v[q] > v[q + 1]) {
@@ -137,12 +133,13 @@ int check_device_funcs(kc *k)
     return kc_cmp_f32(k, "poly_eval", poly, wpoly, (size_t)n, 0);
 }
 
-int check_local_array(kc *k)
-{
+int check_local_array(kc *k) {
     int n = 1500;
     uint32_t *in = kc_host(k, sizeof(uint32_t) * (size_t)n);
-    int32_t *sorted = kc_host(k, sizeof(int32_t) * 16 * (size_t)n), *wsorted = kc_host(k, sizeof(int32_t) * 16 * (size_t)n);
-    int32_t *mix = kc_host(k, sizeof(int32_t) * 3 * (size_t)n), *wmix = kc_host(k, sizeof(int32_t) * 3 * (size_t)n);
+    int32_t *sorted = kc_host(k, sizeof(int32_t) * 16 * (size_t)n),
+            *wsorted = kc_host(k, sizeof(int32_t) * 16 * (size_t)n);
+    int32_t *mix = kc_host(k, sizeof(int32_t) * 3 * (size_t)n),
+            *wmix = kc_host(k, sizeof(int32_t) * 3 * (size_t)n);
     for (int i = 0; i < n; ++i) {
         in[i] = kc_rand32(k);
         int32_t a[16];
@@ -175,8 +172,7 @@ int check_local_array(kc *k)
             keys[q] = (int32_t)(table[q * 4] & 0xffu);
         int best = 0;
         for (int q = 1; q < 8; ++q)
-            if (keys[q] > keys[best])
-                best = q;
+            if (keys[q] > keys[best]) best = q;
         wmix[(size_t)i * 3 + 0] = (int32_t)acc;
         wmix[(size_t)i * 3 + 1] = keys[best];
         wmix[(size_t)i * 3 + 2] = (int32_t)((acc >> 3) & 7u);

@@ -12,67 +12,65 @@
 
 enum rmode { RN, RZ, RU, RD };
 
-static double round_int(double v, enum rmode m)
-{
+static double round_int(double v, enum rmode m) {
     switch (m) {
-    case RN: return nearbyint(v); /* host default mode: to nearest, ties to even */
-    case RZ: return trunc(v);
-    case RU: return ceil(v);
-    default: return floor(v);
+    case RN:
+        return nearbyint(v); /* host default mode: to nearest, ties to even */
+    case RZ:
+        return trunc(v);
+    case RU:
+        return ceil(v);
+    default:
+        return floor(v);
     }
 }
 
-static uint64_t sat_s32(double r)
-{
+static uint64_t sat_s32(double r) {
     int32_t v = r >= 2147483647.0 ? INT32_MAX : r <= -2147483648.0 ? INT32_MIN : (int32_t)r;
     return (uint32_t)v;
 }
 
-static uint64_t sat_u32(double r)
-{
-    return r <= 0.0 ? 0u : r >= 4294967295.0 ? UINT32_MAX : (uint32_t)r;
-}
+static uint64_t sat_u32(double r) { return r <= 0.0 ? 0u : r >= 4294967295.0 ? UINT32_MAX : (uint32_t)r; }
 
-static uint64_t sat_s64(double r)
-{
+static uint64_t sat_s64(double r) {
     int64_t v = r >= 0x1p63 ? INT64_MAX : r <= -0x1p63 ? INT64_MIN : (int64_t)r;
     return (uint64_t)v;
 }
 
-static uint64_t sat_u64(double r)
-{
-    return r <= 0.0 ? 0u : r >= 0x1p64 ? UINT64_MAX : (uint64_t)r;
-}
+static uint64_t sat_u64(double r) { return r <= 0.0 ? 0u : r >= 0x1p64 ? UINT64_MAX : (uint64_t)r; }
 
 /* Rounds the exact value v (given as long double, exact for all inputs used) to float. */
-static float to_float(long double v, enum rmode m)
-{
+static float to_float(long double v, enum rmode m) {
     float f = (float)v;
-    if (isnan(f) || (long double)f == v)
+    if (isnan(f) || (long double)f == v) return f;
+    switch (m) {
+    case RN:
         return f;
-    switch (m) {
-    case RN: return f;
-    case RZ: return fabsl((long double)f) > fabsl(v) ? nextafterf(f, 0.0f) : f;
-    case RU: return (long double)f < v ? nextafterf(f, INFINITY) : f;
-    default: return (long double)f > v ? nextafterf(f, -INFINITY) : f;
+    case RZ:
+        return fabsl((long double)f) > fabsl(v) ? nextafterf(f, 0.0f) : f;
+    case RU:
+        return (long double)f < v ? nextafterf(f, INFINITY) : f;
+    default:
+        return (long double)f > v ? nextafterf(f, -INFINITY) : f;
     }
 }
 
-static double to_double(long double v, enum rmode m)
-{
+static double to_double(long double v, enum rmode m) {
     double d = (double)v;
-    if ((long double)d == v)
-        return d;
+    if ((long double)d == v) return d;
     switch (m) {
-    case RN: return d;
-    case RZ: return fabsl((long double)d) > fabsl(v) ? nextafter(d, 0.0) : d;
-    case RU: return (long double)d < v ? nextafter(d, INFINITY) : d;
-    default: return (long double)d > v ? nextafter(d, -INFINITY) : d;
+    case RN:
+        return d;
+    case RZ:
+        return fabsl((long double)d) > fabsl(v) ? nextafter(d, 0.0) : d;
+    case RU:
+        return (long double)d < v ? nextafter(d, INFINITY) : d;
+    default:
+        return (long double)d > v ? nextafter(d, -INFINITY) : d;
     }
 }
 
-static void conv_ref(float f, double d, int64_t l, uint64_t *o)
-{
+static void conv_ref(float f, double d, int64_t l, uint64_t *o) {
     o[0] = sat_s32(round_int(f, RN));
     o[1] = sat_s32(round_int(f, RZ));
     o[2] = sat_s32(round_int(f, RU));
@@ -105,23 +103,55 @@ static void conv_ref(float f, double d, int64_t l, uint64_t *o)
     o[29] = kc_f2u(to_float((long double)(int32_t)(l >> 20), RD));
 }
 
-int check_conversions(kc *k)
-{
+int check_conversions(kc *k) {
     int n = 3000;
     float *fin = kc_host(k, 4 * (size_t)n);
     double *din = kc_host(k, 8 * (size_t)n);
     int64_t *lin = kc_host(k, 8 * (size_t)n);
     uint64_t *got = kc_host(k, 8 * CONV_N * (size_t)n), *want = kc_host(k, 8 * CONV_N * (size_t)n);
-    static const float fs[] = {0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, -0.0f, 0.0f, INFINITY, -INFINITY, 3e9f, -3e9f,
-                               1e19f, -1e19f, 4.2e9f, 2147483520.0f, -2147483648.0f, 1e-30f, 0x1p63f, -0x1p63f,
-                               0x1p64f, 4294967040.0f, -0.75f, 0.49999997f, 8388609.0f, 16777217.0f};
-    static const double ds[] = {0.5, -0.5, 2.5, -3.5, 1e-40, -3e-42, 1e-46, 3.4028235677973366e38,
-                                3.4028236e38, -3.5e38, 1e300, 2147483647.5, -2147483648.5, 2147483648.0,
-                                0x1p63, -0x1p63, -0x1.0000000000001p63, 1.0000000596046448, 1.0000000298023224,
-                                -1.0000000298023224, 16777217.0, -0.0, 4.9e-324};
-    static const int64_t ls[] = {0, -1, 1, INT64_MIN, INT64_MAX, (1LL << 53) + 1, (1LL << 24) + 1, -(1LL << 24) - 1,
-                                 0x7fffffffffffff01LL, 0x00ffffff80000000LL, -0x00ffffff80000001LL, 2147483647,
-                                 -2147483648LL, 4294967295LL, 0x1234567887654321LL};
+    static const float fs[] = {0.5f,       -0.5f,      1.5f,     -1.5f,         2.5f,           -2.5f,
+                               -0.0f,      0.0f,       INFINITY, -INFINITY,     3e9f,           -3e9f,
+                               1e19f,      -1e19f,     4.2e9f,   2147483520.0f, -2147483648.0f, 1e-30f,
+                               0x1p63f,    -0x1p63f,   0x1p64f,  4294967040.0f, -0.75f,         0.49999997f,
+                               8388609.0f, 16777217.0f};
+    static const double ds[] = {0.5,
+                                -0.5,
+                                2.5,
+                                -3.5,
+                                1e-40,
+                                -3e-42,
+                                1e-46,
+                                3.4028235677973366e38,
+                                3.4028236e38,
+                                -3.5e38,
+                                1e300,
+                                2147483647.5,
+                                -2147483648.5,
+                                2147483648.0,
+                                0x1p63,
+                                -0x1p63,
+                                -0x1.0000000000001p63,
+                                1.0000000596046448,
+                                1.0000000298023224,
+                                -1.0000000298023224,
+                                16777217.0,
+                                -0.0,
+                                4.9e-324};
+    static const int64_t ls[] = {0,
+                                 -1,
+                                 1,
+                                 INT64_MIN,
+                                 INT64_MAX,
+                                 (1LL << 53) + 1,
+                                 (1LL << 24) + 1,
+                                 -(1LL << 24) - 1,
+                                 0x7fffffffffffff01LL,
+                                 0x00ffffff80000000LL,
+                                 -0x00ffffff80000001LL,
+                                 2147483647,
+                                 -2147483648LL,
+                                 4294967295LL,
+                                 0x1234567887654321LL};
     const int nfs = (int)(sizeof fs / sizeof fs[0]), nds = (int)(sizeof ds / sizeof ds[0]);
     const int nls = (int)(sizeof ls / sizeof ls[0]);
     for (int i = 0; i < n; ++i) {
@@ -162,8 +192,8 @@ int check_conversions(kc *k)
         for (int op = 0; op < CONV_N; ++op) {
             size_t at = (size_t)i * CONV_N + (size_t)op;
             if (got[at] != want[at])
-                return kc_fail(k, "conversion %d, element %d (f=%.9g d=%.17g l=%lld): got 0x%llx want 0x%llx", op, i,
-                               (double)fin[i], din[i], (long long)lin[i], (unsigned long long)got[at],
+                return kc_fail(k, "conversion %d, element %d (f=%.9g d=%.17g l=%lld): got 0x%llx want 0x%llx",
+                               op, i, (double)fin[i], din[i], (long long)lin[i], (unsigned long long)got[at],
                                (unsigned long long)want[at]);
         }
     return KC_PASS;

@@ -9,22 +9,20 @@
 #define FM_NF 17
 #define FM_ND 7
 
-static const char *const fnames[FM_NF] = {"sqrtf", "rsqrtf", "__expf", "__logf", "__sinf", "__cosf",
-                                          "fmaf", "division", "expf", "logf", "sinf(30z)", "cosf(30z)",
-                                          "powf", "__fdividef", "fmaxf-fminf", "floor/ceil/trunc/rint",
+static const char *const fnames[FM_NF] = {"sqrtf",  "rsqrtf",     "__expf",      "__logf",
+                                          "__sinf", "__cosf",     "fmaf",        "division",
+                                          "expf",   "logf",       "sinf(30z)",   "cosf(30z)",
+                                          "powf",   "__fdividef", "fmaxf-fminf", "floor/ceil/trunc/rint",
                                           "tanhf"};
 static const char *const dnames[FM_ND] = {"sqrt", "division", "fma", "exp", "log", "sin(7z)", "rsqrt"};
 
 /* Returns 1 if got is acceptable for reference want: within max_ulp, or within abs_tol if > 0. */
-static int close_f(float got, double want, uint64_t max_ulp, double abs_tol)
-{
-    if (abs_tol > 0 && fabs((double)got - want) <= abs_tol)
-        return 1;
+static int close_f(float got, double want, uint64_t max_ulp, double abs_tol) {
+    if (abs_tol > 0 && fabs((double)got - want) <= abs_tol) return 1;
     return kc_ulp_f(got, (float)want) <= max_ulp;
 }
 
-int check_float_math(kc *k)
-{
+int check_float_math(kc *k) {
     int n = 4096;
     float *a = kc_host(k, 4 * (size_t)n), *b = kc_host(k, 4 * (size_t)n), *c = kc_host(k, 4 * (size_t)n);
     float *of = kc_host(k, 4 * FM_NF * (size_t)n);
@@ -77,15 +75,14 @@ int check_float_math(kc *k)
         wf[16] = tanh(dy), uf[16] = 2 + 1;
         /* Near zero crossings an ulp bound on cos/sin results is meaningless; allow tiny absolute error
          * (the guide bounds sinf/cosf relative to the result, but the reference rounds from double). */
-        if (fabs(wf[10]) < 1e-3)
-            af[10] = 1e-9;
-        if (fabs(wf[11]) < 1e-3)
-            af[11] = 1e-9;
+        if (fabs(wf[10]) < 1e-3) af[10] = 1e-9;
+        if (fabs(wf[11]) < 1e-3) af[11] = 1e-9;
         for (int q = 0; q < FM_NF; ++q) {
-            int ok = (uf[q] == 0 && af[q] == 0) ? kc_f2u(f[q]) == kc_f2u((float)wf[q]) : close_f(f[q], wf[q], uf[q], af[q]);
+            int ok = (uf[q] == 0 && af[q] == 0) ? kc_f2u(f[q]) == kc_f2u((float)wf[q])
+                                                : close_f(f[q], wf[q], uf[q], af[q]);
             if (!ok)
-                return kc_fail(k, "%s at element %d (a=%.9g b=%.9g c=%.9g): got %.9g want %.9g (%llu ulp)", fnames[q], i,
-                               (double)x, (double)y, (double)z, (double)f[q], wf[q],
+                return kc_fail(k, "%s at element %d (a=%.9g b=%.9g c=%.9g): got %.9g want %.9g (%llu ulp)",
+                               fnames[q], i, (double)x, (double)y, (double)z, (double)f[q], wf[q],
                                (unsigned long long)kc_ulp_f(f[q], (float)wf[q]));
         }
         double wd[FM_ND];
@@ -100,9 +97,10 @@ int check_float_math(kc *k)
         for (int q = 0; q < FM_ND; ++q) {
             int ok = ud[q] == 0 ? kc_d2u(d[q]) == kc_d2u(wd[q]) : kc_ulp_d(d[q], wd[q]) <= ud[q];
             if (!ok)
-                return kc_fail(k, "%s (double) at element %d (a=%.9g b=%.9g c=%.9g): got %.17g want %.17g (%llu ulp)",
-                               dnames[q], i, (double)x, (double)y, (double)z, d[q], wd[q],
-                               (unsigned long long)kc_ulp_d(d[q], wd[q]));
+                return kc_fail(
+                    k, "%s (double) at element %d (a=%.9g b=%.9g c=%.9g): got %.17g want %.17g (%llu ulp)",
+                    dnames[q], i, (double)x, (double)y, (double)z, d[q], wd[q],
+                    (unsigned long long)kc_ulp_d(d[q], wd[q]));
         }
     }
     return KC_PASS;

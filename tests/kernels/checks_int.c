@@ -8,41 +8,34 @@
 __extension__ typedef __int128 i128;
 __extension__ typedef unsigned __int128 u128;
 
-static uint32_t popc64(uint64_t x)
-{
+static uint32_t popc64(uint64_t x) {
     uint32_t c = 0;
     for (; x; x &= x - 1)
         ++c;
     return c;
 }
 
-static uint32_t clz64(uint64_t x, uint32_t width)
-{
+static uint32_t clz64(uint64_t x, uint32_t width) {
     uint32_t c = 0;
     for (int b = (int)width - 1; b >= 0 && !((x >> b) & 1u); --b)
         ++c;
     return c;
 }
 
-static uint64_t brev(uint64_t x, uint32_t width)
-{
+static uint64_t brev(uint64_t x, uint32_t width) {
     uint64_t r = 0;
     for (uint32_t b = 0; b < width; ++b)
-        if ((x >> b) & 1u)
-            r |= 1ull << (width - 1 - b);
+        if ((x >> b) & 1u) r |= 1ull << (width - 1 - b);
     return r;
 }
 
-static uint32_t ffs64(uint64_t x)
-{
+static uint32_t ffs64(uint64_t x) {
     for (uint32_t b = 0; b < 64; ++b)
-        if ((x >> b) & 1u)
-            return b + 1;
+        if ((x >> b) & 1u) return b + 1;
     return 0;
 }
 
-static uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t s)
-{
+static uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t s) {
     uint64_t src = ((uint64_t)y << 32) | x;
     uint32_t r = 0;
     for (int n = 0; n < 4; ++n) {
@@ -52,27 +45,22 @@ static uint32_t byte_perm(uint32_t x, uint32_t y, uint32_t s)
     return r;
 }
 
-static int64_t asr64(int64_t v, uint32_t sh)
-{
+static int64_t asr64(int64_t v, uint32_t sh) {
     /* Arithmetic shift without relying on implementation-defined behaviour. */
     uint64_t u = (uint64_t)v >> sh;
-    if (v < 0 && sh)
-        u |= ~0ull << (64 - sh);
+    if (v < 0 && sh) u |= ~0ull << (64 - sh);
     return (int64_t)u;
 }
 
-static void int_ref(uint64_t x, uint64_t y, uint64_t *o)
-{
+static void int_ref(uint64_t x, uint64_t y, uint64_t *o) {
     int64_t sx = (int64_t)x, sy = (int64_t)y;
     uint32_t xa = (uint32_t)x, ya = (uint32_t)y;
     int32_t sxa = (int32_t)xa, sya = (int32_t)ya;
     uint32_t sh64 = (uint32_t)(y >> 58), sh32 = (uint32_t)(y >> 59);
     int64_t sd = (int64_t)(y | 1u);
-    if (sd == -1)
-        sd = 3;
+    if (sd == -1) sd = 3;
     int32_t sd32 = (int32_t)(ya | 1u);
-    if (sd32 == -1)
-        sd32 = 5;
+    if (sd32 == -1) sd32 = 5;
     uint16_t hx = (uint16_t)xa, hy = (uint16_t)ya;
     uint8_t bx = (uint8_t)xa, by = (uint8_t)(ya >> 8);
 
@@ -102,8 +90,7 @@ static void int_ref(uint64_t x, uint64_t y, uint64_t *o)
     o[21] = (uint32_t)((cat << fs) >> 32);
     o[22] = (uint32_t)(cat >> fs);
     uint32_t fc = (uint32_t)(x >> 58);
-    if (fc > 32)
-        fc = 32;
+    if (fc > 32) fc = 32;
     o[23] = (uint32_t)(fc == 32 ? xa : (uint32_t)((cat << fc) >> 32));
     o[24] = x / (y | 1u);
     o[25] = x % (y | 1u);
@@ -123,13 +110,18 @@ static void int_ref(uint64_t x, uint64_t y, uint64_t *o)
     o[39] = (x << sh64) | (x >> ((64u - sh64) & 63u));
 }
 
-int check_int_ops(kc *k)
-{
+int check_int_ops(kc *k) {
     int n = 2048;
     uint64_t *a = kc_host(k, 8 * (size_t)n), *b = kc_host(k, 8 * (size_t)n);
     uint64_t *got = kc_host(k, 8 * INT_OPS_N * (size_t)n), *want = kc_host(k, 8 * INT_OPS_N * (size_t)n);
-    static const uint64_t edge[] = {0, 1, ~0ull, 0x8000000000000000ull, 0x7fffffffffffffffull,
-                                    0x80000000ull, 0xffffffffull, 0x00000000ffff0000ull};
+    static const uint64_t edge[] = {0,
+                                    1,
+                                    ~0ull,
+                                    0x8000000000000000ull,
+                                    0x7fffffffffffffffull,
+                                    0x80000000ull,
+                                    0xffffffffull,
+                                    0x00000000ffff0000ull};
     const int ne = (int)(sizeof edge / sizeof edge[0]);
     for (int i = 0; i < n; ++i) {
         if (i < ne * ne) {
@@ -138,8 +130,7 @@ int check_int_ops(kc *k)
         } else {
             a[i] = kc_rand(k);
             b[i] = kc_rand(k);
-            if (i % 7 == 0)
-                b[i] >>= (i % 61); /* small divisors and shift counts too */
+            if (i % 7 == 0) b[i] >>= (i % 61); /* small divisors and shift counts too */
         }
         int_ref(a[i], b[i], want + (size_t)i * INT_OPS_N);
     }
@@ -154,9 +145,9 @@ int check_int_ops(kc *k)
         for (int op = 0; op < INT_OPS_N; ++op) {
             size_t at = (size_t)i * INT_OPS_N + (size_t)op;
             if (got[at] != want[at])
-                return kc_fail(k, "op %d, element %d (a=0x%016llx b=0x%016llx): got 0x%016llx want 0x%016llx", op, i,
-                               (unsigned long long)a[i], (unsigned long long)b[i], (unsigned long long)got[at],
-                               (unsigned long long)want[at]);
+                return kc_fail(k, "op %d, element %d (a=0x%016llx b=0x%016llx): got 0x%016llx want 0x%016llx",
+                               op, i, (unsigned long long)a[i], (unsigned long long)b[i],
+                               (unsigned long long)got[at], (unsigned long long)want[at]);
         }
     return KC_PASS;
 }

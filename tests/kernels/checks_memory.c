@@ -6,19 +6,16 @@
 #include <math.h>
 #include <string.h>
 
-static int get_global(kc *k, const char *name, size_t want_bytes, CUdeviceptr *p)
-{
+static int get_global(kc *k, const char *name, size_t want_bytes, CUdeviceptr *p) {
     size_t bytes = 0;
     CUresult r = cuModuleGetGlobal(p, &bytes, k->mod, name);
-    if (r != CUDA_SUCCESS)
-        return kc_fail(k, "cuModuleGetGlobal(%s): %s (%d)", name, kc_errname(r), (int)r);
+    if (r != CUDA_SUCCESS) return kc_fail(k, "cuModuleGetGlobal(%s): %s (%d)", name, kc_errname(r), (int)r);
     if (bytes != want_bytes)
         return kc_fail(k, "cuModuleGetGlobal(%s): size %zu, want %zu", name, bytes, want_bytes);
     return KC_PASS;
 }
 
-int check_const_mem(kc *k)
-{
+int check_const_mem(kc *k) {
     int n = 2000;
     float coef[16];
     int32_t lut[256];
@@ -27,7 +24,8 @@ int check_const_mem(kc *k)
     for (int i = 0; i < 256; ++i)
         lut[i] = (int32_t)(kc_rand32(k) >> 11) - (1 << 20);
     float *x = kc_host(k, 4 * (size_t)n), *of = kc_host(k, 4 * (size_t)n), *wf = kc_host(k, 4 * (size_t)n);
-    uint32_t *idx = kc_host(k, 4 * (size_t)n), *oi = kc_host(k, 4 * (size_t)n), *wi = kc_host(k, 4 * (size_t)n);
+    uint32_t *idx = kc_host(k, 4 * (size_t)n), *oi = kc_host(k, 4 * (size_t)n),
+             *wi = kc_host(k, 4 * (size_t)n);
     for (int i = 0; i < n; ++i) {
         x[i] = kc_randf(k, -1.5f, 1.5f);
         idx[i] = kc_rand32(k);
@@ -58,8 +56,7 @@ int check_const_mem(kc *k)
     return kc_cmp_f32(k, "c_coef read back", back, coef, 16, 0);
 }
 
-int check_device_global(kc *k)
-{
+int check_device_global(kc *k) {
     CUdeviceptr dcount, dtable, dinit, darr, dscale, dout, douti, dummy;
     size_t bytes = 0;
     KC_TRY(get_global(k, "g_count", 4, &dcount));
@@ -77,8 +74,9 @@ int check_device_global(kc *k)
     KC_CU(k, cuMemcpyDtoH(arr, darr, 16));
     KC_CU(k, cuMemcpyDtoH(&scale, dscale, 8));
     if (init != 42 || arr[0] != 1 || arr[1] != -2 || arr[2] != 3 || arr[3] != -4 || scale != 0.5)
-        return kc_fail(k, "initializers: g_init=%d g_init_arr={%d,%d,%d,%d} g_scale=%g, want 42 {1,-2,3,-4} 0.5", init,
-                       arr[0], arr[1], arr[2], arr[3], scale);
+        return kc_fail(k,
+                       "initializers: g_init=%d g_init_arr={%d,%d,%d,%d} g_scale=%g, want 42 {1,-2,3,-4} 0.5",
+                       init, arr[0], arr[1], arr[2], arr[3], scale);
 
     int32_t start = 1000;
     KC_CU(k, cuMemcpyHtoD(dcount, &start, 4));
@@ -101,10 +99,12 @@ int check_device_global(kc *k)
         float t = (float)i * 0.5f + (float)arr0[i & 3];
         want[i] = t + 7.0f;
         if (kc_f2u(table[i]) != kc_f2u(t))
-            return kc_fail(k, "g_table[%d] read through cuMemcpyDtoH: got %g want %g", i, (double)table[i], (double)t);
+            return kc_fail(k, "g_table[%d] read through cuMemcpyDtoH: got %g want %g", i, (double)table[i],
+                           (double)t);
     }
     KC_TRY(kc_cmp_f32(k, "dg_read out", got, want, 64, 0));
     if (gi[0] != 1 || gi[1] != -2 || gi[2] != 3 || gi[3] != -4 || gi[4] != 1300)
-        return kc_fail(k, "dg_read out_i = {%d,%d,%d,%d,%d}, want {1,-2,3,-4,1300}", gi[0], gi[1], gi[2], gi[3], gi[4]);
+        return kc_fail(k, "dg_read out_i = {%d,%d,%d,%d,%d}, want {1,-2,3,-4,1300}", gi[0], gi[1], gi[2],
+                       gi[3], gi[4]);
     return KC_PASS;
 }

@@ -10,25 +10,22 @@
 #define FL_ND 12
 #define IM_N 20
 
-static int ok_f(float got, long double want, uint64_t ulps, double abs_tol)
-{
-    if (isnan(got) || isnan((double)want))
-        return isnan(got) && isnan((double)want);
-    if (fabsl((long double)got - want) <= abs_tol)
-        return 1;
+static int ok_f(float got, long double want, uint64_t ulps, double abs_tol) {
+    if (isnan(got) || isnan((double)want)) return isnan(got) && isnan((double)want);
+    if (fabsl((long double)got - want) <= abs_tol) return 1;
     return kc_ulp_f(got, (float)want) <= ulps;
 }
 
-int check_float_library(kc *k)
-{
-    static const char *const fname[FL_NF] = {"asinf", "acosf", "atanf", "atan2f", "sinhf", "coshf", "erff", "erfcf",
-                                             "cbrtf", "hypotf", "log1pf", "expm1f", "exp2f", "exp10f", "log2f",
-                                             "log10f", "remainderf", "fdimf", "roundf", "modff", "frexpf",
-                                             "__saturatef", "lgammaf", "tanf"};
+int check_float_library(kc *k) {
+    static const char *const fname[FL_NF] = {
+        "asinf",      "acosf",  "atanf",  "atan2f", "sinhf",  "coshf",       "erff",    "erfcf",
+        "cbrtf",      "hypotf", "log1pf", "expm1f", "exp2f",  "exp10f",      "log2f",   "log10f",
+        "remainderf", "fdimf",  "roundf", "modff",  "frexpf", "__saturatef", "lgammaf", "tanf"};
     /* CUDA C Programming Guide maximum ulp errors, then + 2 (0 stays exact). */
-    static const uint64_t fulp[FL_NF] = {2, 2, 2, 3, 3, 2, 2, 4, 1, 3, 1, 1, 2, 2, 1, 2, 0, 0, 0, 0, 0, 0, 6, 4};
-    static const char *const dname[FL_ND] = {"asin", "atan2", "sinh", "cosh", "tanh", "erf", "cbrt", "log1p",
-                                             "expm1", "pow", "hypot", "cos"};
+    static const uint64_t fulp[FL_NF] = {2, 2, 2, 3, 3, 2, 2, 4, 1, 3, 1, 1,
+                                         2, 2, 1, 2, 0, 0, 0, 0, 0, 0, 6, 4};
+    static const char *const dname[FL_ND] = {"asin", "atan2", "sinh",  "cosh", "tanh",  "erf",
+                                             "cbrt", "log1p", "expm1", "pow",  "hypot", "cos"};
     static const uint64_t dulp[FL_ND] = {2, 2, 2, 1, 1, 2, 1, 1, 1, 2, 1, 2};
     int n = 2048;
     float *a = kc_host(k, 4 * (size_t)n), *b = kc_host(k, 4 * (size_t)n), *c = kc_host(k, 4 * (size_t)n);
@@ -86,51 +83,62 @@ int check_float_library(kc *k)
         w[23] = tanl(X);
         for (int q = 0; q < FL_NF; ++q) {
             float got = of[(size_t)i * FL_NF + (size_t)q];
-            int ok = fulp[q] == 0 ? kc_f2u(got) == kc_f2u((float)w[q])
-                                  /* near a zero of the function an ulp bound is meaningless: lgammaf at 1, 2 */
-                                  : ok_f(got, w[q], fulp[q] + 2, q == 22 ? 1e-6 : 0.0);
+            int ok = fulp[q] == 0
+                         ? kc_f2u(got) == kc_f2u((float)w[q])
+                         /* near a zero of the function an ulp bound is meaningless: lgammaf at 1, 2 */
+                         : ok_f(got, w[q], fulp[q] + 2, q == 22 ? 1e-6 : 0.0);
             if (!ok)
-                kc_opfail(&fails, q, "%s(a=%a b=%a c=%a): got %a want %a (%llu ulp)", fname[q], (double)x, (double)y,
-                          (double)z, (double)got, (double)(float)w[q], (unsigned long long)kc_ulp_f(got, (float)w[q]));
+                kc_opfail(&fails, q, "%s(a=%a b=%a c=%a): got %a want %a (%llu ulp)", fname[q], (double)x,
+                          (double)y, (double)z, (double)got, (double)(float)w[q],
+                          (unsigned long long)kc_ulp_f(got, (float)w[q]));
         }
-        long double wd[FL_ND] = {asinl(X), atan2l(Z, Y), sinhl(X * 4), coshl(X * 4), tanhl(Z * 0.25L), erfl(X * 2),
-                                 cbrtl(Z), log1pl(X), expm1l(X), powl(Y, Z * 0.5L), hypotl(Y, Z), cosl(Z)};
+        long double wd[FL_ND] = {asinl(X),         atan2l(Z, Y),      sinhl(X * 4), coshl(X * 4),
+                                 tanhl(Z * 0.25L), erfl(X * 2),       cbrtl(Z),     log1pl(X),
+                                 expm1l(X),        powl(Y, Z * 0.5L), hypotl(Y, Z), cosl(Z)};
         for (int q = 0; q < FL_ND; ++q) {
             double got = od[(size_t)i * FL_ND + (size_t)q], want = (double)wd[q];
             if (kc_ulp_d(got, want) > dulp[q] + 2)
-                kc_opfail(&fails, 32 + q, "%s (double)(a=%a b=%a c=%a): got %a want %a (%llu ulp)", dname[q], (double)x,
-                          (double)y, (double)z, got, want, (unsigned long long)kc_ulp_d(got, want));
+                kc_opfail(&fails, 32 + q, "%s (double)(a=%a b=%a c=%a): got %a want %a (%llu ulp)", dname[q],
+                          (double)x, (double)y, (double)z, got, want,
+                          (unsigned long long)kc_ulp_d(got, want));
         }
     }
     return kc_opfail_finish(k, &fails);
 }
 
-static uint32_t bytewise(uint32_t x, uint32_t y, int op)
-{
+static uint32_t bytewise(uint32_t x, uint32_t y, int op) {
     uint32_t r = 0;
     for (int kk = 0; kk < 4; ++kk) {
         uint32_t a = (x >> (8 * kk)) & 0xffu, b = (y >> (8 * kk)) & 0xffu, v;
         switch (op) {
-        case 0: v = (a + b) & 0xffu; break;           /* __vadd4 */
-        case 1: v = a > b ? a - b : b - a; break;     /* __vabsdiffu4 */
-        case 2: v = a > b ? a : b; break;             /* __vmaxu4 */
-        case 3: v = a == b ? 0xffu : 0u; break;       /* __vcmpeq4 */
-        default: v = (a + b + 1u) >> 1; break;        /* __vavgu4 */
+        case 0:
+            v = (a + b) & 0xffu;
+            break; /* __vadd4 */
+        case 1:
+            v = a > b ? a - b : b - a;
+            break; /* __vabsdiffu4 */
+        case 2:
+            v = a > b ? a : b;
+            break; /* __vmaxu4 */
+        case 3:
+            v = a == b ? 0xffu : 0u;
+            break; /* __vcmpeq4 */
+        default:
+            v = (a + b + 1u) >> 1;
+            break; /* __vavgu4 */
         }
         r |= v << (8 * kk);
     }
     return r;
 }
 
-static int32_t sext(uint32_t v, int bits)
-{
+static int32_t sext(uint32_t v, int bits) {
     uint32_t m = 1u << (bits - 1);
     v &= (bits == 32) ? 0xffffffffu : ((1u << bits) - 1u);
     return (int32_t)((v ^ m) - m);
 }
 
-static void misc_ref(uint32_t x, uint32_t y, uint32_t z, uint32_t *o)
-{
+static void misc_ref(uint32_t x, uint32_t y, uint32_t z, uint32_t *o) {
     int64_t x24 = sext(x, 24), y24 = sext(y, 24);
     o[0] = (uint32_t)(uint64_t)(x24 * y24);
     o[1] = (uint32_t)((uint64_t)(x & 0xffffffu) * (y & 0xffffffu));
@@ -180,17 +188,32 @@ static void misc_ref(uint32_t x, uint32_t y, uint32_t z, uint32_t *o)
     o[19] = gt ^ sads;
 }
 
-int check_int_misc(kc *k)
-{
-    static const char *const what[IM_N] = {"__mul24", "__umul24", "__mulhi (24-bit inputs)", "__sad", "__usad", "abs",
-                                           "short product", "int product of shorts", "unsigned short product",
-                                           "__vadd4", "__vsub2", "__vabsdiffu4", "__vmaxu4", "__vcmpeq4",
-                                           "__vavgu4", "__vaddss2", "llabs", "llmax/llmin", "clz/ffs/popc",
+int check_int_misc(kc *k) {
+    static const char *const what[IM_N] = {"__mul24",
+                                           "__umul24",
+                                           "__mulhi (24-bit inputs)",
+                                           "__sad",
+                                           "__usad",
+                                           "abs",
+                                           "short product",
+                                           "int product of shorts",
+                                           "unsigned short product",
+                                           "__vadd4",
+                                           "__vsub2",
+                                           "__vabsdiffu4",
+                                           "__vmaxu4",
+                                           "__vcmpeq4",
+                                           "__vavgu4",
+                                           "__vaddss2",
+                                           "llabs",
+                                           "llmax/llmin",
+                                           "clz/ffs/popc",
                                            "__vsetgtu2 ^ __vsads4"};
     int n = 3000;
     uint32_t *a = kc_host(k, 4 * (size_t)n), *b = kc_host(k, 4 * (size_t)n), *c = kc_host(k, 4 * (size_t)n);
     uint32_t *got = kc_host(k, 4 * IM_N * (size_t)n), *want = kc_host(k, 4 * IM_N * (size_t)n);
-    static const uint32_t edge[] = {0, 1, 0x80000000u, 0x7fffffffu, 0xffffffffu, 0x00800000u, 0x00ffffffu, 0x7f7f8080u};
+    static const uint32_t edge[] = {0,           1,           0x80000000u, 0x7fffffffu,
+                                    0xffffffffu, 0x00800000u, 0x00ffffffu, 0x7f7f8080u};
     for (int i = 0; i < n; ++i) {
         a[i] = i < 64 ? edge[i / 8] : kc_rand32(k);
         b[i] = i < 64 ? edge[i % 8] : kc_rand32(k);
@@ -210,8 +233,8 @@ int check_int_misc(kc *k)
         for (int q = 0; q < IM_N; ++q) {
             size_t at = (size_t)i * IM_N + (size_t)q;
             if (got[at] != want[at])
-                kc_opfail(&fails, q, "%s(0x%08x, 0x%08x, 0x%08x): got 0x%08x want 0x%08x", what[q], a[i], b[i], c[i],
-                          got[at], want[at]);
+                kc_opfail(&fails, q, "%s(0x%08x, 0x%08x, 0x%08x): got 0x%08x want 0x%08x", what[q], a[i],
+                          b[i], c[i], got[at], want[at]);
         }
     return kc_opfail_finish(k, &fails);
 }

@@ -2,8 +2,7 @@
  * Checkers for the reductions and scans: block_reduce, warp_reduce, histogram, prefix_scan. */
 #include "kcheck.h"
 
-int check_block_reduce(kc *k)
-{
+int check_block_reduce(kc *k) {
     int n = 65536 - 77;
     unsigned per_block = 512, nblocks = ((unsigned)n + per_block - 1) / per_block;
     int32_t *in = kc_host(k, sizeof(int32_t) * (size_t)n);
@@ -21,8 +20,7 @@ int check_block_reduce(kc *k)
     return kc_cmp_u32(k, "partial sums", got, want, nblocks);
 }
 
-int check_warp_reduce(kc *k)
-{
+int check_warp_reduce(kc *k) {
     int n = 5000;
     unsigned block = 128, nblocks = ((unsigned)n + block - 1) / block, nwarps = nblocks * block / 32;
     float *in = kc_host(k, sizeof(float) * (size_t)n);
@@ -53,8 +51,7 @@ int check_warp_reduce(kc *k)
     return kc_cmp_f32(k, "warp sums", got, want, nwarps, 0);
 }
 
-int check_histogram(kc *k)
-{
+int check_histogram(kc *k) {
     int n = 50000;
     unsigned char *data = kc_host(k, (size_t)n);
     uint32_t got[256], want[256] = {0};
@@ -74,11 +71,11 @@ int check_histogram(kc *k)
     return kc_cmp_u32(k, "bins", got, want, 256);
 }
 
-int check_prefix_scan(kc *k)
-{
+int check_prefix_scan(kc *k) {
     int n = 20000;
     uint32_t *in = kc_host(k, sizeof(uint32_t) * (size_t)n);
-    uint32_t *got = kc_host(k, sizeof(uint32_t) * (size_t)n), *want = kc_host(k, sizeof(uint32_t) * (size_t)n);
+    uint32_t *got = kc_host(k, sizeof(uint32_t) * (size_t)n),
+             *want = kc_host(k, sizeof(uint32_t) * (size_t)n);
     for (int i = 0; i < n; ++i)
         in[i] = kc_rand32(k) % 1000u;
     CUdeviceptr din, dout, dsums;
@@ -96,7 +93,8 @@ int check_prefix_scan(kc *k)
 
     /* Exclusive Blelloch, 512 elements per block, plus per-block totals. */
     unsigned bl_blocks = ((unsigned)n + 511) / 512;
-    uint32_t *sums = kc_host(k, sizeof(uint32_t) * bl_blocks), *wsums = kc_host(k, sizeof(uint32_t) * bl_blocks);
+    uint32_t *sums = kc_host(k, sizeof(uint32_t) * bl_blocks),
+             *wsums = kc_host(k, sizeof(uint32_t) * bl_blocks);
     for (int i = 0; i < n; ++i) {
         want[i] = (i % 512) ? want[i - 1] + in[i - 1] : 0u;
         wsums[i / 512] += in[i];

@@ -8,33 +8,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int cmp_u32(const void *a, const void *b)
-{
+static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-static int cmp_i32(const void *a, const void *b)
-{
+static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return x < y ? -1 : x > y;
 }
 
-static int cmp_pair(const void *a, const void *b)
-{
+static int cmp_pair(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
 /* keys drawn from `range` values (small ranges give many duplicates) */
-static uint32_t draw(kc *k, uint32_t range)
-{
+static uint32_t draw(kc *k, uint32_t range) {
     uint32_t r = kc_rand32(k);
     return range ? r % range : r;
 }
 
-static int run_bitonic(kc *k, unsigned block, unsigned nblocks, uint32_t range)
-{
+static int run_bitonic(kc *k, unsigned block, unsigned nblocks, uint32_t range) {
     size_t n = (size_t)block * nblocks;
     uint32_t *h = kc_host(k, 12 * n), *want = h + n, *got = h + 2 * n;
     for (size_t i = 0; i < n; ++i)
@@ -51,8 +46,7 @@ static int run_bitonic(kc *k, unsigned block, unsigned nblocks, uint32_t range)
     return kc_cmp_u32(k, what, got, want, n);
 }
 
-static int run_odd_even(kc *k, unsigned block, unsigned nblocks, uint32_t range)
-{
+static int run_odd_even(kc *k, unsigned block, unsigned nblocks, uint32_t range) {
     size_t n = (size_t)block * nblocks;
     int32_t *h = kc_host(k, 12 * n), *want = h + n, *got = h + 2 * n;
     for (size_t i = 0; i < n; ++i)
@@ -69,12 +63,11 @@ static int run_odd_even(kc *k, unsigned block, unsigned nblocks, uint32_t range)
     return kc_cmp_u32(k, what, (const uint32_t *)got, (const uint32_t *)want, n);
 }
 
-static int run_pairs(kc *k, unsigned block, unsigned nblocks, uint32_t range)
-{
+static int run_pairs(kc *k, unsigned block, unsigned nblocks, uint32_t range) {
     size_t n = (size_t)2 * block * nblocks, seg = (size_t)2 * block;
     uint64_t *pairs = kc_host(k, 32 * n);
-    uint32_t *hk = (uint32_t *)(pairs + n), *hv = hk + n, *gk = hk + 2 * n, *gv = hk + 3 * n, *wk = hk + 4 * n,
-             *wv = hk + 5 * n;
+    uint32_t *hk = (uint32_t *)(pairs + n), *hv = hk + n, *gk = hk + 2 * n, *gv = hk + 3 * n,
+             *wk = hk + 4 * n, *wv = hk + 5 * n;
     for (size_t i = 0; i < n; ++i) {
         hk[i] = draw(k, range);
         hv[i] = kc_rand32(k) % 1000u;
@@ -100,8 +93,7 @@ static int run_pairs(kc *k, unsigned block, unsigned nblocks, uint32_t range)
     return kc_cmp_u32(k, what, gv, wv, n);
 }
 
-static int run_merge(kc *k, unsigned h, unsigned nblocks, uint32_t range)
-{
+static int run_merge(kc *k, unsigned h, unsigned nblocks, uint32_t range) {
     size_t n = (size_t)2 * h * nblocks;
     int32_t *in = kc_host(k, 12 * n + 16 * (size_t)nblocks), *want = in + n, *got = in + 2 * n;
     int32_t *sums = in + 3 * n, *wsums = sums + 2 * (size_t)nblocks;
@@ -116,8 +108,7 @@ static int run_merge(kc *k, unsigned h, unsigned nblocks, uint32_t range)
         int32_t mx = s[0];
         for (size_t i = 0; i < 2 * (size_t)h; ++i) {
             sum += (uint32_t)s[i];
-            if (s[i] > mx)
-                mx = s[i];
+            if (s[i] > mx) mx = s[i];
         }
         wsums[2 * b] = (int32_t)sum;
         wsums[2 * b + 1] = mx;
@@ -137,8 +128,7 @@ static int run_merge(kc *k, unsigned h, unsigned nblocks, uint32_t range)
     return kc_cmp_u32(k, what, (const uint32_t *)sums, (const uint32_t *)wsums, 2 * (size_t)nblocks);
 }
 
-static int run_mark_zeros(kc *k, unsigned block, unsigned nblocks)
-{
+static int run_mark_zeros(kc *k, unsigned block, unsigned nblocks) {
     size_t n = (size_t)block * nblocks;
     int32_t *in = kc_host(k, 12 * n), *want = in + n, *got = in + 2 * n;
     for (size_t i = 0; i < n; ++i)
@@ -155,8 +145,7 @@ static int run_mark_zeros(kc *k, unsigned block, unsigned nblocks)
     return kc_cmp_u32(k, "mark_zeros", (const uint32_t *)got, (const uint32_t *)want, n);
 }
 
-int check_bitonic_sort(kc *k)
-{
+int check_bitonic_sort(kc *k) {
     KC_TRY(run_mark_zeros(k, 1024, 2));
     KC_TRY(run_mark_zeros(k, 100, 3));
     KC_TRY(run_bitonic(k, 1024, 1, 0));

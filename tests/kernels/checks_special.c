@@ -10,15 +10,30 @@
 #define FS_N 20
 
 static const uint32_t specials[] = {
-    0x00000000u, 0x80000000u, 0x3f800000u, 0xbf800000u, 0x3f000000u, 0x40400000u, 0x7f800000u,
-    0xff800000u, 0x7fc00000u, 0xffc00000u, 0x00800000u, 0x00000001u, 0x007fffffu, 0x80000123u,
-    0x7f7fffffu, 0xff7fffffu, 0x7149f2cau /* 1e30 */, 0x40200000u /* 2.5 */, 0xc0e00000u /* -7 */,
+    0x00000000u,
+    0x80000000u,
+    0x3f800000u,
+    0xbf800000u,
+    0x3f000000u,
+    0x40400000u,
+    0x7f800000u,
+    0xff800000u,
+    0x7fc00000u,
+    0xffc00000u,
+    0x00800000u,
+    0x00000001u,
+    0x007fffffu,
+    0x80000123u,
+    0x7f7fffffu,
+    0xff7fffffu,
+    0x7149f2cau /* 1e30 */,
+    0x40200000u /* 2.5 */,
+    0xc0e00000u /* -7 */,
     0x0da24260u /* 1e-30 */,
 };
 static const int32_t exps[] = {-150, -1, 0, 1, 130, -20, 3};
 
-static void special_ref(float x, float y, int e, float *o)
-{
+static void special_ref(float x, float y, int e, float *o) {
     o[0] = x + y;
     o[1] = x - y;
     o[2] = x * y;
@@ -42,16 +57,32 @@ static void special_ref(float x, float y, int e, float *o)
     o[19] = x * 0x1p-100f;
 }
 
-static const char *const opname[FS_N] = {"x+y", "x-y", "x*y", "x/y", "fminf", "fmaxf", "sqrtf", "classify",
-                                         "copysignf", "fabsf", "fmodf", "compare", "fmaf(x,y,1)", "1/x",
-                                         "ldexpf", "expf", "logf", "trunc+floor", "double round trip",
+static const char *const opname[FS_N] = {"x+y",
+                                         "x-y",
+                                         "x*y",
+                                         "x/y",
+                                         "fminf",
+                                         "fmaxf",
+                                         "sqrtf",
+                                         "classify",
+                                         "copysignf",
+                                         "fabsf",
+                                         "fmodf",
+                                         "compare",
+                                         "fmaf(x,y,1)",
+                                         "1/x",
+                                         "ldexpf",
+                                         "expf",
+                                         "logf",
+                                         "trunc+floor",
+                                         "double round trip",
                                          "subnormal product"};
 
-int check_float_special(kc *k)
-{
+int check_float_special(kc *k) {
     const int ns = (int)(sizeof specials / sizeof specials[0]);
     int n = ns * ns;
-    float *a = kc_host(k, 4 * (size_t)n), *b = kc_host(k, 4 * (size_t)n), *out = kc_host(k, 4 * FS_N * (size_t)n);
+    float *a = kc_host(k, 4 * (size_t)n), *b = kc_host(k, 4 * (size_t)n),
+          *out = kc_host(k, 4 * FS_N * (size_t)n);
     int32_t *e = kc_host(k, 4 * (size_t)n);
     for (int i = 0; i < n; ++i) {
         a[i] = kc_u2f(specials[i / ns]);
@@ -82,9 +113,10 @@ int check_float_special(kc *k)
             else
                 ok = kc_f2u(got) == kc_f2u(w);
             if (!ok)
-                kc_opfail(&fails, q, "%s(x=%a [0x%08x], y=%a [0x%08x], k=%d): got %a [0x%08x] want %a [0x%08x]",
-                          opname[q], (double)a[i], kc_f2u(a[i]), (double)b[i], kc_f2u(b[i]), e[i], (double)got,
-                          kc_f2u(got), (double)w, kc_f2u(w));
+                kc_opfail(&fails, q,
+                          "%s(x=%a [0x%08x], y=%a [0x%08x], k=%d): got %a [0x%08x] want %a [0x%08x]",
+                          opname[q], (double)a[i], kc_f2u(a[i]), (double)b[i], kc_f2u(b[i]), e[i],
+                          (double)got, kc_f2u(got), (double)w, kc_f2u(w));
         }
     }
     return kc_opfail_finish(k, &fails);

@@ -3,8 +3,7 @@
  * (__threadfence + atomicInc: the last block to finish adds up the partial sums). */
 #include "kcheck.h"
 
-int check_block_sync(kc *k)
-{
+int check_block_sync(kc *k) {
     int n = 1000;
     unsigned block = 128, nblocks = ((unsigned)n + block - 1) / block, total = nblocks * block;
     uint32_t *in = kc_host(k, 4 * (size_t)n), *v = kc_host(k, 4 * (size_t)total);
@@ -12,12 +11,10 @@ int check_block_sync(kc *k)
     for (int i = 0; i < n; ++i) {
         uint32_t r = kc_rand32(k);
         unsigned blk = (unsigned)i / block;
-        if ((r & 0xffu) == 0x5au)
-            r ^= 1u;
+        if ((r & 0xffu) == 0x5au) r ^= 1u;
         if (blk % 3 == 1 && (i % 128) == 77)
-            r = (r & ~0xffu) | 0x5au; /* __syncthreads_or true in these blocks */
-        if (blk % 4 == 2 && (i % 128) == 5)
-            r = 0x12345678u; /* __syncthreads_and false in these blocks */
+            r = (r & ~0xffu) | 0x5au;                        /* __syncthreads_or true in these blocks */
+        if (blk % 4 == 2 && (i % 128) == 5) r = 0x12345678u; /* __syncthreads_and false in these blocks */
         in[i] = r;
     }
     for (unsigned i = 0; i < total; ++i)
@@ -32,12 +29,10 @@ int check_block_sync(kc *k)
         }
         for (unsigned t = 0; t < block; ++t) {
             unsigned i = blk * block + t, lane = t & 31u, w0 = blk * block + (t & ~31u);
-            if (i >= (unsigned)n)
-                continue;
+            if (i >= (unsigned)n) continue;
             uint32_t peers = 0, wsum = 0;
             for (unsigned l = 0; l < 32; ++l) {
-                if ((v[w0 + l] & 7u) == (v[i] & 7u))
-                    peers |= 1u << l;
+                if ((v[w0 + l] & 7u) == (v[i] & 7u)) peers |= 1u << l;
                 wsum += v[w0 + l] & 0xffffu;
             }
             (void)lane;
@@ -62,19 +57,21 @@ int check_block_sync(kc *k)
     kc_opfails fails = {0};
     for (int i = 0; i < n; ++i)
         for (int q = 0; q < 8; ++q) {
-            static const char *const what[8] = {"__syncthreads_count", "__syncthreads_and", "__syncthreads_or",
-                                                "__match_any_sync", "__match_all_sync", "__reduce_add_sync",
-                                                "named barrier exchange", "clock64 monotonic"};
+            static const char *const what[8] = {
+                "__syncthreads_count", "__syncthreads_and", "__syncthreads_or",       "__match_any_sync",
+                "__match_all_sync",    "__reduce_add_sync", "named barrier exchange", "clock64 monotonic"};
             size_t at = (size_t)i * 8 + (size_t)q;
             if (got[at] != want[at])
-                kc_opfail(&fails, q, "%s at thread %d: got 0x%08x want 0x%08x", what[q], i, got[at], want[at]);
+                kc_opfail(&fails, q, "%s at thread %d: got 0x%08x want 0x%08x", what[q], i, got[at],
+                          want[at]);
         }
     KC_TRY(kc_opfail_finish(k, &fails));
 
     /* last_block_sum: run it twice; the last block resets the counter for the next launch. */
     int m = 37 * 128 - 50;
     unsigned mblocks = ((unsigned)m + 127) / 128;
-    uint32_t *data = kc_host(k, 4 * (size_t)m), *partial = kc_host(k, 4 * mblocks), *wpartial = kc_host(k, 4 * mblocks);
+    uint32_t *data = kc_host(k, 4 * (size_t)m), *partial = kc_host(k, 4 * mblocks),
+             *wpartial = kc_host(k, 4 * mblocks);
     uint32_t sum = 0;
     for (int i = 0; i < m; ++i) {
         data[i] = kc_rand32(k) >> 8;
@@ -97,7 +94,8 @@ int check_block_sync(kc *k)
         KC_CU(k, cuMemcpyDtoH(partial, dp, 4 * mblocks));
         KC_TRY(kc_cmp_u32(k, "last_block_sum partials", partial, wpartial, mblocks));
         if (tot != sum || cnt != 0)
-            return kc_fail(k, "last_block_sum run %d: total %u (want %u), counter %u (want 0)", rep, tot, sum, cnt);
+            return kc_fail(k, "last_block_sum run %d: total %u (want %u), counter %u (want 0)", rep, tot, sum,
+                           cnt);
     }
     return KC_PASS;
 }

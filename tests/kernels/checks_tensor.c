@@ -7,10 +7,8 @@
 #define MS_N 10
 
 /* binary16 encoding of a small integer (|v| <= 2048), exact. */
-static uint16_t half_of_int(int v)
-{
-    if (v == 0)
-        return 0;
+static uint16_t half_of_int(int v) {
+    if (v == 0) return 0;
     uint16_t sign = v < 0 ? 0x8000u : 0u;
     unsigned a = (unsigned)(v < 0 ? -v : v), e = 0;
     while ((a >> e) > 1)
@@ -19,12 +17,12 @@ static uint16_t half_of_int(int v)
     return (uint16_t)(sign | ((e + 15u) << 10) | mant);
 }
 
-int check_tensor_core(kc *k)
-{
+int check_tensor_core(kc *k) {
     int M = 32, N = 48, K = 64;
     int *ai = kc_host(k, sizeof(int) * (size_t)(M * K)), *bi = kc_host(k, sizeof(int) * (size_t)(K * N));
     uint16_t *A = kc_host(k, 2 * (size_t)(M * K)), *B = kc_host(k, 2 * (size_t)(K * N));
-    float *C = kc_host(k, 4 * (size_t)(M * N)), *D = kc_host(k, 4 * (size_t)(M * N)), *W = kc_host(k, 4 * (size_t)(M * N));
+    float *C = kc_host(k, 4 * (size_t)(M * N)), *D = kc_host(k, 4 * (size_t)(M * N)),
+          *W = kc_host(k, 4 * (size_t)(M * N));
     for (int i = 0; i < M * K; ++i) {
         ai[i] = (int)(kc_rand32(k) % 9u) - 4;
         A[i] = half_of_int(ai[i]);
@@ -55,19 +53,18 @@ int check_tensor_core(kc *k)
     return kc_cmp_f32(k, "D = 2 * (A * B + C)", D, W, (size_t)(M * N), 0);
 }
 
-int check_memory_spaces(kc *k)
-{
+int check_memory_spaces(kc *k) {
     int n = 1000; /* multiple of 8 */
     unsigned block = 128, nblocks = ((unsigned)n + block - 1) / block;
-    float *in = kc_host(k, 4 * (size_t)n), *got = kc_host(k, 4 * MS_N * (size_t)n), *want = kc_host(k, 4 * MS_N * (size_t)n);
+    float *in = kc_host(k, 4 * (size_t)n), *got = kc_host(k, 4 * MS_N * (size_t)n),
+          *want = kc_host(k, 4 * MS_N * (size_t)n);
     uint32_t *flags = kc_host(k, 4 * (size_t)n), *wflags = kc_host(k, 4 * (size_t)n);
     for (int i = 0; i < n; ++i)
         in[i] = (float)((int)(kc_rand32(k) % 2001u) - 1000); /* integers: every sum below is exact */
     for (unsigned b = 0; b < nblocks; ++b)
         for (unsigned t = 0; t < block; ++t) {
             int i = (int)(b * block + t);
-            if (i >= n)
-                continue;
+            if (i >= n) continue;
             int base = (int)(b * block);
             /* Shared values of this block: threads past n load in[n - 1]. */
 #define SM(tt) in[base + (int)(tt) < n ? base + (int)(tt) : n - 1]
@@ -99,15 +96,26 @@ int check_memory_spaces(kc *k)
     KC_TRY(kc_run1d(k, "memory_spaces", nblocks, block, 0, args));
     KC_CU(k, cuMemcpyDtoH(got, dout, 4 * MS_N * (size_t)n));
     KC_CU(k, cuMemcpyDtoH(flags, dflags, 4 * (size_t)n));
-    KC_TRY(kc_cmp_u32(k, "isspacep/cvta flags (1 shared, 2 global, 4 local, 8/16 wrong space, 32 cvta offset, 64 round trip)",
-                      flags, wflags, (size_t)n));
-    static const char *const what[MS_N] = {"cache-operator loads", "generic->shared", "generic->local",
-                                           "generic->global", "cp.async", "shared", "local", "__ldg", "-", "-"};
+    KC_TRY(kc_cmp_u32(
+        k,
+        "isspacep/cvta flags (1 shared, 2 global, 4 local, 8/16 wrong space, 32 cvta offset, 64 round trip)",
+        flags, wflags, (size_t)n));
+    static const char *const what[MS_N] = {"cache-operator loads",
+                                           "generic->shared",
+                                           "generic->local",
+                                           "generic->global",
+                                           "cp.async",
+                                           "shared",
+                                           "local",
+                                           "__ldg",
+                                           "-",
+                                           "-"};
     for (int i = 0; i < n; ++i)
         for (int q = 0; q < MS_N; ++q) {
             size_t at = (size_t)i * MS_N + (size_t)q;
             if (kc_f2u(got[at]) != kc_f2u(want[at]))
-                return kc_fail(k, "%s at thread %d: got %g want %g", what[q], i, (double)got[at], (double)want[at]);
+                return kc_fail(k, "%s at thread %d: got %g want %g", what[q], i, (double)got[at],
+                               (double)want[at]);
         }
     return KC_PASS;
 }

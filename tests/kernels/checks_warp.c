@@ -6,8 +6,7 @@
 
 #define SHFL_N 12
 
-int check_vote(kc *k)
-{
+int check_vote(kc *k) {
     int n = 1000; /* the last warp is partly past n: those lanes vote with v = 0 */
     unsigned block = 96, nblocks = ((unsigned)n + block - 1) / block;
     unsigned total = nblocks * block;
@@ -16,10 +15,8 @@ int check_vote(kc *k)
     for (int i = 0; i < n; ++i) {
         uint32_t r = kc_rand32(k);
         unsigned warp = (unsigned)i / 32;
-        if (warp % 5 == 1)
-            r |= 1u; /* every lane's predicate true: __all_sync(p) holds */
-        if (warp % 7 == 2 && (i & 31) == 9)
-            r = 0xdeadbeefu;
+        if (warp % 5 == 1) r |= 1u; /* every lane's predicate true: __all_sync(p) holds */
+        if (warp % 7 == 2 && (i & 31) == 9) r = 0xdeadbeefu;
         if (warp % 3 == 0 && (i & 31) == 30)
             r = (r & ~0xff0u) | 0x120u;
         else if ((r & 0xff0u) == 0x120u)
@@ -37,13 +34,11 @@ int check_vote(kc *k)
             all &= v[l] != 0xdeadbeefu;
             all2 &= p;
             any |= (v[l] & 0xff0u) == 0x120u;
-            if (l < 20)
-                part |= (v[l] & 1u) << l;
+            if (l < 20) part |= (v[l] & 1u) << l;
         }
         for (unsigned l = 0; l < 32; ++l) {
             unsigned i = w * 32 + l;
-            if (i >= (unsigned)n)
-                continue;
+            if (i >= (unsigned)n) continue;
             uint32_t *o = want + (size_t)i * 6;
             o[0] = ballot;
             o[1] = (uint32_t)all;
@@ -62,8 +57,7 @@ int check_vote(kc *k)
     return kc_cmp_u32(k, "ballot/all/all/any/partial-ballot/popc", got, want, 6 * (size_t)n);
 }
 
-int check_shuffles(kc *k)
-{
+int check_shuffles(kc *k) {
     int n = 1000;
     unsigned block = 64, nblocks = ((unsigned)n + block - 1) / block, total = nblocks * block;
     uint32_t *in = kc_host(k, 4 * (size_t)n);
@@ -81,8 +75,7 @@ int check_shuffles(kc *k)
         }
         for (unsigned l = 0; l < 32; ++l) {
             unsigned i = w * 32 + l;
-            if (i >= (unsigned)n)
-                continue;
+            if (i >= (unsigned)n) continue;
             uint64_t *r = want + (size_t)i * SHFL_N;
             r[0] = v[(l * 7u + 3u) & 31u];
             r[1] = v[(l & ~15u) | ((l + 5u) & 15u)];
@@ -115,8 +108,7 @@ int check_shuffles(kc *k)
 }
 
 /* warp_divergent_sync: every warp op after per-lane loops of different lengths sees the whole warp */
-int check_warp_divergent_sync(kc *k)
-{
+int check_warp_divergent_sync(kc *k) {
     unsigned block = 64, nblocks = 4, total = nblocks * block;
     uint32_t *in = kc_host(k, 4 * (size_t)total);
     uint32_t *got = kc_host(k, 4 * 10 * (size_t)total), *want = kc_host(k, 4 * 10 * (size_t)total);
@@ -179,6 +171,8 @@ int check_warp_divergent_sync(kc *k)
     void *args[] = {&din, &dout};
     KC_TRY(kc_run1d(k, "warp_divergent_sync", nblocks, block, 0, args));
     KC_CU(k, cuMemcpyDtoH(got, dout, 4 * 10 * (size_t)total));
-    return kc_cmp_u32(k, "shfl/shfl.bfly/ballot/all/reduce.add/match.any/syncwarp-exchange/looped-reduction/two-site-syncwarp x2", got, want,
-                      10 * (size_t)total);
+    return kc_cmp_u32(k,
+                      "shfl/shfl.bfly/ballot/all/reduce.add/match.any/syncwarp-exchange/looped-reduction/"
+                      "two-site-syncwarp x2",
+                      got, want, 10 * (size_t)total);
 }

@@ -14,13 +14,13 @@ enum { KC_PASS = 0, KC_FAIL = 1, KC_SKIP = 2 };
 #define KC_MAX_ALLOCS 64
 
 typedef struct kc {
-    const char *name;   /* case name, e.g. "vector_add" */
-    const char *arch;   /* "sm_75" */
-    int gpu;            /* running against a real GPU */
+    const char *name; /* case name, e.g. "vector_add" */
+    const char *arch; /* "sm_75" */
+    int gpu;          /* running against a real GPU */
     CUdevice dev;
     CUmodule mod;
-    uint64_t rng;       /* deterministic per case */
-    char why[4096];     /* reason of the failure */
+    uint64_t rng;   /* deterministic per case */
+    char why[4096]; /* reason of the failure */
     void *host[KC_MAX_ALLOCS];
     int nhost;
     CUdeviceptr devp[KC_MAX_ALLOCS];
@@ -33,19 +33,17 @@ int kc_fail(kc *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int kc_cufail(kc *k, CUresult r, const char *expr, const char *file, int line);
 const char *kc_errname(CUresult r);
 
-#define KC_CU(k, call)                                                        \
-    do {                                                                      \
-        CUresult kc_r_ = (call);                                              \
-        if (kc_r_ != CUDA_SUCCESS)                                            \
-            return kc_cufail((k), kc_r_, #call, __FILE__, __LINE__);          \
+#define KC_CU(k, call)                                                                                       \
+    do {                                                                                                     \
+        CUresult kc_r_ = (call);                                                                             \
+        if (kc_r_ != CUDA_SUCCESS) return kc_cufail((k), kc_r_, #call, __FILE__, __LINE__);                  \
     } while (0)
 
 /* Propagates a non-pass result of a helper that already recorded its reason. */
-#define KC_TRY(expr)                                                          \
-    do {                                                                      \
-        int kc_t_ = (expr);                                                   \
-        if (kc_t_ != KC_PASS)                                                 \
-            return kc_t_;                                                     \
+#define KC_TRY(expr)                                                                                         \
+    do {                                                                                                     \
+        int kc_t_ = (expr);                                                                                  \
+        if (kc_t_ != KC_PASS) return kc_t_;                                                                  \
     } while (0)
 
 /* Collects failures of several named operations so that one run reports all of them: note the
@@ -68,8 +66,8 @@ CUresult kc_dup(kc *k, CUdeviceptr *p, const void *src, size_t bytes);
 void kc_release(kc *k);
 
 /* Looks up `fn` in the case's module, launches it and synchronizes the context. */
-CUresult kc_launch(kc *k, const char *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                   unsigned by, unsigned bz, unsigned shmem, void **args);
+CUresult kc_launch(kc *k, const char *fn, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                   unsigned bz, unsigned shmem, void **args);
 /* kc_launch with failure recording, for the common 1D case. */
 int kc_run1d(kc *k, const char *fn, unsigned grid, unsigned block, unsigned shmem, void **args);
 

@@ -82,25 +82,21 @@ typedef struct opts {
     int fork_each;
 } opts;
 
-static double now_ms(void)
-{
+static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
+static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
+    if (f == NULL) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     while (buf != NULL) {
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
-        if (n < cap - 1)
-            break;
+        if (n < cap - 1) break;
         char *nb = realloc(buf, cap * 2);
         if (nb == NULL) {
             free(buf);
@@ -121,8 +117,7 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static uint64_t seed_of(const char *name, const char *arch)
-{
+static uint64_t seed_of(const char *name, const char *arch) {
     /* FNV-1a of the case name only: both archs see the same inputs. */
     (void)arch;
     uint64_t h = 0xcbf29ce484222325ull;
@@ -132,12 +127,12 @@ static uint64_t seed_of(const char *name, const char *arch)
 }
 
 /* Loads the PTX with the JIT logs attached; prints the error log on failure. */
-static int load_module(kc *k, const char *ptx)
-{
+static int load_module(kc *k, const char *ptx) {
     char info[4096] = "", err[8192] = "";
     CUjit_option o[5] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
                          CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_LOG_VERBOSE};
-    void *v[5] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err, (void *)(uintptr_t)0};
+    void *v[5] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err,
+                  (void *)(uintptr_t)0};
     CUresult r = cuModuleLoadDataEx(&k->mod, ptx, 5, o, v);
     if (r != CUDA_SUCCESS) {
         err[sizeof err - 1] = '\0';
@@ -147,14 +142,10 @@ static int load_module(kc *k, const char *ptx)
     return KC_PASS;
 }
 
-static int arch_number(const char *arch)
-{
-    return (strncmp(arch, "sm_", 3) == 0) ? atoi(arch + 3) : 0;
-}
+static int arch_number(const char *arch) { return (strncmp(arch, "sm_", 3) == 0) ? atoi(arch + 3) : 0; }
 
 /* Runs one case in this process; prints its line and returns KC_PASS/KC_FAIL/KC_SKIP. */
-static int run_case(const opts *o, const kcase *c, const char *arch)
-{
+static int run_case(const opts *o, const kcase *c, const char *arch) {
     kc k;
     memset(&k, 0, sizeof k);
     k.name = c->name;
@@ -181,8 +172,7 @@ static int run_case(const opts *o, const kcase *c, const char *arch)
         goto out;
     }
     CUresult r = cuInit(0);
-    if (r == CUDA_SUCCESS)
-        r = cuDeviceGet(&k.dev, 0);
+    if (r == CUDA_SUCCESS) r = cuDeviceGet(&k.dev, 0);
     if (r != CUDA_SUCCESS) {
         rc = kc_fail(&k, "cuInit/cuDeviceGet: %s (%d)", kc_errname(r), (int)r);
         goto out;
@@ -198,19 +188,16 @@ static int run_case(const opts *o, const kcase *c, const char *arch)
         }
     }
     r = cuDevicePrimaryCtxRetain(&ctx, k.dev);
-    if (r == CUDA_SUCCESS)
-        r = cuCtxSetCurrent(ctx);
+    if (r == CUDA_SUCCESS) r = cuCtxSetCurrent(ctx);
     if (r != CUDA_SUCCESS) {
         rc = kc_fail(&k, "primary context: %s (%d)", kc_errname(r), (int)r);
         goto out;
     }
     rc = load_module(&k, ptx);
-    if (rc == KC_PASS)
-        rc = c->check(&k);
+    if (rc == KC_PASS) rc = c->check(&k);
 out:
     kc_release(&k);
-    if (k.mod != NULL)
-        (void)cuModuleUnload(k.mod);
+    if (k.mod != NULL) (void)cuModuleUnload(k.mod);
     if (ctx != NULL) {
         (void)cuCtxSetCurrent(NULL);
         (void)cuDevicePrimaryCtxRelease(k.dev);
@@ -227,8 +214,7 @@ out:
     return rc;
 }
 
-static int run_forked(const opts *o, const kcase *c, const char *arch)
-{
+static int run_forked(const opts *o, const kcase *c, const char *arch) {
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -236,8 +222,7 @@ static int run_forked(const opts *o, const kcase *c, const char *arch)
         printf("FAIL %s %s: fork: %s\n", c->name, arch, strerror(errno));
         return KC_FAIL;
     }
-    if (pid == 0)
-        _exit(run_case(o, c, arch));
+    if (pid == 0) _exit(run_case(o, c, arch));
     int st = 0;
     while (waitpid(pid, &st, 0) < 0) {
         if (errno != EINTR) {
@@ -245,8 +230,7 @@ static int run_forked(const opts *o, const kcase *c, const char *arch)
             return KC_FAIL;
         }
     }
-    if (WIFEXITED(st) && WEXITSTATUS(st) <= KC_SKIP)
-        return WEXITSTATUS(st);
+    if (WIFEXITED(st) && WEXITSTATUS(st) <= KC_SKIP) return WEXITSTATUS(st);
     if (WIFSIGNALED(st))
         printf("FAIL %s %s: crashed with signal %d\n", c->name, arch, WTERMSIG(st));
     else
@@ -254,13 +238,12 @@ static int run_forked(const opts *o, const kcase *c, const char *arch)
     return KC_FAIL;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: lepton_run_kernels [--ptx-dir DIR] [--arch sm_XX]... [--gpu] [--list] [--no-fork] [CASE...]\n");
+static void usage(FILE *f) {
+    fprintf(f, "usage: lepton_run_kernels [--ptx-dir DIR] [--arch sm_XX]... [--gpu] [--list] [--no-fork] "
+               "[CASE...]\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     opts o = {LEPTON_KERNELS_PTX_DIR, {NULL}, 0, 0, 1};
     const kcase *sel[NCASES];
     size_t nsel = 0;
@@ -296,8 +279,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "unknown case '%s' (see --list)\n", a);
                 return 2;
             }
-            if (nsel < NCASES)
-                sel[nsel++] = &cases[j];
+            if (nsel < NCASES) sel[nsel++] = &cases[j];
         }
     }
     if (list) {
@@ -314,13 +296,13 @@ int main(int argc, char **argv)
         o.narchs = 2;
     }
     /* The watchdog case needs a short limit; a value already in the environment wins. */
-    if (!o.gpu)
-        setenv("CUDAEMU_WATCHDOG_MS", "300", 0);
+    if (!o.gpu) setenv("CUDAEMU_WATCHDOG_MS", "300", 0);
 
     int runs = (int)nsel * o.narchs, npass = 0, nfail = 0, nskip = 0;
     for (size_t j = 0; j < nsel; ++j) {
         for (int a = 0; a < o.narchs; ++a) {
-            int rc = (o.fork_each && runs > 1) ? run_forked(&o, sel[j], o.archs[a]) : run_case(&o, sel[j], o.archs[a]);
+            int rc = (o.fork_each && runs > 1) ? run_forked(&o, sel[j], o.archs[a])
+                                               : run_case(&o, sel[j], o.archs[a]);
             if (rc == KC_PASS)
                 ++npass;
             else if (rc == KC_SKIP)
@@ -329,7 +311,6 @@ int main(int argc, char **argv)
                 ++nfail;
         }
     }
-    if (runs > 1)
-        printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
+    if (runs > 1) printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
     return nfail ? 1 : 0;
 }

@@ -27,17 +27,14 @@ static int g_gpu;
 static char g_why[1024];
 static char *g_vector_add_ptx, *g_matmul_ptx, *g_param_ptx;
 
-static const char *errname(CUresult r)
-{
+static const char *errname(CUresult r) {
     const char *s = NULL;
-    if (cuGetErrorName(r, &s) != CUDA_SUCCESS || s == NULL)
-        return "(unknown)";
+    if (cuGetErrorName(r, &s) != CUDA_SUCCESS || s == NULL) return "(unknown)";
     return s;
 }
 
 static int failf(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int failf(int line, const char *fmt, ...)
-{
+static int failf(int line, const char *fmt, ...) {
     va_list ap;
     int n = snprintf(g_why, sizeof g_why, "line %d: ", line);
     va_start(ap, fmt);
@@ -46,29 +43,26 @@ static int failf(int line, const char *fmt, ...)
     return 1;
 }
 
-#define EXPECT_CU(call, want)                                                                     \
-    do {                                                                                          \
-        CUresult r_ = (call);                                                                     \
-        if (r_ != (want))                                                                         \
-            return failf(__LINE__, "%s returned %s (%d), want %s", #call, errname(r_), (int)r_,   \
-                         errname(want));                                                          \
+#define EXPECT_CU(call, want)                                                                                \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ != (want))                                                                                    \
+            return failf(__LINE__, "%s returned %s (%d), want %s", #call, errname(r_), (int)r_,              \
+                         errname(want));                                                                     \
     } while (0)
 #define OK(call) EXPECT_CU(call, CUDA_SUCCESS)
 /* For error paths whose exact code the documentation does not pin down. */
-#define EXPECT_FAIL(call)                                                                         \
-    do {                                                                                          \
-        CUresult r_ = (call);                                                                     \
-        if (r_ == CUDA_SUCCESS)                                                                   \
-            return failf(__LINE__, "%s succeeded, want an error", #call);                         \
+#define EXPECT_FAIL(call)                                                                                    \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ == CUDA_SUCCESS) return failf(__LINE__, "%s succeeded, want an error", #call);                \
     } while (0)
-#define EXPECT(cond, ...)                                                                         \
-    do {                                                                                          \
-        if (!(cond))                                                                              \
-            return failf(__LINE__, __VA_ARGS__);                                                  \
+#define EXPECT(cond, ...)                                                                                    \
+    do {                                                                                                     \
+        if (!(cond)) return failf(__LINE__, __VA_ARGS__);                                                    \
     } while (0)
 
-static char *read_ptx(const char *name)
-{
+static char *read_ptx(const char *name) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", g_ptx_dir, name);
     FILE *f = fopen(path, "rb");
@@ -78,8 +72,7 @@ static char *read_ptx(const char *name)
     }
     char *buf = NULL;
     long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        len = ftell(f);
+    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
     if (len >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) != NULL) {
         if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
             free(buf);
@@ -93,27 +86,22 @@ static char *read_ptx(const char *name)
 }
 
 /* Makes the primary context of device 0 current. */
-static CUresult primary_begin(CUdevice *dev)
-{
+static CUresult primary_begin(CUdevice *dev) {
     CUcontext c;
     CUresult r = cuDeviceGet(dev, 0);
-    if (r == CUDA_SUCCESS)
-        r = cuDevicePrimaryCtxRetain(&c, *dev);
-    if (r == CUDA_SUCCESS)
-        r = cuCtxSetCurrent(c);
+    if (r == CUDA_SUCCESS) r = cuDevicePrimaryCtxRetain(&c, *dev);
+    if (r == CUDA_SUCCESS) r = cuCtxSetCurrent(c);
     return r;
 }
 
-static void primary_end(CUdevice dev)
-{
+static void primary_end(CUdevice dev) {
     (void)cuCtxSetCurrent(NULL);
     (void)cuDevicePrimaryCtxRelease(dev);
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
-static int t_not_initialized(void)
-{
+static int t_not_initialized(void) {
     int n = -1;
     CUdevice d;
     EXPECT_CU(cuDeviceGetCount(&n), CUDA_ERROR_NOT_INITIALIZED);
@@ -121,8 +109,7 @@ static int t_not_initialized(void)
     return 0;
 }
 
-static int t_init(void)
-{
+static int t_init(void) {
     OK(cuInit(0));
     OK(cuInit(0)); /* idempotent */
     /* Flags must be 0; the documented code is not specific. */
@@ -131,31 +118,38 @@ static int t_init(void)
     return 0;
 }
 
-static int t_version(void)
-{
+static int t_version(void) {
     int v = 0;
     OK(cuDriverGetVersion(&v));
-    EXPECT(v >= 12000 && v % 10 == 0, "cuDriverGetVersion = %d, want a 12.0+ version (1000*major + 10*minor)", v);
+    EXPECT(v >= 12000 && v % 10 == 0, "cuDriverGetVersion = %d, want a 12.0+ version (1000*major + 10*minor)",
+           v);
     EXPECT_CU(cuDriverGetVersion(NULL), CUDA_ERROR_INVALID_VALUE);
     printf("# driver version %d.%d\n", v / 1000, (v % 1000) / 10);
     return 0;
 }
 
-static unsigned long long parse_size(const char *s)
-{
+static unsigned long long parse_size(const char *s) {
     char *end = NULL;
     unsigned long long v = strtoull(s, &end, 10);
     switch (end ? *end : '\0') {
-    case 'T': case 't': return v << 40;
-    case 'G': case 'g': return v << 30;
-    case 'M': case 'm': return v << 20;
-    case 'K': case 'k': return v << 10;
-    default: return v;
+    case 'T':
+    case 't':
+        return v << 40;
+    case 'G':
+    case 'g':
+        return v << 30;
+    case 'M':
+    case 'm':
+        return v << 20;
+    case 'K':
+    case 'k':
+        return v << 10;
+    default:
+        return v;
     }
 }
 
-static int t_devices(void)
-{
+static int t_devices(void) {
     int n = 0;
     OK(cuDeviceGetCount(&n));
     EXPECT(n >= 1, "cuDeviceGetCount = %d", n);
@@ -171,7 +165,8 @@ static int t_devices(void)
     int nentries = 0;
     if (spec != NULL && *spec) {
         snprintf(specbuf, sizeof specbuf, "%s", spec);
-        for (char *save = NULL, *tok = strtok_r(specbuf, ";", &save); tok && nentries < 64; tok = strtok_r(NULL, ";", &save))
+        for (char *save = NULL, *tok = strtok_r(specbuf, ";", &save); tok && nentries < 64;
+             tok = strtok_r(NULL, ";", &save))
             entries[nentries++] = tok;
         EXPECT(n == nentries, "CUDAEMU_DEVICES names %d devices, cuDeviceGetCount says %d", nentries, n);
     } else if (count_env != NULL && *count_env) {
@@ -199,12 +194,17 @@ static int t_devices(void)
             char *colon = strrchr(entries[i], ':');
             EXPECT(colon != NULL, "bad CUDAEMU_DEVICES entry '%s'", entries[i]);
             *colon = '\0';
-            EXPECT(strcmp(name, entries[i]) == 0, "device %d is named '%s', CUDAEMU_DEVICES says '%s'", i, name, entries[i]);
+            EXPECT(strcmp(name, entries[i]) == 0, "device %d is named '%s', CUDAEMU_DEVICES says '%s'", i,
+                   name, entries[i]);
             unsigned long long want = parse_size(colon + 1);
             EXPECT(mem == want, "device %d has %zu bytes, CUDAEMU_DEVICES says %llu", i, mem, want);
         }
 
-        struct { CUdevice_attribute a; int lo, hi; const char *what; } attrs[] = {
+        struct {
+            CUdevice_attribute a;
+            int lo, hi;
+            const char *what;
+        } attrs[] = {
             {CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024, 1024, "max threads per block"},
             {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X, 1024, 1024, "max block x"},
             {CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y, 1024, 1024, "max block y"},
@@ -224,18 +224,18 @@ static int t_devices(void)
         for (size_t a = 0; a < sizeof attrs / sizeof attrs[0]; ++a) {
             int v = -1;
             OK(cuDeviceGetAttribute(&v, attrs[a].a, d));
-            EXPECT(v >= attrs[a].lo && v <= attrs[a].hi, "device %d: %s = %d, want [%d, %d]", i, attrs[a].what, v,
-                   attrs[a].lo, attrs[a].hi);
+            EXPECT(v >= attrs[a].lo && v <= attrs[a].hi, "device %d: %s = %d, want [%d, %d]", i,
+                   attrs[a].what, v, attrs[a].lo, attrs[a].hi);
         }
         int v = 0;
         EXPECT_CU(cuDeviceGetAttribute(&v, (CUdevice_attribute)100000, d), CUDA_ERROR_INVALID_VALUE);
-        EXPECT_CU(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, (CUdevice)n + 5), CUDA_ERROR_INVALID_DEVICE);
+        EXPECT_CU(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_WARP_SIZE, (CUdevice)n + 5),
+                  CUDA_ERROR_INVALID_DEVICE);
     }
     return 0;
 }
 
-static int t_primary_context(void)
-{
+static int t_primary_context(void) {
     CUdevice dev;
     CUcontext a = NULL, b = NULL, cur = (CUcontext)1;
     unsigned flags = 99;
@@ -250,7 +250,8 @@ static int t_primary_context(void)
     EXPECT(a != NULL && a == b, "two retains gave different contexts");
     OK(cuDevicePrimaryCtxGetState(dev, &flags, &active));
     EXPECT(active == 1, "primary context not active after retain");
-    EXPECT((flags & CU_CTX_SCHED_MASK) == CU_CTX_SCHED_BLOCKING_SYNC, "primary flags 0x%x, want blocking sync", flags);
+    EXPECT((flags & CU_CTX_SCHED_MASK) == CU_CTX_SCHED_BLOCKING_SYNC,
+           "primary flags 0x%x, want blocking sync", flags);
     OK(cuCtxGetCurrent(&cur));
     EXPECT(cur == NULL, "retain made the primary context current");
     OK(cuCtxSetCurrent(a));
@@ -270,8 +271,7 @@ static int t_primary_context(void)
     return 0;
 }
 
-static int t_contexts(void)
-{
+static int t_contexts(void) {
     CUdevice dev;
     CUcontext c1 = NULL, c2 = NULL, cur = NULL, popped = NULL;
     OK(cuDeviceGet(&dev, 0));
@@ -316,8 +316,7 @@ static int t_contexts(void)
     return 0;
 }
 
-static int t_modules(void)
-{
+static int t_modules(void) {
     CUdevice dev;
     CUmodule m = NULL, bad = NULL;
     CUfunction f = NULL;
@@ -329,8 +328,9 @@ static int t_modules(void)
     OK(cuModuleUnload(m));
 
     /* Syntactically broken PTX: CUDA_ERROR_INVALID_PTX and a non-empty error log. */
-    static const char broken[] = ".version 8.0\n.target sm_75\n.address_size 64\n"
-                                 ".visible .entry broken(.param .u64 p)\n{\n  frobnicate.u32 %r1, 7;\n  ret;\n}\n";
+    static const char broken[] =
+        ".version 8.0\n.target sm_75\n.address_size 64\n"
+        ".visible .entry broken(.param .u64 p)\n{\n  frobnicate.u32 %r1, 7;\n  ret;\n}\n";
     char log[4096] = "";
     CUjit_option o[2] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
     void *v[2] = {log, (void *)(uintptr_t)sizeof log};
@@ -350,8 +350,7 @@ static int t_modules(void)
     return 0;
 }
 
-static int t_function_info(void)
-{
+static int t_function_info(void) {
     CUdevice dev;
     CUmodule m1 = NULL, m2 = NULL, m3 = NULL;
     CUfunction va, mm, ps;
@@ -382,18 +381,21 @@ static int t_function_info(void)
     for (size_t i = 0; i < 4; ++i) {
         size_t off = 99, size = 99;
         OK(cuFuncGetParamInfo(va, i, &off, &size));
-        EXPECT(off == va_off[i] && size == va_size[i], "vector_add param %zu: offset %zu size %zu, want %zu %zu", i,
-               off, size, va_off[i], va_size[i]);
+        EXPECT(off == va_off[i] && size == va_size[i],
+               "vector_add param %zu: offset %zu size %zu, want %zu %zu", i, off, size, va_off[i],
+               va_size[i]);
     }
     size_t off = 0, size = 0;
     EXPECT_CU(cuFuncGetParamInfo(va, 4, &off, &size), CUDA_ERROR_INVALID_VALUE);
     OK(cuFuncGetParamInfo(va, 1, &off, NULL)); /* size is optional */
-    /* param_struct(char, short, struct{char; double; int[3]}, double, long long, 16-aligned float4 struct, double *) */
+    /* param_struct(char, short, struct{char; double; int[3]}, double, long long, 16-aligned float4 struct,
+     * double *) */
     static const size_t ps_off[] = {0, 2, 8, 40, 48, 64, 80}, ps_size[] = {1, 2, 32, 8, 8, 16, 8};
     for (size_t i = 0; i < 7; ++i) {
         OK(cuFuncGetParamInfo(ps, i, &off, &size));
-        EXPECT(off == ps_off[i] && size == ps_size[i], "param_struct param %zu: offset %zu size %zu, want %zu %zu", i,
-               off, size, ps_off[i], ps_size[i]);
+        EXPECT(off == ps_off[i] && size == ps_size[i],
+               "param_struct param %zu: offset %zu size %zu, want %zu %zu", i, off, size, ps_off[i],
+               ps_size[i]);
     }
     OK(cuModuleUnload(m1));
     OK(cuModuleUnload(m2));
@@ -402,27 +404,28 @@ static int t_function_info(void)
     return 0;
 }
 
-static int t_memory(void)
-{
+static int t_memory(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     size_t free_b = 0, total_b = 0, dev_total = 0;
     OK(cuMemGetInfo(&free_b, &total_b));
     OK(cuDeviceTotalMem(&dev_total, dev));
-    EXPECT(total_b == dev_total && free_b <= total_b, "cuMemGetInfo free %zu total %zu, device total %zu", free_b,
-           total_b, dev_total);
+    EXPECT(total_b == dev_total && free_b <= total_b, "cuMemGetInfo free %zu total %zu, device total %zu",
+           free_b, total_b, dev_total);
 
     enum { N = 4096 };
     static unsigned char host[N], back[N], want[N];
     CUdeviceptr a, b;
     OK(cuMemAlloc(&a, N));
     OK(cuMemAlloc(&b, N));
-    EXPECT(a != 0 && b != 0 && a != b, "bad allocations 0x%llx 0x%llx", (unsigned long long)a, (unsigned long long)b);
+    EXPECT(a != 0 && b != 0 && a != b, "bad allocations 0x%llx 0x%llx", (unsigned long long)a,
+           (unsigned long long)b);
     EXPECT(a % 256 == 0 && b % 256 == 0, "cuMemAlloc pointers not 256-byte aligned");
     CUdeviceptr base = 0;
     size_t range = 0;
     OK(cuMemGetAddressRange(&base, &range, a + 100));
-    EXPECT(base == a && range == N, "cuMemGetAddressRange: base 0x%llx size %zu", (unsigned long long)base, range);
+    EXPECT(base == a && range == N, "cuMemGetAddressRange: base 0x%llx size %zu", (unsigned long long)base,
+           range);
 
     for (int i = 0; i < N; ++i)
         host[i] = (unsigned char)(i * 7 + 3);
@@ -470,12 +473,9 @@ static int t_memory(void)
     for (int i = 0; i < N; ++i) {
         static const unsigned char pat[4] = {0x0d, 0xf0, 0xfe, 0xca};
         unsigned char w = (i >= 64 && i < 576) ? host[i - 64] : pat[i % 4];
-        if (i == 1 || i == 2)
-            w = 0x11;
-        if (i == 8 || i == 10)
-            w = 0x33;
-        if (i == 9 || i == 11)
-            w = 0x22;
+        if (i == 1 || i == 2) w = 0x11;
+        if (i == 8 || i == 10) w = 0x33;
+        if (i == 9 || i == 11) w = 0x22;
         EXPECT(back[i] == w, "async copies/memsets: byte %d is 0x%02x, want 0x%02x", i, back[i], w);
     }
     OK(cuStreamDestroy(s));
@@ -485,8 +485,7 @@ static int t_memory(void)
     return 0;
 }
 
-static int t_memory_errors(void)
-{
+static int t_memory_errors(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     CUdeviceptr p = 0, q = 0;
@@ -515,14 +514,12 @@ static int t_memory_errors(void)
 }
 
 /* Launches vector_add over n floats on `s` with data already on the device. */
-static CUresult launch_add(CUfunction f, CUstream s, CUdeviceptr x, CUdeviceptr y, CUdeviceptr out, int n)
-{
+static CUresult launch_add(CUfunction f, CUstream s, CUdeviceptr x, CUdeviceptr y, CUdeviceptr out, int n) {
     void *args[] = {&x, &y, &out, &n};
     return cuLaunchKernel(f, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, s, args, NULL);
 }
 
-static int t_streams_events(void)
-{
+static int t_streams_events(void) {
     CUdevice dev;
     CUmodule m;
     CUfunction f;
@@ -601,8 +598,7 @@ static int t_streams_events(void)
     return 0;
 }
 
-static int t_launch_errors(void)
-{
+static int t_launch_errors(void) {
     CUdevice dev;
     CUmodule m;
     CUfunction f;
@@ -621,8 +617,10 @@ static int t_launch_errors(void)
     void *args[] = {&da, &da, &dc, &n};
     /* Invalid configurations are refused with CUDA_ERROR_INVALID_VALUE before anything runs. */
     EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 2048, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 32, 2, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE); /* 2048 threads */
-    EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 1, 1, 65, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);  /* z > 64 */
+    EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 32, 32, 2, 0, NULL, args, NULL),
+              CUDA_ERROR_INVALID_VALUE); /* 2048 threads */
+    EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 1, 1, 65, 0, NULL, args, NULL),
+              CUDA_ERROR_INVALID_VALUE); /* z > 64 */
     EXPECT_CU(cuLaunchKernel(f, 0, 1, 1, 128, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuLaunchKernel(f, 1, 0, 1, 128, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 0, 1, 1, 0, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
@@ -636,7 +634,8 @@ static int t_launch_errors(void)
     memcpy(argbuf + 8, &da, 8);
     memcpy(argbuf + 16, &dc, 8);
     memcpy(argbuf + 24, &n, 4);
-    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, argbuf, CU_LAUNCH_PARAM_BUFFER_SIZE, &argsize, CU_LAUNCH_PARAM_END};
+    void *extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, argbuf, CU_LAUNCH_PARAM_BUFFER_SIZE, &argsize,
+                     CU_LAUNCH_PARAM_END};
     EXPECT_CU(cuLaunchKernel(f, 1, 1, 1, 128, 1, 1, 0, NULL, args, extra), CUDA_ERROR_INVALID_VALUE);
     EXPECT_FAIL(cuLaunchKernel(NULL, 1, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
     /* None of that is sticky: a correct launch still works. */
@@ -660,9 +659,11 @@ static int t_launch_errors(void)
     return 0;
 }
 
-static int t_error_strings(void)
-{
-    static const struct { CUresult r; const char *name, *text; } e[] = {
+static int t_error_strings(void) {
+    static const struct {
+        CUresult r;
+        const char *name, *text;
+    } e[] = {
         {CUDA_SUCCESS, "CUDA_SUCCESS", "no error"},
         {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
         {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
@@ -672,7 +673,8 @@ static int t_error_strings(void)
         {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
         {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
         {CUDA_ERROR_INVALID_PTX, "CUDA_ERROR_INVALID_PTX", "a PTX JIT compilation failed"},
-        {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+        {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS",
+         "an illegal memory access was encountered"},
         {CUDA_ERROR_LAUNCH_TIMEOUT, "CUDA_ERROR_LAUNCH_TIMEOUT", "the launch timed out and was terminated"},
         {CUDA_ERROR_INVALID_IMAGE, "CUDA_ERROR_INVALID_IMAGE", NULL},
         {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", NULL},
@@ -690,7 +692,8 @@ static int t_error_strings(void)
         OK(cuGetErrorString(e[i].r, &s));
         EXPECT(s != NULL && s[0] != '\0', "cuGetErrorString(%d) is empty", (int)e[i].r);
         if (e[i].text != NULL)
-            EXPECT(strcmp(s, e[i].text) == 0, "cuGetErrorString(%s) = '%s', want '%s'", e[i].name, s, e[i].text);
+            EXPECT(strcmp(s, e[i].text) == 0, "cuGetErrorString(%s) = '%s', want '%s'", e[i].name, s,
+                   e[i].text);
     }
     const char *s = "x";
     EXPECT_CU(cuGetErrorName((CUresult)987654, &s), CUDA_ERROR_INVALID_VALUE);
@@ -704,8 +707,7 @@ static int t_error_strings(void)
 typedef CUresult (*mem_alloc_fn)(CUdeviceptr *, size_t);
 typedef CUresult (*mem_free_fn)(CUdeviceptr);
 
-static int t_proc_address(void)
-{
+static int t_proc_address(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     void *pa = NULL, *pf = NULL;
@@ -736,25 +738,26 @@ static int t_proc_address(void)
      * CUDA_ERROR_NOT_FOUND, so either code is accepted, the pointer and status are not. */
     fn = (void *)&st;
     CUresult r = cuGetProcAddress("cuNoSuchEntryPoint", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &st);
-    EXPECT((r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_FOUND) && fn == NULL && st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND,
+    EXPECT((r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_FOUND) && fn == NULL &&
+               st == CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND,
            "unknown symbol: %s, pfn %p, status %d", errname(r), fn, (int)st);
     fn = (void *)&st;
-    r = cuGetProcAddress("cuFuncGetParamInfo", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &st); /* added in 12.4 */
+    r = cuGetProcAddress("cuFuncGetParamInfo", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT,
+                         &st); /* added in 12.4 */
     EXPECT((r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_FOUND) && fn == NULL &&
                st == CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT,
            "cuFuncGetParamInfo@12000: %s, pfn %p, status %d", errname(r), fn, (int)st);
     int drv = 0;
     OK(cuDriverGetVersion(&drv));
     /* Asking for a version newer than the driver: documented CUDA_ERROR_INVALID_VALUE. */
-    EXPECT_CU(cuGetProcAddress("cuMemAlloc", &fn, drv + 1000, CU_GET_PROC_ADDRESS_DEFAULT, &st), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuGetProcAddress("cuMemAlloc", &fn, drv + 1000, CU_GET_PROC_ADDRESS_DEFAULT, &st),
+              CUDA_ERROR_INVALID_VALUE);
     primary_end(dev);
     return 0;
 }
 
-
 /* Every device: its own primary context, a launch, and results; contexts and pointers differ. */
-static int t_multi_device(void)
-{
+static int t_multi_device(void) {
     int n = 0;
     OK(cuDeviceGetCount(&n));
     CUcontext ctxs[8] = {NULL};
@@ -810,30 +813,26 @@ typedef struct thread_job {
     CUresult r;
 } thread_job;
 
-static void *thread_main(void *arg)
-{
+static void *thread_main(void *arg) {
     thread_job *j = arg;
     j->seen_before = (CUcontext)1;
     j->r = cuCtxGetCurrent(&j->seen_before);
-    if (j->r != CUDA_SUCCESS)
-        return NULL;
+    if (j->r != CUDA_SUCCESS) return NULL;
     CUstream s;
-    if ((j->r = cuCtxSetCurrent(j->ctx)) != CUDA_SUCCESS || (j->r = cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS)
+    if ((j->r = cuCtxSetCurrent(j->ctx)) != CUDA_SUCCESS ||
+        (j->r = cuStreamCreate(&s, CU_STREAM_NON_BLOCKING)) != CUDA_SUCCESS)
         return NULL;
     void *args[] = {&j->buf, &j->buf, &j->buf, &j->n};
     for (int rep = 0; rep < 3 && j->r == CUDA_SUCCESS; ++rep) /* doubles the buffer three times */
         j->r = cuLaunchKernel(j->f, (unsigned)(j->n + 127) / 128, 1, 1, 128, 1, 1, 0, s, args, NULL);
-    if (j->r == CUDA_SUCCESS)
-        j->r = cuStreamSynchronize(s);
+    if (j->r == CUDA_SUCCESS) j->r = cuStreamSynchronize(s);
     CUresult r2 = cuStreamDestroy(s);
-    if (j->r == CUDA_SUCCESS)
-        j->r = r2;
+    if (j->r == CUDA_SUCCESS) j->r = r2;
     return NULL;
 }
 
 /* The current context is per host thread; two threads launch into one context concurrently. */
-static int t_threads(void)
-{
+static int t_threads(void) {
     CUdevice dev;
     CUmodule m;
     CUfunction f;
@@ -880,18 +879,15 @@ typedef struct host_fn_state {
     float seen;
 } host_fn_state;
 
-static void CUDA_CB host_fn(void *p)
-{
+static void CUDA_CB host_fn(void *p) {
     host_fn_state *st = p;
-    if (st->count < 4)
-        st->order[st->count] = st->count + 1;
+    if (st->count < 4) st->order[st->count] = st->count + 1;
     st->count++;
     st->seen = st->probe[0];
 }
 
 /* cuLaunchHostFunc runs in stream order: after the copy before it, before the work after it. */
-static int t_host_func(void)
-{
+static int t_host_func(void) {
     CUdevice dev;
     CUstream s;
     OK(primary_begin(&dev));
@@ -915,8 +911,7 @@ static int t_host_func(void)
 }
 
 /* Page-locked host memory, cuMemcpy on unified addresses and pointer attributes. */
-static int t_host_memory(void)
-{
+static int t_host_memory(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     void *pinned = NULL, *pinned2 = NULL;
@@ -956,8 +951,7 @@ static int t_host_memory(void)
 }
 
 /* Context limits, opt-in dynamic shared memory and cuLaunchKernelEx. */
-static int t_launch_config(void)
-{
+static int t_launch_config(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     size_t stack = 0;
@@ -991,7 +985,8 @@ static int t_launch_config(void)
     unsigned block = 256, need = 256 * 12;
     unsigned big = 80 * 1024; /* more than the 48 KiB default, needs the opt-in */
     if (optin >= (int)big) {
-        EXPECT_CU(cuLaunchKernel(f, N / 256, 1, 1, block, 1, 1, big, NULL, args, NULL), CUDA_ERROR_INVALID_VALUE);
+        EXPECT_CU(cuLaunchKernel(f, N / 256, 1, 1, block, 1, 1, big, NULL, args, NULL),
+                  CUDA_ERROR_INVALID_VALUE);
         OK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)big));
         int v = 0;
         OK(cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, f));
@@ -1028,8 +1023,7 @@ static int t_launch_config(void)
 typedef CUresult (*occupancy_fn)(int *, CUfunction, int, size_t);
 
 /* Occupancy through cuGetProcAddress, the way the worker resolves every entry point. */
-static int t_occupancy(void)
-{
+static int t_occupancy(void) {
     CUdevice dev;
     CUmodule m;
     CUfunction f;
@@ -1038,9 +1032,11 @@ static int t_occupancy(void)
     OK(cuModuleGetFunction(&f, m, "vector_add"));
     void *fn = NULL;
     CUdriverProcAddressQueryResult st;
-    CUresult r = cuGetProcAddress("cuOccupancyMaxActiveBlocksPerMultiprocessor", &fn, 6050, CU_GET_PROC_ADDRESS_DEFAULT, &st);
-    EXPECT(r == CUDA_SUCCESS && fn != NULL, "cuOccupancyMaxActiveBlocksPerMultiprocessor is not provided (%s, status %d)",
-           errname(r), (int)st);
+    CUresult r = cuGetProcAddress("cuOccupancyMaxActiveBlocksPerMultiprocessor", &fn, 6050,
+                                  CU_GET_PROC_ADDRESS_DEFAULT, &st);
+    EXPECT(r == CUDA_SUCCESS && fn != NULL,
+           "cuOccupancyMaxActiveBlocksPerMultiprocessor is not provided (%s, status %d)", errname(r),
+           (int)st);
     occupancy_fn occ;
     memcpy(&occ, &fn, sizeof fn);
     int blocks = 0;
@@ -1052,8 +1048,7 @@ static int t_occupancy(void)
 }
 
 /* Hundreds of dependent launches on one stream: y += x each time, in order, nothing lost. */
-static int t_many_launches(void)
-{
+static int t_many_launches(void) {
     CUdevice dev;
     CUmodule m;
     CUfunction f;
@@ -1096,8 +1091,7 @@ static int t_many_launches(void)
 }
 
 /* A 256 MiB allocation: accounted in cuMemGetInfo, writable to its last byte, given back on free. */
-static int t_large_alloc(void)
-{
+static int t_large_alloc(void) {
     CUdevice dev;
     OK(primary_begin(&dev));
     const size_t big = (size_t)256 << 20;
@@ -1106,7 +1100,8 @@ static int t_large_alloc(void)
     CUdeviceptr p;
     OK(cuMemAlloc(&p, big));
     OK(cuMemGetInfo(&free1, &total));
-    EXPECT(free1 + big <= free0, "free memory went from %zu to %zu after a %zu-byte allocation", free0, free1, big);
+    EXPECT(free1 + big <= free0, "free memory went from %zu to %zu after a %zu-byte allocation", free0, free1,
+           big);
     OK(cuMemsetD32(p, 0xa5a5a5a5u, big / 4));
     uint32_t tail[4] = {1, 2, 3, 4}, back[4] = {0};
     OK(cuMemcpyHtoD(p + big - 8, tail, 8));
@@ -1131,16 +1126,14 @@ typedef struct async_cb {
     CUresult status;
 } async_cb;
 
-static void CUDA_CB async_cb_fn(CUstream s, CUresult status, void *user)
-{
+static void CUDA_CB async_cb_fn(CUstream s, CUresult status, void *user) {
     (void)s;
     async_cb *cb = user;
     cb->calls++;
     cb->status = status;
 }
 
-static int t_async_errors(void)
-{
+static int t_async_errors(void) {
     CUdevice dev;
     CUcontext a, b;
     OK(cuDeviceGet(&dev, 0));
@@ -1165,13 +1158,13 @@ static int t_async_errors(void)
     OK(cuLaunchKernel(f, 4, 1, 1, 256, 1, 1, 0, s, args, NULL));
     async_cb cb = {0, CUDA_SUCCESS};
     CUresult add = cuStreamAddCallback(s, async_cb_fn, &cb, 0);
-    EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_ILLEGAL_ADDRESS, "cuStreamAddCallback returned %s", errname(add));
+    EXPECT(add == CUDA_SUCCESS || add == CUDA_ERROR_ILLEGAL_ADDRESS, "cuStreamAddCallback returned %s",
+           errname(add));
     EXPECT_CU(cuStreamSynchronize(s), CUDA_ERROR_ILLEGAL_ADDRESS);
     if (add == CUDA_SUCCESS)
-        EXPECT(cb.calls == 1 && cb.status == CUDA_ERROR_ILLEGAL_ADDRESS, "callback ran %d times, status %s", cb.calls,
-               errname(cb.status));
-    if (!g_gpu)
-        EXPECT(add == CUDA_SUCCESS, "cudaemu refused the callback behind the fault");
+        EXPECT(cb.calls == 1 && cb.status == CUDA_ERROR_ILLEGAL_ADDRESS, "callback ran %d times, status %s",
+               cb.calls, errname(cb.status));
+    if (!g_gpu) EXPECT(add == CUDA_SUCCESS, "cudaemu refused the callback behind the fault");
     EXPECT_CU(cuStreamQuery(s), CUDA_ERROR_ILLEGAL_ADDRESS);
     EXPECT_CU(cuEventRecord(ev, s), CUDA_ERROR_ILLEGAL_ADDRESS);
     EXPECT_CU(cuEventSynchronize(ev), CUDA_ERROR_ILLEGAL_ADDRESS);
@@ -1211,7 +1204,8 @@ static int t_async_errors(void)
         void *vargs[] = {&da, &db, &dc, &nn};
         OK(cuLaunchKernel(fv, 1, 1, 1, 64, 1, 1, 0, NULL, vargs, NULL));
         OK(cuMemcpyDtoH(hc, dc, sizeof hc));
-        for (int i = 0; i < 64; i++) EXPECT(hc[i] == ha[i] + hb[i], "vector_add[%d] = %g in the other context", i, (double)hc[i]);
+        for (int i = 0; i < 64; i++)
+            EXPECT(hc[i] == ha[i] + hb[i], "vector_add[%d] = %g in the other context", i, (double)hc[i]);
         OK(cuCtxPopCurrent(&cur));
         EXPECT(cur == b, "popped another context");
     }
@@ -1220,9 +1214,11 @@ static int t_async_errors(void)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
-    static const struct { const char *name; int (*fn)(void); } tests[] = {
+int main(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        int (*fn)(void);
+    } tests[] = {
         {"not_initialized", t_not_initialized}, /* must run first */
         {"init", t_init},
         {"version", t_version},
@@ -1281,8 +1277,7 @@ int main(int argc, char **argv)
     g_vector_add_ptx = read_ptx("vector_add.sm_75.ptx");
     g_matmul_ptx = read_ptx("matmul_tiled.sm_75.ptx");
     g_param_ptx = read_ptx("param_struct.sm_75.ptx");
-    if (!g_vector_add_ptx || !g_matmul_ptx || !g_param_ptx)
-        return 2;
+    if (!g_vector_add_ptx || !g_matmul_ptx || !g_param_ptx) return 2;
     if (!selected)
         memset(want, 1, sizeof want);
     else if (!want[0] && cuInit(0) != CUDA_SUCCESS) {
@@ -1292,8 +1287,7 @@ int main(int argc, char **argv)
 
     int failed = 0, ran = 0;
     for (size_t i = 0; i < ntests; ++i) {
-        if (!want[i])
-            continue;
+        if (!want[i]) continue;
         ++ran;
         g_why[0] = '\0';
         int rc = tests[i].fn();

@@ -11,7 +11,6 @@
 #include "check.h"
 #include "proc.h"
 
-
 static const char ADD_GLOBAL_PTX[] =
     ".version 7.0\n.target sm_70\n.address_size 64\n"
     ".visible .global .align 4 .u32 g_value;\n"

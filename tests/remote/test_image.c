@@ -9,7 +9,6 @@
 #include "errmap.h"
 #include "image.h"
 
-
 static void put(unsigned char *p, uint64_t v, int n) {
     for (int i = 0; i < n; i++)
         p[i] = (unsigned char)(v >> (8 * i));

@@ -11,7 +11,6 @@
 #include "check.h"
 #include "queue.h"
 
-
 /* ---- the fake transport: a job list with scripted outcomes ---- */
 #define MAX_JOBS 512
 typedef struct fake_job {

@@ -15,33 +15,30 @@
 
 extern uint64_t g_emu_thread_instrs; /* interpreter counter (src/cudaemu/interp.c) */
 
-#define CK(call)                                                                            \
-    do {                                                                                    \
-        CUresult r_ = (call);                                                               \
-        if (r_ != CUDA_SUCCESS) {                                                           \
-            const char *n_ = NULL;                                                          \
-            cuGetErrorName(r_, &n_);                                                        \
-            fprintf(stderr, "lepton-bench-emu: %s failed: %s\n", #call, n_ ? n_ : "?");     \
-            exit(1);                                                                        \
-        }                                                                                   \
+#define CK(call)                                                                                             \
+    do {                                                                                                     \
+        CUresult r_ = (call);                                                                                \
+        if (r_ != CUDA_SUCCESS) {                                                                            \
+            const char *n_ = NULL;                                                                           \
+            cuGetErrorName(r_, &n_);                                                                         \
+            fprintf(stderr, "lepton-bench-emu: %s failed: %s\n", #call, n_ ? n_ : "?");                      \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
-static double now_s(void)
-{
+static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double cpu_s(void)
-{
+static double cpu_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static char *read_file(const char *path)
-{
+static char *read_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     size_t cap = 1 << 16, n = 0;
@@ -66,25 +63,26 @@ static char *read_file(const char *path)
 /* Native baselines: the same loops, compiled by the host compiler. volatile sinks keep them. */
 static volatile float g_sink;
 
-static double native_vadd(const float *a, const float *b, float *c, int n, int reps)
-{
+static double native_vadd(const float *a, const float *b, float *c, int n, int reps) {
     double t0 = now_s();
     for (int r = 0; r < reps; r++) {
-        for (int i = 0; i < n; i++) c[i] = a[i] + b[i];
+        for (int i = 0; i < n; i++)
+            c[i] = a[i] + b[i];
         g_sink = c[r % n];
     }
     return now_s() - t0;
 }
 
-static double native_reduce(const float *in, float *out, int n, int reps)
-{
+static double native_reduce(const float *in, float *out, int n, int reps) {
     float s[256];
     double t0 = now_s();
     for (int r = 0; r < reps; r++) {
         for (int blk = 0; blk < n / 256; blk++) {
-            for (int t = 0; t < 256; t++) s[t] = in[blk * 256 + t];
+            for (int t = 0; t < 256; t++)
+                s[t] = in[blk * 256 + t];
             for (int k = 128; k > 0; k >>= 1)
-                for (int t = 0; t < k; t++) s[t] += s[t + k];
+                for (int t = 0; t < k; t++)
+                    s[t] += s[t + k];
             out[blk] = s[0];
         }
         g_sink = out[r % (n / 256)];
@@ -92,18 +90,17 @@ static double native_reduce(const float *in, float *out, int n, int reps)
     return now_s() - t0;
 }
 
-static void emit(const char *metric, double value, double baseline)
-{
-    printf("{\"scenario\": \"emu\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": %.4g, \"ratio\": %.4g, "
-           "\"target\": \">= 1e8 per core\"}\n",
-           metric, value, baseline, baseline > 0 ? value / baseline : 0.0);
+static void emit(const char *metric, double value, double baseline) {
+    printf(
+        "{\"scenario\": \"emu\", \"metric\": \"%s\", \"value\": %.4g, \"baseline\": %.4g, \"ratio\": %.4g, "
+        "\"target\": \">= 1e8 per core\"}\n",
+        metric, value, baseline, baseline > 0 ? value / baseline : 0.0);
     fflush(stdout);
 }
 
 /* One launch of bench_matmul on n x n matrices, checked
  * against a host product of the same float operations in the same order. Returns wall seconds. */
-static double run_matmul(const char *ptx, int n, const char *label)
-{
+static double run_matmul(const char *ptx, int n, const char *label) {
     CUdevice dev;
     CUcontext ctx;
     CUmodule mod;
@@ -136,7 +133,8 @@ static double run_matmul(const char *ptx, int n, const char *label)
     for (int r = 0; r < n; r += 37)
         for (int col = 0; col < n; col += 29) {
             float acc = 0.0f;
-            for (int k = 0; k < n; k++) acc = __builtin_fmaf(a[(size_t)r * n + k], b[(size_t)k * n + col], acc);
+            for (int k = 0; k < n; k++)
+                acc = __builtin_fmaf(a[(size_t)r * n + k], b[(size_t)k * n + col], acc);
             if (acc != c[(size_t)r * n + col]) {
                 fprintf(stderr, "lepton-bench-emu: matmul (%s) wrong at (%d,%d): %g vs %g\n", label, r, col,
                         (double)c[(size_t)r * n + col], (double)acc);
@@ -155,19 +153,21 @@ static double run_matmul(const char *ptx, int n, const char *label)
 }
 
 /* The matmul in a child process, so that it sees CUDAEMU_THREADS as given (or unset). */
-static int matmul_child(const char *ptx, int n, const char *threads)
-{
+static int matmul_child(const char *ptx, int n, const char *threads) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) return -1;
     if (pid == 0) {
-        if (threads) setenv("CUDAEMU_THREADS", threads, 1);
-        else unsetenv("CUDAEMU_THREADS");
+        if (threads)
+            setenv("CUDAEMU_THREADS", threads, 1);
+        else
+            unsetenv("CUDAEMU_THREADS");
         const char *label = threads ? "threads_1" : "default_threads";
         double t = run_matmul(ptx, n, label);
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        printf("{\"scenario\": \"emu\", \"metric\": \"matmul%d_wall_s_%s\", \"value\": %.4g, \"online_cpus\": %ld}\n", n,
-               label, t, cpus);
+        printf("{\"scenario\": \"emu\", \"metric\": \"matmul%d_wall_s_%s\", \"value\": %.4g, "
+               "\"online_cpus\": %ld}\n",
+               n, label, t, cpus);
         fflush(stdout);
         _exit(0);
     }
@@ -176,15 +176,18 @@ static int matmul_child(const char *ptx, int n, const char *threads)
     return 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int quick = 0, matmul = 1, matmul1 = 1, only_matmul = 0;
     const char *ptx_path = BENCH_EMU_PTX;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0) quick = 1;
-        else if (strcmp(argv[i], "--no-matmul") == 0) matmul = 0;
-        else if (strcmp(argv[i], "--matmul-only") == 0) only_matmul = 1;
-        else if (strcmp(argv[i], "--ptx") == 0 && i + 1 < argc) ptx_path = argv[++i];
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--no-matmul") == 0)
+            matmul = 0;
+        else if (strcmp(argv[i], "--matmul-only") == 0)
+            only_matmul = 1;
+        else if (strcmp(argv[i], "--ptx") == 0 && i + 1 < argc)
+            ptx_path = argv[++i];
         else {
             fprintf(stderr, "usage: lepton-bench-emu [--quick] [--no-matmul] [--matmul-only] [--ptx FILE]\n");
             return 2;
@@ -243,7 +246,8 @@ int main(int argc, char **argv)
     CK(cuLaunchKernel(fvadd, blocks, 1, 1, 256, 1, 1, 0, NULL, vargs, NULL)); /* warm-up */
     uint64_t i0 = g_emu_thread_instrs;
     double t0 = now_s(), c0 = cpu_s();
-    for (int r = 0; r < reps; r++) CK(cuLaunchKernel(fvadd, blocks, 1, 1, 256, 1, 1, 0, NULL, vargs, NULL));
+    for (int r = 0; r < reps; r++)
+        CK(cuLaunchKernel(fvadd, blocks, 1, 1, 256, 1, 1, 0, NULL, vargs, NULL));
     CK(cuCtxSynchronize());
     double t_emu = now_s() - t0, c_emu = cpu_s() - c0;
     double instrs = (double)(g_emu_thread_instrs - i0);
@@ -263,7 +267,8 @@ int main(int argc, char **argv)
     i0 = g_emu_thread_instrs;
     t0 = now_s();
     c0 = cpu_s();
-    for (int r = 0; r < reps; r++) CK(cuLaunchKernel(fred, blocks, 1, 1, 256, 1, 1, 0, NULL, rargs, NULL));
+    for (int r = 0; r < reps; r++)
+        CK(cuLaunchKernel(fred, blocks, 1, 1, 256, 1, 1, 0, NULL, rargs, NULL));
     CK(cuCtxSynchronize());
     t_emu = now_s() - t0;
     c_emu = cpu_s() - c0;
@@ -272,13 +277,15 @@ int main(int argc, char **argv)
     native_reduce(a, c, n, 1);
     for (unsigned k = 0; k < blocks; k++)
         if (part[k] != c[k]) {
-            fprintf(stderr, "lepton-bench-emu: reduction wrong in block %u (%g vs %g)\n", k, (double)part[k], (double)c[k]);
+            fprintf(stderr, "lepton-bench-emu: reduction wrong in block %u (%g vs %g)\n", k, (double)part[k],
+                    (double)c[k]);
             return 1;
         }
     t_nat = native_reduce(a, c, n, reps * 20) / 20.0;
     emit("reduce_thread_instr_per_s", instrs / t_emu, instrs / t_nat);
     emit("reduce_thread_instr_per_cpu_s", instrs / c_emu, instrs / t_nat);
-    printf("{\"scenario\": \"emu\", \"metric\": \"reduce_ns_per_thread_instr_cpu\", \"value\": %.4g}\n", 1e9 * c_emu / instrs);
+    printf("{\"scenario\": \"emu\", \"metric\": \"reduce_ns_per_thread_instr_cpu\", \"value\": %.4g}\n",
+           1e9 * c_emu / instrs);
 
     CK(cuMemFree(da));
     CK(cuMemFree(db));

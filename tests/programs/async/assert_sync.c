@@ -5,8 +5,7 @@
  * runs a correct kernel. */
 #include "async_common.h"
 
-int main(void)
-{
+int main(void) {
     CUdevice dev;
     CUcontext ctx = make_context_dev(&dev);
     CUmodule m = load_module();
@@ -15,7 +14,8 @@ int main(void)
 
     enum { N = 256 };
     int v[N];
-    for (int i = 0; i < N; i++) v[i] = i + 1;
+    for (int i = 0; i < N; i++)
+        v[i] = i + 1;
     CUdeviceptr dv;
     CHECK(cuMemAlloc(&dv, sizeof v));
     CHECK(cuMemcpyHtoD(dv, v, sizeof v));
@@ -36,7 +36,7 @@ int main(void)
     REQUIRE_CU(sync, CUDA_ERROR_ASSERT);
     /* the device printf of the failing launch was written by the time the error was reported */
     REQUIRE(strstr(printed, "check_positive: block 1 checks 256 values") != NULL,
-           "device printf output missing before cuCtxSynchronize returned: [%s]", printed);
+            "device printf output missing before cuCtxSynchronize returned: [%s]", printed);
     free(printed);
 
     /* sticky: the context answers the same error */

@@ -9,8 +9,7 @@
 
 #include <unistd.h>
 
-static inline CUmodule load_module(void)
-{
+static inline CUmodule load_module(void) {
     char *ptx = read_file(ASYNC_PTX, NULL); /* the PTX nvcc built from async_kernels.cu */
     CUmodule m;
     CHECK(cuModuleLoadData(&m, ptx));
@@ -19,11 +18,11 @@ static inline CUmodule load_module(void)
 }
 
 /* out = 3 * in + 1 on the current context, compared with the host: the context works. */
-static inline void scale_works(CUmodule m, const char *when)
-{
+static inline void scale_works(CUmodule m, const char *when) {
     enum { N = 1000 };
     float in[N], out[N];
-    for (int i = 0; i < N; i++) in[i] = (float)i * 0.5f - 100.0f;
+    for (int i = 0; i < N; i++)
+        in[i] = (float)i * 0.5f - 100.0f;
     CUfunction f;
     CHECK(cuModuleGetFunction(&f, m, "scale"));
     CUdeviceptr din, dout;
@@ -38,7 +37,7 @@ static inline void scale_works(CUmodule m, const char *when)
     CHECK(cuMemcpyDtoH(out, dout, sizeof out));
     for (int i = 0; i < N; i++)
         REQUIRE(out[i] == 3.0f * in[i] + 1.0f, "%s: out[%d] = %g, want %g", when, i, (double)out[i],
-               (double)(3.0f * in[i] + 1.0f));
+                (double)(3.0f * in[i] + 1.0f));
     CHECK(cuMemFree(din));
     CHECK(cuMemFree(dout));
 }
@@ -50,8 +49,7 @@ typedef struct capture {
     FILE *tmp;
 } capture;
 
-static inline void capture_begin(capture *c, int fd)
-{
+static inline void capture_begin(capture *c, int fd) {
     fflush(fd == 1 ? stdout : stderr);
     c->fd = fd;
     c->tmp = tmpfile();
@@ -60,8 +58,7 @@ static inline void capture_begin(capture *c, int fd)
     REQUIRE(c->saved >= 0 && dup2(fileno(c->tmp), fd) >= 0, "cannot redirect fd %d", fd);
 }
 
-static inline char *capture_end(capture *c)
-{
+static inline char *capture_end(capture *c) {
     fflush(c->fd == 1 ? stdout : stderr);
     dup2(c->saved, c->fd);
     close(c->saved);

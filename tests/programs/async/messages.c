@@ -16,21 +16,19 @@ static const char bad_ptx[] = ".version 7.0\n"
                               "}\n";
 
 /* Each line of the log that starts with "cudaemu: " goes on with an entry point ("cu..."). */
-static void check_log_lines(const char *log)
-{
+static void check_log_lines(const char *log) {
     REQUIRE(!strstr(log, "cudaemu: cudaemu:"), "doubled prefix in the log:\n%s", log);
     for (const char *l = log; *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
         if (len >= 9 && !strncmp(l, "cudaemu: ", 9))
             REQUIRE(len > 11 && l[9] == 'c' && l[10] == 'u' && l[11] >= 'A' && l[11] <= 'Z',
-                   "log line without an entry point: %.*s", (int)len, l);
+                    "log line without an entry point: %.*s", (int)len, l);
         l += len + (nl ? 1 : 0);
     }
 }
 
-static int has_line(const char *log, const char *a, const char *b)
-{
+static int has_line(const char *log, const char *a, const char *b) {
     for (const char *l = log; l && *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
@@ -42,8 +40,7 @@ static int has_line(const char *log, const char *a, const char *b)
     return 0;
 }
 
-int main(void)
-{
+int main(void) {
     int on_cudaemu = programs_on_cudaemu();
     setenv("CUDAEMU_LOG", "1", 1);
     CUdevice dev;
@@ -68,7 +65,8 @@ int main(void)
     CHECK(cuMemAlloc(&dout, 64 * sizeof(int)));
     CHECK(cuMemAlloc(&didx, 64 * sizeof(int)));
     int idx[64];
-    for (int i = 0; i < 64; i++) idx[i] = i == 9 ? 1 << 30 : i;
+    for (int i = 0; i < 64; i++)
+        idx[i] = i == 9 ? 1 << 30 : i;
     CHECK(cuMemcpyHtoD(didx, idx, sizeof idx));
     int n = 64;
     void *args[] = {&dout, &didx, &n};
@@ -91,15 +89,17 @@ int main(void)
     if (on_cudaemu) {
         REQUIRE_CU(relf, CUDA_ERROR_NO_BINARY_FOR_GPU);
         REQUIRE(has_line(log, "cudaemu: cuModuleLoadData", "PTX line 7: unsupported instruction"),
-               "no log line for the bad PTX");
+                "no log line for the bad PTX");
         REQUIRE(has_line(log, "cudaemu: cuModuleLoadData", "needs PTX"), "no log line for the ELF image");
-        REQUIRE(has_line(log, "cudaemu: cuLaunchKernel: ", "zero dimension"), "no log line for the zero grid");
+        REQUIRE(has_line(log, "cudaemu: cuLaunchKernel: ", "zero dimension"),
+                "no log line for the zero grid");
         REQUIRE(has_line(log, "cudaemu: cuLaunchKernel: kernel scatter: ", "PTX line"),
-               "no log line for the fault naming its PTX line");
-        REQUIRE(has_line(log, "cudaemu: cuCtxSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS", "cuDevicePrimaryCtxReset"),
-               "no log line for the error at cuCtxSynchronize");
+                "no log line for the fault naming its PTX line");
+        REQUIRE(
+            has_line(log, "cudaemu: cuCtxSynchronize: CUDA_ERROR_ILLEGAL_ADDRESS", "cuDevicePrimaryCtxReset"),
+            "no log line for the error at cuCtxSynchronize");
         REQUIRE(has_line(log, "cudaemu: cuMemAlloc", "kernel scatter"),
-               "the sticky refusal of cuMemAlloc does not say which kernel failed");
+                "the sticky refusal of cuMemAlloc does not say which kernel failed");
     }
     free(log);
     CHECK(cuDevicePrimaryCtxReset(dev));

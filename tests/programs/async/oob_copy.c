@@ -6,8 +6,7 @@
  * cuDevicePrimaryCtxReset then gives a primary context that works. */
 #include "async_common.h"
 
-int main(void)
-{
+int main(void) {
     CUdevice dev;
     CUcontext ctx = make_context_dev(&dev);
     CUmodule m = load_module();
@@ -17,7 +16,8 @@ int main(void)
 
     enum { N = 512 };
     int idx[N], out[N];
-    for (int i = 0; i < N; i++) idx[i] = N - 1 - i; /* a permutation: in bounds */
+    for (int i = 0; i < N; i++)
+        idx[i] = N - 1 - i; /* a permutation: in bounds */
     CUdeviceptr didx, dout, spare;
     CHECK(cuMemAlloc(&didx, sizeof idx));
     CHECK(cuMemAlloc(&dout, sizeof out));
@@ -27,7 +27,8 @@ int main(void)
     void *args[] = {&dout, &didx, &n};
     CHECK(cuLaunchKernel(scatter, N / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
     CHECK(cuMemcpyDtoH(out, dout, sizeof out));
-    for (int i = 0; i < N; i++) REQUIRE(out[N - 1 - i] == i, "out[%d] = %d, want %d", N - 1 - i, out[N - 1 - i], i);
+    for (int i = 0; i < N; i++)
+        REQUIRE(out[N - 1 - i] == i, "out[%d] = %d, want %d", N - 1 - i, out[N - 1 - i], i);
 
     idx[300] = 1 << 30; /* 4 GiB past the start of a 2 KiB buffer */
     CHECK(cuMemcpyHtoD(didx, idx, sizeof idx));

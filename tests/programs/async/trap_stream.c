@@ -11,8 +11,7 @@ typedef struct cb_state {
     CUresult status;
 } cb_state;
 
-static void CUDA_CB on_done(CUstream s, CUresult status, void *user)
-{
+static void CUDA_CB on_done(CUstream s, CUresult status, void *user) {
     (void)s;
     cb_state *st = user;
     st->calls++;
@@ -21,8 +20,7 @@ static void CUDA_CB on_done(CUstream s, CUresult status, void *user)
 
 static void CUDA_CB host_fn(void *user) { ++*(int *)user; }
 
-int main(void)
-{
+int main(void) {
     CUdevice dev;
     CUcontext ctx;
     CHECK(cuInit(0));
@@ -48,7 +46,8 @@ int main(void)
     CHECK(cuStreamSynchronize(s));
     int got[T];
     CHECK(cuMemcpyDtoH(got, out, sizeof got));
-    for (int i = 0; i < T; i++) REQUIRE(got[i] == i, "out[%d] = %d, want %d", i, got[i], i);
+    for (int i = 0; i < T; i++)
+        REQUIRE(got[i] == i, "out[%d] = %d, want %d", i, got[i], i);
 
     CHECK(cuMemsetD32(flag, 1, 1));
     CHECK(cuEventRecord(before, s));
@@ -57,16 +56,17 @@ int main(void)
      * may succeed or answer the error; either way waiting for it reports the error. Likewise a
      * callback is either accepted and later told the error, or refused with it. */
     CUresult rec = cuEventRecord(after, s);
-    REQUIRE(rec == CUDA_SUCCESS || rec == CUDA_ERROR_LAUNCH_FAILED, "cuEventRecord returned %s", cu_name(rec));
+    REQUIRE(rec == CUDA_SUCCESS || rec == CUDA_ERROR_LAUNCH_FAILED, "cuEventRecord returned %s",
+            cu_name(rec));
     cb_state cb = {0, CUDA_SUCCESS};
     CUresult add = cuStreamAddCallback(s, on_done, &cb, 0);
     REQUIRE(add == CUDA_SUCCESS || add == CUDA_ERROR_LAUNCH_FAILED, "cuStreamAddCallback returned %s",
-           cu_name(add));
+            cu_name(add));
     REQUIRE_CU(cuStreamSynchronize(s), CUDA_ERROR_LAUNCH_FAILED);
     if (add == CUDA_SUCCESS)
         REQUIRE(cb.calls == 1 && cb.status == CUDA_ERROR_LAUNCH_FAILED,
-               "the stream callback ran %d times with status %s, want once with CUDA_ERROR_LAUNCH_FAILED",
-               cb.calls, cu_name(cb.status));
+                "the stream callback ran %d times with status %s, want once with CUDA_ERROR_LAUNCH_FAILED",
+                cb.calls, cu_name(cb.status));
     else
         REQUIRE(cb.calls == 0, "a refused callback ran");
 
@@ -82,7 +82,8 @@ int main(void)
      * cuStreamAddCallback); whether the enqueue itself is refused is the driver's choice */
     int hf = 0;
     CUresult hr = cuLaunchHostFunc(s, host_fn, &hf);
-    REQUIRE(hr == CUDA_SUCCESS || hr == CUDA_ERROR_LAUNCH_FAILED, "cuLaunchHostFunc returned %s", cu_name(hr));
+    REQUIRE(hr == CUDA_SUCCESS || hr == CUDA_ERROR_LAUNCH_FAILED, "cuLaunchHostFunc returned %s",
+            cu_name(hr));
     (void)cuStreamSynchronize(s);
     REQUIRE(hf == 0, "a host function enqueued after the error ran");
 

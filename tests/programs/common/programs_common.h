@@ -21,8 +21,7 @@
 __attribute__((unused)) static int g_failures;
 
 /* The name of r, or "(unknown CUresult)". */
-static inline const char *cu_name(CUresult r)
-{
+static inline const char *cu_name(CUresult r) {
     const char *s = NULL;
     return cuGetErrorName(r, &s) == CUDA_SUCCESS && s ? s : "(unknown CUresult)";
 }
@@ -30,24 +29,24 @@ static inline const char *cu_name(CUresult r)
 /* The checks below: a CUresult call that must return `want`, and a condition with an optional
  * printf-style message ("file:line: expected cond[: message]"); on failure each prints one line and
  * does `on_fail` (exit, or count). `text` is the check as written. */
-#define PC_CU_(call, text, want, on_fail)                                                              \
-    do {                                                                                               \
-        CUresult check_r_ = (call), check_w_ = (want);                                                 \
-        if (check_r_ != check_w_) {                                                                    \
-            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s\n", __FILE__, __LINE__, text,          \
-                    cu_name(check_r_), (int)check_r_, cu_name(check_w_));                              \
-            on_fail;                                                                                   \
-        }                                                                                              \
+#define PC_CU_(call, text, want, on_fail)                                                                    \
+    do {                                                                                                     \
+        CUresult check_r_ = (call), check_w_ = (want);                                                       \
+        if (check_r_ != check_w_) {                                                                          \
+            fprintf(stderr, "%s:%d: %s returned %s (%d), want %s\n", __FILE__, __LINE__, text,               \
+                    cu_name(check_r_), (int)check_r_, cu_name(check_w_));                                    \
+            on_fail;                                                                                         \
+        }                                                                                                    \
     } while (0)
 
-#define PC_COND_(ok, text, on_fail, ...)                                                               \
-    do {                                                                                               \
-        if (!(ok)) {                                                                                   \
-            fprintf(stderr, "%s:%d: expected %s", __FILE__, __LINE__, text);                           \
-            __VA_OPT__(fputs(": ", stderr); fprintf(stderr, __VA_ARGS__);)                             \
-            fputc('\n', stderr);                                                                       \
-            on_fail;                                                                                   \
-        }                                                                                              \
+#define PC_COND_(ok, text, on_fail, ...)                                                                     \
+    do {                                                                                                     \
+        if (!(ok)) {                                                                                         \
+            fprintf(stderr, "%s:%d: expected %s", __FILE__, __LINE__, text);                                 \
+            __VA_OPT__(fputs(": ", stderr); fprintf(stderr, __VA_ARGS__);)                                   \
+            fputc('\n', stderr);                                                                             \
+            on_fail;                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 /* A call that must succeed. */
@@ -63,28 +62,27 @@ static inline const char *cu_name(CUresult r)
 
 /* A call of a toolkit library (NVRTC, libNVVM) that must return `ok`; describe(status) names what it
  * returned. */
-#define CHECK_STATUS(call, ok, describe)                                                               \
-    do {                                                                                               \
-        int status_ = (int)(call);                                                                     \
-        if (status_ != (int)(ok)) {                                                                    \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, describe(status_));          \
-            exit(1);                                                                                   \
-        }                                                                                              \
+#define CHECK_STATUS(call, ok, describe)                                                                     \
+    do {                                                                                                     \
+        int status_ = (int)(call);                                                                           \
+        if (status_ != (int)(ok)) {                                                                          \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, describe(status_));                \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 #define NVRTC_CHECK(call) CHECK_STATUS(call, NVRTC_SUCCESS, nvrtcGetErrorString)
 #define NVVM_CHECK(call) CHECK_STATUS(call, NVVM_SUCCESS, nvvmGetErrorString)
 
 /* What begins an NVVM IR module for libNVVM: the data layout and target triple of 64-bit NVPTX. */
-#define NVVM_IR_HEADER                                                                                 \
-    "target datalayout = "                                                                             \
-    "\"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-"        \
-    "v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"                                                   \
+#define NVVM_IR_HEADER                                                                                       \
+    "target datalayout = "                                                                                   \
+    "\"e-p:64:64:64-i1:8:8-i8:8:8-i16:16:16-i32:32:32-i64:64:64-f32:32:32-f64:64:64-v16:16:16-"              \
+    "v32:32:32-v64:64:64-v128:128:128-n16:32:64\"\n"                                                         \
     "target triple = \"nvptx64-nvidia-cuda\"\n"
 
 /* The whole of path, NUL-terminated (free it); its size without the NUL in *len when len is not
  * NULL. Exits when the file cannot be read. */
-static inline char *read_file(const char *path, size_t *len)
-{
+static inline char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     REQUIRE(f != NULL, "cannot open %s", path);
     fseek(f, 0, SEEK_END);
@@ -101,8 +99,7 @@ static inline char *read_file(const char *path, size_t *len)
 
 /* cuInit, device 0's primary context retained and made current; the device in *dev when dev is not
  * NULL. */
-static inline CUcontext make_context_dev(CUdevice *dev)
-{
+static inline CUcontext make_context_dev(CUdevice *dev) {
     CUdevice d;
     CUcontext ctx;
     CHECK(cuInit(0));
@@ -120,8 +117,7 @@ static inline CUcontext make_context(void) { return make_context_dev(NULL); }
  * into the process (/proc/self/maps, the first file named libcuda.so*) holds the text "cudaemu: "
  * that starts cudaemu's CUDAEMU_LOG lines, which NVIDIA's driver does not. Checks of what only cudaemu
  * does (its log text, its refusal of machine code, its empty export tables) are made only then. */
-static inline int programs_on_cudaemu(void)
-{
+static inline int programs_on_cudaemu(void) {
     static int known = -1;
     if (known >= 0) return known;
     known = 0;

@@ -7,8 +7,7 @@
 
 #include "entry_common.h"
 
-int main(void)
-{
+int main(void) {
     CUcontext ctx = make_context();
     CUfunc_cache cc;
     CHECK(cuCtxSetCacheConfig(CU_FUNC_CACHE_PREFER_SHARED));

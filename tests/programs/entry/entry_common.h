@@ -99,8 +99,7 @@ static const char ENTRY_PTX[] =
     "  ret;\n"
     "}\n";
 
-static inline CUfunction entry_kernel(CUmodule *mod, const char *name)
-{
+static inline CUfunction entry_kernel(CUmodule *mod, const char *name) {
     CUfunction f;
     if (!*mod) CHECK(cuModuleLoadData(mod, ENTRY_PTX));
     CHECK(cuModuleGetFunction(&f, *mod, name));
@@ -108,9 +107,8 @@ static inline CUfunction entry_kernel(CUmodule *mod, const char *name)
 }
 
 /* axpb over n u32 elements at d with a fixed launch shape */
-static inline CUresult entry_axpb(CUfunction f, CUdeviceptr d, unsigned long long n, unsigned a, unsigned b, unsigned c,
-                                  unsigned grid, unsigned block)
-{
+static inline CUresult entry_axpb(CUfunction f, CUdeviceptr d, unsigned long long n, unsigned a, unsigned b,
+                                  unsigned c, unsigned grid, unsigned block) {
     void *args[] = {&d, &n, &a, &b, &c};
     return cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, NULL, args, NULL);
 }

@@ -6,8 +6,7 @@
 
 #include "entry_common.h"
 
-int main(void)
-{
+int main(void) {
     CUcontext ctx = make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
@@ -19,14 +18,16 @@ int main(void)
     const size_t n = 300000;
     unsigned *buf = NULL;
     if (posix_memalign((void **)&buf, 4096, n * 4) != 0) return 1;
-    for (size_t i = 0; i < n; i++) buf[i] = (unsigned)i * 3u;
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (unsigned)i * 3u;
     CHECK(cuMemHostRegister(buf, n * 4, CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_PORTABLE));
     CUdeviceptr dbuf = 0;
     CHECK(cuMemHostGetDevicePointer(&dbuf, buf, 0));
     CHECK(entry_axpb(f, dbuf, n, 2, 1, 0, 120, 256));
     CHECK(cuCtxSynchronize());
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad += buf[i] != (unsigned)i * 6u + 1u;
+    for (size_t i = 0; i < n; i++)
+        bad += buf[i] != (unsigned)i * 6u + 1u;
     EXPECT(bad == 0, "%zu of %zu registered words not updated in place by the kernel", bad, n);
     unsigned flags = 0;
     CHECK(cuMemHostGetFlags(&flags, buf + 10));
@@ -41,9 +42,12 @@ int main(void)
     CHECK(cuPointerGetAttribute(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, (CUdeviceptr)(uintptr_t)(buf + 5)));
     CHECK(cuPointerGetAttribute(&dp, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, (CUdeviceptr)(uintptr_t)(buf + 5)));
     CHECK(cuPointerGetAttribute(&pc, CU_POINTER_ATTRIBUTE_CONTEXT, (CUdeviceptr)(uintptr_t)(buf + 5)));
-    CHECK(cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, (CUdeviceptr)(uintptr_t)(buf + 5)));
-    EXPECT(mt == CU_MEMORYTYPE_HOST && hp == (void *)(buf + 5) && dp == dbuf + 20 && pc == ctx && managed == 0,
-           "registered: type %u host %p device 0x%llx ctx %p managed %u", mt, hp, (unsigned long long)dp, (void *)pc, managed);
+    CHECK(
+        cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, (CUdeviceptr)(uintptr_t)(buf + 5)));
+    EXPECT(mt == CU_MEMORYTYPE_HOST && hp == (void *)(buf + 5) && dp == dbuf + 20 && pc == ctx &&
+               managed == 0,
+           "registered: type %u host %p device 0x%llx ctx %p managed %u", mt, hp, (unsigned long long)dp,
+           (void *)pc, managed);
 
     /* bad registrations change nothing */
     EXPECT_CU(cuMemHostRegister(buf + 1024, 4096, 0), CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED);
@@ -53,18 +57,21 @@ int main(void)
     EXPECT_CU(cuMemHostGetDevicePointer(&dp, buf, 1), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemHostUnregister(buf));
     EXPECT_CU(cuMemHostGetDevicePointer(&dp, buf, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)buf), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuPointerGetAttribute(&mt, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, (CUdeviceptr)(uintptr_t)buf),
+              CUDA_ERROR_INVALID_VALUE);
 
     /* cuMemHostAlloc memory is mapped too */
     unsigned *pin = NULL;
     CHECK(cuMemHostAlloc((void **)&pin, 4096 * 4, CU_MEMHOSTALLOC_DEVICEMAP));
-    for (int i = 0; i < 4096; i++) pin[i] = 100u + (unsigned)i;
+    for (int i = 0; i < 4096; i++)
+        pin[i] = 100u + (unsigned)i;
     CUdeviceptr dpin;
     CHECK(cuMemHostGetDevicePointer(&dpin, pin, 0));
     CHECK(entry_axpb(f, dpin, 4096, 1, 0, 1, 4, 256));
     CHECK(cuCtxSynchronize());
     bad = 0;
-    for (int i = 0; i < 4096; i++) bad += pin[i] != 100u + 2u * (unsigned)i;
+    for (int i = 0; i < 4096; i++)
+        bad += pin[i] != 100u + 2u * (unsigned)i;
     EXPECT(bad == 0, "%zu pinned words wrong", bad);
     CHECK(cuMemFreeHost(pin));
 
@@ -82,7 +89,8 @@ int main(void)
     CHECK(cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, d1 + 999));
     CHECK(cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, d1 + 999));
     CHECK(cuPointerGetAttribute(&ord, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, d1));
-    EXPECT(start == d1 && size == 1000 && ord == 0, "range 0x%llx+%zu ordinal %d", (unsigned long long)start, size, ord);
+    EXPECT(start == d1 && size == 1000 && ord == 0, "range 0x%llx+%zu ordinal %d", (unsigned long long)start,
+           size, ord);
     EXPECT_CU(cuPointerGetAttribute(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, d1), CUDA_ERROR_INVALID_VALUE);
     unsigned one = 1, sm = 0;
     CHECK(cuPointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, d1));
@@ -102,8 +110,9 @@ int main(void)
     int local = 0;
     c4 = ctx, t4 = 99, p4 = 1, m4 = 99;
     CHECK(cuPointerGetAttributes(4, al, data, (CUdeviceptr)(uintptr_t)&local));
-    EXPECT(c4 == NULL && t4 == 0 && p4 == 0 && m4 == 0, "unknown pointer: ctx %p type %u ptr 0x%llx managed %u", (void *)c4, t4,
-           (unsigned long long)p4, m4);
+    EXPECT(c4 == NULL && t4 == 0 && p4 == 0 && m4 == 0,
+           "unknown pointer: ctx %p type %u ptr 0x%llx managed %u", (void *)c4, t4, (unsigned long long)p4,
+           m4);
     CHECK(cuMemFree(d1));
     CHECK(cuMemFree(d2));
     free(buf);

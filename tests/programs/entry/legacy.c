@@ -10,17 +10,16 @@
 
 typedef unsigned int devptr32;
 
-#define SYM(var, name)                                                       \
-    do {                                                                     \
-        *(void **)&(var) = dlsym(lib, name);                                 \
-        if (!(var)) {                                                        \
-            fprintf(stderr, "dlsym(%s): %s\n", name, dlerror());             \
-            return 1;                                                        \
-        }                                                                    \
+#define SYM(var, name)                                                                                       \
+    do {                                                                                                     \
+        *(void **)&(var) = dlsym(lib, name);                                                                 \
+        if (!(var)) {                                                                                        \
+            fprintf(stderr, "dlsym(%s): %s\n", name, dlerror());                                             \
+            return 1;                                                                                        \
+        }                                                                                                    \
     } while (0)
 
-int main(void)
-{
+int main(void) {
     void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         fprintf(stderr, "dlopen libcuda.so.1: %s\n", dlerror());
@@ -89,7 +88,8 @@ int main(void)
     CUdevprop prop;
     memset(&prop, 0, sizeof prop);
     CHECK(get_props(&prop, 0));
-    EXPECT(prop.maxThreadsPerBlock == 1024 && prop.SIMDWidth == 32 && prop.maxThreadsDim[2] == 64 && prop.regsPerBlock == 65536,
+    EXPECT(prop.maxThreadsPerBlock == 1024 && prop.SIMDWidth == 32 && prop.maxThreadsDim[2] == 64 &&
+               prop.regsPerBlock == 65536,
            "CUdevprop: %d threads, SIMD %d", prop.maxThreadsPerBlock, prop.SIMDWidth);
 
     /* cuGetProcAddress at the 2.0 ABI returns the same v1 functions */
@@ -105,7 +105,8 @@ int main(void)
     CHECK(mem_alloc(&d, n * 4));
     EXPECT(d != 0, "v1 cuMemAlloc returned 0");
     unsigned *h = malloc(n * 4), *o = malloc(n * 4);
-    for (unsigned i = 0; i < n; i++) h[i] = i * 5u + 1u;
+    for (unsigned i = 0; i < n; i++)
+        h[i] = i * 5u + 1u;
     CHECK(htod(d, h, n * 4));
 
     CUmodule mod;
@@ -127,12 +128,14 @@ int main(void)
     CHECK(sync());
     CHECK(dtoh(o, d, n * 4));
     unsigned bad = 0;
-    for (unsigned i = 0; i < n; i++) bad += o[i] != h[i] * 3u + 4u;
+    for (unsigned i = 0; i < n; i++)
+        bad += o[i] != h[i] * 3u + 4u;
     EXPECT(bad == 0, "cuLaunchGrid axpb32: %u of %u wrong", bad, n);
 
     /* scalef32(p, n, s) with cuParamSetf, launched async on the default stream */
     float *hf = malloc(n * 4), *of = malloc(n * 4);
-    for (unsigned i = 0; i < n; i++) hf[i] = (float)i * 0.5f;
+    for (unsigned i = 0; i < n; i++)
+        hf[i] = (float)i * 0.5f;
     CHECK(htod(d, hf, n * 4));
     CHECK(block_shape(fs, 256, 1, 1));
     CHECK(param_i(fs, 0, d));
@@ -143,7 +146,8 @@ int main(void)
     CHECK(sync());
     CHECK(dtoh(of, d, n * 4));
     bad = 0;
-    for (unsigned i = 0; i < n; i++) bad += of[i] != hf[i] * 1.5f + (float)i;
+    for (unsigned i = 0; i < n; i++)
+        bad += of[i] != hf[i] * 1.5f + (float)i;
     EXPECT(bad == 0, "cuLaunchGridAsync scalef32: %u of %u wrong", bad, n);
 
     /* the 64-bit kernel through cuParamSetv, and cuLaunch (a 1x1 grid: the grid-stride loop does it all) */
@@ -160,7 +164,8 @@ int main(void)
     CHECK(sync());
     CHECK(dtoh(o, d, n * 4));
     bad = 0;
-    for (unsigned i = 0; i < n; i++) bad += o[i] != 20u + i;
+    for (unsigned i = 0; i < n; i++)
+        bad += o[i] != 20u + i;
     EXPECT(bad == 0, "cuLaunch axpb: %u of %u wrong", bad, n);
 
     /* a module global lives above 4 GiB: the v1 call refuses rather than truncating the address */

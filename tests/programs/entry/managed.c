@@ -5,8 +5,7 @@
 
 #include "entry_common.h"
 
-int main(void)
-{
+int main(void) {
     make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
@@ -19,7 +18,8 @@ int main(void)
     CUdeviceptr d = 0;
     CHECK(cuMemAllocManaged(&d, n * 4, CU_MEM_ATTACH_GLOBAL));
     unsigned *p = (unsigned *)(uintptr_t)d; /* the same pointer on the host */
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned)(i * 7u);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned)(i * 7u);
 
     CUmemLocation dev0 = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
     CHECK(cuMemAdvise(d, n * 4, CU_MEM_ADVISE_SET_READ_MOSTLY, dev0));
@@ -36,7 +36,8 @@ int main(void)
     CHECK(entry_axpb(f, d, n, 1, 9, 2, 64, 256));
     CHECK(cuCtxSynchronize());
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad += p[i] != (unsigned)(i * 7u) + 9u + 2u * (unsigned)i;
+    for (size_t i = 0; i < n; i++)
+        bad += p[i] != (unsigned)(i * 7u) + 9u + 2u * (unsigned)i;
     EXPECT(bad == 0, "%zu of %zu managed words wrong after the kernel", bad, n);
 
     int rm = -1, pref = -9, last = -9, acc[2] = {-9, -9};
@@ -45,7 +46,8 @@ int main(void)
     CHECK(cuMemRangeGetAttribute(&last, 4, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION, d, n * 4));
     CHECK(cuMemRangeGetAttribute(acc, 8, CU_MEM_RANGE_ATTRIBUTE_ACCESSED_BY, d, n * 4));
     EXPECT(rm == 1 && pref == 0 && last == 0 && acc[0] == 0 && acc[1] == CU_DEVICE_INVALID,
-           "range attributes: read-mostly %d preferred %d last prefetch %d accessed-by {%d,%d}", rm, pref, last, acc[0], acc[1]);
+           "range attributes: read-mostly %d preferred %d last prefetch %d accessed-by {%d,%d}", rm, pref,
+           last, acc[0], acc[1]);
     CUmemLocation host = {CU_MEM_LOCATION_TYPE_HOST, 0};
     CHECK(cuMemPrefetchAsync(d, n * 4, host, 0, NULL));
     CHECK(cuMemRangeGetAttribute(&last, 4, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION, d, n * 4));
@@ -66,13 +68,15 @@ int main(void)
     CUdeviceptr plain;
     CHECK(cuMemAlloc(&plain, 4096));
     EXPECT_CU(cuMemPrefetchAsync(plain, 4096, dev0, 0, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT_CU(cuMemRangeGetAttribute(&rm, 4, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, plain, 4096), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemRangeGetAttribute(&rm, 4, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, plain, 4096),
+              CUDA_ERROR_INVALID_VALUE);
     CUdeviceptr bad_alloc;
     EXPECT_CU(cuMemAllocManaged(&bad_alloc, 4096, 0), CUDA_ERROR_INVALID_VALUE);
     EXPECT_CU(cuMemAdvise(d, n * 4, (CUmem_advise)42, dev0), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemFree(plain));
     CHECK(cuMemFree(d));
-    EXPECT_CU(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, d), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, d),
+              CUDA_ERROR_INVALID_VALUE);
     printf("managed: %s\n", g_failures ? "FAILED" : "ok");
     return g_failures != 0;
 }

@@ -10,14 +10,13 @@ static int g_dev_limit[8];
 enum { L_SMS, L_THREADS_SM, L_BLOCKS_SM, L_REGS_SM, L_SMEM_SM, L_SMEM_RESERVED, L_SMEM_BLOCK_OPTIN, L_WARP };
 
 /* blocks per SM for one configuration, from the limits the device reports */
-static int host_blocks(int bs, size_t dyn, int regs, int static_smem, int max_threads)
-{
+static int host_blocks(int bs, size_t dyn, int regs, int static_smem, int max_threads) {
     if (bs <= 0 || bs > max_threads) return 0;
     int warps = (bs + g_dev_limit[L_WARP] - 1) / g_dev_limit[L_WARP];
     int n = g_dev_limit[L_BLOCKS_SM];
     int by_threads = (g_dev_limit[L_THREADS_SM] / g_dev_limit[L_WARP]) / warps;
     if (by_threads < n) n = by_threads;
-    int per_warp = (regs * 32 + 255) / 256 * 256; /* 256-register allocation unit */
+    int per_warp = (regs * 32 + 255) / 256 * 256;                        /* 256-register allocation unit */
     int by_regs = ((g_dev_limit[L_REGS_SM] / 4 / per_warp) * 4) / warps; /* per sub-partition, 4 per SM */
     if (by_regs < n) n = by_regs;
     size_t smem = (size_t)static_smem + dyn;
@@ -30,8 +29,7 @@ static int host_blocks(int bs, size_t dyn, int regs, int static_smem, int max_th
 
 static size_t smem_per_thread(int bs) { return (size_t)bs * 160; }
 
-static void host_best(int limit, int use_cb, int regs, int ss, int mt, int *grid, int *block)
-{
+static void host_best(int limit, int use_cb, int regs, int ss, int mt, int *grid, int *block) {
     int maxbs = limit > 0 && limit < mt ? limit : mt, best = 0, bestb = 0, bestn = 0;
     for (int bs = maxbs; bs > 0; bs--) {
         if (bs != maxbs && bs % 32) continue;
@@ -42,15 +40,18 @@ static void host_best(int limit, int use_cb, int regs, int ss, int mt, int *grid
     *block = bestb;
 }
 
-int main(void)
-{
+int main(void) {
     make_context();
-    static const CUdevice_attribute attrs[] = {
-        CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
-        CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR,
-        CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK,
-        CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, CU_DEVICE_ATTRIBUTE_WARP_SIZE};
-    for (int i = 0; i < 8; i++) CHECK(cuDeviceGetAttribute(&g_dev_limit[i], attrs[i], 0));
+    static const CUdevice_attribute attrs[] = {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+                                               CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
+                                               CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR,
+                                               CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR,
+                                               CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR,
+                                               CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK,
+                                               CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                                               CU_DEVICE_ATTRIBUTE_WARP_SIZE};
+    for (int i = 0; i < 8; i++)
+        CHECK(cuDeviceGetAttribute(&g_dev_limit[i], attrs[i], 0));
 
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
@@ -62,7 +63,8 @@ int main(void)
     int grid = 0, block = 0, hg, hb;
     CHECK(cuOccupancyMaxPotentialBlockSize(&grid, &block, f, NULL, 0, 0));
     host_best(0, 0, regs, ss, mt, &hg, &hb);
-    EXPECT(grid == hg && block == hb, "potential block size %d x %d, host calculation %d x %d", grid, block, hg, hb);
+    EXPECT(grid == hg && block == hb, "potential block size %d x %d, host calculation %d x %d", grid, block,
+           hg, hb);
     int per_sm = 0;
     CHECK(cuOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, f, block, 0));
     EXPECT(per_sm * g_dev_limit[L_SMS] == grid, "min grid %d vs %d blocks/SM", grid, per_sm);
@@ -72,7 +74,8 @@ int main(void)
     CHECK(cuOccupancyMaxPotentialBlockSize(&g2, &b2, f, NULL, 0, 100));
     host_best(100, 0, regs, ss, mt, &hg, &hb);
     EXPECT(b2 == hb && g2 == hg && b2 <= 100, "limit 100: %d x %d, host %d x %d", g2, b2, hg, hb);
-    CHECK(cuOccupancyMaxPotentialBlockSizeWithFlags(&g2, &b2, f, smem_per_thread, 0, 0, CU_OCCUPANCY_DEFAULT));
+    CHECK(
+        cuOccupancyMaxPotentialBlockSizeWithFlags(&g2, &b2, f, smem_per_thread, 0, 0, CU_OCCUPANCY_DEFAULT));
     host_best(0, 1, regs, ss, mt, &hg, &hb);
     EXPECT(b2 == hb && g2 == hg, "smem callback: %d x %d, host %d x %d", g2, b2, hg, hb);
     EXPECT(b2 * g2 < block * grid, "160 B/thread of shared memory must lower the resident threads");
@@ -99,7 +102,8 @@ int main(void)
     /* launch with the suggested shape: a grid-stride loop over more elements than threads */
     size_t n = (size_t)grid * (size_t)block + 12345;
     unsigned *h = malloc(n * 4);
-    for (size_t i = 0; i < n; i++) h[i] = (unsigned)(i ^ 0x5a5a5a5au);
+    for (size_t i = 0; i < n; i++)
+        h[i] = (unsigned)(i ^ 0x5a5a5a5au);
     CUdeviceptr d;
     CHECK(cuMemAlloc(&d, n * 4));
     CHECK(cuMemcpyHtoD(d, h, n * 4));
@@ -108,10 +112,11 @@ int main(void)
     unsigned *o = malloc(n * 4);
     CHECK(cuMemcpyDtoH(o, d, n * 4));
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad += o[i] != h[i] * 7u + 3u + (unsigned)i;
+    for (size_t i = 0; i < n; i++)
+        bad += o[i] != h[i] * 7u + 3u + (unsigned)i;
     EXPECT(bad == 0, "%zu of %zu results wrong with grid %d block %d", bad, n, grid, block);
-    printf("occupancy: block %d, min grid %d (%d blocks/SM, %d regs/thread), %zu elements; %s\n", block, grid, per_sm,
-           regs, n, g_failures ? "FAILED" : "ok");
+    printf("occupancy: block %d, min grid %d (%d blocks/SM, %d regs/thread), %zu elements; %s\n", block, grid,
+           per_sm, regs, n, g_failures ? "FAILED" : "ok");
     CHECK(cuMemFree(d));
     free(h);
     free(o);

@@ -11,8 +11,7 @@
 
 #define MiB (1ull << 20)
 
-static CUmemAllocationProp prop0(void)
-{
+static CUmemAllocationProp prop0(void) {
     CUmemAllocationProp p;
     memset(&p, 0, sizeof p);
     p.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -21,8 +20,7 @@ static CUmemAllocationProp prop0(void)
     return p;
 }
 
-static void grant(CUdeviceptr p, size_t n, CUmemAccess_flags fl)
-{
+static void grant(CUdeviceptr p, size_t n, CUmemAccess_flags fl) {
     CUmemAccessDesc d;
     memset(&d, 0, sizeof d);
     d.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
@@ -32,8 +30,7 @@ static void grant(CUdeviceptr p, size_t n, CUmemAccess_flags fl)
 }
 
 /* child: map two chunks, drop the second (or make it read-only), touch both from a kernel */
-static int child(const char *mode)
-{
+static int child(const char *mode) {
     make_context();
     CUmodule mod = NULL;
     CUfunction f = entry_kernel(&mod, "axpb");
@@ -65,8 +62,7 @@ static int child(const char *mode)
     return g_failures != 0;
 }
 
-static int run_child(const char *self, const char *mode)
-{
+static int run_child(const char *self, const char *mode) {
     pid_t pid = fork();
     if (pid == 0) {
         execl(self, self, mode, (char *)NULL);
@@ -77,8 +73,7 @@ static int run_child(const char *self, const char *mode)
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 1) return child(argv[1]);
     CUcontext ctx = make_context();
     (void)ctx;
@@ -121,15 +116,18 @@ int main(int argc, char **argv)
     /* one copy spanning the three chunks, a kernel over all of it, one copy back */
     size_t n = 6 * MiB / 4;
     unsigned *host = malloc(10 * MiB), *ref = malloc(10 * MiB);
-    for (size_t i = 0; i < n; i++) host[i] = ref[i] = (unsigned)(i * 2654435761u);
+    for (size_t i = 0; i < n; i++)
+        host[i] = ref[i] = (unsigned)(i * 2654435761u);
     CHECK(cuMemcpyHtoD(base, host, n * 4));
     CHECK(entry_axpb(f, base, n, 3, 5, 1, 132, 256));
     CHECK(cuCtxSynchronize());
-    for (size_t i = 0; i < n; i++) ref[i] = ref[i] * 3 + 5 + (unsigned)i;
+    for (size_t i = 0; i < n; i++)
+        ref[i] = ref[i] * 3 + 5 + (unsigned)i;
     memset(host, 0, n * 4);
     CHECK(cuMemcpyDtoH(host, base, n * 4));
     size_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad += host[i] != ref[i];
+    for (size_t i = 0; i < n; i++)
+        bad += host[i] != ref[i];
     EXPECT(bad == 0, "%zu of %zu words differ after the kernel over three chunks", bad, n);
 
     /* an unaligned word straddling no boundary but a copy straddling one */
@@ -147,12 +145,15 @@ int main(int argc, char **argv)
     grant(base + 6 * MiB, 4 * MiB, CU_MEM_ACCESS_FLAGS_PROT_READWRITE);
     size_t n2 = 10 * MiB / 4;
     CHECK(cuMemsetD32(base + 6 * MiB, 11u, 4 * MiB / 4));
-    for (size_t i = n; i < n2; i++) ref[i] = 11u;
+    for (size_t i = n; i < n2; i++)
+        ref[i] = 11u;
     CHECK(entry_axpb(f, base, n2, 1, 0, 2, 200, 128));
-    for (size_t i = 0; i < n2; i++) ref[i] = ref[i] + 2u * (unsigned)i;
+    for (size_t i = 0; i < n2; i++)
+        ref[i] = ref[i] + 2u * (unsigned)i;
     CHECK(cuMemcpyDtoH(host, base, n2 * 4));
     bad = 0;
-    for (size_t i = 0; i < n2; i++) bad += host[i] != ref[i];
+    for (size_t i = 0; i < n2; i++)
+        bad += host[i] != ref[i];
     EXPECT(bad == 0, "%zu of %zu words differ after growing the mapping", bad, n2);
 
     /* what the driver knows about a mapped address */
@@ -174,13 +175,16 @@ int main(int argc, char **argv)
 
     /* refusals CUDA documents */
     CUmemGenericAllocationHandle hx;
-    EXPECT_CU(cuMemCreate(&hx, 1 * MiB, &p, 0), CUDA_ERROR_INVALID_VALUE);        /* not a granularity multiple */
-    EXPECT_CU(cuMemMap(base, 2 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);     /* already mapped */
-    EXPECT_CU(cuMemMap(base + 20 * MiB, 2 * MiB, 4096, h[0], 0), CUDA_ERROR_INVALID_VALUE); /* offset unaligned */
-    EXPECT_CU(cuMemMap(base + 20 * MiB, 4 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE);    /* beyond the chunk */
-    EXPECT_CU(cuMemMap(base + resv - 2 * MiB, 4 * MiB, 0, h[3], 0), CUDA_ERROR_INVALID_VALUE); /* past the reservation */
-    EXPECT_CU(cuMemUnmap(base + 6 * MiB, 2 * MiB), CUDA_ERROR_INVALID_VALUE);     /* half of a mapping */
-    EXPECT_CU(cuMemAddressFree(base, resv), CUDA_ERROR_INVALID_VALUE);            /* still mapped */
+    EXPECT_CU(cuMemCreate(&hx, 1 * MiB, &p, 0), CUDA_ERROR_INVALID_VALUE);    /* not a granularity multiple */
+    EXPECT_CU(cuMemMap(base, 2 * MiB, 0, h[0], 0), CUDA_ERROR_INVALID_VALUE); /* already mapped */
+    EXPECT_CU(cuMemMap(base + 20 * MiB, 2 * MiB, 4096, h[0], 0),
+              CUDA_ERROR_INVALID_VALUE); /* offset unaligned */
+    EXPECT_CU(cuMemMap(base + 20 * MiB, 4 * MiB, 0, h[0], 0),
+              CUDA_ERROR_INVALID_VALUE); /* beyond the chunk */
+    EXPECT_CU(cuMemMap(base + resv - 2 * MiB, 4 * MiB, 0, h[3], 0),
+              CUDA_ERROR_INVALID_VALUE);                                      /* past the reservation */
+    EXPECT_CU(cuMemUnmap(base + 6 * MiB, 2 * MiB), CUDA_ERROR_INVALID_VALUE); /* half of a mapping */
+    EXPECT_CU(cuMemAddressFree(base, resv), CUDA_ERROR_INVALID_VALUE);        /* still mapped */
     EXPECT_CU(cuMemAddressReserve(&mb, 3 * MiB / 2, 0, 0, 0), CUDA_ERROR_INVALID_VALUE);
     if (programs_on_cudaemu()) { /* cudaemu has no shareable handles; a GPU's driver has */
         int fd = -1;
@@ -192,7 +196,8 @@ int main(int argc, char **argv)
     }
 
     /* handles released while mapped keep their memory until unmapped */
-    for (int i = 0; i < 4; i++) CHECK(cuMemRelease(h[i]));
+    for (int i = 0; i < 4; i++)
+        CHECK(cuMemRelease(h[i]));
     EXPECT_CU(cuMemRelease(h[0]), CUDA_ERROR_INVALID_VALUE);
     CHECK(cuMemcpyDtoH(host, base, 4));
     EXPECT(host[0] == ref[0], "memory of released but mapped chunk");
@@ -206,8 +211,10 @@ int main(int argc, char **argv)
     EXPECT(free1 == free0, "free memory %zu after release, %zu before", free1, free0);
 
     /* kernels touching unmapped or read-only parts of a reservation fault */
-    EXPECT(run_child(argv[0], "child-unmapped"), "kernel over an unmapped part did not fail with ILLEGAL_ADDRESS");
-    EXPECT(run_child(argv[0], "child-readonly"), "store into a read-only mapping did not fail with ILLEGAL_ADDRESS");
+    EXPECT(run_child(argv[0], "child-unmapped"),
+           "kernel over an unmapped part did not fail with ILLEGAL_ADDRESS");
+    EXPECT(run_child(argv[0], "child-readonly"),
+           "store into a read-only mapping did not fail with ILLEGAL_ADDRESS");
 
     free(host);
     free(ref);

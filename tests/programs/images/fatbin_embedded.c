@@ -13,8 +13,7 @@ typedef struct {
     void *filename_or_fatbins;
 } fatbin_wrapper;
 
-int main(void)
-{
+int main(void) {
     make_context();
     CUmodule m;
     CUfunction f;

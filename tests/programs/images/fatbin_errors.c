@@ -17,8 +17,7 @@ static uint32_t rd32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] <<
 static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
 /* The entry of the given kind (1 PTX, 2 ELF) in a fatbin. */
-static unsigned char *entry(unsigned char *img, int kind)
-{
+static unsigned char *entry(unsigned char *img, int kind) {
     for (uint64_t off = 16, end = 16 + rd64(img + 8); off < end;) {
         unsigned char *e = img + off;
         if ((e[0] | e[1] << 8) == kind) return e;
@@ -27,16 +26,14 @@ static unsigned char *entry(unsigned char *img, int kind)
     return NULL;
 }
 
-static void expect_log(const char *log, const char *want)
-{
+static void expect_log(const char *log, const char *want) {
     if (!strstr(log, want)) {
         fprintf(stderr, "error log \"%s\" lacks \"%s\"\n", log, want);
         exit(1);
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s SASS_ONLY_FATBIN COMPRESSED_FATBIN LTO_ONLY_FATBIN\n", argv[0]);
         return 2;

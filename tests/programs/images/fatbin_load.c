@@ -9,8 +9,7 @@
 static uint32_t rd32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s FATBIN compressed|plain\n", argv[0]);
         return 2;
@@ -42,11 +41,12 @@ int main(int argc, char **argv)
 
     char info[1024] = "", err[1024] = "x";
     float wall = -1.0f;
-    CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
-                           CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_WALL_TIME, CU_JIT_LOG_VERBOSE,
+    CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER,   CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                           CU_JIT_ERROR_LOG_BUFFER,  CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                           CU_JIT_WALL_TIME,         CU_JIT_LOG_VERBOSE,
                            CU_JIT_OPTIMIZATION_LEVEL};
-    void *vals[] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err, NULL, (void *)1,
-                    (void *)4};
+    void *vals[] = {
+        info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err, NULL, (void *)1, (void *)4};
     CHECK(cuModuleLoadDataEx(&m2, img, 7, opts, vals));
     memcpy(&wall, &vals[4], sizeof wall);
     printf("info log: %s (wall %.3f ms)\n", info, wall);

@@ -8,10 +8,10 @@
 #include <math.h>
 
 /* Runs scale(x, y, a, n) from f (a CUfunction, or a CUkernel cast to one) and compares with the host. */
-static inline void run_scale(CUfunction f, int n, float a)
-{
+static inline void run_scale(CUfunction f, int n, float a) {
     float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
-    for (int i = 0; i < n; i++) x[i] = (float)(i % 17) * 0.25f - 2.0f;
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(i % 17) * 0.25f - 2.0f;
     CUdeviceptr dx, dy;
     CHECK(cuMemAlloc(&dx, sizeof(float) * (size_t)n));
     CHECK(cuMemAlloc(&dy, sizeof(float) * (size_t)n));

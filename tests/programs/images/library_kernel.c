@@ -5,12 +5,11 @@
  * contexts (library handles are context-independent). */
 #include "images_common.h"
 
-typedef CUresult (*pfn_library_load)(CUlibrary *, const void *, CUjit_option *, void **, unsigned, CUlibraryOption *,
-                                     void **, unsigned);
+typedef CUresult (*pfn_library_load)(CUlibrary *, const void *, CUjit_option *, void **, unsigned,
+                                     CUlibraryOption *, void **, unsigned);
 
 /* v[i] = (i * 3 - 100 + bias[i % 4])^2 on the host */
-static void check_result(CUdeviceptr dv, int n, const int *bias)
-{
+static void check_result(CUdeviceptr dv, int n, const int *bias) {
     int *v = malloc(sizeof(int) * (size_t)n);
     CHECK(cuMemcpyDtoH(v, dv, sizeof(int) * (size_t)n));
     for (int i = 0; i < n; i++) {
@@ -23,11 +22,11 @@ static void check_result(CUdeviceptr dv, int n, const int *bias)
     free(v);
 }
 
-static void run(CUlibrary lib, CUkernel add_bias, CUkernel square, const int *bias, int use_ex)
-{
+static void run(CUlibrary lib, CUkernel add_bias, CUkernel square, const int *bias, int use_ex) {
     int n = 1000;
     int *v = malloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) v[i] = i * 3 - 100;
+    for (int i = 0; i < n; i++)
+        v[i] = i * 3 - 100;
     CUdeviceptr dv, dbias;
     size_t bsize;
     CHECK(cuLibraryGetGlobal(&dbias, &bsize, lib, "bias"));
@@ -37,8 +36,10 @@ static void run(CUlibrary lib, CUkernel add_bias, CUkernel square, const int *bi
     CHECK(cuMemcpyHtoD(dv, v, sizeof(int) * (size_t)n));
     void *args[] = {&dv, &n};
     if (!use_ex) {
-        CHECK(cuLaunchKernel((CUfunction)add_bias, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
-        CHECK(cuLaunchKernel((CUfunction)square, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args, NULL));
+        CHECK(cuLaunchKernel((CUfunction)add_bias, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args,
+                             NULL));
+        CHECK(cuLaunchKernel((CUfunction)square, (unsigned)(n + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, args,
+                             NULL));
     } else {
         CUlaunchConfig cfg;
         memset(&cfg, 0, sizeof cfg);
@@ -57,8 +58,7 @@ static void run(CUlibrary lib, CUkernel add_bias, CUkernel square, const int *bi
     free(v);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s KERNELS_PTX KERNELS_FATBIN\n", argv[0]);
         return 2;
@@ -75,9 +75,10 @@ int main(int argc, char **argv)
      * runtime's own are served: unit.cudaemu.export_tables) */
     typedef CUresult (*pfn_export)(const void **, const CUuuid *);
     pfn_export get_export = NULL;
-    CHECK(cuGetProcAddress("cuGetExportTable", (void **)&get_export, 3000, CU_GET_PROC_ADDRESS_DEFAULT, NULL));
-    const CUuuid some = {{0x01, 0x23, 0x45, 0x67, (char)0x89, (char)0xab, (char)0xcd, (char)0xef, (char)0xfe, (char)0xdc,
-                          (char)0xba, (char)0x98, 0x76, 0x54, 0x32, 0x10}};
+    CHECK(
+        cuGetProcAddress("cuGetExportTable", (void **)&get_export, 3000, CU_GET_PROC_ADDRESS_DEFAULT, NULL));
+    const CUuuid some = {{0x01, 0x23, 0x45, 0x67, (char)0x89, (char)0xab, (char)0xcd, (char)0xef, (char)0xfe,
+                          (char)0xdc, (char)0xba, (char)0x98, 0x76, 0x54, 0x32, 0x10}};
     const void *table = &some;
     if (programs_on_cudaemu()) /* NVIDIA's driver has tables of its own */
         REQUIRE(get_export(&table, &some) == CUDA_ERROR_NOT_FOUND && table == NULL);

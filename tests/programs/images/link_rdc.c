@@ -8,21 +8,21 @@
 
 #include <stdint.h>
 
-static float poly_host(float x, int k)
-{
+static float poly_host(float x, int k) {
     float r = 1.0f;
-    for (int j = 0; j < k; j++) r = r * x + (float)(j + 1);
+    for (int j = 0; j < k; j++)
+        r = r * x + (float)(j + 1);
     return r;
 }
 
-static void run_poly(CUmodule m)
-{
+static void run_poly(CUmodule m) {
     CUfunction f;
     CHECK(cuModuleGetFunction(&f, m, "apply_poly"));
     int n = 2000;
     size_t bytes = sizeof(float) * (size_t)n;
     float *x = malloc(bytes), *y = malloc(bytes);
-    for (int i = 0; i < n; i++) x[i] = (float)(i % 13) * 0.5f - 3.0f;
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(i % 13) * 0.5f - 3.0f;
     CUdeviceptr dx, dy;
     CHECK(cuMemAlloc(&dx, bytes));
     CHECK(cuMemAlloc(&dy, bytes));
@@ -43,8 +43,7 @@ static void run_poly(CUmodule m)
     free(y);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 5) {
         fprintf(stderr, "usage: %s MAIN_PTX HELPER_PTX HELPER_FATBIN SASS_ONLY_FATBIN\n", argv[0]);
         return 2;
@@ -63,24 +62,31 @@ int main(int argc, char **argv)
     for (int round = 0; round < 2; round++) {
         char info[2048] = "", err[2048] = "";
         float wall = -1.0f;
-        CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES, CU_JIT_ERROR_LOG_BUFFER,
-                               CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, CU_JIT_WALL_TIME, CU_JIT_LOG_VERBOSE,
-                               CU_JIT_TARGET, CU_JIT_GENERATE_DEBUG_INFO};
-        void *vals[] = {info, (void *)(uintptr_t)sizeof info, err, (void *)(uintptr_t)sizeof err, NULL,
-                        (void *)1, (void *)(uintptr_t)CU_TARGET_COMPUTE_80, (void *)0};
+        CUjit_option opts[] = {CU_JIT_INFO_LOG_BUFFER,  CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES,
+                               CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                               CU_JIT_WALL_TIME,        CU_JIT_LOG_VERBOSE,
+                               CU_JIT_TARGET,           CU_JIT_GENERATE_DEBUG_INFO};
+        void *vals[] = {
+            info,      (void *)(uintptr_t)sizeof info,          err,      (void *)(uintptr_t)sizeof err, NULL,
+            (void *)1, (void *)(uintptr_t)CU_TARGET_COMPUTE_80, (void *)0};
         CUlinkState ls;
         CHECK(cuLinkCreate(8, opts, vals, &ls));
         CHECK(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, argv[1], 0, NULL, NULL));
-        if (round == 0) CHECK(cuLinkAddData(ls, CU_JIT_INPUT_PTX, helper, hlen + 1, "rdc_helper.ptx", 0, NULL, NULL));
-        else CHECK(cuLinkAddData(ls, CU_JIT_INPUT_FATBINARY, helper_fatbin, flen, "rdc_helper.fatbin", 0, NULL, NULL));
+        if (round == 0)
+            CHECK(cuLinkAddData(ls, CU_JIT_INPUT_PTX, helper, hlen + 1, "rdc_helper.ptx", 0, NULL, NULL));
+        else
+            CHECK(cuLinkAddData(ls, CU_JIT_INPUT_FATBINARY, helper_fatbin, flen, "rdc_helper.fatbin", 0, NULL,
+                                NULL));
         if (programs_on_cudaemu()) { /* a GPU's driver links objects and runs its own machine code */
             /* an input kind the CPU driver cannot link: refused, the link goes on */
             REQUIRE(cuLinkAddData(ls, CU_JIT_INPUT_OBJECT, helper, hlen, "host.o", 0, NULL, NULL) ==
                     CUDA_ERROR_NOT_SUPPORTED);
             REQUIRE(strstr(err, "CU_JIT_INPUT_OBJECT") != NULL);
             /* a fatbin with machine code only: refused with the fix in the error log */
-            REQUIRE(cuLinkAddFile(ls, CU_JIT_INPUT_FATBINARY, argv[4], 0, NULL, NULL) == CUDA_ERROR_NO_BINARY_FOR_GPU);
-            REQUIRE(strstr(err, "only machine code for sm_80") && strstr(err, "arch=compute_80,code=compute_80"));
+            REQUIRE(cuLinkAddFile(ls, CU_JIT_INPUT_FATBINARY, argv[4], 0, NULL, NULL) ==
+                    CUDA_ERROR_NO_BINARY_FOR_GPU);
+            REQUIRE(strstr(err, "only machine code for sm_80") &&
+                    strstr(err, "arch=compute_80,code=compute_80"));
         }
         void *cubin;
         size_t size;

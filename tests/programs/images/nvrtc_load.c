@@ -6,16 +6,14 @@
 #include <nvrtc.h>
 #include <stdint.h>
 
-static const char *source =
-    "template <typename T> __device__ T cube(T v) { return v * v * v; }\n"
-    "extern \"C\" __global__ void cubes(const int *in, long long *out, int n)\n"
-    "{\n"
-    "    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
-    "    if (i < n) out[i] = cube<long long>(in[i]) - i;\n"
-    "}\n";
+static const char *source = "template <typename T> __device__ T cube(T v) { return v * v * v; }\n"
+                            "extern \"C\" __global__ void cubes(const int *in, long long *out, int n)\n"
+                            "{\n"
+                            "    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
+                            "    if (i < n) out[i] = cube<long long>(in[i]) - i;\n"
+                            "}\n";
 
-int main(void)
-{
+int main(void) {
     make_context();
     int major = 0, minor = 0;
     NVRTC_CHECK(nvrtcVersion(&major, &minor));
@@ -51,7 +49,8 @@ int main(void)
     int n = 3000;
     int *in = malloc(sizeof(int) * (size_t)n);
     long long *out = malloc(sizeof(long long) * (size_t)n);
-    for (int i = 0; i < n; i++) in[i] = (i * 7919) % 2001 - 1000;
+    for (int i = 0; i < n; i++)
+        in[i] = (i * 7919) % 2001 - 1000;
     CUdeviceptr din, dout;
     CHECK(cuMemAlloc(&din, sizeof(int) * (size_t)n));
     CHECK(cuMemAlloc(&dout, sizeof(long long) * (size_t)n));

@@ -19,8 +19,7 @@
 #include <string.h>
 
 /* The error log, checked for the size contract: strlen + 1, or 0 when empty. */
-static char *error_log(nvJitLinkHandle h)
-{
+static char *error_log(nvJitLinkHandle h) {
     size_t n = 12345;
     nvJitLinkResult r = nvJitLinkGetErrorLogSize(h, &n);
     EXPECT(r == NVJITLINK_SUCCESS, "GetErrorLogSize = %d", (int)r);
@@ -33,15 +32,13 @@ static char *error_log(nvJitLinkHandle h)
     return log;
 }
 
-static void expect_log(nvJitLinkHandle h, const char *what, const char *needle)
-{
+static void expect_log(nvJitLinkHandle h, const char *what, const char *needle) {
     char *log = error_log(h);
     EXPECT(strstr(log, needle) != NULL, "%s: error log lacks \"%s\":\n%s", what, needle, log);
     free(log);
 }
 
-static nvJitLinkHandle create(const char *o1, const char *o2, nvJitLinkResult want, const char *needle)
-{
+static nvJitLinkHandle create(const char *o1, const char *o2, nvJitLinkResult want, const char *needle) {
     const char *opts[2] = {o1, o2};
     nvJitLinkHandle h = NULL;
     nvJitLinkResult r = nvJitLinkCreate(&h, o2 ? 2 : 1, opts);
@@ -51,20 +48,19 @@ static nvJitLinkHandle create(const char *o1, const char *o2, nvJitLinkResult wa
     return h;
 }
 
-static void destroy(nvJitLinkHandle *h)
-{
+static void destroy(nvJitLinkHandle *h) {
     nvJitLinkResult r = nvJitLinkDestroy(h);
     EXPECT(r == NVJITLINK_SUCCESS && *h == NULL, "nvJitLinkDestroy = %d", (int)r);
 }
 
 /* CUDA_HOME names no toolkit: LTO-IR cannot be lowered, and the refusal says where it looked. */
-static int no_toolkit(const char *lpath, const char *kpath)
-{
+static int no_toolkit(const char *lpath, const char *kpath) {
     const char *home = getenv("CUDA_HOME");
     nvJitLinkHandle h = create("-arch=sm_90", "-lto", NVJITLINK_SUCCESS, NULL);
     nvJitLinkResult r = nvJitLinkAddFile(h, NVJITLINK_INPUT_LTOIR, lpath);
     EXPECT(r == NVJITLINK_ERROR_UNRECOGNIZED_INPUT, "LTO-IR without the toolkit's nvJitLink = %d", (int)r);
-    expect_log(h, "no toolkit", "LTO-IR needs the CUDA toolkit's nvJitLink to lower it to PTX; none found under CUDA_HOME=");
+    expect_log(h, "no toolkit",
+               "LTO-IR needs the CUDA toolkit's nvJitLink to lower it to PTX; none found under CUDA_HOME=");
     if (home) expect_log(h, "no toolkit", home);
     /* nothing of it was kept: the PTX alone links (and its extern poly() stays unresolved) */
     r = nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kpath);
@@ -76,8 +72,7 @@ static int no_toolkit(const char *lpath, const char *kpath)
     return g_failures != 0;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[2], "no-toolkit") == 0) {
         char kp[4096], lp[4096];
         snprintf(kp, sizeof kp, "%s/kernel.ptx", argv[1]);
@@ -94,7 +89,8 @@ int main(int argc, char **argv)
     snprintf(cpath, sizeof cpath, "%s/poly.cubin", argv[1]);
 
     /* options */
-    nvJitLinkHandle h = create("-arch=sm_90", "-bogus", NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "unrecognized option: -bogus");
+    nvJitLinkHandle h =
+        create("-arch=sm_90", "-bogus", NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "unrecognized option: -bogus");
     destroy(&h);
     h = create("-arch=sm_90", "-O2", NVJITLINK_ERROR_UNRECOGNIZED_OPTION, "Only 0 and 3");
     destroy(&h);
@@ -165,7 +161,8 @@ int main(int argc, char **argv)
     r = nvJitLinkComplete(h);
     EXPECT(r == NVJITLINK_ERROR_ARCH_MISMATCH, "LTO-IR for sm_80 linked for sm_75 = %d", (int)r);
     expect_log(h, "arch mismatch", "LTOIR arch newer than target arch");
-    expect_log(h, "arch mismatch", "the CUDA toolkit's nvJitLink could not lower the 1 LTO-IR input(s) to PTX");
+    expect_log(h, "arch mismatch",
+               "the CUDA toolkit's nvJitLink could not lower the 1 LTO-IR input(s) to PTX");
     destroy(&h);
 
     /* handles */

@@ -15,8 +15,7 @@
 static inline float jl_poly(float x) { return (0.5f * x + 2.0f) * x - 1.0f; }
 
 /* Runs kernel `name` of image in the current context; returns how many elements differ from the host. */
-static inline int jl_run(const void *image, const char *name, const char *what)
-{
+static inline int jl_run(const void *image, const char *name, const char *what) {
     CUmodule mod;
     CUfunction fn;
     CHECK(cuModuleLoadData(&mod, image));

@@ -68,42 +68,43 @@ static const char k_kernel_ir[] = NVVM_IR_HEADER
     "!nvvmir.version = !{!1}\n"
     "!1 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
-static const char k_helper_ir[] = NVVM_IR_HEADER "define float @twice_if(i32 %i) {\n"
-                                              "entry:\n"
-                                              "  %r = srem i32 %i, 3\n"
-                                              "  %z = icmp eq i32 %r, 0\n"
-                                              "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
-                                              "  ret float %s\n"
-                                              "}\n"
-                                              "\n"
-                                              "!nvvmir.version = !{!0}\n"
-                                              "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
+static const char k_helper_ir[] =
+    NVVM_IR_HEADER "define float @twice_if(i32 %i) {\n"
+                   "entry:\n"
+                   "  %r = srem i32 %i, 3\n"
+                   "  %z = icmp eq i32 %r, 0\n"
+                   "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
+                   "  ret float %s\n"
+                   "}\n"
+                   "\n"
+                   "!nvvmir.version = !{!0}\n"
+                   "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
 /* poly() and scale_of() of jl_poly.cu, for the PTX kernel of jl_kernel.cu to call: kept through
  * link-time optimisation by @llvm.used although no LTO-IR kernel calls them. */
 static const char k_kept_ir[] =
     NVVM_IR_HEADER "@llvm.used = appending global [2 x i8*] [i8* bitcast (float (float)* @_Z4polyf to i8*), "
-                "i8* bitcast (float (i32)* @_Z8scale_ofi to i8*)], section \"llvm.metadata\"\n"
-                "\n"
-                "define float @_Z4polyf(float %x) {\n"
-                "entry:\n"
-                "  %h = fmul float %x, 5.000000e-01\n"
-                "  %a = fadd float %h, 2.000000e+00\n"
-                "  %m = fmul float %a, %x\n"
-                "  %r = fsub float %m, 1.000000e+00\n"
-                "  ret float %r\n"
-                "}\n"
-                "\n"
-                "define float @_Z8scale_ofi(i32 %i) {\n"
-                "entry:\n"
-                "  %r = srem i32 %i, 3\n"
-                "  %z = icmp eq i32 %r, 0\n"
-                "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
-                "  ret float %s\n"
-                "}\n"
-                "\n"
-                "!nvvmir.version = !{!0}\n"
-                "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
+                   "i8* bitcast (float (i32)* @_Z8scale_ofi to i8*)], section \"llvm.metadata\"\n"
+                   "\n"
+                   "define float @_Z4polyf(float %x) {\n"
+                   "entry:\n"
+                   "  %h = fmul float %x, 5.000000e-01\n"
+                   "  %a = fadd float %h, 2.000000e+00\n"
+                   "  %m = fmul float %a, %x\n"
+                   "  %r = fsub float %m, 1.000000e+00\n"
+                   "  ret float %r\n"
+                   "}\n"
+                   "\n"
+                   "define float @_Z8scale_ofi(i32 %i) {\n"
+                   "entry:\n"
+                   "  %r = srem i32 %i, 3\n"
+                   "  %z = icmp eq i32 %r, 0\n"
+                   "  %s = select i1 %z, float 2.000000e+00, float 1.000000e+00\n"
+                   "  ret float %s\n"
+                   "}\n"
+                   "\n"
+                   "!nvvmir.version = !{!0}\n"
+                   "!0 = !{i32 2, i32 0, i32 3, i32 1}\n";
 
 typedef struct blob {
     char *data;

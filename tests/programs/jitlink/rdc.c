@@ -14,29 +14,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-#define CHECK_NVJ(call)                                                                                     \
-    do {                                                                                                    \
-        nvJitLinkResult r_ = (call);                                                                        \
-        if (r_ != NVJITLINK_SUCCESS) {                                                                      \
-            fprintf(stderr, "%s:%d: %s = %d\n", __FILE__, __LINE__, #call, (int)r_);                        \
-            exit(1);                                                                                        \
-        }                                                                                                   \
+#define CHECK_NVJ(call)                                                                                      \
+    do {                                                                                                     \
+        nvJitLinkResult r_ = (call);                                                                         \
+        if (r_ != NVJITLINK_SUCCESS) {                                                                       \
+            fprintf(stderr, "%s:%d: %s = %d\n", __FILE__, __LINE__, #call, (int)r_);                         \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
-static void print_log(nvJitLinkHandle h)
-{
+static void print_log(nvJitLinkHandle h) {
     size_t n = 0;
     if (nvJitLinkGetErrorLogSize(h, &n) == NVJITLINK_SUCCESS && n) {
         char *log = malloc(n);
-        if (log && nvJitLinkGetErrorLog(h, log) == NVJITLINK_SUCCESS) fprintf(stderr, "nvJitLink error log:\n%s", log);
+        if (log && nvJitLinkGetErrorLog(h, log) == NVJITLINK_SUCCESS)
+            fprintf(stderr, "nvJitLink error log:\n%s", log);
         free(log);
     }
 }
 
 /* Completes the link (printing the error log on failure) and returns a copy of the linked cubin. */
-static void *complete(nvJitLinkHandle h, int added, size_t *size)
-{
+static void *complete(nvJitLinkHandle h, int added, size_t *size) {
     if (!added || nvJitLinkComplete(h) != NVJITLINK_SUCCESS) {
         print_log(h);
         exit(1);
@@ -48,13 +46,14 @@ static void *complete(nvJitLinkHandle h, int added, size_t *size)
 }
 
 /* The two PTX files with nvJitLinkAddFile; *info gets the -verbose/-time info log. */
-static void *link_files(const char *kernel, const char *poly, size_t *size, char **info)
-{
+static void *link_files(const char *kernel, const char *poly, size_t *size, char **info) {
     const char *opts[] = {"-arch=sm_90", "-O3", "-verbose", "-time"};
     nvJitLinkHandle h = NULL;
     CHECK_NVJ(nvJitLinkCreate(&h, 4, opts));
-    void *cubin = complete(h, nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kernel) == NVJITLINK_SUCCESS &&
-                                  nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, poly) == NVJITLINK_SUCCESS, size);
+    void *cubin = complete(h,
+                           nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, kernel) == NVJITLINK_SUCCESS &&
+                               nvJitLinkAddFile(h, NVJITLINK_INPUT_PTX, poly) == NVJITLINK_SUCCESS,
+                           size);
     size_t in = 0;
     CHECK_NVJ(nvJitLinkGetInfoLogSize(h, &in));
     *info = calloc(1, in + 1);
@@ -68,21 +67,23 @@ static void *link_files(const char *kernel, const char *poly, size_t *size, char
 }
 
 /* The kernel's PTX and the fatbin in memory, both as NVJITLINK_INPUT_ANY. */
-static void *link_data(const char *kernel, size_t klen, const char *fatbin, size_t flen, size_t *size)
-{
+static void *link_data(const char *kernel, size_t klen, const char *fatbin, size_t flen, size_t *size) {
     const char *opts[] = {"-arch=sm_90"};
     nvJitLinkHandle h = NULL;
     CHECK_NVJ(nvJitLinkCreate(&h, 1, opts));
-    void *cubin = complete(h, nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, kernel, klen, "kernel.ptx") == NVJITLINK_SUCCESS &&
-                                  nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, fatbin, flen, "poly.fatbin") == NVJITLINK_SUCCESS,
-                           size);
+    void *cubin = complete(
+        h,
+        nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, kernel, klen, "kernel.ptx") == NVJITLINK_SUCCESS &&
+            nvJitLinkAddData(h, NVJITLINK_INPUT_ANY, fatbin, flen, "poly.fatbin") == NVJITLINK_SUCCESS,
+        size);
     /* Lepton's "cubin" is the linked PTX: nvJitLinkGetLinkedPtx hands the same text */
     size_t psize = 0;
     if (nvJitLinkGetLinkedPtxSize(h, &psize) == NVJITLINK_SUCCESS) {
         char *ptx = malloc(psize);
         CHECK_NVJ(nvJitLinkGetLinkedPtx(h, ptx));
         if (psize != *size || memcmp(ptx, cubin, psize) != 0 || ptx[psize - 1] != 0) {
-            fprintf(stderr, "linked PTX (%zu bytes) differs from the linked image (%zu bytes)\n", psize, *size);
+            fprintf(stderr, "linked PTX (%zu bytes) differs from the linked image (%zu bytes)\n", psize,
+                    *size);
             g_failures++;
         }
         free(ptx);
@@ -91,13 +92,11 @@ static void *link_data(const char *kernel, size_t klen, const char *fatbin, size
     return cubin;
 }
 
-static void run(const void *image, const char *what)
-{
+static void run(const void *image, const char *what) {
     if (jl_run(image, "axpy_poly", what)) g_failures++;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <dir with kernel.ptx, poly.ptx, poly.fatbin>\n", argv[0]);
         return 2;
@@ -118,7 +117,8 @@ int main(int argc, char **argv)
     char *fatbin = read_file(fpath, &flen);
     void *img2 = link_data(kernel, klen, fatbin, flen, &s2);
     int lepton = s1 > 0 && memcmp(img1, "\177ELF", 4) != 0;
-    printf("linked images: %zu and %zu bytes (%s)\n", s1, s2, lepton ? "PTX text: Lepton's nvJitLink" : "cubin");
+    printf("linked images: %zu and %zu bytes (%s)\n", s1, s2,
+           lepton ? "PTX text: Lepton's nvJitLink" : "cubin");
     if (lepton && !strstr(info, "linked 2 input(s)")) {
         fprintf(stderr, "-verbose info log lacks the link summary:\n%s\n", info);
         g_failures++;
@@ -143,7 +143,8 @@ int main(int argc, char **argv)
         CHECK(cuLinkAddFile(ls, CU_JIT_INPUT_PTX, ppath, 0, NULL, NULL));
         CHECK(cuLinkComplete(ls, &cimg, &csize));
         if (csize != s1 || memcmp(cimg, img1, s1) != 0) {
-            fprintf(stderr, "cuLinkComplete's image (%zu bytes) differs from nvJitLink's (%zu bytes)\n", csize, s1);
+            fprintf(stderr, "cuLinkComplete's image (%zu bytes) differs from nvJitLink's (%zu bytes)\n",
+                    csize, s1);
             g_failures++;
         } else {
             printf("cuLinkComplete made the same %zu-byte image\n", csize);

@@ -20,15 +20,13 @@ static const char *k_ptx =
     "  st.global.f32 [%rd7], %f3;\n"
     "DONE:\n  ret;\n}\n";
 
-static cuuint64_t attr(CUmemoryPool pool, CUmemPool_attribute a)
-{
+static cuuint64_t attr(CUmemoryPool pool, CUmemPool_attribute a) {
     cuuint64_t v = 0;
     CHECK(cuMemPoolGetAttribute(pool, a, &v));
     return v;
 }
 
-int main(void)
-{
+int main(void) {
     CHECK(cuInit(0));
     CUdevice dev;
     CHECK(cuDeviceGet(&dev, 0));
@@ -77,7 +75,8 @@ int main(void)
     cuuint64_t used0 = attr(def, CU_MEMPOOL_ATTR_USED_MEM_CURRENT);
     enum { N = 10000 };
     static float h_in[N], h_out[N];
-    for (int i = 0; i < N; i++) h_in[i] = (float)(i % 97) * 0.25f - 7.0f;
+    for (int i = 0; i < N; i++)
+        h_in[i] = (float)(i % 97) * 0.25f - 7.0f;
     size_t free0, total;
     CHECK(cuMemGetInfo(&free0, &total));
     CUdeviceptr d_in, d_out;
@@ -96,7 +95,8 @@ int main(void)
     CHECK(cuMemFreeAsync(d_in, s1));
     CHECK(cuMemFreeAsync(d_out, s1));
     CHECK(cuStreamSynchronize(s1));
-    for (int i = 0; i < N; i++) REQUIRE(h_out[i] == h_in[i] * 3.0f + (float)i);
+    for (int i = 0; i < N; i++)
+        REQUIRE(h_out[i] == h_in[i] * 3.0f + (float)i);
     REQUIRE(attr(def, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == used0);
     REQUIRE(attr(def, CU_MEMPOOL_ATTR_USED_MEM_HIGH) >= used0 + 2 * sizeof h_in);
     size_t free2;
@@ -123,7 +123,8 @@ int main(void)
     REQUIRE(reuse == 0);
     cuuint64_t nonzero = 5;
     REQUIRE(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_HIGH, &nonzero) == CUDA_ERROR_INVALID_VALUE);
-    REQUIRE(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &nonzero) == CUDA_ERROR_INVALID_VALUE);
+    REQUIRE(cuMemPoolSetAttribute(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &nonzero) ==
+            CUDA_ERROR_INVALID_VALUE);
     CUdeviceptr a, b, c;
     CHECK(cuMemAllocFromPoolAsync(&a, 40000, pool, s2));
     REQUIRE(cuMemAllocFromPoolAsync(&b, 40000, pool, s2) == CUDA_ERROR_OUT_OF_MEMORY);
@@ -139,14 +140,16 @@ int main(void)
     CHECK(cuMemPoolSetAccess(pool, &desc, 1));
     /* memory from the pool works with a kernel and a plain cuMemFree */
     static float h_small[5000], h_res[5000];
-    for (int i = 0; i < 5000; i++) h_small[i] = (float)i;
+    for (int i = 0; i < 5000; i++)
+        h_small[i] = (float)i;
     CHECK(cuMemcpyHtoDAsync(b, h_small, sizeof h_small, s2));
     unsigned m = 5000;
     void *args2[] = {&a, &b, &m};
     CHECK(cuLaunchKernel(triple, (5000 + 127) / 128, 1, 1, 128, 1, 1, 0, s2, args2, NULL));
     CHECK(cuMemcpyDtoHAsync(h_res, a, sizeof h_res, s2));
     CHECK(cuStreamSynchronize(s2));
-    for (int i = 0; i < 5000; i++) REQUIRE(h_res[i] == (float)i * 4.0f);
+    for (int i = 0; i < 5000; i++)
+        REQUIRE(h_res[i] == (float)i * 4.0f);
     CHECK(cuMemFree(b));
     REQUIRE(attr(pool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 40000);
     REQUIRE(attr(pool, CU_MEMPOOL_ATTR_USED_MEM_HIGH) == 60000);
@@ -180,13 +183,15 @@ int main(void)
     CHECK(cuMemAllocFromPoolAsync(&hp, 1000 * sizeof(int), hpool, s1));
     REQUIRE(attr(hpool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 1000 * sizeof(int));
     int *hints = (int *)(uintptr_t)hp;
-    for (int i = 0; i < 1000; i++) hints[i] = i * i;
+    for (int i = 0; i < 1000; i++)
+        hints[i] = i * i;
     CHECK(cuMemAllocAsync(&dp, 1000 * sizeof(int), s1));
     CHECK(cuMemcpyHtoDAsync(dp, hints, 1000 * sizeof(int), s1));
     static int back[1000];
     CHECK(cuMemcpyDtoHAsync(back, dp, sizeof back, s1));
     CHECK(cuStreamSynchronize(s1));
-    for (int i = 0; i < 1000; i++) REQUIRE(back[i] == i * i);
+    for (int i = 0; i < 1000; i++)
+        REQUIRE(back[i] == i * i);
     CHECK(cuMemFreeAsync(dp, s1));
     CHECK(cuMemFreeAsync(hp, s1));
     REQUIRE(attr(hpool, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 0);
@@ -207,12 +212,14 @@ int main(void)
     CHECK(cuMemAllocFromPoolAsync(&m_out, 2000 * sizeof(float), mdef, s1));
     REQUIRE(attr(mdef, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) >= 4000 * sizeof(float));
     float *mi = (float *)(uintptr_t)m_in, *mo = (float *)(uintptr_t)m_out;
-    for (int i = 0; i < 2000; i++) mi[i] = (float)(i % 13);
+    for (int i = 0; i < 2000; i++)
+        mi[i] = (float)(i % 13);
     unsigned mn = 2000;
     void *args3[] = {&m_out, &m_in, &mn};
     CHECK(cuLaunchKernel(triple, (2000 + 255) / 256, 1, 1, 256, 1, 1, 0, s1, args3, NULL));
     CHECK(cuStreamSynchronize(s1));
-    for (int i = 0; i < 2000; i++) REQUIRE(mo[i] == (float)(i % 13) * 3.0f + (float)i);
+    for (int i = 0; i < 2000; i++)
+        REQUIRE(mo[i] == (float)(i % 13) * 3.0f + (float)i);
     CHECK(cuMemFreeAsync(m_in, s1));
     CHECK(cuMemFreeAsync(m_out, s1));
     REQUIRE(attr(mdef, CU_MEMPOOL_ATTR_USED_MEM_CURRENT) == 0);

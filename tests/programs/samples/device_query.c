@@ -9,15 +9,13 @@
 /* The legacy calls are what older samples still use: a driver must keep answering them. */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
-static int attr(CUdevice d, CUdevice_attribute a)
-{
+static int attr(CUdevice d, CUdevice_attribute a) {
     int v = -1;
     CHECK(cuDeviceGetAttribute(&v, a, d));
     return v;
 }
 
-int main(void)
-{
+int main(void) {
     CHECK(cuInit(0));
     int version = 0, count = 0;
     CHECK(cuDriverGetVersion(&version));
@@ -40,9 +38,11 @@ int main(void)
         EXPECT(mem >= (64u << 20), "device %d: %zu bytes of memory", i, mem);
         CHECK(cuDeviceGetUuid(&uuids[i], d));
         int zero = 1;
-        for (int b = 0; b < 16; b++) zero &= uuids[i].bytes[b] == 0;
+        for (int b = 0; b < 16; b++)
+            zero &= uuids[i].bytes[b] == 0;
         EXPECT(!zero, "device %d has a non-zero UUID", i);
-        for (int j = 0; j < i; j++) EXPECT(memcmp(&uuids[i], &uuids[j], 16) != 0, "devices %d and %d differ", i, j);
+        for (int j = 0; j < i; j++)
+            EXPECT(memcmp(&uuids[i], &uuids[j], 16) != 0, "devices %d and %d differ", i, j);
 
         int major = attr(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
         int minor = attr(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
@@ -53,7 +53,8 @@ int main(void)
         int tpsm = attr(d, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR);
         int smem = attr(d, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK);
         int regs = attr(d, CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK);
-        int gx = attr(d, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X), bx = attr(d, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X);
+        int gx = attr(d, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X),
+            bx = attr(d, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X);
         int clock = attr(d, CU_DEVICE_ATTRIBUTE_CLOCK_RATE);
         int bus = attr(d, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
         int uva = attr(d, CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING);
@@ -66,7 +67,8 @@ int main(void)
         EXPECT(uva == 1, "unified addressing %d", uva);
         int cmaj = 0, cmin = 0;
         CUresult r = cuDeviceComputeCapability(&cmaj, &cmin, d);
-        if (r == CUDA_SUCCESS) EXPECT(cmaj == major && cmin == minor, "cuDeviceComputeCapability %d.%d", cmaj, cmin);
+        if (r == CUDA_SUCCESS)
+            EXPECT(cmaj == major && cmin == minor, "cuDeviceComputeCapability %d.%d", cmaj, cmin);
         CUdevprop p;
         if (cuDeviceGetProperties(&p, d) == CUDA_SUCCESS) {
             EXPECT(p.maxThreadsPerBlock == tpb, "properties: %d threads per block", p.maxThreadsPerBlock);
@@ -83,7 +85,8 @@ int main(void)
                "  warp %d, %d threads/block, %d threads/SM, %d bytes shared/block, %d registers/block\n"
                "  UUID GPU-%02x%02x%02x%02x-...\n",
                i, name, major, minor, sms, (double)mem / (1 << 30), clock, bus, warp, tpb, tpsm, smem, regs,
-               uuids[i].bytes[0] & 0xff, uuids[i].bytes[1] & 0xff, uuids[i].bytes[2] & 0xff, uuids[i].bytes[3] & 0xff);
+               uuids[i].bytes[0] & 0xff, uuids[i].bytes[1] & 0xff, uuids[i].bytes[2] & 0xff,
+               uuids[i].bytes[3] & 0xff);
     }
     CUdevice bad;
     EXPECT_CU(cuDeviceGet(&bad, count), CUDA_ERROR_INVALID_DEVICE);

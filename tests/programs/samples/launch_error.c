@@ -3,8 +3,7 @@
  * synchronisation as CUDA_ERROR_ILLEGAL_ADDRESS, sticky: the context stays unusable. argv[1]: the PTX. */
 #include "programs_common.h"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     REQUIRE(argc >= 2, "usage: launch_error PTX");
     make_context();
     char *ptx = read_file(argv[1], NULL);
@@ -18,7 +17,8 @@ int main(int argc, char **argv)
     void *args[] = {&null_ptr, &v};
     CHECK(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
     CUresult r = cuCtxSynchronize();
-    EXPECT(r == CUDA_ERROR_ILLEGAL_ADDRESS, "the synchronisation after the faulting kernel returned %s", cu_name(r));
+    EXPECT(r == CUDA_ERROR_ILLEGAL_ADDRESS, "the synchronisation after the faulting kernel returned %s",
+           cu_name(r));
     CUresult again = cuCtxSynchronize();
     EXPECT(again == r, "the error is sticky: the next synchronisation returned %s", cu_name(again));
     if (g_failures) return 1;

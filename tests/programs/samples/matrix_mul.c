@@ -6,8 +6,7 @@
 
 #include <math.h>
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     REQUIRE(argc >= 2, "usage: matrix_mul PTX");
     CUdevice dev;
     make_context_dev(&dev);
@@ -45,12 +44,15 @@ int main(int argc, char **argv)
     int m = 150, k = 203, n = 121, T = tiles[best];
     float *A = malloc(sizeof(float) * (size_t)(m * k)), *B = malloc(sizeof(float) * (size_t)(k * n));
     float *C = malloc(sizeof(float) * (size_t)(m * n)), *R = malloc(sizeof(float) * (size_t)(m * n));
-    for (int i = 0; i < m * k; i++) A[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
-    for (int i = 0; i < k * n; i++) B[i] = (float)((i * 11) % 23) / 11.0f - 1.0f;
+    for (int i = 0; i < m * k; i++)
+        A[i] = (float)((i * 37) % 17) / 8.0f - 1.0f;
+    for (int i = 0; i < k * n; i++)
+        B[i] = (float)((i * 11) % 23) / 11.0f - 1.0f;
     for (int r = 0; r < m; r++)
         for (int c = 0; c < n; c++) {
             double s = 0;
-            for (int j = 0; j < k; j++) s += (double)A[r * k + j] * B[j * n + c];
+            for (int j = 0; j < k; j++)
+                s += (double)A[r * k + j] * B[j * n + c];
             R[r * n + c] = (float)s;
         }
     CUdeviceptr dA, dB, dC;
@@ -73,7 +75,8 @@ int main(int argc, char **argv)
     EXPECT(min_grid >= sms, "suggested grid %d on %d SMs", min_grid, sms);
     if (block < 32) block = 128;
     float bias[7];
-    for (int i = 0; i < 7; i++) bias[i] = (float)i - 3.0f;
+    for (int i = 0; i < 7; i++)
+        bias[i] = (float)i - 3.0f;
     CUdeviceptr dbias;
     CHECK(cuMemAlloc(&dbias, sizeof bias));
     CHECK(cuMemcpyHtoD(dbias, bias, sizeof bias));
@@ -100,7 +103,7 @@ int main(int argc, char **argv)
     free(C);
     free(R);
     if (g_failures) return 1;
-    printf("matrix_mul: %dx%d * %dx%d with %dx%d tiles, bias block %d grid %d, PASS\n", m, k, k, n, T, T, block,
-           grid);
+    printf("matrix_mul: %dx%d * %dx%d with %dx%d tiles, bias block %d grid %d, PASS\n", m, k, k, n, T, T,
+           block, grid);
     return 0;
 }

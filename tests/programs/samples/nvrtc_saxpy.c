@@ -12,8 +12,7 @@ static const char *source =
     "    if (i < n) out[i] = a * x[i] + y[i];\n"
     "}\n";
 
-int main(void)
-{
+int main(void) {
     CUdevice dev;
     make_context_dev(&dev);
     int major = 0, minor = 0;
@@ -70,7 +69,8 @@ int main(void)
     CHECK(cuMemcpyDtoH(out, dout, bytes));
     int bad = 0;
     for (size_t i = 0; i < n; i++)
-        if (out[i] != a * x[i] + y[i] && bad++ < 5) fprintf(stderr, "out[%zu] = %g, want %g\n", i, out[i], a * x[i] + y[i]);
+        if (out[i] != a * x[i] + y[i] && bad++ < 5)
+            fprintf(stderr, "out[%zu] = %g, want %g\n", i, out[i], a * x[i] + y[i]);
     EXPECT(bad == 0, "%d wrong elements", bad);
     CHECK(cuMemFree(dx));
     CHECK(cuMemFree(dy));

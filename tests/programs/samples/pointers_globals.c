@@ -13,8 +13,7 @@ struct span {
     float factor;
 };
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     REQUIRE(argc >= 2, "usage: pointers_globals PTX");
     CUcontext ctx = make_context();
     char *ptx = read_file(argv[1], NULL);
@@ -26,7 +25,8 @@ int main(int argc, char **argv)
 
     enum { N = 1000, OFF = 100 };
     float host[N + OFF], src[N];
-    for (int i = 0; i < N; i++) src[i] = (float)i * 0.25f - 7.0f;
+    for (int i = 0; i < N; i++)
+        src[i] = (float)i * 0.25f - 7.0f;
     CUdeviceptr dbase, dsrc;
     CHECK(cuMemAlloc(&dbase, sizeof host));
     CHECK(cuMemAlloc(&dsrc, sizeof src));
@@ -36,7 +36,8 @@ int main(int argc, char **argv)
     CUdeviceptr interior = dbase + OFF * sizeof(float), rbase = 0;
     size_t rsize = 0;
     CHECK(cuMemGetAddressRange(&rbase, &rsize, interior));
-    EXPECT(rbase == dbase && rsize == sizeof host, "range of an interior pointer: %#llx + %zu", (unsigned long long)rbase, rsize);
+    EXPECT(rbase == dbase && rsize == sizeof host, "range of an interior pointer: %#llx + %zu",
+           (unsigned long long)rbase, rsize);
     unsigned int mtype = 0;
     CHECK(cuPointerGetAttribute(&mtype, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, interior));
     EXPECT(mtype == CU_MEMORYTYPE_DEVICE, "memory type %u", mtype);
@@ -45,7 +46,8 @@ int main(int argc, char **argv)
     EXPECT(pctx == ctx, "the pointer's context is the current one");
 
     float table[16];
-    for (int i = 0; i < 16; i++) table[i] = (float)(i * i);
+    for (int i = 0; i < 16; i++)
+        table[i] = (float)(i * i);
     CUdeviceptr dtable, dcalls;
     size_t tsize = 0, csize = 0;
     CHECK(cuModuleGetGlobal(&dtable, &tsize, mod, "k_table"));
@@ -67,11 +69,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < OFF; i++) {
         uint32_t bits;
         memcpy(&bits, &host[i], 4);
-        if (bits != 0x7f7f7f7fu && bad++ < 5) fprintf(stderr, "host[%d] = %#x before the span, want 0x7f7f7f7f\n", i, bits);
+        if (bits != 0x7f7f7f7fu && bad++ < 5)
+            fprintf(stderr, "host[%d] = %#x before the span, want 0x7f7f7f7f\n", i, bits);
     }
     for (int i = 0; i < N; i++) {
         float want = src[i] * 2.0f + table[i % 16];
-        if (host[OFF + i] != want && bad++ < 5) fprintf(stderr, "span[%d] = %g, want %g\n", i, host[OFF + i], want);
+        if (host[OFF + i] != want && bad++ < 5)
+            fprintf(stderr, "span[%d] = %g, want %g\n", i, host[OFF + i], want);
     }
     EXPECT(bad == 0, "%d wrong elements", bad);
 
@@ -84,7 +88,8 @@ int main(int argc, char **argv)
     CHECK(cuMemsetD2D32(pitched, pitch, 0x01020304u, W / 4, H));
     unsigned char img[H][W], back[H][W];
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) img[y][x] = (unsigned char)(x * 3 + y * 7);
+        for (int x = 0; x < W; x++)
+            img[y][x] = (unsigned char)(x * 3 + y * 7);
     CUDA_MEMCPY2D c = {0};
     c.srcMemoryType = CU_MEMORYTYPE_HOST;
     c.srcHost = &img[2][8];
@@ -113,7 +118,8 @@ int main(int argc, char **argv)
         for (int x = 0; x < W; x++) {
             int inside = y >= 2 && y < H - 2 && x >= 8 && x < W - 8;
             unsigned char want = inside ? img[y][x] : fill[x % 4];
-            if (back[y][x] != want && bad++ < 5) fprintf(stderr, "2D (%d,%d) = %u, want %u\n", x, y, back[y][x], want);
+            if (back[y][x] != want && bad++ < 5)
+                fprintf(stderr, "2D (%d,%d) = %u, want %u\n", x, y, back[y][x], want);
         }
     EXPECT(bad == 0, "%d wrong bytes in the pitched copy", bad);
 

@@ -15,15 +15,14 @@
 static int g_host_calls;
 static void CUDA_CB host_fn(void *user) { g_host_calls += *(int *)user; }
 
-static int32_t expect_value(int32_t v, int seed)
-{
+static int32_t expect_value(int32_t v, int seed) {
     uint32_t x = (uint32_t)v;
-    for (int r = 0; r < ROUNDS; r++) x = x * 3u + (uint32_t)seed;
+    for (int r = 0; r < ROUNDS; r++)
+        x = x * 3u + (uint32_t)seed;
     return (int32_t)x;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     REQUIRE(argc >= 2, "usage: streams_events PTX");
     make_context();
     char *ptx = read_file(argv[1], NULL);
@@ -36,8 +35,10 @@ int main(int argc, char **argv)
 
     CUstream st[NS + 1];
     CUevent done[NS], start, stop;
-    for (int s = 0; s <= NS; s++) CHECK(cuStreamCreate(&st[s], CU_STREAM_NON_BLOCKING));
-    for (int s = 0; s < NS; s++) CHECK(cuEventCreate(&done[s], CU_EVENT_DISABLE_TIMING));
+    for (int s = 0; s <= NS; s++)
+        CHECK(cuStreamCreate(&st[s], CU_STREAM_NON_BLOCKING));
+    for (int s = 0; s < NS; s++)
+        CHECK(cuEventCreate(&done[s], CU_EVENT_DISABLE_TIMING));
     CHECK(cuEventCreate(&start, CU_EVENT_DEFAULT));
     CHECK(cuEventCreate(&stop, CU_EVENT_DEFAULT));
 
@@ -47,7 +48,8 @@ int main(int argc, char **argv)
     for (int s = 0; s < NS; s++) {
         CHECK(cuMemHostAlloc((void **)&in[s], bytes, 0));
         CHECK(cuMemAllocHost((void **)&out[s], bytes));
-        for (int i = 0; i < N; i++) in[s][i] = (int32_t)(i * (s + 1)) - 1000 * s;
+        for (int i = 0; i < N; i++)
+            in[s][i] = (int32_t)(i * (s + 1)) - 1000 * s;
         CHECK(cuMemAlloc(&dv[s], bytes));
     }
     CHECK(cuMemAlloc(&dcopy, bytes));
@@ -63,13 +65,15 @@ int main(int argc, char **argv)
     }
     /* The device pointer array, from pageable memory that is overwritten right after the call. */
     CUdeviceptr *parts = malloc(sizeof(CUdeviceptr) * NS);
-    for (int s = 0; s < NS; s++) parts[s] = dv[s];
+    for (int s = 0; s < NS; s++)
+        parts[s] = dv[s];
     CUdeviceptr dparts, dsums;
     CHECK(cuMemAlloc(&dparts, sizeof(CUdeviceptr) * NS));
     CHECK(cuMemAlloc(&dsums, sizeof(long long) * NS));
     CHECK(cuMemcpyHtoDAsync(dparts, parts, sizeof(CUdeviceptr) * NS, st[NS]));
     memset(parts, 0, sizeof(CUdeviceptr) * NS);
-    for (int s = 0; s < NS; s++) CHECK(cuStreamWaitEvent(st[NS], done[s], 0));
+    for (int s = 0; s < NS; s++)
+        CHECK(cuStreamWaitEvent(st[NS], done[s], 0));
     int n = N;
     void *sargs[] = {&dparts, &n, &dsums};
     CHECK(cuLaunchKernel(sum, NS, 1, 1, 256, 1, 1, 0, st[NS], sargs, NULL));
@@ -80,10 +84,12 @@ int main(int argc, char **argv)
     CHECK(cuMemcpyDtoHAsync(sums, dsums, sizeof sums, st[NS]));
     CHECK(cuEventRecord(stop, st[NS]));
     CUresult q = cuEventQuery(stop);
-    EXPECT(q == CUDA_SUCCESS || q == CUDA_ERROR_NOT_READY, "cuEventQuery before the work is done: %s", cu_name(q));
+    EXPECT(q == CUDA_SUCCESS || q == CUDA_ERROR_NOT_READY, "cuEventQuery before the work is done: %s",
+           cu_name(q));
     CHECK(cuEventSynchronize(stop));
     CHECK(cuStreamSynchronize(st[NS]));
-    for (int s = 0; s <= NS; s++) EXPECT_CU(cuStreamQuery(st[s]), CUDA_SUCCESS);
+    for (int s = 0; s <= NS; s++)
+        EXPECT_CU(cuStreamQuery(st[s]), CUDA_SUCCESS);
     EXPECT_CU(cuEventQuery(stop), CUDA_SUCCESS);
     float ms = -1.0f;
     CHECK(cuEventElapsedTime(&ms, start, stop));
@@ -97,14 +103,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < N; i++) {
             int32_t want = expect_value(in[s][i], 11 * s + 1);
             want_sum += want;
-            if (out[s][i] != want && bad++ < 5) fprintf(stderr, "stream %d [%d] = %d, want %d\n", s, i, out[s][i], want);
+            if (out[s][i] != want && bad++ < 5)
+                fprintf(stderr, "stream %d [%d] = %d, want %d\n", s, i, out[s][i], want);
         }
         EXPECT(sums[s] == want_sum, "sum of part %d: %lld, want %lld", s, sums[s], want_sum);
     }
     EXPECT(bad == 0, "%d wrong elements", bad);
     int32_t *copy = malloc(bytes);
     CHECK(cuMemcpyDtoH(copy, dcopy, bytes));
-    EXPECT(memcmp(copy, out[NS - 1], bytes) == 0, "the device-to-device copy matches stream %d's result", NS - 1);
+    EXPECT(memcmp(copy, out[NS - 1], bytes) == 0, "the device-to-device copy matches stream %d's result",
+           NS - 1);
     free(copy);
     free(parts);
 
@@ -114,7 +122,8 @@ int main(int argc, char **argv)
         CHECK(cuMemFree(dv[s]));
         CHECK(cuEventDestroy(done[s]));
     }
-    for (int s = 0; s <= NS; s++) CHECK(cuStreamDestroy(st[s]));
+    for (int s = 0; s <= NS; s++)
+        CHECK(cuStreamDestroy(st[s]));
     CHECK(cuMemFree(dcopy));
     CHECK(cuMemFree(dparts));
     CHECK(cuMemFree(dsums));

@@ -3,8 +3,7 @@
  * and a host check of every element. argv[1]: the fatbin; argv[2] (optional): the element count. */
 #include "programs_common.h"
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     REQUIRE(argc >= 2, "usage: vector_add FATBIN [N]");
     int n = argc > 2 ? atoi(argv[2]) : 50000;
     REQUIRE(n > 0);

@@ -9,8 +9,7 @@
 
 #include <stdint.h>
 
-static void test_create_errors(void)
-{
+static void test_create_errors(void) {
     CUarray a;
     CUDA_ARRAY_DESCRIPTOR d2 = {.Width = 0, .Height = 4, .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 1};
     EXPECT_CU(cuArrayCreate(&a, &d2), CUDA_ERROR_INVALID_VALUE); /* zero width */
@@ -35,9 +34,11 @@ static void test_create_errors(void)
     EXPECT_CU(cuArray3DCreate(NULL, &d), CUDA_ERROR_INVALID_VALUE);
 }
 
-static void test_descriptors(void)
-{
-    struct { CUDA_ARRAY3D_DESCRIPTOR d; size_t bytes; } cases[] = {
+static void test_descriptors(void) {
+    struct {
+        CUDA_ARRAY3D_DESCRIPTOR d;
+        size_t bytes;
+    } cases[] = {
         {array_desc(CU_AD_FORMAT_UNSIGNED_INT8, 4, 100, 0, 0, 0), 400},
         {array_desc(CU_AD_FORMAT_HALF, 2, 33, 17, 0, CUDA_ARRAY3D_SURFACE_LDST), 33 * 17 * 4},
         {array_desc(CU_AD_FORMAT_SIGNED_INT16, 1, 9, 8, 7, 0), 9 * 8 * 7 * 2},
@@ -52,37 +53,40 @@ static void test_descriptors(void)
         EXPECT(memcmp(&got, &cases[i].d, sizeof got) == 0, "case %zu: 3D descriptor does not round-trip", i);
         CUDA_ARRAY_DESCRIPTOR g2;
         CHECK(cuArrayGetDescriptor(&g2, a));
-        EXPECT(g2.Width == cases[i].d.Width && g2.Height == cases[i].d.Height && g2.Format == cases[i].d.Format &&
-                   g2.NumChannels == cases[i].d.NumChannels,
+        EXPECT(g2.Width == cases[i].d.Width && g2.Height == cases[i].d.Height &&
+                   g2.Format == cases[i].d.Format && g2.NumChannels == cases[i].d.NumChannels,
                "case %zu: 2D descriptor", i);
         CUDA_ARRAY_MEMORY_REQUIREMENTS mr;
         CHECK(cuArrayGetMemoryRequirements(&mr, a, 0));
         EXPECT(mr.size >= cases[i].bytes && mr.alignment > 0 && mr.size % mr.alignment == 0,
-               "case %zu: memory requirements %zu/%zu for %zu bytes", i, mr.size, mr.alignment, cases[i].bytes);
+               "case %zu: memory requirements %zu/%zu for %zu bytes", i, mr.size, mr.alignment,
+               cases[i].bytes);
         CUarray plane;
         EXPECT_CU(cuArrayGetPlane(&plane, a, 0), CUDA_ERROR_INVALID_VALUE); /* not multi-planar (cuda.h) */
         CHECK(cuArrayDestroy(a));
         EXPECT_CU(cuArrayDestroy(a), CUDA_ERROR_INVALID_HANDLE);
         EXPECT_CU(cuArray3DGetDescriptor(&got, a), CUDA_ERROR_INVALID_HANDLE);
     }
-    CUDA_ARRAY_DESCRIPTOR d2 = {.Width = 16, .Height = 0, .Format = CU_AD_FORMAT_UNSIGNED_INT16, .NumChannels = 2};
+    CUDA_ARRAY_DESCRIPTOR d2 = {
+        .Width = 16, .Height = 0, .Format = CU_AD_FORMAT_UNSIGNED_INT16, .NumChannels = 2};
     CUarray a;
     CHECK(cuArrayCreate(&a, &d2));
     CUDA_ARRAY3D_DESCRIPTOR got;
     CHECK(cuArray3DGetDescriptor(&got, a));
-    EXPECT(got.Width == 16 && got.Height == 0 && got.Depth == 0 && got.Flags == 0, "cuArrayCreate 1D descriptor");
+    EXPECT(got.Width == 16 && got.Height == 0 && got.Depth == 0 && got.Flags == 0,
+           "cuArrayCreate 1D descriptor");
     CHECK(cuArrayDestroy(a));
 }
 
 /* 3D: a sub-box of a host volume -> array -> pitched device memory -> second array -> host */
-static void test_3d_round_trip(void)
-{
+static void test_3d_round_trip(void) {
     enum { W = 11, H = 9, D = 6, E = 4 /* float */ };
     enum { HW = 16, HH = 12, HD = 8 }; /* host volume, the box sits at (2, 1, 1) */
     static float host[HD][HH][HW], back[HD][HH][HW];
     for (int z = 0; z < HD; z++)
         for (int y = 0; y < HH; y++)
-            for (int x = 0; x < HW; x++) host[z][y][x] = (float)(x + 100 * y + 10000 * z);
+            for (int x = 0; x < HW; x++)
+                host[z][y][x] = (float)(x + 100 * y + 10000 * z);
     memset(back, 0, sizeof back);
     CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, W, H, D, 0);
     CUarray a1, a2;
@@ -174,13 +178,14 @@ static void test_3d_round_trip(void)
     CHECK(cuArrayDestroy(a2));
 }
 
-static void test_2d_and_linear(void)
-{
+static void test_2d_and_linear(void) {
     enum { W = 20, H = 10 };
     static uint16_t img[H][W * 2], out[H][W * 2];
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W * 2; x++) img[y][x] = (uint16_t)(y * 1000 + x);
-    CUDA_ARRAY_DESCRIPTOR d2 = {.Width = W, .Height = H, .Format = CU_AD_FORMAT_UNSIGNED_INT16, .NumChannels = 2};
+        for (int x = 0; x < W * 2; x++)
+            img[y][x] = (uint16_t)(y * 1000 + x);
+    CUDA_ARRAY_DESCRIPTOR d2 = {
+        .Width = W, .Height = H, .Format = CU_AD_FORMAT_UNSIGNED_INT16, .NumChannels = 2};
     CUarray a, b;
     CHECK(cuArrayCreate(&a, &d2));
     CHECK(cuArrayCreate(&b, &d2));
@@ -265,20 +270,19 @@ static void test_2d_and_linear(void)
     EXPECT_CU(cuMemcpyAtoH(two, b, 0, 4), CUDA_ERROR_INVALID_HANDLE);
 }
 
-static void test_proc_address(void)
-{
+static void test_proc_address(void) {
     void *p = NULL;
     CUdriverProcAddressQueryResult q;
-    static const char *names[] = {"cuArrayCreate", "cuArray3DCreate", "cuMemcpy3D", "cuTexObjectCreate",
-                                  "cuSurfObjectCreate", "cuMipmappedArrayCreate", "cuMemcpyHtoA"};
+    static const char *names[] = {"cuArrayCreate",     "cuArray3DCreate",    "cuMemcpy3D",
+                                  "cuTexObjectCreate", "cuSurfObjectCreate", "cuMipmappedArrayCreate",
+                                  "cuMemcpyHtoA"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         CUresult r = cuGetProcAddress(names[i], &p, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &q);
         EXPECT(r == CUDA_SUCCESS && p != NULL, "cuGetProcAddress(%s): %s", names[i], cu_name(r));
     }
 }
 
-int main(void)
-{
+int main(void) {
     make_context();
     test_create_errors();
     test_descriptors();

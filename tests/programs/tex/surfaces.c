@@ -9,27 +9,25 @@
 
 #include <stdint.h>
 
-static CUarray surf_array(CUarray_format f, unsigned nch, size_t w, size_t h, size_t d, unsigned flags)
-{
+static CUarray surf_array(CUarray_format f, unsigned nch, size_t w, size_t h, size_t d, unsigned flags) {
     CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(f, nch, w, h, d, CUDA_ARRAY3D_SURFACE_LDST | flags);
     CUarray a;
     CHECK(cuArray3DCreate(&a, &ad));
     return a;
 }
 
-static CUsurfObject surf_of(CUarray a)
-{
+static CUsurfObject surf_of(CUarray a) {
     CUDA_RESOURCE_DESC rd = array_resource(a);
     CUsurfObject s;
     CHECK(cuSurfObjectCreate(&s, &rd));
     return s;
 }
 
-static void test_invert(void)
-{
+static void test_invert(void) {
     enum { W = 40, H = 24 };
     static uint8_t img[W * H * 4], out[W * H * 4];
-    for (int i = 0; i < W * H * 4; i++) img[i] = (uint8_t)(i * 131 + 7);
+    for (int i = 0; i < W * H * 4; i++)
+        img[i] = (uint8_t)(i * 131 + 7);
     CUarray ain = surf_array(CU_AD_FORMAT_UNSIGNED_INT8, 4, W, H, 0, 0);
     CUarray aout = surf_array(CU_AD_FORMAT_UNSIGNED_INT8, 4, W, H, 0, 0);
     copy3d(ain, img, W * 4, H, 1, 1);
@@ -39,11 +37,13 @@ static void test_invert(void)
     CHECK(cuLaunchKernel(fn("invert"), (W + 15) / 16, (H + 15) / 16, 1, 16, 16, 1, 0, NULL, args, NULL));
     copy3d(aout, out, W * 4, H, 1, 0);
     int bad = 0;
-    for (int i = 0; i < W * H * 4; i++) bad += (int)out[i] != 255 - (int)img[i];
+    for (int i = 0; i < W * H * 4; i++)
+        bad += (int)out[i] != 255 - (int)img[i];
     EXPECT(bad == 0, "invert: %d bytes differ", bad);
     CUDA_RESOURCE_DESC rd;
     CHECK(cuSurfObjectGetResourceDesc(&rd, sout));
-    EXPECT(rd.resType == CU_RESOURCE_TYPE_ARRAY && rd.res.array.hArray == aout, "surface resource desc round trip");
+    EXPECT(rd.resType == CU_RESOURCE_TYPE_ARRAY && rd.res.array.hArray == aout,
+           "surface resource desc round trip");
     CUdeviceptr dq;
     CHECK(cuMemAlloc(&dq, 8));
     void *qa[] = {&sout, &dq};
@@ -58,11 +58,11 @@ static void test_invert(void)
     CHECK(cuArrayDestroy(aout));
 }
 
-static void test_3d_and_layered(void)
-{
+static void test_3d_and_layered(void) {
     enum { W = 7, H = 5, D = 4 };
     static float vol[W * H * D * 2], out[W * H * D * 2];
-    for (int i = 0; i < W * H * D * 2; i++) vol[i] = (float)i * 0.5f - 3.0f;
+    for (int i = 0; i < W * H * D * 2; i++)
+        vol[i] = (float)i * 0.5f - 3.0f;
     CUarray a = surf_array(CU_AD_FORMAT_FLOAT, 2, W, H, D, 0);
     copy3d(a, vol, W * 8, H, D, 1);
     CUsurfObject s = surf_of(a);
@@ -84,7 +84,8 @@ static void test_3d_and_layered(void)
 
     enum { L = 3 };
     static int16_t lay[W * H * L], lout[W * H * L];
-    for (int i = 0; i < W * H * L; i++) lay[i] = (int16_t)(i * 97 - 1000);
+    for (int i = 0; i < W * H * L; i++)
+        lay[i] = (int16_t)(i * 97 - 1000);
     a = surf_array(CU_AD_FORMAT_SIGNED_INT16, 1, W, H, L, CUDA_ARRAY3D_LAYERED);
     copy3d(a, lay, W * 2, H, L, 1);
     s = surf_of(a);
@@ -93,17 +94,18 @@ static void test_3d_and_layered(void)
     CHECK(cuLaunchKernel(fn("add_layer"), L, 1, 1, W, H, 1, 0, NULL, largs, NULL));
     copy3d(a, lout, W * 2, H, L, 0);
     bad = 0;
-    for (int i = 0; i < W * H * L; i++) bad += lout[i] != (int16_t)(lay[i] + i / (W * H));
+    for (int i = 0; i < W * H * L; i++)
+        bad += lout[i] != (int16_t)(lay[i] + i / (W * H));
     EXPECT(bad == 0, "2D layered surface: %d elements differ", bad);
     CHECK(cuSurfObjectDestroy(s));
     CHECK(cuArrayDestroy(a));
 }
 
-static void test_boundary_modes(void)
-{
+static void test_boundary_modes(void) {
     enum { N = 8, T = 12 };
     int32_t v[N];
-    for (int i = 0; i < N; i++) v[i] = i * 11 + 5;
+    for (int i = 0; i < N; i++)
+        v[i] = i * 11 + 5;
     CUarray a = surf_array(CU_AD_FORMAT_SIGNED_INT32, 1, N, 0, 0, 0);
     CHECK(cuMemcpyHtoA(a, 0, v, sizeof v));
     CUsurfObject s = surf_of(a);
@@ -131,7 +133,8 @@ static void test_boundary_modes(void)
     /* 64-bit elements (2 x u32 channels), 12 threads over 8 elements: the 4 past the end read 0 and
      * their writes are dropped */
     int64_t w64[N], o64[N];
-    for (int i = 0; i < N; i++) w64[i] = (int64_t)i * 0x100000001ll - 77;
+    for (int i = 0; i < N; i++)
+        w64[i] = (int64_t)i * 0x100000001ll - 77;
     a = surf_array(CU_AD_FORMAT_UNSIGNED_INT32, 2, N, 0, 0, 0);
     CHECK(cuMemcpyHtoA(a, 0, w64, sizeof w64));
     s = surf_of(a);
@@ -139,14 +142,14 @@ static void test_boundary_modes(void)
     CHECK(cuLaunchKernel(fn("rw64"), 1, 1, 1, T, 1, 1, 0, NULL, a64, NULL));
     CHECK(cuMemcpyAtoH(o64, a, 0, sizeof o64));
     bad = 0;
-    for (int i = 0; i < N; i++) bad += o64[i] != w64[i] * 3 + i;
+    for (int i = 0; i < N; i++)
+        bad += o64[i] != w64[i] * 3 + i;
     EXPECT(bad == 0, "64-bit surface elements: %d mismatches", bad);
     CHECK(cuSurfObjectDestroy(s));
     CHECK(cuArrayDestroy(a));
 }
 
-static void test_errors_and_trap(void)
-{
+static void test_errors_and_trap(void) {
     /* a surface needs an array created with CUDA_ARRAY3D_SURFACE_LDST */
     CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, 4, 0, 0, 0);
     CUarray plain;
@@ -173,8 +176,7 @@ static void test_errors_and_trap(void)
     EXPECT(cuCtxSynchronize() == r, "the surface fault is not sticky");
 }
 
-int main(void)
-{
+int main(void) {
     make_context();
     g_mod = load_ptx("surf_kernels.ptx");
     test_invert();

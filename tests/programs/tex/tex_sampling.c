@@ -23,24 +23,23 @@ typedef struct reftex {
     float border[4];
 } reftex;
 
-static int fmt_size(CUarray_format f)
-{
-    return f == CU_AD_FORMAT_UNSIGNED_INT8 || f == CU_AD_FORMAT_SIGNED_INT8 ? 1
-           : f == CU_AD_FORMAT_UNSIGNED_INT16 || f == CU_AD_FORMAT_SIGNED_INT16 || f == CU_AD_FORMAT_HALF ? 2 : 4;
+static int fmt_size(CUarray_format f) {
+    return f == CU_AD_FORMAT_UNSIGNED_INT8 || f == CU_AD_FORMAT_SIGNED_INT8                               ? 1
+           : f == CU_AD_FORMAT_UNSIGNED_INT16 || f == CU_AD_FORMAT_SIGNED_INT16 || f == CU_AD_FORMAT_HALF ? 2
+                                                                                                          : 4;
 }
 
-static float half2f(uint16_t h)
-{
+static float half2f(uint16_t h) {
     int e = (h >> 10) & 31, m = h & 1023;
     float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? INFINITY : ldexpf((float)(m | 1024), e - 25);
     return (h & 0x8000) ? -v : v;
 }
 
 /* channel c of texel (x, y, z) as the texture unit returns it: float value or integer bits */
-static void ref_texel(const reftex *t, int x, int y, int z, float *f, int64_t *iv)
-{
+static void ref_texel(const reftex *t, int x, int y, int z, float *f, int64_t *iv) {
     int cs = fmt_size(t->fmt);
-    const uint8_t *p = (const uint8_t *)t->data + ((size_t)((size_t)z * t->h + y) * t->w + x) * (size_t)(cs * t->nch);
+    const uint8_t *p =
+        (const uint8_t *)t->data + ((size_t)((size_t)z * t->h + y) * t->w + x) * (size_t)(cs * t->nch);
     for (int c = 0; c < 4; c++) {
         f[c] = c == 3 ? 1.0f : 0.0f;
         iv[c] = c == 3 ? 1 : 0;
@@ -49,14 +48,49 @@ static void ref_texel(const reftex *t, int x, int y, int z, float *f, int64_t *i
         int64_t raw = 0;
         float val = 0;
         switch (t->fmt) {
-        case CU_AD_FORMAT_UNSIGNED_INT8: raw = q[0]; val = (float)raw / 255.0f; break;
-        case CU_AD_FORMAT_SIGNED_INT8: raw = (int8_t)q[0]; val = fmaxf((float)raw / 127.0f, -1.0f); break;
-        case CU_AD_FORMAT_UNSIGNED_INT16: { uint16_t u; memcpy(&u, q, 2); raw = u; val = (float)u / 65535.0f; break; }
-        case CU_AD_FORMAT_SIGNED_INT16: { int16_t s; memcpy(&s, q, 2); raw = s; val = fmaxf((float)s / 32767.0f, -1.0f); break; }
-        case CU_AD_FORMAT_HALF: { uint16_t u; memcpy(&u, q, 2); val = half2f(u); break; }
-        case CU_AD_FORMAT_FLOAT: memcpy(&val, q, 4); break;
-        case CU_AD_FORMAT_SIGNED_INT32: { int32_t s; memcpy(&s, q, 4); raw = s; break; }
-        default: { uint32_t u; memcpy(&u, q, 4); raw = u; break; }
+        case CU_AD_FORMAT_UNSIGNED_INT8:
+            raw = q[0];
+            val = (float)raw / 255.0f;
+            break;
+        case CU_AD_FORMAT_SIGNED_INT8:
+            raw = (int8_t)q[0];
+            val = fmaxf((float)raw / 127.0f, -1.0f);
+            break;
+        case CU_AD_FORMAT_UNSIGNED_INT16: {
+            uint16_t u;
+            memcpy(&u, q, 2);
+            raw = u;
+            val = (float)u / 65535.0f;
+            break;
+        }
+        case CU_AD_FORMAT_SIGNED_INT16: {
+            int16_t s;
+            memcpy(&s, q, 2);
+            raw = s;
+            val = fmaxf((float)s / 32767.0f, -1.0f);
+            break;
+        }
+        case CU_AD_FORMAT_HALF: {
+            uint16_t u;
+            memcpy(&u, q, 2);
+            val = half2f(u);
+            break;
+        }
+        case CU_AD_FORMAT_FLOAT:
+            memcpy(&val, q, 4);
+            break;
+        case CU_AD_FORMAT_SIGNED_INT32: {
+            int32_t s;
+            memcpy(&s, q, 4);
+            raw = s;
+            break;
+        }
+        default: {
+            uint32_t u;
+            memcpy(&u, q, 4);
+            raw = u;
+            break;
+        }
         }
         f[c] = val;
         iv[c] = raw;
@@ -64,8 +98,7 @@ static void ref_texel(const reftex *t, int x, int y, int z, float *f, int64_t *i
 }
 
 /* address mode on an index of a dimension of n texels; -1: the border */
-static int ref_index(int i, int n, int mode)
-{
+static int ref_index(int i, int n, int mode) {
     if (mode == CU_TR_ADDRESS_MODE_BORDER) return i < 0 || i >= n ? -1 : i;
     if (mode == CU_TR_ADDRESS_MODE_WRAP) return ((i % n) + n) % n;
     if (mode == CU_TR_ADDRESS_MODE_MIRROR) {
@@ -76,8 +109,7 @@ static int ref_index(int i, int n, int mode)
 }
 
 /* samples t at coordinates c (ndim of them) in layer (layered textures); out: 4 floats */
-static void ref_sample(const reftex *t, const float *c, int ndim, int layer, float out[4])
-{
+static void ref_sample(const reftex *t, const float *c, int ndim, int layer, float out[4]) {
     int ext[3] = {t->w, t->h, t->d};
     int lo[3] = {0, 0, layer}, hi[3] = {0, 0, layer};
     float a[3] = {0, 0, 0};
@@ -86,7 +118,8 @@ static void ref_sample(const reftex *t, const float *c, int ndim, int layer, flo
         if (!t->norm && mode != CU_TR_ADDRESS_MODE_BORDER) mode = CU_TR_ADDRESS_MODE_CLAMP;
         float x = c[k];
         if (t->norm && mode == CU_TR_ADDRESS_MODE_WRAP) x -= floorf(x);
-        if (t->norm && mode == CU_TR_ADDRESS_MODE_MIRROR) x = ((long)floorf(x) % 2) ? 1.0f - (x - floorf(x)) : x - floorf(x);
+        if (t->norm && mode == CU_TR_ADDRESS_MODE_MIRROR)
+            x = ((long)floorf(x) % 2) ? 1.0f - (x - floorf(x)) : x - floorf(x);
         if (t->norm) x *= (float)ext[k];
         if (t->linear) {
             float xb = x - 0.5f;
@@ -100,7 +133,8 @@ static void ref_sample(const reftex *t, const float *c, int ndim, int layer, flo
             lo[k] = hi[k] = ref_index(i, ext[k], mode);
         }
     }
-    for (int ch = 0; ch < 4; ch++) out[ch] = 0;
+    for (int ch = 0; ch < 4; ch++)
+        out[ch] = 0;
     int corners = t->linear ? 1 << ndim : 1;
     for (int cn = 0; cn < corners; cn++) {
         int idx[3];
@@ -121,18 +155,19 @@ static void ref_sample(const reftex *t, const float *c, int ndim, int layer, flo
         } else {
             ref_texel(t, idx[0], idx[1], idx[2], f, iv);
             if (intres)
-                for (int ch = 0; ch < 4; ch++) memcpy(&f[ch], &(int32_t){(int32_t)iv[ch]}, 4);
+                for (int ch = 0; ch < 4; ch++)
+                    memcpy(&f[ch], &(int32_t){(int32_t)iv[ch]}, 4);
         }
-        for (int ch = 0; ch < 4; ch++) out[ch] = t->linear ? out[ch] + wgt * f[ch] : f[ch];
+        for (int ch = 0; ch < 4; ch++)
+            out[ch] = t->linear ? out[ch] + wgt * f[ch] : f[ch];
     }
 }
 
 /* ---- device helpers ---- */
-static CUarray make_array(const reftex *t, unsigned flags, int dims, int layered)
-{
-    CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(t->fmt, (unsigned)t->nch, (size_t)t->w, dims >= 2 ? (size_t)t->h : 0,
-                                            dims == 3 || layered ? (size_t)t->d : 0,
-                                            flags | (layered ? CUDA_ARRAY3D_LAYERED : 0));
+static CUarray make_array(const reftex *t, unsigned flags, int dims, int layered) {
+    CUDA_ARRAY3D_DESCRIPTOR ad =
+        array_desc(t->fmt, (unsigned)t->nch, (size_t)t->w, dims >= 2 ? (size_t)t->h : 0,
+                   dims == 3 || layered ? (size_t)t->d : 0, flags | (layered ? CUDA_ARRAY3D_LAYERED : 0));
     CUarray a;
     CHECK(cuArray3DCreate(&a, &ad));
     size_t row = (size_t)t->w * (size_t)(fmt_size(t->fmt) * t->nch);
@@ -140,11 +175,11 @@ static CUarray make_array(const reftex *t, unsigned flags, int dims, int layered
     return a;
 }
 
-static CUtexObject make_tex_res(const reftex *t, const CUDA_RESOURCE_DESC *rd)
-{
+static CUtexObject make_tex_res(const reftex *t, const CUDA_RESOURCE_DESC *rd) {
     CUDA_TEXTURE_DESC td;
     memset(&td, 0, sizeof td);
-    for (int k = 0; k < 3; k++) td.addressMode[k] = (CUaddress_mode)t->am[k];
+    for (int k = 0; k < 3; k++)
+        td.addressMode[k] = (CUaddress_mode)t->am[k];
     td.filterMode = t->linear ? CU_TR_FILTER_MODE_LINEAR : CU_TR_FILTER_MODE_POINT;
     td.flags = (t->norm ? CU_TRSF_NORMALIZED_COORDINATES : 0) | (t->readint ? CU_TRSF_READ_AS_INTEGER : 0);
     memcpy(td.borderColor, t->border, sizeof td.borderColor);
@@ -153,15 +188,13 @@ static CUtexObject make_tex_res(const reftex *t, const CUDA_RESOURCE_DESC *rd)
     return to;
 }
 
-static CUtexObject make_tex(const reftex *t, CUarray a)
-{
+static CUtexObject make_tex(const reftex *t, CUarray a) {
     CUDA_RESOURCE_DESC rd = array_resource(a);
     return make_tex_res(t, &rd);
 }
 
 /* runs kernel `name` (t, coords, out, n) with coords of csz floats each; out: n float4 */
-static void run_fetch(const char *name, CUtexObject to, const float *coords, int csz, int n, float *out)
-{
+static void run_fetch(const char *name, CUtexObject to, const float *coords, int csz, int n, float *out) {
     CUdeviceptr dc, dout;
     CHECK(cuMemAlloc(&dc, (size_t)n * (size_t)csz * 4));
     CHECK(cuMemAlloc(&dout, (size_t)n * 16));
@@ -175,8 +208,7 @@ static void run_fetch(const char *name, CUtexObject to, const float *coords, int
 
 /* compares n float4 results with the reference (only nch channels unless all4) */
 static void compare(const char *what, const reftex *t, const float *coords, int csz, int ndim, int layered,
-                    const float *got, int n, float tol)
-{
+                    const float *got, int n, float tol) {
     int bad = 0;
     for (int i = 0; i < n; i++) {
         float ref[4];
@@ -188,21 +220,32 @@ static void compare(const char *what, const reftex *t, const float *coords, int 
                          ? memcmp(&g, &r, 4) == 0
                          : fabsf(g - r) <= tol * fmaxf(1.0f, fabsf(r));
             if (!ok && bad++ < 5)
-                fprintf(stderr, "%s: sample %d (%g, %g, %g) channel %d: got %.9g, want %.9g\n", what, i, coords[i * csz],
-                        csz > 1 ? coords[i * csz + 1] : 0.0, csz > 2 ? coords[i * csz + 2] : 0.0, ch, g, r);
+                fprintf(stderr, "%s: sample %d (%g, %g, %g) channel %d: got %.9g, want %.9g\n", what, i,
+                        coords[i * csz], csz > 1 ? coords[i * csz + 1] : 0.0,
+                        csz > 2 ? coords[i * csz + 2] : 0.0, ch, g, r);
         }
     }
     EXPECT(bad == 0, "%s: %d mismatching channel(s)", what, bad);
 }
 
 /* ---- the tests ---- */
-static void test_rotate(void)
-{
+static void test_rotate(void) {
     enum { W = 64, H = 48 };
     static float img[W * H], out[W * H], uv[W * H * 2];
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) img[y * W + x] = (float)((x * 7 + y * 13) % 32) / 31.0f + (x == y ? 0.5f : 0.0f);
-    reftex t = {CU_AD_FORMAT_FLOAT, 1, W, H, 1, img, 1, 1, 0, {CU_TR_ADDRESS_MODE_WRAP, CU_TR_ADDRESS_MODE_WRAP, 0}, {0}};
+        for (int x = 0; x < W; x++)
+            img[y * W + x] = (float)((x * 7 + y * 13) % 32) / 31.0f + (x == y ? 0.5f : 0.0f);
+    reftex t = {CU_AD_FORMAT_FLOAT,
+                1,
+                W,
+                H,
+                1,
+                img,
+                1,
+                1,
+                0,
+                {CU_TR_ADDRESS_MODE_WRAP, CU_TR_ADDRESS_MODE_WRAP, 0},
+                {0}};
     CUarray a = make_array(&t, 0, 2, 0);
     CUtexObject to = make_tex(&t, a);
     CUdeviceptr dout, duv;
@@ -219,7 +262,8 @@ static void test_rotate(void)
         float ref[4];
         ref_sample(&t, &uv[2 * i], 2, 0, ref);
         if (fabsf(out[i] - ref[0]) > 1e-5f && bad++ < 5)
-            fprintf(stderr, "rotate: pixel %d at (%g, %g): got %.9g want %.9g\n", i, uv[2 * i], uv[2 * i + 1], out[i], ref[0]);
+            fprintf(stderr, "rotate: pixel %d at (%g, %g): got %.9g want %.9g\n", i, uv[2 * i], uv[2 * i + 1],
+                    out[i], ref[0]);
         moved += fabsf(out[i] - img[i]) > 1e-3f;
     }
     EXPECT(bad == 0, "rotate: %d pixel(s) differ from the bilinear reference", bad);
@@ -232,30 +276,31 @@ static void test_rotate(void)
 
 /* linear filtering weights are quantised to 1/256: a ramp 0, 1 sampled at fractions that are not
  * multiples of 1/256 gives the quantised weight, not the exact one */
-static void test_weights(void)
-{
+static void test_weights(void) {
     static const float ramp[2] = {0.0f, 1.0f};
     reftex t = {CU_AD_FORMAT_FLOAT, 1, 2, 1, 1, ramp, 0, 1, 0, {CU_TR_ADDRESS_MODE_CLAMP, 0, 0}, {0}};
     CUarray a = make_array(&t, 0, 1, 0);
     CUtexObject to = make_tex(&t, a);
     enum { N = 64 };
     float c[N], got[N * 4];
-    for (int i = 0; i < N; i++) c[i] = 0.5f + (float)i / (float)N + 0.0013f * (float)(i % 3);
+    for (int i = 0; i < N; i++)
+        c[i] = 0.5f + (float)i / (float)N + 0.0013f * (float)(i % 3);
     run_fetch("fetch1d", to, c, 1, N, got);
     compare("weights", &t, c, 1, 1, 0, got, N, 1e-6f);
     int quantised = 0;
-    for (int i = 0; i < N; i++) quantised += fabsf(got[i * 4] - (c[i] - 0.5f)) > 1e-4f;
+    for (int i = 0; i < N; i++)
+        quantised += fabsf(got[i * 4] - (c[i] - 0.5f)) > 1e-4f;
     EXPECT(quantised > N / 4, "weights: only %d of %d samples show 1/256 weight quantisation", quantised, N);
     CHECK(cuTexObjectDestroy(to));
     CHECK(cuArrayDestroy(a));
 }
 
 /* every address mode with normalised coordinates, point and linear, on uchar4 (normalised floats) */
-static void test_address_modes(void)
-{
+static void test_address_modes(void) {
     enum { W = 8, H = 4, N = 96 };
     static uint8_t img[W * H * 4];
-    for (int i = 0; i < W * H * 4; i++) img[i] = (uint8_t)(i * 37 + 11);
+    for (int i = 0; i < W * H * 4; i++)
+        img[i] = (uint8_t)(i * 37 + 11);
     static const char *names[] = {"wrap", "clamp", "mirror", "border"};
     float c[N * 2], got[N * 4];
     for (int i = 0; i < N; i++) {
@@ -279,7 +324,8 @@ static void test_address_modes(void)
     for (int mode = 0; mode < 4; mode++) {
         reftex t = {CU_AD_FORMAT_UNSIGNED_INT8, 4, W, H, 1, img, 0, 1, 0, {mode, mode, mode}, {0, 0, 0, 0}};
         float cu[N * 2];
-        for (int i = 0; i < N * 2; i++) cu[i] = c[i] * 6.0f;
+        for (int i = 0; i < N * 2; i++)
+            cu[i] = c[i] * 6.0f;
         CUarray a = make_array(&t, 0, 2, 0);
         CUtexObject to = make_tex(&t, a);
         run_fetch("fetch2d", to, cu, 2, N, got);
@@ -292,15 +338,16 @@ static void test_address_modes(void)
 }
 
 /* normalised reads of signed/unsigned 8/16-bit formats and half; integer reads */
-static void test_formats(void)
-{
+static void test_formats(void) {
     enum { W = 6, H = 3, N = 40 };
     static int8_t s8[W * H * 2];
     static uint16_t u16[W * H], f16[W * H * 4];
     static int16_t s16[W * H * 4];
     static int32_t s32[W * H * 2];
-    for (int i = 0; i < W * H * 2; i++) s8[i] = (int8_t)(i == 0 ? -128 : i == 1 ? 127 : i == 2 ? -127 : i * 29 - 100);
-    for (int i = 0; i < W * H; i++) u16[i] = (uint16_t)(i * 3001 + 7);
+    for (int i = 0; i < W * H * 2; i++)
+        s8[i] = (int8_t)(i == 0 ? -128 : i == 1 ? 127 : i == 2 ? -127 : i * 29 - 100);
+    for (int i = 0; i < W * H; i++)
+        u16[i] = (uint16_t)(i * 3001 + 7);
     for (int i = 0; i < W * H * 4; i++) {
         s16[i] = (int16_t)(i == 0 ? -32768 : i * 1999 - 30000);
         float v = (float)i * 0.375f - 7.0f;
@@ -314,14 +361,21 @@ static void test_formats(void)
         }
         f16[i] = (uint16_t)(hbits | (v < 0 ? 0x8000 : 0));
     }
-    for (int i = 0; i < W * H * 2; i++) s32[i] = i * 123457 - 1000000;
+    for (int i = 0; i < W * H * 2; i++)
+        s32[i] = i * 123457 - 1000000;
     float c[N * 2], got[N * 4];
     for (int i = 0; i < N; i++) {
         c[2 * i] = (float)(i % 9) * 0.77f - 0.6f;
         c[2 * i + 1] = (float)(i % 5) * 0.81f - 0.3f;
     }
     enum { CL = CU_TR_ADDRESS_MODE_CLAMP, BO = CU_TR_ADDRESS_MODE_BORDER };
-    struct { const char *name; CUarray_format f; int nch; const void *data; int readint, linear, am; } cases[] = {
+    struct {
+        const char *name;
+        CUarray_format f;
+        int nch;
+        const void *data;
+        int readint, linear, am;
+    } cases[] = {
         {"s8x2 normalised", CU_AD_FORMAT_SIGNED_INT8, 2, s8, 0, 0, CL},
         {"s8x2 normalised linear", CU_AD_FORMAT_SIGNED_INT8, 2, s8, 0, 1, CL},
         {"u16 normalised linear", CU_AD_FORMAT_UNSIGNED_INT16, 1, u16, 0, 1, CL},
@@ -335,13 +389,23 @@ static void test_formats(void)
         {"s32x2 (always integer)", CU_AD_FORMAT_SIGNED_INT32, 2, s32, 0, 0, CL},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        reftex t = {cases[k].f, cases[k].nch, W, H, 1, cases[k].data, 0, cases[k].linear, cases[k].readint,
-                    {cases[k].am, cases[k].am, 0}, {-3.0f, 7.5f, 0.25f, 1.0f}};
+        reftex t = {cases[k].f,
+                    cases[k].nch,
+                    W,
+                    H,
+                    1,
+                    cases[k].data,
+                    0,
+                    cases[k].linear,
+                    cases[k].readint,
+                    {cases[k].am, cases[k].am, 0},
+                    {-3.0f, 7.5f, 0.25f, 1.0f}};
         CUarray a = make_array(&t, 0, 2, 0);
         CUtexObject to = make_tex(&t, a);
         int integer = cases[k].readint || cases[k].f == CU_AD_FORMAT_SIGNED_INT32;
-        run_fetch(integer ? (cases[k].f == CU_AD_FORMAT_UNSIGNED_INT16 ? "fetch2d_uint" : "fetch2d_int") : "fetch2d", to,
-                  c, 2, N, got);
+        run_fetch(integer ? (cases[k].f == CU_AD_FORMAT_UNSIGNED_INT16 ? "fetch2d_uint" : "fetch2d_int")
+                          : "fetch2d",
+                  to, c, 2, N, got);
         compare(cases[k].name, &t, c, 2, 2, 0, got, N, 1e-6f);
         CHECK(cuTexObjectDestroy(to));
         CHECK(cuArrayDestroy(a));
@@ -352,17 +416,28 @@ static void test_formats(void)
     CUtexObject to = make_tex(&t, a);
     float c0[2] = {0.5f, 0.5f};
     run_fetch("fetch2d", to, c0, 2, 1, got);
-    EXPECT(got[0] == -1.0f && got[1] == 1.0f, "s8 normalised: -128, 127 read %g, %g (want -1, 1)", got[0], got[1]);
+    EXPECT(got[0] == -1.0f && got[1] == 1.0f, "s8 normalised: -128, 127 read %g, %g (want -1, 1)", got[0],
+           got[1]);
     CHECK(cuTexObjectDestroy(to));
     CHECK(cuArrayDestroy(a));
 }
 
-static void test_gather(void)
-{
+static void test_gather(void) {
     enum { W = 5, H = 4, N = 30 };
     static float img[W * H * 4];
-    for (int i = 0; i < W * H * 4; i++) img[i] = (float)i * 1.5f - 3.0f;
-    reftex t = {CU_AD_FORMAT_FLOAT, 4, W, H, 1, img, 0, 0, 0, {CU_TR_ADDRESS_MODE_CLAMP, CU_TR_ADDRESS_MODE_CLAMP, 0}, {0}};
+    for (int i = 0; i < W * H * 4; i++)
+        img[i] = (float)i * 1.5f - 3.0f;
+    reftex t = {CU_AD_FORMAT_FLOAT,
+                4,
+                W,
+                H,
+                1,
+                img,
+                0,
+                0,
+                0,
+                {CU_TR_ADDRESS_MODE_CLAMP, CU_TR_ADDRESS_MODE_CLAMP, 0},
+                {0}};
     CUarray a = make_array(&t, CUDA_ARRAY3D_TEXTURE_GATHER, 2, 0);
     CUtexObject to = make_tex(&t, a);
     float c[N * 2], got[N * 4];
@@ -388,7 +463,8 @@ static void test_gather(void)
             for (int k = 0; k < 4; k++) {
                 float want = img[(py[k] * W + px[k]) * 4 + comp];
                 if (got[i * 4 + k] != want && bad++ < 5)
-                    fprintf(stderr, "gather comp %d sample %d element %d: got %g want %g\n", comp, i, k, got[i * 4 + k], want);
+                    fprintf(stderr, "gather comp %d sample %d element %d: got %g want %g\n", comp, i, k,
+                            got[i * 4 + k], want);
             }
         }
         EXPECT(bad == 0, "tld4 component %d: %d mismatches", comp, bad);
@@ -399,11 +475,11 @@ static void test_gather(void)
     CHECK(cuArrayDestroy(a));
 }
 
-static void test_3d_and_layered(void)
-{
+static void test_3d_and_layered(void) {
     enum { W = 5, H = 4, D = 3, N = 50 };
     static float vol[W * H * D];
-    for (int i = 0; i < W * H * D; i++) vol[i] = sinf((float)i) * 4.0f;
+    for (int i = 0; i < W * H * D; i++)
+        vol[i] = sinf((float)i) * 4.0f;
     float c[N * 4], got[N * 4];
     for (int i = 0; i < N; i++) {
         c[4 * i] = (float)i * 0.13f - 0.4f;
@@ -448,11 +524,11 @@ static void test_3d_and_layered(void)
 }
 
 /* pitch2D (cuMemAllocPitch) with bilinear filtering; tex1Dfetch on linear memory (zero outside) */
-static void test_memory_resources(void)
-{
+static void test_memory_resources(void) {
     enum { W = 13, H = 7, N = 40 };
     static float img[W * H];
-    for (int i = 0; i < W * H; i++) img[i] = (float)((i * 17) % 23) - 5.0f;
+    for (int i = 0; i < W * H; i++)
+        img[i] = (float)((i * 17) % 23) - 5.0f;
     CUdeviceptr dp;
     size_t pitch;
     CHECK(cuMemAllocPitch(&dp, &pitch, W * 4, H, 4));
@@ -487,7 +563,8 @@ static void test_memory_resources(void)
     compare("pitch2D wrap/mirror linear", &t, c, 2, 2, 0, got, N, 1e-5f);
     CUDA_RESOURCE_DESC back;
     CHECK(cuTexObjectGetResourceDesc(&back, to));
-    EXPECT(back.resType == CU_RESOURCE_TYPE_PITCH2D && back.res.pitch2D.pitchInBytes == pitch, "resource desc round trip");
+    EXPECT(back.resType == CU_RESOURCE_TYPE_PITCH2D && back.res.pitch2D.pitchInBytes == pitch,
+           "resource desc round trip");
     CUDA_TEXTURE_DESC tdb;
     CHECK(cuTexObjectGetTextureDesc(&tdb, to));
     EXPECT(tdb.addressMode[1] == CU_TR_ADDRESS_MODE_MIRROR && tdb.filterMode == CU_TR_FILTER_MODE_LINEAR,
@@ -497,7 +574,8 @@ static void test_memory_resources(void)
 
     enum { L = 10, M = 16 };
     int32_t lin[L * 4];
-    for (int i = 0; i < L * 4; i++) lin[i] = i * 1001 - 7;
+    for (int i = 0; i < L * 4; i++)
+        lin[i] = i * 1001 - 7;
     CUdeviceptr dl;
     CHECK(cuMemAlloc(&dl, sizeof lin));
     CHECK(cuMemcpyHtoD(dl, lin, sizeof lin));
@@ -511,7 +589,8 @@ static void test_memory_resources(void)
     memset(&td, 0, sizeof td);
     CHECK(cuTexObjectCreate(&to, &rd, &td, NULL));
     int idx[M];
-    for (int i = 0; i < M; i++) idx[i] = i - 3;
+    for (int i = 0; i < M; i++)
+        idx[i] = i - 3;
     CUdeviceptr di, dout;
     CHECK(cuMemAlloc(&di, sizeof idx));
     CHECK(cuMemAlloc(&dout, M * 16));
@@ -534,8 +613,7 @@ static void test_memory_resources(void)
     CHECK(cuMemFree(dout));
 }
 
-static void test_txq_and_mipmap(void)
-{
+static void test_txq_and_mipmap(void) {
     CUDA_ARRAY3D_DESCRIPTOR ad = array_desc(CU_AD_FORMAT_FLOAT, 1, 16, 8, 0, 0);
     CUmipmappedArray mm;
     CHECK(cuMipmappedArrayCreate(&mm, &ad, 3));
@@ -547,7 +625,8 @@ static void test_txq_and_mipmap(void)
     EXPECT(got.Width == 4 && got.Height == 2, "mip level 2 is %zux%zu, want 4x2", got.Width, got.Height);
     EXPECT_CU(cuMipmappedArrayGetLevel(&l2, mm, 3), CUDA_ERROR_INVALID_VALUE);
     static float img[16 * 8];
-    for (int i = 0; i < 16 * 8; i++) img[i] = (float)i;
+    for (int i = 0; i < 16 * 8; i++)
+        img[i] = (float)i;
     CHECK(cuMemcpyHtoA(l0, 0, img, sizeof img));
     CUDA_RESOURCE_DESC rd;
     memset(&rd, 0, sizeof rd);
@@ -557,11 +636,22 @@ static void test_txq_and_mipmap(void)
     memset(&td, 0, sizeof td);
     td.addressMode[0] = CU_TR_ADDRESS_MODE_MIRROR;
     td.filterMode = CU_TR_FILTER_MODE_LINEAR;
-    EXPECT_CU(cuTexObjectCreate(&(CUtexObject){0}, &rd, &td, NULL), CUDA_ERROR_INVALID_VALUE); /* needs normalised */
+    EXPECT_CU(cuTexObjectCreate(&(CUtexObject){0}, &rd, &td, NULL),
+              CUDA_ERROR_INVALID_VALUE); /* needs normalised */
     td.flags = CU_TRSF_NORMALIZED_COORDINATES;
     CUtexObject to;
     CHECK(cuTexObjectCreate(&to, &rd, &td, NULL));
-    reftex t = {CU_AD_FORMAT_FLOAT, 1, 16, 8, 1, img, 1, 1, 0, {CU_TR_ADDRESS_MODE_MIRROR, CU_TR_ADDRESS_MODE_WRAP, 0}, {0}};
+    reftex t = {CU_AD_FORMAT_FLOAT,
+                1,
+                16,
+                8,
+                1,
+                img,
+                1,
+                1,
+                0,
+                {CU_TR_ADDRESS_MODE_MIRROR, CU_TR_ADDRESS_MODE_WRAP, 0},
+                {0}};
     float c[8] = {0.1f, 0.2f, 0.53f, 0.77f, -0.2f, 1.3f, 0.999f, 0.01f}, out[16];
     run_fetch("fetch2d", to, c, 2, 4, out);
     compare("mipmapped level 0", &t, c, 2, 2, 0, out, 4, 1e-5f);
@@ -571,9 +661,10 @@ static void test_txq_and_mipmap(void)
     CHECK(cuLaunchKernel(fn("query"), 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
     int q[6];
     CHECK(cuMemcpyDtoH(q, dq, sizeof q));
-    EXPECT(q[0] == 16 && q[1] == 8 && q[2] == 1 && q[3] == 1 && q[4] == 1 && q[5] == 1,
-           "txq: width %d height %d depth %d normalized %d filter %d addr_mode_0 %d (want 16 8 1 1 1 1=mirror)", q[0], q[1],
-           q[2], q[3], q[4], q[5]);
+    EXPECT(
+        q[0] == 16 && q[1] == 8 && q[2] == 1 && q[3] == 1 && q[4] == 1 && q[5] == 1,
+        "txq: width %d height %d depth %d normalized %d filter %d addr_mode_0 %d (want 16 8 1 1 1 1=mirror)",
+        q[0], q[1], q[2], q[3], q[4], q[5]);
     CHECK(cuMemFree(dq));
     CHECK(cuTexObjectDestroy(to));
     EXPECT_CU(cuArrayDestroy(l0), CUDA_ERROR_INVALID_HANDLE); /* owned by the mipmapped array */
@@ -581,8 +672,7 @@ static void test_txq_and_mipmap(void)
 }
 
 /* texture references are refused: the deprecated API, and .texref in PTX at load time */
-static void test_texrefs(void)
-{
+static void test_texrefs(void) {
     static const char ptx[] = ".version 7.0\n.target sm_80\n.address_size 64\n.global .texref tref;\n"
                               ".visible .entry k()\n{\n  ret;\n}\n";
     CUmodule m;
@@ -594,8 +684,7 @@ static void test_texrefs(void)
 }
 
 /* a kernel given a destroyed or made-up handle faults; the error is sticky */
-static void test_bad_handle(void)
-{
+static void test_bad_handle(void) {
     static const float one[1] = {1.0f};
     reftex t = {CU_AD_FORMAT_FLOAT, 1, 1, 1, 1, one, 0, 0, 0, {1, 1, 1}, {0}};
     CUarray a = make_array(&t, 0, 1, 0);
@@ -610,13 +699,13 @@ static void test_bad_handle(void)
     void *args[] = {&to, &dc, &dout, &n};
     /* as on a GPU, the fault may be reported by the launch or by the next synchronising call */
     CUresult r = launch1d(fn("fetch1d"), 1, args);
-    EXPECT(r == CUDA_SUCCESS || r == CUDA_ERROR_ILLEGAL_ADDRESS, "launch with a bad handle returned %s", cu_name(r));
+    EXPECT(r == CUDA_SUCCESS || r == CUDA_ERROR_ILLEGAL_ADDRESS, "launch with a bad handle returned %s",
+           cu_name(r));
     EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
     EXPECT_CU(cuMemAlloc(&dc, 16), CUDA_ERROR_ILLEGAL_ADDRESS);
 }
 
-int main(void)
-{
+int main(void) {
     CUcontext ctx = make_context();
     g_mod = load_ptx("tex_kernels.ptx");
     test_rotate();

@@ -12,7 +12,8 @@ static int parse(lp_agent_config *c, char *err, size_t n, int argc, const char *
     return lp_agent_config_parse(c, argc, (char **)argv, err, n);
 }
 
-#define ARGS(...) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), (const char *[]){__VA_ARGS__}
+#define ARGS(...)                                                                                            \
+    (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), (const char *[]) { __VA_ARGS__ }
 
 int main(void) {
     lp_agent_config c;
@@ -20,7 +21,8 @@ int main(void) {
     unsetenv("LEPTON_NODE_TOKEN");
 
     /* flags only, with defaults */
-    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:7700/", "--token", "t1")), 0);
+    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:7700/", "--token", "t1")),
+                 0);
     CHECK(!strcmp(c.broker, "http://b:7700"));
     CHECK(!strcmp(c.token, "t1"));
     CHECK(!strcmp(c.listen, "127.0.0.1:7710"));
@@ -45,7 +47,8 @@ int main(void) {
                        "\n";
     CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
     close(fd);
-    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--price=3.75", "--config", path, "--name", "n2")), 0);
+    CHECK_EQ_INT(
+        parse(&c, err, sizeof err, ARGS("leptond", "--price=3.75", "--config", path, "--name", "n2")), 0);
     CHECK(!strcmp(c.broker, "https://broker.example:7700"));
     CHECK(!strcmp(c.token, "lpn_file"));
     CHECK(!strcmp(c.listen, "0.0.0.0:9000"));
@@ -66,7 +69,10 @@ int main(void) {
     /* the job queue bound of the workers */
     CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:1", "--token", "t")), 0);
     CHECK(c.job_queue_bytes == 0); /* the worker's default */
-    CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:1", "--token", "t", "--job-queue-bytes", "1048576")), 0);
+    CHECK_EQ_INT(
+        parse(&c, err, sizeof err,
+              ARGS("leptond", "--broker", "http://b:1", "--token", "t", "--job-queue-bytes", "1048576")),
+        0);
     CHECK(c.job_queue_bytes == 1048576);
     CHECK_CONTAINS(lp_agent_usage(), "--job-queue-bytes");
 
@@ -78,16 +84,29 @@ int main(void) {
     struct {
         const char *flag, *value, *expect;
     } bad[] = {
-        {"--price", "-1", "price"},          {"--price", "abc", "price"},       {"--price", "nan", "price"},
-        {"--listen", "nowhere", "listen"},   {"--listen", "h:0", "listen"},     {"--listen", "h:70000", "listen"},
-        {"--gpus", "0,0", "twice"},          {"--gpus", "a", "gpus"},           {"--gpus", "1,", "gpus"},
-        {"--broker", "ftp://x", "broker"},   {"--name", "bad name", "name"},    {"--log-level", "loud", "log-level"},
-        {"--colour", "blue", "unknown"},     {"--job-queue-bytes", "1000", "job-queue-bytes"},
-        {"--job-queue-bytes", "-5", "job-queue-bytes"}, {"--job-queue-bytes", "12x", "job-queue-bytes"},
+        {"--price", "-1", "price"},
+        {"--price", "abc", "price"},
+        {"--price", "nan", "price"},
+        {"--listen", "nowhere", "listen"},
+        {"--listen", "h:0", "listen"},
+        {"--listen", "h:70000", "listen"},
+        {"--gpus", "0,0", "twice"},
+        {"--gpus", "a", "gpus"},
+        {"--gpus", "1,", "gpus"},
+        {"--broker", "ftp://x", "broker"},
+        {"--name", "bad name", "name"},
+        {"--log-level", "loud", "log-level"},
+        {"--colour", "blue", "unknown"},
+        {"--job-queue-bytes", "1000", "job-queue-bytes"},
+        {"--job-queue-bytes", "-5", "job-queue-bytes"},
+        {"--job-queue-bytes", "12x", "job-queue-bytes"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = 0;
-        CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--broker", "http://b:1", "--token", "t", bad[i].flag, bad[i].value)), -1);
+        CHECK_EQ_INT(
+            parse(&c, err, sizeof err,
+                  ARGS("leptond", "--broker", "http://b:1", "--token", "t", bad[i].flag, bad[i].value)),
+            -1);
         CHECK_CONTAINS(err, bad[i].expect);
     }
     CHECK_EQ_INT(parse(&c, err, sizeof err, ARGS("leptond", "--token", "t")), -1);

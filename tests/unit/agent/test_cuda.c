@@ -10,7 +10,8 @@
 
 int main(int argc, char **argv) {
     if (argc < 2 || access(argv[1], R_OK) != 0) {
-        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n", argc > 1 ? argv[1] : "?");
+        printf("SKIPPED: the CPU driver (cudaemu libcuda.so.1) is not built at %s\n",
+               argc > 1 ? argv[1] : "?");
         return CHECK_SKIP;
     }
     lp_cuda cu;
@@ -18,17 +19,20 @@ int main(int argc, char **argv) {
     CHECK_EQ_INT(lp_cuda_open(&cu, "/nonexistent/libcuda.so.1", err, sizeof err), -1);
     CHECK_CONTAINS(err, "/nonexistent/libcuda.so.1");
 
-    /* named devices, in a child that has not loaded the driver yet (a driver is loaded once per process, never unloaded) */
+    /* named devices, in a child that has not loaded the driver yet (a driver is loaded once per process,
+     * never unloaded) */
     pid_t pid = fork();
     if (pid == 0) {
         lp_gpu_desc *g = NULL;
         int n = 0;
         setenv("CUDAEMU_DEVICES", "Lepton Test GPU:2G", 1);
         unsetenv("CUDAEMU_DEVICE_COUNT");
-        int bad = lp_cuda_open(&cu, argv[1], err, sizeof err) != 0 || lp_cuda_list_gpus(&cu, &g, &n, err, sizeof err) != 0 ||
-                  n != 1 || strcmp(g[0].name, "Lepton Test GPU") != 0 || g[0].memory != 2ull << 30;
-        if (bad) fprintf(stderr, "named device: %d GPUs, first '%s' %llu bytes %s\n", n, n > 0 ? g[0].name : "",
-                         n > 0 ? (unsigned long long)g[0].memory : 0ull, err);
+        int bad = lp_cuda_open(&cu, argv[1], err, sizeof err) != 0 ||
+                  lp_cuda_list_gpus(&cu, &g, &n, err, sizeof err) != 0 || n != 1 ||
+                  strcmp(g[0].name, "Lepton Test GPU") != 0 || g[0].memory != 2ull << 30;
+        if (bad)
+            fprintf(stderr, "named device: %d GPUs, first '%s' %llu bytes %s\n", n, n > 0 ? g[0].name : "",
+                    n > 0 ? (unsigned long long)g[0].memory : 0ull, err);
         free(g);
         _exit(bad);
     }

@@ -106,7 +106,8 @@ static const char *lease_state(const char *id) {
     char url[300];
     snprintf(url, sizeof url, "%s/v1/leases/%s", g_broker_url, id);
     json_t *j = call("GET", url, g_tenant, NULL, NULL);
-    snprintf(state, sizeof state, "%s", json_string_value(json_object_get(json_object_get(j, "lease"), "state")) ?: "?");
+    snprintf(state, sizeof state, "%s",
+             json_string_value(json_object_get(json_object_get(j, "lease"), "state")) ?: "?");
     json_decref(j);
     return state;
 }
@@ -115,8 +116,10 @@ static const char *lease_state(const char *id) {
 static void worker_url(const json_t *lease, size_t i, char *out, size_t n) {
     const json_t *w = json_array_get(json_object_get(json_object_get(lease, "data_plane"), "workers"), i);
     const char *a = json_string_value(json_object_get(w, "address"));
-    if (a) snprintf(out, n, "%s", a);
-    else snprintf(out, n, "http://127.0.0.1:%d", g_agent_port + 1 + (int)i);
+    if (a)
+        snprintf(out, n, "%s", a);
+    else
+        snprintf(out, n, "http://127.0.0.1:%d", g_agent_port + 1 + (int)i);
 }
 
 static long worker_info(const json_t *lease, size_t i, json_t **out) {
@@ -126,8 +129,10 @@ static long worker_info(const json_t *lease, size_t i, json_t **out) {
     const char *tok = json_string_value(json_object_get(json_object_get(lease, "data_plane"), "token"));
     long st;
     json_t *j = call("GET", url, tok, NULL, &st);
-    if (out) *out = j;
-    else json_decref(j);
+    if (out)
+        *out = j;
+    else
+        json_decref(j);
     return st;
 }
 
@@ -169,7 +174,8 @@ int main(int argc, char **argv) {
     if (g_broker == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
-        execl(broker, broker, "serve", "--listen", "127.0.0.1:0", "--db", db, "--node-timeout-ms", "4000", (char *)NULL);
+        execl(broker, broker, "serve", "--listen", "127.0.0.1:0", "--db", db, "--node-timeout-ms", "4000",
+              (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -193,8 +199,8 @@ int main(int argc, char **argv) {
     if (g_agent == 0) {
         setenv("CUDAEMU_DEVICE_COUNT", "2", 1);
         unsetenv("CUDAEMU_DEVICES");
-        execl(leptond, leptond, "--broker", g_broker_url, "--token", g_node, "--listen", listen, "--price", "3.6",
-              "--name", "test-node", "--cuda-library", lib, "--state-dir", state, (char *)NULL);
+        execl(leptond, leptond, "--broker", g_broker_url, "--token", g_node, "--listen", listen, "--price",
+              "3.6", "--name", "test-node", "--cuda-library", lib, "--state-dir", state, (char *)NULL);
         _exit(127);
     }
     int registered = 0;
@@ -216,7 +222,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < 2; i++) {
         json_t *info;
         CHECK_EQ_INT(worker_info(lease, i, &info), 200);
-        const char *want = json_string_value(json_object_get(json_array_get(json_object_get(lease, "gpus"), i), "uuid"));
+        const char *want =
+            json_string_value(json_object_get(json_array_get(json_object_get(lease, "gpus"), i), "uuid"));
         CHECK(want && !strcmp(json_string_value(json_object_get(info, "uuid")) ?: "", want));
         CHECK_EQ_INT(json_integer_value(json_object_get(info, "index")), i);
         json_decref(info);
@@ -285,7 +292,8 @@ int main(int argc, char **argv) {
     CHECK(slot >= 0);
     for (int k = 0; k < 3 && slot >= 0; k++) {
         long p = 0;
-        for (double end = tc_now_ms() + 5000; tc_now_ms() < end && p <= 0; usleep(30000)) p = gpu_state(slot, NULL, 0);
+        for (double end = tc_now_ms() + 5000; tc_now_ms() < end && p <= 0; usleep(30000))
+            p = gpu_state(slot, NULL, 0);
         if (p > 0) kill((pid_t)p, SIGKILL);
         usleep(100000);
     }
@@ -299,7 +307,8 @@ int main(int argc, char **argv) {
     lease = open_lease("{\"gpu_count\": 1, \"ttl_seconds\": 120}");
     CHECK(lease && wait_worker(lease, 0, 5000));
     long wpid = 0;
-    for (int i = 0; i < 2 && wpid <= 0; i++) wpid = gpu_state(i, NULL, 0);
+    for (int i = 0; i < 2 && wpid <= 0; i++)
+        wpid = gpu_state(i, NULL, 0);
     kill(g_agent, SIGTERM);
     int code = tc_proc_wait_exit(g_agent, 10000); /* -1: still running, killed */
     g_agent = 0;
@@ -308,7 +317,8 @@ int main(int argc, char **argv) {
     if (lease) CHECK(!strcmp(lease_state(json_string_value(json_object_get(lease, "id"))), "failed"));
     snprintf(url, sizeof url, "%s/v1/nodes", g_broker_url);
     json_t *nodes = call("GET", url, g_tenant, NULL, NULL);
-    const char *nstate = json_string_value(json_object_get(json_array_get(json_object_get(nodes, "nodes"), 0), "state"));
+    const char *nstate =
+        json_string_value(json_object_get(json_array_get(json_object_get(nodes, "nodes"), 0), "state"));
     CHECK(nstate && strcmp(nstate, "ready") != 0);
     json_decref(nodes);
     json_decref(lease);

@@ -748,16 +748,17 @@ static void test_gone_mid_transfer(pid_t pid) {
         /* over HTTP: a PUT cut off after 3 MiB of its body, a GET closed after its first bytes */
         int hfd = dial();
         char head[2600];
-        int hn = snprintf(head, sizeof head,
-                          "PUT /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Length: %zu\r\n"
-                          "Content-Type: application/octet-stream\r\n\r\n",
-                          id, g_auth, N);
+        int hn = snprintf(
+            head, sizeof head,
+            "PUT /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\nContent-Length: %zu\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n",
+            id, g_auth, N);
         CHECK(tc_send_all(hfd, head, (size_t)hn) == 0 && tc_send_all(hfd, pat, 3u << 20) == 0);
         usleep(20000);
         close(hfd);
         hfd = dial();
-        hn = snprintf(head, sizeof head, "GET /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n\r\n", id,
-                      g_auth);
+        hn = snprintf(head, sizeof head,
+                      "GET /v1/buffers/%lld HTTP/1.1\r\nHost: t\r\nAuthorization: %s\r\n\r\n", id, g_auth);
         CHECK(tc_send_all(hfd, head, (size_t)hn) == 0 && tc_recv_all(hfd, some, sizeof some) == 0);
         close(hfd);
     }
@@ -771,7 +772,8 @@ static void test_gone_mid_transfer(pid_t pid) {
     CHECK(now <= base);
     /* and it serves on: the cut-off writes left the bytes they carried (the same pattern) */
     fd = open_stream();
-    CHECK(send_frame(fd, WS_PING, 0, 4, NULL, 0, NULL, 0) == 0 && recv_frame(fd, &f) == 0 && f.h.status == 200);
+    CHECK(send_frame(fd, WS_PING, 0, 4, NULL, 0, NULL, 0) == 0 && recv_frame(fd, &f) == 0 &&
+          f.h.status == 200);
     free(f.payload);
     CHECK(stream_read_is(fd, id, 0, N, 7, 5));
     for (size_t i = 0; i < N; i++)
@@ -883,7 +885,8 @@ static long long test_latency(long long seq) {
  * 0, or -1 when the sending failed. */
 static int send_write_job(int fd, uint32_t tag, uint64_t seq, long long buf, const char *data, size_t w) {
     char json[160];
-    snprintf(json, sizeof json, "{\"seq\": %llu, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+    snprintf(json, sizeof json,
+             "{\"seq\": %llu, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
              (unsigned long long)seq, buf, w);
     char *body = malloc(4 + strlen(json) + w);
     size_t bl = job_body(body, json);
@@ -1221,17 +1224,13 @@ int main(int argc, char **argv) {
 
     /* the frame counters */
     char series[256];
-    snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"job\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"job\"} ", uuid);
     CHECK_EQ_INT(metric(series), 2 + 32 + 1);
-    snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"ping\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"ping\"} ", uuid);
     CHECK(metric(series) >= 3);
-    snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"write\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"write\"} ", uuid);
     CHECK_EQ_INT(metric(series), 4);
-    snprintf(series, sizeof series,
-             "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"read\"} ", uuid);
+    snprintf(series, sizeof series, "lepton_worker_stream_frames_total{gpu=\"%s\",kind=\"read\"} ", uuid);
     CHECK_EQ_INT(metric(series), 7);
     long long seq = test_latency(test_sessions(&k, 33, 2 + 32)); /* the next seq: jobs 1..33 ran */
     char sleep_sha[65];

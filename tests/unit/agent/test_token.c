@@ -11,7 +11,9 @@
 #include "sha256.h"
 #include "token.h"
 
-static char *sign(const unsigned char key[32], const char *payload) { return lp_lease_token_sign(key, payload); }
+static char *sign(const unsigned char key[32], const char *payload) {
+    return lp_lease_token_sign(key, payload);
+}
 
 int main(void) {
     unsigned char key[32], other[32];
@@ -24,9 +26,11 @@ int main(void) {
     CHECK(memcmp(sc.key, key, 32) == 0);
     unsigned char k2[32];
     CHECK_EQ_INT(lp_node_key_from_hex("abc", k2), -1);
-    CHECK_EQ_INT(lp_node_key_from_hex("zz23456789012345678901234567890123456789012345678901234567890123", k2), -1);
+    CHECK_EQ_INT(lp_node_key_from_hex("zz23456789012345678901234567890123456789012345678901234567890123", k2),
+                 -1);
 
-    const char *payload = "{\"lease\":\"ls_1\",\"node\":\"node-a\",\"gpus\":[\"GPU-1\",\"GPU-2\"],\"expires_at\":1}";
+    const char *payload =
+        "{\"lease\":\"ls_1\",\"node\":\"node-a\",\"gpus\":[\"GPU-1\",\"GPU-2\"],\"expires_at\":1}";
     char *tok = sign(key, payload);
     char hdr[2048], msg[300];
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
@@ -49,7 +53,8 @@ int main(void) {
     /* a payload changed after signing */
     char *swapped = sign(key, "{\"lease\":\"ls_9\",\"node\":\"node-a\",\"gpus\":[\"GPU-2\"]}");
     char forged[2048];
-    snprintf(forged, sizeof forged, "%.*s%s", (int)(strchr(swapped, '.') - swapped), swapped, strchr(tok, '.'));
+    snprintf(forged, sizeof forged, "%.*s%s", (int)(strchr(swapped, '.') - swapped), swapped,
+             strchr(tok, '.'));
     /* (it claims another lease of this GPU, whose key this worker cannot hold: "retry", nothing served) */
     CHECK_EQ_INT(lp_token_check(&sc, forged, msg, sizeof msg), LP_TOKEN_NEWER_LEASE);
 

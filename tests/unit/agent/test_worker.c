@@ -39,7 +39,8 @@ static const char *g_queue_bytes; /* --job-queue-bytes of the workers started ne
 typedef tc_http_resp resp; /* status -1: no answer */
 
 /* One request; auth NULL = g_auth, "" = none. */
-static resp req(const char *method, const char *path, const void *body, size_t len, const char *ctype, const char *auth) {
+static resp req(const char *method, const char *path, const void *body, size_t len, const char *ctype,
+                const char *auth) {
     char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
     tc_http_req q = {.method = method,
@@ -119,7 +120,8 @@ static void job_free(job_result *j) {
 /* ---- requests with an extra header, answers with their headers ---- */
 /* One request with the lease token and an optional extra header line; the answer's headers go to
  * *head (freed by the caller). */
-static resp req_h(const char *method, const char *path, const void *body, size_t len, const char *extra, resp *head) {
+static resp req_h(const char *method, const char *path, const void *body, size_t len, const char *extra,
+                  resp *head) {
     char url[600];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
     tc_http_req q = {.method = method,
@@ -776,11 +778,12 @@ static long long test_many_entries(long long seq) {
     char *m = malloc(cap);
     len += (size_t)snprintf(m, cap, ".version 7.0\n.target sm_75\n.address_size 64\n");
     for (int i = 0; i < N; i++)
-        len += (size_t)snprintf(m + len, cap - len,
-                                ".visible .entry k%d(.param .u64 p)\n{\n.reg .b32 %%r<2>;\n.reg .b64 %%rd<3>;\n"
-                                "ld.param.u64 %%rd1, [p];\ncvta.to.global.u64 %%rd2, %%rd1;\nmov.u32 %%r1, %d;\n"
-                                "st.global.u32 [%%rd2], %%r1;\nret;\n}\n",
-                                i, i);
+        len +=
+            (size_t)snprintf(m + len, cap - len,
+                             ".visible .entry k%d(.param .u64 p)\n{\n.reg .b32 %%r<2>;\n.reg .b64 %%rd<3>;\n"
+                             "ld.param.u64 %%rd1, [p];\ncvta.to.global.u64 %%rd2, %%rd1;\nmov.u32 %%r1, %d;\n"
+                             "st.global.u32 [%%rd2], %%r1;\nret;\n}\n",
+                             i, i);
     char sha[65], path[128];
     lp_sha256_hex(m, len, sha);
     snprintf(path, sizeof path, "/v1/modules/%s", sha);
@@ -796,21 +799,24 @@ static long long test_many_entries(long long seq) {
     json_decref(j);
     free(r.body);
     char json[1024];
-    snprintf(json, sizeof json,
-             "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"k%d\", \"grid\": [1],"
-             " \"block\": [1], \"args\": [{\"buffer\": %lld}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
-             seq, sha, N - 1, buf, buf);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": %lld, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"k%d\", \"grid\": [1],"
+        " \"block\": [1], \"args\": [{\"buffer\": %lld}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+        seq, sha, N - 1, buf, buf);
     t0 = now_s();
     job_result jr = run_job(json, NULL, 0);
     double t_launch = now_s() - t0;
     CHECK_EQ_INT(jr.http, 200);
     CHECK(!strcmp(job_status(&jr), "ok"));
-    if (strcmp(job_status(&jr), "ok")) fprintf(stderr, "job: %.600s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "(no result)");
+    if (strcmp(job_status(&jr), "ok"))
+        fprintf(stderr, "job: %.600s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "(no result)");
     int got = -1;
     if (jr.dlen == 4) memcpy(&got, jr.data, 4);
     CHECK_EQ_INT(got, N - 1);
     job_free(&jr);
-    printf("module of %d kernels (%zu bytes): PUT %.2f s, launch of the last %.3f s\n", N, len, t_load, t_launch);
+    printf("module of %d kernels (%zu bytes): PUT %.2f s, launch of the last %.3f s\n", N, len, t_load,
+           t_launch);
     CHECK(t_load + t_launch < 20.0);
     r = req("DELETE", path, NULL, 0, NULL, NULL);
     free(r.body);
@@ -834,7 +840,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     CHECK_EQ_INT(metric("lepton_worker_queued_bytes"), 0);
     const size_t W = 700u << 10;
     char *data = malloc(W);
-    for (size_t i = 0; i < W; i++) data[i] = (char)(i * 7);
+    for (size_t i = 0; i < W; i++)
+        data[i] = (char)(i * 7);
     resp r = req("POST", "/v1/buffers", "{\"size\": 4194304}", 17, "application/json", NULL);
     CHECK_EQ_INT(r.status, 201);
     json_t *jb = as_json(&r);
@@ -846,9 +853,10 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     pthread_t th[2];
     for (int k = 0; k < 2; k++) {
         memset(&early[k], 0, sizeof early[k]);
-        snprintf(early[k].json, sizeof early[k].json,
-                 "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}", k + 2,
-                 buf, (size_t)(k + 1) * W, W);
+        snprintf(
+            early[k].json, sizeof early[k].json,
+            "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}",
+            k + 2, buf, (size_t)(k + 1) * W, W);
         early[k].data = data;
         early[k].dlen = W;
         snprintf(early[k].extra, sizeof early[k].extra, "Lepton-Job-Seq: %d", k + 2);
@@ -859,7 +867,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     CHECK(held >= (long long)(2 * W) && held < 2097152);
     /* seq 4 would pass the bound: refused before its body is read, with its error body and Retry-After */
     char json[512], code[64];
-    snprintf(json, sizeof json, "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}",
+    snprintf(json, sizeof json,
+             "{\"seq\": 4, \"steps\": [{\"write\": {\"buffer\": %lld, \"offset\": %zu, \"size\": %zu}}]}",
              buf, 3 * W, W);
     resp head;
     job_result jr = run_job_h(json, data, W, "Lepton-Job-Seq: 4", &head);
@@ -884,7 +893,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     CHECK_EQ_INT(metric("lepton_worker_queue_full_total"), 3);
     CHECK_EQ_INT(metric("lepton_worker_queued_jobs"), 2);
     /* seq 1, the one they wait for, is taken past the bound; then all three run */
-    snprintf(json, sizeof json, "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", buf, W);
+    snprintf(json, sizeof json, "{\"seq\": 1, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             buf, W);
     jr = run_job_h(json, data, W, "Lepton-Job-Seq: 1", NULL);
     CHECK_EQ_INT(jr.http, 200);
     CHECK(!strcmp(job_status(&jr), "ok"));
@@ -907,7 +917,8 @@ static void test_queue(const char *exe, const char *lib, const char *uuid, const
     CHECK(!strcmp(job_status(&jr), "ok"));
     size_t n = jr.raw.len >= 4 ? get_le32(jr.raw.body) : 0;
     int same = jr.raw.len == 4 + n + 4 * W;
-    for (size_t k = 0; same && k < 4; k++) same = !memcmp(jr.raw.body + 4 + n + k * W, data, W);
+    for (size_t k = 0; same && k < 4; k++)
+        same = !memcmp(jr.raw.body + 4 + n + k * W, data, W);
     CHECK(same); /* every write landed */
     job_free(&jr);
     free(data);
@@ -930,9 +941,11 @@ int main(int argc, char **argv) {
     const char *uuid = keys.uuid, *keyhex = keys.keyhex;
     snprintf(g_auth, sizeof g_auth, "Bearer %s", keys.tok);
     char payload[512];
-    snprintf(payload, sizeof payload, "{\"lease\":\"ls_other\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
+    snprintf(payload, sizeof payload,
+             "{\"lease\":\"ls_other\",\"node\":\"node-t\",\"gpus\":[\"%s\"],\"expires_at\":1}", uuid);
     char *tok_newer_lease = lp_lease_token_sign(keys.key, payload);
-    char *tok_other_lease = lp_lease_token_sign(keys.key, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"GPU-x\"]}");
+    char *tok_other_lease =
+        lp_lease_token_sign(keys.key, "{\"lease\":\"ls_test\",\"node\":\"node-t\",\"gpus\":[\"GPU-x\"]}");
     char a_newer[2048];
     snprintf(a_newer, sizeof a_newer, "Bearer %s", tok_newer_lease);
     char a_bad[2048], a_other[2048];
@@ -987,7 +1000,8 @@ int main(int argc, char **argv) {
     /* ---- buffers: a few MiB round trip ---- */
     const size_t N = (3u << 20) + 12345;
     unsigned char *pat = malloc(N);
-    for (size_t i = 0; i < N; i++) pat[i] = (unsigned char)(i * 31 + (i >> 11));
+    for (size_t i = 0; i < N; i++)
+        pat[i] = (unsigned char)(i * 31 + (i >> 11));
     char jb[128];
     snprintf(jb, sizeof jb, "{\"size\": %zu}", N);
     r = req("POST", "/v1/buffers", jb, strlen(jb), "application/json", NULL);
@@ -1073,10 +1087,12 @@ int main(int argc, char **argv) {
              g_auth);
     CHECK_EQ_INT(raw_status(head), 413);
     snprintf(head, sizeof head,
-             "PUT /v1/modules/%064d HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 100000000\r\n\r\nabc", 0,
-             g_auth);
+             "PUT /v1/modules/%064d HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: "
+             "100000000\r\n\r\nabc",
+             0, g_auth);
     CHECK_EQ_INT(raw_status(head), 413);
-    snprintf(head, sizeof head, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 999999999\r\n\r\n",
+    snprintf(head, sizeof head,
+             "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 999999999\r\n\r\n",
              g_auth);
     CHECK_EQ_INT(raw_status(head), 413);
     r = req("POST", "/v1/jobs", "xx", 2, "application/octet-stream", NULL);
@@ -1117,7 +1133,8 @@ int main(int argc, char **argv) {
     r = req("GET", "/v1/modules/XYZ", NULL, 0, NULL, NULL);
     CHECK_EQ_INT(r.status, 400);
     free(r.body);
-    const char *broken = ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry f() { bogus.instruction; }\n";
+    const char *broken =
+        ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry f() { bogus.instruction; }\n";
     char bsha[65], bpath[128];
     lp_sha256_hex(broken, strlen(broken), bsha);
     snprintf(bpath, sizeof bpath, "/v1/modules/%s", bsha);
@@ -1133,11 +1150,14 @@ int main(int argc, char **argv) {
     {
         static const char *marker = "STALE_MARKER_OF_AN_EARLIER_UPLOAD";
         char big[8192];
-        int bl = snprintf(big, sizeof big, ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry %s() { ret; }\n"
-                                           "// %s %s %s %s\n", marker, marker, marker, marker, marker);
+        int bl = snprintf(big, sizeof big,
+                          ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry %s() { ret; }\n"
+                          "// %s %s %s %s\n",
+                          marker, marker, marker, marker, marker);
         const char *cut[] = {".version 7.0\n.target sm_75\n.address_size 64\n.section",
                              ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry",
-                             ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry f() { .reg .b32 %r<2>; mov.u32 %r1,"};
+                             ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry f() { .reg .b32 "
+                             "%r<2>; mov.u32 %r1,"};
         for (int k = 0; k < 3; k++) {
             char s2[65], p2[128];
             lp_sha256_hex(big, (size_t)bl, s2);
@@ -1210,14 +1230,16 @@ int main(int argc, char **argv) {
     char nval[16];
     b64(&n, 4, nval);
     char json[2048];
-    snprintf(json, sizeof json,
-             "{\"seq\": 1, \"steps\": ["
-             "{\"write\": {\"buffer\": %lld, \"offset\": 0, \"size\": %zu}},"
-             "{\"write\": {\"buffer\": %lld, \"size\": %zu}},"
-             "{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": [%d], \"block\": [256, 1, 1],"
-             " \"args\": [{\"buffer\": %lld}, {\"buffer\": %lld, \"offset\": 0}, {\"buffer\": %lld}, {\"value\": \"%s\"}]}},"
-             "{\"read\": {\"buffer\": %lld, \"offset\": 0, \"size\": %zu}}]}",
-             ids[0], vb, ids[1], vb, sha, (n + 255) / 256, ids[0], ids[1], ids[2], nval, ids[2], vb);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": 1, \"steps\": ["
+        "{\"write\": {\"buffer\": %lld, \"offset\": 0, \"size\": %zu}},"
+        "{\"write\": {\"buffer\": %lld, \"size\": %zu}},"
+        "{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": [%d], \"block\": [256, 1, 1],"
+        " \"args\": [{\"buffer\": %lld}, {\"buffer\": %lld, \"offset\": 0}, {\"buffer\": %lld}, {\"value\": "
+        "\"%s\"}]}},"
+        "{\"read\": {\"buffer\": %lld, \"offset\": 0, \"size\": %zu}}]}",
+        ids[0], vb, ids[1], vb, sha, (n + 255) / 256, ids[0], ids[1], ids[2], nval, ids[2], vb);
     job_result jr = run_job(json, ab, 2 * vb);
     CHECK_EQ_INT(jr.http, 200);
     int kernels = 1;
@@ -1229,7 +1251,8 @@ int main(int argc, char **argv) {
     }
     if (kernels) {
         CHECK(!strcmp(job_status(&jr), "ok"));
-        if (strcmp(job_status(&jr), "ok")) fprintf(stderr, "job 1: %.600s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "(no result)");
+        if (strcmp(job_status(&jr), "ok"))
+            fprintf(stderr, "job 1: %.600s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "(no result)");
         CHECK_EQ_INT(jr.dlen, vb);
         int bad = 0;
         float *c = malloc(vb); /* the result bytes need not be aligned */
@@ -1238,7 +1261,8 @@ int main(int argc, char **argv) {
             if (c[i] != ab[i] + ab[n + i]) bad++;
         free(c);
         CHECK_EQ_INT(bad, 0);
-        CHECK(json_integer_value(json_object_get(jr.res, "ended_ns")) >= json_integer_value(json_object_get(jr.res, "started_ns")));
+        CHECK(json_integer_value(json_object_get(jr.res, "ended_ns")) >=
+              json_integer_value(json_object_get(jr.res, "started_ns")));
         CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "seq")), 1);
     }
     /* a retried seq is answered from memory, byte for byte */
@@ -1251,13 +1275,16 @@ int main(int argc, char **argv) {
     int *zeros = calloc((size_t)n, 4);
     later l3;
     snprintf(l3.json, sizeof l3.json,
-             "{\"seq\": 3, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"grid\": [%d], \"block\": [256],"
-             " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             "{\"seq\": 3, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"grid\": "
+             "[%d], \"block\": [256],"
+             " \"args\": [{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, "
+             "\"size\": %zu}}]}",
              sha, (n + 255) / 256, ids[0], nval, ids[0], vb);
     pthread_t th;
     pthread_create(&th, NULL, job_thread, &l3);
     usleep(300000);
-    snprintf(json, sizeof json, "{\"seq\": 2, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}", ids[0], vb);
+    snprintf(json, sizeof json, "{\"seq\": 2, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": %zu}}]}",
+             ids[0], vb);
     jr = run_job(json, zeros, vb);
     CHECK(!strcmp(job_status(&jr), "ok"));
     job_free(&jr);
@@ -1285,7 +1312,8 @@ int main(int argc, char **argv) {
 
     /* arguments checked against the kernel's parameters; unknown kernel; lost seq; bad buffer */
     snprintf(json, sizeof json,
-             "{\"seq\": 4, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": [1], \"block\": [1],"
+             "{\"seq\": 4, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": "
+             "[1], \"block\": [1],"
              " \"args\": [{\"buffer\": %lld}, {\"buffer\": %lld}, {\"buffer\": %lld}]}}]}",
              sha, ids[0], ids[1], ids[2]);
     jr = run_job(json, NULL, 0);
@@ -1296,16 +1324,20 @@ int main(int argc, char **argv) {
     char v2[16];
     short two = 2;
     b64(&two, 2, v2);
-    snprintf(json, sizeof json,
-             "{\"seq\": 5, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": [1], \"block\": [1],"
-             " \"args\": [{\"buffer\": %lld}, {\"buffer\": %lld}, {\"buffer\": %lld}, {\"value\": \"%s\"}]}}]}",
-             sha, ids[0], ids[1], ids[2], v2);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": 5, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"vadd\", \"grid\": [1], "
+        "\"block\": [1],"
+        " \"args\": [{\"buffer\": %lld}, {\"buffer\": %lld}, {\"buffer\": %lld}, {\"value\": \"%s\"}]}}]}",
+        sha, ids[0], ids[1], ids[2], v2);
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "invalid_request"));
     CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "4 bytes");
     job_free(&jr);
-    snprintf(json, sizeof json,
-             "{\"seq\": 6, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"nope\", \"args\": []}}]}", sha);
+    snprintf(
+        json, sizeof json,
+        "{\"seq\": 6, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"nope\", \"args\": []}}]}",
+        sha);
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "not_found"));
     job_free(&jr);
@@ -1313,7 +1345,8 @@ int main(int argc, char **argv) {
     jr = run_job(json, NULL, 0);
     CHECK(!strcmp(job_status(&jr), "not_found"));
     job_free(&jr);
-    snprintf(json, sizeof json, "{\"seq\": 8, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 8}}]}", ids[0]);
+    snprintf(json, sizeof json, "{\"seq\": 8, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 8}}]}",
+             ids[0]);
     jr = run_job(json, "1234", 4); /* the body is shorter than the step says */
     CHECK(!strcmp(job_status(&jr), "invalid_request"));
     job_free(&jr);
@@ -1331,8 +1364,8 @@ int main(int argc, char **argv) {
         json_decref(j);
         free(r.body);
         int zero = 0;
-        snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}]}", seq++,
-                 counter);
+        snprintf(json, sizeof json,
+                 "{\"seq\": %d, \"steps\": [{\"write\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, counter);
         jr = run_job(json, &zero, 4);
         CHECK(!strcmp(job_status(&jr), "ok"));
         job_free(&jr);
@@ -1340,7 +1373,8 @@ int main(int argc, char **argv) {
         static later many[K];
         pthread_t th_many[K];
         int order[K];
-        for (int k = 0; k < K; k++) order[k] = k;
+        for (int k = 0; k < K; k++)
+            order[k] = k;
         for (int k = K - 1; k > 0; k--) { /* a fixed shuffle: later seqs often arrive first */
             int m = (k * 7 + 3) % (k + 1), tmp = order[k];
             order[k] = order[m];
@@ -1350,18 +1384,23 @@ int main(int argc, char **argv) {
         int n1 = 1;
         b64(&n1, 4, one);
         for (int k = 0; k < K; k++)
-            snprintf(many[k].json, sizeof many[k].json,
-                     "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", \"args\": "
-                     "[{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
-                     seq + k, sha, counter, one, counter);
-        for (int k = 0; k < K; k++) pthread_create(&th_many[order[k]], NULL, job_thread, &many[order[k]]);
+            snprintf(
+                many[k].json, sizeof many[k].json,
+                "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"inc\", "
+                "\"args\": "
+                "[{\"buffer\": %lld}, {\"value\": \"%s\"}]}}, {\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+                seq + k, sha, counter, one, counter);
+        for (int k = 0; k < K; k++)
+            pthread_create(&th_many[order[k]], NULL, job_thread, &many[order[k]]);
         int bad = 0;
         for (int k = 0; k < K; k++) {
             pthread_join(th_many[k], NULL);
             int v = -1;
             if (many[k].r.dlen == 4) memcpy(&v, many[k].r.data, 4);
             if (strcmp(job_status(&many[k].r), "ok") || v != k + 1) {
-                if (bad++ < 5) fprintf(stderr, "job seq %d read %d, expected %d (%s)\n", seq + k, v, k + 1, job_status(&many[k].r));
+                if (bad++ < 5)
+                    fprintf(stderr, "job seq %d read %d, expected %d (%s)\n", seq + k, v, k + 1,
+                            job_status(&many[k].r));
             }
             job_free(&many[k].r);
         }
@@ -1382,7 +1421,8 @@ int main(int argc, char **argv) {
         /* the fault surfaces at the read behind the launch, as on a GPU: the job's error is the
          * kernel's, at its step, and says where it was reported */
         snprintf(json, sizeof json,
-                 "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", \"args\": [{\"value\": \"%s\"}]}},"
+                 "{\"seq\": %d, \"steps\": [{\"launch\": {\"module\": \"%s\", \"function\": \"poke\", "
+                 "\"args\": [{\"value\": \"%s\"}]}},"
                  " {\"read\": {\"buffer\": %lld, \"size\": 8}}]}",
                  seq++, sha, av, ids[0]);
         /* a job that arrived first and waits behind the one that faults */
@@ -1393,7 +1433,8 @@ int main(int argc, char **argv) {
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "cuda_error"));
         CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "CUDA_ERROR_ILLEGAL_ADDRESS");
-        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")), "running kernel poke (reported at step 1, reading buffer");
+        CHECK_CONTAINS(json_string_value(json_object_get(jr.res, "error")),
+                       "running kernel poke (reported at step 1, reading buffer");
         CHECK_EQ_INT(json_integer_value(json_object_get(jr.res, "step")), 0);
         CHECK(json_is_true(json_object_get(jr.res, "restarting")));
         printf("sticky fault answer: %.300s\n", jr.raw.len > 4 ? jr.raw.body + 4 : "");
@@ -1447,8 +1488,8 @@ int main(int argc, char **argv) {
         CHECK_EQ_INT(r.status, 410);
         CHECK(!strcmp(err_code(&r, code, sizeof code), "buffer_lost"));
         char lostmsg[200];
-        snprintf(lostmsg, sizeof lostmsg, "buffer %lld was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS",
-                 ids[0]);
+        snprintf(lostmsg, sizeof lostmsg,
+                 "buffer %lld was lost when the worker restarted after CUDA_ERROR_ILLEGAL_ADDRESS", ids[0]);
         CHECK_CONTAINS(r.body, lostmsg);
         free(r.body);
         r = req("GET", mpath, NULL, 0, NULL, NULL); /* reloaded from the lease's state directory */
@@ -1462,7 +1503,8 @@ int main(int argc, char **argv) {
         CHECK(!strcmp(job_status(&jr), "ok"));
         job_free(&jr);
         seq++;
-        snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}", seq++, ids[1]);
+        snprintf(json, sizeof json, "{\"seq\": %d, \"steps\": [{\"read\": {\"buffer\": %lld, \"size\": 4}}]}",
+                 seq++, ids[1]);
         jr = run_job(json, NULL, 0);
         CHECK(!strcmp(job_status(&jr), "buffer_lost"));
         job_free(&jr);

@@ -129,7 +129,9 @@ int main(void) {
     json_decref(j);
 
     /* registration is validated field by field: 400 invalid_request naming the field */
-    static const struct { const char *body, *field; } bad_reg[] = {
+    static const struct {
+        const char *body, *field;
+    } bad_reg[] = {
         {"{\"name\":\"nx\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
         {"{\"name\":\"nx\",\"address\":\"\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
         {"{\"name\":\"nx\",\"address\":\"10.0.0.5:7710\",\"gpus\":[{\"uuid\":\"GPU-0\"}]}", "'address'"},
@@ -147,7 +149,8 @@ int main(void) {
         j = req(c, "POST", "/v1/nodes", g_node_tok, bad_reg[k].body, &st);
         CHECK_EQ_INT(st, 400);
         CHECK_STR(err_code(j), "invalid_request");
-        CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(j, "error"), "message")), bad_reg[k].field);
+        CHECK_CONTAINS(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+                       bad_reg[k].field);
         json_decref(j);
     }
     j = req(c, "GET", "/v1/nodes", g_tok, NULL, &st);

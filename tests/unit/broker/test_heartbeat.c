@@ -14,7 +14,8 @@
 
 static char g_base[64], g_tok[128], g_node_tok[128];
 
-static json_t *req(CURL *c, const char *method, const char *path, const char *tok, const char *body, long *status) {
+static json_t *req(CURL *c, const char *method, const char *path, const char *tok, const char *body,
+                   long *status) {
     return bt_call(c, g_base, method, path, tok, body, status, NULL);
 }
 
@@ -54,7 +55,8 @@ int main(void) {
     j = req(c, "POST", "/v1/leases", g_tok, "{\"gpu_count\":1,\"ttl_seconds\":600}", &st);
     CHECK_EQ_INT(st, 201);
     char id[64], path[160], body[200];
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(json_object_get(j, "lease"), "id")) ?: "");
+    snprintf(id, sizeof id, "%s",
+             json_string_value(json_object_get(json_object_get(j, "lease"), "id")) ?: "");
     json_decref(j);
 
     /* a long-poll that sees no change: it ends when its wait (2000 ms) runs out */
@@ -79,7 +81,9 @@ int main(void) {
     CHECK_STR(json_string_value(json_object_get(l, "state")), "failed");
     /* billed up to the answer of the last heartbeat (>= 2 s after the grant), not its arrival (~0 s) */
     json_int_t billed = int_of(l, "billed_seconds");
-    if (billed < 2) fprintf(stderr, "billed_seconds %lld: the lost node was billed to the start of its long-poll\n", (long long)billed);
+    if (billed < 2)
+        fprintf(stderr, "billed_seconds %lld: the lost node was billed to the start of its long-poll\n",
+                (long long)billed);
     CHECK(billed >= 2 && billed <= 4);
     CHECK(int_of(l, "ended_at") - int_of(l, "started_at") >= 1);
     json_decref(j);

@@ -19,7 +19,7 @@
 
 static int g_port;
 #define LOCALHOST 0x7f000001u /* 127.0.0.1, host order */
-static int g_handled; /* atomic: how many times h_count ran */
+static int g_handled;         /* atomic: how many times h_count ran */
 
 static void h_count(lp_http_req *r, void *user) {
     (void)user;
@@ -138,8 +138,9 @@ static void test_uploads(void) {
     char a[4096];
     /* a chunked upload refused midway is answered (413, JSON) once its body is read, not cut */
     char req[8192];
-    int n = snprintf(req, sizeof req, "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
-                                      "Connection: close\r\n\r\n");
+    int n = snprintf(req, sizeof req,
+                     "PUT /v1/upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n\r\n");
     for (int i = 0; i < 6; i++) {
         n += snprintf(req + n, sizeof req - (size_t)n, "1f4\r\n");
         memset(req + n, 'x', 500);
@@ -183,8 +184,10 @@ static void test_guard(void) {
     const char *head = "GET /v1/count HTTP/1.1\r\nHost: t\r\n";
     int trickle_closed = 0;
     for (size_t i = 0; i < strlen(head) && !trickle_closed; i++) {
-        if (send(trickle, head + i, 1, MSG_NOSIGNAL) != 1) trickle_closed = 1;
-        else trickle_closed = tc_closed_within(trickle, 150);
+        if (send(trickle, head + i, 1, MSG_NOSIGNAL) != 1)
+            trickle_closed = 1;
+        else
+            trickle_closed = tc_closed_within(trickle, 150);
     }
     CHECK(trickle_closed);
     CHECK(tc_closed_within(idle, 3000));
@@ -229,7 +232,8 @@ static void test_guard(void) {
         if (poll(&p, 1, 0) == 0) still_open++;
     }
     CHECK(still_open <= 50);
-    fprintf(stderr, "%d idle sockets from %d addresses (%d still open, limit 50): a request served in %.1f ms\n",
+    fprintf(stderr,
+            "%d idle sockets from %d addresses (%d still open, limit 50): a request served in %.1f ms\n",
             held, ADDRS, still_open, secs * 1e3);
     for (int i = 0; i < held; i++)
         close(fds[i]);

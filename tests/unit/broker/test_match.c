@@ -143,7 +143,7 @@ static void test_due(void) {
     CHECK_EQ_INT(st, LS_EXHAUSTED);
     CHECK_EQ_INT(end, 11000);
     CHECK_CONTAINS(reason, "cost cap $0.0105 reached");
-    {   /* a cap below a cent is printed with its digits (was "cost cap $0.00 reached") */
+    { /* a cap below a cent is printed with its digits (was "cost cap $0.00 reached") */
         lp_lease t = l;
         t.max_cost = 0.003;
         CHECK(lp_lease_due(&t, 11000, &st, &end, reason));

@@ -16,7 +16,8 @@ typedef struct fake_store {
     int fail, calls;
 } fake_store;
 
-static int fake_expire_due(lp_store *s, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events, lp_err *e) {
+static int fake_expire_due(lp_store *s, int64_t now_ms, int64_t node_timeout_ms, lp_event_list *events,
+                           lp_err *e) {
     (void)now_ms;
     (void)node_timeout_ms;
     (void)events;
@@ -99,6 +100,7 @@ int main(void) {
     }
     fclose(g_log);
     close(fd);
-    if (!check_failures) fprintf(stderr, "ok   reaper failures logged once, then every 10 s, and the recovery\n");
+    if (!check_failures)
+        fprintf(stderr, "ok   reaper failures logged once, then every 10 s, and the recovery\n");
     return check_done("unit.broker.reaper");
 }

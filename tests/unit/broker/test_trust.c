@@ -32,7 +32,9 @@ static json_t *call(const char *method, const char *path, const char *tok, const
 
 static json_t *lease_of(json_t *j) { return json_object_get(j, "lease"); }
 static const char *str(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static long long num(json_t *o, const char *k) { return (long long)json_integer_value(json_object_get(o, k)); }
+static long long num(json_t *o, const char *k) {
+    return (long long)json_integer_value(json_object_get(o, k));
+}
 
 static void advance(int64_t ms) {
     char body[64];

@@ -66,7 +66,8 @@ static int serve(int fd, const tc_server_req *r, void *user) {
     int status = rep->status ? rep->status : 200;
     char head[256];
     size_t blen = strlen(rep->body);
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                      status, reason(status), blen);
     if (tc_send_all(fd, head, (size_t)n) == 0 && tc_send_all(fd, rep->body, blen) == 0) rc = 0;
 done:
@@ -81,7 +82,7 @@ fake_broker *fb_start(fb_handler handler, void *user) {
     fb->handler = handler;
     fb->user = user;
     pthread_mutex_init(&fb->lock, NULL);
-    fb->srv = tc_server_start(0, 0, sizeof ((fb_request *)0)->body - 1, serve, fb);
+    fb->srv = tc_server_start(0, 0, sizeof((fb_request *)0)->body - 1, serve, fb);
     if (!fb->srv) {
         pthread_mutex_destroy(&fb->lock);
         free(fb);

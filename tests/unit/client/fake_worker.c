@@ -80,9 +80,10 @@ static void reply_retry(int fd, const char *code, const char *msg) {
     json_t *j = json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
     char *text = json_dumps(j, JSON_COMPACT);
     char head[1024];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 503 X\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
-                     strlen(text), text);
+    int n = snprintf(
+        head, sizeof head,
+        "HTTP/1.1 503 X\r\nContent-Type: application/json\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
+        strlen(text), text);
     tc_send_all(fd, head, (size_t)n);
     free(text);
     json_decref(j);
@@ -254,7 +255,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                     (uint64_t)json_integer_value(json_object_get(json_array_get(args, 0), "offset"));
                 unsigned char nb[8] = {0};
                 b64_value(json_string_value(json_object_get(json_array_get(args, 1), "value")), nb,
-                           sizeof nb);
+                          sizeof nb);
                 uint32_t n;
                 memcpy(&n, nb, 4);
                 if (!b) {
@@ -267,7 +268,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
             } else if (!strcmp(fn, "sleep")) {
                 unsigned char nb[8] = {0};
                 b64_value(json_string_value(json_object_get(json_array_get(args, 0), "value")), nb,
-                           sizeof nb);
+                          sizeof nb);
                 uint32_t ms;
                 memcpy(&ms, nb, 4);
                 pthread_mutex_unlock(&w->lock);

@@ -985,14 +985,22 @@ static void bench(void) {
 
 int main(int argc, char **argv) {
     static const check_case cases[] = {
-        {"module_upload", module_upload},       {"param_checks", param_checks},
-        {"buffer_roundtrip", buffer_roundtrip}, {"job_roundtrip", job_roundtrip},
-        {"seq_threads", seq_threads},           {"batches", batches},
-        {"task_states", task_states},           {"ended_seen", ended_seen},
-        {"wait_timeouts", wait_timeouts},       {"node_lost", node_lost},
-        {"buffer_lost", buffer_lost},           {"worker_starting", worker_starting},
-        {"queue_full", queue_full},             {"worker_restarting", worker_restarting},
-        {"close_in_flight", close_in_flight},   {"client_close_in_flight", client_close_in_flight},
+        {"module_upload", module_upload},
+        {"param_checks", param_checks},
+        {"buffer_roundtrip", buffer_roundtrip},
+        {"job_roundtrip", job_roundtrip},
+        {"seq_threads", seq_threads},
+        {"batches", batches},
+        {"task_states", task_states},
+        {"ended_seen", ended_seen},
+        {"wait_timeouts", wait_timeouts},
+        {"node_lost", node_lost},
+        {"buffer_lost", buffer_lost},
+        {"worker_starting", worker_starting},
+        {"queue_full", queue_full},
+        {"worker_restarting", worker_restarting},
+        {"close_in_flight", close_in_flight},
+        {"client_close_in_flight", client_close_in_flight},
         {"derived_address", derived_address},
     };
     if (argc > 1 && !strcmp(argv[1], "rtt")) { /* only the round trip, for profiling */

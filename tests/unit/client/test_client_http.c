@@ -436,7 +436,6 @@ static void logging(void) {
     free(m);
 }
 
-
 /* lepton_lease_attach against canned answers of GET /v1/leases/{id}: the lease's state decides;
  * an answer about another lease, or a malformed one, is a protocol error; out is NULL on failure. */
 static int attach_against(const canned *k, const char *id) {
@@ -461,10 +460,12 @@ static void attach_answers(void) {
         const char *mention;
     } table[] = {
         {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"active\", \"gpu_count\": 1}}", LEPTON_OK, ""},
-        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"pending\"}}", LEPTON_ENOCAPACITY, "waiting for capacity"},
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"pending\"}}", LEPTON_ENOCAPACITY,
+         "waiting for capacity"},
         {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"expired\", \"end_reason\": \"ttl reached\"}}",
          LEPTON_EEXPIRED, "expired: ttl reached"},
-        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"failed\"}}", LEPTON_EEXPIRED, "has ended (failed)"},
+        {200, "{\"lease\": {\"id\": \"ls_1\", \"state\": \"failed\"}}", LEPTON_EEXPIRED,
+         "has ended (failed)"},
         {200, "{\"lease\": {\"id\": \"ls_2\", \"state\": \"active\"}}", LEPTON_EPROTO, "got lease ls_2"},
         {200, "{\"lease\": 3}", LEPTON_EPROTO, "no \"lease\" object"},
         {404, "{\"error\": {\"code\": \"not_found\", \"message\": \"no lease ls_1\"}}", LEPTON_ENOTFOUND,

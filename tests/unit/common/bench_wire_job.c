@@ -81,10 +81,16 @@ int main(int argc, char **argv) {
         }
         double dec = (now_ns() - t0) / n;
         printf("%s: encode %.0f ns, decode %.0f ns (body %zu bytes)\n",
-               full ? "write + launch(buffer, 4-byte value) + read" : "one launch, no arguments", enc, dec, len);
+               full ? "write + launch(buffer, 4-byte value) + read" : "one launch, no arguments", enc, dec,
+               len);
     }
-    wire_job_result r = {.seq = 17, .status = "ok", .error = "", .step = -1, .queued_ns = 123456789012,
-                         .started_ns = 123456789999, .ended_ns = 123456799999};
+    wire_job_result r = {.seq = 17,
+                         .status = "ok",
+                         .error = "",
+                         .step = -1,
+                         .queued_ns = 123456789012,
+                         .started_ns = 123456789999,
+                         .ended_ns = 123456799999};
     char out[WIRE_JOB_MAX_RESULT];
     double t0 = now_ns();
     for (int i = 0; i < n; i++)

@@ -41,7 +41,8 @@ static void put(txt *t, const char *fmt, ...) {
 static char *body_of(const char *desc, size_t n, size_t extra, size_t *len) {
     char *b = calloc(1, 4 + n + extra + 1);
     if (!b) abort();
-    b[0] = (char)(n & 0xff), b[1] = (char)(n >> 8 & 0xff), b[2] = (char)(n >> 16 & 0xff), b[3] = (char)(n >> 24);
+    b[0] = (char)(n & 0xff), b[1] = (char)(n >> 8 & 0xff), b[2] = (char)(n >> 16 & 0xff),
+    b[3] = (char)(n >> 24);
     memcpy(b + 4, desc, n);
     *len = 4 + n + extra;
     return b;
@@ -80,7 +81,8 @@ static void test_round_trip(void) {
     wire_job_enc_init(&e);
     uint32_t grid[3] = {7, 0, 3}, block[3] = {256, 1, 0};
     unsigned char val[13];
-    for (int i = 0; i < 13; i++) val[i] = (unsigned char)(i * 37);
+    for (int i = 0; i < 13; i++)
+        val[i] = (unsigned char)(i * 37);
     int rc = wire_job_enc_rw(&e, 1, 3, 16, 5);
     rc |= wire_job_enc_launch(&e, SHA, "k\"ern\\el\n", grid, block, 48, 3);
     rc |= wire_job_enc_arg_buffer(&e, 3, 8);
@@ -136,8 +138,8 @@ static void same_refusal(const char *what, int enc_rc, const char *enc_msg, cons
     char msg[300] = "";
     int rc = decode_text(desc, extra, &seq, &step, msg, sizeof msg);
     if (enc_rc != want_rc || rc != want_rc || strcmp(msg, enc_msg) || (seq != 0) != seq_known) {
-        fprintf(stderr, "%s: encoder %d \"%s\"\n  decoder %d \"%s\" (seq %llu)\n", what, enc_rc, enc_msg, rc, msg,
-                (unsigned long long)seq);
+        fprintf(stderr, "%s: encoder %d \"%s\"\n  decoder %d \"%s\" (seq %llu)\n", what, enc_rc, enc_msg, rc,
+                msg, (unsigned long long)seq);
         check_failures++;
     }
 }
@@ -146,7 +148,8 @@ static void test_limit_steps(void) {
     wire_job_enc e;
     wire_job_enc_init(&e);
     int rc = 0;
-    for (int i = 0; i < WIRE_JOB_MAX_STEPS && !rc; i++) rc = wire_job_enc_rw(&e, 0, 1, 0, 1);
+    for (int i = 0; i < WIRE_JOB_MAX_STEPS && !rc; i++)
+        rc = wire_job_enc_rw(&e, 0, 1, 0, 1);
     CHECK(rc == 0);
     size_t len;
     char msg[300];
@@ -158,7 +161,8 @@ static void test_limit_steps(void) {
 
     /* at the limit: both ends accept */
     wire_job_enc_init(&e);
-    for (int i = 0; i < WIRE_JOB_MAX_STEPS; i++) wire_job_enc_rw(&e, 0, 1, 0, 1);
+    for (int i = 0; i < WIRE_JOB_MAX_STEPS; i++)
+        wire_job_enc_rw(&e, 0, 1, 0, 1);
     char *b = finish(&e, 1, &rc, &len, msg, sizeof msg);
     CHECK(rc == 0 && b);
     wire_job j;
@@ -169,7 +173,8 @@ static void test_limit_steps(void) {
 
     txt t = {0};
     put(&t, "{\"seq\":5,\"steps\":[");
-    for (int i = 0; i <= WIRE_JOB_MAX_STEPS; i++) put(&t, "%s{\"read\":{\"buffer\":1,\"size\":1}}", i ? "," : "");
+    for (int i = 0; i <= WIRE_JOB_MAX_STEPS; i++)
+        put(&t, "%s{\"read\":{\"buffer\":1,\"size\":1}}", i ? "," : "");
     put(&t, "]}");
     same_refusal("steps", erc, emsg, t.p, 0, WIRE_JOB_ETOOLARGE, 1);
     free(t.p);
@@ -185,8 +190,11 @@ static int enc_launch(wire_job_enc *e, const char *fn, size_t nargs, size_t vsiz
     return rc;
 }
 
-static void desc_launch(txt *t, const char *fn, size_t nargs, size_t vsize, const char *grid, uint64_t shared) {
-    put(t, "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"%s\",\"grid\":%s,\"shared\":%llu,\"args\":[",
+static void desc_launch(txt *t, const char *fn, size_t nargs, size_t vsize, const char *grid,
+                        uint64_t shared) {
+    put(t,
+        "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"%s\",\"grid\":%s,\"shared\":%"
+        "llu,\"args\":[",
         SHA, fn, grid, (unsigned long long)shared);
     for (size_t k = 0; k < nargs; k++) {
         if (k) put(t, ",");
@@ -196,7 +204,8 @@ static void desc_launch(txt *t, const char *fn, size_t nargs, size_t vsize, cons
         }
         put(t, "{\"value\":\"");
         size_t n = vsize;
-        for (; n >= 3; n -= 3) put(t, "AAAA");
+        for (; n >= 3; n -= 3)
+            put(t, "AAAA");
         put(t, "%s\"}", n == 2 ? "AAA=" : n == 1 ? "AA==" : "");
     }
     put(t, "]}}]}");
@@ -272,7 +281,9 @@ static void test_limits_launch(void) {
     snprintf(emsg, sizeof emsg, "%s", e.msg);
     wire_job_enc_free(&e);
     txt t = {0};
-    put(&t, "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":\"\"}]}}]}",
+    put(&t,
+        "{\"seq\":9,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":\"\"}]}"
+        "}]}",
         SHA);
     same_refusal("empty value", rc, emsg, t.p, 0, WIRE_JOB_EINVAL, 1);
     free(t.p);
@@ -300,8 +311,10 @@ static void test_limits_sizes(void) {
     snprintf(emsg, sizeof emsg, "%s", e.msg);
     wire_job_enc_free(&e);
     char desc[200];
-    snprintf(desc, sizeof desc, "{\"seq\":3,\"steps\":[{\"read\":{\"buffer\":1,\"size\":%u}},{\"read\":{\"buffer\":1,\"size\":1}}]}",
-             WIRE_JOB_MAX_READ);
+    snprintf(
+        desc, sizeof desc,
+        "{\"seq\":3,\"steps\":[{\"read\":{\"buffer\":1,\"size\":%u}},{\"read\":{\"buffer\":1,\"size\":1}}]}",
+        WIRE_JOB_MAX_READ);
     same_refusal("read bytes", rc, emsg, desc, 0, WIRE_JOB_ETOOLARGE, 1);
     CHECK(strstr(emsg, "steps[1].read") != NULL);
 
@@ -312,7 +325,8 @@ static void test_limits_sizes(void) {
     size_t dl = e.len;
     wire_job_enc_free(&e);
     /* a second write (its size has 9 digits) makes the body exactly the limit */
-    uint64_t fill = WIRE_JOB_MAX_BODY - 4 - (dl + strlen(",{\"write\":{\"buffer\":1,\"offset\":0,\"size\":123456789}}")) - 1000;
+    uint64_t fill = WIRE_JOB_MAX_BODY - 4 -
+                    (dl + strlen(",{\"write\":{\"buffer\":1,\"offset\":0,\"size\":123456789}}")) - 1000;
     wire_job_enc_init(&e);
     wire_job_enc_rw(&e, 1, 1, 0, 1000);
     wire_job_enc_rw(&e, 1, 1, 0, fill);
@@ -324,7 +338,8 @@ static void test_limits_sizes(void) {
         wire_job_free(&j);
         free(big);
     } else {
-        fprintf(stderr, "body at the limit: encoder %d (%s), %zu bytes\n", rc, e.msg, (size_t)(4 + e.len + e.write_total));
+        fprintf(stderr, "body at the limit: encoder %d (%s), %zu bytes\n", rc, e.msg,
+                (size_t)(4 + e.len + e.write_total));
         check_failures++;
     }
     wire_job_enc_free(&e);
@@ -345,7 +360,8 @@ static void test_limits_sizes(void) {
     /* the descriptor: ~100 maximal values pass 4 MiB */
     wire_job_enc_init(&e);
     rc = 0;
-    for (int i = 0; i < 100 && !rc; i++) rc = enc_launch(&e, "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
+    for (int i = 0; i < 100 && !rc; i++)
+        rc = enc_launch(&e, "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
     CHECK(rc == 0);
     rc = wire_job_enc_finish(&e);
     snprintf(emsg, sizeof emsg, "%s", e.msg);
@@ -376,16 +392,19 @@ static void test_malformed(void) {
         {"{\"seq\":1,\"seq\":2}", 0, WIRE_JOB_EINVAL, 0, -1, "not a JSON object"},
         {"{\"seq\":1,\"steps\":{}}", 0, WIRE_JOB_EINVAL, 1, -1, "'steps' must be an array"},
         {"{\"seq\":1,\"steps\":[3]}", 0, WIRE_JOB_EINVAL, 1, 0, "one of write, launch, read"},
-        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1},\"write\":{}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
-         "one of write, launch, read"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1},\"write\":{}}]}", 0, WIRE_JOB_EINVAL, 1,
+         0, "one of write, launch, read"},
         {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1}}]}", 0, WIRE_JOB_EINVAL, 1, 0, "'size' is required"},
-        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":-1,\"size\":1}}]}", 0, WIRE_JOB_EINVAL, 1, 0, "'buffer' must be"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":-1,\"size\":1}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
+         "'buffer' must be"},
         {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":4398046511105}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
          "'size' must be"},
-        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 7, WIRE_JOB_EINVAL, 1, 0, "needs 8 bytes"},
-        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 9, WIRE_JOB_EINVAL, 1, -1, "after the descriptor"},
-        {"{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"abc\",\"function\":\"k\"}}]}", 0, WIRE_JOB_EINVAL, 1, 0,
-         "SHA-256"},
+        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 7, WIRE_JOB_EINVAL, 1, 0,
+         "needs 8 bytes"},
+        {"{\"seq\":1,\"steps\":[{\"write\":{\"buffer\":1,\"size\":8}}]}", 9, WIRE_JOB_EINVAL, 1, -1,
+         "after the descriptor"},
+        {"{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"abc\",\"function\":\"k\"}}]}", 0, WIRE_JOB_EINVAL,
+         1, 0, "SHA-256"},
         {"{\"seq\":1,\"steps\":[{\"launch\":[]}]}", 0, WIRE_JOB_EINVAL, 1, 0, "launch must be an object"},
         /* the JSON itself (the worker's parser reads all of it, as jansson did) */
         {"{\"seq\":1,\"steps\":[]} x", 0, WIRE_JOB_EINVAL, 0, -1, "bytes after the descriptor"},
@@ -397,7 +416,8 @@ static void test_malformed(void) {
         {"{\"seq\":1,\"x\":\"a\tb\"}", 0, WIRE_JOB_EINVAL, 0, -1, "control character"},
         {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1,\"size\":2}}]}", 0, WIRE_JOB_EINVAL, 0, -1,
          "duplicate member"},
-        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1, "a value expected"},
+        {"{\"seq\":1,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},]}", 0, WIRE_JOB_EINVAL, 0, -1,
+         "a value expected"},
         {"{\"steps\":[{\"read\":{\"buffer\":\"one\",\"size\":1}}],\"seq\":6}", 0, WIRE_JOB_EINVAL, 1, 0,
          "steps[0].read: field 'buffer' must be an integer"},
     };
@@ -427,13 +447,16 @@ static void test_malformed(void) {
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         char desc[400];
-        snprintf(desc, sizeof desc, "{\"seq\":4,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},{\"launch\":{\"module\":\"%s\",%s}}]}",
+        snprintf(desc, sizeof desc,
+                 "{\"seq\":4,\"steps\":[{\"read\":{\"buffer\":1,\"size\":1}},{\"launch\":{\"module\":\"%s\",%"
+                 "s}}]}",
                  SHA, parts[i][0]);
         uint64_t seq;
         long step;
         char msg[300] = "";
         int rc = decode_text(desc, 0, &seq, &step, msg, sizeof msg);
-        if (rc != WIRE_JOB_EINVAL || seq != 4 || step != 1 || !strstr(msg, parts[i][1]) || !strstr(msg, "steps[1]")) {
+        if (rc != WIRE_JOB_EINVAL || seq != 4 || step != 1 || !strstr(msg, parts[i][1]) ||
+            !strstr(msg, "steps[1]")) {
             fprintf(stderr, "bad launch %zu (%s): rc %d seq %llu step %ld: %s\n", i, parts[i][0], rc,
                     (unsigned long long)seq, step, msg);
             check_failures++;
@@ -445,23 +468,31 @@ static void test_malformed(void) {
     char msg[300];
     CHECK(wire_job_decode("\1\0\0", 3, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
     CHECK(wire_job_decode("\0\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && j.seq == 0);
-    CHECK(wire_job_decode("\011\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && strstr(msg, "does not fit"));
+    CHECK(wire_job_decode("\011\0\0\0{}", 6, &j, &step, msg, sizeof msg) == WIRE_JOB_EINVAL &&
+          strstr(msg, "does not fit"));
     /* whitespace anywhere, escaped names, members the schema does not know (skipped, however deep) */
     uint64_t seq0;
-    const char *odd = " {\n\"x\": {\"a\": [1, 2.5e3, true, null, {\"b\": \"\\u00e9\"}]},\t\"se\\u0071\" : 12 ,"
-                      "\"steps\" : [ { \"read\" : { \"size\" : 3 , \"buffer\" : 2 , \"why\": [] } } ] } ";
+    const char *odd =
+        " {\n\"x\": {\"a\": [1, 2.5e3, true, null, {\"b\": \"\\u00e9\"}]},\t\"se\\u0071\" : 12 ,"
+        "\"steps\" : [ { \"read\" : { \"size\" : 3 , \"buffer\" : 2 , \"why\": [] } } ] } ";
     CHECK(decode_text(odd, 0, &seq0, &step, msg, sizeof msg) == 0 && seq0 == 12);
     char deep[5000];
     size_t dn = (size_t)snprintf(deep, sizeof deep, "{\"seq\":1,\"x\":");
-    for (int i = 0; i < 2100; i++) deep[dn++] = '[';
-    for (int i = 0; i < 2100; i++) deep[dn++] = ']';
+    for (int i = 0; i < 2100; i++)
+        deep[dn++] = '[';
+    for (int i = 0; i < 2100; i++)
+        deep[dn++] = ']';
     snprintf(deep + dn, sizeof deep - dn, "}");
-    CHECK(decode_text(deep, 0, &seq0, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq0 == 0 && strstr(msg, "nested"));
+    CHECK(decode_text(deep, 0, &seq0, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq0 == 0 &&
+          strstr(msg, "nested"));
     /* an empty step list is a job (the worker runs nothing); base64url values are accepted */
     uint64_t seq;
     CHECK(decode_text("{\"seq\":8,\"steps\":[]}", 0, &seq, &step, msg, sizeof msg) == 0 && seq == 8);
     char desc[300];
-    snprintf(desc, sizeof desc, "{\"seq\":8,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":\"-_8\"}]}}]}", SHA);
+    snprintf(desc, sizeof desc,
+             "{\"seq\":8,\"steps\":[{\"launch\":{\"module\":\"%s\",\"function\":\"k\",\"args\":[{\"value\":"
+             "\"-_8\"}]}}]}",
+             SHA);
     CHECK(decode_text(desc, 0, &seq, &step, msg, sizeof msg) == 0);
     /* the encoder: a launch's arguments must be complete; no argument without a launch */
     wire_job_enc e;
@@ -480,28 +511,44 @@ static void test_malformed(void) {
 
 static void test_result(void) {
     char out[WIRE_JOB_MAX_RESULT];
-    wire_job_result r = {.seq = 17, .status = "ok", .error = "", .step = -1, .queued_ns = 1, .started_ns = 2,
-                         .ended_ns = 3};
+    wire_job_result r = {
+        .seq = 17, .status = "ok", .error = "", .step = -1, .queued_ns = 1, .started_ns = 2, .ended_ns = 3};
     size_t n = wire_job_result_encode(&r, out, sizeof out);
-    CHECK(n == strlen("{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_ns\":2,\"ended_ns\":3}"));
-    CHECK(!memcmp(out, "{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_ns\":2,\"ended_ns\":3}", n));
+    CHECK(n == strlen("{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_"
+                      "ns\":2,\"ended_ns\":3}"));
+    CHECK(!memcmp(out,
+                  "{\"seq\":17,\"status\":\"ok\",\"error\":\"\",\"step\":null,\"queued_ns\":1,\"started_ns\":"
+                  "2,\"ended_ns\":3}",
+                  n));
     wire_job_result d;
     char msg[200];
     CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
-    CHECK(d.seq == 17 && !strcmp(d.status, "ok") && !strcmp(d.error, "") && d.step == -1 && d.queued_ns == 1 &&
-          d.started_ns == 2 && d.ended_ns == 3 && !d.restarting);
+    CHECK(d.seq == 17 && !strcmp(d.status, "ok") && !strcmp(d.error, "") && d.step == -1 &&
+          d.queued_ns == 1 && d.started_ns == 2 && d.ended_ns == 3 && !d.restarting);
 
     /* an error with quotes, control characters, UTF-8 and a stray byte; restarting */
-    r = (wire_job_result){.seq = 5, .status = "cuda_error", .error = "k\"\\\n\t é \xff!", .step = 3,
-                          .queued_ns = 10, .started_ns = 20, .ended_ns = 30, .restarting = 1};
+    r = (wire_job_result){.seq = 5,
+                          .status = "cuda_error",
+                          .error = "k\"\\\n\t é \xff!",
+                          .step = 3,
+                          .queued_ns = 10,
+                          .started_ns = 20,
+                          .ended_ns = 30,
+                          .restarting = 1};
     n = wire_job_result_encode(&r, out, sizeof out);
     CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0);
-    CHECK(!strcmp(d.status, "cuda_error") && !strcmp(d.error, "k\"\\\n\t é ?!") && d.step == 3 && d.restarting);
+    CHECK(!strcmp(d.status, "cuda_error") && !strcmp(d.error, "k\"\\\n\t é ?!") && d.step == 3 &&
+          d.restarting);
     CHECK(d.instance == 0); /* not said */
 
     /* the worker's instance, with events after it; a non-positive or non-integer one counts as absent */
-    wire_job_result ri = {.seq = 6, .status = "ok", .error = "", .step = -1, .instance = 0x7123456789abcdefll,
-                          .nevents = 2, .events = {5, 9}};
+    wire_job_result ri = {.seq = 6,
+                          .status = "ok",
+                          .error = "",
+                          .step = -1,
+                          .instance = 0x7123456789abcdefll,
+                          .nevents = 2,
+                          .events = {5, 9}};
     n = wire_job_result_encode(&ri, out, sizeof out);
     CHECK(n > 0 && strstr(out, "\"instance\":8152436061464415727"));
     CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.instance == 0x7123456789abcdefll &&
@@ -567,12 +614,14 @@ static void test_result(void) {
 
     /* malformed results */
     CHECK(wire_job_result_decode("[]", 2, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
-    CHECK(wire_job_result_decode("{\"seq\":1}", 9, &d, msg, sizeof msg) == WIRE_JOB_EINVAL && strstr(msg, "status"));
+    CHECK(wire_job_result_decode("{\"seq\":1}", 9, &d, msg, sizeof msg) == WIRE_JOB_EINVAL &&
+          strstr(msg, "status"));
     CHECK(wire_job_result_decode("{\"status\":", 10, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
     const char *odd = "{\"status\":\"not_found\",\"step\":\"x\",\"queued_ns\":-5,\"error\":7}";
-    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.step == -1 && d.queued_ns == 0 &&
-          !strcmp(d.error, "") && !strcmp(d.status, "not_found"));
-    CHECK(!strcmp(wire_job_code(WIRE_JOB_ETOOLARGE), "too_large") && !strcmp(wire_job_code(WIRE_JOB_EINVAL), "invalid_request"));
+    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.step == -1 &&
+          d.queued_ns == 0 && !strcmp(d.error, "") && !strcmp(d.status, "not_found"));
+    CHECK(!strcmp(wire_job_code(WIRE_JOB_ETOOLARGE), "too_large") &&
+          !strcmp(wire_job_code(WIRE_JOB_EINVAL), "invalid_request"));
 }
 
 /* The steps of the remote driver: memset, copy (1D and 2D, defaults resolved), event, launch's
@@ -607,13 +656,16 @@ static void test_new_steps(void) {
         wire_job_step *s = j.steps;
         CHECK(s[0].kind == 'm' && s[0].buffer == 2 && s[0].offset == 8 && s[0].width == 4 &&
               s[0].value == 0xdeadbeefu && s[0].count == 10 && s[0].pitch == 40 && s[0].height == 1);
-        CHECK(s[1].kind == 'm' && s[1].width == 2 && s[1].value == 0x1234 && s[1].count == 3 && s[1].pitch == 16 &&
-              s[1].height == 4);
+        CHECK(s[1].kind == 'm' && s[1].width == 2 && s[1].value == 0x1234 && s[1].count == 3 &&
+              s[1].pitch == 16 && s[1].height == 4);
         CHECK(s[2].kind == 'c' && s[2].buffer == 2 && s[2].offset == 64 && s[2].src_buffer == 5 &&
-              s[2].src_offset == 1 && s[2].size == 24 && s[2].pitch == 24 && s[2].src_pitch == 24 && s[2].height == 1);
-        CHECK(s[3].kind == 'c' && s[3].pitch == 32 && s[3].src_pitch == 12 && s[3].height == 3 && s[3].size == 8);
+              s[2].src_offset == 1 && s[2].size == 24 && s[2].pitch == 24 && s[2].src_pitch == 24 &&
+              s[2].height == 1);
+        CHECK(s[3].kind == 'c' && s[3].pitch == 32 && s[3].src_pitch == 12 && s[3].height == 3 &&
+              s[3].size == 8);
         CHECK(s[4].kind == 'e');
-        CHECK(s[5].kind == 'l' && s[5].max_dynamic_shared == 70000 && s[5].nargs == 1 && s[5].args[0].len == 8);
+        CHECK(s[5].kind == 'l' && s[5].max_dynamic_shared == 70000 && s[5].nargs == 1 &&
+              s[5].args[0].len == 8);
         CHECK(s[6].kind == 'l' && s[6].max_dynamic_shared == 0 && s[6].nargs == 0);
         CHECK(s[7].kind == 'e');
     }
@@ -645,25 +697,29 @@ static void test_new_steps(void) {
         int rc;
         const char *needle;
     } cases[] = {
-        {"width 3", NULL, "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":3,\"count\":1}}]}", WIRE_JOB_EINVAL,
-         "steps[0].memset.width is 3"},
+        {"width 3", NULL, "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":3,\"count\":1}}]}",
+         WIRE_JOB_EINVAL, "steps[0].memset.width is 3"},
         {"pitch < row", NULL,
-         "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":4,\"count\":4,\"pitch\":15,\"height\":2}}]}",
+         "{\"seq\":1,\"steps\":[{\"memset\":{\"buffer\":1,\"width\":4,\"count\":4,\"pitch\":15,\"height\":2}}"
+         "]}",
          WIRE_JOB_EINVAL, "steps[0].memset.pitch is 15"},
         {"src pitch < row", NULL,
-         "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":8,\"src_pitch\":4,\"height\":2}}]}",
+         "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":8,\"src_pitch\":4,"
+         "\"height\":2}}]}",
          WIRE_JOB_EINVAL, "steps[0].copy.src_pitch is 4"},
         {"rows past the limit", NULL,
          "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"src_buffer\":2,\"size\":8,\"pitch\":4398046511104,"
          "\"height\":2}}]}",
          WIRE_JOB_EINVAL, "WIRE_JOB_MAX_BUFFER"},
-        {"copy without source", NULL, "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"size\":8}}]}", WIRE_JOB_EINVAL,
-         "steps[0].copy: field 'src_buffer' is required"},
+        {"copy without source", NULL, "{\"seq\":1,\"steps\":[{\"copy\":{\"buffer\":1,\"size\":8}}]}",
+         WIRE_JOB_EINVAL, "steps[0].copy: field 'src_buffer' is required"},
         {"event not an object", NULL, "{\"seq\":1,\"steps\":[{\"event\":1}]}", WIRE_JOB_EINVAL,
          "steps[0].event must be an object"},
-        {"two kinds", NULL, "{\"seq\":1,\"steps\":[{\"event\":{},\"memset\":{}}]}", WIRE_JOB_EINVAL, "one of write"},
+        {"two kinds", NULL, "{\"seq\":1,\"steps\":[{\"event\":{},\"memset\":{}}]}", WIRE_JOB_EINVAL,
+         "one of write"},
         {"max_dynamic_shared", NULL,
-         "{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\"" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+         "{\"seq\":1,\"steps\":[{\"launch\":{\"module\":\""
+         "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
          "\",\"function\":\"k\",\"max_dynamic_shared\":-1}}]}",
          WIRE_JOB_EINVAL, "steps[0].launch.max_dynamic_shared is -1"},
     };
@@ -677,40 +733,48 @@ static void test_new_steps(void) {
     }
     /* the encoder's words for the same faults */
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_memset(&e, 1, 0, 3, 0, 1, 0, 0) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].memset.width is 3"));
+    CHECK(wire_job_enc_memset(&e, 1, 0, 3, 0, 1, 0, 0) == WIRE_JOB_EINVAL &&
+          strstr(e.msg, "steps[0].memset.width is 3"));
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_memset(&e, 1, 0, 4, 0, 4, 15, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].memset.pitch is 15"));
+    CHECK(wire_job_enc_memset(&e, 1, 0, 4, 0, 4, 15, 2) == WIRE_JOB_EINVAL &&
+          strstr(e.msg, "steps[0].memset.pitch is 15"));
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 0, 4, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "steps[0].copy.src_pitch is 4"));
+    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 0, 4, 2) == WIRE_JOB_EINVAL &&
+          strstr(e.msg, "steps[0].copy.src_pitch is 4"));
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 1ull << 42, 0, 2) == WIRE_JOB_EINVAL && strstr(e.msg, "WIRE_JOB_MAX_BUFFER"));
+    CHECK(wire_job_enc_copy(&e, 1, 0, 2, 0, 8, 1ull << 42, 0, 2) == WIRE_JOB_EINVAL &&
+          strstr(e.msg, "WIRE_JOB_MAX_BUFFER"));
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
     CHECK(wire_job_enc_launch_opt(&e, 5) == WIRE_JOB_EINVAL && strstr(e.msg, "must follow a launch"));
     wire_job_enc_free(&e);
     wire_job_enc_init(&e);
-    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1) == 0 && wire_job_enc_arg_value(&e, "abcd", 4) == 0);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1) == 0 &&
+          wire_job_enc_arg_value(&e, "abcd", 4) == 0);
     CHECK(wire_job_enc_launch_opt(&e, 5) == WIRE_JOB_EINVAL); /* after its arguments: too late */
     wire_job_enc_free(&e);
 
     /* events: 64 per job on both ends, the 65th refused (too_large) with the same words */
     wire_job_enc_init(&e);
     rc = 0;
-    for (int i = 0; i < WIRE_JOB_MAX_EVENTS && !rc; i++) rc = wire_job_enc_event(&e);
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS && !rc; i++)
+        rc = wire_job_enc_event(&e);
     CHECK(rc == 0);
     int erc = wire_job_enc_event(&e);
     char emsg[300];
     snprintf(emsg, sizeof emsg, "%s", e.msg);
-    CHECK(erc == WIRE_JOB_ETOOLARGE && strstr(emsg, "steps[64].event") && strstr(emsg, "WIRE_JOB_MAX_EVENTS"));
+    CHECK(erc == WIRE_JOB_ETOOLARGE && strstr(emsg, "steps[64].event") &&
+          strstr(emsg, "WIRE_JOB_MAX_EVENTS"));
     wire_job_enc_free(&e);
     txt t = {0};
     for (int n = WIRE_JOB_MAX_EVENTS; n <= WIRE_JOB_MAX_EVENTS + 1; n++) {
         t.len = 0;
         put(&t, "{\"seq\":4,\"steps\":[");
-        for (int i = 0; i < n; i++) put(&t, "%s{\"event\":{}}", i ? "," : "");
+        for (int i = 0; i < n; i++)
+            put(&t, "%s{\"event\":{}}", i ? "," : "");
         put(&t, "]}");
         if (n == WIRE_JOB_MAX_EVENTS) {
             CHECK(decode_text(t.p, 0, &seq, &step, msg, sizeof msg) == 0);
@@ -726,7 +790,8 @@ static void test_new_steps(void) {
 static void test_result_events(void) {
     char out[WIRE_JOB_MAX_RESULT];
     wire_job_result r = {.seq = 2, .status = "ok", .error = "", .step = -1, .nevents = WIRE_JOB_MAX_EVENTS};
-    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++) r.events[i] = INT64_MAX - 64 + i;
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++)
+        r.events[i] = INT64_MAX - 64 + i;
     size_t n = wire_job_result_encode(&r, out, sizeof out);
     CHECK(n > 0);
     wire_job_result d;
@@ -748,7 +813,8 @@ static void test_result_events(void) {
     const char *odd = "{\"status\":\"ok\",\"events\":[1,\"x\",3]}";
     CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.nevents == 0);
     odd = "{\"status\":\"ok\",\"events\":[5,6]}";
-    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.nevents == 2 && d.events[1] == 6);
+    CHECK(wire_job_result_decode(odd, strlen(odd), &d, msg, sizeof msg) == 0 && d.nevents == 2 &&
+          d.events[1] == 6);
 }
 
 int main(void) {

@@ -17,14 +17,21 @@
 #include <string.h>
 #include <unistd.h>
 
-static const CUuuid k_cudart = {{0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9}};
-static const CUuuid k_storage = {{0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93}};
-static const CUuuid k_integrity = {{0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}};
-static const CUuuid k_identity = {{0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2}};
-static const CUuuid k_hooks = {{0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66}};
-static const CUuuid k_unknown = {{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}};
+static const CUuuid k_cudart = {
+    {0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9}};
+static const CUuuid k_storage = {
+    {0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93}};
+static const CUuuid k_integrity = {
+    {0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2}};
+static const CUuuid k_identity = {
+    {0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2}};
+static const CUuuid k_hooks = {
+    {0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66}};
+static const CUuuid k_unknown = {
+    {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}};
 /* cudart 13's first question, declined quietly (NOT_FOUND makes it start the usual way) */
-static const CUuuid k_declined = {{0xf8, 0xcf, 0xf9, 0x51, 0x21, 0x46, 0x8b, 0x4e, 0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d, 0xd9}};
+static const CUuuid k_declined = {
+    {0xf8, 0xcf, 0xf9, 0x51, 0x21, 0x46, 0x8b, 0x4e, 0xb9, 0xe2, 0xfb, 0x46, 0x9e, 0x7c, 0x0d, 0xd9}};
 
 typedef CUresult (*fn_primary)(CUcontext *, CUdevice);
 typedef CUresult (*fn_module)(CUmodule *, const void *);
@@ -39,8 +46,7 @@ typedef CUresult (*fn_ctx_id)(CUcontext, unsigned long long *);
 
 /* What cudaemu wrote to stderr (its CUDAEMU_LOG lines) while fn ran. */
 static char g_log[4096];
-static CUresult logged(CUresult (*fn)(void *), void *arg)
-{
+static CUresult logged(CUresult (*fn)(void *), void *arg) {
     fflush(stderr);
     FILE *tmp = tmpfile();
     int saved = dup(2);
@@ -55,8 +61,7 @@ static CUresult logged(CUresult (*fn)(void *), void *arg)
     fclose(tmp);
     return r;
 }
-static CUresult call_unknown_table(void *arg)
-{
+static CUresult call_unknown_table(void *arg) {
     const void **t = arg;
     return cuGetExportTable(t, &k_unknown);
 }
@@ -65,19 +70,17 @@ static CUresult call_slot(void *arg) { return ((fn_void)arg)(); }
 static int g_dtor_calls;
 static CUcontext g_dtor_ctx;
 static void *g_dtor_key, *g_dtor_value;
-static void dtor(CUcontext ctx, void *key, void *value)
-{
+static void dtor(CUcontext ctx, void *key, void *value) {
     g_dtor_calls++;
     g_dtor_ctx = ctx, g_dtor_key = key, g_dtor_value = value;
 }
 
-static void hex(const unsigned char d[16], char out[33])
-{
-    for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", d[i]);
+static void hex(const unsigned char d[16], char out[33]) {
+    for (int i = 0; i < 16; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s FATBIN\n", argv[0]);
         return 2;
@@ -96,7 +99,9 @@ int main(int argc, char **argv)
     CHECK(cuGetExportTable(&t, &k_declined) == CUDA_ERROR_NOT_FOUND && t == NULL);
 
     /* MD2, RFC 1319's vectors (the tables must have been asked for once: they build its S-box) */
-    static const struct { const char *in, *md; } vec[] = {
+    static const struct {
+        const char *in, *md;
+    } vec[] = {
         {"", "8350e5a3e24c153df2275c9f80692773"},
         {"a", "32ec01ec4a6dac72c0ab96fb34c0b5d1"},
         {"abc", "da853b0d3f88d99b30283a69e6ded6bb"},
@@ -110,7 +115,8 @@ int main(int argc, char **argv)
         char h[33];
         xt_md2_digest(vec[i].in, strlen(vec[i].in), d);
         hex(d, h);
-        if (strcmp(h, vec[i].md) != 0) fprintf(stderr, "MD2(\"%s\") = %s, want %s\n", vec[i].in, h, vec[i].md);
+        if (strcmp(h, vec[i].md) != 0)
+            fprintf(stderr, "MD2(\"%s\") = %s, want %s\n", vec[i].in, h, vec[i].md);
         CHECK(strcmp(h, vec[i].md) == 0);
     }
 
@@ -129,7 +135,10 @@ int main(int argc, char **argv)
     size_t n = 0;
     void *fatbin = tc_read_file(argv[1], &n);
     CHECK(fatbin != NULL);
-    struct { int magic, version; const void *data, *prelinked; } wrapper = {0x466243b1, 1, fatbin, NULL};
+    struct {
+        int magic, version;
+        const void *data, *prelinked;
+    } wrapper = {0x466243b1, 1, fatbin, NULL};
     CUmodule mod = NULL;
     CUfunction f = NULL;
     CHECK(((fn_module)c[1])(&mod, &wrapper) == CUDA_SUCCESS && mod);
@@ -198,7 +207,8 @@ int main(int argc, char **argv)
     CHECK((uintptr_t)ci[0] >= 5 * sizeof(void *));
     unsigned long long id1 = 0, id2 = 1;
     CHECK(cuDevicePrimaryCtxRetain(&primary, 0) == CUDA_SUCCESS);
-    CHECK(((fn_ctx_id)ci[4])(primary, &id1) == CUDA_SUCCESS && cuCtxGetId(primary, &id2) == CUDA_SUCCESS && id1 == id2);
+    CHECK(((fn_ctx_id)ci[4])(primary, &id1) == CUDA_SUCCESS && cuCtxGetId(primary, &id2) == CUDA_SUCCESS &&
+          id1 == id2);
     CHECK(cuDevicePrimaryCtxRelease(0) == CUDA_SUCCESS);
 
     /* the integrity check */
@@ -214,8 +224,8 @@ int main(int argc, char **argv)
     CHECK(check(13002, 1700000000, r1) == CUDA_SUCCESS);
     CHECK(check(13002, 1700000000, r2) == CUDA_SUCCESS);
     CHECK(check(13002, 1700000001, r3) == CUDA_SUCCESS);
-    CHECK(r1[0] == r2[0] && r1[1] == r2[1]);   /* a function of its inputs */
-    CHECK(r1[0] != r3[0] || r1[1] != r3[1]);   /* of the time among them */
+    CHECK(r1[0] == r2[0] && r1[1] == r2[1]); /* a function of its inputs */
+    CHECK(r1[0] != r3[0] || r1[1] != r3[1]); /* of the time among them */
     CHECK(check(13002, 0, NULL) == CUDA_ERROR_INVALID_VALUE);
     free(fatbin);
     return check_done("unit.cudaemu.export_tables");

@@ -12,10 +12,8 @@
 #include "check.h"
 #include "proc.h"
 
-
 static uint64_t g_next_addr = 0x10000;
-static int alloc_var(void *ud, ptx_var *v)
-{
+static int alloc_var(void *ud, ptx_var *v) {
     (void)ud;
     v->addr = g_next_addr;
     g_next_addr += (v->size + 255) & ~255ull;
@@ -24,8 +22,7 @@ static int alloc_var(void *ud, ptx_var *v)
 
 /* Loads exactly len bytes from a buffer of exactly that size (no NUL after it: a read past the end
  * shows under ASan). Returns the rc; log receives the message. */
-static int load(const char *text, size_t len, char *log, size_t logsz)
-{
+static int load(const char *text, size_t len, char *log, size_t logsz) {
     char *exact = malloc(len ? len : 1);
     if (!exact) abort();
     memcpy(exact, text, len);
@@ -37,16 +34,15 @@ static int load(const char *text, size_t len, char *log, size_t logsz)
 }
 
 /* A failed load names a line and quotes nothing of `forbidden` (an earlier module's marker). */
-static void check_failure_text(const char *what, size_t cut, const char *log, const char *forbidden)
-{
+static void check_failure_text(const char *what, size_t cut, const char *log, const char *forbidden) {
     CHECKF(strncmp(log, "ptxas (cudaemu): ", 17) == 0, "%s cut at %zu: log '%s'", what, cut, log);
     CHECKF(strstr(log, "line ") != NULL, "%s cut at %zu: no line in '%s'", what, cut, log);
-    if (forbidden) CHECKF(strstr(log, forbidden) == NULL, "%s cut at %zu: stale bytes in '%s'", what, cut, log);
+    if (forbidden)
+        CHECKF(strstr(log, forbidden) == NULL, "%s cut at %zu: stale bytes in '%s'", what, cut, log);
 }
 
 /* Every prefix of text that ends at a token boundary (and one byte into each token). */
-static void truncations(const char *what, const char *text, size_t len, const char *forbidden)
-{
+static void truncations(const char *what, const char *text, size_t len, const char *forbidden) {
     ptx_tok *t = NULL;
     char err[256];
     int n = ptx_lex(text, len, &t, err, sizeof err);
@@ -62,8 +58,9 @@ static void truncations(const char *what, const char *text, size_t len, const ch
             /* a big earlier upload whose bytes must never show up in this one's message */
             if (forbidden && k % 50 == 0) {
                 char big[4096];
-                int bl = snprintf(big, sizeof big, ".version 8.0\n.target sm_80\n.address_size 64\n"
-                                                   ".visible .entry %s() { %s %s %s }\n",
+                int bl = snprintf(big, sizeof big,
+                                  ".version 8.0\n.target sm_80\n.address_size 64\n"
+                                  ".visible .entry %s() { %s %s %s }\n",
                                   forbidden, forbidden, forbidden, forbidden);
                 char l2[256];
                 load(big, (size_t)bl, l2, sizeof l2);
@@ -83,8 +80,7 @@ static void truncations(const char *what, const char *text, size_t len, const ch
 static const char *HDR = ".version 8.0\n.target sm_80\n.address_size 64\n";
 
 /* Directives and statements cut at every byte: each must fail (or load) cleanly. */
-static void directive_cuts(void)
-{
+static void directive_cuts(void) {
     static const char *tails[] = {
         ".section .debug_info { .b8 1, 2, 3 }\n",
         ".section",
@@ -116,8 +112,7 @@ static void directive_cuts(void)
 }
 
 /* src must fail with a message containing want. */
-static void refuse(const char *body, const char *want)
-{
+static void refuse(const char *body, const char *want) {
     char buf[2048], log[1024] = "";
     int n = snprintf(buf, sizeof buf, "%s", body);
     int rc = load(buf, (size_t)n, log, sizeof log);
@@ -125,18 +120,17 @@ static void refuse(const char *body, const char *want)
     CHECKF(strstr(log, want) != NULL, "'%s' does not contain '%s'", log, want);
 }
 
-static void accept(const char *body)
-{
+static void accept(const char *body) {
     char log[1024] = "";
     int rc = load(body, strlen(body), log, sizeof log);
     CHECKF(rc == 0, "refused (%s): %s", log, body);
 }
 
-#define K(body) ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k(.param .u64 p)\n{\n" \
-                ".reg .b16 %rs<4>;\n.reg .b32 %r<4>;\n.reg .b64 %rd<4>;\n.reg .f32 %f<4>;\n" body "\nret;\n}\n"
+#define K(body)                                                                                              \
+    ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry k(.param .u64 p)\n{\n"                   \
+    ".reg .b16 %rs<4>;\n.reg .b32 %r<4>;\n.reg .b64 %rd<4>;\n.reg .f32 %f<4>;\n" body "\nret;\n}\n"
 
-static void literals(void)
-{
+static void literals(void) {
     /* line 10 is the first line of body */
     refuse(K("mov.u8 %rs1, 300;"), "line 10: immediate 300 does not fit .u8");
     refuse(K("add.s16 %rs1, %rs2, 70000;"), "line 10: immediate 70000 does not fit .s16");
@@ -151,7 +145,8 @@ static void literals(void)
     accept(K("add.s32 %r1, %r2, 2.0;\nadd.f32 %f1, %f2, 1e300;\nadd.f32 %f1, %f2, 0f7FC00000;\n"
              "mov.b32 %r1, 0fFFFFFFFF;\nadd.f32 %f1, %f2, -1e39;"));
     /* integers over 64 bits, bad octal, malformed hex floats */
-    refuse(K("add.u64 %rd1, %rd2, 18446744073709551616;"), "line 10: integer literal '18446744073709551616' does not fit in 64 bits");
+    refuse(K("add.u64 %rd1, %rd2, 18446744073709551616;"),
+           "line 10: integer literal '18446744073709551616' does not fit in 64 bits");
     refuse(K("add.u64 %rd1, %rd2, 99999999999999999999999999;"), "does not fit in 64 bits");
     refuse(K("add.u32 %r1, %r2, 0777777777777777777777777;"), "does not fit in 64 bits");
     refuse(K("add.u32 %r1, %r2, 0x1ffffffffffffffff;"), "line 10: malformed hex literal");
@@ -167,8 +162,7 @@ static void literals(void)
     refuse(".version 99999999999\n.target sm_80\n.address_size 64\n", "line 1: bad .version");
 }
 
-static void targets(void)
-{
+static void targets(void) {
     refuse(".version 8.0\n.target sm_9999\n.address_size 64\n", "line 2: unknown .target 'sm_9999'");
     refuse(".version 8.0\n.target garbage\n.address_size 64\n", "line 2: unknown .target 'garbage'");
     refuse(".version 8.0\n.target sm_80, bogus\n.address_size 64\n", "line 2: unknown .target 'bogus'");
@@ -180,8 +174,7 @@ static void targets(void)
     accept(".version 8.0\n.target sm_100f\n.address_size 64\n");
 }
 
-static void calls(void)
-{
+static void calls(void) {
     static const char *F = ".version 8.0\n.target sm_80\n.address_size 64\n"
                            ".func (.param .b32 r) f(.param .b32 a, .param .b32 b)\n{\nret;\n}\n"
                            ".func g()\n{\nret;\n}\n"
@@ -199,8 +192,7 @@ static void calls(void)
     accept(buf);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         size_t len;
         char *text = tc_read_file(argv[i], &len);
