@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lepton/lepton.h"
+#include "lease_state.h"
 #include "metering.h"
 #include "wire.h"
 
@@ -26,7 +27,7 @@ struct lp_metrics {
     lp_prom_http *http;
     model_counts models[MODELS_MAX];
     int nmodels;
-    uint64_t ended[6];
+    uint64_t ended[LS_COUNT];
     uint64_t refused_capacity, refused_budget;
     lp_prom_hist wait_granted, wait_refused;
 };
@@ -67,7 +68,7 @@ static model_counts *model_locked(lp_metrics *m, const char *model) {
 void lp_metrics_lease_ended(lp_metrics *m, const lp_lease *l, int64_t now_ms) {
     lp_bill bill = lp_lease_bill(l, now_ms);
     pthread_mutex_lock(&m->mu);
-    if (l->state >= LS_CLOSED && l->state <= LS_FAILED) m->ended[l->state]++;
+    if (lp_lease_state_final(l->state)) m->ended[l->state]++;
     model_counts *c = model_locked(m, l->gpu_model);
     c->gpu_seconds += (double)bill.gpu_seconds;
     c->cost += bill.cost;
@@ -97,13 +98,13 @@ void lp_metrics_capacity_wait(lp_metrics *m, int granted, double seconds) {
 
 char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st, const lp_metrics_model *models,
                         size_t nmodels, size_t *len) {
-    static const char *const states[] = {"pending", "active", "closed", "expired", "exhausted", "failed"};
     lp_prom w = {0};
     lp_prom_build_info(&w, "broker", LEPTON_VERSION_STRING);
 
     lp_prom_family(&w, "lepton_broker_leases", "gauge", "Leases in the store, by state.");
-    for (int i = 0; i < 6; i++)
-        lp_prom_sample(&w, "lepton_broker_leases", (double)st->leases_by_state[i], "state", states[i], NULL);
+    for (int i = 0; i < LS_COUNT; i++)
+        lp_prom_sample(&w, "lepton_broker_leases", (double)st->leases_by_state[i], "state",
+                       lp_lease_state_name(i), NULL);
     lp_prom_family(&w, "lepton_broker_nodes", "gauge", "Nodes by state.");
     lp_prom_sample(&w, "lepton_broker_nodes", (double)st->nodes_ready, "state", "ready", NULL);
     lp_prom_sample(&w, "lepton_broker_nodes", (double)st->nodes_lost, "state", "lost", NULL);
@@ -125,8 +126,10 @@ char *lp_metrics_render(lp_metrics *m, const lp_store_stats *st, const lp_metric
                        m->models[i].model, NULL);
     lp_prom_family(&w, "lepton_broker_leases_ended_total", "counter",
                    "Leases ended since the broker started, by final state.");
-    for (int i = LS_CLOSED; i <= LS_FAILED; i++)
-        lp_prom_sample(&w, "lepton_broker_leases_ended_total", (double)m->ended[i], "state", states[i], NULL);
+    for (int i = 0; i < LS_COUNT; i++)
+        if (lp_lease_state_final(i))
+            lp_prom_sample(&w, "lepton_broker_leases_ended_total", (double)m->ended[i], "state",
+                           lp_lease_state_name(i), NULL);
     lp_prom_family(&w, "lepton_broker_lease_refusals_total", "counter",
                    "Lease requests refused after any wait they asked for, by reason: no_capacity (no free "
                    "GPU fits) or over_budget (none within the price cap). Not errors.");
