@@ -13,7 +13,6 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -78,7 +77,9 @@ typedef struct ag_slot {
 
 typedef struct ag_lease {
     char id[128];
-    int64_t expires_ms, cap_ms; /* wall clock; cap_ms 0 = no cost cap */
+    int64_t expires_ms; /* wall clock: the lease's expiry (extensions move it) */
+    int64_t ends_ms;    /* wall clock: when it ends whatever its holder does (the broker's ends_at) */
+    int ends_by_cap;    /* ends_ms is its cost cap, not its TTL */
     int nslots;
     int slot[LP_AGENT_MAX_GPUS]; /* agent slot of each lease index, -1 when not here */
     int ended_local;             /* the agent ended it on its own (TTL or cost cap) */
@@ -421,12 +422,8 @@ static void tend(lp_agent *a) {
     }
     for (ag_lease *l = a->leases; l; l = l->next) {
         if (l->failed || l->ended_local) continue;
-        int64_t end = l->expires_ms;
-        const char *why = "its TTL ran out";
-        if (l->cap_ms > 0 && l->cap_ms < end) {
-            end = l->cap_ms;
-            why = "its cost cap was reached";
-        }
+        int64_t end = l->ends_ms > 0 ? l->ends_ms : l->expires_ms;
+        const char *why = l->ends_by_cap ? "its cost cap was reached" : "its TTL ran out";
         if (end > 0 && wall >= end + DEADLINE_GRACE_MS) {
             l->ended_local = 1;
             a->ctr.leases_ended_local++;
@@ -574,24 +571,22 @@ static int64_t secs_ms(const json_t *v) {
     return json_is_integer(v) ? (int64_t)json_integer_value(v) * 1000 : 0;
 }
 
-/* Returns 1 when the expiry changed (an extension). */
+/* Takes the broker's view of when a lease ends (a heartbeat's node view of the lease: expires_at,
+ * ends_at, ends_by; docs/protocol.md). The billing rules stay at the broker. Returns 1 when the
+ * expiry changed (an extension). */
 static int lease_update_times(ag_lease *l, const json_t *j) {
     int changed = 0;
     int64_t exp = secs_ms(json_object_get(j, "expires_at"));
+    int64_t ends = secs_ms(json_object_get(j, "ends_at"));
     if (exp > 0 && exp != l->expires_ms) {
         changed = 1;
         l->expires_ms = exp;
-        if (l->ended_local && !l->failed && exp > lp_wall_ms()) l->ended_local = 0; /* extended */
     }
-    double cap = json_number_value(json_object_get(j, "max_cost"));
-    double price = json_number_value(json_object_get(j, "price_per_gpu_hour"));
-    json_int_t n = json_integer_value(json_object_get(j, "gpu_count"));
-    int64_t start = secs_ms(json_object_get(j, "started_at"));
-    l->cap_ms = 0;
-    if (cap > 0 && price > 0 && n > 0 && start > 0) {
-        double secs = cap * 3600.0 / (price * (double)n);
-        if (isfinite(secs) && secs < 1e10) l->cap_ms = start + (int64_t)(secs * 1000.0);
-    }
+    l->ends_ms = ends > 0 ? ends : exp;
+    const char *by = json_string_value(json_object_get(j, "ends_by"));
+    l->ends_by_cap = by && !strcmp(by, "cost_cap");
+    if (changed && l->ended_local && !l->failed && l->ends_ms > lp_wall_ms())
+        l->ended_local = 0; /* extended */
     return changed;
 }
 
@@ -633,9 +628,9 @@ static void lease_add(lp_agent *a, const char *id, const json_t *j) {
     }
     l->next = a->leases;
     a->leases = l;
-    lp_log(LP_LOG_INFO, "lease %s node %s: granted on %d GPU%s here, expires at %lld%s", id, a->cfg.name,
-           here, here == 1 ? "" : "s", (long long)(l->expires_ms / 1000),
-           l->cap_ms ? " (or earlier at its cost cap)" : "");
+    lp_log(LP_LOG_INFO, "lease %s node %s: granted on %d GPU%s here, ends at %lld (%s)", id, a->cfg.name,
+           here, here == 1 ? "" : "s", (long long)(l->ends_ms / 1000),
+           l->ends_by_cap ? "its cost cap" : "its TTL");
 }
 
 /* Removes lease directories that belong to no active lease (left by an earlier run). Under mu. */

@@ -80,6 +80,8 @@ int lp_auth(lp_broker *b, lp_http_req *r, int need, lp_principal *out);
 
 /* render.c: JSON of the domain objects and the store's errors. */
 json_t *lp_lease_json(lp_broker *b, const lp_lease *l, int64_t now_ms);
+/* A node's view of one of its leases (heartbeat answers): id, GPUs, when it ends; no tenant, no money. */
+json_t *lp_lease_node_json(const lp_lease *l);
 json_t *lp_node_json(const lp_node *n);
 json_t *lp_offer_json(const lp_offer *o);
 void lp_reply_err(lp_http_req *r, const lp_err *e);

@@ -263,10 +263,9 @@ static void h_heartbeat(lp_http_req *r, void *user) {
         }
     }
     json_decref(j);
-    int64_t now = lp_broker_now(b);
     json_t *arr = json_array();
     for (size_t i = 0; i < ll.n; i++)
-        json_array_append_new(arr, lp_lease_json(b, &ll.v[i], now));
+        json_array_append_new(arr, lp_lease_node_json(&ll.v[i]));
     lp_lease_list_clear(&ll);
     json_t *body = node_reply(b, &node);
     json_object_set_new(body, "leases", arr);

@@ -77,6 +77,24 @@ json_t *lp_lease_json(lp_broker *b, const lp_lease *l, int64_t now_ms) {
     return o;
 }
 
+json_t *lp_lease_node_json(const lp_lease *l) {
+    json_t *gpus = json_array();
+    for (uint32_t i = 0; i < l->gpu_count; i++)
+        json_array_append_new(
+            gpus, json_pack("{s:I, s:s}", "index", (json_int_t)l->gpus[i].index, "uuid", l->gpus[i].uuid));
+    int by_cap = 0;
+    int64_t ends = lp_lease_hard_end_ms(l, &by_cap);
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_string(l->id));
+    json_object_set_new(o, "gpus", gpus);
+    json_object_set_new(o, "started_at", secs_or_null(l->started_ms));
+    json_object_set_new(o, "expires_at", secs_or_null(l->expires_ms));
+    /* rounded up: a node must never end a lease before the broker does */
+    json_object_set_new(o, "ends_at", ends > 0 ? json_integer((ends + 999) / 1000) : json_null());
+    json_object_set_new(o, "ends_by", json_string(by_cap ? "cost_cap" : "ttl"));
+    return o;
+}
+
 json_t *lp_node_json(const lp_node *n) {
     json_t *gpus = json_array();
     for (size_t i = 0; i < n->gpu_count; i++) {

@@ -13,11 +13,37 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static CUcontext g_ctx;
 static int g_quiet, g_noftz, g_nonew;
+
+/* A seed that runs longer than this is reported by its number and the run ends (CTest's timeout
+ * would kill the process with nothing printed; stdout is a pipe there). */
+enum { SEED_ALARM_S = 40 };
+static char g_alarm_msg[160];
+static size_t g_alarm_len;
+
+static void on_seed_alarm(int sig) {
+    (void)sig;
+    if (write(2, g_alarm_msg, g_alarm_len) < 0) {
+        /* nothing else to do in a signal handler */
+    }
+    _exit(3);
+}
+
+/* Arms the watchdog for one seed (or a regression case) and prepares its message. */
+static void seed_alarm_arm(const char *what, uint64_t seed, const char *mode) {
+    int n = snprintf(g_alarm_msg, sizeof g_alarm_msg,
+                     "HANG %s %" PRIu64 " (mode %s): still running after %d s; replay: lepton-difftest "
+                     "--mode %s --seed %" PRIu64 "\n",
+                     what, seed, mode, (int)SEED_ALARM_S, mode, seed);
+    g_alarm_len = n < 0 ? 0 : (size_t)n >= sizeof g_alarm_msg ? sizeof g_alarm_msg - 1 : (size_t)n;
+    alarm(SEED_ALARM_S);
+}
 
 static const char *errname(CUresult r) {
     const char *s = NULL;
@@ -183,15 +209,36 @@ static int check(const prog *p, tcase *tc, int show, char *msg, size_t msgsz) {
     return compare(p, tc->exp, tc->got, show) != 0;
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Shrinking stops after this many seconds: a candidate can run long (a dropped statement may leave a
+ * loop that now runs far longer), and a CI run must still end with the failure printed. */
+enum { SHRINK_BUDGET_S = 30 };
+static double g_shrink_deadline;
+
+/* 1 while the shrinker may try another candidate; spends one try */
+static int shrink_try(int *tries) {
+    if (*tries <= 0) return 0;
+    if (now_s() > g_shrink_deadline) {
+        *tries = 0;
+        return 0;
+    }
+    (*tries)--;
+    return 1;
+}
+
 /* ---- shrinking: drop statements (and unwrap ifs/loops) while the program still fails ---- */
 static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
     int progress = 0;
     char msg[512];
-    for (int i = b->n - 1; i >= 0 && *tries > 0; i--) {
+    for (int i = b->n - 1; i >= 0 && shrink_try(tries); i--) {
         stmt saved = b->s[i];
         memmove(&b->s[i], &b->s[i + 1], (size_t)(b->n - i - 1) * sizeof *b->s);
         b->n--;
-        (*tries)--;
         if (check(p, tc, 0, msg, sizeof msg)) {
             block_free(&saved.body);
             block_free(&saved.els);
@@ -202,7 +249,7 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
         b->s[i] = saved;
         b->n++;
         stmt *s = &b->s[i];
-        if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && *tries > 0) {
+        if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && shrink_try(tries)) {
             /* replace the statement by its body */
             block nb = {0};
             nb.cap = b->n - 1 + s->body.n + 1;
@@ -214,7 +261,6 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
             nb.n = b->n - 1 + s->body.n;
             block old = *b;
             *b = nb;
-            (*tries)--;
             if (check(p, tc, 0, msg, sizeof msg)) {
                 block_free(&saved.els);
                 free(saved.body.s);
@@ -227,10 +273,9 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
             *b = old;
             s = &b->s[i];
         }
-        if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && s->els.n) {
+        if ((s->kind == S_IF || s->kind == S_LOOP || s->kind == S_ULOOP) && s->els.n && shrink_try(tries)) {
             block e = s->els;
             memset(&s->els, 0, sizeof s->els);
-            (*tries)--;
             if (check(p, tc, 0, msg, sizeof msg)) {
                 block_free(&e);
                 progress = 1;
@@ -249,6 +294,7 @@ static int shrink_block(prog *p, block *b, tcase *tc, int *tries) {
 static void minimize(prog *p, tcase *tc) {
     char msg[512];
     int tries = 600;
+    g_shrink_deadline = now_s() + SHRINK_BUDGET_S;
     if (p->nblocks > 1) {
         int nb = p->nblocks;
         p->nblocks = 1;
@@ -285,6 +331,7 @@ static genopts opts_for(const char *mode, uint64_t seed) {
 static int run_seed(uint64_t seed, const char *mode, int print, int do_min, const char *dump) {
     prog p;
     genopts o = opts_for(mode, seed);
+    seed_alarm_arm("seed", seed, mode);
     gen_program(&p, seed, &o);
     if (dump) {
         char path[1024];
@@ -306,6 +353,7 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
     char msg[4600];
     int fail = check(&p, &tc, 0, msg, sizeof msg);
     if (fail) {
+        alarm(0); /* shrinking runs the program many times: it has its own budget */
         printf("FAIL seed %" PRIu64 " (mode %s, %d statements, %d x %d threads)%s%s\n", seed, mode,
                block_count(&p.top), p.nblocks, p.nt, msg[0] ? ": " : "", msg);
         if (!print) {
@@ -327,6 +375,7 @@ static int run_seed(uint64_t seed, const char *mode, int print, int do_min, cons
     } else if (!g_quiet) {
         printf("ok seed %" PRIu64 "\n", seed);
     }
+    alarm(0);
     free(tc.in);
     free(tc.exp);
     free(tc.got);
@@ -345,7 +394,9 @@ static int run_regress(int open) {
         if (!name) break;
         tcase tc = {p.seed, NULL, NULL, NULL};
         char msg[4600];
+        seed_alarm_arm("regression case", (uint64_t)i, "regress");
         int fail = check(&p, &tc, 8, msg, sizeof msg);
+        alarm(0);
         if (tc.exp[word] != val) {
             printf("  the reference gives 0x%08" PRIx32 ", the case expects 0x%08" PRIx32 "\n", tc.exp[word],
                    val);
@@ -364,12 +415,6 @@ static int run_regress(int open) {
         prog_free(&p);
     }
     return fails;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void usage(void) {
@@ -431,6 +476,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     if (!have_seeds && tlimit <= 0) s1 = 20;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* a failure's lines reach CTest's log even if a later seed hangs */
+    signal(SIGALRM, on_seed_alarm);
 
     CUresult r = cuInit(0);
     CUdevice dev;

@@ -31,9 +31,14 @@ static int64_t keepalive_end_ms(const lp_lease *l) {
     return l->keepalive_s ? l->renewed_ms + (int64_t)l->keepalive_s * 1000 : INT64_MAX;
 }
 
+int64_t lp_lease_hard_end_ms(const lp_lease *l, int *by_cap) {
+    int cap = l->cap_ms > 0 && l->cap_ms <= l->expires_ms; /* the cost cap wins a tie (lp_lease_due) */
+    if (by_cap) *by_cap = cap;
+    return cap ? l->cap_ms : l->expires_ms;
+}
+
 int64_t lp_lease_end_ms(const lp_lease *l) {
-    int64_t end = l->expires_ms;
-    if (l->cap_ms > 0 && l->cap_ms < end) end = l->cap_ms;
+    int64_t end = lp_lease_hard_end_ms(l, NULL);
     int64_t ka = keepalive_end_ms(l);
     return ka < end ? ka : end;
 }

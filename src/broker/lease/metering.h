@@ -17,6 +17,9 @@ lp_bill lp_meter(int64_t start_ms, int64_t end_ms, uint32_t gpu_count, double pr
                  double max_cost);
 /* Whole seconds max_cost buys of gpu_count GPUs at price; -1 when unlimited (no cap or free). */
 int64_t lp_meter_cap_seconds(uint32_t gpu_count, double price_per_gpu_hour, double max_cost);
+/* When the lease ends whatever its holder does: its expiry or, earlier, its cost cap (*by_cap set
+ * to 1 then; may be NULL). What a node is told, so it can end the lease on its own (docs/protocol.md). */
+int64_t lp_lease_hard_end_ms(const lp_lease *l, int *by_cap);
 /* When the lease ends by itself: min(expires, cost cap, last renewal + keepalive when it has one). */
 int64_t lp_lease_end_ms(const lp_lease *l);
 /* The bill of a lease at now (up to ended_ms once ended, never past its end). */

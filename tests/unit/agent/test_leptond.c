@@ -72,6 +72,22 @@ static long gpu_state(int i, char *lease, size_t n) {
     return pid;
 }
 
+/* The agent's lepton_agent_leases_ended_locally_total (GET /metrics); -1 when not found. */
+static long ended_locally(void) {
+    char url[160];
+    snprintf(url, sizeof url, "%s/metrics", g_agent_url);
+    tc_http_req q = {.method = "GET", .url = url, .timeout_ms = 10000};
+    tc_http_resp r;
+    long v = -1;
+    if (tc_http(NULL, &q, &r) == 0 && r.status == 200 && r.body) {
+        const char *name = "\nlepton_agent_leases_ended_locally_total ";
+        const char *p = strstr(r.body, name);
+        if (p) v = strtol(p + strlen(name), NULL, 10);
+    }
+    tc_http_resp_free(&r);
+    return v;
+}
+
 static char *run_capture(const char *cmd) {
     FILE *p = popen(cmd, "r");
     if (!p) return NULL;
@@ -174,7 +190,7 @@ int main(int argc, char **argv) {
     if (g_broker == 0) {
         dup2(fds[1], 1);
         close(fds[0]);
-        execl(broker, broker, "serve", "--listen", "127.0.0.1:0", "--db", db, "--node-timeout-ms", "4000",
+        execl(broker, broker, "serve", "--listen", "127.0.0.1:0", "--db", db, "--node-timeout-ms", "20000",
               (char *)NULL);
         _exit(127);
     }
@@ -260,7 +276,10 @@ int main(int argc, char **argv) {
     CHECK(worker_info(lease, 0, NULL) != 200);
     json_decref(lease);
 
-    /* the agent ends a lease at its TTL on its own while the broker does not answer */
+    /* the agent ends a lease at its TTL on its own while the broker does not answer (long before it
+     * would fence itself: the node timeout is 20 s) */
+    long local0 = ended_locally();
+    CHECK(local0 >= 0);
     lease = open_lease("{\"gpu_count\": 1, \"ttl_seconds\": 2}");
     CHECK(lease != NULL);
     if (!lease) return 1;
@@ -275,6 +294,27 @@ int main(int argc, char **argv) {
     }
     CHECK(ended);
     printf("ended %lld ms after the broker froze (TTL 2 s)\n", (long long)(tc_now_ms() - t0));
+    CHECK_EQ_INT(ended_locally(), local0 + 1); /* by the agent, not by fencing */
+    kill(g_broker, SIGCONT);
+    json_decref(lease);
+
+    /* ... and at its cost cap, which the broker tells it (ends_at, ends_by): $0.002 at $3.60 per
+     * GPU-hour is 2 s of one GPU, long before the 120 s TTL; the agent knows no prices */
+    lease = open_lease("{\"gpu_count\": 1, \"ttl_seconds\": 120, \"max_cost\": 0.002}");
+    CHECK(lease != NULL);
+    if (!lease) return 1;
+    CHECK(wait_worker(lease, 0, 5000));
+    kill(g_broker, SIGSTOP);
+    t0 = tc_now_ms();
+    ended = 0;
+    for (double end = tc_now_ms() + 9000; tc_now_ms() < end && !ended; usleep(50000))
+        ended =
+            gpu_state(0, NULL, 0) == 0 && gpu_state(1, NULL, 0) == 0 && worker_info(lease, 0, NULL) != 200;
+    CHECK(ended);
+    double took = tc_now_ms() - t0;
+    printf("ended %.0f ms after the broker froze (cost cap: 2 s)\n", took);
+    CHECK(took < 8000); /* 2 s of cap (rounded up to the second) + the 1 s grace + ticks; TTL: 120 s */
+    CHECK_EQ_INT(ended_locally(), local0 + 2);
     kill(g_broker, SIGCONT);
     json_decref(lease);
 
