@@ -4,7 +4,7 @@
 #ifndef LEPTON_BROKER_MATCH_H
 #define LEPTON_BROKER_MATCH_H
 
-#include "store.h"
+#include "domain.h"
 
 typedef struct lp_pool {
     char node[LP_NAME_MAX + 1];

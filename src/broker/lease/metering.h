@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "store.h"
+#include "domain.h"
 
 typedef struct lp_bill {
     int64_t billed_s;    /* ceil(active time / 1 s) */

@@ -7,7 +7,7 @@
 #define LEPTON_BROKER_LEASE_RULES_H
 
 #include "match.h"
-#include "store.h"
+#include "domain.h"
 
 /* 1 when who may act on a node registered by owner (no principal and dev mode may act on any). */
 int lp_principal_owns(const lp_principal *who, const char *owner);
