@@ -93,7 +93,7 @@ static void h_list(lp_http_req *r, void *user) {
     if (q && *q) {
         state = lp_lease_state_parse(q);
         if (state < 0) {
-            lp_http_reply_error(r, WIRE_INVALID, "one of pending, active, closed, expired, exhausted, failed",
+            lp_http_reply_error(r, WIRE_INVALID, lp_lease_state_names_hint(),
                                 "query 'state': unknown lease state '%.64s'", q);
             return;
         }

@@ -11,6 +11,8 @@ enum { LS_PENDING = 0, LS_ACTIVE = 1, LS_CLOSED = 2, LS_EXPIRED = 3, LS_EXHAUSTE
 const char *lp_lease_state_name(int state);
 /* Returns the state of a name, or -1. */
 int lp_lease_state_parse(const char *name);
+/* The names as a person reads them in a hint: "one of pending, active, …, failed". */
+const char *lp_lease_state_names_hint(void);
 /* 1 for a state a lease never leaves (closed, expired, exhausted, failed). */
 int lp_lease_state_final(int state);
 

@@ -116,6 +116,15 @@ int main(void) {
     j = req(c, "GET", "/v1/leases", g_node_tok, NULL, &st);
     CHECK_EQ_INT(st, 403);
     json_decref(j);
+    /* an unknown state filter: 400 naming it, the hint listing every state (lease/lease_state.c) */
+    j = req(c, "GET", "/v1/leases?state=bogus", g_tok, NULL, &st);
+    CHECK_EQ_INT(st, 400);
+    CHECK_STR(err_code(j), "invalid_request");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "hint")),
+              "one of pending, active, closed, expired, exhausted, failed");
+    CHECK(
+        strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")) ?: "", "'bogus'"));
+    json_decref(j);
     char big[8192];
     memset(big, ' ', sizeof big - 1);
     big[sizeof big - 1] = 0;
