@@ -129,8 +129,11 @@ typedef struct lc_dp {
     int ended_status;           /* LEPTON_EEXPIRED, or LEPTON_ENODELOST when it failed */
     char ended_why[160];
     int64_t undriven_since; /* jobs pending and nobody driving, since (I/O thread's view) */
+    int64_t corked_since;   /* a job was corked (LEPTON_DP_CORK) and no drive has taken it yet, since */
     int stream_off;         /* LEPTON_DP_STREAM=0: HTTP only */
     int64_t spin_ns;        /* LEPTON_DP_SPIN_US: a wait for a stream's answer polls this long first */
+    int cork;               /* LEPTON_DP_CORK (default 1): a job submitted behind answers awaited on
+                               its stream waits for the next drive, to share its write */
     lc_gpu_facts **facts;   /* [nworkers] GET /v1/info's device facts, fetched once (lc_raw.c; lock) */
 } lc_dp;
 

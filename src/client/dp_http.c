@@ -160,6 +160,7 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
     dp->stream_off = stream && !strcmp(stream, "0");
     /* LEPTON_DP_SPIN_US: how long a thread waiting for a stream's answer polls before it sleeps */
     dp->spin_ns = (int64_t)lp_env_long("LEPTON_DP_SPIN_US", LC_DP_SPIN_US, 0, 10000) * 1000;
+    dp->cork = (int)lp_env_long("LEPTON_DP_CORK", 1, 0, 1);
     dp->nworkers = l->gpu_count;
     const char *why = NULL;
     int rc = worker_urls(dp, lease, &why);

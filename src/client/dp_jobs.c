@@ -52,6 +52,7 @@ static const size_t info_size[] = {0, sizeof(lepton_task_info)};
 
 #define START_BATCH 64
 #define LC_DP_GRACE_NS 1000000  /* jobs nobody drives for this long are taken over by the I/O thread */
+#define LC_DP_CORK_NS 50000     /* ... and corked jobs (dp->cork) after this long */
 #define LC_DP_BULK (1u << 20)   /* a job moving this many bytes gets large curl buffers */
 #define LC_DP_EXPECT (8u << 20) /* a job sending this many bytes waits for "100 Continue" */
 #define LC_DP_FULL_NS (10ll * 1000000000) /* ... and from 1 MiB, this long after a 503 queue_full */
@@ -1086,9 +1087,10 @@ static int st_pump_cb(void *user) {
 
 /* Writes a request's frame (e pushed first: its answer may come while the frame is written).
  * 0, or -1 with the stream taken down. */
-static int st_send(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int niov) {
+/* Writes frames already recorded as awaiting answers (e: the last of them) on worker wi's stream;
+ * answers that arrive meanwhile are read. 0, or -1 with the stream taken down. */
+static int st_write(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int niov) {
     lc_wstream *st = &dp->workers[wi].st;
-    st_push(st, e);
     st->sending = e;
     st_pump_ctx ctx = {dp, wi, ""};
     int rc = lc_stream_send(st->conn, iov, niov, st_pump_cb, &ctx, (int64_t)dp->timeout_ms * 1000000);
@@ -1097,8 +1099,15 @@ static int st_send(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int ni
     return rc;
 }
 
-/* Sends a job as a WS_JOB frame: header + seq, then its body from the head and the caller's memory. */
-static void st_send_job(lc_dp *dp, lepton_task *t) {
+/* Sends one frame (e) and records it as awaiting its answer. */
+static int st_send(lc_dp *dp, uint32_t wi, lc_sent *e, struct iovec *iov, int niov) {
+    st_push(&dp->workers[wi].st, e);
+    return st_write(dp, wi, e, iov, niov);
+}
+
+/* Makes a job's WS_JOB frame (header + seq; its body follows from the head and the caller's
+ * memory), fills iov[0 .. 2 + nwrite) and records it as awaiting its answer. */
+static void st_frame_job(lc_dp *dp, lepton_task *t, struct iovec *iov) {
     lc_wstream *st = &dp->workers[t->worker].st;
     answer_reset(t, 2);
     t->sent_ns = lp_mono_ns();
@@ -1106,21 +1115,52 @@ static void st_send_job(lc_dp *dp, lepton_task *t) {
     ws_header h = {WS_JOB, 0, 0, t->sent.tag, 8 + t->body_len};
     ws_pack(t->frame, &h);
     ws_put_u64(t->frame + WS_HEADER, t->seq);
-    struct iovec stack[16], *iov = stack;
-    int niov = 2 + (int)t->nwrite;
-    if (niov > 16 && !(iov = malloc((size_t)niov * sizeof *iov))) {
-        st->inflight -= t->sent.bytes;
-        t->no_stream = 1;
-        if (job_requeue(dp, t, 0)) job_fail(dp, t, 0, LEPTON_ENOMEM, "out of memory");
-        return;
-    }
     iov[0] = (struct iovec){t->frame, sizeof t->frame};
     iov[1] = (struct iovec){t->head, t->head_len};
     for (uint32_t i = 0; i < t->nwrite; i++)
         iov[2 + i] = (struct iovec){t->segs[i].host, t->segs[i].size};
     if (!st->head && dp->workers[t->worker].in_flight == 0) mark_running(t);
-    st_send(dp, t->worker, &t->sent, iov, niov);
-    if (iov != stack) free(iov);
+    st_push(st, &t->sent);
+}
+
+/* Frames that go out in one write: jobs of one worker with few WRITE steps (a gather list each). */
+#define ST_GATHER_JOBS 32
+#define ST_GATHER_IOV 64
+
+/* Sends the jobs of *list that are for the first one's worker and fit one gather list (at least
+ * the first; a job with many WRITE steps goes alone) with one write; *list advances past them.
+ * Every frame awaits its answer from the write on (st_down sends them over HTTP if it fails). */
+static void st_send_jobs(lc_dp *dp, lepton_task **list) {
+    lepton_task *t = *list;
+    uint32_t wi = t->worker;
+    lc_wstream *st = &dp->workers[wi].st;
+    struct iovec stack[ST_GATHER_IOV], *iov = stack;
+    int niov = 0, njobs = 0;
+    if (2 + (int)t->nwrite > ST_GATHER_IOV) {
+        *list = t->next;
+        t->next = NULL;
+        if (!(iov = malloc((2 + (size_t)t->nwrite) * sizeof *iov))) {
+            st->inflight -= sizeof t->frame + t->body_len;
+            t->no_stream = 1;
+            if (job_requeue(dp, t, 0)) job_fail(dp, t, 0, LEPTON_ENOMEM, "out of memory");
+            return;
+        }
+        st_frame_job(dp, t, iov);
+        st_write(dp, wi, &t->sent, iov, 2 + (int)t->nwrite);
+        free(iov);
+        return;
+    }
+    lc_sent *last = NULL;
+    while ((t = *list) && t->worker == wi && njobs < ST_GATHER_JOBS &&
+           niov + 2 + (int)t->nwrite <= ST_GATHER_IOV) {
+        *list = t->next;
+        t->next = NULL;
+        st_frame_job(dp, t, iov + niov);
+        niov += 2 + (int)t->nwrite;
+        njobs++;
+        last = &t->sent;
+    }
+    st_write(dp, wi, last, iov, niov);
 }
 
 static void st_send_op(lc_dp *dp, lc_sop *op) {
@@ -1254,6 +1294,7 @@ static void drive_once(lc_dp *dp, long poll_ms) {
     if (!dp->stream_off) st_open_wanted(dp);
     pthread_mutex_lock(&dp->lock);
     int64_t now = lp_mono_ns();
+    dp->corked_since = 0; /* this round takes every corked job */
     for (uint32_t i = 0; i < dp->nworkers && nstart < START_BATCH; i++) {
         lc_worker *w = &dp->workers[i];
         if (w->st.ops) {
@@ -1339,13 +1380,14 @@ static void drive_once(lc_dp *dp, long poll_ms) {
     }
     while (sjobs) {
         lepton_task *t = sjobs;
+        if (dp->workers[t->worker].st.conn) {
+            st_send_jobs(dp, &sjobs); /* it and the jobs behind it for the same worker, one write */
+            continue;
+        }
         sjobs = t->next;
         t->next = NULL;
-        if (dp->workers[t->worker].st.conn) {
-            st_send_job(dp, t);
-        } else if (job_requeue(dp, t, 0)) { /* the stream went down meanwhile: HTTP, next round */
+        if (job_requeue(dp, t, 0)) /* the stream went down meanwhile: HTTP, next round */
             job_fail(dp, t, 0, LEPTON_EEXPIRED, "the lease was closed before the job was sent");
-        }
     }
     for (size_t i = 0; i < nstart; i++)
         job_start(dp, start[i]);
@@ -1431,8 +1473,11 @@ static void *io_main(void *arg) {
             continue;
         }
         if (!dp->undriven_since) dp->undriven_since = now;
-        if (!dp->handoff && now - dp->undriven_since < LC_DP_GRACE_NS) {
-            struct timespec until = lc_timespec(dp->undriven_since + LC_DP_GRACE_NS);
+        int64_t take_at = dp->undriven_since + LC_DP_GRACE_NS;
+        if (dp->corked_since && dp->corked_since + LC_DP_CORK_NS < take_at)
+            take_at = dp->corked_since + LC_DP_CORK_NS;
+        if (!dp->handoff && now < take_at) {
+            struct timespec until = lc_timespec(take_at);
             pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);
             continue;
         }
@@ -1694,10 +1739,22 @@ int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *
     dp->pending++;
     /* The fast path: nobody drives the transport, so this thread sends the job itself now (a
      * waiter will read the answer itself too); else the driver is woken to pick it up. */
-    int drive = dp->driver == LC_ROLE_NONE;
-    if (drive) dp->driver = LC_ROLE_CALLER;
+    int drive = dp->driver == LC_ROLE_NONE, corked = 0;
+    /* Behind answers awaited on the same stream the job could not start before they are in anyway:
+     * it waits for the next drive (a wait, or the I/O thread) and shares that write with the jobs
+     * submitted meanwhile (the role's last holder released it under this lock: st is stable). */
+    if (drive && dp->cork && w->st.conn && w->st.head && !t->no_stream && t->nwrite == 0) corked = 1;
+    if (corked && !dp->corked_since) {
+        /* nobody drives: the next wait sends it, or the I/O thread LC_DP_CORK_NS after the first
+         * job corked since the last drive (told so now: its wait may be the 1 ms grace) */
+        dp->corked_since = lp_mono_ns();
+        pthread_cond_signal(&dp->io_cv);
+    }
+    if (drive && !corked) dp->driver = LC_ROLE_CALLER;
     pthread_mutex_unlock(&dp->lock);
-    if (drive) {
+    if (corked) {
+        /* sent by the next drive (above) */
+    } else if (drive) {
         drive_once(dp, 0);
         pthread_mutex_lock(&dp->lock);
         role_release_locked(dp);
