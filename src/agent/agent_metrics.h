@@ -1,8 +1,8 @@
 /* agent_metrics.h — leptond's GET /metrics (docs/metrics.md): the agent's own state (registered,
  * broker reachable, fenced), its GPUs by model (free or leased, and the seconds they were held by
  * leases), its workers' starts and replacements, its calls to the broker and its request
- * durations. agent.c counts under its mutex and hands a snapshot to lp_agent_metrics_render; the
- * page needs no token, so it holds no lease id and no tenant. */
+ * durations. The agent (agent_internal.h) counts under its mutex and hands a snapshot to
+ * lp_agent_metrics_render; the page needs no token, so it holds no lease id and no tenant. */
 #ifndef LEPTON_AGENT_METRICS_H
 #define LEPTON_AGENT_METRICS_H
 

@@ -221,7 +221,7 @@ void wk_poison(lp_worker *w, const char *why);
 void wk_lost_text(lp_worker *w, uint64_t id, char *out, size_t n);
 static inline int wk_is_poisoned(lp_worker *w) { return __atomic_load_n(&w->poisoned, __ATOMIC_ACQUIRE); }
 
-/* worker_jobs.c */
+/* worker_job_queue.c (wk_jobs_route: worker_jobs.c) */
 void wk_jobs_stop(lp_worker *w); /* wakes the waiting requests: they answer 502 */
 void wk_jobs_wake(lp_worker *w); /* after wk_poison: the waiting requests answer 503 worker_restarting */
 void wk_jobs_free(lp_worker *w); /* after the HTTP server is gone */
@@ -328,7 +328,8 @@ void wk_reply_buffer_status(lp_worker *w, lp_http_req *r, uint64_t id, int statu
  * Retry-After. */
 void wk_reply_restarting(lp_worker *w, lp_http_req *r);
 
-/* worker_jobs.c: one job request as POST /v1/jobs takes it, for the stream too (worker_stream.c).
+/* worker_job_queue.c (wk_job_session: worker_jobs.c): one job request as POST /v1/jobs takes it,
+ * for the stream too (worker_stream.c).
  * wk_job_admit applies the queue limit (docs/dataplane.md "Queue limit") to a job request of len
  * bytes whose seq is known (0: not known): 1 admitted, its bytes counted until wk_job_release; 0
  * refused (and counted as a refusal). wk_job_run parses body (taken), enters the job, waits for its
@@ -380,10 +381,68 @@ int wk_output_route(lp_worker *w, lp_http_server *s); /* GET /v1/output */
 /* worker_stream.c: GET /v1/stream (docs/dataplane.md "The stream") */
 int wk_stream_route(lp_worker *w, lp_http_server *s);
 
-/* worker_jobs.c: the decoders of POST /v1/jobs and /v1/jobs/batch bodies without a request or a
+/* worker_job_codec.c: the decoders of POST /v1/jobs and /v1/jobs/batch bodies without a request or a
  * GPU (tests/fuzz). wk_job_decode: 0 a well-formed job, 1 a job that fails in its turn (msg says
  * why), -1 refused outright. wk_batch_decode: 0 or -1 (msg says why). */
 int wk_job_decode(const char *body, size_t len, char *msg, size_t ms);
 int wk_batch_decode(const char *buf, size_t len, char *msg, size_t ms);
+
+/* ---- what the job files share: worker_jobs.c (the endpoints), worker_job_queue.c (sessions and
+ * the order jobs run in), worker_job_run.c (one job on the GPU), worker_job_codec.c (the bytes of
+ * jobs, batches and results) ---- */
+#define WK_RESTARTING "worker_restarting" /* a job refused because the context was lost before its turn */
+#define WK_JOBS_HINT "see docs/dataplane.md, Jobs"
+
+/* A decoded job's steps and arguments (wire_job.h owns the contract). */
+typedef wire_job_arg wk_arg;
+typedef wire_job_step wk_step;
+
+struct wk_job {
+    uint64_t seq;
+    int refs;
+    int done;
+    pthread_cond_t cv; /* its waiters: done, or due */
+    char *body;
+    wire_job wire; /* the decoded descriptor (steps point into body) */
+    wk_step *steps;
+    size_t nsteps;
+    uint64_t read_total;
+    char pre_code[32]; /* a fault found while parsing: the job fails in its turn without running */
+    char pre_msg[512];
+    long pre_step;
+    int64_t queued_ns, started_ns, ended_ns;
+    char *res_base, *res;
+    size_t res_len;
+    struct wk_job *next;
+};
+
+/* Why a job got no result of its own to answer with. */
+typedef struct wk_refusal {
+    uint64_t seq;
+    const char *code; /* NULL: not refused */
+    const char *hint;
+    char msg[200];
+} wk_refusal;
+
+/* worker_job_codec.c */
+void wk_job_free(wk_job *j);              /* whatever its references */
+void wk_job_put(lp_worker *w, wk_job *j); /* drops a reference (takes job_mu); frees it with the last */
+uint32_t wk_get_le32(const void *p);
+void wk_put_le32(void *p, size_t v);
+wk_job *wk_job_parse_new(char *body, size_t len, int64_t now, const char **code, char *msg, size_t ms);
+size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
+                          const char *error, long step, int64_t queued_ns, int64_t started_ns,
+                          int64_t ended_ns, int restarting, const int64_t *events, size_t nevents,
+                          const uint64_t *output);
+char *wk_refusal_record(const lp_worker *w, const wk_refusal *why, size_t *len);
+size_t wk_batch_frame(const char *buf, size_t len, const char **code, const char **hint, char *msg,
+                      size_t ms);
+int wk_batch_jobs_decode(const char *buf, size_t k, int64_t now, wk_job **jobs, const char **code_out,
+                         char *out, size_t outsz);
+/* worker_job_run.c: runs j (its turn has come; not under job_mu) and leaves its result in j->res,
+ * res_len (res NULL when out of memory); frees its body. */
+void wk_job_execute(lp_worker *w, wk_jobq *q, wk_job *j);
+/* worker_job_queue.c */
+void wk_jobs_submit(wk_jobq *q, wk_job **jobs, wk_refusal *why, size_t n);
 
 #endif
