@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 #include "sha256.h"
 #include "worker.h"
@@ -61,7 +62,7 @@ static int read_journal(lp_worker *w, const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT ? 0 : -1;
     char line[128];
-    size_t cap = 0;
+    size_t cap = 0, cap_why = 0;
     uint64_t maxid = 0;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == 'g' || line[0] == 'x') {
@@ -85,16 +86,14 @@ static int read_journal(lp_worker *w, const char *path) {
         if (sscanf(line, "%c %" SCNu64 " %" SCNu64, &op, &id, &size) < 2 || id == 0) continue;
         if (id > maxid) maxid = id;
         if (op == 'a' && !lost_has(w, id)) {
-            if (w->nlost == cap) {
-                cap = cap ? cap * 2 : 16;
-                uint64_t *nl = realloc(w->lost, cap * sizeof *nl);
-                signed char *nw = nl ? realloc(w->lost_why, cap) : NULL;
-                if (nl) w->lost = nl;
-                if (!nw) {
-                    fclose(f);
-                    return -1;
-                }
-                w->lost_why = nw;
+            uint64_t *nl = lp_grow(w->lost, &cap, w->nlost + 1, sizeof *w->lost, 16);
+            if (nl) w->lost = nl;
+            signed char *nw =
+                nl ? lp_grow(w->lost_why, &cap_why, w->nlost + 1, sizeof *w->lost_why, 16) : NULL;
+            if (nw) w->lost_why = nw;
+            if (!nw) {
+                fclose(f);
+                return -1;
             }
             w->lost_why[w->nlost] = 0;
             w->lost[w->nlost++] = id;
@@ -477,20 +476,17 @@ static wk_func *func_new(lp_worker *w, lp_cu_function f, const char *name) {
     fn->f = f;
     fn->nparams = -1;
     if (!w->cu.cuFuncGetParamInfo) return fn;
-    size_t cap = 0;
+    size_t cap_off = 0, cap_size = 0;
     for (int i = 0; i < WK_MAX_ARGS; i++) {
         size_t off = 0, sz = 0;
         if (w->cu.cuFuncGetParamInfo(f, (size_t)i, &off, &sz) != LP_CUDA_SUCCESS) break;
-        if ((size_t)i == cap) {
-            cap = cap ? cap * 2 : 8;
-            size_t *no = realloc(fn->offset, cap * sizeof *no);
-            if (no) fn->offset = no;
-            size_t *ns = realloc(fn->size, cap * sizeof *ns);
-            if (ns) fn->size = ns;
-            if (!no || !ns) {
-                func_free(fn);
-                return NULL;
-            }
+        size_t *no = lp_grow(fn->offset, &cap_off, (size_t)i + 1, sizeof *fn->offset, 8);
+        if (no) fn->offset = no;
+        size_t *ns = lp_grow(fn->size, &cap_size, (size_t)i + 1, sizeof *fn->size, 8);
+        if (ns) fn->size = ns;
+        if (!no || !ns) {
+            func_free(fn);
+            return NULL;
         }
         fn->offset[i] = off;
         fn->size[i] = sz;
@@ -797,15 +793,13 @@ int wk_module_hold(lp_worker *w, wk_module *m, uint64_t session) {
     while (i < m->nholders && m->holders[i] != session)
         i++;
     if (i == m->nholders) {
-        if (m->nholders == m->capholders) {
-            size_t cap = m->capholders ? 2 * m->capholders : 4;
-            uint64_t *h = realloc(m->holders, cap * sizeof *h);
-            if (h) m->holders = h, m->capholders = cap;
-        }
-        if (m->nholders < m->capholders)
+        uint64_t *h = lp_grow(m->holders, &m->capholders, m->nholders + 1, sizeof *m->holders, 4);
+        if (h) {
+            m->holders = h;
             m->holders[m->nholders++] = session;
-        else
+        } else {
             rc = -1;
+        }
     }
     pthread_mutex_unlock(&w->mod_mu);
     return rc;

@@ -19,6 +19,19 @@ int lp_buf_reserve(lp_buf *b, size_t n, size_t max) {
     return LP_BUF_OK;
 }
 
+void *lp_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first) {
+    if (need <= *cap) return v;
+    size_t nc = *cap ? *cap : (first ? first : 1);
+    while (nc < need)
+        nc = nc > SIZE_MAX / 2 ? need : nc * 2;
+    if (elem && nc > SIZE_MAX / elem) return NULL;
+    size_t bytes = nc * elem;
+    void *q = realloc(v, bytes ? bytes : 1);
+    if (!q) return NULL;
+    *cap = nc;
+    return q;
+}
+
 int lp_buf_append(lp_buf *b, const void *p, size_t n, size_t max) {
     int rc = lp_buf_reserve(b, n, max);
     if (rc) return rc;

@@ -51,4 +51,13 @@ char *lp_buf_take(lp_buf *b, size_t *len);
 /* "the body exceeds the cap" / "out of memory" for a result of lp_buf_append. */
 const char *lp_buf_strerror(int rc);
 
+/* ---- growable arrays ---- */
+
+/* Makes the array v of *cap elements of elem bytes hold at least need elements: returns the array
+ * (moved, with *cap raised: doubled from first, at least need) or v itself when it is large enough,
+ * or NULL when out of memory or the size would overflow (v and *cap untouched, still valid). The
+ * one growth rule for Lepton's arrays of structs (bytes: lp_buf). Use:
+ *     T *nv = lp_grow(a->v, &a->cap, a->n + 1, sizeof *a->v, 16); if (!nv) fail; a->v = nv; */
+void *lp_grow(void *v, size_t *cap, size_t need, size_t elem, size_t first);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "remote.h"
 
 /* Blocking copies above this go through lepton_buffer_write/_read (streamed) after a flush. */
@@ -69,16 +70,12 @@ int rm_mem_collides(uint64_t addr, uint64_t size, int dev) {
 CUresult rm_mem_add(lepton_buffer *b, int dev, uint64_t size, int borrowed, void *module) {
     rm_alloc a = {lc_raw_buffer_address(b), size, b, lc_raw_buffer_id(b), dev, borrowed, module};
     pthread_mutex_lock(&g_mem_mu);
-    if (g_nallocs == g_capallocs) {
-        size_t cap = g_capallocs ? g_capallocs * 2 : 64;
-        rm_alloc *n = realloc(g_allocs, cap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&g_mem_mu);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_allocs = n;
-        g_capallocs = cap;
+    rm_alloc *grown = lp_grow(g_allocs, &g_capallocs, g_nallocs + 1, sizeof *g_allocs, 64);
+    if (!grown) {
+        pthread_mutex_unlock(&g_mem_mu);
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    g_allocs = grown;
     size_t i = alloc_upper(a.addr);
     memmove(&g_allocs[i + 1], &g_allocs[i], (g_nallocs - i) * sizeof *g_allocs);
     g_allocs[i] = a;
@@ -160,16 +157,12 @@ static CUresult host_add(void *p, size_t size, unsigned flags, int registered) {
         pthread_mutex_unlock(&g_mem_mu);
         return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
     }
-    if (g_nhosts == g_caphosts) {
-        size_t cap = g_caphosts ? g_caphosts * 2 : 32;
-        rm_host *n = realloc(g_hosts, cap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&g_mem_mu);
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
-        g_hosts = n;
-        g_caphosts = cap;
+    rm_host *grown = lp_grow(g_hosts, &g_caphosts, g_nhosts + 1, sizeof *g_hosts, 32);
+    if (!grown) {
+        pthread_mutex_unlock(&g_mem_mu);
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
+    g_hosts = grown;
     memmove(&g_hosts[i + 1], &g_hosts[i], (g_nhosts - i) * sizeof *g_hosts);
     g_hosts[i] = (rm_host){(uintptr_t)p, size, flags, registered};
     g_nhosts++;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+
 struct rq_job {
     rq_job *next;
     void *ticket;
@@ -320,13 +322,9 @@ int rq_destroy(rq_queue *q, int timeout_ms) {
 /* ---- enqueueing ---- */
 
 static rq_step *add_step(rq_queue *q) {
-    if (q->nsteps == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        rq_step *s = realloc(q->steps, cap * sizeof *s);
-        if (!s) return NULL;
-        q->steps = s;
-        q->cap = cap;
-    }
+    rq_step *grown = lp_grow(q->steps, &q->cap, q->nsteps + 1, sizeof *q->steps, 64);
+    if (!grown) return NULL;
+    q->steps = grown;
     rq_step *s = &q->steps[q->nsteps++];
     memset(s, 0, sizeof *s);
     q->desc_bytes += 160; /* a step's JSON without launch arguments */
@@ -490,13 +488,9 @@ int rq_host_fn_add(rq_queue *q, rq_host_fn fn, void *user) {
     rq_run run = {0};
     pthread_mutex_lock(&q->mu);
     if (dead_locked(q)) return finish(q, &run, dead_locked(q));
-    if (q->ncbs == q->cbcap) {
-        size_t cap = q->cbcap ? q->cbcap * 2 : 8;
-        rq_cb *c = realloc(q->cbs, cap * sizeof *c);
-        if (!c) return finish(q, &run, RQ_OUT_OF_MEMORY);
-        q->cbs = c;
-        q->cbcap = cap;
-    }
+    rq_cb *grown = lp_grow(q->cbs, &q->cbcap, q->ncbs + 1, sizeof *q->cbs, 8);
+    if (!grown) return finish(q, &run, RQ_OUT_OF_MEMORY);
+    q->cbs = grown;
     q->cbs[q->ncbs].fn = fn;
     q->cbs[q->ncbs].user = user;
     q->ncbs++;

@@ -1,6 +1,8 @@
 /* domain.c — the domain types' helpers (domain.h): errors, freeing owned lists, token ids. */
 #include "domain.h"
 
+#include "buf.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +60,9 @@ void lp_event_list_clear(lp_event_list *l) {
 
 int lp_event_list_push(lp_event_list *l, const lp_event *e) {
     if (!l) return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        lp_event *nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv) return -1;
-        l->v = nv;
-        l->cap = cap;
-    }
+    lp_event *nv = lp_grow(l->v, &l->cap, l->n + 1, sizeof *l->v, 8);
+    if (!nv) return -1;
+    l->v = nv;
     l->v[l->n++] = *e;
     return 0;
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "match.h"
 #include "metering.h"
 #include "rand.h"
@@ -132,17 +133,6 @@ static int oom(lp_err *e, const char *what) {
     return -1;
 }
 
-/* Grows a vector of n elements of size sz to hold one more. */
-static int grow(void **v, size_t n, size_t *cap, size_t sz) {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 16;
-    void *nv = realloc(*v, nc * sz);
-    if (!nv) return -1;
-    *v = nv;
-    *cap = nc;
-    return 0;
-}
-
 /* Runs an operation's body under the store's lock. */
 static int transact(lp_store *base, int mode, lp_sql_body body, void *ctx, lp_err *e) {
     lp_sqlstore *s = (lp_sqlstore *)base;
@@ -248,10 +238,12 @@ static int load_leases(lp_sql *db, const char *sql, const lp_sql_args *a, int64_
     size_t cap = 0;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)&out->v, out->n, &cap, sizeof *out->v) != 0) {
+        void *nv = lp_grow(out->v, &cap, out->n + 1, sizeof *out->v, 16);
+        if (!nv) {
             r = oom(e, "listing leases");
             break;
         }
+        out->v = nv;
         lp_lease *l = &out->v[out->n];
         if (row_to_lease(db, st, l) != 0) {
             lp_lease_clear(l);
@@ -282,7 +274,9 @@ static void row_to_node(lp_sql *db, lp_sql_stmt *st, lp_node *n) {
 
 /* Appends the GPU of a row (columns from col0: idx, uuid, model, memory, address, lease_id). */
 static int push_gpu(lp_sql *db, lp_node *n, size_t *cap, lp_sql_stmt *st, int col0) {
-    if (grow((void **)&n->gpus, n->gpu_count, cap, sizeof *n->gpus) != 0) return -1;
+    lp_gpu *nv = lp_grow(n->gpus, cap, n->gpu_count + 1, sizeof *n->gpus, 16);
+    if (!nv) return -1;
+    n->gpus = nv;
     lp_gpu *g = &n->gpus[n->gpu_count++];
     memset(g, 0, sizeof *g);
     g->index = (uint32_t)lp_sql_i64(db, st, col0);
@@ -576,10 +570,12 @@ static int token_list_body(lp_sql *db, void *vc, lp_err *e) {
     size_t cap = 0;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)&c->out->v, c->out->n, &cap, sizeof *c->out->v) != 0) {
+        void *nv = lp_grow(c->out->v, &cap, c->out->n + 1, sizeof *c->out->v, 16);
+        if (!nv) {
             r = oom(e, "listing tokens");
             break;
         }
+        c->out->v = nv;
         row_to_token(db, st, &c->out->v[c->out->n++]);
     }
     lp_sql_finish(db, st);
@@ -813,10 +809,12 @@ static int node_list_body(lp_sql *db, void *vc, lp_err *e) {
     size_t cap = 0;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)&out->v, out->n, &cap, sizeof *out->v) != 0) {
+        void *nv = lp_grow(out->v, &cap, out->n + 1, sizeof *out->v, 16);
+        if (!nv) {
             r = oom(e, "listing nodes");
             break;
         }
+        out->v = nv;
         row_to_node(db, st, &out->v[out->n++]);
     }
     lp_sql_finish(db, st);
@@ -857,10 +855,12 @@ static int explain(lp_sql *db, const lp_lease_req *req, lp_err *e) {
     if (!st) return -1;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)&pools, n, &cap, sizeof *pools) != 0) {
+        void *nv = lp_grow(pools, &cap, n + 1, sizeof *pools, 16);
+        if (!nv) {
             r = oom(e, "reading GPU pools");
             break;
         }
+        pools = nv;
         lp_pool *p = &pools[n++];
         memset(p, 0, sizeof *p);
         lp_sql_text_copy(db, st, 0, p->node, sizeof p->node);
@@ -905,10 +905,12 @@ static int quote_body(lp_sql *db, void *vc, lp_err *e) {
     size_t cap = 0;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)&out->v, out->n, &cap, sizeof *out->v) != 0) {
+        void *nv = lp_grow(out->v, &cap, out->n + 1, sizeof *out->v, 16);
+        if (!nv) {
             r = oom(e, "listing offers");
             break;
         }
+        out->v = nv;
         lp_offer *o = &out->v[out->n++];
         memset(o, 0, sizeof *o);
         lp_sql_text_copy(db, st, 0, o->node, sizeof o->node);
@@ -1258,8 +1260,11 @@ static int load_names(lp_sql *db, const char *sql, const lp_sql_args *a, char **
     if (!st) return -1;
     int r;
     while ((r = lp_sql_step(db, st, e)) == 1) {
-        if (grow((void **)out, *count, &cap, n) != 0 ||
-            (second && grow((void **)second, *count, &cap2, sizeof **second) != 0)) {
+        char *nv = lp_grow(*out, &cap, *count + 1, n, 16);
+        if (nv) *out = nv;
+        int64_t *nv2 = nv && second ? lp_grow(*second, &cap2, *count + 1, sizeof **second, 16) : NULL;
+        if (nv2) *second = nv2;
+        if (!nv || (second && !nv2)) {
             r = oom(e, what);
             break;
         }

@@ -46,6 +46,39 @@ static void buf_basics(void) {
     lp_buf_free(NULL);
 }
 
+/* the growable array rule (lp_grow): doubling from `first`, contents kept, no overflow */
+static void buf_grow(void) {
+    typedef struct pt {
+        int x, y;
+    } pt;
+    pt *v = NULL;
+    size_t cap = 0, n = 0;
+    for (int i = 0; i < 1000; i++) {
+        pt *nv = lp_grow(v, &cap, n + 1, sizeof *v, 16);
+        CHECK(nv != NULL);
+        if (!nv) break;
+        v = nv;
+        v[n++] = (pt){i, -i};
+    }
+    CHECK_EQ_INT(n, 1000);
+    CHECK_EQ_INT(cap, 1024); /* 16, 32, …, 1024 */
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += v[i].x != (int)i || v[i].y != -(int)i;
+    CHECK_EQ_INT(bad, 0);
+    CHECK(lp_grow(v, &cap, 10, sizeof *v, 16) == v); /* large enough: the same array */
+    CHECK_EQ_INT(cap, 1024);
+    size_t before = cap;
+    CHECK(lp_grow(v, &cap, (size_t)-1 / 2, sizeof *v, 16) == NULL); /* bytes would overflow */
+    CHECK_EQ_INT(cap, before);                                      /* v and cap untouched */
+    CHECK(v[999].x == 999);
+    free(v);
+    size_t c0 = 0;
+    char *one = lp_grow(NULL, &c0, 1, 1, 0); /* first 0: grows to what is needed */
+    CHECK(one != NULL && c0 == 1);
+    free(one);
+}
+
 static void buf_cap(void) {
     lp_buf b = LP_BUF_INIT;
     CHECK_EQ_INT(lp_buf_append(&b, "0123456789", 10, 10), LP_BUF_OK); /* exactly the cap */
@@ -474,9 +507,11 @@ static void teardown(void) {
 
 int main(int argc, char **argv) {
     static const check_case cases[] = {
-        {"buf_basics", buf_basics},       {"buf_cap", buf_cap},           {"http_answers", http_answers},
-        {"http_reuse", http_reuse},       {"http_errors", http_errors},   {"http_cap", http_cap},
-        {"http_deadline", http_deadline}, {"http_retry", http_retry},     {"http_abort", http_abort},
+        {"buf_basics", buf_basics},       {"buf_cap", buf_cap},
+        {"buf_grow", buf_grow},           {"http_answers", http_answers},
+        {"http_reuse", http_reuse},       {"http_errors", http_errors},
+        {"http_cap", http_cap},           {"http_deadline", http_deadline},
+        {"http_retry", http_retry},       {"http_abort", http_abort},
         {"http_outcomes", http_outcomes}, {"http_threads", http_threads},
     };
     return check_main(argc, argv, cases, sizeof cases / sizeof cases[0], setup, teardown);
