@@ -359,43 +359,79 @@ static int wait_ready(const cli_global *g, agent_thread *t, const sigset_t *sigs
     return -1;
 }
 
-int cmd_dev(const cli_global *gl, int argc, char **argv) {
+/* ---- the steps of `lepton dev` ---- */
+
+/* The command line of `lepton dev`. */
+typedef struct dev_opts {
+    uint32_t port, emulate; /* emulate: --emulate N; 0: the real GPUs where there are some */
+    int log_level;          /* --log-level; -1: $LEPTON_LOG_LEVEL, else info */
+    double price;
+    const char *data; /* --data, or NULL */
+} dev_opts;
+
+/* The paths and tokens that the broker and the agent are started with. */
+typedef struct dev_env {
+    char dir[1024], db[1100], state[1100];
+    char cuda_lib[1024]; /* the CPU driver, "" for the real one */
+    char worker[1024];
+    char token[256], node_token[256];
+} dev_env;
+
+/* The broker and the agent (on its own thread) while they run. */
+typedef struct dev_server {
+    char broker_url[64], agent_listen[64], listen[64];
+    lp_agent *agent;
+    lp_broker *broker;
+    agent_thread at;
+    pthread_t th;
+} dev_server;
+
+/* dev_parse_flags' answer after printing --help. */
+#define DEV_HELP (-1)
+
+/* Parses the command line into d: 0, DEV_HELP after printing the help, or CLI_EXIT_USAGE after a
+ * message. */
+static int dev_parse_flags(dev_opts *d, int argc, char **argv) {
+    *d = (dev_opts){.port = 7700, .emulate = 0, .log_level = -1, .price = 1.0, .data = NULL};
     cli_opts o;
     cli_opts_init(&o, "dev", argc, argv);
-    uint32_t port = 7700, emulate = 0;
-    int log_level = -1; /* --log-level; -1: $LEPTON_LOG_LEVEL, else info */
-    double price = 1.0;
-    const char *data = NULL, *v, *pos;
+    const char *v, *pos;
     int k;
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) return cli_usage_error("dev", "unexpected argument '%s'", pos);
         if (cli_opt_is(&o, "--help")) {
             fputs(cli_help_dev, stdout);
-            return 0;
+            return DEV_HELP;
         }
         if (!cli_opt_is(&o, "--port") && !cli_opt_is(&o, "--emulate") && !cli_opt_is(&o, "--price") &&
             !cli_opt_is(&o, "--data") && !cli_opt_is(&o, "--log-level"))
             return cli_usage_error("dev", "unknown flag '%s'", o.flag);
         if (!(v = cli_opt_value(&o))) return CLI_EXIT_USAGE;
         if (cli_opt_is(&o, "--port")) {
-            if (cli_parse_u32("dev", "--port", v, 1, 65400, &port)) return CLI_EXIT_USAGE;
+            if (cli_parse_u32("dev", "--port", v, 1, 65400, &d->port)) return CLI_EXIT_USAGE;
         } else if (cli_opt_is(&o, "--emulate")) {
-            if (cli_parse_u32("dev", "--emulate", v, 1, 16, &emulate)) return CLI_EXIT_USAGE;
+            if (cli_parse_u32("dev", "--emulate", v, 1, 16, &d->emulate)) return CLI_EXIT_USAGE;
         } else if (cli_opt_is(&o, "--price")) {
-            if (cli_parse_money("dev", "--price", v, &price)) return CLI_EXIT_USAGE;
+            if (cli_parse_money("dev", "--price", v, &d->price)) return CLI_EXIT_USAGE;
         } else if (cli_opt_is(&o, "--log-level")) {
-            if ((log_level = lp_log_parse_level(v)) < 0)
+            if ((d->log_level = lp_log_parse_level(v)) < 0)
                 return cli_usage_error("dev", "--log-level: '%s' is not one of error, warn, info, debug", v);
         } else {
             if (!*v) return cli_usage_error("dev", "--data: empty directory name");
-            data = v;
+            d->data = v;
         }
     }
+    return 0;
+}
+
+/* Applies --log-level (also to the workers) or checks $LEPTON_LOG_LEVEL, and refuses the global
+ * flags that are for the other verbs: 0, or CLI_EXIT_USAGE after a message. */
+static int dev_settings(const cli_global *gl, const dev_opts *d) {
     char lerr[200];
-    if (log_level >= 0) {
-        lp_log_set_level(log_level);
+    if (d->log_level >= 0) {
+        lp_log_set_level(d->log_level);
         static char env[40]; /* the workers log at the same level (they read the environment) */
-        snprintf(env, sizeof env, "%s", (const char *[]){"error", "warn", "info", "debug"}[log_level]);
+        snprintf(env, sizeof env, "%s", (const char *[]){"error", "warn", "info", "debug"}[d->log_level]);
         setenv("LEPTON_LOG_LEVEL", env, 1);
     } else if (lp_log_check_env(lerr, sizeof lerr) != 0) {
         return cli_usage_error("dev", "%s (or give --log-level)", lerr);
@@ -403,36 +439,42 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     if (gl->endpoint || gl->token || gl->ca_file)
         return cli_usage_error(
             "dev", "--endpoint, --token and --ca-file are for the other commands (dev serves --port)");
+    return 0;
+}
 
-    /* the data directory */
-    char dir[1024];
+/* The data directory (--data, else under $XDG_DATA_HOME or ~/.local/share), created, and the
+ * store's and the agent's paths in it: 0, or an exit code after a message. */
+static int dev_data_dir(const char *data, dev_env *e) {
     const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
     if (data)
-        snprintf(dir, sizeof dir, "%s", data);
+        snprintf(e->dir, sizeof e->dir, "%s", data);
     else if (xdg && *xdg)
-        snprintf(dir, sizeof dir, "%s/lepton", xdg);
+        snprintf(e->dir, sizeof e->dir, "%s/lepton", xdg);
     else if (home && *home)
-        snprintf(dir, sizeof dir, "%s/.local/share/lepton", home);
+        snprintf(e->dir, sizeof e->dir, "%s/.local/share/lepton", home);
     else
         return cli_usage_error("dev",
                                "no data directory: give --data DIR (neither XDG_DATA_HOME nor HOME is set)");
-    if (mkdirs(dir) != 0) {
-        cli_err("dev: cannot create the data directory %s: %s", dir, strerror(errno));
+    if (mkdirs(e->dir) != 0) {
+        cli_err("dev: cannot create the data directory %s: %s", e->dir, strerror(errno));
         return CLI_EXIT_LOCAL;
     }
-    char db[1100], state[1100];
-    snprintf(db, sizeof db, "%s/lepton.db", dir);
-    snprintf(state, sizeof state, "%s/agent", dir);
+    snprintf(e->db, sizeof e->db, "%s/lepton.db", e->dir);
+    snprintf(e->state, sizeof e->state, "%s/agent", e->dir);
+    return 0;
+}
 
-    /* the GPUs: real ones unless --emulate, else the CPU driver */
-    char cuda_lib[1024] = "", model[256], why[256] = "", worker[1024];
+/* The GPUs: this machine's unless --emulate, else (or where there are none) the CPU driver with
+ * N emulated GPUs (e->cuda_lib set), said loudly. 0, or CLI_EXIT_LOCAL after a message. */
+static int dev_gpus(uint32_t emulate, dev_env *e) {
+    char model[256], why[256] = "";
     int real = 0;
     if (!emulate) {
         real = probe_gpus(model, sizeof model, why, sizeof why);
         if (!real) emulate = 2;
     }
     if (emulate) {
-        if (find_cudaemu(cuda_lib, sizeof cuda_lib)) return CLI_EXIT_LOCAL;
+        if (find_cudaemu(e->cuda_lib, sizeof e->cuda_lib)) return CLI_EXIT_LOCAL;
         char devs[2048] = "";
         for (uint32_t i = 0; i < emulate; i++) {
             size_t len = strlen(devs);
@@ -450,13 +492,149 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
                real > 1 ? ", ..." : "");
     }
     fflush(stdout);
-    if (find_worker(worker, sizeof worker)) return CLI_EXIT_LOCAL;
+    return 0;
+}
 
-    /* tokens: the dev tenant's (printed) and the embedded node's */
-    char token[256], node_token[256];
-    if (dev_token(dir, "dev-token", db, 0, token, sizeof token) ||
-        dev_token(dir, "node-token", db, 1, node_token, sizeof node_token))
+/* Everything the broker and the agent need before they start: the data directory, the GPUs, the
+ * worker and the tokens (the dev tenant's, printed later, and the embedded node's). 0, or an exit
+ * code after a message. */
+static int dev_prepare(const dev_opts *d, dev_env *e) {
+    int rc = dev_data_dir(d->data, e);
+    if (rc) return rc;
+    if ((rc = dev_gpus(d->emulate, e))) return rc;
+    if (find_worker(e->worker, sizeof e->worker)) return CLI_EXIT_LOCAL;
+    if (dev_token(e->dir, "dev-token", e->db, 0, e->token, sizeof e->token) ||
+        dev_token(e->dir, "node-token", e->db, 1, e->node_token, sizeof e->node_token))
         return CLI_EXIT_LOCAL;
+    return 0;
+}
+
+/* Creates the embedded node agent (s->agent) with the settings its command line would give:
+ * 0, or CLI_EXIT_LOCAL after a message. */
+static int dev_agent_new(const dev_opts *d, dev_env *e, dev_server *s) {
+    char price_s[64], err[1024];
+    snprintf(price_s, sizeof price_s, "%.6f", d->price);
+    char *aargv[] = {"lepton-dev",  "--broker", s->broker_url,   "--token",
+                     e->node_token, "--listen", s->agent_listen, "--price",
+                     price_s,       "--name",   DEV_NODE,        "--state-dir",
+                     e->state,      "--worker", e->worker,       e->cuda_lib[0] ? "--cuda-library" : NULL,
+                     e->cuda_lib,   NULL};
+    int aargc = e->cuda_lib[0] ? 17 : 15;
+    lp_agent_config acfg;
+    if (lp_agent_config_parse(&acfg, aargc, aargv, err, sizeof err) != 0) {
+        cli_err("dev: agent settings: %s", err);
+        return CLI_EXIT_LOCAL;
+    }
+    acfg.embedded = 1;
+    if (lp_agent_new(&acfg, &s->agent, err, sizeof err) != 0) {
+        dev_start_failed("the node agent", d->port, err);
+        return CLI_EXIT_LOCAL;
+    }
+    return 0;
+}
+
+/* Starts the agent (on its own thread) and the broker on loopback: 0 with both running, or
+ * CLI_EXIT_LOCAL after a message with neither. */
+static int dev_start(const dev_opts *d, dev_env *e, dev_server *s) {
+    char err[1024];
+    snprintf(s->broker_url, sizeof s->broker_url, "http://127.0.0.1:%u", d->port);
+    snprintf(s->agent_listen, sizeof s->agent_listen, "127.0.0.1:%u", d->port + 10);
+    int rc = dev_agent_new(d, e, s);
+    if (rc) return rc;
+    snprintf(s->listen, sizeof s->listen, "127.0.0.1:%u", d->port);
+    lp_broker_config bcfg = {0};
+    bcfg.listen = s->listen;
+    bcfg.db = e->db;
+    bcfg.dev_tenant = DEV_TENANT;
+    if (lp_broker_start(&bcfg, &s->broker, err, sizeof err) != 0) {
+        char what[96];
+        snprintf(what, sizeof what, "the broker on %s", s->listen);
+        dev_start_failed(what, d->port, err);
+        lp_agent_free(s->agent);
+        return CLI_EXIT_LOCAL;
+    }
+    s->at = (agent_thread){s->agent, 0, 0};
+    if (pthread_create(&s->th, NULL, agent_main, &s->at) != 0) {
+        cli_err("dev: cannot start the agent thread");
+        lp_agent_free(s->agent);
+        lp_broker_stop(s->broker);
+        return CLI_EXIT_LOCAL;
+    }
+    return 0;
+}
+
+/* Says on stdout where everything is, once the node is ready. */
+static void dev_say_ready(const dev_opts *d, const dev_env *e, const dev_server *s, int ngpus) {
+    printf("lepton dev: broker   %s  (store %s)\n", s->broker_url, e->db);
+    char pricefmt[48];
+    cli_fmt_money(d->price, pricefmt, sizeof pricefmt);
+    printf("lepton dev: node     %s: %d GPU%s at %s per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
+           ngpus == 1 ? "" : "s", pricefmt, s->agent_listen);
+    printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", e->token,
+           DEV_TENANT);
+    printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", s->broker_url, e->token);
+    printf("lepton dev: try      lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 "
+           "--block 256 "
+           "u32:1024 f32:2.0 in:x.bin inout:y.bin\n");
+    printf("lepton dev: ready; Ctrl-C stops it (every lease is ended and billed)\n");
+    fflush(stdout);
+}
+
+/* Serves until SIGINT or SIGTERM (0) or until the agent stops on its own (CLI_EXIT_LOCAL). */
+static int dev_wait_stop(const dev_server *s, const sigset_t *sigs) {
+    for (;;) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            printf("lepton dev: %s: ending the leases and stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            fflush(stdout);
+            return 0;
+        }
+        if (__atomic_load_n(&s->at.done, __ATOMIC_ACQUIRE)) {
+            cli_err("dev: the node agent stopped (see the log above)");
+            return CLI_EXIT_LOCAL;
+        }
+    }
+}
+
+/* Waits for the node to be ready, says so and serves until a stop signal: 0, or CLI_EXIT_LOCAL
+ * when the agent did not come up or stopped. */
+static int dev_serve(const dev_opts *d, const dev_env *e, dev_server *s, const sigset_t *sigs) {
+    cli_global g = {s->broker_url, NULL, NULL, NULL, NULL, NULL};
+    int ngpus = 0;
+    int ready = wait_ready(&g, &s->at, sigs, &ngpus);
+    if (ready < 0) {
+        cli_err("dev: the node agent did not come up (see the log above)");
+        return CLI_EXIT_LOCAL;
+    }
+    if (ready > 0) {
+        printf("lepton dev: stopped before it was ready\n");
+        return 0;
+    }
+    dev_say_ready(d, e, s, ngpus);
+    return dev_wait_stop(s, sigs);
+}
+
+/* Stops what dev_start started: leases first (billed to now), then the agent (its workers end and
+ * are reaped), then the broker. */
+static void dev_stop(dev_server *s, const char *db) {
+    end_all_leases(db);
+    lp_agent_stop(s->agent);
+    pthread_join(s->th, NULL);
+    lp_agent_free(s->agent);
+    end_all_leases(db); /* one granted while stopping ended failed at deregistration; nothing left */
+    lp_broker_stop(s->broker);
+    printf("lepton dev: stopped\n");
+    fflush(stdout);
+}
+
+int cmd_dev(const cli_global *gl, int argc, char **argv) {
+    dev_opts d;
+    int rc = dev_parse_flags(&d, argc, argv);
+    if (rc) return rc == DEV_HELP ? 0 : rc;
+    if ((rc = dev_settings(gl, &d))) return rc;
+    dev_env e = {0};
+    if ((rc = dev_prepare(&d, &e))) return rc;
 
     /* signals: taken by this thread only, after every other thread has them blocked */
     sigset_t sigs;
@@ -466,96 +644,9 @@ int cmd_dev(const cli_global *gl, int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     lp_log_set_prefix("lepton dev");
 
-    char broker_url[64], agent_listen[64], price_s[64], err[1024];
-    snprintf(broker_url, sizeof broker_url, "http://127.0.0.1:%u", port);
-    snprintf(agent_listen, sizeof agent_listen, "127.0.0.1:%u", port + 10);
-    snprintf(price_s, sizeof price_s, "%.6f", price);
-    char *aargv[] = {"lepton-dev", "--broker", broker_url,   "--token",
-                     node_token,   "--listen", agent_listen, "--price",
-                     price_s,      "--name",   DEV_NODE,     "--state-dir",
-                     state,        "--worker", worker,       cuda_lib[0] ? "--cuda-library" : NULL,
-                     cuda_lib,     NULL};
-    int aargc = cuda_lib[0] ? 17 : 15;
-    lp_agent_config acfg;
-    if (lp_agent_config_parse(&acfg, aargc, aargv, err, sizeof err) != 0) {
-        cli_err("dev: agent settings: %s", err);
-        return CLI_EXIT_LOCAL;
-    }
-    acfg.embedded = 1;
-    lp_agent *agent = NULL;
-    if (lp_agent_new(&acfg, &agent, err, sizeof err) != 0) {
-        dev_start_failed("the node agent", port, err);
-        return CLI_EXIT_LOCAL;
-    }
-    char listen[64];
-    snprintf(listen, sizeof listen, "127.0.0.1:%u", port);
-    lp_broker_config bcfg = {0};
-    bcfg.listen = listen;
-    bcfg.db = db;
-    bcfg.dev_tenant = DEV_TENANT;
-    lp_broker *broker = NULL;
-    if (lp_broker_start(&bcfg, &broker, err, sizeof err) != 0) {
-        char what[96];
-        snprintf(what, sizeof what, "the broker on %s", listen);
-        dev_start_failed(what, port, err);
-        lp_agent_free(agent);
-        return CLI_EXIT_LOCAL;
-    }
-    agent_thread at = {agent, 0, 0};
-    pthread_t th;
-    if (pthread_create(&th, NULL, agent_main, &at) != 0) {
-        cli_err("dev: cannot start the agent thread");
-        lp_agent_free(agent);
-        lp_broker_stop(broker);
-        return CLI_EXIT_LOCAL;
-    }
-    cli_global g = {broker_url, NULL, NULL, NULL, NULL, NULL};
-    int ngpus = 0;
-    int rc = 0;
-    int ready = wait_ready(&g, &at, &sigs, &ngpus);
-    if (ready < 0) {
-        cli_err("dev: the node agent did not come up (see the log above)");
-        rc = CLI_EXIT_LOCAL;
-    } else if (ready > 0) {
-        printf("lepton dev: stopped before it was ready\n");
-    } else {
-        printf("lepton dev: broker   %s  (store %s)\n", broker_url, db);
-        char pricefmt[48];
-        cli_fmt_money(price, pricefmt, sizeof pricefmt);
-        printf("lepton dev: node     %s: %d GPU%s at %s per GPU-hour, agent on %s\n", DEV_NODE, ngpus,
-               ngpus == 1 ? "" : "s", pricefmt, agent_listen);
-        printf("lepton dev: token    %s  (optional here: requests without one act as tenant \"%s\")\n", token,
-               DEV_TENANT);
-        printf("lepton dev: env      export LEPTON_ENDPOINT=%s LEPTON_TOKEN=%s\n", broker_url, token);
-        printf("lepton dev: try      lepton run --ptx examples/kernels/saxpy.ptx --kernel saxpy --grid 4 "
-               "--block 256 "
-               "u32:1024 f32:2.0 in:x.bin inout:y.bin\n");
-        printf("lepton dev: ready; Ctrl-C stops it (every lease is ended and billed)\n");
-        fflush(stdout);
-        for (;;) {
-            struct timespec ts = {0, 200 * 1000 * 1000};
-            int sig = sigtimedwait(&sigs, NULL, &ts);
-            if (sig == SIGINT || sig == SIGTERM) {
-                printf("lepton dev: %s: ending the leases and stopping\n",
-                       sig == SIGINT ? "SIGINT" : "SIGTERM");
-                fflush(stdout);
-                break;
-            }
-            if (__atomic_load_n(&at.done, __ATOMIC_ACQUIRE)) {
-                cli_err("dev: the node agent stopped (see the log above)");
-                rc = CLI_EXIT_LOCAL;
-                break;
-            }
-        }
-    }
-    /* leases first (billed to now), then the agent (its workers end and are reaped), then the broker */
-    end_all_leases(db);
-    lp_agent_stop(agent);
-    pthread_join(th, NULL);
-    lp_agent_free(agent);
-    end_all_leases(db); /* one granted while stopping ended failed at deregistration; nothing left */
-    lp_broker_stop(broker);
-    printf("lepton dev: stopped\n");
-    fflush(stdout);
+    dev_server s = {0};
+    if ((rc = dev_start(&d, &e, &s))) return rc;
+    rc = dev_serve(&d, &e, &s, &sigs);
+    dev_stop(&s, e.db);
     return rc;
 }

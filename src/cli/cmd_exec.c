@@ -331,27 +331,38 @@ static int gpus_emulated(const lepton_lease_info *li) {
            strncmp(li->gpu_model, CPU_DEVICE, sizeof CPU_DEVICE - 1) == 0;
 }
 
-int cmd_exec(const cli_global *g, int argc, char **argv) {
+/* The command line of `lepton exec`. */
+typedef struct exec_opts {
+    lepton_lease_request req;
+    uint32_t wait_s;      /* --wait: seconds for cli_lease_open_waiting */
+    const char *lease_id; /* --lease, or NULL */
+    char **prog;          /* PROGRAM [ARGS...], NULL-terminated (in argv) */
+} exec_opts;
+
+/* exec_parse_flags' answer after printing --help. */
+#define EXEC_HELP (-1)
+
+/* Parses the command line into x: 0, EXEC_HELP after printing the help, or CLI_EXIT_USAGE after a
+ * message. */
+static int exec_parse_flags(exec_opts *x, int argc, char **argv) {
+    *x = (exec_opts){.req = LEPTON_LEASE_REQUEST_INIT, .wait_s = CLI_DEFAULT_WAIT_S};
+    x->req.ttl_seconds = CLI_DEFAULT_TTL_S;
+    x->req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
     cli_opts o;
     cli_opts_init(&o, "exec", argc, argv);
-    lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    req.ttl_seconds = CLI_DEFAULT_TTL_S;
-    uint32_t wait_s = CLI_DEFAULT_WAIT_S; /* --wait: seconds for cli_lease_open_waiting */
-    req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
-    const char *lease_id = NULL, *req_flag = NULL, *pos, *v;
-    char **prog = NULL;
+    const char *req_flag = NULL, *pos, *v;
     int k;
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) { /* PROGRAM: it and everything after it are the command */
-            prog = argv + o.i - 1;
+            x->prog = argv + o.i - 1;
             break;
         }
         if (cli_opt_is(&o, "--help")) {
             fputs(cli_help_exec, stdout);
-            return 0;
+            return EXEC_HELP;
         }
         const char *flag = o.flag;
-        int r = cli_lease_request_flag(&o, &req, &wait_s);
+        int r = cli_lease_request_flag(&o, &x->req, &x->wait_s);
         if (r == CLI_REQ_BAD) return CLI_EXIT_USAGE;
         if (r == 1) {
             if (!req_flag && strcmp(flag, "--keepalive") != 0) req_flag = flag;
@@ -359,65 +370,42 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
         }
         if (cli_opt_is(&o, "--lease")) {
             if (!(v = cli_opt_value(&o))) return CLI_EXIT_USAGE;
-            lease_id = v;
+            x->lease_id = v;
             continue;
         }
         return cli_usage_error("exec", "unknown flag '%s' (the program comes after --)", o.flag);
     }
-    if (!prog || !*prog[0])
+    if (!x->prog || !*x->prog[0])
         return cli_usage_error("exec", "missing PROGRAM: lepton exec [options] -- PROGRAM [ARGS...]");
-    if (lease_id && req_flag)
+    if (x->lease_id && req_flag)
         return cli_usage_error("exec",
                                "%s shapes a new lease; with --lease %s the program uses that lease as it is",
-                               req_flag, lease_id);
+                               req_flag, x->lease_id);
+    return 0;
+}
 
-    /* local checks first: a missing driver or program must not cost a lease */
-    char dir[1024];
-    if (find_remote_dir(dir, sizeof dir)) return CLI_EXIT_LOCAL;
-    if (!program_found(prog[0])) {
-        fprintf(stderr, "lepton exec: cannot run %s: %s\n", prog[0],
-                strchr(prog[0], '/') ? strerror(errno) : "not found in $PATH");
-        return 127;
-    }
-
-    signals_start(g); /* before liblepton starts any thread */
-    lepton_client *c = NULL;
-    int rc = cli_client_open(g, &c);
-    if (rc) return rc;
-    lepton_lease *l = NULL;
-    if (lease_id) {
-        rc = lepton_lease_attach(c, lease_id, &l);
+/* Attaches to --lease or opens a new lease (waiting up to --wait): 0 with *l set, or an exit code
+ * after a message. */
+static int exec_lease_open(lepton_client *c, exec_opts *x, lepton_lease **l) {
+    int rc;
+    if (x->lease_id) {
+        rc = lepton_lease_attach(c, x->lease_id, l);
         if (rc) rc = cli_fail(rc, "exec: --lease", lepton_last_error());
     } else {
-        rc = cli_lease_open_waiting(c, &req, wait_s, &l);
+        rc = cli_lease_open_waiting(c, &x->req, x->wait_s, l);
         if (rc) {
             char msg[4200];
-            cli_refusal_message("exec", rc, lepton_last_error(), wait_s, msg, sizeof msg);
+            cli_refusal_message("exec", rc, lepton_last_error(), x->wait_s, msg, sizeof msg);
             rc = cli_fail(rc, "exec: lease", msg);
         }
     }
-    if (rc) {
-        lepton_client_close(c);
-        return rc;
-    }
-    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
-    int info_rc = lepton_lease_get_info(l, &li);
-    if (!lease_id) {
-        pthread_mutex_lock(&sig_mu);
-        snprintf(sig_lease, sizeof sig_lease, "%s", li.id);
-        pthread_mutex_unlock(&sig_mu);
-    }
-    if (info_rc) { /* the id is needed by PROGRAM: without it there is nothing to run on */
-        rc = cli_fail(info_rc, "exec: lease info", lepton_last_error());
-        if (lease_id)
-            lepton_lease_detach(l);
-        else
-            lepton_lease_close(l);
-        lepton_client_close(c);
-        return rc;
-    }
+    return rc;
+}
 
-    /* PROGRAM's environment */
+/* Runs PROGRAM with its environment: the remote driver's directory dir first in LD_LIBRARY_PATH,
+ * the lease li named, the broker settings of g (unset where g has none). Returns PROGRAM's exit
+ * status (exit_status_of), or CLI_EXIT_LOCAL when the environment could not be built. */
+static int exec_program(const cli_global *g, const char *dir, const lepton_lease_info *li, char **prog) {
     const char *old_path = getenv("LD_LIBRARY_PATH");
     char *ld = NULL;
     size_t ldn = strlen(dir) + (old_path ? strlen(old_path) : 0) + 2;
@@ -426,7 +414,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     const char *token = cli_token(g), *ca = cli_ca_file(g);
     char *set_vars[6];
     size_t nset = 0;
-    set_vars[nset++] = env_pair("LEPTON_REMOTE_LEASE", li.id);
+    set_vars[nset++] = env_pair("LEPTON_REMOTE_LEASE", li->id);
     set_vars[nset++] = ld ? env_pair("LD_LIBRARY_PATH", ld) : NULL;
     set_vars[nset++] = env_pair("LEPTON_ENDPOINT", cli_endpoint(g));
     const char *unset_vars[2];
@@ -440,7 +428,7 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     else
         unset_vars[nunset++] = "LEPTON_CA_FILE";
     /* an emulated GPU runs PTX only, while CuPy asks NVRTC for machine code unless told otherwise */
-    if (gpus_emulated(&li) && !getenv("CUPY_COMPILE_WITH_PTX"))
+    if (gpus_emulated(li) && !getenv("CUPY_COMPILE_WITH_PTX"))
         set_vars[nset++] = env_pair("CUPY_COMPILE_WITH_PTX", "1");
     free(ld);
     int oom = 0;
@@ -459,8 +447,50 @@ int cmd_exec(const cli_global *g, int argc, char **argv) {
     free(env);
     for (size_t i = 0; i < nset; i++)
         free(set_vars[i]);
+    return status_code;
+}
 
-    if (lease_id)
+int cmd_exec(const cli_global *g, int argc, char **argv) {
+    exec_opts x;
+    int rc = exec_parse_flags(&x, argc, argv);
+    if (rc) return rc == EXEC_HELP ? 0 : rc;
+
+    /* local checks first: a missing driver or program must not cost a lease */
+    char dir[1024];
+    if (find_remote_dir(dir, sizeof dir)) return CLI_EXIT_LOCAL;
+    if (!program_found(x.prog[0])) {
+        fprintf(stderr, "lepton exec: cannot run %s: %s\n", x.prog[0],
+                strchr(x.prog[0], '/') ? strerror(errno) : "not found in $PATH");
+        return 127;
+    }
+
+    signals_start(g); /* before liblepton starts any thread */
+    lepton_client *c = NULL;
+    if ((rc = cli_client_open(g, &c))) return rc;
+    lepton_lease *l = NULL;
+    if ((rc = exec_lease_open(c, &x, &l))) {
+        lepton_client_close(c);
+        return rc;
+    }
+    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+    int info_rc = lepton_lease_get_info(l, &li);
+    if (!x.lease_id) {
+        pthread_mutex_lock(&sig_mu);
+        snprintf(sig_lease, sizeof sig_lease, "%s", li.id);
+        pthread_mutex_unlock(&sig_mu);
+    }
+    if (info_rc) { /* the id is needed by PROGRAM: without it there is nothing to run on */
+        rc = cli_fail(info_rc, "exec: lease info", lepton_last_error());
+        if (x.lease_id)
+            lepton_lease_detach(l);
+        else
+            lepton_lease_close(l);
+        lepton_client_close(c);
+        return rc;
+    }
+
+    int status_code = exec_program(g, dir, &li, x.prog);
+    if (x.lease_id)
         lepton_lease_detach(l);
     else
         close_and_bill(g, l, &li);

@@ -355,361 +355,505 @@ static void signals_lease(const char *id, int attached) {
     pthread_mutex_unlock(&sig_mu);
 }
 
-int cmd_run(const cli_global *g, int argc, char **argv) {
+/* ---- the steps of `lepton run` ---- */
+
+/* The command line, parsed and checked. rawargs (the ARGs as typed) is owned by cmd_run. */
+typedef struct run_opts {
+    lepton_lease_request req;
+    uint32_t wait_s; /* --wait: seconds for cli_lease_open_waiting */
+    const char *ptx, *kernel, *attach_id;
+    uint32_t grid[3], block[3], shared, timeout_s;
+    int json;
+    const char **rawargs;
+    size_t nargs;
+} run_opts;
+
+/* The inputs, read before anything is leased: the module's image and the arguments (their host
+ * buffers read from files or zeroed). Owned by cmd_run; run_inputs_free ends them. */
+typedef struct run_inputs {
+    void *image;
+    size_t image_size;
+    run_arg *args;
+    lepton_arg *largs;
+    size_t nargs; /* of args and largs (0 until they are allocated) */
+    size_t up_bytes, down_bytes;
+} run_inputs;
+
+/* What the run measured and what the kernel printed (kout: stdout, stderr; freed by run_on_client). */
+typedef struct run_report {
+    double t_start, t_leased, t_up0, t_up1, t_k1, t_down1, t_end;
+    int64_t kernel_ns;
+    char *kout[2];
+    size_t kout_len[2];
+    char lease_id[64];
+    double cost;
+    int64_t gpu_seconds;
+} run_report;
+
+/* run_parse_flags' answer after printing --help. */
+#define RUN_HELP (-1)
+
+static int run_is_output(const run_arg *a) { return a->kind == A_OUT || a->kind == A_INOUT; }
+
+/* One flag that takes a value and is run's own (not a lease request flag): 0, or CLI_EXIT_USAGE
+ * after a message. */
+static int run_value_flag(run_opts *ro, cli_opts *o, int *have_grid, int *have_block) {
+    const char *v = cli_opt_value(o);
+    if (!v) return CLI_EXIT_USAGE;
+    if (cli_opt_is(o, "--ptx"))
+        ro->ptx = v;
+    else if (cli_opt_is(o, "--lease"))
+        ro->attach_id = v;
+    else if (cli_opt_is(o, "--kernel"))
+        ro->kernel = v;
+    else if (cli_opt_is(o, "--grid")) {
+        if (cli_parse_dims("run", "--grid", v, ro->grid)) return CLI_EXIT_USAGE;
+        *have_grid = 1;
+    } else if (cli_opt_is(o, "--block")) {
+        if (cli_parse_dims("run", "--block", v, ro->block)) return CLI_EXIT_USAGE;
+        *have_block = 1;
+    } else if (cli_opt_is(o, "--shared")) {
+        if (cli_parse_u32("run", "--shared", v, 0, UINT32_MAX, &ro->shared)) return CLI_EXIT_USAGE;
+    } else if (cli_opt_is(o, "--timeout")) {
+        if (cli_parse_u32("run", "--timeout", v, 1, 86400, &ro->timeout_s)) return CLI_EXIT_USAGE;
+    } else if (cli_opt_is(o, "--arg")) {
+        ro->rawargs[ro->nargs++] = v;
+    } else {
+        return cli_usage_error("run", "unknown flag '%s'", o->flag);
+    }
+    return 0;
+}
+
+/* Parses the command line into ro (rawargs: room for argc ARGs): 0, RUN_HELP after printing the
+ * help, or CLI_EXIT_USAGE after a message. */
+static int run_parse_flags(run_opts *ro, const char **rawargs, int argc, char **argv) {
+    *ro = (run_opts){.req = LEPTON_LEASE_REQUEST_INIT, .wait_s = CLI_DEFAULT_WAIT_S, .timeout_s = 600};
+    ro->req.ttl_seconds = CLI_DEFAULT_TTL_S;
+    ro->req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
+    ro->rawargs = rawargs;
     cli_opts o;
     cli_opts_init(&o, "run", argc, argv);
-    lepton_lease_request req = LEPTON_LEASE_REQUEST_INIT;
-    req.ttl_seconds = CLI_DEFAULT_TTL_S;
-    uint32_t wait_s = CLI_DEFAULT_WAIT_S; /* --wait: seconds for cli_lease_open_waiting */
-    req.keepalive_seconds = CLI_HOLDER_KEEPALIVE_S;
-    const char *ptx = NULL, *kernel = NULL, *attach_id = NULL, *req_flag = NULL, *v, *pos;
-    uint32_t grid[3] = {0}, block[3] = {0}, shared = 0, timeout_s = 600;
-    int have_grid = 0, have_block = 0, json = 0, k;
-    const char **rawargs = calloc((size_t)argc + 1, sizeof *rawargs);
-    size_t nargs = 0;
-    int rc = CLI_EXIT_USAGE;
-    if (!rawargs) return cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+    const char *req_flag = NULL, *pos;
+    int have_grid = 0, have_block = 0, k;
     while ((k = cli_opt_next(&o, &pos))) {
         if (k == 2) {
-            rawargs[nargs++] = pos;
+            rawargs[ro->nargs++] = pos;
             continue;
         }
         if (cli_opt_is(&o, "--help")) {
             fputs(cli_help_run, stdout);
-            free(rawargs);
-            return 0;
+            return RUN_HELP;
         }
         if (cli_opt_is(&o, "--json")) {
-            if (cli_opt_no_value(&o)) goto out;
-            json = 1;
+            if (cli_opt_no_value(&o)) return CLI_EXIT_USAGE;
+            ro->json = 1;
             continue;
         }
         if (cli_opt_is(&o, "--gpus"))
-            return free(rawargs),
-                   cli_usage_error("run",
+            return cli_usage_error("run",
                                    "--gpus: `lepton run` runs one kernel on one GPU; for N GPUs, split the "
                                    "data into N parts and start one `lepton run` per part (they may run "
                                    "at once), or run a multi-GPU program with `lepton exec --gpus N`");
         const char *flag = o.flag;
-        int r = cli_lease_request_flag(&o, &req, &wait_s);
-        if (r == CLI_REQ_BAD) goto out;
+        int r = cli_lease_request_flag(&o, &ro->req, &ro->wait_s);
+        if (r == CLI_REQ_BAD) return CLI_EXIT_USAGE;
         if (r == 1) {
             if (!req_flag) req_flag = flag;
             continue;
         }
-        if (!(v = cli_opt_value(&o))) goto out;
-        if (cli_opt_is(&o, "--ptx"))
-            ptx = v;
-        else if (cli_opt_is(&o, "--lease"))
-            attach_id = v;
-        else if (cli_opt_is(&o, "--kernel"))
-            kernel = v;
-        else if (cli_opt_is(&o, "--grid")) {
-            if (cli_parse_dims("run", "--grid", v, grid)) goto out;
-            have_grid = 1;
-        } else if (cli_opt_is(&o, "--block")) {
-            if (cli_parse_dims("run", "--block", v, block)) goto out;
-            have_block = 1;
-        } else if (cli_opt_is(&o, "--shared")) {
-            if (cli_parse_u32("run", "--shared", v, 0, UINT32_MAX, &shared)) goto out;
-        } else if (cli_opt_is(&o, "--timeout")) {
-            if (cli_parse_u32("run", "--timeout", v, 1, 86400, &timeout_s)) goto out;
-        } else if (cli_opt_is(&o, "--arg")) {
-            rawargs[nargs++] = v;
-        } else {
-            cli_usage_error("run", "unknown flag '%s'", o.flag);
-            goto out;
-        }
+        if (run_value_flag(ro, &o, &have_grid, &have_block)) return CLI_EXIT_USAGE;
     }
-    if (!ptx) {
-        cli_usage_error("run", "missing --ptx FILE");
-        goto out;
-    }
-    if (!kernel) {
-        cli_usage_error("run", "missing --kernel NAME");
-        goto out;
-    }
-    if (!have_grid || !have_block) {
-        cli_usage_error("run", "missing --%s X[,Y,Z]", have_grid ? "block" : "grid");
-        goto out;
-    }
-    if (attach_id && req_flag) {
-        cli_usage_error("run", "%s shapes a new lease; with --lease %s the run uses that lease as it is",
-                        req_flag, attach_id);
-        goto out;
-    }
-    run_arg *args = calloc(nargs ? nargs : 1, sizeof *args);
-    lepton_arg *largs = calloc(nargs ? nargs : 1, sizeof *largs);
-    if (!args || !largs) {
-        free(args);
-        free(largs);
-        rc = cli_fail(LEPTON_ENOMEM, "run", "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < nargs; i++)
-        if (parse_arg(rawargs[i], &args[i])) goto out_args;
+    if (!ro->ptx) return cli_usage_error("run", "missing --ptx FILE");
+    if (!ro->kernel) return cli_usage_error("run", "missing --kernel NAME");
+    if (!have_grid || !have_block)
+        return cli_usage_error("run", "missing --%s X[,Y,Z]", have_grid ? "block" : "grid");
+    if (ro->attach_id && req_flag)
+        return cli_usage_error("run",
+                               "%s shapes a new lease; with --lease %s the run uses that lease as it is",
+                               req_flag, ro->attach_id);
+    return 0;
+}
 
-    /* local inputs first: a missing file must not cost a lease */
-    void *image = NULL;
-    size_t image_size = 0;
-    rc = CLI_EXIT_LOCAL;
-    if (cli_read_file(ptx, &image, &image_size)) goto out_args;
-    rc = check_signature(ptx, image, image_size, kernel, args, nargs);
-    if (rc) goto out_image;
-    rc = CLI_EXIT_LOCAL;
-    size_t up_bytes = 0, down_bytes = 0;
-    for (size_t i = 0; i < nargs; i++) {
-        run_arg *a = &args[i];
+/* Allocates in's arguments and parses the ARGs into them: 0, or an exit code after a message. */
+static int run_args_parse(const run_opts *ro, run_inputs *in) {
+    size_t n = ro->nargs;
+    in->args = calloc(n ? n : 1, sizeof *in->args);
+    in->largs = calloc(n ? n : 1, sizeof *in->largs);
+    if (!in->args || !in->largs) return cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+    in->nargs = n;
+    for (size_t i = 0; i < n; i++)
+        if (parse_arg(ro->rawargs[i], &in->args[i])) return CLI_EXIT_USAGE;
+    return 0;
+}
+
+/* Fills the host buffers of the buffer arguments (in:/inout: from their files, out:/zero: with
+ * zeros) and counts the bytes to upload and download: 0, or CLI_EXIT_LOCAL after a message. */
+static int run_host_buffers(run_inputs *in) {
+    for (size_t i = 0; i < in->nargs; i++) {
+        run_arg *a = &in->args[i];
         if (a->kind == A_IN || a->kind == A_INOUT) {
-            if (cli_read_file(a->in_path, &a->host, &a->size)) goto out_image;
+            if (cli_read_file(a->in_path, &a->host, &a->size)) return CLI_EXIT_LOCAL;
             if (a->size == 0) {
                 cli_err("%s is empty; a buffer needs at least one byte", a->in_path);
-                goto out_image;
+                return CLI_EXIT_LOCAL;
             }
-            up_bytes += a->size;
+            in->up_bytes += a->size;
         } else if (a->kind == A_OUT || a->kind == A_ZERO) {
             a->host = calloc(1, a->size);
             if (!a->host) {
                 cli_err("out of memory for a %zu-byte buffer", a->size);
-                goto out_image;
+                return CLI_EXIT_LOCAL;
             }
-            up_bytes += a->size;
+            in->up_bytes += a->size;
         }
-        if (a->kind == A_OUT || a->kind == A_INOUT) down_bytes += a->size;
+        if (run_is_output(a)) in->down_bytes += a->size;
     }
+    return 0;
+}
 
-    signals_start(g); /* before liblepton starts any thread */
-    lepton_client *c;
-    if ((rc = cli_client_open(g, &c))) goto out_image;
-    double t_start = now_s();
-    lepton_lease *l = NULL;
-    if (attach_id) {
-        rc = lepton_lease_attach(c, attach_id, &l);
-        if (rc) {
-            rc = cli_fail(rc, "run: --lease", lepton_last_error());
-            goto out_client;
-        }
+/* Reads every local input, so that a missing file or a wrong argument costs no lease: the ARGs,
+ * the module (checked against the ARGs) and the buffers' files. 0, or an exit code after a message. */
+static int run_inputs_read(const run_opts *ro, run_inputs *in) {
+    int rc = run_args_parse(ro, in);
+    if (rc) return rc;
+    if (cli_read_file(ro->ptx, &in->image, &in->image_size)) return CLI_EXIT_LOCAL;
+    rc = check_signature(ro->ptx, in->image, in->image_size, ro->kernel, in->args, in->nargs);
+    if (rc) return rc;
+    return run_host_buffers(in);
+}
+
+static void run_inputs_free(run_inputs *in) {
+    free(in->image);
+    for (size_t i = 0; i < in->nargs; i++)
+        free(in->args[i].host);
+    free(in->args);
+    free(in->largs);
+}
+
+/* Attaches to --lease or opens a new lease (waiting up to --wait): 0 with *l set, or an exit code
+ * after a message. */
+static int run_lease_open(lepton_client *c, run_opts *ro, lepton_lease **l) {
+    int rc;
+    if (ro->attach_id) {
+        rc = lepton_lease_attach(c, ro->attach_id, l);
+        if (rc) return cli_fail(rc, "run: --lease", lepton_last_error());
     } else {
-        rc = cli_lease_open_waiting(c, &req, wait_s, &l);
+        rc = cli_lease_open_waiting(c, &ro->req, ro->wait_s, l);
     }
     if (rc) {
         char msg[4200];
-        cli_refusal_message("run", rc, lepton_last_error(), attach_id ? 0 : wait_s, msg, sizeof msg);
-        rc = cli_fail(rc, "run: lease", msg);
-        goto out_client;
+        cli_refusal_message("run", rc, lepton_last_error(), ro->attach_id ? 0 : ro->wait_s, msg, sizeof msg);
+        return cli_fail(rc, "run: lease", msg);
     }
-    double t_leased = now_s();
-    double t_up0 = t_leased, t_up1 = t_leased, t_k1 = t_leased, t_down1 = t_leased;
-    int64_t kernel_ns = 0;
-    char *kout[2] = {NULL, NULL}; /* the kernel's device output: stdout (printf), stderr (assertions) */
-    size_t kout_len[2] = {0, 0};
-    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
-    lepton_lease_get_info(l, &li);
-    signals_lease(li.id, attach_id != NULL);
-    if (!json) {
-        char price[48];
-        cli_fmt_money(li.price_per_gpu_hour, price, sizeof price);
-        if (attach_id)
-            fprintf(stderr, "lepton: lease %s (attached): GPU 0 of %u x %s on %s at %s per GPU-hour\n", li.id,
-                    li.gpu_count, li.gpu_model, li.node, price);
-        else
-            fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li.id, li.gpu_model,
-                    li.node, price);
-    }
-    lepton_module *m = NULL;
-    double deadline = now_s() + timeout_s;
-    char what[600];
-    int run_rc = lepton_module_load(l, image, image_size, &m);
-    if (run_rc) {
-        snprintf(what, sizeof what, "run: loading %s", ptx);
-        rc = cli_fail(run_rc, what, lepton_last_error());
-        goto out_lease;
-    }
-    for (size_t i = 0; i < nargs; i++) {
-        run_arg *a = &args[i];
+    return 0;
+}
+
+/* Says on stderr which lease (and GPU) the run got. */
+static void run_say_lease(const run_opts *ro, const lepton_lease_info *li) {
+    char price[48];
+    cli_fmt_money(li->price_per_gpu_hour, price, sizeof price);
+    if (ro->attach_id)
+        fprintf(stderr, "lepton: lease %s (attached): GPU 0 of %u x %s on %s at %s per GPU-hour\n", li->id,
+                li->gpu_count, li->gpu_model, li->node, price);
+    else
+        fprintf(stderr, "lepton: lease %s: 1 x %s on %s at %s per GPU-hour\n", li->id, li->gpu_model,
+                li->node, price);
+}
+
+/* Allocates a device buffer for each buffer argument and sets the launch arguments: 0, or an exit
+ * code after a message. The buffers allocated are freed by the caller, also on failure. */
+static int run_buffers_alloc(lepton_lease *l, run_inputs *in) {
+    for (size_t i = 0; i < in->nargs; i++) {
+        run_arg *a = &in->args[i];
         if (a->kind == A_VALUE) {
-            largs[i] = (lepton_arg){LEPTON_ARG_VALUE, NULL, 0, a->value, a->size};
+            in->largs[i] = (lepton_arg){LEPTON_ARG_VALUE, NULL, 0, a->value, a->size};
             continue;
         }
-        run_rc = lepton_buffer_alloc(l, 0, a->size, &a->buf);
-        if (run_rc) {
+        int s = lepton_buffer_alloc(l, 0, a->size, &a->buf);
+        if (s) {
+            char what[600];
             snprintf(what, sizeof what, "run: allocating %zu bytes for argument %zu", a->size, i + 1);
-            rc = cli_fail(run_rc, what, lepton_last_error());
-            goto out_lease;
+            return cli_fail(s, what, lepton_last_error());
         }
-        largs[i] = (lepton_arg){LEPTON_ARG_BUFFER, a->buf, 0, NULL, 0};
+        in->largs[i] = (lepton_arg){LEPTON_ARG_BUFFER, a->buf, 0, NULL, 0};
     }
-    lepton_step *steps = calloc(nargs + 1, sizeof *steps);
-    if (!steps) {
-        rc = cli_fail(LEPTON_ENOMEM, "run", "out of memory");
-        goto out_lease;
+    return 0;
+}
+
+/* Phase 0 (upload) or 2 (download) of transfers too large for one job: buffer by buffer
+ * (lepton_buffer_write/read stream them). 0, or an exit code after a message. */
+static int run_phase_stream(run_inputs *in, int phase) {
+    for (size_t i = 0; i < in->nargs; i++) {
+        run_arg *a = &in->args[i];
+        int s;
+        if (phase == 0 && a->kind != A_VALUE && (s = lepton_buffer_write(a->buf, 0, a->host, a->size)))
+            return cli_fail(s, "run: uploading the inputs", lepton_last_error());
+        if (phase == 2 && run_is_output(a) && (s = lepton_buffer_read(a->buf, 0, a->host, a->size)))
+            return cli_fail(s, "run: downloading the outputs", lepton_last_error());
     }
-    lepton_launch launch = {
-        m, kernel, {grid[0], grid[1], grid[2]}, {block[0], block[1], block[2]}, shared, largs, nargs};
-    t_up0 = now_s();
-    /* three jobs so that the kernel's own time is measured apart from the transfers; transfers
-     * larger than one job carries go buffer by buffer (lepton_buffer_write/read stream them) */
-    int big[3] = {up_bytes > RUN_JOB_BYTES, 0, down_bytes > RUN_JOB_BYTES};
+    return 0;
+}
+
+/* After the kernel's job (rc: how it went): fetches what the kernel printed (device printf on
+ * stdout, assertions on stderr), whether it succeeded or not: the worker keeps it for this
+ * handle's session until asked (a task of lepton_submit does not say whether there is any: ask for
+ * both). Assertions go to stderr at once, also in --json mode; printf to the user's stdout. Reads
+ * the kernel's own time from the task when it succeeded. */
+static void run_kernel_output(const run_opts *ro, lepton_lease *l, lepton_task *t, int rc, run_report *r) {
+    for (int st = 0; st < 2; st++)
+        if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &r->kout[st], &r->kout_len[st]) !=
+            LEPTON_OK)
+            cli_err("run: the kernel's %s output could not be fetched: %s", st ? "stderr" : "stdout",
+                    lepton_last_error());
+    if (r->kout_len[1]) {
+        fwrite(r->kout[1], 1, r->kout_len[1], stderr);
+        fflush(stderr);
+    }
+    if (r->kout_len[0] && (!ro->json || rc)) {
+        fwrite(r->kout[0], 1, r->kout_len[0], rc && ro->json ? stderr : stdout);
+        fflush(stdout);
+    }
+    if (!rc) {
+        lepton_task_info ti = LEPTON_TASK_INFO_INIT;
+        if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns && ti.started_ns > 0)
+            r->kernel_ns = ti.ended_ns - ti.started_ns;
+    }
+}
+
+/* Phase 0 (upload), 1 (kernel) or 2 (download) as one job built in steps (room for nargs + 1),
+ * waited for until deadline: 0, or an exit code after a message. A phase with nothing to do
+ * submits nothing. */
+static int run_phase_job(const run_opts *ro, run_inputs *in, lepton_lease *l, const lepton_launch *launch,
+                         int phase, lepton_step *steps, double deadline, run_report *r) {
+    static const char *const names[] = {"run: uploading the inputs", "run: kernel",
+                                        "run: downloading the outputs"};
+    size_t ns = 0;
+    for (size_t i = 0; phase != 1 && i < in->nargs; i++) {
+        run_arg *a = &in->args[i];
+        if (phase == 0 && a->kind != A_VALUE)
+            steps[ns++] = (lepton_step){LEPTON_STEP_WRITE, a->buf, 0, a->host, a->size, NULL};
+        if (phase == 2 && run_is_output(a))
+            steps[ns++] = (lepton_step){LEPTON_STEP_READ, a->buf, 0, a->host, a->size, NULL};
+    }
+    if (phase == 1) steps[ns++] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, launch};
+    if (ns == 0) return 0;
+    lepton_job job = LEPTON_JOB_INIT;
+    job.steps = steps;
+    job.step_count = ns;
+    lepton_task *t = NULL;
+    int rc, s = lepton_submit(l, &job, &t);
+    if (s) {
+        rc = cli_fail(s, names[phase], lepton_last_error());
+    } else {
+        rc = wait_task(t, deadline, names[phase], phase == 1 ? ro->kernel : NULL, ro->timeout_s);
+        if (phase == 1) run_kernel_output(ro, l, t, rc, r);
+    }
+    lepton_task_free(t);
+    return rc;
+}
+
+/* Uploads, launches, downloads: three jobs so that the kernel's own time is measured apart from
+ * the transfers; transfers larger than one job carries go buffer by buffer. Records the times in
+ * r. 0, or an exit code after a message. */
+static int run_phases(const run_opts *ro, run_inputs *in, lepton_lease *l, const lepton_launch *launch,
+                      double deadline, run_report *r) {
+    lepton_step *steps = calloc(in->nargs + 1, sizeof *steps);
+    if (!steps) return cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+    r->t_up0 = now_s();
+    int big[3] = {in->up_bytes > RUN_JOB_BYTES, 0, in->down_bytes > RUN_JOB_BYTES};
+    int rc = 0;
     for (int phase = 0; phase < 3; phase++) {
-        size_t ns = 0;
-        for (size_t i = 0; big[phase] && i < nargs && !rc; i++) {
-            run_arg *a = &args[i];
-            if (phase == 0 && a->kind != A_VALUE &&
-                (run_rc = lepton_buffer_write(a->buf, 0, a->host, a->size)))
-                rc = cli_fail(run_rc, "run: uploading the inputs", lepton_last_error());
-            if (phase == 2 && (a->kind == A_OUT || a->kind == A_INOUT) &&
-                (run_rc = lepton_buffer_read(a->buf, 0, a->host, a->size)))
-                rc = cli_fail(run_rc, "run: downloading the outputs", lepton_last_error());
-        }
-        if (rc) {
-            free(steps);
-            goto out_lease;
-        }
-        for (size_t i = 0; phase != 1 && !big[phase] && i < nargs; i++) {
-            run_arg *a = &args[i];
-            if (phase == 0 && a->kind != A_VALUE)
-                steps[ns++] = (lepton_step){LEPTON_STEP_WRITE, a->buf, 0, a->host, a->size, NULL};
-            if (phase == 2 && (a->kind == A_OUT || a->kind == A_INOUT))
-                steps[ns++] = (lepton_step){LEPTON_STEP_READ, a->buf, 0, a->host, a->size, NULL};
-        }
-        if (phase == 1) steps[ns++] = (lepton_step){LEPTON_STEP_LAUNCH, NULL, 0, NULL, 0, &launch};
-        if (ns > 0) {
-            lepton_job job = LEPTON_JOB_INIT;
-            job.steps = steps;
-            job.step_count = ns;
-            lepton_task *t = NULL;
-            static const char *const names[] = {"run: uploading the inputs", "run: kernel",
-                                                "run: downloading the outputs"};
-            run_rc = lepton_submit(l, &job, &t);
-            if (run_rc) {
-                rc = cli_fail(run_rc, names[phase], lepton_last_error());
-            } else {
-                rc = wait_task(t, deadline, names[phase], phase == 1 ? kernel : NULL, timeout_s);
-                /* what the kernel printed (device printf on stdout, assertions on stderr), whether
-                 * it succeeded or not: the worker keeps it for this handle's session until asked
-                 * (a task of lepton_submit does not say whether there is any: ask for both) */
-                for (int st = 0; phase == 1 && st < 2; st++)
-                    if (lc_raw_output(l, 0, st == 0 ? LC_RAW_STDOUT : LC_RAW_STDERR, &kout[st],
-                                      &kout_len[st]) != LEPTON_OK)
-                        cli_err("run: the kernel's %s output could not be fetched: %s",
-                                st ? "stderr" : "stdout", lepton_last_error());
-                if (phase == 1 && kout_len[1]) { /* assertions: on stderr at once, also in --json mode */
-                    fwrite(kout[1], 1, kout_len[1], stderr);
-                    fflush(stderr);
-                }
-                if (phase == 1 && kout_len[0] && (!json || rc)) { /* printf: the user's stdout */
-                    fwrite(kout[0], 1, kout_len[0], rc && json ? stderr : stdout);
-                    fflush(stdout);
-                }
-                if (!rc && phase == 1) {
-                    lepton_task_info ti = LEPTON_TASK_INFO_INIT;
-                    if (lepton_task_get_info(t, &ti) == LEPTON_OK && ti.ended_ns > ti.started_ns &&
-                        ti.started_ns > 0)
-                        kernel_ns = ti.ended_ns - ti.started_ns;
-                }
-            }
-            lepton_task_free(t);
-            if (rc) {
-                free(steps);
-                goto out_lease;
-            }
-        }
-        if (phase == 0) t_up1 = now_s();
-        if (phase == 1) t_k1 = now_s();
-        if (phase == 2) t_down1 = now_s();
+        rc = big[phase] ? run_phase_stream(in, phase)
+                        : run_phase_job(ro, in, l, launch, phase, steps, deadline, r);
+        if (rc) break;
+        if (phase == 0) r->t_up1 = now_s();
+        if (phase == 1) r->t_k1 = now_s();
+        if (phase == 2) r->t_down1 = now_s();
     }
     free(steps);
-    for (size_t i = 0; i < nargs; i++)
-        if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
-            if (cli_write_file(args[i].out_path, args[i].host, args[i].size)) rc = CLI_EXIT_LOCAL;
+    return rc;
+}
 
-out_lease:
+/* Writes every output buffer to its file: 0, or CLI_EXIT_LOCAL when one could not be written
+ * (the others are still written). */
+static int run_write_outputs(const run_inputs *in) {
+    int rc = 0;
+    for (size_t i = 0; i < in->nargs; i++)
+        if (run_is_output(&in->args[i]))
+            if (cli_write_file(in->args[i].out_path, in->args[i].host, in->args[i].size)) rc = CLI_EXIT_LOCAL;
+    return rc;
+}
+
+/* Everything done on the lease: loads the module, allocates the buffers, runs the phases and
+ * writes the outputs; frees the module and the buffers again on every path. 0, or an exit code
+ * after a message. */
+static int run_on_lease(const run_opts *ro, run_inputs *in, lepton_lease *l, run_report *r) {
+    lepton_module *m = NULL;
+    double deadline = now_s() + ro->timeout_s;
+    int rc, s = lepton_module_load(l, in->image, in->image_size, &m);
+    if (s) {
+        char what[600];
+        snprintf(what, sizeof what, "run: loading %s", ro->ptx);
+        rc = cli_fail(s, what, lepton_last_error());
+    } else if (!(rc = run_buffers_alloc(l, in))) {
+        lepton_launch launch = {m,
+                                ro->kernel,
+                                {ro->grid[0], ro->grid[1], ro->grid[2]},
+                                {ro->block[0], ro->block[1], ro->block[2]},
+                                ro->shared,
+                                in->largs,
+                                in->nargs};
+        rc = run_phases(ro, in, l, &launch, deadline, r);
+        if (!rc) rc = run_write_outputs(in);
+    }
     lepton_module_free(m);
-    for (size_t i = 0; i < nargs; i++)
-        lepton_buffer_free(args[i].buf), args[i].buf = NULL;
-    char lease_id[64];
-    snprintf(lease_id, sizeof lease_id, "%s", li.id);
+    for (size_t i = 0; i < in->nargs; i++)
+        lepton_buffer_free(in->args[i].buf), in->args[i].buf = NULL;
+    return rc;
+}
+
+/* The final bill of the closed lease into r (the handle is gone: ask the broker by id); r keeps
+ * what it has when the broker does not answer. */
+static void run_final_bill(const cli_global *g, run_report *r) {
+    char path[128], err[512];
+    json_t *ans = NULL;
+    snprintf(path, sizeof path, "/v1/leases/%s", r->lease_id);
+    if (cli_http(g, "GET", path, NULL, 0, &ans, err, sizeof err) == LEPTON_OK) {
+        json_t *lj = json_object_get(ans, "lease");
+        r->cost = json_number_value(json_object_get(lj, "cost"));
+        r->gpu_seconds = (int64_t)json_integer_value(json_object_get(lj, "gpu_seconds"));
+    }
+    json_decref(ans);
+}
+
+/* Closes (or, attached, detaches) the lease l and reads its final bill into r: the status of the
+ * close. */
+static int run_lease_end(const cli_global *g, const run_opts *ro, lepton_lease *l,
+                         const lepton_lease_info *li, run_report *r) {
+    snprintf(r->lease_id, sizeof r->lease_id, "%s", li->id);
     /* under the lock: a signal now waits for this close, then finds no lease */
     pthread_mutex_lock(&sig_mu);
-    int close_rc = attach_id ? lepton_lease_detach(l) : lepton_lease_close(l);
+    int close_rc = ro->attach_id ? lepton_lease_detach(l) : lepton_lease_close(l);
     sig_lease[0] = '\0';
     pthread_mutex_unlock(&sig_mu);
-    double t_end = now_s();
-    /* the final bill of the closed lease (the handle is gone: ask the broker by id) */
-    double cost = li.cost;
-    int64_t gpu_seconds = -1;
-    if (*lease_id) {
-        char path[128], err[512];
-        json_t *ans = NULL;
-        snprintf(path, sizeof path, "/v1/leases/%s", lease_id);
-        if (cli_http(g, "GET", path, NULL, 0, &ans, err, sizeof err) == LEPTON_OK) {
-            json_t *lj = json_object_get(ans, "lease");
-            cost = json_number_value(json_object_get(lj, "cost"));
-            gpu_seconds = (int64_t)json_integer_value(json_object_get(lj, "gpu_seconds"));
-        }
-        json_decref(ans);
-    }
+    r->t_end = now_s();
+    r->cost = li->cost;
+    r->gpu_seconds = -1;
+    if (*r->lease_id) run_final_bill(g, r);
+    return close_rc;
+}
+
+/* The kernel's time: as the worker measured it, else as seen from here. */
+static double run_kernel_ms(const run_report *r) {
+    return r->kernel_ns ? (double)r->kernel_ns / 1e6 : (r->t_k1 - r->t_up1) * 1e3;
+}
+
+/* --json: the summary of a run that succeeded as one JSON object on stdout. */
+static void run_print_json(const run_opts *ro, const run_inputs *in, const lepton_lease_info *li,
+                           const run_report *r) {
+    json_t *outs = json_array();
+    for (size_t i = 0; i < in->nargs; i++)
+        if (run_is_output(&in->args[i]))
+            json_array_append_new(outs, json_pack("{s:s, s:I}", "file", in->args[i].out_path, "bytes",
+                                                  (json_int_t)in->args[i].size));
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:i, s:f, s:s, s:[i,i,i], s:[i,i,i], s:{s:f, s:f, s:f, s:f, s:f}, s:I, s:I, "
+        "s:f, s:I, s:o}",
+        "lease", r->lease_id, "node", li->node, "gpu_model", li->gpu_model, "gpu_count", (int)li->gpu_count,
+        "price_per_gpu_hour", li->price_per_gpu_hour, "kernel", ro->kernel, "grid", (int)ro->grid[0],
+        (int)ro->grid[1], (int)ro->grid[2], "block", (int)ro->block[0], (int)ro->block[1], (int)ro->block[2],
+        "timing_ms", "lease", (r->t_leased - r->t_start) * 1e3, "upload", (r->t_up1 - r->t_up0) * 1e3,
+        "kernel", run_kernel_ms(r), "download", (r->t_down1 - r->t_k1) * 1e3, "total",
+        (r->t_end - r->t_start) * 1e3, "bytes_up", (json_int_t)in->up_bytes, "bytes_down",
+        (json_int_t)in->down_bytes, "cost", r->cost, "gpu_seconds", (json_int_t)r->gpu_seconds, "outputs",
+        outs);
+    if (j && ro->attach_id) json_object_set_new(j, "lease_state", json_string("active"));
+    if (j) json_object_set_new(j, "output", json_stringn(r->kout[0] ? r->kout[0] : "", r->kout_len[0]));
+    if (j)
+        json_object_set_new(j, "output_stderr", json_stringn(r->kout[1] ? r->kout[1] : "", r->kout_len[1]));
+    cli_print_json(j);
+    json_decref(j);
+}
+
+/* The summary of a run that succeeded, for a person, on stdout. */
+static void run_print_text(const run_opts *ro, const run_inputs *in, const lepton_lease_info *li,
+                           const run_report *r) {
+    char ub[32], db[32];
+    cli_fmt_bytes(in->up_bytes, ub, sizeof ub);
+    cli_fmt_bytes(in->down_bytes, db, sizeof db);
+    printf("kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>> on %s: %.3f ms\n", ro->kernel, ro->grid[0], ro->grid[1],
+           ro->grid[2], ro->block[0], ro->block[1], ro->block[2], li->gpu_model, run_kernel_ms(r));
+    printf("timing: lease %.1f ms, upload %s in %.1f ms, download %s in %.1f ms, total %.1f ms\n",
+           (r->t_leased - r->t_start) * 1e3, ub, (r->t_up1 - r->t_up0) * 1e3, db,
+           (r->t_down1 - r->t_k1) * 1e3, (r->t_end - r->t_start) * 1e3);
+    for (size_t i = 0; i < in->nargs; i++)
+        if (run_is_output(&in->args[i]))
+            printf("wrote %s (%zu bytes)\n", in->args[i].out_path, in->args[i].size);
+    char cb[48];
+    cli_fmt_money(r->cost, cb, sizeof cb);
+    printf(ro->attach_id ? "lease %s left running; cost so far %s" : "lease %s closed; cost %s", r->lease_id,
+           cb);
+    char pb[48];
+    cli_fmt_money(li->price_per_gpu_hour, pb, sizeof pb);
+    char gs[48];
+    cli_fmt_gpu_seconds(r->gpu_seconds, gs, sizeof gs);
+    if (r->gpu_seconds >= 0) printf(" (%s at %s per GPU-hour)", gs, pb);
+    putchar('\n');
+}
+
+/* The run from the lease on: opens (or attaches to) the lease, runs on it, ends it and prints the
+ * summary. 0, or an exit code after a message. */
+static int run_on_client(const cli_global *g, run_opts *ro, run_inputs *in, lepton_client *c) {
+    run_report r = {.t_start = now_s()};
+    lepton_lease *l = NULL;
+    int rc = run_lease_open(c, ro, &l);
+    if (rc) return rc;
+    r.t_leased = r.t_up0 = r.t_up1 = r.t_k1 = r.t_down1 = now_s();
+    lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+    lepton_lease_get_info(l, &li);
+    signals_lease(li.id, ro->attach_id != NULL);
+    if (!ro->json) run_say_lease(ro, &li);
+    rc = run_on_lease(ro, in, l, &r);
+    int close_rc = run_lease_end(g, ro, l, &li, &r);
     if (close_rc && close_rc != LEPTON_EEXPIRED && !rc)
         rc = cli_fail(close_rc, "run: closing the lease", lepton_last_error());
     if (rc == 0) {
-        double kernel_ms = kernel_ns ? (double)kernel_ns / 1e6 : (t_k1 - t_up1) * 1e3;
-        if (json) {
-            json_t *outs = json_array();
-            for (size_t i = 0; i < nargs; i++)
-                if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
-                    json_array_append_new(outs, json_pack("{s:s, s:I}", "file", args[i].out_path, "bytes",
-                                                          (json_int_t)args[i].size));
-            json_t *j = json_pack(
-                "{s:s, s:s, s:s, s:i, s:f, s:s, s:[i,i,i], s:[i,i,i], s:{s:f, s:f, s:f, s:f, s:f}, s:I, s:I, "
-                "s:f, s:I, s:o}",
-                "lease", lease_id, "node", li.node, "gpu_model", li.gpu_model, "gpu_count", (int)li.gpu_count,
-                "price_per_gpu_hour", li.price_per_gpu_hour, "kernel", kernel, "grid", (int)grid[0],
-                (int)grid[1], (int)grid[2], "block", (int)block[0], (int)block[1], (int)block[2], "timing_ms",
-                "lease", (t_leased - t_start) * 1e3, "upload", (t_up1 - t_up0) * 1e3, "kernel", kernel_ms,
-                "download", (t_down1 - t_k1) * 1e3, "total", (t_end - t_start) * 1e3, "bytes_up",
-                (json_int_t)up_bytes, "bytes_down", (json_int_t)down_bytes, "cost", cost, "gpu_seconds",
-                (json_int_t)gpu_seconds, "outputs", outs);
-            if (j && attach_id) json_object_set_new(j, "lease_state", json_string("active"));
-            if (j) json_object_set_new(j, "output", json_stringn(kout[0] ? kout[0] : "", kout_len[0]));
-            if (j) json_object_set_new(j, "output_stderr", json_stringn(kout[1] ? kout[1] : "", kout_len[1]));
-            cli_print_json(j);
-            json_decref(j);
-        } else {
-            char ub[32], db[32];
-            cli_fmt_bytes(up_bytes, ub, sizeof ub);
-            cli_fmt_bytes(down_bytes, db, sizeof db);
-            printf("kernel %s<<<(%u,%u,%u), (%u,%u,%u)>>> on %s: %.3f ms\n", kernel, grid[0], grid[1],
-                   grid[2], block[0], block[1], block[2], li.gpu_model, kernel_ms);
-            printf("timing: lease %.1f ms, upload %s in %.1f ms, download %s in %.1f ms, total %.1f ms\n",
-                   (t_leased - t_start) * 1e3, ub, (t_up1 - t_up0) * 1e3, db, (t_down1 - t_k1) * 1e3,
-                   (t_end - t_start) * 1e3);
-            for (size_t i = 0; i < nargs; i++)
-                if (args[i].kind == A_OUT || args[i].kind == A_INOUT)
-                    printf("wrote %s (%zu bytes)\n", args[i].out_path, args[i].size);
-            char cb[48];
-            cli_fmt_money(cost, cb, sizeof cb);
-            printf(attach_id ? "lease %s left running; cost so far %s" : "lease %s closed; cost %s", lease_id,
-                   cb);
-            char pb[48];
-            cli_fmt_money(li.price_per_gpu_hour, pb, sizeof pb);
-            char gs[48];
-            cli_fmt_gpu_seconds(gpu_seconds, gs, sizeof gs);
-            if (gpu_seconds >= 0) printf(" (%s at %s per GPU-hour)", gs, pb);
-            putchar('\n');
+        if (ro->json)
+            run_print_json(ro, in, &li, &r);
+        else
+            run_print_text(ro, in, &li, &r);
+    }
+    free(r.kout[0]);
+    free(r.kout[1]);
+    return rc;
+}
+
+/* The run once the command line is known: local inputs first (a missing file must not cost a
+ * lease), then the signal thread, the client and the lease. */
+static int run_with_opts(const cli_global *g, run_opts *ro) {
+    run_inputs in = {0};
+    int rc = run_inputs_read(ro, &in);
+    if (!rc) {
+        signals_start(g); /* before liblepton starts any thread */
+        lepton_client *c;
+        if (!(rc = cli_client_open(g, &c))) {
+            rc = run_on_client(g, ro, &in, c);
+            lepton_client_close(c);
         }
     }
-    free(kout[0]);
-    free(kout[1]);
-out_client:
-    lepton_client_close(c);
-out_image:
-    free(image);
-out_args:
-    for (size_t i = 0; i < nargs; i++)
-        free(args[i].host);
-    free(args);
-    free(largs);
-out:
+    run_inputs_free(&in);
+    return rc;
+}
+
+int cmd_run(const cli_global *g, int argc, char **argv) {
+    const char **rawargs = calloc((size_t)argc + 1, sizeof *rawargs);
+    if (!rawargs) return cli_fail(LEPTON_ENOMEM, "run", "out of memory");
+    run_opts ro;
+    int rc = run_parse_flags(&ro, rawargs, argc, argv);
+    if (rc == RUN_HELP)
+        rc = 0;
+    else if (rc == 0)
+        rc = run_with_opts(g, &ro);
     free(rawargs);
     return rc;
 }

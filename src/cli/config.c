@@ -48,6 +48,73 @@ static char p_name[128]; /* the profile loaded, "" when none */
 
 const char *cli_config_profile(void) { return *p_name ? p_name : "none"; }
 
+/* Reading the config file: where it is, the profile wanted, and what was seen so far. */
+typedef struct config_reader {
+    const char *path, *want;
+    int lineno;
+    char section[128]; /* the [profile] the lines are in, "" before the first */
+    int found;         /* the wanted profile's [line] was seen */
+    int has_token;     /* some profile sets a token */
+} config_reader;
+
+/* A [profile] line (s, trimmed): 0, or CLI_EXIT_LOCAL after a message. */
+static int config_section(config_reader *r, char *s) {
+    char *end = strchr(s, ']');
+    if (!end || end[1]) {
+        cli_err("%s:%d: '%s' is not a [profile] line", r->path, r->lineno, s);
+        return CLI_EXIT_LOCAL;
+    }
+    *end = '\0';
+    char *name = trim(s + 1);
+    if (!strncmp(name, "profile ", 8)) name = trim(name + 8); /* [profile NAME], as AWS writes it */
+    snprintf(r->section, sizeof r->section, "%s", name);
+    if (!strcmp(r->section, r->want)) r->found = 1;
+    return 0;
+}
+
+/* One line of the file (s, trimmed; not blank, not a comment): a [profile] line or a `key = value`
+ * line, whose value is kept when it is in the wanted profile. 0, or CLI_EXIT_LOCAL after a message. */
+static int config_line(config_reader *r, char *s) {
+    if (*s == '[') return config_section(r, s);
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        cli_err("%s:%d: expected `key = value` or [profile], got '%.80s'", r->path, r->lineno, s);
+        return CLI_EXIT_LOCAL;
+    }
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    size_t vn = strlen(val);
+    if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
+        val[vn - 1] = '\0';
+        val++;
+    }
+    char *dst = NULL;
+    size_t dn = 0;
+    if (!strcmp(key, "endpoint")) {
+        dst = p_endpoint, dn = sizeof p_endpoint;
+    } else if (!strcmp(key, "token")) {
+        dst = p_token, dn = sizeof p_token;
+        if (*val) r->has_token = 1;
+    } else if (!strcmp(key, "ca_file") || !strcmp(key, "ca-file")) {
+        dst = p_ca_file, dn = sizeof p_ca_file;
+    } else {
+        cli_err("%s:%d: unknown key '%s' (endpoint, token, ca_file)", r->path, r->lineno, key);
+        return CLI_EXIT_LOCAL;
+    }
+    if (!*r->section) {
+        cli_err("%s:%d: '%s' comes before any [profile] line (start with [default])", r->path, r->lineno,
+                key);
+        return CLI_EXIT_LOCAL;
+    }
+    if (strcmp(r->section, r->want) != 0) return 0;
+    if (strlen(val) >= dn) {
+        cli_err("%s:%d: %s is too long", r->path, r->lineno, key);
+        return CLI_EXIT_LOCAL;
+    }
+    snprintf(dst, dn, "%s", val);
+    return 0;
+}
+
 int cli_config_load(cli_global *g, const char *flag_profile) {
     const char *env_profile = getenv("LEPTON_PROFILE");
     const char *profile = flag_profile && *flag_profile ? flag_profile
@@ -68,78 +135,27 @@ int cli_config_load(cli_global *g, const char *flag_profile) {
             cli_err("config file %s: %s", path, strerror(errno));
         return CLI_EXIT_LOCAL;
     }
-    const char *want = profile ? profile : "default";
-    char line[2048], section[128] = "";
-    int lineno = 0, found = 0, has_token = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
+    config_reader r = {.path = path, .want = profile ? profile : "default"};
+    const char *want = r.want;
+    char line[2048];
+    int rc = 0;
+    while (!rc && fgets(line, sizeof line, f)) {
+        r.lineno++;
         char *s = trim(line);
         if (!*s || *s == '#' || *s == ';') continue;
-        if (*s == '[') {
-            char *end = strchr(s, ']');
-            if (!end || end[1]) {
-                cli_err("%s:%d: '%s' is not a [profile] line", path, lineno, s);
-                rc = CLI_EXIT_LOCAL;
-                break;
-            }
-            *end = '\0';
-            char *name = trim(s + 1);
-            if (!strncmp(name, "profile ", 8)) name = trim(name + 8); /* [profile NAME], as AWS writes it */
-            snprintf(section, sizeof section, "%s", name);
-            if (!strcmp(section, want)) found = 1;
-            continue;
-        }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            cli_err("%s:%d: expected `key = value` or [profile], got '%.80s'", path, lineno, s);
-            rc = CLI_EXIT_LOCAL;
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s), *val = trim(eq + 1);
-        size_t vn = strlen(val);
-        if (vn >= 2 && val[0] == '"' && val[vn - 1] == '"') {
-            val[vn - 1] = '\0';
-            val++;
-        }
-        char *dst = NULL;
-        size_t dn = 0;
-        if (!strcmp(key, "endpoint")) {
-            dst = p_endpoint, dn = sizeof p_endpoint;
-        } else if (!strcmp(key, "token")) {
-            dst = p_token, dn = sizeof p_token;
-            if (*val) has_token = 1;
-        } else if (!strcmp(key, "ca_file") || !strcmp(key, "ca-file")) {
-            dst = p_ca_file, dn = sizeof p_ca_file;
-        } else {
-            cli_err("%s:%d: unknown key '%s' (endpoint, token, ca_file)", path, lineno, key);
-            rc = CLI_EXIT_LOCAL;
-            break;
-        }
-        if (!*section) {
-            cli_err("%s:%d: '%s' comes before any [profile] line (start with [default])", path, lineno, key);
-            rc = CLI_EXIT_LOCAL;
-            break;
-        }
-        if (strcmp(section, want) != 0) continue;
-        if (strlen(val) >= dn) {
-            cli_err("%s:%d: %s is too long", path, lineno, key);
-            rc = CLI_EXIT_LOCAL;
-            break;
-        }
-        snprintf(dst, dn, "%s", val);
+        rc = config_line(&r, s);
     }
     struct stat st;
     int st_ok = fstat(fileno(f), &st) == 0;
     fclose(f);
     if (rc) return rc;
     /* a token is a password: the file that holds one must be the user's alone (as ssh does it) */
-    if (has_token && st_ok && (st.st_mode & 077)) {
+    if (r.has_token && st_ok && (st.st_mode & 077)) {
         cli_err("config file %s holds a token and can be read by %s (mode %03o); run: chmod 600 %s", path,
                 (st.st_mode & 007) ? "everyone" : "its group", (unsigned)(st.st_mode & 0777), path);
         return CLI_EXIT_LOCAL;
     }
-    if (!found) {
+    if (!r.found) {
         if (!profile) return 0;
         cli_err("%s %s: %s has no [%s] profile", named_by, profile, path, profile);
         return CLI_EXIT_LOCAL;
