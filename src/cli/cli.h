@@ -163,6 +163,11 @@ int cli_request_flags(const char *verb, const char *help, int argc, char **argv,
 /* lepton_lease_open that waits up to wait_s seconds for capacity, saying "waiting for capacity…"
  * on stderr meanwhile (req->wait_ms is overwritten). Returns the status; prints nothing on failure. */
 int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t wait_s, lepton_lease **out);
+/* The lease a verb runs on: attached to lease_id (its --lease) when given, else opened with
+ * cli_lease_open_waiting; 0, or an exit code after the message ("VERB: --lease: …" or "VERB: lease:
+ * <the refusal with its hint>"). */
+int cli_lease_get(lepton_client *c, const char *verb, const char *lease_id, lepton_lease_request *req,
+                  uint32_t wait_s, lepton_lease **out);
 /* The message of a refused lease request in `lepton VERB`, with the hint of what to do from there
  * (the same words in every verb): message + "; waited N s" + "; `lepton quote ...` shows ...". */
 void cli_refusal_message(const char *verb, int status, const char *message, uint32_t waited_s, char *out,

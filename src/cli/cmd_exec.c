@@ -387,19 +387,7 @@ static int exec_parse_flags(exec_opts *x, int argc, char **argv) {
 /* Attaches to --lease or opens a new lease (waiting up to --wait): 0 with *l set, or an exit code
  * after a message. */
 static int exec_lease_open(lepton_client *c, exec_opts *x, lepton_lease **l) {
-    int rc;
-    if (x->lease_id) {
-        rc = lepton_lease_attach(c, x->lease_id, l);
-        if (rc) rc = cli_fail(rc, "exec: --lease", lepton_last_error());
-    } else {
-        rc = cli_lease_open_waiting(c, &x->req, x->wait_s, l);
-        if (rc) {
-            char msg[4200];
-            cli_refusal_message("exec", rc, lepton_last_error(), x->wait_s, msg, sizeof msg);
-            rc = cli_fail(rc, "exec: lease", msg);
-        }
-    }
-    return rc;
+    return cli_lease_get(c, "exec", x->lease_id, &x->req, x->wait_s, l);
 }
 
 /* Runs PROGRAM with its environment: the remote driver's directory dir first in LD_LIBRARY_PATH,

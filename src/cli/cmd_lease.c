@@ -179,6 +179,22 @@ int cli_lease_open_waiting(lepton_client *c, lepton_lease_request *req, uint32_t
     return rc;
 }
 
+int cli_lease_get(lepton_client *c, const char *verb, const char *lease_id, lepton_lease_request *req,
+                  uint32_t wait_s, lepton_lease **out) {
+    char what[64];
+    int rc;
+    if (lease_id) {
+        if (!(rc = lepton_lease_attach(c, lease_id, out))) return 0;
+        snprintf(what, sizeof what, "%s: --lease", verb);
+        return cli_fail(rc, what, lepton_last_error());
+    }
+    if (!(rc = cli_lease_open_waiting(c, req, wait_s, out))) return 0;
+    char msg[4200];
+    cli_refusal_message(verb, rc, lepton_last_error(), wait_s, msg, sizeof msg);
+    snprintf(what, sizeof what, "%s: lease", verb);
+    return cli_fail(rc, what, msg);
+}
+
 void cli_refusal_message(const char *verb, int status, const char *message, uint32_t waited_s, char *out,
                          size_t n) {
     char waited[48] = "";

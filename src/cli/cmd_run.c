@@ -533,19 +533,7 @@ static void run_inputs_free(run_inputs *in) {
 /* Attaches to --lease or opens a new lease (waiting up to --wait): 0 with *l set, or an exit code
  * after a message. */
 static int run_lease_open(lepton_client *c, run_opts *ro, lepton_lease **l) {
-    int rc;
-    if (ro->attach_id) {
-        rc = lepton_lease_attach(c, ro->attach_id, l);
-        if (rc) return cli_fail(rc, "run: --lease", lepton_last_error());
-    } else {
-        rc = cli_lease_open_waiting(c, &ro->req, ro->wait_s, l);
-    }
-    if (rc) {
-        char msg[4200];
-        cli_refusal_message("run", rc, lepton_last_error(), ro->attach_id ? 0 : ro->wait_s, msg, sizeof msg);
-        return cli_fail(rc, "run: lease", msg);
-    }
-    return 0;
+    return cli_lease_get(c, "run", ro->attach_id, &ro->req, ro->wait_s, l);
 }
 
 /* Says on stderr which lease (and GPU) the run got. */
