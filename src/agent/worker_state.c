@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "ptx_text.h"
 #include "sha256.h"
 #include "worker.h"
 
@@ -496,37 +497,14 @@ static wk_func *func_new(lp_worker *w, lp_cu_function f, const char *name) {
     return fn;
 }
 
-/* Kernel names from PTX text: the identifier after each ".entry", comments skipped. */
+static void add_name(const char *name, size_t len, void *user) {
+    if (len < 1024) json_array_append_new(user, json_stringn(name, len));
+}
+
+/* Kernel names from PTX text (ptx_text.h); an empty list when there are none or memory ran out. */
 static json_t *ptx_entries(const char *s, size_t n) {
     json_t *names = json_array();
-    for (size_t i = 0; i < n && s[i];) {
-        if (s[i] == '/' && i + 1 < n && s[i + 1] == '/') {
-            while (i < n && s[i] && s[i] != '\n')
-                i++;
-            continue;
-        }
-        if (s[i] == '/' && i + 1 < n && s[i + 1] == '*') {
-            i += 2;
-            while (i + 1 < n && s[i] && !(s[i] == '*' && s[i + 1] == '/'))
-                i++;
-            i += 2;
-            continue;
-        }
-        if (s[i] == '.' && i + 6 < n && !strncmp(s + i, ".entry", 6) &&
-            (s[i + 6] == ' ' || s[i + 6] == '\t' || s[i + 6] == '\n')) {
-            i += 6;
-            while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-                i++;
-            size_t b = i;
-            while (i < n && s[i] &&
-                   (s[i] == '_' || s[i] == '$' || (s[i] >= '0' && s[i] <= '9') ||
-                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-                i++;
-            if (i > b && i - b < 1024) json_array_append_new(names, json_stringn(s + b, i - b));
-            continue;
-        }
-        i++;
-    }
+    if (names && lp_ptx_entries(s, n, add_name, names) < 0) json_array_clear(names);
     return names;
 }
 

@@ -18,7 +18,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "lc_raw.h"
-#include "ptx_sig.h"
+#include "ptx_text.h"
 
 const char cli_help_run[] =
     "usage: lepton run --ptx FILE --kernel NAME --grid X[,Y,Z] --block X[,Y,Z] [options] ARG...\n"
@@ -189,7 +189,7 @@ static int parse_arg(const char *s, run_arg *a) {
 }
 
 /* The `lepton run` type that writes a value of PTX parameter p ("u32:", "i32:", "f32:"). */
-static void cli_type_of(const cli_ptx_param *p, char *out, size_t n) {
+static void cli_type_of(const lp_ptx_param *p, char *out, size_t n) {
     if (p->kind == 'f')
         snprintf(out, n, "f%u", p->size * 8);
     else if (p->kind == 's')
@@ -204,10 +204,10 @@ static void cli_type_of(const cli_ptx_param *p, char *out, size_t n) {
  * not PTX text (the driver checks then), else CLI_EXIT_USAGE after saying which one does not. */
 static int check_signature(const char *ptx, const void *image, size_t size, const char *kernel,
                            const run_arg *args, size_t nargs) {
-    cli_ptx_param *ps = NULL;
+    lp_ptx_param *ps = NULL;
     size_t np = 0;
     char err[700];
-    int r = cli_ptx_signature(image, size, kernel, &ps, &np, err, sizeof err);
+    int r = lp_ptx_signature(image, size, kernel, &ps, &np, err, sizeof err);
     if (r == 1) return 0;
     if (r < 0) return cli_usage_error("run", "--kernel %s: %s: %s", kernel, ptx, err);
     char sig[1024] = "";
@@ -223,7 +223,7 @@ static int check_signature(const char *ptx, const void *image, size_t size, cons
         goto out;
     }
     for (size_t i = 0; i < nargs; i++) {
-        const cli_ptx_param *p = &ps[i];
+        const lp_ptx_param *p = &ps[i];
         const run_arg *a = &args[i];
         if (!p->size) continue; /* a type this reader does not know: the driver checks it */
         char want[16];

@@ -1,14 +1,15 @@
 /* test_cli_words.c — the command line's pieces that need no broker: the PTX signature reader of
- * `lepton run` (src/cli/ptx_sig.c), the message rewriting into the user's words (cli_flag_words,
- * the one way cli_fail says things), GPU-second(s), times with their zone, and the log levels
- * (src/common/log.c). */
+ * `lepton run` and the worker's kernel list (src/common/ptx_text.c), the message rewriting into the user's
+ * words (cli_flag_words, the one way cli_fail says things), GPU-second(s), times with their zone, and the log
+ * levels (src/common/log.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "cli.h"
 #include "log.h"
-#include "ptx_sig.h"
+#include "ptx_text.h"
 
 static const char PTX[] = "//\n// Generated\n.version 8.0\n.target sm_75\n.address_size 64\n"
                           "/* .entry commented_out( .param .u32 x ) */\n"
@@ -26,10 +27,10 @@ static const char PTX[] = "//\n// Generated\n.version 8.0\n.target sm_75\n.addre
                           ".entry noparams\n{\n\tret;\n}\n";
 
 static void test_signature(void) {
-    cli_ptx_param *p = NULL;
+    lp_ptx_param *p = NULL;
     size_t n = 0;
     char err[256];
-    CHECK_EQ_INT(cli_ptx_signature(PTX, sizeof PTX - 1, "saxpy", &p, &n, err, sizeof err), 0);
+    CHECK_EQ_INT(lp_ptx_signature(PTX, sizeof PTX - 1, "saxpy", &p, &n, err, sizeof err), 0);
     CHECK_EQ_INT(n, 4);
     if (n == 4) {
         CHECK_STR(p[0].name, "saxpy_param_0");
@@ -43,7 +44,7 @@ static void test_signature(void) {
         CHECK_EQ_INT(p[2].size, 8);
     }
     free(p);
-    CHECK_EQ_INT(cli_ptx_signature(PTX, sizeof PTX - 1, "agg", &p, &n, err, sizeof err), 0);
+    CHECK_EQ_INT(lp_ptx_signature(PTX, sizeof PTX - 1, "agg", &p, &n, err, sizeof err), 0);
     CHECK_EQ_INT(n, 3);
     if (n == 3) {
         CHECK_STR(p[0].name, "agg_param_0");
@@ -56,21 +57,40 @@ static void test_signature(void) {
         CHECK_EQ_INT(p[2].size, 8);
     }
     free(p);
-    CHECK_EQ_INT(cli_ptx_signature(PTX, sizeof PTX - 1, "noparams", &p, &n, err, sizeof err), 0);
+    CHECK_EQ_INT(lp_ptx_signature(PTX, sizeof PTX - 1, "noparams", &p, &n, err, sizeof err), 0);
     CHECK_EQ_INT(n, 0);
     free(p);
     /* a kernel it lacks (the commented-out one too): the message lists those it has */
-    CHECK_EQ_INT(cli_ptx_signature(PTX, sizeof PTX - 1, "commented_out", &p, &n, err, sizeof err), -1);
+    CHECK_EQ_INT(lp_ptx_signature(PTX, sizeof PTX - 1, "commented_out", &p, &n, err, sizeof err), -1);
     CHECK_CONTAINS(err, "no kernel 'commented_out'");
     CHECK_CONTAINS(err, "saxpy, agg, noparams");
     CHECK(p == NULL);
     /* a prefix of a name is not the name */
-    CHECK_EQ_INT(cli_ptx_signature(PTX, sizeof PTX - 1, "sax", &p, &n, err, sizeof err), -1);
+    CHECK_EQ_INT(lp_ptx_signature(PTX, sizeof PTX - 1, "sax", &p, &n, err, sizeof err), -1);
     /* not PTX text: nothing to check here */
     static const unsigned char elf[] = {0x7f, 'E', 'L', 'F', 2, 1, 1, 0};
-    CHECK_EQ_INT(cli_ptx_signature(elf, sizeof elf, "saxpy", &p, &n, err, sizeof err), 1);
+    CHECK_EQ_INT(lp_ptx_signature(elf, sizeof elf, "saxpy", &p, &n, err, sizeof err), 1);
     static const unsigned char fatbin[] = {0x50, 0xed, 0x55, 0xba, 1, 0, 0x10, 0};
-    CHECK_EQ_INT(cli_ptx_signature(fatbin, sizeof fatbin, "saxpy", &p, &n, err, sizeof err), 1);
+    CHECK_EQ_INT(lp_ptx_signature(fatbin, sizeof fatbin, "saxpy", &p, &n, err, sizeof err), 1);
+}
+
+static void add_entry(const char *name, size_t len, void *user) {
+    char *out = user;
+    size_t k = strlen(out);
+    snprintf(out + k, 256 - k, "%s%.*s", k ? "," : "", (int)len, name);
+}
+
+/* the kernels' names in order, the commented-out one not among them; the text ends at size */
+static void test_entries(void) {
+    char names[256] = "";
+    CHECK_EQ_INT(lp_ptx_entries(PTX, sizeof PTX - 1, add_entry, names), 3);
+    CHECK_STR(names, "saxpy,agg,noparams");
+    names[0] = '\0';
+    const char *cut = strstr(PTX, ".visible .entry agg");
+    CHECK_EQ_INT(lp_ptx_entries(PTX, (size_t)(cut - PTX), add_entry, names), 1);
+    CHECK_STR(names, "saxpy");
+    names[0] = '\0';
+    CHECK_EQ_INT(lp_ptx_entries("// .entry x\n.entry", 19, add_entry, names), 0); /* no name after it */
 }
 
 static void test_flag_words(void) {
@@ -126,6 +146,7 @@ static void test_log_levels(void) {
 
 int main(void) {
     CHECK_RUN(test_signature);
+    CHECK_RUN(test_entries);
     CHECK_RUN(test_flag_words);
     CHECK_RUN(test_formats);
     CHECK_RUN(test_log_levels);

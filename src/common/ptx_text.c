@@ -1,5 +1,5 @@
-/* ptx_sig.c — kernel parameter lists read from PTX text (ptx_sig.h). */
-#include "ptx_sig.h"
+/* ptx_text.c — kernel names and parameter lists read from PTX text (ptx_text.h). */
+#include "ptx_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +42,28 @@ static const char *skip_space(const char *p) {
     return p;
 }
 
+int lp_ptx_entries(const void *image, size_t size, void (*fn)(const char *name, size_t len, void *user),
+                   void *user) {
+    char *text = strip_comments(image, size);
+    if (!text) return -1;
+    int count = 0;
+    for (const char *p = text; (p = strstr(p, ".entry")) != NULL;) {
+        p += 6;
+        if (ident_char(*p)) continue;
+        p = skip_space(p);
+        const char *name = p;
+        while (ident_char(*p))
+            p++;
+        if (p == name) continue;
+        fn(name, (size_t)(p - name), user);
+        count++;
+    }
+    free(text);
+    return count;
+}
+
 /* One ".param ..." declaration of length len into *out; 0 when it is one. */
-static int parse_decl(const char *d, size_t len, cli_ptx_param *out) {
+static int parse_decl(const char *d, size_t len, lp_ptx_param *out) {
     char buf[512];
     snprintf(buf, sizeof buf, "%.*s", (int)(len < sizeof buf ? len : sizeof buf - 1), d);
     memset(out, 0, sizeof *out);
@@ -84,8 +104,8 @@ static int parse_decl(const char *d, size_t len, cli_ptx_param *out) {
     return 0;
 }
 
-int cli_ptx_signature(const void *image, size_t size, const char *kernel, cli_ptx_param **params, size_t *n,
-                      char *err, size_t en) {
+int lp_ptx_signature(const void *image, size_t size, const char *kernel, lp_ptx_param **params, size_t *n,
+                     char *err, size_t en) {
     *params = NULL;
     *n = 0;
     if (en) *err = '\0';
@@ -131,16 +151,16 @@ int cli_ptx_signature(const void *image, size_t size, const char *kernel, cli_pt
             break;
         }
         size_t cap = 8;
-        cli_ptx_param *list = calloc(cap, sizeof *list);
+        lp_ptx_param *list = calloc(cap, sizeof *list);
         size_t count = 0;
         const char *d = p + 1;
         while (list && d < close) {
             const char *comma = memchr(d, ',', (size_t)(close - d));
             const char *end = comma ? comma : close;
-            cli_ptx_param one;
+            lp_ptx_param one;
             if (parse_decl(skip_space(d), (size_t)(end - skip_space(d)), &one) == 0) {
                 if (count == cap) {
-                    cli_ptx_param *nl2 = realloc(list, 2 * cap * sizeof *list);
+                    lp_ptx_param *nl2 = realloc(list, 2 * cap * sizeof *list);
                     if (!nl2) {
                         free(list);
                         list = NULL;
