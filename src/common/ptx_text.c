@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* The PTX text without comments (malloc'd), or NULL when out of memory. */
 static char *strip_comments(const char *t, size_t n) {
     char *o = malloc(n + 1);
@@ -42,22 +44,32 @@ static const char *skip_space(const char *p) {
     return p;
 }
 
+/* The name of the next `.entry` at or after *p in comment-free text (*len its length; *p moves past
+ * it), or NULL when there is none. */
+static const char *next_entry(const char **p, size_t *len) {
+    for (const char *q = *p; (q = strstr(q, ".entry")) != NULL;) {
+        q += 6;
+        if (ident_char(*q)) continue;
+        q = skip_space(q);
+        const char *name = q;
+        while (ident_char(*q))
+            q++;
+        if (q == name) continue;
+        *p = q;
+        *len = (size_t)(q - name);
+        return name;
+    }
+    return NULL;
+}
+
 int lp_ptx_entries(const void *image, size_t size, void (*fn)(const char *name, size_t len, void *user),
                    void *user) {
     char *text = strip_comments(image, size);
     if (!text) return -1;
     int count = 0;
-    for (const char *p = text; (p = strstr(p, ".entry")) != NULL;) {
-        p += 6;
-        if (ident_char(*p)) continue;
-        p = skip_space(p);
-        const char *name = p;
-        while (ident_char(*p))
-            p++;
-        if (p == name) continue;
-        fn(name, (size_t)(p - name), user);
-        count++;
-    }
+    size_t nl;
+    for (const char *p = text, *name; (name = next_entry(&p, &nl)) != NULL; count++)
+        fn(name, nl, user);
     free(text);
     return count;
 }
@@ -125,15 +137,8 @@ int lp_ptx_signature(const void *image, size_t size, const char *kernel, lp_ptx_
     }
     char names[512] = "";
     int rc = -1;
-    for (const char *p = text; (p = strstr(p, ".entry")) != NULL;) {
-        p += 6;
-        if (ident_char(*p)) continue;
-        p = skip_space(p);
-        const char *name = p;
-        while (ident_char(*p))
-            p++;
-        size_t nl = (size_t)(p - name);
-        if (nl == 0) continue;
+    size_t nl;
+    for (const char *p = text, *name; (name = next_entry(&p, &nl)) != NULL;) {
         if (strlen(kernel) != nl || strncmp(name, kernel, nl) != 0) {
             size_t len = strlen(names);
             if (len + nl + 3 < sizeof names)
@@ -150,25 +155,21 @@ int lp_ptx_signature(const void *image, size_t size, const char *kernel, lp_ptx_
             snprintf(err, en, "the PTX declaration of kernel '%s' has no ')'", kernel);
             break;
         }
-        size_t cap = 8;
-        lp_ptx_param *list = calloc(cap, sizeof *list);
-        size_t count = 0;
+        size_t cap = 0, count = 0;
+        lp_ptx_param *list = lp_grow(NULL, &cap, 1, sizeof *list, 8); /* never NULL on success */
         const char *d = p + 1;
         while (list && d < close) {
             const char *comma = memchr(d, ',', (size_t)(close - d));
             const char *end = comma ? comma : close;
             lp_ptx_param one;
             if (parse_decl(skip_space(d), (size_t)(end - skip_space(d)), &one) == 0) {
-                if (count == cap) {
-                    lp_ptx_param *nl2 = realloc(list, 2 * cap * sizeof *list);
-                    if (!nl2) {
-                        free(list);
-                        list = NULL;
-                        break;
-                    }
-                    list = nl2;
-                    cap *= 2;
+                lp_ptx_param *grown = lp_grow(list, &cap, count + 1, sizeof *list, 8);
+                if (!grown) {
+                    free(list);
+                    list = NULL;
+                    break;
                 }
+                list = grown;
                 list[count++] = one;
             }
             d = end + 1;
