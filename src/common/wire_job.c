@@ -1394,6 +1394,111 @@ static int jr_step(jr *r, size_t i, wire_job_step *s) {
     return 0;
 }
 
+/* The descriptor's "seq": *seq_ok when it is an integer >= 1 (anything else is skipped and stays
+ * not ok). 0, or -1 on a syntax error. */
+static int dec_seq(jr *r, uint64_t *seq, int *seq_ok) {
+    int c = peek(r), is_int = 0;
+    int64_t v = 0;
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        if (jr_number(r, &is_int, &v)) return -1;
+    } else if (jr_skip(r)) {
+        return -1;
+    }
+    *seq_ok = is_int && v >= 1;
+    *seq = *seq_ok ? (uint64_t)v : 0;
+    return 0;
+}
+
+/* Accounts step i of the job: a WRITE takes its bytes from *data (advanced; the body ends at end),
+ * an event counts against the limit, a READ gets its offset in the job's read-back. 0 when the
+ * step is kept, 1 when it faulted (recorded in r; the step is dropped). */
+static int dec_step_account(jr *r, wire_job *j, wire_job_step *s, size_t i, const char **data,
+                            const char *end) {
+    if (s->kind == 'w') {
+        if (s->size > (uint64_t)(end - *data)) {
+            JR_FAULT(r, say, WIRE_JOB_EINVAL,
+                     "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s->size,
+                     (size_t)(end - *data));
+            return 1;
+        }
+        s->data = *data;
+        *data += s->size;
+        j->write_total += s->size;
+    } else if (s->kind == 'e') {
+        if (++j->nevents > WIRE_JOB_MAX_EVENTS) {
+            JR_FAULT(r, too_many_events, i);
+            return 1;
+        }
+    } else if (s->kind == 'r') {
+        s->out_off = j->read_total;
+        j->read_total += s->size;
+        if (j->read_total > WIRE_JOB_MAX_READ) {
+            JR_FAULT(r, too_much_read, i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The descriptor's "steps" (an array, or null): each step decoded and accounted into r->steps.
+ * 0, or -1 on a syntax error. */
+static int dec_steps(jr *r, wire_job *j, const char **data, const char *end) {
+    int c = peek(r);
+    if (c == 'n') return jr_literal(r, "null") ? -1 : 0;
+    if (c != '[') {
+        r->cur = -1;
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "field 'steps' must be an array");
+        return jr_skip(r) ? -1 : 0;
+    }
+    if (jr_open(r, '[')) return -1;
+    int first = 1, more;
+    while ((more = jr_element(r, &first)) == 1) {
+        size_t i = r->nsteps++;
+        wire_job_step s;
+        r->cur = (long)i;
+        if (jr_step(r, i, &s)) return -1;
+        if (!LIVE(r) || i >= WIRE_JOB_MAX_STEPS) continue;
+        if (dec_step_account(r, j, &s, i, data, end)) continue;
+        if (vec_room(&r->steps, sizeof s)) {
+            JR_FAULT(r, oom, 0);
+            continue;
+        }
+        memcpy(r->steps.p + r->steps.len, &s, sizeof s);
+        r->steps.len += sizeof s;
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    return 0;
+}
+
+/* One block for the decoded job: steps, then arguments, then names and values; the offsets the
+ * decoder recorded become pointers into it. 0, or an error code with msg. */
+static int dec_arena(jr *r, wire_job *j, char *msg, size_t ms) {
+    size_t total = r->steps.len + r->args.len + r->bytes.len;
+    char *a = total ? malloc(total) : NULL;
+    if (total && !a)
+        return say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", total);
+    if (total) { /* an empty step list has no arena */
+        memcpy(a, r->steps.p, r->steps.len);
+        memcpy(a + r->steps.len, r->args.p, r->args.len);
+        memcpy(a + r->steps.len + r->args.len, r->bytes.p, r->bytes.len);
+    }
+    j->arena = a;
+    j->steps = r->nsteps ? (wire_job_step *)a : NULL;
+    j->nsteps = r->nsteps;
+    wire_job_arg *args = a ? (wire_job_arg *)(a + r->steps.len) : NULL;
+    char *bytes = a ? a + r->steps.len + r->args.len : NULL;
+    for (size_t i = 0; i < j->nsteps; i++) {
+        wire_job_step *s = &j->steps[i];
+        if (s->kind != 'l') continue;
+        s->function = bytes + AS_OFF(s->function);
+        s->args = s->nargs ? args + AS_OFF(s->args) : NULL;
+        for (size_t k = 0; k < s->nargs; k++)
+            if (!s->args[k].is_buffer) s->args[k].value = (unsigned char *)bytes + AS_OFF(s->args[k].value);
+    }
+    return 0;
+}
+
 int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms) {
     memset(j, 0, sizeof *j);
     *step = -1;
@@ -1427,69 +1532,9 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     size_t kn;
     while ((more = jr_member(&r, &first, &key, &kn)) == 1) {
         if (key_is(key, kn, "seq")) {
-            if (seen(&r, &mask, 1)) goto fail;
-            int c = peek(&r), is_int = 0;
-            int64_t v = 0;
-            if (c == '-' || (c >= '0' && c <= '9')) {
-                if (jr_number(&r, &is_int, &v)) goto fail;
-            } else if (jr_skip(&r)) {
-                goto fail;
-            }
-            seq_ok = is_int && v >= 1;
-            seq = seq_ok ? (uint64_t)v : 0;
+            if (seen(&r, &mask, 1) || dec_seq(&r, &seq, &seq_ok)) goto fail;
         } else if (key_is(key, kn, "steps")) {
-            if (seen(&r, &mask, 2)) goto fail;
-            int c = peek(&r);
-            if (c == 'n') {
-                if (jr_literal(&r, "null")) goto fail;
-                continue;
-            }
-            if (c != '[') {
-                r.cur = -1;
-                JR_FAULT(&r, say, WIRE_JOB_EINVAL, "field 'steps' must be an array");
-                if (jr_skip(&r)) goto fail;
-                continue;
-            }
-            if (jr_open(&r, '[')) goto fail;
-            int f2 = 1, m2;
-            while ((m2 = jr_element(&r, &f2)) == 1) {
-                size_t i = r.nsteps++;
-                wire_job_step s;
-                r.cur = (long)i;
-                if (jr_step(&r, i, &s)) goto fail;
-                if (!LIVE(&r) || i >= WIRE_JOB_MAX_STEPS) continue;
-                if (s.kind == 'w') {
-                    if (s.size > (uint64_t)(end - data)) {
-                        JR_FAULT(&r, say, WIRE_JOB_EINVAL,
-                                 "steps[%zu].write needs %" PRIu64 " bytes; the body has %zu left", i, s.size,
-                                 (size_t)(end - data));
-                        continue;
-                    }
-                    s.data = data;
-                    data += s.size;
-                    j->write_total += s.size;
-                } else if (s.kind == 'e') {
-                    if (++j->nevents > WIRE_JOB_MAX_EVENTS) {
-                        JR_FAULT(&r, too_many_events, i);
-                        continue;
-                    }
-                } else if (s.kind == 'r') {
-                    s.out_off = j->read_total;
-                    j->read_total += s.size;
-                    if (j->read_total > WIRE_JOB_MAX_READ) {
-                        JR_FAULT(&r, too_much_read, i);
-                        continue;
-                    }
-                }
-                if (vec_room(&r.steps, sizeof s)) {
-                    JR_FAULT(&r, oom, 0);
-                    continue;
-                }
-                memcpy(r.steps.p + r.steps.len, &s, sizeof s);
-                r.steps.len += sizeof s;
-            }
-            if (m2 < 0) goto fail;
-            r.depth--;
+            if (seen(&r, &mask, 2) || dec_steps(&r, j, &data, end)) goto fail;
         } else if (jr_skip(&r)) {
             goto fail;
         }
@@ -1519,32 +1564,8 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     if (r.rc) {
         rc = r.rc;
         *step = r.rc_step;
-        goto out;
-    }
-    /* one block: steps, then arguments, then names and values; offsets become pointers */
-    size_t total = r.steps.len + r.args.len + r.bytes.len;
-    char *a = total ? malloc(total) : NULL;
-    if (total && !a) {
-        rc = say(msg, ms, WIRE_JOB_ENOMEM, "out of memory (%zu bytes for the job's steps)", total);
-        goto out;
-    }
-    if (total) { /* an empty step list has no arena */
-        memcpy(a, r.steps.p, r.steps.len);
-        memcpy(a + r.steps.len, r.args.p, r.args.len);
-        memcpy(a + r.steps.len + r.args.len, r.bytes.p, r.bytes.len);
-    }
-    j->arena = a;
-    j->steps = r.nsteps ? (wire_job_step *)a : NULL;
-    j->nsteps = r.nsteps;
-    wire_job_arg *args = a ? (wire_job_arg *)(a + r.steps.len) : NULL;
-    char *bytes = a ? a + r.steps.len + r.args.len : NULL;
-    for (size_t i = 0; i < j->nsteps; i++) {
-        wire_job_step *s = &j->steps[i];
-        if (s->kind != 'l') continue;
-        s->function = bytes + AS_OFF(s->function);
-        s->args = s->nargs ? args + AS_OFF(s->args) : NULL;
-        for (size_t k = 0; k < s->nargs; k++)
-            if (!s->args[k].is_buffer) s->args[k].value = (unsigned char *)bytes + AS_OFF(s->args[k].value);
+    } else {
+        rc = dec_arena(&r, j, msg, ms);
     }
     goto out;
 fail:
