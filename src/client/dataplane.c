@@ -2,7 +2,7 @@
  * lease's modules (identified by the SHA-256 of their image, sent only to workers that lack it,
  * with each kernel's parameter list kept for lepton_submit's checks) and its device buffers
  * (bulk bodies streamed straight from and into the caller's memory, on the worker's stream when
- * it is up: dp_jobs.c's lc_stream_xfer).
+ * it is up: dp_stream_jobs.c's lc_stream_xfer).
  *
  * Thread safety: handles are immutable once returned; the lease's lists of handles and images
  * are guarded by lc_dp.lock, never held during I/O. */

@@ -1,6 +1,7 @@
 /* dataplane.h — the client side of the data plane (docs/dataplane.md): the lease's workers and
- * their HTTP transport (dp_http.c), modules and buffers (dataplane.c), and jobs and tasks
- * (dp_jobs.c). Internal to liblepton.
+ * their HTTP transport (dp_http.c), modules and buffers (dataplane.c), and jobs and tasks (the job
+ * transport: dp_submit.c, dp_task.c, dp_result.c, dp_http_jobs.c, dp_stream_jobs.c, dp_drive.c,
+ * which share dp_jobs_internal.h; its design is dp_drive.c's first comment). Internal to liblepton.
  *
  * Locking: `lc_dp.lock` guards the lease's lists of modules and buffers and the job queues (the
  * pools of curl handles have their own locks, lp_http_pool); it is never held during network I/O
@@ -55,7 +56,7 @@ typedef struct lc_sent {
 } lc_sent;
 
 /* A worker's stream (docs/dataplane.md "The stream"): the connection and the requests awaiting
- * answers belong to the holder of the lease's driver role (dp_jobs.c); `ops` is guarded by
+ * answers belong to the holder of the lease's driver role (dp_drive.c); `ops` is guarded by
  * lc_dp.lock. */
 typedef struct lc_wstream {
     struct lc_stream *conn; /* NULL while down */
@@ -92,7 +93,7 @@ typedef struct lc_worker {
     int64_t queue_full_ns;           /* when it last answered 503 queue_full (the driver role's) */
     int64_t backoff_ms;
     lp_http_pool idle; /* blocking-call handles with a connection to this worker */
-    lc_wstream st;     /* the stream (dp_jobs.c, dp_stream.c) */
+    lc_wstream st;     /* the stream (dp_stream_jobs.c, dp_stream.c) */
 } lc_worker;
 
 /* The data-plane state of a lease; created with the lease, freed by its close. */
@@ -353,7 +354,7 @@ ssize_t lc_stream_recv(lc_stream *s, void *p, size_t n);
 struct iovec;
 int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), void *user, int64_t idle_ns);
 
-/* ---- dp_jobs.c ---- */
+/* ---- dp_stream_jobs.c ---- */
 
 /* Runs a buffer write (WS_WRITE, from p) or read (WS_READ, into p) on the worker's stream when it
  * is up. Returns 1 with x's outcome filled in (http, answer, sink_got; cc CURLE_OK), or 0 when the
@@ -361,8 +362,12 @@ int lc_stream_send(lc_stream *s, struct iovec *iov, int n, int (*pump)(void *), 
  * retry rules). */
 int lc_stream_xfer(lc_dp *dp, lc_xfer *x, int kind, uint64_t buffer, uint64_t offset, void *p, size_t size);
 
+/* ---- dp_drive.c ---- */
+
 /* Called by lc_dp_shutdown: ends the job transport of the lease. */
 void lc_jobs_shutdown(lc_dp *dp);
+
+/* ---- dp_submit.c ---- */
 
 /* LEPTON_OK when jobs can be submitted to GPU `gpu` of l, else fn's failure (no data plane, a GPU
  * the lease does not have). */

@@ -6,8 +6,8 @@
  * memory); over TLS, curl_easy_send and curl_easy_recv.
  *
  * This file only moves bytes; the frames, the requests awaiting answers and the fallback to HTTP
- * are dp_jobs.c's. A connection is used by one thread at a time: the holder of the lease's driver
- * role (dp_jobs.c), which owns the worker's lc_wstream. */
+ * are dp_stream_jobs.c's. A connection is used by one thread at a time: the holder of the lease's
+ * driver role (dp_drive.c), which owns the worker's lc_wstream. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>

@@ -2,7 +2,7 @@
  * API: a GPU's facts (GET /v1/info, fetched once per lease handle and GPU), device addresses of
  * buffers, kernels' parameter layouts and attributes (kept from the module answer, dataplane.c),
  * module globals as borrowed buffers, and jobs encoded by the caller on the wire codec, queued
- * like lepton_submit's (dp_jobs.c's lc_job_enqueue) with their EVENT readings and step at fault
+ * like lepton_submit's (dp_submit.c's lc_job_enqueue) with their EVENT readings and step at fault
  * kept on the task, and the device output (kernels' printf) fetched from a GPU's worker.
  *
  * Thread safety: the facts cache lives in the lease's data plane under lc_dp.lock (a fetch runs
