@@ -11,7 +11,9 @@
  * the next frame has already been read ahead, it is held (copied into the stream's hold) and goes
  * out in one sendmsg with the answers after it: held answers are sent before this thread waits for
  * the socket, and a flusher thread sends them once the oldest is hold_ns old (LEPTON_WORKER_HOLD_US,
- * default 50 us), so a long job never delays an earlier job's answer by more than that. A READ's
+ * default 50 us), so a long job never delays an earlier job's answer by more than that. The flusher
+ * sleeps on a timer (a timerfd) that the first held answer arms and an emptied hold disarms: it
+ * wakes only when held answers are due, never to look. A READ's
  * bytes come from device memory through a staging buffer, chunk by chunk. The device copies
  * of a WRITE or READ larger than one chunk run on the transfer's copier thread (worker.h, wk_put /
  * wk_get), beside this thread's recv or send of the neighbouring chunk.
@@ -35,8 +37,10 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -50,23 +54,28 @@
 #define ANNOUNCE_MIN (1u << 20) /* job bytes still to come that make its seq announced as arriving */
 #define HOLD_SIZE (32u << 10)   /* bytes of answers a stream holds at most (about 180 empty jobs' results) */
 #define HOLD_ONE_MAX (4u << 10) /* a larger answer is never copied: it goes out at once, held ones first */
-#define HOLD_IDLE_NS 2000000    /* a flusher that found nothing held this long sleeps until woken */
 #define HOLD_SLACK_NS 5000 /* the flusher's timer slack (Linux's default, 50 us, would double the bound) */
 
 /* Answers held for one sendmsg together, and the flusher thread that bounds how long they wait.
- * Under mu, except that the flusher reads since and stop without it (atomics): a wake that finds
- * nothing to do costs it no lock, so it never holds up the stream thread. */
+ * Under mu, except that the flusher reads stop without it (atomic). */
 typedef struct hold {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* wakes a parked flusher */
+    int tfd; /* the flusher's timer: armed for since + hold_ns while answers are held */
     char *buf;
     size_t len;    /* bytes held: whole answers, header and payload */
-    int64_t since; /* atomic, written under mu: when the oldest held answer was held; 0: none held */
+    int64_t since; /* when the oldest held answer was held; 0: none held */
+    int armed;     /* tfd is armed */
     int failed;    /* a send failed: the connection is gone, the stream ends at its next send */
-    int parked;    /* the flusher waits on cv to be woken */
     int stop;      /* atomic, written under mu: the stream ends, the flusher returns */
     pthread_t th;
 } hold;
+
+/* Arms the flusher's timer for at (CLOCK_MONOTONIC ns; 0 disarms). Under mu. */
+static void hold_timer_locked(hold *hd, int64_t at) {
+    struct itimerspec its = {{0, 0}, {(time_t)(at / 1000000000), (long)(at % 1000000000)}};
+    if (at > 0 || hd->armed) (void)timerfd_settime(hd->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+    hd->armed = at > 0;
+}
 
 typedef struct stream {
     lp_worker *w;
@@ -113,46 +122,30 @@ static int hold_send_locked(stream *s, hold *hd, struct iovec *iov, int n) {
         all[k++] = iov[i];
     int rc = hd->failed ? -1 : send_all(s, all, k);
     hd->len = 0;
-    __atomic_store_n(&hd->since, 0, __ATOMIC_RELAXED);
+    hd->since = 0;
+    if (hd->armed) hold_timer_locked(hd, 0);
     if (rc != 0) hd->failed = 1;
     return rc;
 }
 
 /* The flusher: sends held answers once the oldest is hold_ns old (the stream thread is running a
- * job, copying, or waiting for its turn). While answers keep being held it wakes at most once per
- * hold_ns; after HOLD_IDLE_NS with nothing held it parks until the stream holds an answer again. */
+ * job, copying, or waiting for its turn). It sleeps on the hold's timer, which fires only when held
+ * answers are due (or the stream ends). */
 static void *flusher_main(void *arg) {
     stream *s = arg;
     hold *hd = s->hd;
-    int64_t bound = s->w->hold_ns, busy = lp_mono_ns(); /* when something was last seen held */
     (void)prctl(PR_SET_TIMERSLACK, (unsigned long)HOLD_SLACK_NS, 0, 0, 0);
     while (!__atomic_load_n(&hd->stop, __ATOMIC_RELAXED)) {
-        int64_t now = lp_mono_ns(), since = __atomic_load_n(&hd->since, __ATOMIC_RELAXED), wake;
-        if (since) {
-            busy = now;
-            if (now - since < bound) {
-                wake = since + bound;
-            } else {
-                pthread_mutex_lock(&hd->mu); /* held still (not sent meanwhile, nor held anew)? */
-                if (hd->len && now - hd->since >= bound) (void)hold_send_locked(s, hd, NULL, 0);
-                pthread_mutex_unlock(&hd->mu);
-                continue;
-            }
-        } else if (now - busy >= HOLD_IDLE_NS) {
-            pthread_mutex_lock(&hd->mu);
-            hd->parked = 1;
-            while (hd->parked && !hd->stop) /* the stream thread clears parked to wake it */
-                pthread_cond_wait(&hd->cv, &hd->mu);
-            hd->parked = 0;
-            pthread_mutex_unlock(&hd->mu);
-            busy = lp_mono_ns();
-            continue;
-        } else {
-            wake = now + bound; /* an answer held from now on is seen by its deadline */
-        }
-        struct timespec ts = {(time_t)(wake / 1000000000), (long)(wake % 1000000000)};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-        }
+        uint64_t fired;
+        ssize_t k = read(hd->tfd, &fired, sizeof fired);
+        if (k < 0 && errno != EINTR && errno != EAGAIN) break;
+        pthread_mutex_lock(&hd->mu); /* held still (not sent meanwhile, nor held anew)? */
+        int64_t now = lp_mono_ns();
+        if (hd->len && now - hd->since >= s->w->hold_ns)
+            (void)hold_send_locked(s, hd, NULL, 0);
+        else if (hd->len)
+            hold_timer_locked(hd, hd->since + s->w->hold_ns); /* held anew since it was armed */
+        pthread_mutex_unlock(&hd->mu);
     }
     return NULL;
 }
@@ -165,7 +158,12 @@ static int hold_start(stream *s) {
         free(hd);
         return -1;
     }
-    pthread_cond_init(&hd->cv, NULL);
+    hd->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    if (hd->tfd < 0) {
+        free(hd->buf);
+        free(hd);
+        return -1;
+    }
     pthread_mutex_init(&hd->mu, NULL);
     s->hd = hd;
     pthread_attr_t at;
@@ -177,7 +175,7 @@ static int hold_start(stream *s) {
     lp_log(LP_LOG_WARN, "lease %s gpu %s: stream: cannot start a flusher thread; answers go out one by one",
            s->w->lease, s->w->uuid);
     s->hd = NULL;
-    pthread_cond_destroy(&hd->cv);
+    close(hd->tfd);
     pthread_mutex_destroy(&hd->mu);
     free(hd->buf);
     free(hd);
@@ -203,10 +201,10 @@ static void hold_end(stream *s) {
     (void)flush(s);
     pthread_mutex_lock(&hd->mu);
     __atomic_store_n(&hd->stop, 1, __ATOMIC_RELAXED);
-    pthread_cond_signal(&hd->cv);
+    hold_timer_locked(hd, 1); /* long past: the flusher wakes at once and sees stop */
     pthread_mutex_unlock(&hd->mu);
-    pthread_join(hd->th, NULL); /* a sleeping flusher sees stop within hold_ns */
-    pthread_cond_destroy(&hd->cv);
+    pthread_join(hd->th, NULL);
+    close(hd->tfd);
     pthread_mutex_destroy(&hd->mu);
     free(hd->buf);
     free(hd);
@@ -305,18 +303,14 @@ static int answer(stream *s, const ws_header *h, int status, uint64_t total, con
     int rc;
     if (hd->failed) {
         rc = -1;
-    } else if (keep && hd->parked) {
-        /* the flusher sleeps (nothing was held for a while): this answer goes now, and the flusher
-         * wakes to watch the next ones (a woken thread may wait for a busy CPU; its timer, once
-         * awake, is prompter) */
-        rc = hold_send_locked(s, hd, iov, len ? 2 : 1);
-        hd->parked = 0; /* one signal is enough */
-        pthread_cond_signal(&hd->cv);
     } else if (keep && hd->len + WS_HEADER + len <= HOLD_SIZE &&
                (!hd->len || lp_mono_ns() - hd->since < s->w->hold_ns)) {
         /* (past the bound the held answers go now, with this one: the flusher may not have had a
          * CPU while this thread ran fast jobs) */
-        if (!hd->len) __atomic_store_n(&hd->since, lp_mono_ns(), __ATOMIC_RELAXED);
+        if (!hd->len) {
+            hd->since = lp_mono_ns();
+            hold_timer_locked(hd, hd->since + s->w->hold_ns);
+        }
         memcpy(hd->buf + hd->len, hdr, WS_HEADER);
         if (len) memcpy(hd->buf + hd->len + WS_HEADER, p, len);
         hd->len += WS_HEADER + len;
