@@ -228,11 +228,24 @@ int wk_state_open(lp_worker *w, char *err, size_t err_size) {
     return 0;
 }
 
+/* v as 20 decimal digits with leading zeros ("%020" PRIu64, which this replaces on the job path:
+ * it runs twice per job). */
+static void put_u64_20(char *p, uint64_t v) {
+    for (int i = 19; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 void wk_seq_save(lp_worker *w) {
     if (w->seq_fd < 0) return;
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", w->q0.seq_done, w->q0.seq_recv);
-    if (w->seq_map && n == SEQ_RECORD) {
+    char buf[SEQ_RECORD];
+    put_u64_20(buf, w->q0.seq_done);
+    buf[20] = ' ';
+    put_u64_20(buf + 21, w->q0.seq_recv);
+    buf[41] = '\n';
+    int n = SEQ_RECORD;
+    if (w->seq_map) {
         memcpy(w->seq_map, buf, SEQ_RECORD);
         return;
     }
