@@ -125,6 +125,7 @@ typedef struct lc_dp {
     pthread_cond_t role_cv;     /* the role was released */
     int io_parked;              /* the I/O thread waits for a signal */
     int handoff;                /* jobs left and someone waits: the I/O thread takes over now */
+    int want_role;              /* callers waiting for the I/O thread to give the role back */
     atomic_int sleepers;        /* waiters asleep on a task of this lease (not driving) */
     int ended;                  /* the broker said the lease has ended (cached) */
     int ended_status;           /* LEPTON_EEXPIRED, or LEPTON_ENODELOST when it failed */

@@ -206,7 +206,7 @@ void lc_dp_wake(lc_dp *dp) {
 void lc_role_release_locked(lc_dp *dp) {
     dp->driver = LC_ROLE_NONE;
     pthread_cond_broadcast(&dp->role_cv);
-    if (dp->pending == 0 || !dp->io_started) return;
+    if (dp->pending == 0 || !dp->io_started || dp->want_role) return; /* a caller takes it */
     if (atomic_load(&dp->sleepers) > 0) {
         dp->handoff = 1;
         pthread_cond_signal(&dp->io_cv);
@@ -250,7 +250,10 @@ static void *io_main(void *arg) {
         dp->handoff = 0;
         dp->undriven_since = 0;
         dp->driver = LC_ROLE_IO;
-        while (!dp->stopping && dp->pending > 0) {
+        /* until nothing is pending, or a caller wants to drive (it reads its own answers then, with
+         * no hand-over between threads: a pipeline's submit/wait thread would otherwise sleep and be
+         * woken for every task while this thread drives) */
+        while (!dp->stopping && dp->pending > 0 && !dp->want_role) {
             pthread_mutex_unlock(&dp->lock);
             lc_drive_once(dp, 1000);
             pthread_mutex_lock(&dp->lock);

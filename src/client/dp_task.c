@@ -62,6 +62,24 @@ int lepton_wait(lepton_task *t, int32_t timeout_ms) {
         pthread_mutex_lock(&dp->lock);
         int drive = dp->driver == LC_ROLE_NONE && !dp->stopping && dp->multi;
         if (drive) dp->driver = LC_ROLE_CALLER;
+        if (!drive && dp->driver == LC_ROLE_IO && !dp->stopping && left_ns > 0) {
+            /* The I/O thread drives: ask for the role (it gives it back after its current round,
+             * woken from its wait) and take it, rather than sleep until it signals this task. */
+            pthread_mutex_unlock(&t->mu);
+            dp->want_role++;
+            lc_dp_wake(dp);
+            int64_t step = left_ns < LC_DP_GRACE_NS ? left_ns : LC_DP_GRACE_NS;
+            struct timespec until = lc_timespec(lp_mono_ns() + step);
+            atomic_fetch_add(&dp->sleepers, 1); /* the lease's close waits for it to leave */
+            while (dp->driver == LC_ROLE_IO && !dp->stopping &&
+                   pthread_cond_timedwait(&dp->role_cv, &dp->lock, &until) == 0) {
+            }
+            atomic_fetch_sub(&dp->sleepers, 1);
+            dp->want_role--;
+            pthread_mutex_unlock(&dp->lock);
+            pthread_mutex_lock(&t->mu);
+            continue;
+        }
         pthread_mutex_unlock(&dp->lock);
         if (drive) {
             /* Drive the transport on this thread until the task ends or the time is up: the
