@@ -310,6 +310,27 @@ LEPTON_API int lepton_lease_detach(lepton_lease *l);
 LEPTON_API int lepton_lease_get_info(lepton_lease *l, lepton_lease_info *out);
 
 /**
+ * Lists the leases of the client's tenant, newest first, as lepton_lease_get_info describes one: to
+ * find a lease again (then lepton_lease_attach it), or to see what is running and what it costs.
+ * Added in 1.1 (version node LEPTON_1.1).
+ *
+ * @param c      the client.
+ * @param state  a LEPTON_LEASE_* to list only the leases in that state, or -1 for all.
+ * @param after  NULL to start with the newest lease; else the id of the last lease a previous call
+ *               wrote, to go on after it (not retained).
+ * @param out    an array of cap entries, all of the version the caller sets in out[0].version
+ *               (LEPTON_LEASE_INFO_INIT); may be NULL when cap is 0.
+ * @param cap    how many entries out has room for.
+ * @param count  receives how many were written; fewer than cap means the list has ended.
+ * @return LEPTON_OK; LEPTON_EINVAL (NULL c or count, NULL out with cap > 0, an unsupported version,
+ *         a state out of range, or an `after` that names no lease of this list); LEPTON_EAUTH;
+ *         LEPTON_ENET; LEPTON_EPROTO; LEPTON_ENOMEM. On failure *count is 0 and out is unchanged.
+ * Thread-safe.
+ */
+LEPTON_API int lepton_lease_list(lepton_client *c, int32_t state, const char *after, lepton_lease_info *out,
+                                 size_t cap, size_t *count);
+
+/**
  * Adds `seconds` (1 … 2592000) to the lease's expiry. LEPTON_EEXPIRED if it has already ended.
  */
 LEPTON_API int lepton_lease_extend(lepton_lease *l, uint32_t seconds);

@@ -333,6 +333,75 @@ int lepton_lease_get_info(lepton_lease *l, lepton_lease_info *out) {
     return LEPTON_OK;
 }
 
+/* The broker's largest page of GET /v1/leases. */
+#define LIST_PAGE_MAX 1000
+
+int lepton_lease_list(lepton_client *c, int32_t state, const char *after, lepton_lease_info *out, size_t cap,
+                      size_t *count) {
+    static const char fn[] = "lepton_lease_list";
+    if (count) *count = 0;
+    if (!c) return lc_fail(LEPTON_EINVAL, "%s: c is NULL", fn);
+    if (!count) return lc_fail(LEPTON_EINVAL, "%s: count is NULL", fn);
+    if (cap == 0) return LEPTON_OK;
+    if (!out) return lc_fail(LEPTON_EINVAL, "%s: out is NULL with cap %zu", fn, cap);
+    uint32_t version = out[0].version;
+    if (version == 0 || version > INFO_VERSION_MAX)
+        return lc_fail(LEPTON_EINVAL,
+                       "%s: out[0].version %u is not supported (this library knows versions 1 to %zu); "
+                       "initialise the entries with LEPTON_LEASE_INFO_INIT",
+                       fn, version, (size_t)INFO_VERSION_MAX);
+    const int nstates = (int)(sizeof state_names / sizeof state_names[0]);
+    if (state < -1 || state >= nstates)
+        return lc_fail(LEPTON_EINVAL, "%s: state %d is not a LEPTON_LEASE_* (0 to %d) or -1 (every state)",
+                       fn, (int)state, nstates - 1);
+    if (after && (strlen(after) >= sizeof out[0].id || !id_is_safe(after)))
+        return lc_fail(LEPTON_EINVAL, "%s: after \"%.80s\" is not a lease id", fn, after);
+    /* Entries are of the caller's version: its size is the stride. Written only once every page
+     * has been read, so that a failure leaves out as it was. */
+    size_t stride = info_size[version], n = 0;
+    lepton_lease_info *got = malloc(cap * sizeof *got);
+    if (!got) return lc_fail(LEPTON_ENOMEM, "%s: out of memory for %zu leases", fn, cap);
+    char last[sizeof out[0].id] = "";
+    if (after) snprintf(last, sizeof last, "%s", after);
+    int rc = LEPTON_OK;
+    while (n < cap) {
+        size_t want = cap - n < LIST_PAGE_MAX ? cap - n : LIST_PAGE_MAX;
+        char path[256];
+        snprintf(path, sizeof path, "/v1/leases?limit=%zu%s%s%s%s", want, state >= 0 ? "&state=" : "",
+                 state >= 0 ? state_names[state] : "", last[0] ? "&after=" : "", last);
+        lc_request r = {fn, "GET", path, NULL, 0, LC_RETRY};
+        lc_response resp;
+        if ((rc = lc_http_call(c, &r, &resp)) != LEPTON_OK) break;
+        const json_t *arr = json_object_get(resp.json, "leases");
+        if (!json_is_array(arr)) {
+            json_decref(resp.json);
+            rc = lc_fail(LEPTON_EPROTO, "%s: the broker's answer has no 'leases' array", fn);
+            break;
+        }
+        size_t k = json_array_size(arr);
+        for (size_t i = 0; i < k && n < cap && rc == LEPTON_OK; i++) {
+            lepton_lease_info info = LEPTON_LEASE_INFO_INIT;
+            const char *why = NULL;
+            rc = lc_lease_parse(fn, json_array_get(arr, i), &info, &why);
+            if (rc == LEPTON_OK) got[n++] = info;
+        }
+        json_decref(resp.json);
+        if (rc != LEPTON_OK || k < want) break; /* a short page is the last */
+        snprintf(last, sizeof last, "%s", got[n - 1].id);
+    }
+    if (rc == LEPTON_OK) {
+        size_t from = offsetof(lepton_lease_info, id);
+        for (size_t i = 0; i < n; i++) {
+            char *e = (char *)out + i * stride;
+            memcpy(e + from, (const char *)&got[i] + from, stride - from);
+            ((lepton_lease_info *)(void *)e)->version = version;
+        }
+        *count = n;
+    }
+    free(got);
+    return rc;
+}
+
 int lepton_lease_extend(lepton_lease *l, uint32_t seconds) {
     static const char fn[] = "lepton_lease_extend";
     if (!l) return lc_fail(LEPTON_EINVAL, "%s: l is NULL", fn);

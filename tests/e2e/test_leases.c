@@ -794,6 +794,83 @@ static void case_list_pages(void) {
     lepton_client_close(c);
 }
 
+/* ---- lepton_lease_list: the tenant's leases through liblepton, newest first, in pages ----------- */
+static void case_list_api(void) {
+    CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 2, H100, 80 * GiB, 3.6), 201);
+    lepton_client *c = client_for(T_ALICE), *other = client_for(T_BOB);
+    char ids[5][64];
+    lepton_lease *keep[2] = {NULL, NULL};
+    for (int i = 0; i < 5; i++) { /* five leases: the last two stay active */
+        lepton_lease *l = NULL;
+        CHECK_RC(lepton_lease_open(c, &(lepton_lease_request)LEPTON_LEASE_REQUEST_INIT, &l), LEPTON_OK);
+        if (!l) return;
+        lepton_lease_info li = LEPTON_LEASE_INFO_INIT;
+        CHECK_RC(lepton_lease_get_info(l, &li), LEPTON_OK);
+        snprintf(ids[i], sizeof ids[i], "%s", li.id);
+        if (i < 3)
+            CHECK_RC(lepton_lease_close(l), LEPTON_OK);
+        else
+            keep[i - 3] = l;
+    }
+    /* all of them, newest first, as lepton_lease_get_info would describe each */
+    lepton_lease_info out[8];
+    for (int i = 0; i < 8; i++)
+        out[i] = (lepton_lease_info)LEPTON_LEASE_INFO_INIT;
+    size_t n = 99;
+    CHECK_RC(lepton_lease_list(c, -1, NULL, out, 8, &n), LEPTON_OK);
+    CHECK_EQ_INT((int)n, 5);
+    for (int i = 0; i < 5 && i < (int)n; i++) {
+        CHECK_STR(out[i].id, ids[4 - i]);
+        CHECK_EQ_INT(out[i].state, i < 2 ? LEPTON_LEASE_ACTIVE : LEPTON_LEASE_CLOSED);
+        CHECK_EQ_INT((int)out[i].gpu_count, 1);
+        CHECK_EQ_INT((int)out[i].version, LEPTON_LEASE_INFO_VERSION);
+    }
+    /* only the active ones */
+    CHECK_RC(lepton_lease_list(c, LEPTON_LEASE_ACTIVE, NULL, out, 8, &n), LEPTON_OK);
+    CHECK_EQ_INT((int)n, 2);
+    if (n == 2) CHECK(!strcmp(out[0].id, ids[4]) && !strcmp(out[1].id, ids[3]));
+    CHECK_RC(lepton_lease_list(c, LEPTON_LEASE_EXPIRED, NULL, out, 8, &n), LEPTON_OK);
+    CHECK_EQ_INT((int)n, 0);
+    /* pages of two: 2 + 2 + 1, each going on after the last id of the one before */
+    char after[64] = "";
+    size_t seen = 0;
+    for (int page = 0; page < 5; page++) {
+        CHECK_RC(lepton_lease_list(c, -1, after[0] ? after : NULL, out, 2, &n), LEPTON_OK);
+        for (size_t i = 0; i < n; i++, seen++)
+            if (seen < 5) CHECK_STR(out[i].id, ids[4 - seen]);
+        if (n < 2) break;
+        snprintf(after, sizeof after, "%s", out[n - 1].id);
+    }
+    CHECK_EQ_INT((int)seen, 5);
+    /* another tenant sees none of them */
+    CHECK_RC(lepton_lease_list(other, -1, NULL, out, 8, &n), LEPTON_OK);
+    CHECK_EQ_INT((int)n, 0);
+    /* bad input: a clear EINVAL, out untouched, *count 0 */
+    lepton_lease_info probe = LEPTON_LEASE_INFO_INIT;
+    snprintf(probe.id, sizeof probe.id, "untouched");
+    n = 7;
+    CHECK_RC(lepton_lease_list(c, 42, NULL, &probe, 1, &n), LEPTON_EINVAL);
+    CHECK_CONTAINS(lepton_last_error(), "state 42");
+    CHECK_EQ_INT((int)n, 0);
+    CHECK_STR(probe.id, "untouched");
+    CHECK_RC(lepton_lease_list(c, -1, "ls_nope", &probe, 1, &n), LEPTON_EINVAL); /* the broker's 400 */
+    CHECK_CONTAINS(lepton_last_error(), "ls_nope");
+    CHECK_STR(probe.id, "untouched");
+    CHECK_RC(lepton_lease_list(c, -1, "bad id!", &probe, 1, &n), LEPTON_EINVAL);
+    probe.version = 0;
+    CHECK_RC(lepton_lease_list(c, -1, NULL, &probe, 1, &n), LEPTON_EINVAL);
+    CHECK_CONTAINS(lepton_last_error(), "version");
+    CHECK_RC(lepton_lease_list(c, -1, NULL, NULL, 1, &n), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_list(c, -1, NULL, out, 1, NULL), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_list(NULL, -1, NULL, out, 1, &n), LEPTON_EINVAL);
+    CHECK_RC(lepton_lease_list(c, -1, NULL, NULL, 0, &n), LEPTON_OK); /* no room: nothing asked */
+    CHECK_EQ_INT((int)n, 0);
+    for (int i = 0; i < 2; i++)
+        if (keep[i]) CHECK_RC(lepton_lease_close(keep[i]), LEPTON_OK);
+    lepton_client_close(other);
+    lepton_client_close(c);
+}
+
 /* ---- client close ends the leases still open through it --------------------------------------- */
 static void case_client_close(void) {
     CHECK_EQ_INT(h_register_node(&B, T_NODE, "n1", 2, H100, 80 * GiB, 2.0), 201);
@@ -1057,6 +1134,7 @@ static const struct {
     {"wait", case_wait, NULL},
     {"client_close", case_client_close, NULL},
     {"list_pages", case_list_pages, NULL},
+    {"list_api", case_list_api, NULL},
     {"attach", case_attach, "--node-timeout-ms 100000000"},
 };
 

@@ -354,6 +354,33 @@ class Client:
         self._leases.add(lease)
         return lease
 
+    def leases(self, state: Optional[LeaseState] = None) -> List[LeaseInfo]:
+        """The leases of this client's tenant, newest first (all of them, or those in `state`):
+        lepton_lease_list, page by page. Find a lease again with it, then :meth:`attach` it.
+
+        Raises InvalidArgument (state is not a LeaseState), AuthError, NetworkError, LibraryError
+        (liblepton older than 1.1).
+        """
+        if state is not None and not isinstance(state, LeaseState):
+            raise InvalidArgument(f"state must be a LeaseState or None, not {type(state).__name__}")
+        fn = _ffi.require("lepton_lease_list")
+        page = 100
+        out = (_ffi.lepton_lease_info * page)()
+        result: List[LeaseInfo] = []
+        after: Optional[bytes] = None
+        while True:
+            out[0].version = _ffi.LEPTON_LEASE_INFO_VERSION
+            n = c_size_t(0)
+            fn(self._h(), -1 if state is None else int(state), after, out, page, byref(n))
+            for i in range(n.value):
+                e = out[i]
+                result.append(LeaseInfo(_s(e.id), _s(e.node), _s(e.gpu_model), e.gpu_count, e.gpu_memory,
+                                        e.price_per_gpu_hour, e.cost, e.started_at, e.expires_at,
+                                        _enum(LeaseState, e.state)))
+            if n.value < page:
+                return result
+            after = out[n.value - 1].id
+
     def close(self) -> None:
         """Closes every lease still open through this client (detaches those it attached), then the
         client. Idempotent."""

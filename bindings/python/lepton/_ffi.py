@@ -271,6 +271,8 @@ FUNCTIONS: List[Tuple[str, Any, List[Any], Optional[Callable[..., Any]]]] = [
 FUNCTIONS_SINCE: List[Tuple[str, str, Any, List[Any], Optional[Callable[..., Any]]]] = [
     ("1.1", "lepton_lease_attach", c_int, [client_p, c_char_p, POINTER(lease_p)], _check),
     ("1.1", "lepton_lease_detach", c_int, [lease_p], _check),
+    ("1.1", "lepton_lease_list", c_int,
+     [client_p, c_int32, c_char_p, POINTER(lepton_lease_info), c_size_t, POINTER(c_size_t)], _check),
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -103,3 +103,29 @@ def test_attach_errors(cluster: Cluster, client: lepton.Client) -> None:
     with pytest.raises(lepton.Expired) as e:
         client.attach(lease_id)
     assert "closed" in e.value.message
+
+
+def test_leases_lists_newest_first_and_finds_a_lease_again(cluster: Cluster, client: lepton.Client) -> None:
+    before = {info.id for info in client.leases()}
+    ended = client.lease(gpus=1, ttl=600)
+    ended_id = ended.id
+    ended.close()
+    with client.lease(gpus=1, ttl=600) as running:
+        every = client.leases()
+        new = [info for info in every if info.id not in before]
+        assert [info.id for info in new] == [running.id, ended_id]  # newest first
+        assert new[0].state is lepton.LeaseState.ACTIVE
+        assert new[1].state is lepton.LeaseState.CLOSED
+        assert new[0].gpu_count == 1 and new[0].node == running.info().node
+        active = client.leases(lepton.LeaseState.ACTIVE)
+        assert running.id in [info.id for info in active]
+        assert all(info.state is lepton.LeaseState.ACTIVE for info in active)
+        assert ended_id not in [info.id for info in active]
+        # found again by another client of the tenant, and attached
+        with cluster.client() as other:
+            found = [info for info in other.leases(lepton.LeaseState.ACTIVE) if info.id == running.id]
+            assert len(found) == 1
+            with other.attach(found[0].id) as again:
+                assert again.info().id == running.id
+    with pytest.raises(lepton.InvalidArgument):
+        client.leases("active")  # type: ignore[arg-type]
