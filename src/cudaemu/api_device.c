@@ -132,231 +132,108 @@ EMU_API CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevic
     return CUDA_SUCCESS;
 }
 
+/* What cuDeviceGetAttribute answers for each attribute that is the same on every device; an attribute
+ * missing here answers 0: texture/surface limits and other features the emulator does not offer.
+ * KERNEL_EXEC_TIMEOUT, PCI_BUS_ID and MULTI_GPU_BOARD_GROUP_ID depend on the device or the
+ * configuration (dev_attribute_varying). */
+static const int k_dev_attr[CU_DEVICE_ATTRIBUTE_MAX] = {
+    [CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK] = 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X] = 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y] = 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z] = 64,
+    [CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X] = 2147483647,
+    [CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y] = 65535,
+    [CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z] = 65535,
+    [CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK] = 48 * 1024,
+    [CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY] = 64 * 1024,
+    [CU_DEVICE_ATTRIBUTE_WARP_SIZE] = 32,
+    [CU_DEVICE_ATTRIBUTE_MAX_PITCH] = 2147483647,
+    [CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK] = 65536,
+    [CU_DEVICE_ATTRIBUTE_CLOCK_RATE] = 1980000,
+    [CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT] = 512,
+    [CU_DEVICE_ATTRIBUTE_GPU_OVERLAP] = 1,
+    [CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT] = 132,
+    [CU_DEVICE_ATTRIBUTE_INTEGRATED] = 0,
+    [CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY] = 1,
+    [CU_DEVICE_ATTRIBUTE_COMPUTE_MODE] = CU_COMPUTEMODE_DEFAULT,
+    [CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS] = 1,
+    [CU_DEVICE_ATTRIBUTE_ECC_ENABLED] = 0,
+    [CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID] = 0,
+    [CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID] = 0,
+    [CU_DEVICE_ATTRIBUTE_TCC_DRIVER] = 0,
+    [CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE] = 2619000,
+    [CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH] = 5120,
+    [CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE] = 50 * 1024 * 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR] = 2048,
+    [CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT] = 0,
+    [CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING] = 1,
+    [CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR] = 9,
+    [CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR] = 0,
+    [CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR] = 228 * 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR] = 65536,
+    /* managed memory is host memory at the same address on both sides (api_managed.c) */
+    [CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY] = 1,
+    [CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS] = 1,
+    [CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST] = 1,
+    [CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED] = 1,
+    /* kernels reach only registered or pinned host memory, not any pageable address */
+    [CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS] = 0,
+    [CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES] = 0,
+    [CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM] = 1,
+    [CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED] = 1,
+    /* allocations cannot be exported to other processes */
+    [CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED] = 0,
+    [CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED] = 0,
+    [CU_DEVICE_ATTRIBUTE_GENERIC_COMPRESSION_SUPPORTED] = 0,
+    [CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED] = 0,
+    [CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD] = 0,
+    [CU_DEVICE_ATTRIBUTE_SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO] = 2,
+    [CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH] = 0,
+    [CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN] = 227 * 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR] = 32,
+    [CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK] = 1024,
+    [CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE] = 0,
+    [CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE] = 0,
+    [CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED] = 1, /* api_pool.c */
+    [CU_DEVICE_ATTRIBUTE_HOST_MEMORY_POOLS_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED] = 1,
+    [CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH] = 0,
+    [CU_DEVICE_ATTRIBUTE_NUMA_CONFIG] = 0,
+    [CU_DEVICE_ATTRIBUTE_NUMA_ID] = -1,
+    [CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID] = -1,
+    [CU_DEVICE_ATTRIBUTE_MPS_ENABLED] = 0,
+};
+
+/* Answers in *v the attributes that differ between devices or configurations; 0 if attrib is not one. */
+static int dev_attribute_varying(int attrib, CUdevice dev, int *v) {
+    switch (attrib) {
+    case CU_DEVICE_ATTRIBUTE_KERNEL_EXEC_TIMEOUT:
+        *v = g_emu.watchdog_ms > 0;
+        return 1;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID:
+        *v = 0x10 + dev;
+        return 1;
+    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID:
+        *v = dev;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 EMU_API CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev) {
     if (!pi) return CUDA_ERROR_INVALID_VALUE;
     CHECK_DEV(dev);
     int v;
-    switch ((int)attrib) {
-    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK:
-        v = 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X:
-        v = 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y:
-        v = 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z:
-        v = 64;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X:
-        v = 2147483647;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y:
-        v = 65535;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z:
-        v = 65535;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK:
-        v = 48 * 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_TOTAL_CONSTANT_MEMORY:
-        v = 64 * 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_WARP_SIZE:
-        v = 32;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_PITCH:
-        v = 2147483647;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK:
-        v = 65536;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CLOCK_RATE:
-        v = 1980000;
-        break;
-    case CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT:
-        v = 512;
-        break;
-    case CU_DEVICE_ATTRIBUTE_GPU_OVERLAP:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT:
-        v = 132;
-        break;
-    case CU_DEVICE_ATTRIBUTE_KERNEL_EXEC_TIMEOUT:
-        v = g_emu.watchdog_ms > 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_INTEGRATED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_MODE:
-        v = CU_COMPUTEMODE_DEFAULT;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_ECC_ENABLED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID:
-        v = 0x10 + dev;
-        break;
-    case CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_TCC_DRIVER:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE:
-        v = 2619000;
-        break;
-    case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH:
-        v = 5120;
-        break;
-    case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE:
-        v = 50 * 1024 * 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR:
-        v = 2048;
-        break;
-    case CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR:
-        v = 9;
-        break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_GLOBAL_L1_CACHE_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_LOCAL_L1_CACHE_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR:
-        v = 228 * 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_MULTIPROCESSOR:
-        v = 65536;
-        break;
-    /* managed memory is host memory at the same address on both sides (api_managed.c) */
-    case CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_DIRECT_MANAGED_MEM_ACCESS_FROM_HOST:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NATIVE_ATOMIC_SUPPORTED:
-        v = 1;
-        break;
-    /* kernels reach only registered or pinned host memory, not any pageable address */
-    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CAN_USE_HOST_POINTER_FOR_REGISTERED_MEM:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
-        v = 1;
-        break;
-    /* allocations cannot be exported to other processes */
-    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR_SUPPORTED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_HANDLE_TYPE_FABRIC_SUPPORTED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_GENERIC_COMPRESSION_SUPPORTED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_WITH_CUDA_VMM_SUPPORTED:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MULTI_GPU_BOARD_GROUP_ID:
-        v = dev;
-        break;
-    case CU_DEVICE_ATTRIBUTE_SINGLE_TO_DOUBLE_PRECISION_PERF_RATIO:
-        v = 2;
-        break;
-    case CU_DEVICE_ATTRIBUTE_COMPUTE_PREEMPTION_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN:
-        v = 227 * 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR:
-        v = 32;
-        break;
-    case CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK:
-        v = 1024;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_PERSISTING_L2_CACHE_SIZE:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MAX_ACCESS_POLICY_WINDOW_SIZE:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED:
-        v = 1;
-        break; /* api_pool.c */
-    case CU_DEVICE_ATTRIBUTE_HOST_MEMORY_POOLS_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_MEMORY_POOLS_SUPPORTED:
-        v = 1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_NUMA_CONFIG:
-        v = 0;
-        break;
-    case CU_DEVICE_ATTRIBUTE_NUMA_ID:
-        v = -1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID:
-        v = -1;
-        break;
-    case CU_DEVICE_ATTRIBUTE_MPS_ENABLED:
-        v = 0;
-        break;
-    default:
+    if (!dev_attribute_varying((int)attrib, dev, &v)) {
         if ((int)attrib <= 0 || (int)attrib >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
-        v = 0; /* texture/surface limits and other features the emulator does not offer */
-        break;
+        v = k_dev_attr[(int)attrib];
     }
     *pi = v;
     return CUDA_SUCCESS;

@@ -11,12 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shmem,
-                       CUstream hStream, void **kernelParams, void **extra) {
-    CUcontext c;
-    CUresult r = ctx_check_at(&c, "cuLaunchKernel");
-    if (r != CUDA_SUCCESS) return r;
-    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function in c */
+/* Checks that f is a live function of context c and that hStream is a stream c may use. */
+static CUresult launch_check_handles(CUfunction f, CUcontext c, CUstream hStream) {
+    CUresult r;
     emu_lock();
     if (!handle_live(H_FUNC, f)) {
         emu_unlock();
@@ -36,34 +33,41 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
         emu_set_detail("cuLaunchKernel: the stream is not live or belongs to another context");
         return r;
     }
-    const void *xbuf = NULL;
-    size_t xsize = 0;
-    if (extra) {
-        /* the packed-buffer form: {BUFFER_POINTER, p, BUFFER_SIZE, &size, END}; not with kernelParams */
-        if (kernelParams) {
-            emu_set_detail("cuLaunchKernel: pass either kernelParams or extra, not both");
-            return CUDA_ERROR_INVALID_VALUE;
-        }
-        const size_t *psize = NULL;
-        for (int i = 0; i < 64 && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
-            if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
-                xbuf = extra[i + 1];
-            else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
-                psize = extra[i + 1];
-            else {
-                emu_set_detail("cuLaunchKernel: unknown entry in extra; only CU_LAUNCH_PARAM_BUFFER_POINTER, "
-                               "CU_LAUNCH_PARAM_BUFFER_SIZE and CU_LAUNCH_PARAM_END");
-                return CUDA_ERROR_INVALID_VALUE;
-            }
-        }
-        if (!xbuf || !psize) {
-            emu_set_detail("cuLaunchKernel: extra needs CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE");
-            return CUDA_ERROR_INVALID_VALUE;
-        }
-        xsize = *psize;
+    return CUDA_SUCCESS;
+}
+
+/* Reads the packed-buffer form of extra ({BUFFER_POINTER, p, BUFFER_SIZE, &size, END}) into *xbuf
+ * and *xsize; leaves them NULL/0 when extra is NULL. */
+static CUresult launch_read_extra(void **kernelParams, void **extra, const void **xbuf, size_t *xsize) {
+    if (!extra) return CUDA_SUCCESS;
+    if (kernelParams) {
+        emu_set_detail("cuLaunchKernel: pass either kernelParams or extra, not both");
+        return CUDA_ERROR_INVALID_VALUE;
     }
-    ptx_module *pm = f->mod->pm;
-    const ptx_func *fn = &pm->funcs[f->index];
+    const size_t *psize = NULL;
+    for (int i = 0; i < 64 && extra[i] != CU_LAUNCH_PARAM_END; i += 2) {
+        if (extra[i] == CU_LAUNCH_PARAM_BUFFER_POINTER)
+            *xbuf = extra[i + 1];
+        else if (extra[i] == CU_LAUNCH_PARAM_BUFFER_SIZE)
+            psize = extra[i + 1];
+        else {
+            emu_set_detail("cuLaunchKernel: unknown entry in extra; only CU_LAUNCH_PARAM_BUFFER_POINTER, "
+                           "CU_LAUNCH_PARAM_BUFFER_SIZE and CU_LAUNCH_PARAM_END");
+            return CUDA_ERROR_INVALID_VALUE;
+        }
+    }
+    if (!*xbuf || !psize) {
+        emu_set_detail("cuLaunchKernel: extra needs CU_LAUNCH_PARAM_BUFFER_POINTER and _SIZE");
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    *xsize = *psize;
+    return CUDA_SUCCESS;
+}
+
+/* Checks grid, block and shared memory against the device limits and the kernel's .reqntid and
+ * .maxntid. */
+static CUresult launch_check_shape(CUfunction f, const ptx_func *fn, const unsigned grid[3],
+                                   const unsigned block[3], unsigned shmem) {
     if (!grid[0] || !grid[1] || !grid[2] || !block[0] || !block[1] || !block[2]) {
         emu_set_detail("cuLaunchKernel: grid (%u,%u,%u) or block (%u,%u,%u) has a zero dimension; each must "
                        "be at least 1",
@@ -105,6 +109,13 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
             fn->name, (unsigned long long)smem);
         return CUDA_ERROR_INVALID_VALUE;
     }
+    return CUDA_SUCCESS;
+}
+
+/* Builds the kernel's parameter buffer in *out (the caller frees it) from the extra buffer or from
+ * kernelParams. */
+static CUresult launch_pack_params(const ptx_func *fn, void **kernelParams, const void *xbuf, size_t xsize,
+                                   uint8_t **out) {
     if (xbuf && xsize < fn->kparam_size) {
         emu_set_detail(
             "cuLaunchKernel: the extra parameter buffer has %zu bytes, kernel %s needs %u; pass all of its "
@@ -133,6 +144,54 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
         }
         memcpy(params + fn->params[i].offset, kernelParams[i], fn->params[i].size);
     }
+    *out = params;
+    return CUDA_SUCCESS;
+}
+
+/* Reports a launch that failed with r: a host-resource error is returned as is, an error of the running
+ * kernel poisons context c and the launch returns CUDA_SUCCESS, as on a GPU. */
+static CUresult launch_failed(CUcontext c, const ptx_func *fn, CUresult r, const char *msg) {
+    const char *name = "CUDA_ERROR";
+    cuGetErrorName(r, &name);
+    if (!emu_is_execution_error(r)) {
+        /* host resources for the launch itself: the context stays usable */
+        emu_set_detail(
+            "cuLaunchKernel: kernel %s: %s (%s); nothing ran to completion, retry with fewer threads "
+            "or blocks",
+            fn->name, msg, name);
+        return r;
+    }
+    char why[320];
+    snprintf(why, sizeof why, "kernel %.60s: %.230s", fn->name, msg);
+    emu_lock();
+    ctx_poison(c, r, why);
+    emu_unlock();
+    const char *todo =
+        r == CUDA_ERROR_LAUNCH_TIMEOUT
+            ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
+        : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
+                                 : "fix the kernel at that PTX line";
+    emu_set_detail("cuLaunchKernel: %s: %s, reported by the next synchronising call (the launch returns "
+                   "CUDA_SUCCESS, as on a GPU); %s",
+                   why, name, todo);
+    return CUDA_SUCCESS;
+}
+
+static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], unsigned shmem,
+                       CUstream hStream, void **kernelParams, void **extra) {
+    CUcontext c;
+    CUresult r = ctx_check_at(&c, "cuLaunchKernel");
+    if (r != CUDA_SUCCESS) return r;
+    if ((r = kernel_resolve(&f, c)) != CUDA_SUCCESS) return r; /* a CUkernel stands for its function in c */
+    if ((r = launch_check_handles(f, c, hStream)) != CUDA_SUCCESS) return r;
+    const void *xbuf = NULL;
+    size_t xsize = 0;
+    if ((r = launch_read_extra(kernelParams, extra, &xbuf, &xsize)) != CUDA_SUCCESS) return r;
+    ptx_module *pm = f->mod->pm;
+    const ptx_func *fn = &pm->funcs[f->index];
+    if ((r = launch_check_shape(f, fn, grid, block, shmem)) != CUDA_SUCCESS) return r;
+    uint8_t *params = NULL;
+    if ((r = launch_pack_params(fn, kernelParams, xbuf, xsize, &params)) != CUDA_SUCCESS) return r;
     emu_launch L;
     memset(&L, 0, sizeof L);
     L.ctx = c;
@@ -147,30 +206,7 @@ static CUresult launch(CUfunction f, const unsigned grid[3], const unsigned bloc
     emu_unlock();
     free(params);
     if (r == CUDA_SUCCESS) return CUDA_SUCCESS;
-    const char *name = "CUDA_ERROR";
-    cuGetErrorName(r, &name);
-    if (!emu_is_execution_error(r)) {
-        /* host resources for the launch itself: the context stays usable */
-        emu_set_detail(
-            "cuLaunchKernel: kernel %s: %s (%s); nothing ran to completion, retry with fewer threads "
-            "or blocks",
-            fn->name, L.msg, name);
-        return r;
-    }
-    char why[320];
-    snprintf(why, sizeof why, "kernel %.60s: %.230s", fn->name, L.msg);
-    emu_lock();
-    ctx_poison(c, r, why);
-    emu_unlock();
-    const char *todo =
-        r == CUDA_ERROR_LAUNCH_TIMEOUT
-            ? "raise CUDAEMU_WATCHDOG_MS (0 = off) if the kernel is only slow, else fix the loop at that line"
-        : r == CUDA_ERROR_ASSERT ? "the assertion names its source line"
-                                 : "fix the kernel at that PTX line";
-    emu_set_detail("cuLaunchKernel: %s: %s, reported by the next synchronising call (the launch returns "
-                   "CUDA_SUCCESS, as on a GPU); %s",
-                   why, name, todo);
-    return CUDA_SUCCESS;
+    return launch_failed(c, fn, r, L.msg);
 }
 
 EMU_API CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDimY,

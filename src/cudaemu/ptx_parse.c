@@ -1238,6 +1238,140 @@ static int target_sm(const char *s, uint32_t len) {
     return -1;
 }
 
+/* Reads the number after .version into the module; refuses versions outside 6.x to 9.x. */
+static int parse_version(pstate *ps) {
+    ptx_module *m = ps->m;
+    ps->i++;
+    ptx_tok *v = tk(ps);
+    if (v->kind == TK_FLT && v->fval >= 0 && v->fval < 100) {
+        m->version_major = (int)v->fval;
+        m->version_minor = (int)((v->fval - m->version_major) * 10 + 0.5);
+    } else if (v->kind == TK_INT && v->ival < 100) {
+        m->version_major = (int)v->ival;
+    } else {
+        return perr(ps, v->line, "bad .version");
+    }
+    if (m->version_major < 6 || m->version_major > 9)
+        return perr(ps, v->line, "unsupported PTX ISA version %d.%d", m->version_major, m->version_minor);
+    ps->i++;
+    return 0;
+}
+
+/* Reads the words of a .target line: sm_NN becomes the module's sm, the options are accepted. */
+static void parse_target(pstate *ps, const ptx_tok *t) {
+    ps->i++;
+    int tline = t->line, named = 0;
+    while (tk(ps)->line == tline && (tk(ps)->kind == TK_ID || tpunct(tk(ps), ','))) {
+        ptx_tok *x = tk(ps);
+        ps->i++;
+        if (x->kind != TK_ID) continue;
+        int sm = target_sm(x->s, x->len);
+        if (sm > 0)
+            ps->m->sm = sm;
+        else if (sm < 0) {
+            perr(ps, x->line,
+                 "unknown .target '%.*s' (expected sm_NN such as sm_75, sm_80 or sm_90, "
+                 "optionally with texmode_unified, map_f64_to_f32 or debug)",
+                 (int)(x->len < 64 ? x->len : 64), x->s);
+            break;
+        }
+        named++;
+    }
+    if (!ps->failed && !named) perr(ps, tline, ".target names no target (expected e.g. .target sm_80)");
+}
+
+/* Skips a .section directive with its { ... } body (debug information the emulator does not use). */
+static void skip_section(pstate *ps, const ptx_tok *t) {
+    while (!tpunct(tk(ps), '{') && tk(ps)->kind != TK_EOF)
+        ps->i++;
+    if (tk(ps)->kind == TK_EOF) {
+        perr(ps, t->line, ".section without a { ... } body before the end of input");
+        return;
+    }
+    int depth = 0;
+    do {
+        if (tpunct(tk(ps), '{')) depth++;
+        if (tpunct(tk(ps), '}')) depth--;
+        ps->i++;
+    } while (depth > 0 && tk(ps)->kind != TK_EOF);
+    if (depth > 0) perr(ps, t->line, ".section body not closed before the end of input");
+}
+
+/* Parses an .extern declaration: a .shared, .global or .const variable defined elsewhere. */
+static void parse_extern(pstate *ps, const ptx_tok *t) {
+    ps->i++;
+    if (tk(ps)->kind == TK_EOF)
+        perr(ps, t->line, "'.extern' is not followed by a declaration before the end of input");
+    if (tis(tk(ps), ".shared")) {
+        ps->i++;
+        declare_module_var(ps, VS_SHARED, 1);
+    } else if (tis(tk(ps), ".global") || tis(tk(ps), ".const")) {
+        int sp = tis(tk(ps), ".global") ? VS_GLOBAL : VS_CONST;
+        ps->i++;
+        declare_module_var(ps, sp, 0);
+    }
+}
+
+/* Parses the module-scope directive under the cursor; notes .version and .target in the flags. */
+static void parse_module_item(pstate *ps, int *saw_version, int *saw_target) {
+    ptx_tok *t = tk(ps);
+    if (tis(t, ".version")) {
+        if (parse_version(ps) == 0) *saw_version = 1;
+    } else if (tis(t, ".target")) {
+        *saw_target = 1;
+        parse_target(ps, t);
+    } else if (tis(t, ".address_size")) {
+        ps->i++;
+        if (tk(ps)->kind != TK_INT || tk(ps)->ival != 64) {
+            perr(ps, t->line, "only .address_size 64 is supported");
+            return;
+        }
+        ps->i++;
+    } else if (tis(t, ".file") || tis(t, ".loc")) {
+        skip_line(ps);
+    } else if (tis(t, ".section")) {
+        skip_section(ps, t);
+    } else if (tis(t, ".visible") || tis(t, ".weak") || tis(t, ".common")) {
+        ps->i++;
+        if (tk(ps)->kind == TK_EOF)
+            perr(ps, t->line, "'%.*s' is not followed by a declaration before the end of input", (int)t->len,
+                 t->s);
+    } else if (tis(t, ".extern")) {
+        parse_extern(ps, t);
+    } else if (tis(t, ".entry")) {
+        ps->i++;
+        parse_function(ps, 1);
+    } else if (tis(t, ".func")) {
+        ps->i++;
+        parse_function(ps, 0);
+    } else if (tis(t, ".global") || tis(t, ".const") || tis(t, ".shared")) {
+        int sp = tis(t, ".global") ? VS_GLOBAL : tis(t, ".const") ? VS_CONST : VS_SHARED;
+        ps->i++;
+        declare_module_var(ps, sp, 0);
+    } else if (tis(t, ".pragma")) {
+        while (!tpunct(tk(ps), ';') && tk(ps)->kind != TK_EOF)
+            ps->i++;
+        if (tk(ps)->kind == TK_EOF) perr(ps, t->line, "'.pragma' not ended by ';' before the end of input");
+        ps->i++;
+    } else {
+        perr(ps, t->line, "unexpected '%.*s' at module scope", (int)t->len, t->s);
+    }
+}
+
+/* Frees what the parse state owns: tokens, constants, patches, fixups, shadows, symbol tables. */
+static void pstate_free(pstate *ps) {
+    free(ps->cvals);
+    free(ps->patches);
+    for (int k = 0; k < ps->nfix; k++)
+        free(ps->fix[k].label);
+    free(ps->fix);
+    close_block(ps, 0);
+    free(ps->shadows);
+    symtab_free(&ps->g);
+    symtab_free(&ps->l);
+    free(ps->t);
+}
+
 int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *log, size_t logsz,
              ptx_module **out) {
     pstate ps;
@@ -1272,121 +1406,12 @@ int ptx_load(const char *text, size_t len, ptx_alloc_fn alloc, void *ud, char *l
         return -1;
     }
     int saw_version = 0, saw_target = 0;
-    while (!ps.failed && tk(&ps)->kind != TK_EOF) {
-        ptx_tok *t = tk(&ps);
-        if (tis(t, ".version")) {
-            ps.i++;
-            ptx_tok *v = tk(&ps);
-            if (v->kind == TK_FLT && v->fval >= 0 && v->fval < 100) {
-                m->version_major = (int)v->fval;
-                m->version_minor = (int)((v->fval - m->version_major) * 10 + 0.5);
-            } else if (v->kind == TK_INT && v->ival < 100) {
-                m->version_major = (int)v->ival;
-            } else {
-                perr(&ps, v->line, "bad .version");
-                break;
-            }
-            if (m->version_major < 6 || m->version_major > 9) {
-                perr(&ps, v->line, "unsupported PTX ISA version %d.%d", m->version_major, m->version_minor);
-                break;
-            }
-            saw_version = 1;
-            ps.i++;
-        } else if (tis(t, ".target")) {
-            ps.i++;
-            saw_target = 1;
-            int tline = t->line, named = 0;
-            while (tk(&ps)->line == tline && (tk(&ps)->kind == TK_ID || tpunct(tk(&ps), ','))) {
-                ptx_tok *x = tk(&ps);
-                ps.i++;
-                if (x->kind != TK_ID) continue;
-                int sm = target_sm(x->s, x->len);
-                if (sm > 0)
-                    m->sm = sm;
-                else if (sm < 0) {
-                    perr(&ps, x->line,
-                         "unknown .target '%.*s' (expected sm_NN such as sm_75, sm_80 or sm_90, "
-                         "optionally with texmode_unified, map_f64_to_f32 or debug)",
-                         (int)(x->len < 64 ? x->len : 64), x->s);
-                    break;
-                }
-                named++;
-            }
-            if (!ps.failed && !named)
-                perr(&ps, tline, ".target names no target (expected e.g. .target sm_80)");
-        } else if (tis(t, ".address_size")) {
-            ps.i++;
-            if (tk(&ps)->kind != TK_INT || tk(&ps)->ival != 64) {
-                perr(&ps, t->line, "only .address_size 64 is supported");
-                break;
-            }
-            ps.i++;
-        } else if (tis(t, ".file") || tis(t, ".loc")) {
-            skip_line(&ps);
-        } else if (tis(t, ".section")) {
-            while (!tpunct(tk(&ps), '{') && tk(&ps)->kind != TK_EOF)
-                ps.i++;
-            if (tk(&ps)->kind == TK_EOF) {
-                perr(&ps, t->line, ".section without a { ... } body before the end of input");
-                break;
-            }
-            int depth = 0;
-            do {
-                if (tpunct(tk(&ps), '{')) depth++;
-                if (tpunct(tk(&ps), '}')) depth--;
-                ps.i++;
-            } while (depth > 0 && tk(&ps)->kind != TK_EOF);
-            if (depth > 0) perr(&ps, t->line, ".section body not closed before the end of input");
-        } else if (tis(t, ".visible") || tis(t, ".weak") || tis(t, ".common")) {
-            ps.i++;
-            if (tk(&ps)->kind == TK_EOF)
-                perr(&ps, t->line, "'%.*s' is not followed by a declaration before the end of input",
-                     (int)t->len, t->s);
-        } else if (tis(t, ".extern")) {
-            ps.i++;
-            if (tk(&ps)->kind == TK_EOF)
-                perr(&ps, t->line, "'.extern' is not followed by a declaration before the end of input");
-            if (tis(tk(&ps), ".shared")) {
-                ps.i++;
-                declare_module_var(&ps, VS_SHARED, 1);
-            } else if (tis(tk(&ps), ".global") || tis(tk(&ps), ".const")) {
-                int sp = tis(tk(&ps), ".global") ? VS_GLOBAL : VS_CONST;
-                ps.i++;
-                declare_module_var(&ps, sp, 0);
-            }
-        } else if (tis(t, ".entry")) {
-            ps.i++;
-            parse_function(&ps, 1);
-        } else if (tis(t, ".func")) {
-            ps.i++;
-            parse_function(&ps, 0);
-        } else if (tis(t, ".global") || tis(t, ".const") || tis(t, ".shared")) {
-            int sp = tis(t, ".global") ? VS_GLOBAL : tis(t, ".const") ? VS_CONST : VS_SHARED;
-            ps.i++;
-            declare_module_var(&ps, sp, 0);
-        } else if (tis(t, ".pragma")) {
-            while (!tpunct(tk(&ps), ';') && tk(&ps)->kind != TK_EOF)
-                ps.i++;
-            if (tk(&ps)->kind == TK_EOF)
-                perr(&ps, t->line, "'.pragma' not ended by ';' before the end of input");
-            ps.i++;
-        } else {
-            perr(&ps, t->line, "unexpected '%.*s' at module scope", (int)t->len, t->s);
-        }
-    }
+    while (!ps.failed && tk(&ps)->kind != TK_EOF)
+        parse_module_item(&ps, &saw_version, &saw_target);
     if (!ps.failed && (!saw_version || !saw_target)) perr(&ps, 1, "missing .version or .target directive");
     if (!ps.failed) finish_module(&ps);
     if (!ps.failed) index_funcs(m);
-    free(ps.cvals);
-    free(ps.patches);
-    for (int k = 0; k < ps.nfix; k++)
-        free(ps.fix[k].label);
-    free(ps.fix);
-    close_block(&ps, 0);
-    free(ps.shadows);
-    symtab_free(&ps.g);
-    symtab_free(&ps.l);
-    free(ps.t);
+    pstate_free(&ps);
     free(copy);
     return ps.failed ? -1 : 0;
 }
