@@ -779,6 +779,18 @@ static int declare_kparam(pstate *ps, ptx_param *out) {
     return 0;
 }
 
+/* Skips a { ... } block from its opening brace (the current token), nested blocks included.
+ * 1 when the input ended before the block closed. */
+static int skip_braced(pstate *ps) {
+    int depth = 0;
+    do {
+        if (tpunct(tk(ps), '{')) depth++;
+        if (tpunct(tk(ps), '}')) depth--;
+        ps->i++;
+    } while (depth > 0 && tk(ps)->kind != TK_EOF);
+    return depth > 0;
+}
+
 /* ---------- functions ---------- */
 static void func_reset_body(ptx_func *f) {
     for (int i = 0; i < f->nparams; i++)
@@ -870,13 +882,7 @@ static int parse_function(pstate *ps, int is_entry) {
         if (tpunct(tk(ps), '{') && weak) {
             /* a second .weak definition (the same inline function in two -rdc modules joined by
              * cuLink): the first one stands */
-            int depth = 0;
-            do {
-                if (tpunct(tk(ps), '{')) depth++;
-                if (tpunct(tk(ps), '}')) depth--;
-                ps->i++;
-            } while (depth > 0 && tk(ps)->kind != TK_EOF);
-            if (depth > 0)
+            if (skip_braced(ps))
                 return perr(ps, line, "body of function '%s' not closed before the end of input", f->name);
             return 0;
         }
@@ -1288,13 +1294,7 @@ static void skip_section(pstate *ps, const ptx_tok *t) {
         perr(ps, t->line, ".section without a { ... } body before the end of input");
         return;
     }
-    int depth = 0;
-    do {
-        if (tpunct(tk(ps), '{')) depth++;
-        if (tpunct(tk(ps), '}')) depth--;
-        ps->i++;
-    } while (depth > 0 && tk(ps)->kind != TK_EOF);
-    if (depth > 0) perr(ps, t->line, ".section body not closed before the end of input");
+    if (skip_braced(ps)) perr(ps, t->line, ".section body not closed before the end of input");
 }
 
 /* Parses an .extern declaration: a .shared, .global or .const variable defined elsewhere. */
