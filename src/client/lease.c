@@ -371,7 +371,10 @@ int lepton_lease_list(lepton_client *c, int32_t state, const char *after, lepton
                  state >= 0 ? state_names[state] : "", last[0] ? "&after=" : "", last);
         lc_request r = {fn, "GET", path, NULL, 0, LC_RETRY};
         lc_response resp;
-        if ((rc = lc_http_call(c, &r, &resp)) != LEPTON_OK) break;
+        if ((rc = lc_http_call(c, &r, &resp)) != LEPTON_OK) {
+            json_decref(resp.json); /* an error answer's body */
+            break;
+        }
         const json_t *arr = json_object_get(resp.json, "leases");
         if (!json_is_array(arr)) {
             json_decref(resp.json);
