@@ -68,6 +68,17 @@ int main(void) {
     CHECK(took >= 1900);
     CHECK_EQ_INT(int_of(j, "node_timeout_ms"), 4000);
     CHECK_EQ_INT(json_array_size(json_object_get(j, "leases")), 1);
+    /* the node's view of the lease: which GPUs and when it ends, no tenant and no money */
+    const json_t *nl = json_array_get(json_object_get(j, "leases"), 0);
+    CHECK_STR(json_string_value(json_object_get(nl, "id")), id);
+    CHECK_EQ_INT(json_array_size(json_object_get(nl, "gpus")), 1);
+    CHECK(json_is_string(json_object_get(json_array_get(json_object_get(nl, "gpus"), 0), "uuid")));
+    CHECK_STR(json_string_value(json_object_get(nl, "ends_by")), "ttl");
+    CHECK(json_integer_value(json_object_get(nl, "ends_at")) ==
+          json_integer_value(json_object_get(nl, "expires_at")));
+    CHECK(json_integer_value(json_object_get(nl, "expires_at")) > 0);
+    CHECK(json_object_get(nl, "tenant") == NULL && json_object_get(nl, "cost") == NULL &&
+          json_object_get(nl, "max_cost") == NULL && json_object_get(nl, "price_per_gpu_hour") == NULL);
     json_decref(j);
 
     /* the node goes silent: a minute later it is lost and its lease failed */
