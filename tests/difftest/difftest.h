@@ -33,6 +33,27 @@ enum { RC_NONE, RC_32, RC_64, RC_P, RC_IMM };
 /* PTX types */
 enum { TU8, TU16, TU32, TU64, TS8, TS16, TS32, TS64, TB32, TB64, TF32, TF64, TPRED, TF16, TBF16, TY_N };
 
+/* Bits of a type's integer view (8, 16 or 64; 32 for every other type) and whether it is signed:
+ * used by the emitter and the reference alike. */
+static inline int ty_bits(int t) {
+    switch (t) {
+    case TU8:
+    case TS8:
+        return 8;
+    case TU16:
+    case TS16:
+        return 16;
+    case TU64:
+    case TS64:
+    case TB64:
+    case TF64:
+        return 64;
+    default:
+        return 32;
+    }
+}
+static inline int ty_signed(int t) { return t == TS8 || t == TS16 || t == TS32 || t == TS64; }
+
 typedef struct opnd {
     uint8_t cls; /* RC_* */
     uint8_t idx;

@@ -41,25 +41,6 @@ static void out(sbuf *b, const char *fmt, ...) {
     }
 }
 
-static int is_sgn(int t) { return t == TS8 || t == TS16 || t == TS32 || t == TS64; }
-static int bits_of(int t) {
-    switch (t) {
-    case TU8:
-    case TS8:
-        return 8;
-    case TU16:
-    case TS16:
-        return 16;
-    case TU64:
-    case TS64:
-    case TB64:
-    case TF64:
-        return 64;
-    default:
-        return 32;
-    }
-}
-
 /* operand text; ty gives the form of an immediate */
 static const char *opn(const opnd *o, int ty, char *buf) {
     switch (o->cls) {
@@ -77,13 +58,13 @@ static const char *opn(const opnd *o, int ty, char *buf) {
             sprintf(buf, "0f%08" PRIX32, (uint32_t)o->imm);
         else if (ty == TF64)
             sprintf(buf, "0d%016" PRIX64, o->imm);
-        else if (bits_of(ty) == 64) {
-            if (is_sgn(ty))
+        else if (ty_bits(ty) == 64) {
+            if (ty_signed(ty))
                 sprintf(buf, "%" PRId64, (int64_t)o->imm);
             else
                 sprintf(buf, "0x%016" PRIX64, o->imm);
         } else {
-            if (is_sgn(ty))
+            if (ty_signed(ty))
                 sprintf(buf, "%" PRId32, (int32_t)(uint32_t)o->imm);
             else
                 sprintf(buf, "0x%08" PRIX32, (uint32_t)o->imm);
@@ -144,10 +125,10 @@ static void emit_insn(sbuf *b, const prog *p, const insn *in) {
     }
     case I_DIV:
     case I_REM: {
-        int w64 = bits_of(t) == 64;
+        int w64 = ty_bits(t) == 64;
         const char *bt = w64 ? "b64" : "b32", *tmp = w64 ? "%xd6" : "%x30";
         out(b, "\tsetp.eq.%s %%xp0, %s, 0;\n", bt, opn(&in->b, t, B));
-        if (is_sgn(t))
+        if (ty_signed(t))
             out(b, "\tsetp.eq.or.%s %%xp0, %s, %s, %%xp0;\n", bt, B,
                 w64 ? "0xFFFFFFFFFFFFFFFF" : "0xFFFFFFFF");
         out(b, "\tselp.%s %s, 7, %s, %%xp0;\n", bt, tmp, B);

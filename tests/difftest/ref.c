@@ -55,24 +55,6 @@ static double bdouble(uint64_t u) {
     return f;
 }
 
-static int width(int t) {
-    switch (t) {
-    case TU8:
-    case TS8:
-        return 8;
-    case TU16:
-    case TS16:
-        return 16;
-    case TU64:
-    case TS64:
-    case TB64:
-    case TF64:
-        return 64;
-    default:
-        return 32;
-    }
-}
-static int sgn(int t) { return t == TS8 || t == TS16 || t == TS32 || t == TS64; }
 static uint64_t mask(int w) { return w == 64 ? ~0ull : (1ull << w) - 1; }
 static int64_t sx(uint64_t v, int w) { return w == 64 ? (int64_t)v : (int64_t)(v << (64 - w)) >> (64 - w); }
 
@@ -361,9 +343,9 @@ static uint64_t toh_ref(const insn *in, uint64_t v) {
         e = ex - 53;
         h = round_small(neg, mant, e, in->mod, p, emin, emax, eb);
     } else {
-        int w = width(st);
+        int w = ty_bits(st);
         uint64_t raw = v & mask(w);
-        neg = sgn(st) && sx(raw, w) < 0;
+        neg = ty_signed(st) && sx(raw, w) < 0;
         mant = neg ? (uint64_t)0 - (uint64_t)sx(raw, w) : raw;
         h = round_small(neg, mant, 0, in->mod, p, emin, emax, eb);
     }
@@ -527,12 +509,12 @@ static double round_mode_int(double x, int rnd) {
 
 static uint64_t cvt_ref(const insn *in, uint64_t v) {
     int dt = in->ty, st = in->ty2, sat = (in->fl & FL_SAT) != 0, ftz = (in->fl & FL_FTZ) != 0;
-    int dw = width(dt), sw = width(st);
+    int dw = ty_bits(dt), sw = ty_bits(st);
     int dflt = dt == TF32 || dt == TF64, sflt = st == TF32 || st == TF64;
     uint64_t res;
     if (!dflt) {
-        int64_t lo = sgn(dt) ? (int64_t)(0 - (1ull << (dw - 1))) : 0; /* INT_MIN of the width */
-        uint64_t hi = sgn(dt) ? (1ull << (dw - 1)) - 1 : mask(dw);
+        int64_t lo = ty_signed(dt) ? (int64_t)(0 - (1ull << (dw - 1))) : 0; /* INT_MIN of the width */
+        uint64_t hi = ty_signed(dt) ? (1ull << (dw - 1)) - 1 : mask(dw);
         if (sflt) {
             double x;
             if (st == TF32) {
@@ -554,7 +536,7 @@ static uint64_t cvt_ref(const insn *in, uint64_t v) {
             else
                 res = (uint64_t)x;
         } else {
-            int ss = sgn(st);
+            int ss = ty_signed(st);
             uint64_t raw = v & mask(sw);
             int neg = ss && sx(raw, sw) < 0;
             if (!sat)
@@ -568,11 +550,11 @@ static uint64_t cvt_ref(const insn *in, uint64_t v) {
         }
         /* a narrow result is extended to the register by the destination type */
         res &= mask(dw);
-        if (sgn(dt)) res = (uint64_t)sx(res, dw);
+        if (ty_signed(dt)) res = (uint64_t)sx(res, dw);
         return res;
     }
     if (!sflt) {
-        int ss = sgn(st);
+        int ss = ty_signed(st);
         uint64_t raw = v & mask(sw);
         int neg = ss && sx(raw, sw) < 0;
         uint64_t mag = neg ? (uint64_t)0 - (uint64_t)sx(raw, sw) : raw;
@@ -639,10 +621,10 @@ static int fcmp(int cmp, double a, double b) {
     }
 }
 static int icmp(int cmp, int t, uint64_t a, uint64_t b) {
-    int w = width(t);
+    int w = ty_bits(t);
     uint64_t ua = a & mask(w), ub = b & mask(w);
     int64_t sa = sx(ua, w), sb = sx(ub, w);
-    int s = sgn(t);
+    int s = ty_signed(t);
     switch (cmp) {
     case CMP_EQ:
         return ua == ub;
@@ -732,7 +714,7 @@ static uint64_t bitrev(uint64_t v, int w) {
 /* one instruction of one thread (not warp ops) */
 static void exec_insn(rctx *c, th *t, int tid, const insn *in) {
     if (in->guard >= 0 && !(t->p[in->guard] ^ in->gneg)) return;
-    int ty = in->ty, w = width(ty), s = sgn(ty);
+    int ty = in->ty, w = ty_bits(ty), s = ty_signed(ty);
     uint64_t m = mask(w);
     uint64_t a = rd(t, &in->a), b = rd(t, &in->b), cc = rd(t, &in->c), e = rd(t, &in->e);
     uint64_t r = 0;
