@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "json_field.h"
 #include "log.h"
 #include "prom.h"
@@ -764,14 +765,13 @@ static void h_module_get(lp_http_req *r, void *user) {
 }
 
 typedef struct mod_ctx {
-    char *img;
-    size_t len, cap;
+    lp_buf img; /* at most WK_MODULE_MAX bytes */
     lp_sha256 h;
 } mod_ctx;
 
 static void mod_ctx_free(void *p) {
     mod_ctx *c = p;
-    if (c) free(c->img);
+    if (c) lp_buf_free(&c->img);
     free(c);
 }
 
@@ -802,26 +802,16 @@ static int mod_body(lp_http_req *r, const char *data, size_t size, void *user) {
     mod_ctx *c = mod_begin(user, r);
     if (!c) return -1;
     if (!size) return 0;
-    if (c->len + size > WK_MODULE_MAX) {
+    int rc = lp_buf_append(&c->img, data, size, WK_MODULE_MAX);
+    if (rc == LP_BUF_FULL) {
         lp_http_reply_error(r, WIRE_TOO_LARGE, NULL, "a module image exceeds the limit of %u bytes",
                             WK_MODULE_MAX);
         return -1;
     }
-    if (c->len + size + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 65536;
-        while (cap < c->len + size + 1)
-            cap *= 2;
-        char *ni = realloc(c->img, cap);
-        if (!ni) {
-            lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
-            return -1;
-        }
-        c->img = ni;
-        c->cap = cap;
+    if (rc != LP_BUF_OK) {
+        lp_http_reply_error(r, WIRE_INTERNAL, NULL, "out of memory");
+        return -1;
     }
-    memcpy(c->img + c->len, data, size);
-    c->len += size;
-    c->img[c->len] = 0;
     lp_sha256_update(&c->h, data, size);
     return 0;
 }
@@ -831,7 +821,7 @@ static void h_module_put(lp_http_req *r, void *user) {
     mod_ctx *c = mod_begin(w, r);
     if (!c) return;
     const char *sha = lp_http_param(r, "sha256");
-    if (!c->len) {
+    if (!c->img.len) {
         lp_http_reply_error(r, WIRE_INVALID, NULL,
                             "the body is empty; send the module image (PTX, cubin or fatbin)");
         return;
@@ -847,7 +837,7 @@ static void h_module_put(lp_http_req *r, void *user) {
     }
     wk_module *m;
     char msg[16384 + 128];
-    int st = wk_module_load(w, sha, c->img, c->len, &m, msg, sizeof msg);
+    int st = wk_module_load(w, sha, c->img.p, c->img.len, &m, msg, sizeof msg);
     if (st) {
         lp_log(LP_LOG_INFO, "lease %s gpu %s: module %s does not load: %.300s", w->lease, w->uuid, sha, msg);
         reply_module_error(r, st, msg);

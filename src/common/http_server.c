@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "http_head.h"
 #include "http_io.h"
@@ -134,8 +135,7 @@ struct lp_http_req {
     int nparam;
     const char *pname[MAX_PARAMS];
     char pval[MAX_PARAMS][SEG_MAX];
-    char *body;
-    size_t body_len, body_cap;
+    lp_buf body; /* at most the server's max_body bytes */
     int too_large;
     int stream_failed;
     uint64_t drained; /* body bytes dropped after the request was refused */
@@ -382,8 +382,8 @@ const char *lp_http_query(const lp_http_req *r, const char *name) {
 }
 
 const char *lp_http_body(const lp_http_req *r, size_t *size) {
-    if (size) *size = r->body_len;
-    return r->body ? r->body : "";
+    if (size) *size = r->body.len;
+    return r->body.p ? r->body.p : "";
 }
 
 void lp_http_set_ctx(lp_http_req *r, void *ctx, void (*free_fn)(void *)) {
@@ -498,7 +498,7 @@ json_t *lp_http_json_body(lp_http_req *r) {
         return j;
     }
     const char *ct = lp_http_header(r, "Content-Type");
-    if (r->body_len > 0 && ct && *ct) {
+    if (r->body.len > 0 && ct && *ct) {
         size_t n = strcspn(ct, ";");
         while (n > 0 && ct[n - 1] == ' ')
             n--;
@@ -512,18 +512,18 @@ json_t *lp_http_json_body(lp_http_req *r) {
     }
     size_t i = 0;
     /* (not strchr: it would take a NUL byte for whitespace) */
-    while (i < r->body_len &&
-           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+    while (i < r->body.len &&
+           (r->body.p[i] == ' ' || r->body.p[i] == '\t' || r->body.p[i] == '\r' || r->body.p[i] == '\n'))
         i++;
-    if (i == r->body_len) return json_object();
+    if (i == r->body.len) return json_object();
     json_error_t je;
-    if (memchr(r->body, 0, r->body_len)) {
+    if (memchr(r->body.p, 0, r->body.len)) {
         lp_http_reply_error(r, WIRE_INVALID, "send a JSON object (UTF-8 text without NUL bytes)",
                             "request body holds a NUL byte at offset %zu; it is not JSON",
-                            (size_t)((const char *)memchr(r->body, 0, r->body_len) - r->body));
+                            (size_t)((const char *)memchr(r->body.p, 0, r->body.len) - r->body.p));
         return NULL;
     }
-    json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = json_loadb(r->body.p, r->body.len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         lp_http_reply_error(r, WIRE_INVALID, NULL, "request body is not valid JSON: %s (line %d, column %d)",
                             je.text, je.line, je.column);
@@ -966,26 +966,13 @@ static int deliver(lp_http_req *q, const char *data, size_t n) {
         if (q->rt->body_fn(q, data, n, q->rt->user) != 0) q->stream_failed = 1;
         return 0;
     }
-    if (q->body_len + n > s->max_body) {
+    int rc = lp_buf_append(&q->body, data, n, s->max_body);
+    if (rc == LP_BUF_FULL) {
         q->too_large = 1; /* chunked body without Content-Length: discard the rest */
         q->drained += n;
-        return 0;
+    } else if (rc != LP_BUF_OK) {
+        q->too_large = 1;
     }
-    if (q->body_len + n + 1 > q->body_cap) {
-        size_t cap = q->body_cap ? q->body_cap : 1024;
-        while (cap < q->body_len + n + 1)
-            cap *= 2;
-        char *nb = realloc(q->body, cap);
-        if (!nb) {
-            q->too_large = 1;
-            return 0;
-        }
-        q->body = nb;
-        q->body_cap = cap;
-    }
-    memcpy(q->body + q->body_len, data, n);
-    q->body_len += n;
-    q->body[q->body_len] = 0;
     return 0;
 }
 
@@ -1261,7 +1248,7 @@ static void req_end(lp_http_req *q) {
     if (q->ctx_free) q->ctx_free(q->ctx);
     if (q->sfree) q->sfree(q->scls);
     json_decref(q->json);
-    free(q->body);
+    lp_buf_free(&q->body);
     free(q->resp);
     for (int i = 0; i < q->nhdr; i++) {
         free(q->hdr_name[i]);
@@ -1387,7 +1374,7 @@ static int serve_request(conn *c, size_t head_len, int64_t start_ns) {
         if (q->too_large)
             lp_http_reply_error(q, WIRE_TOO_LARGE, NULL, "request body exceeds the limit of %zu bytes",
                                 s->max_body);
-        else if (!q->rt->body_fn && q->body_len > 0 && !(q->json = lp_http_json_body(q)))
+        else if (!q->rt->body_fn && q->body.len > 0 && !(q->json = lp_http_json_body(q)))
             ; /* not a JSON object: 400/415 before the handler runs */
         else if (!(q->rt->body_fn && q->stream_failed))
             q->rt->fn(q, q->rt->user);

@@ -12,26 +12,8 @@ const lp_prom_buckets lp_prom_latency_buckets = {
     14, {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60}};
 const lp_prom_buckets lp_prom_wait_buckets = {11, {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600}};
 
-static void grow(lp_prom *w, size_t more) {
-    if (w->oom || w->n + more + 1 <= w->cap) return;
-    size_t cap = w->cap ? w->cap : 4096;
-    while (cap < w->n + more + 1)
-        cap *= 2;
-    char *p = realloc(w->p, cap);
-    if (!p) {
-        w->oom = 1;
-        return;
-    }
-    w->p = p;
-    w->cap = cap;
-}
-
 static void put_n(lp_prom *w, const char *s, size_t k) {
-    grow(w, k);
-    if (w->oom) return;
-    memcpy(w->p + w->n, s, k);
-    w->n += k;
-    w->p[w->n] = 0;
+    if (!w->oom && lp_buf_append(&w->b, s, k, LP_CAP_FILE) != LP_BUF_OK) w->oom = 1;
 }
 
 static void put(lp_prom *w, const char *s) { put_n(w, s, strlen(s)); }
@@ -184,16 +166,16 @@ void lp_prom_hist_write(lp_prom *w, const char *name, const lp_prom_hist *h, con
 }
 
 char *lp_prom_take(lp_prom *w, size_t *len) {
-    char *p = w->oom ? NULL : w->p;
+    size_t n = 0;
+    char *p = w->oom ? NULL : lp_buf_take(&w->b, &n);
     if (!p && !w->oom) p = calloc(1, 1); /* nothing written: an empty page */
-    if (w->oom) free(w->p);
-    if (len) *len = p ? w->n : 0;
-    memset(w, 0, sizeof *w);
+    if (len) *len = p ? n : 0;
+    lp_prom_discard(w);
     return p;
 }
 
 void lp_prom_discard(lp_prom *w) {
-    free(w->p);
+    lp_buf_free(&w->b);
     memset(w, 0, sizeof *w);
 }
 

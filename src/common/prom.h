@@ -12,13 +12,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define LP_PROM_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* A text being written; zero-initialise it. Out of memory is remembered and reported by take. */
 typedef struct lp_prom {
-    char *p;
-    size_t n, cap;
-    int oom;
+    lp_buf b;
+    int oom; /* out of memory at some point: the page is lost */
 } lp_prom;
 
 /* Hands the text over (malloc'd, NUL-terminated, caller frees) and resets w; NULL when out of

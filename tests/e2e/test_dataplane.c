@@ -1642,6 +1642,23 @@ static long long stream_frames(const char *address, const char *kind) {
 /* K pipelined counter jobs on GPU 0 (job k adds 1 to `counter` and reads it back: k + 1 + base when
  * every earlier job ran once, in order); returns how many came back wrong. */
 #define STREAM_JOBS 200
+
+/* Submits n jobs on GPU 0, job k launching L (F at fault_at) and reading `counter` into got[k];
+ * the tasks in t, each submit's status in rcs. */
+static void counter_submit(lepton_lease *l, lepton_launch *L, lepton_launch *F, int fault_at,
+                           lepton_buffer *counter, int n, float *got, lepton_step (*steps)[2],
+                           lepton_task **t, int *rcs) {
+    for (int k = 0; k < n; k++) {
+        got[k] = -1;
+        steps[k][0] = launch_step(k == fault_at ? F : L);
+        steps[k][1] = read_step(counter, &got[k], sizeof(float));
+        lepton_job j = LEPTON_JOB_INIT;
+        j.steps = steps[k];
+        j.step_count = 2;
+        rcs[k] = lepton_submit(l, &j, &t[k]);
+    }
+}
+
 static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, lepton_buffer *counter,
                         int base, int k_jobs, int fault_at, lepton_launch *F, int *rcs, char (*errs)[256]) {
     static float got[STREAM_JOBS];
@@ -1652,15 +1669,7 @@ static int counter_jobs(lepton_lease *l, lepton_module *m, lepton_buffer *ones, 
     lepton_arg args[4] = {LEPTON_ARG_VAL(one), LEPTON_ARG_VAL(a), LEPTON_ARG_BUF(ones),
                           LEPTON_ARG_BUF(counter)};
     lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
-    for (int k = 0; k < k_jobs; k++) {
-        got[k] = -1;
-        steps[k][0] = launch_step(k == fault_at ? F : &L);
-        steps[k][1] = read_step(counter, &got[k], sizeof(float));
-        lepton_job j = LEPTON_JOB_INIT;
-        j.steps = steps[k];
-        j.step_count = 2;
-        rcs[k] = lepton_submit(l, &j, &t[k]);
-    }
+    counter_submit(l, &L, F, fault_at, counter, k_jobs, got, steps, t, rcs);
     int bad = 0;
     for (int k = 0; k < k_jobs; k++) {
         if (rcs[k] == LEPTON_OK) {
@@ -1702,15 +1711,10 @@ static void case_cork(void) {
                           LEPTON_ARG_BUF(counter)};
     lepton_launch L = {m, "saxpy", {1}, {1}, 0, args, 4};
     double t0 = tc_now_ms();
-    for (int k = 0; k < CORK_JOBS; k++) {
-        got[k] = -1;
-        steps[k][0] = launch_step(&L);
-        steps[k][1] = read_step(counter, &got[k], sizeof(float));
-        lepton_job j = LEPTON_JOB_INIT;
-        j.steps = steps[k];
-        j.step_count = 2;
-        CHECK_RC(lepton_submit(l, &j, &t[k]), LEPTON_OK);
-    }
+    static int sub_rc[CORK_JOBS];
+    counter_submit(l, &L, NULL, -1, counter, CORK_JOBS, got, steps, t, sub_rc);
+    for (int k = 0; k < CORK_JOBS; k++)
+        CHECK_RC(sub_rc[k], LEPTON_OK);
     /* no lepton_wait: the last job ends anyway (it ends after every earlier one) */
     lepton_task_info ti = LEPTON_TASK_INFO_INIT;
     for (double end = tc_now_ms() + 20000; tc_now_ms() < end; usleep(200)) {

@@ -30,7 +30,7 @@ static void test_samples(void) {
                  "lepton_x_total +Inf\n"
                  "lepton_x_total NaN\n");
     free(t);
-    CHECK(w.p == NULL && w.n == 0); /* take resets the writer */
+    CHECK(w.b.p == NULL && w.b.len == 0 && !w.oom); /* take resets the writer */
     t = lp_prom_take(&w, &len);     /* nothing written: an empty page, not NULL */
     CHECK_STR(t, "");
     CHECK_EQ_INT(len, 0);
