@@ -437,7 +437,8 @@ void cli_fmt_gpu_seconds(int64_t v, char *out, size_t n) {
 void cli_fmt_money(double usd, char *out, size_t n) { lp_money_format(usd, out, n); }
 
 struct cli_table {
-    int ncols, nrows, cap;
+    int ncols, nrows;
+    size_t cap;   /* cells allocated */
     char **cells; /* nrows × ncols, row 0 = headers */
 };
 
@@ -451,13 +452,10 @@ cli_table *cli_table_new(int ncols, const char *const *headers) {
 
 void cli_table_add(cli_table *t, const char *const *cells) {
     if (!t) return;
-    if (t->nrows == t->cap) {
-        int ncap = t->cap ? t->cap * 2 : 8;
-        char **nc = realloc(t->cells, (size_t)ncap * (size_t)t->ncols * sizeof *nc);
-        if (!nc) return;
-        t->cells = nc;
-        t->cap = ncap;
-    }
+    char **nc = lp_grow(t->cells, &t->cap, ((size_t)t->nrows + 1) * (size_t)t->ncols, sizeof *t->cells,
+                        8 * (size_t)t->ncols);
+    if (!nc) return;
+    t->cells = nc;
     for (int c = 0; c < t->ncols; c++)
         t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
     t->nrows++;
