@@ -18,7 +18,10 @@
  * one round trip with no hand-over between threads. The lease's I/O thread (started by the first
  * submit) takes the role when jobs are pending and nobody has driven for a grace period, or at
  * once when a driver leaves while other threads sleep on their tasks; so jobs progress whether
- * or not anyone waits.
+ * or not anyone waits. A thread that comes to wait while the I/O thread drives asks for the role
+ * back (want_role; the I/O thread gives it up after its current round) and reads its own answers.
+ * A job submitted behind answers awaited on its stream is corked (dp->cork): it goes with the next
+ * drive's gather write, or the I/O thread's LC_DP_CORK_NS after the first one when nobody drives.
  *
  * Ownership: a task has two references, the caller's handle and the transport's; the transport
  * drops its own when the job has completed (or was canceled), so lepton_task_free of a running
