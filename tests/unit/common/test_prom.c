@@ -31,7 +31,7 @@ static void test_samples(void) {
                  "lepton_x_total NaN\n");
     free(t);
     CHECK(w.b.p == NULL && w.b.len == 0 && !w.oom); /* take resets the writer */
-    t = lp_prom_take(&w, &len);     /* nothing written: an empty page, not NULL */
+    t = lp_prom_take(&w, &len);                     /* nothing written: an empty page, not NULL */
     CHECK_STR(t, "");
     CHECK_EQ_INT(len, 0);
     free(t);
