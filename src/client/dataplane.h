@@ -28,6 +28,7 @@
 #define LC_SESSION_HEADER "Lepton-Job-Session"
 
 #define LC_DP_SPIN_US 50              /* default of LEPTON_DP_SPIN_US */
+#define LC_DP_CORK_US 50              /* default of LEPTON_DP_CORK_US */
 #define LC_DP_CONNS 8                 /* connections (requests on the wire) per worker */
 #define LC_DP_BATCH_JOBS 64           /* jobs in one batched request (≤ WIRE_JOB_MAX_BATCH) */
 #define LC_DP_BATCH_JOB (64u << 10)   /* a job sending or reading more than this goes alone */
@@ -136,6 +137,8 @@ typedef struct lc_dp {
     int64_t spin_ns;        /* LEPTON_DP_SPIN_US: a wait for a stream's answer polls this long first */
     int cork;               /* LEPTON_DP_CORK (default 1): a job submitted behind answers awaited on
                                its stream waits for the next drive, to share its write */
+    int64_t cork_ns;        /* LEPTON_DP_CORK_US (default 50): corked jobs nobody drives are sent by the
+                               I/O thread this long after the first */
     lc_gpu_facts **facts;   /* [nworkers] GET /v1/info's device facts, fetched once (lc_raw.c; lock) */
 } lc_dp;
 

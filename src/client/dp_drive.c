@@ -21,7 +21,7 @@
  * or not anyone waits. A thread that comes to wait while the I/O thread drives asks for the role
  * back (want_role; the I/O thread gives it up after its current round) and reads its own answers.
  * A job submitted behind answers awaited on its stream is corked (dp->cork): it goes with the next
- * drive's gather write, or the I/O thread's LC_DP_CORK_NS after the first one when nobody drives.
+ * drive's gather write, or the I/O thread's dp->cork_ns (LEPTON_DP_CORK_US) after the first one when nobody drives.
  *
  * Ownership: a task has two references, the caller's handle and the transport's; the transport
  * drops its own when the job has completed (or was canceled), so lepton_task_free of a running
@@ -41,9 +41,6 @@
 #include "dp_jobs_internal.h"
 
 #define START_BATCH 64
-/* Corked jobs (dp->cork) nobody drives are taken over by the I/O thread after this long (other
- * jobs after LC_DP_GRACE_NS). */
-#define LC_DP_CORK_NS 50000
 #define LC_DP_RECHECK_NS 10000000 /* how often the I/O thread looks while a caller drives */
 
 /* A job small enough to travel in a batch. */
@@ -241,10 +238,19 @@ static void *io_main(void *arg) {
             pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);
             continue;
         }
+        if (dp->want_role) {
+            /* A waiter asked for the role (and is about to take it): never take it back before,
+             * which would give it up at once, without a round, and spin here holding the lock
+             * that the waiter needs (a corked job past its cork_ns made that a livelock). */
+            dp->undriven_since = 0;
+            struct timespec until = lc_timespec(now + LC_DP_GRACE_NS);
+            pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);
+            continue;
+        }
         if (!dp->undriven_since) dp->undriven_since = now;
         int64_t take_at = dp->undriven_since + LC_DP_GRACE_NS;
-        if (dp->corked_since && dp->corked_since + LC_DP_CORK_NS < take_at)
-            take_at = dp->corked_since + LC_DP_CORK_NS;
+        if (dp->corked_since && dp->corked_since + dp->cork_ns < take_at)
+            take_at = dp->corked_since + dp->cork_ns;
         if (!dp->handoff && now < take_at) {
             struct timespec until = lc_timespec(take_at);
             pthread_cond_timedwait(&dp->io_cv, &dp->lock, &until);

@@ -161,6 +161,7 @@ lc_dp *lc_dp_new(lepton_lease *l, const json_t *lease) {
     /* LEPTON_DP_SPIN_US: how long a thread waiting for a stream's answer polls before it sleeps */
     dp->spin_ns = (int64_t)lp_env_long("LEPTON_DP_SPIN_US", LC_DP_SPIN_US, 0, 10000) * 1000;
     dp->cork = (int)lp_env_long("LEPTON_DP_CORK", 1, 0, 1);
+    dp->cork_ns = (int64_t)lp_env_long("LEPTON_DP_CORK_US", LC_DP_CORK_US, 0, 10000) * 1000;
     dp->nworkers = l->gpu_count;
     const char *why = NULL;
     int rc = worker_urls(dp, lease, &why);

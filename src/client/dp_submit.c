@@ -285,7 +285,7 @@ int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *
      * submitted meanwhile (the role's last holder released it under this lock: st is stable). */
     if (drive && dp->cork && w->st.conn && w->st.head && !t->no_stream && t->nwrite == 0) corked = 1;
     if (corked && !dp->corked_since) {
-        /* nobody drives: the next wait sends it, or the I/O thread LC_DP_CORK_NS after the first
+        /* nobody drives: the next wait sends it, or the I/O thread dp->cork_ns after the first
          * job corked since the last drive (told so now: its wait may be the 1 ms grace) */
         dp->corked_since = lp_mono_ns();
         pthread_cond_signal(&dp->io_cv);

@@ -624,11 +624,9 @@ static void *pipe_thread(void *arg) {
     return NULL;
 }
 
-static void case_pipeline(void) {
-    int ng = A1.gpus >= 2 ? 2 : 1; /* a real host may have one GPU */
-    lepton_client *c = client_for(T_TEN);
-    lepton_lease *l = open_lease(c, (uint32_t)ng, NULL, 0);
-    if (!l) return lepton_client_close(c);
+/* One round: PIPE_THREADS threads pipeline PIPE_JOBS jobs each on lease l; checks every job's
+ * status, the per-GPU order and the counters' final values. */
+static void pipeline_round(lepton_lease *l, int ng) {
     pipe_ctx *p = calloc(1, sizeof *p);
     p->l = l;
     p->ng = ng;
@@ -670,11 +668,32 @@ static void case_pipeline(void) {
         pthread_mutex_destroy(&p->order[g]);
     }
     CHECK_EQ_INT(p->next[0] + (ng > 1 ? p->next[1] : 0), PIPE_THREADS * PIPE_JOBS);
+    for (int g = 0; g < ng; g++) {
+        lepton_buffer_free(p->ones[g]);
+        lepton_buffer_free(p->counter[g]);
+    }
     lepton_module_free(p->m);
     free(p);
+}
+
+static void pipeline_rounds(int rounds) {
+    int ng = A1.gpus >= 2 ? 2 : 1; /* a real host may have one GPU */
+    lepton_client *c = client_for(T_TEN);
+    lepton_lease *l = open_lease(c, (uint32_t)ng, NULL, 0);
+    if (!l) return lepton_client_close(c);
+    for (int r = 0; r < rounds && !check_failures; r++)
+        pipeline_round(l, ng);
     CHECK_RC(lepton_lease_close(l), LEPTON_OK);
     lepton_client_close(c);
 }
+
+static void case_pipeline(void) { pipeline_rounds(1); }
+
+/* The driver role changing hands as fast as it can: the pipeline again and again, with corked
+ * jobs handed to the I/O thread at once (CTest sets LEPTON_DP_CORK_US=0). A waiter asking the I/O
+ * thread for the role while a corked job was due once made that thread take the role and give it
+ * up in a loop, holding the lease's lock, and every thread of the lease hung. */
+static void case_role_churn(void) { pipeline_rounds(25); }
 
 /* ---- a deep pipeline from one thread: small jobs travel in batches ---------------------------- */
 /* Job k writes k into `x`, adds it to `counter` (saxpy with n = 1, a = 1) and reads the counter
@@ -2146,6 +2165,7 @@ static const struct {
     {"long_node_timeout", case_long_node_timeout, "--node-timeout-ms 100000000"},
     {"isolation", case_isolation, NULL},
     {"pipeline", case_pipeline, NULL},
+    {"role_churn", case_role_churn, NULL},
     {"batch", case_batch, NULL},
     {"fault", case_fault, NULL},
     {"fault_restart", case_fault_restart, NULL},
