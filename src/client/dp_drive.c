@@ -21,7 +21,8 @@
  * or not anyone waits. A thread that comes to wait while the I/O thread drives asks for the role
  * back (want_role; the I/O thread gives it up after its current round) and reads its own answers.
  * A job submitted behind answers awaited on its stream is corked (dp->cork): it goes with the next
- * drive's gather write, or the I/O thread's dp->cork_ns (LEPTON_DP_CORK_US) after the first one when nobody drives.
+ * drive's gather write, or when nobody drives, the I/O thread's dp->cork_ns (LEPTON_DP_CORK_US)
+ * after the first one.
  *
  * Ownership: a task has two references, the caller's handle and the transport's; the transport
  * drops its own when the job has completed (or was canceled), so lepton_task_free of a running
