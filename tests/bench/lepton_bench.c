@@ -183,13 +183,16 @@ static ssize_t peer_read(int fd, void *buf, size_t n, int spin) {
 
 enum { TCP_PEER_BUF = 1 << 20 };
 
-/* The partner's loop: echo what arrives (ack_every == 0), or discard it and write one byte back
- * after every ack_every bytes. Ends at EOF or on any error. */
-static void tcp_peer_child(int fd, size_t ack_every, char *buf, int spin) {
-    size_t got = 0;
+/* The partner's loop: echo what arrives (ack_every == 0), or keep it and write one byte back after
+ * every ack_every bytes. Kept bytes land in buf[0 .. sink) in turn (sink: TCP_PEER_BUF, or the
+ * size of a memory-to-memory transfer). Ends at EOF or on any error. */
+static void tcp_peer_child(int fd, size_t ack_every, char *buf, size_t sink, int spin) {
+    size_t got = 0, at = 0;
     for (;;) {
-        ssize_t n = peer_read(fd, buf, ack_every ? TCP_PEER_BUF : 4096, spin);
+        size_t room = sink - at < TCP_PEER_BUF ? sink - at : TCP_PEER_BUF;
+        ssize_t n = peer_read(fd, buf + at, ack_every ? room : 4096, spin);
         if (n <= 0) break;
+        if (ack_every && (at += (size_t)n) == sink) at = 0;
         if (!ack_every) {
             for (ssize_t off = 0; off < n;) {
                 ssize_t w = write(fd, buf + off, (size_t)(n - off));
@@ -205,8 +208,9 @@ static void tcp_peer_child(int fd, size_t ack_every, char *buf, int spin) {
 }
 
 /* Connects a loopback TCP pair with TCP_NODELAY (and 4 MiB buffers toward the partner when
- * big_buffers) and forks the partner holding the far end (waiting as the data plane does when spin). */
-static int tcp_peer_start(tcp_peer *p, size_t ack_every, int big_buffers, int spin) {
+ * big_buffers) and forks the partner holding the far end (waiting as the data plane does when spin).
+ * sink: the bytes of the partner's receive memory (0: TCP_PEER_BUF, reused; cache-resident). */
+static int tcp_peer_start(tcp_peer *p, size_t ack_every, int big_buffers, int spin, size_t sink) {
     p->fd = -1;
     p->pid = -1;
     p->spin = spin;
@@ -234,7 +238,8 @@ static int tcp_peer_start(tcp_peer *p, size_t ack_every, int big_buffers, int sp
         setsockopt(p->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         setsockopt(far, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     }
-    char *buf = malloc(TCP_PEER_BUF); /* before fork: the child must not allocate */
+    if (!sink) sink = TCP_PEER_BUF;
+    char *buf = malloc(sink); /* before fork: the child must not allocate */
     if (!buf) goto fail;
     fflush(NULL);
     p->pid = fork();
@@ -242,7 +247,7 @@ static int tcp_peer_start(tcp_peer *p, size_t ack_every, int big_buffers, int sp
         /* hold no other descriptor: an earlier partner's connection must see EOF when it is closed */
         if (far > 3) close_range(3, (unsigned)far - 1, 0);
         close_range((unsigned)far + 1, ~0u, 0);
-        tcp_peer_child(far, ack_every, buf, spin);
+        tcp_peer_child(far, ack_every, buf, sink, spin);
     }
     free(buf);
     close(far);
@@ -285,11 +290,12 @@ static int tcp_rtt_round(tcp_peer *p, int n, double *v) {
 
 /* GB/s of sending `size` bytes to a discarding partner (ack_every == size), counted until the
  * partner's acknowledgement of the last byte arrives. */
-static double tcp_throughput_gbps(tcp_peer *p, const char *chunk, size_t chunk_size, size_t size) {
+static double tcp_throughput_gbps(tcp_peer *p, const char *src, size_t src_size, size_t size) {
     double t0 = now_us();
     for (size_t sent = 0; sent < size;) {
-        size_t n = size - sent < chunk_size ? size - sent : chunk_size;
-        ssize_t w = write(p->fd, chunk, n);
+        size_t at = sent % src_size, n = size - sent < src_size - at ? size - sent : src_size - at;
+        if (n > (1u << 20)) n = 1u << 20;
+        ssize_t w = write(p->fd, src + at, n);
         if (w <= 0) return -1;
         sent += (size_t)w;
     }
@@ -424,8 +430,8 @@ static int scenario_rtt(dp_env *e, int quick, double *p50_out, double *p99_out) 
     double *sv = calloc((size_t)nt, sizeof *sv);
     double tcp_round[RTT_ROUNDS], job_round[RTT_ROUNDS];
     tcp_peer peer = {-1, -1, 0}, speer = {-1, -1, 1};
-    if (!v || !node || !tv || !sv || !scratch || tcp_peer_start(&peer, 0, 0, 0) != 0 ||
-        tcp_peer_start(&speer, 0, 0, 1) != 0)
+    if (!v || !node || !tv || !sv || !scratch || tcp_peer_start(&peer, 0, 0, 0, 0) != 0 ||
+        tcp_peer_start(&speer, 0, 0, 1, 0) != 0)
         goto done;
     /* warm the three paths up before the first round */
     if (tcp_rtt_round(&peer, trips / 2, NULL) != 0 || tcp_rtt_round(&speer, trips / 2, NULL) != 0 ||
@@ -509,31 +515,39 @@ done:
 }
 
 /* Upload and download against raw loopback TCP to a partner process, in alternating rounds
- * ([TCP, upload, download] × reps); each figure is the best of its rounds (noise only slows a
- * transfer down), and the TCP rounds' lowest shows the baseline's spread. */
+ * ([TCP, TCP from memory, upload, download] × reps); each figure is the best of its rounds (noise
+ * only slows a transfer down), and the TCP rounds' lowest shows the baseline's spread. Two TCP
+ * baselines: the same 1 MiB resent from and into cache-resident buffers (the kernel's TCP path
+ * alone), and the upload's own 256 MiB host buffer sent into 256 MiB of the partner's memory (what
+ * moving that much data between two processes costs: the same memory traffic as an upload). */
 static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, double *up_out) {
     size_t size = quick ? (32u << 20) : (256u << 20), chunk = 1 << 20;
     int reps = quick ? 3 : 5;
     char *host = malloc(size), *zeros = calloc(1, chunk);
     lepton_buffer *buf = NULL;
-    tcp_peer peer = {-1, -1, 0};
+    tcp_peer peer = {-1, -1, 0}, mpeer = {-1, -1, 0};
     int rc = LEPTON_OK, fail = -1;
-    if (!host || !zeros || tcp_peer_start(&peer, size, 1, 0) != 0) goto done;
+    if (!host || !zeros || tcp_peer_start(&peer, size, 1, 0, 0) != 0 ||
+        tcp_peer_start(&mpeer, size, 1, 0, size) != 0)
+        goto done;
     for (size_t i = 0; i < size; i += 4096)
         host[i] = (char)(i >> 12);
     if ((rc = lepton_buffer_alloc(e->l, 0, size, &buf)) != LEPTON_OK) {
         dp_fail("buffer alloc", rc);
         goto done;
     }
-    double base = 0, base_min = 0, up = 0, down = 0;
+    double base = 0, base_min = 0, mem = 0, mem_min = 0, up = 0, down = 0;
     for (int r = 0; r < reps; r++) {
         double g = tcp_throughput_gbps(&peer, zeros, chunk, size);
-        if (g <= 0) {
+        double gm = g > 0 ? tcp_throughput_gbps(&mpeer, host, size, size) : 0;
+        if (g <= 0 || gm <= 0) {
             fprintf(stderr, "lepton-bench: raw TCP transfer to the partner process failed\n");
             goto done;
         }
         if (g > base) base = g;
         if (r == 0 || g < base_min) base_min = g;
+        if (gm > mem) mem = gm;
+        if (r == 0 || gm < mem_min) mem_min = gm;
         double t0 = now_us();
         if ((rc = lepton_buffer_write(buf, 0, host, size)) != LEPTON_OK) {
             dp_fail("buffer write", rc);
@@ -542,7 +556,8 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
         double gu = (double)size / ((now_us() - t0) * 1e3);
         if (gu > up) up = gu;
         if (verbose)
-            fprintf(stderr, "lepton-bench: transfer round %d: TCP %.2f GB/s, upload %.2f GB/s\n", r, g, gu);
+            fprintf(stderr, "lepton-bench: transfer round %d: TCP %.2f GB/s (from memory %.2f), upload %.2f GB/s\n",
+                    r, g, gm, gu);
         if (!want_down) continue;
         host[0] = (char)0x7f;
         t0 = now_us();
@@ -571,10 +586,19 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
     snprintf(metric, sizeof metric, "gbps_%zu_mib", size >> 20);
     if (want_up) emit("upload", metric, up, base, ">= 0.8");
     if (want_down) emit("download", metric, down, base, ">= 0.8");
+    snprintf(metric, sizeof metric, "tcp_mem_gbps_%zu_mib", size >> 20);
+    emit(sc, metric, mem, 0,
+         "reported (raw loopback TCP from the upload's host buffer into as much memory of the partner)");
+    snprintf(metric, sizeof metric, "tcp_mem_gbps_%zu_mib_min_round", size >> 20);
+    emit(sc, metric, mem_min, 0, "reported (the slowest of those rounds)");
+    snprintf(metric, sizeof metric, "gbps_%zu_mib_vs_mem", size >> 20);
+    if (want_up) emit("upload", metric, up, mem, "reported (the upload against TCP with the same memory traffic)");
+    if (want_down) emit("download", metric, down, mem, "reported (the same for the download)");
     if (up_out) *up_out = up;
     fail = 0;
 done:
     tcp_peer_stop(&peer);
+    tcp_peer_stop(&mpeer);
     lepton_buffer_free(buf);
     free(host);
     free(zeros);
