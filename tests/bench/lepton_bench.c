@@ -556,7 +556,8 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
         double gu = (double)size / ((now_us() - t0) * 1e3);
         if (gu > up) up = gu;
         if (verbose)
-            fprintf(stderr, "lepton-bench: transfer round %d: TCP %.2f GB/s (from memory %.2f), upload %.2f GB/s\n",
+            fprintf(stderr,
+                    "lepton-bench: transfer round %d: TCP %.2f GB/s (from memory %.2f), upload %.2f GB/s\n",
                     r, g, gm, gu);
         if (!want_down) continue;
         host[0] = (char)0x7f;
@@ -592,7 +593,8 @@ static int scenario_transfer(dp_env *e, int quick, int want_up, int want_down, d
     snprintf(metric, sizeof metric, "tcp_mem_gbps_%zu_mib_min_round", size >> 20);
     emit(sc, metric, mem_min, 0, "reported (the slowest of those rounds)");
     snprintf(metric, sizeof metric, "gbps_%zu_mib_vs_mem", size >> 20);
-    if (want_up) emit("upload", metric, up, mem, "reported (the upload against TCP with the same memory traffic)");
+    if (want_up)
+        emit("upload", metric, up, mem, "reported (the upload against TCP with the same memory traffic)");
     if (want_down) emit("download", metric, down, mem, "reported (the same for the download)");
     if (up_out) *up_out = up;
     fail = 0;
