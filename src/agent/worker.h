@@ -112,6 +112,13 @@ typedef struct wk_jobq {
     struct wk_jobq *next;
 } wk_jobq;
 
+/* Default of LEPTON_WORKER_HOLD_US (lp_worker.hold_ns): the longest a stream holds a finished answer
+ * to send it with the next ones. Measured (lepton-bench --scenario pipeline, 2-vCPU VM, alternated):
+ * 64 empty jobs in flight ran at 210-310k/s with 50 us, 340-420k/s with 100 us, no better with
+ * 150-400 us, and far slower below 50 us (65k/s at 10 us: answers went out in small groups, and the
+ * client's next jobs then came in small groups too). 1 in flight never holds (no next frame waits). */
+#define WK_HOLD_US 100
+
 typedef struct lp_worker {
     /* identity */
     char lease[128], node[128], uuid[64], listen[128], state_dir[512], cuda_path[512];

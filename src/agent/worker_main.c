@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&w.job_mu, NULL);
     if (!w.queue_limit) w.queue_limit = WK_QUEUE_DEFAULT;
     w.spin_ns = (int64_t)lp_env_long("LEPTON_WORKER_SPIN_US", 50, 0, 10000) * 1000;
-    w.hold_ns = (int64_t)lp_env_long("LEPTON_WORKER_HOLD_US", 50, 0, 10000) * 1000;
+    w.hold_ns = (int64_t)lp_env_long("LEPTON_WORKER_HOLD_US", WK_HOLD_US, 0, 10000) * 1000;
     uint64_t inst = 0;
     if (lp_random_bytes(&inst, sizeof inst) != 0) inst = (uint64_t)lp_mono_ns() ^ ((uint64_t)getpid() << 32);
     w.instance = (int64_t)(inst >> 1) | 1; /* > 0 */

@@ -11,12 +11,11 @@
  * the next frame has already been read ahead, it is held (copied into the stream's hold) and goes
  * out in one sendmsg with the answers after it: held answers are sent before this thread waits for
  * the socket, and a flusher thread sends them once the oldest is hold_ns old (LEPTON_WORKER_HOLD_US,
- * default 50 us), so a long job never delays an earlier job's answer by more than that. The flusher
- * sleeps on a timer (a timerfd) that the first held answer arms and an emptied hold disarms: it
- * wakes only when held answers are due, never to look. A READ's
- * bytes come from device memory through a staging buffer, chunk by chunk. The device copies
- * of a WRITE or READ larger than one chunk run on the transfer's copier thread (worker.h, wk_put /
- * wk_get), beside this thread's recv or send of the neighbouring chunk.
+ * default WK_HOLD_US, 100 us), so a long job never delays an earlier job's answer by more than that. The
+ * flusher sleeps on a timer (a timerfd) that the first held answer arms and an emptied hold disarms: it wakes
+ * only when held answers are due, never to look. A READ's bytes come from device memory through a staging
+ * buffer, chunk by chunk. The device copies of a WRITE or READ larger than one chunk run on the transfer's
+ * copier thread (worker.h, wk_put / wk_get), beside this thread's recv or send of the neighbouring chunk.
  *
  * A frame the worker cannot accept (unknown kind, non-zero flags, a length past the kind's limit or
  * short of its fixed part) is answered 400 and ends the stream. Ownership: the stream's state
