@@ -434,8 +434,6 @@ typedef struct wk_refusal {
 /* worker_job_codec.c */
 void wk_job_free(wk_job *j);              /* whatever its references */
 void wk_job_put(lp_worker *w, wk_job *j); /* drops a reference (takes job_mu); frees it with the last */
-uint32_t wk_get_le32(const void *p);
-void wk_put_le32(void *p, size_t v);
 wk_job *wk_job_parse_new(char *body, size_t len, int64_t now, const char **code, char *msg, size_t ms);
 size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
                           const char *error, long step, int64_t queued_ns, int64_t started_ns,

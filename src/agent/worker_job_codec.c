@@ -37,20 +37,6 @@ void wk_job_put(lp_worker *w, wk_job *j) {
     if (last) wk_job_free(j);
 }
 
-uint32_t wk_get_le32(const void *p) {
-    const unsigned char *u = p;
-    /* callers check that 4 bytes are there (the batch's lengths are checked before it is decoded) */
-    // NOLINTBEGIN(clang-analyzer-core.UndefinedBinaryOperatorResult)
-    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-    // NOLINTEND(clang-analyzer-core.UndefinedBinaryOperatorResult)
-}
-
-void wk_put_le32(void *p, size_t v) {
-    unsigned char *u = p;
-    for (int i = 0; i < 4; i++)
-        u[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Decodes the request body into j (taking it) with the shared codec (wire_job.c). Returns -1 with
  * code and msg when it has no usable seq (the request is refused outright); otherwise 0, with j->pre_code
  * set when the job is malformed or past a limit (it fails in its turn, as the client would have
@@ -126,7 +112,7 @@ char *wk_refusal_record(const lp_worker *w, const wk_refusal *why, size_t *len) 
                                    !strcmp(why->code, WK_RESTARTING), NULL, 0, NULL);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
-        wk_put_le32(rec, tl);
+        wire_put_le32(rec, (uint32_t)tl);
         memcpy(rec + 4, text, tl);
         *len = 4 + tl;
     }
@@ -153,7 +139,7 @@ size_t wk_batch_frame(const char *buf, size_t len, const char **code, const char
                      len - off);
             return 0;
         }
-        uint32_t l = wk_get_le32(buf + off);
+        uint32_t l = wire_get_le32(buf + off);
         if (l < 4 || l > len - off - 4) {
             snprintf(msg, ms,
                      "job %zu: a record of %" PRIu32 " bytes at byte %zu %s (%zu bytes follow its length)", k,
@@ -173,7 +159,7 @@ int wk_batch_jobs_decode(const char *buf, size_t k, int64_t now, wk_job **jobs, 
                          char *out, size_t outsz) {
     size_t off = 0;
     for (size_t i = 0; i < k; i++) {
-        size_t len = wk_get_le32(buf + off);
+        size_t len = wire_get_le32(buf + off);
         char *body = malloc(len);
         const char *code = WIRE_INTERNAL;
         char msg[400] = "out of memory";

@@ -385,7 +385,7 @@ void wk_job_execute(lp_worker *w, wk_jobq *q, wk_job *j) {
     size_t data_len = o.code ? 0 : (size_t)j->read_total;
     if (j->res_base) {
         j->res = j->res_base + RES_HDR - tl - 4;
-        wk_put_le32(j->res, tl);
+        wire_put_le32(j->res, (uint32_t)tl);
         memcpy(j->res + 4, text, tl);
         j->res_len = 4 + tl + data_len;
     }

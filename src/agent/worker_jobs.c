@@ -76,7 +76,7 @@ static int queue_admit(lp_worker *w, wk_jobq *q, lp_http_req *r, uint64_t len) {
  * slow upload is never taken for a missing job. */
 static void announce(body_ctx *c) {
     if (c->looked || c->len < 4) return;
-    uint32_t n = wk_get_le32(c->buf);
+    uint32_t n = wire_get_le32(c->buf);
     if (n > WK_JOB_JSON_MAX || c->len < 4 + (size_t)n) {
         c->looked = n > WK_JOB_JSON_MAX;
         return;
@@ -375,7 +375,7 @@ static void h_batch(lp_http_req *r, void *user) {
             const char *rec = jobs[i] ? jobs[i]->res : (s->own[i] = wk_refusal_record(w, &why[i], &len));
             s->jobs[i] = jobs[i]; /* s drops the references */
             if (!rec) continue;
-            wk_put_le32(s->lens + 4 * i, len);
+            wire_put_le32(s->lens + 4 * i, (uint32_t)len);
             add_piece(s, (const char *)s->lens + 4 * i, 4);
             add_piece(s, rec, len);
         }

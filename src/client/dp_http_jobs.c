@@ -99,8 +99,7 @@ static size_t batch_write(char *ptr, size_t size, size_t nmemb, void *user) {
             p += k;
             n -= k;
             if (h->rec_got == 4) {
-                h->rec_left = (uint32_t)h->rec_bytes[0] | (uint32_t)h->rec_bytes[1] << 8 |
-                              (uint32_t)h->rec_bytes[2] << 16 | (uint32_t)h->rec_bytes[3] << 24;
+                h->rec_left = wire_get_le32(h->rec_bytes);
                 if (h->rec_left < 4 || h->rec_left > 4 + (uint64_t)LC_DP_MAX_JSON + h->rcv->read_total)
                     return lc_job_bad(h, "a record of the worker's batch answer has a bad length prefix");
             }
@@ -209,10 +208,7 @@ void lc_job_start(lc_dp *dp, lepton_task *t) {
         }
         size_t at = 0;
         for (lepton_task *u = t; u; u = u->batch_next) {
-            uint32_t n = (uint32_t)u->body_len;
-            unsigned char le[4] = {(unsigned char)n, (unsigned char)(n >> 8), (unsigned char)(n >> 16),
-                                   (unsigned char)(n >> 24)};
-            memcpy(b + at, le, 4);
+            wire_put_le32(b + at, (uint32_t)u->body_len);
             memcpy(b + at + 4, u->head, u->head_len);
             at += 4 + u->head_len;
             for (uint32_t i = 0; i < u->nwrite; i++) {

@@ -43,8 +43,7 @@ int lc_framed_feed(lepton_task *t, const char *p, size_t n) {
             p += k;
             n -= k;
             if (t->len_got == 4) {
-                t->result_len = (uint32_t)t->len_bytes[0] | (uint32_t)t->len_bytes[1] << 8 |
-                                (uint32_t)t->len_bytes[2] << 16 | (uint32_t)t->len_bytes[3] << 24;
+                t->result_len = wire_get_le32(t->len_bytes);
                 if (t->result_len == 0 || t->result_len > LC_DP_MAX_JSON)
                     return feed_bad(t, "the worker's job result has a bad length prefix");
             }

@@ -234,10 +234,7 @@ int lc_job_enqueue(const char *fn, lepton_lease *l, uint32_t gpu, wire_job_enc *
     t->segs = (lc_seg *)((int64_t *)(t + 1) + nev);
     t->head = (char *)(t->segs + nseg);
     t->head_len = 4 + d->len;
-    t->head[0] = (char)(d->len & 0xff);
-    t->head[1] = (char)((d->len >> 8) & 0xff);
-    t->head[2] = (char)((d->len >> 16) & 0xff);
-    t->head[3] = (char)((d->len >> 24) & 0xff);
+    wire_put_le32(t->head, (uint32_t)d->len);
     memcpy(t->head + 4, d->p, d->len);
     wire_job_enc_free(d);
     t->nwrite = nwrite;

@@ -532,11 +532,6 @@ void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
  * remembered — the first one wins — and the parse goes on, so that a seq anywhere in the
  * descriptor still numbers the job, which then fails in its turn with that fault. */
 
-static uint32_t le32(const void *p) {
-    const unsigned char *u = p;
-    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
-}
-
 /* Bytes a base64 (or base64url) text of n characters decodes to. */
 static size_t b64_len(const char *s, size_t n) {
     while (n && s[n - 1] == '=')
@@ -1506,7 +1501,7 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     if (len < 4)
         return say(msg, ms, WIRE_JOB_EINVAL,
                    "a job body starts with a 4-byte little-endian length of its JSON descriptor");
-    uint32_t n = le32(body);
+    uint32_t n = wire_get_le32(body);
     /* a length past the body is a malformed body (400) before it is a large descriptor (413) */
     if (n == 0 || n > len - 4)
         return say(msg, ms, WIRE_JOB_EINVAL,

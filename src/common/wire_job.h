@@ -13,6 +13,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The u32 LE length prefixes of the job wire: a job body's descriptor, a result's JSON, a batch's
+ * records. p holds at least 4 bytes (the caller checked). */
+static inline uint32_t wire_get_le32(const void *p) {
+    const unsigned char *u = p;
+    // NOLINTBEGIN(clang-analyzer-core.UndefinedBinaryOperatorResult)
+    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24;
+    // NOLINTEND(clang-analyzer-core.UndefinedBinaryOperatorResult)
+}
+static inline void wire_put_le32(void *p, uint32_t v) {
+    unsigned char *u = p;
+    for (int i = 0; i < 4; i++)
+        u[i] = (unsigned char)(v >> (8 * i));
+}
+
 /* ---- the limits (docs/dataplane.md "Jobs" lists them with the same reasons) ---- */
 
 /* Steps of one job. The worker holds a decoded step per step until the job has run, and a job is
