@@ -79,7 +79,7 @@ static void warp_reset(exec *x, warp *w, unsigned bx, unsigned by, unsigned bz) 
 
 static void exec_free(exec *x) {
     if (x->warps) {
-        for (unsigned i = 0; i < x->nwarps; i++) {
+        for (unsigned i = 0; i < x->warps_cap; i++) {
             free(x->warps[i].frames);
             for (int k = 0; k < x->warps[i].nsp; k++)
                 free(x->warps[i].sp[k].frames);
@@ -92,10 +92,39 @@ static void exec_free(exec *x) {
     free(x->warps);
     free(x->shared);
     free(x->local);
+    memset(x, 0, sizeof *x);
 }
 
+/* Grows *p to hold n bytes (cap: what it holds now) and zeroes its first n. */
+static int zeroed_room(uint8_t **p, size_t *cap, size_t n) {
+    if (n > *cap) {
+        free(*p);
+        *p = malloc(n);
+        *cap = *p ? n : 0;
+        if (!*p) return -1;
+    }
+    memset(*p, 0, n);
+    return 0;
+}
+
+/* Prepares x for launch L. x is zeroed, or the exec of an earlier launch whose allocations
+ * (warps, their stacks, shared and local memory) are reused: only what the launch's shape changes
+ * is set again. Every launch starts with zeroed registers, shared and local memory. On failure x
+ * still owns what it holds (exec_free). */
 static int exec_init(exec *x, emu_launch *L, int *stop, double start, double deadline) {
+    warp *warps = x->warps;
+    unsigned warps_cap = x->warps_cap, spec_warps = x->spec_warps;
+    uint8_t *shared = x->shared, *local = x->local;
+    size_t shared_cap = x->shared_cap, local_cap = x->local_cap;
+    unsigned old_shape[8];
+    memcpy(old_shape, x->spec_shape, sizeof old_shape);
     memset(x, 0, sizeof *x);
+    x->warps = warps;
+    x->warps_cap = warps_cap;
+    x->shared = shared;
+    x->shared_cap = shared_cap;
+    x->local = local;
+    x->local_cap = local_cap;
     x->L = L;
     x->pm = L->pm;
     x->kern = &L->pm->funcs[L->func];
@@ -106,24 +135,47 @@ static int exec_init(exec *x, emu_launch *L, int *stop, double start, double dea
     x->nthreads = L->block[0] * L->block[1] * L->block[2];
     x->nwarps = (x->nthreads + 31) / 32;
     x->shared_size = ((L->pm->shared_static + 15u) & ~15u) + L->dyn_shared;
-    x->shared = calloc(1, x->shared_size ? x->shared_size : 1);
+    unsigned shape[8] = {L->block[0], L->block[1], L->block[2], L->grid[0],
+                         L->grid[1],  L->grid[2],  L->dyn_shared, x->shared_size};
+    memcpy(x->spec_shape, shape, sizeof shape);
+    if (memcmp(shape, old_shape, sizeof shape) != 0) spec_warps = 0;
+    if (zeroed_room(&x->shared, &x->shared_cap, x->shared_size ? x->shared_size : 1)) return -1;
     x->local_stride = (x->kern->total_local + 15u) & ~15u;
-    if (x->local_stride) x->local = calloc(x->nthreads, x->local_stride);
-    x->warps = calloc(x->nwarps, sizeof *x->warps);
-    if (!x->shared || (x->local_stride && !x->local) || !x->warps) return -1;
+    if (x->local_stride && zeroed_room(&x->local, &x->local_cap, (size_t)x->nthreads * x->local_stride))
+        return -1;
+    if (x->nwarps > x->warps_cap) {
+        warp *n = realloc(x->warps, x->nwarps * sizeof *n);
+        if (!n) return -1;
+        memset(n + x->warps_cap, 0, (x->nwarps - x->warps_cap) * sizeof *n);
+        x->warps = n;
+        x->warps_cap = x->nwarps;
+    }
     for (unsigned i = 0; i < x->nwarps; i++) {
         warp *w = &x->warps[i];
-        w->capframes = 8;
-        w->frames = calloc((size_t)w->capframes, sizeof *w->frames);
-        if (!w->frames) return -1;
+        if (!w->frames) {
+            w->capframes = 8;
+            w->frames = calloc((size_t)w->capframes, sizeof *w->frames);
+            if (!w->frames) return -1;
+        }
         if (ensure_stacks(w, x->kern->max_regs_total + 1, x->kern->npreds + 1,
                           (size_t)x->kern->frame_param_size * 32 + 16))
             return -1;
         memset(w->regs, 0, w->regcap * 32 * sizeof(uint64_t));
         memset(w->preds, 0, w->predcap * sizeof(uint32_t));
-        warp_init_static(x, w, (int)i);
+        if (i >= spec_warps) warp_init_static(x, w, (int)i);
     }
+    x->spec_warps = x->nwarps;
     return 0;
+}
+
+/* Bytes an exec holds; the kept exec is let go past EXEC_KEEP_MAX. */
+#define EXEC_KEEP_MAX (8u << 20)
+static size_t exec_bytes(const exec *x) {
+    size_t n = x->shared_cap + x->local_cap + (size_t)x->warps_cap * sizeof(warp);
+    for (unsigned i = 0; i < x->warps_cap; i++)
+        n += x->warps[i].regcap * 32 * sizeof(uint64_t) + x->warps[i].predcap * sizeof(uint32_t) +
+             x->warps[i].paramcap + (size_t)x->warps[i].capframes * sizeof(frame);
+    return n;
 }
 
 static CUresult run_block(exec *x, unsigned bx, unsigned by, unsigned bz) {
@@ -186,35 +238,46 @@ typedef struct grid_job {
     uint64_t instrs;
 } grid_job;
 
-static void *grid_worker(void *arg) {
-    grid_job *g = arg;
-    exec x;
+/* Runs blocks of g until none is left, with execution state x (zeroed, or kept from an earlier
+ * launch). */
+static void grid_run(grid_job *g, exec *x) {
     CUresult err = CUDA_SUCCESS;
-    if (exec_init(&x, g->L, &g->stop, g->start, g->deadline)) {
+    if (exec_init(x, g->L, &g->stop, g->start, g->deadline)) {
         err = CUDA_ERROR_OUT_OF_MEMORY;
-        snprintf(x.msg, sizeof x.msg, "out of host memory for the launch");
+        snprintf(x->msg, sizeof x->msg, "out of host memory for the launch");
     } else {
         unsigned gx = g->L->grid[0], gy = g->L->grid[1];
         for (;;) {
             if (__atomic_load_n(&g->stop, __ATOMIC_RELAXED)) break;
             uint64_t b = __atomic_fetch_add(&g->next, 1, __ATOMIC_RELAXED);
             if (b >= g->nblocks) break;
-            err = run_block(&x, (unsigned)(b % gx), (unsigned)((b / gx) % gy),
+            err = run_block(x, (unsigned)(b % gx), (unsigned)((b / gx) % gy),
                             (unsigned)(b / ((uint64_t)gx * gy)));
             if (err != CUDA_SUCCESS) break;
         }
     }
     pthread_mutex_lock(&g->mu);
-    g->instrs += x.instrs;
+    g->instrs += x->instrs;
     if (err != CUDA_SUCCESS && g->err == CUDA_SUCCESS) {
         g->err = err;
-        memcpy(g->msg, x.msg, sizeof g->msg);
+        memcpy(g->msg, x->msg, sizeof g->msg);
         __atomic_store_n(&g->stop, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_unlock(&g->mu);
+}
+
+static void *grid_worker(void *arg) {
+    exec x;
+    memset(&x, 0, sizeof x);
+    grid_run(arg, &x);
     exec_free(&x);
     return NULL;
 }
+
+/* The exec of the last launch run on the launching thread, kept for the next one (launches run
+ * one at a time, under emu_lock): an empty kernel's launch was mostly allocating, zeroing and
+ * freeing this state. */
+static exec g_kept;
 
 CUresult interp_launch(emu_launch *L) {
     grid_job g;
@@ -236,7 +299,8 @@ CUresult interp_launch(emu_launch *L) {
     for (int i = 0; i < L->pm->nfuncs && nt > 1; i++)
         if (L->pm->funcs[i].builtin == BI_VPRINTF) nt = 1;
     if (nt <= 1) {
-        grid_worker(&g);
+        grid_run(&g, &g_kept);
+        if (exec_bytes(&g_kept) > EXEC_KEEP_MAX) exec_free(&g_kept);
     } else {
         pthread_t th[64];
         int started = 0;

@@ -78,6 +78,12 @@ typedef struct exec {
     uint64_t *ftz_D;
     uint32_t ftz_m;
     uint64_t ftz_tmp[3][32]; /* flushed copies of its sources */
+    /* what exec_init keeps from one launch to the next (interp_grid.c: the launching thread's
+     * exec is reused while launches have the same shape) */
+    unsigned warps_cap;           /* warps allocated; [nwarps, warps_cap) are spare */
+    unsigned spec_warps;          /* warps whose special registers fit spec_shape */
+    size_t shared_cap, local_cap; /* bytes allocated at shared, local */
+    unsigned spec_shape[8];       /* block[3], grid[3], dynamic and total shared bytes */
 } exec;
 
 static inline float u2f(uint64_t v) {
