@@ -135,7 +135,7 @@ static int exec_init(exec *x, emu_launch *L, int *stop, double start, double dea
     x->nthreads = L->block[0] * L->block[1] * L->block[2];
     x->nwarps = (x->nthreads + 31) / 32;
     x->shared_size = ((L->pm->shared_static + 15u) & ~15u) + L->dyn_shared;
-    unsigned shape[8] = {L->block[0], L->block[1], L->block[2], L->grid[0],
+    unsigned shape[8] = {L->block[0], L->block[1], L->block[2],   L->grid[0],
                          L->grid[1],  L->grid[2],  L->dyn_shared, x->shared_size};
     memcpy(x->spec_shape, shape, sizeof shape);
     if (memcmp(shape, old_shape, sizeof shape) != 0) spec_warps = 0;
