@@ -415,6 +415,7 @@ struct wk_job {
     size_t nsteps;
     uint64_t read_total;
     char pre_code[32]; /* a fault found while parsing: the job fails in its turn without running */
+    int binary;        /* its descriptor came in the binary form: so does its result (wire_job.h) */
     char pre_msg[512];
     long pre_step;
     int64_t queued_ns, started_ns, ended_ns;
@@ -438,7 +439,7 @@ wk_job *wk_job_parse_new(char *body, size_t len, int64_t now, const char **code,
 size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
                           const char *error, long step, int64_t queued_ns, int64_t started_ns,
                           int64_t ended_ns, int restarting, const int64_t *events, size_t nevents,
-                          const uint64_t *output);
+                          const uint64_t *output, int binary);
 char *wk_refusal_record(const lp_worker *w, const wk_refusal *why, size_t *len);
 size_t wk_batch_frame(const char *buf, size_t len, const char **code, const char **hint, char *msg,
                       size_t ms);

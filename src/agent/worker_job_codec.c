@@ -47,6 +47,7 @@ static int parse_job(wk_job *j, char *body, size_t len, const char **code, char 
     char pm[sizeof j->pre_msg];
     int rc = wire_job_decode(body, len, &j->wire, &step, pm, sizeof pm);
     j->seq = j->wire.seq;
+    j->binary = j->wire.binary;
     j->pre_step = -1;
     if (rc && !j->seq) {
         *code = wire_job_code(rc);
@@ -83,12 +84,12 @@ wk_job *wk_job_parse_new(char *body, size_t len, int64_t now, const char **code,
     return j;
 }
 
-/* Writes the result JSON of a job (step < 0: null) into out[cap] (wire_job.c); its length, 0 when
- * it does not fit. */
+/* Writes the result of a job (step < 0: none) into out[cap], as JSON or (binary) in the binary
+ * form (wire_job.c); its length, 0 when it does not fit. */
 size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t seq, const char *status,
                           const char *error, long step, int64_t queued_ns, int64_t started_ns,
                           int64_t ended_ns, int restarting, const int64_t *events, size_t nevents,
-                          const uint64_t *output) {
+                          const uint64_t *output, int binary) {
     wire_job_result r = {.seq = seq,
                          .status = status,
                          .error = error,
@@ -100,7 +101,8 @@ size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t se
                          .instance = w->instance,
                          .output = output ? output[WK_STDOUT] : 0,
                          .output_stderr = output ? output[WK_STDERR] : 0,
-                         .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS};
+                         .nevents = nevents < WIRE_JOB_MAX_EVENTS ? nevents : WIRE_JOB_MAX_EVENTS,
+                         .binary = binary};
     if (r.nevents) memcpy(r.events, events, r.nevents * sizeof *events);
     return wire_job_result_encode(&r, out, cap);
 }
@@ -109,7 +111,7 @@ size_t wk_job_result_json(const lp_worker *w, char *out, size_t cap, uint64_t se
 char *wk_refusal_record(const lp_worker *w, const wk_refusal *why, size_t *len) {
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = wk_job_result_json(w, text, sizeof text, why->seq, why->code, why->msg, -1, 0, 0, 0,
-                                   !strcmp(why->code, WK_RESTARTING), NULL, 0, NULL);
+                                   !strcmp(why->code, WK_RESTARTING), NULL, 0, NULL, 0);
     char *rec = tl ? malloc(4 + tl) : NULL;
     if (rec) {
         wire_put_le32(rec, (uint32_t)tl);

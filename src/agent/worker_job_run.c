@@ -375,7 +375,7 @@ void wk_job_execute(lp_worker *w, wk_jobq *q, wk_job *j) {
     char text[WIRE_JOB_MAX_RESULT];
     size_t tl = wk_job_result_json(w, text, sizeof text, j->seq, o.code ? o.code : "ok", o.msg,
                                    o.code ? o.step : -1, j->queued_ns, j->started_ns, j->ended_ns,
-                                   wk_is_poisoned(w), events, o.code ? 0 : nevents, output);
+                                   wk_is_poisoned(w), events, o.code ? 0 : nevents, output, j->binary);
     if (!j->res_base) j->res_base = malloc(RES_HDR);
     if (!tl) {
         static const char bad[] = "{\"status\":\"internal\",\"error\":\"cannot encode the job result\"}";

@@ -1,8 +1,8 @@
-/* wire_job.c — the job contract's codecs (wire_job.h): descriptors encoded by hand into one growable
- * buffer (no JSON tree; a small job never allocates) and decoded by a parser for their one schema
- * into one arena per job; results encoded by hand into the caller's buffer and decoded by the same
- * parser. No JSON tree on either end: this is on the path of every job's round trip
- * (tests/unit/common/bench_wire_job prints the timings).
+/* wire_job.c — the job contract's codecs (wire_job.h): descriptors encoded in the binary form into
+ * one growable buffer (a small job never allocates) and decoded, from either form (binary, or JSON
+ * by a parser for its one schema), into one arena per job; results encoded into the caller's buffer
+ * in the form the job came in and decoded from either. No JSON tree on either end: this is on the
+ * path of every job's round trip (tests/unit/common/bench_wire_job prints the timings).
  *
  * Every limit check lives in one place per limit and is written once as a message function used by
  * both the encoder and the decoder, so a refusal reads the same on the client and on the worker.
@@ -143,7 +143,7 @@ static int bad_rows(char *msg, size_t ms, size_t step, const char *kind, const c
     return 0;
 }
 
-/* ---- encoding ---- */
+/* ---- encoding: the binary descriptor (wire_job.h) ---- */
 
 static int enc_room(wire_job_enc *e, size_t n) {
     if (e->len + n <= e->cap) return 1;
@@ -169,10 +169,17 @@ static void enc_mem(wire_job_enc *e, const void *p, size_t n) {
     e->len += n;
 }
 
-#define ENC_LIT(e, s) enc_mem((e), (s), sizeof(s) - 1)
+/* The low n bytes of v, little-endian. */
+static void enc_le(wire_job_enc *e, uint64_t v, int n) {
+    if (!enc_room(e, (size_t)n)) return;
+    unsigned char *u = (unsigned char *)e->p + e->len;
+    for (int i = 0; i < n; i++)
+        u[i] = (unsigned char)(v >> (8 * i));
+    e->len += (size_t)n;
+}
 
-/* Writes the decimal digits of v so that they end at `end`; returns where they start. Both codecs
- * use it instead of snprintf: this is the hot path. */
+/* Writes the decimal digits of v so that they end at `end`; returns where they start (the result
+ * JSON's numbers: this is the hot path, no snprintf). */
 static char *digits(uint64_t v, char *end) {
     do {
         *--end = (char)('0' + v % 10);
@@ -181,36 +188,10 @@ static char *digits(uint64_t v, char *end) {
     return end;
 }
 
-static void enc_u64(wire_job_enc *e, uint64_t v) {
-    char d[20], *b = digits(v, d + sizeof d);
-    enc_mem(e, b, (size_t)(d + sizeof d - b));
-}
-
-static void enc_string(wire_job_enc *e, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    if (!enc_room(e, n * 6 + 2)) return;
-    char *o = e->p + e->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            *o++ = '\\';
-            *o++ = (char)c;
-        } else if (c < 0x20) {
-            memcpy(o, "\\u00", 4);
-            o[4] = hex[c >> 4];
-            o[5] = hex[c & 15];
-            o += 6;
-        } else {
-            *o++ = (char)c;
-        }
-    }
-    *o++ = '"';
-    e->len = (size_t)(o - e->p);
-}
-
-/* Spaces a u64 seq's digits need at most; JSON allows them around a number. */
-#define SEQ_DIGITS 20
+/* Where the descriptor's u64 seq and u32 step count are. */
+#define BIN_SEQ_AT 4
+#define BIN_NSTEPS_AT 12
+#define BIN_HEAD 16
 
 void wire_job_enc_init(wire_job_enc *e) {
     e->p = e->inline_buf;
@@ -225,11 +206,10 @@ void wire_job_enc_init(wire_job_enc *e) {
     e->write_total = e->read_total = 0;
     e->failed = 0;
     e->msg[0] = 0;
-    ENC_LIT(e, "{\"seq\":");
-    e->seq_at = e->len;
-    memset(e->p + e->len, ' ', SEQ_DIGITS);
-    e->len += SEQ_DIGITS;
-    ENC_LIT(e, ",\"steps\":[");
+    memcpy(e->p, WIRE_JOB_BIN_MAGIC, 4);
+    memset(e->p + 4, 0, BIN_HEAD - 4); /* seq and step count: filled in later */
+    e->len = BIN_HEAD;
+    e->seq_at = BIN_SEQ_AT;
 }
 
 void wire_job_enc_free(wire_job_enc *e) {
@@ -243,7 +223,8 @@ static int enc_fail(wire_job_enc *e, int rc) {
     return rc;
 }
 
-/* Checks that a launch's arguments are complete, then opens step e->nsteps. */
+/* Checks that a launch's arguments are complete, then opens step e->nsteps (its kind byte is
+ * written once its fields passed their checks). */
 static int enc_step(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
     if (e->finished)
@@ -255,7 +236,6 @@ static int enc_step(wire_job_enc *e) {
                                e->nargs - e->args_left));
     if (e->nsteps == WIRE_JOB_MAX_STEPS) return enc_fail(e, too_many_steps(e->msg, sizeof e->msg));
     e->launch_opt_at = 0;
-    if (e->nsteps) ENC_LIT(e, ",");
     e->nsteps++;
     return 0;
 }
@@ -270,28 +250,25 @@ int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset
                                "steps[%zu].%s: buffer %" PRIu64 ", offset %" PRIu64 ", size %" PRIu64
                                ": offsets and sizes are at most %llu (WIRE_JOB_MAX_BUFFER)",
                                i, what, buffer, offset, size, WIRE_JOB_MAX_BUFFER));
+    if (!write && e->read_total + size > WIRE_JOB_MAX_READ)
+        return enc_fail(e, too_much_read(e->msg, sizeof e->msg, i));
+    enc_le(e, write ? 'w' : 'r', 1);
     if (write) {
         e->write_total += size;
         e->nwrite++;
     } else {
         e->read_total += size;
         e->nread++;
-        if (e->read_total > WIRE_JOB_MAX_READ) return enc_fail(e, too_much_read(e->msg, sizeof e->msg, i));
     }
-    if (write)
-        ENC_LIT(e, "{\"write\":{\"buffer\":");
-    else
-        ENC_LIT(e, "{\"read\":{\"buffer\":");
-    enc_u64(e, buffer);
-    ENC_LIT(e, ",\"offset\":");
-    enc_u64(e, offset);
-    ENC_LIT(e, ",\"size\":");
-    enc_u64(e, size);
-    ENC_LIT(e, "}}");
+    enc_le(e, buffer, 8);
+    enc_le(e, offset, 8);
+    enc_le(e, size, 8);
     return 0;
 }
 
 static uint32_t dim1(uint32_t v) { return v ? v : 1; }
+
+static int hexval(char c) { return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10; }
 
 int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, const uint32_t grid[3],
                         const uint32_t block[3], uint32_t shared, size_t nargs) {
@@ -313,43 +290,34 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
     if (shared > WIRE_JOB_MAX_SHARED)
         return enc_fail(e, bad_shared(e->msg, sizeof e->msg, i, "shared", shared));
     if (nargs > WIRE_JOB_MAX_ARGS) return enc_fail(e, too_many_args(e->msg, sizeof e->msg, i, nargs));
-    ENC_LIT(e, "{\"launch\":{\"module\":\"");
-    enc_mem(e, sha, 64);
-    ENC_LIT(e, "\",\"function\":");
-    enc_string(e, function, fl);
-    ENC_LIT(e, ",\"grid\":[");
-    for (int d = 0; d < 3; d++) {
-        if (d) ENC_LIT(e, ",");
-        enc_u64(e, dim1(grid[d]));
-    }
-    ENC_LIT(e, "],\"block\":[");
-    for (int d = 0; d < 3; d++) {
-        if (d) ENC_LIT(e, ",");
-        enc_u64(e, dim1(block[d]));
-    }
-    ENC_LIT(e, "],\"shared\":");
-    enc_u64(e, shared);
-    e->launch_opt_at = e->len;
-    ENC_LIT(e, ",\"args\":[");
+    enc_le(e, 'l', 1);
+    unsigned char raw[32];
+    for (int k = 0; k < 32; k++)
+        raw[k] = (unsigned char)(hexval(sha[2 * k]) << 4 | hexval(sha[2 * k + 1]));
+    enc_mem(e, raw, sizeof raw);
+    for (int d = 0; d < 3; d++)
+        enc_le(e, dim1(grid[d]), 4);
+    for (int d = 0; d < 3; d++)
+        enc_le(e, dim1(block[d]), 4);
+    enc_le(e, shared, 4);
+    size_t opt_at = e->len;
+    enc_le(e, 0, 4); /* max_dynamic_shared: wire_job_enc_launch_opt */
+    enc_le(e, nargs, 2);
+    enc_le(e, fl, 2);
+    enc_mem(e, function, fl);
+    if (!e->failed) e->launch_opt_at = opt_at;
     e->nargs = e->args_left = (uint32_t)nargs;
-    if (!nargs) ENC_LIT(e, "]}}");
     return 0;
 }
 
-/* Opens the next argument of the open launch. */
+/* Checks that an argument of the open launch is due. */
 static int enc_arg(wire_job_enc *e) {
     if (e->failed) return WIRE_JOB_EINVAL;
     if (!e->args_left)
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                                "steps[%zu]: an argument that no launch announced",
                                e->nsteps ? e->nsteps - 1 : 0));
-    if (e->args_left != e->nargs) ENC_LIT(e, ",");
     return 0;
-}
-
-static void enc_arg_done(wire_job_enc *e) {
-    e->launch_opt_at = 0;
-    if (--e->args_left == 0) ENC_LIT(e, "]}}");
 }
 
 int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset) {
@@ -360,12 +328,11 @@ int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset) {
                                "steps[%zu].launch.args[%u]: offset %" PRIu64
                                " is past %llu (WIRE_JOB_MAX_BUFFER)",
                                e->nsteps - 1, e->nargs - e->args_left, offset, WIRE_JOB_MAX_BUFFER));
-    ENC_LIT(e, "{\"buffer\":");
-    enc_u64(e, buffer);
-    ENC_LIT(e, ",\"offset\":");
-    enc_u64(e, offset);
-    ENC_LIT(e, "}");
-    enc_arg_done(e);
+    enc_le(e, 'b', 1);
+    enc_le(e, buffer, 8);
+    enc_le(e, offset, 8);
+    e->launch_opt_at = 0;
+    e->args_left--;
     return 0;
 }
 
@@ -375,10 +342,11 @@ int wire_job_enc_arg_value(wire_job_enc *e, const void *value, size_t size) {
     if (size == 0 || size > WIRE_JOB_MAX_VALUE)
         return enc_fail(e,
                         bad_value_size(e->msg, sizeof e->msg, e->nsteps - 1, e->nargs - e->args_left, size));
-    ENC_LIT(e, "{\"value\":\"");
-    if (enc_room(e, (size + 2) / 3 * 4 + 1)) e->len += lp_b64_encode(value, size, e->p + e->len);
-    ENC_LIT(e, "\"}");
-    enc_arg_done(e);
+    enc_le(e, 'v', 1);
+    enc_le(e, size, 4);
+    enc_mem(e, value, size);
+    e->launch_opt_at = 0;
+    e->args_left--;
     return 0;
 }
 
@@ -391,27 +359,9 @@ int wire_job_enc_launch_opt(wire_job_enc *e, uint32_t max_dynamic_shared) {
     if (max_dynamic_shared > WIRE_JOB_MAX_SHARED)
         return enc_fail(
             e, bad_shared(e->msg, sizeof e->msg, e->nsteps - 1, "max_dynamic_shared", max_dynamic_shared));
-    if (!max_dynamic_shared) return 0;
-    /* inserted where the launch's arguments begin */
-    char opt[48] = ",\"max_dynamic_shared\":", d[20], *b = digits(max_dynamic_shared, d + sizeof d);
-    size_t ol = strlen(opt), dl = (size_t)(d + sizeof d - b);
-    memcpy(opt + ol, b, dl);
-    ol += dl;
-    if (!enc_room(e, ol)) return WIRE_JOB_ENOMEM;
-    size_t at = e->launch_opt_at;
-    memmove(e->p + at + ol, e->p + at, e->len - at);
-    memcpy(e->p + at, opt, ol);
-    e->len += ol;
+    wire_put_le32(e->p + e->launch_opt_at, max_dynamic_shared);
     e->launch_opt_at = 0; /* once per launch */
     return 0;
-}
-
-/* The common fields of a memset's or a copy's row geometry. */
-static void enc_rows(wire_job_enc *e, const char *pitch_key, uint64_t pitch, uint64_t height) {
-    enc_mem(e, pitch_key, strlen(pitch_key));
-    enc_u64(e, pitch);
-    ENC_LIT(e, ",\"height\":");
-    enc_u64(e, height);
 }
 
 int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint32_t width, uint32_t value,
@@ -433,18 +383,14 @@ int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint3
     if (!pitch) pitch = row;
     if ((rc = bad_rows(e->msg, sizeof e->msg, i, "memset", "", offset, row, pitch, height)))
         return enc_fail(e, rc);
-    ENC_LIT(e, "{\"memset\":{\"buffer\":");
-    enc_u64(e, buffer);
-    ENC_LIT(e, ",\"offset\":");
-    enc_u64(e, offset);
-    ENC_LIT(e, ",\"width\":");
-    enc_u64(e, width);
-    ENC_LIT(e, ",\"value\":");
-    enc_u64(e, value);
-    ENC_LIT(e, ",\"count\":");
-    enc_u64(e, count);
-    enc_rows(e, ",\"pitch\":", pitch, height);
-    ENC_LIT(e, "}}");
+    enc_le(e, 'm', 1);
+    enc_le(e, buffer, 8);
+    enc_le(e, offset, 8);
+    enc_le(e, width, 4);
+    enc_le(e, value, 4);
+    enc_le(e, count, 8);
+    enc_le(e, pitch, 8);
+    enc_le(e, height, 8);
     return 0;
 }
 
@@ -468,20 +414,15 @@ int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t 
     if ((rc = bad_rows(e->msg, sizeof e->msg, i, "copy", "", dst_off, size, dst_pitch, height)) ||
         (rc = bad_rows(e->msg, sizeof e->msg, i, "copy", "src_", src_off, size, src_pitch, height)))
         return enc_fail(e, rc);
-    ENC_LIT(e, "{\"copy\":{\"buffer\":");
-    enc_u64(e, dst);
-    ENC_LIT(e, ",\"offset\":");
-    enc_u64(e, dst_off);
-    ENC_LIT(e, ",\"src_buffer\":");
-    enc_u64(e, src);
-    ENC_LIT(e, ",\"src_offset\":");
-    enc_u64(e, src_off);
-    ENC_LIT(e, ",\"size\":");
-    enc_u64(e, size);
-    ENC_LIT(e, ",\"src_pitch\":");
-    enc_u64(e, src_pitch);
-    enc_rows(e, ",\"pitch\":", dst_pitch, height);
-    ENC_LIT(e, "}}");
+    enc_le(e, 'c', 1);
+    enc_le(e, dst, 8);
+    enc_le(e, dst_off, 8);
+    enc_le(e, src, 8);
+    enc_le(e, src_off, 8);
+    enc_le(e, size, 8);
+    enc_le(e, dst_pitch, 8);
+    enc_le(e, src_pitch, 8);
+    enc_le(e, height, 8);
     return 0;
 }
 
@@ -490,8 +431,8 @@ int wire_job_enc_event(wire_job_enc *e) {
     if (rc) return rc;
     if (e->nevents == WIRE_JOB_MAX_EVENTS)
         return enc_fail(e, too_many_events(e->msg, sizeof e->msg, e->nsteps - 1));
+    enc_le(e, 'e', 1);
     e->nevents++;
-    ENC_LIT(e, "{\"event\":{}}");
     return 0;
 }
 
@@ -501,8 +442,7 @@ int wire_job_enc_finish(wire_job_enc *e) {
         return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                                "steps[%zu].launch: %u arguments announced, %u given", e->nsteps - 1, e->nargs,
                                e->nargs - e->args_left));
-    ENC_LIT(e, "]}");
-    if (e->failed) return WIRE_JOB_ENOMEM;
+    wire_put_le32(e->p + BIN_NSTEPS_AT, (uint32_t)e->nsteps);
     if (e->len > WIRE_JOB_MAX_DESCRIPTOR)
         return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
     uint64_t body = 4 + (uint64_t)e->len + e->write_total;
@@ -512,8 +452,8 @@ int wire_job_enc_finish(wire_job_enc *e) {
 }
 
 void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
-    char d[SEQ_DIGITS], *b = digits(seq, d + SEQ_DIGITS);
-    memcpy(desc + seq_at, b, (size_t)(d + SEQ_DIGITS - b));
+    wire_put_le32(desc + seq_at, (uint32_t)seq);
+    wire_put_le32(desc + seq_at + 4, (uint32_t)(seq >> 32));
 }
 
 /* ---- decoding ----
@@ -1494,6 +1434,258 @@ static int dec_arena(jr *r, wire_job *j, char *msg, size_t ms) {
     return 0;
 }
 
+/* The JSON descriptor: its seq and steps (dec_steps). 0, or -1 when malformed. */
+static int dec_json(jr *r, wire_job *j, uint64_t *seq, int *seq_ok, const char **data, const char *end) {
+    unsigned mask = 0;
+    if (peek(r) != '{') return jr_syntax(r, "'{' expected");
+    if (jr_open(r, '{')) return -1;
+    int first = 1, more;
+    const char *key;
+    size_t kn;
+    while ((more = jr_member(r, &first, &key, &kn)) == 1) {
+        if (key_is(key, kn, "seq")) {
+            if (seen(r, &mask, 1) || dec_seq(r, seq, seq_ok)) return -1;
+        } else if (key_is(key, kn, "steps")) {
+            if (seen(r, &mask, 2) || dec_steps(r, j, data, end)) return -1;
+        } else if (jr_skip(r)) {
+            return -1;
+        }
+    }
+    if (more < 0) return -1;
+    r->depth--;
+    if (peek(r) != -1) return jr_syntax(r, "bytes after the descriptor's object");
+    return 0;
+}
+
+/* ---- decoding the binary form (wire_job.h): the same job, the same faults and words as the
+ * JSON form; only its framing differs. A descriptor cut short, an unknown step kind or argument
+ * type, or bytes after the last step make it malformed (refused outright, as a JSON syntax
+ * error); a value out of its range fails the job in its turn. ---- */
+
+static int bin_bad(jr *r, const char *what) {
+    if (!r->syntax) {
+        r->syntax = 1;
+        say(r->msg, r->ms, WIRE_JOB_EINVAL, "the binary job descriptor is malformed: %s at byte %zu", what,
+            (size_t)(r->p - r->start));
+    }
+    return -1;
+}
+
+static int bin_has(const jr *r, size_t n) { return (size_t)(r->end - r->p) >= n; }
+
+/* The next n (<= 8) bytes, little-endian (the caller checked they are there). */
+static uint64_t bin_le(jr *r, int n) {
+    const unsigned char *u = (const unsigned char *)r->p;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)u[i] << (8 * i);
+    r->p += n;
+    return v;
+}
+
+/* u64 fields of step i (`where`), each checked against its maximum; the first fault is kept. */
+static void bin_u64s(jr *r, const at *where, const char *const *keys, const uint64_t *max, uint64_t **out,
+                     int n) {
+    for (int k = 0; k < n; k++) {
+        uint64_t v = bin_le(r, 8);
+        if (v > max[k])
+            JR_FAULT(r, say_at, where, keys[k], "must be an integer in 0..", max[k]);
+        else
+            *out[k] = v;
+    }
+}
+
+#define MB WIRE_JOB_MAX_BUFFER
+
+static int bin_rw(jr *r, size_t i, wire_job_step *s, int write) {
+    at where = {i, -1, write ? "write" : "read"};
+    s->kind = write ? 'w' : 'r';
+    if (!bin_has(r, 24)) return bin_bad(r, "a write or read step cut short");
+    static const char *const keys[] = {"buffer", "offset", "size"};
+    static const uint64_t max[] = {INT64_MAX, MB, MB};
+    uint64_t *out[] = {&s->buffer, &s->offset, &s->size};
+    bin_u64s(r, &where, keys, max, out, 3);
+    return 0;
+}
+
+static int bin_memset(jr *r, size_t i, wire_job_step *s) {
+    at where = {i, -1, "memset"};
+    s->kind = 'm';
+    if (!bin_has(r, 48)) return bin_bad(r, "a memset step cut short");
+    static const char *const k1[] = {"buffer", "offset"}, *const k2[] = {"count", "pitch", "height"};
+    static const uint64_t m1[] = {INT64_MAX, MB}, m2[] = {MB, MB, MB};
+    uint64_t *o1[] = {&s->buffer, &s->offset}, *o2[] = {&s->count, &s->pitch, &s->height};
+    bin_u64s(r, &where, k1, m1, o1, 2);
+    uint32_t width = (uint32_t)bin_le(r, 4);
+    s->value = (uint32_t)bin_le(r, 4);
+    bin_u64s(r, &where, k2, m2, o2, 3);
+    if (!LIVE(r)) return 0;
+    if (width != 1 && width != 2 && width != 4) {
+        JR_FAULT(r, bad_width, i, width);
+        return 0;
+    }
+    s->width = width;
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->count * width;
+    int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
+    if (rc) {
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+    return 0;
+}
+
+static int bin_copy(jr *r, size_t i, wire_job_step *s) {
+    at where = {i, -1, "copy"};
+    s->kind = 'c';
+    if (!bin_has(r, 64)) return bin_bad(r, "a copy step cut short");
+    static const char *const keys[] = {"buffer", "offset", "src_buffer", "src_offset",
+                                       "size",   "pitch",  "src_pitch",  "height"};
+    static const uint64_t max[] = {INT64_MAX, MB, INT64_MAX, MB, MB, MB, MB, MB};
+    uint64_t *out[] = {&s->buffer, &s->offset, &s->src_buffer, &s->src_offset,
+                       &s->size,   &s->pitch,  &s->src_pitch,  &s->height};
+    bin_u64s(r, &where, keys, max, out, 8);
+    if (!LIVE(r)) return 0;
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->size;
+    if (!s->src_pitch) s->src_pitch = s->size;
+    int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
+    if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
+    if (rc) {
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+    return 0;
+}
+
+/* Argument k of launch step i into *x. */
+static int bin_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
+    memset(x, 0, sizeof *x);
+    if (!bin_has(r, 1)) return bin_bad(r, "a launch argument cut short");
+    char type = *r->p++;
+    if (type == 'b') {
+        at where = {i, (long)k, "launch"};
+        if (!bin_has(r, 16)) return bin_bad(r, "a buffer argument cut short");
+        static const char *const keys[] = {"buffer", "offset"};
+        static const uint64_t max[] = {INT64_MAX, MB};
+        uint64_t *out[] = {&x->buffer, &x->offset};
+        bin_u64s(r, &where, keys, max, out, 2);
+        x->is_buffer = 1;
+        return 0;
+    }
+    if (type != 'v') return bin_bad(r, "an argument type other than 'b' or 'v'");
+    if (!bin_has(r, 4)) return bin_bad(r, "a value argument cut short");
+    size_t n = (size_t)bin_le(r, 4);
+    if (!bin_has(r, n)) return bin_bad(r, "a value argument's bytes cut short");
+    const char *v = r->p;
+    r->p += n;
+    if (!LIVE(r)) return 0;
+    if (n == 0 || n > WIRE_JOB_MAX_VALUE) {
+        JR_FAULT(r, bad_value_size, i, k, n);
+        return 0;
+    }
+    size_t off = jr_bytes(r, n);
+    if (off == (size_t)-1) {
+        JR_FAULT(r, oom, 0);
+        return 0;
+    }
+    memcpy(r->bytes.p + off, v, n);
+    x->value = AS_PTR(off);
+    x->len = n;
+    return 0;
+}
+
+static int bin_launch(jr *r, size_t i, wire_job_step *s) {
+    static const char hex[] = "0123456789abcdef";
+    s->kind = 'l';
+    if (!bin_has(r, 32 + 8 * 4 + 4)) return bin_bad(r, "a launch step cut short");
+    for (int k = 0; k < 32; k++) {
+        unsigned char u = (unsigned char)r->p[k];
+        s->module[2 * k] = hex[u >> 4];
+        s->module[2 * k + 1] = hex[u & 15];
+    }
+    s->module[64] = 0;
+    r->p += 32;
+    for (int g = 0; g < 2; g++)
+        for (int d = 0; d < 3; d++) {
+            uint32_t v = (uint32_t)bin_le(r, 4), *to = g ? &s->block[d] : &s->grid[d];
+            if (v > WIRE_JOB_MAX_DIM) JR_FAULT(r, bad_dim, i, g ? "block" : "grid", d, v);
+            *to = v ? v : 1;
+        }
+    uint32_t shared = (uint32_t)bin_le(r, 4), mds = (uint32_t)bin_le(r, 4);
+    if (shared > WIRE_JOB_MAX_SHARED) JR_FAULT(r, bad_shared, i, "shared", shared);
+    if (mds > WIRE_JOB_MAX_SHARED) JR_FAULT(r, bad_shared, i, "max_dynamic_shared", mds);
+    s->shared = shared;
+    s->max_dynamic_shared = mds;
+    size_t nargs = (size_t)bin_le(r, 2), fl = (size_t)bin_le(r, 2), fn_off = (size_t)-1;
+    if (!bin_has(r, fl)) return bin_bad(r, "a kernel name cut short");
+    if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) {
+        JR_FAULT(r, bad_function, i, fl);
+    } else if (LIVE(r)) {
+        if ((fn_off = jr_bytes(r, fl + 1)) == (size_t)-1) {
+            JR_FAULT(r, oom, 0);
+        } else {
+            memcpy(r->bytes.p + fn_off, r->p, fl);
+            r->bytes.p[fn_off + fl] = 0;
+        }
+    }
+    r->p += fl;
+    s->function = AS_PTR(fn_off);
+    size_t first_arg = r->args.len / sizeof(wire_job_arg);
+    for (size_t k = 0; k < nargs; k++) {
+        wire_job_arg x;
+        if (bin_arg(r, i, k, &x)) return -1;
+        if (!LIVE(r) || k >= WIRE_JOB_MAX_ARGS) continue;
+        if (vec_room(&r->args, sizeof x)) {
+            JR_FAULT(r, oom, 0);
+            continue;
+        }
+        memcpy(r->args.p + r->args.len, &x, sizeof x);
+        r->args.len += sizeof x;
+    }
+    if (nargs > WIRE_JOB_MAX_ARGS) JR_FAULT(r, too_many_args, i, nargs);
+    s->args = AS_PTR(first_arg);
+    s->nargs = nargs;
+    return 0;
+}
+
+#undef MB
+
+/* The binary descriptor after its magic: the seq, then the steps decoded and accounted into
+ * r->steps as dec_steps does. 0, or -1 when malformed. */
+static int bin_desc(jr *r, wire_job *j, uint64_t *seq, int *seq_ok, const char **data, const char *end) {
+    if (!bin_has(r, 12)) return bin_bad(r, "the seq and step count cut short");
+    uint64_t v = bin_le(r, 8);
+    *seq_ok = v >= 1 && v <= INT64_MAX;
+    *seq = *seq_ok ? v : 0;
+    uint64_t n = bin_le(r, 4);
+    for (uint64_t k = 0; k < n; k++) {
+        if (!bin_has(r, 1)) return bin_bad(r, "the steps cut short");
+        size_t i = r->nsteps++;
+        wire_job_step s;
+        memset(&s, 0, sizeof s);
+        r->cur = (long)i;
+        char kind = *r->p++;
+        int rc = kind == 'w' || kind == 'r' ? bin_rw(r, i, &s, kind == 'w')
+                 : kind == 'l'              ? bin_launch(r, i, &s)
+                 : kind == 'm'              ? bin_memset(r, i, &s)
+                 : kind == 'c'              ? bin_copy(r, i, &s)
+                 : kind == 'e'              ? (s.kind = 'e', 0)
+                                            : bin_bad(r, "a step kind other than w, r, l, m, c, e");
+        if (rc) return -1;
+        if (!LIVE(r) || i >= WIRE_JOB_MAX_STEPS) continue;
+        if (dec_step_account(r, j, &s, i, data, end)) continue;
+        if (vec_room(&r->steps, sizeof s)) {
+            JR_FAULT(r, oom, 0);
+            continue;
+        }
+        memcpy(r->steps.p + r->steps.len, &s, sizeof s);
+        r->steps.len += sizeof s;
+    }
+    if (r->p != r->end) return bin_bad(r, "bytes after the last step");
+    return 0;
+}
+
 int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms) {
     memset(j, 0, sizeof *j);
     *step = -1;
@@ -1516,28 +1708,11 @@ int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char 
     const char *data = r.end, *end = body + len;
     uint64_t seq = 0;
     int seq_ok = 0, rc = 0;
-    unsigned mask = 0;
-    if (peek(&r) != '{') {
-        jr_syntax(&r, "'{' expected");
-        goto fail;
-    }
-    if (jr_open(&r, '{')) goto fail;
-    int first = 1, more;
-    const char *key;
-    size_t kn;
-    while ((more = jr_member(&r, &first, &key, &kn)) == 1) {
-        if (key_is(key, kn, "seq")) {
-            if (seen(&r, &mask, 1) || dec_seq(&r, &seq, &seq_ok)) goto fail;
-        } else if (key_is(key, kn, "steps")) {
-            if (seen(&r, &mask, 2) || dec_steps(&r, j, &data, end)) goto fail;
-        } else if (jr_skip(&r)) {
-            goto fail;
-        }
-    }
-    if (more < 0) goto fail;
-    r.depth--;
-    if (peek(&r) != -1) {
-        jr_syntax(&r, "bytes after the descriptor's object");
+    if (n >= 4 && !memcmp(r.p, WIRE_JOB_BIN_MAGIC, 4)) {
+        j->binary = 1;
+        r.p += 4;
+        if (bin_desc(&r, j, &seq, &seq_ok, &data, end)) goto fail;
+    } else if (dec_json(&r, j, &seq, &seq_ok, &data, end)) {
         goto fail;
     }
     if (!seq_ok) {
@@ -1664,7 +1839,62 @@ static void out_string(outbuf *o, const char *s, size_t keep) {
     OUT_LIT(o, "\"");
 }
 
+/* Bytes of the binary result before its status, error and events (wire_job.h). */
+#define RES_BIN_FIXED 73
+/* Bytes of a result's error text that a reader keeps (wire_job_result.error_buf). */
+#define RES_ERROR_MAX (sizeof((wire_job_result *)0)->error_buf - 1)
+
+static void put_le64(char *p, uint64_t v) {
+    wire_put_le32(p, (uint32_t)v);
+    wire_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap) {
+    const char *st = r->status ? r->status : "internal", *err = r->error ? r->error : "";
+    size_t sl = strlen(st), nev = r->nevents < WIRE_JOB_MAX_EVENTS ? r->nevents : WIRE_JOB_MAX_EVENTS;
+    if (sl > 255) sl = 255;
+    if (cap < RES_BIN_FIXED + sl + 8 * nev) return 0;
+    /* the error text: valid UTF-8 kept, other bytes '?', cut at a character to fit */
+    size_t room = cap - RES_BIN_FIXED - sl - 8 * nev, el = 0, n = strlen(err);
+    if (room > RES_ERROR_MAX) room = RES_ERROR_MAX;
+    char *e = out + RES_BIN_FIXED + sl;
+    const unsigned char *u = (const unsigned char *)err;
+    for (size_t i = 0; i < n;) {
+        size_t adv = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
+        if (el + (adv ? adv : 1) > room) break;
+        if (adv) {
+            memcpy(e + el, err + i, adv);
+            el += adv;
+            i += adv;
+        } else {
+            e[el++] = '?';
+            i++;
+        }
+    }
+    memcpy(out, WIRE_JOB_RES_MAGIC, 4);
+    int64_t f[8] = {(int64_t)(r->seq > INT64_MAX ? 0 : r->seq),
+                    r->step >= 0 ? (int64_t)r->step : -1,
+                    r->queued_ns,
+                    r->started_ns,
+                    r->ended_ns,
+                    r->instance > 0 ? r->instance : 0,
+                    (int64_t)(r->output > INT64_MAX ? INT64_MAX : r->output),
+                    (int64_t)(r->output_stderr > INT64_MAX ? INT64_MAX : r->output_stderr)};
+    for (int k = 0; k < 8; k++)
+        put_le64(out + 4 + 8 * k, (uint64_t)f[k]);
+    out[68] = (char)(r->restarting ? 1 : 0);
+    out[69] = (char)nev;
+    out[70] = (char)sl;
+    out[71] = (char)(el & 0xff);
+    out[72] = (char)(el >> 8);
+    memcpy(out + RES_BIN_FIXED, st, sl);
+    for (size_t k = 0; k < nev; k++)
+        put_le64(out + RES_BIN_FIXED + sl + el + 8 * k, (uint64_t)r->events[k]);
+    return RES_BIN_FIXED + sl + el + 8 * nev;
+}
+
 size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap) {
+    if (r->binary) return result_bin_encode(r, out, cap);
     outbuf o = {out, 0, cap, 0};
     OUT_LIT(&o, "{\"seq\":");
     out_int(&o, (int64_t)(r->seq > INT64_MAX ? 0 : r->seq));
@@ -1743,6 +1973,46 @@ static int jr_events(jr *p, wire_job_result *r) {
 /* The result's JSON, read by the same parser as descriptors (no tree). As the jansson reader it
  * replaced: a member seen twice counts its last value, a member of the wrong type counts as
  * absent (times 0, step -1, error "", no events), and only "status" is required. */
+/* The binary result (wire_job.h), read with the JSON reader's rules: times, seq and instance
+ * that are not positive count as absent, a step outside 0..INT32_MAX is none. */
+static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *msg, size_t ms) {
+    const unsigned char *u = (const unsigned char *)b;
+    if (n < RES_BIN_FIXED) return say(msg, ms, WIRE_JOB_EINVAL, "the binary job result is cut short");
+    size_t nev = u[69], sl = u[70], el = (size_t)u[71] | (size_t)u[72] << 8;
+    if (nev > WIRE_JOB_MAX_EVENTS || n != RES_BIN_FIXED + sl + el + 8 * nev)
+        return say(msg, ms, WIRE_JOB_EINVAL,
+                   "the binary job result's lengths (status %zu, error %zu, %zu events) do not add up to its "
+                   "%zu bytes",
+                   sl, el, nev, n);
+    int64_t f[8];
+    for (int k = 0; k < 8; k++)
+        f[k] =
+            (int64_t)((uint64_t)wire_get_le32(b + 4 + 8 * k) | (uint64_t)wire_get_le32(b + 8 + 8 * k) << 32);
+    r->seq = f[0] > 0 ? (uint64_t)f[0] : 0;
+    r->step = f[1] >= 0 && f[1] <= INT32_MAX ? (long)f[1] : -1;
+    r->queued_ns = f[2] > 0 ? f[2] : 0;
+    r->started_ns = f[3] > 0 ? f[3] : 0;
+    r->ended_ns = f[4] > 0 ? f[4] : 0;
+    r->instance = f[5] > 0 ? f[5] : 0;
+    r->output = f[6] > 0 ? (uint64_t)f[6] : 0;
+    r->output_stderr = f[7] > 0 ? (uint64_t)f[7] : 0;
+    r->restarting = u[68] != 0;
+    r->binary = 1;
+    if (!sl || sl >= sizeof r->status_buf)
+        return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
+    memcpy(r->status_buf, b + RES_BIN_FIXED, sl);
+    r->status_buf[sl] = 0;
+    size_t k = el < RES_ERROR_MAX ? el : RES_ERROR_MAX;
+    memcpy(r->error_buf, b + RES_BIN_FIXED + sl, k);
+    r->error_buf[k] = 0;
+    const char *ev = b + RES_BIN_FIXED + sl + el;
+    for (size_t i = 0; i < nev; i++)
+        r->events[i] =
+            (int64_t)((uint64_t)wire_get_le32(ev + 8 * i) | (uint64_t)wire_get_le32(ev + 8 * i + 4) << 32);
+    r->nevents = nev;
+    return 0;
+}
+
 int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms) {
     memset(r, 0, offsetof(wire_job_result, status_buf));
     r->status_buf[0] = r->error_buf[0] = 0;
@@ -1753,6 +2023,7 @@ int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char 
         return say(msg, ms, WIRE_JOB_EINVAL,
                    "the job result is %zu bytes; the limit is %d (WIRE_JOB_MAX_RESULT)", n,
                    WIRE_JOB_MAX_RESULT);
+    if (n >= 4 && !memcmp(json, WIRE_JOB_RES_MAGIC, 4)) return result_bin_decode(json, n, r, msg, ms);
     char why[160];
     jr p = {.p = json, .end = json + n, .start = json, .msg = why, .ms = sizeof why, .cur = -1};
     int status_ok = 0, first = 1, more = -1;

@@ -3,8 +3,12 @@
  * and the result codec (encoded by the worker, decoded by liblepton). Both ends link this module,
  * so a job the client accepts is a job the worker accepts, and a refusal reads the same on both.
  *
- * Wire format (unchanged): job body = u32 LE n + n bytes of JSON descriptor + the WRITE steps'
- * bytes; result = u32 LE n + n bytes of JSON + the READ steps' bytes.
+ * Wire format: job body = u32 LE n + n bytes of descriptor + the WRITE steps' bytes; result = u32
+ * LE n + n bytes of result + the READ steps' bytes. A descriptor and a result each come in two
+ * forms (docs/dataplane.md "Jobs"): JSON, for people and curl, and a binary form that liblepton
+ * sends (no text to parse on the hot path), which starts with a magic that JSON cannot start with
+ * (a NUL byte). The worker reads both and answers a job in the form it came in; liblepton reads
+ * both.
  *
  * Thread safety: no shared state; every call works on the caller's structs only. */
 #ifndef LEPTON_COMMON_WIRE_JOB_H
@@ -26,6 +30,10 @@ static inline void wire_put_le32(void *p, uint32_t v) {
     for (int i = 0; i < 4; i++)
         u[i] = (unsigned char)(v >> (8 * i));
 }
+
+/* The binary forms' first 4 bytes (a NUL byte is never valid JSON). */
+#define WIRE_JOB_BIN_MAGIC "\0LJ1"
+#define WIRE_JOB_RES_MAGIC "\0LR1"
 
 /* ---- the limits (docs/dataplane.md "Jobs" lists them with the same reasons) ---- */
 
@@ -76,9 +84,23 @@ const char *wire_job_code(int rc);
  * Steps are added in order; a launch's arguments follow its wire_job_enc_launch. Each call checks
  * its part against the limits and returns 0 or a WIRE_JOB_E* with e->msg saying why, naming the
  * step ("steps[3].launch.args[1]: ..."); after a failure the encoder only needs wire_job_enc_free.
- * The descriptor's "seq" is left blank (spaces) and patched in later with wire_job_enc_seq, so a
- * job can be encoded before its seq is known. The text grows in an inline buffer first: a small
- * job costs no allocation. */
+ * The descriptor's seq is left 0 and patched in later with wire_job_enc_seq, so a job can be
+ * encoded before its seq is known. The descriptor grows in an inline buffer first: a small job
+ * costs no allocation.
+ *
+ * The encoder writes the binary form (all integers little-endian):
+ *   "\0LJ1", u64 seq, u32 nsteps, then per step a kind byte and its fields:
+ *   'w' write, 'r' read  u64 buffer, u64 offset, u64 size
+ *   'l' launch           32 bytes of the module's SHA-256, u32 grid[3], u32 block[3] (0 means 1),
+ *                        u32 shared, u32 max_dynamic_shared, u16 nargs, u16 name length, the name;
+ *                        then nargs arguments: 'b' u64 buffer u64 offset, or 'v' u32 n + n bytes
+ *   'm' memset           u64 buffer, u64 offset, u32 width, u32 value, u64 count, u64 pitch,
+ *                        u64 height
+ *   'c' copy             u64 buffer, u64 offset, u64 src_buffer, u64 src_offset, u64 size,
+ *                        u64 pitch, u64 src_pitch, u64 height
+ *   'e' event            nothing
+ * Every field has the range and meaning of its JSON member; the decoder checks the same limits
+ * with the same words. */
 typedef struct wire_job_enc {
     char *p; /* the descriptor: p[0..len) */
     size_t len, cap;
@@ -94,7 +116,7 @@ typedef struct wire_job_enc {
     uint64_t write_total, read_total;
     int failed;
     char msg[256];
-    char inline_buf[1536];
+    char inline_buf[1024];
 } wire_job_enc;
 
 void wire_job_enc_init(wire_job_enc *e);
@@ -162,6 +184,7 @@ typedef struct wire_job {
     size_t nevents; /* EVENT steps */
     uint64_t write_total, read_total;
     void *arena; /* steps, arguments, names and values: one allocation */
+    int binary;  /* the descriptor came in the binary form (set whatever the outcome) */
 } wire_job;
 
 /* Decodes a job body of `len` bytes (it must outlive the job: WRITE steps point into it).
@@ -194,15 +217,19 @@ typedef struct wire_job_result {
                                "output_stderr", GET /v1/output?stream=stderr */
     size_t nevents;         /* the clock (CLOCK_MONOTONIC ns) at each EVENT step, in step order */
     int64_t events[WIRE_JOB_MAX_EVENTS];
+    int binary; /* encode: write the binary form (a job that came binary); decode: it was binary */
     char status_buf[48];
     char error_buf[512];
 } wire_job_result;
 
-/* Writes the result JSON into out[cap] (at most WIRE_JOB_MAX_RESULT is ever needed; an error text
- * that does not fit is cut, and bytes that are not UTF-8 become '?'). Returns its length, or 0
- * when even the shortest form does not fit. */
+/* Writes the result into out[cap], as JSON or (r->binary) in the binary form (at most
+ * WIRE_JOB_MAX_RESULT is ever needed; an error text that does not fit is cut, and bytes that are
+ * not UTF-8 become '?'). Returns its length, or 0 when even the shortest form does not fit.
+ * The binary form (little-endian): "\0LR1", u64 seq, i64 step (-1 none), i64 queued_ns,
+ * started_ns, ended_ns, instance, u64 output, output_stderr, u8 restarting, u8 nevents, u8 status
+ * length, u16 error length, the status, the error (at most 511 bytes), nevents i64 clock readings. */
 size_t wire_job_result_encode(const wire_job_result *r, char *out, size_t cap);
-/* Decodes a result JSON of n bytes; 0, or WIRE_JOB_EINVAL with msg saying why. */
+/* Decodes a result of n bytes in either form; 0, or WIRE_JOB_EINVAL with msg saying why. */
 int wire_job_result_decode(const char *json, size_t n, wire_job_result *r, char *msg, size_t ms);
 
 #endif

@@ -1,10 +1,12 @@
 /* fuzz_job.c — the job contract's decoder (wire_job_decode, what the lease worker runs on a
- * POST /v1/jobs body: u32 LE n, n bytes of JSON descriptor, the write steps' bytes). Checked:
+ * POST /v1/jobs body: u32 LE n, n bytes of descriptor, JSON or binary, the write steps' bytes).
+ * Checked:
  *  - against the jansson decoder it replaced (job_ref.c), on every input whose descriptor jansson
  *    reads without duplicate members: both accept the same jobs, decoded the same, and of those
  *    they refuse, both do so outright (no seq) or both in the job's turn;
- *  - what it accepts survives the client's encoder: re-encoded (wire_job_enc_*, the limits
- *    checked again) and decoded once more, it is the same job. */
+ *  - what it accepts survives the client's encoder: re-encoded (wire_job_enc_*, the binary form,
+ *    the limits checked again) and decoded once more, it is the same job. A binary input (the
+ *    corpus has some) is checked by that alone. */
 #include <jansson.h>
 #include <stdio.h>
 

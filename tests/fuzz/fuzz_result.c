@@ -1,7 +1,8 @@
-/* fuzz_result.c — the client's decoder of a job result's JSON (wire_job_result_decode, what
- * liblepton runs on the worker's answer). It agrees with the jansson decoder it replaced
- * (job_ref.c) on every input; what it accepts, encoded again by the worker's encoder
- * (wire_job_result_encode) and decoded, keeps its status, step, times, flag and output count. */
+/* fuzz_result.c — the client's decoder of a job result (wire_job_result_decode, what liblepton
+ * runs on the worker's answer), JSON or binary. On JSON it agrees with the jansson decoder it
+ * replaced (job_ref.c); what it accepts, encoded again by the worker's encoder
+ * (wire_job_result_encode) in both forms and decoded, keeps its status, step, times, flag and
+ * output count. */
 #include "fuzz.h"
 #include "job_ref.h"
 #include "wire_job.h"
@@ -28,13 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (!r.status || !r.error || !*r.status || r.step < -1) abort();
     char out[WIRE_JOB_MAX_RESULT];
-    size_t n = wire_job_result_encode(&r, out, sizeof out);
-    if (!n) abort(); /* every decoded result fits: status < 48 bytes, the error is cut */
-    if (wire_job_result_decode(out, n, &s, msg, sizeof msg) != 0) abort();
-    if (strcmp(r.status, s.status) || r.step != s.step || r.seq != s.seq || r.queued_ns != s.queued_ns ||
-        r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting ||
-        r.output != s.output || r.output_stderr != s.output_stderr || r.nevents != s.nevents ||
-        memcmp(r.events, s.events, r.nevents * sizeof r.events[0]))
-        abort();
+    for (int form = 0; form < 2; form++) { /* JSON, then binary */
+        r.binary = form;
+        size_t n = wire_job_result_encode(&r, out, sizeof out);
+        if (!n) abort(); /* every decoded result fits: status < 48 bytes, the error is cut */
+        if (wire_job_result_decode(out, n, &s, msg, sizeof msg) != 0 || s.binary != form) abort();
+        if (strcmp(r.status, s.status) || r.step != s.step || r.seq != s.seq || r.queued_ns != s.queued_ns ||
+            r.started_ns != s.started_ns || r.ended_ns != s.ended_ns || r.restarting != s.restarting ||
+            r.output != s.output || r.output_stderr != s.output_stderr || r.nevents != s.nevents ||
+            memcmp(r.events, s.events, r.nevents * sizeof r.events[0]))
+            abort();
+    }
     return 0;
 }

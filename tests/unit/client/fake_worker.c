@@ -3,6 +3,7 @@
  * on loopback to show the client's own overhead. */
 #include "fake_worker.h"
 #include "base64.h"
+#include "wire_job.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -97,12 +98,6 @@ static const char *functions_json =
     "{\"name\": \"fault\", \"params\": []},"
     "{\"name\": \"crash\", \"params\": []}]}";
 
-/* The bytes of a job's value argument; 0 when it is not base64. */
-static size_t b64_value(const char *s, unsigned char *out, size_t cap) {
-    long n = s ? lp_b64_decode_any(s, strlen(s), out, cap) : -1;
-    return n < 0 ? 0 : (size_t)n;
-}
-
 /* Resolves a buffer id under the lock: NULL with *status 404 or 410. */
 static fw_buffer *buffer_get(fake_worker *w, json_int_t id, int *status) {
     if (id < 1 || id > w->nbuffers || !w->buffers[id - 1].mem) {
@@ -164,31 +159,59 @@ static void job_refuse(int fd, fw_rec *rec, int status, const char *code, const 
     job_answer(fd, rec, r, total);
 }
 
+/* The decoded job as the JSON descriptor of docs/dataplane.md spells it (seq, write/read, launch
+ * with its module, dimensions and arguments, memset/copy/event by name): what the tests look at,
+ * whichever form liblepton sent. */
+static void render_job(const wire_job *j, char *out, size_t cap) {
+    size_t n = 0;
+#define OUT(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    OUT("{\"seq\":%" PRIu64 ",\"steps\":[", j->seq);
+    for (size_t i = 0; i < j->nsteps && n < cap; i++) {
+        const wire_job_step *s = &j->steps[i];
+        if (i) OUT(",");
+        if (s->kind == 'w' || s->kind == 'r') {
+            OUT("{\"%s\":{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"size\":%" PRIu64 "}}",
+                s->kind == 'w' ? "write" : "read", s->buffer, s->offset, s->size);
+        } else if (s->kind == 'l') {
+            OUT("{\"launch\":{\"module\":\"%s\",\"function\":\"%s\",\"grid\":[%u,%u,%u],\"block\":[%u,%u,%u],"
+                "\"shared\":%u,\"args\":[",
+                s->module, s->function, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
+                s->block[2], s->shared);
+            for (size_t k = 0; k < s->nargs; k++) {
+                const wire_job_arg *a = &s->args[k];
+                if (k) OUT(",");
+                if (a->is_buffer) {
+                    OUT("{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 "}", a->buffer, a->offset);
+                } else {
+                    char b64[64] = "";
+                    if (a->len <= 40) lp_b64_encode(a->value, a->len, b64);
+                    OUT("{\"value\":\"%s\"}", b64);
+                }
+            }
+            OUT("]}}");
+        } else {
+            OUT("{\"%s\":{}}", s->kind == 'm' ? "memset" : s->kind == 'c' ? "copy" : "event");
+        }
+    }
+    OUT("]}");
+#undef OUT
+}
+
 /* Runs a job; returns -1 when the connection must be dropped (crash). */
 static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len, fw_rec *rec) {
     int64_t queued = mono_ns();
-    if (len < 4) {
-        job_refuse(fd, rec, 400, "invalid_request", "short job", 0);
-        return 0;
-    }
-    uint32_t dl =
-        (uint32_t)body[0] | (uint32_t)body[1] << 8 | (uint32_t)body[2] << 16 | (uint32_t)body[3] << 24;
-    if (dl > len - 4) {
-        job_refuse(fd, rec, 400, "invalid_request", "descriptor length past the body", 0);
-        return 0;
-    }
-    json_t *d = json_loadb((const char *)body + 4, dl, 0, NULL);
-    const unsigned char *data = body + 4 + dl;
-    size_t data_len = len - 4 - dl;
-    json_int_t seq = json_integer_value(json_object_get(d, "seq"));
-    json_t *steps = json_object_get(d, "steps");
-    if (!d || seq < 1 || !json_is_array(steps)) {
-        json_decref(d);
+    wire_job j;
+    long bad_step;
+    char why[300];
+    int drc = wire_job_decode((const char *)body, len, &j, &bad_step, why, sizeof why);
+    json_int_t seq = (json_int_t)j.seq;
+    if (drc) {
+        wire_job_free(&j);
         job_refuse(fd, rec, 400, "invalid_request", "bad descriptor", seq);
         return 0;
     }
     pthread_mutex_lock(&w->lock);
-    snprintf(w->last_desc, sizeof w->last_desc, "%.*s", (int)dl, (const char *)body + 4);
+    render_job(&j, w->last_desc, sizeof w->last_desc);
     /* In seq order; a job that arrives early waits for its predecessors. */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -197,12 +220,12 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
         if (pthread_cond_timedwait(&w->seq_cv, &w->lock, &until)) break;
     if (w->dead) { /* died meanwhile: no answer */
         pthread_mutex_unlock(&w->lock);
-        json_decref(d);
+        wire_job_free(&j);
         return -1;
     }
     if ((uint64_t)seq != w->next_seq) {
         pthread_mutex_unlock(&w->lock);
-        json_decref(d);
+        wire_job_free(&j);
         job_refuse(fd, rec, 409, "conflict", "seq out of order", seq);
         return 0;
     }
@@ -211,53 +234,36 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
     char msg[256] = "";
     long failed_step = -1;
     unsigned char *out = NULL;
-    size_t out_len = 0, used = 0;
+    size_t out_len = 0;
     uint64_t tag = 0;
     int nwrites = 0, drop = 0;
-    size_t i;
-    json_t *s;
-    json_array_foreach(steps, i, s) {
-        json_t *x;
+    for (size_t i = 0; i < j.nsteps; i++) {
+        const wire_job_step *s = &j.steps[i];
         int st = 0;
-        if ((x = json_object_get(s, "write")) || (x = json_object_get(s, "read"))) {
-            int is_write = json_object_get(s, "write") != NULL;
-            fw_buffer *b = buffer_get(w, json_integer_value(json_object_get(x, "buffer")), &st);
-            uint64_t off = (uint64_t)json_integer_value(json_object_get(x, "offset"));
-            uint64_t size = (uint64_t)json_integer_value(json_object_get(x, "size"));
+        if (s->kind == 'w' || s->kind == 'r') {
+            fw_buffer *b = buffer_get(w, (json_int_t)s->buffer, &st);
             if (!b) {
                 code = st == 410 ? "buffer_lost" : "not_found";
                 snprintf(msg, sizeof msg, "buffer %s", st == 410 ? "lost" : "unknown");
-            } else if (off + size > b->size) {
+            } else if (s->offset + s->size > b->size) {
                 code = "invalid_request";
                 snprintf(msg, sizeof msg, "range past the buffer");
-            } else if (is_write) {
-                if (used + size > data_len) {
-                    code = "invalid_request";
-                    snprintf(msg, sizeof msg, "write data missing");
-                } else {
-                    if (nwrites++ == 0 && size >= 8) memcpy(&tag, data + used, 8);
-                    memcpy(b->mem + off, data + used, size);
-                    used += size;
-                }
+            } else if (s->kind == 'w') {
+                if (nwrites++ == 0 && s->size >= 8) memcpy(&tag, s->data, 8);
+                memcpy(b->mem + s->offset, s->data, s->size);
             } else {
-                out = realloc(out, out_len + size + 1);
-                memcpy(out + out_len, b->mem + off, size);
-                out_len += size;
+                out = realloc(out, out_len + s->size + 1);
+                memcpy(out + out_len, b->mem + s->offset, s->size);
+                out_len += s->size;
             }
-        } else if ((x = json_object_get(s, "launch"))) {
-            const char *fn = json_string_value(json_object_get(x, "function"));
-            json_t *args = json_object_get(x, "args");
-            if (!fn) fn = "";
-            if (!strcmp(fn, "add_one")) {
-                fw_buffer *b = buffer_get(
-                    w, json_integer_value(json_object_get(json_array_get(args, 0), "buffer")), &st);
-                uint64_t off =
-                    (uint64_t)json_integer_value(json_object_get(json_array_get(args, 0), "offset"));
-                unsigned char nb[8] = {0};
-                b64_value(json_string_value(json_object_get(json_array_get(args, 1), "value")), nb,
-                          sizeof nb);
+        } else if (s->kind == 'l') {
+            const char *fn = s->function;
+            const wire_job_arg *args = s->args;
+            if (!strcmp(fn, "add_one") && s->nargs == 2 && args[0].is_buffer && args[1].len == 4) {
+                fw_buffer *b = buffer_get(w, (json_int_t)args[0].buffer, &st);
+                uint64_t off = args[0].offset;
                 uint32_t n;
-                memcpy(&n, nb, 4);
+                memcpy(&n, args[1].value, 4);
                 if (!b) {
                     code = st == 410 ? "buffer_lost" : "not_found";
                     snprintf(msg, sizeof msg, "buffer %s", st == 410 ? "lost" : "unknown");
@@ -265,12 +271,9 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
                     for (uint64_t k = 0; k < n && off + k < b->size; k++)
                         b->mem[off + k]++;
                 }
-            } else if (!strcmp(fn, "sleep")) {
-                unsigned char nb[8] = {0};
-                b64_value(json_string_value(json_object_get(json_array_get(args, 0), "value")), nb,
-                          sizeof nb);
+            } else if (!strcmp(fn, "sleep") && s->nargs == 1 && args[0].len == 4) {
                 uint32_t ms;
-                memcpy(&ms, nb, 4);
+                memcpy(&ms, args[0].value, 4);
                 pthread_mutex_unlock(&w->lock);
                 tc_sleep_ms(ms);
                 pthread_mutex_lock(&w->lock);
@@ -295,7 +298,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
         tc_server_kill(w->srv);
         pthread_cond_broadcast(&w->seq_cv);
         pthread_mutex_unlock(&w->lock);
-        json_decref(d);
+        wire_job_free(&j);
         free(out);
         return -1;
     }
@@ -310,7 +313,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
         json_pack("{s:I, s:s, s:s, s:o, s:I, s:I, s:I}", "seq", seq, "status", code ? code : "ok", "error",
                   msg, "step", failed_step >= 0 ? json_integer(failed_step) : json_null(), "queued_ns",
                   (json_int_t)queued, "started_ns", (json_int_t)started, "ended_ns", (json_int_t)mono_ns());
-    json_decref(d);
+    wire_job_free(&j);
     size_t total;
     unsigned char *resp = framed_result(res, out, code ? 0 : out_len, &total);
     job_answer(fd, rec, resp, total);

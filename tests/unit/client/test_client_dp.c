@@ -318,7 +318,7 @@ static void job_roundtrip(void) {
     CHECK(strstr(desc, "\"function\":\"add_one\",\"grid\":[1,1,1],\"block\":[1,1,1],\"shared\":0,"
                        "\"args\":[{\"buffer\":1,\"offset\":1000},{\"value\":\"oA8AAA==\"}]") != NULL);
     CHECK(strstr(desc, "{\"read\":{\"buffer\":1,\"offset\":0,\"size\":100}}") != NULL);
-    CHECK(!strncmp(desc, "{\"seq\":1 ", 9));
+    CHECK(!strncmp(desc, "{\"seq\":1,", 9));
 
     /* A CUDA error: ECUDA, the driver's name in the message and in the task's error. */
     lepton_launch F = launch_of(m, "fault", NULL, 0);

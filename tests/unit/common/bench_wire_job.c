@@ -1,6 +1,7 @@
 /* bench_wire_job.c — timings of the job codec (src/common/wire_job.c) on the hot path of a job's
- * round trip: encoding and decoding the descriptor of a one-launch empty-kernel job (and of a
- * write + launch(buffer, value) + read job), and encoding and decoding its result. Prints
+ * round trip: encoding and decoding the (binary) descriptor of a one-launch empty-kernel job (and
+ * of a write + launch(buffer, value) + read job), decoding the first in its JSON form, and
+ * encoding and decoding its result in both forms. Prints
  * nanoseconds per call; asserts only that each codec call succeeds (timings vary by machine). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,8 @@
 
 #include "wire_job.h"
 
-static const char SHA[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+#define SHA_TEXT "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+static const char SHA[] = SHA_TEXT;
 
 static double now_ns(void) {
     struct timespec t;
@@ -84,6 +86,31 @@ int main(int argc, char **argv) {
                full ? "write + launch(buffer, 4-byte value) + read" : "one launch, no arguments", enc, dec,
                len);
     }
+    /* the same one-launch job in the JSON form a person sends with curl */
+    static const char json[] =
+        "{\"seq\":17,\"steps\":[{\"launch\":{\"module\":\"" SHA_TEXT
+        "\",\"function\":\"empty_kernel\",\"grid\":[1,1,1],\"block\":[1,1,1],\"shared\":0,"
+        "\"args\":[]}}]}";
+    size_t jl = sizeof json - 1;
+    body[0] = (char)jl, body[1] = (char)(jl >> 8), body[2] = body[3] = 0;
+    memcpy(body + 4, json, jl);
+    {
+        wire_job j;
+        long step;
+        char msg[256];
+        if (wire_job_decode(body, 4 + jl, &j, &step, msg, sizeof msg) || j.seq != 17 || j.binary) {
+            fprintf(stderr, "bench_wire_job: decoding the JSON form failed: %s\n", msg);
+            return 1;
+        }
+        wire_job_free(&j);
+        double t0 = now_ns();
+        for (int i = 0; i < n; i++) {
+            sink += (size_t)wire_job_decode(body, 4 + jl, &j, &step, msg, sizeof msg);
+            wire_job_free(&j);
+        }
+        printf("one launch, no arguments, JSON form: decode %.0f ns (body %zu bytes)\n", (now_ns() - t0) / n,
+               4 + jl);
+    }
     wire_job_result r = {.seq = 17,
                          .status = "ok",
                          .error = "",
@@ -92,22 +119,26 @@ int main(int argc, char **argv) {
                          .started_ns = 123456789999,
                          .ended_ns = 123456799999};
     char out[WIRE_JOB_MAX_RESULT];
-    double t0 = now_ns();
-    for (int i = 0; i < n; i++)
-        sink += wire_job_result_encode(&r, out, sizeof out);
-    double renc = (now_ns() - t0) / n;
-    size_t rl = wire_job_result_encode(&r, out, sizeof out);
-    wire_job_result d;
-    char msg[256];
-    if (!rl || wire_job_result_decode(out, rl, &d, msg, sizeof msg) || strcmp(d.status, "ok")) {
-        fprintf(stderr, "bench_wire_job: result codec failed\n");
-        return 1;
+    for (int form = 0; form < 2; form++) { /* JSON (people, curl), binary (liblepton) */
+        r.binary = form;
+        double t0 = now_ns();
+        for (int i = 0; i < n; i++)
+            sink += wire_job_result_encode(&r, out, sizeof out);
+        double renc = (now_ns() - t0) / n;
+        size_t rl = wire_job_result_encode(&r, out, sizeof out);
+        wire_job_result d;
+        char msg[256];
+        if (!rl || wire_job_result_decode(out, rl, &d, msg, sizeof msg) || strcmp(d.status, "ok")) {
+            fprintf(stderr, "bench_wire_job: result codec failed\n");
+            return 1;
+        }
+        t0 = now_ns();
+        for (int i = 0; i < n; i++)
+            sink += (size_t)wire_job_result_decode(out, rl, &d, msg, sizeof msg);
+        double rdec = (now_ns() - t0) / n;
+        printf("result, %s (%zu bytes): encode %.0f ns, decode %.0f ns\n", form ? "binary" : "JSON", rl, renc,
+               rdec);
     }
-    t0 = now_ns();
-    for (int i = 0; i < n; i++)
-        sink += (size_t)wire_job_result_decode(out, rl, &d, msg, sizeof msg);
-    double rdec = (now_ns() - t0) / n;
-    printf("result (%zu bytes): encode %.0f ns, decode %.0f ns\n", rl, renc, rdec);
     (void)sink;
     return 0;
 }

@@ -1,7 +1,8 @@
 /* test_wire_job.c — the job contract's codec (src/common/wire_job.c): encode → decode round trips of
  * every step kind and argument kind; each limit at its edge (accepted by both ends) and one past it
  * (refused by the encoder, as lepton_submit does, and by the decoder, as the worker does, with the
- * same message); malformed descriptors; the result codec. */
+ * same message); malformed descriptors; the result codec; the binary forms of both (what liblepton
+ * sends and the worker answers it), written by hand past the encoder's limits. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,9 +325,8 @@ static void test_limits_sizes(void) {
     CHECK(wire_job_enc_finish(&e) == 0);
     size_t dl = e.len;
     wire_job_enc_free(&e);
-    /* a second write (its size has 9 digits) makes the body exactly the limit */
-    uint64_t fill = WIRE_JOB_MAX_BODY - 4 -
-                    (dl + strlen(",{\"write\":{\"buffer\":1,\"offset\":0,\"size\":123456789}}")) - 1000;
+    /* a second write (a kind byte and three u64) makes the body exactly the limit */
+    uint64_t fill = WIRE_JOB_MAX_BODY - 4 - (dl + 1 + 24) - 1000;
     wire_job_enc_init(&e);
     wire_job_enc_rw(&e, 1, 1, 0, 1000);
     wire_job_enc_rw(&e, 1, 1, 0, fill);
@@ -357,10 +357,10 @@ static void test_limits_sizes(void) {
     wire_job_free(&j);
     wire_job_enc_free(&e);
 
-    /* the descriptor: ~100 maximal values pass 4 MiB */
+    /* the descriptor: ~128 maximal values pass 4 MiB */
     wire_job_enc_init(&e);
     rc = 0;
-    for (int i = 0; i < 100 && !rc; i++)
+    for (int i = 0; i < 130 && !rc; i++)
         rc = enc_launch(&e, "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
     CHECK(rc == 0);
     rc = wire_job_enc_finish(&e);
@@ -642,7 +642,6 @@ static void test_new_steps(void) {
     rc |= wire_job_enc_event(&e);
     CHECK(rc == 0);
     CHECK(e.nevents == 2);
-    CHECK(strstr(e.p, "\"max_dynamic_shared\":70000") != NULL);
     size_t len;
     char msg[300];
     char *b = finish(&e, 9, &rc, &len, msg, sizeof msg);
@@ -817,6 +816,344 @@ static void test_result_events(void) {
           d.events[1] == 6);
 }
 
+/* ---- the binary form (what liblepton sends): written by hand here, past what the encoder
+ * allows, to see the decoder keep the JSON form's limits, words and fault kinds ---- */
+
+typedef struct bin {
+    char p[600000];
+    size_t len;
+} bin;
+
+static void b_le(bin *b, uint64_t v, int n) {
+    for (int i = 0; i < n; i++)
+        b->p[b->len++] = (char)(v >> (8 * i));
+}
+static void b_head(bin *b, uint64_t seq, uint32_t nsteps) {
+    b->len = 0;
+    memcpy(b->p, WIRE_JOB_BIN_MAGIC, 4);
+    b->len = 4;
+    b_le(b, seq, 8);
+    b_le(b, nsteps, 4);
+}
+/* A launch of "k" on module SHA (raw bytes 00 11 22 ...) with the given fields and no arguments
+ * yet (nargs announced). */
+static void b_launch(bin *b, const uint32_t grid[3], const uint32_t block[3], uint32_t shared, uint32_t mds,
+                     uint16_t nargs, const char *fn) {
+    b_le(b, 'l', 1);
+    for (int k = 0; k < 32; k++)
+        b_le(b, (uint64_t)((k % 16) * 0x11), 1);
+    for (int d = 0; d < 3; d++)
+        b_le(b, grid[d], 4);
+    for (int d = 0; d < 3; d++)
+        b_le(b, block[d], 4);
+    b_le(b, shared, 4);
+    b_le(b, mds, 4);
+    b_le(b, nargs, 2);
+    size_t fl = strlen(fn);
+    b_le(b, fl, 2);
+    memcpy(b->p + b->len, fn, fl);
+    b->len += fl;
+}
+
+/* Decodes b (+ extra WRITE bytes): outcome, seq, step, msg. */
+static int b_decode(const bin *b, size_t extra, uint64_t *seq, long *step, char *msg, size_t ms) {
+    size_t len;
+    char *body = body_of(b->p, b->len, extra, &len);
+    wire_job j;
+    int rc = wire_job_decode(body, len, &j, step, msg, ms);
+    *seq = j.seq;
+    CHECK(j.binary == 1);
+    wire_job_free(&j);
+    free(body);
+    return rc;
+}
+
+static bin B;
+
+static void test_binary(void) {
+    char msg[300], emsg[300];
+    uint64_t seq;
+    long step;
+    /* the encoder's output, decoded: every field; then every shorter prefix of it is malformed and
+     * refused outright (no seq), and so is a byte more */
+    wire_job_enc e;
+    wire_job_enc_init(&e);
+    uint32_t g[3] = {7, 0, 3}, bl[3] = {128, 2, 0};
+    int rc = wire_job_enc_rw(&e, 1, 3, 8, 5);
+    rc |= wire_job_enc_launch(&e, SHA, "saxpy", g, bl, 96, 2);
+    rc |= wire_job_enc_launch_opt(&e, 50000);
+    rc |= wire_job_enc_arg_buffer(&e, 3, 16);
+    rc |= wire_job_enc_arg_value(&e, "\0\1\2", 3);
+    rc |= wire_job_enc_memset(&e, 3, 0, 2, 0xabcd, 4, 0, 0);
+    rc |= wire_job_enc_copy(&e, 4, 1, 3, 2, 6, 0, 0, 2);
+    rc |= wire_job_enc_event(&e);
+    rc |= wire_job_enc_rw(&e, 0, 4, 0, 9);
+    rc |= wire_job_enc_finish(&e);
+    CHECK(rc == 0 && !memcmp(e.p, WIRE_JOB_BIN_MAGIC, 4));
+    wire_job_enc_seq(e.p, e.seq_at, 0x123456789aull);
+    size_t dl = e.len, len;
+    char *body = body_of(e.p, dl, 5, &len);
+    memcpy(body + 4 + dl, "hello", 5);
+    wire_job j;
+    CHECK(wire_job_decode(body, len, &j, &step, msg, sizeof msg) == 0 && j.binary &&
+          j.seq == 0x123456789aull);
+    CHECK(j.nsteps == 6 && j.nevents == 1 && j.write_total == 5 && j.read_total == 9);
+    if (j.nsteps == 6) {
+        const wire_job_step *s = j.steps;
+        CHECK(s[0].kind == 'w' && s[0].buffer == 3 && s[0].offset == 8 && s[0].size == 5 &&
+              !memcmp(s[0].data, "hello", 5));
+        CHECK(s[1].kind == 'l' && !strcmp(s[1].module, SHA) && !strcmp(s[1].function, "saxpy") &&
+              s[1].grid[0] == 7 && s[1].grid[1] == 1 && s[1].grid[2] == 3 && s[1].block[0] == 128 &&
+              s[1].block[1] == 2 && s[1].block[2] == 1 && s[1].shared == 96 &&
+              s[1].max_dynamic_shared == 50000);
+        CHECK(s[1].nargs == 2 && s[1].args[0].is_buffer && s[1].args[0].buffer == 3 &&
+              s[1].args[0].offset == 16 && !s[1].args[1].is_buffer && s[1].args[1].len == 3 &&
+              !memcmp(s[1].args[1].value, "\0\1\2", 3));
+        CHECK(s[2].kind == 'm' && s[2].width == 2 && s[2].value == 0xabcd && s[2].count == 4 &&
+              s[2].pitch == 8 && s[2].height == 1);
+        CHECK(s[3].kind == 'c' && s[3].buffer == 4 && s[3].offset == 1 && s[3].src_buffer == 3 &&
+              s[3].src_offset == 2 && s[3].size == 6 && s[3].pitch == 6 && s[3].src_pitch == 6 &&
+              s[3].height == 2);
+        CHECK(s[4].kind == 'e' && s[5].kind == 'r' && s[5].buffer == 4 && s[5].size == 9 &&
+              s[5].out_off == 0);
+    }
+    wire_job_free(&j);
+    free(body);
+    int cut_ok = 1;
+    for (size_t n = 4; n < dl; n++) {
+        body = body_of(e.p, n, 0, &len);
+        rc = wire_job_decode(body, len, &j, &step, msg, sizeof msg);
+        if (rc != WIRE_JOB_EINVAL || j.seq != 0 || !strstr(msg, "binary job descriptor is malformed")) {
+            fprintf(stderr, "prefix of %zu bytes: rc %d seq %llu: %s\n", n, rc, (unsigned long long)j.seq,
+                    msg);
+            cut_ok = 0;
+        }
+        wire_job_free(&j);
+        free(body);
+    }
+    CHECK(cut_ok);
+    memcpy(B.p, e.p, dl);
+    B.p[dl] = 0;
+    B.len = dl + 1; /* a byte after the last step */
+    CHECK(b_decode(&B, 5, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0 &&
+          strstr(msg, "bytes after the last step"));
+    wire_job_enc_free(&e);
+
+    /* unknown step kind, unknown argument type: malformed */
+    b_head(&B, 1, 1);
+    b_le(&B, 'x', 1);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0 &&
+          strstr(msg, "step kind"));
+    b_head(&B, 1, 1);
+    b_launch(&B, ONE, ONE, 0, 0, 1, "k");
+    b_le(&B, 'q', 1);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0 &&
+          strstr(msg, "argument type"));
+    /* seq 0 and seq past int64: no usable seq */
+    b_head(&B, 0, 0);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0 && strstr(msg, "seq"));
+    b_head(&B, 1ull << 63, 0);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0);
+    b_head(&B, 9, 0); /* no steps: a job */
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == 0 && seq == 9);
+
+    /* values out of range fail the job in its turn, at its step, in the encoder's words */
+    uint32_t big[3] = {1, WIRE_JOB_MAX_DIM + 1u, 1};
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, big, 0, 0) == WIRE_JOB_EINVAL);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, 1);
+    b_launch(&B, ONE, big, 0, 0, 0, "k");
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && step == 0 &&
+          !strcmp(msg, emsg));
+    wire_job_enc_init(&e);
+    wire_job_enc_event(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, WIRE_JOB_MAX_SHARED + 1u, 0) == WIRE_JOB_EINVAL);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, 2);
+    b_le(&B, 'e', 1);
+    b_launch(&B, ONE, ONE, WIRE_JOB_MAX_SHARED + 1u, 0, 0, "k");
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && step == 1 &&
+          !strcmp(msg, emsg));
+    /* the longest name passes, one byte more does not */
+    char name[WIRE_JOB_MAX_FUNCTION + 2];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    b_head(&B, 4, 1);
+    b_launch(&B, ONE, ONE, 0, 0, 0, name);
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, name, ONE, ONE, 0, 0) != 0);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) != 0 && seq == 4 && step == 0 && !strcmp(msg, emsg));
+    name[WIRE_JOB_MAX_FUNCTION] = 0;
+    b_head(&B, 4, 1);
+    b_launch(&B, ONE, ONE, 0, 0, 0, name);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == 0 && seq == 4);
+    /* arguments: 257 are too many; a value of 0 or 32,765 bytes is refused, 32,764 passes */
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, WIRE_JOB_MAX_ARGS + 1) == WIRE_JOB_ETOOLARGE);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, 1);
+    b_launch(&B, ONE, ONE, 0, 0, WIRE_JOB_MAX_ARGS + 1, "k");
+    for (int k = 0; k <= WIRE_JOB_MAX_ARGS; k++) {
+        b_le(&B, 'b', 1);
+        b_le(&B, 1, 8);
+        b_le(&B, 0, 8);
+    }
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_ETOOLARGE && seq == 4 &&
+          !strcmp(msg, emsg));
+    static const size_t vsizes[] = {0, WIRE_JOB_MAX_VALUE + 1, WIRE_JOB_MAX_VALUE};
+    for (int v = 0; v < 3; v++) {
+        b_head(&B, 4, 1);
+        b_launch(&B, ONE, ONE, 0, 0, 1, "k");
+        b_le(&B, 'v', 1);
+        b_le(&B, vsizes[v], 4);
+        memset(B.p + B.len, 7, vsizes[v]);
+        B.len += vsizes[v];
+        rc = b_decode(&B, 0, &seq, &step, msg, sizeof msg);
+        if (v == 2) {
+            CHECK(rc == 0);
+            continue;
+        }
+        wire_job_enc_init(&e);
+        wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, 1);
+        int erc = wire_job_enc_arg_value(&e, B.p + B.len - vsizes[v], vsizes[v]);
+        snprintf(emsg, sizeof emsg, "%s", e.msg);
+        wire_job_enc_free(&e);
+        CHECK(erc != 0 && rc == erc && seq == 4 && step == 0 && !strcmp(msg, emsg));
+    }
+    /* a buffer past INT64_MAX, an offset past WIRE_JOB_MAX_BUFFER: the field is named */
+    b_head(&B, 4, 1);
+    b_le(&B, 'r', 1);
+    b_le(&B, 1, 8);
+    b_le(&B, WIRE_JOB_MAX_BUFFER + 1, 8);
+    b_le(&B, 4, 8);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && step == 0 &&
+          strstr(msg, "steps[0].read: field 'offset'"));
+    /* memset width 3 and a copy past its end, in the encoder's words */
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_memset(&e, 1, 0, 3, 0, 4, 0, 0) == WIRE_JOB_EINVAL);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, 1);
+    b_le(&B, 'm', 1);
+    b_le(&B, 1, 8);
+    b_le(&B, 0, 8);
+    b_le(&B, 3, 4);
+    b_le(&B, 0, 4);
+    b_le(&B, 4, 8);
+    b_le(&B, 0, 8);
+    b_le(&B, 0, 8);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && !strcmp(msg, emsg));
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_copy(&e, 1, WIRE_JOB_MAX_BUFFER - 4, 2, 0, 8, 0, 0, 1) != 0);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, 1);
+    b_le(&B, 'c', 1);
+    uint64_t cf[8] = {1, WIRE_JOB_MAX_BUFFER - 4, 2, 0, 8, 0, 0, 1};
+    for (int k = 0; k < 8; k++)
+        b_le(&B, cf[k], 8);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) != 0 && seq == 4 && !strcmp(msg, emsg));
+    /* a write whose bytes the body lacks; 65 events; 4,097 steps */
+    b_head(&B, 4, 1);
+    b_le(&B, 'w', 1);
+    b_le(&B, 1, 8);
+    b_le(&B, 0, 8);
+    b_le(&B, 10, 8);
+    CHECK(b_decode(&B, 9, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 &&
+          strstr(msg, "10 bytes"));
+    wire_job_enc_init(&e);
+    rc = 0;
+    for (int k = 0; k <= WIRE_JOB_MAX_EVENTS && !rc; k++)
+        rc = wire_job_enc_event(&e);
+    snprintf(emsg, sizeof emsg, "%s", e.msg);
+    wire_job_enc_free(&e);
+    b_head(&B, 4, WIRE_JOB_MAX_EVENTS + 1);
+    for (int k = 0; k <= WIRE_JOB_MAX_EVENTS; k++)
+        b_le(&B, 'e', 1);
+    CHECK(rc != 0 && b_decode(&B, 0, &seq, &step, msg, sizeof msg) == rc && seq == 4 && !strcmp(msg, emsg));
+    b_head(&B, 4, WIRE_JOB_MAX_STEPS + 1);
+    for (int k = 0; k <= WIRE_JOB_MAX_STEPS; k++)
+        b_le(&B, 'r', 1), b_le(&B, 1, 8), b_le(&B, 0, 8), b_le(&B, 0, 8);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_ETOOLARGE && seq == 4 && step == -1 &&
+          strstr(msg, "WIRE_JOB_MAX_STEPS"));
+    /* a step count past what the descriptor holds is cut short, not a huge allocation */
+    b_head(&B, 4, UINT32_MAX);
+    CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0);
+}
+
+static void test_result_binary(void) {
+    char out[WIRE_JOB_MAX_RESULT], msg[200];
+    wire_job_result r = {.seq = 77,
+                         .status = "cuda_error",
+                         .error = "CUDA_ERROR_X: bad \xff byte \xe2\x82\xac",
+                         .step = 2,
+                         .queued_ns = 10,
+                         .started_ns = 20,
+                         .ended_ns = 30,
+                         .restarting = 1,
+                         .instance = 0x7123456789abcdefll,
+                         .output = 4097,
+                         .output_stderr = UINT64_MAX,
+                         .nevents = 3,
+                         .events = {5, -1, INT64_MAX},
+                         .binary = 1};
+    size_t n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0 && !memcmp(out, WIRE_JOB_RES_MAGIC, 4));
+    wire_job_result d;
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.binary);
+    CHECK(d.seq == 77 && !strcmp(d.status, "cuda_error") && d.step == 2 && d.queued_ns == 10 &&
+          d.started_ns == 20 && d.ended_ns == 30 && d.restarting && d.instance == 0x7123456789abcdefll &&
+          d.output == 4097 && d.output_stderr == (uint64_t)INT64_MAX && d.nevents == 3 && d.events[0] == 5 &&
+          d.events[1] == -1 && d.events[2] == INT64_MAX);
+    CHECK(!strcmp(d.error, "CUDA_ERROR_X: bad ? byte \xe2\x82\xac")); /* not UTF-8 becomes '?' */
+    /* the JSON form of the same result reads the same (but the error, which JSON keeps whole) */
+    r.binary = 0;
+    wire_job_result dj;
+    size_t nj = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(nj > 0 && wire_job_result_decode(out, nj, &dj, msg, sizeof msg) == 0 && !dj.binary);
+    CHECK(dj.seq == d.seq && dj.step == d.step && dj.ended_ns == d.ended_ns && dj.instance == d.instance &&
+          dj.output_stderr == d.output_stderr && dj.nevents == d.nevents && !strcmp(dj.error, d.error));
+    r.binary = 1;
+    /* no step, no events, a success */
+    wire_job_result ok = {.seq = 1, .status = "ok", .step = -1, .binary = 1};
+    n = wire_job_result_encode(&ok, out, sizeof out);
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && d.step == -1 &&
+          !strcmp(d.status, "ok") && !strcmp(d.error, "") && d.nevents == 0 && !d.restarting);
+    /* a long error is cut to what a reader keeps, at a character (3-byte characters: 170 of them) */
+    static char longer[3001];
+    for (int i = 0; i < 1000; i++)
+        memcpy(longer + 3 * i, "\xe2\x82\xac", 3);
+    r.error = longer;
+    n = wire_job_result_encode(&r, out, sizeof out);
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && strlen(d.error) == 510 &&
+          d.nevents == 3);
+    CHECK(wire_job_result_encode(&r, out, 40) == 0); /* no room at all */
+    n = wire_job_result_encode(&r, out, 120);        /* 13 bytes of room: 4 characters */
+    CHECK(n == 120 - 1 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && strlen(d.error) == 12);
+    /* malformed: cut short, lengths that do not add up, a status too long or empty */
+    n = wire_job_result_encode(&ok, out, sizeof out);
+    CHECK(wire_job_result_decode(out, 20, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    CHECK(wire_job_result_decode(out, n - 1, &d, msg, sizeof msg) == WIRE_JOB_EINVAL &&
+          strstr(msg, "add up"));
+    out[69] = (char)(WIRE_JOB_MAX_EVENTS + 1);
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    static char st[49];
+    memset(st, 's', 48);
+    wire_job_result lst = {.seq = 1, .status = st, .step = -1, .binary = 1};
+    n = wire_job_result_encode(&lst, out, sizeof out);
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL &&
+          strstr(msg, "status"));
+    lst.status = "";
+    n = wire_job_result_encode(&lst, out, sizeof out);
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+}
+
 int main(void) {
     test_round_trip();
     test_limit_steps();
@@ -826,5 +1163,7 @@ int main(void) {
     test_result();
     test_new_steps();
     test_result_events();
+    test_binary();
+    test_result_binary();
     return check_done("unit.common.wire_job");
 }
