@@ -197,9 +197,11 @@ struct lepton_task {
     uint64_t seq;
     int64_t deadline_ns; /* a worker that is still starting is retried until then */
     lp_http_conn *easy;
-    /* The request: head (u32 + descriptor) then the WRITE segments. */
+    /* The request: head (u32 + descriptor, the binary form) then the WRITE segments. */
     char *head;
     size_t head_len;
+    lp_buf http_head; /* the head in the JSON form, made when the job first goes over HTTP (a worker
+                         that predates the stream reads JSON only; wire_job_json_of) */
     uint32_t nwrite, nread;
     lc_seg *segs; /* nwrite WRITE segments, then nread READ segments */
     uint64_t body_len;

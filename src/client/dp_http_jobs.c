@@ -28,8 +28,8 @@ static size_t job_read(char *buf, size_t size, size_t nitems, void *user) {
         const char *src;
         size_t len;
         if (t->sent_seg == 0) {
-            src = t->head;
-            len = t->head_len;
+            src = t->http_head.p;
+            len = t->http_head.len;
         } else {
             src = t->segs[t->sent_seg - 1].host;
             len = t->segs[t->sent_seg - 1].size;
@@ -181,10 +181,31 @@ static void request_requeue(lc_dp *dp, lepton_task *h, int status, const char *t
 
 /* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
  * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
+/* The job's head in the JSON form (t->http_head: u32 LE n + the JSON descriptor), made once;
+ * 0, or -1 out of memory. */
+static int http_head(lepton_task *t) {
+    if (t->http_head.len) return 0;
+    char len[4] = {0};
+    if (lp_buf_append(&t->http_head, len, 4, WIRE_JOB_MAX_BODY) ||
+        wire_job_json_of(t->head + 4, t->head_len - 4, &t->http_head)) {
+        lp_buf_free(&t->http_head);
+        return -1;
+    }
+    wire_put_le32(t->http_head.p, (uint32_t)(t->http_head.len - 4));
+    return 0;
+}
+
+/* The bytes of t's request over HTTP: its JSON head and its WRITE bytes. */
+static uint64_t http_body_len(const lepton_task *t) { return t->http_head.len + (t->body_len - t->head_len); }
+
 void lc_job_start(lc_dp *dp, lepton_task *t) {
     for (lepton_task *u = t; u; u = u->batch_next) {
         u->sent_seg = u->sent_off = 0;
         lc_answer_reset(u, u == t ? 0 : 2);
+        if (http_head(u)) {
+            lc_request_finish(dp, t, LEPTON_ENOMEM, "out of memory (a job's JSON descriptor)");
+            return;
+        }
     }
     t->sent_ns = lp_mono_ns();
     t->easy = lc_easy_take(dp, &dp->job_idle);
@@ -194,11 +215,11 @@ void lc_job_start(lc_dp *dp, lepton_task *t) {
     }
     CURL *e = t->easy->curl;
     int batch = t->batch_next != NULL;
-    uint64_t body_len = t->body_len, read_total = t->read_total;
+    uint64_t body_len = http_body_len(t), read_total = t->read_total;
     if (batch) {
         size_t len = 0;
         for (lepton_task *u = t; u; u = u->batch_next)
-            len += 4 + (size_t)u->body_len;
+            len += 4 + (size_t)http_body_len(u);
         char *b = malloc(len);
         if (!b) {
             lc_easy_give(&dp->job_idle, t->easy);
@@ -208,9 +229,9 @@ void lc_job_start(lc_dp *dp, lepton_task *t) {
         }
         size_t at = 0;
         for (lepton_task *u = t; u; u = u->batch_next) {
-            wire_put_le32(b + at, (uint32_t)u->body_len);
-            memcpy(b + at + 4, u->head, u->head_len);
-            at += 4 + u->head_len;
+            wire_put_le32(b + at, (uint32_t)http_body_len(u));
+            memcpy(b + at + 4, u->http_head.p, u->http_head.len);
+            at += 4 + u->http_head.len;
             for (uint32_t i = 0; i < u->nwrite; i++) {
                 memcpy(b + at, u->segs[i].host, u->segs[i].size);
                 at += u->segs[i].size;
@@ -230,7 +251,7 @@ void lc_job_start(lc_dp *dp, lepton_task *t) {
         /* A job without WRITE data is one contiguous body: curl then sends it with the headers
          * in one segment; otherwise the body is read from the head and the caller's memory in
          * turn. */
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->head);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->nwrite ? NULL : (void *)t->http_head.p);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, job_write);
     }
     /* The seq in a header: a worker whose queue is full takes the job every other waits for. */

@@ -23,6 +23,7 @@ void lc_task_unref(lepton_task *t) {
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
     lp_buf_free(&t->result);
+    lp_buf_free(&t->http_head);
     free(t);
 }
 

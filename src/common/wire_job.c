@@ -1165,6 +1165,37 @@ static int jr_rw(jr *r, size_t i, wire_job_step *s, int write) {
     return 0;
 }
 
+/* A memset step's width checked and its defaults (pitch: a row, height: 1; 0 is the default too)
+ * resolved, its rows checked against WIRE_JOB_MAX_BUFFER: both forms' decoders end a memset so.
+ * A fault is the job's first (the callers checked LIVE). */
+static void memset_finish(jr *r, size_t i, wire_job_step *s, uint64_t width) {
+    if (width != 1 && width != 2 && width != 4) {
+        JR_FAULT(r, bad_width, i, width);
+        return;
+    }
+    s->width = (uint32_t)width;
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->count * width; /* as the encoder has it */
+    int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
+    if (rc) { /* bad_rows wrote the message */
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+}
+
+/* The same for a copy step (pitches: a row, height: 1). */
+static void copy_finish(jr *r, size_t i, wire_job_step *s) {
+    if (!s->height) s->height = 1;
+    if (!s->pitch) s->pitch = s->size;
+    if (!s->src_pitch) s->src_pitch = s->size;
+    int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
+    if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
+    if (rc) {
+        r->rc = rc;
+        r->rc_step = r->cur;
+    }
+}
+
 /* A memset step's object; the defaults (pitch: a row, height: 1; 0 is the default too) are
  * resolved here. */
 static int jr_memset(jr *r, size_t i, wire_job_step *s) {
@@ -1206,19 +1237,8 @@ static int jr_memset(jr *r, size_t i, wire_job_step *s) {
     if (!has[2]) JR_FAULT(r, say_at, &where, "width", NULL, 0);
     if (!has[4]) JR_FAULT(r, say_at, &where, "count", NULL, 0);
     if (!LIVE(r)) return 0;
-    if (width != 1 && width != 2 && width != 4) {
-        JR_FAULT(r, bad_width, i, width);
-        return 0;
-    }
-    s->width = (uint32_t)width;
     s->value = (uint32_t)value;
-    if (!s->height) s->height = 1;
-    if (!s->pitch) s->pitch = s->count * width; /* 0 or absent: the default, as the encoder has it */
-    int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
-    if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */
-        r->rc = rc;
-        r->rc_step = r->cur;
-    }
+    memset_finish(r, i, s, width);
     return 0;
 }
 
@@ -1265,16 +1285,7 @@ static int jr_copy(jr *r, size_t i, wire_job_step *s) {
     if (!has[0]) JR_FAULT(r, say_at, &where, "buffer", NULL, 0);
     if (!has[2]) JR_FAULT(r, say_at, &where, "src_buffer", NULL, 0);
     if (!has[4]) JR_FAULT(r, say_at, &where, "size", NULL, 0);
-    if (!LIVE(r)) return 0;
-    if (!s->height) s->height = 1;
-    if (!s->pitch) s->pitch = s->size; /* 0 or absent: the default, as the encoder has it */
-    if (!s->src_pitch) s->src_pitch = s->size;
-    int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
-    if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
-    if (rc) { /* bad_rows wrote the message: the job's first fault (LIVE above) */
-        r->rc = rc;
-        r->rc_step = r->cur;
-    }
+    if (LIVE(r)) copy_finish(r, i, s);
     return 0;
 }
 
@@ -1519,19 +1530,7 @@ static int bin_memset(jr *r, size_t i, wire_job_step *s) {
     uint32_t width = (uint32_t)bin_le(r, 4);
     s->value = (uint32_t)bin_le(r, 4);
     bin_u64s(r, &where, k2, m2, o2, 3);
-    if (!LIVE(r)) return 0;
-    if (width != 1 && width != 2 && width != 4) {
-        JR_FAULT(r, bad_width, i, width);
-        return 0;
-    }
-    s->width = width;
-    if (!s->height) s->height = 1;
-    if (!s->pitch) s->pitch = s->count * width;
-    int rc = bad_rows(r->msg, r->ms, i, "memset", "", s->offset, s->count * width, s->pitch, s->height);
-    if (rc) {
-        r->rc = rc;
-        r->rc_step = r->cur;
-    }
+    if (LIVE(r)) memset_finish(r, i, s, width);
     return 0;
 }
 
@@ -1545,16 +1544,7 @@ static int bin_copy(jr *r, size_t i, wire_job_step *s) {
     uint64_t *out[] = {&s->buffer, &s->offset, &s->src_buffer, &s->src_offset,
                        &s->size,   &s->pitch,  &s->src_pitch,  &s->height};
     bin_u64s(r, &where, keys, max, out, 8);
-    if (!LIVE(r)) return 0;
-    if (!s->height) s->height = 1;
-    if (!s->pitch) s->pitch = s->size;
-    if (!s->src_pitch) s->src_pitch = s->size;
-    int rc = bad_rows(r->msg, r->ms, i, "copy", "", s->offset, s->size, s->pitch, s->height);
-    if (!rc) rc = bad_rows(r->msg, r->ms, i, "copy", "src_", s->src_offset, s->size, s->src_pitch, s->height);
-    if (rc) {
-        r->rc = rc;
-        r->rc_step = r->cur;
-    }
+    if (LIVE(r)) copy_finish(r, i, s);
     return 0;
 }
 
@@ -1684,6 +1674,145 @@ static int bin_desc(jr *r, wire_job *j, uint64_t *seq, int *seq_ok, const char *
     }
     if (r->p != r->end) return bin_bad(r, "bytes after the last step");
     return 0;
+}
+
+/* ---- the JSON form of a binary descriptor (liblepton's HTTP path: workers before the stream
+ * read JSON only) ---- */
+
+static int jo_put(lp_buf *o, const char *s, size_t n) {
+    return lp_buf_append(o, s, n, WIRE_JOB_MAX_BODY) == 0 ? 0 : WIRE_JOB_ENOMEM;
+}
+
+static int jo_str(lp_buf *o, const char *s) { return jo_put(o, s, strlen(s)); }
+
+static int jo_u64(lp_buf *o, uint64_t v) {
+    char d[20], *b = digits(v, d + sizeof d);
+    return jo_put(o, b, (size_t)(d + sizeof d - b));
+}
+
+/* `"key":v` for each of n u64 fields read from r, comma-separated. */
+static int jo_fields(lp_buf *o, jr *r, const char *const *keys, int n, int width) {
+    int rc = 0;
+    for (int k = 0; k < n && !rc; k++) {
+        char key[40];
+        snprintf(key, sizeof key, "%s\"%s\":", k ? "," : "", keys[k]);
+        rc = jo_str(o, key) || jo_u64(o, bin_le(r, width)) ? WIRE_JOB_ENOMEM : 0;
+    }
+    return rc;
+}
+
+/* One launch step (after its kind byte). */
+static int jo_launch(lp_buf *o, jr *r) {
+    static const char hex[] = "0123456789abcdef";
+    if (!bin_has(r, 32 + 8 * 4 + 4)) return WIRE_JOB_EINVAL;
+    char sha[65];
+    for (int k = 0; k < 32; k++) {
+        unsigned char u = (unsigned char)r->p[k];
+        sha[2 * k] = hex[u >> 4];
+        sha[2 * k + 1] = hex[u & 15];
+    }
+    sha[64] = 0;
+    r->p += 32;
+    uint64_t d[8];
+    for (int k = 0; k < 8; k++)
+        d[k] = bin_le(r, 4);
+    size_t nargs = (size_t)bin_le(r, 2), fl = (size_t)bin_le(r, 2);
+    if (!bin_has(r, fl)) return WIRE_JOB_EINVAL;
+    int rc = jo_str(o, "{\"launch\":{\"module\":\"") || jo_str(o, sha) || jo_str(o, "\",\"function\":\"");
+    for (size_t i = 0; i < fl && !rc; i++) { /* names are C identifiers or mangled names; escape anyway */
+        unsigned char c = (unsigned char)r->p[i];
+        char e[8];
+        if (c == '"' || c == '\\')
+            e[0] = '\\', e[1] = (char)c, e[2] = 0;
+        else if (c < 0x20)
+            snprintf(e, sizeof e, "\\u%04x", c);
+        else
+            e[0] = (char)c, e[1] = 0;
+        rc = jo_str(o, e);
+    }
+    r->p += fl;
+    if (!rc) rc = jo_str(o, "\"");
+    static const char *const keys[] = {"grid", "block"};
+    for (int g = 0; g < 2 && !rc; g++) {
+        char t[96];
+        snprintf(t, sizeof t, ",\"%s\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]", keys[g], d[3 * g],
+                 d[3 * g + 1], d[3 * g + 2]);
+        rc = jo_str(o, t);
+    }
+    if (!rc) rc = jo_str(o, ",\"shared\":") || jo_u64(o, d[6]);
+    if (!rc && d[7]) rc = jo_str(o, ",\"max_dynamic_shared\":") || jo_u64(o, d[7]);
+    if (!rc) rc = jo_str(o, ",\"args\":[");
+    for (size_t k = 0; k < nargs && !rc; k++) {
+        if (!bin_has(r, 1)) return WIRE_JOB_EINVAL;
+        char type = *r->p++;
+        if (k) rc = jo_str(o, ",");
+        if (rc) break;
+        if (type == 'b') {
+            static const char *const bk[] = {"buffer", "offset"};
+            if (!bin_has(r, 16)) return WIRE_JOB_EINVAL;
+            rc = jo_str(o, "{") || jo_fields(o, r, bk, 2, 8) || jo_str(o, "}");
+        } else if (type == 'v') {
+            if (!bin_has(r, 4)) return WIRE_JOB_EINVAL;
+            size_t n = (size_t)bin_le(r, 4);
+            if (!bin_has(r, n)) return WIRE_JOB_EINVAL;
+            rc = jo_str(o, "{\"value\":\"") || lp_buf_reserve(o, (n + 2) / 3 * 4 + 1, WIRE_JOB_MAX_BODY);
+            if (!rc) o->len += lp_b64_encode((const unsigned char *)r->p, n, o->p + o->len);
+            r->p += n;
+            if (!rc) rc = jo_str(o, "\"}");
+        } else {
+            return WIRE_JOB_EINVAL;
+        }
+    }
+    return rc || jo_str(o, "]}}") ? WIRE_JOB_ENOMEM : 0;
+}
+
+int wire_job_json_of(const char *desc, size_t n, lp_buf *out) {
+    jr r = {.p = desc, .end = desc + n, .start = desc};
+    if (n < BIN_HEAD || memcmp(desc, WIRE_JOB_BIN_MAGIC, 4)) return WIRE_JOB_EINVAL;
+    r.p += 4;
+    uint64_t seq = bin_le(&r, 8), nsteps = bin_le(&r, 4);
+    int rc =
+        jo_str(out, "{\"seq\":") || jo_u64(out, seq) || jo_str(out, ",\"steps\":[") ? WIRE_JOB_ENOMEM : 0;
+    static const char *const rw[] = {"buffer", "offset", "size"};
+    static const char *const m1[] = {"buffer", "offset"}, *const m2[] = {"width", "value"},
+                             *const m3[] = {"count", "pitch", "height"};
+    static const char *const cp[] = {"buffer", "offset", "src_buffer", "src_offset",
+                                     "size",   "pitch",  "src_pitch",  "height"};
+    for (uint64_t i = 0; i < nsteps && !rc; i++) {
+        if (!bin_has(&r, 1)) return WIRE_JOB_EINVAL;
+        char kind = *r.p++;
+        if (i && jo_str(out, ",")) return WIRE_JOB_ENOMEM;
+        switch (kind) {
+        case 'w':
+        case 'r':
+            if (!bin_has(&r, 24)) return WIRE_JOB_EINVAL;
+            rc = jo_str(out, kind == 'w' ? "{\"write\":{" : "{\"read\":{") || jo_fields(out, &r, rw, 3, 8) ||
+                 jo_str(out, "}}");
+            break;
+        case 'l':
+            rc = jo_launch(out, &r);
+            break;
+        case 'm':
+            if (!bin_has(&r, 48)) return WIRE_JOB_EINVAL;
+            rc = jo_str(out, "{\"memset\":{") || jo_fields(out, &r, m1, 2, 8) || jo_str(out, ",") ||
+                 jo_fields(out, &r, m2, 2, 4) || jo_str(out, ",") || jo_fields(out, &r, m3, 3, 8) ||
+                 jo_str(out, "}}");
+            break;
+        case 'c':
+            if (!bin_has(&r, 64)) return WIRE_JOB_EINVAL;
+            rc = jo_str(out, "{\"copy\":{") || jo_fields(out, &r, cp, 8, 8) || jo_str(out, "}}");
+            break;
+        case 'e':
+            rc = jo_str(out, "{\"event\":{}}");
+            break;
+        default:
+            return WIRE_JOB_EINVAL;
+        }
+        if (rc) rc = rc == WIRE_JOB_EINVAL ? rc : WIRE_JOB_ENOMEM;
+    }
+    if (rc) return rc;
+    if (r.p != r.end) return WIRE_JOB_EINVAL;
+    return jo_str(out, "]}") ? WIRE_JOB_ENOMEM : 0;
 }
 
 int wire_job_decode(const char *body, size_t len, wire_job *j, long *step, char *msg, size_t ms) {

@@ -149,6 +149,11 @@ int wire_job_enc_event(wire_job_enc *e);
 int wire_job_enc_finish(wire_job_enc *e);
 /* Writes seq (1..2^63-1) into a finished descriptor `desc` (e->p, or a copy of it). */
 void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq);
+/* Appends the JSON form of the binary descriptor desc[0..n) (seq included) to *out: liblepton's
+ * HTTP path sends it, so that a worker that predates the binary form (1.0) still reads the job.
+ * 0, WIRE_JOB_EINVAL when desc is not a well-framed binary descriptor, WIRE_JOB_ENOMEM. */
+struct lp_buf;
+int wire_job_json_of(const char *desc, size_t n, struct lp_buf *out);
 
 /* ---- decoding a job body (the worker) ---- */
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "fuzz.h"
 #include "job_ref.h"
 #include "wire_job.h"
@@ -135,6 +136,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         json_decref(strict);
         json_decref(loose);
+    }
+    if (rc == 0 && j.binary) { /* its JSON form (liblepton's HTTP path) is the same job */
+        uint32_t n = wire_get_le32(data);
+        lp_buf js = LP_BUF_INIT;
+        if (lp_buf_append(&js, data, 4, SIZE_MAX / 2) || wire_job_json_of((const char *)data + 4, n, &js) ||
+            lp_buf_append(&js, data + 4 + n, size - 4 - n, SIZE_MAX / 2))
+            abort();
+        wire_put_le32(js.p, (uint32_t)(js.len - 4 - (size - 4 - n)));
+        wire_job k;
+        if (wire_job_decode(js.p, js.len, &k, &step, msg, sizeof msg) != 0 && !strstr(msg, "WIRE_JOB_MAX"))
+            abort(); /* only size can grow: base64 */
+        else if (k.seq)
+            same_job(&j, &k);
+        wire_job_free(&k);
+        lp_buf_free(&js);
     }
     if (rc == 0) {
         size_t len;

@@ -165,6 +165,7 @@ static void job_refuse(int fd, fw_rec *rec, int status, const char *code, const 
 static void render_job(const wire_job *j, char *out, size_t cap) {
     size_t n = 0;
 #define OUT(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    if (j->binary) OUT("(binary) "); /* liblepton sends JSON over HTTP: workers before 1.1 read no other */
     OUT("{\"seq\":%" PRIu64 ",\"steps\":[", j->seq);
     for (size_t i = 0; i < j->nsteps && n < cap; i++) {
         const wire_job_step *s = &j->steps[i];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "wire_job.h"
 
 #include "check.h"
@@ -917,6 +918,39 @@ static void test_binary(void) {
         CHECK(s[4].kind == 'e' && s[5].kind == 'r' && s[5].buffer == 4 && s[5].size == 9 &&
               s[5].out_off == 0);
     }
+    /* its JSON form (liblepton's HTTP path) is the same job */
+    lp_buf js = LP_BUF_INIT;
+    CHECK(wire_job_json_of(e.p, dl, &js) == 0 && js.len > 0);
+    if (js.len) {
+        wire_job k;
+        char *jb = body_of(js.p, js.len, 5, &len);
+        memcpy(jb + 4 + js.len, "hello", 5);
+        CHECK(wire_job_decode(jb, len, &k, &step, msg, sizeof msg) == 0 && !k.binary && k.seq == j.seq);
+        CHECK(k.nsteps == j.nsteps && k.write_total == j.write_total && k.read_total == j.read_total);
+        for (size_t i = 0; i < k.nsteps && k.nsteps == j.nsteps; i++) {
+            const wire_job_step *x = &j.steps[i], *y = &k.steps[i];
+            CHECK(x->kind == y->kind && x->buffer == y->buffer && x->offset == y->offset &&
+                  x->size == y->size && x->width == y->width && x->value == y->value &&
+                  x->count == y->count && x->pitch == y->pitch && x->height == y->height &&
+                  x->src_buffer == y->src_buffer && x->src_offset == y->src_offset &&
+                  x->src_pitch == y->src_pitch && x->shared == y->shared &&
+                  x->max_dynamic_shared == y->max_dynamic_shared && x->nargs == y->nargs &&
+                  !memcmp(x->grid, y->grid, sizeof x->grid) && !memcmp(x->block, y->block, sizeof x->block));
+            if (x->kind == 'l') CHECK(!strcmp(x->module, y->module) && !strcmp(x->function, y->function));
+            for (size_t a = 0; a < x->nargs && x->nargs == y->nargs; a++)
+                CHECK(x->args[a].is_buffer == y->args[a].is_buffer && x->args[a].len == y->args[a].len &&
+                      x->args[a].buffer == y->args[a].buffer && x->args[a].offset == y->args[a].offset &&
+                      (x->args[a].is_buffer || !memcmp(x->args[a].value, y->args[a].value, x->args[a].len)));
+        }
+        CHECK(strstr(js.p, "\"max_dynamic_shared\":50000") && strstr(js.p, "{\"value\":\"AAEC\"}"));
+        wire_job_free(&k);
+        free(jb);
+    }
+    lp_buf_free(&js);
+    CHECK(wire_job_json_of(e.p, dl - 1, &js) == WIRE_JOB_EINVAL);
+    lp_buf_free(&js);
+    CHECK(wire_job_json_of("{\"seq\":1}", 10, &js) == WIRE_JOB_EINVAL);
+    lp_buf_free(&js);
     wire_job_free(&j);
     free(body);
     int cut_ok = 1;
