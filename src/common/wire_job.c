@@ -188,6 +188,12 @@ static char *digits(uint64_t v, char *end) {
     return end;
 }
 
+/* n u64 fields in order. */
+static void enc_u64s(wire_job_enc *e, const uint64_t *v, int n) {
+    for (int k = 0; k < n; k++)
+        enc_le(e, v[k], 8);
+}
+
 /* Where the descriptor's u64 seq and u32 step count are. */
 #define BIN_SEQ_AT 4
 #define BIN_NSTEPS_AT 12
@@ -260,9 +266,7 @@ int wire_job_enc_rw(wire_job_enc *e, int write, uint64_t buffer, uint64_t offset
         e->read_total += size;
         e->nread++;
     }
-    enc_le(e, buffer, 8);
-    enc_le(e, offset, 8);
-    enc_le(e, size, 8);
+    enc_u64s(e, (const uint64_t[]){buffer, offset, size}, 3);
     return 0;
 }
 
@@ -329,8 +333,7 @@ int wire_job_enc_arg_buffer(wire_job_enc *e, uint64_t buffer, uint64_t offset) {
                                " is past %llu (WIRE_JOB_MAX_BUFFER)",
                                e->nsteps - 1, e->nargs - e->args_left, offset, WIRE_JOB_MAX_BUFFER));
     enc_le(e, 'b', 1);
-    enc_le(e, buffer, 8);
-    enc_le(e, offset, 8);
+    enc_u64s(e, (const uint64_t[]){buffer, offset}, 2);
     e->launch_opt_at = 0;
     e->args_left--;
     return 0;
@@ -384,13 +387,10 @@ int wire_job_enc_memset(wire_job_enc *e, uint64_t buffer, uint64_t offset, uint3
     if ((rc = bad_rows(e->msg, sizeof e->msg, i, "memset", "", offset, row, pitch, height)))
         return enc_fail(e, rc);
     enc_le(e, 'm', 1);
-    enc_le(e, buffer, 8);
-    enc_le(e, offset, 8);
+    enc_u64s(e, (const uint64_t[]){buffer, offset}, 2);
     enc_le(e, width, 4);
     enc_le(e, value, 4);
-    enc_le(e, count, 8);
-    enc_le(e, pitch, 8);
-    enc_le(e, height, 8);
+    enc_u64s(e, (const uint64_t[]){count, pitch, height}, 3);
     return 0;
 }
 
@@ -415,14 +415,7 @@ int wire_job_enc_copy(wire_job_enc *e, uint64_t dst, uint64_t dst_off, uint64_t 
         (rc = bad_rows(e->msg, sizeof e->msg, i, "copy", "src_", src_off, size, src_pitch, height)))
         return enc_fail(e, rc);
     enc_le(e, 'c', 1);
-    enc_le(e, dst, 8);
-    enc_le(e, dst_off, 8);
-    enc_le(e, src, 8);
-    enc_le(e, src_off, 8);
-    enc_le(e, size, 8);
-    enc_le(e, dst_pitch, 8);
-    enc_le(e, src_pitch, 8);
-    enc_le(e, height, 8);
+    enc_u64s(e, (const uint64_t[]){dst, dst_off, src, src_off, size, dst_pitch, src_pitch, height}, 8);
     return 0;
 }
 
@@ -1386,6 +1379,20 @@ static int dec_step_account(jr *r, wire_job *j, wire_job_step *s, size_t i, cons
     return 0;
 }
 
+/* Keeps decoded step i (both forms): accounted, then appended to r->steps, unless the job has a
+ * fault already or is past WIRE_JOB_MAX_STEPS (the steps are still read, not kept). */
+static void dec_step_keep(jr *r, wire_job *j, wire_job_step *s, size_t i, const char **data,
+                          const char *end) {
+    if (!LIVE(r) || i >= WIRE_JOB_MAX_STEPS) return;
+    if (dec_step_account(r, j, s, i, data, end)) return;
+    if (vec_room(&r->steps, sizeof *s)) {
+        JR_FAULT(r, oom, 0);
+        return;
+    }
+    memcpy(r->steps.p + r->steps.len, s, sizeof *s);
+    r->steps.len += sizeof *s;
+}
+
 /* The descriptor's "steps" (an array, or null): each step decoded and accounted into r->steps.
  * 0, or -1 on a syntax error. */
 static int dec_steps(jr *r, wire_job *j, const char **data, const char *end) {
@@ -1403,14 +1410,7 @@ static int dec_steps(jr *r, wire_job *j, const char **data, const char *end) {
         wire_job_step s;
         r->cur = (long)i;
         if (jr_step(r, i, &s)) return -1;
-        if (!LIVE(r) || i >= WIRE_JOB_MAX_STEPS) continue;
-        if (dec_step_account(r, j, &s, i, data, end)) continue;
-        if (vec_room(&r->steps, sizeof s)) {
-            JR_FAULT(r, oom, 0);
-            continue;
-        }
-        memcpy(r->steps.p + r->steps.len, &s, sizeof s);
-        r->steps.len += sizeof s;
+        dec_step_keep(r, j, &s, i, data, end);
     }
     if (more < 0) return -1;
     r->depth--;
@@ -1663,14 +1663,7 @@ static int bin_desc(jr *r, wire_job *j, uint64_t *seq, int *seq_ok, const char *
                  : kind == 'e'              ? (s.kind = 'e', 0)
                                             : bin_bad(r, "a step kind other than w, r, l, m, c, e");
         if (rc) return -1;
-        if (!LIVE(r) || i >= WIRE_JOB_MAX_STEPS) continue;
-        if (dec_step_account(r, j, &s, i, data, end)) continue;
-        if (vec_room(&r->steps, sizeof s)) {
-            JR_FAULT(r, oom, 0);
-            continue;
-        }
-        memcpy(r->steps.p + r->steps.len, &s, sizeof s);
-        r->steps.len += sizeof s;
+        dec_step_keep(r, j, &s, i, data, end);
     }
     if (r->p != r->end) return bin_bad(r, "bytes after the last step");
     return 0;
