@@ -1494,6 +1494,17 @@ static uint64_t bin_le(jr *r, int n) {
     return v;
 }
 
+/* n bytes of text the JSON form could carry: UTF-8, no NUL byte (JSON refuses \u0000). */
+static int text_ok(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = u[i] == 0 ? 0 : u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
 /* u64 fields of step i (`where`), each checked against its maximum; the first fault is kept. */
 static void bin_u64s(jr *r, const at *where, const char *const *keys, const uint64_t *max, uint64_t **out,
                      int n) {
@@ -1611,6 +1622,9 @@ static int bin_launch(jr *r, size_t i, wire_job_step *s) {
     if (!bin_has(r, fl)) return bin_bad(r, "a kernel name cut short");
     if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) {
         JR_FAULT(r, bad_function, i, fl);
+    } else if (!text_ok(r->p, fl)) {
+        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.function must be UTF-8 text without NUL bytes",
+                 i);
     } else if (LIVE(r)) {
         if ((fn_off = jr_bytes(r, fl + 1)) == (size_t)-1) {
             JR_FAULT(r, oom, 0);
@@ -1966,6 +1980,25 @@ static void out_string(outbuf *o, const char *s, size_t keep) {
 /* Bytes of a result's error text that a reader keeps (wire_job_result.error_buf). */
 #define RES_ERROR_MAX (sizeof((wire_job_result *)0)->error_buf - 1)
 
+/* Copies text in[0..n) to out (at most room bytes, cut at a character) as the JSON form could
+ * carry it: valid UTF-8 kept, a NUL or any other byte '?'. Returns the bytes written. */
+static size_t utf8_clean(char *out, size_t room, const unsigned char *in, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t q = in[i] == 0 ? 0 : in[i] < 0x80 ? 1 : utf8_seq(in + i, n - i);
+        if ((q ? q : 1) > room - k) break;
+        if (q) {
+            memcpy(out + k, in + i, q);
+            k += q;
+            i += q;
+        } else {
+            out[k++] = '?';
+            i++;
+        }
+    }
+    return k;
+}
+
 static void put_le64(char *p, uint64_t v) {
     wire_put_le32(p, (uint32_t)v);
     wire_put_le32(p + 4, (uint32_t)(v >> 32));
@@ -1977,22 +2010,9 @@ static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap)
     if (sl > 255) sl = 255;
     if (cap < RES_BIN_FIXED + sl + 8 * nev) return 0;
     /* the error text: valid UTF-8 kept, other bytes '?', cut at a character to fit */
-    size_t room = cap - RES_BIN_FIXED - sl - 8 * nev, el = 0, n = strlen(err);
+    size_t room = cap - RES_BIN_FIXED - sl - 8 * nev, n = strlen(err);
     if (room > RES_ERROR_MAX) room = RES_ERROR_MAX;
-    char *e = out + RES_BIN_FIXED + sl;
-    const unsigned char *u = (const unsigned char *)err;
-    for (size_t i = 0; i < n;) {
-        size_t adv = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
-        if (el + (adv ? adv : 1) > room) break;
-        if (adv) {
-            memcpy(e + el, err + i, adv);
-            el += adv;
-            i += adv;
-        } else {
-            e[el++] = '?';
-            i++;
-        }
-    }
+    size_t el = utf8_clean(out + RES_BIN_FIXED + sl, room, (const unsigned char *)err, n);
     memcpy(out, WIRE_JOB_RES_MAGIC, 4);
     int64_t f[8] = {(int64_t)(r->seq > INT64_MAX ? 0 : r->seq),
                     r->step >= 0 ? (int64_t)r->step : -1,
@@ -2120,13 +2140,12 @@ static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *
     r->output_stderr = f[7] > 0 ? (uint64_t)f[7] : 0;
     r->restarting = u[68] != 0;
     r->binary = 1;
-    if (!sl || sl >= sizeof r->status_buf)
+    if (!sl || sl >= sizeof r->status_buf || !text_ok(b + RES_BIN_FIXED, sl))
         return say(msg, ms, WIRE_JOB_EINVAL, "the job result has no usable \"status\"");
     memcpy(r->status_buf, b + RES_BIN_FIXED, sl);
     r->status_buf[sl] = 0;
-    size_t k = el < RES_ERROR_MAX ? el : RES_ERROR_MAX;
-    memcpy(r->error_buf, b + RES_BIN_FIXED + sl, k);
-    r->error_buf[k] = 0;
+    /* the error as the JSON form could carry it: a NUL or a byte that is not UTF-8 becomes '?' */
+    r->error_buf[utf8_clean(r->error_buf, RES_ERROR_MAX, u + RES_BIN_FIXED + sl, el)] = 0;
     const char *ev = b + RES_BIN_FIXED + sl + el;
     for (size_t i = 0; i < nev; i++)
         r->events[i] =

@@ -1026,6 +1026,15 @@ static void test_binary(void) {
     b_head(&B, 4, 1);
     b_launch(&B, ONE, ONE, 0, 0, 0, name);
     CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == 0 && seq == 4);
+    /* a name the JSON form could not carry (a NUL byte, bytes that are not UTF-8) fails the job */
+    static const char *const bad_names[] = {"sa\0xp", "k\xff"};
+    for (int b = 0; b < 2; b++) {
+        b_head(&B, 4, 1);
+        b_launch(&B, ONE, ONE, 0, 0, 0, "xxxxx");
+        memcpy(B.p + B.len - 5 + (b ? 3 : 0), bad_names[b], b ? 2 : 5);
+        CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && step == 0 &&
+              strstr(msg, "steps[0].launch.function must be UTF-8 text without NUL bytes"));
+    }
     /* arguments: 257 are too many; a value of 0 or 32,765 bytes is refused, 32,764 passes */
     wire_job_enc_init(&e);
     CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, WIRE_JOB_MAX_ARGS + 1) == WIRE_JOB_ETOOLARGE);
@@ -1121,6 +1130,9 @@ static void test_binary(void) {
     CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 0);
 }
 
+/* Where a binary result's status starts (its fixed part's length, wire_job.h). */
+#define RES_AT 73
+
 static void test_result_binary(void) {
     char out[WIRE_JOB_MAX_RESULT], msg[200];
     wire_job_result r = {.seq = 77,
@@ -1186,6 +1198,21 @@ static void test_result_binary(void) {
     lst.status = "";
     n = wire_job_result_encode(&lst, out, sizeof out);
     CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    /* a status with a NUL byte or bytes that are not UTF-8 is not usable; such bytes of an error
+     * read as '?' (what the JSON form would carry) */
+    lst.status = "okay";
+    lst.error = "abcdef";
+    n = wire_job_result_encode(&lst, out, sizeof out);
+    out[RES_AT + 1] = 0; /* "o\0ay" */
+    CHECK(n > 0 && wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL &&
+          strstr(msg, "status"));
+    out[RES_AT + 1] = (char)0xff;
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == WIRE_JOB_EINVAL);
+    out[RES_AT + 1] = 'k';
+    out[RES_AT + 4 + 1] = 0;
+    out[RES_AT + 4 + 3] = (char)0xc3;
+    CHECK(wire_job_result_decode(out, n, &d, msg, sizeof msg) == 0 && !strcmp(d.status, "okay") &&
+          !strcmp(d.error, "a?c?ef"));
 }
 
 int main(void) {
