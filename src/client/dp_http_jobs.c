@@ -179,8 +179,6 @@ static void request_requeue(lc_dp *dp, lepton_task *h, int status, const char *t
     }
 }
 
-/* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
- * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
 /* The job's head in the JSON form (t->http_head: u32 LE n + the JSON descriptor), made once;
  * 0, or -1 out of memory. */
 static int http_head(lepton_task *t) {
@@ -198,6 +196,8 @@ static int http_head(lepton_task *t) {
 /* The bytes of t's request over HTTP: its JSON head and its WRITE bytes. */
 static uint64_t http_body_len(const lepton_task *t) { return t->http_head.len + (t->body_len - t->head_len); }
 
+/* Puts a request on the wire: one job, or the batch that t heads (POST /v1/jobs/batch: records
+ * of u32 LE length + the job's body, answered by records of u32 LE length + the job's result). */
 void lc_job_start(lc_dp *dp, lepton_task *t) {
     for (lepton_task *u = t; u; u = u->batch_next) {
         u->sent_seg = u->sent_off = 0;
