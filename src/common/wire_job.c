@@ -20,6 +20,7 @@
 
 #include "base64.h"
 #include "buf.h"
+#include "rand.h"
 #include "wire.h"
 
 const char *wire_job_code(int rc) {
@@ -69,12 +70,68 @@ static int bad_value_size(char *msg, size_t ms, size_t step, size_t k, uint64_t 
                step, k, n, WIRE_JOB_MAX_VALUE);
 }
 
+static size_t utf8_seq(const unsigned char *s, size_t n);
+
+/* n bytes of text the JSON form could carry: UTF-8, no NUL byte (JSON refuses \u0000). */
+static int text_ok(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = u[i] == 0 ? 0 : u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* Copies text in[0..n) into out[0..room), cut at a character; returns the bytes written. Valid
+ * UTF-8 is kept, a NUL or any other byte becomes '?'; with json, quotes, backslashes and control
+ * characters are escaped for the inside of a JSON string. */
+static size_t text_copy(char *out, size_t room, const unsigned char *in, size_t n, int json) {
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = in[i];
+        char e[6];
+        const char *src = e;
+        size_t el = 1, adv = 1;
+        if (c == 0) {
+            e[0] = '?';
+        } else if (json && (c == '"' || c == '\\')) {
+            e[0] = '\\', e[1] = (char)c, el = 2;
+        } else if (json && c < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[c >> 4], e[5] = hex[c & 15], el = 6;
+        } else if (c < 0x80) {
+            e[0] = (char)c;
+        } else if ((adv = utf8_seq(in + i, n - i)) != 0) {
+            src = (const char *)in + i, el = adv;
+        } else {
+            e[0] = '?', adv = 1;
+        }
+        if (el > room - k) break;
+        memcpy(out + k, src, el);
+        k += el;
+        i += adv;
+    }
+    return k;
+}
+
+/* A kernel name: 1..WIRE_JOB_MAX_FUNCTION bytes of text a JSON string carries (s NULL: known to
+ * be text already, it came from one). */
+static int name_ok(const char *s, size_t n) {
+    return n && n <= WIRE_JOB_MAX_FUNCTION && (!s || text_ok(s, n));
+}
+
+/* Why a name of n bytes is not name_ok. */
 static int bad_function(char *msg, size_t ms, size_t step, size_t n) {
     if (n == 0) return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.function must name a kernel", step);
-    return say(msg, ms, WIRE_JOB_ETOOLARGE,
-               "steps[%zu].launch.function: a kernel name of %zu bytes is past the limit of %d bytes "
-               "(WIRE_JOB_MAX_FUNCTION)",
-               step, n, WIRE_JOB_MAX_FUNCTION);
+    if (n > WIRE_JOB_MAX_FUNCTION)
+        return say(msg, ms, WIRE_JOB_ETOOLARGE,
+                   "steps[%zu].launch.function: a kernel name of %zu bytes is past the limit of %d bytes "
+                   "(WIRE_JOB_MAX_FUNCTION)",
+                   step, n, WIRE_JOB_MAX_FUNCTION);
+    return say(msg, ms, WIRE_JOB_EINVAL, "steps[%zu].launch.function must be UTF-8 text without NUL bytes",
+               step);
 }
 
 static int bad_dim(char *msg, size_t ms, size_t step, const char *field, int i, int64_t v) {
@@ -284,7 +341,7 @@ int wire_job_enc_launch(wire_job_enc *e, const char *sha, const char *function, 
             e, say(e->msg, sizeof e->msg, WIRE_JOB_EINVAL,
                    "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)", i));
     size_t fl = function ? strlen(function) : 0;
-    if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) return enc_fail(e, bad_function(e->msg, sizeof e->msg, i, fl));
+    if (!name_ok(function, fl)) return enc_fail(e, bad_function(e->msg, sizeof e->msg, i, fl));
     for (int d = 0; d < 3; d++) {
         if (grid[d] > WIRE_JOB_MAX_DIM)
             return enc_fail(e, bad_dim(e->msg, sizeof e->msg, i, "grid", d, grid[d]));
@@ -562,8 +619,6 @@ static int hex4(const char *s, uint32_t *v) {
     }
     return 0;
 }
-
-static size_t utf8_seq(const unsigned char *s, size_t n);
 
 /* Reads a string. *s and *n: its text — the raw bytes between the quotes when it has no escape,
  * else its unescaped form in r->scratch (valid until the next string). */
@@ -1086,7 +1141,7 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
             if (peek(r) == '"') {
                 const char *f;
                 if (jr_string(r, &f, &fn_len)) return -1;
-                if (LIVE(r) && fn_len && fn_len <= WIRE_JOB_MAX_FUNCTION) {
+                if (LIVE(r) && name_ok(NULL, fn_len)) {
                     fn_off = jr_bytes(r, fn_len + 1);
                     if (fn_off == (size_t)-1) {
                         JR_FAULT(r, oom, 0);
@@ -1118,7 +1173,7 @@ static int jr_launch(jr *r, size_t i, wire_job_step *s) {
     if (!module_ok)
         JR_FAULT(r, say, WIRE_JOB_EINVAL,
                  "steps[%zu].launch.module must be the module's SHA-256 (64 lowercase hex digits)", i);
-    if (fn_len == 0 || fn_len > WIRE_JOB_MAX_FUNCTION) JR_FAULT(r, bad_function, i, fn_len);
+    if (!name_ok(NULL, fn_len)) JR_FAULT(r, bad_function, i, fn_len);
     s->function = AS_PTR(fn_off);
     return 0;
 }
@@ -1494,17 +1549,6 @@ static uint64_t bin_le(jr *r, int n) {
     return v;
 }
 
-/* n bytes of text the JSON form could carry: UTF-8, no NUL byte (JSON refuses \u0000). */
-static int text_ok(const char *s, size_t n) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = u[i] == 0 ? 0 : u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
-        if (!k) return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* u64 fields of step i (`where`), each checked against its maximum; the first fault is kept. */
 static void bin_u64s(jr *r, const at *where, const char *const *keys, const uint64_t *max, uint64_t **out,
                      int n) {
@@ -1597,15 +1641,9 @@ static int bin_arg(jr *r, size_t i, size_t k, wire_job_arg *x) {
 }
 
 static int bin_launch(jr *r, size_t i, wire_job_step *s) {
-    static const char hex[] = "0123456789abcdef";
     s->kind = 'l';
     if (!bin_has(r, 32 + 8 * 4 + 4)) return bin_bad(r, "a launch step cut short");
-    for (int k = 0; k < 32; k++) {
-        unsigned char u = (unsigned char)r->p[k];
-        s->module[2 * k] = hex[u >> 4];
-        s->module[2 * k + 1] = hex[u & 15];
-    }
-    s->module[64] = 0;
+    lp_hex(s->module, (const unsigned char *)r->p, 32);
     r->p += 32;
     for (int g = 0; g < 2; g++)
         for (int d = 0; d < 3; d++) {
@@ -1620,11 +1658,8 @@ static int bin_launch(jr *r, size_t i, wire_job_step *s) {
     s->max_dynamic_shared = mds;
     size_t nargs = (size_t)bin_le(r, 2), fl = (size_t)bin_le(r, 2), fn_off = (size_t)-1;
     if (!bin_has(r, fl)) return bin_bad(r, "a kernel name cut short");
-    if (fl == 0 || fl > WIRE_JOB_MAX_FUNCTION) {
+    if (!name_ok(r->p, fl)) {
         JR_FAULT(r, bad_function, i, fl);
-    } else if (!text_ok(r->p, fl)) {
-        JR_FAULT(r, say, WIRE_JOB_EINVAL, "steps[%zu].launch.function must be UTF-8 text without NUL bytes",
-                 i);
     } else if (LIVE(r)) {
         if ((fn_off = jr_bytes(r, fl + 1)) == (size_t)-1) {
             JR_FAULT(r, oom, 0);
@@ -1710,32 +1745,20 @@ static int jo_fields(lp_buf *o, jr *r, const char *const *keys, int n, int width
 
 /* One launch step (after its kind byte). */
 static int jo_launch(lp_buf *o, jr *r) {
-    static const char hex[] = "0123456789abcdef";
     if (!bin_has(r, 32 + 8 * 4 + 4)) return WIRE_JOB_EINVAL;
     char sha[65];
-    for (int k = 0; k < 32; k++) {
-        unsigned char u = (unsigned char)r->p[k];
-        sha[2 * k] = hex[u >> 4];
-        sha[2 * k + 1] = hex[u & 15];
-    }
-    sha[64] = 0;
+    lp_hex(sha, (const unsigned char *)r->p, 32);
     r->p += 32;
     uint64_t d[8];
     for (int k = 0; k < 8; k++)
         d[k] = bin_le(r, 4);
     size_t nargs = (size_t)bin_le(r, 2), fl = (size_t)bin_le(r, 2);
     if (!bin_has(r, fl)) return WIRE_JOB_EINVAL;
-    int rc = jo_str(o, "{\"launch\":{\"module\":\"") || jo_str(o, sha) || jo_str(o, "\",\"function\":\"");
-    for (size_t i = 0; i < fl && !rc; i++) { /* names are C identifiers or mangled names; escape anyway */
-        unsigned char c = (unsigned char)r->p[i];
-        char e[8];
-        if (c == '"' || c == '\\')
-            e[0] = '\\', e[1] = (char)c, e[2] = 0;
-        else if (c < 0x20)
-            snprintf(e, sizeof e, "\\u%04x", c);
-        else
-            e[0] = (char)c, e[1] = 0;
-        rc = jo_str(o, e);
+    int rc = jo_str(o, "{\"launch\":{\"module\":\"") || jo_str(o, sha) || jo_str(o, "\",\"function\":\"") ||
+             lp_buf_reserve(o, 6 * fl, WIRE_JOB_MAX_BODY);
+    if (!rc) {
+        o->len += text_copy(o->p + o->len, 6 * fl, (const unsigned char *)r->p, fl, 1);
+        o->p[o->len] = 0;
     }
     r->p += fl;
     if (!rc) rc = jo_str(o, "\"");
@@ -1948,29 +1971,10 @@ static void out_int(outbuf *o, int64_t v) {
 
 /* A JSON string of s, cut (at a character) to leave `keep` bytes of the buffer free. */
 static void out_string(outbuf *o, const char *s, size_t keep) {
-    static const char hex[] = "0123456789abcdef";
     OUT_LIT(o, "\"");
-    const unsigned char *u = (const unsigned char *)s;
-    size_t n = strlen(s);
-    for (size_t i = 0; i < n && !o->full;) {
-        char e[8];
-        size_t el, adv = 1;
-        const char *src = e;
-        if (u[i] == '"' || u[i] == '\\') {
-            e[0] = '\\', e[1] = (char)u[i], el = 2;
-        } else if (u[i] < 0x20) {
-            memcpy(e, "\\u00", 4);
-            e[4] = hex[u[i] >> 4], e[5] = hex[u[i] & 15], el = 6;
-        } else if (u[i] < 0x80) {
-            e[0] = (char)u[i], el = 1;
-        } else if ((adv = utf8_seq(u + i, n - i)) != 0) {
-            src = s + i, el = adv;
-        } else {
-            e[0] = '?', el = 1, adv = 1;
-        }
-        if (o->cap - o->len < el + keep) break; /* cut: the rest of the JSON must fit */
-        out_mem(o, src, el);
-        i += adv;
+    if (!o->full) {
+        size_t room = o->cap - o->len > keep ? o->cap - o->len - keep : 0;
+        o->len += text_copy(o->p + o->len, room, (const unsigned char *)s, strlen(s), 1);
     }
     OUT_LIT(o, "\"");
 }
@@ -1980,28 +1984,13 @@ static void out_string(outbuf *o, const char *s, size_t keep) {
 /* Bytes of a result's error text that a reader keeps (wire_job_result.error_buf). */
 #define RES_ERROR_MAX (sizeof((wire_job_result *)0)->error_buf - 1)
 
-/* Copies text in[0..n) to out (at most room bytes, cut at a character) as the JSON form could
- * carry it: valid UTF-8 kept, a NUL or any other byte '?'. Returns the bytes written. */
-static size_t utf8_clean(char *out, size_t room, const unsigned char *in, size_t n) {
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        size_t q = in[i] == 0 ? 0 : in[i] < 0x80 ? 1 : utf8_seq(in + i, n - i);
-        if ((q ? q : 1) > room - k) break;
-        if (q) {
-            memcpy(out + k, in + i, q);
-            k += q;
-            i += q;
-        } else {
-            out[k++] = '?';
-            i++;
-        }
-    }
-    return k;
-}
-
 static void put_le64(char *p, uint64_t v) {
     wire_put_le32(p, (uint32_t)v);
     wire_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static int64_t get_le64(const char *p) {
+    return (int64_t)((uint64_t)wire_get_le32(p) | (uint64_t)wire_get_le32(p + 4) << 32);
 }
 
 static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap) {
@@ -2012,7 +2001,7 @@ static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap)
     /* the error text: valid UTF-8 kept, other bytes '?', cut at a character to fit */
     size_t room = cap - RES_BIN_FIXED - sl - 8 * nev, n = strlen(err);
     if (room > RES_ERROR_MAX) room = RES_ERROR_MAX;
-    size_t el = utf8_clean(out + RES_BIN_FIXED + sl, room, (const unsigned char *)err, n);
+    size_t el = text_copy(out + RES_BIN_FIXED + sl, room, (const unsigned char *)err, n, 0);
     memcpy(out, WIRE_JOB_RES_MAGIC, 4);
     int64_t f[8] = {(int64_t)(r->seq > INT64_MAX ? 0 : r->seq),
                     r->step >= 0 ? (int64_t)r->step : -1,
@@ -2128,8 +2117,7 @@ static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *
                    sl, el, nev, n);
     int64_t f[8];
     for (int k = 0; k < 8; k++)
-        f[k] =
-            (int64_t)((uint64_t)wire_get_le32(b + 4 + 8 * k) | (uint64_t)wire_get_le32(b + 8 + 8 * k) << 32);
+        f[k] = get_le64(b + 4 + 8 * k);
     r->seq = f[0] > 0 ? (uint64_t)f[0] : 0;
     r->step = f[1] >= 0 && f[1] <= INT32_MAX ? (long)f[1] : -1;
     r->queued_ns = f[2] > 0 ? f[2] : 0;
@@ -2145,11 +2133,10 @@ static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *
     memcpy(r->status_buf, b + RES_BIN_FIXED, sl);
     r->status_buf[sl] = 0;
     /* the error as the JSON form could carry it: a NUL or a byte that is not UTF-8 becomes '?' */
-    r->error_buf[utf8_clean(r->error_buf, RES_ERROR_MAX, u + RES_BIN_FIXED + sl, el)] = 0;
+    r->error_buf[text_copy(r->error_buf, RES_ERROR_MAX, u + RES_BIN_FIXED + sl, el, 0)] = 0;
     const char *ev = b + RES_BIN_FIXED + sl + el;
     for (size_t i = 0; i < nev; i++)
-        r->events[i] =
-            (int64_t)((uint64_t)wire_get_le32(ev + 8 * i) | (uint64_t)wire_get_le32(ev + 8 * i + 4) << 32);
+        r->events[i] = get_le64(ev + 8 * i);
     r->nevents = nev;
     return 0;
 }

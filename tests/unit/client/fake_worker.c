@@ -2,7 +2,7 @@
  * per connection, blocking I/O, whole bodies in memory: simple rather than fast, but quick enough
  * on loopback to show the client's own overhead. */
 #include "fake_worker.h"
-#include "base64.h"
+#include "buf.h"
 #include "wire_job.h"
 
 #include <errno.h>
@@ -159,43 +159,19 @@ static void job_refuse(int fd, fw_rec *rec, int status, const char *code, const 
     job_answer(fd, rec, r, total);
 }
 
-/* The decoded job as the JSON descriptor of docs/dataplane.md spells it (seq, write/read, launch
- * with its module, dimensions and arguments, memset/copy/event by name): what the tests look at,
- * whichever form liblepton sent. */
-static void render_job(const wire_job *j, char *out, size_t cap) {
-    size_t n = 0;
-#define OUT(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
-    if (j->binary) OUT("(binary) "); /* liblepton sends JSON over HTTP: workers before 1.1 read no other */
-    OUT("{\"seq\":%" PRIu64 ",\"steps\":[", j->seq);
-    for (size_t i = 0; i < j->nsteps && n < cap; i++) {
-        const wire_job_step *s = &j->steps[i];
-        if (i) OUT(",");
-        if (s->kind == 'w' || s->kind == 'r') {
-            OUT("{\"%s\":{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"size\":%" PRIu64 "}}",
-                s->kind == 'w' ? "write" : "read", s->buffer, s->offset, s->size);
-        } else if (s->kind == 'l') {
-            OUT("{\"launch\":{\"module\":\"%s\",\"function\":\"%s\",\"grid\":[%u,%u,%u],\"block\":[%u,%u,%u],"
-                "\"shared\":%u,\"args\":[",
-                s->module, s->function, s->grid[0], s->grid[1], s->grid[2], s->block[0], s->block[1],
-                s->block[2], s->shared);
-            for (size_t k = 0; k < s->nargs; k++) {
-                const wire_job_arg *a = &s->args[k];
-                if (k) OUT(",");
-                if (a->is_buffer) {
-                    OUT("{\"buffer\":%" PRIu64 ",\"offset\":%" PRIu64 "}", a->buffer, a->offset);
-                } else {
-                    char b64[64] = "";
-                    if (a->len <= 40) lp_b64_encode(a->value, a->len, b64);
-                    OUT("{\"value\":\"%s\"}", b64);
-                }
-            }
-            OUT("]}}");
-        } else {
-            OUT("{\"%s\":{}}", s->kind == 'm' ? "memset" : s->kind == 'c' ? "copy" : "event");
-        }
+/* The descriptor that arrived, as text for the tests: JSON as it came, a binary one (which
+ * liblepton must not send over HTTP: workers before 1.1 read JSON only) as "(binary) " and its
+ * JSON form. */
+static void keep_descriptor(const unsigned char *body, char *out, size_t cap) {
+    uint32_t n = wire_get_le32(body);
+    const char *d = (const char *)body + 4;
+    if (n < 4 || memcmp(d, WIRE_JOB_BIN_MAGIC, 4)) {
+        snprintf(out, cap, "%.*s", (int)n, d);
+        return;
     }
-    OUT("]}");
-#undef OUT
+    lp_buf js = LP_BUF_INIT;
+    snprintf(out, cap, "(binary) %s", wire_job_json_of(d, n, &js) == 0 ? js.p : "?");
+    lp_buf_free(&js);
 }
 
 /* Runs a job; returns -1 when the connection must be dropped (crash). */
@@ -212,7 +188,7 @@ static int run_job(fake_worker *w, int fd, const unsigned char *body, size_t len
         return 0;
     }
     pthread_mutex_lock(&w->lock);
-    render_job(&j, w->last_desc, sizeof w->last_desc);
+    keep_descriptor(body, w->last_desc, sizeof w->last_desc);
     /* In seq order; a job that arrives early waits for its predecessors. */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);

@@ -1035,6 +1035,11 @@ static void test_binary(void) {
         CHECK(b_decode(&B, 0, &seq, &step, msg, sizeof msg) == WIRE_JOB_EINVAL && seq == 4 && step == 0 &&
               strstr(msg, "steps[0].launch.function must be UTF-8 text without NUL bytes"));
     }
+    /* ... and the encoder refuses such a name in the same words (lepton_submit refuses what the
+     * worker would) */
+    wire_job_enc_init(&e);
+    CHECK(wire_job_enc_launch(&e, SHA, "xxxk\xff", ONE, ONE, 0, 0) == WIRE_JOB_EINVAL && !strcmp(e.msg, msg));
+    wire_job_enc_free(&e);
     /* arguments: 257 are too many; a value of 0 or 32,765 bytes is refused, 32,764 passes */
     wire_job_enc_init(&e);
     CHECK(wire_job_enc_launch(&e, SHA, "k", ONE, ONE, 0, WIRE_JOB_MAX_ARGS + 1) == WIRE_JOB_ETOOLARGE);
