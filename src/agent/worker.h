@@ -200,7 +200,9 @@ int wk_buffer_free(lp_worker *w, uint64_t id); /* 0 or 404; a borrowed buffer's 
  * reference for the caller. 0; 404 when the module has no such global; 500 with *cr (a CUDA
  * failure) or out of memory (*cr LP_CUDA_SUCCESS). */
 int wk_buffer_global(lp_worker *w, struct wk_module *m, const char *name, wk_buffer **out, lp_cu_result *cr);
-void *wk_staging_take(lp_worker *w, size_t *size);
+/* A staging buffer of *size bytes (pinned host memory, pooled), or NULL with *cr (the allocation's
+ * CUDA result; LP_CUDA_ERROR_NOT_INITIALIZED when the context could not be bound). */
+void *wk_staging_take(lp_worker *w, size_t *size, lp_cu_result *cr);
 void wk_staging_give(lp_worker *w, void *p);
 /* Modules: lookups take a reference (wk_module_put). wk_module_get loads a saved image on demand.
  * Status 0, 404, or 400 with the driver's log in msg. */

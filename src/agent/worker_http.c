@@ -279,6 +279,16 @@ static int cuda_err(lp_worker *w, lp_cu_result cr, const char *what, uint64_t id
     return -1;
 }
 
+/* A transfer of buffer id found no staging buffer (cr: wk_staging_take's). On a poisoned worker
+ * (a sticky fault before the transfer's first bytes: the pinned allocation then fails too) the
+ * answer is the one every request gets there, 503 worker_restarting; otherwise the CUDA error. */
+static void staging_err(lp_worker *w, lp_cu_result cr, uint64_t id, wk_err *e) {
+    if (wk_is_poisoned(w))
+        wk_err_restarting(w, e);
+    else
+        cuda_err(w, cr, "staging host memory for", id, e);
+}
+
 /* ---- the copier (worker.h, wk_put and wk_get) ----
  * A ring of WK_SLOTS chunks of the transfer's staging buffer between the transfer's thread and its
  * copier. Chunk number k sits in slot k % WK_SLOTS. `made` counts the chunks the producing side has
@@ -418,8 +428,9 @@ char *wk_put_room(wk_put *p, size_t *room, wk_err *e) {
         return NULL;
     }
     if (!p->stage) {
-        if (!(p->stage = wk_staging_take(p->w, &p->stage_size))) {
-            wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
+        lp_cu_result cr;
+        if (!(p->stage = wk_staging_take(p->w, &p->stage_size, &cr))) {
+            staging_err(p->w, cr, p->b->id, e);
             return NULL;
         }
         p->chunk = p->stage_size / WK_SLOTS;
@@ -518,8 +529,9 @@ int wk_get_bytes(lp_worker *w, wk_buffer *b, uint64_t off, void *buf, size_t n, 
 
 int wk_get_begin(wk_get *g, lp_worker *w, wk_buffer *b, uint64_t offset, uint64_t size, wk_err *e) {
     *g = (wk_get){.w = w, .b = b, .offset = offset, .size = size};
-    if (!(g->stage = wk_staging_take(w, &g->stage_size))) {
-        wk_err_set(e, WIRE_INTERNAL, NULL, "no staging memory");
+    lp_cu_result cr;
+    if (!(g->stage = wk_staging_take(w, &g->stage_size, &cr))) {
+        staging_err(w, cr, b->id, e);
         return -1;
     }
     g->chunk = g->stage_size / WK_SLOTS;

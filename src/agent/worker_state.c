@@ -426,15 +426,16 @@ static void drop_globals(lp_worker *w, const wk_module *m) {
     }
 }
 
-void *wk_staging_take(lp_worker *w, size_t *size) {
+void *wk_staging_take(lp_worker *w, size_t *size, lp_cu_result *cr) {
     void *p = NULL;
     pthread_mutex_lock(&w->mu);
     if (w->nstaging > 0) p = w->staging[--w->nstaging];
     pthread_mutex_unlock(&w->mu);
     *size = STAGING_SIZE;
+    *cr = LP_CUDA_SUCCESS;
     if (p) return p;
-    if (wk_bind(w) == 0 && w->cu.cuMemHostAlloc(&p, STAGING_SIZE, 0) == LP_CUDA_SUCCESS) return p;
-    return NULL;
+    *cr = wk_bind(w) == 0 ? w->cu.cuMemHostAlloc(&p, STAGING_SIZE, 0) : LP_CUDA_ERROR_NOT_INITIALIZED;
+    return *cr == LP_CUDA_SUCCESS ? p : NULL;
 }
 
 void wk_staging_give(lp_worker *w, void *p) {

@@ -964,6 +964,18 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(send_write_part(c, 70, wbuf, WN, wdata, (5u << 20) / 2) == 0);
     uint64_t rr[3] = {(uint64_t)rbuf, 0, RN};
     CHECK(send_frame(d, WS_READ, 0, 80, rr, 3, NULL, 0) == 0 && tc_recv_all(d, first, sizeof first) == 0);
+    /* and a write whose frame header has arrived but not its buffer and bytes: it takes its
+     * staging memory only after the fault (the two above hold the worker's, so it is a fresh
+     * pinned allocation, which the lost context refuses) */
+    const size_t EN = 65536;
+    int ef = open_stream();
+    unsigned char eh[WS_HEADER + 16];
+    ws_header ex = {.kind = WS_WRITE, .tag = 90, .length = 16 + (uint64_t)EN};
+    ws_pack(eh, &ex);
+    ws_put_u64(eh + WS_HEADER, (uint64_t)wbuf);
+    ws_put_u64(eh + WS_HEADER + 8, 0);
+    CHECK(tc_send_all(ef, eh, WS_HEADER) == 0);
+    usleep(50000); /* its thread reads the header and waits for the buffer's id */
 
     /* a sticky fault: the job reports it; every frame after it is answered worker_restarting */
     unsigned long long bad_addr = 0x10;
@@ -982,6 +994,15 @@ static void test_queue_and_fault(const char *exe, const char *lib, const char *u
     CHECK(json_is_true(json_object_get(res, "restarting")));
     json_decref(res);
     free(f.payload);
+    /* the write that met the fault before its first byte (and while the transfers above still hold
+     * the staging memory): worker_restarting (was 500 "internal: no staging memory", from the
+     * refused allocation) */
+    CHECK(tc_send_all(ef, eh + WS_HEADER, 16) == 0 && tc_send_all(ef, wdata, EN) == 0);
+    CHECK(recv_frame(ef, &f) == 0 && f.h.tag == 90);
+    CHECK_EQ_INT(f.h.status, 503);
+    CHECK(f.payload && !strcmp(err_code(f.payload, f.h.length, code, sizeof code), "worker_restarting"));
+    free(f.payload);
+    close(ef);
     /* the write's next chunks cannot reach the device: answered, not left hanging — with the
      * copy's CUDA error when its copier tried the device, or worker_restarting when the write
      * saw the poisoned worker first (which of the two is a race between the fault and the copier;
