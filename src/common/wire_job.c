@@ -495,6 +495,20 @@ int wire_job_enc_finish(wire_job_enc *e) {
     wire_put_le32(e->p + BIN_NSTEPS_AT, (uint32_t)e->nsteps);
     if (e->len > WIRE_JOB_MAX_DESCRIPTOR)
         return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, e->len));
+    /* The limit holds for the JSON form too (the HTTP path sends it, and a 1.0 worker reads only
+     * that), so that a job lepton_submit takes runs on either path. The JSON form is at most
+     * WIRE_JOB_JSON_GROWTH times the binary one plus WIRE_JOB_JSON_EXTRA: rendered and measured only
+     * when that bound passes the limit, which no common job comes near. */
+    if ((uint64_t)e->len * WIRE_JOB_JSON_GROWTH + WIRE_JOB_JSON_EXTRA > WIRE_JOB_MAX_DESCRIPTOR) {
+        lp_buf js = LP_BUF_INIT;
+        int jrc = wire_job_json_of(e->p, e->len, &js);
+        size_t jn = js.len;
+        lp_buf_free(&js);
+        if (jrc == WIRE_JOB_ENOMEM)
+            return enc_fail(e, say(e->msg, sizeof e->msg, WIRE_JOB_ENOMEM, "out of memory encoding the job"));
+        if (jrc == 0 && jn > WIRE_JOB_MAX_DESCRIPTOR)
+            return enc_fail(e, too_large_descriptor(e->msg, sizeof e->msg, jn));
+    }
     uint64_t body = 4 + (uint64_t)e->len + e->write_total;
     if (body > WIRE_JOB_MAX_BODY) return enc_fail(e, too_large_body(e->msg, sizeof e->msg, body));
     e->finished = 1;

@@ -55,9 +55,18 @@ static inline void wire_put_le32(void *p, uint32_t v) {
 #define WIRE_JOB_MAX_SHARED 0x7fffffffu
 /* Bytes of one buffer, and so of an offset or a step's size (the worker's allocation limit). */
 #define WIRE_JOB_MAX_BUFFER (1ull << 42)
-/* Bytes of a job's JSON descriptor: room for WIRE_JOB_MAX_STEPS launches of ~1 KiB each, or ~90
- * maximal by-value arguments; it bounds what the worker parses before it can refuse a job. */
+/* Bytes of a job's descriptor, in either form: room for WIRE_JOB_MAX_STEPS launches of ~1 KiB
+ * each, or 95 maximal by-value arguments (base64 in the JSON form, which the encoder also measures,
+ * so that a job it takes runs over HTTP too); it bounds what the worker parses before it can
+ * refuse a job. */
 #define WIRE_JOB_MAX_DESCRIPTOR (4u << 20)
+/* The JSON form of a binary descriptor of n bytes is at most WIRE_JOB_JSON_GROWTH * n + WIRE_JOB_JSON_EXTRA
+ * bytes: a kernel name's byte becomes at most 6 (a control character as \u00XX); every other part at most
+ * ~4.1 times its binary bytes (a u64 of 8 bytes: 20 digits and its key; a memset step, the worst: 49 → 199);
+ * an event step 1 → 13, at most WIRE_JOB_MAX_EVENTS of them. unit.common.wire_job checks the bound on the
+ * worst case of each step kind. */
+#define WIRE_JOB_JSON_GROWTH 6u
+#define WIRE_JOB_JSON_EXTRA (12u * WIRE_JOB_MAX_EVENTS)
 /* Bytes of one job request (length prefix + descriptor + WRITE bytes), and bytes its READ steps
  * return: the worker holds both in memory (the result also for retries); larger transfers go
  * through the buffer routes (PUT/GET /v1/buffers/ID), which stream. */

@@ -358,7 +358,8 @@ static void test_limits_sizes(void) {
     wire_job_free(&j);
     wire_job_enc_free(&e);
 
-    /* the descriptor: ~128 maximal values pass 4 MiB */
+    /* the descriptor: ~128 maximal values pass 4 MiB in the binary form (test_json_growth: the JSON
+     * form's 4 MiB comes first, at 96) */
     wire_job_enc_init(&e);
     rc = 0;
     for (int i = 0; i < 130 && !rc; i++)
@@ -1220,6 +1221,90 @@ static void test_result_binary(void) {
           !strcmp(d.error, "a?c?ef"));
 }
 
+/* The JSON form's size: within WIRE_JOB_JSON_GROWTH times the binary one (+ WIRE_JOB_JSON_EXTRA
+ * for the event steps) on the worst case of every step kind — the bound that lets the encoder skip
+ * measuring the JSON form of every common job. */
+static size_t json_len_of(const bin *b) {
+    lp_buf js = LP_BUF_INIT;
+    int rc = wire_job_json_of(b->p, b->len, &js);
+    CHECK_EQ_INT(rc, 0);
+    size_t n = rc ? 0 : js.len;
+    lp_buf_free(&js);
+    return n;
+}
+
+static void test_json_growth(void) {
+    const uint64_t M = UINT64_MAX;
+    const uint32_t G[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
+    char name[WIRE_JOB_MAX_FUNCTION + 1];
+    memset(name, 1, WIRE_JOB_MAX_FUNCTION); /* a control character: 6 bytes as JSON */
+    name[WIRE_JOB_MAX_FUNCTION] = 0;
+    const char kinds[] = "wrmcl";
+    for (const char *k = kinds; *k; k++) {
+        b_head(&B, M, 8);
+        for (int i = 0; i < 8; i++) {
+            if (*k == 'l') {
+                b_launch(&B, G, G, UINT32_MAX, UINT32_MAX, 256, name);
+                for (int a = 0; a < 256; a++) {
+                    b_le(&B, a % 2 ? 'b' : 'v', 1);
+                    if (a % 2) {
+                        b_le(&B, M, 8);
+                        b_le(&B, M, 8);
+                    } else {
+                        b_le(&B, 1, 4);
+                        b_le(&B, 0xff, 1);
+                    }
+                }
+            } else {
+                b_le(&B, (uint64_t)*k, 1);
+                int n = *k == 'm' ? 6 : *k == 'c' ? 8 : 3;
+                for (int f = 0; f < n; f++)
+                    b_le(&B, M, 8);
+            }
+        }
+        size_t jn = json_len_of(&B);
+        if (jn > WIRE_JOB_JSON_GROWTH * B.len)
+            fprintf(stderr, "step kind %c: %zu bytes as JSON, %zu binary\n", *k, jn, B.len);
+        CHECK(jn > 2 * B.len && jn <= WIRE_JOB_JSON_GROWTH * B.len);
+    }
+    b_head(&B, M, WIRE_JOB_MAX_EVENTS);
+    for (int i = 0; i < WIRE_JOB_MAX_EVENTS; i++)
+        b_le(&B, 'e', 1);
+    size_t jn = json_len_of(&B);
+    CHECK(jn > WIRE_JOB_JSON_GROWTH * B.len && jn <= WIRE_JOB_JSON_GROWTH * B.len + WIRE_JOB_JSON_EXTRA);
+
+    /* so the encoder measures the JSON form of a large job: 95 maximal values fit it, 96 do not
+     * (the binary form would hold ~127); the refusal reads as the worker's for that JSON form */
+    for (int n = 95; n <= 96; n++) {
+        wire_job_enc e;
+        wire_job_enc_init(&e);
+        int rc = 0;
+        for (int i = 0; i < n && !rc; i++)
+            rc = enc_launch(&e, "k", 1, WIRE_JOB_MAX_VALUE, ONE, 0);
+        CHECK_EQ_INT(rc, 0);
+        CHECK(e.len < WIRE_JOB_MAX_DESCRIPTOR);
+        rc = wire_job_enc_finish(&e); /* (it writes the step count, refused or not) */
+        wire_job_enc_seq(e.p, e.seq_at, 7);
+        lp_buf js = LP_BUF_INIT;
+        CHECK(wire_job_json_of(e.p, e.len, &js) == 0);
+        size_t len;
+        char *jb = body_of(js.p, js.len, 0, &len), msg[512];
+        wire_job j;
+        long step;
+        int drc = wire_job_decode(jb, len, &j, &step, msg, sizeof msg);
+        if (n == 95) {
+            CHECK(rc == 0 && drc == 0 && js.len <= WIRE_JOB_MAX_DESCRIPTOR && j.nsteps == 95);
+        } else {
+            CHECK(rc == WIRE_JOB_ETOOLARGE && drc == WIRE_JOB_ETOOLARGE && js.len > WIRE_JOB_MAX_DESCRIPTOR);
+            CHECK(!strcmp(e.msg, msg) && strstr(msg, "WIRE_JOB_MAX_DESCRIPTOR"));
+        }
+        wire_job_free(&j);
+        free(jb);
+        lp_buf_free(&js);
+        wire_job_enc_free(&e);
+    }
+}
+
 int main(void) {
     test_round_trip();
     test_limit_steps();
@@ -1231,5 +1316,6 @@ int main(void) {
     test_result_events();
     test_binary();
     test_result_binary();
+    test_json_growth();
     return check_done("unit.common.wire_job");
 }
