@@ -279,6 +279,14 @@ static void *grid_worker(void *arg) {
  * freeing this state. */
 static exec g_kept;
 
+/* Unloading the driver (dlclose, or the process's exit) frees the kept state — unless a launch
+ * holds the lock then (a thread still launching at exit keeps it: it is using it). */
+__attribute__((destructor)) static void kept_release(void) {
+    if (pthread_mutex_trylock(&g_emu_lock) != 0) return;
+    exec_free(&g_kept);
+    pthread_mutex_unlock(&g_emu_lock);
+}
+
 CUresult interp_launch(emu_launch *L) {
     grid_job g;
     memset(&g, 0, sizeof g);
