@@ -515,10 +515,7 @@ int wire_job_enc_finish(wire_job_enc *e) {
     return 0;
 }
 
-void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) {
-    wire_put_le32(desc + seq_at, (uint32_t)seq);
-    wire_put_le32(desc + seq_at + 4, (uint32_t)(seq >> 32));
-}
+void wire_job_enc_seq(char *desc, size_t seq_at, uint64_t seq) { wire_put_le64(desc + seq_at, seq); }
 
 /* ---- decoding ----
  * A parser for this one schema, straight from the bytes into the job: no JSON tree, no allocation
@@ -1998,15 +1995,6 @@ static void out_string(outbuf *o, const char *s, size_t keep) {
 /* Bytes of a result's error text that a reader keeps (wire_job_result.error_buf). */
 #define RES_ERROR_MAX (sizeof((wire_job_result *)0)->error_buf - 1)
 
-static void put_le64(char *p, uint64_t v) {
-    wire_put_le32(p, (uint32_t)v);
-    wire_put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static int64_t get_le64(const char *p) {
-    return (int64_t)((uint64_t)wire_get_le32(p) | (uint64_t)wire_get_le32(p + 4) << 32);
-}
-
 static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap) {
     const char *st = r->status ? r->status : "internal", *err = r->error ? r->error : "";
     size_t sl = strlen(st), nev = r->nevents < WIRE_JOB_MAX_EVENTS ? r->nevents : WIRE_JOB_MAX_EVENTS;
@@ -2026,7 +2014,7 @@ static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap)
                     (int64_t)(r->output > INT64_MAX ? INT64_MAX : r->output),
                     (int64_t)(r->output_stderr > INT64_MAX ? INT64_MAX : r->output_stderr)};
     for (int k = 0; k < 8; k++)
-        put_le64(out + 4 + 8 * k, (uint64_t)f[k]);
+        wire_put_le64(out + 4 + 8 * k, (uint64_t)f[k]);
     out[68] = (char)(r->restarting ? 1 : 0);
     out[69] = (char)nev;
     out[70] = (char)sl;
@@ -2034,7 +2022,7 @@ static size_t result_bin_encode(const wire_job_result *r, char *out, size_t cap)
     out[72] = (char)(el >> 8);
     memcpy(out + RES_BIN_FIXED, st, sl);
     for (size_t k = 0; k < nev; k++)
-        put_le64(out + RES_BIN_FIXED + sl + el + 8 * k, (uint64_t)r->events[k]);
+        wire_put_le64(out + RES_BIN_FIXED + sl + el + 8 * k, (uint64_t)r->events[k]);
     return RES_BIN_FIXED + sl + el + 8 * nev;
 }
 
@@ -2131,7 +2119,7 @@ static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *
                    sl, el, nev, n);
     int64_t f[8];
     for (int k = 0; k < 8; k++)
-        f[k] = get_le64(b + 4 + 8 * k);
+        f[k] = (int64_t)wire_get_le64(b + 4 + 8 * k);
     r->seq = f[0] > 0 ? (uint64_t)f[0] : 0;
     r->step = f[1] >= 0 && f[1] <= INT32_MAX ? (long)f[1] : -1;
     r->queued_ns = f[2] > 0 ? f[2] : 0;
@@ -2150,7 +2138,7 @@ static int result_bin_decode(const char *b, size_t n, wire_job_result *r, char *
     r->error_buf[text_copy(r->error_buf, RES_ERROR_MAX, u + RES_BIN_FIXED + sl, el, 0)] = 0;
     const char *ev = b + RES_BIN_FIXED + sl + el;
     for (size_t i = 0; i < nev; i++)
-        r->events[i] = get_le64(ev + 8 * i);
+        r->events[i] = (int64_t)wire_get_le64(ev + 8 * i);
     r->nevents = nev;
     return 0;
 }

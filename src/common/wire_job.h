@@ -30,6 +30,17 @@ static inline void wire_put_le32(void *p, uint32_t v) {
     for (int i = 0; i < 4; i++)
         u[i] = (unsigned char)(v >> (8 * i));
 }
+/* The u64 LE fields: a binary descriptor's seq, a binary result's numbers (and the stream's frame
+ * header, wire_stream.h). */
+static inline uint64_t wire_get_le64(const void *p) {
+    const unsigned char *u = p;
+    return (uint64_t)wire_get_le32(u) | (uint64_t)wire_get_le32(u + 4) << 32;
+}
+static inline void wire_put_le64(void *p, uint64_t v) {
+    unsigned char *u = p;
+    wire_put_le32(u, (uint32_t)v);
+    wire_put_le32(u + 4, (uint32_t)(v >> 32));
+}
 
 /* The binary forms' first 4 bytes (a NUL byte is never valid JSON). */
 #define WIRE_JOB_BIN_MAGIC "\0LJ1"

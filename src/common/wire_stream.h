@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "wire_job.h"
+
 #define WS_PROTOCOL "lepton-stream/1" /* the Upgrade token */
 #define WS_PATH "/v1/stream"
 #define WS_HEADER 16
@@ -36,17 +38,8 @@ typedef struct ws_header {
     uint64_t length;
 } ws_header;
 
-static inline void ws_put_u64(unsigned char *p, uint64_t v) {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static inline uint64_t ws_get_u64(const unsigned char *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
+static inline void ws_put_u64(unsigned char *p, uint64_t v) { wire_put_le64(p, v); }
+static inline uint64_t ws_get_u64(const unsigned char *p) { return wire_get_le64(p); }
 
 static inline void ws_pack(unsigned char out[WS_HEADER], const ws_header *h) {
     out[0] = h->kind;
